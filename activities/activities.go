@@ -1,0 +1,112 @@
+// Package activities holds every side effect of a rollout. Each activity is
+// idempotent: it describes a desired state ("ns1-next exists and runs"), so
+// Temporal may retry it, or run it again after a worker crash, safely.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/probe"
+)
+
+// Prober checks DNS answers; *probe.Prober implements it.
+type Prober interface {
+	Probe(ctx context.Context, addr string, protocols []string, checks []probe.Check) probe.Report
+}
+
+// FleetLoader returns the current config of a fleet by name, or an error
+// with code dnsroll.ENOTFOUND.
+type FleetLoader func(name string) (*config.Fleet, error)
+
+// Activities holds the clients every activity uses. Register it once with
+// the worker; workflows call its methods through a nil *Activities.
+type Activities struct {
+	Cloud   Cloud
+	Ansible PlaybookRunner
+	Prober  Prober
+	// Drivers maps config.LoadBalancer.Driver ("nginx") to its implementation.
+	Drivers map[string]LoadBalancer
+	Fleets  FleetLoader
+	// LabDir is the lab's state directory; used only for fleets with a lab section.
+	LabDir string
+}
+
+// Error types that the workflow and the UI show. Types listed in
+// NonRetryable never get another attempt.
+const (
+	ErrInvalid  = "InvalidInput"
+	ErrConflict = "Conflict"
+	ErrRefused  = "Refused"
+	ErrStep     = "StepFailed"
+)
+
+// NonRetryable lists the error types that retrying cannot fix.
+var NonRetryable = []string{ErrInvalid, ErrConflict, ErrRefused}
+
+// failure turns err into an application error that carries this attempt's
+// number, so the workflow's status can show how often a step was tried.
+func failure(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	typ := ErrStep
+	switch dnsroll.ErrorCode(err) {
+	case dnsroll.EINVALID, dnsroll.ENOTFOUND:
+		typ = ErrInvalid
+	case dnsroll.ECONFLICT:
+		typ = ErrConflict
+	}
+	var refusal *refusedError
+	if errors.As(err, &refusal) {
+		typ = ErrRefused
+	}
+	return temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{
+		NonRetryable: typ != ErrStep,
+		Details:      []any{attempt(ctx)},
+	})
+}
+
+// refusedError marks a request that would touch something dnsroll must not
+// touch, such as an instance without the fleet tag.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+
+func refuse(format string, args ...any) error {
+	return &refusedError{msg: fmt.Sprintf(format, args...)}
+}
+
+func attempt(ctx context.Context) int32 {
+	if !activity.IsActivity(ctx) {
+		return 1
+	}
+	return activity.GetInfo(ctx).Attempt
+}
+
+// heartbeat records progress; a dead worker's step is retried elsewhere once
+// heartbeats stop for the step's heartbeat timeout.
+func heartbeat(ctx context.Context, details ...any) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details...)
+	}
+}
+
+// withDNSPort fills in where a server answers DNS: 53 on real VMs, a
+// per-instance loopback port in the lab.
+func withDNSPort(fleet *config.Fleet, s dnsroll.Server) dnsroll.Server {
+	s.DNSPort = 53
+	if fleet.Lab != nil {
+		s.DNSPort = fleet.Lab.LabDNSPort(s.ID)
+	}
+	return s
+}

@@ -1,0 +1,150 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// pollInterval is how often EnsureServer checks a booting server.
+var pollInterval = 2 * time.Second
+
+// EnsureServer makes sure a running, fleet-tagged server with the spec's
+// label exists, creating it only if no such server exists. Running it twice,
+// or after a create whose response was lost, yields the same one server.
+func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (ServerResult, error) {
+	log := activity.GetLogger(ctx)
+	tag := in.Fleet.Tag()
+	s, found, err := a.findByLabel(ctx, tag, in.Spec.Label)
+	if err != nil {
+		return ServerResult{}, failure(ctx, err)
+	}
+	created := false
+	if !found {
+		s, err = a.Cloud.Create(ctx, in.Spec)
+		if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
+			// The label exists. If it is ours, an earlier create succeeded
+			// and only its response was lost; otherwise never touch it.
+			if s, found, err = a.findByLabel(ctx, tag, in.Spec.Label); err == nil && !found {
+				err = dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by an instance without tag %s; rename or delete it by hand", in.Spec.Label, tag)
+			}
+		}
+		if err != nil {
+			return ServerResult{}, failure(ctx, err)
+		}
+		created = !found
+		log.Info("created server", "label", s.Label, "id", s.ID)
+	}
+	s, err = a.waitRunning(ctx, in.Fleet, s)
+	if err != nil {
+		return ServerResult{}, failure(ctx, err)
+	}
+	return ServerResult{Server: s, Created: created, Attempt: attempt(ctx)}, nil
+}
+
+func (a *Activities) findByLabel(ctx context.Context, tag, label string) (dnsroll.Server, bool, error) {
+	servers, err := a.Cloud.List(ctx, tag)
+	if err != nil {
+		return dnsroll.Server{}, false, err
+	}
+	for _, s := range servers {
+		if s.Label == label && s.HasTag(tag) {
+			return s, true, nil
+		}
+	}
+	return dnsroll.Server{}, false, nil
+}
+
+// waitRunning polls until the server is running, heartbeating so that a
+// crashed worker's wait is picked up by another.
+func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dnsroll.Server) (dnsroll.Server, error) {
+	for {
+		if s.Status == "running" {
+			return withDNSPort(fleet, s), nil
+		}
+		heartbeat(ctx, fmt.Sprintf("%s is %s", s.Label, s.Status))
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-time.After(pollInterval):
+		}
+		var err error
+		if s, err = a.Cloud.Get(ctx, s.ID); err != nil {
+			return s, err
+		}
+	}
+}
+
+// DeleteServer deletes one fleet-tagged server. A server that is already gone
+// counts as deleted; a server without the fleet tag is never deleted.
+func (a *Activities) DeleteServer(ctx context.Context, in DeleteServerInput) (StepResult, error) {
+	s, err := a.Cloud.Get(ctx, in.Server.ID)
+	if errors.Is(err, dnsroll.ErrNotFound) {
+		return StepResult{Attempt: attempt(ctx), Note: "already deleted"}, nil
+	}
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	if !s.HasTag(in.Tag) {
+		return StepResult{}, failure(ctx, refuse("refusing to delete %s: it lacks tag %s", s, in.Tag))
+	}
+	if err := a.Cloud.Delete(ctx, s.ID); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	activity.GetLogger(ctx).Info("deleted server", "label", s.Label, "id", s.ID)
+	return StepResult{Attempt: attempt(ctx)}, nil
+}
+
+// DeleteGreen deletes every fleet-tagged server whose label is in Labels.
+// It is the undo of EnsureServer and works without knowing server IDs.
+func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (StepResult, error) {
+	servers, err := a.Cloud.List(ctx, in.Tag)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	want := map[string]bool{}
+	for _, l := range in.Labels {
+		want[l] = true
+	}
+	deleted := 0
+	for _, s := range servers {
+		if !want[s.Label] || !s.HasTag(in.Tag) {
+			continue
+		}
+		if err := a.Cloud.Delete(ctx, s.ID); err != nil {
+			return StepResult{}, failure(ctx, err)
+		}
+		deleted++
+	}
+	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("deleted %d server(s)", deleted)}, nil
+}
+
+// RenameServer gives a green server its final label by stripping exactly
+// the "-next" suffix. It only touches fleet-tagged servers, and a server
+// that already has the final label counts as renamed.
+func (a *Activities) RenameServer(ctx context.Context, in RenameInput) (StepResult, error) {
+	s, err := a.Cloud.Get(ctx, in.Server.ID)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	if !s.HasTag(in.Tag) {
+		return StepResult{}, failure(ctx, refuse("refusing to rename %s: it lacks tag %s", s, in.Tag))
+	}
+	if s.Label == in.To {
+		return StepResult{Attempt: attempt(ctx), Note: "already renamed"}, nil
+	}
+	final, ok := dnsroll.FinalLabel(s.Label)
+	if !ok || final != in.To {
+		return StepResult{}, failure(ctx, refuse("refusing to rename %s to %s: only a %s suffix is stripped", s.Label, in.To, dnsroll.NextSuffix))
+	}
+	if err := a.Cloud.Rename(ctx, s.ID, in.To); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	return StepResult{Attempt: attempt(ctx)}, nil
+}

@@ -1,0 +1,42 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// Cloud is the slice of a cloud provider's API that rollouts need. The
+// linode package implements it with linodego; the lab points that same
+// client at its Linode API simulator.
+type Cloud interface {
+	// List returns every instance that carries tag.
+	List(ctx context.Context, tag string) ([]dnsroll.Server, error)
+	// Get returns the instance with id, or an error wrapping dnsroll.ErrNotFound.
+	Get(ctx context.Context, id int) (dnsroll.Server, error)
+	// Create creates an instance. Callers look the label up first: Linode
+	// rejects a duplicate label with an error of code dnsroll.ECONFLICT.
+	Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Server, error)
+	// Delete deletes an instance; an instance that is already gone is not an error.
+	Delete(ctx context.Context, id int) error
+	// Rename sets an instance's label.
+	Rename(ctx context.Context, id int, label string) error
+}
+
+// PlaybookRunner runs Ansible playbooks; provision.Runner implements it.
+type PlaybookRunner interface {
+	Run(ctx context.Context, req provision.Request, progress func(msg string)) (provision.Result, error)
+}
+
+// LoadBalancer switches one load balancer's upstream. Drivers are chosen per
+// load balancer by config.LoadBalancer.Driver.
+type LoadBalancer interface {
+	// Point sends all of lb's DNS traffic to backends (normally one server;
+	// none leaves the load balancer up with no upstream) and returns once the
+	// new configuration is live. It is idempotent. The fleet supplies the
+	// Ansible settings and, in the lab, the lab layout. Errors with code
+	// dnsroll.EINVALID (a config that fails validation) are not retryable.
+	Point(ctx context.Context, fleet *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error
+}

@@ -1,0 +1,62 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/probe"
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+// Plan reads the fleet config, parses the revision's zone files (a zone that
+// does not parse fails here, before any server exists), works out the
+// expected answers, and finds the blue servers in the cloud.
+func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
+	fleet, err := a.Fleets(in.Fleet)
+	if err != nil {
+		return Plan{}, failure(ctx, err)
+	}
+	if err := fleet.ValidateRevision(in.Revision); err != nil {
+		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%v", err))
+	}
+	plan := Plan{Fleet: fleet, Revision: in.Revision, Blue: map[string]dnsroll.Server{}}
+	for _, zc := range fleet.Zones {
+		path := fleet.ZoneFile(zc, in.Revision)
+		z, err := zone.ParseFile(path, zc.Name)
+		if err != nil {
+			return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%v", err))
+		}
+		plan.Zones = append(plan.Zones, ZoneFile{Name: zc.Name, Path: path, Serial: z.Serial()})
+		plan.Checks = append(plan.Checks, probe.Expect(z, fleet.Probe.Names)...)
+	}
+
+	servers, err := a.Cloud.List(ctx, fleet.Tag())
+	if err != nil {
+		return Plan{}, failure(ctx, err)
+	}
+	known := map[string]bool{}
+	for _, ns := range fleet.Nameservers {
+		known[ns.Label] = true
+		known[dnsroll.NextLabel(ns.Label)] = true
+	}
+	for _, s := range servers {
+		switch {
+		case !known[s.Label]:
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("ignoring %s: tagged %s but not a nameserver of this fleet", s, fleet.Tag()))
+		case s.Label == dnsroll.NextLabel(trimNext(s.Label)):
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("reusing %s left by an earlier rollout; it will be provisioned again", s))
+		default:
+			plan.Blue[s.Label] = withDNSPort(fleet, s)
+		}
+	}
+	sort.Strings(plan.Warnings)
+	plan.Attempt = attempt(ctx)
+	return plan, nil
+}
+
+func trimNext(label string) string {
+	l, _ := dnsroll.FinalLabel(label)
+	return l
+}

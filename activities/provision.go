@@ -1,0 +1,40 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// ProvisionNameservers runs the nameserver playbook on the green servers.
+// The playbook is idempotent, so a retry after a crash simply runs it again.
+func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
+	f := in.Fleet
+	req := provision.Request{
+		Playbook:   f.Path(f.Ansible.NameserverPlaybook),
+		Connection: f.Ansible.Connection,
+		User:       f.Ansible.SSHUser,
+	}
+	for _, s := range in.Servers {
+		vars := map[string]any{"dnsroll_dns_port": s.DNSPort}
+		if f.Lab != nil {
+			vars["dnsroll_lab_dir"] = config.LabVMDir(a.LabDir, s.ID)
+		}
+		req.Hosts = append(req.Hosts, provision.Host{Name: s.Label, Address: s.IPv4, Vars: vars})
+	}
+	zones := make([]map[string]any, 0, len(in.Zones))
+	for _, z := range in.Zones {
+		zones = append(zones, map[string]any{"name": z.Name, "src": z.Path})
+	}
+	req.ExtraVars = map[string]any{"dnsroll_zones": zones}
+
+	res, err := a.Ansible.Run(ctx, req, func(msg string) {
+		heartbeat(ctx, fmt.Sprintf("ansible: %s", msg))
+	})
+	if err != nil {
+		return ProvisionResult{Ansible: res}, failure(ctx, err)
+	}
+	return ProvisionResult{Ansible: res, Attempt: attempt(ctx)}, nil
+}

@@ -1,0 +1,122 @@
+package activities
+
+import (
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/probe"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// One input and one result struct per activity. They are recorded in
+// workflow history, so they never carry secrets and stay small.
+
+// PlanInput names the fleet and revision to roll out.
+type PlanInput struct {
+	Fleet    string `json:"fleet"`
+	Revision string `json:"revision"`
+}
+
+// Plan is everything later steps need, fixed at the start of the rollout so a
+// config edit mid-rollout cannot change a running one.
+type Plan struct {
+	Fleet    *config.Fleet `json:"fleet"`
+	Revision string        `json:"revision"`
+	// Blue maps a nameserver label to the server now serving it. A label with
+	// no entry has no blue yet (the fleet's first rollout).
+	Blue map[string]dnsroll.Server `json:"blue"`
+	// Zones are the zone files this revision deploys, with their serials.
+	Zones []ZoneFile `json:"zones"`
+	// Checks are the DNS queries and answers every green server must give.
+	Checks []probe.Check `json:"checks"`
+	// Warnings are things the operator should know that do not stop the rollout.
+	Warnings []string `json:"warnings,omitempty"`
+	Attempt  int32    `json:"attempt"`
+}
+
+// ZoneFile is one zone as deployed by Ansible.
+type ZoneFile struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Serial uint32 `json:"serial"`
+}
+
+// EnsureServerInput asks for a running, fleet-tagged server with Spec.Label.
+type EnsureServerInput struct {
+	Fleet *config.Fleet      `json:"fleet"`
+	Spec  dnsroll.ServerSpec `json:"spec"`
+}
+
+// ServerResult is a server as the cloud reports it.
+type ServerResult struct {
+	Server  dnsroll.Server `json:"server"`
+	Created bool           `json:"created"`
+	Attempt int32          `json:"attempt"`
+}
+
+// ProvisionInput provisions nameservers with the nameserver playbook.
+type ProvisionInput struct {
+	Fleet   *config.Fleet    `json:"fleet"`
+	Servers []dnsroll.Server `json:"servers"`
+	Zones   []ZoneFile       `json:"zones"`
+}
+
+// ProvisionResult is Ansible's per-host recap.
+type ProvisionResult struct {
+	Ansible provision.Result `json:"ansible"`
+	Attempt int32            `json:"attempt"`
+}
+
+// ProbeTarget is one address to check: a server directly or a load balancer.
+type ProbeTarget struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+// VerifyInput probes every target with the plan's checks.
+type VerifyInput struct {
+	Fleet   *config.Fleet `json:"fleet"`
+	Targets []ProbeTarget `json:"targets"`
+	Checks  []probe.Check `json:"checks"`
+	// Serials is the SOA serial each zone must have on every target.
+	Serials map[string]uint32 `json:"serials"`
+}
+
+// VerifyResult holds one report per target.
+type VerifyResult struct {
+	Reports []probe.Report `json:"reports"`
+	Attempt int32          `json:"attempt"`
+}
+
+// SwitchInput points one load balancer at backends.
+type SwitchInput struct {
+	Fleet    *config.Fleet       `json:"fleet"`
+	LB       config.LoadBalancer `json:"lb"`
+	Backends []dnsroll.Server    `json:"backends"`
+}
+
+// StepResult is the result of steps that return nothing else.
+type StepResult struct {
+	Attempt int32  `json:"attempt"`
+	Note    string `json:"note,omitempty"`
+}
+
+// DeleteServerInput deletes one fleet-tagged server.
+type DeleteServerInput struct {
+	Tag    string         `json:"tag"`
+	Server dnsroll.Server `json:"server"`
+}
+
+// DeleteGreenInput deletes every fleet-tagged server with one of Labels. It
+// undoes server creation even when the create's response was lost and the
+// workflow never learned the new server's ID.
+type DeleteGreenInput struct {
+	Tag    string   `json:"tag"`
+	Labels []string `json:"labels"`
+}
+
+// RenameInput gives a green server its final label.
+type RenameInput struct {
+	Tag    string         `json:"tag"`
+	Server dnsroll.Server `json:"server"`
+	To     string         `json:"to"`
+}

@@ -1,0 +1,374 @@
+// Package config reads and validates fleet configuration files.
+//
+// A fleet is the set of nameservers and load balancers that one rollout
+// replaces and switches. The file is YAML; every field is documented in
+// fleets/README.md and the examples beside it.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// RevisionPlaceholder in a zone file path is replaced by the rollout's revision.
+const RevisionPlaceholder = "{revision}"
+
+// Fleet is one fleet's configuration.
+type Fleet struct {
+	// Name identifies the fleet; rollouts of one fleet never overlap.
+	Name          string         `yaml:"fleet" json:"fleet"`
+	Nameservers   []Nameserver   `yaml:"nameservers" json:"nameservers"`
+	LoadBalancers []LoadBalancer `yaml:"load_balancers" json:"load_balancers"`
+	Ansible       Ansible        `yaml:"ansible" json:"ansible"`
+	Zones         []Zone         `yaml:"zones" json:"zones"`
+	Probe         Probe          `yaml:"probe" json:"probe"`
+	Steps         Steps          `yaml:"steps" json:"steps"`
+	// Lab, when set, runs the fleet in the local lab: VMs are named
+	// processes on loopback ports and load balancers are local nginx.
+	Lab *Lab `yaml:"lab,omitempty" json:"lab,omitempty"`
+
+	// Dir is the directory of the config file; relative paths resolve from it.
+	Dir string `yaml:"-" json:"dir"`
+}
+
+// Nameserver is one nameserver slot; a rollout replaces the VM behind it.
+type Nameserver struct {
+	Label  string `yaml:"label" json:"label"`
+	Region string `yaml:"region" json:"region"`
+	Type   string `yaml:"type" json:"type"`
+	Image  string `yaml:"image" json:"image"`
+}
+
+// LoadBalancer fronts exactly one nameserver slot.
+type LoadBalancer struct {
+	Name string `yaml:"name" json:"name"`
+	// Address is the public host:port that clients (and glue records) use.
+	Address string `yaml:"address" json:"address"`
+	// Fronts is the label of the nameserver slot behind this load balancer.
+	Fronts string `yaml:"fronts" json:"fronts"`
+	// Driver switches the upstream: "nginx" (default).
+	Driver string `yaml:"driver" json:"driver"`
+	// SSHHost is where Ansible reaches the load balancer; defaults to the
+	// host part of Address. Unused with connection: local.
+	SSHHost string `yaml:"ssh_host,omitempty" json:"ssh_host,omitempty"`
+}
+
+// Ansible says how provisioning reaches machines.
+type Ansible struct {
+	// Connection is "ssh" for real VMs or "local" for the lab.
+	Connection           string `yaml:"connection" json:"connection"`
+	NameserverPlaybook   string `yaml:"nameserver_playbook" json:"nameserver_playbook"`
+	LoadBalancerPlaybook string `yaml:"loadbalancer_playbook" json:"loadbalancer_playbook"`
+	SSHUser              string `yaml:"ssh_user,omitempty" json:"ssh_user,omitempty"`
+}
+
+// Zone is one zone served by every nameserver.
+type Zone struct {
+	Name string `yaml:"name" json:"name"`
+	// File is the zone file; "{revision}" is replaced by the rollout's revision.
+	File string `yaml:"file" json:"file"`
+}
+
+// Probe configures DNS health checks.
+type Probe struct {
+	// Names are extra owner names to check besides each zone's apex SOA and NS.
+	Names     []string `yaml:"names" json:"names"`
+	Protocols []string `yaml:"protocols" json:"protocols"`
+	Timeout   Duration `yaml:"timeout" json:"timeout"`
+	// Attempts is how many times a failing query is retried within one probe.
+	Attempts int `yaml:"attempts" json:"attempts"`
+}
+
+// Steps bounds how long each step may take and how often it is retried.
+type Steps struct {
+	CreateTimeout    Duration `yaml:"create_timeout" json:"create_timeout"`
+	ProvisionTimeout Duration `yaml:"provision_timeout" json:"provision_timeout"`
+	ProbeTimeout     Duration `yaml:"probe_timeout" json:"probe_timeout"`
+	SwitchTimeout    Duration `yaml:"switch_timeout" json:"switch_timeout"`
+	// HeartbeatTimeout is how soon a step on a dead worker is retried elsewhere.
+	HeartbeatTimeout Duration `yaml:"heartbeat_timeout" json:"heartbeat_timeout"`
+	MaxAttempts      int      `yaml:"max_attempts" json:"max_attempts"`
+}
+
+// Lab settings; present only for fleets that run in the local lab.
+type Lab struct {
+	// DNSPortBase: lab VM with Linode ID n answers on DNSPortBase + n%1000.
+	DNSPortBase int `yaml:"dns_port_base" json:"dns_port_base"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML and JSON.
+type Duration time.Duration
+
+// UnmarshalYAML parses "1m30s".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 30s or 5m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes "1m30s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText parses "1m30s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Load reads, defaults and validates the fleet config at path.
+func Load(path string) (*Fleet, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	f.Dir = abs
+	return f, nil
+}
+
+// Parse decodes, defaults and validates a fleet config. Unknown fields are errors.
+func Parse(data []byte) (*Fleet, error) {
+	var f Fleet
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	f.setDefaults()
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+func (f *Fleet) setDefaults() {
+	for i := range f.LoadBalancers {
+		if f.LoadBalancers[i].Driver == "" {
+			f.LoadBalancers[i].Driver = "nginx"
+		}
+	}
+	a := &f.Ansible
+	if a.Connection == "" {
+		a.Connection = "ssh"
+	}
+	if a.NameserverPlaybook == "" {
+		a.NameserverPlaybook = "ansible/nameserver.yml"
+	}
+	if a.LoadBalancerPlaybook == "" {
+		a.LoadBalancerPlaybook = "ansible/loadbalancer.yml"
+	}
+	if a.SSHUser == "" {
+		a.SSHUser = "root"
+	}
+	p := &f.Probe
+	if len(p.Protocols) == 0 {
+		p.Protocols = []string{"udp", "tcp"}
+	}
+	setDur(&p.Timeout, 2*time.Second)
+	if p.Attempts == 0 {
+		p.Attempts = 3
+	}
+	s := &f.Steps
+	setDur(&s.CreateTimeout, 10*time.Minute)
+	setDur(&s.ProvisionTimeout, 20*time.Minute)
+	setDur(&s.ProbeTimeout, 2*time.Minute)
+	setDur(&s.SwitchTimeout, 5*time.Minute)
+	setDur(&s.HeartbeatTimeout, 30*time.Second)
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = 5
+	}
+	if f.Lab != nil {
+		if f.Lab.DNSPortBase == 0 {
+			f.Lab.DNSPortBase = 15300
+		}
+	}
+}
+
+func setDur(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
+
+var (
+	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+	labelRE    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,26}[A-Za-z0-9])?$`)
+	revisionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
+// Validate checks every field and names the first bad one.
+func (f *Fleet) Validate() error {
+	if !nameRE.MatchString(f.Name) {
+		return fieldErr("fleet", "must be lowercase letters, digits and dashes, got %q", f.Name)
+	}
+	if len(f.Nameservers) == 0 {
+		return fieldErr("nameservers", "list at least one nameserver")
+	}
+	labels := map[string]bool{}
+	for i, ns := range f.Nameservers {
+		at := fmt.Sprintf("nameservers[%d]", i)
+		if !labelRE.MatchString(ns.Label) || strings.HasSuffix(ns.Label, "-next") {
+			return fieldErr(at+".label", "must be 2-28 letters, digits, dots or dashes and not end in -next, got %q", ns.Label)
+		}
+		if labels[ns.Label] {
+			return fieldErr(at+".label", "%q is listed twice", ns.Label)
+		}
+		labels[ns.Label] = true
+		for field, v := range map[string]string{"region": ns.Region, "type": ns.Type, "image": ns.Image} {
+			if v == "" {
+				return fieldErr(at+"."+field, "is required")
+			}
+		}
+	}
+	if len(f.LoadBalancers) == 0 {
+		return fieldErr("load_balancers", "list at least one load balancer")
+	}
+	names := map[string]bool{}
+	for i, lb := range f.LoadBalancers {
+		at := fmt.Sprintf("load_balancers[%d]", i)
+		if lb.Name == "" || names[lb.Name] {
+			return fieldErr(at+".name", "must be set and unique, got %q", lb.Name)
+		}
+		names[lb.Name] = true
+		if _, _, err := net.SplitHostPort(lb.Address); err != nil {
+			return fieldErr(at+".address", "must be host:port such as 192.0.2.1:53, got %q", lb.Address)
+		}
+		if !labels[lb.Fronts] {
+			return fieldErr(at+".fronts", "%q is not the label of a nameserver", lb.Fronts)
+		}
+		if lb.Driver != "nginx" {
+			return fieldErr(at+".driver", "unknown driver %q (known: nginx)", lb.Driver)
+		}
+	}
+	switch f.Ansible.Connection {
+	case "ssh", "local":
+	default:
+		return fieldErr("ansible.connection", "must be ssh or local, got %q", f.Ansible.Connection)
+	}
+	if len(f.Zones) == 0 {
+		return fieldErr("zones", "list at least one zone")
+	}
+	for i, z := range f.Zones {
+		at := fmt.Sprintf("zones[%d]", i)
+		if z.Name == "" {
+			return fieldErr(at+".name", "is required")
+		}
+		if z.File == "" {
+			return fieldErr(at+".file", "is required")
+		}
+	}
+	for i, p := range f.Probe.Protocols {
+		if p != "udp" && p != "tcp" {
+			return fieldErr(fmt.Sprintf("probe.protocols[%d]", i), "must be udp or tcp, got %q", p)
+		}
+	}
+	if f.Probe.Attempts < 1 {
+		return fieldErr("probe.attempts", "must be at least 1")
+	}
+	if f.Steps.MaxAttempts < 1 || f.Steps.MaxAttempts > 100 {
+		return fieldErr("steps.max_attempts", "must be between 1 and 100, got %d", f.Steps.MaxAttempts)
+	}
+	if f.Lab != nil && (f.Lab.DNSPortBase < 1024 || f.Lab.DNSPortBase > 64000) {
+		return fieldErr("lab.dns_port_base", "must be between 1024 and 64000, got %d", f.Lab.DNSPortBase)
+	}
+	return nil
+}
+
+// ValidateRevision checks a rollout revision against this fleet.
+func (f *Fleet) ValidateRevision(rev string) error {
+	if rev == "" {
+		if f.NeedsRevision() {
+			return fieldErr("revision", "is required: zone files contain %s", RevisionPlaceholder)
+		}
+		return nil
+	}
+	if !revisionRE.MatchString(rev) {
+		return fieldErr("revision", "must be 1-64 letters, digits, dots, dashes or underscores, got %q", rev)
+	}
+	return nil
+}
+
+// NeedsRevision reports whether zone file paths depend on the revision.
+func (f *Fleet) NeedsRevision() bool {
+	for _, z := range f.Zones {
+		if strings.Contains(z.File, RevisionPlaceholder) {
+			return true
+		}
+	}
+	return false
+}
+
+// ZoneFile resolves a zone's file for a revision, relative to the config's directory.
+func (f *Fleet) ZoneFile(z Zone, revision string) string {
+	return f.Path(strings.ReplaceAll(z.File, RevisionPlaceholder, revision))
+}
+
+// Path resolves p relative to the config's directory.
+func (f *Fleet) Path(p string) string {
+	if filepath.IsAbs(p) || f.Dir == "" {
+		return p
+	}
+	return filepath.Join(f.Dir, p)
+}
+
+// Tag is the Linode tag that marks instances of this fleet. dnsroll never
+// touches an instance without it.
+func (f *Fleet) Tag() string { return "dnsroll-fleet-" + f.Name }
+
+// Nameserver returns the slot with label.
+func (f *Fleet) Nameserver(label string) (Nameserver, bool) {
+	for _, ns := range f.Nameservers {
+		if ns.Label == label {
+			return ns, true
+		}
+	}
+	return Nameserver{}, false
+}
+
+// LabDNSPort is the loopback port of lab VM id.
+func (l *Lab) LabDNSPort(id int) int { return l.DNSPortBase + id%1000 }
+
+// FieldError names the config field that is wrong and how to fix it.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+
+// LabVMDir is where lab VM id keeps its named config, zones and pid file.
+func LabVMDir(labDir string, id int) string {
+	return filepath.Join(labDir, "vms", fmt.Sprint(id))
+}
+
+// LabLBDir is where lab load balancer name keeps its nginx config and pid file.
+func LabLBDir(labDir, name string) string {
+	return filepath.Join(labDir, "lb", name)
+}

@@ -1,0 +1,67 @@
+package rollouts
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Printer writes a rollout's progress for humans: one line per phase change,
+// step start and step end. Feed it every status you see; it prints only
+// what is new.
+type Printer struct {
+	W     io.Writer
+	phase workflows.Phase
+	seen  map[string]string // step key → last printed state
+	// events counts status events already printed.
+	events int
+}
+
+// Update prints what changed since the last status.
+func (p *Printer) Update(st workflows.Status) {
+	if p.seen == nil {
+		p.seen = map[string]string{}
+	}
+	if st.Phase != p.phase {
+		fmt.Fprintf(p.W, "==> %s\n", st.Phase)
+		p.phase = st.Phase
+	}
+	for i, s := range st.Steps {
+		key := fmt.Sprintf("%d", i)
+		if p.seen[key] == s.State {
+			continue
+		}
+		p.seen[key] = s.State
+		fmt.Fprintf(p.W, "    %-22s %-10s %s\n", stepName(s), s.State, stepDetail(s))
+	}
+	for ; p.events < len(st.Events); p.events++ {
+		fmt.Fprintf(p.W, "    ! %s\n", st.Events[p.events].Message)
+	}
+}
+
+func stepName(s *workflows.Step) string {
+	if s.Target == "" {
+		return s.Name
+	}
+	return s.Name + " " + s.Target
+}
+
+func stepDetail(s *workflows.Step) string {
+	var parts []string
+	if !s.EndedAt.IsZero() {
+		parts = append(parts, s.EndedAt.Sub(s.StartedAt).Round(10*time.Millisecond).String())
+	}
+	if s.Attempts > 1 {
+		parts = append(parts, fmt.Sprintf("%d attempts", s.Attempts))
+	}
+	if s.Note != "" {
+		parts = append(parts, s.Note)
+	}
+	if s.Error != "" {
+		parts = append(parts, "error: "+s.Error)
+	}
+	return strings.Join(parts, "  ")
+}

@@ -1,0 +1,108 @@
+// Package rollouts is the client side of rollouts, shared by the CLI, the
+// API and the lab: start one (refusing a second per fleet), read its status,
+// signal it, and follow it to the end.
+package rollouts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Run identifies one rollout.
+type Run struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+}
+
+// Start starts a rollout of in.Fleet. If the fleet already has a running
+// rollout it returns an ECONFLICT error naming that rollout; it never
+// attaches to it.
+func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run, error) {
+	opts := client.StartWorkflowOptions{
+		ID:        workflows.WorkflowID(in.Fleet),
+		TaskQueue: workflows.TaskQueue,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}
+	run, err := c.ExecuteWorkflow(ctx, opts, workflows.RolloutWorkflow, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return Run{}, dnsroll.Errorf(dnsroll.ECONFLICT, "fleet %s already has a running rollout: workflow %s run %s", in.Fleet, opts.ID, started.RunId)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("start rollout: %w", err)
+	}
+	return Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// Status queries a rollout's status; it works for finished rollouts too.
+func Status(ctx context.Context, c client.Client, r Run) (workflows.Status, error) {
+	var st workflows.Status
+	v, err := c.QueryWorkflow(ctx, r.WorkflowID, r.RunID, workflows.QueryStatus)
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return st, dnsroll.Errorf(dnsroll.ENOTFOUND, "rollout %s %s not found", r.WorkflowID, r.RunID)
+		}
+		return st, fmt.Errorf("query %s: %w", r.WorkflowID, err)
+	}
+	return st, v.Get(&st)
+}
+
+// Signal sends abort or rollback to a rollout.
+func Signal(ctx context.Context, c client.Client, r Run, name string, in workflows.SignalInput) error {
+	err := c.SignalWorkflow(ctx, r.WorkflowID, r.RunID, name, in)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return dnsroll.Errorf(dnsroll.ENOTFOUND, "no running rollout %s %s", r.WorkflowID, r.RunID)
+	}
+	return err
+}
+
+// Wait blocks until the rollout ends. It calls onChange with every new
+// status while it waits (polling the status query), and returns the final
+// status and the rollout's error (nil on success).
+func Wait(ctx context.Context, c client.Client, r Run, poll time.Duration, onChange func(workflows.Status)) (workflows.Status, error) {
+	done := make(chan error, 1)
+	go func() {
+		done <- c.GetWorkflow(ctx, r.WorkflowID, r.RunID).Get(ctx, nil)
+	}()
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			st, qerr := Status(ctx, c, r)
+			if qerr == nil && onChange != nil {
+				onChange(st)
+			}
+			return st, Outcome(err)
+		case <-tick.C:
+			if st, err := Status(ctx, c, r); err == nil && onChange != nil {
+				onChange(st)
+			}
+		case <-ctx.Done():
+			return workflows.Status{}, ctx.Err()
+		}
+	}
+}
+
+// Outcome reduces a workflow error to the rollout's own message.
+func Outcome(err error) error {
+	if err == nil {
+		return nil
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return errors.New(app.Message())
+	}
+	return err
+}

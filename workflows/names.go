@@ -1,0 +1,42 @@
+// Package workflows holds dnsroll's deterministic workflow code. It does no
+// I/O: every side effect is an activity in package activities. The names
+// here (task queue, signals, query, workflow IDs) are shared with the API
+// and the CLI.
+package workflows
+
+import "fmt"
+
+// TaskQueue is where workers poll for rollout work.
+const TaskQueue = "dnsroll"
+
+// Signals and queries an operator can send with `temporal workflow signal`.
+const (
+	// SignalAbort stops a rollout before the switch: green is deleted, blue untouched.
+	// After the switch it behaves like SignalRollback.
+	SignalAbort = "abort"
+	// SignalRollback points the load balancers back at blue and deletes green.
+	// It is rejected once blue has been deleted.
+	SignalRollback = "rollback"
+	// QueryStatus returns the rollout's Status.
+	QueryStatus = "status"
+)
+
+// WorkflowID is the ID of a fleet's rollout. One ID per fleet makes Temporal
+// refuse a second concurrent rollout of the same fleet.
+func WorkflowID(fleet string) string { return fmt.Sprintf("rollout-%s", fleet) }
+
+// RolloutInput starts a rollout.
+type RolloutInput struct {
+	Fleet string `json:"fleet"`
+	// Revision selects the zone files ("{revision}" in their paths) and is
+	// recorded for the operator; it may be a git commit.
+	Revision    string `json:"revision,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty"`
+}
+
+// SignalInput is the payload of abort and rollback; both fields are optional.
+type SignalInput struct {
+	Reason string `json:"reason,omitempty"`
+	By     string `json:"by,omitempty"`
+}

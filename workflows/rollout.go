@@ -1,0 +1,342 @@
+package workflows
+
+import (
+	"fmt"
+	"sort"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// a is used only for its method values: workflows name activities by method.
+var a *activities.Activities
+
+// Workflow error types; the API and CLI map them to outcomes.
+const (
+	ErrTypeFailed     = "RolloutFailed"
+	ErrTypeAborted    = "RolloutAborted"
+	ErrTypeRolledBack = "RolloutRolledBack"
+)
+
+// rollout is one run of RolloutWorkflow: its status and the state the
+// compensation needs.
+type rollout struct {
+	st   Status
+	plan activities.Plan
+	// stop is set by an abort or rollback signal.
+	stop        *stopRequest
+	cancelSteps workflow.CancelFunc
+	// switching is set once any load balancer may point at green.
+	switching bool
+	// committed is set once blue deletion starts: there is no way back after it.
+	committed bool
+}
+
+type stopRequest struct {
+	signal string
+	in     SignalInput
+}
+
+// RolloutWorkflow replaces a fleet's nameservers blue-green: create green,
+// provision, verify, switch the load balancers, verify again, delete blue,
+// rename green. A failure, abort or rollback before blue is deleted puts the
+// load balancers back on blue and deletes green.
+func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
+	r := &rollout{st: Status{
+		Fleet: in.Fleet, Revision: in.Revision, Reason: in.Reason, RequestedBy: in.RequestedBy,
+		Phase: PhasePlanning, StartedAt: workflow.Now(ctx),
+		Blue: map[string]dnsroll.Server{}, Green: map[string]dnsroll.Server{},
+	}}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.st, nil }); err != nil {
+		return r.st, err
+	}
+	stepsCtx, cancel := workflow.WithCancel(ctx)
+	r.cancelSteps = cancel
+	workflow.Go(ctx, r.listenForSignals)
+
+	err := r.forward(stepsCtx, in)
+	if err == nil && r.stop == nil {
+		r.setPhase(ctx, PhaseSucceeded)
+		r.st.EndedAt = workflow.Now(ctx)
+		return r.st, nil
+	}
+	return r.st, r.compensate(ctx, err)
+}
+
+// forward runs the rollout's steps in order.
+func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
+	if err := r.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision}, &r.plan); err != nil {
+		return err
+	}
+	fleet := r.plan.Fleet
+	r.st.Blue, r.st.Warnings = r.plan.Blue, r.plan.Warnings
+
+	r.setPhase(ctx, PhaseCreating)
+	if err := r.createGreen(ctx, fleet); err != nil {
+		return err
+	}
+
+	r.setPhase(ctx, PhaseProvisioning)
+	var prov activities.ProvisionResult
+	if err := r.exec(ctx, "ProvisionNameservers", "green", r.options(fleet.Steps.ProvisionTimeout), a.ProvisionNameservers,
+		activities.ProvisionInput{Fleet: fleet, Servers: r.greenServers(), Zones: r.plan.Zones}, &prov); err != nil {
+		return err
+	}
+
+	r.setPhase(ctx, PhaseVerifyGreen)
+	if err := r.verify(ctx, "VerifyGreen", r.greenTargets()); err != nil {
+		return err
+	}
+
+	r.setPhase(ctx, PhaseSwitching)
+	r.switching = true
+	if err := r.switchAll(ctx, r.st.Green, "SwitchLoadBalancer", true); err != nil {
+		return err
+	}
+
+	r.setPhase(ctx, PhaseVerifyLBs)
+	if err := r.verify(ctx, "VerifyLoadBalancers", lbTargets(fleet)); err != nil {
+		return err
+	}
+	if r.stop != nil || ctx.Err() != nil {
+		return workflow.ErrCanceled
+	}
+
+	// The point of no return: once blue is being deleted, a rollback has
+	// nothing to go back to.
+	r.committed = true
+	r.setPhase(ctx, PhaseDeletingBlue)
+	if err := r.deleteBlue(ctx, fleet); err != nil {
+		return err
+	}
+	r.setPhase(ctx, PhaseRenaming)
+	return r.renameGreen(ctx, fleet)
+}
+
+// createGreen ensures every nameserver's -next server exists and runs.
+func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
+	opts := r.options(fleet.Steps.CreateTimeout)
+	var calls []*call
+	for _, ns := range fleet.Nameservers {
+		spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(ns.Label), Region: ns.Region, Type: ns.Type, Image: ns.Image, Tags: []string{fleet.Tag()}}
+		in := activities.EnsureServerInput{Fleet: fleet, Spec: spec}
+		calls = append(calls, r.start(ctx, "EnsureServer", spec.Label, opts, a.EnsureServer, in))
+	}
+	var firstErr error
+	for i, c := range calls {
+		var res activities.ServerResult
+		if err := c.wait(ctx, &res); err != nil {
+			firstErr = cmp(firstErr, err)
+			continue
+		}
+		r.st.Green[fleet.Nameservers[i].Label] = res.Server
+	}
+	return firstErr
+}
+
+// switchAll points every load balancer at the server it fronts in servers.
+// A load balancer whose nameserver has no server gets no backend.
+func (r *rollout) switchAll(ctx workflow.Context, servers map[string]dnsroll.Server, step string, toGreen bool) error {
+	fleet := r.plan.Fleet
+	var calls []*call
+	for _, lb := range fleet.LoadBalancers {
+		var backends []dnsroll.Server
+		if s, ok := servers[lb.Fronts]; ok {
+			backends = []dnsroll.Server{s}
+		}
+		in := activities.SwitchInput{Fleet: fleet, LB: lb, Backends: backends}
+		calls = append(calls, r.start(ctx, step, lb.Name, r.options(fleet.Steps.SwitchTimeout), a.SwitchLoadBalancer, in))
+	}
+	var firstErr error
+	for i, c := range calls {
+		var res activities.StepResult
+		if err := c.wait(ctx, &res); err != nil {
+			firstErr = cmp(firstErr, err)
+			continue
+		}
+		r.markLB(fleet.LoadBalancers[i].Name, toGreen)
+	}
+	return firstErr
+}
+
+func (r *rollout) verify(ctx workflow.Context, step string, targets []activities.ProbeTarget) error {
+	fleet := r.plan.Fleet
+	serials := map[string]uint32{}
+	for _, z := range r.plan.Zones {
+		serials[z.Name] = z.Serial
+	}
+	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials}
+	var res activities.VerifyResult
+	return r.exec(ctx, step, "", r.options(fleet.Steps.ProbeTimeout), a.Verify, in, &res)
+}
+
+func (r *rollout) deleteBlue(ctx workflow.Context, fleet *config.Fleet) error {
+	var calls []*call
+	for _, label := range sortedKeys(r.st.Blue) {
+		in := activities.DeleteServerInput{Tag: fleet.Tag(), Server: r.st.Blue[label]}
+		calls = append(calls, r.start(ctx, "DeleteServer", label, r.options(fleet.Steps.SwitchTimeout), a.DeleteServer, in))
+	}
+	return waitAll(ctx, calls)
+}
+
+func (r *rollout) renameGreen(ctx workflow.Context, fleet *config.Fleet) error {
+	var calls []*call
+	for _, label := range sortedKeys(r.st.Green) {
+		in := activities.RenameInput{Tag: fleet.Tag(), Server: r.st.Green[label], To: label}
+		calls = append(calls, r.start(ctx, "RenameServer", r.st.Green[label].Label, r.options(fleet.Steps.SwitchTimeout), a.RenameServer, in))
+	}
+	if err := waitAll(ctx, calls); err != nil {
+		return err
+	}
+	for label, s := range r.st.Green {
+		s.Label = label
+		r.st.Green[label] = s
+	}
+	return nil
+}
+
+// compensate undoes a rollout that did not finish, on a context that
+// survives cancellation, and returns the error the workflow ends with.
+func (r *rollout) compensate(ctx workflow.Context, cause error) error {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	outcome, errType, why := r.outcome(ctx, cause)
+	r.st.Failure = why
+	if r.committed {
+		// Blue is (partly) gone: green keeps serving; a rerun finishes the job.
+		r.finish(ctx, PhaseFailed)
+		return temporal.NewNonRetryableApplicationError(why+"; the load balancers stay on green (blue is being or has been deleted); start the rollout again to finish", ErrTypeFailed, cause)
+	}
+	r.setPhase(ctx, PhaseRollingBack)
+	var errs []error
+	if r.switching && r.plan.Fleet != nil {
+		if err := r.switchAll(ctx, r.st.Blue, "SwitchBackToBlue", false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r.plan.Fleet != nil && len(errs) == 0 {
+		var labels []string
+		for _, ns := range r.plan.Fleet.Nameservers {
+			labels = append(labels, dnsroll.NextLabel(ns.Label))
+		}
+		in := activities.DeleteGreenInput{Tag: r.plan.Fleet.Tag(), Labels: labels}
+		var res activities.StepResult
+		if err := r.exec(ctx, "DeleteGreen", "", r.cleanupOptions(), a.DeleteGreen, in, &res); err != nil {
+			errs = append(errs, err)
+		} else {
+			r.st.Green = map[string]dnsroll.Server{}
+		}
+	}
+	if len(errs) > 0 {
+		r.st.Failure = fmt.Sprintf("%s; cleanup failed: %s — check the load balancers and delete any -next servers by hand", why, reason(errs[0]))
+		r.finish(ctx, PhaseCleanupFailed)
+		return temporal.NewNonRetryableApplicationError(r.st.Failure, ErrTypeFailed, cause)
+	}
+	r.finish(ctx, outcome)
+	return temporal.NewNonRetryableApplicationError(why+"; blue is serving and green was deleted", errType, nil)
+}
+
+// outcome classifies why forward stopped.
+func (r *rollout) outcome(ctx workflow.Context, cause error) (Phase, string, string) {
+	switch {
+	case r.stop != nil && r.stop.signal == SignalRollback:
+		return PhaseRolledBack, ErrTypeRolledBack, "rolled back" + r.stop.in.describe()
+	case r.stop != nil:
+		return PhaseAborted, ErrTypeAborted, "aborted" + r.stop.in.describe()
+	case temporal.IsCanceledError(cause):
+		return PhaseAborted, ErrTypeAborted, "aborted: the workflow was cancelled"
+	}
+	step := r.failedStep()
+	return PhaseFailed, ErrTypeFailed, fmt.Sprintf("%s failed: %s", step, reason(cause))
+}
+
+func (r *rollout) failedStep() string {
+	for i := len(r.st.Steps) - 1; i >= 0; i-- {
+		if s := r.st.Steps[i]; s.State == StepFailed {
+			if s.Target != "" {
+				return s.Name + " " + s.Target
+			}
+			return s.Name
+		}
+	}
+	return "rollout"
+}
+
+func (s SignalInput) describe() string {
+	out := ""
+	if s.By != "" {
+		out += " by " + s.By
+	}
+	if s.Reason != "" {
+		out += ": " + s.Reason
+	}
+	return out
+}
+
+func (r *rollout) finish(ctx workflow.Context, p Phase) {
+	r.setPhase(ctx, p)
+	r.st.EndedAt = workflow.Now(ctx)
+}
+
+func (r *rollout) setPhase(ctx workflow.Context, p Phase) {
+	r.st.Phase = p
+	workflow.GetLogger(ctx).Info("rollout phase", "fleet", r.st.Fleet, "phase", string(p))
+}
+
+func (r *rollout) markLB(name string, onGreen bool) {
+	out := r.st.OnGreen[:0:0]
+	for _, n := range r.st.OnGreen {
+		if n != name {
+			out = append(out, n)
+		}
+	}
+	if onGreen {
+		out = append(out, name)
+		sort.Strings(out)
+	}
+	r.st.OnGreen = out
+}
+
+func (r *rollout) greenServers() []dnsroll.Server {
+	var out []dnsroll.Server
+	for _, l := range sortedKeys(r.st.Green) {
+		out = append(out, r.st.Green[l])
+	}
+	return out
+}
+
+func (r *rollout) greenTargets() []activities.ProbeTarget {
+	var out []activities.ProbeTarget
+	for _, s := range r.greenServers() {
+		out = append(out, activities.ProbeTarget{Name: s.Label, Addr: s.DNSAddr()})
+	}
+	return out
+}
+
+func lbTargets(fleet *config.Fleet) []activities.ProbeTarget {
+	var out []activities.ProbeTarget
+	for _, lb := range fleet.LoadBalancers {
+		out = append(out, activities.ProbeTarget{Name: lb.Name, Addr: lb.Address})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]dnsroll.Server) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// cmp keeps the first error.
+func cmp(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}

@@ -1,0 +1,338 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+const labFleet = `
+fleet: test
+nameservers:
+  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
+  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}
+load_balancers:
+  - {name: lb1, address: "127.0.0.1:5301", fronts: ns1}
+  - {name: lb2, address: "127.0.0.1:5302", fronts: ns2}
+zones:
+  - {name: example.com, file: zones/example.com.zone}
+`
+
+// recorder is a fake cloud and load balancer pair, driven by the mocked
+// activities: it records what the workflow asked for, in order.
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+	// lbs maps a load balancer to the label it points at.
+	lbs map[string]string
+}
+
+func (r *recorder) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, s)
+}
+
+func (r *recorder) has(prefix string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.calls {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+type harness struct {
+	testsuite.WorkflowTestSuite
+	env *testsuite.TestWorkflowEnvironment
+	rec *recorder
+}
+
+// newHarness mocks every activity with a well-behaved fake; failAt makes
+// the named step (or "VerifyGreen"/"VerifyLoadBalancers") fail, and slowAt
+// makes it take an hour of simulated time, so a signal can arrive during it.
+func newHarness(t *testing.T, failAt string, slowAt ...string) *harness {
+	t.Helper()
+	fleet, err := config.Parse([]byte(labFleet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{rec: &recorder{lbs: map[string]string{"lb1": "ns1", "lb2": "ns2"}}}
+	h.env = h.NewTestWorkflowEnvironment()
+	h.env.RegisterActivity(&activities.Activities{})
+	env, rec := h.env, h.rec
+	stepErr := func(step string) error {
+		if step != failAt {
+			return nil
+		}
+		return temporal.NewApplicationErrorWithOptions(step+" exploded", activities.ErrStep,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(3)}})
+	}
+	slow := func(step string, c *testsuite.MockCallWrapper) {
+		for _, s := range slowAt {
+			if s == step {
+				c.After(time.Hour)
+			}
+		}
+	}
+	blue := map[string]dnsroll.Server{
+		"ns1": {ID: 1, Label: "ns1", IPv4: "192.0.2.1", Status: "running", DNSPort: 53},
+		"ns2": {ID: 2, Label: "ns2", IPv4: "192.0.2.2", Status: "running", DNSPort: 53},
+	}
+	env.OnActivity(a.Plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (activities.Plan, error) {
+		rec.add("Plan")
+		return activities.Plan{Fleet: fleet, Revision: in.Revision, Blue: blue, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Attempt: 1}, stepErr("Plan")
+	})
+	env.OnActivity(a.EnsureServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EnsureServerInput) (activities.ServerResult, error) {
+		rec.add("EnsureServer " + in.Spec.Label)
+		id := 10 + len(in.Spec.Label)
+		if strings.HasPrefix(in.Spec.Label, "ns2") {
+			id++
+		}
+		return activities.ServerResult{Server: dnsroll.Server{ID: id, Label: in.Spec.Label, Status: "running", IPv4: "192.0.2.9"}, Attempt: 1}, stepErr("EnsureServer")
+	})
+	slow("ProvisionNameservers", env.OnActivity(a.ProvisionNameservers, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
+		rec.add("ProvisionNameservers")
+		return activities.ProvisionResult{Attempt: 2}, stepErr("ProvisionNameservers")
+	}))
+	for _, step := range []string{"VerifyGreen", "VerifyLoadBalancers"} {
+		isStep := mock.MatchedBy(func(in activities.VerifyInput) bool {
+			return strings.HasPrefix(in.Targets[0].Name, "lb") == (step == "VerifyLoadBalancers")
+		})
+		slow(step, env.OnActivity(a.Verify, mock.Anything, isStep).Return(func(_ context.Context, in activities.VerifyInput) (activities.VerifyResult, error) {
+			rec.add(step)
+			return activities.VerifyResult{Attempt: 1}, stepErr(step)
+		}))
+	}
+	env.OnActivity(a.SwitchLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SwitchInput) (activities.StepResult, error) {
+		to := "none"
+		if len(in.Backends) == 1 {
+			to = in.Backends[0].Label
+		}
+		rec.add("Switch " + in.LB.Name + " " + to)
+		if err := stepErr("SwitchLoadBalancer"); err != nil && strings.HasSuffix(to, "-next") {
+			return activities.StepResult{}, err
+		}
+		rec.mu.Lock()
+		rec.lbs[in.LB.Name] = to
+		rec.mu.Unlock()
+		return activities.StepResult{Attempt: 1}, nil
+	})
+	slow("DeleteServer", env.OnActivity(a.DeleteServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteServerInput) (activities.StepResult, error) {
+		rec.add("DeleteServer " + in.Server.Label)
+		return activities.StepResult{Attempt: 1}, stepErr("DeleteServer")
+	}))
+	env.OnActivity(a.DeleteGreen, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteGreenInput) (activities.StepResult, error) {
+		rec.add("DeleteGreen " + strings.Join(in.Labels, ","))
+		return activities.StepResult{Attempt: 1}, nil
+	})
+	env.OnActivity(a.RenameServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RenameInput) (activities.StepResult, error) {
+		rec.add("RenameServer " + in.Server.Label + " " + in.To)
+		return activities.StepResult{Attempt: 1}, stepErr("RenameServer")
+	})
+	return h
+}
+
+func (h *harness) run(t *testing.T) (Status, error) {
+	t.Helper()
+	h.env.ExecuteWorkflow(RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B"})
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var st Status
+	if err := h.env.GetWorkflowError(); err != nil {
+		v, qerr := h.env.QueryWorkflow(QueryStatus)
+		if qerr != nil {
+			t.Fatal(qerr)
+		}
+		if err := v.Get(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st, err
+	}
+	if err := h.env.GetWorkflowResult(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st, nil
+}
+
+func TestRolloutHappyPath(t *testing.T) {
+	h := newHarness(t, "")
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatalf("rollout failed: %v", err)
+	}
+	if got, want := st.Phase, PhaseSucceeded; got != want {
+		t.Errorf("phase = %s, want %s", got, want)
+	}
+	for _, want := range []string{"DeleteServer ns1", "DeleteServer ns2", "RenameServer ns1-next ns1", "RenameServer ns2-next ns2"} {
+		if !h.rec.has(want) {
+			t.Errorf("missing call %q in %v", want, h.rec.calls)
+		}
+	}
+	if h.rec.has("DeleteGreen") {
+		t.Errorf("a successful rollout deleted green: %v", h.rec.calls)
+	}
+	if got, want := h.rec.lbs["lb1"]+","+h.rec.lbs["lb2"], "ns1-next,ns2-next"; got != want {
+		t.Errorf("load balancers point at %s, want %s", got, want)
+	}
+	if got := st.Green["ns1"].Label; got != "ns1" {
+		t.Errorf("green ns1 label = %q after rename, want ns1", got)
+	}
+	if got, want := strings.Join(st.OnGreen, ","), "lb1,lb2"; got != want {
+		t.Errorf("on green = %s, want %s", got, want)
+	}
+	// Deleting blue must come after the load balancers were verified on green.
+	idxVerify, idxDelete := -1, -1
+	for i, c := range h.rec.calls {
+		if c == "VerifyLoadBalancers" {
+			idxVerify = i
+		}
+		if strings.HasPrefix(c, "DeleteServer") && idxDelete < 0 {
+			idxDelete = i
+		}
+	}
+	if idxVerify < 0 || idxDelete < idxVerify {
+		t.Errorf("blue deleted before verification through the load balancers: %v", h.rec.calls)
+	}
+	for _, s := range st.Steps {
+		if s.State != StepSucceeded || s.Attempts < 1 || s.EndedAt.IsZero() {
+			t.Errorf("step %s %s: state %s attempts %d ended %v", s.Name, s.Target, s.State, s.Attempts, s.EndedAt)
+		}
+	}
+}
+
+// A failure at any step before blue is deleted leaves blue serving and
+// green deleted.
+func TestRolloutFailureAtEachStepRestoresBlue(t *testing.T) {
+	for _, step := range []string{"EnsureServer", "ProvisionNameservers", "VerifyGreen", "SwitchLoadBalancer", "VerifyLoadBalancers"} {
+		t.Run(step, func(t *testing.T) {
+			h := newHarness(t, step)
+			st, err := h.run(t)
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || app.Type() != ErrTypeFailed {
+				t.Fatalf("err = %v, want %s", err, ErrTypeFailed)
+			}
+			if !strings.Contains(err.Error(), step+" exploded") || !strings.Contains(st.Failure, step) {
+				t.Errorf("failure %q / %q does not name the step", err, st.Failure)
+			}
+			if got, want := st.Phase, PhaseFailed; got != want {
+				t.Errorf("phase = %s, want %s", got, want)
+			}
+			if !h.rec.has("DeleteGreen ns1-next,ns2-next") {
+				t.Errorf("green not deleted: %v", h.rec.calls)
+			}
+			if h.rec.has("DeleteServer") || h.rec.has("RenameServer") {
+				t.Errorf("blue touched: %v", h.rec.calls)
+			}
+			if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" {
+				t.Errorf("load balancers point at %s, want blue ns1,ns2", got)
+			}
+			var failed *Step
+			for _, s := range st.Steps {
+				if s.State == StepFailed {
+					failed = s
+				}
+			}
+			if failed == nil || failed.Attempts != 3 || !strings.Contains(failed.Error, "exploded") {
+				t.Errorf("failed step not recorded with attempts and error: %+v", failed)
+			}
+		})
+	}
+}
+
+func TestAbortBeforeSwitchDeletesGreenOnly(t *testing.T) {
+	h := newHarness(t, "", "ProvisionNameservers")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalAbort, SignalInput{Reason: "wrong zone", By: "alice"})
+	}, time.Minute)
+	st, err := h.run(t)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != ErrTypeAborted {
+		t.Fatalf("err = %v, want %s", err, ErrTypeAborted)
+	}
+	if got, want := st.Phase, PhaseAborted; got != want {
+		t.Errorf("phase = %s, want %s", got, want)
+	}
+	if !strings.Contains(st.Failure, "alice") || !strings.Contains(st.Failure, "wrong zone") {
+		t.Errorf("failure %q does not say who aborted and why", st.Failure)
+	}
+	if !h.rec.has("DeleteGreen") || h.rec.has("Switch") || h.rec.has("DeleteServer") {
+		t.Errorf("abort before switch: calls %v", h.rec.calls)
+	}
+}
+
+func TestRollbackAfterSwitchRestoresBlue(t *testing.T) {
+	h := newHarness(t, "", "VerifyLoadBalancers")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "latency"})
+	}, time.Minute)
+	st, err := h.run(t)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != ErrTypeRolledBack {
+		t.Fatalf("err = %v, want %s", err, ErrTypeRolledBack)
+	}
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" {
+		t.Errorf("load balancers point at %s, want blue", got)
+	}
+	if !h.rec.has("DeleteGreen") || h.rec.has("DeleteServer") {
+		t.Errorf("rollback: calls %v", h.rec.calls)
+	}
+	if len(st.OnGreen) != 0 || st.Phase != PhaseRolledBack {
+		t.Errorf("after rollback: on green %v, phase %s", st.OnGreen, st.Phase)
+	}
+}
+
+func TestRollbackAfterBlueDeletedIsRejected(t *testing.T) {
+	h := newHarness(t, "", "DeleteServer")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalRollback, SignalInput{})
+	}, time.Minute)
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatalf("rollout failed: %v", err)
+	}
+	rejected := false
+	for _, e := range st.Events {
+		rejected = rejected || strings.Contains(e.Message, "rollback rejected")
+	}
+	if !rejected || h.rec.has("DeleteGreen") {
+		t.Errorf("rollback after blue deletion: events %v, calls %v", st.Events, h.rec.calls)
+	}
+}
+
+// A failure after blue is gone must not switch back to the deleted blue.
+func TestFailureAfterCommitKeepsGreen(t *testing.T) {
+	h := newHarness(t, "RenameServer")
+	st, err := h.run(t)
+	if err == nil || st.Phase != PhaseFailed {
+		t.Fatalf("err %v phase %s, want a failure", err, st.Phase)
+	}
+	if h.rec.has("DeleteGreen") || h.rec.lbs["lb1"] != "ns1-next" {
+		t.Errorf("green undone after blue was deleted: %v, lbs %v", h.rec.calls, h.rec.lbs)
+	}
+}
+
+func TestPlanFailureTouchesNothing(t *testing.T) {
+	h := newHarness(t, "Plan")
+	st, err := h.run(t)
+	if err == nil || st.Phase != PhaseFailed {
+		t.Fatalf("err %v phase %s", err, st.Phase)
+	}
+	if h.rec.has("EnsureServer") || h.rec.has("DeleteGreen") {
+		t.Errorf("plan failure acted: %v", h.rec.calls)
+	}
+}

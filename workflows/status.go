@@ -1,0 +1,86 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+)
+
+// Phase is where a rollout is. Phases after PhaseSucceeded are terminal.
+type Phase string
+
+// Phases in the order a successful rollout passes them, then the outcomes.
+const (
+	PhasePlanning      Phase = "planning"
+	PhaseCreating      Phase = "creating"
+	PhaseProvisioning  Phase = "provisioning"
+	PhaseVerifyGreen   Phase = "verifying-green"
+	PhaseSwitching     Phase = "switching"
+	PhaseVerifyLBs     Phase = "verifying-load-balancers"
+	PhaseDeletingBlue  Phase = "deleting-blue"
+	PhaseRenaming      Phase = "renaming"
+	PhaseRollingBack   Phase = "rolling-back"
+	PhaseSucceeded     Phase = "succeeded"
+	PhaseFailed        Phase = "failed"
+	PhaseAborted       Phase = "aborted"
+	PhaseRolledBack    Phase = "rolled-back"
+	PhaseCleanupFailed Phase = "cleanup-failed"
+)
+
+// Done reports whether the phase is terminal.
+func (p Phase) Done() bool {
+	switch p {
+	case PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack, PhaseCleanupFailed:
+		return true
+	}
+	return false
+}
+
+// Status is what the status query returns and what the workflow returns on success.
+type Status struct {
+	Fleet       string    `json:"fleet"`
+	Revision    string    `json:"revision,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	RequestedBy string    `json:"requested_by,omitempty"`
+	Phase       Phase     `json:"phase"`
+	StartedAt   time.Time `json:"started_at"`
+	EndedAt     time.Time `json:"ended_at,omitzero"`
+	Steps       []*Step   `json:"steps"`
+	// Blue are the servers serving before the rollout, by label.
+	Blue map[string]dnsroll.Server `json:"blue"`
+	// Green are the replacement servers, by final label.
+	Green map[string]dnsroll.Server `json:"green"`
+	// OnGreen lists the load balancers currently pointed at green.
+	OnGreen []string `json:"on_green"`
+	// Failure says why the rollout did not succeed, for the operator.
+	Failure  string   `json:"failure,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Events records signals and decisions, such as a rejected rollback.
+	Events []Event `json:"events,omitempty"`
+}
+
+// Step is one activity execution as the operator sees it.
+type Step struct {
+	Name      string    `json:"name"`
+	Target    string    `json:"target,omitempty"`
+	State     string    `json:"state"` // running, succeeded, failed, canceled
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	Attempts  int32     `json:"attempts"`
+	Error     string    `json:"error,omitempty"`
+	Note      string    `json:"note,omitempty"`
+}
+
+// Step states.
+const (
+	StepRunning   = "running"
+	StepSucceeded = "succeeded"
+	StepFailed    = "failed"
+	StepCanceled  = "canceled"
+)
+
+// Event is a timestamped note in the rollout's status.
+type Event struct {
+	At      time.Time `json:"at"`
+	Message string    `json:"message"`
+}

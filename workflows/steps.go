@@ -1,0 +1,169 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// planOptions bound the Plan step, which runs before the fleet's own step
+// settings are known.
+var planOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		MaximumAttempts:        3,
+		NonRetryableErrorTypes: activities.NonRetryable,
+	},
+}
+
+// options are the fleet's deadline and bounded retries for one step. Every
+// step heartbeats, so a step on a crashed worker is retried within the
+// heartbeat timeout rather than its whole deadline.
+func (r *rollout) options(timeout config.Duration) workflow.ActivityOptions {
+	s := r.plan.Fleet.Steps
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: timeout.D(),
+		HeartbeatTimeout:    s.HeartbeatTimeout.D(),
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        int32(s.MaxAttempts),
+			NonRetryableErrorTypes: activities.NonRetryable,
+		},
+	}
+}
+
+// cleanupOptions try harder than forward steps: leaving green behind costs
+// money and confuses the next rollout.
+func (r *rollout) cleanupOptions() workflow.ActivityOptions {
+	o := r.options(r.plan.Fleet.Steps.SwitchTimeout)
+	o.RetryPolicy.MaximumAttempts *= 3
+	return o
+}
+
+// call is a started step whose result is not yet in.
+type call struct {
+	step   *Step
+	future workflow.Future
+	max    int32
+}
+
+// start schedules an activity and records it as a running step.
+func (r *rollout) start(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
+	s := &Step{Name: name, Target: target, State: StepRunning, StartedAt: workflow.Now(ctx)}
+	r.st.Steps = append(r.st.Steps, s)
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in)
+	return &call{step: s, future: f, max: opts.RetryPolicy.MaximumAttempts}
+}
+
+// wait blocks for the step's result and records its outcome.
+func (c *call) wait(ctx workflow.Context, out any) error {
+	err := c.future.Get(ctx, out)
+	s := c.step
+	s.EndedAt = workflow.Now(ctx)
+	switch {
+	case err == nil:
+		s.State = StepSucceeded
+		s.Attempts = resultAttempt(out)
+		s.Note = resultNote(out)
+	case temporal.IsCanceledError(err):
+		s.State = StepCanceled
+	default:
+		s.State = StepFailed
+		s.Error = reason(err)
+		s.Attempts = failedAttempts(err, c.max)
+	}
+	return err
+}
+
+// exec runs one activity as one step.
+func (r *rollout) exec(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in, out any) error {
+	return r.start(ctx, name, target, opts, fn, in).wait(ctx, out)
+}
+
+func waitAll(ctx workflow.Context, calls []*call) error {
+	var first error
+	for _, c := range calls {
+		var res activities.StepResult
+		first = cmp(first, c.wait(ctx, &res))
+	}
+	return first
+}
+
+// reason is the innermost message of an activity error: what the operator
+// needs, without Temporal's wrapping.
+func reason(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out (" + timeoutName(timeout.TimeoutType()) + ")"
+	}
+	if temporal.IsCanceledError(err) {
+		return "canceled"
+	}
+	return err.Error()
+}
+
+func timeoutName(t enumspb.TimeoutType) string {
+	switch t {
+	case enumspb.TIMEOUT_TYPE_HEARTBEAT:
+		return "no heartbeat"
+	case enumspb.TIMEOUT_TYPE_START_TO_CLOSE:
+		return "step deadline"
+	case enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE:
+		return "schedule-to-close deadline"
+	}
+	return t.String()
+}
+
+// failedAttempts reads the attempt number that activities attach to their
+// errors; a step that timed out after all its retries used them all.
+func failedAttempts(err error, max int32) int32 {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.HasDetails() {
+		var n int32
+		if app.Details(&n) == nil {
+			return n
+		}
+	}
+	var act *temporal.ActivityError
+	if errors.As(err, &act) && act.RetryState() == enumspb.RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED {
+		return max
+	}
+	return 0
+}
+
+func resultAttempt(out any) int32 {
+	switch v := out.(type) {
+	case *activities.Plan:
+		return v.Attempt
+	case *activities.ServerResult:
+		return v.Attempt
+	case *activities.ProvisionResult:
+		return v.Attempt
+	case *activities.VerifyResult:
+		return v.Attempt
+	case *activities.StepResult:
+		return v.Attempt
+	}
+	return 1
+}
+
+func resultNote(out any) string {
+	if v, ok := out.(*activities.StepResult); ok {
+		return v.Note
+	}
+	return ""
+}
