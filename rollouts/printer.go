@@ -25,18 +25,13 @@ func (p *Printer) Update(st workflows.Status) {
 	if p.seen == nil {
 		p.seen = map[string]string{}
 	}
+	// Ended steps first, then the phase they led to, then the steps it started.
+	p.steps(st, false)
 	if st.Phase != p.phase {
 		fmt.Fprintf(p.W, "==> %s\n", st.Phase)
 		p.phase = st.Phase
 	}
-	for i, s := range st.Steps {
-		key := fmt.Sprintf("%d", i)
-		if p.seen[key] == s.State {
-			continue
-		}
-		p.seen[key] = s.State
-		fmt.Fprintf(p.W, "    %-22s %-10s %s\n", stepName(s), s.State, stepDetail(s))
-	}
+	p.steps(st, true)
 	for ; p.events < len(st.Events); p.events++ {
 		fmt.Fprintf(p.W, "    ! %s\n", st.Events[p.events].Message)
 	}
@@ -64,4 +59,15 @@ func stepDetail(s *workflows.Step) string {
 		parts = append(parts, "error: "+s.Error)
 	}
 	return strings.Join(parts, "  ")
+}
+
+func (p *Printer) steps(st workflows.Status, running bool) {
+	for i, s := range st.Steps {
+		key := fmt.Sprintf("%d", i)
+		if p.seen[key] == s.State || (s.State == workflows.StepRunning) != running {
+			continue
+		}
+		p.seen[key] = s.State
+		fmt.Fprintf(p.W, "    %-24s %-10s %s\n", stepName(s), s.State, stepDetail(s))
+	}
 }

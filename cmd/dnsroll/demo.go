@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// demoName is the record whose answer shows which revision is live.
+const demoName = "release.example.com."
+
+func runDemo(ctx context.Context, args []string) error {
+	fs := newFlags("demo", `
+Runs a complete blue-green rollout in a fresh local lab and stops everything it
+started. It creates the blue fleet (ns1, ns2 serving zone revision A behind lb1
+and lb2) with a first rollout, then rolls out revision B, printing each step,
+and ends with a summary. Needs nothing configured; `+"`make demo`"+` installs what is missing.`)
+	var f labFlags
+	f.register(fs, ".lab/demo", 0, 8233, "127.0.0.1:0")
+	keep := fs.Bool("keep", false, "keep the lab state directory afterwards")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(f.dir); err != nil {
+		return err
+	}
+	out := os.Stdout
+	fmt.Fprintln(out, "== dnsroll demo: blue-green rollout of two BIND nameservers behind two nginx load balancers")
+	s, err := startLab(ctx, f, out)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(out, "== stopping the lab (nginx, named, Temporal, simulator)")
+		s.stop()
+		if !*keep {
+			os.RemoveAll(f.dir)
+		}
+	}()
+
+	fmt.Fprintln(out, "\n== creating the blue fleet: first rollout, revision A")
+	if _, _, err := demoRollout(ctx, s, "A", "demo: create blue"); err != nil {
+		return err
+	}
+	before := lbAnswers(s)
+
+	fmt.Fprintln(out, "\n== rolling out revision B (blue → green)")
+	start := time.Now()
+	run, st, err := demoRollout(ctx, s, "B", "demo: roll out B")
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	after := lbAnswers(s)
+
+	fmt.Fprintf(out, "\n== summary\n  rollout:   %s (run %s)\n  phase:     %s\n  duration:  %s\n", run.WorkflowID, run.RunID, st.Phase, took.Round(100*time.Millisecond))
+	changed := true
+	for _, lb := range s.fleet.LoadBalancers {
+		fmt.Fprintf(out, "  %s (%s) %s TXT:  before %s  →  after %s\n", lb.Name, lb.Address, demoName, before[lb.Name], after[lb.Name])
+		changed = changed && before[lb.Name] == `"revision A"` && after[lb.Name] == `"revision B"`
+	}
+	for _, label := range []string{"ns1", "ns2"} {
+		g := st.Green[label]
+		fmt.Fprintf(out, "  %s is now Linode %d (was %d)\n", label, g.ID, st.Blue[label].ID)
+	}
+	if ui := s.lab.UIURL(); ui != "" {
+		fmt.Fprintf(out, "  Web UI:    %s/namespaces/default/workflows/%s/%s/history (while a lab runs: `make dev`)\n", ui, run.WorkflowID, run.RunID)
+	}
+	if !changed {
+		return fmt.Errorf("the load balancers did not switch from revision A to B")
+	}
+	return nil
+}
+
+func demoRollout(ctx context.Context, s *labSession, rev, reason string) (rollouts.Run, workflows.Status, error) {
+	run, err := rollouts.Start(ctx, s.client, workflows.RolloutInput{Fleet: "lab", Revision: rev, Reason: reason, RequestedBy: "demo"})
+	if err != nil {
+		return run, workflows.Status{}, err
+	}
+	p := &rollouts.Printer{W: os.Stdout}
+	st, err := rollouts.Wait(ctx, s.client, run, 300*time.Millisecond, p.Update)
+	if err != nil {
+		return run, st, fmt.Errorf("rollout to %s: %w", rev, err)
+	}
+	return run, st, nil
+}
+
+// lbAnswers asks each load balancer for the demo record over UDP.
+func lbAnswers(s *labSession) map[string]string {
+	out := map[string]string{}
+	for _, lb := range s.fleet.LoadBalancers {
+		out[lb.Name] = queryTXT(lb.Address, demoName)
+	}
+	return out
+}
+
+func queryTXT(addr, name string) string {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeTXT)
+	c := &dns.Client{Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return dns.RcodeToString[r.Rcode]
+	}
+	var txts []string
+	for _, rr := range r.Answer {
+		if t, ok := rr.(*dns.TXT); ok {
+			txts = append(txts, `"`+strings.Join(t.Txt, "")+`"`)
+		}
+	}
+	return strings.Join(txts, " ")
+}

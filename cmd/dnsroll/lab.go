@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/worker"
+)
+
+// labFlags are shared by dev and demo.
+type labFlags struct {
+	dir         string
+	fleets      string
+	temporalBin string
+	temporal    int
+	ui          int
+	sim         string
+}
+
+func (f *labFlags) register(fs *flag.FlagSet, dir string, temporalPort, uiPort int, simAddr string) {
+	fs.StringVar(&f.dir, "dir", dir, "lab state directory")
+	fs.StringVar(&f.fleets, "fleets", "fleets", "directory of fleet configs; the lab runs fleet \"lab\"")
+	fs.StringVar(&f.temporalBin, "temporal-bin", "bin/temporal", "temporal CLI binary (installed by `make tools`)")
+	fs.IntVar(&f.temporal, "temporal-port", temporalPort, "Temporal gRPC port (0 = any free port)")
+	fs.IntVar(&f.ui, "ui-port", uiPort, "Temporal Web UI port (0 = any free port)")
+	fs.StringVar(&f.sim, "sim-addr", simAddr, "Linode API simulator listen address")
+}
+
+// labSession is a running lab with an in-process worker.
+type labSession struct {
+	lab    *lab.Lab
+	client client.Client
+	worker sdkworker.Worker
+	fleet  *config.Fleet
+}
+
+func startLab(ctx context.Context, f labFlags, out io.Writer) (*labSession, error) {
+	fleet, err := config.Load(filepath.Join(f.fleets, "lab.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(f.temporalBin); err != nil {
+		return nil, fmt.Errorf("no temporal CLI at %s: run `make tools` first", f.temporalBin)
+	}
+	ui := f.ui
+	if ui != 0 && !portFree(ui) {
+		ui = 0
+	}
+	l, err := lab.Start(ctx, lab.Options{
+		Dir: f.dir, Fleet: fleet, TemporalBin: f.temporalBin,
+		TemporalPort: f.temporal, UIPort: ui, SimAddr: f.sim,
+		BootDelay: 500 * time.Millisecond, Log: out,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &labSession{lab: l, fleet: fleet}
+	acts, err := worker.NewActivities(worker.Config{
+		FleetDir: f.fleets, LabDir: l.Dir(), LinodeURL: l.SimURL(), LinodeToken: lab.Token,
+		LinodeRetryWait: time.Second,
+	})
+	if err == nil {
+		tf := temporalFlags{address: l.TemporalAddress(), namespace: "default"}
+		s.client, err = tf.dial()
+	}
+	if err != nil {
+		l.Stop()
+		return nil, err
+	}
+	s.worker = worker.New(s.client, acts)
+	if err := s.worker.Start(); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *labSession) stop() {
+	if s.worker != nil {
+		s.worker.Stop()
+	}
+	if s.client != nil {
+		s.client.Close()
+	}
+	s.lab.Stop()
+}
+
+func portFree(p int) bool {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+func runDev(ctx context.Context, args []string) error {
+	fs := newFlags("dev", `
+Runs the local lab and keeps it running until Ctrl-C: a Temporal dev server
+(Web UI on :8233), the Linode API simulator, lab nameservers (named) and load
+balancers (nginx), and a worker. State survives restarts in --dir.
+
+In another terminal:
+  dnsroll rollout start --fleet lab --revision B --wait
+  temporal workflow signal --workflow-id rollout-lab --name abort --input '{"reason":"test"}'`)
+	var f labFlags
+	f.register(fs, ".lab/dev", 7233, 8233, "127.0.0.1:8711")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s, err := startLab(ctx, f, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	fmt.Printf("\nlab is up. Ctrl-C stops everything.\n  Temporal:   %s\n  Web UI:     %s\n  Linode sim: %s (token %q)\n", s.lab.TemporalAddress(), s.lab.UIURL(), s.lab.SimURL(), lab.Token)
+	for _, lb := range s.fleet.LoadBalancers {
+		fmt.Printf("  %s:        dig @%s -p %s www.example.com\n", lb.Name, host(lb.Address), port(lb.Address))
+	}
+	fmt.Printf("\n  export TEMPORAL_ADDRESS=%s\n  dnsroll rollout start --fleet lab --revision B --wait\n", s.lab.TemporalAddress())
+	<-ctx.Done()
+	fmt.Println("\nstopping the lab…")
+	return nil
+}
+
+func host(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
+func port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }

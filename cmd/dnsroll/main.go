@@ -1,0 +1,107 @@
+// Command dnsroll performs zero-downtime blue-green rollouts of authoritative
+// DNS servers as durable Temporal workflows.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+var commands = map[string]command{
+	"worker":  {"run a Temporal worker that executes rollouts", runWorker},
+	"dev":     {"run the local lab (Temporal, Linode simulator, BIND, nginx) and a worker until Ctrl-C", runDev},
+	"demo":    {"run a complete blue-green rollout in a fresh local lab, then stop it", runDemo},
+	"rollout": {"start, follow, inspect, abort or roll back rollouts (start|status|abort|rollback)", runRollout},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "dnsroll:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return cmd.run(ctx, args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "dnsroll: zero-downtime blue-green rollouts of authoritative DNS servers.")
+	fmt.Fprintln(w, "\nUsage: dnsroll <command> [flags]   (dnsroll <command> --help for its flags)\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, LINODE_TOKEN, LINODE_URL (see README.md).")
+}
+
+// exitError carries a specific exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
+}
+
+// newFlags makes a flag set whose --help prints a description and the flags.
+func newFlags(name, description string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: dnsroll %s [flags]\n\n%s\n\nFlags:\n", name, strings.TrimSpace(description))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,256 @@
+// Package e2e runs rollouts end to end in the local lab: a real Temporal dev
+// server, real named and nginx processes, real ansible-playbook, and the
+// Linode API simulator behind the unmodified linodego client.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/worker"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// testLab is a lab of its own per test: temp state, free ports.
+type testLab struct {
+	*lab.Lab
+	fleet    *config.Fleet
+	fleetDir string
+	client   client.Client
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// requireLab skips (or, under `make test`, fails) when the lab's programs
+// are missing.
+func requireLab(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv("DNSROLL_TEMPORAL_BIN")
+	if bin == "" {
+		bin = filepath.Join(repoRoot(t), "bin", "temporal")
+	}
+	missing := []string{}
+	if _, err := os.Stat(bin); err != nil {
+		missing = append(missing, bin)
+	}
+	for _, p := range []string{"named", "nginx", "ansible-playbook"} {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		msg := fmt.Sprintf("lab needs %v (run `make deps tools`)", missing)
+		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if testing.Short() {
+		t.Skip("lab tests are slow; skipped with -short")
+	}
+	return bin
+}
+
+// writeFleet writes a copy of fleets/lab.yaml with free load balancer
+// ports, its own lab port range and absolute paths.
+func writeFleet(t *testing.T, extraZones map[string]string) string {
+	t.Helper()
+	root := repoRoot(t)
+	b, err := os.ReadFile(filepath.Join(root, "fleets", "lab.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, lb := range []string{"127.0.0.1:5301", "127.0.0.1:5302"} {
+		p, err := lab.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = strings.Replace(s, lb, fmt.Sprintf("127.0.0.1:%d", p), 1)
+	}
+	s = strings.ReplaceAll(s, "../ansible/", filepath.Join(root, "ansible")+"/")
+	zonesDir := t.TempDir()
+	for _, rev := range []string{"A", "B"} {
+		copyFile(t, filepath.Join(root, "lab", "zones", rev, "example.com.zone"), filepath.Join(zonesDir, rev, "example.com.zone"))
+	}
+	for rev, text := range extraZones {
+		writeFile(t, filepath.Join(zonesDir, rev, "example.com.zone"), text)
+	}
+	s = strings.ReplaceAll(s, "../lab/zones/", zonesDir+"/")
+	s = strings.Replace(s, "dns_port_base: 15300", fmt.Sprintf("dns_port_base: %d", 20000+1000*rand.IntN(30)), 1)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "lab.yaml"), s)
+	return dir
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, to, string(b))
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startLab starts a lab with no worker.
+func startLab(t *testing.T, extraZones map[string]string) *testLab {
+	t.Helper()
+	bin := requireLab(t)
+	fleetDir := writeFleet(t, extraZones)
+	fleet, err := config.Load(filepath.Join(fleetDir, "lab.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := lab.Start(ctx, lab.Options{Dir: t.TempDir(), Fleet: fleet, TemporalBin: bin, Headless: true, BootDelay: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Stop)
+	c, err := client.Dial(client.Options{HostPort: l.TemporalAddress(), Logger: nopLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &testLab{Lab: l, fleet: fleet, fleetDir: fleetDir, client: c}
+}
+
+func (tl *testLab) workerConfig() worker.Config {
+	return worker.Config{FleetDir: tl.fleetDir, LabDir: tl.Dir(), LinodeURL: tl.SimURL(), LinodeToken: lab.Token, LinodeRetryWait: 200 * time.Millisecond}
+}
+
+// startWorker runs an in-process worker until the test ends.
+func (tl *testLab) startWorker(t *testing.T) sdkworker.Worker {
+	t.Helper()
+	acts, err := worker.NewActivities(tl.workerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(tl.client, acts)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return w
+}
+
+// rollout starts a rollout and waits for its end.
+func (tl *testLab) rollout(t *testing.T, rev string) (rollouts.Run, workflows.Status, error) {
+	t.Helper()
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: rev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tl.wait(t, run)
+	return run, st, err
+}
+
+func (tl *testLab) wait(t *testing.T, run rollouts.Run) (workflows.Status, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return rollouts.Wait(ctx, tl.client, run, 200*time.Millisecond, nil)
+}
+
+// answers returns the release TXT through each load balancer.
+func (tl *testLab) answers(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, lb := range tl.fleet.LoadBalancers {
+		out = append(out, queryTXT(lb.Address, "release.example.com."))
+	}
+	return out
+}
+
+func queryTXT(addr, name string) string {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeTXT)
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, addr)
+	if err != nil {
+		return "error"
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		return dns.RcodeToString[r.Rcode]
+	}
+	return strings.Join(r.Answer[0].(*dns.TXT).Txt, "")
+}
+
+// fleetServers returns the fleet-tagged servers in the simulator by label,
+// failing on a duplicate label.
+func (tl *testLab) fleetServers(t *testing.T) map[string]dnsroll.Server {
+	t.Helper()
+	out := map[string]dnsroll.Server{}
+	for _, s := range tl.Servers() {
+		if !s.HasTag(tl.fleet.Tag()) {
+			continue
+		}
+		if _, dup := out[s.Label]; dup {
+			t.Errorf("duplicate instance label %s in the simulator", s.Label)
+		}
+		out[s.Label] = s
+	}
+	return out
+}
+
+// assertOnly checks the simulator holds exactly the given labels.
+func (tl *testLab) assertOnly(t *testing.T, labels ...string) map[string]dnsroll.Server {
+	t.Helper()
+	got := tl.fleetServers(t)
+	if len(got) != len(labels) {
+		t.Errorf("simulator has %d fleet instances %v, want %v", len(got), keys(got), labels)
+	}
+	for _, l := range labels {
+		if _, ok := got[l]; !ok {
+			t.Errorf("simulator lacks %s; has %v", l, keys(got))
+		}
+	}
+	return got
+}
+
+func keys(m map[string]dnsroll.Server) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%s(%d)", k, v.ID))
+	}
+	return out
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Debug(string, ...any) {}
+func (nopLogger) Info(string, ...any)  {}
+func (nopLogger) Warn(string, ...any)  {}
+func (nopLogger) Error(string, ...any) {}

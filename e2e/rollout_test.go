@@ -1,0 +1,227 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+func TestFullRollout(t *testing.T) {
+	tl := startLab(t, nil)
+	tl.startWorker(t)
+
+	// The fleet's first rollout creates blue.
+	if _, _, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v", err)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Fatalf("answers through lb1,lb2 = %s, want revision A on both", got)
+	}
+	blue := tl.assertOnly(t, "ns1", "ns2")
+
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second rollout of the fleet is refused, naming the running one.
+	_, err = rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
+	if dnsroll.ErrorCode(err) != dnsroll.ECONFLICT || !strings.Contains(err.Error(), run.RunID) {
+		t.Errorf("second start: err = %v, want a conflict naming run %s", err, run.RunID)
+	}
+	st, err := tl.wait(t, run)
+	if err != nil {
+		t.Fatalf("rollout B: %v", err)
+	}
+	if st.Phase != workflows.PhaseSucceeded {
+		t.Errorf("phase = %s", st.Phase)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
+		t.Errorf("answers through lb1,lb2 = %s, want revision B on both", got)
+	}
+	green := tl.assertOnly(t, "ns1", "ns2")
+	for _, l := range []string{"ns1", "ns2"} {
+		if green[l].ID == blue[l].ID {
+			t.Errorf("%s is still instance %d: not replaced", l, blue[l].ID)
+		}
+		// The deleted blue VM's nameserver is gone with it.
+		if got := queryTXT(blue[l].DNSAddr(), "release.example.com."); got != "error" {
+			t.Errorf("deleted blue %s still answers: %s", l, got)
+		}
+	}
+	names := map[string]bool{}
+	for _, s := range st.Steps {
+		names[s.Name] = true
+	}
+	for _, want := range []string{"Plan", "EnsureServer", "ProvisionNameservers", "VerifyGreen", "SwitchLoadBalancer", "VerifyLoadBalancers", "DeleteServer", "RenameServer"} {
+		if !names[want] {
+			t.Errorf("status lacks step %s", want)
+		}
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func dnsrollBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "dnsroll-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "dnsroll")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/dnsroll").CombinedOutput()
+		if err != nil {
+			buildErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// startWorkerProcess runs `dnsroll worker` as a separate process, so the
+// test can kill -9 it.
+func (tl *testLab) startWorkerProcess(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(dnsrollBinary(t), "worker", "--fleets", tl.fleetDir, "--lab-dir", tl.Dir(),
+		"--linode-url", tl.SimURL(), "--temporal-address", tl.TemporalAddress())
+	cmd.Env = append(os.Environ(), "LINODE_TOKEN="+lab.Token)
+	logf, err := os.Create(filepath.Join(tl.Dir(), "worker.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	return cmd
+}
+
+// waitForActivity waits until the run has a started attempt of activity.
+func (tl *testLab) waitForActivity(t *testing.T, run rollouts.Run, activity string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		d, err := tl.client.DescribeWorkflowExecution(context.Background(), run.WorkflowID, run.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range d.PendingActivities {
+			if p.ActivityType.GetName() == activity && p.State == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				return
+			}
+		}
+		if d.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Fatalf("rollout ended before %s started", activity)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never started", activity)
+}
+
+// A worker killed with SIGKILL while Ansible provisions green: a new worker
+// resumes the same rollout, which completes with no duplicate and no
+// orphaned instance.
+func TestWorkerCrashDuringProvisioningResumes(t *testing.T) {
+	tl := startLab(t, nil)
+	first := tl.startWorkerProcess(t)
+	if _, _, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v", err)
+	}
+	blue := tl.assertOnly(t, "ns1", "ns2")
+
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.waitForActivity(t, run, "ProvisionNameservers")
+	time.Sleep(500 * time.Millisecond)
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	t.Log("worker killed during ProvisionNameservers; starting a new one")
+
+	tl.startWorkerProcess(t)
+	st, err := tl.wait(t, run)
+	if err != nil {
+		t.Fatalf("resumed rollout: %v", err)
+	}
+	green := tl.assertOnly(t, "ns1", "ns2")
+	for _, l := range []string{"ns1", "ns2"} {
+		if green[l].ID == blue[l].ID || green[l].ID != st.Green[l].ID {
+			t.Errorf("%s: simulator has %d, blue was %d, rollout's green %d", l, green[l].ID, blue[l].ID, st.Green[l].ID)
+		}
+	}
+	// Exactly two servers were ever created for revision B.
+	if n := len(tl.Sim().Instances()); n != 2 {
+		t.Errorf("simulator holds %d instances, want 2", n)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
+		t.Errorf("answers = %s, want revision B on both", got)
+	}
+	for _, s := range st.Steps {
+		if s.Name == "ProvisionNameservers" && s.Attempts < 2 {
+			t.Errorf("provisioning attempts = %d, want a retry after the crash", s.Attempts)
+		}
+	}
+}
+
+// `temporal workflow signal --name abort` during the rollout leaves blue
+// serving and green deleted.
+func TestAbortSignalFromTemporalCLI(t *testing.T) {
+	tl := startLab(t, nil)
+	tl.startWorker(t)
+	if _, _, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v", err)
+	}
+	blue := tl.assertOnly(t, "ns1", "ns2")
+
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.waitForActivity(t, run, "ProvisionNameservers")
+	out, err := exec.Command(requireLab(t), "workflow", "signal", "--address", tl.TemporalAddress(),
+		"--workflow-id", run.WorkflowID, "--name", "abort", "--input", `{"reason":"e2e abort","by":"ci"}`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("temporal workflow signal: %v: %s", err, out)
+	}
+	st, err := tl.wait(t, run)
+	if err == nil || !strings.Contains(err.Error(), "e2e abort") {
+		t.Fatalf("aborted rollout: err = %v", err)
+	}
+	if st.Phase != workflows.PhaseAborted {
+		t.Errorf("phase = %s, want aborted", st.Phase)
+	}
+	after := tl.assertOnly(t, "ns1", "ns2")
+	for _, l := range []string{"ns1", "ns2"} {
+		if after[l].ID != blue[l].ID {
+			t.Errorf("%s changed from %d to %d", l, blue[l].ID, after[l].ID)
+		}
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Errorf("answers = %s, want blue's revision A on both", got)
+	}
+}

@@ -1,0 +1,208 @@
+// Package lab runs dnsroll's local lab: a real Temporal dev server, the
+// Linode API simulator, lab VMs that are real named processes on loopback
+// ports, and lab load balancers that are real nginx instances. Only the
+// Linode API is simulated, and the unmodified linodego client talks to it.
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+	"github.com/dnsroll/dnsroll/lb/nginx"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// Token is the lab simulator's API token. It is not a secret: the simulator
+// listens on loopback only and holds no real resources.
+const Token = "dnsroll-lab-token"
+
+// Options configure a lab. Zero ports mean "pick a free one".
+type Options struct {
+	// Dir holds all lab state: temporal.db, linodesim.json, vms/, lb/, logs.
+	Dir string
+	// Fleet is the lab fleet's config (a config with a lab section).
+	Fleet *config.Fleet
+	// TemporalBin is the temporal CLI binary (bin/temporal).
+	TemporalBin  string
+	TemporalPort int
+	UIPort       int
+	// Headless disables the Temporal Web UI (tests).
+	Headless bool
+	// SimAddr is where the Linode API simulator listens, e.g. 127.0.0.1:8711.
+	SimAddr string
+	// BootDelay is how long each of provisioning and booting takes in the simulator.
+	BootDelay time.Duration
+	// Log receives progress lines for humans.
+	Log io.Writer
+}
+
+// Lab is a running lab.
+type Lab struct {
+	opts     Options
+	sim      *linodesim.Sim
+	simURL   string
+	simSrv   *http.Server
+	temporal *devServer
+}
+
+// Start brings the lab up: the simulator, Temporal, the lab VMs that exist in
+// the simulator's saved state, and one nginx per load balancer, each pointed
+// at the server it fronts (or at nothing, before the first rollout).
+func Start(ctx context.Context, opts Options) (*Lab, error) {
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Fleet == nil || opts.Fleet.Lab == nil {
+		return nil, errors.New("lab: the fleet config has no lab section")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	l := &Lab{opts: opts}
+	if err := l.start(ctx); err != nil {
+		l.Stop()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Lab) start(ctx context.Context) error {
+	opts := l.opts
+	if err := l.startSim(); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Log, "lab: Linode API simulator on %s\n", l.simURL)
+	if err := l.bootVMs(); err != nil {
+		return err
+	}
+	var err error
+	if l.temporal, err = startDevServer(ctx, opts); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Log, "lab: Temporal dev server on %s (state in %s)\n", l.temporal.address, filepath.Join(opts.Dir, "temporal.db"))
+	return l.startLoadBalancers(ctx)
+}
+
+func (l *Lab) startSim() error {
+	sim, err := linodesim.New(linodesim.Options{
+		Token:     Token,
+		BootDelay: l.opts.BootDelay,
+		StateFile: filepath.Join(l.opts.Dir, "linodesim.json"),
+		OnDelete: func(inst linodesim.Instance) {
+			// Deleting a VM stops its nameserver, as on a real cloud.
+			_ = stopVM(config.LabVMDir(l.opts.Dir, inst.ID))
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("lab: simulator: %w", err)
+	}
+	addr := l.opts.SimAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("lab: simulator: %w", err)
+	}
+	l.sim = sim
+	l.simURL = "http://" + ln.Addr().String() + "/v4"
+	l.simSrv = &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = l.simSrv.Serve(ln) }()
+	return nil
+}
+
+// bootVMs restarts the named of every VM the simulator still has.
+func (l *Lab) bootVMs() error {
+	for _, inst := range l.sim.Instances() {
+		if err := bootVM(config.LabVMDir(l.opts.Dir, inst.ID)); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	return nil
+}
+
+// Servers returns the fleet's servers in the simulator, with their lab ports.
+func (l *Lab) Servers() []dnsroll.Server {
+	fleet := l.opts.Fleet
+	var out []dnsroll.Server
+	for _, inst := range l.sim.Instances() {
+		s := dnsroll.Server{ID: inst.ID, Label: inst.Label, Status: inst.Status, Region: inst.Region, Tags: inst.Tags, DNSPort: fleet.Lab.LabDNSPort(inst.ID)}
+		if len(inst.IPv4) > 0 {
+			s.IPv4 = inst.IPv4[0]
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (l *Lab) startLoadBalancers(ctx context.Context) error {
+	fleet := l.opts.Fleet
+	driver := &nginx.Driver{Runner: &provision.Runner{}, LabDir: l.opts.Dir}
+	for _, lb := range fleet.LoadBalancers {
+		if _, ok := pidAlive(filepath.Join(config.LabLBDir(l.opts.Dir, lb.Name), "nginx.pid"), "nginx"); ok {
+			continue
+		}
+		var backends []dnsroll.Server
+		for _, s := range l.Servers() {
+			if s.Label == lb.Fronts && s.HasTag(fleet.Tag()) {
+				backends = append(backends, s)
+			}
+		}
+		if err := driver.Point(ctx, fleet, lb, backends); err != nil {
+			return fmt.Errorf("lab: start load balancer %s: %w", lb.Name, err)
+		}
+		fmt.Fprintf(l.opts.Log, "lab: load balancer %s (nginx) on %s fronting %s\n", lb.Name, lb.Address, lb.Fronts)
+	}
+	return nil
+}
+
+// SimURL is the simulator's Linode API base URL (for LINODE_URL).
+func (l *Lab) SimURL() string { return l.simURL }
+
+// Sim is the running simulator, for tests that inspect or inject faults.
+func (l *Lab) Sim() *linodesim.Sim { return l.sim }
+
+// TemporalAddress is the dev server's gRPC host:port.
+func (l *Lab) TemporalAddress() string { return l.temporal.address }
+
+// UIURL is the Temporal Web UI, empty when headless.
+func (l *Lab) UIURL() string { return l.temporal.uiURL }
+
+// Dir is the lab's state directory.
+func (l *Lab) Dir() string { return l.opts.Dir }
+
+// Stop stops everything the lab started: nginx, named, Temporal and the
+// simulator. Lab state stays on disk, so the next Start resumes it.
+func (l *Lab) Stop() {
+	lbs, _ := filepath.Glob(filepath.Join(l.opts.Dir, "lb", "*"))
+	for _, d := range lbs {
+		_ = stopLB(d)
+	}
+	vms, _ := filepath.Glob(filepath.Join(l.opts.Dir, "vms", "*"))
+	for _, d := range vms {
+		_ = stopVM(d)
+	}
+	if l.temporal != nil {
+		l.temporal.stop()
+	}
+	if l.simSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = l.simSrv.Shutdown(ctx)
+	}
+}

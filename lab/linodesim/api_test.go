@@ -1,0 +1,186 @@
+package linodesim_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/linode/linodego"
+
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+)
+
+func TestFilter(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	e.create(t, "ns1", "fleet-a")                                            // 1001
+	e.create(t, "ns2", "fleet-b")                                            // 1002
+	e.create(t, "ns3", "fleet-a", "fleet-b")                                 // 1003
+	if _, err := e.lc.CreateInstance(ctx(t), linodego.InstanceCreateOptions{ // 1004
+		Label: "other", Region: "eu-west", Type: "g6-nanode-1",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eq := func(field string, v any) *linodego.Filter {
+		f := &linodego.Filter{}
+		f.AddField(linodego.Eq, field, v)
+		return f
+	}
+	and := linodego.And("", "", &linodego.Comp{Column: "tags", Operator: linodego.Eq, Value: "fleet-b"},
+		&linodego.Comp{Column: "label", Operator: linodego.Neq, Value: "ns2"})
+	or := linodego.Or("", "", &linodego.Comp{Column: "label", Operator: linodego.Eq, Value: "ns1"},
+		&linodego.Comp{Column: "region", Operator: linodego.Eq, Value: "eu-west"})
+	desc := &linodego.Filter{OrderBy: "label", Order: linodego.Descending}
+	desc.AddField(linodego.Contains, "label", "NS")
+	cases := []struct {
+		name string
+		f    *linodego.Filter
+		want []int
+	}{
+		{"label", eq("label", "ns2"), []int{1002}},
+		{"tag", eq("tags", "fleet-a"), []int{1001, 1003}},
+		{"region", eq("region", "eu-west"), []int{1004}},
+		{"id", eq("id", 1003), []int{1003}},
+		{"and", and, []int{1003}},
+		{"or", or, []int{1001, 1004}},
+		{"contains, ordered", desc, []int{1003, 1002, 1001}},
+		{"no match", eq("tags", "nope"), nil},
+	}
+	for _, tc := range cases {
+		b, _ := tc.f.MarshalJSON()
+		got, err := e.lc.ListInstances(ctx(t), &linodego.ListOptions{Filter: string(b)})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var ids []int
+		for _, in := range got {
+			ids = append(ids, in.ID)
+		}
+		if !slices.Equal(ids, tc.want) {
+			t.Errorf("%s (%s): got %v, want %v", tc.name, b, ids, tc.want)
+		}
+	}
+	for _, bad := range []string{`{"ipv4":"1.2.3.4"}`, `{not json`, `{"label":{"+regex":"x"}}`, `{"+or":"x"}`} {
+		r := e.do(t, "GET", "/v4/linode/instances", "", "X-Filter", bad)
+		if _, field := r.reason(t); r.status != 400 || field != "X-Filter" {
+			t.Errorf("X-Filter %s: %d %s", bad, r.status, r.body)
+		}
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	e.create(t, "ns1")
+	c := ctx(t)
+	base := linodego.InstanceCreateOptions{Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", RootPass: "Root-Pass-123"}
+	with := func(f func(o *linodego.InstanceCreateOptions)) linodego.InstanceCreateOptions {
+		o := base
+		f(&o)
+		return o
+	}
+	cases := []struct {
+		name, field, reason string
+		opts                linodego.InstanceCreateOptions
+	}{
+		{"duplicate label", "label", "Label must be unique among your Linodes", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns1" })},
+		{"image without root_pass", "root_pass", "root_pass is required when deploying from an image", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.RootPass = "" })},
+		{"no region", "region", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Region = "" })},
+		{"no type", "type", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Type = "" })},
+		{"short tag", "tags", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Tags = []string{"x"} })},
+	}
+	bad := []string{"ab", "-abc", "abc-", "a--b", "a..b", "a__b", "a b c", "ns1/x", "é-ab", strings.Repeat("a", 65)}
+	for _, l := range bad {
+		cases = append(cases, struct {
+			name, field, reason string
+			opts                linodego.InstanceCreateOptions
+		}{"label " + l, "label", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = l })})
+	}
+	for _, tc := range cases {
+		_, err := e.lc.CreateInstance(c, tc.opts)
+		if apiStatus(err) != 400 || !strings.Contains(err.Error(), "["+tc.field+"] "+tc.reason) {
+			t.Errorf("%s: got %v, want 400 on field %s", tc.name, err, tc.field)
+		}
+	}
+	for _, l := range []string{"ns2", "ns1-next", "a.b_c-d", strings.Repeat("a", 64), "A1b"} {
+		if _, err := e.lc.CreateInstance(c, with(func(o *linodego.InstanceCreateOptions) { o.Label = l })); err != nil {
+			t.Errorf("valid label %q rejected: %v", l, err)
+		}
+	}
+	if _, err := e.lc.RenameInstance(c, 1001, "ns2"); apiStatus(err) != 400 || !strings.Contains(err.Error(), "unique") {
+		t.Errorf("rename to a taken label: %v", err)
+	}
+	if _, err := e.lc.RenameInstance(c, 1001, "a--b"); apiStatus(err) != 400 {
+		t.Errorf("rename to an invalid label: %v", err)
+	}
+	if _, err := e.lc.RenameInstance(c, 1001, "ns1"); err != nil {
+		t.Errorf("renaming to its own label is fine: %v", err)
+	}
+	if r := e.do(t, "POST", "/v4/linode/instances", "{nope"); r.status != 400 {
+		t.Errorf("invalid JSON: %d", r.status)
+	}
+}
+
+func TestRootPassNeverEchoed(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	r := e.do(t, "POST", "/v4/linode/instances",
+		`{"label":"ns1","region":"us-east","type":"g6-nanode-1","image":"linode/debian12","root_pass":"Hunter2-Secret-Pass","authorized_keys":["ssh-ed25519 AAAA test"]}`)
+	if r.status != 200 || strings.Contains(r.body, "Hunter2") || strings.Contains(r.body, "root_pass") {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	for _, k := range []string{"id", "label", "status", "region", "type", "image", "ipv4", "ipv6", "tags", "created", "updated",
+		"specs", "alerts", "backups", "hypervisor", "group", "watchdog_enabled"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("instance JSON lacks %q", k)
+		}
+	}
+	if created, _ := m["created"].(string); len(created) != len("2006-01-02T15:04:05") {
+		t.Errorf("created %q is not formatted like Linode's", created)
+	}
+	for _, path := range []string{"/v4/linode/instances", "/v4/linode/instances/1001", "/_sim/instances"} {
+		if body := e.do(t, "GET", path, "").body; strings.Contains(body, "Hunter2") {
+			t.Errorf("%s echoes root_pass", path)
+		}
+	}
+}
+
+func TestAuthAndNotFound(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	for _, path := range []string{"/v4/linode/instances", "/_sim/faults", "/v4/nope"} {
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Errors []struct{ Reason string } }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		_ = resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/json" ||
+			len(body.Errors) != 1 || body.Errors[0].Reason != "Invalid Token" {
+			t.Errorf("%s without token: %d %+v", path, resp.StatusCode, body)
+		}
+	}
+	wrong := newClient(t, e.srv.URL, "not-the-token")
+	if _, err := wrong.ListInstances(ctx(t), nil); apiStatus(err) != 401 || !strings.Contains(err.Error(), "Invalid Token") {
+		t.Errorf("wrong token: %v", err)
+	}
+	if _, err := e.lc.GetInstance(ctx(t), 9999); !linodego.IsNotFound(err) {
+		t.Errorf("unknown id: %v", err)
+	}
+	for _, path := range []string{"/v4/linode/instances/abc", "/v4/linode/instances/9999/ips", "/v4/nope"} {
+		r := e.do(t, "GET", path, "")
+		if reason, _ := r.reason(t); r.status != 404 || reason != "Not found" {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+	if r := e.do(t, "DELETE", "/v4/linode/instances/9999", ""); r.status != 404 {
+		t.Errorf("delete unknown: %d", r.status)
+	}
+	if _, err := linodesim.New(linodesim.Options{}); err == nil {
+		t.Error("New without a token must fail")
+	}
+}

@@ -1,0 +1,285 @@
+package linodesim
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// badRequest is a 400 with Linode's reason and field.
+type badRequest struct{ reason, field string }
+
+func (e *badRequest) Error() string { return e.reason }
+
+func (s *Sim) list(w http.ResponseWriter, r *http.Request) {
+	page, size, err := pageParams(r)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.reason, err.field)
+		return
+	}
+	match, sortFn, ferr := parseFilter(r.Header.Get("X-Filter"))
+	if ferr != nil {
+		writeErr(w, http.StatusBadRequest, ferr.Error(), "X-Filter")
+		return
+	}
+	s.mu.Lock()
+	now := s.now()
+	var all []Instance
+	for _, rec := range s.sorted() {
+		if in := s.snapshot(rec, now); match(in) {
+			all = append(all, in)
+		}
+	}
+	s.mu.Unlock()
+	sortFn(all)
+	data := []apiInstance{}
+	for i := (page - 1) * size; i < len(all) && i < page*size; i++ {
+		data = append(data, render(all[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"data": data, "page": page, "pages": max(1, (len(all)+size-1)/size), "results": len(all),
+	})
+}
+
+// pageParams reads page (default 1) and page_size (default 100, 25 to 500,
+// as on Linode).
+func pageParams(r *http.Request) (page, size int, err *badRequest) {
+	page, size = 1, 100
+	q := r.URL.Query()
+	if v := q.Get("page"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 {
+			return 0, 0, &badRequest{"Must be an integer greater than 0", "page"}
+		}
+		page = n
+	}
+	if v := q.Get("page_size"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 25 || n > 500 {
+			return 0, 0, &badRequest{"Must be an integer between 25 and 500", "page_size"}
+		}
+		size = n
+	}
+	return page, size, nil
+}
+
+// createRequest is the part of Linode's create body the simulator honours.
+// RootPass is checked and then dropped: it is never stored or echoed.
+type createRequest struct {
+	Region         string   `json:"region"`
+	Type           string   `json:"type"`
+	Label          string   `json:"label"`
+	Image          string   `json:"image"`
+	RootPass       string   `json:"root_pass"`
+	AuthorizedKeys []string `json:"authorized_keys"`
+	Tags           []string `json:"tags"`
+	Booted         *bool    `json:"booted"`
+}
+
+func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
+	var req createRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := validateCreate(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, err.reason, err.field)
+		return
+	}
+	s.mu.Lock()
+	if s.labelTaken(req.Label, 0) {
+		s.mu.Unlock()
+		writeErr(w, http.StatusBadRequest, "Label must be unique among your Linodes", "label")
+		return
+	}
+	now := s.now().UTC()
+	id := s.nextID
+	s.nextID++
+	rec := &record{
+		Instance: Instance{
+			ID: id, Label: cmp.Or(req.Label, fmt.Sprintf("linode%d", id)), Tags: dedup(req.Tags),
+			IPv4: []string{"127.0.0.1"}, Region: req.Region, Type: req.Type, Image: req.Image,
+			Created: now, Updated: now,
+		},
+		Phase: "create", PhaseAt: now,
+	}
+	if req.Booted != nil && !*req.Booted || req.Image == "" {
+		rec.Phase = "create-offline"
+	}
+	s.insts[id] = rec
+	in, err := s.snapshot(rec, now), s.save()
+	s.mu.Unlock()
+	s.reply(w, in, err)
+}
+
+func validateCreate(req *createRequest) *badRequest {
+	switch {
+	case req.Region == "":
+		return &badRequest{"region is required", "region"}
+	case req.Type == "":
+		return &badRequest{"type is required", "type"}
+	case req.Image != "" && req.RootPass == "":
+		return &badRequest{"root_pass is required when deploying from an image", "root_pass"}
+	case req.RootPass != "" && (len(req.RootPass) < 7 || len(req.RootPass) > 128):
+		return &badRequest{"root_pass must be 7-128 characters", "root_pass"}
+	}
+	if req.Label != "" {
+		if err := validateLabel(req.Label); err != nil {
+			return err
+		}
+	}
+	return validateTags(req.Tags)
+}
+
+// validateLabel applies Linode's label rule.
+func validateLabel(l string) *badRequest {
+	if len(l) < 3 || len(l) > 64 {
+		return &badRequest{"Length must be 3-64 characters", "label"}
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	ok := alnum(l[0]) && alnum(l[len(l)-1]) &&
+		!strings.Contains(l, "--") && !strings.Contains(l, "__") && !strings.Contains(l, "..")
+	for i := 0; i < len(l) && ok; i++ {
+		ok = alnum(l[i]) || strings.IndexByte("-_.", l[i]) >= 0
+	}
+	if !ok {
+		return &badRequest{"Label must include only ASCII letters, numbers, dashes, underscores and periods, " +
+			"must begin and end with a letter or number, and must not contain two dashes, " +
+			"underscores or periods in a row", "label"}
+	}
+	return nil
+}
+
+func validateTags(tags []string) *badRequest {
+	for _, t := range tags {
+		if len(t) < 3 || len(t) > 50 {
+			return &badRequest{fmt.Sprintf("Tag %q: length must be 3-50 characters", t), "tags"}
+		}
+	}
+	return nil
+}
+
+// labelTaken reports whether another instance than self has label; the
+// caller holds s.mu.
+func (s *Sim) labelTaken(label string, self int) bool {
+	for _, rec := range s.insts {
+		if rec.Label == label && rec.ID != self {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sim) get(w http.ResponseWriter, r *http.Request) {
+	s.withInstance(w, r, func(rec *record) (bool, error) { return false, nil })
+}
+
+func (s *Sim) update(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Label string    `json:"label"`
+		Tags  *[]string `json:"tags"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	s.withInstance(w, r, func(rec *record) (bool, error) {
+		if req.Label != "" && req.Label != rec.Label {
+			if err := validateLabel(req.Label); err != nil {
+				return false, err
+			}
+			if s.labelTaken(req.Label, rec.ID) {
+				return false, &badRequest{"Label must be unique among your Linodes", "label"}
+			}
+			rec.Label = req.Label
+		}
+		if req.Tags != nil {
+			if err := validateTags(*req.Tags); err != nil {
+				return false, err
+			}
+			rec.Tags = dedup(*req.Tags)
+		}
+		return true, nil
+	})
+}
+
+func (s *Sim) power(action string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.Atoi(r.PathValue("id"))
+		s.mu.Lock()
+		rec, ok := s.insts[id]
+		var err error
+		if ok {
+			now := s.now().UTC()
+			rec.Phase, rec.PhaseAt, rec.Updated = action, now, now
+			err = s.save()
+		}
+		s.mu.Unlock()
+		switch {
+		case !ok:
+			writeErr(w, http.StatusNotFound, "Not found", "")
+		case err != nil:
+			s.reply(w, Instance{}, err)
+		default:
+			writeJSON(w, http.StatusOK, struct{}{})
+		}
+	}
+}
+
+func (s *Sim) delete(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.Atoi(r.PathValue("id"))
+	s.mu.Lock()
+	rec, ok := s.insts[id]
+	if !ok {
+		s.mu.Unlock()
+		writeErr(w, http.StatusNotFound, "Not found", "")
+		return
+	}
+	delete(s.insts, id)
+	in, err := s.snapshot(rec, s.now()), s.save()
+	s.mu.Unlock()
+	if s.opts.OnDelete != nil {
+		s.opts.OnDelete(in)
+	}
+	if err != nil {
+		s.reply(w, in, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// withInstance looks up the instance in the path, lets fn inspect or change
+// it under the lock, saves if fn changed it, and replies with the instance.
+func (s *Sim) withInstance(w http.ResponseWriter, r *http.Request, fn func(rec *record) (changed bool, err error)) {
+	id, _ := strconv.Atoi(r.PathValue("id"))
+	s.mu.Lock()
+	rec, ok := s.insts[id]
+	if !ok {
+		s.mu.Unlock()
+		writeErr(w, http.StatusNotFound, "Not found", "")
+		return
+	}
+	changed, err := fn(rec)
+	if changed && err == nil {
+		rec.Updated = s.now().UTC()
+		err = s.save()
+	}
+	in := s.snapshot(rec, s.now())
+	s.mu.Unlock()
+	s.reply(w, in, err)
+}
+
+// reply writes the instance, or the error a handler met.
+func (s *Sim) reply(w http.ResponseWriter, in Instance, err error) {
+	var bad *badRequest
+	switch {
+	case errors.As(err, &bad):
+		writeErr(w, http.StatusBadRequest, bad.reason, bad.field)
+	case err != nil:
+		s.log.Error("linodesim: saving state", "err", err)
+		writeErr(w, http.StatusInternalServerError, "Simulator could not save its state", "")
+	default:
+		writeJSON(w, http.StatusOK, render(in))
+	}
+}

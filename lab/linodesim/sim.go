@@ -1,0 +1,300 @@
+// Package linodesim is a Linode API v4 simulator for the lab and for tests.
+//
+// It speaks enough of the API (instances, pagination, X-Filter, errors) that
+// the unmodified linodego client works against it, so the lab exercises the
+// same code path as production. Instances move through provisioning, booting
+// and running on a timer, and faults (429, 5xx, slow or lost responses) can
+// be injected through Go or through POST /_sim/faults.
+package linodesim
+
+import (
+	"cmp"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// timeLayout is how Linode formats timestamps: UTC with no zone suffix.
+const timeLayout = "2006-01-02T15:04:05"
+
+// Options configures a simulator.
+type Options struct {
+	// Token is the bearer token every request must carry, as on real Linode.
+	Token string
+	// BootDelay is how long each of provisioning and booting lasts, so
+	// callers that wait for "running" are exercised.
+	BootDelay time.Duration
+	// OnDelete is called, outside the simulator's lock, after an instance is
+	// deleted; the lab uses it to stop the process that plays that VM.
+	OnDelete func(inst Instance)
+	// StateFile, when set, is loaded at start and rewritten after every
+	// change, so instances survive a restart of the lab.
+	StateFile string
+	// Logger receives request and fault logs; nil logs nothing.
+	Logger *slog.Logger
+}
+
+// Instance is a simulated Linode as tests and the lab see it.
+type Instance struct {
+	ID      int       `json:"id"`
+	Label   string    `json:"label"`
+	Status  string    `json:"status"`
+	Tags    []string  `json:"tags"`
+	IPv4    []string  `json:"ipv4"`
+	Region  string    `json:"region"`
+	Type    string    `json:"type"`
+	Image   string    `json:"image"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+// record is an instance plus the power transition that decides its status.
+type record struct {
+	Instance
+	// Phase is the last power action: create, create-offline, boot, reboot
+	// or shutdown. PhaseAt is when it started.
+	Phase   string    `json:"phase"`
+	PhaseAt time.Time `json:"phase_at"`
+}
+
+// state is what the StateFile holds.
+type state struct {
+	NextID    int       `json:"next_id"`
+	Instances []*record `json:"instances"`
+}
+
+// Sim is the simulator. It is an http.Handler serving the API under /v4 and
+// test controls under /_sim (GET|POST|DELETE /_sim/faults, GET
+// /_sim/instances), all behind the bearer token.
+type Sim struct {
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+	now  func() time.Time // replaced in tests
+
+	mu     sync.Mutex
+	nextID int
+	insts  map[int]*record
+	faults []Fault
+}
+
+// firstID is where Linode-like IDs start; IDs are never reused.
+const firstID = 1001
+
+// New returns a simulator, loading opts.StateFile if it exists.
+func New(opts Options) (*Sim, error) {
+	if opts.Token == "" {
+		return nil, errors.New("linodesim: a token is required")
+	}
+	s := &Sim{opts: opts, log: opts.Logger, now: time.Now, nextID: firstID, insts: map[int]*record{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.StateFile != "" {
+		if err := s.load(); err != nil {
+			return nil, err
+		}
+	}
+	m := http.NewServeMux()
+	m.HandleFunc("GET /v4/linode/instances", s.list)
+	m.HandleFunc("POST /v4/linode/instances", s.create)
+	m.HandleFunc("GET /v4/linode/instances/{id}", s.get)
+	m.HandleFunc("PUT /v4/linode/instances/{id}", s.update)
+	m.HandleFunc("DELETE /v4/linode/instances/{id}", s.delete)
+	m.HandleFunc("GET /v4/linode/instances/{id}/ips", s.ips)
+	m.HandleFunc("POST /v4/linode/instances/{id}/boot", s.power("boot"))
+	m.HandleFunc("POST /v4/linode/instances/{id}/reboot", s.power("reboot"))
+	m.HandleFunc("POST /v4/linode/instances/{id}/shutdown", s.power("shutdown"))
+	m.HandleFunc("GET /_sim/faults", s.getFaults)
+	m.HandleFunc("POST /_sim/faults", s.postFault)
+	m.HandleFunc("DELETE /_sim/faults", s.deleteFaults)
+	m.HandleFunc("GET /_sim/instances", s.getInstances)
+	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeErr(w, http.StatusNotFound, "Not found", "") })
+	s.mux = m
+	return s, nil
+}
+
+// ServeHTTP authenticates, applies injected faults and routes the request.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	s.log.Debug("linodesim request", "method", r.Method, "path", r.URL.Path)
+	if !s.authorized(r) {
+		writeErr(w, http.StatusUnauthorized, "Invalid Token", "")
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/_sim/") {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	f, ok := s.takeFault(r)
+	if !ok {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	s.log.Info("linodesim fault", "method", r.Method, "path", r.URL.Path, "status", f.Status,
+		"delay", f.Delay, "lose_response", f.LoseResponse)
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	switch {
+	case f.LoseResponse:
+		s.mux.ServeHTTP(discard{h: http.Header{}}, r)
+		writeErr(w, cmp.Or(f.Status, http.StatusBadGateway), "Bad Gateway", "")
+	case f.Status != 0:
+		if f.RetryAfter > 0 {
+			w.Header().Set("Retry-After", fmt.Sprint(f.RetryAfter))
+		}
+		writeErr(w, f.Status, cmp.Or(http.StatusText(f.Status), "Injected fault"), "")
+	default:
+		s.mux.ServeHTTP(w, r)
+	}
+}
+
+// Instances returns a snapshot of every instance, ordered by ID.
+func (s *Sim) Instances() []Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	out := make([]Instance, 0, len(s.insts))
+	for _, rec := range s.sorted() {
+		out = append(out, s.snapshot(rec, now))
+	}
+	return out
+}
+
+func (s *Sim) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) == 1
+}
+
+// sorted returns the records ordered by ID; the caller holds s.mu.
+func (s *Sim) sorted() []*record {
+	recs := make([]*record, 0, len(s.insts))
+	for _, rec := range s.insts {
+		recs = append(recs, rec)
+	}
+	slices.SortFunc(recs, func(a, b *record) int { return a.ID - b.ID })
+	return recs
+}
+
+// snapshot copies rec with its status as of now; the caller holds s.mu.
+func (s *Sim) snapshot(rec *record, now time.Time) Instance {
+	in := rec.Instance
+	in.Status = s.status(rec, now)
+	in.Tags = slices.Clone(rec.Tags)
+	in.IPv4 = slices.Clone(rec.IPv4)
+	return in
+}
+
+// status derives the status from the last power action and the time since.
+func (s *Sim) status(rec *record, now time.Time) string {
+	d := s.opts.BootDelay
+	el := now.Sub(rec.PhaseAt)
+	switch rec.Phase {
+	case "create", "create-offline":
+		if el < d {
+			return "provisioning"
+		}
+		if rec.Phase == "create-offline" {
+			return "offline"
+		}
+		if el < 2*d {
+			return "booting"
+		}
+		return "running"
+	case "boot", "reboot":
+		if el < d {
+			return map[string]string{"boot": "booting", "reboot": "rebooting"}[rec.Phase]
+		}
+		return "running"
+	case "shutdown":
+		if el < d {
+			return "shutting_down"
+		}
+		return "offline"
+	}
+	return "running"
+}
+
+func (s *Sim) load() error {
+	data, err := os.ReadFile(s.opts.StateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("linodesim: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("linodesim: state file %s: %w", s.opts.StateFile, err)
+	}
+	s.nextID = max(st.NextID, firstID)
+	for _, rec := range st.Instances {
+		s.insts[rec.ID] = rec
+		s.nextID = max(s.nextID, rec.ID+1)
+	}
+	return nil
+}
+
+// save writes the state file atomically; the caller holds s.mu.
+func (s *Sim) save() error {
+	if s.opts.StateFile == "" {
+		return nil
+	}
+	data, err := json.MarshalIndent(state{NextID: s.nextID, Instances: s.sorted()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.opts.StateFile), ".linodesim-*")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }() // a no-op after the rename
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), s.opts.StateFile)
+}
+
+// apiErr is one entry of Linode's error list.
+type apiErr struct {
+	Reason string `json:"reason"`
+	Field  string `json:"field,omitempty"`
+}
+
+func writeErr(w http.ResponseWriter, status int, reason, field string) {
+	writeJSON(w, status, map[string][]apiErr{"errors": {{Reason: reason, Field: field}}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// discard swallows a response whose delivery a fault pretends was lost.
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header         { return d.h }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}

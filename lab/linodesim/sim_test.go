@@ -1,0 +1,234 @@
+package linodesim_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linode/linodego"
+
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+)
+
+func TestLifecycle(t *testing.T) {
+	var deleted []linodesim.Instance
+	var mu sync.Mutex
+	e := newEnv(t, linodesim.Options{BootDelay: time.Hour, OnDelete: func(in linodesim.Instance) {
+		mu.Lock()
+		deleted = append(deleted, in)
+		mu.Unlock()
+	}})
+	c := ctx(t)
+	inst := e.create(t, "ns1-next", "dnsroll-fleet-demo")
+	if inst.ID != 1001 || inst.Label != "ns1-next" || inst.Status != linodego.InstanceProvisioning ||
+		len(inst.IPv4) != 1 || inst.IPv4[0].String() != "127.0.0.1" || inst.Region != "us-east" ||
+		inst.Hypervisor != "kvm" || inst.Specs == nil || inst.Specs.Memory != 1024 ||
+		!slices.Equal(inst.Tags, []string{"dnsroll-fleet-demo"}) || inst.Created == nil {
+		t.Fatalf("created %+v", inst)
+	}
+	if age := time.Since(*inst.Created); age < -time.Second || age > 5*time.Second {
+		t.Errorf("created %v is not now (timestamps must be UTC without zone)", inst.Created)
+	}
+
+	got, err := e.lc.GetInstance(c, inst.ID)
+	if err != nil || got.Label != "ns1-next" || got.Image != "linode/debian12" {
+		t.Fatalf("get: %+v, %v", got, err)
+	}
+	if _, err := e.lc.RenameInstance(c, inst.ID, "ns1"); err != nil {
+		t.Fatal(err)
+	}
+	tags := []string{"dnsroll-fleet-demo", "extra"}
+	if _, err := e.lc.UpdateInstance(c, inst.ID, linodego.InstanceUpdateOptions{Tags: &tags}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = e.lc.GetInstance(c, inst.ID)
+	if got.Label != "ns1" || !slices.Equal(got.Tags, tags) {
+		t.Fatalf("after update: %q %v", got.Label, got.Tags)
+	}
+	ips, err := e.lc.GetInstanceIPAddresses(c, inst.ID)
+	if err != nil || len(ips.IPv4.Public) != 1 || ips.IPv4.Public[0].Address != "127.0.0.1" {
+		t.Fatalf("ips: %+v, %v", ips, err)
+	}
+
+	list, err := e.lc.ListInstances(c, nil)
+	if err != nil || len(list) != 1 || list[0].ID != inst.ID {
+		t.Fatalf("list: %v, %v", list, err)
+	}
+	if err := e.lc.DeleteInstance(c, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) != 1 || deleted[0].ID != inst.ID || deleted[0].Label != "ns1" {
+		t.Fatalf("OnDelete saw %+v", deleted)
+	}
+	if _, err := e.lc.GetInstance(c, inst.ID); !linodego.IsNotFound(err) {
+		t.Fatalf("get deleted: %v", err)
+	}
+	if err := e.lc.DeleteInstance(c, inst.ID); !linodego.IsNotFound(err) {
+		t.Fatalf("delete twice: %v", err)
+	}
+	if len(deleted) != 1 {
+		t.Fatalf("OnDelete called for a 404: %+v", deleted)
+	}
+	if next := e.create(t, "ns2"); next.ID != 1002 {
+		t.Fatalf("IDs must be sequential and never reused, got %d", next.ID)
+	}
+}
+
+func TestStatusProgression(t *testing.T) {
+	e := newEnv(t, linodesim.Options{BootDelay: time.Minute})
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	linodesim.SetClock(e.sim, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	at := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	id := e.create(t, "ns1").ID
+	want := func(status linodego.InstanceStatus) {
+		t.Helper()
+		got, err := e.lc.GetInstance(ctx(t), id)
+		if err != nil || got.Status != status {
+			t.Fatalf("status %v (%v), want %s", got.Status, err, status)
+		}
+	}
+	want(linodego.InstanceProvisioning)
+	at(59 * time.Second)
+	want(linodego.InstanceProvisioning)
+	at(time.Second)
+	want(linodego.InstanceBooting)
+	at(time.Minute)
+	want(linodego.InstanceRunning)
+	if err := e.lc.ShutdownInstance(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	want(linodego.InstanceShuttingDown)
+	at(time.Minute)
+	want(linodego.InstanceOffline)
+	if err := e.lc.BootInstance(ctx(t), id, 0); err != nil {
+		t.Fatal(err)
+	}
+	want(linodego.InstanceBooting)
+	at(time.Minute)
+	want(linodego.InstanceRunning)
+	if err := e.lc.RebootInstance(ctx(t), 4242, 0); !linodego.IsNotFound(err) {
+		t.Fatalf("reboot unknown: %v", err)
+	}
+}
+
+// TestStatusRealClock waits for running with linodego's own poller.
+func TestStatusRealClock(t *testing.T) {
+	e := newEnv(t, linodesim.Options{BootDelay: 30 * time.Millisecond})
+	id := e.create(t, "ns1").ID
+	seen := []linodego.InstanceStatus{}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		got, err := e.lc.GetInstance(ctx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != got.Status {
+			seen = append(seen, got.Status)
+		}
+		if got.Status == linodego.InstanceRunning {
+			break
+		}
+	}
+	if want := []linodego.InstanceStatus{"provisioning", "booting", "running"}; !slices.Equal(seen, want) {
+		t.Fatalf("statuses %v, want %v", seen, want)
+	}
+	if _, err := e.lc.WaitForInstanceStatus(ctx(t), id, linodego.InstanceRunning, 5); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPagination(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	for i := range 250 {
+		e.create(t, fmt.Sprintf("vm%03d", i))
+	}
+	all, err := e.lc.ListInstances(ctx(t), &linodego.ListOptions{PageSize: 100})
+	if err != nil || len(all) != 250 {
+		t.Fatalf("list: %d, %v", len(all), err)
+	}
+	for i, in := range all {
+		if in.ID != 1001+i {
+			t.Fatalf("item %d has id %d: pages overlap or skip", i, in.ID)
+		}
+	}
+	if all, err := e.lc.ListInstances(ctx(t), nil); err != nil || len(all) != 250 {
+		t.Fatalf("default page size: %d, %v", len(all), err)
+	}
+	m := e.do(t, "GET", "/v4/linode/instances?page=3&page_size=100", "").json(t)
+	if len(m["data"].([]any)) != 50 || m["page"] != 3.0 || m["pages"] != 3.0 || m["results"] != 250.0 {
+		t.Fatalf("page 3: page=%v pages=%v results=%v len=%d", m["page"], m["pages"], m["results"], len(m["data"].([]any)))
+	}
+	m = e.do(t, "GET", "/v4/linode/instances", "").json(t)
+	if len(m["data"].([]any)) != 100 || m["pages"] != 3.0 {
+		t.Fatalf("default page: %d items, %v pages", len(m["data"].([]any)), m["pages"])
+	}
+	for _, q := range []string{"page_size=10", "page_size=501", "page=0", "page=x"} {
+		r := e.do(t, "GET", "/v4/linode/instances?"+q, "")
+		if _, field := r.reason(t); r.status != 400 || !strings.HasPrefix(q, field) {
+			t.Errorf("%s: %d %s", q, r.status, r.body)
+		}
+	}
+}
+
+func TestStateFileSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "linodes.json")
+	e := newEnv(t, linodesim.Options{StateFile: path})
+	e.create(t, "ns1", "fleet")
+	e.create(t, "ns2", "fleet")
+	if err := e.lc.DeleteInstance(ctx(t), 1001); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || strings.Contains(string(data), "Very-Secret-Root-Pass-1") {
+		t.Fatalf("state file must exist and never hold root_pass: %v", err)
+	}
+
+	e2 := newEnv(t, linodesim.Options{StateFile: path})
+	got := e2.sim.Instances()
+	if len(got) != 1 || got[0].ID != 1002 || got[0].Label != "ns2" || !slices.Equal(got[0].Tags, []string{"fleet"}) ||
+		got[0].Status != "running" || got[0].Created.IsZero() {
+		t.Fatalf("after restart: %+v", got)
+	}
+	if _, err := e2.lc.CreateInstance(ctx(t), linodego.InstanceCreateOptions{Label: "ns2", Region: "r", Type: "t"}); apiStatus(err) != 400 {
+		t.Fatalf("labels must stay unique across restarts: %v", err)
+	}
+	if in := e2.create(t, "ns3"); in.ID != 1003 {
+		t.Fatalf("next id after restart %d, want 1003", in.ID)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := linodesim.New(linodesim.Options{Token: token, StateFile: bad}); err == nil {
+		t.Fatal("a corrupt state file must fail New")
+	}
+}
+
+func TestConcurrentCreatesOneLabelWins(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range 20 {
+		wg.Go(func() {
+			_, err := e.lc.CreateInstance(ctx(t), linodego.InstanceCreateOptions{Label: "ns1", Region: "r", Type: "t"})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				wins++
+			} else if apiStatus(err) != 400 {
+				t.Errorf("unexpected error %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 || len(e.sim.Instances()) != 1 {
+		t.Fatalf("%d creates of one label succeeded, %d instances", wins, len(e.sim.Instances()))
+	}
+}

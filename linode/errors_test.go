@@ -1,0 +1,127 @@
+package linode_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+	"github.com/dnsroll/dnsroll/linode"
+)
+
+func TestTokenNeverInErrors(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	if _, err := e.cloud.Create(c, spec("ns1", tag)); err != nil {
+		t.Fatal(err)
+	}
+	var errs []error
+	add := func(err error) {
+		if err == nil {
+			t.Errorf("case %d: expected an error", len(errs))
+		}
+		errs = append(errs, err)
+	}
+	_, err := e.cloud.Get(c, 4242)
+	add(err)
+	_, err = e.cloud.Create(c, spec("ns1", tag))
+	add(err)
+	_, err = e.cloud.Create(c, spec("x", tag))
+	add(err)
+	add(e.cloud.Rename(c, 4242, "ns9"))
+	e.sim.InjectFault(linodesim.Fault{Status: 500})
+	_, err = e.cloud.List(c, tag)
+	add(err)
+	e.sim.InjectFault(linodesim.Fault{LoseResponse: true, Method: "POST"})
+	_, err = e.cloud.Create(c, spec("ns2", tag))
+	add(err)
+
+	const wrong = "wrong-secret-token-91f0"
+	_, err = newCloud(t, e.srv.URL+"/v4", wrong).List(c, tag)
+	if !strings.Contains(err.Error(), "Invalid Token") {
+		t.Errorf("401 should say why: %v", err)
+	}
+	add(err)
+
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	_, err = newCloud(t, dead.URL+"/v4", token).Get(c, 1)
+	add(err)
+
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, token) || strings.Contains(msg, wrong) || strings.Contains(msg, "Bearer") {
+			t.Errorf("case %d leaks the token: %q", i, msg)
+		}
+		if !strings.HasPrefix(err.Error(), "linode: ") {
+			t.Errorf("case %d lacks the prefix: %q", i, err)
+		}
+	}
+}
+
+func TestContextErrorsSurvive(t *testing.T) {
+	e := newEnv(t)
+	e.sim.InjectFault(linodesim.Fault{Method: "GET", Delay: 5 * time.Second})
+	c, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := e.cloud.Get(c, 1001)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a timed-out call should match context.DeadlineExceeded: %v", err)
+	}
+	if errors.Is(err, dnsroll.ErrNotFound) {
+		t.Fatal("a timeout is not a not-found")
+	}
+}
+
+func TestRetriesThroughFaults(t *testing.T) {
+	e := newEnv(t)
+	e.sim.InjectFault(linodesim.Fault{Method: "POST", Status: 429, RetryAfter: 10, Count: 2})
+	e.sim.InjectFault(linodesim.Fault{Method: "GET", Status: 503, Count: 2})
+	start := time.Now()
+	s, err := e.cloud.Create(ctx(t), spec("ns1", tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cloud.Get(ctx(t), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("RetryWait should cap Retry-After, took %v", d)
+	}
+	if n := len(e.sim.Instances()); n != 1 {
+		t.Fatalf("%d instances after retried create", n)
+	}
+}
+
+func TestNewOptions(t *testing.T) {
+	if _, err := linode.New(linode.Options{}); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Errorf("no token: %v", err)
+	}
+	for _, bad := range []string{"ftp://x/v4", "not a url", "/v4"} {
+		if _, err := linode.New(linode.Options{Token: "t", BaseURL: bad}); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+			t.Errorf("base URL %q: %v", bad, err)
+		}
+	}
+	if _, err := linode.New(linode.Options{Token: "t"}); err != nil {
+		t.Errorf("default base URL: %v", err)
+	}
+
+	// The simulator behind a path prefix: the prefix must be kept.
+	sim, _ := linodesim.New(linodesim.Options{Token: token})
+	srv := httptest.NewServer(http.StripPrefix("/proxy", sim))
+	defer srv.Close()
+	cloud := newCloud(t, srv.URL+"/proxy/v4/", token)
+	if _, err := cloud.Create(ctx(t), spec("ns1", tag)); err != nil {
+		t.Fatalf("through a prefix: %v", err)
+	}
+	if list, err := cloud.List(ctx(t), tag); err != nil || len(list) != 1 {
+		t.Fatalf("list through a prefix: %v, %v", list, err)
+	}
+}

@@ -1,0 +1,270 @@
+// Package linode is the production Cloud: Linode instances through linodego.
+//
+// The lab points the same client at its simulator by setting BaseURL, so the
+// code that runs in production is the code the lab exercises.
+package linode
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/linode/linodego"
+
+	"github.com/dnsroll/dnsroll"
+)
+
+// DefaultBaseURL is the real Linode API.
+const DefaultBaseURL = "https://api.linode.com/v4"
+
+// Options configures the adapter. The token is read by the worker from its
+// environment and never enters workflow inputs, logs or errors.
+type Options struct {
+	// Token is the Linode personal access token.
+	Token string
+	// BaseURL is the API root including the version, such as
+	// http://127.0.0.1:8080/v4 for the lab's simulator; "" is the real API.
+	// LINODE_URL and LINODE_API_VERSION are deliberately ignored, so a stray
+	// environment variable cannot redirect production.
+	BaseURL string
+	// AuthorizedKeys are SSH public keys installed for root on new VMs;
+	// Ansible logs in with them.
+	AuthorizedKeys []string
+	// RetryWait, when set, is both the minimum and the maximum wait between
+	// retries of 429/503/408 replies (capping Retry-After too); 0 keeps
+	// linodego's 3-30 s. Tests shorten it.
+	RetryWait time.Duration
+	// HTTPClient is the transport; nil uses linodego's default.
+	HTTPClient *http.Client
+}
+
+// Cloud implements activities.Cloud over linodego.
+type Cloud struct {
+	client linodego.Client
+	keys   []string
+}
+
+// New returns a Cloud; it does not contact the API.
+func New(opts Options) (*Cloud, error) {
+	if opts.Token == "" {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "linode: a token is required")
+	}
+	base, version, err := splitBaseURL(cmp.Or(opts.BaseURL, DefaultBaseURL))
+	if err != nil {
+		return nil, err
+	}
+	c := linodego.NewClient(opts.HTTPClient)
+	c.SetBaseURL(base).SetAPIVersion(version).SetToken(opts.Token)
+	c.SetUserAgent("dnsroll " + linodego.DefaultUserAgent)
+	// LINODE_DEBUG=1 would make resty log request bodies, root_pass included.
+	c.SetDebug(false)
+	if opts.RetryWait > 0 {
+		c.SetRetryWaitTime(opts.RetryWait).SetRetryMaxWaitTime(opts.RetryWait).SetPollDelay(opts.RetryWait)
+	}
+	return &Cloud{client: c, keys: slices.Clone(opts.AuthorizedKeys)}, nil
+}
+
+// splitBaseURL turns http://host[:port][/prefix]/v4 into the base and version
+// linodego wants. linodego's own UseURL would drop any path prefix.
+func splitBaseURL(raw string) (base, version string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", "", dnsroll.Errorf(dnsroll.EINVALID, "linode: base URL %q must be http(s)://host[:port]/v4", raw)
+	}
+	prefix := strings.TrimRight(u.Path, "/")
+	version = "v4"
+	if i := strings.LastIndex(prefix, "/"); i >= 0 && strings.HasPrefix(prefix[i+1:], "v") {
+		prefix, version = prefix[:i], prefix[i+1:]
+	}
+	return u.Scheme + "://" + u.Host + prefix, version, nil
+}
+
+// List returns every instance that carries tag. The tag is filtered by the
+// API and checked again here: dnsroll never acts on an untagged instance.
+func (c *Cloud) List(ctx context.Context, tag string) ([]dnsroll.Server, error) {
+	if tag == "" {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "linode: list: a tag is required")
+	}
+	f := linodego.Filter{}
+	f.AddField(linodego.Eq, "tags", tag)
+	filter, err := f.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("linode: list %s: %w", tag, err)
+	}
+	insts, err := c.client.ListInstances(ctx, &linodego.ListOptions{Filter: string(filter), PageSize: 500})
+	if err != nil {
+		return nil, fmt.Errorf("linode: list %s: %w", tag, mapErr(ctx, err))
+	}
+	out := []dnsroll.Server{}
+	for i := range insts {
+		if s := server(&insts[i]); s.HasTag(tag) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Get returns the instance with id, or an error wrapping dnsroll.ErrNotFound.
+func (c *Cloud) Get(ctx context.Context, id int) (dnsroll.Server, error) {
+	inst, err := c.client.GetInstance(ctx, id)
+	if err != nil {
+		return dnsroll.Server{}, fmt.Errorf("linode: get %d: %w", id, mapErr(ctx, err))
+	}
+	return server(inst), nil
+}
+
+// Create creates an instance with a random root password that nobody ever
+// sees; access is by the configured SSH keys. A duplicate label is an error
+// of code dnsroll.ECONFLICT.
+func (c *Cloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Server, error) {
+	opts := linodego.InstanceCreateOptions{
+		Label: spec.Label, Region: spec.Region, Type: spec.Type, Image: spec.Image,
+		Tags: slices.Clone(spec.Tags),
+	}
+	if spec.Image != "" {
+		opts.AuthorizedKeys = c.keys
+		pass, err := rootPass()
+		if err != nil {
+			return dnsroll.Server{}, fmt.Errorf("linode: create %s: %w", spec.Label, err)
+		}
+		opts.RootPass = pass
+	}
+	inst, err := c.client.CreateInstance(ctx, opts)
+	if err != nil {
+		return dnsroll.Server{}, fmt.Errorf("linode: create %s: %w", spec.Label, mapErr(ctx, err))
+	}
+	return server(inst), nil
+}
+
+// Delete deletes an instance; one that is already gone is not an error, so
+// teardown can be retried.
+func (c *Cloud) Delete(ctx context.Context, id int) error {
+	err := c.client.DeleteInstance(ctx, id)
+	if err == nil || httpStatus(err) == http.StatusNotFound {
+		return nil
+	}
+	return fmt.Errorf("linode: delete %d: %w", id, mapErr(ctx, err))
+}
+
+// Rename sets an instance's label.
+func (c *Cloud) Rename(ctx context.Context, id int, label string) error {
+	if _, err := c.client.RenameInstance(ctx, id, label); err != nil {
+		return fmt.Errorf("linode: rename %d to %s: %w", id, label, mapErr(ctx, err))
+	}
+	return nil
+}
+
+// server converts an instance; IPv4 is the first public address.
+func server(inst *linodego.Instance) dnsroll.Server {
+	s := dnsroll.Server{
+		ID: inst.ID, Label: inst.Label, Status: string(inst.Status), Region: inst.Region,
+		Tags: slices.Clone(inst.Tags), DNSPort: 53,
+	}
+	var first string
+	for _, ip := range inst.IPv4 {
+		if ip == nil || ip.To4() == nil {
+			continue
+		}
+		if first == "" {
+			first = ip.String()
+		}
+		if !ip.IsPrivate() && !isCGNAT(*ip) {
+			s.IPv4 = ip.String()
+			return s
+		}
+	}
+	s.IPv4 = first
+	return s
+}
+
+// isCGNAT reports 100.64.0.0/10, which Linode uses for private VPC NAT.
+func isCGNAT(ip net.IP) bool {
+	ip4 := ip.To4()
+	return ip4 != nil && ip4[0] == 100 && ip4[1]&0xc0 == 64
+}
+
+// rootPass returns 40 characters from a 72-symbol alphabet (about 246 bits)
+// with every character class present, which Linode's strength check accepts.
+func rootPass() (string, error) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.!@#%^*+="
+	classes := []string{"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz", "0123456789", "-_.!@#%^*+="}
+	for {
+		b := make([]byte, 40)
+		for i := range b {
+			n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+			if err != nil {
+				return "", fmt.Errorf("generating root password: %w", err)
+			}
+			b[i] = alphabet[n.Int64()]
+		}
+		pass := string(b)
+		if !slices.ContainsFunc(classes, func(c string) bool { return !strings.ContainsAny(pass, c) }) {
+			return pass, nil
+		}
+	}
+}
+
+// mapErr gives linodego errors dnsroll codes while keeping the original in
+// the chain: 404 wraps dnsroll.ErrNotFound, a duplicate label is ECONFLICT,
+// any other 400 is EINVALID. linodego flattens Go errors into strings, so a
+// cancelled or expired ctx is added back for errors.Is.
+func mapErr(ctx context.Context, err error) error {
+	var code *dnsroll.Error
+	switch httpStatus(err) {
+	case http.StatusNotFound:
+		code = dnsroll.ErrNotFound
+	case http.StatusBadRequest:
+		code = &dnsroll.Error{Code: dnsroll.EINVALID, Message: err.Error()}
+		if strings.Contains(strings.ToLower(err.Error()), "must be unique") {
+			code.Code = dnsroll.ECONFLICT
+		}
+	}
+	chain := &codedError{err: err}
+	if code != nil {
+		chain.also = append(chain.also, code)
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		chain.also = append(chain.also, ctxErr)
+	}
+	if len(chain.also) == 0 {
+		return err
+	}
+	return chain
+}
+
+// httpStatus is the API's HTTP status in err, or 0. linodego returns
+// *linodego.Error for API errors but a linodego.Error value for a few
+// (a 502 page, an unexpected content type), so both are checked.
+func httpStatus(err error) int {
+	code := 0
+	var p *linodego.Error
+	var v linodego.Error
+	if errors.As(err, &p) {
+		code = p.Code
+	} else if errors.As(err, &v) {
+		code = v.Code
+	}
+	if code < 100 { // linodego's codes 0-3 say where a Go error came from
+		return 0
+	}
+	return code
+}
+
+// codedError reads as the linodego error but also matches, through
+// errors.Is and errors.As, a dnsroll code and the context's error.
+type codedError struct {
+	err  error
+	also []error
+}
+
+func (e *codedError) Error() string   { return e.err.Error() }
+func (e *codedError) Unwrap() []error { return append([]error{e.err}, e.also...) }

@@ -1,0 +1,231 @@
+package linode_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linode/linodego"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+	"github.com/dnsroll/dnsroll/linode"
+)
+
+const token = "adapter-secret-token-5b2d"
+
+var _ activities.Cloud = (*linode.Cloud)(nil)
+
+type env struct {
+	sim   *linodesim.Sim
+	srv   *httptest.Server
+	cloud *linode.Cloud
+
+	mu          sync.Mutex
+	creates     []map[string]any // POST bodies the simulator received
+	filters     []string         // X-Filter headers the simulator received
+	stripFilter bool             // play a server that ignores X-Filter
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	sim, err := linodesim.New(linodesim.Options{Token: token, BootDelay: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{sim: sim}
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		if f := r.Header.Get("X-Filter"); f != "" {
+			e.filters = append(e.filters, f)
+		}
+		if e.stripFilter {
+			r.Header.Del("X-Filter")
+		}
+		e.mu.Unlock()
+		if r.Method == "POST" && r.URL.Path == "/v4/linode/instances" {
+			body, _ := io.ReadAll(r.Body)
+			var m map[string]any
+			_ = json.Unmarshal(body, &m)
+			e.mu.Lock()
+			e.creates = append(e.creates, m)
+			e.mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.srv.Close)
+	e.cloud = newCloud(t, e.srv.URL+"/v4", token)
+	return e
+}
+
+func newCloud(t *testing.T, base, tok string) *linode.Cloud {
+	t.Helper()
+	c, err := linode.New(linode.Options{
+		Token: tok, BaseURL: base, RetryWait: 5 * time.Millisecond,
+		AuthorizedKeys: []string{"ssh-ed25519 AAAAC3Nza test@dnsroll"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func spec(label string, tags ...string) dnsroll.ServerSpec {
+	return dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: tags}
+}
+
+const tag = "dnsroll-fleet-demo"
+
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	s, err := e.cloud.Create(c, spec("ns1-next", tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dnsroll.Server{ID: 1001, Label: "ns1-next", Status: "provisioning", IPv4: "127.0.0.1",
+		Region: "us-east", Tags: []string{tag}, DNSPort: 53}
+	if s.ID != want.ID || s.Label != want.Label || s.Status != want.Status || s.IPv4 != want.IPv4 ||
+		s.Region != want.Region || !slices.Equal(s.Tags, want.Tags) || s.DNSPort != 53 {
+		t.Fatalf("created %+v, want %+v", s, want)
+	}
+	if _, err := e.cloud.Create(c, spec("stray", "someone-else")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cloud.Create(c, spec("ns2", tag, "extra")); err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.cloud.List(c, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	for _, s := range list {
+		labels = append(labels, s.Label)
+	}
+	if !slices.Equal(labels, []string{"ns1-next", "ns2"}) {
+		t.Fatalf("List(%s) = %v: an untagged instance must not be returned", tag, labels)
+	}
+	e.mu.Lock()
+	sent := e.filters
+	e.stripFilter = true
+	e.mu.Unlock()
+	if want := `{"tags":"` + tag + `"}`; len(sent) != 1 || sent[0] != want {
+		t.Fatalf("X-Filter sent %q, want %q", sent, want)
+	}
+	if again, err := e.cloud.List(c, tag); err != nil || len(again) != 2 {
+		t.Fatalf("List must drop untagged instances even if the API ignores the filter: %v, %v", again, err)
+	}
+	if none, err := e.cloud.List(c, "no-such-tag"); err != nil || len(none) != 0 || none == nil {
+		t.Fatalf("List of an unused tag: %#v, %v", none, err)
+	}
+
+	if err := e.cloud.Rename(c, s.ID, "ns1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(15 * time.Millisecond)
+	got, err := e.cloud.Get(c, s.ID)
+	if err != nil || got.Label != "ns1" || got.Status != "running" {
+		t.Fatalf("get after rename and boot: %+v, %v", got, err)
+	}
+
+	for range 2 {
+		if err := e.cloud.Delete(c, s.ID); err != nil {
+			t.Fatalf("delete must be idempotent: %v", err)
+		}
+	}
+	_, err = e.cloud.Get(c, s.ID)
+	if !errors.Is(err, dnsroll.ErrNotFound) || dnsroll.ErrorCode(err) != dnsroll.ENOTFOUND {
+		t.Fatalf("get deleted: %v (code %s)", err, dnsroll.ErrorCode(err))
+	}
+	if !strings.HasPrefix(err.Error(), "linode: get 1001: ") || strings.Count(err.Error(), "linode:") != 1 {
+		t.Errorf("error should be prefixed once: %q", err)
+	}
+	if !linodego.IsNotFound(err) {
+		t.Error("the linodego error should stay in the chain")
+	}
+	if err := e.cloud.Rename(c, s.ID, "x-1"); !errors.Is(err, dnsroll.ErrNotFound) {
+		t.Errorf("rename deleted: %v", err)
+	}
+}
+
+func TestCreateErrors(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	if _, err := e.cloud.Create(c, spec("ns1", tag)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.cloud.Create(c, spec("ns1", tag))
+	if dnsroll.ErrorCode(err) != dnsroll.ECONFLICT || !strings.HasPrefix(err.Error(), "linode: create ns1: ") {
+		t.Fatalf("duplicate label: %v (code %s)", err, dnsroll.ErrorCode(err))
+	}
+	_, err = e.cloud.Create(c, spec("-bad-", tag))
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || errors.Is(err, dnsroll.ErrNotFound) {
+		t.Fatalf("invalid label: %v (code %s)", err, dnsroll.ErrorCode(err))
+	}
+	if err := e.cloud.Rename(c, 1001, "a--b"); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Fatalf("invalid rename: %v", err)
+	}
+	if _, err := e.cloud.List(c, ""); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Fatalf("List without a tag must refuse, not list everything: %v", err)
+	}
+}
+
+func TestCreateSendsRandomRootPassAndKeys(t *testing.T) {
+	e := newEnv(t)
+	for _, l := range []string{"ns1", "ns2"} {
+		if _, err := e.cloud.Create(ctx(t), spec(l, tag)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p1, _ := e.creates[0]["root_pass"].(string)
+	p2, _ := e.creates[1]["root_pass"].(string)
+	if len(p1) < 32 || p1 == p2 || !strings.ContainsAny(p1, "0123456789") || strings.ToLower(p1) == p1 {
+		t.Fatalf("root passwords %q, %q are not random and strong", p1, p2)
+	}
+	keys, _ := e.creates[0]["authorized_keys"].([]any)
+	if len(keys) != 1 || keys[0] != "ssh-ed25519 AAAAC3Nza test@dnsroll" {
+		t.Fatalf("authorized_keys %v", e.creates[0]["authorized_keys"])
+	}
+}
+
+func TestListAcrossPages(t *testing.T) {
+	e := newEnv(t)
+	for i := range 520 {
+		tags := []string{tag}
+		if i%2 == 1 {
+			tags = []string{"other-fleet"}
+		}
+		if _, err := e.cloud.Create(ctx(t), spec(fmt.Sprintf("vm%03d", i), tags...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.sim.InjectFault(linodesim.Fault{Method: "GET", Status: 429, RetryAfter: 30, Count: 3})
+	list, err := e.cloud.List(ctx(t), tag)
+	if err != nil || len(list) != 260 {
+		t.Fatalf("List: %d, %v", len(list), err)
+	}
+	if len(e.sim.Faults()) != 0 {
+		t.Error("the 429s should have been retried")
+	}
+}

@@ -1,0 +1,216 @@
+package probe
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+var both = []string{"udp", "tcp"}
+
+func fastProber() *Prober { return &Prober{Timeout: 200 * time.Millisecond, Attempts: 2} }
+
+func TestProbeHealthy(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	checks := Expect(z, []string{"www", "txt", "nope", "ns1"})
+	rep := fastProber().Probe(context.Background(), s.addr, both, checks)
+	if !rep.OK || rep.Err() != nil {
+		t.Fatalf("report not OK: %v\n%+v", rep.Err(), rep)
+	}
+	if rep.Passed != 2*len(checks) || rep.Failed != 0 || rep.Errors != 0 || len(rep.Results) != 0 {
+		t.Errorf("counts: %+v, want %d passed and no results", rep, 2*len(checks))
+	}
+	if got := rep.Serials["example.com."]; got != 2024010101 {
+		t.Errorf("Serials = %v", rep.Serials)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil || back.Passed != rep.Passed || back.Serials["example.com."] != 2024010101 {
+		t.Errorf("JSON round trip: %s, %v", b, err)
+	}
+}
+
+func TestProbeMisbehaving(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	checks := Expect(z, []string{"www"}) // SOA, NS, www A, www AAAA
+	cases := []struct {
+		mode            string
+		failed, errored int
+		detail          string // in every result
+		errText         string // in Err()
+	}{
+		{modeServfail, 8, 0, "rcode SERVFAIL, want NOERROR", "example.com. SOA udp: rcode SERVFAIL, want NOERROR"},
+		{modeNoAA, 8, 0, "missing AA flag", "missing AA flag"},
+		{modeWrongA, 2, 0, `got ["www.example.com. 3600 IN A 198.51.100.66"] want ["www.example.com. 3600 IN A 192.0.2.10" "www.example.com. 3600 IN A 192.0.2.11"]`, "www.example.com. A udp: got"},
+	}
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			s.setMode(c.mode)
+			rep := fastProber().Probe(context.Background(), s.addr, both, checks)
+			if rep.OK || rep.Failed != c.failed || rep.Errors != c.errored || rep.Passed != 8-c.failed-c.errored {
+				t.Fatalf("report: %+v", rep)
+			}
+			for _, r := range rep.Results {
+				if r.Outcome != OutcomeFail || !strings.Contains(r.Detail, c.detail) {
+					t.Errorf("result %+v, want fail with %q", r, c.detail)
+				}
+			}
+			err := rep.Err()
+			if err == nil || !strings.Contains(err.Error(), s.addr) || !strings.Contains(err.Error(), c.errText) {
+				t.Errorf("Err() = %v, want it to name %s and %q", err, s.addr, c.errText)
+			}
+		})
+	}
+	s.setMode(modeServfail)
+	err := fastProber().Probe(context.Background(), s.addr, both, checks).Err()
+	want := "DNS probe of " + s.addr + ": 8 of 8 checks failed: example.com. SOA udp: rcode SERVFAIL, want NOERROR; example.com. NS udp: rcode SERVFAIL, want NOERROR; www.example.com. A udp: rcode SERVFAIL, want NOERROR; and 5 more"
+	if err == nil || err.Error() != want {
+		t.Errorf("Err() =\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestProbeTruncatedRetriesOverTCP(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	s.setMode(modeTruncate)
+	rep := fastProber().Probe(context.Background(), s.addr, []string{"udp"}, Expect(z, []string{"www"}))
+	if !rep.OK || rep.Passed != 4 {
+		t.Fatalf("truncated UDP answers should pass over TCP: %v", rep.Err())
+	}
+	if n := s.tcpSeen.Load(); n != 4 {
+		t.Errorf("server saw %d TCP queries, want 4", n)
+	}
+}
+
+func TestProbeTimeout(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	s.setMode(modeSilent)
+	checks := Expect(z, nil)[:1]
+	start := time.Now()
+	rep := fastProber().Probe(context.Background(), s.addr, both, checks)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s", took)
+	}
+	if rep.OK || rep.Errors != 2 || rep.Failed != 0 || len(rep.Results) != 2 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if r.Outcome != OutcomeError || !strings.HasPrefix(r.Detail, "timeout") || !strings.Contains(r.Detail, "2 attempt") {
+			t.Errorf("result %+v, want a timeout error", r)
+		}
+	}
+	if err := rep.Err(); err == nil || !strings.Contains(err.Error(), "example.com. SOA udp: timeout") || !strings.Contains(err.Error(), "2 without an answer") {
+		t.Errorf("Err() = %v", err)
+	}
+}
+
+func TestProbeCancel(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	s.setMode(modeSilent)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	rep := (&Prober{Timeout: 10 * time.Second, Attempts: 3}).Probe(ctx, s.addr, both, Expect(z, []string{"www"}))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Probe ignored cancellation: took %s", took)
+	}
+	if rep.OK || rep.Errors != 8 || !strings.HasPrefix(rep.Results[0].Detail, "canceled") {
+		t.Errorf("report: %+v", rep)
+	}
+}
+
+func TestProbeBadInput(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	p := fastProber()
+	if rep := p.Probe(context.Background(), s.addr, both, nil); rep.OK || rep.Errors != 1 || rep.Err() == nil {
+		t.Errorf("no checks: %+v", rep)
+	}
+	checks := []Check{{Zone: "example.com.", Name: "www.example.com.", Type: "BOGUS"}}
+	rep := p.Probe(context.Background(), s.addr, []string{"udp", "sctp"}, checks)
+	if rep.OK || rep.Errors != 2 || !strings.Contains(rep.Err().Error(), `unknown query type "BOGUS"`) {
+		t.Errorf("bad type and protocol: %+v", rep)
+	}
+}
+
+func TestProbeKeepsFewResults(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	s.setMode(modeServfail)
+	var names []string
+	for i := range 30 {
+		names = append(names, "n"+string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	rep := fastProber().Probe(context.Background(), s.addr, both, Expect(z, names))
+	if rep.Failed != 64 || len(rep.Results) != MaxResults {
+		t.Errorf("failed %d, kept %d results", rep.Failed, len(rep.Results))
+	}
+	if !strings.HasSuffix(rep.Err().Error(), "; and 61 more") {
+		t.Errorf("Err() = %v", rep.Err())
+	}
+}
+
+func TestSOASerialAndCheckSerials(t *testing.T) {
+	z := parseZone(t, testZone)
+	s1 := startServer(t, z)
+	s2 := startServer(t, parseZone(t, strings.Replace(testZone, "2024010101", "2024010102", 1)))
+	ctx := context.Background()
+	for _, c := range []struct {
+		s    *testServer
+		want uint32
+	}{{s1, 2024010101}, {s2, 2024010102}} {
+		got, err := SOASerial(ctx, c.s.addr, "example.com", time.Second)
+		if err != nil || got != c.want {
+			t.Errorf("SOASerial(%s) = %d, %v, want %d", c.s.addr, got, err, c.want)
+		}
+	}
+	s1.setMode(modeServfail)
+	if _, err := SOASerial(ctx, s1.addr, "example.com", time.Second); err == nil ||
+		err.Error() != "SOA serial of example.com. from "+s1.addr+": rcode SERVFAIL, want NOERROR" {
+		t.Errorf("SERVFAIL: %v", err)
+	}
+	s1.setMode(modeNoAA)
+	if _, err := SOASerial(ctx, s1.addr, "example.com", time.Second); err == nil || !strings.Contains(err.Error(), "missing AA flag") {
+		t.Errorf("no AA: %v", err)
+	}
+	s1.setMode(modeSilent)
+	if _, err := SOASerial(ctx, s1.addr, "example.com", 200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("silent: %v", err)
+	}
+	s1.setMode(modeOK)
+
+	p := fastProber()
+	r1 := p.Probe(ctx, s1.addr, both, Expect(z, nil))
+	r2 := p.Probe(ctx, s2.addr, both, Expect(z, nil)) // its SOA check fails: new serial
+	if !r1.OK || r2.OK || r2.Serials["example.com."] != 2024010102 {
+		t.Fatalf("r1 %+v\nr2 %+v", r1, r2)
+	}
+	if err := CheckSerials([]Report{r1, r1}, map[string]uint32{"example.com": 2024010101}); err != nil {
+		t.Errorf("agreeing serials: %v", err)
+	}
+	err := CheckSerials([]Report{r1, r2}, map[string]uint32{"example.com": 2024010102})
+	for _, want := range []string{
+		s1.addr + " serves example.com. serial 2024010101, want 2024010102 (behind the expected serial)",
+		"servers disagree on example.com. serial: " + s1.addr + " has 2024010101, " + s2.addr + " has 2024010102",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckSerials = %v\nwant it to contain %q", err, want)
+		}
+	}
+	if err := CheckSerials([]Report{r1, r2}, nil); err == nil || !strings.Contains(err.Error(), "servers disagree") {
+		t.Errorf("disagreement without want: %v", err)
+	}
+	if err := CheckSerials([]Report{r1, {Addr: "192.0.2.9:53"}}, nil); err == nil ||
+		!strings.Contains(err.Error(), "192.0.2.9:53: no SOA serial seen for example.com.") {
+		t.Errorf("missing serial: %v", err)
+	}
+}

@@ -1,0 +1,135 @@
+package probe
+
+import (
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+// Ways the test server can misbehave.
+const (
+	modeOK       = ""
+	modeServfail = "servfail"
+	modeNoAA     = "noaa"
+	modeWrongA   = "wronga"
+	modeTruncate = "truncate" // TC bit and no records over UDP, full answers over TCP
+	modeSilent   = "silent"   // never answers
+)
+
+const testZone = `$ORIGIN example.com.
+$TTL 3600
+@     SOA ns1 hostmaster 2024010101 7200 900 1209600 300
+      NS  ns1
+      NS  ns2
+ns1   A   192.0.2.1
+ns2   A   192.0.2.2
+www   A   192.0.2.10
+www   A   192.0.2.11
+www   AAAA 2001:db8::10
+txt   TXT "v=spf1 -all"
+`
+
+// testServer is an in-process authoritative server for one zone, on one
+// loopback port for both UDP and TCP.
+type testServer struct {
+	addr    string
+	zone    *zone.Zone
+	mode    atomic.Value // string
+	tcpSeen atomic.Int32
+}
+
+func parseZone(t *testing.T, text string) *zone.Zone {
+	t.Helper()
+	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+func startServer(t *testing.T, z *zone.Zone) *testServer {
+	t.Helper()
+	s := &testServer{zone: z}
+	s.mode.Store(modeOK)
+	var pc net.PacketConn
+	var l net.Listener
+	for i := 0; l == nil; i++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		s.addr = pc.LocalAddr().String()
+		if l, err = net.Listen("tcp", s.addr); err != nil {
+			pc.Close()
+			if i == 20 {
+				t.Fatalf("no free port for UDP and TCP: %v", err)
+			}
+		}
+	}
+	for _, srv := range []*dns.Server{{PacketConn: pc}, {Listener: l}} {
+		started := make(chan struct{})
+		srv.Handler = dns.HandlerFunc(s.serve)
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() { _ = srv.ActivateAndServe() }()
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("server did not start")
+		}
+		t.Cleanup(func() { _ = srv.Shutdown() })
+	}
+	return s
+}
+
+func (s *testServer) setMode(m string) { s.mode.Store(m) }
+
+func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
+	mode := s.mode.Load().(string)
+	udp := w.LocalAddr().Network() == "udp"
+	if !udp {
+		s.tcpSeen.Add(1)
+	}
+	if mode == modeSilent || len(req.Question) != 1 {
+		return
+	}
+	q := req.Question[0]
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	a := s.zone.Lookup(q.Name, q.Qtype)
+	m.Rcode = a.Rcode
+	for _, text := range a.RRs {
+		rr, err := dns.NewRR(text)
+		if err != nil {
+			panic(err)
+		}
+		// Answer with the case of the question, as servers do.
+		rr.Header().Name = q.Name
+		m.Answer = append(m.Answer, rr)
+	}
+	switch mode {
+	case modeServfail:
+		m.Rcode, m.Answer = dns.RcodeServerFailure, nil
+	case modeNoAA:
+		m.Authoritative = false
+	case modeWrongA:
+		if q.Qtype == dns.TypeA && len(m.Answer) > 0 {
+			rr, _ := dns.NewRR(q.Name + " 3600 IN A 198.51.100.66")
+			m.Answer = []dns.RR{rr}
+		}
+	case modeTruncate:
+		if udp {
+			m.Truncated, m.Answer = true, nil
+		}
+	}
+	if opt := req.IsEdns0(); opt != nil {
+		m.SetEdns0(opt.UDPSize(), false)
+	}
+	_ = w.WriteMsg(m)
+}

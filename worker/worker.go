@@ -1,0 +1,113 @@
+// Package worker wires configuration into real clients (Linode, Ansible,
+// DNS probes, load balancer drivers) and runs a Temporal worker with the
+// rollout workflow and its activities.
+package worker
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb/nginx"
+	"github.com/dnsroll/dnsroll/linode"
+	"github.com/dnsroll/dnsroll/probe"
+	"github.com/dnsroll/dnsroll/provision"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Config is everything a worker needs besides its Temporal client. Secrets
+// (the Linode token) come from the environment and never reach history.
+type Config struct {
+	// FleetDir holds one <fleet>.yaml per fleet.
+	FleetDir string
+	// LabDir is the lab's state directory (lab fleets only).
+	LabDir string
+	// LinodeURL overrides the Linode API base URL; the lab sets its simulator.
+	LinodeURL   string
+	LinodeToken string
+	// AuthorizedKeys are SSH public keys installed on new VMs.
+	AuthorizedKeys []string
+	// LinodeRetryWait shortens linodego's retry waits (tests, the lab).
+	LinodeRetryWait time.Duration
+}
+
+// FromEnv fills the secret and environment-only settings.
+func (c *Config) FromEnv() {
+	if c.LinodeToken == "" {
+		c.LinodeToken = os.Getenv("LINODE_TOKEN")
+	}
+	if c.LinodeURL == "" {
+		c.LinodeURL = os.Getenv("LINODE_URL")
+	}
+	if keys := os.Getenv("DNSROLL_SSH_AUTHORIZED_KEYS"); keys != "" && len(c.AuthorizedKeys) == 0 {
+		c.AuthorizedKeys = strings.Split(keys, "\n")
+	}
+}
+
+// NewActivities builds the activities with real clients.
+func NewActivities(cfg Config) (*activities.Activities, error) {
+	if cfg.LinodeToken == "" {
+		return nil, fmt.Errorf("worker: LINODE_TOKEN is not set")
+	}
+	cloud, err := linode.New(linode.Options{
+		Token: cfg.LinodeToken, BaseURL: cfg.LinodeURL,
+		AuthorizedKeys: cfg.AuthorizedKeys, RetryWait: cfg.LinodeRetryWait,
+	})
+	if err != nil {
+		return nil, err
+	}
+	labDir, err := filepath.Abs(cfg.LabDir)
+	if err != nil {
+		return nil, err
+	}
+	runner := &provision.Runner{}
+	return &activities.Activities{
+		Cloud:   cloud,
+		Ansible: runner,
+		Prober:  &probe.Prober{Timeout: 2 * time.Second, Attempts: 3},
+		Drivers: map[string]activities.LoadBalancer{"nginx": &nginx.Driver{Runner: runner, LabDir: labDir}},
+		Fleets:  FleetLoader(cfg.FleetDir),
+		LabDir:  labDir,
+	}, nil
+}
+
+var fleetNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// FleetLoader reads <dir>/<name>.yaml on every call, so an edited config
+// applies to the next rollout without restarting workers.
+func FleetLoader(dir string) activities.FleetLoader {
+	return func(name string) (*config.Fleet, error) {
+		if !fleetNameRE.MatchString(name) {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "fleet: %q is not a valid fleet name", name)
+		}
+		path := filepath.Join(dir, name+".yaml")
+		if _, err := os.Stat(path); os.IsNotExist(err) {
+			return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "fleet %q: no %s", name, path)
+		}
+		f, err := config.Load(path)
+		if err != nil {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "%v", err)
+		}
+		if f.Name != name {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "%s: fleet is %q, want %q (the file name)", path, f.Name, name)
+		}
+		return f, nil
+	}
+}
+
+// New registers the rollout workflow and acts on a worker for the task queue.
+func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w.RegisterWorkflow(workflows.RolloutWorkflow)
+	w.RegisterActivity(acts)
+	return w
+}

@@ -1,0 +1,125 @@
+package zone
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const diffOld = `$TTL 300
+@    SOA ns1 hostmaster 10 7200 900 1209600 300
+     NS  ns1
+ns1  A   192.0.2.1
+www  A   192.0.2.10
+mail MX  10 mail
+old  TXT "gone soon"
+ttl  A   192.0.2.5
+`
+
+const diffNew = `$TTL 300
+@    SOA ns1 hostmaster 11 7200 900 1209600 300
+     NS  ns1
+ns1  A   192.0.2.1
+www  A   192.0.2.10
+www  A   192.0.2.11
+mail MX  20 mail
+new  AAAA 2001:db8::1
+ttl  600 A 192.0.2.5
+`
+
+func TestDiff(t *testing.T) {
+	old, new := mustParse(t, diffOld), mustParse(t, diffNew)
+	d := Diff(old, new)
+	want := ZoneDiff{
+		Added:   []RRsetChange{{Name: "new.example.com.", Type: "AAAA", New: []string{"new.example.com. 300 IN AAAA 2001:db8::1"}}},
+		Removed: []RRsetChange{{Name: "old.example.com.", Type: "TXT", Old: []string{`old.example.com. 300 IN TXT "gone soon"`}}},
+		Changed: []RRsetChange{
+			{Name: "mail.example.com.", Type: "MX", Old: []string{"mail.example.com. 300 IN MX 10 mail.example.com."}, New: []string{"mail.example.com. 300 IN MX 20 mail.example.com."}},
+			{Name: "ttl.example.com.", Type: "A", Old: []string{"ttl.example.com. 300 IN A 192.0.2.5"}, New: []string{"ttl.example.com. 600 IN A 192.0.2.5"}},
+			{Name: "www.example.com.", Type: "A", Old: []string{"www.example.com. 300 IN A 192.0.2.10"}, New: []string{"www.example.com. 300 IN A 192.0.2.10", "www.example.com. 300 IN A 192.0.2.11"}},
+		},
+		SerialChanged: true, OldSerial: 10, NewSerial: 11,
+	}
+	if !reflect.DeepEqual(d, want) {
+		t.Fatalf("Diff =\n%+v\nwant\n%+v", d, want)
+	}
+	if d.Empty() {
+		t.Error("Empty() = true")
+	}
+	if got, want := d.Summary(), "1 added, 1 removed, 3 changed: new.example.com. AAAA, old.example.com. TXT, mail.example.com. MX, ttl.example.com. A, www.example.com. A"; got != want {
+		t.Errorf("Summary() = %q\nwant %q", got, want)
+	}
+	if _, err := json.Marshal(d); err != nil {
+		t.Error(err)
+	}
+
+	rev := Diff(new, old)
+	if len(rev.Added) != 1 || rev.Added[0].Name != "old.example.com." || len(rev.Removed) != 1 || rev.Removed[0].Name != "new.example.com." {
+		t.Errorf("reverse diff: %+v", rev)
+	}
+}
+
+func TestDiffEmptyAndSerialOnly(t *testing.T) {
+	old := mustParse(t, diffOld)
+	if d := Diff(old, mustParse(t, diffOld)); !d.Empty() || d.SerialChanged || d.Summary() != "no changes" {
+		t.Errorf("identical zones: %+v %q", d, d.Summary())
+	}
+	bumped := mustParse(t, strings.Replace(diffOld, " 10 7200", " 12 7200", 1))
+	d := Diff(old, bumped)
+	if !d.Empty() || !d.SerialChanged || d.OldSerial != 10 || d.NewSerial != 12 {
+		t.Errorf("serial-only change: %+v", d)
+	}
+	if got := d.Summary(); got != "no changes (serial 10 -> 12)" {
+		t.Errorf("Summary() = %q", got)
+	}
+	// A SOA change beyond the serial is a change.
+	refresh := mustParse(t, strings.Replace(diffOld, " 10 7200", " 10 3600", 1))
+	if d := Diff(old, refresh); len(d.Changed) != 1 || d.Changed[0].Type != "SOA" || d.SerialChanged {
+		t.Errorf("SOA refresh change: %+v", d)
+	}
+}
+
+func TestDiffNilAndLimit(t *testing.T) {
+	z := mustParse(t, diffNew)
+	d := Diff(nil, z)
+	if len(d.Added) != len(z.rrsets) || len(d.Removed)+len(d.Changed) != 0 || d.SerialChanged {
+		t.Fatalf("Diff(nil, z) = %+v", d)
+	}
+	l := d.Limit(2)
+	if len(l.Added) != 2 || l.MoreAdded != len(d.Added)-2 || len(d.Added) != len(z.rrsets) {
+		t.Errorf("Limit(2) = %+v (original %d)", l, len(d.Added))
+	}
+	if l.Empty() || !strings.HasPrefix(l.Summary(), "7 added, 0 removed, 0 changed: ") || !strings.HasSuffix(l.Summary(), "and 5 more") {
+		t.Errorf("Summary() = %q", l.Summary())
+	}
+}
+
+func TestSerialArithmetic(t *testing.T) {
+	cases := []struct {
+		a, b uint32
+		want int
+	}{
+		{1, 1, 0},
+		{1, 2, -1},
+		{2, 1, 1},
+		{0xFFFFFFFF, 0, -1}, // wraps: 0 is after 2^32-1
+		{0, 0xFFFFFFFF, 1},
+		{0xFFFFFFF0, 5, -1},
+		{1, 0x80000000, -1}, // 2^31 - 1 apart
+		{0x80000000, 1, 1},
+		{0, 0x80000000, 2}, // exactly 2^31 apart: undefined
+		{0x80000000, 0, 2},
+		{0, 0x7FFFFFFF, -1},
+		{0, 0x80000001, 1},
+		{2024010101, 2024010102, -1},
+	}
+	for _, c := range cases {
+		if got := SerialCompare(c.a, c.b); got != c.want {
+			t.Errorf("SerialCompare(%#x, %#x) = %d, want %d", c.a, c.b, got, c.want)
+		}
+		if got := SerialBehind(c.a, c.b); got != (c.want == -1) {
+			t.Errorf("SerialBehind(%#x, %#x) = %v", c.a, c.b, got)
+		}
+	}
+}
