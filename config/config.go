@@ -77,16 +77,6 @@ type Zone struct {
 	File string `yaml:"file" json:"file"`
 }
 
-// Probe configures DNS health checks.
-type Probe struct {
-	// Names are extra owner names to check besides each zone's apex SOA and NS.
-	Names     []string `yaml:"names" json:"names"`
-	Protocols []string `yaml:"protocols" json:"protocols"`
-	Timeout   Duration `yaml:"timeout" json:"timeout"`
-	// Attempts is how many times a failing query is retried within one probe.
-	Attempts int `yaml:"attempts" json:"attempts"`
-}
-
 // Steps bounds how long each step may take and how often it is retried.
 type Steps struct {
 	CreateTimeout    Duration `yaml:"create_timeout" json:"create_timeout"`
@@ -182,14 +172,7 @@ func (f *Fleet) setDefaults() {
 	if a.SSHUser == "" {
 		a.SSHUser = "root"
 	}
-	p := &f.Probe
-	if len(p.Protocols) == 0 {
-		p.Protocols = []string{"udp", "tcp"}
-	}
-	setDur(&p.Timeout, 2*time.Second)
-	if p.Attempts == 0 {
-		p.Attempts = 3
-	}
+	f.Probe.setDefaults()
 	s := &f.Steps
 	setDur(&s.CreateTimeout, 10*time.Minute)
 	setDur(&s.ProvisionTimeout, 20*time.Minute)
@@ -211,6 +194,9 @@ func setDur(d *Duration, def time.Duration) {
 		*d = Duration(def)
 	}
 }
+
+// knownDrivers are the load balancer drivers a worker can have.
+var knownDrivers = map[string]bool{"nginx": true, "dnsdist": true}
 
 var (
 	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
@@ -258,8 +244,8 @@ func (f *Fleet) Validate() error {
 		if !labels[lb.Fronts] {
 			return fieldErr(at+".fronts", "%q is not the label of a nameserver", lb.Fronts)
 		}
-		if lb.Driver != "nginx" {
-			return fieldErr(at+".driver", "unknown driver %q (known: nginx)", lb.Driver)
+		if !knownDrivers[lb.Driver] {
+			return fieldErr(at+".driver", "unknown driver %q (known: nginx, dnsdist)", lb.Driver)
 		}
 	}
 	switch f.Ansible.Connection {
@@ -279,13 +265,8 @@ func (f *Fleet) Validate() error {
 			return fieldErr(at+".file", "is required")
 		}
 	}
-	for i, p := range f.Probe.Protocols {
-		if p != "udp" && p != "tcp" {
-			return fieldErr(fmt.Sprintf("probe.protocols[%d]", i), "must be udp or tcp, got %q", p)
-		}
-	}
-	if f.Probe.Attempts < 1 {
-		return fieldErr("probe.attempts", "must be at least 1")
+	if err := f.Probe.validate(); err != nil {
+		return err
 	}
 	if f.Steps.MaxAttempts < 1 || f.Steps.MaxAttempts > 100 {
 		return fieldErr("steps.max_attempts", "must be between 1 and 100, got %d", f.Steps.MaxAttempts)
@@ -361,7 +342,6 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
-
 
 // LabVMDir is where lab VM id keeps its named config, zones and pid file.
 func LabVMDir(labDir string, id int) string {

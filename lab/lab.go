@@ -18,8 +18,8 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
-	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/provision"
+	"github.com/dnsroll/dnsroll/worker"
 )
 
 // Token is the lab simulator's API token. It is not a secret: the simulator
@@ -152,10 +152,14 @@ func (l *Lab) Servers() []dnsroll.Server {
 
 func (l *Lab) startLoadBalancers(ctx context.Context) error {
 	fleet := l.opts.Fleet
-	driver := &nginx.Driver{Runner: &provision.Runner{}, LabDir: l.opts.Dir}
+	drivers := worker.Drivers(&provision.Runner{}, l.opts.Dir)
 	for _, lb := range fleet.LoadBalancers {
-		if _, ok := pidAlive(filepath.Join(config.LabLBDir(l.opts.Dir, lb.Name), "nginx.pid"), "nginx"); ok {
+		if lbRunning(config.LabLBDir(l.opts.Dir, lb.Name)) {
 			continue
+		}
+		driver, ok := drivers[lb.Driver]
+		if !ok {
+			return fmt.Errorf("lab: load balancer %s: no driver %q", lb.Name, lb.Driver)
 		}
 		var backends []dnsroll.Server
 		for _, s := range l.Servers() {
@@ -166,7 +170,7 @@ func (l *Lab) startLoadBalancers(ctx context.Context) error {
 		if err := driver.Point(ctx, fleet, lb, backends); err != nil {
 			return fmt.Errorf("lab: start load balancer %s: %w", lb.Name, err)
 		}
-		fmt.Fprintf(l.opts.Log, "lab: load balancer %s (nginx) on %s fronting %s\n", lb.Name, lb.Address, lb.Fronts)
+		fmt.Fprintf(l.opts.Log, "lab: load balancer %s (%s) on %s fronting %s\n", lb.Name, lb.Driver, lb.Address, lb.Fronts)
 	}
 	return nil
 }

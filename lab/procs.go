@@ -73,7 +73,31 @@ func bootVM(vmDir string) error {
 	return nil
 }
 
-// stopLB stops a lab load balancer's nginx gracefully.
+// lbPrograms are the lab load balancer programs, with the pid file each
+// keeps in its load balancer's directory and its graceful stop signal.
+var lbPrograms = []struct {
+	pidFile, comm string
+	stop          syscall.Signal
+}{
+	{"nginx.pid", "nginx", syscall.SIGQUIT},
+}
+
+// lbRunning reports whether a lab load balancer's process is alive.
+func lbRunning(lbDir string) bool {
+	for _, p := range lbPrograms {
+		if _, ok := pidAlive(filepath.Join(lbDir, p.pidFile), p.comm); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// stopLB stops a lab load balancer gracefully, whichever program it runs.
 func stopLB(lbDir string) error {
-	return stopPidFile(filepath.Join(lbDir, "nginx.pid"), "nginx", syscall.SIGQUIT)
+	for _, p := range lbPrograms {
+		if err := stopPidFile(filepath.Join(lbDir, p.pidFile), p.comm, p.stop); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -74,10 +74,17 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 		Cloud:   cloud,
 		Ansible: runner,
 		Prober:  &probe.Prober{Timeout: 2 * time.Second, Attempts: 3},
-		Drivers: map[string]activities.LoadBalancer{"nginx": &nginx.Driver{Runner: runner, LabDir: labDir}},
+		Drivers: Drivers(runner, labDir),
 		Fleets:  FleetLoader(cfg.FleetDir),
 		LabDir:  labDir,
 	}, nil
+}
+
+// Drivers are the load balancer drivers, by config.LoadBalancer.Driver name.
+func Drivers(runner activities.PlaybookRunner, labDir string) map[string]activities.LoadBalancer {
+	return map[string]activities.LoadBalancer{
+		"nginx": &nginx.Driver{Runner: runner, LabDir: labDir},
+	}
 }
 
 var fleetNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)

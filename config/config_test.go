@@ -1,0 +1,117 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const valid = `
+fleet: prod
+nameservers:
+  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
+  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}
+load_balancers:
+  - {name: lb1, address: "192.0.2.1:53", fronts: ns1}
+  - {name: lb2, address: "192.0.2.2:53", fronts: ns2}
+zones:
+  - {name: example.com, file: zones/example.com.zone}
+`
+
+func TestParseDefaults(t *testing.T) {
+	f, err := Parse([]byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.LoadBalancers[0].Driver, "nginx"; got != want {
+		t.Errorf("driver = %q, want %q", got, want)
+	}
+	if got, want := f.Ansible.Connection, "ssh"; got != want {
+		t.Errorf("connection = %q, want %q", got, want)
+	}
+	if got, want := strings.Join(f.Probe.Protocols, ","), "udp,tcp"; got != want {
+		t.Errorf("protocols = %q, want %q", got, want)
+	}
+	if f.Steps.MaxAttempts != 5 || f.Steps.HeartbeatTimeout.D().Seconds() != 30 {
+		t.Errorf("step defaults = %+v", f.Steps)
+	}
+	if got, want := f.Tag(), "dnsroll-fleet-prod"; got != want {
+		t.Errorf("tag = %q, want %q", got, want)
+	}
+}
+
+// Every invalid config names the field to fix.
+func TestInvalidConfigNamesField(t *testing.T) {
+	tests := []struct {
+		name, from, to, field string
+	}{
+		{"bad fleet name", "fleet: prod", "fleet: Prod!", "fleet"},
+		{"label ending in -next", "label: ns2,", "label: ns2-next,", "nameservers[1].label"},
+		{"duplicate label", "label: ns2,", "label: ns1,", "nameservers[1].label"},
+		{"missing region", "region: eu-west, ", "", "nameservers[1].region"},
+		{"address without port", `"192.0.2.2:53"`, `"192.0.2.2"`, "load_balancers[1].address"},
+		{"fronts unknown", "fronts: ns2", "fronts: ns9", "load_balancers[1].fronts"},
+		{"unknown driver", "fronts: ns1}", "fronts: ns1, driver: haproxy}", "load_balancers[0].driver"},
+		{"zone without file", "file: zones/example.com.zone", "file: ''", "zones[0].file"},
+		{"bad protocol", "zones:", "probe: {protocols: [quic]}\nzones:", "probe.protocols[0]"},
+		{"bad connection", "zones:", "ansible: {connection: winrm}\nzones:", "ansible.connection"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("err = %v, want a FieldError", err)
+			}
+			if fe.Field != tt.field {
+				t.Errorf("field = %q (%v), want %q", fe.Field, err, tt.field)
+			}
+		})
+	}
+}
+
+func TestUnknownFieldAndBadDuration(t *testing.T) {
+	if _, err := Parse([]byte(valid + "colour: blue\n")); err == nil || !strings.Contains(err.Error(), "colour") {
+		t.Errorf("unknown field: err = %v", err)
+	}
+	_, err := Parse([]byte(valid + "steps: {create_timeout: soon}\n"))
+	if err == nil || !strings.Contains(err.Error(), "soon") {
+		t.Errorf("bad duration: err = %v", err)
+	}
+}
+
+func TestRevision(t *testing.T) {
+	f, err := Parse([]byte(strings.Replace(valid, "file: zones/example.com.zone", `file: "zones/{revision}/example.com.zone"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ValidateRevision(""); err == nil {
+		t.Error("empty revision accepted for a fleet whose zone files need one")
+	}
+	if err := f.ValidateRevision("../../etc"); err == nil {
+		t.Error("path-like revision accepted")
+	}
+	if err := f.ValidateRevision("v1.2_rc-3"); err != nil {
+		t.Error(err)
+	}
+	f.Dir = "/srv/dnsroll"
+	if got, want := f.ZoneFile(f.Zones[0], "B"), "/srv/dnsroll/zones/B/example.com.zone"; got != want {
+		t.Errorf("zone file = %q, want %q", got, want)
+	}
+}
+
+// The shipped example configs stay valid.
+func TestShippedConfigsLoad(t *testing.T) {
+	for _, path := range []string{"../fleets/lab.yaml", "../examples/production.yaml"} {
+		f, err := Load(path)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		if _, err := os.Stat(filepath.Dir(f.Path(f.Ansible.NameserverPlaybook))); err != nil {
+			t.Errorf("%s: playbook dir: %v", path, err)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package nginx
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/nginx"
+)
+
+// TemplateData is what the stream template needs to render one load
+// balancer's complete nginx.conf.
+type TemplateData struct {
+	// Name is the load balancer's name; it only appears in the header comment.
+	Name string
+	// Listen is the host:port nginx listens on, for UDP and TCP alike: the
+	// public ip:53 on a real load balancer, 127.0.0.1:PORT in the lab.
+	Listen string
+	// Backends are the host:port addresses that receive the traffic. None
+	// renders a valid config whose only upstream is marked down.
+	Backends []string
+	// PIDFile and ErrorLog are absolute paths.
+	PIDFile  string
+	ErrorLog string
+	// Workers is worker_processes; 0 means one per core ("auto").
+	Workers int
+}
+
+var (
+	// nameRE keeps the name on its comment line: a newline in it would
+	// otherwise turn the rest of the name into nginx directives.
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	// hostRE is a DNS hostname; nginx resolves one at startup.
+	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
+	// pathRE rejects what nginx would read as syntax: whitespace, ";",
+	// braces, quotes, "$" variables and "#" comments.
+	pathRE = regexp.MustCompile(`^/[A-Za-z0-9_./+@:,=-]*$`)
+)
+
+// Render renders the embedded stream template (nginx/stream.conf.tmpl) with
+// data. Every value is checked first, because a value that nginx reads as
+// syntax would change the config rather than fail it; errors have code
+// dnsroll.EINVALID.
+func Render(data TemplateData) (string, error) {
+	return renderText(nginx.StreamConf, data)
+}
+
+// renderText renders tmpl, the source of a stream template, with data.
+func renderText(tmpl string, data TemplateData) (string, error) {
+	clean, err := data.normalize()
+	if err != nil {
+		return "", err
+	}
+	t, err := template.New("stream.conf").Option("missingkey=error").Parse(tmpl)
+	if err != nil {
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "nginx: parse template: %v", err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, clean); err != nil {
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "nginx: render template: %v", err)
+	}
+	return b.String(), nil
+}
+
+// normalize validates d and returns a copy whose addresses are in the form
+// nginx expects (IPv6 in brackets).
+func (d TemplateData) normalize() (TemplateData, error) {
+	bad := func(format string, args ...any) (TemplateData, error) {
+		return TemplateData{}, dnsroll.Errorf(dnsroll.EINVALID, "nginx: "+format, args...)
+	}
+	if !nameRE.MatchString(d.Name) {
+		return bad("load balancer name %q: use letters, digits, dots, dashes and underscores", d.Name)
+	}
+	listen, err := normalizeAddr(d.Listen)
+	if err != nil {
+		return bad("listen address: %v", err)
+	}
+	backends := make([]string, 0, len(d.Backends))
+	for _, b := range d.Backends {
+		addr, err := normalizeAddr(b)
+		if err != nil {
+			return bad("backend: %v", err)
+		}
+		backends = append(backends, addr)
+	}
+	for field, p := range map[string]string{"pid file": d.PIDFile, "error log": d.ErrorLog} {
+		if !pathRE.MatchString(p) || filepath.Clean(p) != p {
+			return bad("%s %q: must be a clean absolute path without spaces or nginx syntax", field, p)
+		}
+	}
+	if d.Workers < 0 || d.Workers > 1024 {
+		return bad("worker count %d: must be 0 (one per core) to 1024", d.Workers)
+	}
+	d.Listen, d.Backends = listen, backends
+	return d, nil
+}
+
+// normalizeAddr checks that addr is host:port with an IP or hostname and a
+// port from 1 to 65535, and rejoins it.
+func normalizeAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q: port must be 1-65535", addr)
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return net.JoinHostPort(ip.String(), port), nil
+	}
+	if !hostRE.MatchString(host) {
+		return "", fmt.Errorf("%q: host must be an IP address or a hostname", addr)
+	}
+	return net.JoinHostPort(host, port), nil
+}

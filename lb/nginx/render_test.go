@@ -1,0 +1,154 @@
+package nginx
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll"
+)
+
+// needNginx skips tests that run the real nginx binary where it is missing,
+// except under `make test` (DNSROLL_REQUIRE_LAB set), where a silent skip
+// would hide a broken setup.
+func needNginx(t *testing.T) {
+	t.Helper()
+	needTool(t, "nginx")
+	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_stream_module.so"); err != nil {
+		missing(t, "the nginx stream module (libnginx-mod-stream)")
+	}
+}
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		missing(t, name)
+	}
+}
+
+func missing(t *testing.T, what string) {
+	t.Helper()
+	msg := what + " is not installed (run `make deps`)"
+	if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+func labData(t *testing.T, dir string, backends ...string) TemplateData {
+	t.Helper()
+	return TemplateData{
+		Name:     "lb1",
+		Listen:   "127.0.0.1:" + freePort(t),
+		Backends: backends,
+		PIDFile:  filepath.Join(dir, "nginx.pid"),
+		ErrorLog: filepath.Join(dir, "error.log"),
+		Workers:  1,
+	}
+}
+
+func TestRender(t *testing.T) {
+	dir := t.TempDir()
+	data := labData(t, dir, "127.0.0.1:15301", "[::1]:53")
+	conf, err := Render(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"load_module /usr/lib/nginx/modules/ngx_stream_module.so;",
+		"worker_processes 1;",
+		"pid " + data.PIDFile + ";",
+		"error_log " + data.ErrorLog + " notice;",
+		"listen " + data.Listen + " udp reuseport;",
+		"listen " + data.Listen + ";",
+		"proxy_responses 1;",
+		"server 127.0.0.1:15301;",
+		"server [::1]:53;",
+		"managed by dnsroll",
+	} {
+		if !strings.Contains(strings.ToLower(conf), strings.ToLower(want)) {
+			t.Errorf("rendered config lacks %q:\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, "127.0.0.1:9 down;") {
+		t.Errorf("config with backends has the placeholder upstream:\n%s", conf)
+	}
+	data.Workers = 0
+	if conf, _ := Render(data); !strings.Contains(conf, "worker_processes auto;") {
+		t.Errorf("Workers 0 should render worker_processes auto:\n%s", conf)
+	}
+}
+
+func TestRenderNoBackends(t *testing.T) {
+	conf, err := Render(labData(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(conf, "server 127.0.0.1:9 down;") {
+		t.Errorf("zero backends should render the down placeholder:\n%s", conf)
+	}
+}
+
+// TestRenderedConfigPassesNginxT runs the real "nginx -t" on rendered
+// configs, the same check the role makes before installing one.
+func TestRenderedConfigPassesNginxT(t *testing.T) {
+	needNginx(t)
+	for name, backends := range map[string][]string{
+		"one backend": {"127.0.0.1:15301"},
+		"no backends": nil,
+		"ipv6":        {"[::1]:15302"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf, err := Render(labData(t, dir, backends...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "nginx.conf")
+			if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command("nginx", "-e", filepath.Join(dir, "error.log"), "-t", "-q", "-c", path).CombinedOutput()
+			if err != nil {
+				t.Fatalf("nginx -t: %v\n%s\n%s", err, out, conf)
+			}
+		})
+	}
+}
+
+func TestRenderRejects(t *testing.T) {
+	dir := t.TempDir()
+	for name, mutate := range map[string]func(*TemplateData){
+		"listen without port":   func(d *TemplateData) { d.Listen = "127.0.0.1" },
+		"listen port 0":         func(d *TemplateData) { d.Listen = "127.0.0.1:0" },
+		"listen port too big":   func(d *TemplateData) { d.Listen = "127.0.0.1:70000" },
+		"listen injection":      func(d *TemplateData) { d.Listen = "127.0.0.1:53; include /etc/passwd" },
+		"backend injection":     func(d *TemplateData) { d.Backends = []string{"127.0.0.1:53;\n}"} },
+		"backend with space":    func(d *TemplateData) { d.Backends = []string{"a b:53"} },
+		"name with newline":     func(d *TemplateData) { d.Name = "lb1\nuser root;" },
+		"relative pid file":     func(d *TemplateData) { d.PIDFile = "nginx.pid" },
+		"error log with ;":      func(d *TemplateData) { d.ErrorLog = "/tmp/x; user root" },
+		"unclean path":          func(d *TemplateData) { d.PIDFile = "/tmp/../etc/x.pid" },
+		"negative worker count": func(d *TemplateData) { d.Workers = -1 },
+		"empty listen address":  func(d *TemplateData) { d.Listen = "" },
+		"hostname with _":       func(d *TemplateData) { d.Backends = []string{"under_score:53"} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := labData(t, dir, "127.0.0.1:15301")
+			mutate(&data)
+			_, err := Render(data)
+			if got, want := dnsroll.ErrorCode(err), dnsroll.EINVALID; got != want {
+				t.Fatalf("Render error code = %q (%v), want %q", got, err, want)
+			}
+		})
+	}
+}
+
+func TestRenderAcceptsHostname(t *testing.T) {
+	data := labData(t, t.TempDir(), "ns1.example.net:53")
+	if _, err := Render(data); err != nil {
+		t.Fatal(err)
+	}
+}
