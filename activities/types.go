@@ -79,6 +79,11 @@ type VerifyInput struct {
 	Checks  []probe.Check `json:"checks"`
 	// Serials is the SOA serial each zone must have on every target.
 	Serials map[string]uint32 `json:"serials"`
+	// Baseline are the servers now serving (blue), to compare targets
+	// against; empty on the fleet's first rollout and after the switch.
+	Baseline []ProbeTarget `json:"baseline,omitempty"`
+	// Zones are the zone files the targets must serve.
+	Zones []ZoneFile `json:"zones,omitempty"`
 }
 
 // VerifyResult holds one report per target.

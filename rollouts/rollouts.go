@@ -28,9 +28,10 @@ type Run struct {
 // attaches to it.
 func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run, error) {
 	opts := client.StartWorkflowOptions{
-		ID:        workflows.WorkflowID(in.Fleet),
-		TaskQueue: workflows.TaskQueue,
+		ID:                                       workflows.WorkflowID(in.Fleet),
+		TaskQueue:                                workflows.TaskQueue,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.FleetAttr.ValueSet(in.Fleet)),
 	}
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.RolloutWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted

@@ -4,7 +4,11 @@
 // and the CLI.
 package workflows
 
-import "fmt"
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+)
 
 // TaskQueue is where workers poll for rollout work.
 const TaskQueue = "dnsroll"
@@ -17,6 +21,8 @@ const (
 	// SignalRollback points the load balancers back at blue and deletes green.
 	// It is rejected once blue has been deleted.
 	SignalRollback = "rollback"
+	// SignalApprove lets a rollout waiting at the approval gate switch.
+	SignalApprove = "approve"
 	// QueryStatus returns the rollout's Status.
 	QueryStatus = "status"
 )
@@ -40,3 +46,11 @@ type SignalInput struct {
 	Reason string `json:"reason,omitempty"`
 	By     string `json:"by,omitempty"`
 }
+
+// Custom search attributes, so the Web UI and `temporal workflow list
+// --query 'Fleet="lab"'` can filter rollouts. The lab registers them; on a
+// real cluster, `temporal operator search-attribute create` does (README).
+var (
+	FleetAttr = temporal.NewSearchAttributeKeyKeyword("Fleet")
+	PhaseAttr = temporal.NewSearchAttributeKeyKeyword("Phase")
+)

@@ -48,9 +48,10 @@ type stopRequest struct {
 func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	r := &rollout{st: Status{
 		Fleet: in.Fleet, Revision: in.Revision, Reason: in.Reason, RequestedBy: in.RequestedBy,
-		Phase: PhasePlanning, StartedAt: workflow.Now(ctx),
-		Blue: map[string]dnsroll.Server{}, Green: map[string]dnsroll.Server{},
+		StartedAt: workflow.Now(ctx),
+		Blue:      map[string]dnsroll.Server{}, Green: map[string]dnsroll.Server{},
 	}}
+	r.setPhase(ctx, PhasePlanning)
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.st, nil }); err != nil {
 		return r.st, err
 	}
@@ -88,7 +89,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	}
 
 	r.setPhase(ctx, PhaseVerifyGreen)
-	if err := r.verify(ctx, "VerifyGreen", r.greenTargets()); err != nil {
+	if err := r.verify(ctx, "VerifyGreen", r.greenTargets(), blueTargets(r.st.Blue)); err != nil {
 		return err
 	}
 
@@ -99,7 +100,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	}
 
 	r.setPhase(ctx, PhaseVerifyLBs)
-	if err := r.verify(ctx, "VerifyLoadBalancers", lbTargets(fleet)); err != nil {
+	if err := r.verify(ctx, "VerifyLoadBalancers", lbTargets(fleet), nil); err != nil {
 		return err
 	}
 	if r.stop != nil || ctx.Err() != nil {
@@ -163,15 +164,21 @@ func (r *rollout) switchAll(ctx workflow.Context, servers map[string]dnsroll.Ser
 	return firstErr
 }
 
-func (r *rollout) verify(ctx workflow.Context, step string, targets []activities.ProbeTarget) error {
+// verify probes targets with the plan's checks; baseline, when given, are
+// the servers the targets must agree with (blue, for green).
+func (r *rollout) verify(ctx workflow.Context, step string, targets, baseline []activities.ProbeTarget) error {
 	fleet := r.plan.Fleet
 	serials := map[string]uint32{}
 	for _, z := range r.plan.Zones {
 		serials[z.Name] = z.Serial
 	}
-	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials}
+	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones}
 	var res activities.VerifyResult
-	return r.exec(ctx, step, "", r.options(fleet.Steps.ProbeTimeout), a.Verify, in, &res)
+	err := r.exec(ctx, step, "", r.options(fleet.Steps.ProbeTimeout), a.Verify, in, &res)
+	if err == nil {
+		r.st.Analysis = append(r.st.Analysis, Analysis{Step: step, Result: res})
+	}
+	return err
 }
 
 func (r *rollout) deleteBlue(ctx workflow.Context, fleet *config.Fleet) error {
@@ -283,6 +290,9 @@ func (r *rollout) finish(ctx workflow.Context, p Phase) {
 
 func (r *rollout) setPhase(ctx workflow.Context, p Phase) {
 	r.st.Phase = p
+	if err := workflow.UpsertTypedSearchAttributes(ctx, PhaseAttr.ValueSet(string(p))); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot update the Phase search attribute", "error", err)
+	}
 	workflow.GetLogger(ctx).Info("rollout phase", "fleet", r.st.Fleet, "phase", string(p))
 }
 
@@ -312,6 +322,14 @@ func (r *rollout) greenTargets() []activities.ProbeTarget {
 	var out []activities.ProbeTarget
 	for _, s := range r.greenServers() {
 		out = append(out, activities.ProbeTarget{Name: s.Label, Addr: s.DNSAddr()})
+	}
+	return out
+}
+
+func blueTargets(blue map[string]dnsroll.Server) []activities.ProbeTarget {
+	var out []activities.ProbeTarget
+	for _, l := range sortedKeys(blue) {
+		out = append(out, activities.ProbeTarget{Name: blue[l].Label, Addr: blue[l].DNSAddr()})
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
 )
 
 // Phase is where a rollout is. Phases after PhaseSucceeded are terminal.
@@ -55,6 +56,8 @@ type Status struct {
 	// Failure says why the rollout did not succeed, for the operator.
 	Failure  string   `json:"failure,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Analysis holds the DNS verification results of each verify step.
+	Analysis []Analysis `json:"analysis,omitempty"`
 	// Events records signals and decisions, such as a rejected rollback.
 	Events []Event `json:"events,omitempty"`
 }
@@ -83,4 +86,10 @@ const (
 type Event struct {
 	At      time.Time `json:"at"`
 	Message string    `json:"message"`
+}
+
+// Analysis is one verify step's result, kept small by the activity.
+type Analysis struct {
+	Step   string                  `json:"step"`
+	Result activities.VerifyResult `json:"result"`
 }
