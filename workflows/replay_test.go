@@ -1,0 +1,29 @@
+package workflows
+
+import (
+	"path/filepath"
+	"testing"
+
+	"go.temporal.io/sdk/worker"
+)
+
+// TestReplayRecordedHistories replays histories of earlier rollouts,
+// recorded from real lab runs, against today's workflow code. A change that
+// would break rollouts in flight during an upgrade of dnsroll fails here;
+// guard such changes with workflow.GetVersion. Record new histories with
+// `temporal workflow show --workflow-id rollout-lab --run-id ID -o json`.
+func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no recorded histories in testdata (%v)", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflow(RolloutWorkflow)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+				t.Fatalf("replay %s: %v", f, err)
+			}
+		})
+	}
+}
