@@ -1,10 +1,31 @@
 // Package provision runs Ansible playbooks through go-ansible and reports
 // per-host results parsed from Ansible's JSON output.
+//
+// A run is a Temporal activity: it may be cancelled, lose its worker to
+// kill -9, and be retried elsewhere, which is safe because playbooks are
+// idempotent. So ansible-playbook gets a process group of its own that is
+// SIGKILLed on cancel and dies with the worker, and nothing about the run
+// is on its command line: inventory and extra vars are 0600 files that are
+// removed afterwards. Errors quote task messages and the end of stderr but
+// never go-ansible's own error text, which embeds the command line and the
+// environment.
 package provision
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/apenella/go-ansible/v2/pkg/execute"
+	"github.com/apenella/go-ansible/v2/pkg/execute/stdoutcallback"
+	"github.com/apenella/go-ansible/v2/pkg/playbook"
 )
 
 // Host is one inventory host.
@@ -53,8 +74,26 @@ type Failure struct {
 	Message string `json:"message"`
 }
 
-// Runner runs ansible-playbook.
-type Runner struct{}
+// Runner runs ansible-playbook. The zero value runs the ansible-playbook on
+// PATH from the playbook's directory and reports progress every 2 s.
+//
+// The SSH private key is never part of a Request: ansible-playbook inherits
+// the worker's environment, so set ANSIBLE_PRIVATE_KEY_FILE or SSH_AUTH_SOCK
+// there (or in Env).
+type Runner struct {
+	// Binary is the ansible-playbook executable; empty means the one on PATH.
+	Binary string
+	// Dir is ansible-playbook's working directory. Empty means the
+	// playbook's directory, which is how the ansible.cfg beside dnsroll's
+	// playbooks takes effect.
+	Dir string
+	// Env is added to the inherited environment after dnsroll's defaults,
+	// so it can override them, e.g. ANSIBLE_HOST_KEY_CHECKING=True for an
+	// operator who pre-seeds known_hosts.
+	Env []string
+	// ProgressInterval is how often Run calls progress; zero means 2 s.
+	ProgressInterval time.Duration
+}
 
 // Run runs req and blocks until ansible-playbook exits. progress, when not
 // nil, is called periodically (at least every few seconds) while it runs,
@@ -62,5 +101,142 @@ type Runner struct{}
 // A failed playbook returns the parsed Result and an error naming the failed
 // hosts and tasks.
 func (r *Runner) Run(ctx context.Context, req Request, progress func(msg string)) (Result, error) {
-	return Result{}, errors.New("provision: not implemented")
+	name := filepath.Base(req.Playbook)
+	conn, err := req.check()
+	if err != nil {
+		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
+	}
+	bin, err := exec.LookPath(cmp.Or(r.Binary, playbook.DefaultAnsiblePlaybookBinary))
+	if err != nil {
+		return Result{}, fmt.Errorf("ansible: %w", err)
+	}
+	// ansible-playbook runs in another directory; relative paths would
+	// resolve from there.
+	bin, err = filepath.Abs(bin)
+	if err != nil {
+		return Result{}, fmt.Errorf("ansible: %w", err)
+	}
+	book, err := filepath.Abs(req.Playbook)
+	if err != nil {
+		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
+	}
+	// Inventory and extra vars go through 0600 files in a private
+	// directory, so they never show up in ps or in go-ansible's errors. A
+	// worker killed with -9 leaves the directory behind in os.TempDir.
+	tmp, err := os.MkdirTemp("", "dnsroll-ansible-")
+	if err != nil {
+		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
+	}
+	defer os.RemoveAll(tmp)
+	inv, vars, err := writeInputs(tmp, req, conn)
+	if err != nil {
+		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
+	}
+
+	run := r.execute(ctx, bin, book, inv, vars, conn, progress)
+	res, parseErr := parseOutput(run.stdout)
+	switch {
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("ansible: %s: %w", name, ctx.Err())
+	case run.startErr != nil:
+		return res, fmt.Errorf("ansible: %s: start ansible-playbook: %w", name, run.startErr)
+	case run.exit == 0 && run.err == nil && parseErr == nil:
+		return res, nil
+	}
+	return res, runError(name, res, run, parseErr)
 }
+
+// outcome is what one ansible-playbook process left behind.
+type outcome struct {
+	stdout   []byte
+	stderr   *tail
+	exit     int   // -1 when it never ran or was killed
+	err      error // go-ansible's error; its text holds the command line and environment, so it is never shown
+	startErr error
+}
+
+// execute runs ansible-playbook through go-ansible with the JSON stdout
+// callback, calling progress until it exits.
+func (r *Runner) execute(ctx context.Context, bin, book, inv, vars, conn string, progress func(string)) outcome {
+	var stdout bytes.Buffer
+	out := outcome{stderr: newTail(stderrKeep), exit: -1}
+	cmd := playbook.NewAnsiblePlaybookCmd(
+		playbook.WithBinary(bin),
+		playbook.WithPlaybooks(book),
+		playbook.WithPlaybookOptions(&playbook.AnsiblePlaybookOptions{
+			Inventory:     inv,
+			ExtraVarsFile: []string{"@" + vars},
+		}),
+	)
+	gx := &groupExec{dir: cmp.Or(r.Dir, filepath.Dir(book)), env: r.environ(conn)}
+	de := execute.NewDefaultExecute(
+		execute.WithCmd(cmd),
+		execute.WithExecutable(gx),
+		execute.WithWrite(&stdout),
+		execute.WithWriteError(out.stderr),
+	)
+	// go-ansible only copies its settings (the stdout callback) into the
+	// environment of an *exec.Cmd, which groupExec deliberately does not
+	// return; hand them over when it builds the command.
+	gx.late = func() []string { return de.EnvVars.Environ() }
+
+	done := make(chan error, 1)
+	go func() {
+		// The kernel sends Pdeathsig when the thread that forked the child
+		// exits, not the process: keep this thread alive until it is reaped.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := stdoutcallback.NewJSONStdoutCallbackExecute(de).Execute(ctx)
+		gx.reap()
+		done <- err
+	}()
+	out.err = heartbeat(done, filepath.Base(book), cmp.Or(r.ProgressInterval, 2*time.Second), progress)
+	out.stdout = stdout.Bytes()
+	if c := gx.cmd; c != nil {
+		out.startErr = c.startErr
+		if c.ProcessState != nil {
+			out.exit = c.ProcessState.ExitCode()
+		}
+	}
+	return out
+}
+
+// heartbeat waits for done, calling progress every interval meanwhile.
+func heartbeat(done <-chan error, name string, interval time.Duration, progress func(string)) error {
+	start := time.Now()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if progress != nil {
+				progress(fmt.Sprintf("ansible-playbook %s running %s", name, time.Since(start).Round(time.Second)))
+			}
+		}
+	}
+}
+
+// environ is ansible-playbook's environment before go-ansible's settings.
+func (r *Runner) environ(conn string) []string {
+	env := append(os.Environ(),
+		// Interpreter discovery and deprecation warnings are noise in the
+		// stderr tail that failure messages quote.
+		"ANSIBLE_PYTHON_INTERPRETER=auto_silent",
+		"ANSIBLE_DEPRECATION_WARNINGS=False",
+		"ANSIBLE_LOCALHOST_WARNING=False",
+		"ANSIBLE_RETRY_FILES_ENABLED=False",
+	)
+	if conn == "ssh" {
+		// Green servers are brand-new VMs whose host keys nobody knows yet,
+		// and Linode recycles addresses, so a known_hosts entry is as
+		// likely stale as right: checking would only fail rollouts. Env
+		// can turn it back on. Connection local has no host key.
+		env = append(env, "ANSIBLE_HOST_KEY_CHECKING=False")
+	}
+	return append(env, r.Env...)
+}
+
+// errNoOutput means ansible-playbook printed no JSON result.
+var errNoOutput = errors.New("no JSON result on stdout")

@@ -1,0 +1,226 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// zoneText is a small zone; serial and extra vary between runs.
+const zoneText = `$TTL 300
+@	IN SOA ns1.example.com. hostmaster.example.com. %d 3600 600 86400 300
+@	IN NS ns1.example.com.
+ns1	IN A 192.0.2.1
+www	IN A 192.0.2.10
+%s
+`
+
+// labServer is one lab nameserver the test provisions.
+type labServer struct {
+	name, dir string
+	port      int
+}
+
+// TestNameserverRoleLab runs ansible/nameserver.yml in lab mode against
+// two servers and queries the real named processes it starts.
+func TestNameserverRoleLab(t *testing.T) {
+	needAnsible(t)
+	if _, err := exec.LookPath("named"); err != nil {
+		t.Skip("named is not on PATH")
+	}
+	zone := filepath.Join(t.TempDir(), "example.com.zone")
+	writeZone(t, zone, 2024010101, "")
+	var servers []labServer
+	var hosts []Host
+	for _, name := range []string{"ns1-next", "ns2-next"} {
+		s := labServer{name: name, dir: t.TempDir(), port: freePort(t)}
+		t.Cleanup(func() { stopNamed(t, s.dir) })
+		servers = append(servers, s)
+		hosts = append(hosts, Host{Name: name, Address: "127.0.0.1", Vars: map[string]any{
+			"dnsroll_lab_dir": s.dir, "dnsroll_dns_port": s.port,
+		}})
+	}
+	req := Request{
+		Playbook:   "../ansible/nameserver.yml",
+		Hosts:      hosts,
+		Connection: "local",
+		ExtraVars: map[string]any{"dnsroll_zones": []map[string]string{
+			{"name": "example.com", "src": zone},
+		}},
+	}
+	run := func(wantChanged bool) {
+		t.Helper()
+		res, err := (&Runner{}).Run(context.Background(), req, nil)
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		for _, s := range servers {
+			if got := res.Hosts[s.name].Changed > 0; got != wantChanged {
+				t.Errorf("%s changed = %v, want %v (stats %+v)", s.name, got, wantChanged, res.Hosts[s.name])
+			}
+		}
+	}
+
+	run(true)
+	pids := map[string]int{}
+	for _, s := range servers {
+		pids[s.name] = namedPID(t, s.dir)
+		for _, proto := range []string{"udp", "tcp"} {
+			wantA(t, s, proto, "www.example.com.", "192.0.2.10")
+		}
+		checkRefusals(t, s)
+	}
+
+	t.Log("re-run with nothing changed")
+	run(false)
+	for _, s := range servers {
+		if got := namedPID(t, s.dir); got != pids[s.name] {
+			t.Errorf("%s: named pid %d after re-run, want %d", s.name, got, pids[s.name])
+		}
+		wantA(t, s, "udp", "www.example.com.", "192.0.2.10")
+	}
+
+	t.Log("re-run with a new zone serial and record")
+	writeZone(t, zone, 2024010102, "new\tIN A 192.0.2.20")
+	run(true)
+	for _, s := range servers {
+		if got := namedPID(t, s.dir); got != pids[s.name] {
+			t.Errorf("%s: named pid %d after reload, want %d", s.name, got, pids[s.name])
+		}
+		for _, proto := range []string{"udp", "tcp"} {
+			wantA(t, s, proto, "new.example.com.", "192.0.2.20")
+		}
+	}
+
+	// A run killed after installing the files but before the reload leaves
+	// them in place; its retry changes no file and must still reload.
+	t.Log("re-run after an interrupted run")
+	writeZone(t, zone, 2024010103, "late\tIN A 192.0.2.30")
+	for _, s := range servers {
+		writeZone(t, filepath.Join(s.dir, "zones", "example.com.zone"), 2024010103, "late\tIN A 192.0.2.30")
+	}
+	run(true)
+	for _, s := range servers {
+		wantA(t, s, "udp", "late.example.com.", "192.0.2.30")
+	}
+}
+
+// wantA checks that s answers name authoritatively with one A record.
+func wantA(t *testing.T, s labServer, proto, name, want string) {
+	t.Helper()
+	r := query(t, s, proto, name, dns.TypeA, dns.ClassINET)
+	if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1 {
+		t.Fatalf("%s %s %s: rcode %s aa %v answers %d, want an authoritative answer",
+			s.name, proto, name, dns.RcodeToString[r.Rcode], r.Authoritative, len(r.Answer))
+	}
+	if a, ok := r.Answer[0].(*dns.A); !ok || a.A.String() != want {
+		t.Errorf("%s %s %s: answer %v, want A %s", s.name, proto, name, r.Answer[0], want)
+	}
+}
+
+// checkRefusals checks the authoritative-only settings: no recursion, no
+// zone transfer, no version disclosure.
+func checkRefusals(t *testing.T, s labServer) {
+	t.Helper()
+	if r := query(t, s, "udp", "example.org.", dns.TypeA, dns.ClassINET); r.Rcode != dns.RcodeRefused {
+		t.Errorf("%s: query outside the zone got %s, want REFUSED", s.name, dns.RcodeToString[r.Rcode])
+	}
+	if r := query(t, s, "tcp", "example.com.", dns.TypeAXFR, dns.ClassINET); r.Rcode != dns.RcodeRefused {
+		t.Errorf("%s: AXFR got %s, want REFUSED", s.name, dns.RcodeToString[r.Rcode])
+	}
+	r := query(t, s, "udp", "version.bind.", dns.TypeTXT, dns.ClassCHAOS)
+	for _, rr := range r.Answer {
+		t.Errorf("%s: version.bind answered %v, want no version", s.name, rr)
+	}
+}
+
+func query(t *testing.T, s labServer, proto, name string, qtype, qclass uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.Question[0].Qclass = qclass
+	m.RecursionDesired = true
+	c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)))
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", s.name, proto, name, err)
+	}
+	return r
+}
+
+func writeZone(t *testing.T, path string, serial int, extra string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(zoneText, serial, extra)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePort finds a loopback port that is free for both UDP and TCP.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func namedPID(t *testing.T, dir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "named.pid"))
+	if err != nil {
+		t.Fatalf("named pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("named pid file: %v", err)
+	}
+	return pid
+}
+
+// stopNamed stops the lab named of dir, if the role started one, and
+// waits for it to exit so no named outlives the test.
+func stopNamed(t *testing.T, dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "named.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || !isNamed(pid) {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if !isNamed(pid) {
+			return
+		}
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	t.Errorf("named %d did not stop on SIGTERM", pid)
+}
+
+// isNamed reports whether pid is a live named process.
+func isNamed(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && strings.Contains(string(b), "(named) ") && !strings.Contains(string(b), ") Z ")
+}
