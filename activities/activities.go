@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -36,6 +37,10 @@ type Activities struct {
 	Fleets  FleetLoader
 	// LabDir is the lab's state directory; used only for fleets with a lab section.
 	LabDir string
+	// WebUIURL is the Temporal Web UI's base URL, for links in notifications.
+	WebUIURL string
+	// HTTPClient sends webhooks; nil means a client with a 10 s timeout.
+	HTTPClient *http.Client
 }
 
 // Error types that the workflow and the UI show. Types listed in

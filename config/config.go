@@ -31,6 +31,8 @@ type Fleet struct {
 	Zones         []Zone         `yaml:"zones" json:"zones"`
 	Probe         Probe          `yaml:"probe" json:"probe"`
 	Steps         Steps          `yaml:"steps" json:"steps"`
+	Rollout       Rollout        `yaml:"rollout" json:"rollout"`
+	Notifications Notifications  `yaml:"notifications" json:"notifications"`
 	// Lab, when set, runs the fleet in the local lab: VMs are named
 	// processes on loopback ports and load balancers are local nginx.
 	Lab *Lab `yaml:"lab,omitempty" json:"lab,omitempty"`
@@ -173,6 +175,7 @@ func (f *Fleet) setDefaults() {
 		a.SSHUser = "root"
 	}
 	f.Probe.setDefaults()
+	f.Rollout.setDefaults()
 	s := &f.Steps
 	setDur(&s.CreateTimeout, 10*time.Minute)
 	setDur(&s.ProvisionTimeout, 20*time.Minute)
@@ -266,6 +269,12 @@ func (f *Fleet) Validate() error {
 		}
 	}
 	if err := f.Probe.validate(); err != nil {
+		return err
+	}
+	if err := f.Rollout.validate(); err != nil {
+		return err
+	}
+	if err := f.Notifications.validate(); err != nil {
 		return err
 	}
 	if f.Steps.MaxAttempts < 1 || f.Steps.MaxAttempts > 100 {

@@ -1,0 +1,113 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// NotifyInput is one event for one webhook.
+type NotifyInput struct {
+	Webhook  config.Webhook `json:"webhook"`
+	Event    string         `json:"event"`
+	Fleet    string         `json:"fleet"`
+	Revision string         `json:"revision,omitempty"`
+	Phase    string         `json:"phase"`
+	Reason   string         `json:"reason,omitempty"`
+	// Seq orders a rollout's events; with the run ID it is the delivery ID
+	// receivers use to drop duplicates from retries.
+	Seq int `json:"seq"`
+}
+
+// Notification is the JSON body a webhook receives.
+type Notification struct {
+	Event      string    `json:"event"`
+	Fleet      string    `json:"fleet"`
+	RolloutID  string    `json:"rollout_id"`
+	WorkflowID string    `json:"workflow_id"`
+	RunID      string    `json:"run_id"`
+	Revision   string    `json:"revision,omitempty"`
+	Phase      string    `json:"phase"`
+	Reason     string    `json:"reason,omitempty"`
+	WebUI      string    `json:"web_ui"`
+	Seq        int       `json:"seq"`
+	SentAt     time.Time `json:"sent_at"`
+}
+
+// Notify POSTs one event to one webhook. Any 2xx is delivered; anything else
+// is an error that Temporal retries. The workflow never fails because of it.
+func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, error) {
+	info := activity.GetInfo(ctx)
+	n := Notification{
+		Event: in.Event, Fleet: in.Fleet, Revision: in.Revision, Phase: in.Phase, Reason: in.Reason, Seq: in.Seq,
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		RolloutID: info.WorkflowExecution.ID + ":" + info.WorkflowExecution.RunID,
+		SentAt:    time.Now().UTC(),
+	}
+	n.WebUI = a.webUILink(info.WorkflowNamespace, n.WorkflowID, n.RunID)
+	body, err := json.Marshal(n)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.Webhook.URL, bytes.NewReader(body))
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Dnsroll-Event", in.Event)
+	req.Header.Set("X-Dnsroll-Delivery", fmt.Sprintf("%s/%d", n.RunID, in.Seq))
+	if in.Webhook.SecretEnv != "" {
+		mac := hmac.New(sha256.New, []byte(os.Getenv(in.Webhook.SecretEnv)))
+		mac.Write(body)
+		req.Header.Set("X-Dnsroll-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	}
+	client := a.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		// The URL may embed a token in its query: report only the host.
+		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s: %v", redact(in.Webhook.URL), unwrapURLError(err)))
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s: HTTP %d", redact(in.Webhook.URL), resp.StatusCode))
+	}
+	return StepResult{Attempt: attempt(ctx), Note: in.Event}, nil
+}
+
+func (a *Activities) webUILink(namespace, workflowID, runID string) string {
+	base := a.WebUIURL
+	if base == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", base, url.PathEscape(namespace), url.PathEscape(workflowID), url.PathEscape(runID))
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
