@@ -45,7 +45,8 @@ type Rollout struct {
 	ApprovalTimeout Duration `yaml:"approval_timeout" json:"approval_timeout"`
 	// Bake is how long blue stays alive after the switch while the load
 	// balancers are analysed; a rollback during it is instant.
-	Bake Duration `yaml:"bake" json:"bake"`
+	// Nil means the default (5m); 0s means no bake.
+	Bake *Duration `yaml:"bake" json:"bake,omitempty"`
 	// BakeInterval is the pause between analysis rounds during the bake.
 	BakeInterval Duration `yaml:"bake_interval" json:"bake_interval"`
 }
@@ -79,6 +80,14 @@ func (w Webhook) Wants(event string) bool {
 	return false
 }
 
+// BakeDuration is how long to bake; zero means no bake.
+func (r Rollout) BakeDuration() time.Duration {
+	if r.Bake == nil {
+		return 0
+	}
+	return r.Bake.D()
+}
+
 func (r *Rollout) setDefaults() {
 	if r.Strategy == "" {
 		r.Strategy = StrategyAllAtOnce
@@ -87,7 +96,10 @@ func (r *Rollout) setDefaults() {
 		r.Approval = ApprovalAuto
 	}
 	setDur(&r.ApprovalTimeout, 24*time.Hour)
-	setDur(&r.Bake, 5*time.Minute)
+	if r.Bake == nil {
+		d := Duration(5 * time.Minute)
+		r.Bake = &d
+	}
 	setDur(&r.BakeInterval, 15*time.Second)
 }
 
@@ -102,7 +114,7 @@ func (r *Rollout) validate() error {
 	default:
 		return fieldErr("rollout.approval", "must be auto or manual, got %q", r.Approval)
 	}
-	if r.Bake < 0 {
+	if *r.Bake < 0 {
 		return fieldErr("rollout.bake", "must not be negative")
 	}
 	if r.BakeInterval.D() < time.Second {

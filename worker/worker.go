@@ -36,6 +36,8 @@ type Config struct {
 	LinodeToken string
 	// AuthorizedKeys are SSH public keys installed on new VMs.
 	AuthorizedKeys []string
+	// WebUIURL is the Temporal Web UI base URL for links in notifications.
+	WebUIURL string
 	// LinodeRetryWait shortens linodego's retry waits (tests, the lab).
 	LinodeRetryWait time.Duration
 }
@@ -47,6 +49,9 @@ func (c *Config) FromEnv() {
 	}
 	if c.LinodeURL == "" {
 		c.LinodeURL = os.Getenv("LINODE_URL")
+	}
+	if c.WebUIURL == "" {
+		c.WebUIURL = os.Getenv("DNSROLL_WEB_UI_URL")
 	}
 	if keys := os.Getenv("DNSROLL_SSH_AUTHORIZED_KEYS"); keys != "" && len(c.AuthorizedKeys) == 0 {
 		c.AuthorizedKeys = strings.Split(keys, "\n")
@@ -71,12 +76,13 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 	}
 	runner := &provision.Runner{}
 	return &activities.Activities{
-		Cloud:   cloud,
-		Ansible: runner,
-		Prober:  &probe.Prober{Timeout: 2 * time.Second, Attempts: 3},
-		Drivers: Drivers(runner, labDir),
-		Fleets:  FleetLoader(cfg.FleetDir),
-		LabDir:  labDir,
+		Cloud:    cloud,
+		Ansible:  runner,
+		Prober:   &probe.Prober{Timeout: 2 * time.Second, Attempts: 3},
+		Drivers:  Drivers(runner, labDir),
+		Fleets:   FleetLoader(cfg.FleetDir),
+		LabDir:   labDir,
+		WebUIURL: cfg.WebUIURL,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -34,6 +35,14 @@ type rollout struct {
 	switching bool
 	// committed is set once blue deletion starts: there is no way back after it.
 	committed bool
+	// controls is set for rollouts with the safety controls (see forward).
+	controls bool
+	// approved is set by the approve signal while awaiting approval.
+	approved bool
+	// notices feeds the notification sender; nil when nothing subscribes.
+	notices  workflow.Channel
+	notifier workflow.WaitGroup
+	noticeN  int
 }
 
 type stopRequest struct {
@@ -61,11 +70,12 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 
 	err := r.forward(stepsCtx, in)
 	if err == nil && r.stop == nil {
-		r.setPhase(ctx, PhaseSucceeded)
-		r.st.EndedAt = workflow.Now(ctx)
-		return r.st, nil
+		r.finish(ctx, PhaseSucceeded)
+	} else {
+		err = r.compensate(ctx, err)
 	}
-	return r.st, r.compensate(ctx, err)
+	r.drainNotifications(ctx)
+	return r.st, err
 }
 
 // forward runs the rollout's steps in order.
@@ -75,6 +85,11 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	}
 	fleet := r.plan.Fleet
 	r.st.Blue, r.st.Warnings = r.plan.Blue, r.plan.Warnings
+	// Version 1 added the approval gate, strategies, the bake window and
+	// notifications. Rollouts that started before it replay without them.
+	r.controls = workflow.GetVersion(ctx, "safety-controls", workflow.DefaultVersion, 1) >= 1
+	r.startNotifier(ctx)
+	r.notify(ctx, config.EventStarted)
 
 	r.setPhase(ctx, PhaseCreating)
 	if err := r.createGreen(ctx, fleet); err != nil {
@@ -93,14 +108,10 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 		return err
 	}
 
-	r.setPhase(ctx, PhaseSwitching)
-	r.switching = true
-	if err := r.switchAll(ctx, r.st.Green, "SwitchLoadBalancer", true); err != nil {
+	if err := r.awaitApproval(ctx); err != nil {
 		return err
 	}
-
-	r.setPhase(ctx, PhaseVerifyLBs)
-	if err := r.verify(ctx, "VerifyLoadBalancers", lbTargets(fleet), nil); err != nil {
+	if err := r.cutOver(ctx); err != nil {
 		return err
 	}
 	if r.stop != nil || ctx.Err() != nil {
@@ -139,12 +150,12 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 	return firstErr
 }
 
-// switchAll points every load balancer at the server it fronts in servers.
+// switchLBs points each load balancer at the server it fronts in servers.
 // A load balancer whose nameserver has no server gets no backend.
-func (r *rollout) switchAll(ctx workflow.Context, servers map[string]dnsroll.Server, step string, toGreen bool) error {
+func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, servers map[string]dnsroll.Server, step string, toGreen bool) error {
 	fleet := r.plan.Fleet
 	var calls []*call
-	for _, lb := range fleet.LoadBalancers {
+	for _, lb := range lbs {
 		var backends []dnsroll.Server
 		if s, ok := servers[lb.Fronts]; ok {
 			backends = []dnsroll.Server{s}
@@ -159,7 +170,7 @@ func (r *rollout) switchAll(ctx workflow.Context, servers map[string]dnsroll.Ser
 			firstErr = cmp(firstErr, err)
 			continue
 		}
-		r.markLB(fleet.LoadBalancers[i].Name, toGreen)
+		r.markLB(lbs[i].Name, toGreen)
 	}
 	return firstErr
 }
@@ -167,6 +178,13 @@ func (r *rollout) switchAll(ctx workflow.Context, servers map[string]dnsroll.Ser
 // verify probes targets with the plan's checks; baseline, when given, are
 // the servers the targets must agree with (blue, for green).
 func (r *rollout) verify(ctx workflow.Context, step string, targets, baseline []activities.ProbeTarget) error {
+	_, err := r.verifyAs(ctx, step, targets, baseline, true)
+	return err
+}
+
+// verifyAs runs one Verify; asStep false keeps it out of the step list
+// (bake rounds are summarised in one step instead).
+func (r *rollout) verifyAs(ctx workflow.Context, step string, targets, baseline []activities.ProbeTarget, asStep bool) (activities.VerifyResult, error) {
 	fleet := r.plan.Fleet
 	serials := map[string]uint32{}
 	for _, z := range r.plan.Zones {
@@ -174,11 +192,17 @@ func (r *rollout) verify(ctx workflow.Context, step string, targets, baseline []
 	}
 	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones}
 	var res activities.VerifyResult
-	err := r.exec(ctx, step, "", r.options(fleet.Steps.ProbeTimeout), a.Verify, in, &res)
-	if err == nil {
-		r.st.Analysis = append(r.st.Analysis, Analysis{Step: step, Result: res})
+	opts := r.options(fleet.Steps.ProbeTimeout)
+	var err error
+	if asStep {
+		err = r.exec(ctx, step, targetNames(targets), opts, a.Verify, in, &res)
+	} else {
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.Verify, in).Get(ctx, &res)
 	}
-	return err
+	if err == nil {
+		r.recordAnalysis(step, res)
+	}
+	return res, err
 }
 
 func (r *rollout) deleteBlue(ctx workflow.Context, fleet *config.Fleet) error {
@@ -220,7 +244,7 @@ func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 	r.setPhase(ctx, PhaseRollingBack)
 	var errs []error
 	if r.switching && r.plan.Fleet != nil {
-		if err := r.switchAll(ctx, r.st.Blue, "SwitchBackToBlue", false); err != nil {
+		if err := r.switchLBs(ctx, r.plan.Fleet.LoadBalancers, r.st.Blue, "SwitchBackToBlue", false); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -256,8 +280,12 @@ func (r *rollout) outcome(ctx workflow.Context, cause error) (Phase, string, str
 	case temporal.IsCanceledError(cause):
 		return PhaseAborted, ErrTypeAborted, "aborted: the workflow was cancelled"
 	}
-	step := r.failedStep()
-	return PhaseFailed, ErrTypeFailed, fmt.Sprintf("%s failed: %s", step, reason(cause))
+	why := fmt.Sprintf("%s failed: %s", r.failedStep(), reason(cause))
+	if r.controls && r.switching {
+		// A failure after the switch is a rollback the operator did not have to ask for.
+		return PhaseRolledBack, ErrTypeRolledBack, why + "; rolled back automatically"
+	}
+	return PhaseFailed, ErrTypeFailed, why
 }
 
 func (r *rollout) failedStep() string {
@@ -286,6 +314,35 @@ func (s SignalInput) describe() string {
 func (r *rollout) finish(ctx workflow.Context, p Phase) {
 	r.setPhase(ctx, p)
 	r.st.EndedAt = workflow.Now(ctx)
+	r.notify(ctx, terminalEvents[p])
+}
+
+// terminalEvents maps an outcome to its notification.
+var terminalEvents = map[Phase]string{
+	PhaseSucceeded:     config.EventSucceeded,
+	PhaseFailed:        config.EventFailed,
+	PhaseCleanupFailed: config.EventFailed,
+	PhaseAborted:       config.EventAborted,
+	PhaseRolledBack:    config.EventRolledBack,
+}
+
+// recordAnalysis keeps the latest result of each verify step.
+func (r *rollout) recordAnalysis(step string, res activities.VerifyResult) {
+	for i := range r.st.Analysis {
+		if r.st.Analysis[i].Step == step {
+			r.st.Analysis[i].Result = res
+			return
+		}
+	}
+	r.st.Analysis = append(r.st.Analysis, Analysis{Step: step, Result: res})
+}
+
+func targetNames(ts []activities.ProbeTarget) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ",")
 }
 
 func (r *rollout) setPhase(ctx workflow.Context, p Phase) {
@@ -330,14 +387,6 @@ func blueTargets(blue map[string]dnsroll.Server) []activities.ProbeTarget {
 	var out []activities.ProbeTarget
 	for _, l := range sortedKeys(blue) {
 		out = append(out, activities.ProbeTarget{Name: blue[l].Label, Addr: blue[l].DNSAddr()})
-	}
-	return out
-}
-
-func lbTargets(fleet *config.Fleet) []activities.ProbeTarget {
-	var out []activities.ProbeTarget
-	for _, lb := range fleet.LoadBalancers {
-		out = append(out, activities.ProbeTarget{Name: lb.Name, Addr: lb.Address})
 	}
 	return out
 }

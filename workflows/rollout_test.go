@@ -27,6 +27,7 @@ load_balancers:
   - {name: lb2, address: "127.0.0.1:5302", fronts: ns2}
 zones:
   - {name: example.com, file: zones/example.com.zone}
+rollout: {bake: 0s}
 `
 
 // recorder is a fake cloud and load balancer pair, driven by the mocked
@@ -66,7 +67,13 @@ type harness struct {
 // makes it take an hour of simulated time, so a signal can arrive during it.
 func newHarness(t *testing.T, failAt string, slowAt ...string) *harness {
 	t.Helper()
-	fleet, err := config.Parse([]byte(labFleet))
+	return newHarnessWith(t, "rollout: {bake: 0s}", failAt, slowAt...)
+}
+
+// newHarnessWith replaces the test fleet's rollout settings with controls.
+func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *harness {
+	t.Helper()
+	fleet, err := config.Parse([]byte(strings.Replace(labFleet, "rollout: {bake: 0s}", controls, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +111,15 @@ func newHarness(t *testing.T, failAt string, slowAt ...string) *harness {
 		}
 		return activities.ServerResult{Server: dnsroll.Server{ID: id, Label: in.Spec.Label, Status: "running", IPv4: "192.0.2.9"}, Attempt: 1}, stepErr("EnsureServer")
 	})
-	slow("ProvisionNameservers", env.OnActivity(a.ProvisionNameservers, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
+	slow("ProvisionNameservers", env.OnActivity(a.ProvisionNameservers, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
 		rec.add("ProvisionNameservers")
+		if failAt == "Hang" {
+			// A step that makes no progress: its deadline must end it.
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+			}
+		}
 		return activities.ProvisionResult{Attempt: 2}, stepErr("ProvisionNameservers")
 	}))
 	for _, step := range []string{"VerifyGreen", "VerifyLoadBalancers"} {
@@ -138,6 +152,10 @@ func newHarness(t *testing.T, failAt string, slowAt ...string) *harness {
 	env.OnActivity(a.DeleteGreen, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteGreenInput) (activities.StepResult, error) {
 		rec.add("DeleteGreen " + strings.Join(in.Labels, ","))
 		return activities.StepResult{Attempt: 1}, nil
+	})
+	env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.StepResult, error) {
+		rec.add("Notify " + in.Event)
+		return activities.StepResult{Attempt: 1}, stepErr("Notify")
 	})
 	env.OnActivity(a.RenameServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RenameInput) (activities.StepResult, error) {
 		rec.add("RenameServer " + in.Server.Label + " " + in.To)
@@ -218,19 +236,31 @@ func TestRolloutHappyPath(t *testing.T) {
 // A failure at any step before blue is deleted leaves blue serving and
 // green deleted.
 func TestRolloutFailureAtEachStepRestoresBlue(t *testing.T) {
-	for _, step := range []string{"EnsureServer", "ProvisionNameservers", "VerifyGreen", "SwitchLoadBalancer", "VerifyLoadBalancers"} {
+	for _, tt := range []struct {
+		step    string
+		errType string
+		phase   Phase
+	}{
+		{"EnsureServer", ErrTypeFailed, PhaseFailed},
+		{"ProvisionNameservers", ErrTypeFailed, PhaseFailed},
+		{"VerifyGreen", ErrTypeFailed, PhaseFailed},
+		// After the switch, a failure is an automatic rollback.
+		{"SwitchLoadBalancer", ErrTypeRolledBack, PhaseRolledBack},
+		{"VerifyLoadBalancers", ErrTypeRolledBack, PhaseRolledBack},
+	} {
+		step := tt.step
 		t.Run(step, func(t *testing.T) {
 			h := newHarness(t, step)
 			st, err := h.run(t)
 			var app *temporal.ApplicationError
-			if !errors.As(err, &app) || app.Type() != ErrTypeFailed {
-				t.Fatalf("err = %v, want %s", err, ErrTypeFailed)
+			if !errors.As(err, &app) || app.Type() != tt.errType {
+				t.Fatalf("err = %v, want %s", err, tt.errType)
 			}
 			if !strings.Contains(err.Error(), step+" exploded") || !strings.Contains(st.Failure, step) {
 				t.Errorf("failure %q / %q does not name the step", err, st.Failure)
 			}
-			if got, want := st.Phase, PhaseFailed; got != want {
-				t.Errorf("phase = %s, want %s", got, want)
+			if st.Phase != tt.phase {
+				t.Errorf("phase = %s, want %s", st.Phase, tt.phase)
 			}
 			if !h.rec.has("DeleteGreen ns1-next,ns2-next") {
 				t.Errorf("green not deleted: %v", h.rec.calls)

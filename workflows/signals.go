@@ -10,18 +10,23 @@ import (
 func (r *rollout) listenForSignals(ctx workflow.Context) {
 	abort := workflow.GetSignalChannel(ctx, SignalAbort)
 	rollback := workflow.GetSignalChannel(ctx, SignalRollback)
+	approve := workflow.GetSignalChannel(ctx, SignalApprove)
 	for {
 		sel := workflow.NewSelector(ctx)
 		// A slice, not a map: workflow code must not depend on map order.
 		for _, sig := range []struct {
 			name string
 			ch   workflow.ReceiveChannel
-		}{{SignalAbort, abort}, {SignalRollback, rollback}} {
+		}{{SignalAbort, abort}, {SignalRollback, rollback}, {SignalApprove, approve}} {
 			name := sig.name
 			sel.AddReceive(sig.ch, func(c workflow.ReceiveChannel, _ bool) {
 				var in SignalInput
 				c.Receive(ctx, &in)
-				r.onStopSignal(ctx, name, in)
+				if name == SignalApprove {
+					r.onApprove(ctx, in)
+				} else {
+					r.onStopSignal(ctx, name, in)
+				}
 			})
 		}
 		sel.Select(ctx)
@@ -46,4 +51,13 @@ func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput
 func (r *rollout) event(ctx workflow.Context, msg string) {
 	r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: msg})
 	workflow.GetLogger(ctx).Info(msg, "fleet", r.st.Fleet)
+}
+
+func (r *rollout) onApprove(ctx workflow.Context, in SignalInput) {
+	if r.st.Phase != PhaseAwaitingApproval {
+		r.event(ctx, "approve ignored: the rollout is "+string(r.st.Phase)+", not awaiting approval")
+		return
+	}
+	r.approved = true
+	r.event(ctx, "approved"+in.describe())
 }

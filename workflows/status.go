@@ -12,12 +12,16 @@ type Phase string
 
 // Phases in the order a successful rollout passes them, then the outcomes.
 const (
-	PhasePlanning      Phase = "planning"
-	PhaseCreating      Phase = "creating"
-	PhaseProvisioning  Phase = "provisioning"
-	PhaseVerifyGreen   Phase = "verifying-green"
-	PhaseSwitching     Phase = "switching"
-	PhaseVerifyLBs     Phase = "verifying-load-balancers"
+	PhasePlanning     Phase = "planning"
+	PhaseCreating     Phase = "creating"
+	PhaseProvisioning Phase = "provisioning"
+	PhaseVerifyGreen  Phase = "verifying-green"
+	// PhaseAwaitingApproval waits for the approve signal (approval: manual).
+	PhaseAwaitingApproval Phase = "awaiting-approval"
+	PhaseSwitching        Phase = "switching"
+	PhaseVerifyLBs        Phase = "verifying-load-balancers"
+	// PhaseBaking keeps blue alive while the load balancers are analysed.
+	PhaseBaking        Phase = "baking"
 	PhaseDeletingBlue  Phase = "deleting-blue"
 	PhaseRenaming      Phase = "renaming"
 	PhaseRollingBack   Phase = "rolling-back"

@@ -69,7 +69,7 @@ func startLab(ctx context.Context, f labFlags, out io.Writer) (*labSession, erro
 	s := &labSession{lab: l, fleet: fleet}
 	acts, err := worker.NewActivities(worker.Config{
 		FleetDir: f.fleets, LabDir: l.Dir(), LinodeURL: l.SimURL(), LinodeToken: lab.Token,
-		LinodeRetryWait: time.Second,
+		LinodeRetryWait: time.Second, WebUIURL: l.UIURL(),
 	})
 	if err == nil {
 		tf := temporalFlags{address: l.TemporalAddress(), namespace: "default"}

@@ -1,0 +1,157 @@
+package workflows
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+func wantErrType(t *testing.T, err error, typ string) {
+	t.Helper()
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != typ {
+		t.Fatalf("err = %v, want %s", err, typ)
+	}
+}
+
+func (h *harness) callIndex(prefix string) int {
+	for i, c := range h.rec.calls {
+		if strings.HasPrefix(c, prefix) {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestApprovalArrives(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 24h, bake: 0s}", "")
+	var phaseAtSignal Phase
+	h.env.RegisterDelayedCallback(func() {
+		v, _ := h.env.QueryWorkflow(QueryStatus)
+		var st Status
+		_ = v.Get(&st)
+		phaseAtSignal = st.Phase
+		if h.rec.has("Switch") {
+			t.Error("switched before approval")
+		}
+		h.env.SignalWorkflow(SignalApprove, SignalInput{By: "alice"})
+	}, 3*time.Hour)
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatalf("approved rollout failed: %v", err)
+	}
+	if phaseAtSignal != PhaseAwaitingApproval {
+		t.Errorf("phase while waiting = %s, want %s", phaseAtSignal, PhaseAwaitingApproval)
+	}
+	if !h.rec.has("Switch lb1 ns1-next") || st.Phase != PhaseSucceeded {
+		t.Errorf("after approval: phase %s, calls %v", st.Phase, h.rec.calls)
+	}
+	if !strings.Contains(eventsText(st), "approved by alice") {
+		t.Errorf("events %v lack the approval", st.Events)
+	}
+}
+
+func TestApprovalTimesOut(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 2h, bake: 0s}", "")
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeAborted)
+	if !strings.Contains(st.Failure, "not approved within 2h0m0s") {
+		t.Errorf("failure = %q", st.Failure)
+	}
+	if h.rec.has("Switch") || !h.rec.has("DeleteGreen") || h.rec.has("DeleteServer") {
+		t.Errorf("approval timeout: calls %v", h.rec.calls)
+	}
+}
+
+func TestRollbackDuringBake(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 30m, bake_interval: 1m}", "")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "users report errors", By: "bob"})
+	}, 10*time.Minute)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeRolledBack)
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" {
+		t.Errorf("load balancers on %s after rollback, want blue", got)
+	}
+	if !h.rec.has("DeleteGreen") || h.rec.has("DeleteServer") {
+		t.Errorf("rollback during bake: calls %v", h.rec.calls)
+	}
+	if st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, "users report errors") {
+		t.Errorf("phase %s failure %q", st.Phase, st.Failure)
+	}
+}
+
+func TestPostSwitchFailureRollsBackAutomatically(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}", "VerifyLoadBalancers")
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeRolledBack)
+	if !strings.Contains(st.Failure, "rolled back automatically") {
+		t.Errorf("failure = %q", st.Failure)
+	}
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" || h.rec.has("DeleteServer") {
+		t.Errorf("lbs %s, calls %v", got, h.rec.calls)
+	}
+}
+
+func TestOneAtATimeOrder(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {strategy: one-at-a-time, bake: 5m, bake_interval: 1m}", "")
+	if _, err := h.run(t); err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := h.callIndex("Switch lb1"), h.callIndex("Switch lb2")
+	v := h.callIndex("VerifyLoadBalancers")
+	if s1 < 0 || s2 < 0 || !(s1 < v && v < s2) {
+		t.Errorf("one-at-a-time: want Switch lb1, verify, bake, then Switch lb2; calls %v", h.rec.calls)
+	}
+}
+
+func TestStepDeadlineFailsWithReason(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 0s}\nsteps: {provision_timeout: 1s, max_attempts: 2}", "Hang")
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeFailed)
+	t.Logf("failure: %s", st.Failure)
+	if !strings.Contains(st.Failure, "ProvisionNameservers") || !strings.Contains(st.Failure, "timed out") {
+		t.Errorf("failure = %q, want the step and its timeout", st.Failure)
+	}
+	if !h.rec.has("DeleteGreen") {
+		t.Errorf("green not cleaned up: %v", h.rec.calls)
+	}
+}
+
+func TestFailingWebhookDoesNotFailRollout(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}", "Notify")
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatalf("a failing webhook failed the rollout: %v", err)
+	}
+	if st.Phase != PhaseSucceeded || !strings.Contains(eventsText(st), "not delivered") {
+		t.Errorf("phase %s events %v", st.Phase, st.Events)
+	}
+}
+
+func TestWebhookEventsInOrder(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}", "")
+	if _, err := h.run(t); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range h.rec.calls {
+		if strings.HasPrefix(c, "Notify ") {
+			got = append(got, strings.TrimPrefix(c, "Notify "))
+		}
+	}
+	if want := "started,switched,succeeded"; strings.Join(got, ",") != want {
+		t.Errorf("events = %v, want %s", got, want)
+	}
+}
+
+func eventsText(st Status) string {
+	var b strings.Builder
+	for _, e := range st.Events {
+		b.WriteString(e.Message + "\n")
+	}
+	return b.String()
+}

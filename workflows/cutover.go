@@ -1,0 +1,126 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// awaitApproval holds the rollout before the switch until an approve signal
+// arrives. Without one before the deadline the rollout is aborted, which
+// deletes green and leaves blue untouched.
+func (r *rollout) awaitApproval(ctx workflow.Context) error {
+	rc := r.plan.Fleet.Rollout
+	if !r.controls || rc.Approval != config.ApprovalManual {
+		return nil
+	}
+	r.setPhase(ctx, PhaseAwaitingApproval)
+	r.notify(ctx, config.EventAwaitingApproval)
+	s := &Step{Name: "AwaitApproval", State: StepRunning, StartedAt: workflow.Now(ctx)}
+	r.st.Steps = append(r.st.Steps, s)
+	ok, err := workflow.AwaitWithTimeout(ctx, rc.ApprovalTimeout.D(), func() bool { return r.approved })
+	s.EndedAt = workflow.Now(ctx)
+	switch {
+	case err != nil:
+		s.State = StepCanceled
+		return err
+	case !ok:
+		s.State, s.Error = StepFailed, fmt.Sprintf("not approved within %s", rc.ApprovalTimeout.D())
+		r.stop = &stopRequest{signal: SignalAbort, in: SignalInput{Reason: s.Error, By: "approval deadline"}}
+		r.event(ctx, "approval timed out after "+rc.ApprovalTimeout.D().String())
+		return workflow.ErrCanceled
+	}
+	s.State = StepSucceeded
+	return nil
+}
+
+// cutOver moves the load balancers to green by the fleet's strategy, then
+// bakes: blue stays alive while the load balancers are analysed, so a
+// rollback is a switch away.
+func (r *rollout) cutOver(ctx workflow.Context) error {
+	fleet := r.plan.Fleet
+	if !r.controls {
+		return r.switchAndVerify(ctx, fleet.LoadBalancers)
+	}
+	if fleet.Rollout.Strategy == config.StrategyOneAtATime {
+		for _, lb := range fleet.LoadBalancers {
+			if err := r.switchAndVerify(ctx, []config.LoadBalancer{lb}); err != nil {
+				return err
+			}
+			if len(r.st.OnGreen) < len(fleet.LoadBalancers) {
+				if err := r.bake(ctx, []config.LoadBalancer{lb}); err != nil {
+					return err
+				}
+			}
+		}
+	} else if err := r.switchAndVerify(ctx, fleet.LoadBalancers); err != nil {
+		return err
+	}
+	r.notify(ctx, config.EventSwitched)
+	return r.bake(ctx, fleet.LoadBalancers)
+}
+
+// switchAndVerify points lbs at green and checks DNS through them.
+func (r *rollout) switchAndVerify(ctx workflow.Context, lbs []config.LoadBalancer) error {
+	r.setPhase(ctx, PhaseSwitching)
+	r.switching = true
+	if err := r.switchLBs(ctx, lbs, r.st.Green, "SwitchLoadBalancer", true); err != nil {
+		return err
+	}
+	r.setPhase(ctx, PhaseVerifyLBs)
+	return r.verify(ctx, "VerifyLoadBalancers", lbTargetsOf(lbs), nil)
+}
+
+// bake analyses DNS through lbs every bake interval for the bake duration.
+// A failed round fails the rollout, which rolls it back; a rollback signal
+// interrupts the wait at once.
+func (r *rollout) bake(ctx workflow.Context, lbs []config.LoadBalancer) error {
+	rc := r.plan.Fleet.Rollout
+	if rc.BakeDuration() <= 0 {
+		return nil
+	}
+	r.setPhase(ctx, PhaseBaking)
+	targets := lbTargetsOf(lbs)
+	s := &Step{Name: "Bake", Target: targetNames(targets), State: StepRunning, StartedAt: workflow.Now(ctx)}
+	r.st.Steps = append(r.st.Steps, s)
+	end := workflow.Now(ctx).Add(rc.BakeDuration())
+	for round := 1; ; round++ {
+		wait := min(rc.BakeInterval.D(), end.Sub(workflow.Now(ctx)))
+		if wait > 0 {
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				s.State, s.EndedAt = StepCanceled, workflow.Now(ctx)
+				return err
+			}
+		}
+		res, err := r.verifyAs(ctx, "Bake", targets, nil, false)
+		s.Attempts = int32(round)
+		if err != nil {
+			s.State, s.EndedAt, s.Error = StepFailed, workflow.Now(ctx), "round "+fmt.Sprint(round)+": "+reason(err)
+			return err
+		}
+		s.Note = fmt.Sprintf("%d round(s) passed, %s", round, passSummary(res))
+		if !workflow.Now(ctx).Before(end) {
+			s.State, s.EndedAt = StepSucceeded, workflow.Now(ctx)
+			return nil
+		}
+	}
+}
+
+func passSummary(res activities.VerifyResult) string {
+	passed := 0
+	for _, rep := range res.Reports {
+		passed += rep.Passed
+	}
+	return fmt.Sprintf("%d checks passed in the last round", passed)
+}
+
+func lbTargetsOf(lbs []config.LoadBalancer) []activities.ProbeTarget {
+	var out []activities.ProbeTarget
+	for _, lb := range lbs {
+		out = append(out, activities.ProbeTarget{Name: lb.Name, Addr: lb.Address})
+	}
+	return out
+}
