@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// editFleet rewrites the test fleet's config; workers read it afresh for
+// every rollout.
+func (tl *testLab) editFleet(t *testing.T, from, to string) {
+	t.Helper()
+	path := filepath.Join(tl.fleetDir, "lab.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), from) {
+		t.Fatalf("fleet config lacks %q", from)
+	}
+	writeFile(t, path, strings.Replace(string(b), from, to, 1))
+}
+
+// waitStatus polls the status query until cond holds.
+func (tl *testLab) waitStatus(t *testing.T, run rollouts.Run, what string, cond func(workflows.Status) bool) workflows.Status {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		st, err := rollouts.Status(context.Background(), tl.client, run)
+		if err == nil && cond(st) {
+			return st
+		}
+		if err == nil && st.Phase.Done() {
+			t.Fatalf("rollout ended (%s: %s) before %s", st.Phase, st.Failure, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+	return workflows.Status{}
+}
+
+// One nameserver at a time: after lb1 has switched, a rollback leaves both
+// load balancers on blue, blue answering, and green deleted.
+func TestOneAtATimeRollbackAfterFirstSwitch(t *testing.T) {
+	tl := startLab(t, nil)
+	tl.startWorker(t)
+	if _, _, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v", err)
+	}
+	blue := tl.assertOnly(t, "ns1", "ns2")
+	tl.editFleet(t, "strategy: all-at-once", "strategy: one-at-a-time")
+	tl.editFleet(t, "bake: 6s", "bake: 2m")
+
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.waitStatus(t, run, "lb1 baking on green", func(st workflows.Status) bool {
+		return st.Phase == workflows.PhaseBaking && slices.Equal(st.OnGreen, []string{"lb1"})
+	})
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision A" {
+		t.Errorf("while lb1 bakes: answers = %s, want lb1 on B and lb2 still on A", got)
+	}
+	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := tl.wait(t, run)
+	if err == nil || st.Phase != workflows.PhaseRolledBack {
+		t.Fatalf("phase %s err %v, want rolled back", st.Phase, err)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Errorf("after rollback: answers = %s, want blue's A on both", got)
+	}
+	after := tl.assertOnly(t, "ns1", "ns2")
+	for _, l := range []string{"ns1", "ns2"} {
+		if after[l].ID != blue[l].ID {
+			t.Errorf("%s is %d, want blue %d", l, after[l].ID, blue[l].ID)
+		}
+	}
+	if len(st.OnGreen) != 0 {
+		t.Errorf("on green after rollback: %v", st.OnGreen)
+	}
+}
+
+// A local webhook receiver sees a rollout's events, in order.
+func TestWebhookReceivesEventsInOrder(t *testing.T) {
+	var mu sync.Mutex
+	var got []activities.Notification
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n activities.Notification
+		if err := json.NewDecoder(r.Body).Decode(&n); err != nil || r.Header.Get("X-Dnsroll-Event") != n.Event {
+			http.Error(w, "bad notification", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, n)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+
+	tl := startLab(t, nil)
+	tl.startWorker(t)
+	tl.editFleet(t, "lab:\n", "notifications:\n  webhooks:\n    - url: "+srv.URL+"/dnsroll\n\nlab:\n")
+	tl.editFleet(t, "approval: auto", "approval: manual")
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.waitStatus(t, run, "awaiting approval", func(st workflows.Status) bool { return st.Phase == workflows.PhaseAwaitingApproval })
+	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalApprove, workflows.SignalInput{By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tl.wait(t, run); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var events []string
+	for _, n := range got {
+		events = append(events, n.Event)
+		if n.Fleet != "lab" || n.RunID != run.RunID || n.RolloutID == "" || n.Phase == "" {
+			t.Errorf("notification lacks fields: %+v", n)
+		}
+	}
+	if want := "started,awaiting_approval,switched,succeeded"; strings.Join(events, ",") != want {
+		t.Errorf("events = %v, want %s", events, want)
+	}
+}
