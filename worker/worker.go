@@ -74,6 +74,9 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.WebUIURL == "" {
+		cfg.WebUIURL = "http://localhost:8233"
+	}
 	runner := &provision.Runner{}
 	return &activities.Activities{
 		Cloud:    cloud,

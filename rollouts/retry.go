@@ -1,0 +1,43 @@
+package rollouts
+
+import (
+	"context"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Input reads the input a rollout was started with, from its history.
+func Input(ctx context.Context, c client.Client, r Run) (workflows.RolloutInput, error) {
+	var in workflows.RolloutInput
+	iter := c.GetWorkflowHistory(ctx, r.WorkflowID, r.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !iter.HasNext() {
+		return in, dnsroll.Errorf(dnsroll.ENOTFOUND, "rollout %s %s not found", r.WorkflowID, r.RunID)
+	}
+	ev, err := iter.Next()
+	if err != nil {
+		return in, fmt.Errorf("history of %s: %w", r.WorkflowID, err)
+	}
+	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil {
+		return in, fmt.Errorf("history of %s does not start with the workflow's start", r.WorkflowID)
+	}
+	err = converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in)
+	return in, err
+}
+
+// Retry starts a new rollout with the input of an earlier one, typically
+// one that failed. Activities are idempotent, so whatever the earlier run
+// left behind is found and reused, never duplicated.
+func Retry(ctx context.Context, c client.Client, r Run) (Run, error) {
+	in, err := Input(ctx, c, r)
+	if err != nil {
+		return Run{}, err
+	}
+	return Start(ctx, c, in)
+}
