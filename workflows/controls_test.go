@@ -155,3 +155,16 @@ func eventsText(st Status) string {
 	}
 	return b.String()
 }
+
+// A failed analysis round during the bake rolls back on its own.
+func TestBakeFailureRollsBackAutomatically(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}", "BakeCheck")
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeRolledBack)
+	if !strings.Contains(st.Failure, "Bake") || !strings.Contains(st.Failure, "rolled back automatically") {
+		t.Errorf("failure = %q", st.Failure)
+	}
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" || !h.rec.has("DeleteGreen") || h.rec.has("DeleteServer") {
+		t.Errorf("lbs %s, calls %v", got, h.rec.calls)
+	}
+}

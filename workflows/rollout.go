@@ -193,11 +193,16 @@ func (r *rollout) verifyAs(ctx workflow.Context, step string, targets, baseline 
 	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones}
 	var res activities.VerifyResult
 	opts := r.options(fleet.Steps.ProbeTimeout)
+	// Rollouts from before the safety controls ran every check as "Verify".
+	var fn any = a.Verify
+	if r.controls {
+		fn = map[string]any{"VerifyGreen": a.VerifyGreen, "VerifyLoadBalancers": a.VerifyLoadBalancers, "Bake": a.BakeCheck}[step]
+	}
 	var err error
 	if asStep {
-		err = r.exec(ctx, step, targetNames(targets), opts, a.Verify, in, &res)
+		err = r.exec(ctx, step, targetNames(targets), opts, fn, in, &res)
 	} else {
-		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.Verify, in).Get(ctx, &res)
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in).Get(ctx, &res)
 	}
 	if err == nil {
 		r.recordAnalysis(step, res)

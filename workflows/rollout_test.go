@@ -122,11 +122,16 @@ func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *ha
 		}
 		return activities.ProvisionResult{Attempt: 2}, stepErr("ProvisionNameservers")
 	}))
+	env.OnActivity(a.BakeCheck, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.VerifyInput) (activities.VerifyResult, error) {
+		rec.add("BakeCheck")
+		return activities.VerifyResult{Attempt: 1}, stepErr("BakeCheck")
+	})
 	for _, step := range []string{"VerifyGreen", "VerifyLoadBalancers"} {
 		isStep := mock.MatchedBy(func(in activities.VerifyInput) bool {
 			return strings.HasPrefix(in.Targets[0].Name, "lb") == (step == "VerifyLoadBalancers")
 		})
-		slow(step, env.OnActivity(a.Verify, mock.Anything, isStep).Return(func(_ context.Context, in activities.VerifyInput) (activities.VerifyResult, error) {
+		fn := map[string]any{"VerifyGreen": a.VerifyGreen, "VerifyLoadBalancers": a.VerifyLoadBalancers}[step]
+		slow(step, env.OnActivity(fn, mock.Anything, isStep).Return(func(_ context.Context, in activities.VerifyInput) (activities.VerifyResult, error) {
 			rec.add(step)
 			return activities.VerifyResult{Attempt: 1}, stepErr(step)
 		}))
