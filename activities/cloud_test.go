@@ -1,0 +1,202 @@
+package activities
+
+import (
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+	"github.com/dnsroll/dnsroll/linode"
+)
+
+const testFleetYAML = `
+fleet: t
+nameservers:
+  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
+load_balancers:
+  - {name: lb1, address: "127.0.0.1:5301", fronts: ns1}
+zones:
+  - {name: example.com, file: zones/example.com.zone}
+`
+
+// cloudEnv is an activity environment whose Cloud is the real linode adapter
+// talking to the Linode API simulator over HTTP.
+type cloudEnv struct {
+	env   *testsuite.TestActivityEnvironment
+	sim   *linodesim.Sim
+	cloud *linode.Cloud
+	fleet *config.Fleet
+	acts  *Activities
+}
+
+func newCloudEnv(t *testing.T) *cloudEnv {
+	t.Helper()
+	pollInterval = 10 * time.Millisecond
+	sim, err := linodesim.New(linodesim.Options{Token: "t0k", BootDelay: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	cloud, err := linode.New(linode.Options{Token: "t0k", BaseURL: srv.URL + "/v4", RetryWait: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := config.Parse([]byte(testFleetYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Cloud: cloud}
+	env.RegisterActivity(acts)
+	return &cloudEnv{env: env, sim: sim, cloud: cloud, fleet: fleet, acts: acts}
+}
+
+func (c *cloudEnv) ensure(t *testing.T, label string) (ServerResult, error) {
+	t.Helper()
+	spec := dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}
+	v, err := c.env.ExecuteActivity(c.acts.EnsureServer, EnsureServerInput{Fleet: c.fleet, Spec: spec})
+	var res ServerResult
+	if err == nil {
+		err = v.Get(&res)
+	}
+	return res, err
+}
+
+func (c *cloudEnv) count(label string) int {
+	n := 0
+	for _, i := range c.sim.Instances() {
+		if i.Label == label {
+			n++
+		}
+	}
+	return n
+}
+
+func TestEnsureServerIsIdempotent(t *testing.T) {
+	c := newCloudEnv(t)
+	first, err := c.ensure(t, "ns1-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Created || first.Server.Status != "running" || first.Server.DNSPort != 53 {
+		t.Errorf("first ensure = %+v, want a created, running server on port 53", first)
+	}
+	second, err := c.ensure(t, "ns1-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Created || second.Server.ID != first.Server.ID {
+		t.Errorf("second ensure created %v id %d, want reuse of %d", second.Created, second.Server.ID, first.Server.ID)
+	}
+	if n := c.count("ns1-next"); n != 1 {
+		t.Errorf("%d instances labelled ns1-next, want 1", n)
+	}
+}
+
+// A create whose response is lost (the server created the VM, the client saw
+// an error) must not leave a duplicate or fail the step.
+func TestEnsureServerAfterLostCreateResponse(t *testing.T) {
+	c := newCloudEnv(t)
+	c.sim.InjectFault(linodesim.Fault{Method: "POST", PathPrefix: "/v4/linode/instances", LoseResponse: true})
+	res, err := c.ensure(t, "ns1-next")
+	if err != nil {
+		// The activity may fail this attempt; Temporal's retry then finds the VM.
+		if res, err = c.ensure(t, "ns1-next"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.count("ns1-next"); n != 1 || res.Server.Label != "ns1-next" {
+		t.Errorf("%d instances after a lost create response, want 1 (%+v)", n, res)
+	}
+}
+
+func TestEnsureServerRefusesUntaggedLabel(t *testing.T) {
+	c := newCloudEnv(t)
+	if _, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.ensure(t, "ns1-next")
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(app.Error(), "without tag") {
+		t.Fatalf("err = %v, want a non-retryable conflict naming the missing tag", err)
+	}
+}
+
+func TestDeleteServer(t *testing.T) {
+	c := newCloudEnv(t)
+	res, err := c.ensure(t, "ns1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := DeleteServerInput{Tag: c.fleet.Tag(), Server: res.Server}
+	for i, wantNote := range []string{"", "already deleted"} {
+		v, err := c.env.ExecuteActivity(c.acts.DeleteServer, in)
+		if err != nil {
+			t.Fatalf("delete #%d: %v", i+1, err)
+		}
+		var out StepResult
+		_ = v.Get(&out)
+		if out.Note != wantNote {
+			t.Errorf("delete #%d note = %q, want %q", i+1, out.Note, wantNote)
+		}
+	}
+	untagged, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "other", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: untagged}); err == nil || !strings.Contains(err.Error(), "refusing") {
+		t.Errorf("delete of an untagged instance: err = %v", err)
+	}
+	if c.count("other") != 1 {
+		t.Error("untagged instance was deleted")
+	}
+}
+
+func TestDeleteGreenOnlyTouchesTaggedNext(t *testing.T) {
+	c := newCloudEnv(t)
+	for _, l := range []string{"ns1", "ns1-next"} {
+		if _, err := c.ensure(t, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	_ = stranger
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next", "ns2-next"}}); err != nil {
+		t.Fatal(err)
+	}
+	if c.count("ns1-next") != 0 || c.count("ns1") != 1 || c.count("ns2-next") != 1 {
+		t.Errorf("after DeleteGreen: %+v", c.sim.Instances())
+	}
+}
+
+func TestRenameServer(t *testing.T) {
+	c := newCloudEnv(t)
+	res, err := c.ensure(t, "ns1-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := RenameInput{Tag: c.fleet.Tag(), Server: res.Server, To: "ns1"}
+	for i := 0; i < 2; i++ { // the second run finds it renamed already
+		if _, err := c.env.ExecuteActivity(c.acts.RenameServer, in); err != nil {
+			t.Fatalf("rename #%d: %v", i+1, err)
+		}
+	}
+	if c.count("ns1") != 1 || c.count("ns1-next") != 0 {
+		t.Errorf("after rename: %+v", c.sim.Instances())
+	}
+	// Only an exact "-next" suffix is stripped: a character-set strip would
+	// turn "ns1-text" into "ns1-t" or worse.
+	odd, err := c.ensure(t, "ns1-text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: odd.Server, To: "ns1-t"}); err == nil {
+		t.Error("renamed a label without the -next suffix")
+	}
+}
