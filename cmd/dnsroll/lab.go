@@ -32,7 +32,7 @@ type labFlags struct {
 func (f *labFlags) register(fs *flag.FlagSet, dir string, temporalPort, uiPort int, simAddr string) {
 	fs.StringVar(&f.dir, "dir", dir, "lab state directory")
 	fs.StringVar(&f.fleets, "fleets", "fleets", "directory of fleet configs; the lab runs fleet \"lab\"")
-	fs.StringVar(&f.temporalBin, "temporal-bin", "bin/temporal", "temporal CLI binary (installed by `make tools`)")
+	fs.StringVar(&f.temporalBin, "temporal-bin", "bin/temporal", "temporal CLI binary (make tools installs it)")
 	fs.IntVar(&f.temporal, "temporal-port", temporalPort, "Temporal gRPC port (0 = any free port)")
 	fs.IntVar(&f.ui, "ui-port", uiPort, "Temporal Web UI port (0 = any free port)")
 	fs.StringVar(&f.sim, "sim-addr", simAddr, "Linode API simulator listen address")
