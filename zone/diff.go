@@ -34,20 +34,20 @@ type ZoneDiff struct {
 	MoreChanged int `json:"more_changed,omitempty"`
 }
 
+// RRset is the answer to one query, keyed by owner name and type: the
+// records as canonical strings (for a query that followed a CNAME, the
+// chain and the target's records). It is how live answers are diffed.
+type RRset struct {
+	Name string   `json:"name"`
+	Type string   `json:"type"`
+	RRs  []string `json:"rrs,omitempty"`
+}
+
 // Diff compares every RRset of old and new. A nil zone is empty, which makes
 // everything in the other one added or removed. Lists are sorted by name
 // and then type. Call Limit before returning a diff from an activity.
 func Diff(old, new *Zone) ZoneDiff {
-	var d ZoneDiff
-	keys := map[rrKey]bool{}
-	for _, z := range []*Zone{old, new} {
-		if z == nil {
-			continue
-		}
-		for k := range z.rrsets {
-			keys[k] = true
-		}
-	}
+	d := DiffRRsets(old.sets(), new.sets())
 	if old != nil {
 		d.OldSerial = old.Serial()
 	}
@@ -55,25 +55,65 @@ func Diff(old, new *Zone) ZoneDiff {
 		d.NewSerial = new.Serial()
 	}
 	d.SerialChanged = old != nil && new != nil && d.OldSerial != d.NewSerial
-	sorted := make([]rrKey, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
+	return d
+}
+
+func (z *Zone) sets() []RRset {
+	if z == nil {
+		return nil
 	}
-	sort.Slice(sorted, func(i, j int) bool {
-		if sorted[i].name != sorted[j].name {
-			return sorted[i].name < sorted[j].name
+	out := make([]RRset, 0, len(z.rrsets))
+	for k, rrs := range z.rrsets {
+		out = append(out, RRset{Name: k.name, Type: dns.TypeToString[k.qtype], RRs: canonicalSet(rrs, "")})
+	}
+	return out
+}
+
+// DiffRRsets compares two servers' answers (or two zones' RRsets). Names
+// and types are compared case-insensitively; RRs must be canonical
+// (CanonicalRR) and sorted. An empty set is an absent one. A SOA that
+// differs only in its serial is not a change: the serials go in
+// OldSerial and NewSerial, and SerialChanged says whether they differ.
+func DiffRRsets(old, new []RRset) ZoneDiff {
+	type key struct{ name, typ string }
+	index := func(sets []RRset) map[key][]string {
+		m := make(map[key][]string, len(sets))
+		for _, s := range sets {
+			if len(s.RRs) > 0 {
+				m[key{dns.CanonicalName(s.Name), strings.ToUpper(s.Type)}] = s.RRs
+			}
 		}
-		return dns.TypeToString[sorted[i].qtype] < dns.TypeToString[sorted[j].qtype]
+		return m
+	}
+	o, n := index(old), index(new)
+	keys := make([]key, 0, len(o)+len(n))
+	for k := range o {
+		keys = append(keys, k)
+	}
+	for k := range n {
+		if _, dup := o[k]; !dup {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].name != keys[j].name {
+			return keys[i].name < keys[j].name
+		}
+		return keys[i].typ < keys[j].typ
 	})
-	for _, k := range sorted {
-		c := RRsetChange{Name: k.name, Type: dns.TypeToString[k.qtype], Old: old.set(k), New: new.set(k)}
+	var d ZoneDiff
+	for _, k := range keys {
+		c := RRsetChange{Name: k.name, Type: k.typ, Old: o[k], New: n[k]}
 		switch {
 		case len(c.Old) == 0:
 			d.Added = append(d.Added, c)
 		case len(c.New) == 0:
 			d.Removed = append(d.Removed, c)
-		case k.qtype == dns.TypeSOA && old != nil && new != nil:
-			if soaSansSerial(old.soa) != soaSansSerial(new.soa) {
+		case k.typ == "SOA":
+			os, oser := soaSansSerial(c.Old)
+			ns, nser := soaSansSerial(c.New)
+			d.OldSerial, d.NewSerial, d.SerialChanged = oser, nser, oser != nser
+			if os != ns {
 				d.Changed = append(d.Changed, c)
 			}
 		case !slices.Equal(c.Old, c.New):
@@ -83,17 +123,25 @@ func Diff(old, new *Zone) ZoneDiff {
 	return d
 }
 
-func (z *Zone) set(k rrKey) []string {
-	if z == nil {
-		return nil
+// soaSansSerial renders a SOA RRset with serial 0 and returns the first
+// serial, so SOAs can be compared apart from their serials.
+func soaSansSerial(rrs []string) (string, uint32) {
+	var out []string
+	var serial uint32
+	for i, s := range rrs {
+		rr, err := dns.NewRR(s)
+		soa, ok := rr.(*dns.SOA)
+		if err != nil || !ok {
+			out = append(out, s)
+			continue
+		}
+		if i == 0 {
+			serial = soa.Serial
+		}
+		soa.Serial = 0
+		out = append(out, CanonicalRR(soa))
 	}
-	return canonicalSet(z.rrsets[k], "")
-}
-
-func soaSansSerial(soa *dns.SOA) string {
-	c := *soa
-	c.Serial = 0
-	return CanonicalRR(&c)
+	return strings.Join(out, "\n"), serial
 }
 
 // Empty reports whether no RRset changed; a serial bump alone is empty.
@@ -146,4 +194,59 @@ func (d ZoneDiff) Limit(n int) ZoneDiff {
 	d.Removed = cut(d.Removed, &d.MoreRemoved)
 	d.Changed = cut(d.Changed, &d.MoreChanged)
 	return d
+}
+
+// Describe renders up to n changes with their records, added ones first,
+// for failure messages that must name what differs, e.g.
+// "changed www.example.com. A: [192.0.2.10] → [192.0.2.20]".
+func (d ZoneDiff) Describe(n int) string {
+	var parts []string
+	for i, l := range [][]RRsetChange{d.Added, d.Removed, d.Changed} {
+		for _, c := range l {
+			if len(parts) == n {
+				break
+			}
+			parts = append(parts, [...]string{"added", "removed", "changed"}[i]+" "+c.String())
+		}
+	}
+	c := d.counts()
+	if more := c[0] + c[1] + c[2] - len(parts); more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", more))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// String reads "www.example.com. A: [192.0.2.10] → [192.0.2.20]". Records
+// of the change's own name and type show their RDATA only, others (the
+// links of a CNAME chain) their type and, at another name, the name; TTLs show only when
+// nothing else differs.
+func (c RRsetChange) String() string {
+	old, new := c.render(c.Old, false), c.render(c.New, false)
+	if old == new {
+		old, new = c.render(c.Old, true), c.render(c.New, true)
+	}
+	return fmt.Sprintf("%s %s: %s → %s", c.Name, c.Type, old, new)
+}
+
+func (c RRsetChange) render(rrs []string, ttl bool) string {
+	out := make([]string, 0, len(rrs))
+	for _, s := range rrs {
+		f := strings.SplitN(s, " ", 5)
+		if len(f) < 5 {
+			out = append(out, s)
+			continue
+		}
+		r := f[4]
+		switch {
+		case f[0] != c.Name:
+			r = f[0] + " " + f[3] + " " + r
+		case f[3] != c.Type:
+			r = f[3] + " " + r
+		}
+		if ttl {
+			r = "ttl " + f[1] + " " + r
+		}
+		out = append(out, r)
+	}
+	return "[" + strings.Join(out, ", ") + "]"
 }

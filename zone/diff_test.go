@@ -123,3 +123,49 @@ func TestSerialArithmetic(t *testing.T) {
 		}
 	}
 }
+
+// Live answers: blue and green answered these queries (names in any case,
+// records canonical). The SOA differs only in its serial.
+func TestDiffRRsetsAndDescribe(t *testing.T) {
+	soa := func(serial string) string {
+		return "example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. " + serial + " 3600 600 1209600 300"
+	}
+	blue := []RRset{
+		{Name: "example.com.", Type: "SOA", RRs: []string{soa("10")}},
+		{Name: "WWW.example.com.", Type: "A", RRs: []string{"www.example.com. 300 IN A 192.0.2.10"}},
+		{Name: "alias.example.com.", Type: "A", RRs: []string{"alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10"}},
+		{Name: "gone.example.com.", Type: "TXT", RRs: []string{`gone.example.com. 300 IN TXT "x"`}},
+		{Name: "ttl.example.com.", Type: "A", RRs: []string{"ttl.example.com. 300 IN A 192.0.2.5"}},
+		{Name: "nx.example.com.", Type: "A"},
+	}
+	green := []RRset{
+		{Name: "example.com.", Type: "soa", RRs: []string{soa("11")}},
+		{Name: "www.example.com.", Type: "A", RRs: []string{"www.example.com. 300 IN A 192.0.2.20"}},
+		{Name: "alias.example.com.", Type: "A", RRs: []string{"alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.20"}},
+		{Name: "ttl.example.com.", Type: "A", RRs: []string{"ttl.example.com. 600 IN A 192.0.2.5"}},
+		{Name: "new.example.com.", Type: "AAAA", RRs: []string{"new.example.com. 300 IN AAAA 2001:db8::1"}},
+	}
+	d := DiffRRsets(blue, green)
+	if !d.SerialChanged || d.OldSerial != 10 || d.NewSerial != 11 {
+		t.Errorf("serials: %+v", d)
+	}
+	if got, want := d.Summary(), "1 added, 1 removed, 3 changed: new.example.com. AAAA, gone.example.com. TXT, alias.example.com. A, ttl.example.com. A, www.example.com. A"; got != want {
+		t.Errorf("Summary() = %q\nwant %q", got, want)
+	}
+	want := "added new.example.com. AAAA: [] → [2001:db8::1]; " +
+		`removed gone.example.com. TXT: ["x"] → []; ` +
+		"changed alias.example.com. A: [CNAME www.example.com., www.example.com. A 192.0.2.10] → [CNAME www.example.com., www.example.com. A 192.0.2.20]; " +
+		"and 2 more"
+	if got := d.Describe(3); got != want {
+		t.Errorf("Describe(3) =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := d.Changed[1].String(), "ttl.example.com. A: [ttl 300 192.0.2.5] → [ttl 600 192.0.2.5]"; got != want {
+		t.Errorf("TTL change: %q, want %q", got, want)
+	}
+	if got, want := d.Changed[2].String(), "www.example.com. A: [192.0.2.10] → [192.0.2.20]"; got != want {
+		t.Errorf("www change: %q, want %q", got, want)
+	}
+	if d := DiffRRsets(blue, blue); !d.Empty() || d.SerialChanged || d.Describe(3) != "" {
+		t.Errorf("identical answers: %+v", d)
+	}
+}

@@ -37,7 +37,8 @@ type rrKey struct {
 }
 
 // Answer is what an authoritative server should reply to one query: the
-// RCODE and the answer-section RRs of the asked type as canonical strings.
+// RCODE and the answer section (the RRset, after any CNAME chain) as
+// sorted canonical strings.
 type Answer struct {
 	Rcode int      `json:"rcode"`
 	RRs   []string `json:"rrs,omitempty"`
@@ -194,56 +195,6 @@ func (z *Zone) Types(name string) []uint16 {
 // form that probes compare against what servers answer.
 func (z *Zone) RRset(name string, qtype uint16) []string {
 	return canonicalSet(z.rrsets[rrKey{dns.CanonicalName(name), qtype}], "")
-}
-
-// Delegated reports whether name is at or below a zone cut (a non-apex NS).
-// Servers answer such names with a referral, which Lookup does not model.
-func (z *Zone) Delegated(name string) bool {
-	name = dns.CanonicalName(name)
-	for n := name; n != z.origin && dns.IsSubDomain(z.origin, n); {
-		if z.cuts[n] {
-			return true
-		}
-		i, end := dns.NextLabel(n, 0)
-		if end {
-			break
-		}
-		n = n[i:]
-	}
-	return false
-}
-
-// Lookup is what an authoritative server for the zone should answer for
-// (name, qtype): NOERROR with the RRset; NOERROR with no RRs (NODATA) when
-// the name, or an empty non-terminal, exists with other types; NXDOMAIN
-// when it does not exist; REFUSED outside the zone. A wildcard is used when
-// the name does not exist and "*.<closest encloser>" does. Not modelled:
-// referrals at and below delegations (see Delegated), CNAME chasing (a name
-// with a CNAME has NODATA for other types), DNAME and DNSSEC.
-func (z *Zone) Lookup(name string, qtype uint16) Answer {
-	name = dns.CanonicalName(name)
-	if !dns.IsSubDomain(z.origin, name) {
-		return Answer{Rcode: dns.RcodeRefused}
-	}
-	if z.exists[name] {
-		return Answer{Rcode: dns.RcodeSuccess, RRs: z.RRset(name, qtype)}
-	}
-	for ce := name; ce != z.origin; {
-		i, _ := dns.NextLabel(ce, 0)
-		ce = ce[i:]
-		if !z.exists[ce] {
-			continue
-		}
-		wild := "*." + ce
-		if ce == "." {
-			wild = "*."
-		}
-		if !z.exists[wild] {
-			break
-		}
-		return Answer{Rcode: dns.RcodeSuccess, RRs: canonicalSet(z.rrsets[rrKey{wild, qtype}], name)}
-	}
-	return Answer{Rcode: dns.RcodeNameError}
 }
 
 // canonicalSet renders rrs as sorted canonical strings, with the owner

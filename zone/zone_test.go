@@ -195,3 +195,42 @@ func TestCanonicalRR(t *testing.T) {
 		t.Errorf("TXT: %q", got)
 	}
 }
+
+// BIND syntax in RDATA: relative names, "@", a changed $ORIGIN, class
+// before TTL and records split over lines all become the fully qualified,
+// lower-case form probes compare with answers.
+func TestParseNormalisesRDATA(t *testing.T) {
+	z := mustParse(t, `$TTL 1h
+@            IN SOA ns1 Hostmaster.Example.com. (
+                      5   ; serial
+                      1h 15m 2w 5m )
+             IN NS   NS1
+             IN MX   10 @
+apex-alias   IN CNAME @
+_sip._tcp    IN SRV  10 5 5060 SipHost
+$ORIGIN Sub.Example.COM.
+child        IN 60 NS  ns.child
+rev          IN PTR  host.example.org.
+$ORIGIN example.com.
+txt   120    TXT     "Keep Case" "two strings"
+`)
+	cases := []struct {
+		name  string
+		qtype uint16
+		want  string
+	}{
+		{"example.com.", dns.TypeSOA, "example.com. 3600 IN SOA ns1.example.com. hostmaster.example.com. 5 3600 900 1209600 300"},
+		{"example.com.", dns.TypeNS, "example.com. 3600 IN NS ns1.example.com."},
+		{"example.com.", dns.TypeMX, "example.com. 3600 IN MX 10 example.com."},
+		{"apex-alias.example.com.", dns.TypeCNAME, "apex-alias.example.com. 3600 IN CNAME example.com."},
+		{"_sip._tcp.example.com.", dns.TypeSRV, "_sip._tcp.example.com. 3600 IN SRV 10 5 5060 siphost.example.com."},
+		{"child.sub.example.com.", dns.TypeNS, "child.sub.example.com. 60 IN NS ns.child.sub.example.com."},
+		{"rev.sub.example.com.", dns.TypePTR, "rev.sub.example.com. 3600 IN PTR host.example.org."},
+		{"txt.example.com.", dns.TypeTXT, `txt.example.com. 120 IN TXT "Keep Case" "two strings"`},
+	}
+	for _, c := range cases {
+		if got := z.RRset(c.name, c.qtype); len(got) != 1 || got[0] != c.want {
+			t.Errorf("RRset(%s, %s) = %q\nwant %q", c.name, dns.TypeToString[c.qtype], got, c.want)
+		}
+	}
+}
