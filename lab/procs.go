@@ -80,6 +80,7 @@ var lbPrograms = []struct {
 	stop          syscall.Signal
 }{
 	{"nginx.pid", "nginx", syscall.SIGQUIT},
+	{"dnsdist.pid", "dnsdist", syscall.SIGTERM},
 }
 
 // lbRunning reports whether a lab load balancer's process is alive.

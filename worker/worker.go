@@ -17,6 +17,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/linode"
 	"github.com/dnsroll/dnsroll/probe"
@@ -92,7 +93,8 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 // Drivers are the load balancer drivers, by config.LoadBalancer.Driver name.
 func Drivers(runner activities.PlaybookRunner, labDir string) map[string]activities.LoadBalancer {
 	return map[string]activities.LoadBalancer{
-		"nginx": &nginx.Driver{Runner: runner, LabDir: labDir},
+		"nginx":   &nginx.Driver{Runner: runner, LabDir: labDir},
+		"dnsdist": &dnsdist.Driver{Runner: runner, LabDir: labDir},
 	}
 }
 

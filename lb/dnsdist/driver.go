@@ -1,0 +1,221 @@
+// Package dnsdist is a load balancer driver for dnsdist that switches
+// without losing a query. nginx's reload closes the old workers' sockets and
+// drops replies in flight (about 7 queries per switch at 5,000 queries/s);
+// dnsdist instead changes its backends at runtime through its console: the
+// new backend is added and health-checked, the old one is set down, drained
+// and removed, and the process never restarts.
+//
+// Point renders a complete dnsdist.conf (which records the backends, so a
+// restart comes back pointing the same way) and runs the dnsdist Ansible
+// playbook, which installs it and makes the running dnsdist converge through
+// the console. The same driver serves real load balancers (Debian VMs over
+// SSH, systemd) and lab ones (a dnsdist per load balancer on loopback, in
+// <LabDir>/lb/<name>/).
+package dnsdist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// Runner runs Ansible playbooks; provision.Runner implements it. Declared
+// here so that this package never imports activities.
+type Runner interface {
+	Run(ctx context.Context, req provision.Request, progress func(msg string)) (provision.Result, error)
+}
+
+// Where the console listens and its key lives on a real load balancer. The
+// console is loopback-only: Ansible runs the console client on the load
+// balancer itself, so neither the port nor the key ever leaves the machine.
+const (
+	vmConsole = "127.0.0.1:5199"
+	vmKeyFile = "/etc/dnsdist/dnsroll-console.key"
+)
+
+// labConsoleHost is where lab consoles listen, on the load balancer's own
+// port number: Linux routes all of 127/8 to lo, and 127.0.0.1:<port> is the
+// load balancer's DNS listener, so the pair is free whenever the lab could
+// bind the load balancer itself, and two lab load balancers never collide.
+const labConsoleHost = "127.0.0.2"
+
+// PlaybookName is the playbook that applies a dnsdist config. By default it
+// is looked up beside the fleet's loadbalancer playbook (ansible/).
+const PlaybookName = "dnsdist.yml"
+
+// validateTask is the role task that installs the config after
+// "dnsdist --check-config" accepts it (roles/dnsdist/tasks/main.yml). Its
+// failure means the rendered config is invalid, which no retry will fix.
+const validateTask = "Install the dnsdist config, validated with dnsdist --check-config"
+
+var lbNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// Driver points dnsdist load balancers at backends. It implements
+// activities.LoadBalancer.
+type Driver struct {
+	// Runner runs the dnsdist playbook.
+	Runner Runner
+	// LabDir is the lab's state directory; a lab load balancer lives in
+	// <LabDir>/lb/<name>/. Required for fleets with a lab section only.
+	LabDir string
+	// Playbook is the playbook's path; empty means PlaybookName in the
+	// directory of the fleet's loadbalancer_playbook.
+	Playbook string
+	// Progress, when set, receives the playbook's progress messages, so the
+	// worker can heartbeat while it runs.
+	Progress func(ctx context.Context, msg string)
+}
+
+// Point makes lb send all DNS traffic to backends and returns once dnsdist
+// serves only them, every one health-checked up. It is idempotent: pointing
+// at the current backends changes nothing. Errors have code dnsroll.EINVALID
+// when the input or the rendered config is invalid (the old config keeps
+// serving); anything else may succeed on retry.
+func (d *Driver) Point(ctx context.Context, fleet *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error {
+	if err := d.point(ctx, fleet, lb, backends); err != nil {
+		var e *dnsroll.Error
+		if errors.As(err, &e) {
+			return dnsroll.Errorf(e.Code, "dnsdist: point %s: %v", lb.Name, err)
+		}
+		return fmt.Errorf("dnsdist: point %s: %w", lb.Name, err)
+	}
+	return nil
+}
+
+func (d *Driver) point(ctx context.Context, fleet *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error {
+	listen, err := IPPort(lb.Address)
+	if err != nil {
+		return dnsroll.Errorf(dnsroll.EINVALID, "address: %v (dnsdist listens on an IP address)", err)
+	}
+	listenHost, portText, _ := net.SplitHostPort(listen)
+	port, _ := strconv.Atoi(portText)
+	data := TemplateData{Name: lb.Name, Listen: listen, Console: vmConsole, KeyFile: vmKeyFile}
+	if len(fleet.Zones) > 0 {
+		data.CheckName, data.CheckType, data.MustResolve = HealthCheck(fleet.Zones[0].Name)
+	} else {
+		data.CheckName, data.CheckType, data.MustResolve = HealthCheck("")
+	}
+	for _, b := range backends {
+		data.Backends = append(data.Backends, b.DNSAddr())
+	}
+	labDir := ""
+	if fleet.Lab != nil {
+		if labDir, err = d.Dir(lb.Name); err != nil {
+			return err
+		}
+		data.Console = net.JoinHostPort(labConsoleHost, portText)
+		data.KeyFile = filepath.Join(labDir, "console.key")
+	}
+	conf, err := Render(data)
+	if err != nil {
+		return err
+	}
+	// The same config without backends: the settings that only a restart
+	// applies. The role restarts dnsdist only when these change.
+	settings := data
+	settings.Backends = nil
+	settingsConf, err := Render(settings)
+	if err != nil {
+		return err
+	}
+	clean, _ := data.normalize()
+	address := lb.SSHHost
+	if address == "" {
+		address = listenHost
+	}
+	vars := map[string]any{
+		"dnsroll_dnsdist_conf":         conf,
+		"dnsroll_dnsdist_settings":     settingsConf,
+		"dnsroll_dnsdist_backends":     clean.Backends,
+		"dnsroll_dnsdist_console":      data.Console,
+		"dnsroll_dnsdist_key_file":     data.KeyFile,
+		"dnsroll_dnsdist_check_name":   data.CheckName,
+		"dnsroll_dnsdist_check_type":   data.CheckType,
+		"dnsroll_dnsdist_must_resolve": data.MustResolve,
+		"dnsroll_lab_dir":              labDir,
+		"dnsroll_lb_listen_host":       listenHost,
+		"dnsroll_lb_listen_port":       port,
+	}
+	req := provision.Request{
+		Playbook:   d.playbook(fleet),
+		Hosts:      []provision.Host{{Name: lb.Name, Address: address, Vars: vars}},
+		Connection: fleet.Ansible.Connection,
+		User:       fleet.Ansible.SSHUser,
+	}
+	res, err := d.Runner.Run(ctx, req, d.progress(ctx))
+	if err != nil {
+		return classify(res, err)
+	}
+	if labDir != "" {
+		return verifyLab(labDir, conf)
+	}
+	return nil
+}
+
+// Dir is the directory of lab load balancer name: <LabDir>/lb/<name>.
+func (d *Driver) Dir(name string) (string, error) {
+	if d.LabDir == "" {
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "the fleet runs in the lab but the dnsdist driver has no lab directory")
+	}
+	if !lbNameRE.MatchString(name) {
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "load balancer name %q: use letters, digits, dots, dashes and underscores", name)
+	}
+	abs, err := filepath.Abs(d.LabDir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(abs, "lb", name), nil
+}
+
+func (d *Driver) playbook(fleet *config.Fleet) string {
+	if d.Playbook != "" {
+		return d.Playbook
+	}
+	return filepath.Join(filepath.Dir(fleet.Path(fleet.Ansible.LoadBalancerPlaybook)), PlaybookName)
+}
+
+func (d *Driver) progress(ctx context.Context) func(string) {
+	if d.Progress == nil {
+		return nil
+	}
+	return func(msg string) { d.Progress(ctx, msg) }
+}
+
+// classify turns a failed run into EINVALID when dnsdist rejected the
+// config, so the workflow stops retrying something that cannot succeed.
+func classify(res provision.Result, err error) error {
+	for _, f := range res.Failures {
+		if strings.Contains(f.Task, validateTask) || strings.Contains(f.Message, "failed to validate") {
+			return dnsroll.Errorf(dnsroll.EINVALID, "dnsdist --check-config rejected the config on %s: %s", f.Host, f.Message)
+		}
+	}
+	return err
+}
+
+// verifyLab checks, after a successful play, that the lab load balancer's
+// config on disk is the one just rendered and that its dnsdist runs. It
+// catches a second writer racing this one; the play already waited for the
+// backends, and DNS through the load balancer is the probe step's job.
+func verifyLab(dir, want string) error {
+	got, err := os.ReadFile(filepath.Join(dir, "dnsdist.conf"))
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if string(got) != want {
+		return fmt.Errorf("verify: %s/dnsdist.conf is not the config just applied; another change raced this one", dir)
+	}
+	if _, err := PID(dir); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package dnsdist
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// fakeRunner records the request and returns a canned result.
+type fakeRunner struct {
+	req provision.Request
+	res provision.Result
+	err error
+}
+
+func (f *fakeRunner) Run(_ context.Context, req provision.Request, _ func(string)) (provision.Result, error) {
+	f.req = req
+	return f.res, f.err
+}
+
+func vmFleet() *config.Fleet {
+	return &config.Fleet{
+		Name:    "prod",
+		Dir:     "/srv/dnsroll",
+		Ansible: config.Ansible{Connection: "ssh", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "deploy"},
+		Zones:   []config.Zone{{Name: "example.com", File: "zones/example.com.zone"}},
+	}
+}
+
+func TestPointVMRequest(t *testing.T) {
+	runner := &fakeRunner{}
+	d := &Driver{Runner: runner}
+	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: "dnsdist"}
+	backends := []dnsroll.Server{{Label: "ns1-next", IPv4: "192.0.2.20"}}
+	if err := d.Point(context.Background(), vmFleet(), lb, backends); err != nil {
+		t.Fatal(err)
+	}
+	req := runner.req
+	// The playbook sits beside the fleet's loadbalancer playbook.
+	if got, want := req.Playbook, "/srv/dnsroll/ansible/dnsdist.yml"; got != want {
+		t.Errorf("playbook = %q, want %q", got, want)
+	}
+	if got, want := req.Connection+" "+req.User, "ssh deploy"; got != want {
+		t.Errorf("connection and user = %q, want %q", got, want)
+	}
+	if len(req.Hosts) != 1 {
+		t.Fatalf("hosts = %+v, want one", req.Hosts)
+	}
+	h := req.Hosts[0]
+	if got, want := h.Name+" "+h.Address, "lb1 192.0.2.10"; got != want {
+		t.Errorf("host = %q, want %q", got, want)
+	}
+	for name, want := range map[string]any{
+		"dnsroll_lab_dir":              "",
+		"dnsroll_lb_listen_port":       53,
+		"dnsroll_dnsdist_console":      "127.0.0.1:5199",
+		"dnsroll_dnsdist_key_file":     "/etc/dnsdist/dnsroll-console.key",
+		"dnsroll_dnsdist_check_name":   "example.com.",
+		"dnsroll_dnsdist_check_type":   "SOA",
+		"dnsroll_dnsdist_must_resolve": true,
+	} {
+		if got := h.Vars[name]; got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got, _ := h.Vars["dnsroll_dnsdist_backends"].([]string); len(got) != 1 || got[0] != "192.0.2.20:53" {
+		t.Errorf("backends = %v, want [192.0.2.20:53]", h.Vars["dnsroll_dnsdist_backends"])
+	}
+	conf, _ := h.Vars["dnsroll_dnsdist_conf"].(string)
+	settings, _ := h.Vars["dnsroll_dnsdist_settings"].(string)
+	if !strings.Contains(conf, "newServer({address = '192.0.2.20:53'") || !strings.Contains(conf, "setLocal('192.0.2.10:53')") {
+		t.Errorf("config:\n%s", conf)
+	}
+	if strings.Contains(settings, "newServer") || !strings.Contains(settings, "setLocal('192.0.2.10:53')") {
+		t.Errorf("settings must be the config without backends:\n%s", settings)
+	}
+	for _, v := range h.Vars {
+		if s, ok := v.(string); ok && strings.Contains(s, "setKey('") {
+			t.Errorf("a variable carries a console key: %q", s)
+		}
+	}
+
+	lb.SSHHost = "lb1.mgmt.example.net"
+	d.Playbook = "/opt/dnsroll/dnsdist.yml"
+	if err := d.Point(context.Background(), vmFleet(), lb, backends); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := runner.req.Hosts[0].Address, "lb1.mgmt.example.net"; got != want {
+		t.Errorf("address with ssh_host = %q, want %q", got, want)
+	}
+	if got, want := runner.req.Playbook, "/opt/dnsroll/dnsdist.yml"; got != want {
+		t.Errorf("playbook override = %q, want %q", got, want)
+	}
+}
+
+func TestPointErrorCodes(t *testing.T) {
+	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
+	for _, tc := range []struct {
+		name string
+		lb   config.LoadBalancer
+		res  provision.Result
+		err  error
+		code string
+	}{
+		{
+			name: "dnsdist --check-config rejects the config",
+			lb:   lb,
+			res: provision.Result{Failures: []provision.Failure{{
+				Host: "lb1", Task: "dnsdist : " + validateTask, Message: "failed to validate",
+			}}},
+			err:  errors.New("playbook failed"),
+			code: dnsroll.EINVALID,
+		},
+		{
+			name: "a backend that never comes up is retryable",
+			lb:   lb,
+			res: provision.Result{Failures: []provision.Failure{{
+				Host: "lb1", Task: "dnsdist : Point the running dnsdist at the backends through its console", Message: "backends not up after 30s",
+			}}},
+			err:  errors.New("playbook failed"),
+			code: dnsroll.EINTERNAL,
+		},
+		{name: "address without port", lb: config.LoadBalancer{Name: "lb1", Address: "192.0.2.10"}, code: dnsroll.EINVALID},
+		{name: "hostname address", lb: config.LoadBalancer{Name: "lb1", Address: "lb1.example.net:53"}, code: dnsroll.EINVALID},
+		{name: "name escaping the lab dir", lb: config.LoadBalancer{Name: "../lb1", Address: "192.0.2.10:53"}, code: dnsroll.EINVALID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Driver{Runner: &fakeRunner{res: tc.res, err: tc.err}}
+			err := d.Point(context.Background(), vmFleet(), tc.lb, nil)
+			if got := dnsroll.ErrorCode(err); got != tc.code {
+				t.Fatalf("error code = %q (%v), want %q", got, err, tc.code)
+			}
+			if !strings.HasPrefix(err.Error(), "dnsdist: point ") {
+				t.Errorf("error %q lacks the package prefix", err)
+			}
+		})
+	}
+}
+
+func TestPointLabNeedsLabDir(t *testing.T) {
+	fleet := vmFleet()
+	fleet.Lab = &config.Lab{DNSPortBase: 15300}
+	d := &Driver{Runner: &fakeRunner{}}
+	err := d.Point(context.Background(), fleet, config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:15400"}, nil)
+	if got, want := dnsroll.ErrorCode(err), dnsroll.EINVALID; got != want {
+		t.Fatalf("error code = %q (%v), want %q", got, err, want)
+	}
+}

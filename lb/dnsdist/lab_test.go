@@ -1,0 +1,265 @@
+package dnsdist
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// TestLabPoint switches a real lab dnsdist between two real DNS servers with
+// the real playbook while queries flow through it, and checks that none is
+// lost, that a switch never restarts dnsdist, and what a resolver sees.
+func TestLabPoint(t *testing.T) {
+	needTool(t, "dnsdist")
+	needTool(t, "ansible-playbook")
+	needTool(t, "start-stop-daemon")
+	blue, green := startDNS(t, "blue"), startDNS(t, "green")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet := &config.Fleet{
+		Name: "lab", Dir: root, Lab: &config.Lab{DNSPortBase: 15300},
+		Ansible: config.Ansible{Connection: "local", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "root"},
+		Zones:   []config.Zone{{Name: "dnsroll.test"}},
+	}
+	var progressed atomic.Int32
+	d := &Driver{
+		Runner:   &provision.Runner{ProgressInterval: 100 * time.Millisecond},
+		LabDir:   t.TempDir(),
+		Progress: func(context.Context, string) { progressed.Add(1) },
+	}
+	lb := config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + freePort(t), Fronts: "ns1", Driver: "dnsdist"}
+	dir, err := d.Dir(lb.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pid, _ := PID(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := Stop(ctx, dir); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+		if pid != 0 && isDnsdist(pid) {
+			t.Errorf("dnsdist pid %d still runs after Stop", pid)
+		}
+	})
+	ctx := context.Background()
+	point := func(backends ...dnsroll.Server) {
+		t.Helper()
+		if err := d.Point(ctx, fleet, lb, backends); err != nil {
+			t.Fatalf("Point at %v: %v", backends, err)
+		}
+	}
+
+	point(blue)
+	wantAnswer(t, lb.Address, "blue")
+	if progressed.Load() == 0 {
+		t.Error("Point never passed on the runner's progress; a worker could not heartbeat")
+	}
+	pid, err := PID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.Stat(filepath.Join(dir, "console.key"))
+	if err != nil || key.Mode().Perm() != 0o600 {
+		t.Errorf("console key: %v, mode %v; want a 0600 file", err, key.Mode().Perm())
+	}
+
+	// Switch to green and back under load: not one query may be lost.
+	load := startLoad(t, lb.Address)
+	point(green)
+	wantAnswer(t, lb.Address, "green")
+	point(blue)
+	wantAnswer(t, lb.Address, "blue")
+	sent, lost := load()
+	t.Logf("%d queries during two switches, %d lost", sent, lost)
+	if sent < 100 || lost != 0 {
+		t.Errorf("%d of %d queries lost during the switches; want 0", lost, sent)
+	}
+	if got, _ := PID(dir); got != pid {
+		t.Errorf("dnsdist pid changed from %d to %d: a switch must not restart it", pid, got)
+	}
+
+	// Pointing where it already points changes nothing; no backends answer
+	// SERVFAIL; and the config on disk records the backends for a restart.
+	point(blue)
+	wantAnswer(t, lb.Address, "blue")
+	point()
+	if got := rcode(t, lb.Address); got != dns.RcodeServerFailure {
+		t.Errorf("with no backends the rcode is %s, want SERVFAIL", dns.RcodeToString[got])
+	}
+	point(green)
+	conf, _ := os.ReadFile(filepath.Join(dir, "dnsdist.conf"))
+	if !strings.Contains(string(conf), "address = '"+green.DNSAddr()+"'") || strings.Contains(string(conf), blue.DNSAddr()) {
+		t.Errorf("dnsdist.conf does not record green as the only backend:\n%s", conf)
+	}
+	if got, _ := PID(dir); got != pid {
+		t.Errorf("dnsdist pid changed from %d to %d", pid, got)
+	}
+
+	// A restart (the lab after a reboot) comes back pointing at green.
+	if err := Stop(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	point(green)
+	wantAnswer(t, lb.Address, "green")
+}
+
+// startLoad sends UDP queries to addr at about 1,000 per second until the
+// returned function is called; it then waits for late replies and returns
+// how many queries were sent and how many got no reply.
+func startLoad(t *testing.T, addr string) func() (sent, lost int) {
+	t.Helper()
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	pending := map[uint16]bool{}
+	var total int
+	done := make(chan struct{})
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:n]) == nil {
+				mu.Lock()
+				delete(pending, m.Id)
+				mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		var id uint16
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			id++
+			m := new(dns.Msg)
+			m.SetQuestion("probe.dnsroll.test.", dns.TypeTXT)
+			m.Id = id
+			b, _ := m.Pack()
+			mu.Lock()
+			pending[id], total = true, total+1
+			mu.Unlock()
+			_, _ = conn.Write(b)
+		}
+	}()
+	return func() (int, int) {
+		close(done)
+		time.Sleep(2 * time.Second)
+		conn.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		return total, len(pending)
+	}
+}
+
+func rcode(t *testing.T, addr string) int {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("probe.dnsroll.test.", dns.TypeTXT)
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("query %s: %v", addr, err)
+	}
+	return r.Rcode
+}
+
+// wantAnswer queries TXT through addr over UDP and TCP. Point promises the
+// new backends serve when it returns, so a wrong answer fails at once.
+func wantAnswer(t *testing.T, addr, want string) {
+	t.Helper()
+	for _, proto := range []string{"udp", "tcp"} {
+		m := new(dns.Msg)
+		m.SetQuestion("probe.dnsroll.test.", dns.TypeTXT)
+		r, _, err := (&dns.Client{Net: proto, Timeout: 2 * time.Second}).Exchange(m, addr)
+		if err != nil {
+			t.Fatalf("%s query through %s: %v", proto, addr, err)
+		}
+		if len(r.Answer) != 1 {
+			t.Fatalf("%s query through %s: rcode %s, answer %v; want one TXT", proto, addr, dns.RcodeToString[r.Rcode], r.Answer)
+		}
+		if txt, ok := r.Answer[0].(*dns.TXT); !ok || len(txt.Txt) != 1 || txt.Txt[0] != want {
+			t.Fatalf("%s query through %s: answer %v, want TXT %q", proto, addr, r.Answer[0], want)
+		}
+	}
+}
+
+// startDNS starts a DNS server on one loopback port for UDP and TCP that
+// answers every query (the health check's SOA too) with TXT answer.
+func startDNS(t *testing.T, answer string) dnsroll.Server {
+	t.Helper()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		m.Answer = []dns.RR{&dns.TXT{
+			Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+			Txt: []string{answer},
+		}}
+		_ = w.WriteMsg(m)
+	})
+	pc, ln := listenBoth(t)
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() { _ = srv.ActivateAndServe() }()
+		<-started
+		t.Cleanup(func() { _ = srv.Shutdown() })
+	}
+	return dnsroll.Server{Label: answer, IPv4: "127.0.0.1", DNSPort: port}
+}
+
+// listenBoth binds one loopback port for UDP and TCP.
+func listenBoth(t testing.TB) (net.PacketConn, net.Listener) {
+	t.Helper()
+	for range 50 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			return pc, ln
+		}
+		pc.Close()
+	}
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return nil, nil
+}
+
+// freePort returns a loopback port that was free for UDP and TCP a moment ago.
+func freePort(t testing.TB) string {
+	t.Helper()
+	pc, ln := listenBoth(t)
+	defer pc.Close()
+	defer ln.Close()
+	return fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port)
+}

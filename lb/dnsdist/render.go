@@ -1,0 +1,131 @@
+package dnsdist
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/dnsroll/dnsroll"
+)
+
+// TemplateData is what the template needs to render one load balancer's
+// complete dnsdist.conf.
+type TemplateData struct {
+	// Name is the load balancer's name; it only appears in a comment.
+	Name string
+	// Listen is the ip:port dnsdist serves DNS on, UDP and TCP alike.
+	Listen string
+	// Console is the loopback ip:port of dnsdist's console.
+	Console string
+	// KeyFile is the absolute path of the file holding the console key.
+	KeyFile string
+	// Backends are the ip:port addresses that receive the traffic. They are
+	// also the backends' names, which is how a switch finds them again.
+	Backends []string
+	// Health check of every backend: the apex SOA of a zone the backends
+	// serve, which must resolve; see HealthCheck.
+	CheckName   string
+	CheckType   string
+	MustResolve bool
+}
+
+// HealthCheck returns the health check for backends that serve zone: its
+// SOA must resolve, so a server that is up but lacks the zone is down. With
+// no zone it is dnsdist's default check, which any answer but SERVFAIL passes.
+func HealthCheck(zone string) (name, qtype string, mustResolve bool) {
+	if zone == "" {
+		return "a.root-servers.net.", "A", false
+	}
+	return strings.TrimSuffix(zone, ".") + ".", "SOA", true
+}
+
+var (
+	// nameRE keeps the name inside its comment line.
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	// pathRE keeps the key file path inside its Lua string.
+	pathRE = regexp.MustCompile(`^/[A-Za-z0-9_./+@:,=-]*$`)
+	// checkNameRE is a DNS name with its final dot; checkTypeRE a type mnemonic.
+	checkNameRE = regexp.MustCompile(`^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+$`)
+	checkTypeRE = regexp.MustCompile(`^[A-Z][A-Z0-9]{0,9}$`)
+)
+
+// Render renders the embedded template with data. Every value is checked
+// first, because a value that Lua reads as code would change the config
+// rather than fail it; errors have code dnsroll.EINVALID.
+func Render(data TemplateData) (string, error) {
+	clean, err := data.normalize()
+	if err != nil {
+		return "", err
+	}
+	t, err := template.New("dnsdist.conf").Option("missingkey=error").Parse(confTemplate)
+	if err != nil {
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: parse template: %v", err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, clean); err != nil {
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: render template: %v", err)
+	}
+	return b.String(), nil
+}
+
+func (d TemplateData) normalize() (TemplateData, error) {
+	bad := func(format string, args ...any) (TemplateData, error) {
+		return TemplateData{}, dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: "+format, args...)
+	}
+	if !nameRE.MatchString(d.Name) {
+		return bad("load balancer name %q: use letters, digits, dots, dashes and underscores", d.Name)
+	}
+	var err error
+	if d.Listen, err = IPPort(d.Listen); err != nil {
+		return bad("listen address: %v", err)
+	}
+	if d.Console, err = IPPort(d.Console); err != nil {
+		return bad("console address: %v", err)
+	}
+	if ip := net.ParseIP(hostOf(d.Console)); !ip.IsLoopback() {
+		return bad("console address %s: must be on loopback; the console can reconfigure dnsdist", d.Console)
+	}
+	backends := make([]string, 0, len(d.Backends))
+	for _, b := range d.Backends {
+		addr, err := IPPort(b)
+		if err != nil {
+			return bad("backend: %v", err)
+		}
+		backends = append(backends, addr)
+	}
+	d.Backends = backends
+	if !pathRE.MatchString(d.KeyFile) || filepath.Clean(d.KeyFile) != d.KeyFile {
+		return bad("key file %q: must be a clean absolute path without spaces or quotes", d.KeyFile)
+	}
+	if !checkNameRE.MatchString(d.CheckName) || len(d.CheckName) > 254 || !checkTypeRE.MatchString(d.CheckType) {
+		return bad("health check %q %q: want a fully qualified name and a type such as SOA", d.CheckName, d.CheckType)
+	}
+	return d, nil
+}
+
+// IPPort checks that addr is an IP address and a port from 1 to 65535 and
+// returns it in dnsdist's form (IPv6 in brackets). dnsdist backends must be
+// addresses: it resolves no names.
+func IPPort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q is not ip:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q: port must be 1-65535", addr)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || strings.Contains(host, "%") {
+		return "", fmt.Errorf("%q: host must be an IP address", addr)
+	}
+	return net.JoinHostPort(ip.String(), port), nil
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
+}

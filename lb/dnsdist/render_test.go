@@ -1,0 +1,139 @@
+package dnsdist
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll"
+)
+
+func testData(dir string, backends ...string) TemplateData {
+	name, qtype, must := HealthCheck("example.com")
+	return TemplateData{
+		Name: "lb1", Listen: "127.0.0.1:15401", Console: "127.0.0.2:15401",
+		KeyFile: filepath.Join(dir, "console.key"), Backends: backends,
+		CheckName: name, CheckType: qtype, MustResolve: must,
+	}
+}
+
+func TestRender(t *testing.T) {
+	data := testData("/srv/lb1", "127.0.0.1:15301", "[::1]:53")
+	conf, err := Render(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"setLocal('127.0.0.1:15401')",
+		"controlSocket('127.0.0.2:15401')",
+		"io.open('/srv/lb1/console.key')",
+		"setServFailWhenNoServer(true)",
+		"setACL({'0.0.0.0/0', '::/0'})",
+		"newServer({address = '127.0.0.1:15301', name = '127.0.0.1:15301', checkName = 'example.com.', checkType = 'SOA', mustResolve = true, checkInterval = 1})",
+		"newServer({address = '[::1]:53', name = '[::1]:53',",
+		"Managed by dnsroll",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("rendered config lacks %q:\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, "setKey('") {
+		t.Errorf("the config must read the key from its file, not hold it:\n%s", conf)
+	}
+	none, err := Render(testData("/srv/lb1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(none, "newServer") || !strings.Contains(none, "none: every query gets SERVFAIL") {
+		t.Errorf("config without backends:\n%s", none)
+	}
+}
+
+func TestHealthCheck(t *testing.T) {
+	if n, q, m := HealthCheck("example.com."); n != "example.com." || q != "SOA" || !m {
+		t.Errorf("HealthCheck(example.com.) = %s %s %v", n, q, m)
+	}
+	if n, q, m := HealthCheck(""); n != "a.root-servers.net." || q != "A" || m {
+		t.Errorf("HealthCheck() = %s %s %v, want dnsdist's default", n, q, m)
+	}
+}
+
+// TestRenderedConfigPassesCheckConfig runs the real "dnsdist --check-config"
+// on rendered configs, the same check the role makes before installing one.
+func TestRenderedConfigPassesCheckConfig(t *testing.T) {
+	needTool(t, "dnsdist")
+	for name, backends := range map[string][]string{
+		"one backend": {"127.0.0.1:15301"},
+		"no backends": nil,
+		"ipv6":        {"[::1]:15302"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeKey(t, dir)
+			conf, err := Render(testData(dir, backends...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "dnsdist.conf")
+			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command("dnsdist", "--check-config", "-C", path).CombinedOutput()
+			if err != nil {
+				t.Fatalf("dnsdist --check-config: %v\n%s\n%s", err, out, conf)
+			}
+		})
+	}
+}
+
+func TestRenderRejects(t *testing.T) {
+	for name, mutate := range map[string]func(*TemplateData){
+		"listen hostname":        func(d *TemplateData) { d.Listen = "lb1.example.net:53" },
+		"listen without port":    func(d *TemplateData) { d.Listen = "127.0.0.1" },
+		"listen port 0":          func(d *TemplateData) { d.Listen = "127.0.0.1:0" },
+		"backend lua injection":  func(d *TemplateData) { d.Backends = []string{"127.0.0.1:53') os.execute('id"} },
+		"backend hostname":       func(d *TemplateData) { d.Backends = []string{"ns1.example.net:53"} },
+		"console off loopback":   func(d *TemplateData) { d.Console = "192.0.2.1:5199" },
+		"name with newline":      func(d *TemplateData) { d.Name = "lb1\nos.execute('id')" },
+		"relative key file":      func(d *TemplateData) { d.KeyFile = "console.key" },
+		"key file with quote":    func(d *TemplateData) { d.KeyFile = "/tmp/a'b" },
+		"check name with quote":  func(d *TemplateData) { d.CheckName = "example.com.'" },
+		"check name not fqdn":    func(d *TemplateData) { d.CheckName = "example.com" },
+		"check type lower case":  func(d *TemplateData) { d.CheckType = "soa" },
+		"ipv6 zone in backend":   func(d *TemplateData) { d.Backends = []string{"[fe80::1%eth0]:53"} },
+		"backend port too large": func(d *TemplateData) { d.Backends = []string{"127.0.0.1:70000"} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := testData("/srv/lb1", "127.0.0.1:15301")
+			mutate(&data)
+			_, err := Render(data)
+			if got, want := dnsroll.ErrorCode(err), dnsroll.EINVALID; got != want {
+				t.Fatalf("Render error code = %q (%v), want %q", got, err, want)
+			}
+		})
+	}
+}
+
+func writeKey(t *testing.T, dir string) {
+	t.Helper()
+	// A fixed test key: 32 bytes, base64.
+	if err := os.WriteFile(filepath.Join(dir, "console.key"), []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// needTool skips tests that run a program that is missing, except under
+// `make test` (DNSROLL_REQUIRE_LAB set), where a silent skip would hide a
+// broken setup.
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		msg := name + " is not installed (run `make deps`)"
+		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
