@@ -1,0 +1,149 @@
+// Package api is dnsroll's HTTP API for CI and operators: start rollouts,
+// list and read them, and send them abort, rollback and approve. It holds no
+// state of its own: rollouts are Temporal workflows, read through the
+// workflow's status query or its result, and signalled by name, so the API,
+// the CLI, the Web UI and `temporal workflow signal` all see the same thing.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// OpenAPI is the API's OpenAPI 3 description, served at /openapi.yaml. The
+// router tests check every response they see against it.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Backend is what the API needs from Temporal. Temporal implements it; the
+// router tests use a fake.
+type Backend interface {
+	// Start starts a rollout. It returns an ECONFLICT error when the fleet
+	// already has a running rollout.
+	Start(ctx context.Context, in workflows.RolloutInput) (rollouts.Run, error)
+	// Get returns one rollout; an empty RunID means the fleet's latest.
+	// It returns an ENOTFOUND error for a rollout that does not exist.
+	Get(ctx context.Context, run rollouts.Run) (Rollout, error)
+	// List returns one page of rollouts, newest first, and the token of the
+	// next page (nil on the last page).
+	List(ctx context.Context, f Filter) ([]Summary, []byte, error)
+	// Signal sends abort, rollback or approve. It returns an ENOTFOUND error
+	// when the rollout is not running.
+	Signal(ctx context.Context, run rollouts.Run, name string, in workflows.SignalInput) error
+	// LastRevision is the revision of the fleet's latest successful
+	// rollout, "" when it has none.
+	LastRevision(ctx context.Context, fleet string) (string, error)
+	// Health returns an error when Temporal cannot be reached.
+	Health(ctx context.Context) error
+}
+
+// Config holds the server's dependencies and settings. main reads them once
+// and copies them here.
+type Config struct {
+	Backend Backend
+	// Token is the bearer token every /rollouts request must carry. Empty
+	// means no authentication, which only `dnsroll api --insecure-no-auth`
+	// allows.
+	Token string
+	// Fleets, when set, loads a fleet config so that POST /rollouts rejects
+	// unknown fleets and bad revisions before anything starts.
+	Fleets func(name string) (*config.Fleet, error)
+	// DefaultRevision is rolled out when a request names no revision and the
+	// fleet has no successful rollout to repeat.
+	DefaultRevision string
+	// WebUIURL is the Temporal Web UI base URL for links; empty for none.
+	WebUIURL  string
+	Namespace string
+	// Registry receives the API's request metrics; /metrics serves it, along
+	// with whatever else (the SDK's metrics) was registered there.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// MaxBody bounds request bodies; larger ones get 413.
+	MaxBody int64
+}
+
+// Server serves the API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *httpMetrics
+}
+
+// New returns a server. It registers its metrics in cfg.Registry, so build
+// one server per registry.
+func New(cfg Config) *Server {
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 64 << 10
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "default"
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, metrics: newHTTPMetrics(cfg.Registry)}
+}
+
+// Handler builds the router.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(requestID, s.logRequests, s.metrics.middleware, s.recoverPanics)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
+
+	// Probes, scrapers and API clients fetch these without a token.
+	r.Get("/healthz", s.healthz)
+	r.Get("/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(OpenAPI)
+	})
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+
+	// A group, not a sub-router: its middleware runs after routing, so even
+	// a 401 is counted under its route pattern.
+	r.Group(func(r chi.Router) {
+		r.Use(bearerAuth(s.cfg.Token, s.fail))
+		r.Post("/rollouts", s.createRollout)
+		r.Get("/rollouts", s.listRollouts)
+		r.Get("/rollouts/{id}", s.getRollout)
+		r.Post("/rollouts/{id}/abort", s.signal(workflows.SignalAbort))
+		r.Post("/rollouts/{id}/rollback", s.signal(workflows.SignalRollback))
+		r.Post("/rollouts/{id}/approve", s.signal(workflows.SignalApprove))
+	})
+	return r
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.cfg.Backend.Health(ctx); err != nil {
+		s.log.Warn("health check: Temporal unreachable", "request_id", RequestID(r.Context()), "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, health{Status: "unavailable", Temporal: "unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, health{Status: "ok", Temporal: "reachable"})
+}
+
+type health struct {
+	Status   string `json:"status"`
+	Temporal string `json:"temporal"`
+}

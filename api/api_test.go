@@ -1,0 +1,288 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+const token = "s3cret-token"
+
+// testServer is the whole router over a fake backend, with its log.
+type testServer struct {
+	fake *fakeBackend
+	h    http.Handler
+	log  *bytes.Buffer
+}
+
+func newTestServer(tb testing.TB, edit func(*Config)) *testServer {
+	tb.Helper()
+	ts := &testServer{fake: newFake(), log: &bytes.Buffer{}}
+	cfg := Config{Backend: ts.fake, Token: token, Logger: slog.New(slog.NewJSONHandler(ts.log, nil)), WebUIURL: "http://127.0.0.1:8233"}
+	if edit != nil {
+		edit(&cfg)
+	}
+	ts.h = New(cfg).Handler()
+	return ts
+}
+
+// do sends a request through the router and checks the response against
+// openapi.yaml. auth is the Authorization header ("" for none).
+func (ts *testServer) do(tb testing.TB, method, path, body, auth string) *httptest.ResponseRecorder {
+	tb.Helper()
+	var r *http.Request
+	if body == "" {
+		r = httptest.NewRequest(method, path, nil)
+	} else {
+		r = httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
+	}
+	rec := httptest.NewRecorder()
+	ts.h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusMethodNotAllowed && path != "/nope" {
+		checkSpec(tb, r, rec)
+	}
+	if rec.Header().Get(RequestIDHeader) == "" {
+		tb.Errorf("%s %s: no %s header", method, path, RequestIDHeader)
+	}
+	return rec
+}
+
+func errorBody(tb testing.TB, rec *httptest.ResponseRecorder) ErrorBody {
+	tb.Helper()
+	var e ErrorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+		tb.Fatalf("error body %q: %v", rec.Body, err)
+	}
+	return e
+}
+
+func TestRouter(t *testing.T) {
+	bearer := "Bearer " + token
+	big := `{"fleet":"lab","reason":"` + strings.Repeat("x", 70<<10) + `"}`
+	tests := []struct {
+		name         string
+		setup        func(*fakeBackend) // before the request
+		method, path string
+		body, auth   string
+		want         int
+		field        string // the 400's field
+		contains     string // in the body
+		after        func(*testing.T, *fakeBackend, *httptest.ResponseRecorder)
+	}{
+		{name: "start", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B","reason":"ci"}`, auth: bearer, want: 201,
+			contains: `"id": "rollout-lab:run-1"`,
+			after: func(t *testing.T, f *fakeBackend, rec *httptest.ResponseRecorder) {
+				if got, want := rec.Header().Get("Location"), "/rollouts/rollout-lab:run-1"; got != want {
+					t.Errorf("Location = %q, want %q", got, want)
+				}
+				if got := f.started[0]; got.Revision != "B" || got.Reason != "ci" || got.RequestedBy != "api" {
+					t.Errorf("started %+v", got)
+				}
+			}},
+		{name: "start lowercase bearer", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B"}`, auth: "bearer " + token, want: 201},
+		{name: "start repeats the last revision", setup: func(f *fakeBackend) { f.lastRev = "C" },
+			method: "POST", path: "/rollouts", body: `{"fleet":"lab"}`, auth: bearer, want: 201, contains: `"revision": "C"`},
+		{name: "start falls back to the default revision", method: "POST", path: "/rollouts", body: `{"fleet":"lab"}`, auth: bearer, want: 201, contains: `"revision": "A"`},
+		{name: "start while running", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B"}`, auth: bearer, want: 409, contains: `"rollout_id": "rollout-lab:run-1"`},
+		{name: "start other fleet while one runs", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts", body: `{"fleet":"prod","revision":"B"}`, auth: bearer, want: 201},
+		{name: "start without token", method: "POST", path: "/rollouts", body: `{"fleet":"lab"}`, want: 401},
+		{name: "start with wrong token", method: "POST", path: "/rollouts", body: `{"fleet":"lab"}`, auth: "Bearer nope", want: 401},
+		{name: "start with basic auth", method: "POST", path: "/rollouts", body: `{"fleet":"lab"}`, auth: "Basic " + token, want: 401},
+		{name: "start invalid JSON", method: "POST", path: "/rollouts", body: `{"fleet":`, auth: bearer, want: 400, field: "body"},
+		{name: "start not an object", method: "POST", path: "/rollouts", body: `["lab"]`, auth: bearer, want: 400, field: "body"},
+		{name: "start empty body", method: "POST", path: "/rollouts", auth: bearer, want: 400, field: "body"},
+		{name: "start trailing data", method: "POST", path: "/rollouts", body: `{"fleet":"lab"} {}`, auth: bearer, want: 400, field: "body"},
+		{name: "start unknown field", method: "POST", path: "/rollouts", body: `{"flet":"lab"}`, auth: bearer, want: 400, field: "flet"},
+		{name: "start wrong type", method: "POST", path: "/rollouts", body: `{"fleet":7}`, auth: bearer, want: 400, field: "fleet"},
+		{name: "start no fleet", method: "POST", path: "/rollouts", body: `{"revision":"B"}`, auth: bearer, want: 400, field: "fleet"},
+		{name: "start bad fleet", method: "POST", path: "/rollouts", body: `{"fleet":"Lab'"}`, auth: bearer, want: 400, field: "fleet"},
+		{name: "start bad revision", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"../etc"}`, auth: bearer, want: 400, field: "revision"},
+		{name: "start long reason", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"` + strings.Repeat("x", 501) + `"}`, auth: bearer, want: 400, field: "reason"},
+		{name: "start oversized", method: "POST", path: "/rollouts", body: big, auth: bearer, want: 413},
+
+		{name: "list", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseSucceeded); f.add("prod", workflows.PhaseBaking) },
+			method: "GET", path: "/rollouts", auth: bearer, want: 200,
+			after: func(t *testing.T, _ *fakeBackend, rec *httptest.ResponseRecorder) {
+				var p Page
+				_ = json.Unmarshal(rec.Body.Bytes(), &p)
+				if len(p.Rollouts) != 2 || p.Rollouts[0].ID != "rollout-prod:run-2" || p.NextPageToken != "" {
+					t.Errorf("page = %+v, want prod then lab, no next page", p)
+				}
+			}},
+		{name: "list filtered", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseSucceeded); f.add("prod", workflows.PhaseBaking) },
+			method: "GET", path: "/rollouts?fleet=lab&status=completed&phase=succeeded", auth: bearer, want: 200, contains: "rollout-lab:run-1"},
+		{name: "list paginated", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseSucceeded); f.add("lab", workflows.PhaseFailed) },
+			method: "GET", path: "/rollouts?limit=1", auth: bearer, want: 200, contains: `"next_page_token": "cG9zOjE"`},
+		{name: "list second page", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseSucceeded); f.add("lab", workflows.PhaseFailed) },
+			method: "GET", path: "/rollouts?limit=1&page_token=cG9zOjE", auth: bearer, want: 200, contains: "rollout-lab:run-1"},
+		{name: "list empty", method: "GET", path: "/rollouts", auth: bearer, want: 200, contains: `"rollouts": []`},
+		{name: "list bad status", method: "GET", path: "/rollouts?status=done", auth: bearer, want: 400, field: "status"},
+		{name: "list bad phase", method: "GET", path: "/rollouts?phase=x", auth: bearer, want: 400, field: "phase"},
+		{name: "list bad fleet", method: "GET", path: "/rollouts?fleet=a'b", auth: bearer, want: 400, field: "fleet"},
+		{name: "list bad limit", method: "GET", path: "/rollouts?limit=0", auth: bearer, want: 400, field: "limit"},
+		{name: "list bad page token", method: "GET", path: "/rollouts?page_token=!!!", auth: bearer, want: 400, field: "page_token"},
+		{name: "list without token", method: "GET", path: "/rollouts", want: 401},
+		{name: "list backend down", setup: func(f *fakeBackend) { f.listErr = errors.New("dial tcp: connection refused") },
+			method: "GET", path: "/rollouts", auth: bearer, want: 500,
+			after: func(t *testing.T, _ *fakeBackend, rec *httptest.ResponseRecorder) {
+				if strings.Contains(rec.Body.String(), "connection refused") {
+					t.Errorf("500 shows the internal error: %s", rec.Body)
+				}
+			}},
+
+		{name: "get", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
+			method: "GET", path: "/rollouts/rollout-lab:run-1", auth: bearer, want: 200, contains: `"failure": "VerifyGreen failed`},
+		{name: "get latest of fleet", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed); f.add("lab", workflows.PhaseBaking) },
+			method: "GET", path: "/rollouts/rollout-lab", auth: bearer, want: 200, contains: `"id": "rollout-lab:run-2"`},
+		{name: "get unknown", method: "GET", path: "/rollouts/rollout-lab:run-9", auth: bearer, want: 404},
+		{name: "get malformed id", method: "GET", path: "/rollouts/lab", auth: bearer, want: 404},
+		{name: "get without token", method: "GET", path: "/rollouts/rollout-lab:run-1", want: 401},
+
+		{name: "abort", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", body: `{"reason":"bad zone","by":"ci"}`, auth: bearer, want: 202,
+			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+				if got, want := strings.Join(f.signals, ";"), "abort rollout-lab:run-1 bad zone ci"; got != want {
+					t.Errorf("signals = %q, want %q", got, want)
+				}
+			}},
+		{name: "abort without body", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts/rollout-lab/abort", auth: bearer, want: 202, contains: `"id": "rollout-lab:run-1"`},
+		{name: "abort ended", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseSucceeded) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", auth: bearer, want: 409, contains: "has ended (succeeded)"},
+		{name: "abort while deleting blue", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseDeletingBlue) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", auth: bearer, want: 409, contains: "nothing to roll back to"},
+		{name: "abort unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/abort", auth: bearer, want: 404},
+		{name: "abort unknown field", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", body: `{"why":"x"}`, auth: bearer, want: 400, field: "why"},
+		{name: "abort oversized", method: "POST", path: "/rollouts/rollout-lab:run-1/abort", body: big, auth: bearer, want: 413},
+		{name: "abort without token", method: "POST", path: "/rollouts/rollout-lab:run-1/abort", want: 401},
+		{name: "rollback", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseBaking) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/rollback", body: `{"reason":"latency"}`, auth: bearer, want: 202},
+		{name: "rollback while renaming", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRenaming) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/rollback", auth: bearer, want: 409, contains: "blue servers are being deleted"},
+		{name: "rollback while rolling back", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRollingBack) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/rollback", auth: bearer, want: 409, contains: "already rolling back"},
+		{name: "rollback ended", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAborted) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/rollback", auth: bearer, want: 409},
+		{name: "rollback unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/rollback", auth: bearer, want: 404},
+		{name: "approve", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAwaitingApproval) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"by":"alice"}`, auth: bearer, want: 202, contains: `"signal": "approve"`},
+		{name: "approve before the gate", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", auth: bearer, want: 409, contains: "not awaiting approval"},
+		{name: "approve unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/approve", auth: bearer, want: 404},
+
+		{name: "healthz", method: "GET", path: "/healthz", want: 200, contains: `"temporal": "reachable"`},
+		{name: "healthz Temporal down", setup: func(f *fakeBackend) { f.healthy = false }, method: "GET", path: "/healthz", want: 503, contains: "unreachable"},
+		{name: "openapi", method: "GET", path: "/openapi.yaml", want: 200, contains: "openapi: 3.0.3"},
+		{name: "unknown route", method: "GET", path: "/nope", want: 404},
+		{name: "wrong method", method: "DELETE", path: "/healthz", want: 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t, func(c *Config) { c.DefaultRevision = "A" })
+			if tt.setup != nil {
+				tt.setup(ts.fake)
+			}
+			rec := ts.do(t, tt.method, tt.path, tt.body, tt.auth)
+			if rec.Code != tt.want {
+				t.Fatalf("%s %s → %d, want %d: %s", tt.method, tt.path, rec.Code, tt.want, rec.Body)
+			}
+			if tt.field != "" {
+				if e := errorBody(t, rec); e.Field != tt.field || !strings.HasPrefix(e.Message, tt.field+": ") {
+					t.Errorf("error %+v, want one about field %q", e, tt.field)
+				}
+			}
+			if !strings.Contains(rec.Body.String(), tt.contains) {
+				t.Errorf("body lacks %q: %s", tt.contains, rec.Body)
+			}
+			if tt.want == 401 && rec.Header().Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+			if tt.after != nil {
+				tt.after(t, ts.fake, rec)
+			}
+			if strings.Contains(ts.log.String(), token) {
+				t.Errorf("the log holds the token: %s", ts.log)
+			}
+		})
+	}
+}
+
+// With fleet configs, unknown fleets and missing revisions are 400s before
+// anything starts.
+func TestStartChecksFleetConfig(t *testing.T) {
+	lab := &config.Fleet{Name: "lab", Zones: []config.Zone{{Name: "example.com", File: "zones/{revision}/example.com.zone"}}}
+	fleets := func(name string) (*config.Fleet, error) {
+		if name != "lab" {
+			return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "fleet %q: no /etc/dnsroll/fleets/%s.yaml", name, name)
+		}
+		return lab, nil
+	}
+	ts := newTestServer(t, func(c *Config) { c.Fleets = fleets })
+	for _, tt := range []struct{ body, field, contains string }{
+		{`{"fleet":"prod","revision":"B"}`, "fleet", `no fleet \"prod\" is configured`},
+		{`{"fleet":"lab"}`, "revision", "is required"},
+	} {
+		rec := ts.do(t, "POST", "/rollouts", tt.body, "Bearer "+token)
+		e := errorBody(t, rec)
+		if rec.Code != 400 || e.Field != tt.field || !strings.Contains(rec.Body.String(), tt.contains) {
+			t.Errorf("%s → %d %s, want 400 about %s", tt.body, rec.Code, rec.Body, tt.field)
+		}
+	}
+	if len(ts.fake.started) != 0 {
+		t.Errorf("started %v", ts.fake.started)
+	}
+}
+
+// Requests are logged as JSON lines with their request ID; a sane caller ID is kept.
+func TestRequestLogAndID(t *testing.T) {
+	ts := newTestServer(t, nil)
+	r := httptest.NewRequest("GET", "/rollouts?fleet=lab", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	r.Header.Set(RequestIDHeader, "ci-build-42")
+	rec := httptest.NewRecorder()
+	ts.h.ServeHTTP(rec, r)
+	if got := rec.Header().Get(RequestIDHeader); got != "ci-build-42" {
+		t.Errorf("request ID = %q", got)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(ts.log.Bytes(), &line); err != nil {
+		t.Fatalf("log %q: %v", ts.log, err)
+	}
+	if line["request_id"] != "ci-build-42" || line["route"] != "/rollouts" || line["status"] != float64(200) {
+		t.Errorf("log line %v", line)
+	}
+}
+
+// /metrics counts requests by route pattern, not by path.
+func TestMetrics(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.fake.add("lab", workflows.PhaseBaking)
+	ts.do(t, "GET", "/rollouts/rollout-lab:run-1", "", "Bearer "+token)
+	ts.do(t, "GET", "/rollouts/rollout-lab:run-1", "", "")
+	rec := ts.do(t, "GET", "/metrics", "", "")
+	for _, want := range []string{
+		`dnsroll_api_requests_total{code="200",method="GET",route="/rollouts/{id}"} 1`,
+		`dnsroll_api_requests_total{code="401",method="GET",route="/rollouts/{id}"} 1`,
+		`dnsroll_api_request_duration_seconds_count{method="GET",route="/rollouts/{id}"} 2`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, rec.Body)
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client calls the API; the CLI and the end-to-end tests use it.
+type Client struct {
+	// URL is the API's base URL, such as http://127.0.0.1:8080.
+	URL   string
+	Token string
+	HTTP  *http.Client
+}
+
+// Error is a non-2xx response.
+type Error struct {
+	Status int
+	Body   ErrorBody
+}
+
+func (e *Error) Error() string {
+	if e.Body.Message == "" {
+		return fmt.Sprintf("API: HTTP %d", e.Status)
+	}
+	return e.Body.Message
+}
+
+// Start posts a rollout.
+func (c *Client) Start(ctx context.Context, req StartRequest) (Started, error) {
+	var out Started
+	return out, c.do(ctx, http.MethodPost, "/rollouts", req, &out)
+}
+
+// Get reads one rollout by ID ("rollout-<fleet>" alone is the latest).
+func (c *Client) Get(ctx context.Context, id string) (Rollout, error) {
+	var out Rollout
+	return out, c.do(ctx, http.MethodGet, "/rollouts/"+url.PathEscape(id), nil, &out)
+}
+
+// List reads one page of rollouts.
+func (c *Client) List(ctx context.Context, fleet, status string, limit int, pageToken string) (Page, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"fleet": fleet, "status": status, "page_token": pageToken} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/rollouts"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out Page
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Signal posts abort, rollback or approve.
+func (c *Client) Signal(ctx context.Context, id, name string, in SignalRequest) (Accepted, error) {
+	var out Accepted
+	return out, c.do(ctx, http.MethodPost, "/rollouts/"+url.PathEscape(id)+"/"+name, in, &out)
+}
+
+// Wait polls a rollout until it leaves the running state, calling onChange
+// with each status it reads.
+func (c *Client) Wait(ctx context.Context, id string, poll time.Duration, onChange func(Rollout)) (Rollout, error) {
+	for {
+		ro, err := c.Get(ctx, id)
+		if err != nil {
+			return ro, err
+		}
+		if onChange != nil {
+			onChange(ro)
+		}
+		if ro.State != "running" {
+			return ro, nil
+		}
+		select {
+		case <-ctx.Done():
+			return ro, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.URL, "/")+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("API %s: %w", c.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("API %s: %w", c.URL, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(b, &e.Body) != nil {
+			e.Body.Message = fmt.Sprintf("API: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+		}
+		return e
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("API %s %s: bad response: %w", method, path, err)
+	}
+	return nil
+}

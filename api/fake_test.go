@@ -1,0 +1,136 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+var _ Backend = (*fakeBackend)(nil)
+
+// fakeBackend keeps rollouts in memory; tests set their phases directly.
+type fakeBackend struct {
+	mu      sync.Mutex
+	runs    map[string]*Rollout // by ID
+	order   []string            // IDs, oldest first
+	n       int
+	started []workflows.RolloutInput
+	signals []string // "<signal> <id> <reason> <by>"
+	lastRev string
+	listErr error
+	healthy bool
+}
+
+func newFake() *fakeBackend {
+	return &fakeBackend{runs: map[string]*Rollout{}, healthy: true}
+}
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+// add records a rollout of fleet in phase and returns its ID.
+func (f *fakeBackend) add(fleet string, phase workflows.Phase) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	run := rollouts.Run{WorkflowID: workflows.WorkflowID(fleet), RunID: fmt.Sprintf("run-%d", f.n)}
+	state := "running"
+	switch phase {
+	case workflows.PhaseSucceeded:
+		state = "completed"
+	case workflows.PhaseFailed, workflows.PhaseAborted, workflows.PhaseRolledBack, workflows.PhaseCleanupFailed:
+		state = "failed"
+	}
+	ro := &Rollout{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, State: state, Status: workflows.Status{
+		Fleet: fleet, Revision: "A", Phase: phase, StartedAt: t0.Add(time.Duration(f.n) * time.Minute),
+		Steps: []*workflows.Step{{Name: "Plan", Target: fleet, State: workflows.StepSucceeded, StartedAt: t0, EndedAt: t0.Add(time.Second), Attempts: 1}},
+		Blue:  map[string]dnsroll.Server{"ns1": {ID: 1, Label: "ns1", Status: "running", IPv4: "127.0.0.1", DNSPort: 15301}},
+		Green: map[string]dnsroll.Server{}, OnGreen: []string{},
+	}}
+	if state != "running" {
+		ro.EndedAt = ro.StartedAt.Add(30 * time.Second)
+	}
+	if state == "failed" {
+		ro.Failure = "VerifyGreen failed; blue is serving and green was deleted"
+	}
+	f.runs[ro.ID] = ro
+	f.order = append(f.order, ro.ID)
+	return ro.ID
+}
+
+func (f *fakeBackend) Start(_ context.Context, in workflows.RolloutInput) (rollouts.Run, error) {
+	f.mu.Lock()
+	for _, ro := range f.runs {
+		if ro.Fleet == in.Fleet && ro.State == "running" {
+			f.mu.Unlock()
+			return rollouts.Run{}, dnsroll.Errorf(dnsroll.ECONFLICT, "fleet %s already has a running rollout: workflow %s run %s", in.Fleet, ro.WorkflowID, ro.RunID)
+		}
+	}
+	f.started = append(f.started, in)
+	f.mu.Unlock()
+	id := f.add(in.Fleet, workflows.PhasePlanning)
+	run, _ := ParseID(id)
+	return run, nil
+}
+
+func (f *fakeBackend) Get(_ context.Context, run rollouts.Run) (Rollout, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.order) - 1; i >= 0; i-- {
+		ro := f.runs[f.order[i]]
+		if ro.WorkflowID == run.WorkflowID && (run.RunID == "" || ro.RunID == run.RunID) {
+			return *ro, nil
+		}
+	}
+	return Rollout{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %s", RolloutID(run))
+}
+
+// List pages by position; the token is the next position.
+func (f *fakeBackend) List(_ context.Context, flt Filter) ([]Summary, []byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.listErr != nil {
+		return nil, nil, f.listErr
+	}
+	var all []Summary
+	for i := len(f.order) - 1; i >= 0; i-- {
+		ro := f.runs[f.order[i]]
+		if (flt.Fleet == "" || ro.Fleet == flt.Fleet) && (flt.State == "" || ro.State == flt.State) && (flt.Phase == "" || ro.Phase == flt.Phase) {
+			all = append(all, Summary{ID: ro.ID, WorkflowID: ro.WorkflowID, RunID: ro.RunID, Fleet: ro.Fleet, Phase: ro.Phase, State: ro.State, StartedAt: ro.StartedAt, EndedAt: ro.EndedAt})
+		}
+	}
+	from := 0
+	if len(flt.PageToken) > 0 {
+		if _, err := fmt.Sscanf(string(flt.PageToken), "pos:%d", &from); err != nil || from > len(all) {
+			return nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "page_token: not one of ours")
+		}
+	}
+	to := min(from+flt.Limit, len(all))
+	var next []byte
+	if to < len(all) {
+		next = fmt.Appendf(nil, "pos:%d", to)
+	}
+	return all[from:to], next, nil
+}
+
+func (f *fakeBackend) Signal(_ context.Context, run rollouts.Run, name string, in workflows.SignalInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.signals = append(f.signals, fmt.Sprintf("%s %s %s %s", name, RolloutID(run), in.Reason, in.By))
+	return nil
+}
+
+func (f *fakeBackend) LastRevision(context.Context, string) (string, error) {
+	return f.lastRev, nil
+}
+
+func (f *fakeBackend) Health(context.Context) error {
+	if !f.healthy {
+		return fmt.Errorf("connection refused")
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package api
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// StartRequest is the body of POST /rollouts.
+type StartRequest struct {
+	Fleet string `json:"fleet"`
+	// Revision selects the zone files; empty repeats the fleet's last
+	// successful revision (or the server's default for a new fleet).
+	Revision    string `json:"revision,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty"`
+}
+
+// Started is the body of a 201.
+type Started struct {
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Fleet      string `json:"fleet"`
+	Revision   string `json:"revision,omitempty"`
+	Links      Links  `json:"links"`
+}
+
+// Page is the body of GET /rollouts.
+type Page struct {
+	Rollouts []Summary `json:"rollouts"`
+	// NextPageToken fetches the next page; absent on the last one.
+	NextPageToken string `json:"next_page_token,omitempty"`
+}
+
+// SignalRequest is the optional body of abort, rollback and approve.
+type SignalRequest = workflows.SignalInput
+
+// Accepted is the body of a 202.
+type Accepted struct {
+	ID     string `json:"id"`
+	Signal string `json:"signal"`
+	Links  Links  `json:"links"`
+}
+
+const (
+	maxReason = 500
+	maxBy     = 100
+)
+
+func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
+	var req StartRequest
+	if err := s.decode(w, r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.validateStart(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	by := req.RequestedBy
+	if by == "" {
+		by = "api"
+	}
+	run, err := s.cfg.Backend.Start(r.Context(), workflows.RolloutInput{Fleet: req.Fleet, Revision: req.Revision, Reason: req.Reason, RequestedBy: by})
+	if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
+		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(req.Fleet)}))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("rollout started", "request_id", RequestID(r.Context()), "fleet", req.Fleet, "revision", req.Revision, "id", RolloutID(run), "requested_by", by)
+	links := s.links(run)
+	w.Header().Set("Location", links.Self)
+	writeJSON(w, http.StatusCreated, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: req.Fleet, Revision: req.Revision, Links: links})
+}
+
+// validateStart checks the request and fills in the revision.
+func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
+	switch {
+	case req.Fleet == "":
+		return fieldError("fleet", "is required")
+	case !FleetRE.MatchString(req.Fleet):
+		return fieldError("fleet", "must be 1-32 lowercase letters, digits or dashes, starting with a letter or digit; got %q", req.Fleet)
+	case req.Revision != "" && !revisionRE.MatchString(req.Revision):
+		return fieldError("revision", "must be 1-64 letters, digits, dots, dashes or underscores; got %q", req.Revision)
+	case len(req.Reason) > maxReason:
+		return fieldError("reason", "must be at most %d bytes", maxReason)
+	case len(req.RequestedBy) > maxBy:
+		return fieldError("requested_by", "must be at most %d bytes", maxBy)
+	}
+	var fleet *config.Fleet
+	if s.cfg.Fleets != nil {
+		f, err := s.cfg.Fleets(req.Fleet)
+		if dnsroll.ErrorCode(err) == dnsroll.ENOTFOUND {
+			return fieldError("fleet", "no fleet %q is configured", req.Fleet)
+		}
+		if err != nil {
+			return fieldError("fleet", "%v", err)
+		}
+		fleet = f
+	}
+	if req.Revision == "" {
+		rev, err := s.cfg.Backend.LastRevision(r.Context(), req.Fleet)
+		if err != nil {
+			return err
+		}
+		if rev == "" {
+			rev = s.cfg.DefaultRevision
+		}
+		req.Revision = rev
+	}
+	if fleet == nil {
+		return nil
+	}
+	if err := fleet.ValidateRevision(req.Revision); err != nil {
+		var fe *config.FieldError
+		if errors.As(err, &fe) {
+			return fieldError(fe.Field, "%s", fe.Message)
+		}
+		return fieldError("revision", "%v", err)
+	}
+	return nil
+}
+
+// conflict names the running rollout in a 409.
+func (s *Server) conflict(r *http.Request, err error, run rollouts.Run) error {
+	e := errorf(http.StatusConflict, dnsroll.ECONFLICT, "%s", err.Error())
+	if cur, gerr := s.cfg.Backend.Get(r.Context(), run); gerr == nil {
+		e.body.RolloutID = cur.ID
+	}
+	return e
+}
+
+func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := Filter{Fleet: q.Get("fleet"), State: q.Get("status"), Phase: workflows.Phase(q.Get("phase")), Limit: 20}
+	if f.Fleet != "" && !FleetRE.MatchString(f.Fleet) {
+		s.fail(w, r, fieldError("fleet", "must be a fleet name; got %q", f.Fleet))
+		return
+	}
+	if f.State != "" && !slices.Contains(States, f.State) {
+		s.fail(w, r, fieldError("status", "must be one of %v; got %q", States, f.State))
+		return
+	}
+	if f.Phase != "" && !slices.Contains(Phases, f.Phase) {
+		s.fail(w, r, fieldError("phase", "must be one of %v; got %q", Phases, f.Phase))
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			s.fail(w, r, fieldError("limit", "must be a number from 1 to 100; got %q", v))
+			return
+		}
+		f.Limit = n
+	}
+	if v := q.Get("page_token"); v != "" {
+		tok, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			s.fail(w, r, fieldError("page_token", "is not a token from next_page_token"))
+			return
+		}
+		f.PageToken = tok
+	}
+	items, next, err := s.cfg.Backend.List(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page := Page{Rollouts: items}
+	if page.Rollouts == nil {
+		page.Rollouts = []Summary{}
+	}
+	for i := range page.Rollouts {
+		it := &page.Rollouts[i]
+		it.Links = s.links(rollouts.Run{WorkflowID: it.WorkflowID, RunID: it.RunID})
+	}
+	if len(next) > 0 {
+		page.NextPageToken = base64.RawURLEncoding.EncodeToString(next)
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// rollout reads the rollout that the {id} URL parameter names.
+func (s *Server) rollout(r *http.Request) (Rollout, error) {
+	run, err := ParseID(chi.URLParam(r, "id"))
+	if err != nil {
+		return Rollout{}, err
+	}
+	ro, err := s.cfg.Backend.Get(r.Context(), run)
+	if err != nil {
+		return Rollout{}, err
+	}
+	ro.Links = s.links(rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID})
+	// Empty lists, not nulls, before the first step and the first server.
+	if ro.Steps == nil {
+		ro.Steps = []*workflows.Step{}
+	}
+	if ro.Blue == nil {
+		ro.Blue = map[string]dnsroll.Server{}
+	}
+	if ro.Green == nil {
+		ro.Green = map[string]dnsroll.Server{}
+	}
+	if ro.OnGreen == nil {
+		ro.OnGreen = []string{}
+	}
+	return ro, nil
+}
+
+func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
+	ro, err := s.rollout(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ro)
+}
+
+// signal sends name to the rollout if its state allows it, 409 otherwise.
+func (s *Server) signal(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in SignalRequest
+		if err := s.decode(w, r, &in, true); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if len(in.Reason) > maxReason {
+			s.fail(w, r, fieldError("reason", "must be at most %d bytes", maxReason))
+			return
+		}
+		if len(in.By) > maxBy {
+			s.fail(w, r, fieldError("by", "must be at most %d bytes", maxBy))
+			return
+		}
+		if in.By == "" {
+			in.By = "api"
+		}
+		ro, err := s.rollout(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		run := rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID}
+		if why := signalAllowed(name, ro.Status); why != "" || ro.State != "running" {
+			if why == "" {
+				why = "the rollout is " + ro.State
+			}
+			e := errorf(http.StatusConflict, dnsroll.ECONFLICT, "cannot %s %s: %s", name, ro.ID, why)
+			e.body.RolloutID = ro.ID
+			s.fail(w, r, e)
+			return
+		}
+		if err := s.cfg.Backend.Signal(r.Context(), run, name, in); err != nil {
+			if dnsroll.ErrorCode(err) == dnsroll.ENOTFOUND {
+				// It ended between the read and the signal.
+				err = errorf(http.StatusConflict, dnsroll.ECONFLICT, "cannot %s %s: the rollout has ended", name, ro.ID)
+			}
+			s.fail(w, r, err)
+			return
+		}
+		s.log.Info("signal sent", "request_id", RequestID(r.Context()), "signal", name, "id", ro.ID, "by", in.By)
+		writeJSON(w, http.StatusAccepted, Accepted{ID: ro.ID, Signal: name, Links: ro.Links})
+	}
+}

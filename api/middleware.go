@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// ctxKey is unexported so no other package can read or clobber our values.
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestIDHeader carries the request ID both ways.
+const RequestIDHeader = "X-Request-ID"
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestID takes the caller's X-Request-ID when it is sane (so CI logs and
+// ours line up) and makes one up otherwise. It echoes it in the response.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(RequestIDHeader)
+		if !requestIDRE.MatchString(id) {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set(RequestIDHeader, id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// RequestID returns the request's ID, "" outside a request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// logRequests logs one JSON line per request. It logs the method, path and
+// outcome, never headers, so no token can reach the log.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		s.log.Info("request", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path,
+			"route", routePattern(r), "status", ww.Status(), "bytes", ww.BytesWritten(),
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+	})
+}
+
+// recoverPanics turns a handler panic into a logged 500 rather than a
+// dropped connection.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", "request_id", RequestID(r.Context()), "panic", v)
+				s.fail(w, r, errorf(http.StatusInternalServerError, "internal", "internal error; the API's log has the details under this request_id"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearerAuth requires "Authorization: Bearer <token>". Both sides are hashed
+// before the constant-time comparison, so neither the token's bytes nor its
+// length leak through timing. An empty token disables the check.
+func bearerAuth(token string, fail func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if token == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
+				fail(w, r, errorf(http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer $DNSROLL_API_TOKEN"))
+				return
+			}
+			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+			if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				fail(w, r, errorf(http.StatusUnauthorized, "unauthorized", "wrong bearer token"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,123 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/go-chi/chi/v5"
+)
+
+var (
+	specOnce   sync.Once
+	specDoc    *openapi3.T
+	specRouter routers.Router
+	specErr    error
+)
+
+// mustSpec loads and validates openapi.yaml once per test binary.
+func mustSpec(tb testing.TB) (*openapi3.T, routers.Router) {
+	tb.Helper()
+	specOnce.Do(func() {
+		loader := openapi3.NewLoader()
+		specDoc, specErr = loader.LoadFromData(OpenAPI)
+		if specErr == nil {
+			specErr = specDoc.Validate(loader.Context)
+		}
+		if specErr == nil {
+			specRouter, specErr = gorillamux.NewRouter(specDoc)
+		}
+	})
+	if specErr != nil {
+		tb.Fatalf("openapi.yaml: %v", specErr)
+	}
+	return specDoc, specRouter
+}
+
+// checkSpec fails the test unless openapi.yaml documents the request's
+// operation and the response's status, and the body and headers match.
+func checkSpec(tb testing.TB, req *http.Request, rec *httptest.ResponseRecorder) {
+	tb.Helper()
+	_, router := mustSpec(tb)
+	route, params, err := router.FindRoute(req)
+	if err != nil {
+		tb.Errorf("%s %s is not in openapi.yaml: %v", req.Method, req.URL.Path, err)
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 rec.Code,
+		Header:                 rec.Header(),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(rec.Body.Bytes())
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		tb.Errorf("%s %s → %d does not match openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, rec.Code, err, rec.Body)
+	}
+}
+
+// The spec and the router list the same operations.
+func TestOpenAPIMatchesRouter(t *testing.T) {
+	doc, _ := mustSpec(t)
+	var spec []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			spec = append(spec, method+" "+path)
+		}
+	}
+	var routed []string
+	h := New(Config{Backend: newFake()}).Handler().(chi.Routes)
+	err := chi.Walk(h, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		routed = append(routed, method+" "+route)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(spec)
+	slices.Sort(routed)
+	if !slices.Equal(spec, routed) {
+		t.Errorf("openapi.yaml operations:\n  %s\nrouter:\n  %s", strings.Join(spec, "\n  "), strings.Join(routed, "\n  "))
+	}
+}
+
+// recordingTB collects errors instead of failing, to test checkSpec itself.
+type recordingTB struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recordingTB) Errorf(format string, args ...any) { r.errs = append(r.errs, format) }
+
+// checkSpec is not vacuous: responses that drift from the spec fail it.
+func TestCheckSpecCatchesDrift(t *testing.T) {
+	for _, tt := range []struct {
+		name, method, path string
+		status             int
+		body               string
+	}{
+		{"missing required field", "POST", "/rollouts", 201, `{"id":"rollout-lab:r","workflow_id":"rollout-lab","run_id":"r","fleet":"lab"}`},
+		{"undocumented field", "GET", "/healthz", 200, `{"status":"ok","temporal":"reachable","extra":1}`},
+		{"undocumented status", "GET", "/rollouts/rollout-lab", 409, `{"code":"conflict","message":"x"}`},
+		{"bad enum", "GET", "/rollouts", 200, `{"rollouts":[{"id":"a","workflow_id":"a","run_id":"b","fleet":"lab","phase":"dancing","state":"running","started_at":"2026-11-23T10:00:00Z","links":{"self":"","abort":"","rollback":"","approve":""}}]}`},
+		{"undocumented route", "GET", "/rollouts/x/y/z", 200, `{}`},
+	} {
+		rec := httptest.NewRecorder()
+		rec.Header().Set("Content-Type", "application/json")
+		rec.WriteHeader(tt.status)
+		rec.WriteString(tt.body)
+		r := &recordingTB{TB: t}
+		checkSpec(r, httptest.NewRequest(tt.method, tt.path, nil), rec)
+		if len(r.errs) == 0 {
+			t.Errorf("%s: checkSpec accepted it", tt.name)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package api
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Rollout is one rollout with its full status.
+type Rollout struct {
+	// ID is "<workflow id>:<run id>", for example
+	// "rollout-lab:0199c2d4-…". The workflow ID alone names the fleet's
+	// latest rollout.
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	// State is Temporal's view: running, completed, failed, canceled,
+	// terminated, timed-out or continued-as-new. Phase says more.
+	State string `json:"state"`
+	workflows.Status
+	Links Links `json:"links"`
+}
+
+// Summary is a rollout in a list: what Temporal's visibility store knows
+// without asking the workflow.
+type Summary struct {
+	ID         string          `json:"id"`
+	WorkflowID string          `json:"workflow_id"`
+	RunID      string          `json:"run_id"`
+	Fleet      string          `json:"fleet"`
+	Phase      workflows.Phase `json:"phase"`
+	State      string          `json:"state"`
+	StartedAt  time.Time       `json:"started_at"`
+	EndedAt    time.Time       `json:"ended_at,omitzero"`
+	Links      Links           `json:"links"`
+}
+
+// Links are where a client goes next.
+type Links struct {
+	Self     string `json:"self"`
+	Abort    string `json:"abort"`
+	Rollback string `json:"rollback"`
+	Approve  string `json:"approve"`
+	// WebUI is the run in the Temporal Web UI, when the API knows its URL.
+	WebUI string `json:"web_ui,omitempty"`
+}
+
+// Filter selects rollouts to list.
+type Filter struct {
+	Fleet string
+	// State is one of States; Phase one of the workflow's phases.
+	State     string
+	Phase     workflows.Phase
+	Limit     int
+	PageToken []byte
+}
+
+// States are the values of Rollout.State, in Temporal's terms.
+var States = []string{"running", "completed", "failed", "canceled", "terminated", "timed-out", "continued-as-new"}
+
+// Phases are every phase a rollout can report, for validating filters.
+var Phases = []workflows.Phase{
+	workflows.PhasePlanning, workflows.PhaseCreating, workflows.PhaseProvisioning, workflows.PhaseVerifyGreen,
+	workflows.PhaseAwaitingApproval, workflows.PhaseSwitching, workflows.PhaseVerifyLBs, workflows.PhaseBaking,
+	workflows.PhaseDeletingBlue, workflows.PhaseRenaming, workflows.PhaseRollingBack,
+	workflows.PhaseSucceeded, workflows.PhaseFailed, workflows.PhaseAborted, workflows.PhaseRolledBack, workflows.PhaseCleanupFailed,
+}
+
+// FleetRE is the shape of a fleet name, as worker.FleetLoader accepts it.
+// Checking it here keeps quotes out of visibility queries.
+var FleetRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+var (
+	revisionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	runIDRE    = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+)
+
+// RolloutID is the API's ID of a run.
+func RolloutID(r rollouts.Run) string {
+	if r.RunID == "" {
+		return r.WorkflowID
+	}
+	return r.WorkflowID + ":" + r.RunID
+}
+
+// ParseID reverses RolloutID. An ID that no rollout can have is ENOTFOUND,
+// like one that names nothing.
+func ParseID(id string) (rollouts.Run, error) {
+	wid, rid, hasRun := strings.Cut(id, ":")
+	fleet, ok := strings.CutPrefix(wid, "rollout-")
+	if !ok || !FleetRE.MatchString(fleet) || (hasRun && !runIDRE.MatchString(rid)) {
+		return rollouts.Run{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %q: rollout IDs look like rollout-<fleet>:<run id>", id)
+	}
+	return rollouts.Run{WorkflowID: wid, RunID: rid}, nil
+}
+
+func (s *Server) links(r rollouts.Run) Links {
+	self := "/rollouts/" + url.PathEscape(RolloutID(r))
+	l := Links{Self: self, Abort: self + "/abort", Rollback: self + "/rollback", Approve: self + "/approve"}
+	if s.cfg.WebUIURL != "" && r.RunID != "" {
+		l.WebUI = fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimSuffix(s.cfg.WebUIURL, "/"),
+			url.PathEscape(s.cfg.Namespace), url.PathEscape(r.WorkflowID), url.PathEscape(r.RunID))
+	}
+	return l
+}
+
+// signalAllowed says why a rollout cannot take a signal now, or "" when it
+// can. The workflow makes the same decision again when the signal arrives,
+// so a state change in between is recorded as an ignored signal, not lost.
+func signalAllowed(name string, st workflows.Status) string {
+	p := st.Phase
+	switch {
+	case p.Done():
+		return fmt.Sprintf("the rollout has ended (%s)", p)
+	case name == workflows.SignalApprove && p != workflows.PhaseAwaitingApproval:
+		return fmt.Sprintf("the rollout is %s, not awaiting approval", p)
+	case name == workflows.SignalApprove:
+		return ""
+	case p == workflows.PhaseDeletingBlue || p == workflows.PhaseRenaming:
+		return fmt.Sprintf("the rollout is %s: blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead", p)
+	case p == workflows.PhaseRollingBack:
+		return "the rollout is already rolling back"
+	}
+	return ""
+}

@@ -1,0 +1,219 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// workflowType is the registered name of workflows.RolloutWorkflow.
+const workflowType = "RolloutWorkflow"
+
+// Temporal is the Backend on a Temporal client.
+type Temporal struct {
+	Client    client.Client
+	Namespace string
+	// QueryTimeout bounds the status query. When no worker answers in time,
+	// a rollout is shown from what Temporal itself records (fleet, phase,
+	// times, failure) without its steps.
+	QueryTimeout time.Duration
+}
+
+var _ Backend = (*Temporal)(nil)
+
+// Start implements Backend.
+func (t *Temporal) Start(ctx context.Context, in workflows.RolloutInput) (rollouts.Run, error) {
+	return rollouts.Start(ctx, t.Client, in)
+}
+
+// Signal implements Backend.
+func (t *Temporal) Signal(ctx context.Context, run rollouts.Run, name string, in workflows.SignalInput) error {
+	return rollouts.Signal(ctx, t.Client, run, name, in)
+}
+
+// Health implements Backend.
+func (t *Temporal) Health(ctx context.Context) error {
+	_, err := t.Client.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
+}
+
+// Get implements Backend. A running rollout is read through its status
+// query; a succeeded one from its result; one that failed from the status
+// its error carries, else by querying its replayed history.
+func (t *Temporal) Get(ctx context.Context, run rollouts.Run) (Rollout, error) {
+	d, err := t.Client.DescribeWorkflowExecution(ctx, run.WorkflowID, run.RunID)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return Rollout{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %s", RolloutID(run))
+	}
+	if err != nil {
+		return Rollout{}, fmt.Errorf("describe rollout %s: %w", RolloutID(run), err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetType().GetName() != workflowType {
+		return Rollout{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %s", RolloutID(run))
+	}
+	run = rollouts.Run{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId()}
+	return Rollout{
+		ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID,
+		State: stateName(info.GetStatus()), Status: t.status(ctx, run, info),
+	}, nil
+}
+
+func (t *Temporal) status(ctx context.Context, run rollouts.Run, info *workflowpb.WorkflowExecutionInfo) workflows.Status {
+	known := recorded(info)
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		if st, err := t.query(ctx, run); err == nil {
+			return st
+		}
+		return known
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		var st workflows.Status
+		if err := t.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, &st); err == nil {
+			return st
+		}
+		return known
+	}
+	werr := t.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, nil)
+	var app *temporal.ApplicationError
+	if errors.As(werr, &app) && app.HasDetails() {
+		var st workflows.Status
+		if app.Details(&st) == nil && st.Fleet != "" {
+			return st
+		}
+	}
+	st, err := t.query(ctx, run)
+	if err != nil {
+		st = known
+	}
+	if st.Failure == "" && werr != nil {
+		st.Failure = rollouts.Outcome(werr).Error()
+	}
+	return st
+}
+
+func (t *Temporal) query(ctx context.Context, run rollouts.Run) (workflows.Status, error) {
+	limit := t.QueryTimeout
+	if limit <= 0 {
+		limit = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return rollouts.Status(ctx, t.Client, run)
+}
+
+// recorded is the status Temporal keeps without the workflow's help: the
+// search attributes and the execution's times.
+func recorded(info *workflowpb.WorkflowExecutionInfo) workflows.Status {
+	attrs := info.GetSearchAttributes()
+	st := workflows.Status{
+		Fleet: keyword(attrs, "Fleet"), Phase: workflows.Phase(keyword(attrs, "Phase")),
+		StartedAt: info.GetStartTime().AsTime(), Steps: []*workflows.Step{},
+	}
+	if info.GetCloseTime() != nil {
+		st.EndedAt = info.GetCloseTime().AsTime()
+	}
+	if st.Phase == "" {
+		// The first workflow task has not run yet: planning is next.
+		st.Phase = workflows.PhasePlanning
+	}
+	return st
+}
+
+func keyword(attrs *commonpb.SearchAttributes, name string) string {
+	p, ok := attrs.GetIndexedFields()[name]
+	if !ok {
+		return ""
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// List implements Backend through Temporal's visibility store.
+func (t *Temporal) List(ctx context.Context, f Filter) ([]Summary, []byte, error) {
+	resp, err := t.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: t.Namespace, PageSize: int32(f.Limit), NextPageToken: f.PageToken, Query: ListQuery(f),
+	})
+	var bad *serviceerror.InvalidArgument
+	if errors.As(err, &bad) {
+		return nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "page_token or filter: %s", bad.Message)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list rollouts: %w", err)
+	}
+	out := make([]Summary, 0, len(resp.GetExecutions()))
+	for _, e := range resp.GetExecutions() {
+		run := rollouts.Run{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId()}
+		st := recorded(e)
+		out = append(out, Summary{
+			ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID,
+			Fleet: st.Fleet, Phase: st.Phase, State: stateName(e.GetStatus()),
+			StartedAt: st.StartedAt, EndedAt: st.EndedAt,
+		})
+	}
+	return out, resp.GetNextPageToken(), nil
+}
+
+// LastRevision implements Backend: the result of the fleet's most recently
+// completed rollout (only successful rollouts complete).
+func (t *Temporal) LastRevision(ctx context.Context, fleet string) (string, error) {
+	items, _, err := t.List(ctx, Filter{Fleet: fleet, State: "completed", Limit: 1})
+	if err != nil || len(items) == 0 {
+		return "", err
+	}
+	var st workflows.Status
+	if err := t.Client.GetWorkflow(ctx, items[0].WorkflowID, items[0].RunID).Get(ctx, &st); err != nil {
+		return "", fmt.Errorf("read rollout %s: %w", items[0].ID, err)
+	}
+	return st.Revision, nil
+}
+
+// ListQuery is the visibility query for f. Its values are checked against
+// FleetRE, States and Phases first, so none can carry a quote.
+func ListQuery(f Filter) string {
+	q := []string{fmt.Sprintf("WorkflowType = '%s'", workflowType)}
+	if f.Fleet != "" {
+		q = append(q, fmt.Sprintf("Fleet = '%s'", f.Fleet))
+	}
+	if f.State != "" {
+		q = append(q, fmt.Sprintf("ExecutionStatus = '%s'", queryStates[f.State]))
+	}
+	if f.Phase != "" {
+		q = append(q, fmt.Sprintf("Phase = '%s'", f.Phase))
+	}
+	return strings.Join(q, " AND ")
+}
+
+// queryStates maps States to the names visibility queries use.
+var queryStates = map[string]string{
+	"running": "Running", "completed": "Completed", "failed": "Failed", "canceled": "Canceled",
+	"terminated": "Terminated", "timed-out": "TimedOut", "continued-as-new": "ContinuedAsNew",
+}
+
+func stateName(s enumspb.WorkflowExecutionStatus) string {
+	for name, q := range queryStates {
+		if q == s.String() {
+			return name
+		}
+	}
+	return strings.ToLower(s.String())
+}
