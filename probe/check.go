@@ -29,6 +29,20 @@ type Check struct {
 // String names the check in reports, e.g. "www.example.com. A".
 func (c Check) String() string { return c.Name + " " + c.Type }
 
+// Scope says which queries check a zone.
+type Scope struct {
+	// All checks every owner name in the zone file.
+	All bool
+	// Names are checked as well (or alone, without All); see Expect for
+	// how they are read. A name the zone lacks is expected to be NXDOMAIN.
+	Names []string
+	// Types, when set, are asked at every name (a type a name lacks is
+	// expected to be NODATA). Otherwise each name is asked for the types
+	// it holds, and a name holding a CNAME for A as well, which is what
+	// resolvers ask and makes the server follow the chain.
+	Types []string
+}
+
 // Expect builds the checks that prove a server serves z: the apex SOA and
 // NS, then every RRset at each of names, or an A query when a name holds no
 // records (expecting NXDOMAIN, or NODATA for an empty non-terminal).
@@ -40,6 +54,14 @@ func (c Check) String() string { return c.Name + " " + c.Type }
 // every zone of a fleet, absolute names outside z are skipped, and so are
 // names at or below a delegation, whose answers are referrals.
 func Expect(z *zone.Zone, names []string) []Check {
+	return Checks(z, Scope{Names: names})
+}
+
+// Checks builds the checks of s for z, in a stable order: the apex SOA and
+// NS first, then the zone's names in order (with All), then s.Names.
+// DNSSEC records (RRSIG, NSEC, NSEC3) are not asked for: they are not
+// RRsets a resolver queries like others.
+func Checks(z *zone.Zone, s Scope) []Check {
 	origin := z.Origin()
 	var checks []Check
 	seen := map[string]bool{}
@@ -50,22 +72,51 @@ func Expect(z *zone.Zone, names []string) []Check {
 			checks = append(checks, c)
 		}
 	}
+	var types []uint16
+	for _, t := range s.Types {
+		if qt, ok := dns.StringToType[strings.ToUpper(t)]; ok {
+			types = append(types, qt)
+		}
+	}
 	add(origin, dns.TypeSOA)
 	add(origin, dns.TypeNS)
-	for _, n := range names {
-		name := absolute(n, origin)
+	var names []string
+	if s.All {
+		names = z.Names()
+	}
+	for _, n := range s.Names {
+		names = append(names, absolute(n, origin))
+	}
+	for _, name := range names {
 		if !dns.IsSubDomain(origin, name) || z.Delegated(name) {
 			continue
 		}
-		types := z.Types(name)
-		if len(types) == 0 {
-			types = []uint16{dns.TypeA}
-		}
-		for _, t := range types {
+		for _, t := range typesAt(z, name, types) {
 			add(name, t)
 		}
 	}
 	return checks
+}
+
+// typesAt is what to ask at name: the configured types, or those it holds.
+func typesAt(z *zone.Zone, name string, configured []uint16) []uint16 {
+	if len(configured) > 0 {
+		return configured
+	}
+	var out []uint16
+	for _, t := range z.Types(name) {
+		switch t {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			continue
+		case dns.TypeCNAME:
+			out = append(out, dns.TypeA)
+		}
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		out = []uint16{dns.TypeA}
+	}
+	return out
 }
 
 // absolute makes name fully qualified and lower case under origin.

@@ -62,3 +62,40 @@ func TestExpect(t *testing.T) {
 		})
 	}
 }
+
+func TestChecksScope(t *testing.T) {
+	z := parseZone(t, expectZone+"alias   CNAME www\n")
+	render := func(checks []Check) []string {
+		var out []string
+		for _, c := range checks {
+			out = append(out, c.String())
+		}
+		return out
+	}
+	// Every name in Names() order: each type it holds, A at a CNAME (the chain is expected
+	// in the answer), nothing at or below the delegation.
+	all := Checks(z, Scope{All: true})
+	want := []string{
+		"example.com. SOA", "example.com. NS",
+		"*.wild.example.com. A", "a.deep.example.com. TXT",
+		"alias.example.com. A", "alias.example.com. CNAME",
+		"example.com. MX", "ns1.example.com. A", "www.example.com. A", "www.example.com. AAAA",
+	}
+	if got := render(all); !slices.Equal(got, want) {
+		t.Errorf("All =\n%q\nwant\n%q", got, want)
+	}
+	for _, c := range all {
+		if c.String() == "alias.example.com. A" && !slices.Equal(c.Want.RRs, []string{"alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10"}) {
+			t.Errorf("alias A wants %q", c.Want.RRs)
+		}
+	}
+	// Configured types at listed names, NODATA where absent.
+	got := Checks(z, Scope{Names: []string{"www", "nope"}, Types: []string{"a", "TXT"}})
+	want = []string{"example.com. SOA", "example.com. NS", "www.example.com. A", "www.example.com. TXT", "nope.example.com. A", "nope.example.com. TXT"}
+	if !slices.Equal(render(got), want) {
+		t.Errorf("Types = %q\nwant %q", render(got), want)
+	}
+	if w := got[3].Want; w.Rcode != 0 || len(w.RRs) != 0 {
+		t.Errorf("www TXT want %+v, want NODATA", w)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -23,11 +22,31 @@ const (
 	OutcomeError = "error" // no usable answer: timeout, network error, bad input
 )
 
-// parallel is how many queries one Probe has in flight at once.
-const parallel = 8
+// Kinds of check, the keys of Report.Kinds.
+const (
+	// KindAnswer: RCODE, AA flag and answer section as the zone files say.
+	KindAnswer = "answer"
+	// KindEDNS: a UDP answer carries an OPT record and fits the buffer
+	// size the query advertised.
+	KindEDNS = "edns"
+	// KindRecursion: a recursive query for a name outside the zones is
+	// REFUSED without the RA flag.
+	KindRecursion = "recursion"
+	// KindSerial: each zone's SOA serial is the planned one, the same on
+	// every target, and not behind the baseline's.
+	KindSerial = "serial"
+	// KindDiff: answers equal the baseline's (when no change is expected).
+	KindDiff = "diff"
+)
 
-// Prober runs checks against one server at a time. The zero value works:
-// 2 s timeout, one attempt, 1232-byte EDNS buffer.
+// DefaultConcurrency is how many queries one Probe or Analyze call has in
+// flight when Prober.Concurrency is 0.
+const DefaultConcurrency = 16
+
+// Prober runs checks against servers. The zero value works: 2 s timeout,
+// one attempt, 1232-byte EDNS buffer, 16 queries in flight. A Prober keeps
+// TCP connections open between the queries of one call, and is safe for
+// concurrent use.
 type Prober struct {
 	// Timeout bounds one attempt of one query (dial, write and read).
 	Timeout time.Duration
@@ -36,198 +55,168 @@ type Prober struct {
 	Attempts int
 	// EDNSBufSize is the advertised UDP payload size; 0 means 1232.
 	EDNSBufSize uint16
+	// Concurrency bounds the queries in flight per call; 0 means 16.
+	Concurrency int
+
+	conns pool
 }
 
-type outcome struct {
-	Result
-	zone   string
-	serial uint32
-	soa    bool
+// observed is one check over one protocol: its outcomes and, when the
+// server answered, the answer itself (for comparing servers).
+type observed struct {
+	answer Result
+	edns   *Result
+	got    zone.Answer
+	// replied is set when the server answered at all, aa when with AA.
+	replied, aa bool
+	zone        string
+	serial      uint32
+	soa         bool
 }
 
 // Probe sends every check to addr (host:port) over each protocol ("udp",
 // "tcp"; none means both) with recursion off, and verifies the RCODE, the
-// AA flag and the answer RRs of the asked type and name. A truncated UDP
-// answer is asked again over TCP. A Report with no checks is not OK. When
-// ctx ends, the remaining checks are errors.
+// AA flag and the answer section, and that UDP answers fit the EDNS
+// buffer. A truncated UDP answer is asked again over TCP. A Report with no
+// checks is not OK. When ctx ends, the remaining checks are errors.
 func (p *Prober) Probe(ctx context.Context, addr string, protocols []string, checks []Check) Report {
-	if len(protocols) == 0 {
-		protocols = []string{"udp", "tcp"}
-	}
-	type job struct {
-		c     Check
-		proto string
-	}
-	var jobs []job
-	for _, proto := range protocols {
-		for _, c := range checks {
-			jobs = append(jobs, job{c, proto})
-		}
-	}
-	outs := make([]outcome, len(jobs))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			outs[i] = p.run(ctx, addr, j.proto, j.c)
-		}()
-	}
-	wg.Wait()
-
+	defer p.conns.closeIdle()
+	sem := make(chan struct{}, p.concurrency())
 	rep := Report{Addr: addr}
-	if len(jobs) == 0 {
-		outs = append(outs, outcome{Result: Result{Outcome: OutcomeError, Detail: "no checks to run"}})
+	p.record(&rep, p.probeAll(ctx, sem, addr, protocols, checks), MaxResults)
+	if len(checks) == 0 {
+		rep.add(Result{Kind: KindAnswer, Outcome: OutcomeError, Detail: "no checks to run"}, MaxResults)
 	}
-	for _, o := range outs {
-		if o.soa {
-			if rep.Serials == nil {
-				rep.Serials = map[string]uint32{}
-			}
-			if _, ok := rep.Serials[o.zone]; !ok {
-				rep.Serials[o.zone] = o.serial
-			}
-		}
-		switch o.Outcome {
-		case OutcomePass:
-			rep.Passed++
-			continue
-		case OutcomeFail:
-			rep.Failed++
-		default:
-			rep.Errors++
-		}
-		if len(rep.Results) < MaxResults {
-			rep.Results = append(rep.Results, o.Result)
-		}
-	}
-	rep.OK = rep.Failed == 0 && rep.Errors == 0
+	rep.finish()
 	return rep
 }
 
+// probeAll runs checks × protocols against addr, at most cap(sem) queries
+// at once across every caller sharing sem. The result is indexed by
+// protocol, then check.
+func (p *Prober) probeAll(ctx context.Context, sem chan struct{}, addr string, protocols []string, checks []Check) [][]observed {
+	if len(protocols) == 0 {
+		protocols = []string{"udp", "tcp"}
+	}
+	out := make([][]observed, len(protocols))
+	var wg sync.WaitGroup
+	for pi, proto := range protocols {
+		out[pi] = make([]observed, len(checks))
+		for ci, c := range checks {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				out[pi][ci] = p.run(ctx, addr, proto, c)
+			}()
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+// record adds observations to rep, keeping the SOA serials seen.
+func (p *Prober) record(rep *Report, obs [][]observed, samples int) {
+	for _, l := range obs {
+		for _, o := range l {
+			if o.soa {
+				if rep.Serials == nil {
+					rep.Serials = map[string]uint32{}
+				}
+				if _, ok := rep.Serials[o.zone]; !ok {
+					rep.Serials[o.zone] = o.serial
+				}
+			}
+			rep.add(o.answer, samples)
+			if o.edns != nil {
+				rep.add(*o.edns, samples)
+			}
+		}
+	}
+}
+
 // run performs one check over one protocol.
-func (p *Prober) run(ctx context.Context, addr, proto string, c Check) outcome {
-	o := outcome{Result: Result{Check: c.String() + " " + proto, Protocol: proto, Outcome: OutcomeError}, zone: dns.CanonicalName(c.Zone)}
+func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed {
+	o := observed{answer: Result{Check: c.String() + " " + proto, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError}, zone: dns.CanonicalName(c.Zone)}
 	qtype, ok := dns.StringToType[strings.ToUpper(c.Type)]
 	switch {
 	case proto != "udp" && proto != "tcp":
-		o.Detail = fmt.Sprintf("unknown protocol %q, want udp or tcp", proto)
+		o.answer.Detail = fmt.Sprintf("unknown protocol %q, want udp or tcp", proto)
 		return o
 	case !ok:
-		o.Detail = fmt.Sprintf("unknown query type %q", c.Type)
+		o.answer.Detail = fmt.Sprintf("unknown query type %q", c.Type)
 		return o
 	}
 	name := dns.CanonicalName(c.Name)
-	r, err := p.query(ctx, addr, proto, name, qtype)
+	r, err := p.query(ctx, addr, proto, name, qtype, false)
 	if err != nil {
-		o.Detail = describe(err, p)
+		o.answer.Detail = describe(err, p)
 		return o
 	}
+	if proto == "udp" {
+		o.edns = p.checkEDNS(c, r)
+	}
+	m := r.msg
+	o.got = zone.Answer{Rcode: m.Rcode}
+	for _, rr := range m.Answer {
+		o.got.RRs = append(o.got.RRs, zone.CanonicalRR(rr))
+	}
+	sort.Strings(o.got.RRs)
+	o.replied, o.aa = true, m.Authoritative
 	if qtype == dns.TypeSOA && name == o.zone {
-		for _, rr := range r.Answer {
+		for _, rr := range m.Answer {
 			if soa, ok := rr.(*dns.SOA); ok && dns.CanonicalName(soa.Hdr.Name) == name {
 				o.serial, o.soa = soa.Serial, true
 			}
 		}
 	}
 	var problems []string
-	if r.Rcode != c.Want.Rcode {
-		problems = append(problems, fmt.Sprintf("rcode %s, want %s", rcode(r.Rcode), rcode(c.Want.Rcode)))
+	if m.Rcode != c.Want.Rcode {
+		problems = append(problems, fmt.Sprintf("rcode %s, want %s", rcode(m.Rcode), rcode(c.Want.Rcode)))
 	}
-	if !r.Authoritative {
+	if !m.Authoritative {
 		problems = append(problems, "missing AA flag")
 	}
-	if r.Rcode == c.Want.Rcode {
-		var got []string
-		for _, rr := range r.Answer {
-			if rr.Header().Rrtype == qtype && dns.CanonicalName(rr.Header().Name) == name {
-				got = append(got, zone.CanonicalRR(rr))
-			}
-		}
-		sort.Strings(got)
-		if !slices.Equal(got, c.Want.RRs) {
-			problems = append(problems, fmt.Sprintf("got %q want %q", got, c.Want.RRs))
-		}
+	if m.Rcode == c.Want.Rcode && !slices.Equal(o.got.RRs, c.Want.RRs) {
+		problems = append(problems, fmt.Sprintf("got %q want %q", o.got.RRs, c.Want.RRs))
 	}
-	o.Outcome = OutcomePass
+	o.answer.Outcome = OutcomePass
 	if len(problems) > 0 {
-		o.Outcome, o.Detail = OutcomeFail, clip(strings.Join(problems, "; "), 400)
+		o.answer.Outcome, o.answer.Detail = OutcomeFail, clip(strings.Join(problems, "; "), 400)
 	}
 	return o
 }
 
-// query asks addr for (name, qtype), retrying network errors and asking
-// again over TCP when a UDP answer is truncated.
-func (p *Prober) query(ctx context.Context, addr, proto, name string, qtype uint16) (*dns.Msg, error) {
-	r, err := p.exchange(ctx, addr, proto, name, qtype)
-	if err == nil && r.Truncated && proto == "udp" {
-		r, err = p.exchange(ctx, addr, "tcp", name, qtype)
-		if err != nil {
-			err = fmt.Errorf("UDP answer truncated, TCP retry: %w", err)
-		}
+// checkEDNS verifies that a UDP answer is EDNS-aware and fits the buffer
+// the query advertised: a server that ignores it would have its answers
+// fragmented or dropped on the way to resolvers.
+func (p *Prober) checkEDNS(c Check, r reply) *Result {
+	res := &Result{Check: c.String() + " udp", Kind: KindEDNS, Protocol: "udp", Outcome: OutcomePass}
+	switch {
+	case !r.udpEDNS:
+		res.Outcome, res.Detail = OutcomeFail, "the UDP answer has no EDNS OPT record"
+	case r.udpSize > int(p.bufSize()):
+		res.Outcome, res.Detail = OutcomeFail, fmt.Sprintf("UDP answer of %d bytes exceeds the %d-byte EDNS buffer", r.udpSize, p.bufSize())
 	}
-	return r, err
-}
-
-func (p *Prober) exchange(ctx context.Context, addr, proto, name string, qtype uint16) (*dns.Msg, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	m.RecursionDesired = false
-	size := p.EDNSBufSize
-	if size == 0 {
-		size = 1232
-	}
-	m.SetEdns0(size, false)
-	var err error
-	for range max(p.Attempts, 1) {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		m.Id = dns.Id()
-		var r *dns.Msg
-		if r, err = p.once(ctx, addr, proto, m); err == nil {
-			return r, nil
-		}
-	}
-	return nil, err
-}
-
-func (p *Prober) once(ctx context.Context, addr, proto string, m *dns.Msg) (*dns.Msg, error) {
-	c := &dns.Client{Net: proto, Timeout: p.timeout()}
-	conn, err := c.DialContext(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	// The client only honours ctx deadlines; cancellation unblocks the read.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	defer stop()
-	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return r, err
-}
-
-func (p *Prober) timeout() time.Duration {
-	if p.Timeout <= 0 {
-		return 2 * time.Second
-	}
-	return p.Timeout
+	return res
 }
 
 // describe turns a query error into a short Detail.
 func describe(err error, p *Prober) string {
-	var ne net.Error
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "canceled: " + err.Error()
-	case errors.As(err, &ne) && ne.Timeout():
+	case isTimeout(err):
 		return fmt.Sprintf("timeout: no answer in %s after %d attempt(s)", p.timeout(), max(p.Attempts, 1))
 	}
 	return clip(err.Error(), 200)
+}
+
+func (p *Prober) concurrency() int {
+	if p.Concurrency <= 0 {
+		return DefaultConcurrency
+	}
+	return p.Concurrency
 }
 
 func rcode(rc int) string {

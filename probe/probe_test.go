@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +21,10 @@ func TestProbeHealthy(t *testing.T) {
 	if !rep.OK || rep.Err() != nil {
 		t.Fatalf("report not OK: %v\n%+v", rep.Err(), rep)
 	}
-	if rep.Passed != 2*len(checks) || rep.Failed != 0 || rep.Errors != 0 || len(rep.Results) != 0 {
-		t.Errorf("counts: %+v, want %d passed and no results", rep, 2*len(checks))
+	// Every query is an answer check; every UDP answer an EDNS check too.
+	want := map[string]Tally{KindAnswer: {Pass: 2 * len(checks)}, KindEDNS: {Pass: len(checks)}}
+	if rep.Passed != 3*len(checks) || rep.Failed != 0 || rep.Errors != 0 || len(rep.Results) != 0 || !maps.Equal(rep.Kinds, want) {
+		t.Errorf("counts: %+v, want %v and no results", rep, want)
 	}
 	if got := rep.Serials["example.com."]; got != 2024010101 {
 		t.Errorf("Serials = %v", rep.Serials)
@@ -54,7 +57,7 @@ func TestProbeMisbehaving(t *testing.T) {
 		t.Run(c.mode, func(t *testing.T) {
 			s.setMode(c.mode)
 			rep := fastProber().Probe(context.Background(), s.addr, both, checks)
-			if rep.OK || rep.Failed != c.failed || rep.Errors != c.errored || rep.Passed != 8-c.failed-c.errored {
+			if a := rep.Kinds[KindAnswer]; rep.OK || a.Fail != c.failed || a.Error != c.errored || a.Pass != 8-c.failed-c.errored || rep.Kinds[KindEDNS].Pass != 4 {
 				t.Fatalf("report: %+v", rep)
 			}
 			for _, r := range rep.Results {
@@ -70,7 +73,7 @@ func TestProbeMisbehaving(t *testing.T) {
 	}
 	s.setMode(modeServfail)
 	err := fastProber().Probe(context.Background(), s.addr, both, checks).Err()
-	want := "DNS probe of " + s.addr + ": 8 of 8 checks failed: example.com. SOA udp: rcode SERVFAIL, want NOERROR; example.com. NS udp: rcode SERVFAIL, want NOERROR; www.example.com. A udp: rcode SERVFAIL, want NOERROR; and 5 more"
+	want := "DNS probe of " + s.addr + ": 8 of 12 checks failed: example.com. SOA udp: rcode SERVFAIL, want NOERROR; example.com. NS udp: rcode SERVFAIL, want NOERROR; www.example.com. A udp: rcode SERVFAIL, want NOERROR; and 5 more"
 	if err == nil || err.Error() != want {
 		t.Errorf("Err() =\n%v\nwant\n%s", err, want)
 	}
@@ -81,8 +84,8 @@ func TestProbeTruncatedRetriesOverTCP(t *testing.T) {
 	s := startServer(t, z)
 	s.setMode(modeTruncate)
 	rep := fastProber().Probe(context.Background(), s.addr, []string{"udp"}, Expect(z, []string{"www"}))
-	if !rep.OK || rep.Passed != 4 {
-		t.Fatalf("truncated UDP answers should pass over TCP: %v", rep.Err())
+	if !rep.OK || rep.Kinds[KindAnswer].Pass != 4 || rep.Kinds[KindEDNS].Pass != 4 {
+		t.Fatalf("truncated UDP answers should pass over TCP: %v %+v", rep.Err(), rep)
 	}
 	if n := s.tcpSeen.Load(); n != 4 {
 		t.Errorf("server saw %d TCP queries, want 4", n)
@@ -212,5 +215,22 @@ func TestSOASerialAndCheckSerials(t *testing.T) {
 	if err := CheckSerials([]Report{r1, {Addr: "192.0.2.9:53"}}, nil); err == nil ||
 		!strings.Contains(err.Error(), "192.0.2.9:53: no SOA serial seen for example.com.") {
 		t.Errorf("missing serial: %v", err)
+	}
+}
+
+// TCP connections are reused across queries: one per query in flight, not
+// one per query.
+func TestProbeReusesTCPConnections(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	checks := Expect(z, []string{"www", "txt", "ns1", "ns2", "nope"})
+	p := &Prober{Timeout: time.Second, Concurrency: 2}
+	for range 3 {
+		if rep := p.Probe(context.Background(), s.addr, []string{"tcp"}, checks); !rep.OK {
+			t.Fatal(rep.Err())
+		}
+	}
+	if q, c := s.tcpSeen.Load(), s.tcpConns.Load(); q != int32(3*len(checks)) || c > 6 {
+		t.Errorf("%d TCP queries over %d connections, want at most 2 per Probe", q, c)
 	}
 }

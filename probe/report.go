@@ -10,28 +10,68 @@ import (
 // wrong about everything still makes a small workflow history entry.
 const MaxResults = 20
 
-// Report is the outcome of probing one server: counts, the failures (at
-// most MaxResults; passing checks are only counted) and the SOA serials
-// seen, keyed by zone apex.
+// Report is the outcome of probing one server: counts in total and by kind
+// of check, sample failures (passing checks are only counted), the SOA
+// serials seen, keyed by zone apex, and how its answers compare with the
+// baseline server's.
 type Report struct {
+	// Name is the server's name ("ns1-next", "lb1"); empty from Probe.
+	Name    string            `json:"name,omitempty"`
 	Addr    string            `json:"addr"`
 	OK      bool              `json:"ok"`
 	Passed  int               `json:"passed"`
 	Failed  int               `json:"failed"`
 	Errors  int               `json:"errors"`
+	Kinds   map[string]Tally  `json:"kinds,omitempty"`
 	Results []Result          `json:"results,omitempty"`
 	Serials map[string]uint32 `json:"serials,omitempty"`
+	// Diffs compare this server's answers with its baseline's, per zone.
+	Diffs []Comparison `json:"diffs,omitempty"`
 }
 
-// Result is one check over one protocol that did not pass.
+// Tally counts one kind of check's outcomes.
+type Tally struct {
+	Pass  int `json:"pass"`
+	Fail  int `json:"fail"`
+	Error int `json:"error"`
+}
+
+// Result is one check that did not pass.
 type Result struct {
-	// Check names the query and protocol: "www.example.com. A udp".
+	// Check names the query and protocol ("www.example.com. A udp"), or
+	// what else was checked ("example.com. serial").
 	Check    string `json:"check"`
-	Protocol string `json:"protocol"`
+	Kind     string `json:"kind,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
 	Outcome  string `json:"outcome"`
 	// Detail says what was wrong, e.g. "rcode SERVFAIL, want NOERROR".
 	Detail string `json:"detail,omitempty"`
 }
+
+// add counts res and keeps it as a sample, up to samples, unless it passed.
+func (r *Report) add(res Result, samples int) {
+	if r.Kinds == nil {
+		r.Kinds = map[string]Tally{}
+	}
+	t := r.Kinds[res.Kind]
+	switch res.Outcome {
+	case OutcomePass:
+		t.Pass++
+		r.Passed++
+	case OutcomeFail:
+		t.Fail++
+		r.Failed++
+	default:
+		t.Error++
+		r.Errors++
+	}
+	r.Kinds[res.Kind] = t
+	if res.Outcome != OutcomePass && len(r.Results) < samples {
+		r.Results = append(r.Results, res)
+	}
+}
+
+func (r *Report) finish() { r.OK = r.Failed == 0 && r.Errors == 0 }
 
 // Err is nil when the server passed every check, else an error naming the
 // server, the counts and the first few failures, for operators reading the
@@ -40,28 +80,63 @@ func (r Report) Err() error {
 	if r.OK {
 		return nil
 	}
-	const shown = 3
-	var b strings.Builder
-	fmt.Fprintf(&b, "DNS probe of %s: %d of %d checks failed", r.Addr, r.Failed+r.Errors, r.Passed+r.Failed+r.Errors)
-	if r.Errors > 0 {
-		fmt.Fprintf(&b, " (%d without an answer)", r.Errors)
+	who := r.Addr
+	if r.Name != "" {
+		who = r.Name + " (" + r.Addr + ")"
 	}
-	for i, res := range r.Results {
-		if i == shown {
+	return errors.New("DNS probe of " + who + ": " + r.failures(nil))
+}
+
+// failures summarises the failed checks of the given kinds (all when
+// kinds is nil): "2 of 40 checks failed: x: detail; y: detail".
+func (r Report) failures(kinds map[string]bool) string {
+	const shown = 3
+	var failed, errs, total int
+	for k, t := range r.Kinds {
+		if kinds == nil || kinds[k] {
+			failed, errs, total = failed+t.Fail, errs+t.Error, total+t.Pass+t.Fail+t.Error
+		}
+	}
+	if len(r.Kinds) == 0 { // a Report built by hand
+		failed, errs, total = r.Failed, r.Errors, r.Passed+r.Failed+r.Errors
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d checks failed", failed+errs, total)
+	if errs > 0 {
+		fmt.Fprintf(&b, " (%d without an answer)", errs)
+	}
+	n := 0
+	for _, res := range r.Results {
+		if kinds != nil && !kinds[res.Kind] {
+			continue
+		}
+		if n == shown {
 			break
 		}
 		sep := "; "
-		if i == 0 {
+		if n == 0 {
 			sep = ": "
 		}
+		n++
 		if res.Check == "" {
 			fmt.Fprintf(&b, "%s%s", sep, res.Detail)
 		} else {
 			fmt.Fprintf(&b, "%s%s: %s", sep, res.Check, res.Detail)
 		}
 	}
-	if more := r.Failed + r.Errors - min(len(r.Results), shown); more > 0 {
+	if more := failed + errs - n; more > 0 {
 		fmt.Fprintf(&b, "; and %d more", more)
 	}
-	return errors.New(b.String())
+	return b.String()
+}
+
+// tally sums the tallies of kinds.
+func (r Report) tally(kinds map[string]bool) Tally {
+	var sum Tally
+	for k, t := range r.Kinds {
+		if kinds[k] {
+			sum.Pass, sum.Fail, sum.Error = sum.Pass+t.Pass, sum.Fail+t.Fail, sum.Error+t.Error
+		}
+	}
+	return sum
 }

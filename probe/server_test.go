@@ -20,6 +20,9 @@ const (
 	modeWrongA   = "wronga"
 	modeTruncate = "truncate" // TC bit and no records over UDP, full answers over TCP
 	modeSilent   = "silent"   // never answers
+	modeNoEDNS   = "noedns"   // answers without an OPT record
+	modeOversize = "oversize" // pads UDP answers past the query's buffer size
+	modeRecurse  = "recurse"  // acts as an open resolver: RA set, NXDOMAIN outside the zone
 )
 
 const testZone = `$ORIGIN example.com.
@@ -42,6 +45,22 @@ type testServer struct {
 	zone    *zone.Zone
 	mode    atomic.Value // string
 	tcpSeen atomic.Int32
+	// tcpConns counts accepted TCP connections.
+	tcpConns atomic.Int32
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }
 
 func parseZone(t *testing.T, text string) *zone.Zone {
@@ -72,7 +91,7 @@ func startServer(t *testing.T, z *zone.Zone) *testServer {
 			}
 		}
 	}
-	for _, srv := range []*dns.Server{{PacketConn: pc}, {Listener: l}} {
+	for _, srv := range []*dns.Server{{PacketConn: pc}, {Listener: countingListener{l, &s.tcpConns}}} {
 		started := make(chan struct{})
 		srv.Handler = dns.HandlerFunc(s.serve)
 		srv.NotifyStartedFunc = func() { close(started) }
@@ -110,7 +129,9 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 			panic(err)
 		}
 		// Answer with the case of the question, as servers do.
-		rr.Header().Name = q.Name
+		if dns.CanonicalName(rr.Header().Name) == dns.CanonicalName(q.Name) {
+			rr.Header().Name = q.Name
+		}
 		m.Answer = append(m.Answer, rr)
 	}
 	switch mode {
@@ -127,8 +148,16 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 		if udp {
 			m.Truncated, m.Answer = true, nil
 		}
+	case modeRecurse:
+		m.RecursionAvailable = true
+		if m.Rcode == dns.RcodeRefused {
+			m.Rcode, m.Authoritative = dns.RcodeNameError, false
+		}
+	case modeOversize:
+		pad, _ := dns.NewRR(q.Name + ` 60 IN TXT "` + strings.Repeat("x", 250) + `"`)
+		m.Extra = append(m.Extra, pad, pad, pad, pad, pad, pad)
 	}
-	if opt := req.IsEdns0(); opt != nil {
+	if opt := req.IsEdns0(); opt != nil && mode != modeNoEDNS {
 		m.SetEdns0(opt.UDPSize(), false)
 	}
 	_ = w.WriteMsg(m)

@@ -1,0 +1,212 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server is one address to analyse: a nameserver or a load balancer.
+type Server struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+// Job is what an analysis checks.
+type Job struct {
+	// Role names the targets in messages ("green", "load balancer").
+	Role    string
+	Targets []Server
+	// Baseline[i], when its Addr is set, is the server that Targets[i] is
+	// compared with (blue), named BaselineRole in messages.
+	Baseline     []Server
+	BaselineRole string
+	Checks       []Check
+	// Serials is the SOA serial each zone must have, from the zone files.
+	Serials map[string]uint32
+}
+
+// Thresholds turn rounds into a verdict, as in progressive-delivery
+// analysis: the analysis passes after ConsecutiveSuccesses passing rounds
+// in a row, fails once more than FailureLimit rounds had a wrong answer or
+// more than ErrorLimit rounds had no answer for some query, and fails as
+// inconclusive after Rounds rounds. Interval is the pause between rounds.
+type Thresholds struct {
+	Rounds               int
+	Interval             time.Duration
+	ConsecutiveSuccesses int
+	FailureLimit         int
+	ErrorLimit           int
+}
+
+// Settings say how to analyse.
+type Settings struct {
+	// Protocols to ask over; the first one's answers are compared with the
+	// baseline.
+	Protocols []string
+	Thresholds
+	// ExpectChanges false makes any difference from the baseline a failure
+	// (an infrastructure-only change); true reports differences only.
+	ExpectChanges bool
+	// Samples bounds the failures each report keeps and the changes each
+	// comparison lists; 0 means 5.
+	Samples int
+	// Progress, when set, is told what the analysis is doing (heartbeats).
+	Progress func(string)
+}
+
+// Analysis is the outcome of Analyze, small enough for workflow history.
+type Analysis struct {
+	OK bool `json:"ok"`
+	// Rounds holds each round's outcome: pass, fail or error.
+	Rounds []string `json:"rounds"`
+	// Reports are the targets' reports from the last round.
+	Reports []Report `json:"reports"`
+	// Reason says why the analysis failed, naming servers and RRsets.
+	Reason string `json:"reason,omitempty"`
+	// Notes are worth knowing but failed nothing, such as an expected diff.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// queryKinds are the checks of single queries, summarised together in
+// failure reasons.
+var queryKinds = map[string]bool{KindAnswer: true, KindEDNS: true, KindRecursion: true}
+
+// maxReason bounds Analysis.Reason, which becomes an error message.
+const maxReason = 1500
+
+// Analyze runs rounds of checks against every target until Thresholds
+// decide. Each round asks every check over every protocol of every target,
+// checks EDNS sizes, that recursion is refused and the SOA serials, and
+// compares the answers with the baseline's (asked once, in the first
+// round). At most Concurrency queries are in flight across all servers.
+func (p *Prober) Analyze(ctx context.Context, job Job, s Settings) Analysis {
+	defer p.conns.closeIdle()
+	th := s.Thresholds
+	th.Rounds, th.ConsecutiveSuccesses = max(th.Rounds, 1), max(th.ConsecutiveSuccesses, 1)
+	if s.Samples <= 0 {
+		s.Samples = 5
+	}
+	if len(s.Protocols) == 0 {
+		s.Protocols = []string{"udp", "tcp"}
+	}
+	progress := func(msg string) {
+		if s.Progress != nil {
+			s.Progress(msg)
+		}
+	}
+	sem := make(chan struct{}, p.concurrency())
+	var a Analysis
+	var base map[string]*answers
+	var passes, fails, errs int
+	lastReason := ""
+	for round := 1; ; round++ {
+		progress(fmt.Sprintf("round %d of at most %d", round, th.Rounds))
+		if base == nil {
+			base = p.askBaseline(ctx, sem, job, s.Protocols[0])
+		}
+		var problems []string
+		a.Reports, problems, a.Notes = p.round(ctx, sem, job, s, base)
+		outcome := OutcomePass
+		for _, r := range a.Reports {
+			switch {
+			case r.Failed > 0:
+				outcome = OutcomeFail
+			case r.Errors > 0 && outcome == OutcomePass:
+				outcome = OutcomeError
+			}
+		}
+		a.Rounds = append(a.Rounds, outcome)
+		switch outcome {
+		case OutcomePass:
+			passes++
+		case OutcomeFail:
+			fails, passes = fails+1, 0
+		default:
+			errs, passes = errs+1, 0
+		}
+		if outcome != OutcomePass {
+			lastReason = strings.Join(problems, "; ")
+		}
+		why := ""
+		switch {
+		case passes >= th.ConsecutiveSuccesses:
+			a.OK = true
+			return a
+		case fails > th.FailureLimit:
+			why = fmt.Sprintf("round %d failed (failure limit %d)", round, th.FailureLimit)
+		case errs > th.ErrorLimit:
+			why = fmt.Sprintf("round %d had queries without an answer (error limit %d)", round, th.ErrorLimit)
+		case round >= th.Rounds:
+			why = fmt.Sprintf("inconclusive: %d of %d consecutive passing rounds after %d rounds", passes, th.ConsecutiveSuccesses, round)
+		case ctx.Err() != nil:
+			why = "canceled: " + ctx.Err().Error()
+		}
+		if why != "" {
+			a.Reason = clip(lastReason+" ("+why+")", maxReason)
+			return a
+		}
+		progress(fmt.Sprintf("round %d: %s; next in %s", round, outcome, th.Interval))
+		t := time.NewTimer(th.Interval)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// round checks every target once and returns their reports, the problems
+// that fail the round (for the reason) and notes.
+func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settings, base map[string]*answers) ([]Report, []string, []string) {
+	reports := make([]Report, len(job.Targets))
+	got := make([]*answers, len(job.Targets))
+	var wg sync.WaitGroup
+	for i, t := range job.Targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep := Report{Name: t.Name, Addr: t.Addr}
+			obs := p.probeAll(ctx, sem, t.Addr, s.Protocols, job.Checks)
+			p.record(&rep, obs, s.Samples)
+			for _, proto := range s.Protocols {
+				sem <- struct{}{}
+				rep.add(p.checkRecursion(ctx, t.Addr, proto), s.Samples)
+				<-sem
+			}
+			reports[i], got[i] = rep, collect(job.Checks, obs[0])
+		}()
+	}
+	wg.Wait()
+
+	var problems, notes []string
+	for i := range reports {
+		rep := &reports[i]
+		who := strings.TrimSpace(job.Role + " " + rep.Name)
+		var against *answers
+		var bname string
+		if i < len(job.Baseline) && job.Baseline[i].Addr != "" {
+			against, bname = base[job.Baseline[i].Addr], strings.TrimSpace(job.BaselineRole+" "+job.Baseline[i].Name)
+		}
+		serialProblems := checkSerials(rep, job.Serials, against, bname, s.Samples)
+		for _, p := range serialProblems {
+			problems = append(problems, who+" "+p)
+		}
+		if against != nil {
+			msg, note := compare(rep, job.Checks, got[i], against, bname, s)
+			if msg != "" {
+				problems = append(problems, who+" "+msg)
+			}
+			if note != "" {
+				notes = append(notes, who+" "+note)
+			}
+		}
+		rep.finish()
+		if t := rep.tally(queryKinds); t.Fail+t.Error > 0 {
+			problems = append(problems, who+": "+rep.failures(queryKinds))
+		}
+	}
+	return reports, problems, notes
+}

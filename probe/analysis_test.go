@@ -1,0 +1,158 @@
+package probe
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func analyse(t *testing.T, job Job, s Settings) Analysis {
+	t.Helper()
+	if s.Protocols == nil {
+		s.Protocols = both
+	}
+	return fastProber().Analyze(context.Background(), job, s)
+}
+
+func TestAnalyzeHealthyWithBaseline(t *testing.T) {
+	z := parseZone(t, testZone)
+	blue, green := startServer(t, z), startServer(t, z)
+	checks := Checks(z, Scope{All: true})
+	job := Job{
+		Role: "green", Targets: []Server{{"ns1-next", green.addr}},
+		BaselineRole: "blue", Baseline: []Server{{"ns1", blue.addr}},
+		Checks: checks, Serials: map[string]uint32{"example.com": 2024010101},
+	}
+	a := analyse(t, job, Settings{ExpectChanges: true})
+	if !a.OK || len(a.Rounds) != 1 || a.Reason != "" || len(a.Notes) != 0 {
+		t.Fatalf("analysis: %+v", a)
+	}
+	r := a.Reports[0]
+	n := len(checks)
+	for kind, want := range map[string]Tally{
+		KindAnswer: {Pass: 2 * n}, KindEDNS: {Pass: n}, KindRecursion: {Pass: 2}, KindSerial: {Pass: 1},
+	} {
+		if got := r.Kinds[kind]; got != want {
+			t.Errorf("%s: %+v, want %+v", kind, got, want)
+		}
+	}
+	if _, ok := r.Kinds[KindDiff]; ok {
+		t.Errorf("changes expected: no diff checks, got %+v", r.Kinds[KindDiff])
+	}
+	if len(r.Diffs) != 1 || r.Diffs[0].Compared != n || r.Diffs[0].Against != "blue ns1" || r.Diffs[0].Summary != "no changes" {
+		t.Errorf("diffs: %+v", r.Diffs)
+	}
+
+	// An infrastructure-only change: every query is a diff check too.
+	a = analyse(t, job, Settings{ExpectChanges: false})
+	if !a.OK || a.Reports[0].Kinds[KindDiff] != (Tally{Pass: n}) {
+		t.Errorf("no-change analysis: %+v", a.Reports[0].Kinds)
+	}
+}
+
+func TestAnalyzeDiffAgainstBlue(t *testing.T) {
+	blueZone := parseZone(t, testZone)
+	greenText := strings.Replace(strings.Replace(testZone, "www   A   192.0.2.11", "www   A   192.0.2.99", 1), "2024010101", "2024010102", 1)
+	greenZone := parseZone(t, greenText)
+	blue, green := startServer(t, blueZone), startServer(t, greenZone)
+	job := Job{
+		Role: "green", Targets: []Server{{"ns1-next", green.addr}},
+		BaselineRole: "blue", Baseline: []Server{{"ns1", blue.addr}},
+		Checks: Checks(greenZone, Scope{All: true}), Serials: map[string]uint32{"example.com.": 2024010102},
+	}
+	// Expected: the difference is a note.
+	a := analyse(t, job, Settings{ExpectChanges: true})
+	if !a.OK || len(a.Notes) != 1 || !strings.Contains(a.Notes[0], "green ns1-next differs from blue ns1 as expected: 0 added, 0 removed, 1 changed: www.example.com. A") {
+		t.Errorf("expected change: %+v", a)
+	}
+	// Not expected: it fails, naming the RRset and both versions.
+	a = analyse(t, job, Settings{ExpectChanges: false})
+	want := "green ns1-next differs from blue ns1: changed www.example.com. A: [192.0.2.10, 192.0.2.11] → [192.0.2.10, 192.0.2.99] (round 1 failed (failure limit 0))"
+	if a.OK || a.Reason != want {
+		t.Errorf("unexpected change: reason\n%s\nwant\n%s", a.Reason, want)
+	}
+	d := a.Reports[0].Kinds[KindDiff]
+	if d.Fail != 1 || d.Pass != len(job.Checks)-1 {
+		t.Errorf("diff tally %+v", d)
+	}
+}
+
+func TestAnalyzeSerialBehindBlue(t *testing.T) {
+	blue := startServer(t, parseZone(t, testZone))
+	older := parseZone(t, strings.Replace(testZone, "2024010101", "2024010100", 1))
+	green := startServer(t, older)
+	job := Job{
+		Role: "green", Targets: []Server{{"ns1-next", green.addr}},
+		BaselineRole: "blue", Baseline: []Server{{"ns1", blue.addr}},
+		Checks: Checks(older, Scope{}), Serials: map[string]uint32{"example.com.": 2024010100},
+	}
+	a := analyse(t, job, Settings{ExpectChanges: true})
+	want := "green ns1-next serves example.com. serial 2024010100, behind blue ns1's 2024010101 (RFC 1982) (round 1 failed (failure limit 0))"
+	if a.OK || a.Reason != want {
+		t.Errorf("reason\n%s\nwant\n%s", a.Reason, want)
+	}
+	if s := a.Reports[0].Kinds[KindSerial]; s.Fail != 1 {
+		t.Errorf("serial tally %+v", s)
+	}
+}
+
+func TestAnalyzeThresholds(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	job := Job{Role: "load balancer", Targets: []Server{{"lb1", s.addr}}, Checks: Expect(z, []string{"www"})}
+	th := Thresholds{Rounds: 4, Interval: 50 * time.Millisecond, ConsecutiveSuccesses: 2, FailureLimit: 1, ErrorLimit: 1}
+
+	// Two passing rounds in a row are needed.
+	if a := analyse(t, job, Settings{Thresholds: th}); !a.OK || strings.Join(a.Rounds, ",") != "pass,pass" {
+		t.Errorf("healthy: %+v", a)
+	}
+	// One silent round is tolerated, then the server recovers.
+	s.setMode(modeSilent)
+	time.AfterFunc(300*time.Millisecond, func() { s.setMode(modeOK) })
+	if a := analyse(t, job, Settings{Thresholds: th}); !a.OK || strings.Join(a.Rounds, ",") != "error,pass,pass" {
+		t.Errorf("transient timeout: %+v", a)
+	}
+	// Two failing rounds exceed the failure limit.
+	s.setMode(modeServfail)
+	a := analyse(t, job, Settings{Thresholds: th})
+	if a.OK || strings.Join(a.Rounds, ",") != "fail,fail" ||
+		!strings.HasPrefix(a.Reason, "load balancer lb1: 10 of 14 checks failed: example.com. SOA udp: rcode SERVFAIL, want NOERROR;") ||
+		!strings.HasSuffix(a.Reason, "(round 2 failed (failure limit 1))") {
+		t.Errorf("servfail: %+v", a)
+	}
+	// Never two passes in a row within the rounds: inconclusive.
+	s.setMode(modeOK)
+	th.ConsecutiveSuccesses = 5
+	if a := analyse(t, job, Settings{Thresholds: th}); a.OK || len(a.Rounds) != 4 || !strings.Contains(a.Reason, "inconclusive: 4 of 5 consecutive passing rounds after 4 rounds") {
+		t.Errorf("inconclusive: %+v", a)
+	}
+}
+
+func TestAnalyzeRecursionAndEDNS(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	job := Job{Targets: []Server{{"ns1", s.addr}}, Checks: Expect(z, nil)}
+	cases := []struct {
+		mode, kind, detail string
+	}{
+		{modeRecurse, KindRecursion, "a recursive query for dnsroll-recursion-check.invalid. got NXDOMAIN with the RA flag: the server offers recursion"},
+		{modeNoEDNS, KindEDNS, "the UDP answer has no EDNS OPT record"},
+		{modeOversize, KindEDNS, "exceeds the 1232-byte EDNS buffer"},
+	}
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			s.setMode(c.mode)
+			a := analyse(t, job, Settings{})
+			r := a.Reports[0]
+			if a.OK || r.Kinds[c.kind].Fail == 0 || !strings.Contains(a.Reason, c.detail) {
+				t.Errorf("reason %q kinds %+v", a.Reason, r.Kinds)
+			}
+			for _, res := range r.Results {
+				if res.Kind != c.kind {
+					t.Errorf("unrelated failure %+v", res)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,231 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+// RecursionCheckName is asked with recursion desired to prove a server
+// refuses to recurse. It is under .invalid (RFC 6761), so even a server
+// that does recurse makes no query on the Internet for it.
+const RecursionCheckName = "dnsroll-recursion-check.invalid."
+
+// answers are one server's answers to every check over one protocol.
+type answers struct {
+	sets    []zone.RRset
+	replied []bool
+	serials map[string]uint32
+}
+
+// collect turns observations into comparable answers. An RCODE other
+// than NOERROR and NXDOMAIN, and a missing AA flag, become pseudo-records
+// ("; rcode SERVFAIL"), so that they show up as differences too.
+func collect(checks []Check, obs []observed) *answers {
+	a := &answers{sets: make([]zone.RRset, len(obs)), replied: make([]bool, len(obs)), serials: map[string]uint32{}}
+	for i, o := range obs {
+		c := checks[i]
+		rrs := o.got.RRs
+		if o.got.Rcode != dns.RcodeSuccess && o.got.Rcode != dns.RcodeNameError {
+			rrs = append(rrs[:len(rrs):len(rrs)], "; rcode "+rcode(o.got.Rcode))
+		}
+		if o.replied && !o.aa {
+			rrs = append(rrs[:len(rrs):len(rrs)], "; no AA flag")
+		}
+		a.sets[i] = zone.RRset{Name: dns.CanonicalName(c.Name), Type: c.Type, RRs: rrs}
+		a.replied[i] = o.replied
+		if o.soa {
+			a.serials[o.zone] = o.serial
+		}
+	}
+	return a
+}
+
+// askBaseline asks every distinct baseline server every check over proto.
+func (p *Prober) askBaseline(ctx context.Context, sem chan struct{}, job Job, proto string) map[string]*answers {
+	out := map[string]*answers{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, b := range job.Baseline {
+		if b.Addr == "" || out[b.Addr] != nil {
+			continue
+		}
+		out[b.Addr] = &answers{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := collect(job.Checks, p.probeAll(ctx, sem, b.Addr, []string{proto}, job.Checks)[0])
+			mu.Lock()
+			out[b.Addr] = a
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// compare diffs a target's answers with its baseline's, per zone, and
+// records the comparisons in rep. When changes are not expected every
+// query is a diff check, and problem names the differing RRsets; when they
+// are, note summarises the differences.
+func compare(rep *Report, checks []Check, got, base *answers, bname string, s Settings) (problem, note string) {
+	type side struct {
+		old, new []zone.RRset
+		skipped  []int
+	}
+	zones := map[string]*side{}
+	for i, c := range checks {
+		z := zones[c.Zone]
+		if z == nil {
+			z = &side{}
+			zones[c.Zone] = z
+		}
+		if !got.replied[i] || !base.replied[i] {
+			z.skipped = append(z.skipped, i)
+			continue
+		}
+		z.old, z.new = append(z.old, base.sets[i]), append(z.new, got.sets[i])
+	}
+	names := make([]string, 0, len(zones))
+	for n := range zones {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		z := zones[name]
+		d := zone.DiffRRsets(z.old, z.new)
+		rep.Diffs = append(rep.Diffs, Comparison{Zone: name, Against: bname, Compared: len(z.new), Skipped: len(z.skipped), Summary: d.Summary(), Diff: d.Limit(s.Samples)})
+		if s.ExpectChanges {
+			if !d.Empty() {
+				note = joinNote(note, fmt.Sprintf("differs from %s as expected: %s", bname, d.Summary()))
+				if !d.SerialChanged {
+					note = joinNote(note, "the content of "+name+" changed but its serial did not")
+				}
+			}
+			if len(z.skipped) > 0 {
+				note = joinNote(note, fmt.Sprintf("%d queries of %s not compared: no answer from it or %s", len(z.skipped), name, bname))
+			}
+			continue
+		}
+		differ := 0
+		for _, l := range [][]zone.RRsetChange{d.Added, d.Removed, d.Changed} {
+			for _, c := range l {
+				differ++
+				rep.add(Result{Check: c.Name + " " + c.Type, Kind: KindDiff, Outcome: OutcomeFail, Detail: "differs from " + bname + ": " + c.String()}, s.Samples)
+			}
+		}
+		for range len(z.new) - differ {
+			rep.add(Result{Kind: KindDiff, Outcome: OutcomePass}, 0)
+		}
+		for _, i := range z.skipped {
+			rep.add(Result{Check: checks[i].String(), Kind: KindDiff, Outcome: OutcomeError, Detail: "not compared: no answer from this server or " + bname}, s.Samples)
+		}
+		if !d.Empty() {
+			problem = joinNote(problem, fmt.Sprintf("differs from %s: %s", bname, d.Describe(3)))
+		}
+		if len(z.skipped) > 0 {
+			problem = joinNote(problem, fmt.Sprintf("could not be compared with %s for %d queries of %s: no answer", bname, len(z.skipped), name))
+		}
+	}
+	return problem, note
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// Comparison is how one zone's answers on a target compare with its
+// baseline's (green against blue), over the queries both answered.
+type Comparison struct {
+	Zone     string `json:"zone"`
+	Against  string `json:"against"`
+	Compared int    `json:"compared"`
+	// Skipped queries got no answer from one of the two servers.
+	Skipped int           `json:"skipped,omitempty"`
+	Summary string        `json:"summary"`
+	Diff    zone.ZoneDiff `json:"diff"`
+}
+
+// checkSerials adds a serial check per zone to rep: the serial seen must
+// be the zone file's and not behind the baseline's in RFC 1982 order. It
+// returns the failures' details.
+func checkSerials(rep *Report, want map[string]uint32, base *answers, bname string, samples int) []string {
+	zones := map[string]bool{}
+	for z := range want {
+		zones[dns.CanonicalName(z)] = true
+	}
+	for z := range rep.Serials {
+		zones[z] = true
+	}
+	sorted := make([]string, 0, len(zones))
+	for z := range zones {
+		sorted = append(sorted, z)
+	}
+	sort.Strings(sorted)
+	var problems []string
+	for _, z := range sorted {
+		res := Result{Check: z + " serial", Kind: KindSerial, Outcome: OutcomeFail}
+		got, seen := rep.Serials[z]
+		w, hasWant := serialOf(Report{Serials: want}, z)
+		var b uint32
+		hasBase := false
+		if base != nil {
+			b, hasBase = base.serials[z]
+		}
+		switch {
+		case !seen:
+			res.Outcome, res.Detail = OutcomeError, "no SOA serial seen for "+z
+		case hasWant && got != w:
+			res.Detail = fmt.Sprintf("serves %s serial %d, want %d from the zone file (%s it)", z, got, w, order(got, w))
+		case hasBase && zone.SerialCompare(got, b) == -1:
+			res.Detail = fmt.Sprintf("serves %s serial %d, behind %s's %d (RFC 1982)", z, got, bname, b)
+		case hasBase && zone.SerialCompare(got, b) == 2:
+			res.Detail = fmt.Sprintf("serves %s serial %d, exactly 2^31 from %s's %d: their order is undefined (RFC 1982)", z, got, bname, b)
+		default:
+			res.Outcome = OutcomePass
+		}
+		rep.add(res, samples)
+		if res.Outcome == OutcomeFail {
+			problems = append(problems, res.Detail)
+		}
+	}
+	return problems
+}
+
+func order(a, b uint32) string {
+	switch zone.SerialCompare(a, b) {
+	case -1:
+		return "behind"
+	case 1:
+		return "ahead of"
+	}
+	return "not comparable with"
+}
+
+// checkRecursion asks RecursionCheckName with recursion desired. An
+// authoritative-only server answers REFUSED without RA; anything else
+// means it would resolve for anyone (an open resolver, usable for
+// amplification attacks).
+func (p *Prober) checkRecursion(ctx context.Context, addr, proto string) Result {
+	res := Result{Check: "recursion " + proto, Kind: KindRecursion, Protocol: proto, Outcome: OutcomeError}
+	r, err := p.query(ctx, addr, proto, RecursionCheckName, dns.TypeA, true)
+	switch {
+	case err != nil:
+		res.Detail = describe(err, p)
+	case r.msg.RecursionAvailable:
+		res.Outcome, res.Detail = OutcomeFail, fmt.Sprintf("a recursive query for %s got %s with the RA flag: the server offers recursion", RecursionCheckName, rcode(r.msg.Rcode))
+	case r.msg.Rcode != dns.RcodeRefused:
+		res.Outcome, res.Detail = OutcomeFail, fmt.Sprintf("a recursive query for %s got %s, want REFUSED from an authoritative-only server", RecursionCheckName, rcode(r.msg.Rcode))
+	default:
+		res.Outcome = OutcomePass
+	}
+	return res
+}

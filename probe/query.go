@@ -1,0 +1,194 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// reply is one answer as received: the message, its size on the wire, and
+// whether a truncated UDP answer was asked again over TCP.
+type reply struct {
+	msg  *dns.Msg
+	size int
+	// udpSize is the size of the UDP answer (truncated or not) and udpEDNS
+	// whether it carried an OPT record; both zero over TCP.
+	udpSize int
+	udpEDNS bool
+	retried bool
+}
+
+// query asks addr for (name, qtype) with recursion desired set to rd,
+// retrying network errors and asking again over TCP when a UDP answer is
+// truncated.
+func (p *Prober) query(ctx context.Context, addr, proto, name string, qtype uint16, rd bool) (reply, error) {
+	r, err := p.exchange(ctx, addr, proto, name, qtype, rd)
+	if err == nil && r.msg.Truncated && proto == "udp" {
+		var t reply
+		t, err = p.exchange(ctx, addr, "tcp", name, qtype, rd)
+		if err != nil {
+			err = fmt.Errorf("UDP answer truncated, TCP retry: %w", err)
+		}
+		r = reply{msg: t.msg, size: t.size, udpSize: r.udpSize, udpEDNS: r.udpEDNS, retried: true}
+	}
+	return r, err
+}
+
+func (p *Prober) exchange(ctx context.Context, addr, proto, name string, qtype uint16, rd bool) (reply, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = rd
+	m.SetEdns0(p.bufSize(), false)
+	var err error
+	for range max(p.Attempts, 1) {
+		if ctx.Err() != nil {
+			return reply{}, ctx.Err()
+		}
+		m.Id = dns.Id()
+		var r reply
+		if r, err = p.once(ctx, addr, proto, m); err == nil {
+			if proto == "udp" {
+				r.udpSize, r.udpEDNS = r.size, r.msg.IsEdns0() != nil
+			}
+			return r, nil
+		}
+	}
+	return reply{}, err
+}
+
+// once sends m and reads the answer with the same ID and question. TCP
+// connections are kept for the next query to the same address: opening
+// one per query would cost more than the query.
+func (p *Prober) once(ctx context.Context, addr, proto string, m *dns.Msg) (reply, error) {
+	co, reused, err := p.conns.get(ctx, proto, addr, p.timeout())
+	if err != nil {
+		return reply{}, err
+	}
+	r, err := p.roundTrip(ctx, co, m)
+	if err != nil && reused && ctx.Err() == nil {
+		// The server may have closed an idle connection: that costs no attempt.
+		co.Close()
+		if co, _, err = p.conns.dial(ctx, proto, addr, p.timeout()); err != nil {
+			return reply{}, err
+		}
+		r, err = p.roundTrip(ctx, co, m)
+	}
+	if err != nil || proto != "tcp" {
+		co.Close()
+	} else {
+		p.conns.put(addr, co)
+	}
+	return r, err
+}
+
+func (p *Prober) roundTrip(ctx context.Context, co *dns.Conn, m *dns.Msg) (reply, error) {
+	_ = co.SetDeadline(time.Now().Add(p.timeout()))
+	// The deadline bounds the attempt; cancellation cuts it short.
+	stop := context.AfterFunc(ctx, func() { _ = co.SetDeadline(time.Now()) })
+	defer stop()
+	if err := co.WriteMsg(m); err != nil {
+		return reply{}, ctxErr(ctx, err)
+	}
+	for {
+		raw, err := co.ReadMsgHeader(nil)
+		if err != nil {
+			return reply{}, ctxErr(ctx, err)
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(raw); err != nil {
+			return reply{}, fmt.Errorf("bad answer: %w", err)
+		}
+		// A late answer to an earlier attempt is not this query's answer.
+		if r.Id != m.Id || len(r.Question) != 1 || !dns.IsFqdn(r.Question[0].Name) ||
+			dns.CanonicalName(r.Question[0].Name) != dns.CanonicalName(m.Question[0].Name) {
+			continue
+		}
+		return reply{msg: r, size: len(raw)}, nil
+	}
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (p *Prober) bufSize() uint16 {
+	if p.EDNSBufSize == 0 {
+		return 1232
+	}
+	return p.EDNSBufSize
+}
+
+func (p *Prober) timeout() time.Duration {
+	if p.Timeout <= 0 {
+		return 2 * time.Second
+	}
+	return p.Timeout
+}
+
+// pool keeps idle TCP connections by address.
+type pool struct {
+	mu   sync.Mutex
+	idle map[string][]*dns.Conn
+}
+
+// get returns an idle TCP connection to addr, or a new connection.
+func (pl *pool) get(ctx context.Context, proto, addr string, timeout time.Duration) (*dns.Conn, bool, error) {
+	if proto == "tcp" {
+		pl.mu.Lock()
+		if l := pl.idle[addr]; len(l) > 0 {
+			co := l[len(l)-1]
+			pl.idle[addr] = l[:len(l)-1]
+			pl.mu.Unlock()
+			return co, true, nil
+		}
+		pl.mu.Unlock()
+	}
+	return pl.dial(ctx, proto, addr, timeout)
+}
+
+func (pl *pool) dial(ctx context.Context, proto, addr string, timeout time.Duration) (*dns.Conn, bool, error) {
+	if proto != "udp" && proto != "tcp" {
+		return nil, false, fmt.Errorf("unknown protocol %q, want udp or tcp", proto)
+	}
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, proto, addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &dns.Conn{Conn: c, UDPSize: dns.MaxMsgSize}, false, nil
+}
+
+func (pl *pool) put(addr string, co *dns.Conn) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.idle == nil {
+		pl.idle = map[string][]*dns.Conn{}
+	}
+	pl.idle[addr] = append(pl.idle[addr], co)
+}
+
+// closeIdle closes every idle connection; later queries dial again.
+func (pl *pool) closeIdle() {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for _, l := range pl.idle {
+		for _, co := range l {
+			co.Close()
+		}
+	}
+	pl.idle = nil
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
