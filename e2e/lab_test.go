@@ -74,8 +74,9 @@ func requireLab(t testing.TB) string {
 }
 
 // writeFleet writes a copy of fleets/lab.yaml with free load balancer
-// ports, its own lab port range and absolute paths.
-func writeFleet(t *testing.T, extraZones map[string]string) string {
+// ports, its own lab port range, absolute paths, and every load balancer on
+// driver.
+func writeFleet(t *testing.T, driver string, extraZones map[string]string) string {
 	t.Helper()
 	root := repoRoot(t)
 	b, err := os.ReadFile(filepath.Join(root, "fleets", "lab.yaml"))
@@ -91,6 +92,7 @@ func writeFleet(t *testing.T, extraZones map[string]string) string {
 		s = strings.Replace(s, lb, fmt.Sprintf("127.0.0.1:%d", p), 1)
 	}
 	s = strings.ReplaceAll(s, "../ansible/", filepath.Join(root, "ansible")+"/")
+	s = strings.ReplaceAll(s, "driver: nginx", "driver: "+driver)
 	zonesDir := t.TempDir()
 	for _, rev := range []string{"A", "B"} {
 		copyFile(t, filepath.Join(root, "lab", "zones", rev, "example.com.zone"), filepath.Join(zonesDir, rev, "example.com.zone"))
@@ -124,11 +126,36 @@ func writeFile(t *testing.T, path, text string) {
 	}
 }
 
-// startLab starts a lab with no worker.
+// lbDrivers are the load balancer drivers that the rollout tests run with.
+var lbDrivers = []string{"nginx", "dnsdist"}
+
+// forEachDriver runs test once per load balancer driver, as a subtest named
+// after the driver.
+func forEachDriver(t *testing.T, test func(t *testing.T, driver string)) {
+	for _, d := range lbDrivers {
+		t.Run(d, func(t *testing.T) { test(t, d) })
+	}
+}
+
+// startLab starts a lab with no worker and the fleet's own (nginx) load
+// balancers.
 func startLab(t *testing.T, extraZones map[string]string) *testLab {
 	t.Helper()
+	return startLabDriver(t, "nginx", extraZones)
+}
+
+// startLabDriver starts a lab with no worker whose load balancers all use
+// driver.
+func startLabDriver(t *testing.T, driver string, extraZones map[string]string) *testLab {
+	t.Helper()
 	bin := requireLab(t)
-	fleetDir := writeFleet(t, extraZones)
+	if _, err := exec.LookPath(driver); err != nil {
+		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
+			t.Fatalf("the %s driver needs %s (run `make deps`)", driver, driver)
+		}
+		t.Skipf("the %s driver needs %s (run `make deps`)", driver, driver)
+	}
+	fleetDir := writeFleet(t, driver, extraZones)
 	fleet, err := config.Load(filepath.Join(fleetDir, "lab.yaml"))
 	if err != nil {
 		t.Fatal(err)

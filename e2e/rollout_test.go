@@ -19,8 +19,10 @@ import (
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-func TestFullRollout(t *testing.T) {
-	tl := startLab(t, nil)
+func TestFullRollout(t *testing.T) { forEachDriver(t, testFullRollout) }
+
+func testFullRollout(t *testing.T, driver string) {
+	tl := startLabDriver(t, driver, nil)
 	tl.startWorker(t)
 
 	// The fleet's first rollout creates blue.
@@ -144,7 +146,11 @@ func (tl *testLab) waitForActivity(t *testing.T, run rollouts.Run, activity stri
 // resumes the same rollout, which completes with no duplicate and no
 // orphaned instance.
 func TestWorkerCrashDuringProvisioningResumes(t *testing.T) {
-	tl := startLab(t, nil)
+	forEachDriver(t, testWorkerCrashDuringProvisioningResumes)
+}
+
+func testWorkerCrashDuringProvisioningResumes(t *testing.T, driver string) {
+	tl := startLabDriver(t, driver, nil)
 	first := tl.startWorkerProcess(t)
 	if _, _, err := tl.rollout(t, "A"); err != nil {
 		t.Fatalf("rollout A: %v", err)
@@ -190,8 +196,10 @@ func TestWorkerCrashDuringProvisioningResumes(t *testing.T) {
 
 // `temporal workflow signal --name abort` during the rollout leaves blue
 // serving and green deleted.
-func TestAbortSignalFromTemporalCLI(t *testing.T) {
-	tl := startLab(t, nil)
+func TestAbortSignalFromTemporalCLI(t *testing.T) { forEachDriver(t, testAbortSignalFromTemporalCLI) }
+
+func testAbortSignalFromTemporalCLI(t *testing.T, driver string) {
+	tl := startLabDriver(t, driver, nil)
 	tl.startWorker(t)
 	if _, _, err := tl.rollout(t, "A"); err != nil {
 		t.Fatalf("rollout A: %v", err)
