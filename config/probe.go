@@ -2,17 +2,74 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
-// Probe configures DNS health checks.
+// Probe configures the DNS analysis that runs on green before the switch
+// and through the load balancers after it. A round asks every check of
+// every target once; the thresholds turn rounds into a verdict.
 type Probe struct {
-	// Names are extra owner names to check besides each zone's apex SOA and NS.
-	Names     []string `yaml:"names" json:"names"`
+	// AllNames checks every owner name in the zone files (default true);
+	// false checks only each zone's apex SOA and NS, and Names.
+	AllNames *bool `yaml:"all_names" json:"all_names,omitempty"`
+	// Names are checked as well: relative to each zone ("www", "@") or
+	// absolute. A name the zone lacks is expected to be NXDOMAIN, so
+	// recently removed names can be listed to prove they are gone.
+	Names []string `yaml:"names" json:"names"`
+	// Types, when set, are asked at every checked name; by default each
+	// name is asked for the types it holds (and A at a CNAME).
+	Types []string `yaml:"types" json:"types,omitempty"`
+	// Protocols to ask over: udp, tcp (default both).
 	Protocols []string `yaml:"protocols" json:"protocols"`
-	Timeout   Duration `yaml:"timeout" json:"timeout"`
-	// Attempts is how many times a failing query is retried within one probe.
+	// EDNSBufferSize is the UDP payload size queries advertise (default
+	// 1232, the DNS Flag Day 2020 value); larger UDP answers fail.
+	EDNSBufferSize int `yaml:"edns_buffer_size" json:"edns_buffer_size,omitempty"`
+	// Timeout bounds one attempt of one query (default 2s).
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// Attempts is how many times a query without an answer is sent
+	// within one round (default 3). Wrong answers are not retried.
 	Attempts int `yaml:"attempts" json:"attempts"`
+	// Concurrency bounds the queries in flight across all servers of one
+	// analysis (default 32).
+	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
+	// Rounds is the most rounds one analysis runs (default 3).
+	Rounds int `yaml:"rounds" json:"rounds,omitempty"`
+	// Interval is the pause between rounds (default 2s).
+	Interval Duration `yaml:"interval" json:"interval,omitempty"`
+	// ConsecutiveSuccesses passing rounds in a row pass the analysis
+	// (default 1).
+	ConsecutiveSuccesses int `yaml:"consecutive_successes" json:"consecutive_successes,omitempty"`
+	// FailureLimit is how many rounds with a wrong answer are tolerated
+	// (default 0: the first one fails the analysis).
+	FailureLimit int `yaml:"failure_limit" json:"failure_limit"`
+	// ErrorLimit is how many rounds with a query left unanswered after
+	// every attempt are tolerated (default 1).
+	ErrorLimit *int `yaml:"error_limit" json:"error_limit,omitempty"`
+	// ExpectChanges says whether green may answer differently from blue
+	// (default true: a zone change). false is for infrastructure-only
+	// changes, such as an OS or BIND upgrade: any difference fails. A
+	// rollout request can override it.
+	ExpectChanges *bool `yaml:"expect_changes" json:"expect_changes,omitempty"`
+	// Samples bounds the failures and diff entries kept per server in the
+	// results (default 5).
+	Samples int `yaml:"samples" json:"samples,omitempty"`
+}
+
+// CheckAllNames reports whether every name in the zone files is checked.
+func (p Probe) CheckAllNames() bool { return p.AllNames == nil || *p.AllNames }
+
+// ChangesExpected reports whether green may differ from blue.
+func (p Probe) ChangesExpected() bool { return p.ExpectChanges == nil || *p.ExpectChanges }
+
+// Errors is the error limit, with its default.
+func (p Probe) Errors() int {
+	if p.ErrorLimit == nil {
+		return 1
+	}
+	return *p.ErrorLimit
 }
 
 func (p *Probe) setDefaults() {
@@ -20,10 +77,30 @@ func (p *Probe) setDefaults() {
 		p.Protocols = []string{"udp", "tcp"}
 	}
 	setDur(&p.Timeout, 2*time.Second)
-	if p.Attempts == 0 {
-		p.Attempts = 3
+	setDur(&p.Interval, 2*time.Second)
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setInt(&p.Attempts, 3)
+	setInt(&p.EDNSBufferSize, 1232)
+	setInt(&p.Concurrency, 32)
+	setInt(&p.Rounds, 3)
+	setInt(&p.ConsecutiveSuccesses, 1)
+	setInt(&p.Samples, 5)
+	if p.AllNames == nil {
+		p.AllNames = ptr(true)
+	}
+	if p.ExpectChanges == nil {
+		p.ExpectChanges = ptr(true)
+	}
+	if p.ErrorLimit == nil {
+		p.ErrorLimit = ptr(1)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func (p *Probe) validate() error {
 	for i, proto := range p.Protocols {
@@ -31,8 +108,39 @@ func (p *Probe) validate() error {
 			return fieldErr(fmt.Sprintf("probe.protocols[%d]", i), "must be udp or tcp, got %q", proto)
 		}
 	}
-	if p.Attempts < 1 {
-		return fieldErr("probe.attempts", "must be at least 1")
+	for i, n := range p.Names {
+		if strings.TrimSpace(n) == "" {
+			return fieldErr(fmt.Sprintf("probe.names[%d]", i), "must not be empty")
+		}
+	}
+	for i, t := range p.Types {
+		if qt, ok := dns.StringToType[strings.ToUpper(t)]; !ok || qt == dns.TypeANY || qt == dns.TypeAXFR || qt == dns.TypeIXFR {
+			return fieldErr(fmt.Sprintf("probe.types[%d]", i), "must be a record type such as A, AAAA, MX or TXT, got %q", t)
+		}
+	}
+	ranges := []struct {
+		field    string
+		v, lo, h int
+	}{
+		{"probe.attempts", p.Attempts, 1, 10},
+		{"probe.edns_buffer_size", p.EDNSBufferSize, 512, 4096},
+		{"probe.concurrency", p.Concurrency, 1, 1024},
+		{"probe.rounds", p.Rounds, 1, 1000},
+		{"probe.consecutive_successes", p.ConsecutiveSuccesses, 1, p.Rounds},
+		{"probe.failure_limit", p.FailureLimit, 0, p.Rounds},
+		{"probe.error_limit", p.Errors(), 0, p.Rounds},
+		{"probe.samples", p.Samples, 1, 50},
+	}
+	for _, r := range ranges {
+		if r.v < r.lo || r.v > r.h {
+			return fieldErr(r.field, "must be between %d and %d, got %d", r.lo, r.h, r.v)
+		}
+	}
+	if p.Timeout <= 0 {
+		return fieldErr("probe.timeout", "must be positive, got %s", p.Timeout.D())
+	}
+	if p.Interval < 0 {
+		return fieldErr("probe.interval", "must not be negative, got %s", p.Interval.D())
 	}
 	return nil
 }
