@@ -2,47 +2,156 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/probe"
+	"github.com/dnsroll/dnsroll/zone"
 )
 
-// Verify queries every target with the plan's checks over each configured
-// protocol and requires every zone's SOA serial to be the expected one. It
-// serves both "verify green directly" and "verify through the load balancers".
-func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
-	reports := make([]probe.Report, len(in.Targets))
-	var wg sync.WaitGroup
-	for i, t := range in.Targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reports[i] = a.Prober.Probe(ctx, t.Addr, in.Fleet.Probe.Protocols, in.Checks)
-		}()
-	}
-	wg.Wait()
-	heartbeat(ctx, "probed")
+// ErrAnalysis is the error type of a Verify whose analysis failed. It is
+// not retried: the analysis already had its rounds and limits, and the
+// same servers would give the same answers.
+const ErrAnalysis = "AnalysisFailed"
 
-	var errs []string
-	for i, r := range reports {
-		if err := r.Err(); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", in.Targets[i].Name, err))
-		}
+// Verify analyses the targets' DNS answers (see probe.Analyze): on green
+// before the switch, with blue as the baseline, and through the load
+// balancers after it. The checks come from the zone files in in.Zones,
+// parsed again here rather than carried in the input, so that a zone of
+// any size keeps workflow history small. Thresholds and settings come
+// from the fleet's probe section.
+func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	pc := in.Fleet.Probe
+	checks, err := verifyChecks(in)
+	if err != nil {
+		return VerifyResult{}, failure(ctx, err)
 	}
-	if len(errs) == 0 && len(in.Serials) > 0 {
-		if err := probe.CheckSerials(reports, in.Serials); err != nil {
-			errs = append(errs, err.Error())
-		}
+	th := probe.Thresholds{
+		Rounds: pc.Rounds, Interval: pc.Interval.D(), ConsecutiveSuccesses: pc.ConsecutiveSuccesses,
+		FailureLimit: pc.FailureLimit, ErrorLimit: pc.Errors(),
 	}
-	res := VerifyResult{Reports: reports, Attempt: attempt(ctx)}
-	if len(errs) > 0 {
-		return res, failure(ctx, errors.New(strings.Join(errs, "; ")))
+	if in.Rounds > 0 {
+		th.Rounds, th.ConsecutiveSuccesses = in.Rounds, min(max(th.ConsecutiveSuccesses, 1), in.Rounds)
+	}
+	var progress atomic.Value
+	progress.Store("starting")
+	stop := heartbeatEvery(ctx, time.Second, &progress)
+	p := &probe.Prober{Timeout: pc.Timeout.D(), Attempts: pc.Attempts, EDNSBufSize: uint16(pc.EDNSBufferSize), Concurrency: pc.Concurrency}
+	an := p.Analyze(ctx, job(in, checks), probe.Settings{
+		Protocols: pc.Protocols, Thresholds: th, ExpectChanges: pc.ChangesExpected(), Samples: pc.Samples,
+		Progress: func(s string) { progress.Store(s) },
+	})
+	stop()
+	res := VerifyResult{Reports: an.Reports, Rounds: an.Rounds, Checks: len(checks), Notes: an.Notes, Attempt: attempt(ctx)}
+	res.Summary = summarize(an)
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	if !an.OK {
+		return res, temporal.NewApplicationErrorWithOptions(an.Reason, ErrAnalysis, temporal.ApplicationErrorOptions{
+			NonRetryable: true, Details: []any{attempt(ctx), res},
+		})
 	}
 	return res, nil
+}
+
+// verifyChecks parses the zone files and builds the checks the fleet
+// asks for. A file whose serial is not the one planned changed under the
+// rollout, and fails it rather than be verified against a moving target.
+func verifyChecks(in VerifyInput) ([]probe.Check, error) {
+	if len(in.Zones) == 0 {
+		return in.Checks, nil
+	}
+	pc := in.Fleet.Probe
+	scope := probe.Scope{All: pc.CheckAllNames(), Names: pc.Names, Types: pc.Types}
+	var checks []probe.Check
+	for _, zf := range in.Zones {
+		z, err := zone.ParseFile(zf.Path, zf.Name)
+		if err != nil {
+			return nil, err
+		}
+		if z.Serial() != zf.Serial {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, z.Serial(), zf.Serial)
+		}
+		checks = append(checks, probe.Checks(z, scope)...)
+	}
+	return checks, nil
+}
+
+// job pairs each target with its baseline: green ns1-next with blue ns1,
+// by label, else by position.
+func job(in VerifyInput, checks []probe.Check) probe.Job {
+	j := probe.Job{Role: role(in.Fleet, in.Targets), BaselineRole: "blue", Checks: checks, Serials: in.Serials}
+	for i, t := range in.Targets {
+		j.Targets = append(j.Targets, probe.Server{Name: t.Name, Addr: t.Addr})
+		if len(in.Baseline) == 0 {
+			continue
+		}
+		b := in.Baseline[i%len(in.Baseline)]
+		final, _ := dnsroll.FinalLabel(t.Name)
+		for _, cand := range in.Baseline {
+			if cand.Name == final {
+				b = cand
+			}
+		}
+		j.Baseline = append(j.Baseline, probe.Server{Name: b.Name, Addr: b.Addr})
+	}
+	return j
+}
+
+// role names the targets in messages: "load balancer" or "green".
+func role(f *config.Fleet, targets []ProbeTarget) string {
+	for _, lb := range f.LoadBalancers {
+		if len(targets) > 0 && targets[0].Name == lb.Name {
+			return "load balancer"
+		}
+	}
+	if len(targets) > 0 && strings.HasSuffix(targets[0].Name, dnsroll.NextSuffix) {
+		return "green"
+	}
+	return "server"
+}
+
+// summarize is one line for the Web UI and step notes, e.g.
+// "pass after 1 round: ns1-next 84/84, ns2-next 84/84".
+func summarize(an probe.Analysis) string {
+	var parts []string
+	for _, r := range an.Reports {
+		parts = append(parts, fmt.Sprintf("%s %d/%d", r.Name, r.Passed, r.Passed+r.Failed+r.Errors))
+	}
+	verdict := "fail"
+	if an.OK {
+		verdict = "pass"
+	}
+	return fmt.Sprintf("%s after %d round(s) [%s]: %s", verdict, len(an.Rounds), strings.Join(an.Rounds, ","), strings.Join(parts, ", "))
+}
+
+// heartbeatEvery records the latest progress every period until stopped,
+// so a long analysis on a dead worker is retried within the heartbeat
+// timeout, and a live one is not.
+func heartbeatEvery(ctx context.Context, period time.Duration, progress *atomic.Value) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			heartbeat(ctx, progress.Load())
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // SwitchLoadBalancer points one load balancer at its backends through the

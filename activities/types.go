@@ -14,6 +14,9 @@ import (
 type PlanInput struct {
 	Fleet    string `json:"fleet"`
 	Revision string `json:"revision"`
+	// ExpectChanges, when set, overrides the fleet's probe.expect_changes
+	// for this rollout; Plan writes it into Plan.Fleet.
+	ExpectChanges *bool `json:"expect_changes,omitempty"`
 }
 
 // Plan is everything later steps need, fixed at the start of the rollout so a
@@ -26,7 +29,9 @@ type Plan struct {
 	Blue map[string]dnsroll.Server `json:"blue"`
 	// Zones are the zone files this revision deploys, with their serials.
 	Zones []ZoneFile `json:"zones"`
-	// Checks are the DNS queries and answers every green server must give.
+	// Checks are no longer set: Verify builds its checks from Zones, so
+	// that a zone of any size stays out of workflow history. Kept for
+	// histories recorded before.
 	Checks []probe.Check `json:"checks"`
 	// Warnings are things the operator should know that do not stop the rollout.
 	Warnings []string `json:"warnings,omitempty"`
@@ -72,24 +77,38 @@ type ProbeTarget struct {
 	Addr string `json:"addr"`
 }
 
-// VerifyInput probes every target with the plan's checks.
+// VerifyInput analyses every target's DNS answers.
 type VerifyInput struct {
 	Fleet   *config.Fleet `json:"fleet"`
 	Targets []ProbeTarget `json:"targets"`
-	Checks  []probe.Check `json:"checks"`
+	// Checks are used only when Zones is empty (inputs recorded before
+	// Verify built its checks from the zone files).
+	Checks []probe.Check `json:"checks"`
 	// Serials is the SOA serial each zone must have on every target.
 	Serials map[string]uint32 `json:"serials"`
 	// Baseline are the servers now serving (blue), to compare targets
 	// against; empty on the fleet's first rollout and after the switch.
 	Baseline []ProbeTarget `json:"baseline,omitempty"`
-	// Zones are the zone files the targets must serve.
+	// Zones are the zone files the targets must serve; Verify parses them
+	// again (they are on every worker) to build its checks.
 	Zones []ZoneFile `json:"zones,omitempty"`
+	// Rounds, when set, overrides the fleet's probe.rounds, e.g. 1 for
+	// one bake round; consecutive_successes is capped at it.
+	Rounds int `json:"rounds,omitempty"`
 }
 
-// VerifyResult holds one report per target.
+// VerifyResult is an analysis: one report per target (counts per kind of
+// check, sample failures, SOA serials, the diff against blue), the
+// outcome of each round and a one-line summary. A failed Verify attaches
+// it to its error as the second detail, after the attempt number.
 type VerifyResult struct {
 	Reports []probe.Report `json:"reports"`
-	Attempt int32          `json:"attempt"`
+	Rounds  []string       `json:"rounds,omitempty"`
+	// Checks is how many queries a round asks each target per protocol.
+	Checks  int      `json:"checks,omitempty"`
+	Summary string   `json:"summary,omitempty"`
+	Notes   []string `json:"notes,omitempty"`
+	Attempt int32    `json:"attempt"`
 }
 
 // SwitchInput points one load balancer at backends.

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -99,7 +100,7 @@ func compare(rep *Report, checks []Check, got, base *answers, bname string, s Se
 	for _, name := range names {
 		z := zones[name]
 		d := zone.DiffRRsets(z.old, z.new)
-		rep.Diffs = append(rep.Diffs, Comparison{Zone: name, Against: bname, Compared: len(z.new), Skipped: len(z.skipped), Summary: d.Summary(), Diff: d.Limit(s.Samples)})
+		rep.Diffs = append(rep.Diffs, Comparison{Zone: name, Against: bname, Compared: len(z.new), Skipped: len(z.skipped), Summary: d.Summary(), Diff: clipSets(d.Limit(s.Samples), 10)})
 		if s.ExpectChanges {
 			if !d.Empty() {
 				note = joinNote(note, fmt.Sprintf("differs from %s as expected: %s", bname, d.Summary()))
@@ -116,7 +117,7 @@ func compare(rep *Report, checks []Check, got, base *answers, bname string, s Se
 		for _, l := range [][]zone.RRsetChange{d.Added, d.Removed, d.Changed} {
 			for _, c := range l {
 				differ++
-				rep.add(Result{Check: c.Name + " " + c.Type, Kind: KindDiff, Outcome: OutcomeFail, Detail: "differs from " + bname + ": " + c.String()}, s.Samples)
+				rep.add(Result{Check: c.Name + " " + c.Type, Kind: KindDiff, Outcome: OutcomeFail, Detail: clip("differs from "+bname+": "+c.String(), 400)}, s.Samples)
 			}
 		}
 		for range len(z.new) - differ {
@@ -133,6 +134,24 @@ func compare(rep *Report, checks []Check, got, base *answers, bname string, s Se
 		}
 	}
 	return problem, note
+}
+
+// clipSets keeps at most n records of each side of each change, so one
+// huge RRset cannot bloat workflow history.
+func clipSets(d zone.ZoneDiff, n int) zone.ZoneDiff {
+	cut := func(rrs []string) []string {
+		if len(rrs) <= n {
+			return rrs
+		}
+		return append(slices.Clone(rrs[:n]), fmt.Sprintf("; and %d more", len(rrs)-n))
+	}
+	for _, l := range []*[]zone.RRsetChange{&d.Added, &d.Removed, &d.Changed} {
+		*l = slices.Clone(*l)
+		for i := range *l {
+			(*l)[i].Old, (*l)[i].New = cut((*l)[i].Old), cut((*l)[i].New)
+		}
+	}
+	return d
 }
 
 func joinNote(a, b string) string {

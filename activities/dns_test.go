@@ -1,0 +1,134 @@
+package activities
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+const verifyZone = `$ORIGIN example.com.
+$TTL 300
+@     SOA  ns1 hostmaster 7 3600 600 1209600 300
+      NS   ns1
+ns1   A    192.0.2.53
+www   A    192.0.2.10
+mail  MX   10 ns1
+`
+
+// serveZone answers DNS for text on a loopback UDP port, as an
+// authoritative-only server would.
+func serveZone(t *testing.T, text string) string {
+	t.Helper()
+	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Authoritative = true
+		a := z.Lookup(req.Question[0].Name, req.Question[0].Qtype)
+		m.Rcode = a.Rcode
+		for _, s := range a.RRs {
+			rr, _ := dns.NewRR(s)
+			m.Answer = append(m.Answer, rr)
+		}
+		m.SetEdns0(1232, false)
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func verifyInput(t *testing.T, expectChanges bool, text string) VerifyInput {
+	t.Helper()
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms, attempts: 1, rounds: 1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet.Probe.ExpectChanges = &expectChanges
+	path := filepath.Join(t.TempDir(), "example.com.zone")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	z, err := zone.ParseFile(path, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return VerifyInput{
+		Fleet: fleet, Zones: []ZoneFile{{Name: "example.com", Path: path, Serial: z.Serial()}},
+		Serials: map[string]uint32{"example.com": z.Serial()},
+	}
+}
+
+func TestVerifyAgainstBlue(t *testing.T) {
+	changed := strings.Replace(strings.Replace(verifyZone, "192.0.2.10", "192.0.2.99", 1), " 7 3600", " 8 3600", 1)
+	blue, green := serveZone(t, verifyZone), serveZone(t, changed)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(&Activities{})
+
+	// A zone change, expected: it passes, and the diff is in the result.
+	in := verifyInput(t, true, changed)
+	in.Targets, in.Baseline = []ProbeTarget{{Name: "ns1-next", Addr: green}}, []ProbeTarget{{Name: "ns1", Addr: blue}}
+	v, err := env.ExecuteActivity((&Activities{}).Verify, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res VerifyResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Checks != 5 || !strings.HasPrefix(res.Summary, "pass after 1 round(s) [pass]: ns1-next ") || len(res.Notes) != 1 ||
+		len(res.Reports) != 1 || res.Reports[0].Diffs[0].Summary != "0 added, 0 removed, 1 changed: www.example.com. A" {
+		t.Errorf("result: %+v", res)
+	}
+
+	// The same change in an infrastructure-only rollout stops it, naming
+	// the RRset, and is not retried; the analysis rides along the error.
+	in.Fleet.Probe.ExpectChanges = new(bool)
+	_, err = env.ExecuteActivity((&Activities{}).Verify, in)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != ErrAnalysis || !app.NonRetryable() {
+		t.Fatalf("err = %v, want a non-retryable %s", err, ErrAnalysis)
+	}
+	want := "green ns1-next differs from blue ns1: changed www.example.com. A: [192.0.2.10] → [192.0.2.99]"
+	if !strings.HasPrefix(app.Message(), want) {
+		t.Errorf("message %q\nwant it to start with %q", app.Message(), want)
+	}
+	var n int32
+	var failed VerifyResult
+	if err := app.Details(&n, &failed); err != nil || n != 1 || failed.Reports[0].Kinds["diff"].Fail != 1 {
+		t.Errorf("details: %d %+v %v", n, failed, err)
+	}
+}
+
+func TestVerifyZoneChangedSincePlanning(t *testing.T) {
+	in := verifyInput(t, true, verifyZone)
+	in.Targets = []ProbeTarget{{Name: "lb1", Addr: serveZone(t, verifyZone)}}
+	if err := os.WriteFile(in.Zones[0].Path, []byte(strings.Replace(verifyZone, " 7 3600", " 9 3600", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(&Activities{})
+	_, err := env.ExecuteActivity((&Activities{}).Verify, in)
+	if err == nil || !strings.Contains(err.Error(), "changed since planning: serial 9, planned 7") {
+		t.Errorf("err = %v", err)
+	}
+}
