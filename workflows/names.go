@@ -39,6 +39,10 @@ type RolloutInput struct {
 	Revision    string `json:"revision,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	RequestedBy string `json:"requested_by,omitempty"`
+	// ExpectChanges overrides the fleet's probe.expect_changes: false for
+	// an infrastructure-only rollout, where green must answer exactly as
+	// blue does.
+	ExpectChanges *bool `json:"expect_changes,omitempty"`
 }
 
 // SignalInput is the payload of abort and rollback; both fields are optional.
