@@ -112,11 +112,17 @@ Runs the local lab and keeps it running until Ctrl-C: a Temporal dev server
 (Web UI on :8233), the Linode API simulator, lab nameservers (named) and load
 balancers (nginx), and a worker. State survives restarts in --dir.
 
+It also serves the dnsroll API on --api-addr. Its bearer token is
+$DNSROLL_API_TOKEN when set (make dev passes it through); otherwise a random
+token kept in <dir>/api-token. A POST without a revision to a fleet that has
+never succeeded rolls out revision A.
+
 In another terminal:
   dnsroll rollout start --fleet lab --revision B --wait
   temporal workflow signal --workflow-id rollout-lab --name abort --input '{"reason":"test"}'`)
 	var f labFlags
 	f.register(fs, ".lab/dev", 7233, 8233, "127.0.0.1:8711")
+	apiAddr := fs.String("api-addr", "127.0.0.1:8080", "dnsroll API listen address")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -125,11 +131,16 @@ In another terminal:
 		return err
 	}
 	defer s.stop()
+	devAPI, err := startDevAPI(ctx, s.client, f, *apiAddr, s.lab.UIURL())
+	if err != nil {
+		return err
+	}
 	fmt.Printf("\nlab is up. Ctrl-C stops everything.\n  Temporal:   %s\n  Web UI:     %s\n  Linode sim: %s (token %q)\n", s.lab.TemporalAddress(), s.lab.UIURL(), s.lab.SimURL(), lab.Token)
 	for _, lb := range s.fleet.LoadBalancers {
 		fmt.Printf("  %s:        dig @%s -p %s www.example.com\n", lb.Name, host(lb.Address), port(lb.Address))
 	}
-	fmt.Printf("\n  export TEMPORAL_ADDRESS=%s\n  dnsroll rollout start --fleet lab --revision B --wait\n", s.lab.TemporalAddress())
+	devAPI.print(os.Stdout)
+	fmt.Printf("  export TEMPORAL_ADDRESS=%s\n  temporal workflow list --query 'Fleet=\"lab\"'\n", s.lab.TemporalAddress())
 	<-ctx.Done()
 	fmt.Println("\nstopping the lab…")
 	return nil

@@ -25,7 +25,8 @@ var commands = map[string]command{
 	"worker":  {"run a Temporal worker that executes rollouts", runWorker},
 	"dev":     {"run the local lab (Temporal, Linode simulator, BIND, nginx) and a worker until Ctrl-C", runDev},
 	"demo":    {"run a complete blue-green rollout in a fresh local lab, then stop it", runDemo},
-	"rollout": {"start, follow, inspect, abort or roll back rollouts (start|status|abort|rollback)", runRollout},
+	"api":     {"serve the HTTP API (start, list, follow, abort, roll back and approve rollouts)", runAPI},
+	"rollout": {"start, follow, list, abort, roll back or approve rollouts through the API (start|status|list|abort|rollback|approve)", runRollout},
 }
 
 func main() {
@@ -66,7 +67,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, LINODE_TOKEN, LINODE_URL (see README.md).")
+	fmt.Fprintln(w, "\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH,\nTEMPORAL_TLS_CLIENT_KEY_PATH, LINODE_TOKEN, LINODE_URL, DNSROLL_API_URL, DNSROLL_API_TOKEN (see README.md).")
 }
 
 // exitError carries a specific exit status.

@@ -3,95 +3,221 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"text/tabwriter"
 	"time"
 
+	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-func runRollout(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(os.Stderr, `Usage: dnsroll rollout <start|status|abort|rollback> [flags]
+const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollout <command> --help for its flags)
 
-  start     start a rollout of a fleet; --wait follows it and exits non-zero unless it succeeds
-  status    print a rollout's status as JSON
+  start     start a rollout of a fleet; --wait follows it, printing each step, and
+            exits non-zero (2) unless it succeeds, printing the reason
+  status    print a rollout's phase, steps and failure (--json for all of it)
+  list      list rollouts, newest first
   abort     stop a rollout: before the switch green is deleted and blue is untouched
-  rollback  point the load balancers back at blue and delete green (rejected once blue is deleted)
-`)
+  rollback  point the load balancers back at blue and delete green (refused once blue is deleted)
+  approve   let a rollout waiting at the approval gate switch
+
+These talk to the dnsroll API: --api-url or $DNSROLL_API_URL (default
+http://127.0.0.1:8080), and the token in $DNSROLL_API_TOKEN (or --token, which
+other users of the machine can see in ps).
+`
+
+// rolloutCmd holds what every rollout subcommand shares.
+type rolloutCmd struct {
+	client api.Client
+	out    io.Writer
+	fleet  string
+	id     string
+	asJSON bool
+}
+
+func runRollout(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, rolloutUsage)
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlags("rollout "+sub, "Talks to Temporal directly ($TEMPORAL_ADDRESS, $TEMPORAL_NAMESPACE).")
-	var tf temporalFlags
-	fs.StringVar(&tf.address, "temporal-address", envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port")
-	fs.StringVar(&tf.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace")
-	fleet := fs.String("fleet", "", "fleet name (required)")
-	runID := fs.String("run-id", "", "run ID (default: the fleet's latest run)")
-	var in workflows.RolloutInput
-	var sig workflows.SignalInput
-	wait := false
+	fs := newFlags("rollout "+sub, "Talks to the dnsroll API ($DNSROLL_API_URL, $DNSROLL_API_TOKEN); `dnsroll rollout --help` lists the commands.")
+	c := &rolloutCmd{out: os.Stdout}
+	fs.StringVar(&c.client.URL, "api-url", envOr("DNSROLL_API_URL", "http://127.0.0.1:8080"), "dnsroll API base URL ($DNSROLL_API_URL)")
+	// The token's default is not the flag's, so --help cannot print it.
+	fs.StringVar(&c.client.Token, "token", "", "API bearer token (default $DNSROLL_API_TOKEN; prefer the environment)")
+	fs.StringVar(&c.fleet, "fleet", "", "fleet name")
+	var run func(context.Context) error
 	switch sub {
 	case "start":
-		fs.StringVar(&in.Revision, "revision", "", "revision to roll out (selects {revision} zone files)")
-		fs.StringVar(&in.Reason, "reason", "", "why, for the record")
-		fs.StringVar(&in.RequestedBy, "by", envOr("USER", ""), "who asks")
-		fs.BoolVar(&wait, "wait", false, "follow the rollout, print each step, exit non-zero unless it succeeds")
-	case "abort", "rollback":
-		fs.StringVar(&sig.Reason, "reason", "", "why, shown in the status and the failure")
-		fs.StringVar(&sig.By, "by", envOr("USER", ""), "who asks")
+		run = c.startFlags(fs)
 	case "status":
+		fs.StringVar(&c.id, "id", "", "rollout ID (default: the fleet's latest rollout)")
+		fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
+		run = c.status
+	case "list":
+		run = c.listFlags(fs)
+	case "abort", "rollback", "approve":
+		run = c.signalFlags(fs, sub)
 	default:
-		return fmt.Errorf("unknown rollout command %q (start, status, abort, rollback)", sub)
+		fmt.Fprint(os.Stderr, rolloutUsage)
+		return fmt.Errorf("unknown rollout command %q", sub)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *fleet == "" {
-		return fmt.Errorf("--fleet is required")
+	if c.client.Token == "" {
+		c.client.Token = os.Getenv("DNSROLL_API_TOKEN")
 	}
-	c, err := tf.dial()
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %v (flags go before them? see --help)", fs.Args())
+	}
+	return run(ctx)
+}
+
+// target is the rollout --id or --fleet names.
+func (c *rolloutCmd) target() (string, error) {
+	switch {
+	case c.id != "":
+		return c.id, nil
+	case c.fleet != "":
+		return workflows.WorkflowID(c.fleet), nil
+	}
+	return "", errors.New("--fleet or --id is required")
+}
+
+func (c *rolloutCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
+	var req api.StartRequest
+	fs.StringVar(&req.Revision, "revision", "", "revision to roll out (selects {revision} zone files; default: the fleet's last successful one)")
+	fs.StringVar(&req.Reason, "reason", "", "why, for the record")
+	fs.StringVar(&req.RequestedBy, "by", envOr("USER", ""), "who asks")
+	wait := fs.Bool("wait", false, "follow the rollout, print each step, exit non-zero unless it succeeds")
+	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait reads the rollout")
+	return func(ctx context.Context) error {
+		if c.fleet == "" {
+			return errors.New("--fleet is required")
+		}
+		req.Fleet = c.fleet
+		started, err := c.client.Start(ctx, req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "started %s (revision %s)\n", started.ID, orNone(started.Revision))
+		if started.Links.WebUI != "" {
+			fmt.Fprintf(c.out, "  Web UI: %s\n", started.Links.WebUI)
+		}
+		if !*wait {
+			return nil
+		}
+		return c.follow(ctx, started.ID, *poll)
+	}
+}
+
+// follow prints a rollout's progress until it ends; only success exits 0.
+func (c *rolloutCmd) follow(ctx context.Context, id string, poll time.Duration) error {
+	p := &rollouts.Printer{W: c.out}
+	ro, err := c.client.Wait(ctx, id, poll, func(ro api.Rollout) { p.Update(ro.Status) })
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("stopped following %s; it goes on (dnsroll rollout status --id %s)", id, id)
+	}
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	run := rollouts.Run{WorkflowID: workflows.WorkflowID(*fleet), RunID: *runID}
-
-	switch sub {
-	case "start":
-		in.Fleet = *fleet
-		if run, err = rollouts.Start(ctx, c, in); err != nil {
-			return err
-		}
-		fmt.Printf("started %s run %s\n", run.WorkflowID, run.RunID)
-		if !wait {
-			return nil
-		}
-		p := &rollouts.Printer{W: os.Stdout}
-		st, err := rollouts.Wait(ctx, c, run, 500*time.Millisecond, p.Update)
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("rollout %s: %w", st.Phase, err)}
-		}
-		fmt.Printf("rollout succeeded in %s\n", st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
-		return nil
-	case "status":
-		st, err := rollouts.Status(ctx, c, run)
-		if err != nil {
-			return err
-		}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	default:
-		name := workflows.SignalAbort
-		if sub == "rollback" {
-			name = workflows.SignalRollback
-		}
-		if err := rollouts.Signal(ctx, c, run, name, sig); err != nil {
-			return err
-		}
-		fmt.Printf("sent %s to %s\n", name, run.WorkflowID)
+	if ro.Phase == workflows.PhaseSucceeded {
+		fmt.Fprintf(c.out, "rollout %s succeeded in %s\n", ro.ID, ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
 		return nil
 	}
+	why := ro.Failure
+	if why == "" {
+		why = "the workflow " + ro.State
+	}
+	return &exitError{code: 2, err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, why)}
+}
+
+func (c *rolloutCmd) status(ctx context.Context) error {
+	id, err := c.target()
+	if err != nil {
+		return err
+	}
+	ro, err := c.client.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		enc := json.NewEncoder(c.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ro)
+	}
+	fmt.Fprintf(c.out, "rollout   %s\nfleet     %s (revision %s)\nstate     %s, phase %s\nstarted   %s\n",
+		ro.ID, ro.Fleet, orNone(ro.Revision), ro.State, ro.Phase, ro.StartedAt.Local().Format(time.DateTime))
+	if !ro.EndedAt.IsZero() {
+		fmt.Fprintf(c.out, "ended     %s (%s)\n", ro.EndedAt.Local().Format(time.DateTime), ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
+	}
+	if ro.Links.WebUI != "" {
+		fmt.Fprintf(c.out, "Web UI    %s\n", ro.Links.WebUI)
+	}
+	fmt.Fprintln(c.out)
+	(&rollouts.Printer{W: c.out}).Update(ro.Status)
+	if ro.Failure != "" {
+		fmt.Fprintf(c.out, "\nfailure: %s\n", ro.Failure)
+	}
+	return nil
+}
+
+func (c *rolloutCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
+	status := fs.String("status", "", "only rollouts in this state: running, completed, failed, canceled, terminated, timed-out")
+	limit := fs.Int("limit", 20, "at most this many")
+	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
+	return func(ctx context.Context) error {
+		page, err := c.client.List(ctx, c.fleet, *status, *limit, "")
+		if err != nil {
+			return err
+		}
+		if c.asJSON {
+			enc := json.NewEncoder(c.out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(page)
+		}
+		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tFLEET\tSTATE\tPHASE\tSTARTED\tENDED")
+		for _, r := range page.Rollouts {
+			ended := "-"
+			if !r.EndedAt.IsZero() {
+				ended = r.EndedAt.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, r.State, r.Phase, r.StartedAt.Local().Format(time.DateTime), ended)
+		}
+		return tw.Flush()
+	}
+}
+
+func (c *rolloutCmd) signalFlags(fs *flag.FlagSet, name string) func(context.Context) error {
+	var in api.SignalRequest
+	fs.StringVar(&c.id, "id", "", "rollout ID (default: the fleet's latest rollout)")
+	fs.StringVar(&in.Reason, "reason", "", "why, shown in the status and the failure")
+	fs.StringVar(&in.By, "by", envOr("USER", ""), "who asks")
+	return func(ctx context.Context) error {
+		id, err := c.target()
+		if err != nil {
+			return err
+		}
+		acc, err := c.client.Signal(ctx, id, name, in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "sent %s to %s; follow it with: dnsroll rollout status --id %s\n", name, acc.ID, acc.ID)
+		return nil
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -4,31 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
-
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/dnsroll/dnsroll/worker"
 )
-
-// temporalFlags are the connection settings every Temporal-facing command shares.
-type temporalFlags struct {
-	address   string
-	namespace string
-}
-
-func (t *temporalFlags) dial() (client.Client, error) {
-	c, err := client.Dial(client.Options{
-		HostPort:  t.address,
-		Namespace: t.namespace,
-		Logger:    tlog.NewStructuredLogger(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", t.address, err)
-	}
-	return c, nil
-}
 
 func runWorker(ctx context.Context, args []string) error {
 	fs := newFlags("worker", `
@@ -36,13 +16,18 @@ Runs a Temporal worker for the "dnsroll" task queue: the rollout workflow and
 its activities (Linode, Ansible, DNS probes, load balancer drivers). Run as many
 as you like; a rollout on a worker that dies resumes on another.
 
+Temporal: --temporal-address and --namespace, or TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH and
+TEMPORAL_TLS_CLIENT_KEY_PATH (Temporal Cloud or a TLS cluster). The namespace
+needs the Keyword search attributes Fleet and Phase; the worker checks.
+
 Secrets come from the environment only: LINODE_TOKEN (required), SSH keys via
 ssh-agent or ANSIBLE_PRIVATE_KEY_FILE, DNSROLL_SSH_AUTHORIZED_KEYS (public keys
 for new VMs, one per line).`)
 	var tf temporalFlags
 	var cfg worker.Config
-	fs.StringVar(&tf.address, "temporal-address", envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port ($TEMPORAL_ADDRESS)")
-	fs.StringVar(&tf.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace ($TEMPORAL_NAMESPACE)")
+	tf.register(fs)
+	metricsAddr := fs.String("metrics-addr", os.Getenv("DNSROLL_METRICS_ADDR"), "serve Prometheus metrics (the SDK's worker metrics) on this host:port at /metrics ($DNSROLL_METRICS_ADDR; default: off)")
 	fs.StringVar(&cfg.FleetDir, "fleets", "fleets", "directory of fleet configs, one <fleet>.yaml each")
 	fs.StringVar(&cfg.LabDir, "lab-dir", ".lab/dev", "lab state directory (lab fleets only)")
 	fs.StringVar(&cfg.LinodeURL, "linode-url", "", "Linode API base URL ($LINODE_URL; default: the real API)")
@@ -54,11 +39,25 @@ for new VMs, one per line).`)
 	if err != nil {
 		return err
 	}
+	if *metricsAddr != "" {
+		reg, handler, closeMetrics := newMetrics()
+		defer closeMetrics()
+		tf.metrics = handler
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		go func() { _ = serveHTTP(ctx, ln, metricsHandler(reg)) }()
+		slog.Info("serving metrics", "addr", ln.Addr().String())
+	}
 	c, err := tf.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if err := checkSearchAttributes(ctx, c, tf.namespace); err != nil {
+		return err
+	}
 	w := worker.New(c, acts)
 	slog.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "fleets", cfg.FleetDir)
 	return w.Run(interruptCh(ctx))
@@ -70,4 +69,3 @@ func interruptCh(ctx context.Context) <-chan any {
 	go func() { <-ctx.Done(); close(ch) }()
 	return ch
 }
-

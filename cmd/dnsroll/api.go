@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/worker"
+)
+
+// apiFlags are the API's settings besides the Temporal connection.
+type apiFlags struct {
+	listen          string
+	fleets          string
+	defaultRevision string
+	webUI           string
+	insecureNoAuth  bool
+}
+
+func runAPI(ctx context.Context, args []string) error {
+	fs := newFlags("api", `
+Serves the dnsroll HTTP API (see /openapi.yaml): POST /rollouts, GET /rollouts,
+GET /rollouts/{id}, POST /rollouts/{id}/abort|rollback|approve, /healthz and
+/metrics. It keeps no state: rollouts live in Temporal.
+
+Every /rollouts request needs "Authorization: Bearer $DNSROLL_API_TOKEN". The
+API refuses to start without DNSROLL_API_TOKEN unless --insecure-no-auth says
+otherwise (local development only).
+
+Temporal: --temporal-address and --namespace, or TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH and
+TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
+Fleet and Phase; the API checks at startup.`)
+	var tf temporalFlags
+	tf.register(fs)
+	var f apiFlags
+	fs.StringVar(&f.listen, "listen", envOr("DNSROLL_API_ADDR", "127.0.0.1:8080"), "listen address ($DNSROLL_API_ADDR)")
+	fs.StringVar(&f.fleets, "fleets", os.Getenv("DNSROLL_FLEETS"), "directory of fleet configs; when set, POST /rollouts rejects unknown fleets and missing revisions up front ($DNSROLL_FLEETS)")
+	fs.StringVar(&f.defaultRevision, "default-revision", os.Getenv("DNSROLL_DEFAULT_REVISION"), "revision for a POST without one to a fleet with no successful rollout yet ($DNSROLL_DEFAULT_REVISION)")
+	fs.StringVar(&f.webUI, "web-ui-url", os.Getenv("DNSROLL_WEB_UI_URL"), "Temporal Web UI base URL, for links in responses ($DNSROLL_WEB_UI_URL)")
+	fs.BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve /rollouts without a token when DNSROLL_API_TOKEN is unset (development only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	token := strings.TrimSpace(os.Getenv("DNSROLL_API_TOKEN"))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	switch {
+	case token == "" && !f.insecureNoAuth:
+		return errors.New("DNSROLL_API_TOKEN is not set: the API does not start without a bearer token (--insecure-no-auth serves without one, for local development only)")
+	case token == "":
+		log.Warn("serving WITHOUT authentication (--insecure-no-auth): anyone who reaches the API can start and abort rollouts")
+	case len(token) < 16:
+		log.Warn("DNSROLL_API_TOKEN is shorter than 16 characters; use a long random token")
+	}
+
+	reg, sdkMetrics, closeMetrics := newMetrics()
+	defer closeMetrics()
+	tf.metrics = sdkMetrics
+	c, err := tf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := checkSearchAttributes(ctx, c, tf.namespace); err != nil {
+		return err
+	}
+	cfg := f.config(c, tf.namespace, token, log)
+	cfg.Registry = reg
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	log.Info("API listening", "addr", ln.Addr().String(), "temporal", tf.address, "namespace", tf.namespace, "auth", token != "")
+	return serveHTTP(ctx, ln, api.New(cfg).Handler())
+}
+
+// config copies the settings onto an api.Config.
+func (f apiFlags) config(c client.Client, namespace, token string, log *slog.Logger) api.Config {
+	cfg := api.Config{
+		Backend: &api.Temporal{Client: c, Namespace: namespace},
+		Token:   token, DefaultRevision: f.defaultRevision, WebUIURL: f.webUI,
+		Namespace: namespace, Logger: log,
+	}
+	if f.fleets != "" {
+		load := worker.FleetLoader(f.fleets)
+		cfg.Fleets = func(name string) (*config.Fleet, error) { return load(name) }
+	}
+	return cfg
+}
+
+// devAPI is the API that `dnsroll dev` serves beside the lab.
+type devAPI struct {
+	url string
+	// tokenHint tells the user where the token is, without printing it.
+	tokenHint string
+}
+
+// startDevAPI serves the API for the lab until ctx ends. The token is
+// DNSROLL_API_TOKEN when set (`make dev` passes it through); otherwise a
+// random one kept in <lab dir>/api-token, so it survives restarts and never
+// reaches the terminal or a log. A POST without a revision to a fleet that
+// has never succeeded rolls out the lab's revision A.
+func startDevAPI(ctx context.Context, c client.Client, f labFlags, listen, webUI string) (*devAPI, error) {
+	d := &devAPI{tokenHint: "export DNSROLL_API_TOKEN   # already set in this shell"}
+	token := strings.TrimSpace(os.Getenv("DNSROLL_API_TOKEN"))
+	if token == "" {
+		path := filepath.Join(f.dir, "api-token")
+		var err error
+		if token, err = labToken(path); err != nil {
+			return nil, err
+		}
+		d.tokenHint = "export DNSROLL_API_TOKEN=$(cat " + path + ")"
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("dev API (--api-addr): %w", err)
+	}
+	d.url = "http://" + ln.Addr().String()
+	reg, _, closeMetrics := newMetrics()
+	fl := apiFlags{fleets: f.fleets, defaultRevision: "A", webUI: webUI}
+	logf, err := os.OpenFile(filepath.Join(f.dir, "api.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	cfg := fl.config(c, "default", token, slog.New(slog.NewJSONHandler(logf, nil)))
+	cfg.Registry = reg
+	go func() {
+		defer closeMetrics()
+		defer logf.Close()
+		_ = serveHTTP(ctx, ln, api.New(cfg).Handler())
+	}()
+	return d, nil
+}
+
+// labToken reads the lab's API token, making one the first time.
+func labToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(raw[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	return token, os.WriteFile(path, []byte(token+"\n"), 0o600)
+}
+
+// print tells the user how to reach the dev API.
+func (d *devAPI) print(w io.Writer) {
+	fmt.Fprintf(w, "  API:        %s (log in api.log in the lab directory)\n\n", d.url)
+	fmt.Fprintf(w, "  export DNSROLL_API_URL=%s\n  %s\n", d.url, d.tokenHint)
+	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $DNSROLL_API_TOKEN\" -d '{\"fleet\":\"lab\",\"revision\":\"B\"}' $DNSROLL_API_URL/rollouts\n")
+	fmt.Fprintf(w, "  dnsroll rollout start --fleet lab --revision B --wait\n")
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	sdktally "go.temporal.io/sdk/contrib/tally"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/uber-go/tally/v4"
+)
+
+// temporalFlags are the connection settings every Temporal-facing command
+// shares.
+type temporalFlags struct {
+	address   string
+	namespace string
+	// fromEnv takes the rest of the connection (TLS client certificate and
+	// key, server CA, API key, gRPC headers) from the TEMPORAL_* environment
+	// and the temporal CLI's config file, as the temporal CLI does, so one
+	// binary reaches a self-hosted cluster or Temporal Cloud. The lab's own
+	// connection to its dev server leaves it false.
+	fromEnv bool
+	// metrics receives the SDK's client and worker metrics; nil for none.
+	metrics client.MetricsHandler
+}
+
+// register adds --temporal-address and --namespace, defaulting to the
+// environment.
+func (t *temporalFlags) register(fs *flag.FlagSet) {
+	t.fromEnv = true
+	fs.StringVar(&t.address, "temporal-address", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port ($TEMPORAL_ADDRESS; default 127.0.0.1:7233)")
+	fs.StringVar(&t.namespace, "namespace", os.Getenv("TEMPORAL_NAMESPACE"), "Temporal namespace ($TEMPORAL_NAMESPACE; default \"default\")")
+}
+
+func (t *temporalFlags) options() (client.Options, error) {
+	var opts client.Options
+	if t.fromEnv {
+		var err error
+		if opts, err = envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{}); err != nil {
+			return opts, fmt.Errorf("Temporal connection settings (TEMPORAL_* environment, temporal CLI config file): %w", err)
+		}
+	}
+	if t.address != "" {
+		opts.HostPort = t.address
+	}
+	if opts.HostPort == "" {
+		opts.HostPort = "127.0.0.1:7233"
+	}
+	if t.namespace != "" {
+		opts.Namespace = t.namespace
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	t.address, t.namespace = opts.HostPort, opts.Namespace
+	opts.Logger = tlog.NewStructuredLogger(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	opts.MetricsHandler = t.metrics
+	return opts, nil
+}
+
+func (t *temporalFlags) dial() (client.Client, error) {
+	opts, err := t.options()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+	}
+	return c, nil
+}
+
+// searchAttributes are the custom search attributes rollouts set (see
+// workflows.FleetAttr and PhaseAttr). Without them, starts and workflow
+// tasks fail, so commands check at startup rather than at the first rollout.
+var searchAttributes = []string{"Fleet", "Phase"}
+
+// checkSearchAttributes fails, saying how to fix it, when the namespace
+// lacks Fleet or Phase as Keyword search attributes. A server that will not
+// say (Temporal Cloud with a narrow API key) only gets a warning.
+func checkSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	var denied *serviceerror.PermissionDenied
+	var unimplemented *serviceerror.Unimplemented
+	if errors.As(err, &denied) || errors.As(err, &unimplemented) {
+		slog.Warn("cannot list search attributes; make sure Fleet and Phase exist as Keyword", "namespace", namespace, "error", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list the search attributes of namespace %s: %w", namespace, err)
+	}
+	var problems, fixes []string
+	for _, name := range searchAttributes {
+		typ, ok := resp.GetCustomAttributes()[name]
+		switch {
+		case !ok:
+			problems = append(problems, name+" is missing")
+			fixes = append(fixes, fmt.Sprintf("  temporal operator search-attribute create --namespace %s --name %s --type Keyword", namespace, name))
+		case typ != enumspb.INDEXED_VALUE_TYPE_KEYWORD:
+			problems = append(problems, fmt.Sprintf("%s is %s, not Keyword", name, typ))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("namespace %s is not ready for rollouts: search attribute %s", namespace, strings.Join(problems, ", "))
+	if len(fixes) > 0 {
+		msg += "; create them with:\n" + strings.Join(fixes, "\n") +
+			"\n(Temporal Cloud: tcld namespace search-attributes add --namespace <ns>.<account> --search-attribute Fleet=Keyword --search-attribute Phase=Keyword)"
+	}
+	return errors.New(msg)
+}
+
+// newMetrics returns a Prometheus registry holding the Go runtime and
+// process collectors, and a Temporal SDK metrics handler that reports into
+// it, so one /metrics serves both.
+func newMetrics() (*prometheus.Registry, client.MetricsHandler, func()) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reporter := tallyprom.NewReporter(tallyprom.Options{
+		Registerer:       reg,
+		DefaultTimerType: tallyprom.HistogramTimerType,
+		// The default panics; a metric the SDK reports with an odd label
+		// set is not worth a crash.
+		OnRegisterError: func(err error) { slog.Warn("SDK metric not exported", "error", err) },
+	})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       tallyprom.DefaultSeparator,
+		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+	}, time.Second)
+	return reg, sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), func() { _ = closer.Close() }
+}
+
+// metricsHandler serves reg; /metrics of processes without the API, such
+// as `dnsroll worker`.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down gently. The
+// caller listens first, so a port in use fails at startup.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}

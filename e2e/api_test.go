@@ -1,0 +1,241 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+const apiToken = "e2e-token-0123456789abcdef"
+
+// startAPI runs `dnsroll api` against the lab until the test ends and
+// returns a client with the token.
+func (tl *testLab) startAPI(t *testing.T) *api.Client {
+	t.Helper()
+	port, err := lab.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(dnsrollBinary(t), "api", "--listen", addr, "--temporal-address", tl.TemporalAddress(), "--fleets", tl.fleetDir)
+	cmd.Env = append(cleanEnv(), "DNSROLL_API_TOKEN="+apiToken)
+	logf, err := os.Create(filepath.Join(tl.Dir(), "api.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		logf.Close()
+		if b, _ := os.ReadFile(logf.Name()); strings.Contains(string(b), apiToken) {
+			t.Errorf("the API's log holds the token")
+		}
+	})
+	c := &api.Client{URL: "http://" + addr, Token: apiToken}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(c.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("API not healthy: %v\n%s", err, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cleanEnv is this process's environment without Temporal connection
+// settings that could point a child at another cluster.
+func cleanEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "TEMPORAL_") })
+}
+
+// waitPhase polls the API until the rollout reaches phase.
+func waitPhase(t *testing.T, c *api.Client, id string, phase workflows.Phase) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		ro, err := c.Get(context.Background(), id)
+		if err == nil && ro.Phase == phase {
+			return
+		}
+		if err == nil && ro.State != "running" {
+			t.Fatalf("rollout ended (%s: %s) before %s", ro.Phase, ro.Failure, phase)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never reached %s", id, phase)
+}
+
+func apiStatus(err error) int {
+	var e *api.Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+// inOrder reports whether phases only move forward through a successful
+// rollout's phases.
+func inOrder(phases []workflows.Phase) bool {
+	order := []workflows.Phase{workflows.PhasePlanning, workflows.PhaseCreating, workflows.PhaseProvisioning,
+		workflows.PhaseVerifyGreen, workflows.PhaseAwaitingApproval, workflows.PhaseSwitching, workflows.PhaseVerifyLBs,
+		workflows.PhaseBaking, workflows.PhaseDeletingBlue, workflows.PhaseRenaming, workflows.PhaseSucceeded}
+	last := -1
+	for _, p := range phases {
+		i := slices.Index(order, p)
+		if i <= last {
+			return false
+		}
+		last = i
+	}
+	return true
+}
+
+// Through the API: a rollout with an approval gate runs to success with its
+// phases in order, a second start gets 409 naming it, and later runs are
+// aborted through the API and through `temporal workflow signal`.
+func TestAPIRollouts(t *testing.T) {
+	tl := startLab(t, nil)
+	tl.startWorker(t)
+	c := tl.startAPI(t)
+	ctx := context.Background()
+
+	resp, err := http.Get(c.URL + "/rollouts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /rollouts without a token → %d, want 401", resp.StatusCode)
+	}
+
+	tl.editFleet(t, "approval: auto", "approval: manual")
+	first, err := c.Start(ctx, api.StartRequest{Fleet: "lab", Revision: "A", Reason: "e2e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Start(ctx, api.StartRequest{Fleet: "lab", Revision: "B"})
+	var conflict *api.Error
+	if !errors.As(err, &conflict) || conflict.Status != http.StatusConflict || conflict.Body.RolloutID != first.ID || !strings.Contains(conflict.Body.Message, first.RunID) {
+		t.Errorf("second start: %v, want 409 naming %s", err, first.ID)
+	}
+
+	var phases []workflows.Phase
+	triedEarly, approved := false, false
+	ro, err := c.Wait(ctx, first.ID, 100*time.Millisecond, func(ro api.Rollout) {
+		if len(phases) == 0 || phases[len(phases)-1] != ro.Phase {
+			phases = append(phases, ro.Phase)
+		}
+		switch {
+		case ro.Phase == workflows.PhaseProvisioning && !triedEarly:
+			triedEarly = true
+			if _, err := c.Signal(ctx, first.ID, "approve", api.SignalRequest{}); apiStatus(err) != http.StatusConflict {
+				t.Errorf("approve while provisioning: %v, want 409", err)
+			}
+		case ro.Phase == workflows.PhaseAwaitingApproval && !approved:
+			if _, err := c.Signal(ctx, first.ID, "approve", api.SignalRequest{By: "e2e"}); err != nil {
+				t.Errorf("approve: %v", err)
+			}
+			approved = true
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("phases seen: %v", phases)
+	if ro.Phase != workflows.PhaseSucceeded || ro.State != "completed" {
+		t.Fatalf("first rollout: %s/%s: %s", ro.State, ro.Phase, ro.Failure)
+	}
+	if !inOrder(phases) || !slices.Contains(phases, workflows.PhaseAwaitingApproval) || !slices.Contains(phases, workflows.PhaseProvisioning) {
+		t.Errorf("phases %v: want provisioning … awaiting-approval … succeeded, in order", phases)
+	}
+	if len(ro.Steps) == 0 || ro.Steps[0].StartedAt.IsZero() || ro.Steps[0].Attempts < 1 || len(ro.Green) != 2 {
+		t.Errorf("finished rollout lacks steps or servers: %+v", ro.Status)
+	}
+
+	// An abort through the API during provisioning leaves blue serving A.
+	second, err := c.Start(ctx, api.StartRequest{Fleet: "lab", Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, c, second.ID, workflows.PhaseProvisioning)
+	if _, err := c.Signal(ctx, second.ID, "abort", api.SignalRequest{Reason: "api abort", By: "e2e"}); err != nil {
+		t.Fatalf("abort: %v", err)
+	}
+	ro, err = c.Wait(ctx, second.ID, 200*time.Millisecond, nil)
+	if err != nil || ro.Phase != workflows.PhaseAborted || !strings.Contains(ro.Failure, "api abort") {
+		t.Fatalf("aborted rollout: %v %s: %q", err, ro.Phase, ro.Failure)
+	}
+	if _, err := c.Signal(ctx, second.ID, "abort", api.SignalRequest{}); apiStatus(err) != http.StatusConflict {
+		t.Errorf("abort of an ended rollout: %v, want 409", err)
+	}
+
+	// The same through `temporal workflow signal`.
+	third, err := c.Start(ctx, api.StartRequest{Fleet: "lab", Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, c, third.ID, workflows.PhaseProvisioning)
+	out, err := exec.Command(requireLab(t), "workflow", "signal", "--address", tl.TemporalAddress(),
+		"--workflow-id", third.WorkflowID, "--name", "abort", "--input", `{"reason":"cli abort","by":"ci"}`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("temporal workflow signal: %v: %s", err, out)
+	}
+	ro, err = c.Wait(ctx, third.ID, 200*time.Millisecond, nil)
+	if err != nil || ro.Phase != workflows.PhaseAborted || !strings.Contains(ro.Failure, "cli abort") {
+		t.Fatalf("aborted rollout: %v %s: %q", err, ro.Phase, ro.Failure)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Errorf("answers after the aborts = %s, want blue's revision A", got)
+	}
+
+	// The list, newest first, and the search attributes behind it. The
+	// visibility store lags the workflows a little.
+	want := []string{third.ID + "=aborted", second.ID + "=aborted", first.ID + "=succeeded"}
+	var ids []string
+	var out2 []byte
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		page, err := c.List(ctx, "lab", "", 10, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = ids[:0]
+		for _, r := range page.Rollouts {
+			ids = append(ids, r.ID+"="+string(r.Phase))
+		}
+		out2, err = exec.Command(requireLab(t), "workflow", "list", "--output", "json", "--address", tl.TemporalAddress(), "--query", `Fleet="lab" AND Phase="aborted"`).CombinedOutput()
+		if err != nil {
+			t.Fatalf("temporal workflow list: %v: %s", err, out2)
+		}
+		aborted := string(out2)
+		if slices.Equal(ids, want) && strings.Contains(aborted, second.RunID) && strings.Contains(aborted, third.RunID) && !strings.Contains(aborted, first.RunID) {
+			return
+		}
+	}
+	t.Errorf("GET /rollouts?fleet=lab: %v, want %v", ids, want)
+	t.Errorf("temporal workflow list --query 'Fleet=\"lab\" AND Phase=\"aborted\"' lists:\n%s", out2)
+}

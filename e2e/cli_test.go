@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// brokenZone parses (miekg/dns, so the plan accepts it) but named refuses
+// to load it: an NS name inside the zone without an address record. It
+// breaks only once green is provisioned.
+const brokenZone = `$ORIGIN example.com.
+$TTL 300
+@       IN SOA  ns1.example.com. hostmaster.example.com. 2026112302 3600 600 1209600 300
+        IN NS   ns1
+        IN NS   ns2
+        IN NS   ns3
+ns1     IN A    192.0.2.53
+ns2     IN A    198.51.100.53
+www     IN A    192.0.2.10
+mail    IN A    192.0.2.25
+        IN MX   10 mail
+release IN TXT  "revision broken"
+`
+
+// cli runs `dnsroll rollout …` against the API and returns its output and
+// exit status.
+func cli(t *testing.T, url, token string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(dnsrollBinary(t), append([]string{"rollout"}, args...)...)
+	cmd.Env = append(cleanEnv(), "DNSROLL_API_URL="+url, "DNSROLL_API_TOKEN="+token)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return string(out), exit.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+// `dnsroll rollout start --wait` exits 0 on success, and non-zero with the
+// reason on a rollout whose zone breaks on green, while blue keeps serving.
+func TestCLIStartWait(t *testing.T) {
+	tl := startLab(t, map[string]string{"broken": brokenZone})
+	tl.startWorker(t)
+	c := tl.startAPI(t)
+
+	if out, code := cli(t, c.URL, "wrong-token", "list"); code != 1 || !strings.Contains(out, "wrong bearer token") {
+		t.Errorf("list with a wrong token: exit %d, want 1:\n%s", code, out)
+	}
+	out, code := cli(t, c.URL, apiToken, "start", "--fleet", "lab", "--revision", "A", "--wait", "--poll", "200ms")
+	if code != 0 || !strings.Contains(out, "==> succeeded") || !strings.Contains(out, "ProvisionNameservers green") {
+		t.Fatalf("rollout A: exit %d, want 0 with its steps:\n%s", code, out)
+	}
+
+	out, code = cli(t, c.URL, apiToken, "start", "--fleet", "lab", "--revision", "broken", "--wait", "--poll", "200ms")
+	t.Logf("dnsroll rollout start --revision broken --wait (exit %d):\n%s", code, out)
+	if code != 2 {
+		t.Errorf("broken zone: exit %d, want 2", code)
+	}
+	for _, want := range []string{"==> provisioning", "==> failed", "ns3.example.com", "DeleteGreen"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Errorf("answers = %s, want blue's revision A", got)
+	}
+	tl.assertOnly(t, "ns1", "ns2")
+
+	out, code = cli(t, c.URL, apiToken, "status", "--fleet", "lab")
+	if code != 0 || !strings.Contains(out, "phase failed") || !strings.Contains(out, "failure: ") {
+		t.Errorf("status: exit %d:\n%s", code, out)
+	}
+	out, code = cli(t, c.URL, apiToken, "abort", "--fleet", "lab")
+	if code != 1 || !strings.Contains(out, "has ended (failed)") {
+		t.Errorf("abort of an ended rollout: exit %d, want 1 with the reason:\n%s", code, out)
+	}
+}
