@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// A green that does not serve what it should is stopped before the switch
+// by the DNS analysis against real BIND, and blue keeps serving: a change
+// in an infrastructure-only rollout, a SOA serial behind blue's, and a
+// zone that BIND loads but answers with SERVFAIL. One lab serves all three
+// (blue is revision A throughout) to keep the test short.
+func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
+	a := readZone(t, "A")
+	bump := func(z string) string { return strings.Replace(z, "2026112301 ; serial", "2026112302 ; serial", 1) }
+	tl := startLab(t, map[string]string{
+		// www moves, in a rollout that says nothing should change.
+		"C": bump(strings.Replace(a, "www     IN A    192.0.2.10", "www     IN A    192.0.2.99", 1)),
+		// The same content as blue under an older serial.
+		"D": strings.Replace(a, "2026112301 ; serial", "2026112300 ; serial", 1),
+		// A CNAME loop passes named-checkzone and loads (so provisioning
+		// succeeds and the SOA answers), but named answers SERVFAIL for it.
+		"E": bump(a) + "loop    IN CNAME loop\n",
+	})
+	tl.startWorker(t)
+	if _, _, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v", err)
+	}
+	blue := tl.assertOnly(t, "ns1", "ns2")
+
+	no := false
+	cases := []struct {
+		rev           string
+		expectChanges *bool
+		want          string
+	}{
+		{"C", &no, "green ns1-next differs from blue ns1: changed www.example.com. A: [192.0.2.10] → [192.0.2.99]"},
+		{"D", nil, "green ns1-next serves example.com. serial 2026112300, behind blue ns1's 2026112301 (RFC 1982)"},
+		{"E", nil, "loop.example.com. A udp: rcode SERVFAIL, want NOERROR"},
+	}
+	for _, c := range cases {
+		t.Run(c.rev, func(t *testing.T) {
+			run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: c.rev, ExpectChanges: c.expectChanges})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := tl.wait(t, run)
+			if err == nil || st.Phase != workflows.PhaseFailed {
+				t.Fatalf("rollout %s: phase %s, err %v; want it to fail", c.rev, st.Phase, err)
+			}
+			t.Logf("rollout %s: %s", c.rev, st.Failure)
+			if !strings.HasPrefix(st.Failure, "VerifyGreen ns1-next,ns2-next failed: ") || !strings.Contains(st.Failure, c.want) {
+				t.Errorf("failure %q\nwant VerifyGreen to fail naming %q", st.Failure, c.want)
+			}
+			for _, s := range st.Steps {
+				if s.Name == "SwitchLoadBalancer" {
+					t.Errorf("rollout %s switched a load balancer: %+v", c.rev, s)
+				}
+				if s.Name == "VerifyGreen" && s.Attempts != 1 {
+					t.Errorf("a failed analysis is not retried: %d attempts", s.Attempts)
+				}
+			}
+			if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+				t.Errorf("answers through lb1,lb2 = %s, want blue's revision A", got)
+			}
+			now := tl.assertOnly(t, "ns1", "ns2")
+			for _, l := range []string{"ns1", "ns2"} {
+				if now[l].ID != blue[l].ID {
+					t.Errorf("%s is instance %d, want blue's %d", l, now[l].ID, blue[l].ID)
+				}
+			}
+			if c.rev == "E" && !strings.Contains(strings.Join(st.Warnings, "\n"), "loop.example.com.: CNAME loop") {
+				t.Errorf("planning did not warn about the loop: %q", st.Warnings)
+			}
+		})
+	}
+}
