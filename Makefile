@@ -39,7 +39,11 @@ $(BIN)/temporal:
 demo: deps tools build
 	$(BIN)/dnsroll demo
 
-## dev: keep the lab, a worker and the Web UI (http://127.0.0.1:8233) running until Ctrl-C
+## dev: keep the lab, a worker, the Web UI (http://127.0.0.1:8233) and the API (http://127.0.0.1:8080) running until Ctrl-C
+# The API's bearer token: DNSROLL_API_TOKEN from the environment (or
+# `make dev DNSROLL_API_TOKEN=...`), passed through without being echoed;
+# unset, dnsroll dev makes one and keeps it in .lab/dev/api-token.
+dev: export DNSROLL_API_TOKEN := $(DNSROLL_API_TOKEN)
 dev: deps tools build
 	$(BIN)/dnsroll dev
 
@@ -49,6 +53,7 @@ test: deps tools
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	cd ansible && ansible-lint -q nameserver.yml loadbalancer.yml
 	yamllint -s ansible fleets examples
+	docker-compose config -q
 	DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_REQUIRE_LAB=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## lint: linters only

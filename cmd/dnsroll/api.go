@@ -113,7 +113,7 @@ type devAPI struct {
 // reaches the terminal or a log. A POST without a revision to a fleet that
 // has never succeeded rolls out the lab's revision A.
 func startDevAPI(ctx context.Context, c client.Client, f labFlags, listen, webUI string) (*devAPI, error) {
-	d := &devAPI{tokenHint: "export DNSROLL_API_TOKEN   # already set in this shell"}
+	d := &devAPI{tokenHint: "export DNSROLL_API_TOKEN=...   # the token make dev was given"}
 	token := strings.TrimSpace(os.Getenv("DNSROLL_API_TOKEN"))
 	if token == "" {
 		path := filepath.Join(f.dir, "api-token")

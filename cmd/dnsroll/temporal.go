@@ -118,16 +118,17 @@ func checkSearchAttributes(ctx context.Context, c client.Client, namespace strin
 			fixes = append(fixes, fmt.Sprintf("  temporal operator search-attribute create --namespace %s --name %s --type Keyword", namespace, name))
 		case typ != enumspb.INDEXED_VALUE_TYPE_KEYWORD:
 			problems = append(problems, fmt.Sprintf("%s is %s, not Keyword", name, typ))
+			fixes = append(fixes,
+				fmt.Sprintf("  temporal operator search-attribute remove --namespace %s --name %s", namespace, name),
+				fmt.Sprintf("  temporal operator search-attribute create --namespace %s --name %s --type Keyword", namespace, name))
 		}
 	}
 	if len(problems) == 0 {
 		return nil
 	}
 	msg := fmt.Sprintf("namespace %s is not ready for rollouts: search attribute %s", namespace, strings.Join(problems, ", "))
-	if len(fixes) > 0 {
-		msg += "; create them with:\n" + strings.Join(fixes, "\n") +
-			"\n(Temporal Cloud: tcld namespace search-attributes add --namespace <ns>.<account> --search-attribute Fleet=Keyword --search-attribute Phase=Keyword)"
-	}
+	msg += "; fix it with:\n" + strings.Join(fixes, "\n") +
+		"\n(on Temporal Cloud, add them as Keyword in the namespace's settings or with tcld)"
 	return errors.New(msg)
 }
 

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// hermetic keeps the developer's own Temporal settings out of a test.
+func hermetic(t *testing.T) {
+	for _, k := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_PROFILE",
+		"TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("TEMPORAL_CONFIG_FILE", filepath.Join(t.TempDir(), "none.toml"))
+}
+
+// writeCert writes a self-signed client certificate and its key.
+func writeCert(t *testing.T) (certPath, keyPath string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dnsroll"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certPath, keyPath = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
+}
+
+func TestTemporalOptionsFromEnvironment(t *testing.T) {
+	cert, key := writeCert(t)
+	tests := []struct {
+		name          string
+		env           map[string]string
+		flags         temporalFlags
+		wantHost      string
+		wantNamespace string
+		wantTLS       bool
+		wantCreds     bool
+		wantCerts     int
+	}{
+		{name: "defaults", flags: temporalFlags{fromEnv: true}, wantHost: "127.0.0.1:7233", wantNamespace: "default"},
+		{name: "address and namespace", env: map[string]string{"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_NAMESPACE": "dns"},
+			flags: temporalFlags{fromEnv: true}, wantHost: "temporal:7233", wantNamespace: "dns"},
+		{name: "flags win", env: map[string]string{"TEMPORAL_ADDRESS": "temporal:7233"},
+			flags: temporalFlags{fromEnv: true, address: "other:7233", namespace: "ns"}, wantHost: "other:7233", wantNamespace: "ns"},
+		{name: "Temporal Cloud API key", env: map[string]string{"TEMPORAL_ADDRESS": "dns.a1b2c.tmprl.cloud:7233", "TEMPORAL_NAMESPACE": "dns.a1b2c", "TEMPORAL_API_KEY": "k"},
+			flags: temporalFlags{fromEnv: true}, wantHost: "dns.a1b2c.tmprl.cloud:7233", wantNamespace: "dns.a1b2c", wantTLS: true, wantCreds: true},
+		{name: "mTLS client certificate", env: map[string]string{"TEMPORAL_TLS_CLIENT_CERT_PATH": cert, "TEMPORAL_TLS_CLIENT_KEY_PATH": key},
+			flags: temporalFlags{fromEnv: true}, wantHost: "127.0.0.1:7233", wantNamespace: "default", wantTLS: true, wantCerts: 1},
+		{name: "the lab ignores the environment", env: map[string]string{"TEMPORAL_API_KEY": "k"},
+			flags: temporalFlags{address: "127.0.0.1:7999", namespace: "default"}, wantHost: "127.0.0.1:7999", wantNamespace: "default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hermetic(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			opts, err := tt.flags.options()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if opts.HostPort != tt.wantHost || opts.Namespace != tt.wantNamespace {
+				t.Errorf("host %q namespace %q, want %q %q", opts.HostPort, opts.Namespace, tt.wantHost, tt.wantNamespace)
+			}
+			if got := opts.ConnectionOptions.TLS != nil; got != tt.wantTLS {
+				t.Errorf("TLS = %v, want %v", got, tt.wantTLS)
+			}
+			if got := opts.Credentials != nil; got != tt.wantCreds {
+				t.Errorf("credentials = %v, want %v", got, tt.wantCreds)
+			}
+			if tt.wantCerts > 0 && len(opts.ConnectionOptions.TLS.Certificates) != tt.wantCerts {
+				t.Errorf("client certificates = %d, want %d", len(opts.ConnectionOptions.TLS.Certificates), tt.wantCerts)
+			}
+		})
+	}
+}
+
+// The dev API's token file is private and survives restarts.
+func TestLabToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dev", "api-token")
+	first, err := labToken(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 || len(first) < 32 {
+		t.Fatalf("token file %v %v, token length %d", fi.Mode(), err, len(first))
+	}
+	if again, err := labToken(path); err != nil || again != first {
+		t.Errorf("second read: %q %v, want the same token", again, err)
+	}
+}
