@@ -61,16 +61,18 @@ func (p *Prober) exchange(ctx context.Context, addr, proto, name string, qtype u
 	return reply{}, err
 }
 
-// once sends m and reads the answer with the same ID and question. TCP
-// connections are kept for the next query to the same address: opening
-// one per query would cost more than the query.
+// once sends m and reads the answer with the same ID and question.
+// Sockets are kept for the next query to the same address: opening one
+// per query would cost more than the query (most of the CPU time in the
+// bench). A socket that failed is closed, so a late answer to a query
+// that timed out cannot be taken for another's.
 func (p *Prober) once(ctx context.Context, addr, proto string, m *dns.Msg) (reply, error) {
 	co, reused, err := p.conns.get(ctx, proto, addr, p.timeout())
 	if err != nil {
 		return reply{}, err
 	}
 	r, err := p.roundTrip(ctx, co, m)
-	if err != nil && reused && ctx.Err() == nil {
+	if err != nil && reused && proto == "tcp" && ctx.Err() == nil {
 		// The server may have closed an idle connection: that costs no attempt.
 		co.Close()
 		if co, _, err = p.conns.dial(ctx, proto, addr, p.timeout()); err != nil {
@@ -78,12 +80,34 @@ func (p *Prober) once(ctx context.Context, addr, proto string, m *dns.Msg) (repl
 		}
 		r, err = p.roundTrip(ctx, co, m)
 	}
-	if err != nil || proto != "tcp" {
+	if err != nil {
 		co.Close()
 	} else {
-		p.conns.put(addr, co)
+		p.conns.put(proto+"/"+addr, co)
 	}
 	return r, err
+}
+
+// udpBufs are read buffers big enough for any UDP answer; allocating one
+// per query made the garbage collector the bench's second-biggest cost.
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
+
+// read reads one message: a datagram over UDP, a length-prefixed message
+// over TCP. The result is the caller's.
+func read(co *dns.Conn) ([]byte, error) {
+	if _, ok := co.Conn.(net.PacketConn); !ok {
+		return co.ReadMsgHeader(nil)
+	}
+	bp := udpBufs.Get().(*[]byte)
+	defer udpBufs.Put(bp)
+	n, err := co.Conn.Read(*bp)
+	if err != nil {
+		return nil, err
+	}
+	if n < 12 {
+		return nil, dns.ErrShortRead
+	}
+	return append([]byte(nil), (*bp)[:n]...), nil
 }
 
 func (p *Prober) roundTrip(ctx context.Context, co *dns.Conn, m *dns.Msg) (reply, error) {
@@ -95,7 +119,7 @@ func (p *Prober) roundTrip(ctx context.Context, co *dns.Conn, m *dns.Msg) (reply
 		return reply{}, ctxErr(ctx, err)
 	}
 	for {
-		raw, err := co.ReadMsgHeader(nil)
+		raw, err := read(co)
 		if err != nil {
 			return reply{}, ctxErr(ctx, err)
 		}
@@ -133,24 +157,23 @@ func (p *Prober) timeout() time.Duration {
 	return p.Timeout
 }
 
-// pool keeps idle TCP connections by address.
+// pool keeps idle sockets by protocol and address.
 type pool struct {
 	mu   sync.Mutex
 	idle map[string][]*dns.Conn
 }
 
-// get returns an idle TCP connection to addr, or a new connection.
+// get returns an idle socket to addr, or a new one.
 func (pl *pool) get(ctx context.Context, proto, addr string, timeout time.Duration) (*dns.Conn, bool, error) {
-	if proto == "tcp" {
-		pl.mu.Lock()
-		if l := pl.idle[addr]; len(l) > 0 {
-			co := l[len(l)-1]
-			pl.idle[addr] = l[:len(l)-1]
-			pl.mu.Unlock()
-			return co, true, nil
-		}
+	key := proto + "/" + addr
+	pl.mu.Lock()
+	if l := pl.idle[key]; len(l) > 0 {
+		co := l[len(l)-1]
+		pl.idle[key] = l[:len(l)-1]
 		pl.mu.Unlock()
+		return co, true, nil
 	}
+	pl.mu.Unlock()
 	return pl.dial(ctx, proto, addr, timeout)
 }
 
@@ -166,13 +189,13 @@ func (pl *pool) dial(ctx context.Context, proto, addr string, timeout time.Durat
 	return &dns.Conn{Conn: c, UDPSize: dns.MaxMsgSize}, false, nil
 }
 
-func (pl *pool) put(addr string, co *dns.Conn) {
+func (pl *pool) put(key string, co *dns.Conn) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if pl.idle == nil {
 		pl.idle = map[string][]*dns.Conn{}
 	}
-	pl.idle[addr] = append(pl.idle[addr], co)
+	pl.idle[key] = append(pl.idle[key], co)
 }
 
 // closeIdle closes every idle connection; later queries dial again.

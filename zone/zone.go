@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,8 +28,9 @@ type Zone struct {
 	origin string
 	soa    *dns.SOA
 	rrsets map[rrKey][]dns.RR
-	exists map[string]bool // owners and the empty non-terminals above them
-	cuts   map[string]bool // non-apex owners with NS: delegation points
+	types  map[string][]uint16 // the types each owner holds, unsorted
+	exists map[string]bool     // owners and the empty non-terminals above them
+	cuts   map[string]bool     // non-apex owners with NS: delegation points
 }
 
 type rrKey struct {
@@ -91,7 +93,7 @@ func Parse(r io.Reader, origin, filename string) (*Zone, error) {
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return fail(0, "bad origin %q", origin)
 	}
-	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, exists: map[string]bool{}, cuts: map[string]bool{}}
+	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}}
 	zp := dns.NewZoneParser(r, origin, filename)
 	zp.SetIncludeAllowed(false)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
@@ -141,6 +143,8 @@ func (z *Zone) add(rr dns.RR) {
 	}
 	if len(set) > 0 {
 		h.Ttl = set[0].Header().Ttl
+	} else {
+		z.types[h.Name] = append(z.types[h.Name], h.Rrtype)
 	}
 	z.rrsets[k] = append(set, rr)
 	if h.Rrtype == dns.TypeNS && h.Name != z.origin {
@@ -165,13 +169,9 @@ func (z *Zone) Serial() uint32 { return z.soa.Serial }
 // Names lists the owner names that hold records, sorted, so callers can
 // walk the zone deterministically.
 func (z *Zone) Names() []string {
-	seen := map[string]bool{}
-	var names []string
-	for k := range z.rrsets {
-		if !seen[k.name] {
-			seen[k.name] = true
-			names = append(names, k.name)
-		}
+	names := make([]string, 0, len(z.types))
+	for n := range z.types {
+		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names
@@ -180,14 +180,8 @@ func (z *Zone) Names() []string {
 // Types lists the RR types present at name, in numeric order, so probes can
 // check every RRset an owner has.
 func (z *Zone) Types(name string) []uint16 {
-	name = dns.CanonicalName(name)
-	var types []uint16
-	for k := range z.rrsets {
-		if k.name == name {
-			types = append(types, k.qtype)
-		}
-	}
-	sort.Slice(types, func(i, j int) bool { return types[i] < types[j] })
+	types := slices.Clone(z.types[dns.CanonicalName(name)])
+	slices.Sort(types)
 	return types
 }
 
