@@ -10,7 +10,7 @@ APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-l
 # Test packages that need the lab (real Temporal, BIND, nginx, Ansible).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build deps tools demo dev test lint bench clean
+.PHONY: all build deps tools demo dev test lint bench bench-analysis clean
 
 all: build
 
@@ -61,6 +61,10 @@ lint:
 	$(GO) vet ./...
 	cd ansible && ansible-lint nameserver.yml loadbalancer.yml
 	yamllint -s ansible fleets examples
+
+## bench-analysis: analyse a 10,000-name zone on 4 real named, beside dnsperf's raw rate (docs/benchmarks-analysis.md)
+bench-analysis: deps
+	$(GO) run ./bench/analysis $(BENCH_ANALYSIS_FLAGS)
 
 clean:
 	rm -rf $(BIN) .lab

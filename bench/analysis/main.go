@@ -1,0 +1,206 @@
+// Command analysis measures dnsroll's DNS analysis against real BIND: a
+// generated zone of -names owner names is served by -servers named
+// processes on loopback and analysed as the Verify activity does (every
+// name, every type, UDP and TCP, recursion and EDNS checks, SOA serials,
+// and the green-against-blue diff), then dnsperf measures BIND's raw query
+// rate against the same named processes in the same run.
+//
+// `make bench-analysis` runs it; docs/benchmarks-analysis.md has results.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/dnsroll/dnsroll/probe"
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+const origin = "example.com"
+
+type options struct {
+	names, servers, concurrency, runs, perfSeconds int
+	keep                                           bool
+	cpuProfile                                     string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.names, "names", 10000, "owner names in the generated zone")
+	flag.IntVar(&o.servers, "servers", 4, "named processes (an even number: half green, half blue in the diff scenario)")
+	flag.IntVar(&o.concurrency, "concurrency", 32, "queries in flight (probe.concurrency; 32 is the default)")
+	flag.IntVar(&o.runs, "runs", 3, "runs of each analysis scenario; the fastest is reported")
+	flag.IntVar(&o.perfSeconds, "dnsperf-seconds", 5, "how long each dnsperf run lasts")
+	flag.BoolVar(&o.keep, "keep", false, "keep the zone, named configs and logs")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the analysis runs to this file")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-analysis:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	for _, prog := range []string{"named", "dnsperf"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			return fmt.Errorf("needs %s (run `make deps`)", prog)
+		}
+	}
+	if o.servers < 2 || o.servers%2 != 0 {
+		return fmt.Errorf("-servers must be even and at least 2")
+	}
+	dir, err := os.MkdirTemp("", "dnsroll-bench-analysis-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Println("files in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	const serial = 2026112301
+	zonePath := filepath.Join(dir, origin+".zone")
+	if err := writeZone(zonePath, origin, o.names, serial); err != nil {
+		return err
+	}
+	// The same parser and check builder the Verify activity uses.
+	start := time.Now()
+	z, err := zone.ParseFile(zonePath, origin)
+	if err != nil {
+		return err
+	}
+	checks := probe.Checks(z, probe.Scope{All: true})
+	prep := time.Since(start)
+
+	var servers []*namedServer
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	for i := range o.servers {
+		s, err := startNamed(filepath.Join(dir, fmt.Sprintf("ns%d", i+1)), origin, zonePath, serial)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, s)
+	}
+	version, _ := exec.Command("named", "-v").Output()
+	fmt.Printf("zone:    %d owner names, %d checks (name × type), parsed and built in %s\n", len(z.Names()), len(checks), prep.Round(time.Millisecond))
+	fmt.Printf("servers: %d × %s on 127.0.0.1, %d CPUs\n", o.servers, strings.TrimSpace(string(version)), numCPU())
+	fmt.Printf("prober:  concurrency %d, best of %d runs\n\n", o.concurrency, o.runs)
+
+	var targets []probe.Server
+	for i, s := range servers {
+		targets = append(targets, probe.Server{Name: fmt.Sprintf("ns%d", i+1), Addr: s.addr})
+	}
+	half := o.servers / 2
+	var green, blue []probe.Server
+	for i := range half {
+		green = append(green, probe.Server{Name: fmt.Sprintf("ns%d-next", i+1), Addr: targets[i].Addr})
+		blue = append(blue, probe.Server{Name: fmt.Sprintf("ns%d", i+1), Addr: targets[half+i].Addr})
+	}
+	serials := map[string]uint32{origin: serial}
+	scenarios := []scenario{
+		{name: fmt.Sprintf("%d targets, udp", o.servers), job: probe.Job{Role: "server", Targets: targets, Checks: checks, Serials: serials}, protocols: []string{"udp"}},
+		{name: fmt.Sprintf("%d targets, udp+tcp", o.servers), job: probe.Job{Role: "server", Targets: targets, Checks: checks, Serials: serials}, protocols: []string{"udp", "tcp"}},
+		{name: fmt.Sprintf("%d green vs %d blue, udp+tcp, expect_changes false (VerifyGreen)", half, half),
+			job: probe.Job{Role: "green", Targets: green, Baseline: blue, BaselineRole: "blue", Checks: checks, Serials: serials}, protocols: []string{"udp", "tcp"}},
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	var udpRate float64
+	for i, sc := range scenarios {
+		r, err := sc.measure(o, len(z.Names()))
+		if err != nil {
+			return err
+		}
+		fmt.Println(r)
+		if i == 0 {
+			udpRate = r.qps
+		}
+	}
+
+	pprof.StopCPUProfile()
+	queries := make([]string, len(checks))
+	for i, c := range checks {
+		queries[i] = c.Name + " " + c.Type
+	}
+	qfile := filepath.Join(dir, "queries.txt")
+	if err := writeQueries(qfile, queries); err != nil {
+		return err
+	}
+	fmt.Println()
+	var perfUDP float64
+	for _, mode := range []string{"udp", "tcp"} {
+		qps, err := dnsperf(servers, qfile, mode, o.perfSeconds)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("dnsperf %s, the same %d queries against the same %d named, %d s: %8.0f queries/s\n", mode, len(queries), o.servers, o.perfSeconds, qps)
+		if mode == "udp" {
+			perfUDP = qps
+		}
+	}
+	fmt.Printf("\nratio:   analysis over UDP ÷ dnsperf over UDP = %.2f\n", udpRate/perfUDP)
+	return nil
+}
+
+// scenario is one analysis to time.
+type scenario struct {
+	name      string
+	job       probe.Job
+	protocols []string
+}
+
+type result struct {
+	scenario     string
+	took         time.Duration
+	queries      int
+	nameServers  int
+	qps, nsRate  float64
+	serversTotal int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("analysis %-60s %6.2f s  %7d names×servers  %8.0f names×servers/s  %8.0f queries/s",
+		r.scenario+":", r.took.Seconds(), r.nameServers, r.nsRate, r.qps)
+}
+
+// measure runs the scenario's analysis o.runs times (one round each) and
+// keeps the fastest; every run must pass.
+func (sc scenario) measure(o options, names int) (result, error) {
+	servers := len(sc.job.Targets) + len(sc.job.Baseline)
+	queries := len(sc.job.Checks)*len(sc.protocols)*len(sc.job.Targets) + len(sc.protocols)*len(sc.job.Targets) + len(sc.job.Checks)*len(sc.job.Baseline)
+	best := result{scenario: sc.name, queries: queries, nameServers: names * servers}
+	for range max(o.runs, 1) {
+		p := &probe.Prober{Timeout: 2 * time.Second, Attempts: 3, Concurrency: o.concurrency}
+		start := time.Now()
+		a := p.Analyze(context.Background(), sc.job, probe.Settings{Protocols: sc.protocols, Thresholds: probe.Thresholds{Rounds: 1}, ExpectChanges: false})
+		took := time.Since(start)
+		if !a.OK {
+			return result{}, fmt.Errorf("%s: the analysis failed: %s", sc.name, a.Reason)
+		}
+		if best.took == 0 || took < best.took {
+			best.took = took
+		}
+	}
+	best.qps = float64(queries) / best.took.Seconds()
+	best.nsRate = float64(best.nameServers) / best.took.Seconds()
+	return best, nil
+}
