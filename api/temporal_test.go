@@ -1,0 +1,164 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// fakeClient is the part of a Temporal client that Temporal.Get uses: one
+// execution, its result or error, and a status query that may fail.
+type fakeClient struct {
+	client.Client
+	info     *workflowpb.WorkflowExecutionInfo
+	result   *workflows.Status // nil: the run ended with err
+	err      error
+	query    *workflows.Status // nil: no worker answers
+	describe error
+}
+
+func (f *fakeClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: f.info}, f.describe
+}
+
+func (f *fakeClient) GetWorkflow(context.Context, string, string) client.WorkflowRun {
+	return &fakeRun{f: f}
+}
+
+func (f *fakeClient) QueryWorkflow(ctx context.Context, _, _ string, _ string, _ ...any) (converter.EncodedValue, error) {
+	if f.query == nil {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return jsonValue{f.query}, nil
+}
+
+type fakeRun struct {
+	client.WorkflowRun
+	f *fakeClient
+}
+
+func (r *fakeRun) Get(_ context.Context, v any) error {
+	if r.f.result == nil {
+		return r.f.err
+	}
+	return jsonValue{r.f.result}.Get(v)
+}
+
+type jsonValue struct{ v any }
+
+func (j jsonValue) HasValue() bool { return true }
+func (j jsonValue) Get(ptr any) error {
+	b, err := json.Marshal(j.v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, ptr)
+}
+
+func keywordAttrs(tb testing.TB, kv ...string) *commonpb.SearchAttributes {
+	out := &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{}}
+	for i := 0; i < len(kv); i += 2 {
+		p, err := converter.GetDefaultDataConverter().ToPayload(kv[i+1])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out.IndexedFields[kv[i]] = p
+	}
+	return out
+}
+
+// Get reads running rollouts through the query, succeeded ones from their
+// result, failed ones from their error's details or the query, and falls
+// back to what Temporal records when no worker answers.
+func TestTemporalGet(t *testing.T) {
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	info := func(status enumspb.WorkflowExecutionStatus, attrs ...string) *workflowpb.WorkflowExecutionInfo {
+		i := &workflowpb.WorkflowExecutionInfo{
+			Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
+			Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
+			Status:    status, StartTime: timestamppb.New(start),
+			SearchAttributes: keywordAttrs(t, attrs...),
+		}
+		if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			i.CloseTime = timestamppb.New(start.Add(time.Minute))
+		}
+		return i
+	}
+	queried := &workflows.Status{Fleet: "lab", Phase: workflows.PhaseBaking, Steps: []*workflows.Step{{Name: "Plan"}}}
+	failed := workflows.Status{Fleet: "lab", Phase: workflows.PhaseFailed, Failure: "VerifyGreen failed"}
+	tests := []struct {
+		name        string
+		client      *fakeClient
+		wantState   string
+		wantPhase   workflows.Phase
+		wantSteps   int
+		wantFailure string
+	}{
+		{"running, queried", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), query: queried}, "running", workflows.PhaseBaking, 1, ""},
+		{"running, no worker", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "Fleet", "lab", "Phase", "provisioning")}, "running", workflows.PhaseProvisioning, 0, ""},
+		{"running, before its first task", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "Fleet", "lab")}, "running", workflows.PhasePlanning, 0, ""},
+		{"succeeded, from the result", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), result: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseSucceeded, Steps: []*workflows.Step{{}, {}}}}, "completed", workflows.PhaseSucceeded, 2, ""},
+		{"failed, status in the error", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: temporal.NewNonRetryableApplicationError("VerifyGreen failed; blue is serving", workflows.ErrTypeFailed, nil, failed)}, "failed", workflows.PhaseFailed, 0, "VerifyGreen failed"},
+		{"failed, queried", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: temporal.NewNonRetryableApplicationError("aborted", workflows.ErrTypeAborted, nil),
+			query: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseAborted, Failure: "aborted by ci", Steps: []*workflows.Step{{}}}}, "failed", workflows.PhaseAborted, 1, "aborted by ci"},
+		{"failed, no worker", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, "Fleet", "lab", "Phase", "aborted"), err: temporal.NewNonRetryableApplicationError("aborted by ci; blue is serving", workflows.ErrTypeAborted, nil)},
+			"failed", workflows.PhaseAborted, 0, "aborted by ci; blue is serving"},
+		{"terminated", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, "Fleet", "lab", "Phase", "switching"), err: errors.New("workflow terminated: by hand")},
+			"terminated", workflows.PhaseSwitching, 0, "workflow terminated: by hand"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &Temporal{Client: tt.client, QueryTimeout: 50 * time.Millisecond}
+			ro, err := b.Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ro.ID != "rollout-lab:r1" || ro.State != tt.wantState || ro.Phase != tt.wantPhase || len(ro.Steps) != tt.wantSteps || ro.Failure != tt.wantFailure {
+				t.Errorf("got %s %s/%s, %d steps, failure %q; want %s/%s, %d steps, failure %q",
+					ro.ID, ro.State, ro.Phase, len(ro.Steps), ro.Failure, tt.wantState, tt.wantPhase, tt.wantSteps, tt.wantFailure)
+			}
+		})
+	}
+}
+
+func TestTemporalGetNotFound(t *testing.T) {
+	for _, c := range []*fakeClient{
+		{describe: serviceerror.NewNotFound("workflow not found")},
+		{info: &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r"}, Type: &commonpb.WorkflowType{Name: "Other"}}},
+	} {
+		_, err := (&Temporal{Client: c}).Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab", RunID: "r"})
+		if dnsroll.ErrorCode(err) != dnsroll.ENOTFOUND {
+			t.Errorf("err = %v, want not found", err)
+		}
+	}
+}
+
+func TestListQuery(t *testing.T) {
+	got := ListQuery(Filter{Fleet: "lab", State: "timed-out", Phase: workflows.PhaseAborted})
+	want := "WorkflowType = 'RolloutWorkflow' AND Fleet = 'lab' AND ExecutionStatus = 'TimedOut' AND Phase = 'aborted'"
+	if got != want {
+		t.Errorf("ListQuery = %q, want %q", got, want)
+	}
+	for _, s := range States {
+		if queryStates[s] == "" {
+			t.Errorf("state %s has no visibility name", s)
+		}
+	}
+}
