@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -44,3 +46,12 @@ func dnsperf(servers []*namedServer, queries, mode string, seconds int) (float64
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+// loadAvg is the 1, 5 and 15 minute load averages, or "unknown".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}

@@ -95,7 +95,7 @@ func run(o options) error {
 	version, _ := exec.Command("named", "-v").Output()
 	fmt.Printf("zone:    %d owner names, %d checks (name × type), parsed and built in %s\n", len(z.Names()), len(checks), prep.Round(time.Millisecond))
 	fmt.Printf("servers: %d × %s on 127.0.0.1, %d CPUs\n", o.servers, strings.TrimSpace(string(version)), numCPU())
-	fmt.Printf("prober:  concurrency %d, best of %d runs\n\n", o.concurrency, o.runs)
+	fmt.Printf("prober:  concurrency %d, best of %d runs; load average %s (other work on the machine skews the figures)\n\n", o.concurrency, o.runs, loadAvg())
 
 	var targets []probe.Server
 	for i, s := range servers {
@@ -111,7 +111,7 @@ func run(o options) error {
 	scenarios := []scenario{
 		{name: fmt.Sprintf("%d targets, udp", o.servers), job: probe.Job{Role: "server", Targets: targets, Checks: checks, Serials: serials}, protocols: []string{"udp"}},
 		{name: fmt.Sprintf("%d targets, udp+tcp", o.servers), job: probe.Job{Role: "server", Targets: targets, Checks: checks, Serials: serials}, protocols: []string{"udp", "tcp"}},
-		{name: fmt.Sprintf("%d green vs %d blue, udp+tcp, expect_changes false (VerifyGreen)", half, half),
+		{name: fmt.Sprintf("%d green vs %d blue, udp+tcp (VerifyGreen)", half, half),
 			job: probe.Job{Role: "green", Targets: green, Baseline: blue, BaselineRole: "blue", Checks: checks, Serials: serials}, protocols: []string{"udp", "tcp"}},
 	}
 	if o.cpuProfile != "" {
@@ -178,7 +178,7 @@ type result struct {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("analysis %-60s %6.2f s  %7d names×servers  %8.0f names×servers/s  %8.0f queries/s",
+	return fmt.Sprintf("analysis %-42s %6.2f s %6d names×servers %7.0f names×servers/s %7.0f queries/s",
 		r.scenario+":", r.took.Seconds(), r.nameServers, r.nsRate, r.qps)
 }
 
