@@ -73,6 +73,26 @@ func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 					t.Errorf("%s is instance %d, want blue's %d", l, now[l].ID, blue[l].ID)
 				}
 			}
+			// The status keeps the failed analysis: per server, per kind of
+			// check, with samples and the diff against blue.
+			var green []string
+			for _, an := range st.Analysis {
+				if an.Step != "VerifyGreen" {
+					continue
+				}
+				for _, rep := range an.Result.Reports {
+					green = append(green, rep.Name)
+					if rep.OK || rep.Kinds["answer"].Pass == 0 || len(rep.Results) == 0 || len(rep.Diffs) != 1 {
+						t.Errorf("analysis of %s: %+v", rep.Name, rep)
+					}
+				}
+				if c.rev == "C" && !strings.Contains(an.Result.Reports[0].Diffs[0].Summary, "1 changed: www.example.com. A") {
+					t.Errorf("diff summary %q", an.Result.Reports[0].Diffs[0].Summary)
+				}
+			}
+			if strings.Join(green, ",") != "ns1-next,ns2-next" {
+				t.Errorf("status analysis covers %v, want ns1-next,ns2-next", green)
+			}
 			if c.rev == "E" && !strings.Contains(strings.Join(st.Warnings, "\n"), "loop.example.com.: CNAME loop") {
 				t.Errorf("planning did not warn about the loop: %q", st.Warnings)
 			}

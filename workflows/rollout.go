@@ -206,6 +206,8 @@ func (r *rollout) verifyAs(ctx workflow.Context, step string, targets, baseline 
 	}
 	if err == nil {
 		r.recordAnalysis(step, res)
+	} else if failed, ok := failedAnalysis(err); ok {
+		r.recordAnalysis(step, failed)
 	}
 	return res, err
 }
