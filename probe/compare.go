@@ -74,6 +74,15 @@ func (p *Prober) askBaseline(ctx context.Context, sem chan struct{}, job Job, pr
 // records the comparisons in rep. When changes are not expected every
 // query is a diff check, and problem names the differing RRsets; when they
 // are, note summarises the differences.
+//
+// What is compared is every query of the checks, asked of both servers:
+// with all_names, every name and type in the new zone files, plus
+// probe.names and probe.types. Blue's own zone file is not known (an
+// earlier revision deployed it) and zone transfers are closed, so names
+// and types that only blue has are seen only when probe.names or
+// probe.types list them; the SOA serial check still catches a blue that
+// is ahead. Differences in the RCODE (other than NOERROR against
+// NXDOMAIN with no records) and a missing AA flag count as differences.
 func compare(rep *Report, checks []Check, got, base *answers, bname string, s Settings) (problem, note string) {
 	type side struct {
 		old, new []zone.RRset
