@@ -45,6 +45,9 @@ type Backend interface {
 	// LastRevision is the revision of the fleet's latest successful
 	// rollout, "" when it has none.
 	LastRevision(ctx context.Context, fleet string) (string, error)
+	// Input returns the input a rollout was started with, for a retry. It
+	// returns an ENOTFOUND error for a rollout that does not exist.
+	Input(ctx context.Context, run rollouts.Run) (workflows.RolloutInput, error)
 	// Health returns an error when Temporal cannot be reached.
 	Health(ctx context.Context) error
 }
@@ -128,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/rollouts/{id}/abort", s.signal(workflows.SignalAbort))
 		r.Post("/rollouts/{id}/rollback", s.signal(workflows.SignalRollback))
 		r.Post("/rollouts/{id}/approve", s.signal(workflows.SignalApprove))
+		r.Post("/rollouts/{id}/retry", s.retryRollout)
 	})
 	return r
 }

@@ -171,6 +171,18 @@ func TestRouter(t *testing.T) {
 			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", body: `{"why":"x"}`, auth: bearer, want: 400, field: "why"},
 		{name: "abort oversized", method: "POST", path: "/rollouts/rollout-lab:run-1/abort", body: big, auth: bearer, want: 413},
 		{name: "abort without token", method: "POST", path: "/rollouts/rollout-lab:run-1/abort", want: 401},
+
+		{name: "retry a failed rollout", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`,
+			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+				if len(f.started) != 1 || f.started[0].Fleet != "lab" {
+					t.Errorf("retry started %+v, want the failed rollout's input again", f.started)
+				}
+			}},
+		{name: "retry while running", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "still running"},
+		{name: "retry unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/retry", auth: bearer, want: 404},
+		{name: "retry without token", method: "POST", path: "/rollouts/rollout-lab:run-1/retry", want: 401},
 		{name: "rollback", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseBaking) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/rollback", body: `{"reason":"latency"}`, auth: bearer, want: 202},
 		{name: "rollback while renaming", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRenaming) },

@@ -65,7 +65,14 @@ func (c *Client) List(ctx context.Context, fleet, status string, limit int, page
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
 
-// Signal posts abort, rollback or approve.
+// Retry starts an ended rollout again with its original input.
+func (c *Client) Retry(ctx context.Context, id string) (Started, error) {
+	var out Started
+	err := c.do(ctx, http.MethodPost, "/rollouts/"+url.PathEscape(id)+"/retry", nil, &out)
+	return out, err
+}
+
+// Signal sends abort, rollback or approve.
 func (c *Client) Signal(ctx context.Context, id, name string, in SignalRequest) (Accepted, error) {
 	var out Accepted
 	return out, c.do(ctx, http.MethodPost, "/rollouts/"+url.PathEscape(id)+"/"+name, in, &out)

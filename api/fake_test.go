@@ -128,6 +128,16 @@ func (f *fakeBackend) LastRevision(context.Context, string) (string, error) {
 	return f.lastRev, nil
 }
 
+func (f *fakeBackend) Input(_ context.Context, run rollouts.Run) (workflows.RolloutInput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ro, ok := f.runs[RolloutID(run)]
+	if !ok {
+		return workflows.RolloutInput{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "rollout %s not found", RolloutID(run))
+	}
+	return workflows.RolloutInput{Fleet: ro.Fleet, Revision: ro.Revision, Reason: ro.Reason, RequestedBy: ro.RequestedBy}, nil
+}
+
 func (f *fakeBackend) Health(context.Context) error {
 	if !f.healthy {
 		return fmt.Errorf("connection refused")

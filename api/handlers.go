@@ -275,3 +275,37 @@ func (s *Server) signal(name string) http.HandlerFunc {
 		writeJSON(w, http.StatusAccepted, Accepted{ID: ro.ID, Signal: name, Links: ro.Links})
 	}
 }
+
+// retryRollout starts an ended rollout again with its original input.
+// Activities are idempotent, so whatever the earlier run left is reused.
+func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
+	ro, err := s.rollout(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ro.State == "running" {
+		e := errorf(http.StatusConflict, dnsroll.ECONFLICT, "cannot retry %s: it is still running (%s)", ro.ID, ro.Phase)
+		e.body.RolloutID = ro.ID
+		s.fail(w, r, e)
+		return
+	}
+	in, err := s.cfg.Backend.Input(r.Context(), rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	run, err := s.cfg.Backend.Start(r.Context(), in)
+	if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
+		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(in.Fleet)}))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("rollout retried", "request_id", RequestID(r.Context()), "fleet", in.Fleet, "retry_of", ro.ID, "id", RolloutID(run))
+	links := s.links(run)
+	w.Header().Set("Location", links.Self)
+	writeJSON(w, http.StatusCreated, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: in.Fleet, Revision: in.Revision, Links: links})
+}

@@ -41,6 +41,11 @@ func (t *Temporal) Start(ctx context.Context, in workflows.RolloutInput) (rollou
 	return rollouts.Start(ctx, t.Client, in)
 }
 
+// Input implements Backend.
+func (t *Temporal) Input(ctx context.Context, run rollouts.Run) (workflows.RolloutInput, error) {
+	return rollouts.Input(ctx, t.Client, run)
+}
+
 // Signal implements Backend.
 func (t *Temporal) Signal(ctx context.Context, run rollouts.Run, name string, in workflows.SignalInput) error {
 	return rollouts.Signal(ctx, t.Client, run, name, in)

@@ -25,6 +25,7 @@ const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollou
   abort     stop a rollout: before the switch green is deleted and blue is untouched
   rollback  point the load balancers back at blue and delete green (refused once blue is deleted)
   approve   let a rollout waiting at the approval gate switch
+  retry     start an ended (usually failed) rollout again with the same input
 
 These talk to the dnsroll API: --api-url or $DNSROLL_API_URL (default
 http://127.0.0.1:8080), and the token in $DNSROLL_API_TOKEN (or --token, which
@@ -64,6 +65,8 @@ func runRollout(ctx context.Context, args []string) error {
 		run = c.listFlags(fs)
 	case "abort", "rollback", "approve":
 		run = c.signalFlags(fs, sub)
+	case "retry":
+		run = c.retryFlags(fs)
 	default:
 		fmt.Fprint(os.Stderr, rolloutUsage)
 		return fmt.Errorf("unknown rollout command %q", sub)
@@ -212,6 +215,27 @@ func (c *rolloutCmd) signalFlags(fs *flag.FlagSet, name string) func(context.Con
 		}
 		fmt.Fprintf(c.out, "sent %s to %s; follow it with: dnsroll rollout status --id %s\n", name, acc.ID, acc.ID)
 		return nil
+	}
+}
+
+func (c *rolloutCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
+	fs.StringVar(&c.id, "id", "", "rollout ID (default: the fleet's latest rollout)")
+	wait := fs.Bool("wait", false, "follow the new rollout, exit non-zero unless it succeeds")
+	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait reads the rollout")
+	return func(ctx context.Context) error {
+		id, err := c.target()
+		if err != nil {
+			return err
+		}
+		started, err := c.client.Retry(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "retried %s as %s (revision %s)\n", id, started.ID, orNone(started.Revision))
+		if !*wait {
+			return nil
+		}
+		return c.follow(ctx, started.ID, *poll)
 	}
 }
 
