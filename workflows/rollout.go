@@ -238,7 +238,9 @@ func (r *rollout) renameGreen(ctx workflow.Context, fleet *config.Fleet) error {
 }
 
 // compensate undoes a rollout that did not finish, on a context that
-// survives cancellation, and returns the error the workflow ends with.
+// survives cancellation, and returns the error the workflow ends with. The
+// error carries the final status as its details, so a failed rollout can be
+// read from its result without a worker replaying it.
 func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	outcome, errType, why := r.outcome(ctx, cause)
@@ -246,7 +248,7 @@ func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 	if r.committed {
 		// Blue is (partly) gone: green keeps serving; a rerun finishes the job.
 		r.finish(ctx, PhaseFailed)
-		return temporal.NewNonRetryableApplicationError(why+"; the load balancers stay on green (blue is being or has been deleted); start the rollout again to finish", ErrTypeFailed, cause)
+		return temporal.NewNonRetryableApplicationError(why+"; the load balancers stay on green (blue is being or has been deleted); start the rollout again to finish", ErrTypeFailed, cause, r.st)
 	}
 	r.setPhase(ctx, PhaseRollingBack)
 	var errs []error
@@ -271,10 +273,10 @@ func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 	if len(errs) > 0 {
 		r.st.Failure = fmt.Sprintf("%s; cleanup failed: %s — check the load balancers and delete any -next servers by hand", why, reason(errs[0]))
 		r.finish(ctx, PhaseCleanupFailed)
-		return temporal.NewNonRetryableApplicationError(r.st.Failure, ErrTypeFailed, cause)
+		return temporal.NewNonRetryableApplicationError(r.st.Failure, ErrTypeFailed, cause, r.st)
 	}
 	r.finish(ctx, outcome)
-	return temporal.NewNonRetryableApplicationError(why+"; blue is serving and green was deleted", errType, nil)
+	return temporal.NewNonRetryableApplicationError(why+"; blue is serving and green was deleted", errType, nil, r.st)
 }
 
 // outcome classifies why forward stopped.
