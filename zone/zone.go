@@ -7,6 +7,7 @@
 package zone
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -94,20 +95,21 @@ func Parse(r io.Reader, origin, filename string) (*Zone, error) {
 		return fail(0, "bad origin %q", origin)
 	}
 	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}}
-	zp := dns.NewZoneParser(r, origin, filename)
+	lr := &lineReader{r: bufio.NewReader(r)}
+	zp := dns.NewZoneParser(lr, origin, filename)
 	zp.SetIncludeAllowed(false)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
 		h.Name = dns.CanonicalName(h.Name)
 		if !dns.IsSubDomain(origin, h.Name) {
-			return fail(0, "%s %s is outside the zone", h.Name, dns.TypeToString[h.Rrtype])
+			return fail(lr.line(), "%s %s is outside the zone", h.Name, dns.TypeToString[h.Rrtype])
 		}
 		if soa, ok := rr.(*dns.SOA); ok {
 			if h.Name != origin {
-				return fail(0, "SOA at %s, want it at the apex %s", h.Name, origin)
+				return fail(lr.line(), "SOA at %s, want it at the apex %s", h.Name, origin)
 			}
 			if z.soa != nil {
-				return fail(0, "more than one SOA record")
+				return fail(lr.line(), "more than one SOA record")
 			}
 			z.soa = soa
 		}
@@ -130,6 +132,38 @@ func Parse(r io.Reader, origin, filename string) (*Zone, error) {
 		return fail(0, "no SOA record at the apex %s", origin)
 	}
 	return z, nil
+}
+
+// lineReader counts the lines the zone parser has read, so errors found
+// after it returns a record (outside the zone, a second SOA) name the
+// record's line too. The parser reads a record up to the newline that
+// ends it and no further; for a record over several lines in
+// parentheses, that is its last line.
+type lineReader struct {
+	r     *bufio.Reader
+	lines int
+	last  byte
+}
+
+func (l *lineReader) ReadByte() (byte, error) {
+	c, err := l.r.ReadByte()
+	if err == nil {
+		l.last = c
+		if c == '\n' {
+			l.lines++
+		}
+	}
+	return c, err
+}
+
+func (l *lineReader) Read(p []byte) (int, error) { return l.r.Read(p) }
+
+// line is the line of the last record read.
+func (l *lineReader) line() int {
+	if l.last == '\n' {
+		return l.lines
+	}
+	return l.lines + 1
 }
 
 func (z *Zone) add(rr dns.RR) {

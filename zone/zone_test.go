@@ -104,8 +104,11 @@ func TestParseErrors(t *testing.T) {
 		{"bad type", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\nwww BOGUS x\n", "zone example.com: db.example:3: "},
 		{"include", "$INCLUDE /etc/passwd\n", "zone example.com: db.example:1: $INCLUDE directive not allowed"},
 		{"no SOA", "$TTL 60\nwww A 192.0.2.1\n", "zone example.com: db.example: no SOA record at the apex example.com."},
-		{"out of zone", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\nwww.example.net. A 192.0.2.1\n", "zone example.com: db.example: www.example.net. A is outside the zone"},
-		{"two SOA", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ SOA ns hm 2 2 3 4 5\n", "more than one SOA"},
+		{"out of zone", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\nwww.example.net. A 192.0.2.1\n", "zone example.com: db.example:3: www.example.net. A is outside the zone"},
+		{"out of zone, no final newline", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n; comment\n\nwww.example.net. A 192.0.2.1", "zone example.com: db.example:5: www.example.net. A is outside"},
+		{"$ORIGIN outside", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n$ORIGIN example.org.\nwww A 192.0.2.1\n", "zone example.com: db.example:4: www.example.org. A is outside the zone"},
+		{"two SOA", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ SOA ns hm (\n 2 2 3 4 5 )\nwww A 192.0.2.1\n", "zone example.com: db.example:4: more than one SOA"},
+		{"SOA not at apex", "$TTL 60\nwww SOA ns hm 1 2 3 4 5\n", "zone example.com: db.example:2: SOA at www.example.com."},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
