@@ -136,11 +136,11 @@ func (p *Prober) Analyze(ctx context.Context, job Job, s Settings) Analysis {
 			a.OK = true
 			return a
 		case fails > th.FailureLimit:
-			why = fmt.Sprintf("round %d failed (failure limit %d)", round, th.FailureLimit)
+			why = fmt.Sprintf("failed round %d of at most %d, failure_limit %d", round, th.Rounds, th.FailureLimit)
 		case errs > th.ErrorLimit:
-			why = fmt.Sprintf("round %d had queries without an answer (error limit %d)", round, th.ErrorLimit)
+			why = fmt.Sprintf("unanswered queries in round %d of at most %d, error_limit %d", round, th.Rounds, th.ErrorLimit)
 		case round >= th.Rounds:
-			why = fmt.Sprintf("inconclusive: %d of %d consecutive passing rounds after %d rounds", passes, th.ConsecutiveSuccesses, round)
+			why = fmt.Sprintf("inconclusive after %d rounds: %d of %d consecutive passing rounds", round, passes, th.ConsecutiveSuccesses)
 		case ctx.Err() != nil:
 			why = "canceled: " + ctx.Err().Error()
 		}

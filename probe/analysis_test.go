@@ -68,7 +68,7 @@ func TestAnalyzeDiffAgainstBlue(t *testing.T) {
 	}
 	// Not expected: it fails, naming the RRset and both versions.
 	a = analyse(t, job, Settings{ExpectChanges: false})
-	want := "green ns1-next differs from blue ns1: changed www.example.com. A: [192.0.2.10, 192.0.2.11] → [192.0.2.10, 192.0.2.99] (round 1 failed (failure limit 0))"
+	want := "green ns1-next differs from blue ns1: changed www.example.com. A: [192.0.2.10, 192.0.2.11] → [192.0.2.10, 192.0.2.99] (failed round 1 of at most 1, failure_limit 0)"
 	if a.OK || a.Reason != want {
 		t.Errorf("unexpected change: reason\n%s\nwant\n%s", a.Reason, want)
 	}
@@ -88,7 +88,7 @@ func TestAnalyzeSerialBehindBlue(t *testing.T) {
 		Checks: Checks(older, Scope{}), Serials: map[string]uint32{"example.com.": 2024010100},
 	}
 	a := analyse(t, job, Settings{ExpectChanges: true})
-	want := "green ns1-next serves example.com. serial 2024010100, behind blue ns1's 2024010101 (RFC 1982) (round 1 failed (failure limit 0))"
+	want := "green ns1-next serves example.com. serial 2024010100, behind blue ns1's 2024010101 (RFC 1982) (failed round 1 of at most 1, failure_limit 0)"
 	if a.OK || a.Reason != want {
 		t.Errorf("reason\n%s\nwant\n%s", a.Reason, want)
 	}
@@ -118,13 +118,21 @@ func TestAnalyzeThresholds(t *testing.T) {
 	a := analyse(t, job, Settings{Thresholds: th})
 	if a.OK || strings.Join(a.Rounds, ",") != "fail,fail" ||
 		!strings.HasPrefix(a.Reason, "load balancer lb1: 10 of 14 checks failed: example.com. SOA udp: rcode SERVFAIL, want NOERROR;") ||
-		!strings.HasSuffix(a.Reason, "(round 2 failed (failure limit 1))") {
+		!strings.HasSuffix(a.Reason, "(failed round 2 of at most 4, failure_limit 1)") {
 		t.Errorf("servfail: %+v", a)
+	}
+	// With no error round tolerated, one silent round ends it.
+	s.setMode(modeSilent)
+	noErrors := th
+	noErrors.ErrorLimit = 0
+	if a := analyse(t, job, Settings{Thresholds: noErrors}); a.OK || strings.Join(a.Rounds, ",") != "error" ||
+		!strings.Contains(a.Reason, "(10 without an answer)") || !strings.HasSuffix(a.Reason, "(unanswered queries in round 1 of at most 4, error_limit 0)") {
+		t.Errorf("silent: %+v", a)
 	}
 	// Never two passes in a row within the rounds: inconclusive.
 	s.setMode(modeOK)
 	th.ConsecutiveSuccesses = 5
-	if a := analyse(t, job, Settings{Thresholds: th}); a.OK || len(a.Rounds) != 4 || !strings.Contains(a.Reason, "inconclusive: 4 of 5 consecutive passing rounds after 4 rounds") {
+	if a := analyse(t, job, Settings{Thresholds: th}); a.OK || len(a.Rounds) != 4 || !strings.Contains(a.Reason, "inconclusive after 4 rounds: 4 of 5 consecutive passing rounds") {
 		t.Errorf("inconclusive: %+v", a)
 	}
 }
