@@ -66,6 +66,9 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 // rollout, and fails it rather than be verified against a moving target.
 func verifyChecks(in VerifyInput) ([]probe.Check, error) {
 	if len(in.Zones) == 0 {
+		if len(in.Checks) == 0 {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "no DNS checks to run: the input names no zone files")
+		}
 		return in.Checks, nil
 	}
 	pc := in.Fleet.Probe

@@ -132,6 +132,8 @@ func (p *Prober) Analyze(ctx context.Context, job Job, s Settings) Analysis {
 		}
 		why := ""
 		switch {
+		case ctx.Err() != nil:
+			why = "canceled: " + ctx.Err().Error()
 		case passes >= th.ConsecutiveSuccesses:
 			a.OK = true
 			return a
@@ -141,12 +143,13 @@ func (p *Prober) Analyze(ctx context.Context, job Job, s Settings) Analysis {
 			why = fmt.Sprintf("unanswered queries in round %d of at most %d, error_limit %d", round, th.Rounds, th.ErrorLimit)
 		case round >= th.Rounds:
 			why = fmt.Sprintf("inconclusive after %d rounds: %d of %d consecutive passing rounds", round, passes, th.ConsecutiveSuccesses)
-		case ctx.Err() != nil:
-			why = "canceled: " + ctx.Err().Error()
 		}
 		if why != "" {
 			a.Reason = clip(lastReason+" ("+why+")", maxReason)
 			return a
+		}
+		if !complete(base) {
+			base = nil // ask blue again: it missed some queries
 		}
 		progress(fmt.Sprintf("round %d: %s; next in %s", round, outcome, th.Interval))
 		t := time.NewTimer(th.Interval)
@@ -191,8 +194,8 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 			against, bname = base[job.Baseline[i].Addr], strings.TrimSpace(job.BaselineRole+" "+job.Baseline[i].Name)
 		}
 		serialProblems := checkSerials(rep, job.Serials, against, bname, s.Samples)
-		for _, p := range serialProblems {
-			problems = append(problems, who+" "+p)
+		for _, sp := range serialProblems {
+			problems = append(problems, who+" "+sp)
 		}
 		if against != nil {
 			msg, note := compare(rep, job.Checks, got[i], against, bname, s)

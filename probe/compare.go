@@ -70,6 +70,18 @@ func (p *Prober) askBaseline(ctx context.Context, sem chan struct{}, job Job, pr
 	return out
 }
 
+// complete reports whether every baseline server answered every query.
+func complete(base map[string]*answers) bool {
+	for _, a := range base {
+		for _, ok := range a.replied {
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // compare diffs a target's answers with its baseline's, per zone, and
 // records the comparisons in rep. When changes are not expected every
 // query is a diff check, and problem names the differing RRsets; when they
