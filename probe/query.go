@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -186,8 +187,20 @@ func (pl *pool) dial(ctx context.Context, proto, addr string, timeout time.Durat
 	if err != nil {
 		return nil, false, err
 	}
+	if proto == "tcp" {
+		// The length prefix and the message then take one read, not two.
+		c = bufferedConn{Conn: c, r: bufio.NewReader(c)}
+	}
 	return &dns.Conn{Conn: c, UDPSize: dns.MaxMsgSize}, false, nil
 }
+
+// bufferedConn reads a TCP connection through a buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func (pl *pool) put(key string, co *dns.Conn) {
 	pl.mu.Lock()
