@@ -14,9 +14,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dnsroll/dnsroll/probe"
@@ -79,10 +83,30 @@ func run(o options) error {
 	checks := probe.Checks(z, probe.Scope{All: true})
 	prep := time.Since(start)
 
+	// The named processes run in their own process group, so they must be
+	// stopped on every way out: the end, an error, Ctrl-C, or a reader of
+	// the output going away (SIGPIPE, which is then only an error on write).
+	var mu sync.Mutex
 	var servers []*namedServer
-	defer func() {
+	stopAll := func() {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, s := range servers {
 			s.stop()
+		}
+		servers = nil
+	}
+	defer stopAll()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			if sig != syscall.SIGPIPE {
+				stopAll()
+				os.RemoveAll(dir)
+				os.Exit(1)
+			}
 		}
 	}()
 	for i := range o.servers {
@@ -90,15 +114,20 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
+		mu.Lock()
 		servers = append(servers, s)
+		mu.Unlock()
 	}
+	mu.Lock()
+	running := slices.Clone(servers)
+	mu.Unlock()
 	version, _ := exec.Command("named", "-v").Output()
 	fmt.Printf("zone:    %d owner names, %d checks (name × type), parsed and built in %s\n", len(z.Names()), len(checks), prep.Round(time.Millisecond))
 	fmt.Printf("servers: %d × %s on 127.0.0.1, %d CPUs\n", o.servers, strings.TrimSpace(string(version)), numCPU())
 	fmt.Printf("prober:  concurrency %d, best of %d runs; load average %s (other work on the machine skews the figures)\n\n", o.concurrency, o.runs, loadAvg())
 
 	var targets []probe.Server
-	for i, s := range servers {
+	for i, s := range running {
 		targets = append(targets, probe.Server{Name: fmt.Sprintf("ns%d", i+1), Addr: s.addr})
 	}
 	half := o.servers / 2
@@ -148,7 +177,7 @@ func run(o options) error {
 	fmt.Println()
 	var perfUDP float64
 	for _, mode := range []string{"udp", "tcp"} {
-		qps, err := dnsperf(servers, qfile, mode, o.perfSeconds)
+		qps, err := dnsperf(running, qfile, mode, o.perfSeconds)
 		if err != nil {
 			return err
 		}
