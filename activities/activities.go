@@ -14,13 +14,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/probe"
 )
-
-// Prober checks DNS answers; *probe.Prober implements it.
-type Prober interface {
-	Probe(ctx context.Context, addr string, protocols []string, checks []probe.Check) probe.Report
-}
 
 // FleetLoader returns the current config of a fleet by name, or an error
 // with code dnsroll.ENOTFOUND.
@@ -31,7 +25,6 @@ type FleetLoader func(name string) (*config.Fleet, error)
 type Activities struct {
 	Cloud   Cloud
 	Ansible PlaybookRunner
-	Prober  Prober
 	// Drivers maps config.LoadBalancer.Driver ("nginx") to its implementation.
 	Drivers map[string]LoadBalancer
 	Fleets  FleetLoader

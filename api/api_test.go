@@ -92,6 +92,13 @@ func TestRouter(t *testing.T) {
 					t.Errorf("started %+v", got)
 				}
 			}},
+		{name: "start an infrastructure-only change", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B","expect_changes":false}`, auth: bearer, want: 201,
+			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+				if ec := f.started[0].ExpectChanges; ec == nil || *ec {
+					t.Errorf("expect_changes = %v, want false passed to the workflow", ec)
+				}
+			}},
+		{name: "start expect_changes not a bool", method: "POST", path: "/rollouts", body: `{"fleet":"lab","expect_changes":"no"}`, auth: bearer, want: 400, field: "expect_changes"},
 		{name: "start lowercase bearer", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B"}`, auth: "bearer " + token, want: 201},
 		{name: "start repeats the last revision", setup: func(f *fakeBackend) { f.lastRev = "C" },
 			method: "POST", path: "/rollouts", body: `{"fleet":"lab"}`, auth: bearer, want: 201, contains: `"revision": "C"`},

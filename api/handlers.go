@@ -23,6 +23,8 @@ type StartRequest struct {
 	Revision    string `json:"revision,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	RequestedBy string `json:"requested_by,omitempty"`
+	// ExpectChanges overrides the fleet's probe.expect_changes.
+	ExpectChanges *bool `json:"expect_changes,omitempty"`
 }
 
 // Started is the body of a 201.
@@ -71,7 +73,7 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 	if by == "" {
 		by = "api"
 	}
-	run, err := s.cfg.Backend.Start(r.Context(), workflows.RolloutInput{Fleet: req.Fleet, Revision: req.Revision, Reason: req.Reason, RequestedBy: by})
+	run, err := s.cfg.Backend.Start(r.Context(), workflows.RolloutInput{Fleet: req.Fleet, Revision: req.Revision, Reason: req.Reason, RequestedBy: by, ExpectChanges: req.ExpectChanges})
 	if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
 		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(req.Fleet)}))
 		return

@@ -20,7 +20,6 @@ import (
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/linode"
-	"github.com/dnsroll/dnsroll/probe"
 	"github.com/dnsroll/dnsroll/provision"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -82,7 +81,6 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 	return &activities.Activities{
 		Cloud:    cloud,
 		Ansible:  runner,
-		Prober:   &probe.Prober{Timeout: 2 * time.Second, Attempts: 3},
 		Drivers:  Drivers(runner, labDir),
 		Fleets:   FleetLoader(cfg.FleetDir),
 		LabDir:   labDir,

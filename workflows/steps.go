@@ -162,8 +162,11 @@ func resultAttempt(out any) int32 {
 }
 
 func resultNote(out any) string {
-	if v, ok := out.(*activities.StepResult); ok {
+	switch v := out.(type) {
+	case *activities.StepResult:
 		return v.Note
+	case *activities.VerifyResult:
+		return v.Summary
 	}
 	return ""
 }
