@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -97,6 +98,29 @@ func heartbeat(ctx context.Context, details ...any) {
 	if activity.IsActivity(ctx) {
 		activity.RecordHeartbeat(ctx, details...)
 	}
+}
+
+// keepAlive heartbeats every few seconds until stop is called. It is for
+// steps that hand their work to something with no progress callback (a load
+// balancer driver), so a slow but healthy step is never mistaken for a
+// dead worker.
+func keepAlive(ctx context.Context, what string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			heartbeat(ctx, what)
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // withDNSPort fills in where a server answers DNS: 53 on real VMs, a

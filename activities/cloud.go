@@ -19,6 +19,7 @@ var pollInterval = 2 * time.Second
 // label exists, creating it only if no such server exists. Running it twice,
 // or after a create whose response was lost, yields the same one server.
 func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (ServerResult, error) {
+	defer keepAlive(ctx, "ensuring "+in.Spec.Label)()
 	log := activity.GetLogger(ctx)
 	tag := in.Fleet.Tag()
 	s, found, err := a.findByLabel(ctx, tag, in.Spec.Label)
@@ -84,6 +85,7 @@ func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dns
 // DeleteServer deletes one fleet-tagged server. A server that is already gone
 // counts as deleted; a server without the fleet tag is never deleted.
 func (a *Activities) DeleteServer(ctx context.Context, in DeleteServerInput) (StepResult, error) {
+	defer keepAlive(ctx, "deleting "+in.Server.Label)()
 	s, err := a.Cloud.Get(ctx, in.Server.ID)
 	if errors.Is(err, dnsroll.ErrNotFound) {
 		return StepResult{Attempt: attempt(ctx), Note: "already deleted"}, nil
@@ -104,6 +106,7 @@ func (a *Activities) DeleteServer(ctx context.Context, in DeleteServerInput) (St
 // DeleteGreen deletes every fleet-tagged server whose label is in Labels.
 // It is the undo of EnsureServer and works without knowing server IDs.
 func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (StepResult, error) {
+	defer keepAlive(ctx, "deleting green")()
 	servers, err := a.Cloud.List(ctx, in.Tag)
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
@@ -129,6 +132,7 @@ func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (Step
 // the "-next" suffix. It only touches fleet-tagged servers, and a server
 // that already has the final label counts as renamed.
 func (a *Activities) RenameServer(ctx context.Context, in RenameInput) (StepResult, error) {
+	defer keepAlive(ctx, "renaming "+in.Server.Label)()
 	s, err := a.Cloud.Get(ctx, in.Server.ID)
 	if err != nil {
 		return StepResult{}, failure(ctx, err)

@@ -164,8 +164,10 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 	if !ok {
 		return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: no driver %q on this worker", in.LB.Name, in.LB.Driver))
 	}
-	heartbeat(ctx, "switching "+in.LB.Name)
-	if err := d.Point(ctx, in.Fleet, in.LB, in.Backends); err != nil {
+	stop := keepAlive(ctx, "switching "+in.LB.Name)
+	err := d.Point(ctx, in.Fleet, in.LB, in.Backends)
+	stop()
+	if err != nil {
 		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: %w", in.LB.Name, err))
 	}
 	names := make([]string, len(in.Backends))
