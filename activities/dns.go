@@ -44,7 +44,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 	stop := heartbeatEvery(ctx, time.Second, &progress)
 	p := &probe.Prober{Timeout: pc.Timeout.D(), Attempts: pc.Attempts, EDNSBufSize: uint16(pc.EDNSBufferSize), Concurrency: pc.Concurrency}
 	an := p.Analyze(ctx, job(in, checks), probe.Settings{
-		Protocols: pc.Protocols, Thresholds: th, ExpectChanges: pc.ChangesExpected(), Samples: pc.Samples,
+		Protocols: pc.Protocols, Thresholds: th, ExpectChanges: pc.ChangesExpected(), AllowSerialDecrease: pc.AllowSerialDecrease, Samples: pc.Samples,
 		Progress: func(s string) { progress.Store(s) },
 	})
 	stop()

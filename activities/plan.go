@@ -25,6 +25,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if in.ExpectChanges != nil {
 		fleet.Probe.ExpectChanges = in.ExpectChanges
 	}
+	if in.AllowSerialDecrease {
+		fleet.Probe.AllowSerialDecrease = true
+	}
 	plan := Plan{Fleet: fleet, Revision: in.Revision, Blue: map[string]dnsroll.Server{}}
 	for _, zc := range fleet.Zones {
 		path := fleet.ZoneFile(zc, in.Revision)

@@ -17,6 +17,9 @@ type PlanInput struct {
 	// ExpectChanges, when set, overrides the fleet's probe.expect_changes
 	// for this rollout; Plan writes it into Plan.Fleet.
 	ExpectChanges *bool `json:"expect_changes,omitempty"`
+	// AllowSerialDecrease, when true, lets green's SOA serials be behind
+	// blue's for this rollout; Plan writes it into Plan.Fleet.
+	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
 }
 
 // Plan is everything later steps need, fixed at the start of the rollout so a

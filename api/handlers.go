@@ -25,6 +25,8 @@ type StartRequest struct {
 	RequestedBy string `json:"requested_by,omitempty"`
 	// ExpectChanges overrides the fleet's probe.expect_changes.
 	ExpectChanges *bool `json:"expect_changes,omitempty"`
+	// AllowSerialDecrease lets the rollout return to an older revision.
+	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
 }
 
 // Started is the body of a 201.
@@ -73,7 +75,7 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 	if by == "" {
 		by = "api"
 	}
-	run, err := s.cfg.Backend.Start(r.Context(), workflows.RolloutInput{Fleet: req.Fleet, Revision: req.Revision, Reason: req.Reason, RequestedBy: by, ExpectChanges: req.ExpectChanges})
+	run, err := s.cfg.Backend.Start(r.Context(), workflows.RolloutInput{Fleet: req.Fleet, Revision: req.Revision, Reason: req.Reason, RequestedBy: by, ExpectChanges: req.ExpectChanges, AllowSerialDecrease: req.AllowSerialDecrease})
 	if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
 		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(req.Fleet)}))
 		return

@@ -50,6 +50,9 @@ type Settings struct {
 	// ExpectChanges false makes any difference from the baseline a failure
 	// (an infrastructure-only change); true reports differences only.
 	ExpectChanges bool
+	// AllowSerialDecrease accepts a serial behind the baseline's, for a
+	// deliberate return to an older revision of the zones.
+	AllowSerialDecrease bool
 	// Samples bounds the failures each report keeps and the changes each
 	// comparison lists; 0 means 5.
 	Samples int
@@ -193,7 +196,7 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 		if i < len(job.Baseline) && job.Baseline[i].Addr != "" {
 			against, bname = base[job.Baseline[i].Addr], strings.TrimSpace(job.BaselineRole+" "+job.Baseline[i].Name)
 		}
-		serialProblems := checkSerials(rep, job.Serials, against, bname, s.Samples)
+		serialProblems := checkSerials(rep, job.Serials, against, bname, s.Samples, s.AllowSerialDecrease)
 		for _, sp := range serialProblems {
 			problems = append(problems, who+" "+sp)
 		}

@@ -95,6 +95,11 @@ func TestAnalyzeSerialBehindBlue(t *testing.T) {
 	if s := a.Reports[0].Kinds[KindSerial]; s.Fail != 1 {
 		t.Errorf("serial tally %+v", s)
 	}
+	// A deliberate return to an older revision accepts the lower serial,
+	// still requiring the zone file's own.
+	if a := analyse(t, job, Settings{ExpectChanges: true, AllowSerialDecrease: true}); !a.OK {
+		t.Errorf("with AllowSerialDecrease: %s", a.Reason)
+	}
 }
 
 func TestAnalyzeThresholds(t *testing.T) {

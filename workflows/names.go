@@ -43,6 +43,9 @@ type RolloutInput struct {
 	// an infrastructure-only rollout, where green must answer exactly as
 	// blue does.
 	ExpectChanges *bool `json:"expect_changes,omitempty"`
+	// AllowSerialDecrease lets green's SOA serials be behind blue's: the way
+	// back to an older revision once blue is gone.
+	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
 }
 
 // SignalInput is the payload of abort and rollback; both fields are optional.

@@ -80,7 +80,7 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 
 // forward runs the rollout's steps in order.
 func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
-	if err := r.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges}, &r.plan); err != nil {
+	if err := r.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease}, &r.plan); err != nil {
 		return err
 	}
 	fleet := r.plan.Fleet

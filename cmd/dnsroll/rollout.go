@@ -101,6 +101,7 @@ func (c *rolloutCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&req.RequestedBy, "by", envOr("USER", ""), "who asks")
 	wait := fs.Bool("wait", false, "follow the rollout, print each step, exit non-zero unless it succeeds")
 	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait reads the rollout")
+	fs.BoolVar(&req.AllowSerialDecrease, "allow-serial-decrease", false, "accept SOA serials behind blue's: to return to an older revision")
 	expect := fs.String("expect-changes", "", "true: a zone change; false: infrastructure only, any difference from blue stops the rollout (default: the fleet's probe.expect_changes)")
 	return func(ctx context.Context) error {
 		switch *expect {
