@@ -4,6 +4,7 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -89,10 +91,21 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 }
 
 // Drivers are the load balancer drivers, by config.LoadBalancer.Driver name.
+// Their playbooks' progress heartbeats the switch activity, so a playbook
+// that outlasts the heartbeat timeout on a busy machine is not taken for a
+// dead worker and retried.
 func Drivers(runner activities.PlaybookRunner, labDir string) map[string]activities.LoadBalancer {
 	return map[string]activities.LoadBalancer{
-		"nginx":   &nginx.Driver{Runner: runner, LabDir: labDir},
-		"dnsdist": &dnsdist.Driver{Runner: runner, LabDir: labDir},
+		"nginx":   &nginx.Driver{Runner: runner, LabDir: labDir, Progress: heartbeat},
+		"dnsdist": &dnsdist.Driver{Runner: runner, LabDir: labDir, Progress: heartbeat},
+	}
+}
+
+// heartbeat records progress when ctx belongs to an activity; the lab also
+// calls drivers outside any activity, to start its load balancers.
+func heartbeat(ctx context.Context, msg string) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, msg)
 	}
 }
 
