@@ -51,7 +51,7 @@ dev: deps tools build
 test: deps tools
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	cd ansible && ansible-lint -q nameserver.yml loadbalancer.yml
+	cd ansible && ansible-lint -q nameserver.yml loadbalancer.yml dnsdist.yml
 	yamllint -s ansible fleets examples
 	docker-compose config -q
 	DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_REQUIRE_LAB=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
@@ -59,8 +59,13 @@ test: deps tools
 ## lint: linters only
 lint:
 	$(GO) vet ./...
-	cd ansible && ansible-lint nameserver.yml loadbalancer.yml
+	cd ansible && ansible-lint nameserver.yml loadbalancer.yml dnsdist.yml
 	yamllint -s ansible fleets examples
+
+## bench: queries lost and switch times of each load balancer driver during lab rollouts and rollbacks under dnsperf (docs/benchmarks.md), then bench-analysis
+bench: deps tools
+	$(GO) run ./bench $(BENCH_FLAGS)
+	$(MAKE) bench-analysis
 
 ## bench-analysis: analyse a 10,000-name zone on 4 real named, beside dnsperf's raw rate (docs/benchmarks-analysis.md)
 bench-analysis: deps

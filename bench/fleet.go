@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lab"
+)
+
+// Drivers measured side by side, each on its own load balancer in front of
+// its own nameserver, all switched by the same rollouts.
+var benchLBs = []struct{ name, driver, fronts string }{
+	{"lb-nginx", "nginx", "ns1"},
+	{"lb-dnsdist", "dnsdist", "ns2"},
+}
+
+// writeBenchFleet derives fleet "bench" from the lab fleet at from: the same
+// nameservers, zones, probes and steps, with the benchmark's load balancers
+// on free ports, absolute paths, and a bake window to roll back in.
+func writeBenchFleet(from, dir, zoneDir string, bake time.Duration) (*config.Fleet, map[string][]byte, error) {
+	f, err := config.Load(from)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpls := map[string][]byte{}
+	f.Name = "bench"
+	f.LoadBalancers = nil
+	for _, lb := range benchLBs {
+		port, err := lab.FreePort()
+		if err != nil {
+			return nil, nil, err
+		}
+		f.LoadBalancers = append(f.LoadBalancers, config.LoadBalancer{
+			Name: lb.name, Address: fmt.Sprintf("127.0.0.1:%d", port), Fronts: lb.fronts, Driver: lb.driver,
+		})
+	}
+	f.Ansible.NameserverPlaybook = f.Path(f.Ansible.NameserverPlaybook)
+	f.Ansible.LoadBalancerPlaybook = f.Path(f.Ansible.LoadBalancerPlaybook)
+	// Every rollout needs a newer zone serial than the one it replaces, so
+	// the bench makes its own revisions r1, r2, ... from revision A.
+	for i, z := range f.Zones {
+		tmpl, err := os.ReadFile(f.ZoneFile(z, "A"))
+		if err != nil {
+			return nil, nil, err
+		}
+		tmpls[z.Name] = tmpl
+		if !serialRE.Match(tmpl) || !bytes.Contains(tmpl, []byte(`"revision A"`)) {
+			return nil, nil, fmt.Errorf("zone %s: want a serial and %s TXT \"revision A\" in revision A to derive revisions from", z.Name, probeName)
+		}
+		f.Zones[i].File = filepath.Join(zoneDir, config.RevisionPlaceholder, z.Name+".zone")
+	}
+	if f.Lab.DNSPortBase, err = freePortBase(); err != nil {
+		return nil, nil, err
+	}
+	d := config.Duration(bake)
+	f.Rollout.Strategy, f.Rollout.Approval, f.Rollout.Bake = config.StrategyAllAtOnce, config.ApprovalAuto, &d
+	f.Rollout.BakeInterval = config.Duration(min(2*time.Second, max(bake/3, time.Second)))
+	f.Notifications = config.Notifications{}
+	text, err := yaml.Marshal(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	path := filepath.Join(dir, f.Name+".yaml")
+	header := "# Written by the benchmark (bench/), derived from " + from + ".\n"
+	if err := os.WriteFile(path, append([]byte(header), text...), 0o644); err != nil {
+		return nil, nil, err
+	}
+	f, err = config.Load(path)
+	return f, tmpls, err
+}
+
+var serialRE = regexp.MustCompile(`(?m)^(\s*)\d{10}(\s*;\s*serial)`)
+
+// newRevision writes the next revision's zones and returns its name.
+func (b *bench) newRevision() (string, error) {
+	b.revisions++
+	rev := ""
+	for zone, tmpl := range b.zoneTmpls {
+		var err error
+		if rev, err = writeRevision(b.zoneDir, zone, tmpl, b.revisions); err != nil {
+			return "", err
+		}
+	}
+	return rev, nil
+}
+
+// writeRevision writes revision n of the zone from revision A's text: the
+// serial goes up by n and release.example.com says "revision r<n>".
+func writeRevision(zoneDir, zone string, tmpl []byte, n int) (string, error) {
+	rev := fmt.Sprintf("r%d", n)
+	text := serialRE.ReplaceAll(tmpl, []byte(fmt.Sprintf("${1}%d${2}", 2100000000+n)))
+	text = bytes.ReplaceAll(text, []byte(`"revision A"`), []byte(`"revision `+rev+`"`))
+	path := filepath.Join(zoneDir, rev, zone+".zone")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	return rev, os.WriteFile(path, text, 0o644)
+}
+
+// freePortBase picks a lab DNS port base whose first ports are free, so the
+// bench does not share ports with another lab on the same machine. It
+// avoids the lab fleet's 15300 (`make dev`), the end-to-end tests' 20000 and
+// up, and the kernel's ephemeral ports from 32768.
+func freePortBase() (int, error) {
+	for range 50 {
+		base := 10000 + 200*rand.IntN(25)
+		free := true
+		for p := base + 1; p <= base+40 && free; p++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				free = false
+				continue
+			}
+			ln.Close()
+		}
+		if free {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no free range of lab DNS ports")
+}

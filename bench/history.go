@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// timeline is what a rollout's workflow history says about its timing. The
+// history is the workflow's own record, so these times are the server's.
+type timeline struct {
+	Started, Ended time.Time
+	// Promote is when the workflow decided to switch: the scheduling of
+	// its first SwitchLoadBalancer activity.
+	Promote time.Time
+	// Signal is when the rollback signal arrived; zero without one.
+	Signal time.Time
+	// Activities and Timers are how long at least one activity ran, and at
+	// least one timer (the bake's deliberate waits) was pending.
+	Activities, Timers time.Duration
+	// Busy is the union of both.
+	Busy time.Duration
+}
+
+// Wall is the rollout's wall time.
+func (t timeline) Wall() time.Duration { return t.Ended.Sub(t.Started) }
+
+// Overhead is the wall time in which the rollout neither ran an activity
+// nor waited on purpose: scheduling, workflow tasks and dispatch.
+func (t timeline) Overhead() time.Duration { return t.Wall() - t.Busy }
+
+type interval struct{ from, to time.Time }
+
+func readTimeline(ctx context.Context, c client.Client, wid, rid string) (timeline, error) {
+	var events []*historypb.HistoryEvent
+	it := c.GetWorkflowHistory(ctx, wid, rid, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return timeline{}, err
+		}
+		events = append(events, e)
+	}
+	return buildTimeline(events), nil
+}
+
+func buildTimeline(events []*historypb.HistoryEvent) timeline {
+	var tl timeline
+	started := map[int64]time.Time{} // activity scheduled ID → start
+	timers := map[int64]time.Time{}  // timer started event ID → start
+	var acts, tims []interval
+	for _, e := range events {
+		at := e.GetEventTime().AsTime()
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			tl.Started = at
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+			tl.Ended = at
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			if tl.Promote.IsZero() && e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == "SwitchLoadBalancer" {
+				tl.Promote = at
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			started[e.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = at
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			acts = closeInterval(acts, started, e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId(), at)
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+			acts = closeInterval(acts, started, e.GetActivityTaskFailedEventAttributes().GetScheduledEventId(), at)
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+			acts = closeInterval(acts, started, e.GetActivityTaskTimedOutEventAttributes().GetScheduledEventId(), at)
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+			acts = closeInterval(acts, started, e.GetActivityTaskCanceledEventAttributes().GetScheduledEventId(), at)
+		case enumspb.EVENT_TYPE_TIMER_STARTED:
+			timers[e.GetEventId()] = at
+		case enumspb.EVENT_TYPE_TIMER_FIRED:
+			tims = closeInterval(tims, timers, e.GetTimerFiredEventAttributes().GetStartedEventId(), at)
+		case enumspb.EVENT_TYPE_TIMER_CANCELED:
+			tims = closeInterval(tims, timers, e.GetTimerCanceledEventAttributes().GetStartedEventId(), at)
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+			if tl.Signal.IsZero() && e.GetWorkflowExecutionSignaledEventAttributes().GetSignalName() == workflows.SignalRollback {
+				tl.Signal = at
+			}
+		}
+	}
+	tl.Activities, tl.Timers = union(acts), union(tims)
+	tl.Busy = union(append(acts, tims...))
+	return tl
+}
+
+func closeInterval(out []interval, open map[int64]time.Time, id int64, at time.Time) []interval {
+	if from, ok := open[id]; ok {
+		out = append(out, interval{from, at})
+	}
+	return out
+}
+
+// union is the total length covered by the intervals.
+func union(ivs []interval) time.Duration {
+	sort.Slice(ivs, func(i, j int) bool { return ivs[i].from.Before(ivs[j].from) })
+	var total time.Duration
+	var cur interval
+	for i, iv := range ivs {
+		switch {
+		case i == 0:
+			cur = iv
+		case iv.from.After(cur.to):
+			total += cur.to.Sub(cur.from)
+			cur = iv
+		case iv.to.After(cur.to):
+			cur.to = iv.to
+		}
+	}
+	if len(ivs) > 0 {
+		total += cur.to.Sub(cur.from)
+	}
+	return total
+}

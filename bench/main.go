@@ -1,0 +1,254 @@
+// Command bench measures what a rollout costs the DNS traffic going through
+// dnsroll's load balancers. It starts a lab whose fleet has one load
+// balancer per driver (nginx and dnsdist, each in front of its own
+// nameserver), sends each a steady dnsperf load (5,000 queries/s by
+// default), and runs complete rollouts and rollbacks over UDP and TCP while
+// probes watch which revision every load balancer serves. It prints a table,
+// writes bench/results.json and draws bench/results.png. docs/benchmarks.md
+// explains the method; `make bench` runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/worker"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+type options struct {
+	qps         int
+	protocols   []string
+	scenarios   []string
+	timeout     time.Duration
+	bake        time.Duration
+	out         string
+	labDir      string
+	temporalBin string
+	fleetFile   string
+	keep        bool
+	priority    string
+	together    bool
+}
+
+func main() {
+	var o options
+	protocols := flag.String("protocols", "udp,tcp", "transports to measure, comma-separated: udp, tcp")
+	scenarios := flag.String("scenarios", "rollout,rollback", "scenarios, comma-separated: rollout (blue → green), rollback (rolled back during the bake), steady (no rollout: the load's own baseline)")
+	flag.IntVar(&o.qps, "qps", 5000, "queries per second sent through each load balancer")
+	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "a reply later than this counts as lost (whole seconds)")
+	flag.DurationVar(&o.bake, "bake", 6*time.Second, "the bench fleet's bake window; rollbacks are signalled during it")
+	flag.StringVar(&o.out, "out", "bench", "directory for results.json and results.png; raw dnsperf output goes to <out>/out/")
+	flag.StringVar(&o.labDir, "lab-dir", ".lab/bench", "lab state directory; emptied first")
+	flag.StringVar(&o.temporalBin, "temporal-bin", "bin/temporal", "temporal CLI binary (make tools)")
+	flag.StringVar(&o.fleetFile, "fleet", "fleets/lab.yaml", "lab fleet config the bench fleet is derived from")
+	flag.StringVar(&o.priority, "priority", priorityRT, "the data path's (named, nginx, dnsdist, dnsperf) priority over the lab's control plane: rt, nice or none (see nice.go)")
+	flag.BoolVar(&o.together, "together", false, "load every load balancer in the same rollouts instead of one driver per rollout")
+	flag.BoolVar(&o.keep, "keep", false, "keep the lab state directory afterwards")
+	flag.Parse()
+	o.protocols, o.scenarios = strings.Split(*protocols, ","), strings.Split(*scenarios, ",")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	if err := preflight(o); err != nil {
+		return err
+	}
+	began := time.Now()
+	if err := os.RemoveAll(o.labDir); err != nil {
+		return err
+	}
+	fleetDir := filepath.Join(o.labDir, "fleets")
+	zoneDir, err := filepath.Abs(filepath.Join(o.labDir, "zones"))
+	if err != nil {
+		return err
+	}
+	fleet, tmpls, err := writeBenchFleet(o.fleetFile, fleetDir, zoneDir, o.bake)
+	if err != nil {
+		return err
+	}
+	queryFile := filepath.Join(o.labDir, "queries.txt")
+	if err := os.WriteFile(queryFile, []byte(queries), 0o644); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(o.out, "out"), 0o755); err != nil {
+		return err
+	}
+
+	stopNice := make(chan struct{})
+	defer close(stopNice)
+	if err := canRaise(o.priority); err != nil {
+		fmt.Fprintf(out, "warning: cannot raise the data path's priority (%v); losses may come from the lab's CPU, not from switching\n", err)
+		o.priority = priorityNone
+	}
+	go prioritize(o.labDir, o.priority, stopNice)
+
+	fmt.Fprintf(out, "== starting the lab in %s\n", o.labDir)
+	l, err := lab.Start(ctx, lab.Options{
+		Dir: filepath.Join(o.labDir, "lab"), Fleet: fleet, TemporalBin: o.temporalBin,
+		Headless: true, BootDelay: 200 * time.Millisecond, Log: out,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(out, "== stopping the lab")
+		l.Stop()
+		if !o.keep {
+			os.RemoveAll(o.labDir)
+		}
+	}()
+	c, err := client.Dial(client.Options{HostPort: l.TemporalAddress(), Logger: quietLogger{}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	acts, err := worker.NewActivities(worker.Config{
+		FleetDir: fleetDir, LabDir: l.Dir(), LinodeURL: l.SimURL(), LinodeToken: lab.Token,
+		LinodeRetryWait: 200 * time.Millisecond,
+	})
+	if err != nil {
+		return err
+	}
+	w := worker.New(c, acts)
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+
+	b := &bench{opts: o, client: c, fleet: fleet, queryFile: queryFile, out: out, zoneDir: zoneDir, zoneTmpls: tmpls}
+	first, err := b.newRevision()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "== creating blue: the fleet's first rollout, revision %s (no load)\n", first)
+	if _, _, err := b.rollout(ctx, first, "bench: create blue"); err != nil {
+		return err
+	}
+	var results []Result
+	var runs []runPlot
+	// By default each driver is measured in a rollout of its own, with the
+	// load through its load balancer only: two loads at once would take
+	// more of the lab's two CPUs than the data path needs.
+	groups := [][]config.LoadBalancer{fleet.LoadBalancers}
+	if !o.together {
+		groups = nil
+		for _, lb := range fleet.LoadBalancers {
+			groups = append(groups, []config.LoadBalancer{lb})
+		}
+	}
+	for _, proto := range o.protocols {
+		for _, sc := range o.scenarios {
+			for _, loaded := range groups {
+				rs, plot, err := b.measure(ctx, proto, sc, loaded)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", proto, sc, err)
+				}
+				results, runs = append(results, rs...), append(runs, plot)
+			}
+		}
+	}
+	fmt.Fprintln(out)
+	printTable(out, results)
+	if err := writeJSON(filepath.Join(o.out, "results.json"), results, o); err != nil {
+		return err
+	}
+	if err := writePlot(filepath.Join(o.out, "results.png"), runs, o.qps); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nwrote %s and %s (%s in all)\n", filepath.Join(o.out, "results.json"), filepath.Join(o.out, "results.png"), time.Since(began).Round(time.Second))
+	return nil
+}
+
+// preflight names every missing program at once.
+func preflight(o options) error {
+	var missing []string
+	for _, p := range []string{"dnsperf", "dnsdist", "nginx", "named", "ansible-playbook", "start-stop-daemon"} {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if _, err := os.Stat(o.temporalBin); err != nil {
+		missing = append(missing, o.temporalBin)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s: run `make deps tools`", strings.Join(missing, ", "))
+	}
+	for _, p := range o.protocols {
+		if p != "udp" && p != "tcp" {
+			return fmt.Errorf("protocol %q: want udp or tcp", p)
+		}
+	}
+	for _, s := range o.scenarios {
+		if s != "rollout" && s != "rollback" && s != "steady" {
+			return fmt.Errorf("scenario %q: want rollout, rollback or steady", s)
+		}
+	}
+	if o.timeout < time.Second || o.timeout%time.Second != 0 {
+		return errors.New("-timeout must be whole seconds")
+	}
+	return nil
+}
+
+// bench is the running benchmark: the lab's client and which revision the
+// fleet serves now.
+type bench struct {
+	opts      options
+	client    client.Client
+	fleet     *config.Fleet
+	queryFile string
+	out       io.Writer
+	// live is the revision the fleet serves; revisions counts the ones
+	// made so far (r1, r2, ...), each with a newer zone serial.
+	live      string
+	revisions int
+	zoneDir   string
+	zoneTmpls map[string][]byte
+}
+
+// rollout starts a rollout of rev and waits for it to end.
+func (b *bench) rollout(ctx context.Context, rev, reason string) (rollouts.Run, workflows.Status, error) {
+	run, err := rollouts.Start(ctx, b.client, workflows.RolloutInput{Fleet: b.fleet.Name, Revision: rev, Reason: reason, RequestedBy: "bench"})
+	if err != nil {
+		return run, workflows.Status{}, err
+	}
+	st, err := b.wait(ctx, run)
+	if err == nil {
+		b.live = rev
+	}
+	return run, st, err
+}
+
+func (b *bench) wait(ctx context.Context, run rollouts.Run) (workflows.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return rollouts.Wait(ctx, b.client, run, 100*time.Millisecond, nil)
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Lead and tail are steady load before a rollout starts and after it ends,
+// so that both edges of the disturbance are inside the measurement.
+const (
+	lead = 2 * time.Second
+	tail = 2 * time.Second
+	// steadyFor is how long the steady scenario (no rollout) lasts.
+	steadyFor = 10 * time.Second
+)
+
+// measure runs one scenario with a load through each of the loaded load
+// balancers and returns one result per loaded load balancer and the series
+// to plot. Every load balancer of the fleet switches and is probed.
+func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []config.LoadBalancer) ([]Result, runPlot, error) {
+	from, to := b.live, b.live
+	if scenario != "steady" {
+		var err error
+		if to, err = b.newRevision(); err != nil {
+			return nil, runPlot{}, err
+		}
+	}
+	var names []string
+	for _, lb := range loaded {
+		names = append(names, lb.Driver)
+	}
+	through := strings.Join(names, " and ")
+	fmt.Fprintf(b.out, "== %s %s, revision %s → %s, %d queries/s through %s\n", proto, scenario, from, to, b.opts.qps, through)
+	addrs := map[string]string{}
+	for _, lb := range b.fleet.LoadBalancers {
+		addrs[lb.Name] = lb.Address
+	}
+	loads := map[string]*load{}
+	defer func() {
+		for _, l := range loads {
+			_ = l.cmd.Process.Kill()
+		}
+	}()
+	for _, lb := range loaded {
+		l, err := startLoad(lb.Address, proto, b.opts.qps, b.queryFile, b.opts.timeout)
+		if err != nil {
+			return nil, runPlot{}, err
+		}
+		loads[lb.Name] = l
+	}
+	t0 := time.Now()
+	probes := startProber(addrs)
+	time.Sleep(lead)
+
+	var tl timeline
+	var phase workflows.Phase
+	runErr := ""
+	if scenario == "steady" {
+		time.Sleep(steadyFor)
+		time.Sleep(tail)
+	} else {
+		// A rollout that ends the wrong way is reported, not fatal: its
+		// load still says what the clients saw.
+		var err error
+		if tl, phase, err = b.disturb(ctx, proto, scenario, to); err != nil {
+			runErr = err.Error()
+			fmt.Fprintf(b.out, "   the rollout did not go as planned: %v\n", err)
+			time.Sleep(tail)
+		}
+	}
+	samples := probes.stop()
+
+	plot := runPlot{Title: fmt.Sprintf("%s %s, revision %s to %s, %d queries/s through %s", proto, scenario, from, to, b.opts.qps, through), Start: t0, Timeline: tl}
+	for _, lb := range b.fleet.LoadBalancers {
+		var r Result
+		r.fillSwitch(samples[lb.Name], tl, from, to, scenario)
+		plot.Green, plot.Blue = laterOf(plot.Green, r.greenAt), laterOf(plot.Blue, r.blueAt)
+	}
+	var results []Result
+	for _, lb := range loaded {
+		stats, err := loads[lb.Name].stop()
+		delete(loads, lb.Name)
+		raw := filepath.Join(b.opts.out, "out", fmt.Sprintf("%s-%s-%s.txt", proto, scenario, lb.Name))
+		_ = os.WriteFile(raw, []byte(stats.Summary), 0o644)
+		if err != nil {
+			return nil, runPlot{}, fmt.Errorf("%s: %w", lb.Name, err)
+		}
+		r := newResult(lb, scenario, proto, b.opts, stats, tl)
+		r.From, r.To, r.Outcome, r.Error = from, to, string(phase), runErr
+		r.fillSwitch(samples[lb.Name], tl, from, to, scenario)
+		results = append(results, r)
+		plot.Series = append(plot.Series, series{Driver: lb.Driver, Offset: stats.Start.Sub(t0), Seconds: stats.Seconds})
+		fmt.Fprintf(b.out, "   %-8s sent %d, lost %d, failed %d, switch %s\n", lb.Driver, r.Sent, r.Lost, r.Failed, ms(r.SwitchMS))
+	}
+	if scenario == "steady" {
+		return results, plot, nil
+	}
+	fmt.Fprintf(b.out, "   rollout %s: wall %s, activities %s, bake timers %s, overhead %s\n", phase,
+		tl.Wall().Round(time.Millisecond), tl.Activities.Round(time.Millisecond), tl.Timers.Round(time.Millisecond), tl.Overhead().Round(time.Millisecond))
+	return results, plot, nil
+}
+
+// disturb runs the scenario's rollout to revision to and waits until it
+// has ended and the tail has passed.
+func (b *bench) disturb(ctx context.Context, proto, scenario, to string) (timeline, workflows.Phase, error) {
+	run, err := rollouts.Start(ctx, b.client, workflows.RolloutInput{Fleet: b.fleet.Name, Revision: to, Reason: "bench: " + proto + " " + scenario, RequestedBy: "bench"})
+	if err != nil {
+		return timeline{}, "", err
+	}
+	want := workflows.PhaseSucceeded
+	if scenario == "rollback" {
+		want = workflows.PhaseRolledBack
+		if err := b.rollbackWhenBaking(ctx, run); err != nil {
+			return timeline{}, "", err
+		}
+	}
+	st, err := b.wait(ctx, run)
+	if st.Phase == workflows.PhaseSucceeded {
+		b.live = to
+	}
+	if st.Phase != want {
+		if st.Failure != "" {
+			err = errors.New(st.Failure)
+		}
+		return timeline{}, st.Phase, fmt.Errorf("rollout ended %s, want %s: %v", st.Phase, want, err)
+	}
+	time.Sleep(tail)
+	tl, err := readTimeline(ctx, b.client, run.WorkflowID, run.RunID)
+	return tl, st.Phase, err
+}
+
+// rollbackWhenBaking sends the rollback signal once every load balancer is
+// on green and the bake has begun: the moment an operator would.
+func (b *bench) rollbackWhenBaking(ctx context.Context, run rollouts.Run) error {
+	deadline := time.Now().Add(4 * time.Minute)
+	for time.Now().Before(deadline) {
+		st, err := rollouts.Status(ctx, b.client, run)
+		if err == nil && st.Phase == workflows.PhaseBaking && len(st.OnGreen) == len(b.fleet.LoadBalancers) {
+			time.Sleep(time.Second)
+			return rollouts.Signal(ctx, b.client, run, workflows.SignalRollback, workflows.SignalInput{Reason: "benchmark rollback", By: "bench"})
+		}
+		if err == nil && st.Phase.Done() {
+			return fmt.Errorf("rollout ended (%s) before its bake: %s", st.Phase, st.Failure)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("rollout never reached its bake")
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// Result is one load balancer's measurement in one run; results.json holds
+// one per load balancer and run.
+type Result struct {
+	Driver    string `json:"driver"`
+	LB        string `json:"lb"`
+	Scenario  string `json:"scenario"`
+	Protocol  string `json:"protocol"`
+	TargetQPS int    `json:"target_qps"`
+	From      string `json:"from_revision"`
+	To        string `json:"to_revision"`
+	Outcome   string `json:"outcome"`
+	// Error says why the rollout did not end as the scenario wanted.
+	Error string `json:"error,omitempty"`
+	// Sent and Lost are dnsperf's totals; Lost had no reply within
+	// TimeoutS. Failed were answered with an rcode other than NOERROR.
+	Sent     int     `json:"sent"`
+	Lost     int     `json:"lost"`
+	Failed   int     `json:"failed"`
+	TimeoutS float64 `json:"timeout_s"`
+	// Reconnections are TCP connections dnsperf had to open again.
+	Reconnections int     `json:"reconnections,omitempty"`
+	LatAvgMS      float64 `json:"latency_avg_ms"`
+	LatMaxMS      float64 `json:"latency_max_ms"`
+	Worst         worst   `json:"worst_second"`
+	// SwitchMS runs from the promote decision until this load balancer
+	// served green for good (until the rollback signal, in a rollback),
+	// as seen by probes every 20 ms; -1 if it never did.
+	SwitchMS int64 `json:"switch_ms"`
+	// RollbackMS runs from the rollback signal until it served blue for good.
+	RollbackMS *int64 `json:"rollback_ms,omitempty"`
+	// The rollout's times, from its workflow history (the same for every
+	// load balancer of a run). OverheadMS is WallMS minus the time in which
+	// an activity ran or a bake timer was pending.
+	WallMS       int64 `json:"wall_ms"`
+	ActivitiesMS int64 `json:"activities_ms"`
+	TimersMS     int64 `json:"bake_timers_ms"`
+	OverheadMS   int64 `json:"overhead_ms"`
+	// How and when it was measured.
+	Command string    `json:"command"`
+	Host    string    `json:"host"`
+	Date    time.Time `json:"date"`
+	// Seconds is the per-second series the plot draws, by the second in
+	// which replies arrived (a lost query counts in the second it was sent).
+	Seconds []second `json:"seconds"`
+
+	greenAt, blueAt time.Time
+}
+
+// worst is the run's worst second: the most lost or failed queries, or
+// failing that the slowest reply.
+type worst struct {
+	AtS      int     `json:"at_s"`
+	Lost     int     `json:"lost"`
+	Failed   int     `json:"failed"`
+	Answered int     `json:"answered"`
+	LatMaxMS float64 `json:"latency_max_ms"`
+}
+
+func newResult(lb config.LoadBalancer, scenario, proto string, o options, st loadStats, tl timeline) Result {
+	r := Result{
+		Driver: lb.Driver, LB: lb.Name, Scenario: scenario, Protocol: proto, TargetQPS: o.qps,
+		Sent: st.Sent, Lost: st.Lost, Failed: st.Failed, TimeoutS: o.timeout.Seconds(),
+		Reconnections: st.Reconnections, LatAvgMS: round3(st.LatAvgMS), LatMaxMS: round3(st.LatMaxMS),
+		WallMS: tl.Wall().Milliseconds(), ActivitiesMS: tl.Activities.Milliseconds(),
+		TimersMS: tl.Timers.Milliseconds(), OverheadMS: tl.Overhead().Milliseconds(),
+		Seconds: st.Seconds,
+	}
+	for i := range r.Seconds {
+		s := &r.Seconds[i]
+		s.LatAvgMS, s.LatMaxMS = round3(s.LatAvgMS), round3(s.LatMaxMS)
+		w := r.Worst
+		if i == 0 || s.Lost+s.Failed > w.Lost+w.Failed || (s.Lost+s.Failed == w.Lost+w.Failed && s.LatMaxMS > w.LatMaxMS) {
+			r.Worst = worst{AtS: i, Lost: s.Lost, Failed: s.Failed, Answered: s.Answered, LatMaxMS: s.LatMaxMS}
+		}
+	}
+	return r
+}
+
+// fillSwitch derives the switch and rollback times from the probes.
+func (r *Result) fillSwitch(samples []sample, tl timeline, from, to, scenario string) {
+	if scenario == "steady" {
+		return
+	}
+	end := time.Now()
+	if scenario == "rollback" {
+		end = tl.Signal
+	}
+	r.SwitchMS = -1
+	if at, ok := settled(samples, tl.Promote, end, to); ok {
+		r.SwitchMS, r.greenAt = at.Sub(tl.Promote).Milliseconds(), at
+	}
+	if scenario == "rollback" {
+		v := int64(-1)
+		if at, ok := settled(samples, tl.Signal, time.Now(), from); ok {
+			v, r.blueAt = at.Sub(tl.Signal).Milliseconds(), at
+		}
+		r.RollbackMS = &v
+	}
+}
+
+func printTable(w io.Writer, results []Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "driver\tscenario\tproto\tqps\tsent\tlost\tfailed\tworst second\tswitch\trollback\twall\toverhead\t")
+	for _, r := range results {
+		rb := "-"
+		if r.RollbackMS != nil {
+			rb = ms(*r.RollbackMS)
+		}
+		ws := fmt.Sprintf("%ds: %d lost, max %.1fms", r.Worst.AtS, r.Worst.Lost+r.Worst.Failed, r.Worst.LatMaxMS)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Driver, r.Scenario, r.Protocol, r.TargetQPS,
+			r.Sent, r.Lost, r.Failed, ws, ms(r.SwitchMS), rb, ms(r.WallMS), ms(r.OverheadMS))
+	}
+	tw.Flush()
+}
+
+// writeJSON writes results.json: an array with one object per load
+// balancer and run, each saying how and when it was measured.
+func writeJSON(path string, results []Result, o options) error {
+	cmd := fmt.Sprintf("go run ./bench -qps %d -protocols %s -scenarios %s -timeout %s -bake %s -priority %s -together=%v", o.qps, join(o.protocols), join(o.scenarios), o.timeout, o.bake, o.priority, o.together)
+	host := fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	date := time.Now().UTC().Truncate(time.Second)
+	for i := range results {
+		results[i].Command, results[i].Host, results[i].Date = cmd, host, date
+	}
+	b, err := json.MarshalIndent(results, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func ms(v int64) string {
+	if v < 0 {
+		return "never"
+	}
+	return fmt.Sprintf("%.2fs", float64(v)/1000)
+}
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+func join(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += x
+	}
+	return out
+}
