@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -103,7 +104,8 @@ func TestTimeline(t *testing.T) {
 	}
 	sched := func(id int64, s float64, name string) *historypb.HistoryEvent {
 		e := ev(id, s, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
-		e.Attributes = &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{ActivityType: &commonpb.ActivityType{Name: name}}}
+		input := &commonpb.Payloads{Payloads: []*commonpb.Payload{{Data: []byte(fmt.Sprintf(`{"lb":{"name":"lb%d"}}`, id))}}}
+		e.Attributes = &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{ActivityType: &commonpb.ActivityType{Name: name}, Input: input}}
 		return e
 	}
 	started := func(id int64, s float64, scheduled int64) *historypb.HistoryEvent {
@@ -137,6 +139,9 @@ func TestTimeline(t *testing.T) {
 	}
 	if tl.Overhead() != 3600*time.Millisecond {
 		t.Errorf("overhead %v, want 3.6s", tl.Overhead())
+	}
+	if sw := tl.Switches["lb11"]; len(sw) != 1 || sw[0].Ended.Sub(sw[0].Started) != 2*time.Second || len(tl.Switches) != 2 {
+		t.Errorf("switches %+v, want lb5 and lb11, lb11's taking 2s", tl.Switches)
 	}
 }
 

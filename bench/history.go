@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -26,6 +28,16 @@ type timeline struct {
 	Activities, Timers time.Duration
 	// Busy is the union of both.
 	Busy time.Duration
+	// Switches are each load balancer's SwitchLoadBalancer activities in
+	// order: to green, then (after a rollback) back to blue.
+	Switches map[string][]switchActivity
+}
+
+// switchActivity is one SwitchLoadBalancer activity: its last attempt's
+// start, its end, and how many attempts it took.
+type switchActivity struct {
+	Started, Ended time.Time
+	Attempts       int32
 }
 
 // Wall is the rollout's wall time.
@@ -55,6 +67,8 @@ func buildTimeline(events []*historypb.HistoryEvent) timeline {
 	started := map[int64]time.Time{} // activity scheduled ID → start
 	timers := map[int64]time.Time{}  // timer started event ID → start
 	var acts, tims []interval
+	tl.Switches = map[string][]switchActivity{}
+	switchLB := map[int64]string{} // scheduled ID → load balancer name
 	for _, e := range events {
 		at := e.GetEventTime().AsTime()
 		switch e.GetEventType() {
@@ -65,13 +79,26 @@ func buildTimeline(events []*historypb.HistoryEvent) timeline {
 			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
 			tl.Ended = at
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			if tl.Promote.IsZero() && e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == "SwitchLoadBalancer" {
+			attrs := e.GetActivityTaskScheduledEventAttributes()
+			if attrs.GetActivityType().GetName() != "SwitchLoadBalancer" {
+				break
+			}
+			if tl.Promote.IsZero() {
 				tl.Promote = at
 			}
+			switchLB[e.GetEventId()] = switchTarget(attrs.GetInput())
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-			started[e.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = at
+			attrs := e.GetActivityTaskStartedEventAttributes()
+			started[attrs.GetScheduledEventId()] = at
+			if lb, ok := switchLB[attrs.GetScheduledEventId()]; ok {
+				tl.Switches[lb] = append(tl.Switches[lb], switchActivity{Started: at, Attempts: attrs.GetAttempt()})
+			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-			acts = closeInterval(acts, started, e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId(), at)
+			id := e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+			acts = closeInterval(acts, started, id, at)
+			if lb, ok := switchLB[id]; ok && len(tl.Switches[lb]) > 0 {
+				tl.Switches[lb][len(tl.Switches[lb])-1].Ended = at
+			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
 			acts = closeInterval(acts, started, e.GetActivityTaskFailedEventAttributes().GetScheduledEventId(), at)
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
@@ -93,6 +120,20 @@ func buildTimeline(events []*historypb.HistoryEvent) timeline {
 	tl.Activities, tl.Timers = union(acts), union(tims)
 	tl.Busy = union(append(acts, tims...))
 	return tl
+}
+
+// switchTarget is the load balancer a SwitchLoadBalancer activity switches,
+// read from its input (activities.SwitchInput as JSON).
+func switchTarget(in *commonpb.Payloads) string {
+	var v struct {
+		LB struct {
+			Name string `json:"name"`
+		} `json:"lb"`
+	}
+	if p := in.GetPayloads(); len(p) > 0 {
+		_ = json.Unmarshal(p[0].GetData(), &v)
+	}
+	return v.LB.Name
 }
 
 func closeInterval(out []interval, open map[int64]time.Time, id int64, at time.Time) []interval {

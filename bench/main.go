@@ -52,7 +52,7 @@ func main() {
 	scenarios := flag.String("scenarios", "rollout,rollback", "scenarios, comma-separated: rollout (blue → green), rollback (rolled back during the bake), steady (no rollout: the load's own baseline)")
 	flag.IntVar(&o.qps, "qps", 5000, "queries per second sent through each load balancer")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "a reply later than this counts as lost (whole seconds)")
-	flag.DurationVar(&o.bake, "bake", 6*time.Second, "the bench fleet's bake window; rollbacks are signalled during it")
+	flag.DurationVar(&o.bake, "bake", 4*time.Second, "the bench fleet's bake window; rollbacks are signalled during it")
 	flag.StringVar(&o.out, "out", "bench", "directory for results.json and results.png; raw dnsperf output goes to <out>/out/")
 	flag.StringVar(&o.labDir, "lab-dir", ".lab/bench", "lab state directory; emptied first")
 	flag.StringVar(&o.temporalBin, "temporal-bin", "bin/temporal", "temporal CLI binary (make tools)")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,7 +58,8 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 		}
 		loads[lb.Name] = l
 	}
-	t0 := time.Now()
+	t0, loadAvg := time.Now(), loadAverage()
+	fmt.Fprintf(b.out, "   load average %.2f\n", loadAvg)
 	probes := startProber(addrs)
 	time.Sleep(lead)
 
@@ -81,7 +83,7 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 
 	plot := runPlot{Title: fmt.Sprintf("%s %s, revision %s to %s, %d queries/s through %s", proto, scenario, from, to, b.opts.qps, through), Start: t0, Timeline: tl}
 	for _, lb := range b.fleet.LoadBalancers {
-		var r Result
+		r := Result{LB: lb.Name}
 		r.fillSwitch(samples[lb.Name], tl, from, to, scenario)
 		plot.Green, plot.Blue = laterOf(plot.Green, r.greenAt), laterOf(plot.Blue, r.blueAt)
 	}
@@ -95,7 +97,7 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 			return nil, runPlot{}, fmt.Errorf("%s: %w", lb.Name, err)
 		}
 		r := newResult(lb, scenario, proto, b.opts, stats, tl)
-		r.From, r.To, r.Outcome, r.Error = from, to, string(phase), runErr
+		r.From, r.To, r.Outcome, r.Error, r.LoadAvg = from, to, string(phase), runErr, loadAvg
 		r.fillSwitch(samples[lb.Name], tl, from, to, scenario)
 		results = append(results, r)
 		plot.Series = append(plot.Series, series{Driver: lb.Driver, Offset: stats.Start.Sub(t0), Seconds: stats.Seconds})
@@ -161,4 +163,14 @@ func laterOf(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// loadAverage is the 1-minute load average, or 0 where there is none.
+func loadAverage() float64 {
+	f := strings.Fields(readTrim("/proc/loadavg"))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }

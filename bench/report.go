@@ -42,6 +42,12 @@ type Result struct {
 	SwitchMS int64 `json:"switch_ms"`
 	// RollbackMS runs from the rollback signal until it served blue for good.
 	RollbackMS *int64 `json:"rollback_ms,omitempty"`
+	// SwitchActivityMS is how long this load balancer's switch to green
+	// took inside the worker (its driver's Point, last attempt), and
+	// SwitchAttempts how many attempts it needed; the rest of SwitchMS is
+	// scheduling and probing.
+	SwitchActivityMS int64 `json:"switch_activity_ms"`
+	SwitchAttempts   int32 `json:"switch_attempts"`
 	// The rollout's times, from its workflow history (the same for every
 	// load balancer of a run). OverheadMS is WallMS minus the time in which
 	// an activity ran or a bake timer was pending.
@@ -49,7 +55,9 @@ type Result struct {
 	ActivitiesMS int64 `json:"activities_ms"`
 	TimersMS     int64 `json:"bake_timers_ms"`
 	OverheadMS   int64 `json:"overhead_ms"`
-	// How and when it was measured.
+	// How and when it was measured; LoadAvg is the machine's 1-minute
+	// load average when the run began (other work on it shows here).
+	LoadAvg float64   `json:"load_avg"`
 	Command string    `json:"command"`
 	Host    string    `json:"host"`
 	Date    time.Time `json:"date"`
@@ -95,6 +103,9 @@ func (r *Result) fillSwitch(samples []sample, tl timeline, from, to, scenario st
 	if scenario == "steady" {
 		return
 	}
+	if sw := tl.Switches[r.LB]; len(sw) > 0 && !sw[0].Ended.IsZero() {
+		r.SwitchActivityMS, r.SwitchAttempts = sw[0].Ended.Sub(sw[0].Started).Milliseconds(), sw[0].Attempts
+	}
 	end := time.Now()
 	if scenario == "rollback" {
 		end = tl.Signal
@@ -114,15 +125,15 @@ func (r *Result) fillSwitch(samples []sample, tl timeline, from, to, scenario st
 
 func printTable(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "driver\tscenario\tproto\tqps\tsent\tlost\tfailed\tworst second\tswitch\trollback\twall\toverhead\t")
+	fmt.Fprintln(tw, "driver\tscenario\tproto\tqps\tsent\tlost\tfailed\tworst second\tswitch\tof which Point\trollback\twall\toverhead\t")
 	for _, r := range results {
 		rb := "-"
 		if r.RollbackMS != nil {
 			rb = ms(*r.RollbackMS)
 		}
 		ws := fmt.Sprintf("%ds: %d lost, max %.1fms", r.Worst.AtS, r.Worst.Lost+r.Worst.Failed, r.Worst.LatMaxMS)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Driver, r.Scenario, r.Protocol, r.TargetQPS,
-			r.Sent, r.Lost, r.Failed, ws, ms(r.SwitchMS), rb, ms(r.WallMS), ms(r.OverheadMS))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Driver, r.Scenario, r.Protocol, r.TargetQPS,
+			r.Sent, r.Lost, r.Failed, ws, ms(r.SwitchMS), ms(r.SwitchActivityMS), rb, ms(r.WallMS), ms(r.OverheadMS))
 	}
 	tw.Flush()
 }
