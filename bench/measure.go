@@ -26,7 +26,8 @@ const (
 
 // measure runs one scenario with a load through each of the loaded load
 // balancers and returns one result per loaded load balancer and the series
-// to plot. Every load balancer of the fleet switches and is probed.
+// to plot. Every load balancer of the fleet switches; the loaded ones are
+// the ones measured.
 func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []config.LoadBalancer) ([]Result, runPlot, error) {
 	from, to := b.live, b.live
 	if scenario != "steady" {
@@ -42,9 +43,6 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 	through := strings.Join(names, " and ")
 	fmt.Fprintf(b.out, "== %s %s, revision %s → %s, %d queries/s through %s\n", proto, scenario, from, to, b.opts.qps, through)
 	addrs := map[string]string{}
-	for _, lb := range b.fleet.LoadBalancers {
-		addrs[lb.Name] = lb.Address
-	}
 	loads := map[string]*load{}
 	defer func() {
 		for _, l := range loads {
@@ -52,6 +50,7 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 		}
 	}()
 	for _, lb := range loaded {
+		addrs[lb.Name] = lb.Address
 		l, err := startLoad(lb.Address, proto, b.opts.qps, b.queryFile, b.opts.timeout)
 		if err != nil {
 			return nil, runPlot{}, err
@@ -82,11 +81,6 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 	samples := probes.stop()
 
 	plot := runPlot{Title: fmt.Sprintf("%s %s, revision %s to %s, %d queries/s through %s", proto, scenario, from, to, b.opts.qps, through), Start: t0, Timeline: tl}
-	for _, lb := range b.fleet.LoadBalancers {
-		r := Result{LB: lb.Name}
-		r.fillSwitch(samples[lb.Name], tl, from, to, scenario)
-		plot.Green, plot.Blue = laterOf(plot.Green, r.greenAt), laterOf(plot.Blue, r.blueAt)
-	}
 	var results []Result
 	for _, lb := range loaded {
 		stats, err := loads[lb.Name].stop()
@@ -100,6 +94,7 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 		r.From, r.To, r.Outcome, r.Error, r.LoadAvg = from, to, string(phase), runErr, loadAvg
 		r.fillSwitch(samples[lb.Name], tl, from, to, scenario)
 		results = append(results, r)
+		plot.Green, plot.Blue = laterOf(plot.Green, r.greenAt), laterOf(plot.Blue, r.blueAt)
 		plot.Series = append(plot.Series, series{Driver: lb.Driver, Offset: stats.Start.Sub(t0), Seconds: stats.Seconds})
 		fmt.Fprintf(b.out, "   %-8s sent %d, lost %d, failed %d, switch %s\n", lb.Driver, r.Sent, r.Lost, r.Failed, ms(r.SwitchMS))
 	}

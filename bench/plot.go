@@ -25,8 +25,8 @@ type runPlot struct {
 	Start    time.Time
 	Timeline timeline
 	Series   []series
-	// Green and Blue are when every load balancer served green for good,
-	// and (after a rollback) blue again; zero if never.
+	// Green and Blue are when every measured load balancer served green
+	// for good, and (after a rollback) blue again; zero if never.
 	Green, Blue time.Time
 }
 
@@ -60,8 +60,8 @@ const (
 
 // writePlot draws, for every run, queries answered per second and the mean
 // latency per second of each driver, lost queries in red, and the switch
-// marked: the promote decision, green everywhere, and for rollbacks the
-// signal and blue everywhere again.
+// marked: the promote decision, when the probes saw green for good, and
+// for rollbacks the signal and when they saw blue again.
 func writePlot(path string, runs []runPlot, qps int) error {
 	img := image.NewRGBA(image.Rect(0, 0, plotW, headerH+blockH*len(runs)))
 	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
@@ -75,7 +75,7 @@ func writePlot(path string, runs []runPlot, qps int) error {
 	for _, m := range []struct {
 		label string
 		c     color.RGBA
-	}{{"lost", lostRed}, {"promote", markGray}, {"all green", markGreen}, {"rollback", markPurp}, {"all blue", markBlue}} {
+	}{{"lost", lostRed}, {"promote", markGray}, {"serves green", markGreen}, {"rollback", markPurp}, {"serves blue", markBlue}} {
 		fillRect(img, x, 28, x+3, 44, m.c)
 		drawText(img, x+10, 30, m.label, ink)
 		x += 10 + textWidth(m.label) + 24
@@ -150,7 +150,11 @@ func drawRun(img *image.RGBA, top int, r runPlot, qps int) {
 			if lost := sec.Lost + sec.Failed; lost > 0 {
 				fillRect(img, x-3, qTop+qpsH-12, x+3, qTop+qpsH, lostRed)
 				label := fmt.Sprintf("%s %d lost", s.Driver, lost)
-				drawText(img, x+6, qTop+qpsH-20, label, lostRed)
+				lx := x + 6
+				if lx+textWidth(label) > plotW-marginR {
+					lx = x - 6 - textWidth(label)
+				}
+				drawText(img, lx, qTop+qpsH-20, label, lostRed)
 			}
 		}
 	}

@@ -125,7 +125,7 @@ func (r *Result) fillSwitch(samples []sample, tl timeline, from, to, scenario st
 
 func printTable(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "driver\tscenario\tproto\tqps\tsent\tlost\tfailed\tworst second\tswitch\tof which Point\trollback\twall\toverhead\t")
+	fmt.Fprintln(tw, "driver\tscenario\tproto\tqps\tsent\tlost\tfailed\tworst second\tswitch\tactivity\trollback\twall\toverhead\t")
 	for _, r := range results {
 		rb := "-"
 		if r.RollbackMS != nil {
