@@ -118,6 +118,24 @@ func TestLabPoint(t *testing.T) {
 	}
 	point(green)
 	wantAnswer(t, lb.Address, "green")
+
+	// Another program on the address (nginx, before a move to dnsdist):
+	// the play says so instead of failing to start dnsdist.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	other := config.LoadBalancer{Name: "lb2", Address: taken.Addr().String(), Fronts: "ns1", Driver: "dnsdist"}
+	if err := d.Point(ctx, fleet, other, []dnsroll.Server{green}); err == nil || !strings.Contains(err.Error(), "taken by another program") {
+		t.Errorf("Point at an address another program holds: %v, want an error saying so", err)
+	}
+	if otherDir, _ := d.Dir(other.Name); otherDir != "" {
+		if _, err := PID(otherDir); err == nil {
+			t.Errorf("a dnsdist runs in %s although its address was taken", otherDir)
+			_ = Stop(ctx, otherDir)
+		}
+	}
 }
 
 // startLoad sends UDP queries to addr at about 1,000 per second until the
