@@ -106,21 +106,25 @@ func heartbeat(ctx context.Context, details ...any) {
 // dead worker.
 func keepAlive(ctx context.Context, what string) (stop func()) {
 	done := make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		for {
-			heartbeat(ctx, what)
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				heartbeat(ctx, what)
 			}
 		}
 	}()
-	return func() { close(done) }
+	// Waiting for the goroutine means no heartbeat is sent for a step that
+	// has already returned (the SDK logs those as errors).
+	return func() { close(done); <-exited }
 }
 
 // withDNSPort fills in where a server answers DNS: 53 on real VMs, a

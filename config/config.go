@@ -56,7 +56,10 @@ type LoadBalancer struct {
 	Address string `yaml:"address" json:"address"`
 	// Fronts is the label of the nameserver slot behind this load balancer.
 	Fronts string `yaml:"fronts" json:"fronts"`
-	// Driver switches the upstream: "nginx" (default).
+	// Driver switches the upstream: "nginx" (the default; its switch is a
+	// reload, which can lose a few in-flight UDP queries) or "dnsdist" (a
+	// runtime backend swap through its console that loses none; see
+	// docs/benchmarks.md).
 	Driver string `yaml:"driver" json:"driver"`
 	// SSHHost is where Ansible reaches the load balancer; defaults to the
 	// host part of Address. Unused with connection: local.

@@ -1,7 +1,8 @@
 // Package lab runs dnsroll's local lab: a real Temporal dev server, the
 // Linode API simulator, lab VMs that are real named processes on loopback
-// ports, and lab load balancers that are real nginx instances. Only the
-// Linode API is simulated, and the unmodified linodego client talks to it.
+// ports, and lab load balancers that are real nginx or dnsdist instances, as
+// each load balancer's driver says. Only the Linode API is simulated, and the
+// unmodified linodego client talks to it.
 package lab
 
 import (
@@ -56,8 +57,8 @@ type Lab struct {
 }
 
 // Start brings the lab up: the simulator, Temporal, the lab VMs that exist in
-// the simulator's saved state, and one nginx per load balancer, each pointed
-// at the server it fronts (or at nothing, before the first rollout).
+// the simulator's saved state, and one nginx or dnsdist per load balancer,
+// each pointed at the server it fronts (or at nothing, before the first rollout).
 func Start(ctx context.Context, opts Options) (*Lab, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
@@ -190,7 +191,7 @@ func (l *Lab) UIURL() string { return l.temporal.uiURL }
 // Dir is the lab's state directory.
 func (l *Lab) Dir() string { return l.opts.Dir }
 
-// Stop stops everything the lab started: nginx, named, Temporal and the
+// Stop stops everything the lab started: load balancers, named, Temporal and the
 // simulator. Lab state stays on disk, so the next Start resumes it.
 func (l *Lab) Stop() {
 	lbs, _ := filepath.Glob(filepath.Join(l.opts.Dir, "lb", "*"))

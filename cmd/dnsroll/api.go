@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dnsroll/dnsroll/api"
@@ -112,7 +113,7 @@ type devAPI struct {
 // random one kept in <lab dir>/api-token, so it survives restarts and never
 // reaches the terminal or a log. A POST without a revision to a fleet that
 // has never succeeded rolls out the lab's revision A.
-func startDevAPI(ctx context.Context, c client.Client, f labFlags, listen, webUI string) (*devAPI, error) {
+func startDevAPI(ctx context.Context, c client.Client, f labFlags, listen, webUI string, reg *prometheus.Registry) (*devAPI, error) {
 	d := &devAPI{tokenHint: "export DNSROLL_API_TOKEN=...   # the token make dev was given"}
 	token := strings.TrimSpace(os.Getenv("DNSROLL_API_TOKEN"))
 	if token == "" {
@@ -128,7 +129,6 @@ func startDevAPI(ctx context.Context, c client.Client, f labFlags, listen, webUI
 		return nil, fmt.Errorf("dev API (--api-addr): %w", err)
 	}
 	d.url = "http://" + ln.Addr().String()
-	reg, _, closeMetrics := newMetrics()
 	fl := apiFlags{fleets: f.fleets, defaultRevision: "A", webUI: webUI}
 	logf, err := os.OpenFile(filepath.Join(f.dir, "api.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -138,7 +138,6 @@ func startDevAPI(ctx context.Context, c client.Client, f labFlags, listen, webUI
 	cfg := fl.config(c, "default", token, slog.New(slog.NewJSONHandler(logf, nil)))
 	cfg.Registry = reg
 	go func() {
-		defer closeMetrics()
 		defer logf.Close()
 		_ = serveHTTP(ctx, ln, api.New(cfg).Handler())
 	}()

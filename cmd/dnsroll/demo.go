@@ -33,7 +33,7 @@ and ends with a summary. Needs nothing configured; `+"`make demo`"+` installs wh
 	}
 	out := os.Stdout
 	fmt.Fprintln(out, "== dnsroll demo: blue-green rollout of two BIND nameservers behind two nginx load balancers")
-	s, err := startLab(ctx, f, out)
+	s, err := startLab(ctx, f, out, nil)
 	if err != nil {
 		return err
 	}

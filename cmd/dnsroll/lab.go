@@ -46,7 +46,9 @@ type labSession struct {
 	fleet  *config.Fleet
 }
 
-func startLab(ctx context.Context, f labFlags, out io.Writer) (*labSession, error) {
+// startLab starts the lab and an in-process worker. metrics, when not nil,
+// receives the SDK's client and worker metrics.
+func startLab(ctx context.Context, f labFlags, out io.Writer, metrics client.MetricsHandler) (*labSession, error) {
 	fleet, err := config.Load(filepath.Join(f.fleets, "lab.yaml"))
 	if err != nil {
 		return nil, err
@@ -72,7 +74,7 @@ func startLab(ctx context.Context, f labFlags, out io.Writer) (*labSession, erro
 		LinodeRetryWait: time.Second, WebUIURL: l.UIURL(),
 	})
 	if err == nil {
-		tf := temporalFlags{address: l.TemporalAddress(), namespace: "default"}
+		tf := temporalFlags{address: l.TemporalAddress(), namespace: "default", metrics: metrics}
 		s.client, err = tf.dial()
 	}
 	if err != nil {
@@ -110,12 +112,14 @@ func runDev(ctx context.Context, args []string) error {
 	fs := newFlags("dev", `
 Runs the local lab and keeps it running until Ctrl-C: a Temporal dev server
 (Web UI on :8233), the Linode API simulator, lab nameservers (named) and load
-balancers (nginx), and a worker. State survives restarts in --dir.
+balancers (nginx or dnsdist, per fleets/lab.yaml), and a worker. State
+survives restarts in --dir.
 
 It also serves the dnsroll API on --api-addr. Its bearer token is
 $DNSROLL_API_TOKEN when set (make dev passes it through); otherwise a random
 token kept in <dir>/api-token. A POST without a revision to a fleet that has
-never succeeded rolls out revision A.
+never succeeded rolls out revision A. The API's /metrics includes the
+worker's Temporal SDK metrics.
 
 In another terminal:
   dnsroll rollout start --fleet lab --revision B --wait
@@ -126,12 +130,16 @@ In another terminal:
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	s, err := startLab(ctx, f, os.Stdout)
+	// One registry for the API's /metrics: its request metrics and the SDK's
+	// metrics of the worker and client it shares with the API.
+	reg, sdkMetrics, closeMetrics := newMetrics()
+	defer closeMetrics()
+	s, err := startLab(ctx, f, os.Stdout, sdkMetrics)
 	if err != nil {
 		return err
 	}
 	defer s.stop()
-	devAPI, err := startDevAPI(ctx, s.client, f, *apiAddr, s.lab.UIURL())
+	devAPI, err := startDevAPI(ctx, s.client, f, *apiAddr, s.lab.UIURL(), reg)
 	if err != nil {
 		return err
 	}
