@@ -52,9 +52,14 @@ func (tl *testLab) waitStatus(t *testing.T, run rollouts.Run, what string, cond 
 }
 
 // One nameserver at a time: after lb1 has switched, a rollback leaves both
-// load balancers on blue, blue answering, and green deleted.
+// load balancers on blue, blue answering, and green deleted. It runs per
+// driver, since the rollback is the driver switching lb1 back.
 func TestOneAtATimeRollbackAfterFirstSwitch(t *testing.T) {
-	tl := startLab(t, nil)
+	forEachDriver(t, testOneAtATimeRollbackAfterFirstSwitch)
+}
+
+func testOneAtATimeRollbackAfterFirstSwitch(t *testing.T, driver string) {
+	tl := startLabDriver(t, driver, nil)
 	tl.startWorker(t)
 	if _, _, err := tl.rollout(t, "A"); err != nil {
 		t.Fatalf("rollout A: %v", err)
