@@ -1,54 +1,33 @@
 package lab
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dnsroll/dnsroll/internal/pidfile"
 )
 
-// pidAlive reads a pid file and reports the pid if that process is alive
-// and is the program named want (guarding against reused pids).
-func pidAlive(pidFile, want string) (int, bool) {
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil || strings.TrimSpace(string(comm)) != want {
-		return 0, false
-	}
-	return pid, true
-}
+// stopGrace is how long a lab daemon gets to stop gracefully before it is
+// killed.
+const stopGrace = 5 * time.Second
 
 // stopPidFile stops the process in pidFile with sig, then SIGKILL if it is
-// still alive after a grace period. A missing or stale pid file is fine.
-func stopPidFile(pidFile, want string, sig syscall.Signal) error {
-	pid, ok := pidAlive(pidFile, want)
-	if !ok {
-		return nil
-	}
-	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("stop %s %d: %w", want, pid, err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, ok := pidAlive(pidFile, want); !ok {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	return nil
+// still alive after stopGrace. A missing or stale pid file is fine.
+func stopPidFile(pidFile, comm string, sig syscall.Signal) error {
+	ctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+	defer cancel()
+	return pidfile.Stop(ctx, pidFile, comm, sig)
+}
+
+// running reports whether the process in pidFile is alive and is comm.
+func running(pidFile, comm string) bool {
+	_, err := pidfile.Running(pidFile, comm)
+	return err == nil
 }
 
 // stopVM stops a lab VM's named: what deleting a real VM does to its DNS.
@@ -63,7 +42,7 @@ func bootVM(vmDir string) error {
 	if _, err := os.Stat(conf); err != nil {
 		return nil // never provisioned: nothing to boot
 	}
-	if _, ok := pidAlive(filepath.Join(vmDir, "named.pid"), "named"); ok {
+	if running(filepath.Join(vmDir, "named.pid"), "named") {
 		return nil
 	}
 	out, err := exec.Command("named", "-c", conf).CombinedOutput()
@@ -86,7 +65,7 @@ var lbPrograms = []struct {
 // lbRunning reports whether a lab load balancer's process is alive.
 func lbRunning(lbDir string) bool {
 	for _, p := range lbPrograms {
-		if _, ok := pidAlive(filepath.Join(lbDir, p.pidFile), p.comm); ok {
+		if running(filepath.Join(lbDir, p.pidFile), p.comm) {
 			return true
 		}
 	}

@@ -15,25 +15,15 @@ package dnsdist
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/provision"
 )
-
-// Runner runs Ansible playbooks; provision.Runner implements it. Declared
-// here so that this package never imports activities.
-type Runner interface {
-	Run(ctx context.Context, req provision.Request, progress func(msg string)) (provision.Result, error)
-}
 
 // Where the console listens and its key lives on a real load balancer. The
 // console is loopback-only: Ansible runs the console client on the load
@@ -58,13 +48,11 @@ const PlaybookName = "dnsdist.yml"
 // failure means the rendered config is invalid, which no retry will fix.
 const validateTask = "Install the dnsdist config, validated with dnsdist --check-config"
 
-var lbNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-
 // Driver points dnsdist load balancers at backends. It implements
 // activities.LoadBalancer.
 type Driver struct {
 	// Runner runs the dnsdist playbook.
-	Runner Runner
+	Runner lb.Runner
 	// LabDir is the lab's state directory; a lab load balancer lives in
 	// <LabDir>/lb/<name>/. Required for fleets with a lab section only.
 	LabDir string
@@ -81,25 +69,21 @@ type Driver struct {
 // at the current backends changes nothing. Errors have code dnsroll.EINVALID
 // when the input or the rendered config is invalid (the old config keeps
 // serving); anything else may succeed on retry.
-func (d *Driver) Point(ctx context.Context, fleet *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error {
-	if err := d.point(ctx, fleet, lb, backends); err != nil {
-		var e *dnsroll.Error
-		if errors.As(err, &e) {
-			return dnsroll.Errorf(e.Code, "dnsdist: point %s: %v", lb.Name, err)
-		}
-		return fmt.Errorf("dnsdist: point %s: %w", lb.Name, err)
-	}
-	return nil
+func (d *Driver) Point(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, backends []dnsroll.Server) error {
+	return lb.PointError("dnsdist", balancer.Name, d.point(ctx, fleet, balancer, backends))
 }
 
-func (d *Driver) point(ctx context.Context, fleet *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error {
-	listen, err := IPPort(lb.Address)
+func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, backends []dnsroll.Server) error {
+	if err := lb.CheckName(balancer.Name); err != nil {
+		return err
+	}
+	listen, err := IPPort(balancer.Address)
 	if err != nil {
 		return dnsroll.Errorf(dnsroll.EINVALID, "address: %v (dnsdist listens on an IP address)", err)
 	}
 	listenHost, portText, _ := net.SplitHostPort(listen)
 	port, _ := strconv.Atoi(portText)
-	data := TemplateData{Name: lb.Name, Listen: listen, Console: vmConsole, KeyFile: vmKeyFile}
+	data := TemplateData{Name: balancer.Name, Listen: listen, Console: vmConsole, KeyFile: vmKeyFile}
 	if len(fleet.Zones) > 0 {
 		data.CheckName, data.CheckType, data.MustResolve = HealthCheck(fleet.Zones[0].Name)
 	} else {
@@ -110,7 +94,7 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, lb config.LoadB
 	}
 	labDir := ""
 	if fleet.Lab != nil {
-		if labDir, err = d.Dir(lb.Name); err != nil {
+		if labDir, err = d.Dir(balancer.Name); err != nil {
 			return err
 		}
 		data.Console = net.JoinHostPort(labConsoleHost, portText)
@@ -129,7 +113,7 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, lb config.LoadB
 		return err
 	}
 	clean, _ := data.normalize()
-	address := lb.SSHHost
+	address := balancer.SSHHost
 	if address == "" {
 		address = listenHost
 	}
@@ -148,34 +132,22 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, lb config.LoadB
 	}
 	req := provision.Request{
 		Playbook:   d.playbook(fleet),
-		Hosts:      []provision.Host{{Name: lb.Name, Address: address, Vars: vars}},
+		Hosts:      []provision.Host{{Name: balancer.Name, Address: address, Vars: vars}},
 		Connection: fleet.Ansible.Connection,
 		User:       fleet.Ansible.SSHUser,
 	}
-	res, err := d.Runner.Run(ctx, req, d.progress(ctx))
-	if err != nil {
-		return classify(res, err)
+	play := lb.Playbook{Runner: d.Runner, Request: req, Progress: d.Progress, ValidateTask: validateTask, Validator: "dnsdist --check-config"}
+	if err := play.Run(ctx); err != nil {
+		return err
 	}
 	if labDir != "" {
-		return verifyLab(labDir, conf)
+		return lb.VerifyLab(labDir, "dnsdist.conf", conf, PIDFile, "dnsdist")
 	}
 	return nil
 }
 
 // Dir is the directory of lab load balancer name: <LabDir>/lb/<name>.
-func (d *Driver) Dir(name string) (string, error) {
-	if d.LabDir == "" {
-		return "", dnsroll.Errorf(dnsroll.EINVALID, "the fleet runs in the lab but the dnsdist driver has no lab directory")
-	}
-	if !lbNameRE.MatchString(name) {
-		return "", dnsroll.Errorf(dnsroll.EINVALID, "load balancer name %q: use letters, digits, dots, dashes and underscores", name)
-	}
-	abs, err := filepath.Abs(d.LabDir)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(abs, "lb", name), nil
-}
+func (d *Driver) Dir(name string) (string, error) { return lb.LabDir(d.LabDir, name) }
 
 func (d *Driver) playbook(fleet *config.Fleet) string {
 	if d.Playbook != "" {
@@ -184,38 +156,3 @@ func (d *Driver) playbook(fleet *config.Fleet) string {
 	return filepath.Join(filepath.Dir(fleet.Path(fleet.Ansible.LoadBalancerPlaybook)), PlaybookName)
 }
 
-func (d *Driver) progress(ctx context.Context) func(string) {
-	if d.Progress == nil {
-		return nil
-	}
-	return func(msg string) { d.Progress(ctx, msg) }
-}
-
-// classify turns a failed run into EINVALID when dnsdist rejected the
-// config, so the workflow stops retrying something that cannot succeed.
-func classify(res provision.Result, err error) error {
-	for _, f := range res.Failures {
-		if strings.Contains(f.Task, validateTask) || strings.Contains(f.Message, "failed to validate") {
-			return dnsroll.Errorf(dnsroll.EINVALID, "dnsdist --check-config rejected the config on %s: %s", f.Host, f.Message)
-		}
-	}
-	return err
-}
-
-// verifyLab checks, after a successful play, that the lab load balancer's
-// config on disk is the one just rendered and that its dnsdist runs. It
-// catches a second writer racing this one; the play already waited for the
-// backends, and DNS through the load balancer is the probe step's job.
-func verifyLab(dir, want string) error {
-	got, err := os.ReadFile(filepath.Join(dir, "dnsdist.conf"))
-	if err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	if string(got) != want {
-		return fmt.Errorf("verify: %s/dnsdist.conf is not the config just applied; another change raced this one", dir)
-	}
-	if _, err := PID(dir); err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	return nil
-}

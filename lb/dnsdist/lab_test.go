@@ -16,6 +16,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/pidfile"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
@@ -54,7 +55,7 @@ func TestLabPoint(t *testing.T) {
 		if err := Stop(ctx, dir); err != nil {
 			t.Errorf("Stop: %v", err)
 		}
-		if pid != 0 && isDnsdist(pid) {
+		if pid != 0 && pidfile.Alive(pid, "dnsdist") {
 			t.Errorf("dnsdist pid %d still runs after Stop", pid)
 		}
 	})

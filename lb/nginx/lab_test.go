@@ -17,6 +17,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/pidfile"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
@@ -114,7 +115,7 @@ func stopOnCleanup(t *testing.T, dir string) {
 			t.Errorf("Stop: %v", err)
 		}
 		for _, pid := range append(workers, master) {
-			if isNginx(pid) {
+			if pidfile.Alive(pid, "nginx") {
 				t.Errorf("nginx pid %d still runs after Stop", pid)
 			}
 		}

@@ -1,0 +1,120 @@
+// Package lb holds what every load balancer driver shares. A driver
+// (lb/nginx, lb/dnsdist) renders its program's config and runs its Ansible
+// playbook; this package runs that playbook, tells a config the program
+// rejected (which no retry fixes) from a failure that may pass on retry,
+// places lab load balancers, and checks a lab one after its play.
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/internal/pidfile"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// Runner runs Ansible playbooks; provision.Runner implements it. It is
+// declared here, with the same method as activities.PlaybookRunner, so that
+// drivers never import activities.
+type Runner interface {
+	Run(ctx context.Context, req provision.Request, progress func(msg string)) (provision.Result, error)
+}
+
+// nameRE keeps a load balancer name usable as a directory name and an
+// inventory hostname; "../x" would otherwise escape the lab directory.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// CheckName fails with EINVALID unless name is a usable load balancer name.
+func CheckName(name string) error {
+	if !nameRE.MatchString(name) {
+		return dnsroll.Errorf(dnsroll.EINVALID, "load balancer name %q: use letters, digits, dots, dashes and underscores", name)
+	}
+	return nil
+}
+
+// LabDir is the directory of lab load balancer name: <labDir>/lb/<name>.
+func LabDir(labDir, name string) (string, error) {
+	if labDir == "" {
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "the fleet runs in the lab but the driver has no lab directory")
+	}
+	if err := CheckName(name); err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(labDir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(abs, "lb", name), nil
+}
+
+// Playbook is one run of a driver's playbook against one load balancer.
+type Playbook struct {
+	Runner  Runner
+	Request provision.Request
+	// Progress, when set, receives the playbook's progress messages, so the
+	// worker can heartbeat while it runs.
+	Progress func(ctx context.Context, msg string)
+	// ValidateTask is the role task that installs the config only once the
+	// program accepts it; its failure means the rendered config is invalid.
+	ValidateTask string
+	// Validator names that check in errors, such as "nginx -t".
+	Validator string
+}
+
+// Run runs the playbook. A failure of ValidateTask comes back as EINVALID,
+// so the workflow stops retrying something that cannot succeed; any other
+// failure is returned as it is and may succeed on retry.
+func (p Playbook) Run(ctx context.Context) error {
+	var progress func(string)
+	if p.Progress != nil {
+		progress = func(msg string) { p.Progress(ctx, msg) }
+	}
+	res, err := p.Runner.Run(ctx, p.Request, progress)
+	if err == nil {
+		return nil
+	}
+	for _, f := range res.Failures {
+		if strings.Contains(f.Task, p.ValidateTask) || strings.Contains(f.Message, "failed to validate") {
+			return dnsroll.Errorf(dnsroll.EINVALID, "%s rejected the config on %s: %s", p.Validator, f.Host, f.Message)
+		}
+	}
+	return err
+}
+
+// VerifyLab checks, after a successful play, that a lab load balancer's
+// config on disk, <dir>/<confFile>, is the one just rendered and that its
+// program (comm, with pid file <dir>/<pidFile>) runs. It catches a second
+// writer racing this one; DNS through the load balancer is the probe step's
+// job.
+func VerifyLab(dir, confFile, want, pidFile, comm string) error {
+	got, err := os.ReadFile(filepath.Join(dir, confFile))
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if string(got) != want {
+		return fmt.Errorf("verify: %s/%s is not the config just applied; another change raced this one", dir, confFile)
+	}
+	if _, err := pidfile.Running(filepath.Join(dir, pidFile), comm); err != nil {
+		return fmt.Errorf("verify: %s: %w", dir, err)
+	}
+	return nil
+}
+
+// PointError prefixes a driver's error with what failed, keeping its
+// dnsroll error code, so the workflow still tells invalid from retryable.
+func PointError(driver, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *dnsroll.Error
+	if errors.As(err, &e) {
+		return dnsroll.Errorf(e.Code, "%s: point %s: %v", driver, name, err)
+	}
+	return fmt.Errorf("%s: point %s: %w", driver, name, err)
+}
