@@ -155,4 +155,3 @@ func (d *Driver) playbook(fleet *config.Fleet) string {
 	}
 	return filepath.Join(filepath.Dir(fleet.Path(fleet.Ansible.LoadBalancerPlaybook)), PlaybookName)
 }
-
