@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"text/template"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/internal/pidfile"
@@ -26,8 +27,9 @@ type Runner interface {
 	Run(ctx context.Context, req provision.Request, progress func(msg string)) (provision.Result, error)
 }
 
-// nameRE keeps a load balancer name usable as a directory name and an
-// inventory hostname; "../x" would otherwise escape the lab directory.
+// nameRE keeps a load balancer name usable as a directory name, an
+// inventory hostname and a config comment: "../x" would escape the lab
+// directory, and a newline would turn the rest of the name into config.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
 // CheckName fails with EINVALID unless name is a usable load balancer name.
@@ -51,6 +53,21 @@ func LabDir(labDir, name string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(abs, "lb", name), nil
+}
+
+// Render executes a driver's config template, text, with data that the
+// driver has already checked; a template that fails is EINVALID, with the
+// driver's name in the message.
+func Render(driver, name, text string, data any) (string, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "%s: parse template: %v", driver, err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "%s: render template: %v", driver, err)
+	}
+	return b.String(), nil
 }
 
 // Playbook is one run of a driver's playbook against one load balancer.

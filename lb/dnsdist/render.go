@@ -7,9 +7,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/lb"
 )
 
 // TemplateData is what the template needs to render one load balancer's
@@ -44,8 +44,6 @@ func HealthCheck(zone string) (name, qtype string, mustResolve bool) {
 }
 
 var (
-	// nameRE keeps the name inside its comment line.
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 	// pathRE keeps the key file path inside its Lua string.
 	pathRE = regexp.MustCompile(`^/[A-Za-z0-9_./+@:,=-]*$`)
 	// checkNameRE is a DNS name with its final dot; checkTypeRE a type mnemonic.
@@ -61,23 +59,15 @@ func Render(data TemplateData) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t, err := template.New("dnsdist.conf").Option("missingkey=error").Parse(confTemplate)
-	if err != nil {
-		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: parse template: %v", err)
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, clean); err != nil {
-		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: render template: %v", err)
-	}
-	return b.String(), nil
+	return lb.Render("dnsdist", "dnsdist.conf", confTemplate, clean)
 }
 
 func (d TemplateData) normalize() (TemplateData, error) {
 	bad := func(format string, args ...any) (TemplateData, error) {
 		return TemplateData{}, dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: "+format, args...)
 	}
-	if !nameRE.MatchString(d.Name) {
-		return bad("load balancer name %q: use letters, digits, dots, dashes and underscores", d.Name)
+	if err := lb.CheckName(d.Name); err != nil {
+		return bad("%v", err)
 	}
 	var err error
 	if d.Listen, err = IPPort(d.Listen); err != nil {

@@ -6,10 +6,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
-	"text/template"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/nginx"
 )
 
@@ -32,9 +31,6 @@ type TemplateData struct {
 }
 
 var (
-	// nameRE keeps the name on its comment line: a newline in it would
-	// otherwise turn the rest of the name into nginx directives.
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 	// hostRE is a DNS hostname; nginx resolves one at startup.
 	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
 	// pathRE rejects what nginx would read as syntax: whitespace, ";",
@@ -56,15 +52,7 @@ func renderText(tmpl string, data TemplateData) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t, err := template.New("stream.conf").Option("missingkey=error").Parse(tmpl)
-	if err != nil {
-		return "", dnsroll.Errorf(dnsroll.EINVALID, "nginx: parse template: %v", err)
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, clean); err != nil {
-		return "", dnsroll.Errorf(dnsroll.EINVALID, "nginx: render template: %v", err)
-	}
-	return b.String(), nil
+	return lb.Render("nginx", "stream.conf", tmpl, clean)
 }
 
 // normalize validates d and returns a copy whose addresses are in the form
@@ -73,8 +61,8 @@ func (d TemplateData) normalize() (TemplateData, error) {
 	bad := func(format string, args ...any) (TemplateData, error) {
 		return TemplateData{}, dnsroll.Errorf(dnsroll.EINVALID, "nginx: "+format, args...)
 	}
-	if !nameRE.MatchString(d.Name) {
-		return bad("load balancer name %q: use letters, digits, dots, dashes and underscores", d.Name)
+	if err := lb.CheckName(d.Name); err != nil {
+		return bad("%v", err)
 	}
 	listen, err := normalizeAddr(d.Listen)
 	if err != nil {
