@@ -105,11 +105,20 @@ func heartbeat(ctx context.Context, details ...any) {
 // balancer driver), so a slow but healthy step is never mistaken for a
 // dead worker.
 func keepAlive(ctx context.Context, what string) (stop func()) {
+	return heartbeatEvery(ctx, 2*time.Second, func() any { return what })
+}
+
+// heartbeatEvery records progress() every period until stopped, so a long
+// step on a dead worker is retried within the heartbeat timeout, and a live
+// one is not. The first heartbeat waits a period, and stop waits for the
+// goroutine: a heartbeat still in flight when a fast step returns fails
+// with "context canceled", which the SDK logs as a warning.
+func heartbeatEvery(ctx context.Context, period time.Duration, progress func() any) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
-		t := time.NewTicker(2 * time.Second)
+		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
 			select {
@@ -118,12 +127,10 @@ func keepAlive(ctx context.Context, what string) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				heartbeat(ctx, what)
+				heartbeat(ctx, progress())
 			}
 		}
 	}()
-	// Waiting for the goroutine means no heartbeat is sent for a step that
-	// has already returned (the SDK logs those as errors).
 	return func() { close(done); <-exited }
 }
 

@@ -41,7 +41,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 	}
 	var progress atomic.Value
 	progress.Store("starting")
-	stop := heartbeatEvery(ctx, time.Second, &progress)
+	stop := heartbeatEvery(ctx, time.Second, progress.Load)
 	p := &probe.Prober{Timeout: pc.Timeout.D(), Attempts: pc.Attempts, EDNSBufSize: uint16(pc.EDNSBufferSize), Concurrency: pc.Concurrency}
 	an := p.Analyze(ctx, job(in, checks), probe.Settings{
 		Protocols: pc.Protocols, Thresholds: th, ExpectChanges: pc.ChangesExpected(), AllowSerialDecrease: pc.AllowSerialDecrease, Samples: pc.Samples,
@@ -133,28 +133,6 @@ func summarize(an probe.Analysis) string {
 		verdict = "pass"
 	}
 	return fmt.Sprintf("%s after %d round(s) [%s]: %s", verdict, len(an.Rounds), strings.Join(an.Rounds, ","), strings.Join(parts, ", "))
-}
-
-// heartbeatEvery records the latest progress every period until stopped,
-// so a long analysis on a dead worker is retried within the heartbeat
-// timeout, and a live one is not.
-func heartbeatEvery(ctx context.Context, period time.Duration, progress *atomic.Value) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			heartbeat(ctx, progress.Load())
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // SwitchLoadBalancer points one load balancer at its backends through the

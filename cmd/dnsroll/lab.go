@@ -56,6 +56,7 @@ func startLab(ctx context.Context, f labFlags, out io.Writer, metrics client.Met
 	if _, err := os.Stat(f.temporalBin); err != nil {
 		return nil, fmt.Errorf("no temporal CLI at %s: run `make tools` first", f.temporalBin)
 	}
+	adoptLabDaemons()
 	ui := f.ui
 	if ui != 0 && !portFree(ui) {
 		ui = 0
@@ -97,6 +98,7 @@ func (s *labSession) stop() {
 		s.client.Close()
 	}
 	s.lab.Stop()
+	reapLabDaemons()
 }
 
 func portFree(p int) bool {
