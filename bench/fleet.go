@@ -111,8 +111,9 @@ func writeRevision(zoneDir, zone string, tmpl []byte, n int) (string, error) {
 
 // freePortBase picks a lab DNS port base whose first ports are free, so the
 // bench does not share ports with another lab on the same machine. It
-// avoids the lab fleet's 15300 (`make dev`), the end-to-end tests' 20000 and
-// up, and the kernel's ephemeral ports from 32768.
+// avoids the lab fleet's 15300 (`make dev`), the end-to-end tests'
+// 20000-31999, internal/freeport's 16400-19999, and the kernel's ephemeral
+// ports from 32768.
 func freePortBase() (int, error) {
 	for range 50 {
 		base := 10000 + 200*rand.IntN(25)

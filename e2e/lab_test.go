@@ -101,7 +101,7 @@ func writeFleet(t *testing.T, driver string, extraZones map[string]string) strin
 		writeFile(t, filepath.Join(zonesDir, rev, "example.com.zone"), text)
 	}
 	s = strings.ReplaceAll(s, "../lab/zones/", zonesDir+"/")
-	s = strings.Replace(s, "dns_port_base: 15300", fmt.Sprintf("dns_port_base: %d", 20000+1000*rand.IntN(30)), 1)
+	s = strings.Replace(s, "dns_port_base: 15300", fmt.Sprintf("dns_port_base: %d", 20000+1000*rand.IntN(12)), 1)
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "lab.yaml"), s)
 	return dir

@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"github.com/dnsroll/dnsroll/internal/freeport"
+
 	"context"
 	"fmt"
 	"net"
@@ -115,15 +117,9 @@ func portOrFree(p int) (int, error) {
 	return FreePort()
 }
 
-// FreePort asks the kernel for a free TCP port on loopback.
-func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// FreePort returns a loopback port, free for TCP and UDP, for a server that
+// another process will bind; see package freeport for why not port 0.
+func FreePort() (int, error) { return freeport.Loopback() }
 
 // quietLogger drops the SDK's connection-retry noise while waiting.
 type quietLogger struct{}

@@ -1,6 +1,8 @@
 package provision
 
 import (
+	"github.com/dnsroll/dnsroll/internal/freeport"
+
 	"context"
 	"fmt"
 	"net"
@@ -168,21 +170,11 @@ func writeZone(t *testing.T, path string, serial int, extra string) {
 // freePort finds a loopback port that is free for both UDP and TCP.
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
+	port, err := freeport.Loopback()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port")
-	return 0
+	return port
 }
 
 func namedPID(t *testing.T, dir string) int {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/pidfile"
 	"github.com/dnsroll/dnsroll/provision"
 )
@@ -277,8 +278,9 @@ func listenBoth(t testing.TB) (net.PacketConn, net.Listener) {
 // freePort returns a loopback port that was free for UDP and TCP a moment ago.
 func freePort(t testing.TB) string {
 	t.Helper()
-	pc, ln := listenBoth(t)
-	defer pc.Close()
-	defer ln.Close()
-	return fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port)
+	port, err := freeport.Loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(port)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/pidfile"
 	"github.com/dnsroll/dnsroll/provision"
 )
@@ -231,10 +232,11 @@ func listenBoth(t testing.TB) (net.PacketConn, net.Listener) {
 // freePort returns a loopback port that was free for UDP and TCP a moment ago.
 func freePort(t testing.TB) string {
 	t.Helper()
-	pc, ln := listenBoth(t)
-	defer pc.Close()
-	defer ln.Close()
-	return itoa(pc.LocalAddr().(*net.UDPAddr).Port)
+	port, err := freeport.Loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return itoa(port)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
