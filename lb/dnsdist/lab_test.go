@@ -2,7 +2,6 @@ package dnsdist
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,8 +15,8 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/pidfile"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
@@ -28,7 +27,7 @@ func TestLabPoint(t *testing.T) {
 	needTool(t, "dnsdist")
 	needTool(t, "ansible-playbook")
 	needTool(t, "start-stop-daemon")
-	blue, green := startDNS(t, "blue"), startDNS(t, "green")
+	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +43,7 @@ func TestLabPoint(t *testing.T) {
 		LabDir:   t.TempDir(),
 		Progress: func(context.Context, string) { progressed.Add(1) },
 	}
-	lb := config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + freePort(t), Fronts: "ns1", Driver: "dnsdist"}
+	lb := config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "dnsdist"}
 	dir, err := d.Dir(lb.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +68,7 @@ func TestLabPoint(t *testing.T) {
 	}
 
 	point(blue)
-	wantAnswer(t, lb.Address, "blue")
+	lbtest.WantTXT(t, lb.Address, "blue")
 	if progressed.Load() == 0 {
 		t.Error("Point never passed on the runner's progress; a worker could not heartbeat")
 	}
@@ -85,9 +84,9 @@ func TestLabPoint(t *testing.T) {
 	// Switch to green and back under load: not one query may be lost.
 	load := startLoad(t, lb.Address)
 	point(green)
-	wantAnswer(t, lb.Address, "green")
+	lbtest.WantTXT(t, lb.Address, "green")
 	point(blue)
-	wantAnswer(t, lb.Address, "blue")
+	lbtest.WantTXT(t, lb.Address, "blue")
 	sent, lost := load()
 	t.Logf("%d queries during two switches, %d lost", sent, lost)
 	if sent < 100 || lost != 0 {
@@ -100,7 +99,7 @@ func TestLabPoint(t *testing.T) {
 	// Pointing where it already points changes nothing; no backends answer
 	// SERVFAIL; and the config on disk records the backends for a restart.
 	point(blue)
-	wantAnswer(t, lb.Address, "blue")
+	lbtest.WantTXT(t, lb.Address, "blue")
 	point()
 	if got := rcode(t, lb.Address); got != dns.RcodeServerFailure {
 		t.Errorf("with no backends the rcode is %s, want SERVFAIL", dns.RcodeToString[got])
@@ -119,7 +118,7 @@ func TestLabPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	point(green)
-	wantAnswer(t, lb.Address, "green")
+	lbtest.WantTXT(t, lb.Address, "green")
 
 	// Another program on the address (nginx, before a move to dnsdist):
 	// the play says so instead of failing to start dnsdist.
@@ -208,79 +207,4 @@ func rcode(t *testing.T, addr string) int {
 		t.Fatalf("query %s: %v", addr, err)
 	}
 	return r.Rcode
-}
-
-// wantAnswer queries TXT through addr over UDP and TCP. Point promises the
-// new backends serve when it returns, so a wrong answer fails at once.
-func wantAnswer(t *testing.T, addr, want string) {
-	t.Helper()
-	for _, proto := range []string{"udp", "tcp"} {
-		m := new(dns.Msg)
-		m.SetQuestion("probe.dnsroll.test.", dns.TypeTXT)
-		r, _, err := (&dns.Client{Net: proto, Timeout: 2 * time.Second}).Exchange(m, addr)
-		if err != nil {
-			t.Fatalf("%s query through %s: %v", proto, addr, err)
-		}
-		if len(r.Answer) != 1 {
-			t.Fatalf("%s query through %s: rcode %s, answer %v; want one TXT", proto, addr, dns.RcodeToString[r.Rcode], r.Answer)
-		}
-		if txt, ok := r.Answer[0].(*dns.TXT); !ok || len(txt.Txt) != 1 || txt.Txt[0] != want {
-			t.Fatalf("%s query through %s: answer %v, want TXT %q", proto, addr, r.Answer[0], want)
-		}
-	}
-}
-
-// startDNS starts a DNS server on one loopback port for UDP and TCP that
-// answers every query (the health check's SOA too) with TXT answer.
-func startDNS(t *testing.T, answer string) dnsroll.Server {
-	t.Helper()
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		m.Authoritative = true
-		m.Answer = []dns.RR{&dns.TXT{
-			Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
-			Txt: []string{answer},
-		}}
-		_ = w.WriteMsg(m)
-	})
-	pc, ln := listenBoth(t)
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = srv.ActivateAndServe() }()
-		<-started
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
-	return dnsroll.Server{Label: answer, IPv4: "127.0.0.1", DNSPort: port}
-}
-
-// listenBoth binds one loopback port for UDP and TCP.
-func listenBoth(t testing.TB) (net.PacketConn, net.Listener) {
-	t.Helper()
-	for range 50 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			return pc, ln
-		}
-		pc.Close()
-	}
-	t.Fatal("no loopback port free for both UDP and TCP")
-	return nil, nil
-}
-
-// freePort returns a loopback port that was free for UDP and TCP a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
-	port, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprint(port)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
 )
 
 // needNginx skips tests that run the real nginx binary where it is missing,
@@ -41,7 +42,7 @@ func labData(t *testing.T, dir string, backends ...string) TemplateData {
 	t.Helper()
 	return TemplateData{
 		Name:     "lb1",
-		Listen:   "127.0.0.1:" + freePort(t),
+		Listen:   "127.0.0.1:" + lbtest.FreePort(t),
 		Backends: backends,
 		PIDFile:  filepath.Join(dir, "nginx.pid"),
 		ErrorLog: filepath.Join(dir, "error.log"),

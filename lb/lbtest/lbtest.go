@@ -1,0 +1,107 @@
+// Package lbtest holds the test helpers every load balancer driver's lab
+// tests share: a tiny DNS backend whose answer says which one it is, and a
+// check of what a load balancer answers over UDP and TCP.
+package lbtest
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/internal/freeport"
+)
+
+// QueryName is the name WantTXT asks for; backends answer any name.
+const QueryName = "probe.dnsroll.test."
+
+// StartTXT starts a DNS server on one loopback port for UDP and TCP that
+// answers every query (a health check's too) with TXT answer, and returns
+// it as a backend labelled answer. It stops when the test ends.
+func StartTXT(t *testing.T, answer string) dnsroll.Server {
+	t.Helper()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		m.Answer = []dns.RR{&dns.TXT{
+			Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+			Txt: []string{answer},
+		}}
+		_ = w.WriteMsg(m)
+	})
+	pc, ln := listenBoth(t)
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() { _ = srv.ActivateAndServe() }()
+		<-started
+		t.Cleanup(func() { _ = srv.Shutdown() })
+	}
+	return dnsroll.Server{Label: answer, IPv4: "127.0.0.1", DNSPort: port}
+}
+
+// listenBoth binds one loopback port for UDP and TCP. The sockets are held,
+// not handed to another process, so port 0 is safe here.
+func listenBoth(t *testing.T) (net.PacketConn, net.Listener) {
+	t.Helper()
+	for range 50 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			return pc, ln
+		}
+		pc.Close()
+	}
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return nil, nil
+}
+
+// WantTXT queries QueryName TXT through addr over UDP and TCP and fails the
+// test unless both answer exactly TXT want. A driver's Point promises the
+// new backends serve when it returns, so a wrong answer fails at once; only
+// a query with no reply is retried.
+func WantTXT(t *testing.T, addr, want string) {
+	t.Helper()
+	for _, proto := range []string{"udp", "tcp"} {
+		c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
+		m := new(dns.Msg)
+		m.SetQuestion(QueryName, dns.TypeTXT)
+		var r *dns.Msg
+		var err error
+		for range 3 {
+			if r, _, err = c.Exchange(m, addr); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("%s query through %s: %v", proto, addr, err)
+		}
+		if len(r.Answer) != 1 {
+			t.Fatalf("%s query through %s: rcode %s, answer %v; want one TXT", proto, addr, dns.RcodeToString[r.Rcode], r.Answer)
+		}
+		if txt, ok := r.Answer[0].(*dns.TXT); !ok || len(txt.Txt) != 1 || txt.Txt[0] != want {
+			t.Fatalf("%s query through %s: answer %v, want TXT %q", proto, addr, r.Answer[0], want)
+		}
+	}
+}
+
+// FreePort returns a loopback port, free for UDP and TCP, for a load
+// balancer to listen on.
+func FreePort(t *testing.T) string {
+	t.Helper()
+	port, err := freeport.Loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(port)
+}
