@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -245,10 +246,16 @@ func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	outcome, errType, why := r.outcome(ctx, cause)
 	r.st.Failure = why
+	cause = unwrapStep(cause)
 	if r.committed {
-		// Blue is (partly) gone: green keeps serving; a rerun finishes the job.
+		// Blue is (partly) gone: green keeps serving; a rerun finishes the
+		// job. Even a cancellation must not switch back to deleted servers.
+		if outcome != PhaseFailed {
+			why += "; " + pastNoReturn
+			r.st.Failure = why
+		}
 		r.finish(ctx, PhaseFailed)
-		return temporal.NewNonRetryableApplicationError(why+"; the load balancers stay on green (blue is being or has been deleted); start the rollout again to finish", ErrTypeFailed, cause, r.st)
+		return temporal.NewNonRetryableApplicationError(why, ErrTypeFailed, cause, r.st)
 	}
 	r.setPhase(ctx, PhaseRollingBack)
 	var errs []error
@@ -271,7 +278,8 @@ func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 		}
 	}
 	if len(errs) > 0 {
-		r.st.Failure = fmt.Sprintf("%s; cleanup failed: %s — check the load balancers and delete any -next servers by hand", why, reason(errs[0]))
+		r.st.Failure = fmt.Sprintf("%s; cleanup failed: %s failed: %s — check the load balancers (on green: %v) and delete any -next servers by hand",
+			why, stepName(errs[0], "cleanup"), reason(errs[0]), r.st.OnGreen)
 		r.finish(ctx, PhaseCleanupFailed)
 		return temporal.NewNonRetryableApplicationError(r.st.Failure, ErrTypeFailed, cause, r.st)
 	}
@@ -289,21 +297,37 @@ func (r *rollout) outcome(ctx workflow.Context, cause error) (Phase, string, str
 	case temporal.IsCanceledError(cause):
 		return PhaseAborted, ErrTypeAborted, "aborted: the workflow was cancelled"
 	}
-	why := fmt.Sprintf("%s failed: %s", r.failedStep(), reason(cause))
-	if r.controls && r.switching {
+	why := fmt.Sprintf("%s failed: %s", stepName(cause, r.failedStep()), reason(cause))
+	switch {
+	case r.committed:
+		// Nothing is undone past this point, so nothing was rolled back.
+		return PhaseFailed, ErrTypeFailed, why + "; failed after the " + pastNoReturn
+	case r.controls && r.switching:
 		// A failure after the switch is a rollback the operator did not have to ask for.
 		return PhaseRolledBack, ErrTypeRolledBack, why + "; rolled back automatically"
 	}
 	return PhaseFailed, ErrTypeFailed, why
 }
 
+// pastNoReturn explains a rollout that stopped after blue deletion began.
+const pastNoReturn = "point of no return: the load balancers stay on green (blue is being or has been deleted); start the rollout again to finish"
+
+// stepName names the step err came from, or fallback when err is not a
+// step's failure.
+func stepName(err error, fallback string) string {
+	var se *stepError
+	if errors.As(err, &se) {
+		return se.step.label()
+	}
+	return fallback
+}
+
+// failedStep names the last step recorded as failed; it names failures
+// that did not come through a step call, such as a bake round.
 func (r *rollout) failedStep() string {
 	for i := len(r.st.Steps) - 1; i >= 0; i-- {
 		if s := r.st.Steps[i]; s.State == StepFailed {
-			if s.Target != "" {
-				return s.Name + " " + s.Target
-			}
-			return s.Name
+			return s.label()
 		}
 	}
 	return "rollout"

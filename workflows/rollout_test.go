@@ -152,7 +152,13 @@ func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *ha
 	})
 	slow("DeleteServer", env.OnActivity(a.DeleteServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteServerInput) (activities.StepResult, error) {
 		rec.add("DeleteServer " + in.Server.Label)
-		return activities.StepResult{Attempt: 1}, stepErr("DeleteServer")
+		if failAt == "DeleteServer" {
+			// Each server fails in its own words, so a test can tell
+			// whether a message pairs a step with its own error.
+			return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("instance "+in.Server.Label+" answered 500", activities.ErrStep,
+				temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(3)}})
+		}
+		return activities.StepResult{Attempt: 1}, nil
 	}))
 	env.OnActivity(a.DeleteGreen, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteGreenInput) (activities.StepResult, error) {
 		rec.add("DeleteGreen " + strings.Join(in.Labels, ","))
@@ -369,5 +375,44 @@ func TestPlanFailureTouchesNothing(t *testing.T) {
 	}
 	if h.rec.has("EnsureServer") || h.rec.has("DeleteGreen") {
 		t.Errorf("plan failure acted: %v", h.rec.calls)
+	}
+}
+
+// A failure after blue deletion has started is the point of no return: it
+// is reported as such, never as a rollback, and the message pairs the step
+// and target with that step's own error.
+func TestFailureAfterPointOfNoReturnIsNotARollback(t *testing.T) {
+	for _, step := range []string{"DeleteServer", "RenameServer"} {
+		t.Run(step, func(t *testing.T) {
+			h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 5m}", step)
+			st, err := h.run(t)
+			wantErrType(t, err, ErrTypeFailed)
+			if st.Phase != PhaseFailed {
+				t.Errorf("phase = %s, want %s", st.Phase, PhaseFailed)
+			}
+			for _, text := range []string{err.Error(), st.Failure} {
+				if strings.Contains(text, "rolled back") {
+					t.Errorf("failure after blue deletion says it rolled back: %q", text)
+				}
+				if !strings.Contains(text, "point of no return") || !strings.Contains(text, "stay on green") {
+					t.Errorf("failure %q does not say it is past the point of no return with the load balancers on green", text)
+				}
+			}
+			// Both servers' steps fail; the first one's error is reported and
+			// must come with its own name.
+			want := map[string]string{
+				"DeleteServer": "DeleteServer ns1 failed: instance ns1 answered 500",
+				"RenameServer": "RenameServer ns1-next failed: RenameServer exploded",
+			}[step]
+			if !strings.HasPrefix(st.Failure, want) {
+				t.Errorf("failure = %q, want it to start with %q", st.Failure, want)
+			}
+			if h.rec.has("DeleteGreen") || h.rec.lbs["lb1"] != "ns1-next" || h.rec.lbs["lb2"] != "ns2-next" {
+				t.Errorf("green undone after blue deletion: calls %v, lbs %v", h.rec.calls, h.rec.lbs)
+			}
+			if got, want := strings.Join(st.OnGreen, ","), "lb1,lb2"; got != want {
+				t.Errorf("on green = %s, want %s", got, want)
+			}
+		})
 	}
 }

@@ -81,6 +81,36 @@ func (c *call) wait(ctx workflow.Context, out any) error {
 		s.State = StepFailed
 		s.Error = reason(err)
 		s.Attempts = failedAttempts(err, c.max)
+		return &stepError{step: s, err: err}
+	}
+	return err
+}
+
+// stepError is a step's failure together with the step it came from, so a
+// message built from the error names the step, the target and the error
+// of the same failure, however many steps ran in parallel.
+type stepError struct {
+	step *Step
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step.label() + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// label is how messages name a step: "DeleteServer ns1".
+func (s *Step) label() string {
+	if s.Target != "" {
+		return s.Name + " " + s.Target
+	}
+	return s.Name
+}
+
+// unwrapStep returns err without the step it is attributed to, for
+// passing on as a cause.
+func unwrapStep(err error) error {
+	var se *stepError
+	if errors.As(err, &se) {
+		return se.err
 	}
 	return err
 }
