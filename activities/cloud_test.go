@@ -2,6 +2,7 @@ package activities
 
 import (
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -198,5 +199,32 @@ func TestRenameServer(t *testing.T) {
 	}
 	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: odd.Server, To: "ns1-t"}); err == nil {
 		t.Error("renamed a label without the -next suffix")
+	}
+}
+
+// Cloud errors are classed by whether a retry can fix them: a 5xx, a 429
+// or a 408 is retried until the step's deadline; any other 4xx (a bad
+// token, a forbidden call, a bad request) fails the step at once.
+func TestCloudErrorsAreClassedForRetry(t *testing.T) {
+	for _, tt := range []struct {
+		status    int
+		retryable bool
+	}{
+		{500, true}, {502, true}, {504, true}, {429, true}, {408, true},
+		{400, false}, {401, false}, {403, false}, {422, false},
+	} {
+		t.Run(http.StatusText(tt.status), func(t *testing.T) {
+			t.Parallel() // linodego itself waits between its retries of 408 and 429
+			c := newCloudEnv(t)
+			c.sim.InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4/linode/instances", Status: tt.status, Count: -1})
+			_, err := c.ensure(t, "ns1-next")
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) {
+				t.Fatalf("%d: err = %v, want an application error", tt.status, err)
+			}
+			if got := !app.NonRetryable(); got != tt.retryable {
+				t.Errorf("%d: retryable = %v, want %v (%v)", tt.status, got, tt.retryable, err)
+			}
+		})
 	}
 }

@@ -49,6 +49,7 @@ type Notification struct {
 // Notify POSTs one event to one webhook. Any 2xx is delivered; anything else
 // is an error that Temporal retries. The workflow never fails because of it.
 func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, error) {
+	defer keepAlive(ctx, "notifying "+in.Event)()
 	info := activity.GetInfo(ctx)
 	n := Notification{
 		Event: in.Event, Fleet: in.Fleet, Revision: in.Revision, Phase: in.Phase, Reason: in.Reason, Seq: in.Seq,

@@ -15,6 +15,7 @@ import (
 // worked out by Verify from the same files, so they stay out of history;
 // zone contents that BIND would answer with SERVFAIL are warnings here.
 func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
+	defer keepAlive(ctx, "planning "+in.Fleet)()
 	fleet, err := a.Fleets(in.Fleet)
 	if err != nil {
 		return Plan{}, failure(ctx, err)

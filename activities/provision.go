@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/provision"
@@ -30,9 +32,15 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 	}
 	req.ExtraVars = map[string]any{"dnsroll_zones": zones}
 
+	// Heartbeat on a clock, not per task: one task (apt on a new VM) can
+	// outlast the heartbeat timeout while the worker is perfectly alive.
+	var progress atomic.Value
+	progress.Store("ansible: starting")
+	stop := heartbeatEvery(ctx, 2*time.Second, progress.Load)
 	res, err := a.Ansible.Run(ctx, req, func(msg string) {
-		heartbeat(ctx, fmt.Sprintf("ansible: %s", msg))
+		progress.Store(fmt.Sprintf("ansible: %s", msg))
 	})
+	stop()
 	if err != nil {
 		return ProvisionResult{Ansible: res}, failure(ctx, err)
 	}

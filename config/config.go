@@ -82,7 +82,11 @@ type Zone struct {
 	File string `yaml:"file" json:"file"`
 }
 
-// Steps bounds how long each step may take and how often it is retried.
+// Steps bounds how long each step may take. A step's timeout is its
+// deadline: errors that a retry may fix (5xx, 429, timeouts, lost
+// connections) are retried with exponential backoff until it passes, and
+// errors that no retry fixes (invalid input, a rejected config, other 4xx)
+// fail the step at once.
 type Steps struct {
 	CreateTimeout    Duration `yaml:"create_timeout" json:"create_timeout"`
 	ProvisionTimeout Duration `yaml:"provision_timeout" json:"provision_timeout"`
@@ -90,7 +94,13 @@ type Steps struct {
 	SwitchTimeout    Duration `yaml:"switch_timeout" json:"switch_timeout"`
 	// HeartbeatTimeout is how soon a step on a dead worker is retried elsewhere.
 	HeartbeatTimeout Duration `yaml:"heartbeat_timeout" json:"heartbeat_timeout"`
-	MaxAttempts      int      `yaml:"max_attempts" json:"max_attempts"`
+	// RetryInitialInterval and RetryMaximumInterval bound the backoff
+	// between attempts, which doubles from the first to the second.
+	RetryInitialInterval Duration `yaml:"retry_initial_interval" json:"retry_initial_interval"`
+	RetryMaximumInterval Duration `yaml:"retry_maximum_interval" json:"retry_maximum_interval"`
+	// MaxAttempts caps the attempts of a step; 0, the default, retries
+	// until the step's deadline.
+	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
 }
 
 // Lab settings; present only for fleets that run in the local lab.
@@ -185,14 +195,35 @@ func (f *Fleet) setDefaults() {
 	setDur(&s.ProbeTimeout, 2*time.Minute)
 	setDur(&s.SwitchTimeout, 5*time.Minute)
 	setDur(&s.HeartbeatTimeout, 30*time.Second)
-	if s.MaxAttempts == 0 {
-		s.MaxAttempts = 5
-	}
+	setDur(&s.RetryInitialInterval, time.Second)
+	setDur(&s.RetryMaximumInterval, 30*time.Second)
 	if f.Lab != nil {
 		if f.Lab.DNSPortBase == 0 {
 			f.Lab.DNSPortBase = 15300
 		}
 	}
+}
+
+func (s Steps) validate() error {
+	if s.MaxAttempts < 0 || s.MaxAttempts > 1000 {
+		return fieldErr("steps.max_attempts", "must be between 0 (retry until the step's deadline) and 1000, got %d", s.MaxAttempts)
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"create_timeout", s.CreateTimeout}, {"provision_timeout", s.ProvisionTimeout}, {"probe_timeout", s.ProbeTimeout},
+		{"switch_timeout", s.SwitchTimeout}, {"heartbeat_timeout", s.HeartbeatTimeout},
+		{"retry_initial_interval", s.RetryInitialInterval}, {"retry_maximum_interval", s.RetryMaximumInterval},
+	} {
+		if d.v < 0 {
+			return fieldErr("steps."+d.field, "must not be negative, got %s", d.v.D())
+		}
+	}
+	if s.RetryMaximumInterval < s.RetryInitialInterval {
+		return fieldErr("steps.retry_maximum_interval", "must be at least retry_initial_interval (%s), got %s", s.RetryInitialInterval.D(), s.RetryMaximumInterval.D())
+	}
+	return nil
 }
 
 func setDur(d *Duration, def time.Duration) {
@@ -280,8 +311,8 @@ func (f *Fleet) Validate() error {
 	if err := f.Notifications.validate(); err != nil {
 		return err
 	}
-	if f.Steps.MaxAttempts < 1 || f.Steps.MaxAttempts > 100 {
-		return fieldErr("steps.max_attempts", "must be between 1 and 100, got %d", f.Steps.MaxAttempts)
+	if err := f.Steps.validate(); err != nil {
+		return err
 	}
 	if f.Lab != nil && (f.Lab.DNSPortBase < 1024 || f.Lab.DNSPortBase > 64000) {
 		return fieldErr("lab.dns_port_base", "must be between 1024 and 64000, got %d", f.Lab.DNSPortBase)

@@ -34,7 +34,7 @@ func TestParseDefaults(t *testing.T) {
 	if got, want := strings.Join(f.Probe.Protocols, ","), "udp,tcp"; got != want {
 		t.Errorf("protocols = %q, want %q", got, want)
 	}
-	if f.Steps.MaxAttempts != 5 || f.Steps.HeartbeatTimeout.D().Seconds() != 30 {
+	if f.Steps.MaxAttempts != 0 || f.Steps.RetryMaximumInterval.D().Seconds() != 30 || f.Steps.HeartbeatTimeout.D().Seconds() != 30 {
 		t.Errorf("step defaults = %+v", f.Steps)
 	}
 	if got, want := f.Tag(), "dnsroll-fleet-prod"; got != want {

@@ -215,7 +215,8 @@ func rootPass() (string, error) {
 
 // mapErr gives linodego errors dnsroll codes while keeping the original in
 // the chain: 404 wraps dnsroll.ErrNotFound, a duplicate label is ECONFLICT,
-// any other 400 is EINVALID. linodego flattens Go errors into strings, so a
+// any other 4xx but 408 and 429 is EINVALID (no retry fixes it), and 5xx,
+// 408 and 429 carry no code, so they stay retryable. linodego flattens Go errors into strings, so a
 // cancelled or expired ctx is added back for errors.Is.
 func mapErr(ctx context.Context, err error) error {
 	var code *dnsroll.Error
@@ -226,6 +227,14 @@ func mapErr(ctx context.Context, err error) error {
 		code = &dnsroll.Error{Code: dnsroll.EINVALID, Message: err.Error()}
 		if strings.Contains(strings.ToLower(err.Error()), "must be unique") {
 			code.Code = dnsroll.ECONFLICT
+		}
+	case http.StatusRequestTimeout, http.StatusTooManyRequests:
+		// Retryable: the request may pass later.
+	default:
+		// Any other 4xx (a bad or expired token, a forbidden call, an
+		// unprocessable request) fails the same way every time.
+		if s := httpStatus(err); s >= 400 && s < 500 {
+			code = &dnsroll.Error{Code: dnsroll.EINVALID, Message: err.Error()}
 		}
 	}
 	chain := &codedError{err: err}

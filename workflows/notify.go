@@ -14,6 +14,7 @@ import (
 // fail a rollout.
 var notifyOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 15 * time.Second,
+	HeartbeatTimeout:    10 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,

@@ -154,6 +154,10 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 // switchLBs points each load balancer at the server it fronts in servers.
 // A load balancer whose nameserver has no server gets no backend.
 func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, servers map[string]dnsroll.Server, step string, toGreen bool) error {
+	opts := r.options(r.plan.Fleet.Steps.SwitchTimeout)
+	if !toGreen {
+		opts = r.cleanupOptions()
+	}
 	fleet := r.plan.Fleet
 	var calls []*call
 	for _, lb := range lbs {
@@ -162,7 +166,7 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 			backends = []dnsroll.Server{s}
 		}
 		in := activities.SwitchInput{Fleet: fleet, LB: lb, Backends: backends}
-		calls = append(calls, r.start(ctx, step, lb.Name, r.options(fleet.Steps.SwitchTimeout), a.SwitchLoadBalancer, in))
+		calls = append(calls, r.start(ctx, step, lb.Name, opts, a.SwitchLoadBalancer, in))
 	}
 	var firstErr error
 	for i, c := range calls {

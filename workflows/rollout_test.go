@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -414,5 +416,35 @@ func TestFailureAfterPointOfNoReturnIsNotARollback(t *testing.T) {
 				t.Errorf("on green = %s, want %s", got, want)
 			}
 		})
+	}
+}
+
+// Every step has a heartbeat timeout well inside its deadline, Plan
+// included, so a step on a worker that died is retried within seconds
+// instead of at its deadline; and every step retries until its deadline
+// rather than a fixed, small number of attempts.
+func TestEveryStepHasAHeartbeatTimeoutAndADeadline(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 5m}\nnotifications: {webhooks: [{url: \"https://hooks.example/x\"}]}", "")
+	seen := map[string]bool{}
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		name := info.ActivityType.Name
+		seen[name] = true
+		if info.HeartbeatTimeout <= 0 || info.HeartbeatTimeout >= info.StartToCloseTimeout {
+			t.Errorf("%s: heartbeat timeout %s, start-to-close %s: a dead worker's attempt would wait for its deadline", name, info.HeartbeatTimeout, info.StartToCloseTimeout)
+		}
+		if name == "Notify" {
+			return // notifications are best effort, with a bounded retry
+		}
+		if info.ScheduleToCloseTimeout <= 0 || info.ScheduleToCloseTimeout > 2*time.Hour {
+			t.Errorf("%s: schedule-to-close %s, want the step's deadline", name, info.ScheduleToCloseTimeout)
+		}
+	})
+	if _, err := h.run(t); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"Plan", "EnsureServer", "ProvisionNameservers", "VerifyGreen", "SwitchLoadBalancer", "VerifyLoadBalancers", "BakeCheck", "DeleteServer", "RenameServer", "Notify"} {
+		if !seen[name] {
+			t.Errorf("activity %s never ran", name)
+		}
 	}
 }

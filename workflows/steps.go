@@ -13,39 +13,47 @@ import (
 )
 
 // planOptions bound the Plan step, which runs before the fleet's own step
-// settings are known.
-var planOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: time.Minute,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:        time.Second,
-		MaximumAttempts:        3,
-		NonRetryableErrorTypes: activities.NonRetryable,
-	},
-}
+// settings are known: the defaults of config.Steps, with a short heartbeat
+// timeout since Plan heartbeats every few seconds and a dead worker's Plan
+// should move on in seconds, not at its deadline.
+var planOptions = stepOptions(5*time.Minute, 10*time.Second, time.Second, 30*time.Second, 0)
 
-// options are the fleet's deadline and bounded retries for one step. Every
-// step heartbeats, so a step on a crashed worker is retried within the
-// heartbeat timeout rather than its whole deadline.
+// options are the fleet's deadline and retries for one step (see
+// config.Steps).
 func (r *rollout) options(timeout config.Duration) workflow.ActivityOptions {
 	s := r.plan.Fleet.Steps
+	return stepOptions(timeout.D(), s.HeartbeatTimeout.D(), s.RetryInitialInterval.D(), s.RetryMaximumInterval.D(), s.MaxAttempts)
+}
+
+// stepOptions makes deadline the step's deadline across all its attempts:
+// an error that a retry may fix (a 5xx, a 429, a timeout, a lost
+// connection) is retried with exponential backoff until the deadline
+// passes, or maxAttempts (0: no cap) have run; the non-retryable error
+// types (invalid input, a rejected config, a 4xx) fail at once. Every step
+// heartbeats, so a step on a crashed worker is retried within the
+// heartbeat timeout rather than at its deadline.
+func stepOptions(deadline, heartbeat, initial, maxInterval time.Duration, maxAttempts int) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
-		StartToCloseTimeout: timeout.D(),
-		HeartbeatTimeout:    s.HeartbeatTimeout.D(),
-		WaitForCancellation: true,
+		ScheduleToCloseTimeout: deadline,
+		StartToCloseTimeout:    deadline,
+		HeartbeatTimeout:       heartbeat,
+		WaitForCancellation:    true,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
+			InitialInterval:        initial,
 			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			MaximumAttempts:        int32(s.MaxAttempts),
+			MaximumInterval:        maxInterval,
+			MaximumAttempts:        int32(maxAttempts),
 			NonRetryableErrorTypes: activities.NonRetryable,
 		},
 	}
 }
 
 // cleanupOptions try harder than forward steps: leaving green behind costs
-// money and confuses the next rollout.
+// money and confuses the next rollout, and a switch back to blue that
+// gives up leaves a load balancer on servers about to go.
 func (r *rollout) cleanupOptions() workflow.ActivityOptions {
 	o := r.options(r.plan.Fleet.Steps.SwitchTimeout)
+	o.ScheduleToCloseTimeout *= 3
 	o.RetryPolicy.MaximumAttempts *= 3
 	return o
 }
@@ -132,12 +140,17 @@ func waitAll(ctx workflow.Context, calls []*call) error {
 // reason is the innermost message of an activity error: what the operator
 // needs, without Temporal's wrapping.
 func reason(err error) string {
+	var timeout *temporal.TimeoutError
+	timedOut := errors.As(err, &timeout)
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
+		if timedOut {
+			// Retries ran out of time: say so, with the last attempt's error.
+			return "gave up at the " + timeoutName(timeout.TimeoutType()) + "; last error: " + app.Message()
+		}
 		return app.Message()
 	}
-	var timeout *temporal.TimeoutError
-	if errors.As(err, &timeout) {
+	if timedOut {
 		return "timed out (" + timeoutName(timeout.TimeoutType()) + ")"
 	}
 	if temporal.IsCanceledError(err) {
@@ -153,7 +166,7 @@ func timeoutName(t enumspb.TimeoutType) string {
 	case enumspb.TIMEOUT_TYPE_START_TO_CLOSE:
 		return "step deadline"
 	case enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE:
-		return "schedule-to-close deadline"
+		return "step deadline"
 	}
 	return t.String()
 }
