@@ -24,8 +24,9 @@ import (
 // Paths on a real (Debian 12) load balancer. The role installs the config as
 // /etc/nginx/nginx.conf; Debian's systemd unit expects this pid file.
 const (
-	vmPIDFile  = "/run/nginx.pid"
-	vmErrorLog = "/var/log/nginx/error.log"
+	vmPIDFile       = "/run/nginx.pid"
+	vmErrorLog      = "/var/log/nginx/error.log"
+	vmControlSocket = "/run/nginx-dnsroll.sock"
 )
 
 // validateTask is the name of the role task that installs the config after
@@ -52,8 +53,11 @@ type Driver struct {
 }
 
 // Point renders lb's nginx config for backends, applies it with the fleet's
-// loadbalancer playbook and returns once the new config serves traffic. It
-// is idempotent: an unchanged config leaves nginx untouched.
+// loadbalancer playbook and returns once the running nginx serves it, as
+// its workers report on the config's control socket. It is idempotent and
+// converges from whatever an interrupted attempt left: a config that nginx
+// already serves leaves nginx untouched, and one that was written but never
+// loaded is loaded.
 //
 // Errors have code dnsroll.EINVALID when the input or the rendered config is
 // invalid (nginx -t rejected it; the old config keeps serving); anything
@@ -63,39 +67,72 @@ func (d *Driver) Point(ctx context.Context, fleet *config.Fleet, balancer config
 }
 
 func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, backends []dnsroll.Server) error {
-	if err := lb.CheckName(balancer.Name); err != nil {
-		return err
-	}
-	listenHost, listenPort, err := splitListen(balancer.Address)
+	j, err := d.job(fleet, balancer, backends)
 	if err != nil {
 		return err
 	}
-	data := TemplateData{Name: balancer.Name, Listen: balancer.Address, PIDFile: vmPIDFile, ErrorLog: vmErrorLog}
+	play := lb.Playbook{Runner: d.Runner, Request: j.req, Progress: d.Progress, ValidateTask: validateTask, Validator: "nginx -t"}
+	if err := play.Run(ctx); err != nil {
+		return err
+	}
+	if j.labDir == "" {
+		// The role checked through the control socket on the machine.
+		return nil
+	}
+	if err := lb.VerifyLab(j.labDir, "nginx.conf", j.conf, "nginx.pid", "nginx"); err != nil {
+		return err
+	}
+	return verifyServing(ctx, j.socket, j.id)
+}
+
+// job is one switch, worked out: the config, its ID and the playbook run
+// that makes nginx serve it.
+type job struct {
+	conf, id, socket, labDir string
+	req                      provision.Request
+}
+
+func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends []dnsroll.Server) (job, error) {
+	if err := lb.CheckName(balancer.Name); err != nil {
+		return job{}, err
+	}
+	listenHost, listenPort, err := splitListen(balancer.Address)
+	if err != nil {
+		return job{}, err
+	}
+	data := TemplateData{Name: balancer.Name, Listen: balancer.Address, PIDFile: vmPIDFile, ErrorLog: vmErrorLog, ControlSocket: vmControlSocket}
 	for _, b := range backends {
 		data.Backends = append(data.Backends, b.DNSAddr())
 	}
 	labDir := ""
 	if fleet.Lab != nil {
 		if labDir, err = d.Dir(balancer.Name); err != nil {
-			return err
+			return job{}, err
 		}
 		// One worker per lab load balancer: the lab runs several on a
 		// small machine and carries little traffic.
 		data.PIDFile, data.ErrorLog, data.Workers = filepath.Join(labDir, "nginx.pid"), filepath.Join(labDir, "error.log"), 1
+		data.ControlSocket = filepath.Join(labDir, "control.sock")
 	}
 	conf, err := d.render(data)
 	if err != nil {
-		return err
+		return job{}, err
+	}
+	id, err := configID(conf)
+	if err != nil {
+		return job{}, err
 	}
 	address := balancer.SSHHost
 	if address == "" {
 		address = listenHost
 	}
 	vars := map[string]any{
-		"dnsroll_nginx_conf":     conf,
-		"dnsroll_lab_dir":        labDir,
-		"dnsroll_lb_listen_host": listenHost,
-		"dnsroll_lb_listen_port": listenPort,
+		"dnsroll_nginx_conf":           conf,
+		"dnsroll_nginx_config_id":      id,
+		"dnsroll_nginx_control_socket": data.ControlSocket,
+		"dnsroll_lab_dir":              labDir,
+		"dnsroll_lb_listen_host":       listenHost,
+		"dnsroll_lb_listen_port":       listenPort,
 	}
 	req := provision.Request{
 		Playbook:   fleet.Path(fleet.Ansible.LoadBalancerPlaybook),
@@ -103,14 +140,7 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config
 		Connection: fleet.Ansible.Connection,
 		User:       fleet.Ansible.SSHUser,
 	}
-	play := lb.Playbook{Runner: d.Runner, Request: req, Progress: d.Progress, ValidateTask: validateTask, Validator: "nginx -t"}
-	if err := play.Run(ctx); err != nil {
-		return err
-	}
-	if labDir != "" {
-		return lb.VerifyLab(labDir, "nginx.conf", conf, "nginx.pid", "nginx")
-	}
-	return nil
+	return job{conf: conf, id: id, socket: data.ControlSocket, labDir: labDir, req: req}, nil
 }
 
 // Dir is the directory of lab load balancer name: <LabDir>/lb/<name>.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,3 +153,89 @@ func workerPIDs(t *testing.T, master int) []int {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestLabPointAfterInterruptedSwitch leaves a lab nginx as a worker killed
+// mid-switch does, for each point of the switch, and checks that the next
+// Point makes the running nginx serve the wanted backend, whatever state
+// the interrupted attempt left.
+func TestLabPointAfterInterruptedSwitch(t *testing.T) {
+	needNginx(t)
+	needTool(t, "ansible-playbook")
+	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet := &config.Fleet{
+		Name: "lab", Dir: root, Lab: &config.Lab{DNSPortBase: 15300},
+		Ansible: config.Ansible{Connection: "local", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "root"},
+	}
+	d := &Driver{Runner: &provision.Runner{}, LabDir: t.TempDir()}
+	lb := config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "nginx"}
+	dir, err := d.Dir(lb.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopOnCleanup(t, dir)
+	ctx := context.Background()
+	point := func(backend dnsroll.Server) {
+		t.Helper()
+		if err := d.Point(ctx, fleet, lb, []dnsroll.Server{backend}); err != nil {
+			t.Fatalf("Point at %s: %v", backend.Label, err)
+		}
+		lbtest.WantTXT(t, lb.Address, backend.Label)
+	}
+	// writeOnly installs backend's config as the role's copy task does,
+	// and stops there: the worker died before the reload.
+	writeOnly := func(backend dnsroll.Server) {
+		t.Helper()
+		job, err := d.job(fleet, lb, []dnsroll.Server{backend})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(job.conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	point(blue)
+	// Killed between the config write and the reload, forward and back.
+	writeOnly(green)
+	lbtest.WantTXT(t, lb.Address, "blue") // the state a crash leaves
+	point(green)
+	writeOnly(blue)
+	lbtest.WantTXT(t, lb.Address, "green")
+	point(blue)
+
+	// Killed after the reload signal, before the new workers were waited
+	// for: the retry finds the switch done or in progress, and finishes.
+	writeOnly(green)
+	master := mustMaster(t, dir)
+	if err := syscall.Kill(master, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	point(green)
+
+	// Killed with nginx itself (kill -9 of master and workers, say by the
+	// OOM killer): the retry starts it again on the wanted config, although
+	// a dead master leaves its control socket behind.
+	workers := workerPIDs(t, master)
+	for _, pid := range append(workers, master) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	waitGone(t, append(workers, master))
+	point(green)
+}
+
+func waitGone(t *testing.T, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range pids {
+		for pidfile.Alive(pid, "nginx") {
+			if time.Now().After(deadline) {
+				t.Fatalf("nginx pid %d outlived SIGKILL", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}

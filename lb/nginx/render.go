@@ -1,6 +1,8 @@
 package nginx
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -28,7 +30,17 @@ type TemplateData struct {
 	ErrorLog string
 	// Workers is worker_processes; 0 means one per core ("auto").
 	Workers int
+	// ControlSocket is the absolute path of the unix socket on which the
+	// running workers answer with ConfigID.
+	ControlSocket string
+	// ConfigID identifies the rendered config; Render sets it to a hash of
+	// the config rendered without it.
+	ConfigID string
 }
+
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path
+// holds 108 bytes, with a terminating NUL).
+const maxSocketPath = 107
 
 var (
 	// hostRE is a DNS hostname; nginx resolves one at startup.
@@ -47,12 +59,27 @@ func Render(data TemplateData) (string, error) {
 }
 
 // renderText renders tmpl, the source of a stream template, with data.
+// The config's ID is a hash of the config rendered with an empty ID, so
+// two renders of the same data have the same ID and any change of backend,
+// address or setting changes it.
 func renderText(tmpl string, data TemplateData) (string, error) {
 	clean, err := data.normalize()
 	if err != nil {
 		return "", err
 	}
+	clean.ConfigID = ""
+	unsealed, err := lb.Render("nginx", "stream.conf", tmpl, clean)
+	if err != nil {
+		return "", err
+	}
+	clean.ConfigID = ConfigID(unsealed)
 	return lb.Render("nginx", "stream.conf", tmpl, clean)
+}
+
+// ConfigID is the ID of a config rendered with an empty ID.
+func ConfigID(unsealed string) string {
+	sum := sha256.Sum256([]byte(unsealed))
+	return "dnsroll-" + hex.EncodeToString(sum[:12])
 }
 
 // normalize validates d and returns a copy whose addresses are in the form
@@ -76,7 +103,10 @@ func (d TemplateData) normalize() (TemplateData, error) {
 		}
 		backends = append(backends, addr)
 	}
-	for field, p := range map[string]string{"pid file": d.PIDFile, "error log": d.ErrorLog} {
+	if len(d.ControlSocket) > maxSocketPath {
+		return bad("control socket %q: longer than the %d bytes a unix socket path may have; use a shorter lab directory", d.ControlSocket, maxSocketPath)
+	}
+	for field, p := range map[string]string{"pid file": d.PIDFile, "error log": d.ErrorLog, "control socket": d.ControlSocket} {
 		if !pathRE.MatchString(p) || filepath.Clean(p) != p {
 			return bad("%s %q: must be a clean absolute path without spaces or nginx syntax", field, p)
 		}

@@ -41,12 +41,13 @@ func missing(t *testing.T, what string) {
 func labData(t *testing.T, dir string, backends ...string) TemplateData {
 	t.Helper()
 	return TemplateData{
-		Name:     "lb1",
-		Listen:   "127.0.0.1:" + lbtest.FreePort(t),
-		Backends: backends,
-		PIDFile:  filepath.Join(dir, "nginx.pid"),
-		ErrorLog: filepath.Join(dir, "error.log"),
-		Workers:  1,
+		Name:          "lb1",
+		Listen:        "127.0.0.1:" + lbtest.FreePort(t),
+		Backends:      backends,
+		PIDFile:       filepath.Join(dir, "nginx.pid"),
+		ErrorLog:      filepath.Join(dir, "error.log"),
+		ControlSocket: filepath.Join(dir, "control.sock"),
+		Workers:       1,
 	}
 }
 
