@@ -2,8 +2,10 @@ package dnsdist
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -207,4 +209,70 @@ func rcode(t *testing.T, addr string) int {
 		t.Fatalf("query %s: %v", addr, err)
 	}
 	return r.Rcode
+}
+
+// TestLabPointAfterInterruptedSwitch leaves a lab dnsdist as a worker
+// killed in the middle of the console switch does, forward and back, and
+// checks that the next Point converges: the running dnsdist serves exactly
+// the wanted backend, as its console's server list and DNS both say.
+func TestLabPointAfterInterruptedSwitch(t *testing.T) {
+	needTool(t, "dnsdist")
+	needTool(t, "ansible-playbook")
+	needTool(t, "start-stop-daemon")
+	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet := &config.Fleet{
+		Name: "lab", Dir: root, Lab: &config.Lab{DNSPortBase: 15300},
+		Ansible: config.Ansible{Connection: "local", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "root"},
+		Zones:   []config.Zone{{Name: "dnsroll.test"}},
+	}
+	d := &Driver{Runner: &provision.Runner{}, LabDir: t.TempDir()}
+	lb := config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "dnsdist"}
+	dir, err := d.Dir(lb.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = Stop(ctx, dir)
+	})
+	console := func(lua string) string {
+		t.Helper()
+		out, err := exec.Command("dnsdist", "-C", filepath.Join(dir, "console.conf"), "-c", "-e", lua).CombinedOutput()
+		if err != nil {
+			t.Fatalf("console %q: %v: %s", lua, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	servers := func() string {
+		t.Helper()
+		return console(`local o = {} for _, s in ipairs(getServers()) do o[#o + 1] = s.name .. '=' .. (s:isUp() and 'up' or 'down') end return table.concat(o, ' ')`)
+	}
+	point := func(backend dnsroll.Server) {
+		t.Helper()
+		if err := d.Point(context.Background(), fleet, lb, []dnsroll.Server{backend}); err != nil {
+			t.Fatalf("Point at %s: %v", backend.Label, err)
+		}
+		lbtest.WantTXT(t, lb.Address, backend.Label)
+		if got, want := servers(), backend.DNSAddr()+"=up"; got != want {
+			t.Errorf("after Point at %s the console lists %q, want only %q", backend.Label, got, want)
+		}
+	}
+
+	point(blue)
+	// Killed after adding green, before setting blue down.
+	console(fmt.Sprintf(`newServer({address = '%s', name = '%s'})`, green.DNSAddr(), green.DNSAddr()))
+	point(green)
+	// Switching back, killed while green drained: both listed, green down.
+	console(fmt.Sprintf(`newServer({address = '%s', name = '%s'})`, blue.DNSAddr(), blue.DNSAddr()))
+	console(fmt.Sprintf(`for _, s in ipairs(getServers()) do if s.name == '%s' then s:setDown() end end`, green.DNSAddr()))
+	point(blue)
+	// Killed after setting the wanted backend down on an earlier attempt
+	// (a switch away that was itself interrupted, then reversed).
+	console(fmt.Sprintf(`for _, s in ipairs(getServers()) do if s.name == '%s' then s:setDown() end end`, blue.DNSAddr()))
+	point(blue)
 }

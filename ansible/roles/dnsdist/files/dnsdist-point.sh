@@ -102,5 +102,15 @@ if [ -n "$removed" ]; then
 	for b in $removed; do each "$b" 'rmServer(s)'; done
 fi
 
+# Done means the running dnsdist serves exactly the desired backends, all
+# up, as its own server list says; not that the commands above ran.
+final=$(servers)
+got=$(printf '%s\n' "$final" | awk '{for (i = 1; i <= NF; i += 2) print $i, $(i + 1)}' | sort)
+want=$(for b in $desired; do echo "$b up"; done | sort)
+if [ "$got" != "$want" ]; then
+	echo "dnsdist serves [$(echo $final)], want [$desired], all up" >&2
+	exit 1
+fi
+
 # shellcheck disable=SC2086
 printf '{"added": %s, "removed": %s}\n' "$(json $added)" "$(json $removed)"
