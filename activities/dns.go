@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -136,7 +137,10 @@ func summarize(an probe.Analysis) string {
 }
 
 // SwitchLoadBalancer points one load balancer at its backends through the
-// load balancer's driver. Pointing it where it already points is a no-op.
+// load balancer's driver, which returns once the running program serves
+// them, then checks through DNS that the load balancer answers from them.
+// Pointing it where it already points is a no-op, and a retry converges
+// from whatever an interrupted attempt left.
 func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (StepResult, error) {
 	d, ok := a.Drivers[in.LB.Driver]
 	if !ok {
@@ -144,6 +148,9 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 	}
 	stop := keepAlive(ctx, "switching "+in.LB.Name)
 	err := d.Point(ctx, in.Fleet, in.LB, in.Backends)
+	if err == nil {
+		err = confirmServing(ctx, in.Fleet, in.LB, in.Backends)
+	}
 	stop()
 	if err != nil {
 		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: %w", in.LB.Name, err))
@@ -153,4 +160,46 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 		names[i] = b.Label
 	}
 	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s → %s", in.LB.Name, strings.Join(names, ","))}, nil
+}
+
+// confirmAsks is how many queries per protocol confirmServing sends through
+// a load balancer, each on a connection of its own, so that every worker of
+// a multi-worker load balancer is likely to answer one.
+const confirmAsks = 6
+
+// confirmServing checks through DNS that lb answers from one of backends:
+// over each of the fleet's protocols, the load balancer's answers carry
+// the NSID and SOA serial that a backend gives when asked directly. A load
+// balancer that still forwards to the other side (a switch that did not
+// take) or to a deleted server fails the check, and the step retries.
+// Servers provisioned before dnsroll set an NSID are told apart by serial
+// alone. With no backends there is nothing to answer.
+func confirmServing(ctx context.Context, fleet *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error {
+	if len(backends) == 0 || len(fleet.Zones) == 0 {
+		return nil
+	}
+	zoneName := fleet.Zones[0].Name
+	timeout := max(fleet.Probe.Timeout.D(), time.Second)
+	for _, proto := range fleet.Probe.Protocols {
+		var want []probe.Identity
+		var names []string
+		for _, b := range backends {
+			id, err := probe.Identify(ctx, b.DNSAddr(), proto, zoneName, timeout)
+			if err != nil {
+				return fmt.Errorf("confirm: backend %s does not answer: %w", b.Label, err)
+			}
+			want = append(want, id)
+			names = append(names, fmt.Sprintf("%s (%s)", b.Label, id))
+		}
+		for range confirmAsks {
+			got, err := probe.Identify(ctx, lb.Address, proto, zoneName, timeout)
+			if err != nil {
+				return fmt.Errorf("confirm: no answer through the load balancer, which should answer from %s: %w", strings.Join(names, ", "), err)
+			}
+			if !slices.Contains(want, got) {
+				return fmt.Errorf("confirm: the load balancer answers %s with %s, not from %s", proto, got, strings.Join(names, ", "))
+			}
+		}
+	}
+	return nil
 }

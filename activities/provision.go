@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/provision"
 )
@@ -20,7 +21,9 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 		User:       f.Ansible.SSHUser,
 	}
 	for _, s := range in.Servers {
-		vars := map[string]any{"dnsroll_dns_port": s.DNSPort}
+		// The server ID is the NSID the server answers with, which tells
+		// blue from green through a load balancer (see confirmServing).
+		vars := map[string]any{"dnsroll_dns_port": s.DNSPort, "dnsroll_server_id": ServerID(s)}
 		if f.Lab != nil {
 			vars["dnsroll_lab_dir"] = config.LabVMDir(a.LabDir, s.ID)
 		}
@@ -46,3 +49,8 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 	}
 	return ProvisionResult{Ansible: res, Attempt: attempt(ctx)}, nil
 }
+
+// ServerID is the NSID (BIND's server-id) that the nameserver role gives
+// server: its instance ID, which, unlike its label, survives the rename
+// and differs between blue and green.
+func ServerID(s dnsroll.Server) string { return fmt.Sprintf("linode-%d", s.ID) }

@@ -108,7 +108,8 @@ func (tl *testLab) startWorkerProcess(t *testing.T) *exec.Cmd {
 	cmd := exec.Command(dnsrollBinary(t), "worker", "--fleets", tl.fleetDir, "--lab-dir", tl.Dir(),
 		"--linode-url", tl.SimURL(), "--temporal-address", tl.TemporalAddress())
 	cmd.Env = append(os.Environ(), "LINODE_TOKEN="+lab.Token)
-	logf, err := os.Create(filepath.Join(tl.Dir(), "worker.log"))
+	// Appended to, so the log of a killed worker stays beside its successor's.
+	logf, err := os.OpenFile(filepath.Join(tl.Dir(), "worker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}

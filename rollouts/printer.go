@@ -35,6 +35,18 @@ func (p *Printer) Update(st workflows.Status) {
 	for ; p.events < len(st.Events); p.events++ {
 		fmt.Fprintf(p.W, "    ! %s\n", st.Events[p.events].Message)
 	}
+	for _, r := range st.Retrying {
+		key := fmt.Sprintf("retry %s %s %d", r.Activity, r.Progress, r.Attempt)
+		if p.seen[key] != "" {
+			continue
+		}
+		p.seen[key] = "printed"
+		what := r.Activity
+		if r.Progress != "" {
+			what += " (" + r.Progress + ")"
+		}
+		fmt.Fprintf(p.W, "    ~ %s: attempt %d after: %s\n", what, r.Attempt, r.LastError)
+	}
 }
 
 func stepName(s *workflows.Step) string {

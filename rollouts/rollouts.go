@@ -7,10 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
@@ -55,7 +59,58 @@ func Status(ctx context.Context, c client.Client, r Run) (workflows.Status, erro
 		}
 		return st, fmt.Errorf("query %s: %w", r.WorkflowID, err)
 	}
-	return st, v.Get(&st)
+	if err := v.Get(&st); err != nil {
+		return st, err
+	}
+	st.Retrying = Retries(ctx, c, r)
+	return st, nil
+}
+
+// Retries lists the rollout's steps that are being retried, from
+// Temporal's record of its pending activities. It is best effort: a
+// status without it is still the status.
+func Retries(ctx context.Context, c client.Client, r Run) []workflows.Retry {
+	d, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID)
+	if err != nil {
+		return nil
+	}
+	var out []workflows.Retry
+	for _, p := range d.GetPendingActivities() {
+		if p.GetAttempt() < 2 || p.GetLastFailure() == nil {
+			continue
+		}
+		rt := workflows.Retry{
+			Activity:  p.GetActivityType().GetName(),
+			Attempt:   p.GetAttempt(),
+			LastError: failureMessage(p.GetLastFailure()),
+		}
+		if t := p.GetScheduledTime(); t != nil && p.GetState() == enumspb.PENDING_ACTIVITY_STATE_SCHEDULED {
+			rt.NextAttemptAt = t.AsTime()
+		}
+		if h := p.GetHeartbeatDetails(); h != nil {
+			var msg string
+			if converter.GetDefaultDataConverter().FromPayloads(h, &msg) == nil {
+				rt.Progress = msg
+			}
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+// failureMessage is the innermost message of a failure: what went wrong,
+// without Temporal's wrapping.
+func failureMessage(f *failurepb.Failure) string {
+	msg := f.GetMessage()
+	for c := f.GetCause(); c != nil; c = c.GetCause() {
+		if c.GetMessage() != "" {
+			msg = c.GetMessage()
+		}
+	}
+	if f.GetTimeoutFailureInfo() != nil && f.GetCause() == nil {
+		msg = "timed out (" + strings.ToLower(strings.TrimPrefix(f.GetTimeoutFailureInfo().GetTimeoutType().String(), "TIMEOUT_TYPE_")) + ")"
+	}
+	return msg
 }
 
 // Signal sends abort or rollback to a rollout.

@@ -147,6 +147,10 @@ func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *ha
 		if err := stepErr("SwitchLoadBalancer"); err != nil && strings.HasSuffix(to, "-next") {
 			return activities.StepResult{}, err
 		}
+		if failAt == "SwitchBackToBlue" && in.LB.Name == "lb2" && !strings.HasSuffix(to, "-next") {
+			return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("confirm: lb2 answers with NSID linode-12, not from ns2", activities.ErrStep,
+				temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(9)}})
+		}
 		rec.mu.Lock()
 		rec.lbs[in.LB.Name] = to
 		rec.mu.Unlock()
@@ -446,5 +450,35 @@ func TestEveryStepHasAHeartbeatTimeoutAndADeadline(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("activity %s never ran", name)
 		}
+	}
+}
+
+// A switch back to blue that cannot be confirmed ends the rollout
+// cleanup-failed, saying which load balancer is still on green and why,
+// and green is not deleted while a load balancer may still send it
+// queries.
+func TestUnconfirmedSwitchBackIsCleanupFailed(t *testing.T) {
+	h := newHarness(t, "SwitchBackToBlue", "VerifyLoadBalancers")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "latency"})
+	}, time.Minute)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeFailed)
+	if st.Phase != PhaseCleanupFailed {
+		t.Errorf("phase = %s, want %s", st.Phase, PhaseCleanupFailed)
+	}
+	if got, want := strings.Join(st.OnGreen, ","), "lb2"; got != want {
+		t.Errorf("on green = %q, want %q: lb1 went back, lb2 did not", got, want)
+	}
+	for _, want := range []string{"SwitchBackToBlue lb2 failed", "NSID linode-12", "on green: [lb2]"} {
+		if !strings.Contains(st.Failure, want) {
+			t.Errorf("failure %q lacks %q", st.Failure, want)
+		}
+	}
+	if h.rec.has("DeleteGreen") {
+		t.Errorf("green deleted while lb2 may still point at it: %v", h.rec.calls)
+	}
+	if strings.Contains(st.Failure, "blue is serving") {
+		t.Errorf("failure claims blue is serving: %q", st.Failure)
 	}
 }

@@ -64,6 +64,25 @@ type Status struct {
 	Analysis []Analysis `json:"analysis,omitempty"`
 	// Events records signals and decisions, such as a rejected rollback.
 	Events []Event `json:"events,omitempty"`
+	// Retrying lists the steps that failed an attempt and will be tried
+	// again. The workflow cannot see retries in progress; readers of the
+	// status (the API, the CLI) fill this in from Temporal.
+	Retrying []Retry `json:"retrying,omitempty"`
+}
+
+// Retry is a step between a failed attempt and its next one.
+type Retry struct {
+	// Activity is the step's activity type, such as DeleteServer.
+	Activity string `json:"activity"`
+	// Attempt is the attempt now running or next to run.
+	Attempt int32 `json:"attempt"`
+	// LastError is why the previous attempt failed.
+	LastError string `json:"last_error"`
+	// Progress is the latest progress the step reported, such as
+	// "deleting ns1"; it tells parallel steps of one activity apart.
+	Progress string `json:"progress,omitempty"`
+	// NextAttemptAt is when the next attempt starts, when it waits.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 }
 
 // Step is one activity execution as the operator sees it.

@@ -1,0 +1,91 @@
+package activities
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// serveIdentity answers SOA queries for example.com over UDP with serial
+// and, when nsid is set, that NSID, as BIND with server-id does.
+func serveIdentity(t *testing.T, nsid string, serial uint32) dnsroll.Server {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Authoritative = true
+		soa, _ := dns.NewRR("example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. " + strconv.Itoa(int(serial)) + " 3600 600 1209600 300")
+		m.Answer = []dns.RR{soa}
+		m.SetEdns0(1232, false)
+		if nsid != "" && req.IsEdns0() != nil {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hexOf(nsid)})
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	return dnsroll.Server{Label: nsid, IPv4: "127.0.0.1", DNSPort: port}
+}
+
+func hexOf(s string) string {
+	const digits = "0123456789abcdef"
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		b.WriteByte(digits[c>>4])
+		b.WriteByte(digits[c&15])
+	}
+	return b.String()
+}
+
+// A load balancer is confirmed on its backends only when it answers as
+// they do: the same NSID, or for servers without one the same serial.
+func TestConfirmServing(t *testing.T) {
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 7)
+	oldBlue, oldGreen := serveIdentity(t, "", 7), serveIdentity(t, "", 8)
+	dead := dnsroll.Server{Label: "deleted", IPv4: "127.0.0.1", DNSPort: 9}
+	// The "load balancer" is the server it forwards to: the answers the
+	// check sees through it are that server's.
+	through := func(s dnsroll.Server) config.LoadBalancer {
+		return config.LoadBalancer{Name: "lb1", Address: s.DNSAddr()}
+	}
+	for _, tt := range []struct {
+		name     string
+		lb       config.LoadBalancer
+		backends []dnsroll.Server
+		wantErr  string
+	}{
+		{"on the wanted backend", through(green), []dnsroll.Server{green}, ""},
+		{"still on the other side, same serial", through(blue), []dnsroll.Server{green}, "NSID linode-1"},
+		{"on a server without NSID, wanted one has it", through(oldBlue), []dnsroll.Server{green}, "NSID none"},
+		{"old servers, told apart by serial", through(oldGreen), []dnsroll.Server{oldBlue}, "serial 8"},
+		{"old servers, on the wanted one", through(oldBlue), []dnsroll.Server{oldBlue}, ""},
+		{"forwarding to a deleted server", through(dead), []dnsroll.Server{blue}, "no answer through the load balancer"},
+		{"no backends", through(dead), nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := confirmServing(context.Background(), fleet, tt.lb, tt.backends)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("err = %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
