@@ -62,16 +62,18 @@ func testWorkerKilledMidSwitch(t *testing.T, driver string, point killPoint) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	running := tl.runningConfigs(driver)
 	tl.waitForPhase(t, run, workflows.PhaseSwitching)
-	w = tl.killInSwitch(t, run, w, driver, point, "B")
+	w = tl.killInSwitch(t, w, driver, point, "B", running)
 	st := tl.waitForPhase(t, run, workflows.PhaseBaking)
 	tl.wantServing(t, st, "switched to green after a kill "+string(point))
 
+	running = tl.runningConfigs(driver)
 	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "ci"}); err != nil {
 		t.Fatal(err)
 	}
 	tl.waitForPhase(t, run, workflows.PhaseRollingBack)
-	tl.killInSwitch(t, run, w, driver, point, "A")
+	tl.killInSwitch(t, w, driver, point, "A", running)
 	st, err = tl.wait(t, run)
 	if st.Phase != workflows.PhaseRolledBack {
 		t.Fatalf("rollout ended %s (%v), want rolled-back", st.Phase, err)
@@ -97,10 +99,11 @@ func testWorkerKilledMidSwitch(t *testing.T, driver string, point killPoint) {
 // killInSwitch waits for point inside the running switch activity, kills
 // the worker there and starts another, which it returns. toRev is the
 // revision the switch moves to; it is used to check that a kill after the
-// config write really came before the program switched.
-func (tl *testLab) killInSwitch(t *testing.T, run rollouts.Run, w *exec.Cmd, driver string, point killPoint, toRev string) *exec.Cmd {
+// config write really came before the program switched. running is
+// runningConfigs from before the switch began.
+func (tl *testLab) killInSwitch(t *testing.T, w *exec.Cmd, driver string, point killPoint, toRev string, running map[string]string) *exec.Cmd {
 	t.Helper()
-	dirs := []string{filepath.Join(tl.Dir(), "lb", "lb1"), filepath.Join(tl.Dir(), "lb", "lb2")}
+	dirs := tl.lbDirs()
 	conf := map[string]string{"nginx": "nginx.conf", "dnsdist": "dnsdist.conf"}[driver]
 	switch point {
 	case killAtStart:
@@ -117,7 +120,7 @@ func (tl *testLab) killInSwitch(t *testing.T, run rollouts.Run, w *exec.Cmd, dri
 			t.Fatalf("killed after %s/%s was written, the load balancer already answers %q; want %q (the kill came too late)", dir, conf, got, from)
 		}
 	case killMidSwitch:
-		waitMidSwitch(t, driver, dirs)
+		waitMidSwitch(t, driver, dirs, running)
 		killWorker(t, w)
 	}
 	t.Logf("worker killed %s inside the switch to revision %s", point, toRev)
@@ -221,24 +224,35 @@ func waitForWrite(t *testing.T, dirs []string, name string) string {
 	}
 }
 
+func (tl *testLab) lbDirs() []string {
+	return []string{filepath.Join(tl.Dir(), "lb", "lb1"), filepath.Join(tl.Dir(), "lb", "lb2")}
+}
+
+// runningConfigs records, per lab load balancer directory, the config ID
+// that a lab nginx serves; empty for dnsdist.
+func (tl *testLab) runningConfigs(driver string) map[string]string {
+	out := map[string]string{}
+	if driver != "nginx" {
+		return out
+	}
+	for _, d := range tl.lbDirs() {
+		out[d], _ = nginx.RunningConfigID(context.Background(), filepath.Join(d, "control.sock"))
+	}
+	return out
+}
+
 // waitMidSwitch blocks until a load balancer has begun to switch: an nginx
-// whose running config changed, or a dnsdist with two backends, the new
-// one added and the old one not yet removed.
-func waitMidSwitch(t *testing.T, driver string, dirs []string) {
+// whose running config is no longer the one in before, or a dnsdist with
+// two backends, the new one added and the old one not yet removed.
+func waitMidSwitch(t *testing.T, driver string, dirs []string, before map[string]string) {
 	t.Helper()
-	before := map[string]string{}
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		for _, d := range dirs {
 			switch driver {
 			case "nginx":
 				id, err := nginx.RunningConfigID(context.Background(), filepath.Join(d, "control.sock"))
-				if err != nil {
-					continue
-				}
-				if prev, ok := before[d]; !ok {
-					before[d] = id
-				} else if id != prev {
+				if err == nil && id != before[d] {
 					return
 				}
 			case "dnsdist":
@@ -248,7 +262,7 @@ func waitMidSwitch(t *testing.T, driver string, dirs []string) {
 				}
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("no load balancer in %v began to switch", dirs)
 }
