@@ -26,6 +26,13 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 	if err != nil {
 		return ServerResult{}, failure(ctx, err)
 	}
+	if found && s.Status == statusDeleting {
+		// An earlier rollout's green on its way out holds the label.
+		if err := a.waitGone(ctx, s); err != nil {
+			return ServerResult{}, failure(ctx, err)
+		}
+		found = false
+	}
 	created := false
 	if !found {
 		s, err = a.Cloud.Create(ctx, in.Spec)
@@ -96,11 +103,41 @@ func (a *Activities) DeleteServer(ctx context.Context, in DeleteServerInput) (St
 	if !s.HasTag(in.Tag) {
 		return StepResult{}, failure(ctx, refuse("refusing to delete %s: it lacks tag %s", s, in.Tag))
 	}
-	if err := a.Cloud.Delete(ctx, s.ID); err != nil {
+	if s.Status != statusDeleting {
+		if err := a.Cloud.Delete(ctx, s.ID); err != nil {
+			return StepResult{}, failure(ctx, err)
+		}
+	}
+	// Linode shows a deleted instance as "deleting", with its label still
+	// taken, for a while; the rename that follows needs the label free.
+	if err := a.waitGone(ctx, s); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
 	activity.GetLogger(ctx).Info("deleted server", "label", s.Label, "id", s.ID)
 	return StepResult{Attempt: attempt(ctx)}, nil
+}
+
+// statusDeleting is Linode's status of an instance between its delete and
+// its disappearance.
+const statusDeleting = "deleting"
+
+// waitGone polls until the instance is gone, heartbeating while it waits.
+func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
+	for {
+		cur, err := a.Cloud.Get(ctx, s.ID)
+		if errors.Is(err, dnsroll.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		heartbeat(ctx, fmt.Sprintf("%s is %s", s.Label, cur.Status))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
 }
 
 // DeleteGreen deletes every fleet-tagged server whose label is in Labels.
@@ -148,7 +185,26 @@ func (a *Activities) RenameServer(ctx context.Context, in RenameInput) (StepResu
 		return StepResult{}, failure(ctx, refuse("refusing to rename %s to %s: only a %s suffix is stripped", s.Label, in.To, dnsroll.NextSuffix))
 	}
 	if err := a.Cloud.Rename(ctx, s.ID, in.To); err != nil {
+		if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
+			err = a.renameConflict(ctx, in, err)
+		}
 		return StepResult{}, failure(ctx, err)
 	}
 	return StepResult{Attempt: attempt(ctx)}, nil
+}
+
+// renameConflict explains a rename refused because the label is taken. If
+// the holder is this fleet's old server on its way out, the error is
+// retryable: the label frees up once the delete completes.
+func (a *Activities) renameConflict(ctx context.Context, in RenameInput, err error) error {
+	servers, lerr := a.Cloud.List(ctx, in.Tag)
+	if lerr != nil {
+		return fmt.Errorf("%w (and listing the fleet failed: %v)", err, lerr)
+	}
+	for _, s := range servers {
+		if s.Label == in.To && s.Status == statusDeleting {
+			return fmt.Errorf("label %s is still held by %s, which is deleting; retrying once it is gone", in.To, s)
+		}
+	}
+	return err
 }

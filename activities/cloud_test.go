@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,8 +41,16 @@ type cloudEnv struct {
 
 func newCloudEnv(t *testing.T) *cloudEnv {
 	t.Helper()
+	return newCloudEnvWith(t, linodesim.Options{})
+}
+
+// newCloudEnvWith is newCloudEnv with simulator options, such as a delete
+// that takes a while.
+func newCloudEnvWith(t *testing.T, opts linodesim.Options) *cloudEnv {
+	t.Helper()
 	pollInterval = 10 * time.Millisecond
-	sim, err := linodesim.New(linodesim.Options{Token: "t0k", BootDelay: 20 * time.Millisecond})
+	opts.Token, opts.BootDelay = "t0k", 20*time.Millisecond
+	sim, err := linodesim.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,5 +236,105 @@ func TestCloudErrorsAreClassedForRetry(t *testing.T) {
 				t.Errorf("%d: retryable = %v, want %v (%v)", tt.status, got, tt.retryable, err)
 			}
 		})
+	}
+}
+
+// On Linode a deleted instance shows status "deleting", and keeps its
+// label, for a while. Renaming green to blue's label right after blue's
+// delete must wait that out rather than fail after blue is gone.
+func TestRenameWhileOldInstanceIsDeleting(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 500 * time.Millisecond})
+	blue, err := c.ensure(t, "ns1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	green, err := c.ensure(t, "ns1-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: blue.Server}); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: green.Server, To: "ns1"}); err != nil {
+		t.Fatalf("rename right after the delete: %v", err)
+	}
+	got := c.sim.Instances()
+	if len(got) != 1 || got[0].Label != "ns1" || got[0].ID != green.Server.ID {
+		t.Errorf("after delete and rename: %+v", got)
+	}
+}
+
+// A rename that meets blue's label still taken by a deleting instance is
+// retried, whichever way the cloud orders a delete and a rename.
+func TestRenameConflictWithDeletingInstanceIsRetryable(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour})
+	blue, err := c.ensure(t, "ns1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	green, err := c.ensure(t, "ns1-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cloud.Delete(t.Context(), blue.Server.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: green.Server, To: "ns1"})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "deleting") {
+		t.Errorf("rename onto a deleting instance's label: %v; want a retryable error that says it waits for the delete", err)
+	}
+}
+
+// Plan does not take an instance that is being deleted for blue.
+func TestPlanSkipsDeletingInstances(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour})
+	blue, err := c.ensure(t, "ns1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cloud.Delete(t.Context(), blue.Server.ID); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	zf := filepath.Join(dir, "zones", "example.com.zone")
+	if err := os.MkdirAll(filepath.Dir(zf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(zf, []byte(verifyZone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.fleet.Dir = dir
+	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
+	v, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan Plan
+	if err := v.Get(&plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Blue) != 0 {
+		t.Errorf("blue = %v, want none: ns1 is being deleted", plan.Blue)
+	}
+}
+
+// An earlier rollout's green that is still deleting holds its label: the
+// next EnsureServer waits for it to go, then creates a fresh one.
+func TestEnsureServerWaitsOutADeletingNamesake(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 300 * time.Millisecond})
+	old, err := c.ensure(t, "ns1-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cloud.Delete(t.Context(), old.Server.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.ensure(t, "ns1-next")
+	if err != nil {
+		t.Fatalf("ensure while the namesake is deleting: %v", err)
+	}
+	if res.Server.ID == old.Server.ID || !res.Created || res.Server.Status != "running" {
+		t.Errorf("got %+v, want a new running server", res)
 	}
 }

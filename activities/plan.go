@@ -53,6 +53,8 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	}
 	for _, s := range servers {
 		switch {
+		case s.Status == statusDeleting:
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("ignoring %s: it is being deleted", s))
 		case !known[s.Label]:
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("ignoring %s: tagged %s but not a nameserver of this fleet", s, fleet.Tag()))
 		case s.Label == dnsroll.NextLabel(trimNext(s.Label)):

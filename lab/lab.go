@@ -23,6 +23,9 @@ import (
 	"github.com/dnsroll/dnsroll/worker"
 )
 
+// deleteDelay is how long the lab's deleted instances show "deleting".
+const deleteDelay = 2 * time.Second
+
 // Token is the lab simulator's API token. It is not a secret: the simulator
 // listens on loopback only and holds no real resources.
 const Token = "dnsroll-lab-token"
@@ -104,6 +107,8 @@ func (l *Lab) startSim() error {
 		Token:     Token,
 		BootDelay: l.opts.BootDelay,
 		StateFile: filepath.Join(l.opts.Dir, "linodesim.json"),
+		// As on Linode, a deleted instance keeps its label for a while.
+		DeleteDelay: deleteDelay,
 		OnDelete: func(inst linodesim.Instance) {
 			// Deleting a VM stops its nameserver, as on a real cloud.
 			_ = stopVM(config.LabVMDir(l.opts.Dir, inst.ID))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // badRequest is a 400 with Linode's reason and field.
@@ -111,6 +112,23 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	s.insts[id] = rec
 	in, err := s.snapshot(rec, now), s.save()
 	s.mu.Unlock()
+	if err == nil && s.opts.OnCreate != nil {
+		var ip string
+		if ip, err = s.opts.OnCreate(in, req.AuthorizedKeys, req.RootPass); err == nil {
+			s.mu.Lock()
+			rec.IPv4 = []string{ip}
+			in, err = s.snapshot(rec, s.now()), s.save()
+			s.mu.Unlock()
+		} else {
+			s.log.Error("linodesim: create hook", "label", in.Label, "error", err)
+			s.mu.Lock()
+			delete(s.insts, id)
+			_ = s.save()
+			s.mu.Unlock()
+			writeErr(w, http.StatusInternalServerError, "Linode could not be created", "")
+			return
+		}
+	}
 	s.reply(w, in, err)
 }
 
@@ -185,6 +203,9 @@ func (s *Sim) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.withInstance(w, r, func(rec *record) (bool, error) {
+		if rec.Phase == "delete" {
+			return false, &badRequest{"Linode busy.", ""}
+		}
 		if req.Label != "" && req.Label != rec.Label {
 			if err := validateLabel(req.Label); err != nil {
 				return false, err
@@ -236,9 +257,24 @@ func (s *Sim) delete(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "Not found", "")
 		return
 	}
-	delete(s.insts, id)
+	if rec.Phase == "delete" {
+		// Deleting an instance that is being deleted changes nothing.
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, struct{}{})
+		return
+	}
+	rec.Phase, rec.PhaseAt = "delete", s.now()
 	in, err := s.snapshot(rec, s.now()), s.save()
+	s.purge(s.now())
 	s.mu.Unlock()
+	if d := s.opts.DeleteDelay; d > 0 {
+		// Gone after the delay even when no request comes to notice.
+		time.AfterFunc(d, func() {
+			s.mu.Lock()
+			s.purge(s.now())
+			s.mu.Unlock()
+		})
+	}
 	if s.opts.OnDelete != nil {
 		s.opts.OnDelete(in)
 	}

@@ -34,9 +34,20 @@ type Options struct {
 	// BootDelay is how long each of provisioning and booting lasts, so
 	// callers that wait for "running" are exercised.
 	BootDelay time.Duration
-	// OnDelete is called, outside the simulator's lock, after an instance is
-	// deleted; the lab uses it to stop the process that plays that VM.
+	// OnCreate, when set, is called outside the simulator's lock for every
+	// instance created, with the request's SSH keys and root password
+	// (which the simulator itself never stores); it returns the
+	// instance's public IPv4. The machine lab boots a machine there. An
+	// error fails the create with a 500, and no instance is kept.
+	OnCreate func(inst Instance, authorizedKeys []string, rootPass string) (ipv4 string, err error)
+	// OnDelete is called, outside the simulator's lock, when an instance is
+	// deleted; the lab uses it to stop the process or machine that plays
+	// that VM. As on Linode, the instance then shows status "deleting",
+	// and keeps its label, for DeleteDelay before it is gone.
 	OnDelete func(inst Instance)
+	// DeleteDelay is how long a deleted instance shows status "deleting"
+	// before requests for it get 404; zero removes it at once.
+	DeleteDelay time.Duration
 	// StateFile, when set, is loaded at start and rewritten after every
 	// change, so instances survive a restart of the lab.
 	StateFile string
@@ -136,6 +147,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
+	s.mu.Lock()
+	s.purge(s.now())
+	s.mu.Unlock()
 	f, ok := s.takeFault(r)
 	if !ok {
 		s.mux.ServeHTTP(w, r)
@@ -171,6 +185,7 @@ func (s *Sim) Instances() []Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	s.purge(now)
 	out := make([]Instance, 0, len(s.insts))
 	for _, rec := range s.sorted() {
 		out = append(out, s.snapshot(rec, now))
@@ -228,8 +243,27 @@ func (s *Sim) status(rec *record, now time.Time) string {
 			return "shutting_down"
 		}
 		return "offline"
+	case "delete":
+		return "deleting"
 	}
 	return "running"
+}
+
+// purge removes the instances whose deletion has run its course; the
+// caller holds s.mu.
+func (s *Sim) purge(now time.Time) {
+	changed := false
+	for id, rec := range s.insts {
+		if rec.Phase == "delete" && now.Sub(rec.PhaseAt) >= s.opts.DeleteDelay {
+			delete(s.insts, id)
+			changed = true
+		}
+	}
+	if changed {
+		if err := s.save(); err != nil {
+			s.log.Error("linodesim: save state", "error", err)
+		}
+	}
 }
 
 func (s *Sim) load() error {

@@ -232,3 +232,42 @@ func TestConcurrentCreatesOneLabelWins(t *testing.T) {
 		t.Fatalf("%d creates of one label succeeded, %d instances", wins, len(e.sim.Instances()))
 	}
 }
+
+// As on Linode, a deleted instance shows status "deleting", keeps its
+// label and refuses changes for a while, then is gone.
+func TestDeleteGoesThroughDeleting(t *testing.T) {
+	var deleted []int
+	var mu sync.Mutex
+	e := newEnv(t, linodesim.Options{DeleteDelay: 400 * time.Millisecond, OnDelete: func(in linodesim.Instance) {
+		mu.Lock()
+		deleted = append(deleted, in.ID)
+		mu.Unlock()
+	}})
+	c := ctx(t)
+	inst := e.create(t, "ns1", "dnsroll-fleet-demo")
+	if err := e.lc.DeleteInstance(c, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(deleted) != 1 {
+		t.Errorf("OnDelete saw %v, want the instance at once: the VM stops when the delete is accepted", deleted)
+	}
+	mu.Unlock()
+	got, err := e.lc.GetInstance(c, inst.ID)
+	if err != nil || got.Status != "deleting" {
+		t.Fatalf("right after delete: %+v, %v; want status deleting", got, err)
+	}
+	if _, err := e.lc.CreateInstance(c, linodego.InstanceCreateOptions{Region: "us-east", Type: "g6-nanode-1", Label: "ns1"}); err == nil || !strings.Contains(err.Error(), "must be unique") {
+		t.Errorf("create with a deleting instance's label: %v, want the label still taken", err)
+	}
+	if err := e.lc.DeleteInstance(c, inst.ID); err != nil {
+		t.Errorf("second delete while deleting: %v", err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if _, err := e.lc.GetInstance(c, inst.ID); !linodego.IsNotFound(err) {
+		t.Fatalf("after the delay: %v, want 404", err)
+	}
+	if len(e.sim.Instances()) != 0 {
+		t.Errorf("instances after the delay: %+v", e.sim.Instances())
+	}
+}
