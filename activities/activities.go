@@ -35,6 +35,10 @@ type Activities struct {
 	WebUIURL string
 	// HTTPClient sends webhooks; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
+	// AuthorizedKeys is how many SSH public keys new VMs are created with.
+	// With none, a VM accepts no login, so fleets that provision over SSH
+	// are refused at Plan.
+	AuthorizedKeys int
 }
 
 // Error types that the workflow and the UI show. Types listed in

@@ -306,6 +306,7 @@ func TestPlanSkipsDeletingInstances(t *testing.T) {
 	}
 	c.fleet.Dir = dir
 	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
+	c.acts.AuthorizedKeys = 1
 	v, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -336,5 +337,23 @@ func TestEnsureServerWaitsOutADeletingNamesake(t *testing.T) {
 	}
 	if res.Server.ID == old.Server.ID || !res.Created || res.Server.Status != "running" {
 		t.Errorf("got %+v, want a new running server", res)
+	}
+}
+
+// A fleet that provisions over SSH, on a worker that would create VMs with
+// no SSH key, is refused at Plan: before any VM exists, naming the fix.
+func TestPlanRefusesSSHFleetWithoutKeys(t *testing.T) {
+	c := newCloudEnv(t)
+	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
+	if c.fleet.Ansible.Connection != "ssh" {
+		t.Fatalf("the test fleet connects over %q, want ssh (the default)", c.fleet.Ansible.Connection)
+	}
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), "DNSROLL_SSH_AUTHORIZED_KEYS") {
+		t.Fatalf("plan without keys: %v; want a non-retryable error naming DNSROLL_SSH_AUTHORIZED_KEYS", err)
+	}
+	if n := len(c.sim.Instances()); n != 0 {
+		t.Errorf("%d instances exist after the refusal", n)
 	}
 }

@@ -23,6 +23,11 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := fleet.ValidateRevision(in.Revision); err != nil {
 		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%v", err))
 	}
+	if fleet.Ansible.Connection == "ssh" && a.AuthorizedKeys == 0 {
+		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID,
+			"fleet %s provisions new VMs over SSH, but this worker creates them with no SSH public key, so nobody could log in: "+
+				"set DNSROLL_SSH_AUTHORIZED_KEYS to the public key of the key Ansible uses, or set ANSIBLE_PRIVATE_KEY_FILE to derive it", fleet.Name))
+	}
 	if in.ExpectChanges != nil {
 		fleet.Probe.ExpectChanges = in.ExpectChanges
 	}

@@ -40,6 +40,15 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 	var progress atomic.Value
 	progress.Store("ansible: starting")
 	stop := heartbeatEvery(ctx, 2*time.Second, progress.Load)
+	if f.Ansible.Connection == "ssh" {
+		for _, s := range in.Servers {
+			progress.Store("waiting for SSH on " + s.Label + " (" + s.IPv4 + ")")
+			if err := provision.WaitSSH(ctx, s.IPv4); err != nil {
+				stop()
+				return ProvisionResult{}, failure(ctx, fmt.Errorf("%s: %w", s.Label, err))
+			}
+		}
+	}
 	res, err := a.Ansible.Run(ctx, req, func(msg string) {
 		progress.Store(fmt.Sprintf("ansible: %s", msg))
 	})

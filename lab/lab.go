@@ -19,7 +19,6 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
-	"github.com/dnsroll/dnsroll/provision"
 	"github.com/dnsroll/dnsroll/worker"
 )
 
@@ -48,6 +47,16 @@ type Options struct {
 	BootDelay time.Duration
 	// Log receives progress lines for humans.
 	Log io.Writer
+	// Machines runs the lab in machine mode: every instance the simulator
+	// creates boots a Debian machine (lab/machines) on the lab network, the
+	// load balancers are machines too, and the fleet is a production fleet
+	// (connection ssh, port 53, no lab section) whose load balancer
+	// addresses are on that network. Machine labs start empty.
+	Machines bool
+	// MachineBase is the machines' base image; empty means machines.DefaultBase.
+	MachineBase string
+	// MachineUsers are extra sudo users on the load balancer machines.
+	MachineUsers []string
 }
 
 // Lab is a running lab.
@@ -57,6 +66,8 @@ type Lab struct {
 	simURL   string
 	simSrv   *http.Server
 	temporal *devServer
+	// machines is set in machine mode.
+	machines *machineLab
 }
 
 // Start brings the lab up: the simulator, Temporal, the lab VMs that exist in
@@ -66,7 +77,12 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	if opts.Fleet == nil || opts.Fleet.Lab == nil {
+	switch {
+	case opts.Fleet == nil:
+		return nil, errors.New("lab: no fleet config")
+	case opts.Machines && opts.Fleet.Lab != nil:
+		return nil, errors.New("lab: machine mode runs production fleets; this one has a lab section (process mode)")
+	case !opts.Machines && opts.Fleet.Lab == nil:
 		return nil, errors.New("lab: the fleet config has no lab section")
 	}
 	dir, err := filepath.Abs(opts.Dir)
@@ -87,6 +103,11 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 
 func (l *Lab) start(ctx context.Context) error {
 	opts := l.opts
+	if opts.Machines {
+		if err := l.startMachines(); err != nil {
+			return err
+		}
+	}
 	if err := l.startSim(); err != nil {
 		return err
 	}
@@ -99,11 +120,16 @@ func (l *Lab) start(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(opts.Log, "lab: Temporal dev server on %s (state in %s)\n", l.temporal.address, filepath.Join(opts.Dir, "temporal.db"))
+	if opts.Machines {
+		if err := l.bootLoadBalancers(ctx); err != nil {
+			return err
+		}
+	}
 	return l.startLoadBalancers(ctx)
 }
 
 func (l *Lab) startSim() error {
-	sim, err := linodesim.New(linodesim.Options{
+	opts := linodesim.Options{
 		Token:     Token,
 		BootDelay: l.opts.BootDelay,
 		StateFile: filepath.Join(l.opts.Dir, "linodesim.json"),
@@ -113,7 +139,14 @@ func (l *Lab) startSim() error {
 			// Deleting a VM stops its nameserver, as on a real cloud.
 			_ = stopVM(config.LabVMDir(l.opts.Dir, inst.ID))
 		},
-	})
+	}
+	if m := l.machines; m != nil {
+		// Machines do not outlive the lab, so neither do instances.
+		opts.StateFile = ""
+		opts.OnCreate = m.bootInstance
+		opts.OnDelete = func(inst linodesim.Instance) { go m.host.Destroy(machineName(inst.ID)) }
+	}
+	sim, err := linodesim.New(opts)
 	if err != nil {
 		return fmt.Errorf("lab: simulator: %w", err)
 	}
@@ -147,6 +180,10 @@ func (l *Lab) Servers() []dnsroll.Server {
 	fleet := l.opts.Fleet
 	var out []dnsroll.Server
 	for _, inst := range l.sim.Instances() {
+		if l.machines != nil {
+			out = append(out, machineServer(inst))
+			continue
+		}
 		s := dnsroll.Server{ID: inst.ID, Label: inst.Label, Status: inst.Status, Region: inst.Region, Tags: inst.Tags, DNSPort: fleet.Lab.LabDNSPort(inst.ID)}
 		if len(inst.IPv4) > 0 {
 			s.IPv4 = inst.IPv4[0]
@@ -158,9 +195,9 @@ func (l *Lab) Servers() []dnsroll.Server {
 
 func (l *Lab) startLoadBalancers(ctx context.Context) error {
 	fleet := l.opts.Fleet
-	drivers := worker.Drivers(&provision.Runner{}, l.opts.Dir)
+	drivers := worker.Drivers(l.Runner(), l.opts.Dir)
 	for _, lb := range fleet.LoadBalancers {
-		if lbRunning(config.LabLBDir(l.opts.Dir, lb.Name)) {
+		if l.machines == nil && lbRunning(config.LabLBDir(l.opts.Dir, lb.Name)) {
 			continue
 		}
 		driver, ok := drivers[lb.Driver]
@@ -181,7 +218,7 @@ func (l *Lab) startLoadBalancers(ctx context.Context) error {
 	return nil
 }
 
-// SimURL is the simulator's Linode API base URL (for LINODE_URL).
+// SimURL is the simulator's Linode API base URL (a worker's --linode-url).
 func (l *Lab) SimURL() string { return l.simURL }
 
 // Sim is the running simulator, for tests that inspect or inject faults.
@@ -214,5 +251,8 @@ func (l *Lab) Stop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = l.simSrv.Shutdown(ctx)
+	}
+	if l.machines != nil {
+		l.machines.host.Close()
 	}
 }

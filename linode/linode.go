@@ -33,8 +33,9 @@ type Options struct {
 	Token string
 	// BaseURL is the API root including the version, such as
 	// http://127.0.0.1:8080/v4 for the lab's simulator; "" is the real API.
-	// LINODE_URL and LINODE_API_VERSION are deliberately ignored, so a stray
-	// environment variable cannot redirect production.
+	// linodego's own LINODE_URL and LINODE_API_VERSION are ignored, so a
+	// stray environment variable cannot redirect production; the worker
+	// takes the URL from --linode-url or DNSROLL_LINODE_URL only.
 	BaseURL string
 	// AuthorizedKeys are SSH public keys installed for root on new VMs;
 	// Ansible logs in with them.

@@ -19,6 +19,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/sshkey"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/linode"
@@ -42,22 +43,49 @@ type Config struct {
 	WebUIURL string
 	// LinodeRetryWait shortens linodego's retry waits (tests, the lab).
 	LinodeRetryWait time.Duration
+	// AnsibleEnv is added to ansible-playbook's environment, such as
+	// ANSIBLE_PRIVATE_KEY_FILE (the machine lab sets its key).
+	AnsibleEnv []string
 }
 
-// FromEnv fills the secret and environment-only settings.
-func (c *Config) FromEnv() {
+// FromEnv fills the secret and environment-only settings. The Linode API
+// URL comes only from --linode-url or DNSROLL_LINODE_URL, never from
+// LINODE_URL, which other Linode tools read: a value left over for them must
+// not silently point production at something else.
+//
+// New VMs accept the public keys in DNSROLL_SSH_AUTHORIZED_KEYS, one per
+// line; without it, the key derived from ANSIBLE_PRIVATE_KEY_FILE. A line
+// that is not a public key is an error, so a bad paste fails here rather
+// than as VMs that nobody can log into.
+func (c *Config) FromEnv() error {
 	if c.LinodeToken == "" {
 		c.LinodeToken = os.Getenv("LINODE_TOKEN")
 	}
 	if c.LinodeURL == "" {
-		c.LinodeURL = os.Getenv("LINODE_URL")
+		c.LinodeURL = os.Getenv("DNSROLL_LINODE_URL")
 	}
 	if c.WebUIURL == "" {
 		c.WebUIURL = os.Getenv("DNSROLL_WEB_UI_URL")
 	}
-	if keys := os.Getenv("DNSROLL_SSH_AUTHORIZED_KEYS"); keys != "" && len(c.AuthorizedKeys) == 0 {
-		c.AuthorizedKeys = strings.Split(keys, "\n")
+	if len(c.AuthorizedKeys) > 0 {
+		return nil
 	}
+	if text := os.Getenv("DNSROLL_SSH_AUTHORIZED_KEYS"); strings.TrimSpace(text) != "" {
+		keys, err := sshkey.Parse(text)
+		if err != nil {
+			return fmt.Errorf("worker: DNSROLL_SSH_AUTHORIZED_KEYS: %w", err)
+		}
+		c.AuthorizedKeys = keys
+		return nil
+	}
+	if path := os.Getenv("ANSIBLE_PRIVATE_KEY_FILE"); path != "" {
+		key, err := sshkey.FromPrivateKeyFile(path)
+		if err != nil {
+			return fmt.Errorf("worker: no DNSROLL_SSH_AUTHORIZED_KEYS, and ANSIBLE_PRIVATE_KEY_FILE: %w", err)
+		}
+		c.AuthorizedKeys = []string{key}
+	}
+	return nil
 }
 
 // NewActivities builds the activities with real clients.
@@ -65,9 +93,13 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 	if cfg.LinodeToken == "" {
 		return nil, fmt.Errorf("worker: LINODE_TOKEN is not set")
 	}
+	keys, err := sshkey.Parse(strings.Join(cfg.AuthorizedKeys, "\n"))
+	if err != nil {
+		return nil, fmt.Errorf("worker: SSH authorized keys: %w", err)
+	}
 	cloud, err := linode.New(linode.Options{
 		Token: cfg.LinodeToken, BaseURL: cfg.LinodeURL,
-		AuthorizedKeys: cfg.AuthorizedKeys, RetryWait: cfg.LinodeRetryWait,
+		AuthorizedKeys: keys, RetryWait: cfg.LinodeRetryWait,
 	})
 	if err != nil {
 		return nil, err
@@ -79,14 +111,15 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 	if cfg.WebUIURL == "" {
 		cfg.WebUIURL = "http://localhost:8233"
 	}
-	runner := &provision.Runner{}
+	runner := &provision.Runner{Env: cfg.AnsibleEnv}
 	return &activities.Activities{
-		Cloud:    cloud,
-		Ansible:  runner,
-		Drivers:  Drivers(runner, labDir),
-		Fleets:   FleetLoader(cfg.FleetDir),
-		LabDir:   labDir,
-		WebUIURL: cfg.WebUIURL,
+		Cloud:          cloud,
+		AuthorizedKeys: len(keys),
+		Ansible:        runner,
+		Drivers:        Drivers(runner, labDir),
+		Fleets:         FleetLoader(cfg.FleetDir),
+		LabDir:         labDir,
+		WebUIURL:       cfg.WebUIURL,
 	}, nil
 }
 

@@ -23,18 +23,22 @@ needs the Keyword search attributes Fleet and Phase; the worker checks.
 
 Secrets come from the environment only: LINODE_TOKEN (required), SSH keys via
 ssh-agent or ANSIBLE_PRIVATE_KEY_FILE, DNSROLL_SSH_AUTHORIZED_KEYS (public keys
-for new VMs, one per line).`)
+for new VMs, one per line; default: derived from ANSIBLE_PRIVATE_KEY_FILE).
+A fleet that provisions over SSH is refused before any VM is created when
+new VMs would get no key.`)
 	var tf temporalFlags
 	var cfg worker.Config
 	tf.register(fs)
 	metricsAddr := fs.String("metrics-addr", os.Getenv("DNSROLL_METRICS_ADDR"), "serve Prometheus metrics (the SDK's worker metrics) on this host:port at /metrics ($DNSROLL_METRICS_ADDR; default: off)")
 	fs.StringVar(&cfg.FleetDir, "fleets", "fleets", "directory of fleet configs, one <fleet>.yaml each")
 	fs.StringVar(&cfg.LabDir, "lab-dir", ".lab/dev", "lab state directory (lab fleets only)")
-	fs.StringVar(&cfg.LinodeURL, "linode-url", "", "Linode API base URL ($LINODE_URL; default: the real API)")
+	fs.StringVar(&cfg.LinodeURL, "linode-url", "", "Linode API base URL ($DNSROLL_LINODE_URL; default: the real API; LINODE_URL is ignored)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg.FromEnv()
+	if err := cfg.FromEnv(); err != nil {
+		return err
+	}
 	acts, err := worker.NewActivities(cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,56 @@
+package sshkey
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEqYxgaMlqXm8mnGNYHRN6kcLI8EqCCCvw7FJ10SMoRd ops@example"
+
+func TestParse(t *testing.T) {
+	for _, tt := range []struct {
+		name, text string
+		want       int
+		err        string
+	}{
+		{"one key", ed, 1, ""},
+		{"blank and comment lines are skipped", "\n# ops\n" + ed + "\n\n", 1, ""},
+		{"nothing usable", "\n\n", 0, ""},
+		{"not a key", "hello world", 0, "line 1: \"hello world\" is not an SSH public key"},
+		{"truncated paste", "ssh-ed25519", 0, "not an SSH public key"},
+		{"broken key data", "ssh-ed25519 AAAA!!", 0, "not base64"},
+		{"type and blob disagree", strings.Replace(ed, "ssh-ed25519", "ssh-rsa", 1), 0, "not a ssh-rsa key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			keys, err := Parse(tt.text)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || len(keys) != tt.want {
+				t.Fatalf("keys %q, err %v; want %d keys", keys, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFromPrivateKeyFile(t *testing.T) {
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("ssh-keygen is not installed")
+	}
+	key := filepath.Join(t.TempDir(), "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "t", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	pub, err := FromPrivateKeyFile(key)
+	if err != nil || !strings.HasPrefix(pub, "ssh-ed25519 ") {
+		t.Fatalf("pub %q, err %v", pub, err)
+	}
+	if _, err := FromPrivateKeyFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("a missing key file gave no error")
+	}
+}

@@ -1,0 +1,164 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+	"github.com/dnsroll/dnsroll/lab/machines"
+	"github.com/dnsroll/dnsroll/provision"
+	"github.com/dnsroll/dnsroll/worker"
+)
+
+// firstVMHost is the host part of the first address the simulator hands a
+// new instance; lower ones are the host's and the load balancers'.
+const firstVMHost = 10
+
+// machineLab is the part of a lab in machine mode: real Debian machines for
+// the simulator's instances and for the load balancers, an SSH key that
+// logs into all of them, and the addresses handed out so far.
+type machineLab struct {
+	host    *machines.Host
+	keyFile string // private key; the public key is keyFile.pub
+	pubKey  string
+
+	mu     sync.Mutex
+	nextIP int
+	// sshDelay is the SSH delay of the machines created from now on.
+	sshDelay time.Duration
+}
+
+// startMachines opens the machine host and makes the lab's SSH key.
+func (l *Lab) startMachines() error {
+	h, err := machines.Open(machines.Options{Dir: filepath.Join(l.opts.Dir, "machines"), Base: l.opts.MachineBase, Log: l.opts.Log})
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	key := filepath.Join(l.opts.Dir, "ssh", "id_ed25519")
+	if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
+		h.Close()
+		return err
+	}
+	if _, err := os.Stat(key); err != nil {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dnsroll-lab", "-f", key).CombinedOutput(); err != nil {
+			h.Close()
+			return fmt.Errorf("lab: ssh-keygen: %v: %s", err, out)
+		}
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		h.Close()
+		return err
+	}
+	l.machines = &machineLab{host: h, keyFile: key, pubKey: strings.TrimSpace(string(pub)), nextIP: firstVMHost}
+	return nil
+}
+
+// bootInstance is the simulator's create hook: it boots a machine for
+// inst with the request's keys and password, and returns its address.
+func (m *machineLab) bootInstance(inst linodesim.Instance, keys []string, rootPass string) (string, error) {
+	m.mu.Lock()
+	n := m.nextIP
+	m.nextIP++
+	delay := m.sshDelay
+	m.mu.Unlock()
+	if n > 250 {
+		return "", fmt.Errorf("the lab network %s has no address left", machines.Subnet)
+	}
+	addr := netip.MustParsePrefix(machines.Subnet).Addr().As4()
+	addr[3] = byte(n)
+	ip := netip.AddrFrom4(addr)
+	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: keys, RootPass: rootPass, SSHDelay: delay}
+	if err := m.host.Boot(spec); err != nil {
+		return "", err
+	}
+	return ip.String(), nil
+}
+
+func machineName(id int) string { return fmt.Sprintf("linode%d", id) }
+
+// bootLoadBalancers starts one machine per load balancer, on the address
+// of its listen address, and waits until each answers SSH. The fleet's
+// load balancer addresses must be on the lab network.
+func (l *Lab) bootLoadBalancers(ctx context.Context) error {
+	for _, lb := range l.opts.Fleet.LoadBalancers {
+		host, _, err := net.SplitHostPort(lb.Address)
+		if err != nil {
+			return fmt.Errorf("lab: load balancer %s: %w", lb.Name, err)
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return fmt.Errorf("lab: load balancer %s: address %s is not an IP on the lab network %s", lb.Name, host, machines.Subnet)
+		}
+		spec := machines.Spec{Name: lb.Name, Addr: ip, AuthorizedKeys: []string{l.machines.pubKey}, Users: l.opts.MachineUsers}
+		if err := l.machines.host.Boot(spec); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	for _, lb := range l.opts.Fleet.LoadBalancers {
+		host, _, _ := net.SplitHostPort(lb.Address)
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := provision.WaitSSH(wctx, host)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("lab: load balancer %s: %w", lb.Name, err)
+		}
+	}
+	return nil
+}
+
+// Runner is how the lab and its worker run Ansible: over SSH with the
+// lab's key in machine mode.
+func (l *Lab) Runner() *provision.Runner {
+	if l.machines == nil {
+		return &provision.Runner{}
+	}
+	return &provision.Runner{Env: l.SSHEnv()}
+}
+
+// SSHEnv is the environment that gives Ansible the lab's key.
+func (l *Lab) SSHEnv() []string {
+	if l.machines == nil {
+		return nil
+	}
+	return []string{"ANSIBLE_PRIVATE_KEY_FILE=" + l.machines.keyFile}
+}
+
+// WorkerConfig is the worker configuration for this lab: its simulator,
+// and in machine mode the SSH key that new instances accept.
+func (l *Lab) WorkerConfig(fleetDir string) worker.Config {
+	c := worker.Config{FleetDir: fleetDir, LabDir: l.Dir(), LinodeURL: l.SimURL(), LinodeToken: Token, LinodeRetryWait: 200 * time.Millisecond, WebUIURL: l.UIURL()}
+	if l.machines != nil {
+		c.AuthorizedKeys = []string{l.machines.pubKey}
+		c.AnsibleEnv = l.SSHEnv()
+	}
+	return c
+}
+
+// SetSSHDelay makes the machines created from now on start sshd d after
+// they boot, as a slow VM does (machine mode only).
+func (l *Lab) SetSSHDelay(d time.Duration) {
+	if l.machines != nil {
+		l.machines.mu.Lock()
+		l.machines.sshDelay = d
+		l.machines.mu.Unlock()
+	}
+}
+
+// machineServer is a server as the simulator sees it, answering on port 53.
+func machineServer(inst linodesim.Instance) dnsroll.Server {
+	s := dnsroll.Server{ID: inst.ID, Label: inst.Label, Status: inst.Status, Region: inst.Region, Tags: inst.Tags, DNSPort: 53}
+	if len(inst.IPv4) > 0 {
+		s.IPv4 = inst.IPv4[0]
+	}
+	return s
+}
