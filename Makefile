@@ -6,11 +6,15 @@ SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 TEMPORAL_CLI_VERSION := v1.5.1
-APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-lint yamllint dnsperf dnsdist docker-compose
+APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-lint yamllint dnsperf dnsdist docker-compose \
+	debootstrap systemd-container openssh-client iproute2
+# The machine lab's base image (lab/machines): built once per machine, shared
+# by every clone on it.
+LAB_IMAGE ?= /var/cache/dnsroll/base-bookworm
 # Test packages that need the lab (real Temporal, BIND, nginx, Ansible).
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build deps tools demo dev test lint bench bench-analysis clean
+.PHONY: all build deps tools lab-image lab-image-rebuild demo dev test lint bench bench-analysis clean
 
 all: build
 
@@ -35,6 +39,14 @@ $(BIN)/temporal:
 	@echo "building the temporal CLI $(TEMPORAL_CLI_VERSION) (about 5 minutes on 2 cores, once)"
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
 
+## lab-image: build the machine lab's Debian 12 base image into $(LAB_IMAGE) unless it is there (about 1-4 minutes, once)
+lab-image: deps
+	@lab/machines/build-base.sh --check $(LAB_IMAGE) || lab/machines/build-base.sh $(LAB_IMAGE)
+
+## lab-image-rebuild: build the base image again, for new packages in it
+lab-image-rebuild: deps
+	lab/machines/build-base.sh $(LAB_IMAGE)
+
 ## demo: a complete blue-green rollout in a fresh local lab, then stop everything
 demo: deps tools build
 	$(BIN)/dnsroll demo
@@ -48,7 +60,7 @@ dev: deps tools build
 	$(BIN)/dnsroll dev
 
 ## test: unit, activity and end-to-end lab tests, plus linters
-test: deps tools
+test: deps tools lab-image
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	cd ansible && ansible-lint -q nameserver.yml loadbalancer.yml dnsdist.yml
@@ -56,7 +68,7 @@ test: deps tools
 	docker-compose config -q
 	@# -p 1: packages that start real named, nginx and dnsdist on loopback run
 	@# one at a time, so one package's servers never answer another's queries.
-	DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_REQUIRE_LAB=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
+	DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_LAB_IMAGE=$(LAB_IMAGE) DNSROLL_REQUIRE_LAB=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## lint: linters only
 lint:

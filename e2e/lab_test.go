@@ -176,7 +176,7 @@ func startLabDriver(t *testing.T, driver string, extraZones map[string]string) *
 }
 
 func (tl *testLab) workerConfig() worker.Config {
-	return worker.Config{FleetDir: tl.fleetDir, LabDir: tl.Dir(), LinodeURL: tl.SimURL(), LinodeToken: lab.Token, LinodeRetryWait: 200 * time.Millisecond}
+	return tl.WorkerConfig(tl.fleetDir)
 }
 
 // startWorker runs an in-process worker until the test ends.
@@ -197,7 +197,7 @@ func (tl *testLab) startWorker(t *testing.T) sdkworker.Worker {
 // rollout starts a rollout and waits for its end.
 func (tl *testLab) rollout(t *testing.T, rev string) (rollouts.Run, workflows.Status, error) {
 	t.Helper()
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: rev})
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: rev})
 	if err != nil {
 		t.Fatal(err)
 	}

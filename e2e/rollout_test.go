@@ -14,7 +14,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/dnsroll/dnsroll"
-	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -107,7 +106,7 @@ func (tl *testLab) startWorkerProcess(t *testing.T) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(dnsrollBinary(t), "worker", "--fleets", tl.fleetDir, "--lab-dir", tl.Dir(),
 		"--linode-url", tl.SimURL(), "--temporal-address", tl.TemporalAddress())
-	cmd.Env = append(os.Environ(), "LINODE_TOKEN="+lab.Token)
+	cmd.Env = append(os.Environ(), tl.WorkerEnv()...)
 	// Appended to, so the log of a killed worker stays beside its successor's.
 	logf, err := os.OpenFile(filepath.Join(tl.Dir(), "worker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -162,3 +162,24 @@ func machineServer(inst linodesim.Instance) dnsroll.Server {
 	}
 	return s
 }
+
+// WorkerEnv is the environment of a worker process for this lab, secrets
+// included: the simulator's token, and in machine mode the lab's SSH key.
+func (l *Lab) WorkerEnv() []string {
+	env := []string{"LINODE_TOKEN=" + Token}
+	if l.machines != nil {
+		env = append(env, "DNSROLL_SSH_AUTHORIZED_KEYS="+l.machines.pubKey, "ANSIBLE_PRIVATE_KEY_FILE="+l.machines.keyFile)
+	}
+	return env
+}
+
+// SSH runs command on the machine at addr as root with the lab's key and
+// returns its output (machine mode only).
+func (l *Lab) SSH(ctx context.Context, addr, command string) (string, error) {
+	if l.machines == nil {
+		return "", fmt.Errorf("lab: SSH needs machine mode")
+	}
+	out, err := exec.CommandContext(ctx, "ssh", "-i", l.machines.keyFile, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "root@"+addr, command).CombinedOutput()
+	return string(out), err
+}

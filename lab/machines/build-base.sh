@@ -5,10 +5,18 @@
 # install (bind9, nginx with its stream module, dnsdist) and what Ansible
 # needs on a target (python3, python3-apt, sudo, openssh-server).
 #
-# Usage: build-base.sh DIR
+# Usage: build-base.sh DIR          build the image into DIR
+#        build-base.sh --check DIR  exit 0 if DIR holds this script's image
 # DIR is replaced only once the new image is complete, so an interrupted
 # build never leaves a half-made image behind.
 set -eu
+# Bump when the packages or settings below change: `make lab-image` then
+# rebuilds images made by an older version of this script.
+version=1
+if [ "${1:-}" = --check ]; then
+	grep -qs "^dnsroll-base v$version " "${2:?usage: build-base.sh --check DIR}/etc/dnsroll-base"
+	exit
+fi
 dir=${1:?usage: build-base.sh DIR}
 mirror=${DNSROLL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=systemd-sysv,dbus,openssh-server,python3,python3-apt,sudo,iproute2,ifupdown,udev,kmod,procps,bind9,bind9-dnsutils,nginx,libnginx-mod-stream,dnsdist
@@ -28,7 +36,7 @@ for unit in named nginx dnsdist; do
 done
 # No console logins to wait for, and nothing to resolve names with.
 chroot "$tmp" systemctl mask console-getty.service getty@tty1.service systemd-resolved.service >/dev/null 2>&1 || true
-echo "dnsroll-base $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp/etc/dnsroll-base"
+echo "dnsroll-base v$version $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp/etc/dnsroll-base"
 rm -rf "$dir"
 mv "$tmp" "$dir"
 rm -f "$tmp.log"

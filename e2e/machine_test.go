@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/lab/machines"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// The TestMachine… tests run the production path: the simulator's
+// instances and the load balancers are Debian machines (lab/machines), the
+// fleet is fleets/machines.yaml (connection ssh, port 53, systemd), and
+// Ansible reaches every machine over SSH, as in production.
+
+// startMachineLab starts a machine lab for fleets/machines.yaml with every
+// load balancer on driver, and no worker.
+func startMachineLab(t *testing.T, driver string) *testLab {
+	t.Helper()
+	bin := requireLab(t)
+	base := os.Getenv("DNSROLL_LAB_IMAGE")
+	if base == "" {
+		base = machines.DefaultBase
+	}
+	if err := machines.Check(base); err != nil {
+		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
+			t.Fatalf("%v (make test builds the image with `make lab-image`)", err)
+		}
+		t.Skip(err)
+	}
+	root := repoRoot(t)
+	b, err := os.ReadFile(filepath.Join(root, "fleets", "machines.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.ReplaceAll(string(b), "../ansible/", filepath.Join(root, "ansible")+"/")
+	s = strings.ReplaceAll(s, "../lab/zones/", filepath.Join(root, "lab", "zones")+"/")
+	s = strings.ReplaceAll(s, "driver: nginx", "driver: "+driver)
+	fleetDir := t.TempDir()
+	writeFile(t, filepath.Join(fleetDir, "machines.yaml"), s)
+	fleet, err := config.Load(filepath.Join(fleetDir, "machines.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	l, err := lab.Start(ctx, lab.Options{
+		Dir: t.TempDir(), Fleet: fleet, TemporalBin: bin, Headless: true,
+		BootDelay: time.Second, Machines: true, MachineBase: base,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Stop)
+	c, err := client.Dial(client.Options{HostPort: l.TemporalAddress(), Logger: nopLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &testLab{Lab: l, fleet: fleet, fleetDir: fleetDir, client: c}
+}
+
+// A complete rollout on machines, for both drivers: blue is created, then
+// replaced by green. dig from the host gets the new revision through each
+// load balancer's port 53, and named listens on the nameserver's own
+// address, port 53.
+func TestMachineRollout(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		tl := startMachineLab(t, driver)
+		tl.startWorker(t)
+		if _, st, err := tl.rollout(t, "A"); err != nil {
+			t.Fatalf("rollout A: %v (%s)", err, st.Failure)
+		}
+		blue := tl.assertOnly(t, "ns1", "ns2")
+		if _, st, err := tl.rollout(t, "B"); err != nil {
+			t.Fatalf("rollout B: %v (%s)", err, st.Failure)
+		}
+		green := tl.assertOnly(t, "ns1", "ns2")
+		for _, lb := range tl.fleet.LoadBalancers {
+			host, port, _ := net.SplitHostPort(lb.Address)
+			out, err := exec.Command("dig", "+short", "+time=2", "@"+host, "-p", port, "TXT", "release.example.com").CombinedOutput()
+			if got := strings.TrimSpace(string(out)); err != nil || got != `"revision B"` {
+				t.Errorf("dig @%s -p %s TXT release.example.com: %q (%v), want \"revision B\"", host, port, got, err)
+			}
+		}
+		for _, l := range []string{"ns1", "ns2"} {
+			if green[l].ID == blue[l].ID {
+				t.Errorf("%s was not replaced", l)
+			}
+			ip := green[l].IPv4
+			out, err := tl.SSH(context.Background(), ip, "ss -Hlnu; ss -Hlnt")
+			if err != nil {
+				t.Fatalf("ssh %s: %v: %s", ip, err, out)
+			}
+			for _, proto := range []string{"udp", "tcp"} {
+				if !strings.Contains(out, ip+":53 ") {
+					t.Errorf("%s (%s): nothing listens on %s:53/%s:\n%s", l, ip, ip, proto, out)
+				}
+			}
+		}
+	})
+}
+
+// The worker is killed with SIGKILL while Ansible provisions green over
+// SSH; a new worker resumes, with no duplicate or orphaned machine.
+func TestMachineWorkerKilledDuringProvisioning(t *testing.T) {
+	tl := startMachineLab(t, "nginx")
+	first := tl.startWorkerProcess(t)
+	if _, st, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
+	}
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.waitForActivity(t, run, "ProvisionNameservers")
+	waitForPlaybook(t, first)
+	time.Sleep(2 * time.Second)
+	killWorker(t, first)
+	tl.startWorkerProcess(t)
+	st, err := tl.wait(t, run)
+	if err != nil {
+		t.Fatalf("resumed rollout: %v (%s)", err, st.Failure)
+	}
+	tl.assertOnly(t, "ns1", "ns2")
+	if n := len(tl.Sim().Instances()); n != 2 {
+		t.Errorf("the simulator holds %d instances, want 2", n)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
+		t.Errorf("answers = %s, want revision B on both", got)
+	}
+}
+
+// An abort before the switch deletes green and leaves blue serving.
+func TestMachineAbortBeforeSwitch(t *testing.T) {
+	tl := startMachineLab(t, "nginx")
+	tl.startWorker(t)
+	if _, st, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
+	}
+	blue := tl.assertOnly(t, "ns1", "ns2")
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.waitForActivity(t, run, "ProvisionNameservers")
+	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalAbort, workflows.SignalInput{Reason: "e2e", By: "ci"}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := tl.wait(t, run)
+	if st.Phase != workflows.PhaseAborted {
+		t.Fatalf("phase = %s (%s), want aborted", st.Phase, st.Failure)
+	}
+	after := tl.assertOnly(t, "ns1", "ns2")
+	for _, l := range []string{"ns1", "ns2"} {
+		if after[l].ID != blue[l].ID {
+			t.Errorf("%s changed from %d to %d", l, blue[l].ID, after[l].ID)
+		}
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Errorf("answers = %s, want blue's revision A on both", got)
+	}
+}
+
+// A rollback during the bake puts every load balancer back on blue,
+// confirmed over UDP and TCP, and deletes green.
+func TestMachineRollbackDuringBake(t *testing.T) {
+	tl := startMachineLab(t, "nginx")
+	tl.startWorker(t)
+	if _, st, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
+	}
+	blue := tl.assertOnly(t, "ns1", "ns2")
+	tl.editFleet(t, "bake: 6s", "bake: 10m")
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := tl.waitForPhase(t, run, workflows.PhaseBaking)
+	tl.wantServing(t, st, "baking on green")
+	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "ci"}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = tl.wait(t, run)
+	if st.Phase != workflows.PhaseRolledBack {
+		t.Fatalf("phase = %s (%s), want rolled-back", st.Phase, st.Failure)
+	}
+	tl.wantServing(t, st, "rolled back")
+	after := tl.assertOnly(t, "ns1", "ns2")
+	for _, l := range []string{"ns1", "ns2"} {
+		if after[l].ID != blue[l].ID {
+			t.Errorf("%s changed from %d to %d", l, blue[l].ID, after[l].ID)
+		}
+	}
+}
+
+// New VMs whose sshd answers 20 s after the API says running: provisioning
+// waits for SSH instead of failing an attempt against a machine that is
+// still starting.
+func TestMachineSlowSSH(t *testing.T) {
+	tl := startMachineLab(t, "nginx")
+	tl.SetSSHDelay(20 * time.Second)
+	tl.startWorker(t)
+	_, st, err := tl.rollout(t, "A")
+	if err != nil {
+		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
+	}
+	for _, s := range st.Steps {
+		if s.Name == "ProvisionNameservers" && s.Attempts != 1 {
+			t.Errorf("provisioning took %d attempts; it should wait for SSH, not fail against a booting machine", s.Attempts)
+		}
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Errorf("answers = %s, want revision A on both", got)
+	}
+}
+
+
