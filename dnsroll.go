@@ -63,6 +63,33 @@ type ServerSpec struct {
 // NextLabel is the label of the green server that replaces label.
 func NextLabel(label string) string { return label + NextSuffix }
 
+// CheckLabel applies Linode's rule for instance labels: 3 to 64
+// characters, starting with a letter and ending with a letter or digit,
+// made of letters, digits, dashes, underscores and dots, with no two
+// dashes, underscores or dots in a row. The error says which part fails.
+// The simulator enforces the same rule, so a label that passes here is
+// one that Linode takes.
+func CheckLabel(l string) error {
+	isLetter := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	isAlnum := func(c byte) bool { return isLetter(c) || c >= '0' && c <= '9' }
+	switch {
+	case len(l) < 3 || len(l) > 64:
+		return fmt.Errorf("label %q: must be 3-64 characters, has %d", l, len(l))
+	case !isLetter(l[0]):
+		return fmt.Errorf("label %q: must start with a letter", l)
+	case !isAlnum(l[len(l)-1]):
+		return fmt.Errorf("label %q: must end with a letter or digit", l)
+	case strings.Contains(l, "--") || strings.Contains(l, "__") || strings.Contains(l, ".."):
+		return fmt.Errorf("label %q: must not have two dashes, underscores or dots in a row", l)
+	}
+	for i := 0; i < len(l); i++ {
+		if !isAlnum(l[i]) && strings.IndexByte("-_.", l[i]) < 0 {
+			return fmt.Errorf("label %q: %q is not allowed; use letters, digits, dashes, underscores and dots", l, l[i])
+		}
+	}
+	return nil
+}
+
 // FinalLabel strips exactly one trailing "-next". It is not a character-set
 // strip: "ns1-next" becomes "ns1", and "next-next" becomes "next".
 func FinalLabel(label string) (string, bool) {

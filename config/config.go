@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dnsroll/dnsroll"
 )
 
 // RevisionPlaceholder in a zone file path is replaced by the rollout's revision.
@@ -237,7 +239,6 @@ var knownDrivers = map[string]bool{"nginx": true, "dnsdist": true}
 
 var (
 	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
-	labelRE    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,26}[A-Za-z0-9])?$`)
 	revisionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
 
@@ -252,8 +253,15 @@ func (f *Fleet) Validate() error {
 	labels := map[string]bool{}
 	for i, ns := range f.Nameservers {
 		at := fmt.Sprintf("nameservers[%d]", i)
-		if !labelRE.MatchString(ns.Label) || strings.HasSuffix(ns.Label, "-next") {
-			return fieldErr(at+".label", "must be 2-28 letters, digits, dots or dashes and not end in -next, got %q", ns.Label)
+		if strings.HasSuffix(ns.Label, dnsroll.NextSuffix) {
+			return fieldErr(at+".label", "must not end in %s, which marks a green server: got %q", dnsroll.NextSuffix, ns.Label)
+		}
+		// Both labels must be ones Linode takes: green is created as
+		// <label>-next and renamed to <label> after blue is gone.
+		for _, l := range []string{ns.Label, dnsroll.NextLabel(ns.Label)} {
+			if err := dnsroll.CheckLabel(l); err != nil {
+				return fieldErr(at+".label", "%v (Linode's rule, for %q and its green %q)", err, ns.Label, dnsroll.NextLabel(ns.Label))
+			}
 		}
 		if labels[ns.Label] {
 			return fieldErr(at+".label", "%q is listed twice", ns.Label)

@@ -50,6 +50,10 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"bad fleet name", "fleet: prod", "fleet: Prod!", "fleet"},
 		{"label ending in -next", "label: ns2,", "label: ns2-next,", "nameservers[1].label"},
 		{"duplicate label", "label: ns2,", "label: ns1,", "nameservers[1].label"},
+		// Linode's label rule, for the label and its green -next form.
+		{"label Linode rejects: too short", "label: ns2,", "label: n2,", "nameservers[1].label"},
+		{"label Linode rejects: leading digit", "label: ns2,", "label: 2ns,", "nameservers[1].label"},
+		{"label whose green is too long", "label: ns2,", "label: " + strings.Repeat("n", 60) + ",", "nameservers[1].label"},
 		{"missing region", "region: eu-west, ", "", "nameservers[1].region"},
 		{"address without port", `"192.0.2.2:53"`, `"192.0.2.2"`, "load_balancers[1].address"},
 		{"fronts unknown", "fronts: ns2", "fronts: ns9", "load_balancers[1].fronts"},

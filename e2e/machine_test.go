@@ -225,5 +225,3 @@ func TestMachineSlowSSH(t *testing.T) {
 		t.Errorf("answers = %s, want revision A on both", got)
 	}
 }
-
-

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/dnsroll/dnsroll"
 )
 
 // badRequest is a 400 with Linode's reason and field.
@@ -151,21 +152,15 @@ func validateCreate(req *createRequest) *badRequest {
 	return validateTags(req.Tags)
 }
 
-// validateLabel applies Linode's label rule.
+// validateLabel applies Linode's label rule (dnsroll.CheckLabel), with
+// the real API's 400 reason.
 func validateLabel(l string) *badRequest {
-	if len(l) < 3 || len(l) > 64 {
-		return &badRequest{"Length must be 3-64 characters", "label"}
-	}
-	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
-	ok := alnum(l[0]) && alnum(l[len(l)-1]) &&
-		!strings.Contains(l, "--") && !strings.Contains(l, "__") && !strings.Contains(l, "..")
-	for i := 0; i < len(l) && ok; i++ {
-		ok = alnum(l[i]) || strings.IndexByte("-_.", l[i]) >= 0
-	}
-	if !ok {
-		return &badRequest{"Label must include only ASCII letters, numbers, dashes, underscores and periods, " +
-			"must begin and end with a letter or number, and must not contain two dashes, " +
-			"underscores or periods in a row", "label"}
+	if err := dnsroll.CheckLabel(l); err != nil {
+		if len(l) < 3 || len(l) > 64 {
+			return &badRequest{"Length must be 3-64 characters", "label"}
+		}
+		return &badRequest{"Label must begin with a letter, end with a letter or number, include only ASCII letters, " +
+			"numbers, dashes, underscores and periods, and must not contain two dashes, underscores or periods in a row", "label"}
 	}
 	return nil
 }
