@@ -58,6 +58,9 @@ type ServerSpec struct {
 	Type   string   `json:"type"`
 	Image  string   `json:"image"`
 	Tags   []string `json:"tags"`
+	// FirewallID, when not zero, is the Cloud Firewall the server is
+	// created behind, so it is never reachable unfiltered.
+	FirewallID int `json:"firewall_id,omitempty"`
 }
 
 // NextLabel is the label of the green server that replaces label.

@@ -18,7 +18,7 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 	req := provision.Request{
 		Playbook:   f.Path(f.Ansible.NameserverPlaybook),
 		Connection: f.Ansible.Connection,
-		User:       f.Ansible.SSHUser,
+		User:       f.Ansible.NameserverUser(),
 	}
 	for _, s := range in.Servers {
 		// The server ID is the NSID the server answers with, which tells

@@ -49,6 +49,9 @@ type Nameserver struct {
 	Region string `yaml:"region" json:"region"`
 	Type   string `yaml:"type" json:"type"`
 	Image  string `yaml:"image" json:"image"`
+	// FirewallID is a Linode Cloud Firewall that new servers are created
+	// behind; 0 means none. docs/configuration.md lists the rules it needs.
+	FirewallID int `yaml:"firewall_id,omitempty" json:"firewall_id,omitempty"`
 }
 
 // LoadBalancer fronts exactly one nameserver slot.
@@ -74,7 +77,28 @@ type Ansible struct {
 	Connection           string `yaml:"connection" json:"connection"`
 	NameserverPlaybook   string `yaml:"nameserver_playbook" json:"nameserver_playbook"`
 	LoadBalancerPlaybook string `yaml:"loadbalancer_playbook" json:"loadbalancer_playbook"`
-	SSHUser              string `yaml:"ssh_user,omitempty" json:"ssh_user,omitempty"`
+	// SSHUser logs into every machine; a non-root user escalates with sudo
+	// (become). NameserverSSHUser and LoadBalancerSSHUser, when set,
+	// replace it for one role, for images whose users differ.
+	SSHUser             string `yaml:"ssh_user,omitempty" json:"ssh_user,omitempty"`
+	NameserverSSHUser   string `yaml:"nameserver_ssh_user,omitempty" json:"nameserver_ssh_user,omitempty"`
+	LoadBalancerSSHUser string `yaml:"loadbalancer_ssh_user,omitempty" json:"loadbalancer_ssh_user,omitempty"`
+}
+
+// NameserverUser is the SSH user for nameservers.
+func (a Ansible) NameserverUser() string {
+	if a.NameserverSSHUser != "" {
+		return a.NameserverSSHUser
+	}
+	return a.SSHUser
+}
+
+// LoadBalancerUser is the SSH user for load balancers.
+func (a Ansible) LoadBalancerUser() string {
+	if a.LoadBalancerSSHUser != "" {
+		return a.LoadBalancerSSHUser
+	}
+	return a.SSHUser
 }
 
 // Zone is one zone served by every nameserver.
@@ -237,6 +261,9 @@ func setDur(d *Duration, def time.Duration) {
 // knownDrivers are the load balancer drivers a worker can have.
 var knownDrivers = map[string]bool{"nginx": true, "dnsdist": true}
 
+// userRE is a Unix user name as useradd takes it.
+var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+
 var (
 	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 	revisionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -262,6 +289,9 @@ func (f *Fleet) Validate() error {
 			if err := dnsroll.CheckLabel(l); err != nil {
 				return fieldErr(at+".label", "%v (Linode's rule, for %q and its green %q)", err, ns.Label, dnsroll.NextLabel(ns.Label))
 			}
+		}
+		if ns.FirewallID < 0 {
+			return fieldErr(at+".firewall_id", "must be a Cloud Firewall's ID, or 0 for none; got %d", ns.FirewallID)
 		}
 		if labels[ns.Label] {
 			return fieldErr(at+".label", "%q is listed twice", ns.Label)
@@ -297,6 +327,11 @@ func (f *Fleet) Validate() error {
 	case "ssh", "local":
 	default:
 		return fieldErr("ansible.connection", "must be ssh or local, got %q", f.Ansible.Connection)
+	}
+	for field, u := range map[string]string{"ssh_user": f.Ansible.SSHUser, "nameserver_ssh_user": f.Ansible.NameserverSSHUser, "loadbalancer_ssh_user": f.Ansible.LoadBalancerSSHUser} {
+		if u != "" && !userRE.MatchString(u) {
+			return fieldErr("ansible."+field, "%q is not a Unix user name (lowercase letters, digits, _ and -, starting with a letter or _)", u)
+		}
 	}
 	if len(f.Zones) == 0 {
 		return fieldErr("zones", "list at least one zone")

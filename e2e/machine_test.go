@@ -26,7 +26,7 @@ import (
 
 // startMachineLab starts a machine lab for fleets/machines.yaml with every
 // load balancer on driver, and no worker.
-func startMachineLab(t *testing.T, driver string) *testLab {
+func startMachineLab(t *testing.T, driver string, users ...string) *testLab {
 	t.Helper()
 	bin := requireLab(t)
 	base := os.Getenv("DNSROLL_LAB_IMAGE")
@@ -57,7 +57,7 @@ func startMachineLab(t *testing.T, driver string) *testLab {
 	defer cancel()
 	l, err := lab.Start(ctx, lab.Options{
 		Dir: t.TempDir(), Fleet: fleet, TemporalBin: bin, Headless: true,
-		BootDelay: time.Second, Machines: true, MachineBase: base,
+		BootDelay: time.Second, Machines: true, MachineBase: base, MachineUsers: users,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -223,5 +223,21 @@ func TestMachineSlowSSH(t *testing.T) {
 	}
 	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
 		t.Errorf("answers = %s, want revision A on both", got)
+	}
+}
+
+// Hardened machines are provisioned as a non-root user with sudo: both
+// roles escalate with become.
+func TestMachineNonRootUser(t *testing.T) {
+	tl := startMachineLab(t, "nginx", "deploy")
+	tl.editFleet(t, "ssh_user: root", "ssh_user: deploy")
+	tl.startWorker(t)
+	for _, rev := range []string{"A", "B"} {
+		if _, st, err := tl.rollout(t, rev); err != nil {
+			t.Fatalf("rollout %s as deploy: %v (%s)", rev, err, st.Failure)
+		}
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
+		t.Errorf("answers = %s, want revision B on both", got)
 	}
 }

@@ -55,7 +55,8 @@ type Options struct {
 	Machines bool
 	// MachineBase is the machines' base image; empty means machines.DefaultBase.
 	MachineBase string
-	// MachineUsers are extra sudo users on the load balancer machines.
+	// MachineUsers are extra sudo users, with the lab's SSH key, on every
+	// machine: a hardened image's login instead of root.
 	MachineUsers []string
 }
 

@@ -35,6 +35,8 @@ type machineLab struct {
 	nextIP int
 	// sshDelay is the SSH delay of the machines created from now on.
 	sshDelay time.Duration
+	// users are extra sudo users on every machine (Options.MachineUsers).
+	users []string
 }
 
 // startMachines opens the machine host and makes the lab's SSH key.
@@ -59,7 +61,7 @@ func (l *Lab) startMachines() error {
 		h.Close()
 		return err
 	}
-	l.machines = &machineLab{host: h, keyFile: key, pubKey: strings.TrimSpace(string(pub)), nextIP: firstVMHost}
+	l.machines = &machineLab{host: h, keyFile: key, pubKey: strings.TrimSpace(string(pub)), nextIP: firstVMHost, users: l.opts.MachineUsers}
 	return nil
 }
 
@@ -77,7 +79,7 @@ func (m *machineLab) bootInstance(inst linodesim.Instance, keys []string, rootPa
 	addr := netip.MustParsePrefix(machines.Subnet).Addr().As4()
 	addr[3] = byte(n)
 	ip := netip.AddrFrom4(addr)
-	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: keys, RootPass: rootPass, SSHDelay: delay}
+	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: keys, RootPass: rootPass, SSHDelay: delay, Users: m.users}
 	if err := m.host.Boot(spec); err != nil {
 		return "", err
 	}

@@ -129,7 +129,7 @@ func (c *Cloud) Get(ctx context.Context, id int) (dnsroll.Server, error) {
 func (c *Cloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Server, error) {
 	opts := linodego.InstanceCreateOptions{
 		Label: spec.Label, Region: spec.Region, Type: spec.Type, Image: spec.Image,
-		Tags: slices.Clone(spec.Tags),
+		Tags: slices.Clone(spec.Tags), FirewallID: spec.FirewallID,
 	}
 	if spec.Image != "" {
 		opts.AuthorizedKeys = c.keys

@@ -229,3 +229,17 @@ func TestListAcrossPages(t *testing.T) {
 		t.Error("the 429s should have been retried")
 	}
 }
+
+// A nameserver's firewall_id reaches the create request, so the new VM is
+// behind its Cloud Firewall from the start.
+func TestCreateBehindFirewall(t *testing.T) {
+	e := newEnv(t)
+	s := spec("ns1-next", tag)
+	s.FirewallID = 4242
+	if _, err := e.cloud.Create(ctx(t), s); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.Instances()[0].FirewallID; got != 4242 {
+		t.Errorf("instance created behind firewall %d, want 4242", got)
+	}
+}

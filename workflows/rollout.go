@@ -135,7 +135,7 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 	opts := r.options(fleet.Steps.CreateTimeout)
 	var calls []*call
 	for _, ns := range fleet.Nameservers {
-		spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(ns.Label), Region: ns.Region, Type: ns.Type, Image: ns.Image, Tags: []string{fleet.Tag()}}
+		spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(ns.Label), Region: ns.Region, Type: ns.Type, Image: ns.Image, Tags: []string{fleet.Tag()}, FirewallID: ns.FirewallID}
 		in := activities.EnsureServerInput{Fleet: fleet, Spec: spec}
 		calls = append(calls, r.start(ctx, "EnsureServer", spec.Label, opts, a.EnsureServer, in))
 	}

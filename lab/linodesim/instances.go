@@ -79,6 +79,7 @@ type createRequest struct {
 	AuthorizedKeys []string `json:"authorized_keys"`
 	Tags           []string `json:"tags"`
 	Booted         *bool    `json:"booted"`
+	FirewallID     int      `json:"firewall_id"`
 }
 
 func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +104,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 		Instance: Instance{
 			ID: id, Label: cmp.Or(req.Label, fmt.Sprintf("linode%d", id)), Tags: dedup(req.Tags),
 			IPv4: []string{"127.0.0.1"}, Region: req.Region, Type: req.Type, Image: req.Image,
-			Created: now, Updated: now,
+			FirewallID: req.FirewallID, Created: now, Updated: now,
 		},
 		Phase: "create", PhaseAt: now,
 	}
@@ -143,6 +144,8 @@ func validateCreate(req *createRequest) *badRequest {
 		return &badRequest{"root_pass is required when deploying from an image", "root_pass"}
 	case req.RootPass != "" && (len(req.RootPass) < 7 || len(req.RootPass) > 128):
 		return &badRequest{"root_pass must be 7-128 characters", "root_pass"}
+	case req.FirewallID < 0:
+		return &badRequest{"firewall_id must be a Firewall's ID", "firewall_id"}
 	}
 	if req.Label != "" {
 		if err := validateLabel(req.Label); err != nil {

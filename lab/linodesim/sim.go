@@ -57,16 +57,19 @@ type Options struct {
 
 // Instance is a simulated Linode as tests and the lab see it.
 type Instance struct {
-	ID      int       `json:"id"`
-	Label   string    `json:"label"`
-	Status  string    `json:"status"`
-	Tags    []string  `json:"tags"`
-	IPv4    []string  `json:"ipv4"`
-	Region  string    `json:"region"`
-	Type    string    `json:"type"`
-	Image   string    `json:"image"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	ID     int      `json:"id"`
+	Label  string   `json:"label"`
+	Status string   `json:"status"`
+	Tags   []string `json:"tags"`
+	IPv4   []string `json:"ipv4"`
+	Region string   `json:"region"`
+	Type   string   `json:"type"`
+	Image  string   `json:"image"`
+	// FirewallID is the firewall the create request named; the real API
+	// shows it under the instance's firewalls, not in the instance.
+	FirewallID int       `json:"firewall_id,omitempty"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
 }
 
 // record is an instance plus the power transition that decides its status.

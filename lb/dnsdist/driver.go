@@ -134,7 +134,7 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config
 		Playbook:   d.playbook(fleet),
 		Hosts:      []provision.Host{{Name: balancer.Name, Address: address, Vars: vars}},
 		Connection: fleet.Ansible.Connection,
-		User:       fleet.Ansible.SSHUser,
+		User:       fleet.Ansible.LoadBalancerUser(),
 	}
 	play := lb.Playbook{Runner: d.Runner, Request: req, Progress: d.Progress, ValidateTask: validateTask, Validator: "dnsdist --check-config"}
 	if err := play.Run(ctx); err != nil {

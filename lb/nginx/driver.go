@@ -138,7 +138,7 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 		Playbook:   fleet.Path(fleet.Ansible.LoadBalancerPlaybook),
 		Hosts:      []provision.Host{{Name: balancer.Name, Address: address, Vars: vars}},
 		Connection: fleet.Ansible.Connection,
-		User:       fleet.Ansible.SSHUser,
+		User:       fleet.Ansible.LoadBalancerUser(),
 	}
 	return job{conf: conf, id: id, socket: data.ControlSocket, labDir: labDir, req: req}, nil
 }
