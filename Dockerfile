@@ -18,11 +18,13 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        ansible openssh-client ca-certificates python3 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --create-home --home-dir /home/dnsroll --shell /usr/sbin/nologin dnsroll
+    && useradd --system --uid 10001 --create-home --home-dir /home/dnsroll --shell /usr/sbin/nologin dnsroll
 WORKDIR /app
 COPY --from=build /out/dnsroll /usr/local/bin/dnsroll
 COPY ansible/ /app/ansible/
 COPY fleets/ /app/fleets/
+# Zone files are mounted here (docker-compose.yml); fleets name them as ../zones/.
+RUN mkdir -p /app/zones
 USER dnsroll
 # 8080: `dnsroll api`; 9090: `dnsroll worker --metrics-addr`.
 EXPOSE 8080 9090

@@ -49,7 +49,9 @@ lab-image-rebuild: deps
 
 ## demo: a complete blue-green rollout in a fresh local lab, then stop everything
 demo: deps tools build
-	$(BIN)/dnsroll demo
+	@# Machine mode needs the base image; without it the demo runs in process mode and says why.
+	@lab/machines/build-base.sh --check $(LAB_IMAGE) || lab/machines/build-base.sh $(LAB_IMAGE) || echo "no machine lab image: the demo runs in process mode"
+	$(BIN)/dnsroll demo --lab-image $(LAB_IMAGE)
 
 ## dev: keep the lab, a worker, the Web UI (http://127.0.0.1:8233) and the API (http://127.0.0.1:8080) running until Ctrl-C
 # The API's bearer token: DNSROLL_API_TOKEN from the environment (or

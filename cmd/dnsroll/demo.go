@@ -21,9 +21,14 @@ func runDemo(ctx context.Context, args []string) error {
 Runs a complete blue-green rollout in a fresh local lab and stops everything it
 started. It creates the blue fleet (ns1, ns2 serving zone revision A behind lb1
 and lb2) with a first rollout, then rolls out revision B, printing each step,
-and ends with a summary. Needs nothing configured; `+"`make demo`"+` installs what is missing.`)
+and ends with a summary. Needs nothing configured; `+"`make demo`"+` installs what is missing.
+
+In machine mode (the default where this host can run it: root and the base
+image from `+"`make lab-image`"+`), every server and load balancer is a Debian 12
+machine reached over SSH, as in production. Otherwise it runs in process mode:
+named and nginx on loopback ports. It prints the mode it chose and why.`)
 	var f labFlags
-	f.register(fs, ".lab/demo", 0, 8233, "127.0.0.1:0")
+	f.register(fs, ".lab/demo", 0, 8233, "127.0.0.1:0", "auto")
 	keep := fs.Bool("keep", false, "keep the lab state directory afterwards")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -32,8 +37,8 @@ and ends with a summary. Needs nothing configured; `+"`make demo`"+` installs wh
 		return err
 	}
 	out := os.Stdout
-	fmt.Fprintln(out, "== dnsroll demo: blue-green rollout of two BIND nameservers behind two nginx load balancers")
-	s, err := startLab(ctx, f, out, nil)
+	fmt.Fprintln(out, "== dnsroll demo: blue-green rollout of two BIND nameservers behind two load balancers")
+	s, err := startLab(ctx, &f, out, nil)
 	if err != nil {
 		return err
 	}
@@ -60,7 +65,7 @@ and ends with a summary. Needs nothing configured; `+"`make demo`"+` installs wh
 	took := time.Since(start)
 	after := lbAnswers(s)
 
-	fmt.Fprintf(out, "\n== summary\n  rollout:   %s (run %s)\n  phase:     %s\n  duration:  %s\n", run.WorkflowID, run.RunID, st.Phase, took.Round(100*time.Millisecond))
+	fmt.Fprintf(out, "\n== summary\n  lab mode:  %s\n  rollout:   %s (run %s)\n  phase:     %s\n  duration:  %s\n", f.modeName(), run.WorkflowID, run.RunID, st.Phase, took.Round(100*time.Millisecond))
 	changed := true
 	for _, lb := range s.fleet.LoadBalancers {
 		fmt.Fprintf(out, "  %s (%s) %s TXT:  before %s  →  after %s\n", lb.Name, lb.Address, demoName, before[lb.Name], after[lb.Name])
@@ -80,7 +85,7 @@ and ends with a summary. Needs nothing configured; `+"`make demo`"+` installs wh
 }
 
 func demoRollout(ctx context.Context, s *labSession, rev, reason string) (rollouts.Run, workflows.Status, error) {
-	run, err := rollouts.Start(ctx, s.client, workflows.RolloutInput{Fleet: "lab", Revision: rev, Reason: reason, RequestedBy: "demo"})
+	run, err := rollouts.Start(ctx, s.client, workflows.RolloutInput{Fleet: s.fleet.Name, Revision: rev, Reason: reason, RequestedBy: "demo"})
 	if err != nil {
 		return run, workflows.Status{}, err
 	}

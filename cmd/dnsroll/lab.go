@@ -16,6 +16,7 @@ import (
 
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/lab/machines"
 	"github.com/dnsroll/dnsroll/worker"
 )
 
@@ -27,15 +28,53 @@ type labFlags struct {
 	temporal    int
 	ui          int
 	sim         string
+	// mode is "machines", "processes", or "auto" (machines when this host
+	// can run them).
+	mode     string
+	labImage string
+	modeWhy  string
+	machines bool
 }
 
-func (f *labFlags) register(fs *flag.FlagSet, dir string, temporalPort, uiPort int, simAddr string) {
+func (f *labFlags) register(fs *flag.FlagSet, dir string, temporalPort, uiPort int, simAddr, mode string) {
 	fs.StringVar(&f.dir, "dir", dir, "lab state directory")
-	fs.StringVar(&f.fleets, "fleets", "fleets", "directory of fleet configs; the lab runs fleet \"lab\"")
+	fs.StringVar(&f.fleets, "fleets", "fleets", "directory of fleet configs; the lab runs fleet \"lab\" (processes) or \"machines\"")
 	fs.StringVar(&f.temporalBin, "temporal-bin", "bin/temporal", "temporal CLI binary (make tools installs it)")
 	fs.IntVar(&f.temporal, "temporal-port", temporalPort, "Temporal gRPC port (0 = any free port)")
 	fs.IntVar(&f.ui, "ui-port", uiPort, "Temporal Web UI port (0 = any free port)")
 	fs.StringVar(&f.sim, "sim-addr", simAddr, "Linode API simulator listen address")
+	fs.StringVar(&f.mode, "mode", mode, "lab mode: machines (Debian machines over SSH, fleet \"machines\"), processes (named and nginx on loopback, fleet \"lab\"), or auto: machines when this host can run them")
+	fs.StringVar(&f.labImage, "lab-image", machines.DefaultBase, "the machine lab's base image (make lab-image builds it)")
+}
+
+// chooseMode settles "auto" and says why.
+func (f *labFlags) chooseMode() error {
+	switch f.mode {
+	case "machines":
+		if err := machines.Check(f.labImage); err != nil {
+			return err
+		}
+		f.machines, f.modeWhy = true, "asked for"
+	case "processes":
+		f.modeWhy = "asked for"
+	case "auto":
+		if err := machines.Check(f.labImage); err != nil {
+			f.modeWhy = fmt.Sprintf("machines unavailable: %v", err)
+		} else {
+			f.machines, f.modeWhy = true, "this host runs machines"
+		}
+	default:
+		return fmt.Errorf("--mode %q: use machines, processes or auto", f.mode)
+	}
+	return nil
+}
+
+// modeName is how the lab's mode is printed.
+func (f *labFlags) modeName() string {
+	if f.machines {
+		return "machines"
+	}
+	return "processes"
 }
 
 // labSession is a running lab with an in-process worker.
@@ -48,8 +87,16 @@ type labSession struct {
 
 // startLab starts the lab and an in-process worker. metrics, when not nil,
 // receives the SDK's client and worker metrics.
-func startLab(ctx context.Context, f labFlags, out io.Writer, metrics client.MetricsHandler) (*labSession, error) {
-	fleet, err := config.Load(filepath.Join(f.fleets, "lab.yaml"))
+func startLab(ctx context.Context, f *labFlags, out io.Writer, metrics client.MetricsHandler) (*labSession, error) {
+	if err := f.chooseMode(); err != nil {
+		return nil, err
+	}
+	fleetFile := "lab.yaml"
+	if f.machines {
+		fleetFile = "machines.yaml"
+	}
+	fmt.Fprintf(out, "lab mode: %s (%s); fleet %s\n", f.modeName(), f.modeWhy, filepath.Join(f.fleets, fleetFile))
+	fleet, err := config.Load(filepath.Join(f.fleets, fleetFile))
 	if err != nil {
 		return nil, err
 	}
@@ -65,15 +112,15 @@ func startLab(ctx context.Context, f labFlags, out io.Writer, metrics client.Met
 		Dir: f.dir, Fleet: fleet, TemporalBin: f.temporalBin,
 		TemporalPort: f.temporal, UIPort: ui, SimAddr: f.sim,
 		BootDelay: 500 * time.Millisecond, Log: out,
+		Machines: f.machines, MachineBase: f.labImage,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s := &labSession{lab: l, fleet: fleet}
-	acts, err := worker.NewActivities(worker.Config{
-		FleetDir: f.fleets, LabDir: l.Dir(), LinodeURL: l.SimURL(), LinodeToken: lab.Token,
-		LinodeRetryWait: time.Second, WebUIURL: l.UIURL(),
-	})
+	wc := l.WorkerConfig(f.fleets)
+	wc.LinodeRetryWait = time.Second
+	acts, err := worker.NewActivities(wc)
 	if err == nil {
 		tf := temporalFlags{address: l.TemporalAddress(), namespace: "default", metrics: metrics}
 		s.client, err = tf.dial()
@@ -127,7 +174,8 @@ In another terminal:
   dnsroll rollout start --fleet lab --revision B --wait
   temporal workflow signal --workflow-id rollout-lab --name abort --input '{"reason":"test"}'`)
 	var f labFlags
-	f.register(fs, ".lab/dev", 7233, 8233, "127.0.0.1:8711")
+	// Process mode by default: its state survives restarts, machines' do not.
+	f.register(fs, ".lab/dev", 7233, 8233, "127.0.0.1:8711", "processes")
 	apiAddr := fs.String("api-addr", "127.0.0.1:8080", "dnsroll API listen address")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -136,7 +184,7 @@ In another terminal:
 	// metrics of the worker and client it shares with the API.
 	reg, sdkMetrics, closeMetrics := newMetrics()
 	defer closeMetrics()
-	s, err := startLab(ctx, f, os.Stdout, sdkMetrics)
+	s, err := startLab(ctx, &f, os.Stdout, sdkMetrics)
 	if err != nil {
 		return err
 	}
