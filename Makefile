@@ -12,7 +12,7 @@ APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-l
 # by every clone on it.
 LAB_IMAGE ?= /var/cache/dnsroll/base-bookworm
 # Test packages that need the lab (real Temporal, BIND, nginx, Ansible).
-TEST_TIMEOUT ?= 40m
+TEST_TIMEOUT ?= 75m
 
 .PHONY: all build deps tools lab-image lab-image-rebuild demo dev test lint bench bench-analysis clean
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -108,7 +109,7 @@ func TestRevision(t *testing.T) {
 
 // The shipped example configs stay valid.
 func TestShippedConfigsLoad(t *testing.T) {
-	for _, path := range []string{"../fleets/lab.yaml", "../examples/production.yaml"} {
+	for _, path := range []string{"../fleets/lab.yaml", "../fleets/machines.yaml", "../examples/production.yaml"} {
 		f, err := Load(path)
 		if err != nil {
 			t.Errorf("%s: %v", path, err)
@@ -117,5 +118,35 @@ func TestShippedConfigsLoad(t *testing.T) {
 		if _, err := os.Stat(filepath.Dir(f.Path(f.Ansible.NameserverPlaybook))); err != nil {
 			t.Errorf("%s: playbook dir: %v", path, err)
 		}
+	}
+}
+
+// The machine lab's fleet is the production example with lab addresses: it
+// differs only in its name, its load balancers' addresses, its (revisioned)
+// zone files and a short bake, so the machine lab tests what production
+// runs.
+func TestMachineFleetIsTheProductionExample(t *testing.T) {
+	prod, err := Load("../examples/production.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := Load("../fleets/machines.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lab.Lab != nil || lab.Ansible.Connection != "ssh" {
+		t.Fatalf("fleets/machines.yaml must be a production fleet: lab section %v, connection %q", lab.Lab, lab.Ansible.Connection)
+	}
+	// Blank out what may differ, then compare the rest.
+	for _, f := range []*Fleet{prod, lab} {
+		f.Name, f.Dir, f.Zones, f.Rollout = "", "", nil, Rollout{}
+		for i := range f.LoadBalancers {
+			f.LoadBalancers[i].Address = ""
+		}
+	}
+	a, _ := json.Marshal(prod)
+	b, _ := json.Marshal(lab)
+	if string(a) != string(b) {
+		t.Errorf("fleets/machines.yaml differs from examples/production.yaml beyond addresses, zones and bake:\nproduction: %s\nmachines:   %s", a, b)
 	}
 }
