@@ -12,7 +12,10 @@ import (
 // status says running well before its sshd answers, and Ansible's first
 // contact would fail (and count an attempt) in between.
 func WaitSSH(ctx context.Context, host string) error {
-	addr := net.JoinHostPort(host, "22")
+	return waitBanner(ctx, net.JoinHostPort(host, "22"))
+}
+
+func waitBanner(ctx context.Context, addr string) error {
 	var last error
 	for {
 		if last = banner(ctx, addr); last == nil {
