@@ -152,17 +152,25 @@ func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (Step
 	for _, l := range in.Labels {
 		want[l] = true
 	}
-	deleted := 0
+	var deleted []dnsroll.Server
 	for _, s := range servers {
 		if !want[s.Label] || !s.HasTag(in.Tag) {
 			continue
 		}
-		if err := a.Cloud.Delete(ctx, s.ID); err != nil {
+		if s.Status != statusDeleting {
+			if err := a.Cloud.Delete(ctx, s.ID); err != nil {
+				return StepResult{}, failure(ctx, err)
+			}
+		}
+		deleted = append(deleted, s)
+	}
+	// Done means gone: a retry of the rollout must find the labels free.
+	for _, s := range deleted {
+		if err := a.waitGone(ctx, s); err != nil {
 			return StepResult{}, failure(ctx, err)
 		}
-		deleted++
 	}
-	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("deleted %d server(s)", deleted)}, nil
+	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("deleted %d server(s)", len(deleted))}, nil
 }
 
 // RenameServer gives a green server its final label by stripping exactly

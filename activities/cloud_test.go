@@ -169,8 +169,10 @@ func TestDeleteServer(t *testing.T) {
 	}
 }
 
+// DeleteGreen deletes only tagged -next servers, and returns once they are
+// gone, not merely "deleting" with their labels still taken.
 func TestDeleteGreenOnlyTouchesTaggedNext(t *testing.T) {
-	c := newCloudEnv(t)
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 300 * time.Millisecond})
 	for _, l := range []string{"ns1", "ns1-next"} {
 		if _, err := c.ensure(t, l); err != nil {
 			t.Fatal(err)

@@ -22,7 +22,7 @@ import (
 // every rollout.
 func (tl *testLab) editFleet(t *testing.T, from, to string) {
 	t.Helper()
-	path := filepath.Join(tl.fleetDir, "lab.yaml")
+	path := filepath.Join(tl.fleetDir, tl.fleet.Name+".yaml")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
