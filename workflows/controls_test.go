@@ -168,3 +168,35 @@ func TestBakeFailureRollsBackAutomatically(t *testing.T) {
 		t.Errorf("lbs %s, calls %v", got, h.rec.calls)
 	}
 }
+
+// Signals that cannot be lost: a plain string is taken as the reason, and
+// a payload that decodes to neither form is recorded, with its raw text,
+// in the events instead of vanishing into the worker's log.
+func TestSignalPayloads(t *testing.T) {
+	t.Run("plain string aborts with that reason", func(t *testing.T) {
+		h := newHarness(t, "", "ProvisionNameservers")
+		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, "wrong zone") }, time.Minute)
+		st, err := h.run(t)
+		wantErrType(t, err, ErrTypeAborted)
+		if !strings.Contains(st.Failure, "wrong zone") {
+			t.Errorf("failure %q lacks the reason", st.Failure)
+		}
+	})
+	t.Run("malformed payload is recorded and ignored", func(t *testing.T) {
+		h := newHarness(t, "", "ProvisionNameservers")
+		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, []int{4, 2}) }, time.Minute)
+		st, err := h.run(t)
+		if err != nil {
+			t.Fatalf("a malformed abort stopped the rollout: %v", err)
+		}
+		if got := eventsText(st); !strings.Contains(got, "abort ignored") || !strings.Contains(got, "[4,2]") {
+			t.Errorf("events %q do not record the ignored signal with its payload", got)
+		}
+	})
+	t.Run("no payload aborts", func(t *testing.T) {
+		h := newHarness(t, "", "ProvisionNameservers")
+		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, nil) }, time.Minute)
+		_, err := h.run(t)
+		wantErrType(t, err, ErrTypeAborted)
+	})
+}

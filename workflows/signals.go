@@ -1,6 +1,11 @@
 package workflows
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -20,8 +25,13 @@ func (r *rollout) listenForSignals(ctx workflow.Context) {
 		}{{SignalAbort, abort}, {SignalRollback, rollback}, {SignalApprove, approve}} {
 			name := sig.name
 			sel.AddReceive(sig.ch, func(c workflow.ReceiveChannel, _ bool) {
-				var in SignalInput
-				c.Receive(ctx, &in)
+				var raw converter.RawValue
+				c.Receive(ctx, &raw)
+				in, err := decodeSignal(raw)
+				if err != nil {
+					r.event(ctx, name+" ignored: "+err.Error())
+					return
+				}
 				if name == SignalApprove {
 					r.onApprove(ctx, in)
 				} else {
@@ -60,4 +70,35 @@ func (r *rollout) onApprove(ctx workflow.Context, in SignalInput) {
 	}
 	r.approved = true
 	r.event(ctx, "approved"+in.describe())
+}
+
+// decodeSignal reads a signal's payload: {"reason": ..., "by": ...}, a
+// plain string (the reason), or nothing. Anything else is an error that
+// quotes the payload, so the operator sees in the events what was sent
+// instead of a signal that silently did nothing.
+func decodeSignal(raw converter.RawValue) (SignalInput, error) {
+	p := raw.Payload()
+	if p == nil {
+		return SignalInput{}, nil
+	}
+	data := bytes.TrimSpace(p.GetData())
+	switch enc := string(p.GetMetadata()[converter.MetadataEncoding]); {
+	case enc == converter.MetadataEncodingNil || len(data) == 0 || string(data) == "null":
+		return SignalInput{}, nil
+	case enc != converter.MetadataEncodingJSON:
+		return SignalInput{}, fmt.Errorf("its payload is %s, not JSON", enc)
+	}
+	var in SignalInput
+	if err := json.Unmarshal(data, &in); err == nil {
+		return in, nil
+	}
+	var reason string
+	if err := json.Unmarshal(data, &reason); err == nil {
+		return SignalInput{Reason: reason}, nil
+	}
+	text := string(data)
+	if len(text) > 200 {
+		text = text[:200] + "..."
+	}
+	return SignalInput{}, fmt.Errorf(`its payload %s is neither {"reason": "...", "by": "..."} nor a string`, text)
 }
