@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/preflight"
 )
 
 // FleetLoader returns the current config of a fleet by name, or an error
@@ -35,10 +36,9 @@ type Activities struct {
 	WebUIURL string
 	// HTTPClient sends webhooks; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
-	// AuthorizedKeys is how many SSH public keys new VMs are created with.
-	// With none, a VM accepts no login, so fleets that provision over SSH
-	// are refused at Plan.
-	AuthorizedKeys int
+	// Target is this worker as Plan's preflight checks see it: whether
+	// Cloud is the real Linode API, and how many SSH keys new VMs get.
+	Target preflight.Target
 }
 
 // Error types that the workflow and the UI show. Types listed in

@@ -17,6 +17,7 @@ import (
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/linode"
+	"github.com/dnsroll/dnsroll/preflight"
 )
 
 const testFleetYAML = `
@@ -308,7 +309,7 @@ func TestPlanSkipsDeletingInstances(t *testing.T) {
 	}
 	c.fleet.Dir = dir
 	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
-	c.acts.AuthorizedKeys = 1
+	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
 	v, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -347,6 +348,7 @@ func TestEnsureServerWaitsOutADeletingNamesake(t *testing.T) {
 func TestPlanRefusesSSHFleetWithoutKeys(t *testing.T) {
 	c := newCloudEnv(t)
 	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
+	c.acts.Target = preflight.Target{Known: true}
 	if c.fleet.Ansible.Connection != "ssh" {
 		t.Fatalf("the test fleet connects over %q, want ssh (the default)", c.fleet.Ansible.Connection)
 	}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/preflight"
+	"github.com/dnsroll/dnsroll/probe"
 	"github.com/dnsroll/dnsroll/zone"
 )
 
@@ -20,13 +23,12 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, failure(ctx, err)
 	}
-	if err := fleet.ValidateRevision(in.Revision); err != nil {
-		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%v", err))
+	if err := a.Target.Fits(fleet); err != nil {
+		return Plan{}, failure(ctx, err)
 	}
-	if fleet.Ansible.Connection == "ssh" && a.AuthorizedKeys == 0 {
-		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID,
-			"fleet %s provisions new VMs over SSH, but this worker creates them with no SSH public key, so nobody could log in: "+
-				"set DNSROLL_SSH_AUTHORIZED_KEYS to the public key of the key Ansible uses, or set ANSIBLE_PRIVATE_KEY_FILE to derive it", fleet.Name))
+	zones, err := preflight.Zones(fleet, in.Revision)
+	if err != nil {
+		return Plan{}, failure(ctx, err)
 	}
 	if in.ExpectChanges != nil {
 		fleet.Probe.ExpectChanges = in.ExpectChanges
@@ -35,16 +37,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		fleet.Probe.AllowSerialDecrease = true
 	}
 	plan := Plan{Fleet: fleet, Revision: in.Revision, Blue: map[string]dnsroll.Server{}}
-	for _, zc := range fleet.Zones {
-		path := fleet.ZoneFile(zc, in.Revision)
-		z, err := zone.ParseFile(path, zc.Name)
-		if err != nil {
-			return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%v", err))
-		}
-		plan.Zones = append(plan.Zones, ZoneFile{Name: zc.Name, Path: path, Serial: z.Serial()})
-		for _, w := range z.Warnings(5) {
-			plan.Warnings = append(plan.Warnings, "zone "+zc.Name+": "+w)
-		}
+	for _, z := range zones {
+		plan.Zones = append(plan.Zones, ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial})
+		plan.Warnings = append(plan.Warnings, z.Warnings...)
 	}
 
 	servers, err := a.Cloud.List(ctx, fleet.Tag())
@@ -68,9 +63,54 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 			plan.Blue[s.Label] = withDNSPort(fleet, s)
 		}
 	}
+	if err := checkSerialsAgainstBlue(ctx, &plan); err != nil {
+		return Plan{}, failure(ctx, err)
+	}
 	sort.Strings(plan.Warnings)
 	plan.Attempt = attempt(ctx)
 	return plan, nil
+}
+
+// blueSerialTimeout bounds one query for a blue server's serial.
+const blueSerialTimeout = 2 * time.Second
+
+// checkSerialsAgainstBlue refuses, before any server is created, a
+// revision whose SOA serial is behind the one blue serves: resolvers and
+// secondaries would keep blue's data. Going back on purpose needs
+// allow_serial_decrease. Blue that does not answer is a warning here; the
+// analysis of green compares serials again.
+func checkSerialsAgainstBlue(ctx context.Context, plan *Plan) error {
+	if plan.Fleet.Probe.AllowSerialDecrease || len(plan.Blue) == 0 {
+		return nil
+	}
+	labels := make([]string, 0, len(plan.Blue))
+	for l := range plan.Blue {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	for _, z := range plan.Zones {
+		var lastErr error
+		for _, l := range labels {
+			b := plan.Blue[l]
+			live, err := probe.SOASerial(ctx, b.DNSAddr(), z.Name, blueSerialTimeout)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			lastErr = nil
+			if c := zone.SerialCompare(z.Serial, live); c == -1 || c == 2 {
+				return dnsroll.Errorf(dnsroll.EINVALID,
+					"zone %s: revision %s has serial %d, behind the %d that blue %s serves (RFC 1982): resolvers would keep the old data. "+
+						"Bump the serial in %s, or, to go back to an older revision on purpose, start the rollout with --allow-serial-decrease (API: \"allow_serial_decrease\": true)",
+					z.Name, plan.Revision, z.Serial, live, l, z.Path)
+			}
+			break
+		}
+		if lastErr != nil {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("zone %s: could not read blue's serial to compare (%v); green's analysis compares it again", z.Name, lastErr))
+		}
+	}
+	return nil
 }
 
 func trimNext(label string) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/preflight"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -133,6 +134,11 @@ func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
 		if errors.As(err, &fe) {
 			return fieldError(fe.Field, "%s", fe.Message)
 		}
+		return fieldError("revision", "%v", err)
+	}
+	// The revision's zone files must exist and parse here, as they must on
+	// the worker: refused now, nothing is started.
+	if _, err := preflight.Zones(fleet, req.Revision); err != nil {
 		return fieldError("revision", "%v", err)
 	}
 	return nil

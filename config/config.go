@@ -7,11 +7,13 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -307,14 +309,34 @@ func (f *Fleet) Validate() error {
 		return fieldErr("load_balancers", "list at least one load balancer")
 	}
 	names := map[string]bool{}
+	// Where each address and SSH host was first seen: two load balancers
+	// on one would mean checking one of them twice and switching the wrong
+	// machine, while the other keeps pointing at servers about to go.
+	addrs, sshHosts := map[string]string{}, map[string]string{}
 	for i, lb := range f.LoadBalancers {
 		at := fmt.Sprintf("load_balancers[%d]", i)
 		if lb.Name == "" || names[lb.Name] {
 			return fieldErr(at+".name", "must be set and unique, got %q", lb.Name)
 		}
 		names[lb.Name] = true
-		if _, _, err := net.SplitHostPort(lb.Address); err != nil {
+		host, port, err := net.SplitHostPort(lb.Address)
+		if err != nil || host == "" {
 			return fieldErr(at+".address", "must be host:port such as 192.0.2.1:53, got %q", lb.Address)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fieldErr(at+".address", "port must be a number from 1 to 65535 (53 for DNS), got %q", port)
+		}
+		key := strings.ToLower(net.JoinHostPort(host, port))
+		if other, dup := addrs[key]; dup {
+			return fieldErr(at+".address", "%s is also %s's address; every load balancer needs its own", lb.Address, other)
+		}
+		addrs[key] = lb.Name
+		if f.Ansible.Connection != "local" {
+			ssh := strings.ToLower(cmp.Or(lb.SSHHost, host))
+			if other, dup := sshHosts[ssh]; dup {
+				return fieldErr(at+".ssh_host", "Ansible would reach %s and %s at the same host %s; set ssh_host to this load balancer's own", other, lb.Name, ssh)
+			}
+			sshHosts[ssh] = lb.Name
 		}
 		if !labels[lb.Fronts] {
 			return fieldErr(at+".fronts", "%q is not the label of a nameserver", lb.Fronts)

@@ -11,8 +11,9 @@ import (
 
 // A green that does not serve what it should is stopped before the switch
 // by the DNS analysis against real BIND, and blue keeps serving: a change
-// in an infrastructure-only rollout, a SOA serial behind blue's, and a
-// zone that BIND loads but answers with SERVFAIL. One lab serves all three
+// in an infrastructure-only rollout, and a zone that BIND loads but answers
+// with SERVFAIL. A SOA serial behind the one blue serves is refused even
+// earlier, at Plan, before any server exists. One lab serves all of them
 // (blue is revision A throughout) to keep the test short.
 func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 	a := readZone(t, "A")
@@ -39,9 +40,23 @@ func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 		want          string
 	}{
 		{"C", &no, "green ns1-next differs from blue ns1: changed www.example.com. A: [192.0.2.10] → [192.0.2.99]"},
-		{"D", nil, "green ns1-next serves example.com. serial 2026112300, behind blue ns1's 2026112301 (RFC 1982)"},
 		{"E", nil, "loop.example.com. A udp: rcode SERVFAIL, want NOERROR"},
 	}
+	t.Run("D", func(t *testing.T) {
+		created := len(tl.Sim().Instances())
+		_, st, err := tl.rollout(t, "D")
+		if err == nil || st.Phase != workflows.PhaseFailed {
+			t.Fatalf("rollout D: phase %s, err %v; want it refused", st.Phase, err)
+		}
+		for _, want := range []string{"Plan lab failed: ", "serial 2026112300, behind the 2026112301 that blue ns1 serves", "--allow-serial-decrease"} {
+			if !strings.Contains(st.Failure, want) {
+				t.Errorf("failure %q lacks %q", st.Failure, want)
+			}
+		}
+		if n := len(tl.Sim().Instances()); n != created {
+			t.Errorf("the simulator holds %d instances, had %d: a refused rollout created servers", n, created)
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.rev, func(t *testing.T) {
 			run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: c.rev, ExpectChanges: c.expectChanges})

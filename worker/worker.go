@@ -23,6 +23,7 @@ import (
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/linode"
+	"github.com/dnsroll/dnsroll/preflight"
 	"github.com/dnsroll/dnsroll/provision"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -88,6 +89,12 @@ func (c *Config) FromEnv() error {
 	return nil
 }
 
+// Target is this worker as preflight checks see it.
+func (c Config) Target() preflight.Target {
+	keys, _ := sshkey.Parse(strings.Join(c.AuthorizedKeys, "\n"))
+	return preflight.Target{Known: true, RealLinode: c.LinodeURL == "", SSHKeys: len(keys)}
+}
+
 // NewActivities builds the activities with real clients.
 func NewActivities(cfg Config) (*activities.Activities, error) {
 	if cfg.LinodeToken == "" {
@@ -113,13 +120,13 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 	}
 	runner := &provision.Runner{Env: cfg.AnsibleEnv}
 	return &activities.Activities{
-		Cloud:          cloud,
-		AuthorizedKeys: len(keys),
-		Ansible:        runner,
-		Drivers:        Drivers(runner, labDir),
-		Fleets:         FleetLoader(cfg.FleetDir),
-		LabDir:         labDir,
-		WebUIURL:       cfg.WebUIURL,
+		Cloud:    cloud,
+		Target:   cfg.Target(),
+		Ansible:  runner,
+		Drivers:  Drivers(runner, labDir),
+		Fleets:   FleetLoader(cfg.FleetDir),
+		LabDir:   labDir,
+		WebUIURL: cfg.WebUIURL,
 	}, nil
 }
 

@@ -29,6 +29,7 @@ load_balancers:
   - {name: lb2, address: "127.0.0.1:5302", fronts: ns2}
 zones:
   - {name: example.com, file: zones/example.com.zone}
+ansible: {connection: local}
 rollout: {bake: 0s}
 `
 

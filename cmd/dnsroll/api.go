@@ -18,6 +18,7 @@ import (
 
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/preflight"
 	"github.com/dnsroll/dnsroll/worker"
 )
 
@@ -48,12 +49,19 @@ Fleet and Phase; the API checks at startup.`)
 	tf.register(fs)
 	var f apiFlags
 	fs.StringVar(&f.listen, "listen", envOr("DNSROLL_API_ADDR", "127.0.0.1:8080"), "listen address ($DNSROLL_API_ADDR)")
-	fs.StringVar(&f.fleets, "fleets", os.Getenv("DNSROLL_FLEETS"), "directory of fleet configs; when set, POST /rollouts rejects unknown fleets and missing revisions up front ($DNSROLL_FLEETS)")
+	fs.StringVar(&f.fleets, "fleets", os.Getenv("DNSROLL_FLEETS"), "directory of fleet configs; when set, every one is checked at startup, and POST /rollouts rejects unknown fleets, unknown revisions and zone files that do not parse with 400 before starting anything ($DNSROLL_FLEETS)")
 	fs.StringVar(&f.defaultRevision, "default-revision", os.Getenv("DNSROLL_DEFAULT_REVISION"), "revision for a POST without one to a fleet with no successful rollout yet ($DNSROLL_DEFAULT_REVISION)")
 	fs.StringVar(&f.webUI, "web-ui-url", os.Getenv("DNSROLL_WEB_UI_URL"), "Temporal Web UI base URL, for links in responses ($DNSROLL_WEB_UI_URL)")
 	fs.BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve /rollouts without a token when DNSROLL_API_TOKEN is unset (development only)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if f.fleets != "" {
+		// The API cannot know which cloud the workers use; the rest of the
+		// checks are the workers'.
+		if err := preflight.Dir(f.fleets, preflight.Target{}); err != nil {
+			return err
+		}
 	}
 	token := strings.TrimSpace(os.Getenv("DNSROLL_API_TOKEN"))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))

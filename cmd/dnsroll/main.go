@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"dev":     {"run the local lab (Temporal, Linode simulator, BIND, nginx) and a worker until Ctrl-C", runDev},
 	"demo":    {"run a complete blue-green rollout in a fresh local lab, then stop it", runDemo},
 	"api":     {"serve the HTTP API (start, list, follow, abort, roll back and approve rollouts)", runAPI},
+	"fleet":   {"check a fleet file before any rollout: fields, labels, addresses, the revision's zone files (fleet validate FILE [--revision R])", runFleet},
 	"rollout": {"start, follow, list, abort, roll back, approve or retry rollouts through the API (start|status|list|abort|rollback|approve|retry)", runRollout},
 }
 

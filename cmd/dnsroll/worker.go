@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/dnsroll/dnsroll/preflight"
 	"github.com/dnsroll/dnsroll/worker"
 )
 
@@ -37,6 +38,10 @@ new VMs would get no key.`)
 		return err
 	}
 	if err := cfg.FromEnv(); err != nil {
+		return err
+	}
+	// Every fleet file is checked now, not at its first rollout.
+	if err := preflight.Dir(cfg.FleetDir, cfg.Target()); err != nil {
 		return err
 	}
 	acts, err := worker.NewActivities(cfg)

@@ -206,7 +206,11 @@ func (m *machine) start(base string) error {
 	if err := m.configure(root); err != nil {
 		return err
 	}
-	log, err := os.Create(filepath.Join(m.dir, "console.log"))
+	// The host side of the machine's network link, left behind when an
+	// earlier machine of this name was killed rather than shut down.
+	_ = run("ip", "link", "del", vethName(m.spec.Name))
+	logPath := filepath.Join(m.dir, "console.log")
+	log, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
@@ -220,7 +224,23 @@ func (m *machine) start(base string) error {
 		return err
 	}
 	go func() { _ = m.cmd.Wait(); log.Close(); close(m.done) }()
-	return nil
+	// systemd-nspawn fails fast when it cannot set the machine up (a
+	// network link or a mount in the way); say so now, with its words,
+	// rather than leave a "running" VM that never answers.
+	select {
+	case <-m.done:
+		b, _ := os.ReadFile(logPath)
+		return fmt.Errorf("systemd-nspawn exited at once: %s", strings.TrimSpace(string(b)))
+	case <-time.After(time.Second):
+		return nil
+	}
+}
+
+// vethName is the host side of a machine's link, as systemd-nspawn names
+// it for --network-bridge: "vb-" and the machine name, for names that fit
+// an interface name.
+func vethName(machine string) string {
+	return "vb-" + machine
 }
 
 // configure writes what a VM gets from its cloud: hostname, address, host
@@ -321,9 +341,10 @@ func (m *machine) stop() {
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-m.done:
-	case <-time.After(15 * time.Second):
+	case <-time.After(30 * time.Second):
 		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
 		<-m.done
+		_ = run("ip", "link", "del", vethName(m.spec.Name))
 	}
 }
 
@@ -369,6 +390,16 @@ func cleanupStale() {
 
 func setupBridge() error {
 	_ = run("ip", "link", "del", Bridge)
+	// Links of machines that were killed, not shut down, can outlive
+	// them: a machine's link ("vb-<name>") on no bridge and with no
+	// carrier is one of those, never another program's.
+	out, _ := exec.Command("ip", "-o", "link", "show", "type", "veth").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && strings.HasPrefix(f[1], "vb-") && strings.Contains(f[2], "NO-CARRIER") && !strings.Contains(line, " master ") {
+			_ = run("ip", "link", "del", strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0])
+		}
+	}
 	for _, args := range [][]string{
 		{"link", "add", Bridge, "type", "bridge"},
 		{"addr", "add", HostAddr + "/24", "dev", Bridge},

@@ -1,0 +1,142 @@
+// Package preflight checks a fleet before anything is created, so that a
+// mistake is refused before any VM exists, in the same words wherever it is
+// made: `dnsroll fleet validate`, worker and API startup, POST /rollouts,
+// and the rollout's Plan step all run these checks. The config's own rules
+// (fields, Linode's label rule, unique load balancer addresses and SSH
+// hosts, port ranges) run when it loads; this package adds the checks that
+// need the revision, the zone files or the worker's setup. Checks that need
+// the live servers (blue's SOA serials) run at Plan.
+package preflight
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+// Zone is one zone file, checked for one revision.
+type Zone struct {
+	Name, Path string
+	Serial     uint32
+	// Warnings are zone contents that BIND would answer with SERVFAIL.
+	Warnings []string
+}
+
+// Zones checks the revision and that every zone file of f exists and
+// parses for it. Errors have code dnsroll.EINVALID and name the field and
+// the file:line.
+func Zones(f *config.Fleet, revision string) ([]Zone, error) {
+	if err := f.ValidateRevision(revision); err != nil {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "%v", err)
+	}
+	var out []Zone
+	for i, zc := range f.Zones {
+		path := f.ZoneFile(zc, revision)
+		if _, err := os.Stat(path); err != nil {
+			what := "does not exist"
+			if !errors.Is(err, os.ErrNotExist) {
+				what = err.Error()
+			}
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s of revision %q: %s %s on this worker; zone files are read where the rollout runs (README: zone files)", i, zc.Name, revision, path, what)
+		}
+		z, err := zone.ParseFile(path, zc.Name)
+		if err != nil {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: %v", i, err)
+		}
+		zf := Zone{Name: zc.Name, Path: path, Serial: z.Serial()}
+		for _, w := range z.Warnings(5) {
+			zf.Warnings = append(zf.Warnings, "zone "+zc.Name+": "+w)
+		}
+		out = append(out, zf)
+	}
+	return out, nil
+}
+
+// Target is the worker a fleet would run on: which Linode API it talks to,
+// and how many SSH keys it gives new VMs.
+type Target struct {
+	// Known is false where the worker is not known (the API); then only
+	// the fleet's own checks run.
+	Known bool
+	// RealLinode is true for the real Linode API, false for a simulator.
+	RealLinode bool
+	// SSHKeys is how many public keys new VMs are created with.
+	SSHKeys int
+}
+
+// Fits refuses a fleet that cannot run on this worker: a lab fleet (one
+// with a lab: section, whose servers are processes on the worker's own
+// loopback) against the real Linode API, and a fleet provisioned over SSH
+// when new VMs would get no key, so that nobody could log into them.
+func (t Target) Fits(f *config.Fleet) error {
+	switch {
+	case !t.Known:
+		return nil
+	case t.RealLinode && f.Lab != nil:
+		return dnsroll.Errorf(dnsroll.EINVALID, "lab: fleet %s is a lab fleet, but this worker talks to the real Linode API: run it in the lab (make dev), or remove its lab section and give it real load balancers", f.Name)
+	case f.Ansible.Connection == "ssh" && t.SSHKeys == 0:
+		return dnsroll.Errorf(dnsroll.EINVALID,
+			"ansible.connection: fleet %s provisions new VMs over SSH, but this worker creates them with no SSH public key, so nobody could log in: "+
+				"set DNSROLL_SSH_AUTHORIZED_KEYS to the public key of the key Ansible uses, or set ANSIBLE_PRIVATE_KEY_FILE to derive it", f.Name)
+	}
+	return nil
+}
+
+// Dir checks every fleet file in dir, as workers and the API do at
+// startup: each must load, be named after its file, and fit the cloud.
+// Zone files are checked for fleets that need no revision; the others'
+// are checked per rollout.
+func Dir(dir string, target Target) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("fleets: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("fleets: %s is not a directory", dir)
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return err
+	}
+	sort.Strings(paths)
+	var errs []string
+	for _, p := range paths {
+		if err := File(p, "", target); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("fleets in %s:\n  %s", dir, strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// File checks one fleet file: it loads, is named after the file, fits the
+// cloud, and, for the revision (or when its zone files need none), its
+// zone files exist and parse.
+func File(path, revision string, target Target) error {
+	f, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if want := strings.TrimSuffix(filepath.Base(path), ".yaml"); f.Name != want {
+		return fmt.Errorf("%s: fleet: is %q, but the file is named %s.yaml; workers find a fleet by its file name", path, f.Name, want)
+	}
+	if err := target.Fits(f); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	if revision == "" && f.NeedsRevision() {
+		return nil
+	}
+	if _, err := Zones(f, revision); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package preflight
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+const zoneText = `$ORIGIN example.com.
+$TTL 300
+@     SOA  ns1 hostmaster 7 3600 600 1209600 300
+      NS   ns1
+ns1   A    192.0.2.53
+`
+
+const fleetText = `fleet: prod
+nameservers:
+  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
+load_balancers:
+  - {name: lb1, address: "192.0.2.1:53", fronts: ns1}
+zones:
+  - {name: example.com, file: "zones/{revision}/example.com.zone"}
+`
+
+// dir writes fleetText (with edits) as prod.yaml and revision A's zone.
+func dir(t *testing.T, edit func(string) string) string {
+	t.Helper()
+	d := t.TempDir()
+	write(t, filepath.Join(d, "zones", "A", "example.com.zone"), zoneText)
+	write(t, filepath.Join(d, "prod.yaml"), edit(fleetText))
+	return d
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func same(s string) string { return s }
+
+func TestFile(t *testing.T) {
+	keys := Target{Known: true, SSHKeys: 1}
+	for _, tt := range []struct {
+		name     string
+		edit     func(string) string
+		revision string
+		target   Target
+		want     string // "" for no error
+	}{
+		{"a good revision", same, "A", keys, ""},
+		{"an unknown revision", same, "B", keys, `zones[0].file: zone example.com of revision "B": `},
+		{"no revision: zone files skipped", same, "", keys, ""},
+		{"a zone that does not parse", func(s string) string { return s }, "bad", keys, "zones[0].file"},
+		{"a file named after another fleet", func(s string) string { return strings.Replace(s, "fleet: prod", "fleet: other", 1) }, "A", keys, `is "other", but the file is named prod.yaml`},
+		{"SSH fleet, no keys for new VMs", same, "A", Target{Known: true}, "DNSROLL_SSH_AUTHORIZED_KEYS"},
+		{"lab fleet against the real Linode API", func(s string) string { return s + "ansible: {connection: local}\nlab: {dns_port_base: 15300}\n" }, "A", Target{Known: true, RealLinode: true}, "lab fleet, but this worker talks to the real Linode API"},
+		{"an unknown worker checks only the fleet", same, "A", Target{}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dir(t, tt.edit)
+			write(t, filepath.Join(d, "zones", "bad", "example.com.zone"), "this is not a zone\n")
+			err := File(filepath.Join(d, "prod.yaml"), tt.revision, tt.target)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("err = %v, want none", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestZonesAreInvalidInput(t *testing.T) {
+	d := dir(t, same)
+	f, err := config.Load(filepath.Join(d, "prod.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones, err := Zones(f, "A")
+	if err != nil || len(zones) != 1 || zones[0].Serial != 7 {
+		t.Fatalf("zones %+v, err %v", zones, err)
+	}
+	if _, err := Zones(f, "B"); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Errorf("a missing zone file: %v (code %q), want %q: no retry finds it", err, dnsroll.ErrorCode(err), dnsroll.EINVALID)
+	}
+}
+
+func TestDir(t *testing.T) {
+	if err := Dir(filepath.Join(t.TempDir(), "nosuchdir"), Target{}); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("a missing fleets directory: %v", err)
+	}
+	d := dir(t, same)
+	if err := Dir(d, Target{Known: true, SSHKeys: 1}); err != nil {
+		t.Errorf("a good directory: %v", err)
+	}
+	write(t, filepath.Join(d, "broken.yaml"), strings.Replace(fleetText, "fleet: prod", "fleet: broken", 1)+"load_balancers: [{name: lb1, address: \"192.0.2.1:99999\", fronts: ns1}]\n")
+	if err := Dir(d, Target{}); err == nil || !strings.Contains(err.Error(), "broken.yaml") {
+		t.Errorf("a directory with a broken fleet: %v, want an error naming broken.yaml", err)
+	}
+}
