@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Mistakes in a fleet file are refused before any VM exists, with a
+// message naming the field and the fix: by POST /rollouts (400, nothing
+// started), and by the rollout's Plan step when a workflow is started some
+// other way (the temporal CLI, a retry). The simulator's instance count
+// does not move.
+func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
+	tl := startLab(t, nil)
+	tl.startWorker(t)
+	c := tl.startAPI(t)
+	if _, _, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v", err)
+	}
+	path := filepath.Join(tl.fleetDir, tl.fleet.Name+".yaml")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb1, lb2 := tl.fleet.LoadBalancers[0].Address, tl.fleet.LoadBalancers[1].Address
+	for _, tt := range []struct {
+		name, from, to, revision string
+		want                     []string // the field and the fix
+	}{
+		{"two load balancers on one address", `"` + lb2 + `"`, `"` + lb1 + `"`, "B", []string{"load_balancers[1].address", "every load balancer needs its own"}},
+		{"port 99999", `"` + lb2 + `"`, `"127.0.0.1:99999"`, "B", []string{"load_balancers[1].address", "from 1 to 65535"}},
+		{"a label Linode rejects", "label: ns2,", "label: 2ns,", "B", []string{"nameservers[1].label", "must start with a letter"}},
+		{"an unknown revision", "", "", "Q", []string{"zones[0].file", `revision "Q"`, "does not exist"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			writeFile(t, path, strings.Replace(string(good), tt.from, tt.to, 1))
+			defer writeFile(t, path, string(good))
+			before := len(tl.Sim().Instances())
+
+			_, err := c.Start(context.Background(), api.StartRequest{Fleet: tl.fleet.Name, Revision: tt.revision})
+			var apiErr *api.Error
+			if !errors.As(err, &apiErr) || apiErr.Status != 400 {
+				t.Fatalf("POST /rollouts: %v, want 400", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("API error %q lacks %q", err, w)
+				}
+			}
+
+			run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: tt.revision})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := tl.wait(t, run)
+			if err == nil || st.Phase != workflows.PhaseFailed || !strings.HasPrefix(st.Failure, "Plan ") {
+				t.Fatalf("rollout: phase %s, failure %q; want it to fail at Plan", st.Phase, st.Failure)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(st.Failure, w) {
+					t.Errorf("failure %q lacks %q", st.Failure, w)
+				}
+			}
+			if n := len(tl.Sim().Instances()); n != before {
+				t.Errorf("the simulator holds %d instances, had %d: a refused rollout created servers", n, before)
+			}
+		})
+	}
+}
