@@ -1,0 +1,72 @@
+package machines
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+func TestValidName(t *testing.T) {
+	for name, want := range map[string]bool{"lb1": true, "linode1001": true, "": false, "a/b": false, "../x": false, strings.Repeat("a", 64): false} {
+		if got := validName(name); got != want {
+			t.Errorf("validName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestInSubnet(t *testing.T) {
+	for addr, want := range map[string]bool{"10.231.0.2": true, "10.231.0.250": true, HostAddr: false, "10.231.0.0": false, "10.231.0.255": false, "10.231.1.2": false, "192.0.2.1": false} {
+		if got := inSubnet(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("inSubnet(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// BenchmarkBootToSSH measures how long a machine takes from Boot until its
+// sshd answers, and its shutdown. It needs root and the base image
+// (make lab-image); docs/machine-lab.md quotes it:
+//
+//	go test -run '^$' -bench BootToSSH -benchtime 5x ./lab/machines
+func BenchmarkBootToSSH(b *testing.B) {
+	base := os.Getenv("DNSROLL_LAB_IMAGE")
+	if base == "" {
+		base = DefaultBase
+	}
+	if err := Check(base); err != nil {
+		b.Skip(err)
+	}
+	h, err := Open(Options{Dir: b.TempDir(), Base: base})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	var boot, stop time.Duration
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("bench%d", i)
+		addr := netip.MustParseAddr(fmt.Sprintf("10.231.0.%d", 100+i%100))
+		start := time.Now()
+		if err := h.Boot(Spec{Name: name, Addr: addr}); err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := provision.WaitSSH(ctx, addr.String())
+		cancel()
+		if err != nil {
+			out, _ := os.ReadFile(filepath.Join(h.opts.Dir, name, "console.log"))
+			b.Fatalf("%v\n%s", err, out)
+		}
+		boot += time.Since(start)
+		start = time.Now()
+		h.Destroy(name)
+		stop += time.Since(start)
+	}
+	b.ReportMetric(boot.Seconds()/float64(b.N), "s-to-ssh")
+	b.ReportMetric(stop.Seconds()/float64(b.N), "s-to-destroy")
+}

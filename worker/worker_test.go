@@ -1,0 +1,63 @@
+package worker
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A stray LINODE_URL, set for another Linode tool, never redirects a
+// worker: only --linode-url and DNSROLL_LINODE_URL do.
+func TestLinodeURLComesOnlyFromDnsrollSettings(t *testing.T) {
+	t.Setenv("LINODE_URL", "http://127.0.0.1:1/v4")
+	t.Setenv("DNSROLL_LINODE_URL", "")
+	t.Setenv("DNSROLL_SSH_AUTHORIZED_KEYS", "")
+	t.Setenv("ANSIBLE_PRIVATE_KEY_FILE", "")
+	var c Config
+	if err := c.FromEnv(); err != nil {
+		t.Fatal(err)
+	}
+	if c.LinodeURL != "" {
+		t.Errorf("LINODE_URL redirected the worker to %q", c.LinodeURL)
+	}
+	if !c.Target().RealLinode {
+		t.Error("a worker without --linode-url must count as talking to the real Linode API")
+	}
+	t.Setenv("DNSROLL_LINODE_URL", "http://127.0.0.1:8711/v4")
+	c = Config{}
+	if err := c.FromEnv(); err != nil || c.LinodeURL != "http://127.0.0.1:8711/v4" {
+		t.Errorf("DNSROLL_LINODE_URL: url %q, err %v", c.LinodeURL, err)
+	}
+}
+
+// The keys for new VMs: blank lines are dropped, a line that is not a key
+// stops the worker, and without any the key is derived from the private
+// key Ansible uses.
+func TestAuthorizedKeysFromEnv(t *testing.T) {
+	t.Setenv("ANSIBLE_PRIVATE_KEY_FILE", "")
+	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEqYxgaMlqXm8mnGNYHRN6kcLI8EqCCCvw7FJ10SMoRd ops"
+	t.Setenv("DNSROLL_SSH_AUTHORIZED_KEYS", "\n"+key+"\n\n")
+	var c Config
+	if err := c.FromEnv(); err != nil || len(c.AuthorizedKeys) != 1 || c.Target().SSHKeys != 1 {
+		t.Errorf("keys %q, err %v; want the one key", c.AuthorizedKeys, err)
+	}
+	t.Setenv("DNSROLL_SSH_AUTHORIZED_KEYS", "ssh-ed25519 not-base64!")
+	c = Config{}
+	if err := c.FromEnv(); err == nil || !strings.Contains(err.Error(), "DNSROLL_SSH_AUTHORIZED_KEYS") {
+		t.Errorf("a broken key: err %v, want one naming DNSROLL_SSH_AUTHORIZED_KEYS", err)
+	}
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("ssh-keygen is not installed")
+	}
+	priv := filepath.Join(t.TempDir(), "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", priv).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Setenv("DNSROLL_SSH_AUTHORIZED_KEYS", "")
+	t.Setenv("ANSIBLE_PRIVATE_KEY_FILE", priv)
+	c = Config{}
+	if err := c.FromEnv(); err != nil || len(c.AuthorizedKeys) != 1 || !strings.HasPrefix(c.AuthorizedKeys[0], "ssh-ed25519 ") {
+		t.Errorf("derived keys %q, err %v", c.AuthorizedKeys, err)
+	}
+}
