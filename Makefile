@@ -20,7 +20,7 @@ all: build
 
 ## build: compile bin/dnsroll
 build:
-	$(GO) build -o $(BIN)/dnsroll ./cmd/dnsroll
+	$(GO) build -ldflags "-X main.commit=$$(git describe --always --dirty 2>/dev/null)" -o $(BIN)/dnsroll ./cmd/dnsroll
 
 ## deps: install the Debian packages the lab and tests use (only those missing)
 deps:

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -42,6 +43,10 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
+		fmt.Fprintln(os.Stdout, version())
+		return nil
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -59,7 +64,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "dnsroll: zero-downtime blue-green rollouts of authoritative DNS servers.")
-	fmt.Fprintln(w, "\nUsage: dnsroll <command> [flags]   (dnsroll <command> --help for its flags)\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: dnsroll <command> [flags]   (dnsroll <command> --help for its flags; dnsroll --version)\n\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -106,4 +111,36 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// commit is set by `make build` (-ldflags -X main.commit=...), for builds
+// without VCS stamping.
+var commit string
+
+// version says which build this is: the module version, or the commit it
+// was built from (and whether the tree had changes), and the Go version.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dnsroll (no build information)"
+	}
+	v := bi.Main.Version
+	if commit != "" {
+		v = commit
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+changes"
+			}
+		}
+	}
+	if (v == "" || v == "(devel)") && rev != "" {
+		v = rev[:min(12, len(rev))] + modified
+	}
+	return fmt.Sprintf("dnsroll %s (%s)", v, bi.GoVersion)
 }

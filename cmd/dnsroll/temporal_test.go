@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -113,5 +114,13 @@ func TestLabToken(t *testing.T) {
 	}
 	if again, err := labToken(path); err != nil || again != first {
 		t.Errorf("second read: %q %v, want the same token", again, err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	commit = "abc1234"
+	defer func() { commit = "" }()
+	if got := version(); !strings.HasPrefix(got, "dnsroll abc1234 (go") {
+		t.Errorf("version() = %q", got)
 	}
 }
