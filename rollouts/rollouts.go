@@ -36,6 +36,8 @@ func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run
 		TaskQueue:                                workflows.TaskQueue,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.FleetAttr.ValueSet(in.Fleet)),
+		// The Web UI shows it at the top of the rollout's page.
+		StaticSummary: summary(in),
 	}
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.RolloutWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -46,6 +48,21 @@ func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run
 		return Run{}, fmt.Errorf("start rollout: %w", err)
 	}
 	return Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// summary is one line for the Web UI: fleet, revision, who and why.
+func summary(in workflows.RolloutInput) string {
+	s := "roll out " + in.Fleet
+	if in.Revision != "" {
+		s += " to revision " + in.Revision
+	}
+	if in.RequestedBy != "" {
+		s += ", by " + in.RequestedBy
+	}
+	if in.Reason != "" {
+		s += ": " + in.Reason
+	}
+	return s
 }
 
 // Status queries a rollout's status; it works for finished rollouts too.

@@ -166,7 +166,9 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 			backends = []dnsroll.Server{s}
 		}
 		in := activities.SwitchInput{Fleet: fleet, LB: lb, Backends: backends}
-		calls = append(calls, r.start(ctx, step, lb.Name, opts, a.SwitchLoadBalancer, in))
+		o := opts
+		o.Summary = step + " " + lb.Name + " → " + backendNames(backends)
+		calls = append(calls, r.start(ctx, step, lb.Name, o, a.SwitchLoadBalancer, in))
 	}
 	var firstErr error
 	for i, c := range calls {
@@ -426,6 +428,17 @@ func blueTargets(blue map[string]dnsroll.Server) []activities.ProbeTarget {
 		out = append(out, activities.ProbeTarget{Name: blue[l].Label, Addr: blue[l].DNSAddr()})
 	}
 	return out
+}
+
+func backendNames(backends []dnsroll.Server) string {
+	if len(backends) == 0 {
+		return "no backend"
+	}
+	names := make([]string, len(backends))
+	for i, b := range backends {
+		names[i] = b.Label
+	}
+	return strings.Join(names, ",")
 }
 
 func sortedKeys(m map[string]dnsroll.Server) []string {

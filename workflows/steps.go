@@ -69,6 +69,10 @@ type call struct {
 func (r *rollout) start(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
 	s := &Step{Name: name, Target: target, State: StepRunning, StartedAt: workflow.Now(ctx)}
 	r.st.Steps = append(r.st.Steps, s)
+	if opts.Summary == "" {
+		// The Web UI shows it beside the activity: the step as the CLI names it.
+		opts.Summary = s.label()
+	}
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in)
 	return &call{step: s, future: f, max: opts.RetryPolicy.MaximumAttempts}
 }
