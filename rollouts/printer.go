@@ -13,7 +13,10 @@ import (
 // step start and step end. Feed it every status you see; it prints only
 // what is new.
 type Printer struct {
-	W     io.Writer
+	W io.Writer
+	// Clock, when set, prefixes each line with the time it returns (the
+	// CLI's --follow); nil prints no times.
+	Clock func() time.Time
 	phase workflows.Phase
 	seen  map[string]string // step key → last printed state
 	// events counts status events already printed.
@@ -28,12 +31,12 @@ func (p *Printer) Update(st workflows.Status) {
 	// Ended steps first, then the phase they led to, then the steps it started.
 	p.steps(st, false)
 	if st.Phase != p.phase {
-		fmt.Fprintf(p.W, "==> %s\n", st.Phase)
+		p.printf("==> %s\n", st.Phase)
 		p.phase = st.Phase
 	}
 	p.steps(st, true)
 	for ; p.events < len(st.Events); p.events++ {
-		fmt.Fprintf(p.W, "    ! %s\n", st.Events[p.events].Message)
+		p.printf("    ! %s\n", st.Events[p.events].Message)
 	}
 	for _, r := range st.Retrying {
 		key := fmt.Sprintf("retry %s %s %d", r.Activity, r.Progress, r.Attempt)
@@ -45,7 +48,7 @@ func (p *Printer) Update(st workflows.Status) {
 		if r.Progress != "" {
 			what += " (" + r.Progress + ")"
 		}
-		fmt.Fprintf(p.W, "    ~ %s: attempt %d after: %s\n", what, r.Attempt, r.LastError)
+		p.printf("    ~ %s: attempt %d after: %s\n", what, r.Attempt, r.LastError)
 	}
 }
 
@@ -80,6 +83,13 @@ func (p *Printer) steps(st workflows.Status, running bool) {
 			continue
 		}
 		p.seen[key] = s.State
-		fmt.Fprintf(p.W, "    %-24s %-10s %s\n", stepName(s), s.State, stepDetail(s))
+		p.printf("    %-24s %-10s %s\n", stepName(s), s.State, stepDetail(s))
 	}
+}
+
+func (p *Printer) printf(format string, args ...any) {
+	if p.Clock != nil {
+		fmt.Fprint(p.W, p.Clock().Format("15:04:05 "))
+	}
+	fmt.Fprintf(p.W, format, args...)
 }

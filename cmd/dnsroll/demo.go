@@ -89,7 +89,7 @@ func demoRollout(ctx context.Context, s *labSession, rev, reason string) (rollou
 	if err != nil {
 		return run, workflows.Status{}, err
 	}
-	p := &rollouts.Printer{W: os.Stdout}
+	p := &rollouts.Printer{W: os.Stdout, Clock: time.Now}
 	st, err := rollouts.Wait(ctx, s.client, run, 300*time.Millisecond, p.Update)
 	if err != nil {
 		return run, st, fmt.Errorf("rollout to %s: %w", rev, err)

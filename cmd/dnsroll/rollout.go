@@ -60,7 +60,18 @@ func runRollout(ctx context.Context, args []string) error {
 	case "status":
 		fs.StringVar(&c.id, "id", "", "rollout ID (default: the fleet's latest rollout)")
 		fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
-		run = c.status
+		follow := fs.Bool("follow", false, "then follow it to its end, printing steps as they start and end, with times (exit status as start --wait)")
+		poll := fs.Duration("poll", 2*time.Second, "how often --follow asks the API")
+		run = func(ctx context.Context) error {
+			if err := c.status(ctx); err != nil || !*follow {
+				return err
+			}
+			id, err := c.target()
+			if err != nil {
+				return err
+			}
+			return c.follow(ctx, id, *poll)
+		}
 	case "list":
 		run = c.listFlags(fs)
 	case "abort", "rollback", "approve":
@@ -133,7 +144,7 @@ func (c *rolloutCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 
 // follow prints a rollout's progress until it ends; only success exits 0.
 func (c *rolloutCmd) follow(ctx context.Context, id string, poll time.Duration) error {
-	p := &rollouts.Printer{W: c.out}
+	p := &rollouts.Printer{W: c.out, Clock: time.Now}
 	ro, err := c.client.Wait(ctx, id, poll, func(ro api.Rollout) { p.Update(ro.Status) })
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("stopped following %s; it goes on (dnsroll rollout status --id %s)", id, id)
