@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/linode"
 	"github.com/dnsroll/dnsroll/preflight"
+	"github.com/dnsroll/dnsroll/provision"
 )
 
 const testFleetYAML = `
@@ -359,5 +361,36 @@ func TestPlanRefusesSSHFleetWithoutKeys(t *testing.T) {
 	}
 	if n := len(c.sim.Instances()); n != 0 {
 		t.Errorf("%d instances exist after the refusal", n)
+	}
+}
+
+// fakeRunner fails every playbook with res.
+type fakeRunner struct{ res provision.Result }
+
+func (f fakeRunner) Run(context.Context, provision.Request, func(string)) (provision.Result, error) {
+	return f.res, errors.New("ansible-playbook failed")
+}
+
+// A zone file that BIND refuses fails provisioning at once: no retry
+// changes the file. A host that cannot be reached is retried.
+func TestProvisionRejectedZoneIsNotRetried(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		failure   provision.Failure
+		retryable bool
+	}{
+		{"zone refused by named-checkzone", provision.Failure{Host: "ns1-next", Task: "nameserver : Install zone files", Message: "failed to validate"}, false},
+		{"host unreachable", provision.Failure{Host: "ns1-next", Task: "Gathering Facts", Message: "Failed to connect to the host via ssh"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCloudEnv(t)
+			c.fleet.Ansible.Connection = "local" // no SSH to wait for
+			c.acts.Ansible = fakeRunner{res: provision.Result{Failures: []provision.Failure{tt.failure}}}
+			_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{Fleet: c.fleet, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}})
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || app.NonRetryable() == tt.retryable {
+				t.Errorf("err = %v, want retryable %v", err, tt.retryable)
+			}
+		})
 	}
 }

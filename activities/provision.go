@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -54,9 +55,24 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 	})
 	stop()
 	if err != nil {
-		return ProvisionResult{Ansible: res}, failure(ctx, err)
+		return ProvisionResult{Ansible: res}, failure(ctx, rejected(res, err))
 	}
 	return ProvisionResult{Ansible: res, Attempt: attempt(ctx)}, nil
+}
+
+// rejected turns a playbook failure in which BIND refused a zone file or
+// named.conf (the role validates both with named-checkzone and
+// named-checkconf before installing them) into invalid input: the same
+// files would be refused on every retry, so the step fails at once.
+// Anything else (an unreachable host, a package that failed) may pass on
+// retry and is returned as it is.
+func rejected(res provision.Result, err error) error {
+	for _, f := range res.Failures {
+		if strings.Contains(f.Message, "failed to validate") {
+			return dnsroll.Errorf(dnsroll.EINVALID, "BIND rejected the configuration on %s (%s): %s; fix the zone file and start the rollout again", f.Host, f.Task, f.Message)
+		}
+	}
+	return err
 }
 
 // ServerID is the NSID (BIND's server-id) that the nameserver role gives
