@@ -160,9 +160,18 @@ func startLabDriver(t *testing.T, driver string, extraZones map[string]string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return launchLab(t, fleetDir, fleet, lab.Options{TemporalBin: bin, BootDelay: 200 * time.Millisecond}, 2*time.Minute)
+}
+
+// launchLab starts a lab for fleet (read from fleetDir) with opts, in a
+// directory of its own, and a client of its Temporal; both stop when the
+// test ends.
+func launchLab(t *testing.T, fleetDir string, fleet *config.Fleet, opts lab.Options, timeout time.Duration) *testLab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	l, err := lab.Start(ctx, lab.Options{Dir: t.TempDir(), Fleet: fleet, TemporalBin: bin, Headless: true, BootDelay: 200 * time.Millisecond})
+	opts.Dir, opts.Fleet, opts.Headless = t.TempDir(), fleet, true
+	l, err := lab.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/machines"
@@ -53,22 +51,8 @@ func startMachineLab(t *testing.T, driver string, users ...string) *testLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	l, err := lab.Start(ctx, lab.Options{
-		Dir: t.TempDir(), Fleet: fleet, TemporalBin: bin, Headless: true,
-		BootDelay: time.Second, Machines: true, MachineBase: base, MachineUsers: users,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Stop)
-	c, err := client.Dial(client.Options{HostPort: l.TemporalAddress(), Logger: nopLogger{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return &testLab{Lab: l, fleet: fleet, fleetDir: fleetDir, client: c}
+	opts := lab.Options{TemporalBin: bin, BootDelay: time.Second, Machines: true, MachineBase: base, MachineUsers: users}
+	return launchLab(t, fleetDir, fleet, opts, 4*time.Minute)
 }
 
 // A complete rollout on machines, for both drivers: blue is created, then

@@ -30,15 +30,7 @@ func TestLabPoint(t *testing.T) {
 	needTool(t, "ansible-playbook")
 	needTool(t, "start-stop-daemon")
 	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fleet := &config.Fleet{
-		Name: "lab", Dir: root, Lab: &config.Lab{DNSPortBase: 15300},
-		Ansible: config.Ansible{Connection: "local", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "root"},
-		Zones:   []config.Zone{{Name: "dnsroll.test"}},
-	}
+	fleet := lbtest.LabFleet(t)
 	var progressed atomic.Int32
 	d := &Driver{
 		Runner:   &provision.Runner{ProgressInterval: 100 * time.Millisecond},
@@ -220,15 +212,7 @@ func TestLabPointAfterInterruptedSwitch(t *testing.T) {
 	needTool(t, "ansible-playbook")
 	needTool(t, "start-stop-daemon")
 	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fleet := &config.Fleet{
-		Name: "lab", Dir: root, Lab: &config.Lab{DNSPortBase: 15300},
-		Ansible: config.Ansible{Connection: "local", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "root"},
-		Zones:   []config.Zone{{Name: "dnsroll.test"}},
-	}
+	fleet := lbtest.LabFleet(t)
 	d := &Driver{Runner: &provision.Runner{}, LabDir: t.TempDir()}
 	lb := config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "dnsdist"}
 	dir, err := d.Dir(lb.Name)

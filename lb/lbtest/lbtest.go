@@ -6,6 +6,7 @@ package lbtest
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/freeport"
 )
 
@@ -104,4 +106,20 @@ func FreePort(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprint(port)
+}
+
+// LabFleet is a lab fleet for a driver's lab tests: this repository's
+// playbooks over connection local, and one zone that the health checks of
+// dnsdist ask for.
+func LabFleet(t *testing.T) *config.Fleet {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &config.Fleet{
+		Name: "lab", Dir: root, Lab: &config.Lab{DNSPortBase: 15300},
+		Ansible: config.Ansible{Connection: "local", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "root"},
+		Zones:   []config.Zone{{Name: "dnsroll.test"}},
+	}
 }

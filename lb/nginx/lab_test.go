@@ -25,14 +25,7 @@ func TestLabPoint(t *testing.T) {
 	needNginx(t)
 	needTool(t, "ansible-playbook")
 	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fleet := &config.Fleet{
-		Name: "lab", Dir: root, Lab: &config.Lab{DNSPortBase: 15300},
-		Ansible: config.Ansible{Connection: "local", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "root"},
-	}
+	fleet := lbtest.LabFleet(t)
 	// The real runner: this exercises the same path as a rollout.
 	var progressed atomic.Int32
 	d := &Driver{
@@ -162,14 +155,7 @@ func TestLabPointAfterInterruptedSwitch(t *testing.T) {
 	needNginx(t)
 	needTool(t, "ansible-playbook")
 	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fleet := &config.Fleet{
-		Name: "lab", Dir: root, Lab: &config.Lab{DNSPortBase: 15300},
-		Ansible: config.Ansible{Connection: "local", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "root"},
-	}
+	fleet := lbtest.LabFleet(t)
 	d := &Driver{Runner: &provision.Runner{}, LabDir: t.TempDir()}
 	lb := config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "nginx"}
 	dir, err := d.Dir(lb.Name)
