@@ -7,10 +7,25 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/preflight"
 	"github.com/dnsroll/dnsroll/probe"
 	"github.com/dnsroll/dnsroll/zone"
 )
+
+// LoadFleet reads a fleet's config and checks that it fits this worker's
+// cloud. A cleanup-only run uses it instead of Plan: it needs neither zone
+// files nor blue's answers, only where the load balancers and servers are.
+func (a *Activities) LoadFleet(ctx context.Context, name string) (*config.Fleet, error) {
+	fleet, err := a.Fleets(name)
+	if err != nil {
+		return nil, failure(ctx, err)
+	}
+	if err := a.Target.Fits(fleet); err != nil {
+		return nil, failure(ctx, err)
+	}
+	return fleet, nil
+}
 
 // Plan reads the fleet config, parses the revision's zone files (a zone that
 // does not parse fails here, before any server exists, naming file and

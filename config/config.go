@@ -129,6 +129,11 @@ type Steps struct {
 	// MaxAttempts caps the attempts of a step; 0, the default, retries
 	// until the step's deadline.
 	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
+	// CleanupTimeout is how long a rollout that stopped before the point of
+	// no return keeps trying to put the load balancers back on blue and
+	// delete green, in rounds with the backoff above, before it ends
+	// cleanup-failed with the list of what is left to undo.
+	CleanupTimeout Duration `yaml:"cleanup_timeout" json:"cleanup_timeout"`
 }
 
 // Lab settings; present only for fleets that run in the local lab.
@@ -225,6 +230,7 @@ func (f *Fleet) setDefaults() {
 	setDur(&s.HeartbeatTimeout, 30*time.Second)
 	setDur(&s.RetryInitialInterval, time.Second)
 	setDur(&s.RetryMaximumInterval, 30*time.Second)
+	setDur(&s.CleanupTimeout, time.Hour)
 	if f.Lab != nil {
 		if f.Lab.DNSPortBase == 0 {
 			f.Lab.DNSPortBase = 15300
@@ -243,6 +249,7 @@ func (s Steps) validate() error {
 		{"create_timeout", s.CreateTimeout}, {"provision_timeout", s.ProvisionTimeout}, {"probe_timeout", s.ProbeTimeout},
 		{"switch_timeout", s.SwitchTimeout}, {"heartbeat_timeout", s.HeartbeatTimeout},
 		{"retry_initial_interval", s.RetryInitialInterval}, {"retry_maximum_interval", s.RetryMaximumInterval},
+		{"cleanup_timeout", s.CleanupTimeout},
 	} {
 		if d.v < 0 {
 			return fieldErr("steps."+d.field, "must not be negative, got %s", d.v.D())

@@ -30,10 +30,13 @@ const (
 	EventFailed           = "failed"
 	EventAborted          = "aborted"
 	EventRolledBack       = "rolled_back"
+	// EventCleanupRetrying: a round of the cleanup after a stopped rollout
+	// failed, and another follows.
+	EventCleanupRetrying = "cleanup_retrying"
 )
 
 // AllEvents lists every notification event.
-var AllEvents = []string{EventStarted, EventAwaitingApproval, EventSwitched, EventSucceeded, EventFailed, EventAborted, EventRolledBack}
+var AllEvents = []string{EventStarted, EventAwaitingApproval, EventSwitched, EventSucceeded, EventFailed, EventAborted, EventRolledBack, EventCleanupRetrying}
 
 // Rollout holds the safety controls of a fleet's rollouts.
 type Rollout struct {

@@ -46,6 +46,9 @@ type RolloutInput struct {
 	// AllowSerialDecrease lets green's SOA serials be behind blue's: the way
 	// back to an older revision once blue is gone.
 	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
+	// CleanUp, when set, makes the run only finish an earlier run's
+	// cleanup (see CleanupRequest).
+	CleanUp *CleanupRequest `json:"clean_up,omitempty"`
 }
 
 // SignalInput is the payload of abort and rollback; both fields are optional.

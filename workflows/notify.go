@@ -45,8 +45,13 @@ func (r *rollout) startNotifier(ctx workflow.Context) {
 	})
 }
 
-// notify queues event for every webhook that wants it.
+// notify queues event for every webhook that wants it, with the rollout's
+// failure as the reason.
 func (r *rollout) notify(ctx workflow.Context, event string) {
+	r.notifyReason(ctx, event, r.st.Failure)
+}
+
+func (r *rollout) notifyReason(ctx workflow.Context, event, reason string) {
 	if r.notices == nil || event == "" {
 		return
 	}
@@ -57,7 +62,7 @@ func (r *rollout) notify(ctx workflow.Context, event string) {
 		}
 		in := activities.NotifyInput{
 			Webhook: w, Event: event, Fleet: r.st.Fleet, Revision: r.st.Revision,
-			Phase: string(r.st.Phase), Reason: r.st.Failure, Seq: r.noticeN,
+			Phase: string(r.st.Phase), Reason: reason, Seq: r.noticeN,
 		}
 		if !r.notices.SendAsync(in) {
 			r.event(ctx, "notification "+event+" dropped: queue full")

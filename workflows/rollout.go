@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -22,6 +23,7 @@ const (
 	ErrTypeFailed     = "RolloutFailed"
 	ErrTypeAborted    = "RolloutAborted"
 	ErrTypeRolledBack = "RolloutRolledBack"
+	ErrTypeCleanedUp  = "RolloutCleanedUp"
 )
 
 // rollout is one run of RolloutWorkflow: its status and the state the
@@ -38,6 +40,8 @@ type rollout struct {
 	committed bool
 	// controls is set for rollouts with the safety controls (see forward).
 	controls bool
+	// cleanupOf names the rollout a cleanup-only run finishes.
+	cleanupOf string
 	// approved is set by the approve signal while awaiting approval.
 	approved bool
 	// notices feeds the notification sender; nil when nothing subscribes.
@@ -69,7 +73,12 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	r.cancelSteps = cancel
 	workflow.Go(ctx, r.listenForSignals)
 
-	err := r.forward(stepsCtx, in)
+	var err error
+	if in.CleanUp != nil {
+		err = r.cleanupOnly(stepsCtx, in)
+	} else {
+		err = r.forward(stepsCtx, in)
+	}
 	if err == nil && r.stop == nil {
 		r.finish(ctx, PhaseSucceeded)
 	} else {
@@ -264,28 +273,21 @@ func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 		return temporal.NewNonRetryableApplicationError(why, ErrTypeFailed, cause, r.st)
 	}
 	r.setPhase(ctx, PhaseRollingBack)
-	var errs []error
-	if r.switching && r.plan.Fleet != nil {
-		if err := r.switchLBs(ctx, r.plan.Fleet.LoadBalancers, r.st.Blue, "SwitchBackToBlue", false); err != nil {
-			errs = append(errs, err)
-		}
+	if r.plan.Fleet == nil {
+		// Plan failed: nothing was created.
+		r.finish(ctx, outcome)
+		return temporal.NewNonRetryableApplicationError(why, errType, nil, r.st)
 	}
-	if r.plan.Fleet != nil && len(errs) == 0 {
-		var labels []string
-		for _, ns := range r.plan.Fleet.Nameservers {
-			labels = append(labels, dnsroll.NextLabel(ns.Label))
+	// Version 1 retries the cleanup in rounds until steps.cleanup_timeout.
+	rounds := workflow.GetVersion(ctx, "cleanup-rounds", workflow.DefaultVersion, 1) >= 1
+	if err := r.cleanUp(ctx, rounds); err != nil {
+		r.st.Failure = fmt.Sprintf("%s; cleanup failed: %s failed: %s — on green: %v; `dnsroll rollout cleanup` undoes what is left (status: cleanup.left)",
+			why, stepName(err, "cleanup"), reason(err), r.st.OnGreen)
+		if r.st.Cleanup == nil {
+			r.st.Cleanup = &Cleanup{}
 		}
-		in := activities.DeleteGreenInput{Tag: r.plan.Fleet.Tag(), Labels: labels}
-		var res activities.StepResult
-		if err := r.exec(ctx, "DeleteGreen", "", r.cleanupOptions(), a.DeleteGreen, in, &res); err != nil {
-			errs = append(errs, err)
-		} else {
-			r.st.Green = map[string]dnsroll.Server{}
-		}
-	}
-	if len(errs) > 0 {
-		r.st.Failure = fmt.Sprintf("%s; cleanup failed: %s failed: %s — check the load balancers (on green: %v) and delete any -next servers by hand",
-			why, stepName(errs[0], "cleanup"), reason(errs[0]), r.st.OnGreen)
+		r.st.Cleanup.NextRoundAt = time.Time{}
+		r.st.Cleanup.Left = r.leftovers()
 		r.finish(ctx, PhaseCleanupFailed)
 		return temporal.NewNonRetryableApplicationError(r.st.Failure, ErrTypeFailed, cause, r.st)
 	}
@@ -296,6 +298,8 @@ func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 // outcome classifies why forward stopped.
 func (r *rollout) outcome(ctx workflow.Context, cause error) (Phase, string, string) {
 	switch {
+	case errors.Is(cause, errCleanupOnly):
+		return PhaseCleanedUp, ErrTypeCleanedUp, "cleaned up after " + r.cleanupOf
 	case r.stop != nil && r.stop.signal == SignalRollback:
 		return PhaseRolledBack, ErrTypeRolledBack, "rolled back" + r.stop.in.describe()
 	case r.stop != nil:
@@ -361,6 +365,7 @@ var terminalEvents = map[Phase]string{
 	PhaseSucceeded:     config.EventSucceeded,
 	PhaseFailed:        config.EventFailed,
 	PhaseCleanupFailed: config.EventFailed,
+	PhaseCleanedUp:     config.EventRolledBack,
 	PhaseAborted:       config.EventAborted,
 	PhaseRolledBack:    config.EventRolledBack,
 }

@@ -40,6 +40,20 @@ type recorder struct {
 	calls []string
 	// lbs maps a load balancer to the label it points at.
 	lbs map[string]string
+	// failDeleteGreen is how many DeleteGreen calls fail before one works.
+	failDeleteGreen int
+}
+
+func (r *recorder) count(prefix string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *recorder) add(s string) {
@@ -169,7 +183,18 @@ func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *ha
 	}))
 	env.OnActivity(a.DeleteGreen, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteGreenInput) (activities.StepResult, error) {
 		rec.add("DeleteGreen " + strings.Join(in.Labels, ","))
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if rec.failDeleteGreen > 0 {
+			rec.failDeleteGreen--
+			return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("the cloud answered 401: invalid token", activities.ErrStep,
+				temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(1)}})
+		}
 		return activities.StepResult{Attempt: 1}, nil
+	})
+	env.OnActivity(a.LoadFleet, mock.Anything, mock.Anything).Return(func(_ context.Context, name string) (*config.Fleet, error) {
+		rec.add("LoadFleet " + name)
+		return fleet, nil
 	})
 	env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.StepResult, error) {
 		rec.add("Notify " + in.Event)
@@ -481,5 +506,117 @@ func TestUnconfirmedSwitchBackIsCleanupFailed(t *testing.T) {
 	}
 	if strings.Contains(st.Failure, "blue is serving") {
 		t.Errorf("failure claims blue is serving: %q", st.Failure)
+	}
+}
+
+// A cleanup that fails is tried again in rounds, with backoff, until one
+// works: the status and the events say so meanwhile, and green is deleted
+// in the end.
+func TestCleanupRetriesInRounds(t *testing.T) {
+	h := newHarness(t, "", "ProvisionNameservers")
+	h.rec.failDeleteGreen = 2
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalAbort, SignalInput{Reason: "wrong zone"})
+	}, time.Minute)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeAborted)
+	if st.Phase != PhaseAborted {
+		t.Errorf("phase = %s, want %s", st.Phase, PhaseAborted)
+	}
+	if got := h.rec.count("DeleteGreen"); got != 3 {
+		t.Errorf("DeleteGreen ran %d times, want 3: two failed rounds, then one that works", got)
+	}
+	if st.Cleanup == nil || st.Cleanup.Round != 2 || !strings.Contains(st.Cleanup.LastError, "DeleteGreen failed: the cloud answered 401") {
+		t.Errorf("cleanup = %+v, want round 2 with DeleteGreen's last error", st.Cleanup)
+	}
+	if len(st.Green) != 0 {
+		t.Errorf("green = %v after a cleanup that succeeded", st.Green)
+	}
+	var rounds []string
+	for _, e := range st.Events {
+		if strings.HasPrefix(e.Message, "cleanup round") {
+			rounds = append(rounds, e.Message)
+		}
+	}
+	if len(rounds) != 2 || !strings.Contains(rounds[0], "next round at") {
+		t.Errorf("events about failed rounds = %q, want two, each with its next round", rounds)
+	}
+}
+
+// A cleanup that never works gives up at steps.cleanup_timeout, and leaves
+// the list of what to undo in the status: the load balancer still on
+// green and every -next server.
+func TestCleanupGivesUpWithLeftovers(t *testing.T) {
+	h := newHarness(t, "SwitchBackToBlue", "VerifyLoadBalancers")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "latency"})
+	}, time.Minute)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeFailed)
+	if st.Phase != PhaseCleanupFailed {
+		t.Fatalf("phase = %s, want %s", st.Phase, PhaseCleanupFailed)
+	}
+	// The harness's default cleanup_timeout is an hour; rounds start 30s
+	// apart and double to ten minutes: several rounds, not one.
+	if st.Cleanup == nil || st.Cleanup.Round < 5 {
+		t.Fatalf("cleanup = %+v, want several failed rounds before giving up", st.Cleanup)
+	}
+	if !st.Cleanup.NextRoundAt.IsZero() {
+		t.Errorf("next round at %s after giving up", st.Cleanup.NextRoundAt)
+	}
+	var left []string
+	for _, l := range st.Cleanup.Left {
+		left = append(left, l.Kind+" "+l.Name+": "+l.Action)
+	}
+	want := []string{
+		"load-balancer lb2: point back at blue ns2 (192.0.2.2:53)",
+		"server ns1-next: delete",
+		"server ns2-next: delete",
+	}
+	if strings.Join(left, "\n") != strings.Join(want, "\n") {
+		t.Errorf("left =\n%s\nwant\n%s", strings.Join(left, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(st.Failure, "dnsroll rollout cleanup") {
+		t.Errorf("failure %q does not name the command that undoes the rest", st.Failure)
+	}
+}
+
+// A cleanup-only run, as `dnsroll rollout cleanup` starts it, points every
+// load balancer back at blue and deletes green, without planning or
+// creating anything.
+func TestCleanupOnlyRun(t *testing.T) {
+	h := newHarness(t, "")
+	h.rec.lbs["lb2"] = "ns2-next"
+	blue := map[string]dnsroll.Server{
+		"ns1": {ID: 1, Label: "ns1", IPv4: "192.0.2.1", Status: "running", DNSPort: 53},
+		"ns2": {ID: 2, Label: "ns2", IPv4: "192.0.2.2", Status: "running", DNSPort: 53},
+	}
+	h.env.ExecuteWorkflow(RolloutWorkflow, RolloutInput{Fleet: "test", RequestedBy: "ops", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: blue}})
+	err := h.env.GetWorkflowError()
+	wantErrType(t, err, ErrTypeCleanedUp)
+	v, qerr := h.env.QueryWorkflow(QueryStatus)
+	if qerr != nil {
+		t.Fatal(qerr)
+	}
+	var st Status
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase != PhaseCleanedUp {
+		t.Errorf("phase = %s, want %s", st.Phase, PhaseCleanedUp)
+	}
+	if got, want := h.rec.lbs["lb1"]+","+h.rec.lbs["lb2"], "ns1,ns2"; got != want {
+		t.Errorf("load balancers point at %s, want %s", got, want)
+	}
+	if !h.rec.has("DeleteGreen ns1-next,ns2-next") {
+		t.Errorf("green not deleted: %v", h.rec.calls)
+	}
+	for _, never := range []string{"Plan", "EnsureServer", "ProvisionNameservers"} {
+		if h.rec.has(never) {
+			t.Errorf("a cleanup-only run called %s: %v", never, h.rec.calls)
+		}
+	}
+	if !strings.Contains(err.Error(), "cleaned up after rollout-test/r1") {
+		t.Errorf("error %q does not name the run it cleaned up after", err)
 	}
 }

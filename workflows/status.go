@@ -30,12 +30,14 @@ const (
 	PhaseAborted       Phase = "aborted"
 	PhaseRolledBack    Phase = "rolled-back"
 	PhaseCleanupFailed Phase = "cleanup-failed"
+	// PhaseCleanedUp ends a run that finished an earlier run's cleanup.
+	PhaseCleanedUp Phase = "cleaned-up"
 )
 
 // Done reports whether the phase is terminal.
 func (p Phase) Done() bool {
 	switch p {
-	case PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack, PhaseCleanupFailed:
+	case PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack, PhaseCleanupFailed, PhaseCleanedUp:
 		return true
 	}
 	return false
@@ -62,6 +64,9 @@ type Status struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Analysis holds the DNS verification results of each verify step.
 	Analysis []Analysis `json:"analysis,omitempty"`
+	// Cleanup says how putting things back goes after a stopped rollout,
+	// and, once it ended cleanup-failed, what is left to undo.
+	Cleanup *Cleanup `json:"cleanup,omitempty"`
 	// Events records signals and decisions, such as a rejected rollback.
 	Events []Event `json:"events,omitempty"`
 	// Retrying lists the steps that failed an attempt and will be tried

@@ -1,0 +1,173 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// CleanupRequest makes a rollout run do only the cleanup that an earlier
+// run ended cleanup-failed without finishing: put every load balancer back
+// on blue and delete every -next server. `dnsroll rollout cleanup` and
+// POST /rollouts/{id}/cleanup start such runs from the failed run's status.
+type CleanupRequest struct {
+	// From is the rollout whose cleanup failed ("<workflow ID>/<run ID>").
+	From string `json:"from"`
+	// Blue are the servers the load balancers go back to, by label.
+	Blue map[string]dnsroll.Server `json:"blue"`
+}
+
+// Cleanup is how the cleanup after a stopped rollout goes: its rounds while
+// it retries, and what is left to undo when it gave up.
+type Cleanup struct {
+	// Round is the number of rounds that failed so far.
+	Round     int    `json:"round"`
+	LastError string `json:"last_error,omitempty"`
+	// NextRoundAt is when the next round starts; GiveUpAt is when the
+	// rollout stops trying (steps.cleanup_timeout after the first round).
+	NextRoundAt time.Time `json:"next_round_at,omitzero"`
+	GiveUpAt    time.Time `json:"give_up_at,omitzero"`
+	// Left is what remains to undo once the rollout ended cleanup-failed;
+	// `dnsroll rollout cleanup` does it.
+	Left []Leftover `json:"left,omitempty"`
+}
+
+// Leftover is one thing a failed cleanup did not undo.
+type Leftover struct {
+	// Kind is "load-balancer" (to point back at blue) or "server" (to delete).
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// ID is the server's Linode ID, when the rollout learnt it.
+	ID int `json:"id,omitempty"`
+	// Action says what undoing it means, for the operator.
+	Action string `json:"action"`
+}
+
+// Leftover kinds.
+const (
+	LeftoverLoadBalancer = "load-balancer"
+	LeftoverServer       = "server"
+)
+
+// maxCleanupPause caps the pause between cleanup rounds.
+const maxCleanupPause = 10 * time.Minute
+
+// cleanUp puts every load balancer that may be on green back on blue, then
+// deletes green. A round that fails is tried again, the pause doubling from
+// steps.retry_maximum_interval up to ten minutes, until steps.cleanup_timeout
+// has passed; the status, the events, a webhook (cleanup_retrying) and the
+// Web UI's step list say so meanwhile. retry false is the behaviour of
+// rollouts that started before rounds existed: one round.
+func (r *rollout) cleanUp(ctx workflow.Context, retry bool) error {
+	steps := r.plan.Fleet.Steps
+	giveUp := workflow.Now(ctx).Add(steps.CleanupTimeout.D())
+	pause := max(steps.RetryMaximumInterval.D(), time.Second)
+	for round := 1; ; round++ {
+		err := r.cleanUpRound(ctx)
+		if err == nil {
+			if r.st.Cleanup != nil {
+				r.event(ctx, fmt.Sprintf("cleanup succeeded in round %d", round))
+				r.st.Cleanup.NextRoundAt = time.Time{}
+			}
+			return nil
+		}
+		next := workflow.Now(ctx).Add(pause)
+		if !retry || next.After(giveUp) {
+			return err
+		}
+		r.st.Cleanup = &Cleanup{Round: round, LastError: fmt.Sprintf("%s failed: %s", stepName(err, "cleanup"), reason(err)), NextRoundAt: next, GiveUpAt: giveUp}
+		r.event(ctx, fmt.Sprintf("cleanup round %d failed: %s; next round at %s, giving up at %s",
+			round, r.st.Cleanup.LastError, next.UTC().Format(time.RFC3339), giveUp.UTC().Format(time.RFC3339)))
+		r.notifyReason(ctx, config.EventCleanupRetrying, r.st.Cleanup.LastError)
+		if err := workflow.Sleep(ctx, pause); err != nil {
+			return err
+		}
+		pause = min(2*pause, maxCleanupPause)
+	}
+}
+
+// cleanUpRound is one attempt at the whole cleanup. Every load balancer is
+// switched, not only those known to be on green: a switch that failed may
+// have half happened, and a switch to where a load balancer already points
+// is a no-op. Green is deleted only once all of them are confirmed on blue.
+func (r *rollout) cleanUpRound(ctx workflow.Context) error {
+	fleet := r.plan.Fleet
+	if r.switching {
+		if err := r.switchLBs(ctx, fleet.LoadBalancers, r.st.Blue, "SwitchBackToBlue", false); err != nil {
+			return err
+		}
+	}
+	in := activities.DeleteGreenInput{Tag: fleet.Tag(), Labels: r.greenLabels()}
+	var res activities.StepResult
+	if err := r.exec(ctx, "DeleteGreen", "", r.cleanupOptions(), a.DeleteGreen, in, &res); err != nil {
+		return err
+	}
+	r.st.Green = map[string]dnsroll.Server{}
+	return nil
+}
+
+func (r *rollout) greenLabels() []string {
+	var labels []string
+	for _, ns := range r.plan.Fleet.Nameservers {
+		labels = append(labels, dnsroll.NextLabel(ns.Label))
+	}
+	return labels
+}
+
+// leftovers lists what a failed cleanup leaves: the load balancers that
+// may still be on green, then every -next server, which may exist even if
+// the rollout never learnt of it (a create that timed out).
+func (r *rollout) leftovers() []Leftover {
+	var out []Leftover
+	if r.switching {
+		for _, lb := range r.plan.Fleet.LoadBalancers {
+			if !contains(r.st.OnGreen, lb.Name) {
+				continue
+			}
+			action := "point back at blue " + lb.Fronts
+			if b, ok := r.st.Blue[lb.Fronts]; ok {
+				action += " (" + b.DNSAddr() + ")"
+			}
+			out = append(out, Leftover{Kind: LeftoverLoadBalancer, Name: lb.Name, Action: action})
+		}
+	}
+	for _, ns := range r.plan.Fleet.Nameservers {
+		l := Leftover{Kind: LeftoverServer, Name: dnsroll.NextLabel(ns.Label), Action: "delete if it exists"}
+		if s, ok := r.st.Green[ns.Label]; ok {
+			l.ID, l.Action = s.ID, "delete"
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// cleanupOnly is a run started by a CleanupRequest: it loads the fleet,
+// assumes any load balancer may be on green, and runs the cleanup.
+func (r *rollout) cleanupOnly(ctx workflow.Context, in RolloutInput) error {
+	r.st.Blue, r.cleanupOf = in.CleanUp.Blue, in.CleanUp.From
+	r.event(ctx, "cleanup of "+in.CleanUp.From+" requested"+SignalInput{By: in.RequestedBy, Reason: in.Reason}.describe())
+	if err := r.exec(ctx, "LoadFleet", in.Fleet, planOptions, a.LoadFleet, in.Fleet, &r.plan.Fleet); err != nil {
+		return err
+	}
+	r.switching, r.controls = true, true
+	r.startNotifier(ctx)
+	return errCleanupOnly
+}
+
+// errCleanupOnly sends a cleanup run straight to compensation.
+var errCleanupOnly = temporal.NewNonRetryableApplicationError("cleanup requested", "CleanupOnly", nil)
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
