@@ -1,0 +1,334 @@
+// Package hostkeys keeps the SSH host keys of the machines a worker runs
+// Ansible on, trusted on first use: a machine's keys are recorded in the
+// worker's known_hosts file at first contact and pinned afterwards, so a
+// long-lived load balancer whose key changes is refused instead of being
+// sent a new config. A nameserver that a rollout created is recorded right
+// after creation, replacing whatever an earlier instance at its address
+// left (Linode reuses addresses), and forgotten when it is deleted.
+//
+// Only public keys are handled here; logs carry their SHA256 fingerprints.
+package hostkeys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/dnsroll/dnsroll"
+)
+
+// Mode is how host keys are checked.
+type Mode string
+
+const (
+	// TOFU records a machine's keys at first contact and pins them. It is
+	// the default (ANSIBLE_HOST_KEY_CHECKING unset).
+	TOFU Mode = "tofu"
+	// Strict records nothing: every key must already be in the file
+	// (ANSIBLE_HOST_KEY_CHECKING=True).
+	Strict Mode = "strict"
+	// Off checks nothing (ANSIBLE_HOST_KEY_CHECKING=False).
+	Off Mode = "off"
+)
+
+// ModeFromEnv maps ANSIBLE_HOST_KEY_CHECKING's value to a mode, reading
+// booleans as Ansible does: unset or empty is TOFU.
+func ModeFromEnv(value string) (Mode, error) {
+	switch strings.ToLower(strings.TrimSpace(value)) {
+	case "":
+		return TOFU, nil
+	case "1", "true", "yes", "on", "y", "t":
+		return Strict, nil
+	case "0", "false", "no", "off", "n", "f":
+		return Off, nil
+	}
+	return "", fmt.Errorf("ANSIBLE_HOST_KEY_CHECKING=%q: use True (only keys already in the known_hosts file), False (no checking), or leave it unset (trust on first use)", value)
+}
+
+// DefaultFile is the known_hosts file of a worker that names none:
+// known_hosts in $DNSROLL_STATE_DIR, else in $XDG_STATE_HOME/dnsroll, else
+// in ~/.local/state/dnsroll.
+func DefaultFile() (string, error) {
+	if d := os.Getenv("DNSROLL_STATE_DIR"); d != "" {
+		return filepath.Join(d, "known_hosts"), nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "dnsroll", "known_hosts"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for the known_hosts file; set DNSROLL_KNOWN_HOSTS or DNSROLL_STATE_DIR: %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "dnsroll", "known_hosts"), nil
+}
+
+// Keeper applies a Mode with a Store. A nil *Keeper checks nothing and
+// changes nothing in Ansible's settings.
+type Keeper struct {
+	Mode  Mode
+	Store *Store // nil only when Mode is Off
+	// Port is sshd's port; zero means 22.
+	Port int
+	Log  *slog.Logger
+}
+
+// New returns a keeper for mode with the file at path (unused when off).
+// Turning checking off is logged as a warning.
+func New(mode Mode, path string, log *slog.Logger) (*Keeper, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	k := &Keeper{Mode: mode, Log: log}
+	switch mode {
+	case Off:
+		log.Warn("SSH host key checking is off (ANSIBLE_HOST_KEY_CHECKING=False): a machine that impersonates a load balancer or nameserver would get its config and the worker's logins; unset it to trust keys on first use and pin them")
+		return k, nil
+	case "":
+		k.Mode = TOFU
+	case TOFU, Strict:
+	default:
+		return nil, fmt.Errorf("host key mode %q: want tofu, strict or off", mode)
+	}
+	s, err := OpenStore(path)
+	if err != nil {
+		return nil, err
+	}
+	k.Store = s
+	return k, nil
+}
+
+// Error is a host key that the policy refuses: a changed one, or, in strict
+// mode, one not in the file. Its dnsroll code is EINVALID: retrying cannot
+// fix it, the operator can.
+type Error struct {
+	Name, Addr, File string
+	// Host is the name in the file, which ssh-keygen -R takes.
+	Host string
+	// Changed is set for a key that differs from the recorded one; else the
+	// key is unknown and strict mode records nothing.
+	Changed bool
+	// Offered is the SHA256 fingerprint of the key the machine presented.
+	Offered string
+}
+
+func (e *Error) Error() string {
+	if e.Changed {
+		return fmt.Sprintf("SSH host key of %s (%s) changed: it offers %s, which is not the key recorded in %s. "+
+			"If the machine was rebuilt and you expect this, remove the old key with `ssh-keygen -R %s -f %s` and start again; otherwise someone may be intercepting the connection",
+			e.Name, e.Addr, e.Offered, e.File, e.Host, e.File)
+	}
+	return fmt.Sprintf("SSH host key of %s (%s) is not in %s, and ANSIBLE_HOST_KEY_CHECKING=True allows no trust on first use: "+
+		"add it after checking its fingerprint (%s) with `ssh-keyscan %s >> %s`, or unset ANSIBLE_HOST_KEY_CHECKING to record new machines' keys at first contact",
+		e.Name, e.Addr, e.File, e.Offered, e.Addr, e.File)
+}
+
+// Unwrap gives the error its dnsroll code.
+func (e *Error) Unwrap() error { return &dnsroll.Error{Code: dnsroll.EINVALID, Message: e.Error()} }
+
+// addr is addr's sshd as host:port.
+func (k *Keeper) addr(host string) string {
+	port := k.Port
+	if port == 0 {
+		port = 22
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// Verify checks the key that the machine name at addr offers against the
+// file. An unknown machine is recorded (TOFU) or refused (strict); a
+// changed key is always refused with *Error. It connects to sshd but never
+// logs in.
+func (k *Keeper) Verify(ctx context.Context, name, addr string) error {
+	if k == nil || k.Mode == Off {
+		return nil
+	}
+	hp := k.addr(addr)
+	refuse := func(changed bool, offered string) error {
+		return &Error{Name: name, Addr: addr, File: k.Store.Path(), Host: knownhosts.Normalize(hp), Changed: changed, Offered: offered}
+	}
+	key, st, err := k.check(ctx, hp)
+	switch {
+	case err != nil:
+		return err
+	case st == pinned:
+		return nil
+	case st == changed:
+		return refuse(true, ssh.FingerprintSHA256(key))
+	case k.Mode == Strict:
+		return refuse(false, ssh.FingerprintSHA256(key))
+	}
+	keys, err := scan(ctx, hp)
+	if err != nil {
+		return fmt.Errorf("record the host key of %s: %w", name, err)
+	}
+	added, err := k.Store.Add(knownhosts.Normalize(hp), keys, "")
+	if err != nil {
+		return err
+	}
+	if added {
+		k.Log.Info("recorded SSH host key at first contact", "host", name, "addr", addr, "keys", fingerprints(keys), "file", k.Store.Path())
+	}
+	// Another worker sharing the file may have recorded other keys first.
+	key, st, err = k.check(ctx, hp)
+	if err == nil && st != pinned {
+		return refuse(true, ssh.FingerprintSHA256(key))
+	}
+	return err
+}
+
+// state is what the file says of an offered key.
+type state int
+
+const (
+	unknown state = iota // no entry for the host
+	pinned               // an entry holds this key
+	changed              // the host's entries hold other keys
+)
+
+// check returns the key hp offers and what the file says of it.
+func (k *Keeper) check(ctx context.Context, hp string) (ssh.PublicKey, state, error) {
+	cb, err := knownhosts.New(k.Store.Path())
+	if err != nil {
+		return nil, unknown, fmt.Errorf("known_hosts: %w", err)
+	}
+	host, port, _ := net.SplitHostPort(hp)
+	p, _ := strconv.Atoi(port)
+	remote := &net.TCPAddr{IP: net.ParseIP(host), Port: p}
+	key, err := offered(ctx, hp, nil)
+	if err != nil {
+		return nil, unknown, err
+	}
+	verdict := cb(hp, remote, key)
+	var ke *knownhosts.KeyError
+	if errors.As(verdict, &ke) && len(ke.Want) > 0 && !hasType(ke.Want, key.Type()) {
+		// The file holds other types for this host: ask for one of them,
+		// as ssh does when it knows a host's keys.
+		var algs []string
+		for _, w := range ke.Want {
+			algs = append(algs, algorithmsFor(w.Key.Type())...)
+		}
+		if key, err = offered(ctx, hp, algs); err != nil {
+			return nil, unknown, err
+		}
+		verdict = cb(hp, remote, key)
+	}
+	var revoked *knownhosts.RevokedError
+	switch {
+	case verdict == nil:
+		return key, pinned, nil
+	case errors.As(verdict, &ke) && len(ke.Want) == 0:
+		return key, unknown, nil
+	case errors.As(verdict, &ke), errors.As(verdict, &revoked):
+		return key, changed, nil
+	}
+	return nil, unknown, fmt.Errorf("known_hosts: %w", verdict)
+}
+
+// TrustNew records the keys of a machine that this rollout created,
+// instance (its cloud ID, such as "linode-123"), at addr. Entries left by
+// another instance at the same address are replaced: the cloud reuses
+// addresses, and this machine is known to be new. Entries already recorded
+// for this instance are pinned, so a retry does not trust again. Strict
+// mode records nothing and requires the key to be known.
+func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) error {
+	if k == nil || k.Mode == Off {
+		return nil
+	}
+	if k.Mode == Strict {
+		return k.Verify(ctx, name, addr)
+	}
+	hp := k.addr(addr)
+	host := knownhosts.Normalize(hp)
+	tag := "dnsroll:" + instance
+	old, err := k.Store.Entries(host)
+	if err != nil {
+		return err
+	}
+	if len(old) > 0 && allTagged(old, tag) {
+		if err := k.Verify(ctx, name, addr); err != nil {
+			var he *Error
+			if errors.As(err, &he) {
+				he.Name = name + " (" + instance + ")"
+			}
+			return err
+		}
+		return nil
+	}
+	keys, err := scan(ctx, hp)
+	if err != nil {
+		return fmt.Errorf("record the host key of %s: %w", name, err)
+	}
+	removed, err := k.Store.Replace(host, keys, tag)
+	if err != nil {
+		return err
+	}
+	k.Log.Info("recorded SSH host key of a new machine", "host", name, "addr", addr, "instance", instance,
+		"keys", fingerprints(keys), "replaced", removed, "file", k.Store.Path())
+	return nil
+}
+
+// Forget removes addr's entries, once the machine there is deleted.
+func (k *Keeper) Forget(addr string) error {
+	if k == nil || k.Store == nil || addr == "" {
+		return nil
+	}
+	n, err := k.Store.Remove(knownhosts.Normalize(k.addr(addr)))
+	if err == nil && n > 0 {
+		k.Log.Info("removed SSH host keys of a deleted machine", "addr", addr, "entries", n, "file", k.Store.Path())
+	}
+	return err
+}
+
+// AnsibleEnv is the environment that makes ansible-playbook's ssh apply
+// the mode; extraArgs is the inherited ANSIBLE_SSH_EXTRA_ARGS, kept after
+// dnsroll's options (ssh takes the first value of an option).
+func (k *Keeper) AnsibleEnv(extraArgs string) []string {
+	if k == nil {
+		return nil
+	}
+	var checking, opts string
+	if k.Mode == Off {
+		checking, opts = "False", "-o UserKnownHostsFile=/dev/null"
+	} else {
+		// Only the worker's file counts, for ssh as for Verify.
+		checking = "True"
+		opts = "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=" + k.Store.Path() +
+			" -o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no"
+	}
+	return []string{"ANSIBLE_HOST_KEY_CHECKING=" + checking, "ANSIBLE_SSH_EXTRA_ARGS=" + strings.TrimSpace(opts+" "+extraArgs)}
+}
+
+func allTagged(es []Entry, tag string) bool {
+	for _, e := range es {
+		if e.Comment != tag {
+			return false
+		}
+	}
+	return true
+}
+
+func hasType(es []knownhosts.KnownKey, typ string) bool {
+	for _, e := range es {
+		if e.Key.Type() == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func fingerprints(keys []ssh.PublicKey) string {
+	fs := make([]string, len(keys))
+	for i, k := range keys {
+		fs[i] = k.Type() + " " + ssh.FingerprintSHA256(k)
+	}
+	return strings.Join(fs, ", ")
+}

@@ -1,0 +1,348 @@
+package hostkeys
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/dnsroll/dnsroll"
+)
+
+// sshd is an SSH server on loopback that presents host keys and lets
+// nobody in, which is all a host key check sees of a machine.
+type sshd struct {
+	port int
+	mu   sync.Mutex
+	keys []ssh.Signer
+}
+
+func startSSHD(t *testing.T, keys ...ssh.Signer) *sshd {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s := &sshd{port: ln.Addr().(*net.TCPAddr).Port, keys: keys}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			cfg := &ssh.ServerConfig{PasswordCallback: func(ssh.ConnMetadata, []byte) (*ssh.Permissions, error) {
+				return nil, errors.New("no")
+			}}
+			s.mu.Lock()
+			for _, k := range s.keys {
+				cfg.AddHostKey(k)
+			}
+			s.mu.Unlock()
+			go func() {
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, _, _, _ = ssh.NewServerConn(c, cfg)
+				c.Close()
+			}()
+		}
+	}()
+	return s
+}
+
+// rekey gives the server new host keys, as a rebuilt machine has.
+func (s *sshd) rekey(keys ...ssh.Signer) {
+	s.mu.Lock()
+	s.keys = keys
+	s.mu.Unlock()
+}
+
+func (s *sshd) host() string { return "[127.0.0.1]:" + strconv.Itoa(s.port) }
+
+func ed25519Key(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func ecdsaKey(t *testing.T) ssh.Signer {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newKeeper(t *testing.T, mode Mode, s *sshd) *Keeper {
+	t.Helper()
+	k, err := New(mode, filepath.Join(t.TempDir(), "state", "known_hosts"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Port = s.port
+	return k
+}
+
+func entries(t *testing.T, k *Keeper, s *sshd) []Entry {
+	t.Helper()
+	es, err := k.Store.Entries(s.host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// First contact records every key type the machine offers; later contacts
+// pin them and write nothing.
+func TestRecordAtFirstContactThenPin(t *testing.T) {
+	ed, ec := ed25519Key(t), ecdsaKey(t)
+	s := startSSHD(t, ed, ec)
+	k := newKeeper(t, TOFU, s)
+	if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err != nil {
+		t.Fatalf("first contact: %v", err)
+	}
+	es := entries(t, k, s)
+	if len(es) != 2 {
+		t.Fatalf("recorded %d keys, want 2 (ed25519 and ecdsa):\n%s", len(es), readFile(t, k.Store.Path()))
+	}
+	for _, want := range []ssh.PublicKey{ed.PublicKey(), ec.PublicKey()} {
+		if !hasKey(es, want) {
+			t.Errorf("no entry for the %s key", want.Type())
+		}
+	}
+	if fi, err := os.Stat(k.Store.Path()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode = %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	before := readFile(t, k.Store.Path())
+	if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err != nil {
+		t.Fatalf("pinned: %v", err)
+	}
+	if after := readFile(t, k.Store.Path()); after != before {
+		t.Errorf("a pinned contact rewrote the file:\n%s\nwas\n%s", after, before)
+	}
+}
+
+// A changed key is refused with an error that names the machine, the file
+// and the command that removes the old key; the file is left alone, and
+// that command is the whole fix.
+func TestChangedKeyIsRefused(t *testing.T) {
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, TOFU, s)
+	if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	before := readFile(t, k.Store.Path())
+	s.rekey(ed25519Key(t))
+	err := k.Verify(ctx(t), "lb1", "127.0.0.1")
+	var he *Error
+	if !errors.As(err, &he) || !he.Changed {
+		t.Fatalf("err = %v, want a changed-key *Error", err)
+	}
+	fix := "ssh-keygen -R " + s.host() + " -f " + k.Store.Path()
+	for _, want := range []string{"lb1", "changed", fix} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if got := dnsroll.ErrorCode(err); got != dnsroll.EINVALID {
+		t.Errorf("code = %s, want %s (no retry fixes it)", got, dnsroll.EINVALID)
+	}
+	if after := readFile(t, k.Store.Path()); after != before {
+		t.Errorf("a refused key changed the file")
+	}
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("no ssh-keygen to apply the fix")
+	}
+	if out, err := exec.Command("sh", "-c", fix).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", fix, err, out)
+	}
+	if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err != nil {
+		t.Fatalf("after %s: %v", fix, err)
+	}
+}
+
+// Strict mode (ANSIBLE_HOST_KEY_CHECKING=True) records nothing: an unknown
+// machine is refused until its key is in the file.
+func TestStrictNeedsKnownKeys(t *testing.T) {
+	ed := ed25519Key(t)
+	s := startSSHD(t, ed)
+	k := newKeeper(t, Strict, s)
+	for _, try := range []func() error{
+		func() error { return k.Verify(ctx(t), "lb1", "127.0.0.1") },
+		func() error { return k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-7") },
+	} {
+		err := try()
+		var he *Error
+		if !errors.As(err, &he) || he.Changed || !strings.Contains(err.Error(), "ANSIBLE_HOST_KEY_CHECKING=True") {
+			t.Fatalf("err = %v, want an unknown-key *Error naming ANSIBLE_HOST_KEY_CHECKING", err)
+		}
+	}
+	if got := readFile(t, k.Store.Path()); got != "" {
+		t.Fatalf("strict mode wrote:\n%s", got)
+	}
+	if _, err := k.Store.Add(s.host(), []ssh.PublicKey{ed.PublicKey()}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err != nil {
+		t.Fatalf("pre-seeded key: %v", err)
+	}
+}
+
+// A new instance at an address an earlier instance had gets its own key
+// recorded, replacing the old one; for the same instance the key is pinned.
+func TestTrustNewReplacesAReusedAddress(t *testing.T) {
+	first := ed25519Key(t)
+	s := startSSHD(t, first)
+	k := newKeeper(t, TOFU, s)
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); err != nil {
+		t.Fatal(err)
+	}
+	second := ed25519Key(t)
+	s.rekey(second)
+	// As a load balancer this would be refused...
+	if err := k.Verify(ctx(t), "ns1", "127.0.0.1"); err == nil {
+		t.Fatal("Verify accepted a changed key")
+	}
+	// ...but the rollout created instance 2 itself.
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-2"); err != nil {
+		t.Fatalf("new instance at a reused address: %v", err)
+	}
+	es := entries(t, k, s)
+	if len(es) != 1 || !hasKey(es, second.PublicKey()) || es[0].Comment != "dnsroll:linode-2" {
+		t.Fatalf("entries = %+v, want only instance 2's key", es)
+	}
+	// A retry for the same instance checks instead of trusting again.
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-2"); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	s.rekey(ed25519Key(t))
+	err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-2")
+	var he *Error
+	if !errors.As(err, &he) || !he.Changed || !strings.Contains(err.Error(), "linode-2") {
+		t.Fatalf("err = %v, want a changed key for instance linode-2", err)
+	}
+}
+
+// A host whose file holds only a key type that the client would not pick
+// first is asked for that type, as ssh does, and matches.
+func TestPinsAnyRecordedType(t *testing.T) {
+	ed, ec := ed25519Key(t), ecdsaKey(t)
+	s := startSSHD(t, ed, ec)
+	k := newKeeper(t, Strict, s)
+	if _, err := k.Store.Add(s.host(), []ssh.PublicKey{ec.PublicKey()}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err != nil {
+		t.Fatalf("ecdsa recorded, ed25519 offered first: %v", err)
+	}
+}
+
+// Forget removes a deleted machine's entries, hashed ones included, and
+// keeps every other line.
+func TestForgetRemovesOnlyThatAddress(t *testing.T) {
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, TOFU, s)
+	other := ed25519Key(t).PublicKey()
+	hashed := knownhosts.HashHostname(s.host()) + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(other)))
+	seed := "# operator's note\n10.0.0.9 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(other))) + "\n" + hashed + "\n"
+	if err := os.WriteFile(k.Store.Path(), []byte(seed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.TrustNew(ctx(t), "ns2-next", "127.0.0.1", "linode-5"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Forget("127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	got := readFile(t, k.Store.Path())
+	want := "# operator's note\n10.0.0.9 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(other))) + "\n"
+	if got != want {
+		t.Errorf("file after Forget:\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestAnsibleEnv(t *testing.T) {
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, TOFU, s)
+	env := strings.Join(k.AnsibleEnv("-o ProxyJump=bastion"), "\n")
+	for _, want := range []string{"ANSIBLE_HOST_KEY_CHECKING=True", "StrictHostKeyChecking=yes", "UserKnownHostsFile=" + k.Store.Path(), "-o ProxyJump=bastion"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("env %q lacks %q", env, want)
+		}
+	}
+	off := strings.Join((&Keeper{Mode: Off}).AnsibleEnv(""), "\n")
+	if !strings.Contains(off, "ANSIBLE_HOST_KEY_CHECKING=False") {
+		t.Errorf("off: %q", off)
+	}
+	if (*Keeper)(nil).AnsibleEnv("") != nil {
+		t.Error("a nil keeper changes Ansible's settings")
+	}
+}
+
+func TestModeFromEnv(t *testing.T) {
+	for in, want := range map[string]Mode{"": TOFU, "True": Strict, "yes": Strict, "1": Strict, "False": Off, "no": Off, "0": Off} {
+		if got, err := ModeFromEnv(in); err != nil || got != want {
+			t.Errorf("ModeFromEnv(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := ModeFromEnv("maybe"); err == nil || !strings.Contains(err.Error(), "ANSIBLE_HOST_KEY_CHECKING") {
+		t.Errorf("ModeFromEnv(maybe) = %v", err)
+	}
+}
+
+func TestOpenStoreRefusesPathsSSHWouldSplit(t *testing.T) {
+	if _, err := OpenStore(filepath.Join(t.TempDir(), "my hosts")); err == nil {
+		t.Error("a path with a space was accepted")
+	}
+}
+
+func hasKey(es []Entry, k ssh.PublicKey) bool {
+	for _, e := range es {
+		if string(e.Key.Marshal()) == string(k.Marshal()) {
+			return true
+		}
+	}
+	return false
+}
