@@ -7,7 +7,6 @@ package lb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -123,15 +122,12 @@ func VerifyLab(dir, confFile, want, pidFile, comm string) error {
 	return nil
 }
 
-// PointError prefixes a driver's error with what failed, keeping its
-// dnsroll error code, so the workflow still tells invalid from retryable.
+// PointError prefixes a driver's error with what failed. It wraps the
+// error, so its dnsroll code (invalid or retryable) and its type, such as a
+// refused host key, stay visible to the activity.
 func PointError(driver, name string, err error) error {
 	if err == nil {
 		return nil
-	}
-	var e *dnsroll.Error
-	if errors.As(err, &e) {
-		return dnsroll.Errorf(e.Code, "%s: point %s: %v", driver, name, err)
 	}
 	return fmt.Errorf("%s: point %s: %w", driver, name, err)
 }

@@ -88,11 +88,25 @@ type Runner struct {
 	// playbooks takes effect.
 	Dir string
 	// Env is added to the inherited environment after dnsroll's defaults,
-	// so it can override them, e.g. ANSIBLE_HOST_KEY_CHECKING=True for an
-	// operator who pre-seeds known_hosts.
+	// so it can override them.
 	Env []string
+	// HostKeys checks every ssh host's key before ansible-playbook runs and
+	// sets how ssh checks it (hostkeys.Keeper). Nil leaves both to ssh's
+	// and Ansible's own settings.
+	HostKeys HostKeys
 	// ProgressInterval is how often Run calls progress; zero means 2 s.
 	ProgressInterval time.Duration
+}
+
+// HostKeys is the SSH host key policy; *hostkeys.Keeper implements it.
+type HostKeys interface {
+	// Verify checks the key that host name offers at addr, recording it
+	// when the policy trusts first contact; a refused key is a
+	// *hostkeys.Error, whose code is EINVALID.
+	Verify(ctx context.Context, name, addr string) error
+	// AnsibleEnv is the environment that makes ssh apply the policy, given
+	// the inherited ANSIBLE_SSH_EXTRA_ARGS.
+	AnsibleEnv(extraArgs string) []string
 }
 
 // Run runs req and blocks until ansible-playbook exits. progress, when not
@@ -133,6 +147,9 @@ func (r *Runner) Run(ctx context.Context, req Request, progress func(msg string)
 		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
 	}
 
+	if err := r.verifyHosts(ctx, req, conn, progress); err != nil {
+		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
+	}
 	run := r.execute(ctx, bin, book, inv, vars, conn, progress)
 	res, parseErr := parseOutput(run.stdout)
 	switch {
@@ -228,14 +245,30 @@ func (r *Runner) environ(conn string) []string {
 		"ANSIBLE_LOCALHOST_WARNING=False",
 		"ANSIBLE_RETRY_FILES_ENABLED=False",
 	)
-	if conn == "ssh" {
-		// Green servers are brand-new VMs whose host keys nobody knows yet,
-		// and Linode recycles addresses, so a known_hosts entry is as
-		// likely stale as right: checking would only fail rollouts. Env
-		// can turn it back on. Connection local has no host key.
-		env = append(env, "ANSIBLE_HOST_KEY_CHECKING=False")
+	if conn == "ssh" && r.HostKeys != nil {
+		// Connection local has no host key.
+		env = append(env, r.HostKeys.AnsibleEnv(os.Getenv("ANSIBLE_SSH_EXTRA_ARGS"))...)
 	}
 	return append(env, r.Env...)
+}
+
+// verifyHosts checks each ssh host's key before Ansible connects, so a
+// refused key fails the run with the policy's error (naming the host and
+// the fix) rather than as an unreachable host that a retry would try again,
+// and before anything on any host changed.
+func (r *Runner) verifyHosts(ctx context.Context, req Request, conn string, progress func(string)) error {
+	if conn != "ssh" || r.HostKeys == nil {
+		return nil
+	}
+	for _, h := range req.Hosts {
+		if progress != nil {
+			progress("checking the SSH host key of " + h.Name)
+		}
+		if err := r.HostKeys.Verify(ctx, h.Name, h.Address); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // errNoOutput means ansible-playbook printed no JSON result.
