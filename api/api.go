@@ -132,6 +132,7 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/rollouts/{id}/rollback", s.signal(workflows.SignalRollback))
 		r.Post("/rollouts/{id}/approve", s.signal(workflows.SignalApprove))
 		r.Post("/rollouts/{id}/retry", s.retryRollout)
+		r.Post("/rollouts/{id}/cleanup", s.cleanupRollout)
 	})
 	return r
 }

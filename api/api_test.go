@@ -190,6 +190,25 @@ func TestRouter(t *testing.T) {
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "still running"},
 		{name: "retry unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/retry", auth: bearer, want: 404},
 		{name: "retry without token", method: "POST", path: "/rollouts/rollout-lab:run-1/retry", want: 401},
+		{name: "cleanup after cleanup-failed", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseCleanupFailed) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", body: `{"reason":"token fixed","by":"ops"}`, auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`,
+			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+				if len(f.started) != 1 || f.started[0].CleanUp == nil {
+					t.Fatalf("cleanup started %+v, want one cleanup-only run", f.started)
+				}
+				in := f.started[0]
+				if in.CleanUp.From != "rollout-lab:run-1" || in.CleanUp.Blue["ns1"].DNSPort != 15301 || in.RequestedBy != "ops" || in.Reason != "token fixed" {
+					t.Errorf("cleanup input %+v (%+v), want the failed run's blue, by ops", in, *in.CleanUp)
+				}
+			}},
+		{name: "cleanup after a rollback that worked", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRolledBack) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "only a cleanup-failed rollout has something left to undo"},
+		{name: "cleanup while another rollout runs", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseCleanupFailed)
+			f.add("lab", workflows.PhaseProvisioning)
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "running"},
+		{name: "cleanup without token", method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", want: 401},
 		{name: "rollback", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseBaking) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/rollback", body: `{"reason":"latency"}`, auth: bearer, want: 202},
 		{name: "rollback while renaming", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRenaming) },

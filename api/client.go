@@ -72,6 +72,13 @@ func (c *Client) Retry(ctx context.Context, id string) (Started, error) {
 	return out, err
 }
 
+// Cleanup starts a run that finishes the cleanup of a cleanup-failed rollout.
+func (c *Client) Cleanup(ctx context.Context, id string, in SignalRequest) (Started, error) {
+	var out Started
+	err := c.do(ctx, http.MethodPost, "/rollouts/"+url.PathEscape(id)+"/cleanup", in, &out)
+	return out, err
+}
+
 // Signal sends abort, rollback or approve.
 func (c *Client) Signal(ctx context.Context, id, name string, in SignalRequest) (Accepted, error) {
 	var out Accepted

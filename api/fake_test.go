@@ -42,7 +42,7 @@ func (f *fakeBackend) add(fleet string, phase workflows.Phase) string {
 	switch phase {
 	case workflows.PhaseSucceeded:
 		state = "completed"
-	case workflows.PhaseFailed, workflows.PhaseAborted, workflows.PhaseRolledBack, workflows.PhaseCleanupFailed:
+	case workflows.PhaseFailed, workflows.PhaseAborted, workflows.PhaseRolledBack, workflows.PhaseCleanupFailed, workflows.PhaseCleanedUp:
 		state = "failed"
 	}
 	ro := &Rollout{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, State: state, Status: workflows.Status{

@@ -319,3 +319,54 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", links.Self)
 	writeJSON(w, http.StatusCreated, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: in.Fleet, Revision: in.Revision, Links: links})
 }
+
+// cleanupRollout finishes the cleanup of a rollout that ended
+// cleanup-failed: a new run of the fleet's workflow puts every load
+// balancer back on blue and deletes every -next server, from the blue
+// servers that the failed run's status names.
+func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
+	var in SignalRequest
+	if err := s.decode(w, r, &in, true); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(in.Reason) > maxReason {
+		s.fail(w, r, fieldError("reason", "must be at most %d bytes", maxReason))
+		return
+	}
+	if len(in.By) > maxBy {
+		s.fail(w, r, fieldError("by", "must be at most %d bytes", maxBy))
+		return
+	}
+	if in.By == "" {
+		in.By = "api"
+	}
+	ro, err := s.rollout(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ro.Status.Phase != workflows.PhaseCleanupFailed || len(ro.Status.Blue) == 0 {
+		e := errorf(http.StatusConflict, dnsroll.ECONFLICT, "cannot clean up after %s: it is %s; only a cleanup-failed rollout has something left to undo", ro.ID, ro.Status.Phase)
+		e.body.RolloutID = ro.ID
+		s.fail(w, r, e)
+		return
+	}
+	st := ro.Status
+	run, err := s.cfg.Backend.Start(r.Context(), workflows.RolloutInput{
+		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By,
+		CleanUp: &workflows.CleanupRequest{From: ro.ID, Blue: st.Blue},
+	})
+	if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
+		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(st.Fleet)}))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("cleanup started", "request_id", RequestID(r.Context()), "fleet", st.Fleet, "cleanup_of", ro.ID, "id", RolloutID(run))
+	links := s.links(run)
+	w.Header().Set("Location", links.Self)
+	writeJSON(w, http.StatusCreated, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: st.Fleet, Revision: st.Revision, Links: links})
+}

@@ -70,6 +70,7 @@ var Phases = []workflows.Phase{
 	workflows.PhaseAwaitingApproval, workflows.PhaseSwitching, workflows.PhaseVerifyLBs, workflows.PhaseBaking,
 	workflows.PhaseDeletingBlue, workflows.PhaseRenaming, workflows.PhaseRollingBack,
 	workflows.PhaseSucceeded, workflows.PhaseFailed, workflows.PhaseAborted, workflows.PhaseRolledBack, workflows.PhaseCleanupFailed,
+	workflows.PhaseCleanedUp,
 }
 
 // FleetRE is the shape of a fleet name, as worker.FleetLoader accepts it.

@@ -26,6 +26,8 @@ const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollou
   rollback  point the load balancers back at blue and delete green (refused once blue is deleted)
   approve   let a rollout waiting at the approval gate switch
   retry     start an ended (usually failed) rollout again with the same input
+  cleanup   finish the cleanup of a cleanup-failed rollout: every load balancer back
+            on blue, every -next server deleted (the status's "left to undo")
 
 These talk to the dnsroll API: --api-url or $DNSROLL_API_URL (default
 http://127.0.0.1:8080), and the token in $DNSROLL_API_TOKEN (or --token, which
@@ -78,6 +80,8 @@ func runRollout(ctx context.Context, args []string) error {
 		run = c.signalFlags(fs, sub)
 	case "retry":
 		run = c.retryFlags(fs)
+	case "cleanup":
+		run = c.cleanupFlags(fs)
 	default:
 		fmt.Fprint(os.Stderr, rolloutUsage)
 		return fmt.Errorf("unknown rollout command %q", sub)
@@ -152,9 +156,15 @@ func (c *rolloutCmd) follow(ctx context.Context, id string, poll time.Duration) 
 	if err != nil {
 		return err
 	}
-	if ro.Phase == workflows.PhaseSucceeded {
+	switch ro.Phase {
+	case workflows.PhaseSucceeded:
 		fmt.Fprintf(c.out, "rollout %s succeeded in %s\n", ro.ID, ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
 		return nil
+	case workflows.PhaseCleanedUp:
+		fmt.Fprintf(c.out, "%s in %s: blue is serving and green was deleted\n", ro.Failure, ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
+		return nil
+	case workflows.PhaseCleanupFailed:
+		printLeft(c.out, ro)
 	}
 	why := ro.Failure
 	if why == "" {
@@ -190,7 +200,48 @@ func (c *rolloutCmd) status(ctx context.Context) error {
 	if ro.Failure != "" {
 		fmt.Fprintf(c.out, "\nfailure: %s\n", ro.Failure)
 	}
+	printLeft(c.out, ro)
 	return nil
+}
+
+// printLeft lists what a cleanup-failed rollout left, and how to undo it.
+func printLeft(w io.Writer, ro api.Rollout) {
+	if ro.Phase != workflows.PhaseCleanupFailed || ro.Cleanup == nil || len(ro.Cleanup.Left) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nleft to undo:\n")
+	for _, l := range ro.Cleanup.Left {
+		id := ""
+		if l.ID != 0 {
+			id = fmt.Sprintf(" (Linode %d)", l.ID)
+		}
+		fmt.Fprintf(w, "  %-13s %s%s: %s\n", l.Kind, l.Name, id, l.Action)
+	}
+	fmt.Fprintf(w, "once the cause is fixed: dnsroll rollout cleanup --id %s --reason '...'\n", ro.ID)
+}
+
+func (c *rolloutCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error {
+	var in api.SignalRequest
+	fs.StringVar(&c.id, "id", "", "the cleanup-failed rollout's ID (default: the fleet's latest rollout)")
+	fs.StringVar(&in.Reason, "reason", "", "why, for the record")
+	fs.StringVar(&in.By, "by", envOr("USER", ""), "who asks")
+	wait := fs.Bool("wait", false, "follow the cleanup, exit non-zero unless it ends cleaned-up")
+	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait reads the rollout")
+	return func(ctx context.Context) error {
+		id, err := c.target()
+		if err != nil {
+			return err
+		}
+		started, err := c.client.Cleanup(ctx, id, in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "cleaning up after %s as %s\n", id, started.ID)
+		if !*wait {
+			return nil
+		}
+		return c.follow(ctx, started.ID, *poll)
+	}
 }
 
 func (c *rolloutCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
