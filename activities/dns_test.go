@@ -43,9 +43,8 @@ func serveZone(t *testing.T, text string) string {
 		m.Authoritative = true
 		a := z.Lookup(req.Question[0].Name, req.Question[0].Qtype)
 		m.Rcode = a.Rcode
-		for _, s := range a.RRs {
-			rr, _ := dns.NewRR(s)
-			m.Answer = append(m.Answer, rr)
+		for _, rr := range a.RRs {
+			m.Answer = append(m.Answer, dns.Copy(rr))
 		}
 		m.SetEdns0(1232, false)
 		_ = w.WriteMsg(m)

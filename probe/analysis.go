@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -169,6 +170,7 @@ func (p *Prober) Analyze(ctx context.Context, job Job, s Settings) Analysis {
 func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settings, base map[string]*answers) ([]Report, []string, []string) {
 	reports := make([]Report, len(job.Targets))
 	got := make([]*answers, len(job.Targets))
+	root := slices.ContainsFunc(job.Checks, func(c Check) bool { return c.Zone == "." })
 	var wg sync.WaitGroup
 	for i, t := range job.Targets {
 		wg.Add(1)
@@ -179,7 +181,7 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 			p.record(&rep, obs, s.Samples)
 			for _, proto := range s.Protocols {
 				sem <- struct{}{}
-				rep.add(p.checkRecursion(ctx, t.Addr, proto), s.Samples)
+				rep.add(p.checkRecursion(ctx, t.Addr, proto, root), s.Samples)
 				<-sem
 			}
 			reports[i], got[i] = rep, collect(job.Checks, obs[0])

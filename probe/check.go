@@ -7,6 +7,7 @@
 package probe
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -46,6 +47,7 @@ type Scope struct {
 // Expect builds the checks that prove a server serves z: the apex SOA and
 // NS, then every RRset at each of names, or an A query when a name holds no
 // records (expecting NXDOMAIN, or NODATA for an empty non-terminal).
+// Names at and below a zone cut are asked as Checks says.
 //
 // Names follow zone file rules: "@" is the apex, a trailing dot makes a name
 // absolute and anything else is relative to the zone, except that a name
@@ -60,13 +62,15 @@ func Expect(z *zone.Zone, names []string) []Check {
 // Checks builds the checks of s for z, in a stable order: the apex SOA and
 // NS first, then the zone's names in order (with All), then s.Names.
 // DNSSEC records (RRSIG, NSEC, NSEC3) are not asked for: they are not
-// RRsets a resolver queries like others.
+// RRsets a resolver queries like others. At a zone cut the NS set and DS
+// are asked, and below it A at each name the zone holds (glue), whatever
+// s.Types says: the answers are referrals and DS, what the parent serves.
 func Checks(z *zone.Zone, s Scope) []Check {
 	origin := z.Origin()
 	var checks []Check
 	seen := map[string]bool{}
 	add := func(name string, qtype uint16) {
-		c := Check{Zone: origin, Name: name, Type: dns.TypeToString[qtype], Want: z.Lookup(name, qtype)}
+		c := Check{Zone: origin, Name: name, Type: dns.Type(qtype).String(), Want: z.Lookup(name, qtype)}
 		if !seen[c.String()] {
 			seen[c.String()] = true
 			checks = append(checks, c)
@@ -74,7 +78,7 @@ func Checks(z *zone.Zone, s Scope) []Check {
 	}
 	var types []uint16
 	for _, t := range s.Types {
-		if qt, ok := dns.StringToType[strings.ToUpper(t)]; ok {
+		if qt, ok := qtypeOf(t); ok {
 			types = append(types, qt)
 		}
 	}
@@ -87,15 +91,40 @@ func Checks(z *zone.Zone, s Scope) []Check {
 	for _, n := range s.Names {
 		names = append(names, absolute(n, origin))
 	}
+	cuts := map[string]bool{}
+	for _, c := range z.Cuts() {
+		cuts[c] = true
+	}
 	for _, name := range names {
-		if !dns.IsSubDomain(origin, name) || z.Delegated(name) {
-			continue
-		}
-		for _, t := range typesAt(z, name, types) {
-			add(name, t)
+		switch {
+		case !dns.IsSubDomain(origin, name):
+		case cuts[name]:
+			add(name, dns.TypeNS)
+			add(name, dns.TypeDS)
+		case z.Delegated(name):
+			add(name, dns.TypeA)
+		default:
+			for _, t := range typesAt(z, name, types) {
+				add(name, t)
+			}
 		}
 	}
 	return checks
+}
+
+// qtypeOf reads a type in presentation form: "A", "mx", or "TYPE65534"
+// (RFC 3597) for types without a mnemonic.
+func qtypeOf(s string) (uint16, bool) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if t, ok := dns.StringToType[s]; ok {
+		return t, true
+	}
+	if n, ok := strings.CutPrefix(s, "TYPE"); ok {
+		if v, err := strconv.ParseUint(n, 10, 16); err == nil {
+			return uint16(v), true
+		}
+	}
+	return 0, false
 }
 
 // typesAt is what to ask at name: the configured types, or those it holds.
@@ -119,8 +148,13 @@ func typesAt(z *zone.Zone, name string, configured []uint16) []uint16 {
 	return out
 }
 
-// absolute makes name fully qualified and lower case under origin.
+// absolute makes name fully qualified and lower case under origin, as
+// on the wire (zone.NormalName).
 func absolute(name, origin string) string {
+	return zone.NormalName(relative(name, origin))
+}
+
+func relative(name, origin string) string {
 	name = strings.ToLower(strings.TrimSpace(name))
 	apex := strings.TrimSuffix(origin, ".")
 	switch {

@@ -45,7 +45,14 @@ func TestExpect(t *testing.T) {
 		{"empty non-terminal", []string{"deep"}, []string{"deep.example.com. A NOERROR []"}},
 		{"wildcard", []string{"x.wild"}, []string{"x.wild.example.com. A NOERROR [x.wild.example.com. 300 IN A 192.0.2.99]"}},
 		{"other zone skipped", []string{"www.example.net."}, nil},
-		{"delegation skipped", []string{"sub", "ns.sub", "x.sub"}, nil},
+		// At the cut NS and DS; below it A; the answers are referrals, DS the parent's.
+		{"delegation", []string{"sub", "ns.sub", "x.sub"}, []string{
+			"sub.example.com. NS NOERROR [] referral [sub.example.com. 300 IN NS ns.sub.example.com.] [ns.sub.example.com. 300 IN A 192.0.2.53]",
+			"sub.example.com. DS NOERROR []",
+			"ns.sub.example.com. A NOERROR [] referral [sub.example.com. 300 IN NS ns.sub.example.com.] [ns.sub.example.com. 300 IN A 192.0.2.53]",
+			"x.sub.example.com. A NOERROR [] referral [sub.example.com. 300 IN NS ns.sub.example.com.] [ns.sub.example.com. 300 IN A 192.0.2.53]",
+		}},
+		{"escaped name", []string{`\119ww`}, www},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -54,7 +61,12 @@ func TestExpect(t *testing.T) {
 				if ch.Zone != "example.com." {
 					t.Errorf("check %s has zone %q", ch, ch.Zone)
 				}
-				got = append(got, fmt.Sprintf("%s %s %s %v", ch.Name, ch.Type, rcode(ch.Want.Rcode), ch.Want.RRs))
+				w := ch.Want
+				line := fmt.Sprintf("%s %s %s %v", ch.Name, ch.Type, rcode(w.Rcode), w.RRs.Strings())
+				if w.Referral {
+					line += fmt.Sprintf(" referral %v %v", w.Authority.Strings(), w.Additional.Strings())
+				}
+				got = append(got, line)
 			}
 			if want := append(slices.Clone(apex), c.want...); !slices.Equal(got, want) {
 				t.Errorf("Expect(%q) =\n%q\nwant\n%q", c.names, got, want)
@@ -73,19 +85,20 @@ func TestChecksScope(t *testing.T) {
 		return out
 	}
 	// Every name in Names() order: each type it holds, A at a CNAME (the chain is expected
-	// in the answer), nothing at or below the delegation.
+	// in the answer), NS and DS at the delegation and A below it.
 	all := Checks(z, Scope{All: true})
 	want := []string{
 		"example.com. SOA", "example.com. NS",
 		"*.wild.example.com. A", "a.deep.example.com. TXT",
 		"alias.example.com. A", "alias.example.com. CNAME",
-		"example.com. MX", "ns1.example.com. A", "www.example.com. A", "www.example.com. AAAA",
+		"example.com. MX", "ns.sub.example.com. A", "ns1.example.com. A",
+		"sub.example.com. NS", "sub.example.com. DS", "www.example.com. A", "www.example.com. AAAA",
 	}
 	if got := render(all); !slices.Equal(got, want) {
 		t.Errorf("All =\n%q\nwant\n%q", got, want)
 	}
 	for _, c := range all {
-		if c.String() == "alias.example.com. A" && !slices.Equal(c.Want.RRs, []string{"alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10"}) {
+		if c.String() == "alias.example.com. A" && !slices.Equal(c.Want.RRs.Strings(), []string{"alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10"}) {
 			t.Errorf("alias A wants %q", c.Want.RRs)
 		}
 	}

@@ -24,21 +24,26 @@ type answers struct {
 	serials map[string]uint32
 }
 
-// collect turns observations into comparable answers. An RCODE other
-// than NOERROR and NXDOMAIN, and a missing AA flag, become pseudo-records
-// ("; rcode SERVFAIL"), so that they show up as differences too.
+// collect turns observations into comparable answers: the answer
+// section and, for a referral, its NS set and glue. An RCODE other than
+// NOERROR and NXDOMAIN, and an AA flag other than expected, become
+// flags ("rcode SERVFAIL"), so that they show up as differences too.
 func collect(checks []Check, obs []observed) *answers {
 	a := &answers{sets: make([]zone.RRset, len(obs)), replied: make([]bool, len(obs)), serials: map[string]uint32{}}
 	for i, o := range obs {
 		c := checks[i]
-		rrs := o.got.RRs
+		var flags []string
 		if o.got.Rcode != dns.RcodeSuccess && o.got.Rcode != dns.RcodeNameError {
-			rrs = append(rrs[:len(rrs):len(rrs)], "; rcode "+rcode(o.got.Rcode))
+			flags = append(flags, "rcode "+rcode(o.got.Rcode))
 		}
-		if o.replied && !o.aa {
-			rrs = append(rrs[:len(rrs):len(rrs)], "; no AA flag")
+		switch {
+		case o.replied && !o.aa && !c.Want.Referral:
+			flags = append(flags, "no AA flag")
+		case o.replied && o.aa && c.Want.Referral:
+			flags = append(flags, "AA flag on a referral")
 		}
-		a.sets[i] = zone.RRset{Name: dns.CanonicalName(c.Name), Type: c.Type, RRs: rrs}
+		rrs := o.got.RRs.Merge(o.got.Authority).Merge(o.got.Additional)
+		a.sets[i] = zone.RRset{Name: c.Name, Type: c.Type, RRs: rrs, Flags: flags}
 		a.replied[i] = o.replied
 		if o.soa {
 			a.serials[o.zone] = o.serial
@@ -254,8 +259,10 @@ func order(a, b uint32) string {
 // checkRecursion asks RecursionCheckName with recursion desired. An
 // authoritative-only server answers REFUSED without RA; anything else
 // means it would resolve for anyone (an open resolver, usable for
-// amplification attacks).
-func (p *Prober) checkRecursion(ctx context.Context, addr, proto string) Result {
+// amplification attacks). A server authoritative for the root zone
+// (root) owns the name's zone too, and answers it NXDOMAIN with the AA
+// flag and without RA.
+func (p *Prober) checkRecursion(ctx context.Context, addr, proto string, root bool) Result {
 	res := Result{Check: "recursion " + proto, Kind: KindRecursion, Protocol: proto, Outcome: OutcomeError}
 	r, err := p.query(ctx, addr, proto, RecursionCheckName, dns.TypeA, true)
 	switch {
@@ -263,6 +270,8 @@ func (p *Prober) checkRecursion(ctx context.Context, addr, proto string) Result 
 		res.Detail = describe(err, p)
 	case r.msg.RecursionAvailable:
 		res.Outcome, res.Detail = OutcomeFail, fmt.Sprintf("a recursive query for %s got %s with the RA flag: the server offers recursion", RecursionCheckName, rcode(r.msg.Rcode))
+	case root && r.msg.Rcode == dns.RcodeNameError && r.msg.Authoritative:
+		res.Outcome = OutcomePass
 	case r.msg.Rcode != dns.RcodeRefused:
 		res.Outcome, res.Detail = OutcomeFail, fmt.Sprintf("a recursive query for %s got %s, want REFUSED from an authoritative-only server", RecursionCheckName, rcode(r.msg.Rcode))
 	default:

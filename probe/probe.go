@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -138,7 +137,7 @@ func (p *Prober) record(rep *Report, obs [][]observed, samples int) {
 // run performs one check over one protocol.
 func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed {
 	o := observed{answer: Result{Check: c.String() + " " + proto, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError}, zone: dns.CanonicalName(c.Zone)}
-	qtype, ok := dns.StringToType[strings.ToUpper(c.Type)]
+	qtype, ok := qtypeOf(c.Type)
 	switch {
 	case proto != "udp" && proto != "tcp":
 		o.answer.Detail = fmt.Sprintf("unknown protocol %q, want udp or tcp", proto)
@@ -147,7 +146,7 @@ func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed 
 		o.answer.Detail = fmt.Sprintf("unknown query type %q", c.Type)
 		return o
 	}
-	name := dns.CanonicalName(c.Name)
+	name := zone.NormalName(c.Name)
 	r, err := p.query(ctx, addr, proto, name, qtype, false)
 	if err != nil {
 		o.answer.Detail = describe(err, p)
@@ -157,15 +156,11 @@ func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed 
 		o.edns = p.checkEDNS(c, r)
 	}
 	m := r.msg
-	o.got = zone.Answer{Rcode: m.Rcode}
-	for _, rr := range m.Answer {
-		o.got.RRs = append(o.got.RRs, zone.CanonicalRR(rr))
-	}
-	sort.Strings(o.got.RRs)
+	o.got = received(m, c.Want.Referral)
 	o.replied, o.aa = true, m.Authoritative
 	if qtype == dns.TypeSOA && name == o.zone {
 		for _, rr := range m.Answer {
-			if soa, ok := rr.(*dns.SOA); ok && dns.CanonicalName(soa.Hdr.Name) == name {
+			if soa, ok := rr.(*dns.SOA); ok && soa.Hdr.Name == name {
 				o.serial, o.soa = soa.Serial, true
 			}
 		}
@@ -174,17 +169,56 @@ func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed 
 	if m.Rcode != c.Want.Rcode {
 		problems = append(problems, fmt.Sprintf("rcode %s, want %s", rcode(m.Rcode), rcode(c.Want.Rcode)))
 	}
-	if !m.Authoritative {
+	switch {
+	case c.Want.Referral && m.Authoritative:
+		problems = append(problems, "AA flag on what must be a referral to the child zone")
+	case !c.Want.Referral && !m.Authoritative:
 		problems = append(problems, "missing AA flag")
 	}
-	if m.Rcode == c.Want.Rcode && !slices.Equal(o.got.RRs, c.Want.RRs) {
-		problems = append(problems, fmt.Sprintf("got %q want %q", o.got.RRs, c.Want.RRs))
+	if m.Rcode == c.Want.Rcode {
+		problems = append(problems, differs("", o.got.RRs, c.Want.RRs)...)
+		if c.Want.Referral {
+			problems = append(problems, differs("referral NS: ", o.got.Authority, c.Want.Authority)...)
+			problems = append(problems, differs("glue: ", o.got.Additional, c.Want.Additional)...)
+		}
 	}
 	o.answer.Outcome = OutcomePass
 	if len(problems) > 0 {
 		o.answer.Outcome, o.answer.Detail = OutcomeFail, clip(strings.Join(problems, "; "), 400)
 	}
 	return o
+}
+
+// received is m as an Answer. For a referral, the NS records of the
+// authority section and the addresses of the additional section are
+// kept; other records there (DS, RRSIG, NSEC) are not the referral's.
+func received(m *dns.Msg, referral bool) zone.Answer {
+	a := zone.Answer{Rcode: m.Rcode, RRs: zone.FromWire(m.Answer)}
+	if referral {
+		a.Referral = !m.Authoritative
+		a.Authority = zone.FromWire(only(m.Ns, dns.TypeNS))
+		a.Additional = zone.FromWire(only(m.Extra, dns.TypeA, dns.TypeAAAA))
+	}
+	return a
+}
+
+// only is the records of rrs of the given types.
+func only(rrs []dns.RR, types ...uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		if slices.Contains(types, rr.Header().Rrtype) {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// differs names a section whose records are not the wanted ones.
+func differs(section string, got, want zone.Records) []string {
+	if got.Equal(want) {
+		return nil
+	}
+	return []string{fmt.Sprintf("%sgot %q want %q", section, got.Strings(), want.Strings())}
 }
 
 // checkEDNS verifies that a UDP answer is EDNS-aware and fits the buffer

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 // reply is one answer as received: the message, its size on the wire, and
@@ -129,12 +132,18 @@ func (p *Prober) roundTrip(ctx context.Context, co *dns.Conn, m *dns.Msg) (reply
 			return reply{}, fmt.Errorf("bad answer: %w", err)
 		}
 		// A late answer to an earlier attempt is not this query's answer.
-		if r.Id != m.Id || len(r.Question) != 1 || !dns.IsFqdn(r.Question[0].Name) ||
-			dns.CanonicalName(r.Question[0].Name) != dns.CanonicalName(m.Question[0].Name) {
+		if r.Id != m.Id || len(r.Question) != 1 || !sameQuestion(r.Question[0], m.Question[0]) {
 			continue
 		}
 		return reply{msg: r, size: len(raw)}, nil
 	}
+}
+
+// sameQuestion compares an answer's question with the query's on the
+// wire: "\070oo.example.com." asked is "Foo.example.com." answered.
+func sameQuestion(a, b dns.Question) bool {
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass &&
+		(strings.EqualFold(a.Name, b.Name) || zone.SameName(a.Name, b.Name))
 }
 
 func ctxErr(ctx context.Context, err error) error {

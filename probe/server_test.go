@@ -123,11 +123,15 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	m.Authoritative = true
 	a := s.zone.Lookup(q.Name, q.Qtype)
 	m.Rcode = a.Rcode
-	for _, text := range a.RRs {
-		rr, err := dns.NewRR(text)
-		if err != nil {
-			panic(err)
-		}
+	m.Authoritative = !a.Referral
+	for _, rr := range a.Authority {
+		m.Ns = append(m.Ns, dns.Copy(rr))
+	}
+	for _, rr := range a.Additional {
+		m.Extra = append(m.Extra, dns.Copy(rr))
+	}
+	for _, rr := range a.RRs {
+		rr = dns.Copy(rr)
 		// Answer with the case of the question, as servers do.
 		if dns.CanonicalName(rr.Header().Name) == dns.CanonicalName(q.Name) {
 			rr.Header().Name = q.Name

@@ -1,50 +1,284 @@
 package zone
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
 )
 
-// CanonicalRR renders rr in the one form that zone files and DNS answers are
-// compared in: dns.RR.String() with the owner and the domain names inside
-// common RDATA (NS, CNAME, MX, SOA, SRV, ...) fully qualified and lower case,
-// and tabs turned into single spaces. Names are case-insensitive, and
-// servers may change their case through name compression; the TTL is kept
-// because a TTL change is a real change. rr is not modified.
-func CanonicalRR(rr dns.RR) string {
-	rr = dns.Copy(rr)
-	rr.Header().Name = dns.CanonicalName(rr.Header().Name)
+// Records are RRs as DNS data: each in canonical form (Canonical), the
+// list in canonical order (RFC 4034 §6: owner name order, then type, then
+// RDATA as octets). They are compared on the wire, never as text, so that
+// records written differently in a zone file and in an answer (SVCB keys
+// out of order, upper-case hex, escaped names) are the same records.
+// They read as presentation text in JSON and reports.
+type Records []dns.RR
+
+// Canonical returns a copy of rr in the form RFC 4034 §6.2 defines for
+// comparing: the owner and the domain names inside the RDATA of the
+// types the RFC lists lower case, everything as it is on the wire. A
+// record that cannot be packed is returned lower-cased as it is.
+func Canonical(rr dns.RR) dns.RR {
+	if wire, err := pack(rr); err == nil {
+		if c, _, err := dns.UnpackRR(wire, 0); err == nil {
+			rr = c
+		}
+	} else {
+		rr = dns.Copy(rr)
+	}
+	lowerNames(rr)
+	return rr
+}
+
+// lowerNames lower-cases rr's owner and the names in its RDATA that RFC
+// 4034 §6.2 lists, in place.
+func lowerNames(rr dns.RR) {
+	h := rr.Header()
+	h.Name = strings.ToLower(h.Name)
 	lower := func(names ...*string) {
 		for _, n := range names {
-			*n = dns.CanonicalName(*n)
+			*n = strings.ToLower(*n)
 		}
 	}
 	switch r := rr.(type) {
 	case *dns.NS:
 		lower(&r.Ns)
+	case *dns.MD:
+		lower(&r.Md)
+	case *dns.MF:
+		lower(&r.Mf)
 	case *dns.CNAME:
 		lower(&r.Target)
-	case *dns.DNAME:
-		lower(&r.Target)
-	case *dns.PTR:
-		lower(&r.Ptr)
-	case *dns.MX:
-		lower(&r.Mx)
 	case *dns.SOA:
 		lower(&r.Ns, &r.Mbox)
-	case *dns.SRV:
-		lower(&r.Target)
+	case *dns.MB:
+		lower(&r.Mb)
+	case *dns.MG:
+		lower(&r.Mg)
+	case *dns.MR:
+		lower(&r.Mr)
+	case *dns.PTR:
+		lower(&r.Ptr)
+	case *dns.MINFO:
+		lower(&r.Rmail, &r.Email)
+	case *dns.MX:
+		lower(&r.Mx)
+	case *dns.RP:
+		lower(&r.Mbox, &r.Txt)
+	case *dns.AFSDB:
+		lower(&r.Hostname)
+	case *dns.RT:
+		lower(&r.Host)
+	case *dns.SIG:
+		lower(&r.SignerName)
+	case *dns.PX:
+		lower(&r.Map822, &r.Mapx400)
 	case *dns.NAPTR:
 		lower(&r.Replacement)
 	case *dns.KX:
 		lower(&r.Exchanger)
-	case *dns.AFSDB:
-		lower(&r.Hostname)
-	case *dns.RP:
-		lower(&r.Mbox, &r.Txt)
+	case *dns.SRV:
+		lower(&r.Target)
+	case *dns.DNAME:
+		lower(&r.Target)
+	case *dns.RRSIG:
+		lower(&r.SignerName)
+	case *dns.NSEC:
+		lower(&r.NextDomain)
 	}
-	return strings.ReplaceAll(rr.String(), "\t", " ")
+}
+
+// FromWire makes records just unpacked from a message canonical, in
+// place (their names need no escaping but lower case), and orders them.
+func FromWire(rrs []dns.RR) Records {
+	if len(rrs) == 0 {
+		return nil
+	}
+	for _, rr := range rrs {
+		lowerNames(rr)
+	}
+	out := Records(rrs)
+	out.sort()
+	return out
+}
+
+// CanonicalRR renders rr for people: its canonical form (Canonical) as
+// presentation text with single spaces, e.g.
+// "www.example.com. 60 IN A 192.0.2.10". rr is not modified.
+func CanonicalRR(rr dns.RR) string {
+	return strings.ReplaceAll(Canonical(rr).String(), "\t", " ")
+}
+
+// NormalName is name as it is on the wire, lower case and fully
+// qualified, so that "\070oo.example.com" and "foo.example.com." are one
+// name. A name that is not valid is only lower-cased.
+func NormalName(name string) string {
+	name = dns.Fqdn(name)
+	buf := make([]byte, 256)
+	off, err := dns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		return strings.ToLower(name)
+	}
+	n, _, err := dns.UnpackDomainName(buf[:off], 0)
+	if err != nil {
+		return strings.ToLower(name)
+	}
+	return strings.ToLower(n)
+}
+
+// SameName reports whether a and b are one domain name, compared on the
+// wire with ASCII letters case-insensitive (RFC 4343).
+func SameName(a, b string) bool {
+	return NormalName(a) == NormalName(b)
+}
+
+// pack is rr on the wire, without name compression.
+func pack(rr dns.RR) ([]byte, error) {
+	buf := make([]byte, dns.Len(rr)+64)
+	off, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:off], nil
+}
+
+// key is what Records compare and sort by: the owner's labels from the
+// right (RFC 4034 §6.1), then type, RDATA and TTL on the wire.
+type key struct {
+	labels []string
+	rtype  uint16
+	rdata  []byte
+	ttl    uint32
+	text   string // for records that cannot be packed
+}
+
+func keyOf(rr dns.RR) key {
+	h := rr.Header()
+	k := key{labels: dns.SplitDomainName(strings.ToLower(h.Name)), rtype: h.Rrtype, ttl: h.Ttl}
+	slices.Reverse(k.labels)
+	wire, err := pack(rr)
+	if err != nil {
+		k.text = rr.String()
+		return k
+	}
+	// The RDATA follows the owner, type, class, TTL and RDLENGTH.
+	_, off, err := dns.UnpackDomainName(wire, 0)
+	if err != nil || off+10 > len(wire) {
+		k.text = rr.String()
+		return k
+	}
+	k.rdata = wire[off+10:]
+	return k
+}
+
+func compareKeys(a, b key) int {
+	if c := slices.Compare(a.labels, b.labels); c != 0 {
+		return c
+	}
+	if a.rtype != b.rtype {
+		return int(a.rtype) - int(b.rtype)
+	}
+	if c := bytes.Compare(a.rdata, b.rdata); c != 0 {
+		return c
+	}
+	if a.ttl != b.ttl {
+		if a.ttl < b.ttl {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.text, b.text)
+}
+
+// NewRecords returns rrs in canonical form and order, with the owner of
+// each replaced by owner when owner is set (wildcard synthesis).
+func NewRecords(rrs []dns.RR, owner string) Records {
+	if len(rrs) == 0 {
+		return nil
+	}
+	out := make(Records, 0, len(rrs))
+	for _, rr := range rrs {
+		rr = Canonical(rr)
+		if owner != "" {
+			rr.Header().Name = owner
+		}
+		out = append(out, rr)
+	}
+	out.sort()
+	return out
+}
+
+// sort puts r in canonical order; it must already be canonical.
+func (r Records) sort() {
+	keys := make(map[dns.RR]key, len(r))
+	for _, rr := range r {
+		keys[rr] = keyOf(rr)
+	}
+	slices.SortStableFunc(r, func(a, b dns.RR) int { return compareKeys(keys[a], keys[b]) })
+}
+
+// Merge is r and more together, in canonical order.
+func (r Records) Merge(more Records) Records {
+	if len(more) == 0 {
+		return r
+	}
+	out := append(slices.Clone(r), more...)
+	out.sort()
+	return out
+}
+
+// Equal reports whether r and o hold the same records, compared as
+// canonical wire data, TTLs included (a TTL change is a real change).
+// Both must be canonical (NewRecords, or from a zone's lookups).
+func (r Records) Equal(o Records) bool {
+	if len(r) != len(o) {
+		return false
+	}
+	for i := range r {
+		if compareKeys(keyOf(r[i]), keyOf(o[i])) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Strings renders r for people, one CanonicalRR each, in r's order.
+func (r Records) Strings() []string {
+	if len(r) == 0 {
+		return nil
+	}
+	out := make([]string, len(r))
+	for i, rr := range r {
+		out[i] = strings.ReplaceAll(rr.String(), "\t", " ")
+	}
+	return out
+}
+
+// MarshalJSON writes r as presentation text, for workflow history.
+func (r Records) MarshalJSON() ([]byte, error) { return json.Marshal(r.Strings()) }
+
+// UnmarshalJSON reads records written by MarshalJSON.
+func (r *Records) UnmarshalJSON(b []byte) error {
+	var texts []string
+	if err := json.Unmarshal(b, &texts); err != nil {
+		return err
+	}
+	rrs := make([]dns.RR, 0, len(texts))
+	for _, t := range texts {
+		rr, err := dns.NewRR(t)
+		if err != nil {
+			return fmt.Errorf("record %q: %w", t, err)
+		}
+		if rr != nil {
+			rrs = append(rrs, rr)
+		}
+	}
+	*r = NewRecords(rrs, "")
+	return nil
 }
 
 // SerialCompare compares SOA serials in RFC 1982 serial number arithmetic,

@@ -35,12 +35,27 @@ type ZoneDiff struct {
 }
 
 // RRset is the answer to one query, keyed by owner name and type: the
-// records as canonical strings (for a query that followed a CNAME, the
-// chain and the target's records). It is how live answers are diffed.
+// records (for a query that followed a CNAME, the chain and the target's
+// records; for a referral, the NS set and glue too) and, for live
+// answers, Flags that differ from a plain authoritative answer ("rcode
+// SERVFAIL", "no AA flag"). It is how live answers are diffed.
 type RRset struct {
-	Name string   `json:"name"`
-	Type string   `json:"type"`
-	RRs  []string `json:"rrs,omitempty"`
+	Name  string   `json:"name"`
+	Type  string   `json:"type"`
+	RRs   Records  `json:"rrs,omitempty"`
+	Flags []string `json:"flags,omitempty"`
+}
+
+// empty reports whether s says nothing: an empty set is an absent one.
+func (s RRset) empty() bool { return len(s.RRs) == 0 && len(s.Flags) == 0 }
+
+// text renders s for a change: its records, then its flags as "; flag".
+func (s RRset) text() []string {
+	out := s.RRs.Strings()
+	for _, f := range s.Flags {
+		out = append(out, "; "+f)
+	}
+	return out
 }
 
 // Diff compares every RRset of old and new. A nil zone is empty, which makes
@@ -64,23 +79,23 @@ func (z *Zone) sets() []RRset {
 	}
 	out := make([]RRset, 0, len(z.rrsets))
 	for k, rrs := range z.rrsets {
-		out = append(out, RRset{Name: k.name, Type: dns.TypeToString[k.qtype], RRs: canonicalSet(rrs, "")})
+		out = append(out, RRset{Name: k.name, Type: dns.Type(k.qtype).String(), RRs: NewRecords(rrs, "")})
 	}
 	return out
 }
 
-// DiffRRsets compares two servers' answers (or two zones' RRsets). Names
-// and types are compared case-insensitively; RRs must be canonical
-// (CanonicalRR) and sorted. An empty set is an absent one. A SOA that
-// differs only in its serial is not a change: the serials go in
-// OldSerial and NewSerial, and SerialChanged says whether they differ.
+// DiffRRsets compares two servers' answers (or two zones' RRsets) as DNS
+// data (Records.Equal). Names and types are compared case-insensitively.
+// An empty set is an absent one. A SOA that differs only in its serial is
+// not a change: the serials go in OldSerial and NewSerial, and
+// SerialChanged says whether they differ.
 func DiffRRsets(old, new []RRset) ZoneDiff {
 	type key struct{ name, typ string }
-	index := func(sets []RRset) map[key][]string {
-		m := make(map[key][]string, len(sets))
+	index := func(sets []RRset) map[key]RRset {
+		m := make(map[key]RRset, len(sets))
 		for _, s := range sets {
-			if len(s.RRs) > 0 {
-				m[key{dns.CanonicalName(s.Name), strings.ToUpper(s.Type)}] = s.RRs
+			if !s.empty() {
+				m[key{NormalName(s.Name), strings.ToUpper(s.Type)}] = s
 			}
 		}
 		return m
@@ -103,45 +118,47 @@ func DiffRRsets(old, new []RRset) ZoneDiff {
 	})
 	var d ZoneDiff
 	for _, k := range keys {
-		c := RRsetChange{Name: k.name, Type: k.typ, Old: o[k], New: n[k]}
+		os, oldOK := o[k]
+		ns, newOK := n[k]
+		c := RRsetChange{Name: k.name, Type: k.typ, Old: os.text(), New: ns.text()}
 		switch {
-		case len(c.Old) == 0:
+		case !oldOK:
 			d.Added = append(d.Added, c)
-		case len(c.New) == 0:
+		case !newOK:
 			d.Removed = append(d.Removed, c)
 		case k.typ == "SOA":
-			os, oser := soaSansSerial(c.Old)
-			ns, nser := soaSansSerial(c.New)
+			oSans, oser := soaSansSerial(os.RRs)
+			nSans, nser := soaSansSerial(ns.RRs)
 			d.OldSerial, d.NewSerial, d.SerialChanged = oser, nser, oser != nser
-			if os != ns {
+			if !oSans.Equal(nSans) || !slices.Equal(os.Flags, ns.Flags) {
 				d.Changed = append(d.Changed, c)
 			}
-		case !slices.Equal(c.Old, c.New):
+		case !os.RRs.Equal(ns.RRs) || !slices.Equal(os.Flags, ns.Flags):
 			d.Changed = append(d.Changed, c)
 		}
 	}
 	return d
 }
 
-// soaSansSerial renders a SOA RRset with serial 0 and returns the first
-// serial, so SOAs can be compared apart from their serials.
-func soaSansSerial(rrs []string) (string, uint32) {
-	var out []string
+// soaSansSerial is a SOA RRset with serial 0, and the first serial, so
+// SOAs can be compared apart from their serials.
+func soaSansSerial(rrs Records) (Records, uint32) {
+	out := make(Records, len(rrs))
 	var serial uint32
-	for i, s := range rrs {
-		rr, err := dns.NewRR(s)
+	for i, rr := range rrs {
 		soa, ok := rr.(*dns.SOA)
-		if err != nil || !ok {
-			out = append(out, s)
+		if !ok {
+			out[i] = rr
 			continue
 		}
 		if i == 0 {
 			serial = soa.Serial
 		}
-		soa.Serial = 0
-		out = append(out, CanonicalRR(soa))
+		c := *soa
+		c.Serial = 0
+		out[i] = &c
 	}
-	return strings.Join(out, "\n"), serial
+	return out, serial
 }
 
 // Empty reports whether no RRset changed; a serial bump alone is empty.

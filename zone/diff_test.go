@@ -131,19 +131,19 @@ func TestDiffRRsetsAndDescribe(t *testing.T) {
 		return "example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. " + serial + " 3600 600 1209600 300"
 	}
 	blue := []RRset{
-		{Name: "example.com.", Type: "SOA", RRs: []string{soa("10")}},
-		{Name: "WWW.example.com.", Type: "A", RRs: []string{"www.example.com. 300 IN A 192.0.2.10"}},
-		{Name: "alias.example.com.", Type: "A", RRs: []string{"alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10"}},
-		{Name: "gone.example.com.", Type: "TXT", RRs: []string{`gone.example.com. 300 IN TXT "x"`}},
-		{Name: "ttl.example.com.", Type: "A", RRs: []string{"ttl.example.com. 300 IN A 192.0.2.5"}},
+		{Name: "example.com.", Type: "SOA", RRs: recs(t, soa("10"))},
+		{Name: "WWW.example.com.", Type: "A", RRs: recs(t, "www.example.com. 300 IN A 192.0.2.10")},
+		{Name: "alias.example.com.", Type: "A", RRs: recs(t, "alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10")},
+		{Name: "gone.example.com.", Type: "TXT", RRs: recs(t, `gone.example.com. 300 IN TXT "x"`)},
+		{Name: "ttl.example.com.", Type: "A", RRs: recs(t, "ttl.example.com. 300 IN A 192.0.2.5")},
 		{Name: "nx.example.com.", Type: "A"},
 	}
 	green := []RRset{
-		{Name: "example.com.", Type: "soa", RRs: []string{soa("11")}},
-		{Name: "www.example.com.", Type: "A", RRs: []string{"www.example.com. 300 IN A 192.0.2.20"}},
-		{Name: "alias.example.com.", Type: "A", RRs: []string{"alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.20"}},
-		{Name: "ttl.example.com.", Type: "A", RRs: []string{"ttl.example.com. 600 IN A 192.0.2.5"}},
-		{Name: "new.example.com.", Type: "AAAA", RRs: []string{"new.example.com. 300 IN AAAA 2001:db8::1"}},
+		{Name: "example.com.", Type: "soa", RRs: recs(t, soa("11"))},
+		{Name: "www.example.com.", Type: "A", RRs: recs(t, "www.example.com. 300 IN A 192.0.2.20")},
+		{Name: "alias.example.com.", Type: "A", RRs: recs(t, "alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.20")},
+		{Name: "ttl.example.com.", Type: "A", RRs: recs(t, "ttl.example.com. 600 IN A 192.0.2.5")},
+		{Name: "new.example.com.", Type: "AAAA", RRs: recs(t, "new.example.com. 300 IN AAAA 2001:db8::1")},
 	}
 	d := DiffRRsets(blue, green)
 	if !d.SerialChanged || d.OldSerial != 10 || d.NewSerial != 11 {

@@ -2,28 +2,38 @@ package zone
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/miekg/dns"
 )
 
-// MaxChain bounds how many CNAMEs Lookup follows. BIND 9.18 gives up on
-// in-zone chains after 11 links and answers SERVFAIL, so a longer chain
-// is worth a warning (see Warnings); Lookup still models the full chain,
-// because that is what the zone file asks for.
-const MaxChain = 32
-
-// bindChainLimit is how many CNAMEs BIND 9.18 follows inside its own
-// zones before answering SERVFAIL (measured on 9.18.49).
+// bindChainLimit is how many CNAMEs (written or synthesised from a
+// DNAME) BIND 9.18 puts in one answer from its own zones: with one more
+// it stops and answers SERVFAIL (measured on 9.18.49).
 const bindChainLimit = 11
 
 // Delegated reports whether name is at or below a zone cut (a non-apex NS).
-// Servers answer such names with a referral, which Lookup does not model.
+// Servers answer such names with a referral (see Lookup).
 func (z *Zone) Delegated(name string) bool {
-	name = dns.CanonicalName(name)
+	return z.cutAbove(NormalName(name)) != ""
+}
+
+// Cuts lists the zone's delegation points, sorted.
+func (z *Zone) Cuts() []string {
+	var out []string
+	for _, n := range z.Names() {
+		if z.cuts[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// cutAbove is the highest zone cut at or above name, or "".
+func (z *Zone) cutAbove(name string) string {
+	cut := ""
 	for n := name; n != z.origin && dns.IsSubDomain(z.origin, n); {
 		if z.cuts[n] {
-			return true
+			cut = n
 		}
 		i, end := dns.NextLabel(n, 0)
 		if end {
@@ -31,47 +41,110 @@ func (z *Zone) Delegated(name string) bool {
 		}
 		n = n[i:]
 	}
-	return false
+	return cut
 }
 
-// Lookup is what an authoritative server for the zone should answer for
-// (name, qtype), as the whole answer section: NOERROR with the RRset;
-// NOERROR with no RRs (NODATA) when the name, or an empty non-terminal,
-// exists with other types; NXDOMAIN when it does not exist; REFUSED
-// outside the zone. A wildcard is used when the name does not exist and
-// "*.<closest encloser>" does. A CNAME is followed inside the zone, as BIND
-// does: the answer holds the chain and the target's RRset, and the RCODE
-// is the target's (NXDOMAIN for a dangling in-zone CNAME). The chain stops
-// at a target outside the zone or below a delegation (the answer is then
-// the CNAMEs alone), at a loop, or after MaxChain links. Not modelled:
-// referrals for names at and below delegations (see Delegated), DNAME and
-// DNSSEC.
+// dnameAbove is the highest DNAME owner strictly above name and not
+// below a zone cut, or "".
+func (z *Zone) dnameAbove(name string) string {
+	found := ""
+	for n := name; n != z.origin; {
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+		if !dns.IsSubDomain(z.origin, n) {
+			break
+		}
+		if len(z.rrsets[rrKey{n, dns.TypeDNAME}]) > 0 {
+			found = n
+		}
+	}
+	return found
+}
+
+// Lookup is what BIND, authoritative for the zone, answers to (name,
+// qtype) without DNSSEC: NOERROR with the RRset; NOERROR with no RRs
+// (NODATA) when the name, or an empty non-terminal, exists with other
+// types; NXDOMAIN when it does not exist; REFUSED outside the zone; a
+// referral at or below a zone cut (except DS at the cut, which the
+// parent answers). A wildcard is used when the name does not exist and
+// "*.<closest encloser>" does. CNAMEs are followed inside the zone, and a
+// DNAME above the name answers with the DNAME and a CNAME synthesised
+// from it (RFC 6672), followed in turn: the answer holds the chain and
+// the target's RRset, and the RCODE is the target's. The chain stops at a
+// target outside the zone or below a cut (the answer is then the chain
+// alone). A loop, or more than 11 CNAMEs, is SERVFAIL with the chain so
+// far, as BIND answers.
 func (z *Zone) Lookup(name string, qtype uint16) Answer {
-	name = dns.CanonicalName(name)
+	name = NormalName(name)
 	if !dns.IsSubDomain(z.origin, name) {
 		return Answer{Rcode: dns.RcodeRefused}
 	}
-	var rrs []string
+	if cut := z.cutAbove(name); cut != "" && !(cut == name && qtype == dns.TypeDS) {
+		return z.referral(cut)
+	}
+	var rrs Records
 	seen := map[string]bool{}
-	for links := 0; ; links++ {
+	cnames := 0
+	for {
+		seen[name] = true
 		a, target := z.step(name, qtype)
 		rrs = append(rrs, a.RRs...)
-		seen[name] = true
-		if target == "" || seen[target] || links == MaxChain ||
-			!dns.IsSubDomain(z.origin, target) || z.Delegated(target) {
-			sort.Strings(rrs)
-			if target != "" {
-				a.Rcode = dns.RcodeSuccess
-			}
-			return Answer{Rcode: a.Rcode, RRs: rrs}
+		if target == "" {
+			a.RRs = rrs
+			a.RRs.sort()
+			return a
 		}
-		name = target
+		cnames++
+		switch {
+		case seen[target] || cnames > bindChainLimit:
+			a = Answer{Rcode: dns.RcodeServerFailure, RRs: rrs}
+		case !dns.IsSubDomain(z.origin, target) || z.Delegated(target):
+			a = Answer{Rcode: dns.RcodeSuccess, RRs: rrs}
+		default:
+			name = target
+			continue
+		}
+		a.RRs.sort()
+		return a
 	}
 }
 
+// referral is the answer for names at or below cut: its NS set, and the
+// addresses the zone holds for those name servers.
+func (z *Zone) referral(cut string) Answer {
+	a := Answer{Rcode: dns.RcodeSuccess, Referral: true, Authority: z.rrsets[rrKey{cut, dns.TypeNS}]}
+	for _, rr := range a.Authority {
+		ns := rr.(*dns.NS).Ns
+		if !dns.IsSubDomain(z.origin, ns) {
+			continue
+		}
+		a.Additional = append(a.Additional, z.rrsets[rrKey{ns, dns.TypeA}]...)
+		a.Additional = append(a.Additional, z.rrsets[rrKey{ns, dns.TypeAAAA}]...)
+	}
+	a.Authority = NewRecords(a.Authority, "")
+	a.Additional = NewRecords(a.Additional, "")
+	return a
+}
+
 // step answers (name, qtype) at one name. target is the CNAME target
-// when the answer is a CNAME that a server would follow.
+// when the answer is a CNAME (written, or synthesised from a DNAME) that
+// a server would follow.
 func (z *Zone) step(name string, qtype uint16) (a Answer, target string) {
+	if d := z.dnameAbove(name); d != "" {
+		dn := z.rrsets[rrKey{d, dns.TypeDNAME}][0].(*dns.DNAME)
+		target = name[:len(name)-len(d)] + dn.Target
+		if dn.Target == "." {
+			target = name[:len(name)-len(d)]
+		}
+		if _, ok := dns.IsDomainName(target); !ok || len(target) > 254 {
+			return Answer{Rcode: dns.RcodeYXDomain, RRs: Records{dn}}, ""
+		}
+		cn := &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: dn.Hdr.Ttl}, Target: target}
+		return Answer{Rcode: dns.RcodeSuccess, RRs: Records{dn, cn}}, target
+	}
 	owner := name
 	if !z.exists[name] {
 		owner = z.wildcardFor(name)
@@ -84,12 +157,26 @@ func (z *Zone) step(name string, qtype uint16) (a Answer, target string) {
 		synth = name
 	}
 	if set := z.rrsets[rrKey{owner, qtype}]; len(set) > 0 || qtype == dns.TypeCNAME {
-		return Answer{Rcode: dns.RcodeSuccess, RRs: canonicalSet(set, synth)}, ""
+		return Answer{Rcode: dns.RcodeSuccess, RRs: records(set, synth)}, ""
 	}
 	if cn := z.rrsets[rrKey{owner, dns.TypeCNAME}]; len(cn) > 0 {
-		return Answer{Rcode: dns.RcodeSuccess, RRs: canonicalSet(cn[:1], synth)}, dns.CanonicalName(cn[0].(*dns.CNAME).Target)
+		return Answer{Rcode: dns.RcodeSuccess, RRs: records(cn[:1], synth)}, cn[0].(*dns.CNAME).Target
 	}
 	return Answer{Rcode: dns.RcodeSuccess}, ""
+}
+
+// records is a zone's RRset (already canonical) as Records, with the
+// owner replaced by owner when it is set (wildcard synthesis).
+func records(set []dns.RR, owner string) Records {
+	if owner == "" {
+		return Records(set)
+	}
+	out := make(Records, len(set))
+	for i, rr := range set {
+		out[i] = dns.Copy(rr)
+		out[i].Header().Name = owner
+	}
+	return out
 }
 
 // wildcardFor returns the wildcard owner that synthesises name, or "".
@@ -113,40 +200,42 @@ func (z *Zone) wildcardFor(name string) string {
 }
 
 // Warnings lists things that load in BIND and named-checkzone but break
-// answers: CNAME loops and chains longer than BIND follows (both answered
-// with SERVFAIL), and CNAMEs beside other data at one name. Sorted; at
-// most max entries, then a count.
+// answers: out-of-zone data BIND ignored, CNAME loops and chains longer
+// than BIND follows (both answered with SERVFAIL, which the checks
+// expect), and CNAMEs beside other data at one name. Sorted; at most max
+// entries, then a count.
 func (z *Zone) Warnings(max int) []string {
-	var out []string
+	out := z.Notes()
 	for _, name := range z.Names() {
 		cn := z.rrsets[rrKey{name, dns.TypeCNAME}]
-		if len(cn) == 0 {
+		if len(cn) == 0 || z.Delegated(name) {
 			continue
 		}
 		if len(z.Types(name)) > 1 {
 			out = append(out, fmt.Sprintf("%s has a CNAME and other data", name))
 		}
-		seen := map[string]bool{name: true}
-		links := 0
-		for t := name; ; {
-			_, next := z.step(t, dns.TypeA)
-			if next == "" || !dns.IsSubDomain(z.origin, next) || z.Delegated(next) {
-				break
-			}
-			links++
-			if seen[next] {
-				out = append(out, fmt.Sprintf("%s: CNAME loop through %s (BIND answers SERVFAIL)", name, next))
-				break
-			}
-			if links > bindChainLimit {
-				out = append(out, fmt.Sprintf("%s: CNAME chain longer than %d links (BIND answers SERVFAIL)", name, bindChainLimit))
-				break
-			}
-			seen[next], t = true, next
+		a := z.Lookup(name, dns.TypeA)
+		if a.Rcode != dns.RcodeServerFailure {
+			continue
+		}
+		if n := countCNAMEs(a.RRs); n > bindChainLimit {
+			out = append(out, fmt.Sprintf("%s: CNAME chain longer than %d links (BIND answers SERVFAIL)", name, bindChainLimit))
+		} else {
+			out = append(out, fmt.Sprintf("%s: CNAME loop (BIND answers SERVFAIL)", name))
 		}
 	}
 	if len(out) > max {
 		out = append(out[:max], fmt.Sprintf("and %d more zone warnings", len(out)-max))
 	}
 	return out
+}
+
+func countCNAMEs(rrs Records) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeCNAME {
+			n++
+		}
+	}
+	return n
 }

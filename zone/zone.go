@@ -8,15 +8,19 @@ package zone
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 
@@ -24,7 +28,8 @@ import (
 )
 
 // Zone is one parsed zone: its origin, its SOA and its RRsets keyed by
-// (owner, type). Owner names are fully qualified and lower case.
+// (owner, type), every record in canonical form (Canonical). Owner names
+// are fully qualified and lower case, as on the wire (NormalName).
 type Zone struct {
 	origin string
 	soa    *dns.SOA
@@ -32,6 +37,12 @@ type Zone struct {
 	types  map[string][]uint16 // the types each owner holds, unsorted
 	exists map[string]bool     // owners and the empty non-terminals above them
 	cuts   map[string]bool     // non-apex owners with NS: delegation points
+	// nsec3 are the owners of NSEC3 records. BIND keeps them apart from
+	// the zone's names: they do not exist for queries.
+	nsec3 map[string]bool
+	// notes are what BIND warned about while loading the file and did
+	// not refuse, such as out-of-zone data it ignored.
+	notes []string
 }
 
 type rrKey struct {
@@ -40,11 +51,16 @@ type rrKey struct {
 }
 
 // Answer is what an authoritative server should reply to one query: the
-// RCODE and the answer section (the RRset, after any CNAME chain) as
-// sorted canonical strings.
+// RCODE and the answer section (the RRset, after any CNAME or DNAME
+// chain). A referral, for a name at or below a zone cut, has no AA flag,
+// no answer, the cut's NS set in Authority and the addresses of its
+// in-zone name servers (glue) in Additional.
 type Answer struct {
-	Rcode int      `json:"rcode"`
-	RRs   []string `json:"rrs,omitempty"`
+	Rcode      int     `json:"rcode"`
+	RRs        Records `json:"rrs,omitempty"`
+	Referral   bool    `json:"referral,omitempty"`
+	Authority  Records `json:"authority,omitempty"`
+	Additional Records `json:"additional,omitempty"`
 }
 
 // Error is a zone file that cannot be served, with the line at fault when
@@ -79,39 +95,63 @@ func ParseFile(path, origin string) (*Zone, error) {
 	return Parse(f, origin, path)
 }
 
-var lineRE = regexp.MustCompile(` at line: (\d+):\d+$`)
+var (
+	lineRE    = regexp.MustCompile(` at line: (\d+):\d+$`)
+	includeRE = regexp.MustCompile(`(?im)^\$INCLUDE\b`)
+)
 
 // Parse reads a zone in BIND syntax. filename only labels errors; $INCLUDE
-// is refused so a zone file cannot read other files. Records outside the
-// zone, a missing SOA or a SOA that is not at the apex are errors. As BIND
-// does, identical records are merged and every RR of an RRset takes the TTL
-// of the first one.
+// is refused so a zone file cannot read other files.
+//
+// The file is read as BIND reads it: where named-compilezone is installed
+// (it is on every worker and nameserver), BIND itself expands the file
+// ($GENERATE, TTL defaults, RRsets split over lines, which take their
+// minimum TTL, out-of-zone data, which is ignored with a warning) and
+// refuses what named would refuse; miekg/dns then reads BIND's full,
+// one-record-a-line output. Without it, miekg/dns reads the file with the
+// same rules where it can. A missing SOA or one that is not at the apex
+// is an error either way.
 func Parse(r io.Reader, origin, filename string) (*Zone, error) {
-	origin = dns.CanonicalName(origin)
+	origin = NormalName(origin)
 	fail := func(line int, format string, args ...any) (*Zone, error) {
 		return nil, &Error{Zone: origin, File: filename, Line: line, Msg: fmt.Sprintf(format, args...)}
 	}
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return fail(0, "bad origin %q", origin)
 	}
-	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}}
-	lr := &lineReader{r: bufio.NewReader(r)}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return fail(0, "%v", err)
+	}
+	if loc := includeRE.FindIndex(data); loc != nil {
+		return fail(bytes.Count(data[:loc[0]], []byte("\n"))+1, "$INCLUDE directive not allowed")
+	}
+	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}, nsec3: map[string]bool{}}
+	compiled, notes, cerr := compile(data, origin, filename)
+	switch {
+	case cerr == errNoCompiler:
+	case cerr != nil:
+		return nil, cerr
+	default:
+		data, z.notes = compiled, notes
+	}
+	lr := &lineReader{r: bufio.NewReader(bytes.NewReader(data))}
 	zp := dns.NewZoneParser(lr, origin, filename)
 	zp.SetIncludeAllowed(false)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
-		h.Name = dns.CanonicalName(h.Name)
+		h.Name = NormalName(h.Name)
 		if !dns.IsSubDomain(origin, h.Name) {
-			return fail(lr.line(), "%s %s is outside the zone", h.Name, dns.TypeToString[h.Rrtype])
+			z.notes = append(z.notes, fmt.Sprintf("%s:%d: ignoring out-of-zone data (%s %s), as BIND does", filename, lr.line(), h.Name, dns.Type(h.Rrtype)))
+			continue
 		}
-		if soa, ok := rr.(*dns.SOA); ok {
+		if _, ok := rr.(*dns.SOA); ok {
 			if h.Name != origin {
 				return fail(lr.line(), "SOA at %s, want it at the apex %s", h.Name, origin)
 			}
 			if z.soa != nil {
 				return fail(lr.line(), "more than one SOA record")
 			}
-			z.soa = soa
 		}
 		z.add(rr)
 	}
@@ -126,12 +166,114 @@ func Parse(r io.Reader, origin, filename string) (*Zone, error) {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.TrimSuffix(msg, m[0])
 		}
-		return fail(line, "%s", strings.TrimPrefix(msg, "dns: "))
+		msg = strings.TrimPrefix(msg, "dns: ")
+		if cerr == nil {
+			// A line of BIND's own output: its number means nothing to the reader.
+			return fail(0, "BIND loads this zone but miekg/dns cannot read its record %s", msg)
+		}
+		return fail(line, "%s", msg)
 	}
 	if z.soa == nil {
 		return fail(0, "no SOA record at the apex %s", origin)
 	}
 	return z, nil
+}
+
+// errNoCompiler is compile's answer where named-compilezone is missing.
+var errNoCompiler = errors.New("named-compilezone is not installed")
+
+var compilerPath = sync.OnceValue(func() string {
+	p, _ := exec.LookPath("named-compilezone")
+	return p
+})
+
+// compile is data as BIND loads it, by named-compilezone: one record a
+// line, absolute names, explicit TTLs. notes are the warnings BIND gave
+// about data it ignored. A file BIND refuses is an *Error with BIND's
+// message and line.
+func compile(data []byte, origin, filename string) (out []byte, notes []string, err error) {
+	bin := compilerPath()
+	if bin == "" {
+		return nil, nil, errNoCompiler
+	}
+	dir, err := os.MkdirTemp("", "dnsroll-zone-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "zone")
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		return nil, nil, err
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "-f", "text", "-F", "text", "-s", "full", "-o", "-", origin, src)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	type msg struct {
+		line int
+		text string
+	}
+	var perLine []msg
+	var summary []string
+	reason := ""
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if i := strings.Index(l, src+":"); i >= 0 {
+			rest := l[i+len(src)+1:]
+			if j := strings.Index(rest, ": "); j > 0 {
+				if n, err := strconv.Atoi(rest[:j]); err == nil {
+					perLine = append(perLine, msg{n, rest[j+2:]})
+				}
+			}
+			continue // a warning about the whole file
+		}
+		if m := failedRE.FindStringSubmatch(l); m != nil {
+			reason = m[1]
+		} else if l = strings.TrimSpace(zoneMsgRE.ReplaceAllString(l, "")); l != "" && l != "OK" && !strings.HasPrefix(l, "loaded serial") && l != "not loaded due to errors." {
+			summary = append(summary, l)
+		}
+	}
+	if runErr == nil {
+		for _, m := range perLine {
+			if strings.Contains(m.text, "ignoring") {
+				notes = append(notes, fmt.Sprintf("%s:%d: %s", filename, m.line, m.text))
+			}
+		}
+		return stdout.Bytes(), notes, nil
+	}
+	for _, m := range perLine {
+		if reason != "" && strings.HasSuffix(m.text, reason) {
+			return nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text}
+		}
+	}
+	for _, m := range perLine {
+		if !bindWarningRE.MatchString(m.text) {
+			return nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text}
+		}
+	}
+	if len(summary) == 0 && reason != "" {
+		summary = []string{reason}
+	}
+	if len(summary) == 0 {
+		summary = []string{strings.TrimSpace(strings.ReplaceAll(stderr.String(), src, filename))}
+	}
+	return nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND refuses the zone: " + clipMsg(strings.Join(summary, "; "))}
+}
+
+var (
+	// failedRE is BIND's reason for not loading a file.
+	failedRE = regexp.MustCompile(`loading from master file .* failed: (.*)$`)
+	// bindWarningRE matches BIND's messages about lines it loads anyway.
+	bindWarningRE = regexp.MustCompile(`ignoring|TTL set to prior|no TTL specified|using SOA MINTTL`)
+	// zoneMsgRE prefixes BIND's messages about the zone as a whole.
+	zoneMsgRE = regexp.MustCompile(`^zone [^ ]+/IN: `)
+)
+
+func clipMsg(s string) string {
+	s = strings.ReplaceAll(s, "\n", "; ")
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
 }
 
 // lineReader counts the lines the zone parser has read, so errors found
@@ -167,7 +309,11 @@ func (l *lineReader) line() int {
 }
 
 func (z *Zone) add(rr dns.RR) {
+	rr = Canonical(rr)
 	h := rr.Header()
+	if soa, ok := rr.(*dns.SOA); ok {
+		z.soa = soa
+	}
 	k := rrKey{h.Name, h.Rrtype}
 	set := z.rrsets[k]
 	for _, old := range set {
@@ -175,12 +321,22 @@ func (z *Zone) add(rr dns.RR) {
 			return
 		}
 	}
-	if len(set) > 0 {
-		h.Ttl = set[0].Header().Ttl
-	} else {
-		z.types[h.Name] = append(z.types[h.Name], h.Rrtype)
+	if len(set) > 0 && h.Rrtype != dns.TypeRRSIG {
+		// BIND serves an RRset with the lowest TTL of its records.
+		ttl := min(h.Ttl, set[0].Header().Ttl)
+		h.Ttl = ttl
+		for _, old := range set {
+			old.Header().Ttl = ttl
+		}
 	}
 	z.rrsets[k] = append(set, rr)
+	if sig, ok := rr.(*dns.RRSIG); h.Rrtype == dns.TypeNSEC3 || ok && sig.TypeCovered == dns.TypeNSEC3 {
+		z.nsec3[h.Name] = true
+		return
+	}
+	if len(set) == 0 {
+		z.types[h.Name] = append(z.types[h.Name], h.Rrtype)
+	}
 	if h.Rrtype == dns.TypeNS && h.Name != z.origin {
 		z.cuts[h.Name] = true
 	}
@@ -201,7 +357,7 @@ func (z *Zone) Origin() string { return z.origin }
 func (z *Zone) Serial() uint32 { return z.soa.Serial }
 
 // Names lists the owner names that hold records, sorted, so callers can
-// walk the zone deterministically.
+// walk the zone deterministically. NSEC3 owners are not among them.
 func (z *Zone) Names() []string {
 	names := make([]string, 0, len(z.types))
 	for n := range z.types {
@@ -214,31 +370,16 @@ func (z *Zone) Names() []string {
 // Types lists the RR types present at name, in numeric order, so probes can
 // check every RRset an owner has.
 func (z *Zone) Types(name string) []uint16 {
-	types := slices.Clone(z.types[dns.CanonicalName(name)])
+	types := slices.Clone(z.types[NormalName(name)])
 	slices.Sort(types)
 	return types
 }
 
-// RRset returns the RRset at (name, qtype) as sorted canonical strings, the
-// form that probes compare against what servers answer.
-func (z *Zone) RRset(name string, qtype uint16) []string {
-	return canonicalSet(z.rrsets[rrKey{dns.CanonicalName(name), qtype}], "")
+// RRset returns the RRset at (name, qtype) in canonical form and order.
+func (z *Zone) RRset(name string, qtype uint16) Records {
+	return NewRecords(z.rrsets[rrKey{NormalName(name), qtype}], "")
 }
 
-// canonicalSet renders rrs as sorted canonical strings, with the owner
-// replaced by owner when it is set (wildcard synthesis).
-func canonicalSet(rrs []dns.RR, owner string) []string {
-	if len(rrs) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(rrs))
-	for _, rr := range rrs {
-		if owner != "" {
-			rr = dns.Copy(rr)
-			rr.Header().Name = owner
-		}
-		out = append(out, CanonicalRR(rr))
-	}
-	sort.Strings(out)
-	return out
-}
+// Notes are what BIND warned about when loading the file and then
+// ignored (out-of-zone data), for the rollout's warnings.
+func (z *Zone) Notes() []string { return slices.Clone(z.notes) }

@@ -44,6 +44,20 @@ func mustParse(t *testing.T, text string) *Zone {
 	return z
 }
 
+// recs are records written as text, as Records.
+func recs(t *testing.T, texts ...string) Records {
+	t.Helper()
+	var rrs []dns.RR
+	for _, s := range texts {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, rr)
+	}
+	return NewRecords(rrs, "")
+}
+
 func TestParseNormalises(t *testing.T) {
 	z := mustParse(t, testZone)
 	if z.Origin() != "example.com." {
@@ -81,7 +95,7 @@ func TestParseNormalises(t *testing.T) {
 		{"nope.example.com.", dns.TypeA, nil},
 	}
 	for _, c := range cases {
-		if got := z.RRset(c.name, c.qtype); !slices.Equal(got, c.want) {
+		if got := z.RRset(c.name, c.qtype).Strings(); !slices.Equal(got, c.want) {
 			t.Errorf("RRset(%s, %s) = %q\nwant %q", c.name, dns.TypeToString[c.qtype], got, c.want)
 		}
 	}
@@ -90,25 +104,66 @@ func TestParseNormalises(t *testing.T) {
 	}
 }
 
-func TestParseRRsetTakesFirstTTL(t *testing.T) {
-	z := mustParse(t, "@ 60 SOA ns hm 1 2 3 4 5\nx 100 A 192.0.2.1\nx 200 A 192.0.2.2\n")
+// BIND serves an RRset whose lines give different TTLs with the lowest
+// of them when the lines are apart, and $GENERATE takes $TTL.
+func TestParseTTLsAsBINDServes(t *testing.T) {
+	z := mustParse(t, "$TTL 300\n@ 60 SOA ns hm 1 2 3 4 5\n NS ns\nns A 192.0.2.53\nx 600 A 192.0.2.1\ny A 192.0.2.3\nx 100 A 192.0.2.2\n$GENERATE 1-2 g$ A 192.0.2.$\n")
 	want := []string{"x.example.com. 100 IN A 192.0.2.1", "x.example.com. 100 IN A 192.0.2.2"}
-	if got := z.RRset("x.example.com.", dns.TypeA); !slices.Equal(got, want) {
+	if got := z.RRset("x.example.com.", dns.TypeA).Strings(); !slices.Equal(got, want) {
 		t.Errorf("got %q want %q", got, want)
+	}
+	if got := z.RRset("g2.example.com.", dns.TypeA).Strings(); !slices.Equal(got, []string{"g2.example.com. 300 IN A 192.0.2.2"}) {
+		t.Errorf("$GENERATE: %q", got)
+	}
+}
+
+// Zones that BIND loads and miekg/dns alone does not read as BIND does:
+// no $TTL and no TTL on the SOA (the SOA minimum is used), out-of-zone
+// data (ignored, with a note), unknown types in RFC 3597 form, escaped
+// names, $GENERATE with a nibble modifier, LOC without seconds.
+func TestParseWhatBINDLoads(t *testing.T) {
+	z := mustParse(t, `$ORIGIN example.com.
+@ SOA ns hm 1 2 3 4 301
+  NS ns
+ns A 192.0.2.53
+www.example.net. A 192.0.2.1
+unk TYPE65534 \# 2 ABCD
+\070oo A 192.0.2.7
+loc LOC 52 22 N 4 53 E 0m
+$GENERATE 10-11 ${0,4,n}ip6 AAAA 2001:db8::$
+`)
+	cases := map[string][]string{
+		"ns.example.com. A":          {"ns.example.com. 301 IN A 192.0.2.53"},
+		"unk.example.com. TYPE65534": {`unk.example.com. 301 CLASS1 TYPE65534 \# 2 abcd`},
+		"foo.example.com. A":         {"foo.example.com. 301 IN A 192.0.2.7"},
+		"loc.example.com. LOC":       {"loc.example.com. 301 IN LOC 52 22 0.000 N 04 53 0.000 E 0m 1m 10000m 10m"},
+		"a.0.ip6.example.com. AAAA":  {"a.0.ip6.example.com. 301 IN AAAA 2001:db8::10"},
+	}
+	for q, want := range cases {
+		f := strings.Fields(q)
+		qt, _ := dns.StringToType[f[1]]
+		if f[1] == "TYPE65534" {
+			qt = 65534
+		}
+		if got := z.RRset(f[0], qt).Strings(); !slices.Equal(got, want) {
+			t.Errorf("%s: got %q want %q", q, got, want)
+		}
+	}
+	if got := z.Warnings(10); len(got) != 1 || !strings.Contains(got[0], "db.example:5: ignoring out-of-zone data (www.example.net)") {
+		t.Errorf("warnings %q", got)
 	}
 }
 
 func TestParseErrors(t *testing.T) {
+	const head = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n NS ns\nns A 192.0.2.53\n"
 	cases := []struct{ name, text, want string }{
-		{"bad A", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n\nwww A 192.0.2.999\n", `zone example.com: db.example:4: bad A A: "192.0.2.999"`},
-		{"bad type", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\nwww BOGUS x\n", "zone example.com: db.example:3: "},
+		{"bad A", head + "\nwww A 192.0.2.999\n", `zone example.com: db.example:6: near '192.0.2.999': bad dotted quad`},
+		{"bad type", head + "www BOGUS x\n", "zone example.com: db.example:5: unknown RR type 'BOGUS'"},
 		{"include", "$INCLUDE /etc/passwd\n", "zone example.com: db.example:1: $INCLUDE directive not allowed"},
-		{"no SOA", "$TTL 60\nwww A 192.0.2.1\n", "zone example.com: db.example: no SOA record at the apex example.com."},
-		{"out of zone", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\nwww.example.net. A 192.0.2.1\n", "zone example.com: db.example:3: www.example.net. A is outside the zone"},
-		{"out of zone, no final newline", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n; comment\n\nwww.example.net. A 192.0.2.1", "zone example.com: db.example:5: www.example.net. A is outside"},
-		{"$ORIGIN outside", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n$ORIGIN example.org.\nwww A 192.0.2.1\n", "zone example.com: db.example:4: www.example.org. A is outside the zone"},
-		{"two SOA", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ SOA ns hm (\n 2 2 3 4 5 )\nwww A 192.0.2.1\n", "zone example.com: db.example:4: more than one SOA"},
-		{"SOA not at apex", "$TTL 60\nwww SOA ns hm 1 2 3 4 5\n", "zone example.com: db.example:2: SOA at www.example.com."},
+		{"no SOA", "$TTL 60\nwww A 192.0.2.1\n", "zone example.com: db.example: BIND refuses the zone: has 0 SOA records"},
+		{"two SOA", head + "@ SOA ns hm (\n 2 2 3 4 5 )\nwww A 192.0.2.1\n", "zone example.com: db.example:5: example.com: multiple RRs of singleton type"},
+		{"SOA not at apex", "$TTL 60\nwww SOA ns hm 1 2 3 4 5\n", "zone example.com: db.example:2: SOA record not at top of zone"},
+		{"CNAME and other data", head + "www CNAME ns\nwww TXT x\n", "zone example.com: db.example:6: www.example.com: CNAME and other data"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -121,10 +176,10 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
-	_, err := Parse(strings.NewReader("$TTL 60\n@ SOA ns hm 1 2 3 4 5\nwww A 192.0.2.999\n"), "example.com", "db.example")
+	_, err := Parse(strings.NewReader(head+"www A 192.0.2.999\n"), "example.com", "db.example")
 	var ze *Error
-	if !errors.As(err, &ze) || ze.Line != 3 || ze.File != "db.example" || ze.Zone != "example.com." {
-		t.Errorf("err = %#v, want line 3 of db.example", err)
+	if !errors.As(err, &ze) || ze.Line != 5 || ze.File != "db.example" || ze.Zone != "example.com." {
+		t.Errorf("err = %#v, want line 5 of db.example", err)
 	}
 }
 
@@ -137,7 +192,7 @@ func TestParseFile(t *testing.T) {
 	if err != nil || z.Serial() != 2024010101 {
 		t.Fatalf("ParseFile: %v", err)
 	}
-	if err := os.WriteFile(path, []byte("$TTL 60\n@ SOA ns hm 1 2 3 4 5\nwww A x\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("$TTL 60\n@ SOA ns hm 1 2 3 4 5\nwww A x\n NS ns\nns A 192.0.2.1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ParseFile(path, "example.com"); err == nil || !strings.HasPrefix(err.Error(), "zone example.com: "+path+":3: ") {
@@ -170,7 +225,7 @@ func TestLookup(t *testing.T) {
 	}
 	for _, c := range cases {
 		got := z.Lookup(c.name, c.qtype)
-		if got.Rcode != c.rcode || !slices.Equal(got.RRs, c.rrs) {
+		if got.Rcode != c.rcode || !slices.Equal(got.RRs.Strings(), c.rrs) {
 			t.Errorf("Lookup(%s, %s) = %s %q, want %s %q", c.name, dns.TypeToString[c.qtype],
 				dns.RcodeToString[got.Rcode], got.RRs, dns.RcodeToString[c.rcode], c.rrs)
 		}
@@ -216,6 +271,7 @@ child        IN 60 NS  ns.child
 rev          IN PTR  host.example.org.
 $ORIGIN example.com.
 txt   120    TXT     "Keep Case" "two strings"
+NS1          IN A    192.0.2.1
 `)
 	cases := []struct {
 		name  string
@@ -232,8 +288,43 @@ txt   120    TXT     "Keep Case" "two strings"
 		{"txt.example.com.", dns.TypeTXT, `txt.example.com. 120 IN TXT "Keep Case" "two strings"`},
 	}
 	for _, c := range cases {
-		if got := z.RRset(c.name, c.qtype); len(got) != 1 || got[0] != c.want {
+		if got := z.RRset(c.name, c.qtype).Strings(); len(got) != 1 || got[0] != c.want {
 			t.Errorf("RRset(%s, %s) = %q\nwant %q", c.name, dns.TypeToString[c.qtype], got, c.want)
 		}
+	}
+}
+
+// Records written differently but equal on the wire are equal: SVCB keys
+// out of order, upper-case hex, a NAPTR regexp with "\.", escaped and
+// upper-case names. A changed byte is not.
+func TestRecordsCompareAsData(t *testing.T) {
+	same := [][2]string{
+		{`h.example.com. 60 IN HTTPS 1 . alpn=h2 port=8443`, `h.example.com. 60 IN HTTPS 1 . port=8443 alpn=h2`},
+		{`t.example.com. 60 IN TLSA 3 1 1 ABCDEF0123`, `t.example.com. 60 IN TLSA 3 1 1 abcdef0123`},
+		{`n.example.com. 60 IN NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:info@example\.com!" .`, `n.example.com. 60 IN NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:info@example.com!" .`},
+		{`\070oo.example.com. 60 IN MX 10 MAIL.Example.com.`, `foo.example.com. 60 IN MX 10 mail.example.com.`},
+	}
+	for _, p := range same {
+		a, b := recs(t, p[0]), recs(t, p[1])
+		if !a.Equal(b) {
+			t.Errorf("%s\nand %s\ndiffer, want equal", p[0], p[1])
+		}
+	}
+	if recs(t, `t.example.com. 60 IN TLSA 3 1 1 ABCDEF0123`).Equal(recs(t, `t.example.com. 60 IN TLSA 3 1 1 ABCDEF0124`)) {
+		t.Error("different TLSA data compare equal")
+	}
+	if recs(t, `t.example.com. 60 IN TXT "Case"`).Equal(recs(t, `t.example.com. 60 IN TXT "case"`)) {
+		t.Error("TXT is compared case-insensitively; RFC 4034 §6.2 lowers names only")
+	}
+	if recs(t, `t.example.com. 60 IN A 192.0.2.1`).Equal(recs(t, `t.example.com. 61 IN A 192.0.2.1`)) {
+		t.Error("a TTL change is not a change")
+	}
+	// Canonical order: by RDATA octets within an RRset (RFC 4034 §6.3).
+	got := recs(t, "x.example.com. 60 IN A 192.0.2.10", "x.example.com. 60 IN A 192.0.2.9").Strings()
+	if want := []string{"x.example.com. 60 IN A 192.0.2.9", "x.example.com. 60 IN A 192.0.2.10"}; !slices.Equal(got, want) {
+		t.Errorf("order %q, want %q", got, want)
+	}
+	if !SameName(`\070oo.Example.com`, "foo.example.com.") || SameName("foo.example.com.", "fop.example.com.") {
+		t.Error("SameName")
 	}
 }

@@ -1,0 +1,186 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+// namedConf is the nameserver role's authoritative-only configuration
+// (ansible/roles/nameserver/templates/named.conf.j2, lab variant).
+const namedConf = `options {
+	directory "%[1]s";
+	pid-file "%[1]s/named.pid";
+	session-keyfile "%[1]s/session.key";
+	listen-on port %[2]d { 127.0.0.1; };
+	listen-on-v6 { none; };
+	recursion no;
+	allow-recursion { none; };
+	allow-query { any; };
+	allow-query-cache { none; };
+	allow-transfer { none; };
+	notify no;
+	dnssec-validation no;
+	version none;
+	hostname none;
+	server-id none;
+};
+controls { };
+logging { channel l { file "%[1]s/named.log"; severity info; }; category default { l; }; };
+zone "%[3]s" { type primary; file "%[4]s"; };
+`
+
+// startNamed serves text as origin on a real named on loopback until the
+// test ends, and returns its address. Tests using it are skipped where
+// named is not installed.
+func startNamed(t *testing.T, origin, text string) string {
+	t.Helper()
+	if _, err := exec.LookPath("named"); err != nil {
+		t.Skip("needs named (make deps)")
+	}
+	dir := t.TempDir()
+	port, err := freeport.Loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zf := filepath.Join(dir, "zone")
+	conf := filepath.Join(dir, "named.conf")
+	if err := os.WriteFile(zf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, fmt.Appendf(nil, namedConf, dir, port, origin, zf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("named", "-f", "-c", conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := SOASerial(context.Background(), addr, origin, 300*time.Millisecond); err == nil {
+			return addr
+		} else if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "named.log"))
+			t.Fatalf("named does not serve %s: %v\n%s", origin, err, log)
+		}
+	}
+}
+
+// realZone holds what the analysis got wrong on real zones (issue 17):
+// records that miekg/dns prints differently from how they were written,
+// an escaped name, an unknown type, DNAME, CNAME loops and a chain past
+// BIND's limit, an RRset split with two TTLs, $GENERATE, a delegation
+// with glue and DS, a wildcard.
+const realZone = `$ORIGIN example.com.
+$TTL 300
+@       SOA   ns1 hostmaster 7 7200 900 1209600 300
+        NS    ns1
+ns1     A     192.0.2.1
+www     A     192.0.2.10
+h       HTTPS 1 . port=8443 alpn=h2
+_25._tcp.mail TLSA 3 1 1 ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789
+n       NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:info@example\.com!" .
+\070oo  A     192.0.2.7
+unk     TYPE65534 \# 2 ABCD
+old     DNAME new
+x.new   A     192.0.2.5
+alias   CNAME www.old
+loop    CNAME loop
+c0 CNAME c1
+c1 CNAME c2
+c2 CNAME c3
+c3 CNAME c4
+c4 CNAME c5
+c5 CNAME c6
+c6 CNAME c7
+c7 CNAME c8
+c8 CNAME c9
+c9 CNAME c10
+c10 CNAME c11
+c11 CNAME c12
+c12 A 192.0.2.12
+split 600 A 192.0.2.20
+gap   A  192.0.2.30
+split 100 A 192.0.2.21
+$GENERATE 1-3 g$ A 192.0.2.$
+sub     NS    ns.sub
+sub     NS    ns.other.net.
+sub     DS    12345 8 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
+ns.sub  A     192.0.2.77
+*.wild  TXT   "wild"
+`
+
+func realChecks(t *testing.T, text string) []Check {
+	t.Helper()
+	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Checks(z, Scope{All: true, Names: []string{"x.old", "nope", "x.wild", "deep.sub"}})
+}
+
+// Two real named serving the same zone pass, with every answer as the
+// zone model expects; a changed record of each kind fails, naming it.
+func TestAnalysisOnRealBIND(t *testing.T) {
+	checks := realChecks(t, realZone)
+	blue := startNamed(t, "example.com", realZone)
+	green := startNamed(t, "example.com", realZone)
+	p := &Prober{Timeout: time.Second, Attempts: 2}
+	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}},
+		BaselineRole: "blue", Checks: checks, Serials: map[string]uint32{"example.com": 7}}
+	an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	if !an.OK {
+		t.Fatalf("identical servers fail: %s\n%+v", an.Reason, an.Reports)
+	}
+	if r := an.Reports[0]; r.Kinds[KindAnswer].Pass < 2*len(checks) || r.Kinds[KindDiff].Pass < len(checks) {
+		t.Errorf("not every check was asked and compared: %+v", r.Kinds)
+	}
+
+	mutations := []struct{ name, from, to, want string }{
+		{"glue", "ns.sub  A     192.0.2.77", "ns.sub  A     192.0.2.78", "ns.sub.example.com. A"},
+		{"NS at a cut", "sub     NS    ns.other.net.", "sub     NS    ns.other.org.", "sub.example.com. NS"},
+		{"DS", "sub     DS    12345 8 2 0123", "sub     DS    12346 8 2 0123", "sub.example.com. DS"},
+		{"DNAME", "old     DNAME new", "old     DNAME www", "x.old.example.com. A"},
+		{"TLSA", "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789", "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456788", "_25._tcp.mail.example.com. TLSA"},
+		{"escaped name", `\070oo  A     192.0.2.7`, `\070oo  A     192.0.2.8`, "foo.example.com. A"},
+		{"unknown type", `\# 2 ABCD`, `\# 2 ABCE`, "unk.example.com. TYPE65534"},
+	}
+	for _, m := range mutations {
+		t.Run(m.name, func(t *testing.T) {
+			changed := strings.Replace(realZone, m.from, m.to, 1)
+			if changed == realZone {
+				t.Fatalf("mutation %q does not apply", m.from)
+			}
+			mutated := startNamed(t, "example.com", changed)
+			j := job
+			j.Targets = []Server{{Name: "ns1-next", Addr: mutated}}
+			an := p.Analyze(context.Background(), j, Settings{Thresholds: Thresholds{Rounds: 1}})
+			t.Logf("%s: %s", m.name, an.Reason)
+			if an.OK || !strings.Contains(an.Reason, m.want) {
+				t.Errorf("a changed %s: ok %v, reason %q, want it to name %q", m.name, an.OK, an.Reason, m.want)
+			}
+		})
+	}
+}
