@@ -184,3 +184,25 @@ func TestAnalysisOnRealBIND(t *testing.T) {
 		})
 	}
 }
+
+// A server authoritative for the root answers the recursion check's
+// name with an authoritative NXDOMAIN, which is not recursion.
+func TestAnalysisOfARootZone(t *testing.T) {
+	const root = `$TTL 86400
+.        SOA a.root-servers.net. nstld.verisign-grs.com. 2026120100 1800 900 604800 86400
+.        NS  a.root-servers.net.
+a.root-servers.net. A 198.41.0.4
+example. NS ns.example.
+ns.example. A 192.0.2.53
+`
+	z, err := zone.Parse(strings.NewReader(root), ".", "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startNamed(t, ".", root)
+	p := &Prober{Timeout: time.Second, Attempts: 2}
+	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: addr}}, Checks: Checks(z, Scope{All: true}), Serials: map[string]uint32{".": 2026120100}}
+	if an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}}); !an.OK {
+		t.Fatalf("root zone: %s", an.Reason)
+	}
+}
