@@ -25,6 +25,10 @@ COPY ansible/ /app/ansible/
 COPY fleets/ /app/fleets/
 # Zone files are mounted here (docker-compose.yml); fleets name them as ../zones/.
 RUN mkdir -p /app/zones
+# The worker's state: its known_hosts file of the machines' SSH host keys
+# (docker-compose.yml keeps it on a volume, so pins survive upgrades).
+RUN install -d -m 0700 -o dnsroll -g dnsroll /var/lib/dnsroll
+ENV DNSROLL_STATE_DIR=/var/lib/dnsroll
 USER dnsroll
 # 8080: `dnsroll api`; 9090: `dnsroll worker --metrics-addr`.
 EXPOSE 8080 9090

@@ -29,7 +29,10 @@ type Activities struct {
 	Ansible PlaybookRunner
 	// Drivers maps config.LoadBalancer.Driver ("nginx") to its implementation.
 	Drivers map[string]LoadBalancer
-	Fleets  FleetLoader
+	// HostKeys keeps the host keys of servers the rollout creates; nil
+	// keeps none (connection local, tests).
+	HostKeys HostKeys
+	Fleets   FleetLoader
 	// LabDir is the lab's state directory; used only for fleets with a lab section.
 	LabDir string
 	// WebUIURL is the Temporal Web UI's base URL, for links in notifications.

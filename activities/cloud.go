@@ -95,6 +95,7 @@ func (a *Activities) DeleteServer(ctx context.Context, in DeleteServerInput) (St
 	defer keepAlive(ctx, "deleting "+in.Server.Label)()
 	s, err := a.Cloud.Get(ctx, in.Server.ID)
 	if errors.Is(err, dnsroll.ErrNotFound) {
+		a.forgetKeys(ctx, in.Server)
 		return StepResult{Attempt: attempt(ctx), Note: "already deleted"}, nil
 	}
 	if err != nil {
@@ -114,7 +115,20 @@ func (a *Activities) DeleteServer(ctx context.Context, in DeleteServerInput) (St
 		return StepResult{}, failure(ctx, err)
 	}
 	activity.GetLogger(ctx).Info("deleted server", "label", s.Label, "id", s.ID)
+	a.forgetKeys(ctx, s)
 	return StepResult{Attempt: attempt(ctx)}, nil
+}
+
+// forgetKeys removes a deleted server's host keys. A failure is only
+// logged: the server is gone either way, and a later instance at its
+// address replaces what is left (see HostKeys.TrustNew).
+func (a *Activities) forgetKeys(ctx context.Context, s dnsroll.Server) {
+	if a.HostKeys == nil {
+		return
+	}
+	if err := a.HostKeys.Forget(s.IPv4, ServerID(s)); err != nil && activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Warn("could not remove a deleted server's SSH host keys", "label", s.Label, "addr", s.IPv4, "error", err)
+	}
 }
 
 // statusDeleting is Linode's status of an instance between its delete and
@@ -169,6 +183,7 @@ func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (Step
 		if err := a.waitGone(ctx, s); err != nil {
 			return StepResult{}, failure(ctx, err)
 		}
+		a.forgetKeys(ctx, s)
 	}
 	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("deleted %d server(s)", len(deleted))}, nil
 }

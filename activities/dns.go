@@ -2,16 +2,19 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/probe"
 	"github.com/dnsroll/dnsroll/zone"
 )
@@ -151,6 +154,15 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 	if err == nil {
 		err = confirmServing(ctx, in.Fleet, in.LB, in.Backends)
 	}
+	note := ""
+	if refused := (*hostkeys.Error)(nil); errors.As(err, &refused) && len(in.Backends) > 0 && confirmServing(ctx, in.Fleet, in.LB, in.Backends) == nil {
+		// Nothing to change: the load balancer already answers from the
+		// backends, as it does when the switch to green was refused for
+		// this very key and blue is being restored. The step succeeds
+		// without logging in; the next switch is refused again.
+		activity.GetLogger(ctx).Warn("host key refused; the load balancer already serves its backends, so nothing was changed", "lb", in.LB.Name, "error", err)
+		err, note = nil, " (already serving; not logged into: host key refused)"
+	}
 	stop()
 	if err != nil {
 		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: %w", in.LB.Name, err))
@@ -159,7 +171,7 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 	for i, b := range in.Backends {
 		names[i] = b.Label
 	}
-	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s → %s", in.LB.Name, strings.Join(names, ","))}, nil
+	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s → %s%s", in.LB.Name, strings.Join(names, ","), note)}, nil
 }
 
 // confirmAsks is how many queries per protocol confirmServing sends through

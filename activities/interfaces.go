@@ -30,6 +30,18 @@ type PlaybookRunner interface {
 	Run(ctx context.Context, req provision.Request, progress func(msg string)) (provision.Result, error)
 }
 
+// HostKeys records and forgets the SSH host keys of the nameservers a
+// rollout creates and deletes; *hostkeys.Keeper implements it.
+type HostKeys interface {
+	// TrustNew records the keys of a server this rollout created, replacing
+	// those of an earlier instance at its address, or checks them if they
+	// are already recorded for it. A refused key is a *hostkeys.Error
+	// (code EINVALID); a server that cannot be reached, a plain error.
+	TrustNew(ctx context.Context, name, addr, instance string) error
+	// Forget removes a deleted instance's keys.
+	Forget(addr, instance string) error
+}
+
 // LoadBalancer switches one load balancer's upstream. Drivers are chosen per
 // load balancer by config.LoadBalancer.Driver.
 type LoadBalancer interface {

@@ -48,6 +48,15 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 				stop()
 				return ProvisionResult{}, failure(ctx, fmt.Errorf("%s: %w", s.Label, err))
 			}
+			// First contact with a server this rollout created: its key is
+			// recorded now, and Ansible's connections are checked against it.
+			if a.HostKeys != nil {
+				progress.Store("recording the SSH host key of " + s.Label)
+				if err := a.HostKeys.TrustNew(ctx, s.Label, s.IPv4, ServerID(s)); err != nil {
+					stop()
+					return ProvisionResult{}, failure(ctx, fmt.Errorf("%s: %w", s.Label, err))
+				}
+			}
 		}
 	}
 	res, err := a.Ansible.Run(ctx, req, func(msg string) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/lab/machines"
 	"github.com/dnsroll/dnsroll/provision"
@@ -118,14 +119,19 @@ func (l *Lab) bootLoadBalancers(ctx context.Context) error {
 	return nil
 }
 
-// Runner is how the lab and its worker run Ansible: over SSH with the
-// lab's key in machine mode.
+// Runner is how the lab runs Ansible to start its load balancers: over SSH
+// with the lab's key in machine mode, without host key checks, since the
+// lab has just booted those machines itself. The lab's worker checks them
+// (see WorkerConfig): its first contact records their keys.
 func (l *Lab) Runner() *provision.Runner {
 	if l.machines == nil {
 		return &provision.Runner{}
 	}
-	return &provision.Runner{Env: l.SSHEnv()}
+	return &provision.Runner{Env: l.SSHEnv(), HostKeys: &hostkeys.Keeper{Mode: hostkeys.Off}}
 }
+
+// KnownHostsFile is where the lab's workers record SSH host keys.
+func (l *Lab) KnownHostsFile() string { return filepath.Join(l.Dir(), "known_hosts") }
 
 // SSHEnv is the environment that gives Ansible the lab's key.
 func (l *Lab) SSHEnv() []string {
@@ -138,7 +144,8 @@ func (l *Lab) SSHEnv() []string {
 // WorkerConfig is the worker configuration for this lab: its simulator,
 // and in machine mode the SSH key that new instances accept.
 func (l *Lab) WorkerConfig(fleetDir string) worker.Config {
-	c := worker.Config{FleetDir: fleetDir, LabDir: l.Dir(), LinodeURL: l.SimURL(), LinodeToken: Token, LinodeRetryWait: 200 * time.Millisecond, WebUIURL: l.UIURL()}
+	c := worker.Config{FleetDir: fleetDir, LabDir: l.Dir(), LinodeURL: l.SimURL(), LinodeToken: Token, LinodeRetryWait: 200 * time.Millisecond, WebUIURL: l.UIURL(),
+		KnownHostsFile: l.KnownHostsFile()}
 	if l.machines != nil {
 		c.AuthorizedKeys = []string{l.machines.pubKey}
 		c.AnsibleEnv = l.SSHEnv()
@@ -168,7 +175,7 @@ func machineServer(inst linodesim.Instance) dnsroll.Server {
 // WorkerEnv is the environment of a worker process for this lab, secrets
 // included: the simulator's token, and in machine mode the lab's SSH key.
 func (l *Lab) WorkerEnv() []string {
-	env := []string{"LINODE_TOKEN=" + Token}
+	env := []string{"LINODE_TOKEN=" + Token, "DNSROLL_KNOWN_HOSTS=" + l.KnownHostsFile()}
 	if l.machines != nil {
 		env = append(env, "DNSROLL_SSH_AUTHORIZED_KEYS="+l.machines.pubKey, "ANSIBLE_PRIVATE_KEY_FILE="+l.machines.keyFile)
 	}

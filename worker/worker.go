@@ -19,6 +19,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/internal/sshkey"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
@@ -47,6 +48,12 @@ type Config struct {
 	// AnsibleEnv is added to ansible-playbook's environment, such as
 	// ANSIBLE_PRIVATE_KEY_FILE (the machine lab sets its key).
 	AnsibleEnv []string
+	// KnownHostsFile is where the worker records SSH host keys (see
+	// package hostkeys); empty means hostkeys.DefaultFile.
+	KnownHostsFile string
+	// HostKeyChecking is the host key policy; empty means trust on first
+	// use. FromEnv reads it from ANSIBLE_HOST_KEY_CHECKING.
+	HostKeyChecking hostkeys.Mode
 }
 
 // FromEnv fills the secret and environment-only settings. The Linode API
@@ -67,6 +74,16 @@ func (c *Config) FromEnv() error {
 	}
 	if c.WebUIURL == "" {
 		c.WebUIURL = os.Getenv("DNSROLL_WEB_UI_URL")
+	}
+	if c.KnownHostsFile == "" {
+		c.KnownHostsFile = os.Getenv("DNSROLL_KNOWN_HOSTS")
+	}
+	if c.HostKeyChecking == "" {
+		mode, err := hostkeys.ModeFromEnv(os.Getenv("ANSIBLE_HOST_KEY_CHECKING"))
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		c.HostKeyChecking = mode
 	}
 	if len(c.AuthorizedKeys) > 0 {
 		return nil
@@ -118,16 +135,37 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 	if cfg.WebUIURL == "" {
 		cfg.WebUIURL = "http://localhost:8233"
 	}
-	runner := &provision.Runner{Env: cfg.AnsibleEnv}
+	hk, err := cfg.hostKeys()
+	if err != nil {
+		return nil, err
+	}
+	runner := &provision.Runner{Env: cfg.AnsibleEnv, HostKeys: hk}
 	return &activities.Activities{
 		Cloud:    cloud,
 		Target:   cfg.Target(),
 		Ansible:  runner,
+		HostKeys: hk,
 		Drivers:  Drivers(runner, labDir),
 		Fleets:   FleetLoader(cfg.FleetDir),
 		LabDir:   labDir,
 		WebUIURL: cfg.WebUIURL,
 	}, nil
+}
+
+// hostKeys opens the worker's known_hosts file with its policy.
+func (c Config) hostKeys() (*hostkeys.Keeper, error) {
+	path := c.KnownHostsFile
+	if path == "" && c.HostKeyChecking != hostkeys.Off {
+		var err error
+		if path, err = hostkeys.DefaultFile(); err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+	}
+	k, err := hostkeys.New(c.HostKeyChecking, path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w (set DNSROLL_KNOWN_HOSTS or --known-hosts)", err)
+	}
+	return k, nil
 }
 
 // Drivers are the load balancer drivers, by config.LoadBalancer.Driver name.

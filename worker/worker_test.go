@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dnsroll/dnsroll/hostkeys"
 )
 
 // A stray LINODE_URL, set for another Linode tool, never redirects a
@@ -59,5 +61,33 @@ func TestAuthorizedKeysFromEnv(t *testing.T) {
 	c = Config{}
 	if err := c.FromEnv(); err != nil || len(c.AuthorizedKeys) != 1 || !strings.HasPrefix(c.AuthorizedKeys[0], "ssh-ed25519 ") {
 		t.Errorf("derived keys %q, err %v", c.AuthorizedKeys, err)
+	}
+}
+
+// The host key policy comes from ANSIBLE_HOST_KEY_CHECKING (unset: trust
+// on first use), and the known_hosts file defaults to the state directory.
+func TestHostKeyPolicyFromEnv(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("DNSROLL_STATE_DIR", state)
+	t.Setenv("DNSROLL_KNOWN_HOSTS", "")
+	t.Setenv("DNSROLL_SSH_AUTHORIZED_KEYS", "")
+	t.Setenv("ANSIBLE_PRIVATE_KEY_FILE", "")
+	for env, want := range map[string]hostkeys.Mode{"": hostkeys.TOFU, "True": hostkeys.Strict, "False": hostkeys.Off} {
+		t.Setenv("ANSIBLE_HOST_KEY_CHECKING", env)
+		c := Config{}
+		if err := c.FromEnv(); err != nil || c.HostKeyChecking != want {
+			t.Errorf("ANSIBLE_HOST_KEY_CHECKING=%q: mode %q, err %v; want %q", env, c.HostKeyChecking, err, want)
+		}
+	}
+	t.Setenv("ANSIBLE_HOST_KEY_CHECKING", "sometimes")
+	if err := (&Config{}).FromEnv(); err == nil || !strings.Contains(err.Error(), "ANSIBLE_HOST_KEY_CHECKING") {
+		t.Errorf("a bad value: err %v, want one naming ANSIBLE_HOST_KEY_CHECKING", err)
+	}
+	k, err := Config{HostKeyChecking: hostkeys.TOFU}.hostKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := k.Store.Path(), filepath.Join(state, "known_hosts"); got != want {
+		t.Errorf("known_hosts = %s, want %s", got, want)
 	}
 }

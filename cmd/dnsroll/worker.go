@@ -26,13 +26,20 @@ Secrets come from the environment only: LINODE_TOKEN (required), SSH keys via
 ssh-agent or ANSIBLE_PRIVATE_KEY_FILE, DNSROLL_SSH_AUTHORIZED_KEYS (public keys
 for new VMs, one per line; default: derived from ANSIBLE_PRIVATE_KEY_FILE).
 A fleet that provisions over SSH is refused before any VM is created when
-new VMs would get no key.`)
+new VMs would get no key.
+
+SSH host keys are trusted on first use: the worker records a machine's keys
+in its known_hosts file (--known-hosts) at first contact, right after creating
+it for new nameservers, and refuses a changed key afterwards.
+ANSIBLE_HOST_KEY_CHECKING=True records nothing (keys must already be in the
+file); ANSIBLE_HOST_KEY_CHECKING=False turns checking off, with a warning.`)
 	var tf temporalFlags
 	var cfg worker.Config
 	tf.register(fs)
 	metricsAddr := fs.String("metrics-addr", os.Getenv("DNSROLL_METRICS_ADDR"), "serve Prometheus metrics (the SDK's worker metrics) on this host:port at /metrics ($DNSROLL_METRICS_ADDR; default: off)")
 	fs.StringVar(&cfg.FleetDir, "fleets", "fleets", "directory of fleet configs, one <fleet>.yaml each")
 	fs.StringVar(&cfg.LabDir, "lab-dir", ".lab/dev", "lab state directory (lab fleets only)")
+	fs.StringVar(&cfg.KnownHostsFile, "known-hosts", "", "known_hosts file of the machines' SSH host keys ($DNSROLL_KNOWN_HOSTS; default: known_hosts in $DNSROLL_STATE_DIR, else in $XDG_STATE_HOME/dnsroll or ~/.local/state/dnsroll)")
 	fs.StringVar(&cfg.LinodeURL, "linode-url", "", "Linode API base URL ($DNSROLL_LINODE_URL; default: the real API; LINODE_URL is ignored)")
 	if err := fs.Parse(args); err != nil {
 		return err

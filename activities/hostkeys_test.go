@@ -1,0 +1,103 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/hostkeys"
+)
+
+// recordingKeys records the instances whose keys were forgotten.
+type recordingKeys struct {
+	mu        sync.Mutex
+	forgotten []string
+}
+
+func (r *recordingKeys) TrustNew(context.Context, string, string, string) error { return nil }
+
+func (r *recordingKeys) Forget(addr, instance string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.forgotten = append(r.forgotten, instance+"@"+addr)
+	return nil
+}
+
+// A deleted server's host keys are forgotten, whether blue (DeleteServer)
+// or green (DeleteGreen), and only once it is gone.
+func TestDeletedServersKeysAreForgotten(t *testing.T) {
+	c := newCloudEnv(t)
+	keys := &recordingKeys{}
+	c.acts.HostKeys = keys
+	var want []string
+	servers := map[string]dnsroll.Server{}
+	for _, l := range []string{"ns1", "ns1-next"} {
+		res, err := c.ensure(t, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers[l] = res.Server
+		want = append(want, ServerID(res.Server)+"@"+res.Server.IPv4)
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: servers["ns1"]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next"}}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(want)
+	sort.Strings(keys.forgotten)
+	if got := strings.Join(keys.forgotten, " "); got != strings.Join(want, " ") {
+		t.Errorf("forgotten %q, want %q", got, strings.Join(want, " "))
+	}
+}
+
+// refusingDriver refuses every load balancer's host key, as Point does
+// when the key changed.
+type refusingDriver struct{}
+
+func (refusingDriver) Point(_ context.Context, _ *config.Fleet, lb config.LoadBalancer, _ []dnsroll.Server) error {
+	return fmt.Errorf("nginx: point %s: %w", lb.Name, &hostkeys.Error{Name: lb.Name, Addr: "192.0.2.2", File: "/state/known_hosts", Host: "192.0.2.2", Changed: true, Offered: "SHA256:x"})
+}
+
+// A refused host key fails the switch to green at once (no retry fixes it)
+// with the fix in the message. The switch back succeeds without logging in
+// when the load balancer still answers from blue: nothing was changed.
+func TestRefusedHostKeyAtTheSwitch(t *testing.T) {
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 8)
+	// The "load balancer" forwards to blue: its answers are blue's.
+	lb := config.LoadBalancer{Name: "lb1", Address: blue.DNSAddr(), Driver: "nginx"}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": refusingDriver{}}}
+	env.RegisterActivity(acts)
+
+	_, err = env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{Fleet: fleet, LB: lb, Backends: []dnsroll.Server{green}})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(err.Error(), "ssh-keygen -R 192.0.2.2 -f /state/known_hosts") {
+		t.Fatalf("switch to green: err = %v, want a non-retryable error naming the fix", err)
+	}
+
+	v, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{Fleet: fleet, LB: lb, Backends: []dnsroll.Server{blue}})
+	if err != nil {
+		t.Fatalf("switch back to blue, which it still serves: %v", err)
+	}
+	var res StepResult
+	_ = v.Get(&res)
+	if !strings.Contains(res.Note, "host key refused") {
+		t.Errorf("note = %q, want it to say the key was refused", res.Note)
+	}
+}
