@@ -32,7 +32,7 @@ const ErrAnalysis = "AnalysisFailed"
 // from the fleet's probe section.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	pc := in.Fleet.Probe
-	checks, err := verifyChecks(in)
+	checks, keys, err := verifyChecks(in)
 	if err != nil {
 		return VerifyResult{}, failure(ctx, err)
 	}
@@ -47,9 +47,12 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 	progress.Store("starting")
 	stop := heartbeatEvery(ctx, time.Second, progress.Load)
 	p := &probe.Prober{Timeout: pc.Timeout.D(), Attempts: pc.Attempts, EDNSBufSize: uint16(pc.EDNSBufferSize), Concurrency: pc.Concurrency}
-	an := p.Analyze(ctx, job(in, checks), probe.Settings{
+	j := job(in, checks)
+	j.Keys = keys
+	an := p.Analyze(ctx, j, probe.Settings{
 		Protocols: pc.Protocols, Thresholds: th, ExpectChanges: pc.ChangesExpected(), AllowSerialDecrease: pc.AllowSerialDecrease, Samples: pc.Samples,
-		Progress: func(s string) { progress.Store(s) },
+		SignaturesValidFor: in.Fleet.Rollout.BakeDuration() + pc.Signatures(),
+		Progress:           func(s string) { progress.Store(s) },
 	})
 	stop()
 	res := VerifyResult{Reports: an.Reports, Rounds: an.Rounds, Checks: len(checks), Notes: an.Notes, Attempt: attempt(ctx)}
@@ -66,29 +69,34 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 }
 
 // verifyChecks parses the zone files and builds the checks the fleet
-// asks for. A file whose serial is not the one planned changed under the
-// rollout, and fails it rather than be verified against a moving target.
-func verifyChecks(in VerifyInput) ([]probe.Check, error) {
+// asks for, and the DNSKEY sets of the signed zones. A file whose serial
+// is not the one planned changed under the rollout, and fails it rather
+// than be verified against a moving target.
+func verifyChecks(in VerifyInput) ([]probe.Check, map[string]zone.Records, error) {
 	if len(in.Zones) == 0 {
 		if len(in.Checks) == 0 {
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "no DNS checks to run: the input names no zone files")
+			return nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "no DNS checks to run: the input names no zone files")
 		}
-		return in.Checks, nil
+		return in.Checks, nil, nil
 	}
 	pc := in.Fleet.Probe
 	scope := probe.Scope{All: pc.CheckAllNames(), Names: pc.Names, Types: pc.Types}
 	var checks []probe.Check
+	keys := map[string]zone.Records{}
 	for _, zf := range in.Zones {
 		z, err := zone.ParseFile(zf.Path, zf.Name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if z.Serial() != zf.Serial {
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, z.Serial(), zf.Serial)
+			return nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, z.Serial(), zf.Serial)
 		}
 		checks = append(checks, probe.Checks(z, scope)...)
+		if k := z.DNSKEYs(); len(k) > 0 {
+			keys[z.Origin()] = k
+		}
 	}
-	return checks, nil
+	return checks, keys, nil
 }
 
 // job pairs each target with its baseline: green ns1-next with blue ns1,

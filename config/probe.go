@@ -60,6 +60,18 @@ type Probe struct {
 	// Samples bounds the failures and diff entries kept per server in the
 	// results (default 5).
 	Samples int `yaml:"samples" json:"samples,omitempty"`
+	// SignatureMargin is how long past the bake the RRSIGs of signed zones
+	// must stay valid (default 24h), so that a rollout never switches to
+	// signatures that expire before anyone could re-sign and roll again.
+	SignatureMargin *Duration `yaml:"signature_margin" json:"signature_margin,omitempty"`
+}
+
+// Signatures is the signature margin, with its default.
+func (p Probe) Signatures() time.Duration {
+	if p.SignatureMargin == nil {
+		return 24 * time.Hour
+	}
+	return p.SignatureMargin.D()
 }
 
 // CheckAllNames reports whether every name in the zone files is checked.
@@ -101,6 +113,9 @@ func (p *Probe) setDefaults() {
 	}
 	if p.ErrorLimit == nil {
 		p.ErrorLimit = ptr(1)
+	}
+	if p.SignatureMargin == nil {
+		p.SignatureMargin = ptr(Duration(p.Signatures()))
 	}
 }
 
@@ -145,6 +160,9 @@ func (p *Probe) validate() error {
 	}
 	if p.Interval < 0 {
 		return fieldErr("probe.interval", "must not be negative, got %s", p.Interval.D())
+	}
+	if p.Signatures() < 0 {
+		return fieldErr("probe.signature_margin", "must not be negative, got %s", p.Signatures())
 	}
 	return nil
 }

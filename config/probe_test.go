@@ -54,6 +54,18 @@ zones:`, 1)
 	}
 }
 
+func TestProbeSignatureMargin(t *testing.T) {
+	for text, want := range map[string]time.Duration{"": 24 * time.Hour, "probe: {signature_margin: 2h}\n": 2 * time.Hour, "probe: {signature_margin: 0s}\n": 0} {
+		f, err := Parse([]byte(strings.Replace(valid, "zones:", text+"zones:", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Probe.Signatures(); got != want {
+			t.Errorf("%q: margin %s, want %s", text, got, want)
+		}
+	}
+}
+
 func TestProbeInvalidNamesField(t *testing.T) {
 	cases := []struct{ probe, field string }{
 		{"{types: [BOGUS]}", "probe.types[0]"},
@@ -66,6 +78,7 @@ func TestProbeInvalidNamesField(t *testing.T) {
 		{"{concurrency: -2}", "probe.concurrency"},
 		{"{interval: -1s}", "probe.interval"},
 		{"{attempts: 11}", "probe.attempts"},
+		{"{signature_margin: -1h}", "probe.signature_margin"},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {

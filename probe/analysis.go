@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 // Server is one address to analyse: a nameserver or a load balancer.
@@ -27,6 +29,9 @@ type Job struct {
 	Checks       []Check
 	// Serials is the SOA serial each zone must have, from the zone files.
 	Serials map[string]uint32
+	// Keys are the DNSKEY sets of the signed zones, by apex, from the zone
+	// files: answers of those zones are checked as KindDNSSEC says.
+	Keys map[string]zone.Records
 }
 
 // Thresholds turn rounds into a verdict, as in progressive-delivery
@@ -57,6 +62,9 @@ type Settings struct {
 	// Samples bounds the failures each report keeps and the changes each
 	// comparison lists; 0 means 5.
 	Samples int
+	// SignaturesValidFor is how long past now the RRSIGs of signed zones
+	// must stay valid: the bake and a margin (probe.signature_margin).
+	SignaturesValidFor time.Duration
 	// Progress, when set, is told what the analysis is doing (heartbeats).
 	Progress func(string)
 }
@@ -77,6 +85,10 @@ type Analysis struct {
 // queryKinds are the checks of single queries, summarised together in
 // failure reasons.
 var queryKinds = map[string]bool{KindAnswer: true, KindEDNS: true, KindRecursion: true}
+
+// dnssecKinds come first in failure reasons: a bad signature is an
+// outage of the whole zone for validating resolvers.
+var dnssecKinds = map[string]bool{KindDNSSEC: true}
 
 // maxReason bounds Analysis.Reason, which becomes an error message.
 const maxReason = 1500
@@ -171,6 +183,7 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 	reports := make([]Report, len(job.Targets))
 	got := make([]*answers, len(job.Targets))
 	root := slices.ContainsFunc(job.Checks, func(c Check) bool { return c.Zone == "." })
+	zones := signers(job.Keys, s.SignaturesValidFor, time.Now())
 	var wg sync.WaitGroup
 	for i, t := range job.Targets {
 		wg.Add(1)
@@ -179,6 +192,7 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 			rep := Report{Name: t.Name, Addr: t.Addr}
 			obs := p.probeAll(ctx, sem, t.Addr, s.Protocols, job.Checks)
 			p.record(&rep, obs, s.Samples)
+			checkDNSSEC(&rep, job.Checks, obs[0], zones, s.Samples)
 			for _, proto := range s.Protocols {
 				sem <- struct{}{}
 				rep.add(p.checkRecursion(ctx, t.Addr, proto, root), s.Samples)
@@ -193,6 +207,9 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 	for i := range reports {
 		rep := &reports[i]
 		who := strings.TrimSpace(job.Role + " " + rep.Name)
+		if t := rep.tally(dnssecKinds); t.Fail+t.Error > 0 {
+			problems = append(problems, who+" DNSSEC: "+rep.failures(dnssecKinds))
+		}
 		var against *answers
 		var bname string
 		if i < len(job.Baseline) && job.Baseline[i].Addr != "" {

@@ -30,6 +30,10 @@ type Check struct {
 // String names the check in reports, e.g. "www.example.com. A".
 func (c Check) String() string { return c.Name + " " + c.Type }
 
+// DenialCheckLabel is the label under a signed zone's apex that is asked
+// to see its NXDOMAIN denied by signed NSEC or NSEC3 records.
+const DenialCheckLabel = "dnsroll-denial-check"
+
 // Scope says which queries check a zone.
 type Scope struct {
 	// All checks every owner name in the zone file.
@@ -84,6 +88,9 @@ func Checks(z *zone.Zone, s Scope) []Check {
 	}
 	add(origin, dns.TypeSOA)
 	add(origin, dns.TypeNS)
+	if len(z.DNSKEYs()) > 0 {
+		add(DenialCheckLabel+"."+strings.TrimPrefix(origin, "."), dns.TypeA)
+	}
 	var names []string
 	if s.All {
 		names = z.Names()

@@ -25,7 +25,7 @@ type answers struct {
 }
 
 // collect turns observations into comparable answers: the answer
-// section and, for a referral, its NS set and glue. An RCODE other than
+// section with its RRSIGs and, for a referral, its NS set and glue. An RCODE other than
 // NOERROR and NXDOMAIN, and an AA flag other than expected, become
 // flags ("rcode SERVFAIL"), so that they show up as differences too.
 func collect(checks []Check, obs []observed) *answers {
@@ -42,7 +42,7 @@ func collect(checks []Check, obs []observed) *answers {
 		case o.replied && o.aa && c.Want.Referral:
 			flags = append(flags, "AA flag on a referral")
 		}
-		rrs := o.got.RRs.Merge(o.got.Authority).Merge(o.got.Additional)
+		rrs := o.got.RRs.Merge(o.got.Authority).Merge(o.got.Additional).Merge(zone.FromWire(o.sigs))
 		a.sets[i] = zone.RRset{Name: c.Name, Type: c.Type, RRs: rrs, Flags: flags}
 		a.replied[i] = o.replied
 		if o.soa {

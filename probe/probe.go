@@ -66,6 +66,9 @@ type observed struct {
 	answer Result
 	edns   *Result
 	got    zone.Answer
+	// sigs are the RRSIGs of the answer section, and denial the
+	// authority section of an NXDOMAIN, for the DNSSEC checks.
+	sigs, denial []dns.RR
 	// replied is set when the server answered at all, aa when with AA.
 	replied, aa bool
 	zone        string
@@ -157,6 +160,10 @@ func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed 
 	}
 	m := r.msg
 	o.got = received(m, c.Want.Referral)
+	o.sigs = only(m.Answer, dns.TypeRRSIG)
+	if m.Rcode == dns.RcodeNameError {
+		o.denial = m.Ns
+	}
 	o.replied, o.aa = true, m.Authoritative
 	if qtype == dns.TypeSOA && name == o.zone {
 		for _, rr := range m.Answer {
@@ -189,11 +196,18 @@ func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed 
 	return o
 }
 
-// received is m as an Answer. For a referral, the NS records of the
+// received is m as an Answer, without RRSIGs (see KindDNSSEC). For a
+// referral, the NS records of the
 // authority section and the addresses of the additional section are
 // kept; other records there (DS, RRSIG, NSEC) are not the referral's.
 func received(m *dns.Msg, referral bool) zone.Answer {
-	a := zone.Answer{Rcode: m.Rcode, RRs: zone.FromWire(m.Answer)}
+	var rrs []dns.RR
+	for _, rr := range m.Answer {
+		if rr.Header().Rrtype != dns.TypeRRSIG {
+			rrs = append(rrs, rr)
+		}
+	}
+	a := zone.Answer{Rcode: m.Rcode, RRs: zone.FromWire(rrs)}
 	if referral {
 		a.Referral = !m.Authoritative
 		a.Authority = zone.FromWire(only(m.Ns, dns.TypeNS))

@@ -47,7 +47,8 @@ func (p *Prober) exchange(ctx context.Context, addr, proto, name string, qtype u
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = rd
-	m.SetEdns0(p.bufSize(), false)
+	// DO: signed zones answer with their RRSIGs and denial records.
+	m.SetEdns0(p.bufSize(), true)
 	var err error
 	for range max(p.Attempts, 1) {
 		if ctx.Err() != nil {

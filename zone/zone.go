@@ -380,6 +380,9 @@ func (z *Zone) RRset(name string, qtype uint16) Records {
 	return NewRecords(z.rrsets[rrKey{NormalName(name), qtype}], "")
 }
 
+// DNSKEYs is the apex DNSKEY set: empty for an unsigned zone.
+func (z *Zone) DNSKEYs() Records { return z.RRset(z.origin, dns.TypeDNSKEY) }
+
 // Notes are what BIND warned about when loading the file and then
 // ignored (out-of-zone data), for the rollout's warnings.
 func (z *Zone) Notes() []string { return slices.Clone(z.notes) }

@@ -1,0 +1,186 @@
+package probe
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+// KindDNSSEC: in a signed zone, every authoritative RRset of an answer
+// carries an RRSIG that is valid now and for Settings.SignaturesValidFor
+// more, and that verifies against the zone file's DNSKEY set; an
+// NXDOMAIN carries signed NSEC or NSEC3 records that deny the name.
+const KindDNSSEC = "dnssec"
+
+// signed is what a signed zone's answers are checked against.
+type signed struct {
+	keys     map[uint16][]*dns.DNSKEY // by key tag
+	validFor time.Duration
+	now      time.Time
+}
+
+// signers makes, for each zone of keys with a DNSKEY set, what its
+// answers' signatures are checked against.
+func signers(keys map[string]zone.Records, validFor time.Duration, now time.Time) map[string]*signed {
+	out := map[string]*signed{}
+	for z, set := range keys {
+		s := &signed{keys: map[uint16][]*dns.DNSKEY{}, validFor: validFor, now: now}
+		for _, rr := range set {
+			if k, ok := rr.(*dns.DNSKEY); ok {
+				s.keys[k.KeyTag()] = append(s.keys[k.KeyTag()], k)
+			}
+		}
+		if len(s.keys) > 0 {
+			out[zone.NormalName(z)] = s
+		}
+	}
+	return out
+}
+
+// checkDNSSEC checks the signatures of obs, one server's answers over one
+// protocol, and adds a result per RRset (each once, though several
+// answers hold it) to rep. Referrals and answers of unsigned zones are
+// not checked: the parent does not sign a delegation's NS set or glue.
+func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*signed, samples int) {
+	if len(zones) == 0 {
+		return
+	}
+	done := map[string]bool{}
+	for i, o := range obs {
+		c := checks[i]
+		s := zones[zone.NormalName(c.Zone)]
+		if s == nil || !o.replied || c.Want.Referral {
+			continue
+		}
+		switch o.got.Rcode {
+		case dns.RcodeSuccess:
+			for _, set := range rrsets(o.got.RRs, c.Zone) {
+				key := set[0].Header().Name + " " + dns.Type(set[0].Header().Rrtype).String()
+				if done[key] {
+					continue
+				}
+				done[key] = true
+				rep.add(s.check(key, set, o.sigs), samples)
+			}
+		case dns.RcodeNameError:
+			key := c.Name + " NXDOMAIN"
+			if done[key] {
+				continue
+			}
+			done[key] = true
+			var denial []dns.RR
+			for _, rr := range o.denial {
+				if t := rr.Header().Rrtype; t == dns.TypeNSEC || t == dns.TypeNSEC3 {
+					denial = append(denial, rr)
+				}
+			}
+			if len(denial) == 0 {
+				rep.add(Result{Check: key, Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: "no NSEC or NSEC3 record denies the name"}, samples)
+				continue
+			}
+			for _, set := range rrsets(denial, c.Zone) {
+				k := set[0].Header().Name + " " + dns.Type(set[0].Header().Rrtype).String()
+				if !done[k] {
+					done[k] = true
+					rep.add(s.check(k, set, o.denial), samples)
+				}
+			}
+		}
+	}
+}
+
+// rrsets groups the records of zone apex origin that the zone signs:
+// not those outside it, nor CNAMEs synthesised from a DNAME in the same
+// answer (servers do not sign them).
+func rrsets(rrs []dns.RR, origin string) [][]dns.RR {
+	origin = zone.NormalName(origin)
+	var dnames []string
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeDNAME {
+			dnames = append(dnames, rr.Header().Name)
+		}
+	}
+	index := map[[2]any]int{}
+	var out [][]dns.RR
+	for _, rr := range rrs {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeRRSIG || !dns.IsSubDomain(origin, h.Name) {
+			continue
+		}
+		synth := false
+		for _, d := range dnames {
+			synth = synth || (h.Rrtype == dns.TypeCNAME && h.Name != d && dns.IsSubDomain(d, h.Name))
+		}
+		if synth {
+			continue
+		}
+		k := [2]any{h.Name, h.Rrtype}
+		if i, ok := index[k]; ok {
+			out[i] = append(out[i], rr)
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, []dns.RR{rr})
+	}
+	return out
+}
+
+// check is the result for one RRset (named name, "www.example.com. A")
+// given the RRSIGs received with it. One signature that is valid long
+// enough and verifies is enough, as it is for resolvers; otherwise the
+// first problem found is the detail.
+func (s *signed) check(name string, set []dns.RR, sigs []dns.RR) Result {
+	res := Result{Check: name, Kind: KindDNSSEC, Outcome: OutcomePass}
+	h := set[0].Header()
+	problem := "no RRSIG"
+	for _, rr := range sigs {
+		sig, ok := rr.(*dns.RRSIG)
+		if !ok || sig.TypeCovered != h.Rrtype || !zone.SameName(sig.Hdr.Name, h.Name) {
+			continue
+		}
+		p := s.problem(sig, set)
+		if p == "" {
+			return res
+		}
+		if problem == "no RRSIG" {
+			problem = p
+		}
+	}
+	res.Outcome, res.Detail = OutcomeFail, problem
+	return res
+}
+
+// problem is what is wrong with sig over set, or "".
+func (s *signed) problem(sig *dns.RRSIG, set []dns.RR) string {
+	inception, expiration := sigTime(sig.Inception, s.now), sigTime(sig.Expiration, s.now)
+	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	switch {
+	case expiration.Before(s.now):
+		return "RRSIG expired " + stamp(expiration)
+	case inception.After(s.now):
+		return "RRSIG not valid before " + stamp(inception)
+	case expiration.Before(s.now.Add(s.validFor)):
+		return fmt.Sprintf("RRSIG expires %s, within the %s that it must stay valid (bake and probe.signature_margin)", stamp(expiration), s.validFor)
+	}
+	keys := s.keys[sig.KeyTag]
+	if len(keys) == 0 {
+		return fmt.Sprintf("RRSIG by key tag %d, which is not in the zone's DNSKEY set", sig.KeyTag)
+	}
+	var err error
+	for _, k := range keys {
+		if err = sig.Verify(k, set); err == nil {
+			return ""
+		}
+	}
+	return fmt.Sprintf("RRSIG by key tag %d does not verify against the zone's DNSKEY set: %v", sig.KeyTag, err)
+}
+
+// sigTime reads a signature time, which is seconds modulo 2^32 (RFC
+// 4034 §3.1.5), as the time nearest to now.
+func sigTime(v uint32, now time.Time) time.Time {
+	d := int32(v - uint32(now.Unix()))
+	return now.Add(time.Duration(d) * time.Second).Truncate(time.Second)
+}

@@ -1,0 +1,127 @@
+package probe
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+// signZone signs text for origin with a fresh ECDSA KSK and ZSK, by
+// BIND's dnssec-signzone, with signatures valid from start to end
+// (dnssec-signzone's -s and -e: "now-3600", "+86400", "20261101000000"),
+// and with NSEC3 when nsec3 is set. It returns the signed zone file's
+// text.
+func signZone(t *testing.T, origin, text, start, end string, nsec3 bool) string {
+	t.Helper()
+	for _, tool := range []string{"dnssec-keygen", "dnssec-signzone"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (bind9-utils)", tool)
+		}
+	}
+	dir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("dnssec-keygen", "-q", "-K", dir, "-a", "ECDSAP256SHA256", "-f", "KSK", origin)
+	run("dnssec-keygen", "-q", "-K", dir, "-a", "ECDSAP256SHA256", origin)
+	src := filepath.Join(dir, "zone")
+	if err := os.WriteFile(src, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"dnssec-signzone", "-q", "-P", "-S", "-K", dir, "-o", origin, "-s", start, "-e", end, "-f", src + ".signed"}
+	if nsec3 {
+		args = append(args, "-3", "-", "-H", "0")
+	}
+	run(append(args, src)...)
+	b, err := os.ReadFile(src + ".signed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+const unsignedZone = `$ORIGIN example.com.
+$TTL 300
+@       SOA   ns1 hostmaster 7 7200 900 1209600 300
+        NS    ns1
+ns1     A     192.0.2.1
+www     A     192.0.2.10
+        AAAA  2001:db8::10
+alias   CNAME www
+*.wild  TXT   "wild"
+sub     NS    ns.sub
+ns.sub  A     192.0.2.77
+`
+
+// analyseSigned serves signed on two real named, green and blue, and
+// analyses green as Verify does, with signatures that must stay valid
+// for validFor.
+func analyseSigned(t *testing.T, signed string, validFor time.Duration) Analysis {
+	t.Helper()
+	z, err := zone.Parse(strings.NewReader(signed), "example.com", "signed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	green := startNamed(t, "example.com", signed)
+	blue := startNamed(t, "example.com", signed)
+	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}}, BaselineRole: "blue",
+		Checks: Checks(z, Scope{All: true, Names: []string{"nope"}}), Serials: map[string]uint32{"example.com": z.Serial()},
+		Keys: map[string]zone.Records{"example.com.": z.DNSKEYs()}}
+	p := &Prober{Timeout: time.Second, Attempts: 2}
+	return p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: validFor})
+}
+
+// Signed zones (NSEC and NSEC3) on real named pass with good signatures,
+// and fail, naming the RRset and the time, when they expired, expire
+// within the bake and margin, or do not verify.
+func TestDNSSECOnRealBIND(t *testing.T) {
+	for _, nsec3 := range []bool{false, true} {
+		name := map[bool]string{false: "NSEC", true: "NSEC3"}[nsec3]
+		t.Run(name+" valid", func(t *testing.T) {
+			an := analyseSigned(t, signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", nsec3), 24*time.Hour)
+			if !an.OK {
+				t.Fatalf("a well signed zone fails: %s", an.Reason)
+			}
+			if k := an.Reports[0].Kinds[KindDNSSEC]; k.Pass < 8 {
+				t.Errorf("only %d RRsets' signatures checked", k.Pass)
+			}
+		})
+	}
+	t.Run("expired", func(t *testing.T) {
+		an := analyseSigned(t, signZone(t, "example.com", unsignedZone, "20261001000000", "20261101000000", false), time.Hour)
+		if an.OK || !strings.Contains(an.Reason, "DNSSEC: ") || !strings.Contains(an.Reason, "example.com. SOA: RRSIG expired 2026-11-01T00:00:00Z") {
+			t.Errorf("expired signatures: ok %v, reason %q", an.OK, an.Reason)
+		}
+	})
+	t.Run("expires within the bake and margin", func(t *testing.T) {
+		an := analyseSigned(t, signZone(t, "example.com", unsignedZone, "now-3600", "+7200", false), 24*time.Hour)
+		if an.OK || !strings.Contains(an.Reason, "RRSIG expires ") || !strings.Contains(an.Reason, "within the 24h0m0s") {
+			t.Errorf("ok %v, reason %q", an.OK, an.Reason)
+		}
+	})
+	t.Run("does not verify", func(t *testing.T) {
+		signed := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
+		// A record changed after signing: its RRSIG no longer matches.
+		tampered := strings.Replace(signed, "192.0.2.10", "192.0.2.66", 1)
+		if tampered == signed {
+			t.Fatal("no www A in the signed zone")
+		}
+		an := analyseSigned(t, tampered, time.Hour)
+		if an.OK || !strings.Contains(an.Reason, "www.example.com. A: RRSIG by key tag") || !strings.Contains(an.Reason, "does not verify") {
+			t.Errorf("ok %v, reason %q", an.OK, an.Reason)
+		}
+	})
+}
