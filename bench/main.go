@@ -126,7 +126,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	defer c.Close()
 	acts, err := worker.NewActivities(worker.Config{
 		FleetDir: fleetDir, LabDir: l.Dir(), LinodeURL: l.SimURL(), LinodeToken: lab.Token,
-		LinodeRetryWait: 200 * time.Millisecond,
+		LinodeRetryWait: 200 * time.Millisecond, KnownHostsFile: l.KnownHostsFile(),
 	})
 	if err != nil {
 		return err
