@@ -33,7 +33,7 @@ type sshd struct {
 	keys []ssh.Signer
 }
 
-func startSSHD(t *testing.T, keys ...ssh.Signer) *sshd {
+func startSSHD(t testing.TB, keys ...ssh.Signer) *sshd {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *sshd) rekey(keys ...ssh.Signer) {
 
 func (s *sshd) host() string { return "[127.0.0.1]:" + strconv.Itoa(s.port) }
 
-func ed25519Key(t *testing.T) ssh.Signer {
+func ed25519Key(t testing.TB) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -87,7 +87,7 @@ func ed25519Key(t *testing.T) ssh.Signer {
 	return s
 }
 
-func ecdsaKey(t *testing.T) ssh.Signer {
+func ecdsaKey(t testing.TB) ssh.Signer {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -100,7 +100,7 @@ func ecdsaKey(t *testing.T) ssh.Signer {
 	return s
 }
 
-func newKeeper(t *testing.T, mode Mode, s *sshd) *Keeper {
+func newKeeper(t testing.TB, mode Mode, s *sshd) *Keeper {
 	t.Helper()
 	k, err := New(mode, filepath.Join(t.TempDir(), "state", "known_hosts"), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -279,8 +279,8 @@ func TestPinsAnyRecordedType(t *testing.T) {
 	}
 }
 
-// Forget removes a deleted machine's entries, hashed ones included, and
-// keeps every other line.
+// Forget removes a deleted machine's entries, hashed and untagged ones
+// included, and keeps every other line and a later instance's entries.
 func TestForgetRemovesOnlyThatAddress(t *testing.T) {
 	s := startSSHD(t, ed25519Key(t))
 	k := newKeeper(t, TOFU, s)
@@ -293,7 +293,14 @@ func TestForgetRemovesOnlyThatAddress(t *testing.T) {
 	if err := k.TrustNew(ctx(t), "ns2-next", "127.0.0.1", "linode-5"); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Forget("127.0.0.1"); err != nil {
+	// Instance 4 was deleted long ago: instance 5 keeps its entry.
+	if err := k.Forget("127.0.0.1", "linode-4"); err != nil {
+		t.Fatal(err)
+	}
+	if es := entries(t, k, s); len(es) != 1 || es[0].Comment != "dnsroll:linode-5" {
+		t.Fatalf("after forgetting another instance: %+v", es)
+	}
+	if err := k.Forget("127.0.0.1", "linode-5"); err != nil {
 		t.Fatal(err)
 	}
 	got := readFile(t, k.Store.Path())
@@ -345,4 +352,33 @@ func hasKey(es []Entry, k ssh.PublicKey) bool {
 		}
 	}
 	return false
+}
+
+// What a check costs before each playbook: a pinned host is one handshake,
+// first contact one per key type plus the check.
+func BenchmarkVerifyPinned(b *testing.B) {
+	s := startSSHD(b, ed25519Key(b), ecdsaKey(b))
+	k := newKeeper(b, TOFU, s)
+	if err := k.Verify(context.Background(), "lb1", "127.0.0.1"); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := k.Verify(context.Background(), "lb1", "127.0.0.1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyFirstContact(b *testing.B) {
+	s := startSSHD(b, ed25519Key(b), ecdsaKey(b))
+	k := newKeeper(b, TOFU, s)
+	for b.Loop() {
+		if err := k.Forget("127.0.0.1", ""); err != nil {
+			b.Fatal(err)
+		}
+		if err := k.Verify(context.Background(), "lb1", "127.0.0.1"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
