@@ -2,9 +2,15 @@ package e2e
 
 import (
 	"errors"
+	"io"
 	"os/exec"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/workflows"
 )
 
 // brokenZone parses (miekg/dns, so the plan accepts it) but named refuses
@@ -79,4 +85,75 @@ func TestCLIStartWait(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "has ended (failed)") {
 		t.Errorf("abort of an ended rollout: exit %d, want 1 with the reason:\n%s", code, out)
 	}
+}
+
+// At the approval gate, `dnsroll rollout start --wait` puts the decision in
+// front of the operator: green's changes against blue, the deadline and the
+// exact commands, with a time on every line. Approving with the printed
+// command lets the rollout finish.
+func TestCLIApprovalGateShowsTheDecision(t *testing.T) {
+	tl := startLab(t, nil)
+	tl.startWorker(t)
+	c := tl.startAPI(t)
+	if _, _, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v", err)
+	}
+	tl.editFleet(t, "approval: auto", "approval: manual")
+
+	var out strings.Builder
+	cmd := exec.Command(dnsrollBinary(t), "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "200ms")
+	cmd.Env = append(cleanEnv(), "DNSROLL_API_URL="+c.URL, "DNSROLL_API_TOKEN="+apiToken)
+	cmd.Stdout, cmd.Stderr = &syncWriter{w: &out}, &syncWriter{w: &out}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := regexp.MustCompile(`started (rollout-lab:\S+)`)
+	var id string
+	for deadline := time.Now().Add(time.Minute); id == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if m := started.FindStringSubmatch(out.String()); m != nil {
+			id = m[1]
+		}
+	}
+	if id == "" {
+		t.Fatalf("start printed no rollout ID:\n%s", out.String())
+	}
+	waitPhase(t, c, id, workflows.PhaseAwaitingApproval)
+	// The printer may be one poll behind the phase.
+	time.Sleep(time.Second)
+	if o, code := cli(t, c.URL, apiToken, "approve", "--fleet", "lab", "--reason", "diff reviewed"); code != 0 {
+		t.Fatalf("approve: exit %d:\n%s", code, o)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("start --wait: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	t.Logf("dnsroll rollout start --wait:\n%s", got)
+	for _, want := range []string{
+		"==> awaiting-approval",
+		"zone example.com. on ns1-next against blue ns1: ",
+		"changed: ",
+		"or the rollout is aborted",
+		"approve: dnsroll rollout approve --id rollout-lab:",
+		"abort:   dnsroll rollout abort --id rollout-lab:",
+		"==> succeeded",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d ==> awaiting-approval$`).MatchString(got) {
+		t.Errorf("the gate's line carries no time")
+	}
+}
+
+// syncWriter lets a command's stdout and stderr share one builder.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

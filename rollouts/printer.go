@@ -17,6 +17,9 @@ type Printer struct {
 	// Clock, when set, prefixes each line with the time it returns (the
 	// CLI's --follow); nil prints no times.
 	Clock func() time.Time
+	// ID is the rollout's API ID; when set, the approval gate prints the
+	// commands that approve or abort it.
+	ID string
 	phase workflows.Phase
 	seen  map[string]string // step key → last printed state
 	// events counts status events already printed.
@@ -33,6 +36,9 @@ func (p *Printer) Update(st workflows.Status) {
 	if st.Phase != p.phase {
 		p.printf("==> %s\n", st.Phase)
 		p.phase = st.Phase
+		if st.Phase == workflows.PhaseAwaitingApproval {
+			p.gate(st)
+		}
 	}
 	p.steps(st, true)
 	for ; p.events < len(st.Events); p.events++ {
@@ -92,4 +98,28 @@ func (p *Printer) printf(format string, args ...any) {
 		fmt.Fprint(p.W, p.Clock().Format("15:04:05 "))
 	}
 	fmt.Fprintf(p.W, format, args...)
+}
+
+// gate prints the decision in front of the operator at the approval gate:
+// what green changes against blue, the deadline, and the commands.
+func (p *Printer) gate(st workflows.Status) {
+	for _, a := range st.Analysis {
+		if a.Step != "VerifyGreen" {
+			continue
+		}
+		for _, rep := range a.Result.Reports {
+			for _, d := range rep.Diffs {
+				p.printf("    zone %s on %s against %s: %s\n", d.Zone, rep.Name, d.Against, d.Summary)
+			}
+		}
+	}
+	if !st.ApproveBy.IsZero() {
+		p.printf("    approve by %s, or the rollout is aborted\n", st.ApproveBy.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+	if p.ID != "" {
+		p.printf("    approve: dnsroll rollout approve --id %s --reason '...'\n", p.ID)
+		p.printf("    abort:   dnsroll rollout abort --id %s --reason '...'\n", p.ID)
+		wid, _, _ := strings.Cut(p.ID, ":")
+		p.printf("    (or: temporal workflow signal --workflow-id %s --name approve --input '{\"by\":\"you\"}')\n", wid)
+	}
 }

@@ -17,6 +17,7 @@ func (r *rollout) awaitApproval(ctx workflow.Context) error {
 	if !r.controls || rc.Approval != config.ApprovalManual {
 		return nil
 	}
+	r.st.ApproveBy = workflow.Now(ctx).Add(rc.ApprovalTimeout.D())
 	r.setPhase(ctx, PhaseAwaitingApproval)
 	r.notify(ctx, config.EventAwaitingApproval)
 	s := &Step{Name: "AwaitApproval", State: StepRunning, StartedAt: workflow.Now(ctx)}

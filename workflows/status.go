@@ -57,6 +57,9 @@ type Status struct {
 	Blue map[string]dnsroll.Server `json:"blue"`
 	// Green are the replacement servers, by final label.
 	Green map[string]dnsroll.Server `json:"green"`
+	// ApproveBy is the approval gate's deadline (approval: manual): without
+	// the approve signal by then, the rollout is aborted.
+	ApproveBy time.Time `json:"approve_by,omitzero"`
 	// OnGreen lists the load balancers currently pointed at green.
 	OnGreen []string `json:"on_green"`
 	// Failure says why the rollout did not succeed, for the operator.

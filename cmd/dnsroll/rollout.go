@@ -148,7 +148,7 @@ func (c *rolloutCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 
 // follow prints a rollout's progress until it ends; only success exits 0.
 func (c *rolloutCmd) follow(ctx context.Context, id string, poll time.Duration) error {
-	p := &rollouts.Printer{W: c.out, Clock: time.Now}
+	p := &rollouts.Printer{W: c.out, Clock: time.Now, ID: id}
 	ro, err := c.client.Wait(ctx, id, poll, func(ro api.Rollout) { p.Update(ro.Status) })
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("stopped following %s; it goes on (dnsroll rollout status --id %s)", id, id)
@@ -196,7 +196,7 @@ func (c *rolloutCmd) status(ctx context.Context) error {
 		fmt.Fprintf(c.out, "Web UI    %s\n", ro.Links.WebUI)
 	}
 	fmt.Fprintln(c.out)
-	(&rollouts.Printer{W: c.out}).Update(ro.Status)
+	(&rollouts.Printer{W: c.out, ID: ro.ID}).Update(ro.Status)
 	if ro.Failure != "" {
 		fmt.Fprintf(c.out, "\nfailure: %s\n", ro.Failure)
 	}
