@@ -19,7 +19,7 @@ type Printer struct {
 	Clock func() time.Time
 	// ID is the rollout's API ID; when set, the approval gate prints the
 	// commands that approve or abort it.
-	ID string
+	ID    string
 	phase workflows.Phase
 	seen  map[string]string // step key → last printed state
 	// events counts status events already printed.
