@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,4 +75,31 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 			}
 		})
 	}
+
+	// A fleet with a real load balancer (no lab section, a public
+	// address) against this worker's simulated cloud: only the worker
+	// knows its cloud, so Plan refuses it.
+	t.Run("a real load balancer against the simulator", func(t *testing.T) {
+		real := regexp.MustCompile(`(?m)^lab:\n(  .*\n)+`).ReplaceAllString(string(good), "")
+		real = strings.Replace(real, `"`+lb2+`"`, `"203.0.113.53:53"`, 1)
+		writeFile(t, path, real)
+		defer writeFile(t, path, string(good))
+		before := len(tl.Sim().Instances())
+		run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := tl.wait(t, run)
+		if err == nil || st.Phase != workflows.PhaseFailed {
+			t.Fatalf("rollout: phase %s, failure %q; want it refused", st.Phase, st.Failure)
+		}
+		for _, w := range []string{"Plan ", "load_balancers[1].address", "203.0.113.53", "simulated Linode API", "unset DNSROLL_LINODE_URL"} {
+			if !strings.Contains(st.Failure, w) {
+				t.Errorf("failure %q lacks %q", st.Failure, w)
+			}
+		}
+		if n := len(tl.Sim().Instances()); n != before {
+			t.Errorf("the simulator holds %d instances, had %d: a refused rollout created servers", n, before)
+		}
+	})
 }

@@ -11,6 +11,7 @@ package preflight
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -73,14 +74,24 @@ type Target struct {
 
 // Fits refuses a fleet that cannot run on this worker: a lab fleet (one
 // with a lab: section, whose servers are processes on the worker's own
-// loopback) against the real Linode API, and a fleet provisioned over SSH
-// when new VMs would get no key, so that nobody could log into them.
+// loopback) against the real Linode API; the reverse, a fleet with real
+// load balancers against a simulated Linode API; and a fleet provisioned
+// over SSH when new VMs would get no key, so that nobody could log into
+// them.
 func (t Target) Fits(f *config.Fleet) error {
 	switch {
 	case !t.Known:
 		return nil
 	case t.RealLinode && f.Lab != nil:
 		return dnsroll.Errorf(dnsroll.EINVALID, "lab: fleet %s is a lab fleet, but this worker talks to the real Linode API: run it in the lab (make dev), or remove its lab section and give it real load balancers", f.Name)
+	case !t.RealLinode && f.Lab == nil:
+		if err := simulatorReachable(f); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !t.Known:
+		return nil
 	case f.Ansible.Connection == "ssh" && t.SSHKeys == 0:
 		return dnsroll.Errorf(dnsroll.EINVALID,
 			"ansible.connection: fleet %s provisions new VMs over SSH, but this worker creates them with no SSH public key, so nobody could log in: "+
@@ -137,6 +148,31 @@ func File(path, revision string, target Target) error {
 	}
 	if _, err := Zones(f, revision); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}
+
+// simulatorReachable refuses, for a worker on a simulated Linode API, a
+// fleet whose load balancers are on public addresses: real machines, which
+// a switch would point at servers that exist only in the simulator. The
+// machine lab's load balancers are on a private bridge; a lab fleet's, on
+// loopback.
+func simulatorReachable(f *config.Fleet) error {
+	for i, lb := range f.LoadBalancers {
+		field, host := fmt.Sprintf("load_balancers[%d].address", i), lb.Address
+		if h, _, err := net.SplitHostPort(lb.Address); err == nil {
+			host = h
+		}
+		if lb.SSHHost != "" {
+			field, host = fmt.Sprintf("load_balancers[%d].ssh_host", i), lb.SSHHost
+		}
+		ip := net.ParseIP(host)
+		if host == "localhost" || (ip != nil && (ip.IsLoopback() || ip.IsPrivate())) {
+			continue
+		}
+		return dnsroll.Errorf(dnsroll.EINVALID,
+			"%s: fleet %s has a load balancer at %s, a real machine, but this worker talks to a simulated Linode API (DNSROLL_LINODE_URL), "+
+				"whose servers that load balancer cannot reach: unset DNSROLL_LINODE_URL to use the real API, or run a lab fleet (fleets/lab.yaml, fleets/machines.yaml)", field, f.Name, host)
 	}
 	return nil
 }

@@ -48,7 +48,8 @@ func write(t *testing.T, path, text string) {
 func same(s string) string { return s }
 
 func TestFile(t *testing.T) {
-	keys := Target{Known: true, SSHKeys: 1}
+	keys := Target{Known: true, RealLinode: true, SSHKeys: 1}
+	sim := Target{Known: true, SSHKeys: 1}
 	for _, tt := range []struct {
 		name     string
 		edit     func(string) string
@@ -61,9 +62,14 @@ func TestFile(t *testing.T) {
 		{"no revision: zone files skipped", same, "", keys, ""},
 		{"a zone that does not parse", func(s string) string { return s }, "bad", keys, "zones[0].file"},
 		{"a file named after another fleet", func(s string) string { return strings.Replace(s, "fleet: prod", "fleet: other", 1) }, "A", keys, `is "other", but the file is named prod.yaml`},
-		{"SSH fleet, no keys for new VMs", same, "A", Target{Known: true}, "DNSROLL_SSH_AUTHORIZED_KEYS"},
+		{"SSH fleet, no keys for new VMs", same, "A", Target{Known: true, RealLinode: true}, "DNSROLL_SSH_AUTHORIZED_KEYS"},
 		{"lab fleet against the real Linode API", func(s string) string { return s + "ansible: {connection: local}\nlab: {dns_port_base: 15300}\n" }, "A", Target{Known: true, RealLinode: true}, "lab fleet, but this worker talks to the real Linode API"},
 		{"an unknown worker checks only the fleet", same, "A", Target{}, ""},
+		{"real load balancers against a simulated API", same, "A", sim, "load_balancers[0].address: fleet prod has a load balancer at 192.0.2.1, a real machine, but this worker talks to a simulated Linode API"},
+		{"a public ssh_host against a simulated API", func(s string) string {
+			return strings.Replace(s, `address: "192.0.2.1:53",`, `address: "10.231.0.2:53", ssh_host: lb1.example.net,`, 1)
+		}, "A", sim, "load_balancers[0].ssh_host: fleet prod has a load balancer at lb1.example.net"},
+		{"machine lab load balancers against a simulated API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) }, "A", sim, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := dir(t, tt.edit)
@@ -99,7 +105,7 @@ func TestDir(t *testing.T) {
 		t.Errorf("a missing fleets directory: %v", err)
 	}
 	d := dir(t, same)
-	if err := Dir(d, Target{Known: true, SSHKeys: 1}); err != nil {
+	if err := Dir(d, Target{Known: true, RealLinode: true, SSHKeys: 1}); err != nil {
 		t.Errorf("a good directory: %v", err)
 	}
 	write(t, filepath.Join(d, "broken.yaml"), strings.Replace(fleetText, "fleet: prod", "fleet: broken", 1)+"load_balancers: [{name: lb1, address: \"192.0.2.1:99999\", fronts: ns1}]\n")
