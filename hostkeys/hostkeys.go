@@ -233,6 +233,10 @@ func (k *Keeper) check(ctx context.Context, hp string) (ssh.PublicKey, state, er
 	return nil, unknown, fmt.Errorf("known_hosts: %w", verdict)
 }
 
+// tagPrefix starts the comment of entries that TrustNew records, followed
+// by the instance.
+const tagPrefix = "dnsroll:"
+
 // TrustNew records the keys of a machine that this rollout created,
 // instance (its cloud ID, such as "linode-123"), at addr. Entries left by
 // another instance at the same address are replaced: the cloud reuses
@@ -248,20 +252,13 @@ func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) erro
 	}
 	hp := k.addr(addr)
 	host := knownhosts.Normalize(hp)
-	tag := "dnsroll:" + instance
+	tag := tagPrefix + instance
 	old, err := k.Store.Entries(host)
 	if err != nil {
 		return err
 	}
 	if len(old) > 0 && allTagged(old, tag) {
-		if err := k.Verify(ctx, name, addr); err != nil {
-			var he *Error
-			if errors.As(err, &he) {
-				he.Name = name + " (" + instance + ")"
-			}
-			return err
-		}
-		return nil
+		return k.Verify(ctx, name+" ("+instance+")", addr)
 	}
 	keys, err := scan(ctx, hp)
 	if err != nil {
@@ -276,14 +273,17 @@ func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) erro
 	return nil
 }
 
-// Forget removes addr's entries, once the machine there is deleted.
-func (k *Keeper) Forget(addr string) error {
+// Forget removes the entries for addr once instance, the machine there, is
+// deleted: its own entries and untagged ones, but not those of another
+// instance that the cloud has since given the address.
+func (k *Keeper) Forget(addr, instance string) error {
 	if k == nil || k.Store == nil || addr == "" {
 		return nil
 	}
-	n, err := k.Store.Remove(knownhosts.Normalize(k.addr(addr)))
+	mine := func(e Entry) bool { return !strings.HasPrefix(e.Comment, tagPrefix) || e.Comment == tagPrefix+instance }
+	n, err := k.Store.Remove(knownhosts.Normalize(k.addr(addr)), mine)
 	if err == nil && n > 0 {
-		k.Log.Info("removed SSH host keys of a deleted machine", "addr", addr, "entries", n, "file", k.Store.Path())
+		k.Log.Info("removed SSH host keys of a deleted machine", "addr", addr, "instance", instance, "entries", n, "file", k.Store.Path())
 	}
 	return err
 }
