@@ -2,55 +2,27 @@ package probe
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/signzone"
 	"github.com/dnsroll/dnsroll/zone"
 )
 
-// signZone signs text for origin with a fresh ECDSA KSK and ZSK, by
-// BIND's dnssec-signzone, with signatures valid from start to end
-// (dnssec-signzone's -s and -e: "now-3600", "+86400", "20261101000000"),
-// and with NSEC3 when nsec3 is set. It returns the signed zone file's
-// text.
+// signZone signs text for origin with BIND's tools, with signatures
+// valid from start to end (dnssec-signzone's -s and -e), with NSEC3 when
+// nsec3 is set.
 func signZone(t *testing.T, origin, text, start, end string, nsec3 bool) string {
 	t.Helper()
-	for _, tool := range []string{"dnssec-keygen", "dnssec-signzone"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bind9-utils)", tool)
-		}
+	if tool := signzone.Missing(); tool != "" {
+		t.Skipf("needs %s (bind9-utils)", tool)
 	}
-	dir := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	run("dnssec-keygen", "-q", "-K", dir, "-a", "ECDSAP256SHA256", "-f", "KSK", origin)
-	run("dnssec-keygen", "-q", "-K", dir, "-a", "ECDSAP256SHA256", origin)
-	src := filepath.Join(dir, "zone")
-	if err := os.WriteFile(src, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"dnssec-signzone", "-q", "-P", "-S", "-K", dir, "-o", origin, "-s", start, "-e", end, "-f", src + ".signed"}
-	if nsec3 {
-		args = append(args, "-3", "-", "-H", "0")
-	}
-	run(append(args, src)...)
-	b, err := os.ReadFile(src + ".signed")
+	signed, err := signzone.Sign(t.TempDir(), origin, text, signzone.Options{Start: start, End: end, NSEC3: nsec3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return signed
 }
 
 const unsignedZone = `$ORIGIN example.com.
@@ -78,7 +50,7 @@ func analyseSigned(t *testing.T, signed string, validFor time.Duration) Analysis
 	green := startNamed(t, "example.com", signed)
 	blue := startNamed(t, "example.com", signed)
 	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}}, BaselineRole: "blue",
-		Checks: Checks(z, Scope{All: true, Names: []string{"nope"}}), Serials: map[string]uint32{"example.com": z.Serial()},
+		Checks: Checks(z, Scope{All: true, Names: []string{"nope", "x.wild", "deep.sub"}}), Serials: map[string]uint32{"example.com": z.Serial()},
 		Keys: map[string]zone.Records{"example.com.": z.DNSKEYs()}}
 	p := &Prober{Timeout: time.Second, Attempts: 2}
 	return p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: validFor})
