@@ -149,7 +149,7 @@ func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed 
 		o.answer.Detail = fmt.Sprintf("unknown query type %q", c.Type)
 		return o
 	}
-	name := zone.NormalName(c.Name)
+	name := dns.CanonicalName(c.Name) // Checks made it the wire form (zone.NormalName)
 	r, err := p.query(ctx, addr, proto, name, qtype, false)
 	if err != nil {
 		o.answer.Detail = describe(err, p)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -214,6 +215,9 @@ func NewRecords(rrs []dns.RR, owner string) Records {
 
 // sort puts r in canonical order; it must already be canonical.
 func (r Records) sort() {
+	if len(r) < 2 {
+		return
+	}
 	keys := make(map[dns.RR]key, len(r))
 	for _, rr := range r {
 		keys[rr] = keyOf(rr)
@@ -238,12 +242,41 @@ func (r Records) Equal(o Records) bool {
 	if len(r) != len(o) {
 		return false
 	}
+	if len(r) == 0 {
+		return true
+	}
+	bp := packBufs.Get().(*[2][]byte)
+	defer packBufs.Put(bp)
 	for i := range r {
-		if compareKeys(keyOf(r[i]), keyOf(o[i])) != 0 {
+		a, errA := packInto(r[i], &bp[0])
+		b, errB := packInto(o[i], &bp[1])
+		if errA != nil || errB != nil {
+			if r[i].String() != o[i].String() {
+				return false
+			}
+			continue
+		}
+		if !bytes.Equal(a, b) {
 			return false
 		}
 	}
 	return true
+}
+
+// packBufs are buffers for packing the records Equal compares.
+var packBufs = sync.Pool{New: func() any { return &[2][]byte{make([]byte, 512), make([]byte, 512)} }}
+
+// packInto packs rr, without compression, into *buf, growing it as needed.
+func packInto(rr dns.RR, buf *[]byte) ([]byte, error) {
+	off, err := dns.PackRR(rr, *buf, 0, nil, false)
+	if err == dns.ErrBuf {
+		*buf = make([]byte, dns.Len(rr)+64)
+		off, err = dns.PackRR(rr, *buf, 0, nil, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return (*buf)[:off], nil
 }
 
 // Strings renders r for people, one CanonicalRR each, in r's order.

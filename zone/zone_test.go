@@ -313,6 +313,12 @@ func TestRecordsCompareAsData(t *testing.T) {
 	if recs(t, `t.example.com. 60 IN TLSA 3 1 1 ABCDEF0123`).Equal(recs(t, `t.example.com. 60 IN TLSA 3 1 1 ABCDEF0124`)) {
 		t.Error("different TLSA data compare equal")
 	}
+	big := func(last string) Records {
+		return recs(t, `t.example.com. 60 IN TXT "`+strings.Repeat("a", 250)+`" "`+strings.Repeat("b", 250)+`" "`+last+`"`)
+	}
+	if !big("x").Equal(big("x")) || big("x").Equal(big("y")) {
+		t.Error("records larger than the packing buffer are not compared by their data")
+	}
 	if recs(t, `t.example.com. 60 IN TXT "Case"`).Equal(recs(t, `t.example.com. 60 IN TXT "case"`)) {
 		t.Error("TXT is compared case-insensitively; RFC 4034 §6.2 lowers names only")
 	}
