@@ -104,6 +104,9 @@ _25._tcp.mail TLSA 3 1 1 ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0
 n       NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:info@example\.com!" .
 \070oo  A     192.0.2.7
 unk     TYPE65534 \# 2 ABCD
+_dsync  DSYNC CDS 1 5359 ds-boot.example.com.
+ipk     IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==
+after-ipk A   192.0.2.39
 old     DNAME new
 x.new   A     192.0.2.5
 alias   CNAME www.old
@@ -166,6 +169,8 @@ func TestAnalysisOnRealBIND(t *testing.T) {
 		{"TLSA", "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789", "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456788", "_25._tcp.mail.example.com. TLSA"},
 		{"escaped name", `\070oo  A     192.0.2.7`, `\070oo  A     192.0.2.8`, "foo.example.com. A"},
 		{"unknown type", `\# 2 ABCD`, `\# 2 ABCE`, "unk.example.com. TYPE65534"},
+		{"DSYNC", "CDS 1 5359", "CDS 1 5360", "_dsync.example.com. DSYNC"},
+		{"after an IPSECKEY", "after-ipk A   192.0.2.39", "after-ipk A   192.0.2.40", "after-ipk.example.com. A"},
 	}
 	for _, m := range mutations {
 		t.Run(m.name, func(t *testing.T) {

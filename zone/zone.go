@@ -238,7 +238,9 @@ func compile(data []byte, origin, filename string) (out []byte, notes []string, 
 				notes = append(notes, fmt.Sprintf("%s:%d: %s", filename, m.line, m.text))
 			}
 		}
-		return stdout.Bytes(), notes, nil
+		// One record a line; a blank line after each, because miekg/dns
+		// reads an IPSECKEY's key past the end of its line.
+		return bytes.ReplaceAll(stdout.Bytes(), []byte("\n"), []byte("\n\n")), notes, nil
 	}
 	for _, m := range perLine {
 		if reason != "" && strings.HasSuffix(m.text, reason) {

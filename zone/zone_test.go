@@ -334,3 +334,25 @@ func TestRecordsCompareAsData(t *testing.T) {
 		t.Error("SameName")
 	}
 }
+
+// DSYNC (RFC 9859), which BIND prints with its scheme mnemonic, parses
+// and compares as data, and lines after an IPSECKEY are read.
+func TestParseDSYNCAndIPSECKEY(t *testing.T) {
+	z := mustParse(t, `$TTL 60
+@ SOA ns hm 1 2 3 4 5
+ NS ns
+ns A 192.0.2.1
+_dsync DSYNC CDS 1 5359 ds-boot.example.com.
+ipk IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==
+after A 192.0.2.9
+`)
+	if got := z.RRset("_dsync.example.com.", TypeDSYNC).Strings(); len(got) != 1 || got[0] != "_dsync.example.com. 60 IN DSYNC CDS 1 5359 ds-boot.example.com." {
+		t.Errorf("DSYNC: %q", got)
+	}
+	if got := z.RRset("after.example.com.", dns.TypeA).Strings(); len(got) != 1 {
+		t.Errorf("the record after an IPSECKEY: %q", got)
+	}
+	if recs(t, "d.example.com. 60 IN DSYNC CDS 1 5359 a.example.com.").Equal(recs(t, "d.example.com. 60 IN DSYNC CDS 1 5360 a.example.com.")) {
+		t.Error("DSYNC records that differ compare equal")
+	}
+}
