@@ -102,28 +102,31 @@ func (s *Store) Replace(host string, keys []ssh.PublicKey, comment string) (int,
 	removed := 0
 	err := s.update(func(lines []string) []string {
 		var out []string
-		out, removed = without(lines, host)
+		out, removed = without(lines, host, nil)
 		return append(out, keyLines(host, keys, comment)...)
 	})
 	return removed, err
 }
 
-// Remove deletes every entry for host and returns how many it removed.
-func (s *Store) Remove(host string) (int, error) {
+// Remove deletes the entries for host that match (all when match is nil)
+// and returns how many it removed.
+func (s *Store) Remove(host string, match func(Entry) bool) (int, error) {
 	removed := 0
 	err := s.update(func(lines []string) []string {
 		var out []string
-		out, removed = without(lines, host)
+		out, removed = without(lines, host, match)
 		return out
 	})
 	return removed, err
 }
 
-func without(lines []string, host string) ([]string, int) {
+// without returns lines less host's entries that match (all when match is
+// nil), and how many it dropped.
+func without(lines []string, host string, match func(Entry) bool) ([]string, int) {
 	out := lines[:0:0]
 	n := 0
 	for _, l := range lines {
-		if _, ok := entryFor(l, host); ok {
+		if e, ok := entryFor(l, host); ok && (match == nil || match(e)) {
 			n++
 			continue
 		}
