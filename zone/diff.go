@@ -85,7 +85,8 @@ func (z *Zone) sets() []RRset {
 }
 
 // DiffRRsets compares two servers' answers (or two zones' RRsets) as DNS
-// data (Records.Equal). Names and types are compared case-insensitively.
+// data (Records.Equal). Names (in wire form, NormalName) and types are
+// compared case-insensitively.
 // An empty set is an absent one. A SOA that differs only in its serial is
 // not a change: the serials go in OldSerial and NewSerial, and
 // SerialChanged says whether they differ.
@@ -95,7 +96,7 @@ func DiffRRsets(old, new []RRset) ZoneDiff {
 		m := make(map[key]RRset, len(sets))
 		for _, s := range sets {
 			if !s.empty() {
-				m[key{NormalName(s.Name), strings.ToUpper(s.Type)}] = s
+				m[key{dns.CanonicalName(s.Name), strings.ToUpper(s.Type)}] = s
 			}
 		}
 		return m
@@ -120,21 +121,22 @@ func DiffRRsets(old, new []RRset) ZoneDiff {
 	for _, k := range keys {
 		os, oldOK := o[k]
 		ns, newOK := n[k]
-		c := RRsetChange{Name: k.name, Type: k.typ, Old: os.text(), New: ns.text()}
+		// Records are rendered only for changes: most RRsets are equal.
+		change := func() RRsetChange { return RRsetChange{Name: k.name, Type: k.typ, Old: os.text(), New: ns.text()} }
 		switch {
 		case !oldOK:
-			d.Added = append(d.Added, c)
+			d.Added = append(d.Added, change())
 		case !newOK:
-			d.Removed = append(d.Removed, c)
+			d.Removed = append(d.Removed, change())
 		case k.typ == "SOA":
 			oSans, oser := soaSansSerial(os.RRs)
 			nSans, nser := soaSansSerial(ns.RRs)
 			d.OldSerial, d.NewSerial, d.SerialChanged = oser, nser, oser != nser
 			if !oSans.Equal(nSans) || !slices.Equal(os.Flags, ns.Flags) {
-				d.Changed = append(d.Changed, c)
+				d.Changed = append(d.Changed, change())
 			}
 		case !os.RRs.Equal(ns.RRs) || !slices.Equal(os.Flags, ns.Flags):
-			d.Changed = append(d.Changed, c)
+			d.Changed = append(d.Changed, change())
 		}
 	}
 	return d
