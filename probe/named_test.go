@@ -132,6 +132,8 @@ sub     NS    ns.sub
 sub     NS    ns.other.net.
 sub     DS    12345 8 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
 ns.sub  A     192.0.2.77
+sib     NS    ns1
+sib     NS    ns.sub
 *.wild  TXT   "wild"
 `
 

@@ -113,12 +113,14 @@ func (z *Zone) Lookup(name string, qtype uint16) Answer {
 }
 
 // referral is the answer for names at or below cut: its NS set, and the
-// addresses the zone holds for those name servers.
+// glue the zone holds for those name servers: addresses at or below a
+// zone cut (this one or a sibling's). As BIND 9.18 does, addresses that
+// are the zone's own data are not added.
 func (z *Zone) referral(cut string) Answer {
 	a := Answer{Rcode: dns.RcodeSuccess, Referral: true, Authority: z.rrsets[rrKey{cut, dns.TypeNS}]}
 	for _, rr := range a.Authority {
 		ns := rr.(*dns.NS).Ns
-		if !dns.IsSubDomain(z.origin, ns) {
+		if !dns.IsSubDomain(z.origin, ns) || !z.Delegated(ns) {
 			continue
 		}
 		a.Additional = append(a.Additional, z.rrsets[rrKey{ns, dns.TypeA}]...)

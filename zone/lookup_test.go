@@ -115,6 +115,8 @@ sub NS ns.other.net.
 sub DS 12345 8 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
 ns.sub A 192.0.2.77
 deep.sub A 192.0.2.78
+sib NS ns1
+sib NS ns.sub
 `)
 	cases := []struct {
 		name  string
@@ -147,7 +149,11 @@ deep.sub A 192.0.2.78
 			t.Errorf("%s %s: want a referral, got %+v", q.name, dns.TypeToString[q.qtype], got)
 		}
 	}
-	if got := z.Cuts(); !slices.Equal(got, []string{"sub.example.com."}) {
+	// Glue below another cut is added; the zone's own ns1 A is not.
+	if got := z.Lookup("x.sib.example.com.", dns.TypeA); !got.Referral || !slices.Equal(got.Additional.Strings(), []string{"ns.sub.example.com. 300 IN A 192.0.2.77"}) {
+		t.Errorf("sibling referral: %+v", got)
+	}
+	if got := z.Cuts(); !slices.Equal(got, []string{"sib.example.com.", "sub.example.com."}) {
 		t.Errorf("Cuts() = %q", got)
 	}
 }
