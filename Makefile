@@ -13,8 +13,10 @@ APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-l
 LAB_IMAGE ?= /var/cache/dnsroll/base-bookworm
 # Test packages that need the lab (real Temporal, BIND, nginx, Ansible).
 TEST_TIMEOUT ?= 75m
+# How long `make test` fuzzes the API (`make fuzz` runs longer).
+FUZZ_TIME ?= 30s
 
-.PHONY: all build deps tools lab-image lab-image-rebuild demo dev test lint bench bench-analysis clean
+.PHONY: all build deps tools lab-image lab-image-rebuild demo dev test fuzz lint bench bench-analysis clean
 
 all: build
 
@@ -70,7 +72,14 @@ test: deps tools lab-image
 	docker-compose config -q
 	@# -p 1: packages that start real named, nginx and dnsdist on loopback run
 	@# one at a time, so one package's servers never answer another's queries.
+	@# A short fuzz of the API's router beyond its seeds: never a 5xx, never a panic.
+	$(GO) test -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZ_TIME) ./api
 	DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_LAB_IMAGE=$(LAB_IMAGE) DNSROLL_REQUIRE_LAB=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## fuzz: fuzz the API's router for FUZZ_TIME (default here 5m): never a 5xx, never a panic
+fuzz: FUZZ_TIME = 5m
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZ_TIME) ./api
 
 ## lint: linters only
 lint:

@@ -82,6 +82,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *httpMetrics
+	pages   pageTokens
 }
 
 // New returns a server. It registers its metrics in cfg.Registry, so build
@@ -99,7 +100,7 @@ func New(cfg Config) *Server {
 	if cfg.Namespace == "" {
 		cfg.Namespace = "default"
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, metrics: newHTTPMetrics(cfg.Registry)}
+	return &Server{cfg: cfg, log: cfg.Logger, metrics: newHTTPMetrics(cfg.Registry), pages: newPageTokens(cfg.Token)}
 }
 
 // Handler builds the router.

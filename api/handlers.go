@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"slices"
@@ -177,9 +176,9 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
 		f.Limit = n
 	}
 	if v := q.Get("page_token"); v != "" {
-		tok, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil {
-			s.fail(w, r, fieldError("page_token", "is not a token from next_page_token"))
+		tok, ok := s.pages.open(v, f)
+		if !ok {
+			s.fail(w, r, fieldError("page_token", "is not a next_page_token this API gave for the same fleet, status and phase filters"))
 			return
 		}
 		f.PageToken = tok
@@ -198,7 +197,7 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
 		it.Links = s.links(rollouts.Run{WorkflowID: it.WorkflowID, RunID: it.RunID})
 	}
 	if len(next) > 0 {
-		page.NextPageToken = base64.RawURLEncoding.EncodeToString(next)
+		page.NextPageToken = s.pages.seal(next, f)
 	}
 	writeJSON(w, http.StatusOK, page)
 }

@@ -63,7 +63,9 @@ func (t *Temporal) Health(ctx context.Context) error {
 func (t *Temporal) Get(ctx context.Context, run rollouts.Run) (Rollout, error) {
 	d, err := t.Client.DescribeWorkflowExecution(ctx, run.WorkflowID, run.RunID)
 	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
+	var bad *serviceerror.InvalidArgument
+	if errors.As(err, &nf) || errors.As(err, &bad) {
+		// Temporal calls a run ID it cannot parse an invalid argument.
 		return Rollout{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %s", RolloutID(run))
 	}
 	if err != nil {

@@ -134,9 +134,45 @@ func TestAPIRollouts(t *testing.T) {
 	}
 
 	tl.editFleet(t, "approval: auto", "approval: manual")
-	first, err := c.Start(ctx, api.StartRequest{Fleet: "lab", Revision: "A", Reason: "e2e"})
-	if err != nil {
-		t.Fatal(err)
+	// Twenty clients start the fleet's rollout at the same moment: exactly
+	// one gets 201, and every other a 409 naming it.
+	type result struct {
+		started api.Started
+		err     error
+	}
+	results := make(chan result, 20)
+	gate := make(chan struct{})
+	for range 20 {
+		go func() {
+			<-gate
+			st, err := c.Start(ctx, api.StartRequest{Fleet: "lab", Revision: "A", Reason: "e2e"})
+			results <- result{st, err}
+		}()
+	}
+	close(gate)
+	var first api.Started
+	var conflicts []*api.Error
+	for range 20 {
+		r := <-results
+		var e *api.Error
+		switch {
+		case r.err == nil && first.ID == "":
+			first = r.started
+		case r.err == nil:
+			t.Errorf("a second concurrent start got 201: %s and %s", first.ID, r.started.ID)
+		case errors.As(r.err, &e) && e.Status == http.StatusConflict:
+			conflicts = append(conflicts, e)
+		default:
+			t.Errorf("concurrent start: %v, want 201 or 409", r.err)
+		}
+	}
+	if first.ID == "" || len(conflicts) != 19 {
+		t.Fatalf("20 concurrent starts: 201 for %q, %d conflicts; want one 201 and 19 × 409", first.ID, len(conflicts))
+	}
+	for _, e := range conflicts {
+		if e.Body.RolloutID != first.ID {
+			t.Errorf("409 names %q, want the started rollout %s", e.Body.RolloutID, first.ID)
+		}
 	}
 	_, err = c.Start(ctx, api.StartRequest{Fleet: "lab", Revision: "B"})
 	var conflict *api.Error
@@ -211,6 +247,39 @@ func TestAPIRollouts(t *testing.T) {
 	}
 	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
 		t.Errorf("answers after the aborts = %s, want blue's revision A", got)
+	}
+
+	// Malformed requests are the client's mistakes, also against the real
+	// Temporal backend: 4xx naming the problem, never a 500.
+	for _, req := range []struct{ method, path, body string }{
+		{"GET", "/rollouts/rollout-lab:abc", ""},
+		{"GET", "/rollouts/rollout-lab:00000000-0000-0000-0000-000000000000", ""},
+		{"POST", "/rollouts/rollout-lab:abc/abort", "{}"},
+		{"POST", "/rollouts/rollout-lab:abc/rollback", "{}"},
+		{"POST", "/rollouts/rollout-lab:abc/approve", "{}"},
+		{"POST", "/rollouts/rollout-lab:abc/retry", ""},
+		{"POST", "/rollouts/rollout-lab:abc/cleanup", "{}"},
+		{"GET", "/rollouts/rollout-nosuchfleet", ""},
+		{"GET", "/rollouts?page_token=bm90LWEtdG9rZW4", ""},
+		{"GET", "/rollouts?page_token=%25%25", ""},
+		{"GET", "/rollouts?limit=-3", ""},
+		{"POST", "/rollouts", `{"fleet":"nosuchfleet"}`},
+		{"POST", "/rollouts", `{"fleet":"lab","revision":"../../etc"}`},
+	} {
+		r, err := http.NewRequest(req.method, c.URL+req.path, strings.NewReader(req.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Authorization", "Bearer "+apiToken)
+		r.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("%s %s → %d, want a 4xx", req.method, req.path, resp.StatusCode)
+		}
 	}
 
 	// The list, newest first, and the search attributes behind it. The
