@@ -14,9 +14,10 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 go build -trimpath -o /out/dnsroll ./cmd/dnsroll
 
 FROM debian:bookworm-slim
+# bind9-utils: named-compilezone, by which zone files are read as BIND reads them.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       ansible openssh-client ca-certificates python3 \
+       ansible openssh-client ca-certificates python3 bind9-utils \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --create-home --home-dir /home/dnsroll --shell /usr/sbin/nologin dnsroll
 WORKDIR /app

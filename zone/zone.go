@@ -130,6 +130,7 @@ func Parse(r io.Reader, origin, filename string) (*Zone, error) {
 	compiled, notes, cerr := compile(data, origin, filename)
 	switch {
 	case cerr == errNoCompiler:
+		z.notes = append(z.notes, filename+": read without named-compilezone (install bind9-utils): $GENERATE, TTL defaults and record types may be read differently from BIND")
 	case cerr != nil:
 		return nil, cerr
 	default:

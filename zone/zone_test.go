@@ -356,3 +356,22 @@ after A 192.0.2.9
 		t.Error("DSYNC records that differ compare equal")
 	}
 }
+
+// Without named-compilezone, miekg/dns reads the file alone, with BIND's
+// rules where it can (minimum TTL of an RRset, out-of-zone data ignored),
+// and a note says the reading may differ from BIND's.
+func TestParseWithoutCompiler(t *testing.T) {
+	saved := compilerPath
+	compilerPath = func() string { return "" }
+	defer func() { compilerPath = saved }()
+	z := mustParse(t, "$TTL 300\n@ SOA ns hm 1 2 3 4 5\n NS ns\nns A 192.0.2.53\nx 600 A 192.0.2.1\ny A 192.0.2.3\nx 100 A 192.0.2.2\nwww.example.net. A 192.0.2.9\n")
+	if got := z.RRset("x.example.com.", dns.TypeA).Strings(); !slices.Equal(got, []string{"x.example.com. 100 IN A 192.0.2.1", "x.example.com. 100 IN A 192.0.2.2"}) {
+		t.Errorf("TTLs: %q", got)
+	}
+	notes := strings.Join(z.Notes(), "\n")
+	for _, want := range []string{"read without named-compilezone", "db.example:8: ignoring out-of-zone data (www.example.net. A)"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes %q lack %q", notes, want)
+		}
+	}
+}
