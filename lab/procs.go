@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/childenv"
 	"github.com/dnsroll/dnsroll/internal/pidfile"
 )
 
@@ -45,7 +46,9 @@ func bootVM(vmDir string) error {
 	if running(filepath.Join(vmDir, "named.pid"), "named") {
 		return nil
 	}
-	out, err := exec.Command("named", "-c", conf).CombinedOutput()
+	cmd := exec.Command("named", "-c", conf)
+	cmd.Env = childenv.Minimal()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("boot %s: %v: %s", vmDir, err, out)
 	}

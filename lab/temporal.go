@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"github.com/dnsroll/dnsroll/internal/childenv"
 	"github.com/dnsroll/dnsroll/internal/freeport"
 
 	"context"
@@ -58,6 +59,7 @@ func startDevServer(ctx context.Context, opts Options) (*devServer, error) {
 	}
 	s.cmd = exec.Command(opts.TemporalBin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.Env = childenv.Minimal()
 	// Its own process group, and it dies with us even on kill -9.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {

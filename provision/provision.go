@@ -26,6 +26,8 @@ import (
 	"github.com/apenella/go-ansible/v2/pkg/execute"
 	"github.com/apenella/go-ansible/v2/pkg/execute/stdoutcallback"
 	"github.com/apenella/go-ansible/v2/pkg/playbook"
+
+	"github.com/dnsroll/dnsroll/internal/childenv"
 )
 
 // Host is one inventory host.
@@ -235,9 +237,11 @@ func heartbeat(done <-chan error, name string, interval time.Duration, progress 
 	}
 }
 
-// environ is ansible-playbook's environment before go-ansible's settings.
+// environ is ansible-playbook's environment before go-ansible's settings:
+// the worker's own, less its secrets (childenv), since ansible-playbook
+// passes it on to ssh and to the daemons its modules start.
 func (r *Runner) environ(conn string) []string {
-	env := append(os.Environ(),
+	env := childenv.Minimal(
 		// Interpreter discovery and deprecation warnings are noise in the
 		// stderr tail that failure messages quote.
 		"ANSIBLE_PYTHON_INTERPRETER=auto_silent",

@@ -291,3 +291,20 @@ func cmdlines() []string {
 	}
 	return out
 }
+
+// ansible-playbook, and everything it starts, gets the worker's
+// environment without its secrets, with the operator's Ansible settings.
+func TestAnsibleEnvironmentHasNoSecrets(t *testing.T) {
+	t.Setenv("LINODE_TOKEN", "sekret-linode")
+	t.Setenv("DNSROLL_API_TOKEN", "sekret-api")
+	t.Setenv("ANSIBLE_CONFIG", "/etc/dnsroll/ansible.cfg")
+	env := strings.Join((&Runner{Env: []string{"EXTRA=1"}}).environ("local"), "\n")
+	if strings.Contains(env, "sekret") {
+		t.Errorf("ansible-playbook's environment carries a secret:\n%s", env)
+	}
+	for _, want := range []string{"ANSIBLE_CONFIG=/etc/dnsroll/ansible.cfg", "EXTRA=1", "PATH="} {
+		if !strings.Contains(env, want) {
+			t.Errorf("ansible-playbook's environment lacks %s", want)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/internal/childenv"
 )
 
 // Zone is one parsed zone: its origin, its SOA and its RRsets keyed by
@@ -209,6 +210,7 @@ func compile(data []byte, origin, filename string) (out []byte, notes []string, 
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, "-f", "text", "-F", "text", "-s", "full", "-o", "-", origin, src)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = childenv.Minimal()
 	runErr := cmd.Run()
 	type msg struct {
 		line int

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+
+	"github.com/dnsroll/dnsroll/internal/childenv"
 )
 
 // Parse reads authorized_keys lines: blank lines and # comments are
@@ -68,6 +70,7 @@ func FromPrivateKeyFile(path string) (string, error) {
 	var stderr bytes.Buffer
 	cmd := exec.Command("ssh-keygen", "-y", "-P", "", "-f", path)
 	cmd.Stderr = &stderr
+	cmd.Env = childenv.Minimal()
 	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("derive the public key of %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))

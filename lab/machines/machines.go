@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/dnsroll/dnsroll/internal/childenv"
 )
 
 // The machine lab's network. Documented in README.md; never routed.
@@ -217,6 +219,7 @@ func (m *machine) start(base string) error {
 	m.cmd = exec.Command("systemd-nspawn", "--register=no", "--keep-unit", "-q", "-D", root,
 		"--machine="+m.spec.Name, "--network-bridge="+Bridge, "-b")
 	m.cmd.Stdout, m.cmd.Stderr = log, log
+	m.cmd.Env = childenv.Minimal()
 	// If the lab dies, its machines shut down with it.
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := m.cmd.Start(); err != nil {
