@@ -15,6 +15,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 )
 
@@ -62,7 +63,11 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.Webhook.URL, bytes.NewReader(body))
+	target, err := a.webhookURL(in)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
@@ -81,13 +86,47 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	resp, err := client.Do(req)
 	if err != nil {
 		// The URL may embed a token in its query: report only the host.
-		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s: %v", redact(in.Webhook.URL), unwrapURLError(err)))
+		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s (%s): %v", in.Webhook.Name, redact(target), unwrapURLError(err)))
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s: HTTP %d", redact(in.Webhook.URL), resp.StatusCode))
+		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s (%s): HTTP %d", in.Webhook.Name, redact(target), resp.StatusCode))
 	}
 	return StepResult{Attempt: attempt(ctx), Note: in.Event}, nil
+}
+
+// webhookURL is where in's webhook receives its POSTs. History carries
+// only the webhook's name: the URL is read here, from the fleet file or the
+// worker's environment (url_env). Inputs from before names existed carry
+// the URL itself.
+func (a *Activities) webhookURL(in NotifyInput) (string, error) {
+	w := in.Webhook
+	if w.URL == "" && w.URLEnv == "" {
+		fleet, err := a.Fleets(in.Fleet)
+		if err != nil {
+			return "", err
+		}
+		found := false
+		for _, fw := range fleet.Notifications.Webhooks {
+			if fw.Name == w.Name {
+				w, found = fw, true
+			}
+		}
+		if !found {
+			return "", dnsroll.Errorf(dnsroll.EINVALID, "notifications.webhooks: fleet %s has no webhook named %q any more", in.Fleet, w.Name)
+		}
+	}
+	if w.URLEnv != "" {
+		u := os.Getenv(w.URLEnv)
+		if u == "" {
+			return "", dnsroll.Errorf(dnsroll.EINVALID, "notifications.webhooks: webhook %s: url_env %s is not set on this worker", w.Name, w.URLEnv)
+		}
+		if err := config.CheckWebhookURL(u); err != nil {
+			return "", dnsroll.Errorf(dnsroll.EINVALID, "notifications.webhooks: webhook %s: $%s %v", w.Name, w.URLEnv, err)
+		}
+		return u, nil
+	}
+	return w.URL, nil
 }
 
 func (a *Activities) webUILink(namespace, workflowID, runID string) string {

@@ -24,7 +24,7 @@ func (a *Activities) LoadFleet(ctx context.Context, name string) (*config.Fleet,
 	if err := a.Target.Fits(fleet); err != nil {
 		return nil, failure(ctx, err)
 	}
-	return fleet, nil
+	return fleet.ForHistory(), nil
 }
 
 // Plan reads the fleet config, parses the revision's zone files (a zone that
@@ -51,7 +51,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if in.AllowSerialDecrease {
 		fleet.Probe.AllowSerialDecrease = true
 	}
-	plan := Plan{Fleet: fleet, Revision: in.Revision, Blue: map[string]dnsroll.Server{}}
+	// The plan goes into history, and its fleet into every step's input:
+	// without webhook URLs, which Notify looks up by name.
+	plan := Plan{Fleet: fleet.ForHistory(), Revision: in.Revision, Blue: map[string]dnsroll.Server{}}
 	for _, z := range zones {
 		plan.Zones = append(plan.Zones, ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial})
 		plan.Warnings = append(plan.Warnings, z.Warnings...)

@@ -222,6 +222,7 @@ func (f *Fleet) setDefaults() {
 	}
 	f.Probe.setDefaults()
 	f.Rollout.setDefaults()
+	f.Notifications.setDefaults()
 	s := &f.Steps
 	setDur(&s.CreateTimeout, 10*time.Minute)
 	setDur(&s.ProvisionTimeout, 20*time.Minute)

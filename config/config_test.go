@@ -66,6 +66,9 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"zone without file", "file: zones/example.com.zone", "file: ''", "zones[0].file"},
 		{"bad protocol", "zones:", "probe: {protocols: [quic]}\nzones:", "probe.protocols[0]"},
 		{"bad connection", "zones:", "ansible: {connection: winrm}\nzones:", "ansible.connection"},
+		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},
+		{"webhook with url and url_env", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', url_env: HOOK}]}\nzones:", "notifications.webhooks[0].url"},
+		{"two webhooks with one name", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x'}, {name: webhook-1, url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,5 +155,13 @@ func TestMachineFleetIsTheProductionExample(t *testing.T) {
 	b, _ := json.Marshal(lab)
 	if string(a) != string(b) {
 		t.Errorf("fleets/machines.yaml differs from examples/production.yaml beyond addresses, zones and bake:\nproduction: %s\nmachines:   %s", a, b)
+	}
+}
+
+// A webhook URL may be a secret: a bad one is refused without quoting it.
+func TestBadWebhookURLIsNotQuoted(t *testing.T) {
+	_, err := Parse([]byte(strings.Replace(valid, "zones:", "notifications: {webhooks: [{url: 'hooks.example.net/T0K3N'}]}\nzones:", 1)))
+	if err == nil || strings.Contains(err.Error(), "T0K3N") {
+		t.Errorf("err = %v, want one that does not quote the URL", err)
 	}
 }

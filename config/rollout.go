@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -61,7 +62,15 @@ type Notifications struct {
 
 // Webhook receives a JSON POST for each of its events.
 type Webhook struct {
-	URL string `yaml:"url" json:"url"`
+	// Name identifies the webhook within its fleet (default "webhook-1",
+	// "webhook-2", ... in file order). Workflow history carries the name;
+	// the worker looks the URL up by it when it sends, since a webhook URL
+	// is often a secret itself (a Slack-style URL, a token in the query).
+	Name string `yaml:"name" json:"name"`
+	// URL receives the POSTs; or URLEnv names an environment variable on
+	// the worker that holds it, keeping it out of the fleet file too.
+	URL    string `yaml:"url" json:"url,omitempty"`
+	URLEnv string `yaml:"url_env" json:"url_env,omitempty"`
 	// Events to send; empty means all.
 	Events []string `yaml:"events" json:"events,omitempty"`
 	// SecretEnv names an environment variable on the worker holding an
@@ -131,14 +140,21 @@ func (n *Notifications) validate() error {
 	for _, e := range AllEvents {
 		known[e] = true
 	}
+	names := map[string]bool{}
 	for i, w := range n.Webhooks {
 		at := fmt.Sprintf("notifications.webhooks[%d]", i)
-		u, err := url.Parse(w.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fieldErr(at+".url", "must be an http or https URL, got %q", w.URL)
+		if names[w.Name] {
+			return fieldErr(at+".name", "%q is also an earlier webhook's name; names must be unique", w.Name)
 		}
-		if u.User != nil {
-			return fieldErr(at+".url", "must not carry credentials; use secret_env")
+		names[w.Name] = true
+		if w.URL != "" && w.URLEnv != "" {
+			return fieldErr(at+".url", "set url or url_env, not both")
+		}
+		// A url_env's URL is read, and checked, on the worker when it sends.
+		if w.URLEnv == "" {
+			if err := CheckWebhookURL(w.URL); err != nil {
+				return fieldErr(at+".url", "%v", err)
+			}
 		}
 		for j, e := range w.Events {
 			if !known[e] {
@@ -147,4 +163,36 @@ func (n *Notifications) validate() error {
 		}
 	}
 	return nil
+}
+
+// CheckWebhookURL checks a webhook URL without quoting it: the URL may be
+// a secret.
+func CheckWebhookURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an http or https URL such as https://hooks.example.net/dnsroll")
+	}
+	if u.User != nil {
+		return fmt.Errorf("must not carry credentials; use secret_env")
+	}
+	return nil
+}
+
+func (n *Notifications) setDefaults() {
+	for i := range n.Webhooks {
+		if n.Webhooks[i].Name == "" {
+			n.Webhooks[i].Name = fmt.Sprintf("webhook-%d", i+1)
+		}
+	}
+}
+
+// ForHistory is a copy of f for workflow history and activity inputs,
+// without what may be secret: webhook URLs (Notify looks them up by name).
+func (f *Fleet) ForHistory() *Fleet {
+	c := *f
+	c.Notifications.Webhooks = slices.Clone(f.Notifications.Webhooks)
+	for i := range c.Notifications.Webhooks {
+		c.Notifications.Webhooks[i].URL = ""
+	}
+	return &c
 }

@@ -1,0 +1,90 @@
+package activities
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// A webhook reaches Notify by name only (history carries no URL): the URL
+// comes from the worker's fleet file or, with url_env, its environment,
+// and the body is signed with the secret that secret_env names.
+func TestNotifyLooksTheURLUpByName(t *testing.T) {
+	type delivery struct{ path, signature, body string }
+	got := make(chan delivery, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- delivery{r.URL.RequestURI(), r.Header.Get("X-Dnsroll-Signature"), string(b)}
+	}))
+	defer srv.Close()
+	t.Setenv("HOOK_SECRET", "sekret-hmac")
+	t.Setenv("HOOK_URL", srv.URL+"/from-env?token=sekret-env")
+	fleet, err := config.Parse([]byte(`
+fleet: lab
+nameservers:
+  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
+load_balancers:
+  - {name: lb1, address: "127.0.0.1:5301", fronts: ns1}
+zones:
+  - {name: example.com, file: zones/example.com.zone}
+ansible: {connection: local}
+notifications:
+  webhooks:
+    - {url: "` + srv.URL + `/from-file?token=sekret-file", secret_env: HOOK_SECRET}
+    - {name: chat, url_env: HOOK_URL}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := fleet.ForHistory()
+	if strings.Contains(hist.Notifications.Webhooks[0].URL, "sekret") || hist.Notifications.Webhooks[0].Name != "webhook-1" {
+		t.Fatalf("the fleet for history keeps %+v", hist.Notifications.Webhooks[0])
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Fleets: func(string) (*config.Fleet, error) { return fleet, nil }}
+	env.RegisterActivity(acts)
+
+	for _, tt := range []struct{ hook, path string }{
+		{"webhook-1", "/from-file?token=sekret-file"},
+		{"chat", "/from-env?token=sekret-env"},
+	} {
+		w := hist.Notifications.Webhooks[0]
+		if tt.hook == "chat" {
+			w = hist.Notifications.Webhooks[1]
+		}
+		if _, err := env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: w, Event: "started", Fleet: "lab", Seq: 1}); err != nil {
+			t.Fatalf("%s: %v", tt.hook, err)
+		}
+		d := <-got
+		if d.path != tt.path {
+			t.Errorf("%s: posted to %s, want %s", tt.hook, d.path, tt.path)
+		}
+		if tt.hook == "webhook-1" {
+			mac := hmac.New(sha256.New, []byte("sekret-hmac"))
+			mac.Write([]byte(d.body))
+			if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); d.signature != want {
+				t.Errorf("signature %q, want %q", d.signature, want)
+			}
+		}
+	}
+
+	_, err = env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: config.Webhook{Name: "gone"}, Event: "started", Fleet: "lab"})
+	if err == nil || !strings.Contains(err.Error(), `no webhook named "gone"`) {
+		t.Errorf("a webhook no longer in the fleet file: %v", err)
+	}
+	t.Setenv("HOOK_URL", "")
+	_, err = env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: hist.Notifications.Webhooks[1], Event: "started", Fleet: "lab"})
+	if err == nil || !strings.Contains(err.Error(), "url_env HOOK_URL is not set on this worker") {
+		t.Errorf("url_env unset: %v", err)
+	}
+}
