@@ -11,29 +11,40 @@ import (
 // it stops and answers SERVFAIL (measured on 9.18.49).
 const bindChainLimit = 11
 
-// Delegated reports whether name is at or below a zone cut (a non-apex NS).
-// Servers answer such names with a referral (see Lookup).
+// Delegated reports whether name is at or below a zone cut (a non-apex NS)
+// that no DNAME above it occludes. Servers answer such names with a
+// referral (see Lookup).
 func (z *Zone) Delegated(name string) bool {
-	return z.cutAbove(NormalName(name)) != ""
+	cut, _ := z.above(NormalName(name))
+	return cut != ""
 }
 
-// Cuts lists the zone's delegation points, sorted.
+// Cuts lists the zone's delegation points, sorted, but for those that a
+// DNAME above them occludes.
 func (z *Zone) Cuts() []string {
 	var out []string
 	for _, n := range z.Names() {
-		if z.cuts[n] {
+		if cut, _ := z.above(n); z.cuts[n] && cut == n {
 			out = append(out, n)
 		}
 	}
 	return out
 }
 
-// cutAbove is the highest zone cut at or above name, or "".
-func (z *Zone) cutAbove(name string) string {
-	cut := ""
-	for n := name; n != z.origin && dns.IsSubDomain(z.origin, n); {
-		if z.cuts[n] {
-			cut = n
+// above finds what answers for name before its own data: the highest zone
+// cut at or above it, or the highest DNAME strictly above it, whichever
+// is higher (a DNAME occludes the names below it, a cut the names at and
+// below it, DNAME included). At most one of them is set.
+func (z *Zone) above(name string) (cut, dname string) {
+	for n := name; dns.IsSubDomain(z.origin, n); {
+		if n != z.origin && z.cuts[n] {
+			cut, dname = n, ""
+		}
+		if n != name && len(z.rrsets[rrKey{n, dns.TypeDNAME}]) > 0 {
+			cut, dname = "", n
+		}
+		if n == z.origin {
+			break
 		}
 		i, end := dns.NextLabel(n, 0)
 		if end {
@@ -41,27 +52,7 @@ func (z *Zone) cutAbove(name string) string {
 		}
 		n = n[i:]
 	}
-	return cut
-}
-
-// dnameAbove is the highest DNAME owner strictly above name and not
-// below a zone cut, or "".
-func (z *Zone) dnameAbove(name string) string {
-	found := ""
-	for n := name; n != z.origin; {
-		i, end := dns.NextLabel(n, 0)
-		if end {
-			break
-		}
-		n = n[i:]
-		if !dns.IsSubDomain(z.origin, n) {
-			break
-		}
-		if len(z.rrsets[rrKey{n, dns.TypeDNAME}]) > 0 {
-			found = n
-		}
-	}
-	return found
+	return cut, dname
 }
 
 // Lookup is what BIND, authoritative for the zone, answers to (name,
@@ -82,7 +73,7 @@ func (z *Zone) Lookup(name string, qtype uint16) Answer {
 	if !dns.IsSubDomain(z.origin, name) {
 		return Answer{Rcode: dns.RcodeRefused}
 	}
-	if cut := z.cutAbove(name); cut != "" && !(cut == name && qtype == dns.TypeDS) {
+	if cut, _ := z.above(name); cut != "" && !(cut == name && qtype == dns.TypeDS) {
 		return z.referral(cut)
 	}
 	var rrs Records
@@ -135,7 +126,7 @@ func (z *Zone) referral(cut string) Answer {
 // when the answer is a CNAME (written, or synthesised from a DNAME) that
 // a server would follow.
 func (z *Zone) step(name string, qtype uint16) (a Answer, target string) {
-	if d := z.dnameAbove(name); d != "" {
+	if _, d := z.above(name); d != "" {
 		dn := z.rrsets[rrKey{d, dns.TypeDNAME}][0].(*dns.DNAME)
 		target = name[:len(name)-len(d)] + dn.Target
 		if dn.Target == "." {

@@ -177,3 +177,23 @@ ns1 A 192.0.2.1
 		t.Errorf("NSEC3 owner: %v, want NXDOMAIN", a)
 	}
 }
+
+// A DNAME occludes the names below it, zone cuts included: BIND answers
+// a name below with the substitution, not a referral.
+func TestDNAMEOccludesCut(t *testing.T) {
+	z := mustParse(t, `$TTL 300
+@ SOA ns1 hm 1 3600 600 86400 300
+  NS ns1
+ns1 A 192.0.2.1
+old DNAME example.net.
+sub.old NS ns.example.net.
+`)
+	if z.Delegated("sub.old.example.com.") || len(z.Cuts()) != 0 {
+		t.Errorf("an occluded cut is a delegation: cuts %q", z.Cuts())
+	}
+	got := z.Lookup("sub.old.example.com.", dns.TypeNS)
+	want := []string{"old.example.com. 300 IN DNAME example.net.", "sub.old.example.com. 300 IN CNAME sub.example.net."}
+	if got.Referral || !slices.Equal(got.RRs.Strings(), want) {
+		t.Errorf("got %+v, want %q", got, want)
+	}
+}

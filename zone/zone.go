@@ -128,7 +128,7 @@ func Parse(r io.Reader, origin, filename string) (*Zone, error) {
 		return fail(bytes.Count(data[:loc[0]], []byte("\n"))+1, "$INCLUDE directive not allowed")
 	}
 	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}, nsec3: map[string]bool{}}
-	compiled, notes, cerr := compile(data, origin, filename)
+	compiled, extra, notes, cerr := compile(data, origin, filename)
 	switch {
 	case cerr == errNoCompiler:
 		z.notes = append(z.notes, filename+": read without named-compilezone (install bind9-utils): $GENERATE, TTL defaults and record types may be read differently from BIND")
@@ -136,6 +136,10 @@ func Parse(r io.Reader, origin, filename string) (*Zone, error) {
 		return nil, cerr
 	default:
 		data, z.notes = compiled, notes
+		for _, rr := range extra {
+			rr.Header().Name = NormalName(rr.Header().Name)
+			z.add(rr)
+		}
 	}
 	lr := &lineReader{r: bufio.NewReader(bytes.NewReader(data))}
 	zp := dns.NewZoneParser(lr, origin, filename)
@@ -181,6 +185,74 @@ func Parse(r io.Reader, origin, filename string) (*Zone, error) {
 	return z, nil
 }
 
+// svcbKeyRE is an SVCB or HTTPS parameter key that BIND prints by number
+// ("key7", "key8"), in a record of BIND's output.
+var svcbKeyRE = regexp.MustCompile(`(?m)^(\S+\s+\d+\s+IN\s+(?:SVCB|HTTPS)\s.*?[ =,])key(\d+)\b`)
+
+// svcbKeyName rewrites a key that miekg/dns knows by name (key7 is
+// dohpath, key8 ohttp) to its name, which is how miekg/dns reads it;
+// unknown keys stay numbers. Applied until no such key is left on a line.
+func svcbKeyName(m []byte) []byte {
+	sub := svcbKeyRE.FindSubmatch(m)
+	n, err := strconv.Atoi(string(sub[2]))
+	if err != nil || n > 65535 {
+		return m
+	}
+	name := dns.SVCBKey(n).String()
+	if name == "key"+string(sub[2]) {
+		return m
+	}
+	return append(append([]byte{}, sub[1]...), name...)
+}
+
+// emptyKeyRE is an SVCB parameter key without a value that miekg/dns
+// does not know ("key8"): it cannot read one.
+var emptyKeyRE = regexp.MustCompile(`\skey(\d+)(?:\s|$)`)
+
+// svcbFixup takes out of out the SVCB and HTTPS records with keys that
+// have no value and that miekg/dns does not know, and returns them read
+// without those keys and with the keys added as data.
+func svcbFixup(out []byte) ([]byte, []dns.RR, error) {
+	if !emptyKeyRE.Match(out) {
+		return out, nil, nil
+	}
+	var rest bytes.Buffer
+	var extra []dns.RR
+	for _, line := range strings.SplitAfter(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || (f[3] != "SVCB" && f[3] != "HTTPS") || !emptyKeyRE.MatchString(line) {
+			rest.WriteString(line)
+			continue
+		}
+		var keys []uint16
+		for {
+			m := emptyKeyRE.FindStringSubmatchIndex(line)
+			if m == nil {
+				break
+			}
+			n, _ := strconv.Atoi(line[m[2]:m[3]])
+			keys = append(keys, uint16(n))
+			line = line[:m[0]] + " " + line[m[1]:]
+		}
+		rr, err := dns.NewRR(line)
+		if err != nil {
+			return nil, nil, err
+		}
+		var kv *[]dns.SVCBKeyValue
+		switch r := rr.(type) {
+		case *dns.SVCB:
+			kv = &r.Value
+		case *dns.HTTPS:
+			kv = &r.Value
+		}
+		for _, k := range keys {
+			*kv = append(*kv, &dns.SVCBLocal{KeyCode: dns.SVCBKey(k)})
+		}
+		extra = append(extra, rr)
+	}
+	return rest.Bytes(), extra, nil
+}
+
 // errNoCompiler is compile's answer where named-compilezone is missing.
 var errNoCompiler = errors.New("named-compilezone is not installed")
 
@@ -190,22 +262,23 @@ var compilerPath = sync.OnceValue(func() string {
 })
 
 // compile is data as BIND loads it, by named-compilezone: one record a
-// line, absolute names, explicit TTLs. notes are the warnings BIND gave
+// line, absolute names, explicit TTLs; extra are records of it that
+// miekg/dns cannot read as text (see svcbFixup). notes are the warnings BIND gave
 // about data it ignored. A file BIND refuses is an *Error with BIND's
 // message and line.
-func compile(data []byte, origin, filename string) (out []byte, notes []string, err error) {
+func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, notes []string, err error) {
 	bin := compilerPath()
 	if bin == "" {
-		return nil, nil, errNoCompiler
+		return nil, nil, nil, errNoCompiler
 	}
 	dir, err := os.MkdirTemp("", "dnsroll-zone-")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	src := filepath.Join(dir, "zone")
 	if err := os.WriteFile(src, data, 0o600); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, "-f", "text", "-F", "text", "-s", "full", "-o", "-", origin, src)
@@ -243,16 +316,20 @@ func compile(data []byte, origin, filename string) (out []byte, notes []string, 
 		}
 		// One record a line; a blank line after each, because miekg/dns
 		// reads an IPSECKEY's key past the end of its line.
-		return bytes.ReplaceAll(stdout.Bytes(), []byte("\n"), []byte("\n\n")), notes, nil
+		out, extra, err := svcbFixup(svcbKeyRE.ReplaceAllFunc(stdout.Bytes(), svcbKeyName))
+		if err != nil {
+			return nil, nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND loads this zone but miekg/dns cannot read its record " + err.Error()}
+		}
+		return bytes.ReplaceAll(out, []byte("\n"), []byte("\n\n")), extra, notes, nil
 	}
 	for _, m := range perLine {
 		if reason != "" && strings.HasSuffix(m.text, reason) {
-			return nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text}
+			return nil, nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text}
 		}
 	}
 	for _, m := range perLine {
 		if !bindWarningRE.MatchString(m.text) {
-			return nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text}
+			return nil, nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text}
 		}
 	}
 	if len(summary) == 0 && reason != "" {
@@ -261,7 +338,7 @@ func compile(data []byte, origin, filename string) (out []byte, notes []string, 
 	if len(summary) == 0 {
 		summary = []string{strings.TrimSpace(strings.ReplaceAll(stderr.String(), src, filename))}
 	}
-	return nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND refuses the zone: " + clipMsg(strings.Join(summary, "; "))}
+	return nil, nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND refuses the zone: " + clipMsg(strings.Join(summary, "; "))}
 }
 
 var (
