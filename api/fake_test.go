@@ -100,7 +100,7 @@ func (f *fakeBackend) List(_ context.Context, flt Filter) ([]Summary, []byte, er
 	for i := len(f.order) - 1; i >= 0; i-- {
 		ro := f.runs[f.order[i]]
 		if (flt.Fleet == "" || ro.Fleet == flt.Fleet) && (flt.State == "" || ro.State == flt.State) && (flt.Phase == "" || ro.Phase == flt.Phase) {
-			all = append(all, Summary{ID: ro.ID, WorkflowID: ro.WorkflowID, RunID: ro.RunID, Fleet: ro.Fleet, Phase: ro.Phase, State: ro.State, StartedAt: ro.StartedAt, EndedAt: ro.EndedAt})
+			all = append(all, Summary{ID: ro.ID, WorkflowID: ro.WorkflowID, RunID: ro.RunID, Fleet: ro.Fleet, Revision: ro.Revision, Phase: ro.Phase, State: ro.State, StartedAt: ro.StartedAt, EndedAt: ro.EndedAt})
 		}
 	}
 	from := 0

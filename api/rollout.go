@@ -28,12 +28,14 @@ type Rollout struct {
 }
 
 // Summary is a rollout in a list: what Temporal's visibility store knows
-// without asking the workflow.
+// without asking the workflow. Revision is empty for a rollout started
+// without one, or before dnsroll recorded it as a search attribute.
 type Summary struct {
 	ID         string          `json:"id"`
 	WorkflowID string          `json:"workflow_id"`
 	RunID      string          `json:"run_id"`
 	Fleet      string          `json:"fleet"`
+	Revision   string          `json:"revision,omitempty"`
 	Phase      workflows.Phase `json:"phase"`
 	State      string          `json:"state"`
 	StartedAt  time.Time       `json:"started_at"`

@@ -130,7 +130,8 @@ func (t *Temporal) query(ctx context.Context, run rollouts.Run) (workflows.Statu
 func recorded(info *workflowpb.WorkflowExecutionInfo) workflows.Status {
 	attrs := info.GetSearchAttributes()
 	st := workflows.Status{
-		Fleet: keyword(attrs, "Fleet"), Phase: workflows.Phase(keyword(attrs, "Phase")),
+		Fleet: keyword(attrs, workflows.FleetAttr.GetName()), Revision: keyword(attrs, workflows.RevisionAttr.GetName()),
+		Phase:     workflows.Phase(keyword(attrs, workflows.PhaseAttr.GetName())),
 		StartedAt: info.GetStartTime().AsTime(), Steps: []*workflows.Step{},
 	}
 	if info.GetCloseTime() != nil {
@@ -173,7 +174,7 @@ func (t *Temporal) List(ctx context.Context, f Filter) ([]Summary, []byte, error
 		st := recorded(e)
 		out = append(out, Summary{
 			ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID,
-			Fleet: st.Fleet, Phase: st.Phase, State: stateName(e.GetStatus()),
+			Fleet: st.Fleet, Revision: st.Revision, Phase: st.Phase, State: stateName(e.GetStatus()),
 			StartedAt: st.StartedAt, EndedAt: st.EndedAt,
 		})
 	}

@@ -31,6 +31,11 @@ type fakeClient struct {
 	err      error
 	query    *workflows.Status // nil: no worker answers
 	describe error
+	listed   []*workflowpb.WorkflowExecutionInfo
+}
+
+func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	return &workflowservice.ListWorkflowExecutionsResponse{Executions: f.listed}, nil
 }
 
 func (f *fakeClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -135,6 +140,58 @@ func TestTemporalGet(t *testing.T) {
 					ro.ID, ro.State, ro.Phase, len(ro.Steps), ro.Failure, tt.wantState, tt.wantPhase, tt.wantSteps, tt.wantFailure)
 			}
 		})
+	}
+}
+
+// With no worker to ask, a rollout's revision comes from its Revision
+// search attribute.
+func TestTemporalGetRevisionWithoutWorker(t *testing.T) {
+	c := &fakeClient{info: &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
+		Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
+		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, StartTime: timestamppb.Now(),
+		SearchAttributes: keywordAttrs(t, "Fleet", "lab", "Phase", "baking", "Revision", "B"),
+	}}
+	ro, err := (&Temporal{Client: c, QueryTimeout: 10 * time.Millisecond}).Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.Fleet != "lab" || ro.Revision != "B" || ro.Phase != workflows.PhaseBaking {
+		t.Errorf("got fleet %q revision %q phase %q, want lab B baking", ro.Fleet, ro.Revision, ro.Phase)
+	}
+}
+
+// A list shows each rollout's Fleet, Revision and Phase search attributes;
+// one started before Revision existed has none.
+func TestTemporalList(t *testing.T) {
+	exec := func(run string, attrs ...string) *workflowpb.WorkflowExecutionInfo {
+		return &workflowpb.WorkflowExecutionInfo{
+			Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: run},
+			Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
+			Status:    enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, StartTime: timestamppb.Now(), CloseTime: timestamppb.Now(),
+			SearchAttributes: keywordAttrs(t, attrs...),
+		}
+	}
+	c := &fakeClient{listed: []*workflowpb.WorkflowExecutionInfo{
+		exec("r2", "Fleet", "lab", "Phase", "succeeded", "Revision", "B"),
+		exec("r1", "Fleet", "lab", "Phase", "succeeded"),
+	}}
+	got, _, err := (&Temporal{Client: c}).List(context.Background(), Filter{Fleet: "lab", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d rollouts, want 2", len(got))
+	}
+	for i, want := range []Summary{
+		{ID: "rollout-lab:r2", Fleet: "lab", Revision: "B", Phase: workflows.PhaseSucceeded, State: "completed"},
+		{ID: "rollout-lab:r1", Fleet: "lab", Revision: "", Phase: workflows.PhaseSucceeded, State: "completed"},
+	} {
+		g := got[i]
+		if g.ID != want.ID || g.Fleet != want.Fleet || g.Revision != want.Revision || g.Phase != want.Phase || g.State != want.State {
+			t.Errorf("rollout %d = %s %s rev %q %s/%s, want %s %s rev %q %s/%s", i,
+				g.ID, g.Fleet, g.Revision, g.State, g.Phase, want.ID, want.Fleet, want.Revision, want.State, want.Phase)
+		}
 	}
 }
 

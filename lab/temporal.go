@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dnsroll/dnsroll/workflows"
 )
 
 // devServer is a `temporal server start-dev` process.
@@ -25,9 +28,18 @@ type devServer struct {
 	done    chan struct{}
 }
 
-// SearchAttributes are the custom search attributes the lab registers so
-// the Web UI and `temporal workflow list --query` can filter rollouts.
-var SearchAttributes = []string{"Fleet=Keyword", "Phase=Keyword"}
+// SearchAttributes are the custom search attributes the lab registers, as
+// Name=Type: every one that rollouts set (workflows.SearchAttributes), so
+// the Web UI and `temporal workflow list --query` can filter and show them.
+var SearchAttributes = searchAttributeSpecs(workflows.SearchAttributes)
+
+func searchAttributeSpecs(keys []temporal.SearchAttributeKeyKeyword) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.GetName() + "=Keyword"
+	}
+	return out
+}
 
 func startDevServer(ctx context.Context, opts Options) (*devServer, error) {
 	port, err := portOrFree(opts.TemporalPort)

@@ -31,14 +31,7 @@ type Run struct {
 // rollout it returns an ECONFLICT error naming that rollout; it never
 // attaches to it.
 func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run, error) {
-	opts := client.StartWorkflowOptions{
-		ID:                                       workflows.WorkflowID(in.Fleet),
-		TaskQueue:                                workflows.TaskQueue,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.FleetAttr.ValueSet(in.Fleet)),
-		// The Web UI shows it at the top of the rollout's page.
-		StaticSummary: summary(in),
-	}
+	opts := startOptions(in)
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.RolloutWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -48,6 +41,24 @@ func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run
 		return Run{}, fmt.Errorf("start rollout: %w", err)
 	}
 	return Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// startOptions start one rollout per fleet, with the search attributes
+// known at start: Fleet and, when the request names one, Revision (the
+// workflow sets Phase as it goes).
+func startOptions(in workflows.RolloutInput) client.StartWorkflowOptions {
+	attrs := []temporal.SearchAttributeUpdate{workflows.FleetAttr.ValueSet(in.Fleet)}
+	if in.Revision != "" {
+		attrs = append(attrs, workflows.RevisionAttr.ValueSet(in.Revision))
+	}
+	return client.StartWorkflowOptions{
+		ID:                                       workflows.WorkflowID(in.Fleet),
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(attrs...),
+		// The Web UI shows it at the top of the rollout's page.
+		StaticSummary: summary(in),
+	}
 }
 
 // summary is one line for the Web UI: fleet, revision, who and why.

@@ -24,6 +24,41 @@ func TestSummary(t *testing.T) {
 	}
 }
 
+// A rollout starts with Fleet and its Revision as search attributes, each
+// one the lab registers and the worker checks (workflows.SearchAttributes);
+// without a revision it has no Revision rather than an empty one.
+func TestStartOptions(t *testing.T) {
+	registered := map[string]bool{}
+	for _, k := range workflows.SearchAttributes {
+		registered[k.GetName()] = true
+	}
+	for _, tt := range []struct {
+		in                 workflows.RolloutInput
+		wantRevision       string
+		wantRevisionExists bool
+	}{
+		{workflows.RolloutInput{Fleet: "lab", Revision: "B"}, "B", true},
+		{workflows.RolloutInput{Fleet: "lab"}, "", false},
+	} {
+		opts := startOptions(tt.in)
+		attrs := opts.TypedSearchAttributes
+		if got, ok := attrs.GetKeyword(workflows.FleetAttr); !ok || got != "lab" {
+			t.Errorf("%+v: Fleet = %q (set %v), want lab", tt.in, got, ok)
+		}
+		if got, ok := attrs.GetKeyword(workflows.RevisionAttr); ok != tt.wantRevisionExists || got != tt.wantRevision {
+			t.Errorf("%+v: Revision = %q (set %v), want %q (set %v)", tt.in, got, ok, tt.wantRevision, tt.wantRevisionExists)
+		}
+		for k := range attrs.GetUntypedValues() {
+			if !registered[k.GetName()] {
+				t.Errorf("%+v: search attribute %s is set at start but not in workflows.SearchAttributes, so no lab registers it", tt.in, k.GetName())
+			}
+		}
+		if opts.ID != "rollout-lab" || opts.StaticSummary == "" {
+			t.Errorf("%+v: ID %q, summary %q", tt.in, opts.ID, opts.StaticSummary)
+		}
+	}
+}
+
 // The printer prints only what is new, with times when it has a clock,
 // including a step's retries with their last error.
 func TestPrinter(t *testing.T) {

@@ -58,9 +58,18 @@ type SignalInput struct {
 }
 
 // Custom search attributes, so the Web UI and `temporal workflow list
-// --query 'Fleet="lab"'` can filter rollouts. The lab registers them; on a
-// real cluster, `temporal operator search-attribute create` does (README).
+// --query 'Fleet="lab"'` can filter rollouts and show them as columns. The
+// lab registers them; on a real cluster, `temporal operator
+// search-attribute create` does (README).
 var (
 	FleetAttr = temporal.NewSearchAttributeKeyKeyword("Fleet")
 	PhaseAttr = temporal.NewSearchAttributeKeyKeyword("Phase")
+	// RevisionAttr is set at start, when the revision is known.
+	RevisionAttr = temporal.NewSearchAttributeKeyKeyword("Revision")
 )
+
+// SearchAttributes are all the custom search attributes rollouts set, each
+// a Keyword. A namespace without one of them refuses to start a rollout (or
+// fails its workflow tasks), so the lab registers exactly these and the
+// worker and API check for them at startup.
+var SearchAttributes = []temporal.SearchAttributeKeyKeyword{FleetAttr, PhaseAttr, RevisionAttr}

@@ -259,13 +259,17 @@ func (c *rolloutCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 			return enc.Encode(page)
 		}
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tFLEET\tSTATE\tPHASE\tSTARTED\tENDED")
+		fmt.Fprintln(tw, "ID\tFLEET\tREVISION\tSTATE\tPHASE\tSTARTED\tENDED")
 		for _, r := range page.Rollouts {
 			ended := "-"
 			if !r.EndedAt.IsZero() {
 				ended = r.EndedAt.Local().Format(time.DateTime)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, r.State, r.Phase, r.StartedAt.Local().Format(time.DateTime), ended)
+			rev := r.Revision
+			if rev == "" {
+				rev = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, rev, r.State, r.Phase, r.StartedAt.Local().Format(time.DateTime), ended)
 		}
 		return tw.Flush()
 	}

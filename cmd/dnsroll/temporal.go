@@ -25,6 +25,8 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/uber-go/tally/v4"
+
+	"github.com/dnsroll/dnsroll/workflows"
 )
 
 // temporalFlags are the connection settings every Temporal-facing command
@@ -88,14 +90,12 @@ func (t *temporalFlags) dial() (client.Client, error) {
 	return c, nil
 }
 
-// searchAttributes are the custom search attributes rollouts set (see
-// workflows.FleetAttr and PhaseAttr). Without them, starts and workflow
-// tasks fail, so commands check at startup rather than at the first rollout.
-var searchAttributes = []string{"Fleet", "Phase"}
-
 // checkSearchAttributes fails, saying how to fix it, when the namespace
-// lacks Fleet or Phase as Keyword search attributes. A server that will not
-// say (Temporal Cloud with a narrow API key) only gets a warning.
+// lacks one of the Keyword search attributes rollouts set
+// (workflows.SearchAttributes). Without them, starts and workflow tasks
+// fail, so commands check at startup rather than at the first rollout. A
+// server that will not say (Temporal Cloud with a narrow API key) only gets
+// a warning.
 func checkSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -103,14 +103,14 @@ func checkSearchAttributes(ctx context.Context, c client.Client, namespace strin
 	var denied *serviceerror.PermissionDenied
 	var unimplemented *serviceerror.Unimplemented
 	if errors.As(err, &denied) || errors.As(err, &unimplemented) {
-		slog.Warn("cannot list search attributes; make sure Fleet and Phase exist as Keyword", "namespace", namespace, "error", err)
+		slog.Warn("cannot list search attributes; make sure these exist as Keyword", "names", strings.Join(searchAttributeNames(), ", "), "namespace", namespace, "error", err)
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("list the search attributes of namespace %s: %w", namespace, err)
 	}
 	var problems, fixes []string
-	for _, name := range searchAttributes {
+	for _, name := range searchAttributeNames() {
 		typ, ok := resp.GetCustomAttributes()[name]
 		switch {
 		case !ok:
@@ -130,6 +130,14 @@ func checkSearchAttributes(ctx context.Context, c client.Client, namespace strin
 	msg += "; fix it with:\n" + strings.Join(fixes, "\n") +
 		"\n(on Temporal Cloud, add them as Keyword in the namespace's settings or with tcld)"
 	return errors.New(msg)
+}
+
+func searchAttributeNames() []string {
+	names := make([]string, len(workflows.SearchAttributes))
+	for i, k := range workflows.SearchAttributes {
+		names[i] = k.GetName()
+	}
+	return names
 }
 
 // newMetrics returns a Prometheus registry holding the Go runtime and
