@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Recognisable values for every secret a lab rollout handles are looked
+// for everywhere they could leak: every workflow history, the worker's
+// and the API's logs, the API's responses, and the environment of every
+// process the lab started (Temporal, named, nginx). None is found.
+func TestSecretsStayOut(t *testing.T) {
+	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
+	hookSecret := "sekret-hmac-" + nonce
+	hookToken := "sekret-url-" + nonce
+	t.Setenv("DNSROLL_E2E_HOOK_SECRET", hookSecret)
+	delivered := make(chan string, 64)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		delivered <- r.Header.Get("X-Dnsroll-Event")
+	}))
+	defer hook.Close()
+
+	tl := startLab(t, nil)
+	tl.editFleet(t, "lab:\n", "notifications:\n  webhooks:\n    - {url: \""+hook.URL+"/hook?key="+hookToken+"\", secret_env: DNSROLL_E2E_HOOK_SECRET}\n\nlab:\n")
+	worker := tl.startWorkerProcess(t)
+	c := tl.startAPI(t)
+	secrets := map[string]string{
+		"LINODE_TOKEN":             lab.Token,
+		"DNSROLL_API_TOKEN":        apiToken,
+		"the webhook's secret_env": hookSecret,
+		"the webhook URL's token":  hookToken,
+	}
+	ctx := context.Background()
+
+	// A rollout that succeeds, and one aborted during provisioning.
+	for _, rev := range []string{"A", "B"} {
+		started, err := c.Start(ctx, api.StartRequest{Fleet: "lab", Revision: rev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rev == "B" {
+			waitPhase(t, c, started.ID, workflows.PhaseProvisioning)
+			if _, err := c.Signal(ctx, started.ID, "abort", api.SignalRequest{Reason: "secrets scan"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ro, err := c.Wait(ctx, started.ID, 200*time.Millisecond, nil); err != nil || (rev == "A" && ro.Phase != workflows.PhaseSucceeded) {
+			t.Fatalf("rollout %s: %v %s %s", rev, err, ro.Phase, ro.Failure)
+		}
+	}
+	select {
+	case <-delivered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the webhook received nothing: the scan would prove nothing about it")
+	}
+
+	scan := func(where, text string) {
+		t.Helper()
+		for name, v := range secrets {
+			if strings.Contains(text, v) {
+				t.Errorf("%s holds %s", where, name)
+			}
+		}
+	}
+
+	// Every workflow history, as the temporal CLI shows it.
+	out, err := exec.Command(requireLab(t), "workflow", "list", "--address", tl.TemporalAddress(), "--output", "json").Output()
+	if err != nil {
+		t.Fatalf("temporal workflow list: %v", err)
+	}
+	var runs []struct {
+		Execution struct {
+			WorkflowID string `json:"workflowId"`
+			RunID      string `json:"runId"`
+		} `json:"execution"`
+	}
+	if err := json.Unmarshal(out, &runs); err != nil || len(runs) < 2 {
+		t.Fatalf("temporal workflow list: %v, %d runs:\n%s", err, len(runs), out)
+	}
+	for _, r := range runs {
+		h, err := exec.Command(requireLab(t), "workflow", "show", "--address", tl.TemporalAddress(), "--output", "json",
+			"--workflow-id", r.Execution.WorkflowID, "--run-id", r.Execution.RunID).Output()
+		if err != nil || len(h) < 1000 {
+			t.Fatalf("temporal workflow show %s: %v (%d bytes)", r.Execution.RunID, err, len(h))
+		}
+		scan("the history of "+r.Execution.WorkflowID+" "+r.Execution.RunID, string(h))
+	}
+
+	// The API's answers.
+	for _, path := range []string{"/rollouts", "/rollouts/rollout-lab", "/rollouts?fleet=lab&limit=1"} {
+		req, _ := http.NewRequest("GET", c.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+apiToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		scan("GET "+path, string(b))
+	}
+
+	// The logs, once the worker and the API have written everything.
+	_ = worker.Process.Signal(os.Interrupt)
+	for _, name := range []string{"worker.log", "api.log"} {
+		b, err := os.ReadFile(filepath.Join(tl.Dir(), name))
+		if err != nil || len(b) == 0 {
+			t.Fatalf("%s: %v (%d bytes)", name, err, len(b))
+		}
+		scan(name, string(b))
+	}
+
+	// The environment of every process the lab started: those whose
+	// command line or working directory is in the lab's directory.
+	scanned := 0
+	pids, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range pids {
+		pid, _ := strconv.Atoi(filepath.Base(p))
+		if pid == os.Getpid() || pid == worker.Process.Pid {
+			continue
+		}
+		cmdline, _ := os.ReadFile(p + "/cmdline")
+		cwd, _ := os.Readlink(p + "/cwd")
+		if !strings.Contains(string(cmdline), tl.Dir()) && !strings.HasPrefix(cwd, tl.Dir()) {
+			continue
+		}
+		env, err := os.ReadFile(p + "/environ")
+		if err != nil {
+			continue // it ended meanwhile
+		}
+		scanned++
+		scan(fmt.Sprintf("the environment of %d (%s)", pid, strings.ReplaceAll(string(cmdline), "\x00", " ")), string(env))
+	}
+	// Temporal, two named and two nginx at least.
+	if scanned < 5 {
+		t.Errorf("scanned the environment of %d lab processes, want at least 5", scanned)
+	}
+}
