@@ -79,6 +79,9 @@ func verifyChecks(in VerifyInput) ([]probe.Check, map[string]zone.Records, error
 		}
 		return in.Checks, nil, nil
 	}
+	if err := zoneFilesHere(in.Zones); err != nil {
+		return nil, nil, err
+	}
 	pc := in.Fleet.Probe
 	scope := probe.Scope{All: pc.CheckAllNames(), Names: pc.Names, Types: pc.Types}
 	var checks []probe.Check

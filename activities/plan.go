@@ -55,7 +55,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	// without webhook URLs, which Notify looks up by name.
 	plan := Plan{Fleet: fleet.ForHistory(), Revision: in.Revision, Blue: map[string]dnsroll.Server{}}
 	for _, z := range zones {
-		plan.Zones = append(plan.Zones, ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial})
+		plan.Zones = append(plan.Zones, ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: z.SHA256})
 		plan.Warnings = append(plan.Warnings, z.Warnings...)
 	}
 

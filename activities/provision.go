@@ -15,6 +15,9 @@ import (
 // ProvisionNameservers runs the nameserver playbook on the green servers.
 // The playbook is idempotent, so a retry after a crash simply runs it again.
 func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
+	if err := zoneFilesHere(in.Zones); err != nil {
+		return ProvisionResult{}, failure(ctx, err)
+	}
 	f := in.Fleet
 	req := provision.Request{
 		Playbook:   f.Path(f.Ansible.NameserverPlaybook),

@@ -46,6 +46,9 @@ type ZoneFile struct {
 	Name   string `json:"name"`
 	Path   string `json:"path"`
 	Serial uint32 `json:"serial"`
+	// SHA256 is the content Plan read; every step that reads the file
+	// checks it (empty in rollouts from before it was recorded).
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // EnsureServerInput asks for a running, fleet-tagged server with Spec.Label.

@@ -9,6 +9,8 @@
 package preflight
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +28,9 @@ import (
 type Zone struct {
 	Name, Path string
 	Serial     uint32
+	// SHA256 is the file's content hash (hex): every worker that later
+	// reads the file must read these very bytes.
+	SHA256 string
 	// Warnings are zone contents that BIND would answer with SERVFAIL.
 	Warnings []string
 }
@@ -51,7 +56,11 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 		if err != nil {
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: %v", i, err)
 		}
-		zf := Zone{Name: zc.Name, Path: path, Serial: z.Serial()}
+		sum, err := FileSHA256(path)
+		if err != nil {
+			return nil, err
+		}
+		zf := Zone{Name: zc.Name, Path: path, Serial: z.Serial(), SHA256: sum}
 		for _, w := range z.Warnings(5) {
 			zf.Warnings = append(zf.Warnings, "zone "+zc.Name+": "+w)
 		}
@@ -175,4 +184,14 @@ func simulatorReachable(f *config.Fleet) error {
 				"whose servers that load balancer cannot reach: unset DNSROLL_LINODE_URL to use the real API, or run a lab fleet (fleets/lab.yaml, fleets/machines.yaml)", field, f.Name, host)
 	}
 	return nil
+}
+
+// FileSHA256 is the hex SHA-256 of a file's content.
+func FileSHA256(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }

@@ -1,0 +1,68 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Zone files are read on whichever worker runs a step. A worker that
+// lacks the revision's files when provisioning starts fails the attempt
+// with an error naming the file and the worker, which is retried (by any
+// worker); once the files are there, the step and the rollout succeed.
+func TestWorkerWithoutZoneFilesRetries(t *testing.T) {
+	tl := startLab(t, nil)
+	tl.startWorker(t)
+	if _, _, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v", err)
+	}
+	dirB := filepath.Dir(tl.fleet.ZoneFile(tl.fleet.Zones[0], "B"))
+
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Plan has read the files once green is being created.
+	tl.waitForActivity(t, run, "EnsureServer")
+	if err := os.Rename(dirB, dirB+".elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for seen == "" && ctx.Err() == nil {
+		st, err := rollouts.Status(ctx, tl.client, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range st.Retrying {
+			if r.Activity == "ProvisionNameservers" && strings.Contains(r.LastError, "is not on worker") {
+				seen = r.LastError
+			}
+		}
+		if st.Phase.Done() {
+			t.Fatalf("the rollout ended %s (%s) while a worker lacked its zone files", st.Phase, st.Failure)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("while the files were away: %s", seen)
+	if !strings.Contains(seen, "zone example.com: "+filepath.Join(dirB, "example.com.zone")) {
+		t.Errorf("the retry's error %q does not name the zone and its file", seen)
+	}
+	if err := os.Rename(dirB+".elsewhere", dirB); err != nil {
+		t.Fatal(err)
+	}
+	st, err := tl.wait(t, run)
+	if err != nil || st.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("rollout B once the files are back: %v (%s)", err, st.Phase)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
+		t.Errorf("answers = %s, want revision B", got)
+	}
+}
