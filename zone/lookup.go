@@ -34,14 +34,15 @@ func (z *Zone) Cuts() []string {
 // above finds what answers for name before its own data: the highest zone
 // cut at or above it, or the highest DNAME strictly above it, whichever
 // is higher (a DNAME occludes the names below it, a cut the names at and
-// below it, DNAME included). At most one of them is set.
+// below it, a DNAME at the cut included). At most one of them is set.
 func (z *Zone) above(name string) (cut, dname string) {
 	for n := name; dns.IsSubDomain(z.origin, n); {
-		if n != z.origin && z.cuts[n] {
-			cut, dname = n, ""
-		}
 		if n != name && len(z.rrsets[rrKey{n, dns.TypeDNAME}]) > 0 {
 			cut, dname = "", n
+		}
+		// A cut beside a DNAME occludes it.
+		if n != z.origin && z.cuts[n] {
+			cut, dname = n, ""
 		}
 		if n == z.origin {
 			break

@@ -187,8 +187,15 @@ func TestDNAMEOccludesCut(t *testing.T) {
 ns1 A 192.0.2.1
 old DNAME example.net.
 sub.old NS ns.example.net.
+both DNAME example.net.
+both NS ns.both
+ns.both A 192.0.2.9
 `)
-	if z.Delegated("sub.old.example.com.") || len(z.Cuts()) != 0 {
+	// A cut beside a DNAME occludes the DNAME: names below it are referred.
+	if r := z.Lookup("ns.both.example.com.", dns.TypeA); !r.Referral || len(r.Additional) != 1 {
+		t.Errorf("below a cut with a DNAME: %+v, want a referral with glue", r)
+	}
+	if z.Delegated("sub.old.example.com.") || !slices.Equal(z.Cuts(), []string{"both.example.com."}) {
 		t.Errorf("an occluded cut is a delegation: cuts %q", z.Cuts())
 	}
 	got := z.Lookup("sub.old.example.com.", dns.TypeNS)
