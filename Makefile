@@ -6,8 +6,11 @@ SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 TEMPORAL_CLI_VERSION := v1.5.1
+# The self-hosted Temporal server of the cluster lab (lab/cluster): the
+# version that TEMPORAL_CLI_VERSION pins.
+TEMPORAL_SERVER_VERSION := v1.29.1
 APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-lint yamllint dnsperf dnsdist docker-compose \
-	debootstrap systemd-container openssh-client iproute2
+	debootstrap systemd-container openssh-client iproute2 postgresql
 # The machine lab's base image (lab/machines): built once per machine, shared
 # by every clone on it.
 LAB_IMAGE ?= /var/cache/dnsroll/base-bookworm
@@ -16,7 +19,7 @@ TEST_TIMEOUT ?= 75m
 # How long `make test` fuzzes the API (`make fuzz` runs longer).
 FUZZ_TIME ?= 30s
 
-.PHONY: all build deps tools lab-image lab-image-rebuild demo dev test fuzz lint bench bench-analysis clean
+.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test fuzz lint bench bench-analysis clean
 
 all: build
 
@@ -41,6 +44,19 @@ $(BIN)/temporal:
 	@echo "building the temporal CLI $(TEMPORAL_CLI_VERSION) (about 5 minutes on 2 cores, once)"
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
 
+## temporal-server: install the Temporal server and its SQL tool (the cluster lab's) into ./bin
+temporal-server: $(BIN)/temporal-server
+
+# go install names them server and sql; they get clearer names in ./bin.
+$(BIN)/temporal-server:
+	@echo "building the Temporal server $(TEMPORAL_SERVER_VERSION) and temporal-sql-tool (several minutes on 2 cores, once)"
+	rm -rf $(BIN)/.temporal-server
+	GOBIN=$(BIN)/.temporal-server $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) \
+		go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv $(BIN)/.temporal-server/sql $(BIN)/temporal-sql-tool
+	mv $(BIN)/.temporal-server/server $(BIN)/temporal-server
+	rmdir $(BIN)/.temporal-server
+
 ## lab-image: build the machine lab's Debian 12 base image into $(LAB_IMAGE) unless it is there (about 1-4 minutes, once)
 lab-image: deps
 	@lab/machines/build-base.sh --check $(LAB_IMAGE) || lab/machines/build-base.sh $(LAB_IMAGE)
@@ -63,8 +79,12 @@ dev: export DNSROLL_API_TOKEN := $(DNSROLL_API_TOKEN)
 dev: deps tools build
 	$(BIN)/dnsroll dev
 
+## cluster: keep the cluster lab running until Ctrl-C: self-hosted Temporal on PostgreSQL, the lab, two worker processes (README: A self-hosted Temporal cluster)
+cluster: deps tools temporal-server build
+	$(BIN)/dnsroll cluster --bin $(BIN)
+
 ## test: unit, activity and end-to-end lab tests, plus linters
-test: deps tools lab-image
+test: deps tools temporal-server lab-image
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	cd ansible && ansible-lint -q nameserver.yml loadbalancer.yml dnsdist.yml

@@ -39,6 +39,11 @@ type Options struct {
 	TemporalBin  string
 	TemporalPort int
 	UIPort       int
+	// TemporalAddress, when set, is an external Temporal frontend
+	// (host:port, namespace "default" with SearchAttributes registered,
+	// such as lab/cluster's) that the lab uses instead of starting a dev
+	// server; TemporalBin, TemporalPort and UIPort are then unused.
+	TemporalAddress string
 	// Headless disables the Temporal Web UI (tests).
 	Headless bool
 	// SimAddr is where the Linode API simulator listens, e.g. 127.0.0.1:8711.
@@ -117,10 +122,15 @@ func (l *Lab) start(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if l.temporal, err = startDevServer(ctx, opts); err != nil {
+	if opts.TemporalAddress != "" {
+		// An address only (no cmd): Stop leaves it running.
+		l.temporal = &devServer{address: opts.TemporalAddress}
+		fmt.Fprintf(opts.Log, "lab: Temporal at %s\n", opts.TemporalAddress)
+	} else if l.temporal, err = startDevServer(ctx, opts); err != nil {
 		return err
+	} else {
+		fmt.Fprintf(opts.Log, "lab: Temporal dev server on %s (state in %s)\n", l.temporal.address, filepath.Join(opts.Dir, "temporal.db"))
 	}
-	fmt.Fprintf(opts.Log, "lab: Temporal dev server on %s (state in %s)\n", l.temporal.address, filepath.Join(opts.Dir, "temporal.db"))
 	if opts.Machines {
 		if err := l.bootLoadBalancers(ctx); err != nil {
 			return err
@@ -225,7 +235,7 @@ func (l *Lab) SimURL() string { return l.simURL }
 // Sim is the running simulator, for tests that inspect or inject faults.
 func (l *Lab) Sim() *linodesim.Sim { return l.sim }
 
-// TemporalAddress is the dev server's gRPC host:port.
+// TemporalAddress is the dev server's (or the external Temporal's) gRPC host:port.
 func (l *Lab) TemporalAddress() string { return l.temporal.address }
 
 // UIURL is the Temporal Web UI, empty when headless.
@@ -245,7 +255,7 @@ func (l *Lab) Stop() {
 	for _, d := range vms {
 		_ = stopVM(d)
 	}
-	if l.temporal != nil {
+	if l.temporal != nil && l.temporal.cmd != nil {
 		l.temporal.stop()
 	}
 	if l.simSrv != nil {
