@@ -19,7 +19,7 @@ TEST_TIMEOUT ?= 75m
 # How long `make test` fuzzes the API (`make fuzz` runs longer).
 FUZZ_TIME ?= 30s
 
-.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test fuzz lint bench bench-analysis clean
+.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test fuzz lint bench bench-analysis screenshots clean
 
 all: build
 
@@ -115,6 +115,10 @@ bench: deps tools
 ## bench-analysis: analyse a 10,000-name zone on 4 real named, beside dnsperf's raw rate (docs/benchmarks-analysis.md)
 bench-analysis: deps
 	$(GO) run ./bench/analysis $(BENCH_ANALYSIS_FLAGS)
+
+## screenshots: photograph a lab rollout in the Web UI with headless Chromium into docs/webui (installs chromium and playwright-core; not part of test)
+screenshots: deps tools build
+	DNSROLL_BIN=$(BIN)/dnsroll scripts/webui-screenshots.sh
 
 clean:
 	rm -rf $(BIN) .lab
