@@ -282,9 +282,9 @@ func TestAPIRollouts(t *testing.T) {
 		}
 	}
 
-	// The list, newest first, and the search attributes behind it. The
-	// visibility store lags the workflows a little.
-	want := []string{third.ID + "=aborted", second.ID + "=aborted", first.ID + "=succeeded"}
+	// The list, newest first, and the search attributes behind it (Fleet,
+	// Phase, Revision). The visibility store lags the workflows a little.
+	want := []string{third.ID + "=aborted@B", second.ID + "=aborted@B", first.ID + "=succeeded@A"}
 	var ids []string
 	var out2 []byte
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
@@ -294,9 +294,9 @@ func TestAPIRollouts(t *testing.T) {
 		}
 		ids = ids[:0]
 		for _, r := range page.Rollouts {
-			ids = append(ids, r.ID+"="+string(r.Phase))
+			ids = append(ids, r.ID+"="+string(r.Phase)+"@"+r.Revision)
 		}
-		out2, err = exec.Command(requireLab(t), "workflow", "list", "--output", "json", "--address", tl.TemporalAddress(), "--query", `Fleet="lab" AND Phase="aborted"`).CombinedOutput()
+		out2, err = exec.Command(requireLab(t), "workflow", "list", "--output", "json", "--address", tl.TemporalAddress(), "--query", `Fleet="lab" AND Phase="aborted" AND Revision="B"`).CombinedOutput()
 		if err != nil {
 			t.Fatalf("temporal workflow list: %v: %s", err, out2)
 		}
@@ -306,5 +306,5 @@ func TestAPIRollouts(t *testing.T) {
 		}
 	}
 	t.Errorf("GET /rollouts?fleet=lab: %v, want %v", ids, want)
-	t.Errorf("temporal workflow list --query 'Fleet=\"lab\" AND Phase=\"aborted\"' lists:\n%s", out2)
+	t.Errorf("temporal workflow list --query 'Fleet=\"lab\" AND Phase=\"aborted\" AND Revision=\"B\"' lists:\n%s", out2)
 }
