@@ -25,6 +25,7 @@ type command struct {
 var commands = map[string]command{
 	"worker":  {"run a Temporal worker that executes rollouts", runWorker},
 	"dev":     {"run the local lab (Temporal, Linode simulator, BIND, nginx) and a worker until Ctrl-C", runDev},
+	"cluster": {"run the cluster lab (self-hosted Temporal on PostgreSQL, the lab, worker processes) until Ctrl-C", runCluster},
 	"demo":    {"run a complete blue-green rollout in a fresh local lab, then stop it", runDemo},
 	"api":     {"serve the HTTP API (start, list, follow, abort, roll back and approve rollouts)", runAPI},
 	"fleet":   {"check a fleet file before any rollout: fields, labels, addresses, the revision's zone files (fleet validate FILE [--revision R])", runFleet},

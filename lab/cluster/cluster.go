@@ -105,15 +105,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 }
 
 func (c *Cluster) start(ctx context.Context) error {
-	ports, err := freePorts(10)
+	pg, err := freePorts(1)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	if c.opts.Port != 0 {
-		ports[0] = c.opts.Port
-	}
-	c.ports = serverPorts{ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7], ports[8]}
-	c.pgPort = ports[9]
+	c.pgPort = pg[0]
 	if err := c.initPostgres(ctx); err != nil {
 		return err
 	}
@@ -129,11 +125,28 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := c.writeConfig(); err != nil {
-		return err
-	}
-	if err := c.startServer(ctx); err != nil {
-		return err
+	// A free port can be taken before the server binds it (it binds
+	// nine), so a server that exits at once gets fresh ports.
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(9)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		if c.opts.Port != 0 {
+			ports[0] = c.opts.Port
+		}
+		c.ports = serverPorts{ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7], ports[8]}
+		if err := c.writeConfig(); err != nil {
+			return err
+		}
+		err = c.startServer(ctx)
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !errors.Is(err, errExited) {
+			return err
+		}
+		fmt.Fprintf(c.opts.Log, "cluster: %v\ncluster: trying again on other ports\n", err)
 	}
 	fmt.Fprintf(c.opts.Log, "cluster: Temporal server on %s (logs in %s)\n", c.Address(), c.dir)
 	return c.register(ctx)

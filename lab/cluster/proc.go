@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,13 +39,16 @@ func startProc(bin, logFile string, cred *syscall.Credential, args ...string) (*
 	return p, nil
 }
 
+// errExited is a process that exited while waited for.
+var errExited = errors.New("exited early")
+
 // waitFor polls ready until it succeeds, the process exits, or limit passes.
 func (p *proc) waitFor(ctx context.Context, limit time.Duration, ready func(context.Context) error) error {
 	deadline := time.Now().Add(limit)
 	for {
 		select {
 		case <-p.done:
-			return fmt.Errorf("exited early: %v", p.cmd.ProcessState)
+			return fmt.Errorf("%w: %v", errExited, p.cmd.ProcessState)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
