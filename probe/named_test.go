@@ -107,6 +107,8 @@ unk     TYPE65534 \# 2 ABCD
 _dsync  DSYNC CDS 1 5359 ds-boot.example.com.
 ipk     IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==
 after-ipk A   192.0.2.39
+wks     WKS   10.0.0.1 6 ( 0 1 2 21 23 )
+gpos    GPOS  "-22.6882" "116.8652" "250.0"
 old     DNAME new
 x.new   A     192.0.2.5
 alias   CNAME www.old
@@ -172,6 +174,8 @@ func TestAnalysisOnRealBIND(t *testing.T) {
 		{"escaped name", `\070oo  A     192.0.2.7`, `\070oo  A     192.0.2.8`, "foo.example.com. A"},
 		{"unknown type", `\# 2 ABCD`, `\# 2 ABCE`, "unk.example.com. TYPE65534"},
 		{"DSYNC", "CDS 1 5359", "CDS 1 5360", "_dsync.example.com. DSYNC"},
+		{"WKS", "10.0.0.1 6 ( 0 1 2 21 23 )", "10.0.0.1 6 ( 0 1 2 21 25 )", "wks.example.com. WKS"},
+		{"GPOS", `"116.8652"`, `"116.8653"`, "gpos.example.com. GPOS"},
 		{"after an IPSECKEY", "after-ipk A   192.0.2.39", "after-ipk A   192.0.2.40", "after-ipk.example.com. A"},
 	}
 	for _, m := range mutations {

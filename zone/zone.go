@@ -253,6 +253,21 @@ func svcbFixup(out []byte) ([]byte, []dns.RR, error) {
 	return rest.Bytes(), extra, nil
 }
 
+// gposRE is a GPOS record of BIND's output: its three fields quoted,
+// which miekg/dns cannot read.
+var gposRE = regexp.MustCompile(`(?m)^(\S+\s+\d+\s+IN\s+)GPOS\s+"([^"\\]*)"\s+"([^"\\]*)"\s+"([^"\\]*)"[ \t]*$`)
+
+// gposGeneric rewrites a GPOS record in the generic form of RFC 3597,
+// which miekg/dns reads whatever the fields hold (empty ones too).
+func gposGeneric(m []byte) []byte {
+	sub := gposRE.FindSubmatch(m)
+	var rdata []byte
+	for _, f := range sub[2:5] {
+		rdata = append(append(rdata, byte(len(f))), f...)
+	}
+	return fmt.Appendf(append([]byte{}, sub[1]...), "TYPE27 \\# %d %x", len(rdata), rdata)
+}
+
 // errNoCompiler is compile's answer where named-compilezone is missing.
 var errNoCompiler = errors.New("named-compilezone is not installed")
 
@@ -316,7 +331,8 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 		}
 		// One record a line; a blank line after each, because miekg/dns
 		// reads an IPSECKEY's key past the end of its line.
-		out, extra, err := svcbFixup(svcbKeyRE.ReplaceAllFunc(stdout.Bytes(), svcbKeyName))
+		out := gposRE.ReplaceAllFunc(stdout.Bytes(), gposGeneric)
+		out, extra, err := svcbFixup(svcbKeyRE.ReplaceAllFunc(out, svcbKeyName))
 		if err != nil {
 			return nil, nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND loads this zone but miekg/dns cannot read its record " + err.Error()}
 		}

@@ -375,3 +375,30 @@ func TestParseWithoutCompiler(t *testing.T) {
 		}
 	}
 }
+
+// WKS, which miekg/dns does not know, and GPOS, which BIND prints quoted
+// (empty fields too), parse and compare as data.
+func TestParseWKSAndGPOS(t *testing.T) {
+	z := mustParse(t, `$TTL 60
+@ SOA ns hm 1 2 3 4 5
+ NS ns
+ns A 192.0.2.1
+wks WKS 10.0.0.1 6 ( 0 1 2 21 23 )
+gpos GPOS "-22.6882" "116.8652" "250.0"
+gpos0 GPOS "" "" ""
+after A 192.0.2.9
+`)
+	if got := z.RRset("wks.example.com.", TypeWKS).Strings(); len(got) != 1 || got[0] != "wks.example.com. 60 IN WKS 10.0.0.1 6 0 1 2 21 23" {
+		t.Errorf("WKS: %q", got)
+	}
+	gpos := z.RRset("gpos.example.com.", dns.TypeGPOS)
+	if !gpos.Equal(recs(t, "gpos.example.com. 60 IN GPOS -22.6882 116.8652 250.0")) {
+		t.Errorf("GPOS: %q", gpos.Strings())
+	}
+	if len(z.RRset("gpos0.example.com.", dns.TypeGPOS)) != 1 || len(z.RRset("after.example.com.", dns.TypeA)) != 1 {
+		t.Errorf("empty GPOS or the record after it missing: %q", z.Names())
+	}
+	if recs(t, "w.example.com. 60 IN WKS 10.0.0.1 6 21").Equal(recs(t, "w.example.com. 60 IN WKS 10.0.0.1 6 22")) {
+		t.Error("WKS records that differ compare equal")
+	}
+}
