@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,13 @@ func TestClusterRunsWorkflowsAcrossPostgresRestart(t *testing.T) {
 	c.Stop()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("Stop left %s behind: %v", dir, err)
+	}
+}
+
+// Without the server binaries, Start says which make target installs them.
+func TestStartNamesTheMissingBinary(t *testing.T) {
+	_, err := Start(context.Background(), Options{BinDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "temporal-server") || !strings.Contains(err.Error(), "make temporal-server") {
+		t.Fatalf("err = %v, want one naming temporal-server and make temporal-server", err)
 	}
 }
