@@ -120,9 +120,6 @@ var classes = []string{classIdentical, classRecord, classRemoved, classTTL, clas
 // analysis is fixed (issue 17); an entry added later is a regression and
 // names the commit. testdata/zones/STATUS.md is the table.
 var knownGaps = map[string]string{
-	"bind/checkzone-good1.db identical":  "regressed in f7c6eed: NS and DNAME at one name below the apex is a cut, and BIND refers; the analysis expects the DNAME",
-	"bind/checkzone-good1.db glue":       "the analysis names it for identical servers too: regressed in f7c6eed: NS and DNAME at one name below the apex is a cut, and BIND refers; the analysis expects the DNAME",
-	"bind/checkzone-good1.db ns-target":  "the analysis names it for identical servers too: regressed in f7c6eed: NS and DNAME at one name below the apex is a cut, and BIND refers; the analysis expects the DNAME",
 	"bind/tsig-example.db identical":     "parser: GPOS with quoted fields (as dnssec-signzone prints it) is refused",
 	"bind/tsig-example.db record":        "parser: GPOS with quoted fields (as dnssec-signzone prints it) is refused",
 	"bind/tsig-example.db removed":       "parser: GPOS with quoted fields (as dnssec-signzone prints it) is refused",
