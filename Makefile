@@ -19,7 +19,7 @@ TEST_TIMEOUT ?= 75m
 # How long `make test` fuzzes the API (`make fuzz` runs longer).
 FUZZ_TIME ?= 30s
 
-.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test fuzz lint bench bench-analysis screenshots clean
+.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test chaos fuzz lint bench bench-analysis screenshots clean
 
 all: build
 
@@ -95,6 +95,12 @@ test: deps tools temporal-server lab-image
 	@# A short fuzz of the API's router beyond its seeds: never a 5xx, never a panic.
 	$(GO) test -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZ_TIME) ./api
 	DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_LAB_IMAGE=$(LAB_IMAGE) DNSROLL_REQUIRE_LAB=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## chaos: CHAOS_ROLLOUTS (30) rollouts back to back in the dnsdist lab, with worker kills, Temporal restarts, signals and cloud faults; prints "N rollouts, N converged, 0 invariant violations" (make test runs 5)
+CHAOS_ROLLOUTS ?= 30
+chaos: deps tools
+	set -o pipefail; DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_REQUIRE_LAB=1 DNSROLL_CHAOS_ROLLOUTS=$(CHAOS_ROLLOUTS) \
+		$(GO) test -count=1 -v -run '^TestChaos$$' -timeout 180m ./e2e | grep -v '^=== '
 
 ## fuzz: fuzz the API's router for FUZZ_TIME (default here 5m): never a 5xx, never a panic
 fuzz: FUZZ_TIME = 5m
