@@ -37,14 +37,13 @@ import (
 // Namespace is the namespace the cluster registers, dnsroll's default.
 const Namespace = "default"
 
-// Options configure a cluster. Empty binaries are looked up beside each
-// other in BinDir.
+// Options configure a cluster.
 type Options struct {
 	// BinDir holds temporal-server and temporal-sql-tool (`make
 	// temporal-server` installs them into ./bin).
 	BinDir string
-	// PGBinDir holds initdb and postgres; empty means the newest
-	// /usr/lib/postgresql/*/bin.
+	// PGBinDir holds initdb and postgres; empty means the one of Debian's
+	// /usr/lib/postgresql/<version>/bin that sorts last.
 	PGBinDir string
 	// Port is the frontend's gRPC port; 0 picks a free one.
 	Port int
