@@ -129,10 +129,6 @@ var knownGaps = map[string]string{
 	"bind/tsig-example.db rrsig-expired": "parser: miekg/dns refuses GPOS with quoted fields, as the file and BIND write it (gpos02: three empty strings)",
 	"bind/tsig-example.db dname":         "parser: miekg/dns refuses GPOS with quoted fields, as the file and BIND write it (gpos02: three empty strings)",
 	"bind/tsig-example.db wildcard":      "parser: miekg/dns refuses GPOS with quoted fields, as the file and BIND write it (gpos02: three empty strings)",
-	"nsd/rr-wks.zone identical":          "parser: WKS is unknown to miekg/dns",
-	"nsd/rr-wks.zone record":             "parser: WKS is unknown to miekg/dns",
-	"nsd/rr-wks.zone removed":            "parser: WKS is unknown to miekg/dns",
-	"nsd/rr-wks.zone ttl":                "parser: WKS is unknown to miekg/dns",
 }
 
 // outcome is the result of one zone × class.
@@ -159,11 +155,12 @@ func TestCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	results := map[string]map[string]outcome{}
+	kinds := map[string][]string{}
 	seen := map[string]bool{}
 	for _, cz := range corpus {
 		t.Run(strings.ReplaceAll(cz.file, "/", "_"), func(t *testing.T) {
-			res := runZone(t, fleet, cz)
-			results[cz.file] = res
+			res, k := runZone(t, fleet, cz)
+			results[cz.file], kinds[cz.file] = res, k
 			for _, class := range classes {
 				o, applies := res[class]
 				if !applies {
@@ -189,7 +186,7 @@ func TestCorpus(t *testing.T) {
 		}
 	}
 	if path := os.Getenv("DNSROLL_CORPUS_STATUS"); path != "" {
-		if err := os.WriteFile(path, []byte(statusTable(results)), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(statusTable(results, kinds)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -212,7 +209,7 @@ probe: {expect_changes: false, rounds: 1, timeout: 1s, attempts: 2, samples: 50,
 
 // runZone serves cz on a blue named, then its file unchanged and each
 // mutation on a fresh green named, and analyses green against blue.
-func runZone(t *testing.T, fleet *config.Fleet, cz corpusZone) map[string]outcome {
+func runZone(t *testing.T, fleet *config.Fleet, cz corpusZone) (map[string]outcome, []string) {
 	dir := t.TempDir()
 	origin := dns.Fqdn(strings.ToLower(cz.origin))
 	src := filepath.Join(zonesDir, cz.file)
@@ -300,7 +297,7 @@ func runZone(t *testing.T, fleet *config.Fleet, cz corpusZone) map[string]outcom
 		}
 		res[r.class] = o
 	}
-	return res
+	return res, m.kinds()
 }
 
 // verify runs the rollout's own analysis step, activities.Verify, with
@@ -1076,12 +1073,12 @@ var tmpPath = regexp.MustCompile(`/tmp/Test[^/]*/[0-9]+/`)
 var zonesDir, _ = filepath.Abs(filepath.Join("..", "testdata", "zones"))
 
 // statusTable is testdata/zones/STATUS.md: zone × class, and the counts.
-func statusTable(results map[string]map[string]outcome) string {
+func statusTable(results map[string]map[string]outcome, kinds map[string][]string) string {
 	var b strings.Builder
 	b.WriteString("# Corpus status\n\nWritten by `DNSROLL_CORPUS_STATUS=$PWD/testdata/zones/STATUS.md go test -count=1 -run TestCorpus ./corpus`.\n")
 	b.WriteString("Each zone is served by two real named (blue, green); `identical`: green serves the same file and must pass;\n")
 	b.WriteString("other columns: green serves the zone with one change and must fail naming the RRset. `—`: the class does not apply.\n\n")
-	b.WriteString("| zone | " + strings.Join(classes, " | ") + " |\n|" + strings.Repeat(" --- |", len(classes)+1) + "\n")
+	b.WriteString("| zone | kinds | " + strings.Join(classes, " | ") + " |\n|" + strings.Repeat(" --- |", len(classes)+2) + "\n")
 	files := make([]string, 0, len(results))
 	for f := range results {
 		files = append(files, f)
@@ -1090,7 +1087,10 @@ func statusTable(results map[string]map[string]outcome) string {
 	count := map[string]int{}
 	var details []string
 	for _, f := range files {
-		row := []string{f}
+		row := []string{f, strings.Join(kinds[f], " ")}
+		for _, k := range kinds[f] {
+			count["kind "+k]++
+		}
 		for _, c := range classes {
 			o, ok := results[f][c]
 			if !ok {
@@ -1109,6 +1109,8 @@ func statusTable(results map[string]map[string]outcome) string {
 	fmt.Fprintf(&b, "\n%d zones. Identical servers: %d pass, %d false failures, %d refused. Mutations: %d detected, %d missed, %d refused.\n",
 		len(files), countClass(results, classIdentical, "pass"), countClass(results, classIdentical, "FALSE FAILURE"), countClass(results, classIdentical, "refused"),
 		count["detected"], count["MISSED"], count["refused"]-countClass(results, classIdentical, "refused"))
+	fmt.Fprintf(&b, "Kinds: %d signed with NSEC, %d signed with NSEC3, %d delegating (%d with DS), %d with DNAME, %d with wildcards.\n",
+		count["kind signed-nsec"], count["kind signed-nsec3"], count["kind delegating"], count["kind ds"], count["kind dname"], count["kind wildcard"])
 	b.WriteString("\n## Why\n\n" + strings.Join(details, "\n") + "\n")
 	return b.String()
 }
