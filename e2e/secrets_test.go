@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -35,7 +37,28 @@ func TestSecretsStayOut(t *testing.T) {
 	}))
 	defer hook.Close()
 
-	tl := startLab(t, nil)
+	// The key Ansible would log in with: the worker reads it to derive the
+	// public key new VMs accept. Its private part must go nowhere.
+	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f", keyFile).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	keyText, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyLines := strings.Split(strings.TrimSpace(string(keyText)), "\n")
+	t.Setenv("ANSIBLE_PRIVATE_KEY_FILE", keyFile)
+
+	var mu sync.Mutex
+	var rootPasses []string
+	fleetDir := writeFleet(t, "nginx", nil)
+	fleet, err := config.Load(filepath.Join(fleetDir, "lab.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := launchLab(t, fleetDir, fleet, lab.Options{TemporalBin: requireLab(t), BootDelay: 200 * time.Millisecond,
+		SeeRootPass: func(_, pass string) { mu.Lock(); rootPasses = append(rootPasses, pass); mu.Unlock() }}, 2*time.Minute)
 	tl.editFleet(t, "lab:\n", "notifications:\n  webhooks:\n    - {url: \""+hook.URL+"/hook?key="+hookToken+"\", secret_env: DNSROLL_E2E_HOOK_SECRET}\n\nlab:\n")
 	worker := tl.startWorkerProcess(t)
 	c := tl.startAPI(t)
@@ -44,6 +67,8 @@ func TestSecretsStayOut(t *testing.T) {
 		"DNSROLL_API_TOKEN":        apiToken,
 		"the webhook's secret_env": hookSecret,
 		"the webhook URL's token":  hookToken,
+		// The middle of the private key's base64 body.
+		"the SSH private key": keyLines[len(keyLines)/2],
 	}
 	ctx := context.Background()
 
@@ -68,6 +93,15 @@ func TestSecretsStayOut(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the webhook received nothing: the scan would prove nothing about it")
 	}
+
+	mu.Lock()
+	if len(rootPasses) < 4 {
+		t.Fatalf("saw %d root passwords, want one per created instance (4)", len(rootPasses))
+	}
+	for i, p := range rootPasses {
+		secrets[fmt.Sprintf("root password %d", i+1)] = p
+	}
+	mu.Unlock()
 
 	scan := func(where, text string) {
 		t.Helper()

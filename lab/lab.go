@@ -52,6 +52,10 @@ type Options struct {
 	BootDelay time.Duration
 	// Log receives progress lines for humans.
 	Log io.Writer
+	// SeeRootPass, when set, is told the root password of every instance
+	// the simulator creates (process mode), so that tests can look for it
+	// where it must not be. The simulator itself never keeps it.
+	SeeRootPass func(label, pass string)
 	// Machines runs the lab in machine mode: every instance the simulator
 	// creates boots a Debian machine (lab/machines) on the lab network, the
 	// load balancers are machines too, and the fleet is a production fleet
@@ -150,6 +154,12 @@ func (l *Lab) startSim() error {
 			// Deleting a VM stops its nameserver, as on a real cloud.
 			_ = stopVM(config.LabVMDir(l.opts.Dir, inst.ID))
 		},
+	}
+	if see := l.opts.SeeRootPass; see != nil {
+		opts.OnCreate = func(inst linodesim.Instance, _ []string, pass string) (string, error) {
+			see(inst.Label, pass)
+			return inst.IPv4[0], nil
+		}
 	}
 	if m := l.machines; m != nil {
 		// Machines do not outlive the lab, so neither do instances.
