@@ -95,9 +95,9 @@ func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
 	switch {
 	case req.Fleet == "":
 		return fieldError("fleet", "is required")
-	case !FleetRE.MatchString(req.Fleet):
+	case !config.ValidFleetName(req.Fleet):
 		return fieldError("fleet", "must be 1-32 lowercase letters, digits or dashes, starting with a letter or digit; got %q", req.Fleet)
-	case req.Revision != "" && !revisionRE.MatchString(req.Revision):
+	case req.Revision != "" && !config.ValidRevision(req.Revision):
 		return fieldError("revision", "must be 1-64 letters, digits, dots, dashes or underscores; got %q", req.Revision)
 	case len(req.Reason) > maxReason:
 		return fieldError("reason", "must be at most %d bytes", maxReason)
@@ -155,7 +155,7 @@ func (s *Server) conflict(r *http.Request, err error, run rollouts.Run) error {
 func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := Filter{Fleet: q.Get("fleet"), State: q.Get("status"), Phase: workflows.Phase(q.Get("phase")), Limit: 20}
-	if f.Fleet != "" && !FleetRE.MatchString(f.Fleet) {
+	if f.Fleet != "" && !config.ValidFleetName(f.Fleet) {
 		s.fail(w, r, fieldError("fleet", "must be a fleet name; got %q", f.Fleet))
 		return
 	}

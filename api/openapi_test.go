@@ -14,6 +14,8 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/go-chi/chi/v5"
+
+	"github.com/dnsroll/dnsroll/workflows"
 )
 
 var (
@@ -118,6 +120,28 @@ func TestCheckSpecCatchesDrift(t *testing.T) {
 		checkSpec(r, httptest.NewRequest(tt.method, tt.path, nil), rec)
 		if len(r.errs) == 0 {
 			t.Errorf("%s: checkSpec accepted it", tt.name)
+		}
+	}
+}
+
+// The phases openapi.yaml documents are exactly the workflow's, in order,
+// and the API's filter accepts exactly those.
+func TestOpenAPIPhasesMatchTheWorkflow(t *testing.T) {
+	doc, _ := mustSpec(t)
+	var enum []string
+	for _, v := range doc.Components.Schemas["Phase"].Value.Enum {
+		enum = append(enum, v.(string))
+	}
+	var phases []string
+	for _, p := range Phases {
+		phases = append(phases, string(p))
+	}
+	if !slices.Equal(enum, phases) {
+		t.Errorf("openapi.yaml Phase enum\n%v\ndiffers from workflows.Phases\n%v", enum, phases)
+	}
+	for _, p := range []workflows.Phase{workflows.PhaseCleanedUp, workflows.PhaseCleanupFailed, workflows.PhasePlanning} {
+		if !slices.Contains(Phases, p) {
+			t.Errorf("the API's filter refuses phase %s", p)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -67,22 +68,12 @@ type Filter struct {
 var States = []string{"running", "completed", "failed", "canceled", "terminated", "timed-out", "continued-as-new"}
 
 // Phases are every phase a rollout can report, for validating filters.
-var Phases = []workflows.Phase{
-	workflows.PhasePlanning, workflows.PhaseCreating, workflows.PhaseProvisioning, workflows.PhaseVerifyGreen,
-	workflows.PhaseAwaitingApproval, workflows.PhaseSwitching, workflows.PhaseVerifyLBs, workflows.PhaseBaking,
-	workflows.PhaseDeletingBlue, workflows.PhaseRenaming, workflows.PhaseRollingBack,
-	workflows.PhaseSucceeded, workflows.PhaseFailed, workflows.PhaseAborted, workflows.PhaseRolledBack, workflows.PhaseCleanupFailed,
-	workflows.PhaseCleanedUp,
-}
+var Phases = workflows.Phases
 
-// FleetRE is the shape of a fleet name, as worker.FleetLoader accepts it.
-// Checking it here keeps quotes out of visibility queries.
-var FleetRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-
-var (
-	revisionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	runIDRE    = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
-)
+// runIDRE is the shape of a run ID; fleet names and revisions follow
+// config.ValidFleetName and config.ValidRevision, which also keep quotes
+// out of visibility queries.
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 
 // RolloutID is the API's ID of a run.
 func RolloutID(r rollouts.Run) string {
@@ -97,7 +88,7 @@ func RolloutID(r rollouts.Run) string {
 func ParseID(id string) (rollouts.Run, error) {
 	wid, rid, hasRun := strings.Cut(id, ":")
 	fleet, ok := strings.CutPrefix(wid, "rollout-")
-	if !ok || !FleetRE.MatchString(fleet) || (hasRun && !runIDRE.MatchString(rid)) {
+	if !ok || !config.ValidFleetName(fleet) || (hasRun && !runIDRE.MatchString(rid)) {
 		return rollouts.Run{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %q: rollout IDs look like rollout-<fleet>:<run id>", id)
 	}
 	return rollouts.Run{WorkflowID: wid, RunID: rid}, nil

@@ -196,7 +196,7 @@ func (t *Temporal) LastRevision(ctx context.Context, fleet string) (string, erro
 }
 
 // ListQuery is the visibility query for f. Its values are checked against
-// FleetRE, States and Phases first, so none can carry a quote.
+// config.ValidFleetName, States and Phases first, so none can carry a quote.
 func ListQuery(f Filter) string {
 	q := []string{fmt.Sprintf("WorkflowType = '%s'", workflowType)}
 	if f.Fleet != "" {

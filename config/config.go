@@ -279,6 +279,15 @@ var (
 	revisionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
 
+// ValidFleetName is the rule for a fleet's name, in one place: the config,
+// the worker's fleet loader and the API all check names with it. It is a
+// DNS label's shape (1-32 characters of a-z, 0-9 and inner dashes), so a
+// name can go into a workflow ID, a tag and a visibility query unquoted.
+func ValidFleetName(name string) bool { return nameRE.MatchString(name) }
+
+// ValidRevision is the rule for a revision, shared with the API.
+func ValidRevision(rev string) bool { return revisionRE.MatchString(rev) }
+
 // Validate checks every field and names the first bad one.
 func (f *Fleet) Validate() error {
 	if !nameRE.MatchString(f.Name) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -187,13 +186,11 @@ func heartbeat(ctx context.Context, msg string) {
 	}
 }
 
-var fleetNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-
 // FleetLoader reads <dir>/<name>.yaml on every call, so an edited config
 // applies to the next rollout without restarting workers.
 func FleetLoader(dir string) activities.FleetLoader {
 	return func(name string) (*config.Fleet, error) {
-		if !fleetNameRE.MatchString(name) {
+		if !config.ValidFleetName(name) {
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "fleet: %q is not a valid fleet name", name)
 		}
 		path := filepath.Join(dir, name+".yaml")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/hostkeys"
 )
 
@@ -89,5 +90,19 @@ func TestHostKeyPolicyFromEnv(t *testing.T) {
 	}
 	if got, want := k.Store.Path(), filepath.Join(state, "known_hosts"); got != want {
 		t.Errorf("known_hosts = %s, want %s", got, want)
+	}
+}
+
+// The loader takes names by the config's rule: a name no fleet file can
+// have ("lab-", a path) is invalid before any file is read.
+func TestFleetLoaderNames(t *testing.T) {
+	load := FleetLoader(t.TempDir())
+	for _, name := range []string{"lab-", "../lab", "Lab", ""} {
+		if _, err := load(name); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+			t.Errorf("load(%q) = %v, want invalid", name, err)
+		}
+	}
+	if _, err := load("lab"); dnsroll.ErrorCode(err) != dnsroll.ENOTFOUND {
+		t.Errorf("load(lab) in an empty directory = %v, want not found", err)
 	}
 }

@@ -34,6 +34,14 @@ const (
 	PhaseCleanedUp Phase = "cleaned-up"
 )
 
+// Phases lists every phase, in the order above: the one list the API's
+// filter and api/openapi.yaml's enum are checked against.
+var Phases = []Phase{
+	PhasePlanning, PhaseCreating, PhaseProvisioning, PhaseVerifyGreen, PhaseAwaitingApproval, PhaseSwitching,
+	PhaseVerifyLBs, PhaseBaking, PhaseDeletingBlue, PhaseRenaming, PhaseRollingBack,
+	PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack, PhaseCleanupFailed, PhaseCleanedUp,
+}
+
 // Done reports whether the phase is terminal.
 func (p Phase) Done() bool {
 	switch p {
