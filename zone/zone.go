@@ -9,6 +9,7 @@ package zone
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -253,19 +254,55 @@ func svcbFixup(out []byte) ([]byte, []dns.RR, error) {
 	return rest.Bytes(), extra, nil
 }
 
-// gposRE is a GPOS record of BIND's output: its three fields quoted,
-// which miekg/dns cannot read.
-var gposRE = regexp.MustCompile(`(?m)^(\S+\s+\d+\s+IN\s+)GPOS\s+"([^"\\]*)"\s+"([^"\\]*)"\s+"([^"\\]*)"[ \t]*$`)
-
-// gposGeneric rewrites a GPOS record in the generic form of RFC 3597,
-// which miekg/dns reads whatever the fields hold (empty ones too).
-func gposGeneric(m []byte) []byte {
-	sub := gposRE.FindSubmatch(m)
-	var rdata []byte
-	for _, f := range sub[2:5] {
-		rdata = append(append(rdata, byte(len(f))), f...)
+// asGeneric rewrites, in BIND's output, the records of types that
+// miekg/dns cannot read as BIND prints them (GPOS with quoted fields,
+// NSAP, X25) in the generic form of RFC 3597, which it reads whatever the
+// data. NXT (obsolete) is not among them: miekg/dns reads its generic
+// form as NSEC and fails.
+func asGeneric(out []byte) []byte {
+	if !genericTypeRE.Match(out) {
+		return out
 	}
-	return fmt.Appendf(append([]byte{}, sub[1]...), "TYPE27 \\# %d %x", len(rdata), rdata)
+	lines := strings.SplitAfter(string(out), "\n")
+	for i, line := range lines {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[2] != "IN" || genericTypes[f[3]] == 0 {
+			continue
+		}
+		if rdata, ok := genericRdata(f[3], f[4:]); ok {
+			lines[i] = fmt.Sprintf("%s %s IN TYPE%d \\# %d %x\n", f[0], f[1], genericTypes[f[3]], len(rdata), rdata)
+		}
+	}
+	return []byte(strings.Join(lines, ""))
+}
+
+var (
+	genericTypes  = map[string]uint16{"GPOS": dns.TypeGPOS, "NSAP": 22, "X25": dns.TypeX25}
+	genericTypeRE = regexp.MustCompile(`(?m)^\S+\s+\d+\s+IN\s+(GPOS|NSAP|X25)\s`)
+)
+
+// genericRdata is the RDATA of one record of asGeneric's types, from
+// BIND's presentation fields.
+func genericRdata(typ string, f []string) ([]byte, bool) {
+	var rdata []byte
+	switch typ {
+	case "GPOS", "X25":
+		for _, s := range f {
+			if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' || strings.Contains(s, "\\") {
+				return nil, false
+			}
+			s = s[1 : len(s)-1]
+			rdata = append(append(rdata, byte(len(s))), s...)
+		}
+	case "NSAP":
+		h, ok := strings.CutPrefix(strings.ToLower(strings.Join(f, "")), "0x")
+		b, err := hex.DecodeString(strings.ReplaceAll(h, ".", ""))
+		if !ok || err != nil {
+			return nil, false
+		}
+		rdata = b
+	}
+	return rdata, true
 }
 
 // errNoCompiler is compile's answer where named-compilezone is missing.
@@ -331,7 +368,7 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 		}
 		// One record a line; a blank line after each, because miekg/dns
 		// reads an IPSECKEY's key past the end of its line.
-		out := gposRE.ReplaceAllFunc(stdout.Bytes(), gposGeneric)
+		out := asGeneric(stdout.Bytes())
 		out, extra, err := svcbFixup(svcbKeyRE.ReplaceAllFunc(out, svcbKeyName))
 		if err != nil {
 			return nil, nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND loads this zone but miekg/dns cannot read its record " + err.Error()}

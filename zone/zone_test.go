@@ -376,8 +376,9 @@ func TestParseWithoutCompiler(t *testing.T) {
 	}
 }
 
-// WKS, which miekg/dns does not know, and GPOS, which BIND prints quoted
-// (empty fields too), parse and compare as data.
+// WKS and NSAP, which miekg/dns does not know, and GPOS and X25, which
+// BIND prints quoted (GPOS with empty fields too), parse and compare as
+// data.
 func TestParseWKSAndGPOS(t *testing.T) {
 	z := mustParse(t, `$TTL 60
 @ SOA ns hm 1 2 3 4 5
@@ -386,6 +387,8 @@ ns A 192.0.2.1
 wks WKS 10.0.0.1 6 ( 0 1 2 21 23 )
 gpos GPOS "-22.6882" "116.8652" "250.0"
 gpos0 GPOS "" "" ""
+nsap NSAP 0x47000580005a0000000001e133ffffff00016100
+x25 X25 "123456789"
 after A 192.0.2.9
 `)
 	if got := z.RRset("wks.example.com.", TypeWKS).Strings(); len(got) != 1 || got[0] != "wks.example.com. 60 IN WKS 10.0.0.1 6 0 1 2 21 23" {
@@ -394,6 +397,12 @@ after A 192.0.2.9
 	gpos := z.RRset("gpos.example.com.", dns.TypeGPOS)
 	if !gpos.Equal(recs(t, "gpos.example.com. 60 IN GPOS -22.6882 116.8652 250.0")) {
 		t.Errorf("GPOS: %q", gpos.Strings())
+	}
+	if got := z.RRset("nsap.example.com.", 22).Strings(); len(got) != 1 || got[0] != `nsap.example.com. 60 CLASS1 TYPE22 \# 20 47000580005a0000000001e133ffffff00016100` {
+		t.Errorf("NSAP: %q", got)
+	}
+	if !z.RRset("x25.example.com.", dns.TypeX25).Equal(recs(t, "x25.example.com. 60 IN X25 123456789")) {
+		t.Errorf("X25: %q", z.RRset("x25.example.com.", dns.TypeX25).Strings())
 	}
 	if len(z.RRset("gpos0.example.com.", dns.TypeGPOS)) != 1 || len(z.RRset("after.example.com.", dns.TypeA)) != 1 {
 		t.Errorf("empty GPOS or the record after it missing: %q", z.Names())
