@@ -22,12 +22,13 @@ import (
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-// TestChaos runs rollouts back to back on the dnsdist lab with two worker
+// TestChaos runs rollouts back to back on the cluster lab (the real
+// Temporal server on PostgreSQL) with the dnsdist driver and two worker
 // processes, each rollout with random faults at random times: a worker
 // killed with SIGKILL (the other one carries on; the dead one is started
-// again only after the rollout), a restart of the Temporal server, abort
-// and rollback signals, and the cloud answering 429, 5xx bursts, slowly,
-// or losing responses. After each rollout it checks the invariants: the
+// again only after the rollout), a restart of the Temporal server or of
+// PostgreSQL, abort and rollback signals, and the cloud answering 429, 5xx
+// bursts, slowly, or losing responses. After each rollout it checks the invariants: the
 // rollout ended; exactly one fleet instance per label and no -next left;
 // every load balancer answers the one revision the outcome says; and a
 // steady probe through the load balancers lost no query.
@@ -46,7 +47,8 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	t.Logf("chaos: %d rollouts, seed %d (DNSROLL_CHAOS_SEED=%d replays it)", n, seed, seed)
 
-	tl := startLabDriver(t, "dnsdist", nil)
+	tl, cl := startClusterLab(t, "dnsdist")
+	restarts := map[string]func(context.Context) error{"restart Temporal": cl.RestartServer, "restart PostgreSQL": cl.RestartPostgres}
 	workers := []*exec.Cmd{tl.startWorkerProcess(t), tl.startWorkerProcess(t)}
 	if _, st, err := tl.rolloutWait(t, "A"); err != nil {
 		t.Fatalf("first rollout: %v (%s)", err, st.Phase)
@@ -55,7 +57,7 @@ func TestChaos(t *testing.T) {
 	defer probe.stop()
 
 	current := "A"
-	timed := []string{"kill a worker", "restart Temporal", "abort", "rollback", "none"}
+	timed := []string{"kill a worker", "restart Temporal", "abort", "restart PostgreSQL", "rollback", "none"}
 	clouds := []string{"429s on create", "5xx burst on reads", "slow reads", "lost create response", "lost delete response", "lost rename response", "none"}
 	converged, violations := 0, 0
 	var injected []string
@@ -90,7 +92,7 @@ func TestChaos(t *testing.T) {
 				return
 			case <-time.After(at):
 			}
-			fired <- fireChaos(t, tl, run, event, workers)
+			fired <- fireChaos(t, tl, run, event, workers, restarts)
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		st, werr := waitThroughRestarts(ctx, tl, run)
@@ -184,7 +186,7 @@ func injectCloudFault(sim *linodesim.Sim, what string) {
 }
 
 // fireChaos does event to the running rollout and says what it did.
-func fireChaos(t *testing.T, tl *testLab, run rollouts.Run, event string, workers []*exec.Cmd) string {
+func fireChaos(t *testing.T, tl *testLab, run rollouts.Run, event string, workers []*exec.Cmd, restarts map[string]func(context.Context) error) string {
 	switch event {
 	case "kill a worker":
 		// The worker running the current step, if one can be told, else the first.
@@ -198,13 +200,13 @@ func fireChaos(t *testing.T, tl *testLab, run rollouts.Run, event string, worker
 			killWorker(t, workers[0])
 			return "killed worker 0"
 		}
-	case "restart Temporal":
+	case "restart Temporal", "restart PostgreSQL":
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if err := tl.RestartTemporal(ctx); err != nil {
-			return "Temporal restart failed: " + err.Error()
+		if err := restarts[event](ctx); err != nil {
+			return event + " failed: " + err.Error()
 		}
-		return "restarted Temporal"
+		return strings.Replace(event, "restart", "restarted", 1)
 	case "abort", "rollback":
 		name := map[string]string{"abort": workflows.SignalAbort, "rollback": workflows.SignalRollback}[event]
 		if err := rollouts.Signal(context.Background(), tl.client, run, name, workflows.SignalInput{Reason: "chaos", By: "chaos"}); err != nil {

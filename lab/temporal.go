@@ -141,31 +141,3 @@ func (quietLogger) Debug(string, ...any) {}
 func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
-
-// RestartTemporal stops the lab's Temporal dev server and starts it again
-// on the same port and state file, as a crash and restart of the cluster
-// would: running rollouts carry on from their recorded history. It is an
-// error for a lab on an external Temporal.
-func (l *Lab) RestartTemporal(ctx context.Context) error {
-	if l.temporal == nil || l.temporal.cmd == nil {
-		return fmt.Errorf("lab: Temporal is external; restart it where it runs")
-	}
-	_, port, err := net.SplitHostPort(l.temporal.address)
-	if err != nil {
-		return err
-	}
-	_ = syscall.Kill(-l.temporal.cmd.Process.Pid, syscall.SIGKILL)
-	<-l.temporal.done
-	opts := l.opts
-	opts.TemporalPort, _ = strconv.Atoi(port)
-	if u := l.temporal.uiURL; u != "" {
-		_, ui, _ := net.SplitHostPort(u[len("http://"):])
-		opts.UIPort, _ = strconv.Atoi(ui)
-	}
-	s, err := startDevServer(ctx, opts)
-	if err != nil {
-		return err
-	}
-	l.temporal = s
-	return nil
-}
