@@ -96,9 +96,9 @@ test: deps tools temporal-server lab-image
 	$(GO) test -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZ_TIME) ./api
 	DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_LAB_IMAGE=$(LAB_IMAGE) DNSROLL_REQUIRE_LAB=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-## chaos: CHAOS_ROLLOUTS (30) rollouts back to back in the dnsdist lab, with worker kills, Temporal restarts, signals and cloud faults; prints "N rollouts, N converged, 0 invariant violations" (make test runs 5)
+## chaos: CHAOS_ROLLOUTS (30) rollouts back to back on the cluster lab (dnsdist), with worker kills, Temporal and PostgreSQL restarts, signals and cloud faults; prints "N rollouts, N converged, 0 invariant violations" (make test runs 5)
 CHAOS_ROLLOUTS ?= 30
-chaos: deps tools
+chaos: deps tools temporal-server
 	set -o pipefail; DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_REQUIRE_LAB=1 DNSROLL_CHAOS_ROLLOUTS=$(CHAOS_ROLLOUTS) \
 		$(GO) test -count=1 -v -run '^TestChaos$$' -timeout 180m ./e2e | grep -v '^=== '
 
