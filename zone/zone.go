@@ -266,7 +266,19 @@ func asGeneric(out []byte) []byte {
 	lines := strings.SplitAfter(string(out), "\n")
 	for i, line := range lines {
 		f := strings.Fields(line)
-		if len(f) < 5 || f[2] != "IN" || genericTypes[f[3]] == 0 {
+		if len(f) < 5 || f[2] != "IN" {
+			continue
+		}
+		if f[3] == "RRSIG" || f[3] == "NSEC" || f[3] == "NSEC3" {
+			// Types named in the RDATA that miekg/dns has no name for.
+			for name, code := range genericTypes {
+				if _, known := dns.StringToType[name]; !known {
+					lines[i] = nameRE(name).ReplaceAllString(lines[i], fmt.Sprintf("${1}TYPE%d${2}", code))
+				}
+			}
+			continue
+		}
+		if genericTypes[f[3]] == 0 {
 			continue
 		}
 		if rdata, ok := genericRdata(f[3], f[4:]); ok {
@@ -278,8 +290,13 @@ func asGeneric(out []byte) []byte {
 
 var (
 	genericTypes  = map[string]uint16{"GPOS": dns.TypeGPOS, "NSAP": 22, "X25": dns.TypeX25}
-	genericTypeRE = regexp.MustCompile(`(?m)^\S+\s+\d+\s+IN\s+(GPOS|NSAP|X25)\s`)
+	genericTypeRE = regexp.MustCompile(`(?m)^\S+\s+\d+\s+IN\s+(GPOS|NSAP|X25)\s|\sNSAP\s`)
 )
+
+// nameRE matches a type mnemonic as a word of a record's RDATA.
+func nameRE(name string) *regexp.Regexp {
+	return regexp.MustCompile(`(\s)` + regexp.QuoteMeta(name) + `(\s|$)`)
+}
 
 // genericRdata is the RDATA of one record of asGeneric's types, from
 // BIND's presentation fields.

@@ -401,6 +401,16 @@ after A 192.0.2.9
 	if got := z.RRset("nsap.example.com.", 22).Strings(); len(got) != 1 || got[0] != `nsap.example.com. 60 CLASS1 TYPE22 \# 20 47000580005a0000000001e133ffffff00016100` {
 		t.Errorf("NSAP: %q", got)
 	}
+	// A type miekg/dns has no name for, in an RRSIG and an NSEC bitmap.
+	signed := mustParse(t, "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n NS ns\nns A 192.0.2.1\nnsap NSAP 0x47\n"+
+		"nsap RRSIG NSAP 13 3 60 20261101000000 20261001000000 12345 example.com. AAAA\nnsap NSEC ns.example.com. NSAP RRSIG NSEC\n"+
+		"ptr NSAP-PTR host.example.com.\nptr RRSIG NSAP-PTR 13 3 60 20261101000000 20261001000000 12345 example.com. AAAA\n")
+	if got := signed.RRset("nsap.example.com.", dns.TypeRRSIG); len(got) != 1 || got[0].(*dns.RRSIG).TypeCovered != 22 {
+		t.Errorf("RRSIG over NSAP: %q", got.Strings())
+	}
+	if got := signed.RRset("ptr.example.com.", dns.TypeRRSIG); len(got) != 1 || got[0].(*dns.RRSIG).TypeCovered != dns.TypeNSAPPTR {
+		t.Errorf("RRSIG over NSAP-PTR: %q", got.Strings())
+	}
 	if !z.RRset("x25.example.com.", dns.TypeX25).Equal(recs(t, "x25.example.com. 60 IN X25 123456789")) {
 		t.Errorf("X25: %q", z.RRset("x25.example.com.", dns.TypeX25).Strings())
 	}
