@@ -19,6 +19,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/miekg/dns"
+
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/zone"
@@ -43,6 +45,7 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 		return nil, dnsroll.Errorf(dnsroll.EINVALID, "%v", err)
 	}
 	var out []Zone
+	var parsed []*zone.Zone
 	for i, zc := range f.Zones {
 		path := f.ZoneFile(zc, revision)
 		if _, err := os.Stat(path); err != nil {
@@ -65,8 +68,33 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 			zf.Warnings = append(zf.Warnings, "zone "+zc.Name+": "+w)
 		}
 		out = append(out, zf)
+		parsed = append(parsed, z)
+	}
+	if err := chainsOfTrust(parsed); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// chainsOfTrust checks each zone whose parent zone the fleet serves too:
+// the parent's DS records must match the child's keys, or the revision
+// would make the child bogus to validating resolvers.
+func chainsOfTrust(zones []*zone.Zone) error {
+	for i, child := range zones {
+		var parent *zone.Zone
+		for _, p := range zones {
+			if p != child && dns.IsSubDomain(p.Origin(), child.Origin()) && (parent == nil || dns.IsSubDomain(parent.Origin(), p.Origin())) {
+				parent = p
+			}
+		}
+		if parent == nil {
+			continue
+		}
+		if err := zone.CheckDelegationKeys(parent, child); err != nil {
+			return dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: %v", i, err)
+		}
+	}
+	return nil
 }
 
 // Target is the worker a fleet would run on: which Linode API it talks to,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/signzone"
 )
 
 const zoneText = `$ORIGIN example.com.
@@ -111,5 +112,51 @@ func TestDir(t *testing.T) {
 	write(t, filepath.Join(d, "broken.yaml"), strings.Replace(fleetText, "fleet: prod", "fleet: broken", 1)+"load_balancers: [{name: lb1, address: \"192.0.2.1:99999\", fronts: ns1}]\n")
 	if err := Dir(d, Target{}); err == nil || !strings.Contains(err.Error(), "broken.yaml") {
 		t.Errorf("a directory with a broken fleet: %v, want an error naming broken.yaml", err)
+	}
+}
+
+// A fleet that serves a zone and its parent: a revision whose child keys
+// match none of the parent's DS records is refused before any VM exists.
+func TestZonesChecksTheChainOfTrust(t *testing.T) {
+	if m := signzone.Missing(); m != "" {
+		t.Skipf("needs %s (bind9-utils)", m)
+	}
+	child := "$ORIGIN sub.example.com.\n$TTL 300\n@ SOA ns1 hostmaster 7 3600 600 1209600 300\n  NS ns1\nns1 A 192.0.2.53\n"
+	parent := zoneText + "sub NS ns1.sub\nns1.sub A 192.0.2.53\n"
+	sign := func() (string, string) {
+		d := t.TempDir()
+		text, err := signzone.Sign(d, "sub.example.com.", child, signzone.Options{Start: "now-3600", End: "+2592000"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := os.ReadFile(filepath.Join(d, "dsset-sub.example.com."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text, string(ds)
+	}
+	signed, ds := sign()
+	rolled, _ := sign()
+	withChild := func(s string) string {
+		return s + "  - {name: sub.example.com, file: \"zones/{revision}/sub.example.com.zone\"}\n"
+	}
+	for _, tt := range []struct {
+		name, child, want string
+	}{
+		{"the parent's DS matches", signed, ""},
+		{"keys rolled before the DS", rolled, "zones[1].file: zone sub.example.com.: no key of its DNSKEY set matches the DS records its parent example.com. holds"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dir(t, withChild)
+			write(t, filepath.Join(d, "zones", "A", "example.com.zone"), parent+ds)
+			write(t, filepath.Join(d, "zones", "A", "sub.example.com.zone"), tt.child)
+			err := File(filepath.Join(d, "prod.yaml"), "A", Target{})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("err = %v, want none", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

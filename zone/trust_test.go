@@ -1,0 +1,91 @@
+package zone
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll/internal/signzone"
+)
+
+const childText = `$ORIGIN sub.example.com.
+$TTL 300
+@     SOA  ns1 hostmaster 7 3600 600 1209600 300
+      NS   ns1
+ns1   A    192.0.2.53
+www   A    192.0.2.80
+`
+
+const parentText = `$ORIGIN example.com.
+$TTL 300
+@       SOA  ns1 hostmaster 7 3600 600 1209600 300
+        NS   ns1
+ns1     A    192.0.2.53
+sub     NS   ns1.sub
+ns1.sub A    192.0.2.53
+`
+
+// signedChild signs the child zone with fresh keys and returns it and the
+// DS records dnssec-signzone made for its parent.
+func signedChild(t *testing.T) (*Zone, string) {
+	t.Helper()
+	dir := t.TempDir()
+	text, err := signzone.Sign(dir, "sub.example.com.", childText, signzone.Options{Start: "now-3600", End: "+2592000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := os.ReadFile(filepath.Join(dir, "dsset-sub.example.com."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := Parse(strings.NewReader(text), "sub.example.com.", "sub.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z, string(ds)
+}
+
+// A parent's DS must match a key of its child's DNSKEY set when both
+// zones are known: otherwise validating resolvers find the child bogus.
+func TestCheckDelegationKeys(t *testing.T) {
+	if m := signzone.Missing(); m != "" {
+		t.Skipf("needs %s (bind9-utils)", m)
+	}
+	child, ds := signedChild(t)
+	rolled, _ := signedChild(t) // the same zone under new keys
+	unsigned, err := Parse(strings.NewReader(childText), "sub.example.com.", "sub.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(text string) *Zone {
+		t.Helper()
+		z, err := Parse(strings.NewReader(text), "example.com.", "parent.zone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return z
+	}
+	withDS, withoutDS := parse(parentText+ds), parse(parentText)
+	for _, tt := range []struct {
+		name          string
+		parent, child *Zone
+		want          string // "" for no error
+	}{
+		{"the DS matches the child's key", withDS, child, ""},
+		{"an unsigned delegation", withoutDS, unsigned, ""},
+		{"a signed child without DS in the parent", withoutDS, child, ""},
+		{"the child's keys rolled before the DS", withDS, rolled, "no key of its DNSKEY set matches the DS records its parent example.com. holds"},
+		{"a DS for an unsigned child", withDS, unsigned, "zone sub.example.com. has no DNSKEY, but its parent example.com. holds DS records"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckDelegationKeys(tt.parent, tt.child)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("err = %v, want none", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
