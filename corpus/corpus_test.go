@@ -909,7 +909,7 @@ func signZone(t *testing.T, dir, origin, src, mode string) (string, *zoneKeys) {
 	zsk := run("dnssec-keygen", "-q", "-K", kdir, "-a", "ECDSAP256SHA256", "-n", "ZONE", origin)
 	run("dnssec-keygen", "-q", "-K", kdir, "-a", "ECDSAP256SHA256", "-n", "ZONE", "-f", "KSK", origin)
 	out := filepath.Join(dir, "signed.db")
-	args := []string{"-q", "-S", "-K", kdir, "-o", origin, "-N", "keep", "-f", out}
+	args := []string{"-q", "-S", "-K", kdir, "-d", kdir, "-o", origin, "-N", "keep", "-f", out}
 	if mode == "nsec3" {
 		args = append(args, "-3", "-", "-H", "0")
 	}
