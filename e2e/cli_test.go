@@ -13,9 +13,9 @@ import (
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-// brokenZone parses (miekg/dns, so the plan accepts it) but named refuses
-// to load it: an NS name inside the zone without an address record. It
-// breaks only once green is provisioned.
+// brokenZone is one that named refuses to load: an NS name inside the
+// zone without an address record. Planning reads zones as BIND does, so it
+// is refused before anything is created.
 const brokenZone = `$ORIGIN example.com.
 $TTL 300
 @       IN SOA  ns1.example.com. hostmaster.example.com. 2026112302 3600 600 1209600 300
@@ -62,12 +62,23 @@ func TestCLIStartWait(t *testing.T) {
 		t.Fatalf("rollout A: exit %d, want 0 with its steps:\n%s", code, out)
 	}
 
+	// A zone named would refuse: refused at the start (exit 1), naming
+	// the file's problem, with nothing created.
 	out, code = cli(t, c.URL, apiToken, "start", "--fleet", "lab", "--revision", "broken", "--wait", "--poll", "200ms")
-	t.Logf("dnsroll rollout start --revision broken --wait (exit %d):\n%s", code, out)
-	if code != 2 {
-		t.Errorf("broken zone: exit %d, want 2", code)
+	if code != 1 || !strings.Contains(out, "zones[0].file") || !strings.Contains(out, "ns3.example.com") {
+		t.Errorf("broken zone: exit %d, want 1 naming zones[0].file and ns3.example.com:\n%s", code, out)
 	}
-	for _, want := range []string{"==> provisioning", "==> failed", "ns3.example.com", "DeleteGreen"} {
+	tl.assertOnly(t, "ns1", "ns2")
+
+	// A green that differs from blue in a rollout that must change
+	// nothing: stopped at VerifyGreen (exit 2, with the reason), green
+	// deleted, blue serving.
+	out, code = cli(t, c.URL, apiToken, "start", "--fleet", "lab", "--revision", "B", "--expect-changes", "false", "--wait", "--poll", "200ms")
+	t.Logf("dnsroll rollout start --revision B --expect-changes false --wait (exit %d):\n%s", code, out)
+	if code != 2 {
+		t.Errorf("a green that differs: exit %d, want 2", code)
+	}
+	for _, want := range []string{"==> verifying-green", "==> failed", "differs from blue", "DeleteGreen"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -350,7 +350,11 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 		return nil, nil, nil, err
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "-f", "text", "-F", "text", "-s", "full", "-o", "-", origin, src)
+	// -i local checks the zone's integrity as named does when it loads a
+	// primary zone, from the zone's own data: the default (full) also looks
+	// names outside the zone up through the system resolver, which sends
+	// queries out from the worker and can stall a parse for seconds.
+	cmd := exec.Command(bin, "-f", "text", "-F", "text", "-s", "full", "-i", "local", "-o", "-", origin, src)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = childenv.Minimal()
 	runErr := cmd.Run()
