@@ -119,17 +119,7 @@ var classes = []string{classIdentical, classRecord, classRemoved, classTTL, clas
 // once one of them comes out right, so this list can only shrink as the
 // analysis is fixed (issue 17); an entry added later is a regression and
 // names the commit. testdata/zones/STATUS.md is the table.
-var knownGaps = map[string]string{
-	"bind/tsig-example.db identical":     "parser: the signed zone's NSEC type bitmaps list types miekg/dns has no name for (written by number since 52345dd, which it refuses: \"bad NSEC TypeBitMap: 127\")",
-	"bind/tsig-example.db record":        "parser: the signed zone's NSEC type bitmaps list types miekg/dns has no name for (written by number since 52345dd, which it refuses: \"bad NSEC TypeBitMap: 127\")",
-	"bind/tsig-example.db removed":       "parser: the signed zone's NSEC type bitmaps list types miekg/dns has no name for (written by number since 52345dd, which it refuses: \"bad NSEC TypeBitMap: 127\")",
-	"bind/tsig-example.db ttl":           "parser: the signed zone's NSEC type bitmaps list types miekg/dns has no name for (written by number since 52345dd, which it refuses: \"bad NSEC TypeBitMap: 127\")",
-	"bind/tsig-example.db glue":          "parser: the signed zone's NSEC type bitmaps list types miekg/dns has no name for (written by number since 52345dd, which it refuses: \"bad NSEC TypeBitMap: 127\")",
-	"bind/tsig-example.db ns-target":     "parser: the signed zone's NSEC type bitmaps list types miekg/dns has no name for (written by number since 52345dd, which it refuses: \"bad NSEC TypeBitMap: 127\")",
-	"bind/tsig-example.db rrsig-expired": "parser: the signed zone's NSEC type bitmaps list types miekg/dns has no name for (written by number since 52345dd, which it refuses: \"bad NSEC TypeBitMap: 127\")",
-	"bind/tsig-example.db dname":         "parser: the signed zone's NSEC type bitmaps list types miekg/dns has no name for (written by number since 52345dd, which it refuses: \"bad NSEC TypeBitMap: 127\")",
-	"bind/tsig-example.db wildcard":      "parser: the signed zone's NSEC type bitmaps list types miekg/dns has no name for (written by number since 52345dd, which it refuses: \"bad NSEC TypeBitMap: 127\")",
-}
+var knownGaps = map[string]string{}
 
 // outcome is the result of one zone × class.
 type outcome struct {

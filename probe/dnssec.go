@@ -107,7 +107,8 @@ func rrsets(rrs []dns.RR, origin string) [][]dns.RR {
 	var out [][]dns.RR
 	for _, rr := range rrs {
 		h := rr.Header()
-		if h.Rrtype == dns.TypeRRSIG || !dns.IsSubDomain(origin, h.Name) {
+		// SIG (RFC 2535) is itself a signature, which BIND does not sign.
+		if h.Rrtype == dns.TypeRRSIG || h.Rrtype == dns.TypeSIG || !dns.IsSubDomain(origin, h.Name) {
 			continue
 		}
 		synth := false

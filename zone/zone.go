@@ -256,9 +256,8 @@ func svcbFixup(out []byte) ([]byte, []dns.RR, error) {
 
 // asGeneric rewrites, in BIND's output, the records of types that
 // miekg/dns cannot read as BIND prints them (GPOS with quoted fields,
-// NSAP, X25) in the generic form of RFC 3597, which it reads whatever the
-// data. NXT (obsolete) is not among them: miekg/dns reads its generic
-// form as NSEC and fails.
+// NSAP, X25, and NXT and ISDN: see unknowntypes.go) in the
+// generic form of RFC 3597, which it reads whatever the data.
 func asGeneric(out []byte) []byte {
 	if !genericTypeRE.Match(out) {
 		return out
@@ -269,7 +268,7 @@ func asGeneric(out []byte) []byte {
 		if len(f) < 5 || f[2] != "IN" {
 			continue
 		}
-		if f[3] == "RRSIG" || f[3] == "NSEC" || f[3] == "NSEC3" {
+		if f[3] == "RRSIG" || f[3] == "SIG" || f[3] == "NSEC" || f[3] == "NSEC3" {
 			// Types named in the RDATA that miekg/dns has no name for.
 			for name, code := range genericTypes {
 				if _, known := dns.StringToType[name]; !known {
@@ -289,8 +288,8 @@ func asGeneric(out []byte) []byte {
 }
 
 var (
-	genericTypes  = map[string]uint16{"GPOS": dns.TypeGPOS, "NSAP": 22, "X25": dns.TypeX25}
-	genericTypeRE = regexp.MustCompile(`(?m)^\S+\s+\d+\s+IN\s+(GPOS|NSAP|X25)\s|\sNSAP\s`)
+	genericTypes  = map[string]uint16{"GPOS": dns.TypeGPOS, "NSAP": 22, "X25": dns.TypeX25, "NXT": dns.TypeNXT, "ISDN": dns.TypeISDN}
+	genericTypeRE = regexp.MustCompile(`(?m)^\S+\s+\d+\s+IN\s+(GPOS|NSAP|X25|NXT|ISDN)\s|\s(NSAP|NXT|ISDN)(\s|$)`)
 )
 
 // nameRE matches a type mnemonic as a word of a record's RDATA.
@@ -303,7 +302,7 @@ func nameRE(name string) *regexp.Regexp {
 func genericRdata(typ string, f []string) ([]byte, bool) {
 	var rdata []byte
 	switch typ {
-	case "GPOS", "X25":
+	case "GPOS", "X25", "ISDN":
 		for _, s := range f {
 			if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' || strings.Contains(s, "\\") {
 				return nil, false
@@ -311,6 +310,8 @@ func genericRdata(typ string, f []string) ([]byte, bool) {
 			s = s[1 : len(s)-1]
 			rdata = append(append(rdata, byte(len(s))), s...)
 		}
+	case "NXT":
+		return nxtRdata(f)
 	case "NSAP":
 		h, ok := strings.CutPrefix(strings.ToLower(strings.Join(f, "")), "0x")
 		b, err := hex.DecodeString(strings.ReplaceAll(h, ".", ""))
