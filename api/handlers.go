@@ -238,24 +238,32 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ro)
 }
 
+// signalRequest reads the optional body of a signal or a cleanup: a
+// reason and who asks (default "api"), each of bounded length.
+func (s *Server) signalRequest(w http.ResponseWriter, r *http.Request) (SignalRequest, error) {
+	var in SignalRequest
+	if err := s.decode(w, r, &in, true); err != nil {
+		return in, err
+	}
+	if len(in.Reason) > maxReason {
+		return in, fieldError("reason", "must be at most %d bytes", maxReason)
+	}
+	if len(in.By) > maxBy {
+		return in, fieldError("by", "must be at most %d bytes", maxBy)
+	}
+	if in.By == "" {
+		in.By = "api"
+	}
+	return in, nil
+}
+
 // signal sends name to the rollout if its state allows it, 409 otherwise.
 func (s *Server) signal(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var in SignalRequest
-		if err := s.decode(w, r, &in, true); err != nil {
+		in, err := s.signalRequest(w, r)
+		if err != nil {
 			s.fail(w, r, err)
 			return
-		}
-		if len(in.Reason) > maxReason {
-			s.fail(w, r, fieldError("reason", "must be at most %d bytes", maxReason))
-			return
-		}
-		if len(in.By) > maxBy {
-			s.fail(w, r, fieldError("by", "must be at most %d bytes", maxBy))
-			return
-		}
-		if in.By == "" {
-			in.By = "api"
 		}
 		ro, err := s.rollout(r)
 		if err != nil {
@@ -324,21 +332,10 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 // balancer back on blue and deletes every -next server, from the blue
 // servers that the failed run's status names.
 func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
-	var in SignalRequest
-	if err := s.decode(w, r, &in, true); err != nil {
+	in, err := s.signalRequest(w, r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if len(in.Reason) > maxReason {
-		s.fail(w, r, fieldError("reason", "must be at most %d bytes", maxReason))
-		return
-	}
-	if len(in.By) > maxBy {
-		s.fail(w, r, fieldError("by", "must be at most %d bytes", maxBy))
-		return
-	}
-	if in.By == "" {
-		in.By = "api"
 	}
 	ro, err := s.rollout(r)
 	if err != nil {
