@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -164,6 +165,8 @@ func TestWriteRevision(t *testing.T) {
 	}
 }
 
+// The plot draws the data: the same frame without a series differs from
+// it in many pixels (the answered line and the lost-queries mark).
 func TestPlot(t *testing.T) {
 	t0 := time.Now()
 	secs := make([]second, 20)
@@ -176,21 +179,42 @@ func TestPlot(t *testing.T) {
 		Timeline: timeline{Promote: t0.Add(5 * time.Second)}, Green: t0.Add(9 * time.Second),
 		Series: []series{{Driver: "nginx", Seconds: secs}},
 	}
-	path := filepath.Join(t.TempDir(), "plot.png")
-	if err := writePlot(path, []runPlot{run, run}, 5000); err != nil {
-		t.Fatal(err)
+	empty := run
+	empty.Series = []series{{Driver: "nginx"}}
+	draw := func(runs []runPlot) image.Image {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "plot.png")
+		if err := writePlot(path, runs, 5000); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		img, err := png.Decode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, blank := draw([]runPlot{run, run}), draw([]runPlot{empty, empty})
 	if h := img.Bounds().Dy(); h != headerH+2*blockH {
 		t.Errorf("height %d, want %d", h, headerH+2*blockH)
+	}
+	differ := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if img.At(x, y) != blank.At(x, y) {
+				differ++
+			}
+		}
+	}
+	t.Logf("%d pixels differ", differ)
+	// Two blocks, each with a line across its plot area.
+	if differ < 2*b.Dx()/4 {
+		t.Errorf("the plot with data differs from one without in %d pixels: the data is not drawn", differ)
 	}
 }
 

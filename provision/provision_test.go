@@ -217,7 +217,7 @@ func TestRunCancelKillsGroup(t *testing.T) {
 func TestRunDiesWithWorker(t *testing.T) {
 	needAnsible(t)
 	sleep := sleepArg()
-	helper := exec.Command(os.Args[0], "-test.run=^TestHelperRunPlaybook$")
+	helper := exec.Command(os.Args[0], "-test.run=^$")
 	// The killed helper cannot remove its inventory; keep it in a test dir.
 	helper.Env = append(os.Environ(), "DNSROLL_HELPER_SLEEP="+sleep, "TMPDIR="+t.TempDir())
 	if err := helper.Start(); err != nil {
@@ -234,12 +234,18 @@ func TestRunDiesWithWorker(t *testing.T) {
 	})
 }
 
-// TestHelperRunPlaybook is the worker that TestRunDiesWithWorker kills.
-func TestHelperRunPlaybook(t *testing.T) {
-	sleep := os.Getenv("DNSROLL_HELPER_SLEEP")
-	if sleep == "" {
-		t.Skip("only runs as TestRunDiesWithWorker's helper process")
+// TestMain runs the test binary as the worker that TestRunDiesWithWorker
+// kills when DNSROLL_HELPER_SLEEP is set, and runs the tests otherwise.
+func TestMain(m *testing.M) {
+	if sleep := os.Getenv("DNSROLL_HELPER_SLEEP"); sleep != "" {
+		runPlaybookHelper(sleep)
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// runPlaybookHelper runs a playbook whose task sleeps, as a worker would.
+func runPlaybookHelper(sleep string) {
 	_, _ = (&Runner{}).Run(context.Background(), Request{
 		Playbook:   "testdata/sleep.yml",
 		Hosts:      localHosts("h1"),

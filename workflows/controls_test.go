@@ -102,8 +102,10 @@ func TestOneAtATimeOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	s1, s2 := h.callIndex("Switch lb1"), h.callIndex("Switch lb2")
-	v := h.callIndex("VerifyLoadBalancers")
-	if s1 < 0 || s2 < 0 || !(s1 < v && v < s2) {
+	v, b := h.callIndex("VerifyLoadBalancers"), h.callIndex("BakeCheck")
+	// lb1 bakes alone before lb2 switches: a bake only after both would
+	// put the second load balancer on an unproven green.
+	if s1 < 0 || s2 < 0 || b < 0 || !(s1 < v && v < b && b < s2) {
 		t.Errorf("one-at-a-time: want Switch lb1, verify, bake, then Switch lb2; calls %v", h.rec.calls)
 	}
 }
