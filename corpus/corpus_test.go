@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +23,7 @@ import (
 
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/internal/localnamed"
 )
 
 // corpusZone is one third-party zone file under testdata/zones.
@@ -218,7 +217,7 @@ func runZone(t *testing.T, fleet *config.Fleet, cz corpusZone) (map[string]outco
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer blue.stop()
+	defer blue.Terminate()
 
 	// Identical servers first, then one green per mutation; the runs are
 	// independent and mostly wait on the network, so a few run at once.
@@ -253,9 +252,9 @@ func runZone(t *testing.T, fleet *config.Fleet, cz corpusZone) (map[string]outco
 				r.err = err
 				return
 			}
-			defer green.stop()
+			defer green.Terminate()
 			started := time.Now()
-			r.err = verify(fleet, origin, src, serial, blue.addr, green.addr)
+			r.err = verify(fleet, origin, src, serial, blue.Addr, green.Addr)
 			t.Logf("%s: named started in %s, analysed in %s", r.class, started.Sub(start).Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
 		}()
 	}
@@ -933,123 +932,15 @@ func signZone(t *testing.T, dir, origin, src, mode string) (string, *zoneKeys) {
 	return out, &zoneKeys{zsk: key, priv: priv.(crypto.Signer)}
 }
 
-// namedConf is the nameserver role's authoritative-only configuration
-// (as bench/analysis uses it), one primary zone.
-const namedConf = `options {
-	directory "%[1]s";
-	pid-file "%[1]s/named.pid";
-	session-keyfile "%[1]s/session.key";
-	listen-on port %[2]d { 127.0.0.1; };
-	listen-on-v6 { none; };
-	recursion no;
-	allow-recursion { none; };
-	allow-query { any; };
-	allow-query-cache { none; };
-	allow-transfer { none; };
-	allow-update { none; };
-	notify no;
-	dnssec-validation no;
-	version none;
-	hostname none;
-	server-id none;
-};
-controls { };
-logging {
-	channel corpus_log { file "%[1]s/named.log"; severity info; };
-	category default { corpus_log; };
-};
-zone "%[3]s" {
-	type primary;
-	file "%[4]s";
-};
-`
-
-type namedServer struct {
-	addr string
-	dir  string
-	cmd  *exec.Cmd
-}
-
-// startNamed runs named in the foreground on a free loopback port serving
-// file, and waits until it answers origin's SOA with serial.
-func startNamed(t *testing.T, dir, origin, file string, serial uint32) (*namedServer, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+// startNamed runs named for the test, serving file as origin once it
+// answers with serial. The test's cleanup waits for it to end.
+func startNamed(t *testing.T, dir, origin, file string, serial uint32) (*localnamed.Server, error) {
+	s, err := localnamed.Start(dir, origin, file, serial)
+	if err != nil {
+		return nil, namedError{err}
 	}
-	for attempt := 0; ; attempt++ {
-		port, err := freeport.Loopback()
-		if err != nil {
-			return nil, err
-		}
-		conf := filepath.Join(dir, "named.conf")
-		if err := os.WriteFile(conf, fmt.Appendf(nil, namedConf, dir, port, origin, file), 0o644); err != nil {
-			return nil, err
-		}
-		cmd := exec.Command("named", "-f", "-c", conf)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			return nil, namedError{fmt.Errorf("named: %w", err)}
-		}
-		s := &namedServer{addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, cmd: cmd}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		t.Cleanup(func() {
-			s.stop()
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if got, ok := askSerial(s.addr, origin); ok && got == serial {
-				return s, nil
-			}
-			select {
-			case <-exited:
-				log, _ := os.ReadFile(filepath.Join(dir, "named.log"))
-				if attempt < 3 && strings.Contains(string(log), "address in use") {
-					break // another process took the port: try another
-				}
-				return nil, namedError{fmt.Errorf("named for %s exited: %s", file, clip(string(log), 2000))}
-			default:
-				if time.Now().After(deadline) {
-					s.stop()
-					log, _ := os.ReadFile(filepath.Join(dir, "named.log"))
-					return nil, namedError{fmt.Errorf("named on %s does not serve %s serial %d: %s", s.addr, origin, serial, clip(string(log), 2000))}
-				}
-				time.Sleep(20 * time.Millisecond)
-				continue
-			}
-			break
-		}
-	}
-}
-
-func askSerial(addr, origin string) (uint32, bool) {
-	m := new(dns.Msg)
-	m.SetQuestion(origin, dns.TypeSOA)
-	m.RecursionDesired = false
-	c := &dns.Client{Timeout: 300 * time.Millisecond}
-	r, _, err := c.Exchange(m, addr)
-	if err != nil || r.Rcode != dns.RcodeSuccess || !r.Authoritative {
-		return 0, false
-	}
-	for _, rr := range r.Answer {
-		if soa, ok := rr.(*dns.SOA); ok {
-			return soa.Serial, true
-		}
-	}
-	return 0, false
-}
-
-// stop asks the named this test started to end, by its process, without
-// waiting: startNamed's cleanup waits for it, so that shutdowns overlap
-// with the next runs.
-func (s *namedServer) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	t.Cleanup(s.Stop)
+	return s, nil
 }
 
 func clip(s string, n int) string {

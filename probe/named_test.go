@@ -2,43 +2,16 @@ package probe
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/internal/localnamed"
 	"github.com/dnsroll/dnsroll/zone"
 )
-
-// namedConf is the nameserver role's authoritative-only configuration
-// (ansible/roles/nameserver/templates/named.conf.j2, lab variant).
-const namedConf = `options {
-	directory "%[1]s";
-	pid-file "%[1]s/named.pid";
-	session-keyfile "%[1]s/session.key";
-	listen-on port %[2]d { 127.0.0.1; };
-	listen-on-v6 { none; };
-	recursion no;
-	allow-recursion { none; };
-	allow-query { any; };
-	allow-query-cache { none; };
-	allow-transfer { none; };
-	notify no;
-	dnssec-validation no;
-	version none;
-	hostname none;
-	server-id none;
-};
-controls { };
-logging { channel l { file "%[1]s/named.log"; severity info; }; category default { l; }; };
-zone "%[3]s" { type primary; file "%[4]s"; };
-`
 
 // startNamed serves text as origin on a real named on loopback until the
 // test ends, and returns its address. Tests using it are skipped where
@@ -49,43 +22,16 @@ func startNamed(t *testing.T, origin, text string) string {
 		t.Skip("needs named (make deps)")
 	}
 	dir := t.TempDir()
-	port, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
 	zf := filepath.Join(dir, "zone")
-	conf := filepath.Join(dir, "named.conf")
 	if err := os.WriteFile(zf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(conf, fmt.Appendf(nil, namedConf, dir, port, origin, zf), 0o644); err != nil {
+	s, err := localnamed.Start(dir, origin, zf, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("named", "-f", "-c", conf)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := SOASerial(context.Background(), addr, origin, 300*time.Millisecond); err == nil {
-			return addr
-		} else if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "named.log"))
-			t.Fatalf("named does not serve %s: %v\n%s", origin, err, log)
-		}
-	}
+	t.Cleanup(s.Stop)
+	return s.Addr
 }
 
 // realZone holds what the analysis got wrong on real zones (issue 17):

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/dnsroll/dnsroll/internal/localnamed"
 )
 
 var qpsRE = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
@@ -16,7 +18,7 @@ var qpsRE = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 // dnsperf runs one dnsperf per server at once, for seconds, and returns
 // the sum of their rates: BIND's raw capacity for the same queries on the
 // same machine.
-func dnsperf(servers []*namedServer, queries, mode string, seconds int) (float64, error) {
+func dnsperf(servers []*localnamed.Server, queries, mode string, seconds int) (float64, error) {
 	rates := make([]float64, len(servers))
 	errs := make([]error, len(servers))
 	var wg sync.WaitGroup
@@ -24,11 +26,11 @@ func dnsperf(servers []*namedServer, queries, mode string, seconds int) (float64
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := exec.Command("dnsperf", "-m", mode, "-s", "127.0.0.1", "-p", strconv.Itoa(s.port),
+			out, err := exec.Command("dnsperf", "-m", mode, "-s", "127.0.0.1", "-p", strconv.Itoa(s.Port),
 				"-d", queries, "-l", strconv.Itoa(seconds), "-c", "2", "-q", "64", "-e").CombinedOutput()
 			m := qpsRE.FindSubmatch(out)
 			if err != nil || m == nil {
-				errs[i] = fmt.Errorf("dnsperf -m %s against %s: %v: %s", mode, s.addr, err, out)
+				errs[i] = fmt.Errorf("dnsperf -m %s against %s: %v: %s", mode, s.Addr, err, out)
 				return
 			}
 			rates[i], _ = strconv.ParseFloat(string(m[1]), 64)

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/localnamed"
 	"github.com/dnsroll/dnsroll/probe"
 	"github.com/dnsroll/dnsroll/zone"
 )
@@ -87,12 +88,12 @@ func run(o options) error {
 	// stopped on every way out: the end, an error, Ctrl-C, or a reader of
 	// the output going away (SIGPIPE, which is then only an error on write).
 	var mu sync.Mutex
-	var servers []*namedServer
+	var servers []*localnamed.Server
 	stopAll := func() {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, s := range servers {
-			s.stop()
+			s.Stop()
 		}
 		servers = nil
 	}
@@ -110,7 +111,7 @@ func run(o options) error {
 		}
 	}()
 	for i := range o.servers {
-		s, err := startNamed(filepath.Join(dir, fmt.Sprintf("ns%d", i+1)), origin, zonePath, serial)
+		s, err := localnamed.Start(filepath.Join(dir, fmt.Sprintf("ns%d", i+1)), origin, zonePath, serial)
 		if err != nil {
 			return err
 		}
@@ -128,7 +129,7 @@ func run(o options) error {
 
 	var targets []probe.Server
 	for i, s := range running {
-		targets = append(targets, probe.Server{Name: fmt.Sprintf("ns%d", i+1), Addr: s.addr})
+		targets = append(targets, probe.Server{Name: fmt.Sprintf("ns%d", i+1), Addr: s.Addr})
 	}
 	half := o.servers / 2
 	var green, blue []probe.Server
