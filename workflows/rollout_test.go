@@ -209,7 +209,13 @@ func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *ha
 
 func (h *harness) run(t *testing.T) (Status, error) {
 	t.Helper()
-	h.env.ExecuteWorkflow(RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B"})
+	return h.runInput(t, RolloutInput{Fleet: "test", Revision: "B"})
+}
+
+// runInput runs the workflow with in and returns its final status.
+func (h *harness) runInput(t *testing.T, in RolloutInput) (Status, error) {
+	t.Helper()
+	h.env.ExecuteWorkflow(RolloutWorkflow, in)
 	if !h.env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}
@@ -591,17 +597,8 @@ func TestCleanupOnlyRun(t *testing.T) {
 		"ns1": {ID: 1, Label: "ns1", IPv4: "192.0.2.1", Status: "running", DNSPort: 53},
 		"ns2": {ID: 2, Label: "ns2", IPv4: "192.0.2.2", Status: "running", DNSPort: 53},
 	}
-	h.env.ExecuteWorkflow(RolloutWorkflow, RolloutInput{Fleet: "test", RequestedBy: "ops", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: blue}})
-	err := h.env.GetWorkflowError()
+	st, err := h.runInput(t, RolloutInput{Fleet: "test", RequestedBy: "ops", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: blue}})
 	wantErrType(t, err, ErrTypeCleanedUp)
-	v, qerr := h.env.QueryWorkflow(QueryStatus)
-	if qerr != nil {
-		t.Fatal(qerr)
-	}
-	var st Status
-	if err := v.Get(&st); err != nil {
-		t.Fatal(err)
-	}
 	if st.Phase != PhaseCleanedUp {
 		t.Errorf("phase = %s, want %s", st.Phase, PhaseCleanedUp)
 	}
