@@ -134,18 +134,7 @@ func TestClusterWorkerFailoverAndServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rollout B after the kill: %v", err)
 	}
-	green := tl.assertOnly(t, "ns1", "ns2")
-	for _, l := range []string{"ns1", "ns2"} {
-		if green[l].ID == blue[l].ID || green[l].ID != st.Green[l].ID {
-			t.Errorf("%s: simulator has %d, blue was %d, rollout's green %d", l, green[l].ID, blue[l].ID, st.Green[l].ID)
-		}
-	}
-	if n := len(tl.Sim().Instances()); n != 2 {
-		t.Errorf("simulator holds %d instances, want 2", n)
-	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("answers = %s, want revision B on both", got)
-	}
+	tl.assertReplaced(t, blue, st, "B")
 
 	// A restart of the Temporal server mid-rollout.
 	run, err = rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "C"})

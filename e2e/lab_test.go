@@ -276,6 +276,26 @@ func (tl *testLab) assertOnly(t *testing.T, labels ...string) map[string]dnsroll
 	return got
 }
 
+// assertReplaced checks that the rollout that ended with st replaced blue:
+// the simulator holds exactly ns1 and ns2, both new and both the
+// rollout's green, no other instance ever remained, and both load
+// balancers answer rev.
+func (tl *testLab) assertReplaced(t *testing.T, blue map[string]dnsroll.Server, st workflows.Status, rev string) {
+	t.Helper()
+	green := tl.assertOnly(t, "ns1", "ns2")
+	for _, l := range []string{"ns1", "ns2"} {
+		if green[l].ID == blue[l].ID || green[l].ID != st.Green[l].ID {
+			t.Errorf("%s: simulator has %d, blue was %d, rollout's green %d", l, green[l].ID, blue[l].ID, st.Green[l].ID)
+		}
+	}
+	if n := len(tl.Sim().Instances()); n != 2 {
+		t.Errorf("simulator holds %d instances, want 2", n)
+	}
+	if got, want := strings.Join(tl.answers(t), ","), "revision "+rev+",revision "+rev; got != want {
+		t.Errorf("answers = %s, want %s", got, want)
+	}
+}
+
 func keys(m map[string]dnsroll.Server) []string {
 	var out []string
 	for k, v := range m {

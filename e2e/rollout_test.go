@@ -174,19 +174,7 @@ func testWorkerCrashDuringProvisioningResumes(t *testing.T, driver string) {
 	if err != nil {
 		t.Fatalf("resumed rollout: %v", err)
 	}
-	green := tl.assertOnly(t, "ns1", "ns2")
-	for _, l := range []string{"ns1", "ns2"} {
-		if green[l].ID == blue[l].ID || green[l].ID != st.Green[l].ID {
-			t.Errorf("%s: simulator has %d, blue was %d, rollout's green %d", l, green[l].ID, blue[l].ID, st.Green[l].ID)
-		}
-	}
-	// Exactly two servers were ever created for revision B.
-	if n := len(tl.Sim().Instances()); n != 2 {
-		t.Errorf("simulator holds %d instances, want 2", n)
-	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("answers = %s, want revision B on both", got)
-	}
+	tl.assertReplaced(t, blue, st, "B")
 	for _, s := range st.Steps {
 		if s.Name == "ProvisionNameservers" && s.Attempts < 2 {
 			t.Errorf("provisioning attempts = %d, want a retry after the crash", s.Attempts)
