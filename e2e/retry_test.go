@@ -16,7 +16,7 @@ import (
 // retried (same input, new run) and, for another failure, reset from the
 // Web UI's reset (here the CLI's): neither duplicates a VM.
 func TestRetryAndResetAfterFailure(t *testing.T) {
-	// It parses, so planning passes, but BIND refuses it when provisioning.
+	// BIND refuses it, and so does planning, which reads zones as BIND does.
 	broken := readZone(t, "B") + "release IN CNAME www\n"
 	tl := startLab(t, map[string]string{"C": broken})
 	tl.startWorker(t)
@@ -29,7 +29,7 @@ func TestRetryAndResetAfterFailure(t *testing.T) {
 	if err == nil || st.Phase != workflows.PhaseFailed {
 		t.Fatalf("rollout of a broken zone: phase %s err %v", st.Phase, err)
 	}
-	if !strings.Contains(err.Error(), "ProvisionNameservers") || !strings.Contains(err.Error(), "CNAME") {
+	if !strings.Contains(err.Error(), "Plan lab failed") || !strings.Contains(err.Error(), "CNAME and other data") {
 		t.Errorf("failure %q does not say what broke", err)
 	}
 	tl.assertOnly(t, "ns1", "ns2")
