@@ -75,19 +75,8 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 	if by == "" {
 		by = "api"
 	}
-	run, err := s.cfg.Backend.Start(r.Context(), workflows.RolloutInput{Fleet: req.Fleet, Revision: req.Revision, Reason: req.Reason, RequestedBy: by, ExpectChanges: req.ExpectChanges, AllowSerialDecrease: req.AllowSerialDecrease})
-	if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
-		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(req.Fleet)}))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.log.Info("rollout started", "request_id", RequestID(r.Context()), "fleet", req.Fleet, "revision", req.Revision, "id", RolloutID(run), "requested_by", by)
-	links := s.links(run)
-	w.Header().Set("Location", links.Self)
-	writeJSON(w, http.StatusCreated, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: req.Fleet, Revision: req.Revision, Links: links})
+	in := workflows.RolloutInput{Fleet: req.Fleet, Revision: req.Revision, Reason: req.Reason, RequestedBy: by, ExpectChanges: req.ExpectChanges, AllowSerialDecrease: req.AllowSerialDecrease}
+	s.start(w, r, in, "rollout started", "revision", req.Revision, "requested_by", by)
 }
 
 // validateStart checks the request and fills in the revision.
@@ -312,19 +301,7 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	run, err := s.cfg.Backend.Start(r.Context(), in)
-	if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
-		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(in.Fleet)}))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.log.Info("rollout retried", "request_id", RequestID(r.Context()), "fleet", in.Fleet, "retry_of", ro.ID, "id", RolloutID(run))
-	links := s.links(run)
-	w.Header().Set("Location", links.Self)
-	writeJSON(w, http.StatusCreated, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: in.Fleet, Revision: in.Revision, Links: links})
+	s.start(w, r, in, "rollout retried", "retry_of", ro.ID)
 }
 
 // cleanupRollout finishes the cleanup of a rollout that ended
@@ -349,20 +326,26 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := ro.Status
-	run, err := s.cfg.Backend.Start(r.Context(), workflows.RolloutInput{
+	s.start(w, r, workflows.RolloutInput{
 		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By,
 		CleanUp: &workflows.CleanupRequest{From: ro.ID, Blue: st.Blue},
-	})
+	}, "cleanup started", "cleanup_of", ro.ID)
+}
+
+// start starts a run of the fleet's workflow and answers 201 with it, or
+// 409 naming the fleet's running rollout; logArgs go into the log line.
+func (s *Server) start(w http.ResponseWriter, r *http.Request, in workflows.RolloutInput, msg string, logArgs ...any) {
+	run, err := s.cfg.Backend.Start(r.Context(), in)
 	if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
-		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(st.Fleet)}))
+		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(in.Fleet)}))
 		return
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.log.Info("cleanup started", "request_id", RequestID(r.Context()), "fleet", st.Fleet, "cleanup_of", ro.ID, "id", RolloutID(run))
+	s.log.Info(msg, append([]any{"request_id", RequestID(r.Context()), "fleet", in.Fleet, "id", RolloutID(run)}, logArgs...)...)
 	links := s.links(run)
 	w.Header().Set("Location", links.Self)
-	writeJSON(w, http.StatusCreated, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: st.Fleet, Revision: st.Revision, Links: links})
+	writeJSON(w, http.StatusCreated, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: in.Fleet, Revision: in.Revision, Links: links})
 }
