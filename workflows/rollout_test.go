@@ -513,6 +513,27 @@ func TestUnconfirmedSwitchBackIsCleanupFailed(t *testing.T) {
 	if strings.Contains(st.Failure, "blue is serving") {
 		t.Errorf("failure claims blue is serving: %q", st.Failure)
 	}
+	// It gave up only at steps.cleanup_timeout (an hour by default; rounds
+	// 30s apart, doubling to ten minutes), and left the list of what to
+	// undo: the load balancer still on green, and every -next server.
+	if st.Cleanup == nil || st.Cleanup.Round < 5 || !st.Cleanup.NextRoundAt.IsZero() {
+		t.Fatalf("cleanup = %+v, want several failed rounds, then no next one", st.Cleanup)
+	}
+	var left []string
+	for _, l := range st.Cleanup.Left {
+		left = append(left, l.Kind+" "+l.Name+": "+l.Action)
+	}
+	want := []string{
+		"load-balancer lb2: point back at blue ns2 (192.0.2.2:53)",
+		"server ns1-next: delete",
+		"server ns2-next: delete",
+	}
+	if strings.Join(left, "\n") != strings.Join(want, "\n") {
+		t.Errorf("left =\n%s\nwant\n%s", strings.Join(left, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(st.Failure, "dnsroll rollout cleanup") {
+		t.Errorf("failure %q does not name the command that undoes the rest", st.Failure)
+	}
 }
 
 // A cleanup that fails is tried again in rounds, with backoff, until one
@@ -546,44 +567,6 @@ func TestCleanupRetriesInRounds(t *testing.T) {
 	}
 	if len(rounds) != 2 || !strings.Contains(rounds[0], "next round at") {
 		t.Errorf("events about failed rounds = %q, want two, each with its next round", rounds)
-	}
-}
-
-// A cleanup that never works gives up at steps.cleanup_timeout, and leaves
-// the list of what to undo in the status: the load balancer still on
-// green and every -next server.
-func TestCleanupGivesUpWithLeftovers(t *testing.T) {
-	h := newHarness(t, "SwitchBackToBlue", "VerifyLoadBalancers")
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "latency"})
-	}, time.Minute)
-	st, err := h.run(t)
-	wantErrType(t, err, ErrTypeFailed)
-	if st.Phase != PhaseCleanupFailed {
-		t.Fatalf("phase = %s, want %s", st.Phase, PhaseCleanupFailed)
-	}
-	// The harness's default cleanup_timeout is an hour; rounds start 30s
-	// apart and double to ten minutes: several rounds, not one.
-	if st.Cleanup == nil || st.Cleanup.Round < 5 {
-		t.Fatalf("cleanup = %+v, want several failed rounds before giving up", st.Cleanup)
-	}
-	if !st.Cleanup.NextRoundAt.IsZero() {
-		t.Errorf("next round at %s after giving up", st.Cleanup.NextRoundAt)
-	}
-	var left []string
-	for _, l := range st.Cleanup.Left {
-		left = append(left, l.Kind+" "+l.Name+": "+l.Action)
-	}
-	want := []string{
-		"load-balancer lb2: point back at blue ns2 (192.0.2.2:53)",
-		"server ns1-next: delete",
-		"server ns2-next: delete",
-	}
-	if strings.Join(left, "\n") != strings.Join(want, "\n") {
-		t.Errorf("left =\n%s\nwant\n%s", strings.Join(left, "\n"), strings.Join(want, "\n"))
-	}
-	if !strings.Contains(st.Failure, "dnsroll rollout cleanup") {
-		t.Errorf("failure %q does not name the command that undoes the rest", st.Failure)
 	}
 }
 
