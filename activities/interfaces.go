@@ -5,6 +5,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
@@ -51,4 +52,24 @@ type LoadBalancer interface {
 	// Ansible settings and, in the lab, the lab layout. Errors with code
 	// dnsroll.EINVALID (a config that fails validation) are not retryable.
 	Point(ctx context.Context, fleet *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error
+}
+
+// Stager is a load balancer driver that switches in two phases: Stage, off
+// the critical path, and Flip, fast, over a channel the worker keeps open
+// (see lb.Share). A rollout stages green before the promote decision, so
+// the promote is a flip, and keeps blue staged through the bake, so a
+// rollback is a flip too. Point, afterwards, removes what is no longer
+// needed, once its outstanding queries have drained.
+type Stager interface {
+	// Stage makes balancer know every server in live and staged, each
+	// health-checked and up, with live getting the traffic as it does now
+	// and staged none. It returns once all are up, and records them so that
+	// a restarted load balancer comes back the same way. Idempotent.
+	Stage(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, live, staged []dnsroll.Server) error
+	// Flip sets which staged backends get the traffic, and how much, and
+	// returns once the load balancer serves exactly that split. Every
+	// server in shares must have been staged. Idempotent.
+	Flip(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, shares []lb.Share) error
+	// Stats reads the load balancer's own counters for each backend.
+	Stats(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) ([]lb.BackendStats, error)
 }

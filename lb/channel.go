@@ -1,0 +1,83 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// A switch in two phases (docs/benchmarks.md): Stage, with the driver's
+// playbook and off the critical path, makes a load balancer know green's
+// backends, health-checked but given no traffic; Flip, over a channel the
+// worker keeps open, only changes which backends get the traffic. A flip
+// is one console exchange or one command, never a playbook run.
+
+// Share is one staged backend and its share of a load balancer's queries.
+type Share struct {
+	Server dnsroll.Server `json:"server"`
+	// Weight is the backend's relative share of the queries. Zero keeps it
+	// staged: known and health-checked, with no traffic.
+	Weight int `json:"weight"`
+}
+
+// BackendStats is a load balancer's own count of what it sent one backend,
+// since that backend was added.
+type BackendStats struct {
+	// Addr is the backend's ip:port.
+	Addr string `json:"addr"`
+	// Queries is the number of queries sent to it; Responses, the answers
+	// that came back; Drops, the queries it never answered in time.
+	Queries   uint64 `json:"queries"`
+	Responses uint64 `json:"responses"`
+	Drops     uint64 `json:"drops"`
+	// Outstanding is the number of queries sent and not yet answered.
+	Outstanding int `json:"outstanding"`
+	// Up is whether its health check passes.
+	Up bool `json:"up"`
+	// Weight is its current share of the traffic; zero when it gets none.
+	Weight int `json:"weight"`
+}
+
+// Channel is a kept-open way to one load balancer, for the steps that must
+// not wait for a playbook to start.
+type Channel interface {
+	// Run runs a shell command line on the load balancer and returns its
+	// standard output. Callers quote what they put in cmd.
+	Run(ctx context.Context, cmd string) ([]byte, error)
+	// Dial connects to addr as the load balancer itself would, so that a
+	// console listening only on its loopback can be reached.
+	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Opener hands out the channel to a load balancer, kept open between
+// calls. *channel.Pool implements it.
+type Opener interface {
+	Open(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) (Channel, error)
+}
+
+// Local is the channel to a load balancer on this machine (Ansible's
+// connection: local): commands run here, and its loopback is ours.
+type Local struct{}
+
+// Run runs cmd with /bin/sh here.
+func (Local) Run(ctx context.Context, cmd string) ([]byte, error) {
+	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
+	out, err := c.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+			return out, fmt.Errorf("%w: %s", err, ee.Stderr)
+		}
+		return out, err
+	}
+	return out, nil
+}
+
+// Dial connects to addr from here.
+func (Local) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
