@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"image"
-	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,59 +160,6 @@ func TestWriteRevision(t *testing.T) {
 	}
 	if !bytes.Contains(b, []byte("2100000007 ; serial")) || !bytes.Contains(b, []byte(`"revision r7"`)) {
 		t.Errorf("revision r7:\n%s", b)
-	}
-}
-
-// The plot draws the data: the same frame without a series differs from
-// it in many pixels (the answered line and the lost-queries mark).
-func TestPlot(t *testing.T) {
-	t0 := time.Now()
-	secs := make([]second, 20)
-	for i := range secs {
-		secs[i] = second{Answered: 5000, LatAvgMS: 0.1}
-	}
-	secs[10].Lost = 7
-	run := runPlot{
-		Title: "udp rollout, revision r1 to r2", Start: t0,
-		Timeline: timeline{Promote: t0.Add(5 * time.Second)}, Green: t0.Add(9 * time.Second),
-		Series: []series{{Driver: "nginx", Seconds: secs}},
-	}
-	empty := run
-	empty.Series = []series{{Driver: "nginx"}}
-	draw := func(runs []runPlot) image.Image {
-		t.Helper()
-		path := filepath.Join(t.TempDir(), "plot.png")
-		if err := writePlot(path, runs, 5000); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		img, err := png.Decode(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return img
-	}
-	img, blank := draw([]runPlot{run, run}), draw([]runPlot{empty, empty})
-	if h := img.Bounds().Dy(); h != headerH+2*blockH {
-		t.Errorf("height %d, want %d", h, headerH+2*blockH)
-	}
-	differ := 0
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			if img.At(x, y) != blank.At(x, y) {
-				differ++
-			}
-		}
-	}
-	t.Logf("%d pixels differ", differ)
-	// Two blocks, each with a line across its plot area.
-	if differ < 2*b.Dx()/4 {
-		t.Errorf("the plot with data differs from one without in %d pixels: the data is not drawn", differ)
 	}
 }
 
