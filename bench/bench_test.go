@@ -162,13 +162,3 @@ func TestWriteRevision(t *testing.T) {
 		t.Errorf("revision r7:\n%s", b)
 	}
 }
-
-func TestGlyphs(t *testing.T) {
-	for r, g := range glyphs {
-		for _, row := range g {
-			if len(row) != 5 {
-				t.Errorf("glyph %q has a row %q that is not 5 dots wide", r, row)
-			}
-		}
-	}
-}
