@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
+	"github.com/prometheus/procfs"
 )
 
 // Lead and tail are steady load before a rollout starts and after it ends,
@@ -162,10 +162,13 @@ func laterOf(a, b time.Time) time.Time {
 
 // loadAverage is the 1-minute load average, or 0 where there is none.
 func loadAverage() float64 {
-	f := strings.Fields(readTrim("/proc/loadavg"))
-	if len(f) == 0 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
 		return 0
 	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return 0
+	}
+	return l.Load1
 }

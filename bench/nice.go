@@ -3,11 +3,12 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strconv"
+	"runtime"
 	"strings"
-	"syscall"
 	"time"
-	"unsafe"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 )
 
 // The lab puts what production keeps apart on one small machine: the data
@@ -40,31 +41,21 @@ func prioritize(dir, how string, stop <-chan struct{}) {
 	if err != nil || how == priorityNone {
 		return
 	}
-	self := strconv.Itoa(os.Getpid())
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return
+	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		pids, _ := filepath.Glob("/proc/[0-9]*")
-		for _, p := range pids {
-			pid := filepath.Base(p)
-			if !dataPath[readTrim(p+"/comm")] {
+		procs, _ := fs.AllProcs()
+		for _, p := range procs {
+			if !ours(fs, p, abs) {
 				continue
 			}
-			ppid := parentOf(pid)
-			if ppid != self && !strings.Contains(cmdline(pid), abs) && !strings.Contains(cmdline(ppid), abs) {
-				continue
-			}
-			// A process that has just started (a green named loading its
-			// zones) is not serving yet; raised, its start-up would take
-			// CPU from the ones that are. Threads forked later by a raised
-			// process (new nginx workers after a reload) inherit it.
-			if ppid != self && age(pid) < settleAge {
-				continue
-			}
-			tasks, _ := filepath.Glob(p + "/task/[0-9]*")
-			for _, t := range tasks {
-				tid, _ := strconv.Atoi(filepath.Base(t))
-				raise(tid, how)
+			threads, _ := fs.AllThreads(p.PID)
+			for _, t := range threads {
+				raise(t.PID, how)
 			}
 		}
 		select {
@@ -75,15 +66,48 @@ func prioritize(dir, how string, stop <-chan struct{}) {
 	}
 }
 
+// ours reports whether p is a settled data-path process of the lab in
+// dir or a child of this process.
+func ours(fs procfs.FS, p procfs.Proc, dir string) bool {
+	st, err := p.Stat()
+	if err != nil || !dataPath[st.Comm] {
+		return false
+	}
+	if st.PPID == os.Getpid() {
+		return true
+	}
+	if !names(p, dir) && !names(parent(fs, st), dir) {
+		return false
+	}
+	// A process that has just started (a green named loading its zones)
+	// is not serving yet; raised, its start-up would take CPU from the
+	// ones that are. Threads forked later by a raised process (new nginx
+	// workers after a reload) inherit it.
+	return age(st) >= settleAge
+}
+
+// parent is st's parent process; a zero Proc if it is gone.
+func parent(fs procfs.FS, st procfs.ProcStat) procfs.Proc {
+	p, _ := fs.Proc(st.PPID)
+	return p
+}
+
+// names reports whether p's command line mentions dir.
+func names(p procfs.Proc, dir string) bool {
+	if p.PID == 0 {
+		return false
+	}
+	args, _ := p.CmdLine()
+	return strings.Contains(strings.Join(args, " "), dir)
+}
+
 // raise gives thread tid SCHED_RR priority 10, or nice -10.
 func raise(tid int, how string) {
 	if how == priorityNice {
-		_ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, -10)
+		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, -10)
 		return
 	}
-	const schedRR = 2
-	param := struct{ priority int32 }{10}
-	_, _, _ = syscall.Syscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), schedRR, uintptr(unsafe.Pointer(&param)))
+	_ = unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_RR, Priority: 10}, 0)
 }
 
 // canRaise reports whether this process may raise priorities as asked.
@@ -91,29 +115,19 @@ func canRaise(how string) error {
 	if how == priorityNone {
 		return nil
 	}
-	tid := syscall.Gettid()
+	// Set and reset the same thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := unix.Gettid()
 	if how == priorityNice {
-		err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, -1)
-		_ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, 0)
+		err := unix.Setpriority(unix.PRIO_PROCESS, tid, -1)
+		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
 		return err
 	}
-	param := struct{ priority int32 }{10}
-	if _, _, errno := syscall.Syscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), 2, uintptr(unsafe.Pointer(&param))); errno != 0 {
-		return errno
+	if err := unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_RR, Priority: 10}, 0); err != nil {
+		return err
 	}
-	param.priority = 0
-	_, _, _ = syscall.Syscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), 0, uintptr(unsafe.Pointer(&param)))
-	return nil
-}
-
-func readTrim(path string) string {
-	b, _ := os.ReadFile(path)
-	return strings.TrimSpace(string(b))
-}
-
-func cmdline(pid string) string {
-	b, _ := os.ReadFile("/proc/" + pid + "/cmdline")
-	return strings.ReplaceAll(string(b), "\x00", " ")
+	return unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL}, 0)
 }
 
 // settleAge is how long a data-path process runs before it is raised.
@@ -122,35 +136,12 @@ const settleAge = 3 * time.Second
 // clockTick is the unit of /proc/<pid>/stat times: USER_HZ, 100 on Linux.
 const clockTick = 10 * time.Millisecond
 
-// age is how long ago process pid started.
-func age(pid string) time.Duration {
-	f := statFields(pid)
-	up := strings.Fields(readTrim("/proc/uptime"))
-	if len(f) < 20 || len(up) == 0 {
+// age is how long ago the process of st started, on the clock its start
+// time counts from (boot, suspend included).
+func age(st procfs.ProcStat) time.Duration {
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &now); err != nil {
 		return 0
 	}
-	start, err1 := strconv.ParseInt(f[19], 10, 64)
-	uptime, err2 := strconv.ParseFloat(up[0], 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(uptime*float64(time.Second)) - time.Duration(start)*clockTick
-}
-
-// statFields are the fields of /proc/<pid>/stat after "pid (comm)": state
-// is [0], ppid [1], starttime [19].
-func statFields(pid string) []string {
-	stat := readTrim("/proc/" + pid + "/stat")
-	if i := strings.LastIndexByte(stat, ')'); i >= 0 {
-		return strings.Fields(stat[i+1:])
-	}
-	return nil
-}
-
-// parentOf reads the parent pid from /proc/<pid>/stat ("pid (comm) S ppid").
-func parentOf(pid string) string {
-	if f := statFields(pid); len(f) > 1 {
-		return f[1]
-	}
-	return ""
+	return time.Duration(now.Nano()) - time.Duration(st.Starttime)*clockTick
 }
