@@ -10,7 +10,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 # version that TEMPORAL_CLI_VERSION pins.
 TEMPORAL_SERVER_VERSION := v1.29.1
 APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-lint yamllint dnsperf dnsdist docker-compose \
-	debootstrap systemd-container openssh-client iproute2 postgresql
+	debootstrap systemd-container openssh-client openssh-server iproute2 postgresql
 # The machine lab's base image (lab/machines): built once per machine, shared
 # by every clone on it.
 LAB_IMAGE ?= /var/cache/dnsroll/base-bookworm
