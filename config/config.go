@@ -271,6 +271,9 @@ func setDur(d *Duration, def time.Duration) {
 // knownDrivers are the load balancer drivers a worker can have.
 var knownDrivers = map[string]bool{"nginx": true, "dnsdist": true}
 
+// weighingDrivers are those that can run strategy: canary.
+var weighingDrivers = map[string]bool{"dnsdist": true}
+
 // userRE is a Unix user name as useradd takes it.
 var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
@@ -360,6 +363,9 @@ func (f *Fleet) Validate() error {
 		}
 		if !knownDrivers[lb.Driver] {
 			return fieldErr(at+".driver", "unknown driver %q (known: nginx, dnsdist)", lb.Driver)
+		}
+		if f.Rollout.Strategy == StrategyCanary && !weighingDrivers[lb.Driver] {
+			return fieldErr(at+".driver", "is %s, but rollout.strategy canary needs a driver that weighs backends and counts their answers: use dnsdist, or another strategy", lb.Driver)
 		}
 	}
 	switch f.Ansible.Connection {
@@ -468,12 +474,22 @@ func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// The lab directory's layout, in one place: <labDir>/vms/<Linode ID>/ for
+// each lab VM and <labDir>/lb/<name>/ for each load balancer. The lab, the
+// activities and the load balancer drivers all find their files here.
+
+// LabVMsDir holds a directory per lab VM.
+func LabVMsDir(labDir string) string { return filepath.Join(labDir, "vms") }
+
 // LabVMDir is where lab VM id keeps its named config, zones and pid file.
 func LabVMDir(labDir string, id int) string {
-	return filepath.Join(labDir, "vms", fmt.Sprint(id))
+	return filepath.Join(LabVMsDir(labDir), fmt.Sprint(id))
 }
 
-// LabLBDir is where lab load balancer name keeps its nginx config and pid file.
+// LabLBsDir holds a directory per lab load balancer.
+func LabLBsDir(labDir string) string { return filepath.Join(labDir, "lb") }
+
+// LabLBDir is where lab load balancer name keeps its config and pid file.
 func LabLBDir(labDir, name string) string {
-	return filepath.Join(labDir, "lb", name)
+	return filepath.Join(LabLBsDir(labDir), name)
 }

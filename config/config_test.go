@@ -68,6 +68,7 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"bad connection", "zones:", "ansible: {connection: winrm}\nzones:", "ansible.connection"},
 		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},
 		{"webhook with url and url_env", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', url_env: HOOK}]}\nzones:", "notifications.webhooks[0].url"},
+		{"canary on nginx, which cannot weigh backends", "zones:", "rollout: {strategy: canary}\nzones:", "load_balancers[0].driver"},
 		{"two webhooks with one name", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x'}, {name: webhook-1, url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name"},
 	}
 	for _, tt := range tests {
@@ -163,5 +164,36 @@ func TestBadWebhookURLIsNotQuoted(t *testing.T) {
 	_, err := Parse([]byte(strings.Replace(valid, "zones:", "notifications: {webhooks: [{url: 'hooks.example.net/T0K3N'}]}\nzones:", 1)))
 	if err == nil || strings.Contains(err.Error(), "T0K3N") {
 		t.Errorf("err = %v, want one that does not quote the URL", err)
+	}
+}
+
+// A canary's steps are checked before any VM exists, each error naming the
+// field to fix.
+func TestCanarySteps(t *testing.T) {
+	dnsdist := strings.NewReplacer("fronts: ns1}", "fronts: ns1, driver: dnsdist}", "fronts: ns2}", "fronts: ns2, driver: dnsdist}").Replace(valid)
+	f, err := Parse([]byte(strings.Replace(dnsdist, "zones:", "rollout: {strategy: canary}\nzones:", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var weights []int
+	for _, s := range f.Rollout.Canary.Steps {
+		weights = append(weights, s.Weight)
+	}
+	if len(weights) != 3 || weights[0] != 1 || weights[1] != 10 || weights[2] != 50 || f.Rollout.Canary.MaxDropRateIncrease != 0.01 {
+		t.Errorf("default canary = %+v", f.Rollout.Canary)
+	}
+	for _, tt := range []struct{ rollout, field string }{
+		{"{strategy: canary, canary: {steps: [{weight: 10, duration: 1m}, {weight: 5, duration: 1m}]}}", "rollout.canary.steps[1].weight"},
+		{"{strategy: canary, canary: {steps: [{weight: 100, duration: 1m}]}}", "rollout.canary.steps[0].weight"},
+		{"{strategy: canary, canary: {steps: [{weight: 10}]}}", "rollout.canary.steps[0].duration"},
+		{"{strategy: canary, canary: {max_drop_rate_increase: 2}}", "rollout.canary.max_drop_rate_increase"},
+		{"{canary: {steps: [{weight: 10, duration: 1m}]}}", "rollout.canary"},
+		{"{strategy: blue-green}", "rollout.strategy"},
+	} {
+		_, err := Parse([]byte(strings.Replace(dnsdist, "zones:", "rollout: "+tt.rollout+"\nzones:", 1)))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("rollout %s: err = %v, want field %s", tt.rollout, err, tt.field)
+		}
 	}
 }

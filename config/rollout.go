@@ -14,6 +14,11 @@ const (
 	// StrategyOneAtATime switches one load balancer, verifies and bakes it,
 	// then the next: DigitalOcean's gradual per-nameserver cutover.
 	StrategyOneAtATime = "one-at-a-time"
+	// StrategyCanary shifts a growing share of every load balancer's
+	// queries to green, step by step (rollout.canary), analysing each step,
+	// then switches the rest and bakes. It needs load balancers that weigh
+	// backends and count what each one answers: the dnsdist driver.
+	StrategyCanary = "canary"
 )
 
 // Approval modes.
@@ -53,6 +58,28 @@ type Rollout struct {
 	Bake *Duration `yaml:"bake" json:"bake,omitempty"`
 	// BakeInterval is the pause between analysis rounds during the bake.
 	BakeInterval Duration `yaml:"bake_interval" json:"bake_interval"`
+	// Canary configures strategy: canary.
+	Canary Canary `yaml:"canary" json:"canary,omitzero"`
+}
+
+// Canary is the gradual traffic shift of strategy: canary.
+type Canary struct {
+	// Steps are the shares of queries sent to green, in order; after the
+	// last, every query goes to green and the bake begins. Default: 1%,
+	// 10%, 50%, each for a minute.
+	Steps []CanaryStep `yaml:"steps" json:"steps,omitempty"`
+	// MaxDropRateIncrease is how much higher green's rate of unanswered
+	// queries, as each load balancer counts them, may be than blue's during
+	// a step before the step fails and the rollout rolls back (0.01: one
+	// point). Default 0.01.
+	MaxDropRateIncrease float64 `yaml:"max_drop_rate_increase" json:"max_drop_rate_increase,omitempty"`
+}
+
+// CanaryStep is one step of a canary: Weight percent of the queries go to
+// green for Duration, while the analysis runs every bake_interval.
+type CanaryStep struct {
+	Weight   int      `yaml:"weight" json:"weight"`
+	Duration Duration `yaml:"duration" json:"duration"`
 }
 
 // Notifications configures webhooks.
@@ -113,13 +140,41 @@ func (r *Rollout) setDefaults() {
 		r.Bake = &d
 	}
 	setDur(&r.BakeInterval, 15*time.Second)
+	if r.Strategy != StrategyCanary {
+		return
+	}
+	if len(r.Canary.Steps) == 0 {
+		for _, w := range []int{1, 10, 50} {
+			r.Canary.Steps = append(r.Canary.Steps, CanaryStep{Weight: w, Duration: Duration(time.Minute)})
+		}
+	}
+	if r.Canary.MaxDropRateIncrease == 0 {
+		r.Canary.MaxDropRateIncrease = 0.01
+	}
 }
 
 func (r *Rollout) validate() error {
 	switch r.Strategy {
-	case StrategyAllAtOnce, StrategyOneAtATime:
+	case StrategyAllAtOnce, StrategyOneAtATime, StrategyCanary:
 	default:
-		return fieldErr("rollout.strategy", "must be %s or %s, got %q", StrategyAllAtOnce, StrategyOneAtATime, r.Strategy)
+		return fieldErr("rollout.strategy", "must be %s, %s or %s, got %q", StrategyAllAtOnce, StrategyOneAtATime, StrategyCanary, r.Strategy)
+	}
+	if r.Strategy != StrategyCanary && len(r.Canary.Steps) > 0 {
+		return fieldErr("rollout.canary", "is set but rollout.strategy is %s; set strategy: canary, or remove canary", r.Strategy)
+	}
+	last := 0
+	for i, s := range r.Canary.Steps {
+		at := fmt.Sprintf("rollout.canary.steps[%d]", i)
+		if s.Weight <= last || s.Weight >= 100 {
+			return fieldErr(at+".weight", "must be a percentage from 1 to 99, above the step before (%d), got %d; the switch to 100%% follows the last step", last, s.Weight)
+		}
+		last = s.Weight
+		if s.Duration.D() < time.Second {
+			return fieldErr(at+".duration", "must be at least 1s, got %s", s.Duration.D())
+		}
+	}
+	if r.Canary.MaxDropRateIncrease < 0 || r.Canary.MaxDropRateIncrease >= 1 {
+		return fieldErr("rollout.canary.max_drop_rate_increase", "must be a fraction from 0 to 1 (0.01 is one point), got %g", r.Canary.MaxDropRateIncrease)
 	}
 	switch r.Approval {
 	case ApprovalAuto, ApprovalManual:

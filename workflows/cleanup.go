@@ -98,7 +98,11 @@ func (r *rollout) cleanUp(ctx workflow.Context, retry bool) error {
 // is a no-op. Green is deleted only once all of them are confirmed on blue.
 func (r *rollout) cleanUpRound(ctx workflow.Context) error {
 	fleet := r.plan.Fleet
-	if r.switching {
+	if r.staged {
+		if err := r.flipBackAndRelease(ctx); err != nil {
+			return err
+		}
+	} else if r.switching {
 		if err := r.switchLBs(ctx, fleet.LoadBalancers, r.st.Blue, "SwitchBackToBlue", false); err != nil {
 			return err
 		}

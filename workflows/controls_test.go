@@ -34,8 +34,11 @@ func TestApprovalArrives(t *testing.T) {
 		var st Status
 		_ = v.Get(&st)
 		phaseAtSignal = st.Phase
-		if h.rec.has("Switch") {
+		if h.rec.has("Flip") || h.rec.has("Switch") {
 			t.Error("switched before approval")
+		}
+		if !h.rec.has("Stage lb1 ns1-next") || !h.rec.has("Stage lb2 ns2-next") {
+			t.Errorf("green not staged before the approval gate: %v", h.rec.calls)
 		}
 		h.env.SignalWorkflow(SignalApprove, SignalInput{By: "alice"})
 	}, 3*time.Hour)
@@ -46,7 +49,7 @@ func TestApprovalArrives(t *testing.T) {
 	if phaseAtSignal != PhaseAwaitingApproval {
 		t.Errorf("phase while waiting = %s, want %s", phaseAtSignal, PhaseAwaitingApproval)
 	}
-	if !h.rec.has("Switch lb1 ns1-next") || st.Phase != PhaseSucceeded {
+	if !h.rec.has("Flip lb1 ns1-next:100,ns1:0") || st.Phase != PhaseSucceeded {
 		t.Errorf("after approval: phase %s, calls %v", st.Phase, h.rec.calls)
 	}
 	if !strings.Contains(eventsText(st), "approved by alice") {
@@ -61,7 +64,9 @@ func TestApprovalTimesOut(t *testing.T) {
 	if !strings.Contains(st.Failure, "not approved within 2h0m0s") {
 		t.Errorf("failure = %q", st.Failure)
 	}
-	if h.rec.has("Switch") || !h.rec.has("DeleteGreen") || h.rec.has("DeleteServer") {
+	// Green was staged, never given traffic, and is released before it
+	// is deleted.
+	if h.rec.has("Flip") || h.rec.has("Switch lb1 ns1-next") || !h.rec.has("Switch lb1 ns1") || !h.rec.has("DeleteGreen") || h.rec.has("DeleteServer") {
 		t.Errorf("approval timeout: calls %v", h.rec.calls)
 	}
 }
@@ -101,12 +106,12 @@ func TestOneAtATimeOrder(t *testing.T) {
 	if _, err := h.run(t); err != nil {
 		t.Fatal(err)
 	}
-	s1, s2 := h.callIndex("Switch lb1"), h.callIndex("Switch lb2")
+	s1, s2 := h.callIndex("Flip lb1"), h.callIndex("Flip lb2")
 	v, b := h.callIndex("VerifyLoadBalancers"), h.callIndex("BakeCheck")
 	// lb1 bakes alone before lb2 switches: a bake only after both would
 	// put the second load balancer on an unproven green.
 	if s1 < 0 || s2 < 0 || b < 0 || !(s1 < v && v < b && b < s2) {
-		t.Errorf("one-at-a-time: want Switch lb1, verify, bake, then Switch lb2; calls %v", h.rec.calls)
+		t.Errorf("one-at-a-time: want Flip lb1, verify, bake, then Flip lb2; calls %v", h.rec.calls)
 	}
 }
 

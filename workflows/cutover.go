@@ -46,7 +46,15 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 	if !r.controls {
 		return r.switchAndVerify(ctx, fleet.LoadBalancers)
 	}
-	if fleet.Rollout.Strategy == config.StrategyOneAtATime {
+	switch fleet.Rollout.Strategy {
+	case config.StrategyCanary:
+		if err := r.canary(ctx); err != nil {
+			return err
+		}
+		if err := r.switchAndVerify(ctx, fleet.LoadBalancers); err != nil {
+			return err
+		}
+	case config.StrategyOneAtATime:
 		for _, lb := range fleet.LoadBalancers {
 			if err := r.switchAndVerify(ctx, []config.LoadBalancer{lb}); err != nil {
 				return err
@@ -57,8 +65,10 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 				}
 			}
 		}
-	} else if err := r.switchAndVerify(ctx, fleet.LoadBalancers); err != nil {
-		return err
+	default:
+		if err := r.switchAndVerify(ctx, fleet.LoadBalancers); err != nil {
+			return err
+		}
 	}
 	r.notify(ctx, config.EventSwitched)
 	return r.bake(ctx, fleet.LoadBalancers)
@@ -68,7 +78,11 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 func (r *rollout) switchAndVerify(ctx workflow.Context, lbs []config.LoadBalancer) error {
 	r.setPhase(ctx, PhaseSwitching)
 	r.switching = true
-	if err := r.switchLBs(ctx, lbs, r.st.Green, "SwitchLoadBalancer", true); err != nil {
+	if r.twoPhase {
+		if err := r.flipLBs(ctx, lbs, 100, "FlipLoadBalancer", r.options(r.plan.Fleet.Steps.SwitchTimeout)); err != nil {
+			return err
+		}
+	} else if err := r.switchLBs(ctx, lbs, r.st.Green, "SwitchLoadBalancer", true); err != nil {
 		return err
 	}
 	r.setPhase(ctx, PhaseVerifyLBs)
@@ -87,27 +101,15 @@ func (r *rollout) bake(ctx workflow.Context, lbs []config.LoadBalancer) error {
 	targets := lbTargetsOf(lbs)
 	s := &Step{Name: "Bake", Target: targetNames(targets), State: StepRunning, StartedAt: workflow.Now(ctx)}
 	r.st.Steps = append(r.st.Steps, s)
-	end := workflow.Now(ctx).Add(rc.BakeDuration())
-	for round := 1; ; round++ {
-		wait := min(rc.BakeInterval.D(), end.Sub(workflow.Now(ctx)))
-		if wait > 0 {
-			if err := workflow.Sleep(ctx, wait); err != nil {
-				s.State, s.EndedAt = StepCanceled, workflow.Now(ctx)
-				return err
-			}
-		}
-		res, err := r.verifyAs(ctx, "Bake", targets, nil, false)
-		s.Attempts = int32(round)
-		if err != nil {
-			s.State, s.EndedAt, s.Error = StepFailed, workflow.Now(ctx), "round "+fmt.Sprint(round)+": "+reason(err)
-			return err
-		}
-		s.Note = fmt.Sprintf("%d round(s) passed, %s", round, passSummary(res))
-		if !workflow.Now(ctx).Before(end) {
-			s.State, s.EndedAt = StepSucceeded, workflow.Now(ctx)
-			return nil
-		}
+	err := r.analyse(ctx, s, targets, rc.BakeDuration())
+	s.EndedAt = workflow.Now(ctx)
+	switch {
+	case err == nil:
+		s.State = StepSucceeded
+	case s.State != StepCanceled:
+		s.State = StepFailed
 	}
+	return err
 }
 
 func passSummary(res activities.VerifyResult) string {

@@ -40,6 +40,16 @@ type rollout struct {
 	committed bool
 	// controls is set for rollouts with the safety controls (see forward).
 	controls bool
+	// twoPhase is set for rollouts that stage green and then flip (flip.go).
+	twoPhase bool
+	// staged is set once any load balancer may know green.
+	staged bool
+	// flipsInFlight counts the forward flips running; flipBack holds the
+	// flip back to blue that a stop signal started at once.
+	flipsInFlight int
+	flipBack      []*call
+	// shares is each load balancer's percentage of queries on green.
+	shares map[string]int
 	// cleanupOf names the rollout a cleanup-only run finishes.
 	cleanupOf string
 	// approved is set by the approve signal while awaiting approval.
@@ -98,6 +108,10 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	// Version 1 added the approval gate, strategies, the bake window and
 	// notifications. Rollouts that started before it replay without them.
 	r.controls = workflow.GetVersion(ctx, "safety-controls", workflow.DefaultVersion, 1) >= 1
+	// Version 1 of the two-phase switch stages green before the promote
+	// decision and flips; rollouts that started before it switch with the
+	// driver's playbook.
+	r.twoPhase = r.controls && workflow.GetVersion(ctx, "two-phase-switch", workflow.DefaultVersion, 1) >= 1
 	r.startNotifier(ctx)
 	r.notify(ctx, config.EventStarted)
 
@@ -118,6 +132,11 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 		return err
 	}
 
+	if r.twoPhase {
+		if err := r.stageLBs(ctx); err != nil {
+			return err
+		}
+	}
 	if err := r.awaitApproval(ctx); err != nil {
 		return err
 	}
@@ -132,6 +151,13 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	// nothing to go back to.
 	r.committed = true
 	r.setPhase(ctx, PhaseDeletingBlue)
+	if r.twoPhase {
+		// Blue is taken out of every load balancer once its outstanding
+		// queries have drained, before it is deleted.
+		if err := r.switchLBs(ctx, fleet.LoadBalancers, r.st.Green, "ReleaseBlue", true); err != nil {
+			return err
+		}
+	}
 	if err := r.deleteBlue(ctx, fleet); err != nil {
 		return err
 	}
@@ -397,7 +423,31 @@ func (r *rollout) setPhase(ctx workflow.Context, p Phase) {
 	workflow.GetLogger(ctx).Info("rollout phase", "fleet", r.st.Fleet, "phase", string(p))
 }
 
+// markLB records whether load balancer name sends any queries to green.
 func (r *rollout) markLB(name string, onGreen bool) {
+	if onGreen {
+		r.setShare(name, 100)
+	} else {
+		r.setShare(name, 0)
+	}
+	r.markOnGreen(name, onGreen)
+}
+
+// setShare records the percentage of load balancer name's queries that go
+// to green, and the fleet's share: the mean over its load balancers.
+func (r *rollout) setShare(name string, percent int) {
+	if r.shares == nil {
+		r.shares = map[string]int{}
+	}
+	r.shares[name] = percent
+	total := 0
+	for _, balancer := range r.plan.Fleet.LoadBalancers {
+		total += r.shares[balancer.Name]
+	}
+	r.st.GreenShare = total / max(len(r.plan.Fleet.LoadBalancers), 1)
+}
+
+func (r *rollout) markOnGreen(name string, onGreen bool) {
 	out := r.st.OnGreen[:0:0]
 	for _, n := range r.st.OnGreen {
 		if n != name {

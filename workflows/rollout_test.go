@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
 )
 
 const labFleet = `
@@ -42,6 +44,21 @@ type recorder struct {
 	lbs map[string]string
 	// failDeleteGreen is how many DeleteGreen calls fail before one works.
 	failDeleteGreen int
+	// counters are what LoadBalancerStats returns, per load balancer; nil
+	// returns nothing.
+	counters func(lb string) []lb.BackendStats
+	// onFlip, when set, runs first in every flip; an error fails it.
+	onFlip func(in activities.FlipInput) error
+}
+
+func (r *recorder) stats(name string) activities.StatsResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, "Stats "+name)
+	if r.counters == nil {
+		return activities.StatsResult{Attempt: 1}
+	}
+	return activities.StatsResult{Attempt: 1, Backends: r.counters(name)}
 }
 
 func (r *recorder) count(prefix string) int {
@@ -90,7 +107,13 @@ func newHarness(t *testing.T, failAt string, slowAt ...string) *harness {
 // newHarnessWith replaces the test fleet's rollout settings with controls.
 func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *harness {
 	t.Helper()
-	fleet, err := config.Parse([]byte(strings.Replace(labFleet, "rollout: {bake: 0s}", controls, 1)))
+	return newHarnessFleet(t, strings.Replace(labFleet, "rollout: {bake: 0s}", controls, 1), failAt, slowAt...)
+}
+
+// newHarnessFleet runs the fleet described by text.
+func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harness {
+	t.Helper()
+	fleet, err := config.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +194,40 @@ func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *ha
 		rec.mu.Unlock()
 		return activities.StepResult{Attempt: 1}, nil
 	})
+	env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
+		rec.add("Stage " + in.LB.Name + " " + labelsOf(in.Staged))
+		return activities.StepResult{Attempt: 1}, stepErr("StageLoadBalancer")
+	})
+	slow("FlipLoadBalancer", env.OnActivity(a.FlipLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FlipInput) (activities.StepResult, error) {
+		to, top := "none", 0
+		var split []string
+		for _, s := range in.Shares {
+			split = append(split, fmt.Sprintf("%s:%d", s.Server.Label, s.Weight))
+			if s.Weight > top {
+				to, top = s.Server.Label, s.Weight
+			}
+		}
+		rec.add("Flip " + in.LB.Name + " " + strings.Join(split, ","))
+		if rec.onFlip != nil {
+			if err := rec.onFlip(in); err != nil {
+				return activities.StepResult{}, err
+			}
+		}
+		if err := stepErr("FlipLoadBalancer"); err != nil && strings.HasSuffix(to, "-next") {
+			return activities.StepResult{}, err
+		}
+		if failAt == "FlipBackToBlue" && in.LB.Name == "lb2" && !strings.HasSuffix(to, "-next") {
+			return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("confirm: lb2 answers with NSID linode-12, not from ns2", activities.ErrStep,
+				temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(9)}})
+		}
+		rec.mu.Lock()
+		rec.lbs[in.LB.Name] = to
+		rec.mu.Unlock()
+		return activities.StepResult{Attempt: 1}, nil
+	}))
+	env.OnActivity(a.LoadBalancerStats, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StatsInput) (activities.StatsResult, error) {
+		return rec.stats(in.LB.Name), nil
+	})
 	slow("DeleteServer", env.OnActivity(a.DeleteServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteServerInput) (activities.StepResult, error) {
 		rec.add("DeleteServer " + in.Server.Label)
 		if failAt == "DeleteServer" {
@@ -205,6 +262,14 @@ func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *ha
 		return activities.StepResult{Attempt: 1}, stepErr("RenameServer")
 	})
 	return h
+}
+
+func labelsOf(servers []dnsroll.Server) string {
+	var out []string
+	for _, s := range servers {
+		out = append(out, s.Label)
+	}
+	return strings.Join(out, ",")
 }
 
 func (h *harness) run(t *testing.T) (Status, error) {
@@ -294,7 +359,8 @@ func TestRolloutFailureAtEachStepRestoresBlue(t *testing.T) {
 		{"ProvisionNameservers", ErrTypeFailed, PhaseFailed},
 		{"VerifyGreen", ErrTypeFailed, PhaseFailed},
 		// After the switch, a failure is an automatic rollback.
-		{"SwitchLoadBalancer", ErrTypeRolledBack, PhaseRolledBack},
+		{"StageLoadBalancer", ErrTypeFailed, PhaseFailed},
+		{"FlipLoadBalancer", ErrTypeRolledBack, PhaseRolledBack},
 		{"VerifyLoadBalancers", ErrTypeRolledBack, PhaseRolledBack},
 	} {
 		step := tt.step
@@ -478,7 +544,7 @@ func TestEveryStepHasAHeartbeatTimeoutAndADeadline(t *testing.T) {
 	if _, err := h.run(t); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"Plan", "EnsureServer", "ProvisionNameservers", "VerifyGreen", "SwitchLoadBalancer", "VerifyLoadBalancers", "BakeCheck", "DeleteServer", "RenameServer", "Notify"} {
+	for _, name := range []string{"Plan", "EnsureServer", "ProvisionNameservers", "VerifyGreen", "StageLoadBalancer", "FlipLoadBalancer", "SwitchLoadBalancer", "VerifyLoadBalancers", "BakeCheck", "DeleteServer", "RenameServer", "Notify"} {
 		if !seen[name] {
 			t.Errorf("activity %s never ran", name)
 		}
@@ -490,7 +556,7 @@ func TestEveryStepHasAHeartbeatTimeoutAndADeadline(t *testing.T) {
 // and green is not deleted while a load balancer may still send it
 // queries.
 func TestUnconfirmedSwitchBackIsCleanupFailed(t *testing.T) {
-	h := newHarness(t, "SwitchBackToBlue", "VerifyLoadBalancers")
+	h := newHarness(t, "FlipBackToBlue", "VerifyLoadBalancers")
 	h.env.RegisterDelayedCallback(func() {
 		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "latency"})
 	}, time.Minute)
@@ -502,7 +568,7 @@ func TestUnconfirmedSwitchBackIsCleanupFailed(t *testing.T) {
 	if got, want := strings.Join(st.OnGreen, ","), "lb2"; got != want {
 		t.Errorf("on green = %q, want %q: lb1 went back, lb2 did not", got, want)
 	}
-	for _, want := range []string{"SwitchBackToBlue lb2 failed", "NSID linode-12", "on green: [lb2]"} {
+	for _, want := range []string{"FlipBackToBlue lb2 failed", "NSID linode-12", "on green: [lb2]"} {
 		if !strings.Contains(st.Failure, want) {
 			t.Errorf("failure %q lacks %q", st.Failure, want)
 		}

@@ -54,6 +54,7 @@ func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput
 	default:
 		r.stop = &stopRequest{signal: name, in: in}
 		r.event(ctx, name+" requested"+in.describe())
+		r.flipBackNow(ctx)
 		r.cancelSteps()
 	}
 }

@@ -17,9 +17,15 @@ const (
 	PhaseProvisioning Phase = "provisioning"
 	PhaseVerifyGreen  Phase = "verifying-green"
 	// PhaseAwaitingApproval waits for the approve signal (approval: manual).
+	// PhaseStaging adds green to every load balancer beside blue, with no
+	// traffic, so that the switch is a flip.
+	PhaseStaging          Phase = "staging"
 	PhaseAwaitingApproval Phase = "awaiting-approval"
 	PhaseSwitching        Phase = "switching"
-	PhaseVerifyLBs        Phase = "verifying-load-balancers"
+	// PhaseCanary holds a share of the queries on green (strategy canary)
+	// while it is analysed.
+	PhaseCanary    Phase = "canary"
+	PhaseVerifyLBs Phase = "verifying-load-balancers"
 	// PhaseBaking keeps blue alive while the load balancers are analysed.
 	PhaseBaking        Phase = "baking"
 	PhaseDeletingBlue  Phase = "deleting-blue"
@@ -37,8 +43,8 @@ const (
 // Phases lists every phase, in the order above: the one list the API's
 // filter and api/openapi.yaml's enum are checked against.
 var Phases = []Phase{
-	PhasePlanning, PhaseCreating, PhaseProvisioning, PhaseVerifyGreen, PhaseAwaitingApproval, PhaseSwitching,
-	PhaseVerifyLBs, PhaseBaking, PhaseDeletingBlue, PhaseRenaming, PhaseRollingBack,
+	PhasePlanning, PhaseCreating, PhaseProvisioning, PhaseVerifyGreen, PhaseStaging, PhaseAwaitingApproval, PhaseSwitching,
+	PhaseCanary, PhaseVerifyLBs, PhaseBaking, PhaseDeletingBlue, PhaseRenaming, PhaseRollingBack,
 	PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack, PhaseCleanupFailed, PhaseCleanedUp,
 }
 
@@ -70,6 +76,12 @@ type Status struct {
 	ApproveBy time.Time `json:"approve_by,omitzero"`
 	// OnGreen lists the load balancers currently pointed at green.
 	OnGreen []string `json:"on_green"`
+	// GreenShare is the percentage of the load balancers' queries that go
+	// to green: 0 before the switch, 100 after it, and each step's weight
+	// during a canary.
+	GreenShare int `json:"green_share"`
+	// Canary records what each canary step measured.
+	Canary []CanaryResult `json:"canary,omitempty"`
 	// Failure says why the rollout did not succeed, for the operator.
 	Failure  string   `json:"failure,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`

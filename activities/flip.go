@@ -1,0 +1,151 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+)
+
+// StageInput stages one load balancer: Live keeps its traffic, Staged are
+// added with none.
+type StageInput struct {
+	Fleet  *config.Fleet       `json:"fleet"`
+	LB     config.LoadBalancer `json:"lb"`
+	Live   []dnsroll.Server    `json:"live"`
+	Staged []dnsroll.Server    `json:"staged"`
+}
+
+// FlipInput sets the split of one load balancer's queries among its
+// staged backends.
+type FlipInput struct {
+	Fleet  *config.Fleet       `json:"fleet"`
+	LB     config.LoadBalancer `json:"lb"`
+	Shares []lb.Share          `json:"shares"`
+}
+
+// StatsInput names the load balancer whose counters to read.
+type StatsInput struct {
+	Fleet *config.Fleet       `json:"fleet"`
+	LB    config.LoadBalancer `json:"lb"`
+}
+
+// StatsResult is one load balancer's own counters, per backend.
+type StatsResult struct {
+	Attempt  int32             `json:"attempt"`
+	Backends []lb.BackendStats `json:"backends"`
+}
+
+// StageLoadBalancer makes one load balancer know green's backends, health
+// checked and up but given no traffic, before the promote decision, so that
+// the switch itself is a flip. It runs the driver's playbook; blue keeps
+// serving throughout. A driver without two phases has nothing to stage: its
+// flip is a full switch.
+func (a *Activities) StageLoadBalancer(ctx context.Context, in StageInput) (StepResult, error) {
+	d, err := a.driver(in.LB)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	st, ok := d.(Stager)
+	if !ok {
+		return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + ": driver " + in.LB.Driver + " switches in one phase; nothing staged"}, nil
+	}
+	stop := keepAlive(ctx, "staging "+in.LB.Name)
+	err = st.Stage(ctx, in.Fleet, in.LB, in.Live, in.Staged)
+	stop()
+	if err != nil {
+		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: stage: %w", in.LB.Name, err))
+	}
+	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s: %s live, %s staged", in.LB.Name, labels(in.Live), labels(in.Staged))}, nil
+}
+
+// FlipLoadBalancer sets which of one load balancer's staged backends get its
+// queries, over the channel the worker keeps open to it, and checks through
+// DNS that it answers from them. It is idempotent: a flip to the split the
+// load balancer already serves changes nothing, so a retry after a worker
+// died mid-flip converges. A driver without two phases is pointed at the
+// backends with a share instead (a full switch).
+func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepResult, error) {
+	d, err := a.driver(in.LB)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	var live []dnsroll.Server
+	for _, s := range in.Shares {
+		if s.Weight > 0 {
+			live = append(live, s.Server)
+		}
+	}
+	stop := keepAlive(ctx, "flipping "+in.LB.Name)
+	defer stop()
+	if st, ok := d.(Stager); ok {
+		err = st.Flip(ctx, in.Fleet, in.LB, in.Shares)
+	} else {
+		err = d.Point(ctx, in.Fleet, in.LB, live)
+	}
+	if err == nil {
+		err = confirmServing(ctx, in.Fleet, in.LB, live)
+	}
+	if err != nil {
+		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: flip: %w", in.LB.Name, err))
+	}
+	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + " → " + shareText(in.Shares)}, nil
+}
+
+// LoadBalancerStats reads one load balancer's per-backend counters, which
+// the canary analysis compares between green and blue.
+func (a *Activities) LoadBalancerStats(ctx context.Context, in StatsInput) (StatsResult, error) {
+	d, err := a.driver(in.LB)
+	if err != nil {
+		return StatsResult{}, failure(ctx, err)
+	}
+	st, ok := d.(Stager)
+	if !ok {
+		return StatsResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: driver %s keeps no per-backend counters; strategy canary needs dnsdist", in.LB.Name, in.LB.Driver))
+	}
+	stats, err := st.Stats(ctx, in.Fleet, in.LB)
+	if err != nil {
+		return StatsResult{}, failure(ctx, fmt.Errorf("load balancer %s: stats: %w", in.LB.Name, err))
+	}
+	return StatsResult{Attempt: attempt(ctx), Backends: stats}, nil
+}
+
+func (a *Activities) driver(balancer config.LoadBalancer) (LoadBalancer, error) {
+	d, ok := a.Drivers[balancer.Driver]
+	if !ok {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: no driver %q on this worker", balancer.Name, balancer.Driver)
+	}
+	return d, nil
+}
+
+func labels(servers []dnsroll.Server) string {
+	if len(servers) == 0 {
+		return "nothing"
+	}
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = s.Label
+	}
+	return strings.Join(names, ",")
+}
+
+// shareText writes a split as "ns1-next 10%, ns1 90%".
+func shareText(shares []lb.Share) string {
+	total := 0
+	for _, s := range shares {
+		total += s.Weight
+	}
+	var parts []string
+	for _, s := range shares {
+		if s.Weight > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d%%", s.Server.Label, s.Weight*100/max(total, 1)))
+		}
+	}
+	if len(parts) == 0 {
+		return "no backend"
+	}
+	return strings.Join(parts, ", ")
+}

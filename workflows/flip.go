@@ -1,0 +1,300 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+)
+
+// The switch in two phases (version "two-phase-switch"): before the
+// promote decision, every load balancer stages green beside blue, health
+// checked and with no traffic; the promote is then a flip over a channel the
+// worker keeps open, every load balancer at once, and so is a rollback
+// during the bake, since blue stays staged until the rollout commits.
+// Removing the side that lost happens after, off the critical path: a
+// rollback releases green, a commit releases blue, each once its
+// outstanding queries have drained.
+
+// stageLBs stages green on every load balancer.
+func (r *rollout) stageLBs(ctx workflow.Context) error {
+	fleet := r.plan.Fleet
+	r.setPhase(ctx, PhaseStaging)
+	// From here a load balancer may know green, so undoing the rollout
+	// releases green from each of them.
+	r.staged = true
+	var calls []*call
+	for _, balancer := range fleet.LoadBalancers {
+		in := activities.StageInput{Fleet: fleet, LB: balancer, Live: serverOf(r.st.Blue, balancer.Fronts), Staged: serverOf(r.st.Green, balancer.Fronts)}
+		calls = append(calls, r.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in))
+	}
+	return waitAll(ctx, calls)
+}
+
+// flipLBs sends greenShare percent of the queries of each of lbs to green
+// and the rest to blue, every load balancer in parallel, and records where
+// each one points.
+func (r *rollout) flipLBs(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) error {
+	calls := r.startFlips(ctx, lbs, greenShare, step, opts)
+	r.flipsInFlight++
+	defer func() { r.flipsInFlight-- }()
+	return r.waitFlips(ctx, calls, lbs, greenShare)
+}
+
+func (r *rollout) startFlips(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) []*call {
+	fleet := r.plan.Fleet
+	var calls []*call
+	for _, balancer := range lbs {
+		in := activities.FlipInput{Fleet: fleet, LB: balancer, Shares: shares(r.st.Blue, r.st.Green, balancer.Fronts, greenShare)}
+		o := opts
+		o.Summary = fmt.Sprintf("%s %s → green %d%%", step, balancer.Name, greenShare)
+		calls = append(calls, r.start(ctx, step, balancer.Name, o, a.FlipLoadBalancer, in))
+	}
+	return calls
+}
+
+func (r *rollout) waitFlips(ctx workflow.Context, calls []*call, lbs []config.LoadBalancer, greenShare int) error {
+	var firstErr error
+	for i, c := range calls {
+		var res activities.StepResult
+		if err := c.wait(ctx, &res); err != nil {
+			firstErr = cmp(firstErr, err)
+			continue
+		}
+		r.markOnGreen(lbs[i].Name, greenShare > 0)
+		r.setShare(lbs[i].Name, greenShare)
+	}
+	return firstErr
+}
+
+// flipBackNow starts the flip of every load balancer back to blue the
+// moment a stop signal arrives during the bake, before the steps it
+// cancels have returned: a rollback is a flip away. It is not started
+// while a flip is in flight, whose late arrival could undo it; the
+// compensation flips back after that flip has ended.
+func (r *rollout) flipBackNow(ctx workflow.Context) {
+	if !r.staged || !r.switching || r.flipsInFlight > 0 || r.flipBack != nil {
+		return
+	}
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	r.flipBack = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions())
+}
+
+// flipBackAndRelease is the two-phase cleanup's first half: every load
+// balancer flips to blue (unless the signal already started that flip),
+// then releases green, so only blue remains on it.
+func (r *rollout) flipBackAndRelease(ctx workflow.Context) error {
+	fleet := r.plan.Fleet
+	if r.switching {
+		calls := r.flipBack
+		r.flipBack = nil
+		if calls == nil {
+			calls = r.startFlips(ctx, fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions())
+		}
+		if err := r.waitFlips(ctx, calls, fleet.LoadBalancers, 0); err != nil {
+			return err
+		}
+	}
+	return r.switchLBs(ctx, fleet.LoadBalancers, r.st.Blue, "ReleaseGreen", false)
+}
+
+// canary shifts the fleet's canary steps of traffic to green on every load
+// balancer, each for its duration, analysing DNS through the load
+// balancers every bake interval and comparing, at the step's end, the
+// rates at which green and blue left queries unanswered, as each load
+// balancer counted them. A failed step rolls back, which is a flip.
+func (r *rollout) canary(ctx workflow.Context) error {
+	fleet := r.plan.Fleet
+	rc := fleet.Rollout
+	targets := lbTargetsOf(fleet.LoadBalancers)
+	for _, cs := range rc.Canary.Steps {
+		r.setPhase(ctx, PhaseSwitching)
+		r.switching = true
+		if err := r.flipLBs(ctx, fleet.LoadBalancers, cs.Weight, "FlipLoadBalancer", r.options(fleet.Steps.SwitchTimeout)); err != nil {
+			return err
+		}
+		r.setPhase(ctx, PhaseCanary)
+		s := &Step{Name: "Canary", Target: fmt.Sprintf("%d%%", cs.Weight), State: StepRunning, StartedAt: workflow.Now(ctx)}
+		r.st.Steps = append(r.st.Steps, s)
+		before, err := r.readStats(ctx)
+		if err == nil {
+			err = r.analyse(ctx, s, targets, cs.Duration.D())
+		}
+		var after map[string][]lb.BackendStats
+		if err == nil {
+			after, err = r.readStats(ctx)
+		}
+		if err == nil {
+			var result CanaryResult
+			result, err = judgeCanary(fleet, r.st.Blue, r.st.Green, cs.Weight, before, after)
+			r.st.Canary = append(r.st.Canary, result)
+			s.Note = result.Summary
+		}
+		s.EndedAt = workflow.Now(ctx)
+		if err != nil {
+			s.State = StepFailed
+			if s.Error == "" {
+				s.Error = reason(err)
+			}
+			return err
+		}
+		s.State = StepSucceeded
+	}
+	return nil
+}
+
+// analyse runs the bake's DNS analysis through targets every bake interval
+// for d.
+func (r *rollout) analyse(ctx workflow.Context, s *Step, targets []activities.ProbeTarget, d time.Duration) error {
+	rc := r.plan.Fleet.Rollout
+	end := workflow.Now(ctx).Add(d)
+	for round := 1; ; round++ {
+		wait := min(rc.BakeInterval.D(), end.Sub(workflow.Now(ctx)))
+		if wait > 0 {
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				s.State = StepCanceled
+				return err
+			}
+		}
+		res, err := r.verifyAs(ctx, "Bake", targets, nil, false)
+		s.Attempts = int32(round)
+		if err != nil {
+			s.Error = fmt.Sprintf("round %d: %s", round, reason(err))
+			return err
+		}
+		s.Note = fmt.Sprintf("%d round(s) passed, %s", round, passSummary(res))
+		if !workflow.Now(ctx).Before(end) {
+			return nil
+		}
+	}
+}
+
+// readStats reads every load balancer's per-backend counters, in parallel.
+func (r *rollout) readStats(ctx workflow.Context) (map[string][]lb.BackendStats, error) {
+	fleet := r.plan.Fleet
+	ctx = workflow.WithActivityOptions(ctx, r.options(fleet.Steps.ProbeTimeout))
+	futures := make([]workflow.Future, len(fleet.LoadBalancers))
+	for i, balancer := range fleet.LoadBalancers {
+		futures[i] = workflow.ExecuteActivity(ctx, a.LoadBalancerStats, activities.StatsInput{Fleet: fleet, LB: balancer})
+	}
+	out := map[string][]lb.BackendStats{}
+	for i, f := range futures {
+		var res activities.StatsResult
+		if err := f.Get(ctx, &res); err != nil {
+			return nil, err
+		}
+		out[fleet.LoadBalancers[i].Name] = res.Backends
+	}
+	return out, nil
+}
+
+// shares is the split of the load balancer fronting label: greenShare
+// percent to green, the rest to blue. A side with no server is left out.
+func shares(blue, green map[string]dnsroll.Server, label string, greenShare int) []lb.Share {
+	var out []lb.Share
+	if g, ok := green[label]; ok {
+		out = append(out, lb.Share{Server: g, Weight: greenShare})
+	}
+	if b, ok := blue[label]; ok {
+		out = append(out, lb.Share{Server: b, Weight: 100 - greenShare})
+	}
+	return out
+}
+
+func serverOf(servers map[string]dnsroll.Server, label string) []dnsroll.Server {
+	if s, ok := servers[label]; ok {
+		return []dnsroll.Server{s}
+	}
+	return nil
+}
+
+// CanaryResult is what one canary step measured, per load balancer.
+type CanaryResult struct {
+	// Weight is the percentage of queries the step sent to green.
+	Weight        int           `json:"weight"`
+	LoadBalancers []CanaryShare `json:"load_balancers"`
+	Summary       string        `json:"summary"`
+}
+
+// CanaryShare is one load balancer's counts over one canary step.
+type CanaryShare struct {
+	LB string `json:"lb"`
+	// GreenQueries and BlueQueries are the queries the load balancer sent
+	// each side during the step; Measured is green's share of them, in
+	// percent.
+	GreenQueries uint64  `json:"green_queries"`
+	BlueQueries  uint64  `json:"blue_queries"`
+	Measured     float64 `json:"measured"`
+	// GreenDropRate and BlueDropRate are the fractions of those queries
+	// that each side never answered.
+	GreenDropRate float64 `json:"green_drop_rate"`
+	BlueDropRate  float64 `json:"blue_drop_rate"`
+}
+
+// minJudgedQueries is how many queries green must have had in a step for
+// its drop rate to be judged: below it, one lost query is a rate of
+// several points.
+const minJudgedQueries = 200
+
+// judgeCanary compares green's and blue's counters over a step: green
+// fails if it left a larger share of its queries unanswered than blue did,
+// by more than the fleet allows. It is a pure function of the counters, so
+// the decision is in the workflow's history.
+func judgeCanary(fleet *config.Fleet, blue, green map[string]dnsroll.Server, weight int, before, after map[string][]lb.BackendStats) (CanaryResult, error) {
+	res := CanaryResult{Weight: weight}
+	var parts, failures []string
+	for _, balancer := range fleet.LoadBalancers {
+		g, b := green[balancer.Fronts], blue[balancer.Fronts]
+		gq, gd := delta(before[balancer.Name], after[balancer.Name], g.DNSAddr())
+		bq, bd := delta(before[balancer.Name], after[balancer.Name], b.DNSAddr())
+		cs := CanaryShare{LB: balancer.Name, GreenQueries: gq, BlueQueries: bq, GreenDropRate: rate(gd, gq), BlueDropRate: rate(bd, bq)}
+		if gq+bq > 0 {
+			cs.Measured = 100 * float64(gq) / float64(gq+bq)
+		}
+		res.LoadBalancers = append(res.LoadBalancers, cs)
+		parts = append(parts, fmt.Sprintf("%s: green %.1f%% of %d queries, drops green %.2f%% blue %.2f%%", balancer.Name, cs.Measured, gq+bq, 100*cs.GreenDropRate, 100*cs.BlueDropRate))
+		if gq >= minJudgedQueries && cs.GreenDropRate > cs.BlueDropRate+fleet.Rollout.Canary.MaxDropRateIncrease {
+			failures = append(failures, fmt.Sprintf("%s: green left %.2f%% of its queries unanswered, blue %.2f%% (allowed: %.2f points more)",
+				balancer.Name, 100*cs.GreenDropRate, 100*cs.BlueDropRate, 100*fleet.Rollout.Canary.MaxDropRateIncrease))
+		}
+	}
+	res.Summary = fmt.Sprintf("%d%%: %s", weight, strings.Join(parts, "; "))
+	if len(failures) > 0 {
+		return res, fmt.Errorf("canary at %d%%: %s", weight, strings.Join(failures, "; "))
+	}
+	return res, nil
+}
+
+// delta is how many queries a backend got, and left unanswered, between
+// two readings. A backend that was re-added in between starts again from
+// zero, so a counter that went down counts from zero.
+func delta(before, after []lb.BackendStats, addr string) (queries, drops uint64) {
+	var b, a lb.BackendStats
+	for _, s := range before {
+		if s.Addr == addr {
+			b = s
+		}
+	}
+	for _, s := range after {
+		if s.Addr == addr {
+			a = s
+		}
+	}
+	if a.Queries < b.Queries || a.Drops < b.Drops {
+		b = lb.BackendStats{}
+	}
+	return a.Queries - b.Queries, a.Drops - b.Drops
+}
+
+func rate(n, of uint64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
+}

@@ -1,0 +1,316 @@
+package workflows
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+)
+
+// The promote is a flip of every load balancer, after green was staged
+// beside blue; blue is released only once the rollout commits, before it is
+// deleted.
+func TestPromoteIsAFlipOfStagedGreen(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 5m, bake_interval: 1m}", "")
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := []string{"VerifyGreen", "Stage lb1 ns1-next", "Flip lb1 ns1-next:100,ns1:0", "VerifyLoadBalancers", "BakeCheck", "Switch lb1 ns1-next", "DeleteServer ns1"}
+	last := -1
+	for _, c := range order {
+		i := h.callIndex(c)
+		if i <= last {
+			t.Fatalf("want %v in that order; calls %v", order, h.rec.calls)
+		}
+		last = i
+	}
+	if n := h.rec.count("Switch lb1 ns1-next"); n != 1 {
+		t.Errorf("blue released %d times from lb1, want once: %v", n, h.rec.calls)
+	}
+	if st.GreenShare != 100 || strings.Join(st.OnGreen, ",") != "lb1,lb2" {
+		t.Errorf("green share %d, on green %v; want 100 and both", st.GreenShare, st.OnGreen)
+	}
+}
+
+// A rollback during the bake flips every load balancer back to blue at
+// once, then releases green and deletes it. (That the flip back starts
+// when the signal arrives, not when the analysis round it cancels returns,
+// the test environment cannot show: it abandons a cancelled activity at
+// once. make bench measures it on a real server.)
+func TestRollbackDuringBakeIsAFlip(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 30m, bake_interval: 1m}", "")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "errors", By: "bob"})
+	}, 10*time.Minute+30*time.Second)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeRolledBack)
+	back1, back2 := h.callIndex("Flip lb1 ns1-next:0,ns1:100"), h.callIndex("Flip lb2 ns2-next:0,ns2:100")
+	release := h.callIndex("Switch lb1 ns1")
+	del := h.callIndex("DeleteGreen")
+	if back1 < 0 || back2 < 0 || !(back1 < release && back2 < release && release < del) {
+		t.Errorf("want both flips back, then the release of green, then its deletion; calls %v", h.rec.calls)
+	}
+	if h.rec.count("Flip lb1 ns1-next:0") != 1 {
+		t.Errorf("lb1 flipped back %d times, want once: %v", h.rec.count("Flip lb1 ns1-next:0"), h.rec.calls)
+	}
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" {
+		t.Errorf("load balancers on %s, want blue", got)
+	}
+	var flipBack *Step
+	for _, s := range st.Steps {
+		if s.Name == "FlipBackToBlue" {
+			flipBack = s
+		}
+	}
+	if flipBack == nil || flipBack.State != StepSucceeded {
+		t.Fatalf("no successful FlipBackToBlue step in %+v", st.Steps)
+	}
+	if st.GreenShare != 0 || len(st.OnGreen) != 0 {
+		t.Errorf("green share %d, on green %v after rollback", st.GreenShare, st.OnGreen)
+	}
+}
+
+// A worker killed mid-flip leaves one load balancer flipped and the other
+// not; the retried flip, on another worker, finishes the job, and every
+// load balancer ends on one side.
+func TestFlipResumesAfterWorkerDiesMidFlip(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// dies is how the first flip attempt of lb2 ends.
+		dies func(h *harness) error
+	}{
+		{"between stage and flip", func(h *harness) error {
+			// The worker died before lb2's flip did anything.
+			return temporal.NewApplicationError("worker lost", activities.ErrStep)
+		}},
+		{"mid-flip", func(h *harness) error {
+			// lb2 took the new split, then the worker died before
+			// confirming it.
+			h.rec.mu.Lock()
+			h.rec.lbs["lb2"] = "ns2-next"
+			h.rec.mu.Unlock()
+			return temporal.NewApplicationError("worker lost", activities.ErrStep)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarnessWith(t, "rollout: {bake: 2m, bake_interval: 1m}", "")
+			died := false
+			h.rec.onFlip = func(in activities.FlipInput) error {
+				if in.LB.Name == "lb2" && !died {
+					died = true
+					return tt.dies(h)
+				}
+				return nil
+			}
+			st, err := h.run(t)
+			if err != nil {
+				t.Fatalf("rollout failed: %v", err)
+			}
+			if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1-next,ns2-next" {
+				t.Errorf("load balancers on %s, want both on green", got)
+			}
+			if n := h.rec.count("Flip lb2 ns2-next:100"); n != 2 {
+				t.Errorf("lb2 flipped %d times, want a failed attempt and its retry: %v", n, h.rec.calls)
+			}
+			if st.Phase != PhaseSucceeded {
+				t.Errorf("phase %s", st.Phase)
+			}
+		})
+	}
+}
+
+// A flip that cannot finish rolls the rollout back: every load balancer
+// flips back to blue, the one that did flip and the one that did not, so
+// none is left half-switched.
+func TestFailedFlipFlipsEveryLoadBalancerBack(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 2m, bake_interval: 1m}", "")
+	h.rec.onFlip = func(in activities.FlipInput) error {
+		if in.LB.Name == "lb2" && in.Shares[0].Weight == 100 {
+			return temporal.NewNonRetryableApplicationError("dnsdist refused", activities.ErrInvalid, nil)
+		}
+		return nil
+	}
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeRolledBack)
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" {
+		t.Errorf("load balancers on %s, want both back on blue", got)
+	}
+	if !h.rec.has("Flip lb1 ns1-next:0,ns1:100") || !h.rec.has("Flip lb2 ns2-next:0,ns2:100") || !h.rec.has("DeleteGreen") {
+		t.Errorf("calls %v", h.rec.calls)
+	}
+	if !strings.Contains(st.Failure, "FlipLoadBalancer lb2 failed: dnsdist refused") {
+		t.Errorf("failure %q", st.Failure)
+	}
+}
+
+// canaryCounters makes the load balancers' counters grow as a flip's
+// weights say, at 1,000 queries a minute, with greenDrops of green's lost.
+type canaryCounters struct {
+	h          *harness
+	greenDrops float64
+	weight     int
+	since      time.Time
+	total      map[string]*[2]lb.BackendStats
+}
+
+func (c *canaryCounters) install(t *testing.T) {
+	c.total = map[string]*[2]lb.BackendStats{}
+	c.h.rec.onFlip = func(in activities.FlipInput) error {
+		c.advance()
+		c.weight = in.Shares[0].Weight
+		return nil
+	}
+	c.h.rec.counters = func(name string) []lb.BackendStats {
+		c.advance()
+		tot := c.counts(name)
+		return []lb.BackendStats{tot[0], tot[1]}
+	}
+}
+
+func (c *canaryCounters) counts(name string) *[2]lb.BackendStats {
+	tot, ok := c.total[name]
+	if !ok {
+		fronts := map[string]string{"lb1": "1", "lb2": "2"}[name]
+		tot = &[2]lb.BackendStats{{Addr: "192.0.2.9:53"}, {Addr: "192.0.2." + fronts + ":53"}}
+		c.total[name] = tot
+	}
+	return tot
+}
+
+// advance adds the queries since the last reading at the current weight.
+func (c *canaryCounters) advance() {
+	now := c.h.env.Now()
+	if !c.since.IsZero() {
+		n := uint64(now.Sub(c.since).Minutes() * 1000)
+		for _, name := range []string{"lb1", "lb2"} {
+			tot := c.counts(name)
+			g := n * uint64(c.weight) / 100
+			tot[0].Queries += g
+			tot[0].Drops += uint64(float64(g) * c.greenDrops)
+			tot[1].Queries += n - g
+		}
+	}
+	c.since = now
+}
+
+func TestCanaryStepsThroughItsWeights(t *testing.T) {
+	h := newCanaryHarness(t)
+	c := &canaryCounters{h: h}
+	c.install(t)
+	var shares []int
+	for _, at := range []time.Duration{3 * time.Minute, 8 * time.Minute} {
+		h.env.RegisterDelayedCallback(func() {
+			v, _ := h.env.QueryWorkflow(QueryStatus)
+			var st Status
+			_ = v.Get(&st)
+			shares = append(shares, st.GreenShare)
+		}, at)
+	}
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(shares, []int{10, 50}) {
+		t.Errorf("green share seen at 3m and 8m: %v, want [10 50]", shares)
+	}
+	if len(st.Canary) != 2 {
+		t.Fatalf("canary results %+v", st.Canary)
+	}
+	for i, want := range []float64{10, 50} {
+		for _, s := range st.Canary[i].LoadBalancers {
+			if s.Measured < want-0.5 || s.Measured > want+0.5 {
+				t.Errorf("step %d %s: measured %.2f%% on green, want %.0f%%", i, s.LB, s.Measured, want)
+			}
+		}
+	}
+	order := []string{"Flip lb1 ns1-next:10,ns1:90", "Flip lb1 ns1-next:50,ns1:50", "Flip lb1 ns1-next:100,ns1:0", "DeleteServer ns1"}
+	last := -1
+	for _, o := range order {
+		i := h.callIndex(o)
+		if i <= last {
+			t.Fatalf("want %v in order; calls %v", order, h.rec.calls)
+		}
+		last = i
+	}
+	if st.GreenShare != 100 {
+		t.Errorf("green share %d at the end", st.GreenShare)
+	}
+}
+
+// A rollback at 50% is one flip back to blue.
+func TestCanaryRollbackAt50(t *testing.T) {
+	h := newCanaryHarness(t)
+	c := &canaryCounters{h: h}
+	c.install(t)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "latency"})
+	}, 8*time.Minute)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeRolledBack)
+	if h.rec.has("Flip lb1 ns1-next:100") || !h.rec.has("Flip lb1 ns1-next:0,ns1:100") {
+		t.Errorf("calls %v", h.rec.calls)
+	}
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" || st.GreenShare != 0 {
+		t.Errorf("load balancers on %s, green share %d", got, st.GreenShare)
+	}
+}
+
+// Green losing more queries than blue, as the load balancers count them,
+// fails the step and rolls back.
+func TestCanaryJudgesGreenByLoadBalancerCounters(t *testing.T) {
+	h := newCanaryHarness(t)
+	c := &canaryCounters{h: h, greenDrops: 0.05}
+	c.install(t)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeRolledBack)
+	if !strings.Contains(st.Failure, "canary at 10%") || !strings.Contains(st.Failure, "green left 5.00% of its queries unanswered, blue 0.00%") {
+		t.Errorf("failure %q", st.Failure)
+	}
+	if h.rec.has("Flip lb1 ns1-next:50") || h.rec.has("DeleteServer") {
+		t.Errorf("went on after a failed step: %v", h.rec.calls)
+	}
+}
+
+const canaryRollout = "rollout: {strategy: canary, canary: {steps: [{weight: 10, duration: 5m}, {weight: 50, duration: 5m}]}, bake: 2m, bake_interval: 1m}"
+
+// newCanaryHarness runs a canary on dnsdist load balancers: a canary
+// refuses nginx ones, which cannot count per backend.
+func newCanaryHarness(t *testing.T) *harness {
+	t.Helper()
+	text := strings.Replace(labFleet, "rollout: {bake: 0s}", canaryRollout, 1)
+	text = strings.ReplaceAll(text, "fronts: ns1}", "fronts: ns1, driver: dnsdist}")
+	text = strings.ReplaceAll(text, "fronts: ns2}", "fronts: ns2, driver: dnsdist}")
+	return newHarnessFleet(t, text, "")
+}
+
+func TestJudgeCanaryIgnoresTooFewQueries(t *testing.T) {
+	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: "ns1"}}}
+	fleet.Rollout.Canary.MaxDropRateIncrease = 0.01
+	blue := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.1", DNSPort: 53}}
+	green := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.9", DNSPort: 53}}
+	after := map[string][]lb.BackendStats{"lb1": {{Addr: "192.0.2.9:53", Queries: 50, Drops: 10}, {Addr: "192.0.2.1:53", Queries: 5000}}}
+	res, err := judgeCanary(fleet, blue, green, 1, nil, after)
+	if err != nil {
+		t.Errorf("judged 50 queries: %v", err)
+	}
+	if m := res.LoadBalancers[0].Measured; m < 0.98 || m > 1 {
+		t.Errorf("measured %.3f%%", m)
+	}
+	after["lb1"][0] = lb.BackendStats{Addr: "192.0.2.9:53", Queries: 500, Drops: 10}
+	if _, err := judgeCanary(fleet, blue, green, 10, nil, after); err == nil {
+		t.Error("2% of 500 queries lost on green passed")
+	}
+	// A backend re-added between readings counts from zero.
+	before := map[string][]lb.BackendStats{"lb1": {{Addr: "192.0.2.9:53", Queries: 9000, Drops: 9000}}}
+	if _, err := judgeCanary(fleet, blue, green, 10, before, map[string][]lb.BackendStats{"lb1": {{Addr: "192.0.2.9:53", Queries: 300}}}); err != nil {
+		t.Errorf("counter reset: %v", err)
+	}
+}
