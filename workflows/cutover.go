@@ -101,7 +101,7 @@ func (r *rollout) bake(ctx workflow.Context, lbs []config.LoadBalancer) error {
 	targets := lbTargetsOf(lbs)
 	s := &Step{Name: "Bake", Target: targetNames(targets), State: StepRunning, StartedAt: workflow.Now(ctx)}
 	r.st.Steps = append(r.st.Steps, s)
-	err := r.analyse(ctx, s, targets, rc.BakeDuration())
+	err := r.analyse(ctx, s, targets, nil, rc.BakeDuration())
 	s.EndedAt = workflow.Now(ctx)
 	switch {
 	case err == nil:

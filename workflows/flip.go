@@ -105,14 +105,13 @@ func (r *rollout) flipBackAndRelease(ctx workflow.Context) error {
 }
 
 // canary shifts the fleet's canary steps of traffic to green on every load
-// balancer, each for its duration, analysing DNS through the load
-// balancers every bake interval and comparing, at the step's end, the
-// rates at which green and blue left queries unanswered, as each load
-// balancer counted them. A failed step rolls back, which is a flip.
+// balancer, each for its duration, comparing green's answers with blue's
+// every bake interval and, at the step's end, the rates at which green and
+// blue left queries unanswered, as each load balancer counted them. A
+// failed step rolls back, which is a flip.
 func (r *rollout) canary(ctx workflow.Context) error {
 	fleet := r.plan.Fleet
 	rc := fleet.Rollout
-	targets := lbTargetsOf(fleet.LoadBalancers)
 	for _, cs := range rc.Canary.Steps {
 		r.setPhase(ctx, PhaseSwitching)
 		r.switching = true
@@ -124,7 +123,10 @@ func (r *rollout) canary(ctx workflow.Context) error {
 		r.st.Steps = append(r.st.Steps, s)
 		before, err := r.readStats(ctx)
 		if err == nil {
-			err = r.analyse(ctx, s, targets, cs.Duration.D())
+			// Through a load balancer, an answer may come from either
+			// side; green's are compared with blue's directly, at the
+			// same moment, and the load balancers' counters at the end.
+			err = r.analyse(ctx, s, r.greenTargets(), blueTargets(r.st.Blue), cs.Duration.D())
 		}
 		var after map[string][]lb.BackendStats
 		if err == nil {
@@ -149,9 +151,9 @@ func (r *rollout) canary(ctx workflow.Context) error {
 	return nil
 }
 
-// analyse runs the bake's DNS analysis through targets every bake interval
-// for d.
-func (r *rollout) analyse(ctx workflow.Context, s *Step, targets []activities.ProbeTarget, d time.Duration) error {
+// analyse runs the bake's DNS analysis of targets, against baseline when
+// given, every bake interval for d.
+func (r *rollout) analyse(ctx workflow.Context, s *Step, targets, baseline []activities.ProbeTarget, d time.Duration) error {
 	rc := r.plan.Fleet.Rollout
 	end := workflow.Now(ctx).Add(d)
 	for round := 1; ; round++ {
@@ -162,7 +164,7 @@ func (r *rollout) analyse(ctx workflow.Context, s *Step, targets []activities.Pr
 				return err
 			}
 		}
-		res, err := r.verifyAs(ctx, "Bake", targets, nil, false)
+		res, err := r.verifyAs(ctx, "Bake", targets, baseline, false)
 		s.Attempts = int32(round)
 		if err != nil {
 			s.Error = fmt.Sprintf("round %d: %s", round, reason(err))
