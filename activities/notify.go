@@ -130,11 +130,7 @@ func (a *Activities) webhookURL(in NotifyInput) (string, error) {
 }
 
 func (a *Activities) webUILink(namespace, workflowID, runID string) string {
-	base := a.WebUIURL
-	if base == "" {
-		return ""
-	}
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", base, url.PathEscape(namespace), url.PathEscape(workflowID), url.PathEscape(runID))
+	return dnsroll.WebUILink(a.WebUIURL, namespace, workflowID, runID)
 }
 
 func redact(raw string) string {

@@ -97,10 +97,7 @@ func ParseID(id string) (rollouts.Run, error) {
 func (s *Server) links(r rollouts.Run) Links {
 	self := "/rollouts/" + url.PathEscape(RolloutID(r))
 	l := Links{Self: self, Abort: self + "/abort", Rollback: self + "/rollback", Approve: self + "/approve"}
-	if s.cfg.WebUIURL != "" && r.RunID != "" {
-		l.WebUI = fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimSuffix(s.cfg.WebUIURL, "/"),
-			url.PathEscape(s.cfg.Namespace), url.PathEscape(r.WorkflowID), url.PathEscape(r.RunID))
-	}
+	l.WebUI = dnsroll.WebUILink(s.cfg.WebUIURL, s.cfg.Namespace, r.WorkflowID, r.RunID)
 	return l
 }
 

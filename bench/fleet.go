@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/dnsroll/dnsroll/internal/freeport"
 
 	"gopkg.in/yaml.v3"
 
@@ -58,7 +58,7 @@ func writeBenchFleet(from, dir, zoneDir string, bake time.Duration) (*config.Fle
 		}
 		f.Zones[i].File = filepath.Join(zoneDir, config.RevisionPlaceholder, z.Name+".zone")
 	}
-	if f.Lab.DNSPortBase, err = freePortBase(); err != nil {
+	if f.Lab.DNSPortBase, err = freeport.BenchBases.Pick(40); err != nil {
 		return nil, nil, err
 	}
 	d := config.Duration(bake)
@@ -107,28 +107,4 @@ func writeRevision(zoneDir, zone string, tmpl []byte, n int) (string, error) {
 		return "", err
 	}
 	return rev, os.WriteFile(path, text, 0o644)
-}
-
-// freePortBase picks a lab DNS port base whose first ports are free, so the
-// bench does not share ports with another lab on the same machine. It
-// avoids the lab fleet's 15300 (`make dev`), the end-to-end tests'
-// 20000-31999, internal/freeport's 16400-19999, and the kernel's ephemeral
-// ports from 32768.
-func freePortBase() (int, error) {
-	for range 50 {
-		base := 10000 + 200*rand.IntN(25)
-		free := true
-		for p := base + 1; p <= base+40 && free; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				free = false
-				continue
-			}
-			ln.Close()
-		}
-		if free {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no free range of lab DNS ports")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -225,7 +226,7 @@ func waitForWrite(t *testing.T, dirs []string, name string) string {
 }
 
 func (tl *testLab) lbDirs() []string {
-	return []string{filepath.Join(tl.Dir(), "lb", "lb1"), filepath.Join(tl.Dir(), "lb", "lb2")}
+	return []string{config.LabLBDir(tl.Dir(), "lb1"), config.LabLBDir(tl.Dir(), "lb2")}
 }
 
 // runningConfigs records, per lab load balancer directory, the config ID

@@ -6,13 +6,14 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dnsroll/dnsroll/internal/freeport"
 
 	"github.com/miekg/dns"
 	"go.temporal.io/sdk/client"
@@ -101,7 +102,11 @@ func writeFleet(t *testing.T, driver string, extraZones map[string]string) strin
 		writeFile(t, filepath.Join(zonesDir, rev, "example.com.zone"), text)
 	}
 	s = strings.ReplaceAll(s, "../lab/zones/", zonesDir+"/")
-	s = strings.Replace(s, "dns_port_base: 15300", fmt.Sprintf("dns_port_base: %d", 20000+1000*rand.IntN(12)), 1)
+	base, err := freeport.TestBases.Pick(40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = strings.Replace(s, "dns_port_base: 15300", fmt.Sprintf("dns_port_base: %d", base), 1)
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "lab.yaml"), s)
 	return dir

@@ -257,11 +257,11 @@ func (l *Lab) Dir() string { return l.opts.Dir }
 // Stop stops everything the lab started: load balancers, named, Temporal and the
 // simulator. Lab state stays on disk, so the next Start resumes it.
 func (l *Lab) Stop() {
-	lbs, _ := filepath.Glob(filepath.Join(l.opts.Dir, "lb", "*"))
+	lbs, _ := filepath.Glob(filepath.Join(config.LabLBsDir(l.opts.Dir), "*"))
 	for _, d := range lbs {
 		_ = stopLB(d)
 	}
-	vms, _ := filepath.Glob(filepath.Join(l.opts.Dir, "vms", "*"))
+	vms, _ := filepath.Glob(filepath.Join(config.LabVMsDir(l.opts.Dir), "*"))
 	for _, d := range vms {
 		_ = stopVM(d)
 	}

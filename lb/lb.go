@@ -15,6 +15,7 @@ import (
 	"text/template"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/pidfile"
 	"github.com/dnsroll/dnsroll/provision"
 )
@@ -51,7 +52,7 @@ func LabDir(labDir, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(abs, "lb", name), nil
+	return config.LabLBDir(abs, name), nil
 }
 
 // Render executes a driver's config template, text, with data that the

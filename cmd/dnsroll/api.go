@@ -44,7 +44,7 @@ otherwise (local development only).
 Temporal: --temporal-address and --namespace, or TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH and
 TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
-Fleet, Phase and Revision; the API checks at startup.`)
+{search attributes}; the API checks at startup.`)
 	var tf temporalFlags
 	tf.register(fs)
 	var f apiFlags

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/freeport"
+
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/cluster"
@@ -35,7 +37,7 @@ load balancer ports.`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *port != 0 && !portFree(*port) {
+	if *port != 0 && !freeport.Free(*port) {
 		fmt.Printf("port %d is taken; the Temporal frontend takes any free port\n", *port)
 		*port = 0
 	}

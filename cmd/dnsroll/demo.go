@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -75,8 +76,8 @@ named and nginx on loopback ports. It prints the mode it chose and why.`)
 		g := st.Green[label]
 		fmt.Fprintf(out, "  %s is now Linode %d (was %d)\n", label, g.ID, st.Blue[label].ID)
 	}
-	if ui := s.lab.UIURL(); ui != "" {
-		fmt.Fprintf(out, "  Web UI:    %s/namespaces/default/workflows/%s/%s/history (while a lab runs: `make dev`)\n", ui, run.WorkflowID, run.RunID)
+	if link := dnsroll.WebUILink(s.lab.UIURL(), "default", run.WorkflowID, run.RunID); link != "" {
+		fmt.Fprintf(out, "  Web UI:    %s (while a lab runs: `make dev`)\n", link)
 	}
 	if !changed {
 		return fmt.Errorf("the load balancers did not switch from revision A to B")

@@ -8,8 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
+
+	"github.com/dnsroll/dnsroll/internal/freeport"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -105,7 +106,7 @@ func startLab(ctx context.Context, f *labFlags, out io.Writer, metrics client.Me
 	}
 	adoptLabDaemons()
 	ui := f.ui
-	if ui != 0 && !portFree(ui) {
+	if ui != 0 && !freeport.Free(ui) {
 		ui = 0
 	}
 	l, err := lab.Start(ctx, lab.Options{
@@ -146,15 +147,6 @@ func (s *labSession) stop() {
 	}
 	s.lab.Stop()
 	reapLabDaemons()
-}
-
-func portFree(p int) bool {
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
 }
 
 func runDev(ctx context.Context, args []string) error {

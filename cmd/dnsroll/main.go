@@ -97,8 +97,10 @@ func exitCode(err error) int {
 	return 1
 }
 
-// newFlags makes a flag set whose --help prints a description and the flags.
+// newFlags makes a flag set whose --help prints a description and the flags;
+// "{search attributes}" in description stands for the names rollouts set.
 func newFlags(name, description string) *flag.FlagSet {
+	description = strings.ReplaceAll(description, "{search attributes}", strings.Join(searchAttributeNames(), ", "))
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: dnsroll %s [flags]\n\n%s\n\nFlags:\n", name, strings.TrimSpace(description))

@@ -94,7 +94,16 @@ func TestSearchAttributesDocumented(t *testing.T) {
 	if loop == nil {
 		t.Fatal("docker-compose.yml: no `for sa in ...; do` loop creating the search attributes")
 	}
+	production, err := os.ReadFile("../../docs/production.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range searchAttributeNames() {
+		for file, text := range map[string][]byte{"README.md": readme, "docs/production.md": production} {
+			if !strings.Contains(string(text), "`"+name+"`") {
+				t.Errorf("%s does not name the search attribute `%s`", file, name)
+			}
+		}
 		if !slices.Contains(strings.Fields(string(loop[1])), name) {
 			t.Errorf("docker-compose.yml creates %q, not %s", loop[1], name)
 		}

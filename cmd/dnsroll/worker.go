@@ -20,7 +20,7 @@ as you like; a rollout on a worker that dies resumes on another.
 Temporal: --temporal-address and --namespace, or TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH and
 TEMPORAL_TLS_CLIENT_KEY_PATH (Temporal Cloud or a TLS cluster). The namespace
-needs the Keyword search attributes Fleet, Phase and Revision; the worker
+needs the Keyword search attributes {search attributes}; the worker
 checks.
 
 Secrets come from the environment only: LINODE_TOKEN (required), SSH keys via

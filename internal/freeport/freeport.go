@@ -1,5 +1,7 @@
 // Package freeport picks loopback ports for servers that another process
-// will bind: lab load balancers, Temporal, the API, named in tests.
+// will bind: lab load balancers, Temporal, the API, named in tests, and the
+// blocks of ports that a lab's nameservers answer DNS on. It is the one
+// place that picks ports, and the one that knows which ranges are whose.
 //
 // Asking the kernel for port 0 hands out a port from its ephemeral range
 // (32768-60999 on Linux), the same range it takes source ports of outgoing
@@ -30,14 +32,15 @@ const (
 func Loopback() (int, error) {
 	for range 200 {
 		port := First + rand.IntN(Last-First+1)
-		if free(port) {
+		if Free(port) {
 			return port, nil
 		}
 	}
 	return 0, fmt.Errorf("no loopback port free for TCP and UDP in %d-%d", First, Last)
 }
 
-func free(port int) bool {
+// Free reports whether port on 127.0.0.1 is free for both TCP and UDP now.
+func Free(port int) bool {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -50,4 +53,57 @@ func free(port int) bool {
 	}
 	pc.Close()
 	return true
+}
+
+// Bases is where one kind of lab picks its DNS port base from: First,
+// First+Step, ... (Count bases). A lab VM with Linode ID n answers DNS on
+// base + n%1000 (config.Lab.DNSPortBase); the simulator's IDs start at 1001,
+// so a lab uses the ports just above its base. The ranges stay clear of
+// `make dev`'s 15300-16299, Loopback's [First, Last] and the kernel's
+// ephemeral ports from 32768; TestRangesApart checks it.
+type Bases struct{ First, Step, Count int }
+
+var (
+	// BenchBases are the benchmark's: 10000-14999.
+	BenchBases = Bases{First: 10000, Step: 200, Count: 25}
+	// TestBases are the end-to-end tests': 20000-31999.
+	TestBases = Bases{First: 20000, Step: 1000, Count: 12}
+)
+
+// Pick returns a base, chosen at random so that labs on one machine rarely
+// collide, whose ports base+1 to base+span are all free.
+func (b Bases) Pick(span int) (int, error) {
+	for range 50 {
+		base := b.First + b.Step*rand.IntN(b.Count)
+		if b.blockFree(base, span) {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no base in %d-%d with %d free ports above it", b.First, b.First+b.Step*(b.Count-1), span)
+}
+
+func (b Bases) blockFree(base, span int) bool {
+	for p := base + 1; p <= base+span; p++ {
+		if !Free(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// LoopbackN returns n distinct ports as Loopback does.
+func LoopbackN(n int) ([]int, error) {
+	seen := map[int]bool{}
+	var out []int
+	for len(out) < n {
+		p, err := Loopback()
+		if err != nil {
+			return nil, err
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }

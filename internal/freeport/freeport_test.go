@@ -26,10 +26,72 @@ func TestLoopbackIsFreeAndBelowTheEphemeralRange(t *testing.T) {
 			t.Fatalf("UDP bind of %d: %v", port, err)
 		}
 		// A port in use is never handed out.
-		if free(port) {
-			t.Errorf("free(%d) while bound", port)
+		if Free(port) {
+			t.Errorf("Free(%d) while bound", port)
 		}
 		ln.Close()
 		pc.Close()
+	}
+}
+
+// Each kind of lab has its own ports: no two ranges overlap, and none
+// reaches the kernel's ephemeral ports.
+func TestRangesApart(t *testing.T) {
+	type span struct {
+		name        string
+		first, last int
+	}
+	last := func(b Bases) int { return b.First + b.Step*(b.Count-1) + 999 }
+	spans := []span{
+		{"make dev (fleets/lab.yaml dns_port_base 15300)", 15300, 16299},
+		{"Loopback", First, Last},
+		{"BenchBases", BenchBases.First, BenchBases.First + BenchBases.Step*BenchBases.Count - 1},
+		{"TestBases", TestBases.First, last(TestBases)},
+	}
+	for i, a := range spans {
+		if a.last >= 32768 {
+			t.Errorf("%s reaches %d, in the ephemeral range", a.name, a.last)
+		}
+		for _, b := range spans[i+1:] {
+			if a.first <= b.last && b.first <= a.last {
+				t.Errorf("%s (%d-%d) overlaps %s (%d-%d)", a.name, a.first, a.last, b.name, b.first, b.last)
+			}
+		}
+	}
+}
+
+// Pick never returns a base with a port in use in its block.
+func TestPickSkipsTakenBlocks(t *testing.T) {
+	b := Bases{First: 17000, Step: 100, Count: 2}
+	ln, err := net.Listen("tcp", "127.0.0.1:17005")
+	if err != nil {
+		t.Skipf("cannot hold port 17005: %v", err)
+	}
+	defer ln.Close()
+	for range 20 {
+		base, err := b.Pick(10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if base != 17100 {
+			t.Fatalf("Pick = %d, whose block holds the taken port 17005", base)
+		}
+	}
+}
+
+func TestLoopbackN(t *testing.T) {
+	ports, err := LoopbackN(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if seen[p] {
+			t.Errorf("port %d twice in %v", p, ports)
+		}
+		seen[p] = true
+	}
+	if len(ports) != 5 {
+		t.Errorf("%d ports, want 5", len(ports))
 	}
 }

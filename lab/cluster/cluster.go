@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/freeport"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
@@ -104,7 +106,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 }
 
 func (c *Cluster) start(ctx context.Context) error {
-	pg, err := freePorts(1)
+	pg, err := freeport.LoopbackN(1)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
@@ -127,7 +129,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	// A free port can be taken before the server binds it (it binds
 	// nine), so a server that exits at once gets fresh ports.
 	for attempt := 1; ; attempt++ {
-		ports, err := freePorts(9)
+		ports, err := freeport.LoopbackN(9)
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}
@@ -356,23 +358,6 @@ func (c *Cluster) register(ctx context.Context) error {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-}
-
-// freePorts returns n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	seen := map[int]bool{}
-	var out []int
-	for len(out) < n {
-		p, err := lab.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }
 
 type nopLogger struct{}
