@@ -18,6 +18,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -62,6 +63,13 @@ type Driver struct {
 	// Progress, when set, receives the playbook's progress messages, so the
 	// worker can heartbeat while it runs.
 	Progress func(ctx context.Context, msg string)
+	// Channels opens the kept-open channels that Flip and Stats reach the
+	// console through. Nil means lb.Local for fleets whose Ansible
+	// connection is local (the lab), and an error otherwise.
+	Channels lb.Opener
+
+	mu   sync.Mutex
+	keys map[string]*[32]byte // console keys by console address and key file; never logged
 }
 
 // Point makes lb send all DNS traffic to backends and returns once dnsdist
@@ -74,6 +82,13 @@ func (d *Driver) Point(ctx context.Context, fleet *config.Fleet, balancer config
 }
 
 func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, backends []dnsroll.Server) error {
+	return d.play(ctx, fleet, balancer, "point", backends, nil)
+}
+
+// play renders the config with live and staged backends and runs the
+// playbook in mode "point" (serve exactly live, remove the rest) or
+// "stage" (add what is missing, touch nothing live).
+func (d *Driver) play(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, mode string, live, staged []dnsroll.Server) error {
 	if err := lb.CheckName(balancer.Name); err != nil {
 		return err
 	}
@@ -83,22 +98,26 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config
 	}
 	listenHost, portText, _ := net.SplitHostPort(listen)
 	port, _ := strconv.Atoi(portText)
-	data := TemplateData{Name: balancer.Name, Listen: listen, Console: vmConsole, KeyFile: vmKeyFile}
+	data := TemplateData{Name: balancer.Name, Listen: listen}
+	if data.Console, data.KeyFile, err = d.console(fleet, balancer); err != nil {
+		return err
+	}
 	if len(fleet.Zones) > 0 {
 		data.CheckName, data.CheckType, data.MustResolve = HealthCheck(fleet.Zones[0].Name)
 	} else {
 		data.CheckName, data.CheckType, data.MustResolve = HealthCheck("")
 	}
-	for _, b := range backends {
+	for _, b := range live {
 		data.Backends = append(data.Backends, b.DNSAddr())
+	}
+	for _, b := range staged {
+		data.Staged = append(data.Staged, b.DNSAddr())
 	}
 	labDir := ""
 	if fleet.Lab != nil {
 		if labDir, err = d.Dir(balancer.Name); err != nil {
 			return err
 		}
-		data.Console = net.JoinHostPort(labConsoleHost, portText)
-		data.KeyFile = filepath.Join(labDir, "console.key")
 	}
 	conf, err := Render(data)
 	if err != nil {
@@ -107,7 +126,7 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config
 	// The same config without backends: the settings that only a restart
 	// applies. The role restarts dnsdist only when these change.
 	settings := data
-	settings.Backends = nil
+	settings.Backends, settings.Staged = nil, nil
 	settingsConf, err := Render(settings)
 	if err != nil {
 		return err
@@ -120,7 +139,9 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config
 	vars := map[string]any{
 		"dnsroll_dnsdist_conf":         conf,
 		"dnsroll_dnsdist_settings":     settingsConf,
+		"dnsroll_dnsdist_mode":         mode,
 		"dnsroll_dnsdist_backends":     clean.Backends,
+		"dnsroll_dnsdist_staged":       clean.Staged,
 		"dnsroll_dnsdist_console":      data.Console,
 		"dnsroll_dnsdist_key_file":     data.KeyFile,
 		"dnsroll_dnsdist_check_name":   data.CheckName,
@@ -144,6 +165,25 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config
 		return lb.VerifyLab(labDir, "dnsdist.conf", conf, PIDFile, "dnsdist")
 	}
 	return nil
+}
+
+// console returns where balancer's console listens and the file holding
+// its key: the lab's per load balancer address and directory, or the fixed
+// loopback port and path on a real load balancer.
+func (d *Driver) console(fleet *config.Fleet, balancer config.LoadBalancer) (addr, keyFile string, err error) {
+	if fleet.Lab == nil {
+		return vmConsole, vmKeyFile, nil
+	}
+	listen, err := IPPort(balancer.Address)
+	if err != nil {
+		return "", "", dnsroll.Errorf(dnsroll.EINVALID, "address: %v (dnsdist listens on an IP address)", err)
+	}
+	dir, err := d.Dir(balancer.Name)
+	if err != nil {
+		return "", "", err
+	}
+	_, port, _ := net.SplitHostPort(listen)
+	return net.JoinHostPort(labConsoleHost, port), filepath.Join(dir, "console.key"), nil
 }
 
 // Dir is the directory of lab load balancer name: <LabDir>/lb/<name>.

@@ -151,3 +151,43 @@ func TestPointLabNeedsLabDir(t *testing.T) {
 		t.Fatalf("error code = %q (%v), want %q", got, err, want)
 	}
 }
+
+// TestStageVMRequest: Stage runs the same playbook in stage mode, with the
+// staged backends beside the live ones and both in the config.
+func TestStageVMRequest(t *testing.T) {
+	runner := &fakeRunner{}
+	d := &Driver{Runner: runner}
+	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: "dnsdist"}
+	live := []dnsroll.Server{{Label: "ns1", IPv4: "192.0.2.20"}}
+	staged := []dnsroll.Server{{Label: "ns1-next", IPv4: "192.0.2.30"}}
+	if err := d.Stage(context.Background(), vmFleet(), lb, live, staged); err != nil {
+		t.Fatal(err)
+	}
+	h := runner.req.Hosts[0]
+	if got := h.Vars["dnsroll_dnsdist_mode"]; got != "stage" {
+		t.Errorf("mode = %v, want stage", got)
+	}
+	if got, _ := h.Vars["dnsroll_dnsdist_staged"].([]string); len(got) != 1 || got[0] != "192.0.2.30:53" {
+		t.Errorf("staged = %v, want [192.0.2.30:53]", h.Vars["dnsroll_dnsdist_staged"])
+	}
+	conf, _ := h.Vars["dnsroll_dnsdist_conf"].(string)
+	if !strings.Contains(conf, "address = '192.0.2.20:53', name = '192.0.2.20:53', checkName") ||
+		!strings.Contains(conf, "address = '192.0.2.30:53', name = '192.0.2.30:53', pool = 'staged'") {
+		t.Errorf("config does not record blue live and green staged:\n%s", conf)
+	}
+}
+
+// TestFlipNeedsChannel: a fleet reached over SSH needs an Opener; the error
+// says which field to set rather than failing to connect.
+func TestFlipNeedsChannel(t *testing.T) {
+	d := &Driver{Runner: &fakeRunner{}}
+	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: "dnsdist"}
+	err := d.Flip(context.Background(), vmFleet(), lb, nil)
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Errorf("Flip with no shares: %v, want EINVALID", err)
+	}
+	_, err = d.Stats(context.Background(), vmFleet(), lb)
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "Channels") {
+		t.Errorf("Stats over ssh without Channels: %v, want EINVALID naming Channels", err)
+	}
+}

@@ -26,6 +26,10 @@ type TemplateData struct {
 	// Backends are the ip:port addresses that receive the traffic. They are
 	// also the backends' names, which is how a switch finds them again.
 	Backends []string
+	// Staged are backends that are health-checked but get no traffic (pool
+	// "staged"), so that a flip can give them traffic at once. A backend in
+	// Backends too is live, not staged.
+	Staged []string
 	// Health check of every backend: the apex SOA of a zone the backends
 	// serve, which must resolve; see HealthCheck.
 	CheckName   string
@@ -88,6 +92,22 @@ func (d TemplateData) normalize() (TemplateData, error) {
 		backends = append(backends, addr)
 	}
 	d.Backends = backends
+	live := map[string]bool{}
+	for _, b := range backends {
+		live[b] = true
+	}
+	staged := make([]string, 0, len(d.Staged))
+	for _, b := range d.Staged {
+		addr, err := IPPort(b)
+		if err != nil {
+			return bad("staged backend: %v", err)
+		}
+		if !live[addr] {
+			live[addr] = true
+			staged = append(staged, addr)
+		}
+	}
+	d.Staged = staged
 	if !pathRE.MatchString(d.KeyFile) || filepath.Clean(d.KeyFile) != d.KeyFile {
 		return bad("key file %q: must be a clean absolute path without spaces or quotes", d.KeyFile)
 	}

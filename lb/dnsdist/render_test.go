@@ -51,6 +51,42 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// TestRenderStaged: staged backends are recorded in pool "staged" only, so
+// a restarted dnsdist knows them without sending them traffic; one that is
+// live too is live; and dnsdist accepts the result.
+func TestRenderStaged(t *testing.T) {
+	dir := t.TempDir()
+	data := testData(dir, "127.0.0.1:15301")
+	data.Staged = []string{"127.0.0.1:15302", "127.0.0.1:15301"}
+	conf, err := Render(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"setServerPolicy(wrandom)",
+		"newServer({address = '127.0.0.1:15301', name = '127.0.0.1:15301', checkName",
+		"newServer({address = '127.0.0.1:15302', name = '127.0.0.1:15302', pool = 'staged', checkName",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("rendered config lacks %q:\n%s", want, conf)
+		}
+	}
+	if n := strings.Count(conf, "'127.0.0.1:15301', name"); n != 1 {
+		t.Errorf("backend both live and staged appears %d times, want once (live):\n%s", n, conf)
+	}
+	if _, err := exec.LookPath("dnsdist"); err != nil {
+		return
+	}
+	writeKey(t, dir)
+	path := filepath.Join(dir, "dnsdist.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("dnsdist", "--check-config", "-C", path).CombinedOutput(); err != nil {
+		t.Fatalf("dnsdist --check-config: %v\n%s", err, out)
+	}
+}
+
 func TestHealthCheck(t *testing.T) {
 	if n, q, m := HealthCheck("example.com."); n != "example.com." || q != "SOA" || !m {
 		t.Errorf("HealthCheck(example.com.) = %s %s %v", n, q, m)
@@ -95,6 +131,7 @@ func TestRenderRejects(t *testing.T) {
 		"listen port 0":          func(d *TemplateData) { d.Listen = "127.0.0.1:0" },
 		"backend lua injection":  func(d *TemplateData) { d.Backends = []string{"127.0.0.1:53') os.execute('id"} },
 		"backend hostname":       func(d *TemplateData) { d.Backends = []string{"ns1.example.net:53"} },
+		"staged lua injection":   func(d *TemplateData) { d.Staged = []string{"127.0.0.1:53') os.execute('id"} },
 		"console off loopback":   func(d *TemplateData) { d.Console = "192.0.2.1:5199" },
 		"name with newline":      func(d *TemplateData) { d.Name = "lb1\nos.execute('id')" },
 		"relative key file":      func(d *TemplateData) { d.KeyFile = "console.key" },

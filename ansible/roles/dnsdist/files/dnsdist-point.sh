@@ -3,13 +3,15 @@
 # in the order that loses no query (measured: 0 lost at 5,000 queries/s):
 #   1. add each new backend (health-checked) and wait until all are up;
 #   2. set every other backend down, so new queries stop reaching it;
-#   3. wait DRAIN seconds for replies still in flight from it;
-#   4. remove it.
+#   3. wait at least DRAIN seconds, then until it has no outstanding
+#      queries (at most TIMEOUT seconds more): its replies in flight;
+#   4. remove it, never while it has outstanding queries.
 # Removing an old backend before the new one is up loses queries, and so
 # does a restart; this never restarts dnsdist. A desired backend that is
 # already there is put back under health checks (an interrupted earlier run
-# may have set it down) and waited for, so a rerun converges and pointing at
-# the current backends changes nothing.
+# may have set it down), into the default pool with weight 1 (a staged one,
+# lb/dnsdist Stage, is in pool "staged" only) and waited for, so a rerun
+# converges and pointing at the current backends changes nothing.
 #
 # Usage: dnsdist-point.sh CONSOLE_CONF CHECK_NAME CHECK_TYPE MUST_RESOLVE TIMEOUT DRAIN [BACKEND...]
 #   CONSOLE_CONF  a client config with controlSocket() and setKey(); the key
@@ -43,9 +45,13 @@ console() {
 	esac
 }
 
+# inpool(POOL, NAME) counts NAME in POOL, which may not exist: getPoolServers
+# and rmPool fail on a pool that does not.
+inpool="local function inpool(p, name) local ok, l = pcall(getPoolServers, p) local n = 0 if ok then for _, s in ipairs(l) do if s.name == name then n = n + 1 end end end return n end"
+
 # each NAME CODE runs CODE with s bound to the backend named NAME.
 each() {
-	console "for _, s in ipairs(getServers()) do if s.name == '$1' then $2 end end return 'dnsroll-ok'" >/dev/null
+	console "$inpool for _, s in ipairs(getServers()) do if s.name == '$1' then $2 end end return 'dnsroll-ok'" >/dev/null
 }
 
 # servers prints "NAME up|down" for every backend; names are addresses.
@@ -73,7 +79,9 @@ current=$(servers | awk '{for (i = 1; i <= NF; i += 2) print $i}')
 added=''
 for b in $desired; do
 	if has "$b" $current; then
-		each "$b" 's:setAuto()'
+		# Into the default pool once (addPool does not check for a duplicate),
+		# out of "staged", equal weight, health-checked.
+		each "$b" "s:setAuto() s.weight = 1 local n = inpool('', s.name) if n == 0 then s:addPool('') end for _ = 2, n do s:rmPool('') end for _ = 1, inpool('staged', s.name) do s:rmPool('staged') end"
 	else
 		console "newServer({address = '$b', name = '$b', checkName = '$check_name', checkType = '$check_type', mustResolve = $must_resolve, checkInterval = 1}) return 'dnsroll-ok'" >/dev/null
 		added="$added $b"
@@ -99,11 +107,36 @@ done
 if [ -n "$removed" ]; then
 	for b in $removed; do each "$b" 's:setDown()'; done
 	sleep "$drain"
-	for b in $removed; do each "$b" 'rmServer(s)'; done
+	# rmServer drops the replies still in flight, so wait for every old
+	# backend's outstanding queries to reach zero. Unanswered UDP queries
+	# leave the count when dnsdist times them out (setUDPTimeout, 2 s).
+	deadline=$(($(date +%s) + timeout))
+	for b in $removed; do
+		while :; do
+			n=$(console "local n = 0 for _, s in ipairs(getServers()) do if s.name == '$b' then n = n + s:getOutstanding() end end return 'dnsroll-ok' .. n")
+			[ "$n" = 0 ] && break
+			if [ "$(date +%s)" -ge "$deadline" ]; then
+				echo "backend $b still has $n outstanding queries after ${drain}s and ${timeout}s more; not removed" >&2
+				exit 1
+			fi
+			sleep 0.1
+		done
+		# Checked again in the same chunk as the removal: nothing can be
+		# sent to a backend set down, but be sure.
+		out=$(console "for _, s in ipairs(getServers()) do if s.name == '$b' then if s:getOutstanding() > 0 then return 'dnsroll-ok' .. s:getOutstanding() end rmServer(s) end end return 'dnsroll-ok'")
+		[ -z "$out" ] || { echo "backend $b has $out outstanding queries again; not removed" >&2; exit 1; }
+	done
 fi
 
 # Done means the running dnsdist serves exactly the desired backends, all
-# up, as its own server list says; not that the commands above ran.
+# up and each once in the default pool, as its own lists say; not that the
+# commands above ran.
+pool=$(console "local o = {'dnsroll-ok'} local ok, l = pcall(getPoolServers, '') for _, s in ipairs(ok and l or {}) do o[#o + 1] = s.name end return table.concat(o, ' ')" | tr ' ' '\n' | sed '/^$/d' | sort | tr '\n' ' ')
+wantpool=$(for b in $desired; do echo "$b"; done | sort | tr '\n' ' ')
+if [ "$pool" != "$wantpool" ]; then
+	echo "dnsdist's default pool holds [$pool], want [$wantpool]" >&2
+	exit 1
+fi
 final=$(servers)
 got=$(printf '%s\n' "$final" | awk '{for (i = 1; i <= NF; i += 2) print $i, $(i + 1)}' | sort)
 want=$(for b in $desired; do echo "$b up"; done | sort)

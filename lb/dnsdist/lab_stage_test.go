@@ -1,0 +1,263 @@
+package dnsdist
+
+import (
+	"context"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// stageLab is one lab load balancer run by the real playbook, with a
+// driver that reaches its console directly (lb.Local).
+type stageLab struct {
+	d     *Driver
+	fleet *config.Fleet
+	bal   config.LoadBalancer
+	dir   string
+}
+
+func newStageLab(t *testing.T) *stageLab {
+	t.Helper()
+	needTool(t, "dnsdist")
+	needTool(t, "ansible-playbook")
+	needTool(t, "start-stop-daemon")
+	l := &stageLab{
+		d:     &Driver{Runner: &provision.Runner{}, LabDir: t.TempDir()},
+		fleet: lbtest.LabFleet(t),
+		bal:   config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "dnsdist"},
+	}
+	var err error
+	if l.dir, err = l.d.Dir(l.bal.Name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(l.dir, "dnsdist.log"))
+			t.Logf("dnsdist.log:\n%s", log)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = Stop(ctx, l.dir)
+	})
+	return l
+}
+
+func (l *stageLab) stage(t *testing.T, live, staged []dnsroll.Server) {
+	t.Helper()
+	defer logTime(t, "Stage", time.Now())
+	if err := l.d.Stage(context.Background(), l.fleet, l.bal, live, staged); err != nil {
+		t.Fatalf("Stage: %v", err)
+	}
+}
+
+func (l *stageLab) flip(t *testing.T, shares ...lb.Share) {
+	t.Helper()
+	if err := l.d.Flip(context.Background(), l.fleet, l.bal, shares); err != nil {
+		t.Fatalf("Flip: %v", err)
+	}
+}
+
+func (l *stageLab) stats(t *testing.T) map[string]lb.BackendStats {
+	t.Helper()
+	st, err := l.d.Stats(context.Background(), l.fleet, l.bal)
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	m := map[string]lb.BackendStats{}
+	for _, s := range st {
+		m[s.Addr] = s
+	}
+	return m
+}
+
+func share(s dnsroll.Server, w int) lb.Share { return lb.Share{Server: s, Weight: w} }
+
+// TestLabStageFlip stages green beside blue, then flips to green and back
+// under a steady UDP and TCP load through a real dnsdist: no query may be
+// lost, every query sent after a flip returned must be answered by the side
+// flipped to, and dnsdist must never restart. It also checks that staging
+// and flipping are idempotent, that a flip to an unstaged backend fails
+// saying so and changes nothing, and that Point afterwards removes the
+// staged side under load without losing a query.
+func TestLabStageFlip(t *testing.T) {
+	l := newStageLab(t)
+	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
+	addr := l.bal.Address
+
+	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	lbtest.WantTXT(t, addr, "blue")
+	st := l.stats(t)
+	if g := st[green.DNSAddr()]; !g.Up || g.Weight != 0 {
+		t.Errorf("staged green: %+v, want up with weight 0", g)
+	}
+	if b := st[blue.DNSAddr()]; !b.Up || b.Weight != 1 {
+		t.Errorf("live blue: %+v, want up with weight 1", b)
+	}
+	conf, _ := os.ReadFile(filepath.Join(l.dir, "dnsdist.conf"))
+	if !strings.Contains(string(conf), "address = '"+green.DNSAddr()+"', name = '"+green.DNSAddr()+"', pool = 'staged'") {
+		t.Errorf("dnsdist.conf does not record green as staged:\n%s", conf)
+	}
+	pid, err := PID(l.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	load := startFlipLoad(t, addr, 1000, 4, 800)
+	time.Sleep(300 * time.Millisecond)
+	l.flip(t, share(green, 1), share(blue, 0))
+	toGreen := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	l.flip(t, share(green, 1), share(blue, 0)) // idempotent
+	time.Sleep(500 * time.Millisecond)
+	backStart := time.Now()
+	l.flip(t, share(blue, 1)) // the rollback: blue alone, green staged
+	toBlue := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	answers := load.stop()
+	checkLoad(t, answers, []string{"udp", "tcp"},
+		window{from: toGreen, to: backStart, want: "green"},
+		window{from: toBlue, to: time.Now().Add(time.Hour), want: "blue"})
+	st = l.stats(t)
+	if g, b := st[green.DNSAddr()], st[blue.DNSAddr()]; g.Weight != 0 || !g.Up || b.Weight != 1 {
+		t.Errorf("after flipping back: green %+v, blue %+v; want green staged, blue live", g, b)
+	}
+
+	// A flip to a backend never staged fails, saying so, and changes nothing.
+	red := lbtest.StartTXT(t, "red")
+	err = l.d.Flip(context.Background(), l.fleet, l.bal, []lb.Share{share(red, 1)})
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "stage them first") {
+		t.Errorf("Flip to an unstaged backend: %v; want EINVALID saying to stage first", err)
+	}
+	lbtest.WantTXT(t, addr, "blue")
+
+	// Staging again changes nothing live.
+	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	lbtest.WantTXT(t, addr, "blue")
+	if got, _ := PID(l.dir); got != pid {
+		t.Errorf("dnsdist pid changed from %d to %d: stage and flip must not restart it", pid, got)
+	}
+
+	// Point removes the staged side, under load, losing nothing.
+	load = startFlipLoad(t, addr, 1000, 4, 800)
+	time.Sleep(200 * time.Millisecond)
+	pointStart := time.Now()
+	if err := l.d.Point(context.Background(), l.fleet, l.bal, []dnsroll.Server{blue}); err != nil {
+		t.Fatalf("Point: %v", err)
+	}
+	logTime(t, "Point", pointStart)
+	checkLoad(t, load.stop(), []string{"udp", "tcp"}, window{from: time.Now().Add(-time.Hour), to: time.Now().Add(time.Hour), want: "blue"})
+	if st := l.stats(t); len(st) != 1 || st[blue.DNSAddr()].Weight != 1 {
+		t.Errorf("after Point at blue dnsdist has %v, want blue alone", st)
+	}
+}
+
+// TestLabFlipWeights flips to blue 90, green 10 and checks that dnsdist's
+// own counters, and the answers, give green about a tenth of the queries.
+func TestLabFlipWeights(t *testing.T) {
+	l := newStageLab(t)
+	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
+	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	l.flip(t, share(blue, 90), share(green, 10))
+	before := l.stats(t)
+	if b, g := before[blue.DNSAddr()], before[green.DNSAddr()]; b.Weight != 90 || g.Weight != 10 {
+		t.Fatalf("weights after the flip: blue %d, green %d; want 90 and 10", b.Weight, g.Weight)
+	}
+
+	const n = 4000
+	c := &dns.Client{Timeout: 2 * time.Second}
+	byAnswer := map[string]int{}
+	for range n {
+		m := new(dns.Msg)
+		m.SetQuestion(lbtest.QueryName, dns.TypeTXT)
+		r, _, err := c.Exchange(m, l.bal.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byAnswer[txtOf(r)]++
+	}
+	after := l.stats(t)
+	dq := func(s dnsroll.Server) float64 {
+		return float64(after[s.DNSAddr()].Queries - before[s.DNSAddr()].Queries)
+	}
+	pct := 100 * dq(green) / (dq(green) + dq(blue))
+	answered := 100 * float64(byAnswer["green"]) / n
+	t.Logf("green's share: %.1f%% by dnsdist's counters (%v queries), %.1f%% by the answers %v", pct, dq(green)+dq(blue), answered, byAnswer)
+	if math.Abs(pct-10) > 2.5 {
+		t.Errorf("green's share by dnsdist's counters is %.1f%%, want 10 ± 2.5", pct)
+	}
+	if math.Abs(pct-answered) > 1 {
+		t.Errorf("dnsdist's counters say %.1f%% and the answers %.1f%%; Stats must count what reached each backend", pct, answered)
+	}
+	if g := after[green.DNSAddr()]; g.Responses+g.Drops+uint64(g.Outstanding) != g.Queries || g.Drops != 0 {
+		t.Errorf("green's stats do not add up: %+v", g)
+	}
+}
+
+// TestLabPointDrains switches from a backend that answers slowly, under
+// load: Point must wait until dnsdist has no outstanding query to it before
+// removing it, so every query is answered. A fixed one-second drain would
+// remove it with 1.5 s of queries still in flight.
+func TestLabPointDrains(t *testing.T) {
+	l := newStageLab(t)
+	slow := startSlowTXT(t, "slow", 1500*time.Millisecond)
+	green := lbtest.StartTXT(t, "green")
+	if err := l.d.Point(context.Background(), l.fleet, l.bal, []dnsroll.Server{slow}); err != nil {
+		t.Fatal(err)
+	}
+	load := startFlipLoad(t, l.bal.Address, 500, 0, 0)
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if err := l.d.Point(context.Background(), l.fleet, l.bal, []dnsroll.Server{green}); err != nil {
+		t.Fatalf("Point: %v", err)
+	}
+	t.Logf("Point took %v", time.Since(start).Round(time.Millisecond))
+	answers := load.stop()
+	checkLoad(t, answers, []string{"udp"})
+	if st := l.stats(t); len(st) != 1 || !st[green.DNSAddr()].Up {
+		t.Errorf("after Point at green dnsdist has %v, want green alone", st)
+	}
+}
+
+// startSlowTXT is lbtest.StartTXT's backend, except that it answers the
+// load's queries after delay (health checks at once, so it stays up).
+func startSlowTXT(t *testing.T, answer string, delay time.Duration) dnsroll.Server {
+	t.Helper()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		if r.Question[0].Name == lbtest.QueryName {
+			time.Sleep(delay)
+			m.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: lbtest.QueryName, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{answer}}}
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: h}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return dnsroll.Server{Label: answer, IPv4: "127.0.0.1", DNSPort: pc.LocalAddr().(*net.UDPAddr).Port}
+}
+
+func logTime(t *testing.T, what string, start time.Time) {
+	t.Helper()
+	t.Logf("%s took %v", what, time.Since(start).Round(time.Millisecond))
+}

@@ -1,0 +1,116 @@
+package dnsdist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+)
+
+// channel returns the kept-open channel to balancer: the Opener's, or
+// lb.Local for a fleet Ansible reaches with connection local.
+func (d *Driver) channel(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) (lb.Channel, error) {
+	if d.Channels != nil {
+		return d.Channels.Open(ctx, fleet, balancer)
+	}
+	if fleet.Ansible.Connection == "local" {
+		return lb.Local{}, nil
+	}
+	return nil, dnsroll.Errorf(dnsroll.EINVALID, "no channel to load balancer %s: the fleet's ansible connection is %q, and the dnsdist driver has no Channels (an lb.Opener such as channel.Pool) to reach its console with", balancer.Name, fleet.Ansible.Connection)
+}
+
+// key returns the console key of the dnsdist at addr, read once through ch
+// from keyFile on the load balancer and then kept in memory only. It is
+// never logged or returned in an error.
+func (d *Driver) key(ctx context.Context, ch lb.Channel, fleet *config.Fleet, addr, keyFile string) (*[32]byte, error) {
+	id := addr + " " + keyFile
+	d.mu.Lock()
+	k := d.keys[id]
+	d.mu.Unlock()
+	if k != nil {
+		return k, nil
+	}
+	// keyFile passed pathRE when the config was rendered; check again, as
+	// it goes into a command line here.
+	if !pathRE.MatchString(keyFile) {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "console key file %q: not a plain absolute path", keyFile)
+	}
+	cmd := "cat -- '" + keyFile + "'"
+	if fleet.Lab == nil && fleet.Ansible.LoadBalancerUser() != "root" {
+		// The key is root:_dnsdist 0640 on a VM; the playbook reads it
+		// with become, and so does this.
+		cmd = "sudo -n " + cmd
+	}
+	out, err := ch.Run(ctx, cmd)
+	if err != nil {
+		return nil, fmt.Errorf("read the console key %s on the load balancer: %w", keyFile, err)
+	}
+	k, err = ParseKey(out)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", keyFile, err)
+	}
+	d.mu.Lock()
+	if d.keys == nil {
+		d.keys = map[string]*[32]byte{}
+	}
+	d.keys[id] = k
+	d.mu.Unlock()
+	return k, nil
+}
+
+func (d *Driver) forgetKey(addr, keyFile string) {
+	d.mu.Lock()
+	delete(d.keys, addr+" "+keyFile)
+	d.mu.Unlock()
+}
+
+// exec runs chunks, in order, in one console session with balancer's
+// dnsdist and returns their replies. A key kept from an earlier session
+// that dnsdist refuses (a recreated key file) is read again once; dnsdist
+// runs nothing it cannot decrypt, so the retry repeats nothing.
+func (d *Driver) exec(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, chunks ...string) ([]string, error) {
+	addr, keyFile, err := d.console(fleet, balancer)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := d.channel(ctx, fleet, balancer)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		out, err := d.session(ctx, ch, fleet, addr, keyFile, chunks)
+		if errors.Is(err, ErrConsoleClosed) && attempt == 0 {
+			d.forgetKey(addr, keyFile)
+			continue
+		}
+		return out, err
+	}
+}
+
+func (d *Driver) session(ctx context.Context, ch lb.Channel, fleet *config.Fleet, addr, keyFile string, chunks []string) ([]string, error) {
+	key, err := d.key(ctx, ch, fleet, addr, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := ch.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the console %s: %w", addr, err)
+	}
+	c, err := OpenConsole(ctx, conn, key)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	out := make([]string, 0, len(chunks))
+	for _, lua := range chunks {
+		reply, err := c.Exec(ctx, lua)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, reply)
+	}
+	return out, nil
+}
