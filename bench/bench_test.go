@@ -103,7 +103,7 @@ func TestTimeline(t *testing.T) {
 	}
 	sched := func(id int64, s float64, name string) *historypb.HistoryEvent {
 		e := ev(id, s, enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
-		input := &commonpb.Payloads{Payloads: []*commonpb.Payload{{Data: []byte(fmt.Sprintf(`{"lb":{"name":"lb%d"}}`, id))}}}
+		input := &commonpb.Payloads{Payloads: []*commonpb.Payload{{Data: []byte(fmt.Sprintf(`{"lb":{"name":"lb%d"},"backends":[{"label":"ns1-next"}]}`, id))}}}
 		e.Attributes = &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{ActivityType: &commonpb.ActivityType{Name: name}, Input: input}}
 		return e
 	}
@@ -141,6 +141,22 @@ func TestTimeline(t *testing.T) {
 	}
 	if sw := tl.Switches["lb11"]; len(sw) != 1 || sw[0].Ended.Sub(sw[0].Started) != 2*time.Second || len(tl.Switches) != 2 {
 		t.Errorf("switches %+v, want lb5 and lb11, lb11's taking 2s", tl.Switches)
+	}
+}
+
+// In a two-phase switch, the promote is the first flip that sends green
+// every query: not a canary step's flip, and not a flip back to blue.
+func TestTimelineOfFlips(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	flip := func(id int64, s float64, lb string, green int) *historypb.HistoryEvent {
+		in := fmt.Sprintf(`{"lb":{"name":%q},"shares":[{"server":{"label":"ns1-next"},"weight":%d},{"server":{"label":"ns1"},"weight":%d}]}`, lb, green, 100-green)
+		return &historypb.HistoryEvent{EventId: id, EventTime: timestamppb.New(t0.Add(time.Duration(s * float64(time.Second)))), EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+			Attributes: &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{
+				ActivityType: &commonpb.ActivityType{Name: "FlipLoadBalancer"}, Input: &commonpb.Payloads{Payloads: []*commonpb.Payload{{Data: []byte(in)}}}}}}
+	}
+	tl := buildTimeline([]*historypb.HistoryEvent{flip(1, 1, "lb1", 10), flip(2, 2, "lb1", 50), flip(3, 3, "lb1", 100), flip(4, 3.1, "lb2", 100), flip(5, 4, "lb1", 0)})
+	if !tl.Promote.Equal(t0.Add(3 * time.Second)) {
+		t.Errorf("promote at %v, want the flip to 100%% at 3s", tl.Promote.Sub(t0))
 	}
 }
 

@@ -65,20 +65,59 @@ func writeBenchFleet(from, dir, zoneDir string, bake time.Duration) (*config.Fle
 	f.Rollout.Strategy, f.Rollout.Approval, f.Rollout.Bake = config.StrategyAllAtOnce, config.ApprovalAuto, &d
 	f.Rollout.BakeInterval = config.Duration(min(2*time.Second, max(bake/3, time.Second)))
 	f.Notifications = config.Notifications{}
+	f, err = saveFleet(f, dir, from)
+	return f, tmpls, err
+}
+
+// saveFleet writes f to <dir>/<name>.yaml and loads it back, as the
+// worker will.
+func saveFleet(f *config.Fleet, dir, from string) (*config.Fleet, error) {
 	text, err := yaml.Marshal(f)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	path := filepath.Join(dir, f.Name+".yaml")
 	header := "# Written by the benchmark (bench/), derived from " + from + ".\n"
 	if err := os.WriteFile(path, append([]byte(header), text...), 0o644); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	f, err = config.Load(path)
-	return f, tmpls, err
+	return config.Load(path)
+}
+
+// canarySteps are the weights of the canary scenarios, in percent.
+var canarySteps = []int{1, 10, 50}
+
+// useCanaryFleet rewrites the bench fleet for the canary scenarios:
+// strategy canary through the load balancers that weigh backends, each
+// step held for -canary-step. It returns them, one group per load
+// balancer. The other load balancers are left out of the fleet, so they
+// are not switched again: the canary scenarios run last.
+func (b *bench) useCanaryFleet() ([][]config.LoadBalancer, error) {
+	f := *b.fleet
+	f.LoadBalancers = nil
+	for _, lb := range b.fleet.LoadBalancers {
+		if lb.Driver == "dnsdist" {
+			f.LoadBalancers = append(f.LoadBalancers, lb)
+		}
+	}
+	f.Rollout.Strategy = config.StrategyCanary
+	f.Rollout.Canary = config.Canary{}
+	for _, w := range canarySteps {
+		f.Rollout.Canary.Steps = append(f.Rollout.Canary.Steps, config.CanaryStep{Weight: w, Duration: config.Duration(b.opts.canaryStep)})
+	}
+	fleet, err := saveFleet(&f, b.fleetDir, b.from)
+	if err != nil {
+		return nil, err
+	}
+	b.fleet = fleet
+	var groups [][]config.LoadBalancer
+	for _, lb := range fleet.LoadBalancers {
+		groups = append(groups, []config.LoadBalancer{lb})
+	}
+	return groups, nil
 }
 
 var serialRE = regexp.MustCompile(`(?m)^(\s*)\d{10}(\s*;\s*serial)`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strings"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -11,6 +12,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -19,7 +21,9 @@ import (
 type timeline struct {
 	Started, Ended time.Time
 	// Promote is when the workflow decided to switch: the scheduling of
-	// its first SwitchLoadBalancer activity.
+	// its first flip of every query to green (FlipLoadBalancer), or, in
+	// rollouts from before the two-phase switch, of its first
+	// SwitchLoadBalancer activity.
 	Promote time.Time
 	// Signal is when the rollback signal arrived; zero without one.
 	Signal time.Time
@@ -28,13 +32,14 @@ type timeline struct {
 	Activities, Timers time.Duration
 	// Busy is the union of both.
 	Busy time.Duration
-	// Switches are each load balancer's SwitchLoadBalancer activities in
-	// order: to green, then (after a rollback) back to blue.
+	// Switches are each load balancer's switches of every query to green,
+	// in order.
 	Switches map[string][]switchActivity
 }
 
-// switchActivity is one SwitchLoadBalancer activity: its last attempt's
-// start, its end, and how many attempts it took.
+// switchActivity is one switch to green (a flip, or a SwitchLoadBalancer
+// activity): its last attempt's start, its end, and how many attempts it
+// took.
 type switchActivity struct {
 	Started, Ended time.Time
 	Attempts       int32
@@ -68,7 +73,11 @@ func buildTimeline(events []*historypb.HistoryEvent) timeline {
 	timers := map[int64]time.Time{}  // timer started event ID → start
 	var acts, tims []interval
 	tl.Switches = map[string][]switchActivity{}
-	switchLB := map[int64]string{} // scheduled ID → load balancer name
+	// Scheduled switches to green by activity type, then by scheduled ID.
+	toGreen := map[string]map[int64]string{flipActivity: {}, playbookSwitch: {}}
+	promote := map[string]time.Time{}
+	switches := map[string]map[string][]switchActivity{flipActivity: {}, playbookSwitch: {}}
+	kindOf := map[int64]string{}
 	for _, e := range events {
 		at := e.GetEventTime().AsTime()
 		switch e.GetEventType() {
@@ -80,24 +89,31 @@ func buildTimeline(events []*historypb.HistoryEvent) timeline {
 			tl.Ended = at
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			attrs := e.GetActivityTaskScheduledEventAttributes()
-			if attrs.GetActivityType().GetName() != "SwitchLoadBalancer" {
+			kind := attrs.GetActivityType().GetName()
+			lb, green := switchTarget(kind, attrs.GetInput())
+			if _, known := toGreen[kind]; !known || !green {
 				break
 			}
-			if tl.Promote.IsZero() {
-				tl.Promote = at
+			if promote[kind].IsZero() {
+				promote[kind] = at
 			}
-			switchLB[e.GetEventId()] = switchTarget(attrs.GetInput())
+			toGreen[kind][e.GetEventId()], kindOf[e.GetEventId()] = lb, kind
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
 			attrs := e.GetActivityTaskStartedEventAttributes()
-			started[attrs.GetScheduledEventId()] = at
-			if lb, ok := switchLB[attrs.GetScheduledEventId()]; ok {
-				tl.Switches[lb] = append(tl.Switches[lb], switchActivity{Started: at, Attempts: attrs.GetAttempt()})
+			id := attrs.GetScheduledEventId()
+			started[id] = at
+			if kind, ok := kindOf[id]; ok {
+				lb := toGreen[kind][id]
+				switches[kind][lb] = append(switches[kind][lb], switchActivity{Started: at, Attempts: attrs.GetAttempt()})
 			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 			id := e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
 			acts = closeInterval(acts, started, id, at)
-			if lb, ok := switchLB[id]; ok && len(tl.Switches[lb]) > 0 {
-				tl.Switches[lb][len(tl.Switches[lb])-1].Ended = at
+			if kind, ok := kindOf[id]; ok {
+				lb := toGreen[kind][id]
+				if sw := switches[kind][lb]; len(sw) > 0 {
+					sw[len(sw)-1].Ended = at
+				}
 			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
 			acts = closeInterval(acts, started, e.GetActivityTaskFailedEventAttributes().GetScheduledEventId(), at)
@@ -117,23 +133,53 @@ func buildTimeline(events []*historypb.HistoryEvent) timeline {
 			}
 		}
 	}
+	// A rollout flips if it stages; one from before switches with playbooks.
+	kind := flipActivity
+	if promote[kind].IsZero() {
+		kind = playbookSwitch
+	}
+	tl.Promote, tl.Switches = promote[kind], switches[kind]
 	tl.Activities, tl.Timers = union(acts), union(tims)
 	tl.Busy = union(append(acts, tims...))
 	return tl
 }
 
-// switchTarget is the load balancer a SwitchLoadBalancer activity switches,
-// read from its input (activities.SwitchInput as JSON).
-func switchTarget(in *commonpb.Payloads) string {
+// The activities that switch a load balancer.
+const (
+	flipActivity   = "FlipLoadBalancer"
+	playbookSwitch = "SwitchLoadBalancer"
+)
+
+// switchTarget reads the load balancer a switch activity switches from
+// its input (activities.FlipInput or SwitchInput as JSON), and whether it
+// sends every query to green: a flip that gives green (the -next server)
+// a weight of 100, or a playbook switch to a -next backend.
+func switchTarget(kind string, in *commonpb.Payloads) (lb string, toGreen bool) {
 	var v struct {
 		LB struct {
 			Name string `json:"name"`
 		} `json:"lb"`
+		Backends []dnsroll.Server `json:"backends"`
+		Shares   []struct {
+			Server dnsroll.Server `json:"server"`
+			Weight int            `json:"weight"`
+		} `json:"shares"`
 	}
 	if p := in.GetPayloads(); len(p) > 0 {
 		_ = json.Unmarshal(p[0].GetData(), &v)
 	}
-	return v.LB.Name
+	green := func(s dnsroll.Server) bool { return strings.HasSuffix(s.Label, "-next") }
+	switch kind {
+	case flipActivity:
+		for _, s := range v.Shares {
+			if green(s.Server) && s.Weight == 100 {
+				toGreen = true
+			}
+		}
+	case playbookSwitch:
+		toGreen = len(v.Backends) > 0 && green(v.Backends[0])
+	}
+	return v.LB.Name, toGreen
 }
 
 func closeInterval(out []interval, open map[int64]time.Time, id int64, at time.Time) []interval {

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -44,12 +45,14 @@ type options struct {
 	keep        bool
 	priority    string
 	together    bool
+	// canaryStep is how long each canary step holds its weight.
+	canaryStep time.Duration
 }
 
 func main() {
 	var o options
 	protocols := flag.String("protocols", "udp,tcp", "transports to measure, comma-separated: udp, tcp")
-	scenarios := flag.String("scenarios", "rollout,rollback", "scenarios, comma-separated: rollout (blue → green), rollback (rolled back during the bake), steady (no rollout: the load's own baseline)")
+	scenarios := flag.String("scenarios", "rollout,rollback,canary,canary-rollback", "scenarios, comma-separated: rollout (blue → green), rollback (rolled back during the bake), canary (1% → 10% → 50% → 100%, dnsdist only), canary-rollback (the same, rolled back at 50%), steady (no rollout: the load's own baseline)")
 	flag.IntVar(&o.qps, "qps", 5000, "queries per second sent through each load balancer")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "a reply later than this counts as lost (whole seconds)")
 	flag.DurationVar(&o.bake, "bake", 4*time.Second, "the bench fleet's bake window; rollbacks are signalled during it")
@@ -60,6 +63,7 @@ func main() {
 	flag.StringVar(&o.priority, "priority", priorityRT, "the data path's (named, nginx, dnsdist, dnsperf) priority over the lab's control plane: rt, nice or none (see nice.go)")
 	flag.BoolVar(&o.together, "together", false, "load every load balancer in the same rollouts instead of one driver per rollout")
 	flag.BoolVar(&o.keep, "keep", false, "keep the lab state directory afterwards")
+	flag.DurationVar(&o.canaryStep, "canary-step", 5*time.Second, "how long each canary step holds its weight")
 	flag.Parse()
 	o.protocols, o.scenarios = strings.Split(*protocols, ","), strings.Split(*scenarios, ",")
 
@@ -137,7 +141,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer w.Stop()
 
-	b := &bench{opts: o, client: c, fleet: fleet, queryFile: queryFile, out: out, zoneDir: zoneDir, zoneTmpls: tmpls}
+	b := &bench{opts: o, client: c, fleet: fleet, queryFile: queryFile, out: out, zoneDir: zoneDir, zoneTmpls: tmpls, fleetDir: fleetDir, from: o.fleetFile}
 	first, err := b.newRevision()
 	if err != nil {
 		return err
@@ -158,14 +162,31 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			groups = append(groups, []config.LoadBalancer{lb})
 		}
 	}
-	for _, proto := range o.protocols {
-		for _, sc := range o.scenarios {
-			for _, loaded := range groups {
-				rs, plot, err := b.measure(ctx, proto, sc, loaded)
-				if err != nil {
-					return fmt.Errorf("%s %s: %w", proto, sc, err)
+	// The canary scenarios come last: they run on a fleet of the
+	// load balancers that can weigh backends (dnsdist) only, and the others
+	// are no longer switched after that.
+	for _, canaryPass := range []bool{false, true} {
+		if canaryPass {
+			if !slices.ContainsFunc(o.scenarios, isCanary) {
+				break
+			}
+			var err error
+			if groups, err = b.useCanaryFleet(); err != nil {
+				return err
+			}
+		}
+		for _, proto := range o.protocols {
+			for _, sc := range o.scenarios {
+				if isCanary(sc) != canaryPass {
+					continue
 				}
-				results, runs = append(results, rs...), append(runs, plot)
+				for _, loaded := range groups {
+					rs, plot, err := b.measure(ctx, proto, sc, loaded)
+					if err != nil {
+						return fmt.Errorf("%s %s: %w", proto, sc, err)
+					}
+					results, runs = append(results, rs...), append(runs, plot)
+				}
 			}
 		}
 	}
@@ -201,8 +222,8 @@ func preflight(o options) error {
 		}
 	}
 	for _, s := range o.scenarios {
-		if s != "rollout" && s != "rollback" && s != "steady" {
-			return fmt.Errorf("scenario %q: want rollout, rollback or steady", s)
+		if !slices.Contains([]string{"rollout", "rollback", "canary", "canary-rollback", "steady"}, s) {
+			return fmt.Errorf("scenario %q: want rollout, rollback, canary, canary-rollback or steady", s)
 		}
 	}
 	if o.timeout < time.Second || o.timeout%time.Second != 0 {
@@ -210,6 +231,12 @@ func preflight(o options) error {
 	}
 	return nil
 }
+
+// isCanary reports whether a scenario runs strategy canary.
+func isCanary(scenario string) bool { return strings.HasPrefix(scenario, "canary") }
+
+// rolledBack reports whether a scenario's rollout is rolled back.
+func rolledBack(scenario string) bool { return strings.HasSuffix(scenario, "rollback") }
 
 // bench is the running benchmark: the lab's client and which revision the
 // fleet serves now.
@@ -225,6 +252,9 @@ type bench struct {
 	revisions int
 	zoneDir   string
 	zoneTmpls map[string][]byte
+	// fleetDir and from are where the fleet file is and what it was
+	// derived from.
+	fleetDir, from string
 }
 
 // rollout starts a rollout of rev and waits for it to end.

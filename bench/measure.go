@@ -63,7 +63,7 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 	time.Sleep(lead)
 
 	var tl timeline
-	var phase workflows.Phase
+	var st workflows.Status
 	runErr := ""
 	if scenario == "steady" {
 		time.Sleep(steadyFor)
@@ -72,7 +72,7 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 		// A rollout that ends the wrong way is reported, not fatal: its
 		// load still says what the clients saw.
 		var err error
-		if tl, phase, err = b.disturb(ctx, proto, scenario, to); err != nil {
+		if tl, st, err = b.disturb(ctx, proto, scenario, to); err != nil {
 			runErr = err.Error()
 			fmt.Fprintf(b.out, "   the rollout did not go as planned: %v\n", err)
 			time.Sleep(tail)
@@ -91,8 +91,9 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 			return nil, runPlot{}, fmt.Errorf("%s: %w", lb.Name, err)
 		}
 		r := newResult(lb, scenario, proto, b.opts, stats, tl)
-		r.From, r.To, r.Outcome, r.Error, r.LoadAvg = from, to, string(phase), runErr, loadAvg
+		r.From, r.To, r.Outcome, r.Error, r.LoadAvg = from, to, string(st.Phase), runErr, loadAvg
 		r.fillSwitch(samples[lb.Name], tl, from, to, scenario)
+		r.fillCanary(st)
 		results = append(results, r)
 		plot.Green, plot.Blue = laterOf(plot.Green, r.greenAt), laterOf(plot.Blue, r.blueAt)
 		plot.Series = append(plot.Series, series{Driver: lb.Driver, Offset: stats.Start.Sub(t0), Seconds: stats.Seconds})
@@ -101,24 +102,33 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 	if scenario == "steady" {
 		return results, plot, nil
 	}
-	fmt.Fprintf(b.out, "   rollout %s: wall %s, activities %s, bake timers %s, overhead %s\n", phase,
+	fmt.Fprintf(b.out, "   rollout %s: wall %s, activities %s, bake timers %s, overhead %s\n", st.Phase,
 		tl.Wall().Round(time.Millisecond), tl.Activities.Round(time.Millisecond), tl.Timers.Round(time.Millisecond), tl.Overhead().Round(time.Millisecond))
 	return results, plot, nil
 }
 
 // disturb runs the scenario's rollout to revision to and waits until it
 // has ended and the tail has passed.
-func (b *bench) disturb(ctx context.Context, proto, scenario, to string) (timeline, workflows.Phase, error) {
+func (b *bench) disturb(ctx context.Context, proto, scenario, to string) (timeline, workflows.Status, error) {
 	run, err := rollouts.Start(ctx, b.client, workflows.RolloutInput{Fleet: b.fleet.Name, Revision: to, Reason: "bench: " + proto + " " + scenario, RequestedBy: "bench"})
 	if err != nil {
-		return timeline{}, "", err
+		return timeline{}, workflows.Status{}, err
 	}
 	want := workflows.PhaseSucceeded
-	if scenario == "rollback" {
+	switch scenario {
+	case "rollback":
 		want = workflows.PhaseRolledBack
-		if err := b.rollbackWhenBaking(ctx, run); err != nil {
-			return timeline{}, "", err
-		}
+		err = b.rollbackWhen(ctx, run, "every load balancer on green and baking", func(st workflows.Status) bool {
+			return st.Phase == workflows.PhaseBaking && len(st.OnGreen) == len(b.fleet.LoadBalancers)
+		})
+	case "canary-rollback":
+		want = workflows.PhaseRolledBack
+		err = b.rollbackWhen(ctx, run, "the canary at 50%", func(st workflows.Status) bool {
+			return st.Phase == workflows.PhaseCanary && st.GreenShare == 50
+		})
+	}
+	if err != nil {
+		return timeline{}, workflows.Status{}, err
 	}
 	st, err := b.wait(ctx, run)
 	if st.Phase == workflows.PhaseSucceeded {
@@ -128,29 +138,29 @@ func (b *bench) disturb(ctx context.Context, proto, scenario, to string) (timeli
 		if st.Failure != "" {
 			err = errors.New(st.Failure)
 		}
-		return timeline{}, st.Phase, fmt.Errorf("rollout ended %s, want %s: %v", st.Phase, want, err)
+		return timeline{}, st, fmt.Errorf("rollout ended %s, want %s: %v", st.Phase, want, err)
 	}
 	time.Sleep(tail)
 	tl, err := readTimeline(ctx, b.client, run.WorkflowID, run.RunID)
-	return tl, st.Phase, err
+	return tl, st, err
 }
 
-// rollbackWhenBaking sends the rollback signal once every load balancer is
-// on green and the bake has begun: the moment an operator would.
-func (b *bench) rollbackWhenBaking(ctx context.Context, run rollouts.Run) error {
+// rollbackWhen sends the rollback signal a second after the rollout's
+// status first satisfies ready: the moment an operator would.
+func (b *bench) rollbackWhen(ctx context.Context, run rollouts.Run, what string, ready func(workflows.Status) bool) error {
 	deadline := time.Now().Add(4 * time.Minute)
 	for time.Now().Before(deadline) {
 		st, err := rollouts.Status(ctx, b.client, run)
-		if err == nil && st.Phase == workflows.PhaseBaking && len(st.OnGreen) == len(b.fleet.LoadBalancers) {
+		if err == nil && ready(st) {
 			time.Sleep(time.Second)
 			return rollouts.Signal(ctx, b.client, run, workflows.SignalRollback, workflows.SignalInput{Reason: "benchmark rollback", By: "bench"})
 		}
 		if err == nil && st.Phase.Done() {
-			return fmt.Errorf("rollout ended (%s) before its bake: %s", st.Phase, st.Failure)
+			return fmt.Errorf("rollout ended (%s) before %s: %s", st.Phase, what, st.Failure)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("rollout never reached its bake")
+	return fmt.Errorf("rollout never reached %s", what)
 }
 
 func laterOf(a, b time.Time) time.Time {

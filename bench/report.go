@@ -6,10 +6,12 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/workflows"
 )
 
 // Result is one load balancer's measurement in one run; results.json holds
@@ -48,6 +50,10 @@ type Result struct {
 	// scheduling and probing.
 	SwitchActivityMS int64 `json:"switch_activity_ms"`
 	SwitchAttempts   int32 `json:"switch_attempts"`
+	// Canary is what each canary step measured at this load balancer: the
+	// weight asked for, and green's share of the queries it sent, from its
+	// own per-backend counters (canary scenarios only).
+	Canary []canaryStep `json:"canary,omitempty"`
 	// The rollout's times, from its workflow history (the same for every
 	// load balancer of a run). OverheadMS is WallMS minus the time in which
 	// an activity ran or a bake timer was pending.
@@ -66,6 +72,26 @@ type Result struct {
 	Seconds []second `json:"seconds"`
 
 	greenAt, blueAt time.Time
+}
+
+// canaryStep is one canary step at one load balancer.
+type canaryStep struct {
+	Weight       int     `json:"weight"`
+	Measured     float64 `json:"measured"`
+	GreenQueries uint64  `json:"green_queries"`
+	BlueQueries  uint64  `json:"blue_queries"`
+}
+
+// fillCanary copies this load balancer's canary measurements from the
+// rollout's final status.
+func (r *Result) fillCanary(st workflows.Status) {
+	for _, step := range st.Canary {
+		for _, s := range step.LoadBalancers {
+			if s.LB == r.LB {
+				r.Canary = append(r.Canary, canaryStep{Weight: step.Weight, Measured: round3(s.Measured), GreenQueries: s.GreenQueries, BlueQueries: s.BlueQueries})
+			}
+		}
+	}
 }
 
 // worst is the run's worst second: the most lost or failed queries, or
@@ -107,14 +133,14 @@ func (r *Result) fillSwitch(samples []sample, tl timeline, from, to, scenario st
 		r.SwitchActivityMS, r.SwitchAttempts = sw[0].Ended.Sub(sw[0].Started).Milliseconds(), sw[0].Attempts
 	}
 	end := time.Now()
-	if scenario == "rollback" {
+	if rolledBack(scenario) {
 		end = tl.Signal
 	}
 	r.SwitchMS = -1
-	if at, ok := settled(samples, tl.Promote, end, to); ok {
+	if at, ok := settled(samples, tl.Promote, end, to); ok && !tl.Promote.IsZero() {
 		r.SwitchMS, r.greenAt = at.Sub(tl.Promote).Milliseconds(), at
 	}
-	if scenario == "rollback" {
+	if rolledBack(scenario) {
 		v := int64(-1)
 		if at, ok := settled(samples, tl.Signal, time.Now(), from); ok {
 			v, r.blueAt = at.Sub(tl.Signal).Milliseconds(), at
@@ -132,16 +158,30 @@ func printTable(w io.Writer, results []Result) {
 			rb = ms(*r.RollbackMS)
 		}
 		ws := fmt.Sprintf("%ds: %d lost, max %.1fms", r.Worst.AtS, r.Worst.Lost+r.Worst.Failed, r.Worst.LatMaxMS)
+		sw, act := ms(r.SwitchMS), ms(r.SwitchActivityMS)
+		if r.Scenario == "canary-rollback" {
+			sw, act = "-", "-" // rolled back before any switch to 100%
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Driver, r.Scenario, r.Protocol, r.TargetQPS,
-			r.Sent, r.Lost, r.Failed, ws, ms(r.SwitchMS), ms(r.SwitchActivityMS), rb, ms(r.WallMS), ms(r.OverheadMS))
+			r.Sent, r.Lost, r.Failed, ws, sw, act, rb, ms(r.WallMS), ms(r.OverheadMS))
 	}
 	tw.Flush()
+	for _, r := range results {
+		if len(r.Canary) == 0 {
+			continue
+		}
+		var steps []string
+		for _, c := range r.Canary {
+			steps = append(steps, fmt.Sprintf("%d%% → %.2f%% of %d", c.Weight, c.Measured, c.GreenQueries+c.BlueQueries))
+		}
+		fmt.Fprintf(w, "canary %s %s %s: green's measured share per step: %s\n", r.Driver, r.Scenario, r.Protocol, strings.Join(steps, ", "))
+	}
 }
 
 // writeJSON writes results.json: an array with one object per load
 // balancer and run, each saying how and when it was measured.
 func writeJSON(path string, results []Result, o options) error {
-	cmd := fmt.Sprintf("go run ./bench -qps %d -protocols %s -scenarios %s -timeout %s -bake %s -priority %s -together=%v", o.qps, join(o.protocols), join(o.scenarios), o.timeout, o.bake, o.priority, o.together)
+	cmd := fmt.Sprintf("go run ./bench -qps %d -protocols %s -scenarios %s -timeout %s -bake %s -canary-step %s -priority %s -together=%v", o.qps, join(o.protocols), join(o.scenarios), o.timeout, o.bake, o.canaryStep, o.priority, o.together)
 	host := fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	date := time.Now().UTC().Truncate(time.Second)
 	for i := range results {
