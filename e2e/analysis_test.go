@@ -86,8 +86,8 @@ func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 				}
 			}
 			for _, s := range st.Steps {
-				if s.Name == "SwitchLoadBalancer" {
-					t.Errorf("rollout %s switched a load balancer: %+v", c.rev, s)
+				if strings.HasPrefix(s.Name, "Switch") || strings.HasPrefix(s.Name, "Stage") || strings.HasPrefix(s.Name, "Flip") {
+					t.Errorf("rollout %s touched a load balancer: %+v", c.rev, s)
 				}
 				if s.Name == "VerifyGreen" && s.Attempts != 1 {
 					t.Errorf("a failed analysis is not retried: %d attempts", s.Attempts)

@@ -102,7 +102,7 @@ func apiStatus(err error) int {
 // rollout's phases.
 func inOrder(phases []workflows.Phase) bool {
 	order := []workflows.Phase{workflows.PhasePlanning, workflows.PhaseCreating, workflows.PhaseProvisioning,
-		workflows.PhaseVerifyGreen, workflows.PhaseAwaitingApproval, workflows.PhaseSwitching, workflows.PhaseVerifyLBs,
+		workflows.PhaseVerifyGreen, workflows.PhaseStaging, workflows.PhaseAwaitingApproval, workflows.PhaseSwitching, workflows.PhaseVerifyLBs,
 		workflows.PhaseBaking, workflows.PhaseDeletingBlue, workflows.PhaseRenaming, workflows.PhaseSucceeded}
 	last := -1
 	for _, p := range phases {

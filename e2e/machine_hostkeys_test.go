@@ -57,9 +57,10 @@ func TestMachineHostKeys(t *testing.T) {
 	if err == nil {
 		t.Fatal("rollout B succeeded through a load balancer whose host key changed")
 	}
-	// A failure at the switch rolls back: blue restored, green deleted.
-	if st.Phase != workflows.PhaseRolledBack {
-		t.Errorf("phase = %s (%s), want rolled-back", st.Phase, st.Failure)
+	// The changed key is refused when green is staged, before the promote
+	// decision: the rollout fails with blue untouched, and green deleted.
+	if st.Phase != workflows.PhaseFailed {
+		t.Errorf("phase = %s (%s), want failed", st.Phase, st.Failure)
 	}
 	fix := "ssh-keygen -R " + lb1 + " -f " + tl.KnownHostsFile()
 	for _, want := range []string{"lb1", "host key", fix} {
@@ -68,8 +69,11 @@ func TestMachineHostKeys(t *testing.T) {
 		}
 	}
 	for _, s := range st.Steps {
-		if s.Name == "SwitchLoadBalancer" && s.Target == "lb1" && (s.State != workflows.StepFailed || s.Attempts != 1) {
-			t.Errorf("switch of lb1: %s after %d attempt(s), want failed at the first: no retry fixes a changed key", s.State, s.Attempts)
+		if s.Name == "StageLoadBalancer" && s.Target == "lb1" && (s.State != workflows.StepFailed || s.Attempts != 1) {
+			t.Errorf("staging on lb1: %s after %d attempt(s), want failed at the first: no retry fixes a changed key", s.State, s.Attempts)
+		}
+		if s.Name == "FlipLoadBalancer" {
+			t.Errorf("a load balancer was flipped after staging failed: %+v", s)
 		}
 	}
 	after := tl.assertOnly(t, "ns1", "ns2")

@@ -66,7 +66,7 @@ func testFullRollout(t *testing.T, driver string) {
 	for _, s := range st.Steps {
 		names[s.Name] = true
 	}
-	for _, want := range []string{"Plan", "EnsureServer", "ProvisionNameservers", "VerifyGreen", "SwitchLoadBalancer", "VerifyLoadBalancers", "DeleteServer", "RenameServer"} {
+	for _, want := range []string{"Plan", "EnsureServer", "ProvisionNameservers", "VerifyGreen", "StageLoadBalancer", "FlipLoadBalancer", "VerifyLoadBalancers", "ReleaseBlue", "DeleteServer", "RenameServer"} {
 		if !names[want] {
 			t.Errorf("status lacks step %s", want)
 		}

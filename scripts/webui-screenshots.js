@@ -49,7 +49,7 @@ async function main() {
   const base = `${ui}/namespaces/default/workflows/rollout-lab/${run}`;
   await page.setViewportSize({ width: 1400, height: 1250 });
   await page.goto(`${base}/user-metadata`, { waitUntil: 'networkidle' });
-  await page.getByText('SwitchLoadBalancer lb1 → ', { exact: false }).first().waitFor();
+  await page.getByText('FlipLoadBalancer lb1 → ', { exact: false }).first().waitFor();
   await shot(page, 'rollout-steps.png', {});
 
   // 4. The timeline, oldest first and at full height: each bar is labelled
