@@ -31,8 +31,8 @@ type apiFlags struct {
 	insecureNoAuth  bool
 }
 
-func runAPI(ctx context.Context, args []string) error {
-	fs := newFlags("api", `
+func runAPI(ctx context.Context, std streams, args []string) error {
+	fs := newFlags(std, "api", `
 Serves the dnsroll HTTP API (see /openapi.yaml): POST /rollouts, GET /rollouts,
 GET /rollouts/{id}, POST /rollouts/{id}/abort|rollback|approve, /healthz and
 /metrics. It keeps no state: rollouts live in Temporal.
@@ -64,7 +64,7 @@ TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
 		}
 	}
 	token := strings.TrimSpace(os.Getenv("DNSROLL_API_TOKEN"))
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := slog.New(slog.NewJSONHandler(std.err, nil))
 	switch {
 	case token == "" && !f.insecureNoAuth:
 		return errors.New("DNSROLL_API_TOKEN is not set: the API does not start without a bearer token (--insecure-no-auth serves without one, for local development only)")

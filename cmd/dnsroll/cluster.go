@@ -17,8 +17,8 @@ import (
 	"github.com/dnsroll/dnsroll/lab/cluster"
 )
 
-func runCluster(ctx context.Context, args []string) error {
-	fs := newFlags("cluster", `
+func runCluster(ctx context.Context, std streams, args []string) error {
+	fs := newFlags(std, "cluster", `
 Runs the cluster lab until Ctrl-C: a self-hosted Temporal server (all
 services in one process) on a private PostgreSQL, the process lab (Linode API
 simulator, named, nginx or dnsdist) using it, and --workers worker processes
@@ -38,7 +38,7 @@ load balancer ports.`)
 		return err
 	}
 	if *port != 0 && !freeport.Free(*port) {
-		fmt.Printf("port %d is taken; the Temporal frontend takes any free port\n", *port)
+		fmt.Fprintf(std.out, "port %d is taken; the Temporal frontend takes any free port\n", *port)
 		*port = 0
 	}
 	fleet, err := config.Load(filepath.Join(*fleets, "lab.yaml"))
@@ -51,13 +51,13 @@ load balancer ports.`)
 	}
 	adoptLabDaemons()
 	defer reapLabDaemons()
-	c, err := cluster.Start(ctx, cluster.Options{BinDir: *binDir, Port: *port, Log: os.Stdout})
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: *binDir, Port: *port, Log: std.out})
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
 	l, err := lab.Start(ctx, lab.Options{Dir: *dir, Fleet: fleet, TemporalAddress: c.Address(), SimAddr: *sim,
-		BootDelay: 500 * time.Millisecond, Log: os.Stdout})
+		BootDelay: 500 * time.Millisecond, Log: std.out})
 	if err != nil {
 		return err
 	}
@@ -81,15 +81,15 @@ load balancer ports.`)
 			select {
 			case <-ctx.Done():
 			default:
-				fmt.Printf("cluster: worker %d (pid %d) exited: %v (see %s)\n", i+1, w.Process.Pid, err, logFile)
+				fmt.Fprintf(std.out, "cluster: worker %d (pid %d) exited: %v (see %s)\n", i+1, w.Process.Pid, err, logFile)
 			}
 			close(exited)
 		}()
 		defer func() { _ = w.Process.Signal(syscall.SIGTERM); <-exited }()
 		pids = append(pids, w.Process.Pid)
-		fmt.Printf("cluster: worker %d (pid %d, log %s)\n", i+1, w.Process.Pid, logFile)
+		fmt.Fprintf(std.out, "cluster: worker %d (pid %d, log %s)\n", i+1, w.Process.Pid, logFile)
 	}
-	fmt.Printf(`
+	fmt.Fprintf(std.out, `
 cluster lab is up. Ctrl-C stops everything.
   Temporal:   %[1]s (namespace default; server logs in %[2]s)
   Linode sim: %[3]s (token %[4]q)
@@ -105,7 +105,7 @@ One more worker:
   LINODE_TOKEN=%[4]s dnsroll worker --fleets %[7]s --lab-dir %[6]s --linode-url %[3]s
 `, c.Address(), c.Dir(), l.SimURL(), lab.Token, pids, l.Dir(), workerFleets)
 	<-ctx.Done()
-	fmt.Println("\nstopping the cluster lab…")
+	fmt.Fprintln(std.out, "\nstopping the cluster lab…")
 	return nil
 }
 

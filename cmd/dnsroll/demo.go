@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -17,8 +18,8 @@ import (
 // demoName is the record whose answer shows which revision is live.
 const demoName = "release.example.com."
 
-func runDemo(ctx context.Context, args []string) error {
-	fs := newFlags("demo", `
+func runDemo(ctx context.Context, std streams, args []string) error {
+	fs := newFlags(std, "demo", `
 Runs a complete blue-green rollout in a fresh local lab and stops everything it
 started. It creates the blue fleet (ns1, ns2 serving zone revision A behind lb1
 and lb2) with a first rollout, then rolls out revision B, printing each step,
@@ -37,7 +38,7 @@ named and nginx on loopback ports. It prints the mode it chose and why.`)
 	if err := os.RemoveAll(f.dir); err != nil {
 		return err
 	}
-	out := os.Stdout
+	out := std.out
 	fmt.Fprintln(out, "== dnsroll demo: blue-green rollout of two BIND nameservers behind two load balancers")
 	s, err := startLab(ctx, &f, out, nil)
 	if err != nil {
@@ -52,14 +53,14 @@ named and nginx on loopback ports. It prints the mode it chose and why.`)
 	}()
 
 	fmt.Fprintln(out, "\n== creating the blue fleet: first rollout, revision A")
-	if _, _, err := demoRollout(ctx, s, "A", "demo: create blue"); err != nil {
+	if _, _, err := demoRollout(ctx, out, s, "A", "demo: create blue"); err != nil {
 		return err
 	}
 	before := lbAnswers(s)
 
 	fmt.Fprintln(out, "\n== rolling out revision B (blue → green)")
 	start := time.Now()
-	run, st, err := demoRollout(ctx, s, "B", "demo: roll out B")
+	run, st, err := demoRollout(ctx, out, s, "B", "demo: roll out B")
 	if err != nil {
 		return err
 	}
@@ -85,12 +86,12 @@ named and nginx on loopback ports. It prints the mode it chose and why.`)
 	return nil
 }
 
-func demoRollout(ctx context.Context, s *labSession, rev, reason string) (rollouts.Run, workflows.Status, error) {
+func demoRollout(ctx context.Context, out io.Writer, s *labSession, rev, reason string) (rollouts.Run, workflows.Status, error) {
 	run, err := rollouts.Start(ctx, s.client, workflows.RolloutInput{Fleet: s.fleet.Name, Revision: rev, Reason: reason, RequestedBy: "demo"})
 	if err != nil {
 		return run, workflows.Status{}, err
 	}
-	p := &rollouts.Printer{W: os.Stdout, Clock: time.Now}
+	p := &rollouts.Printer{W: out, Clock: time.Now}
 	st, err := rollouts.Wait(ctx, s.client, run, 300*time.Millisecond, p.Update)
 	if err != nil {
 		return run, st, fmt.Errorf("rollout to %s: %w", rev, err)

@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/preflight"
 )
 
-func runFleet(ctx context.Context, args []string) error {
+func runFleet(ctx context.Context, std streams, args []string) error {
 	if len(args) == 0 || args[0] != "validate" {
 		return errors.New("usage: dnsroll fleet validate FILE [--revision R]")
 	}
-	fs := newFlags("fleet validate", `
+	fs := newFlags(std, "fleet validate", `
 Checks a fleet file as a rollout would before it creates anything: every field
 (Linode's label rule for each nameserver and its -next green, unique load
 balancer names, addresses and SSH hosts, port ranges), and, for --revision,
@@ -52,7 +51,7 @@ this command does not reach the cloud or the servers, and says so.
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	out := os.Stdout
+	out := std.out
 	fmt.Fprintf(out, "ok: fleet %s: %d nameservers, %d load balancers, %d zones\n", f.Name, len(f.Nameservers), len(f.LoadBalancers), len(f.Zones))
 	if *revision == "" && f.NeedsRevision() {
 		fmt.Fprintln(out, "skipped: the zone files, which depend on the revision (pass --revision)")

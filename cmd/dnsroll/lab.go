@@ -149,8 +149,8 @@ func (s *labSession) stop() {
 	reapLabDaemons()
 }
 
-func runDev(ctx context.Context, args []string) error {
-	fs := newFlags("dev", `
+func runDev(ctx context.Context, std streams, args []string) error {
+	fs := newFlags(std, "dev", `
 Runs the local lab and keeps it running until Ctrl-C: a Temporal dev server
 (Web UI on :8233), the Linode API simulator, lab nameservers (named) and load
 balancers (nginx or dnsdist, per fleets/lab.yaml), and a worker. State
@@ -176,7 +176,7 @@ In another terminal:
 	// metrics of the worker and client it shares with the API.
 	reg, sdkMetrics, closeMetrics := newMetrics()
 	defer closeMetrics()
-	s, err := startLab(ctx, &f, os.Stdout, sdkMetrics)
+	s, err := startLab(ctx, &f, std.out, sdkMetrics)
 	if err != nil {
 		return err
 	}
@@ -185,14 +185,14 @@ In another terminal:
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nlab is up. Ctrl-C stops everything.\n  Temporal:   %s\n  Web UI:     %s\n  Linode sim: %s (token %q)\n", s.lab.TemporalAddress(), s.lab.UIURL(), s.lab.SimURL(), lab.Token)
+	fmt.Fprintf(std.out, "\nlab is up. Ctrl-C stops everything.\n  Temporal:   %s\n  Web UI:     %s\n  Linode sim: %s (token %q)\n", s.lab.TemporalAddress(), s.lab.UIURL(), s.lab.SimURL(), lab.Token)
 	for _, lb := range s.fleet.LoadBalancers {
-		fmt.Printf("  %s:        dig @%s -p %s www.example.com\n", lb.Name, host(lb.Address), port(lb.Address))
+		fmt.Fprintf(std.out, "  %s:        dig @%s -p %s www.example.com\n", lb.Name, host(lb.Address), port(lb.Address))
 	}
-	devAPI.print(os.Stdout)
-	fmt.Printf("  export TEMPORAL_ADDRESS=%s\n  temporal workflow list --query 'Fleet=\"lab\"'\n", s.lab.TemporalAddress())
+	devAPI.print(std.out)
+	fmt.Fprintf(std.out, "  export TEMPORAL_ADDRESS=%s\n  temporal workflow list --query 'Fleet=\"lab\"'\n", s.lab.TemporalAddress())
 	<-ctx.Done()
-	fmt.Println("\nstopping the lab…")
+	fmt.Fprintln(std.out, "\nstopping the lab…")
 	return nil
 }
 

@@ -19,8 +19,13 @@ import (
 // command is one subcommand.
 type command struct {
 	summary string
-	run     func(ctx context.Context, args []string) error
+	run     func(ctx context.Context, std streams, args []string) error
 }
+
+// streams are where a command writes: out for what it was asked for
+// (results, progress, the lab's addresses), err for usage and diagnostics.
+// main passes the process's; tests pass buffers.
+type streams struct{ out, err io.Writer }
 
 var commands = map[string]command{
 	"worker":  {"run a Temporal worker that executes rollouts", runWorker},
@@ -35,7 +40,7 @@ var commands = map[string]command{
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+	if err := run(ctx, streams{out: os.Stdout, err: os.Stderr}, os.Args[1:]); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "dnsroll:", err)
 		}
@@ -43,13 +48,14 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+// run runs the command args name, writing to std.
+func run(ctx context.Context, std streams, args []string) error {
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
-		fmt.Fprintln(os.Stdout, version())
+		fmt.Fprintln(std.out, version())
 		return nil
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
+		usage(std.err)
 		if len(args) == 0 {
 			return errors.New("no command given")
 		}
@@ -57,10 +63,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		usage(stderr)
+		usage(std.err)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-	return cmd.run(ctx, args[1:])
+	return cmd.run(ctx, std, args[1:])
 }
 
 func usage(w io.Writer) {
@@ -99,9 +105,10 @@ func exitCode(err error) int {
 
 // newFlags makes a flag set whose --help prints a description and the flags;
 // "{search attributes}" in description stands for the names rollouts set.
-func newFlags(name, description string) *flag.FlagSet {
+func newFlags(std streams, name, description string) *flag.FlagSet {
 	description = strings.ReplaceAll(description, "{search attributes}", strings.Join(searchAttributeNames(), ", "))
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(std.err)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: dnsroll %s [flags]\n\n%s\n\nFlags:\n", name, strings.TrimSpace(description))
 		fs.PrintDefaults()

@@ -43,14 +43,14 @@ type rolloutCmd struct {
 	asJSON bool
 }
 
-func runRollout(ctx context.Context, args []string) error {
+func runRollout(ctx context.Context, std streams, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, rolloutUsage)
+		fmt.Fprint(std.err, rolloutUsage)
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlags("rollout "+sub, "Talks to the dnsroll API ($DNSROLL_API_URL, $DNSROLL_API_TOKEN); `dnsroll rollout --help` lists the commands.")
-	c := &rolloutCmd{out: os.Stdout}
+	fs := newFlags(std, "rollout "+sub, "Talks to the dnsroll API ($DNSROLL_API_URL, $DNSROLL_API_TOKEN); `dnsroll rollout --help` lists the commands.")
+	c := &rolloutCmd{out: std.out}
 	fs.StringVar(&c.client.URL, "api-url", envOr("DNSROLL_API_URL", "http://127.0.0.1:8080"), "dnsroll API base URL ($DNSROLL_API_URL)")
 	// The token's default is not the flag's, so --help cannot print it.
 	fs.StringVar(&c.client.Token, "token", "", "API bearer token (default $DNSROLL_API_TOKEN; prefer the environment)")
@@ -83,7 +83,7 @@ func runRollout(ctx context.Context, args []string) error {
 	case "cleanup":
 		run = c.cleanupFlags(fs)
 	default:
-		fmt.Fprint(os.Stderr, rolloutUsage)
+		fmt.Fprint(std.err, rolloutUsage)
 		return fmt.Errorf("unknown rollout command %q", sub)
 	}
 	if err := fs.Parse(args); err != nil {

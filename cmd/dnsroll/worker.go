@@ -11,8 +11,8 @@ import (
 	"github.com/dnsroll/dnsroll/worker"
 )
 
-func runWorker(ctx context.Context, args []string) error {
-	fs := newFlags("worker", `
+func runWorker(ctx context.Context, std streams, args []string) error {
+	fs := newFlags(std, "worker", `
 Runs a Temporal worker for the "dnsroll" task queue: the rollout workflow and
 its activities (Linode, Ansible, DNS probes, load balancer drivers). Run as many
 as you like; a rollout on a worker that dies resumes on another.

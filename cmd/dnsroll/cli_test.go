@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// cli runs dnsroll in process with args and returns what it wrote to its
+// standard output and error, and its exit status.
+func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), streams{out: &out, err: &errb}, args)
+	if err != nil {
+		code = exitCode(err)
+		if code != 0 {
+			errb.WriteString("dnsroll: " + err.Error() + "\n")
+		}
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestCLIVersionAndUsage(t *testing.T) {
+	out, errOut, code := cli(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "dnsroll ") || errOut != "" {
+		t.Errorf("version: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	for _, args := range [][]string{nil, {"nosuch"}} {
+		out, errOut, code := cli(t, args...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "Usage: dnsroll <command>") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and the usage on stderr", args, code, out, errOut)
+		}
+	}
+	// A command's --help goes to stderr and exits 0.
+	out, errOut, code = cli(t, "rollout", "list", "--help")
+	if code != 0 || out != "" || !strings.Contains(errOut, "-status") {
+		t.Errorf("rollout list --help: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestCLIFleetValidate(t *testing.T) {
+	out, errOut, code := cli(t, "fleet", "validate", "../../fleets/lab.yaml", "--revision", "A")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	for _, want := range []string{"ok: fleet lab: 2 nameservers, 2 load balancers", "ok: zone example.com", "skipped: live checks"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	b, err := os.ReadFile("../../fleets/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, bytes.Replace(b, []byte("fleet: lab"), []byte("fleet: Lab_1"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = cli(t, "fleet", "validate", bad)
+	if code != 1 || out != "" || !strings.Contains(errOut, "fleet: must be") {
+		t.Errorf("bad fleet name: exit %d, stdout %q, stderr %q; want exit 1 naming the field", code, out, errOut)
+	}
+}
+
+// fakeAPI answers the dnsroll API's rollout calls with canned rollouts: a
+// start of fleet lab, then rollout-lab:r1 running for polls reads and
+// failed afterwards.
+type fakeAPI struct {
+	t     *testing.T
+	token string
+	polls int
+
+	mu       sync.Mutex
+	reads    int
+	requests []string
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, r.Method+" "+r.URL.String())
+	if r.Header.Get("Authorization") != "Bearer "+f.token {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	step := &workflows.Step{Name: "EnsureServer", Target: "ns1-next", State: workflows.StepRunning, StartedAt: t0}
+	ro := api.Rollout{ID: "rollout-lab:r1", WorkflowID: "rollout-lab", RunID: "r1", State: "running",
+		Status: workflows.Status{Fleet: "lab", Revision: "B", Phase: workflows.PhaseProvisioning, StartedAt: t0, Steps: []*workflows.Step{step}}}
+	var body any
+	switch r.Method + " " + r.URL.Path {
+	case "POST /rollouts":
+		var req api.StartRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Fleet != "lab" || req.Revision != "B" {
+			f.t.Errorf("start request %+v (%v), want fleet lab, revision B", req, err)
+		}
+		body = api.Started{ID: ro.ID, WorkflowID: ro.WorkflowID, RunID: ro.RunID, Fleet: "lab", Revision: "B"}
+	case "GET /rollouts/rollout-lab:r1":
+		if f.reads++; f.reads > f.polls {
+			step.State, step.EndedAt, step.Error = workflows.StepFailed, t0.Add(3*time.Second), "linode: 503"
+			ro.State, ro.Phase, ro.Failure, ro.EndedAt = "failed", workflows.PhaseCleanupFailed, "EnsureServer ns1-next failed", t0.Add(4*time.Second)
+			ro.Cleanup = &workflows.Cleanup{Left: []workflows.Leftover{{Kind: "server", Name: "ns1-next", ID: 42, Action: "delete it"}}}
+		}
+		body = ro
+	case "GET /rollouts":
+		if got := r.URL.Query().Get("fleet"); got != "lab" {
+			f.t.Errorf("list for fleet %q, want lab", got)
+		}
+		body = api.Page{Rollouts: []api.Summary{{ID: ro.ID, Fleet: "lab", Revision: "B", Phase: ro.Phase, State: ro.State, StartedAt: t0}}}
+	case "POST /rollouts/rollout-lab:r1/abort":
+		body = api.Accepted{ID: ro.ID, Signal: "abort"}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// newFakeAPI serves a fakeAPI and points the CLI at it through the
+// environment, as a user would.
+func newFakeAPI(t *testing.T, polls int) *fakeAPI {
+	f := &fakeAPI{t: t, token: "s3cret-token", polls: polls}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	t.Setenv("DNSROLL_API_URL", srv.URL)
+	t.Setenv("DNSROLL_API_TOKEN", f.token)
+	return f
+}
+
+// start --wait follows a rollout step by step and exits 2 with the reason
+// when it does not succeed, listing what is left to undo.
+func TestCLIRolloutStartWait(t *testing.T) {
+	f := newFakeAPI(t, 2)
+	out, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "1ms")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"started rollout-lab:r1 (revision B)",
+		"==> provisioning",
+		"EnsureServer ns1-next    running",
+		"EnsureServer ns1-next    failed",
+		"error: linode: 503",
+		"left to undo:\n  server        ns1-next (Linode 42): delete it",
+		"dnsroll rollout cleanup --id rollout-lab:r1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if want := "rollout rollout-lab:r1 cleanup-failed: EnsureServer ns1-next failed"; !strings.Contains(errOut, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errOut)
+	}
+	// Every line once: the printer prints only what changed between polls.
+	if n := strings.Count(out, "EnsureServer ns1-next    running"); n != 1 {
+		t.Errorf("the running step printed %d times:\n%s", n, out)
+	}
+	if strings.Contains(out+errOut, f.token) {
+		t.Error("the token was printed")
+	}
+	if f.reads != 3 {
+		t.Errorf("%d reads of the rollout, want 3 (two running, one ended)", f.reads)
+	}
+}
+
+func TestCLIRolloutStatusListAbort(t *testing.T) {
+	newFakeAPI(t, 0)
+	out, _, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1")
+	for _, want := range []string{"rollout   rollout-lab:r1", "fleet     lab (revision B)", "state     failed, phase cleanup-failed", "failure: EnsureServer ns1-next failed", "left to undo:"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("status: exit %d, stdout lacks %q:\n%s", code, want, out)
+		}
+	}
+
+	out, _, code = cli(t, "rollout", "status", "--id", "rollout-lab:r1", "--json")
+	var ro api.Rollout
+	if err := json.Unmarshal([]byte(out), &ro); err != nil || code != 0 || ro.Failure != "EnsureServer ns1-next failed" {
+		t.Errorf("status --json: exit %d, %v, failure %q:\n%s", code, err, ro.Failure, out)
+	}
+
+	out, _, code = cli(t, "rollout", "list", "--fleet", "lab")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[1], "rollout-lab:r1  lab    B") {
+		t.Errorf("list: exit %d:\n%s", code, out)
+	}
+
+	out, _, code = cli(t, "rollout", "abort", "--id", "rollout-lab:r1", "--reason", "test")
+	if code != 0 || out != "sent abort to rollout-lab:r1; follow it with: dnsroll rollout status --id rollout-lab:r1\n" {
+		t.Errorf("abort: exit %d, stdout %q", code, out)
+	}
+}
+
+// A wrong token is the API's 401, reported as an error, with nothing on
+// standard output.
+func TestCLIRolloutUnauthorized(t *testing.T) {
+	newFakeAPI(t, 0)
+	t.Setenv("DNSROLL_API_TOKEN", "wrong")
+	out, errOut, code := cli(t, "rollout", "list", "--fleet", "lab")
+	if code != 1 || out != "" || !strings.Contains(errOut, "401") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and the API's 401", code, out, errOut)
+	}
+}
