@@ -28,7 +28,7 @@ type stageLab struct {
 	dir   string
 }
 
-func newStageLab(t *testing.T) *stageLab {
+func newStageLab(t testing.TB) *stageLab {
 	t.Helper()
 	needTool(t, "dnsdist")
 	needTool(t, "ansible-playbook")
@@ -54,7 +54,7 @@ func newStageLab(t *testing.T) *stageLab {
 	return l
 }
 
-func (l *stageLab) stage(t *testing.T, live, staged []dnsroll.Server) {
+func (l *stageLab) stage(t testing.TB, live, staged []dnsroll.Server) {
 	t.Helper()
 	defer logTime(t, "Stage", time.Now())
 	if err := l.d.Stage(context.Background(), l.fleet, l.bal, live, staged); err != nil {
@@ -62,7 +62,7 @@ func (l *stageLab) stage(t *testing.T, live, staged []dnsroll.Server) {
 	}
 }
 
-func (l *stageLab) flip(t *testing.T, shares ...lb.Share) {
+func (l *stageLab) flip(t testing.TB, shares ...lb.Share) {
 	t.Helper()
 	if err := l.d.Flip(context.Background(), l.fleet, l.bal, shares); err != nil {
 		t.Fatalf("Flip: %v", err)
@@ -257,7 +257,24 @@ func startSlowTXT(t *testing.T, answer string, delay time.Duration) dnsroll.Serv
 	return dnsroll.Server{Label: answer, IPv4: "127.0.0.1", DNSPort: pc.LocalAddr().(*net.UDPAddr).Port}
 }
 
-func logTime(t *testing.T, what string, start time.Time) {
+func logTime(t testing.TB, what string, start time.Time) {
 	t.Helper()
 	t.Logf("%s took %v", what, time.Since(start).Round(time.Millisecond))
+}
+
+// BenchmarkFlip measures one Flip on a lab dnsdist through lb.Local: the
+// console exchange that moves traffic, and reading the split back. Each
+// iteration flips to the other side, so every one changes the pools.
+func BenchmarkFlip(b *testing.B) {
+	l := newStageLab(b)
+	blue, green := lbtest.StartTXT(b, "blue"), lbtest.StartTXT(b, "green")
+	l.stage(b, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	sides := [][]lb.Share{{share(green, 1), share(blue, 0)}, {share(blue, 1), share(green, 0)}}
+	l.flip(b, sides[1]...) // the console key is read once, before timing
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := l.d.Flip(context.Background(), l.fleet, l.bal, sides[i%2]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

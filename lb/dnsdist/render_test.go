@@ -164,7 +164,7 @@ func writeKey(t *testing.T, dir string) {
 // needTool skips tests that run a program that is missing, except under
 // `make test` (DNSROLL_REQUIRE_LAB set), where a silent skip would hide a
 // broken setup.
-func needTool(t *testing.T, name string) {
+func needTool(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		msg := name + " is not installed (run `make deps`)"

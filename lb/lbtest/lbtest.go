@@ -24,7 +24,7 @@ const QueryName = "probe.dnsroll.test."
 // StartTXT starts a DNS server on one loopback port for UDP and TCP that
 // answers every query (a health check's too) with TXT answer, and returns
 // it as a backend labelled answer. It stops when the test ends.
-func StartTXT(t *testing.T, answer string) dnsroll.Server {
+func StartTXT(t testing.TB, answer string) dnsroll.Server {
 	t.Helper()
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
@@ -50,7 +50,7 @@ func StartTXT(t *testing.T, answer string) dnsroll.Server {
 
 // listenBoth binds one loopback port for UDP and TCP. The sockets are held,
 // not handed to another process, so port 0 is safe here.
-func listenBoth(t *testing.T) (net.PacketConn, net.Listener) {
+func listenBoth(t testing.TB) (net.PacketConn, net.Listener) {
 	t.Helper()
 	for range 50 {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -72,7 +72,7 @@ func listenBoth(t *testing.T) (net.PacketConn, net.Listener) {
 // test unless both answer exactly TXT want. A driver's Point promises the
 // new backends serve when it returns, so a wrong answer fails at once; only
 // a query with no reply is retried.
-func WantTXT(t *testing.T, addr, want string) {
+func WantTXT(t testing.TB, addr, want string) {
 	t.Helper()
 	for _, proto := range []string{"udp", "tcp"} {
 		c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
@@ -99,7 +99,7 @@ func WantTXT(t *testing.T, addr, want string) {
 
 // FreePort returns a loopback port, free for UDP and TCP, for a load
 // balancer to listen on.
-func FreePort(t *testing.T) string {
+func FreePort(t testing.TB) string {
 	t.Helper()
 	port, err := freeport.Loopback()
 	if err != nil {
@@ -111,7 +111,7 @@ func FreePort(t *testing.T) string {
 // LabFleet is a lab fleet for a driver's lab tests: this repository's
 // playbooks over connection local, and one zone that the health checks of
 // dnsdist ask for.
-func LabFleet(t *testing.T) *config.Fleet {
+func LabFleet(t testing.TB) *config.Fleet {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
