@@ -45,9 +45,10 @@ type Backend interface {
 	// LastRevision is the revision of the fleet's latest successful
 	// rollout, "" when it has none.
 	LastRevision(ctx context.Context, fleet string) (string, error)
-	// Input returns the input a rollout was started with, for a retry. It
-	// returns an ENOTFOUND error for a rollout that does not exist.
-	Input(ctx context.Context, run rollouts.Run) (workflows.RolloutInput, error)
+	// Retry starts a rollout again with the input run was started with,
+	// and returns the new run and that input. It returns an ENOTFOUND
+	// error for a rollout that does not exist, and ECONFLICT as Start.
+	Retry(ctx context.Context, run rollouts.Run) (rollouts.Run, workflows.RolloutInput, error)
 	// Health returns an error when Temporal cannot be reached.
 	Health(ctx context.Context) error
 }

@@ -128,14 +128,16 @@ func (f *fakeBackend) LastRevision(context.Context, string) (string, error) {
 	return f.lastRev, nil
 }
 
-func (f *fakeBackend) Input(_ context.Context, run rollouts.Run) (workflows.RolloutInput, error) {
+func (f *fakeBackend) Retry(ctx context.Context, run rollouts.Run) (rollouts.Run, workflows.RolloutInput, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	ro, ok := f.runs[RolloutID(run)]
+	f.mu.Unlock()
 	if !ok {
-		return workflows.RolloutInput{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "rollout %s not found", RolloutID(run))
+		return rollouts.Run{}, workflows.RolloutInput{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "rollout %s not found", RolloutID(run))
 	}
-	return workflows.RolloutInput{Fleet: ro.Fleet, Revision: ro.Revision, Reason: ro.Reason, RequestedBy: ro.RequestedBy}, nil
+	in := workflows.RolloutInput{Fleet: ro.Fleet, Revision: ro.Revision, Reason: ro.Reason, RequestedBy: ro.RequestedBy}
+	started, err := f.Start(ctx, in)
+	return started, in, err
 }
 
 func (f *fakeBackend) Health(context.Context) error {

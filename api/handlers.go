@@ -296,12 +296,8 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, e)
 		return
 	}
-	in, err := s.cfg.Backend.Input(r.Context(), rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.start(w, r, in, "rollout retried", "retry_of", ro.ID)
+	run, in, err := s.cfg.Backend.Retry(r.Context(), rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID})
+	s.started(w, r, in, run, err, "rollout retried", "retry_of", ro.ID)
 }
 
 // cleanupRollout finishes the cleanup of a rollout that ended
@@ -332,10 +328,16 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 	}, "cleanup started", "cleanup_of", ro.ID)
 }
 
-// start starts a run of the fleet's workflow and answers 201 with it, or
-// 409 naming the fleet's running rollout; logArgs go into the log line.
+// start starts a run of the fleet's workflow and answers as started does.
 func (s *Server) start(w http.ResponseWriter, r *http.Request, in workflows.RolloutInput, msg string, logArgs ...any) {
 	run, err := s.cfg.Backend.Start(r.Context(), in)
+	s.started(w, r, in, run, err, msg, logArgs...)
+}
+
+// started answers a start of run with input in: 201 with it, 409 naming
+// the fleet's running rollout, or err's status; logArgs go into the log
+// line.
+func (s *Server) started(w http.ResponseWriter, r *http.Request, in workflows.RolloutInput, run rollouts.Run, err error, msg string, logArgs ...any) {
 	if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
 		s.fail(w, r, s.conflict(r, err, rollouts.Run{WorkflowID: workflows.WorkflowID(in.Fleet)}))
 		return

@@ -41,9 +41,9 @@ func (t *Temporal) Start(ctx context.Context, in workflows.RolloutInput) (rollou
 	return rollouts.Start(ctx, t.Client, in)
 }
 
-// Input implements Backend.
-func (t *Temporal) Input(ctx context.Context, run rollouts.Run) (workflows.RolloutInput, error) {
-	return rollouts.Input(ctx, t.Client, run)
+// Retry implements Backend.
+func (t *Temporal) Retry(ctx context.Context, run rollouts.Run) (rollouts.Run, workflows.RolloutInput, error) {
+	return rollouts.Retry(ctx, t.Client, run)
 }
 
 // Signal implements Backend.

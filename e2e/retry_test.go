@@ -36,7 +36,7 @@ func TestRetryAndResetAfterFailure(t *testing.T) {
 
 	// The operator fixes the zone, then retries with the same input.
 	writeFile(t, tl.fleet.ZoneFile(tl.fleet.Zones[0], "C"), readZone(t, "B"))
-	run, err := rollouts.Retry(context.Background(), tl.client, failed)
+	run, _, err := rollouts.Retry(context.Background(), tl.client, failed)
 	if err != nil {
 		t.Fatal(err)
 	}
