@@ -1,16 +1,33 @@
 // Package dnsdist is a load balancer driver for dnsdist that switches
 // without losing a query. nginx's reload closes the old workers' sockets and
 // drops replies in flight (about 7 queries per switch at 5,000 queries/s);
-// dnsdist instead changes its backends at runtime through its console: the
-// new backend is added and health-checked, the old one is set down, drained
-// and removed, and the process never restarts.
+// dnsdist instead changes its backends at runtime through its console, and
+// the process never restarts.
 //
-// Point renders a complete dnsdist.conf (which records the backends, so a
-// restart comes back pointing the same way) and runs the dnsdist Ansible
-// playbook, which installs it and makes the running dnsdist converge through
-// the console. The same driver serves real load balancers (Debian VMs over
-// SSH, systemd) and lab ones (a dnsdist per load balancer on loopback, in
-// <LabDir>/lb/<name>/).
+// It switches in two phases (lb.Share, activities.Stager):
+//
+//   - Stage, off the critical path, runs the dnsdist Ansible playbook in
+//     stage mode: green's backends join pool "staged", health-checked but
+//     given no traffic, and nothing live is touched.
+//   - Flip, the promote or the rollback, is one console exchange and no
+//     playbook: the weighted backends join the default pool (""), which
+//     gets the traffic under the weighted random policy, then every other
+//     backend leaves it. A backend that leaves keeps answering the queries
+//     it has; the split is read back before Flip returns.
+//   - Point, afterwards, serves exactly the given backends: it adds what is
+//     missing, sets the rest down, waits until dnsdist has no outstanding
+//     query to them, and removes them.
+//
+// The console is reached over an lb.Channel that the worker keeps open to
+// the load balancer: SSH to the load balancer, which connects to the
+// console on its own loopback, or, in the lab, directly on this machine.
+// Its key is read from the load balancer through the same channel and kept
+// in memory only.
+//
+// Point and Stage render a complete dnsdist.conf that records the live and
+// the staged backends, so a restart comes back the same way. The same
+// driver serves real load balancers (Debian VMs over SSH, systemd) and lab
+// ones (a dnsdist per load balancer on loopback, in <LabDir>/lb/<name>/).
 package dnsdist
 
 import (
@@ -28,7 +45,8 @@ import (
 
 // Where the console listens and its key lives on a real load balancer. The
 // console is loopback-only: Ansible runs the console client on the load
-// balancer itself, so neither the port nor the key ever leaves the machine.
+// balancer itself, and the worker reaches it through SSH to the load
+// balancer (lb.Channel.Dial), so the port is never open to the network.
 const (
 	vmConsole = "127.0.0.1:5199"
 	vmKeyFile = "/etc/dnsdist/dnsroll-console.key"
@@ -69,7 +87,7 @@ type Driver struct {
 	Channels lb.Opener
 
 	mu   sync.Mutex
-	keys map[string]*[32]byte // console keys by console address and key file; never logged
+	keys map[string]*[32]byte // console keys by keyID; never logged
 }
 
 // Point makes lb send all DNS traffic to backends and returns once dnsdist

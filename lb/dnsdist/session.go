@@ -25,8 +25,7 @@ func (d *Driver) channel(ctx context.Context, fleet *config.Fleet, balancer conf
 // key returns the console key of the dnsdist at addr, read once through ch
 // from keyFile on the load balancer and then kept in memory only. It is
 // never logged or returned in an error.
-func (d *Driver) key(ctx context.Context, ch lb.Channel, fleet *config.Fleet, addr, keyFile string) (*[32]byte, error) {
-	id := addr + " " + keyFile
+func (d *Driver) key(ctx context.Context, ch lb.Channel, fleet *config.Fleet, id, keyFile string) (*[32]byte, error) {
 	d.mu.Lock()
 	k := d.keys[id]
 	d.mu.Unlock()
@@ -61,10 +60,16 @@ func (d *Driver) key(ctx context.Context, ch lb.Channel, fleet *config.Fleet, ad
 	return k, nil
 }
 
-func (d *Driver) forgetKey(addr, keyFile string) {
+func (d *Driver) forgetKey(id string) {
 	d.mu.Lock()
-	delete(d.keys, addr+" "+keyFile)
+	delete(d.keys, id)
 	d.mu.Unlock()
+}
+
+// keyID names a console key: every real load balancer has the same console
+// address and key file, so the fleet and balancer names come first.
+func keyID(fleet *config.Fleet, balancer config.LoadBalancer, addr, keyFile string) string {
+	return fleet.Name + "\x00" + balancer.Name + "\x00" + addr + "\x00" + keyFile
 }
 
 // exec runs chunks, in order, in one console session with balancer's
@@ -80,18 +85,19 @@ func (d *Driver) exec(ctx context.Context, fleet *config.Fleet, balancer config.
 	if err != nil {
 		return nil, err
 	}
+	id := keyID(fleet, balancer, addr, keyFile)
 	for attempt := 0; ; attempt++ {
-		out, err := d.session(ctx, ch, fleet, addr, keyFile, chunks)
+		out, err := d.session(ctx, ch, fleet, id, addr, keyFile, chunks)
 		if errors.Is(err, ErrConsoleClosed) && attempt == 0 {
-			d.forgetKey(addr, keyFile)
+			d.forgetKey(id)
 			continue
 		}
 		return out, err
 	}
 }
 
-func (d *Driver) session(ctx context.Context, ch lb.Channel, fleet *config.Fleet, addr, keyFile string, chunks []string) ([]string, error) {
-	key, err := d.key(ctx, ch, fleet, addr, keyFile)
+func (d *Driver) session(ctx context.Context, ch lb.Channel, fleet *config.Fleet, id, addr, keyFile string, chunks []string) ([]string, error) {
+	key, err := d.key(ctx, ch, fleet, id, keyFile)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,15 @@
 package dnsdist
 
 import (
+	"context"
+	"encoding/base64"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
@@ -75,5 +80,73 @@ All                                                             13.0            
 	}
 	if _, err := parseStats("Error: boom", table); err == nil {
 		t.Error("parseStats accepted an error reply")
+	}
+}
+
+// fakeChannel is a load balancer reached through a channel: its key file
+// holds key, and its console is a fakeConsole.
+type fakeChannel struct {
+	key      *[32]byte
+	console  string
+	commands []string
+}
+
+func (c *fakeChannel) Run(_ context.Context, cmd string) ([]byte, error) {
+	c.commands = append(c.commands, cmd)
+	return []byte(base64.StdEncoding.EncodeToString(c.key[:]) + "\n"), nil
+}
+
+func (c *fakeChannel) Dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, c.console)
+}
+
+type fakeOpener map[string]*fakeChannel
+
+func (o fakeOpener) Open(_ context.Context, _ *config.Fleet, b config.LoadBalancer) (lb.Channel, error) {
+	return o[b.Name], nil
+}
+
+// TestFlipThroughChannel flips two real load balancers (same console
+// address and key file, different keys) through their channels: each key
+// is read from its own load balancer once, with sudo for a non-root SSH
+// user, and read again when the load balancer's key changed.
+func TestFlipThroughChannel(t *testing.T) {
+	green := dnsroll.Server{Label: "green", IPv4: "192.0.2.30"}
+	reply := func(string) string { return "dnsroll-ok 192.0.2.30:53=1=up\n" }
+	opener := fakeOpener{}
+	for _, name := range []string{"lb1", "lb2"} {
+		key := testKey(t)
+		addr, _ := startFakeConsole(t, key, reply)
+		opener[name] = &fakeChannel{key: key, console: addr}
+	}
+	d := &Driver{Channels: opener}
+	fleet := vmFleet()
+	flip := func(name string) error {
+		return d.Flip(context.Background(), fleet, config.LoadBalancer{Name: name, Address: "192.0.2.10:53"}, []lb.Share{{Server: green, Weight: 1}})
+	}
+	for range 2 {
+		for _, name := range []string{"lb1", "lb2"} {
+			if err := flip(name); err != nil {
+				t.Fatalf("Flip %s: %v", name, err)
+			}
+		}
+	}
+	for name, ch := range opener {
+		if want := []string{"sudo -n cat -- '" + vmKeyFile + "'"}; !slices.Equal(ch.commands, want) {
+			t.Errorf("%s: commands %q, want the key read once: %q", name, ch.commands, want)
+		}
+	}
+	// lb1's key is recreated: the console closes on the old one, and the
+	// driver reads the new one.
+	lb1 := opener["lb1"]
+	newKey := testKey(t)
+	lb1.key = newKey
+	lb1.console, _ = startFakeConsole(t, newKey, reply)
+	if err := flip("lb1"); err != nil {
+		t.Fatalf("Flip after the key changed: %v", err)
+	}
+	if len(lb1.commands) != 2 {
+		t.Errorf("after the key changed the driver read it %d times in all, want 2", len(lb1.commands))
 	}
 }
