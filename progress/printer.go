@@ -1,4 +1,7 @@
-package rollouts
+// Package progress prints a rollout's progress for a person at a terminal:
+// the CLI's --wait and --follow, its status, and the demo. It only formats
+// workflows.Status; reading it from Temporal or the API is the caller's.
+package progress
 
 import (
 	"fmt"

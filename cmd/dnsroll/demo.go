@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnsroll/dnsroll/progress"
+
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll"
@@ -91,7 +93,7 @@ func demoRollout(ctx context.Context, out io.Writer, s *labSession, rev, reason 
 	if err != nil {
 		return run, workflows.Status{}, err
 	}
-	p := &rollouts.Printer{W: out, Clock: time.Now}
+	p := &progress.Printer{W: out, Clock: time.Now}
 	st, err := rollouts.Wait(ctx, s.client, run, 300*time.Millisecond, p.Update)
 	if err != nil {
 		return run, st, fmt.Errorf("rollout to %s: %w", rev, err)

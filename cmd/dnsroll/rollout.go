@@ -11,8 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dnsroll/dnsroll/progress"
+
 	"github.com/dnsroll/dnsroll/api"
-	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -148,7 +149,7 @@ func (c *rolloutCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 
 // follow prints a rollout's progress until it ends; only success exits 0.
 func (c *rolloutCmd) follow(ctx context.Context, id string, poll time.Duration) error {
-	p := &rollouts.Printer{W: c.out, Clock: time.Now, ID: id}
+	p := &progress.Printer{W: c.out, Clock: time.Now, ID: id}
 	ro, err := c.client.Wait(ctx, id, poll, func(ro api.Rollout) { p.Update(ro.Status) })
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("stopped following %s; it goes on (dnsroll rollout status --id %s)", id, id)
@@ -196,7 +197,7 @@ func (c *rolloutCmd) status(ctx context.Context) error {
 		fmt.Fprintf(c.out, "Web UI    %s\n", ro.Links.WebUI)
 	}
 	fmt.Fprintln(c.out)
-	(&rollouts.Printer{W: c.out, ID: ro.ID}).Update(ro.Status)
+	(&progress.Printer{W: c.out, ID: ro.ID}).Update(ro.Status)
 	if ro.Failure != "" {
 		fmt.Fprintf(c.out, "\nfailure: %s\n", ro.Failure)
 	}

@@ -1,0 +1,58 @@
+package progress
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/probe"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// The printer prints only what is new, with times when it has a clock,
+// including a step's retries with their last error.
+func TestPrinter(t *testing.T) {
+	var b strings.Builder
+	at := time.Date(2026, 12, 1, 15, 4, 5, 0, time.UTC)
+	p := &Printer{W: &b, Clock: func() time.Time { return at }}
+	st := workflows.Status{Phase: workflows.PhaseDeletingBlue, Steps: []*workflows.Step{{Name: "DeleteServer", Target: "ns1", State: workflows.StepRunning}}}
+	p.Update(st)
+	st.Retrying = []workflows.Retry{{Activity: "DeleteServer", Attempt: 3, LastError: "[500] Internal Server Error", Progress: "deleting ns1"}}
+	p.Update(st)
+	p.Update(st)
+	want := "15:04:05 ==> deleting-blue\n" +
+		"15:04:05     DeleteServer ns1         running    \n" +
+		"15:04:05     ~ DeleteServer (deleting ns1): attempt 3 after: [500] Internal Server Error\n"
+	if got := b.String(); got != want {
+		t.Errorf("printed:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+// At the approval gate the printer puts the decision in front of the
+// operator: green's changes against blue, the deadline, and the commands
+// that approve or abort this very rollout.
+func TestPrinterApprovalGate(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b, ID: "rollout-lab:0f1e"}
+	verify := activities.VerifyResult{Reports: []probe.Report{{Name: "ns1-next", Diffs: []probe.Comparison{{
+		Zone: "example.com.", Against: "ns1", Summary: "1 added, 0 removed, 1 changed: api.example.com. A, www.example.com. A",
+	}}}}}
+	p.Update(workflows.Status{
+		Phase:     workflows.PhaseAwaitingApproval,
+		ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
+		Analysis:  []workflows.Analysis{{Step: "VerifyGreen", Result: verify}},
+	})
+	got := b.String()
+	for _, want := range []string{
+		"zone example.com. on ns1-next against ns1: 1 added, 0 removed, 1 changed: api.example.com. A, www.example.com. A\n",
+		"approve by 2026-12-01 16:00:00 UTC, or the rollout is aborted\n",
+		"approve: dnsroll rollout approve --id rollout-lab:0f1e --reason '...'\n",
+		"abort:   dnsroll rollout abort --id rollout-lab:0f1e --reason '...'\n",
+		"temporal workflow signal --workflow-id rollout-lab --name approve",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("printed:\n%s\nlacks %q", got, want)
+		}
+	}
+}
