@@ -36,6 +36,13 @@ func errorf(status int, code, format string, args ...any) *httpError {
 	return &httpError{status: status, body: ErrorBody{Code: code, Message: fmt.Sprintf(format, args...)}}
 }
 
+// conflictAbout is a 409 about rollout id, which the body names.
+func conflictAbout(id, format string, args ...any) *httpError {
+	e := errorf(http.StatusConflict, dnsroll.ECONFLICT, format, args...)
+	e.body.RolloutID = id
+	return e
+}
+
 // fieldError is a 400 about one request field; the message starts with its name.
 func fieldError(field, format string, args ...any) *httpError {
 	e := errorf(http.StatusBadRequest, dnsroll.EINVALID, "%s: %s", field, fmt.Sprintf(format, args...))

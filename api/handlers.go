@@ -227,34 +227,31 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ro)
 }
 
-// signalRequest reads the optional body of a signal or a cleanup: a
-// reason and who asks (default "api"), each of bounded length.
-func (s *Server) signalRequest(w http.ResponseWriter, r *http.Request) (SignalRequest, error) {
+// signalRequest reads the optional body of a signal or a cleanup (a
+// reason and who asks, default "api", each of bounded length), then the
+// rollout it is for.
+func (s *Server) signalRequest(w http.ResponseWriter, r *http.Request) (SignalRequest, Rollout, error) {
 	var in SignalRequest
 	if err := s.decode(w, r, &in, true); err != nil {
-		return in, err
+		return in, Rollout{}, err
 	}
 	if len(in.Reason) > maxReason {
-		return in, fieldError("reason", "must be at most %d bytes", maxReason)
+		return in, Rollout{}, fieldError("reason", "must be at most %d bytes", maxReason)
 	}
 	if len(in.By) > maxBy {
-		return in, fieldError("by", "must be at most %d bytes", maxBy)
+		return in, Rollout{}, fieldError("by", "must be at most %d bytes", maxBy)
 	}
 	if in.By == "" {
 		in.By = "api"
 	}
-	return in, nil
+	ro, err := s.rollout(r)
+	return in, ro, err
 }
 
 // signal sends name to the rollout if its state allows it, 409 otherwise.
 func (s *Server) signal(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in, err := s.signalRequest(w, r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		ro, err := s.rollout(r)
+		in, ro, err := s.signalRequest(w, r)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -264,9 +261,7 @@ func (s *Server) signal(name string) http.HandlerFunc {
 			if why == "" {
 				why = "the rollout is " + ro.State
 			}
-			e := errorf(http.StatusConflict, dnsroll.ECONFLICT, "cannot %s %s: %s", name, ro.ID, why)
-			e.body.RolloutID = ro.ID
-			s.fail(w, r, e)
+			s.fail(w, r, conflictAbout(ro.ID, "cannot %s %s: %s", name, ro.ID, why))
 			return
 		}
 		if err := s.cfg.Backend.Signal(r.Context(), run, name, in); err != nil {
@@ -291,9 +286,7 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ro.State == "running" {
-		e := errorf(http.StatusConflict, dnsroll.ECONFLICT, "cannot retry %s: it is still running (%s)", ro.ID, ro.Phase)
-		e.body.RolloutID = ro.ID
-		s.fail(w, r, e)
+		s.fail(w, r, conflictAbout(ro.ID, "cannot retry %s: it is still running (%s)", ro.ID, ro.Phase))
 		return
 	}
 	run, in, err := s.cfg.Backend.Retry(r.Context(), rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID})
@@ -305,20 +298,13 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 // balancer back on blue and deletes every -next server, from the blue
 // servers that the failed run's status names.
 func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
-	in, err := s.signalRequest(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ro, err := s.rollout(r)
+	in, ro, err := s.signalRequest(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if ro.Status.Phase != workflows.PhaseCleanupFailed || len(ro.Status.Blue) == 0 {
-		e := errorf(http.StatusConflict, dnsroll.ECONFLICT, "cannot clean up after %s: it is %s; only a cleanup-failed rollout has something left to undo", ro.ID, ro.Status.Phase)
-		e.body.RolloutID = ro.ID
-		s.fail(w, r, e)
+		s.fail(w, r, conflictAbout(ro.ID, "cannot clean up after %s: it is %s; only a cleanup-failed rollout has something left to undo", ro.ID, ro.Status.Phase))
 		return
 	}
 	st := ro.Status

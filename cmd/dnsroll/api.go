@@ -77,14 +77,11 @@ TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
 	reg, sdkMetrics, closeMetrics := newMetrics()
 	defer closeMetrics()
 	tf.metrics = sdkMetrics
-	c, err := tf.dial()
+	c, err := tf.dialReady(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := checkSearchAttributes(ctx, c, tf.namespace); err != nil {
-		return err
-	}
 	cfg := f.config(c, tf.namespace, token, log)
 	cfg.Registry = reg
 	ln, err := net.Listen("tcp", f.listen)

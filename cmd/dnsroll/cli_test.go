@@ -55,11 +55,7 @@ func TestCLIFleetValidate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
-	for _, want := range []string{"ok: fleet lab: 2 nameservers, 2 load balancers", "ok: zone example.com", "skipped: live checks"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, out)
-		}
-	}
+	wantAll(t, "stdout", out, "ok: fleet lab: 2 nameservers, 2 load balancers", "ok: zone example.com", "skipped: live checks")
 
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	b, err := os.ReadFile("../../fleets/lab.yaml")
@@ -72,6 +68,16 @@ func TestCLIFleetValidate(t *testing.T) {
 	out, errOut, code = cli(t, "fleet", "validate", bad)
 	if code != 1 || out != "" || !strings.Contains(errOut, "fleet: must be") {
 		t.Errorf("bad fleet name: exit %d, stdout %q, stderr %q; want exit 1 naming the field", code, out, errOut)
+	}
+}
+
+// wantAll checks that got, which is what, contains every one of wants.
+func wantAll(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, got)
+		}
 	}
 }
 
@@ -149,7 +155,7 @@ func TestCLIRolloutStartWait(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("exit %d, want 2; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	for _, want := range []string{
+	wantAll(t, "stdout", out,
 		"started rollout-lab:r1 (revision B)",
 		"==> provisioning",
 		"EnsureServer ns1-next    running",
@@ -157,11 +163,7 @@ func TestCLIRolloutStartWait(t *testing.T) {
 		"error: linode: 503",
 		"left to undo:\n  server        ns1-next (Linode 42): delete it",
 		"dnsroll rollout cleanup --id rollout-lab:r1",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	if want := "rollout rollout-lab:r1 cleanup-failed: EnsureServer ns1-next failed"; !strings.Contains(errOut, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, errOut)
 	}
@@ -180,11 +182,10 @@ func TestCLIRolloutStartWait(t *testing.T) {
 func TestCLIRolloutStatusListAbort(t *testing.T) {
 	newFakeAPI(t, 0)
 	out, _, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1")
-	for _, want := range []string{"rollout   rollout-lab:r1", "fleet     lab (revision B)", "state     failed, phase cleanup-failed", "failure: EnsureServer ns1-next failed", "left to undo:"} {
-		if code != 0 || !strings.Contains(out, want) {
-			t.Errorf("status: exit %d, stdout lacks %q:\n%s", code, want, out)
-		}
+	if code != 0 {
+		t.Errorf("status: exit %d", code)
 	}
+	wantAll(t, "status", out, "rollout   rollout-lab:r1", "fleet     lab (revision B)", "state     failed, phase cleanup-failed", "failure: EnsureServer ns1-next failed", "left to undo:")
 
 	out, _, code = cli(t, "rollout", "status", "--id", "rollout-lab:r1", "--json")
 	var ro api.Rollout

@@ -70,11 +70,7 @@ func TestCheckSearchAttributes(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not say %q:\n%v", w, err)
-				}
-			}
+			wantAll(t, "the error", err.Error(), tt.want...)
 		})
 	}
 }

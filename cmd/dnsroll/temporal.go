@@ -90,6 +90,20 @@ func (t *temporalFlags) dial() (client.Client, error) {
 	return c, nil
 }
 
+// dialReady dials Temporal and checks that the namespace is ready for
+// rollouts (checkSearchAttributes), as the worker and the API do at startup.
+func (t *temporalFlags) dialReady(ctx context.Context) (client.Client, error) {
+	c, err := t.dial()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSearchAttributes(ctx, c, t.namespace); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // checkSearchAttributes fails, saying how to fix it, when the namespace
 // lacks one of the Keyword search attributes rollouts set
 // (workflows.SearchAttributes). Without them, starts and workflow tasks

@@ -67,14 +67,11 @@ file); ANSIBLE_HOST_KEY_CHECKING=False turns checking off, with a warning.`)
 		go func() { _ = serveHTTP(ctx, ln, metricsHandler(reg)) }()
 		slog.Info("serving metrics", "addr", ln.Addr().String())
 	}
-	c, err := tf.dial()
+	c, err := tf.dialReady(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := checkSearchAttributes(ctx, c, tf.namespace); err != nil {
-		return err
-	}
 	w := worker.New(c, acts)
 	slog.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "fleets", cfg.FleetDir)
 	return w.Run(interruptCh(ctx))
