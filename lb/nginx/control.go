@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/lb"
 )
 
 // configIDRE finds the ID in a rendered config's control server.
@@ -28,10 +28,15 @@ func configID(conf string) (string, error) {
 // RunningConfigID asks the nginx workers listening on socket which config
 // they run.
 func RunningConfigID(ctx context.Context, socket string) (string, error) {
-	var dialer net.Dialer
+	return askConfigID(ctx, lb.Local{}, socket)
+}
+
+// askConfigID asks through ch, which reaches the load balancer's unix
+// sockets.
+func askConfigID(ctx context.Context, ch lb.Channel, socket string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	conn, err := dialer.DialContext(ctx, "unix", socket)
+	conn, err := ch.Dial(ctx, "unix", socket)
 	if err != nil {
 		return "", err
 	}
@@ -50,8 +55,12 @@ func RunningConfigID(ctx context.Context, socket string) (string, error) {
 // workers serve config id: a few connections, since each worker has its
 // own listening sockets and the kernel spreads connections over them.
 func verifyServing(ctx context.Context, socket, id string) error {
+	return verifyThrough(ctx, lb.Local{}, socket, id)
+}
+
+func verifyThrough(ctx context.Context, ch lb.Channel, socket, id string) error {
 	for range 4 {
-		got, err := RunningConfigID(ctx, socket)
+		got, err := askConfigID(ctx, ch, socket)
 		if err != nil {
 			return fmt.Errorf("verify: ask the running nginx for its config: %w", err)
 		}

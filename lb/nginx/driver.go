@@ -27,6 +27,10 @@ const (
 	vmPIDFile       = "/run/nginx.pid"
 	vmErrorLog      = "/var/log/nginx/error.log"
 	vmControlSocket = "/run/nginx-dnsroll.sock"
+	// vmStateDir holds the flip helpers and the staged record (the role's
+	// dnsroll_nginx_state_dir); a lab load balancer uses its directory.
+	vmStateDir = "/var/lib/dnsroll/nginx"
+	vmConf     = "/etc/nginx/nginx.conf"
 )
 
 // validateTask is the name of the role task that installs the config after
@@ -50,6 +54,10 @@ type Driver struct {
 	// worker uses it to heartbeat, since a playbook can outlast a heartbeat
 	// timeout.
 	Progress func(ctx context.Context, msg string)
+	// Channels opens the kept-open channels that Flip runs its one
+	// command through. Nil means lb.Local for fleets whose Ansible
+	// connection is local (the lab), and an error otherwise.
+	Channels lb.Opener
 }
 
 // Point renders lb's nginx config for backends, applies it with the fleet's
@@ -67,10 +75,15 @@ func (d *Driver) Point(ctx context.Context, fleet *config.Fleet, balancer config
 }
 
 func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, backends []dnsroll.Server) error {
-	j, err := d.job(fleet, balancer, backends)
+	j, err := d.job(fleet, balancer, backends, nil)
 	if err != nil {
 		return err
 	}
+	return d.apply(ctx, j)
+}
+
+// apply runs j's playbook and, in the lab, checks that nginx serves it.
+func (d *Driver) apply(ctx context.Context, j job) error {
 	play := lb.Playbook{Runner: d.Runner, Request: j.req, Progress: d.Progress, ValidateTask: validateTask, Validator: "nginx -t"}
 	if err := play.Run(ctx); err != nil {
 		return err
@@ -89,10 +102,22 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config
 // that makes nginx serve it.
 type job struct {
 	conf, id, socket, labDir string
+	data                     TemplateData
+	paths                    paths
 	req                      provision.Request
 }
 
-func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends []dnsroll.Server) (job, error) {
+// paths are where one load balancer keeps what a flip touches.
+type paths struct {
+	conf, pid, stateDir string
+	// nginx is the command that validates a config as the running nginx
+	// would read it.
+	nginx []string
+}
+
+// job works out the switch to backends, with weights (nil: equal) as in
+// a flip. The staged record is backends; Stage adds its staged ones.
+func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends []dnsroll.Server, weights []int) (job, error) {
 	if err := lb.CheckName(balancer.Name); err != nil {
 		return job{}, err
 	}
@@ -100,10 +125,11 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 	if err != nil {
 		return job{}, err
 	}
-	data := TemplateData{Name: balancer.Name, Listen: balancer.Address, PIDFile: vmPIDFile, ErrorLog: vmErrorLog, ControlSocket: vmControlSocket}
+	data := TemplateData{Name: balancer.Name, Listen: balancer.Address, PIDFile: vmPIDFile, ErrorLog: vmErrorLog, ControlSocket: vmControlSocket, Weights: weights}
 	for _, b := range backends {
 		data.Backends = append(data.Backends, b.DNSAddr())
 	}
+	p := paths{conf: vmConf, pid: vmPIDFile, stateDir: vmStateDir, nginx: []string{"nginx"}}
 	labDir := ""
 	if fleet.Lab != nil {
 		if labDir, err = d.Dir(balancer.Name); err != nil {
@@ -113,6 +139,8 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 		// small machine and carries little traffic.
 		data.PIDFile, data.ErrorLog, data.Workers = filepath.Join(labDir, "nginx.pid"), filepath.Join(labDir, "error.log"), 1
 		data.ControlSocket = filepath.Join(labDir, "control.sock")
+		// The role's lab paths and nginx command (vars/main.yml).
+		p = paths{conf: filepath.Join(labDir, "nginx.conf"), pid: data.PIDFile, stateDir: labDir, nginx: []string{"nginx", "-e", data.ErrorLog}}
 	}
 	conf, err := d.render(data)
 	if err != nil {
@@ -126,10 +154,16 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 	if address == "" {
 		address = listenHost
 	}
+	staged, err := stagedVar(backends)
+	if err != nil {
+		return job{}, err
+	}
 	vars := map[string]any{
 		"dnsroll_nginx_conf":           conf,
 		"dnsroll_nginx_config_id":      id,
 		"dnsroll_nginx_control_socket": data.ControlSocket,
+		"dnsroll_nginx_state_dir":      p.stateDir,
+		"dnsroll_nginx_staged":         staged,
 		"dnsroll_lab_dir":              labDir,
 		"dnsroll_lb_listen_host":       listenHost,
 		"dnsroll_lb_listen_port":       listenPort,
@@ -140,7 +174,7 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 		Connection: fleet.Ansible.Connection,
 		User:       fleet.Ansible.LoadBalancerUser(),
 	}
-	return job{conf: conf, id: id, socket: data.ControlSocket, labDir: labDir, req: req}, nil
+	return job{conf: conf, id: id, socket: data.ControlSocket, labDir: labDir, data: data, paths: p, req: req}, nil
 }
 
 // Dir is the directory of lab load balancer name: <LabDir>/lb/<name>.

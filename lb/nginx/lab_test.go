@@ -93,7 +93,7 @@ func TestLabPoint(t *testing.T) {
 
 // stopOnCleanup stops the lab nginx in dir when the test ends and checks
 // that neither the master nor its workers outlive it.
-func stopOnCleanup(t *testing.T, dir string) {
+func stopOnCleanup(t testing.TB, dir string) {
 	t.Cleanup(func() {
 		master, err := MasterPID(dir)
 		if err != nil {
@@ -113,7 +113,7 @@ func stopOnCleanup(t *testing.T, dir string) {
 	})
 }
 
-func mustMaster(t *testing.T, dir string) int {
+func mustMaster(t testing.TB, dir string) int {
 	t.Helper()
 	pid, err := MasterPID(dir)
 	if err != nil {
@@ -123,7 +123,7 @@ func mustMaster(t *testing.T, dir string) int {
 }
 
 // workerPIDs lists the live nginx children of master, sorted.
-func workerPIDs(t *testing.T, master int) []int {
+func workerPIDs(t testing.TB, master int) []int {
 	t.Helper()
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
@@ -175,7 +175,7 @@ func TestLabPointAfterInterruptedSwitch(t *testing.T) {
 	// and stops there: the worker died before the reload.
 	writeOnly := func(backend dnsroll.Server) {
 		t.Helper()
-		job, err := d.job(fleet, lb, []dnsroll.Server{backend})
+		job, err := d.job(fleet, lb, []dnsroll.Server{backend}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,13 @@ type TemplateData struct {
 	// Backends are the host:port addresses that receive the traffic. None
 	// renders a valid config whose only upstream is marked down.
 	Backends []string
+	// Weights, when set, are the backends' relative shares of the traffic,
+	// in Backends' order (a flip's split); zero or missing is nginx's
+	// default, 1.
+	Weights []int
+	// Servers is what the template renders: Backends with their weights.
+	// Render fills it.
+	Servers []UpstreamServer
 	// PIDFile and ErrorLog are absolute paths.
 	PIDFile  string
 	ErrorLog string
@@ -37,6 +44,16 @@ type TemplateData struct {
 	// the config rendered without it.
 	ConfigID string
 }
+
+// UpstreamServer is one server line of the upstream.
+type UpstreamServer struct {
+	Addr string
+	// Weight is rendered as weight=N when above 1.
+	Weight int
+}
+
+// maxWeight bounds a backend's weight, far above any useful split.
+const maxWeight = 1_000_000
 
 // maxSocketPath is the longest unix socket path Linux accepts (sun_path
 // holds 108 bytes, with a terminating NUL).
@@ -95,13 +112,25 @@ func (d TemplateData) normalize() (TemplateData, error) {
 	if err != nil {
 		return bad("listen address: %v", err)
 	}
+	if len(d.Weights) > len(d.Backends) {
+		return bad("%d weights for %d backends", len(d.Weights), len(d.Backends))
+	}
 	backends := make([]string, 0, len(d.Backends))
-	for _, b := range d.Backends {
+	servers := make([]UpstreamServer, 0, len(d.Backends))
+	for i, b := range d.Backends {
 		addr, err := normalizeAddr(b)
 		if err != nil {
 			return bad("backend: %v", err)
 		}
 		backends = append(backends, addr)
+		s := UpstreamServer{Addr: addr, Weight: 1}
+		if i < len(d.Weights) {
+			if d.Weights[i] < 0 || d.Weights[i] > maxWeight {
+				return bad("backend %s: weight %d must be 0 to %d", addr, d.Weights[i], maxWeight)
+			}
+			s.Weight = max(d.Weights[i], 1)
+		}
+		servers = append(servers, s)
 	}
 	if len(d.ControlSocket) > maxSocketPath {
 		return bad("control socket %q: longer than the %d bytes a unix socket path may have; use a shorter lab directory", d.ControlSocket, maxSocketPath)
@@ -114,7 +143,7 @@ func (d TemplateData) normalize() (TemplateData, error) {
 	if d.Workers < 0 || d.Workers > 1024 {
 		return bad("worker count %d: must be 0 (one per core) to 1024", d.Workers)
 	}
-	d.Listen, d.Backends = listen, backends
+	d.Listen, d.Backends, d.Servers = listen, backends, servers
 	return d, nil
 }
 

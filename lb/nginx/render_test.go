@@ -14,7 +14,7 @@ import (
 // needNginx skips tests that run the real nginx binary where it is missing,
 // except under `make test` (DNSROLL_REQUIRE_LAB set), where a silent skip
 // would hide a broken setup.
-func needNginx(t *testing.T) {
+func needNginx(t testing.TB) {
 	t.Helper()
 	needTool(t, "nginx")
 	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_stream_module.so"); err != nil {
@@ -22,14 +22,14 @@ func needNginx(t *testing.T) {
 	}
 }
 
-func needTool(t *testing.T, name string) {
+func needTool(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		missing(t, name)
 	}
 }
 
-func missing(t *testing.T, what string) {
+func missing(t testing.TB, what string) {
 	t.Helper()
 	msg := what + " is not installed (run `make deps`)"
 	if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {

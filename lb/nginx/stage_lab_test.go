@@ -1,0 +1,253 @@
+package nginx
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+var _ activities.Stager = (*Driver)(nil)
+
+// stagedLab is a real lab nginx, staged by the real playbook with blue
+// live and green staged.
+type stagedLab struct {
+	d           *Driver
+	fleet       *config.Fleet
+	lb          config.LoadBalancer
+	dir         string
+	blue, green dnsroll.Server
+}
+
+func startStaged(t testing.TB) *stagedLab {
+	t.Helper()
+	needNginx(t)
+	needTool(t, "ansible-playbook")
+	s := &stagedLab{
+		d:     &Driver{Runner: &provision.Runner{}, LabDir: t.TempDir()},
+		fleet: lbtest.LabFleet(t),
+		lb:    config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "nginx"},
+		blue:  lbtest.StartTXT(t, "blue"),
+		green: lbtest.StartTXT(t, "green"),
+	}
+	var err error
+	if s.dir, err = s.d.Dir(s.lb.Name); err != nil {
+		t.Fatal(err)
+	}
+	stopOnCleanup(t, s.dir)
+	if err := s.d.Stage(context.Background(), s.fleet, s.lb, []dnsroll.Server{s.blue}, []dnsroll.Server{s.green}); err != nil {
+		t.Fatalf("Stage: %v", err)
+	}
+	return s
+}
+
+func (s *stagedLab) flip(ctx context.Context, shares ...lb.Share) error {
+	return s.d.Flip(ctx, s.fleet, s.lb, shares)
+}
+
+// TestLabStageFlip stages green beside a live blue with the real playbook,
+// then flips a real lab nginx between them over lb.Local, as the worker
+// does over SSH, and checks what a resolver sees after each flip.
+func TestLabStageFlip(t *testing.T) {
+	s := startStaged(t)
+	ctx := context.Background()
+	lbtest.WantTXT(t, s.lb.Address, "blue")
+	// The staging placed green's config, validated, beside the live one,
+	// and recorded both backends.
+	staged, err := os.ReadFile(filepath.Join(s.dir, "nginx.conf.staged"))
+	if err != nil || !strings.Contains(string(staged), "server "+s.green.DNSAddr()+";") || strings.Contains(string(staged), s.blue.DNSAddr()) {
+		t.Errorf("nginx.conf.staged (%v) should give green, and only green, the traffic:\n%s", err, staged)
+	}
+	master := mustMaster(t, s.dir)
+
+	if err := s.flip(ctx, lb.Share{Server: s.green, Weight: 1}, lb.Share{Server: s.blue}); err != nil {
+		t.Fatalf("flip to green: %v", err)
+	}
+	lbtest.WantTXT(t, s.lb.Address, "green")
+	if got := mustMaster(t, s.dir); got != master {
+		t.Errorf("master pid changed from %d to %d: a flip must reload, not restart", master, got)
+	}
+
+	// The same flip again changes nothing: no reload, the same workers.
+	workers := workerPIDs(t, master)
+	if err := s.flip(ctx, lb.Share{Server: s.green, Weight: 100}, lb.Share{Server: s.blue}); err != nil {
+		t.Fatalf("second flip to green: %v", err)
+	}
+	if got := workerPIDs(t, master); !slices.Equal(got, workers) {
+		t.Errorf("flipping to the split nginx serves replaced workers %v with %v; it should change nothing", workers, got)
+	}
+
+	// Back: blue stayed staged, so a rollback is a flip.
+	if err := s.flip(ctx, lb.Share{Server: s.blue, Weight: 1}); err != nil {
+		t.Fatalf("flip back to blue: %v", err)
+	}
+	lbtest.WantTXT(t, s.lb.Address, "blue")
+
+	// A split: nginx's weights send three queries to green for one to blue.
+	if err := s.flip(ctx, lb.Share{Server: s.blue, Weight: 25}, lb.Share{Server: s.green, Weight: 75}); err != nil {
+		t.Fatalf("flip to 25/75: %v", err)
+	}
+	counts := countAnswers(t, s.lb.Address, 40)
+	if counts["blue"] != 10 || counts["green"] != 30 {
+		t.Errorf("40 UDP queries at 25/75 reached %v; want blue 10, green 30 (one nginx worker's weighted round robin)", counts)
+	}
+
+	// A backend that was never staged is refused, and nothing changes.
+	red := lbtest.StartTXT(t, "red")
+	err = s.flip(ctx, lb.Share{Server: red, Weight: 1})
+	t.Logf("unstaged: %v", err)
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "not staged: "+red.DNSAddr()) || !strings.Contains(err.Error(), "lb1") {
+		t.Errorf("flip to an unstaged backend: error %v (code %q), want EINVALID naming lb1 and %s", err, dnsroll.ErrorCode(err), red.DNSAddr())
+	}
+	if counts := countAnswers(t, s.lb.Address, 4); counts["red"] != 0 {
+		t.Errorf("after the refused flip, answers %v; red must get nothing", counts)
+	}
+	if got := mustMaster(t, s.dir); got != master {
+		t.Errorf("master pid changed from %d to %d", master, got)
+	}
+
+	// Point, once the bake is over, removes what is no longer needed:
+	// blue is no longer staged.
+	if err := s.d.Point(ctx, s.fleet, s.lb, []dnsroll.Server{s.green}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.flip(ctx, lb.Share{Server: s.blue, Weight: 1}); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Errorf("flip to blue after Point left only green: %v, want EINVALID (not staged)", err)
+	}
+	lbtest.WantTXT(t, s.lb.Address, "green")
+}
+
+// countAnswers sends n UDP queries through addr, one at a time, and counts
+// the TXT answers.
+func countAnswers(t *testing.T, addr string, n int) map[string]int {
+	t.Helper()
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	counts := map[string]int{}
+	for range n {
+		m := new(dns.Msg)
+		m.SetQuestion(lbtest.QueryName, dns.TypeTXT)
+		r, _, err := c.Exchange(m, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Answer) != 1 {
+			t.Fatalf("answer %v", r.Answer)
+		}
+		counts[r.Answer[0].(*dns.TXT).Txt[0]]++
+	}
+	return counts
+}
+
+func TestFlipRefusesBadShares(t *testing.T) {
+	d := &Driver{Runner: &fakeRunner{}}
+	blue := dnsroll.Server{Label: "blue", IPv4: "192.0.2.20"}
+	green := dnsroll.Server{Label: "green", IPv4: "192.0.2.21"}
+	for name, shares := range map[string][]lb.Share{
+		"none":            nil,
+		"all weight zero": {{Server: blue}, {Server: green}},
+		"negative weight": {{Server: blue, Weight: 1}, {Server: green, Weight: -1}},
+		"twice":           {{Server: blue, Weight: 1}, {Server: blue, Weight: 2}},
+	} {
+		err := d.Flip(context.Background(), vmFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}, shares)
+		if dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+			t.Errorf("%s: error %v, want EINVALID", name, err)
+		}
+	}
+	// Valid shares over SSH, with no channel to send them through.
+	err := d.Flip(context.Background(), vmFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}, []lb.Share{{Server: blue, Weight: 1}})
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "Channels") {
+		t.Errorf("ssh fleet without Channels: error %v, want EINVALID naming Driver.Channels", err)
+	}
+	_, err = d.Stats(context.Background(), vmFleet(), config.LoadBalancer{Name: "lb1"})
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "dnsdist") {
+		t.Errorf("Stats: error %v, want EINVALID pointing to dnsdist", err)
+	}
+}
+
+// TestFlipCommandOverSSH checks the one command a flip sends to a VM: the
+// role's paths, the backends it must find staged and the config.
+func TestFlipCommandOverSSH(t *testing.T) {
+	ch := &recordingChannel{}
+	d := &Driver{Runner: &fakeRunner{}, Channels: openerFunc(func() lb.Channel { return ch })}
+	blue := dnsroll.Server{Label: "blue", IPv4: "192.0.2.20"}
+	green := dnsroll.Server{Label: "green", IPv4: "192.0.2.21"}
+	err := d.Flip(context.Background(), vmFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"},
+		[]lb.Share{{Server: green, Weight: 10}, {Server: blue, Weight: 90}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.cmds) != 1 {
+		t.Fatalf("%d commands, want one: %q", len(ch.cmds), ch.cmds)
+	}
+	for _, want := range []string{
+		"conf='/etc/nginx/nginx.conf'", "pid='/run/nginx.pid'", "reload='1'",
+		"staged='/var/lib/dnsroll/nginx/staged'", "nginx_t() { 'nginx' -t",
+		"need='192.0.2.21:53 192.0.2.20:53'",
+		"server 192.0.2.21:53;", "server 192.0.2.20:53 weight=9;",
+	} {
+		if !strings.Contains(ch.cmds[0], want) {
+			t.Errorf("flip command lacks %q:\n%s", want, ch.cmds[0])
+		}
+	}
+}
+
+// recordingChannel records commands, and its control socket answers the
+// ID of the config in the last one, as nginx would once it reloaded.
+type recordingChannel struct {
+	cmds []string
+}
+
+func (c *recordingChannel) Dial(_ context.Context, network, addr string) (net.Conn, error) {
+	if network != "unix" || addr != "/run/nginx-dnsroll.sock" || len(c.cmds) == 0 {
+		return nil, fmt.Errorf("dial %s %s: refused", network, addr)
+	}
+	id, err := configID(c.cmds[len(c.cmds)-1])
+	if err != nil {
+		return nil, err
+	}
+	nginx, conn := net.Pipe()
+	go func() { fmt.Fprintln(nginx, id); nginx.Close() }()
+	return conn, nil
+}
+
+func (c *recordingChannel) Run(_ context.Context, cmd string) ([]byte, error) {
+	c.cmds = append(c.cmds, cmd)
+	return nil, nil
+}
+
+type openerFunc func() lb.Channel
+
+func (f openerFunc) Open(context.Context, *config.Fleet, config.LoadBalancer) (lb.Channel, error) {
+	return f(), nil
+}
+
+// BenchmarkLabFlip measures one flip of a real lab nginx, alternating
+// between blue and green, over lb.Local: what a flip costs on the load
+// balancer (validate, reload, wait for the new workers), without the
+// network round trip of the SSH channel.
+func BenchmarkLabFlip(b *testing.B) {
+	s := startStaged(b)
+	ctx := context.Background()
+	sides := []dnsroll.Server{s.green, s.blue}
+	i := 0
+	for b.Loop() {
+		if err := s.flip(ctx, lb.Share{Server: sides[i%2], Weight: 1}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
