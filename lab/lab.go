@@ -216,7 +216,7 @@ func (l *Lab) Servers() []dnsroll.Server {
 
 func (l *Lab) startLoadBalancers(ctx context.Context) error {
 	fleet := l.opts.Fleet
-	drivers := worker.Drivers(l.Runner(), l.opts.Dir)
+	drivers := worker.Drivers(l.Runner(), l.opts.Dir, nil)
 	for _, lb := range fleet.LoadBalancers {
 		if l.machines == nil && lbRunning(config.LabLBDir(l.opts.Dir, lb.Name)) {
 			continue

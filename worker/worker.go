@@ -20,6 +20,8 @@ import (
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/internal/sshkey"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/channel"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/linode"
@@ -53,6 +55,11 @@ type Config struct {
 	// HostKeyChecking is the host key policy; empty means trust on first
 	// use. FromEnv reads it from ANSIBLE_HOST_KEY_CHECKING.
 	HostKeyChecking hostkeys.Mode
+	// Channels is the pool of SSH connections, kept open, that load
+	// balancer flips go through; the caller closes it on shutdown (see
+	// ChannelPool). Nil makes NewActivities open one that is never closed,
+	// which suits a process that ends with its activities.
+	Channels *channel.Pool
 }
 
 // FromEnv fills the secret and environment-only settings. The Linode API
@@ -139,12 +146,17 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 		return nil, err
 	}
 	runner := &provision.Runner{Env: cfg.AnsibleEnv, HostKeys: hk}
+	if cfg.Channels == nil {
+		if cfg.Channels, err = cfg.ChannelPool(); err != nil {
+			return nil, err
+		}
+	}
 	return &activities.Activities{
 		Cloud:    cloud,
 		Target:   cfg.Target(),
 		Ansible:  runner,
 		HostKeys: hk,
-		Drivers:  Drivers(runner, labDir),
+		Drivers:  Drivers(runner, labDir, cfg.Channels),
 		Fleets:   FleetLoader(cfg.FleetDir),
 		LabDir:   labDir,
 		WebUIURL: cfg.WebUIURL,
@@ -153,12 +165,9 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 
 // hostKeys opens the worker's known_hosts file with its policy.
 func (c Config) hostKeys() (*hostkeys.Keeper, error) {
-	path := c.KnownHostsFile
-	if path == "" && c.HostKeyChecking != hostkeys.Off {
-		var err error
-		if path, err = hostkeys.DefaultFile(); err != nil {
-			return nil, fmt.Errorf("worker: %w", err)
-		}
+	path, err := c.knownHosts()
+	if err != nil {
+		return nil, err
 	}
 	k, err := hostkeys.New(c.HostKeyChecking, path, nil)
 	if err != nil {
@@ -167,14 +176,47 @@ func (c Config) hostKeys() (*hostkeys.Keeper, error) {
 	return k, nil
 }
 
+// knownHosts is the path of the worker's known_hosts file; empty when host
+// key checking is off and none is named.
+func (c Config) knownHosts() (string, error) {
+	if c.KnownHostsFile != "" || c.HostKeyChecking == hostkeys.Off {
+		return c.KnownHostsFile, nil
+	}
+	path, err := hostkeys.DefaultFile()
+	if err != nil {
+		return "", fmt.Errorf("worker: %w", err)
+	}
+	return path, nil
+}
+
+// ChannelPool is the pool of SSH connections to load balancers that flips
+// go through: logged in with Ansible's key (ANSIBLE_PRIVATE_KEY_FILE in
+// AnsibleEnv or the environment, else the ssh-agent), host keys checked
+// against the worker's known_hosts file, which the staging playbook fills.
+// The caller closes it.
+func (c Config) ChannelPool() (*channel.Pool, error) {
+	path, err := c.knownHosts()
+	if err != nil {
+		return nil, err
+	}
+	p := &channel.Pool{KnownHosts: path, IgnoreHostKeys: c.HostKeyChecking == hostkeys.Off}
+	for _, kv := range c.AnsibleEnv {
+		if v, ok := strings.CutPrefix(kv, "ANSIBLE_PRIVATE_KEY_FILE="); ok {
+			p.KeyFile = v
+		}
+	}
+	return p, nil
+}
+
 // Drivers are the load balancer drivers, by config.LoadBalancer.Driver name.
 // Their playbooks' progress heartbeats the switch activity, so a playbook
 // that outlasts the heartbeat timeout on a busy machine is not taken for a
-// dead worker and retried.
-func Drivers(runner activities.PlaybookRunner, labDir string) map[string]activities.LoadBalancer {
+// dead worker and retried. Both flip through channels; nil serves only
+// fleets whose Ansible connection is local.
+func Drivers(runner activities.PlaybookRunner, labDir string, channels lb.Opener) map[string]activities.LoadBalancer {
 	return map[string]activities.LoadBalancer{
-		"nginx":   &nginx.Driver{Runner: runner, LabDir: labDir, Progress: heartbeat},
-		"dnsdist": &dnsdist.Driver{Runner: runner, LabDir: labDir, Progress: heartbeat},
+		"nginx":   &nginx.Driver{Runner: runner, LabDir: labDir, Progress: heartbeat, Channels: channels},
+		"dnsdist": &dnsdist.Driver{Runner: runner, LabDir: labDir, Progress: heartbeat, Channels: channels},
 	}
 }
 

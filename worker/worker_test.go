@@ -8,6 +8,8 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/hostkeys"
+	"github.com/dnsroll/dnsroll/lb/dnsdist"
+	"github.com/dnsroll/dnsroll/lb/nginx"
 )
 
 // A stray LINODE_URL, set for another Linode tool, never redirects a
@@ -104,5 +106,31 @@ func TestFleetLoaderNames(t *testing.T) {
 	}
 	if _, err := load("lab"); dnsroll.ErrorCode(err) != dnsroll.ENOTFOUND {
 		t.Errorf("load(lab) in an empty directory = %v, want not found", err)
+	}
+}
+
+// TestChannelPool checks that flips log in with the key the machine lab
+// gives Ansible and check host keys against the worker's file, and that
+// both drivers get the pool.
+func TestChannelPool(t *testing.T) {
+	t.Setenv("DNSROLL_STATE_DIR", "/var/lib/dnsroll-test")
+	cfg := Config{AnsibleEnv: []string{"ANSIBLE_PRIVATE_KEY_FILE=/lab/id_ed25519"}, HostKeyChecking: hostkeys.TOFU}
+	p, err := cfg.ChannelPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.KeyFile != "/lab/id_ed25519" || p.KnownHosts != "/var/lib/dnsroll-test/known_hosts" || p.IgnoreHostKeys {
+		t.Errorf("pool %+v: want the lab's key and the default known_hosts, checked", p)
+	}
+	cfg = Config{KnownHostsFile: "/etc/dnsroll/known_hosts", HostKeyChecking: hostkeys.Off}
+	if p, err = cfg.ChannelPool(); err != nil || p.KnownHosts != "/etc/dnsroll/known_hosts" || !p.IgnoreHostKeys {
+		t.Errorf("checking off: pool %+v, %v; want host keys ignored, as Ansible would", p, err)
+	}
+	drivers := Drivers(nil, "", p)
+	if d := drivers["nginx"].(*nginx.Driver); d.Channels != p {
+		t.Error("the nginx driver does not flip through the pool")
+	}
+	if d := drivers["dnsdist"].(*dnsdist.Driver); d.Channels != p {
+		t.Error("the dnsdist driver does not flip through the pool")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/machines"
+	"github.com/dnsroll/dnsroll/lb/channel"
 	"github.com/dnsroll/dnsroll/worker"
 )
 
@@ -84,6 +85,8 @@ type labSession struct {
 	client client.Client
 	worker sdkworker.Worker
 	fleet  *config.Fleet
+	// channels are the worker's kept-open SSH connections (machine mode).
+	channels *channel.Pool
 }
 
 // startLab starts the lab and an in-process worker. metrics, when not nil,
@@ -121,6 +124,11 @@ func startLab(ctx context.Context, f *labFlags, out io.Writer, metrics client.Me
 	s := &labSession{lab: l, fleet: fleet}
 	wc := l.WorkerConfig(f.fleets)
 	wc.LinodeRetryWait = time.Second
+	if wc.Channels, err = wc.ChannelPool(); err != nil {
+		l.Stop()
+		return nil, err
+	}
+	s.channels = wc.Channels
 	acts, err := worker.NewActivities(wc)
 	if err == nil {
 		tf := temporalFlags{address: l.TemporalAddress(), namespace: "default", metrics: metrics}
@@ -144,6 +152,9 @@ func (s *labSession) stop() {
 	}
 	if s.client != nil {
 		s.client.Close()
+	}
+	if s.channels != nil {
+		_ = s.channels.Close()
 	}
 	s.lab.Stop()
 	reapLabDaemons()

@@ -52,6 +52,13 @@ file); ANSIBLE_HOST_KEY_CHECKING=False turns checking off, with a warning.`)
 	if err := preflight.Dir(cfg.FleetDir, cfg.Target()); err != nil {
 		return err
 	}
+	// Flips go through SSH connections kept open for the worker's life.
+	pool, err := cfg.ChannelPool()
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	cfg.Channels = pool
 	acts, err := worker.NewActivities(cfg)
 	if err != nil {
 		return err
