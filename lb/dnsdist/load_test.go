@@ -3,6 +3,7 @@ package dnsdist
 import (
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ func startFlipLoad(t *testing.T, addr string, udpRate, tcpConns, tcpRate int) *l
 	if err != nil {
 		t.Fatal(err)
 	}
+	bigReadBuffer(conn.(*net.UDPConn))
 	pending := map[uint16]*answer{}
 	l.wg.Add(1)
 	go func() { // UDP replies
@@ -178,4 +180,18 @@ func checkLoad(t *testing.T, answers []*answer, protos []string, windows ...wind
 type window struct {
 	from, to time.Time
 	want     string
+}
+
+// bigReadBuffer gives the load's socket room for several seconds of
+// replies: on a busy machine the reader may not run for a while, and a
+// reply dropped by a full socket buffer here would count as lost by
+// dnsdist. SO_RCVBUFFORCE passes net.core.rmem_max when run as root.
+func bigReadBuffer(c *net.UDPConn) {
+	const size = 8 << 20
+	_ = c.SetReadBuffer(size)
+	if raw, err := c.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size)
+		})
+	}
 }
