@@ -81,6 +81,19 @@ func wantAll(t *testing.T, what, got string, wants ...string) {
 	}
 }
 
+// wantErr checks err: none when wants is empty, else one that says each.
+func wantErr(t *testing.T, err error, wants ...string) {
+	t.Helper()
+	switch {
+	case len(wants) == 0 && err != nil:
+		t.Errorf("err = %v, want none", err)
+	case len(wants) > 0 && err == nil:
+		t.Errorf("no error, want one saying %q", wants)
+	case err != nil:
+		wantAll(t, "the error", err.Error(), wants...)
+	}
+}
+
 // fakeAPI answers the dnsroll API's rollout calls with canned rollouts: a
 // start of fleet lab, then rollout-lab:r1 running for polls reads and
 // failed afterwards.

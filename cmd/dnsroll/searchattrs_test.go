@@ -60,17 +60,7 @@ func TestCheckSearchAttributes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkSearchAttributes(context.Background(), attrsClient{attrs: tt.attrs}, "ns1")
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("err = %v, want none", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("no error")
-			}
-			wantAll(t, "the error", err.Error(), tt.want...)
+			wantErr(t, checkSearchAttributes(context.Background(), attrsClient{attrs: tt.attrs}, "ns1"), tt.want...)
 		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/needlab"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
@@ -28,15 +30,9 @@ func binDir(t *testing.T) string {
 	_, err := os.Stat(filepath.Join(dir, "temporal-server"))
 	pg, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
 	if err != nil || len(pg) == 0 {
-		msg := "the cluster needs temporal-server in " + dir + " and PostgreSQL (run `make deps temporal-server`)"
-		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		needlab.Missing(t, "the cluster needs temporal-server in %s and PostgreSQL (run `make deps temporal-server`)", dir)
 	}
-	if testing.Short() {
-		t.Skip("the cluster is slow to start; skipped with -short")
-	}
+	needlab.Slow(t, "the cluster")
 	return dir
 }
 

@@ -246,13 +246,22 @@ func (s *Sim) power(action string) http.HandlerFunc {
 	}
 }
 
-func (s *Sim) delete(w http.ResponseWriter, r *http.Request) {
+// lock takes the lock and returns the instance in the path, or answers 404
+// and returns false, unlocked, when there is none.
+func (s *Sim) lock(w http.ResponseWriter, r *http.Request) (*record, bool) {
 	id, _ := strconv.Atoi(r.PathValue("id"))
 	s.mu.Lock()
 	rec, ok := s.insts[id]
 	if !ok {
 		s.mu.Unlock()
 		writeErr(w, http.StatusNotFound, "Not found", "")
+	}
+	return rec, ok
+}
+
+func (s *Sim) delete(w http.ResponseWriter, r *http.Request) {
+	rec, ok := s.lock(w, r)
+	if !ok {
 		return
 	}
 	if rec.Phase == "delete" {
@@ -286,12 +295,8 @@ func (s *Sim) delete(w http.ResponseWriter, r *http.Request) {
 // withInstance looks up the instance in the path, lets fn inspect or change
 // it under the lock, saves if fn changed it, and replies with the instance.
 func (s *Sim) withInstance(w http.ResponseWriter, r *http.Request, fn func(rec *record) (changed bool, err error)) {
-	id, _ := strconv.Atoi(r.PathValue("id"))
-	s.mu.Lock()
-	rec, ok := s.insts[id]
+	rec, ok := s.lock(w, r)
 	if !ok {
-		s.mu.Unlock()
-		writeErr(w, http.StatusNotFound, "Not found", "")
 		return
 	}
 	changed, err := fn(rec)
