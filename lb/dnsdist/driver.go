@@ -25,7 +25,9 @@
 // in memory only.
 //
 // Point and Stage render a complete dnsdist.conf that records the live and
-// the staged backends, so a restart comes back the same way. The same
+// the staged backends, so a restart comes back the same way. A flip does
+// not rewrite that file: dnsdist itself records the flip's split in a small
+// file (TemplateData.SplitFile) that the config applies at start. The same
 // driver serves real load balancers (Debian VMs over SSH, systemd) and lab
 // ones (a dnsdist per load balancer on loopback, in <LabDir>/lb/<name>/).
 package dnsdist
@@ -50,6 +52,9 @@ import (
 const (
 	vmConsole = "127.0.0.1:5199"
 	vmKeyFile = "/etc/dnsdist/dnsroll-console.key"
+	// vmSplitFile records the last flip's split; dnsdist writes it itself,
+	// as _dnsdist, which may write under /var only (ProtectSystem=full).
+	vmSplitFile = "/var/lib/dnsroll-dnsdist/split"
 )
 
 // labConsoleHost is where lab consoles listen, on the load balancer's own
@@ -117,9 +122,11 @@ func (d *Driver) play(ctx context.Context, fleet *config.Fleet, balancer config.
 	listenHost, portText, _ := net.SplitHostPort(listen)
 	port, _ := strconv.Atoi(portText)
 	data := TemplateData{Name: balancer.Name, Listen: listen}
-	if data.Console, data.KeyFile, err = d.console(fleet, balancer); err != nil {
+	site, err := d.console(fleet, balancer)
+	if err != nil {
 		return err
 	}
+	data.Console, data.KeyFile, data.SplitFile = site.addr, site.keyFile, site.splitFile
 	if len(fleet.Zones) > 0 {
 		data.CheckName, data.CheckType, data.MustResolve = HealthCheck(fleet.Zones[0].Name)
 	} else {
@@ -162,6 +169,7 @@ func (d *Driver) play(ctx context.Context, fleet *config.Fleet, balancer config.
 		"dnsroll_dnsdist_staged":       clean.Staged,
 		"dnsroll_dnsdist_console":      data.Console,
 		"dnsroll_dnsdist_key_file":     data.KeyFile,
+		"dnsroll_dnsdist_split_file":   data.SplitFile,
 		"dnsroll_dnsdist_check_name":   data.CheckName,
 		"dnsroll_dnsdist_check_type":   data.CheckType,
 		"dnsroll_dnsdist_must_resolve": data.MustResolve,
@@ -185,23 +193,26 @@ func (d *Driver) play(ctx context.Context, fleet *config.Fleet, balancer config.
 	return nil
 }
 
-// console returns where balancer's console listens and the file holding
-// its key: the lab's per load balancer address and directory, or the fixed
-// loopback port and path on a real load balancer.
-func (d *Driver) console(fleet *config.Fleet, balancer config.LoadBalancer) (addr, keyFile string, err error) {
+// site is where a load balancer's console listens, the file holding its
+// key, and the file in which a flip records its split.
+type site struct{ addr, keyFile, splitFile string }
+
+// console returns balancer's site: the lab's per load balancer address and
+// directory, or the fixed loopback port and paths on a real load balancer.
+func (d *Driver) console(fleet *config.Fleet, balancer config.LoadBalancer) (site, error) {
 	if fleet.Lab == nil {
-		return vmConsole, vmKeyFile, nil
+		return site{vmConsole, vmKeyFile, vmSplitFile}, nil
 	}
 	listen, err := IPPort(balancer.Address)
 	if err != nil {
-		return "", "", dnsroll.Errorf(dnsroll.EINVALID, "address: %v (dnsdist listens on an IP address)", err)
+		return site{}, dnsroll.Errorf(dnsroll.EINVALID, "address: %v (dnsdist listens on an IP address)", err)
 	}
 	dir, err := d.Dir(balancer.Name)
 	if err != nil {
-		return "", "", err
+		return site{}, err
 	}
 	_, port, _ := net.SplitHostPort(listen)
-	return net.JoinHostPort(labConsoleHost, port), filepath.Join(dir, "console.key"), nil
+	return site{net.JoinHostPort(labConsoleHost, port), filepath.Join(dir, "console.key"), filepath.Join(dir, "split")}, nil
 }
 
 // Dir is the directory of lab load balancer name: <LabDir>/lb/<name>.

@@ -203,6 +203,17 @@ func TestLabFlipWeights(t *testing.T) {
 	if g := after[green.DNSAddr()]; g.Responses+g.Drops+uint64(g.Outstanding) != g.Queries || g.Drops != 0 {
 		t.Errorf("green's stats do not add up: %+v", g)
 	}
+
+	// A restart (here: stopped, then started by the next play, whose config
+	// says blue alone is live) comes back with the flip's split.
+	if err := Stop(context.Background(), l.dir); err != nil {
+		t.Fatal(err)
+	}
+	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	restarted := l.stats(t)
+	if b, g := restarted[blue.DNSAddr()], restarted[green.DNSAddr()]; b.Weight != 90 || g.Weight != 10 {
+		t.Errorf("after a restart: blue weight %d, green %d; want the flip's 90 and 10", b.Weight, g.Weight)
+	}
 }
 
 // TestLabPointDrains switches from a backend that answers slowly, under

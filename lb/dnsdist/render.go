@@ -23,6 +23,10 @@ type TemplateData struct {
 	Console string
 	// KeyFile is the absolute path of the file holding the console key.
 	KeyFile string
+	// SplitFile is the absolute path of the file in which a flip records
+	// which backends get traffic, with what weight; a restarted dnsdist
+	// applies it over Backends and Staged. Point removes it.
+	SplitFile string
 	// Backends are the ip:port addresses that receive the traffic. They are
 	// also the backends' names, which is how a switch finds them again.
 	Backends []string
@@ -110,6 +114,9 @@ func (d TemplateData) normalize() (TemplateData, error) {
 	d.Staged = staged
 	if !pathRE.MatchString(d.KeyFile) || filepath.Clean(d.KeyFile) != d.KeyFile {
 		return bad("key file %q: must be a clean absolute path without spaces or quotes", d.KeyFile)
+	}
+	if !pathRE.MatchString(d.SplitFile) || filepath.Clean(d.SplitFile) != d.SplitFile {
+		return bad("split file %q: must be a clean absolute path without spaces or quotes", d.SplitFile)
 	}
 	if !checkNameRE.MatchString(d.CheckName) || len(d.CheckName) > 254 || !checkTypeRE.MatchString(d.CheckType) {
 		return bad("health check %q %q: want a fully qualified name and a type such as SOA", d.CheckName, d.CheckType)

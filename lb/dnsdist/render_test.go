@@ -14,7 +14,7 @@ func testData(dir string, backends ...string) TemplateData {
 	name, qtype, must := HealthCheck("example.com")
 	return TemplateData{
 		Name: "lb1", Listen: "127.0.0.1:15401", Console: "127.0.0.2:15401",
-		KeyFile: filepath.Join(dir, "console.key"), Backends: backends,
+		KeyFile: filepath.Join(dir, "console.key"), SplitFile: filepath.Join(dir, "split"), Backends: backends,
 		CheckName: name, CheckType: qtype, MustResolve: must,
 	}
 }
@@ -135,6 +135,7 @@ func TestRenderRejects(t *testing.T) {
 		"console off loopback":   func(d *TemplateData) { d.Console = "192.0.2.1:5199" },
 		"name with newline":      func(d *TemplateData) { d.Name = "lb1\nos.execute('id')" },
 		"relative key file":      func(d *TemplateData) { d.KeyFile = "console.key" },
+		"split file with quote":  func(d *TemplateData) { d.SplitFile = "/var/lib/x'y" },
 		"key file with quote":    func(d *TemplateData) { d.KeyFile = "/tmp/a'b" },
 		"check name with quote":  func(d *TemplateData) { d.CheckName = "example.com.'" },
 		"check name not fqdn":    func(d *TemplateData) { d.CheckName = "example.com" },

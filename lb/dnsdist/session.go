@@ -77,10 +77,11 @@ func keyID(fleet *config.Fleet, balancer config.LoadBalancer, addr, keyFile stri
 // that dnsdist refuses (a recreated key file) is read again once; dnsdist
 // runs nothing it cannot decrypt, so the retry repeats nothing.
 func (d *Driver) exec(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, chunks ...string) ([]string, error) {
-	addr, keyFile, err := d.console(fleet, balancer)
+	st, err := d.console(fleet, balancer)
 	if err != nil {
 		return nil, err
 	}
+	addr, keyFile := st.addr, st.keyFile
 	ch, err := d.channel(ctx, fleet, balancer)
 	if err != nil {
 		return nil, err

@@ -53,11 +53,15 @@ func (d *Driver) flip(ctx context.Context, fleet *config.Fleet, balancer config.
 	if err != nil {
 		return err
 	}
-	out, err := d.exec(ctx, fleet, balancer, flipLua(want))
+	st, err := d.console(fleet, balancer)
 	if err != nil {
 		return err
 	}
-	return checkFlip(out[0], want)
+	out, err := d.exec(ctx, fleet, balancer, flipLua(want, st.splitFile))
+	if err != nil {
+		return err
+	}
+	return checkFlip(out[0], want, st.splitFile)
 }
 
 // split checks shares and returns each backend's weight by address.
@@ -84,11 +88,15 @@ func split(shares []lb.Share) (map[string]int, error) {
 	return want, nil
 }
 
-// flipLua is the flip: names are addresses checked by IPPort, so they are
-// safe inside Lua strings. dnsdist runs a console chunk under its Lua lock,
-// so nothing else reconfigures it halfway.
-func flipLua(want map[string]int) string {
+// flipLua is the flip: names are addresses checked by IPPort, and
+// splitFile a path checked by pathRE, so they are safe inside Lua strings.
+// dnsdist runs a console chunk under its Lua lock, so nothing else
+// reconfigures it halfway. After the pools it records the split in
+// splitFile (the config applies it at a restart); the traffic has moved
+// by then, so a failure to record only marks the reply.
+func flipLua(want map[string]int, splitFile string) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "local splitFile = '%s'\n", splitFile)
 	b.WriteString("local want = {")
 	for _, addr := range sortedKeys(want) {
 		fmt.Fprintf(&b, "['%s'] = %d, ", addr, want[addr])
@@ -122,6 +130,15 @@ end
 for n, w in pairs(want) do
   if w > 0 then for _ = 1, (staged[n] or 0) do byName[n]:rmPool('staged') end end
 end
+local recorded = 'recorded'
+local f = io.open(splitFile .. '.tmp', 'w')
+if f then
+  for n, w in pairs(want) do if w > 0 then f:write(n, ' ', w, '\n') end end
+  f:close()
+  if not os.rename(splitFile .. '.tmp', splitFile) then recorded = 'unrecorded' end
+else
+  recorded = 'unrecorded'
+end
 ` + readPoolLua)
 	return b.String()
 }
@@ -136,16 +153,18 @@ const membersLua = `local function members(p)
   return m
 end`
 
-// readPoolLua returns the default pool as dnsdist now has it:
-// "dnsroll-ok name=weight=up|down ...".
-const readPoolLua = `local o = {'dnsroll-ok'}
+// readPoolLua returns the default pool as dnsdist now has it, after
+// whether the split was recorded:
+// "dnsroll-ok recorded|unrecorded name=weight=up|down ...".
+const readPoolLua = `local o = {'dnsroll-ok', recorded}
 local ok, l = pcall(getPoolServers, '')
 for _, s in ipairs(ok and l or {}) do o[#o + 1] = s.name .. '=' .. s.weight .. '=' .. (s:isUp() and 'up' or 'down') end
 return table.concat(o, ' ')`
 
 // checkFlip reads flipLua's reply and fails unless the default pool is
-// exactly the weighted shares, each once, with its weight, up.
-func checkFlip(out string, want map[string]int) error {
+// exactly the weighted shares, each once, with its weight, up, and the
+// split was recorded in splitFile.
+func checkFlip(out string, want map[string]int, splitFile string) error {
 	fields := strings.Fields(out)
 	if len(fields) == 0 {
 		return fmt.Errorf("console: empty reply")
@@ -159,8 +178,12 @@ func checkFlip(out string, want map[string]int) error {
 	default:
 		return fmt.Errorf("console: %s", strings.TrimSpace(out))
 	}
+	if len(fields) < 2 {
+		return fmt.Errorf("console: unexpected reply %q", strings.TrimSpace(out))
+	}
+	recorded := fields[1] == "recorded"
 	got := map[string]string{}
-	for _, f := range fields[1:] {
+	for _, f := range fields[2:] {
 		name, rest, _ := strings.Cut(f, "=")
 		if _, dup := got[name]; dup {
 			return fmt.Errorf("after the flip backend %s is in the default pool twice: %s", name, out)
@@ -183,6 +206,10 @@ func checkFlip(out string, want map[string]int) error {
 	if len(wrong) > 0 {
 		sort.Strings(wrong)
 		return fmt.Errorf("dnsdist does not serve the split after the flip: %s", strings.Join(wrong, "; "))
+	}
+	if !recorded {
+		// Retrying the flip retries the record; the traffic is already right.
+		return fmt.Errorf("dnsdist serves the split, but could not record it in %s for a restart; check that dnsdist can write that directory", splitFile)
 	}
 	return nil
 }

@@ -35,22 +35,22 @@ func TestSplitRejects(t *testing.T) {
 func TestCheckFlip(t *testing.T) {
 	want := map[string]int{"192.0.2.1:53": 90, "192.0.2.2:53": 10, "192.0.2.3:53": 0}
 	for reply, ok := range map[string]bool{
-		"dnsroll-ok 192.0.2.1:53=90=up 192.0.2.2:53=10=up\n":                  true,
-		"dnsroll-ok 192.0.2.1:53=90=up\n":                                     false, // green missing
-		"dnsroll-ok 192.0.2.1:53=90=up 192.0.2.2:53=10=down":                  false,
-		"dnsroll-ok 192.0.2.1:53=90=up 192.0.2.2:53=1=up":                     false,
-		"dnsroll-ok 192.0.2.1:53=90=up 192.0.2.2:53=10=up 192.0.2.3:53=1=up":  false, // weight 0 still live
-		"dnsroll-ok 192.0.2.1:53=90=up 192.0.2.2:53=10=up 192.0.2.2:53=10=up": false, // twice
-		"Error: [string \"...\"]:1: attempt to call a nil value":              false,
-		"dnsroll-unstaged 192.0.2.2:53":                                       false,
-		"dnsroll-down 192.0.2.2:53":                                           false,
+		"dnsroll-ok recorded 192.0.2.1:53=90=up 192.0.2.2:53=10=up\n":                  true,
+		"dnsroll-ok recorded 192.0.2.1:53=90=up\n":                                     false, // green missing
+		"dnsroll-ok recorded 192.0.2.1:53=90=up 192.0.2.2:53=10=down":                  false,
+		"dnsroll-ok recorded 192.0.2.1:53=90=up 192.0.2.2:53=1=up":                     false,
+		"dnsroll-ok recorded 192.0.2.1:53=90=up 192.0.2.2:53=10=up 192.0.2.3:53=1=up":  false, // weight 0 still live
+		"dnsroll-ok recorded 192.0.2.1:53=90=up 192.0.2.2:53=10=up 192.0.2.2:53=10=up": false, // twice
+		"Error: [string \"...\"]:1: attempt to call a nil value":                       false,
+		"dnsroll-unstaged 192.0.2.2:53":                                                false,
+		"dnsroll-down 192.0.2.2:53":                                                    false,
 	} {
-		err := checkFlip(reply, want)
+		err := checkFlip(reply, want, "/var/lib/x/split")
 		if (err == nil) != ok {
 			t.Errorf("checkFlip(%q) = %v, want ok=%v", reply, err, ok)
 		}
 	}
-	err := checkFlip("dnsroll-unstaged 192.0.2.2:53", want)
+	err := checkFlip("dnsroll-unstaged 192.0.2.2:53", want, "/var/lib/x/split")
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "stage them first") {
 		t.Errorf("unstaged: %v, want EINVALID saying to stage first", err)
 	}
@@ -113,7 +113,7 @@ func (o fakeOpener) Open(_ context.Context, _ *config.Fleet, b config.LoadBalanc
 // user, and read again when the load balancer's key changed.
 func TestFlipThroughChannel(t *testing.T) {
 	green := dnsroll.Server{Label: "green", IPv4: "192.0.2.30"}
-	reply := func(string) string { return "dnsroll-ok 192.0.2.30:53=1=up\n" }
+	reply := func(string) string { return "dnsroll-ok recorded 192.0.2.30:53=1=up\n" }
 	opener := fakeOpener{}
 	for _, name := range []string{"lb1", "lb2"} {
 		key := testKey(t)
