@@ -97,9 +97,12 @@ const maxReason = 1500
 // decide. Each round asks every check over every protocol of every target,
 // checks EDNS sizes, that recursion is refused and the SOA serials, and
 // compares the answers with the baseline's (asked once, in the first
-// round). At most Concurrency queries are in flight across all servers.
+// round, at the same moment as the targets). At most Concurrency queries
+// are in flight across all servers.
 func (p *Prober) Analyze(ctx context.Context, job Job, s Settings) Analysis {
-	defer p.conns.closeIdle()
+	// One engine, its sockets kept, for every round.
+	p.acquire()
+	defer p.release()
 	th := s.Thresholds
 	th.Rounds, th.ConsecutiveSuccesses = max(th.Rounds, 1), max(th.ConsecutiveSuccesses, 1)
 	if s.Samples <= 0 {
@@ -120,11 +123,8 @@ func (p *Prober) Analyze(ctx context.Context, job Job, s Settings) Analysis {
 	lastReason := ""
 	for round := 1; ; round++ {
 		progress(fmt.Sprintf("round %d of at most %d", round, th.Rounds))
-		if base == nil {
-			base = p.askBaseline(ctx, sem, job, s.Protocols[0])
-		}
 		var problems []string
-		a.Reports, problems, a.Notes = p.round(ctx, sem, job, s, base)
+		a.Reports, problems, a.Notes, base = p.round(ctx, sem, job, s, base)
 		outcome := OutcomePass
 		for _, r := range a.Reports {
 			switch {
@@ -177,31 +177,62 @@ func (p *Prober) Analyze(ctx context.Context, job Job, s Settings) Analysis {
 	}
 }
 
-// round checks every target once and returns their reports, the problems
-// that fail the round (for the reason) and notes.
-func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settings, base map[string]*answers) ([]Report, []string, []string) {
+// round checks every target once, and asks the baseline servers too when
+// base is nil, in the same pass: each check goes to green and blue at
+// about the same moment. It returns the targets' reports, the problems
+// that fail the round (for the reason), notes and the baseline's answers.
+func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settings, base map[string]*answers) ([]Report, []string, []string, map[string]*answers) {
 	reports := make([]Report, len(job.Targets))
 	got := make([]*answers, len(job.Targets))
 	root := slices.ContainsFunc(job.Checks, func(c Check) bool { return c.Zone == "." })
 	zones := signers(job.Keys, s.SignaturesValidFor, time.Now())
+	var servers []*asked
+	for _, t := range job.Targets {
+		servers = append(servers, &asked{addr: t.Addr, protocols: s.Protocols})
+	}
+	var blue map[string]*asked
+	if base == nil {
+		blue = map[string]*asked{}
+		for _, b := range job.Baseline {
+			if b.Addr != "" && blue[b.Addr] == nil {
+				blue[b.Addr] = &asked{addr: b.Addr, protocols: s.Protocols[:1]}
+				servers = append(servers, blue[b.Addr])
+			}
+		}
+	}
+	p.askAll(ctx, sem, job.Checks, servers)
+	if base == nil {
+		base = map[string]*answers{}
+		for addr, b := range blue {
+			base[addr] = collect(job.Checks, b.obs[0])
+		}
+	}
+	// The recursion check of every target over every protocol, at once.
+	recursion := make([][]Result, len(job.Targets))
 	var wg sync.WaitGroup
 	for i, t := range job.Targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rep := Report{Name: t.Name, Addr: t.Addr}
-			obs := p.probeAll(ctx, sem, t.Addr, s.Protocols, job.Checks)
-			p.record(&rep, obs, s.Samples)
-			checkDNSSEC(&rep, job.Checks, obs[0], zones, s.Samples)
-			for _, proto := range s.Protocols {
+		recursion[i] = make([]Result, len(s.Protocols))
+		for pi, proto := range s.Protocols {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				sem <- struct{}{}
-				rep.add(p.checkRecursion(ctx, t.Addr, proto, root), s.Samples)
+				recursion[i][pi] = p.checkRecursion(ctx, t.Addr, proto, root)
 				<-sem
-			}
-			reports[i], got[i] = rep, collect(job.Checks, obs[0])
-		}()
+			}()
+		}
 	}
 	wg.Wait()
+	for i, t := range job.Targets {
+		rep := Report{Name: t.Name, Addr: t.Addr}
+		obs := servers[i].obs
+		p.record(&rep, obs, s.Samples)
+		checkDNSSEC(&rep, job.Checks, obs[0], zones, s.Samples)
+		for _, res := range recursion[i] {
+			rep.add(res, s.Samples)
+		}
+		reports[i], got[i] = rep, collect(job.Checks, obs[0])
+	}
 
 	var problems, notes []string
 	for i := range reports {
@@ -233,5 +264,5 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 			problems = append(problems, who+": "+rep.failures(queryKinds))
 		}
 	}
-	return reports, problems, notes
+	return reports, problems, notes, base
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync"
 
 	"github.com/miekg/dns"
 
@@ -50,29 +49,6 @@ func collect(checks []Check, obs []observed) *answers {
 		}
 	}
 	return a
-}
-
-// askBaseline asks every distinct baseline server every check over proto.
-func (p *Prober) askBaseline(ctx context.Context, sem chan struct{}, job Job, proto string) map[string]*answers {
-	out := map[string]*answers{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, b := range job.Baseline {
-		if b.Addr == "" || out[b.Addr] != nil {
-			continue
-		}
-		out[b.Addr] = &answers{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a := collect(job.Checks, p.probeAll(ctx, sem, b.Addr, []string{proto}, job.Checks)[0])
-			mu.Lock()
-			out[b.Addr] = a
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return out
 }
 
 // complete reports whether every baseline server answered every query.

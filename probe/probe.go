@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,8 +45,8 @@ const DefaultConcurrency = 16
 
 // Prober runs checks against servers. The zero value works: 2 s timeout,
 // one attempt, 1232-byte EDNS buffer, 16 queries in flight. A Prober keeps
-// TCP connections open between the queries of one call, and is safe for
-// concurrent use.
+// its sockets open while a call is in progress (see engine), and is safe
+// for concurrent use.
 type Prober struct {
 	// Timeout bounds one attempt of one query (dial, write and read).
 	Timeout time.Duration
@@ -57,7 +58,9 @@ type Prober struct {
 	// Concurrency bounds the queries in flight per call; 0 means 16.
 	Concurrency int
 
-	conns pool
+	mu    sync.Mutex
+	eng   *engine
+	users int
 }
 
 // observed is one check over one protocol: its outcomes and, when the
@@ -82,10 +85,13 @@ type observed struct {
 // buffer. A truncated UDP answer is asked again over TCP. A Report with no
 // checks is not OK. When ctx ends, the remaining checks are errors.
 func (p *Prober) Probe(ctx context.Context, addr string, protocols []string, checks []Check) Report {
-	defer p.conns.closeIdle()
+	p.acquire()
+	defer p.release()
 	sem := make(chan struct{}, p.concurrency())
 	rep := Report{Addr: addr}
-	p.record(&rep, p.probeAll(ctx, sem, addr, protocols, checks), MaxResults)
+	s := &asked{addr: addr, protocols: protocols}
+	p.askAll(ctx, sem, checks, []*asked{s})
+	p.record(&rep, s.obs, MaxResults)
 	if len(checks) == 0 {
 		rep.add(Result{Kind: KindAnswer, Outcome: OutcomeError, Detail: "no checks to run"}, MaxResults)
 	}
@@ -93,28 +99,117 @@ func (p *Prober) Probe(ctx context.Context, addr string, protocols []string, che
 	return rep
 }
 
-// probeAll runs checks × protocols against addr, at most cap(sem) queries
-// at once across every caller sharing sem. The result is indexed by
-// protocol, then check.
-func (p *Prober) probeAll(ctx context.Context, sem chan struct{}, addr string, protocols []string, checks []Check) [][]observed {
-	if len(protocols) == 0 {
-		protocols = []string{"udp", "tcp"}
+// memo is the first answer to one check over one protocol and what it
+// was found to be.
+type memo struct {
+	mu  sync.Mutex
+	raw []byte
+	o   observed
+}
+
+// same reports whether raw is the memo's answer, but for the ID.
+func (m *memo) same(raw []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.raw != nil && len(raw) == len(m.raw) && bytes.Equal(raw[2:], m.raw[2:])
+}
+
+func (m *memo) keep(raw []byte, o observed) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.raw == nil {
+		m.raw, m.o = raw, o
 	}
-	out := make([][]observed, len(protocols))
-	var wg sync.WaitGroup
-	for pi, proto := range protocols {
-		out[pi] = make([]observed, len(checks))
-		for ci, c := range checks {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				out[pi][ci] = p.run(ctx, addr, proto, c)
-			}()
+}
+
+// maxBatch bounds the queries sent with one system call per socket.
+const maxBatch = 64
+
+// asked is one server, the protocols to ask it over, and its observations,
+// indexed by protocol, then check.
+type asked struct {
+	addr      string
+	protocols []string
+	obs       [][]observed
+}
+
+// askAll asks every server every check over each of its protocols (none
+// means both), at most cap(sem) queries outstanding across every caller
+// sharing sem. It goes check by check, so every server (green and blue)
+// gets the same question at about the same moment, and it waits for no
+// answer before sending the next query while the window has room.
+func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, servers []*asked) {
+	e := p.acquire()
+	defer p.release()
+	defer context.AfterFunc(ctx, e.kick)()
+	for _, s := range servers {
+		if len(s.protocols) == 0 {
+			s.protocols = []string{"udp", "tcp"}
+		}
+		s.obs = make([][]observed, len(s.protocols))
+		for pi := range s.protocols {
+			s.obs[pi] = make([]observed, len(checks))
 		}
 	}
+	// Every server of a fleet gives the same answer, byte for byte, to the
+	// same question: the first is decoded and checked, the others are
+	// compared with it and take its outcome (decoding was the biggest cost
+	// after the system calls). Any other answer is checked in full.
+	memos := map[string][]memo{"udp": make([]memo, len(checks)), "tcp": make([]memo, len(checks))}
+	// Queries go out in batches: those the window has room for, then the
+	// batch is flushed before waiting for room.
+	b := e.batch()
+	var wg sync.WaitGroup
+	for ci, c := range checks {
+		qtype, known := qtypeOf(c.Type)
+		name := dns.CanonicalName(c.Name) // Checks made it the wire form (zone.NormalName)
+		for _, s := range servers {
+			for pi, proto := range s.protocols {
+				o := &s.obs[pi][ci]
+				*o = observed{answer: Result{Check: c.String() + " " + proto, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError}, zone: dns.CanonicalName(c.Zone)}
+				switch {
+				case proto != "udp" && proto != "tcp":
+					o.answer.Detail = fmt.Sprintf("unknown protocol %q, want udp or tcp", proto)
+					continue
+				case !known:
+					o.answer.Detail = fmt.Sprintf("unknown query type %q", c.Type)
+					continue
+				}
+				select {
+				case sem <- struct{}{}:
+				default:
+					b.flush()
+					select {
+					case sem <- struct{}{}:
+					case <-ctx.Done():
+						o.answer.Detail = describe(ctx.Err(), p)
+						continue
+					}
+				}
+				wg.Add(1)
+				m := &memos[proto][ci]
+				b.add(ctx, s.addr, proto, name, qtype, false, m.same, func(r reply, err error) {
+					if r.known {
+						m.mu.Lock()
+						*o = m.o
+						m.mu.Unlock()
+					} else {
+						p.observe(o, c, proto, name, qtype, r, err)
+						if err == nil && !r.retried {
+							m.keep(r.raw, *o)
+						}
+					}
+					<-sem
+					wg.Done()
+				})
+				if b.n >= maxBatch {
+					b.flush()
+				}
+			}
+		}
+	}
+	b.flush()
 	wg.Wait()
-	return out
 }
 
 // record adds observations to rep, keeping the SOA serials seen.
@@ -137,23 +232,11 @@ func (p *Prober) record(rep *Report, obs [][]observed, samples int) {
 	}
 }
 
-// run performs one check over one protocol.
-func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed {
-	o := observed{answer: Result{Check: c.String() + " " + proto, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError}, zone: dns.CanonicalName(c.Zone)}
-	qtype, ok := qtypeOf(c.Type)
-	switch {
-	case proto != "udp" && proto != "tcp":
-		o.answer.Detail = fmt.Sprintf("unknown protocol %q, want udp or tcp", proto)
-		return o
-	case !ok:
-		o.answer.Detail = fmt.Sprintf("unknown query type %q", c.Type)
-		return o
-	}
-	name := dns.CanonicalName(c.Name) // Checks made it the wire form (zone.NormalName)
-	r, err := p.query(ctx, addr, proto, name, qtype, false)
+// observe checks the answer r (or err) to c over proto into o.
+func (p *Prober) observe(o *observed, c Check, proto, name string, qtype uint16, r reply, err error) {
 	if err != nil {
 		o.answer.Detail = describe(err, p)
-		return o
+		return
 	}
 	if proto == "udp" {
 		o.edns = p.checkEDNS(c, r)
@@ -193,7 +276,6 @@ func (p *Prober) run(ctx context.Context, addr, proto string, c Check) observed 
 	if len(problems) > 0 {
 		o.answer.Outcome, o.answer.Detail = OutcomeFail, clip(strings.Join(problems, "; "), 400)
 	}
-	return o
 }
 
 // received is m as an Answer, without RRSIGs (see KindDNSSEC). For a

@@ -22,7 +22,6 @@ func SOASerial(ctx context.Context, addr, zoneName string, timeout time.Duration
 	fail := func(format string, args ...any) (uint32, error) {
 		return 0, fmt.Errorf("SOA serial of %s from %s: %s", name, addr, fmt.Sprintf(format, args...))
 	}
-	defer p.conns.closeIdle()
 	rep, err := p.query(ctx, addr, "udp", name, dns.TypeSOA, false)
 	r := rep.msg
 	switch {

@@ -1,0 +1,716 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+)
+
+// Sockets per server. Each has its own 16-bit ID space and, for UDP, its
+// own random source port; a few let the kernel and the readers spread the
+// work without one socket's queue becoming the limit.
+const (
+	udpSockets = 4
+	tcpConns   = 2
+)
+
+// engine sends the queries of a Prober's calls and matches their answers,
+// so that many queries are outstanding at once without a goroutine or a
+// socket each (the old exchange-per-goroutine design spent most of its
+// time in the scheduler and in reads that found nothing yet). Each query is
+// packed once; a send copies it with a fresh ID. Every socket has a reader
+// that matches answers to outstanding queries by ID and question and drops
+// anything else; a janitor retries queries whose answer is late. TCP
+// connections carry many queries at once (RFC 7766 pipelining), answered
+// in any order.
+type engine struct {
+	timeout  time.Duration
+	attempts int
+	bufSize  uint16
+
+	mu      sync.Mutex
+	servers map[string]*server // by proto + "/" + addr
+	packed  map[qkey]*packed
+	closed  bool
+
+	// srtt is a moving average of UDP round trips, in nanoseconds, that
+	// sets when a query whose answer is late is sent again (see rto).
+	srtt atomic.Int64
+
+	kickc chan struct{}
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+type qkey struct {
+	name  string
+	qtype uint16
+	rd    bool
+}
+
+// packed is a query on the wire with ID zero, and the end of its question.
+type packed struct {
+	wire []byte
+	qend int
+}
+
+// server is one address over one protocol and its sockets.
+type server struct {
+	proto, addr string
+	mu          sync.Mutex
+	socks       []*sock
+	next        int
+}
+
+// sock is one UDP socket or TCP connection and its outstanding queries.
+type sock struct {
+	srv  *server
+	conn net.Conn
+	pc   *ipv4.PacketConn // conn, for batches of UDP datagrams
+	tcp  bool
+	wmu  sync.Mutex // orders TCP writes
+
+	mu      sync.Mutex
+	pending map[uint16]*call
+	// answered is set once the socket got an answer: a TCP connection that
+	// then fails was likely closed by the server while idle.
+	answered bool
+	dead     bool
+}
+
+// call is one query until it is answered or given up.
+type call struct {
+	ctx  context.Context
+	q    *packed
+	srv  *server
+	left int // attempts left after the current one
+	// free is how many more resends after a kept TCP connection broke cost
+	// no attempt: servers close idle connections, and each of a server's
+	// connections may have been closed.
+	free int
+	// tc holds the UDP answer that was truncated, while TCP is asked.
+	tc *reply
+	// known, when set, reports whether an answer is byte for byte one
+	// already decoded and checked: then it is not decoded again.
+	known    func(raw []byte) bool
+	deadline time.Time
+	// id is the query's ID on its socket, sent when it was first written
+	// in this attempt; resendAt is when a UDP datagram is written again,
+	// resends how often it was.
+	id       uint16
+	sent     time.Time
+	resendAt time.Time
+	resends  int
+	done     func(reply, error)
+}
+
+// maxResends bounds the datagrams sent again within one attempt.
+const maxResends = 3
+
+// rto is how long a UDP query waits for its answer before its datagram is
+// sent again within the same attempt, with the same ID: a few round
+// trips, as TCP does, so that one datagram lost to a full socket buffer
+// costs milliseconds, not the attempt's whole timeout.
+func (e *engine) rto() time.Duration {
+	return min(max(4*time.Duration(e.srtt.Load()), 50*time.Millisecond), e.timeout/2)
+}
+
+func newEngine(timeout time.Duration, attempts int, bufSize uint16) *engine {
+	e := &engine{timeout: timeout, attempts: max(attempts, 1), bufSize: bufSize,
+		servers: map[string]*server{}, packed: map[qkey]*packed{},
+		kickc: make(chan struct{}, 1), stop: make(chan struct{})}
+	e.wg.Add(1)
+	go e.janitor()
+	return e
+}
+
+// ask sends (name, qtype) to addr over proto with recursion desired set
+// to rd, and calls done once with the answer or why there is none. done
+// runs on one of the engine's goroutines, or on the caller's when the
+// query cannot be sent; it must not block.
+func (e *engine) ask(ctx context.Context, addr, proto, name string, qtype uint16, rd bool, known func([]byte) bool, done func(reply, error)) {
+	q, err := e.pack(name, qtype, rd)
+	if err != nil {
+		done(reply{}, err)
+		return
+	}
+	srv, err := e.server(proto, addr)
+	if err != nil {
+		done(reply{}, err)
+		return
+	}
+	e.send(&call{ctx: ctx, q: q, srv: srv, left: e.attempts - 1, free: tcpConns + 1, known: known, done: done})
+}
+
+// pack returns the query packed once for every server and protocol.
+func (e *engine) pack(name string, qtype uint16, rd bool) (*packed, error) {
+	k := qkey{name, qtype, rd}
+	e.mu.Lock()
+	q := e.packed[k]
+	e.mu.Unlock()
+	if q != nil {
+		return q, nil
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.Id, m.RecursionDesired = 0, rd
+	// DO: signed zones answer with their RRSIGs and denial records.
+	m.SetEdns0(e.bufSize, true)
+	wire, err := m.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("packing the query %s %s: %w", name, dns.Type(qtype), err)
+	}
+	qend := 12
+	if _, qend, err = dns.UnpackDomainName(wire, 12); err != nil {
+		return nil, fmt.Errorf("packing the query %s %s: %w", name, dns.Type(qtype), err)
+	}
+	q = &packed{wire: wire, qend: qend + 4}
+	e.mu.Lock()
+	e.packed[k] = q
+	e.mu.Unlock()
+	return q, nil
+}
+
+func (e *engine) server(proto, addr string) (*server, error) {
+	if proto != "udp" && proto != "tcp" {
+		return nil, fmt.Errorf("unknown protocol %q, want udp or tcp", proto)
+	}
+	key := proto + "/" + addr
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.servers[key]
+	if s == nil {
+		s = &server{proto: proto, addr: addr}
+		e.servers[key] = s
+	}
+	return s, nil
+}
+
+// send sends c on one of its server's sockets under a fresh ID.
+func (e *engine) send(c *call) {
+	if err := c.ctx.Err(); err != nil {
+		e.finish(c, reply{}, err)
+		return
+	}
+	s, err := e.sock(c.srv)
+	if err != nil {
+		e.failed(c, nil, err)
+		return
+	}
+	if o, ok := e.register(s, c); ok {
+		e.write(s, []outgoing{o})
+	}
+}
+
+// outgoing is one query registered on a socket, ready to write.
+type outgoing struct {
+	id  uint16
+	c   *call
+	buf []byte // with the TCP length prefix
+}
+
+// register gives c a fresh ID on s, and returns it ready to write. When
+// it cannot, c is sent elsewhere or failed, and ok is false.
+func (e *engine) register(s *sock, c *call) (o outgoing, ok bool) {
+	s.mu.Lock()
+	if s.dead {
+		s.mu.Unlock()
+		e.send(c) // e.sock skips it
+		return o, false
+	}
+	if len(s.pending) >= 1<<16-1 {
+		s.mu.Unlock()
+		e.failed(c, nil, errors.New("16-bit DNS ID space of the socket full: lower probe.concurrency"))
+		return o, false
+	}
+	id := uint16(rand.Uint32())
+	for s.pending[id] != nil {
+		id = uint16(rand.Uint32())
+	}
+	now := time.Now()
+	c.id, c.sent, c.deadline = id, now, now.Add(e.timeout)
+	c.resendAt, c.resends = now.Add(e.rto()), 0
+	s.pending[id] = c
+	s.mu.Unlock()
+	n := len(c.q.wire)
+	buf := make([]byte, 2+n)
+	binary.BigEndian.PutUint16(buf, uint16(n))
+	copy(buf[2:], c.q.wire)
+	binary.BigEndian.PutUint16(buf[2:], id)
+	return outgoing{id: id, c: c, buf: buf}, true
+}
+
+// write sends queries registered on s: over UDP with one sendmmsg for
+// the lot, over TCP with one write, pipelined.
+func (e *engine) write(s *sock, outs []outgoing) {
+	if s.tcp {
+		var buf []byte
+		if len(outs) == 1 {
+			buf = outs[0].buf
+		} else {
+			for _, o := range outs {
+				buf = append(buf, o.buf...)
+			}
+		}
+		s.wmu.Lock()
+		_, err := s.conn.Write(buf)
+		s.wmu.Unlock()
+		if err != nil {
+			e.kill(s, err) // fails every query outstanding on it
+		}
+		return
+	}
+	msgs := make([]ipv4.Message, len(outs))
+	for i, o := range outs {
+		msgs[i].Buffers = [][]byte{o.buf[2:]}
+	}
+	sent := 0
+	var err error
+	for sent < len(msgs) {
+		var n int
+		n, err = s.pc.WriteBatch(msgs[sent:], 0)
+		if err != nil {
+			break
+		}
+		sent += n
+	}
+	for _, o := range outs[sent:] {
+		if s.take(o.id, o.c) {
+			e.failed(o.c, s, err)
+		}
+	}
+}
+
+// batch gathers queries to send with one system call per socket. One
+// socket per server takes a whole batch; the next batch takes the next.
+type batch struct {
+	e     *engine
+	socks map[*server]*sock
+	out   map[*sock][]outgoing
+	order []*sock
+	n     int
+}
+
+func (e *engine) batch() *batch {
+	return &batch{e: e, socks: map[*server]*sock{}, out: map[*sock][]outgoing{}}
+}
+
+// add is ask, but the query waits in b until flush.
+func (b *batch) add(ctx context.Context, addr, proto, name string, qtype uint16, rd bool, known func([]byte) bool, done func(reply, error)) {
+	e := b.e
+	q, err := e.pack(name, qtype, rd)
+	if err != nil {
+		done(reply{}, err)
+		return
+	}
+	srv, err := e.server(proto, addr)
+	if err != nil {
+		done(reply{}, err)
+		return
+	}
+	c := &call{ctx: ctx, q: q, srv: srv, left: e.attempts - 1, free: tcpConns + 1, known: known, done: done}
+	if err := ctx.Err(); err != nil {
+		e.finish(c, reply{}, err)
+		return
+	}
+	s := b.socks[srv]
+	if s == nil {
+		if s, err = e.sock(srv); err != nil {
+			e.failed(c, nil, err)
+			return
+		}
+		b.socks[srv] = s
+	}
+	o, ok := e.register(s, c)
+	if !ok {
+		return
+	}
+	if b.out[s] == nil {
+		b.order = append(b.order, s)
+	}
+	b.out[s] = append(b.out[s], o)
+	b.n++
+}
+
+// flush sends the queries added since the last flush.
+func (b *batch) flush() {
+	for _, s := range b.order {
+		b.e.write(s, b.out[s])
+	}
+	clear(b.socks)
+	clear(b.out)
+	b.order, b.n = b.order[:0], 0
+}
+
+// take removes c from s's outstanding queries, unless an answer or a
+// failure already did.
+func (s *sock) take(id uint16, c *call) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[id] != c {
+		return false
+	}
+	delete(s.pending, id)
+	return true
+}
+
+// sock returns a socket to srv, dialling one while it has fewer than its
+// share.
+func (e *engine) sock(srv *server) (*sock, error) {
+	want := udpSockets
+	if srv.proto == "tcp" {
+		want = tcpConns
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	live := srv.socks[:0]
+	for _, s := range srv.socks {
+		s.mu.Lock()
+		if !s.dead {
+			live = append(live, s)
+		}
+		s.mu.Unlock()
+	}
+	srv.socks = live
+	if len(srv.socks) < want {
+		s, err := e.dial(srv)
+		if err != nil {
+			return nil, err
+		}
+		srv.socks = append(srv.socks, s)
+		return s, nil
+	}
+	srv.next = (srv.next + 1) % len(srv.socks)
+	return srv.socks[srv.next], nil
+}
+
+func (e *engine) dial(srv *server) (*sock, error) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return nil, net.ErrClosed
+	}
+	d := net.Dialer{Timeout: e.timeout}
+	// The kernel picks a random source port per socket.
+	conn, err := d.Dial(srv.proto, srv.addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &sock{srv: srv, conn: conn, tcp: srv.proto == "tcp", pending: map[uint16]*call{}}
+	if u, ok := conn.(*net.UDPConn); ok {
+		// A window of answers can arrive at once.
+		_ = u.SetReadBuffer(1 << 20)
+		s.pc = ipv4.NewPacketConn(u)
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		conn.Close()
+		return nil, net.ErrClosed
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		if s.tcp {
+			e.readTCP(s)
+		} else {
+			e.readUDP(s)
+		}
+	}()
+	return s, nil
+}
+
+func (e *engine) readUDP(s *sock) {
+	// Up to 8 datagrams a system call, each of any size.
+	msgs := make([]ipv4.Message, 8)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, dns.MaxMsgSize)}
+	}
+	for {
+		n, err := s.pc.ReadBatch(msgs, 0)
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			// An ICMP port unreachable for one of the socket's queries, which
+			// one is unknown: nothing listens there, so all of them failed.
+			e.failAll(s, err)
+			continue
+		case err != nil:
+			e.kill(s, err)
+			return
+		}
+		for _, m := range msgs[:n] {
+			e.answer(s, m.Buffers[0][:m.N])
+		}
+	}
+}
+
+func (e *engine) readTCP(s *sock) {
+	r := bufio.NewReaderSize(s.conn, 16<<10)
+	var hdr [2]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			e.kill(s, err)
+			return
+		}
+		msg := make([]byte, binary.BigEndian.Uint16(hdr[:]))
+		if _, err := io.ReadFull(r, msg); err != nil {
+			e.kill(s, err)
+			return
+		}
+		e.answer(s, msg)
+	}
+}
+
+// answer matches one message read from s to its query, by ID and
+// question; a message that matches none (a late answer to a query asked
+// again, or anything foreign) is dropped.
+func (e *engine) answer(s *sock, raw []byte) {
+	if len(raw) < 12 {
+		return
+	}
+	id := binary.BigEndian.Uint16(raw)
+	s.mu.Lock()
+	c := s.pending[id]
+	if c == nil || !sameQuestionWire(raw, c.q) {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.pending, id)
+	s.answered = true
+	if !s.tcp && c.resends == 0 {
+		// Only unambiguous round trips count (Karn's rule).
+		rtt := int64(time.Since(c.sent))
+		old := e.srtt.Load()
+		if old == 0 {
+			old = rtt
+		}
+		e.srtt.Store(old - old/8 + rtt/8)
+	}
+	s.mu.Unlock()
+	raw = append([]byte(nil), raw...) // the reader reuses its buffer
+	const tcBit = 0x02                // in the third byte of the header
+	if c.known != nil && c.tc == nil && raw[2]&tcBit == 0 && c.known(raw) {
+		e.finish(c, reply{raw: raw, size: len(raw), known: true}, nil)
+		return
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(raw); err != nil {
+		e.failed(c, s, fmt.Errorf("bad answer: %w", err))
+		return
+	}
+	r := reply{msg: m, raw: raw, size: len(raw)}
+	if !s.tcp {
+		r.udpSize, r.udpEDNS = len(raw), m.IsEdns0() != nil
+		if m.Truncated {
+			// Ask again over TCP, as a resolver does, with attempts anew.
+			c.tc = &r
+			srv, _ := e.server("tcp", c.srv.addr)
+			c.srv, c.left, c.free = srv, e.attempts-1, tcpConns+1
+			e.send(c)
+			return
+		}
+	}
+	e.finish(c, r, nil)
+}
+
+// sameQuestionWire reports whether raw, a message with at least a header,
+// asks q's one question. Names compare case-insensitively byte by byte
+// ("\070oo.example.com." asked is "Foo.example.com." answered); label
+// lengths are at most 63 and so never fold.
+func sameQuestionWire(raw []byte, q *packed) bool {
+	if len(raw) < q.qend || binary.BigEndian.Uint16(raw[4:]) != 1 {
+		return false
+	}
+	name := q.qend - 4
+	for i := 12; i < q.qend; i++ {
+		a, b := raw[i], q.wire[i]
+		if i < name {
+			a, b = lower(a), lower(b)
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
+}
+
+// failed handles an attempt of c that got no usable answer: it is sent
+// again while attempts are left, else done with err. s is the socket it
+// failed on, if any.
+func (e *engine) failed(c *call, s *sock, err error) {
+	if cerr := c.ctx.Err(); cerr != nil {
+		e.finish(c, reply{}, cerr)
+		return
+	}
+	switch {
+	case s != nil && s.tcp && c.free > 0 && !isTimeout(err) && s.wasAnswered():
+		c.free--
+		e.send(c)
+	case c.left > 0:
+		c.left--
+		e.send(c)
+	default:
+		e.finish(c, reply{}, err)
+	}
+}
+
+func (s *sock) wasAnswered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answered
+}
+
+func (e *engine) finish(c *call, r reply, err error) {
+	if c.tc != nil {
+		if err != nil {
+			err = fmt.Errorf("UDP answer truncated, TCP retry: %w", err)
+		}
+		r = reply{msg: r.msg, size: r.size, udpSize: c.tc.udpSize, udpEDNS: c.tc.udpEDNS, retried: true}
+	}
+	c.done(r, err)
+}
+
+// kill closes s and fails its outstanding queries: a TCP connection that
+// broke, or a socket that can no longer read.
+func (e *engine) kill(s *sock, err error) {
+	s.mu.Lock()
+	already := s.dead
+	s.dead = true
+	s.mu.Unlock()
+	if !already {
+		s.conn.Close()
+	}
+	e.failAll(s, err)
+}
+
+// failAll fails every outstanding query of s with err.
+func (e *engine) failAll(s *sock, err error) {
+	s.mu.Lock()
+	calls := make([]*call, 0, len(s.pending))
+	for id, c := range s.pending {
+		calls = append(calls, c)
+		delete(s.pending, id)
+	}
+	s.mu.Unlock()
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	for _, c := range calls {
+		if closed {
+			e.finish(c, reply{}, net.ErrClosed)
+			continue
+		}
+		e.failed(c, s, err)
+	}
+}
+
+// kick makes the janitor look now, as when a context ends.
+func (e *engine) kick() {
+	select {
+	case e.kickc <- struct{}{}:
+	default:
+	}
+}
+
+// janitor sends again, or gives up, queries whose answer is late or whose
+// context ended, a few times per timeout.
+func (e *engine) janitor() {
+	defer e.wg.Done()
+	t := time.NewTicker(min(max(e.timeout/8, 5*time.Millisecond), 20*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		case <-e.kickc:
+		}
+		type late struct {
+			c *call
+			s *sock
+		}
+		var lates, again []late
+		now := time.Now()
+		rto := e.rto()
+		e.mu.Lock()
+		servers := make([]*server, 0, len(e.servers))
+		for _, srv := range e.servers {
+			servers = append(servers, srv)
+		}
+		e.mu.Unlock()
+		for _, srv := range servers {
+			srv.mu.Lock()
+			socks := append([]*sock(nil), srv.socks...)
+			srv.mu.Unlock()
+			for _, s := range socks {
+				s.mu.Lock()
+				for id, c := range s.pending {
+					switch {
+					case now.After(c.deadline) || c.ctx.Err() != nil:
+						delete(s.pending, id)
+						lates = append(lates, late{c, s})
+					case !s.tcp && c.resends < maxResends && now.After(c.resendAt):
+						c.resends++
+						c.resendAt = now.Add(rto << c.resends)
+						again = append(again, late{c, s})
+					}
+				}
+				s.mu.Unlock()
+			}
+		}
+		for _, l := range again {
+			// The same ID: an answer to either datagram is the answer.
+			buf := append([]byte(nil), l.c.q.wire...)
+			binary.BigEndian.PutUint16(buf, l.c.id)
+			_, _ = l.s.conn.Write(buf)
+		}
+		for _, l := range lates {
+			// A late answer to this attempt finds no query and is dropped.
+			e.failed(l.c, l.s, fmt.Errorf("no answer from %s over %s: %w", l.s.srv.addr, l.s.srv.proto, os.ErrDeadlineExceeded))
+		}
+	}
+}
+
+// close closes every socket; queries still outstanding fail.
+func (e *engine) close() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	servers := e.servers
+	e.mu.Unlock()
+	close(e.stop)
+	for _, srv := range servers {
+		srv.mu.Lock()
+		socks := srv.socks
+		srv.mu.Unlock()
+		for _, s := range socks {
+			e.kill(s, net.ErrClosed)
+		}
+	}
+	e.wg.Wait()
+}

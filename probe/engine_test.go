@@ -1,0 +1,245 @@
+package probe
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+// zoneReply is what an authoritative server for z answers to req.
+func zoneReply(z *zone.Zone, req *dns.Msg) *dns.Msg {
+	q := req.Question[0]
+	m := new(dns.Msg)
+	m.SetReply(req)
+	a := z.Lookup(q.Name, q.Qtype)
+	m.Rcode, m.Authoritative = a.Rcode, !a.Referral
+	for _, rr := range a.RRs {
+		m.Answer = append(m.Answer, dns.Copy(rr))
+	}
+	if opt := req.IsEdns0(); opt != nil {
+		m.SetEdns0(opt.UDPSize(), false)
+	}
+	return m
+}
+
+// serveUDP answers UDP queries on a loopback port with h until the test ends.
+func serveUDP(t *testing.T, h dns.HandlerFunc) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, Handler: h, NotifyStartedFunc: func() { close(started) }}
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// Answers that are not the query's are dropped, not taken for it: another
+// ID, the right ID with another question, and bytes that are no DNS
+// message at all, each sent before the real answer.
+func TestEngineIgnoresForeignAnswers(t *testing.T) {
+	z := parseZone(t, testZone)
+	addr := serveUDP(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		_, _ = w.Write([]byte{0xde, 0xad})
+		foreign := zoneReply(z, req)
+		foreign.Id = req.Id + 1
+		foreign.Answer = nil
+		_ = w.WriteMsg(foreign)
+		other := zoneReply(z, req)
+		other.Question[0].Name = "other.example.com."
+		other.Rcode = dns.RcodeServerFailure
+		_ = w.WriteMsg(other)
+		_ = w.WriteMsg(zoneReply(z, req))
+	})
+	checks := Expect(z, []string{"www", "txt", "nope"})
+	rep := (&Prober{Timeout: time.Second, Attempts: 1}).Probe(context.Background(), addr, []string{"udp"}, checks)
+	if !rep.OK {
+		t.Fatalf("a foreign answer was taken for the query's: %v", rep.Err())
+	}
+}
+
+// A lost datagram is sent again within its attempt, with the same ID, so
+// one attempt of a second is enough to get the answer.
+func TestEngineResendsLostQuery(t *testing.T) {
+	z := parseZone(t, testZone)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	addr := serveUDP(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		q := req.Question[0]
+		mu.Lock()
+		seen[q.Name+" "+dns.Type(q.Qtype).String()]++
+		first := seen[q.Name+" "+dns.Type(q.Qtype).String()] == 1
+		mu.Unlock()
+		if first && q.Name == "www.example.com." {
+			return // lost
+		}
+		_ = w.WriteMsg(zoneReply(z, req))
+	})
+	checks := Expect(z, []string{"www"})
+	rep := (&Prober{Timeout: time.Second, Attempts: 1}).Probe(context.Background(), addr, []string{"udp"}, checks)
+	if !rep.OK {
+		t.Fatalf("a lost query was not asked again: %v", rep.Err())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := seen["www.example.com. A"]; n < 2 {
+		t.Errorf("www A asked %d times, want at least 2", n)
+	}
+}
+
+// Nothing listening on a UDP port is an error naming why, not a wait
+// for every attempt's timeout.
+func TestEngineRefusedUDP(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	z := parseZone(t, testZone)
+	rep := (&Prober{Timeout: 5 * time.Second, Attempts: 2}).Probe(context.Background(), addr, []string{"udp"}, Expect(z, nil)[:1])
+	if rep.OK || rep.Errors != 1 || !strings.Contains(rep.Results[0].Detail, "refused") {
+		t.Fatalf("report: %+v", rep)
+	}
+}
+
+// TCP queries are pipelined (RFC 7766): several go out on one connection
+// before any answer, and answers that come back in another order are
+// matched to their queries by ID.
+func TestEngineTCPPipelinedOutOfOrder(t *testing.T) {
+	z := parseZone(t, testZone)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var conns, most atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				for {
+					// Read what has arrived (at least one query), then answer
+					// it last first.
+					var reqs []*dns.Msg
+					for len(reqs) == 0 || c.SetReadDeadline(time.Now().Add(50*time.Millisecond)) == nil {
+						m, err := readTCPMsg(c)
+						if err != nil {
+							if len(reqs) == 0 {
+								return
+							}
+							break
+						}
+						reqs = append(reqs, m)
+					}
+					_ = c.SetReadDeadline(time.Time{})
+					if n := int32(len(reqs)); n > most.Load() {
+						most.Store(n)
+					}
+					for i := len(reqs) - 1; i >= 0; i-- {
+						b, _ := zoneReply(z, reqs[i]).Pack()
+						_, _ = c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...))
+					}
+				}
+			}()
+		}
+	}()
+	checks := Expect(z, []string{"www", "txt", "ns1", "ns2", "nope"})
+	rep := (&Prober{Timeout: 2 * time.Second, Attempts: 1, Concurrency: 16}).Probe(context.Background(), l.Addr().String(), []string{"tcp"}, checks)
+	if !rep.OK {
+		t.Fatalf("out-of-order answers not matched: %v", rep.Err())
+	}
+	if c, m := conns.Load(), most.Load(); c > tcpConns || m < 2 {
+		t.Errorf("%d connections, at most %d queries read at once; want at most %d connections and pipelined queries", c, m, tcpConns)
+	}
+}
+
+func readTCPMsg(r io.Reader) (*dns.Msg, error) {
+	var n [2]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, err
+	}
+	b := make([]byte, binary.BigEndian.Uint16(n[:]))
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	return m, m.Unpack(b)
+}
+
+// A TCP connection the server closes after an answer (as servers close
+// idle ones) costs the query outstanding on it no attempt: it goes again
+// on a new connection. This server answers one query per connection and
+// closes it on reading the next.
+func TestEngineTCPReconnects(t *testing.T) {
+	z := parseZone(t, testZone)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				m, err := readTCPMsg(c)
+				if err != nil {
+					return
+				}
+				b, _ := zoneReply(z, m).Pack()
+				_, _ = c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...))
+				_, _ = readTCPMsg(c)
+			}()
+		}
+	}()
+	checks := Expect(z, []string{"www", "txt", "ns1", "ns2", "nope"})
+	rep := (&Prober{Timeout: 2 * time.Second, Attempts: 1, Concurrency: 1}).Probe(context.Background(), l.Addr().String(), []string{"tcp"}, checks)
+	if !rep.OK {
+		t.Fatalf("closed connections cost attempts: %v", rep.Err())
+	}
+	if c := conns.Load(); c < int32(len(checks)) {
+		t.Errorf("%d connections for %d queries answered one per connection", c, len(checks))
+	}
+}
+
+// Every server's answer is checked, even when the first server's answer
+// to the same question was checked already: one wrong server among right
+// ones fails, however alike their answers are.
+func TestEngineSameAnswerShortcutKeepsChecks(t *testing.T) {
+	z := parseZone(t, testZone)
+	good, bad := startServer(t, z), startServer(t, z)
+	bad.setMode(modeWrongA)
+	checks := Expect(z, []string{"www", "txt", "ns1"})
+	job := Job{Role: "green", Targets: []Server{{Name: "a", Addr: good.addr}, {Name: "b", Addr: bad.addr}, {Name: "c", Addr: good.addr}}, Checks: checks}
+	a := (&Prober{Timeout: time.Second, Attempts: 1}).Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	if a.OK || !a.Reports[0].OK || a.Reports[1].OK || !a.Reports[2].OK {
+		t.Fatalf("want only b to fail: %+v", a)
+	}
+	if got := a.Reports[1].Kinds[KindAnswer].Fail; got != 2*2 { // www A and ns1 A, over UDP and TCP
+		t.Errorf("b failed %d answer checks, want 4: %+v", got, a.Reports[1])
+	}
+}
