@@ -217,6 +217,7 @@ func (c *sshChannel) dial(ctx context.Context) (*ssh.Client, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
+	conn = quickAck(conn)
 	sc, chans, reqs, err := ssh.NewClientConn(conn, c.addr, cfg)
 	if err != nil {
 		conn.Close()

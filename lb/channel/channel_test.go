@@ -33,6 +33,7 @@ const sshdBin = "/usr/sbin/sshd"
 // cut the TCP connections the pool makes.
 type server struct {
 	addr    string // the proxy's 127.0.0.1:port, where the pool connects
+	sshd    string // sshd's own address
 	hostKey ssh.PublicKey
 	keyFile string // the client's private key
 
@@ -43,7 +44,7 @@ type server struct {
 
 // startSSHD runs /usr/sbin/sshd -D on a loopback port with a fresh host
 // key, accepting one fresh client key for root.
-func startSSHD(t *testing.T) *server {
+func startSSHD(t testing.TB) *server {
 	t.Helper()
 	if _, err := os.Stat(sshdBin); err != nil {
 		t.Skipf("no %s: install openssh-server (make deps) to test the SSH channel against a real sshd", sshdBin)
@@ -98,7 +99,7 @@ LogLevel VERBOSE
 	sshdAddr := "127.0.0.1:" + strconv.Itoa(port)
 	waitListening(t, sshdAddr)
 
-	s := &server{hostKey: hostPub, keyFile: filepath.Join(dir, "client_key")}
+	s := &server{hostKey: hostPub, keyFile: filepath.Join(dir, "client_key"), sshd: sshdAddr}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -120,8 +121,10 @@ LogLevel VERBOSE
 			s.accepts++
 			s.conns = append(s.conns, c, up)
 			s.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
+			// As the pool does on its own connection, so that the proxy
+			// adds no delayed ACK that a direct connection would not have.
+			go func() { _, _ = io.Copy(up, quickAck(c)); up.Close() }()
+			go func() { _, _ = io.Copy(c, quickAck(up)); c.Close() }()
 		}
 	}()
 	return s
@@ -146,7 +149,7 @@ func (s *server) drop() {
 }
 
 // knownHosts writes a known_hosts file that holds key for the proxy.
-func (s *server) knownHosts(t *testing.T, key ssh.PublicKey) string {
+func (s *server) knownHosts(t testing.TB, key ssh.PublicKey) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "known_hosts")
 	text := ""
@@ -159,7 +162,7 @@ func (s *server) knownHosts(t *testing.T, key ssh.PublicKey) string {
 	return path
 }
 
-func (s *server) pool(t *testing.T, knownHosts string) *Pool {
+func (s *server) pool(t testing.TB, knownHosts string) *Pool {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(s.addr)
 	n, _ := strconv.Atoi(port)
@@ -168,7 +171,7 @@ func (s *server) pool(t *testing.T, knownHosts string) *Pool {
 	return p
 }
 
-func writeKey(t *testing.T, path string) ssh.PublicKey {
+func writeKey(t testing.TB, path string) ssh.PublicKey {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -188,7 +191,7 @@ func writeKey(t *testing.T, path string) ssh.PublicKey {
 	return key
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -198,7 +201,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func waitListening(t *testing.T, addr string) {
+func waitListening(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -372,4 +375,71 @@ func TestCommandQuoting(t *testing.T) {
 	if got, want := string(out), "IT'S\ntwo\n"; got != want {
 		t.Errorf("under sudo: %q, want %q", got, want)
 	}
+}
+
+// BenchmarkChannel measures, against a real sshd on loopback, a command
+// over the kept-open connection (the channel's share of an nginx flip),
+// the same over a new connection each time, and a Dial over the kept-open
+// one (a console exchange's channel open). A command's time includes the
+// login shell's start: bash reads ~/.bashrc for SSH commands.
+func BenchmarkChannel(b *testing.B) {
+	s := startSSHD(b)
+	ctx := context.Background()
+	b.Run("run-kept-open", func(b *testing.B) {
+		ch, err := s.pool(b, s.knownHosts(b, s.hostKey)).Open(ctx, sshFleet, balancer)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := ch.Run(ctx, "true"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("run-new-connection", func(b *testing.B) {
+		known := s.knownHosts(b, s.hostKey)
+		for b.Loop() {
+			p := s.pool(b, known)
+			ch, err := p.Open(ctx, sshFleet, balancer)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := ch.Run(ctx, "true"); err != nil {
+				b.Fatal(err)
+			}
+			p.Close()
+		}
+	})
+	b.Run("dial-kept-open", func(b *testing.B) {
+		ch, err := s.pool(b, s.knownHosts(b, s.hostKey)).Open(ctx, sshFleet, balancer)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = c.Write([]byte("x"))
+				c.Close()
+			}
+		}()
+		buf := make([]byte, 1)
+		for b.Loop() {
+			c, err := ch.Dial(ctx, "tcp", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
 }
