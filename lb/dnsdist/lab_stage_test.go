@@ -2,6 +2,7 @@ package dnsdist
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net"
 	"os"
@@ -161,6 +162,28 @@ func TestLabStageFlip(t *testing.T) {
 	if st := l.stats(t); len(st) != 1 || st[blue.DNSAddr()].Weight != 1 {
 		t.Errorf("after Point at blue dnsdist has %v, want blue alone", st)
 	}
+
+	// dnsdist closes the console on a key it cannot decrypt with: the
+	// client says so, and the driver, holding a stale key, reads it again.
+	wrong := testKey(t)
+	conn, err := net.Dial("tcp", net.JoinHostPort(labConsoleHost, l.bal.Address[strings.LastIndex(l.bal.Address, ":")+1:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenConsole(context.Background(), conn, wrong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(context.Background(), "showServers()"); !errors.Is(err, ErrConsoleClosed) {
+		t.Errorf("real console with a wrong key: %v, want ErrConsoleClosed", err)
+	}
+	c.Close()
+	l.d.mu.Lock()
+	for id := range l.d.keys {
+		l.d.keys[id] = wrong
+	}
+	l.d.mu.Unlock()
+	l.stats(t)
 }
 
 // TestLabFlipWeights flips to blue 90, green 10 and checks that dnsdist's
