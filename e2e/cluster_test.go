@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/needlab"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -29,11 +31,7 @@ func startClusterLab(t *testing.T, driver string) (*testLab, *cluster.Cluster) {
 	bin := requireLab(t)
 	binDir := filepath.Dir(bin)
 	if _, err := os.Stat(filepath.Join(binDir, "temporal-server")); err != nil {
-		msg := "the cluster lab needs " + filepath.Join(binDir, "temporal-server") + " (run `make temporal-server`)"
-		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		needlab.Missing(t, "the cluster lab needs %s (run `make temporal-server`)", filepath.Join(binDir, "temporal-server"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -78,15 +76,7 @@ func TestClusterWorkerFailoverAndServerRestart(t *testing.T) {
 		w := tl.startWorkerProcess(t)
 		workers[w.Process.Pid] = w
 	}
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
-	blue := tl.assertOnly(t, "ns1", "ns2")
-
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	blue, run := tl.startOverBlue(t)
 	tl.waitForActivity(t, run, "ProvisionNameservers")
 	time.Sleep(500 * time.Millisecond)
 	first := tl.pendingActivity(t, run, "ProvisionNameservers")

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/needlab"
+
 	"github.com/dnsroll/dnsroll/internal/freeport"
 
 	"github.com/miekg/dns"
@@ -62,15 +64,9 @@ func requireLab(t testing.TB) string {
 		}
 	}
 	if len(missing) > 0 {
-		msg := fmt.Sprintf("lab needs %v (run `make deps tools`)", missing)
-		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		needlab.Missing(t, "lab needs %v (run `make deps tools`)", missing)
 	}
-	if testing.Short() {
-		t.Skip("lab tests are slow; skipped with -short")
-	}
+	needlab.Slow(t, "the lab")
 	return bin
 }
 
@@ -155,10 +151,7 @@ func startLabDriver(t *testing.T, driver string, extraZones map[string]string) *
 	t.Helper()
 	bin := requireLab(t)
 	if _, err := exec.LookPath(driver); err != nil {
-		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
-			t.Fatalf("the %s driver needs %s (run `make deps`)", driver, driver)
-		}
-		t.Skipf("the %s driver needs %s (run `make deps`)", driver, driver)
+		needlab.Missing(t, "the %s driver needs %s (run `make deps`)", driver, driver)
 	}
 	fleetDir := writeFleet(t, driver, extraZones)
 	fleet, err := config.Load(filepath.Join(fleetDir, "lab.yaml"))
@@ -279,6 +272,34 @@ func (tl *testLab) assertOnly(t *testing.T, labels ...string) map[string]dnsroll
 		}
 	}
 	return got
+}
+
+// assertKept checks that a stopped rollout left blue in place: the
+// simulator holds exactly ns1 and ns2, and they are blue's instances.
+func (tl *testLab) assertKept(t *testing.T, blue map[string]dnsroll.Server) {
+	t.Helper()
+	after := tl.assertOnly(t, "ns1", "ns2")
+	for _, l := range []string{"ns1", "ns2"} {
+		if after[l].ID != blue[l].ID {
+			t.Errorf("%s is instance %d, want blue's %d", l, after[l].ID, blue[l].ID)
+		}
+	}
+}
+
+// startOverBlue rolls out revision A, which becomes blue, then starts a
+// rollout of revision B without waiting for it: the opening of every test
+// that acts during a rollout.
+func (tl *testLab) startOverBlue(t *testing.T) (map[string]dnsroll.Server, rollouts.Run) {
+	t.Helper()
+	if _, st, err := tl.rollout(t, "A"); err != nil {
+		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
+	}
+	blue := tl.assertOnly(t, "ns1", "ns2")
+	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blue, run
 }
 
 // assertReplaced checks that the rollout that ended with st replaced blue:

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/needlab"
+
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/machines"
@@ -32,10 +34,7 @@ func startMachineLab(t *testing.T, driver string, users ...string) *testLab {
 		base = machines.DefaultBase
 	}
 	if err := machines.Check(base); err != nil {
-		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
-			t.Fatalf("%v (make test builds the image with `make lab-image`)", err)
-		}
-		t.Skip(err)
+		needlab.Missing(t, "%v (`make lab-image` builds the image)", err)
 	}
 	root := repoRoot(t)
 	b, err := os.ReadFile(filepath.Join(root, "fleets", "machines.yaml"))
@@ -130,14 +129,7 @@ func TestMachineWorkerKilledDuringProvisioning(t *testing.T) {
 func TestMachineAbortBeforeSwitch(t *testing.T) {
 	tl := startMachineLab(t, "nginx")
 	tl.startWorker(t)
-	if _, st, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
-	}
-	blue := tl.assertOnly(t, "ns1", "ns2")
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	blue, run := tl.startOverBlue(t)
 	tl.waitForActivity(t, run, "ProvisionNameservers")
 	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalAbort, workflows.SignalInput{Reason: "e2e", By: "ci"}); err != nil {
 		t.Fatal(err)
@@ -146,12 +138,7 @@ func TestMachineAbortBeforeSwitch(t *testing.T) {
 	if st.Phase != workflows.PhaseAborted {
 		t.Fatalf("phase = %s (%s), want aborted", st.Phase, st.Failure)
 	}
-	after := tl.assertOnly(t, "ns1", "ns2")
-	for _, l := range []string{"ns1", "ns2"} {
-		if after[l].ID != blue[l].ID {
-			t.Errorf("%s changed from %d to %d", l, blue[l].ID, after[l].ID)
-		}
-	}
+	tl.assertKept(t, blue)
 	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
 		t.Errorf("answers = %s, want blue's revision A on both", got)
 	}
@@ -181,12 +168,7 @@ func TestMachineRollbackDuringBake(t *testing.T) {
 		t.Fatalf("phase = %s (%s), want rolled-back", st.Phase, st.Failure)
 	}
 	tl.wantServing(t, st, "rolled back")
-	after := tl.assertOnly(t, "ns1", "ns2")
-	for _, l := range []string{"ns1", "ns2"} {
-		if after[l].ID != blue[l].ID {
-			t.Errorf("%s changed from %d to %d", l, blue[l].ID, after[l].ID)
-		}
-	}
+	tl.assertKept(t, blue)
 }
 
 // New VMs whose sshd answers 20 s after the API says running: provisioning

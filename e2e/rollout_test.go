@@ -152,15 +152,7 @@ func TestWorkerCrashDuringProvisioningResumes(t *testing.T) {
 func testWorkerCrashDuringProvisioningResumes(t *testing.T, driver string) {
 	tl := startLabDriver(t, driver, nil)
 	first := tl.startWorkerProcess(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
-	blue := tl.assertOnly(t, "ns1", "ns2")
-
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	blue, run := tl.startOverBlue(t)
 	tl.waitForActivity(t, run, "ProvisionNameservers")
 	time.Sleep(500 * time.Millisecond)
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
@@ -189,15 +181,7 @@ func TestAbortSignalFromTemporalCLI(t *testing.T) { forEachDriver(t, testAbortSi
 func testAbortSignalFromTemporalCLI(t *testing.T, driver string) {
 	tl := startLabDriver(t, driver, nil)
 	tl.startWorker(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
-	blue := tl.assertOnly(t, "ns1", "ns2")
-
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	blue, run := tl.startOverBlue(t)
 	tl.waitForActivity(t, run, "ProvisionNameservers")
 	out, err := exec.Command(requireLab(t), "workflow", "signal", "--address", tl.TemporalAddress(),
 		"--workflow-id", run.WorkflowID, "--name", "abort", "--input", `{"reason":"e2e abort","by":"ci"}`).CombinedOutput()
@@ -211,12 +195,7 @@ func testAbortSignalFromTemporalCLI(t *testing.T, driver string) {
 	if st.Phase != workflows.PhaseAborted {
 		t.Errorf("phase = %s, want aborted", st.Phase)
 	}
-	after := tl.assertOnly(t, "ns1", "ns2")
-	for _, l := range []string{"ns1", "ns2"} {
-		if after[l].ID != blue[l].ID {
-			t.Errorf("%s changed from %d to %d", l, blue[l].ID, after[l].ID)
-		}
-	}
+	tl.assertKept(t, blue)
 	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
 		t.Errorf("answers = %s, want blue's revision A on both", got)
 	}
