@@ -38,12 +38,18 @@ mv -f "$conf.flip" "$conf"
 # all that differed, and nginx must not reload for nothing.
 [ "$reload" = 0 ] && exit 0
 
-# The workers from before the reload: done once none of them serves.
-before=
-for s in /proc/[0-9]*/stat; do
-	read -r p c _ pp _ <"$s" 2>/dev/null || continue
-	[ "$c" = "(nginx)" ] && [ "$pp" = "$m" ] && before="$before $p"
-done
+# The workers from before the reload: done once none of them serves. The
+# kernel lists a process's children; without that file, scan /proc.
+before=$(cat "/proc/$m/task/$m/children" 2>/dev/null)
+if [ -z "$before" ]; then
+	for s in /proc/[0-9]*/stat; do
+		read -r p c _ pp _ <"$s" 2>/dev/null || continue
+		[ "$c" = "(nginx)" ] && [ "$pp" = "$m" ] && before="$before $p"
+	done
+fi
+# What nginx -s reload sends. The master starts the new workers, sleeps
+# 100 ms (nginx's own "allow new processes to start"), then tells the old
+# ones to quit: most of a flip's time.
 kill -HUP "$m"
 end=$(($(date +%s) + timeout))
 while :; do

@@ -17,6 +17,8 @@ import (
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/channel"
+	"github.com/dnsroll/dnsroll/lb/channel/sshdtest"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/provision"
 )
@@ -119,6 +121,19 @@ func TestLabStageFlip(t *testing.T) {
 	if got := mustMaster(t, s.dir); got != master {
 		t.Errorf("master pid changed from %d to %d", master, got)
 	}
+
+	// The same flips through a real sshd, as the worker makes them.
+	t.Run("over SSH", func(t *testing.T) {
+		fleet, pool := s.overSSH(t)
+		defer func() { s.d.Channels, s.lb.SSHHost = nil, "" }()
+		for _, side := range []dnsroll.Server{s.green, s.blue} {
+			if err := s.d.Flip(ctx, fleet, s.lb, []lb.Share{{Server: side, Weight: 1}}); err != nil {
+				t.Fatalf("flip to %s over SSH: %v", side.Label, err)
+			}
+			lbtest.WantTXT(t, s.lb.Address, side.Label)
+		}
+		pool.Close()
+	})
 
 	// Point, once the bake is over, removes what is no longer needed:
 	// blue is no longer staged.
@@ -246,6 +261,36 @@ func BenchmarkLabFlip(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		if err := s.flip(ctx, lb.Share{Server: sides[i%2], Weight: 1}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// overSSH makes s's driver flip through a real sshd on loopback, as the
+// worker does: the fleet connects over ssh, to ssh_host 127.0.0.1.
+func (s *stagedLab) overSSH(t testing.TB) (*config.Fleet, *channel.Pool) {
+	t.Helper()
+	sshd := sshdtest.Start(t)
+	pool := &channel.Pool{KnownHosts: sshdtest.KnownHosts(t, sshd.SSHD, sshd.HostKey), KeyFile: sshd.KeyFile, AgentSocket: "/nonexistent", Port: sshdtest.Port(sshd.SSHD)}
+	t.Cleanup(func() { pool.Close() })
+	s.d.Channels = pool
+	s.lb.SSHHost = "127.0.0.1"
+	fleet := *s.fleet
+	fleet.Ansible.Connection = "ssh"
+	return &fleet, pool
+}
+
+// BenchmarkLabFlipSSH is BenchmarkLabFlip through a real sshd on
+// loopback: the flip as the worker makes it, but for the network.
+func BenchmarkLabFlipSSH(b *testing.B) {
+	s := startStaged(b)
+	fleet, _ := s.overSSH(b)
+	ctx := context.Background()
+	sides := []dnsroll.Server{s.green, s.blue}
+	i := 0
+	for b.Loop() {
+		if err := s.d.Flip(ctx, fleet, s.lb, []lb.Share{{Server: sides[i%2], Weight: 1}}); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -1,0 +1,215 @@
+// Package sshdtest runs a real OpenSSH sshd on loopback for tests of
+// what logs into load balancers over SSH (lb/channel, and the drivers'
+// flips over it).
+package sshdtest
+
+import (
+	"crypto/ed25519"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+const sshdBin = "/usr/sbin/sshd"
+
+// Server is a real sshd on loopback behind a proxy that counts and can
+// cut the TCP connections made through it.
+type Server struct {
+	// Addr is the proxy's 127.0.0.1:port; SSHD is sshd's own, for
+	// measurements that no proxy should slow down.
+	Addr, SSHD string
+	// HostKey is sshd's host key; KeyFile, a private key that logs in
+	// as root.
+	HostKey ssh.PublicKey
+	KeyFile string
+
+	mu      sync.Mutex
+	accepts int
+	conns   []net.Conn
+}
+
+// Start runs /usr/sbin/sshd -D on a loopback port with a fresh host key,
+// accepting one fresh client key for root, until the test ends. It skips
+// the test when sshd is not installed or the test does not run as root.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if _, err := os.Stat(sshdBin); err != nil {
+		t.Skipf("no %s: install openssh-server (make deps) to test the SSH channel against a real sshd", sshdBin)
+	}
+	if os.Getuid() != 0 {
+		t.Skip("the sshd test logs in as root, as a root sshd requires; run it as root")
+	}
+	// Debian's unit creates sshd's privilege separation directory.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	hostPub := WriteKey(t, filepath.Join(dir, "host_key"))
+	clientPub := WriteKey(t, filepath.Join(dir, "client_key"))
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	conf := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
+HostKey %s/host_key
+AuthorizedKeysFile %s/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile none
+AllowTcpForwarding yes
+AllowStreamLocalForwarding yes
+LogLevel VERBOSE
+`, port, dir, dir)
+	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sshdBin, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	logFile, err := os.Create(filepath.Join(dir, "sshd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Logf("sshd log:\n%s", b)
+		}
+	})
+	sshdAddr := "127.0.0.1:" + strconv.Itoa(port)
+	waitListening(t, sshdAddr)
+
+	s := &Server{HostKey: hostPub, KeyFile: filepath.Join(dir, "client_key"), SSHD: sshdAddr}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close(); s.Drop() })
+	s.Addr = ln.Addr().String()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", sshdAddr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			s.mu.Lock()
+			s.accepts++
+			s.conns = append(s.conns, c, up)
+			s.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return s
+}
+
+// Connections is how many TCP connections were made through the proxy.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepts
+}
+
+// Drop cuts every connection through the proxy, as a restarted sshd or a
+// network failure would.
+func (s *Server) Drop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+}
+
+// KnownHosts writes a known_hosts file that holds key (none when nil) for
+// addr, s.Addr or s.SSHD.
+func KnownHosts(t testing.TB, addr string, key ssh.PublicKey) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "known_hosts")
+	text := ""
+	if key != nil {
+		text = knownhosts.Line([]string{knownhosts.Normalize(addr)}, key) + "\n"
+	}
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// WriteKey writes a new ed25519 private key to path and returns its
+// public key.
+func WriteKey(t testing.TB, path string) ssh.PublicKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitListening(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd never listened on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Port is addr's port number.
+func Port(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
