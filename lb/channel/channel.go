@@ -408,6 +408,7 @@ func Quote(s string) string {
 
 // Dial opens a direct-tcpip (or, for "unix", a streamlocal) channel to
 // addr from the load balancer. A connection found broken is replaced once.
+// The returned connection has deadlines (see deadlineConn).
 func (c *sshChannel) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6", "unix":
@@ -421,7 +422,7 @@ func (c *sshChannel) Dial(ctx context.Context, network, addr string) (net.Conn, 
 		}
 		conn, err := cl.DialContext(ctx, network, addr)
 		if err == nil {
-			return conn, nil
+			return &deadlineConn{Conn: conn}, nil
 		}
 		// A target that the server refused would be refused again; any
 		// other failure is the connection's (reset, EOF, a stray packet).
@@ -431,4 +432,70 @@ func (c *sshChannel) Dial(ctx context.Context, network, addr string) (net.Conn, 
 		}
 		c.drop(cl)
 	}
+}
+
+// deadlineConn gives a forwarded connection the deadlines that x/crypto's
+// lacks (its SetDeadline fails), so a console that accepts and never
+// answers cannot hang a flip: when the deadline passes, the connection is
+// closed and a blocked Read or Write fails with os.ErrDeadlineExceeded.
+// Read and write deadlines are one deadline, and one that has passed
+// cannot be extended.
+type deadlineConn struct {
+	net.Conn
+	mu      sync.Mutex
+	timer   *time.Timer
+	expired bool
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	if !t.IsZero() {
+		c.timer = time.AfterFunc(time.Until(t), func() {
+			c.mu.Lock()
+			c.expired = true
+			c.mu.Unlock()
+			c.Conn.Close()
+		})
+	}
+	return nil
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error  { return c.SetDeadline(t) }
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error { return c.SetDeadline(t) }
+
+func (c *deadlineConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	return n, c.timeout(err)
+}
+
+func (c *deadlineConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	return n, c.timeout(err)
+}
+
+func (c *deadlineConn) Close() error {
+	c.mu.Lock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// timeout reports a failure caused by a passed deadline as one.
+func (c *deadlineConn) timeout(err error) error {
+	if err == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expired {
+		return os.ErrDeadlineExceeded
+	}
+	return err
 }

@@ -97,6 +97,27 @@ func TestRunDialReuseReconnect(t *testing.T) {
 	}
 	conn.Close()
 
+	// A target that accepts and never answers cannot block a reader past
+	// its deadline, which x/crypto's forwarded connections lack.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	conn, err = ch.Dial(ctx, "tcp", silent.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := conn.SetReadDeadline(start.Add(200 * time.Millisecond)); err != nil {
+		t.Fatalf("SetReadDeadline: %v", err)
+	}
+	_, err = conn.Read(make([]byte, 1))
+	if !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Errorf("read from a silent target: %v after %v, want a deadline error after 200 ms", err, time.Since(start))
+	}
+	conn.Close()
+
 	// Another Open of the same load balancer and further calls share it.
 	again, err := p.Open(ctx, sshFleet, balancer)
 	if err != nil {
@@ -108,7 +129,7 @@ func TestRunDialReuseReconnect(t *testing.T) {
 		}
 	}
 	if got := s.Connections(); got != 1 {
-		t.Errorf("%d SSH connections for two Opens, five Runs and a Dial; want 1 kept open", got)
+		t.Errorf("%d SSH connections for two Opens, five Runs and two Dials; want 1 kept open", got)
 	}
 
 	// The server cuts the connection: the next call connects again, once.
