@@ -103,9 +103,8 @@ type call struct {
 	free int
 	// tc holds the UDP answer that was truncated, while TCP is asked.
 	tc *reply
-	// known, when set, reports whether an answer is byte for byte one
-	// already decoded and checked: then it is not decoded again.
-	known    func(raw []byte) bool
+	// known, when set, is asked about each answer before it is decoded.
+	known    knower
 	deadline time.Time
 	// id is the query's ID on its socket, sent when it was first written
 	// in this attempt; resendAt is when a UDP datagram is written again,
@@ -115,6 +114,17 @@ type call struct {
 	resendAt time.Time
 	resends  int
 	done     func(reply, error)
+}
+
+// knower is told of answers before they are decoded, so that one the
+// caller has (or is getting) the outcome of is not decoded again.
+type knower interface {
+	// seen reports whether raw is such an answer, but for its ID. When it
+	// is not, raw may be claimed: its outcome is then expected from this
+	// call, and other answers like it wait for it.
+	seen(raw []byte) bool
+	// drop gives up the claim of raw, which could not be decoded.
+	drop(raw []byte)
 }
 
 // maxResends bounds the datagrams sent again within one attempt.
@@ -141,7 +151,7 @@ func newEngine(timeout time.Duration, attempts int, bufSize uint16) *engine {
 // to rd, and calls done once with the answer or why there is none. done
 // runs on one of the engine's goroutines, or on the caller's when the
 // query cannot be sent; it must not block.
-func (e *engine) ask(ctx context.Context, addr, proto, name string, qtype uint16, rd bool, known func([]byte) bool, done func(reply, error)) {
+func (e *engine) ask(ctx context.Context, addr, proto, name string, qtype uint16, rd bool, known knower, done func(reply, error)) {
 	q, err := e.pack(name, qtype, rd)
 	if err != nil {
 		done(reply{}, err)
@@ -309,7 +319,7 @@ func (e *engine) batch() *batch {
 }
 
 // add is ask, but the query waits in b until flush.
-func (b *batch) add(ctx context.Context, addr, proto, name string, qtype uint16, rd bool, known func([]byte) bool, done func(reply, error)) {
+func (b *batch) add(ctx context.Context, addr, proto, name string, qtype uint16, rd bool, known knower, done func(reply, error)) {
 	e := b.e
 	q, err := e.pack(name, qtype, rd)
 	if err != nil {
@@ -504,12 +514,16 @@ func (e *engine) answer(s *sock, raw []byte) {
 	s.mu.Unlock()
 	raw = append([]byte(nil), raw...) // the reader reuses its buffer
 	const tcBit = 0x02                // in the third byte of the header
-	if c.known != nil && c.tc == nil && raw[2]&tcBit == 0 && c.known(raw) {
+	known := c.known != nil && c.tc == nil && raw[2]&tcBit == 0
+	if known && c.known.seen(raw) {
 		e.finish(c, reply{raw: raw, size: len(raw), known: true}, nil)
 		return
 	}
 	m := new(dns.Msg)
 	if err := m.Unpack(raw); err != nil {
+		if known {
+			c.known.drop(raw)
+		}
 		e.failed(c, s, fmt.Errorf("bad answer: %w", err))
 		return
 	}

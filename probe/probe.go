@@ -99,27 +99,59 @@ func (p *Prober) Probe(ctx context.Context, addr string, protocols []string, che
 	return rep
 }
 
-// memo is the first answer to one check over one protocol and what it
-// was found to be.
+// memo is the first answer to one check over one protocol and, once
+// checked, its outcome. Answers that are the same bytes but for the ID
+// take that outcome instead of being decoded and checked again.
 type memo struct {
-	mu  sync.Mutex
-	raw []byte
-	o   observed
+	mu    sync.Mutex
+	raw   []byte        // the first answer, claimed when it arrived
+	ready chan struct{} // closed when o is set or the claim dropped
+	ok    bool          // o is raw's outcome
+	o     observed
 }
 
-// same reports whether raw is the memo's answer, but for the ID.
-func (m *memo) same(raw []byte) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.raw != nil && len(raw) == len(m.raw) && bytes.Equal(raw[2:], m.raw[2:])
-}
-
-func (m *memo) keep(raw []byte, o observed) {
+func (m *memo) seen(raw []byte) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.raw == nil {
-		m.raw, m.o = raw, o
+		m.raw, m.ready = raw, make(chan struct{})
+		return false
 	}
+	return len(raw) == len(m.raw) && bytes.Equal(raw[2:], m.raw[2:])
+}
+
+func (m *memo) drop(raw []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.owns(raw) && !m.ok {
+		close(m.ready)
+	}
+}
+
+// owns reports whether raw is the claimed answer itself, not a copy.
+func (m *memo) owns(raw []byte) bool {
+	return len(raw) > 0 && len(m.raw) > 0 && &raw[0] == &m.raw[0]
+}
+
+// keep records o as the outcome of the claimed answer raw.
+func (m *memo) keep(raw []byte, o observed) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.owns(raw) && !m.ok {
+		m.o, m.ok = o, true
+		close(m.ready)
+	}
+}
+
+// outcome waits for the claimed answer's outcome; false if it has none.
+func (m *memo) outcome() (observed, bool) {
+	m.mu.Lock()
+	ready := m.ready
+	m.mu.Unlock()
+	<-ready
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.o, m.ok
 }
 
 // maxBatch bounds the queries sent with one system call per socket.
@@ -154,7 +186,9 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 	// Every server of a fleet gives the same answer, byte for byte, to the
 	// same question: the first is decoded and checked, the others are
 	// compared with it and take its outcome (decoding was the biggest cost
-	// after the system calls). Any other answer is checked in full.
+	// after the system calls). Any other answer is checked in full. An
+	// answer like one that could not be decoded is an error without
+	// further attempts: it cannot be decoded either.
 	memos := map[string][]memo{"udp": make([]memo, len(checks)), "tcp": make([]memo, len(checks))}
 	// Queries go out in batches: those the window has room for, then the
 	// batch is flushed before waiting for room.
@@ -188,14 +222,16 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 				}
 				wg.Add(1)
 				m := &memos[proto][ci]
-				b.add(ctx, s.addr, proto, name, qtype, false, m.same, func(r reply, err error) {
+				b.add(ctx, s.addr, proto, name, qtype, false, m, func(r reply, err error) {
 					if r.known {
-						m.mu.Lock()
-						*o = m.o
-						m.mu.Unlock()
+						var ok bool
+						if *o, ok = m.outcome(); !ok {
+							// The first could not be decoded, nor can this.
+							*o = observed{answer: Result{Check: c.String() + " " + proto, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError, Detail: "bad answer"}, zone: dns.CanonicalName(c.Zone)}
+						}
 					} else {
 						p.observe(o, c, proto, name, qtype, r, err)
-						if err == nil && !r.retried {
+						if err == nil {
 							m.keep(r.raw, *o)
 						}
 					}

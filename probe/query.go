@@ -14,7 +14,7 @@ import (
 type reply struct {
 	msg *dns.Msg
 	// raw is the answer on the wire. known is set, and msg nil, when raw
-	// is byte for byte an answer the caller already checked (see askAll).
+	// is byte for byte an answer the caller checks anyway (see memo).
 	raw   []byte
 	known bool
 	size  int
