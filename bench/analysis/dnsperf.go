@@ -9,9 +9,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/dnsroll/dnsroll/internal/localnamed"
 )
+
+// perfWindow is the queries each dnsperf keeps outstanding (-q), one
+// dnsperf per server; the analysis gets as many per server by default.
+const perfWindow = 64
 
 var qpsRE = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 
@@ -27,7 +33,7 @@ func dnsperf(servers []*localnamed.Server, queries, mode string, seconds int) (f
 		go func() {
 			defer wg.Done()
 			out, err := exec.Command("dnsperf", "-m", mode, "-s", "127.0.0.1", "-p", strconv.Itoa(s.Port),
-				"-d", queries, "-l", strconv.Itoa(seconds), "-c", "2", "-q", "64", "-e").CombinedOutput()
+				"-d", queries, "-l", strconv.Itoa(seconds), "-c", "2", "-q", strconv.Itoa(perfWindow), "-e").CombinedOutput()
 			m := qpsRE.FindSubmatch(out)
 			if err != nil || m == nil {
 				errs[i] = fmt.Errorf("dnsperf -m %s against %s: %v: %s", mode, s.Addr, err, out)
@@ -48,6 +54,20 @@ func dnsperf(servers []*localnamed.Server, queries, mode string, seconds int) (f
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration { return rusage(syscall.RUSAGE_SELF) }
+
+// childrenCPU is the CPU time its children that ended (dnsperf) used.
+func childrenCPU() time.Duration { return rusage(syscall.RUSAGE_CHILDREN) }
+
+func rusage(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // loadAvg is the 1, 5 and 15 minute load averages, or "unknown".
 func loadAvg() string {

@@ -32,19 +32,22 @@ const origin = "example.com"
 
 type options struct {
 	names, servers, concurrency, runs, perfSeconds int
+	nice                                           int
 	keep                                           bool
-	cpuProfile                                     string
+	cpuProfile, out                                string
 }
 
 func main() {
 	var o options
 	flag.IntVar(&o.names, "names", 10000, "owner names in the generated zone")
 	flag.IntVar(&o.servers, "servers", 4, "named processes (an even number: half green, half blue in the diff scenario)")
-	flag.IntVar(&o.concurrency, "concurrency", 32, "queries in flight (probe.concurrency; 32 is the default)")
+	flag.IntVar(&o.concurrency, "concurrency", 0, "queries in flight across all servers (probe.concurrency); 0 means 64 per server, dnsperf's window here")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each analysis scenario; the fastest is reported")
 	flag.IntVar(&o.perfSeconds, "dnsperf-seconds", 5, "how long each dnsperf run lasts")
+	flag.IntVar(&o.nice, "nice", -10, "nice value of this process, and so of named and dnsperf (0 leaves it); the same for both sides")
 	flag.BoolVar(&o.keep, "keep", false, "keep the zone, named configs and logs")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the analysis runs to this file")
+	flag.StringVar(&o.out, "out", "bench/analysis/results.json", "write the figures and the ratio here as JSON (empty: do not)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-analysis:", err)
@@ -60,6 +63,14 @@ func run(o options) error {
 	}
 	if o.servers < 2 || o.servers%2 != 0 {
 		return fmt.Errorf("-servers must be even and at least 2")
+	}
+	if o.concurrency <= 0 {
+		o.concurrency = perfWindow * o.servers
+	}
+	if o.nice != 0 {
+		if err := renice(o.nice); err != nil {
+			return err
+		}
 	}
 	dir, err := os.MkdirTemp("", "dnsroll-bench-analysis-")
 	if err != nil {
@@ -125,7 +136,7 @@ func run(o options) error {
 	version, _ := exec.Command("named", "-v").Output()
 	fmt.Printf("zone:    %d owner names, %d checks (name × type), parsed and built in %s\n", len(z.Names()), len(checks), prep.Round(time.Millisecond))
 	fmt.Printf("servers: %d × %s on 127.0.0.1, %d CPUs\n", o.servers, strings.TrimSpace(string(version)), numCPU())
-	fmt.Printf("prober:  concurrency %d, best of %d runs; load average %s (other work on the machine skews the figures)\n\n", o.concurrency, o.runs, loadAvg())
+	fmt.Printf("prober:  concurrency %d (dnsperf: %d per server), best of %d runs, nice %d; load average %s (other work on the machine skews the figures)\n\n", o.concurrency, perfWindow, o.runs, o.nice, loadAvg())
 
 	var targets []probe.Server
 	for i, s := range running {
@@ -154,6 +165,8 @@ func run(o options) error {
 			return err
 		}
 	}
+	rec := record{When: time.Now().UTC().Format(time.RFC3339), Names: len(z.Names()), Checks: len(checks), Servers: o.servers,
+		Concurrency: o.concurrency, Runs: o.runs, CPUs: numCPU(), LoadAvg: loadAvg(), Named: strings.TrimSpace(string(version))}
 	var udpRate float64
 	for i, sc := range scenarios {
 		r, err := sc.measure(o, len(z.Names()))
@@ -164,6 +177,8 @@ func run(o options) error {
 		if i == 0 {
 			udpRate = r.qps
 		}
+		rec.Analyses = append(rec.Analyses, analysisRecord{Scenario: sc.name, Seconds: r.took.Seconds(), Queries: r.queries,
+			QPS: r.qps, NamesServersPerSecond: r.nsRate, CPUMicrosPerQuery: float64(r.cpu.Microseconds()) / float64(r.queries)})
 	}
 
 	pprof.StopCPUProfile()
@@ -178,16 +193,27 @@ func run(o options) error {
 	fmt.Println()
 	var perfUDP float64
 	for _, mode := range []string{"udp", "tcp"} {
+		cpu0 := childrenCPU()
 		qps, err := dnsperf(running, qfile, mode, o.perfSeconds)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("dnsperf %s, the same %d queries against the same %d named, %d s: %8.0f queries/s\n", mode, len(queries), o.servers, o.perfSeconds, qps)
+		cpu := childrenCPU() - cpu0
+		rec.Dnsperf = append(rec.Dnsperf, dnsperfRecord{Protocol: mode, Seconds: o.perfSeconds, QPS: qps, CPUMicrosPerQuery: float64(cpu.Microseconds()) / (qps * float64(o.perfSeconds))})
+		fmt.Printf("dnsperf %s, the same %d queries against the same %d named, %d s: %8.0f queries/s %5.1f µs CPU/query\n", mode, len(queries), o.servers, o.perfSeconds, qps,
+			float64(cpu.Microseconds())/(qps*float64(o.perfSeconds)))
 		if mode == "udp" {
 			perfUDP = qps
 		}
 	}
-	fmt.Printf("\nratio:   analysis over UDP ÷ dnsperf over UDP = %.2f\n", udpRate/perfUDP)
+	rec.Ratio = udpRate / perfUDP
+	fmt.Printf("\nratio:   analysis over UDP ÷ dnsperf over UDP = %.2f (goal ≥ 0.5)\n", rec.Ratio)
+	if o.out != "" {
+		if err := rec.write(o.out); err != nil {
+			return err
+		}
+		fmt.Println("wrote", o.out)
+	}
 	return nil
 }
 
@@ -205,11 +231,14 @@ type result struct {
 	nameServers  int
 	qps, nsRate  float64
 	serversTotal int
+	// cpu is the least CPU time (user and system) this process used in
+	// one run: what the analysis costs, whatever else the machine runs.
+	cpu time.Duration
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("analysis %-42s %6.2f s %6d names×servers %7.0f names×servers/s %7.0f queries/s",
-		r.scenario+":", r.took.Seconds(), r.nameServers, r.nsRate, r.qps)
+	return fmt.Sprintf("analysis %-42s %6.2f s %6d names×servers %7.0f names×servers/s %7.0f queries/s %5.1f µs CPU/query",
+		r.scenario+":", r.took.Seconds(), r.nameServers, r.nsRate, r.qps, float64(r.cpu.Microseconds())/float64(r.queries))
 }
 
 // measure runs the scenario's analysis o.runs times (one round each) and
@@ -220,14 +249,19 @@ func (sc scenario) measure(o options, names int) (result, error) {
 	best := result{scenario: sc.name, queries: queries, nameServers: names * servers}
 	for range max(o.runs, 1) {
 		p := &probe.Prober{Timeout: 2 * time.Second, Attempts: 3, Concurrency: o.concurrency}
+		cpu0 := cpuTime()
 		start := time.Now()
 		a := p.Analyze(context.Background(), sc.job, probe.Settings{Protocols: sc.protocols, Thresholds: probe.Thresholds{Rounds: 1}, ExpectChanges: false})
 		took := time.Since(start)
+		cpu := cpuTime() - cpu0
 		if !a.OK {
 			return result{}, fmt.Errorf("%s: the analysis failed: %s", sc.name, a.Reason)
 		}
 		if best.took == 0 || took < best.took {
 			best.took = took
+		}
+		if best.cpu == 0 || cpu < best.cpu {
+			best.cpu = cpu
 		}
 	}
 	best.qps = float64(queries) / best.took.Seconds()
