@@ -10,46 +10,30 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-// killPoint is a moment inside a load balancer switch at which the test
-// kills the worker with SIGKILL (and with it the playbook it runs).
-type killPoint string
-
-const (
-	// killAtStart: as soon as the switch activity has started.
-	killAtStart killPoint = "start"
-	// killAfterWrite: the new config file is in place, and the program has
-	// not been told about it (nginx not reloaded, dnsdist's console not
-	// switched).
-	killAfterWrite killPoint = "after-config-write"
-	// killMidSwitch: the program has begun switching (nginx serves the new
-	// config; dnsdist has the new backend beside the old one, draining).
-	killMidSwitch killPoint = "mid-switch"
-)
-
-// A worker killed with SIGKILL inside SwitchLoadBalancer, and again inside
-// SwitchBackToBlue after a rollback signal, at each kill point and for both
-// drivers: the rollout converges, and every load balancer answers, over UDP
-// and TCP, from the side that the status reports: first green while the
-// rollout bakes, then blue once it has rolled back.
-func TestWorkerKilledMidSwitch(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, driver string) {
-		for _, p := range []killPoint{killAtStart, killAfterWrite, killMidSwitch} {
-			t.Run(string(p), func(t *testing.T) { testWorkerKilledMidSwitch(t, driver, p) })
-		}
-	})
+// A worker killed with SIGKILL at each moment of a two-phase switch, for
+// both drivers: while it stages green (its playbook running); between the
+// stage and the flip (at the approval gate); mid-flip, having flipped lb1
+// but not lb2; and mid-flip back, after a rollback signal, having flipped
+// lb1 back but not lb2. The test leaves the half-flipped fleets itself,
+// with the same driver the worker uses, since a flip takes milliseconds.
+// Each time another worker resumes the rollout, and every load balancer
+// ends on one side, the side the status reports, over UDP and TCP.
+func TestWorkerKilledAroundFlip(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) { testWorkerKilledAroundFlip(t, driver) })
 }
 
-func testWorkerKilledMidSwitch(t *testing.T, driver string, point killPoint) {
+func testWorkerKilledAroundFlip(t *testing.T, driver string) {
 	tl := startLabDriver(t, driver, nil)
 	// A bake long enough to send the rollback signal during it.
 	tl.editFleet(t, "bake: 6s", "bake: 60s")
@@ -58,74 +42,92 @@ func testWorkerKilledMidSwitch(t *testing.T, driver string, point killPoint) {
 		t.Fatalf("rollout A: %v", err)
 	}
 	blue := tl.assertOnly(t, "ns1", "ns2")
+	tl.editFleet(t, "approval: auto", "approval: manual")
 
 	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	running := tl.runningConfigs(driver)
-	tl.waitForPhase(t, run, workflows.PhaseSwitching)
-	w = tl.killInSwitch(t, w, driver, point, "B", running)
-	st := tl.waitForPhase(t, run, workflows.PhaseBaking)
-	tl.wantServing(t, st, "switched to green after a kill "+string(point))
+	// Killed while staging.
+	tl.waitForPhase(t, run, workflows.PhaseStaging)
+	waitForPlaybook(t, w)
+	killWorker(t, w)
+	w = tl.startWorkerProcess(t)
 
-	running = tl.runningConfigs(driver)
+	// Killed between the stage and the flip, after flipping lb1 only.
+	st := tl.waitForPhase(t, run, workflows.PhaseAwaitingApproval)
+	tl.wantServing(t, st, "staged, before the flip")
+	killWorker(t, w)
+	tl.flip(t, driver, st, "lb1", 100)
+	w = tl.startWorkerProcess(t)
+	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalApprove, workflows.SignalInput{By: "ci"}); err != nil {
+		t.Fatal(err)
+	}
+	st = tl.waitForPhase(t, run, workflows.PhaseBaking)
+	if len(st.OnGreen) != 2 || st.GreenShare != 100 {
+		t.Errorf("baking with on green %v, green share %d; want both, 100", st.OnGreen, st.GreenShare)
+	}
+	tl.wantServing(t, st, "flipped to green after a worker died mid-flip")
+
+	// Killed mid-flip back: lb1 is back on blue, lb2 is not.
+	killWorker(t, w)
+	tl.flip(t, driver, st, "lb1", 0)
 	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "ci"}); err != nil {
 		t.Fatal(err)
 	}
-	tl.waitForPhase(t, run, workflows.PhaseRollingBack)
-	tl.killInSwitch(t, w, driver, point, "A", running)
+	tl.startWorkerProcess(t)
 	st, err = tl.wait(t, run)
 	if st.Phase != workflows.PhaseRolledBack {
 		t.Fatalf("rollout ended %s (%v), want rolled-back", st.Phase, err)
 	}
-	tl.wantServing(t, st, "rolled back after a kill "+string(point))
+	tl.wantServing(t, st, "rolled back after a worker died mid-flip back")
 	after := tl.assertOnly(t, "ns1", "ns2")
 	for _, l := range []string{"ns1", "ns2"} {
 		if after[l].ID != blue[l].ID {
 			t.Errorf("%s is instance %d, want blue's %d", l, after[l].ID, blue[l].ID)
 		}
 	}
-	retried := map[string]bool{}
+	retried := false
 	for _, s := range st.Steps {
-		if strings.HasPrefix(s.Name, "Switch") && s.Attempts >= 2 {
-			retried[s.Name] = true
+		if s.Name == "StageLoadBalancer" && s.Attempts >= 2 {
+			retried = true
 		}
 	}
-	if !retried["SwitchLoadBalancer"] || !retried["SwitchBackToBlue"] {
-		t.Errorf("no retried switch step after the kills (retried: %v); did the kills land inside them?", retried)
+	if !retried {
+		t.Errorf("no retried StageLoadBalancer step after the kill while staging: %+v", st.Steps)
 	}
 }
 
-// killInSwitch waits for point inside the running switch activity, kills
-// the worker there and starts another, which it returns. toRev is the
-// revision the switch moves to; it is used to check that a kill after the
-// config write really came before the program switched. running is
-// runningConfigs from before the switch began.
-func (tl *testLab) killInSwitch(t *testing.T, w *exec.Cmd, driver string, point killPoint, toRev string, running map[string]string) *exec.Cmd {
+// flip does what a worker that died mid-flip did to load balancer name:
+// it sends greenShare percent of its queries to green, through the same
+// driver, from this process.
+func (tl *testLab) flip(t *testing.T, driver string, st workflows.Status, name string, greenShare int) {
 	t.Helper()
-	dirs := tl.lbDirs()
-	conf := map[string]string{"nginx": "nginx.conf", "dnsdist": "dnsdist.conf"}[driver]
-	switch point {
-	case killAtStart:
-		waitForPlaybook(t, w)
-		killWorker(t, w)
-	case killAfterWrite:
-		dir := waitForWrite(t, dirs, conf)
-		killWorker(t, w)
-		// The kill must have come between the write and the switch: the
-		// load balancer still answers from the side it leaves.
-		from := map[string]string{"A": "revision B", "B": "revision A"}[toRev]
-		addr := tl.fleet.LoadBalancers[map[string]int{dirs[0]: 0, dirs[1]: 1}[dir]].Address
-		if got := queryTXT(addr, "release.example.com."); got != from {
-			t.Fatalf("killed after %s/%s was written, the load balancer already answers %q; want %q (the kill came too late)", dir, conf, got, from)
+	var balancer config.LoadBalancer
+	for _, b := range tl.fleet.LoadBalancers {
+		if b.Name == name {
+			balancer = b
 		}
-	case killMidSwitch:
-		waitMidSwitch(t, driver, dirs, running)
-		killWorker(t, w)
 	}
-	t.Logf("worker killed %s inside the switch to revision %s", point, toRev)
-	return tl.startWorkerProcess(t)
+	shares := []lb.Share{{Server: st.Green[balancer.Fronts], Weight: greenShare}, {Server: st.Blue[balancer.Fronts], Weight: 100 - greenShare}}
+	var d interface {
+		Flip(context.Context, *config.Fleet, config.LoadBalancer, []lb.Share) error
+	}
+	switch driver {
+	case "nginx":
+		d = &nginx.Driver{LabDir: tl.Dir()}
+	case "dnsdist":
+		d = &dnsdist.Driver{LabDir: tl.Dir()}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.Flip(ctx, tl.fleet, balancer, shares); err != nil {
+		t.Fatalf("flip %s to green %d%%: %v", name, greenShare, err)
+	}
+	want := map[bool]string{true: "revision B", false: "revision A"}[greenShare == 100]
+	if got := queryTXT(balancer.Address, "release.example.com."); got != want {
+		t.Fatalf("%s answers %q after the test's flip, want %q", name, got, want)
+	}
 }
 
 // killWorker freezes every playbook the worker runs, then kills the worker
@@ -178,94 +180,6 @@ func waitForPlaybook(t *testing.T, worker *exec.Cmd) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// waitForWrite blocks until file name is written (or renamed into place,
-// as Ansible's copy does) in one of dirs, and returns that dir.
-func waitForWrite(t *testing.T, dirs []string, name string) string {
-	t.Helper()
-	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	byWatch := map[int32]string{}
-	for _, d := range dirs {
-		wd, err := syscall.InotifyAddWatch(fd, d, syscall.IN_CLOSE_WRITE|syscall.IN_MOVED_TO)
-		if err != nil {
-			t.Fatal(err)
-		}
-		byWatch[int32(wd)] = d
-	}
-	done := make(chan string, 1)
-	go func() {
-		buf := make([]byte, 64*1024)
-		for {
-			n, err := syscall.Read(fd, buf)
-			if err != nil {
-				return
-			}
-			for off := 0; off+syscall.SizeofInotifyEvent <= n; {
-				ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
-				nameBytes := buf[off+syscall.SizeofInotifyEvent : off+syscall.SizeofInotifyEvent+int(ev.Len)]
-				if strings.TrimRight(string(nameBytes), "\x00") == name {
-					done <- byWatch[ev.Wd]
-					return
-				}
-				off += syscall.SizeofInotifyEvent + int(ev.Len)
-			}
-		}
-	}()
-	select {
-	case d := <-done:
-		return d
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("%s was never written in %v", name, dirs)
-		return ""
-	}
-}
-
-func (tl *testLab) lbDirs() []string {
-	return []string{config.LabLBDir(tl.Dir(), "lb1"), config.LabLBDir(tl.Dir(), "lb2")}
-}
-
-// runningConfigs records, per lab load balancer directory, the config ID
-// that a lab nginx serves; empty for dnsdist.
-func (tl *testLab) runningConfigs(driver string) map[string]string {
-	out := map[string]string{}
-	if driver != "nginx" {
-		return out
-	}
-	for _, d := range tl.lbDirs() {
-		out[d], _ = nginx.RunningConfigID(context.Background(), filepath.Join(d, "control.sock"))
-	}
-	return out
-}
-
-// waitMidSwitch blocks until a load balancer has begun to switch: an nginx
-// whose running config is no longer the one in before, or a dnsdist with
-// two backends, the new one added and the old one not yet removed.
-func waitMidSwitch(t *testing.T, driver string, dirs []string, before map[string]string) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		for _, d := range dirs {
-			switch driver {
-			case "nginx":
-				id, err := nginx.RunningConfigID(context.Background(), filepath.Join(d, "control.sock"))
-				if err == nil && id != before[d] {
-					return
-				}
-			case "dnsdist":
-				out, err := exec.Command("dnsdist", "-C", filepath.Join(d, "console.conf"), "-c", "-e", "#getServers()").CombinedOutput()
-				if err == nil && strings.TrimSpace(string(out)) == "2" {
-					return
-				}
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("no load balancer in %v began to switch", dirs)
 }
 
 // waitForPhase polls the rollout's status until it reaches phase, and
