@@ -27,6 +27,8 @@ type Printer struct {
 	seen  map[string]string // step key → last printed state
 	// events counts status events already printed.
 	events int
+	// share is the green share last printed.
+	share int
 }
 
 // Update prints what changed since the last status.
@@ -44,6 +46,10 @@ func (p *Printer) Update(st workflows.Status) {
 		}
 	}
 	p.steps(st, true)
+	if st.GreenShare != p.share {
+		p.printf("    = green gets %d%% of the queries\n", st.GreenShare)
+		p.share = st.GreenShare
+	}
 	for ; p.events < len(st.Events); p.events++ {
 		p.printf("    ! %s\n", st.Events[p.events].Message)
 	}

@@ -56,3 +56,19 @@ func TestPrinterApprovalGate(t *testing.T) {
 		}
 	}
 }
+
+// A canary's share of queries on green is printed each time it changes.
+func TestPrinterGreenShare(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b}
+	for _, share := range []int{0, 10, 10, 50, 0} {
+		p.Update(workflows.Status{Phase: workflows.PhaseCanary, GreenShare: share})
+	}
+	want := "==> canary\n" +
+		"    = green gets 10% of the queries\n" +
+		"    = green gets 50% of the queries\n" +
+		"    = green gets 0% of the queries\n"
+	if got := b.String(); got != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
+	}
+}
