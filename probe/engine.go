@@ -318,19 +318,11 @@ func (e *engine) batch() *batch {
 	return &batch{e: e, socks: map[*server]*sock{}, out: map[*sock][]outgoing{}}
 }
 
-// add is ask, but the query waits in b until flush.
-func (b *batch) add(ctx context.Context, addr, proto, name string, qtype uint16, rd bool, known knower, done func(reply, error)) {
+// add is ask, with the server and the packed query already looked up
+// (e.server, e.pack), but the query waits in b until flush.
+func (b *batch) add(ctx context.Context, srv *server, q *packed, known knower, done func(reply, error)) {
 	e := b.e
-	q, err := e.pack(name, qtype, rd)
-	if err != nil {
-		done(reply{}, err)
-		return
-	}
-	srv, err := e.server(proto, addr)
-	if err != nil {
-		done(reply{}, err)
-		return
-	}
+	var err error
 	c := &call{ctx: ctx, q: q, srv: srv, left: e.attempts - 1, free: tcpConns + 1, known: known, done: done}
 	if err := ctx.Err(); err != nil {
 		e.finish(c, reply{}, err)

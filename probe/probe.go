@@ -193,20 +193,42 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 	// Queries go out in batches: those the window has room for, then the
 	// batch is flushed before waiting for room.
 	b := e.batch()
+	srvs := make([][]*server, len(servers))
+	for si, s := range servers {
+		for _, proto := range s.protocols {
+			srv, _ := e.server(proto, s.addr) // nil for an unknown protocol
+			srvs[si] = append(srvs[si], srv)
+		}
+	}
 	var wg sync.WaitGroup
 	for ci, c := range checks {
 		qtype, known := qtypeOf(c.Type)
 		name := dns.CanonicalName(c.Name) // Checks made it the wire form (zone.NormalName)
-		for _, s := range servers {
+		var q *packed
+		var qerr error
+		if known {
+			q, qerr = e.pack(name, qtype, false)
+		}
+		zoneName := dns.CanonicalName(c.Zone)
+		labels := map[string]string{}
+		for si, s := range servers {
 			for pi, proto := range s.protocols {
+				label, ok := labels[proto]
+				if !ok {
+					label = c.String() + " " + proto
+					labels[proto] = label
+				}
 				o := &s.obs[pi][ci]
-				*o = observed{answer: Result{Check: c.String() + " " + proto, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError}, zone: dns.CanonicalName(c.Zone)}
+				*o = observed{answer: Result{Check: label, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError}, zone: zoneName}
 				switch {
-				case proto != "udp" && proto != "tcp":
+				case srvs[si][pi] == nil:
 					o.answer.Detail = fmt.Sprintf("unknown protocol %q, want udp or tcp", proto)
 					continue
 				case !known:
 					o.answer.Detail = fmt.Sprintf("unknown query type %q", c.Type)
+					continue
+				case qerr != nil:
+					o.answer.Detail = clip(qerr.Error(), 200)
 					continue
 				}
 				select {
@@ -222,12 +244,12 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 				}
 				wg.Add(1)
 				m := &memos[proto][ci]
-				b.add(ctx, s.addr, proto, name, qtype, false, m, func(r reply, err error) {
+				b.add(ctx, srvs[si][pi], q, m, func(r reply, err error) {
 					if r.known {
 						var ok bool
 						if *o, ok = m.outcome(); !ok {
 							// The first could not be decoded, nor can this.
-							*o = observed{answer: Result{Check: c.String() + " " + proto, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError, Detail: "bad answer"}, zone: dns.CanonicalName(c.Zone)}
+							*o = observed{answer: Result{Check: label, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError, Detail: "bad answer"}, zone: zoneName}
 						}
 					} else {
 						p.observe(o, c, proto, name, qtype, r, err)
