@@ -284,8 +284,10 @@ func (e *engine) write(s *sock, outs []outgoing) {
 		return
 	}
 	msgs := make([]ipv4.Message, len(outs))
+	bufs := make([][]byte, len(outs))
 	for i, o := range outs {
-		msgs[i].Buffers = [][]byte{o.buf[2:]}
+		bufs[i] = o.buf[2:]
+		msgs[i].Buffers = bufs[i : i+1]
 	}
 	sent := 0
 	var err error
