@@ -329,9 +329,9 @@ func (p *Pool) auth() ([]ssh.AuthMethod, func(), error) {
 	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, closeAuth, nil
 }
 
-// Run runs cmd in a session, with sudo -n for a user other than root.
-// A connection found broken when the session opens is replaced once; a
-// command that started is never run twice.
+// Run runs cmd with /bin/sh in a session, under sudo -n for a user other
+// than root. A connection found broken when the session opens is replaced
+// once; a command that started is never run twice.
 func (c *sshChannel) Run(ctx context.Context, cmd string) ([]byte, error) {
 	line := command(c.user, cmd)
 	for attempt := 0; ; attempt++ {
@@ -392,13 +392,16 @@ func newSession(ctx context.Context, cl *ssh.Client) (*ssh.Session, error) {
 	}
 }
 
-// command is the line sshd runs for user: cmd itself for root, else cmd
-// under sudo -n, which fails rather than asks for a password.
+// command is the line sshd runs for user: cmd under /bin/sh, as lb.Local
+// runs it, whatever the user's login shell (which sshd runs the line
+// with), and under sudo -n for a user other than root, which fails rather
+// than asks for a password.
 func command(user, cmd string) string {
+	line := "/bin/sh -c " + Quote(cmd)
 	if user == "root" {
-		return cmd
+		return "exec " + line
 	}
-	return "sudo -n /bin/sh -c " + Quote(cmd)
+	return "exec sudo -n " + line
 }
 
 // Quote quotes s for a POSIX shell.

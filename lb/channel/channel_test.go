@@ -200,8 +200,8 @@ func TestOpenLocal(t *testing.T) {
 // TestCommandQuoting runs the line a non-root user would get through a
 // shell, with a fake sudo, to check that the whole command runs under it.
 func TestCommandQuoting(t *testing.T) {
-	if got := command("root", "a | b"); got != "a | b" {
-		t.Errorf("root: %q, want the command as it is", got)
+	if got, want := command("root", "a | b"), "exec /bin/sh -c 'a | b'"; got != want {
+		t.Errorf("root: %q, want %q", got, want)
 	}
 	dir := t.TempDir()
 	sudo := "#!/bin/sh\n[ \"$1\" = -n ] || exit 9\nshift\nexec \"$@\"\n"
