@@ -380,6 +380,7 @@ func TestProvisionRejectedZoneIsNotRetried(t *testing.T) {
 		retryable bool
 	}{
 		{"zone refused by named-checkzone", provision.Failure{Host: "ns1-next", Task: "nameserver : Install zone files", Message: "failed to validate"}, false},
+		{"zone set refused by named-checkconf -z", provision.Failure{Host: "ns1-next", Task: "nameserver : Validate and install the zone set", Message: "non-zero return code: failed to validate 1 of 51 zones (named-checkconf -z); the running zones are unchanged:\ndns_rdata_fromtext: zone37.example.zone:6: near '192.0.2': bad dotted quad"}, false},
 		{"host unreachable", provision.Failure{Host: "ns1-next", Task: "Gathering Facts", Message: "Failed to connect to the host via ssh"}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

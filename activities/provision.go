@@ -73,9 +73,10 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 }
 
 // rejected turns a playbook failure in which BIND refused a zone file or
-// named.conf (the role validates both with named-checkzone and
-// named-checkconf before installing them) into invalid input: the same
-// files would be refused on every retry, so the step fails at once.
+// named.conf (the role validates the zone set with named-checkconf -z, and
+// named.conf with named-checkconf, before installing them) into invalid
+// input: the same files would be refused on every retry, so the step
+// fails at once.
 // Anything else (an unreachable host, a package that failed) may pass on
 // retry and is returned as it is.
 func rejected(res provision.Result, err error) error {

@@ -3,7 +3,9 @@ package provision
 import (
 	"github.com/dnsroll/dnsroll/internal/freeport"
 
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -104,16 +106,102 @@ func TestNameserverRoleLab(t *testing.T) {
 		}
 	}
 
-	// A run killed after installing the files but before the reload leaves
-	// them in place; its retry changes no file and must still reload.
+	// A run killed after installing the zone set but before the reload
+	// leaves it in place; its retry installs nothing and must still reload.
+	// The install is the role's own script, run as the role runs it.
 	t.Log("re-run after an interrupted run")
 	writeZone(t, zone, 2024010103, "late\tIN A 192.0.2.30")
+	zones := []map[string]string{{"name": "example.com", "src": zone}}
 	for _, s := range servers {
-		writeZone(t, filepath.Join(s.dir, "zones", "example.com.zone"), 2024010103, "late\tIN A 192.0.2.30")
+		archive := filepath.Join(s.dir, "zone-sets", "zones.tar.gz")
+		packZones(t, zones, archive)
+		if out, err := exec.Command("sh", "../ansible/roles/nameserver/files/install-zones.sh", archive,
+			filepath.Join(s.dir, "zones"), filepath.Join(s.dir, "zone-sets")).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "installed ") {
+			t.Fatalf("install-zones.sh: %v: %s", err, out)
+		}
+		wantA(t, s, "udp", "www.example.com.", "192.0.2.10") // not reloaded yet
 	}
 	run(true)
 	for _, s := range servers {
 		wantA(t, s, "udp", "late.example.com.", "192.0.2.30")
+	}
+}
+
+// A zone that BIND refuses, among many, fails the play with a message that
+// names the zone and the line, and that activities.rejected recognises
+// ("failed to validate"); the zones already served stay as they were.
+func TestNameserverRoleBrokenZone(t *testing.T) {
+	needAnsible(t)
+	if _, err := exec.LookPath("named"); err != nil {
+		t.Skip("named is not on PATH")
+	}
+	src := t.TempDir()
+	s := labServer{name: "ns1-next", dir: t.TempDir(), port: freePort(t)}
+	t.Cleanup(func() { stopNamed(t, s.dir) })
+	var zones []map[string]string
+	for i := range 50 {
+		name := fmt.Sprintf("zone%02d.example", i)
+		path := filepath.Join(src, name+".zone")
+		writeZone(t, path, 1, "")
+		zones = append(zones, map[string]string{"name": name, "src": path})
+	}
+	zones = append(zones, map[string]string{"name": "example.com", "src": filepath.Join(src, "example.com.zone")})
+	writeZone(t, filepath.Join(src, "example.com.zone"), 2024010101, "")
+	req := Request{
+		Playbook:   "../ansible/nameserver.yml",
+		Hosts:      []Host{{Name: s.name, Address: "127.0.0.1", Vars: map[string]any{"dnsroll_lab_dir": s.dir, "dnsroll_dns_port": s.port}}},
+		Connection: "local",
+		ExtraVars:  map[string]any{"dnsroll_zones": zones},
+	}
+	if _, err := (&Runner{}).Run(context.Background(), req, nil); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	wantA(t, s, "udp", "www.example.com.", "192.0.2.10")
+	before, err := os.Readlink(filepath.Join(s.dir, "zones"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Line 6 of zone37 is bad; every other zone gets a new record.
+	for i, z := range zones {
+		extra := "new\tIN A 192.0.2.20"
+		if i == 37 {
+			extra = "broken\tIN A 192.0.2"
+		}
+		writeZone(t, z["src"], 2024010102, extra)
+	}
+	res, err := (&Runner{}).Run(context.Background(), req, nil)
+	if err == nil {
+		t.Fatal("Run with a broken zone succeeded")
+	}
+	for _, want := range []string{"zone37.example.zone:6:", "zone zone37.example/IN", "bad dotted quad", "failed to validate 1 of 51 zones"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	if len(res.Failures) == 0 || !strings.Contains(res.Failures[len(res.Failures)-1].Message, "failed to validate") {
+		t.Errorf("failures %+v: the last does not say \"failed to validate\", which activities.rejected looks for", res.Failures)
+	}
+	if after, err := os.Readlink(filepath.Join(s.dir, "zones")); err != nil || after != before {
+		t.Errorf("zone directory points at %q (%v) after the failed run, want %q", after, err, before)
+	}
+	wantA(t, s, "udp", "www.example.com.", "192.0.2.10")
+	if r := query(t, s, "udp", "new.example.com.", dns.TypeA, dns.ClassINET); r.Rcode != dns.RcodeNameError {
+		t.Errorf("new.example.com: %s after the failed run, want NXDOMAIN (the old zone)", dns.RcodeToString[r.Rcode])
+	}
+}
+
+// packZones builds the role's zone archive with its own script.
+func packZones(t *testing.T, zones []map[string]string, out string) {
+	t.Helper()
+	b, err := json.Marshal(zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("python3", "../ansible/roles/nameserver/files/zone-archive.py", out)
+	cmd.Stdin = bytes.NewReader(b)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("zone-archive.py: %v: %s", err, out)
 	}
 }
 
