@@ -1,0 +1,139 @@
+// Package route53domains is the registrar driver for domains registered
+// with Amazon Route 53 Domains: UpdateDomainNameservers with GlueIps to
+// change the delegation, GetDomainDetail to read it, GetOperationDetail to
+// wait for the change to be accepted.
+package route53domains
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	r53d "github.com/aws/aws-sdk-go-v2/service/route53domains"
+	"github.com/aws/aws-sdk-go-v2/service/route53domains/types"
+
+	"github.com/dnsroll/dnsroll/registrar"
+)
+
+// API is the part of the Route 53 Domains client the driver uses; the
+// SDK's *route53domains.Client is one.
+type API interface {
+	GetDomainDetail(context.Context, *r53d.GetDomainDetailInput, ...func(*r53d.Options)) (*r53d.GetDomainDetailOutput, error)
+	UpdateDomainNameservers(context.Context, *r53d.UpdateDomainNameserversInput, ...func(*r53d.Options)) (*r53d.UpdateDomainNameserversOutput, error)
+	GetOperationDetail(context.Context, *r53d.GetOperationDetailInput, ...func(*r53d.Options)) (*r53d.GetOperationDetailOutput, error)
+}
+
+// Registrar drives Route 53 Domains through API.
+type Registrar struct {
+	API API
+	// Poll is how often SetGlue asks whether its operation finished
+	// (default 2 s).
+	Poll time.Duration
+}
+
+var _ registrar.Registrar = (*Registrar)(nil)
+
+// New returns a driver for the SDK client made from cfg. endpoint, when
+// not empty, replaces the AWS endpoint (the lab's simulator); Route 53
+// Domains lives in us-east-1 only, which is the region when cfg has none.
+func New(cfg aws.Config, endpoint string) *Registrar {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	client := r53d.NewFromConfig(cfg, func(o *r53d.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	return &Registrar{API: client}
+}
+
+// Glue returns the name servers and glue registered for domain.
+func (r *Registrar) Glue(ctx context.Context, domain string) ([]registrar.NameServer, error) {
+	out, err := r.API.GetDomainDetail(ctx, &r53d.GetDomainDetailInput{DomainName: aws.String(trim(domain))})
+	if err != nil {
+		return nil, fmt.Errorf("route53domains: read %s: %w", domain, err)
+	}
+	ns := make([]registrar.NameServer, 0, len(out.Nameservers))
+	for _, n := range out.Nameservers {
+		s := registrar.NameServer{Name: aws.ToString(n.Name)}
+		for _, ip := range n.GlueIps {
+			a, err := netip.ParseAddr(ip)
+			if err != nil {
+				return nil, fmt.Errorf("route53domains: %s: glue %q of %s is not an address", domain, ip, s.Name)
+			}
+			s.Addrs = append(s.Addrs, a)
+		}
+		ns = append(ns, s)
+	}
+	return registrar.Canonical(ns), nil
+}
+
+// SetGlue submits the new name servers and waits until Route 53 Domains
+// reports the operation successful, or ctx ends. It submits nothing when
+// the registration already has ns, so retrying is harmless.
+func (r *Registrar) SetGlue(ctx context.Context, domain string, ns []registrar.NameServer) error {
+	if err := registrar.Validate(domain, ns); err != nil {
+		return err
+	}
+	if cur, err := r.Glue(ctx, domain); err != nil {
+		return err
+	} else if registrar.Equal(cur, ns) {
+		return nil
+	}
+	in := &r53d.UpdateDomainNameserversInput{DomainName: aws.String(trim(domain))}
+	for _, n := range registrar.Canonical(ns) {
+		t := types.Nameserver{Name: aws.String(trim(n.Name))}
+		for _, a := range n.Addrs {
+			t.GlueIps = append(t.GlueIps, a.String())
+		}
+		in.Nameservers = append(in.Nameservers, t)
+	}
+	out, err := r.API.UpdateDomainNameservers(ctx, in)
+	if err != nil {
+		return fmt.Errorf("route53domains: update name servers of %s: %w", domain, err)
+	}
+	return r.wait(ctx, domain, aws.ToString(out.OperationId))
+}
+
+func (r *Registrar) wait(ctx context.Context, domain, op string) error {
+	poll := r.Poll
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	for {
+		d, err := r.API.GetOperationDetail(ctx, &r53d.GetOperationDetailInput{OperationId: aws.String(op)})
+		if err != nil {
+			return fmt.Errorf("route53domains: operation %s on %s: %w", op, domain, err)
+		}
+		switch d.Status {
+		case types.OperationStatusSuccessful:
+			return nil
+		case types.OperationStatusError, types.OperationStatusFailed:
+			return fmt.Errorf("route53domains: operation %s on %s: %s: %s", op, domain, d.Status, aws.ToString(d.Message))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("route53domains: operation %s on %s still %s: %w", op, domain, d.Status, ctx.Err())
+		case <-time.After(poll):
+		}
+	}
+}
+
+// trim drops the trailing dot: Route 53 Domains takes "example.com".
+func trim(name string) string {
+	if n := len(name); n > 1 && name[n-1] == '.' {
+		return name[:n-1]
+	}
+	return name
+}
+
+// IsInvalidInput reports whether err is Route 53 Domains refusing the
+// request (unknown domain, glue it does not accept): retrying will not help.
+func IsInvalidInput(err error) bool {
+	var e *types.InvalidInput
+	return errors.As(err, &e)
+}
