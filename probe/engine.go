@@ -128,14 +128,17 @@ type knower interface {
 }
 
 // maxResends bounds the datagrams sent again within one attempt.
-const maxResends = 3
+const maxResends = 2
 
 // rto is how long a UDP query waits for its answer before its datagram is
 // sent again within the same attempt, with the same ID: a few round
 // trips, as TCP does, so that one datagram lost to a full socket buffer
-// costs milliseconds, not the attempt's whole timeout.
+// costs a fraction of the attempt's timeout. It is at least 250 ms: a
+// server that is merely slow (a busy machine stalls processes for tens of
+// milliseconds) must not get every query of the window twice, which would
+// make it slower still.
 func (e *engine) rto() time.Duration {
-	return min(max(4*time.Duration(e.srtt.Load()), 50*time.Millisecond), e.timeout/2)
+	return min(max(4*time.Duration(e.srtt.Load()), 250*time.Millisecond), e.timeout/2)
 }
 
 func newEngine(timeout time.Duration, attempts int, bufSize uint16) *engine {
