@@ -253,17 +253,19 @@ func (l *Lab) delegationRRs(ns []registrar.NameServer) []dns.RR {
 	return rrs
 }
 
-// allowed refuses glue outside 127.0.0.0/8 and Options.Allow.
+// allowed refuses glue outside loopback (127.0.0.0/8, ::1) and
+// Options.Allow. (The resolver runs IPv4-only, so ::1 glue is served but
+// never queried.)
 func (l *Lab) allowed(ns []registrar.NameServer) error {
 	loop := netip.MustParsePrefix("127.0.0.0/8")
 	for _, n := range ns {
 		for _, a := range n.Addrs {
-			ok := loop.Contains(a)
+			ok := loop.Contains(a) || a == netip.IPv6Loopback()
 			for _, p := range l.opts.Allow {
 				ok = ok || p.Contains(a)
 			}
 			if !ok {
-				return fmt.Errorf("delegation: glue %s of %s is outside the lab (127.0.0.0/8 and Options.Allow); the lab never routes DNS elsewhere", a, n.Name)
+				return fmt.Errorf("delegation: glue %s of %s is outside the lab (127.0.0.0/8, ::1 and Options.Allow); the lab never routes DNS elsewhere", a, n.Name)
 			}
 		}
 	}
