@@ -92,28 +92,30 @@ func (r *rollout) cleanUp(ctx workflow.Context, retry bool) error {
 	}
 }
 
-// cleanUpRound is one attempt at the whole cleanup. Every load balancer is
-// switched, not only those known to be on green: a switch that failed may
-// have half happened, and a switch to where a load balancer already points
-// is a no-op. Green is deleted only once all of them are confirmed on blue.
+// cleanUpRound is one attempt at the whole cleanup: the undo stack, from
+// the top. Every load balancer is switched back, not only those known to be
+// on green: a switch that failed may have half happened, and a switch to
+// where a load balancer already points is a no-op. Green is deleted only
+// once all of them are confirmed on blue, since its undo is below theirs.
 func (r *rollout) cleanUpRound(ctx workflow.Context) error {
-	fleet := r.plan.Fleet
-	if r.staged {
-		if err := r.flipBackAndRelease(ctx); err != nil {
-			return err
-		}
-	} else if r.switching {
-		if err := r.switchLBs(ctx, fleet.LoadBalancers, r.st.Blue, "SwitchBackToBlue", false); err != nil {
-			return err
-		}
-	}
-	in := activities.DeleteGreenInput{Tag: fleet.Tag(), Labels: r.greenLabels()}
+	return r.runUndos(ctx)
+}
+
+// deleteGreen undoes createGreen: every -next server is deleted, found by
+// label, whether or not the rollout learnt of it.
+func (r *rollout) deleteGreen(ctx workflow.Context) error {
+	in := activities.DeleteGreenInput{Tag: r.plan.Fleet.Tag(), Labels: r.greenLabels()}
 	var res activities.StepResult
 	if err := r.exec(ctx, "DeleteGreen", "", r.cleanupOptions(), a.DeleteGreen, in, &res); err != nil {
 		return err
 	}
 	r.st.Green = map[string]dnsroll.Server{}
 	return nil
+}
+
+// switchBackToBlue undoes a switch made with the driver's playbook.
+func (r *rollout) switchBackToBlue(ctx workflow.Context) error {
+	return r.switchLBs(ctx, r.plan.Fleet.LoadBalancers, r.st.Blue, "SwitchBackToBlue", false)
 }
 
 func (r *rollout) greenLabels() []string {
@@ -129,7 +131,7 @@ func (r *rollout) greenLabels() []string {
 // the rollout never learnt of it (a create that timed out).
 func (r *rollout) leftovers() []Leftover {
 	var out []Leftover
-	if r.switching {
+	if r.trafficMoved() {
 		for _, lb := range r.plan.Fleet.LoadBalancers {
 			if !contains(r.st.OnGreen, lb.Name) {
 				continue
@@ -159,7 +161,8 @@ func (r *rollout) cleanupOnly(ctx workflow.Context, in RolloutInput) error {
 	if err := r.exec(ctx, "LoadFleet", in.Fleet, planOptions, a.LoadFleet, in.Fleet, &r.plan.Fleet); err != nil {
 		return err
 	}
-	r.switching, r.controls = true, true
+	r.pushUndo(UndoDeleteGreen, r.deleteGreen)
+	r.pushUndo(UndoSwitchBackToBlue, r.switchBackToBlue)
 	r.startNotifier(ctx)
 	return errCleanupOnly
 }

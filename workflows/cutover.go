@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -10,42 +11,35 @@ import (
 )
 
 // awaitApproval holds the rollout before the switch until an approve signal
-// arrives. Without one before the deadline the rollout is aborted, which
-// deletes green and leaves blue untouched.
+// arrives. Without one before the deadline the rollout stops with an
+// *approvalTimeout, which deletes green and leaves blue untouched.
 func (r *rollout) awaitApproval(ctx workflow.Context) error {
 	rc := r.plan.Fleet.Rollout
-	if !r.controls || rc.Approval != config.ApprovalManual {
+	if rc.Approval != config.ApprovalManual {
 		return nil
 	}
 	r.st.ApproveBy = workflow.Now(ctx).Add(rc.ApprovalTimeout.D())
 	r.setPhase(ctx, PhaseAwaitingApproval)
 	r.notify(ctx, config.EventAwaitingApproval)
-	s := &Step{Name: "AwaitApproval", State: StepRunning, StartedAt: workflow.Now(ctx)}
-	r.st.Steps = append(r.st.Steps, s)
+	s := r.begin(ctx, "AwaitApproval", "")
 	ok, err := workflow.AwaitWithTimeout(ctx, rc.ApprovalTimeout.D(), func() bool { return r.approved })
-	s.EndedAt = workflow.Now(ctx)
-	switch {
-	case err != nil:
-		s.State = StepCanceled
-		return err
-	case !ok:
-		s.State, s.Error = StepFailed, fmt.Sprintf("not approved within %s", rc.ApprovalTimeout.D())
-		r.stop = &stopRequest{signal: SignalAbort, in: SignalInput{Reason: s.Error, By: "approval deadline"}}
+	if err == nil && !ok {
+		err = &approvalTimeout{after: rc.ApprovalTimeout.D()}
 		r.event(ctx, "approval timed out after "+rc.ApprovalTimeout.D().String())
-		return workflow.ErrCanceled
 	}
-	s.State = StepSucceeded
-	return nil
+	return r.end(ctx, s, err)
 }
+
+// approvalTimeout stops a rollout whose approval did not come in time.
+type approvalTimeout struct{ after time.Duration }
+
+func (e *approvalTimeout) Error() string { return fmt.Sprintf("not approved within %s", e.after) }
 
 // cutOver moves the load balancers to green by the fleet's strategy, then
 // bakes: blue stays alive while the load balancers are analysed, so a
 // rollback is a switch away.
 func (r *rollout) cutOver(ctx workflow.Context) error {
 	fleet := r.plan.Fleet
-	if !r.controls {
-		return r.switchAndVerify(ctx, fleet.LoadBalancers)
-	}
 	switch fleet.Rollout.Strategy {
 	case config.StrategyCanary:
 		if err := r.canary(ctx); err != nil {
@@ -55,11 +49,13 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 			return err
 		}
 	case config.StrategyOneAtATime:
-		for _, lb := range fleet.LoadBalancers {
+		// Each load balancer but the last bakes alone before the next one
+		// switches; the last bakes with all of them, below.
+		for i, lb := range fleet.LoadBalancers {
 			if err := r.switchAndVerify(ctx, []config.LoadBalancer{lb}); err != nil {
 				return err
 			}
-			if len(r.st.OnGreen) < len(fleet.LoadBalancers) {
+			if i < len(fleet.LoadBalancers)-1 {
 				if err := r.bake(ctx, []config.LoadBalancer{lb}); err != nil {
 					return err
 				}
@@ -77,16 +73,18 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 // switchAndVerify points lbs at green and checks DNS through them.
 func (r *rollout) switchAndVerify(ctx workflow.Context, lbs []config.LoadBalancer) error {
 	r.setPhase(ctx, PhaseSwitching)
-	r.switching = true
 	if r.twoPhase {
 		if err := r.flipLBs(ctx, lbs, 100, "FlipLoadBalancer", r.options(r.plan.Fleet.Steps.SwitchTimeout)); err != nil {
 			return err
 		}
-	} else if err := r.switchLBs(ctx, lbs, r.st.Green, "SwitchLoadBalancer", true); err != nil {
-		return err
+	} else {
+		r.pushUndo(UndoSwitchBackToBlue, r.switchBackToBlue)
+		if err := r.switchLBs(ctx, lbs, r.st.Green, "SwitchLoadBalancer", true); err != nil {
+			return err
+		}
 	}
 	r.setPhase(ctx, PhaseVerifyLBs)
-	return r.verify(ctx, "VerifyLoadBalancers", lbTargetsOf(lbs), nil)
+	return r.verify(ctx, "VerifyLoadBalancers", a.VerifyLoadBalancers, lbTargetsOf(lbs), nil)
 }
 
 // bake analyses DNS through lbs every bake interval for the bake duration.
@@ -99,17 +97,8 @@ func (r *rollout) bake(ctx workflow.Context, lbs []config.LoadBalancer) error {
 	}
 	r.setPhase(ctx, PhaseBaking)
 	targets := lbTargetsOf(lbs)
-	s := &Step{Name: "Bake", Target: targetNames(targets), State: StepRunning, StartedAt: workflow.Now(ctx)}
-	r.st.Steps = append(r.st.Steps, s)
-	err := r.analyse(ctx, s, targets, nil, rc.BakeDuration())
-	s.EndedAt = workflow.Now(ctx)
-	switch {
-	case err == nil:
-		s.State = StepSucceeded
-	case s.State != StepCanceled:
-		s.State = StepFailed
-	}
-	return err
+	s := r.begin(ctx, "Bake", targetNames(targets))
+	return r.end(ctx, s, r.analyse(ctx, s, targets, nil, rc.BakeDuration()))
 }
 
 func passSummary(res activities.VerifyResult) string {

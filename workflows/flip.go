@@ -26,9 +26,8 @@ import (
 func (r *rollout) stageLBs(ctx workflow.Context) error {
 	fleet := r.plan.Fleet
 	r.setPhase(ctx, PhaseStaging)
-	// From here a load balancer may know green, so undoing the rollout
-	// releases green from each of them.
-	r.staged = true
+	// From here a load balancer may know green.
+	r.pushUndo(UndoReleaseGreen, r.releaseGreen)
 	var calls []*call
 	for _, balancer := range fleet.LoadBalancers {
 		in := activities.StageInput{Fleet: fleet, LB: balancer, Live: serverOf(r.st.Blue, balancer.Fronts), Staged: serverOf(r.st.Green, balancer.Fronts)}
@@ -41,6 +40,7 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 // and the rest to blue, every load balancer in parallel, and records where
 // each one points.
 func (r *rollout) flipLBs(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) error {
+	r.pushUndo(UndoFlipBackToBlue, r.flipBackToBlue)
 	calls := r.startFlips(ctx, lbs, greenShare, step, opts)
 	r.flipsInFlight++
 	defer func() { r.flipsInFlight-- }()
@@ -74,34 +74,33 @@ func (r *rollout) waitFlips(ctx workflow.Context, calls []*call, lbs []config.Lo
 }
 
 // flipBackNow starts the flip of every load balancer back to blue the
-// moment a stop signal arrives during the bake, before the steps it
-// cancels have returned: a rollback is a flip away. It is not started
-// while a flip is in flight, whose late arrival could undo it; the
-// compensation flips back after that flip has ended.
+// moment a stop signal arrives after a flip, before the steps it cancels
+// have returned: a rollback is a flip away. It is not started while a flip
+// is in flight, whose late arrival could undo it; the compensation flips
+// back after that flip has ended.
 func (r *rollout) flipBackNow(ctx workflow.Context) {
-	if !r.staged || !r.switching || r.flipsInFlight > 0 || r.flipBack != nil {
+	if !r.hasUndo(UndoFlipBackToBlue) || r.flipsInFlight > 0 || r.flipBack != nil {
 		return
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	r.flipBack = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions())
 }
 
-// flipBackAndRelease is the two-phase cleanup's first half: every load
-// balancer flips to blue (unless the signal already started that flip),
-// then releases green, so only blue remains on it.
-func (r *rollout) flipBackAndRelease(ctx workflow.Context) error {
-	fleet := r.plan.Fleet
-	if r.switching {
-		calls := r.flipBack
-		r.flipBack = nil
-		if calls == nil {
-			calls = r.startFlips(ctx, fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions())
-		}
-		if err := r.waitFlips(ctx, calls, fleet.LoadBalancers, 0); err != nil {
-			return err
-		}
+// flipBackToBlue undoes the flips: every load balancer flips back to blue,
+// through the flip the stop signal already started, if any.
+func (r *rollout) flipBackToBlue(ctx workflow.Context) error {
+	calls := r.flipBack
+	r.flipBack = nil
+	if calls == nil {
+		calls = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions())
 	}
-	return r.switchLBs(ctx, fleet.LoadBalancers, r.st.Blue, "ReleaseGreen", false)
+	return r.waitFlips(ctx, calls, r.plan.Fleet.LoadBalancers, 0)
+}
+
+// releaseGreen undoes the staging: every load balancer is pointed at blue
+// alone, which removes green once its queries have drained.
+func (r *rollout) releaseGreen(ctx workflow.Context) error {
+	return r.switchLBs(ctx, r.plan.Fleet.LoadBalancers, r.st.Blue, "ReleaseGreen", false)
 }
 
 // canary shifts the fleet's canary steps of traffic to green on every load
@@ -114,13 +113,11 @@ func (r *rollout) canary(ctx workflow.Context) error {
 	rc := fleet.Rollout
 	for _, cs := range rc.Canary.Steps {
 		r.setPhase(ctx, PhaseSwitching)
-		r.switching = true
 		if err := r.flipLBs(ctx, fleet.LoadBalancers, cs.Weight, "FlipLoadBalancer", r.options(fleet.Steps.SwitchTimeout)); err != nil {
 			return err
 		}
 		r.setPhase(ctx, PhaseCanary)
-		s := &Step{Name: "Canary", Target: fmt.Sprintf("%d%%", cs.Weight), State: StepRunning, StartedAt: workflow.Now(ctx)}
-		r.st.Steps = append(r.st.Steps, s)
+		s := r.begin(ctx, "Canary", fmt.Sprintf("%d%%", cs.Weight))
 		before, err := r.readStats(ctx)
 		if err == nil {
 			// Through a load balancer, an answer may come from either
@@ -138,15 +135,9 @@ func (r *rollout) canary(ctx workflow.Context) error {
 			r.st.Canary = append(r.st.Canary, result)
 			s.Note = result.Summary
 		}
-		s.EndedAt = workflow.Now(ctx)
-		if err != nil {
-			s.State = StepFailed
-			if s.Error == "" {
-				s.Error = reason(err)
-			}
+		if err := r.end(ctx, s, err); err != nil {
 			return err
 		}
-		s.State = StepSucceeded
 	}
 	return nil
 }
@@ -160,11 +151,10 @@ func (r *rollout) analyse(ctx workflow.Context, s *Step, targets, baseline []act
 		wait := min(rc.BakeInterval.D(), end.Sub(workflow.Now(ctx)))
 		if wait > 0 {
 			if err := workflow.Sleep(ctx, wait); err != nil {
-				s.State = StepCanceled
 				return err
 			}
 		}
-		res, err := r.verifyAs(ctx, "Bake", targets, baseline, false)
+		res, err := r.verifyAs(ctx, "Bake", a.BakeCheck, targets, baseline, false)
 		s.Attempts = int32(round)
 		if err != nil {
 			s.Error = fmt.Sprintf("round %d: %s", round, reason(err))

@@ -26,7 +26,7 @@ var notifyOptions = workflow.ActivityOptions{
 // startNotifier starts the one sender that delivers notifications in order,
 // on a context that survives cancellation so "aborted" still goes out.
 func (r *rollout) startNotifier(ctx workflow.Context) {
-	if !r.controls || len(r.plan.Fleet.Notifications.Webhooks) == 0 {
+	if len(r.plan.Fleet.Notifications.Webhooks) == 0 {
 		return
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)

@@ -34,16 +34,12 @@ type rollout struct {
 	// stop is set by an abort or rollback signal.
 	stop        *stopRequest
 	cancelSteps workflow.CancelFunc
-	// switching is set once any load balancer may point at green.
-	switching bool
+	// undos undo the steps that changed the world, top last (undo.go).
+	undos []undo
 	// committed is set once blue deletion starts: there is no way back after it.
 	committed bool
-	// controls is set for rollouts with the safety controls (see forward).
-	controls bool
 	// twoPhase is set for rollouts that stage green and then flip (flip.go).
 	twoPhase bool
-	// staged is set once any load balancer may know green.
-	staged bool
 	// flipsInFlight counts the forward flips running; flipBack holds the
 	// flip back to blue that a stop signal started at once.
 	flipsInFlight int
@@ -89,13 +85,46 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	} else {
 		err = r.forward(stepsCtx, in)
 	}
-	if err == nil && r.stop == nil {
-		r.finish(ctx, PhaseSucceeded)
+	if why := r.stopReason(err); why != notStopped {
+		err = r.compensate(ctx, why, err)
 	} else {
-		err = r.compensate(ctx, err)
+		r.finish(ctx, PhaseSucceeded)
 	}
 	r.drainNotifications(ctx)
 	return r.st, err
+}
+
+// stopReason says why the forward steps stopped.
+type stopReason int
+
+const (
+	notStopped stopReason = iota
+	stoppedFailed
+	stoppedAborted
+	stoppedRolledBack
+	stoppedApprovalTimedOut
+	stoppedForCleanup
+)
+
+// stopReason classifies how the forward steps ended: the signal that
+// stopped them, the approval deadline, a cleanup-only run, or a failure.
+func (r *rollout) stopReason(err error) stopReason {
+	var timedOut *approvalTimeout
+	switch {
+	case errors.Is(err, errCleanupOnly):
+		return stoppedForCleanup
+	case errors.As(err, &timedOut):
+		return stoppedApprovalTimedOut
+	case r.stop != nil && r.stop.signal == SignalRollback:
+		return stoppedRolledBack
+	case r.stop != nil:
+		return stoppedAborted
+	case err == nil:
+		return notStopped
+	case temporal.IsCanceledError(err):
+		return stoppedAborted
+	}
+	return stoppedFailed
 }
 
 // forward runs the rollout's steps in order.
@@ -106,12 +135,15 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	fleet := r.plan.Fleet
 	r.st.Blue, r.st.Warnings = r.plan.Blue, r.plan.Warnings
 	// Version 1 added the approval gate, strategies, the bake window and
-	// notifications. Rollouts that started before it replay without them.
-	r.controls = workflow.GetVersion(ctx, "safety-controls", workflow.DefaultVersion, 1) >= 1
+	// notifications. The path without them is retired: its minimum is 1,
+	// so a rollout started before it (by dnsroll before 2026-11-23) fails
+	// to replay rather than run a path no longer tested; finish such
+	// rollouts before upgrading workers.
+	workflow.GetVersion(ctx, "safety-controls", 1, 1)
 	// Version 1 of the two-phase switch stages green before the promote
 	// decision and flips; rollouts that started before it switch with the
 	// driver's playbook.
-	r.twoPhase = r.controls && workflow.GetVersion(ctx, "two-phase-switch", workflow.DefaultVersion, 1) >= 1
+	r.twoPhase = workflow.GetVersion(ctx, "two-phase-switch", workflow.DefaultVersion, 1) >= 1
 	r.startNotifier(ctx)
 	r.notify(ctx, config.EventStarted)
 
@@ -128,7 +160,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	}
 
 	r.setPhase(ctx, PhaseVerifyGreen)
-	if err := r.verify(ctx, "VerifyGreen", r.greenTargets(), blueTargets(r.st.Blue)); err != nil {
+	if err := r.verify(ctx, "VerifyGreen", a.VerifyGreen, r.greenTargets(), blueTargets(r.st.Blue)); err != nil {
 		return err
 	}
 
@@ -149,7 +181,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 
 	// The point of no return: once blue is being deleted, a rollback has
 	// nothing to go back to.
-	r.committed = true
+	r.committed, r.undos = true, nil
 	r.setPhase(ctx, PhaseDeletingBlue)
 	if r.twoPhase {
 		// Blue is taken out of every load balancer once its outstanding
@@ -167,6 +199,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 
 // createGreen ensures every nameserver's -next server exists and runs.
 func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
+	r.pushUndo(UndoDeleteGreen, r.deleteGreen)
 	opts := r.options(fleet.Steps.CreateTimeout)
 	var calls []*call
 	for _, ns := range fleet.Nameservers {
@@ -217,16 +250,17 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 	return firstErr
 }
 
-// verify probes targets with the plan's checks; baseline, when given, are
-// the servers the targets must agree with (blue, for green).
-func (r *rollout) verify(ctx workflow.Context, step string, targets, baseline []activities.ProbeTarget) error {
-	_, err := r.verifyAs(ctx, step, targets, baseline, true)
+// verify probes targets with the plan's checks, as step, through the
+// activity fn; baseline, when given, are the servers the targets must agree
+// with (blue, for green).
+func (r *rollout) verify(ctx workflow.Context, step string, fn any, targets, baseline []activities.ProbeTarget) error {
+	_, err := r.verifyAs(ctx, step, fn, targets, baseline, true)
 	return err
 }
 
 // verifyAs runs one Verify; asStep false keeps it out of the step list
 // (bake rounds are summarised in one step instead).
-func (r *rollout) verifyAs(ctx workflow.Context, step string, targets, baseline []activities.ProbeTarget, asStep bool) (activities.VerifyResult, error) {
+func (r *rollout) verifyAs(ctx workflow.Context, step string, fn any, targets, baseline []activities.ProbeTarget, asStep bool) (activities.VerifyResult, error) {
 	fleet := r.plan.Fleet
 	serials := map[string]uint32{}
 	for _, z := range r.plan.Zones {
@@ -235,11 +269,6 @@ func (r *rollout) verifyAs(ctx workflow.Context, step string, targets, baseline 
 	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones}
 	var res activities.VerifyResult
 	opts := r.options(fleet.Steps.ProbeTimeout)
-	// Rollouts from before the safety controls ran every check as "Verify".
-	var fn any = a.Verify
-	if r.controls {
-		fn = map[string]any{"VerifyGreen": a.VerifyGreen, "VerifyLoadBalancers": a.VerifyLoadBalancers, "Bake": a.BakeCheck}[step]
-	}
 	var err error
 	if asStep {
 		err = r.exec(ctx, step, targetNames(targets), opts, fn, in, &res)
@@ -283,9 +312,9 @@ func (r *rollout) renameGreen(ctx workflow.Context, fleet *config.Fleet) error {
 // survives cancellation, and returns the error the workflow ends with. The
 // error carries the final status as its details, so a failed rollout can be
 // read from its result without a worker replaying it.
-func (r *rollout) compensate(ctx workflow.Context, cause error) error {
+func (r *rollout) compensate(ctx workflow.Context, stop stopReason, cause error) error {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	outcome, errType, why := r.outcome(ctx, cause)
+	outcome, errType, why := r.outcome(stop, cause)
 	r.st.Failure = why
 	cause = unwrapStep(cause)
 	if r.committed {
@@ -299,8 +328,9 @@ func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 		return temporal.NewNonRetryableApplicationError(why, ErrTypeFailed, cause, r.st)
 	}
 	r.setPhase(ctx, PhaseRollingBack)
-	if r.plan.Fleet == nil {
-		// Plan failed: nothing was created.
+	if len(r.undos) == 0 {
+		// Nothing was changed: Plan failed, or the rollout stopped before
+		// green was created.
 		r.finish(ctx, outcome)
 		return temporal.NewNonRetryableApplicationError(why, errType, nil, r.st)
 	}
@@ -321,24 +351,27 @@ func (r *rollout) compensate(ctx workflow.Context, cause error) error {
 	return temporal.NewNonRetryableApplicationError(why+"; blue is serving and green was deleted", errType, nil, r.st)
 }
 
-// outcome classifies why forward stopped.
-func (r *rollout) outcome(ctx workflow.Context, cause error) (Phase, string, string) {
-	switch {
-	case errors.Is(cause, errCleanupOnly):
+// outcome is the phase, error type and message of a rollout that stopped.
+func (r *rollout) outcome(stop stopReason, cause error) (Phase, string, string) {
+	switch stop {
+	case stoppedForCleanup:
 		return PhaseCleanedUp, ErrTypeCleanedUp, "cleaned up after " + r.cleanupOf
-	case r.stop != nil && r.stop.signal == SignalRollback:
+	case stoppedApprovalTimedOut:
+		return PhaseAborted, ErrTypeAborted, "aborted: " + unwrapStep(cause).Error() + " (rollout.approval_timeout)"
+	case stoppedRolledBack:
 		return PhaseRolledBack, ErrTypeRolledBack, "rolled back" + r.stop.in.describe()
-	case r.stop != nil:
+	case stoppedAborted:
+		if r.stop == nil {
+			return PhaseAborted, ErrTypeAborted, "aborted: the workflow was cancelled"
+		}
 		return PhaseAborted, ErrTypeAborted, "aborted" + r.stop.in.describe()
-	case temporal.IsCanceledError(cause):
-		return PhaseAborted, ErrTypeAborted, "aborted: the workflow was cancelled"
 	}
-	why := fmt.Sprintf("%s failed: %s", stepName(cause, r.failedStep()), reason(cause))
+	why := fmt.Sprintf("%s failed: %s", stepName(cause, "rollout"), reason(cause))
 	switch {
 	case r.committed:
 		// Nothing is undone past this point, so nothing was rolled back.
 		return PhaseFailed, ErrTypeFailed, why + "; failed after the " + pastNoReturn
-	case r.controls && r.switching:
+	case r.trafficMoved():
 		// A failure after the switch is a rollback the operator did not have to ask for.
 		return PhaseRolledBack, ErrTypeRolledBack, why + "; rolled back automatically"
 	}
@@ -356,17 +389,6 @@ func stepName(err error, fallback string) string {
 		return se.step.label()
 	}
 	return fallback
-}
-
-// failedStep names the last step recorded as failed; it names failures
-// that did not come through a step call, such as a bake round.
-func (r *rollout) failedStep() string {
-	for i := len(r.st.Steps) - 1; i >= 0; i-- {
-		if s := r.st.Steps[i]; s.State == StepFailed {
-			return s.label()
-		}
-	}
-	return "rollout"
 }
 
 func (s SignalInput) describe() string {

@@ -135,9 +135,9 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 			}
 		}
 	}
-	blue := map[string]dnsroll.Server{
-		"ns1": {ID: 1, Label: "ns1", IPv4: "192.0.2.1", Status: "running", DNSPort: 53},
-		"ns2": {ID: 2, Label: "ns2", IPv4: "192.0.2.2", Status: "running", DNSPort: 53},
+	blue := map[string]dnsroll.Server{}
+	for i, ns := range fleet.Nameservers {
+		blue[ns.Label] = dnsroll.Server{ID: i + 1, Label: ns.Label, IPv4: fmt.Sprintf("192.0.2.%d", i+1), Status: "running", DNSPort: 53}
 	}
 	env.OnActivity(a.Plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (activities.Plan, error) {
 		rec.add("Plan")

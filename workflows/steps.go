@@ -65,10 +65,42 @@ type call struct {
 	max    int32
 }
 
-// start schedules an activity and records it as a running step.
-func (r *rollout) start(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
+// begin records a step as running. Activities are begun by start; steps
+// the workflow runs itself (the approval gate, a bake, a canary step) call
+// it directly, and end when they end.
+func (r *rollout) begin(ctx workflow.Context, name, target string) *Step {
 	s := &Step{Name: name, Target: target, State: StepRunning, StartedAt: workflow.Now(ctx)}
 	r.st.Steps = append(r.st.Steps, s)
+	return s
+}
+
+// end records how step s ended and returns err attributed to it: a
+// *stepError, which names the step in messages, unless it succeeded or was
+// cancelled.
+func (r *rollout) end(ctx workflow.Context, s *Step, err error) error {
+	return endStep(ctx, s, err)
+}
+
+func endStep(ctx workflow.Context, s *Step, err error) error {
+	s.EndedAt = workflow.Now(ctx)
+	switch {
+	case err == nil:
+		s.State = StepSucceeded
+		return nil
+	case temporal.IsCanceledError(err):
+		s.State = StepCanceled
+		return err
+	}
+	s.State = StepFailed
+	if s.Error == "" {
+		s.Error = reason(err)
+	}
+	return &stepError{step: s, err: err}
+}
+
+// start schedules an activity and records it as a running step.
+func (r *rollout) start(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
+	s := r.begin(ctx, name, target)
 	if opts.Summary == "" {
 		// The Web UI shows it beside the activity: the step as the CLI names it.
 		opts.Summary = s.label()
@@ -80,22 +112,13 @@ func (r *rollout) start(ctx workflow.Context, name, target string, opts workflow
 // wait blocks for the step's result and records its outcome.
 func (c *call) wait(ctx workflow.Context, out any) error {
 	err := c.future.Get(ctx, out)
-	s := c.step
-	s.EndedAt = workflow.Now(ctx)
-	switch {
-	case err == nil:
-		s.State = StepSucceeded
-		s.Attempts = resultAttempt(out)
-		s.Note = resultNote(out)
-	case temporal.IsCanceledError(err):
-		s.State = StepCanceled
-	default:
-		s.State = StepFailed
-		s.Error = reason(err)
-		s.Attempts = failedAttempts(err, c.max)
-		return &stepError{step: s, err: err}
+	if err == nil {
+		c.step.Attempts = resultAttempt(out)
+		c.step.Note = resultNote(out)
+	} else if !temporal.IsCanceledError(err) {
+		c.step.Attempts = failedAttempts(err, c.max)
 	}
-	return err
+	return endStep(ctx, c.step, err)
 }
 
 // stepError is a step's failure together with the step it came from, so a

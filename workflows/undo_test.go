@@ -1,0 +1,98 @@
+package workflows
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// fourByTwo is a fleet of four nameservers, two of them behind a load
+// balancer each.
+const fourByTwo = `
+fleet: test
+nameservers:
+  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
+  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}
+  - {label: ns3, region: us-west, type: g6-nanode-1, image: linode/debian12}
+  - {label: ns4, region: ap-south, type: g6-nanode-1, image: linode/debian12}
+load_balancers:
+  - {name: lb1, address: "127.0.0.1:5301", fronts: ns1}
+  - {name: lb2, address: "127.0.0.1:5302", fronts: ns2}
+zones:
+  - {name: example.com, file: zones/example.com.zone}
+ansible: {connection: local}
+rollout: {bake: 2m, bake_interval: 1m}
+`
+
+// A failure after each step in turn runs exactly the undos of the steps
+// done, in reverse order: nothing for a step that changed nothing or past
+// the point of no return, and never an undo of a step that did not start.
+func TestUndoesExactlyTheStepsDone(t *testing.T) {
+	const (
+		deleteGreen = UndoDeleteGreen
+		release     = UndoReleaseGreen
+		flipBack    = UndoFlipBackToBlue
+	)
+	for _, tt := range []struct {
+		failAt string
+		undos  []string
+	}{
+		{"Plan", nil},
+		{"EnsureServer", []string{deleteGreen}},
+		{"ProvisionNameservers", []string{deleteGreen}},
+		{"VerifyGreen", []string{deleteGreen}},
+		{"StageLoadBalancer", []string{release, deleteGreen}},
+		{"FlipLoadBalancer", []string{flipBack, release, deleteGreen}},
+		{"VerifyLoadBalancers", []string{flipBack, release, deleteGreen}},
+		{"BakeCheck", []string{flipBack, release, deleteGreen}},
+		// ReleaseBlue, DeleteServer, RenameServer: past the point of no return.
+		{"SwitchLoadBalancer", nil},
+		{"DeleteServer", nil},
+		{"RenameServer", nil},
+	} {
+		t.Run(tt.failAt, func(t *testing.T) {
+			h := newHarnessFleet(t, fourByTwo, tt.failAt)
+			_, err := h.run(t)
+			if err == nil {
+				t.Fatal("the rollout succeeded")
+			}
+			if got := undosRun(h.rec.calls); !slices.Equal(got, tt.undos) {
+				t.Errorf("undos run %v, want %v; calls %v", got, tt.undos, h.rec.calls)
+			}
+			if len(tt.undos) > 0 && !h.rec.has("DeleteGreen ns1-next,ns2-next,ns3-next,ns4-next") {
+				t.Errorf("green's four servers not deleted: %v", h.rec.calls)
+			}
+			if slices.Contains(tt.undos, flipBack) {
+				for _, lb := range []string{"lb1", "lb2"} {
+					if h.rec.lbs[lb] != map[string]string{"lb1": "ns1", "lb2": "ns2"}[lb] {
+						t.Errorf("%s points at %s after the undo, want blue", lb, h.rec.lbs[lb])
+					}
+				}
+			}
+		})
+	}
+}
+
+// undosRun reads the undo actions from the fake activities' calls, in the
+// order they ran: a flip of green to 0%, a switch to a blue server (the
+// release of green), the deletion of green.
+func undosRun(calls []string) []string {
+	var out []string
+	add := func(u string) {
+		if len(out) == 0 || out[len(out)-1] != u {
+			out = append(out, u)
+		}
+	}
+	for _, c := range calls {
+		f := strings.Fields(c)
+		switch {
+		case f[0] == "Flip" && strings.Contains(c, "-next:0,"):
+			add(UndoFlipBackToBlue)
+		case f[0] == "Switch" && len(f) == 3 && !strings.HasSuffix(f[2], "-next"):
+			add(UndoReleaseGreen)
+		case f[0] == "DeleteGreen":
+			add(UndoDeleteGreen)
+		}
+	}
+	return out
+}
