@@ -1,0 +1,102 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/probe"
+)
+
+// InPlaceUpdater is a load balancer driver that updates a running load
+// balancer without taking it out of service (LoadBalancerUpdateWorkflow).
+type InPlaceUpdater interface {
+	// Update applies u and returns once the load balancer serves with it,
+	// with a note for the operator. Idempotent. It keeps what Restore
+	// needs on the load balancer.
+	Update(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error)
+	// Restore undoes a failed or half-done Update of the same u. With
+	// nothing to undo it changes nothing.
+	Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) error
+}
+
+// UpdateLBInput is one in-place update of one load balancer.
+type UpdateLBInput struct {
+	Fleet  *config.Fleet       `json:"fleet"`
+	LB     config.LoadBalancer `json:"lb"`
+	Update lb.Update           `json:"update"`
+}
+
+// UpdateLoadBalancer updates one load balancer in place with its driver.
+func (a *Activities) UpdateLoadBalancer(ctx context.Context, in UpdateLBInput) (StepResult, error) {
+	u, err := a.updater(in.LB)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	stop := keepAlive(ctx, "updating "+in.LB.Name)
+	defer stop()
+	note, err := u.Update(ctx, in.Fleet, in.LB, in.Update)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + ": " + note}, nil
+}
+
+// RestoreLoadBalancer undoes a failed in-place update of one load
+// balancer: its previous config, or the old nginx master.
+func (a *Activities) RestoreLoadBalancer(ctx context.Context, in UpdateLBInput) (StepResult, error) {
+	u, err := a.updater(in.LB)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	stop := keepAlive(ctx, "restoring "+in.LB.Name)
+	defer stop()
+	if err := u.Restore(ctx, in.Fleet, in.LB, in.Update); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + ": restored"}, nil
+}
+
+// CheckLBInput names the load balancer to check DNS through.
+type CheckLBInput struct {
+	Fleet *config.Fleet       `json:"fleet"`
+	LB    config.LoadBalancer `json:"lb"`
+}
+
+// CheckLoadBalancerDNS checks that a load balancer answers, over each of
+// the fleet's protocols, for each of the fleet's zones, confirmAsks times
+// on fresh connections, so that every worker is likely asked: the check
+// before and after an in-place update.
+func (a *Activities) CheckLoadBalancerDNS(ctx context.Context, in CheckLBInput) (StepResult, error) {
+	timeout := max(in.Fleet.Probe.Timeout.D(), time.Second)
+	if len(in.Fleet.Zones) == 0 || len(in.Fleet.Probe.Protocols) == 0 {
+		return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "fleet %s: zones and probe.protocols are needed to check DNS through %s", in.Fleet.Name, in.LB.Name))
+	}
+	n := 0
+	for _, z := range in.Fleet.Zones {
+		for _, proto := range in.Fleet.Probe.Protocols {
+			for range confirmAsks {
+				if _, err := probe.Identify(ctx, in.LB.Address, proto, z.Name, timeout); err != nil {
+					return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s (%s): no %s answer for %s: %w", in.LB.Name, in.LB.Address, proto, z.Name, err))
+				}
+				n++
+			}
+		}
+	}
+	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s: %d answers", in.LB.Name, n)}, nil
+}
+
+func (a *Activities) updater(balancer config.LoadBalancer) (InPlaceUpdater, error) {
+	d, err := a.driver(balancer)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := d.(InPlaceUpdater)
+	if !ok {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: driver %s cannot update in place", balancer.Name, balancer.Driver)
+	}
+	return u, nil
+}

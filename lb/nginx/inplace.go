@@ -1,0 +1,161 @@
+package nginx
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+)
+
+// In-place updates of a running nginx, each a few commands over the
+// kept-open channel (inplace.sh): a config change is nginx -t and a
+// reload, its previous config kept beside it for Restore; a binary
+// upgrade is nginx's own: USR2 starts a new master from the binary now
+// installed, WINCH drains the old workers once the new ones run, and only
+// when the new workers answer on the control socket does QUIT stop the
+// old master. A failure before that sends the old master HUP and the new
+// one QUIT, which leaves nginx as it was.
+
+//go:embed inplace.sh
+var inplaceScript string
+
+// upgradeTimeout bounds each wait on nginx: a new master, drained
+// workers, an old master's exit.
+const upgradeTimeout = 30 * time.Second
+
+// Update applies u to balancer's running nginx and returns once the new
+// config or binary serves. It is idempotent: a retry of a config change
+// that went in keeps the config saved from before it, and a retry of an
+// upgrade carries on from the new master it finds.
+func (d *Driver) Update(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error) {
+	note, err := d.update(ctx, fleet, balancer, u)
+	return note, wrap("update", balancer.Name, err)
+}
+
+func (d *Driver) update(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error) {
+	j, ch, err := d.inplace(ctx, fleet, balancer)
+	if err != nil {
+		return "", err
+	}
+	switch u.Kind {
+	case lb.UpdateConfig:
+		if u.Config != "" {
+			if _, err := configID(u.Config); err != nil {
+				return "", err
+			}
+		}
+		if _, err := runInplace(ctx, ch, j, "reload", u.Config); err != nil {
+			return "", err
+		}
+		conf, err := ch.Run(ctx, "cat -- "+quote(j.paths.conf))
+		if err != nil {
+			return "", err
+		}
+		id, err := configID(string(conf))
+		if err != nil {
+			return "", err
+		}
+		if err := waitServing(ctx, ch, job{socket: j.socket, id: id}); err != nil {
+			return "", err
+		}
+		return "reloaded; serving " + id, nil
+	case lb.UpdateBinary:
+		return d.upgrade(ctx, ch, j)
+	}
+	return "", dnsroll.Errorf(dnsroll.EINVALID, "kind %q: nginx updates in place with kind %q or %q", u.Kind, lb.UpdateConfig, lb.UpdateBinary)
+}
+
+// upgrade is nginx's binary upgrade; see above.
+func (d *Driver) upgrade(ctx context.Context, ch lb.Channel, j job) (string, error) {
+	out, err := runInplace(ctx, ch, j, "upgrade-start", "")
+	if err != nil {
+		return "", d.abort(ctx, ch, j, err)
+	}
+	pids := strings.Fields(string(out))
+	if len(pids) != 2 {
+		return "", d.abort(ctx, ch, j, fmt.Errorf("upgrade: the old and new master pids, not %q", out))
+	}
+	if _, err := runInplace(ctx, ch, j, "upgrade-drain", ""); err != nil {
+		return "", d.abort(ctx, ch, j, err)
+	}
+	// Only the new master's workers are left to answer.
+	conf, err := ch.Run(ctx, "cat -- "+quote(j.paths.conf))
+	if err == nil {
+		var id string
+		if id, err = configID(string(conf)); err == nil {
+			err = waitServing(ctx, ch, job{socket: j.socket, id: id})
+		}
+	}
+	if err != nil {
+		return "", d.abort(ctx, ch, j, fmt.Errorf("upgrade: the new master %s does not serve: %w", pids[1], err))
+	}
+	if _, err := runInplace(ctx, ch, j, "upgrade-finish", ""); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("binary upgrade: master %s → %s", pids[0], pids[1]), nil
+}
+
+// abort puts the old master back after a failed upgrade and returns
+// cause, with the abort's own failure if it had one.
+func (d *Driver) abort(ctx context.Context, ch lb.Channel, j job, cause error) error {
+	if _, err := runInplace(ctx, ch, j, "upgrade-abort", ""); err != nil {
+		return fmt.Errorf("%w; and putting the old master back failed: %v", cause, err)
+	}
+	return fmt.Errorf("%w (the old master serves again)", cause)
+}
+
+// Restore undoes a failed update of kind u.Kind: the config from before
+// it, reloaded, or an upgrade still under way, aborted. Restoring with
+// nothing to restore changes nothing.
+func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) error {
+	j, ch, err := d.inplace(ctx, fleet, balancer)
+	if err == nil {
+		if u.Kind == lb.UpdateBinary {
+			_, err = runInplace(ctx, ch, j, "upgrade-abort", "")
+		} else {
+			_, err = runInplace(ctx, ch, j, "restore", "")
+		}
+	}
+	return wrap("restore", balancer.Name, err)
+}
+
+// inplace works out balancer's paths and opens its channel.
+func (d *Driver) inplace(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) (job, lb.Channel, error) {
+	j, err := d.job(fleet, balancer, nil, nil)
+	if err != nil {
+		return job{}, nil, err
+	}
+	ch, err := d.channel(ctx, fleet, balancer)
+	return j, ch, err
+}
+
+// runInplace runs one op of inplace.sh, mapping its exit codes.
+func runInplace(ctx context.Context, ch lb.Channel, j job, op, conf string) ([]byte, error) {
+	nginxT := make([]string, len(j.paths.nginx))
+	for i, a := range j.paths.nginx {
+		nginxT[i] = quote(a)
+	}
+	var b strings.Builder
+	for _, kv := range [][2]string{
+		{"op", op}, {"conf", j.paths.conf}, {"pid", j.paths.pid}, {"config", conf},
+		{"timeout", strconv.Itoa(int(upgradeTimeout / time.Second))},
+	} {
+		fmt.Fprintf(&b, "%s=%s\n", kv[0], quote(kv[1]))
+	}
+	fmt.Fprintf(&b, "nginx_t() { %s -t -q -c \"$1\"; }\n", strings.Join(nginxT, " "))
+	b.WriteString(inplaceScript)
+	out, err := ch.Run(ctx, b.String())
+	switch exitCode(err) {
+	case 0:
+		return out, err
+	case flipInvalid:
+		return out, dnsroll.Errorf(dnsroll.EINVALID, "%s: %v", op, err)
+	}
+	return out, fmt.Errorf("%s: %w", op, err)
+}

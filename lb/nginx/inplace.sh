@@ -1,0 +1,156 @@
+# The in-place updates of a running nginx (lb/nginx, inplace.go), run by
+# /bin/sh on the load balancer over the kept-open channel. The driver sets
+# before it: op, conf, pid, config (the new nginx.conf; empty reloads the
+# one in place), timeout (seconds) and nginx_t. Exit codes: 2 invalid (no
+# retry helps), 3 no nginx runs, 4 nginx did not do it in time.
+
+running() { [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = nginx ]; }
+pidof_file() {
+	p=$(cat "$1" 2>/dev/null)
+	case "$p" in '' | *[!0-9]*) p=0 ;; esac
+	echo "$p"
+}
+# workers lists master $1's worker processes that still serve.
+workers() {
+	kids=$(cat "/proc/$1/task/$1/children" 2>/dev/null)
+	if [ -z "$kids" ]; then
+		for s in /proc/[0-9]*/stat; do
+			read -r p c _ pp _ <"$s" 2>/dev/null || continue
+			[ "$c" = "(nginx)" ] && [ "$pp" = "$1" ] && kids="$kids $p"
+		done
+	fi
+	for p in $kids; do
+		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+		*"shutting down"*) ;;
+		"nginx: worker process"*) printf '%s ' "$p" ;;
+		esac
+	done
+}
+deadline=$(($(date +%s) + timeout))
+late() { [ "$(date +%s)" -gt "$deadline" ]; }
+# drained waits until none of the workers $* serves.
+drained() {
+	while :; do
+		busy=
+		for p in "$@"; do
+			case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+			*"shutting down"*) ;;
+			"nginx: worker process"*) busy="$busy $p" ;;
+			esac
+		done
+		[ -z "$busy" ] && return 0
+		late && { echo "nginx workers$busy still serve ${timeout} s on; nginx's error log says why" >&2; exit 4; }
+		sleep 0.002
+	done
+}
+# reload HUPs master $1 and waits until its old workers stop serving.
+reload() {
+	before=$(workers "$1")
+	kill -HUP "$1"
+	# shellcheck disable=SC2086
+	drained $before
+}
+
+m=$(pidof_file "$pid")
+o=$(pidof_file "$pid.oldbin")
+running "$o" || o=
+if ! running "$m"; then
+	echo "no nginx runs (pid file $pid)" >&2
+	exit 3
+fi
+
+case "$op" in
+reload)
+	if [ -n "$config" ]; then printf '%s' "$config" >"$conf.new"; else cp -p "$conf" "$conf.new"; fi
+	if ! out=$(nginx_t "$conf.new" 2>&1); then
+		rm -f "$conf.new"
+		echo "nginx -t rejected the config: $out" >&2
+		exit 2
+	fi
+	# The config to restore: what ran before this update. A retry of this
+	# same update, after the new config went in, keeps the one saved.
+	sum=$(cksum <"$conf.new")
+	if ! { cmp -s "$conf.new" "$conf" && [ "$(cat "$conf.prev.for" 2>/dev/null)" = "$sum" ]; }; then
+		cp -p "$conf" "$conf.prev"
+		echo "$sum" >"$conf.prev.for"
+	fi
+	mv -f "$conf.new" "$conf"
+	reload "$m"
+	;;
+restore)
+	[ -f "$conf.prev" ] || exit 0
+	if ! out=$(nginx_t "$conf.prev" 2>&1); then
+		echo "nginx -t rejected the previous config $conf.prev: $out" >&2
+		exit 2
+	fi
+	cp -p "$conf.prev" "$conf"
+	reload "$m"
+	;;
+upgrade-start)
+	# USR2: the master re-executes its binary, now the new one, as a new
+	# master beside it, which starts its own workers on the same sockets.
+	if [ -z "$o" ]; then
+		exe=$(tr '\0' '\n' <"/proc/$m/cmdline" | head -n 1)
+		case "$exe" in
+		/*) ;;
+		*)
+			echo "nginx runs as '$exe', not by its absolute path, so a binary upgrade could not re-execute it; restart it as /usr/sbin/nginx" >&2
+			exit 2
+			;;
+		esac
+		if ! out=$(nginx_t "$conf" 2>&1); then
+			echo "nginx -t rejected the config in place: $out" >&2
+			exit 2
+		fi
+		kill -USR2 "$m"
+		o=$m
+	fi
+	while :; do
+		n=$(pidof_file "$pid")
+		if [ "$n" != "$o" ] && running "$n" && [ -n "$(workers "$n")" ]; then
+			echo "$o $n"
+			exit 0
+		fi
+		if late; then
+			echo "no new nginx master with workers ${timeout} s after USR2 to $o; nginx's error log says why" >&2
+			exit 4
+		fi
+		sleep 0.01
+	done
+	;;
+upgrade-drain)
+	# WINCH: the old master's workers finish what they serve and exit.
+	[ -n "$o" ] || { echo "no old nginx master (pid file $pid.oldbin): no binary upgrade is under way" >&2; exit 2; }
+	before=$(workers "$o")
+	kill -WINCH "$o"
+	# shellcheck disable=SC2086
+	drained $before
+	;;
+upgrade-finish)
+	[ -n "$o" ] || exit 0
+	kill -QUIT "$o"
+	while running "$o"; do
+		late && { echo "the old nginx master $o still runs ${timeout} s after QUIT" >&2; exit 4; }
+		sleep 0.01
+	done
+	;;
+upgrade-abort)
+	# HUP brings back the old master's workers; QUIT stops the new master,
+	# whose exit makes the old master's pid file current again.
+	[ -n "$o" ] || exit 0
+	kill -HUP "$o"
+	while [ -z "$(workers "$o")" ]; do
+		late && { echo "the old nginx master $o started no workers ${timeout} s after HUP" >&2; exit 4; }
+		sleep 0.01
+	done
+	[ "$m" != "$o" ] && kill -QUIT "$m"
+	while running "$m" && [ "$m" != "$o" ]; do
+		late && { echo "the new nginx master $m still runs ${timeout} s after QUIT" >&2; exit 4; }
+		sleep 0.01
+	done
+	;;
+*)
+	echo "unknown op $op" >&2
+	exit 2
+	;;
+esac

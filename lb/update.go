@@ -1,0 +1,29 @@
+package lb
+
+// Update is one in-place change to a running load balancer (the
+// LoadBalancerUpdateWorkflow): it keeps serving throughout, and a failed
+// update is undone on that load balancer alone.
+type Update struct {
+	// Kind is one of the Update* kinds.
+	Kind string `json:"kind"`
+	// Config is the new nginx.conf (UpdateConfig); empty reloads the
+	// config in place as it stands, validated.
+	Config string `json:"config,omitempty"`
+	// Lua is the console chunk that changes a dnsdist (UpdateConsole),
+	// such as setMaxUDPOutstanding(65535); UndoLua puts back what it
+	// changed, and runs when the update fails.
+	Lua     string `json:"lua,omitempty"`
+	UndoLua string `json:"undo_lua,omitempty"`
+}
+
+// Kinds of Update.
+const (
+	// UpdateConfig is a validated nginx reload (nginx -t, then HUP).
+	UpdateConfig = "config"
+	// UpdateBinary is nginx's binary upgrade: a new master from the
+	// binary now installed (USR2), the old workers drained (WINCH), the
+	// old master stopped (QUIT). The package is installed beforehand.
+	UpdateBinary = "binary"
+	// UpdateConsole runs a Lua chunk on dnsdist's console.
+	UpdateConsole = "console"
+)

@@ -1,0 +1,158 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+)
+
+// LoadBalancerUpdateWorkflow updates a fleet's load balancers where they
+// stand, one at a time: for each, DNS through it is checked, the update is
+// applied (an nginx reload or binary upgrade, a dnsdist console change),
+// and DNS through it is checked again before the next one is touched. A
+// failure or an abort stops it and restores the load balancer being
+// updated; those already done keep the update.
+//
+// It shares the rollout's step runner, status and undo stack; its status
+// answers QueryStatus and it stops on SignalAbort.
+
+// LBUpdateInput starts a LoadBalancerUpdateWorkflow.
+type LBUpdateInput struct {
+	// FleetName names the fleet; Fleet, when set, is used as it is instead.
+	FleetName string        `json:"fleet_name,omitempty"`
+	Fleet     *config.Fleet `json:"fleet,omitempty"`
+	// LoadBalancers names the ones to update, in order; empty is all of
+	// the fleet's, in its order.
+	LoadBalancers []string  `json:"load_balancers,omitempty"`
+	Update        lb.Update `json:"update"`
+	Reason        string    `json:"reason,omitempty"`
+	RequestedBy   string    `json:"requested_by,omitempty"`
+}
+
+// Phases of a load balancer update; it ends in PhaseSucceeded,
+// PhaseRolledBack (failed, restored), PhaseAborted or PhaseCleanupFailed
+// (the restore failed too).
+const (
+	PhaseUpdatingLBs Phase = "updating-load-balancers"
+	PhaseRestoringLB Phase = "restoring-load-balancer"
+)
+
+// UndoRestoreLB restores one load balancer's previous config.
+const UndoRestoreLB = "RestoreLoadBalancer"
+
+// LoadBalancerUpdateWorkflow: see above.
+func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status, error) {
+	r := &rollout{st: Status{Fleet: in.FleetName, Reason: in.Reason, RequestedBy: in.RequestedBy, Phase: PhasePlanning, StartedAt: workflow.Now(ctx)}}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.st, nil }); err != nil {
+		return r.st, err
+	}
+	stepCtx, cancel := workflow.WithCancel(ctx)
+	var aborted *SignalInput
+	abort := workflow.GetSignalChannel(ctx, SignalAbort)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		var s SignalInput
+		abort.Receive(ctx, &s)
+		aborted = &s
+		r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: fmt.Sprintf("abort by %q: %s", s.By, s.Reason)})
+		cancel()
+	})
+
+	err := r.updateLBs(stepCtx, in)
+	if err == nil {
+		r.st.Phase, r.st.EndedAt = PhaseSucceeded, workflow.Now(ctx)
+		return r.st, nil
+	}
+	r.st.Failure = err.Error()
+	if aborted != nil {
+		r.st.Failure = "aborted: " + aborted.Reason
+	}
+	// The undo runs on a context the abort did not cancel.
+	undoCtx, _ := workflow.NewDisconnectedContext(ctx)
+	end := PhaseRolledBack
+	if len(r.undos) > 0 {
+		r.st.Phase = PhaseRestoringLB
+		if uerr := r.runUndos(undoCtx); uerr != nil {
+			end = PhaseCleanupFailed
+			r.st.Failure += "; restore failed: " + uerr.Error()
+		}
+	}
+	if aborted != nil && end != PhaseCleanupFailed {
+		end = PhaseAborted
+	}
+	r.st.Phase, r.st.EndedAt = end, workflow.Now(ctx)
+	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "LoadBalancerUpdateFailed", unwrapStep(err))
+}
+
+// updateLBs updates each chosen load balancer in turn.
+func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
+	var a *activities.Activities
+	fleet := in.Fleet
+	if fleet == nil {
+		if in.FleetName == "" {
+			return temporal.NewNonRetryableApplicationError("fleet_name: name the fleet whose load balancers to update", activities.ErrInvalid, nil)
+		}
+		if err := r.exec(ctx, "LoadFleet", in.FleetName, planOptions, a.LoadFleet, in.FleetName, &fleet); err != nil {
+			return err
+		}
+	}
+	r.st.Fleet = fleet.Name
+	r.plan.Fleet = fleet
+	balancers, err := chooseLBs(fleet, in.LoadBalancers)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalid, nil)
+	}
+	probe := r.options(fleet.Steps.ProbeTimeout)
+	apply := r.options(fleet.Steps.SwitchTimeout)
+	r.st.Phase = PhaseUpdatingLBs
+	for _, b := range balancers {
+		var res activities.StepResult
+		check := activities.CheckLBInput{Fleet: fleet, LB: b}
+		if err := r.exec(ctx, "CheckBefore", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
+			return err
+		}
+		up := activities.UpdateLBInput{Fleet: fleet, LB: b, Update: in.Update}
+		r.pushUndo(UndoRestoreLB+" "+b.Name, func(ctx workflow.Context) error {
+			var res activities.StepResult
+			return r.exec(ctx, "Restore", b.Name, r.cleanupOptions(), a.RestoreLoadBalancer, up, &res)
+		})
+		if err := r.exec(ctx, "Update", b.Name, apply, a.UpdateLoadBalancer, up, &res); err != nil {
+			return err
+		}
+		if err := r.exec(ctx, "CheckAfter", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
+			return err
+		}
+		// Done and checked: this one keeps its update.
+		r.undos = nil
+	}
+	return nil
+}
+
+// chooseLBs returns the fleet's load balancers named, in that order, or
+// all of them for none.
+func chooseLBs(fleet *config.Fleet, names []string) ([]config.LoadBalancer, error) {
+	if len(fleet.LoadBalancers) == 0 {
+		return nil, fmt.Errorf("fleet %s has no load_balancers to update", fleet.Name)
+	}
+	if len(names) == 0 {
+		return fleet.LoadBalancers, nil
+	}
+	var out []config.LoadBalancer
+	for _, n := range names {
+		i := slices.IndexFunc(fleet.LoadBalancers, func(b config.LoadBalancer) bool { return b.Name == n })
+		if i < 0 {
+			var known []string
+			for _, b := range fleet.LoadBalancers {
+				known = append(known, b.Name)
+			}
+			return nil, fmt.Errorf("load_balancers: fleet %s has no load balancer %q (it has %v)", fleet.Name, n, known)
+		}
+		out = append(out, fleet.LoadBalancers[i])
+	}
+	return out, nil
+}

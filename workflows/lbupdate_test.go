@@ -1,0 +1,159 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+)
+
+// lbUpdateRun runs LoadBalancerUpdateWorkflow on the test fleet's two load
+// balancers with mocked activities, recording each call as "Step lb";
+// failAt ("Update lb2", or several, comma-separated) fails those calls, slowAt makes it take an hour.
+func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
+	t.Helper()
+	fleet, err := config.Parse([]byte(labFleet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	var mu sync.Mutex
+	var calls []string
+	record := func(step, name string) error {
+		mu.Lock()
+		calls = append(calls, step+" "+name)
+		mu.Unlock()
+		if strings.Contains(","+failAt+",", ","+step+" "+name+",") {
+			return temporal.NewNonRetryableApplicationError(step+" "+name+" exploded", activities.ErrStep, nil)
+		}
+		return nil
+	}
+	var a *activities.Activities
+	var checks int
+	env.OnActivity(a.CheckLoadBalancerDNS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CheckLBInput) (activities.StepResult, error) {
+		checks++
+		step := "CheckBefore"
+		if checks%2 == 0 {
+			step = "CheckAfter"
+		}
+		return activities.StepResult{Attempt: 1}, record(step, in.LB.Name)
+	})
+	upd := env.OnActivity(a.UpdateLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateLBInput) (activities.StepResult, error) {
+		if in.Update.Kind != lb.UpdateBinary {
+			t.Errorf("update kind %q reached the activity, want %q", in.Update.Kind, lb.UpdateBinary)
+		}
+		return activities.StepResult{Attempt: 1}, record("Update", in.LB.Name)
+	})
+	if slowAt != "" {
+		upd.After(time.Hour)
+	}
+	env.OnActivity(a.RestoreLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateLBInput) (activities.StepResult, error) {
+		return activities.StepResult{Attempt: 1}, record("Restore", in.LB.Name)
+	})
+	if during != nil {
+		during(env)
+	}
+	env.ExecuteWorkflow(LoadBalancerUpdateWorkflow, LBUpdateInput{Fleet: fleet, Update: lb.Update{Kind: lb.UpdateBinary}})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var st Status
+	werr := env.GetWorkflowError()
+	qv, err := env.QueryWorkflow(QueryStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qv.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return calls, st, werr
+}
+
+// TestLBUpdateOneAtATime: each load balancer is checked, updated and
+// checked again before the next is touched, and none is restored.
+func TestLBUpdateOneAtATime(t *testing.T) {
+	calls, st, err := lbUpdateRun(t, "", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2,Update lb2,CheckAfter lb2"
+	if got := strings.Join(calls, ","); got != want {
+		t.Errorf("calls\n %s\nwant\n %s", got, want)
+	}
+	if st.Phase != PhaseSucceeded || len(st.Steps) != 6 {
+		t.Errorf("status phase %s with %d steps, want succeeded with 6", st.Phase, len(st.Steps))
+	}
+	for _, s := range st.Steps {
+		if s.State != StepSucceeded {
+			t.Errorf("step %s %s is %s", s.Name, s.Target, s.State)
+		}
+	}
+}
+
+// TestLBUpdateFailureRestoresThatLB: lb2's update fails after lb1's went
+// through: the workflow stops, restores lb2 alone, and lb1 keeps its
+// update. A failed check after the update restores too.
+func TestLBUpdateFailureRestoresThatLB(t *testing.T) {
+	for failAt, want := range map[string]string{
+		"Update lb2":     "CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2,Update lb2,Restore lb2",
+		"CheckAfter lb1": "CheckBefore lb1,Update lb1,CheckAfter lb1,Restore lb1",
+		// Nothing changed yet: nothing to restore.
+		"CheckBefore lb1": "CheckBefore lb1",
+	} {
+		t.Run(failAt, func(t *testing.T) {
+			calls, st, err := lbUpdateRun(t, failAt, "", nil)
+			if err == nil || !strings.Contains(err.Error(), failAt+" exploded") {
+				t.Errorf("workflow error %v, want %q", err, failAt+" exploded")
+			}
+			if got := strings.Join(calls, ","); got != want {
+				t.Errorf("calls\n %s\nwant\n %s", got, want)
+			}
+			if st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, failAt) {
+				t.Errorf("phase %s failure %q, want rolled-back naming %s", st.Phase, st.Failure, failAt)
+			}
+		})
+	}
+}
+
+// TestLBUpdateRestoreFails ends cleanup-failed, saying both failures.
+func TestLBUpdateRestoreFails(t *testing.T) {
+	calls, st, err := lbUpdateRun(t, "Update lb1,Restore lb1", "", nil)
+	if got, want := strings.Join(calls, ","), "CheckBefore lb1,Update lb1,Restore lb1"; got != want {
+		t.Errorf("calls\n %s\nwant\n %s", got, want)
+	}
+	if err == nil || st.Phase != PhaseCleanupFailed || !strings.Contains(st.Failure, "Update lb1 exploded") || !strings.Contains(st.Failure, "restore failed: Restore lb1") {
+		t.Errorf("phase %s failure %q (err %v), want cleanup-failed naming the update and the restore", st.Phase, st.Failure, err)
+	}
+}
+
+// TestLBUpdateAbortRestores: an abort during lb1's update cancels it and
+// restores lb1; lb2 is never touched.
+func TestLBUpdateAbortRestores(t *testing.T) {
+	calls, st, err := lbUpdateRun(t, "", "slow", func(env *testsuite.TestWorkflowEnvironment) {
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(SignalAbort, SignalInput{Reason: "wrong version", By: "ops"})
+		}, time.Minute)
+	})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !strings.Contains(err.Error(), "aborted: wrong version") {
+		t.Errorf("workflow error %v, want aborted: wrong version", err)
+	}
+	if got, want := strings.Join(calls, ","), "CheckBefore lb1,Restore lb1"; got != want {
+		t.Errorf("calls\n %s\nwant\n %s", got, want)
+	}
+	if st.Phase != PhaseAborted {
+		t.Errorf("phase %s, want aborted", st.Phase)
+	}
+}
