@@ -254,6 +254,7 @@ func FleetLoader(dir string) activities.FleetLoader {
 func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 	w.RegisterWorkflow(workflows.RolloutWorkflow)
+	w.RegisterWorkflow(workflows.LoadBalancerReplaceWorkflow)
 	w.RegisterWorkflow(workflows.LoadBalancerUpdateWorkflow)
 	w.RegisterActivity(acts)
 	return w

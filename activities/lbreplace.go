@@ -1,0 +1,267 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/registrar"
+	"github.com/dnsroll/dnsroll/registrar/manual"
+)
+
+// Activities of LoadBalancerReplaceWorkflow: blue-green for the load
+// balancers themselves, through the glue records at the parent zone.
+
+// ParentInput names a delegation and the parent zone's servers to ask.
+type ParentInput struct {
+	Domain string `json:"domain"`
+	// Parent are the parent zone's servers, host:port.
+	Parent []string `json:"parent"`
+	// Child, when set, is a server of the domain itself (a load balancer's
+	// address) asked for the zone's own NS TTL.
+	Child string `json:"child,omitempty"`
+}
+
+// ParentResult is what the parent serves now.
+type ParentResult struct {
+	Attempt int32                  `json:"attempt"`
+	NS      []registrar.NameServer `json:"ns"`
+	NSTTL   time.Duration          `json:"ns_ttl"`
+	GlueTTL time.Duration          `json:"glue_ttl"`
+	// ZoneNSTTL is the TTL of the zone's own NS records (0 without Child).
+	ZoneNSTTL time.Duration `json:"zone_ns_ttl"`
+}
+
+// CheckParent reads the delegation that every parent server serves, with
+// its TTLs, through the referral checker: the workflow believes this, not
+// a registrar's answer or an operator's signal.
+func (a *Activities) CheckParent(ctx context.Context, in ParentInput) (ParentResult, error) {
+	servers, err := parseParent(in.Parent)
+	if err != nil {
+		return ParentResult{}, failure(ctx, err)
+	}
+	ref, err := registrar.Check(ctx, servers, in.Domain)
+	if err != nil {
+		return ParentResult{}, failure(ctx, err)
+	}
+	res := ParentResult{Attempt: attempt(ctx), NS: ref.NS, NSTTL: ref.NSTTL, GlueTTL: ref.GlueTTL}
+	if in.Child != "" {
+		if res.ZoneNSTTL, err = zoneNSTTL(ctx, in.Child, in.Domain); err != nil {
+			return ParentResult{}, failure(ctx, err)
+		}
+	}
+	return res, nil
+}
+
+func parseParent(parent []string) ([]netip.AddrPort, error) {
+	if len(parent) == 0 {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "parent: no parent zone servers given; list them as host:port")
+	}
+	out := make([]netip.AddrPort, len(parent))
+	for i, p := range parent {
+		ap, err := netip.ParseAddrPort(p)
+		if err != nil {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "parent[%d]: %q is not address:port (e.g. 192.0.2.53:53)", i, p)
+		}
+		out[i] = ap
+	}
+	return out, nil
+}
+
+// zoneNSTTL asks server, authoritative for domain, for its NS TTL.
+func zoneNSTTL(ctx context.Context, server, domain string) (time.Duration, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(registrar.Fqdn(domain), dns.TypeNS)
+	m.RecursionDesired = false
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeContext(ctx, m, server)
+	if err != nil {
+		return 0, fmt.Errorf("zone NS TTL: ask %s: %w", server, err)
+	}
+	var ttl time.Duration
+	for _, rr := range r.Answer {
+		if _, ok := rr.(*dns.NS); ok {
+			ttl = max(ttl, time.Duration(rr.Header().Ttl)*time.Second)
+		}
+	}
+	if ttl == 0 {
+		return 0, fmt.Errorf("zone NS TTL: %s gives no NS records for %s", server, registrar.Fqdn(domain))
+	}
+	return ttl, nil
+}
+
+// SetGlueInput asks the registrar for a delegation.
+type SetGlueInput struct {
+	// Registrar is "manual" (the default): a person changes the glue.
+	Registrar string                 `json:"registrar,omitempty"`
+	Domain    string                 `json:"domain"`
+	Parent    []string               `json:"parent"`
+	NS        []registrar.NameServer `json:"ns"`
+}
+
+// SetGlueResult says whether the change was requested or must be made by
+// the operator, following Instructions.
+type SetGlueResult struct {
+	Attempt      int32  `json:"attempt"`
+	Instructions string `json:"instructions,omitempty"`
+}
+
+// SetGlue asks the registrar for the delegation. The manual registrar's
+// *ActionRequired is a result, not an error: the workflow shows its
+// instructions and waits for the operator.
+func (a *Activities) SetGlue(ctx context.Context, in SetGlueInput) (SetGlueResult, error) {
+	reg, err := a.registrarFor(in)
+	if err != nil {
+		return SetGlueResult{}, failure(ctx, err)
+	}
+	err = reg.SetGlue(ctx, in.Domain, in.NS)
+	var action *registrar.ActionRequired
+	if errors.As(err, &action) {
+		return SetGlueResult{Attempt: attempt(ctx), Instructions: action.Instructions()}, nil
+	}
+	if err != nil {
+		return SetGlueResult{}, failure(ctx, err)
+	}
+	return SetGlueResult{Attempt: attempt(ctx)}, nil
+}
+
+func (a *Activities) registrarFor(in SetGlueInput) (registrar.Registrar, error) {
+	switch in.Registrar {
+	case "", "manual":
+		parent, err := parseParent(in.Parent)
+		if err != nil {
+			return nil, err
+		}
+		return &manual.Registrar{Parent: parent}, nil
+	}
+	return nil, dnsroll.Errorf(dnsroll.EINVALID, "registrar: %q is not wired into the worker yet; use manual", in.Registrar)
+}
+
+// LoadBalancerInput names one load balancer of a fleet.
+type LoadBalancerInput struct {
+	Fleet *config.Fleet       `json:"fleet"`
+	LB    config.LoadBalancer `json:"lb"`
+}
+
+// NewLoadBalancer is a created and provisioned replacement.
+type NewLoadBalancer struct {
+	Attempt int32               `json:"attempt"`
+	LB      config.LoadBalancer `json:"lb"`
+	Server  dnsroll.Server      `json:"server"`
+}
+
+// CreateLoadBalancer makes LB's replacement, <name>-next: a fleet-tagged
+// server (idempotent, as EnsureServer) in the region and plan of the slot
+// it fronts, provisioned by LB's driver in front of the same nameserver.
+func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInput) (NewLoadBalancer, error) {
+	slot, ok := in.Fleet.Nameserver(in.LB.Fronts)
+	if !ok {
+		return NewLoadBalancer{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load_balancers %s: fronts %q is not a nameserver label", in.LB.Name, in.LB.Fronts))
+	}
+	spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(in.LB.Name), Region: slot.Region, Type: slot.Type, Image: slot.Image, Tags: []string{in.Fleet.Tag()}}
+	res, err := a.EnsureServer(ctx, EnsureServerInput{Fleet: in.Fleet, Spec: spec})
+	if err != nil {
+		return NewLoadBalancer{}, err
+	}
+	backend, err := a.frontedServer(ctx, in)
+	if err != nil {
+		return NewLoadBalancer{}, failure(ctx, err)
+	}
+	next := in.LB
+	next.Name = spec.Label
+	next.Address = net.JoinHostPort(res.Server.IPv4, "53")
+	next.SSHHost = ""
+	d, err := a.driver(next)
+	if err != nil {
+		return NewLoadBalancer{}, failure(ctx, err)
+	}
+	stop := keepAlive(ctx, "provisioning "+next.Name)
+	err = d.Point(ctx, in.Fleet, next, []dnsroll.Server{backend})
+	stop()
+	if err != nil {
+		return NewLoadBalancer{}, failure(ctx, fmt.Errorf("load balancer %s: provision: %w", next.Name, err))
+	}
+	return NewLoadBalancer{Attempt: attempt(ctx), LB: next, Server: res.Server}, nil
+}
+
+// VerifyLoadBalancer checks through LB's own address that it answers from
+// the nameserver it fronts.
+func (a *Activities) VerifyLoadBalancer(ctx context.Context, in LoadBalancerInput) (StepResult, error) {
+	backend, err := a.frontedServer(ctx, in)
+	if err == nil {
+		err = confirmServing(ctx, in.Fleet, in.LB, []dnsroll.Server{backend})
+	}
+	if err != nil {
+		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: %w", in.LB.Name, err))
+	}
+	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + " answers from " + in.LB.Fronts}, nil
+}
+
+// frontedServer is the running server of the slot LB fronts, with the
+// port it answers DNS on.
+func (a *Activities) frontedServer(ctx context.Context, in LoadBalancerInput) (dnsroll.Server, error) {
+	s, found, err := a.findByLabel(ctx, in.Fleet.Tag(), in.LB.Fronts)
+	if err == nil && !found {
+		err = dnsroll.Errorf(dnsroll.ENOTFOUND, "load balancer %s fronts %s, which has no fleet-tagged server", in.LB.Name, in.LB.Fronts)
+	}
+	if err != nil {
+		return dnsroll.Server{}, err
+	}
+	return a.waitRunning(ctx, in.Fleet, s)
+}
+
+// QueriesResult is one load balancer's total query counter.
+type QueriesResult struct {
+	Attempt int32 `json:"attempt"`
+	// Counted is false for drivers that keep no counter (nginx).
+	Counted bool   `json:"counted"`
+	Queries uint64 `json:"queries"`
+}
+
+// LoadBalancerQueries sums the queries LB has sent to all its backends:
+// the counter a drain watches fall quiet.
+func (a *Activities) LoadBalancerQueries(ctx context.Context, in LoadBalancerInput) (QueriesResult, error) {
+	d, err := a.driver(in.LB)
+	if err != nil {
+		return QueriesResult{}, failure(ctx, err)
+	}
+	st, ok := d.(Stager)
+	if !ok {
+		return QueriesResult{Attempt: attempt(ctx)}, nil
+	}
+	stats, err := st.Stats(ctx, in.Fleet, in.LB)
+	if err != nil {
+		return QueriesResult{}, failure(ctx, fmt.Errorf("load balancer %s: stats: %w", in.LB.Name, err))
+	}
+	res := QueriesResult{Attempt: attempt(ctx), Counted: true}
+	for _, s := range stats {
+		res.Queries += s.Queries
+	}
+	return res, nil
+}
+
+// DeleteLoadBalancerInput deletes the fleet-tagged server labelled Label;
+// one that is already gone is success.
+type DeleteLoadBalancerInput struct {
+	Fleet *config.Fleet `json:"fleet"`
+	Label string        `json:"label"`
+}
+
+// DeleteLoadBalancer deletes a load balancer's server, if it is the
+// fleet's; an untagged one is refused, never touched.
+func (a *Activities) DeleteLoadBalancer(ctx context.Context, in DeleteLoadBalancerInput) (StepResult, error) {
+	s, found, err := a.findByLabel(ctx, in.Fleet.Tag(), in.Label)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	if !found {
+		return StepResult{Attempt: attempt(ctx), Note: in.Label + ": no fleet-tagged server; nothing to delete"}, nil
+	}
+	return a.DeleteServer(ctx, DeleteServerInput{Tag: in.Fleet.Tag(), Server: s})
+}

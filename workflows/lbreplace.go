@@ -1,0 +1,717 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/registrar"
+)
+
+// LoadBalancerReplaceWorkflow replaces a fleet's load balancers blue-green
+// through the glue records: it creates <lb>-next for each load balancer,
+// checks DNS through each, moves the glue at the registrar, checks that the
+// parent zone serves the new glue, drains the old load balancers (TTLs,
+// then quiet counters), deletes them and gives the new ones their names.
+// Until the old ones are being deleted, abort and rollback put the glue
+// back and delete the new ones (the undo stack).
+
+// Signals of a load balancer replacement, besides abort and rollback.
+const (
+	// SignalGlueUpdated says the operator changed the glue at the
+	// registrar (manual registrar). The workflow checks the parent before
+	// believing it.
+	SignalGlueUpdated = "glue-updated"
+	// SignalForceDrain ends the drain now; it needs a reason, recorded.
+	SignalForceDrain = "force-drain"
+)
+
+// Undo actions of a load balancer replacement, in the order pushed.
+const (
+	UndoDeleteNewLoadBalancers = "DeleteNewLoadBalancers"
+	UndoRestoreGlue            = "RestoreGlue"
+)
+
+// Phases of a load balancer replacement that a rollout has not.
+const (
+	PhaseCheckingParent  Phase = "checking-parent"
+	PhaseUpdatingGlue    Phase = "updating-glue"
+	PhaseAwaitingGlue    Phase = "awaiting-glue"
+	PhaseDraining        Phase = "draining"
+	PhaseDeletingOldLBs  Phase = "deleting-old-load-balancers"
+	PhaseRestoringGlue   Phase = "restoring-glue"
+	PhaseVerifyNewLBs    Phase = "verifying-new-load-balancers"
+	PhaseCreatingNewLBs  Phase = "creating-new-load-balancers"
+	PhaseVerifyingParent Phase = "verifying-delegation"
+)
+
+// ttlFloor is the shortest wait after a glue change: BIND caches a
+// delegation for at least 10 s whatever its TTL (docs/delegation-lab.md).
+const ttlFloor = 10 * time.Second
+
+// LBReplaceWorkflowID is the ID of a fleet's load balancer replacement:
+// one at a time per fleet.
+func LBReplaceWorkflowID(fleet string) string { return "lbreplace-" + fleet }
+
+// LBReplaceInput starts a load balancer replacement.
+type LBReplaceInput struct {
+	Fleet string `json:"fleet"`
+	// Domain is the delegated domain whose glue names the load balancers.
+	Domain string `json:"domain"`
+	// Parent are the parent zone's servers (host:port) that the delegation
+	// is checked at.
+	Parent []string `json:"parent"`
+	// Registrar is "manual" (the default).
+	Registrar   string `json:"registrar,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty"`
+	// GlueWait bounds the wait for the parent to serve the new glue
+	// (default 72h); past it the replacement is aborted.
+	GlueWait config.Duration `json:"glue_wait,omitempty"`
+	Drain    DrainPolicy     `json:"drain"`
+}
+
+// DrainPolicy says when the old load balancers count as drained.
+type DrainPolicy struct {
+	// QuietQPS is the rate below which a load balancer is quiet (default 1).
+	QuietQPS float64 `json:"quiet_qps,omitempty"`
+	// Quiet is how long every old load balancer must stay quiet (default 1m).
+	Quiet config.Duration `json:"quiet,omitempty"`
+	// MaxWait ends a drain whose counters never fall quiet, once the TTLs
+	// have passed (default 24h); recorded as a warning.
+	MaxWait config.Duration `json:"max_wait,omitempty"`
+	// Poll is how often counters and the parent are read (default 5s).
+	Poll config.Duration `json:"poll,omitempty"`
+}
+
+func (p DrainPolicy) withDefaults() DrainPolicy {
+	if p.QuietQPS <= 0 {
+		p.QuietQPS = 1
+	}
+	if p.Quiet <= 0 {
+		p.Quiet = config.Duration(time.Minute)
+	}
+	if p.MaxWait <= 0 {
+		p.MaxWait = config.Duration(24 * time.Hour)
+	}
+	if p.Poll <= 0 {
+		p.Poll = config.Duration(5 * time.Second)
+	}
+	return p
+}
+
+// LBReplaceStatus is what the status query of a replacement returns.
+type LBReplaceStatus struct {
+	Fleet     string    `json:"fleet"`
+	Domain    string    `json:"domain"`
+	Phase     Phase     `json:"phase"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	Steps     []*Step   `json:"steps"`
+	// Old are the load balancers being replaced; New their replacements
+	// (named <lb>-next until renamed).
+	Old  []config.LoadBalancer `json:"old"`
+	New  []config.LoadBalancer `json:"new,omitempty"`
+	Glue GlueStatus            `json:"glue"`
+	// Drain is set once the drain has begun.
+	Drain    *DrainStatus `json:"drain,omitempty"`
+	Failure  string       `json:"failure,omitempty"`
+	Warnings []string     `json:"warnings,omitempty"`
+	Events   []Event      `json:"events,omitempty"`
+}
+
+// GlueStatus is the delegation before and after, and what the operator
+// must do when the registrar is manual.
+type GlueStatus struct {
+	Old []registrar.NameServer `json:"old"`
+	New []registrar.NameServer `json:"new,omitempty"`
+	// Instructions are the manual registrar's, while it waits for them.
+	Instructions string `json:"instructions,omitempty"`
+	// ServedSince is when the parent was first seen serving New.
+	ServedSince time.Time `json:"served_since,omitzero"`
+}
+
+// DrainStatus is how the drain of the old load balancers stands.
+type DrainStatus struct {
+	// TTL is the longest of the parent's NS and glue TTLs, the zone's own
+	// NS TTL and ttlFloor; Until is ServedSince plus TTL.
+	TTL   config.Duration `json:"ttl"`
+	Until time.Time       `json:"until"`
+	// QPS is the queries per second still arriving at each old load
+	// balancer, by name; absent for drivers without counters.
+	QPS        map[string]float64 `json:"qps"`
+	QuietSince time.Time          `json:"quiet_since,omitzero"`
+	// TimeLeft is the least time still to wait (TTL and quiet period).
+	TimeLeft config.Duration `json:"time_left"`
+	GiveUpAt time.Time       `json:"give_up_at"`
+	// Ended says how the drain ended: "drained", "max-wait" or "forced".
+	Ended  string `json:"ended,omitempty"`
+	Forced string `json:"forced,omitempty"`
+}
+
+// lbReplace is one replacement's state.
+type lbReplace struct {
+	in    LBReplaceInput
+	fleet *config.Fleet
+	st    LBReplaceStatus
+	undos []undo
+	// created are the new load balancers' servers, by old name.
+	created map[string]dnsroll.Server
+	// stop is the abort or rollback that stops the forward steps.
+	stop      *stopRequest
+	cancel    workflow.CancelFunc
+	committed bool
+	// glueSignals carries glue-updated signals to the waits for them.
+	glueSignals workflow.Channel
+	// force is the force-drain request, once sent during the drain.
+	force      *SignalInput
+	forceWaker workflow.Channel
+	// setGlue records that new glue was asked for, so that a stop
+	// restores the old.
+	setGlue bool
+}
+
+// LoadBalancerReplaceWorkflow: see the comment at the top of this file.
+func LoadBalancerReplaceWorkflow(ctx workflow.Context, in LBReplaceInput) (LBReplaceStatus, error) {
+	r := &lbReplace{in: in, created: map[string]dnsroll.Server{}}
+	r.in.Drain = in.Drain.withDefaults()
+	if r.in.GlueWait <= 0 {
+		r.in.GlueWait = config.Duration(72 * time.Hour)
+	}
+	r.st = LBReplaceStatus{Fleet: in.Fleet, Domain: in.Domain, StartedAt: workflow.Now(ctx), Steps: []*Step{}}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (LBReplaceStatus, error) { return r.st, nil }); err != nil {
+		return r.st, err
+	}
+	r.glueSignals = workflow.NewBufferedChannel(ctx, 16)
+	r.forceWaker = workflow.NewBufferedChannel(ctx, 1)
+	fwd, cancel := workflow.WithCancel(ctx)
+	r.cancel = cancel
+	workflow.Go(ctx, r.listen)
+
+	err := r.forward(fwd)
+	if err == nil && r.stop == nil {
+		r.st.Phase = PhaseSucceeded
+		r.st.EndedAt = workflow.Now(ctx)
+		return r.st, nil
+	}
+	if r.stop != nil {
+		r.st.Failure = r.stop.signal + r.stop.in.describe()
+	} else {
+		r.st.Failure = errText(err)
+	}
+	if r.committed {
+		// Past the point of no return there is nothing to undo.
+		r.st.Phase = PhaseFailed
+		r.st.EndedAt = workflow.Now(ctx)
+		return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "ReplaceFailed", nil)
+	}
+	r.st.Phase = PhaseRollingBack
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if uerr := r.runUndos(dctx); uerr != nil {
+		r.st.Phase = PhaseCleanupFailed
+		r.st.Failure += "; cleanup: " + errText(uerr)
+		r.st.EndedAt = workflow.Now(ctx)
+		return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "CleanupFailed", nil)
+	}
+	switch {
+	case r.stop != nil && r.stop.signal == SignalAbort:
+		r.st.Phase = PhaseAborted
+	case r.stop != nil:
+		r.st.Phase = PhaseRolledBack
+	default:
+		r.st.Phase = PhaseFailed
+	}
+	r.st.EndedAt = workflow.Now(ctx)
+	if r.stop != nil {
+		return r.st, nil
+	}
+	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "ReplaceFailed", nil)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	var se *stepError
+	if errors.As(err, &se) {
+		return se.step.label() + ": " + reason(se.err)
+	}
+	return reason(err)
+}
+
+func (r *lbReplace) forward(ctx workflow.Context) error {
+	r.st.Phase = PhasePlanning
+	if err := r.exec(ctx, "LoadFleet", r.in.Fleet, planOptions, a.LoadFleet, r.in.Fleet, &r.fleet); err != nil {
+		return err
+	}
+	if r.in.Domain == "" || len(r.in.Parent) == 0 {
+		return temporal.NewNonRetryableApplicationError("domain and parent are required: the delegated domain and its parent zone's servers (host:port)", activities.ErrInvalid, nil)
+	}
+	if len(r.fleet.LoadBalancers) == 0 {
+		return temporal.NewNonRetryableApplicationError("fleet "+r.fleet.Name+" has no load_balancers to replace", activities.ErrInvalid, nil)
+	}
+	r.st.Old = slices.Clone(r.fleet.LoadBalancers)
+
+	r.st.Phase = PhaseCheckingParent
+	var parent activities.ParentResult
+	if err := r.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, r.parentInput(""), &parent); err != nil {
+		return err
+	}
+	r.st.Glue.Old = parent.NS
+	if n := r.gluedLBs(parent.NS); n == 0 {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent's glue for %s (%s) names none of the load balancers' addresses; check domain and load_balancers[].address", registrar.Fqdn(r.in.Domain), nsText(parent.NS)), activities.ErrInvalid, nil)
+	}
+
+	r.st.Phase = PhaseCreatingNewLBs
+	r.pushUndo(UndoDeleteNewLoadBalancers, r.deleteNew)
+	var calls []*call
+	for _, lb := range r.st.Old {
+		calls = append(calls, r.start(ctx, "CreateLoadBalancer", dnsroll.NextLabel(lb.Name), r.opts(r.fleet.Steps.ProvisionTimeout), a.CreateLoadBalancer, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}))
+	}
+	var first error
+	for i, c := range calls {
+		var out activities.NewLoadBalancer
+		if err := c.wait(ctx, &out); err != nil {
+			first = cmp(first, err)
+			continue
+		}
+		r.created[r.st.Old[i].Name] = out.Server
+		r.st.New = append(r.st.New, out.LB)
+	}
+	if first != nil {
+		return first
+	}
+
+	r.st.Phase = PhaseVerifyNewLBs
+	calls = nil
+	for _, lb := range r.st.New {
+		calls = append(calls, r.start(ctx, "VerifyLoadBalancer", lb.Name, r.opts(r.fleet.Steps.ProbeTimeout), a.VerifyLoadBalancer, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}))
+	}
+	if err := waitAll(ctx, calls); err != nil {
+		return err
+	}
+
+	r.st.Glue.New = r.newGlue(parent.NS)
+	r.st.Phase = PhaseUpdatingGlue
+	r.pushUndo(UndoRestoreGlue, r.restoreGlue)
+	r.setGlue = true
+	served, err := r.moveGlue(ctx, r.st.Glue.New, PhaseAwaitingGlue)
+	if err != nil {
+		return err
+	}
+	r.st.Glue.ServedSince = workflow.Now(ctx)
+	r.event(ctx, "the parent serves the new glue: "+nsText(r.st.Glue.New))
+
+	if err := r.drain(ctx, served); err != nil {
+		return err
+	}
+
+	// The point of no return: the old load balancers go.
+	r.committed = true
+	r.undos = nil
+	r.st.Phase = PhaseDeletingOldLBs
+	calls = nil
+	for _, lb := range r.st.Old {
+		calls = append(calls, r.start(ctx, "DeleteLoadBalancer", lb.Name, r.opts(r.fleet.Steps.CreateTimeout), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: lb.Name}))
+	}
+	if err := waitAll(ctx, calls); err != nil {
+		return err
+	}
+
+	r.st.Phase = PhaseRenaming
+	calls = nil
+	for _, lb := range r.st.Old {
+		calls = append(calls, r.start(ctx, "RenameServer", dnsroll.NextLabel(lb.Name), r.opts(r.fleet.Steps.CreateTimeout), a.RenameServer, activities.RenameInput{Tag: r.fleet.Tag(), Server: r.created[lb.Name], To: lb.Name}))
+	}
+	if err := waitAll(ctx, calls); err != nil {
+		return err
+	}
+	for i := range r.st.New {
+		old := r.st.Old[i]
+		r.st.New[i].Name = old.Name
+		r.st.Warnings = append(r.st.Warnings, fmt.Sprintf("update the fleet config: load_balancers %s address is now %s (was %s)", old.Name, r.st.New[i].Address, old.Address))
+	}
+	return nil
+}
+
+// moveGlue asks the registrar for ns and returns the parent's referral
+// once every parent server serves it, in phase waiting while it waits for
+// the operator. A manual registrar's instructions
+// go into the status, and each glue-updated signal is checked at the
+// parent: one sent too early is refused, and the wait goes on.
+func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, waiting Phase) (activities.ParentResult, error) {
+	var set activities.SetGlueResult
+	in := activities.SetGlueInput{Registrar: r.in.Registrar, Domain: r.in.Domain, Parent: r.in.Parent, NS: ns}
+	if err := r.exec(ctx, "SetGlue", r.in.Domain, r.opts(r.fleet.Steps.SwitchTimeout), a.SetGlue, in, &set); err != nil {
+		return activities.ParentResult{}, err
+	}
+	r.st.Glue.Instructions = set.Instructions
+	defer func() { r.st.Glue.Instructions = "" }()
+	child := ""
+	if len(r.st.New) > 0 && registrar.Equal(ns, r.st.Glue.New) {
+		child = r.st.New[0].Address
+	} else if len(r.st.Old) > 0 {
+		child = r.st.Old[0].Address
+	}
+	giveUp := workflow.Now(ctx).Add(r.in.GlueWait.D())
+	for {
+		if set.Instructions != "" {
+			r.st.Phase = waiting
+			in, ok, err := r.waitGlueSignal(ctx, giveUp.Sub(workflow.Now(ctx)))
+			if err != nil {
+				return activities.ParentResult{}, err
+			}
+			if !ok {
+				return activities.ParentResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent did not serve the glue within %s (glue_wait)", r.in.GlueWait.D()), "GlueTimeout", nil)
+			}
+			r.event(ctx, SignalGlueUpdated+" received"+in.describe()+"; checking the parent")
+		} else if err := workflow.Sleep(ctx, r.in.Drain.Poll.D()); err != nil {
+			return activities.ParentResult{}, err
+		}
+		var got activities.ParentResult
+		if err := r.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, r.parentInput(child), &got); err != nil {
+			if temporal.IsCanceledError(err) {
+				return activities.ParentResult{}, err
+			}
+			r.event(ctx, "the parent could not be checked: "+errText(err))
+		} else if registrar.Equal(got.NS, ns) {
+			return got, nil
+		} else if set.Instructions != "" {
+			r.event(ctx, fmt.Sprintf("%s refused: the parent still serves %s, not %s; waiting", SignalGlueUpdated, nsText(got.NS), nsText(ns)))
+		}
+		if set.Instructions == "" && !workflow.Now(ctx).Before(giveUp) {
+			return activities.ParentResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent did not serve the glue within %s (glue_wait)", r.in.GlueWait.D()), "GlueTimeout", nil)
+		}
+	}
+}
+
+// waitGlueSignal waits up to d for a glue-updated signal; ok is false when
+// d passed without one.
+func (r *lbReplace) waitGlueSignal(ctx workflow.Context, d time.Duration) (in SignalInput, ok bool, err error) {
+	if d <= 0 {
+		return in, false, nil
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timer := workflow.NewTimer(tctx, d)
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(r.glueSignals, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &in); ok = true })
+	sel.AddFuture(timer, func(f workflow.Future) { err = f.Get(ctx, nil) })
+	sel.Select(ctx)
+	if ok {
+		return in, true, nil
+	}
+	return in, false, err
+}
+
+// drain waits until the TTLs have passed since the parent began serving
+// the new glue and every old load balancer's counter has stayed quiet for
+// the quiet period; or until force-drain, or max_wait once the TTLs passed.
+func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) error {
+	r.st.Phase = PhaseVerifyingParent
+	ttl := max(served.NSTTL, served.GlueTTL, served.ZoneNSTTL, ttlFloor)
+	p := r.in.Drain
+	start := workflow.Now(ctx)
+	d := &DrainStatus{TTL: config.Duration(ttl), Until: r.st.Glue.ServedSince.Add(ttl), QPS: map[string]float64{}, GiveUpAt: start.Add(p.MaxWait.D())}
+	r.st.Drain = d
+	r.st.Phase = PhaseDraining
+	r.event(ctx, fmt.Sprintf("draining the old load balancers: TTL %s (parent NS %s, glue %s, zone NS %s, floor %s), then %s below %g queries/s", ttl, served.NSTTL, served.GlueTTL, served.ZoneNSTTL, ttlFloor, p.Quiet.D(), p.QuietQPS))
+	last := map[string]uint64{}
+	var lastAt time.Time
+	for {
+		now := workflow.Now(ctx)
+		quiet := true
+		for _, lb := range r.st.Old {
+			var q activities.QueriesResult
+			if err := r.exec(ctx, "LoadBalancerQueries", lb.Name, r.opts(r.fleet.Steps.ProbeTimeout), a.LoadBalancerQueries, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}, &q); err != nil {
+				if temporal.IsCanceledError(err) {
+					return err
+				}
+				// A load balancer that cannot be read is not known quiet.
+				quiet = false
+				continue
+			}
+			if !q.Counted {
+				continue
+			}
+			if prev, seen := last[lb.Name]; seen && now.After(lastAt) {
+				rate := float64(q.Queries-min(prev, q.Queries)) / now.Sub(lastAt).Seconds()
+				d.QPS[lb.Name] = rate
+				if rate >= p.QuietQPS {
+					quiet = false
+				}
+			} else {
+				quiet = false // a rate needs two readings
+			}
+			last[lb.Name] = q.Queries
+		}
+		lastAt = now
+		switch {
+		case !quiet:
+			d.QuietSince = time.Time{}
+		case d.QuietSince.IsZero():
+			d.QuietSince = now
+		}
+		left := d.Until.Sub(now)
+		if d.QuietSince.IsZero() {
+			left = max(left, p.Quiet.D())
+		} else {
+			left = max(left, d.QuietSince.Add(p.Quiet.D()).Sub(now))
+		}
+		d.TimeLeft = config.Duration(max(left, 0))
+		switch {
+		case r.force != nil:
+			d.Ended, d.Forced = "forced", r.force.Reason
+			r.event(ctx, "drain forced"+r.force.describe())
+			return nil
+		case left <= 0:
+			d.Ended = "drained"
+			r.event(ctx, "the old load balancers are drained")
+			return nil
+		case !now.Before(d.GiveUpAt) && !now.Before(d.Until):
+			d.Ended = "max-wait"
+			msg := fmt.Sprintf("drain ended at max_wait %s with queries still arriving at the old load balancers: %s", p.MaxWait.D(), qpsText(d.QPS))
+			r.st.Warnings = append(r.st.Warnings, msg)
+			r.event(ctx, msg)
+			return nil
+		}
+		// Sleep a poll, waking early for force-drain.
+		tctx, cancel := workflow.WithCancel(ctx)
+		timer := workflow.NewTimer(tctx, p.Poll.D())
+		var terr error
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(timer, func(f workflow.Future) { terr = f.Get(ctx, nil) })
+		sel.AddReceive(r.forceWaker, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+		sel.Select(ctx)
+		cancel()
+		if terr != nil {
+			return terr
+		}
+		if ctx.Err() != nil {
+			return temporal.NewCanceledError()
+		}
+	}
+}
+
+func qpsText(qps map[string]float64) string {
+	names := make([]string, 0, len(qps))
+	for n := range qps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b []string
+	for _, n := range names {
+		b = append(b, fmt.Sprintf("%s %.1f/s", n, qps[n]))
+	}
+	if len(b) == 0 {
+		return "no counters"
+	}
+	return strings.Join(b, ", ")
+}
+
+// restoreGlue undoes the glue change: the old glue back at the parent,
+// then the TTL waited out, so that no resolver still holding the new glue
+// is sent to a load balancer about to be deleted.
+func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
+	if !r.setGlue {
+		return nil
+	}
+	r.st.Phase = PhaseRestoringGlue
+	var now activities.ParentResult
+	if err := r.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now); err == nil && registrar.Equal(now.NS, r.st.Glue.Old) && r.st.Glue.ServedSince.IsZero() {
+		// The new glue was never served: nothing cached it.
+		r.event(ctx, "the parent still serves the old glue; nothing to restore")
+		return nil
+	}
+	restored, err := r.moveGlue(ctx, r.st.Glue.Old, PhaseRestoringGlue)
+	if err != nil {
+		return err
+	}
+	ttl := max(restored.NSTTL, restored.GlueTTL, restored.ZoneNSTTL, ttlFloor)
+	r.event(ctx, fmt.Sprintf("the parent serves the old glue again; waiting %s before deleting the new load balancers", ttl))
+	return workflow.Sleep(ctx, ttl)
+}
+
+// deleteNew deletes every <lb>-next, created or only perhaps created.
+func (r *lbReplace) deleteNew(ctx workflow.Context) error {
+	var calls []*call
+	for _, lb := range r.st.Old {
+		calls = append(calls, r.start(ctx, "DeleteLoadBalancer", dnsroll.NextLabel(lb.Name), r.cleanupOpts(), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: dnsroll.NextLabel(lb.Name)}))
+	}
+	return waitAll(ctx, calls)
+}
+
+// newGlue is old with each old load balancer's address replaced by its
+// replacement's.
+func (r *lbReplace) newGlue(old []registrar.NameServer) []registrar.NameServer {
+	repl := map[netip.Addr]netip.Addr{}
+	for i, lb := range r.st.Old {
+		o, err1 := hostAddr(lb.Address)
+		n, err2 := hostAddr(r.st.New[i].Address)
+		if err1 == nil && err2 == nil {
+			repl[o] = n
+		}
+	}
+	out := make([]registrar.NameServer, len(old))
+	for i, ns := range old {
+		out[i] = registrar.NameServer{Name: ns.Name}
+		for _, addr := range ns.Addrs {
+			if n, ok := repl[addr]; ok {
+				addr = n
+			}
+			out[i].Addrs = append(out[i].Addrs, addr)
+		}
+	}
+	return out
+}
+
+// gluedLBs counts the old load balancers whose address the glue names.
+func (r *lbReplace) gluedLBs(ns []registrar.NameServer) int {
+	n := 0
+	for _, lb := range r.st.Old {
+		a, err := hostAddr(lb.Address)
+		if err != nil {
+			continue
+		}
+		for _, s := range ns {
+			if slices.Contains(s.Addrs, a) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+func hostAddr(hostport string) (netip.Addr, error) {
+	if ap, err := netip.ParseAddrPort(hostport); err == nil {
+		return ap.Addr(), nil
+	}
+	return netip.ParseAddr(hostport)
+}
+
+func nsText(ns []registrar.NameServer) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = n.String()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (r *lbReplace) parentInput(child string) activities.ParentInput {
+	return activities.ParentInput{Domain: r.in.Domain, Parent: r.in.Parent, Child: child}
+}
+
+func (r *lbReplace) opts(timeout config.Duration) workflow.ActivityOptions {
+	s := r.fleet.Steps
+	return stepOptions(timeout.D(), s.HeartbeatTimeout.D(), s.RetryInitialInterval.D(), s.RetryMaximumInterval.D(), s.MaxAttempts)
+}
+
+func (r *lbReplace) cleanupOpts() workflow.ActivityOptions {
+	o := r.opts(r.fleet.Steps.SwitchTimeout)
+	o.ScheduleToCloseTimeout *= 3
+	o.RetryPolicy.MaximumAttempts *= 3
+	return o
+}
+
+// The step runner and the undo stack, as a rollout's (steps.go, undo.go).
+
+func (r *lbReplace) start(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
+	s := &Step{Name: name, Target: target, State: StepRunning, StartedAt: workflow.Now(ctx)}
+	r.st.Steps = append(r.st.Steps, s)
+	if opts.Summary == "" {
+		opts.Summary = s.label()
+	}
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in)
+	return &call{step: s, future: f, max: opts.RetryPolicy.MaximumAttempts}
+}
+
+func (r *lbReplace) exec(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in, out any) error {
+	return r.start(ctx, name, target, opts, fn, in).wait(ctx, out)
+}
+
+func (r *lbReplace) pushUndo(name string, run func(ctx workflow.Context) error) {
+	if n := len(r.undos); n > 0 && r.undos[n-1].name == name {
+		return
+	}
+	r.undos = append(r.undos, undo{name: name, run: run})
+}
+
+func (r *lbReplace) runUndos(ctx workflow.Context) error {
+	for len(r.undos) > 0 {
+		top := r.undos[len(r.undos)-1]
+		if err := top.run(ctx); err != nil {
+			return err
+		}
+		r.undos = r.undos[:len(r.undos)-1]
+	}
+	return nil
+}
+
+func (r *lbReplace) event(ctx workflow.Context, msg string) {
+	r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: msg})
+	workflow.GetLogger(ctx).Info(msg, "fleet", r.st.Fleet)
+}
+
+// listen turns signals into decisions: abort and rollback stop the forward
+// steps until the old load balancers are being deleted; glue-updated goes
+// to whichever wait checks the parent; force-drain, with a reason, ends a
+// running drain.
+func (r *lbReplace) listen(ctx workflow.Context) {
+	names := []string{SignalAbort, SignalRollback, SignalGlueUpdated, SignalForceDrain}
+	chans := make([]workflow.ReceiveChannel, len(names))
+	for i, n := range names {
+		chans[i] = workflow.GetSignalChannel(ctx, n)
+	}
+	for {
+		sel := workflow.NewSelector(ctx)
+		for i, ch := range chans {
+			name := names[i]
+			sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) {
+				var raw converter.RawValue
+				c.Receive(ctx, &raw)
+				in, err := decodeSignal(raw)
+				if err != nil {
+					r.event(ctx, name+" ignored: "+err.Error())
+					return
+				}
+				r.onSignal(ctx, name, in)
+			})
+		}
+		sel.Select(ctx)
+	}
+}
+
+func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) {
+	switch {
+	case r.st.Phase.Done():
+		r.event(ctx, name+" ignored: the replacement has ended")
+	case name == SignalGlueUpdated:
+		r.glueSignals.SendAsync(in)
+	case name == SignalForceDrain && r.st.Phase != PhaseDraining:
+		r.event(ctx, name+" ignored: the replacement is "+string(r.st.Phase)+", not draining")
+	case name == SignalForceDrain && strings.TrimSpace(in.Reason) == "":
+		r.event(ctx, name+" refused: give a reason")
+	case name == SignalForceDrain:
+		r.force = &in
+		r.forceWaker.SendAsync(true)
+	case r.committed:
+		r.event(ctx, name+" rejected: the old load balancers are being deleted, so there is nothing to roll back to")
+	case r.stop != nil:
+		r.event(ctx, name+" ignored: already stopping ("+r.stop.signal+")")
+	default:
+		r.stop = &stopRequest{signal: name, in: in}
+		r.event(ctx, name+" requested"+in.describe())
+		r.cancel()
+	}
+}

@@ -1,0 +1,413 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/registrar"
+)
+
+const lbFleet = `
+fleet: test
+nameservers:
+  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
+  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}
+load_balancers:
+  - {name: lb1, address: "198.51.100.1:53", fronts: ns1, driver: dnsdist}
+  - {name: lb2, address: "198.51.100.2:53", fronts: ns2, driver: dnsdist}
+zones:
+  - {name: example.com, file: zones/example.com.zone}
+ansible: {connection: local}
+`
+
+// TTLs the fake parent and zone serve: the zone's own NS TTL is the
+// longest, so the drain must wait it out.
+const (
+	fakeNSTTL     = 60 * time.Second
+	fakeGlueTTL   = 120 * time.Second
+	fakeZoneNSTTL = 300 * time.Second
+)
+
+func glueTo(a, b string) []registrar.NameServer {
+	return []registrar.NameServer{
+		{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr(a)}},
+		{Name: "ns2.example.com.", Addrs: []netip.Addr{netip.MustParseAddr(b)}},
+	}
+}
+
+var (
+	oldGlue = glueTo("198.51.100.1", "198.51.100.2")
+	newGlue = glueTo("203.0.113.1", "203.0.113.2")
+)
+
+// world is the fake registrar, parent zone, cloud and load balancer
+// counters behind the mocked activities.
+type world struct {
+	mu     sync.Mutex
+	env    *testsuite.TestWorkflowEnvironment
+	calls  []string
+	at     map[string]time.Time // first time of each call
+	parent []registrar.NameServer
+	// manual makes SetGlue return instructions and change nothing.
+	manual bool
+	// servedAt is when the parent began serving the new glue.
+	servedAt time.Time
+	// busyFor is how long after servedAt the old load balancers still get
+	// 100 queries/s; negative: forever.
+	busyFor time.Duration
+	queries map[string]uint64
+	lastQ   map[string]time.Time
+}
+
+func (w *world) add(call string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls = append(w.calls, call)
+	if _, ok := w.at[call]; !ok {
+		w.at[call] = w.env.Now()
+	}
+}
+
+func (w *world) setParent(ns []registrar.NameServer) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.parent = ns
+	if registrar.Equal(ns, newGlue) && w.servedAt.IsZero() {
+		w.servedAt = w.env.Now()
+	}
+}
+
+func (w *world) index(call string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, c := range w.calls {
+		if c == call {
+			return i
+		}
+	}
+	return -1
+}
+
+func newLBReplaceEnv(t *testing.T, manual bool) (*testsuite.TestWorkflowEnvironment, *world) {
+	t.Helper()
+	fleet, err := config.Parse([]byte(lbFleet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(LoadBalancerReplaceWorkflow)
+	env.RegisterActivity(&activities.Activities{})
+	w := &world{env: env, at: map[string]time.Time{}, parent: oldGlue, manual: manual, busyFor: 400 * time.Second, queries: map[string]uint64{}, lastQ: map[string]time.Time{}}
+	env.OnActivity(a.LoadFleet, mock.Anything, mock.Anything).Return(func(_ context.Context, name string) (*config.Fleet, error) {
+		w.add("LoadFleet")
+		return fleet, nil
+	})
+	env.OnActivity(a.CheckParent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ParentInput) (activities.ParentResult, error) {
+		w.add("CheckParent")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		res := activities.ParentResult{Attempt: 1, NS: w.parent, NSTTL: fakeNSTTL, GlueTTL: fakeGlueTTL}
+		if in.Child != "" {
+			res.ZoneNSTTL = fakeZoneNSTTL
+		}
+		return res, nil
+	})
+	env.OnActivity(a.SetGlue, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SetGlueInput) (activities.SetGlueResult, error) {
+		to := "old"
+		if registrar.Equal(in.NS, newGlue) {
+			to = "new"
+		} else if !registrar.Equal(in.NS, oldGlue) {
+			return activities.SetGlueResult{}, fmt.Errorf("SetGlue to unexpected %v", in.NS)
+		}
+		w.add("SetGlue " + to)
+		if w.manual {
+			return activities.SetGlueResult{Attempt: 1, Instructions: "set the glue to " + to}, nil
+		}
+		w.setParent(in.NS)
+		return activities.SetGlueResult{Attempt: 1}, nil
+	})
+	env.OnActivity(a.CreateLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.NewLoadBalancer, error) {
+		w.add("Create " + in.LB.Name)
+		next := in.LB
+		next.Name = dnsroll.NextLabel(in.LB.Name)
+		n := strings.TrimPrefix(in.LB.Name, "lb")
+		next.Address = "203.0.113." + n + ":53"
+		return activities.NewLoadBalancer{Attempt: 1, LB: next, Server: dnsroll.Server{ID: 10, Label: next.Name, IPv4: "203.0.113." + n}}, nil
+	})
+	env.OnActivity(a.VerifyLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.StepResult, error) {
+		w.add("Verify " + in.LB.Name)
+		return activities.StepResult{Attempt: 1}, nil
+	})
+	env.OnActivity(a.LoadBalancerQueries, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.QueriesResult, error) {
+		w.add("Queries " + in.LB.Name)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		now := env.Now()
+		busy := w.servedAt.IsZero() || w.busyFor < 0 || now.Before(w.servedAt.Add(w.busyFor))
+		if last, ok := w.lastQ[in.LB.Name]; ok && busy {
+			w.queries[in.LB.Name] += uint64(100 * now.Sub(last).Seconds())
+		}
+		w.lastQ[in.LB.Name] = now
+		return activities.QueriesResult{Attempt: 1, Counted: true, Queries: w.queries[in.LB.Name]}, nil
+	})
+	env.OnActivity(a.DeleteLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteLoadBalancerInput) (activities.StepResult, error) {
+		w.add("Delete " + in.Label)
+		return activities.StepResult{Attempt: 1}, nil
+	})
+	env.OnActivity(a.RenameServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RenameInput) (activities.StepResult, error) {
+		w.add("Rename " + in.Server.Label + " " + in.To)
+		return activities.StepResult{Attempt: 1}, nil
+	})
+	return env, w
+}
+
+func lbInput() LBReplaceInput {
+	return LBReplaceInput{Fleet: "test", Domain: "example.com", Parent: []string{"192.0.2.53:53"},
+		Drain: DrainPolicy{Quiet: config.Duration(time.Minute), Poll: config.Duration(5 * time.Second)}}
+}
+
+func signalAt(env *testsuite.TestWorkflowEnvironment, d time.Duration, name string, in any, before ...func()) {
+	env.RegisterDelayedCallback(func() {
+		for _, f := range before {
+			f()
+		}
+		env.SignalWorkflow(name, in)
+	}, d)
+}
+
+func lbResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) LBReplaceStatus {
+	t.Helper()
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var st LBReplaceStatus
+	if err := env.GetWorkflowResult(&st); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	return st
+}
+
+func hasEvent(st LBReplaceStatus, substr string) bool {
+	for _, e := range st.Events {
+		if strings.Contains(e.Message, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+// The manual registrar: a glue-updated sent before the parent serves the
+// new glue is refused and the wait goes on; the one after is accepted;
+// the old load balancers are deleted only after the TTLs (the zone's own
+// NS TTL, the longest here) and a quiet period of their counters; then the
+// new ones are renamed.
+func TestLBReplaceManualGlueOrderAndDrain(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	signalAt(env, 10*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"})
+	signalAt(env, 20*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"}, func() { w.setParent(newGlue) })
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := lbResult(t, env)
+
+	if st.Phase != PhaseSucceeded {
+		t.Fatalf("phase %s, failure %q", st.Phase, st.Failure)
+	}
+	if !hasEvent(st, "glue-updated refused: the parent still serves") {
+		t.Errorf("the premature glue-updated was not refused; events: %+v", st.Events)
+	}
+	order := []string{"LoadFleet", "CheckParent", "Create lb1", "Verify lb1-next", "SetGlue new", "Queries lb1", "Delete lb1", "Rename lb1-next lb1"}
+	for i := 1; i < len(order); i++ {
+		if a, b := w.index(order[i-1]), w.index(order[i]); a < 0 || b < 0 || a > b {
+			t.Errorf("%s (at %d) must come before %s (at %d); calls: %v", order[i-1], a, order[i], b, w.calls)
+		}
+	}
+	if w.index("SetGlue old") >= 0 || w.index("Delete lb1-next") >= 0 {
+		t.Errorf("a successful replacement undid something: %v", w.calls)
+	}
+	deleted := w.at["Delete lb1"]
+	if min := w.servedAt.Add(fakeZoneNSTTL); deleted.Before(min) {
+		t.Errorf("old load balancer deleted at %s, before the zone NS TTL ran out at %s", deleted, min)
+	}
+	if min := w.servedAt.Add(w.busyFor + time.Minute); deleted.Before(min) {
+		t.Errorf("old load balancer deleted at %s, before its counters were quiet for a minute (%s)", deleted, min)
+	}
+	if max := w.servedAt.Add(w.busyFor + 2*time.Minute); deleted.After(max) {
+		t.Errorf("old load balancer deleted at %s, long after it was drained (%s)", deleted, max)
+	}
+	if st.Drain == nil || st.Drain.Ended != "drained" || st.Drain.TTL.D() != fakeZoneNSTTL {
+		t.Errorf("drain status %+v, want ended drained with TTL %s", st.Drain, fakeZoneNSTTL)
+	}
+	if st.Glue.ServedSince.IsZero() || st.Glue.ServedSince.Before(w.servedAt) {
+		t.Errorf("glue served since %s, but the parent began serving it at %s", st.Glue.ServedSince, w.servedAt)
+	}
+	if len(st.New) != 2 || st.New[0].Name != "lb1" || st.New[0].Address != "203.0.113.1:53" {
+		t.Errorf("new load balancers %+v", st.New)
+	}
+}
+
+// The status shows each old load balancer's rate and the time left while
+// the drain waits.
+func TestLBReplaceDrainStatusShowsRateAndTimeLeft(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	var seen *DrainStatus
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryStatus)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var st LBReplaceStatus
+		if err := v.Get(&st); err != nil {
+			t.Error(err)
+			return
+		}
+		seen = st.Drain
+	}, 3*time.Minute)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	lbResult(t, env)
+	_ = w
+	if seen == nil {
+		t.Fatal("no drain status 3 minutes in")
+	}
+	if q := seen.QPS["lb1"]; q < 90 || q > 110 {
+		t.Errorf("lb1 at %.1f queries/s in the status, want about 100", q)
+	}
+	if seen.TimeLeft.D() <= 0 || seen.TimeLeft.D() > fakeZoneNSTTL {
+		t.Errorf("time left %s", seen.TimeLeft.D())
+	}
+}
+
+// Abort during the drain puts the old glue back, waits its TTL, and only
+// then deletes the new load balancers; the old ones stay.
+func TestLBReplaceAbortRestoresGlueAndDeletesNew(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = -1
+	signalAt(env, 2*time.Minute, SignalAbort, SignalInput{Reason: "kernel regression", By: "bob"})
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := lbResult(t, env)
+
+	if st.Phase != PhaseAborted {
+		t.Fatalf("phase %s, failure %q", st.Phase, st.Failure)
+	}
+	if !registrar.Equal(w.parent, oldGlue) {
+		t.Errorf("the parent serves %v after the abort, want the old glue", w.parent)
+	}
+	restored, deleted := w.at["SetGlue old"], w.at["Delete lb1-next"]
+	if restored.IsZero() || deleted.IsZero() {
+		t.Fatalf("abort did not restore the glue and delete the new load balancers: %v", w.calls)
+	}
+	if deleted.Before(restored.Add(fakeZoneNSTTL)) {
+		t.Errorf("new load balancers deleted at %s, before the TTL after the restore (%s)", deleted, restored.Add(fakeZoneNSTTL))
+	}
+	if w.index("Delete lb1") >= 0 || w.index("Delete lb2") >= 0 || w.index("Rename lb1-next lb1") >= 0 {
+		t.Errorf("abort touched the old load balancers: %v", w.calls)
+	}
+	if !strings.Contains(st.Failure, "kernel regression") {
+		t.Errorf("failure %q does not record the reason", st.Failure)
+	}
+}
+
+// The glue is never updated: a premature glue-updated is refused, abort
+// then finds the parent still on the old glue, changes nothing there and
+// deletes the new load balancers.
+func TestLBReplaceGlueNeverUpdatedAbortRestores(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	signalAt(env, 5*time.Minute, SignalGlueUpdated, "done, I think")
+	signalAt(env, 30*time.Minute, SignalAbort, "registrar is down")
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := lbResult(t, env)
+
+	if st.Phase != PhaseAborted {
+		t.Fatalf("phase %s, failure %q", st.Phase, st.Failure)
+	}
+	if !hasEvent(st, "glue-updated refused") {
+		t.Errorf("the premature glue-updated was not refused; events: %+v", st.Events)
+	}
+	if w.index("Queries lb1") >= 0 {
+		t.Errorf("drained although the parent never served the new glue: %v", w.calls)
+	}
+	if w.index("SetGlue old") >= 0 {
+		t.Errorf("asked the operator to restore glue that the parent never stopped serving: %v", w.calls)
+	}
+	if w.index("Delete lb1-next") < 0 || w.index("Delete lb2-next") < 0 {
+		t.Errorf("abort did not delete the new load balancers: %v", w.calls)
+	}
+	if st.Glue.Instructions != "" {
+		t.Errorf("stale instructions left in the status: %q", st.Glue.Instructions)
+	}
+}
+
+// force-drain without a reason is refused; with one, it ends the drain of
+// counters that never fall quiet and is recorded.
+func TestLBReplaceForceDrainRecorded(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = -1
+	signalAt(env, 8*time.Minute, SignalForceDrain, SignalInput{})
+	signalAt(env, 9*time.Minute, SignalForceDrain, SignalInput{Reason: "a resolver ignores TTLs", By: "carol"})
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := lbResult(t, env)
+
+	if st.Phase != PhaseSucceeded {
+		t.Fatalf("phase %s, failure %q", st.Phase, st.Failure)
+	}
+	if !hasEvent(st, "force-drain refused: give a reason") {
+		t.Errorf("force-drain without a reason was not refused: %+v", st.Events)
+	}
+	if st.Drain == nil || st.Drain.Ended != "forced" || st.Drain.Forced != "a resolver ignores TTLs" {
+		t.Errorf("drain status %+v, want forced with the reason", st.Drain)
+	}
+	start := env.Now().Add(-time.Hour) // only relative order matters below
+	_ = start
+	if d := w.at["Delete lb1"]; d.Before(w.at["LoadFleet"].Add(9 * time.Minute)) {
+		t.Errorf("old load balancer deleted at %s, before force-drain", d)
+	}
+}
+
+// Counters that never fall quiet end the drain at max_wait, with a warning;
+// never before the TTL.
+func TestLBReplaceDrainMaxWait(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = -1
+	in := lbInput()
+	in.Drain.MaxWait = config.Duration(20 * time.Minute)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	st := lbResult(t, env)
+
+	if st.Drain == nil || st.Drain.Ended != "max-wait" || len(st.Warnings) == 0 || !strings.Contains(st.Warnings[0], "max_wait") {
+		t.Fatalf("drain %+v, warnings %v: want ended at max-wait with a warning", st.Drain, st.Warnings)
+	}
+	if d := w.at["Delete lb1"]; d.Before(w.servedAt.Add(20 * time.Minute)) {
+		t.Errorf("deleted at %s, before max_wait", d)
+	}
+}
+
+// Quiet counters do not end the drain early: the TTLs since the parent
+// began serving the new glue bound it from below.
+func TestLBReplaceDrainWaitsTTLWhenQuiet(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = 0
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := lbResult(t, env)
+
+	if st.Drain == nil || st.Drain.Ended != "drained" {
+		t.Fatalf("drain %+v", st.Drain)
+	}
+	deleted := w.at["Delete lb1"]
+	if min := w.servedAt.Add(fakeZoneNSTTL); deleted.Before(min) {
+		t.Errorf("old load balancer deleted at %s, before the zone NS TTL ran out at %s", deleted, min)
+	}
+	if max := w.servedAt.Add(fakeZoneNSTTL + 30*time.Second); deleted.After(max) {
+		t.Errorf("old load balancer deleted at %s, long after the TTL (%s)", deleted, max)
+	}
+}
