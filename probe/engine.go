@@ -88,7 +88,12 @@ type sock struct {
 	// answered is set once the socket got an answer: a TCP connection that
 	// then fails was likely closed by the server while idle.
 	answered bool
-	dead     bool
+	// seq numbers the queries written on s; answeredSeq is the highest
+	// number answered. A query is presumed lost, and sent again, only when
+	// one written after it was answered: a server that is just slow gets
+	// no more queries to answer.
+	seq, answeredSeq uint64
+	dead             bool
 }
 
 // call is one query until it is answered or given up.
@@ -112,6 +117,7 @@ type call struct {
 	id       uint16
 	sent     time.Time
 	resendAt time.Time
+	seq      uint64
 	resends  int
 	done     func(reply, error)
 }
@@ -256,6 +262,8 @@ func (e *engine) register(s *sock, c *call) (o outgoing, ok bool) {
 	now := time.Now()
 	c.id, c.sent, c.deadline = id, now, now.Add(e.timeout)
 	c.resendAt, c.resends = now.Add(e.rto()), 0
+	s.seq++
+	c.seq = s.seq
 	s.pending[id] = c
 	s.mu.Unlock()
 	n := len(c.q.wire)
@@ -499,6 +507,7 @@ func (e *engine) answer(s *sock, raw []byte) {
 	}
 	delete(s.pending, id)
 	s.answered = true
+	s.answeredSeq = max(s.answeredSeq, c.seq)
 	if !s.tcp && c.resends == 0 {
 		// Only unambiguous round trips count (Karn's rule).
 		rtt := int64(time.Since(c.sent))
@@ -682,7 +691,7 @@ func (e *engine) janitor() {
 					case now.After(c.deadline) || c.ctx.Err() != nil:
 						delete(s.pending, id)
 						lates = append(lates, late{c, s})
-					case !s.tcp && c.resends < maxResends && now.After(c.resendAt):
+					case !s.tcp && c.resends < maxResends && now.After(c.resendAt) && s.answeredSeq > c.seq:
 						c.resends++
 						c.resendAt = now.Add(rto << c.resends)
 						again = append(again, late{c, s})

@@ -72,7 +72,8 @@ func TestEngineIgnoresForeignAnswers(t *testing.T) {
 }
 
 // A lost datagram is sent again within its attempt, with the same ID, so
-// one attempt of a second is enough to get the answer.
+// one attempt of a second is enough to get the answer. It counts as lost
+// because a query sent after it (www AAAA) was answered.
 func TestEngineResendsLostQuery(t *testing.T) {
 	z := parseZone(t, testZone)
 	var mu sync.Mutex
@@ -83,7 +84,7 @@ func TestEngineResendsLostQuery(t *testing.T) {
 		seen[q.Name+" "+dns.Type(q.Qtype).String()]++
 		first := seen[q.Name+" "+dns.Type(q.Qtype).String()] == 1
 		mu.Unlock()
-		if first && q.Name == "www.example.com." {
+		if first && q.Name == "www.example.com." && q.Qtype == dns.TypeA {
 			return // lost
 		}
 		_ = w.WriteMsg(zoneReply(z, req))
@@ -241,5 +242,26 @@ func TestEngineSameAnswerShortcutKeepsChecks(t *testing.T) {
 	}
 	if got := a.Reports[1].Kinds[KindAnswer].Fail; got != 2*2 { // www A and ns1 A, over UDP and TCP
 		t.Errorf("b failed %d answer checks, want 4: %+v", got, a.Reports[1])
+	}
+}
+
+// A server that is slow but loses nothing gets each query once: without
+// an answer to a later query, a late one is not presumed lost, so a
+// stalled server is not sent the whole window again.
+func TestEngineNoResendToSlowServer(t *testing.T) {
+	z := parseZone(t, testZone)
+	var seen atomic.Int32
+	addr := serveUDP(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		seen.Add(1)
+		time.Sleep(400 * time.Millisecond) // past the 250 ms resend wait
+		_ = w.WriteMsg(zoneReply(z, req))
+	})
+	checks := Expect(z, []string{"www"})
+	rep := (&Prober{Timeout: time.Second, Attempts: 1}).Probe(context.Background(), addr, []string{"udp"}, checks)
+	if !rep.OK {
+		t.Fatal(rep.Err())
+	}
+	if n := seen.Load(); n != int32(len(checks)) {
+		t.Errorf("%d queries for %d checks: a slow server got queries again", n, len(checks))
 	}
 }
