@@ -90,7 +90,11 @@ upgrade-start)
 	# USR2: the master re-executes its binary, now the new one, as a new
 	# master beside it, which starts its own workers on the same sockets.
 	if [ -z "$o" ]; then
-		exe=$(tr '\0' '\n' <"/proc/$m/cmdline" | head -n 1)
+		# nginx retitles its master "nginx: master process <argv>"; USR2
+		# re-executes that argv[0].
+		exe=$(tr '\0' ' ' <"/proc/$m/cmdline")
+		exe=${exe#nginx: master process }
+		exe=${exe%% *}
 		case "$exe" in
 		/*) ;;
 		*)

@@ -1,0 +1,95 @@
+package lbtest
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Load is a steady stream of queries through a load balancer, over UDP
+// and over TCP (a new connection per query, so that every query needs the
+// listening socket), counting those that got no answer: the measure of
+// an update done in place.
+type Load struct {
+	mu   sync.Mutex
+	sent map[string]int
+	lost map[string]int
+	errs []string
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// loadTimeout is how long a query may take before it counts as lost. No
+// query is resent, so a UDP datagram dropped is a query lost.
+const loadTimeout = time.Second
+
+// StartLoad sends queries to addr from udp senders over UDP and tcp over
+// TCP, each one query at a time with a pause of gap after each answer,
+// until Stop.
+func StartLoad(t testing.TB, addr string, udp, tcp int, gap time.Duration) *Load {
+	t.Helper()
+	l := &Load{sent: map[string]int{}, lost: map[string]int{}, done: make(chan struct{})}
+	for i := range udp + tcp {
+		proto := "udp"
+		if i >= udp {
+			proto = "tcp"
+		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			c := &dns.Client{Net: proto, Timeout: loadTimeout}
+			m := new(dns.Msg)
+			m.SetQuestion(QueryName, dns.TypeTXT)
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				r, _, err := c.Exchange(m, addr)
+				l.mu.Lock()
+				l.sent[proto]++
+				if err != nil || r == nil || r.Rcode != dns.RcodeSuccess {
+					l.lost[proto]++
+					if len(l.errs) < 5 {
+						l.errs = append(l.errs, proto+": "+errText(err, r))
+					}
+				}
+				l.mu.Unlock()
+				time.Sleep(gap)
+			}
+		}()
+	}
+	t.Cleanup(func() { l.Stop() })
+	return l
+}
+
+// Stop ends the load and returns the queries sent and lost, by protocol,
+// and a few of the errors.
+func (l *Load) Stop() (sent, lost map[string]int, errs []string) {
+	select {
+	case <-l.done:
+	default:
+		close(l.done)
+	}
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent, l.lost, l.errs
+}
+
+func errText(err error, r *dns.Msg) string {
+	if err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return "timeout"
+		}
+		return err.Error()
+	}
+	if r == nil {
+		return "no reply"
+	}
+	return dns.RcodeToString[r.Rcode]
+}
