@@ -1,0 +1,78 @@
+package dnsdist
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
+)
+
+var _ activities.InPlaceUpdater = (*Driver)(nil)
+
+// TestInPlaceDnsdistConfig changes a lab dnsdist's ACL and server policy
+// through its console under UDP and TCP load, then undoes it: no query may
+// be lost.
+func TestInPlaceDnsdistConfig(t *testing.T) {
+	l := newStageLab(t)
+	ctx := context.Background()
+	blue := lbtest.StartTXT(t, "blue")
+	l.stage(t, []dnsroll.Server{blue}, nil)
+	lbtest.WantTXT(t, l.bal.Address, "blue")
+	acl := func() string {
+		out, err := l.d.exec(ctx, l.fleet, l.bal, "showACL()")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out[0]
+	}
+	before := acl()
+	var keep []string
+	for _, n := range strings.Fields(before) {
+		keep = append(keep, "'"+n+"'")
+	}
+	u := lb.Update{
+		Kind:    lb.UpdateConsole,
+		Lua:     "addACL('198.51.100.0/24')\nsetServerPolicy(leastOutstanding)",
+		UndoLua: "setACL({" + strings.Join(keep, ",") + "})\nsetServerPolicy(leastOutstanding)",
+	}
+
+	load := lbtest.StartLoad(t, l.bal.Address, 2, 2, time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	const updates = 20
+	for i := range updates {
+		if _, err := l.d.Update(ctx, l.fleet, l.bal, u); err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+		if got := acl(); !strings.Contains(got, "198.51.100.0/24") {
+			t.Fatalf("after update %d the ACL is %q; want 198.51.100.0/24 in it", i, got)
+		}
+		if err := l.d.Restore(ctx, l.fleet, l.bal, u); err != nil {
+			t.Fatalf("restore %d: %v", i, err)
+		}
+		if got := acl(); got != before {
+			t.Fatalf("after restore %d the ACL is %q; want %q", i, got, before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	sent, lost, errs := load.Stop()
+	t.Logf("BENCH in-place dnsdist console change: %d changes and undos, queries sent %v, lost %v; first errors %q", updates, sent, lost, errs)
+	if sent["udp"] < 100 || sent["tcp"] < 100 {
+		t.Errorf("the load sent only %v: too few to measure", sent)
+	}
+	if lost["udp"]+lost["tcp"] != 0 {
+		t.Errorf("%v queries lost in %d console changes; want 0", lost, updates)
+	}
+
+	// A chunk that fails is refused as invalid, naming the console.
+	_, err := l.d.Update(ctx, l.fleet, l.bal, lb.Update{Kind: lb.UpdateConsole, Lua: "noSuchFunction()"})
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "console refused") {
+		t.Errorf("a failing chunk: error %v (code %q), want EINVALID saying the console refused it", err, dnsroll.ErrorCode(err))
+	}
+	lbtest.WantTXT(t, l.bal.Address, "blue")
+}
