@@ -44,15 +44,14 @@ const (
 
 // Phases of a load balancer replacement that a rollout has not.
 const (
-	PhaseCheckingParent  Phase = "checking-parent"
-	PhaseUpdatingGlue    Phase = "updating-glue"
-	PhaseAwaitingGlue    Phase = "awaiting-glue"
-	PhaseDraining        Phase = "draining"
-	PhaseDeletingOldLBs  Phase = "deleting-old-load-balancers"
-	PhaseRestoringGlue   Phase = "restoring-glue"
-	PhaseVerifyNewLBs    Phase = "verifying-new-load-balancers"
-	PhaseCreatingNewLBs  Phase = "creating-new-load-balancers"
-	PhaseVerifyingParent Phase = "verifying-delegation"
+	PhaseCheckingParent Phase = "checking-parent"
+	PhaseUpdatingGlue   Phase = "updating-glue"
+	PhaseAwaitingGlue   Phase = "awaiting-glue"
+	PhaseDraining       Phase = "draining"
+	PhaseDeletingOldLBs Phase = "deleting-old-load-balancers"
+	PhaseRestoringGlue  Phase = "restoring-glue"
+	PhaseVerifyNewLBs   Phase = "verifying-new-load-balancers"
+	PhaseCreatingNewLBs Phase = "creating-new-load-balancers"
 )
 
 // ttlFloor is the shortest wait after a glue change: BIND caches a
@@ -151,6 +150,9 @@ type DrainStatus struct {
 	// balancer, by name; absent for drivers without counters.
 	QPS        map[string]float64 `json:"qps"`
 	QuietSince time.Time          `json:"quiet_since,omitzero"`
+	// Uncounted are the old load balancers whose driver keeps no counter
+	// (nginx): for them only the TTL counts.
+	Uncounted []string `json:"uncounted,omitempty"`
 	// TimeLeft is the least time still to wait (TTL and quiet period).
 	TimeLeft config.Duration `json:"time_left"`
 	GiveUpAt time.Time       `json:"give_up_at"`
@@ -418,7 +420,6 @@ func (r *lbReplace) waitGlueSignal(ctx workflow.Context, d time.Duration) (in Si
 // the new glue and every old load balancer's counter has stayed quiet for
 // the quiet period; or until force-drain, or max_wait once the TTLs passed.
 func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) error {
-	r.st.Phase = PhaseVerifyingParent
 	ttl := max(served.NSTTL, served.GlueTTL, served.ZoneNSTTL, ttlFloor)
 	p := r.in.Drain
 	start := workflow.Now(ctx)
@@ -442,6 +443,10 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 				continue
 			}
 			if !q.Counted {
+				if _, noted := d.QPS[lb.Name]; !noted && !slices.Contains(d.Uncounted, lb.Name) {
+					d.Uncounted = append(d.Uncounted, lb.Name)
+					r.event(ctx, lb.Name+" ("+lb.Driver+") keeps no query counter: its drain is the TTL alone")
+				}
 				continue
 			}
 			if prev, seen := last[lb.Name]; seen && now.After(lastAt) {

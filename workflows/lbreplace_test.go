@@ -68,6 +68,8 @@ type world struct {
 	busyFor time.Duration
 	queries map[string]uint64
 	lastQ   map[string]time.Time
+	// uncounted makes the load balancers' drivers keep no counter (nginx).
+	uncounted bool
 }
 
 func (w *world) add(call string) {
@@ -160,7 +162,7 @@ func newLBReplaceEnv(t *testing.T, manual bool) (*testsuite.TestWorkflowEnvironm
 			w.queries[in.LB.Name] += uint64(100 * now.Sub(last).Seconds())
 		}
 		w.lastQ[in.LB.Name] = now
-		return activities.QueriesResult{Attempt: 1, Counted: true, Queries: w.queries[in.LB.Name]}, nil
+		return activities.QueriesResult{Attempt: 1, Counted: !w.uncounted, Queries: w.queries[in.LB.Name]}, nil
 	})
 	env.OnActivity(a.DeleteLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteLoadBalancerInput) (activities.StepResult, error) {
 		w.add("Delete " + in.Label)
@@ -259,7 +261,7 @@ func TestLBReplaceManualGlueOrderAndDrain(t *testing.T) {
 // The status shows each old load balancer's rate and the time left while
 // the drain waits.
 func TestLBReplaceDrainStatusShowsRateAndTimeLeft(t *testing.T) {
-	env, w := newLBReplaceEnv(t, false)
+	env, _ := newLBReplaceEnv(t, false)
 	var seen *DrainStatus
 	env.RegisterDelayedCallback(func() {
 		v, err := env.QueryWorkflow(QueryStatus)
@@ -276,7 +278,6 @@ func TestLBReplaceDrainStatusShowsRateAndTimeLeft(t *testing.T) {
 	}, 3*time.Minute)
 	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
 	lbResult(t, env)
-	_ = w
 	if seen == nil {
 		t.Fatal("no drain status 3 minutes in")
 	}
@@ -367,8 +368,6 @@ func TestLBReplaceForceDrainRecorded(t *testing.T) {
 	if st.Drain == nil || st.Drain.Ended != "forced" || st.Drain.Forced != "a resolver ignores TTLs" {
 		t.Errorf("drain status %+v, want forced with the reason", st.Drain)
 	}
-	start := env.Now().Add(-time.Hour) // only relative order matters below
-	_ = start
 	if d := w.at["Delete lb1"]; d.Before(w.at["LoadFleet"].Add(9 * time.Minute)) {
 		t.Errorf("old load balancer deleted at %s, before force-drain", d)
 	}
@@ -409,5 +408,23 @@ func TestLBReplaceDrainWaitsTTLWhenQuiet(t *testing.T) {
 	}
 	if max := w.servedAt.Add(fakeZoneNSTTL + 30*time.Second); deleted.After(max) {
 		t.Errorf("old load balancer deleted at %s, long after the TTL (%s)", deleted, max)
+	}
+}
+
+// Load balancers without counters (nginx) drain for the TTL alone, and
+// the status says so.
+func TestLBReplaceUncountedDrainIsTheTTL(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = -1
+	w.uncounted = true
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := lbResult(t, env)
+
+	if st.Drain == nil || st.Drain.Ended != "drained" || len(st.Drain.Uncounted) != 2 {
+		t.Fatalf("drain %+v: want drained, both load balancers uncounted", st.Drain)
+	}
+	deleted := w.at["Delete lb1"]
+	if deleted.Before(w.servedAt.Add(fakeZoneNSTTL)) || deleted.After(w.servedAt.Add(fakeZoneNSTTL+30*time.Second)) {
+		t.Errorf("deleted %s after the glue moved, want just after the TTL %s", deleted.Sub(w.servedAt), fakeZoneNSTTL)
 	}
 }
