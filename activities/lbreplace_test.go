@@ -1,0 +1,80 @@
+package activities
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// pointRecorder is a load balancer driver that records what it was pointed at.
+type pointRecorder struct {
+	mu     sync.Mutex
+	points []string
+}
+
+func (p *pointRecorder) Point(_ context.Context, _ *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var labels []string
+	for _, b := range backends {
+		labels = append(labels, b.Label)
+	}
+	p.points = append(p.points, lb.Name+"@"+lb.Address+" -> "+strings.Join(labels, ","))
+	return nil
+}
+
+// CreateLoadBalancer twice makes one fleet-tagged lb1-next, in front of
+// the nameserver lb1 fronts, at the new server's address on port 53; and
+// DeleteLoadBalancer deletes it, then finds nothing to delete.
+func TestCreateAndDeleteLoadBalancerAreIdempotent(t *testing.T) {
+	c := newCloudEnv(t)
+	if _, err := c.ensure(t, "ns1"); err != nil {
+		t.Fatal(err)
+	}
+	drv := &pointRecorder{}
+	c.acts.Drivers = map[string]LoadBalancer{"nginx": drv, "": drv}
+	var results []NewLoadBalancer
+	for range 2 {
+		v, err := c.env.ExecuteActivity(c.acts.CreateLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res NewLoadBalancer
+		if err := v.Get(&res); err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, res)
+	}
+	if n := c.count("lb1-next"); n != 1 {
+		t.Fatalf("%d lb1-next instances after two creates, want 1", n)
+	}
+	got := results[1]
+	if got.LB.Name != "lb1-next" || got.LB.Address != got.Server.IPv4+":53" || got.Server.ID != results[0].Server.ID || !got.Server.HasTag(c.fleet.Tag()) {
+		t.Errorf("created %+v, want lb1-next at its server's address :53, the same server both times, fleet-tagged", got)
+	}
+	if len(drv.points) != 2 || !strings.HasSuffix(drv.points[0], " -> ns1") || !strings.HasPrefix(drv.points[0], "lb1-next@") {
+		t.Errorf("driver pointed %v, want lb1-next at ns1, twice", drv.points)
+	}
+
+	for i, want := range []string{"", "nothing to delete"} {
+		v, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1-next"})
+		if err != nil {
+			t.Fatalf("delete %d: %v", i, err)
+		}
+		var res StepResult
+		_ = v.Get(&res)
+		if want != "" && !strings.Contains(res.Note, want) {
+			t.Errorf("second delete: note %q, want %q", res.Note, want)
+		}
+	}
+	if n := c.count("lb1-next"); n != 0 {
+		t.Errorf("%d lb1-next instances after delete", n)
+	}
+	if n := c.count("ns1"); n != 1 {
+		t.Errorf("deleting lb1-next touched ns1 (%d left)", n)
+	}
+}
