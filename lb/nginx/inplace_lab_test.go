@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +150,48 @@ func TestBinaryUpgradeNginx(t *testing.T) {
 	if got := mustMaster(t, s.dir); got != master {
 		t.Errorf("restore with no upgrade under way changed the master %d to %d", master, got)
 	}
+}
+
+// TestBinaryUpgradeNginxAbort stops an upgrade after USR2, with two
+// masters running, as a failure or a worker's death would: Restore puts
+// the old master's workers back and stops the new master.
+func TestBinaryUpgradeNginxAbort(t *testing.T) {
+	s := startStaged(t)
+	ctx := context.Background()
+	old := mustMaster(t, s.dir)
+	j, ch, err := s.d.inplace(ctx, s.fleet, s.lb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := s.startLoad(t)
+	out, err := runInplace(ctx, ch, j, "upgrade-start", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runInplace(ctx, ch, j, "upgrade-drain", ""); err != nil {
+		t.Fatal(err)
+	}
+	pids := strings.Fields(string(out))
+	if len(pids) != 2 || pids[0] != strconv.Itoa(old) {
+		t.Fatalf("upgrade-start printed %q; want the old master %d and the new one", out, old)
+	}
+	if err := s.d.Restore(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateBinary}); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+		t.Fatalf("restore: %v\nerror.log:\n%s", err, log)
+	}
+	if got := mustMaster(t, s.dir); got != old {
+		t.Errorf("after the abort the master is %d; want the old one, %d", got, old)
+	}
+	if len(workerPIDs(t, old)) == 0 {
+		t.Errorf("the old master %d has no workers after the abort", old)
+	}
+	if _, err := os.Stat("/proc/" + pids[1]); !os.IsNotExist(err) {
+		t.Errorf("the new master %s still runs after the abort (%v)", pids[1], err)
+	}
+	sent, lost := reportLoad(t, load, "nginx binary upgrade aborted")
+	t.Logf("BENCH in-place nginx binary upgrade aborted: %d queries, %d lost", sent, lost)
+	if lost > maxLostPerUpgrade {
+		t.Errorf("%d queries lost in an aborted upgrade; the bound is %d", lost, maxLostPerUpgrade)
+	}
+	lbtest.WantTXT(t, s.lb.Address, "blue")
 }
