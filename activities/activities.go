@@ -33,8 +33,10 @@ type Activities struct {
 	// keeps none (connection local, tests).
 	HostKeys HostKeys
 	Fleets   FleetLoader
-	// LabDir is the lab's state directory; used only for fleets with a lab section.
-	LabDir string
+	// Place says where a fleet's servers run (config.PlaceIn): their DNS
+	// port and, in the lab, their directory. Nil places lab fleets in no
+	// directory.
+	Place config.Placer
 	// WebUIURL is the Temporal Web UI's base URL, for links in notifications.
 	WebUIURL string
 	// HTTPClient sends webhooks; nil means a client with a 10 s timeout.
@@ -141,12 +143,9 @@ func heartbeatEvery(ctx context.Context, period time.Duration, progress func() a
 	return func() { close(done); <-exited }
 }
 
-// withDNSPort fills in where a server answers DNS: 53 on real VMs, a
-// per-instance loopback port in the lab.
-func withDNSPort(fleet *config.Fleet, s dnsroll.Server) dnsroll.Server {
-	s.DNSPort = 53
-	if fleet.Lab != nil {
-		s.DNSPort = fleet.Lab.LabDNSPort(s.ID)
-	}
+// withDNSPort fills in where a server answers DNS, as the fleet's
+// placement says: 53 on real VMs, a per-instance loopback port in the lab.
+func (a *Activities) withDNSPort(fleet *config.Fleet, s dnsroll.Server) dnsroll.Server {
+	s.DNSPort = a.Place.Place(fleet).DNSPort(s.ID)
 	return s
 }

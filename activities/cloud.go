@@ -74,7 +74,7 @@ func (a *Activities) findByLabel(ctx context.Context, tag, label string) (dnsrol
 func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dnsroll.Server) (dnsroll.Server, error) {
 	for {
 		if s.Status == "running" {
-			return withDNSPort(fleet, s), nil
+			return a.withDNSPort(fleet, s), nil
 		}
 		heartbeat(ctx, fmt.Sprintf("%s is %s", s.Label, s.Status))
 		select {

@@ -33,6 +33,20 @@ func serveZone(t *testing.T, text string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveUDP(t, func(req, m *dns.Msg) {
+		a := z.Lookup(req.Question[0].Name, req.Question[0].Qtype)
+		m.Rcode = a.Rcode
+		for _, rr := range a.RRs {
+			m.Answer = append(m.Answer, dns.Copy(rr))
+		}
+	})
+}
+
+// serveUDP serves DNS over UDP on a loopback port until the test ends and
+// returns its address. Each reply is authoritative, with EDNS, and answer
+// fills it in for the query req.
+func serveUDP(t *testing.T, answer func(req, reply *dns.Msg)) string {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,12 +55,8 @@ func serveZone(t *testing.T, text string) string {
 		m := new(dns.Msg)
 		m.SetReply(req)
 		m.Authoritative = true
-		a := z.Lookup(req.Question[0].Name, req.Question[0].Qtype)
-		m.Rcode = a.Rcode
-		for _, rr := range a.RRs {
-			m.Answer = append(m.Answer, dns.Copy(rr))
-		}
 		m.SetEdns0(1232, false)
+		answer(req, m)
 		_ = w.WriteMsg(m)
 	})}
 	go func() { _ = srv.ActivateAndServe() }()

@@ -77,7 +77,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		case s.Label == dnsroll.NextLabel(trimNext(s.Label)):
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("reusing %s left by an earlier rollout; it will be provisioned again", s))
 		default:
-			plan.Blue[s.Label] = withDNSPort(fleet, s)
+			plan.Blue[s.Label] = a.withDNSPort(fleet, s)
 		}
 	}
 	if err := checkSerialsAgainstBlue(ctx, &plan); err != nil {

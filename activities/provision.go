@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll"
-	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
@@ -19,6 +18,7 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 		return ProvisionResult{}, failure(ctx, err)
 	}
 	f := in.Fleet
+	place := a.Place.Place(f)
 	req := provision.Request{
 		Playbook:   f.Path(f.Ansible.NameserverPlaybook),
 		Connection: f.Ansible.Connection,
@@ -28,8 +28,8 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 		// The server ID is the NSID the server answers with, which tells
 		// blue from green through a load balancer (see confirmServing).
 		vars := map[string]any{"dnsroll_dns_port": s.DNSPort, "dnsroll_server_id": ServerID(s)}
-		if f.Lab != nil {
-			vars["dnsroll_lab_dir"] = config.LabVMDir(a.LabDir, s.ID)
+		if dir := place.VMDir(s.ID); dir != "" {
+			vars["dnsroll_lab_dir"] = dir
 		}
 		req.Hosts = append(req.Hosts, provision.Host{Name: s.Label, Address: s.IPv4, Vars: vars})
 	}

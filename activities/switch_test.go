@@ -17,26 +17,16 @@ import (
 // and, when nsid is set, that NSID, as BIND with server-id does.
 func serveIdentity(t *testing.T, nsid string, serial uint32) dnsroll.Server {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Authoritative = true
+	addr := serveUDP(t, func(req, m *dns.Msg) {
 		soa, _ := dns.NewRR("example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. " + strconv.Itoa(int(serial)) + " 3600 600 1209600 300")
 		m.Answer = []dns.RR{soa}
-		m.SetEdns0(1232, false)
 		if nsid != "" && req.IsEdns0() != nil {
 			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hexOf(nsid)})
 		}
-		_ = w.WriteMsg(m)
-	})}
-	go func() { _ = srv.ActivateAndServe() }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	return dnsroll.Server{Label: nsid, IPv4: "127.0.0.1", DNSPort: port}
+	})
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return dnsroll.Server{Label: nsid, IPv4: "127.0.0.1", DNSPort: n}
 }
 
 func hexOf(s string) string {

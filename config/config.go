@@ -493,3 +493,55 @@ func LabLBsDir(labDir string) string { return filepath.Join(labDir, "lb") }
 func LabLBDir(labDir, name string) string {
 	return filepath.Join(LabLBsDir(labDir), name)
 }
+
+// Placement is where one fleet's machines run, resolved by the worker
+// (PlaceIn) so that activities and load balancer drivers take a target and
+// never read Fleet.Lab. A lab fleet's VMs and load balancers each have a
+// directory under the lab directory on this machine, and a lab VM answers
+// DNS on its own loopback port; a real fleet's machines are VMs that
+// answer DNS on port 53 and keep their files in the usual places.
+type Placement struct {
+	lab    *Lab
+	labDir string
+}
+
+// Placer resolves a fleet's Placement.
+type Placer func(*Fleet) Placement
+
+// PlaceIn is the worker's Placer: lab fleets run in labDir, which may be
+// empty only while no lab fleet needs a directory.
+func PlaceIn(labDir string) Placer {
+	return func(f *Fleet) Placement { return Placement{lab: f.Lab, labDir: labDir} }
+}
+
+// Place returns f's placement by p; a nil p places lab fleets in no
+// directory, so a lab machine's directory is an error.
+func (p Placer) Place(f *Fleet) Placement {
+	if p == nil {
+		return PlaceIn("")(f)
+	}
+	return p(f)
+}
+
+// InLab reports whether the fleet's machines are lab processes on this
+// machine, reached without SSH and kept in LabDir.
+func (p Placement) InLab() bool { return p.lab != nil }
+
+// LabDir is the lab directory; empty for real machines.
+func (p Placement) LabDir() string { return p.labDir }
+
+// DNSPort is where the server with Linode ID id answers DNS.
+func (p Placement) DNSPort(id int) int {
+	if p.lab == nil {
+		return 53
+	}
+	return p.lab.LabDNSPort(id)
+}
+
+// VMDir is the lab directory of VM id; empty for a real VM.
+func (p Placement) VMDir(id int) string {
+	if p.lab == nil {
+		return ""
+	}
+	return LabVMDir(p.labDir, id)
+}

@@ -115,9 +115,9 @@ func (tl *testLab) flip(t *testing.T, driver string, st workflows.Status, name s
 	}
 	switch driver {
 	case "nginx":
-		d = &nginx.Driver{LabDir: tl.Dir()}
+		d = &nginx.Driver{Place: config.PlaceIn(tl.Dir())}
 	case "dnsdist":
-		d = &dnsdist.Driver{LabDir: tl.Dir()}
+		d = &dnsdist.Driver{Place: config.PlaceIn(tl.Dir())}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

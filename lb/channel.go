@@ -59,6 +59,19 @@ type Opener interface {
 	Open(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) (Channel, error)
 }
 
+// Open returns the kept-open channel to balancer: o's, or Local for a
+// fleet that Ansible reaches with connection local. With neither it fails
+// with EINVALID, naming driver and the field to set.
+func Open(ctx context.Context, o Opener, driver string, fleet *config.Fleet, balancer config.LoadBalancer) (Channel, error) {
+	if o != nil {
+		return o.Open(ctx, fleet, balancer)
+	}
+	if fleet.Ansible.Connection == "local" {
+		return Local{}, nil
+	}
+	return nil, dnsroll.Errorf(dnsroll.EINVALID, "no channel to load balancer %s: the fleet's ansible connection is %q, and the %s driver has no Channels (an lb.Opener such as channel.Pool; the worker sets it) to reach it through", balancer.Name, fleet.Ansible.Connection, driver)
+}
+
 // Local is the channel to a load balancer on this machine (Ansible's
 // connection: local): commands run here, and its loopback is ours.
 type Local struct{}

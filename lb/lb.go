@@ -40,8 +40,13 @@ func CheckName(name string) error {
 	return nil
 }
 
-// LabDir is the directory of lab load balancer name: <labDir>/lb/<name>.
-func LabDir(labDir, name string) (string, error) {
+// Dir is the directory of load balancer name placed by p: empty on a real
+// machine, <lab directory>/lb/<name> in the lab.
+func Dir(p config.Placement, name string) (string, error) {
+	if !p.InLab() {
+		return "", nil
+	}
+	labDir := p.LabDir()
 	if labDir == "" {
 		return "", dnsroll.Errorf(dnsroll.EINVALID, "the fleet runs in the lab but the driver has no lab directory")
 	}

@@ -158,7 +158,7 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 		HostKeys: hk,
 		Drivers:  Drivers(runner, labDir, cfg.Channels),
 		Fleets:   FleetLoader(cfg.FleetDir),
-		LabDir:   labDir,
+		Place:    config.PlaceIn(labDir),
 		WebUIURL: cfg.WebUIURL,
 	}, nil
 }
@@ -214,9 +214,10 @@ func (c Config) ChannelPool() (*channel.Pool, error) {
 // dead worker and retried. Both flip through channels; nil serves only
 // fleets whose Ansible connection is local.
 func Drivers(runner activities.PlaybookRunner, labDir string, channels lb.Opener) map[string]activities.LoadBalancer {
+	place := config.PlaceIn(labDir)
 	return map[string]activities.LoadBalancer{
-		"nginx":   &nginx.Driver{Runner: runner, LabDir: labDir, Progress: heartbeat, Channels: channels},
-		"dnsdist": &dnsdist.Driver{Runner: runner, LabDir: labDir, Progress: heartbeat, Channels: channels},
+		"nginx":   &nginx.Driver{Runner: runner, Place: place, Progress: heartbeat, Channels: channels},
+		"dnsdist": &dnsdist.Driver{Runner: runner, Place: place, Progress: heartbeat, Channels: channels},
 	}
 }
 

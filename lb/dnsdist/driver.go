@@ -77,9 +77,10 @@ const validateTask = "Install the dnsdist config, validated with dnsdist --check
 type Driver struct {
 	// Runner runs the dnsdist playbook.
 	Runner lb.Runner
-	// LabDir is the lab's state directory; a lab load balancer lives in
-	// <LabDir>/lb/<name>/. Required for fleets with a lab section only.
-	LabDir string
+	// Place says where a fleet's load balancers run (config.PlaceIn): a
+	// lab one lives in <lab directory>/lb/<name>/. Nil places lab fleets in
+	// no directory, which fails.
+	Place config.Placer
 	// Playbook is the playbook's path; empty means PlaybookName in the
 	// directory of the fleet's loadbalancer_playbook.
 	Playbook string
@@ -138,11 +139,9 @@ func (d *Driver) play(ctx context.Context, fleet *config.Fleet, balancer config.
 	for _, b := range staged {
 		data.Staged = append(data.Staged, b.DNSAddr())
 	}
-	labDir := ""
-	if fleet.Lab != nil {
-		if labDir, err = d.Dir(balancer.Name); err != nil {
-			return err
-		}
+	labDir, err := d.Dir(fleet, balancer.Name)
+	if err != nil {
+		return err
 	}
 	conf, err := Render(data)
 	if err != nil {
@@ -200,23 +199,23 @@ type site struct{ addr, keyFile, splitFile string }
 // console returns balancer's site: the lab's per load balancer address and
 // directory, or the fixed loopback port and paths on a real load balancer.
 func (d *Driver) console(fleet *config.Fleet, balancer config.LoadBalancer) (site, error) {
-	if fleet.Lab == nil {
-		return site{vmConsole, vmKeyFile, vmSplitFile}, nil
+	dir, err := d.Dir(fleet, balancer.Name)
+	if err != nil || dir == "" {
+		return site{vmConsole, vmKeyFile, vmSplitFile}, err
 	}
 	listen, err := IPPort(balancer.Address)
 	if err != nil {
 		return site{}, dnsroll.Errorf(dnsroll.EINVALID, "address: %v (dnsdist listens on an IP address)", err)
 	}
-	dir, err := d.Dir(balancer.Name)
-	if err != nil {
-		return site{}, err
-	}
 	_, port, _ := net.SplitHostPort(listen)
 	return site{net.JoinHostPort(labConsoleHost, port), filepath.Join(dir, "console.key"), filepath.Join(dir, "split")}, nil
 }
 
-// Dir is the directory of lab load balancer name: <LabDir>/lb/<name>.
-func (d *Driver) Dir(name string) (string, error) { return lb.LabDir(d.LabDir, name) }
+// Dir is the directory of fleet's load balancer name, as d.Place resolves
+// it: <lab directory>/lb/<name> in the lab, empty on a real machine.
+func (d *Driver) Dir(fleet *config.Fleet, name string) (string, error) {
+	return lb.Dir(d.Place.Place(fleet), name)
+}
 
 func (d *Driver) playbook(fleet *config.Fleet) string {
 	if d.Playbook != "" {

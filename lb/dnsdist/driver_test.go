@@ -142,16 +142,6 @@ func TestPointErrorCodes(t *testing.T) {
 	}
 }
 
-func TestPointLabNeedsLabDir(t *testing.T) {
-	fleet := vmFleet()
-	fleet.Lab = &config.Lab{DNSPortBase: 15300}
-	d := &Driver{Runner: &fakeRunner{}}
-	err := d.Point(context.Background(), fleet, config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:15400"}, nil)
-	if got, want := dnsroll.ErrorCode(err), dnsroll.EINVALID; got != want {
-		t.Fatalf("error code = %q (%v), want %q", got, err, want)
-	}
-}
-
 // TestStageVMRequest: Stage runs the same playbook in stage mode, with the
 // staged backends beside the live ones and both in the config.
 func TestStageVMRequest(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/pidfile"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/provision"
@@ -31,16 +32,14 @@ type stageLab struct {
 
 func newStageLab(t testing.TB) *stageLab {
 	t.Helper()
-	needTool(t, "dnsdist")
-	needTool(t, "ansible-playbook")
-	needTool(t, "start-stop-daemon")
+	needLab(t)
 	l := &stageLab{
-		d:     &Driver{Runner: &provision.Runner{}, LabDir: t.TempDir()},
+		d:     &Driver{Runner: &provision.Runner{}, Place: config.PlaceIn(t.TempDir())},
 		fleet: lbtest.LabFleet(t),
 		bal:   config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "dnsdist"},
 	}
 	var err error
-	if l.dir, err = l.d.Dir(l.bal.Name); err != nil {
+	if l.dir, err = l.d.Dir(l.fleet, l.bal.Name); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -48,11 +47,30 @@ func newStageLab(t testing.TB) *stageLab {
 			log, _ := os.ReadFile(filepath.Join(l.dir, "dnsdist.log"))
 			t.Logf("dnsdist.log:\n%s", log)
 		}
+		pid, _ := PID(l.dir)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = Stop(ctx, l.dir)
+		if err := Stop(ctx, l.dir); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+		if pid != 0 && pidfile.Alive(pid, "dnsdist") {
+			t.Errorf("dnsdist pid %d still runs after Stop", pid)
+		}
 	})
 	return l
+}
+
+// TestContract runs the drivers' contract (lbtest.Contract) on a lab
+// dnsdist: a repeated Point or Flip must not restart dnsdist.
+func TestContract(t *testing.T) {
+	l := newStageLab(t)
+	lbtest.Contract(t, lbtest.Subject{Driver: l.d, Fleet: l.fleet, LB: l.bal, State: func(t testing.TB) any {
+		pid, err := PID(l.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}})
 }
 
 func (l *stageLab) stage(t testing.TB, live, staged []dnsroll.Server) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
 )
 
 func testData(dir string, backends ...string) TemplateData {
@@ -99,7 +100,7 @@ func TestHealthCheck(t *testing.T) {
 // TestRenderedConfigPassesCheckConfig runs the real "dnsdist --check-config"
 // on rendered configs, the same check the role makes before installing one.
 func TestRenderedConfigPassesCheckConfig(t *testing.T) {
-	needTool(t, "dnsdist")
+	lbtest.NeedTools(t, "dnsdist")
 	for name, backends := range map[string][]string{
 		"one backend": {"127.0.0.1:15301"},
 		"no backends": nil,
@@ -162,16 +163,9 @@ func writeKey(t *testing.T, dir string) {
 	}
 }
 
-// needTool skips tests that run a program that is missing, except under
-// `make test` (DNSROLL_REQUIRE_LAB set), where a silent skip would hide a
-// broken setup.
-func needTool(t testing.TB, name string) {
+// needLab fails or skips t (lbtest.NeedTools) unless the programs a lab
+// dnsdist needs are installed.
+func needLab(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		msg := name + " is not installed (run `make deps`)"
-		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	lbtest.NeedTools(t, "dnsdist", "ansible-playbook", "start-stop-daemon")
 }

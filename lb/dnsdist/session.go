@@ -10,18 +10,6 @@ import (
 	"github.com/dnsroll/dnsroll/lb"
 )
 
-// channel returns the kept-open channel to balancer: the Opener's, or
-// lb.Local for a fleet Ansible reaches with connection local.
-func (d *Driver) channel(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) (lb.Channel, error) {
-	if d.Channels != nil {
-		return d.Channels.Open(ctx, fleet, balancer)
-	}
-	if fleet.Ansible.Connection == "local" {
-		return lb.Local{}, nil
-	}
-	return nil, dnsroll.Errorf(dnsroll.EINVALID, "no channel to load balancer %s: the fleet's ansible connection is %q, and the dnsdist driver has no Channels (an lb.Opener such as channel.Pool) to reach its console with", balancer.Name, fleet.Ansible.Connection)
-}
-
 // key returns the console key of the dnsdist at addr, read once through ch
 // from keyFile on the load balancer and then kept in memory only. It is
 // never logged or returned in an error.
@@ -38,7 +26,7 @@ func (d *Driver) key(ctx context.Context, ch lb.Channel, fleet *config.Fleet, id
 		return nil, dnsroll.Errorf(dnsroll.EINVALID, "console key file %q: not a plain absolute path", keyFile)
 	}
 	cmd := "cat -- '" + keyFile + "'"
-	if fleet.Lab == nil && fleet.Ansible.LoadBalancerUser() != "root" {
+	if !d.Place.Place(fleet).InLab() && fleet.Ansible.LoadBalancerUser() != "root" {
 		// The key is root:_dnsdist 0640 on a VM; the playbook reads it
 		// with become, and so does this.
 		cmd = "sudo -n " + cmd
@@ -82,7 +70,7 @@ func (d *Driver) exec(ctx context.Context, fleet *config.Fleet, balancer config.
 		return nil, err
 	}
 	addr, keyFile := st.addr, st.keyFile
-	ch, err := d.channel(ctx, fleet, balancer)
+	ch, err := lb.Open(ctx, d.Channels, "dnsdist", fleet, balancer)
 	if err != nil {
 		return nil, err
 	}

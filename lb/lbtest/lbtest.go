@@ -1,6 +1,7 @@
-// Package lbtest holds the test helpers every load balancer driver's lab
-// tests share: a tiny DNS backend whose answer says which one it is, and a
-// check of what a load balancer answers over UDP and TCP.
+// Package lbtest holds what every load balancer driver's lab tests share:
+// the contract every driver must pass (Contract), a tiny DNS backend whose
+// answer says which one it is, a check of what a load balancer answers over
+// UDP and TCP, and the skip-or-fail rule for missing lab programs.
 package lbtest
 
 import (

@@ -43,9 +43,10 @@ const validateTask = "Install the nginx config, validated with nginx -t"
 type Driver struct {
 	// Runner runs the loadbalancer playbook.
 	Runner lb.Runner
-	// LabDir is the lab's state directory; a lab load balancer lives in
-	// <LabDir>/lb/<name>/. Required for fleets with a lab section only.
-	LabDir string
+	// Place says where a fleet's load balancers run (config.PlaceIn): a
+	// lab one lives in <lab directory>/lb/<name>/. Nil places lab fleets in
+	// no directory, which fails.
+	Place config.Placer
 	// Template is the path of a stream template to use instead of the
 	// embedded nginx/stream.conf.tmpl; empty uses the embedded one, so the
 	// binary needs no files beside it.
@@ -130,11 +131,11 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 		data.Backends = append(data.Backends, b.DNSAddr())
 	}
 	p := paths{conf: vmConf, pid: vmPIDFile, stateDir: vmStateDir, nginx: []string{"nginx"}}
-	labDir := ""
-	if fleet.Lab != nil {
-		if labDir, err = d.Dir(balancer.Name); err != nil {
-			return job{}, err
-		}
+	labDir, err := d.Dir(fleet, balancer.Name)
+	if err != nil {
+		return job{}, err
+	}
+	if labDir != "" {
 		// One worker per lab load balancer: the lab runs several on a
 		// small machine and carries little traffic.
 		data.PIDFile, data.ErrorLog, data.Workers = filepath.Join(labDir, "nginx.pid"), filepath.Join(labDir, "error.log"), 1
@@ -177,8 +178,11 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 	return job{conf: conf, id: id, socket: data.ControlSocket, labDir: labDir, data: data, paths: p, req: req}, nil
 }
 
-// Dir is the directory of lab load balancer name: <LabDir>/lb/<name>.
-func (d *Driver) Dir(name string) (string, error) { return lb.LabDir(d.LabDir, name) }
+// Dir is the directory of fleet's load balancer name, as d.Place resolves
+// it: <lab directory>/lb/<name> in the lab, empty on a real machine.
+func (d *Driver) Dir(fleet *config.Fleet, name string) (string, error) {
+	return lb.Dir(d.Place.Place(fleet), name)
+}
 
 func (d *Driver) render(data TemplateData) (string, error) {
 	if d.Template == "" {

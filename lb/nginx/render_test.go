@@ -8,34 +8,25 @@ import (
 	"testing"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 )
 
-// needNginx skips tests that run the real nginx binary where it is missing,
-// except under `make test` (DNSROLL_REQUIRE_LAB set), where a silent skip
-// would hide a broken setup.
+// needNginx fails or skips t (needlab.Missing) unless the real nginx
+// binary and its stream module are installed.
 func needNginx(t testing.TB) {
 	t.Helper()
-	needTool(t, "nginx")
+	lbtest.NeedTools(t, "nginx")
 	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_stream_module.so"); err != nil {
-		missing(t, "the nginx stream module (libnginx-mod-stream)")
+		needlab.Missing(t, "the nginx stream module (libnginx-mod-stream) is not installed (run `make deps`)")
 	}
 }
 
-func needTool(t testing.TB, name string) {
+// needLab fails or skips t unless a lab nginx can be run by the playbook.
+func needLab(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		missing(t, name)
-	}
-}
-
-func missing(t testing.TB, what string) {
-	t.Helper()
-	msg := what + " is not installed (run `make deps`)"
-	if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	needNginx(t)
+	lbtest.NeedTools(t, "ansible-playbook")
 }
 
 func labData(t *testing.T, dir string, backends ...string) TemplateData {

@@ -166,13 +166,7 @@ func (d *Driver) Stats(_ context.Context, _ *config.Fleet, balancer config.LoadB
 
 // channel opens the kept-open channel to balancer.
 func (d *Driver) channel(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) (lb.Channel, error) {
-	if d.Channels != nil {
-		return d.Channels.Open(ctx, fleet, balancer)
-	}
-	if fleet.Ansible.Connection == "local" {
-		return lb.Local{}, nil
-	}
-	return nil, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s is reached over %q and the nginx driver has no channel to flip it through (Driver.Channels is nil; the worker sets it)", balancer.Name, fleet.Ansible.Connection)
+	return lb.Open(ctx, d.Channels, "nginx", fleet, balancer)
 }
 
 // flipCommand is the one command line a flip runs on the load balancer:
