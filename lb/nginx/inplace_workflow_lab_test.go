@@ -1,0 +1,124 @@
+package nginx
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// startSOA starts a backend on loopback that answers the lab zone's SOA
+// (what the workflow's DNS check asks) over UDP and TCP.
+func startSOA(t *testing.T, zone string) dnsroll.Server {
+	t.Helper()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		m.Answer = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: dns.Fqdn(zone), Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
+			Ns: "ns1." + dns.Fqdn(zone), Mbox: "admin." + dns.Fqdn(zone), Serial: 7, Refresh: 60, Retry: 60, Expire: 600, Minttl: 60}}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() { _ = srv.ActivateAndServe() }()
+		<-started
+		t.Cleanup(func() { _ = srv.Shutdown() })
+	}
+	return dnsroll.Server{Label: "soa", IPv4: "127.0.0.1", DNSPort: pc.LocalAddr().(*net.UDPAddr).Port}
+}
+
+// TestInPlaceNginxWorkflow runs LoadBalancerUpdateWorkflow with the real
+// activities against a lab nginx: a binary upgrade between two DNS checks,
+// then a config the check after it fails on, which is restored.
+func TestInPlaceNginxWorkflow(t *testing.T) {
+	s := startStaged(t)
+	ctx := context.Background()
+	s.fleet.Probe.Protocols = []string{"udp", "tcp"}
+	s.fleet.Probe.Timeout = config.Duration(time.Second)
+	st := &s.fleet.Steps
+	st.ProbeTimeout, st.SwitchTimeout, st.HeartbeatTimeout = config.Duration(time.Minute), config.Duration(time.Minute), config.Duration(30*time.Second)
+	st.RetryInitialInterval, st.RetryMaximumInterval, st.MaxAttempts = config.Duration(100*time.Millisecond), config.Duration(time.Second), 2
+	s.fleet.LoadBalancers = []config.LoadBalancer{s.lb}
+	backend := startSOA(t, s.fleet.Zones[0].Name)
+	if err := s.d.Point(ctx, s.fleet, s.lb, []dnsroll.Server{backend}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(u lb.Update) (workflows.Status, error) {
+		var suite testsuite.WorkflowTestSuite
+		env := suite.NewTestWorkflowEnvironment()
+		env.RegisterActivity(&activities.Activities{Drivers: map[string]activities.LoadBalancer{"nginx": s.d}})
+		env.ExecuteWorkflow(workflows.LoadBalancerUpdateWorkflow, workflows.LBUpdateInput{Fleet: s.fleet, Update: u})
+		var out workflows.Status
+		qv, err := env.QueryWorkflow(workflows.QueryStatus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := qv.Get(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out, env.GetWorkflowError()
+	}
+
+	master := mustMaster(t, s.dir)
+	out, err := run(lb.Update{Kind: lb.UpdateBinary})
+	if err != nil || out.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("binary upgrade: phase %s, error %v, steps %s", out.Phase, err, steps(out))
+	}
+	if got := mustMaster(t, s.dir); got == master {
+		t.Errorf("the master is still %d after the workflow's binary upgrade", got)
+	}
+	if got, want := steps(out), "CheckBefore lb1 succeeded,Update lb1 succeeded,CheckAfter lb1 succeeded"; got != want {
+		t.Errorf("steps\n %s\nwant\n %s", got, want)
+	}
+
+	// A valid config that sends the queries nowhere: nginx -t accepts it,
+	// the check after it fails, and the config before it comes back.
+	conf, _, err := s.d.inplace(ctx, s.fleet, s.lb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.ReplaceAll(conf.conf, backend.DNSAddr(), "127.0.0.1:9")
+	broken = strings.Replace(broken, "return \"dnsroll-", "return \"dnsroll-0", 1)
+	if broken == conf.conf {
+		t.Fatalf("the config has no %s to replace:\n%s", backend.DNSAddr(), conf.conf)
+	}
+	id0, _ := RunningConfigID(ctx, conf.socket)
+	out, err = run(lb.Update{Kind: lb.UpdateConfig, Config: broken})
+	if err == nil || out.Phase != workflows.PhaseRolledBack {
+		t.Fatalf("broken config: phase %s, error %v; want rolled-back", out.Phase, err)
+	}
+	if got, want := steps(out), "CheckBefore lb1 succeeded,Update lb1 succeeded,CheckAfter lb1 failed,Restore lb1 succeeded"; got != want {
+		t.Errorf("steps\n %s\nwant\n %s", got, want)
+	}
+	if got, _ := RunningConfigID(ctx, conf.socket); got != id0 {
+		t.Errorf("after the restore nginx serves %q, want the config from before, %q", got, id0)
+	}
+}
+
+func steps(st workflows.Status) string {
+	var out []string
+	for _, s := range st.Steps {
+		out = append(out, s.Name+" "+s.Target+" "+s.State)
+	}
+	return strings.Join(out, ",")
+}
