@@ -19,7 +19,7 @@ TEST_TIMEOUT ?= 75m
 # How long `make test` fuzzes the API (`make fuzz` runs longer).
 FUZZ_TIME ?= 30s
 
-.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test chaos fuzz lint bench bench-analysis screenshots clean
+.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test chaos fuzz lint bench bench-analysis bench-zone-deploy screenshots clean
 
 all: build
 
@@ -121,6 +121,11 @@ bench: deps tools
 ## bench-analysis: analyse a 10,000-name zone on 4 real named, beside dnsperf's raw rate (docs/benchmarks-analysis.md)
 bench-analysis: deps
 	$(GO) run ./bench/analysis $(BENCH_ANALYSIS_FLAGS)
+
+## bench-zone-deploy: time the nameserver role deploying 1, 100 and 1,000 zones to a lab nameserver (docs/benchmarks-zone-deploy.md)
+BENCH_ZONE_COUNTS ?= 1 100 1000
+bench-zone-deploy:
+	scripts/bench-zone-deploy.sh $(BENCH_ZONE_COUNTS)
 
 ## screenshots: photograph a lab rollout in the Web UI with headless Chromium into docs/webui (installs chromium and playwright-core; not part of test)
 screenshots: deps tools build
