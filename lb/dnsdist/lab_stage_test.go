@@ -330,3 +330,24 @@ func BenchmarkFlip(b *testing.B) {
 		}
 	}
 }
+
+// A rollout started again after one that failed past the point of no
+// return finds its load balancer already serving green, with blue gone
+// from it: staging blue as live and green as staged must not fail, must
+// not take traffic from green, and the flips that follow work both ways.
+func TestLabStageWhenAlreadyOnGreen(t *testing.T) {
+	l := newStageLab(t)
+	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
+	addr := l.bal.Address
+	if err := l.d.Point(context.Background(), l.fleet, l.bal, []dnsroll.Server{green}); err != nil {
+		t.Fatalf("Point: %v", err)
+	}
+	lbtest.WantTXT(t, addr, "green")
+
+	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	lbtest.WantTXT(t, addr, "green")
+	l.flip(t, share(green, 100), share(blue, 0))
+	lbtest.WantTXT(t, addr, "green")
+	l.flip(t, share(blue, 100), share(green, 0))
+	lbtest.WantTXT(t, addr, "blue")
+}

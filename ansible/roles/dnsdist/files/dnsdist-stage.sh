@@ -2,15 +2,16 @@
 # Stages backends on a running dnsdist through its console: each STAGED
 # backend that is missing is added to pool "staged" only, health-checked but
 # given no traffic, so that a later flip (lb/dnsdist Flip, one console
-# exchange) can move it into the default pool at once. Live backends are
-# never touched: the default pool and every weight stay as they are, so
+# exchange) can move it into the default pool at once; so is a LIVE backend
+# that is missing. Live backends that are there are never touched: the default pool and every weight stay as they are, so
 # staging is safe at any time, and a rerun changes nothing. A staged backend
 # already there and not live is put back under health checks (a Point killed
 # midway may have set it down). Returns once every LIVE and STAGED backend
 # is up.
 #
 # Usage: dnsdist-stage.sh CONSOLE_CONF CHECK_NAME CHECK_TYPE MUST_RESOLVE TIMEOUT [LIVE...] -- [STAGED...]
-#   as dnsdist-point.sh; LIVE are the backends that must already serve.
+#   as dnsdist-point.sh; LIVE are the backends that serve now, as far as
+#   the caller knows.
 # Prints one JSON line: {"added": [...]}.
 set -eu
 [ "$#" -ge 6 ] || { echo "usage: $0 CONSOLE_CONF CHECK_NAME CHECK_TYPE MUST_RESOLVE TIMEOUT [LIVE...] -- [STAGED...]" >&2; exit 2; }
@@ -52,11 +53,12 @@ field() { # field NAME N: the Nth word after NAME in $state, or nothing
 }
 
 state=$(servers)
+# A live backend the running dnsdist lacks is staged too, with no traffic:
+# a rollout started again after one that failed past its point of no
+# return finds the load balancer already serving green, blue gone from it.
+# Staging never decides what gets traffic; the flip does.
 for b in $live; do
-	if [ -z "$(field "$b" 0)" ]; then
-		echo "live backend $b is not in the running dnsdist; point the load balancer at it first" >&2
-		exit 1
-	fi
+	[ -n "$(field "$b" 0)" ] || staged="$staged $b"
 done
 
 added=''
