@@ -185,9 +185,18 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	r.setPhase(ctx, PhaseDeletingBlue)
 	if r.twoPhase {
 		// Blue is taken out of every load balancer once its outstanding
-		// queries have drained, before it is deleted.
+		// queries have drained, before it is deleted. It is housekeeping:
+		// every load balancer was flipped to green and confirmed through
+		// DNS, so a release that fails leaves blue staged with no traffic,
+		// which the next rollout's stage and release remove; it must not
+		// fail a rollout that has committed.
 		if err := r.switchLBs(ctx, fleet.LoadBalancers, r.st.Green, "ReleaseBlue", true); err != nil {
-			return err
+			if temporal.IsCanceledError(err) {
+				return err
+			}
+			warning := fmt.Sprintf("%s failed: %s; blue stays staged, with no traffic, on the load balancers until the next rollout releases it", stepName(err, "ReleaseBlue"), reason(err))
+			r.st.Warnings = append(r.st.Warnings, warning)
+			r.event(ctx, warning)
 		}
 	}
 	if err := r.deleteBlue(ctx, fleet); err != nil {

@@ -45,8 +45,7 @@ func TestUndoesExactlyTheStepsDone(t *testing.T) {
 		{"FlipLoadBalancer", []string{flipBack, release, deleteGreen}},
 		{"VerifyLoadBalancers", []string{flipBack, release, deleteGreen}},
 		{"BakeCheck", []string{flipBack, release, deleteGreen}},
-		// ReleaseBlue, DeleteServer, RenameServer: past the point of no return.
-		{"SwitchLoadBalancer", nil},
+		// DeleteServer, RenameServer: past the point of no return.
 		{"DeleteServer", nil},
 		{"RenameServer", nil},
 	} {
@@ -95,4 +94,28 @@ func undosRun(calls []string) []string {
 		}
 	}
 	return out
+}
+
+// A release of blue that fails after the commit does not fail the rollout:
+// every load balancer was flipped to green and confirmed, so blue is
+// deleted and green renamed, and the status warns that blue stays staged.
+func TestFailedReleaseOfBlueIsAWarning(t *testing.T) {
+	h := newHarnessFleet(t, fourByTwo, "SwitchLoadBalancer")
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatalf("rollout failed: %v", err)
+	}
+	if !h.rec.has("DeleteServer ns1") || !h.rec.has("RenameServer ns1-next ns1") {
+		t.Errorf("blue not deleted or green not renamed: %v", h.rec.calls)
+	}
+	if undos := undosRun(h.rec.calls); len(undos) != 0 {
+		t.Errorf("undos run after the commit: %v", undos)
+	}
+	found := false
+	for _, w := range st.Warnings {
+		found = found || (strings.Contains(w, "ReleaseBlue") && strings.Contains(w, "blue stays staged"))
+	}
+	if !found {
+		t.Errorf("warnings %q do not say that blue stays staged", st.Warnings)
+	}
 }
