@@ -51,6 +51,19 @@ type recorder struct {
 	onFlip func(in activities.FlipInput) error
 }
 
+// pointBack records that load balancer name now points at label to; with
+// failBack set, lb2's move back to blue cannot be confirmed and fails.
+func (r *recorder) pointBack(failBack bool, name, to string) (activities.StepResult, error) {
+	if failBack && name == "lb2" && !strings.HasSuffix(to, "-next") {
+		return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("confirm: lb2 answers with NSID linode-12, not from ns2", activities.ErrStep,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(9)}})
+	}
+	r.mu.Lock()
+	r.lbs[name] = to
+	r.mu.Unlock()
+	return activities.StepResult{Attempt: 1}, nil
+}
+
 func (r *recorder) stats(name string) activities.StatsResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -185,14 +198,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		if err := stepErr("SwitchLoadBalancer"); err != nil && strings.HasSuffix(to, "-next") {
 			return activities.StepResult{}, err
 		}
-		if failAt == "SwitchBackToBlue" && in.LB.Name == "lb2" && !strings.HasSuffix(to, "-next") {
-			return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("confirm: lb2 answers with NSID linode-12, not from ns2", activities.ErrStep,
-				temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(9)}})
-		}
-		rec.mu.Lock()
-		rec.lbs[in.LB.Name] = to
-		rec.mu.Unlock()
-		return activities.StepResult{Attempt: 1}, nil
+		return rec.pointBack(failAt == "SwitchBackToBlue", in.LB.Name, to)
 	})
 	env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
 		rec.add("Stage " + in.LB.Name + " " + labelsOf(in.Staged))
@@ -216,14 +222,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		if err := stepErr("FlipLoadBalancer"); err != nil && strings.HasSuffix(to, "-next") {
 			return activities.StepResult{}, err
 		}
-		if failAt == "FlipBackToBlue" && in.LB.Name == "lb2" && !strings.HasSuffix(to, "-next") {
-			return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("confirm: lb2 answers with NSID linode-12, not from ns2", activities.ErrStep,
-				temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(9)}})
-		}
-		rec.mu.Lock()
-		rec.lbs[in.LB.Name] = to
-		rec.mu.Unlock()
-		return activities.StepResult{Attempt: 1}, nil
+		return rec.pointBack(failAt == "FlipBackToBlue", in.LB.Name, to)
 	}))
 	env.OnActivity(a.LoadBalancerStats, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StatsInput) (activities.StatsResult, error) {
 		return rec.stats(in.LB.Name), nil

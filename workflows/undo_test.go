@@ -6,23 +6,15 @@ import (
 	"testing"
 )
 
-// fourByTwo is a fleet of four nameservers, two of them behind a load
-// balancer each.
-const fourByTwo = `
-fleet: test
-nameservers:
-  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
-  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}
-  - {label: ns3, region: us-west, type: g6-nanode-1, image: linode/debian12}
-  - {label: ns4, region: ap-south, type: g6-nanode-1, image: linode/debian12}
-load_balancers:
-  - {name: lb1, address: "127.0.0.1:5301", fronts: ns1}
-  - {name: lb2, address: "127.0.0.1:5302", fronts: ns2}
-zones:
-  - {name: example.com, file: zones/example.com.zone}
-ansible: {connection: local}
-rollout: {bake: 2m, bake_interval: 1m}
-`
+// fourByTwo is the test fleet with four nameservers, two of them behind a
+// load balancer each.
+var fourByTwo = strings.NewReplacer(
+	"  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}\n",
+	"  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}\n"+
+		"  - {label: ns3, region: us-west, type: g6-nanode-1, image: linode/debian12}\n"+
+		"  - {label: ns4, region: ap-south, type: g6-nanode-1, image: linode/debian12}\n",
+	"rollout: {bake: 0s}", "rollout: {bake: 2m, bake_interval: 1m}",
+).Replace(labFleet)
 
 // A failure after each step in turn runs exactly the undos of the steps
 // done, in reverse order: nothing for a step that changed nothing or past
@@ -51,6 +43,9 @@ func TestUndoesExactlyTheStepsDone(t *testing.T) {
 	} {
 		t.Run(tt.failAt, func(t *testing.T) {
 			h := newHarnessFleet(t, fourByTwo, tt.failAt)
+			if !strings.Contains(fourByTwo, "ns4") {
+				t.Fatal("fourByTwo has no ns4: labFleet changed")
+			}
 			_, err := h.run(t)
 			if err == nil {
 				t.Fatal("the rollout succeeded")
