@@ -3,8 +3,8 @@ package probe
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 
 	"github.com/miekg/dns"
 
@@ -94,12 +94,7 @@ func compare(rep *Report, checks []Check, got, base *answers, bname string, s Se
 		}
 		z.old, z.new = append(z.old, base.sets[i]), append(z.new, got.sets[i])
 	}
-	names := make([]string, 0, len(zones))
-	for n := range zones {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(zones)) {
 		z := zones[name]
 		d := zone.DiffRRsets(z.old, z.new)
 		rep.Diffs = append(rep.Diffs, Comparison{Zone: name, Against: bname, Compared: len(z.new), Skipped: len(z.skipped), Summary: d.Summary(), Diff: clipSets(d.Limit(s.Samples), 10)})
@@ -187,13 +182,8 @@ func checkSerials(rep *Report, want map[string]uint32, base *answers, bname stri
 	for z := range rep.Serials {
 		zones[z] = true
 	}
-	sorted := make([]string, 0, len(zones))
-	for z := range zones {
-		sorted = append(sorted, z)
-	}
-	sort.Strings(sorted)
 	var problems []string
-	for _, z := range sorted {
+	for _, z := range slices.Sorted(maps.Keys(zones)) {
 		res := Result{Check: z + " serial", Kind: KindSerial, Outcome: OutcomeFail}
 		got, seen := rep.Serials[z]
 		w, hasWant := serialOf(Report{Serials: want}, z)

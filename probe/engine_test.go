@@ -122,12 +122,52 @@ func TestEngineRefusedUDP(t *testing.T) {
 // matched to their queries by ID.
 func TestEngineTCPPipelinedOutOfOrder(t *testing.T) {
 	z := parseZone(t, testZone)
+	var most atomic.Int32
+	addr, conns := serveTCP(t, func(c net.Conn) {
+		for {
+			// Read what has arrived (at least one query), then answer
+			// it last first.
+			var reqs []*dns.Msg
+			for len(reqs) == 0 || c.SetReadDeadline(time.Now().Add(50*time.Millisecond)) == nil {
+				m, err := readTCPMsg(c)
+				if err != nil {
+					if len(reqs) == 0 {
+						return
+					}
+					break
+				}
+				reqs = append(reqs, m)
+			}
+			_ = c.SetReadDeadline(time.Time{})
+			if n := int32(len(reqs)); n > most.Load() {
+				most.Store(n)
+			}
+			for i := len(reqs) - 1; i >= 0; i-- {
+				writeTCPMsg(c, zoneReply(z, reqs[i]))
+			}
+		}
+	})
+	checks := Expect(z, []string{"www", "txt", "ns1", "ns2", "nope"})
+	rep := (&Prober{Timeout: 2 * time.Second, Attempts: 1, Concurrency: 16}).Probe(context.Background(), addr, []string{"tcp"}, checks)
+	if !rep.OK {
+		t.Fatalf("out-of-order answers not matched: %v", rep.Err())
+	}
+	if c, m := conns.Load(), most.Load(); c > tcpConns || m < 2 {
+		t.Errorf("%d connections, at most %d queries read at once; want at most %d connections and pipelined queries", c, m, tcpConns)
+	}
+}
+
+// serveTCP accepts TCP connections on loopback until the test ends and
+// hands each to handle on its own goroutine, closing it after; it returns
+// the address and a count of the connections accepted.
+func serveTCP(t *testing.T, handle func(c net.Conn)) (string, *atomic.Int32) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	var conns, most atomic.Int32
+	conns := new(atomic.Int32)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -137,40 +177,17 @@ func TestEngineTCPPipelinedOutOfOrder(t *testing.T) {
 			conns.Add(1)
 			go func() {
 				defer c.Close()
-				for {
-					// Read what has arrived (at least one query), then answer
-					// it last first.
-					var reqs []*dns.Msg
-					for len(reqs) == 0 || c.SetReadDeadline(time.Now().Add(50*time.Millisecond)) == nil {
-						m, err := readTCPMsg(c)
-						if err != nil {
-							if len(reqs) == 0 {
-								return
-							}
-							break
-						}
-						reqs = append(reqs, m)
-					}
-					_ = c.SetReadDeadline(time.Time{})
-					if n := int32(len(reqs)); n > most.Load() {
-						most.Store(n)
-					}
-					for i := len(reqs) - 1; i >= 0; i-- {
-						b, _ := zoneReply(z, reqs[i]).Pack()
-						_, _ = c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...))
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
-	checks := Expect(z, []string{"www", "txt", "ns1", "ns2", "nope"})
-	rep := (&Prober{Timeout: 2 * time.Second, Attempts: 1, Concurrency: 16}).Probe(context.Background(), l.Addr().String(), []string{"tcp"}, checks)
-	if !rep.OK {
-		t.Fatalf("out-of-order answers not matched: %v", rep.Err())
-	}
-	if c, m := conns.Load(), most.Load(); c > tcpConns || m < 2 {
-		t.Errorf("%d connections, at most %d queries read at once; want at most %d connections and pipelined queries", c, m, tcpConns)
-	}
+	return l.Addr().String(), conns
+}
+
+// writeTCPMsg writes m with its two-byte length (RFC 1035 4.2.2).
+func writeTCPMsg(w io.Writer, m *dns.Msg) {
+	b, _ := m.Pack()
+	_, _ = w.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...))
 }
 
 func readTCPMsg(r io.Reader) (*dns.Msg, error) {
@@ -192,33 +209,16 @@ func readTCPMsg(r io.Reader) (*dns.Msg, error) {
 // closes it on reading the next.
 func TestEngineTCPReconnects(t *testing.T) {
 	z := parseZone(t, testZone)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var conns atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer c.Close()
-				m, err := readTCPMsg(c)
-				if err != nil {
-					return
-				}
-				b, _ := zoneReply(z, m).Pack()
-				_, _ = c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...))
-				_, _ = readTCPMsg(c)
-			}()
+	addr, conns := serveTCP(t, func(c net.Conn) {
+		m, err := readTCPMsg(c)
+		if err != nil {
+			return
 		}
-	}()
+		writeTCPMsg(c, zoneReply(z, m))
+		_, _ = readTCPMsg(c)
+	})
 	checks := Expect(z, []string{"www", "txt", "ns1", "ns2", "nope"})
-	rep := (&Prober{Timeout: 2 * time.Second, Attempts: 1, Concurrency: 1}).Probe(context.Background(), l.Addr().String(), []string{"tcp"}, checks)
+	rep := (&Prober{Timeout: 2 * time.Second, Attempts: 1, Concurrency: 1}).Probe(context.Background(), addr, []string{"tcp"}, checks)
 	if !rep.OK {
 		t.Fatalf("closed connections cost attempts: %v", rep.Err())
 	}

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,14 +57,8 @@ func CheckSerials(reports []Report, want map[string]uint32) error {
 			zones[dns.CanonicalName(z)] = true
 		}
 	}
-	sorted := make([]string, 0, len(zones))
-	for z := range zones {
-		sorted = append(sorted, z)
-	}
-	sort.Strings(sorted)
-
 	var problems []string
-	for _, z := range sorted {
+	for _, z := range slices.Sorted(maps.Keys(zones)) {
 		w, hasWant := wants[z]
 		var seen []string
 		distinct := map[uint32]bool{}
