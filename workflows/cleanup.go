@@ -98,7 +98,7 @@ func (r *rollout) cleanUp(ctx workflow.Context, retry bool) error {
 // where a load balancer already points is a no-op. Green is deleted only
 // once all of them are confirmed on blue, since its undo is below theirs.
 func (r *rollout) cleanUpRound(ctx workflow.Context) error {
-	return r.runUndos(ctx)
+	return r.undos.run(ctx)
 }
 
 // deleteGreen undoes createGreen: every -next server is deleted, found by
@@ -161,8 +161,8 @@ func (r *rollout) cleanupOnly(ctx workflow.Context, in RolloutInput) error {
 	if err := r.exec(ctx, "LoadFleet", in.Fleet, planOptions, a.LoadFleet, in.Fleet, &r.plan.Fleet); err != nil {
 		return err
 	}
-	r.pushUndo(UndoDeleteGreen, r.deleteGreen)
-	r.pushUndo(UndoSwitchBackToBlue, r.switchBackToBlue)
+	r.undos.push(UndoDeleteGreen, r.deleteGreen)
+	r.undos.push(UndoSwitchBackToBlue, r.switchBackToBlue)
 	r.startNotifier(ctx)
 	return errCleanupOnly
 }

@@ -78,7 +78,7 @@ func (r *rollout) switchAndVerify(ctx workflow.Context, lbs []config.LoadBalance
 			return err
 		}
 	} else {
-		r.pushUndo(UndoSwitchBackToBlue, r.switchBackToBlue)
+		r.undos.push(UndoSwitchBackToBlue, r.switchBackToBlue)
 		if err := r.switchLBs(ctx, lbs, r.st.Green, "SwitchLoadBalancer", true); err != nil {
 			return err
 		}

@@ -27,7 +27,7 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	fleet := r.plan.Fleet
 	r.setPhase(ctx, PhaseStaging)
 	// From here a load balancer may know green.
-	r.pushUndo(UndoReleaseGreen, r.releaseGreen)
+	r.undos.push(UndoReleaseGreen, r.releaseGreen)
 	var calls []*call
 	for _, balancer := range fleet.LoadBalancers {
 		in := activities.StageInput{Fleet: fleet, LB: balancer, Live: serverOf(r.st.Blue, balancer.Fronts), Staged: serverOf(r.st.Green, balancer.Fronts)}
@@ -40,7 +40,7 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 // and the rest to blue, every load balancer in parallel, and records where
 // each one points.
 func (r *rollout) flipLBs(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) error {
-	r.pushUndo(UndoFlipBackToBlue, r.flipBackToBlue)
+	r.undos.push(UndoFlipBackToBlue, r.flipBackToBlue)
 	calls := r.startFlips(ctx, lbs, greenShare, step, opts)
 	r.flipsInFlight++
 	defer func() { r.flipsInFlight-- }()
@@ -79,7 +79,7 @@ func (r *rollout) waitFlips(ctx workflow.Context, calls []*call, lbs []config.Lo
 // is in flight, whose late arrival could undo it; the compensation flips
 // back after that flip has ended.
 func (r *rollout) flipBackNow(ctx workflow.Context) {
-	if !r.hasUndo(UndoFlipBackToBlue) || r.flipsInFlight > 0 || r.flipBack != nil {
+	if !r.undos.has(UndoFlipBackToBlue) || r.flipsInFlight > 0 || r.flipBack != nil {
 		return
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -166,7 +165,7 @@ type lbReplace struct {
 	in    LBReplaceInput
 	fleet *config.Fleet
 	st    LBReplaceStatus
-	undos []undo
+	undos undoStack
 	// created are the new load balancers' servers, by old name.
 	created map[string]dnsroll.Server
 	// stop is the abort or rollback that stops the forward steps.
@@ -219,7 +218,7 @@ func LoadBalancerReplaceWorkflow(ctx workflow.Context, in LBReplaceInput) (LBRep
 	}
 	r.st.Phase = PhaseRollingBack
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	if uerr := r.runUndos(dctx); uerr != nil {
+	if uerr := r.undos.run(dctx); uerr != nil {
 		r.st.Phase = PhaseCleanupFailed
 		r.st.Failure += "; cleanup: " + errText(uerr)
 		r.st.EndedAt = workflow.Now(ctx)
@@ -275,7 +274,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	}
 
 	r.st.Phase = PhaseCreatingNewLBs
-	r.pushUndo(UndoDeleteNewLoadBalancers, r.deleteNew)
+	r.undos.push(UndoDeleteNewLoadBalancers, r.deleteNew)
 	var calls []*call
 	for _, lb := range r.st.Old {
 		calls = append(calls, r.start(ctx, "CreateLoadBalancer", dnsroll.NextLabel(lb.Name), r.opts(r.fleet.Steps.ProvisionTimeout), a.CreateLoadBalancer, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}))
@@ -305,7 +304,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 
 	r.st.Glue.New = r.newGlue(parent.NS)
 	r.st.Phase = PhaseUpdatingGlue
-	r.pushUndo(UndoRestoreGlue, r.restoreGlue)
+	r.undos.push(UndoRestoreGlue, r.restoreGlue)
 	r.setGlue = true
 	served, err := r.moveGlue(ctx, r.st.Glue.New, PhaseAwaitingGlue)
 	if err != nil {
@@ -645,24 +644,6 @@ func (r *lbReplace) exec(ctx workflow.Context, name, target string, opts workflo
 	return r.start(ctx, name, target, opts, fn, in).wait(ctx, out)
 }
 
-func (r *lbReplace) pushUndo(name string, run func(ctx workflow.Context) error) {
-	if n := len(r.undos); n > 0 && r.undos[n-1].name == name {
-		return
-	}
-	r.undos = append(r.undos, undo{name: name, run: run})
-}
-
-func (r *lbReplace) runUndos(ctx workflow.Context) error {
-	for len(r.undos) > 0 {
-		top := r.undos[len(r.undos)-1]
-		if err := top.run(ctx); err != nil {
-			return err
-		}
-		r.undos = r.undos[:len(r.undos)-1]
-	}
-	return nil
-}
-
 func (r *lbReplace) event(ctx workflow.Context, msg string) {
 	r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: msg})
 	workflow.GetLogger(ctx).Info(msg, "fleet", r.st.Fleet)
@@ -673,28 +654,7 @@ func (r *lbReplace) event(ctx workflow.Context, msg string) {
 // to whichever wait checks the parent; force-drain, with a reason, ends a
 // running drain.
 func (r *lbReplace) listen(ctx workflow.Context) {
-	names := []string{SignalAbort, SignalRollback, SignalGlueUpdated, SignalForceDrain}
-	chans := make([]workflow.ReceiveChannel, len(names))
-	for i, n := range names {
-		chans[i] = workflow.GetSignalChannel(ctx, n)
-	}
-	for {
-		sel := workflow.NewSelector(ctx)
-		for i, ch := range chans {
-			name := names[i]
-			sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) {
-				var raw converter.RawValue
-				c.Receive(ctx, &raw)
-				in, err := decodeSignal(raw)
-				if err != nil {
-					r.event(ctx, name+" ignored: "+err.Error())
-					return
-				}
-				r.onSignal(ctx, name, in)
-			})
-		}
-		sel.Select(ctx)
-	}
+	listenSignals(ctx, []string{SignalAbort, SignalRollback, SignalGlueUpdated, SignalForceDrain}, r.event, r.onSignal)
 }
 
 func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) {

@@ -77,7 +77,7 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 	end := PhaseRolledBack
 	if len(r.undos) > 0 {
 		r.st.Phase = PhaseRestoringLB
-		if uerr := r.runUndos(undoCtx); uerr != nil {
+		if uerr := r.undos.run(undoCtx); uerr != nil {
 			end = PhaseCleanupFailed
 			r.st.Failure += "; restore failed: " + uerr.Error()
 		}
@@ -117,7 +117,7 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 			return err
 		}
 		up := activities.UpdateLBInput{Fleet: fleet, LB: b, Update: in.Update}
-		r.pushUndo(UndoRestoreLB+" "+b.Name, func(ctx workflow.Context) error {
+		r.undos.push(UndoRestoreLB+" "+b.Name, func(ctx workflow.Context) error {
 			var res activities.StepResult
 			return r.exec(ctx, "Restore", b.Name, r.cleanupOptions(), a.RestoreLoadBalancer, up, &res)
 		})

@@ -35,7 +35,7 @@ type rollout struct {
 	stop        *stopRequest
 	cancelSteps workflow.CancelFunc
 	// undos undo the steps that changed the world, top last (undo.go).
-	undos []undo
+	undos undoStack
 	// committed is set once blue deletion starts: there is no way back after it.
 	committed bool
 	// twoPhase is set for rollouts that stage green and then flip (flip.go).
@@ -208,7 +208,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 
 // createGreen ensures every nameserver's -next server exists and runs.
 func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
-	r.pushUndo(UndoDeleteGreen, r.deleteGreen)
+	r.undos.push(UndoDeleteGreen, r.deleteGreen)
 	opts := r.options(fleet.Steps.CreateTimeout)
 	var calls []*call
 	for _, ns := range fleet.Nameservers {

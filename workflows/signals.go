@@ -13,30 +13,39 @@ import (
 // forward steps. Once blue deletion has begun, there is nothing to roll back
 // to: the signal is recorded as rejected and the rollout carries on.
 func (r *rollout) listenForSignals(ctx workflow.Context) {
-	abort := workflow.GetSignalChannel(ctx, SignalAbort)
-	rollback := workflow.GetSignalChannel(ctx, SignalRollback)
-	approve := workflow.GetSignalChannel(ctx, SignalApprove)
+	listenSignals(ctx, []string{SignalAbort, SignalRollback, SignalApprove}, r.event,
+		func(ctx workflow.Context, name string, in SignalInput) {
+			if name == SignalApprove {
+				r.onApprove(ctx, in)
+			} else {
+				r.onStopSignal(ctx, name, in)
+			}
+		})
+}
+
+// listenSignals receives the named signals for the life of a workflow and
+// hands each payload, decoded, to handle. A payload that cannot be read is
+// reported through event and otherwise ignored. The names are a slice, not
+// a map: workflow code must not depend on map order.
+func listenSignals(ctx workflow.Context, names []string, event func(workflow.Context, string),
+	handle func(ctx workflow.Context, name string, in SignalInput)) {
+	chans := make([]workflow.ReceiveChannel, len(names))
+	for i, n := range names {
+		chans[i] = workflow.GetSignalChannel(ctx, n)
+	}
 	for {
 		sel := workflow.NewSelector(ctx)
-		// A slice, not a map: workflow code must not depend on map order.
-		for _, sig := range []struct {
-			name string
-			ch   workflow.ReceiveChannel
-		}{{SignalAbort, abort}, {SignalRollback, rollback}, {SignalApprove, approve}} {
-			name := sig.name
-			sel.AddReceive(sig.ch, func(c workflow.ReceiveChannel, _ bool) {
+		for i, ch := range chans {
+			name := names[i]
+			sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) {
 				var raw converter.RawValue
 				c.Receive(ctx, &raw)
 				in, err := decodeSignal(raw)
 				if err != nil {
-					r.event(ctx, name+" ignored: "+err.Error())
+					event(ctx, name+" ignored: "+err.Error())
 					return
 				}
-				if name == SignalApprove {
-					r.onApprove(ctx, in)
-				} else {
-					r.onStopSignal(ctx, name, in)
-				}
+				handle(ctx, name, in)
 			})
 		}
 		sel.Select(ctx)

@@ -30,19 +30,22 @@ type undo struct {
 	run  func(ctx workflow.Context) error
 }
 
-// pushUndo records what undoes a step that is starting. Pushing the undo
+// undoStack is the compensation of every workflow here, top last.
+type undoStack []undo
+
+// push records what undoes a step that is starting. Pushing the undo
 // already on top changes nothing: a step that runs once per load balancer
 // needs one undo for all of them.
-func (r *rollout) pushUndo(name string, run func(ctx workflow.Context) error) {
-	if n := len(r.undos); n > 0 && r.undos[n-1].name == name {
+func (s *undoStack) push(name string, run func(ctx workflow.Context) error) {
+	if n := len(*s); n > 0 && (*s)[n-1].name == name {
 		return
 	}
-	r.undos = append(r.undos, undo{name: name, run: run})
+	*s = append(*s, undo{name: name, run: run})
 }
 
-// hasUndo reports whether the stack holds name.
-func (r *rollout) hasUndo(name string) bool {
-	for _, u := range r.undos {
+// has reports whether the stack holds name.
+func (s undoStack) has(name string) bool {
+	for _, u := range s {
 		if u.name == name {
 			return true
 		}
@@ -50,21 +53,21 @@ func (r *rollout) hasUndo(name string) bool {
 	return false
 }
 
-// trafficMoved reports whether any load balancer may send queries to
-// green: a flip or a switch has started and is not undone.
-func (r *rollout) trafficMoved() bool {
-	return r.hasUndo(UndoFlipBackToBlue) || r.hasUndo(UndoSwitchBackToBlue)
-}
-
-// runUndos runs the stack from the top, popping each undo that succeeds;
-// it stops at the first that fails, which stays on top for the next round.
-func (r *rollout) runUndos(ctx workflow.Context) error {
-	for len(r.undos) > 0 {
-		top := r.undos[len(r.undos)-1]
+// run runs the stack from the top, popping each undo that succeeds; it
+// stops at the first that fails, which stays on top for the next round.
+func (s *undoStack) run(ctx workflow.Context) error {
+	for len(*s) > 0 {
+		top := (*s)[len(*s)-1]
 		if err := top.run(ctx); err != nil {
 			return err
 		}
-		r.undos = r.undos[:len(r.undos)-1]
+		*s = (*s)[:len(*s)-1]
 	}
 	return nil
+}
+
+// trafficMoved reports whether any load balancer may send queries to
+// green: a flip or a switch has started and is not undone.
+func (r *rollout) trafficMoved() bool {
+	return r.undos.has(UndoFlipBackToBlue) || r.undos.has(UndoSwitchBackToBlue)
 }
