@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/zone"
 )
 
@@ -104,12 +106,11 @@ func TestEngineResendsLostQuery(t *testing.T) {
 // Nothing listening on a UDP port is an error naming why, not a wait
 // for every attempt's timeout.
 func TestEngineRefusedUDP(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	z := parseZone(t, testZone)
 	rep := (&Prober{Timeout: 5 * time.Second, Attempts: 2}).Probe(context.Background(), addr, []string{"udp"}, Expect(z, nil)[:1])
 	if rep.OK || rep.Errors != 1 || !strings.Contains(rep.Results[0].Detail, "refused") {
