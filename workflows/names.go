@@ -31,6 +31,10 @@ const (
 // refuse a second concurrent rollout of the same fleet.
 func WorkflowID(fleet string) string { return fmt.Sprintf("rollout-%s", fleet) }
 
+// LBUpdateWorkflowID is the ID of a fleet's in-place load balancer update:
+// one at a time per fleet, as for rollouts.
+func LBUpdateWorkflowID(fleet string) string { return "lbupdate-" + fleet }
+
 // RolloutInput starts a rollout.
 type RolloutInput struct {
 	Fleet string `json:"fleet"`

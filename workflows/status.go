@@ -40,11 +40,14 @@ const (
 	PhaseCleanedUp Phase = "cleaned-up"
 )
 
-// Phases lists every phase, in the order above: the one list the API's
-// filter and api/openapi.yaml's enum are checked against.
+// Phases lists every phase of every workflow here (rollouts, then the load
+// balancer update's and replacement's own), then the outcomes: the one list
+// the API's filter and api/openapi.yaml's enum are checked against.
 var Phases = []Phase{
 	PhasePlanning, PhaseCreating, PhaseProvisioning, PhaseVerifyGreen, PhaseStaging, PhaseAwaitingApproval, PhaseSwitching,
 	PhaseCanary, PhaseVerifyLBs, PhaseBaking, PhaseDeletingBlue, PhaseRenaming, PhaseRollingBack,
+	PhaseUpdatingLBs, PhaseRestoringLB,
+	PhaseCheckingParent, PhaseCreatingNewLBs, PhaseVerifyNewLBs, PhaseUpdatingGlue, PhaseAwaitingGlue, PhaseDraining, PhaseDeletingOldLBs, PhaseRestoringGlue,
 	PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack, PhaseCleanupFailed, PhaseCleanedUp,
 }
 
