@@ -60,17 +60,10 @@ func (r *rollout) startFlips(ctx workflow.Context, lbs []config.LoadBalancer, gr
 }
 
 func (r *rollout) waitFlips(ctx workflow.Context, calls []*call, lbs []config.LoadBalancer, greenShare int) error {
-	var firstErr error
-	for i, c := range calls {
-		var res activities.StepResult
-		if err := c.wait(ctx, &res); err != nil {
-			firstErr = cmp(firstErr, err)
-			continue
-		}
+	return waitEach(ctx, calls, func(i int, _ activities.StepResult) {
 		r.markOnGreen(lbs[i].Name, greenShare > 0)
 		r.setShare(lbs[i].Name, greenShare)
-	}
-	return firstErr
+	})
 }
 
 // flipBackNow starts the flip of every load balancer back to blue the

@@ -279,18 +279,11 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	for _, lb := range r.st.Old {
 		calls = append(calls, r.start(ctx, "CreateLoadBalancer", dnsroll.NextLabel(lb.Name), r.opts(r.fleet.Steps.ProvisionTimeout), a.CreateLoadBalancer, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}))
 	}
-	var first error
-	for i, c := range calls {
-		var out activities.NewLoadBalancer
-		if err := c.wait(ctx, &out); err != nil {
-			first = cmp(first, err)
-			continue
-		}
+	if err := waitEach(ctx, calls, func(i int, out activities.NewLoadBalancer) {
 		r.created[r.st.Old[i].Name] = out.Server
 		r.st.New = append(r.st.New, out.LB)
-	}
-	if first != nil {
-		return first
+	}); err != nil {
+		return err
 	}
 
 	r.st.Phase = PhaseVerifyNewLBs

@@ -216,16 +216,9 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 		in := activities.EnsureServerInput{Fleet: fleet, Spec: spec}
 		calls = append(calls, r.start(ctx, "EnsureServer", spec.Label, opts, a.EnsureServer, in))
 	}
-	var firstErr error
-	for i, c := range calls {
-		var res activities.ServerResult
-		if err := c.wait(ctx, &res); err != nil {
-			firstErr = cmp(firstErr, err)
-			continue
-		}
+	return waitEach(ctx, calls, func(i int, res activities.ServerResult) {
 		r.st.Green[fleet.Nameservers[i].Label] = res.Server
-	}
-	return firstErr
+	})
 }
 
 // switchLBs points each load balancer at the server it fronts in servers.
@@ -247,16 +240,9 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 		o.Summary = step + " " + lb.Name + " → " + backendNames(backends)
 		calls = append(calls, r.start(ctx, step, lb.Name, o, a.SwitchLoadBalancer, in))
 	}
-	var firstErr error
-	for i, c := range calls {
-		var res activities.StepResult
-		if err := c.wait(ctx, &res); err != nil {
-			firstErr = cmp(firstErr, err)
-			continue
-		}
+	return waitEach(ctx, calls, func(i int, _ activities.StepResult) {
 		r.markLB(lbs[i].Name, toGreen)
-	}
-	return firstErr
+	})
 }
 
 // verify probes targets with the plan's checks, as step, through the

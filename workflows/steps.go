@@ -155,11 +155,23 @@ func (r *rollout) exec(ctx workflow.Context, name, target string, opts workflow.
 	return r.start(ctx, name, target, opts, fn, in).wait(ctx, out)
 }
 
+// waitAll waits for every call and returns the first error.
 func waitAll(ctx workflow.Context, calls []*call) error {
+	return waitEach(ctx, calls, func(int, activities.StepResult) {})
+}
+
+// waitEach waits for every call, in order, and hands each result that
+// came back to done with the call's index; it returns the first error.
+// Fanned-out steps all finish before a failure is acted on.
+func waitEach[T any](ctx workflow.Context, calls []*call, done func(i int, res T)) error {
 	var first error
-	for _, c := range calls {
-		var res activities.StepResult
-		first = cmp(first, c.wait(ctx, &res))
+	for i, c := range calls {
+		var res T
+		if err := c.wait(ctx, &res); err != nil {
+			first = cmp(first, err)
+			continue
+		}
+		done(i, res)
 	}
 	return first
 }
