@@ -9,12 +9,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-const cnameZone = `$ORIGIN example.com.
-$TTL 300
-@      SOA  ns1 hostmaster 1 7200 900 1209600 300
-       NS   ns1
-ns1    A    192.0.2.1
-www    A    192.0.2.10
+const cnameZone = apex + `www    A    192.0.2.10
 alias  CNAME www
 two    CNAME alias
 out    CNAME www.example.net.
@@ -32,31 +27,19 @@ l2     CNAME l1
 // with dig against named): the whole answer section and the RCODE.
 func TestLookupFollowsCNAME(t *testing.T) {
 	z := mustParse(t, cnameZone)
-	cases := []struct {
-		name  string
-		qtype uint16
-		rcode int
-		rrs   []string
-	}{
-		{"alias", dns.TypeA, dns.RcodeSuccess, []string{"alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10"}},
-		{"alias", dns.TypeCNAME, dns.RcodeSuccess, []string{"alias.example.com. 300 IN CNAME www.example.com."}},
-		{"alias", dns.TypeAAAA, dns.RcodeSuccess, []string{"alias.example.com. 300 IN CNAME www.example.com."}}, // NODATA at the target
-		{"two", dns.TypeA, dns.RcodeSuccess, []string{"alias.example.com. 300 IN CNAME www.example.com.", "two.example.com. 300 IN CNAME alias.example.com.", "www.example.com. 300 IN A 192.0.2.10"}},
-		{"out", dns.TypeA, dns.RcodeSuccess, []string{"out.example.com. 300 IN CNAME www.example.net."}},
-		{"dang", dns.TypeA, dns.RcodeNameError, []string{"dang.example.com. 300 IN CNAME nothere.example.com."}},
-		{"del", dns.TypeA, dns.RcodeSuccess, []string{"del.example.com. 300 IN CNAME x.sub.example.com."}},
-		{"x.w", dns.TypeA, dns.RcodeSuccess, []string{"x.w.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10"}},
+	checkLookups(t, z, []lookupCase{
+		{"alias.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"alias.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10"}},
+		{"alias.example.com.", dns.TypeCNAME, dns.RcodeSuccess, []string{"alias.example.com. 300 IN CNAME www.example.com."}},
+		{"alias.example.com.", dns.TypeAAAA, dns.RcodeSuccess, []string{"alias.example.com. 300 IN CNAME www.example.com."}}, // NODATA at the target
+		{"two.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"alias.example.com. 300 IN CNAME www.example.com.", "two.example.com. 300 IN CNAME alias.example.com.", "www.example.com. 300 IN A 192.0.2.10"}},
+		{"out.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"out.example.com. 300 IN CNAME www.example.net."}},
+		{"dang.example.com.", dns.TypeA, dns.RcodeNameError, []string{"dang.example.com. 300 IN CNAME nothere.example.com."}},
+		{"del.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"del.example.com. 300 IN CNAME x.sub.example.com."}},
+		{"x.w.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"x.w.example.com. 300 IN CNAME www.example.com.", "www.example.com. 300 IN A 192.0.2.10"}},
 		// Loops: SERVFAIL with the chain until it repeats.
-		{"loop", dns.TypeA, dns.RcodeServerFailure, []string{"loop.example.com. 300 IN CNAME loop.example.com."}},
-		{"l1", dns.TypeA, dns.RcodeServerFailure, []string{"l1.example.com. 300 IN CNAME l2.example.com.", "l2.example.com. 300 IN CNAME l1.example.com."}},
-	}
-	for _, c := range cases {
-		got := z.Lookup(c.name+".example.com.", c.qtype)
-		if got.Rcode != c.rcode || !slices.Equal(got.RRs.Strings(), c.rrs) {
-			t.Errorf("Lookup(%s, %s) = %s %q\nwant %s %q", c.name, dns.TypeToString[c.qtype],
-				dns.RcodeToString[got.Rcode], got.RRs, dns.RcodeToString[c.rcode], c.rrs)
-		}
-	}
+		{"loop.example.com.", dns.TypeA, dns.RcodeServerFailure, []string{"loop.example.com. 300 IN CNAME loop.example.com."}},
+		{"l1.example.com.", dns.TypeA, dns.RcodeServerFailure, []string{"l1.example.com. 300 IN CNAME l2.example.com.", "l2.example.com. 300 IN CNAME l1.example.com."}},
+	})
 }
 
 func TestWarnings(t *testing.T) {
@@ -102,11 +85,7 @@ func TestWarnings(t *testing.T) {
 // substitution with a synthesised CNAME, referrals at and below a cut
 // with the NS set and glue, DS at the cut answered by the parent.
 func TestLookupDNAMEAndReferrals(t *testing.T) {
-	z := mustParse(t, `$TTL 300
-@ SOA ns1 hm 1 3600 600 86400 300
-  NS ns1
-ns1 A 192.0.2.1
-www A 192.0.2.10
+	z := mustParse(t, apex+`www A 192.0.2.10
 old 600 DNAME new
 x.new A 192.0.2.5
 alias CNAME www.old
@@ -118,25 +97,13 @@ deep.sub A 192.0.2.78
 sib NS ns1
 sib NS ns.sub
 `)
-	cases := []struct {
-		name  string
-		qtype uint16
-		rcode int
-		rrs   []string
-	}{
-		{"x.old", dns.TypeA, dns.RcodeSuccess, []string{"x.new.example.com. 300 IN A 192.0.2.5", "old.example.com. 600 IN DNAME new.example.com.", "x.old.example.com. 600 IN CNAME x.new.example.com."}},
-		{"alias", dns.TypeA, dns.RcodeNameError, []string{"alias.example.com. 300 IN CNAME www.old.example.com.", "old.example.com. 600 IN DNAME new.example.com.", "www.old.example.com. 600 IN CNAME www.new.example.com."}},
-		{"old", dns.TypeDNAME, dns.RcodeSuccess, []string{"old.example.com. 600 IN DNAME new.example.com."}},
-		{"old", dns.TypeA, dns.RcodeSuccess, nil},
-		{"sub", dns.TypeDS, dns.RcodeSuccess, []string{"sub.example.com. 300 IN DS 12345 8 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
-	}
-	for _, c := range cases {
-		got := z.Lookup(c.name+".example.com.", c.qtype)
-		if got.Rcode != c.rcode || got.Referral || !slices.Equal(got.RRs.Strings(), c.rrs) {
-			t.Errorf("Lookup(%s, %s) = %s %q\nwant %s %q", c.name, dns.TypeToString[c.qtype],
-				dns.RcodeToString[got.Rcode], got.RRs.Strings(), dns.RcodeToString[c.rcode], c.rrs)
-		}
-	}
+	checkLookups(t, z, []lookupCase{
+		{"x.old.example.com.", dns.TypeA, dns.RcodeSuccess, []string{"x.new.example.com. 300 IN A 192.0.2.5", "old.example.com. 600 IN DNAME new.example.com.", "x.old.example.com. 600 IN CNAME x.new.example.com."}},
+		{"alias.example.com.", dns.TypeA, dns.RcodeNameError, []string{"alias.example.com. 300 IN CNAME www.old.example.com.", "old.example.com. 600 IN DNAME new.example.com.", "www.old.example.com. 600 IN CNAME www.new.example.com."}},
+		{"old.example.com.", dns.TypeDNAME, dns.RcodeSuccess, []string{"old.example.com. 600 IN DNAME new.example.com."}},
+		{"old.example.com.", dns.TypeA, dns.RcodeSuccess, nil},
+		{"sub.example.com.", dns.TypeDS, dns.RcodeSuccess, []string{"sub.example.com. 300 IN DS 12345 8 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
+	})
 	for _, q := range []struct {
 		name  string
 		qtype uint16
@@ -161,11 +128,7 @@ sib NS ns.sub
 // NSEC3 owners are hashes kept apart from the zone's names: BIND answers
 // NXDOMAIN for them, so they are not names to ask.
 func TestNSEC3OwnersAreNotNames(t *testing.T) {
-	z := mustParse(t, `$TTL 300
-@ SOA ns1 hm 1 3600 600 86400 300
-  NS ns1
-  NSEC3PARAM 1 0 0 -
-ns1 A 192.0.2.1
+	z := mustParse(t, apex+`@ NSEC3PARAM 1 0 0 -
 2vptu5timamqttgl4luu9kg21e0aor3s NSEC3 1 0 0 - 2vptu5timamqttgl4luu9kg21e0aor3t NS SOA RRSIG DNSKEY NSEC3PARAM
 `)
 	for _, n := range z.Names() {
@@ -181,11 +144,7 @@ ns1 A 192.0.2.1
 // A DNAME occludes the names below it, zone cuts included: BIND answers
 // a name below with the substitution, not a referral.
 func TestDNAMEOccludesCut(t *testing.T) {
-	z := mustParse(t, `$TTL 300
-@ SOA ns1 hm 1 3600 600 86400 300
-  NS ns1
-ns1 A 192.0.2.1
-old DNAME example.net.
+	z := mustParse(t, apex+`old DNAME example.net.
 sub.old NS ns.example.net.
 both DNAME example.net.
 both NS ns.both
