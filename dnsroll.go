@@ -51,6 +51,19 @@ func (s Server) String() string {
 	return fmt.Sprintf("%s (id %d, %s)", s.Label, s.ID, s.DNSAddr())
 }
 
+// Labels names servers as steps and notes do: their labels, comma
+// separated, or none when there are none.
+func Labels(servers []Server, none string) string {
+	if len(servers) == 0 {
+		return none
+	}
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = s.Label
+	}
+	return strings.Join(names, ",")
+}
+
 // ServerSpec is what the cloud needs to create a server.
 type ServerSpec struct {
 	Label  string   `json:"label"`

@@ -59,7 +59,7 @@ func (a *Activities) StageLoadBalancer(ctx context.Context, in StageInput) (Step
 	if err != nil {
 		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: stage: %w", in.LB.Name, err))
 	}
-	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s: %s live, %s staged", in.LB.Name, labels(in.Live), labels(in.Staged))}, nil
+	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s: %s live, %s staged", in.LB.Name, dnsroll.Labels(in.Live, "nothing"), dnsroll.Labels(in.Staged, "nothing"))}, nil
 }
 
 // FlipLoadBalancer sets which of one load balancer's staged backends get its
@@ -119,17 +119,6 @@ func (a *Activities) driver(balancer config.LoadBalancer) (LoadBalancer, error) 
 		return nil, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: no driver %q on this worker", balancer.Name, balancer.Driver)
 	}
 	return d, nil
-}
-
-func labels(servers []dnsroll.Server) string {
-	if len(servers) == 0 {
-		return "nothing"
-	}
-	names := make([]string, len(servers))
-	for i, s := range servers {
-		names[i] = s.Label
-	}
-	return strings.Join(names, ",")
 }
 
 // shareText writes a split as "ns1-next 10%, ns1 90%".

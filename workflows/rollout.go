@@ -237,7 +237,7 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 		}
 		in := activities.SwitchInput{Fleet: fleet, LB: lb, Backends: backends}
 		o := opts
-		o.Summary = step + " " + lb.Name + " → " + backendNames(backends)
+		o.Summary = step + " " + lb.Name + " → " + dnsroll.Labels(backends, "no backend")
 		calls = append(calls, r.start(ctx, step, lb.Name, o, a.SwitchLoadBalancer, in))
 	}
 	return waitEach(ctx, calls, func(i int, _ activities.StepResult) {
@@ -500,17 +500,6 @@ func blueTargets(blue map[string]dnsroll.Server) []activities.ProbeTarget {
 		out = append(out, activities.ProbeTarget{Name: blue[l].Label, Addr: blue[l].DNSAddr()})
 	}
 	return out
-}
-
-func backendNames(backends []dnsroll.Server) string {
-	if len(backends) == 0 {
-		return "no backend"
-	}
-	names := make([]string, len(backends))
-	for i, b := range backends {
-		names[i] = b.Label
-	}
-	return strings.Join(names, ",")
 }
 
 func sortedKeys(m map[string]dnsroll.Server) []string {

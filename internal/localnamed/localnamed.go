@@ -2,31 +2,36 @@
 // loopback port, serving one zone with the nameserver role's
 // authoritative-only options (ansible/roles/nameserver/templates/
 // named.conf.j2, lab variant): the BIND that rollouts verify, for the
-// tests and benchmarks that need a real one.
+// tests and benchmarks that need a real one. Run and Conf are the parts
+// that other lab servers (lab/delegation's) share.
 package localnamed
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/dnsroll/dnsroll/internal/child"
 	"github.com/dnsroll/dnsroll/internal/childenv"
 	"github.com/dnsroll/dnsroll/internal/freeport"
 )
 
-const namedConf = `options {
+// conf is an authoritative-only named.conf: the nameserver role's options
+// (lab variant), with extra options and the zone (and key) statements.
+const conf = `options {
 	directory "%[1]s";
 	pid-file "%[1]s/named.pid";
 	session-keyfile "%[1]s/session.key";
-	listen-on port %[2]d { 127.0.0.1; };
+	listen-on port %[2]d { %[3]s; };
 	listen-on-v6 { none; };
 	recursion no;
 	allow-recursion { none; };
@@ -39,27 +44,71 @@ const namedConf = `options {
 	version none;
 	hostname none;
 	server-id none;
-};
+%[4]s};
 controls { };
 logging {
 	channel local_log { file "%[1]s/named.log"; severity info; };
 	category default { local_log; };
 };
-zone "%[3]s" {
-	type primary;
-	file "%[4]s";
-};
-`
+%[5]s`
 
-// Server is one named process.
+// Conf is the config of an authoritative-only named in dir answering on
+// addr, with extra options (each line ending in ";\n") and the zone
+// statements zones (Primary's, or key and zone statements of one's own).
+func Conf(dir string, addr netip.AddrPort, options, zones string) string {
+	return fmt.Sprintf(conf, dir, addr.Port(), addr.Addr(), options, zones)
+}
+
+// Primary is the statement of a primary zone origin read from file.
+func Primary(origin, file string) string {
+	return fmt.Sprintf("zone %q { type primary; file %q; };\n", origin, file)
+}
+
+// Named is one named process in the foreground, its config, pid file and
+// log in Dir.
+type Named struct {
+	Dir  string
+	proc *child.Proc
+}
+
+// Run writes conf to dir/named.conf (0600: it may hold a TSIG secret) and
+// starts named on it with flags.
+func Run(dir, conf string, flags ...string) (*Named, error) {
+	file := filepath.Join(dir, "named.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("named", append(append([]string{"-f"}, flags...), "-c", file)...)
+	cmd.Env = childenv.Minimal()
+	p, err := child.Start(cmd, "")
+	if err != nil {
+		return nil, fmt.Errorf("named (make deps?): %w", err)
+	}
+	return &Named{Dir: dir, proc: p}, nil
+}
+
+// Await waits until ready succeeds, for at most limit. It fails with
+// child.ErrExited if named exits first, else with ready's last error.
+func (n *Named) Await(limit time.Duration, ready func() error) error {
+	return n.proc.WaitFor(context.Background(), limit, 20*time.Millisecond, func(context.Context) error { return ready() })
+}
+
+// Log is the end of named's log, for error messages.
+func (n *Named) Log() string { return child.Tail(filepath.Join(n.Dir, "named.log"), 2000) }
+
+// Terminate asks named to end without waiting, so that several can shut
+// down at once; Stop waits.
+func (n *Named) Terminate() { n.proc.Signal(syscall.SIGTERM) }
+
+// Stop asks named to end and waits for it, killing it after 5 s.
+func (n *Named) Stop() { n.proc.Stop(syscall.SIGTERM, 5*time.Second) }
+
+// Server is one named serving one zone on a free loopback port.
 type Server struct {
 	// Addr is where it answers, 127.0.0.1:port; Port is the port.
 	Addr string
 	Port int
-	// Dir holds its config and log.
-	Dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	*Named
 }
 
 // Start runs named in dir serving zoneFile as origin, and returns once it
@@ -89,69 +138,36 @@ func start(dir, origin, zoneFile string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf := filepath.Join(dir, "named.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, namedConf, dir, port, origin, zoneFile), 0o644); err != nil {
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	n, err := Run(dir, Conf(dir, addr, "", Primary(origin, zoneFile)))
+	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("named", "-f", "-c", conf)
-	cmd.Env = childenv.Minimal()
-	// Its own process group, and it dies with whoever started it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("named (make deps?): %w", err)
-	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, cmd: cmd, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.exited) }()
-	return s, nil
+	return &Server{Addr: addr.String(), Port: port, Named: n}, nil
 }
 
 // waitServing waits until s answers origin's SOA with serial. retry says
 // whether named exited because its port was taken, and may be started on
 // another when mayRetry.
 func (s *Server) waitServing(origin string, serial uint32, mayRetry bool) (retry bool, err error) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err = s.Await(30*time.Second, func() error {
 		if got, ok := soaSerial(s.Addr, origin); ok && (serial == 0 || got == serial) {
-			return false, nil
+			return nil
 		}
-		select {
-		case <-s.exited:
-			log := s.Log()
-			if mayRetry && strings.Contains(log, "address in use") {
-				return true, fmt.Errorf("named: port %d taken", s.Port)
-			}
-			return false, fmt.Errorf("named for %s exited: %s", origin, log)
-		default:
+		return errors.New("not serving")
+	})
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, child.ErrExited):
+		log := s.Log()
+		if mayRetry && strings.Contains(log, "address in use") {
+			return true, fmt.Errorf("named: port %d taken", s.Port)
 		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return false, fmt.Errorf("named on %s does not serve %s serial %d: %s", s.Addr, origin, serial, s.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// Log is the end of named's log, for error messages.
-func (s *Server) Log() string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, "named.log"))
-	if len(b) > 2000 {
-		return "…" + string(b[len(b)-2000:])
-	}
-	return string(b)
-}
-
-// Terminate asks named to end without waiting, so that several can shut
-// down at once; Stop waits.
-func (s *Server) Terminate() { _ = s.cmd.Process.Signal(syscall.SIGTERM) }
-
-// Stop asks named to end and waits for it, killing it after 5 s.
-func (s *Server) Stop() {
-	s.Terminate()
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+		return false, fmt.Errorf("named for %s exited: %s", origin, log)
+	default:
+		s.Stop()
+		return false, fmt.Errorf("named on %s does not serve %s serial %d: %s", s.Addr, origin, serial, s.Log())
 	}
 }
 

@@ -160,7 +160,7 @@ func (l *Lab) start() error {
 	zones := fmt.Sprintf(`key %q { algorithm hmac-sha256; secret %q; };
 zone %q { type primary; file %q; allow-update { key %q; }; };
 `, l.keyName, l.secret, l.parent, zoneFile, l.keyName)
-	if l.registry, err = serve(regDir, l.Host(parentHost), fmt.Sprintf(authConf, regDir, l.Host(parentHost), zones), l.parent, false); err != nil {
+	if l.registry, err = serveAuth(regDir, netip.AddrPortFrom(l.Host(parentHost), 53), zones, l.parent); err != nil {
 		return err
 	}
 
@@ -172,7 +172,7 @@ zone %q { type primary; file %q; allow-update { key %q; }; };
 	if err := os.WriteFile(filepath.Join(resDir, "root.hints"), []byte(hints), 0o644); err != nil {
 		return err
 	}
-	l.resolver, err = serve(resDir, l.Host(resolverHost), l.resolverConf(resDir), l.parent, true)
+	l.resolver, err = serve(resDir, netip.AddrPortFrom(l.Host(resolverHost), 53), l.resolverConf(resDir), l.parent, true)
 	return err
 }
 

@@ -1,6 +1,7 @@
 package delegation
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -8,56 +9,39 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 
-	"github.com/dnsroll/dnsroll/internal/childenv"
+	"github.com/dnsroll/dnsroll/internal/child"
+	"github.com/dnsroll/dnsroll/internal/localnamed"
 )
 
 // Server is one named of the delegation lab, answering on its own
-// loopback address, port 53.
+// loopback address, port 53 unless said otherwise.
 type Server struct {
-	Addr   netip.Addr
-	Dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	Addr netip.Addr
+	port uint16
+	*localnamed.Named
 	// added says the server put Addr on lo and removes it when stopped.
 	added bool
 }
 
-// authConf is an authoritative-only named. minimal-responses keeps the
-// zone's own NS records out of its answers, so that what resolvers cache
-// of the delegation is what the parent's referral said.
-const authConf = `options {
-	directory "%[1]s";
-	pid-file "%[1]s/named.pid";
-	session-keyfile "%[1]s/session.key";
-	listen-on port 53 { %[2]s; };
-	listen-on-v6 { none; };
-	recursion no;
-	allow-query { any; };
-	allow-transfer { none; };
-	minimal-responses yes;
-	notify no;
-	dnssec-validation no;
-	version none;
-	hostname none;
-	server-id none;
-};
-controls { };
-logging {
-	channel local_log { file "%[1]s/named.log"; severity info; };
-	category default { local_log; };
-};
-%[3]s
-`
+// authOptions make an authoritative-only named keep the zone's own NS
+// records out of its answers, so that what resolvers cache of the
+// delegation is what the parent's referral said.
+const authOptions = "\tminimal-responses yes;\n"
 
 // Serve runs an authoritative named on addr:53 in dir serving zone from
 // zoneText (a master file), and returns once it answers the zone's SOA:
 // a child zone's name server (a load balancer's address) in tests.
 func Serve(dir string, addr netip.Addr, zone, zoneText string) (*Server, error) {
+	return ServeAt(dir, netip.AddrPortFrom(addr, 53), zone, zoneText)
+}
+
+// ServeAt is Serve on any port: a name server behind the lab's load
+// balancers, which glue never names, needs no port 53.
+func ServeAt(dir string, addr netip.AddrPort, zone, zoneText string) (*Server, error) {
 	zone = dns.Fqdn(zone)
 	file := filepath.Join(dir, "zone.db")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -66,73 +50,59 @@ func Serve(dir string, addr netip.Addr, zone, zoneText string) (*Server, error) 
 	if err := os.WriteFile(file, []byte(zoneText), 0o644); err != nil {
 		return nil, err
 	}
-	zones := fmt.Sprintf("zone %q { type primary; file %q; };\n", zone, file)
-	return serve(dir, addr, fmt.Sprintf(authConf, dir, addr, zones), zone, false)
+	return serveAuth(dir, addr, localnamed.Primary(zone, file), zone)
+}
+
+// serveAuth starts an authoritative named with zones and waits until it
+// answers probe's SOA.
+func serveAuth(dir string, addr netip.AddrPort, zones, probe string) (*Server, error) {
+	return serve(dir, addr, localnamed.Conf(dir, addr, authOptions, zones), probe, false)
 }
 
 // serve starts named with conf and waits until it answers probe's SOA
 // (with recursion when recursive: the resolver).
-func serve(dir string, addr netip.Addr, conf, probe string, recursive bool) (*Server, error) {
-	added, err := addLoopback(addr)
+func serve(dir string, addr netip.AddrPort, conf, probe string, recursive bool) (*Server, error) {
+	added, err := addLoopback(addr.Addr())
 	if err != nil {
-		return nil, err
-	}
-	confFile := filepath.Join(dir, "named.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
 	// -4: the lab is IPv4 loopback only, so named never sends a query
 	// over IPv6 to an address outside it.
-	cmd := exec.Command("named", "-f", "-4", "-c", confFile)
-	cmd.Env = childenv.Minimal()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	n, err := localnamed.Run(dir, conf, "-4")
+	if err != nil {
 		if added {
-			removeLoopback(addr)
+			removeLoopback(addr.Addr())
 		}
-		return nil, fmt.Errorf("delegation: named (make deps?): %w", err)
+		return nil, fmt.Errorf("delegation: %w", err)
 	}
-	s := &Server{Addr: addr, Dir: dir, cmd: cmd, exited: make(chan struct{}), added: added}
-	go func() { _ = cmd.Wait(); close(s.exited) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if s.answers(probe, recursive) {
-			return s, nil
-		}
-		select {
-		case <-s.exited:
-			s.Stop()
-			return nil, fmt.Errorf("delegation: named on %s:53 exited: %s", addr, s.Log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("delegation: named on %s:53 does not answer %s SOA: %s", addr, probe, s.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
+	s := &Server{Addr: addr.Addr(), port: addr.Port(), Named: n, added: added}
+	err = s.Await(15*time.Second, func() error { return s.answers(probe, recursive) })
+	switch {
+	case err == nil:
+		return s, nil
+	case errors.Is(err, child.ErrExited):
+		s.Stop()
+		return nil, fmt.Errorf("delegation: named on %s exited: %s", addr, s.Log())
+	default:
+		s.Stop()
+		return nil, fmt.Errorf("delegation: named on %s does not answer %s SOA: %s", addr, probe, s.Log())
 	}
 }
 
-func (s *Server) answers(zone string, recursive bool) bool {
+func (s *Server) answers(zone string, recursive bool) error {
 	m := new(dns.Msg)
 	m.SetQuestion(zone, dns.TypeSOA)
 	m.RecursionDesired = recursive
 	c := &dns.Client{Timeout: 300 * time.Millisecond}
 	r, _, err := c.Exchange(m, s.AddrPort().String())
-	return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0
+	if err == nil && (r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0) {
+		err = fmt.Errorf("answer %s with %d records", dns.RcodeToString[r.Rcode], len(r.Answer))
+	}
+	return err
 }
 
 // AddrPort is where the server answers.
-func (s *Server) AddrPort() netip.AddrPort { return netip.AddrPortFrom(s.Addr, 53) }
-
-// Log is the end of named's log, for error messages.
-func (s *Server) Log() string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, "named.log"))
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return strings.TrimSpace(string(b))
-}
+func (s *Server) AddrPort() netip.AddrPort { return netip.AddrPortFrom(s.Addr, s.port) }
 
 // Stop ends named and waits for it, killing it after 5 s. Stopping a
 // stopped server does nothing.
@@ -140,13 +110,7 @@ func (s *Server) Stop() {
 	if s == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
+	s.Named.Stop()
 	if s.added {
 		removeLoopback(s.Addr)
 		s.added = false
