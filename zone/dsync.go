@@ -31,6 +31,16 @@ type dsync struct {
 // dsyncSchemes are the scheme mnemonics of RFC 9859 §6.
 var dsyncSchemes = map[string]uint8{"NOTIFY": 1}
 
+// mnemonicOrNumber reads a one-byte field that presentation format writes
+// as a mnemonic from names (any case) or as a decimal number.
+func mnemonicOrNumber(names map[string]uint8, s string) (uint8, bool) {
+	if v, ok := names[strings.ToUpper(s)]; ok {
+		return v, true
+	}
+	n, err := strconv.ParseUint(s, 10, 8)
+	return uint8(n), err == nil
+}
+
 func (d *dsync) String() string {
 	return fmt.Sprintf("%s %d %d %s", dns.Type(d.rrtype), d.scheme, d.port, d.target)
 }
@@ -47,13 +57,9 @@ func (d *dsync) Parse(f []string) error {
 		}
 		t = uint16(n)
 	}
-	scheme, ok := dsyncSchemes[strings.ToUpper(f[1])]
+	scheme, ok := mnemonicOrNumber(dsyncSchemes, f[1])
 	if !ok {
-		n, err := strconv.ParseUint(f[1], 10, 8)
-		if err != nil {
-			return fmt.Errorf("DSYNC scheme %q", f[1])
-		}
-		scheme = uint8(n)
+		return fmt.Errorf("DSYNC scheme %q", f[1])
 	}
 	port, err := strconv.ParseUint(f[2], 10, 16)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -64,13 +63,9 @@ func (w *wks) Parse(f []string) error {
 	if ip == nil {
 		return fmt.Errorf("WKS address %q", fields[0])
 	}
-	proto, ok := wksProtocols[strings.ToUpper(fields[1])]
+	proto, ok := mnemonicOrNumber(wksProtocols, fields[1])
 	if !ok {
-		n, err := strconv.ParseUint(fields[1], 10, 8)
-		if err != nil {
-			return fmt.Errorf("WKS protocol %q", fields[1])
-		}
-		proto = uint8(n)
+		return fmt.Errorf("WKS protocol %q", fields[1])
 	}
 	w.addr, w.protocol, w.bitmap = ip, proto, nil
 	for _, p := range fields[2:] {

@@ -439,3 +439,17 @@ after A 192.0.2.9
 		t.Error("WKS records that differ compare equal")
 	}
 }
+
+// One-byte fields such as DSYNC's scheme and WKS's protocol are read as a
+// mnemonic in any case or as a decimal number that fits in a byte.
+func TestMnemonicOrNumber(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want uint8
+		ok   bool
+	}{{"udp", 17, true}, {"TCP", 6, true}, {"17", 17, true}, {"255", 255, true}, {"256", 0, false}, {"sctp", 0, false}, {"", 0, false}} {
+		if got, ok := mnemonicOrNumber(wksProtocols, c.in); got != c.want && ok || ok != c.ok {
+			t.Errorf("mnemonicOrNumber(%q) = %d, %v; want %d, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
