@@ -8,39 +8,20 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
-// fakeRunner records the request and returns a canned result.
-type fakeRunner struct {
-	req provision.Request
-	res provision.Result
-	err error
-}
-
-func (f *fakeRunner) Run(_ context.Context, req provision.Request, _ func(string)) (provision.Result, error) {
-	f.req = req
-	return f.res, f.err
-}
-
-func vmFleet() *config.Fleet {
-	return &config.Fleet{
-		Name:    "prod",
-		Dir:     "/srv/dnsroll",
-		Ansible: config.Ansible{Connection: "ssh", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "deploy"},
-		Zones:   []config.Zone{{Name: "example.com", File: "zones/example.com.zone"}},
-	}
-}
-
 func TestPointVMRequest(t *testing.T) {
-	runner := &fakeRunner{}
+	runner := &lbtest.FakeRunner{}
 	d := &Driver{Runner: runner}
 	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: "dnsdist"}
 	backends := []dnsroll.Server{{Label: "ns1-next", IPv4: "192.0.2.20"}}
-	if err := d.Point(context.Background(), vmFleet(), lb, backends); err != nil {
+	if err := d.Point(context.Background(), lbtest.VMFleet(), lb, backends); err != nil {
 		t.Fatal(err)
 	}
-	req := runner.req
+	req := runner.Req
 	// The playbook sits beside the fleet's loadbalancer playbook.
 	if got, want := req.Playbook, "/srv/dnsroll/ansible/dnsdist.yml"; got != want {
 		t.Errorf("playbook = %q, want %q", got, want)
@@ -87,73 +68,56 @@ func TestPointVMRequest(t *testing.T) {
 
 	lb.SSHHost = "lb1.mgmt.example.net"
 	d.Playbook = "/opt/dnsroll/dnsdist.yml"
-	if err := d.Point(context.Background(), vmFleet(), lb, backends); err != nil {
+	if err := d.Point(context.Background(), lbtest.VMFleet(), lb, backends); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := runner.req.Hosts[0].Address, "lb1.mgmt.example.net"; got != want {
+	if got, want := runner.Req.Hosts[0].Address, "lb1.mgmt.example.net"; got != want {
 		t.Errorf("address with ssh_host = %q, want %q", got, want)
 	}
-	if got, want := runner.req.Playbook, "/opt/dnsroll/dnsdist.yml"; got != want {
+	if got, want := runner.Req.Playbook, "/opt/dnsroll/dnsdist.yml"; got != want {
 		t.Errorf("playbook override = %q, want %q", got, want)
 	}
 }
 
 func TestPointErrorCodes(t *testing.T) {
-	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
-	for _, tc := range []struct {
-		name string
-		lb   config.LoadBalancer
-		res  provision.Result
-		err  error
-		code string
-	}{
+	bal := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
+	lbtest.PointErrors(t, "dnsdist: point ", func(r lb.Runner) lbtest.Driver { return &Driver{Runner: r} }, []lbtest.PointCase{
 		{
-			name: "dnsdist --check-config rejects the config",
-			lb:   lb,
-			res: provision.Result{Failures: []provision.Failure{{
+			Name: "dnsdist --check-config rejects the config",
+			LB:   bal,
+			Res: provision.Result{Failures: []provision.Failure{{
 				Host: "lb1", Task: "dnsdist : " + validateTask, Message: "failed to validate",
 			}}},
-			err:  errors.New("playbook failed"),
-			code: dnsroll.EINVALID,
+			Err:  errors.New("playbook failed"),
+			Code: dnsroll.EINVALID,
 		},
 		{
-			name: "a backend that never comes up is retryable",
-			lb:   lb,
-			res: provision.Result{Failures: []provision.Failure{{
+			Name: "a backend that never comes up is retryable",
+			LB:   bal,
+			Res: provision.Result{Failures: []provision.Failure{{
 				Host: "lb1", Task: "dnsdist : Point the running dnsdist at the backends through its console", Message: "backends not up after 30s",
 			}}},
-			err:  errors.New("playbook failed"),
-			code: dnsroll.EINTERNAL,
+			Err:  errors.New("playbook failed"),
+			Code: dnsroll.EINTERNAL,
 		},
-		{name: "address without port", lb: config.LoadBalancer{Name: "lb1", Address: "192.0.2.10"}, code: dnsroll.EINVALID},
-		{name: "hostname address", lb: config.LoadBalancer{Name: "lb1", Address: "lb1.example.net:53"}, code: dnsroll.EINVALID},
-		{name: "name escaping the lab dir", lb: config.LoadBalancer{Name: "../lb1", Address: "192.0.2.10:53"}, code: dnsroll.EINVALID},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			d := &Driver{Runner: &fakeRunner{res: tc.res, err: tc.err}}
-			err := d.Point(context.Background(), vmFleet(), tc.lb, nil)
-			if got := dnsroll.ErrorCode(err); got != tc.code {
-				t.Fatalf("error code = %q (%v), want %q", got, err, tc.code)
-			}
-			if !strings.HasPrefix(err.Error(), "dnsdist: point ") {
-				t.Errorf("error %q lacks the package prefix", err)
-			}
-		})
-	}
+		{Name: "address without port", LB: config.LoadBalancer{Name: "lb1", Address: "192.0.2.10"}, Code: dnsroll.EINVALID},
+		{Name: "hostname address", LB: config.LoadBalancer{Name: "lb1", Address: "lb1.example.net:53"}, Code: dnsroll.EINVALID},
+		{Name: "name escaping the lab dir", LB: config.LoadBalancer{Name: "../lb1", Address: "192.0.2.10:53"}, Code: dnsroll.EINVALID},
+	})
 }
 
 // TestStageVMRequest: Stage runs the same playbook in stage mode, with the
 // staged backends beside the live ones and both in the config.
 func TestStageVMRequest(t *testing.T) {
-	runner := &fakeRunner{}
+	runner := &lbtest.FakeRunner{}
 	d := &Driver{Runner: runner}
 	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: "dnsdist"}
 	live := []dnsroll.Server{{Label: "ns1", IPv4: "192.0.2.20"}}
 	staged := []dnsroll.Server{{Label: "ns1-next", IPv4: "192.0.2.30"}}
-	if err := d.Stage(context.Background(), vmFleet(), lb, live, staged); err != nil {
+	if err := d.Stage(context.Background(), lbtest.VMFleet(), lb, live, staged); err != nil {
 		t.Fatal(err)
 	}
-	h := runner.req.Hosts[0]
+	h := runner.Req.Hosts[0]
 	if got := h.Vars["dnsroll_dnsdist_mode"]; got != "stage" {
 		t.Errorf("mode = %v, want stage", got)
 	}
@@ -170,13 +134,13 @@ func TestStageVMRequest(t *testing.T) {
 // TestFlipNeedsChannel: a fleet reached over SSH needs an Opener; the error
 // says which field to set rather than failing to connect.
 func TestFlipNeedsChannel(t *testing.T) {
-	d := &Driver{Runner: &fakeRunner{}}
+	d := &Driver{Runner: &lbtest.FakeRunner{}}
 	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: "dnsdist"}
-	err := d.Flip(context.Background(), vmFleet(), lb, nil)
+	err := d.Flip(context.Background(), lbtest.VMFleet(), lb, nil)
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID {
 		t.Errorf("Flip with no shares: %v, want EINVALID", err)
 	}
-	_, err = d.Stats(context.Background(), vmFleet(), lb)
+	_, err = d.Stats(context.Background(), lbtest.VMFleet(), lb)
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "Channels") {
 		t.Errorf("Stats over ssh without Channels: %v, want EINVALID naming Channels", err)
 	}

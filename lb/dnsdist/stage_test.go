@@ -11,6 +11,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
 )
 
 func TestSplitRejects(t *testing.T) {
@@ -121,7 +122,7 @@ func TestFlipThroughChannel(t *testing.T) {
 		opener[name] = &fakeChannel{key: key, console: addr}
 	}
 	d := &Driver{Channels: opener}
-	fleet := vmFleet()
+	fleet := lbtest.VMFleet()
 	flip := func(name string) error {
 		return d.Flip(context.Background(), fleet, config.LoadBalancer{Name: name, Address: "192.0.2.10:53"}, []lb.Share{{Server: green, Weight: 1}})
 	}

@@ -9,38 +9,20 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
-// fakeRunner records the request and returns a canned result.
-type fakeRunner struct {
-	req provision.Request
-	res provision.Result
-	err error
-}
-
-func (f *fakeRunner) Run(_ context.Context, req provision.Request, _ func(string)) (provision.Result, error) {
-	f.req = req
-	return f.res, f.err
-}
-
-func vmFleet() *config.Fleet {
-	return &config.Fleet{
-		Name:    "prod",
-		Dir:     "/srv/dnsroll",
-		Ansible: config.Ansible{Connection: "ssh", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "deploy"},
-	}
-}
-
 func TestPointVMRequest(t *testing.T) {
-	runner := &fakeRunner{}
+	runner := &lbtest.FakeRunner{}
 	d := &Driver{Runner: runner}
 	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
 	backends := []dnsroll.Server{{Label: "ns1-next", IPv4: "192.0.2.20"}}
-	if err := d.Point(context.Background(), vmFleet(), lb, backends); err != nil {
+	if err := d.Point(context.Background(), lbtest.VMFleet(), lb, backends); err != nil {
 		t.Fatal(err)
 	}
-	req := runner.req
+	req := runner.Req
 	if got, want := req.Playbook, "/srv/dnsroll/ansible/loadbalancer.yml"; got != want {
 		t.Errorf("playbook = %q, want %q", got, want)
 	}
@@ -68,53 +50,36 @@ func TestPointVMRequest(t *testing.T) {
 	}
 
 	lb.SSHHost = "lb1.mgmt.example.net"
-	if err := d.Point(context.Background(), vmFleet(), lb, backends); err != nil {
+	if err := d.Point(context.Background(), lbtest.VMFleet(), lb, backends); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := runner.req.Hosts[0].Address, "lb1.mgmt.example.net"; got != want {
+	if got, want := runner.Req.Hosts[0].Address, "lb1.mgmt.example.net"; got != want {
 		t.Errorf("address with ssh_host = %q, want %q", got, want)
 	}
 }
 
 func TestPointErrorCodes(t *testing.T) {
-	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
-	for _, tc := range []struct {
-		name string
-		lb   config.LoadBalancer
-		res  provision.Result
-		err  error
-		code string
-	}{
+	bal := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
+	lbtest.PointErrors(t, "nginx: point ", func(r lb.Runner) lbtest.Driver { return &Driver{Runner: r} }, []lbtest.PointCase{
 		{
-			name: "nginx -t rejects the config",
-			lb:   lb,
-			res: provision.Result{Failures: []provision.Failure{{
+			Name: "nginx -t rejects the config",
+			LB:   bal,
+			Res: provision.Result{Failures: []provision.Failure{{
 				Host: "lb1", Task: "loadbalancer : " + validateTask, Message: "failed to validate",
 			}}},
-			err:  errors.New("playbook failed"),
-			code: dnsroll.EINVALID,
+			Err:  errors.New("playbook failed"),
+			Code: dnsroll.EINVALID,
 		},
 		{
-			name: "unreachable host is retryable",
-			lb:   lb,
-			res:  provision.Result{Hosts: map[string]provision.HostStats{"lb1": {Unreachable: 1}}},
-			err:  errors.New("lb1 unreachable"),
-			code: dnsroll.EINTERNAL,
+			Name: "unreachable host is retryable",
+			LB:   bal,
+			Res:  provision.Result{Hosts: map[string]provision.HostStats{"lb1": {Unreachable: 1}}},
+			Err:  errors.New("lb1 unreachable"),
+			Code: dnsroll.EINTERNAL,
 		},
-		{name: "address without port", lb: config.LoadBalancer{Name: "lb1", Address: "192.0.2.10"}, code: dnsroll.EINVALID},
-		{name: "name escaping the lab dir", lb: config.LoadBalancer{Name: "../lb1", Address: "192.0.2.10:53"}, code: dnsroll.EINVALID},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			d := &Driver{Runner: &fakeRunner{res: tc.res, err: tc.err}}
-			err := d.Point(context.Background(), vmFleet(), tc.lb, nil)
-			if got := dnsroll.ErrorCode(err); got != tc.code {
-				t.Fatalf("error code = %q (%v), want %q", got, err, tc.code)
-			}
-			if !strings.HasPrefix(err.Error(), "nginx: point ") {
-				t.Errorf("error %q lacks the package prefix", err)
-			}
-		})
-	}
+		{Name: "address without port", LB: config.LoadBalancer{Name: "lb1", Address: "192.0.2.10"}, Code: dnsroll.EINVALID},
+		{Name: "name escaping the lab dir", LB: config.LoadBalancer{Name: "../lb1", Address: "192.0.2.10:53"}, Code: dnsroll.EINVALID},
+	})
 }
 
 func TestStopWithoutNginx(t *testing.T) {

@@ -174,13 +174,13 @@ func countAnswers(t *testing.T, addr string, n int) map[string]int {
 // them through, and Stats, which nginx cannot give (bad shares are
 // lbtest.Contract's).
 func TestFlipNeedsChannel(t *testing.T) {
-	d := &Driver{Runner: &fakeRunner{}}
+	d := &Driver{Runner: &lbtest.FakeRunner{}}
 	blue := dnsroll.Server{Label: "blue", IPv4: "192.0.2.20"}
-	err := d.Flip(context.Background(), vmFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}, []lb.Share{{Server: blue, Weight: 1}})
+	err := d.Flip(context.Background(), lbtest.VMFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}, []lb.Share{{Server: blue, Weight: 1}})
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "Channels") {
 		t.Errorf("ssh fleet without Channels: error %v, want EINVALID naming Driver.Channels", err)
 	}
-	_, err = d.Stats(context.Background(), vmFleet(), config.LoadBalancer{Name: "lb1"})
+	_, err = d.Stats(context.Background(), lbtest.VMFleet(), config.LoadBalancer{Name: "lb1"})
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "dnsdist") {
 		t.Errorf("Stats: error %v, want EINVALID pointing to dnsdist", err)
 	}
@@ -190,10 +190,10 @@ func TestFlipNeedsChannel(t *testing.T) {
 // role's paths, the backends it must find staged and the config.
 func TestFlipCommandOverSSH(t *testing.T) {
 	ch := &recordingChannel{}
-	d := &Driver{Runner: &fakeRunner{}, Channels: openerFunc(func() lb.Channel { return ch })}
+	d := &Driver{Runner: &lbtest.FakeRunner{}, Channels: openerFunc(func() lb.Channel { return ch })}
 	blue := dnsroll.Server{Label: "blue", IPv4: "192.0.2.20"}
 	green := dnsroll.Server{Label: "green", IPv4: "192.0.2.21"}
-	err := d.Flip(context.Background(), vmFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"},
+	err := d.Flip(context.Background(), lbtest.VMFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"},
 		[]lb.Share{{Server: green, Weight: 10}, {Server: blue, Weight: 90}})
 	if err != nil {
 		t.Fatal(err)
