@@ -37,62 +37,38 @@ type corpusZone struct {
 	sign string
 }
 
-// corpus is every zone the test serves; SOURCES.md says where each comes
-// from. Kinds (signed NSEC/NSEC3, delegations, DNAME, wildcards) are
-// worked out from the records, not declared here.
-var corpus = []corpusZone{
-	{file: "bind/additional-naptr.db", origin: "naptr.example"},
-	{file: "bind/checkzone-er.db", origin: "example"},
-	{file: "bind/checkzone-good-occulted-ns-by-dname.db", origin: "example"},
-	{file: "bind/checkzone-good-svcb.db", origin: "example"},
-	{file: "bind/checkzone-good1.db", origin: "example"},
-	{file: "bind/checkzone-warn.deprecated.digest-sha1.db", origin: "example"},
-	{file: "bind/checkzone-warn.deprecated.key-alg.db", origin: "example"},
-	{file: "bind/checkzone-warn.deprecated.rsasha1.db", origin: "example"},
-	{file: "bind/dns64_dname-hack.db", origin: "hack"},
-	{file: "bind/dnssec_py-nsec3-answer.db", origin: "nsec3-answer", sign: "nsec3"},
-	{file: "bind/expiredglue-tld.db", origin: "tld"},
-	{file: "bind/glue-net.db", origin: "net"},
-	{file: "bind/glue-root.db", origin: "."},
-	{file: "bind/gluecache-example.db", origin: "example"},
-	{file: "bind/optout-small.test.db", origin: "small.test"},
-	{file: "bind/resolver-tld1.db", origin: "tld1", sign: "nsec3"},
-	{file: "bind/selfpointedglue-example3.tld.db", origin: "example3.tld"},
-	{file: "bind/tsig-example.db", origin: "example.nil", sign: "nsec"},
-	{file: "bind/wildcard-allwild.db.in", origin: "allwild.test"},
-	{file: "bind/wildcard-example.db.in", origin: "example"},
-	{file: "knot/additionals-test.zone", origin: "test"},
-	{file: "knot/data-example.zone", origin: "example"},
-	{file: "knot/follow.zone", origin: "follow", sign: "nsec"}, // its DNSKEY and RRSIGs are 1-byte placeholders
-	{file: "knot/no_resign-example.zone", origin: "example"},
-	{file: "knot/nsec_update-dk.zone", origin: "dk"},
-	{file: "knot/nsec_update2-ripe.net.zone", origin: "ripe.net", sign: "nsec"},
-	{file: "knot/ok.2nsec3.zone", origin: "ok.2nsec3"},
-	{file: "knot/ok.nsec.zone", origin: "ok.nsec"},
-	{file: "knot/ok.nsec3.zone", origin: "ok.nsec3"},
-	{file: "knot/opt-out-example.zone", origin: "example", sign: "nsec3"},
-	{file: "knot/optout.ent.zone", origin: "optout.ent"},
-	{file: "nsd/bug056_axfr.zone", origin: "edmundrichardson.com"},
-	{file: "nsd/bug090_000_txt.zone", origin: "text-test.nl"},
-	{file: "nsd/bug144_loc_defaults.zone", origin: "example.com"},
-	{file: "nsd/cname_zone.zone", origin: "example.nl"},
-	{file: "nsd/cutest_qroot-unsigned.zone", origin: "example.org", sign: "nsec"},
-	{file: "nsd/dname.zone", origin: "example"},
-	{file: "nsd/dname_below.zone", origin: "example"},
-	{file: "nsd/ede.zone", origin: "example.com"},
-	{file: "nsd/nsec3_dname.zone", origin: "example", sign: "nsec3"},
-	{file: "nsd/nsec3_zone.zone", origin: "example", sign: "nsec3"},
-	{file: "nsd/rr-wks.zone", origin: "types.wb.sidnlabs.nl"},
-	{file: "nsd/svcb.test-vectors-wf.zone", origin: "test-vectors"},
-	{file: "nsd/wcard_add_rr.zone", origin: "example.nl"},
-	{file: "nsd/xfr_rrsig.zone", origin: "opendnssec.se", sign: "nsec"},
-	{file: "pdns/2.0.192.in-addr.arpa", origin: "2.0.192.in-addr.arpa"},
-	{file: "pdns/dnssec-parent.com", origin: "dnssec-parent.com", sign: "nsec3"},
-	{file: "pdns/minimal.com", origin: "minimal.com"},
-	{file: "pdns/stest.com", origin: "stest.com"},
-	{file: "pdns/wtest.com", origin: "wtest.com"},
-	{file: "pdns/zonemd2.zone", origin: "example"},
+// readCorpus is every zone the test serves, from the table in
+// testdata/zones/SOURCES.md, the one place that names each file's origin
+// and whether the test signs it ("signed by the test (NSEC)" or
+// "(NSEC3)" in its note). Kinds (signed NSEC/NSEC3, delegations, DNAME,
+// wildcards) are worked out from the records, not declared.
+func readCorpus(t *testing.T) []corpusZone {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(zonesDir, "SOURCES.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zones []corpusZone
+	for line := range strings.Lines(string(text)) {
+		f := strings.Split(line, "|")
+		if len(f) != 9 || !strings.HasPrefix(strings.TrimSpace(f[2]), "`") {
+			continue // not a row of the table, or its header
+		}
+		cz := corpusZone{file: strings.TrimSpace(f[1]), origin: strings.Trim(strings.TrimSpace(f[2]), "`")}
+		if m := signedBy.FindStringSubmatch(f[7]); m != nil {
+			cz.sign = strings.ToLower(m[1])
+		}
+		zones = append(zones, cz)
+	}
+	if len(zones) == 0 {
+		t.Fatal("SOURCES.md lists no zones: its table is | file | `origin` | ... | note |")
+	}
+	slices.SortFunc(zones, func(a, b corpusZone) int { return strings.Compare(a.file, b.file) })
+	return zones
 }
+
+// signedBy is the note on a SOURCES.md row for a zone the test signs.
+var signedBy = regexp.MustCompile(`signed by the test \((NSEC3?)\)`)
 
 // The classes of the corpus test: identical servers, then one mutation of
 // green's zone each (see mutate).
@@ -146,6 +122,7 @@ func TestCorpus(t *testing.T) {
 	results := map[string]map[string]outcome{}
 	kinds := map[string][]string{}
 	seen := map[string]bool{}
+	corpus := readCorpus(t)
 	for _, cz := range corpus {
 		t.Run(strings.ReplaceAll(cz.file, "/", "_"), func(t *testing.T) {
 			res, k := runZone(t, fleet, cz)
