@@ -103,22 +103,16 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*f = Fault{}
+	// Every field but Delay, by its name lower case without underscores.
+	plain := map[string]any{"method": &f.Method, "pathprefix": &f.PathPrefix, "status": &f.Status,
+		"retryafter": &f.RetryAfter, "loseresponse": &f.LoseResponse, "count": &f.Count}
 	for k, v := range raw {
 		var err error
-		switch strings.ToLower(strings.ReplaceAll(k, "_", "")) {
-		case "method":
-			err = json.Unmarshal(v, &f.Method)
-		case "pathprefix":
-			err = json.Unmarshal(v, &f.PathPrefix)
-		case "status":
-			err = json.Unmarshal(v, &f.Status)
-		case "retryafter":
-			err = json.Unmarshal(v, &f.RetryAfter)
-		case "loseresponse":
-			err = json.Unmarshal(v, &f.LoseResponse)
-		case "count":
-			err = json.Unmarshal(v, &f.Count)
-		case "delay":
+		name := strings.ToLower(strings.ReplaceAll(k, "_", ""))
+		switch field, ok := plain[name]; {
+		case ok:
+			err = json.Unmarshal(v, field)
+		case name == "delay":
 			var s string
 			if json.Unmarshal(v, &s) == nil {
 				f.Delay, err = time.ParseDuration(cmp.Or(s, "0"))
