@@ -18,18 +18,12 @@ import (
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
-const lbFleet = `
-fleet: test
-nameservers:
-  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
-  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}
-load_balancers:
-  - {name: lb1, address: "198.51.100.1:53", fronts: ns1, driver: dnsdist}
-  - {name: lb2, address: "198.51.100.2:53", fronts: ns2, driver: dnsdist}
-zones:
-  - {name: example.com, file: zones/example.com.zone}
-ansible: {connection: local}
-`
+// lbFleet is the test fleet with dnsdist load balancers on port 53 of
+// addresses of their own, as glue records need.
+var lbFleet = strings.NewReplacer(
+	`{name: lb1, address: "127.0.0.1:5301", fronts: ns1}`, `{name: lb1, address: "198.51.100.1:53", fronts: ns1, driver: dnsdist}`,
+	`{name: lb2, address: "127.0.0.1:5302", fronts: ns2}`, `{name: lb2, address: "198.51.100.2:53", fronts: ns2, driver: dnsdist}`,
+).Replace(labFleet)
 
 // TTLs the fake parent and zone serve: the zone's own NS TTL is the
 // longest, so the drain must wait it out.
@@ -103,14 +97,9 @@ func (w *world) index(call string) int {
 
 func newLBReplaceEnv(t *testing.T, manual bool) (*testsuite.TestWorkflowEnvironment, *world) {
 	t.Helper()
-	fleet, err := config.Parse([]byte(lbFleet))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestWorkflowEnvironment()
+	fleet, env := testEnv(t, &suite, lbFleet)
 	env.RegisterWorkflow(LoadBalancerReplaceWorkflow)
-	env.RegisterActivity(&activities.Activities{})
 	w := &world{env: env, at: map[string]time.Time{}, parent: oldGlue, manual: manual, busyFor: 400 * time.Second, queries: map[string]uint64{}, lastQ: map[string]time.Time{}}
 	env.OnActivity(a.LoadFleet, mock.Anything, mock.Anything).Return(func(_ context.Context, name string) (*config.Fleet, error) {
 		w.add("LoadFleet")

@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll/activities"
-	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
@@ -22,13 +21,8 @@ import (
 // failAt ("Update lb2", or several, comma-separated) fails those calls, slowAt makes it take an hour.
 func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
 	t.Helper()
-	fleet, err := config.Parse([]byte(labFleet))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterActivity(&activities.Activities{})
+	fleet, env := testEnv(t, &s, labFleet)
 	var mu sync.Mutex
 	var calls []string
 	record := func(step, name string) error {

@@ -117,6 +117,19 @@ func newHarness(t *testing.T, failAt string, slowAt ...string) *harness {
 	return newHarnessWith(t, "rollout: {bake: 0s}", failAt, slowAt...)
 }
 
+// testEnv parses a test fleet and makes a workflow test environment with
+// the activities registered, for the test's mocks to override.
+func testEnv(t *testing.T, suite *testsuite.WorkflowTestSuite, fleetYAML string) (*config.Fleet, *testsuite.TestWorkflowEnvironment) {
+	t.Helper()
+	fleet, err := config.Parse([]byte(fleetYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	return fleet, env
+}
+
 // newHarnessWith replaces the test fleet's rollout settings with controls.
 func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *harness {
 	t.Helper()
@@ -126,14 +139,10 @@ func newHarnessWith(t *testing.T, controls, failAt string, slowAt ...string) *ha
 // newHarnessFleet runs the fleet described by text.
 func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harness {
 	t.Helper()
-	fleet, err := config.Parse([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := &harness{rec: &recorder{lbs: map[string]string{"lb1": "ns1", "lb2": "ns2"}}}
-	h.env = h.NewTestWorkflowEnvironment()
-	h.env.RegisterActivity(&activities.Activities{})
-	env, rec := h.env, h.rec
+	fleet, env := testEnv(t, &h.WorkflowTestSuite, text)
+	h.env = env
+	rec := h.rec
 	stepErr := func(step string) error {
 		if step != failAt {
 			return nil

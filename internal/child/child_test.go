@@ -3,10 +3,8 @@ package child
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,10 +47,7 @@ func TestStopKillsTheGroup(t *testing.T) {
 	}
 	var grandchild int
 	err = p.WaitFor(context.Background(), 10*time.Second, 10*time.Millisecond, func(context.Context) error {
-		b, err := os.ReadFile(pidFile)
-		if err == nil {
-			grandchild, err = strconv.Atoi(strings.TrimSpace(string(b)))
-		}
+		grandchild, err = pidfile.Running(pidFile, "sh")
 		return err
 	})
 	if err != nil {
