@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 )
 
@@ -20,13 +19,36 @@ func testData(dir string, backends ...string) TemplateData {
 	}
 }
 
-func TestRender(t *testing.T) {
-	data := testData("/srv/lb1", "127.0.0.1:15301", "[::1]:53")
+// mustRender renders data and fails t unless the config holds every want.
+func mustRender(t *testing.T, data TemplateData, want ...string) string {
+	t.Helper()
 	conf, err := Render(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
+	for _, w := range want {
+		if !strings.Contains(conf, w) {
+			t.Errorf("rendered config lacks %q:\n%s", w, conf)
+		}
+	}
+	return conf
+}
+
+// checkConfig runs the real "dnsdist --check-config" on conf in dir, with
+// the console key it reads.
+func checkConfig(t *testing.T, dir, conf string) {
+	t.Helper()
+	writeKey(t, dir)
+	lbtest.CheckConfig(t, filepath.Join(dir, "dnsdist.conf"), conf, checkCommand)
+}
+
+// checkCommand is the check the role makes before installing a config.
+func checkCommand(path string) *exec.Cmd {
+	return exec.Command("dnsdist", "--check-config", "-C", path)
+}
+
+func TestRender(t *testing.T) {
+	conf := mustRender(t, testData("/srv/lb1", "127.0.0.1:15301", "[::1]:53"),
 		"setLocal('127.0.0.1:15401')",
 		"controlSocket('127.0.0.2:15401')",
 		"io.open('/srv/lb1/console.key')",
@@ -35,11 +57,7 @@ func TestRender(t *testing.T) {
 		"newServer({address = '127.0.0.1:15301', name = '127.0.0.1:15301', checkName = 'example.com.', checkType = 'SOA', mustResolve = true, checkInterval = 1})",
 		"newServer({address = '[::1]:53', name = '[::1]:53',",
 		"Managed by dnsroll",
-	} {
-		if !strings.Contains(conf, want) {
-			t.Errorf("rendered config lacks %q:\n%s", want, conf)
-		}
-	}
+	)
 	if strings.Contains(conf, "setKey('") {
 		t.Errorf("the config must read the key from its file, not hold it:\n%s", conf)
 	}
@@ -59,33 +77,18 @@ func TestRenderStaged(t *testing.T) {
 	dir := t.TempDir()
 	data := testData(dir, "127.0.0.1:15301")
 	data.Staged = []string{"127.0.0.1:15302", "127.0.0.1:15301"}
-	conf, err := Render(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
+	conf := mustRender(t, data,
 		"setServerPolicy(wrandom)",
 		"newServer({address = '127.0.0.1:15301', name = '127.0.0.1:15301', checkName",
 		"newServer({address = '127.0.0.1:15302', name = '127.0.0.1:15302', pool = 'staged', checkName",
-	} {
-		if !strings.Contains(conf, want) {
-			t.Errorf("rendered config lacks %q:\n%s", want, conf)
-		}
-	}
+	)
 	if n := strings.Count(conf, "'127.0.0.1:15301', name"); n != 1 {
 		t.Errorf("backend both live and staged appears %d times, want once (live):\n%s", n, conf)
 	}
 	if _, err := exec.LookPath("dnsdist"); err != nil {
 		return
 	}
-	writeKey(t, dir)
-	path := filepath.Join(dir, "dnsdist.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("dnsdist", "--check-config", "-C", path).CombinedOutput(); err != nil {
-		t.Fatalf("dnsdist --check-config: %v\n%s", err, out)
-	}
+	checkConfig(t, dir, conf)
 }
 
 func TestHealthCheck(t *testing.T) {
@@ -101,32 +104,15 @@ func TestHealthCheck(t *testing.T) {
 // on rendered configs, the same check the role makes before installing one.
 func TestRenderedConfigPassesCheckConfig(t *testing.T) {
 	lbtest.NeedTools(t, "dnsdist")
-	for name, backends := range map[string][]string{
-		"one backend": {"127.0.0.1:15301"},
-		"no backends": nil,
-		"ipv6":        {"[::1]:15302"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			writeKey(t, dir)
-			conf, err := Render(testData(dir, backends...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(dir, "dnsdist.conf")
-			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			out, err := exec.Command("dnsdist", "--check-config", "-C", path).CombinedOutput()
-			if err != nil {
-				t.Fatalf("dnsdist --check-config: %v\n%s\n%s", err, out, conf)
-			}
-		})
-	}
+	lbtest.RenderedPass(t, "dnsdist.conf", func(t *testing.T, dir string, backends []string) string {
+		writeKey(t, dir)
+		return mustRender(t, testData(dir, backends...))
+	}, checkCommand)
 }
 
 func TestRenderRejects(t *testing.T) {
-	for name, mutate := range map[string]func(*TemplateData){
+	valid := func() TemplateData { return testData("/srv/lb1", "127.0.0.1:15301") }
+	lbtest.RenderRejects(t, valid, Render, map[string]func(*TemplateData){
 		"listen hostname":        func(d *TemplateData) { d.Listen = "lb1.example.net:53" },
 		"listen without port":    func(d *TemplateData) { d.Listen = "127.0.0.1" },
 		"listen port 0":          func(d *TemplateData) { d.Listen = "127.0.0.1:0" },
@@ -143,16 +129,7 @@ func TestRenderRejects(t *testing.T) {
 		"check type lower case":  func(d *TemplateData) { d.CheckType = "soa" },
 		"ipv6 zone in backend":   func(d *TemplateData) { d.Backends = []string{"[fe80::1%eth0]:53"} },
 		"backend port too large": func(d *TemplateData) { d.Backends = []string{"127.0.0.1:70000"} },
-	} {
-		t.Run(name, func(t *testing.T) {
-			data := testData("/srv/lb1", "127.0.0.1:15301")
-			mutate(&data)
-			_, err := Render(data)
-			if got, want := dnsroll.ErrorCode(err), dnsroll.EINVALID; got != want {
-				t.Fatalf("Render error code = %q (%v), want %q", got, err, want)
-			}
-		})
-	}
+	})
 }
 
 func writeKey(t *testing.T, dir string) {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 )
@@ -88,32 +87,21 @@ func TestRenderNoBackends(t *testing.T) {
 // configs, the same check the role makes before installing one.
 func TestRenderedConfigPassesNginxT(t *testing.T) {
 	needNginx(t)
-	for name, backends := range map[string][]string{
-		"one backend": {"127.0.0.1:15301"},
-		"no backends": nil,
-		"ipv6":        {"[::1]:15302"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			conf, err := Render(labData(t, dir, backends...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(dir, "nginx.conf")
-			if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			out, err := exec.Command("nginx", "-e", filepath.Join(dir, "error.log"), "-t", "-q", "-c", path).CombinedOutput()
-			if err != nil {
-				t.Fatalf("nginx -t: %v\n%s\n%s", err, out, conf)
-			}
-		})
-	}
+	lbtest.RenderedPass(t, "nginx.conf", func(t *testing.T, dir string, backends []string) string {
+		conf, err := Render(labData(t, dir, backends...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return conf
+	}, func(path string) *exec.Cmd {
+		return exec.Command("nginx", "-e", filepath.Join(filepath.Dir(path), "error.log"), "-t", "-q", "-c", path)
+	})
 }
 
 func TestRenderRejects(t *testing.T) {
 	dir := t.TempDir()
-	for name, mutate := range map[string]func(*TemplateData){
+	valid := func() TemplateData { return labData(t, dir, "127.0.0.1:15301") }
+	lbtest.RenderRejects(t, valid, Render, map[string]func(*TemplateData){
 		"listen without port":   func(d *TemplateData) { d.Listen = "127.0.0.1" },
 		"listen port 0":         func(d *TemplateData) { d.Listen = "127.0.0.1:0" },
 		"listen port too big":   func(d *TemplateData) { d.Listen = "127.0.0.1:70000" },
@@ -127,16 +115,7 @@ func TestRenderRejects(t *testing.T) {
 		"negative worker count": func(d *TemplateData) { d.Workers = -1 },
 		"empty listen address":  func(d *TemplateData) { d.Listen = "" },
 		"hostname with _":       func(d *TemplateData) { d.Backends = []string{"under_score:53"} },
-	} {
-		t.Run(name, func(t *testing.T) {
-			data := labData(t, dir, "127.0.0.1:15301")
-			mutate(&data)
-			_, err := Render(data)
-			if got, want := dnsroll.ErrorCode(err), dnsroll.EINVALID; got != want {
-				t.Fatalf("Render error code = %q (%v), want %q", got, err, want)
-			}
-		})
-	}
+	})
 }
 
 func TestRenderAcceptsHostname(t *testing.T) {
