@@ -17,6 +17,18 @@ func wantErrType(t *testing.T, err error, typ string) {
 	}
 }
 
+// runFails runs the rollout and checks that it fails with an error of
+// type typ whose failure says failure.
+func (h *harness) runFails(t *testing.T, typ, failure string) Status {
+	t.Helper()
+	st, err := h.run(t)
+	wantErrType(t, err, typ)
+	if !strings.Contains(st.Failure, failure) {
+		t.Errorf("failure = %q, want it to say %q", st.Failure, failure)
+	}
+	return st
+}
+
 func (h *harness) callIndex(prefix string) int {
 	for i, c := range h.rec.calls {
 		if strings.HasPrefix(c, prefix) {
@@ -59,11 +71,7 @@ func TestApprovalArrives(t *testing.T) {
 
 func TestApprovalTimesOut(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 2h, bake: 0s}", "")
-	st, err := h.run(t)
-	wantErrType(t, err, ErrTypeAborted)
-	if !strings.Contains(st.Failure, "not approved within 2h0m0s") {
-		t.Errorf("failure = %q", st.Failure)
-	}
+	h.runFails(t, ErrTypeAborted, "not approved within 2h0m0s")
 	// Green was staged, never given traffic, and is released before it
 	// is deleted.
 	if h.rec.has("Flip") || h.rec.has("Switch lb1 ns1-next") || !h.rec.has("Switch lb1 ns1") || !h.rec.has("DeleteGreen") || h.rec.has("DeleteServer") {
@@ -91,11 +99,7 @@ func TestRollbackDuringBake(t *testing.T) {
 
 func TestPostSwitchFailureRollsBackAutomatically(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}", "VerifyLoadBalancers")
-	st, err := h.run(t)
-	wantErrType(t, err, ErrTypeRolledBack)
-	if !strings.Contains(st.Failure, "rolled back automatically") {
-		t.Errorf("failure = %q", st.Failure)
-	}
+	st := h.runFails(t, ErrTypeRolledBack, "rolled back automatically")
 	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" || h.rec.has("DeleteServer") {
 		t.Errorf("lbs %s, calls %v", got, h.rec.calls)
 	}

@@ -178,6 +178,18 @@ func signalAt(env *testsuite.TestWorkflowEnvironment, d time.Duration, name stri
 	}, d)
 }
 
+// runLBReplace runs a replacement to its end and checks that it ends in
+// phase want.
+func runLBReplace(t *testing.T, env *testsuite.TestWorkflowEnvironment, in LBReplaceInput, want Phase) LBReplaceStatus {
+	t.Helper()
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	st := lbResult(t, env)
+	if st.Phase != want {
+		t.Fatalf("phase %s, want %s; failure %q", st.Phase, want, st.Failure)
+	}
+	return st
+}
+
 func lbResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) LBReplaceStatus {
 	t.Helper()
 	if !env.IsWorkflowCompleted() {
@@ -208,12 +220,7 @@ func TestLBReplaceManualGlueOrderAndDrain(t *testing.T) {
 	env, w := newLBReplaceEnv(t, true)
 	signalAt(env, 10*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"})
 	signalAt(env, 20*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"}, func() { w.setParent(newGlue) })
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
-	st := lbResult(t, env)
-
-	if st.Phase != PhaseSucceeded {
-		t.Fatalf("phase %s, failure %q", st.Phase, st.Failure)
-	}
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
 	if !hasEvent(st, "glue-updated refused: the parent still serves") {
 		t.Errorf("the premature glue-updated was not refused; events: %+v", st.Events)
 	}
@@ -284,12 +291,7 @@ func TestLBReplaceAbortRestoresGlueAndDeletesNew(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
 	w.busyFor = -1
 	signalAt(env, 2*time.Minute, SignalAbort, SignalInput{Reason: "kernel regression", By: "bob"})
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
-	st := lbResult(t, env)
-
-	if st.Phase != PhaseAborted {
-		t.Fatalf("phase %s, failure %q", st.Phase, st.Failure)
-	}
+	st := runLBReplace(t, env, lbInput(), PhaseAborted)
 	if !registrar.Equal(w.parent, oldGlue) {
 		t.Errorf("the parent serves %v after the abort, want the old glue", w.parent)
 	}
@@ -315,12 +317,7 @@ func TestLBReplaceGlueNeverUpdatedAbortRestores(t *testing.T) {
 	env, w := newLBReplaceEnv(t, true)
 	signalAt(env, 5*time.Minute, SignalGlueUpdated, "done, I think")
 	signalAt(env, 30*time.Minute, SignalAbort, "registrar is down")
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
-	st := lbResult(t, env)
-
-	if st.Phase != PhaseAborted {
-		t.Fatalf("phase %s, failure %q", st.Phase, st.Failure)
-	}
+	st := runLBReplace(t, env, lbInput(), PhaseAborted)
 	if !hasEvent(st, "glue-updated refused") {
 		t.Errorf("the premature glue-updated was not refused; events: %+v", st.Events)
 	}
@@ -345,12 +342,7 @@ func TestLBReplaceForceDrainRecorded(t *testing.T) {
 	w.busyFor = -1
 	signalAt(env, 8*time.Minute, SignalForceDrain, SignalInput{})
 	signalAt(env, 9*time.Minute, SignalForceDrain, SignalInput{Reason: "a resolver ignores TTLs", By: "carol"})
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
-	st := lbResult(t, env)
-
-	if st.Phase != PhaseSucceeded {
-		t.Fatalf("phase %s, failure %q", st.Phase, st.Failure)
-	}
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
 	if !hasEvent(st, "force-drain refused: give a reason") {
 		t.Errorf("force-drain without a reason was not refused: %+v", st.Events)
 	}
