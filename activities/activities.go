@@ -29,6 +29,9 @@ type Activities struct {
 	Ansible PlaybookRunner
 	// Drivers maps config.LoadBalancer.Driver ("nginx") to its implementation.
 	Drivers map[string]LoadBalancer
+	// Registrars make the registrars a load balancer replacement may name,
+	// besides manual, which needs no configuration ("route53domains").
+	Registrars map[string]RegistrarMaker
 	// HostKeys keeps the host keys of servers the rollout creates; nil
 	// keeps none (connection local, tests).
 	HostKeys HostKeys

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/dnstest"
 	"github.com/dnsroll/dnsroll/zone"
 )
 
@@ -47,21 +47,11 @@ func serveZone(t *testing.T, text string) string {
 // fills it in for the query req.
 func serveUDP(t *testing.T, answer func(req, reply *dns.Msg)) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
+	return dnstest.ServeUDP(t, func(req, m *dns.Msg) {
 		m.Authoritative = true
 		m.SetEdns0(1232, false)
 		answer(req, m)
-		_ = w.WriteMsg(m)
-	})}
-	go func() { _ = srv.ActivateAndServe() }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return pc.LocalAddr().String()
+	})
 }
 
 func verifyInput(t *testing.T, expectChanges bool, text string) VerifyInput {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -27,6 +30,11 @@ type ParentInput struct {
 	// Child, when set, is a server of the domain itself (a load balancer's
 	// address) asked for the zone's own NS TTL.
 	Child string `json:"child,omitempty"`
+	// Registrar, when set, is also checked: this worker knows the name and,
+	// for a registrar with an API, can read the domain there. The
+	// replacement's first check sets it, so that a wrong name or missing
+	// credentials stop it before anything is created.
+	Registrar string `json:"registrar,omitempty"`
 }
 
 // ParentResult is what the parent serves now.
@@ -49,6 +57,9 @@ func (a *Activities) CheckParent(ctx context.Context, in ParentInput) (ParentRes
 	}
 	ref, err := registrar.Check(ctx, servers, in.Domain)
 	if err != nil {
+		return ParentResult{}, failure(ctx, err)
+	}
+	if err := a.checkRegistrar(ctx, in.Registrar, servers, in.Domain); err != nil {
 		return ParentResult{}, failure(ctx, err)
 	}
 	res := ParentResult{Attempt: attempt(ctx), NS: ref.NS, NSTTL: ref.NSTTL, GlueTTL: ref.GlueTTL}
@@ -98,7 +109,8 @@ func zoneNSTTL(ctx context.Context, server, domain string) (time.Duration, error
 
 // SetGlueInput asks the registrar for a delegation.
 type SetGlueInput struct {
-	// Registrar is "manual" (the default): a person changes the glue.
+	// Registrar names the registrar: "manual" (the default, a person
+	// changes the glue) or one the worker built (Activities.Registrars).
 	Registrar string                 `json:"registrar,omitempty"`
 	Domain    string                 `json:"domain"`
 	Parent    []string               `json:"parent"`
@@ -116,7 +128,11 @@ type SetGlueResult struct {
 // *ActionRequired is a result, not an error: the workflow shows its
 // instructions and waits for the operator.
 func (a *Activities) SetGlue(ctx context.Context, in SetGlueInput) (SetGlueResult, error) {
-	reg, err := a.registrarFor(in)
+	parent, err := parseParent(in.Parent)
+	if err != nil {
+		return SetGlueResult{}, failure(ctx, err)
+	}
+	reg, err := a.registrarFor(ctx, in.Registrar, parent)
 	if err != nil {
 		return SetGlueResult{}, failure(ctx, err)
 	}
@@ -131,16 +147,46 @@ func (a *Activities) SetGlue(ctx context.Context, in SetGlueInput) (SetGlueResul
 	return SetGlueResult{Attempt: attempt(ctx)}, nil
 }
 
-func (a *Activities) registrarFor(in SetGlueInput) (registrar.Registrar, error) {
-	switch in.Registrar {
-	case "", "manual":
-		parent, err := parseParent(in.Parent)
-		if err != nil {
-			return nil, err
-		}
+// ManualRegistrar is the name of the registrar every worker has: a
+// person changes the glue (package registrar/manual).
+const ManualRegistrar = "manual"
+
+// RegistrarMaker builds a registrar for a replacement whose parent zone's
+// servers are parent. The worker makes these from its own configuration,
+// so credentials never travel in workflow input or history.
+type RegistrarMaker func(ctx context.Context, parent []netip.AddrPort) (registrar.Registrar, error)
+
+// registrarFor makes the registrar called name; a name the worker has no
+// registrar for is invalid input, naming those it has.
+func (a *Activities) registrarFor(ctx context.Context, name string, parent []netip.AddrPort) (registrar.Registrar, error) {
+	if name == "" || name == ManualRegistrar {
 		return &manual.Registrar{Parent: parent}, nil
 	}
-	return nil, dnsroll.Errorf(dnsroll.EINVALID, "registrar: %q is not wired into the worker yet; use manual", in.Registrar)
+	mk, ok := a.Registrars[name]
+	if !ok {
+		names := append([]string{ManualRegistrar}, slices.Sorted(maps.Keys(a.Registrars))...)
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "registrar: %q is not a registrar this worker has; set registrar to one of %s (see docs/load-balancers.md)", name, strings.Join(names, ", "))
+	}
+	reg, err := mk(ctx, parent)
+	if err != nil {
+		return nil, fmt.Errorf("registrar %s: %w", name, err)
+	}
+	return reg, nil
+}
+
+// checkRegistrar makes the named registrar and, unless it is manual, reads
+// the domain's delegation through it: the worker's credentials work and
+// the domain is in the account.
+func (a *Activities) checkRegistrar(ctx context.Context, name string, parent []netip.AddrPort, domain string) error {
+	if name == "" || name == ManualRegistrar {
+		return nil
+	}
+	reg, err := a.registrarFor(ctx, name, parent)
+	if err != nil {
+		return err
+	}
+	_, err = reg.Glue(ctx, domain)
+	return err
 }
 
 // LoadBalancerInput names one load balancer of a fleet.

@@ -6,11 +6,13 @@ package worker
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -27,11 +29,14 @@ import (
 	"github.com/dnsroll/dnsroll/linode"
 	"github.com/dnsroll/dnsroll/preflight"
 	"github.com/dnsroll/dnsroll/provision"
+	"github.com/dnsroll/dnsroll/registrar"
+	"github.com/dnsroll/dnsroll/registrar/route53domains"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
 // Config is everything a worker needs besides its Temporal client. Secrets
-// (the Linode token) come from the environment and never reach history.
+// (the Linode token, AWS credentials) come from the environment and never
+// reach history.
 type Config struct {
 	// FleetDir holds one <fleet>.yaml per fleet.
 	FleetDir string
@@ -55,6 +60,10 @@ type Config struct {
 	// HostKeyChecking is the host key policy; empty means trust on first
 	// use. FromEnv reads it from ANSIBLE_HOST_KEY_CHECKING.
 	HostKeyChecking hostkeys.Mode
+	// Route53DomainsEndpoint replaces the Route 53 Domains API URL (the
+	// lab's route53sim); empty is AWS itself. Its credentials are the AWS
+	// SDK's to find (see Registrars), never the worker's.
+	Route53DomainsEndpoint string
 	// Channels is the pool of SSH connections, kept open, that load
 	// balancer flips go through; the caller closes it on shutdown (see
 	// ChannelPool). Nil makes NewActivities open one that is never closed,
@@ -83,6 +92,9 @@ func (c *Config) FromEnv() error {
 	}
 	if c.KnownHostsFile == "" {
 		c.KnownHostsFile = os.Getenv("DNSROLL_KNOWN_HOSTS")
+	}
+	if c.Route53DomainsEndpoint == "" {
+		c.Route53DomainsEndpoint = os.Getenv("DNSROLL_ROUTE53DOMAINS_ENDPOINT")
 	}
 	if c.HostKeyChecking == "" {
 		mode, err := hostkeys.ModeFromEnv(os.Getenv("ANSIBLE_HOST_KEY_CHECKING"))
@@ -152,14 +164,15 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 		}
 	}
 	return &activities.Activities{
-		Cloud:    cloud,
-		Target:   cfg.Target(),
-		Ansible:  runner,
-		HostKeys: hk,
-		Drivers:  Drivers(runner, labDir, cfg.Channels),
-		Fleets:   FleetLoader(cfg.FleetDir),
-		Place:    config.PlaceIn(labDir),
-		WebUIURL: cfg.WebUIURL,
+		Cloud:      cloud,
+		Target:     cfg.Target(),
+		Ansible:    runner,
+		HostKeys:   hk,
+		Drivers:    Drivers(runner, labDir, cfg.Channels),
+		Registrars: cfg.Registrars(),
+		Fleets:     FleetLoader(cfg.FleetDir),
+		Place:      config.PlaceIn(labDir),
+		WebUIURL:   cfg.WebUIURL,
 	}, nil
 }
 
@@ -218,6 +231,24 @@ func Drivers(runner activities.PlaybookRunner, labDir string, channels lb.Opener
 	return map[string]activities.LoadBalancer{
 		"nginx":   &nginx.Driver{Runner: runner, Place: place, Progress: heartbeat, Channels: channels},
 		"dnsdist": &dnsdist.Driver{Runner: runner, Place: place, Progress: heartbeat, Channels: channels},
+	}
+}
+
+// Registrars are the registrars a load balancer replacement may name
+// besides manual. route53domains reads the standard AWS configuration
+// (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance
+// role...) each time it is made: a worker starts without any, and a
+// replacement that names it without them stops at its first check, before
+// anything is created. The region is always route53domains.Region.
+func (c Config) Registrars() map[string]activities.RegistrarMaker {
+	return map[string]activities.RegistrarMaker{
+		route53domains.Name: func(ctx context.Context, _ []netip.AddrPort) (registrar.Registrar, error) {
+			cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(route53domains.Region))
+			if err != nil {
+				return nil, fmt.Errorf("AWS configuration: %w; fix the worker's AWS_* environment or ~/.aws files", err)
+			}
+			return route53domains.New(cfg, c.Route53DomainsEndpoint), nil
+		},
 	}
 }
 

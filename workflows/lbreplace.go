@@ -69,7 +69,8 @@ type LBReplaceInput struct {
 	// Parent are the parent zone's servers (host:port) that the delegation
 	// is checked at.
 	Parent []string `json:"parent"`
-	// Registrar is "manual" (the default).
+	// Registrar is "manual" (the default) or "route53domains", which the
+	// worker configures (docs/load-balancers.md).
 	Registrar   string `json:"registrar,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	RequestedBy string `json:"requested_by,omitempty"`
@@ -265,7 +266,9 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 
 	r.st.Phase = PhaseCheckingParent
 	var parent activities.ParentResult
-	if err := r.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, r.parentInput(""), &parent); err != nil {
+	check := r.parentInput("")
+	check.Registrar = r.in.Registrar // checked here, before anything is created
+	if err := r.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, check, &parent); err != nil {
 		return err
 	}
 	r.st.Glue.Old = parent.NS

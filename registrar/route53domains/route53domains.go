@@ -18,6 +18,13 @@ import (
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
+// Name is the driver's name in a replacement's input (registrar).
+const Name = "route53domains"
+
+// Region is where the Route 53 Domains API lives: us-east-1 only,
+// whatever region the rest of an AWS configuration names.
+const Region = "us-east-1"
+
 // API is the part of the Route 53 Domains client the driver uses; the
 // SDK's *route53domains.Client is one.
 type API interface {
@@ -37,11 +44,11 @@ type Registrar struct {
 var _ registrar.Registrar = (*Registrar)(nil)
 
 // New returns a driver for the SDK client made from cfg. endpoint, when
-// not empty, replaces the AWS endpoint (the lab's simulator); Route 53
-// Domains lives in us-east-1 only, which is the region when cfg has none.
+// not empty, replaces the AWS endpoint (the lab's simulator); Region is
+// the region when cfg has none.
 func New(cfg aws.Config, endpoint string) *Registrar {
 	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		cfg.Region = Region
 	}
 	client := r53d.NewFromConfig(cfg, func(o *r53d.Options) {
 		if endpoint != "" {

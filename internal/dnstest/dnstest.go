@@ -1,0 +1,30 @@
+// Package dnstest serves DNS from a test: a function fills in each reply,
+// on a loopback UDP port that closes when the test ends.
+package dnstest
+
+import (
+	"net"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// ServeUDP serves DNS over UDP on a loopback port until tb ends and
+// returns its address. Each reply starts as dns.Msg.SetReply of the query;
+// answer fills in the rest.
+func ServeUDP(tb testing.TB, answer func(req, reply *dns.Msg)) string {
+	tb.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		answer(req, m)
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	tb.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
