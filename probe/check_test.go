@@ -6,12 +6,7 @@ import (
 	"testing"
 )
 
-const expectZone = `$ORIGIN example.com.
-$TTL 300
-@       SOA ns1 hostmaster 7 7200 900 1209600 300
-        NS  ns1
-        MX  10 mail
-ns1     A   192.0.2.1
+const expectZone = exampleApex + `@       MX  10 mail
 www     A   192.0.2.10
         AAAA 2001:db8::10
 a.deep  TXT "x"

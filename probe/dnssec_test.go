@@ -25,12 +25,7 @@ func signZone(t *testing.T, origin, text, start, end string, nsec3 bool) string 
 	return signed
 }
 
-const unsignedZone = `$ORIGIN example.com.
-$TTL 300
-@       SOA   ns1 hostmaster 7 7200 900 1209600 300
-        NS    ns1
-ns1     A     192.0.2.1
-www     A     192.0.2.10
+const unsignedZone = exampleApex + `www     A     192.0.2.10
         AAAA  2001:db8::10
 alias   CNAME www
 *.wild  TXT   "wild"

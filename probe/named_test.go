@@ -39,12 +39,7 @@ func startNamed(t *testing.T, origin, text string) string {
 // an escaped name, an unknown type, DNAME, CNAME loops and a chain past
 // BIND's limit, an RRset split with two TTLs, $GENERATE, a delegation
 // with glue and DS, a wildcard.
-const realZone = `$ORIGIN example.com.
-$TTL 300
-@       SOA   ns1 hostmaster 7 7200 900 1209600 300
-        NS    ns1
-ns1     A     192.0.2.1
-www     A     192.0.2.10
+const realZone = exampleApex + `www     A     192.0.2.10
 h       HTTPS 1 . port=8443 alpn=h2
 _25._tcp.mail TLSA 3 1 1 ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789
 n       NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:info@example\.com!" .

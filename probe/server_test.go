@@ -38,6 +38,15 @@ www   AAAA 2001:db8::10
 txt   TXT "v=spf1 -all"
 `
 
+// exampleApex starts the example.com test zones: serial 7, one
+// nameserver with its address.
+const exampleApex = `$ORIGIN example.com.
+$TTL 300
+@       SOA ns1 hostmaster 7 7200 900 1209600 300
+        NS  ns1
+ns1     A   192.0.2.1
+`
+
 // testServer is an in-process authoritative server for one zone, on one
 // loopback port for both UDP and TCP.
 type testServer struct {
