@@ -99,7 +99,7 @@ func TestRollbackDuringBake(t *testing.T) {
 
 func TestPostSwitchFailureRollsBackAutomatically(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}", "VerifyLoadBalancers")
-	st := h.runFails(t, ErrTypeRolledBack, "rolled back automatically")
+	h.runFails(t, ErrTypeRolledBack, "rolled back automatically")
 	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" || h.rec.has("DeleteServer") {
 		t.Errorf("lbs %s, calls %v", got, h.rec.calls)
 	}
