@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -27,22 +28,29 @@ zones:
   - {name: example.com, file: "zones/{revision}/example.com.zone"}
 `
 
-// dir writes fleetText (with edits) as prod.yaml and revision A's zone.
-func dir(t *testing.T, edit func(string) string) string {
+// dir writes a fleets directory: fleetText (with edits) as prod.yaml,
+// revision A's zone, and files (path: text), which may replace either.
+func dir(t *testing.T, edit func(string) string, files map[string]string) string {
 	t.Helper()
+	fsys := fstest.MapFS{"prod.yaml": {Data: []byte(edit(fleetText))}, "zones/A/example.com.zone": {Data: []byte(zoneText)}}
+	for path, text := range files {
+		fsys[path] = &fstest.MapFile{Data: []byte(text)}
+	}
 	d := t.TempDir()
-	write(t, filepath.Join(d, "zones", "A", "example.com.zone"), zoneText)
-	write(t, filepath.Join(d, "prod.yaml"), edit(fleetText))
+	if err := os.CopyFS(d, fsys); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 
-func write(t *testing.T, path, text string) {
+// wantErr fails unless err contains want, or is nil when want is "".
+func wantErr(t *testing.T, err error, want string) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("err = %v, want none", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("err = %v, want one containing %q", err, want)
 	}
 }
 
@@ -73,21 +81,14 @@ func TestFile(t *testing.T) {
 		{"machine lab load balancers against a simulated API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) }, "A", sim, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			d := dir(t, tt.edit)
-			write(t, filepath.Join(d, "zones", "bad", "example.com.zone"), "this is not a zone\n")
-			err := File(filepath.Join(d, "prod.yaml"), tt.revision, tt.target)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("err = %v, want none", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("err = %v, want one containing %q", err, tt.want)
-			}
+			d := dir(t, tt.edit, map[string]string{"zones/bad/example.com.zone": "this is not a zone\n"})
+			wantErr(t, File(filepath.Join(d, "prod.yaml"), tt.revision, tt.target), tt.want)
 		})
 	}
 }
 
 func TestZonesAreInvalidInput(t *testing.T) {
-	d := dir(t, same)
+	d := dir(t, same, nil)
 	f, err := config.Load(filepath.Join(d, "prod.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -105,11 +106,14 @@ func TestDir(t *testing.T) {
 	if err := Dir(filepath.Join(t.TempDir(), "nosuchdir"), Target{}); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("a missing fleets directory: %v", err)
 	}
-	d := dir(t, same)
+	d := dir(t, same, nil)
 	if err := Dir(d, Target{Known: true, RealLinode: true, SSHKeys: 1}); err != nil {
 		t.Errorf("a good directory: %v", err)
 	}
-	write(t, filepath.Join(d, "broken.yaml"), strings.Replace(fleetText, "fleet: prod", "fleet: broken", 1)+"load_balancers: [{name: lb1, address: \"192.0.2.1:99999\", fronts: ns1}]\n")
+	broken := strings.Replace(fleetText, "fleet: prod", "fleet: broken", 1) + "load_balancers: [{name: lb1, address: \"192.0.2.1:99999\", fronts: ns1}]\n"
+	if err := os.WriteFile(filepath.Join(d, "broken.yaml"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := Dir(d, Target{}); err == nil || !strings.Contains(err.Error(), "broken.yaml") {
 		t.Errorf("a directory with a broken fleet: %v, want an error naming broken.yaml", err)
 	}
@@ -147,16 +151,8 @@ func TestZonesChecksTheChainOfTrust(t *testing.T) {
 		{"keys rolled before the DS", rolled, "zones[1].file: zone sub.example.com.: no key of its DNSKEY set matches the DS records its parent example.com. holds"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			d := dir(t, withChild)
-			write(t, filepath.Join(d, "zones", "A", "example.com.zone"), parent+ds)
-			write(t, filepath.Join(d, "zones", "A", "sub.example.com.zone"), tt.child)
-			err := File(filepath.Join(d, "prod.yaml"), "A", Target{})
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("err = %v, want none", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("err = %v, want %q", err, tt.want)
-			}
+			d := dir(t, withChild, map[string]string{"zones/A/example.com.zone": parent + ds, "zones/A/sub.example.com.zone": tt.child})
+			wantErr(t, File(filepath.Join(d, "prod.yaml"), "A", Target{}), tt.want)
 		})
 	}
 }
