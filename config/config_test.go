@@ -7,19 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dnsroll/dnsroll/internal/fleettest"
 )
 
-const valid = `
-fleet: prod
-nameservers:
-  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
-  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}
-load_balancers:
-  - {name: lb1, address: "192.0.2.1:53", fronts: ns1}
-  - {name: lb2, address: "192.0.2.2:53", fronts: ns2}
-zones:
-  - {name: example.com, file: zones/example.com.zone}
-`
+// valid is a config that passes, which the tests below break one field at
+// a time.
+var valid = fleettest.YAML("prod", "192.0.2.1:53", "192.0.2.2:53")
 
 func TestParseDefaults(t *testing.T) {
 	f, err := Parse([]byte(valid))

@@ -174,7 +174,7 @@ func launchLab(t *testing.T, fleetDir string, fleet *config.Fleet, opts lab.Opti
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Stop)
-	c, err := client.Dial(client.Options{HostPort: l.TemporalAddress(), Logger: nopLogger{}})
+	c, err := client.Dial(client.Options{HostPort: l.TemporalAddress(), Logger: lab.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,10 +329,3 @@ func keys(m map[string]dnsroll.Server) []string {
 	}
 	return out
 }
-
-type nopLogger struct{}
-
-func (nopLogger) Debug(string, ...any) {}
-func (nopLogger) Info(string, ...any)  {}
-func (nopLogger) Warn(string, ...any)  {}
-func (nopLogger) Error(string, ...any) {}

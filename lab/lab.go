@@ -265,7 +265,7 @@ func (l *Lab) Stop() {
 	for _, d := range vms {
 		_ = stopVM(d)
 	}
-	if l.temporal != nil && l.temporal.cmd != nil {
+	if l.temporal != nil {
 		l.temporal.stop()
 	}
 	if l.simSrv != nil {

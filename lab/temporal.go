@@ -2,7 +2,10 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -12,8 +15,10 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/dnsroll/dnsroll/internal/child"
 	"github.com/dnsroll/dnsroll/internal/childenv"
 	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -21,10 +26,9 @@ import (
 
 // devServer is a `temporal server start-dev` process.
 type devServer struct {
-	cmd     *exec.Cmd
+	proc    *child.Proc
 	address string
 	uiURL   string
-	done    chan struct{}
 }
 
 // SearchAttributes are the custom search attributes the lab registers, as
@@ -53,7 +57,7 @@ func startDevServer(ctx context.Context, opts Options) (*devServer, error) {
 	for _, sa := range SearchAttributes {
 		args = append(args, "--search-attribute", sa)
 	}
-	s := &devServer{address: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
+	s := &devServer{address: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	if opts.Headless {
 		args = append(args, "--headless")
 	} else {
@@ -64,62 +68,37 @@ func startDevServer(ctx context.Context, opts Options) (*devServer, error) {
 		args = append(args, "--ui-port", strconv.Itoa(ui))
 		s.uiURL = fmt.Sprintf("http://127.0.0.1:%d", ui)
 	}
-	logf, err := os.Create(filepath.Join(opts.Dir, "temporal.log"))
-	if err != nil {
+	logFile := filepath.Join(opts.Dir, "temporal.log")
+	if err := os.Remove(logFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	s.cmd = exec.Command(opts.TemporalBin, args...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.Env = childenv.Minimal()
-	// Its own process group, and it dies with us even on kill -9.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
+	cmd := exec.Command(opts.TemporalBin, args...)
+	cmd.Env = childenv.Minimal()
+	if s.proc, err = child.Start(cmd, logFile); err != nil {
 		return nil, fmt.Errorf("lab: start temporal (run `make tools`?): %w", err)
 	}
-	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
-	if err := s.waitReady(ctx, 90*time.Second); err != nil {
+	if err := s.proc.WaitFor(ctx, 90*time.Second, 300*time.Millisecond, s.healthy); err != nil {
 		s.stop()
-		return nil, fmt.Errorf("lab: temporal dev server not ready (see %s): %w", logf.Name(), err)
+		return nil, fmt.Errorf("lab: temporal dev server not ready (see %s): %w", logFile, err)
 	}
 	return s, nil
 }
 
-func (s *devServer) waitReady(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return fmt.Errorf("exited early")
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		c, err := client.Dial(client.Options{HostPort: s.address, Logger: quietLogger{}})
-		if err == nil {
-			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
-			c.Close()
-			if err == nil {
-				return nil
-			}
-		}
-		last = err
-		time.Sleep(300 * time.Millisecond)
+func (s *devServer) healthy(ctx context.Context) error {
+	c, err := client.Dial(client.Options{HostPort: s.address, Logger: QuietLogger()})
+	if err != nil {
+		return err
 	}
-	return last
+	defer c.Close()
+	_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
 }
 
+// stop stops the dev server this lab started; one it was only given the
+// address of keeps running.
 func (s *devServer) stop() {
-	if s.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
+	if s.proc != nil {
+		s.proc.Stop(syscall.SIGTERM, 15*time.Second)
 	}
 }
 
@@ -134,10 +113,6 @@ func portOrFree(p int) (int, error) {
 // another process will bind; see package freeport for why not port 0.
 func FreePort() (int, error) { return freeport.Loopback() }
 
-// quietLogger drops the SDK's connection-retry noise while waiting.
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
+// QuietLogger is a Temporal SDK logger that drops everything: the
+// connection-retry noise of a client that dials a server still starting.
+func QuietLogger() log.Logger { return log.NewStructuredLogger(slog.New(slog.DiscardHandler)) }

@@ -18,20 +18,11 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/fleettest"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
-const labFleet = `
-fleet: test
-nameservers:
-  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
-  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}
-load_balancers:
-  - {name: lb1, address: "127.0.0.1:5301", fronts: ns1}
-  - {name: lb2, address: "127.0.0.1:5302", fronts: ns2}
-zones:
-  - {name: example.com, file: zones/example.com.zone}
-ansible: {connection: local}
+var labFleet = fleettest.YAML("test", "127.0.0.1:5301", "127.0.0.1:5302") + `ansible: {connection: local}
 rollout: {bake: 0s}
 `
 

@@ -33,6 +33,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/dnsroll/dnsroll/internal/child"
 	"github.com/dnsroll/dnsroll/lab"
 )
 
@@ -59,8 +60,8 @@ type Cluster struct {
 	dir    string // state: pgdata, server config, logs
 	pgPort int
 	ports  serverPorts
-	pg     *proc
-	server *proc
+	pg     *child.Proc
+	server *child.Proc
 }
 
 // serverPorts are the server's listening ports: gRPC and membership of
@@ -144,7 +145,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		if attempt == 3 || !errors.Is(err, errExited) {
+		if attempt == 3 || !errors.Is(err, child.ErrExited) {
 			return err
 		}
 		fmt.Fprintf(c.opts.Log, "cluster: %v\ncluster: trying again on other ports\n", err)
@@ -164,10 +165,10 @@ func (c *Cluster) Dir() string { return c.dir }
 // Stop stops the server and PostgreSQL and removes their state.
 func (c *Cluster) Stop() {
 	if c.server != nil {
-		c.server.stop(syscall.SIGTERM, 20*time.Second)
+		c.server.Stop(syscall.SIGTERM, 20*time.Second)
 	}
 	if c.pg != nil {
-		c.pg.stop(syscall.SIGINT, 20*time.Second) // fast shutdown
+		c.pg.Stop(syscall.SIGINT, 20*time.Second) // fast shutdown
 	}
 	_ = os.RemoveAll(c.dir)
 }
@@ -175,14 +176,14 @@ func (c *Cluster) Stop() {
 // RestartServer stops the Temporal server gracefully and starts it again
 // on the same ports and database, as an operator's restart does.
 func (c *Cluster) RestartServer(ctx context.Context) error {
-	c.server.stop(syscall.SIGTERM, 20*time.Second)
+	c.server.Stop(syscall.SIGTERM, 20*time.Second)
 	return c.startServer(ctx)
 }
 
 // RestartPostgres stops PostgreSQL (fast shutdown: open connections are
 // cut) and starts it again; the server reconnects on its own.
 func (c *Cluster) RestartPostgres(ctx context.Context) error {
-	c.pg.stop(syscall.SIGINT, 20*time.Second)
+	c.pg.Stop(syscall.SIGINT, 20*time.Second)
 	return c.startPostgres(ctx)
 }
 
@@ -230,7 +231,8 @@ func (c *Cluster) startPostgres(ctx context.Context) error {
 		return err
 	}
 	// fsync off: the lab's data is thrown away, and the disk is shared.
-	p, err := startProc(filepath.Join(c.opts.PGBinDir, "postgres"), filepath.Join(c.dir, "postgres.log"), cred,
+	log := filepath.Join(c.dir, "postgres.log")
+	p, err := startProc(filepath.Join(c.opts.PGBinDir, "postgres"), log, cred,
 		"-D", c.pgData(), "-c", "listen_addresses=127.0.0.1", "-c", "port="+strconv.Itoa(c.pgPort),
 		"-c", "unix_socket_directories="+c.dir, "-c", "fsync=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200")
@@ -239,14 +241,14 @@ func (c *Cluster) startPostgres(ctx context.Context) error {
 	}
 	c.pg = p
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.pgPort))
-	if err := p.waitFor(ctx, 60*time.Second, func(context.Context) error {
+	if err := p.WaitFor(ctx, 60*time.Second, 300*time.Millisecond, func(context.Context) error {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			conn.Close()
 		}
 		return err
 	}); err != nil {
-		return fmt.Errorf("cluster: postgres not ready: %w\n%s", err, p.logTail())
+		return fmt.Errorf("cluster: postgres not ready: %w\n%s", err, logTail(log))
 	}
 	return nil
 }
@@ -279,14 +281,15 @@ func (c *Cluster) setupSchema(ctx context.Context, db, schema string) error {
 }
 
 func (c *Cluster) startServer(ctx context.Context) error {
-	p, err := startProc(filepath.Join(c.opts.BinDir, "temporal-server"), filepath.Join(c.dir, "server.log"), nil,
+	log := filepath.Join(c.dir, "server.log")
+	p, err := startProc(filepath.Join(c.opts.BinDir, "temporal-server"), log, nil,
 		"--root", c.dir, "--config", "config", "--env", "cluster", "--allow-no-auth", "start")
 	if err != nil {
 		return fmt.Errorf("cluster: start temporal-server: %w", err)
 	}
 	c.server = p
-	if err := p.waitFor(ctx, 90*time.Second, c.healthy); err != nil {
-		return fmt.Errorf("cluster: Temporal server not ready: %w\n%s", err, p.logTail())
+	if err := p.WaitFor(ctx, 90*time.Second, 300*time.Millisecond, c.healthy); err != nil {
+		return fmt.Errorf("cluster: Temporal server not ready: %w\n%s", err, logTail(log))
 	}
 	return nil
 }
@@ -294,7 +297,7 @@ func (c *Cluster) startServer(ctx context.Context) error {
 // healthy is true once the frontend answers and a namespace call reaches
 // persistence.
 func (c *Cluster) healthy(ctx context.Context) error {
-	cl, err := client.Dial(client.Options{HostPort: c.Address(), Logger: nopLogger{}})
+	cl, err := client.Dial(client.Options{HostPort: c.Address(), Logger: lab.QuietLogger()})
 	if err != nil {
 		return err
 	}
@@ -309,7 +312,7 @@ func (c *Cluster) healthy(ctx context.Context) error {
 // rollouts set (lab.SearchAttributes), then waits until the frontend
 // accepts them, since it learns of a new namespace from its cache.
 func (c *Cluster) register(ctx context.Context) error {
-	cl, err := client.Dial(client.Options{HostPort: c.Address(), Logger: nopLogger{}})
+	cl, err := client.Dial(client.Options{HostPort: c.Address(), Logger: lab.QuietLogger()})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
@@ -359,10 +362,3 @@ func (c *Cluster) register(ctx context.Context) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
-
-type nopLogger struct{}
-
-func (nopLogger) Debug(string, ...any) {}
-func (nopLogger) Info(string, ...any)  {}
-func (nopLogger) Warn(string, ...any)  {}
-func (nopLogger) Error(string, ...any) {}

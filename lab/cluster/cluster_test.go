@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -49,7 +50,7 @@ func TestClusterRunsWorkflowsAcrossPostgresRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	cl, err := client.Dial(client.Options{HostPort: c.Address(), Logger: nopLogger{}})
+	cl, err := client.Dial(client.Options{HostPort: c.Address(), Logger: lab.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
