@@ -49,6 +49,14 @@ type Backend interface {
 	// and returns the new run and that input. It returns an ENOTFOUND
 	// error for a rollout that does not exist, and ECONFLICT as Start.
 	Retry(ctx context.Context, run rollouts.Run) (rollouts.Run, workflows.RolloutInput, error)
+	// StartWorkflow starts a run of k's workflow for fleet with input in.
+	// It returns an ECONFLICT error when the fleet already has one running.
+	StartWorkflow(ctx context.Context, k Kind, fleet string, in any) (rollouts.Run, error)
+	// Read reads a run of k's workflow (an empty RunID means the fleet's
+	// latest): the run, its state (as Rollout.State) and, unless status is
+	// nil, its status decoded into status. It returns an ENOTFOUND error
+	// for a run that does not exist.
+	Read(ctx context.Context, k Kind, run rollouts.Run, status any) (rollouts.Run, string, error)
 	// Health returns an error when Temporal cannot be reached.
 	Health(ctx context.Context) error
 }
@@ -130,11 +138,13 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/rollouts", s.createRollout)
 		r.Get("/rollouts", s.listRollouts)
 		r.Get("/rollouts/{id}", s.getRollout)
-		r.Post("/rollouts/{id}/abort", s.signal(workflows.SignalAbort))
-		r.Post("/rollouts/{id}/rollback", s.signal(workflows.SignalRollback))
-		r.Post("/rollouts/{id}/approve", s.signal(workflows.SignalApprove))
+		for _, name := range Rollouts.Signals {
+			r.Post("/rollouts/{id}/"+name, s.signal(name))
+		}
 		r.Post("/rollouts/{id}/retry", s.retryRollout)
 		r.Post("/rollouts/{id}/cleanup", s.cleanupRollout)
+		s.routeLB(r, LBUpdates, createLB(s, LBUpdates, s.validateLBUpdate, lbUpdateInput), s.getLBUpdate)
+		s.routeLB(r, LBReplacements, createLB(s, LBReplacements, s.validateLBReplace, lbReplaceInput), s.getLBReplacement)
 	})
 	return r
 }

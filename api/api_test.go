@@ -72,16 +72,7 @@ func errorBody(tb testing.TB, rec *httptest.ResponseRecorder) ErrorBody {
 func TestRouter(t *testing.T) {
 	bearer := "Bearer " + token
 	big := `{"fleet":"lab","reason":"` + strings.Repeat("x", 70<<10) + `"}`
-	tests := []struct {
-		name         string
-		setup        func(*fakeBackend) // before the request
-		method, path string
-		body, auth   string
-		want         int
-		field        string // the 400's field
-		contains     string // in the body
-		after        func(*testing.T, *fakeBackend, *httptest.ResponseRecorder)
-	}{
+	tests := []routerCase{
 		{name: "start", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B","reason":"ci"}`, auth: bearer, want: 201,
 			contains: `"id": "rollout-lab:run-1"`,
 			after: func(t *testing.T, f *fakeBackend, rec *httptest.ResponseRecorder) {
@@ -230,48 +221,26 @@ func TestRouter(t *testing.T) {
 		{name: "unknown route", method: "GET", path: "/nope", want: 404},
 		{name: "wrong method", method: "DELETE", path: "/healthz", want: 405},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ts := newTestServer(t, func(c *Config) { c.DefaultRevision = "A" })
-			if tt.setup != nil {
-				tt.setup(ts.fake)
-			}
-			rec := ts.do(t, tt.method, tt.path, tt.body, tt.auth)
-			if rec.Code != tt.want {
-				t.Fatalf("%s %s → %d, want %d: %s", tt.method, tt.path, rec.Code, tt.want, rec.Body)
-			}
-			if tt.field != "" {
-				if e := errorBody(t, rec); e.Field != tt.field || !strings.HasPrefix(e.Message, tt.field+": ") {
-					t.Errorf("error %+v, want one about field %q", e, tt.field)
-				}
-			}
-			if !strings.Contains(rec.Body.String(), tt.contains) {
-				t.Errorf("body lacks %q: %s", tt.contains, rec.Body)
-			}
-			if tt.want == 401 && rec.Header().Get("WWW-Authenticate") == "" {
-				t.Error("401 without WWW-Authenticate")
-			}
-			if tt.after != nil {
-				tt.after(t, ts.fake, rec)
-			}
-			if strings.Contains(ts.log.String(), token) {
-				t.Errorf("the log holds the token: %s", ts.log)
-			}
-		})
-	}
+	runRouterCases(t, tests)
 }
 
 // With fleet configs, unknown fleets and missing revisions are 400s before
 // anything starts.
-func TestStartChecksFleetConfig(t *testing.T) {
-	lab := &config.Fleet{Name: "lab", Zones: []config.Zone{{Name: "example.com", File: "zones/{revision}/example.com.zone"}}}
-	fleets := func(name string) (*config.Fleet, error) {
+// labFleets loads fleet lab, with one zone and load balancer lb1, and no other.
+func labFleets(tb testing.TB) func(string) (*config.Fleet, error) {
+	tb.Helper()
+	lab := &config.Fleet{Name: "lab", Zones: []config.Zone{{Name: "example.com", File: "zones/{revision}/example.com.zone"}},
+		LoadBalancers: []config.LoadBalancer{{Name: "lb1", Address: "127.0.0.1:5301", Fronts: "ns1"}}}
+	return func(name string) (*config.Fleet, error) {
 		if name != "lab" {
 			return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "fleet %q: no /etc/dnsroll/fleets/%s.yaml", name, name)
 		}
 		return lab, nil
 	}
-	ts := newTestServer(t, func(c *Config) { c.Fleets = fleets })
+}
+
+func TestStartChecksFleetConfig(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Fleets = labFleets(t) })
 	for _, tt := range []struct{ body, field, contains string }{
 		{`{"fleet":"prod","revision":"B"}`, "fleet", `no fleet \"prod\" is configured`},
 		{`{"fleet":"lab"}`, "revision", "is required"},
@@ -351,5 +320,52 @@ func TestPagination(t *testing.T) {
 	rec = other.do(t, "GET", "/rollouts?limit=1&fleet=lab&page_token="+page.NextPageToken, "", "Bearer another-token")
 	if rec.Code != 400 {
 		t.Errorf("another API's token: %d %s, want 400", rec.Code, rec.Body)
+	}
+}
+
+// routerCase is one request through the whole router and what to expect.
+type routerCase struct {
+	name         string
+	setup        func(*fakeBackend) // before the request
+	method, path string
+	body, auth   string
+	want         int
+	field        string // the 400's field
+	contains     string // in the body
+	after        func(*testing.T, *fakeBackend, *httptest.ResponseRecorder)
+}
+
+// runRouterCases runs each case on a new server, checking the status, the
+// 400's field, the body and that the log holds no token.
+func runRouterCases(t *testing.T, tests []routerCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t, func(c *Config) { c.DefaultRevision = "A" })
+			if tt.setup != nil {
+				tt.setup(ts.fake)
+			}
+			rec := ts.do(t, tt.method, tt.path, tt.body, tt.auth)
+			if rec.Code != tt.want {
+				t.Fatalf("%s %s → %d, want %d: %s", tt.method, tt.path, rec.Code, tt.want, rec.Body)
+			}
+			if tt.field != "" {
+				if e := errorBody(t, rec); e.Field != tt.field || !strings.HasPrefix(e.Message, tt.field+": ") {
+					t.Errorf("error %+v, want one about field %q", e, tt.field)
+				}
+			}
+			if !strings.Contains(rec.Body.String(), tt.contains) {
+				t.Errorf("body lacks %q: %s", tt.contains, rec.Body)
+			}
+			if tt.want == 401 && rec.Header().Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+			if tt.after != nil {
+				tt.after(t, ts.fake, rec)
+			}
+			if strings.Contains(ts.log.String(), token) {
+				t.Errorf("the log holds the token: %s", ts.log)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -24,10 +25,23 @@ type fakeBackend struct {
 	lastRev string
 	listErr error
 	healthy bool
+	// lbRuns are load balancer updates and replacements, by ID, with
+	// lbOrder their IDs, oldest first; lbStarted their inputs.
+	lbRuns    map[string]*fakeLBRun
+	lbOrder   []string
+	lbStarted []any
+}
+
+// fakeLBRun is a run of a load balancer workflow.
+type fakeLBRun struct {
+	kind   Kind
+	run    rollouts.Run
+	state  string
+	status any
 }
 
 func newFake() *fakeBackend {
-	return &fakeBackend{runs: map[string]*Rollout{}, healthy: true}
+	return &fakeBackend{runs: map[string]*Rollout{}, lbRuns: map[string]*fakeLBRun{}, healthy: true}
 }
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -145,4 +159,60 @@ func (f *fakeBackend) Health(context.Context) error {
 		return fmt.Errorf("connection refused")
 	}
 	return nil
+}
+
+// addRun records a run of k for fleet in state with status and returns it.
+func (f *fakeBackend) addRun(k Kind, fleet, state string, status any) rollouts.Run {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	run := rollouts.Run{WorkflowID: k.ID(fleet), RunID: fmt.Sprintf("run-%d", f.n)}
+	f.lbRuns[RolloutID(run)] = &fakeLBRun{kind: k, run: run, state: state, status: status}
+	f.lbOrder = append(f.lbOrder, RolloutID(run))
+	return run
+}
+
+func (f *fakeBackend) StartWorkflow(ctx context.Context, k Kind, fleet string, in any) (rollouts.Run, error) {
+	if cur, state, err := f.Read(ctx, k, rollouts.Run{WorkflowID: k.ID(fleet)}, nil); err == nil && state == "running" {
+		return rollouts.Run{}, dnsroll.Errorf(dnsroll.ECONFLICT, "fleet %s already has a running %s: %s", fleet, k.Noun, RolloutID(cur))
+	}
+	f.mu.Lock()
+	f.lbStarted = append(f.lbStarted, in)
+	f.mu.Unlock()
+	return f.addRun(k, fleet, "running", map[string]any{"fleet": fleet, "phase": workflows.PhasePlanning, "started_at": t0}), nil
+}
+
+// Read decodes a run's status through JSON, as Temporal's data converter
+// does.
+func (f *fakeBackend) Read(ctx context.Context, k Kind, run rollouts.Run, status any) (rollouts.Run, string, error) {
+	if k.Type == Rollouts.Type {
+		ro, err := f.Get(ctx, run)
+		if err == nil && status != nil {
+			err = recode(ro.Status, status)
+		}
+		return rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID}, ro.State, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.lbOrder) - 1; i >= 0; i-- {
+		r := f.lbRuns[f.lbOrder[i]]
+		if r.kind.Type != k.Type || r.run.WorkflowID != run.WorkflowID || (run.RunID != "" && r.run.RunID != run.RunID) {
+			continue
+		}
+		if status != nil {
+			if err := recode(r.status, status); err != nil {
+				return r.run, "", err
+			}
+		}
+		return r.run, r.state, nil
+	}
+	return run, "", dnsroll.Errorf(dnsroll.ENOTFOUND, "no %s %s", k.Noun, RolloutID(run))
+}
+
+func recode(from, to any) error {
+	b, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, to)
 }

@@ -15,19 +15,11 @@ import (
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-// StartRequest is the body of POST /rollouts.
-type StartRequest struct {
-	Fleet string `json:"fleet"`
-	// Revision selects the zone files; empty repeats the fleet's last
-	// successful revision (or the server's default for a new fleet).
-	Revision    string `json:"revision,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-	RequestedBy string `json:"requested_by,omitempty"`
-	// ExpectChanges overrides the fleet's probe.expect_changes.
-	ExpectChanges *bool `json:"expect_changes,omitempty"`
-	// AllowSerialDecrease lets the rollout return to an older revision.
-	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
-}
+// StartRequest is the body of POST /rollouts: a rollout's input, whose
+// Revision may be empty (the fleet's last successful revision, or the
+// server's default for a new fleet). CleanUp is refused: only
+// POST /rollouts/{id}/cleanup asks for one.
+type StartRequest workflows.RolloutInput
 
 // Started is the body of a 201.
 type Started struct {
@@ -71,38 +63,63 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	by := req.RequestedBy
+	req.RequestedBy = requester(req.RequestedBy)
+	s.start(w, r, workflows.RolloutInput(req), "rollout started", "revision", req.Revision, "requested_by", req.RequestedBy)
+}
+
+// requester is who asks, "api" when the request does not say.
+func requester(by string) string {
 	if by == "" {
-		by = "api"
+		return "api"
 	}
-	in := workflows.RolloutInput{Fleet: req.Fleet, Revision: req.Revision, Reason: req.Reason, RequestedBy: by, ExpectChanges: req.ExpectChanges, AllowSerialDecrease: req.AllowSerialDecrease}
-	s.start(w, r, in, "rollout started", "revision", req.Revision, "requested_by", by)
+	return by
+}
+
+// validateWho checks the fields every start has.
+func validateWho(fleet, reason, by string) error {
+	switch {
+	case fleet == "":
+		return fieldError("fleet", "is required")
+	case !config.ValidFleetName(fleet):
+		return fieldError("fleet", "must be 1-32 lowercase letters, digits or dashes, starting with a letter or digit; got %q", fleet)
+	case len(reason) > maxReason:
+		return fieldError("reason", "must be at most %d bytes", maxReason)
+	case len(by) > maxBy:
+		return fieldError("requested_by", "must be at most %d bytes", maxBy)
+	}
+	return nil
+}
+
+// fleet loads the named fleet's config when the server has them; nil,
+// nil when it has none to check against.
+func (s *Server) fleet(name string) (*config.Fleet, error) {
+	if s.cfg.Fleets == nil {
+		return nil, nil
+	}
+	f, err := s.cfg.Fleets(name)
+	if dnsroll.ErrorCode(err) == dnsroll.ENOTFOUND {
+		return nil, fieldError("fleet", "no fleet %q is configured", name)
+	}
+	if err != nil {
+		return nil, fieldError("fleet", "%v", err)
+	}
+	return f, nil
 }
 
 // validateStart checks the request and fills in the revision.
 func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
+	if err := validateWho(req.Fleet, req.Reason, req.RequestedBy); err != nil {
+		return err
+	}
 	switch {
-	case req.Fleet == "":
-		return fieldError("fleet", "is required")
-	case !config.ValidFleetName(req.Fleet):
-		return fieldError("fleet", "must be 1-32 lowercase letters, digits or dashes, starting with a letter or digit; got %q", req.Fleet)
 	case req.Revision != "" && !config.ValidRevision(req.Revision):
 		return fieldError("revision", "must be 1-64 letters, digits, dots, dashes or underscores; got %q", req.Revision)
-	case len(req.Reason) > maxReason:
-		return fieldError("reason", "must be at most %d bytes", maxReason)
-	case len(req.RequestedBy) > maxBy:
-		return fieldError("requested_by", "must be at most %d bytes", maxBy)
+	case req.CleanUp != nil:
+		return fieldError("clean_up", "is not accepted here: POST /rollouts/{id}/cleanup cleans up after a cleanup-failed rollout")
 	}
-	var fleet *config.Fleet
-	if s.cfg.Fleets != nil {
-		f, err := s.cfg.Fleets(req.Fleet)
-		if dnsroll.ErrorCode(err) == dnsroll.ENOTFOUND {
-			return fieldError("fleet", "no fleet %q is configured", req.Fleet)
-		}
-		if err != nil {
-			return fieldError("fleet", "%v", err)
-		}
-		fleet = f
+	fleet, err := s.fleet(req.Fleet)
+	if err != nil {
+		return err
 	}
 	if req.Revision == "" {
 		rev, err := s.cfg.Backend.LastRevision(r.Context(), req.Fleet)
@@ -202,20 +219,25 @@ func (s *Server) rollout(r *http.Request) (Rollout, error) {
 		return Rollout{}, err
 	}
 	ro.Links = s.links(rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID})
-	// Empty lists, not nulls, before the first step and the first server.
-	if ro.Steps == nil {
-		ro.Steps = []*workflows.Step{}
-	}
-	if ro.Blue == nil {
-		ro.Blue = map[string]dnsroll.Server{}
-	}
-	if ro.Green == nil {
-		ro.Green = map[string]dnsroll.Server{}
-	}
-	if ro.OnGreen == nil {
-		ro.OnGreen = []string{}
-	}
+	emptyNotNull(&ro.Status)
 	return ro, nil
+}
+
+// emptyNotNull gives st empty lists, not nulls, before the first step and
+// the first server.
+func emptyNotNull(st *workflows.Status) {
+	if st.Steps == nil {
+		st.Steps = []*workflows.Step{}
+	}
+	if st.Blue == nil {
+		st.Blue = map[string]dnsroll.Server{}
+	}
+	if st.Green == nil {
+		st.Green = map[string]dnsroll.Server{}
+	}
+	if st.OnGreen == nil {
+		st.OnGreen = []string{}
+	}
 }
 
 func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
@@ -231,21 +253,28 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
 // reason and who asks, default "api", each of bounded length), then the
 // rollout it is for.
 func (s *Server) signalRequest(w http.ResponseWriter, r *http.Request) (SignalRequest, Rollout, error) {
-	var in SignalRequest
-	if err := s.decode(w, r, &in, true); err != nil {
+	in, err := s.signalInput(w, r)
+	if err != nil {
 		return in, Rollout{}, err
-	}
-	if len(in.Reason) > maxReason {
-		return in, Rollout{}, fieldError("reason", "must be at most %d bytes", maxReason)
-	}
-	if len(in.By) > maxBy {
-		return in, Rollout{}, fieldError("by", "must be at most %d bytes", maxBy)
-	}
-	if in.By == "" {
-		in.By = "api"
 	}
 	ro, err := s.rollout(r)
 	return in, ro, err
+}
+
+// signalInput reads the optional body of a signal.
+func (s *Server) signalInput(w http.ResponseWriter, r *http.Request) (SignalRequest, error) {
+	var in SignalRequest
+	if err := s.decode(w, r, &in, true); err != nil {
+		return in, err
+	}
+	if len(in.Reason) > maxReason {
+		return in, fieldError("reason", "must be at most %d bytes", maxReason)
+	}
+	if len(in.By) > maxBy {
+		return in, fieldError("by", "must be at most %d bytes", maxBy)
+	}
+	in.By = requester(in.By)
+	return in, nil
 }
 
 // signal sends name to the rollout if its state allows it, 409 otherwise.
@@ -256,25 +285,35 @@ func (s *Server) signal(name string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		run := rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID}
-		if why := signalAllowed(name, ro.Status); why != "" || ro.State != "running" {
-			if why == "" {
-				why = "the rollout is " + ro.State
-			}
-			s.fail(w, r, conflictAbout(ro.ID, "cannot %s %s: %s", name, ro.ID, why))
-			return
+		why := signalAllowed(name, ro.Status)
+		if why == "" && ro.State != "running" {
+			why = "the rollout is " + ro.State
 		}
-		if err := s.cfg.Backend.Signal(r.Context(), run, name, in); err != nil {
-			if dnsroll.ErrorCode(err) == dnsroll.ENOTFOUND {
-				// It ended between the read and the signal.
-				err = errorf(http.StatusConflict, dnsroll.ECONFLICT, "cannot %s %s: the rollout has ended", name, ro.ID)
-			}
-			s.fail(w, r, err)
-			return
+		if s.send(w, r, rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID}, name, in, why) {
+			writeJSON(w, http.StatusAccepted, Accepted{ID: ro.ID, Signal: name, Links: ro.Links})
 		}
-		s.log.Info("signal sent", "request_id", RequestID(r.Context()), "signal", name, "id", ro.ID, "by", in.By)
-		writeJSON(w, http.StatusAccepted, Accepted{ID: ro.ID, Signal: name, Links: ro.Links})
 	}
+}
+
+// send sends signal name with in to run, unless why says why it cannot
+// take it now (a 409). It reports whether it sent it; when not, it has
+// answered.
+func (s *Server) send(w http.ResponseWriter, r *http.Request, run rollouts.Run, name string, in SignalRequest, why string) bool {
+	id := RolloutID(run)
+	if why != "" {
+		s.fail(w, r, conflictAbout(id, "cannot %s %s: %s", name, id, why))
+		return false
+	}
+	if err := s.cfg.Backend.Signal(r.Context(), run, name, in); err != nil {
+		if dnsroll.ErrorCode(err) == dnsroll.ENOTFOUND {
+			// It ended between the read and the signal.
+			err = errorf(http.StatusConflict, dnsroll.ECONFLICT, "cannot %s %s: it has ended", name, id)
+		}
+		s.fail(w, r, err)
+		return false
+	}
+	s.log.Info("signal sent", "request_id", RequestID(r.Context()), "signal", name, "id", id, "by", in.By)
+	return true
 }
 
 // retryRollout starts an ended rollout again with its original input.
@@ -316,6 +355,10 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 
 // start starts a run of the fleet's workflow and answers as started does.
 func (s *Server) start(w http.ResponseWriter, r *http.Request, in workflows.RolloutInput, msg string, logArgs ...any) {
+	if err := s.busy(r, Rollouts, in.Fleet); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	run, err := s.cfg.Backend.Start(r.Context(), in)
 	s.started(w, r, in, run, err, msg, logArgs...)
 }

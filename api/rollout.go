@@ -2,13 +2,10 @@ package api
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/dnsroll/dnsroll"
-	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -83,19 +80,11 @@ func RolloutID(r rollouts.Run) string {
 	return r.WorkflowID + ":" + r.RunID
 }
 
-// ParseID reverses RolloutID. An ID that no rollout can have is ENOTFOUND,
-// like one that names nothing.
-func ParseID(id string) (rollouts.Run, error) {
-	wid, rid, hasRun := strings.Cut(id, ":")
-	fleet, ok := strings.CutPrefix(wid, "rollout-")
-	if !ok || !config.ValidFleetName(fleet) || (hasRun && !runIDRE.MatchString(rid)) {
-		return rollouts.Run{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %q: rollout IDs look like rollout-<fleet>:<run id>", id)
-	}
-	return rollouts.Run{WorkflowID: wid, RunID: rid}, nil
-}
+// ParseID reverses RolloutID for rollouts.
+func ParseID(id string) (rollouts.Run, error) { return Rollouts.ParseID(id) }
 
 func (s *Server) links(r rollouts.Run) Links {
-	self := "/rollouts/" + url.PathEscape(RolloutID(r))
+	self := Rollouts.self(r)
 	l := Links{Self: self, Abort: self + "/abort", Rollback: self + "/rollback", Approve: self + "/approve"}
 	l.WebUI = dnsroll.WebUILink(s.cfg.WebUIURL, s.cfg.Namespace, r.WorkflowID, r.RunID)
 	return l

@@ -61,25 +61,82 @@ func (t *Temporal) Health(ctx context.Context) error {
 // query; a succeeded one from its result; one that failed from the status
 // its error carries, else by querying its replayed history.
 func (t *Temporal) Get(ctx context.Context, run rollouts.Run) (Rollout, error) {
-	d, err := t.Client.DescribeWorkflowExecution(ctx, run.WorkflowID, run.RunID)
-	var nf *serviceerror.NotFound
-	var bad *serviceerror.InvalidArgument
-	if errors.As(err, &nf) || errors.As(err, &bad) {
-		// Temporal calls a run ID it cannot parse an invalid argument.
-		return Rollout{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %s", RolloutID(run))
-	}
+	info, err := t.describe(ctx, Rollouts, run)
 	if err != nil {
-		return Rollout{}, fmt.Errorf("describe rollout %s: %w", RolloutID(run), err)
-	}
-	info := d.GetWorkflowExecutionInfo()
-	if info.GetType().GetName() != workflowType {
-		return Rollout{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %s", RolloutID(run))
+		return Rollout{}, err
 	}
 	run = rollouts.Run{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId()}
 	return Rollout{
 		ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID,
 		State: stateName(info.GetStatus()), Status: t.status(ctx, run, info),
 	}, nil
+}
+
+// describe reads what Temporal records of run, a run of k's workflow:
+// ENOTFOUND when there is none.
+func (t *Temporal) describe(ctx context.Context, k Kind, run rollouts.Run) (*workflowpb.WorkflowExecutionInfo, error) {
+	d, err := t.Client.DescribeWorkflowExecution(ctx, run.WorkflowID, run.RunID)
+	var nf *serviceerror.NotFound
+	var bad *serviceerror.InvalidArgument
+	if errors.As(err, &nf) || errors.As(err, &bad) {
+		// Temporal calls a run ID it cannot parse an invalid argument.
+		return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "no %s %s", k.Noun, RolloutID(run))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describe %s %s: %w", k.Noun, RolloutID(run), err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetType().GetName() != k.Type {
+		return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "no %s %s", k.Noun, RolloutID(run))
+	}
+	return info, nil
+}
+
+// Read implements Backend: a completed run's status is its result; any
+// other run's is its status query's answer.
+func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status any) (rollouts.Run, string, error) {
+	info, err := t.describe(ctx, k, run)
+	if err != nil {
+		return run, "", err
+	}
+	run = rollouts.Run{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId()}
+	state := stateName(info.GetStatus())
+	if status == nil {
+		return run, state, nil
+	}
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED &&
+		t.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, status) == nil {
+		return run, state, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.queryTimeout())
+	defer cancel()
+	v, err := t.Client.QueryWorkflow(ctx, run.WorkflowID, run.RunID, workflows.QueryStatus)
+	if err == nil {
+		err = v.Get(status)
+	}
+	if err != nil {
+		return run, state, fmt.Errorf("status of %s %s (is a worker running?): %w", k.Noun, RolloutID(run), err)
+	}
+	return run, state, nil
+}
+
+// StartWorkflow implements Backend: one run of k per fleet, tagged with
+// the Fleet search attribute.
+func (t *Temporal) StartWorkflow(ctx context.Context, k Kind, fleet string, in any) (rollouts.Run, error) {
+	opts := client.StartWorkflowOptions{
+		ID: k.ID(fleet), TaskQueue: workflows.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.FleetAttr.ValueSet(fleet)),
+		StaticSummary:         k.Noun + " of " + fleet,
+	}
+	run, err := t.Client.ExecuteWorkflow(ctx, opts, k.Type, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return rollouts.Run{}, dnsroll.Errorf(dnsroll.ECONFLICT, "fleet %s already has a running %s: workflow %s run %s", fleet, k.Noun, opts.ID, started.RunId)
+	}
+	if err != nil {
+		return rollouts.Run{}, fmt.Errorf("start %s: %w", k.Noun, err)
+	}
+	return rollouts.Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
 }
 
 func (t *Temporal) status(ctx context.Context, run rollouts.Run, info *workflowpb.WorkflowExecutionInfo) workflows.Status {
@@ -116,13 +173,16 @@ func (t *Temporal) status(ctx context.Context, run rollouts.Run, info *workflowp
 }
 
 func (t *Temporal) query(ctx context.Context, run rollouts.Run) (workflows.Status, error) {
-	limit := t.QueryTimeout
-	if limit <= 0 {
-		limit = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
+	ctx, cancel := context.WithTimeout(ctx, t.queryTimeout())
 	defer cancel()
 	return rollouts.Status(ctx, t.Client, run)
+}
+
+func (t *Temporal) queryTimeout() time.Duration {
+	if t.QueryTimeout <= 0 {
+		return 5 * time.Second
+	}
+	return t.QueryTimeout
 }
 
 // recorded is the status Temporal keeps without the workflow's help: the

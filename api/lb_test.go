@@ -1,0 +1,151 @@
+package api
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/registrar"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// An update's status, as its workflow's query answers it.
+func updating(phase workflows.Phase) workflows.Status {
+	return workflows.Status{Fleet: "lab", Phase: phase, StartedAt: t0, Steps: []*workflows.Step{
+		{Name: "CheckBefore", Target: "lb1", State: workflows.StepSucceeded, StartedAt: t0, EndedAt: t0.Add(time.Second), Attempts: 1},
+	}}
+}
+
+// A replacement's status, draining unless phase says otherwise.
+func replacing(phase workflows.Phase) workflows.LBReplaceStatus {
+	old := []registrar.NameServer{{Name: "lb1.example.com"}}
+	return workflows.LBReplaceStatus{Fleet: "lab", Domain: "example.com", Phase: phase, StartedAt: t0, Steps: []*workflows.Step{},
+		Old:   []config.LoadBalancer{{Name: "lb1", Address: "127.0.0.1:5301", Fronts: "ns1", Driver: "dnsdist"}},
+		Glue:  workflows.GlueStatus{Old: old, New: old, ServedSince: t0},
+		Drain: &workflows.DrainStatus{TTL: config.Duration(time.Minute), Until: t0.Add(time.Minute), QPS: map[string]float64{"lb1": 12.5}, GiveUpAt: t0.Add(time.Hour)},
+	}
+}
+
+func TestLoadBalancerRoutes(t *testing.T) {
+	bearer := "Bearer " + token
+	const update = `{"fleet":"lab","load_balancers":["lb1"],"update":{"kind":"config","config":"events {} # secret-in-config"},"reason":"tune"}`
+	const replace = `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:5399"],"drain":{"quiet":"30s"}}`
+	runRouterCases(t, []routerCase{
+		{name: "start update", method: "POST", path: "/load-balancer-updates", body: update, auth: bearer, want: 201,
+			contains: `"id": "lbupdate-lab:run-1"`,
+			after: func(t *testing.T, f *fakeBackend, rec *httptest.ResponseRecorder) {
+				if got, want := rec.Header().Get("Location"), "/load-balancer-updates/lbupdate-lab:run-1"; got != want {
+					t.Errorf("Location = %q, want %q", got, want)
+				}
+				in, ok := f.lbStarted[0].(workflows.LBUpdateInput)
+				if !ok || in.FleetName != "lab" || in.Fleet != nil || in.Update.Kind != lb.UpdateConfig || in.LoadBalancers[0] != "lb1" || in.RequestedBy != "api" || in.Reason != "tune" {
+					t.Errorf("started %#v", f.lbStarted[0])
+				}
+				if strings.Contains(rec.Body.String(), "secret-in-config") {
+					t.Errorf("the response echoes the config: %s", rec.Body)
+				}
+				if want := `"abort": "/load-balancer-updates/lbupdate-lab:run-1/abort"`; !strings.Contains(rec.Body.String(), want) || strings.Contains(rec.Body.String(), "rollback") {
+					t.Errorf("links: want only %s: %s", want, rec.Body)
+				}
+			}},
+		{name: "start update without token", method: "POST", path: "/load-balancer-updates", body: update, want: 401},
+		{name: "start update of an unknown kind", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","update":{"kind":"reboot"}}`, auth: bearer, want: 400, field: "update.kind"},
+		{name: "start console update without Lua", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","update":{"kind":"console","lua":"  "}}`, auth: bearer, want: 400, field: "update.lua"},
+		{name: "start update without fleet", method: "POST", path: "/load-balancer-updates", body: `{"update":{"kind":"binary"}}`, auth: bearer, want: 400, field: "fleet"},
+		{name: "start update with a whole fleet config", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","fleet_name":"x","update":{"kind":"binary"}}`, auth: bearer, want: 400, field: "fleet_name"},
+		{name: "start update while one runs", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs)) },
+			method: "POST", path: "/load-balancer-updates", body: update, auth: bearer, want: 409, contains: `"rollout_id": "lbupdate-lab:run-1"`},
+		{name: "start update while a rollout runs", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseBaking) },
+			method: "POST", path: "/load-balancer-updates", body: update, auth: bearer, want: 409, contains: `"rollout_id": "rollout-lab:run-1"`},
+		{name: "start update after an ended one", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "completed", updating(workflows.PhaseSucceeded)) },
+			method: "POST", path: "/load-balancer-updates", body: update, auth: bearer, want: 201, contains: `"id": "lbupdate-lab:run-2"`},
+		{name: "start rollout while a replacement runs", setup: func(f *fakeBackend) { f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining)) },
+			method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B"}`, auth: bearer, want: 409, contains: "fleet lab has a running load balancer replacement, lbreplace-lab:run-1"},
+
+		{name: "start replacement", method: "POST", path: "/load-balancer-replacements", body: replace, auth: bearer, want: 201,
+			contains: `"force-drain": "/load-balancer-replacements/lbreplace-lab:run-1/force-drain"`,
+			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+				in, ok := f.lbStarted[0].(workflows.LBReplaceInput)
+				if !ok || in.Domain != "example.com" || in.Parent[0] != "127.0.0.1:5399" || in.Drain.Quiet != config.Duration(30*time.Second) || in.RequestedBy != "api" {
+					t.Errorf("started %#v", f.lbStarted[0])
+				}
+			}},
+		{name: "start replacement without parent", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com"}`, auth: bearer, want: 400, field: "parent"},
+		{name: "start replacement with a parent without port", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1"]}`, auth: bearer, want: 400, field: "parent"},
+		{name: "start replacement with a bad domain", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"exa mple","parent":["127.0.0.1:53"]}`, auth: bearer, want: 400, field: "domain"},
+		{name: "start replacement with a bad duration", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"soon"}`, auth: bearer, want: 400, field: "body", contains: `invalid duration \"soon\"`},
+		{name: "start replacement while an update runs", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs)) },
+			method: "POST", path: "/load-balancer-replacements", body: replace, auth: bearer, want: 409, contains: `"rollout_id": "lbupdate-lab:run-1"`},
+
+		{name: "get update", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs)) },
+			method: "GET", path: "/load-balancer-updates/lbupdate-lab", auth: bearer, want: 200, contains: `"phase": "updating-load-balancers"`},
+		{name: "get update without token", method: "GET", path: "/load-balancer-updates/lbupdate-lab", want: 401},
+		{name: "get unknown update", method: "GET", path: "/load-balancer-updates/lbupdate-lab:run-9", auth: bearer, want: 404},
+		{name: "get a rollout as an update", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseBaking) },
+			method: "GET", path: "/load-balancer-updates/rollout-lab:run-1", auth: bearer, want: 404, contains: "its IDs look like lbupdate-"},
+		{name: "get replacement draining", setup: func(f *fakeBackend) { f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining)) },
+			method: "GET", path: "/load-balancer-replacements/lbreplace-lab:run-1", auth: bearer, want: 200, contains: `"lb1": 12.5`},
+
+		{name: "abort update", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs)) },
+			method: "POST", path: "/load-balancer-updates/lbupdate-lab/abort", body: `{"reason":"wrong config","by":"alice"}`, auth: bearer, want: 202,
+			after: wantSignals("abort lbupdate-lab:run-1 wrong config alice")},
+		{name: "abort update while restoring", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseRestoringLB)) },
+			method: "POST", path: "/load-balancer-updates/lbupdate-lab/abort", auth: bearer, want: 409, contains: "already stopping", after: wantSignals()},
+		{name: "abort ended update", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "failed", updating(workflows.PhaseRolledBack)) },
+			method: "POST", path: "/load-balancer-updates/lbupdate-lab/abort", auth: bearer, want: 409, contains: "it has ended (rolled-back)", after: wantSignals()},
+		{name: "force-drain", setup: func(f *fakeBackend) { f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining)) },
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/force-drain", body: `{"reason":"resolvers checked"}`, auth: bearer, want: 202, contains: `"signal": "force-drain"`,
+			after: wantSignals("force-drain lbreplace-lab:run-1 resolvers checked api")},
+		{name: "force-drain without reason", setup: func(f *fakeBackend) { f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining)) },
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/force-drain", auth: bearer, want: 400, field: "reason", after: wantSignals()},
+		{name: "force-drain with a blank reason", setup: func(f *fakeBackend) { f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining)) },
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/force-drain", body: `{"reason":"  "}`, auth: bearer, want: 400, field: "reason", after: wantSignals()},
+		{name: "force-drain before the drain", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingGlue))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/force-drain", body: `{"reason":"x"}`, auth: bearer, want: 409, contains: "awaiting-glue, not draining", after: wantSignals()},
+		{name: "glue-updated", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingGlue))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab:run-1/glue-updated", auth: bearer, want: 202,
+			after: wantSignals("glue-updated lbreplace-lab:run-1  api")},
+		{name: "rollback replacement", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseVerifyNewLBs))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/rollback", auth: bearer, want: 202, after: wantSignals("rollback lbreplace-lab:run-1  api")},
+		{name: "abort replacement deleting the old", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDeletingOldLBs))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/abort", auth: bearer, want: 409, contains: "nothing to go back to", after: wantSignals()},
+		{name: "signal unknown replacement", method: "POST", path: "/load-balancer-replacements/lbreplace-lab/abort", auth: bearer, want: 404},
+	})
+}
+
+// wantSignals checks the signals the backend was sent.
+func wantSignals(want ...string) func(*testing.T, *fakeBackend, *httptest.ResponseRecorder) {
+	return func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+		t.Helper()
+		if strings.Join(f.signals, "\n") != strings.Join(want, "\n") {
+			t.Errorf("signals sent %q, want %q", f.signals, want)
+		}
+	}
+}
+
+// With fleet configs, an update names load balancers the fleet has.
+func TestLoadBalancerUpdateChecksFleet(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Fleets = labFleets(t) })
+	rec := ts.do(t, "POST", "/load-balancer-updates", `{"fleet":"lab","load_balancers":["lb9"],"update":{"kind":"binary"}}`, "Bearer "+token)
+	if e := errorBody(t, rec); rec.Code != 400 || e.Field != "load_balancers" || !strings.Contains(e.Message, `no load balancer "lb9"`) {
+		t.Errorf("→ %d %+v, want 400 about load_balancers", rec.Code, e)
+	}
+	rec = ts.do(t, "POST", "/load-balancer-updates", `{"fleet":"nope","update":{"kind":"binary"}}`, "Bearer "+token)
+	if e := errorBody(t, rec); rec.Code != 400 || e.Field != "fleet" {
+		t.Errorf("unknown fleet → %d %+v, want 400 about fleet", rec.Code, e)
+	}
+	if len(ts.fake.lbStarted) != 0 {
+		t.Errorf("started %v", ts.fake.lbStarted)
+	}
+}
