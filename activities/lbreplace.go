@@ -151,10 +151,10 @@ func (a *Activities) SetGlue(ctx context.Context, in SetGlueInput) (SetGlueResul
 // person changes the glue (package registrar/manual).
 const ManualRegistrar = "manual"
 
-// RegistrarMaker builds a registrar for a replacement whose parent zone's
-// servers are parent. The worker makes these from its own configuration,
-// so credentials never travel in workflow input or history.
-type RegistrarMaker func(ctx context.Context, parent []netip.AddrPort) (registrar.Registrar, error)
+// RegistrarMaker builds a registrar with an API. The worker makes these
+// from its own configuration, so credentials never travel in workflow
+// input or history. (Only manual reads the parent's servers.)
+type RegistrarMaker func(ctx context.Context) (registrar.Registrar, error)
 
 // registrarFor makes the registrar called name; a name the worker has no
 // registrar for is invalid input, naming those it has.
@@ -167,7 +167,7 @@ func (a *Activities) registrarFor(ctx context.Context, name string, parent []net
 		names := append([]string{ManualRegistrar}, slices.Sorted(maps.Keys(a.Registrars))...)
 		return nil, dnsroll.Errorf(dnsroll.EINVALID, "registrar: %q is not a registrar this worker has; set registrar to one of %s (see docs/load-balancers.md)", name, strings.Join(names, ", "))
 	}
-	reg, err := mk(ctx, parent)
+	reg, err := mk(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("registrar %s: %w", name, err)
 	}

@@ -6,7 +6,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,7 +241,7 @@ func Drivers(runner activities.PlaybookRunner, labDir string, channels lb.Opener
 // anything is created. The region is always route53domains.Region.
 func (c Config) Registrars() map[string]activities.RegistrarMaker {
 	return map[string]activities.RegistrarMaker{
-		route53domains.Name: func(ctx context.Context, _ []netip.AddrPort) (registrar.Registrar, error) {
+		route53domains.Name: func(ctx context.Context) (registrar.Registrar, error) {
 			cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(route53domains.Region))
 			if err != nil {
 				return nil, fmt.Errorf("AWS configuration: %w; fix the worker's AWS_* environment or ~/.aws files", err)
