@@ -85,6 +85,16 @@ func (c *cloudEnv) ensure(t *testing.T, label string) (ServerResult, error) {
 	return res, err
 }
 
+// mustEnsure is ensure that fails t on an error.
+func (c *cloudEnv) mustEnsure(t *testing.T, label string) ServerResult {
+	t.Helper()
+	res, err := c.ensure(t, label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func (c *cloudEnv) count(label string) int {
 	n := 0
 	for _, i := range c.sim.Instances() {
@@ -97,17 +107,11 @@ func (c *cloudEnv) count(label string) int {
 
 func TestEnsureServerIsIdempotent(t *testing.T) {
 	c := newCloudEnv(t)
-	first, err := c.ensure(t, "ns1-next")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := c.mustEnsure(t, "ns1-next")
 	if !first.Created || first.Server.Status != "running" || first.Server.DNSPort != 53 {
 		t.Errorf("first ensure = %+v, want a created, running server on port 53", first)
 	}
-	second, err := c.ensure(t, "ns1-next")
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := c.mustEnsure(t, "ns1-next")
 	if second.Created || second.Server.ID != first.Server.ID {
 		t.Errorf("second ensure created %v id %d, want reuse of %d", second.Created, second.Server.ID, first.Server.ID)
 	}
@@ -147,10 +151,7 @@ func TestEnsureServerRefusesUntaggedLabel(t *testing.T) {
 
 func TestDeleteServer(t *testing.T) {
 	c := newCloudEnv(t)
-	res, err := c.ensure(t, "ns1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := c.mustEnsure(t, "ns1")
 	in := DeleteServerInput{Tag: c.fleet.Tag(), Server: res.Server}
 	for i, wantNote := range []string{"", "already deleted"} {
 		v, err := c.env.ExecuteActivity(c.acts.DeleteServer, in)
@@ -193,10 +194,7 @@ func TestDeleteGreenOnlyTouchesTaggedNext(t *testing.T) {
 
 func TestRenameServer(t *testing.T) {
 	c := newCloudEnv(t)
-	res, err := c.ensure(t, "ns1-next")
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := c.mustEnsure(t, "ns1-next")
 	in := RenameInput{Tag: c.fleet.Tag(), Server: res.Server, To: "ns1"}
 	for i := 0; i < 2; i++ { // the second run finds it renamed already
 		if _, err := c.env.ExecuteActivity(c.acts.RenameServer, in); err != nil {
@@ -208,10 +206,7 @@ func TestRenameServer(t *testing.T) {
 	}
 	// Only an exact "-next" suffix is stripped: a character-set strip would
 	// turn "ns1-text" into "ns1-t" or worse.
-	odd, err := c.ensure(t, "ns1-text")
-	if err != nil {
-		t.Fatal(err)
-	}
+	odd := c.mustEnsure(t, "ns1-text")
 	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: odd.Server, To: "ns1-t"}); err == nil {
 		t.Error("renamed a label without the -next suffix")
 	}
@@ -249,14 +244,8 @@ func TestCloudErrorsAreClassedForRetry(t *testing.T) {
 // delete must wait that out rather than fail after blue is gone.
 func TestRenameWhileOldInstanceIsDeleting(t *testing.T) {
 	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 500 * time.Millisecond})
-	blue, err := c.ensure(t, "ns1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	green, err := c.ensure(t, "ns1-next")
-	if err != nil {
-		t.Fatal(err)
-	}
+	blue := c.mustEnsure(t, "ns1")
+	green := c.mustEnsure(t, "ns1-next")
 	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: blue.Server}); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
@@ -273,18 +262,12 @@ func TestRenameWhileOldInstanceIsDeleting(t *testing.T) {
 // retried, whichever way the cloud orders a delete and a rename.
 func TestRenameConflictWithDeletingInstanceIsRetryable(t *testing.T) {
 	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour})
-	blue, err := c.ensure(t, "ns1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	green, err := c.ensure(t, "ns1-next")
-	if err != nil {
-		t.Fatal(err)
-	}
+	blue := c.mustEnsure(t, "ns1")
+	green := c.mustEnsure(t, "ns1-next")
 	if err := c.cloud.Delete(t.Context(), blue.Server.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: green.Server, To: "ns1"})
+	_, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: green.Server, To: "ns1"})
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "deleting") {
 		t.Errorf("rename onto a deleting instance's label: %v; want a retryable error that says it waits for the delete", err)
@@ -294,10 +277,7 @@ func TestRenameConflictWithDeletingInstanceIsRetryable(t *testing.T) {
 // Plan does not take an instance that is being deleted for blue.
 func TestPlanSkipsDeletingInstances(t *testing.T) {
 	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour})
-	blue, err := c.ensure(t, "ns1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	blue := c.mustEnsure(t, "ns1")
 	if err := c.cloud.Delete(t.Context(), blue.Server.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -329,10 +309,7 @@ func TestPlanSkipsDeletingInstances(t *testing.T) {
 // next EnsureServer waits for it to go, then creates a fresh one.
 func TestEnsureServerWaitsOutADeletingNamesake(t *testing.T) {
 	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 300 * time.Millisecond})
-	old, err := c.ensure(t, "ns1-next")
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := c.mustEnsure(t, "ns1-next")
 	if err := c.cloud.Delete(t.Context(), old.Server.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -41,10 +41,7 @@ func TestDeletedServersKeysAreForgotten(t *testing.T) {
 	var want []string
 	servers := map[string]dnsroll.Server{}
 	for _, l := range []string{"ns1", "ns1-next"} {
-		res, err := c.ensure(t, l)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := c.mustEnsure(t, l)
 		servers[l] = res.Server
 		want = append(want, ServerID(res.Server)+"@"+res.Server.IPv4)
 	}

@@ -28,15 +28,7 @@ func TestNotifyLooksTheURLUpByName(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("HOOK_SECRET", "sekret-hmac")
 	t.Setenv("HOOK_URL", srv.URL+"/from-env?token=sekret-env")
-	fleet, err := config.Parse([]byte(`
-fleet: lab
-nameservers:
-  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
-load_balancers:
-  - {name: lb1, address: "127.0.0.1:5301", fronts: ns1}
-zones:
-  - {name: example.com, file: zones/example.com.zone}
-ansible: {connection: local}
+	fleet, err := config.Parse([]byte(testFleetYAML + `ansible: {connection: local}
 notifications:
   webhooks:
     - {url: "` + srv.URL + `/from-file?token=sekret-file", secret_env: HOOK_SECRET}
