@@ -16,29 +16,9 @@ import (
 func TestPointVMRequest(t *testing.T) {
 	runner := &lbtest.FakeRunner{}
 	d := &Driver{Runner: runner}
-	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: "dnsdist"}
-	backends := []dnsroll.Server{{Label: "ns1-next", IPv4: "192.0.2.20"}}
-	if err := d.Point(context.Background(), lbtest.VMFleet(), lb, backends); err != nil {
-		t.Fatal(err)
-	}
-	req := runner.Req
 	// The playbook sits beside the fleet's loadbalancer playbook.
-	if got, want := req.Playbook, "/srv/dnsroll/ansible/dnsdist.yml"; got != want {
-		t.Errorf("playbook = %q, want %q", got, want)
-	}
-	if got, want := req.Connection+" "+req.User, "ssh deploy"; got != want {
-		t.Errorf("connection and user = %q, want %q", got, want)
-	}
-	if len(req.Hosts) != 1 {
-		t.Fatalf("hosts = %+v, want one", req.Hosts)
-	}
-	h := req.Hosts[0]
-	if got, want := h.Name+" "+h.Address, "lb1 192.0.2.10"; got != want {
-		t.Errorf("host = %q, want %q", got, want)
-	}
+	h := lbtest.PointVM(t, d, runner, "dnsdist", "/srv/dnsroll/ansible/dnsdist.yml")
 	for name, want := range map[string]any{
-		"dnsroll_lab_dir":              "",
-		"dnsroll_lb_listen_port":       53,
 		"dnsroll_dnsdist_console":      "127.0.0.1:5199",
 		"dnsroll_dnsdist_key_file":     "/etc/dnsdist/dnsroll-console.key",
 		"dnsroll_dnsdist_check_name":   "example.com.",
@@ -66,17 +46,8 @@ func TestPointVMRequest(t *testing.T) {
 		}
 	}
 
-	lb.SSHHost = "lb1.mgmt.example.net"
 	d.Playbook = "/opt/dnsroll/dnsdist.yml"
-	if err := d.Point(context.Background(), lbtest.VMFleet(), lb, backends); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := runner.Req.Hosts[0].Address, "lb1.mgmt.example.net"; got != want {
-		t.Errorf("address with ssh_host = %q, want %q", got, want)
-	}
-	if got, want := runner.Req.Playbook, "/opt/dnsroll/dnsdist.yml"; got != want {
-		t.Errorf("playbook override = %q, want %q", got, want)
-	}
+	lbtest.PointVM(t, d, runner, "dnsdist", d.Playbook)
 }
 
 func TestPointErrorCodes(t *testing.T) {

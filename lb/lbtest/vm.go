@@ -64,3 +64,47 @@ func PointErrors(t *testing.T, prefix string, newDriver func(lb.Runner) Driver, 
 		})
 	}
 }
+
+// PointVM points d, running its playbook through runner, at backend
+// ns1-next (192.0.2.20) for load balancer lb1 (192.0.2.10:53, driver) on
+// VMFleet, and checks what every driver asks the playbook for: playbook
+// over SSH as deploy, on the one host lb1 at its address (its ssh_host when
+// it has one), not in a lab, listening on port 53. It returns the host,
+// for the driver's own variables.
+func PointVM(t *testing.T, d Driver, runner *FakeRunner, driver, playbook string) provision.Host {
+	t.Helper()
+	bal := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: driver}
+	backends := []dnsroll.Server{{Label: "ns1-next", IPv4: "192.0.2.20"}}
+	if err := d.Point(context.Background(), VMFleet(), bal, backends); err != nil {
+		t.Fatal(err)
+	}
+	req := runner.Req
+	if got, want := req.Playbook, playbook; got != want {
+		t.Errorf("playbook = %q, want %q", got, want)
+	}
+	if got, want := req.Connection+" "+req.User, "ssh deploy"; got != want {
+		t.Errorf("connection and user = %q, want %q", got, want)
+	}
+	if len(req.Hosts) != 1 {
+		t.Fatalf("hosts = %+v, want one", req.Hosts)
+	}
+	h := req.Hosts[0]
+	if got, want := h.Name+" "+h.Address, "lb1 192.0.2.10"; got != want {
+		t.Errorf("host = %q, want %q", got, want)
+	}
+	if got := h.Vars["dnsroll_lab_dir"]; got != "" {
+		t.Errorf("dnsroll_lab_dir = %q on a VM, want empty", got)
+	}
+	if got, want := h.Vars["dnsroll_lb_listen_port"], 53; got != want {
+		t.Errorf("listen port = %v, want %v", got, want)
+	}
+
+	bal.SSHHost = "lb1.mgmt.example.net"
+	if err := d.Point(context.Background(), VMFleet(), bal, backends); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := runner.Req.Hosts[0].Address, "lb1.mgmt.example.net"; got != want {
+		t.Errorf("address with ssh_host = %q, want %q", got, want)
+	}
+	return h
+}
