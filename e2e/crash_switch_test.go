@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/proctable"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
@@ -153,17 +151,9 @@ func killWorker(t *testing.T, w *exec.Cmd) {
 // of its own group, with "dnsroll-ansible" as its $0.
 func playbookGroups(worker int) []int {
 	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		f := strings.Fields(string(stat))
-		if len(f) > 3 && f[3] == strconv.Itoa(worker) && strings.Contains(string(cmd), "dnsroll-ansible") {
-			out = append(out, pid)
+	for _, p := range proctable.List() {
+		if p.PPID == worker && strings.Contains(p.Cmdline(), "dnsroll-ansible") {
+			out = append(out, p.PID)
 		}
 	}
 	return out

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/internal/childenv"
+	"github.com/dnsroll/dnsroll/internal/proctable"
 )
 
 // The machine lab's network. Documented in README.md; never routed.
@@ -365,16 +367,9 @@ func (m *machine) teardown() {
 // cleanupStale stops machines and unmounts roots that a machine lab which
 // died left behind, found by the bridge they are attached to.
 func cleanupStale() {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		args := strings.Split(string(cmd), "\x00")
-		if len(args) > 0 && filepath.Base(args[0]) == "systemd-nspawn" && strings.Contains(string(cmd), "--network-bridge="+Bridge+"\x00") {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+	for _, p := range proctable.List() {
+		if len(p.Args) > 0 && filepath.Base(p.Args[0]) == "systemd-nspawn" && slices.Contains(p.Args, "--network-bridge="+Bridge) {
+			_ = syscall.Kill(p.PID, syscall.SIGKILL)
 		}
 	}
 	mounts, _ := os.ReadFile("/proc/self/mounts")

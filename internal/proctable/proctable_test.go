@@ -1,0 +1,43 @@
+package proctable
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
+	"testing"
+)
+
+// A child started with a known command line is listed with its parent
+// and its arguments, spaces included, and is gone once it has exited.
+func TestListFindsAChild(t *testing.T) {
+	args := []string{"sh", "-c", "sleep 60; :", "an (odd) arg"}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // for its sleep to be killed with it
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	find := func() (Process, bool) {
+		for _, p := range List() {
+			if p.PID == cmd.Process.Pid {
+				return p, true
+			}
+		}
+		return Process{}, false
+	}
+	p, ok := find()
+	if !ok {
+		t.Fatalf("pid %d not listed", cmd.Process.Pid)
+	}
+	if p.PPID != os.Getpid() || !slices.Equal(p.Args, args) {
+		t.Errorf("listed %+v, want parent %d and args %q", p, os.Getpid(), args)
+	}
+	if got, want := p.Cmdline(), "sh -c sleep 60; : an (odd) arg"; got != want {
+		t.Errorf("Cmdline = %q, want %q", got, want)
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+	if p, ok := find(); ok {
+		t.Errorf("pid %d still listed after it was reaped: %+v", cmd.Process.Pid, p)
+	}
+}
