@@ -105,12 +105,16 @@ func TestRoute53DomainsGlueThroughWorker(t *testing.T) {
 		t.Fatalf("the parent refers to %v, want %v", ref.NS, oldNS)
 	}
 
+	// Refused at the first check, as invalid input: a name this worker
+	// lacks, and a domain outside the AWS account.
 	check.Registrar = "godaddy"
-	err := run(a.CheckParent, check, &ref)
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrInvalid || !strings.Contains(err.Error(), `registrar: "godaddy"`) || !strings.Contains(err.Error(), "manual, route53domains") {
-		t.Fatalf("an unknown registrar: %v, want %s naming the field and the names this worker has", err, activities.ErrInvalid)
-	}
+	wantInvalid(t, run(a.CheckParent, check, &ref), `registrar: "godaddy"`, "manual, route53domains")
+	outside := httptest.NewServer(route53sim.New(route53sim.Options{}))
+	t.Cleanup(outside.Close)
+	other := s.NewTestActivityEnvironment()
+	other.RegisterActivity(&activities.Activities{Registrars: Config{Route53DomainsEndpoint: outside.URL}.Registrars()})
+	_, err := other.ExecuteActivity(a.CheckParent, activities.ParentInput{Domain: "example.com", Parent: parent, Registrar: "route53domains"})
+	wantInvalid(t, err, "route53domains: read example.com")
 
 	for i, step := range []struct {
 		name string
@@ -142,6 +146,21 @@ func TestRoute53DomainsGlueThroughWorker(t *testing.T) {
 	for _, secret := range []string{testAccessKey, testSecretKey} {
 		if bytes.Contains(all, []byte(secret)) || strings.Contains(logs.String(), secret) {
 			t.Errorf("credential %q reached an activity's input, output or log", secret)
+		}
+	}
+}
+
+// wantInvalid fails t unless err is the activities' non-retryable
+// invalid input error and says each of want.
+func wantInvalid(t *testing.T, err error, want ...string) {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrInvalid {
+		t.Fatalf("err = %v, want %s", err, activities.ErrInvalid)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("err = %v, want it to say %q", err, w)
 		}
 	}
 }

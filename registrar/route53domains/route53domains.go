@@ -15,6 +15,7 @@ import (
 	r53d "github.com/aws/aws-sdk-go-v2/service/route53domains"
 	"github.com/aws/aws-sdk-go-v2/service/route53domains/types"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
@@ -62,7 +63,7 @@ func New(cfg aws.Config, endpoint string) *Registrar {
 func (r *Registrar) Glue(ctx context.Context, domain string) ([]registrar.NameServer, error) {
 	out, err := r.API.GetDomainDetail(ctx, &r53d.GetDomainDetailInput{DomainName: aws.String(trim(domain))})
 	if err != nil {
-		return nil, fmt.Errorf("route53domains: read %s: %w", domain, err)
+		return nil, apiErr(err, "read %s", domain)
 	}
 	ns := make([]registrar.NameServer, 0, len(out.Nameservers))
 	for _, n := range out.Nameservers {
@@ -101,7 +102,7 @@ func (r *Registrar) SetGlue(ctx context.Context, domain string, ns []registrar.N
 	}
 	out, err := r.API.UpdateDomainNameservers(ctx, in)
 	if err != nil {
-		return fmt.Errorf("route53domains: update name servers of %s: %w", domain, err)
+		return apiErr(err, "update name servers of %s", domain)
 	}
 	return r.wait(ctx, domain, aws.ToString(out.OperationId))
 }
@@ -136,6 +137,17 @@ func trim(name string) string {
 		return name[:n-1]
 	}
 	return name
+}
+
+// apiErr says what failed. A request that Route 53 Domains refuses is
+// dnsroll.EINVALID as well, so that the step fails at once instead of
+// being retried until its deadline.
+func apiErr(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	if IsInvalidInput(err) {
+		return fmt.Errorf("%w: %w", dnsroll.Errorf(dnsroll.EINVALID, "route53domains: %s", what), err)
+	}
+	return fmt.Errorf("route53domains: %s: %w", what, err)
 }
 
 // IsInvalidInput reports whether err is Route 53 Domains refusing the
