@@ -45,11 +45,10 @@ type StatsResult struct {
 // serving throughout. A driver without two phases has nothing to stage: its
 // flip is a full switch.
 func (a *Activities) StageLoadBalancer(ctx context.Context, in StageInput) (StepResult, error) {
-	d, err := a.driver(in.LB)
+	st, ok, err := a.stager(in.LB)
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	st, ok := d.(Stager)
 	if !ok {
 		return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + ": driver " + in.LB.Driver + " switches in one phase; nothing staged"}, nil
 	}
@@ -60,6 +59,17 @@ func (a *Activities) StageLoadBalancer(ctx context.Context, in StageInput) (Step
 		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: stage: %w", in.LB.Name, err))
 	}
 	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s: %s live, %s staged", in.LB.Name, dnsroll.Labels(in.Live, "nothing"), dnsroll.Labels(in.Staged, "nothing"))}, nil
+}
+
+// stager is balancer's driver as a Stager; ok is false for a driver that
+// switches in one phase and keeps no per-backend counters.
+func (a *Activities) stager(balancer config.LoadBalancer) (st Stager, ok bool, err error) {
+	d, err := a.driver(balancer)
+	if err != nil {
+		return nil, false, err
+	}
+	st, ok = d.(Stager)
+	return st, ok, nil
 }
 
 // FlipLoadBalancer sets which of one load balancer's staged backends get its
@@ -98,11 +108,10 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 // LoadBalancerStats reads one load balancer's per-backend counters, which
 // the canary analysis compares between green and blue.
 func (a *Activities) LoadBalancerStats(ctx context.Context, in StatsInput) (StatsResult, error) {
-	d, err := a.driver(in.LB)
+	st, ok, err := a.stager(in.LB)
 	if err != nil {
 		return StatsResult{}, failure(ctx, err)
 	}
-	st, ok := d.(Stager)
 	if !ok {
 		return StatsResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: driver %s keeps no per-backend counters; strategy canary needs dnsdist", in.LB.Name, in.LB.Driver))
 	}

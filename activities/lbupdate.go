@@ -32,32 +32,33 @@ type UpdateLBInput struct {
 
 // UpdateLoadBalancer updates one load balancer in place with its driver.
 func (a *Activities) UpdateLoadBalancer(ctx context.Context, in UpdateLBInput) (StepResult, error) {
-	u, err := a.updater(in.LB)
-	if err != nil {
-		return StepResult{}, failure(ctx, err)
-	}
-	stop := keepAlive(ctx, "updating "+in.LB.Name)
-	defer stop()
-	note, err := u.Update(ctx, in.Fleet, in.LB, in.Update)
-	if err != nil {
-		return StepResult{}, failure(ctx, err)
-	}
-	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + ": " + note}, nil
+	return a.inPlace(ctx, in, "updating", func(u InPlaceUpdater) (string, error) {
+		return u.Update(ctx, in.Fleet, in.LB, in.Update)
+	})
 }
 
 // RestoreLoadBalancer undoes a failed in-place update of one load
 // balancer: its previous config, or the old nginx master.
 func (a *Activities) RestoreLoadBalancer(ctx context.Context, in UpdateLBInput) (StepResult, error) {
+	return a.inPlace(ctx, in, "restoring", func(u InPlaceUpdater) (string, error) {
+		return "restored", u.Restore(ctx, in.Fleet, in.LB, in.Update)
+	})
+}
+
+// inPlace runs op, an update or its undo, with in.LB's driver, heartbeating
+// as doing, and notes what op says it did.
+func (a *Activities) inPlace(ctx context.Context, in UpdateLBInput, doing string, op func(InPlaceUpdater) (string, error)) (StepResult, error) {
 	u, err := a.updater(in.LB)
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	stop := keepAlive(ctx, "restoring "+in.LB.Name)
+	stop := keepAlive(ctx, doing+" "+in.LB.Name)
 	defer stop()
-	if err := u.Restore(ctx, in.Fleet, in.LB, in.Update); err != nil {
+	note, err := op(u)
+	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + ": restored"}, nil
+	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + ": " + note}, nil
 }
 
 // CheckLBInput names the load balancer to check DNS through.

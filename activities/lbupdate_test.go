@@ -1,0 +1,80 @@
+package activities
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+)
+
+// pointOnly is a driver that can only point.
+type pointOnly struct{}
+
+func (pointOnly) Point(context.Context, *config.Fleet, config.LoadBalancer, []dnsroll.Server) error {
+	return nil
+}
+
+// fakeUpdater records the updates and undos it is asked for.
+type fakeUpdater struct {
+	pointOnly
+	calls []string
+	err   error
+}
+
+func (f *fakeUpdater) Update(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, u lb.Update) (string, error) {
+	f.calls = append(f.calls, "update "+u.Lua)
+	return "reloaded", f.err
+}
+
+func (f *fakeUpdater) Restore(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, u lb.Update) error {
+	f.calls = append(f.calls, "restore "+u.Lua)
+	return f.err
+}
+
+// Update and Restore run the driver's own and note what it did; a driver
+// that cannot update in place is an invalid request, not a retry.
+func TestInPlaceActivities(t *testing.T) {
+	upd := &fakeUpdater{}
+	acts := &Activities{Drivers: map[string]LoadBalancer{"dnsdist": upd, "plain": pointOnly{}}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	in := UpdateLBInput{Fleet: &config.Fleet{Name: "t"}, LB: config.LoadBalancer{Name: "lb1", Driver: "dnsdist"}, Update: lb.Update{Kind: lb.UpdateConsole, Lua: "x()"}}
+	for _, tt := range []struct {
+		activity any
+		note     string
+	}{
+		{acts.UpdateLoadBalancer, "lb1: reloaded"},
+		{acts.RestoreLoadBalancer, "lb1: restored"},
+	} {
+		v, err := env.ExecuteActivity(tt.activity, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res StepResult
+		if err := v.Get(&res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Note != tt.note {
+			t.Errorf("note %q, want %q", res.Note, tt.note)
+		}
+	}
+	if got := strings.Join(upd.calls, ", "); got != "update x(), restore x()" {
+		t.Errorf("driver calls: %s", got)
+	}
+
+	upd.err = dnsroll.Errorf(dnsroll.EINVALID, "console refused")
+	if _, err := env.ExecuteActivity(acts.RestoreLoadBalancer, in); err == nil || !strings.Contains(err.Error(), "console refused") {
+		t.Errorf("a failed restore: %v, want the driver's error", err)
+	}
+	in.LB.Driver = "plain"
+	_, err := env.ExecuteActivity(acts.UpdateLoadBalancer, in)
+	if err == nil || !strings.Contains(err.Error(), "cannot update in place") {
+		t.Errorf("update with a driver that cannot: %v, want an error saying so", err)
+	}
+}
