@@ -19,7 +19,7 @@ TEST_TIMEOUT ?= 75m
 # How long `make test` fuzzes the API (`make fuzz` runs longer).
 FUZZ_TIME ?= 30s
 
-.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test chaos fuzz lint bench bench-analysis bench-zone-deploy screenshots clean
+.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test chaos fuzz lint bench bench-inplace bench-analysis bench-zone-deploy screenshots clean
 
 all: build
 
@@ -113,10 +113,15 @@ lint:
 	cd ansible && ansible-lint nameserver.yml loadbalancer.yml dnsdist.yml
 	yamllint -s ansible fleets examples
 
-## bench: queries lost and switch times of each load balancer driver during lab rollouts and rollbacks under dnsperf (docs/benchmarks.md), then bench-analysis
+## bench: queries lost and switch times of each load balancer driver during lab rollouts, rollbacks, canaries and in-place updates under dnsperf (docs/benchmarks.md), then bench-analysis
 bench: deps tools
-	$(GO) run ./bench $(BENCH_FLAGS)
+	$(GO) run ./bench -docs docs/benchmarks.md $(BENCH_FLAGS)
 	$(MAKE) bench-analysis
+
+## bench-inplace: only the in-place updates under dnsperf: 10 nginx reloads, 3 nginx binary upgrades, 10 dnsdist console changes (docs/benchmarks.md)
+BENCH_INPLACE_SCENARIOS := inplace-nginx-config,inplace-nginx-binary,inplace-dnsdist-config
+bench-inplace: deps tools
+	$(GO) run ./bench -scenarios $(BENCH_INPLACE_SCENARIOS) -docs docs/benchmarks.md $(BENCH_FLAGS)
 
 ## bench-analysis: analyse a 10,000-name zone on 4 real named, beside dnsperf's raw rate (docs/benchmarks-analysis.md)
 bench-analysis: deps

@@ -178,3 +178,16 @@ func TestWriteRevision(t *testing.T) {
 		t.Errorf("revision r7:\n%s", b)
 	}
 }
+
+// every calls f at once, not a tick later, and returns when stop closes.
+func TestEvery(t *testing.T) {
+	stop := make(chan struct{})
+	calls := 0
+	every(stop, time.Hour, func() {
+		calls++
+		close(stop)
+	})
+	if calls != 1 {
+		t.Errorf("f called %d times, want once", calls)
+	}
+}

@@ -47,12 +47,20 @@ type options struct {
 	together    bool
 	// canaryStep is how long each canary step holds its weight.
 	canaryStep time.Duration
+	// docs is the markdown file whose in-place table is rendered from
+	// results.json; empty leaves it alone. With docsOnly nothing is
+	// measured: the table is rendered from the results.json there is.
+	docs     string
+	docsOnly bool
 }
+
+// defaultScenarios are what `go run ./bench` measures without -scenarios.
+var defaultScenarios = []string{"rollout", "rollback", "inplace-nginx-config", "inplace-nginx-binary", "inplace-dnsdist-config", "canary", "canary-rollback"}
 
 func main() {
 	var o options
 	protocols := flag.String("protocols", "udp,tcp", "transports to measure, comma-separated: udp, tcp")
-	scenarios := flag.String("scenarios", "rollout,rollback,canary,canary-rollback", "scenarios, comma-separated: rollout (blue → green), rollback (rolled back during the bake), canary (1% → 10% → 50% → 100%, dnsdist only), canary-rollback (the same, rolled back at 50%), steady (no rollout: the load's own baseline)")
+	scenarios := flag.String("scenarios", strings.Join(defaultScenarios, ","), "scenarios, comma-separated: rollout (blue → green), rollback (rolled back during the bake), canary (1% → 10% → 50% → 100%, dnsdist only), canary-rollback (the same, rolled back at 50%), inplace-nginx-config (10 validated reloads), inplace-nginx-binary (3 binary upgrades), inplace-dnsdist-config (10 console changes), steady (no rollout: the load's own baseline)")
 	flag.IntVar(&o.qps, "qps", 5000, "queries per second sent through each load balancer")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "a reply later than this counts as lost (whole seconds)")
 	flag.DurationVar(&o.bake, "bake", 4*time.Second, "the bench fleet's bake window; rollbacks are signalled during it")
@@ -64,6 +72,8 @@ func main() {
 	flag.BoolVar(&o.together, "together", false, "load every load balancer in the same rollouts instead of one driver per rollout")
 	flag.BoolVar(&o.keep, "keep", false, "keep the lab state directory afterwards")
 	flag.DurationVar(&o.canaryStep, "canary-step", 5*time.Second, "how long each canary step holds its weight")
+	flag.StringVar(&o.docs, "docs", "", "a markdown file whose in-place table (between the bench:inplace markers) is rewritten from results.json")
+	flag.BoolVar(&o.docsOnly, "docs-only", false, "measure nothing: only rewrite -docs from <out>/results.json")
 	flag.Parse()
 	o.protocols, o.scenarios = strings.Split(*protocols, ","), strings.Split(*scenarios, ",")
 
@@ -76,6 +86,16 @@ func main() {
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
+	if o.docsOnly {
+		if o.docs == "" {
+			return errors.New("-docs-only needs -docs: the markdown file whose table to rewrite")
+		}
+		all, err := readResults(filepath.Join(o.out, "results.json"))
+		if err == nil {
+			err = renderDocs(o.docs, all)
+		}
+		return err
+	}
 	if err := preflight(o); err != nil {
 		return err
 	}
@@ -141,7 +161,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer w.Stop()
 
-	b := &bench{opts: o, client: c, fleet: fleet, queryFile: queryFile, out: out, zoneDir: zoneDir, zoneTmpls: tmpls, fleetDir: fleetDir, from: o.fleetFile}
+	b := &bench{opts: o, client: c, fleet: fleet, queryFile: queryFile, out: out, zoneDir: zoneDir, zoneTmpls: tmpls, fleetDir: fleetDir, from: o.fleetFile, labDir: l.Dir()}
 	first, err := b.newRevision()
 	if err != nil {
 		return err
@@ -162,11 +182,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			groups = append(groups, []config.LoadBalancer{lb})
 		}
 	}
-	// The canary scenarios come last: they run on a fleet of the
-	// load balancers that can weigh backends (dnsdist) only, and the others
-	// are no longer switched after that.
-	for _, canaryPass := range []bool{false, true} {
-		if canaryPass {
+	// The in-place updates come after the switches, and the canary
+	// scenarios last: they run on a fleet of the load balancers that can
+	// weigh backends (dnsdist) only, and the others are no longer
+	// switched after that.
+	for pass := range passes {
+		if pass == canaryPass {
 			if !slices.ContainsFunc(o.scenarios, isCanary) {
 				break
 			}
@@ -177,10 +198,17 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		for _, proto := range o.protocols {
 			for _, sc := range o.scenarios {
-				if isCanary(sc) != canaryPass {
+				if passOf(sc) != pass {
 					continue
 				}
-				for _, loaded := range groups {
+				measured := groups
+				if pass == inplacePass {
+					var err error
+					if measured, err = b.inplaceGroup(sc); err != nil {
+						return err
+					}
+				}
+				for _, loaded := range measured {
 					rs, plot, err := b.measure(ctx, proto, sc, loaded)
 					if err != nil {
 						return fmt.Errorf("%s %s: %w", proto, sc, err)
@@ -192,14 +220,52 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintln(out)
 	printTable(out, results)
-	if err := writeJSON(filepath.Join(o.out, "results.json"), results, o); err != nil {
+	jsonPath, pngPath := filepath.Join(o.out, "results.json"), filepath.Join(o.out, plotName(o.scenarios))
+	all, err := writeJSON(jsonPath, results, o)
+	if err != nil {
 		return err
 	}
-	if err := writePlot(filepath.Join(o.out, "results.png"), runs, o.qps); err != nil {
+	if err := writePlot(pngPath, runs, o.qps); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nwrote %s and %s (%s in all)\n", filepath.Join(o.out, "results.json"), filepath.Join(o.out, "results.png"), time.Since(began).Round(time.Second))
+	if o.docs != "" {
+		if err := renderDocs(o.docs, all); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "rewrote the in-place table in %s\n", o.docs)
+	}
+	fmt.Fprintf(out, "\nwrote %s and %s (%s in all)\n", jsonPath, pngPath, time.Since(began).Round(time.Second))
 	return nil
+}
+
+// Passes over the scenarios, in order: switches, in-place updates, then
+// canaries on a dnsdist-only fleet.
+const (
+	switchPass = iota
+	inplacePass
+	canaryPass
+	passes
+)
+
+func passOf(scenario string) int {
+	switch {
+	case isCanary(scenario):
+		return canaryPass
+	case isInPlace(scenario):
+		return inplacePass
+	}
+	return switchPass
+}
+
+// plotName is results.png, or inplace.png for a run of in-place scenarios
+// only, so that such a run leaves the rollouts' plot alone.
+func plotName(scenarios []string) string {
+	for _, s := range scenarios {
+		if !isInPlace(s) {
+			return "results.png"
+		}
+	}
+	return "inplace.png"
 }
 
 // preflight names every missing program at once.
@@ -221,9 +287,10 @@ func preflight(o options) error {
 			return fmt.Errorf("protocol %q: want udp or tcp", p)
 		}
 	}
+	known := append([]string{"steady"}, defaultScenarios...)
 	for _, s := range o.scenarios {
-		if !slices.Contains([]string{"rollout", "rollback", "canary", "canary-rollback", "steady"}, s) {
-			return fmt.Errorf("scenario %q: want rollout, rollback, canary, canary-rollback or steady", s)
+		if !slices.Contains(known, s) {
+			return fmt.Errorf("scenario %q: want one of %s", s, strings.Join(known, ", "))
 		}
 	}
 	if o.timeout < time.Second || o.timeout%time.Second != 0 {
@@ -255,6 +322,8 @@ type bench struct {
 	// fleetDir and from are where the fleet file is and what it was
 	// derived from.
 	fleetDir, from string
+	// labDir is the lab's state directory, with the load balancers'.
+	labDir string
 }
 
 // rollout starts a rollout of rev and waits for it to end.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -30,7 +32,7 @@ const (
 // the ones measured.
 func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []config.LoadBalancer) ([]Result, runPlot, error) {
 	from, to := b.live, b.live
-	if scenario != "steady" {
+	if scenario != "steady" && !isInPlace(scenario) {
 		var err error
 		if to, err = b.newRevision(); err != nil {
 			return nil, runPlot{}, err
@@ -64,11 +66,21 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 
 	var tl timeline
 	var st workflows.Status
+	var updates []int64
 	runErr := ""
-	if scenario == "steady" {
+	switch {
+	case scenario == "steady":
 		time.Sleep(steadyFor)
 		time.Sleep(tail)
-	} else {
+	case isInPlace(scenario):
+		// A failed update is reported, not fatal, as a failed rollout is.
+		var err error
+		if updates, st, err = b.updateInPlace(ctx, scenario, loaded[0]); err != nil {
+			runErr = err.Error()
+			fmt.Fprintf(b.out, "   the update did not go as planned: %v\n", err)
+		}
+		time.Sleep(tail)
+	default:
 		// A rollout that ends the wrong way is reported, not fatal: its
 		// load still says what the clients saw.
 		var err error
@@ -94,12 +106,21 @@ func (b *bench) measure(ctx context.Context, proto, scenario string, loaded []co
 		r.From, r.To, r.Outcome, r.Error, r.LoadAvg = from, to, string(st.Phase), runErr, loadAvg
 		r.fillSwitch(samples[lb.Name], tl, from, to, scenario)
 		r.fillCanary(st)
+		r.UpdateMS = updates
 		results = append(results, r)
 		plot.Green, plot.Blue = laterOf(plot.Green, r.greenAt), laterOf(plot.Blue, r.blueAt)
 		plot.Series = append(plot.Series, series{Driver: lb.Driver, Offset: stats.Start.Sub(t0), Seconds: stats.Seconds})
-		fmt.Fprintf(b.out, "   %-8s sent %d, lost %d, failed %d, switch %s\n", lb.Driver, r.Sent, r.Lost, r.Failed, ms(r.SwitchMS))
+		what := "switch " + ms(r.SwitchMS)
+		if isInPlace(scenario) {
+			what = fmt.Sprintf("%d updates", len(updates))
+		}
+		fmt.Fprintf(b.out, "   %-8s sent %d, lost %d, failed %d, %s\n", lb.Driver, r.Sent, r.Lost, r.Failed, what)
 	}
-	if scenario == "steady" {
+	switch {
+	case scenario == "steady":
+		return results, plot, nil
+	case isInPlace(scenario):
+		fmt.Fprintf(b.out, "   %d updates %s, each %s\n", len(updates), st.Phase, spread(updates))
 		return results, plot, nil
 	}
 	fmt.Fprintf(b.out, "   rollout %s: wall %s, activities %s, bake timers %s, overhead %s\n", st.Phase,
@@ -181,4 +202,57 @@ func loadAverage() float64 {
 		return 0
 	}
 	return l.Load1
+}
+
+// updateGap is the steady load between two updates, so that each one's
+// disturbance has seconds of its own in the per-second series.
+const updateGap = time.Second
+
+// inplaceGroup is the load balancer an in-place scenario updates and
+// loads: the fleet's first of its driver.
+func (b *bench) inplaceGroup(scenario string) ([][]config.LoadBalancer, error) {
+	s, _ := inplaceNamed(scenario)
+	for _, balancer := range b.fleet.LoadBalancers {
+		if balancer.Driver == s.driver {
+			return [][]config.LoadBalancer{{balancer}}, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: the fleet has no %s load balancer", scenario, s.driver)
+}
+
+// updateInPlace makes the scenario's updates to balancer, one workflow run
+// each, updateGap apart, and returns each one's time from its start until
+// its end as the client saw them. The first that fails ends it: the
+// workflow has restored that load balancer, and its status says why.
+func (b *bench) updateInPlace(ctx context.Context, scenario string, balancer config.LoadBalancer) ([]int64, workflows.Status, error) {
+	s, _ := inplaceNamed(scenario)
+	dir := config.LabLBDir(b.labDir, balancer.Name)
+	var took []int64
+	var st workflows.Status
+	for i := range s.updates {
+		u, err := s.update(dir, i)
+		if err != nil {
+			return took, st, err
+		}
+		in := workflows.LBUpdateInput{
+			FleetName: b.fleet.Name, LoadBalancers: []string{balancer.Name}, Update: u,
+			Reason: fmt.Sprintf("bench: %s %d of %d", scenario, i+1, s.updates), RequestedBy: "bench",
+		}
+		began := time.Now()
+		run, err := b.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: workflows.LBUpdateWorkflowID(b.fleet.Name), TaskQueue: workflows.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true,
+		}, workflows.LoadBalancerUpdateWorkflow, in)
+		if err != nil {
+			return took, st, err
+		}
+		runErr := run.Get(ctx, &st)
+		took = append(took, time.Since(began).Milliseconds())
+		if runErr != nil {
+			// A failed workflow returns no result; its query still answers.
+			st, _ = rollouts.Status(ctx, b.client, rollouts.Run{WorkflowID: run.GetID(), RunID: run.GetRunID()})
+			return took, st, fmt.Errorf("update %d of %d: %s: %w", i+1, s.updates, st.Phase, runErr)
+		}
+		time.Sleep(updateGap)
+	}
+	return took, st, nil
 }

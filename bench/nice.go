@@ -45,9 +45,7 @@ func prioritize(dir, how string, stop <-chan struct{}) {
 	if err != nil {
 		return
 	}
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	every(stop, 250*time.Millisecond, func() {
 		procs, _ := fs.AllProcs()
 		for _, p := range procs {
 			if !ours(fs, p, abs) {
@@ -58,12 +56,7 @@ func prioritize(dir, how string, stop <-chan struct{}) {
 				raise(t.PID, how)
 			}
 		}
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-	}
+	})
 }
 
 // ours reports whether p is a settled data-path process of the lab in

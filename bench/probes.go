@@ -42,26 +42,42 @@ func startProber(addrs map[string]string) *prober {
 func (p *prober) run(name, addr string) {
 	defer p.wg.Done()
 	c := &dns.Client{Timeout: 500 * time.Millisecond}
-	tick := time.NewTicker(probeEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.stopc:
-			return
-		case <-tick.C:
-		}
-		m := new(dns.Msg)
-		m.SetQuestion(probeName, dns.TypeTXT)
+	every(p.stopc, probeEvery, func() {
 		at := time.Now()
-		rev := ""
-		if r, _, err := c.Exchange(m, addr); err == nil && len(r.Answer) > 0 {
-			if txt, ok := r.Answer[0].(*dns.TXT); ok {
-				rev = strings.TrimPrefix(strings.Join(txt.Txt, ""), "revision ")
-			}
-		}
+		rev := revisionAt(c, addr)
 		p.mu.Lock()
 		p.samples[name] = append(p.samples[name], sample{At: at, Revision: rev})
 		p.mu.Unlock()
+	})
+}
+
+// revisionAt asks addr for probeName and returns the revision its answer
+// names, or "" for no answer.
+func revisionAt(c *dns.Client, addr string) string {
+	m := new(dns.Msg)
+	m.SetQuestion(probeName, dns.TypeTXT)
+	r, _, err := c.Exchange(m, addr)
+	if err != nil || len(r.Answer) == 0 {
+		return ""
+	}
+	if txt, ok := r.Answer[0].(*dns.TXT); ok {
+		return strings.TrimPrefix(strings.Join(txt.Txt, ""), "revision ")
+	}
+	return ""
+}
+
+// every calls f now and then every d until stop is closed: the probes'
+// and the priority raiser's polling.
+func every(stop <-chan struct{}, d time.Duration, f func()) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		f()
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -54,6 +55,11 @@ type Result struct {
 	// weight asked for, and green's share of the queries it sent, from its
 	// own per-backend counters (canary scenarios only).
 	Canary []canaryStep `json:"canary,omitempty"`
+	// UpdateMS is each in-place update's time, from the start of its
+	// LoadBalancerUpdateWorkflow run until its end, both checks through
+	// DNS included (in-place scenarios only; fewer than asked when one
+	// failed, which Outcome and Error then say).
+	UpdateMS []int64 `json:"update_ms,omitempty"`
 	// The rollout's times, from its workflow history (the same for every
 	// load balancer of a run). OverheadMS is WallMS minus the time in which
 	// an activity ran or a bake timer was pending.
@@ -126,7 +132,7 @@ func newResult(lb config.LoadBalancer, scenario, proto string, o options, st loa
 
 // fillSwitch derives the switch and rollback times from the probes.
 func (r *Result) fillSwitch(samples []sample, tl timeline, from, to, scenario string) {
-	if scenario == "steady" {
+	if scenario == "steady" || isInPlace(scenario) {
 		return
 	}
 	if sw := tl.Switches[r.LB]; len(sw) > 0 && !sw[0].Ended.IsZero() {
@@ -158,14 +164,22 @@ func printTable(w io.Writer, results []Result) {
 			rb = ms(*r.RollbackMS)
 		}
 		ws := fmt.Sprintf("%ds: %d lost, max %.1fms", r.Worst.AtS, r.Worst.Lost+r.Worst.Failed, r.Worst.LatMaxMS)
-		sw, act := ms(r.SwitchMS), ms(r.SwitchActivityMS)
-		if r.Scenario == "canary-rollback" {
+		sw, act, wall, over := ms(r.SwitchMS), ms(r.SwitchActivityMS), ms(r.WallMS), ms(r.OverheadMS)
+		switch {
+		case r.Scenario == "canary-rollback":
 			sw, act = "-", "-" // rolled back before any switch to 100%
+		case isInPlace(r.Scenario):
+			sw, act, wall, over = "-", "-", "-", "-" // no switch, and one workflow per update
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Driver, r.Scenario, r.Protocol, r.TargetQPS,
-			r.Sent, r.Lost, r.Failed, ws, sw, act, rb, ms(r.WallMS), ms(r.OverheadMS))
+			r.Sent, r.Lost, r.Failed, ws, sw, act, rb, wall, over)
 	}
 	tw.Flush()
+	for _, r := range results {
+		if isInPlace(r.Scenario) {
+			fmt.Fprintf(w, "%s %s: %d updates (%s), lost %d of %d, each update %s\n", r.Scenario, r.Protocol, len(r.UpdateMS), r.Outcome, r.Lost, r.Sent, spread(r.UpdateMS))
+		}
+	}
 	for _, r := range results {
 		if len(r.Canary) == 0 {
 			continue
@@ -179,19 +193,70 @@ func printTable(w io.Writer, results []Result) {
 }
 
 // writeJSON writes results.json: an array with one object per load
-// balancer and run, each saying how and when it was measured.
-func writeJSON(path string, results []Result, o options) error {
+// balancer, scenario and protocol, each saying how and when it was
+// measured. This run's results replace those of the same load balancer,
+// scenario and protocol; the others stay, so a run of some scenarios
+// (make bench-inplace) keeps the rest. It returns what it wrote.
+func writeJSON(path string, results []Result, o options) ([]Result, error) {
 	cmd := fmt.Sprintf("go run ./bench -qps %d -protocols %s -scenarios %s -timeout %s -bake %s -canary-step %s -priority %s -together=%v", o.qps, join(o.protocols), join(o.scenarios), o.timeout, o.bake, o.canaryStep, o.priority, o.together)
 	host := fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	date := time.Now().UTC().Truncate(time.Second)
 	for i := range results {
 		results[i].Command, results[i].Host, results[i].Date = cmd, host, date
 	}
-	b, err := json.MarshalIndent(results, "", "  ")
-	if err != nil {
-		return err
+	all, err := readResults(path)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	all = mergeResults(all, results)
+	b, err := json.MarshalIndent(all, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return all, os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// readResults reads a results.json.
+func readResults(path string) ([]Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var all []Result
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, fmt.Errorf("%s: %w (move it away to start afresh)", path, err)
+	}
+	return all, nil
+}
+
+// mergeResults replaces each of old's results that a new one measures
+// again (the same load balancer, scenario and protocol) in its place, and
+// appends the rest of the new ones.
+func mergeResults(old, fresh []Result) []Result {
+	key := func(r Result) string { return r.LB + " " + r.Scenario + " " + r.Protocol }
+	at := map[string]int{}
+	out := append([]Result(nil), old...)
+	for i, r := range out {
+		at[key(r)] = i
+	}
+	for _, r := range fresh {
+		if i, ok := at[key(r)]; ok {
+			out[i] = r
+			continue
+		}
+		at[key(r)] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+// spread is the shortest and longest of some times in milliseconds.
+func spread(msecs []int64) string {
+	if len(msecs) == 0 {
+		return "-"
+	}
+	lo, hi := slices.Min(msecs), slices.Max(msecs)
+	return fmt.Sprintf("%.2f to %.2f s", float64(lo)/1000, float64(hi)/1000)
 }
 
 func ms(v int64) string {
