@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/dnsroll/dnsroll/internal/signzone"
-	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -39,9 +37,7 @@ func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 		"E": expired,
 	})
 	tl.startWorker(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
 
 	no := false
@@ -71,10 +67,7 @@ func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 	})
 	for _, c := range cases {
 		t.Run(c.rev, func(t *testing.T) {
-			run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: c.rev, ExpectChanges: c.expectChanges})
-			if err != nil {
-				t.Fatal(err)
-			}
+			run := tl.start(t, workflows.RolloutInput{Revision: c.rev, ExpectChanges: c.expectChanges})
 			st, err := tl.wait(t, run)
 			if err == nil || st.Phase != workflows.PhaseFailed {
 				t.Fatalf("rollout %s: phase %s, err %v; want it to fail", c.rev, st.Phase, err)

@@ -159,10 +159,7 @@ func waitThroughRestarts(ctx context.Context, tl *testLab, run rollouts.Run) (wo
 // rolloutWait runs one rollout to its end.
 func (tl *testLab) rolloutWait(t *testing.T, rev string) (rollouts.Run, workflows.Status, error) {
 	t.Helper()
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: rev})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: rev})
 	st, err := tl.wait(t, run)
 	return run, st, err
 }

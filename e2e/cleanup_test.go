@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
-	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -38,24 +36,17 @@ func TestCleanupRetriesThenCleanupCommand(t *testing.T) {
 	tl := launchLab(t, dir, fleet, lab.Options{TemporalBin: bin, BootDelay: 200 * time.Millisecond}, 2*time.Minute)
 	tl.startWorker(t)
 	c := tl.startAPI(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
 	sim := tl.Sim()
 	revoked := linodesim.Fault{Method: "DELETE", PathPrefix: "/v4/linode/instances", Status: 401}
 
 	abortDuringProvisioning := func(t *testing.T) workflows.Status {
 		t.Helper()
-		run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 		tl.waitForActivity(t, run, "ProvisionNameservers")
 		sim.InjectFault(revoked)
-		if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalAbort, workflows.SignalInput{Reason: "wrong zone"}); err != nil {
-			t.Fatal(err)
-		}
+		tl.signal(t, run, workflows.SignalAbort, workflows.SignalInput{Reason: "wrong zone"})
 		st, _ := tl.wait(t, run)
 		return st
 	}

@@ -107,9 +107,7 @@ func TestCLIApprovalGateShowsTheDecision(t *testing.T) {
 	tl := startLab(t, nil)
 	tl.startWorker(t)
 	c := tl.startAPI(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	tl.editFleet(t, "approval: auto", "approval: manual")
 
 	var out strings.Builder

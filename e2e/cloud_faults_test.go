@@ -21,9 +21,7 @@ import (
 func TestCloud500sAreRetried(t *testing.T) {
 	tl := startLab(t, nil)
 	tl.startWorker(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	sim := tl.Sim()
 	// GETs of instances come first from Plan; DELETEs and PUTs only from
 	// the deletion of blue and the rename of green.
@@ -31,10 +29,7 @@ func TestCloud500sAreRetried(t *testing.T) {
 	sim.InjectFault(linodesim.Fault{Method: "DELETE", PathPrefix: "/v4/linode/instances", Status: 500, Count: 6})
 	sim.InjectFault(linodesim.Fault{Method: "PUT", PathPrefix: "/v4/linode/instances", Status: 500, Count: 6})
 
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	// While a step retries, the status says so, with its last error.
 	var retries []workflows.Retry
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -81,10 +76,7 @@ func TestWorkerKilledDuringPlanIsReplacedAtHeartbeatTimeout(t *testing.T) {
 	w := tl.startWorkerProcess(t)
 	// The first listing stalls, so Plan is still running when the worker dies.
 	tl.Sim().InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4/linode/instances", Delay: 2 * time.Minute})
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "A"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: "A"})
 	tl.waitForActivity(t, run, "Plan")
 	time.Sleep(time.Second)
 	if err := w.Process.Signal(syscall.SIGKILL); err != nil {

@@ -127,10 +127,7 @@ func TestClusterWorkerFailoverAndServerRestart(t *testing.T) {
 	tl.assertReplaced(t, blue, st, "B")
 
 	// A restart of the Temporal server mid-rollout.
-	run, err = rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "C"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run = tl.start(t, workflows.RolloutInput{Revision: "C"})
 	tl.waitForActivity(t, run, "ProvisionNameservers")
 	restart := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

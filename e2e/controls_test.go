@@ -33,22 +33,31 @@ func (tl *testLab) editFleet(t *testing.T, from, to string) {
 	writeFile(t, path, strings.Replace(string(b), from, to, 1))
 }
 
-// waitStatus polls the status query until cond holds.
+// waitStatus polls the status query until cond holds, and returns that
+// status. It fails if the rollout ends first.
 func (tl *testLab) waitStatus(t *testing.T, run rollouts.Run, what string, cond func(workflows.Status) bool) workflows.Status {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(4 * time.Minute)
 	for time.Now().Before(deadline) {
-		st, err := rollouts.Status(context.Background(), tl.client, run)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := rollouts.Status(ctx, tl.client, run)
+		cancel()
 		if err == nil && cond(st) {
 			return st
 		}
 		if err == nil && st.Phase.Done() {
 			t.Fatalf("rollout ended (%s: %s) before %s", st.Phase, st.Failure, what)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
 	return workflows.Status{}
+}
+
+// waitForPhase waits for the rollout to reach phase.
+func (tl *testLab) waitForPhase(t *testing.T, run rollouts.Run, phase workflows.Phase) workflows.Status {
+	t.Helper()
+	return tl.waitStatus(t, run, string(phase), func(st workflows.Status) bool { return st.Phase == phase })
 }
 
 // One nameserver at a time: after lb1 has switched, a rollback leaves both
@@ -61,26 +70,19 @@ func TestOneAtATimeRollbackAfterFirstSwitch(t *testing.T) {
 func testOneAtATimeRollbackAfterFirstSwitch(t *testing.T, driver string) {
 	tl := startLabDriver(t, driver, nil)
 	tl.startWorker(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
 	tl.editFleet(t, "strategy: all-at-once", "strategy: one-at-a-time")
 	tl.editFleet(t, "bake: 6s", "bake: 2m")
 
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	tl.waitStatus(t, run, "lb1 baking on green", func(st workflows.Status) bool {
 		return st.Phase == workflows.PhaseBaking && slices.Equal(st.OnGreen, []string{"lb1"})
 	})
 	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision A" {
 		t.Errorf("while lb1 bakes: answers = %s, want lb1 on B and lb2 still on A", got)
 	}
-	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	tl.signal(t, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "test"})
 	st, err := tl.wait(t, run)
 	if err == nil || st.Phase != workflows.PhaseRolledBack {
 		t.Fatalf("phase %s err %v, want rolled back", st.Phase, err)
@@ -114,14 +116,9 @@ func TestWebhookReceivesEventsInOrder(t *testing.T) {
 	tl.startWorker(t)
 	tl.editFleet(t, "lab:\n", "notifications:\n  webhooks:\n    - url: "+srv.URL+"/dnsroll\n\nlab:\n")
 	tl.editFleet(t, "approval: auto", "approval: manual")
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "A"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: "A"})
 	tl.waitStatus(t, run, "awaiting approval", func(st workflows.Status) bool { return st.Phase == workflows.PhaseAwaitingApproval })
-	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalApprove, workflows.SignalInput{By: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	tl.signal(t, run, workflows.SignalApprove, workflows.SignalInput{By: "test"})
 	if _, err := tl.wait(t, run); err != nil {
 		t.Fatal(err)
 	}

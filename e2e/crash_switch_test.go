@@ -15,7 +15,6 @@ import (
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
-	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -36,16 +35,11 @@ func testWorkerKilledAroundFlip(t *testing.T, driver string) {
 	// A bake long enough to send the rollback signal during it.
 	tl.editFleet(t, "bake: 6s", "bake: 60s")
 	w := tl.startWorkerProcess(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
 	tl.editFleet(t, "approval: auto", "approval: manual")
 
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	// Killed while staging.
 	tl.waitForPhase(t, run, workflows.PhaseStaging)
 	waitForPlaybook(t, w)
@@ -58,9 +52,7 @@ func testWorkerKilledAroundFlip(t *testing.T, driver string) {
 	killWorker(t, w)
 	tl.flip(t, driver, st, "lb1", 100)
 	w = tl.startWorkerProcess(t)
-	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalApprove, workflows.SignalInput{By: "ci"}); err != nil {
-		t.Fatal(err)
-	}
+	tl.signal(t, run, workflows.SignalApprove, workflows.SignalInput{By: "ci"})
 	st = tl.waitForPhase(t, run, workflows.PhaseBaking)
 	if len(st.OnGreen) != 2 || st.GreenShare != 100 {
 		t.Errorf("baking with on green %v, green share %d; want both, 100", st.OnGreen, st.GreenShare)
@@ -70,11 +62,9 @@ func testWorkerKilledAroundFlip(t *testing.T, driver string) {
 	// Killed mid-flip back: lb1 is back on blue, lb2 is not.
 	killWorker(t, w)
 	tl.flip(t, driver, st, "lb1", 0)
-	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "ci"}); err != nil {
-		t.Fatal(err)
-	}
+	tl.signal(t, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "ci"})
 	tl.startWorkerProcess(t)
-	st, err = tl.wait(t, run)
+	st, err := tl.wait(t, run)
 	if st.Phase != workflows.PhaseRolledBack {
 		t.Fatalf("rollout ended %s (%v), want rolled-back", st.Phase, err)
 	}
@@ -170,27 +160,6 @@ func waitForPlaybook(t *testing.T, worker *exec.Cmd) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// waitForPhase polls the rollout's status until it reaches phase, and
-// returns that status. It fails if the rollout ends first.
-func (tl *testLab) waitForPhase(t *testing.T, run rollouts.Run, phase workflows.Phase) workflows.Status {
-	t.Helper()
-	deadline := time.Now().Add(4 * time.Minute)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		st, err := rollouts.Status(ctx, tl.client, run)
-		cancel()
-		if err == nil && st.Phase == phase {
-			return st
-		}
-		if err == nil && st.Phase.Done() {
-			t.Fatalf("rollout ended %s (%s) before reaching %s", st.Phase, st.Failure, phase)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("rollout never reached %s", phase)
-	return workflows.Status{}
 }
 
 // wantServing checks that every load balancer answers, over UDP and TCP,

@@ -201,15 +201,44 @@ func (tl *testLab) startWorker(t *testing.T) sdkworker.Worker {
 	return w
 }
 
-// rollout starts a rollout and waits for its end.
-func (tl *testLab) rollout(t *testing.T, rev string) (rollouts.Run, workflows.Status, error) {
+// start starts a rollout of the lab's fleet (unless in names another)
+// without waiting for it.
+func (tl *testLab) start(t *testing.T, in workflows.RolloutInput) rollouts.Run {
 	t.Helper()
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: rev})
+	if in.Fleet == "" {
+		in.Fleet = tl.fleet.Name
+	}
+	run, err := rollouts.Start(context.Background(), tl.client, in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return run
+}
+
+// rollout starts a rollout and waits for its end.
+func (tl *testLab) rollout(t *testing.T, rev string) (rollouts.Run, workflows.Status, error) {
+	t.Helper()
+	run := tl.start(t, workflows.RolloutInput{Revision: rev})
 	st, err := tl.wait(t, run)
 	return run, st, err
+}
+
+// signal sends the rollout a signal (workflows.SignalApprove, ...).
+func (tl *testLab) signal(t *testing.T, run rollouts.Run, name string, in workflows.SignalInput) {
+	t.Helper()
+	if err := rollouts.Signal(context.Background(), tl.client, run, name, in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rolloutOK rolls rev out and fails the test unless the rollout succeeds.
+func (tl *testLab) rolloutOK(t *testing.T, rev string) workflows.Status {
+	t.Helper()
+	_, st, err := tl.rollout(t, rev)
+	if err != nil {
+		t.Fatalf("rollout %s: %v (%s)", rev, err, st.Failure)
+	}
+	return st
 }
 
 func (tl *testLab) wait(t *testing.T, run rollouts.Run) (workflows.Status, error) {
@@ -291,14 +320,9 @@ func (tl *testLab) assertKept(t *testing.T, blue map[string]dnsroll.Server) {
 // that acts during a rollout.
 func (tl *testLab) startOverBlue(t *testing.T) (map[string]dnsroll.Server, rollouts.Run) {
 	t.Helper()
-	if _, st, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
-	}
+	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	return blue, run
 }
 

@@ -22,9 +22,7 @@ import (
 func TestMachineHostKeys(t *testing.T) {
 	tl := startMachineLab(t, "nginx")
 	tl.startWorker(t)
-	if _, st, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
-	}
+	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
 	ctx := context.Background()
 

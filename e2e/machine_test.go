@@ -15,7 +15,6 @@ import (
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/machines"
-	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -62,13 +61,9 @@ func TestMachineRollout(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, driver string) {
 		tl := startMachineLab(t, driver)
 		tl.startWorker(t)
-		if _, st, err := tl.rollout(t, "A"); err != nil {
-			t.Fatalf("rollout A: %v (%s)", err, st.Failure)
-		}
+		tl.rolloutOK(t, "A")
 		blue := tl.assertOnly(t, "ns1", "ns2")
-		if _, st, err := tl.rollout(t, "B"); err != nil {
-			t.Fatalf("rollout B: %v (%s)", err, st.Failure)
-		}
+		tl.rolloutOK(t, "B")
 		green := tl.assertOnly(t, "ns1", "ns2")
 		for _, lb := range tl.fleet.LoadBalancers {
 			host, port, _ := net.SplitHostPort(lb.Address)
@@ -100,13 +95,8 @@ func TestMachineRollout(t *testing.T) {
 func TestMachineWorkerKilledDuringProvisioning(t *testing.T) {
 	tl := startMachineLab(t, "nginx")
 	first := tl.startWorkerProcess(t)
-	if _, st, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
-	}
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tl.rolloutOK(t, "A")
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	tl.waitForActivity(t, run, "ProvisionNameservers")
 	waitForPlaybook(t, first)
 	time.Sleep(2 * time.Second)
@@ -131,9 +121,7 @@ func TestMachineAbortBeforeSwitch(t *testing.T) {
 	tl.startWorker(t)
 	blue, run := tl.startOverBlue(t)
 	tl.waitForActivity(t, run, "ProvisionNameservers")
-	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalAbort, workflows.SignalInput{Reason: "e2e", By: "ci"}); err != nil {
-		t.Fatal(err)
-	}
+	tl.signal(t, run, workflows.SignalAbort, workflows.SignalInput{Reason: "e2e", By: "ci"})
 	st, _ := tl.wait(t, run)
 	if st.Phase != workflows.PhaseAborted {
 		t.Fatalf("phase = %s (%s), want aborted", st.Phase, st.Failure)
@@ -149,20 +137,13 @@ func TestMachineAbortBeforeSwitch(t *testing.T) {
 func TestMachineRollbackDuringBake(t *testing.T) {
 	tl := startMachineLab(t, "nginx")
 	tl.startWorker(t)
-	if _, st, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
-	}
+	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
 	tl.editFleet(t, "bake: 6s", "bake: 10m")
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	st := tl.waitForPhase(t, run, workflows.PhaseBaking)
 	tl.wantServing(t, st, "baking on green")
-	if err := rollouts.Signal(context.Background(), tl.client, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "ci"}); err != nil {
-		t.Fatal(err)
-	}
+	tl.signal(t, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "ci"})
 	st, _ = tl.wait(t, run)
 	if st.Phase != workflows.PhaseRolledBack {
 		t.Fatalf("phase = %s (%s), want rolled-back", st.Phase, st.Failure)
@@ -178,10 +159,7 @@ func TestMachineSlowSSH(t *testing.T) {
 	tl := startMachineLab(t, "nginx")
 	tl.SetSSHDelay(20 * time.Second)
 	tl.startWorker(t)
-	_, st, err := tl.rollout(t, "A")
-	if err != nil {
-		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
-	}
+	st := tl.rolloutOK(t, "A")
 	for _, s := range st.Steps {
 		if s.Name == "ProvisionNameservers" && s.Attempts != 1 {
 			t.Errorf("provisioning took %d attempts; it should wait for SSH, not fail against a booting machine", s.Attempts)

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/dnsroll/dnsroll/api"
-	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -23,9 +22,7 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 	tl := startLab(t, nil)
 	tl.startWorker(t)
 	c := tl.startAPI(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	path := filepath.Join(tl.fleetDir, tl.fleet.Name+".yaml")
 	good, err := os.ReadFile(path)
 	if err != nil {
@@ -57,10 +54,7 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 				}
 			}
 
-			run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: tt.revision})
-			if err != nil {
-				t.Fatal(err)
-			}
+			run := tl.start(t, workflows.RolloutInput{Revision: tt.revision})
 			st, err := tl.wait(t, run)
 			if err == nil || st.Phase != workflows.PhaseFailed || !strings.HasPrefix(st.Failure, "Plan ") {
 				t.Fatalf("rollout: phase %s, failure %q; want it to fail at Plan", st.Phase, st.Failure)
@@ -85,10 +79,7 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 		writeFile(t, path, real)
 		defer writeFile(t, path, string(good))
 		before := len(tl.Sim().Instances())
-		run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: "B"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 		st, err := tl.wait(t, run)
 		if err == nil || st.Phase != workflows.PhaseFailed {
 			t.Fatalf("rollout: phase %s, failure %q; want it refused", st.Phase, st.Failure)

@@ -68,58 +68,38 @@ func TestRecordHistories(t *testing.T) {
 		}
 		writeFile(t, prefix+"-"+name+".json", string(out))
 	}
-	want := func(run rollouts.Run, phase workflows.Phase) {
-		st, err := tl.wait(t, run)
-		if st.Phase != phase {
-			t.Fatalf("rollout ended %s (%v), want %s", st.Phase, err, phase)
-		}
+	phase := func(p workflows.Phase) func(workflows.Status) bool {
+		return func(st workflows.Status) bool { return st.Phase == p }
 	}
-	start := func(rev string) rollouts.Run {
-		run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: tl.fleet.Name, Revision: rev, Reason: "record " + rev, RequestedBy: "e2e"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return run
-	}
-	signal := func(run rollouts.Run, name string) {
-		if err := rollouts.Signal(context.Background(), tl.client, run, name, workflows.SignalInput{Reason: "recording", By: "e2e"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	run := start("A")
-	want(run, workflows.PhaseSucceeded)
-	record("first", run)
-
-	rollout("  bake: 4s\n  bake_interval: 2s\n")
-	run = start("B")
-	want(run, workflows.PhaseSucceeded)
-	record("succeeded", run)
-
-	rollout("  bake: 60s\n  bake_interval: 2s\n")
-	run = start("C")
-	tl.waitForPhase(t, run, workflows.PhaseBaking)
-	signal(run, workflows.SignalRollback)
-	want(run, workflows.PhaseRolledBack)
-	record("rolled-back", run)
-
 	canary := "  strategy: canary\n  canary:\n    steps:\n      - {weight: 10, duration: 3s}\n      - {weight: 50, duration: 3s}\n  bake: 3s\n  bake_interval: 1s\n"
-	rollout(canary)
-	run = start("D")
-	want(run, workflows.PhaseSucceeded)
-	record("canary", run)
-
-	rollout(strings.Replace(canary, "duration: 3s}\n  bake", "duration: 60s}\n  bake", 1))
-	run = start("E")
-	tl.waitStatus(t, run, "the canary at 50%", func(st workflows.Status) bool { return st.Phase == workflows.PhaseCanary && st.GreenShare == 50 })
-	signal(run, workflows.SignalRollback)
-	want(run, workflows.PhaseRolledBack)
-	record("canary-rolled-back", run)
-
-	rollout("  approval: manual\n  approval_timeout: 1h\n  bake: 4s\n")
-	run = start("F")
-	tl.waitForPhase(t, run, workflows.PhaseAwaitingApproval)
-	signal(run, workflows.SignalAbort)
-	want(run, workflows.PhaseAborted)
-	record("aborted-at-gate", run)
+	for _, c := range []struct {
+		name, rev string
+		// rollout is the fleet's rollout block from now on ("": as it is).
+		rollout string
+		// signal is sent once until holds ("": none).
+		until  func(workflows.Status) bool
+		signal string
+		want   workflows.Phase
+	}{
+		{"first", "A", "", nil, "", workflows.PhaseSucceeded},
+		{"succeeded", "B", "  bake: 4s\n  bake_interval: 2s\n", nil, "", workflows.PhaseSucceeded},
+		{"rolled-back", "C", "  bake: 60s\n  bake_interval: 2s\n", phase(workflows.PhaseBaking), workflows.SignalRollback, workflows.PhaseRolledBack},
+		{"canary", "D", canary, nil, "", workflows.PhaseSucceeded},
+		{"canary-rolled-back", "E", strings.Replace(canary, "duration: 3s}\n  bake", "duration: 60s}\n  bake", 1),
+			func(st workflows.Status) bool { return st.Phase == workflows.PhaseCanary && st.GreenShare == 50 }, workflows.SignalRollback, workflows.PhaseRolledBack},
+		{"aborted-at-gate", "F", "  approval: manual\n  approval_timeout: 1h\n  bake: 4s\n", phase(workflows.PhaseAwaitingApproval), workflows.SignalAbort, workflows.PhaseAborted},
+	} {
+		if c.rollout != "" {
+			rollout(c.rollout)
+		}
+		run := tl.start(t, workflows.RolloutInput{Revision: c.rev, Reason: "record " + c.rev, RequestedBy: "e2e"})
+		if c.signal != "" {
+			tl.waitStatus(t, run, c.name, c.until)
+			tl.signal(t, run, c.signal, workflows.SignalInput{Reason: "recording", By: "e2e"})
+		}
+		if st, err := tl.wait(t, run); st.Phase != c.want {
+			t.Fatalf("%s: rollout ended %s (%v), want %s", c.name, st.Phase, err, c.want)
+		}
+		record(c.name, run)
+	}
 }

@@ -20,9 +20,7 @@ func TestRetryAndResetAfterFailure(t *testing.T) {
 	broken := readZone(t, "B") + "release IN CNAME www\n"
 	tl := startLab(t, map[string]string{"C": broken})
 	tl.startWorker(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
 
 	failed, st, err := tl.rollout(t, "C")

@@ -25,20 +25,15 @@ func testFullRollout(t *testing.T, driver string) {
 	tl.startWorker(t)
 
 	// The fleet's first rollout creates blue.
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
 		t.Fatalf("answers through lb1,lb2 = %s, want revision A on both", got)
 	}
 	blue := tl.assertOnly(t, "ns1", "ns2")
 
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	// A second rollout of the fleet is refused, naming the running one.
-	_, err = rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
+	_, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
 	if dnsroll.ErrorCode(err) != dnsroll.ECONFLICT || !strings.Contains(err.Error(), run.RunID) {
 		t.Errorf("second start: err = %v, want a conflict naming run %s", err, run.RunID)
 	}

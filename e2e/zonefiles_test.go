@@ -19,15 +19,10 @@ import (
 func TestWorkerWithoutZoneFilesRetries(t *testing.T) {
 	tl := startLab(t, nil)
 	tl.startWorker(t)
-	if _, _, err := tl.rollout(t, "A"); err != nil {
-		t.Fatalf("rollout A: %v", err)
-	}
+	tl.rolloutOK(t, "A")
 	dirB := filepath.Dir(tl.fleet.ZoneFile(tl.fleet.Zones[0], "B"))
 
-	run, err := rollouts.Start(context.Background(), tl.client, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	// Plan has read the files once green is being created.
 	tl.waitForActivity(t, run, "EnsureServer")
 	if err := os.Rename(dirB, dirB+".elsewhere"); err != nil {
