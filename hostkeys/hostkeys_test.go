@@ -77,19 +77,18 @@ func (s *sshd) host() string { return "[127.0.0.1]:" + strconv.Itoa(s.port) }
 func ed25519Key(t testing.TB) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return signer(t, priv, err)
 }
 
 func ecdsaKey(t testing.TB) ssh.Signer {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return signer(t, priv, err)
+}
+
+// signer is the SSH signer of a private key just generated (or err).
+func signer(t testing.TB, priv any, err error) ssh.Signer {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
