@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -28,5 +29,26 @@ func TestDir(t *testing.T) {
 	}
 	if _, err := Dir(config.PlaceIn(labDir).Place(lab), "../lb1"); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
 		t.Errorf("name ../lb1: %v, want EINVALID", err)
+	}
+}
+
+func TestSplitAddr(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.1:53":     "192.0.2.1 53",
+		"[2001:db8::1]:53": "2001:db8::1 53",
+		"ns1.example:5353": "ns1.example 5353",
+		"192.0.2.1":        "error",
+		"192.0.2.1:0":      "error",
+		"192.0.2.1:65536":  "error",
+		"192.0.2.1:dns":    "error",
+	} {
+		host, port, err := SplitAddr(addr)
+		got := fmt.Sprint(host, " ", port)
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("SplitAddr(%q) = %s (%v), want %s", addr, got, err, want)
+		}
 	}
 }

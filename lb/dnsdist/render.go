@@ -128,18 +128,15 @@ func (d TemplateData) normalize() (TemplateData, error) {
 // returns it in dnsdist's form (IPv6 in brackets). dnsdist backends must be
 // addresses: it resolves no names.
 func IPPort(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
+	host, port, err := lb.SplitAddr(addr)
 	if err != nil {
-		return "", fmt.Errorf("%q is not ip:port", addr)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("%q: port must be 1-65535", addr)
+		return "", err
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || strings.Contains(host, "%") {
 		return "", fmt.Errorf("%q: host must be an IP address", addr)
 	}
-	return net.JoinHostPort(ip.String(), port), nil
+	return net.JoinHostPort(ip.String(), strconv.Itoa(port)), nil
 }
 
 func hostOf(addr string) string {

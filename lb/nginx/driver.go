@@ -10,10 +10,8 @@ package nginx
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -197,13 +195,9 @@ func (d *Driver) render(data TemplateData) (string, error) {
 
 // splitListen splits the load balancer's address for the play's port check.
 func splitListen(addr string) (string, int, error) {
-	host, port, err := net.SplitHostPort(addr)
+	host, port, err := lb.SplitAddr(addr)
 	if err != nil {
-		return "", 0, dnsroll.Errorf(dnsroll.EINVALID, "address %q is not host:port", addr)
+		return "", 0, dnsroll.Errorf(dnsroll.EINVALID, "address %v", err)
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return "", 0, dnsroll.Errorf(dnsroll.EINVALID, "address %q: port must be 1-65535", addr)
-	}
-	return host, n, nil
+	return host, port, nil
 }

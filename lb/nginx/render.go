@@ -150,18 +150,14 @@ func (d TemplateData) normalize() (TemplateData, error) {
 // normalizeAddr checks that addr is host:port with an IP or hostname and a
 // port from 1 to 65535, and rejoins it.
 func normalizeAddr(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
+	host, port, err := lb.SplitAddr(addr)
 	if err != nil {
-		return "", fmt.Errorf("%q is not host:port", addr)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("%q: port must be 1-65535", addr)
+		return "", err
 	}
 	if ip := net.ParseIP(host); ip != nil {
-		return net.JoinHostPort(ip.String(), port), nil
-	}
-	if !hostRE.MatchString(host) {
+		host = ip.String()
+	} else if !hostRE.MatchString(host) {
 		return "", fmt.Errorf("%q: host must be an IP address or a hostname", addr)
 	}
-	return net.JoinHostPort(host, port), nil
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
