@@ -23,6 +23,7 @@ import (
 
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/fleettest"
 	"github.com/dnsroll/dnsroll/internal/localnamed"
 )
 
@@ -159,21 +160,14 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
-// fleetYAML is a fleet whose probe section asks for a strict analysis: no
-// change from blue expected, one round, and room in the reason to name
-// the RRsets that differ; timeouts and attempts are the defaults, so that
-// a loaded machine does not make a lost query a false failure. Its zones are not used: the test passes the
-// zone files in VerifyInput, as Plan does.
-const fleetYAML = `
-fleet: corpus
-nameservers:
-  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
-load_balancers:
-  - {name: lb1, address: "127.0.0.1:5301", fronts: ns1}
-zones:
-  - {name: example.com, file: zones/example.com.zone}
-probe: {expect_changes: false, rounds: 1, samples: 50, interval: 0s}
-`
+// fleetYAML is the test fleet with a probe section that asks for a strict
+// analysis: no change from blue expected, one round, and room in the
+// reason to name the RRsets that differ; timeouts and attempts are the
+// defaults, so that a loaded machine does not make a lost query a false
+// failure. Its zones and load balancers are not used: the test passes
+// the zone files in VerifyInput, as Plan does, and asks the servers.
+var fleetYAML = fleettest.YAML("corpus", "192.0.2.1:53", "192.0.2.2:53") +
+	"probe: {expect_changes: false, rounds: 1, samples: 50, interval: 0s}\n"
 
 // runZone serves cz on a blue named, then its file unchanged and each
 // mutation on a fresh green named, and analyses green against blue.
