@@ -18,28 +18,19 @@ persistence:
   visibilityStore: visibility
   numHistoryShards: 4
   datastores:
-    default:
+{{- range .Stores}}
+    {{.Name}}:
       sql:
         pluginName: postgres12
-        databaseName: temporal
-        connectAddr: "127.0.0.1:{{.PG}}"
+        databaseName: {{.Database}}
+        connectAddr: "127.0.0.1:{{$.PG}}"
         connectProtocol: tcp
         user: postgres
         password: lab
-        maxConns: 20
-        maxIdleConns: 20
+        maxConns: {{.Conns}}
+        maxIdleConns: {{.Conns}}
         maxConnLifetime: 1h
-    visibility:
-      sql:
-        pluginName: postgres12
-        databaseName: temporal_visibility
-        connectAddr: "127.0.0.1:{{.PG}}"
-        connectProtocol: tcp
-        user: postgres
-        password: lab
-        maxConns: 10
-        maxIdleConns: 10
-        maxConnLifetime: 1h
+{{- end}}
 
 global:
   membership:
@@ -47,27 +38,16 @@ global:
     broadcastAddress: 127.0.0.1
 
 services:
-  frontend:
+{{- range .Services}}
+  {{.Name}}:
     rpc:
-      grpcPort: {{.P.frontend}}
-      httpPort: {{.P.frontendHTTP}}
-      membershipPort: {{.P.frontendMember}}
+      grpcPort: {{.GRPC}}
+{{- if .HTTP}}
+      httpPort: {{.HTTP}}
+{{- end}}
+      membershipPort: {{.Member}}
       bindOnLocalHost: true
-  history:
-    rpc:
-      grpcPort: {{.P.history}}
-      membershipPort: {{.P.historyMember}}
-      bindOnLocalHost: true
-  matching:
-    rpc:
-      grpcPort: {{.P.matching}}
-      membershipPort: {{.P.matchingMember}}
-      bindOnLocalHost: true
-  worker:
-    rpc:
-      grpcPort: {{.P.worker}}
-      membershipPort: {{.P.workerMember}}
-      bindOnLocalHost: true
+{{- end}}
 
 clusterMetadata:
   enableGlobalNamespace: false
@@ -79,7 +59,7 @@ clusterMetadata:
       enabled: true
       initialFailoverVersion: 1
       rpcName: frontend
-      rpcAddress: "127.0.0.1:{{.P.frontend}}"
+      rpcAddress: "127.0.0.1:{{.Frontend}}"
 
 dcRedirectionPolicy:
   policy: noop
@@ -112,12 +92,22 @@ func (c *Cluster) writeConfig() error {
 	}
 	defer f.Close()
 	p := c.ports
-	data := map[string]any{"PG": c.pgPort, "Dynamic": dynamic, "P": map[string]int{
-		"frontend": p.frontend, "frontendHTTP": p.frontendHTTP, "frontendMember": p.frontendMember,
-		"history": p.history, "historyMember": p.historyMember,
-		"matching": p.matching, "matchingMember": p.matchingMember,
-		"worker": p.worker, "workerMember": p.workerMember,
-	}}
+	type store struct {
+		Name, Database string
+		Conns          int
+	}
+	type service struct {
+		Name               string
+		GRPC, HTTP, Member int // HTTP: 0 for none
+	}
+	data := map[string]any{"PG": c.pgPort, "Dynamic": dynamic, "Frontend": p.frontend,
+		"Stores": []store{{"default", "temporal", 20}, {"visibility", "temporal_visibility", 10}},
+		"Services": []service{
+			{"frontend", p.frontend, p.frontendHTTP, p.frontendMember},
+			{"history", p.history, 0, p.historyMember},
+			{"matching", p.matching, 0, p.matchingMember},
+			{"worker", p.worker, 0, p.workerMember},
+		}}
 	if err := serverConfig.Execute(f, data); err != nil {
 		return fmt.Errorf("cluster: server config: %w", err)
 	}
