@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -504,13 +505,8 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 }
 
 func qpsText(qps map[string]float64) string {
-	names := make([]string, 0, len(qps))
-	for n := range qps {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	var b []string
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(qps)) {
 		b = append(b, fmt.Sprintf("%s %.1f/s", n, qps[n]))
 	}
 	if len(b) == 0 {
