@@ -44,23 +44,17 @@ func parentOf(t *testing.T, sim *route53sim.Sim, domain string) string {
 	})
 }
 
-// TestRoute53DomainsGlueThroughWorker runs the replacement's registrar
-// steps with registrar "route53domains" through the worker's wiring: the
-// unmodified AWS client, its credentials from the standard environment,
-// talks over HTTP to the simulator named by DNSROLL_ROUTE53DOMAINS_ENDPOINT.
-// The first check accepts it and refuses an unknown name; SetGlue moves
-// the glue at the simulator (and so at the parent); the abort's SetGlue of
-// the old delegation puts it back. No credential reaches the activities'
-// inputs, outputs or logs.
-func TestRoute53DomainsGlueThroughWorker(t *testing.T) {
-	oldNS := []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}}
-	newNS := []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.101")}}}
+// route53World is a Route 53 Domains account (the simulator, over HTTP)
+// that holds example.com delegated to ns, a parent zone server that serves
+// what the account holds, and a worker configured as in production but
+// for the endpoint: credentials in the standard AWS environment variables,
+// the simulator's URL in DNSROLL_ROUTE53DOMAINS_ENDPOINT.
+func route53World(t *testing.T, ns []registrar.NameServer) (*route53sim.Sim, []string, Config) {
+	t.Helper()
 	sim := route53sim.New(route53sim.Options{})
-	sim.AddDomain("example.com", oldNS)
+	sim.AddDomain("example.com", ns)
 	httpSrv := httptest.NewServer(sim)
 	t.Cleanup(httpSrv.Close)
-	parent := []string{parentOf(t, sim, "example.com")}
-
 	awsDir := t.TempDir()
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": testAccessKey, "AWS_SECRET_ACCESS_KEY": testSecretKey, "AWS_SESSION_TOKEN": "",
@@ -74,9 +68,44 @@ func TestRoute53DomainsGlueThroughWorker(t *testing.T) {
 	if err := cfg.FromEnv(); err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
+	return sim, []string{parentOf(t, sim, "example.com")}, cfg
+}
+
+// loggedSuite is a test suite whose workflow and activity logs go to w.
+func loggedSuite(w *bytes.Buffer) *testsuite.WorkflowTestSuite {
 	var s testsuite.WorkflowTestSuite
-	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	return &s
+}
+
+// noSecrets fails t if a test credential is in the JSON of v or in logs.
+func noSecrets(t *testing.T, v any, logs string) {
+	t.Helper()
+	all, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{testAccessKey, testSecretKey} {
+		if strings.Contains(string(all), secret) || strings.Contains(logs, secret) {
+			t.Errorf("credential %q reached history, status or logs", secret)
+		}
+	}
+}
+
+// TestRoute53DomainsGlueThroughWorker runs the replacement's registrar
+// steps with registrar "route53domains" through the worker's wiring: the
+// unmodified AWS client, its credentials from the standard environment,
+// talks over HTTP to the simulator named by DNSROLL_ROUTE53DOMAINS_ENDPOINT.
+// The first check accepts it and refuses an unknown name; SetGlue moves
+// the glue at the simulator (and so at the parent); the abort's SetGlue of
+// the old delegation puts it back. No credential reaches the activities'
+// inputs, outputs or logs.
+func TestRoute53DomainsGlueThroughWorker(t *testing.T) {
+	oldNS := []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}}
+	newNS := []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.101")}}}
+	sim, parent, cfg := route53World(t, oldNS)
+	var logs bytes.Buffer
+	s := loggedSuite(&logs)
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(&activities.Activities{Registrars: cfg.Registrars()})
 
@@ -139,15 +168,7 @@ func TestRoute53DomainsGlueThroughWorker(t *testing.T) {
 		}
 	}
 
-	all, err := json.Marshal(seen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, secret := range []string{testAccessKey, testSecretKey} {
-		if bytes.Contains(all, []byte(secret)) || strings.Contains(logs.String(), secret) {
-			t.Errorf("credential %q reached an activity's input, output or log", secret)
-		}
-	}
+	noSecrets(t, seen, logs.String())
 }
 
 // wantInvalid fails t unless err is the activities' non-retryable

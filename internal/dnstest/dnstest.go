@@ -14,7 +14,14 @@ import (
 // answer fills in the rest.
 func ServeUDP(tb testing.TB, answer func(req, reply *dns.Msg)) string {
 	tb.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return ServeUDPOn(tb, "127.0.0.1:0", answer)
+}
+
+// ServeUDPOn is ServeUDP on addr, such as "127.0.0.2:0": a server of its
+// own address, as glue records need (any of 127.0.0.0/8 on Linux).
+func ServeUDPOn(tb testing.TB, addr string, answer func(req, reply *dns.Msg)) string {
+	tb.Helper()
+	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
