@@ -2,78 +2,19 @@ package delegation_test
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/dnsroll/dnsroll/lab/delegation"
+	"github.com/dnsroll/dnsroll/lab/delegation/delegationtest"
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
-// childZone is the domain as a load balancer at addr serves it: www is
-// the address of the server that answered, with a 1 s TTL, so a client
-// of the resolver sees which name server the resolver asked.
-func childZone(domain string, addr netip.Addr) string {
-	return fmt.Sprintf(`$TTL 1
-%[1]s SOA ns1.%[1]s hostmaster.%[1]s 1 60 60 600 1
-%[1]s 5 NS ns1.%[1]s
-ns1.%[1]s 5 A %[2]s
-www.%[1]s A %[2]s
-`, dns.Fqdn(domain), addr)
-}
-
-// startLab starts a delegation of example.com to ns1.example.com at
-// lab.Host(FirstHost) ("old"), with a second server at FirstHost+1
-// ("new") serving the same zone but answering www with its own address.
+// startLab starts the test delegation with the parent's NS and glue TTLs.
 func startLab(t *testing.T, nsTTL, glueTTL time.Duration) (l *delegation.Lab, oldAddr, newAddr netip.Addr) {
 	t.Helper()
-	dir := t.TempDir()
-	// The name servers' addresses are in the lab's block, known only
-	// once it has started: start with a placeholder, then set the glue.
-	l, err := delegation.Start(delegation.Options{
-		Dir: dir, Domain: "example.com", NSTTL: nsTTL, GlueTTL: glueTTL,
-		NS: []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Stop)
-	oldAddr, newAddr = l.Host(delegation.FirstHost), l.Host(delegation.FirstHost+1)
-	for i, a := range []netip.Addr{oldAddr, newAddr} {
-		s, err := delegation.Serve(filepath.Join(dir, fmt.Sprintf("lb%d", i)), a, "example.com", childZone("example.com", a))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Stop)
-	}
-	if err := l.SetGlue(context.Background(), "example.com", glue(oldAddr)); err != nil {
-		t.Fatal(err)
-	}
-	return l, oldAddr, newAddr
-}
-
-func glue(a netip.Addr) []registrar.NameServer {
-	return []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{a}}}
-}
-
-// resolve asks the lab's resolver for www.example.com A.
-func resolve(t *testing.T, l *delegation.Lab) netip.Addr {
-	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion("www.example.com.", dns.TypeA)
-	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, l.Resolver().String())
-	if err != nil {
-		t.Fatalf("resolver: %v", err)
-	}
-	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
-		t.Fatalf("resolver answers %s with %d records, want NOERROR and one A:\n%s", dns.RcodeToString[r.Rcode], len(r.Answer), r)
-	}
-	a, _ := netip.AddrFromSlice(r.Answer[0].(*dns.A).A.To4())
-	return a
+	return delegationtest.Start(t, delegation.Options{NSTTL: nsTTL, GlueTTL: glueTTL})
 }
 
 // TestGlueChangeReachesResolverAfterTTL: the resolver follows the
@@ -85,12 +26,12 @@ func TestGlueChangeReachesResolverAfterTTL(t *testing.T) {
 	l, oldAddr, newAddr := startLab(t, ttl, ttl)
 	ctx := context.Background()
 
-	if got := resolve(t, l); got != oldAddr {
+	if got := delegationtest.WWW(t, l.Resolver()); got != oldAddr {
 		t.Fatalf("resolver answers www from %s, want the old name server %s", got, oldAddr)
 	}
 	cached := time.Now() // the delegation is in the resolver's cache since at most now
 
-	if err := l.SetGlue(ctx, "example.com", glue(newAddr)); err != nil {
+	if err := l.SetGlue(ctx, "example.com", delegationtest.Glue(newAddr)); err != nil {
 		t.Fatal(err)
 	}
 	set := time.Now()
@@ -98,13 +39,13 @@ func TestGlueChangeReachesResolverAfterTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !registrar.Equal(ref.NS, glue(newAddr)) {
-		t.Fatalf("right after SetGlue the parent refers to %v, want %v", ref.NS, glue(newAddr))
+	if !registrar.Equal(ref.NS, delegationtest.Glue(newAddr)) {
+		t.Fatalf("right after SetGlue the parent refers to %v, want %v", ref.NS, delegationtest.Glue(newAddr))
 	}
 
 	var moved time.Time
 	for time.Since(set) < ttl+4*time.Second && (moved.IsZero() || time.Since(moved) < time.Second) {
-		got := resolve(t, l)
+		got := delegationtest.WWW(t, l.Resolver())
 		now := time.Now()
 		switch {
 		case got == newAddr && moved.IsZero():
@@ -129,7 +70,7 @@ func TestGlueChangeReachesResolverAfterTTL(t *testing.T) {
 // resolver, and it must never point it off this machine.
 func TestGlueOutsideLabRefused(t *testing.T) {
 	l, _, _ := startLab(t, 0, 0)
-	err := l.SetGlue(context.Background(), "example.com", glue(netip.MustParseAddr("192.0.2.1")))
+	err := l.SetGlue(context.Background(), "example.com", delegationtest.Glue(netip.MustParseAddr("192.0.2.1")))
 	if err == nil {
 		t.Fatal("SetGlue accepted glue 192.0.2.1, outside the lab")
 	}
