@@ -70,21 +70,8 @@ func TestRunDialReuseReconnect(t *testing.T) {
 	}
 
 	// Dial reaches a listener on the load balancer's loopback.
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	conn, err := ch.Dial(ctx, "tcp", echo.Addr().String())
+	echo := serveTCP(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
+	conn, err := ch.Dial(ctx, "tcp", echo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +125,7 @@ func TestRunDialReuseReconnect(t *testing.T) {
 		t.Fatalf("Run after the connection was cut: %q, %v", out, err)
 	}
 	s.Drop()
-	conn, err = ch.Dial(ctx, "tcp", echo.Addr().String())
+	conn, err = ch.Dial(ctx, "tcp", echo)
 	if err != nil {
 		t.Fatalf("Dial after the connection was cut: %v", err)
 	}
@@ -257,24 +244,10 @@ func BenchmarkChannel(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				_, _ = c.Write([]byte("x"))
-				c.Close()
-			}
-		}()
+		addr := serveTCP(b, func(c net.Conn) { _, _ = c.Write([]byte("x")) })
 		buf := make([]byte, 1)
 		for b.Loop() {
-			c, err := ch.Dial(ctx, "tcp", ln.Addr().String())
+			c, err := ch.Dial(ctx, "tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -284,4 +257,25 @@ func BenchmarkChannel(b *testing.B) {
 			c.Close()
 		}
 	})
+}
+
+// serveTCP listens on a loopback port until tb ends, handles each
+// connection with handle and then closes it, and returns the address.
+func serveTCP(tb testing.TB, handle func(net.Conn)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); handle(c) }()
+		}
+	}()
+	return ln.Addr().String()
 }
