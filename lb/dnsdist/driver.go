@@ -61,6 +61,8 @@ const (
 // port number: Linux routes all of 127/8 to lo, and 127.0.0.1:<port> is the
 // load balancer's DNS listener, so the pair is free whenever the lab could
 // bind the load balancer itself, and two lab load balancers never collide.
+// A lab load balancer on an address of its own (the delegation lab's, on
+// port 53, as glue needs) keeps its console there, on vmConsole's port.
 const labConsoleHost = "127.0.0.2"
 
 // PlaybookName is the playbook that applies a dnsdist config. By default it
@@ -207,8 +209,13 @@ func (d *Driver) console(fleet *config.Fleet, balancer config.LoadBalancer) (sit
 	if err != nil {
 		return site{}, dnsroll.Errorf(dnsroll.EINVALID, "address: %v (dnsdist listens on an IP address)", err)
 	}
-	_, port, _ := net.SplitHostPort(listen)
-	return site{net.JoinHostPort(labConsoleHost, port), filepath.Join(dir, "console.key"), filepath.Join(dir, "split")}, nil
+	host, port, _ := net.SplitHostPort(listen)
+	console := net.JoinHostPort(labConsoleHost, port)
+	if host != "127.0.0.1" {
+		_, vmPort, _ := net.SplitHostPort(vmConsole)
+		console = net.JoinHostPort(host, vmPort)
+	}
+	return site{console, filepath.Join(dir, "console.key"), filepath.Join(dir, "split")}, nil
 }
 
 // Dir is the directory of fleet's load balancer name, as d.Place resolves

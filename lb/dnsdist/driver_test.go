@@ -116,3 +116,21 @@ func TestFlipNeedsChannel(t *testing.T) {
 		t.Errorf("Stats over ssh without Channels: %v, want EINVALID naming Channels", err)
 	}
 }
+
+// TestLabConsoles: a lab load balancer on 127.0.0.1 keeps its console on
+// 127.0.0.2 at its own port; two on port 53 of addresses of their own (the
+// delegation lab's, as glue needs) keep theirs apart, on those addresses.
+func TestLabConsoles(t *testing.T) {
+	d := &Driver{Place: config.PlaceIn(t.TempDir())}
+	fleet := &config.Fleet{Name: "lab", Lab: &config.Lab{DNSPortBase: 15300}}
+	for addr, want := range map[string]string{
+		"127.0.0.1:15401": "127.0.0.2:15401",
+		"127.53.7.10:53":  "127.53.7.10:5199",
+		"127.53.7.11:53":  "127.53.7.11:5199",
+	} {
+		s, err := d.console(fleet, config.LoadBalancer{Name: "lb1", Address: addr})
+		if err != nil || s.addr != want {
+			t.Errorf("console of a load balancer on %s: %q, %v; want %s", addr, s.addr, err, want)
+		}
+	}
+}
