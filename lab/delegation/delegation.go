@@ -74,6 +74,8 @@ type Lab struct {
 	keyName, secret string
 
 	root, registry, resolver *Server
+	// hosts are the addresses AddHost put on lo.
+	hosts []netip.Addr
 }
 
 // Start brings the root, the registry and the resolver up, the registry
@@ -335,6 +337,17 @@ func (l *Lab) Host(n int) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
+// AddHost puts Host(n) on lo until Stop, for a name server that the lab
+// does not start (a real load balancer listening on it, port 53).
+func (l *Lab) AddHost(n int) (netip.Addr, error) {
+	a := l.Host(n)
+	added, err := addLoopback(a)
+	if added {
+		l.hosts = append(l.hosts, a)
+	}
+	return a, err
+}
+
 // Domain is the delegated zone, Parent the registry's zone (FQDNs).
 func (l *Lab) Domain() string { return l.domain }
 func (l *Lab) Parent() string { return l.parent }
@@ -354,6 +367,9 @@ func (l *Lab) Root() netip.AddrPort { return l.root.AddrPort() }
 func (l *Lab) Stop() {
 	for _, s := range []*Server{l.resolver, l.registry, l.root} {
 		s.Stop()
+	}
+	for _, a := range l.hosts {
+		removeLoopback(a)
 	}
 	if l.lock != nil {
 		l.lock.Close()
