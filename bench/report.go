@@ -16,7 +16,7 @@ import (
 )
 
 // Result is one load balancer's measurement in one run; results.json holds
-// one per load balancer and run.
+// the latest one per load balancer, scenario and protocol.
 type Result struct {
 	Driver    string `json:"driver"`
 	LB        string `json:"lb"`
@@ -28,6 +28,11 @@ type Result struct {
 	Outcome   string `json:"outcome"`
 	// Error says why the rollout did not end as the scenario wanted.
 	Error string `json:"error,omitempty"`
+	// UpdateMS is each in-place update's time, from the start of its
+	// LoadBalancerUpdateWorkflow run until its end, both checks through
+	// DNS included (in-place scenarios only; fewer than asked when one
+	// failed, which Outcome and Error then say).
+	UpdateMS []int64 `json:"update_ms,omitempty"`
 	// Sent and Lost are dnsperf's totals; Lost had no reply within
 	// TimeoutS. Failed were answered with an rcode other than NOERROR.
 	Sent     int     `json:"sent"`
@@ -55,11 +60,6 @@ type Result struct {
 	// weight asked for, and green's share of the queries it sent, from its
 	// own per-backend counters (canary scenarios only).
 	Canary []canaryStep `json:"canary,omitempty"`
-	// UpdateMS is each in-place update's time, from the start of its
-	// LoadBalancerUpdateWorkflow run until its end, both checks through
-	// DNS included (in-place scenarios only; fewer than asked when one
-	// failed, which Outcome and Error then say).
-	UpdateMS []int64 `json:"update_ms,omitempty"`
 	// The rollout's times, from its workflow history (the same for every
 	// load balancer of a run). OverheadMS is WallMS minus the time in which
 	// an activity ran or a bake timer was pending.
