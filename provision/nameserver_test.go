@@ -1,8 +1,6 @@
 package provision
 
 import (
-	"github.com/dnsroll/dnsroll/internal/freeport"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,6 +16,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/internal/pidfile"
 )
 
 // zoneText is a small zone; serial and extra vary between runs.
@@ -265,15 +266,12 @@ func freePort(t *testing.T) int {
 	return port
 }
 
+// namedPID is the pid of the lab named of dir, which must be running.
 func namedPID(t *testing.T, dir string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "named.pid"))
+	pid, err := pidfile.Running(filepath.Join(dir, "named.pid"), "named")
 	if err != nil {
-		t.Fatalf("named pid file: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatalf("named pid file: %v", err)
+		t.Fatalf("named: %v", err)
 	}
 	return pid
 }
@@ -281,26 +279,9 @@ func namedPID(t *testing.T, dir string) int {
 // stopNamed stops the lab named of dir, if the role started one, and
 // waits for it to exit so no named outlives the test.
 func stopNamed(t *testing.T, dir string) {
-	b, err := os.ReadFile(filepath.Join(dir, "named.pid"))
-	if err != nil {
-		return
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pidfile.Stop(ctx, filepath.Join(dir, "named.pid"), "named", syscall.SIGTERM); err != nil {
+		t.Errorf("named did not stop on SIGTERM: %v", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || !isNamed(pid) {
-		return
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if !isNamed(pid) {
-			return
-		}
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	t.Errorf("named %d did not stop on SIGTERM", pid)
-}
-
-// isNamed reports whether pid is a live named process.
-func isNamed(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err == nil && strings.Contains(string(b), "(named) ") && !strings.Contains(string(b), ") Z ")
 }
