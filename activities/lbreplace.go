@@ -282,6 +282,12 @@ func (a *Activities) LoadBalancerQueries(ctx context.Context, in LoadBalancerInp
 		return QueriesResult{Attempt: attempt(ctx)}, nil
 	}
 	stats, err := st.Stats(ctx, in.Fleet, in.LB)
+	if dnsroll.ErrorCode(err) == dnsroll.EINVALID {
+		// nginx stages and flips but keeps no counters: an error no retry
+		// fixes, so its drain is the TTL alone, as for a driver without
+		// Stats, rather than never quiet until max_wait.
+		return QueriesResult{Attempt: attempt(ctx)}, nil
+	}
 	if err != nil {
 		return QueriesResult{}, failure(ctx, fmt.Errorf("load balancer %s: stats: %w", in.LB.Name, err))
 	}

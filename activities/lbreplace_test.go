@@ -2,12 +2,14 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
 )
 
 // pointRecorder is a load balancer driver that records what it was pointed at.
@@ -76,5 +78,50 @@ func TestCreateAndDeleteLoadBalancerAreIdempotent(t *testing.T) {
 	}
 	if n := c.count("ns1"); n != 1 {
 		t.Errorf("deleting lb1-next touched ns1 (%d left)", n)
+	}
+}
+
+// statsStager is a staging driver whose Stats gives stats or err.
+type statsStager struct {
+	pointRecorder
+	stats []lb.BackendStats
+	err   error
+}
+
+func (s *statsStager) Stage(context.Context, *config.Fleet, config.LoadBalancer, []dnsroll.Server, []dnsroll.Server) error {
+	return nil
+}
+func (s *statsStager) Flip(context.Context, *config.Fleet, config.LoadBalancer, []lb.Share) error {
+	return nil
+}
+func (s *statsStager) Stats(context.Context, *config.Fleet, config.LoadBalancer) ([]lb.BackendStats, error) {
+	return s.stats, s.err
+}
+
+// LoadBalancerQueries sums a driver's counters; a driver that keeps none
+// (nginx's Stats is EINVALID) is uncounted, so the drain waits the TTL
+// alone instead of never seeing it quiet; any other failure is an error.
+func TestLoadBalancerQueriesCountedOrNot(t *testing.T) {
+	c := newCloudEnv(t)
+	for _, tc := range []struct {
+		name    string
+		drv     LoadBalancer
+		want    QueriesResult
+		wantErr bool
+	}{
+		{"counters", &statsStager{stats: []lb.BackendStats{{Queries: 5}, {Queries: 7}}}, QueriesResult{Attempt: 1, Counted: true, Queries: 12}, false},
+		{"no Stats", &pointRecorder{}, QueriesResult{Attempt: 1}, false},
+		{"keeps no counters", &statsStager{err: dnsroll.Errorf(dnsroll.EINVALID, "nginx keeps no per-backend statistics")}, QueriesResult{Attempt: 1}, false},
+		{"console down", &statsStager{err: errors.New("connection refused")}, QueriesResult{}, true},
+	} {
+		c.acts.Drivers = map[string]LoadBalancer{"nginx": tc.drv}
+		v, err := c.env.ExecuteActivity(c.acts.LoadBalancerQueries, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
+		var got QueriesResult
+		if err == nil {
+			err = v.Get(&got)
+		}
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("%s: %+v, %v; want %+v, error %v", tc.name, got, err, tc.want, tc.wantErr)
+		}
 	}
 }
