@@ -88,23 +88,55 @@ func (c *Client) Signal(ctx context.Context, id, name string, in SignalRequest) 
 // Wait polls a rollout until it leaves the running state, calling onChange
 // with each status it reads.
 func (c *Client) Wait(ctx context.Context, id string, poll time.Duration, onChange func(Rollout)) (Rollout, error) {
-	for {
+	return Poll(ctx, poll, func(ctx context.Context) (Rollout, string, error) {
 		ro, err := c.Get(ctx, id)
+		return ro, ro.State, err
+	}, onChange)
+}
+
+// Poll calls read every poll until the state it returns is no longer
+// running, calling onChange with each value it reads.
+func Poll[T any](ctx context.Context, poll time.Duration, read func(context.Context) (T, string, error), onChange func(T)) (T, error) {
+	for {
+		v, state, err := read(ctx)
 		if err != nil {
-			return ro, err
+			return v, err
 		}
 		if onChange != nil {
-			onChange(ro)
+			onChange(v)
 		}
-		if ro.State != "running" {
-			return ro, nil
+		if state != "running" {
+			return v, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ro, ctx.Err()
+			return v, ctx.Err()
 		case <-time.After(poll):
 		}
 	}
+}
+
+// LBStarted is the 201 of a load balancer update's or replacement's start.
+type LBStarted = WorkflowRun[struct{}]
+
+// StartRun starts a run of k: req is an LBUpdateRequest for LBUpdates, an
+// LBReplaceRequest for LBReplacements.
+func (c *Client) StartRun(ctx context.Context, k Kind, req any) (LBStarted, error) {
+	var out LBStarted
+	return out, c.do(ctx, http.MethodPost, k.Path, req, &out)
+}
+
+// ReadRun reads a run of k ("<prefix><fleet>" alone is the latest) into
+// out: a *WorkflowRun[workflows.Status] for LBUpdates, a
+// *WorkflowRun[workflows.LBReplaceStatus] for LBReplacements.
+func (c *Client) ReadRun(ctx context.Context, k Kind, id string, out any) error {
+	return c.do(ctx, http.MethodGet, k.Path+"/"+url.PathEscape(id), nil, out)
+}
+
+// SignalRun sends signal name to a run of k.
+func (c *Client) SignalRun(ctx context.Context, k Kind, id, name string, in SignalRequest) (LBAccepted, error) {
+	var out LBAccepted
+	return out, c.do(ctx, http.MethodPost, k.Path+"/"+url.PathEscape(id)+"/"+name, in, &out)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

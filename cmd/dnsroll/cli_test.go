@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -105,6 +106,9 @@ type fakeAPI struct {
 	mu       sync.Mutex
 	reads    int
 	requests []string
+	// more answers the requests the rollout routes do not: the body to
+	// send, or nil for a 404. It is called with the request's body.
+	more func(method, path string, body []byte) any
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -142,8 +146,14 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "POST /rollouts/rollout-lab:r1/abort":
 		body = api.Accepted{ID: ro.ID, Signal: "abort"}
 	default:
-		http.NotFound(w, r)
-		return
+		if f.more != nil {
+			b, _ := io.ReadAll(r.Body)
+			body = f.more(r.Method, r.URL.Path, b)
+		}
+		if body == nil {
+			http.NotFound(w, r)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(body)

@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"demo":    {"run a complete blue-green rollout in a fresh local lab, then stop it", runDemo},
 	"api":     {"serve the HTTP API (start, list, follow, abort, roll back and approve rollouts)", runAPI},
 	"fleet":   {"check a fleet file before any rollout: fields, labels, addresses, the revision's zone files (fleet validate FILE [--revision R])", runFleet},
+	"lb":      {"update load balancers in place, or replace them blue-green through the glue records, through the API (update|replace|status|glue-updated|force-drain|abort|rollback)", runLB},
 	"rollout": {"start, follow, list, abort, roll back, approve or retry rollouts through the API (start|status|list|abort|rollback|approve|retry)", runRollout},
 }
 

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -35,72 +33,35 @@ http://127.0.0.1:8080), and the token in $DNSROLL_API_TOKEN (or --token, which
 other users of the machine can see in ps).
 `
 
-// rolloutCmd holds what every rollout subcommand shares.
-type rolloutCmd struct {
-	client api.Client
-	out    io.Writer
-	fleet  string
-	id     string
-	asJSON bool
-}
-
 func runRollout(ctx context.Context, std streams, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(std.err, rolloutUsage)
-		return nil
-	}
-	sub, args := args[0], args[1:]
-	fs := newFlags(std, "rollout "+sub, "Talks to the dnsroll API ($DNSROLL_API_URL, $DNSROLL_API_TOKEN); `dnsroll rollout --help` lists the commands.")
-	c := &rolloutCmd{out: std.out}
-	fs.StringVar(&c.client.URL, "api-url", envOr("DNSROLL_API_URL", "http://127.0.0.1:8080"), "dnsroll API base URL ($DNSROLL_API_URL)")
-	// The token's default is not the flag's, so --help cannot print it.
-	fs.StringVar(&c.client.Token, "token", "", "API bearer token (default $DNSROLL_API_TOKEN; prefer the environment)")
-	fs.StringVar(&c.fleet, "fleet", "", "fleet name")
-	var run func(context.Context) error
-	switch sub {
-	case "start":
-		run = c.startFlags(fs)
-	case "status":
-		fs.StringVar(&c.id, "id", "", "rollout ID (default: the fleet's latest rollout)")
-		fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
-		follow := fs.Bool("follow", false, "then follow it to its end, printing steps as they start and end, with times (exit status as start --wait)")
-		poll := fs.Duration("poll", 2*time.Second, "how often --follow asks the API")
-		run = func(ctx context.Context) error {
-			if err := c.status(ctx); err != nil || !*follow {
-				return err
-			}
-			id, err := c.target()
-			if err != nil {
-				return err
-			}
-			return c.follow(ctx, id, *poll)
+	return runAPICommand(ctx, std, "rollout", rolloutUsage, args, func(c *apiCmd, fs *flag.FlagSet, sub string) func(context.Context) error {
+		switch sub {
+		case "start":
+			return c.startFlags(fs)
+		case "status":
+			return c.statusFlags(fs, "start --wait", c.target, c.status, c.follow)
+		case "list":
+			return c.listFlags(fs)
+		case "abort", "rollback", "approve":
+			return c.signalFlags(fs, "rollout", sub, func(ctx context.Context, in api.SignalRequest) (string, error) {
+				id, err := c.target()
+				if err != nil {
+					return "", err
+				}
+				acc, err := c.client.Signal(ctx, id, sub, in)
+				return acc.ID, err
+			})
+		case "retry":
+			return c.retryFlags(fs)
+		case "cleanup":
+			return c.cleanupFlags(fs)
 		}
-	case "list":
-		run = c.listFlags(fs)
-	case "abort", "rollback", "approve":
-		run = c.signalFlags(fs, sub)
-	case "retry":
-		run = c.retryFlags(fs)
-	case "cleanup":
-		run = c.cleanupFlags(fs)
-	default:
-		fmt.Fprint(std.err, rolloutUsage)
-		return fmt.Errorf("unknown rollout command %q", sub)
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if c.client.Token == "" {
-		c.client.Token = os.Getenv("DNSROLL_API_TOKEN")
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %v (flags go before them? see --help)", fs.Args())
-	}
-	return run(ctx)
+		return nil
+	})
 }
 
 // target is the rollout --id or --fleet names.
-func (c *rolloutCmd) target() (string, error) {
+func (c *apiCmd) target() (string, error) {
 	switch {
 	case c.id != "":
 		return c.id, nil
@@ -110,13 +71,11 @@ func (c *rolloutCmd) target() (string, error) {
 	return "", errors.New("--fleet or --id is required")
 }
 
-func (c *rolloutCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
+func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 	var req api.StartRequest
 	fs.StringVar(&req.Revision, "revision", "", "revision to roll out (selects {revision} zone files; default: the fleet's last successful one)")
-	fs.StringVar(&req.Reason, "reason", "", "why, for the record")
-	fs.StringVar(&req.RequestedBy, "by", envOr("USER", ""), "who asks")
-	wait := fs.Bool("wait", false, "follow the rollout, print each step, exit non-zero unless it succeeds")
-	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait reads the rollout")
+	whoFlags(fs, &req.Reason, &req.RequestedBy)
+	then := waitFlags(fs, "the rollout, printing each step")
 	fs.BoolVar(&req.AllowSerialDecrease, "allow-serial-decrease", false, "accept SOA serials behind blue's: to return to an older revision")
 	expect := fs.String("expect-changes", "", "true: a zone change; false: infrastructure only, any difference from blue stops the rollout (default: the fleet's probe.expect_changes)")
 	return func(ctx context.Context) error {
@@ -137,18 +96,13 @@ func (c *rolloutCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 			return err
 		}
 		fmt.Fprintf(c.out, "started %s (revision %s)\n", started.ID, orNone(started.Revision))
-		if started.Links.WebUI != "" {
-			fmt.Fprintf(c.out, "  Web UI: %s\n", started.Links.WebUI)
-		}
-		if !*wait {
-			return nil
-		}
-		return c.follow(ctx, started.ID, *poll)
+		c.printWebUI(started.Links.WebUI)
+		return then(ctx, started.ID, c.follow)
 	}
 }
 
 // follow prints a rollout's progress until it ends; only success exits 0.
-func (c *rolloutCmd) follow(ctx context.Context, id string, poll time.Duration) error {
+func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) error {
 	p := &progress.Printer{W: c.out, Clock: time.Now, ID: id}
 	ro, err := c.client.Wait(ctx, id, poll, func(ro api.Rollout) { p.Update(ro.Status) })
 	if errors.Is(err, context.Canceled) {
@@ -174,19 +128,10 @@ func (c *rolloutCmd) follow(ctx context.Context, id string, poll time.Duration) 
 	return &exitError{code: 2, err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, why)}
 }
 
-func (c *rolloutCmd) status(ctx context.Context) error {
-	id, err := c.target()
-	if err != nil {
-		return err
-	}
+func (c *apiCmd) status(ctx context.Context, id string) error {
 	ro, err := c.client.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	if c.asJSON {
-		enc := json.NewEncoder(c.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ro)
+	if err != nil || c.asJSON {
+		return c.printJSON(ro, err)
 	}
 	fmt.Fprintf(c.out, "rollout   %s\nfleet     %s (revision %s)\nstate     %s, phase %s\nstarted   %s\n",
 		ro.ID, ro.Fleet, orNone(ro.Revision), ro.State, ro.Phase, ro.StartedAt.Local().Format(time.DateTime))
@@ -221,13 +166,11 @@ func printLeft(w io.Writer, ro api.Rollout) {
 	fmt.Fprintf(w, "once the cause is fixed: dnsroll rollout cleanup --id %s --reason '...'\n", ro.ID)
 }
 
-func (c *rolloutCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error {
+func (c *apiCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error {
 	var in api.SignalRequest
 	fs.StringVar(&c.id, "id", "", "the cleanup-failed rollout's ID (default: the fleet's latest rollout)")
-	fs.StringVar(&in.Reason, "reason", "", "why, for the record")
-	fs.StringVar(&in.By, "by", envOr("USER", ""), "who asks")
-	wait := fs.Bool("wait", false, "follow the cleanup, exit non-zero unless it ends cleaned-up")
-	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait reads the rollout")
+	whoFlags(fs, &in.Reason, &in.By)
+	then := waitFlags(fs, "the cleanup (success is cleaned-up)")
 	return func(ctx context.Context) error {
 		id, err := c.target()
 		if err != nil {
@@ -238,26 +181,18 @@ func (c *rolloutCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error 
 			return err
 		}
 		fmt.Fprintf(c.out, "cleaning up after %s as %s\n", id, started.ID)
-		if !*wait {
-			return nil
-		}
-		return c.follow(ctx, started.ID, *poll)
+		return then(ctx, started.ID, c.follow)
 	}
 }
 
-func (c *rolloutCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
+func (c *apiCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 	status := fs.String("status", "", "only rollouts in this state: running, completed, failed, canceled, terminated, timed-out")
 	limit := fs.Int("limit", 20, "at most this many")
 	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
 	return func(ctx context.Context) error {
 		page, err := c.client.List(ctx, c.fleet, *status, *limit, "")
-		if err != nil {
-			return err
-		}
-		if c.asJSON {
-			enc := json.NewEncoder(c.out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(page)
+		if err != nil || c.asJSON {
+			return c.printJSON(page, err)
 		}
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tFLEET\tREVISION\tSTATE\tPHASE\tSTARTED\tENDED")
@@ -276,29 +211,9 @@ func (c *rolloutCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 	}
 }
 
-func (c *rolloutCmd) signalFlags(fs *flag.FlagSet, name string) func(context.Context) error {
-	var in api.SignalRequest
+func (c *apiCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.id, "id", "", "rollout ID (default: the fleet's latest rollout)")
-	fs.StringVar(&in.Reason, "reason", "", "why, shown in the status and the failure")
-	fs.StringVar(&in.By, "by", envOr("USER", ""), "who asks")
-	return func(ctx context.Context) error {
-		id, err := c.target()
-		if err != nil {
-			return err
-		}
-		acc, err := c.client.Signal(ctx, id, name, in)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.out, "sent %s to %s; follow it with: dnsroll rollout status --id %s\n", name, acc.ID, acc.ID)
-		return nil
-	}
-}
-
-func (c *rolloutCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
-	fs.StringVar(&c.id, "id", "", "rollout ID (default: the fleet's latest rollout)")
-	wait := fs.Bool("wait", false, "follow the new rollout, exit non-zero unless it succeeds")
-	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait reads the rollout")
+	then := waitFlags(fs, "the new rollout")
 	return func(ctx context.Context) error {
 		id, err := c.target()
 		if err != nil {
@@ -309,10 +224,7 @@ func (c *rolloutCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
 			return err
 		}
 		fmt.Fprintf(c.out, "retried %s as %s (revision %s)\n", id, started.ID, orNone(started.Revision))
-		if !*wait {
-			return nil
-		}
-		return c.follow(ctx, started.ID, *poll)
+		return then(ctx, started.ID, c.follow)
 	}
 }
 

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/dnsroll/dnsroll/api"
+)
+
+// apiCmd holds what every subcommand that talks to the API shares.
+type apiCmd struct {
+	client api.Client
+	out    io.Writer
+	fleet  string
+	id     string
+	asJSON bool
+}
+
+// runAPICommand runs `dnsroll <group> <sub> [flags]`: the flags every API
+// command has (--api-url, --token, --fleet), then the ones pick registers
+// for sub, which returns nil for a subcommand it does not know.
+func runAPICommand(ctx context.Context, std streams, group, usage string, args []string, pick func(c *apiCmd, fs *flag.FlagSet, sub string) func(context.Context) error) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(std.err, usage)
+		return nil
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags(std, group+" "+sub, "Talks to the dnsroll API ($DNSROLL_API_URL, $DNSROLL_API_TOKEN); `dnsroll "+group+" --help` lists the commands.")
+	c := &apiCmd{out: std.out}
+	fs.StringVar(&c.client.URL, "api-url", envOr("DNSROLL_API_URL", "http://127.0.0.1:8080"), "dnsroll API base URL ($DNSROLL_API_URL)")
+	// The token's default is not the flag's, so --help cannot print it.
+	fs.StringVar(&c.client.Token, "token", "", "API bearer token (default $DNSROLL_API_TOKEN; prefer the environment)")
+	fs.StringVar(&c.fleet, "fleet", "", "fleet name")
+	run := pick(c, fs, sub)
+	if run == nil {
+		fmt.Fprint(std.err, usage)
+		return fmt.Errorf("unknown %s command %q", group, sub)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if c.client.Token == "" {
+		c.client.Token = os.Getenv("DNSROLL_API_TOKEN")
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %v (flags go before them? see --help)", fs.Args())
+	}
+	return run(ctx)
+}
+
+// signalFlags registers a signal's flags (--id, --reason, --by); send
+// sends it and returns the ID of the run it went to.
+func (c *apiCmd) signalFlags(fs *flag.FlagSet, group, name string, send func(context.Context, api.SignalRequest) (string, error)) func(context.Context) error {
+	var in api.SignalRequest
+	fs.StringVar(&c.id, "id", "", "ID (default: the fleet's latest)")
+	whoFlags(fs, &in.Reason, &in.By)
+	return func(ctx context.Context) error {
+		id, err := send(ctx, in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "sent %s to %s; follow it with: dnsroll %s status --id %s\n", name, id, group, id)
+		return nil
+	}
+}
+
+// whoFlags registers --reason and --by, which every change records.
+func whoFlags(fs *flag.FlagSet, reason, by *string) {
+	fs.StringVar(reason, "reason", "", "why, for the record (shown in the status)")
+	fs.StringVar(by, "by", envOr("USER", ""), "who asks")
+}
+
+// follower follows a run to its end; only success returns nil.
+type follower func(ctx context.Context, id string, poll time.Duration) error
+
+// waitFlags registers --wait and --poll of a command that starts what;
+// the function it returns follows the run it started when --wait asks.
+func waitFlags(fs *flag.FlagSet, what string) func(context.Context, string, follower) error {
+	wait := fs.Bool("wait", false, "follow "+what+", exit non-zero unless it succeeds")
+	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait reads it")
+	return func(ctx context.Context, id string, follow follower) error {
+		if !*wait {
+			return nil
+		}
+		return follow(ctx, id, *poll)
+	}
+}
+
+// statusFlags registers --id, --json, --follow and --poll of a status
+// command: show prints the run that target names, follow follows it
+// (exiting as wait does).
+func (c *apiCmd) statusFlags(fs *flag.FlagSet, wait string, target func() (string, error), show func(context.Context, string) error, follow follower) func(context.Context) error {
+	fs.StringVar(&c.id, "id", "", "ID (default: the fleet's latest)")
+	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
+	then := fs.Bool("follow", false, "then follow it to its end, printing what changes, with times (exit status as "+wait+")")
+	poll := fs.Duration("poll", 2*time.Second, "how often --follow asks the API")
+	return func(ctx context.Context) error {
+		id, err := target()
+		if err != nil {
+			return err
+		}
+		if err := show(ctx, id); err != nil || !*then {
+			return err
+		}
+		return follow(ctx, id, *poll)
+	}
+}
+
+// printJSON prints v as the API's indented JSON, unless err.
+func (c *apiCmd) printJSON(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printWebUI prints a run's Temporal Web UI link, when the API knows it.
+func (c *apiCmd) printWebUI(link string) {
+	if link != "" {
+		fmt.Fprintf(c.out, "  Web UI: %s\n", link)
+	}
+}

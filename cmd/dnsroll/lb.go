@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+const lbUsage = `Usage: dnsroll lb <command> [flags]   (dnsroll lb <command> --help for its flags)
+
+  update        update the fleet's load balancers where they stand, one at a time, checking
+                DNS through each before and after: --kind config (a validated nginx reload),
+                binary (nginx's binary upgrade) or console (a dnsdist console change); a
+                failure or an abort restores the one being updated
+  replace       replace them blue-green through the glue records: <lb>-next created and
+                checked, the glue moved at the registrar (manual: you set it, then send
+                glue-updated), the parent checked, the old ones drained, deleted, renamed
+  status        print a replacement's (or with --update an update's) phase, steps, glue and
+                drain; --follow follows it to its end
+  glue-updated  tell a replacement the glue was changed at the registrar (manual registrar);
+                the workflow checks the parent itself before it believes it
+  force-drain   end a replacement's drain now, before the old load balancers are quiet
+                (--reason is required, and recorded)
+  abort         stop an update (the one being updated gets its old config back) or a
+                replacement (the glue goes back, the new load balancers are deleted)
+  rollback      stop a replacement, as abort, recorded as a rollback
+
+--id names a run (lbupdate-<fleet>:<run id> or lbreplace-<fleet>:<run id>); without it,
+--fleet names the fleet's latest replacement, or its latest update with --update.
+A fleet runs one rollout, update or replacement at a time. There is no approve:
+neither workflow has an approval gate yet.
+
+These talk to the dnsroll API: --api-url or $DNSROLL_API_URL (default
+http://127.0.0.1:8080), and the token in $DNSROLL_API_TOKEN (or --token, which
+other users of the machine can see in ps).
+`
+
+// lbCmd is a `dnsroll lb` subcommand.
+type lbCmd struct {
+	*apiCmd
+	// update picks the fleet's update rather than its replacement.
+	update bool
+}
+
+func runLB(ctx context.Context, std streams, args []string) error {
+	return runAPICommand(ctx, std, "lb", lbUsage, args, func(ac *apiCmd, fs *flag.FlagSet, sub string) func(context.Context) error {
+		c := &lbCmd{apiCmd: ac}
+		pickKind := func() {
+			fs.BoolVar(&c.update, "update", false, "with --fleet: the fleet's latest in-place update, not its latest replacement")
+		}
+		switch sub {
+		case "update":
+			return c.updateFlags(fs)
+		case "replace":
+			return c.replaceFlags(fs)
+		case "status":
+			pickKind()
+			return c.statusFlags(fs, "lb update --wait", c.target, c.status, c.follow)
+		case "abort":
+			pickKind()
+			return c.signal(fs, sub)
+		case workflows.SignalRollback, workflows.SignalGlueUpdated, workflows.SignalForceDrain:
+			return c.signal(fs, sub)
+		}
+		return nil
+	})
+}
+
+// target is the run --id names, or the fleet's latest of the kind
+// --update picks.
+func (c *lbCmd) target() (string, error) {
+	switch {
+	case c.id != "":
+		return c.id, nil
+	case c.fleet == "":
+		return "", errors.New("--fleet or --id is required")
+	case c.update:
+		return api.LBUpdates.ID(c.fleet), nil
+	}
+	return api.LBReplacements.ID(c.fleet), nil
+}
+
+// kindOf is the kind of workflow the ID id names.
+func kindOf(id string) api.Kind {
+	if strings.HasPrefix(id, api.LBUpdates.ID("")) {
+		return api.LBUpdates
+	}
+	return api.LBReplacements
+}
+
+func (c *lbCmd) signal(fs *flag.FlagSet, name string) func(context.Context) error {
+	return c.signalFlags(fs, "lb", name, func(ctx context.Context, in api.SignalRequest) (string, error) {
+		if name == workflows.SignalForceDrain && strings.TrimSpace(in.Reason) == "" {
+			return "", errors.New("force-drain needs --reason: say why the old load balancers may go before they are quiet (it is recorded)")
+		}
+		id, err := c.target()
+		if err != nil {
+			return "", err
+		}
+		k := kindOf(id)
+		if !slices.Contains(k.Signals, name) {
+			return "", fmt.Errorf("a %s takes only %s, not %s", k.Noun, strings.Join(k.Signals, ", "), name)
+		}
+		acc, err := c.client.SignalRun(ctx, k, id, name, in)
+		return acc.ID, err
+	})
+}
+
+// startFlags registers what every start has (--reason, --by, --wait,
+// --poll); start starts the run.
+func (c *lbCmd) startFlags(fs *flag.FlagSet, k api.Kind, reason, by *string, start func(context.Context) (api.LBStarted, error)) func(context.Context) error {
+	whoFlags(fs, reason, by)
+	then := waitFlags(fs, "it, printing each step (and the glue and drain)")
+	return func(ctx context.Context) error {
+		if c.fleet == "" {
+			return errors.New("--fleet is required")
+		}
+		started, err := start(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "started %s %s\n", k.Noun, started.ID)
+		c.printWebUI(started.Links.WebUI)
+		return then(ctx, started.ID, c.follow)
+	}
+}
+
+func (c *lbCmd) updateFlags(fs *flag.FlagSet) func(context.Context) error {
+	var req api.LBUpdateRequest
+	lbs := fs.String("lb", "", "comma-separated load balancers to update, in order (default: all of the fleet's)")
+	fs.StringVar(&req.Update.Kind, "kind", "", "config (a validated nginx reload), binary (nginx's binary upgrade; install the package first) or console (dnsdist)")
+	configFile := fs.String("config-file", "", "--kind config: the new nginx.conf (default: reload the config as it stands)")
+	fs.StringVar(&req.Update.Lua, "lua", "", "--kind console: the Lua chunk to run on dnsdist's console, such as 'setMaxUDPOutstanding(65535)'")
+	fs.StringVar(&req.Update.UndoLua, "undo-lua", "", "--kind console: the chunk that puts back what --lua changed, run if the update fails")
+	return c.startFlags(fs, api.LBUpdates, &req.Reason, &req.RequestedBy, func(ctx context.Context) (api.LBStarted, error) {
+		req.Fleet = c.fleet
+		if *lbs != "" {
+			req.LoadBalancers = strings.Split(*lbs, ",")
+		}
+		if req.Update.Kind != lb.UpdateConfig && *configFile != "" {
+			return api.LBStarted{}, errors.New("--config-file is only for --kind config")
+		}
+		if *configFile != "" {
+			b, err := os.ReadFile(*configFile)
+			if err != nil {
+				return api.LBStarted{}, fmt.Errorf("--config-file: %w", err)
+			}
+			req.Update.Config = string(b)
+		}
+		return c.client.StartRun(ctx, api.LBUpdates, req)
+	})
+}
+
+func (c *lbCmd) replaceFlags(fs *flag.FlagSet) func(context.Context) error {
+	var req api.LBReplaceRequest
+	fs.StringVar(&req.Domain, "domain", "", "the delegated domain whose glue names the load balancers, such as example.com")
+	parent := fs.String("parent", "", "comma-separated host:port of the parent zone's servers, where the delegation is checked")
+	fs.StringVar(&req.Registrar, "registrar", "", "manual (the default: the status says what to set, then send glue-updated) or a registrar driver's name")
+	// The workflow's defaults apply to what is not set here.
+	fs.Func("glue-wait", "how long to wait for the parent to serve the new glue before aborting (default 72h)", durationFlag(&req.GlueWait))
+	fs.Func("quiet", "how long every old load balancer must stay quiet before it is deleted (default 1m)", durationFlag(&req.Drain.Quiet))
+	fs.Func("max-wait", "end a drain that never falls quiet after this, once the TTLs have passed (default 24h)", durationFlag(&req.Drain.MaxWait))
+	fs.Float64Var(&req.Drain.QuietQPS, "quiet-qps", 0, "below this many queries per second a load balancer is quiet (default 1)")
+	return c.startFlags(fs, api.LBReplacements, &req.Reason, &req.RequestedBy, func(ctx context.Context) (api.LBStarted, error) {
+		req.Fleet = c.fleet
+		if *parent != "" {
+			req.Parent = strings.Split(*parent, ",")
+		}
+		return c.client.StartRun(ctx, api.LBReplacements, req)
+	})
+}
+
+// durationFlag parses a flag such as 30s or 72h into d.
+func durationFlag(d *config.Duration) func(string) error {
+	return func(v string) error { return d.UnmarshalText([]byte(v)) }
+}

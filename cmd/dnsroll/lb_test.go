@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// lbAPI answers the load balancer routes: a replacement lbreplace-lab:r1
+// that waits for the glue, drains and succeeds over three reads, and an
+// update lbupdate-lab:r2 that failed. It records each request's body by
+// "METHOD path".
+type lbAPI struct {
+	reads  int
+	bodies map[string]string
+}
+
+func newLBAPI(t *testing.T) (*fakeAPI, *lbAPI) {
+	f := newFakeAPI(t, 0)
+	l := &lbAPI{bodies: map[string]string{}}
+	f.more = l.answer
+	return f, l
+}
+
+func (l *lbAPI) answer(method, path string, body []byte) any {
+	l.bodies[method+" "+path] = string(body)
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	replace := api.WorkflowRun[workflows.LBReplaceStatus]{ID: "lbreplace-lab:r1", WorkflowID: "lbreplace-lab", RunID: "r1", Fleet: "lab", State: "running",
+		Status: &workflows.LBReplaceStatus{Fleet: "lab", Domain: "example.com", Phase: workflows.PhaseAwaitingGlue, StartedAt: t0,
+			Steps: []*workflows.Step{{Name: "CreateLoadBalancer", Target: "lb1-next", State: workflows.StepSucceeded, StartedAt: t0, EndedAt: t0.Add(2 * time.Second), Attempts: 1}},
+			Glue:  workflows.GlueStatus{Instructions: "set lb1.example.com to 192.0.2.10\nset lb2.example.com to 192.0.2.11"}}}
+	update := api.WorkflowRun[workflows.Status]{ID: "lbupdate-lab:r2", WorkflowID: "lbupdate-lab", RunID: "r2", Fleet: "lab", State: "failed",
+		Status: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseRolledBack, StartedAt: t0, EndedAt: t0.Add(5 * time.Second),
+			Steps:   []*workflows.Step{{Name: "Update", Target: "lb1", State: workflows.StepFailed, StartedAt: t0, EndedAt: t0.Add(time.Second), Attempts: 1, Error: "nginx -t: bad directive"}},
+			Failure: "Update lb1 failed; lb1 has its previous config back"}}
+	switch method + " " + path {
+	case "POST /load-balancer-replacements":
+		return api.LBStarted{ID: replace.ID, WorkflowID: replace.WorkflowID, RunID: replace.RunID, Fleet: "lab"}
+	case "POST /load-balancer-updates":
+		return api.LBStarted{ID: update.ID, WorkflowID: update.WorkflowID, RunID: update.RunID, Fleet: "lab"}
+	case "GET /load-balancer-replacements/lbreplace-lab:r1":
+		st := replace.Status
+		switch l.reads++; {
+		case l.reads == 2:
+			st.Phase, st.Glue.Instructions = workflows.PhaseDraining, ""
+			st.Drain = &workflows.DrainStatus{QPS: map[string]float64{"lb1": 12.5, "lb2": 0}, TimeLeft: config.Duration(30 * time.Second)}
+		case l.reads > 2:
+			replace.State, st.Phase, st.EndedAt = "completed", workflows.PhaseSucceeded, t0.Add(90*time.Second)
+		}
+		return replace
+	case "GET /load-balancer-updates/lbupdate-lab", "GET /load-balancer-updates/lbupdate-lab:r2":
+		return update
+	}
+	if name, ok := strings.CutPrefix(path, "/load-balancer-"); ok && method == "POST" {
+		i := strings.LastIndex(name, "/")
+		return api.LBAccepted{ID: "latest", Signal: name[i+1:]}
+	}
+	return nil
+}
+
+// replace --wait sends what the flags say, prints the glue to set and the
+// drain as they change, and exits 0 when the replacement succeeds.
+func TestCLILBReplaceWait(t *testing.T) {
+	f, l := newLBAPI(t)
+	out, errOut, code := cli(t, "lb", "replace", "--fleet", "lab", "--domain", "example.com", "--parent", "127.0.0.1:5399,127.0.0.2:53",
+		"--quiet", "30s", "--reason", "kernel 6.12", "--wait", "--poll", "1ms")
+	if code != 0 {
+		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	var req api.LBReplaceRequest
+	if err := json.Unmarshal([]byte(l.bodies["POST /load-balancer-replacements"]), &req); err != nil {
+		t.Fatal(err)
+	}
+	if req.Fleet != "lab" || req.Domain != "example.com" || strings.Join(req.Parent, " ") != "127.0.0.1:5399 127.0.0.2:53" ||
+		req.Drain.Quiet != config.Duration(30*time.Second) || req.GlueWait != 0 || req.Reason != "kernel 6.12" {
+		t.Errorf("request %+v", req)
+	}
+	wantAll(t, "stdout", out,
+		"started load balancer replacement lbreplace-lab:r1",
+		"==> awaiting-glue",
+		"glue to set at the registrar:\n      set lb1.example.com to 192.0.2.10\n      set lb2.example.com to 192.0.2.11\n    then: dnsroll lb glue-updated --fleet lab",
+		"==> draining",
+		"drain: lb1 12.5 q/s, lb2 0.0 q/s; 30s left",
+		"load balancer replacement lbreplace-lab:r1 succeeded in 1m30s",
+	)
+	if n := strings.Count(out, "glue to set"); n != 1 {
+		t.Errorf("the glue instructions printed %d times:\n%s", n, out)
+	}
+	if l.reads != 3 || strings.Contains(out+errOut, f.token) {
+		t.Errorf("%d reads (want 3), or the token printed:\n%s", l.reads, out)
+	}
+}
+
+func TestCLILBUpdateStatusAndSignals(t *testing.T) {
+	f, l := newLBAPI(t)
+	out, errOut, code := cli(t, "lb", "update", "--fleet", "lab", "--lb", "lb1,lb2", "--kind", "console", "--lua", "setMaxUDPOutstanding(65535)", "--undo-lua", "setMaxUDPOutstanding(10240)")
+	if code != 0 || out != "started load balancer update lbupdate-lab:r2\n" {
+		t.Errorf("update: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	var req api.LBUpdateRequest
+	if err := json.Unmarshal([]byte(l.bodies["POST /load-balancer-updates"]), &req); err != nil ||
+		strings.Join(req.LoadBalancers, " ") != "lb1 lb2" || req.Update.Kind != "console" || req.Update.UndoLua != "setMaxUDPOutstanding(10240)" {
+		t.Errorf("update request %+v (%v)", req, err)
+	}
+
+	out, _, code = cli(t, "lb", "status", "--fleet", "lab", "--update")
+	if code != 0 {
+		t.Errorf("status: exit %d", code)
+	}
+	wantAll(t, "status", out, "load balancer update lbupdate-lab:r2", "state     failed, phase rolled-back", "Update lb1", "error: nginx -t: bad directive", "failure: Update lb1 failed")
+
+	_, errOut, code = cli(t, "lb", "status", "--id", "lbupdate-lab:r2", "--follow", "--poll", "1ms")
+	if code != 2 || !strings.Contains(errOut, "load balancer update lbupdate-lab:r2 rolled-back: Update lb1 failed") {
+		t.Errorf("status --follow of a failed update: exit %d, stderr %q; want 2 and the failure", code, errOut)
+	}
+
+	for _, tt := range []struct {
+		args    []string
+		request string // "" for none sent
+		body    string // in the request's body
+		errText string // in stderr, when it fails
+	}{
+		{args: []string{"force-drain", "--fleet", "lab"}, errText: "force-drain needs --reason"},
+		{args: []string{"force-drain", "--fleet", "lab", "--reason", " "}, errText: "force-drain needs --reason"},
+		{args: []string{"force-drain", "--fleet", "lab", "--reason", "resolvers checked", "--by", "alice"},
+			request: "POST /load-balancer-replacements/lbreplace-lab/force-drain", body: `{"reason":"resolvers checked","by":"alice"}`},
+		{args: []string{"glue-updated", "--id", "lbreplace-lab:r1"}, request: "POST /load-balancer-replacements/lbreplace-lab:r1/glue-updated"},
+		{args: []string{"abort", "--fleet", "lab", "--update"}, request: "POST /load-balancer-updates/lbupdate-lab/abort"},
+		{args: []string{"rollback", "--fleet", "lab"}, request: "POST /load-balancer-replacements/lbreplace-lab/rollback"},
+		{args: []string{"rollback", "--id", "lbupdate-lab:r2"}, errText: "a load balancer update takes only abort, not rollback"},
+		{args: []string{"approve", "--fleet", "lab"}, errText: `unknown lb command "approve"`},
+		{args: []string{"abort"}, errText: "--fleet or --id is required"},
+	} {
+		f.requests, l.bodies = nil, map[string]string{}
+		out, errOut, code := cli(t, append([]string{"lb"}, tt.args...)...)
+		switch {
+		case tt.errText != "" && (code != 1 || !strings.Contains(errOut, tt.errText) || len(f.requests) != 0):
+			t.Errorf("%v: exit %d, stderr %q, requests %v; want exit 1 saying %q and no request", tt.args, code, errOut, f.requests, tt.errText)
+		case tt.request == "":
+		case code != 0 || !strings.HasPrefix(out, "sent "+tt.args[0]+" to "):
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tt.args, code, out, errOut)
+		case !strings.Contains(l.bodies[tt.request], tt.body):
+			t.Errorf("%v: sent %v, want %s with body %s", tt.args, l.bodies, tt.request, tt.body)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/progress"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// lbRun is a run as the CLI shows it: the status the progress printer
+// takes, and a replacement's own.
+type lbRun struct {
+	ID, State string
+	WebUI     string
+	Status    workflows.Status
+	Replace   *workflows.LBReplaceStatus
+	// raw is the API's answer, for --json.
+	raw any
+}
+
+func (c *lbCmd) read(ctx context.Context, id string) (lbRun, error) {
+	k := kindOf(id)
+	if k.Type == api.LBUpdates.Type {
+		var run api.WorkflowRun[workflows.Status]
+		err := c.client.ReadRun(ctx, k, id, &run)
+		if err != nil || run.Status == nil {
+			return lbRun{}, err
+		}
+		return lbRun{ID: run.ID, State: run.State, WebUI: run.Links.WebUI, Status: *run.Status, raw: run}, nil
+	}
+	var run api.WorkflowRun[workflows.LBReplaceStatus]
+	if err := c.client.ReadRun(ctx, k, id, &run); err != nil || run.Status == nil {
+		return lbRun{}, err
+	}
+	st := run.Status
+	return lbRun{ID: run.ID, State: run.State, WebUI: run.Links.WebUI, Replace: st, raw: run, Status: workflows.Status{
+		Fleet: st.Fleet, Phase: st.Phase, StartedAt: st.StartedAt, EndedAt: st.EndedAt, Steps: st.Steps,
+		Failure: st.Failure, Warnings: st.Warnings, Events: st.Events,
+	}}, nil
+}
+
+func (c *lbCmd) status(ctx context.Context, id string) error {
+	run, err := c.read(ctx, id)
+	if err != nil || c.asJSON {
+		return c.printJSON(run.raw, err)
+	}
+	k := kindOf(id)
+	st := run.Status
+	fmt.Fprintf(c.out, "%s %s\nfleet     %s\nstate     %s, phase %s\nstarted   %s\n", k.Noun, run.ID, st.Fleet, run.State, st.Phase, st.StartedAt.Local().Format(time.DateTime))
+	if !st.EndedAt.IsZero() {
+		fmt.Fprintf(c.out, "ended     %s (%s)\n", st.EndedAt.Local().Format(time.DateTime), st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
+	}
+	if run.WebUI != "" {
+		fmt.Fprintf(c.out, "Web UI    %s\n", run.WebUI)
+	}
+	fmt.Fprintln(c.out)
+	(&progress.Printer{W: c.out, ID: run.ID}).Update(st)
+	(&replacePrinter{}).update(c.out, run.Replace)
+	if st.Failure != "" {
+		fmt.Fprintf(c.out, "\nfailure: %s\n", st.Failure)
+	}
+	return nil
+}
+
+// follow prints a run's progress until it ends; only success exits 0.
+func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error {
+	k := kindOf(id)
+	p := &progress.Printer{W: c.out, Clock: time.Now, ID: id}
+	var rp replacePrinter
+	run, err := api.Poll(ctx, poll, func(ctx context.Context) (lbRun, string, error) {
+		run, err := c.read(ctx, id)
+		return run, run.State, err
+	}, func(run lbRun) {
+		p.Update(run.Status)
+		rp.update(c.out, run.Replace)
+	})
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("stopped following %s; it goes on (dnsroll lb status --id %s)", id, id)
+	}
+	if err != nil {
+		return err
+	}
+	st := run.Status
+	if st.Phase == workflows.PhaseSucceeded {
+		fmt.Fprintf(c.out, "%s %s succeeded in %s\n", k.Noun, run.ID, st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
+		return nil
+	}
+	why := st.Failure
+	if why == "" {
+		why = "the workflow " + run.State
+	}
+	return &exitError{code: 2, err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, why)}
+}
+
+// replacePrinter prints what a replacement adds to the steps: the glue
+// to set (manual registrar) and how the drain stands, each when it
+// changes.
+type replacePrinter struct{ glue, drain string }
+
+func (p *replacePrinter) update(w io.Writer, st *workflows.LBReplaceStatus) {
+	if st == nil {
+		return
+	}
+	if g := st.Glue.Instructions; g != "" && g != p.glue {
+		fmt.Fprintf(w, "    glue to set at the registrar:\n      %s\n    then: dnsroll lb glue-updated --fleet %s\n", strings.ReplaceAll(strings.TrimSpace(g), "\n", "\n      "), st.Fleet)
+		p.glue = g
+	}
+	if d := drainLine(st.Drain); d != "" && d != p.drain {
+		fmt.Fprintf(w, "    drain: %s\n", d)
+		p.drain = d
+	}
+}
+
+// drainLine is the queries per second still at each old load balancer
+// and the time left, or how the drain ended.
+func drainLine(d *workflows.DrainStatus) string {
+	if d == nil {
+		return ""
+	}
+	if d.Ended != "" {
+		return "ended " + d.Ended + strings.TrimSuffix(" ("+d.Forced+")", " ()")
+	}
+	names := make([]string, 0, len(d.QPS))
+	for n := range d.QPS {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %.1f q/s", n, d.QPS[n]))
+	}
+	for _, n := range d.Uncounted {
+		parts = append(parts, n+" (no counter: TTL only)")
+	}
+	return fmt.Sprintf("%s; %s left", strings.Join(parts, ", "), d.TimeLeft.D().Round(time.Second))
+}
