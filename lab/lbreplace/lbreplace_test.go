@@ -1,13 +1,19 @@
 // Package lbreplace_test runs LoadBalancerReplaceWorkflow on a Temporal dev
-// server against a real delegation (lab/delegation): a root, a registry
-// BIND serving the parent zone, a recursive resolver. The load balancers
-// are stand-ins: small DNS servers on their own loopback addresses that
-// count the queries they get, as dnsdist's counters would.
+// server with the worker's real activities against a real delegation
+// (lab/delegation: a root, a registry BIND serving the parent zone, a
+// recursive resolver). The load balancers are real nginx or dnsdist,
+// started and configured by their drivers' playbook over connection
+// local, each on its own loopback address, port 53, in front of a real
+// named; "lb1-next" is created through the Linode simulator, whose
+// instances get those loopback addresses. dnsperf sends a steady load
+// through the resolver for the whole replacement.
 package lbreplace_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,88 +21,27 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/lab/delegation"
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+	"github.com/dnsroll/dnsroll/lb/dnsdist"
+	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/registrar"
+	"github.com/dnsroll/dnsroll/worker"
 	"github.com/dnsroll/dnsroll/workflows"
 )
-
-// fakeLB answers for example.com on addr:53, www with its own address
-// (TTL 1 s, so the resolver asks again every second), and counts queries.
-type fakeLB struct {
-	addr    netip.Addr
-	queries atomic.Uint64
-	last    atomic.Int64 // unix nanos of the last query
-	srv     *dns.Server
-	added   bool
-}
-
-func startLB(t *testing.T, addr netip.Addr) *fakeLB {
-	t.Helper()
-	l := &fakeLB{addr: addr}
-	if out, err := exec.Command("ip", "addr", "add", addr.String()+"/32", "dev", "lo").CombinedOutput(); err == nil {
-		l.added = true
-	} else if !strings.Contains(string(out), "File exists") {
-		t.Fatalf("ip addr add %s: %v: %s", addr, err, out)
-	}
-	mux := dns.NewServeMux()
-	mux.HandleFunc("example.com.", func(w dns.ResponseWriter, q *dns.Msg) {
-		l.queries.Add(1)
-		l.last.Store(time.Now().UnixNano())
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.Authoritative = true
-		name := strings.ToLower(q.Question[0].Name)
-		switch {
-		case name == "www.example.com." && q.Question[0].Qtype == dns.TypeA:
-			rr, _ := dns.NewRR("www.example.com. 1 IN A " + addr.String())
-			m.Answer = append(m.Answer, rr)
-		case name == "example.com." && q.Question[0].Qtype == dns.TypeNS:
-			rr, _ := dns.NewRR("example.com. 5 IN NS ns1.example.com.")
-			m.Answer = append(m.Answer, rr)
-		default:
-			rr, _ := dns.NewRR("example.com. 1 IN SOA ns1.example.com. hostmaster.example.com. 1 60 60 600 1")
-			m.Ns = append(m.Ns, rr)
-		}
-		_ = w.WriteMsg(m)
-	})
-	started := make(chan struct{})
-	l.srv = &dns.Server{Addr: netip.AddrPortFrom(addr, 53).String(), Net: "udp", Handler: mux, NotifyStartedFunc: func() { close(started) }}
-	errc := make(chan error, 1)
-	go func() { errc <- l.srv.ListenAndServe() }()
-	select {
-	case <-started:
-	case err := <-errc:
-		t.Fatalf("load balancer stand-in on %s: %v", addr, err)
-	}
-	t.Cleanup(l.stop)
-	return l
-}
-
-func (l *fakeLB) stop() {
-	if l.srv != nil {
-		_ = l.srv.Shutdown()
-		l.srv = nil
-	}
-	if l.added {
-		_ = exec.Command("ip", "addr", "del", l.addr.String()+"/32", "dev", "lo").Run()
-		l.added = false
-	}
-}
 
 // devServer starts `temporal server start-dev` and returns a client.
 func devServer(t *testing.T) client.Client {
@@ -107,9 +52,6 @@ func devServer(t *testing.T) client.Client {
 	}
 	if _, err := os.Stat(bin); err != nil {
 		needlab.Missing(t, "needs the temporal CLI at $DNSROLL_TEMPORAL_BIN or bin/temporal (make tools)")
-	}
-	if _, err := exec.LookPath("named"); err != nil || os.Geteuid() != 0 {
-		needlab.Missing(t, "needs root and named (make deps)")
 	}
 	port, err := freeport.Loopback()
 	if err != nil {
@@ -148,104 +90,136 @@ func (quiet) Info(string, ...any)  {}
 func (quiet) Warn(string, ...any)  {}
 func (quiet) Error(string, ...any) {}
 
+// needPrograms fails or skips (needlab) unless the test runs as root (the
+// lab puts addresses on lo) and finds every program.
+func needPrograms(t *testing.T, programs ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		needlab.Missing(t, "needs root: the delegation lab puts its addresses on lo")
+	}
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			needlab.Missing(t, "needs %s (make deps)", p)
+		}
+	}
+}
+
+// Names the zone answers (a wildcard, TTL 1 s, so the resolver asks the
+// load balancers again every second) and dnsperf asks for.
+const queryNames = 40
+
+// zoneText is example.com as the nameserver behind the load balancers
+// serves it. Its NS TTL is the parent's: the drain rule counts both.
+func zoneText(ns netip.Addr) string {
+	return fmt.Sprintf(`$TTL 1
+@	10	IN SOA	ns1 hostmaster 1 60 60 600 1
+@	10	IN NS	ns1
+ns1	10	IN A	%s
+*	1	IN A	192.0.2.1
+`, ns)
+}
+
 // replaceLab is a delegation of example.com to ns1.example.com at the old
-// load balancer, a worker with the replacement's activities (the parent
-// checks and the manual registrar real, the load balancers stand-ins),
-// and a client resolving www.example.com through the lab's resolver.
+// load balancer lb1, which fronts a real named (the fleet's ns1), and a
+// worker with the real activities: the Linode simulator creates lb1-next
+// on the lab's next address and deleting a load balancer's instance stops
+// its nginx or dnsdist, as deleting a VM would.
 type replaceLab struct {
 	t        *testing.T
 	lab      *delegation.Lab
 	cl       client.Client
+	acts     *activities.Activities
+	fleet    *config.Fleet
+	labDir   string
 	old, new netip.Addr
-	oldLB    *fakeLB
 	mu       sync.Mutex
-	newLB    *fakeLB
 	deleted  map[string]time.Time
-	// resolver outcomes
-	answers  map[netip.Addr]int
-	failures []string
-	lastOld  time.Time // last answer from the old load balancer
 }
 
-func startReplaceLab(t *testing.T) *replaceLab {
+func startReplaceLab(t *testing.T, driver string) *replaceLab {
+	needlab.Slow(t, "the load balancer replacement lab")
+	needPrograms(t, "named", "dnsperf", "ansible-playbook", driver)
 	cl := devServer(t)
+	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := delegation.Start(delegation.Options{Dir: dir, Domain: "example.com",
+	l, err := delegation.Start(delegation.Options{Dir: filepath.Join(dir, "delegation"), Domain: "example.com",
 		NS: []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Stop)
-	r := &replaceLab{t: t, lab: l, cl: cl, old: l.Host(delegation.FirstHost), new: l.Host(delegation.FirstHost + 1),
-		deleted: map[string]time.Time{}, answers: map[netip.Addr]int{}}
-	r.oldLB = startLB(t, r.old)
-	if err := l.SetGlue(context.Background(), "example.com", glue(r.old)); err != nil {
-		t.Fatal(err)
+	r := &replaceLab{t: t, lab: l, cl: cl, labDir: filepath.Join(dir, "lab"), deleted: map[string]time.Time{}}
+	for i, a := range []*netip.Addr{&r.old, &r.new} {
+		if *a, err = l.AddHost(delegation.FirstHost + i); err != nil {
+			t.Fatal(err)
+		}
 	}
-	fleet, err := config.Parse([]byte(fmt.Sprintf(`
-fleet: glue
-nameservers:
-  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
-load_balancers:
-  - {name: lb1, address: "%s:53", fronts: ns1, driver: dnsdist}
-zones:
-  - {name: example.com, file: zones/example.com.zone}
-ansible: {connection: local}
-`, r.old)))
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(cl, workflows.TaskQueue, worker.Options{})
-	w.RegisterWorkflow(workflows.LoadBalancerReplaceWorkflow)
-	acts := &activities.Activities{}
-	reg := func(fn any, name string) { w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
-	reg(acts.CheckParent, "CheckParent")
-	reg(acts.SetGlue, "SetGlue")
-	reg(func(context.Context, string) (*config.Fleet, error) { return fleet, nil }, "LoadFleet")
-	reg(func(_ context.Context, in activities.LoadBalancerInput) (activities.NewLoadBalancer, error) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.newLB == nil {
-			r.newLB = startLB(t, r.new)
-		}
-		next := in.LB
-		next.Name = dnsroll.NextLabel(in.LB.Name)
-		next.Address = netip.AddrPortFrom(r.new, 53).String()
-		return activities.NewLoadBalancer{Attempt: 1, LB: next, Server: dnsroll.Server{ID: 2, Label: next.Name, IPv4: r.new.String()}}, nil
-	}, "CreateLoadBalancer")
-	reg(func(ctx context.Context, in activities.LoadBalancerInput) (activities.StepResult, error) {
-		m := new(dns.Msg)
-		m.SetQuestion("www.example.com.", dns.TypeA)
-		resp, _, err := (&dns.Client{Timeout: time.Second}).ExchangeContext(ctx, m, in.LB.Address)
-		if err != nil || len(resp.Answer) != 1 {
-			return activities.StepResult{}, fmt.Errorf("no answer through %s: %v", in.LB.Address, err)
-		}
-		return activities.StepResult{Attempt: 1}, nil
-	}, "VerifyLoadBalancer")
-	reg(func(_ context.Context, in activities.LoadBalancerInput) (activities.QueriesResult, error) {
-		lb := r.oldLB
-		if in.LB.Address != netip.AddrPortFrom(r.old, 53).String() {
-			return activities.QueriesResult{}, fmt.Errorf("counters asked of %s", in.LB.Address)
-		}
-		return activities.QueriesResult{Attempt: 1, Counted: true, Queries: lb.queries.Load()}, nil
-	}, "LoadBalancerQueries")
-	reg(func(_ context.Context, in activities.DeleteLoadBalancerInput) (activities.StepResult, error) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.deleted[in.Label] = time.Now()
-		switch in.Label {
-		case "lb1":
-			r.oldLB.stop()
-		case "lb1-next":
-			if r.newLB != nil {
-				r.newLB.stop()
+	ns, err := delegation.ServeAt(filepath.Join(dir, "ns1"), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), "example.com", zoneText(r.old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+
+	addrs := map[string]string{"ns1": "127.0.0.1", "lb1": r.old.String(), "lb1-next": r.new.String()}
+	sim, err := linodesim.New(linodesim.Options{Token: "lab", BootDelay: 100 * time.Millisecond, DeleteDelay: 500 * time.Millisecond,
+		OnCreate: func(inst linodesim.Instance, _ []string, _ string) (string, error) {
+			if a, ok := addrs[inst.Label]; ok {
+				return a, nil
 			}
+			return "", fmt.Errorf("the lab has no address for %s", inst.Label)
+		},
+		OnDelete: func(inst linodesim.Instance) {
+			r.mu.Lock()
+			r.deleted[inst.Label] = time.Now()
+			r.mu.Unlock()
+			stopLB(config.LabLBDir(r.labDir, inst.Label))
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(sim)
+	t.Cleanup(api.Close)
+	fleetDir := filepath.Join(dir, "fleets")
+	if r.acts, err = worker.NewActivities(worker.Config{FleetDir: fleetDir, LabDir: r.labDir, LinodeURL: api.URL + "/v4", LinodeToken: "lab",
+		HostKeyChecking: hostkeys.Off, LinodeRetryWait: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Before the replacement: ns1 and lb1 exist, lb1 fronts ns1 and the
+	// parent delegates to lb1.
+	tag := "dnsroll-fleet-glue"
+	var ns1 dnsroll.Server
+	for _, label := range []string{"ns1", "lb1"} {
+		s, err := r.acts.Cloud.Create(ctx, dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{tag}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return activities.StepResult{Attempt: 1}, nil
-	}, "DeleteLoadBalancer")
-	reg(func(context.Context, activities.RenameInput) (activities.StepResult, error) {
-		return activities.StepResult{Attempt: 1}, nil
-	}, "RenameServer")
+		if label == "ns1" {
+			ns1 = s
+		}
+	}
+	r.fleet = r.writeFleet(fleetDir, driver, port-ns1.ID%1000)
+	if r.fleet.Tag() != tag {
+		t.Fatalf("fleet tag %s, want %s", r.fleet.Tag(), tag)
+	}
+	ns1.DNSPort = port
+	t.Cleanup(func() {
+		for _, name := range []string{"lb1", "lb1-next"} {
+			stopLB(config.LabLBDir(r.labDir, name))
+		}
+	})
+	if err := r.acts.Drivers[driver].Point(ctx, r.fleet, r.fleet.LoadBalancers[0], []dnsroll.Server{ns1}); err != nil {
+		t.Fatalf("start lb1: %v", err)
+	}
+	if err := l.SetGlue(ctx, "example.com", glue(r.old)); err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(cl, r.acts)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -253,39 +227,126 @@ ansible: {connection: local}
 	return r
 }
 
+// writeFleet writes the fleet config the worker loads, with this
+// repository's playbooks, and returns it as loaded.
+func (r *replaceLab) writeFleet(dir, driver string, portBase int) *config.Fleet {
+	r.t.Helper()
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "zones", "example.com.zone"), []byte(zoneText(r.old)), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`
+fleet: glue
+nameservers:
+  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}
+load_balancers:
+  - {name: lb1, address: "%s:53", fronts: ns1, driver: %s}
+zones:
+  - {name: example.com, file: zones/example.com.zone}
+lab: {dns_port_base: %d}
+ansible:
+  connection: local
+  loadbalancer_playbook: %s
+`, r.old, driver, portBase, filepath.Join(repo, "ansible", "loadbalancer.yml"))
+	if err := os.WriteFile(filepath.Join(dir, "glue.yaml"), []byte(yaml), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	f, err := r.acts.Fleets("glue")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return f
+}
+
+// stopLB stops whichever lab load balancer runs in dir; none is fine.
+func stopLB(dir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = nginx.Stop(ctx, dir)
+	_ = dnsdist.Stop(ctx, dir)
+}
+
+// running reports whether a lab load balancer runs in dir.
+func running(dir string) bool {
+	_, nerr := nginx.MasterPID(dir)
+	_, derr := dnsdist.PID(dir)
+	return nerr == nil || derr == nil
+}
+
 func glue(a netip.Addr) []registrar.NameServer {
 	return []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{a}}}
 }
 
-// resolveLoop asks the resolver for www.example.com every 100 ms until
-// ctx ends, recording which load balancer answered and every failure.
-func (r *replaceLab) resolveLoop(ctx context.Context) (wait func()) {
+func names() []string {
+	out := make([]string, queryNames)
+	for i := range out {
+		out[i] = fmt.Sprintf("n%d.example.com", i)
+	}
+	return out
+}
+
+// lbs are the old load balancer and its replacement, as the workflow
+// names and addresses them.
+func (r *replaceLab) lbs() (old, next config.LoadBalancer) {
+	old = r.fleet.LoadBalancers[0]
+	next = old
+	next.Name = dnsroll.NextLabel(old.Name)
+	next.Address = netip.AddrPortFrom(r.new, 53).String()
+	return old, next
+}
+
+// queries is a load balancer's query counter, as the drain reads it.
+func (r *replaceLab) queries(ctx context.Context, lb config.LoadBalancer) (uint64, error) {
+	st, ok := r.acts.Drivers[lb.Driver].(activities.Stager)
+	if !ok {
+		return 0, fmt.Errorf("driver %s keeps no counters", lb.Driver)
+	}
+	stats, err := st.Stats(ctx, r.fleet, lb)
+	var n uint64
+	for _, s := range stats {
+		n += s.Queries
+	}
+	return n, err
+}
+
+// sample is both load balancers' counters at one moment; ok false where
+// one could not be read (not created yet, or deleted).
+type sample struct {
+	at              time.Time
+	old, next       uint64
+	oldOK, nextOK   bool
+	oldRun, nextRun bool
+}
+
+// sampleCounters reads both counters every 250 ms until ctx ends.
+func (r *replaceLab) sampleCounters(ctx context.Context) (wait func() []sample) {
+	var out []sample
 	done := make(chan struct{})
+	old, next := r.lbs()
 	go func() {
 		defer close(done)
-		c := &dns.Client{Timeout: 3 * time.Second}
 		for ctx.Err() == nil {
-			m := new(dns.Msg)
-			m.SetQuestion("www.example.com.", dns.TypeA)
-			resp, _, err := c.Exchange(m, r.lab.Resolver().String())
-			r.mu.Lock()
-			switch {
-			case err != nil:
-				r.failures = append(r.failures, err.Error())
-			case resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1:
-				r.failures = append(r.failures, dns.RcodeToString[resp.Rcode])
-			default:
-				a, _ := netip.AddrFromSlice(resp.Answer[0].(*dns.A).A.To4())
-				r.answers[a]++
-				if a == r.old {
-					r.lastOld = time.Now()
-				}
+			s := sample{at: time.Now()}
+			var err error
+			s.old, err = r.queries(ctx, old)
+			s.oldOK = err == nil
+			s.next, err = r.queries(ctx, next)
+			s.nextOK = err == nil
+			s.oldRun, s.nextRun = running(config.LabLBDir(r.labDir, old.Name)), running(config.LabLBDir(r.labDir, next.Name))
+			out = append(out, s)
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
 			}
-			r.mu.Unlock()
-			time.Sleep(100 * time.Millisecond)
 		}
 	}()
-	return func() { <-done }
+	return func() []sample { <-done; return out }
 }
 
 func (r *replaceLab) status(ctx context.Context, id string) workflows.LBReplaceStatus {
@@ -300,14 +361,18 @@ func (r *replaceLab) status(ctx context.Context, id string) workflows.LBReplaceS
 // waitFor polls the status until ok or the deadline.
 func (r *replaceLab) waitFor(ctx context.Context, id, what string, ok func(workflows.LBReplaceStatus) bool) workflows.LBReplaceStatus {
 	r.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		st := r.status(ctx, id)
 		if ok(st) {
 			return st
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("waiting for %s; status: %+v", what, st)
+			var steps []string
+			for _, s := range st.Steps {
+				steps = append(steps, fmt.Sprintf("%s %s %s (%d attempts) %s", s.Name, s.Target, s.State, s.Attempts, s.Error))
+			}
+			r.t.Fatalf("waiting for %s; phase %s, steps:\n%s\nevents %v", what, st.Phase, strings.Join(steps, "\n"), st.Events)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -322,6 +387,9 @@ func hasEvent(st workflows.LBReplaceStatus, s string) bool {
 	return false
 }
 
+// quietFor is the drain's quiet period in these tests.
+const quietFor = 3 * time.Second
+
 func (r *replaceLab) start(ctx context.Context) (string, client.WorkflowRun) {
 	id := workflows.LBReplaceWorkflowID("glue") + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	parent := make([]string, 0)
@@ -330,86 +398,165 @@ func (r *replaceLab) start(ctx context.Context) (string, client.WorkflowRun) {
 	}
 	run, err := r.cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.LoadBalancerReplaceWorkflow,
 		workflows.LBReplaceInput{Fleet: "glue", Domain: "example.com", Parent: parent,
-			Drain: workflows.DrainPolicy{QuietQPS: 0.5, Quiet: config.Duration(3 * time.Second), Poll: config.Duration(time.Second), MaxWait: config.Duration(2 * time.Minute)}})
+			Drain: workflows.DrainPolicy{QuietQPS: 0.5, Quiet: config.Duration(quietFor), Poll: config.Duration(time.Second), MaxWait: config.Duration(2 * time.Minute)}})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	return id, run
 }
 
-// TestLoadBalancerReplaceGlueMovesWithoutFailures: the manual registrar's
-// instructions appear, a premature glue-updated is refused, the glue moves
-// at the registry, and the old load balancer is deleted only after the
-// delegation's TTL, once the resolver stopped asking it; a client of the
-// resolver gets an answer every time, and the new load balancer's at the end.
-func TestLoadBalancerReplaceGlueMovesWithoutFailures(t *testing.T) {
-	r := startReplaceLab(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	rctx, stopResolving := context.WithCancel(ctx)
-	wait := r.resolveLoop(rctx)
-	time.Sleep(2 * time.Second) // the resolver caches the old delegation
-
-	id, run := r.start(ctx)
+// moveGlue waits for the manual registrar's instructions, sends a
+// premature glue-updated and waits for its refusal, then changes the glue
+// at the registry and signals again. It returns when the parent began
+// serving the new glue.
+func (r *replaceLab) moveGlue(ctx context.Context, id string) time.Time {
+	r.t.Helper()
 	r.waitFor(ctx, id, "the manual registrar's instructions", func(st workflows.LBReplaceStatus) bool {
 		return st.Phase == workflows.PhaseAwaitingGlue && strings.Contains(st.Glue.Instructions, r.new.String())
 	})
 	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalGlueUpdated, "done"); err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
 	r.waitFor(ctx, id, "the premature glue-updated refused", func(st workflows.LBReplaceStatus) bool { return hasEvent(st, "glue-updated refused") })
 	if err := r.lab.SetGlue(ctx, "example.com", glue(r.new)); err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
-	servedAt := time.Now()
+	served := time.Now()
 	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalGlueUpdated, "done now"); err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
+	return served
+}
+
+// TestLoadBalancerReplaceGlueMovesWithoutFailures replaces lb1 by
+// lb1-next, nginx and dnsdist alike, while dnsperf sends 200 queries/s
+// through the lab resolver: not one query is lost or answered SERVFAIL;
+// the old load balancer is deleted only after the delegation's TTL, once
+// its counter (dnsdist) stopped moving, which it did only after the glue
+// changed; after the deletion, answers come through the new one.
+func TestLoadBalancerReplaceGlueMovesWithoutFailures(t *testing.T) {
+	for _, driver := range []string{"dnsdist", "nginx"} {
+		t.Run(driver, func(t *testing.T) { replaceUnderLoad(t, driver) })
+	}
+}
+
+func replaceUnderLoad(t *testing.T, driver string) {
+	r := startReplaceLab(t, driver)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	load := startPerf(t, r.lab.Resolver(), names(), 200)
+	sctx, stopSampling := context.WithCancel(ctx)
+	samples := r.sampleCounters(sctx)
+	time.Sleep(2 * time.Second) // the resolver caches the old delegation
+
+	id, run := r.start(ctx)
+	servedAt := r.moveGlue(ctx, id)
 	var st workflows.LBReplaceStatus
 	if err := run.Get(ctx, &st); err != nil {
 		t.Fatalf("replacement failed: %v", err)
 	}
-	time.Sleep(3 * time.Second) // answers after the deletion
-	stopResolving()
-	wait()
+	time.Sleep(3 * time.Second) // dnsperf's answers after the deletion
+	// After the deletion every answer comes through the new load
+	// balancer: fresh names reach it, one query each.
+	_, next := r.lbs()
+	before, _ := r.queries(ctx, next)
+	const fresh = 20
+	r.askFresh(fresh)
+	after, _ := r.queries(ctx, next)
+	perf, err := load.stop()
+	stopSampling()
+	series := samples()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	t.Logf("answers %v, failures %d, parent served the new glue at +0, last answer from the old LB at +%s, old LB deleted at +%s; drain %+v",
-		r.answers, len(r.failures), r.lastOld.Sub(servedAt).Round(100*time.Millisecond), r.deleted["lb1"].Sub(servedAt).Round(100*time.Millisecond), st.Drain)
+	deleted, nextDeleted := r.deleted["lb1"], !r.deleted["lb1-next"].IsZero()
+	r.mu.Unlock()
+	rel := func(at time.Time) time.Duration { return at.Sub(servedAt).Round(100 * time.Millisecond) }
+	ttl := delegation.DefaultTTL
+	t.Logf("dnsperf through the resolver: %s", perf)
+	t.Logf("the parent served the new glue at +0; TTL %s; old load balancer deleted at +%s; drain %s (%s)", ttl, rel(deleted), st.Drain.Ended, st.Drain.TTL.D())
 	if st.Phase != workflows.PhaseSucceeded {
 		t.Fatalf("phase %s: %s", st.Phase, st.Failure)
 	}
-	if len(r.failures) != 0 {
-		t.Errorf("%d resolver failures, want 0: %v", len(r.failures), r.failures)
+	if perf.Sent < 1000 || perf.Lost != 0 || perf.RCodes["SERVFAIL"] != 0 || perf.RCodes["NOERROR"] != perf.Completed {
+		t.Errorf("dnsperf: %s; want over 1000 sent, 0 lost and every answer NOERROR", perf)
 	}
-	if del := r.deleted["lb1"]; del.Sub(servedAt) < delegation.DefaultTTL {
-		t.Errorf("old load balancer deleted %s after the parent served the new glue, before the TTL %s", del.Sub(servedAt), delegation.DefaultTTL)
+	if deleted.IsZero() || deleted.Sub(servedAt) < ttl {
+		t.Errorf("old load balancer deleted at +%s after the parent served the new glue, before the TTL %s", rel(deleted), ttl)
 	}
-	// When the resolver moves within the TTL depends on when it cached the
-	// delegation, so only the order is asserted: its last answer from the
-	// old load balancer came before the deletion.
-	if !r.lastOld.Before(r.deleted["lb1"]) {
-		t.Errorf("an answer came from the old load balancer at %s, after its deletion at %s", r.lastOld, r.deleted["lb1"])
-	}
-	if r.answers[r.new] == 0 {
-		t.Errorf("no answers from the new load balancer: %v", r.answers)
-	}
-	if _, ok := r.deleted["lb1-next"]; ok {
+	if nextDeleted {
 		t.Errorf("the new load balancer was deleted")
+	}
+	for _, s := range series {
+		if s.at.Before(deleted) && !s.oldRun {
+			t.Fatalf("the old load balancer stopped at +%s, before its deletion at +%s", rel(s.at), rel(deleted))
+		}
+		if s.at.After(deleted.Add(2*time.Second)) && (s.oldRun || !s.nextRun) {
+			t.Fatalf("at +%s, after the deletion, the old load balancer runs: %v, the new one: %v", rel(s.at), s.oldRun, s.nextRun)
+		}
+	}
+	if driver == "dnsdist" {
+		checkCounters(t, series, servedAt, deleted)
+		if after-before < fresh {
+			t.Errorf("%d fresh names resolved after the deletion, but the new load balancer's counter rose by %d", fresh, after-before)
+		}
+	} else if !hasEvent(st, "keeps no query counter") || st.Drain.Ended != "drained" {
+		t.Errorf("nginx: drain ended %q, events %v; want drained by the TTL alone, saying it keeps no counter", st.Drain.Ended, st.Events)
+	}
+}
+
+// checkCounters checks the dnsdist counters over the replacement: the old
+// one kept moving after the glue changed (the resolver honoured the TTL it
+// had cached), stopped within the TTL (and BIND's 1 s answer TTL, with
+// slack), and stood still for the quiet period before the deletion; the
+// new one moved after the deletion.
+func checkCounters(t *testing.T, series []sample, servedAt, deleted time.Time) {
+	t.Helper()
+	rel := func(at time.Time) time.Duration { return at.Sub(servedAt).Round(100 * time.Millisecond) }
+	var lastOld, prev sample
+	var nextAtDelete, nextEnd uint64
+	for _, s := range series {
+		if s.oldOK {
+			if prev.oldOK && s.old > prev.old {
+				lastOld = s
+			}
+			prev = s
+		}
+		if s.nextOK && !s.at.After(deleted) {
+			nextAtDelete = s.next
+		}
+		if s.nextOK {
+			nextEnd = s.next
+		}
+	}
+	ttl := delegation.DefaultTTL
+	t.Logf("old counter last rose at +%s (%d queries), deleted at +%s; new counter %d at the deletion, %d at the end",
+		rel(lastOld.at), lastOld.old, rel(deleted), nextAtDelete, nextEnd)
+	if !lastOld.at.After(servedAt) {
+		t.Errorf("the old counter stopped at +%s, before the parent served the new glue: the resolver did not keep the old delegation it cached", rel(lastOld.at))
+	}
+	if lastOld.at.After(servedAt.Add(ttl + 3*time.Second)) {
+		t.Errorf("the old counter still rose at +%s, past the TTL %s", rel(lastOld.at), ttl)
+	}
+	if deleted.Sub(lastOld.at) < quietFor {
+		t.Errorf("deleted at +%s, %s after the old counter last rose; want the quiet period %s", rel(deleted), deleted.Sub(lastOld.at), quietFor)
+	}
+	if nextEnd <= nextAtDelete {
+		t.Errorf("the new load balancer's counter did not rise after the deletion (%d, then %d)", nextAtDelete, nextEnd)
 	}
 }
 
 // TestGlueNeverUpdatedAbortRestores: the operator claims the glue is
 // updated but the registry still serves the old: the check at the parent
-// refuses it, abort deletes the new load balancer, the parent keeps the old
-// glue and the resolver keeps answering through the old load balancer.
+// refuses it, abort deletes the new load balancer (its dnsdist stops), the
+// parent keeps the old glue and dnsperf through the resolver loses nothing.
 func TestGlueNeverUpdatedAbortRestores(t *testing.T) {
-	r := startReplaceLab(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	r := startReplaceLab(t, "dnsdist")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	rctx, stopResolving := context.WithCancel(ctx)
-	wait := r.resolveLoop(rctx)
+	load := startPerf(t, r.lab.Resolver(), names(), 200)
 
 	id, run := r.start(ctx)
 	r.waitFor(ctx, id, "the manual registrar's instructions", func(st workflows.LBReplaceStatus) bool {
@@ -419,6 +566,11 @@ func TestGlueNeverUpdatedAbortRestores(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitFor(ctx, id, "the premature glue-updated refused", func(st workflows.LBReplaceStatus) bool { return hasEvent(st, "glue-updated refused") })
+	_, next := r.lbs()
+	before, err := r.queries(ctx, next)
+	if err != nil {
+		t.Fatalf("the new load balancer's counter: %v", err)
+	}
 	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalAbort, workflows.SignalInput{Reason: "registrar down"}); err != nil {
 		t.Fatal(err)
 	}
@@ -427,8 +579,11 @@ func TestGlueNeverUpdatedAbortRestores(t *testing.T) {
 		t.Fatalf("abort failed: %v", err)
 	}
 	time.Sleep(time.Second)
-	stopResolving()
-	wait()
+	perf, err := load.stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dnsperf through the resolver: %s; the new load balancer had answered %d queries (its checks) before the abort", perf, before)
 
 	if st.Phase != workflows.PhaseAborted {
 		t.Fatalf("phase %s: %s", st.Phase, st.Failure)
@@ -441,14 +596,172 @@ func TestGlueNeverUpdatedAbortRestores(t *testing.T) {
 		t.Errorf("the parent serves %v after the abort, want the old glue", ref.NS)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.deleted["lb1-next"]; !ok {
-		t.Errorf("abort did not delete the new load balancer")
+	_, nextDeleted := r.deleted["lb1-next"]
+	_, oldDeleted := r.deleted["lb1"]
+	r.mu.Unlock()
+	if !nextDeleted || running(config.LabLBDir(r.labDir, "lb1-next")) {
+		t.Errorf("abort did not delete the new load balancer (deleted %v, running %v)", nextDeleted, running(config.LabLBDir(r.labDir, "lb1-next")))
 	}
-	if _, ok := r.deleted["lb1"]; ok {
-		t.Errorf("abort deleted the old load balancer")
+	if oldDeleted || !running(config.LabLBDir(r.labDir, "lb1")) {
+		t.Errorf("abort deleted or stopped the old load balancer")
 	}
-	if len(r.failures) != 0 || r.answers[r.new] != 0 {
-		t.Errorf("resolver: %d failures, answers %v; want every answer from the old load balancer", len(r.failures), r.answers)
+	if perf.Sent < 1000 || perf.Lost != 0 || perf.RCodes["NOERROR"] != perf.Completed {
+		t.Errorf("dnsperf: %s; want over 1000 sent, 0 lost and every answer NOERROR", perf)
+	}
+	// The resolver asked the new load balancer nothing: its counter holds
+	// the workflow's own checks, far fewer than the resolver's queries.
+	if before > 50 {
+		t.Errorf("the new load balancer got %d queries before the abort; the resolver should not have asked it", before)
+	}
+}
+
+// askFresh resolves n names that nobody asked before (the zone's wildcard)
+// through the resolver, so that each one reaches a load balancer, and
+// fails unless each gets the wildcard's NOERROR answer.
+func (r *replaceLab) askFresh(n int) {
+	r.t.Helper()
+	c := &dns.Client{Timeout: perfTimeout}
+	for i := range n {
+		m := new(dns.Msg)
+		m.SetQuestion(fmt.Sprintf("fresh%d-%d.example.com.", i, time.Now().UnixNano()), dns.TypeA)
+		resp, _, err := c.Exchange(m, r.lab.Resolver().String())
+		if err != nil || resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+			r.t.Fatalf("after the deletion, %s through the resolver: %v %v", m.Question[0].Name, err, resp)
+		}
+	}
+}
+
+// perf is dnsperf sending a steady load until stop: the lab resolver's
+// clients during a replacement.
+type perf struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan error
+}
+
+// perfTimeout is how long dnsperf waits for an answer before it counts the
+// query as lost: longer than the resolver's own retries of a silent server.
+const perfTimeout = 5 * time.Second
+
+// startPerf runs dnsperf against server at qps queries per second, asking
+// for names (type A) in turn.
+func startPerf(t *testing.T, server netip.AddrPort, names []string, qps int) *perf {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "queries")
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(n + " A\n")
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &perf{done: make(chan error, 1)}
+	p.cmd = exec.Command("dnsperf", "-s", server.Addr().String(), "-p", strconv.Itoa(int(server.Port())), "-d", file,
+		"-Q", strconv.Itoa(qps), "-l", "3600", "-t", strconv.Itoa(int(perfTimeout/time.Second)), "-c", "2")
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("dnsperf (make deps): %v", err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { _, _ = p.stop() })
+	return p
+}
+
+// stop interrupts dnsperf, which stops sending, waits for the answers
+// still due and prints its statistics.
+func (p *perf) stop() (perfStats, error) {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-p.done:
+		case <-time.After(perfTimeout + 10*time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	return parsePerf(p.out.String())
+}
+
+// perfStats are dnsperf's totals.
+type perfStats struct {
+	Sent, Completed, Lost int
+	// RCodes counts the answers by response code.
+	RCodes map[string]int
+}
+
+func (s perfStats) String() string {
+	return fmt.Sprintf("sent %d, completed %d, lost %d, rcodes %v", s.Sent, s.Completed, s.Lost, s.RCodes)
+}
+
+// parsePerf reads the statistics dnsperf prints at its end:
+//
+//	Queries sent:         1200
+//	Queries completed:    1199 (99.92%)
+//	Queries lost:         1 (0.08%)
+//	Response codes:       NOERROR 1198 (99.92%), SERVFAIL 1 (0.08%)
+func parsePerf(out string) (perfStats, error) {
+	st := perfStats{RCodes: map[string]int{}}
+	counts := map[string]*int{"Queries sent": &st.Sent, "Queries completed": &st.Completed, "Queries lost": &st.Lost}
+	seen := 0
+	for _, line := range strings.Split(out, "\n") {
+		key, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		if n, ok := counts[key]; ok {
+			f := strings.Fields(val)
+			if len(f) == 0 {
+				return st, fmt.Errorf("dnsperf: %q has no number", line)
+			}
+			v, err := strconv.Atoi(f[0])
+			if err != nil {
+				return st, fmt.Errorf("dnsperf: %q: %v", line, err)
+			}
+			*n = v
+			seen++
+		}
+		if key == "Response codes" {
+			for _, c := range strings.Split(val, ",") {
+				f := strings.Fields(c)
+				if len(f) < 2 {
+					continue
+				}
+				v, err := strconv.Atoi(f[1])
+				if err != nil {
+					return st, fmt.Errorf("dnsperf: response codes %q: %v", val, err)
+				}
+				st.RCodes[f[0]] = v
+			}
+		}
+	}
+	if seen != len(counts) {
+		return st, fmt.Errorf("dnsperf printed no statistics:\n%s", out)
+	}
+	return st, nil
+}
+
+func TestParsePerf(t *testing.T) {
+	out := `DNS Performance Testing Tool
+[Status] Testing complete (interruption)
+
+Statistics:
+
+  Queries sent:         12034
+  Queries completed:    12031 (99.98%)
+  Queries lost:         3 (0.02%)
+
+  Response codes:       NOERROR 12029 (99.98%), SERVFAIL 2 (0.02%)
+  Average packet size:  request 33, response 49
+`
+	st, err := parsePerf(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sent != 12034 || st.Completed != 12031 || st.Lost != 3 || st.RCodes["NOERROR"] != 12029 || st.RCodes["SERVFAIL"] != 2 || len(st.RCodes) != 2 {
+		t.Errorf("parsed %s", st)
+	}
+	if _, err := parsePerf("[Fatal] no such file\n"); err == nil {
+		t.Error("output without statistics parsed without an error")
 	}
 }
