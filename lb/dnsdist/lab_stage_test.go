@@ -33,14 +33,10 @@ type stageLab struct {
 func newStageLab(t testing.TB) *stageLab {
 	t.Helper()
 	needLab(t)
+	lab := lbtest.NewLab(t, "dnsdist")
 	l := &stageLab{
-		d:     &Driver{Runner: &provision.Runner{}, Place: config.PlaceIn(t.TempDir())},
-		fleet: lbtest.LabFleet(t),
-		bal:   config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "dnsdist"},
-	}
-	var err error
-	if l.dir, err = l.d.Dir(l.fleet, l.bal.Name); err != nil {
-		t.Fatal(err)
+		d:     &Driver{Runner: &provision.Runner{}, Place: lab.Place},
+		fleet: lab.Fleet, bal: lab.LB, dir: lab.Dir,
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

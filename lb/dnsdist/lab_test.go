@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,16 +53,12 @@ func TestLabPoint(t *testing.T) {
 	}
 
 	// Switch to green and back under load: not one query may be lost.
-	load := startLoad(t, lb.Address)
+	load := startFlipLoad(t, lb.Address, 1000, 0, 0)
 	point(green)
 	lbtest.WantTXT(t, lb.Address, "green")
 	point(blue)
 	lbtest.WantTXT(t, lb.Address, "blue")
-	sent, lost := load()
-	t.Logf("%d queries during two switches, %d lost", sent, lost)
-	if sent < 100 || lost != 0 {
-		t.Errorf("%d of %d queries lost during the switches; want 0", lost, sent)
-	}
+	checkLoad(t, load.stop(), []string{"udp"})
 	if got, _ := PID(dir); got != pid {
 		t.Errorf("dnsdist pid changed from %d to %d: a switch must not restart it", pid, got)
 	}
@@ -106,65 +101,6 @@ func TestLabPoint(t *testing.T) {
 			t.Errorf("a dnsdist runs in %s although its address was taken", otherDir)
 			_ = Stop(ctx, otherDir)
 		}
-	}
-}
-
-// startLoad sends UDP queries to addr at about 1,000 per second until the
-// returned function is called; it then waits for late replies and returns
-// how many queries were sent and how many got no reply.
-func startLoad(t *testing.T, addr string) func() (sent, lost int) {
-	t.Helper()
-	conn, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	pending := map[uint16]bool{}
-	var total int
-	done := make(chan struct{})
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			m := new(dns.Msg)
-			if m.Unpack(buf[:n]) == nil {
-				mu.Lock()
-				delete(pending, m.Id)
-				mu.Unlock()
-			}
-		}
-	}()
-	go func() {
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		var id uint16
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			id++
-			m := new(dns.Msg)
-			m.SetQuestion("probe.dnsroll.test.", dns.TypeTXT)
-			m.Id = id
-			b, _ := m.Pack()
-			mu.Lock()
-			pending[id], total = true, total+1
-			mu.Unlock()
-			_, _ = conn.Write(b)
-		}
-	}()
-	return func() (int, int) {
-		close(done)
-		time.Sleep(2 * time.Second)
-		conn.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		return total, len(pending)
 	}
 }
 

@@ -1,7 +1,10 @@
-// Package lbtest holds what every load balancer driver's lab tests share:
-// the contract every driver must pass (Contract), a tiny DNS backend whose
-// answer says which one it is, a check of what a load balancer answers over
-// UDP and TCP, and the skip-or-fail rule for missing lab programs.
+// Package lbtest holds what every load balancer driver's tests share: the
+// contract every driver must pass (Contract), a lab load balancer (NewLab),
+// a tiny DNS backend whose answer says which one it is, a check of what a
+// load balancer answers over UDP and TCP, a load to measure updates by, the
+// skip-or-fail rule for missing lab programs, and for tests without a lab
+// a fake playbook runner and the checks of a rendered config and of what a
+// driver asks its playbook for.
 package lbtest
 
 import (
@@ -17,6 +20,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/lb"
 )
 
 // QueryName is the name WantTXT asks for; backends answer any name.
@@ -27,7 +31,7 @@ const QueryName = "probe.dnsroll.test."
 // it as a backend labelled answer. It stops when the test ends.
 func StartTXT(t testing.TB, answer string) dnsroll.Server {
 	t.Helper()
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	return Serve(t, answer, dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Authoritative = true
@@ -36,7 +40,14 @@ func StartTXT(t testing.TB, answer string) dnsroll.Server {
 			Txt: []string{answer},
 		}}
 		_ = w.WriteMsg(m)
-	})
+	}))
+}
+
+// Serve starts a DNS server with handler h on one loopback port for UDP
+// and TCP, and returns it as a backend labelled label. It stops when the
+// test ends.
+func Serve(t testing.TB, label string, h dns.Handler) dnsroll.Server {
+	t.Helper()
 	pc, ln := listenBoth(t)
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
@@ -46,7 +57,7 @@ func StartTXT(t testing.TB, answer string) dnsroll.Server {
 		<-started
 		t.Cleanup(func() { _ = srv.Shutdown() })
 	}
-	return dnsroll.Server{Label: answer, IPv4: "127.0.0.1", DNSPort: port}
+	return dnsroll.Server{Label: label, IPv4: "127.0.0.1", DNSPort: port}
 }
 
 // listenBoth binds one loopback port for UDP and TCP. The sockets are held,
@@ -123,4 +134,29 @@ func LabFleet(t testing.TB) *config.Fleet {
 		Ansible: config.Ansible{Connection: "local", LoadBalancerPlaybook: "ansible/loadbalancer.yml", SSHUser: "root"},
 		Zones:   []config.Zone{{Name: "dnsroll.test"}},
 	}
+}
+
+// Lab is one lab load balancer for a driver's lab tests, not started:
+// lb1 on a free loopback port in LabFleet, placed by Place in a new
+// temporary directory, Dir.
+type Lab struct {
+	Fleet *config.Fleet
+	LB    config.LoadBalancer
+	Place config.Placer
+	Dir   string
+}
+
+// NewLab is a Lab for the named driver.
+func NewLab(t testing.TB, driver string) Lab {
+	t.Helper()
+	l := Lab{
+		Fleet: LabFleet(t),
+		LB:    config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + FreePort(t), Fronts: "ns1", Driver: driver},
+		Place: config.PlaceIn(t.TempDir()),
+	}
+	var err error
+	if l.Dir, err = lb.Dir(l.Place.Place(l.Fleet), l.LB.Name); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

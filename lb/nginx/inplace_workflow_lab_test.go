@@ -2,7 +2,6 @@ package nginx
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -21,37 +21,14 @@ import (
 // (what the workflow's DNS check asks) over UDP and TCP.
 func startSOA(t *testing.T, zone string) dnsroll.Server {
 	t.Helper()
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	return lbtest.Serve(t, "soa", dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Authoritative = true
 		m.Answer = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: dns.Fqdn(zone), Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
 			Ns: "ns1." + dns.Fqdn(zone), Mbox: "admin." + dns.Fqdn(zone), Serial: 7, Refresh: 60, Retry: 60, Expire: 600, Minttl: 60}}
 		_ = w.WriteMsg(m)
-	})
-	// A free UDP port's TCP twin may be taken by another test: try again.
-	var pc net.PacketConn
-	var ln net.Listener
-	for try := 0; ln == nil; try++ {
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err != nil {
-			pc.Close()
-			if try == 20 {
-				t.Fatal(err)
-			}
-		}
-	}
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = srv.ActivateAndServe() }()
-		<-started
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
-	return dnsroll.Server{Label: "soa", IPv4: "127.0.0.1", DNSPort: pc.LocalAddr().(*net.UDPAddr).Port}
+	}))
 }
 
 // TestInPlaceNginxWorkflow runs LoadBalancerUpdateWorkflow with the real

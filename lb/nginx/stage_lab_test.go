@@ -40,16 +40,12 @@ type stagedLab struct {
 func newLab(t testing.TB) *stagedLab {
 	t.Helper()
 	needLab(t)
+	lab := lbtest.NewLab(t, "nginx")
 	s := &stagedLab{
-		d:     &Driver{Runner: &provision.Runner{}, Place: config.PlaceIn(t.TempDir())},
-		fleet: lbtest.LabFleet(t),
-		lb:    config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: "ns1", Driver: "nginx"},
+		d:     &Driver{Runner: &provision.Runner{}, Place: lab.Place},
+		fleet: lab.Fleet, lb: lab.LB, dir: lab.Dir,
 		blue:  lbtest.StartTXT(t, "blue"),
 		green: lbtest.StartTXT(t, "green"),
-	}
-	var err error
-	if s.dir, err = s.d.Dir(s.fleet, s.lb.Name); err != nil {
-		t.Fatal(err)
 	}
 	stopOnCleanup(t, s.dir)
 	return s
