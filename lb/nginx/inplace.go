@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -137,20 +136,7 @@ func (d *Driver) inplace(ctx context.Context, fleet *config.Fleet, balancer conf
 
 // runInplace runs one op of inplace.sh, mapping its exit codes.
 func runInplace(ctx context.Context, ch lb.Channel, j job, op, conf string) ([]byte, error) {
-	nginxT := make([]string, len(j.paths.nginx))
-	for i, a := range j.paths.nginx {
-		nginxT[i] = quote(a)
-	}
-	var b strings.Builder
-	for _, kv := range [][2]string{
-		{"op", op}, {"conf", j.paths.conf}, {"pid", j.paths.pid}, {"config", conf},
-		{"timeout", strconv.Itoa(int(upgradeTimeout / time.Second))},
-	} {
-		fmt.Fprintf(&b, "%s=%s\n", kv[0], quote(kv[1]))
-	}
-	fmt.Fprintf(&b, "nginx_t() { %s -t -q -c \"$1\"; }\n", strings.Join(nginxT, " "))
-	b.WriteString(inplaceScript)
-	out, err := ch.Run(ctx, b.String())
+	out, err := ch.Run(ctx, command(j, upgradeTimeout, inplaceScript, [][2]string{{"op", op}, {"config", conf}}))
 	switch exitCode(err) {
 	case 0:
 		return out, err

@@ -1,55 +1,9 @@
 # The in-place updates of a running nginx (lb/nginx, inplace.go), run by
-# /bin/sh on the load balancer over the kept-open channel. The driver sets
-# before it: op, conf, pid, config (the new nginx.conf; empty reloads the
-# one in place), timeout (seconds) and nginx_t. Exit codes: 2 invalid (no
-# retry helps), 3 no nginx runs, 4 nginx did not do it in time.
-
-running() { [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = nginx ]; }
-pidof_file() {
-	p=$(cat "$1" 2>/dev/null)
-	case "$p" in '' | *[!0-9]*) p=0 ;; esac
-	echo "$p"
-}
-# workers lists master $1's worker processes that still serve.
-workers() {
-	kids=$(cat "/proc/$1/task/$1/children" 2>/dev/null)
-	if [ -z "$kids" ]; then
-		for s in /proc/[0-9]*/stat; do
-			read -r p c _ pp _ <"$s" 2>/dev/null || continue
-			[ "$c" = "(nginx)" ] && [ "$pp" = "$1" ] && kids="$kids $p"
-		done
-	fi
-	for p in $kids; do
-		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
-		*"shutting down"*) ;;
-		"nginx: worker process"*) printf '%s ' "$p" ;;
-		esac
-	done
-}
-deadline=$(($(date +%s) + timeout))
-late() { [ "$(date +%s)" -gt "$deadline" ]; }
-# drained waits until none of the workers $* serves.
-drained() {
-	while :; do
-		busy=
-		for p in "$@"; do
-			case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
-			*"shutting down"*) ;;
-			"nginx: worker process"*) busy="$busy $p" ;;
-			esac
-		done
-		[ -z "$busy" ] && return 0
-		late && { echo "nginx workers$busy still serve ${timeout} s on; nginx's error log says why" >&2; exit 4; }
-		sleep 0.002
-	done
-}
-# reload HUPs master $1 and waits until its old workers stop serving.
-reload() {
-	before=$(workers "$1")
-	kill -HUP "$1"
-	# shellcheck disable=SC2086
-	drained $before
-}
+# /bin/sh on the load balancer over the kept-open channel after nginx.sh.
+# The driver sets before them: op, conf, pid, config (the new nginx.conf;
+# empty reloads the one in place), timeout (seconds) and nginx_t. Exit
+# codes: 2 invalid (no retry helps), 3 no nginx runs, 4 nginx did not do it
+# in time.
 
 m=$(pidof_file "$pid")
 o=$(pidof_file "$pid.oldbin")

@@ -172,24 +172,37 @@ func (d *Driver) channel(ctx context.Context, fleet *config.Fleet, balancer conf
 // flipCommand is the one command line a flip runs on the load balancer:
 // flip.sh, after the values it needs.
 func flipCommand(j job, need []string, reload bool) string {
-	nginxT := make([]string, len(j.paths.nginx))
-	for i, a := range j.paths.nginx {
-		nginxT[i] = quote(a)
-	}
 	r := "0"
 	if reload {
 		r = "1"
 	}
-	var b strings.Builder
-	for _, kv := range [][2]string{
-		{"conf", j.paths.conf}, {"pid", j.paths.pid}, {"staged", j.paths.stateDir + "/staged"},
-		{"reload", r}, {"timeout", strconv.Itoa(int(flipTimeout / time.Second))},
+	return command(j, flipTimeout, flipScript, [][2]string{
+		{"staged", j.paths.stateDir + "/staged"}, {"reload", r},
 		{"need", strings.Join(need, " ")}, {"config", j.conf},
-	} {
+	})
+}
+
+// libScript is nginx.sh, the functions flip.sh and inplace.sh share.
+//
+//go:embed nginx.sh
+var libScript string
+
+// command is one command line for /bin/sh on the load balancer: the job's
+// paths, timeout and vars as shell variables, nginx_t (nginx -t as the
+// running nginx reads its config), nginx.sh, then script.
+func command(j job, timeout time.Duration, script string, vars [][2]string) string {
+	nginxT := make([]string, len(j.paths.nginx))
+	for i, a := range j.paths.nginx {
+		nginxT[i] = quote(a)
+	}
+	var b strings.Builder
+	vars = append([][2]string{{"conf", j.paths.conf}, {"pid", j.paths.pid}, {"timeout", strconv.Itoa(int(timeout / time.Second))}}, vars...)
+	for _, kv := range vars {
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], quote(kv[1]))
 	}
 	fmt.Fprintf(&b, "nginx_t() { %s -t -q -c \"$1\"; }\n", strings.Join(nginxT, " "))
-	b.WriteString(flipScript)
+	b.WriteString(libScript)
+	b.WriteString(script)
 	return b.String()
 }
 

@@ -1,0 +1,58 @@
+# What flip.sh and inplace.sh share, run before either by /bin/sh on the
+# load balancer over the kept-open channel (lb/nginx, command). The driver
+# sets before it: pid, timeout (seconds) and nginx_t. POSIX sh and /proc
+# only: a flip must start in a millisecond, where python's start costs a
+# hundred.
+
+running() { [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = nginx ]; }
+pidof_file() {
+	p=$(cat "$1" 2>/dev/null)
+	case "$p" in '' | *[!0-9]*) p=0 ;; esac
+	echo "$p"
+}
+# workers lists master $1's worker processes that still serve. The kernel
+# lists a process's children; without that file, scan /proc.
+workers() {
+	kids=$(cat "/proc/$1/task/$1/children" 2>/dev/null)
+	if [ -z "$kids" ]; then
+		for s in /proc/[0-9]*/stat; do
+			read -r p c _ pp _ <"$s" 2>/dev/null || continue
+			[ "$c" = "(nginx)" ] && [ "$pp" = "$1" ] && kids="$kids $p"
+		done
+	fi
+	for p in $kids; do
+		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+		*"shutting down"*) ;;
+		"nginx: worker process"*) printf '%s ' "$p" ;;
+		esac
+	done
+}
+deadline=$(($(date +%s) + timeout))
+late() { [ "$(date +%s)" -gt "$deadline" ]; }
+# drained waits until none of the workers $* serves: a worker told to quit
+# renames itself "... is shutting down" and has closed its listening
+# sockets; a gone one has no title.
+drained() {
+	while :; do
+		busy=
+		for p in "$@"; do
+			case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+			*"shutting down"*) ;;
+			"nginx: worker process"*) busy="$busy $p" ;;
+			esac
+		done
+		[ -z "$busy" ] && return 0
+		late && { echo "nginx workers$busy still serve ${timeout} s on; nginx's error log says why" >&2; exit 4; }
+		sleep 0.002
+	done
+}
+# reload HUPs master $1, what nginx -s reload sends, and waits until its
+# old workers stop serving. The master starts the new workers, sleeps
+# 100 ms (nginx's own "allow new processes to start"), then tells the old
+# ones to quit: most of a reload's time.
+reload() {
+	before=$(workers "$1")
+	kill -HUP "$1"
+	# shellcheck disable=SC2086
+	drained $before
+}
