@@ -2,6 +2,7 @@ package dnsdist
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +42,7 @@ func TestInPlaceDnsdistConfig(t *testing.T) {
 		UndoLua: "setACL({" + strings.Join(keep, ",") + "})\nsetServerPolicy(leastOutstanding)",
 	}
 
-	load := lbtest.StartLoad(t, l.bal.Address, 2, 2, time.Millisecond)
-	time.Sleep(500 * time.Millisecond)
+	load := lbtest.StartInPlaceLoad(t, l.bal.Address)
 	const updates = 20
 	for i := range updates {
 		if _, err := l.d.Update(ctx, l.fleet, l.bal, u); err != nil {
@@ -59,14 +59,8 @@ func TestInPlaceDnsdistConfig(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond)
-	sent, lost, errs := load.Stop()
-	t.Logf("BENCH in-place dnsdist console change: %d changes and undos, queries sent %v, lost %v; first errors %q", updates, sent, lost, errs)
-	if sent["udp"] < 100 || sent["tcp"] < 100 {
-		t.Errorf("the load sent only %v: too few to measure", sent)
-	}
-	if lost["udp"]+lost["tcp"] != 0 {
-		t.Errorf("%v queries lost in %d console changes; want 0", lost, updates)
+	if _, lost := load.Report(t, fmt.Sprintf("BENCH in-place dnsdist console change: %d changes and undos", updates)); lost != 0 {
+		t.Errorf("%d queries lost in %d console changes; want 0", lost, updates)
 	}
 
 	// A chunk that fails is refused as invalid, naming the console.

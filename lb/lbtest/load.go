@@ -93,3 +93,27 @@ func errText(err error, r *dns.Msg) string {
 	}
 	return dns.RcodeToString[r.Rcode]
 }
+
+// StartInPlaceLoad is the in-place update tests' load through addr: 2 UDP
+// and 2 TCP senders, one query at a time each, a millisecond apart, given
+// half a second to get going.
+func StartInPlaceLoad(t testing.TB, addr string) *Load {
+	t.Helper()
+	l := StartLoad(t, addr, 2, 2, time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	return l
+}
+
+// Report waits half a second for late replies, stops the load, logs what
+// it measured, and fails t unless each protocol sent at least 100 queries:
+// fewer measure nothing. It returns the queries sent and lost in all.
+func (l *Load) Report(t testing.TB, what string) (sent, lost int) {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	s, lo, errs := l.Stop()
+	t.Logf("%s: queries sent %v, lost %v; first errors %q", what, s, lo, errs)
+	if s["udp"] < 100 || s["tcp"] < 100 {
+		t.Errorf("the load sent only %v: too few to measure", s)
+	}
+	return s["udp"] + s["tcp"], lo["udp"] + lo["tcp"]
+}

@@ -28,24 +28,6 @@ const (
 	maxLostPerUpgrade = 3
 )
 
-// startLoad runs the in-place tests' load through s: 2 UDP and 2 TCP
-// senders, one query at a time each, a millisecond apart.
-func (s *stagedLab) startLoad(t *testing.T) *lbtest.Load {
-	l := lbtest.StartLoad(t, s.lb.Address, 2, 2, time.Millisecond)
-	time.Sleep(500 * time.Millisecond)
-	return l
-}
-
-func reportLoad(t *testing.T, l *lbtest.Load, what string) (int, int) {
-	time.Sleep(500 * time.Millisecond)
-	sent, lost, errs := l.Stop()
-	t.Logf("%s: queries sent %v, lost %v; first errors %q", what, sent, lost, errs)
-	if sent["udp"] < 100 || sent["tcp"] < 100 {
-		t.Errorf("the load sent only %v: too few to measure", sent)
-	}
-	return sent["udp"] + sent["tcp"], lost["udp"] + lost["tcp"]
-}
-
 // TestInPlaceNginxConfig reloads a lab nginx in place with new configs
 // under UDP and TCP load, then rejects an invalid one and restores the
 // config from before the last update.
@@ -63,7 +45,7 @@ func TestInPlaceNginxConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	load := s.startLoad(t)
+	load := lbtest.StartInPlaceLoad(t, s.lb.Address)
 	ids := []string{id0}
 	for i := range inplaceReloads {
 		// A new config: the same proxy under a new ID, which the new
@@ -80,7 +62,7 @@ func TestInPlaceNginxConfig(t *testing.T) {
 		ids = append(ids, id)
 		time.Sleep(200 * time.Millisecond)
 	}
-	sent, lost := reportLoad(t, load, "nginx config reloads")
+	sent, lost := load.Report(t, "nginx config reloads")
 	t.Logf("BENCH in-place nginx config reload: %d reloads, %d queries, %d lost", inplaceReloads, sent, lost)
 	if lost > maxLostPerReload*inplaceReloads {
 		t.Errorf("%d queries lost in %d reloads; the bound is %d a reload", lost, inplaceReloads, maxLostPerReload)
@@ -116,7 +98,7 @@ func TestBinaryUpgradeNginx(t *testing.T) {
 	s := startStaged(t)
 	ctx := context.Background()
 	lbtest.WantTXT(t, s.lb.Address, "blue")
-	load := s.startLoad(t)
+	load := lbtest.StartInPlaceLoad(t, s.lb.Address)
 	const upgrades = 3
 	for i := range upgrades {
 		master := mustMaster(t, s.dir)
@@ -135,7 +117,7 @@ func TestBinaryUpgradeNginx(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	sent, lost := reportLoad(t, load, "nginx binary upgrades")
+	sent, lost := load.Report(t, "nginx binary upgrades")
 	t.Logf("BENCH in-place nginx binary upgrade: %d upgrades, %d queries, %d lost", upgrades, sent, lost)
 	if lost > maxLostPerUpgrade*upgrades {
 		t.Errorf("%d queries lost in %d binary upgrades; the bound is %d an upgrade", lost, upgrades, maxLostPerUpgrade)
@@ -163,7 +145,7 @@ func TestBinaryUpgradeNginxAbort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := s.startLoad(t)
+	load := lbtest.StartInPlaceLoad(t, s.lb.Address)
 	out, err := runInplace(ctx, ch, j, "upgrade-start", "")
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +170,7 @@ func TestBinaryUpgradeNginxAbort(t *testing.T) {
 	if _, err := os.Stat("/proc/" + pids[1]); !os.IsNotExist(err) {
 		t.Errorf("the new master %s still runs after the abort (%v)", pids[1], err)
 	}
-	sent, lost := reportLoad(t, load, "nginx binary upgrade aborted")
+	sent, lost := load.Report(t, "nginx binary upgrade aborted")
 	t.Logf("BENCH in-place nginx binary upgrade aborted: %d queries, %d lost", sent, lost)
 	if lost > maxLostPerUpgrade {
 		t.Errorf("%d queries lost in an aborted upgrade; the bound is %d", lost, maxLostPerUpgrade)
