@@ -2,6 +2,7 @@ package lbtest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -48,9 +49,26 @@ type PointCase struct {
 
 // PointErrors runs each case's Point on VMFleet through a driver made by
 // newDriver around a FakeRunner, and fails unless it fails with the case's
-// code and an error starting with prefix (the driver's package).
-func PointErrors(t *testing.T, prefix string, newDriver func(lb.Runner) Driver, cases []PointCase) {
+// code and an error starting with prefix (the driver's package). Besides
+// cases it runs those every driver shares: the playbook's validateTask
+// (the role's task that checks the rendered config) failing, an address
+// without a port and a name escaping the lab directory are all EINVALID,
+// since no retry fixes them.
+func PointErrors(t *testing.T, prefix, validateTask string, newDriver func(lb.Runner) Driver, cases []PointCase) {
 	t.Helper()
+	cases = append([]PointCase{
+		{
+			Name: "the config fails validation",
+			LB:   config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"},
+			Res: provision.Result{Failures: []provision.Failure{{
+				Host: "lb1", Task: validateTask, Message: "failed to validate",
+			}}},
+			Err:  errors.New("playbook failed"),
+			Code: dnsroll.EINVALID,
+		},
+		{Name: "address without port", LB: config.LoadBalancer{Name: "lb1", Address: "192.0.2.10"}, Code: dnsroll.EINVALID},
+		{Name: "name escaping the lab dir", LB: config.LoadBalancer{Name: "../lb1", Address: "192.0.2.10:53"}, Code: dnsroll.EINVALID},
+	}, cases...)
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			d := newDriver(&FakeRunner{Res: tc.Res, Err: tc.Err})
