@@ -29,15 +29,13 @@ func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := startLab(t, map[string]string{
+	tl := startBlue(t, "nginx", map[string]string{
 		// www moves, in a rollout that says nothing should change.
 		"C": bump(strings.Replace(a, "www     IN A    192.0.2.10", "www     IN A    192.0.2.99", 1)),
 		// The same content as blue under an older serial.
 		"D": strings.Replace(a, "2026112301 ; serial", "2026112300 ; serial", 1),
 		"E": expired,
 	})
-	tl.startWorker(t)
-	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
 
 	no := false

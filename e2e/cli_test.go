@@ -104,10 +104,8 @@ func TestCLIStartWait(t *testing.T) {
 // exact commands, with a time on every line. Approving with the printed
 // command lets the rollout finish.
 func TestCLIApprovalGateShowsTheDecision(t *testing.T) {
-	tl := startLab(t, nil)
-	tl.startWorker(t)
+	tl := startBlue(t, "nginx", nil)
 	c := tl.startAPI(t)
-	tl.rolloutOK(t, "A")
 	tl.editFleet(t, "approval: auto", "approval: manual")
 
 	var out strings.Builder

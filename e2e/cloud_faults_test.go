@@ -19,9 +19,7 @@ import (
 // retries until its deadline, and the rollout succeeds, with no duplicate
 // and no instance left half-done.
 func TestCloud500sAreRetried(t *testing.T) {
-	tl := startLab(t, nil)
-	tl.startWorker(t)
-	tl.rolloutOK(t, "A")
+	tl := startBlue(t, "nginx", nil)
 	sim := tl.Sim()
 	// GETs of instances come first from Plan; DELETEs and PUTs only from
 	// the deletion of blue and the rename of green.

@@ -68,9 +68,7 @@ func TestOneAtATimeRollbackAfterFirstSwitch(t *testing.T) {
 }
 
 func testOneAtATimeRollbackAfterFirstSwitch(t *testing.T, driver string) {
-	tl := startLabDriver(t, driver, nil)
-	tl.startWorker(t)
-	tl.rolloutOK(t, "A")
+	tl := startBlue(t, driver, nil)
 	blue := tl.assertOnly(t, "ns1", "ns2")
 	tl.editFleet(t, "strategy: all-at-once", "strategy: one-at-a-time")
 	tl.editFleet(t, "bake: 6s", "bake: 2m")

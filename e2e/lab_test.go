@@ -145,6 +145,16 @@ func startLab(t *testing.T, extraZones map[string]string) *testLab {
 	return startLabDriver(t, "nginx", extraZones)
 }
 
+// startBlue starts a lab as startLabDriver does, with a worker in this
+// process, and rolls revision A out: blue, where most tests begin.
+func startBlue(t *testing.T, driver string, extraZones map[string]string) *testLab {
+	t.Helper()
+	tl := startLabDriver(t, driver, extraZones)
+	tl.startWorker(t)
+	tl.rolloutOK(t, "A")
+	return tl
+}
+
 // startLabDriver starts a lab with no worker whose load balancers all use
 // driver.
 func startLabDriver(t *testing.T, driver string, extraZones map[string]string) *testLab {

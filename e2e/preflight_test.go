@@ -19,10 +19,8 @@ import (
 // other way (the temporal CLI, a retry). The simulator's instance count
 // does not move.
 func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
-	tl := startLab(t, nil)
-	tl.startWorker(t)
+	tl := startBlue(t, "nginx", nil)
 	c := tl.startAPI(t)
-	tl.rolloutOK(t, "A")
 	path := filepath.Join(tl.fleetDir, tl.fleet.Name+".yaml")
 	good, err := os.ReadFile(path)
 	if err != nil {

@@ -18,9 +18,7 @@ import (
 func TestRetryAndResetAfterFailure(t *testing.T) {
 	// BIND refuses it, and so does planning, which reads zones as BIND does.
 	broken := readZone(t, "B") + "release IN CNAME www\n"
-	tl := startLab(t, map[string]string{"C": broken})
-	tl.startWorker(t)
-	tl.rolloutOK(t, "A")
+	tl := startBlue(t, "nginx", map[string]string{"C": broken})
 	blue := tl.assertOnly(t, "ns1", "ns2")
 
 	failed, st, err := tl.rollout(t, "C")

@@ -17,9 +17,7 @@ import (
 // with an error naming the file and the worker, which is retried (by any
 // worker); once the files are there, the step and the rollout succeed.
 func TestWorkerWithoutZoneFilesRetries(t *testing.T) {
-	tl := startLab(t, nil)
-	tl.startWorker(t)
-	tl.rolloutOK(t, "A")
+	tl := startBlue(t, "nginx", nil)
 	dirB := filepath.Dir(tl.fleet.ZoneFile(tl.fleet.Zones[0], "B"))
 
 	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
