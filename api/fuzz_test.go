@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -16,33 +18,46 @@ import (
 // testdata/fuzz/FuzzRouter are requests that once got a 500, and requests
 // of every route; `make test` runs a short fuzz beyond them.
 func FuzzRouter(f *testing.F) {
-	for _, seed := range []struct{ method, target, ctype, body string }{
-		{"GET", "/rollouts/rollout-lab:abc", "", ""},
-		{"POST", "/rollouts/rollout-lab:abc/abort", "application/json", `{}`},
-		{"POST", "/rollouts/rollout-lab:abc/rollback", "application/json", `{"reason":"x"}`},
-		{"POST", "/rollouts/rollout-lab:abc/approve", "", ""},
-		{"POST", "/rollouts/rollout-lab:abc/retry", "", ""},
-		{"POST", "/rollouts/rollout-lab:abc/cleanup", "", ""},
-		{"GET", "/rollouts?page_token=%%%", "", ""},
-		{"GET", "/rollouts?page_token=AAAA&limit=-1", "", ""},
-		{"GET", "/rollouts?fleet=lab&status=running&phase=baking&limit=1000000", "", ""},
-		{"POST", "/rollouts", "application/json", `{"fleet":"lab","revision":"B"}`},
-		{"POST", "/rollouts", "application/json", `{"fleet":"lab","revision":"B","expect_changes":"yes"}`},
-		{"POST", "/rollouts", "text/plain", `fleet=lab`},
-		{"POST", "/rollouts", "application/json", `{"fleet":"` + strings.Repeat("a", 70000) + `"}`},
-		{"POST", "/rollouts", "application/json", `[1,2,3]`},
-		{"POST", "/rollouts", "application/json", `{"fleet":"lab"}{"fleet":"lab"}`},
-		{"GET", "/rollouts/rollout-lab", "", ""},
-		{"GET", "/rollouts/%2e%2e/%2e%2e", "", ""},
-		{"DELETE", "/rollouts/rollout-lab", "", ""},
-		{"GET", "/healthz", "", ""},
-		{"GET", "/metrics", "", ""},
-		{"GET", "/openapi.yaml", "", ""},
-	} {
-		f.Add(seed.method, seed.target, seed.ctype, "Bearer "+token, seed.body)
-	}
 	ts := newTestServer(f, nil)
 	ts.fake.add("lab", workflows.PhaseProvisioning)
+	bearer := "Bearer " + token
+	// Every route, with a plausible ID and a small body.
+	err := chi.Walk(ts.h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		for _, k := range Kinds {
+			if strings.HasPrefix(route, k.Path+"/") {
+				route = strings.Replace(route, "{id}", k.ID("lab")+":abc", 1)
+			}
+		}
+		f.Add(method, route, "application/json", bearer, `{"reason":"x"}`)
+		return nil
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	// Bodies a start must refuse with a 4xx.
+	for _, body := range []string{
+		`{"fleet":"lab","revision":"B","expect_changes":"yes"}`,
+		`{"fleet":"` + strings.Repeat("a", 70000) + `"}`,
+		`[1,2,3]`,
+		`{"fleet":"lab"}{"fleet":"lab"}`,
+		`{"fleet":"lab","clean_up":{"from":"x"}}`,
+		`{"fleet":"lab","update":{"kind":"console"},"parent":["::1"]}`,
+	} {
+		for _, k := range Kinds {
+			f.Add("POST", k.Path, "application/json", bearer, body)
+		}
+	}
+	// Odd targets and types.
+	for _, seed := range [][3]string{
+		{"GET", "/rollouts?page_token=%%%", ""},
+		{"GET", "/rollouts?page_token=AAAA&limit=-1", ""},
+		{"GET", "/rollouts?fleet=lab&status=running&phase=baking&limit=1000000", ""},
+		{"POST", "/rollouts", "text/plain"},
+		{"GET", "/rollouts/%2e%2e/%2e%2e", ""},
+		{"DELETE", "/rollouts/rollout-lab", ""},
+	} {
+		f.Add(seed[0], seed[1], seed[2], bearer, "fleet=lab")
+	}
 	f.Fuzz(func(t *testing.T, method, target, ctype, auth, body string) {
 		if !validMethod(method) || !strings.HasPrefix(target, "/") {
 			return // net/http itself refuses these before any handler runs

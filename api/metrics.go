@@ -34,13 +34,21 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 }
 
 func (m *httpMetrics) middleware(next http.Handler) http.Handler {
+	return afterServing(next, func(r *http.Request, ww middleware.WrapResponseWriter, took time.Duration) {
+		route := routePattern(r)
+		m.requests.WithLabelValues(r.Method, route, strconv.Itoa(ww.Status())).Inc()
+		m.duration.WithLabelValues(r.Method, route).Observe(took.Seconds())
+	})
+}
+
+// afterServing wraps next, then calls done with the response's status and
+// size (ww) and the time next took, once next has served r.
+func afterServing(next http.Handler, done func(r *http.Request, ww middleware.WrapResponseWriter, took time.Duration)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		route := routePattern(r)
-		m.requests.WithLabelValues(r.Method, route, strconv.Itoa(ww.Status())).Inc()
-		m.duration.WithLabelValues(r.Method, route).Observe(time.Since(start).Seconds())
+		done(r, ww, time.Since(start))
 	})
 }
 

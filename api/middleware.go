@@ -48,13 +48,10 @@ func RequestID(ctx context.Context) string {
 // logRequests logs one JSON line per request. It logs the method, path and
 // outcome, never headers, so no token can reach the log.
 func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
+	return afterServing(next, func(r *http.Request, ww middleware.WrapResponseWriter, took time.Duration) {
 		s.log.Info("request", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path,
 			"route", routePattern(r), "status", ww.Status(), "bytes", ww.BytesWritten(),
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+			"duration_ms", float64(took.Microseconds())/1000, "remote", r.RemoteAddr)
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +34,17 @@ type fakeClient struct {
 	query    *workflows.Status // nil: no worker answers
 	describe error
 	listed   []*workflowpb.WorkflowExecutionInfo
+	// startErr fails ExecuteWorkflow; started records its calls.
+	startErr error
+	started  []string
+}
+
+func (f *fakeClient) ExecuteWorkflow(_ context.Context, opts client.StartWorkflowOptions, wf any, _ ...any) (client.WorkflowRun, error) {
+	f.started = append(f.started, fmt.Sprintf("%s %s %s %v", wf, opts.ID, opts.TaskQueue, opts.WorkflowExecutionErrorWhenAlreadyStarted))
+	if f.startErr != nil {
+		return nil, f.startErr
+	}
+	return &fakeRun{f: f, id: opts.ID}, nil
 }
 
 func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
@@ -56,8 +69,12 @@ func (f *fakeClient) QueryWorkflow(ctx context.Context, _, _ string, _ string, _
 
 type fakeRun struct {
 	client.WorkflowRun
-	f *fakeClient
+	f  *fakeClient
+	id string
 }
+
+func (r *fakeRun) GetID() string    { return r.id }
+func (r *fakeRun) GetRunID() string { return "r1" }
 
 func (r *fakeRun) Get(_ context.Context, v any) error {
 	if r.f.result == nil {
@@ -217,5 +234,52 @@ func TestListQuery(t *testing.T) {
 		if queryStates[s] == "" {
 			t.Errorf("state %s has no visibility name", s)
 		}
+	}
+}
+
+// Load balancer runs start one per fleet under their own workflow ID and
+// type, and read through the status query while they run, their result
+// once they succeed.
+func TestTemporalLoadBalancerRuns(t *testing.T) {
+	ctx := context.Background()
+	c := &fakeClient{}
+	run, err := (&Temporal{Client: c}).StartWorkflow(ctx, LBReplacements, "lab", workflows.LBReplaceInput{Fleet: "lab"})
+	if err != nil || run.WorkflowID != "lbreplace-lab" || c.started[0] != "LoadBalancerReplaceWorkflow lbreplace-lab dnsroll true" {
+		t.Errorf("start: %+v, %v, %q", run, err, c.started)
+	}
+	c.startErr = serviceerror.NewWorkflowExecutionAlreadyStarted("running", "", "r0")
+	if _, err := (&Temporal{Client: c}).StartWorkflow(ctx, LBUpdates, "lab", nil); dnsroll.ErrorCode(err) != dnsroll.ECONFLICT || !strings.Contains(err.Error(), "lbupdate-lab run r0") {
+		t.Errorf("second start: %v, want a conflict naming lbupdate-lab run r0", err)
+	}
+
+	info := func(typ string, status enumspb.WorkflowExecutionStatus) *workflowpb.WorkflowExecutionInfo {
+		return &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "lbreplace-lab", RunId: "r1"}, Type: &commonpb.WorkflowType{Name: typ}, Status: status}
+	}
+	for _, tt := range []struct {
+		name      string
+		client    *fakeClient
+		wantState string
+		wantPhase workflows.Phase
+		wantErr   string
+	}{
+		{"running, queried", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), query: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseDraining}}, "running", workflows.PhaseDraining, ""},
+		{"succeeded, from the result", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), result: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseSucceeded}}, "completed", workflows.PhaseSucceeded, ""},
+		{"failed, queried", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: errors.New("x"), query: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseRolledBack}}, "failed", workflows.PhaseRolledBack, ""},
+		{"running, no worker", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)}, "", "", "is a worker running?"},
+		{"a rollout is not a replacement", &fakeClient{info: info("RolloutWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)}, "", "", "no load balancer replacement lbreplace-lab"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var st workflows.LBReplaceStatus
+			run, state, err := (&Temporal{Client: tt.client, QueryTimeout: 20 * time.Millisecond}).Read(ctx, LBReplacements, rollouts.Run{WorkflowID: "lbreplace-lab"}, &st)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want one saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || run.RunID != "r1" || state != tt.wantState || st.Phase != tt.wantPhase || st.Fleet != "lab" {
+				t.Errorf("got %+v %s %s/%s (%v), want %s/%s", run, st.Fleet, state, st.Phase, err, tt.wantState, tt.wantPhase)
+			}
+		})
 	}
 }
