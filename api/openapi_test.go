@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -190,4 +191,28 @@ func declaredPhases(tb testing.TB) []workflows.Phase {
 		tb.Fatalf("found only %d Phase constants in ../workflows: %v", len(out), out)
 	}
 	return out
+}
+
+// The load balancer start bodies openapi.yaml documents have exactly the
+// request types' fields: LBReplaceRequest is the workflow's input itself,
+// so a field added there (say, a whole fleet config) fails here before the
+// API accepts it unreviewed.
+func TestOpenAPIRequestsMatchTheirTypes(t *testing.T) {
+	doc, _ := mustSpec(t)
+	for schema, v := range map[string]any{"LBReplaceRequest": LBReplaceRequest{}, "LBUpdateRequest": LBUpdateRequest{}} {
+		var spec, fields []string
+		for name := range doc.Components.Schemas[schema].Value.Properties {
+			spec = append(spec, name)
+		}
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			fields = append(fields, name)
+		}
+		slices.Sort(spec)
+		slices.Sort(fields)
+		if !slices.Equal(spec, fields) {
+			t.Errorf("openapi.yaml %s has %v; the Go type has %v", schema, spec, fields)
+		}
+	}
 }
