@@ -423,6 +423,9 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 	r.st.Drain = d
 	r.st.Phase = PhaseDraining
 	r.event(ctx, fmt.Sprintf("draining the old load balancers: TTL %s (parent NS %s, glue %s, zone NS %s, floor %s), then %s below %g queries/s", ttl, served.NSTTL, served.GlueTTL, served.ZoneNSTTL, ttlFloor, p.Quiet.D(), p.QuietQPS))
+	// Replacements started before this change drained an uncounted load
+	// balancer for the TTL alone.
+	uncountedWaitsQuiet := workflow.GetVersion(ctx, "uncounted-drain-waits-quiet", workflow.DefaultVersion, 1) == 1
 	last := map[string]uint64{}
 	var lastAt time.Time
 	for {
@@ -441,7 +444,12 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 			if !q.Counted {
 				if _, noted := d.QPS[lb.Name]; !noted && !slices.Contains(d.Uncounted, lb.Name) {
 					d.Uncounted = append(d.Uncounted, lb.Name)
-					r.event(ctx, lb.Name+" ("+lb.Driver+") keeps no query counter: its drain is the TTL alone")
+					r.event(ctx, lb.Name+" ("+lb.Driver+") keeps no query counter: its drain is the TTL, then the quiet period")
+				}
+				// Nothing shows when the last cached referral ran out,
+				// so its quiet period starts when the TTL has passed.
+				if uncountedWaitsQuiet && now.Before(d.Until) {
+					quiet = false
 				}
 				continue
 			}
