@@ -163,7 +163,7 @@ func (r *rollout) cleanupOnly(ctx workflow.Context, in RolloutInput) error {
 	}
 	r.undos.push(UndoDeleteGreen, r.deleteGreen)
 	r.undos.push(UndoSwitchBackToBlue, r.switchBackToBlue)
-	r.startNotifier(ctx)
+	r.notes.start(ctx, r.plan.Fleet.Notifications.Webhooks, r.event)
 	return errCleanupOnly
 }
 

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
 )
 
 // notifyOptions retry a webhook for about half a minute; after that the
@@ -23,26 +24,68 @@ var notifyOptions = workflow.ActivityOptions{
 	},
 }
 
-// startNotifier starts the one sender that delivers notifications in order,
-// on a context that survives cancellation so "aborted" still goes out.
-func (r *rollout) startNotifier(ctx workflow.Context) {
-	if len(r.plan.Fleet.Notifications.Webhooks) == 0 {
+// notifier delivers a workflow's webhook notifications in order, from one
+// sender on a context that survives cancellation, so "aborted" still goes
+// out. One that was never started (no webhooks) sends nothing.
+type notifier struct {
+	webhooks []config.Webhook
+	// event records a delivery that failed or was dropped.
+	event func(workflow.Context, string)
+	queue workflow.Channel
+	done  workflow.WaitGroup
+	seq   int
+}
+
+// start starts the sender, if any webhook is configured.
+func (n *notifier) start(ctx workflow.Context, webhooks []config.Webhook, event func(workflow.Context, string)) {
+	if len(webhooks) == 0 {
 		return
 	}
+	n.webhooks, n.event = webhooks, event
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	r.notices = workflow.NewBufferedChannel(ctx, 64)
-	r.notifier = workflow.NewWaitGroup(ctx)
-	r.notifier.Add(1)
+	n.queue = workflow.NewBufferedChannel(ctx, 64)
+	n.done = workflow.NewWaitGroup(ctx)
+	n.done.Add(1)
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		defer r.notifier.Done()
+		defer n.done.Done()
 		actx := workflow.WithActivityOptions(ctx, notifyOptions)
 		var in activities.NotifyInput
-		for r.notices.Receive(ctx, &in) {
+		for n.queue.Receive(ctx, &in) {
 			if err := workflow.ExecuteActivity(actx, a.Notify, in).Get(ctx, nil); err != nil {
-				r.event(ctx, "notification "+in.Event+" not delivered: "+reason(err))
+				n.event(ctx, "notification "+in.Event+" not delivered: "+reason(err))
 			}
 		}
 	})
+}
+
+// send queues event for every webhook that wants it; about carries the
+// fleet, phase and reason.
+func (n *notifier) send(ctx workflow.Context, event string, about activities.NotifyInput) {
+	if n.queue == nil || event == "" {
+		return
+	}
+	n.seq++
+	for _, w := range n.webhooks {
+		if !w.Wants(event) {
+			continue
+		}
+		in := about
+		in.Webhook, in.Event, in.Seq = w, event, n.seq
+		if !n.queue.SendAsync(in) {
+			n.event(ctx, "notification "+event+" dropped: queue full")
+		}
+	}
+}
+
+// drain waits until every queued notification was sent or given up on,
+// so the workflow does not end with deliveries pending.
+func (n *notifier) drain(ctx workflow.Context) {
+	if n.queue == nil {
+		return
+	}
+	n.queue.Close()
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	n.done.Wait(ctx)
 }
 
 // notify queues event for every webhook that wants it, with the rollout's
@@ -52,31 +95,5 @@ func (r *rollout) notify(ctx workflow.Context, event string) {
 }
 
 func (r *rollout) notifyReason(ctx workflow.Context, event, reason string) {
-	if r.notices == nil || event == "" {
-		return
-	}
-	r.noticeN++
-	for _, w := range r.plan.Fleet.Notifications.Webhooks {
-		if !w.Wants(event) {
-			continue
-		}
-		in := activities.NotifyInput{
-			Webhook: w, Event: event, Fleet: r.st.Fleet, Revision: r.st.Revision,
-			Phase: string(r.st.Phase), Reason: reason, Seq: r.noticeN,
-		}
-		if !r.notices.SendAsync(in) {
-			r.event(ctx, "notification "+event+" dropped: queue full")
-		}
-	}
-}
-
-// drainNotifications waits until every queued notification was sent or
-// given up on, so the workflow does not end with deliveries pending.
-func (r *rollout) drainNotifications(ctx workflow.Context) {
-	if r.notices == nil {
-		return
-	}
-	r.notices.Close()
-	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	r.notifier.Wait(ctx)
+	r.notes.send(ctx, event, activities.NotifyInput{Fleet: r.st.Fleet, Revision: r.st.Revision, Phase: string(r.st.Phase), Reason: reason})
 }

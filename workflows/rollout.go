@@ -50,10 +50,8 @@ type rollout struct {
 	cleanupOf string
 	// approved is set by the approve signal while awaiting approval.
 	approved bool
-	// notices feeds the notification sender; nil when nothing subscribes.
-	notices  workflow.Channel
-	notifier workflow.WaitGroup
-	noticeN  int
+	// notes sends the webhook notifications.
+	notes notifier
 }
 
 type stopRequest struct {
@@ -90,7 +88,7 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	} else {
 		r.finish(ctx, PhaseSucceeded)
 	}
-	r.drainNotifications(ctx)
+	r.notes.drain(ctx)
 	return r.st, err
 }
 
@@ -144,7 +142,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	// decision and flips; rollouts that started before it switch with the
 	// driver's playbook.
 	r.twoPhase = workflow.GetVersion(ctx, "two-phase-switch", workflow.DefaultVersion, 1) >= 1
-	r.startNotifier(ctx)
+	r.notes.start(ctx, r.plan.Fleet.Notifications.Webhooks, r.event)
 	r.notify(ctx, config.EventStarted)
 
 	r.setPhase(ctx, PhaseCreating)
