@@ -25,6 +25,7 @@ const (
 	vmPIDFile       = "/run/nginx.pid"
 	vmErrorLog      = "/var/log/nginx/error.log"
 	vmControlSocket = "/run/nginx-dnsroll.sock"
+	vmStatusSocket  = "/run/nginx-dnsroll-status.sock"
 	// vmStateDir holds the flip helpers and the staged record (the role's
 	// dnsroll_nginx_state_dir); a lab load balancer uses its directory.
 	vmStateDir = "/var/lib/dnsroll/nginx"
@@ -124,7 +125,7 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 	if err != nil {
 		return job{}, err
 	}
-	data := TemplateData{Name: balancer.Name, Listen: balancer.Address, PIDFile: vmPIDFile, ErrorLog: vmErrorLog, ControlSocket: vmControlSocket, Weights: weights}
+	data := TemplateData{Name: balancer.Name, Listen: balancer.Address, PIDFile: vmPIDFile, ErrorLog: vmErrorLog, ControlSocket: vmControlSocket, StatusSocket: vmStatusSocket, Weights: weights}
 	for _, b := range backends {
 		data.Backends = append(data.Backends, b.DNSAddr())
 	}
@@ -138,6 +139,7 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 		// small machine and carries little traffic.
 		data.PIDFile, data.ErrorLog, data.Workers = filepath.Join(labDir, "nginx.pid"), filepath.Join(labDir, "error.log"), 1
 		data.ControlSocket = filepath.Join(labDir, "control.sock")
+		data.StatusSocket = filepath.Join(labDir, "status.sock")
 		// The role's lab paths and nginx command (vars/main.yml).
 		p = paths{conf: filepath.Join(labDir, "nginx.conf"), pid: data.PIDFile, stateDir: labDir, nginx: []string{"nginx", "-e", data.ErrorLog}}
 	}
@@ -161,6 +163,7 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 		"dnsroll_nginx_conf":           conf,
 		"dnsroll_nginx_config_id":      id,
 		"dnsroll_nginx_control_socket": data.ControlSocket,
+		"dnsroll_nginx_status_socket":  data.StatusSocket,
 		"dnsroll_nginx_state_dir":      p.stateDir,
 		"dnsroll_nginx_staged":         staged,
 		"dnsroll_lab_dir":              labDir,

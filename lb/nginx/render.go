@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/lb"
@@ -40,6 +41,9 @@ type TemplateData struct {
 	// ControlSocket is the absolute path of the unix socket on which the
 	// running workers answer with ConfigID.
 	ControlSocket string
+	// StatusSocket is the absolute path of the unix socket on which nginx
+	// serves stub_status, the counters behind Driver.Queries.
+	StatusSocket string
 	// ConfigID identifies the rendered config; Render sets it to a hash of
 	// the config rendered without it.
 	ConfigID string
@@ -132,12 +136,12 @@ func (d TemplateData) normalize() (TemplateData, error) {
 		}
 		servers = append(servers, s)
 	}
-	if len(d.ControlSocket) > maxSocketPath {
-		return bad("control socket %q: longer than the %d bytes a unix socket path may have; use a shorter lab directory", d.ControlSocket, maxSocketPath)
-	}
-	for field, p := range map[string]string{"pid file": d.PIDFile, "error log": d.ErrorLog, "control socket": d.ControlSocket} {
+	for field, p := range map[string]string{"pid file": d.PIDFile, "error log": d.ErrorLog, "control socket": d.ControlSocket, "status socket": d.StatusSocket} {
 		if !pathRE.MatchString(p) || filepath.Clean(p) != p {
 			return bad("%s %q: must be a clean absolute path without spaces or nginx syntax", field, p)
+		}
+		if strings.HasSuffix(field, "socket") && len(p) > maxSocketPath {
+			return bad("%s %q: longer than the %d bytes a unix socket path may have; use a shorter lab directory", field, p, maxSocketPath)
 		}
 	}
 	if d.Workers < 0 || d.Workers > 1024 {

@@ -37,6 +37,7 @@ func labData(t *testing.T, dir string, backends ...string) TemplateData {
 		PIDFile:       filepath.Join(dir, "nginx.pid"),
 		ErrorLog:      filepath.Join(dir, "error.log"),
 		ControlSocket: filepath.Join(dir, "control.sock"),
+		StatusSocket:  filepath.Join(dir, "status.sock"),
 		Workers:       1,
 	}
 }
@@ -56,6 +57,8 @@ func TestRender(t *testing.T) {
 		"listen " + data.Listen + " udp reuseport;",
 		"listen " + data.Listen + ";",
 		"proxy_responses 1;",
+		"listen unix:" + data.StatusSocket + ";",
+		"stub_status;",
 		"server 127.0.0.1:15301;",
 		"server [::1]:53;",
 		"managed by dnsroll",
@@ -113,8 +116,12 @@ func TestRenderRejects(t *testing.T) {
 		"error log with ;":      func(d *TemplateData) { d.ErrorLog = "/tmp/x; user root" },
 		"unclean path":          func(d *TemplateData) { d.PIDFile = "/tmp/../etc/x.pid" },
 		"negative worker count": func(d *TemplateData) { d.Workers = -1 },
-		"empty listen address":  func(d *TemplateData) { d.Listen = "" },
-		"hostname with _":       func(d *TemplateData) { d.Backends = []string{"under_score:53"} },
+		"no status socket":      func(d *TemplateData) { d.StatusSocket = "" },
+		"status socket too long": func(d *TemplateData) {
+			d.StatusSocket = "/" + strings.Repeat("s", maxSocketPath)
+		},
+		"empty listen address": func(d *TemplateData) { d.Listen = "" },
+		"hostname with _":      func(d *TemplateData) { d.Backends = []string{"under_score:53"} },
 	})
 }
 
