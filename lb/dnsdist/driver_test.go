@@ -13,11 +13,12 @@ import (
 	"github.com/dnsroll/dnsroll/provision"
 )
 
+// vmDriver is the driver the tests without a lab use, around runner.
+func vmDriver(runner lb.Runner) lbtest.Driver { return &Driver{Runner: runner} }
+
 func TestPointVMRequest(t *testing.T) {
-	runner := &lbtest.FakeRunner{}
-	d := &Driver{Runner: runner}
 	// The playbook sits beside the fleet's loadbalancer playbook.
-	h := lbtest.PointVM(t, d, runner, "dnsdist", "/srv/dnsroll/ansible/dnsdist.yml")
+	h := lbtest.PointVM(t, vmDriver, "dnsdist", "/srv/dnsroll/ansible/dnsdist.yml")
 	for name, want := range map[string]any{
 		"dnsroll_dnsdist_console":      "127.0.0.1:5199",
 		"dnsroll_dnsdist_key_file":     "/etc/dnsdist/dnsroll-console.key",
@@ -46,13 +47,14 @@ func TestPointVMRequest(t *testing.T) {
 		}
 	}
 
-	d.Playbook = "/opt/dnsroll/dnsdist.yml"
-	lbtest.PointVM(t, d, runner, "dnsdist", d.Playbook)
+	lbtest.PointVM(t, func(r lb.Runner) lbtest.Driver {
+		return &Driver{Runner: r, Playbook: "/opt/dnsroll/dnsdist.yml"}
+	}, "dnsdist", "/opt/dnsroll/dnsdist.yml")
 }
 
 func TestPointErrorCodes(t *testing.T) {
 	bal := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
-	lbtest.PointErrors(t, "dnsdist: point ", "dnsdist : "+validateTask, func(r lb.Runner) lbtest.Driver { return &Driver{Runner: r} }, []lbtest.PointCase{
+	lbtest.PointErrors(t, "dnsdist: point ", "dnsdist : "+validateTask, vmDriver, []lbtest.PointCase{
 		{
 			Name: "a backend that never comes up is retryable",
 			LB:   bal,

@@ -83,14 +83,16 @@ func PointErrors(t *testing.T, prefix, validateTask string, newDriver func(lb.Ru
 	}
 }
 
-// PointVM points d, running its playbook through runner, at backend
-// ns1-next (192.0.2.20) for load balancer lb1 (192.0.2.10:53, driver) on
-// VMFleet, and checks what every driver asks the playbook for: playbook
-// over SSH as deploy, on the one host lb1 at its address (its ssh_host when
-// it has one), not in a lab, listening on port 53. It returns the host,
-// for the driver's own variables.
-func PointVM(t *testing.T, d Driver, runner *FakeRunner, driver, playbook string) provision.Host {
+// PointVM points a driver made by newDriver around a FakeRunner at
+// backend ns1-next (192.0.2.20) for load balancer lb1 (192.0.2.10:53,
+// driver) on VMFleet, and checks what every driver asks the playbook for:
+// playbook over SSH as deploy, on the one host lb1 at its address (its
+// ssh_host when it has one), not in a lab, listening on port 53. It
+// returns the host, for the driver's own variables.
+func PointVM(t *testing.T, newDriver func(lb.Runner) Driver, driver, playbook string) provision.Host {
 	t.Helper()
+	runner := &FakeRunner{}
+	d := newDriver(runner)
 	bal := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: driver}
 	backends := []dnsroll.Server{{Label: "ns1-next", IPv4: "192.0.2.20"}}
 	if err := d.Point(context.Background(), VMFleet(), bal, backends); err != nil {

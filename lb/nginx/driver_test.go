@@ -14,9 +14,11 @@ import (
 	"github.com/dnsroll/dnsroll/provision"
 )
 
+// vmDriver is the driver the tests without a lab use, around runner.
+func vmDriver(runner lb.Runner) lbtest.Driver { return &Driver{Runner: runner} }
+
 func TestPointVMRequest(t *testing.T) {
-	runner := &lbtest.FakeRunner{}
-	h := lbtest.PointVM(t, &Driver{Runner: runner}, runner, "nginx", "/srv/dnsroll/ansible/loadbalancer.yml")
+	h := lbtest.PointVM(t, vmDriver, "nginx", "/srv/dnsroll/ansible/loadbalancer.yml")
 	conf, _ := h.Vars["dnsroll_nginx_conf"].(string)
 	for _, want := range []string{"server 192.0.2.20:53;", "listen 192.0.2.10:53 udp reuseport;", "pid /run/nginx.pid;", "worker_processes auto;"} {
 		if !strings.Contains(conf, want) {
@@ -27,7 +29,7 @@ func TestPointVMRequest(t *testing.T) {
 
 func TestPointErrorCodes(t *testing.T) {
 	bal := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
-	lbtest.PointErrors(t, "nginx: point ", "loadbalancer : "+validateTask, func(r lb.Runner) lbtest.Driver { return &Driver{Runner: r} }, []lbtest.PointCase{
+	lbtest.PointErrors(t, "nginx: point ", "loadbalancer : "+validateTask, vmDriver, []lbtest.PointCase{
 		{
 			Name: "unreachable host is retryable",
 			LB:   bal,
