@@ -50,7 +50,9 @@ func Serve(t testing.TB, label string, h dns.Handler) dnsroll.Server {
 	t.Helper()
 	pc, ln := listenBoth(t)
 	port := pc.LocalAddr().(*net.UDPAddr).Port
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+	// No limit on the queries a TCP connection carries (miekg/dns closes
+	// it after 128 by default): like BIND, so busy clients keep theirs.
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h, MaxTCPQueries: -1}} {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
 		go func() { _ = srv.ActivateAndServe() }()
