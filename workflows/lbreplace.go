@@ -123,6 +123,9 @@ type LBReplaceStatus struct {
 	Old  []config.LoadBalancer `json:"old"`
 	New  []config.LoadBalancer `json:"new,omitempty"`
 	Glue GlueStatus            `json:"glue"`
+	// ApproveBy is the approval gate's deadline (rollout.approval:
+	// manual), while it waits.
+	ApproveBy time.Time `json:"approve_by,omitzero"`
 	// Drain is set once the drain has begun.
 	Drain    *DrainStatus `json:"drain,omitempty"`
 	Failure  string       `json:"failure,omitempty"`
@@ -182,6 +185,10 @@ type lbReplace struct {
 	// setGlue records that new glue was asked for, so that a stop
 	// restores the old.
 	setGlue bool
+	// approved is set by the approve signal while awaiting approval.
+	approved bool
+	// notes sends the webhook notifications.
+	notes notifier
 }
 
 // LoadBalancerReplaceWorkflow: see the comment at the top of this file.
@@ -201,44 +208,74 @@ func LoadBalancerReplaceWorkflow(ctx workflow.Context, in LBReplaceInput) (LBRep
 	r.cancel = cancel
 	workflow.Go(ctx, r.listen)
 
-	err := r.forward(fwd)
+	p, err := r.conclude(ctx, r.forward(fwd))
+	r.st.Phase, r.st.EndedAt = p, workflow.Now(ctx)
+	r.notify(ctx, terminalEvents[p])
+	r.notes.drain(ctx)
+	return r.st, err
+}
+
+// conclude decides how a replacement ends once its forward steps have
+// returned err: undone (the undo stack) unless the old load balancers were
+// already being deleted.
+func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, error) {
 	if err == nil && r.stop == nil {
-		r.st.Phase = PhaseSucceeded
-		r.st.EndedAt = workflow.Now(ctx)
-		return r.st, nil
+		return PhaseSucceeded, nil
 	}
-	if r.stop != nil {
+	var timedOut *approvalTimeout
+	switch {
+	case r.stop != nil:
 		r.st.Failure = r.stop.signal + r.stop.in.describe()
-	} else {
+	case errors.As(err, &timedOut):
+		r.st.Failure = "aborted: " + timedOut.Error() + " (rollout.approval_timeout)"
+	default:
 		r.st.Failure = errText(err)
 	}
 	if r.committed {
 		// Past the point of no return there is nothing to undo.
-		r.st.Phase = PhaseFailed
-		r.st.EndedAt = workflow.Now(ctx)
-		return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "ReplaceFailed", nil)
+		return PhaseFailed, temporal.NewNonRetryableApplicationError(r.st.Failure, "ReplaceFailed", nil)
 	}
 	r.st.Phase = PhaseRollingBack
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if uerr := r.undos.run(dctx); uerr != nil {
-		r.st.Phase = PhaseCleanupFailed
 		r.st.Failure += "; cleanup: " + errText(uerr)
-		r.st.EndedAt = workflow.Now(ctx)
-		return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "CleanupFailed", nil)
+		return PhaseCleanupFailed, temporal.NewNonRetryableApplicationError(r.st.Failure, "CleanupFailed", nil)
 	}
 	switch {
-	case r.stop != nil && r.stop.signal == SignalAbort:
-		r.st.Phase = PhaseAborted
+	case r.stop != nil && r.stop.signal == SignalAbort, timedOut != nil:
+		return PhaseAborted, nil
 	case r.stop != nil:
-		r.st.Phase = PhaseRolledBack
-	default:
-		r.st.Phase = PhaseFailed
+		return PhaseRolledBack, nil
 	}
-	r.st.EndedAt = workflow.Now(ctx)
-	if r.stop != nil {
-		return r.st, nil
+	return PhaseFailed, temporal.NewNonRetryableApplicationError(r.st.Failure, "ReplaceFailed", nil)
+}
+
+// notify queues event for every webhook that wants it.
+func (r *lbReplace) notify(ctx workflow.Context, event string) {
+	r.notes.send(ctx, event, activities.NotifyInput{Fleet: r.st.Fleet, Phase: string(r.st.Phase), Reason: r.st.Failure})
+}
+
+// awaitApproval holds the replacement before the glue moves until an
+// operator approves, when the fleet's rollout.approval is manual; past
+// rollout.approval_timeout it is aborted.
+func (r *lbReplace) awaitApproval(ctx workflow.Context) error {
+	rc := r.fleet.Rollout
+	if rc.Approval != config.ApprovalManual {
+		return nil
 	}
-	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "ReplaceFailed", nil)
+	r.st.ApproveBy = workflow.Now(ctx).Add(rc.ApprovalTimeout.D())
+	r.st.Phase = PhaseAwaitingApproval
+	r.notify(ctx, config.EventAwaitingApproval)
+	ok, err := workflow.AwaitWithTimeout(ctx, rc.ApprovalTimeout.D(), func() bool { return r.approved })
+	r.st.ApproveBy = time.Time{}
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		r.event(ctx, "approval timed out after "+rc.ApprovalTimeout.D().String())
+		return &approvalTimeout{after: rc.ApprovalTimeout.D()}
+	}
+	return nil
 }
 
 func errText(err error) string {
@@ -253,9 +290,15 @@ func errText(err error) string {
 }
 
 func (r *lbReplace) forward(ctx workflow.Context) error {
+	// Version 1 added the approval gate and webhooks.
+	controls := workflow.GetVersion(ctx, "lbreplace-controls", workflow.DefaultVersion, 1) == 1
 	r.st.Phase = PhasePlanning
 	if err := r.exec(ctx, "LoadFleet", r.in.Fleet, planOptions, a.LoadFleet, r.in.Fleet, &r.fleet); err != nil {
 		return err
+	}
+	if controls {
+		r.notes.start(ctx, r.fleet.Notifications.Webhooks, r.event)
+		r.notify(ctx, config.EventStarted)
 	}
 	if r.in.Domain == "" || len(r.in.Parent) == 0 {
 		return temporal.NewNonRetryableApplicationError("domain and parent are required: the delegated domain and its parent zone's servers (host:port)", activities.ErrInvalid, nil)
@@ -299,6 +342,11 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		return err
 	}
 
+	if controls {
+		if err := r.awaitApproval(ctx); err != nil {
+			return err
+		}
+	}
 	r.st.Glue.New = r.newGlue(parent.NS)
 	r.st.Phase = PhaseUpdatingGlue
 	r.undos.push(UndoRestoreGlue, r.restoreGlue)
@@ -309,6 +357,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	}
 	r.st.Glue.ServedSince = workflow.Now(ctx)
 	r.event(ctx, "the parent serves the new glue: "+nsText(r.st.Glue.New))
+	r.notify(ctx, config.EventSwitched)
 
 	if err := r.drain(ctx, served); err != nil {
 		return err
@@ -654,7 +703,7 @@ func (r *lbReplace) event(ctx workflow.Context, msg string) {
 // to whichever wait checks the parent; force-drain, with a reason, ends a
 // running drain.
 func (r *lbReplace) listen(ctx workflow.Context) {
-	listenSignals(ctx, []string{SignalAbort, SignalRollback, SignalGlueUpdated, SignalForceDrain}, r.event, r.onSignal)
+	listenSignals(ctx, []string{SignalAbort, SignalRollback, SignalApprove, SignalGlueUpdated, SignalForceDrain}, r.event, r.onSignal)
 }
 
 func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) {
@@ -663,6 +712,11 @@ func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) 
 		r.event(ctx, name+" ignored: the replacement has ended")
 	case name == SignalGlueUpdated:
 		r.glueSignals.SendAsync(in)
+	case name == SignalApprove && r.st.Phase != PhaseAwaitingApproval:
+		r.event(ctx, name+" ignored: the replacement is "+string(r.st.Phase)+", not awaiting approval")
+	case name == SignalApprove:
+		r.approved = true
+		r.event(ctx, "approved"+in.describe())
 	case name == SignalForceDrain && r.st.Phase != PhaseDraining:
 		r.event(ctx, name+" ignored: the replacement is "+string(r.st.Phase)+", not draining")
 	case name == SignalForceDrain && strings.TrimSpace(in.Reason) == "":

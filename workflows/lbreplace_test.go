@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -97,8 +98,15 @@ func (w *world) index(call string) int {
 
 func newLBReplaceEnv(t *testing.T, manual bool) (*testsuite.TestWorkflowEnvironment, *world) {
 	t.Helper()
+	return newLBReplaceEnvWith(t, manual, "rollout: {bake: 0s}")
+}
+
+// newLBReplaceEnvWith replaces the test fleet's rollout settings with
+// controls.
+func newLBReplaceEnvWith(t *testing.T, manual bool, controls string) (*testsuite.TestWorkflowEnvironment, *world) {
+	t.Helper()
 	var suite testsuite.WorkflowTestSuite
-	fleet, env := testEnv(t, &suite, lbFleet)
+	fleet, env := testEnv(t, &suite, strings.Replace(lbFleet, "rollout: {bake: 0s}", controls, 1))
 	env.RegisterWorkflow(LoadBalancerReplaceWorkflow)
 	w := &world{env: env, at: map[string]time.Time{}, parent: oldGlue, manual: manual, busyFor: 400 * time.Second, queries: map[string]uint64{}, lastQ: map[string]time.Time{}}
 	env.OnActivity(a.LoadFleet, mock.Anything, mock.Anything).Return(func(_ context.Context, name string) (*config.Fleet, error) {
@@ -161,7 +169,24 @@ func newLBReplaceEnv(t *testing.T, manual bool) (*testsuite.TestWorkflowEnvironm
 		w.add("Rename " + in.Server.Label + " " + in.To)
 		return activities.StepResult{Attempt: 1}, nil
 	})
+	env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.StepResult, error) {
+		w.add("Notify " + in.Event + " " + in.Phase)
+		return activities.StepResult{Attempt: 1}, nil
+	})
 	return env, w
+}
+
+// notified lists the webhook events sent, in order.
+func (w *world) notified() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, c := range w.calls {
+		if ev, ok := strings.CutPrefix(c, "Notify "); ok {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func lbInput() LBReplaceInput {
@@ -411,4 +436,63 @@ func TestLBReplaceUncountedDrainIsTheTTLThenQuiet(t *testing.T) {
 	if deleted.Before(w.servedAt.Add(fakeZoneNSTTL+quiet)) || deleted.After(w.servedAt.Add(fakeZoneNSTTL+quiet+30*time.Second)) {
 		t.Errorf("deleted %s after the glue moved, want just after the TTL %s and the quiet period %s", deleted.Sub(w.servedAt), fakeZoneNSTTL, quiet)
 	}
+}
+
+const lbControls = "rollout: {approval: manual, approval_timeout: 2h}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}"
+
+// With approval: manual the glue does not move until an operator
+// approves, and each decision goes to the webhooks, as for rollouts.
+func TestLBReplaceWaitsForApproval(t *testing.T) {
+	env, w := newLBReplaceEnvWith(t, false, lbControls)
+	var waiting LBReplaceStatus
+	env.RegisterDelayedCallback(func() { waiting = queryLBStatus(t, env) }, 20*time.Minute)
+	signalAt(env, 30*time.Minute, SignalApprove, SignalInput{Reason: "kernel 6.1.115", By: "alice"})
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+
+	if waiting.Phase != PhaseAwaitingApproval || waiting.ApproveBy.IsZero() {
+		t.Errorf("20 minutes in: phase %s, approve_by %s; want awaiting approval with a deadline", waiting.Phase, waiting.ApproveBy)
+	}
+	if at, ok := w.at["SetGlue new"]; !ok || at.Sub(w.at["LoadFleet"]) < 30*time.Minute {
+		t.Errorf("glue moved %s after the start, before the approval at 30m", at.Sub(w.at["LoadFleet"]))
+	}
+	if !hasEvent(st, "approved by alice") {
+		t.Errorf("events lack the approval: %+v", st.Events)
+	}
+	want := []string{"started planning", "awaiting_approval awaiting-approval", "switched updating-glue", "succeeded succeeded"}
+	if got := w.notified(); !slices.Equal(got, want) {
+		t.Errorf("webhooks got %q, want %q", got, want)
+	}
+}
+
+// Without an approval in time the replacement is aborted: the glue never
+// moves and the new load balancers are deleted.
+func TestLBReplaceApprovalTimesOut(t *testing.T) {
+	env, w := newLBReplaceEnvWith(t, false, lbControls)
+	st := runLBReplace(t, env, lbInput(), PhaseAborted)
+
+	if !strings.Contains(st.Failure, "not approved within 2h0m0s") {
+		t.Errorf("failure %q does not say the approval timed out", st.Failure)
+	}
+	if w.index("SetGlue new") >= 0 {
+		t.Errorf("the glue moved without approval: %v", w.calls)
+	}
+	if w.index("Delete lb1-next") < 0 || w.index("Delete lb2-next") < 0 {
+		t.Errorf("the new load balancers were not deleted: %v", w.calls)
+	}
+	if got := w.notified(); len(got) == 0 || got[len(got)-1] != "aborted aborted" {
+		t.Errorf("webhooks got %q, want aborted last", got)
+	}
+}
+
+func queryLBStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) LBReplaceStatus {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st LBReplaceStatus
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
