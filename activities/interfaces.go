@@ -54,6 +54,16 @@ type LoadBalancer interface {
 	Point(ctx context.Context, fleet *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error
 }
 
+// QueryCounter is a load balancer driver that counts the queries a load
+// balancer receives, in total: what a replacement's drain watches fall
+// quiet on the old load balancers (nginx's stub_status). A driver without
+// it is counted by its Stager's per-backend Stats (dnsdist), if any.
+type QueryCounter interface {
+	// Queries is the load balancer's query count so far. It may start
+	// again from zero when the load balancer's process is replaced.
+	Queries(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) (uint64, error)
+}
+
 // Stager is a load balancer driver that switches in two phases: Stage, off
 // the critical path, and Flip, fast, over a channel the worker keeps open
 // (see lb.Share). A rollout stages green before the promote decision, so

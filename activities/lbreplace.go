@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/registrar"
 	"github.com/dnsroll/dnsroll/registrar/manual"
 )
@@ -265,35 +266,34 @@ func (a *Activities) frontedServer(ctx context.Context, in LoadBalancerInput) (d
 // QueriesResult is one load balancer's total query counter.
 type QueriesResult struct {
 	Attempt int32 `json:"attempt"`
-	// Counted is false for drivers that keep no counter (nginx).
+	// Counted is false for drivers that keep no counter.
 	Counted bool   `json:"counted"`
 	Queries uint64 `json:"queries"`
 }
 
-// LoadBalancerQueries sums the queries LB has sent to all its backends:
-// the counter a drain watches fall quiet.
+// LoadBalancerQueries reads LB's own count of the queries it received (a
+// QueryCounter's), or else sums what it sent to all its backends (a
+// Stager's Stats): the counter a drain watches fall quiet.
 func (a *Activities) LoadBalancerQueries(ctx context.Context, in LoadBalancerInput) (QueriesResult, error) {
 	d, err := a.driver(in.LB)
 	if err != nil {
 		return QueriesResult{}, failure(ctx, err)
 	}
-	st, ok := d.(Stager)
-	if !ok {
-		return QueriesResult{Attempt: attempt(ctx)}, nil
-	}
-	stats, err := st.Stats(ctx, in.Fleet, in.LB)
-	if dnsroll.ErrorCode(err) == dnsroll.EINVALID {
-		// nginx stages and flips but keeps no counters: an error no retry
-		// fixes, so its drain is the TTL alone, as for a driver without
-		// Stats, rather than never quiet until max_wait.
-		return QueriesResult{Attempt: attempt(ctx)}, nil
+	res := QueriesResult{Attempt: attempt(ctx), Counted: true}
+	switch d := d.(type) {
+	case QueryCounter:
+		res.Queries, err = d.Queries(ctx, in.Fleet, in.LB)
+	case Stager:
+		var stats []lb.BackendStats
+		stats, err = d.Stats(ctx, in.Fleet, in.LB)
+		for _, s := range stats {
+			res.Queries += s.Queries
+		}
+	default:
+		return QueriesResult{Attempt: res.Attempt}, nil
 	}
 	if err != nil {
-		return QueriesResult{}, failure(ctx, fmt.Errorf("load balancer %s: stats: %w", in.LB.Name, err))
-	}
-	res := QueriesResult{Attempt: attempt(ctx), Counted: true}
-	for _, s := range stats {
-		res.Queries += s.Queries
+		return QueriesResult{}, failure(ctx, fmt.Errorf("load balancer %s: query counter: %w", in.LB.Name, err))
 	}
 	return res, nil
 }

@@ -98,21 +98,36 @@ func (s *statsStager) Stats(context.Context, *config.Fleet, config.LoadBalancer)
 	return s.stats, s.err
 }
 
-// LoadBalancerQueries sums a driver's counters; a driver that keeps none
-// (nginx's Stats is EINVALID) is uncounted, so the drain waits the TTL
-// alone instead of never seeing it quiet; any other failure is an error.
+// countingStager is nginx: a Stager whose Stats fails, with a total
+// query counter.
+type countingStager struct {
+	statsStager
+	queries uint64
+	err     error
+}
+
+func (s *countingStager) Queries(context.Context, *config.Fleet, config.LoadBalancer) (uint64, error) {
+	return s.queries, s.err
+}
+
+// LoadBalancerQueries reads a driver's total query counter (nginx), or
+// else sums its per-backend counters (dnsdist); a driver with neither is
+// uncounted, so the drain waits the TTL alone; a counter that cannot be
+// read is an error, never a quiet load balancer.
 func TestLoadBalancerQueriesCountedOrNot(t *testing.T) {
 	c := newCloudEnv(t)
+	noStats := statsStager{err: dnsroll.Errorf(dnsroll.EINVALID, "nginx keeps no per-backend statistics")}
 	for _, tc := range []struct {
 		name    string
 		drv     LoadBalancer
 		want    QueriesResult
 		wantErr bool
 	}{
-		{"counters", &statsStager{stats: []lb.BackendStats{{Queries: 5}, {Queries: 7}}}, QueriesResult{Attempt: 1, Counted: true, Queries: 12}, false},
-		{"no Stats", &pointRecorder{}, QueriesResult{Attempt: 1}, false},
-		{"keeps no counters", &statsStager{err: dnsroll.Errorf(dnsroll.EINVALID, "nginx keeps no per-backend statistics")}, QueriesResult{Attempt: 1}, false},
+		{"backend counters", &statsStager{stats: []lb.BackendStats{{Queries: 5}, {Queries: 7}}}, QueriesResult{Attempt: 1, Counted: true, Queries: 12}, false},
+		{"query counter", &countingStager{statsStager: noStats, queries: 9}, QueriesResult{Attempt: 1, Counted: true, Queries: 9}, false},
+		{"no counter", &pointRecorder{}, QueriesResult{Attempt: 1}, false},
 		{"console down", &statsStager{err: errors.New("connection refused")}, QueriesResult{}, true},
+		{"status socket down", &countingStager{statsStager: noStats, err: errors.New("connection refused")}, QueriesResult{}, true},
 	} {
 		c.acts.Drivers = map[string]LoadBalancer{"nginx": tc.drv}
 		v, err := c.env.ExecuteActivity(c.acts.LoadBalancerQueries, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
