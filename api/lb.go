@@ -273,7 +273,9 @@ func lbSignalAllowed(name string, p workflows.Phase) string {
 		return fmt.Sprintf("it has ended (%s)", p)
 	case name == workflows.SignalForceDrain && p != workflows.PhaseDraining:
 		return fmt.Sprintf("it is %s, not draining", p)
-	case name == workflows.SignalGlueUpdated || name == workflows.SignalForceDrain:
+	case name == workflows.SignalApprove && p != workflows.PhaseAwaitingApproval:
+		return fmt.Sprintf("it is %s, not awaiting approval", p)
+	case name == workflows.SignalGlueUpdated || name == workflows.SignalForceDrain || name == workflows.SignalApprove:
 		return ""
 	case p == workflows.PhaseDeletingOldLBs || p == workflows.PhaseRenaming:
 		return fmt.Sprintf("it is %s: the old load balancers are being deleted, so there is nothing to go back to", p)

@@ -112,6 +112,15 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		},
 			method: "POST", path: "/load-balancer-replacements/lbreplace-lab:run-1/glue-updated", auth: bearer, want: 202,
 			after: wantSignals("glue-updated lbreplace-lab:run-1  api")},
+		{name: "approve replacement at its gate", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingApproval))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"by":"alice"}`, auth: bearer, want: 202,
+			after: wantSignals("approve lbreplace-lab:run-1  alice")},
+		{name: "approve replacement not at its gate", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseVerifyNewLBs))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", auth: bearer, want: 409, contains: "not awaiting approval", after: wantSignals()},
 		{name: "rollback replacement", setup: func(f *fakeBackend) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseVerifyNewLBs))
 		},

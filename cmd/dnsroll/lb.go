@@ -33,11 +33,12 @@ const lbUsage = `Usage: dnsroll lb <command> [flags]   (dnsroll lb <command> --h
   abort         stop an update (the one being updated gets its old config back) or a
                 replacement (the glue goes back, the new load balancers are deleted)
   rollback      stop a replacement, as abort, recorded as a rollback
+  approve       let a replacement waiting at its approval gate (rollout.approval: manual)
+                move the glue
 
 --id names a run (lbupdate-<fleet>:<run id> or lbreplace-<fleet>:<run id>); without it,
 --fleet names the fleet's latest replacement, or its latest update with --update.
-A fleet runs one rollout, update or replacement at a time. There is no approve:
-neither workflow has an approval gate yet.
+A fleet runs one rollout, update or replacement at a time.
 
 These talk to the dnsroll API: --api-url or $DNSROLL_API_URL (default
 http://127.0.0.1:8080), and the token in $DNSROLL_API_TOKEN (or --token, which
@@ -68,7 +69,7 @@ func runLB(ctx context.Context, std streams, args []string) error {
 		case "abort":
 			pickKind()
 			return c.signal(fs, sub)
-		case workflows.SignalRollback, workflows.SignalGlueUpdated, workflows.SignalForceDrain:
+		case workflows.SignalRollback, workflows.SignalApprove, workflows.SignalGlueUpdated, workflows.SignalForceDrain:
 			return c.signal(fs, sub)
 		}
 		return nil

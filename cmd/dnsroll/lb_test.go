@@ -133,7 +133,8 @@ func TestCLILBUpdateStatusAndSignals(t *testing.T) {
 		{args: []string{"abort", "--fleet", "lab", "--update"}, request: "POST /load-balancer-updates/lbupdate-lab/abort"},
 		{args: []string{"rollback", "--fleet", "lab"}, request: "POST /load-balancer-replacements/lbreplace-lab/rollback"},
 		{args: []string{"rollback", "--id", "lbupdate-lab:r2"}, errText: "a load balancer update takes only abort, not rollback"},
-		{args: []string{"approve", "--fleet", "lab"}, errText: `unknown lb command "approve"`},
+		{args: []string{"approve", "--fleet", "lab", "--by", "alice"}, request: "POST /load-balancer-replacements/lbreplace-lab/approve", body: `"by":"alice"`},
+		{args: []string{"approve", "--id", "lbupdate-lab:r2"}, errText: "a load balancer update takes only abort, not approve"},
 		{args: []string{"abort"}, errText: "--fleet or --id is required"},
 	} {
 		f.requests, l.bodies = nil, map[string]string{}
