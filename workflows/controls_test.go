@@ -29,6 +29,19 @@ func (h *harness) runFails(t *testing.T, typ, failure string) Status {
 	return st
 }
 
+// wantInOrder fails the test unless each call was made, in this order.
+func (h *harness) wantInOrder(t *testing.T, calls ...string) {
+	t.Helper()
+	last := -1
+	for _, c := range calls {
+		i := h.callIndex(c)
+		if i <= last {
+			t.Fatalf("want %v in that order; calls %v", calls, h.rec.calls)
+		}
+		last = i
+	}
+}
+
 func (h *harness) callIndex(prefix string) int {
 	for i, c := range h.rec.calls {
 		if strings.HasPrefix(c, prefix) {
@@ -81,9 +94,7 @@ func TestApprovalTimesOut(t *testing.T) {
 
 func TestRollbackDuringBake(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 30m, bake_interval: 1m}", "")
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "users report errors", By: "bob"})
-	}, 10*time.Minute)
+	signalAt(h.env, 10*time.Minute, SignalRollback, SignalInput{Reason: "users report errors", By: "bob"})
 	st, err := h.run(t)
 	wantErrType(t, err, ErrTypeRolledBack)
 	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" {
@@ -186,7 +197,7 @@ func TestBakeFailureRollsBackAutomatically(t *testing.T) {
 func TestSignalPayloads(t *testing.T) {
 	t.Run("plain string aborts with that reason", func(t *testing.T) {
 		h := newHarness(t, "", "ProvisionNameservers")
-		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, "wrong zone") }, time.Minute)
+		signalAt(h.env, time.Minute, SignalAbort, "wrong zone")
 		st, err := h.run(t)
 		wantErrType(t, err, ErrTypeAborted)
 		if !strings.Contains(st.Failure, "wrong zone") {
@@ -195,7 +206,7 @@ func TestSignalPayloads(t *testing.T) {
 	})
 	t.Run("malformed payload is recorded and ignored", func(t *testing.T) {
 		h := newHarness(t, "", "ProvisionNameservers")
-		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, []int{4, 2}) }, time.Minute)
+		signalAt(h.env, time.Minute, SignalAbort, []int{4, 2})
 		st, err := h.run(t)
 		if err != nil {
 			t.Fatalf("a malformed abort stopped the rollout: %v", err)
@@ -206,7 +217,7 @@ func TestSignalPayloads(t *testing.T) {
 	})
 	t.Run("no payload aborts", func(t *testing.T) {
 		h := newHarness(t, "", "ProvisionNameservers")
-		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, nil) }, time.Minute)
+		signalAt(h.env, time.Minute, SignalAbort, nil)
 		_, err := h.run(t)
 		wantErrType(t, err, ErrTypeAborted)
 	})

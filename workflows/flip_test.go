@@ -24,14 +24,7 @@ func TestPromoteIsAFlipOfStagedGreen(t *testing.T) {
 		t.Fatal(err)
 	}
 	order := []string{"VerifyGreen", "Stage lb1 ns1-next", "Flip lb1 ns1-next:100,ns1:0", "VerifyLoadBalancers", "BakeCheck", "Switch lb1 ns1-next", "DeleteServer ns1"}
-	last := -1
-	for _, c := range order {
-		i := h.callIndex(c)
-		if i <= last {
-			t.Fatalf("want %v in that order; calls %v", order, h.rec.calls)
-		}
-		last = i
-	}
+	h.wantInOrder(t, order...)
 	if n := h.rec.count("Switch lb1 ns1-next"); n != 1 {
 		t.Errorf("blue released %d times from lb1, want once: %v", n, h.rec.calls)
 	}
@@ -47,9 +40,7 @@ func TestPromoteIsAFlipOfStagedGreen(t *testing.T) {
 // once. make bench measures it on a real server.)
 func TestRollbackDuringBakeIsAFlip(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 30m, bake_interval: 1m}", "")
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "errors", By: "bob"})
-	}, 10*time.Minute+30*time.Second)
+	signalAt(h.env, 10*time.Minute+30*time.Second, SignalRollback, SignalInput{Reason: "errors", By: "bob"})
 	st, err := h.run(t)
 	wantErrType(t, err, ErrTypeRolledBack)
 	back1, back2 := h.callIndex("Flip lb1 ns1-next:0,ns1:100"), h.callIndex("Flip lb2 ns2-next:0,ns2:100")
@@ -232,14 +223,7 @@ func TestCanaryStepsThroughItsWeights(t *testing.T) {
 		}
 	}
 	order := []string{"Flip lb1 ns1-next:10,ns1:90", "Flip lb1 ns1-next:50,ns1:50", "Flip lb1 ns1-next:100,ns1:0", "DeleteServer ns1"}
-	last := -1
-	for _, o := range order {
-		i := h.callIndex(o)
-		if i <= last {
-			t.Fatalf("want %v in order; calls %v", order, h.rec.calls)
-		}
-		last = i
-	}
+	h.wantInOrder(t, order...)
 	if st.GreenShare != 100 {
 		t.Errorf("green share %d at the end", st.GreenShare)
 	}
@@ -250,9 +234,7 @@ func TestCanaryRollbackAt50(t *testing.T) {
 	h := newCanaryHarness(t)
 	c := &canaryCounters{h: h}
 	c.install(t)
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "latency"})
-	}, 8*time.Minute)
+	signalAt(h.env, 8*time.Minute, SignalRollback, SignalInput{Reason: "latency"})
 	st, err := h.run(t)
 	wantErrType(t, err, ErrTypeRolledBack)
 	if h.rec.has("Flip lb1 ns1-next:100") || !h.rec.has("Flip lb1 ns1-next:0,ns1:100") {

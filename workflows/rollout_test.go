@@ -400,9 +400,7 @@ func TestRolloutFailureAtEachStepRestoresBlue(t *testing.T) {
 
 func TestAbortBeforeSwitchDeletesGreenOnly(t *testing.T) {
 	h := newHarness(t, "", "ProvisionNameservers")
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(SignalAbort, SignalInput{Reason: "wrong zone", By: "alice"})
-	}, time.Minute)
+	signalAt(h.env, time.Minute, SignalAbort, SignalInput{Reason: "wrong zone", By: "alice"})
 	st, err := h.run(t)
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != ErrTypeAborted {
@@ -421,9 +419,7 @@ func TestAbortBeforeSwitchDeletesGreenOnly(t *testing.T) {
 
 func TestRollbackAfterSwitchRestoresBlue(t *testing.T) {
 	h := newHarness(t, "", "VerifyLoadBalancers")
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "latency"})
-	}, time.Minute)
+	signalAt(h.env, time.Minute, SignalRollback, SignalInput{Reason: "latency"})
 	st, err := h.run(t)
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != ErrTypeRolledBack {
@@ -442,9 +438,7 @@ func TestRollbackAfterSwitchRestoresBlue(t *testing.T) {
 
 func TestRollbackAfterBlueDeletedIsRejected(t *testing.T) {
 	h := newHarness(t, "", "DeleteServer")
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(SignalRollback, SignalInput{})
-	}, time.Minute)
+	signalAt(h.env, time.Minute, SignalRollback, SignalInput{})
 	st, err := h.run(t)
 	if err != nil {
 		t.Fatalf("rollout failed: %v", err)
@@ -556,9 +550,7 @@ func TestEveryStepHasAHeartbeatTimeoutAndADeadline(t *testing.T) {
 // queries.
 func TestUnconfirmedSwitchBackIsCleanupFailed(t *testing.T) {
 	h := newHarness(t, "FlipBackToBlue", "VerifyLoadBalancers")
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "latency"})
-	}, time.Minute)
+	signalAt(h.env, time.Minute, SignalRollback, SignalInput{Reason: "latency"})
 	st, err := h.run(t)
 	wantErrType(t, err, ErrTypeFailed)
 	if st.Phase != PhaseCleanupFailed {
@@ -607,9 +599,7 @@ func TestUnconfirmedSwitchBackIsCleanupFailed(t *testing.T) {
 func TestCleanupRetriesInRounds(t *testing.T) {
 	h := newHarness(t, "", "ProvisionNameservers")
 	h.rec.failDeleteGreen = 2
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(SignalAbort, SignalInput{Reason: "wrong zone"})
-	}, time.Minute)
+	signalAt(h.env, time.Minute, SignalAbort, SignalInput{Reason: "wrong zone"})
 	st, err := h.run(t)
 	wantErrType(t, err, ErrTypeAborted)
 	if st.Phase != PhaseAborted {
