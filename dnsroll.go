@@ -7,9 +7,28 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
+
+// StateDir is where a worker keeps what it learns (known_hosts, the file
+// lists of planned revisions): $DNSROLL_STATE_DIR, else
+// $XDG_STATE_HOME/dnsroll, else ~/.local/state/dnsroll.
+func StateDir() (string, error) {
+	if d := os.Getenv("DNSROLL_STATE_DIR"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "dnsroll"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for the state directory; set DNSROLL_STATE_DIR: %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "dnsroll"), nil
+}
 
 // NextSuffix marks a green server before the rename step gives it its final label.
 const NextSuffix = "-next"

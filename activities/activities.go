@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/preflight"
 )
@@ -47,6 +48,9 @@ type Activities struct {
 	// Target is this worker as Plan's preflight checks see it: whether
 	// Cloud is the real Linode API, and how many SSH keys new VMs get.
 	Target preflight.Target
+	// Bundles keeps the file list of each planned revision on this
+	// worker, so a step refusing a changed revision can name the files.
+	Bundles bundle.Store
 }
 
 // Error types that the workflow and the UI show. Types listed in

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -281,14 +279,18 @@ func TestPlanSkipsDeletingInstances(t *testing.T) {
 	if err := c.cloud.Delete(t.Context(), blue.Server.ID); err != nil {
 		t.Fatal(err)
 	}
+	plan, _ := c.plan(t)
+	if len(plan.Blue) != 0 {
+		t.Errorf("blue = %v, want none: ns1 is being deleted", plan.Blue)
+	}
+}
+
+// plan runs Plan for the test fleet, whose files it writes to a new
+// directory, which it returns.
+func (c *cloudEnv) plan(t *testing.T) (Plan, string) {
+	t.Helper()
 	dir := t.TempDir()
-	zf := filepath.Join(dir, "zones", "example.com.zone")
-	if err := os.MkdirAll(filepath.Dir(zf), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(zf, []byte(verifyZone), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFleetDir(t, dir)
 	c.fleet.Dir = dir
 	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
 	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
@@ -300,9 +302,7 @@ func TestPlanSkipsDeletingInstances(t *testing.T) {
 	if err := v.Get(&plan); err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Blue) != 0 {
-		t.Errorf("blue = %v, want none: ns1 is being deleted", plan.Blue)
-	}
+	return plan, dir
 }
 
 // An earlier rollout's green that is still deleting holds its label: the

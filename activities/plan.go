@@ -58,6 +58,14 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		plan.Zones = append(plan.Zones, ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: z.SHA256})
 		plan.Warnings = append(plan.Warnings, z.Warnings...)
 	}
+	rev, err := revisionHere(fleet, plan.Zones)
+	if err != nil {
+		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "revision %s: hashing its zone files and Ansible tree: %v", in.Revision, err))
+	}
+	if err := a.Bundles.Save(rev); err != nil {
+		return Plan{}, failure(ctx, err)
+	}
+	plan.Bundle = rev.Hash
 
 	servers, err := a.Cloud.List(ctx, fleet.Tag())
 	if err != nil {

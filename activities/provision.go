@@ -14,7 +14,7 @@ import (
 // ProvisionNameservers runs the nameserver playbook on the green servers.
 // The playbook is idempotent, so a retry after a crash simply runs it again.
 func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
-	if err := zoneFilesHere(in.Zones); err != nil {
+	if err := sameRevision(a.Bundles, in.Fleet, in.Bundle, in.Zones); err != nil {
 		return ProvisionResult{}, failure(ctx, err)
 	}
 	f := in.Fleet

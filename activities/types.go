@@ -32,6 +32,11 @@ type Plan struct {
 	Blue map[string]dnsroll.Server `json:"blue"`
 	// Zones are the zone files this revision deploys, with their serials.
 	Zones []ZoneFile `json:"zones"`
+	// Bundle is the revision's content address, "sha256:<hex>" over the
+	// zone files and the nameserver playbook's Ansible files (package
+	// bundle); later steps refuse any other. Empty in rollouts planned
+	// before it was recorded.
+	Bundle string `json:"bundle,omitempty"`
 	// Checks are no longer set: Verify builds its checks from Zones, so
 	// that a zone of any size stays out of workflow history. Kept for
 	// histories recorded before.
@@ -69,6 +74,8 @@ type ProvisionInput struct {
 	Fleet   *config.Fleet    `json:"fleet"`
 	Servers []dnsroll.Server `json:"servers"`
 	Zones   []ZoneFile       `json:"zones"`
+	// Bundle is Plan.Bundle: provision refuses files that hash otherwise.
+	Bundle string `json:"bundle,omitempty"`
 }
 
 // ProvisionResult is Ansible's per-host recap.
@@ -98,6 +105,8 @@ type VerifyInput struct {
 	// Zones are the zone files the targets must serve; Verify parses them
 	// again (they are on every worker) to build its checks.
 	Zones []ZoneFile `json:"zones,omitempty"`
+	// Bundle is Plan.Bundle: Verify refuses zone files that hash otherwise.
+	Bundle string `json:"bundle,omitempty"`
 	// Rounds, when set, overrides the fleet's probe.rounds, e.g. 1 for
 	// one bake round; consecutive_successes is capped at it.
 	Rounds int `json:"rounds,omitempty"`

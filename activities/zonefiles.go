@@ -5,31 +5,80 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
-	"github.com/dnsroll/dnsroll/preflight"
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/bundle"
+	"github.com/dnsroll/dnsroll/config"
 )
 
-// zoneFilesHere checks that this worker holds the zone files Plan read,
-// byte for byte. Zone files are read from paths on whichever worker runs a
-// step; one that lacks them, or holds another revision's, fails the step
-// with an error that a retry may fix, so the attempt can go to another
-// worker (or to this one, once the files arrive) within the step's
-// deadline, rather than provisioning or verifying the wrong zone.
-func zoneFilesHere(zones []ZoneFile) error {
+// revisionHere hashes the bundle this worker would deploy: the zone files
+// at the planned paths and the nameserver playbook's Ansible files.
+func revisionHere(f *config.Fleet, zones []ZoneFile) (bundle.Manifest, error) {
+	paths := make([]string, 0, len(zones))
+	for _, z := range zones {
+		paths = append(paths, z.Path)
+	}
+	ansible, err := bundle.AnsibleFiles(f.Path(f.Ansible.NameserverPlaybook))
+	if err != nil {
+		return bundle.Manifest{}, err
+	}
+	return bundle.Read(f.Dir, append(paths, ansible...))
+}
+
+// sameRevision checks that this worker holds, byte for byte, the bundle
+// Plan hashed (planned; empty in rollouts planned before bundles, which
+// check the zone files' own hashes). A file missing here fails the step
+// with an error a retry may fix: another worker may take the step, or the
+// files may arrive. Other bytes are another revision, which no retry
+// makes right: the step fails for good, before anything reads them, so
+// green never gets or is checked against a mix of two revisions.
+func sameRevision(store bundle.Store, f *config.Fleet, planned string, zones []ZoneFile) error {
 	host, _ := os.Hostname()
+	var changed []string
 	for _, z := range zones {
 		if z.SHA256 == "" {
 			continue // planned before hashes were recorded
 		}
-		sum, err := preflight.FileSHA256(z.Path)
+		sum, err := bundle.FileSHA256(z.Path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("zone %s: %s is not on worker %s; every worker needs the zone files of the revision (README: zone files), and another worker may take this step", z.Name, z.Path, host)
 		case err != nil:
 			return fmt.Errorf("zone %s: worker %s cannot read %s: %v", z.Name, host, z.Path, err)
 		case sum != z.SHA256:
-			return fmt.Errorf("zone %s: %s on worker %s is not the file the rollout planned with (sha256 %.12s…, planned %.12s…); deploy the same revision's files to every worker", z.Name, z.Path, host, sum, z.SHA256)
+			changed = append(changed, z.Path+" changed")
 		}
 	}
-	return nil
+	found := "other files"
+	if planned != "" {
+		m, err := revisionHere(f, zones)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("worker %s lacks a file of the revision's bundle (%v); every worker needs the fleet's zone files and Ansible tree, and another worker may take this step", host, err)
+		}
+		if err != nil {
+			return fmt.Errorf("worker %s cannot read the revision's bundle: %w", host, err)
+		}
+		if m.Hash == planned {
+			return nil
+		}
+		found = bundle.Short(m.Hash)
+		if was, ok, _ := store.Load(planned); ok {
+			changed = bundle.Changed(was, m)
+		} else if len(changed) == 0 {
+			changed = []string{"worker " + host + " has no list of the planned files to name them"}
+		}
+	} else if len(changed) == 0 {
+		return nil
+	}
+	return dnsroll.Errorf(dnsroll.ECONFLICT, "revision changed since the plan: planned %s, found %s on worker %s (%s); re-run the rollout to deploy the new revision",
+		orOld(bundle.Short(planned)), found, host, strings.Join(changed, ", "))
+}
+
+// orOld names the planned bundle of a rollout planned before bundles.
+func orOld(hash string) string {
+	if hash == "" {
+		return "the zone files' hashes"
+	}
+	return hash
 }

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -58,17 +57,11 @@ func ModeFromEnv(value string) (Mode, error) {
 // known_hosts in $DNSROLL_STATE_DIR, else in $XDG_STATE_HOME/dnsroll, else
 // in ~/.local/state/dnsroll.
 func DefaultFile() (string, error) {
-	if d := os.Getenv("DNSROLL_STATE_DIR"); d != "" {
-		return filepath.Join(d, "known_hosts"), nil
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "dnsroll", "known_hosts"), nil
-	}
-	home, err := os.UserHomeDir()
+	dir, err := dnsroll.StateDir()
 	if err != nil {
-		return "", fmt.Errorf("no home directory for the known_hosts file; set DNSROLL_KNOWN_HOSTS or DNSROLL_STATE_DIR: %w", err)
+		return "", fmt.Errorf("%w (or set DNSROLL_KNOWN_HOSTS)", err)
 	}
-	return filepath.Join(home, ".local", "state", "dnsroll", "known_hosts"), nil
+	return filepath.Join(dir, "known_hosts"), nil
 }
 
 // Keeper applies a Mode with a Store. A nil *Keeper checks nothing and

@@ -9,8 +9,6 @@
 package preflight
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/zone"
 )
@@ -59,7 +58,7 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 		if err != nil {
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: %v", i, err)
 		}
-		sum, err := FileSHA256(path)
+		sum, err := bundle.FileSHA256(path)
 		if err != nil {
 			return nil, err
 		}
@@ -212,14 +211,4 @@ func simulatorReachable(f *config.Fleet) error {
 				"whose servers that load balancer cannot reach: unset DNSROLL_LINODE_URL to use the real API, or run a lab fleet (fleets/lab.yaml, fleets/machines.yaml)", field, f.Name, host)
 	}
 	return nil
-}
-
-// FileSHA256 is the hex SHA-256 of a file's content.
-func FileSHA256(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
 }

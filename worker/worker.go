@@ -18,6 +18,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/internal/sshkey"
@@ -156,6 +157,10 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 	if err != nil {
 		return nil, err
 	}
+	state, err := dnsroll.StateDir()
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
 	runner := &provision.Runner{Env: cfg.AnsibleEnv, HostKeys: hk}
 	if cfg.Channels == nil {
 		if cfg.Channels, err = cfg.ChannelPool(); err != nil {
@@ -172,6 +177,7 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 		Fleets:     FleetLoader(cfg.FleetDir),
 		Place:      config.PlaceIn(labDir),
 		WebUIURL:   cfg.WebUIURL,
+		Bundles:    bundle.Store{Dir: filepath.Join(state, "bundles")},
 	}, nil
 }
 

@@ -1,0 +1,172 @@
+// Package bundle content-addresses a rollout's revision: the zone files it
+// deploys and the Ansible files that deploy them. Plan records the hash;
+// every later step hashes what it is about to use and refuses a
+// difference, so a file edited mid-rollout, or a worker with another
+// checkout, can never give green a mix of two revisions.
+package bundle
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// File is one file of a bundle: its name, relative to the fleet's
+// directory when it is inside it, and the SHA-256 of its bytes.
+type File struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+}
+
+// Manifest is a bundle's files, sorted by name, and their hash.
+type Manifest struct {
+	Hash  string `json:"hash"`
+	Files []File `json:"files"`
+}
+
+// Read hashes the files at paths, naming each relative to base. A path
+// that does not exist fails with an error wrapping fs.ErrNotExist.
+func Read(base string, paths []string) (Manifest, error) {
+	var m Manifest
+	seen := map[string]bool{}
+	for _, p := range paths {
+		name := p
+		if rel, err := filepath.Rel(base, p); err == nil && base != "" && !strings.HasPrefix(rel, "..") {
+			name = rel
+		}
+		name = filepath.ToSlash(name)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		sum, err := FileSHA256(p)
+		if err != nil {
+			return Manifest{}, err
+		}
+		m.Files = append(m.Files, File{Name: name, SHA256: sum})
+	}
+	slices.SortFunc(m.Files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	m.Hash = hashOf(m.Files)
+	return m, nil
+}
+
+// hashOf is "sha256:" and the SHA-256 of each file's name and hash, one
+// line each in name order: file contents enter through their own hashes.
+func hashOf(files []File) string {
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%s\n", f.Name, f.SHA256)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// FileSHA256 is the hex SHA-256 of the file at path.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Changed names the files that differ between two manifests: changed,
+// added or removed, in name order.
+func Changed(planned, found Manifest) []string {
+	was := map[string]string{}
+	for _, f := range planned.Files {
+		was[f.Name] = f.SHA256
+	}
+	var out []string
+	for _, f := range found.Files {
+		switch sum, ok := was[f.Name]; {
+		case !ok:
+			out = append(out, f.Name+" added")
+		case sum != f.SHA256:
+			out = append(out, f.Name+" changed")
+		}
+		delete(was, f.Name)
+	}
+	for name := range was {
+		out = append(out, name+" removed")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Short is a hash cut to 12 hex digits and an ellipsis, for messages.
+func Short(hash string) string {
+	if len(hash) > len("sha256:")+12 {
+		return hash[:len("sha256:")+12] + "…"
+	}
+	return hash
+}
+
+// Store keeps manifests on a worker's disk, one file per hash, so that
+// workflow history carries only the hash and a refusal can still name
+// the files that changed. A Store with no Dir keeps nothing.
+type Store struct{ Dir string }
+
+// Save writes m as <Dir>/<hex>.json; writing it again is harmless.
+func (s Store) Save(m Manifest) error {
+	if s.Dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return fmt.Errorf("bundle store: %w", err)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.Dir, ".manifest-*")
+	if err != nil {
+		return fmt.Errorf("bundle store: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), s.path(m.Hash))
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("bundle store: %w", err)
+	}
+	return nil
+}
+
+// Load reads the manifest of hash; ok is false when this worker has none.
+func (s Store) Load(hash string) (m Manifest, ok bool, err error) {
+	if s.Dir == "" {
+		return Manifest{}, false, nil
+	}
+	b, err := os.ReadFile(s.path(hash))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Manifest{}, false, nil
+	}
+	if err != nil {
+		return Manifest{}, false, fmt.Errorf("bundle store: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Manifest{}, false, fmt.Errorf("bundle store: %s: %w", s.path(hash), err)
+	}
+	return m, m.Hash == hash, nil
+}
+
+func (s Store) path(hash string) string {
+	return filepath.Join(s.Dir, strings.TrimPrefix(hash, "sha256:")+".json")
+}
