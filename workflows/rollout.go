@@ -131,7 +131,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 		return err
 	}
 	fleet := r.plan.Fleet
-	r.st.Blue, r.st.Warnings = r.plan.Blue, r.plan.Warnings
+	r.st.Blue, r.st.Warnings, r.st.Bundle = r.plan.Blue, r.plan.Warnings, r.plan.Bundle
 	// Version 1 added the approval gate, strategies, the bake window and
 	// notifications. The path without them is retired: its minimum is 1,
 	// so a rollout started before it (by dnsroll before 2026-11-23) fails
@@ -153,7 +153,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	r.setPhase(ctx, PhaseProvisioning)
 	var prov activities.ProvisionResult
 	if err := r.exec(ctx, "ProvisionNameservers", "green", r.options(fleet.Steps.ProvisionTimeout), a.ProvisionNameservers,
-		activities.ProvisionInput{Fleet: fleet, Servers: r.greenServers(), Zones: r.plan.Zones}, &prov); err != nil {
+		activities.ProvisionInput{Fleet: fleet, Servers: r.greenServers(), Zones: r.plan.Zones, Bundle: r.plan.Bundle}, &prov); err != nil {
 		return err
 	}
 
@@ -259,7 +259,7 @@ func (r *rollout) verifyAs(ctx workflow.Context, step string, fn any, targets, b
 	for _, z := range r.plan.Zones {
 		serials[z.Name] = z.Serial
 	}
-	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones}
+	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones, Bundle: r.plan.Bundle}
 	var res activities.VerifyResult
 	opts := r.options(fleet.Steps.ProbeTimeout)
 	var err error

@@ -40,6 +40,27 @@ type recorder struct {
 	counters func(lb string) []lb.BackendStats
 	// onFlip, when set, runs first in every flip; an error fails it.
 	onFlip func(in activities.FlipInput) error
+	// onDisk is the bundle that provision and verify find; empty is the
+	// one Plan hashed, testBundle.
+	onDisk string
+}
+
+// testBundle is the revision the fake Plan hashes.
+const testBundle = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// revisionChanged refuses, as provision and verify do, a planned bundle
+// other than the one on disk; it also fails a step given no bundle, so
+// every test checks that the workflow passes the plan's on.
+func (r *recorder) revisionChanged(planned string) error {
+	found := testBundle
+	if r.onDisk != "" {
+		found = r.onDisk
+	}
+	if planned == found {
+		return nil
+	}
+	return temporal.NewApplicationErrorWithOptions("revision changed since the plan: planned "+planned+", found "+found+" (zones/example.com.zone changed); re-run the rollout to deploy the new revision",
+		activities.ErrConflict, temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(1)}})
 }
 
 // pointBack records that load balancer name now points at label to; with
@@ -154,7 +175,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 	}
 	env.OnActivity(a.Plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (activities.Plan, error) {
 		rec.add("Plan")
-		return activities.Plan{Fleet: fleet, Revision: in.Revision, Blue: blue, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Attempt: 1}, stepErr("Plan")
+		return activities.Plan{Fleet: fleet, Revision: in.Revision, Blue: blue, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Bundle: testBundle, Attempt: 1}, stepErr("Plan")
 	})
 	env.OnActivity(a.EnsureServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EnsureServerInput) (activities.ServerResult, error) {
 		rec.add("EnsureServer " + in.Spec.Label)
@@ -165,6 +186,9 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		return activities.ServerResult{Server: dnsroll.Server{ID: id, Label: in.Spec.Label, Status: "running", IPv4: "192.0.2.9"}, Attempt: 1}, stepErr("EnsureServer")
 	})
 	slow("ProvisionNameservers", env.OnActivity(a.ProvisionNameservers, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
+		if err := rec.revisionChanged(in.Bundle); err != nil {
+			return activities.ProvisionResult{}, err
+		}
 		rec.add("ProvisionNameservers")
 		if failAt == "Hang" {
 			// A step that makes no progress: its deadline must end it.
@@ -185,6 +209,9 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		})
 		fn := map[string]any{"VerifyGreen": a.VerifyGreen, "VerifyLoadBalancers": a.VerifyLoadBalancers}[step]
 		slow(step, env.OnActivity(fn, mock.Anything, isStep).Return(func(_ context.Context, in activities.VerifyInput) (activities.VerifyResult, error) {
+			if err := rec.revisionChanged(in.Bundle); err != nil {
+				return activities.VerifyResult{}, err
+			}
 			rec.add(step)
 			return activities.VerifyResult{Attempt: 1}, stepErr(step)
 		}))

@@ -62,8 +62,11 @@ func (p Phase) Done() bool {
 
 // Status is what the status query returns and what the workflow returns on success.
 type Status struct {
-	Fleet       string    `json:"fleet"`
-	Revision    string    `json:"revision,omitempty"`
+	Fleet    string `json:"fleet"`
+	Revision string `json:"revision,omitempty"`
+	// Bundle is the revision's content address, sha256 over its zone
+	// files and Ansible files, that Plan fixed (activities.Plan.Bundle).
+	Bundle      string    `json:"bundle,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
 	RequestedBy string    `json:"requested_by,omitempty"`
 	Phase       Phase     `json:"phase"`

@@ -1,0 +1,41 @@
+package workflows
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// A zone file edited between Plan and Provision: provision refuses the
+// changed revision, and the rollout fails at once, naming the file,
+// deletes green and leaves blue serving; green never got a mix.
+func TestRevisionChangedBeforeProvisionFailsTheRollout(t *testing.T) {
+	h := newHarness(t, "")
+	h.rec.onDisk = "sha256:ef01ef01ef01ef01ef01ef01ef01ef01ef01ef01ef01ef01ef01ef01ef01ef01"
+	st, err := h.run(t)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != ErrTypeFailed || st.Phase != PhaseFailed {
+		t.Fatalf("err = %v, phase %s; want %s and %s", err, st.Phase, ErrTypeFailed, PhaseFailed)
+	}
+	for _, want := range []string{"ProvisionNameservers", "revision changed since the plan: planned " + testBundle, "(zones/example.com.zone changed)", "re-run the rollout"} {
+		if !strings.Contains(st.Failure, want) {
+			t.Errorf("failure %q lacks %q", st.Failure, want)
+		}
+	}
+	if st.Bundle != testBundle {
+		t.Errorf("status bundle = %q, want the plan's %q", st.Bundle, testBundle)
+	}
+	if h.rec.has("ProvisionNameservers") || h.rec.has("VerifyGreen") || h.rec.has("Switch") {
+		t.Errorf("steps ran on the changed revision: %v", h.rec.calls)
+	}
+	if !h.rec.has("DeleteGreen ns1-next,ns2-next") || h.rec.has("DeleteServer") {
+		t.Errorf("want green deleted and blue untouched: %v", h.rec.calls)
+	}
+	for _, s := range st.Steps {
+		if s.Name == "ProvisionNameservers" && s.Attempts != 1 {
+			t.Errorf("provision tried %d times; a changed revision is not retried", s.Attempts)
+		}
+	}
+}
