@@ -15,7 +15,6 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/registrar"
 	"github.com/dnsroll/dnsroll/registrar/manual"
 )
@@ -271,31 +270,37 @@ type QueriesResult struct {
 	Queries uint64 `json:"queries"`
 }
 
-// LoadBalancerQueries reads LB's own count of the queries it received (a
-// QueryCounter's), or else sums what it sent to all its backends (a
-// Stager's Stats): the counter a drain watches fall quiet.
+// LoadBalancerQueries reads LB's query counter (CountQueries): the
+// counter a drain watches fall quiet.
 func (a *Activities) LoadBalancerQueries(ctx context.Context, in LoadBalancerInput) (QueriesResult, error) {
 	d, err := a.driver(in.LB)
 	if err != nil {
 		return QueriesResult{}, failure(ctx, err)
 	}
-	res := QueriesResult{Attempt: attempt(ctx), Counted: true}
-	switch d := d.(type) {
-	case QueryCounter:
-		res.Queries, err = d.Queries(ctx, in.Fleet, in.LB)
-	case Stager:
-		var stats []lb.BackendStats
-		stats, err = d.Stats(ctx, in.Fleet, in.LB)
-		for _, s := range stats {
-			res.Queries += s.Queries
-		}
-	default:
-		return QueriesResult{Attempt: res.Attempt}, nil
-	}
+	n, counted, err := CountQueries(ctx, d, in.Fleet, in.LB)
 	if err != nil {
 		return QueriesResult{}, failure(ctx, fmt.Errorf("load balancer %s: query counter: %w", in.LB.Name, err))
 	}
-	return res, nil
+	return QueriesResult{Attempt: attempt(ctx), Counted: counted, Queries: n}, nil
+}
+
+// CountQueries is balancer's own count of the queries it received, through
+// its driver d: a QueryCounter's (nginx), or else the sum of what a
+// Stager's Stats say it sent each backend (dnsdist). counted is false for
+// a driver with neither.
+func CountQueries(ctx context.Context, d LoadBalancer, fleet *config.Fleet, balancer config.LoadBalancer) (n uint64, counted bool, err error) {
+	switch d := d.(type) {
+	case QueryCounter:
+		n, err = d.Queries(ctx, fleet, balancer)
+		return n, true, err
+	case Stager:
+		stats, err := d.Stats(ctx, fleet, balancer)
+		for _, s := range stats {
+			n += s.Queries
+		}
+		return n, true, err
+	}
+	return 0, false, nil
 }
 
 // DeleteLoadBalancerInput deletes the fleet-tagged server labelled Label;

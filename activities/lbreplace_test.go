@@ -116,7 +116,7 @@ func (s *countingStager) Queries(context.Context, *config.Fleet, config.LoadBala
 // read is an error, never a quiet load balancer.
 func TestLoadBalancerQueriesCountedOrNot(t *testing.T) {
 	c := newCloudEnv(t)
-	noStats := statsStager{err: dnsroll.Errorf(dnsroll.EINVALID, "nginx keeps no per-backend statistics")}
+	noStats := dnsroll.Errorf(dnsroll.EINVALID, "nginx keeps no per-backend statistics")
 	for _, tc := range []struct {
 		name    string
 		drv     LoadBalancer
@@ -124,10 +124,10 @@ func TestLoadBalancerQueriesCountedOrNot(t *testing.T) {
 		wantErr bool
 	}{
 		{"backend counters", &statsStager{stats: []lb.BackendStats{{Queries: 5}, {Queries: 7}}}, QueriesResult{Attempt: 1, Counted: true, Queries: 12}, false},
-		{"query counter", &countingStager{statsStager: noStats, queries: 9}, QueriesResult{Attempt: 1, Counted: true, Queries: 9}, false},
+		{"query counter", &countingStager{statsStager: statsStager{err: noStats}, queries: 9}, QueriesResult{Attempt: 1, Counted: true, Queries: 9}, false},
 		{"no counter", &pointRecorder{}, QueriesResult{Attempt: 1}, false},
 		{"console down", &statsStager{err: errors.New("connection refused")}, QueriesResult{}, true},
-		{"status socket down", &countingStager{statsStager: noStats, err: errors.New("connection refused")}, QueriesResult{}, true},
+		{"status socket down", &countingStager{statsStager: statsStager{err: noStats}, err: errors.New("connection refused")}, QueriesResult{}, true},
 	} {
 		c.acts.Drivers = map[string]LoadBalancer{"nginx": tc.drv}
 		v, err := c.env.ExecuteActivity(c.acts.LoadBalancerQueries, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})

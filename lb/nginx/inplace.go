@@ -19,14 +19,17 @@ import (
 // installed, WINCH drains the old workers once the new ones run, and only
 // when the new workers answer on the control socket does QUIT stop the
 // old master. A failure before that sends the old master HUP and the new
-// one QUIT, which leaves nginx as it was.
+// one QUIT, which leaves nginx as it was. After QUIT there is no going
+// back (a quitting master ignores HUP), and none is needed: the new
+// master, checked to serve, is nginx now; Restore lets the old one finish.
 
 //go:embed inplace.sh
 var inplaceScript string
 
 // upgradeTimeout bounds each wait on nginx: a new master, drained
-// workers, an old master's exit.
-const upgradeTimeout = 30 * time.Second
+// workers, an old master's exit, which the old workers' busy TCP
+// connections may hold up for the config's shutdown timeout.
+func upgradeTimeout(j job) time.Duration { return j.data.shutdownTimeout() + 20*time.Second }
 
 // Update applies u to balancer's running nginx and returns once the new
 // config or binary serves. It is idempotent: a retry of a config change
@@ -110,8 +113,10 @@ func (d *Driver) abort(ctx context.Context, ch lb.Channel, j job, cause error) e
 }
 
 // Restore undoes a failed update of kind u.Kind: the config from before
-// it, reloaded, or an upgrade still under way, aborted. Restoring with
-// nothing to restore changes nothing.
+// it, reloaded, or an upgrade still under way, aborted; an upgrade whose
+// old master was already told to quit is finished instead, since only
+// the new master can serve (see above). Restoring with nothing to restore
+// changes nothing.
 func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) error {
 	j, ch, err := d.inplace(ctx, fleet, balancer)
 	if err == nil {
@@ -136,7 +141,7 @@ func (d *Driver) inplace(ctx context.Context, fleet *config.Fleet, balancer conf
 
 // runInplace runs one op of inplace.sh, mapping its exit codes.
 func runInplace(ctx context.Context, ch lb.Channel, j job, op, conf string) ([]byte, error) {
-	out, err := ch.Run(ctx, command(j, upgradeTimeout, inplaceScript, [][2]string{{"op", op}, {"config", conf}}))
+	out, err := ch.Run(ctx, command(j, upgradeTimeout(j), inplaceScript, [][2]string{{"op", op}, {"config", conf}}))
 	switch exitCode(err) {
 	case 0:
 		return out, err

@@ -13,6 +13,17 @@ if ! running "$m"; then
 	exit 3
 fi
 
+# quitted waits until the old master $o, told to quit, is gone: its
+# workers close their last connections within worker_shutdown_timeout.
+quitted() {
+	while running "$o"; do
+		late && { echo "the old nginx master $o still runs ${timeout} s after QUIT (its workers should close their connections within worker_shutdown_timeout; nginx's error log says why)" >&2; exit 4; }
+		sleep 0.01
+	done
+	rm -f "$pid.oldbin.quit"
+	exit 0
+}
+
 case "$op" in
 reload)
 	if [ -n "$config" ]; then printf '%s' "$config" >"$conf.new"; else cp -p "$conf" "$conf.new"; fi
@@ -86,16 +97,19 @@ upgrade-drain)
 	;;
 upgrade-finish)
 	[ -n "$o" ] || exit 0
+	# Recorded before QUIT, for upgrade-abort: past it there is no going back.
+	echo "$o" >"$pid.oldbin.quit"
 	kill -QUIT "$o"
-	while running "$o"; do
-		late && { echo "the old nginx master $o still runs ${timeout} s after QUIT" >&2; exit 4; }
-		sleep 0.01
-	done
+	quitted
 	;;
 upgrade-abort)
+	[ -n "$o" ] || exit 0
+	# A quitting master ignores HUP and starts no workers: once QUIT went
+	# to the old one, the new master (checked to serve before QUIT) is
+	# nginx, and restoring is letting the old one finish.
+	[ "$(cat "$pid.oldbin.quit" 2>/dev/null)" = "$o" ] && quitted
 	# HUP brings back the old master's workers; QUIT stops the new master,
 	# whose exit makes the old master's pid file current again.
-	[ -n "$o" ] || exit 0
 	kill -HUP "$o"
 	while [ -z "$(workers "$o")" ]; do
 		late && { echo "the old nginx master $o started no workers ${timeout} s after HUP" >&2; exit 4; }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/internal/pidfile"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 )
@@ -176,4 +177,151 @@ func TestBinaryUpgradeNginxAbort(t *testing.T) {
 		t.Errorf("%d queries lost in an aborted upgrade; the bound is %d", lost, maxLostPerUpgrade)
 	}
 	lbtest.WantTXT(t, s.lb.Address, "blue")
+}
+
+// Busy TCP clients (lbtest.Busy) never let their connection go idle, so
+// the stream proxy_timeout never ends it: only worker_shutdown_timeout
+// makes a stopping worker let go of them. busyExit bounds how long an
+// old worker or master may outlive an update under such clients.
+const (
+	busyClients = 4
+	busyExit    = DefaultShutdownTimeout + 10*time.Second
+)
+
+// startBusy is a staged lab nginx serving blue, with busy TCP clients
+// through it.
+func startBusy(t *testing.T) (*stagedLab, *lbtest.Busy) {
+	s := startStaged(t)
+	lbtest.WantTXT(t, s.lb.Address, "blue")
+	busy := lbtest.StartBusy(t, s.lb.Address, busyClients)
+	time.Sleep(500 * time.Millisecond)
+	return s, busy
+}
+
+// TestBinaryUpgradeNginxBusyTCP upgrades nginx's binary while TCP clients
+// keep their connections busy: the upgrade must finish, the old master
+// gone, and every in-flight query answered or its connection closed.
+func TestBinaryUpgradeNginxBusyTCP(t *testing.T) {
+	s, busy := startBusy(t)
+	old := mustMaster(t, s.dir)
+	start := time.Now()
+	note, err := s.d.Update(context.Background(), s.fleet, s.lb, lb.Update{Kind: lb.UpdateBinary})
+	took := time.Since(start)
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+		t.Fatalf("binary upgrade under busy TCP clients, after %v: %v\nerror.log:\n%s", took.Round(time.Second), err, log)
+	}
+	t.Logf("%s in %v", note, took.Round(time.Millisecond))
+	if took > busyExit {
+		t.Errorf("the upgrade took %v; the bound is %v", took, busyExit)
+	}
+	if pidfile.Alive(old, "nginx") {
+		t.Errorf("the old master %d still runs after the upgrade", old)
+	}
+	wantBusyServed(t, busy, "blue")
+	busy.Report(t, "binary upgrade")
+}
+
+// TestBinaryUpgradeNginxRestoreAfterQuit interrupts an upgrade's last
+// step after QUIT went to the old master, as a timeout or a worker's death
+// would, under busy TCP clients. There is no going back then: a quitting
+// master starts no workers. Restore must leave the new master serving
+// alone.
+func TestBinaryUpgradeNginxRestoreAfterQuit(t *testing.T) {
+	s, busy := startBusy(t)
+	ctx := context.Background()
+	j, ch, err := s.d.inplace(ctx, s.fleet, s.lb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runInplace(ctx, ch, j, "upgrade-start", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := strings.Fields(string(out))
+	if len(pids) != 2 {
+		t.Fatalf("upgrade-start printed %q; want the old master and the new one", out)
+	}
+	if _, err := runInplace(ctx, ch, j, "upgrade-drain", ""); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	_, err = runInplace(short, ch, j, "upgrade-finish", "")
+	cancel()
+	t.Logf("upgrade-finish cut off after a second: %v", err)
+
+	if err := s.d.Restore(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateBinary}); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+		t.Fatalf("restore after QUIT: %v\nerror.log:\n%s", err, log)
+	}
+	if got := itoa(mustMaster(t, s.dir)); got != pids[1] {
+		t.Errorf("after the restore the master is %s; want the new one, %s", got, pids[1])
+	}
+	if _, err := os.Stat("/proc/" + pids[0]); !os.IsNotExist(err) {
+		t.Errorf("the old master %s still runs after the restore (%v)", pids[0], err)
+	}
+	wantBusyServed(t, busy, "blue")
+	busy.Report(t, "binary upgrade restored after QUIT")
+}
+
+// TestInPlaceNginxBusyTCPReload reloads nginx, by a config update and by
+// a flip, under busy TCP clients: the old workers must exit within
+// busyExit, and the clients then be served by the new config alone (a
+// flip to green must not leave them on blue).
+func TestInPlaceNginxBusyTCPReload(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		reload     func(context.Context, *stagedLab) error
+	}{
+		{"config update", "blue", func(ctx context.Context, s *stagedLab) error {
+			conf, err := os.ReadFile(filepath.Join(s.dir, "nginx.conf"))
+			if err != nil {
+				return err
+			}
+			// The same proxy under a new ID, which the new workers serve.
+			conf = []byte(strings.Replace(string(conf), "return \"dnsroll-", "return \"dnsroll-0", 1))
+			_, err = s.d.Update(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateConfig, Config: string(conf)})
+			return err
+		}},
+		{"flip", "green", func(ctx context.Context, s *stagedLab) error {
+			return s.flip(ctx, lb.Share{Server: s.green, Weight: 1}, lb.Share{Server: s.blue})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, busy := startBusy(t)
+			old := workerPIDs(t, mustMaster(t, s.dir))
+			start := time.Now()
+			if err := tc.reload(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+			for _, pid := range old {
+				for pidfile.Alive(pid, "nginx") && time.Since(start) < busyExit {
+					time.Sleep(50 * time.Millisecond)
+				}
+				if pidfile.Alive(pid, "nginx") {
+					t.Errorf("the old worker %d still runs %v after the reload: busy TCP connections keep it", pid, busyExit)
+				}
+			}
+			t.Logf("waited %v for the old workers %v", time.Since(start).Round(time.Millisecond), old)
+			wantBusyServed(t, busy, tc.want)
+			busy.Report(t, tc.name)
+		})
+	}
+}
+
+// wantBusyServed fails t unless busy's clients get answers over the next
+// half second, all of them want.
+func wantBusyServed(t *testing.T, busy *lbtest.Busy, want string) {
+	t.Helper()
+	before := busy.Answers()
+	time.Sleep(500 * time.Millisecond)
+	after := busy.Answers()
+	if after[want] == before[want] {
+		t.Errorf("the busy clients got no answer %q in half a second (answers %v)", want, after)
+	}
+	for answer, n := range after {
+		if answer != want && n > before[answer] {
+			t.Errorf("the busy clients got %d answers %q, from the old config; want only %q", n-before[answer], answer, want)
+		}
+	}
 }

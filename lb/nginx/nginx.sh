@@ -47,7 +47,8 @@ drained() {
 	done
 }
 # reload HUPs master $1, what nginx -s reload sends, and waits until its
-# old workers stop serving. The master starts the new workers, sleeps
+# old workers take no new connections (they close those they have within
+# worker_shutdown_timeout; nothing waits for that). The master starts the new workers, sleeps
 # 100 ms (nginx's own "allow new processes to start"), then tells the old
 # ones to quit: most of a reload's time.
 reload() {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/lb"
@@ -38,6 +39,11 @@ type TemplateData struct {
 	ErrorLog string
 	// Workers is worker_processes; 0 means one per core ("auto").
 	Workers int
+	// ShutdownTimeout is worker_shutdown_timeout: how long a worker told
+	// to stop (a reload, a flip, a binary upgrade) may keep serving the
+	// TCP connections it has before nginx closes them. Whole seconds, at
+	// most maxShutdownTimeout; 0 means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
 	// ControlSocket is the absolute path of the unix socket on which the
 	// running workers answer with ConfigID.
 	ControlSocket string
@@ -54,6 +60,28 @@ type UpstreamServer struct {
 	Addr string
 	// Weight is rendered as weight=N when above 1.
 	Weight int
+}
+
+// DefaultShutdownTimeout is a stopping worker's time to finish its TCP
+// connections: DNS-over-TCP clients that keep theirs busy (dnsperf,
+// busy resolvers) never let proxy_timeout, which counts idle time, end
+// them, and without a bound the old workers of every reload, and in a
+// binary upgrade the old master, would run for as long as they do. Once it
+// passes the clients ask again on a new connection, which the new workers
+// serve; the same 10 s as the TCP proxy_timeout, so an idle client fares
+// no worse.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// maxShutdownTimeout bounds ShutdownTimeout: longer keeps an update's
+// old workers for nothing.
+const maxShutdownTimeout = 10 * time.Minute
+
+// shutdownTimeout is d.ShutdownTimeout, or the default for 0.
+func (d TemplateData) shutdownTimeout() time.Duration {
+	if d.ShutdownTimeout == 0 {
+		return DefaultShutdownTimeout
+	}
+	return d.ShutdownTimeout
 }
 
 // maxWeight bounds a backend's weight, far above any useful split.
@@ -147,7 +175,10 @@ func (d TemplateData) normalize() (TemplateData, error) {
 	if d.Workers < 0 || d.Workers > 1024 {
 		return bad("worker count %d: must be 0 (one per core) to 1024", d.Workers)
 	}
-	d.Listen, d.Backends, d.Servers = listen, backends, servers
+	if s := d.shutdownTimeout(); s < time.Second || s > maxShutdownTimeout || s%time.Second != 0 {
+		return bad("shutdown timeout %v: must be whole seconds from 1s to %v, or 0 for %v", d.ShutdownTimeout, maxShutdownTimeout, DefaultShutdownTimeout)
+	}
+	d.Listen, d.Backends, d.Servers, d.ShutdownTimeout = listen, backends, servers, d.shutdownTimeout()
 	return d, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
@@ -57,6 +58,7 @@ func TestRender(t *testing.T) {
 		"listen " + data.Listen + " udp reuseport;",
 		"listen " + data.Listen + ";",
 		"proxy_responses 1;",
+		"worker_shutdown_timeout 10s;",
 		"listen unix:" + data.StatusSocket + ";",
 		"stub_status;",
 		"server 127.0.0.1:15301;",
@@ -116,6 +118,8 @@ func TestRenderRejects(t *testing.T) {
 		"error log with ;":      func(d *TemplateData) { d.ErrorLog = "/tmp/x; user root" },
 		"unclean path":          func(d *TemplateData) { d.PIDFile = "/tmp/../etc/x.pid" },
 		"negative worker count": func(d *TemplateData) { d.Workers = -1 },
+		"shutdown timeout 1.5s": func(d *TemplateData) { d.ShutdownTimeout = 1500 * time.Millisecond },
+		"shutdown timeout 1h":   func(d *TemplateData) { d.ShutdownTimeout = time.Hour },
 		"no status socket":      func(d *TemplateData) { d.StatusSocket = "" },
 		"status socket too long": func(d *TemplateData) {
 			d.StatusSocket = "/" + strings.Repeat("s", maxSocketPath)

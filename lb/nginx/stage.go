@@ -78,9 +78,11 @@ func (d *Driver) stage(ctx context.Context, fleet *config.Fleet, balancer config
 // Flip makes balancer serve exactly shares: each backend with a weight
 // gets that share of the queries (nginx's weight=), and one with weight
 // zero none. It is one command over the kept-open channel; it returns once
-// nginx's new workers serve the split and none of the old ones serves any
-// more. Every backend in shares must have been staged. Flipping to the
-// split nginx already serves changes nothing.
+// nginx's new workers serve the split and none of the old ones takes a
+// new connection (those they have close within the config's shutdown
+// timeout, so busy TCP clients move over too). Every backend in shares
+// must have been staged. Flipping to the split nginx already serves
+// changes nothing.
 func (d *Driver) Flip(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, shares []lb.Share) error {
 	return wrap("flip", balancer.Name, d.flip(ctx, fleet, balancer, shares))
 }
