@@ -122,7 +122,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	step := &workflows.Step{Name: "EnsureServer", Target: "ns1-next", State: workflows.StepRunning, StartedAt: t0}
 	ro := api.Rollout{ID: "rollout-lab:r1", WorkflowID: "rollout-lab", RunID: "r1", State: "running",
-		Status: workflows.Status{Fleet: "lab", Revision: "B", Phase: workflows.PhaseProvisioning, StartedAt: t0, Steps: []*workflows.Step{step}}}
+		Status: workflows.Status{Fleet: "lab", Revision: "B", Bundle: "sha256:" + strings.Repeat("ab", 32), Phase: workflows.PhaseProvisioning, StartedAt: t0, Steps: []*workflows.Step{step}}}
 	var body any
 	switch r.Method + " " + r.URL.Path {
 	case "POST /rollouts":
@@ -208,7 +208,7 @@ func TestCLIRolloutStatusListAbort(t *testing.T) {
 	if code != 0 {
 		t.Errorf("status: exit %d", code)
 	}
-	wantAll(t, "status", out, "rollout   rollout-lab:r1", "fleet     lab (revision B)", "state     failed, phase cleanup-failed", "failure: EnsureServer ns1-next failed", "left to undo:")
+	wantAll(t, "status", out, "rollout   rollout-lab:r1", "fleet     lab (revision B)", "bundle    sha256:"+strings.Repeat("ab", 32), "state     failed, phase cleanup-failed", "failure: EnsureServer ns1-next failed", "left to undo:")
 
 	out, _, code = cli(t, "rollout", "status", "--id", "rollout-lab:r1", "--json")
 	var ro api.Rollout

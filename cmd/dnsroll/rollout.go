@@ -135,6 +135,9 @@ func (c *apiCmd) status(ctx context.Context, id string) error {
 	}
 	fmt.Fprintf(c.out, "rollout   %s\nfleet     %s (revision %s)\nstate     %s, phase %s\nstarted   %s\n",
 		ro.ID, ro.Fleet, orNone(ro.Revision), ro.State, ro.Phase, ro.StartedAt.Local().Format(time.DateTime))
+	if ro.Bundle != "" {
+		fmt.Fprintf(c.out, "bundle    %s\n", ro.Bundle)
+	}
 	if !ro.EndedAt.IsZero() {
 		fmt.Fprintf(c.out, "ended     %s (%s)\n", ro.EndedAt.Local().Format(time.DateTime), ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
 	}
