@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -57,5 +58,43 @@ func TestWorkerWithoutZoneFilesRetries(t *testing.T) {
 	}
 	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
 		t.Errorf("answers = %s, want revision B", got)
+	}
+}
+
+// A zone file edited between Plan and Provision: the rollout fails with
+// "revision changed", naming the file, whichever step first reads the
+// edited bytes (provision, or the verification of green if the edit lands
+// while Ansible runs), before any load balancer moves. Green is deleted
+// and blue still answers with the old content: no mix is ever served.
+func TestZoneChangedBetweenPlanAndProvision(t *testing.T) {
+	t.Setenv("DNSROLL_STATE_DIR", t.TempDir()) // the worker's list of planned files
+	tl := startBlue(t, "nginx", nil)
+	blue := tl.assertOnly(t, "ns1", "ns2")
+	pathB := tl.fleet.ZoneFile(tl.fleet.Zones[0], "B")
+
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
+	tl.waitForActivity(t, run, "EnsureServer") // Plan has hashed the files
+	b, err := os.ReadFile(pathB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pathB, strings.Replace(string(b), `"revision B"`, `"revision B, edited after the plan"`, 1))
+
+	st, err := tl.wait(t, run)
+	if err == nil || st.Phase != workflows.PhaseFailed {
+		t.Fatalf("rollout of a revision edited after its plan: %v (%s), want it failed", err, st.Phase)
+	}
+	t.Logf("failure: %s", st.Failure)
+	for _, want := range []string{"revision changed since the plan: planned " + bundle.Short(st.Bundle) + ", found sha256:", filepath.Base(pathB) + " changed", "re-run the rollout"} {
+		if !strings.HasPrefix(st.Bundle, "sha256:") || !strings.Contains(st.Failure, want) {
+			t.Errorf("failure %q (bundle %q) lacks %q", st.Failure, st.Bundle, want)
+		}
+	}
+	if len(st.OnGreen) != 0 {
+		t.Errorf("load balancers %v were moved to green", st.OnGreen)
+	}
+	tl.assertKept(t, blue)
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Errorf("answers = %s, want blue's revision A", got)
 	}
 }
