@@ -203,10 +203,15 @@ type NewLoadBalancer struct {
 }
 
 // CreateLoadBalancer makes LB's replacement, <name>-next: a fleet-tagged
-// server (idempotent, as EnsureServer) in the region and plan of the slot
-// it fronts, provisioned by LB's driver in front of the same nameserver.
+// server (idempotent, as EnsureServer) in the region and plan of the first
+// slot it fronts, provisioned by LB's driver in front of the same
+// nameservers.
 func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInput) (NewLoadBalancer, error) {
-	slot, ok := in.Fleet.Nameserver(in.LB.Fronts)
+	var slot config.Nameserver
+	ok := len(in.LB.Fronts) > 0
+	if ok {
+		slot, ok = in.Fleet.Nameserver(in.LB.Fronts[0])
+	}
 	if !ok {
 		return NewLoadBalancer{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load_balancers %s: fronts %q is not a nameserver label", in.LB.Name, in.LB.Fronts))
 	}
@@ -215,7 +220,7 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 	if err != nil {
 		return NewLoadBalancer{}, err
 	}
-	backend, err := a.frontedServer(ctx, in)
+	backends, err := a.frontedServers(ctx, in)
 	if err != nil {
 		return NewLoadBalancer{}, failure(ctx, err)
 	}
@@ -228,7 +233,7 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 		return NewLoadBalancer{}, failure(ctx, err)
 	}
 	stop := keepAlive(ctx, "provisioning "+next.Name)
-	err = d.Point(ctx, in.Fleet, next, []dnsroll.Server{backend})
+	err = d.Point(ctx, in.Fleet, next, backends)
 	stop()
 	if err != nil {
 		return NewLoadBalancer{}, failure(ctx, fmt.Errorf("load balancer %s: provision: %w", next.Name, err))
@@ -237,29 +242,36 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 }
 
 // VerifyLoadBalancer checks through LB's own address that it answers from
-// the nameserver it fronts.
+// the nameservers it fronts.
 func (a *Activities) VerifyLoadBalancer(ctx context.Context, in LoadBalancerInput) (StepResult, error) {
-	backend, err := a.frontedServer(ctx, in)
+	backends, err := a.frontedServers(ctx, in)
 	if err == nil {
-		err = confirmServing(ctx, in.Fleet, in.LB, []dnsroll.Server{backend})
+		err = confirmServing(ctx, in.Fleet, in.LB, backends)
 	}
 	if err != nil {
 		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: %w", in.LB.Name, err))
 	}
-	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + " answers from " + in.LB.Fronts}, nil
+	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + " answers from " + in.LB.Fronts.String()}, nil
 }
 
-// frontedServer is the running server of the slot LB fronts, with the
-// port it answers DNS on.
-func (a *Activities) frontedServer(ctx context.Context, in LoadBalancerInput) (dnsroll.Server, error) {
-	s, found, err := a.findByLabel(ctx, in.Fleet.Tag(), in.LB.Fronts)
-	if err == nil && !found {
-		err = dnsroll.Errorf(dnsroll.ENOTFOUND, "load balancer %s fronts %s, which has no fleet-tagged server", in.LB.Name, in.LB.Fronts)
+// frontedServers are the running servers of the slots LB fronts, in its
+// order, with the port each answers DNS on.
+func (a *Activities) frontedServers(ctx context.Context, in LoadBalancerInput) ([]dnsroll.Server, error) {
+	var out []dnsroll.Server
+	for _, label := range in.LB.Fronts {
+		s, found, err := a.findByLabel(ctx, in.Fleet.Tag(), label)
+		if err == nil && !found {
+			err = dnsroll.Errorf(dnsroll.ENOTFOUND, "load balancer %s fronts %s, which has no fleet-tagged server", in.LB.Name, label)
+		}
+		if err == nil {
+			s, err = a.waitRunning(ctx, in.Fleet, s)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
 	}
-	if err != nil {
-		return dnsroll.Server{}, err
-	}
-	return a.waitRunning(ctx, in.Fleet, s)
+	return out, nil
 }
 
 // QueriesResult is one load balancer's total query counter.

@@ -230,7 +230,7 @@ func TestRouter(t *testing.T) {
 func labFleets(tb testing.TB) func(string) (*config.Fleet, error) {
 	tb.Helper()
 	lab := &config.Fleet{Name: "lab", Zones: []config.Zone{{Name: "example.com", File: "zones/{revision}/example.com.zone"}},
-		LoadBalancers: []config.LoadBalancer{{Name: "lb1", Address: "127.0.0.1:5301", Fronts: "ns1"}}}
+		LoadBalancers: []config.LoadBalancer{{Name: "lb1", Address: "127.0.0.1:5301", Fronts: config.Labels{"ns1"}}}}
 	return func(name string) (*config.Fleet, error) {
 		if name != "lab" {
 			return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "fleet %q: no /etc/dnsroll/fleets/%s.yaml", name, name)

@@ -23,7 +23,7 @@ func updating(phase workflows.Phase) workflows.Status {
 func replacing(phase workflows.Phase) workflows.LBReplaceStatus {
 	old := []registrar.NameServer{{Name: "lb1.example.com"}}
 	return workflows.LBReplaceStatus{Fleet: "lab", Domain: "example.com", Phase: phase, StartedAt: t0, Steps: []*workflows.Step{},
-		Old:   []config.LoadBalancer{{Name: "lb1", Address: "127.0.0.1:5301", Fronts: "ns1", Driver: "dnsdist"}},
+		Old:   []config.LoadBalancer{{Name: "lb1", Address: "127.0.0.1:5301", Fronts: config.Labels{"ns1"}, Driver: "dnsdist"}},
 		Glue:  workflows.GlueStatus{Old: old, New: old, ServedSince: t0},
 		Drain: &workflows.DrainStatus{TTL: config.Duration(time.Minute), Until: t0.Add(time.Minute), QPS: map[string]float64{"lb1": 12.5}, GiveUpAt: t0.Add(time.Hour)},
 	}

@@ -40,7 +40,7 @@ func writeBenchFleet(from, dir, zoneDir string, bake time.Duration) (*config.Fle
 			return nil, nil, err
 		}
 		f.LoadBalancers = append(f.LoadBalancers, config.LoadBalancer{
-			Name: lb.name, Address: fmt.Sprintf("127.0.0.1:%d", port), Fronts: lb.fronts, Driver: lb.driver,
+			Name: lb.name, Address: fmt.Sprintf("127.0.0.1:%d", port), Fronts: config.Labels{lb.fronts}, Driver: lb.driver,
 		})
 	}
 	f.Ansible.NameserverPlaybook = f.Path(f.Ansible.NameserverPlaybook)

@@ -8,11 +8,13 @@ package config
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,13 +58,15 @@ type Nameserver struct {
 	FirewallID int `yaml:"firewall_id,omitempty" json:"firewall_id,omitempty"`
 }
 
-// LoadBalancer fronts exactly one nameserver slot.
+// LoadBalancer fronts one or more nameserver slots; a slot may be behind
+// several load balancers.
 type LoadBalancer struct {
 	Name string `yaml:"name" json:"name"`
 	// Address is the public host:port that clients (and glue records) use.
 	Address string `yaml:"address" json:"address"`
-	// Fronts is the label of the nameserver slot behind this load balancer.
-	Fronts string `yaml:"fronts" json:"fronts"`
+	// Fronts are the labels of the nameserver slots behind this load
+	// balancer: `fronts: ns1` or `fronts: [ns1, ns2]`.
+	Fronts Labels `yaml:"fronts" json:"fronts"`
 	// Driver switches the upstream: "nginx" (the default; its switch is a
 	// reload, which can lose a few in-flight UDP queries) or "dnsdist" (a
 	// runtime backend swap through its console that loses none; see
@@ -329,6 +333,9 @@ func (f *Fleet) Validate() error {
 		return fieldErr("load_balancers", "list at least one load balancer")
 	}
 	names := map[string]bool{}
+	// fronted marks the nameservers some load balancer fronts: one that none
+	// does is never reachable, so it is refused below.
+	fronted := map[string]bool{}
 	// Where each address and SSH host was first seen: two load balancers
 	// on one would mean checking one of them twice and switching the wrong
 	// machine, while the other keeps pointing at servers about to go.
@@ -358,14 +365,19 @@ func (f *Fleet) Validate() error {
 			}
 			sshHosts[ssh] = lb.Name
 		}
-		if !labels[lb.Fronts] {
-			return fieldErr(at+".fronts", "%q is not the label of a nameserver", lb.Fronts)
+		if err := checkFronts(at+".fronts", lb.Fronts, labels, fronted); err != nil {
+			return err
 		}
 		if !knownDrivers[lb.Driver] {
 			return fieldErr(at+".driver", "unknown driver %q (known: nginx, dnsdist)", lb.Driver)
 		}
 		if f.Rollout.Strategy == StrategyCanary && !weighingDrivers[lb.Driver] {
 			return fieldErr(at+".driver", "is %s, but rollout.strategy canary needs a driver that weighs backends and counts their answers: use dnsdist, or another strategy", lb.Driver)
+		}
+	}
+	for i, ns := range f.Nameservers {
+		if !fronted[ns.Label] {
+			return fieldErr(fmt.Sprintf("nameservers[%d].label", i), "%q is behind no load balancer, so no client could reach it: list it in a load balancer's fronts", ns.Label)
 		}
 	}
 	switch f.Ansible.Connection {
@@ -469,6 +481,72 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// checkFronts checks one load balancer's fronts (at is the field): at
+// least one, each a nameserver's label, none twice. It marks each in
+// fronted.
+func checkFronts(at string, fronts Labels, labels, fronted map[string]bool) error {
+	if len(fronts) == 0 {
+		return fieldErr(at, "list the label of at least one nameserver")
+	}
+	seen := map[string]bool{}
+	for j, l := range fronts {
+		switch {
+		case !labels[l]:
+			return fieldErr(fmt.Sprintf("%s[%d]", at, j), "no nameserver %q", l)
+		case seen[l]:
+			return fieldErr(fmt.Sprintf("%s[%d]", at, j), "%q is listed twice", l)
+		}
+		seen[l], fronted[l] = true, true
+	}
+	return nil
+}
+
+// Labels are nameserver labels. One may be written as a plain string, as
+// configs (`fronts: ns1`) and workflow histories from before a load
+// balancer could front several were; one is written back that way, so
+// their JSON is unchanged.
+type Labels []string
+
+// UnmarshalYAML takes a label or a list of them.
+func (l *Labels) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var one string
+		if err := n.Decode(&one); err != nil {
+			return err
+		}
+		*l = Labels{one}
+		return nil
+	}
+	return n.Decode((*[]string)(l))
+}
+
+// UnmarshalJSON takes a label or a list of them.
+func (l *Labels) UnmarshalJSON(b []byte) error {
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte(`"`)) {
+		var one string
+		if err := json.Unmarshal(b, &one); err != nil {
+			return err
+		}
+		*l = Labels{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(l))
+}
+
+// MarshalJSON writes one label as a string and several as a list.
+func (l Labels) MarshalJSON() ([]byte, error) {
+	if len(l) == 1 {
+		return json.Marshal(l[0])
+	}
+	return json.Marshal([]string(l))
+}
+
+// Has reports whether label is one of l.
+func (l Labels) Has(label string) bool { return slices.Contains(l, label) }
+
+// String is l for messages: "ns1" or "ns1, ns2".
+func (l Labels) String() string { return strings.Join(l, ", ") }
 
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}

@@ -55,7 +55,11 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"port not a number", `"192.0.2.2:53"`, `"192.0.2.2:dns"`, "load_balancers[1].address"},
 		{"two load balancers on one address", `"192.0.2.2:53"`, `"192.0.2.1:53"`, "load_balancers[1].address"},
 		{"two load balancers reached over one SSH host", `"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: 192.0.2.1`, "load_balancers[1].ssh_host"},
-		{"fronts unknown", "fronts: ns2", "fronts: ns9", "load_balancers[1].fronts"},
+		{"fronts unknown", "fronts: ns2", "fronts: ns9", "load_balancers[1].fronts[0]"},
+		{"fronts unknown in a list", "fronts: ns2", "fronts: [ns2, ns9]", "load_balancers[1].fronts[1]"},
+		{"fronts twice in a list", "fronts: ns2", "fronts: [ns2, ns2]", "load_balancers[1].fronts[1]"},
+		{"fronts empty", "fronts: ns2", "fronts: []", "load_balancers[1].fronts"},
+		{"nameserver behind no load balancer", "fronts: ns2", "fronts: ns1", "nameservers[1].label"},
 		{"unknown driver", "fronts: ns1}", "fronts: ns1, driver: haproxy}", "load_balancers[0].driver"},
 		{"zone without file", "file: zones/example.com.zone", "file: ''", "zones[0].file"},
 		{"bad protocol", "zones:", "probe: {protocols: [quic]}\nzones:", "probe.protocols[0]"},
@@ -76,6 +80,41 @@ func TestInvalidConfigNamesField(t *testing.T) {
 				t.Errorf("field = %q (%v), want %q", fe.Field, err, tt.field)
 			}
 		})
+	}
+}
+
+// A load balancer may front several nameservers and a nameserver be
+// behind several load balancers; one label is still written as a string,
+// so the JSON of a fleet from before (in workflow histories) reads the
+// same and is written the same.
+func TestFrontsAnyTopology(t *testing.T) {
+	f, err := Parse([]byte(strings.Replace(valid, "fronts: ns2}", "fronts: [ns2, ns1]}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.LoadBalancers[1].Fronts; len(got) != 2 || got[0] != "ns2" || got[1] != "ns1" || got.String() != "ns2, ns1" {
+		t.Fatalf("fronts = %q, want [ns2 ns1] in that order", got)
+	}
+	b, err := json.Marshal(f.LoadBalancers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"fronts":"ns1"`) || !strings.Contains(string(b), `"fronts":["ns2","ns1"]`) {
+		t.Errorf("JSON = %s, want one label as a string and two as a list", b)
+	}
+	var back []LoadBalancer
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back[0].Fronts.Has("ns1") || len(back[0].Fronts) != 1 || back[1].Fronts.String() != "ns2, ns1" {
+		t.Errorf("round trip: %+v", back)
+	}
+	var none LoadBalancer
+	if err := json.Unmarshal([]byte(`{"fronts":null}`), &none); err != nil || none.Fronts != nil {
+		t.Errorf("null fronts = %q, %v; want none", none.Fronts, err)
+	}
+	if err := json.Unmarshal([]byte(`{"fronts":7}`), &none); err == nil {
+		t.Error("a number accepted as fronts")
 	}
 }
 

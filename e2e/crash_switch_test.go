@@ -97,7 +97,7 @@ func (tl *testLab) flip(t *testing.T, driver string, st workflows.Status, name s
 			balancer = b
 		}
 	}
-	shares := []lb.Share{{Server: st.Green[balancer.Fronts], Weight: greenShare}, {Server: st.Blue[balancer.Fronts], Weight: 100 - greenShare}}
+	shares := []lb.Share{{Server: st.Green[balancer.Fronts[0]], Weight: greenShare}, {Server: st.Blue[balancer.Fronts[0]], Weight: 100 - greenShare}}
 	var d interface {
 		Flip(context.Context, *config.Fleet, config.LoadBalancer, []lb.Share) error
 	}

@@ -82,7 +82,7 @@ type Lab struct {
 
 // Start brings the lab up: the simulator, Temporal, the lab VMs that exist in
 // the simulator's saved state, and one nginx or dnsdist per load balancer,
-// each pointed at the server it fronts (or at nothing, before the first rollout).
+// each pointed at the servers it fronts (or at nothing, before the first rollout).
 func Start(ctx context.Context, opts Options) (*Lab, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
@@ -227,14 +227,14 @@ func (l *Lab) startLoadBalancers(ctx context.Context) error {
 		}
 		var backends []dnsroll.Server
 		for _, s := range l.Servers() {
-			if s.Label == lb.Fronts && s.HasTag(fleet.Tag()) {
+			if lb.Fronts.Has(s.Label) && s.HasTag(fleet.Tag()) {
 				backends = append(backends, s)
 			}
 		}
 		if err := driver.Point(ctx, fleet, lb, backends); err != nil {
 			return fmt.Errorf("lab: start load balancer %s: %w", lb.Name, err)
 		}
-		fmt.Fprintf(l.opts.Log, "lab: load balancer %s (%s) on %s fronting %s\n", lb.Name, lb.Driver, lb.Address, lb.Fronts)
+		fmt.Fprintf(l.opts.Log, "lab: load balancer %s (%s) on %s fronting %s\n", lb.Name, lb.Driver, lb.Address, lb.Fronts.String())
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -136,10 +137,14 @@ func (r *rollout) leftovers() []Leftover {
 			if !contains(r.st.OnGreen, lb.Name) {
 				continue
 			}
-			action := "point back at blue " + lb.Fronts
-			if b, ok := r.st.Blue[lb.Fronts]; ok {
-				action += " (" + b.DNSAddr() + ")"
+			var blues []string
+			for _, label := range lb.Fronts {
+				if b, ok := r.st.Blue[label]; ok {
+					label += " (" + b.DNSAddr() + ")"
+				}
+				blues = append(blues, label)
 			}
+			action := "point back at blue " + strings.Join(blues, ", ")
 			out = append(out, Leftover{Kind: LeftoverLoadBalancer, Name: lb.Name, Action: action})
 		}
 	}

@@ -30,7 +30,7 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	r.undos.push(UndoReleaseGreen, r.releaseGreen)
 	var calls []*call
 	for _, balancer := range fleet.LoadBalancers {
-		in := activities.StageInput{Fleet: fleet, LB: balancer, Live: serverOf(r.st.Blue, balancer.Fronts), Staged: serverOf(r.st.Green, balancer.Fronts)}
+		in := activities.StageInput{Fleet: fleet, LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
 		calls = append(calls, r.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in))
 	}
 	return waitAll(ctx, calls)
@@ -181,22 +181,32 @@ func (r *rollout) readStats(ctx workflow.Context) (map[string][]lb.BackendStats,
 
 // shares is the split of the load balancer fronting label: greenShare
 // percent to green, the rest to blue. A side with no server is left out.
-func shares(blue, green map[string]dnsroll.Server, label string, greenShare int) []lb.Share {
+// shares splits the queries of a load balancer fronting labels: each
+// green server gets greenShare and each blue one the rest, so with a blue
+// and a green per label, green has greenShare percent of the whole.
+func shares(blue, green map[string]dnsroll.Server, labels config.Labels, greenShare int) []lb.Share {
 	var out []lb.Share
-	if g, ok := green[label]; ok {
-		out = append(out, lb.Share{Server: g, Weight: greenShare})
-	}
-	if b, ok := blue[label]; ok {
-		out = append(out, lb.Share{Server: b, Weight: 100 - greenShare})
+	for _, label := range labels {
+		if g, ok := green[label]; ok {
+			out = append(out, lb.Share{Server: g, Weight: greenShare})
+		}
+		if b, ok := blue[label]; ok {
+			out = append(out, lb.Share{Server: b, Weight: 100 - greenShare})
+		}
 	}
 	return out
 }
 
-func serverOf(servers map[string]dnsroll.Server, label string) []dnsroll.Server {
-	if s, ok := servers[label]; ok {
-		return []dnsroll.Server{s}
+// serversOf are the servers of labels that servers has, in the order of
+// labels (never of the map, which would not replay).
+func serversOf(servers map[string]dnsroll.Server, labels config.Labels) []dnsroll.Server {
+	var out []dnsroll.Server
+	for _, label := range labels {
+		if s, ok := servers[label]; ok {
+			out = append(out, s)
+		}
 	}
-	return nil
+	return out
 }
 
 // CanaryResult is what one canary step measured, per load balancer.
@@ -235,9 +245,13 @@ func judgeCanary(fleet *config.Fleet, blue, green map[string]dnsroll.Server, wei
 	res := CanaryResult{Weight: weight}
 	var parts, failures []string
 	for _, balancer := range fleet.LoadBalancers {
-		g, b := green[balancer.Fronts], blue[balancer.Fronts]
-		gq, gd := delta(before[balancer.Name], after[balancer.Name], g.DNSAddr())
-		bq, bd := delta(before[balancer.Name], after[balancer.Name], b.DNSAddr())
+		var gq, gd, bq, bd uint64
+		for _, label := range balancer.Fronts {
+			q, d := delta(before[balancer.Name], after[balancer.Name], green[label].DNSAddr())
+			gq, gd = gq+q, gd+d
+			q, d = delta(before[balancer.Name], after[balancer.Name], blue[label].DNSAddr())
+			bq, bd = bq+q, bd+d
+		}
 		cs := CanaryShare{LB: balancer.Name, GreenQueries: gq, BlueQueries: bq, GreenDropRate: rate(gd, gq), BlueDropRate: rate(bd, bq)}
 		if gq+bq > 0 {
 			cs.Measured = 100 * float64(gq) / float64(gq+bq)

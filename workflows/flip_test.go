@@ -274,7 +274,7 @@ func newCanaryHarness(t *testing.T) *harness {
 }
 
 func TestJudgeCanaryIgnoresTooFewQueries(t *testing.T) {
-	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: "ns1"}}}
+	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: config.Labels{"ns1"}}}}
 	fleet.Rollout.Canary.MaxDropRateIncrease = 0.01
 	blue := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.1", DNSPort: 53}}
 	green := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.9", DNSPort: 53}}

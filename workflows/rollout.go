@@ -219,8 +219,8 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 	})
 }
 
-// switchLBs points each load balancer at the server it fronts in servers.
-// A load balancer whose nameserver has no server gets no backend.
+// switchLBs points each load balancer at the servers it fronts in servers.
+// A load balancer none of whose nameservers has a server gets no backend.
 func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, servers map[string]dnsroll.Server, step string, toGreen bool) error {
 	opts := r.options(r.plan.Fleet.Steps.SwitchTimeout)
 	if !toGreen {
@@ -229,10 +229,7 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 	fleet := r.plan.Fleet
 	var calls []*call
 	for _, lb := range lbs {
-		var backends []dnsroll.Server
-		if s, ok := servers[lb.Fronts]; ok {
-			backends = []dnsroll.Server{s}
-		}
+		backends := serversOf(servers, lb.Fronts)
 		in := activities.SwitchInput{Fleet: fleet, LB: lb, Backends: backends}
 		o := opts
 		o.Summary = step + " " + lb.Name + " → " + dnsroll.Labels(backends, "no backend")

@@ -31,7 +31,8 @@ rollout: {bake: 0s}
 type recorder struct {
 	mu    sync.Mutex
 	calls []string
-	// lbs maps a load balancer to the label it points at.
+	// lbs maps a load balancer to the label it points at (labels joined
+	// by + for one that points at several).
 	lbs map[string]string
 	// failDeleteGreen is how many DeleteGreen calls fail before one works.
 	failDeleteGreen int
@@ -218,8 +219,8 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 	}
 	env.OnActivity(a.SwitchLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SwitchInput) (activities.StepResult, error) {
 		to := "none"
-		if len(in.Backends) == 1 {
-			to = in.Backends[0].Label
+		if len(in.Backends) > 0 {
+			to = strings.ReplaceAll(labelsOf(in.Backends), ",", "+")
 		}
 		rec.add("Switch " + in.LB.Name + " " + to)
 		if err := stepErr("SwitchLoadBalancer"); err != nil && strings.HasSuffix(to, "-next") {
@@ -236,8 +237,11 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		var split []string
 		for _, s := range in.Shares {
 			split = append(split, fmt.Sprintf("%s:%d", s.Server.Label, s.Weight))
-			if s.Weight > top {
+			switch {
+			case s.Weight > top:
 				to, top = s.Server.Label, s.Weight
+			case s.Weight == top && top > 0:
+				to += "+" + s.Server.Label
 			}
 		}
 		rec.add("Flip " + in.LB.Name + " " + strings.Join(split, ","))

@@ -6,13 +6,15 @@ import (
 	"testing"
 )
 
-// fourByTwo is the test fleet with four nameservers, two of them behind a
-// load balancer each.
+// fourByTwo is the test fleet with four nameservers behind two load
+// balancers, two each.
 var fourByTwo = strings.NewReplacer(
 	"  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}\n",
 	"  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}\n"+
 		"  - {label: ns3, region: us-west, type: g6-nanode-1, image: linode/debian12}\n"+
 		"  - {label: ns4, region: ap-south, type: g6-nanode-1, image: linode/debian12}\n",
+	"fronts: ns1}", "fronts: [ns1, ns3]}",
+	"fronts: ns2}", "fronts: [ns2, ns4]}",
 	"rollout: {bake: 0s}", "rollout: {bake: 2m, bake_interval: 1m}",
 ).Replace(labFleet)
 
@@ -58,7 +60,7 @@ func TestUndoesExactlyTheStepsDone(t *testing.T) {
 			}
 			if slices.Contains(tt.undos, flipBack) {
 				for _, lb := range []string{"lb1", "lb2"} {
-					if h.rec.lbs[lb] != map[string]string{"lb1": "ns1", "lb2": "ns2"}[lb] {
+					if h.rec.lbs[lb] != map[string]string{"lb1": "ns1+ns3", "lb2": "ns2+ns4"}[lb] {
 						t.Errorf("%s points at %s after the undo, want blue", lb, h.rec.lbs[lb])
 					}
 				}

@@ -92,7 +92,7 @@ func TestLabPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	other := config.LoadBalancer{Name: "lb2", Address: taken.Addr().String(), Fronts: "ns1", Driver: "dnsdist"}
+	other := config.LoadBalancer{Name: "lb2", Address: taken.Addr().String(), Fronts: config.Labels{"ns1"}, Driver: "dnsdist"}
 	if err := d.Point(ctx, fleet, other, []dnsroll.Server{green}); err == nil || !strings.Contains(err.Error(), "taken by another program") {
 		t.Errorf("Point at an address another program holds: %v, want an error saying so", err)
 	}

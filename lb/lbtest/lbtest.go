@@ -153,7 +153,7 @@ func NewLab(t testing.TB, driver string) Lab {
 	t.Helper()
 	l := Lab{
 		Fleet: LabFleet(t),
-		LB:    config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + FreePort(t), Fronts: "ns1", Driver: driver},
+		LB:    config.LoadBalancer{Name: "lb1", Address: "127.0.0.1:" + FreePort(t), Fronts: config.Labels{"ns1"}, Driver: driver},
 		Place: config.PlaceIn(t.TempDir()),
 	}
 	var err error
