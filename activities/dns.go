@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
-	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/probe"
@@ -33,7 +32,7 @@ const ErrAnalysis = "AnalysisFailed"
 // from the fleet's probe section.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	pc := in.Fleet.Probe
-	checks, keys, err := verifyChecks(a.Bundles, in)
+	checks, keys, err := a.verifyChecks(in)
 	if err != nil {
 		return VerifyResult{}, failure(ctx, err)
 	}
@@ -73,21 +72,22 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 // asks for, and the DNSKEY sets of the signed zones. A file whose serial
 // is not the one planned changed under the rollout, and fails it rather
 // than be verified against a moving target.
-func verifyChecks(store bundle.Store, in VerifyInput) ([]probe.Check, map[string]zone.Records, error) {
+func (a *Activities) verifyChecks(in VerifyInput) ([]probe.Check, map[string]zone.Records, error) {
 	if len(in.Zones) == 0 {
 		if len(in.Checks) == 0 {
 			return nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "no DNS checks to run: the input names no zone files")
 		}
 		return in.Checks, nil, nil
 	}
-	if err := sameRevision(store, in.Fleet, in.Bundle, in.Zones); err != nil {
+	zones, _, err := a.materialise(in.Fleet, in.Bundle, in.Zones)
+	if err != nil {
 		return nil, nil, err
 	}
 	pc := in.Fleet.Probe
 	scope := probe.Scope{All: pc.CheckAllNames(), Names: pc.Names, Types: pc.Types}
 	var checks []probe.Check
 	keys := map[string]zone.Records{}
-	for _, zf := range in.Zones {
+	for _, zf := range zones {
 		z, err := zone.ParseFile(zf.Path, zf.Name)
 		if err != nil {
 			return nil, nil, err

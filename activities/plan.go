@@ -58,12 +58,15 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		plan.Zones = append(plan.Zones, ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: z.SHA256})
 		plan.Warnings = append(plan.Warnings, z.Warnings...)
 	}
-	rev, err := revisionHere(fleet, plan.Zones)
+	// Later steps on this worker use the snapshot; others check their
+	// own files against its hash.
+	paths, err := revisionPaths(fleet, plan.Zones)
 	if err != nil {
-		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "revision %s: hashing its zone files and Ansible tree: %v", in.Revision, err))
+		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "revision %s: listing its Ansible files: %v", in.Revision, err))
 	}
-	if err := a.Bundles.Save(rev); err != nil {
-		return Plan{}, failure(ctx, err)
+	rev, err := a.Bundles.Snapshot(fleet.Dir, paths)
+	if err != nil {
+		return Plan{}, failure(ctx, fmt.Errorf("revision %s: snapshotting its zone files and Ansible files: %w", in.Revision, err))
 	}
 	plan.Bundle = rev.Hash
 

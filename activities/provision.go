@@ -14,13 +14,14 @@ import (
 // ProvisionNameservers runs the nameserver playbook on the green servers.
 // The playbook is idempotent, so a retry after a crash simply runs it again.
 func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
-	if err := sameRevision(a.Bundles, in.Fleet, in.Bundle, in.Zones); err != nil {
+	f := in.Fleet
+	planned, playbook, err := a.materialise(f, in.Bundle, in.Zones)
+	if err != nil {
 		return ProvisionResult{}, failure(ctx, err)
 	}
-	f := in.Fleet
 	place := a.Place.Place(f)
 	req := provision.Request{
-		Playbook:   f.Path(f.Ansible.NameserverPlaybook),
+		Playbook:   playbook,
 		Connection: f.Ansible.Connection,
 		User:       f.Ansible.NameserverUser(),
 	}
@@ -33,8 +34,8 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 		}
 		req.Hosts = append(req.Hosts, provision.Host{Name: s.Label, Address: s.IPv4, Vars: vars})
 	}
-	zones := make([]map[string]any, 0, len(in.Zones))
-	for _, z := range in.Zones {
+	zones := make([]map[string]any, 0, len(planned))
+	for _, z := range planned {
 		zones = append(zones, map[string]any{"name": z.Name, "src": z.Path})
 	}
 	req.ExtraVars = map[string]any{"dnsroll_zones": zones}

@@ -12,18 +12,46 @@ import (
 	"github.com/dnsroll/dnsroll/config"
 )
 
-// revisionHere hashes the bundle this worker would deploy: the zone files
-// at the planned paths and the nameserver playbook's Ansible files.
-func revisionHere(f *config.Fleet, zones []ZoneFile) (bundle.Manifest, error) {
+// revisionPaths are the files of the bundle this worker would deploy: the
+// zone files at the planned paths and the nameserver playbook's Ansible
+// files.
+func revisionPaths(f *config.Fleet, zones []ZoneFile) ([]string, error) {
 	paths := make([]string, 0, len(zones))
 	for _, z := range zones {
 		paths = append(paths, z.Path)
 	}
 	ansible, err := bundle.AnsibleFiles(f.Path(f.Ansible.NameserverPlaybook))
+	return append(paths, ansible...), err
+}
+
+// revisionHere hashes the bundle this worker would deploy.
+func revisionHere(f *config.Fleet, zones []ZoneFile) (bundle.Manifest, error) {
+	paths, err := revisionPaths(f, zones)
 	if err != nil {
 		return bundle.Manifest{}, err
 	}
-	return bundle.Read(f.Dir, append(paths, ansible...))
+	return bundle.Read(f.Dir, paths)
+}
+
+// materialise returns the zone files and the playbook a step uses for the
+// planned revision: those of this worker's snapshot of the bundle, taken
+// by Plan, when it has it intact, so that an edit since the plan does
+// not matter; else the fleet's own, once sameRevision has found them
+// unchanged.
+func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFile) ([]ZoneFile, string, error) {
+	playbook := f.Path(f.Ansible.NameserverPlaybook)
+	if root, ok := a.Bundles.Open(planned); ok && planned != "" {
+		in := make([]ZoneFile, len(zones))
+		for i, z := range zones {
+			z.Path = bundle.In(root, bundle.Name(f.Dir, z.Path))
+			in[i] = z
+		}
+		return in, bundle.In(root, bundle.Name(f.Dir, playbook)), nil
+	}
+	if err := sameRevision(a.Bundles, f, planned, zones); err != nil {
+		return nil, "", err
+	}
+	return zones, playbook, nil
 }
 
 // sameRevision checks that this worker holds, byte for byte, the bundle

@@ -1,12 +1,12 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
@@ -41,45 +41,59 @@ func writeFile(t *testing.T, path, text string) {
 	}
 }
 
-// countingRunner succeeds, counting the playbooks it ran.
-type countingRunner struct{ runs *atomic.Int32 }
+// recordingRunner succeeds, recording the playbook runs it was asked for.
+type recordingRunner struct{ reqs *[]provision.Request }
 
-func (r countingRunner) Run(context.Context, provision.Request, func(string)) (provision.Result, error) {
-	r.runs.Add(1)
+func (r recordingRunner) Run(_ context.Context, req provision.Request, _ func(string)) (provision.Result, error) {
+	*r.reqs = append(*r.reqs, req)
 	return provision.Result{}, nil
 }
 
-// A file of the revision edited between Plan and a later step: the step
-// refuses, for good and before running anything, naming the planned and
-// found bundles and the file, rather than give green (or check it
-// against) a mix of two revisions. Unchanged, the step runs; a file that
-// no role in the playbook uses is not part of the revision.
-func TestStepsRefuseARevisionChangedSincePlan(t *testing.T) {
+// A file of the revision edited between Plan and a later step. On the
+// worker that planned, the step uses Plan's snapshot of the bundle: the
+// planned bytes, whatever happened to the files since. A worker without
+// the snapshot (or with a damaged one) refuses, for good and before
+// running anything, naming the planned and found bundles and the file
+// (when it has the planned list), rather than give green, or check it
+// against, a mix of two revisions. A file of a role that the playbook
+// does not use is not part of the revision.
+func TestStepsUseOrRefuseARevisionChangedSincePlan(t *testing.T) {
+	const (
+		planner    = "the worker that planned"
+		noSnapshot = "a worker with the planned list, no snapshot"
+		bare       = "a worker with neither"
+	)
 	for _, tt := range []struct {
-		name, file string
-		step       string // provision, verify
-		store      bool   // this worker kept the planned file list
-		want       string // "" for no refusal
+		file, step, worker string
+		want               string // "" for no refusal
 	}{
-		{"unchanged", "", "provision", true, ""},
-		{"a role nobody uses", "ansible/roles/unused/tasks/main.yml", "provision", true, ""},
-		{"zone file, provision", "zones/example.com.zone", "provision", true, "(zones/example.com.zone changed)"},
-		{"zone file, verify", "zones/example.com.zone", "verify", true, "(zones/example.com.zone changed)"},
-		{"the role's tasks", "ansible/roles/nameserver/tasks/main.yml", "provision", true, "(ansible/roles/nameserver/tasks/main.yml changed)"},
-		{"zone file, worker without the list", "zones/example.com.zone", "provision", false, "example.com.zone changed"},
-		{"role, worker without the list", "ansible/roles/nameserver/tasks/main.yml", "provision", false, "has no list of the planned files"},
+		{"", "provision", noSnapshot, ""},
+		{"ansible/roles/unused/tasks/main.yml", "provision", noSnapshot, ""},
+		{"zones/example.com.zone", "provision", planner, ""},
+		{"ansible/roles/nameserver/tasks/main.yml", "provision", planner, ""},
+		{"zones/example.com.zone", "provision", noSnapshot, "(zones/example.com.zone changed)"},
+		{"zones/example.com.zone", "verify", noSnapshot, "(zones/example.com.zone changed)"},
+		{"ansible/roles/nameserver/tasks/main.yml", "provision", noSnapshot, "(ansible/roles/nameserver/tasks/main.yml changed)"},
+		{"zones/example.com.zone", "provision", bare, "example.com.zone changed"},
+		{"ansible/roles/nameserver/tasks/main.yml", "provision", bare, "has no list of the planned files"},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.step+" on "+tt.worker+", "+cmp.Or(tt.file, "nothing")+" edited", func(t *testing.T) {
 			c := newCloudEnv(t)
 			c.fleet.Ansible.Connection = "local" // no SSH to wait for
-			c.acts.Bundles = bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
-			var runs atomic.Int32
-			c.acts.Ansible = countingRunner{&runs}
+			store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+			c.acts.Bundles = store
+			var reqs []provision.Request
+			c.acts.Ansible = recordingRunner{&reqs}
 			plan, dir := c.plan(t)
 			if !strings.HasPrefix(plan.Bundle, "sha256:") || len(plan.Bundle) != len("sha256:")+64 {
 				t.Fatalf("plan.Bundle = %q, want sha256:<64 hex>", plan.Bundle)
 			}
-			if !tt.store {
+			switch tt.worker {
+			case noSnapshot:
+				if err := os.RemoveAll(filepath.Join(store.Dir, strings.TrimPrefix(plan.Bundle, "sha256:"))); err != nil {
+					t.Fatal(err)
+				}
+			case bare:
 				c.acts.Bundles = bundle.Store{}
 			}
 			if tt.file != "" {
@@ -93,9 +107,10 @@ func TestStepsRefuseARevisionChangedSincePlan(t *testing.T) {
 				_, err = c.env.ExecuteActivity(c.acts.Verify, VerifyInput{Fleet: plan.Fleet, Targets: []ProbeTarget{{Name: "ns1-next", Addr: "127.0.0.1:1"}}, Zones: plan.Zones, Bundle: plan.Bundle})
 			}
 			if tt.want == "" {
-				if err != nil || runs.Load() != 1 {
-					t.Fatalf("err = %v, %d playbook runs; want none and 1", err, runs.Load())
+				if err != nil || len(reqs) != 1 {
+					t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
 				}
+				wantPlanned(t, reqs[0], tt.worker == planner, store.Dir)
 				return
 			}
 			var app *temporal.ApplicationError
@@ -107,10 +122,34 @@ func TestStepsRefuseARevisionChangedSincePlan(t *testing.T) {
 					t.Errorf("err %q lacks %q", err, w)
 				}
 			}
-			if runs.Load() != 0 {
-				t.Errorf("the playbook ran %d times after the refusal", runs.Load())
+			if len(reqs) != 0 {
+				t.Errorf("the playbook ran %d times after the refusal", len(reqs))
 			}
 		})
+	}
+}
+
+// wantPlanned checks that a playbook run deploys the planned zone file
+// with the planned playbook: from the snapshot under store when
+// snapshot, and in any case with the bytes Plan read.
+func wantPlanned(t *testing.T, req provision.Request, snapshot bool, store string) {
+	t.Helper()
+	zones, _ := req.ExtraVars["dnsroll_zones"].([]map[string]any)
+	if len(zones) != 1 {
+		t.Fatalf("dnsroll_zones = %v, want one zone", req.ExtraVars["dnsroll_zones"])
+	}
+	src, _ := zones[0]["src"].(string)
+	for _, p := range []string{src, req.Playbook} {
+		if got := strings.HasPrefix(p, store+"/"); got != snapshot {
+			t.Errorf("%s is in the snapshot: %v, want %v", p, got, snapshot)
+		}
+	}
+	if b, err := os.ReadFile(src); err != nil || string(b) != verifyZone {
+		t.Errorf("the zone deployed from %s is %q (%v), want the planned one", src, b, err)
+	}
+	role := filepath.Join(filepath.Dir(req.Playbook), "roles", "nameserver", "tasks", "main.yml")
+	if b, err := os.ReadFile(role); err != nil || strings.Contains(string(b), "edited") {
+		t.Errorf("the role run from %s is %q (%v), want the planned one", role, b, err)
 	}
 }
 

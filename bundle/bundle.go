@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // File is one file of a bundle: its name, relative to the fleet's
@@ -35,27 +36,38 @@ type Manifest struct {
 // Read hashes the files at paths, naming each relative to base. A path
 // that does not exist fails with an error wrapping fs.ErrNotExist.
 func Read(base string, paths []string) (Manifest, error) {
+	return collect(base, paths, func(_, p string) (string, error) { return FileSHA256(p) })
+}
+
+// collect builds the manifest of paths, hashing each with sum, which gets
+// the file's name in the bundle and its path.
+func collect(base string, paths []string, sum func(name, path string) (string, error)) (Manifest, error) {
 	var m Manifest
 	seen := map[string]bool{}
 	for _, p := range paths {
-		name := p
-		if rel, err := filepath.Rel(base, p); err == nil && base != "" && !strings.HasPrefix(rel, "..") {
-			name = rel
-		}
-		name = filepath.ToSlash(name)
+		name := Name(base, p)
 		if seen[name] {
 			continue
 		}
 		seen[name] = true
-		sum, err := FileSHA256(p)
+		h, err := sum(name, p)
 		if err != nil {
 			return Manifest{}, err
 		}
-		m.Files = append(m.Files, File{Name: name, SHA256: sum})
+		m.Files = append(m.Files, File{Name: name, SHA256: h})
 	}
 	slices.SortFunc(m.Files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
 	m.Hash = hashOf(m.Files)
 	return m, nil
+}
+
+// Name is path's name in a bundle: relative to base when inside it, else
+// the path itself.
+func Name(base, path string) string {
+	if rel, err := filepath.Rel(base, path); err == nil && base != "" && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
+	}
+	return filepath.ToSlash(path)
 }
 
 // hashOf is "sha256:" and the SHA-256 of each file's name and hash, one
@@ -70,13 +82,18 @@ func hashOf(files []File) string {
 
 // FileSHA256 is the hex SHA-256 of the file at path.
 func FileSHA256(path string) (string, error) {
+	return copySHA256(path, io.Discard)
+}
+
+// copySHA256 copies the file at path to w and returns its hex SHA-256.
+func copySHA256(path string, w io.Writer) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(io.MultiWriter(h, w), f); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -114,10 +131,94 @@ func Short(hash string) string {
 	return hash
 }
 
-// Store keeps manifests on a worker's disk, one file per hash, so that
+// Store keeps bundles on a worker's disk, by hash: the manifest, so that
 // workflow history carries only the hash and a refusal can still name
-// the files that changed. A Store with no Dir keeps nothing.
+// the files that changed, and a snapshot of the files, which later steps
+// on this worker use instead of files that may have been edited since. A
+// Store with no Dir keeps nothing.
 type Store struct{ Dir string }
+
+// Snapshot copies the files at paths into the store and returns the
+// manifest of the copies, which is what was snapshotted even if a file
+// changes meanwhile; with no Dir it only reads them. Files are named as
+// by Read, and copied to <Dir>/<hex>/<name>.
+func (s Store) Snapshot(base string, paths []string) (Manifest, error) {
+	if s.Dir == "" {
+		return Read(base, paths)
+	}
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return Manifest{}, fmt.Errorf("bundle store: %w", err)
+	}
+	tmp, err := os.MkdirTemp(s.Dir, ".snapshot-*")
+	if err != nil {
+		return Manifest{}, fmt.Errorf("bundle store: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	m, err := collect(base, paths, func(name, p string) (string, error) {
+		return copyFile(p, filepath.Join(tmp, filepath.FromSlash(name)))
+	})
+	if err != nil {
+		return Manifest{}, err
+	}
+	// A snapshot already there is this one, made before.
+	if err := os.Rename(tmp, s.root(m.Hash)); err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
+		return Manifest{}, fmt.Errorf("bundle store: %w", err)
+	}
+	return m, s.Save(m)
+}
+
+// copyFile copies from to to, with from's permissions, and returns the
+// hex SHA-256 of what it copied.
+func copyFile(from, to string) (string, error) {
+	fi, err := os.Stat(from)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return "", err
+	}
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return "", err
+	}
+	sum, err := copySHA256(from, out)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return sum, err
+}
+
+// Open returns the root of this worker's snapshot of hash, with the path
+// of a file named name at filepath.Join(root, name); ok is false when
+// there is none, or its files no longer hash to hash.
+func (s Store) Open(hash string) (root string, ok bool) {
+	m, ok, err := s.Load(hash)
+	if !ok || err != nil {
+		return "", false
+	}
+	root = s.root(hash)
+	files := make([]File, len(m.Files))
+	for i, f := range m.Files {
+		sum, err := FileSHA256(In(root, f.Name))
+		if err != nil {
+			return "", false
+		}
+		files[i] = File{Name: f.Name, SHA256: sum}
+	}
+	if hashOf(files) != hash {
+		return "", false
+	}
+	return root, true
+}
+
+// In is the path of the file named name in the snapshot at root.
+func In(root, name string) string {
+	return filepath.Join(root, filepath.FromSlash(name))
+}
+
+func (s Store) root(hash string) string {
+	return filepath.Join(s.Dir, strings.TrimPrefix(hash, "sha256:"))
+}
 
 // Save writes m as <Dir>/<hex>.json; writing it again is harmless.
 func (s Store) Save(m Manifest) error {

@@ -89,3 +89,36 @@ func TestAnsibleFiles(t *testing.T) {
 		t.Errorf("AnsibleFiles = %q\nwant %q", got, want)
 	}
 }
+
+// A snapshot holds the bytes it hashed, whatever becomes of the files it
+// copied; one whose copies no longer hash to its name is not opened. A
+// snapshot taken again is the same one.
+func TestSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"zones/a.zone": "a", "ansible/site.yml": "[]"})
+	paths := []string{filepath.Join(dir, "zones/a.zone"), filepath.Join(dir, "ansible/site.yml")}
+	s := Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	m, err := s.Snapshot(dir, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read, err := Read(dir, paths); err != nil || read.Hash != m.Hash {
+		t.Fatalf("snapshot hash %s, files hash %s (%v)", m.Hash, read.Hash, err)
+	}
+	write(t, dir, map[string]string{"zones/a.zone": "edited"})
+	root, ok := s.Open(m.Hash)
+	if !ok {
+		t.Fatal("the snapshot does not open")
+	}
+	if b, err := os.ReadFile(In(root, "zones/a.zone")); err != nil || string(b) != "a" {
+		t.Errorf("snapshot holds %q (%v), want the snapshotted a", b, err)
+	}
+	write(t, dir, map[string]string{"zones/a.zone": "a"})
+	if again, err := s.Snapshot(dir, paths); err != nil || again.Hash != m.Hash {
+		t.Errorf("snapshot again: %v %v", again.Hash, err)
+	}
+	write(t, root, map[string]string{"zones/a.zone": "tampered"})
+	if _, ok := s.Open(m.Hash); ok {
+		t.Error("a damaged snapshot opens")
+	}
+}
