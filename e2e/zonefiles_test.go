@@ -61,40 +61,58 @@ func TestWorkerWithoutZoneFilesRetries(t *testing.T) {
 	}
 }
 
-// A zone file edited between Plan and Provision: the rollout fails with
-// "revision changed", naming the file, whichever step first reads the
-// edited bytes (provision, or the verification of green if the edit lands
-// while Ansible runs), before any load balancer moves. Green is deleted
-// and blue still answers with the old content: no mix is ever served.
+// A zone file edited between Plan and Provision. The worker that planned
+// deploys and verifies its snapshot of the planned bundle: the rollout
+// succeeds and serves the planned content, not the edit. A worker without
+// that snapshot (as another worker would be) refuses the edited files:
+// the rollout fails with "revision changed", naming the file, before any
+// load balancer moves; green is deleted and blue still answers. No mix is
+// ever served.
 func TestZoneChangedBetweenPlanAndProvision(t *testing.T) {
-	t.Setenv("DNSROLL_STATE_DIR", t.TempDir()) // the worker's list of planned files
+	state := t.TempDir()
+	t.Setenv("DNSROLL_STATE_DIR", state) // where the worker keeps bundles
 	tl := startBlue(t, "nginx", nil)
-	blue := tl.assertOnly(t, "ns1", "ns2")
-	pathB := tl.fleet.ZoneFile(tl.fleet.Zones[0], "B")
+	edit := func(rev string) (rollouts.Run, workflows.Status) {
+		path := tl.fleet.ZoneFile(tl.fleet.Zones[0], rev)
+		run := tl.start(t, workflows.RolloutInput{Revision: rev, AllowSerialDecrease: true})
+		tl.waitForActivity(t, run, "EnsureServer") // Plan has hashed the files
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, path, strings.Replace(string(b), `"revision `+rev+`"`, `"revision `+rev+`, edited after the plan"`, 1))
+		return run, tl.waitStatus(t, run, "the plan's bundle", func(st workflows.Status) bool { return st.Bundle != "" })
+	}
 
-	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
-	tl.waitForActivity(t, run, "EnsureServer") // Plan has hashed the files
-	b, err := os.ReadFile(pathB)
-	if err != nil {
+	run, _ := edit("B")
+	st, err := tl.wait(t, run)
+	if err != nil || st.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("rollout B, edited after the plan on the worker that planned: %v (%s: %s)", err, st.Phase, st.Failure)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
+		t.Errorf("answers = %s, want the planned revision B", got)
+	}
+
+	blue := tl.assertOnly(t, "ns1", "ns2")
+	run, st = edit("A")
+	if err := os.RemoveAll(filepath.Join(state, "bundles", strings.TrimPrefix(st.Bundle, "sha256:"))); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, pathB, strings.Replace(string(b), `"revision B"`, `"revision B, edited after the plan"`, 1))
-
-	st, err := tl.wait(t, run)
+	st, err = tl.wait(t, run)
 	if err == nil || st.Phase != workflows.PhaseFailed {
-		t.Fatalf("rollout of a revision edited after its plan: %v (%s), want it failed", err, st.Phase)
+		t.Fatalf("rollout A, edited after the plan, without the snapshot: %v (%s), want it failed", err, st.Phase)
 	}
 	t.Logf("failure: %s", st.Failure)
-	for _, want := range []string{"revision changed since the plan: planned " + bundle.Short(st.Bundle) + ", found sha256:", filepath.Base(pathB) + " changed", "re-run the rollout"} {
-		if !strings.HasPrefix(st.Bundle, "sha256:") || !strings.Contains(st.Failure, want) {
-			t.Errorf("failure %q (bundle %q) lacks %q", st.Failure, st.Bundle, want)
+	for _, want := range []string{"revision changed since the plan: planned " + bundle.Short(st.Bundle) + ", found sha256:", "example.com.zone changed", "re-run the rollout"} {
+		if !strings.Contains(st.Failure, want) {
+			t.Errorf("failure %q lacks %q", st.Failure, want)
 		}
 	}
 	if len(st.OnGreen) != 0 {
 		t.Errorf("load balancers %v were moved to green", st.OnGreen)
 	}
 	tl.assertKept(t, blue)
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("answers = %s, want blue's revision A", got)
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
+		t.Errorf("answers = %s, want blue's revision B", got)
 	}
 }
