@@ -159,12 +159,25 @@ func startBlue(t *testing.T, driver string, extraZones map[string]string) *testL
 // driver.
 func startLabDriver(t *testing.T, driver string, extraZones map[string]string) *testLab {
 	t.Helper()
+	return startLabRewritten(t, driver, extraZones, strings.NewReplacer())
+}
+
+// startLabRewritten starts a lab as startLabDriver does, for the fleet
+// file as rewrite changes it (another topology, say).
+func startLabRewritten(t *testing.T, driver string, extraZones map[string]string, rewrite *strings.Replacer) *testLab {
+	t.Helper()
 	bin := requireLab(t)
 	if _, err := exec.LookPath(driver); err != nil {
 		needlab.Missing(t, "the %s driver needs %s (run `make deps`)", driver, driver)
 	}
 	fleetDir := writeFleet(t, driver, extraZones)
-	fleet, err := config.Load(filepath.Join(fleetDir, "lab.yaml"))
+	path := filepath.Join(fleetDir, "lab.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, rewrite.Replace(string(b)))
+	fleet, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
