@@ -14,16 +14,25 @@ import (
 )
 
 // Zone files are read on whichever worker runs a step. A worker that
-// lacks the revision's files when provisioning starts fails the attempt
+// lacks the revision's files, and the plan's snapshot of them, when
+// provisioning starts fails the attempt
 // with an error naming the file and the worker, which is retried (by any
 // worker); once the files are there, the step and the rollout succeed.
 func TestWorkerWithoutZoneFilesRetries(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("DNSROLL_STATE_DIR", state) // where the worker keeps bundles
 	tl := startBlue(t, "nginx", nil)
 	dirB := filepath.Dir(tl.fleet.ZoneFile(tl.fleet.Zones[0], "B"))
 
 	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
-	// Plan has read the files once green is being created.
+	// Plan has read the files once green is being created. The worker
+	// becomes one that has neither the files nor the plan's snapshot of
+	// them, as another worker would be.
 	tl.waitForActivity(t, run, "EnsureServer")
+	planned := tl.waitStatus(t, run, "the plan's bundle", func(st workflows.Status) bool { return st.Bundle != "" })
+	if err := os.RemoveAll(filepath.Join(state, "bundles", strings.TrimPrefix(planned.Bundle, "sha256:"))); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Rename(dirB, dirB+".elsewhere"); err != nil {
 		t.Fatal(err)
 	}
