@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,9 @@ type File struct {
 type Manifest struct {
 	Hash  string `json:"hash"`
 	Files []File `json:"files"`
+	// Zones, when Plan recorded them, are the revision's zones as planned
+	// (zones.go). They are not part of Hash: their files are.
+	Zones []Zone `json:"zones,omitempty"`
 }
 
 // Read hashes the files at paths, naming each relative to base. A path
@@ -135,14 +139,34 @@ func Short(hash string) string {
 // workflow history carries only the hash and a refusal can still name
 // the files that changed, and a snapshot of the files, which later steps
 // on this worker use instead of files that may have been edited since. A
-// Store with no Dir keeps nothing.
-type Store struct{ Dir string }
+// Store with no Dir keeps nothing. Snapshots it no longer needs go as
+// Retention says (see Prune).
+type Store struct {
+	Dir       string
+	Retention Retention
+	// Log, when set, is told what Prune removed and why a prune after a
+	// Snapshot failed.
+	Log *slog.Logger
+}
 
 // Snapshot copies the files at paths into the store and returns the
 // manifest of the copies, which is what was snapshotted even if a file
 // changes meanwhile; with no Dir it only reads them. Files are named as
-// by Read, and copied to <Dir>/<hex>/<name>.
+// by Read, and copied to <Dir>/<hex>/<name>. Then it prunes the store: a
+// failed prune is logged, not returned, since the snapshot is made.
 func (s Store) Snapshot(base string, paths []string) (Manifest, error) {
+	m, err := s.snapshot(base, paths)
+	if err != nil || s.Dir == "" {
+		return m, err
+	}
+	if _, perr := s.Prune(); perr != nil && s.Log != nil {
+		s.Log.Warn("bundle store not pruned", "dir", s.Dir, "error", perr)
+	}
+	return m, nil
+}
+
+// snapshot is Snapshot without the prune.
+func (s Store) snapshot(base string, paths []string) (Manifest, error) {
 	if s.Dir == "" {
 		return Read(base, paths)
 	}
@@ -160,6 +184,13 @@ func (s Store) Snapshot(base string, paths []string) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
+	// The directory and its manifest appear together, under the lock,
+	// which Prune takes to remove them.
+	unlock, err := s.lock(syscall.LOCK_SH)
+	if err != nil {
+		return Manifest{}, err
+	}
+	defer unlock()
 	// A snapshot already there is this one, made before.
 	if err := os.Rename(tmp, s.root(m.Hash)); err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
 		return Manifest{}, fmt.Errorf("bundle store: %w", err)
@@ -190,8 +221,12 @@ func copyFile(from, to string) (string, error) {
 
 // Open returns the root of this worker's snapshot of hash, with the path
 // of a file named name at filepath.Join(root, name); ok is false when
-// there is none, or its files no longer hash to hash.
+// there is none, or its files no longer hash to hash. It marks the
+// snapshot used now, so that Prune leaves it to the step using it.
 func (s Store) Open(hash string) (root string, ok bool) {
+	if s.Dir == "" || !s.touch(hash) {
+		return "", false
+	}
 	m, ok, err := s.Load(hash)
 	if !ok || err != nil {
 		return "", false

@@ -1,10 +1,14 @@
 package bundle
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, dir string, files map[string]string) {
@@ -120,5 +124,167 @@ func TestSnapshot(t *testing.T) {
 	write(t, root, map[string]string{"zones/a.zone": "tampered"})
 	if _, ok := s.Open(m.Hash); ok {
 		t.Error("a damaged snapshot opens")
+	}
+}
+
+// snap snapshots one zone file holding text into s, returning its hash.
+func snap(t *testing.T, s Store, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"a.zone": text})
+	m, err := s.Snapshot(dir, []string{filepath.Join(dir, "a.zone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Hash
+}
+
+// age makes the file or directory at path last modified d ago.
+func age(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	then := time.Now().Add(-d)
+	if err := os.Chtimes(path, then, then); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// has reports whether the store holds the snapshot of hash, whole: its
+// manifest and its files.
+func has(s Store, hash string) bool {
+	_, errM := os.Stat(s.path(hash))
+	_, errD := os.Stat(s.root(hash))
+	return errM == nil && errD == nil
+}
+
+// Prune removes the snapshots unused for longer than MaxAge, except the
+// Keep most recently used, counting an Open as a use; it never removes
+// one used within InUse, whatever the retention, and says what it freed.
+func TestPruneSnapshots(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	day := 24 * time.Hour
+	var hashes []string
+	for i, unused := range []time.Duration{30 * day, 20 * day, 10 * day, 9 * day, 8 * day, day} {
+		h := snap(t, s, strings.Repeat("x", 100*(i+1)))
+		age(t, s.path(h), unused)
+		hashes = append(hashes, h)
+	}
+	// The oldest is opened by a step now: it is the most recently used.
+	if _, ok := s.Open(hashes[0]); !ok {
+		t.Fatal("the snapshot does not open")
+	}
+	var logged bytes.Buffer
+	s.Retention = Retention{Keep: 2, MaxAge: 7 * day}
+	s.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	before := size(s.Dir)
+	p, err := s.Prune()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kept: hashes[0] (opened now) and hashes[5] (the newest two), and
+	// none other is within a week.
+	for i, h := range hashes {
+		if want := i == 0 || i == 5; has(s, h) != want {
+			t.Errorf("snapshot %d (%s) kept %v, want %v", i, Short(h), has(s, h), want)
+		}
+	}
+	if p.Snapshots != 4 || p.Debris != 0 || p.Bytes != before-size(s.Dir) || p.Bytes < 200+300+400+500 {
+		t.Errorf("Prune = %+v, want 4 snapshots and the %d bytes freed", p, before-size(s.Dir))
+	}
+	if !strings.Contains(logged.String(), "snapshots=4") {
+		t.Errorf("log %q does not say 4 snapshots were removed", logged.String())
+	}
+	if entries, _ := os.ReadDir(s.Dir); len(entries) != 4 {
+		t.Errorf("store holds %d entries, want the 2 snapshots' 4", len(entries))
+	}
+
+	// In use: used 10 minutes ago, it stays however tight the retention.
+	age(t, s.path(hashes[5]), 10*time.Minute)
+	s.Retention = Retention{Keep: 0, MaxAge: time.Minute}
+	if _, err := s.Prune(); err != nil || !has(s, hashes[5]) || !has(s, hashes[0]) {
+		t.Errorf("a snapshot in use was pruned (%v)", err)
+	}
+	// The zero Retention removes no snapshot.
+	age(t, s.path(hashes[5]), 100*day)
+	if p, err := (Store{Dir: s.Dir}).Prune(); err != nil || p.Snapshots != 0 || !has(s, hashes[5]) {
+		t.Errorf("the zero retention pruned: %+v %v", p, err)
+	}
+	// A Snapshot prunes after itself.
+	s.Retention = Retention{Keep: 1, MaxAge: day}
+	h := snap(t, s, "new")
+	if !has(s, h) || has(s, hashes[5]) {
+		t.Errorf("after a Snapshot: new kept %v (want true), the unused one kept %v (want false)", has(s, h), has(s, hashes[5]))
+	}
+}
+
+// Debris goes once it is over InUse old: temporary directories and
+// manifests of a Snapshot that did not finish, a manifest without its
+// files, files without a manifest, and what an interrupted Prune left.
+// Younger debris may be a Snapshot at work, and other names are not the
+// store's: both stay.
+func TestPruneDebris(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "bundles"), Retention: DefaultRetention}
+	orphanM, orphanD := snap(t, s, "manifest only"), snap(t, s, "files only")
+	if err := os.RemoveAll(s.root(orphanM)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(s.path(orphanD)); err != nil {
+		t.Fatal(err)
+	}
+	young := snap(t, s, "young")
+	if err := os.Remove(s.path(young)); err != nil {
+		t.Fatal(err)
+	}
+	hexD := strings.TrimPrefix(orphanD, "sha256:")
+	write(t, s.Dir, map[string]string{
+		".snapshot-old/zones/a.zone": "a", ".snapshot-new/zones/a.zone": "a",
+		".manifest-old": "{", ".pruned-" + hexD + "-1/a.zone": "a", "NOTES": "mine",
+	})
+	age(t, s.path(orphanM), 2*time.Hour)
+	age(t, s.root(orphanD), 2*time.Hour)
+	age(t, filepath.Join(s.Dir, ".snapshot-old"), 2*time.Hour)
+	age(t, filepath.Join(s.Dir, ".manifest-old"), 2*time.Hour)
+	age(t, filepath.Join(s.Dir, "NOTES"), 100*24*time.Hour)
+	p, err := s.Prune()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(s.Dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{".snapshot-new", "NOTES", strings.TrimPrefix(young, "sha256:")}; !slices.Equal(left, want) {
+		t.Errorf("left %q, want %q", left, want)
+	}
+	if p.Debris != 5 || p.Snapshots != 0 || p.Bytes == 0 {
+		t.Errorf("Prune = %+v, want 5 pieces of debris", p)
+	}
+}
+
+// A Snapshot of a hash that Prune is removing at the same moment leaves
+// that snapshot whole: Open finds it after the Snapshot returns.
+func TestPruneConcurrentSnapshot(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"a.zone": "a"})
+	paths := []string{filepath.Join(dir, "a.zone")}
+	for i := range 200 {
+		m, err := s.Snapshot(dir, paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		age(t, s.path(m.Hash), 30*24*time.Hour)
+		pruner := Store{Dir: s.Dir, Retention: Retention{MaxAge: 24 * time.Hour}}
+		done := make(chan error)
+		go func() { _, err := pruner.Prune(); done <- err }()
+		if _, err := s.Snapshot(dir, paths); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.Open(m.Hash); !ok {
+			t.Fatalf("round %d: the snapshot just made does not open", i)
+		}
 	}
 }
