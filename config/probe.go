@@ -64,6 +64,38 @@ type Probe struct {
 	// must stay valid (default 24h), so that a rollout never switches to
 	// signatures that expire before anyone could re-sign and roll again.
 	SignatureMargin *Duration `yaml:"signature_margin" json:"signature_margin,omitempty"`
+	// Coverage says how much of a large fleet one analysis checks.
+	Coverage Coverage `yaml:"coverage" json:"coverage"`
+}
+
+// Coverage is the analysis policy for large fleets. A fleet of at most
+// FullUpTo zones has every name of every zone checked, as small fleets
+// always did. A larger one has the SOA of every zone checked on every
+// server, and every name of Sample zones chosen by Seed and of every zone
+// the revision changed (its planned serial differs from blue's): asking
+// every name of 100,000 zones would take longer than the change deserves.
+type Coverage struct {
+	// FullUpTo is the most zones checked at every name (default 1000).
+	FullUpTo int `yaml:"full_up_to" json:"full_up_to"`
+	// Sample is how many zones above it are checked at every name
+	// besides the changed ones (default 100).
+	Sample int `yaml:"sample" json:"sample"`
+	// Seed chooses the sample; by default it is derived from the
+	// revision's bundle hash, so both analyses of one rollout check the
+	// same zones and the next revision other ones. The result records it.
+	Seed *uint32 `yaml:"seed" json:"seed,omitempty"`
+}
+
+// WithDefaults is c with its defaults, also for a fleet config recorded
+// before the setting existed.
+func (c Coverage) WithDefaults() Coverage {
+	if c.FullUpTo == 0 {
+		c.FullUpTo = 1000
+	}
+	if c.Sample == 0 {
+		c.Sample = 100
+	}
+	return c
 }
 
 // Signatures is the signature margin, with its default.
@@ -105,6 +137,7 @@ func (p *Probe) setDefaults() {
 	setInt(&p.Rounds, 3)
 	setInt(&p.ConsecutiveSuccesses, 1)
 	setInt(&p.Samples, 5)
+	p.Coverage = p.Coverage.WithDefaults()
 	if p.AllNames == nil {
 		p.AllNames = ptr(true)
 	}
@@ -149,6 +182,8 @@ func (p *Probe) validate() error {
 		{"probe.failure_limit", p.FailureLimit, 0, p.Rounds},
 		{"probe.error_limit", p.Errors(), 0, p.Rounds},
 		{"probe.samples", p.Samples, 1, 50},
+		{"probe.coverage.full_up_to", p.Coverage.FullUpTo, 1, 10_000_000},
+		{"probe.coverage.sample", p.Coverage.Sample, 1, 10_000_000},
 	}
 	for _, r := range ranges {
 		if r.v < r.lo || r.v > r.h {

@@ -17,7 +17,8 @@ func TestProbeDefaults(t *testing.T) {
 		t.Errorf("all names %v, expect changes %v, error limit %d", p.CheckAllNames(), p.ChangesExpected(), p.Errors())
 	}
 	if p.EDNSBufferSize != 1232 || p.Concurrency != 32 || p.Rounds != 3 || p.ConsecutiveSuccesses != 1 ||
-		p.FailureLimit != 0 || p.Samples != 5 || p.Attempts != 3 || p.Timeout.D() != 2*time.Second || p.Interval.D() != 2*time.Second {
+		p.FailureLimit != 0 || p.Samples != 5 || p.Attempts != 3 || p.Timeout.D() != 2*time.Second || p.Interval.D() != 2*time.Second ||
+		p.Coverage.FullUpTo != 1000 || p.Coverage.Sample != 100 || p.Coverage.Seed != nil {
 		t.Errorf("defaults: %+v", p)
 	}
 	// A config from before the analysis settings (nil pointers) means the same.
@@ -42,6 +43,7 @@ func TestProbeSettings(t *testing.T) {
   error_limit: 0
   expect_changes: false
   samples: 3
+  coverage: {full_up_to: 50, sample: 7, seed: 0}
 zones:`, 1)
 	f, err := Parse([]byte(text))
 	if err != nil {
@@ -49,7 +51,8 @@ zones:`, 1)
 	}
 	p := f.Probe
 	if p.CheckAllNames() || p.ChangesExpected() || p.Errors() != 0 || p.FailureLimit != 1 || p.ConsecutiveSuccesses != 2 ||
-		p.Rounds != 5 || p.Interval.D() != 500*time.Millisecond || p.EDNSBufferSize != 4096 || len(p.Types) != 3 || p.Samples != 3 {
+		p.Rounds != 5 || p.Interval.D() != 500*time.Millisecond || p.EDNSBufferSize != 4096 || len(p.Types) != 3 || p.Samples != 3 ||
+		p.Coverage.FullUpTo != 50 || p.Coverage.Sample != 7 || p.Coverage.Seed == nil || *p.Coverage.Seed != 0 {
 		t.Errorf("settings: %+v", p)
 	}
 }
@@ -79,6 +82,8 @@ func TestProbeInvalidNamesField(t *testing.T) {
 		{"{interval: -1s}", "probe.interval"},
 		{"{attempts: 11}", "probe.attempts"},
 		{"{signature_margin: -1h}", "probe.signature_margin"},
+		{"{coverage: {full_up_to: -1}}", "probe.coverage.full_up_to"},
+		{"{coverage: {sample: -5}}", "probe.coverage.sample"},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {

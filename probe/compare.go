@@ -94,10 +94,17 @@ func compare(rep *Report, checks []Check, got, base *answers, bname string, s Se
 		}
 		z.old, z.new = append(z.old, base.sets[i]), append(z.new, got.sets[i])
 	}
+	var comps []Comparison
+	var differs []bool
+	defer func() {
+		rep.Diffs, rep.DiffsOmitted = bound(comps, differs, s.Samples)
+		note, problem = clip(note, maxReason), clip(problem, maxReason)
+	}()
 	for _, name := range slices.Sorted(maps.Keys(zones)) {
 		z := zones[name]
 		d := zone.DiffRRsets(z.old, z.new)
-		rep.Diffs = append(rep.Diffs, Comparison{Zone: name, Against: bname, Compared: len(z.new), Skipped: len(z.skipped), Summary: d.Summary(), Diff: clipSets(d.Limit(s.Samples), 10)})
+		comps = append(comps, Comparison{Zone: name, Against: bname, Compared: len(z.new), Skipped: len(z.skipped), Summary: d.Summary(), Diff: clipSets(d.Limit(s.Samples), 10)})
+		differs = append(differs, !d.Empty() || len(z.skipped) > 0)
 		if s.ExpectChanges {
 			if !d.Empty() {
 				note = joinNote(note, fmt.Sprintf("differs from %s as expected: %s", bname, d.Summary()))
@@ -133,6 +140,25 @@ func compare(rep *Report, checks []Check, got, base *answers, bname string, s Se
 	return problem, note
 }
 
+// bound keeps every comparison while there are at most n, else the n
+// first of those that differ, and others to fill n: a fleet of any size
+// makes a small report. It returns how many it left out.
+func bound(comps []Comparison, differs []bool, n int) ([]Comparison, int) {
+	if len(comps) <= n {
+		return comps, 0
+	}
+	var kept, same []Comparison
+	for i, c := range comps {
+		if differs[i] {
+			kept = append(kept, c)
+		} else if len(same) < n {
+			same = append(same, c)
+		}
+	}
+	kept = append(kept, same...)[:n]
+	return kept, len(comps) - n
+}
+
 // clipSets keeps at most n records of each side of each change, so one
 // huge RRset cannot bloat workflow history.
 func clipSets(d zone.ZoneDiff, n int) zone.ZoneDiff {
@@ -151,9 +177,15 @@ func clipSets(d zone.ZoneDiff, n int) zone.ZoneDiff {
 	return d
 }
 
+// joinNote joins a note or problem to a, unless a is already longer
+// than the analysis keeps: with many zones, joining all would be
+// quadratic.
 func joinNote(a, b string) string {
-	if a == "" {
+	switch {
+	case a == "":
 		return b
+	case len(a) > maxReason:
+		return a
 	}
 	return a + "; " + b
 }
@@ -174,19 +206,27 @@ type Comparison struct {
 // be the zone file's and not behind the baseline's in RFC 1982 order. It
 // returns the failures' details. allowBehind skips the order check, for a
 // deliberate return to an older revision.
+//
+// Afterwards rep.Serials keeps at most samples zones, those that failed
+// first, so that a report stays small for any number of zones.
 func checkSerials(rep *Report, want map[string]uint32, base *answers, bname string, samples int, allowBehind bool) []string {
+	wants := make(map[string]uint32, len(want))
+	for z, s := range want {
+		wants[dns.CanonicalName(z)] = s
+	}
 	zones := map[string]bool{}
-	for z := range want {
-		zones[dns.CanonicalName(z)] = true
+	for z := range wants {
+		zones[z] = true
 	}
 	for z := range rep.Serials {
 		zones[z] = true
 	}
-	var problems []string
+	var problems, bad []string
+	defer func() { rep.Serials = keepSerials(rep.Serials, bad, samples) }()
 	for _, z := range slices.Sorted(maps.Keys(zones)) {
 		res := Result{Check: z + " serial", Kind: KindSerial, Outcome: OutcomeFail}
 		got, seen := rep.Serials[z]
-		w, hasWant := serialOf(Report{Serials: want}, z)
+		w, hasWant := wants[z]
 		var b uint32
 		hasBase := false
 		if base != nil {
@@ -208,8 +248,26 @@ func checkSerials(rep *Report, want map[string]uint32, base *answers, bname stri
 		if res.Outcome == OutcomeFail {
 			problems = append(problems, res.Detail)
 		}
+		if res.Outcome != OutcomePass {
+			bad = append(bad, z)
+		}
 	}
 	return problems
+}
+
+// keepSerials is at most n of serials: those of the zones in bad
+// first, then the others in name order.
+func keepSerials(serials map[string]uint32, bad []string, n int) map[string]uint32 {
+	if len(serials) <= n {
+		return serials
+	}
+	kept := map[string]uint32{}
+	for _, z := range append(bad, slices.Sorted(maps.Keys(serials))...) {
+		if s, ok := serials[z]; ok && len(kept) < n {
+			kept[z] = s
+		}
+	}
+	return kept
 }
 
 func order(a, b uint32) string {

@@ -12,7 +12,8 @@ const MaxResults = 20
 
 // Report is the outcome of probing one server: counts in total and by kind
 // of check, sample failures (passing checks are only counted), the SOA
-// serials seen, keyed by zone apex, and how its answers compare with the
+// serials seen, keyed by zone apex (in an analysis, at most its samples
+// setting of them, failures first), and how its answers compare with the
 // baseline server's.
 type Report struct {
 	// Name is the server's name ("ns1-next", "lb1"); empty from Probe.
@@ -25,8 +26,11 @@ type Report struct {
 	Kinds   map[string]Tally  `json:"kinds,omitempty"`
 	Results []Result          `json:"results,omitempty"`
 	Serials map[string]uint32 `json:"serials,omitempty"`
-	// Diffs compare this server's answers with its baseline's, per zone.
-	Diffs []Comparison `json:"diffs,omitempty"`
+	// Diffs compare this server's answers with its baseline's, per zone:
+	// the zones that differ, up to the samples setting, and the others
+	// too while all fit in it. DiffsOmitted counts the zones left out.
+	Diffs        []Comparison `json:"diffs,omitempty"`
+	DiffsOmitted int          `json:"diffs_omitted,omitempty"`
 }
 
 // Tally counts one kind of check's outcomes.
