@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -32,7 +33,8 @@ const ErrAnalysis = "AnalysisFailed"
 // from the fleet's probe section.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	pc := in.Fleet.Probe
-	checks, keys, err := a.verifyChecks(in)
+	p := &probe.Prober{Timeout: pc.Timeout.D(), Attempts: pc.Attempts, EDNSBufSize: uint16(pc.EDNSBufferSize), Concurrency: pc.Concurrency}
+	checks, keys, cov, err := a.verifyChecks(ctx, p, in)
 	if err != nil {
 		return VerifyResult{}, failure(ctx, err)
 	}
@@ -46,7 +48,6 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 	var progress atomic.Value
 	progress.Store("starting")
 	stop := heartbeatEvery(ctx, time.Second, progress.Load)
-	p := &probe.Prober{Timeout: pc.Timeout.D(), Attempts: pc.Attempts, EDNSBufSize: uint16(pc.EDNSBufferSize), Concurrency: pc.Concurrency}
 	j := job(in, checks)
 	j.Keys = keys
 	an := p.Analyze(ctx, j, probe.Settings{
@@ -55,8 +56,8 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 		Progress:           func(s string) { progress.Store(s) },
 	})
 	stop()
-	res := VerifyResult{Reports: an.Reports, Rounds: an.Rounds, Checks: len(checks), Notes: an.Notes, Attempt: attempt(ctx)}
-	res.Summary = summarize(an)
+	res := VerifyResult{Reports: an.Reports, Rounds: an.Rounds, Checks: len(checks), Notes: an.Notes, Attempt: attempt(ctx), Coverage: cov}
+	res.Summary = summarize(an, cov)
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
@@ -69,38 +70,72 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 }
 
 // verifyChecks parses the zone files and builds the checks the fleet
-// asks for, and the DNSKEY sets of the signed zones. A file whose serial
-// is not the one planned changed under the rollout, and fails it rather
-// than be verified against a moving target.
-func (a *Activities) verifyChecks(in VerifyInput) ([]probe.Check, map[string]zone.Records, error) {
+// asks for (see cover), and the DNSKEY sets of the signed zones. A file
+// whose serial is not the one planned changed under the rollout, and
+// fails it rather than be verified against a moving target.
+func (a *Activities) verifyChecks(ctx context.Context, p *probe.Prober, in VerifyInput) ([]probe.Check, map[string]zone.Records, *probe.Coverage, error) {
 	if len(in.Zones) == 0 {
 		if len(in.Checks) == 0 {
-			return nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "no DNS checks to run: the input names no zone files")
+			return nil, nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "no DNS checks to run: the input names no zone files")
 		}
-		return in.Checks, nil, nil
+		return in.Checks, nil, nil, nil
 	}
 	zones, _, err := a.materialise(in.Fleet, in.Bundle, in.Zones)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pc := in.Fleet.Probe
+	planned := make([]probe.Planned, len(zones))
+	for i, zf := range zones {
+		planned[i] = probe.Planned{Name: zf.Name, Serial: zf.Serial}
+	}
+	full, cov := cover(ctx, p, pc, in.Bundle, planned, in.Baseline)
 	scope := probe.Scope{All: pc.CheckAllNames(), Names: pc.Names, Types: pc.Types}
 	var checks []probe.Check
 	keys := map[string]zone.Records{}
-	for _, zf := range zones {
+	for i, zf := range zones {
 		z, err := zone.ParseFile(zf.Path, zf.Name)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if z.Serial() != zf.Serial {
-			return nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, z.Serial(), zf.Serial)
+			return nil, nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, z.Serial(), zf.Serial)
 		}
-		checks = append(checks, probe.Checks(z, scope)...)
+		checks = append(checks, cov.Checks(z, full[i], scope)...)
 		if k := z.DNSKEYs(); len(k) > 0 {
 			keys[z.Origin()] = k
 		}
 	}
-	return checks, keys, nil
+	return checks, keys, &cov, nil
+}
+
+// cover applies the fleet's coverage policy (probe.coverage) to the
+// revision's zones: which of them are checked at every name. Above its
+// threshold a zone changed in the revision when the serial it plans
+// differs from the one the baseline (blue) serves, asked here; without a
+// baseline (the first rollout, or through the load balancers after the
+// switch, when green was analysed with one) only the sample is, and the
+// coverage says so. The seed, unless configured, comes from the
+// revision's bundle hash.
+func cover(ctx context.Context, p *probe.Prober, pc config.Probe, bundle string, zones []probe.Planned, baseline []ProbeTarget) ([]bool, probe.Coverage) {
+	c := pc.Coverage.WithDefaults()
+	h := fnv.New32a()
+	h.Write([]byte(bundle))
+	pol := probe.Policy{FullUpTo: c.FullUpTo, Sample: c.Sample, Seed: h.Sum32()}
+	if c.Seed != nil {
+		pol.Seed = *c.Seed
+	}
+	var base map[string]uint32
+	if len(zones) > pol.FullUpTo {
+		var addrs []string
+		for _, b := range baseline {
+			if b.Addr != "" && !slices.Contains(addrs, b.Addr) {
+				addrs = append(addrs, b.Addr)
+			}
+		}
+		base = p.BaselineSerials(ctx, addrs, zones)
+	}
+	return probe.Cover(zones, pol, base)
 }
 
 // job pairs each target with its baseline: green ns1-next with blue ns1,
@@ -138,8 +173,9 @@ func role(f *config.Fleet, targets []ProbeTarget) string {
 }
 
 // summarize is one line for the Web UI and step notes, e.g.
-// "pass after 1 round: ns1-next 84/84, ns2-next 84/84".
-func summarize(an probe.Analysis) string {
+// "pass after 1 round: ns1-next 84/84, ns2-next 84/84; covered every
+// name of all 3 zones (12 names)".
+func summarize(an probe.Analysis, cov *probe.Coverage) string {
 	var parts []string
 	for _, r := range an.Reports {
 		parts = append(parts, fmt.Sprintf("%s %d/%d", r.Name, r.Passed, r.Passed+r.Failed+r.Errors))
@@ -148,7 +184,11 @@ func summarize(an probe.Analysis) string {
 	if an.OK {
 		verdict = "pass"
 	}
-	return fmt.Sprintf("%s after %d round(s) [%s]: %s", verdict, len(an.Rounds), strings.Join(an.Rounds, ","), strings.Join(parts, ", "))
+	covered := ""
+	if cov != nil {
+		covered = "; covered " + cov.String()
+	}
+	return fmt.Sprintf("%s after %d round(s) [%s]: %s%s", verdict, len(an.Rounds), strings.Join(an.Rounds, ","), strings.Join(parts, ", "), covered)
 }
 
 // SwitchLoadBalancer points one load balancer at its backends through the

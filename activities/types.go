@@ -124,6 +124,9 @@ type VerifyResult struct {
 	Summary string   `json:"summary,omitempty"`
 	Notes   []string `json:"notes,omitempty"`
 	Attempt int32    `json:"attempt"`
+	// Coverage says which zones were checked how (probe.coverage); nil
+	// when the checks came in the input.
+	Coverage *probe.Coverage `json:"coverage,omitempty"`
 }
 
 // SwitchInput points one load balancer at backends.
