@@ -6,8 +6,10 @@ package worker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +71,32 @@ type Config struct {
 	// ChannelPool). Nil makes NewActivities open one that is never closed,
 	// which suits a process that ends with its activities.
 	Channels *channel.Pool
+	// BundleRetention says which snapshots of planned revisions the
+	// worker's bundle store removes (see RetentionFromEnv); the zero
+	// value removes none.
+	BundleRetention bundle.Retention
+}
+
+// RetentionFromEnv is bundle.DefaultRetention with DNSROLL_BUNDLE_KEEP (a
+// count) and DNSROLL_BUNDLE_MAX_AGE (a Go duration, such as 168h) in
+// place of its settings when they are set.
+func RetentionFromEnv() (bundle.Retention, error) {
+	r := bundle.DefaultRetention
+	if v := os.Getenv("DNSROLL_BUNDLE_KEEP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return r, fmt.Errorf("worker: DNSROLL_BUNDLE_KEEP=%q: want a count of snapshots, such as %d", v, r.Keep)
+		}
+		r.Keep = n
+	}
+	if v := os.Getenv("DNSROLL_BUNDLE_MAX_AGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return r, fmt.Errorf("worker: DNSROLL_BUNDLE_MAX_AGE=%q: want a duration, such as %s (0 keeps every snapshot)", v, r.MaxAge)
+		}
+		r.MaxAge = d
+	}
+	return r, nil
 }
 
 // FromEnv fills the secret and environment-only settings. The Linode API
@@ -130,7 +158,8 @@ func (c Config) Target() preflight.Target {
 	return preflight.Target{Known: true, RealLinode: c.LinodeURL == "", SSHKeys: len(keys)}
 }
 
-// NewActivities builds the activities with real clients.
+// NewActivities builds the activities with real clients, and prunes the
+// bundle store, which each Plan adds to, as the worker starts.
 func NewActivities(cfg Config) (*activities.Activities, error) {
 	if cfg.LinodeToken == "" {
 		return nil, fmt.Errorf("worker: LINODE_TOKEN is not set")
@@ -167,6 +196,10 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 			return nil, err
 		}
 	}
+	bundles := bundle.Store{Dir: filepath.Join(state, "bundles"), Retention: cfg.BundleRetention, Log: slog.Default()}
+	if _, err := bundles.Prune(); err != nil {
+		slog.Warn("bundle store not pruned", "dir", bundles.Dir, "error", err)
+	}
 	return &activities.Activities{
 		Cloud:      cloud,
 		Target:     cfg.Target(),
@@ -177,7 +210,7 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 		Fleets:     FleetLoader(cfg.FleetDir),
 		Place:      config.PlaceIn(labDir),
 		WebUIURL:   cfg.WebUIURL,
-		Bundles:    bundle.Store{Dir: filepath.Join(state, "bundles")},
+		Bundles:    bundles,
 	}, nil
 }
 

@@ -1,12 +1,17 @@
 package worker
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
@@ -132,5 +137,61 @@ func TestChannelPool(t *testing.T) {
 	}
 	if d := drivers["dnsdist"].(*dnsdist.Driver); d.Channels != p {
 		t.Error("the dnsdist driver does not flip through the pool")
+	}
+}
+
+// The bundle store's retention is bundle.DefaultRetention unless
+// DNSROLL_BUNDLE_KEEP or DNSROLL_BUNDLE_MAX_AGE say otherwise; a bad value
+// is refused, naming the variable.
+func TestRetentionFromEnv(t *testing.T) {
+	t.Setenv("DNSROLL_BUNDLE_KEEP", "")
+	t.Setenv("DNSROLL_BUNDLE_MAX_AGE", "")
+	if r, err := RetentionFromEnv(); err != nil || r != bundle.DefaultRetention {
+		t.Errorf("unset: %+v %v, want the default", r, err)
+	}
+	t.Setenv("DNSROLL_BUNDLE_KEEP", "3")
+	t.Setenv("DNSROLL_BUNDLE_MAX_AGE", "36h")
+	if r, err := RetentionFromEnv(); err != nil || r != (bundle.Retention{Keep: 3, MaxAge: 36 * time.Hour}) {
+		t.Errorf("set: %+v %v, want 3 and 36h", r, err)
+	}
+	for env, bad := range map[string]string{"DNSROLL_BUNDLE_KEEP": "-1", "DNSROLL_BUNDLE_MAX_AGE": "7d"} {
+		t.Setenv(env, bad)
+		if _, err := RetentionFromEnv(); err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=%s: err %v, want one naming it", env, bad, err)
+		}
+		t.Setenv(env, "")
+	}
+}
+
+// A worker prunes its bundle store as it starts, by its retention, and
+// its activities' store keeps that retention for the prunes after each
+// snapshot.
+func TestNewActivitiesPrunesBundles(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("DNSROLL_STATE_DIR", state)
+	store := bundle.Store{Dir: filepath.Join(state, "bundles")}
+	zone := filepath.Join(t.TempDir(), "a.zone")
+	if err := os.WriteFile(zone, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := store.Snapshot(filepath.Dir(zone), []string{zone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	manifest := filepath.Join(store.Dir, strings.TrimPrefix(m.Hash, "sha256:")+".json")
+	if err := os.Chtimes(manifest, old, old); err != nil {
+		t.Fatal(err)
+	}
+	retention := bundle.Retention{Keep: 0, MaxAge: 24 * time.Hour}
+	acts, err := NewActivities(Config{LinodeToken: "test", HostKeyChecking: hostkeys.Off, BundleRetention: retention})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(manifest); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the month-old snapshot is still there after the worker started (%v)", err)
+	}
+	if acts.Bundles.Dir != store.Dir || acts.Bundles.Retention != retention {
+		t.Errorf("activities' store %+v, want %s with %+v", acts.Bundles, store.Dir, retention)
 	}
 }

@@ -124,6 +124,10 @@ func startLab(ctx context.Context, f *labFlags, out io.Writer, metrics client.Me
 	s := &labSession{lab: l, fleet: fleet}
 	wc := l.WorkerConfig(f.fleets)
 	wc.LinodeRetryWait = time.Second
+	if wc.BundleRetention, err = worker.RetentionFromEnv(); err != nil {
+		l.Stop()
+		return nil, err
+	}
 	if wc.Channels, err = wc.ChannelPool(); err != nil {
 		l.Stop()
 		return nil, err

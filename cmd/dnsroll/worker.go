@@ -33,10 +33,23 @@ SSH host keys are trusted on first use: the worker records a machine's keys
 in its known_hosts file (--known-hosts) at first contact, right after creating
 it for new nameservers, and refuses a changed key afterwards.
 ANSIBLE_HOST_KEY_CHECKING=True records nothing (keys must already be in the
-file); ANSIBLE_HOST_KEY_CHECKING=False turns checking off, with a warning.`)
+file); ANSIBLE_HOST_KEY_CHECKING=False turns checking off, with a warning.
+
+Plan snapshots each revision's zone files and Ansible files into bundles/ in
+the state directory ($DNSROLL_STATE_DIR, else $XDG_STATE_HOME/dnsroll or
+~/.local/state/dnsroll), and later steps on this worker use the snapshot. At
+start and after each snapshot the worker removes those unused for
+--bundle-max-age, except the --bundle-keep most recently used and any used in
+the last hour.`)
 	var tf temporalFlags
 	var cfg worker.Config
 	tf.register(fs)
+	retention, err := worker.RetentionFromEnv()
+	if err != nil {
+		return err
+	}
+	fs.IntVar(&cfg.BundleRetention.Keep, "bundle-keep", retention.Keep, "bundle snapshots kept whatever their age, the most recently used ($DNSROLL_BUNDLE_KEEP)")
+	fs.DurationVar(&cfg.BundleRetention.MaxAge, "bundle-max-age", retention.MaxAge, "remove bundle snapshots unused for this long, beyond --bundle-keep ($DNSROLL_BUNDLE_MAX_AGE; 0 keeps every snapshot)")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("DNSROLL_METRICS_ADDR"), "serve Prometheus metrics (the SDK's worker metrics) on this host:port at /metrics ($DNSROLL_METRICS_ADDR; default: off)")
 	fs.StringVar(&cfg.FleetDir, "fleets", "fleets", "directory of fleet configs, one <fleet>.yaml each")
 	fs.StringVar(&cfg.LabDir, "lab-dir", ".lab/dev", "lab state directory (lab fleets only)")
@@ -44,6 +57,9 @@ file); ANSIBLE_HOST_KEY_CHECKING=False turns checking off, with a warning.`)
 	fs.StringVar(&cfg.LinodeURL, "linode-url", "", "Linode API base URL ($DNSROLL_LINODE_URL; default: the real API; LINODE_URL is ignored)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.BundleRetention.Keep < 0 {
+		return fmt.Errorf("--bundle-keep %d: want 0 or more snapshots", cfg.BundleRetention.Keep)
 	}
 	if err := cfg.FromEnv(); err != nil {
 		return err
