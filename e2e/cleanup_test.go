@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -28,7 +29,7 @@ func TestCleanupRetriesThenCleanupCommand(t *testing.T) {
 	}
 	// Rounds 5 s, then 10 s apart (the lab's retry_maximum_interval): a
 	// refusal that lasts gives up after three rounds.
-	writeFile(t, path, strings.Replace(string(b), "steps:\n", "steps:\n  cleanup_timeout: 20s\n", 1))
+	testfiles.Write(t, path, strings.Replace(string(b), "steps:\n", "steps:\n  cleanup_timeout: 20s\n", 1))
 	fleet, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -30,7 +31,7 @@ func (tl *testLab) editFleet(t *testing.T, from, to string) {
 	if !strings.Contains(string(b), from) {
 		t.Fatalf("fleet config lacks %q", from)
 	}
-	writeFile(t, path, strings.Replace(string(b), from, to, 1))
+	testfiles.Write(t, path, strings.Replace(string(b), from, to, 1))
 }
 
 // waitStatus polls the status query until cond holds, and returns that

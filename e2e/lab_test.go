@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 
 	"github.com/dnsroll/dnsroll/internal/freeport"
 
@@ -95,7 +96,7 @@ func writeFleet(t *testing.T, driver string, extraZones map[string]string) strin
 		copyFile(t, filepath.Join(root, "lab", "zones", rev, "example.com.zone"), filepath.Join(zonesDir, rev, "example.com.zone"))
 	}
 	for rev, text := range extraZones {
-		writeFile(t, filepath.Join(zonesDir, rev, "example.com.zone"), text)
+		testfiles.Write(t, filepath.Join(zonesDir, rev, "example.com.zone"), text)
 	}
 	s = strings.ReplaceAll(s, "../lab/zones/", zonesDir+"/")
 	base, err := freeport.TestBases.Pick(40)
@@ -104,7 +105,7 @@ func writeFleet(t *testing.T, driver string, extraZones map[string]string) strin
 	}
 	s = strings.Replace(s, "dns_port_base: 15300", fmt.Sprintf("dns_port_base: %d", base), 1)
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "lab.yaml"), s)
+	testfiles.Write(t, filepath.Join(dir, "lab.yaml"), s)
 	return dir
 }
 
@@ -114,17 +115,7 @@ func copyFile(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, to, string(b))
-}
-
-func writeFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testfiles.Write(t, to, string(b))
 }
 
 // lbDrivers are the load balancer drivers that the rollout tests run with.
@@ -176,7 +167,7 @@ func startLabRewritten(t *testing.T, driver string, extraZones map[string]string
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, path, rewrite.Replace(string(b)))
+	testfiles.Write(t, path, rewrite.Replace(string(b)))
 	fleet, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)

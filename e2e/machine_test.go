@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
@@ -44,7 +45,7 @@ func startMachineLab(t *testing.T, driver string, users ...string) *testLab {
 	s = strings.ReplaceAll(s, "../lab/zones/", filepath.Join(root, "lab", "zones")+"/")
 	s = strings.ReplaceAll(s, "driver: nginx", "driver: "+driver)
 	fleetDir := t.TempDir()
-	writeFile(t, filepath.Join(fleetDir, "machines.yaml"), s)
+	testfiles.Write(t, filepath.Join(fleetDir, "machines.yaml"), s)
 	fleet, err := config.Load(filepath.Join(fleetDir, "machines.yaml"))
 	if err != nil {
 		t.Fatal(err)

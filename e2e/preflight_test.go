@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -37,8 +38,8 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 		{"an unknown revision", "", "", "Q", []string{"zones[0].file", `revision "Q"`, "does not exist"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			writeFile(t, path, strings.Replace(string(good), tt.from, tt.to, 1))
-			defer writeFile(t, path, string(good))
+			testfiles.Write(t, path, strings.Replace(string(good), tt.from, tt.to, 1))
+			defer testfiles.Write(t, path, string(good))
 			before := len(tl.Sim().Instances())
 
 			_, err := c.Start(context.Background(), api.StartRequest{Fleet: tl.fleet.Name, Revision: tt.revision})
@@ -74,8 +75,8 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 	t.Run("a real load balancer against the simulator", func(t *testing.T) {
 		real := regexp.MustCompile(`(?m)^lab:\n(  .*\n)+`).ReplaceAllString(string(good), "")
 		real = strings.Replace(real, `"`+lb2+`"`, `"203.0.113.53:53"`, 1)
-		writeFile(t, path, real)
-		defer writeFile(t, path, string(good))
+		testfiles.Write(t, path, real)
+		defer testfiles.Write(t, path, string(good))
 		before := len(tl.Sim().Instances())
 		run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 		st, err := tl.wait(t, run)

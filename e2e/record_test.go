@@ -13,6 +13,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -50,7 +51,7 @@ func TestRecordHistories(t *testing.T) {
 			t.Fatal(err)
 		}
 		re := regexp.MustCompile(`(?m)^rollout:\n(  [^\n]*\n)+`)
-		writeFile(t, filepath.Join(tl.fleetDir, "lab.yaml"), re.ReplaceAllString(string(b), "rollout:\n"+block))
+		testfiles.Write(t, filepath.Join(tl.fleetDir, "lab.yaml"), re.ReplaceAllString(string(b), "rollout:\n"+block))
 	}
 	record := func(name string, run rollouts.Run) {
 		var events []*historypb.HistoryEvent
@@ -66,7 +67,7 @@ func TestRecordHistories(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, prefix+"-"+name+".json", string(out))
+		testfiles.Write(t, prefix+"-"+name+".json", string(out))
 	}
 	phase := func(p workflows.Phase) func(workflows.Status) bool {
 		return func(st workflows.Status) bool { return st.Phase == p }

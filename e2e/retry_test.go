@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -31,7 +32,7 @@ func TestRetryAndResetAfterFailure(t *testing.T) {
 	tl.assertOnly(t, "ns1", "ns2")
 
 	// The operator fixes the zone, then retries with the same input.
-	writeFile(t, tl.fleet.ZoneFile(tl.fleet.Zones[0], "C"), readZone(t, "B"))
+	testfiles.Write(t, tl.fleet.ZoneFile(tl.fleet.Zones[0], "C"), readZone(t, "B"))
 	run, _, err := rollouts.Retry(context.Background(), tl.client, failed)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/bundle"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -89,7 +90,7 @@ func TestZoneChangedBetweenPlanAndProvision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, path, strings.Replace(string(b), `"revision `+rev+`"`, `"revision `+rev+`, edited after the plan"`, 1))
+		testfiles.Write(t, path, strings.Replace(string(b), `"revision `+rev+`"`, `"revision `+rev+`, edited after the plan"`, 1))
 		return run, tl.waitStatus(t, run, "the plan's bundle", func(st workflows.Status) bool { return st.Bundle != "" })
 	}
 

@@ -129,15 +129,11 @@ func TestZonesChecksTheChainOfTrust(t *testing.T) {
 	parent := zoneText + "sub NS ns1.sub\nns1.sub A 192.0.2.53\n"
 	sign := func() (string, string) {
 		d := t.TempDir()
-		text, err := signzone.Sign(d, "sub.example.com.", child, signzone.Options{Start: "now-3600", End: "+2592000"})
+		text, ds, err := signzone.SignDS(d, "sub.example.com.", child, signzone.Options{Start: "now-3600", End: "+2592000"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ds, err := os.ReadFile(filepath.Join(d, "dsset-sub.example.com."))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return text, string(ds)
+		return text, ds
 	}
 	signed, ds := sign()
 	rolled, _ := sign()

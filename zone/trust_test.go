@@ -1,8 +1,6 @@
 package zone
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,11 +29,7 @@ ns1.sub A    192.0.2.53
 func signedChild(t *testing.T) (*Zone, string) {
 	t.Helper()
 	dir := t.TempDir()
-	text, err := signzone.Sign(dir, "sub.example.com.", childText, signzone.Options{Start: "now-3600", End: "+2592000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := os.ReadFile(filepath.Join(dir, "dsset-sub.example.com."))
+	text, ds, err := signzone.SignDS(dir, "sub.example.com.", childText, signzone.Options{Start: "now-3600", End: "+2592000"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +37,7 @@ func signedChild(t *testing.T) (*Zone, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return z, string(ds)
+	return z, ds
 }
 
 // A parent's DS must match a key of its child's DNSKEY set when both

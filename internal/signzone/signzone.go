@@ -67,3 +67,13 @@ func Sign(dir, origin, text string, o Options) (string, error) {
 	b, err := os.ReadFile(src + ".signed")
 	return string(b), err
 }
+
+// SignDS signs as Sign does and also returns the DS records that
+// dnssec-signzone made for origin's parent (its dsset- file in dir).
+func SignDS(dir, origin, text string, o Options) (signed, ds string, err error) {
+	if signed, err = Sign(dir, origin, text, o); err != nil {
+		return "", "", err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "dsset-"+strings.TrimSuffix(origin, ".")+"."))
+	return signed, string(b), err
+}
