@@ -289,12 +289,18 @@ func TestPlanSkipsDeletingInstances(t *testing.T) {
 // directory, which it returns.
 func (c *cloudEnv) plan(t *testing.T) (Plan, string) {
 	t.Helper()
+	return c.planWith(t, PlanInput{Fleet: "t"})
+}
+
+// planWith is plan with in as Plan's input.
+func (c *cloudEnv) planWith(t *testing.T, in PlanInput) (Plan, string) {
+	t.Helper()
 	dir := t.TempDir()
 	writeFleetDir(t, dir)
 	c.fleet.Dir = dir
 	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
 	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
-	v, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
+	v, err := c.env.ExecuteActivity(c.acts.Plan, in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,14 @@ const ErrAnalysis = "AnalysisFailed"
 // from the fleet's probe section.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	pc := in.Fleet.Probe
+	zones, err := a.plannedZones(in.Fleet, in.Revision, in.Bundle, in.Zones)
+	if err != nil {
+		return VerifyResult{}, failure(ctx, err)
+	}
+	in.Zones = zones
+	if len(in.Serials) == 0 {
+		in.Serials = serialsOf(zones)
+	}
 	p := &probe.Prober{Timeout: pc.Timeout.D(), Attempts: pc.Attempts, EDNSBufSize: uint16(pc.EDNSBufferSize), Concurrency: pc.Concurrency}
 	checks, keys, cov, err := a.verifyChecks(ctx, p, in)
 	if err != nil {

@@ -68,7 +68,8 @@ type CheckLBInput struct {
 }
 
 // CheckLoadBalancerDNS checks that a load balancer answers, over each of
-// the fleet's protocols, for each of the fleet's zones, confirmAsks times
+// the fleet's protocols, for each zone of in.Fleet (the first
+// config.StepZones of the fleet's, see LoadFleet), confirmAsks times
 // on fresh connections, so that every worker is likely asked: the check
 // before and after an in-place update.
 func (a *Activities) CheckLoadBalancerDNS(ctx context.Context, in CheckLBInput) (StepResult, error) {

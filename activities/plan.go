@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/preflight"
 	"github.com/dnsroll/dnsroll/probe"
@@ -16,6 +18,9 @@ import (
 // LoadFleet reads a fleet's config and checks that it fits this worker's
 // cloud. A cleanup-only run uses it instead of Plan: it needs neither zone
 // files nor blue's answers, only where the load balancers and servers are.
+// The fleet is cut to its first zones (config.Fleet.ForSteps), which the
+// load balancers' checks ask, so that a fleet of any size stays small in
+// history.
 func (a *Activities) LoadFleet(ctx context.Context, name string) (*config.Fleet, error) {
 	fleet, err := a.Fleets(name)
 	if err != nil {
@@ -24,7 +29,7 @@ func (a *Activities) LoadFleet(ctx context.Context, name string) (*config.Fleet,
 	if err := a.Target.Fits(fleet); err != nil {
 		return nil, failure(ctx, err)
 	}
-	return fleet.ForHistory(), nil
+	return fleet.ForSteps(), nil
 }
 
 // Plan reads the fleet config, parses the revision's zone files (a zone that
@@ -54,21 +59,30 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	// The plan goes into history, and its fleet into every step's input:
 	// without webhook URLs, which Notify looks up by name.
 	plan := Plan{Fleet: fleet.ForHistory(), Revision: in.Revision, Blue: map[string]dnsroll.Server{}}
+	planned := zoneFiles(zones)
 	for _, z := range zones {
-		plan.Zones = append(plan.Zones, ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: z.SHA256})
 		plan.Warnings = append(plan.Warnings, z.Warnings...)
 	}
-	// Later steps on this worker use the snapshot; others check their
-	// own files against its hash.
-	paths, err := revisionPaths(fleet, plan.Zones)
+	// Later steps on this worker use the snapshot, and its record of the
+	// zones; others check their own files against its hash.
+	paths, err := revisionPaths(fleet, planned)
 	if err != nil {
 		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "revision %s: listing its Ansible files: %v", in.Revision, err))
 	}
 	rev, err := a.Bundles.Snapshot(fleet.Dir, paths)
+	if err == nil {
+		rev.Zones = bundleZones(planned)
+		err = a.Bundles.Save(rev)
+	}
 	if err != nil {
 		return Plan{}, failure(ctx, fmt.Errorf("revision %s: snapshotting its zone files and Ansible files: %w", in.Revision, err))
 	}
 	plan.Bundle = rev.Hash
+	if in.SmallHistory {
+		plan.Fleet, plan.ZoneCount = fleet.ForSteps(), len(planned)
+	} else {
+		plan.Zones = planned
+	}
 
 	servers, err := a.Cloud.List(ctx, fleet.Tag())
 	if err != nil {
@@ -91,24 +105,30 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 			plan.Blue[s.Label] = a.withDNSPort(fleet, s)
 		}
 	}
-	if err := checkSerialsAgainstBlue(ctx, &plan); err != nil {
+	if err := checkSerialsAgainstBlue(ctx, &plan, planned); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
 	sort.Strings(plan.Warnings)
+	plan.Warnings = capWarnings(plan.Warnings)
 	plan.Attempt = attempt(ctx)
 	return plan, nil
 }
 
-// blueSerialTimeout bounds one query for a blue server's serial.
-const blueSerialTimeout = 2 * time.Second
+// blueSerialTimeout bounds one query for a blue server's serial, and
+// blueSerialQueries how many are in flight: a fleet of 100,000 zones is
+// compared in seconds.
+const (
+	blueSerialTimeout = 2 * time.Second
+	blueSerialQueries = 32
+)
 
 // checkSerialsAgainstBlue refuses, before any server is created, a
 // revision whose SOA serial is behind the one blue serves: resolvers and
 // secondaries would keep blue's data. Going back on purpose needs
 // allow_serial_decrease. Blue that does not answer is a warning here; the
 // analysis of green compares serials again.
-func checkSerialsAgainstBlue(ctx context.Context, plan *Plan) error {
-	if plan.Fleet.Probe.AllowSerialDecrease || len(plan.Blue) == 0 {
+func checkSerialsAgainstBlue(ctx context.Context, plan *Plan, zones []ZoneFile) error {
+	if plan.Fleet.Probe.AllowSerialDecrease || len(plan.Blue) == 0 || len(zones) == 0 {
 		return nil
 	}
 	labels := make([]string, 0, len(plan.Blue))
@@ -116,29 +136,80 @@ func checkSerialsAgainstBlue(ctx context.Context, plan *Plan) error {
 		labels = append(labels, l)
 	}
 	sort.Strings(labels)
-	for _, z := range plan.Zones {
-		var lastErr error
+	// live asks each blue in turn for zone's serial; label is who answered.
+	live := func(z ZoneFile) (serial uint32, label string, err error) {
 		for _, l := range labels {
-			b := plan.Blue[l]
-			live, err := probe.SOASerial(ctx, b.DNSAddr(), z.Name, blueSerialTimeout)
-			if err != nil {
-				lastErr = err
-				continue
+			if serial, err = probe.SOASerial(ctx, plan.Blue[l].DNSAddr(), z.Name, blueSerialTimeout); err == nil {
+				return serial, l, nil
 			}
-			lastErr = nil
-			if c := zone.SerialCompare(z.Serial, live); c == -1 || c == 2 {
-				return dnsroll.Errorf(dnsroll.EINVALID,
-					"zone %s: revision %s has serial %d, behind the %d that blue %s serves (RFC 1982): resolvers would keep the old data. "+
-						"Bump the serial in %s, or, to go back to an older revision on purpose, start the rollout with --allow-serial-decrease (API: \"allow_serial_decrease\": true)",
-					z.Name, plan.Revision, z.Serial, live, l, z.Path)
-			}
-			break
 		}
-		if lastErr != nil {
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf("zone %s: could not read blue's serial to compare (%v); green's analysis compares it again", z.Name, lastErr))
+		return 0, "", err
+	}
+	// A blue that does not answer for the first zone is down or gone:
+	// asking it for every other zone would only wait out the timeouts.
+	if _, _, err := live(zones[0]); err != nil {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("could not read blue's serials (zone %s: %v); green's analysis compares them again", zones[0].Name, err))
+		return nil
+	}
+	type found struct {
+		serial uint32
+		label  string
+		err    error
+	}
+	seen := make([]found, len(zones))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(blueSerialQueries, len(zones)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				s, l, err := live(zones[i])
+				seen[i] = found{s, l, err}
+			}
+		}()
+	}
+	for i := range zones {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, z := range zones {
+		f := seen[i]
+		if f.err != nil {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("zone %s: could not read blue's serial to compare (%v); green's analysis compares it again", z.Name, f.err))
+			continue
+		}
+		if c := zone.SerialCompare(z.Serial, f.serial); c == -1 || c == 2 {
+			return dnsroll.Errorf(dnsroll.EINVALID,
+				"zone %s: revision %s has serial %d, behind the %d that blue %s serves (RFC 1982): resolvers would keep the old data. "+
+					"Bump the serial in %s, or, to go back to an older revision on purpose, start the rollout with --allow-serial-decrease (API: \"allow_serial_decrease\": true)",
+				z.Name, plan.Revision, z.Serial, f.serial, f.label, z.Path)
 		}
 	}
 	return nil
+}
+
+// MaxWarnings bounds a plan's warnings, which history and the status
+// carry: a fleet of 100,000 zones with a warning each would otherwise
+// fill both.
+const MaxWarnings = 50
+
+// capWarnings keeps the first MaxWarnings-1 warnings and counts the rest.
+func capWarnings(w []string) []string {
+	if len(w) <= MaxWarnings {
+		return w
+	}
+	return append(w[:MaxWarnings-1:MaxWarnings-1], fmt.Sprintf("… and %d more warnings like these", len(w)-(MaxWarnings-1)))
+}
+
+// bundleZones are zones as a bundle's manifest records them.
+func bundleZones(zones []ZoneFile) []bundle.Zone {
+	out := make([]bundle.Zone, len(zones))
+	for i, z := range zones {
+		out[i] = bundle.Zone{Name: z.Name, Path: z.Path, Serial: z.Serial}
+	}
+	return out
 }
 
 func trimNext(label string) string {

@@ -15,7 +15,11 @@ import (
 // The playbook is idempotent, so a retry after a crash simply runs it again.
 func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
 	f := in.Fleet
-	planned, playbook, err := a.materialise(f, in.Bundle, in.Zones)
+	zones, err := a.plannedZones(f, in.Revision, in.Bundle, in.Zones)
+	if err != nil {
+		return ProvisionResult{}, failure(ctx, err)
+	}
+	planned, playbook, err := a.materialise(f, in.Bundle, zones)
 	if err != nil {
 		return ProvisionResult{}, failure(ctx, err)
 	}
@@ -34,11 +38,11 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 		}
 		req.Hosts = append(req.Hosts, provision.Host{Name: s.Label, Address: s.IPv4, Vars: vars})
 	}
-	zones := make([]map[string]any, 0, len(planned))
+	deploy := make([]map[string]any, 0, len(planned))
 	for _, z := range planned {
-		zones = append(zones, map[string]any{"name": z.Name, "src": z.Path})
+		deploy = append(deploy, map[string]any{"name": z.Name, "src": z.Path})
 	}
-	req.ExtraVars = map[string]any{"dnsroll_zones": zones}
+	req.ExtraVars = map[string]any{"dnsroll_zones": deploy}
 
 	// Heartbeat on a clock, not per task: one task (apt on a new VM) can
 	// outlast the heartbeat timeout while the worker is perfectly alive.

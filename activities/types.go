@@ -20,6 +20,11 @@ type PlanInput struct {
 	// AllowSerialDecrease, when true, lets green's SOA serials be behind
 	// blue's for this rollout; Plan writes it into Plan.Fleet.
 	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
+	// SmallHistory asks for a plan whose size does not grow with the
+	// fleet's zones: no Zones, and Fleet as config.Fleet.ForSteps. Later
+	// steps read the zones from the revision's bundle. Unset by rollouts
+	// that started before it, which expect every zone in the plan.
+	SmallHistory bool `json:"small_history,omitempty"`
 }
 
 // Plan is everything later steps need, fixed at the start of the rollout so a
@@ -30,8 +35,11 @@ type Plan struct {
 	// Blue maps a nameserver label to the server now serving it. A label with
 	// no entry has no blue yet (the fleet's first rollout).
 	Blue map[string]dnsroll.Server `json:"blue"`
-	// Zones are the zone files this revision deploys, with their serials.
-	Zones []ZoneFile `json:"zones"`
+	// Zones are the zone files this revision deploys, with their serials;
+	// empty in a plan with a small history, whose steps read them from
+	// the bundle (ZoneCount says how many).
+	Zones     []ZoneFile `json:"zones"`
+	ZoneCount int        `json:"zone_count,omitempty"`
 	// Bundle is the revision's content address, "sha256:<hex>" over the
 	// zone files and the nameserver playbook's Ansible files (package
 	// bundle); later steps refuse any other. Empty in rollouts planned
@@ -41,7 +49,8 @@ type Plan struct {
 	// that a zone of any size stays out of workflow history. Kept for
 	// histories recorded before.
 	Checks []probe.Check `json:"checks"`
-	// Warnings are things the operator should know that do not stop the rollout.
+	// Warnings are things the operator should know that do not stop the
+	// rollout; at most MaxWarnings, the last of which counts the rest.
 	Warnings []string `json:"warnings,omitempty"`
 	Attempt  int32    `json:"attempt"`
 }
@@ -73,9 +82,12 @@ type ServerResult struct {
 type ProvisionInput struct {
 	Fleet   *config.Fleet    `json:"fleet"`
 	Servers []dnsroll.Server `json:"servers"`
-	Zones   []ZoneFile       `json:"zones"`
+	// Zones are the plan's zones; empty when the plan has a small
+	// history, and the zones are Revision's in Bundle.
+	Zones []ZoneFile `json:"zones"`
 	// Bundle is Plan.Bundle: provision refuses files that hash otherwise.
-	Bundle string `json:"bundle,omitempty"`
+	Bundle   string `json:"bundle,omitempty"`
+	Revision string `json:"revision,omitempty"`
 }
 
 // ProvisionResult is Ansible's per-host recap.
@@ -103,10 +115,12 @@ type VerifyInput struct {
 	// against; empty on the fleet's first rollout and after the switch.
 	Baseline []ProbeTarget `json:"baseline,omitempty"`
 	// Zones are the zone files the targets must serve; Verify parses them
-	// again (they are on every worker) to build its checks.
+	// again to build its checks. Empty when the plan has a small history:
+	// then they, and Serials, are Revision's zones in Bundle.
 	Zones []ZoneFile `json:"zones,omitempty"`
 	// Bundle is Plan.Bundle: Verify refuses zone files that hash otherwise.
-	Bundle string `json:"bundle,omitempty"`
+	Bundle   string `json:"bundle,omitempty"`
+	Revision string `json:"revision,omitempty"`
 	// Rounds, when set, overrides the fleet's probe.rounds, e.g. 1 for
 	// one bake round; consecutive_successes is capped at it.
 	Rounds int `json:"rounds,omitempty"`

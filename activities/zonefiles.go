@@ -10,7 +10,63 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/preflight"
 )
+
+// plannedZones are the zone files of the planned revision for a step whose
+// input does not carry them (rollouts planned with small histories): the
+// zones Plan recorded in this worker's store, or, on a worker that has no
+// record of the bundle, the zones this worker's copy of the fleet config
+// lists for revision, once their bytes and the playbook's are found to be
+// the planned bundle (sameRevision), so that a worker whose config or
+// files differ refuses rather than deploy another revision. given, when
+// set, are used as they are.
+func (a *Activities) plannedZones(f *config.Fleet, revision, planned string, given []ZoneFile) ([]ZoneFile, error) {
+	if len(given) > 0 || planned == "" {
+		return given, nil
+	}
+	if m, ok, err := a.Bundles.Load(planned); err == nil && ok && len(m.Zones) > 0 {
+		zones := make([]ZoneFile, len(m.Zones))
+		for i, z := range m.Zones {
+			zones[i] = ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial}
+		}
+		return zones, nil
+	}
+	fleet, err := a.Fleets(f.Name)
+	if err != nil {
+		return nil, err
+	}
+	listed := make([]ZoneFile, len(fleet.Zones))
+	for i, z := range fleet.Zones {
+		listed[i] = ZoneFile{Name: z.Name, Path: fleet.ZoneFile(z, revision)}
+	}
+	if err := sameRevision(a.Bundles, fleet, planned, listed); err != nil {
+		return nil, err
+	}
+	found, err := preflight.Zones(fleet, revision)
+	if err != nil {
+		return nil, err
+	}
+	return zoneFiles(found), nil
+}
+
+// serialsOf is the SOA serial each zone must have.
+func serialsOf(zones []ZoneFile) map[string]uint32 {
+	serials := make(map[string]uint32, len(zones))
+	for _, z := range zones {
+		serials[z.Name] = z.Serial
+	}
+	return serials
+}
+
+// zoneFiles are the zones preflight checked, as steps read them.
+func zoneFiles(found []preflight.Zone) []ZoneFile {
+	zones := make([]ZoneFile, len(found))
+	for i, z := range found {
+		zones[i] = ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: z.SHA256}
+	}
+	return zones
+}
 
 // revisionPaths are the files of the bundle this worker would deploy: the
 // zone files at the planned paths and the nameserver playbook's Ansible

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,6 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
@@ -22,12 +22,24 @@ import (
 // nameserver playbook with its role, into dir.
 func writeFleetDir(t *testing.T, dir string) {
 	t.Helper()
-	testfiles.WriteAll(t, dir, map[string]string{
+	for name, text := range map[string]string{
 		"zones/example.com.zone":                  verifyZone,
 		"ansible/nameserver.yml":                  "- hosts: all\n  roles:\n    - role: nameserver\n",
 		"ansible/roles/nameserver/tasks/main.yml": "- ansible.builtin.debug: {msg: one}\n",
 		"ansible/roles/unused/tasks/main.yml":     "- ansible.builtin.debug: {msg: unused}\n",
-	})
+	} {
+		writeFile(t, filepath.Join(dir, name), text)
+	}
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // recordingRunner succeeds, recording the playbook runs it was asked for.
@@ -52,28 +64,50 @@ func TestStepsUseOrRefuseARevisionChangedSincePlan(t *testing.T) {
 		noSnapshot = "a worker with the planned list, no snapshot"
 		bare       = "a worker with neither"
 	)
-	for _, tt := range []struct {
+	type revisionCase struct {
 		file, step, worker string
 		want               string // "" for no refusal
-	}{
-		{"", "provision", noSnapshot, ""},
-		{"ansible/roles/unused/tasks/main.yml", "provision", noSnapshot, ""},
-		{"zones/example.com.zone", "provision", planner, ""},
-		{"ansible/roles/nameserver/tasks/main.yml", "provision", planner, ""},
-		{"zones/example.com.zone", "provision", noSnapshot, "(zones/example.com.zone changed)"},
-		{"zones/example.com.zone", "verify", noSnapshot, "(zones/example.com.zone changed)"},
-		{"ansible/roles/nameserver/tasks/main.yml", "provision", noSnapshot, "(ansible/roles/nameserver/tasks/main.yml changed)"},
-		{"zones/example.com.zone", "provision", bare, "example.com.zone changed"},
-		{"ansible/roles/nameserver/tasks/main.yml", "provision", bare, "has no list of the planned files"},
-	} {
-		t.Run(tt.step+" on "+tt.worker+", "+cmp.Or(tt.file, "nothing")+" edited", func(t *testing.T) {
+		small              bool   // planned with a small history
+	}
+	cases := []revisionCase{
+		{"", "provision", noSnapshot, "", false},
+		{"ansible/roles/unused/tasks/main.yml", "provision", noSnapshot, "", false},
+		{"zones/example.com.zone", "provision", planner, "", false},
+		{"ansible/roles/nameserver/tasks/main.yml", "provision", planner, "", false},
+		{"zones/example.com.zone", "provision", noSnapshot, "(zones/example.com.zone changed)", false},
+		{"zones/example.com.zone", "verify", noSnapshot, "(zones/example.com.zone changed)", false},
+		{"ansible/roles/nameserver/tasks/main.yml", "provision", noSnapshot, "(ansible/roles/nameserver/tasks/main.yml changed)", false},
+		{"zones/example.com.zone", "provision", bare, "example.com.zone changed", false},
+		{"ansible/roles/nameserver/tasks/main.yml", "provision", bare, "has no list of the planned files", false},
+	}
+	// With a small history the steps' inputs carry no zones: the worker
+	// that planned reads them from its store, a worker with neither from
+	// its own fleet config, checked against the hash.
+	cases = append(cases, []revisionCase{
+		{"", "provision", bare, "", true},
+		{"", "verify", noSnapshot, "", true},
+		{"zones/example.com.zone", "provision", planner, "", true},
+		{"zones/example.com.zone", "verify", planner, "", true},
+		{"zones/example.com.zone", "provision", noSnapshot, "(zones/example.com.zone changed)", true},
+		{"zones/example.com.zone", "verify", bare, "has no list of the planned files", true},
+		{"ansible/roles/nameserver/tasks/main.yml", "provision", bare, "has no list of the planned files", true},
+	}...)
+	for _, tt := range cases {
+		name := tt.step + " on " + tt.worker + ", " + cmp.Or(tt.file, "nothing") + " edited"
+		if tt.small {
+			name += ", small history"
+		}
+		t.Run(name, func(t *testing.T) {
 			c := newCloudEnv(t)
 			c.fleet.Ansible.Connection = "local" // no SSH to wait for
 			store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
 			c.acts.Bundles = store
 			var reqs []provision.Request
 			c.acts.Ansible = recordingRunner{&reqs}
-			plan, dir := c.plan(t)
+			plan, dir := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: tt.small})
+			if tt.small && (len(plan.Zones) != 0 || plan.ZoneCount != 1) {
+				t.Fatalf("a small plan has %d zones and zone_count %d, want none and 1", len(plan.Zones), plan.ZoneCount)
+			}
 			if !strings.HasPrefix(plan.Bundle, "sha256:") || len(plan.Bundle) != len("sha256:")+64 {
 				t.Fatalf("plan.Bundle = %q, want sha256:<64 hex>", plan.Bundle)
 			}
@@ -86,14 +120,22 @@ func TestStepsUseOrRefuseARevisionChangedSincePlan(t *testing.T) {
 				c.acts.Bundles = bundle.Store{}
 			}
 			if tt.file != "" {
-				testfiles.Write(t, filepath.Join(dir, tt.file), "; edited after the plan\n")
+				writeFile(t, filepath.Join(dir, tt.file), "; edited after the plan\n")
 			}
 			var err error
 			switch tt.step {
 			case "provision":
-				_, err = c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{Fleet: plan.Fleet, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Zones: plan.Zones, Bundle: plan.Bundle})
+				_, err = c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{Fleet: plan.Fleet, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Zones: plan.Zones, Bundle: plan.Bundle, Revision: plan.Revision})
 			case "verify":
-				_, err = c.env.ExecuteActivity(c.acts.Verify, VerifyInput{Fleet: plan.Fleet, Targets: []ProbeTarget{{Name: "ns1-next", Addr: "127.0.0.1:1"}}, Zones: plan.Zones, Bundle: plan.Bundle})
+				_, err = c.env.ExecuteActivity(c.acts.Verify, VerifyInput{Fleet: plan.Fleet, Targets: []ProbeTarget{{Name: "ns1-next", Addr: "127.0.0.1:1"}}, Zones: plan.Zones, Bundle: plan.Bundle, Revision: plan.Revision})
+			}
+			if tt.want == "" && tt.step == "verify" {
+				// Nothing answers at the target: what matters is that the
+				// analysis ran, with the planned zone's checks.
+				if err == nil || !strings.Contains(err.Error(), "of 12 checks failed") {
+					t.Fatalf("err = %v, want the analysis of the planned zone's 12 checks to fail", err)
+				}
+				return
 			}
 			if tt.want == "" {
 				if err != nil || len(reqs) != 1 {
@@ -185,5 +227,24 @@ func TestSameRevisionMissingHereIsRetried(t *testing.T) {
 				t.Errorf("err %v is not retried: another worker could not take the step", err)
 			}
 		})
+	}
+}
+
+// A plan's warnings stay bounded however many zones warn: the first ones
+// as they are, then one line that counts the rest.
+func TestPlanWarningsAreCapped(t *testing.T) {
+	var w []string
+	for i := range 100_000 {
+		w = append(w, fmt.Sprintf("zone z%d.example.: could not read blue's serial", i))
+	}
+	got := capWarnings(w)
+	if len(got) != MaxWarnings || got[0] != w[0] || got[MaxWarnings-2] != w[MaxWarnings-2] {
+		t.Fatalf("capWarnings kept %d, want the first %d and a count", len(got), MaxWarnings-1)
+	}
+	if want := fmt.Sprintf("… and %d more warnings like these", 100_000-(MaxWarnings-1)); got[MaxWarnings-1] != want {
+		t.Fatalf("last warning %q, want %q", got[MaxWarnings-1], want)
+	}
+	if few := capWarnings(w[:3]); len(few) != 3 {
+		t.Fatalf("3 warnings became %d", len(few))
 	}
 }

@@ -32,6 +32,9 @@ type File struct {
 type Manifest struct {
 	Hash  string `json:"hash"`
 	Files []File `json:"files"`
+	// Zones, when Plan recorded them, are the revision's zones as planned
+	// (zones.go). They are not part of Hash: their files are.
+	Zones []Zone `json:"zones,omitempty"`
 }
 
 // Read hashes the files at paths, naming each relative to base. A path

@@ -45,6 +45,9 @@ type Fleet struct {
 
 	// Dir is the directory of the config file; relative paths resolve from it.
 	Dir string `yaml:"-" json:"dir"`
+	// ZoneCount is set on ForSteps copies, whose Zones are only the first
+	// of the fleet's zones.
+	ZoneCount int `yaml:"-" json:"zone_count,omitempty"`
 }
 
 // Nameserver is one nameserver slot; a rollout replaces the VM behind it.

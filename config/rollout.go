@@ -251,3 +251,25 @@ func (f *Fleet) ForHistory() *Fleet {
 	}
 	return &c
 }
+
+// StepZones is how many of a fleet's zones ForSteps keeps: enough for the
+// load balancers' health checks and the smoke checks through them, which
+// ask the first zones, and few enough that a fleet of any size stays small
+// in history.
+const StepZones = 16
+
+// ForSteps is ForHistory with the zone list cut to its first StepZones
+// zones and ZoneCount set: the fleet as every step's input carries it, so
+// that history does not repeat a fleet's zones per step. The steps that
+// need every zone (provisioning, the analysis) read them from the
+// revision's bundle.
+func (f *Fleet) ForSteps() *Fleet {
+	c := f.ForHistory()
+	c.ZoneCount = f.ZonesTotal()
+	c.Zones = slices.Clip(f.Zones[:min(len(f.Zones), StepZones)])
+	return c
+}
+
+// ZonesTotal is how many zones the fleet serves, also when f is a ForSteps
+// copy that carries only the first of them.
+func (f *Fleet) ZonesTotal() int { return max(f.ZoneCount, len(f.Zones)) }

@@ -127,7 +127,13 @@ func (r *rollout) stopReason(err error) stopReason {
 
 // forward runs the rollout's steps in order.
 func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
-	if err := r.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease}, &r.plan); err != nil {
+	// Version 1 keeps history small for a fleet of any size: the plan,
+	// and so every step's input, carries no zone list, and the steps
+	// that need the zones read them from the revision's bundle. Older
+	// rollouts planned with every zone, and their steps read them there.
+	small := workflow.GetVersion(ctx, "small-histories", workflow.DefaultVersion, 1) >= 1
+	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, SmallHistory: small}
+	if err := r.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, planIn, &r.plan); err != nil {
 		return err
 	}
 	fleet := r.plan.Fleet
@@ -153,7 +159,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	r.setPhase(ctx, PhaseProvisioning)
 	var prov activities.ProvisionResult
 	if err := r.exec(ctx, "ProvisionNameservers", "green", r.options(fleet.Steps.ProvisionTimeout), a.ProvisionNameservers,
-		activities.ProvisionInput{Fleet: fleet, Servers: r.greenServers(), Zones: r.plan.Zones, Bundle: r.plan.Bundle}, &prov); err != nil {
+		activities.ProvisionInput{Fleet: fleet, Servers: r.greenServers(), Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}, &prov); err != nil {
 		return err
 	}
 
@@ -252,11 +258,16 @@ func (r *rollout) verify(ctx workflow.Context, step string, fn any, targets, bas
 // (bake rounds are summarised in one step instead).
 func (r *rollout) verifyAs(ctx workflow.Context, step string, fn any, targets, baseline []activities.ProbeTarget, asStep bool) (activities.VerifyResult, error) {
 	fleet := r.plan.Fleet
-	serials := map[string]uint32{}
-	for _, z := range r.plan.Zones {
-		serials[z.Name] = z.Serial
+	// A plan with a small history has no zones: Verify reads them, and
+	// their serials, from the bundle.
+	var serials map[string]uint32
+	if len(r.plan.Zones) > 0 {
+		serials = map[string]uint32{}
+		for _, z := range r.plan.Zones {
+			serials[z.Name] = z.Serial
+		}
 	}
-	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones, Bundle: r.plan.Bundle}
+	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}
 	var res activities.VerifyResult
 	opts := r.options(fleet.Steps.ProbeTimeout)
 	var err error

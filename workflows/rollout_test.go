@@ -44,6 +44,8 @@ type recorder struct {
 	// onDisk is the bundle that provision and verify find; empty is the
 	// one Plan hashed, testBundle.
 	onDisk string
+	// small is set when the workflow asked Plan for a small history.
+	small bool
 }
 
 // testBundle is the revision the fake Plan hashes.
@@ -51,8 +53,13 @@ const testBundle = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef01234
 
 // revisionChanged refuses, as provision and verify do, a planned bundle
 // other than the one on disk; it also fails a step given no bundle, so
-// every test checks that the workflow passes the plan's on.
-func (r *recorder) revisionChanged(planned string) error {
+// every test checks that the workflow passes the plan's on, and, when
+// the plan has a small history, a step given zones (which history must
+// not repeat) or no revision (to find the zones by).
+func (r *recorder) revisionChanged(planned, revision string, zones []activities.ZoneFile) error {
+	if r.small && (len(zones) > 0 || revision == "") {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a step of a small plan got %d zones and revision %q; want none and the plan's", len(zones), revision), activities.ErrStep, nil, int32(1))
+	}
 	found := testBundle
 	if r.onDisk != "" {
 		found = r.onDisk
@@ -176,7 +183,11 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 	}
 	env.OnActivity(a.Plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (activities.Plan, error) {
 		rec.add("Plan")
-		return activities.Plan{Fleet: fleet, Revision: in.Revision, Blue: blue, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Bundle: testBundle, Attempt: 1}, stepErr("Plan")
+		plan := activities.Plan{Fleet: fleet, Revision: in.Revision, Blue: blue, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Bundle: testBundle, Attempt: 1}
+		if rec.small = in.SmallHistory; rec.small {
+			plan.Fleet, plan.Zones, plan.ZoneCount = fleet.ForSteps(), nil, 1
+		}
+		return plan, stepErr("Plan")
 	})
 	env.OnActivity(a.EnsureServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EnsureServerInput) (activities.ServerResult, error) {
 		rec.add("EnsureServer " + in.Spec.Label)
@@ -187,7 +198,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		return activities.ServerResult{Server: dnsroll.Server{ID: id, Label: in.Spec.Label, Status: "running", IPv4: "192.0.2.9"}, Attempt: 1}, stepErr("EnsureServer")
 	})
 	slow("ProvisionNameservers", env.OnActivity(a.ProvisionNameservers, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
-		if err := rec.revisionChanged(in.Bundle); err != nil {
+		if err := rec.revisionChanged(in.Bundle, in.Revision, in.Zones); err != nil {
 			return activities.ProvisionResult{}, err
 		}
 		rec.add("ProvisionNameservers")
@@ -210,7 +221,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		})
 		fn := map[string]any{"VerifyGreen": a.VerifyGreen, "VerifyLoadBalancers": a.VerifyLoadBalancers}[step]
 		slow(step, env.OnActivity(fn, mock.Anything, isStep).Return(func(_ context.Context, in activities.VerifyInput) (activities.VerifyResult, error) {
-			if err := rec.revisionChanged(in.Bundle); err != nil {
+			if err := rec.revisionChanged(in.Bundle, in.Revision, in.Zones); err != nil {
 				return activities.VerifyResult{}, err
 			}
 			rec.add(step)
