@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -285,6 +286,26 @@ func TestPruneConcurrentSnapshot(t *testing.T) {
 		}
 		if _, ok := s.Open(m.Hash); !ok {
 			t.Fatalf("round %d: the snapshot just made does not open", i)
+		}
+	}
+}
+
+// BenchmarkPruneNothing is the cost a Snapshot pays for its prune in a
+// store of 1,000 snapshots of which none is due: one listing.
+func BenchmarkPruneNothing(b *testing.B) {
+	s := Store{Dir: filepath.Join(b.TempDir(), "bundles"), Retention: DefaultRetention}
+	for i := range 1000 {
+		hex := fmt.Sprintf("%064x", i)
+		if err := os.MkdirAll(filepath.Join(s.Dir, hex), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.Dir, hex+".json"), []byte("{}"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		if p, err := s.Prune(); err != nil || p != (Pruned{}) {
+			b.Fatalf("Prune = %+v, %v; want nothing removed", p, err)
 		}
 	}
 }
