@@ -16,12 +16,7 @@ import (
 	"github.com/dnsroll/dnsroll/zone"
 )
 
-const verifyZone = `$ORIGIN example.com.
-$TTL 300
-@     SOA  ns1 hostmaster 7 3600 600 1209600 300
-      NS   ns1
-ns1   A    192.0.2.53
-www   A    192.0.2.10
+const verifyZone = dnstest.Zone + `www   A    192.0.2.10
 mail  MX   10 ns1
 `
 

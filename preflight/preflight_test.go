@@ -9,15 +9,9 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/dnstest"
 	"github.com/dnsroll/dnsroll/internal/signzone"
 )
-
-const zoneText = `$ORIGIN example.com.
-$TTL 300
-@     SOA  ns1 hostmaster 7 3600 600 1209600 300
-      NS   ns1
-ns1   A    192.0.2.53
-`
 
 const fleetText = `fleet: prod
 nameservers:
@@ -32,7 +26,7 @@ zones:
 // revision A's zone, and files (path: text), which may replace either.
 func dir(t *testing.T, edit func(string) string, files map[string]string) string {
 	t.Helper()
-	fsys := fstest.MapFS{"prod.yaml": {Data: []byte(edit(fleetText))}, "zones/A/example.com.zone": {Data: []byte(zoneText)}}
+	fsys := fstest.MapFS{"prod.yaml": {Data: []byte(edit(fleetText))}, "zones/A/example.com.zone": {Data: []byte(dnstest.Zone)}}
 	for path, text := range files {
 		fsys[path] = &fstest.MapFile{Data: []byte(text)}
 	}
@@ -126,7 +120,7 @@ func TestZonesChecksTheChainOfTrust(t *testing.T) {
 		t.Skipf("needs %s (bind9-utils)", m)
 	}
 	child := "$ORIGIN sub.example.com.\n$TTL 300\n@ SOA ns1 hostmaster 7 3600 600 1209600 300\n  NS ns1\nns1 A 192.0.2.53\n"
-	parent := zoneText + "sub NS ns1.sub\nns1.sub A 192.0.2.53\n"
+	parent := dnstest.Zone + "sub NS ns1.sub\nns1.sub A 192.0.2.53\n"
 	sign := func() (string, string) {
 		d := t.TempDir()
 		text, ds, err := signzone.SignDS(d, "sub.example.com.", child, signzone.Options{Start: "now-3600", End: "+2592000"})

@@ -9,6 +9,16 @@ import (
 	"github.com/miekg/dns"
 )
 
+// Zone is the zone file of example.com that tests start from: serial 7,
+// and one nameserver, ns1, with its address. Tests append the records
+// they are about.
+const Zone = `$ORIGIN example.com.
+$TTL 300
+@     SOA  ns1 hostmaster 7 3600 600 1209600 300
+      NS   ns1
+ns1   A    192.0.2.53
+`
+
 // ServeUDP serves DNS over UDP on a loopback port until tb ends and
 // returns its address. Each reply starts as dns.Msg.SetReply of the query;
 // answer fills in the rest.
