@@ -39,3 +39,18 @@ func TestRevisionChangedBeforeProvisionFailsTheRollout(t *testing.T) {
 		}
 	}
 }
+
+// The Web UI's Current Details of a rollout name its phase, revision and
+// bundle hash, and, once planned, how many zones it deploys (also with a
+// small history, whose plan carries no zone list).
+func TestCurrentDetailsNameTheBundle(t *testing.T) {
+	r := &rollout{st: Status{Fleet: "lab", Revision: "B", Phase: PhasePlanning}}
+	if got, want := r.currentDetails(), "**planning** · fleet `lab` · revision `B`"; got != want {
+		t.Fatalf("before the plan: %q, want %q", got, want)
+	}
+	r.st.Phase, r.st.Bundle, r.plan.ZoneCount = PhaseProvisioning, testBundle, 100_000
+	want := "**provisioning** · fleet `lab` · revision `B` · bundle `" + testBundle + "` · 100000 zones"
+	if got := r.currentDetails(); got != want {
+		t.Fatalf("after the plan: %q, want %q", got, want)
+	}
+}

@@ -444,6 +444,21 @@ func (r *rollout) setPhase(ctx workflow.Context, p Phase) {
 		workflow.GetLogger(ctx).Warn("cannot update the Phase search attribute", "error", err)
 	}
 	workflow.GetLogger(ctx).Info("rollout phase", "fleet", r.st.Fleet, "phase", string(p))
+	workflow.SetCurrentDetails(ctx, r.currentDetails())
+}
+
+// currentDetails is what the Web UI shows above a running rollout's
+// history (Current Details, markdown): the phase and the revision with its
+// bundle hash, so the operator sees exactly what is being deployed.
+func (r *rollout) currentDetails() string {
+	d := fmt.Sprintf("**%s** · fleet `%s` · revision `%s`", r.st.Phase, r.st.Fleet, r.st.Revision)
+	if r.st.Bundle != "" {
+		d += fmt.Sprintf(" · bundle `%s`", r.st.Bundle)
+	}
+	if n := max(r.plan.ZoneCount, len(r.plan.Zones)); n > 0 {
+		d += fmt.Sprintf(" · %d zones", n)
+	}
+	return d
 }
 
 // markLB records whether load balancer name sends any queries to green.
