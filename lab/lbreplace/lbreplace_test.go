@@ -185,6 +185,7 @@ func startReplaceLab(t *testing.T, driver string) *replaceLab {
 	api := httptest.NewServer(sim)
 	t.Cleanup(api.Close)
 	fleetDir := filepath.Join(dir, "fleets")
+	t.Setenv("DNSROLL_STATE_DIR", filepath.Join(dir, "state")) // not the user's
 	if r.acts, err = worker.NewActivities(worker.Config{FleetDir: fleetDir, LabDir: r.labDir, LinodeURL: api.URL + "/v4", LinodeToken: "lab",
 		HostKeyChecking: hostkeys.Off, LinodeRetryWait: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
