@@ -103,9 +103,9 @@ func (tl *testLab) flip(t *testing.T, driver string, st workflows.Status, name s
 	}
 	switch driver {
 	case "nginx":
-		d = &nginx.Driver{Place: config.PlaceIn(tl.Dir())}
+		d = &nginx.Driver{Reach: lb.Reach{Place: config.PlaceIn(tl.Dir())}}
 	case "dnsdist":
-		d = &dnsdist.Driver{Place: config.PlaceIn(tl.Dir())}
+		d = &dnsdist.Driver{Reach: lb.Reach{Place: config.PlaceIn(tl.Dir())}}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/probe"
 )
@@ -111,7 +112,7 @@ func (tl *testLab) assertBackends(t *testing.T, driver string, balancer config.L
 			}
 		}
 	case "dnsdist":
-		stats, err := (&dnsdist.Driver{Place: config.PlaceIn(tl.Dir())}).Stats(ctx, tl.fleet, balancer)
+		stats, err := (&dnsdist.Driver{Reach: lb.Reach{Place: config.PlaceIn(tl.Dir())}}).Stats(ctx, tl.fleet, balancer)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,3 +20,17 @@ func SplitAddr(addr string) (host string, port int, err error) {
 	}
 	return host, port, nil
 }
+
+// Addrs is addrs, each as norm (a driver's SplitAddr and host check)
+// writes it, or norm's first error.
+func Addrs(addrs []string, norm func(addr string) (string, error)) ([]string, error) {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		n, err := norm(a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -40,6 +40,38 @@ func CheckName(name string) error {
 	return nil
 }
 
+// Reach is how a driver reaches a fleet's load balancers. It is the same
+// for every driver, so the worker builds one and hands it to each; a driver
+// embeds it.
+type Reach struct {
+	// Runner runs the driver's playbook.
+	Runner Runner
+	// Place says where a fleet's load balancers run (config.PlaceIn): a
+	// lab one lives in <lab directory>/lb/<name>/. Nil places lab fleets in
+	// no directory, which fails.
+	Place config.Placer
+	// Progress, when set, receives the playbook's progress messages, so the
+	// worker can heartbeat while a playbook outlasts a heartbeat timeout.
+	Progress func(ctx context.Context, msg string)
+	// Channels opens the kept-open channels that a driver reaches a running
+	// load balancer through. Nil means Local for fleets whose Ansible
+	// connection is local (the lab), and an error otherwise (see Open).
+	Channels Opener
+}
+
+// Dir is the directory of fleet's load balancer name, as r.Place resolves
+// it: <lab directory>/lb/<name> in the lab, empty on a real machine.
+func (r Reach) Dir(fleet *config.Fleet, name string) (string, error) {
+	return Dir(r.Place.Place(fleet), name)
+}
+
+// Play runs req with r's Runner and Progress as a Playbook whose
+// validateTask, checked by validator (such as "nginx -t"), installs the
+// config.
+func (r Reach) Play(ctx context.Context, req provision.Request, validateTask, validator string) error {
+	return Playbook{Runner: r.Runner, Request: req, Progress: r.Progress, ValidateTask: validateTask, Validator: validator}.Run(ctx)
+}
+
 // Dir is the directory of load balancer name placed by p: empty on a real
 // machine, <lab directory>/lb/<name> in the lab.
 func Dir(p config.Placement, name string) (string, error) {

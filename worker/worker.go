@@ -265,10 +265,10 @@ func (c Config) ChannelPool() (*channel.Pool, error) {
 // dead worker and retried. Both flip through channels; nil serves only
 // fleets whose Ansible connection is local.
 func Drivers(runner activities.PlaybookRunner, labDir string, channels lb.Opener) map[string]activities.LoadBalancer {
-	place := config.PlaceIn(labDir)
+	reach := lb.Reach{Runner: runner, Place: config.PlaceIn(labDir), Progress: heartbeat, Channels: channels}
 	return map[string]activities.LoadBalancer{
-		"nginx":   &nginx.Driver{Runner: runner, Place: place, Progress: heartbeat, Channels: channels},
-		"dnsdist": &dnsdist.Driver{Runner: runner, Place: place, Progress: heartbeat, Channels: channels},
+		"nginx":   &nginx.Driver{Reach: reach},
+		"dnsdist": &dnsdist.Driver{Reach: reach},
 	}
 }
 

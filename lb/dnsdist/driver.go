@@ -77,22 +77,12 @@ const validateTask = "Install the dnsdist config, validated with dnsdist --check
 // Driver points dnsdist load balancers at backends. It implements
 // activities.LoadBalancer.
 type Driver struct {
-	// Runner runs the dnsdist playbook.
-	Runner lb.Runner
-	// Place says where a fleet's load balancers run (config.PlaceIn): a
-	// lab one lives in <lab directory>/lb/<name>/. Nil places lab fleets in
-	// no directory, which fails.
-	Place config.Placer
+	// Reach runs the dnsdist playbook and opens the channels that Flip and
+	// Stats reach the console through.
+	lb.Reach
 	// Playbook is the playbook's path; empty means PlaybookName in the
 	// directory of the fleet's loadbalancer_playbook.
 	Playbook string
-	// Progress, when set, receives the playbook's progress messages, so the
-	// worker can heartbeat while it runs.
-	Progress func(ctx context.Context, msg string)
-	// Channels opens the kept-open channels that Flip and Stats reach the
-	// console through. Nil means lb.Local for fleets whose Ansible
-	// connection is local (the lab), and an error otherwise.
-	Channels lb.Opener
 
 	mu   sync.Mutex
 	keys map[string]*[32]byte // console keys by keyID; never logged
@@ -184,8 +174,7 @@ func (d *Driver) play(ctx context.Context, fleet *config.Fleet, balancer config.
 		Connection: fleet.Ansible.Connection,
 		User:       fleet.Ansible.LoadBalancerUser(),
 	}
-	play := lb.Playbook{Runner: d.Runner, Request: req, Progress: d.Progress, ValidateTask: validateTask, Validator: "dnsdist --check-config"}
-	if err := play.Run(ctx); err != nil {
+	if err := d.Play(ctx, req, validateTask, "dnsdist --check-config"); err != nil {
 		return err
 	}
 	if labDir != "" {
@@ -216,12 +205,6 @@ func (d *Driver) console(fleet *config.Fleet, balancer config.LoadBalancer) (sit
 		console = net.JoinHostPort(host, vmPort)
 	}
 	return site{console, filepath.Join(dir, "console.key"), filepath.Join(dir, "split")}, nil
-}
-
-// Dir is the directory of fleet's load balancer name, as d.Place resolves
-// it: <lab directory>/lb/<name> in the lab, empty on a real machine.
-func (d *Driver) Dir(fleet *config.Fleet, name string) (string, error) {
-	return lb.Dir(d.Place.Place(fleet), name)
 }
 
 func (d *Driver) playbook(fleet *config.Fleet) string {

@@ -14,7 +14,7 @@ import (
 )
 
 // vmDriver is the driver the tests without a lab use, around runner.
-func vmDriver(runner lb.Runner) lbtest.Driver { return &Driver{Runner: runner} }
+func vmDriver(runner lb.Runner) lbtest.Driver { return &Driver{Reach: lb.Reach{Runner: runner}} }
 
 func TestPointVMRequest(t *testing.T) {
 	// The playbook sits beside the fleet's loadbalancer playbook.
@@ -48,7 +48,7 @@ func TestPointVMRequest(t *testing.T) {
 	}
 
 	lbtest.PointVM(t, func(r lb.Runner) lbtest.Driver {
-		return &Driver{Runner: r, Playbook: "/opt/dnsroll/dnsdist.yml"}
+		return &Driver{Reach: lb.Reach{Runner: r}, Playbook: "/opt/dnsroll/dnsdist.yml"}
 	}, "dnsdist", "/opt/dnsroll/dnsdist.yml")
 }
 
@@ -72,7 +72,7 @@ func TestPointErrorCodes(t *testing.T) {
 // staged backends beside the live ones and both in the config.
 func TestStageVMRequest(t *testing.T) {
 	runner := &lbtest.FakeRunner{}
-	d := &Driver{Runner: runner}
+	d := &Driver{Reach: lb.Reach{Runner: runner}}
 	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: "dnsdist"}
 	live := []dnsroll.Server{{Label: "ns1", IPv4: "192.0.2.20"}}
 	staged := []dnsroll.Server{{Label: "ns1-next", IPv4: "192.0.2.30"}}
@@ -96,7 +96,7 @@ func TestStageVMRequest(t *testing.T) {
 // TestFlipNeedsChannel: a fleet reached over SSH needs an Opener; the error
 // says which field to set rather than failing to connect.
 func TestFlipNeedsChannel(t *testing.T) {
-	d := &Driver{Runner: &lbtest.FakeRunner{}}
+	d := &Driver{Reach: lb.Reach{Runner: &lbtest.FakeRunner{}}}
 	lb := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", Driver: "dnsdist"}
 	err := d.Flip(context.Background(), lbtest.VMFleet(), lb, nil)
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID {
@@ -112,7 +112,7 @@ func TestFlipNeedsChannel(t *testing.T) {
 // 127.0.0.2 at its own port; two on port 53 of addresses of their own (the
 // delegation lab's, as glue needs) keep theirs apart, on those addresses.
 func TestLabConsoles(t *testing.T) {
-	d := &Driver{Place: config.PlaceIn(t.TempDir())}
+	d := &Driver{Reach: lb.Reach{Place: config.PlaceIn(t.TempDir())}}
 	fleet := &config.Fleet{Name: "lab", Lab: &config.Lab{DNSPortBase: 15300}}
 	for addr, want := range map[string]string{
 		"127.0.0.1:15401": "127.0.0.2:15401",

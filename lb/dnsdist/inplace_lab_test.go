@@ -23,9 +23,9 @@ func TestInPlaceDnsdistConfig(t *testing.T) {
 	ctx := context.Background()
 	blue := lbtest.StartTXT(t, "blue")
 	l.stage(t, []dnsroll.Server{blue}, nil)
-	lbtest.WantTXT(t, l.bal.Address, "blue")
+	lbtest.WantTXT(t, l.LB.Address, "blue")
 	acl := func() string {
-		out, err := l.d.exec(ctx, l.fleet, l.bal, "showACL()")
+		out, err := l.d.exec(ctx, l.Fleet, l.LB, "showACL()")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,16 +42,16 @@ func TestInPlaceDnsdistConfig(t *testing.T) {
 		UndoLua: "setACL({" + strings.Join(keep, ",") + "})\nsetServerPolicy(leastOutstanding)",
 	}
 
-	load := lbtest.StartInPlaceLoad(t, l.bal.Address)
+	load := lbtest.StartInPlaceLoad(t, l.LB.Address)
 	const updates = 20
 	for i := range updates {
-		if _, err := l.d.Update(ctx, l.fleet, l.bal, u); err != nil {
+		if _, err := l.d.Update(ctx, l.Fleet, l.LB, u); err != nil {
 			t.Fatalf("update %d: %v", i, err)
 		}
 		if got := acl(); !strings.Contains(got, "198.51.100.0/24") {
 			t.Fatalf("after update %d the ACL is %q; want 198.51.100.0/24 in it", i, got)
 		}
-		if err := l.d.Restore(ctx, l.fleet, l.bal, u); err != nil {
+		if err := l.d.Restore(ctx, l.Fleet, l.LB, u); err != nil {
 			t.Fatalf("restore %d: %v", i, err)
 		}
 		if got := acl(); got != before {
@@ -64,9 +64,9 @@ func TestInPlaceDnsdistConfig(t *testing.T) {
 	}
 
 	// A chunk that fails is refused as invalid, naming the console.
-	_, err := l.d.Update(ctx, l.fleet, l.bal, lb.Update{Kind: lb.UpdateConsole, Lua: "noSuchFunction()"})
+	_, err := l.d.Update(ctx, l.Fleet, l.LB, lb.Update{Kind: lb.UpdateConsole, Lua: "noSuchFunction()"})
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "console refused") {
 		t.Errorf("a failing chunk: error %v (code %q), want EINVALID saying the console refused it", err, dnsroll.ErrorCode(err))
 	}
-	lbtest.WantTXT(t, l.bal.Address, "blue")
+	lbtest.WantTXT(t, l.LB.Address, "blue")
 }

@@ -14,39 +14,32 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll"
-	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/pidfile"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
-	"github.com/dnsroll/dnsroll/provision"
 )
 
 // stageLab is one lab load balancer run by the real playbook, with a
 // driver that reaches its console directly (lb.Local).
 type stageLab struct {
-	d     *Driver
-	fleet *config.Fleet
-	bal   config.LoadBalancer
-	dir   string
+	lbtest.Lab
+	d *Driver
 }
 
 func newStageLab(t testing.TB) *stageLab {
 	t.Helper()
 	needLab(t)
 	lab := lbtest.NewLab(t, "dnsdist")
-	l := &stageLab{
-		d:     &Driver{Runner: &provision.Runner{}, Place: lab.Place},
-		fleet: lab.Fleet, bal: lab.LB, dir: lab.Dir,
-	}
+	l := &stageLab{Lab: lab, d: &Driver{Reach: lab.Reach()}}
 	t.Cleanup(func() {
 		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(l.dir, "dnsdist.log"))
+			log, _ := os.ReadFile(filepath.Join(l.Dir, "dnsdist.log"))
 			t.Logf("dnsdist.log:\n%s", log)
 		}
-		pid, _ := PID(l.dir)
+		pid, _ := PID(l.Dir)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := Stop(ctx, l.dir); err != nil {
+		if err := Stop(ctx, l.Dir); err != nil {
 			t.Errorf("Stop: %v", err)
 		}
 		if pid != 0 && pidfile.Alive(pid, "dnsdist") {
@@ -60,8 +53,8 @@ func newStageLab(t testing.TB) *stageLab {
 // dnsdist: a repeated Point or Flip must not restart dnsdist.
 func TestContract(t *testing.T) {
 	l := newStageLab(t)
-	lbtest.Contract(t, lbtest.Subject{Driver: l.d, Fleet: l.fleet, LB: l.bal, State: func(t testing.TB) any {
-		pid, err := PID(l.dir)
+	lbtest.Contract(t, lbtest.Subject{Driver: l.d, Fleet: l.Fleet, LB: l.LB, State: func(t testing.TB) any {
+		pid, err := PID(l.Dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,21 +65,21 @@ func TestContract(t *testing.T) {
 func (l *stageLab) stage(t testing.TB, live, staged []dnsroll.Server) {
 	t.Helper()
 	defer logTime(t, "Stage", time.Now())
-	if err := l.d.Stage(context.Background(), l.fleet, l.bal, live, staged); err != nil {
+	if err := l.d.Stage(context.Background(), l.Fleet, l.LB, live, staged); err != nil {
 		t.Fatalf("Stage: %v", err)
 	}
 }
 
 func (l *stageLab) flip(t testing.TB, shares ...lb.Share) {
 	t.Helper()
-	if err := l.d.Flip(context.Background(), l.fleet, l.bal, shares); err != nil {
+	if err := l.d.Flip(context.Background(), l.Fleet, l.LB, shares); err != nil {
 		t.Fatalf("Flip: %v", err)
 	}
 }
 
 func (l *stageLab) stats(t *testing.T) map[string]lb.BackendStats {
 	t.Helper()
-	st, err := l.d.Stats(context.Background(), l.fleet, l.bal)
+	st, err := l.d.Stats(context.Background(), l.Fleet, l.LB)
 	if err != nil {
 		t.Fatalf("Stats: %v", err)
 	}
@@ -109,7 +102,7 @@ func share(s dnsroll.Server, w int) lb.Share { return lb.Share{Server: s, Weight
 func TestLabStageFlip(t *testing.T) {
 	l := newStageLab(t)
 	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
-	addr := l.bal.Address
+	addr := l.LB.Address
 
 	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
 	lbtest.WantTXT(t, addr, "blue")
@@ -120,11 +113,11 @@ func TestLabStageFlip(t *testing.T) {
 	if b := st[blue.DNSAddr()]; !b.Up || b.Weight != 1 {
 		t.Errorf("live blue: %+v, want up with weight 1", b)
 	}
-	conf, _ := os.ReadFile(filepath.Join(l.dir, "dnsdist.conf"))
+	conf, _ := os.ReadFile(filepath.Join(l.Dir, "dnsdist.conf"))
 	if !strings.Contains(string(conf), "address = '"+green.DNSAddr()+"', name = '"+green.DNSAddr()+"', pool = 'staged'") {
 		t.Errorf("dnsdist.conf does not record green as staged:\n%s", conf)
 	}
-	pid, err := PID(l.dir)
+	pid, err := PID(l.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +144,7 @@ func TestLabStageFlip(t *testing.T) {
 
 	// A flip to a backend never staged fails, saying so, and changes nothing.
 	red := lbtest.StartTXT(t, "red")
-	err = l.d.Flip(context.Background(), l.fleet, l.bal, []lb.Share{share(red, 1)})
+	err = l.d.Flip(context.Background(), l.Fleet, l.LB, []lb.Share{share(red, 1)})
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "stage them first") {
 		t.Errorf("Flip to an unstaged backend: %v; want EINVALID saying to stage first", err)
 	}
@@ -160,7 +153,7 @@ func TestLabStageFlip(t *testing.T) {
 	// Staging again changes nothing live.
 	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
 	lbtest.WantTXT(t, addr, "blue")
-	if got, _ := PID(l.dir); got != pid {
+	if got, _ := PID(l.Dir); got != pid {
 		t.Errorf("dnsdist pid changed from %d to %d: stage and flip must not restart it", pid, got)
 	}
 
@@ -168,7 +161,7 @@ func TestLabStageFlip(t *testing.T) {
 	load = startFlipLoad(t, addr, 1000, 4, 800)
 	time.Sleep(200 * time.Millisecond)
 	pointStart := time.Now()
-	if err := l.d.Point(context.Background(), l.fleet, l.bal, []dnsroll.Server{blue}); err != nil {
+	if err := l.d.Point(context.Background(), l.Fleet, l.LB, []dnsroll.Server{blue}); err != nil {
 		t.Fatalf("Point: %v", err)
 	}
 	logTime(t, "Point", pointStart)
@@ -180,7 +173,7 @@ func TestLabStageFlip(t *testing.T) {
 	// dnsdist closes the console on a key it cannot decrypt with: the
 	// client says so, and the driver, holding a stale key, reads it again.
 	wrong := testKey(t)
-	conn, err := net.Dial("tcp", net.JoinHostPort(labConsoleHost, l.bal.Address[strings.LastIndex(l.bal.Address, ":")+1:]))
+	conn, err := net.Dial("tcp", net.JoinHostPort(labConsoleHost, l.LB.Address[strings.LastIndex(l.LB.Address, ":")+1:]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +211,7 @@ func TestLabFlipWeights(t *testing.T) {
 	for range n {
 		m := new(dns.Msg)
 		m.SetQuestion(lbtest.QueryName, dns.TypeTXT)
-		r, _, err := c.Exchange(m, l.bal.Address)
+		r, _, err := c.Exchange(m, l.LB.Address)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +236,7 @@ func TestLabFlipWeights(t *testing.T) {
 
 	// A restart (here: stopped, then started by the next play, whose config
 	// says blue alone is live) comes back with the flip's split.
-	if err := Stop(context.Background(), l.dir); err != nil {
+	if err := Stop(context.Background(), l.Dir); err != nil {
 		t.Fatal(err)
 	}
 	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
@@ -261,13 +254,13 @@ func TestLabPointDrains(t *testing.T) {
 	l := newStageLab(t)
 	slow := startSlowTXT(t, "slow", 1500*time.Millisecond)
 	green := lbtest.StartTXT(t, "green")
-	if err := l.d.Point(context.Background(), l.fleet, l.bal, []dnsroll.Server{slow}); err != nil {
+	if err := l.d.Point(context.Background(), l.Fleet, l.LB, []dnsroll.Server{slow}); err != nil {
 		t.Fatal(err)
 	}
-	load := startFlipLoad(t, l.bal.Address, 500, 0, 0)
+	load := startFlipLoad(t, l.LB.Address, 500, 0, 0)
 	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
-	if err := l.d.Point(context.Background(), l.fleet, l.bal, []dnsroll.Server{green}); err != nil {
+	if err := l.d.Point(context.Background(), l.Fleet, l.LB, []dnsroll.Server{green}); err != nil {
 		t.Fatalf("Point: %v", err)
 	}
 	t.Logf("Point took %v", time.Since(start).Round(time.Millisecond))
@@ -321,7 +314,7 @@ func BenchmarkFlip(b *testing.B) {
 	l.flip(b, sides[1]...) // the console key is read once, before timing
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := l.d.Flip(context.Background(), l.fleet, l.bal, sides[i%2]); err != nil {
+		if err := l.d.Flip(context.Background(), l.Fleet, l.LB, sides[i%2]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -334,8 +327,8 @@ func BenchmarkFlip(b *testing.B) {
 func TestLabStageWhenAlreadyOnGreen(t *testing.T) {
 	l := newStageLab(t)
 	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
-	addr := l.bal.Address
-	if err := l.d.Point(context.Background(), l.fleet, l.bal, []dnsroll.Server{green}); err != nil {
+	addr := l.LB.Address
+	if err := l.d.Point(context.Background(), l.Fleet, l.LB, []dnsroll.Server{green}); err != nil {
 		t.Fatalf("Point: %v", err)
 	}
 	lbtest.WantTXT(t, addr, "green")

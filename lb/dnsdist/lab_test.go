@@ -25,7 +25,7 @@ import (
 // lost, that a switch never restarts dnsdist, and what a resolver sees.
 func TestLabPoint(t *testing.T) {
 	l := newStageLab(t)
-	d, fleet, lb, dir := l.d, l.fleet, l.bal, l.dir
+	d, fleet, lb, dir := l.d, l.Fleet, l.LB, l.Dir
 	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
 	var progressed atomic.Int32
 	d.Runner = &provision.Runner{ProgressInterval: 100 * time.Millisecond}
@@ -121,7 +121,7 @@ func rcode(t *testing.T, addr string) int {
 // the wanted backend, as its console's server list and DNS both say.
 func TestLabPointAfterInterruptedSwitch(t *testing.T) {
 	l := newStageLab(t)
-	d, fleet, lb, dir := l.d, l.fleet, l.bal, l.dir
+	d, fleet, lb, dir := l.d, l.Fleet, l.LB, l.Dir
 	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
 	console := func(lua string) string {
 		t.Helper()

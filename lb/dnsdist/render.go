@@ -87,25 +87,19 @@ func (d TemplateData) normalize() (TemplateData, error) {
 	if ip := net.ParseIP(hostOf(d.Console)); !ip.IsLoopback() {
 		return bad("console address %s: must be on loopback; the console can reconfigure dnsdist", d.Console)
 	}
-	backends := make([]string, 0, len(d.Backends))
-	for _, b := range d.Backends {
-		addr, err := IPPort(b)
-		if err != nil {
-			return bad("backend: %v", err)
-		}
-		backends = append(backends, addr)
+	if d.Backends, err = lb.Addrs(d.Backends, IPPort); err != nil {
+		return bad("backend: %v", err)
 	}
-	d.Backends = backends
 	live := map[string]bool{}
-	for _, b := range backends {
+	for _, b := range d.Backends {
 		live[b] = true
 	}
-	staged := make([]string, 0, len(d.Staged))
-	for _, b := range d.Staged {
-		addr, err := IPPort(b)
-		if err != nil {
-			return bad("staged backend: %v", err)
-		}
+	stagedAddrs, err := lb.Addrs(d.Staged, IPPort)
+	if err != nil {
+		return bad("staged backend: %v", err)
+	}
+	staged := make([]string, 0, len(stagedAddrs))
+	for _, addr := range stagedAddrs {
 		if !live[addr] {
 			live[addr] = true
 			staged = append(staged, addr)

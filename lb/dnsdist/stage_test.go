@@ -121,7 +121,7 @@ func TestFlipThroughChannel(t *testing.T) {
 		addr, _ := startFakeConsole(t, key, reply)
 		opener[name] = &fakeChannel{key: key, console: addr}
 	}
-	d := &Driver{Channels: opener}
+	d := &Driver{Reach: lb.Reach{Channels: opener}}
 	fleet := lbtest.VMFleet()
 	flip := func(name string) error {
 		return d.Flip(context.Background(), fleet, config.LoadBalancer{Name: name, Address: "192.0.2.10:53"}, []lb.Share{{Server: green, Weight: 1}})

@@ -21,6 +21,7 @@ import (
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/provision"
 )
 
 // QueryName is the name WantTXT asks for; backends answer any name.
@@ -147,6 +148,10 @@ type Lab struct {
 	Place config.Placer
 	Dir   string
 }
+
+// Reach is how a lab driver reaches l: the real playbook runner, with
+// l's placement.
+func (l Lab) Reach() lb.Reach { return lb.Reach{Runner: &provision.Runner{}, Place: l.Place} }
 
 // NewLab is a Lab for the named driver.
 func NewLab(t testing.TB, driver string) Lab {

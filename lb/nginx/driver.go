@@ -40,24 +40,13 @@ const validateTask = "Install the nginx config, validated with nginx -t"
 // Driver points nginx stream load balancers at backends. It implements
 // activities.LoadBalancer.
 type Driver struct {
-	// Runner runs the loadbalancer playbook.
-	Runner lb.Runner
-	// Place says where a fleet's load balancers run (config.PlaceIn): a
-	// lab one lives in <lab directory>/lb/<name>/. Nil places lab fleets in
-	// no directory, which fails.
-	Place config.Placer
+	// Reach runs the loadbalancer playbook and opens the channels that
+	// Flip runs its one command through.
+	lb.Reach
 	// Template is the path of a stream template to use instead of the
 	// embedded nginx/stream.conf.tmpl; empty uses the embedded one, so the
 	// binary needs no files beside it.
 	Template string
-	// Progress, when set, receives the playbook's progress messages; the
-	// worker uses it to heartbeat, since a playbook can outlast a heartbeat
-	// timeout.
-	Progress func(ctx context.Context, msg string)
-	// Channels opens the kept-open channels that Flip runs its one
-	// command through. Nil means lb.Local for fleets whose Ansible
-	// connection is local (the lab), and an error otherwise.
-	Channels lb.Opener
 }
 
 // Point renders lb's nginx config for backends, applies it with the fleet's
@@ -84,8 +73,7 @@ func (d *Driver) point(ctx context.Context, fleet *config.Fleet, balancer config
 
 // apply runs j's playbook and, in the lab, checks that nginx serves it.
 func (d *Driver) apply(ctx context.Context, j job) error {
-	play := lb.Playbook{Runner: d.Runner, Request: j.req, Progress: d.Progress, ValidateTask: validateTask, Validator: "nginx -t"}
-	if err := play.Run(ctx); err != nil {
+	if err := d.Play(ctx, j.req, validateTask, "nginx -t"); err != nil {
 		return err
 	}
 	if j.labDir == "" {
@@ -177,12 +165,6 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 		User:       fleet.Ansible.LoadBalancerUser(),
 	}
 	return job{conf: conf, id: id, socket: data.ControlSocket, labDir: labDir, data: data, paths: p, req: req}, nil
-}
-
-// Dir is the directory of fleet's load balancer name, as d.Place resolves
-// it: <lab directory>/lb/<name> in the lab, empty on a real machine.
-func (d *Driver) Dir(fleet *config.Fleet, name string) (string, error) {
-	return lb.Dir(d.Place.Place(fleet), name)
 }
 
 func (d *Driver) render(data TemplateData) (string, error) {

@@ -15,7 +15,7 @@ import (
 )
 
 // vmDriver is the driver the tests without a lab use, around runner.
-func vmDriver(runner lb.Runner) lbtest.Driver { return &Driver{Runner: runner} }
+func vmDriver(runner lb.Runner) lbtest.Driver { return &Driver{Reach: lb.Reach{Runner: runner}} }
 
 func TestPointVMRequest(t *testing.T) {
 	h := lbtest.PointVM(t, vmDriver, "nginx", "/srv/dnsroll/ansible/loadbalancer.yml")

@@ -35,9 +35,9 @@ const (
 func TestInPlaceNginxConfig(t *testing.T) {
 	s := startStaged(t)
 	ctx := context.Background()
-	lbtest.WantTXT(t, s.lb.Address, "blue")
-	master := mustMaster(t, s.dir)
-	conf0, err := os.ReadFile(filepath.Join(s.dir, "nginx.conf"))
+	lbtest.WantTXT(t, s.LB.Address, "blue")
+	master := mustMaster(t, s.Dir)
+	conf0, err := os.ReadFile(filepath.Join(s.Dir, "nginx.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,18 +46,18 @@ func TestInPlaceNginxConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	load := lbtest.StartInPlaceLoad(t, s.lb.Address)
+	load := lbtest.StartInPlaceLoad(t, s.LB.Address)
 	ids := []string{id0}
 	for i := range inplaceReloads {
 		// A new config: the same proxy under a new ID, which the new
 		// workers answer on the control socket.
 		id := id0 + strings.Repeat("0", i+1)
 		conf := strings.ReplaceAll(string(conf0), id0, id)
-		note, err := s.d.Update(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateConfig, Config: conf})
+		note, err := s.d.Update(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: conf})
 		if err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
-		if got, _ := RunningConfigID(ctx, filepath.Join(s.dir, "control.sock")); got != id {
+		if got, _ := RunningConfigID(ctx, filepath.Join(s.Dir, "control.sock")); got != id {
 			t.Fatalf("after reload %d (%s) the workers serve %q, want %q", i, note, got, id)
 		}
 		ids = append(ids, id)
@@ -68,29 +68,29 @@ func TestInPlaceNginxConfig(t *testing.T) {
 	if lost > maxLostPerReload*inplaceReloads {
 		t.Errorf("%d queries lost in %d reloads; the bound is %d a reload", lost, inplaceReloads, maxLostPerReload)
 	}
-	if got := mustMaster(t, s.dir); got != master {
+	if got := mustMaster(t, s.Dir); got != master {
 		t.Errorf("master pid %d became %d: a config change must reload, not restart", master, got)
 	}
 
 	// An invalid config is refused, and the running one keeps serving.
 	bad := strings.Replace(string(conf0), "stream {", "stream { bogus_directive on;", 1)
-	_, err = s.d.Update(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateConfig, Config: bad})
+	_, err = s.d.Update(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: bad})
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "nginx -t") {
 		t.Errorf("invalid config: error %v (code %q), want EINVALID from nginx -t", err, dnsroll.ErrorCode(err))
 	}
 	last := ids[len(ids)-1]
-	if got, _ := RunningConfigID(ctx, filepath.Join(s.dir, "control.sock")); got != last {
+	if got, _ := RunningConfigID(ctx, filepath.Join(s.Dir, "control.sock")); got != last {
 		t.Errorf("after the refused config the workers serve %q, want %q", got, last)
 	}
 
 	// Restore puts back the config from before the last update.
-	if err := s.d.Restore(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateConfig}); err != nil {
+	if err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := RunningConfigID(ctx, filepath.Join(s.dir, "control.sock")); got != ids[len(ids)-2] {
+	if got, _ := RunningConfigID(ctx, filepath.Join(s.Dir, "control.sock")); got != ids[len(ids)-2] {
 		t.Errorf("after restore the workers serve %q, want %q", got, ids[len(ids)-2])
 	}
-	lbtest.WantTXT(t, s.lb.Address, "blue")
+	lbtest.WantTXT(t, s.LB.Address, "blue")
 }
 
 // TestBinaryUpgradeNginx upgrades a lab nginx to the same binary under
@@ -98,22 +98,22 @@ func TestInPlaceNginxConfig(t *testing.T) {
 func TestBinaryUpgradeNginx(t *testing.T) {
 	s := startStaged(t)
 	ctx := context.Background()
-	lbtest.WantTXT(t, s.lb.Address, "blue")
-	load := lbtest.StartInPlaceLoad(t, s.lb.Address)
+	lbtest.WantTXT(t, s.LB.Address, "blue")
+	load := lbtest.StartInPlaceLoad(t, s.LB.Address)
 	const upgrades = 3
 	for i := range upgrades {
-		master := mustMaster(t, s.dir)
-		note, err := s.d.Update(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateBinary})
+		master := mustMaster(t, s.Dir)
+		note, err := s.d.Update(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary})
 		if err != nil {
-			log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+			log, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
 			t.Fatalf("upgrade %d: %v\nerror.log:\n%s", i, err, log)
 		}
 		t.Log(note)
-		got := mustMaster(t, s.dir)
+		got := mustMaster(t, s.Dir)
 		if got == master {
 			t.Fatalf("upgrade %d: the master is still %d", i, master)
 		}
-		if _, err := os.Stat(filepath.Join(s.dir, "nginx.pid.oldbin")); !os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(s.Dir, "nginx.pid.oldbin")); !os.IsNotExist(err) {
 			t.Errorf("upgrade %d: nginx.pid.oldbin is still there (%v): the old master did not exit", i, err)
 		}
 		time.Sleep(300 * time.Millisecond)
@@ -123,14 +123,14 @@ func TestBinaryUpgradeNginx(t *testing.T) {
 	if lost > maxLostPerUpgrade*upgrades {
 		t.Errorf("%d queries lost in %d binary upgrades; the bound is %d an upgrade", lost, upgrades, maxLostPerUpgrade)
 	}
-	lbtest.WantTXT(t, s.lb.Address, "blue")
+	lbtest.WantTXT(t, s.LB.Address, "blue")
 
 	// Nothing under way: a restore changes nothing.
-	master := mustMaster(t, s.dir)
-	if err := s.d.Restore(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateBinary}); err != nil {
+	master := mustMaster(t, s.Dir)
+	if err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustMaster(t, s.dir); got != master {
+	if got := mustMaster(t, s.Dir); got != master {
 		t.Errorf("restore with no upgrade under way changed the master %d to %d", master, got)
 	}
 }
@@ -141,12 +141,12 @@ func TestBinaryUpgradeNginx(t *testing.T) {
 func TestBinaryUpgradeNginxAbort(t *testing.T) {
 	s := startStaged(t)
 	ctx := context.Background()
-	old := mustMaster(t, s.dir)
-	j, ch, err := s.d.inplace(ctx, s.fleet, s.lb)
+	old := mustMaster(t, s.Dir)
+	j, ch, err := s.d.inplace(ctx, s.Fleet, s.LB)
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := lbtest.StartInPlaceLoad(t, s.lb.Address)
+	load := lbtest.StartInPlaceLoad(t, s.LB.Address)
 	out, err := runInplace(ctx, ch, j, "upgrade-start", "")
 	if err != nil {
 		t.Fatal(err)
@@ -158,11 +158,11 @@ func TestBinaryUpgradeNginxAbort(t *testing.T) {
 	if len(pids) != 2 || pids[0] != strconv.Itoa(old) {
 		t.Fatalf("upgrade-start printed %q; want the old master %d and the new one", out, old)
 	}
-	if err := s.d.Restore(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateBinary}); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+	if err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
 		t.Fatalf("restore: %v\nerror.log:\n%s", err, log)
 	}
-	if got := mustMaster(t, s.dir); got != old {
+	if got := mustMaster(t, s.Dir); got != old {
 		t.Errorf("after the abort the master is %d; want the old one, %d", got, old)
 	}
 	if len(workerPIDs(t, old)) == 0 {
@@ -176,7 +176,7 @@ func TestBinaryUpgradeNginxAbort(t *testing.T) {
 	if lost > maxLostPerUpgrade {
 		t.Errorf("%d queries lost in an aborted upgrade; the bound is %d", lost, maxLostPerUpgrade)
 	}
-	lbtest.WantTXT(t, s.lb.Address, "blue")
+	lbtest.WantTXT(t, s.LB.Address, "blue")
 }
 
 // Busy TCP clients (lbtest.Busy) never let their connection go idle, so
@@ -192,8 +192,8 @@ const (
 // through it.
 func startBusy(t *testing.T) (*stagedLab, *lbtest.Busy) {
 	s := startStaged(t)
-	lbtest.WantTXT(t, s.lb.Address, "blue")
-	busy := lbtest.StartBusy(t, s.lb.Address, busyClients)
+	lbtest.WantTXT(t, s.LB.Address, "blue")
+	busy := lbtest.StartBusy(t, s.LB.Address, busyClients)
 	time.Sleep(500 * time.Millisecond)
 	return s, busy
 }
@@ -203,12 +203,12 @@ func startBusy(t *testing.T) (*stagedLab, *lbtest.Busy) {
 // gone, and every in-flight query answered or its connection closed.
 func TestBinaryUpgradeNginxBusyTCP(t *testing.T) {
 	s, busy := startBusy(t)
-	old := mustMaster(t, s.dir)
+	old := mustMaster(t, s.Dir)
 	start := time.Now()
-	note, err := s.d.Update(context.Background(), s.fleet, s.lb, lb.Update{Kind: lb.UpdateBinary})
+	note, err := s.d.Update(context.Background(), s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary})
 	took := time.Since(start)
 	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
 		t.Fatalf("binary upgrade under busy TCP clients, after %v: %v\nerror.log:\n%s", took.Round(time.Second), err, log)
 	}
 	t.Logf("%s in %v", note, took.Round(time.Millisecond))
@@ -230,7 +230,7 @@ func TestBinaryUpgradeNginxBusyTCP(t *testing.T) {
 func TestBinaryUpgradeNginxRestoreAfterQuit(t *testing.T) {
 	s, busy := startBusy(t)
 	ctx := context.Background()
-	j, ch, err := s.d.inplace(ctx, s.fleet, s.lb)
+	j, ch, err := s.d.inplace(ctx, s.Fleet, s.LB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,11 +250,11 @@ func TestBinaryUpgradeNginxRestoreAfterQuit(t *testing.T) {
 	cancel()
 	t.Logf("upgrade-finish cut off after a second: %v", err)
 
-	if err := s.d.Restore(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateBinary}); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+	if err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
 		t.Fatalf("restore after QUIT: %v\nerror.log:\n%s", err, log)
 	}
-	if got := itoa(mustMaster(t, s.dir)); got != pids[1] {
+	if got := itoa(mustMaster(t, s.Dir)); got != pids[1] {
 		t.Errorf("after the restore the master is %s; want the new one, %s", got, pids[1])
 	}
 	if _, err := os.Stat("/proc/" + pids[0]); !os.IsNotExist(err) {
@@ -274,13 +274,13 @@ func TestInPlaceNginxBusyTCPReload(t *testing.T) {
 		reload     func(context.Context, *stagedLab) error
 	}{
 		{"config update", "blue", func(ctx context.Context, s *stagedLab) error {
-			conf, err := os.ReadFile(filepath.Join(s.dir, "nginx.conf"))
+			conf, err := os.ReadFile(filepath.Join(s.Dir, "nginx.conf"))
 			if err != nil {
 				return err
 			}
 			// The same proxy under a new ID, which the new workers serve.
 			conf = []byte(strings.Replace(string(conf), "return \"dnsroll-", "return \"dnsroll-0", 1))
-			_, err = s.d.Update(ctx, s.fleet, s.lb, lb.Update{Kind: lb.UpdateConfig, Config: string(conf)})
+			_, err = s.d.Update(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: string(conf)})
 			return err
 		}},
 		{"flip", "green", func(ctx context.Context, s *stagedLab) error {
@@ -289,7 +289,7 @@ func TestInPlaceNginxBusyTCPReload(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, busy := startBusy(t)
-			old := workerPIDs(t, mustMaster(t, s.dir))
+			old := workerPIDs(t, mustMaster(t, s.Dir))
 			start := time.Now()
 			if err := tc.reload(context.Background(), s); err != nil {
 				t.Fatal(err)

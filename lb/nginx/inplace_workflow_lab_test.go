@@ -37,21 +37,21 @@ func startSOA(t *testing.T, zone string) dnsroll.Server {
 func TestInPlaceNginxWorkflow(t *testing.T) {
 	s := startStaged(t)
 	ctx := context.Background()
-	s.fleet.Probe.Protocols = []string{"udp", "tcp"}
-	s.fleet.Probe.Timeout = config.Duration(time.Second)
-	st := &s.fleet.Steps
+	s.Fleet.Probe.Protocols = []string{"udp", "tcp"}
+	s.Fleet.Probe.Timeout = config.Duration(time.Second)
+	st := &s.Fleet.Steps
 	st.ProbeTimeout, st.SwitchTimeout, st.HeartbeatTimeout = config.Duration(time.Minute), config.Duration(time.Minute), config.Duration(30*time.Second)
 	st.RetryInitialInterval, st.RetryMaximumInterval, st.MaxAttempts = config.Duration(100*time.Millisecond), config.Duration(time.Second), 2
-	s.fleet.LoadBalancers = []config.LoadBalancer{s.lb}
-	backend := startSOA(t, s.fleet.Zones[0].Name)
-	if err := s.d.Point(ctx, s.fleet, s.lb, []dnsroll.Server{backend}); err != nil {
+	s.Fleet.LoadBalancers = []config.LoadBalancer{s.LB}
+	backend := startSOA(t, s.Fleet.Zones[0].Name)
+	if err := s.d.Point(ctx, s.Fleet, s.LB, []dnsroll.Server{backend}); err != nil {
 		t.Fatal(err)
 	}
 	run := func(u lb.Update) (workflows.Status, error) {
 		var suite testsuite.WorkflowTestSuite
 		env := suite.NewTestWorkflowEnvironment()
 		env.RegisterActivity(&activities.Activities{Drivers: map[string]activities.LoadBalancer{"nginx": s.d}})
-		env.ExecuteWorkflow(workflows.LoadBalancerUpdateWorkflow, workflows.LBUpdateInput{Fleet: s.fleet, Update: u})
+		env.ExecuteWorkflow(workflows.LoadBalancerUpdateWorkflow, workflows.LBUpdateInput{Fleet: s.Fleet, Update: u})
 		var out workflows.Status
 		qv, err := env.QueryWorkflow(workflows.QueryStatus)
 		if err != nil {
@@ -63,12 +63,12 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 		return out, env.GetWorkflowError()
 	}
 
-	master := mustMaster(t, s.dir)
+	master := mustMaster(t, s.Dir)
 	out, err := run(lb.Update{Kind: lb.UpdateBinary})
 	if err != nil || out.Phase != workflows.PhaseSucceeded {
 		t.Fatalf("binary upgrade: phase %s, error %v, steps %s", out.Phase, err, steps(out))
 	}
-	if got := mustMaster(t, s.dir); got == master {
+	if got := mustMaster(t, s.Dir); got == master {
 		t.Errorf("the master is still %d after the workflow's binary upgrade", got)
 	}
 	if got, want := steps(out), "CheckBefore lb1 succeeded,Update lb1 succeeded,CheckAfter lb1 succeeded"; got != want {
@@ -77,7 +77,7 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 
 	// A valid config that sends the queries nowhere: nginx -t accepts it,
 	// the check after it fails, and the config before it comes back.
-	conf, _, err := s.d.inplace(ctx, s.fleet, s.lb)
+	conf, _, err := s.d.inplace(ctx, s.Fleet, s.LB)
 	if err != nil {
 		t.Fatal(err)
 	}

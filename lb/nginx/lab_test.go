@@ -22,7 +22,7 @@ import (
 // the real playbook, and checks what a resolver sees through it.
 func TestLabPoint(t *testing.T) {
 	s := newLab(t)
-	d, fleet, lb, dir, blue, green := s.d, s.fleet, s.lb, s.dir, s.blue, s.green
+	d, fleet, lb, dir, blue, green := s.d, s.Fleet, s.LB, s.Dir, s.blue, s.green
 	// The real runner: this exercises the same path as a rollout.
 	var progressed atomic.Int32
 	d.Runner = &provision.Runner{ProgressInterval: 100 * time.Millisecond}
@@ -62,7 +62,7 @@ func TestLabPoint(t *testing.T) {
 	if err := os.WriteFile(tmpl, []byte("events {}\nno_such_directive on;\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	badTemplate := &Driver{Runner: d.Runner, Place: d.Place, Template: tmpl}
+	badTemplate := &Driver{Reach: d.Reach, Template: tmpl}
 	err = badTemplate.Point(ctx, fleet, lb, []dnsroll.Server{blue})
 	t.Logf("bad template: %v", err)
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID {
@@ -136,7 +136,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // the interrupted attempt left.
 func TestLabPointAfterInterruptedSwitch(t *testing.T) {
 	s := newLab(t)
-	d, fleet, lb, dir, blue, green := s.d, s.fleet, s.lb, s.dir, s.blue, s.green
+	d, fleet, lb, dir, blue, green := s.d, s.Fleet, s.LB, s.Dir, s.blue, s.green
 	ctx := context.Background()
 	point := func(backend dnsroll.Server) {
 		t.Helper()

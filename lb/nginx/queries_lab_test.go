@@ -18,7 +18,7 @@ func TestLabQueries(t *testing.T) {
 		ctx := context.Background()
 		read := func() uint64 {
 			t.Helper()
-			n, err := s.d.Queries(ctx, fleet, s.lb)
+			n, err := s.d.Queries(ctx, fleet, s.LB)
 			if err != nil {
 				t.Fatalf("Queries: %v", err)
 			}
@@ -26,9 +26,9 @@ func TestLabQueries(t *testing.T) {
 		}
 		before := read()
 		const udp, both = 30, 10
-		countAnswers(t, s.lb.Address, udp)
+		countAnswers(t, s.LB.Address, udp)
 		for range both {
-			lbtest.WantTXT(t, s.lb.Address, "blue") // one UDP and one TCP query
+			lbtest.WantTXT(t, s.LB.Address, "blue") // one UDP and one TCP query
 		}
 		after := read()
 		if sent := uint64(udp + 2*both); after-before < sent {
@@ -42,10 +42,10 @@ func TestLabQueries(t *testing.T) {
 			}
 		}
 	}
-	t.Run("local", func(t *testing.T) { check(t, s.fleet) })
+	t.Run("local", func(t *testing.T) { check(t, s.Fleet) })
 	t.Run("over SSH", func(t *testing.T) {
 		fleet, _ := s.overSSH(t)
-		defer func() { s.d.Channels, s.lb.SSHHost = nil, "" }()
+		defer func() { s.d.Channels, s.LB.SSHHost = nil, "" }()
 		check(t, fleet)
 	})
 }

@@ -147,14 +147,12 @@ func (d TemplateData) normalize() (TemplateData, error) {
 	if len(d.Weights) > len(d.Backends) {
 		return bad("%d weights for %d backends", len(d.Weights), len(d.Backends))
 	}
-	backends := make([]string, 0, len(d.Backends))
-	servers := make([]UpstreamServer, 0, len(d.Backends))
-	for i, b := range d.Backends {
-		addr, err := normalizeAddr(b)
-		if err != nil {
-			return bad("backend: %v", err)
-		}
-		backends = append(backends, addr)
+	backends, err := lb.Addrs(d.Backends, normalizeAddr)
+	if err != nil {
+		return bad("backend: %v", err)
+	}
+	servers := make([]UpstreamServer, 0, len(backends))
+	for i, addr := range backends {
 		s := UpstreamServer{Addr: addr, Weight: 1}
 		if i < len(d.Weights) {
 			if d.Weights[i] < 0 || d.Weights[i] > maxWeight {

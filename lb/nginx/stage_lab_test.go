@@ -20,7 +20,6 @@ import (
 	"github.com/dnsroll/dnsroll/lb/channel"
 	"github.com/dnsroll/dnsroll/lb/channel/sshdtest"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
-	"github.com/dnsroll/dnsroll/provision"
 )
 
 var _ activities.Stager = (*Driver)(nil)
@@ -28,10 +27,8 @@ var _ activities.Stager = (*Driver)(nil)
 // stagedLab is a real lab nginx, staged by the real playbook with blue
 // live and green staged.
 type stagedLab struct {
+	lbtest.Lab
 	d           *Driver
-	fleet       *config.Fleet
-	lb          config.LoadBalancer
-	dir         string
 	blue, green dnsroll.Server
 }
 
@@ -42,12 +39,12 @@ func newLab(t testing.TB) *stagedLab {
 	needLab(t)
 	lab := lbtest.NewLab(t, "nginx")
 	s := &stagedLab{
-		d:     &Driver{Runner: &provision.Runner{}, Place: lab.Place},
-		fleet: lab.Fleet, lb: lab.LB, dir: lab.Dir,
+		Lab:   lab,
+		d:     &Driver{Reach: lab.Reach()},
 		blue:  lbtest.StartTXT(t, "blue"),
 		green: lbtest.StartTXT(t, "green"),
 	}
-	stopOnCleanup(t, s.dir)
+	stopOnCleanup(t, s.Dir)
 	return s
 }
 
@@ -56,7 +53,7 @@ func newLab(t testing.TB) *stagedLab {
 func startStaged(t testing.TB) *stagedLab {
 	t.Helper()
 	s := newLab(t)
-	if err := s.d.Stage(context.Background(), s.fleet, s.lb, []dnsroll.Server{s.blue}, []dnsroll.Server{s.green}); err != nil {
+	if err := s.d.Stage(context.Background(), s.Fleet, s.LB, []dnsroll.Server{s.blue}, []dnsroll.Server{s.green}); err != nil {
 		t.Fatalf("Stage: %v", err)
 	}
 	return s
@@ -66,14 +63,14 @@ func startStaged(t testing.TB) *stagedLab {
 // nginx: a repeated Point or Flip keeps nginx's master and its workers.
 func TestContract(t *testing.T) {
 	s := newLab(t)
-	lbtest.Contract(t, lbtest.Subject{Driver: s.d, Fleet: s.fleet, LB: s.lb, State: func(t testing.TB) any {
-		master := mustMaster(t, s.dir)
+	lbtest.Contract(t, lbtest.Subject{Driver: s.d, Fleet: s.Fleet, LB: s.LB, State: func(t testing.TB) any {
+		master := mustMaster(t, s.Dir)
 		return fmt.Sprint(master, workerPIDs(t, master))
 	}})
 }
 
 func (s *stagedLab) flip(ctx context.Context, shares ...lb.Share) error {
-	return s.d.Flip(ctx, s.fleet, s.lb, shares)
+	return s.d.Flip(ctx, s.Fleet, s.LB, shares)
 }
 
 // TestLabStageFlip stages green beside a live blue with the real playbook,
@@ -82,20 +79,20 @@ func (s *stagedLab) flip(ctx context.Context, shares ...lb.Share) error {
 func TestLabStageFlip(t *testing.T) {
 	s := startStaged(t)
 	ctx := context.Background()
-	lbtest.WantTXT(t, s.lb.Address, "blue")
+	lbtest.WantTXT(t, s.LB.Address, "blue")
 	// The staging placed green's config, validated, beside the live one,
 	// and recorded both backends.
-	staged, err := os.ReadFile(filepath.Join(s.dir, "nginx.conf.staged"))
+	staged, err := os.ReadFile(filepath.Join(s.Dir, "nginx.conf.staged"))
 	if err != nil || !strings.Contains(string(staged), "server "+s.green.DNSAddr()+";") || strings.Contains(string(staged), s.blue.DNSAddr()) {
 		t.Errorf("nginx.conf.staged (%v) should give green, and only green, the traffic:\n%s", err, staged)
 	}
-	master := mustMaster(t, s.dir)
+	master := mustMaster(t, s.Dir)
 
 	if err := s.flip(ctx, lb.Share{Server: s.green, Weight: 1}, lb.Share{Server: s.blue}); err != nil {
 		t.Fatalf("flip to green: %v", err)
 	}
-	lbtest.WantTXT(t, s.lb.Address, "green")
-	if got := mustMaster(t, s.dir); got != master {
+	lbtest.WantTXT(t, s.LB.Address, "green")
+	if got := mustMaster(t, s.Dir); got != master {
 		t.Errorf("master pid changed from %d to %d: a flip must reload, not restart", master, got)
 	}
 
@@ -112,13 +109,13 @@ func TestLabStageFlip(t *testing.T) {
 	if err := s.flip(ctx, lb.Share{Server: s.blue, Weight: 1}); err != nil {
 		t.Fatalf("flip back to blue: %v", err)
 	}
-	lbtest.WantTXT(t, s.lb.Address, "blue")
+	lbtest.WantTXT(t, s.LB.Address, "blue")
 
 	// A split: nginx's weights send three queries to green for one to blue.
 	if err := s.flip(ctx, lb.Share{Server: s.blue, Weight: 25}, lb.Share{Server: s.green, Weight: 75}); err != nil {
 		t.Fatalf("flip to 25/75: %v", err)
 	}
-	counts := countAnswers(t, s.lb.Address, 40)
+	counts := countAnswers(t, s.LB.Address, 40)
 	if counts["blue"] != 10 || counts["green"] != 30 {
 		t.Errorf("40 UDP queries at 25/75 reached %v; want blue 10, green 30 (one nginx worker's weighted round robin)", counts)
 	}
@@ -134,12 +131,12 @@ func TestLabStageFlip(t *testing.T) {
 	// The same flips through a real sshd, as the worker makes them.
 	t.Run("over SSH", func(t *testing.T) {
 		fleet, pool := s.overSSH(t)
-		defer func() { s.d.Channels, s.lb.SSHHost = nil, "" }()
+		defer func() { s.d.Channels, s.LB.SSHHost = nil, "" }()
 		for _, side := range []dnsroll.Server{s.green, s.blue} {
-			if err := s.d.Flip(ctx, fleet, s.lb, []lb.Share{{Server: side, Weight: 1}}); err != nil {
+			if err := s.d.Flip(ctx, fleet, s.LB, []lb.Share{{Server: side, Weight: 1}}); err != nil {
 				t.Fatalf("flip to %s over SSH: %v", side.Label, err)
 			}
-			lbtest.WantTXT(t, s.lb.Address, side.Label)
+			lbtest.WantTXT(t, s.LB.Address, side.Label)
 		}
 		pool.Close()
 	})
@@ -170,7 +167,7 @@ func countAnswers(t *testing.T, addr string, n int) map[string]int {
 // them through, and Stats, which nginx cannot give (bad shares are
 // lbtest.Contract's).
 func TestFlipNeedsChannel(t *testing.T) {
-	d := &Driver{Runner: &lbtest.FakeRunner{}}
+	d := &Driver{Reach: lb.Reach{Runner: &lbtest.FakeRunner{}}}
 	blue := dnsroll.Server{Label: "blue", IPv4: "192.0.2.20"}
 	err := d.Flip(context.Background(), lbtest.VMFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}, []lb.Share{{Server: blue, Weight: 1}})
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "Channels") {
@@ -186,7 +183,7 @@ func TestFlipNeedsChannel(t *testing.T) {
 // role's paths, the backends it must find staged and the config.
 func TestFlipCommandOverSSH(t *testing.T) {
 	ch := &recordingChannel{}
-	d := &Driver{Runner: &lbtest.FakeRunner{}, Channels: openerFunc(func() lb.Channel { return ch })}
+	d := &Driver{Reach: lb.Reach{Runner: &lbtest.FakeRunner{}, Channels: openerFunc(func() lb.Channel { return ch })}}
 	blue := dnsroll.Server{Label: "blue", IPv4: "192.0.2.20"}
 	green := dnsroll.Server{Label: "green", IPv4: "192.0.2.21"}
 	err := d.Flip(context.Background(), lbtest.VMFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"},
@@ -264,8 +261,8 @@ func (s *stagedLab) overSSH(t testing.TB) (*config.Fleet, *channel.Pool) {
 	pool := &channel.Pool{KnownHosts: sshdtest.KnownHosts(t, sshd.SSHD, sshd.HostKey), KeyFile: sshd.KeyFile, AgentSocket: "/nonexistent", Port: sshdtest.Port(sshd.SSHD)}
 	t.Cleanup(func() { pool.Close() })
 	s.d.Channels = pool
-	s.lb.SSHHost = "127.0.0.1"
-	fleet := *s.fleet
+	s.LB.SSHHost = "127.0.0.1"
+	fleet := *s.Fleet
 	fleet.Ansible.Connection = "ssh"
 	return &fleet, pool
 }
@@ -279,7 +276,7 @@ func BenchmarkLabFlipSSH(b *testing.B) {
 	sides := []dnsroll.Server{s.green, s.blue}
 	i := 0
 	for b.Loop() {
-		if err := s.d.Flip(ctx, fleet, s.lb, []lb.Share{{Server: sides[i%2], Weight: 1}}); err != nil {
+		if err := s.d.Flip(ctx, fleet, s.LB, []lb.Share{{Server: sides[i%2], Weight: 1}}); err != nil {
 			b.Fatal(err)
 		}
 		i++
