@@ -113,8 +113,7 @@ func (r *rollout) start(ctx workflow.Context, name, target string, opts workflow
 func (c *call) wait(ctx workflow.Context, out any) error {
 	err := c.future.Get(ctx, out)
 	if err == nil {
-		c.step.Attempts = resultAttempt(out)
-		c.step.Note = resultNote(out)
+		c.step.Attempts, c.step.Note = resultRecord(out)
 	} else if !temporal.IsCanceledError(err) {
 		c.step.Attempts = failedAttempts(err, c.max)
 	}
@@ -227,28 +226,20 @@ func failedAttempts(err error, max int32) int32 {
 	return 0
 }
 
-func resultAttempt(out any) int32 {
+// resultRecord is what out, an activity's result, puts in its step
+// record: the attempt that produced it and the note it leaves.
+func resultRecord(out any) (attempt int32, note string) {
 	switch v := out.(type) {
 	case *activities.Plan:
-		return v.Attempt
+		return v.Attempt, ""
 	case *activities.ServerResult:
-		return v.Attempt
+		return v.Attempt, ""
 	case *activities.ProvisionResult:
-		return v.Attempt
+		return v.Attempt, ""
 	case *activities.VerifyResult:
-		return v.Attempt
+		return v.Attempt, v.Summary
 	case *activities.StepResult:
-		return v.Attempt
+		return v.Attempt, v.Note
 	}
-	return 1
-}
-
-func resultNote(out any) string {
-	switch v := out.(type) {
-	case *activities.StepResult:
-		return v.Note
-	case *activities.VerifyResult:
-		return v.Summary
-	}
-	return ""
+	return 1, ""
 }
