@@ -297,6 +297,12 @@ func (c *cloudEnv) planWith(t *testing.T, in PlanInput) (Plan, string) {
 	t.Helper()
 	dir := t.TempDir()
 	writeFleetDir(t, dir)
+	return c.planIn(t, dir, in), dir
+}
+
+// planIn runs Plan for the test fleet with its files in dir.
+func (c *cloudEnv) planIn(t *testing.T, dir string, in PlanInput) Plan {
+	t.Helper()
 	c.fleet.Dir = dir
 	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
 	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
@@ -308,7 +314,7 @@ func (c *cloudEnv) planWith(t *testing.T, in PlanInput) (Plan, string) {
 	if err := v.Get(&plan); err != nil {
 		t.Fatal(err)
 	}
-	return plan, dir
+	return plan
 }
 
 // An earlier rollout's green that is still deleting holds its label: the

@@ -105,9 +105,11 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 			plan.Blue[s.Label] = a.withDNSPort(fleet, s)
 		}
 	}
-	if err := checkSerialsAgainstBlue(ctx, &plan, planned); err != nil {
+	seen := readBlueSerials(ctx, &plan, planned)
+	if err := checkSerialsAgainstBlue(&plan, planned, seen); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
+	plan.Changes = changes(a.Bundles, in.LiveBundle, in.LiveUnknown, rev, seen)
 	sort.Strings(plan.Warnings)
 	plan.Warnings = capWarnings(plan.Warnings)
 	plan.Attempt = attempt(ctx)
@@ -122,13 +124,18 @@ const (
 	blueSerialQueries = 32
 )
 
-// checkSerialsAgainstBlue refuses, before any server is created, a
-// revision whose SOA serial is behind the one blue serves: resolvers and
-// secondaries would keep blue's data. Going back on purpose needs
-// allow_serial_decrease. Blue that does not answer is a warning here; the
-// analysis of green compares serials again.
-func checkSerialsAgainstBlue(ctx context.Context, plan *Plan, zones []ZoneFile) error {
-	if plan.Fleet.Probe.AllowSerialDecrease || len(plan.Blue) == 0 || len(zones) == 0 {
+// blueSerial is the SOA serial blue serves for a zone, and which blue
+// server said so.
+type blueSerial struct {
+	serial uint32
+	label  string
+}
+
+// readBlueSerials asks blue for every zone's serial, blueSerialQueries at
+// a time; nil when there is no blue. A zone blue does not answer for is a
+// warning and has no entry: green's analysis compares serials again.
+func readBlueSerials(ctx context.Context, plan *Plan, zones []ZoneFile) map[string]blueSerial {
+	if len(plan.Blue) == 0 {
 		return nil
 	}
 	labels := make([]string, 0, len(plan.Blue))
@@ -145,16 +152,19 @@ func checkSerialsAgainstBlue(ctx context.Context, plan *Plan, zones []ZoneFile) 
 		}
 		return 0, "", err
 	}
+	out := map[string]blueSerial{}
+	if len(zones) == 0 {
+		return out
+	}
 	// A blue that does not answer for the first zone is down or gone:
 	// asking it for every other zone would only wait out the timeouts.
 	if _, _, err := live(zones[0]); err != nil {
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf("could not read blue's serials (zone %s: %v); green's analysis compares them again", zones[0].Name, err))
-		return nil
+		return out
 	}
 	type found struct {
-		serial uint32
-		label  string
-		err    error
+		blueSerial
+		err error
 	}
 	seen := make([]found, len(zones))
 	next := make(chan int)
@@ -165,7 +175,7 @@ func checkSerialsAgainstBlue(ctx context.Context, plan *Plan, zones []ZoneFile) 
 			defer wg.Done()
 			for i := range next {
 				s, l, err := live(zones[i])
-				seen[i] = found{s, l, err}
+				seen[i] = found{blueSerial{s, l}, err}
 			}
 		}()
 	}
@@ -175,9 +185,26 @@ func checkSerialsAgainstBlue(ctx context.Context, plan *Plan, zones []ZoneFile) 
 	close(next)
 	wg.Wait()
 	for i, z := range zones {
-		f := seen[i]
-		if f.err != nil {
+		if f := seen[i]; f.err != nil {
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("zone %s: could not read blue's serial to compare (%v); green's analysis compares it again", z.Name, f.err))
+		} else {
+			out[z.Name] = f.blueSerial
+		}
+	}
+	return out
+}
+
+// checkSerialsAgainstBlue refuses, before any server is created, a
+// revision whose SOA serial is behind the one blue serves (seen, from
+// readBlueSerials): resolvers and secondaries would keep blue's data.
+// Going back on purpose needs allow_serial_decrease.
+func checkSerialsAgainstBlue(plan *Plan, zones []ZoneFile, seen map[string]blueSerial) error {
+	if plan.Fleet.Probe.AllowSerialDecrease {
+		return nil
+	}
+	for _, z := range zones {
+		f, ok := seen[z.Name]
+		if !ok {
 			continue
 		}
 		if c := zone.SerialCompare(z.Serial, f.serial); c == -1 || c == 2 {

@@ -25,6 +25,12 @@ type PlanInput struct {
 	// steps read the zones from the revision's bundle. Unset by rollouts
 	// that started before it, which expect every zone in the plan.
 	SmallHistory bool `json:"small_history,omitempty"`
+	// LiveBundle is the bundle of the fleet's last rollout that
+	// succeeded, which the starter looked up; Plan says what changes
+	// against it (Plan.Changes). LiveUnknown, when set, is why the
+	// starter could not tell.
+	LiveBundle  string `json:"live_bundle,omitempty"`
+	LiveUnknown string `json:"live_unknown,omitempty"`
 }
 
 // Plan is everything later steps need, fixed at the start of the rollout so a
@@ -45,6 +51,9 @@ type Plan struct {
 	// bundle); later steps refuse any other. Empty in rollouts planned
 	// before it was recorded.
 	Bundle string `json:"bundle,omitempty"`
+	// Changes is what this revision changes against the live one, for
+	// the approval gate; nil in rollouts planned before it was recorded.
+	Changes *Changes `json:"changes,omitempty"`
 	// Checks are no longer set: Verify builds its checks from Zones, so
 	// that a zone of any size stays out of workflow history. Kept for
 	// histories recorded before.

@@ -244,6 +244,7 @@ func TestStartChecksFleetConfig(t *testing.T) {
 	for _, tt := range []struct{ body, field, contains string }{
 		{`{"fleet":"prod","revision":"B"}`, "fleet", `no fleet \"prod\" is configured`},
 		{`{"fleet":"lab"}`, "revision", "is required"},
+		{`{"fleet":"lab","revision":"B","live_bundle":"sha256:00"}`, "live_bundle", "looks up the fleet's live revision"},
 	} {
 		rec := ts.do(t, "POST", "/rollouts", tt.body, "Bearer "+token)
 		e := errorBody(t, rec)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -64,6 +66,9 @@ func (f *fakeBackend) add(fleet string, phase workflows.Phase) string {
 		Steps: []*workflows.Step{{Name: "Plan", Target: fleet, State: workflows.StepSucceeded, StartedAt: t0, EndedAt: t0.Add(time.Second), Attempts: 1}},
 		Blue:  map[string]dnsroll.Server{"ns1": {ID: 1, Label: "ns1", Status: "running", IPv4: "127.0.0.1", DNSPort: 15301}},
 		Green: map[string]dnsroll.Server{}, OnGreen: []string{},
+		Changes: &activities.Changes{Live: "sha256:" + strings.Repeat("0a", 32), ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}},
+			ZonesAdded: &activities.Names{}, ZonesRemoved: &activities.Names{}, AnsibleChanged: &activities.Names{Count: 1, Names: []string{"ansible/nameserver.yml"}},
+			AnsibleAdded: &activities.Names{}, AnsibleRemoved: &activities.Names{}},
 	}}
 	if state != "running" {
 		ro.EndedAt = ro.StartedAt.Add(30 * time.Second)

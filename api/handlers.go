@@ -116,6 +116,8 @@ func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
 		return fieldError("revision", "must be 1-64 letters, digits, dots, dashes or underscores; got %q", req.Revision)
 	case req.CleanUp != nil:
 		return fieldError("clean_up", "is not accepted here: POST /rollouts/{id}/cleanup cleans up after a cleanup-failed rollout")
+	case req.LiveBundle != "" || req.LiveUnknown != "":
+		return fieldError("live_bundle", "is not accepted here: the API looks up the fleet's live revision when it starts the rollout")
 	}
 	fleet, err := s.fleet(req.Fleet)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/go-chi/chi/v5"
 
+	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -196,10 +197,13 @@ func declaredPhases(tb testing.TB) []workflows.Phase {
 // The load balancer start bodies openapi.yaml documents have exactly the
 // request types' fields: LBReplaceRequest is the workflow's input itself,
 // so a field added there (say, a whole fleet config) fails here before the
-// API accepts it unreviewed.
+// API accepts it unreviewed. So have the schemas of a rollout's changes
+// against the live revision, which a response carries as the plan made
+// them.
 func TestOpenAPIRequestsMatchTheirTypes(t *testing.T) {
 	doc, _ := mustSpec(t)
-	for schema, v := range map[string]any{"LBReplaceRequest": LBReplaceRequest{}, "LBUpdateRequest": LBUpdateRequest{}} {
+	for schema, v := range map[string]any{"LBReplaceRequest": LBReplaceRequest{}, "LBUpdateRequest": LBUpdateRequest{},
+		"Changes": activities.Changes{}, "ChangeNames": activities.Names{}} {
 		var spec, fields []string
 		for name := range doc.Components.Schemas[schema].Value.Properties {
 			spec = append(spec, name)

@@ -78,18 +78,11 @@ func (t *Temporal) List(ctx context.Context, f Filter) ([]Summary, []byte, error
 	return out, resp.GetNextPageToken(), nil
 }
 
-// LastRevision implements Backend: the result of the fleet's most recently
-// completed rollout (only successful rollouts complete).
+// LastRevision implements Backend: the revision of the fleet's most
+// recently completed rollout (rollouts.LastSucceeded).
 func (t *Temporal) LastRevision(ctx context.Context, fleet string) (string, error) {
-	items, _, err := t.List(ctx, Filter{Fleet: fleet, State: "completed", Limit: 1})
-	if err != nil || len(items) == 0 {
-		return "", err
-	}
-	var st workflows.Status
-	if err := t.Client.GetWorkflow(ctx, items[0].WorkflowID, items[0].RunID).Get(ctx, &st); err != nil {
-		return "", fmt.Errorf("read rollout %s: %w", items[0].ID, err)
-	}
-	return st.Revision, nil
+	st, _, err := rollouts.LastSucceeded(ctx, t.Client, fleet)
+	return st.Revision, err
 }
 
 // ListQuery is the visibility query for f. Its values are checked against

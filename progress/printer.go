@@ -110,8 +110,12 @@ func (p *Printer) printf(format string, args ...any) {
 }
 
 // gate prints the decision in front of the operator at the approval gate:
-// what green changes against blue, the deadline, and the commands.
+// what the revision changes against the live one, what green changes
+// against blue, the deadline, and the commands.
 func (p *Printer) gate(st workflows.Status) {
+	for _, l := range ChangeLines(st.Changes) {
+		p.printf("    %s\n", l)
+	}
 	for _, a := range st.Analysis {
 		if a.Step != "VerifyGreen" {
 			continue

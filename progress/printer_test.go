@@ -30,7 +30,7 @@ func TestPrinter(t *testing.T) {
 }
 
 // At the approval gate the printer puts the decision in front of the
-// operator: green's changes against blue, the deadline, and the commands
+// operator: the revision's changes against the live one, green's changes against blue, the deadline, and the commands
 // that approve or abort this very rollout.
 func TestPrinterApprovalGate(t *testing.T) {
 	var b strings.Builder
@@ -42,9 +42,16 @@ func TestPrinterApprovalGate(t *testing.T) {
 		Phase:     workflows.PhaseAwaitingApproval,
 		ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
 		Analysis:  []workflows.Analysis{{Step: "VerifyGreen", Result: verify}},
+		Changes: &activities.Changes{Live: "sha256:" + strings.Repeat("12", 32), ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}},
+			ZonesAdded: &activities.Names{Count: 2, Names: []string{"a.example", "b.example"}}, ZonesRemoved: &activities.Names{},
+			AnsibleChanged: &activities.Names{Count: 1, Names: []string{"ansible/roles/nameserver/tasks/main.yml"}}, AnsibleAdded: &activities.Names{}, AnsibleRemoved: &activities.Names{}},
 	})
 	got := b.String()
 	for _, want := range []string{
+		"    changes against the live revision sha256:121212121212…:\n" +
+			"    zones whose serial differs from blue's: 1 (example.com)\n" +
+			"    zones added: 2 (a.example, b.example); removed: none\n" +
+			"    Ansible files changed: 1 (ansible/roles/nameserver/tasks/main.yml); added: none; removed: none\n",
 		"zone example.com. on ns1-next against ns1: 1 added, 0 removed, 1 changed: api.example.com. A, www.example.com. A\n",
 		"approve by 2026-12-01 16:00:00 UTC, or the rollout is aborted\n",
 		"approve: dnsroll rollout approve --id rollout-lab:0f1e --reason '...'\n",

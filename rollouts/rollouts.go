@@ -13,11 +13,13 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -30,7 +32,22 @@ type Run struct {
 // Start starts a rollout of in.Fleet. If the fleet already has a running
 // rollout it returns an ECONFLICT error naming that rollout; it never
 // attaches to it.
+//
+// It looks up the fleet's live revision for the rollout to compare with
+// (RolloutInput.LiveBundle), unless in names one; a lookup that fails
+// does not stop the rollout, which then says the comparison is unknown.
 func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run, error) {
+	if in.LiveBundle == "" && in.LiveUnknown == "" && in.CleanUp == nil {
+		live, ok, err := LastSucceeded(ctx, c, in.Fleet)
+		switch {
+		case err != nil:
+			in.LiveUnknown = err.Error()
+		case ok && live.Bundle == "":
+			in.LiveUnknown = "the fleet's last successful rollout recorded no bundle"
+		case ok:
+			in.LiveBundle = live.Bundle
+		}
+	}
 	opts := startOptions(in)
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.RolloutWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -41,6 +58,30 @@ func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run
 		return Run{}, fmt.Errorf("start rollout: %w", err)
 	}
 	return Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// LastSucceeded is the status of the fleet's most recently completed
+// rollout (only successful rollouts complete): what is live. ok is false
+// when no rollout of the fleet has succeeded. It costs one visibility
+// list of one execution, which lists closed runs latest first, and one
+// read of its result.
+func LastSucceeded(ctx context.Context, c client.Client, fleet string) (st workflows.Status, ok bool, err error) {
+	if !config.ValidFleetName(fleet) {
+		return st, false, fmt.Errorf("fleet name %q is not one a visibility query can name", fleet)
+	}
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1, Query: fmt.Sprintf(
+		"WorkflowType = 'RolloutWorkflow' AND %s = '%s' AND ExecutionStatus = 'Completed'", workflows.FleetAttr.GetName(), fleet)})
+	if err != nil {
+		return st, false, fmt.Errorf("looking up the live revision of fleet %s: %w", fleet, err)
+	}
+	if len(resp.GetExecutions()) == 0 {
+		return st, false, nil
+	}
+	e := resp.GetExecutions()[0].GetExecution()
+	if err := c.GetWorkflow(ctx, e.GetWorkflowId(), e.GetRunId()).Get(ctx, &st); err != nil {
+		return st, false, fmt.Errorf("reading rollout %s %s, the live revision of fleet %s: %w", e.GetWorkflowId(), e.GetRunId(), fleet, err)
+	}
+	return st, true, nil
 }
 
 // startOptions start one rollout per fleet, with the search attributes

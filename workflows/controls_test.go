@@ -51,14 +51,20 @@ func (h *harness) callIndex(prefix string) int {
 	return -1
 }
 
+// At the approval gate the status says what changes against the live
+// revision, the one the starter named (Plan.Changes); approval switches.
 func TestApprovalArrives(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 24h, bake: 0s}", "")
+	const live = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	var phaseAtSignal Phase
 	h.env.RegisterDelayedCallback(func() {
 		v, _ := h.env.QueryWorkflow(QueryStatus)
 		var st Status
 		_ = v.Get(&st)
 		phaseAtSignal = st.Phase
+		if c := st.Changes; c == nil || c.Live != live || c.ZonesChanged.String() != "example.com" {
+			t.Errorf("changes at the gate: %+v, want example.com changed against %s", c, live)
+		}
 		if h.rec.has("Flip") || h.rec.has("Switch") {
 			t.Error("switched before approval")
 		}
@@ -67,7 +73,7 @@ func TestApprovalArrives(t *testing.T) {
 		}
 		h.env.SignalWorkflow(SignalApprove, SignalInput{By: "alice"})
 	}, 3*time.Hour)
-	st, err := h.run(t)
+	st, err := h.runInput(t, RolloutInput{Fleet: "test", Revision: "B", LiveBundle: live})
 	if err != nil {
 		t.Fatalf("approved rollout failed: %v", err)
 	}

@@ -50,6 +50,13 @@ type RolloutInput struct {
 	// AllowSerialDecrease lets green's SOA serials be behind blue's: the way
 	// back to an older revision once blue is gone.
 	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
+	// LiveBundle is the bundle of the fleet's last rollout that succeeded,
+	// which the starter looks up (rollouts.Start): the status at the
+	// approval gate says what changes against it (Status.Changes).
+	// LiveUnknown, when set, is why the starter could not tell; a rollout
+	// goes on without it.
+	LiveBundle  string `json:"live_bundle,omitempty"`
+	LiveUnknown string `json:"live_unknown,omitempty"`
 	// CleanUp, when set, makes the run only finish an earlier run's
 	// cleanup (see CleanupRequest).
 	CleanUp *CleanupRequest `json:"clean_up,omitempty"`

@@ -132,12 +132,13 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	// that need the zones read them from the revision's bundle. Older
 	// rollouts planned with every zone, and their steps read them there.
 	small := workflow.GetVersion(ctx, "small-histories", workflow.DefaultVersion, 1) >= 1
-	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, SmallHistory: small}
+	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, SmallHistory: small,
+		LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown}
 	if err := r.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, planIn, &r.plan); err != nil {
 		return err
 	}
 	fleet := r.plan.Fleet
-	r.st.Blue, r.st.Warnings, r.st.Bundle = r.plan.Blue, r.plan.Warnings, r.plan.Bundle
+	r.st.Blue, r.st.Warnings, r.st.Bundle, r.st.Changes = r.plan.Blue, r.plan.Warnings, r.plan.Bundle, r.plan.Changes
 	// Version 1 added the approval gate, strategies, the bake window and
 	// notifications. The path without them is retired: its minimum is 1,
 	// so a rollout started before it (by dnsroll before 2026-11-23) fails

@@ -183,7 +183,8 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 	}
 	env.OnActivity(a.Plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (activities.Plan, error) {
 		rec.add("Plan")
-		plan := activities.Plan{Fleet: fleet, Revision: in.Revision, Blue: blue, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Bundle: testBundle, Attempt: 1}
+		plan := activities.Plan{Fleet: fleet, Revision: in.Revision, Blue: blue, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Bundle: testBundle, Attempt: 1,
+			Changes: &activities.Changes{Live: in.LiveBundle, ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}}}}
 		if rec.small = in.SmallHistory; rec.small {
 			plan.Fleet, plan.Zones, plan.ZoneCount = fleet.ForSteps(), nil, 1
 		}

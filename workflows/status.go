@@ -93,6 +93,10 @@ type Status struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Analysis holds the DNS verification results of each verify step.
 	Analysis []Analysis `json:"analysis,omitempty"`
+	// Changes is what the revision changes against the live one (the
+	// fleet's last successful rollout), from the plan: for the approval
+	// gate.
+	Changes *activities.Changes `json:"changes,omitempty"`
 	// Cleanup says how putting things back goes after a stopped rollout,
 	// and, once it ended cleanup-failed, what is left to undo.
 	Cleanup *Cleanup `json:"cleanup,omitempty"`

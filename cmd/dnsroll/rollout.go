@@ -138,6 +138,12 @@ func (c *apiCmd) status(ctx context.Context, id string) error {
 	if ro.Bundle != "" {
 		fmt.Fprintf(c.out, "bundle    %s\n", ro.Bundle)
 	}
+	// At the approval gate the progress below prints them.
+	if ro.Phase != workflows.PhaseAwaitingApproval {
+		for _, l := range progress.ChangeLines(ro.Changes) {
+			fmt.Fprintf(c.out, "          %s\n", l)
+		}
+	}
 	if !ro.EndedAt.IsZero() {
 		fmt.Fprintf(c.out, "ended     %s (%s)\n", ro.EndedAt.Local().Format(time.DateTime), ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
 	}

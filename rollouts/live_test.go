@@ -1,0 +1,105 @@
+package rollouts
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// Start tells each rollout the bundle of its fleet's last rollout that
+// succeeded, read from Temporal's visibility store as the dev server
+// keeps it: the latest of several, not a failed one since, not another
+// fleet's, and none for a fleet's first rollout. The rollouts here are a
+// stand-in RolloutWorkflow that returns its Reason as its bundle (or
+// fails when the reason is "fail") and the live bundle it was given as
+// its revision.
+func TestStartLooksUpTheLiveBundle(t *testing.T) {
+	bin := os.Getenv("DNSROLL_TEMPORAL_BIN")
+	if bin == "" {
+		bin, _ = filepath.Abs("../bin/temporal")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		needlab.Missing(t, "needs the temporal CLI at $DNSROLL_TEMPORAL_BIN or bin/temporal (make tools)")
+	}
+	srv, err := testsuite.StartDevServer(t.Context(), testsuite.DevServerOptions{
+		ExistingPath: bin, LogLevel: "error",
+		SearchAttributes: temporal.NewSearchAttributes(workflows.FleetAttr.ValueSet(""), workflows.PhaseAttr.ValueSet(""), workflows.RevisionAttr.ValueSet("")),
+		ClientOptions:    &client.Options{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	c := srv.Client()
+	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(func(_ workflow.Context, in workflows.RolloutInput) (workflows.Status, error) {
+		if in.Reason == "fail" {
+			return workflows.Status{}, temporal.NewNonRetryableApplicationError("failed", "test", nil)
+		}
+		return workflows.Status{Fleet: in.Fleet, Bundle: in.Reason, Revision: in.LiveBundle}, nil
+	}, workflow.RegisterOptions{Name: "RolloutWorkflow"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	// roll starts a rollout of fleet whose bundle is reason, waits for it
+	// to end, and returns the live bundle it was given.
+	roll := func(fleet, reason string) string {
+		t.Helper()
+		run, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: fleet, Reason: reason})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st workflows.Status
+		if err := c.GetWorkflow(t.Context(), run.WorkflowID, run.RunID).Get(t.Context(), &st); err != nil && reason != "fail" {
+			t.Fatal(err)
+		}
+		if reason == "fail" {
+			return st.Revision
+		}
+		// Visibility records a run's end a moment after it ends.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			live, ok, err := LastSucceeded(t.Context(), c, fleet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok && live.Bundle == reason {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after rollout %s of %s succeeded, the live bundle is still %q", reason, fleet, live.Bundle)
+			}
+		}
+		return st.Revision
+	}
+	// Each rollout of lab is told the bundle of the last one that
+	// succeeded before it.
+	live := ""
+	for _, bundle := range []string{"sha256:aa", "sha256:bb", "sha256:cc", "fail", "sha256:dd"} {
+		got := roll("lab", bundle)
+		if bundle == "fail" {
+			continue
+		}
+		if got != live {
+			t.Errorf("rollout of lab to %s was told the live bundle is %q, want %q", bundle, got, live)
+		}
+		live = bundle
+	}
+	if got := roll("other", "sha256:ee"); got != "" {
+		t.Errorf("the first rollout of another fleet was told the live bundle is %q, want none", got)
+	}
+	if st, ok, err := LastSucceeded(t.Context(), c, "nobody"); err != nil || ok {
+		t.Errorf("a fleet with no rollouts: %+v, %v, %v; want none", st, ok, err)
+	}
+}
