@@ -19,7 +19,7 @@ TEST_TIMEOUT ?= 75m
 # How long `make test` fuzzes the API (`make fuzz` runs longer).
 FUZZ_TIME ?= 30s
 
-.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test chaos fuzz lint bench bench-inplace bench-analysis bench-zone-deploy screenshots clean
+.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test chaos fuzz lint bench bench-inplace bench-analysis bench-zone-deploy bench-scale screenshots clean
 
 all: build
 
@@ -131,6 +131,11 @@ bench-analysis: deps
 BENCH_ZONE_COUNTS ?= 1 100 1000
 bench-zone-deploy:
 	scripts/bench-zone-deploy.sh $(BENCH_ZONE_COUNTS)
+
+## bench-scale: one lab rollout of fleets of 1, 1,000, 10,000 and 100,000 small zones: wall time, history size, largest payload, worker peak memory, analysis coverage (docs/benchmarks-scale.md)
+BENCH_SCALE_SIZES ?= 1,1000,10000,100000
+bench-scale: deps tools build
+	$(GO) run ./bench/scale -sizes $(BENCH_SCALE_SIZES) -dnsroll $(BIN)/dnsroll -temporal-bin $(BIN)/temporal $(BENCH_SCALE_FLAGS)
 
 ## screenshots: photograph a lab rollout in the Web UI with headless Chromium into docs/webui (installs chromium and playwright-core; not part of test)
 screenshots: deps tools build

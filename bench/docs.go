@@ -1,12 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dnsroll/dnsroll/bench/internal/benchdoc"
 )
 
 // The in-place table of docs/benchmarks.md is rendered from results.json
@@ -31,15 +32,7 @@ func renderDocs(path string, results []Result) error {
 
 // replaceInPlaceTable puts table between the markers of text.
 func replaceInPlaceTable(text []byte, table string) ([]byte, error) {
-	begin, end := bytes.Index(text, []byte(docsBegin)), bytes.Index(text, []byte(docsEnd))
-	if begin < 0 || end < begin {
-		return nil, fmt.Errorf("no in-place table: want a line %q and, after it, a line %q where it goes", docsBegin, docsEnd)
-	}
-	var b bytes.Buffer
-	b.Write(text[:begin+len(docsBegin)])
-	b.WriteString("\n" + table)
-	b.Write(text[end:])
-	return b.Bytes(), nil
+	return benchdoc.Replace(text, docsBegin, docsEnd, table)
 }
 
 // inplaceTable is a markdown table of results' in-place scenarios, in
@@ -62,7 +55,7 @@ func inplaceTable(results []Result) string {
 	var runs []string
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s | %s | **%s** | %s | %s | %s | %.2f |\n",
-			r.Scenario, r.Driver, r.Protocol, r.TargetQPS, len(r.UpdateMS), r.Outcome, thousands(r.Sent), thousands(r.Lost), thousands(r.Failed),
+			r.Scenario, r.Driver, r.Protocol, r.TargetQPS, len(r.UpdateMS), r.Outcome, benchdoc.Thousands(r.Sent), benchdoc.Thousands(r.Lost), benchdoc.Thousands(r.Failed),
 			fmt.Sprintf("%d lost, max %.1f ms", r.Worst.Lost+r.Worst.Failed, r.Worst.LatMaxMS), spread(r.UpdateMS), r.LoadAvg)
 		run := fmt.Sprintf("`%s` on %s (%s)", r.Command, r.Date.UTC().Format(time.RFC3339), r.Host)
 		if !slices.Contains(runs, run) {
@@ -76,13 +69,4 @@ func inplaceTable(results []Result) string {
 		}
 	}
 	return b.String()
-}
-
-// thousands writes n with comma separators, as the docs' tables do.
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

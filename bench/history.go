@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/bench/internal/wfhistory"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -55,20 +56,16 @@ func (t timeline) Overhead() time.Duration { return t.Wall() - t.Busy }
 type interval struct{ from, to time.Time }
 
 func readTimeline(ctx context.Context, c client.Client, wid, rid string) (timeline, error) {
-	var events []*historypb.HistoryEvent
-	it := c.GetWorkflowHistory(ctx, wid, rid, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			return timeline{}, err
-		}
-		events = append(events, e)
+	events, err := wfhistory.Events(ctx, c, wid, rid)
+	if err != nil {
+		return timeline{}, err
 	}
 	return buildTimeline(events), nil
 }
 
 func buildTimeline(events []*historypb.HistoryEvent) timeline {
 	var tl timeline
+	tl.Started, tl.Ended = wfhistory.Span(events)
 	started := map[int64]time.Time{} // activity scheduled ID → start
 	timers := map[int64]time.Time{}  // timer started event ID → start
 	var acts, tims []interval
@@ -81,12 +78,6 @@ func buildTimeline(events []*historypb.HistoryEvent) timeline {
 	for _, e := range events {
 		at := e.GetEventTime().AsTime()
 		switch e.GetEventType() {
-		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-			tl.Started = at
-		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
-			tl.Ended = at
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			attrs := e.GetActivityTaskScheduledEventAttributes()
 			kind := attrs.GetActivityType().GetName()

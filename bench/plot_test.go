@@ -2,12 +2,11 @@ package main
 
 import (
 	"image"
-	"image/color"
-	"image/png"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/dnsroll/dnsroll/bench/internal/canvas"
 )
 
 // The plot draws the data: each run's answered and latency panels hold a
@@ -35,13 +34,13 @@ func TestPlot(t *testing.T) {
 		qTop := headerH + i*blockH + titleH
 		lTop := qTop + qpsH + gapH
 		// The line spans seconds 1 to 18 of 20: most of the panel.
-		if got, min := count(img, qTop, qTop+qpsH, nginx), plotInnerW*3/4; got < min {
+		if got, min := canvas.Count(img, qTop, qTop+qpsH, nginx), plotInnerW*3/4; got < min {
 			t.Errorf("run %d: answered panel has %d nginx pixels, want at least %d: the data is not drawn", i, got, min)
 		}
-		if got, min := count(img, lTop, lTop+latH, nginx), plotInnerW*3/4; got < min {
+		if got, min := canvas.Count(img, lTop, lTop+latH, nginx), plotInnerW*3/4; got < min {
 			t.Errorf("run %d: latency panel has %d nginx pixels, want at least %d: the data is not drawn", i, got, min)
 		}
-		if got := count(img, qTop, qTop+qpsH, lostRed); got < 6*12 {
+		if got := canvas.Count(img, qTop, qTop+qpsH, lostRed); got < 6*12 {
 			t.Errorf("run %d: answered panel has %d red pixels: the lost queries are not marked", i, got)
 		}
 	}
@@ -49,7 +48,7 @@ func TestPlot(t *testing.T) {
 	empty := run
 	empty.Series = []series{{Driver: "nginx"}}
 	blank := drawPlot(t, []runPlot{empty})
-	if got := count(blank, headerH, headerH+blockH, nginx) + count(blank, headerH, headerH+blockH, lostRed); got != 0 {
+	if got := canvas.Count(blank, headerH, headerH+blockH, nginx) + canvas.Count(blank, headerH, headerH+blockH, lostRed); got != 0 {
 		t.Errorf("a run without data has %d pixels of data colours: the check above proves nothing", got)
 	}
 }
@@ -61,27 +60,9 @@ func drawPlot(t *testing.T, runs []runPlot) image.Image {
 	if err := writePlot(path, runs, 5000); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
+	img, err := canvas.ReadPNG(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return img
-}
-
-// count is the number of pixels of colour c in rows y0 to y1 of img.
-func count(img image.Image, y0, y1 int, c color.RGBA) int {
-	n := 0
-	for y := y0; y < y1; y++ {
-		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
-			if color.RGBAModel.Convert(img.At(x, y)) == c {
-				n++
-			}
-		}
-	}
-	return n
 }

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dnsroll/dnsroll/bench/internal/benchdoc"
 	"github.com/dnsroll/dnsroll/internal/localnamed"
 	"github.com/dnsroll/dnsroll/probe"
 	"github.com/dnsroll/dnsroll/zone"
@@ -136,7 +137,7 @@ func run(o options) error {
 	version, _ := exec.Command("named", "-v").Output()
 	fmt.Printf("zone:    %d owner names, %d checks (name × type), parsed and built in %s\n", len(z.Names()), len(checks), prep.Round(time.Millisecond))
 	fmt.Printf("servers: %d × %s on 127.0.0.1, %d CPUs\n", o.servers, strings.TrimSpace(string(version)), numCPU())
-	fmt.Printf("prober:  concurrency %d (dnsperf: %d per server), best of %d runs, nice %d; load average %s (other work on the machine skews the figures)\n\n", o.concurrency, perfWindow, o.runs, o.nice, loadAvg())
+	fmt.Printf("prober:  concurrency %d (dnsperf: %d per server), best of %d runs, nice %d; load average %s (other work on the machine skews the figures)\n\n", o.concurrency, perfWindow, o.runs, o.nice, benchdoc.LoadAvg())
 
 	var targets []probe.Server
 	for i, s := range running {
@@ -166,7 +167,7 @@ func run(o options) error {
 		}
 	}
 	rec := record{When: time.Now().UTC().Format(time.RFC3339), Names: len(z.Names()), Checks: len(checks), Servers: o.servers,
-		Concurrency: o.concurrency, Runs: o.runs, CPUs: numCPU(), LoadAvg: loadAvg(), Named: strings.TrimSpace(string(version))}
+		Concurrency: o.concurrency, Runs: o.runs, CPUs: numCPU(), LoadAvg: benchdoc.LoadAvg(), Named: strings.TrimSpace(string(version))}
 	var udpRate float64
 	for i, sc := range scenarios {
 		r, err := sc.measure(o, len(z.Names()))

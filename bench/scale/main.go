@@ -1,0 +1,271 @@
+// Command scale measures what a rollout costs as a fleet grows: for fleets
+// of 1, 1,000, 10,000 and 100,000 small zones (-sizes) it starts a
+// process-mode lab (a Temporal dev server, the Linode simulator, named and
+// nginx on loopback), brings blue up with a first rollout, then rolls out
+// a revision in which a few zones changed, through the real workflow and a
+// `dnsroll worker` process. From that rollout's history and its worker it
+// measures the rollout's wall time, the history's size and its largest
+// payload, the worker's peak memory, and what the analysis covered.
+//
+// `make bench-scale` runs it; docs/benchmarks-scale.md has the method and
+// the results.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dnsroll/dnsroll/bench/internal/benchdoc"
+	"github.com/dnsroll/dnsroll/bench/internal/wfhistory"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/rollouts"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+type options struct {
+	sizes       []int
+	changed     int
+	dnsroll     string
+	temporalBin string
+	ansibleDir  string
+	timeout     time.Duration
+	out, plot   string
+	docs        string
+	keep        bool
+}
+
+func main() {
+	var o options
+	sizes := flag.String("sizes", "1,1000,10000,100000", "fleet sizes in zones, comma-separated")
+	flag.IntVar(&o.changed, "changed", 3, "zones whose serial the rolled-out revision bumps")
+	flag.StringVar(&o.dnsroll, "dnsroll", "bin/dnsroll", "the dnsroll binary whose worker runs the rollouts (make build)")
+	flag.StringVar(&o.temporalBin, "temporal-bin", "bin/temporal", "the temporal CLI (make tools)")
+	flag.StringVar(&o.ansibleDir, "ansible", "ansible", "the Ansible directory (nameserver.yml, loadbalancer.yml)")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest a rollout may take before it is terminated and counted as failed")
+	flag.StringVar(&o.out, "out", "docs/benchmarks-scale.json", "write the results here as JSON (empty: do not)")
+	flag.StringVar(&o.plot, "plot", "docs/benchmarks-scale.png", "draw cost against zone count here as PNG (empty: do not)")
+	flag.StringVar(&o.docs, "docs", "docs/benchmarks-scale.md", "rewrite the results table between the markers of this file (empty: do not)")
+	flag.BoolVar(&o.keep, "keep", false, "keep each size's lab directory (zones, configs, logs)")
+	flag.Parse()
+	var err error
+	if o.sizes, err = parseSizes(*sizes); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-scale:", err)
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-scale:", err)
+		os.Exit(1)
+	}
+}
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-sizes: %q is not a zone count (a whole number, at least 1)", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func run(o options) error {
+	for _, p := range []string{o.dnsroll, o.temporalBin} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("needs %s (run `make build tools`)", p)
+		}
+	}
+	var err error
+	if o.dnsroll, err = filepath.Abs(o.dnsroll); err != nil {
+		return err
+	}
+	if o.ansibleDir, err = filepath.Abs(o.ansibleDir); err != nil {
+		return err
+	}
+	root, err := os.MkdirTemp("", "dnsroll-bench-scale-")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	defer func() {
+		if !o.keep {
+			os.RemoveAll(root)
+		}
+	}()
+	res := results{When: time.Now().UTC(), Machine: machine(), Command: "make bench-scale", Changed: o.changed}
+	for _, n := range o.sizes {
+		r := measure(ctx, o, filepath.Join(root, fmt.Sprintf("zones-%d", n)), n)
+		res.Rows = append(res.Rows, r)
+		fmt.Printf("%s\n\n", r.line())
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if o.keep {
+		fmt.Println("lab directories kept in", root)
+	}
+	res.Growth = growthOf(res.Rows)
+	fmt.Print(res.table())
+	if err := res.save(o); err != nil {
+		return err
+	}
+	return res.verdict()
+}
+
+// measure runs one fleet size and returns its row; a failure is recorded
+// in the row, never returned, so that the other sizes still run.
+func measure(ctx context.Context, o options, dir string, n int) row {
+	r := row{Zones: n, Load: [2]string{benchdoc.LoadAvg()}}
+	defer func() {
+		r.Load[1] = benchdoc.LoadAvg()
+		if !o.keep {
+			os.RemoveAll(dir)
+		}
+	}()
+	if err := measureInto(ctx, o, dir, &r); err != nil {
+		r.Error = err.Error()
+	}
+	return r
+}
+
+func measureInto(ctx context.Context, o options, dir string, r *row) error {
+	n := r.Zones
+	fmt.Printf("== %s zones\n", benchdoc.Thousands(n))
+	start := time.Now()
+	if err := writeZones(filepath.Join(dir, "zones"), n, changedZones(n, o.changed)); err != nil {
+		return fmt.Errorf("write zones: %w", err)
+	}
+	fleetDir := filepath.Join(dir, "fleets")
+	fleet, err := writeFleet(o, dir, fleetDir, n)
+	if err != nil {
+		return err
+	}
+	r.Seconds.Generate = time.Since(start).Seconds()
+	fmt.Printf("   zones and fleet config written in %.1fs\n", r.Seconds.Generate)
+
+	l, err := lab.Start(ctx, lab.Options{
+		Dir: filepath.Join(dir, "lab"), Fleet: fleet, TemporalBin: o.temporalBin,
+		Headless: true, BootDelay: 200 * time.Millisecond,
+	})
+	if err != nil {
+		return fmt.Errorf("start lab: %w", err)
+	}
+	defer l.Stop()
+	c, err := client.Dial(client.Options{HostPort: l.TemporalAddress(), Logger: lab.QuietLogger()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	state := filepath.Join(dir, "state")
+	logPath := filepath.Join(dir, "worker.log")
+
+	// Blue: the fleet's first rollout, on a worker of its own, so that the
+	// measured worker's peak is the measured rollout's.
+	w, err := startWorker(o.dnsroll, fleetDir, state, logPath, l)
+	if err != nil {
+		return err
+	}
+	blue, err := rollout(ctx, c, o.timeout, fleet.Name, "A")
+	w.Stop()
+	r.Seconds.Blue = blue.Wall().Seconds()
+	if err != nil {
+		return fmt.Errorf("bringing blue up (revision A): %w%s", err, logTail(logPath))
+	}
+	fmt.Printf("   blue up (revision A) in %.1fs\n", r.Seconds.Blue)
+
+	w, err = startWorker(o.dnsroll, fleetDir, state, logPath, l)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	h, err := rollout(ctx, c, o.timeout, fleet.Name, "B")
+	r.fill(h)
+	if peak, perr := w.PeakKB(); perr == nil {
+		r.WorkerPeakKB = peak
+	}
+	if err != nil {
+		return fmt.Errorf("rollout of revision B: %w%s", err, logTail(logPath))
+	}
+	r.OK = true
+	return nil
+}
+
+// writeFleet writes the size's fleet config into fleetDir and loads it.
+func writeFleet(o options, dir, fleetDir string, n int) (*config.Fleet, error) {
+	ports, err := freeport.LoopbackN(2)
+	if err != nil {
+		return nil, err
+	}
+	base, err := freeport.BenchBases.Pick(40)
+	if err != nil {
+		return nil, err
+	}
+	// Ansible's and the analysis's time grow with the zones: the deadlines
+	// follow the benchmark's own.
+	limit := o.timeout.String()
+	text := fleetYAML(fleetParams{
+		Name: "scale", Zones: n, ZoneDir: filepath.Join(dir, "zones"), AnsibleDir: o.ansibleDir,
+		LB1: fmt.Sprintf("127.0.0.1:%d", ports[0]), LB2: fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		DNSPortBase: base, ProvisionLimit: limit, ProbeLimit: limit,
+	})
+	if err := os.MkdirAll(fleetDir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(fleetDir, "scale.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		return nil, err
+	}
+	return config.Load(path)
+}
+
+// rollout rolls rev out and returns its history's figures. A rollout that
+// outlasts timeout is terminated, so that its history ends and can still
+// be measured.
+func rollout(ctx context.Context, c client.Client, timeout time.Duration, fleet, rev string) (historyFigures, error) {
+	run, err := rollouts.Start(ctx, c, workflows.RolloutInput{Fleet: fleet, Revision: rev, Reason: "bench-scale", RequestedBy: "bench-scale"})
+	if err != nil {
+		return historyFigures{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var phase workflows.Phase
+	_, werr := rollouts.Wait(wctx, c, run, 2*time.Second, func(st workflows.Status) {
+		if st.Phase != phase {
+			phase = st.Phase
+			fmt.Printf("   %s %s\n", time.Now().Format("15:04:05"), phase)
+		}
+	})
+	if wctx.Err() != nil {
+		werr = fmt.Errorf("not done after %s (last phase %s): terminated", timeout, phase)
+		_ = c.TerminateWorkflow(context.WithoutCancel(ctx), run.WorkflowID, run.RunID, "bench-scale: timed out")
+	}
+	hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer hcancel()
+	events, err := wfhistory.Events(hctx, c, run.WorkflowID, run.RunID)
+	return measureHistory(events), errors.Join(werr, err)
+}
+
+// logTail is the end of the worker's log, to show with a failure.
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return "\nworker log (last lines):\n  " + strings.Join(lines[max(0, len(lines)-8):], "\n  ")
+}
