@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
+	"github.com/dnsroll/dnsroll/progress"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -132,5 +133,43 @@ func TestWebhookReceivesEventsInOrder(t *testing.T) {
 	}
 	if want := "started,awaiting_approval,switched,succeeded"; strings.Join(events, ",") != want {
 		t.Errorf("events = %v, want %s", events, want)
+	}
+}
+
+// At the approval gate a rollout's status says what it changes against
+// the live revision, the bundle of the fleet's last successful rollout,
+// which rollouts.Start looks up in the dev server's visibility store:
+// revision B bumps example.com's serial, adds and removes no zone, and
+// deploys it with the same Ansible files.
+func TestApprovalGateNamesChangesAgainstTheLiveRevision(t *testing.T) {
+	tl := startBlue(t, "nginx", nil)
+	// Visibility records A's end a moment after it ends.
+	var live workflows.Status
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st, ok, err := rollouts.LastSucceeded(context.Background(), tl.client, tl.fleet.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if live = st; ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("revision A's rollout succeeded but is not listed as completed")
+		}
+	}
+	tl.editFleet(t, "approval: auto", "approval: manual")
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
+	st := tl.waitForPhase(t, run, workflows.PhaseAwaitingApproval)
+	c := st.Changes
+	if c == nil || c.Live != live.Bundle || live.Bundle == "" || c.Unknown != "" {
+		t.Fatalf("changes at the gate: %+v, want them against A's bundle %s", c, live.Bundle)
+	}
+	if c.ZonesChanged.String() != "example.com" || c.ZonesAdded.Count+c.ZonesRemoved.Count != 0 ||
+		c.AnsibleChanged.Count+c.AnsibleAdded.Count+c.AnsibleRemoved.Count != 0 {
+		t.Errorf("changes at the gate: %s", strings.Join(progress.ChangeLines(c), "; "))
+	}
+	tl.signal(t, run, workflows.SignalAbort, workflows.SignalInput{By: "test"})
+	if st, err := tl.wait(t, run); err == nil || st.Phase != workflows.PhaseAborted {
+		t.Errorf("after the abort: %s, %v", st.Phase, err)
 	}
 }
