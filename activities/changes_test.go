@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"reflect"
@@ -77,19 +78,43 @@ func TestPlanNamesChangesAgainstTheLiveRevision(t *testing.T) {
 }
 
 // Each list of changes counts every name and lists the first
-// MaxChangeNames, so that a fleet of 100,000 zones keeps a small plan.
-func TestChangeNamesAreBounded(t *testing.T) {
-	var all []string
-	for i := range 100_000 {
-		all = append(all, fmt.Sprintf("z%06d.example", i))
+// MaxChangeNames: a fleet of 100,000 zones, all of them new against the
+// live revision's 100,000 and at another serial than blue's, plans changes
+// that take a few KB of history and status.
+func TestChangesOfAHugeFleetStaySmall(t *testing.T) {
+	const n = 100_000
+	store := bundle.Store{Dir: t.TempDir()}
+	live := bundle.Manifest{Hash: "sha256:" + strings.Repeat("0b", 32)}
+	planned := bundle.Manifest{Hash: "sha256:" + strings.Repeat("0c", 32)}
+	blue := map[string]blueSerial{}
+	for i := range n {
+		was, now := fmt.Sprintf("old%06d.example", i), fmt.Sprintf("z%06d.example", i)
+		live.Zones = append(live.Zones, bundle.Zone{Name: was, Path: "/fleet/zones/A/" + was + ".zone", Serial: 1})
+		live.Files = append(live.Files, bundle.File{Name: "zones/A/" + was + ".zone", SHA256: "1"})
+		planned.Zones = append(planned.Zones, bundle.Zone{Name: now, Path: "/fleet/zones/B/" + now + ".zone", Serial: 2})
+		planned.Files = append(planned.Files, bundle.File{Name: "zones/B/" + now + ".zone", SHA256: "2"})
+		blue[now] = blueSerial{serial: 1}
 	}
-	n := names(all)
-	if n.Count != 100_000 || len(n.Names) != MaxChangeNames || n.Names[0] != all[0] {
-		t.Fatalf("names of 100,000: count %d, %d listed", n.Count, len(n.Names))
+	if err := store.Save(live); err != nil {
+		t.Fatal(err)
 	}
-	if got, want := n.String(), strings.Join(all[:MaxChangeNames], ", ")+" and 99980 more"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
+	c := changes(store, live.Hash, "", planned, blue)
+	for what, l := range map[string]*Names{"changed": &c.ZonesChanged, "added": c.ZonesAdded, "removed": c.ZonesRemoved} {
+		if l.Count != n || len(l.Names) != MaxChangeNames {
+			t.Errorf("zones %s: count %d, %d listed; want %d, %d", what, l.Count, len(l.Names), n, MaxChangeNames)
+		}
 	}
+	if c.AnsibleChanged.Count+c.AnsibleAdded.Count+c.AnsibleRemoved.Count != 0 {
+		t.Errorf("zone files counted as Ansible files: %s", show(c))
+	}
+	if got, want := c.ZonesAdded.String(), strings.Join(c.ZonesAdded.Names, ", ")+" and 99980 more"; got != want || c.ZonesAdded.Names[0] != "z000000.example" {
+		t.Errorf("added: %q, want %q", got, want)
+	}
+	b, _ := json.Marshal(c)
+	if len(b) > 4<<10 {
+		t.Errorf("changes of %d zones take %d bytes of JSON, want at most 4 KB", n, len(b))
+	}
+	t.Logf("changes of %d zones: %d bytes of JSON", n, len(b))
 }
 
 func show(c *Changes) string {
