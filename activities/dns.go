@@ -102,19 +102,37 @@ func (a *Activities) verifyChecks(ctx context.Context, p *probe.Prober, in Verif
 	var checks []probe.Check
 	keys := map[string]zone.Records{}
 	for i, zf := range zones {
-		z, err := zone.ParseFile(zf.Path, zf.Name)
+		zc, apex, err := zoneChecks(zf, full[i], scope, &cov)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		if z.Serial() != zf.Serial {
-			return nil, nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, z.Serial(), zf.Serial)
+		if apex.Serial != zf.Serial {
+			return nil, nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, apex.Serial, zf.Serial)
 		}
-		checks = append(checks, cov.Checks(z, full[i], scope)...)
-		if k := z.DNSKEYs(); len(k) > 0 {
-			keys[z.Origin()] = k
+		checks = append(checks, zc...)
+		if len(apex.DNSKEYs) > 0 {
+			keys[apex.Origin] = apex.DNSKEYs
 		}
 	}
 	return checks, keys, &cov, nil
+}
+
+// zoneChecks reads the zone file of zf, in full when every name of it is
+// checked, else only its apex (zone.ParseApex, without BIND's compiler),
+// and returns its checks.
+func zoneChecks(zf ZoneFile, full bool, scope probe.Scope, cov *probe.Coverage) ([]probe.Check, *zone.Apex, error) {
+	if !full {
+		apex, err := zone.ParseApex(zf.Path, zf.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []probe.Check{cov.SOACheck(apex)}, apex, nil
+	}
+	z, err := zone.ParseFile(zf.Path, zf.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cov.Checks(z, scope), z.Apex(), nil
 }
 
 // cover applies the fleet's coverage policy (probe.coverage) to the

@@ -50,8 +50,10 @@ ns1     A   192.0.2.1
 // testServer is an in-process authoritative server for one zone, on one
 // loopback port for both UDP and TCP.
 type testServer struct {
-	addr    string
-	zone    *zone.Zone
+	addr string
+	zone *zone.Zone
+	// lookup, when set, answers instead of zone (many zones at once).
+	lookup  func(name string, qtype uint16) zone.Answer
 	mode    atomic.Value // string
 	tcpSeen atomic.Int32
 	// tcpConns counts accepted TCP connections.
@@ -83,7 +85,17 @@ func parseZone(t *testing.T, text string) *zone.Zone {
 
 func startServer(t *testing.T, z *zone.Zone) *testServer {
 	t.Helper()
-	s := &testServer{zone: z}
+	return start(t, &testServer{zone: z})
+}
+
+// startLookup serves the answers of lookup.
+func startLookup(t *testing.T, lookup func(name string, qtype uint16) zone.Answer) *testServer {
+	t.Helper()
+	return start(t, &testServer{lookup: lookup})
+}
+
+func start(t *testing.T, s *testServer) *testServer {
+	t.Helper()
 	s.mode.Store(modeOK)
 	var pc net.PacketConn
 	var l net.Listener
@@ -130,7 +142,11 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.Authoritative = true
-	a := s.zone.Lookup(q.Name, q.Qtype)
+	lookup := s.lookup
+	if lookup == nil {
+		lookup = s.zone.Lookup
+	}
+	a := lookup(q.Name, q.Qtype)
 	m.Rcode = a.Rcode
 	m.Authoritative = !a.Referral
 	for _, rr := range a.Authority {

@@ -1,0 +1,55 @@
+package zone
+
+import (
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll/internal/signzone"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
+)
+
+// ParseApex must give what Parse does, read quickly or not: the SOA
+// answer the analysis expects, the serial and the DNSKEY set.
+func TestParseApexAsParse(t *testing.T) {
+	signed, _, err := signzone.SignDS(t.TempDir(), "sub.example.com.", childText, signzone.Options{Start: "now-3600", End: "+2592000"})
+	if err != nil {
+		t.Skip(err)
+	}
+	cases := map[string]string{
+		"plain":       "$TTL 300\n@ SOA NS1 hostmaster 7 3600 600 1209600 300\n NS ns1\nns1 A 192.0.2.53\n",
+		"no $TTL":     "@ SOA ns1 hostmaster 7 3600 600 1209600 120\n NS ns1\nns1 A 192.0.2.53\n",
+		"$GENERATE":   "$TTL 300\n@ 60 SOA ns1 hostmaster 8 3600 600 1209600 300\n NS ns1\n$GENERATE 1-3 h$ A 192.0.2.$\nns1 A 192.0.2.53\n",
+		"signed":      "$TTL 300\n" + signed, // its records have their TTLs
+		"absolute":    "$TTL 300\nsub.example.com. 900 IN SOA ns1.sub.example.com. h.sub.example.com. 9 1 1 1 1\nsub.example.com. NS ns1\nns1 A 192.0.2.53\n",
+		"unknown rr":  "$TTL 300\n@ SOA ns1 hostmaster 10 3600 600 1209600 300\n NS ns1\nx TYPE65534 \\# 2 ABCD\nns1 A 192.0.2.53\n",
+		"two records": "$TTL 300\n@ SOA ns1 hostmaster 11 3600 600 1209600 300\n NS ns1\nwww 60 A 192.0.2.1\nwww 30 A 192.0.2.2\nns1 A 192.0.2.53\n",
+	}
+	for name, text := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "zone")
+			testfiles.Write(t, path, text)
+			z, err := ParseFile(path, "sub.example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ParseApex(path, "sub.example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := z.Apex(); !reflect.DeepEqual(got, want) {
+				t.Errorf("ParseApex:\n%+v\nParse:\n%+v", got, want)
+			}
+			if _, quick := quickApex([]byte(text), "sub.example.com.", path); quick != (name != "no $TTL" && name != "$GENERATE") {
+				t.Errorf("read quickly: %v", quick)
+			}
+			if name == "signed" && len(got.DNSKEYs) == 0 {
+				t.Error("the signed zone's DNSKEY set is missing")
+			}
+		})
+	}
+	if _, err := ParseApex(filepath.Join(t.TempDir(), "absent"), "sub.example.com"); err == nil || !strings.Contains(err.Error(), "zone sub.example.com") {
+		t.Errorf("a missing file: %v", err)
+	}
+}
