@@ -15,6 +15,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
@@ -22,24 +23,12 @@ import (
 // nameserver playbook with its role, into dir.
 func writeFleetDir(t *testing.T, dir string) {
 	t.Helper()
-	for name, text := range map[string]string{
+	testfiles.WriteAll(t, dir, map[string]string{
 		"zones/example.com.zone":                  verifyZone,
 		"ansible/nameserver.yml":                  "- hosts: all\n  roles:\n    - role: nameserver\n",
 		"ansible/roles/nameserver/tasks/main.yml": "- ansible.builtin.debug: {msg: one}\n",
 		"ansible/roles/unused/tasks/main.yml":     "- ansible.builtin.debug: {msg: unused}\n",
-	} {
-		writeFile(t, filepath.Join(dir, name), text)
-	}
-}
-
-func writeFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 // recordingRunner succeeds, recording the playbook runs it was asked for.
@@ -120,7 +109,7 @@ func TestStepsUseOrRefuseARevisionChangedSincePlan(t *testing.T) {
 				c.acts.Bundles = bundle.Store{}
 			}
 			if tt.file != "" {
-				writeFile(t, filepath.Join(dir, tt.file), "; edited after the plan\n")
+				testfiles.Write(t, filepath.Join(dir, tt.file), "; edited after the plan\n")
 			}
 			var err error
 			switch tt.step {
