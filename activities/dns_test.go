@@ -70,6 +70,23 @@ func verifyInput(t *testing.T, expectChanges bool, text string) VerifyInput {
 	}
 }
 
+// verify runs Verify as Temporal runs an activity and returns its result.
+func verify(t *testing.T, in VerifyInput) VerifyResult {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(&Activities{})
+	v, err := env.ExecuteActivity((&Activities{}).Verify, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res VerifyResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func TestVerifyAgainstBlue(t *testing.T) {
 	changed := strings.Replace(strings.Replace(verifyZone, "192.0.2.10", "192.0.2.99", 1), " 7 3600", " 8 3600", 1)
 	blue, green := serveZone(t, verifyZone), serveZone(t, changed)
@@ -80,14 +97,7 @@ func TestVerifyAgainstBlue(t *testing.T) {
 	// A zone change, expected: it passes, and the diff is in the result.
 	in := verifyInput(t, true, changed)
 	in.Targets, in.Baseline = []ProbeTarget{{Name: "ns1-next", Addr: green}}, []ProbeTarget{{Name: "ns1", Addr: blue}}
-	v, err := env.ExecuteActivity((&Activities{}).Verify, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res VerifyResult
-	if err := v.Get(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := verify(t, in)
 	if res.Checks != 5 || !strings.HasPrefix(res.Summary, "pass after 1 round(s) [pass]: ns1-next ") || len(res.Notes) != 1 ||
 		len(res.Reports) != 1 || res.Reports[0].Diffs[0].Summary != "0 added, 0 removed, 1 changed: www.example.com. A" {
 		t.Errorf("result: %+v", res)
@@ -96,7 +106,7 @@ func TestVerifyAgainstBlue(t *testing.T) {
 	// The same change in an infrastructure-only rollout stops it, naming
 	// the RRset, and is not retried; the analysis rides along the error.
 	in.Fleet.Probe.ExpectChanges = new(bool)
-	_, err = env.ExecuteActivity((&Activities{}).Verify, in)
+	_, err := env.ExecuteActivity((&Activities{}).Verify, in)
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != ErrAnalysis || !app.NonRetryable() {
 		t.Fatalf("err = %v, want a non-retryable %s", err, ErrAnalysis)
