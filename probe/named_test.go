@@ -2,14 +2,18 @@ package probe
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/localnamed"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/zone"
 )
 
@@ -156,5 +160,90 @@ ns.example. A 192.0.2.53
 	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: addr}}, Checks: Checks(z, Scope{All: true}), Serials: map[string]uint32{".": 2026120100}}
 	if an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}}); !an.OK {
 		t.Fatalf("root zone: %s", an.Reason)
+	}
+}
+
+// startNamedZones serves the primary zone statements zones (in dir) on a
+// real named on loopback until the test ends, once it answers last's SOA.
+func startNamedZones(t *testing.T, dir, zones, last string) string {
+	t.Helper()
+	if _, err := exec.LookPath("named"); err != nil {
+		t.Skip("needs named (make deps)")
+	}
+	port, err := freeport.Loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	n, err := localnamed.Run(dir, localnamed.Conf(dir, addr, "", zones))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	if err := n.Await(60*time.Second, func() error {
+		_, err := SOASerial(context.Background(), addr.String(), last, time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("named: %v\n%s", err, n.Log())
+	}
+	return addr.String()
+}
+
+// TestCoverageOnNamed analyses 2,000 zones on real named, blue and green,
+// with a threshold of 100: 20 zones changed, found by blue's serials, and
+// a sample of 30 are asked at every name over UDP and TCP, every other
+// zone its SOA.
+func TestCoverageOnNamed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2,000 zones on two named")
+	}
+	const n = 2000
+	blueDir, greenDir := t.TempDir(), t.TempDir()
+	var blueConf, greenConf strings.Builder
+	zones := fleetZones(n)
+	paths := make([]string, n)
+	for i, z := range zones {
+		text := smallZone(1, "192.0.2.1")
+		testfiles.Write(t, filepath.Join(blueDir, z.Name), text)
+		blueConf.WriteString(localnamed.Primary(z.Name, filepath.Join(blueDir, z.Name)))
+		if i%100 == 3 {
+			zones[i].Serial, text = 2, smallZone(2, "192.0.2.2")
+		}
+		paths[i] = filepath.Join(greenDir, z.Name)
+		testfiles.Write(t, paths[i], text)
+		greenConf.WriteString(localnamed.Primary(z.Name, paths[i]))
+	}
+	last := zones[n-1].Name
+	blue, green := startNamedZones(t, blueDir, blueConf.String(), last), startNamedZones(t, greenDir, greenConf.String(), last)
+	p := &Prober{Timeout: 2 * time.Second, Attempts: 3}
+	ctx := context.Background()
+	full, cov := Cover(zones, Policy{FullUpTo: 100, Sample: 30, Seed: 9}, p.BaselineSerials(ctx, []string{blue}, zones))
+	checks := coverChecks(t, zones, paths, full, &cov)
+	if cov.Changed != 20 || cov.Sampled != 30 || cov.ChangedBy != ChangedBaseline || cov.Full < 30 || cov.Full > 50 {
+		t.Fatalf("coverage %+v", cov)
+	}
+	asked := map[string]bool{}
+	for _, c := range checks {
+		asked[c.Name+" "+c.Type] = true
+	}
+	for i, z := range zones {
+		if got := asked["www."+z.Name+". A"]; got != full[i] || full[i] != (i%100 == 3 || slices.Contains(Sample(zones, 30, 9), i)) {
+			t.Errorf("zone %s: www asked %v, in full %v", z.Name, got, full[i])
+		}
+	}
+	serials := map[string]uint32{}
+	for _, z := range zones {
+		serials[z.Name] = z.Serial
+	}
+	a := p.Analyze(ctx, Job{
+		Role: "green", Targets: []Server{{"ns1-next", green}}, BaselineRole: "blue", Baseline: []Server{{"ns1", blue}},
+		Checks: checks, Serials: serials,
+	}, Settings{Protocols: []string{"udp", "tcp"}, Thresholds: Thresholds{Rounds: 1}, ExpectChanges: true})
+	r := a.Reports[0]
+	if !a.OK || r.Kinds[KindSerial].Pass != n || r.Kinds[KindAnswer].Pass != 2*len(checks) {
+		t.Errorf("analysis %v (%s): serials %+v, answers %+v of %d checks over 2 protocols", a.OK, a.Reason, r.Kinds[KindSerial], r.Kinds[KindAnswer], len(checks))
+	}
+	if len(r.Diffs) != 5 || r.DiffsOmitted != n-5 || !strings.Contains(r.Diffs[0].Summary, "1 changed: www.") {
+		t.Errorf("diffs: %d kept, %d omitted, first %+v", len(r.Diffs), r.DiffsOmitted, r.Diffs)
 	}
 }
