@@ -69,6 +69,7 @@ func (f *fakeBackend) add(fleet string, phase workflows.Phase) string {
 		Changes: &activities.Changes{Live: "sha256:" + strings.Repeat("0a", 32), ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}},
 			ZonesAdded: &activities.Names{}, ZonesRemoved: &activities.Names{}, AnsibleChanged: &activities.Names{Count: 1, Names: []string{"ansible/nameserver.yml"}},
 			AnsibleAdded: &activities.Names{}, AnsibleRemoved: &activities.Names{}},
+		Backends: map[string][]workflows.Backend{"lb1": {{Server: "ns1", Weight: 100}, {Server: "ns1-next", Weight: 0}}},
 	}}
 	if state != "running" {
 		ro.EndedAt = ro.StartedAt.Add(30 * time.Second)

@@ -29,11 +29,15 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	// From here a load balancer may know green.
 	r.undos.push(UndoReleaseGreen, r.releaseGreen)
 	var calls []*call
-	for _, balancer := range fleet.LoadBalancers {
+	staged := make([][]lb.Share, len(fleet.LoadBalancers))
+	for i, balancer := range fleet.LoadBalancers {
 		in := activities.StageInput{Fleet: fleet, LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
 		calls = append(calls, r.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in))
+		staged[i] = shares(r.st.Blue, r.st.Green, balancer.Fronts, 0)
 	}
-	return waitAll(ctx, calls)
+	return waitEach(ctx, calls, func(i int, _ activities.StepResult) {
+		r.setBackends(fleet.LoadBalancers[i].Name, staged[i])
+	})
 }
 
 // flipLBs sends greenShare percent of the queries of each of lbs to green
@@ -51,7 +55,7 @@ func (r *rollout) startFlips(ctx workflow.Context, lbs []config.LoadBalancer, gr
 	fleet := r.plan.Fleet
 	var calls []*call
 	for _, balancer := range lbs {
-		in := activities.FlipInput{Fleet: fleet, LB: balancer, Shares: shares(r.st.Blue, r.st.Green, balancer.Fronts, greenShare)}
+		in := activities.FlipInput{Fleet: fleet, LB: balancer, Shares: r.flipShares(balancer, greenShare)}
 		o := opts
 		o.Summary = fmt.Sprintf("%s %s → green %d%%", step, balancer.Name, greenShare)
 		calls = append(calls, r.start(ctx, step, balancer.Name, o, a.FlipLoadBalancer, in))
@@ -63,7 +67,14 @@ func (r *rollout) waitFlips(ctx workflow.Context, calls []*call, lbs []config.Lo
 	return waitEach(ctx, calls, func(i int, _ activities.StepResult) {
 		r.markOnGreen(lbs[i].Name, greenShare > 0)
 		r.setShare(lbs[i].Name, greenShare)
+		r.setBackends(lbs[i].Name, r.flipShares(lbs[i], greenShare))
 	})
+}
+
+// flipShares are the weights a flip of balancer to greenShare percent
+// gives the blue and green servers it fronts.
+func (r *rollout) flipShares(balancer config.LoadBalancer, greenShare int) []lb.Share {
+	return shares(r.st.Blue, r.st.Green, balancer.Fronts, greenShare)
 }
 
 // flipBackNow starts the flip of every load balancer back to blue the

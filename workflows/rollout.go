@@ -13,6 +13,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
 )
 
 // a is used only for its method values: workflows name activities by method.
@@ -235,16 +236,33 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 	}
 	fleet := r.plan.Fleet
 	var calls []*call
-	for _, lb := range lbs {
-		backends := serversOf(servers, lb.Fronts)
-		in := activities.SwitchInput{Fleet: fleet, LB: lb, Backends: backends}
+	pointed := make([][]lb.Share, len(lbs))
+	for i, balancer := range lbs {
+		backends := serversOf(servers, balancer.Fronts)
+		in := activities.SwitchInput{Fleet: fleet, LB: balancer, Backends: backends}
 		o := opts
-		o.Summary = step + " " + lb.Name + " → " + dnsroll.Labels(backends, "no backend")
-		calls = append(calls, r.start(ctx, step, lb.Name, o, a.SwitchLoadBalancer, in))
+		o.Summary = step + " " + balancer.Name + " → " + dnsroll.Labels(backends, "no backend")
+		calls = append(calls, r.start(ctx, step, balancer.Name, o, a.SwitchLoadBalancer, in))
+		for _, b := range backends {
+			pointed[i] = append(pointed[i], lb.Share{Server: b, Weight: 100})
+		}
 	}
 	return waitEach(ctx, calls, func(i int, _ activities.StepResult) {
 		r.markLB(lbs[i].Name, toGreen)
+		r.setBackends(lbs[i].Name, pointed[i])
 	})
+}
+
+// setBackends records the servers load balancer name now points at.
+func (r *rollout) setBackends(name string, shares []lb.Share) {
+	if r.st.Backends == nil {
+		r.st.Backends = map[string][]Backend{}
+	}
+	backends := []Backend{}
+	for _, s := range shares {
+		backends = append(backends, Backend{Server: s.Server.Label, Weight: s.Weight})
+	}
+	r.st.Backends[name] = backends
 }
 
 // verify probes targets with the plan's checks, as step, through the
@@ -306,6 +324,14 @@ func (r *rollout) renameGreen(ctx workflow.Context, fleet *config.Fleet) error {
 	for label, s := range r.st.Green {
 		s.Label = label
 		r.st.Green[label] = s
+	}
+	// The load balancers point at the same servers, now by their names.
+	for _, backends := range r.st.Backends {
+		for i, b := range backends {
+			if final, ok := dnsroll.FinalLabel(b.Server); ok {
+				backends[i].Server = final
+			}
+		}
 	}
 	return nil
 }

@@ -86,6 +86,10 @@ type Status struct {
 	// to green: 0 before the switch, 100 after it, and each step's weight
 	// during a canary.
 	GreenShare int `json:"green_share"`
+	// Backends are the servers each load balancer points at, by load
+	// balancer, as the last switch, stage or flip of it that succeeded
+	// set them; a load balancer no step has changed yet is absent.
+	Backends map[string][]Backend `json:"backends,omitempty"`
 	// Canary records what each canary step measured.
 	Canary []CanaryResult `json:"canary,omitempty"`
 	// Failure says why the rollout did not succeed, for the operator.
@@ -106,6 +110,14 @@ type Status struct {
 	// again. The workflow cannot see retries in progress; readers of the
 	// status (the API, the CLI) fill this in from Temporal.
 	Retrying []Retry `json:"retrying,omitempty"`
+}
+
+// Backend is one server a load balancer points at.
+type Backend struct {
+	Server string `json:"server"`
+	// Weight is the server's relative share of the load balancer's
+	// queries; 0 is staged: health-checked, with no traffic.
+	Weight int `json:"weight"`
 }
 
 // Retry is a step between a failed attempt and its next one.

@@ -39,9 +39,14 @@ func TestRolloutAnyTopology(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarnessFleet(t, tt.fleet, "")
-			if _, err := h.run(t); err != nil {
+			st, err := h.run(t)
+			if err != nil {
 				t.Fatalf("rollout failed: %v", err)
 			}
+			// The status lists each load balancer's servers, by their
+			// final names once green is renamed.
+			renamed := strings.NewReplacer("-next", "")
+			wantBackends(t, st, renamed.Replace(tt.final))
 			for _, c := range []string{tt.stage, tt.flip, "Switch lb1 " + strings.Split(tt.final, ",")[0]} {
 				if !h.rec.has(c) {
 					t.Errorf("no call %q: %v", c, h.rec.calls)
@@ -57,13 +62,36 @@ func TestRolloutAnyTopology(t *testing.T) {
 			}
 
 			h = newHarnessFleet(t, tt.fleet, "VerifyLoadBalancers")
-			if _, err := h.run(t); err == nil {
+			st, err = h.run(t)
+			if err == nil {
 				t.Fatal("the rollout succeeded")
 			}
+			wantBackends(t, st, tt.blue)
 			if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != tt.blue {
 				t.Errorf("after the rollback the load balancers are on %s, want blue %s", got, tt.blue)
 			}
 		})
+	}
+}
+
+// wantBackends checks the status's backends of lb1 and lb2 against want:
+// each one's servers joined by + (each with weight 100), the two joined
+// by a comma.
+func wantBackends(t *testing.T, st Status, want string) {
+	t.Helper()
+	var got []string
+	for _, name := range []string{"lb1", "lb2"} {
+		var servers []string
+		for _, b := range st.Backends[name] {
+			if b.Weight != 100 {
+				t.Errorf("%s: backend %s has weight %d, want 100", name, b.Server, b.Weight)
+			}
+			servers = append(servers, b.Server)
+		}
+		got = append(got, strings.Join(servers, "+"))
+	}
+	if strings.Join(got, ",") != want {
+		t.Errorf("status backends %v, want %s", st.Backends, want)
 	}
 }
 

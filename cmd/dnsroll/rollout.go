@@ -138,6 +138,11 @@ func (c *apiCmd) status(ctx context.Context, id string) error {
 	if ro.Bundle != "" {
 		fmt.Fprintf(c.out, "bundle    %s\n", ro.Bundle)
 	}
+	heading := "backends"
+	for _, l := range progress.BackendLines(ro.Backends) {
+		fmt.Fprintf(c.out, "%-10s%s\n", heading, l)
+		heading = ""
+	}
 	// At the approval gate the progress below prints them.
 	if ro.Phase != workflows.PhaseAwaitingApproval {
 		for _, l := range progress.ChangeLines(ro.Changes) {
