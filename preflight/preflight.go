@@ -43,8 +43,7 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 	if err := f.ValidateRevision(revision); err != nil {
 		return nil, dnsroll.Errorf(dnsroll.EINVALID, "%v", err)
 	}
-	var out []Zone
-	var parsed []*zone.Zone
+	paths := make([]string, len(f.Zones))
 	for i, zc := range f.Zones {
 		path := f.ZoneFile(zc, revision)
 		if _, err := os.Stat(path); err != nil {
@@ -54,7 +53,22 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 			}
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s of revision %q: %s %s on this worker; zone files are read where the rollout runs (README: zone files)", i, zc.Name, revision, path, what)
 		}
-		z, err := zone.ParseFile(path, zc.Name)
+		paths[i] = path
+	}
+	parse := zone.ParseFile
+	if len(f.Zones) > batchAbove {
+		switch err := bindLoads(f.Zones, paths); {
+		case err == nil:
+			parse = zone.ParseChecked
+		case !errors.Is(err, errNoChecker):
+			return nil, err
+		}
+	}
+	var out []Zone
+	var parsed []*zone.Zone
+	for i, zc := range f.Zones {
+		path := paths[i]
+		z, err := parse(path, zc.Name)
 		if err != nil {
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: %v", i, err)
 		}

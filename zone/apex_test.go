@@ -10,8 +10,8 @@ import (
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
 
-// ParseApex must give what Parse does, read quickly or not: the SOA
-// answer the analysis expects, the serial and the DNSKEY set.
+// ParseApex, and ParseChecked, must give what Parse does, read quickly or
+// not: the SOA answer the analysis expects, the serial and the DNSKEY set.
 func TestParseApexAsParse(t *testing.T) {
 	signed, _, err := signzone.SignDS(t.TempDir(), "sub.example.com.", childText, signzone.Options{Start: "now-3600", End: "+2592000"})
 	if err != nil {
@@ -43,6 +43,14 @@ func TestParseApexAsParse(t *testing.T) {
 			}
 			if _, quick := quickApex([]byte(text), "sub.example.com.", path); quick != (name != "no $TTL" && name != "$GENERATE") {
 				t.Errorf("read quickly: %v", quick)
+			}
+			// ParseChecked, for files BIND has loaded, gives the same apex.
+			checked, err := ParseChecked(path, "sub.example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(checked.Apex(), z.Apex()) {
+				t.Errorf("ParseChecked:\n%+v\nParse:\n%+v", checked.Apex(), z.Apex())
 			}
 			if name == "signed" && len(got.DNSKEYs) == 0 {
 				t.Error("the signed zone's DNSKEY set is missing")

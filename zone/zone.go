@@ -114,6 +114,12 @@ var (
 // same rules where it can. A missing SOA or one that is not at the apex
 // is an error either way.
 func Parse(r io.Reader, origin, filename string) (*Zone, error) {
+	return parse(r, origin, filename, true)
+}
+
+// parse is Parse; without compileIt, miekg/dns reads the file as it is,
+// which ParseChecked does for files BIND has already loaded.
+func parse(r io.Reader, origin, filename string, compileIt bool) (*Zone, error) {
 	origin = NormalName(origin)
 	fail := func(line int, format string, args ...any) (*Zone, error) {
 		return nil, &Error{Zone: origin, File: filename, Line: line, Msg: fmt.Sprintf(format, args...)}
@@ -129,8 +135,16 @@ func Parse(r io.Reader, origin, filename string) (*Zone, error) {
 		return fail(bytes.Count(data[:loc[0]], []byte("\n"))+1, "$INCLUDE directive not allowed")
 	}
 	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}, nsec3: map[string]bool{}}
-	compiled, extra, notes, cerr := compile(data, origin, filename)
+	var compiled []byte
+	var extra []dns.RR
+	var notes []string
+	cerr := errNotCompiled
+	if compileIt {
+		compiled, extra, notes, cerr = compile(data, origin, filename)
+	}
 	switch {
+	case cerr == errNotCompiled:
+		// BIND has loaded this file already (ParseChecked).
 	case cerr == errNoCompiler:
 		z.notes = append(z.notes, filename+": read without named-compilezone (install bind9-utils): $GENERATE, TTL defaults and record types may be read differently from BIND")
 	case cerr != nil:
@@ -325,6 +339,10 @@ func genericRdata(typ string, f []string) ([]byte, bool) {
 
 // errNoCompiler is compile's answer where named-compilezone is missing.
 var errNoCompiler = errors.New("named-compilezone is not installed")
+
+// errNotCompiled stands for compile's answer where parse was told not to
+// compile: miekg/dns reads the file as it is.
+var errNotCompiled = errors.New("not compiled")
 
 var compilerPath = sync.OnceValue(func() string {
 	p, _ := exec.LookPath("named-compilezone")
