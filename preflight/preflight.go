@@ -93,21 +93,38 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 // the parent's DS records must match the child's keys, or the revision
 // would make the child bogus to validating resolvers.
 func chainsOfTrust(zones []*zone.Zone) error {
+	index := make(map[string]int, len(zones))
+	for i, z := range zones {
+		index[strings.ToLower(z.Origin())] = i
+	}
 	for i, child := range zones {
-		var parent *zone.Zone
-		for _, p := range zones {
-			if p != child && dns.IsSubDomain(p.Origin(), child.Origin()) && (parent == nil || dns.IsSubDomain(parent.Origin(), p.Origin())) {
-				parent = p
-			}
-		}
-		if parent == nil {
+		p, ok := nearestParent(index, child.Origin())
+		if !ok {
 			continue
 		}
-		if err := zone.CheckDelegationKeys(parent, child); err != nil {
+		if err := zone.CheckDelegationKeys(zones[p], child); err != nil {
 			return dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: %v", i, err)
 		}
 	}
 	return nil
+}
+
+// nearestParent is the index of the closest zone above name (an absolute
+// name) among index's origins (lowercase, absolute), found by walking up
+// name a label at a time: a lookup per label, where comparing every pair
+// of zones took hours for a fleet of 100,000.
+func nearestParent(index map[string]int, name string) (int, bool) {
+	name = strings.ToLower(dns.Fqdn(name))
+	if name == "." {
+		return 0, false
+	}
+	for off, end := dns.NextLabel(name, 0); !end; off, end = dns.NextLabel(name, off) {
+		if i, ok := index[name[off:]]; ok {
+			return i, true
+		}
+	}
+	i, ok := index["."]
+	return i, ok
 }
 
 // Target is the worker a fleet would run on: which Linode API it talks to,

@@ -146,3 +146,25 @@ func TestZonesChecksTheChainOfTrust(t *testing.T) {
 		})
 	}
 }
+
+// The chain of trust of a zone is checked against its nearest parent
+// that the fleet serves: the closest enclosing zone, not a grandparent,
+// and none for a zone whose ancestors the fleet does not serve.
+func TestNearestParent(t *testing.T) {
+	index := map[string]int{"example.com.": 0, "a.example.com.": 1, "b.a.example.com.": 2, "other.net.": 3}
+	for name, want := range map[string]int{
+		"b.a.example.com.": 1, "a.example.com.": 0, "c.example.com": 0, "x.B.A.Example.com.": 2,
+		"example.com.": -1, "other.net.": -1, "example.org.": -1, ".": -1,
+	} {
+		got, ok := nearestParent(index, name)
+		if !ok {
+			got = -1
+		}
+		if got != want {
+			t.Errorf("nearestParent(%q) = %d, want %d", name, got, want)
+		}
+	}
+	if got, ok := nearestParent(map[string]int{".": 7}, "example.com."); !ok || got != 7 {
+		t.Errorf("under a served root: %d, %t, want 7", got, ok)
+	}
+}
