@@ -131,15 +131,13 @@ func run(o options) error {
 // in the row, never returned, so that the other sizes still run.
 func measure(ctx context.Context, o options, dir string, n int) row {
 	r := row{Zones: n, Load: [2]string{benchdoc.LoadAvg()}}
-	defer func() {
-		r.Load[1] = benchdoc.LoadAvg()
-		if !o.keep {
-			os.RemoveAll(dir)
-		}
-	}()
 	if err := measureInto(ctx, o, dir, &r); err != nil {
 		r.Error = err.Error()
 	}
+	if !o.keep {
+		os.RemoveAll(dir)
+	}
+	r.Load[1] = benchdoc.LoadAvg()
 	return r
 }
 
@@ -250,12 +248,16 @@ func rollout(ctx context.Context, c client.Client, timeout time.Duration, fleet,
 			fmt.Printf("   %s %s\n", time.Now().Format("15:04:05"), phase)
 		}
 	})
-	if wctx.Err() != nil {
-		werr = fmt.Errorf("not done after %s (last phase %s): terminated", timeout, phase)
-		_ = c.TerminateWorkflow(context.WithoutCancel(ctx), run.WorkflowID, run.RunID, "bench-scale: timed out")
-	}
-	hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer hcancel()
+	if wctx.Err() != nil {
+		why := fmt.Sprintf("not done after %s", timeout)
+		if ctx.Err() != nil {
+			why = "interrupted"
+		}
+		werr = fmt.Errorf("%s (last phase %s): terminated", why, phase)
+		_ = c.TerminateWorkflow(hctx, run.WorkflowID, run.RunID, "bench-scale: "+why)
+	}
 	events, err := wfhistory.Events(hctx, c, run.WorkflowID, run.RunID)
 	return measureHistory(events), errors.Join(werr, err)
 }

@@ -146,28 +146,39 @@ func (r row) coverage() string {
 		}
 		s := fmt.Sprintf("%s queries to %d servers", benchdoc.Thousands(a.Queries), a.Targets)
 		if c := describeCoverage(a.Coverage); c != "" {
-			s += "; " + c
+			s = c + "; " + s
 		}
 		return s
 	}
 	return "none recorded"
 }
 
-// describeCoverage lists a coverage record's figures, whatever its fields:
-// numbers as "name 1,000", sorted by name; nested records, lists and
-// strings are left to results.json.
+// describeCoverage says what a coverage record (probe.Coverage as JSON)
+// counts: the zones whose SOA was checked on every server, and those
+// checked at every name, sampled (with the seed) or changed. A record
+// without those fields is listed as it is: its numbers as "name 1,000",
+// sorted by name.
 func describeCoverage(c map[string]any) string {
+	num := func(k string) (string, bool) {
+		v, ok := c[k].(float64)
+		if strings.Contains(k, "seed") {
+			return fmt.Sprint(int64(v)), ok
+		}
+		return benchdoc.Thousands(int(v)), ok
+	}
+	soa, ok1 := num("soa")
+	full, ok2 := num("full")
+	if ok1 && ok2 {
+		names, _ := num("names")
+		sampled, _ := num("sampled")
+		seed, _ := num("seed")
+		changed, _ := num("changed")
+		return fmt.Sprintf("SOA of %s zones; every name (%s) of %s zones: %s sampled (seed %s), %s changed", soa, names, full, sampled, seed, changed)
+	}
 	var parts []string
-	for k, v := range c {
-		switch v := v.(type) {
-		case float64:
-			n := benchdoc.Thousands(int(v))
-			if strings.Contains(k, "seed") {
-				n = fmt.Sprint(int64(v))
-			}
+	for k := range c {
+		if n, ok := num(k); ok {
 			parts = append(parts, strings.ReplaceAll(k, "_", " ")+" "+n)
-		case bool:
-			parts = append(parts, fmt.Sprintf("%s %t", strings.ReplaceAll(k, "_", " "), v))
 		}
 	}
 	sort.Strings(parts)
