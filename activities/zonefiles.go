@@ -26,9 +26,15 @@ func (a *Activities) plannedZones(f *config.Fleet, revision, planned string, giv
 		return given, nil
 	}
 	if m, ok, err := a.Bundles.Load(planned); err == nil && ok && len(m.Zones) > 0 {
+		// Each zone's hash, so that a worker whose snapshot is gone
+		// names a missing or changed zone file (sameRevision).
+		sums := make(map[string]string, len(m.Files))
+		for _, file := range m.Files {
+			sums[file.Name] = file.SHA256
+		}
 		zones := make([]ZoneFile, len(m.Zones))
 		for i, z := range m.Zones {
-			zones[i] = ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial}
+			zones[i] = ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: sums[bundle.Name(f.Dir, z.Path)]}
 		}
 		return zones, nil
 	}

@@ -237,3 +237,31 @@ func TestPlanWarningsAreCapped(t *testing.T) {
 		t.Fatalf("3 warnings became %d", len(few))
 	}
 }
+
+// A worker whose snapshot of a small plan's bundle is gone, and which
+// lacks a zone file, names the zone and the file, with an error a retry
+// may fix: another worker may have the files.
+func TestSmallPlanWithoutSnapshotNamesTheMissingZone(t *testing.T) {
+	c := newCloudEnv(t)
+	c.fleet.Ansible.Connection = "local"
+	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	c.acts.Bundles = store
+	var reqs []provision.Request
+	c.acts.Ansible = recordingRunner{&reqs}
+	plan, dir := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: true})
+	if err := os.RemoveAll(filepath.Join(store.Dir, strings.TrimPrefix(plan.Bundle, "sha256:"))); err != nil {
+		t.Fatal(err)
+	}
+	zoneFile := filepath.Join(dir, "zones", "example.com.zone")
+	if err := os.Remove(zoneFile); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{Fleet: plan.Fleet, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "zone example.com: "+zoneFile+" is not on worker") {
+		t.Fatalf("err = %v, want a retryable error naming example.com and %s", err, zoneFile)
+	}
+	if len(reqs) != 0 {
+		t.Errorf("the playbook ran %d times without the zone file", len(reqs))
+	}
+}
