@@ -58,6 +58,8 @@ type results struct {
 	Command string    `json:"command"`
 	// Machine is the host name and its CPUs.
 	Machine string `json:"machine"`
+	// Dir is where the labs' files were (-dir), and its kind.
+	Dir string `json:"dir"`
 	// Changed is how many zones the measured revision changed.
 	Changed int      `json:"changed_zones"`
 	Rows    []row    `json:"rows"`
@@ -154,8 +156,9 @@ func (r row) coverage() string {
 }
 
 // describeCoverage says what a coverage record (probe.Coverage as JSON)
-// counts: the zones whose SOA was checked on every server, and those
-// checked at every name, sampled (with the seed) or changed. A record
+// counts: the zones whose SOA was checked on every server, those checked
+// at every name, sampled (with the seed) or changed, and the distinct
+// names asked. A record
 // without those fields is listed as it is: its numbers as "name 1,000",
 // sorted by name.
 func describeCoverage(c map[string]any) string {
@@ -173,7 +176,7 @@ func describeCoverage(c map[string]any) string {
 		sampled, _ := num("sampled")
 		seed, _ := num("seed")
 		changed, _ := num("changed")
-		return fmt.Sprintf("SOA of %s zones; every name (%s) of %s zones: %s sampled (seed %s), %s changed", soa, names, full, sampled, seed, changed)
+		return fmt.Sprintf("SOA of %s zones; every name of %s zones (%s sampled, seed %s; %s changed); %s names", soa, full, sampled, seed, changed, names)
 	}
 	var parts []string
 	for k := range c {
@@ -307,8 +310,8 @@ func (res results) docsPart() string {
 	for _, r := range res.Rows {
 		loads = append(loads, fmt.Sprintf("%s zones %s → %s", benchdoc.Thousands(r.Zones), r.Load[0], r.Load[1]))
 	}
-	return fmt.Sprintf("Measured by `%s` on %s (%s); a revision changing %d zones. Load average (1, 5, 15 min) before → after each size: %s.\n\n%s",
-		res.Command, res.When.Format(time.RFC3339), res.Machine, res.Changed, strings.Join(loads, "; "), res.table())
+	return fmt.Sprintf("Measured by `%s` on %s (%s; lab files in %s); a revision changing %d zones. Load average (1, 5, 15 min) before → after each size: %s.\n\n%s",
+		res.Command, res.When.Format(time.RFC3339), res.Machine, res.Dir, res.Changed, strings.Join(loads, "; "), res.table())
 }
 
 // machine is the host's name and how many CPUs it has.
