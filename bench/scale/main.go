@@ -85,15 +85,6 @@ func defaultDir() string {
 	return os.TempDir()
 }
 
-// describeDir names dir and whether it is in memory (tmpfs) or on disk.
-func describeDir(dir string) string {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
-		return dir + " (tmpfs)"
-	}
-	return dir + " (disk)"
-}
-
 func parseSizes(s string) ([]int, error) {
 	var out []int
 	for f := range strings.SplitSeq(s, ",") {
@@ -130,7 +121,7 @@ func run(o options) error {
 			os.RemoveAll(root)
 		}
 	}()
-	res := results{When: time.Now().UTC(), Machine: machine(), Command: "make bench-scale", Changed: o.changed, Dir: describeDir(o.dir)}
+	res := results{When: time.Now().UTC(), Machine: machine(o.dir), Command: "make bench-scale", Changed: o.changed}
 	for _, n := range o.sizes {
 		r := measure(ctx, o, filepath.Join(root, fmt.Sprintf("zones-%d", n)), n)
 		res.Rows = append(res.Rows, r)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/bench/internal/benchdoc"
+	"golang.org/x/sys/unix"
 )
 
 // The budgets of issue 14: a rollout's whole history, and any one payload
@@ -56,10 +57,9 @@ type budgets struct {
 type results struct {
 	When    time.Time `json:"when"`
 	Command string    `json:"command"`
-	// Machine is the host name and its CPUs.
+	// Machine is the host name, its CPUs, and where the labs' files were
+	// (-dir) and on what.
 	Machine string `json:"machine"`
-	// Dir is where the labs' files were (-dir), and its kind.
-	Dir string `json:"dir"`
 	// Changed is how many zones the measured revision changed.
 	Changed int      `json:"changed_zones"`
 	Rows    []row    `json:"rows"`
@@ -310,12 +310,18 @@ func (res results) docsPart() string {
 	for _, r := range res.Rows {
 		loads = append(loads, fmt.Sprintf("%s zones %s → %s", benchdoc.Thousands(r.Zones), r.Load[0], r.Load[1]))
 	}
-	return fmt.Sprintf("Measured by `%s` on %s (%s; lab files in %s); a revision changing %d zones. Load average (1, 5, 15 min) before → after each size: %s.\n\n%s",
-		res.Command, res.When.Format(time.RFC3339), res.Machine, res.Dir, res.Changed, strings.Join(loads, "; "), res.table())
+	return fmt.Sprintf("Measured by `%s` on %s (%s); a revision changing %d zones. Load average (1, 5, 15 min) before → after each size: %s.\n\n%s",
+		res.Command, res.When.Format(time.RFC3339), res.Machine, res.Changed, strings.Join(loads, "; "), res.table())
 }
 
-// machine is the host's name and how many CPUs it has.
-func machine() string {
+// machine is the host's name, how many CPUs it has, and the labs'
+// directory and whether it is in memory (tmpfs) or on disk.
+func machine(dir string) string {
 	h, _ := os.Hostname()
-	return fmt.Sprintf("%s, %d CPUs", h, runtime.NumCPU())
+	kind := "disk"
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
+		kind = "tmpfs"
+	}
+	return fmt.Sprintf("%s, %d CPUs; lab files in %s (%s)", h, runtime.NumCPU(), dir, kind)
 }
