@@ -11,8 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dnsroll/dnsroll/bench/internal/benchdoc"
 	"golang.org/x/sys/unix"
+
+	"github.com/dnsroll/dnsroll/bench/internal/benchdoc"
 )
 
 // The budgets of issue 14: a rollout's whole history, and any one payload
