@@ -118,8 +118,8 @@ func (a *Activities) verifyChecks(ctx context.Context, p *probe.Prober, in Verif
 }
 
 // zoneChecks reads the zone file of zf, in full when every name of it is
-// checked, else only its apex (zone.ParseApex, without BIND's compiler),
-// and returns its checks.
+// checked (zone.ParseChecked), else only its apex (zone.ParseApex), and
+// returns its checks.
 func zoneChecks(zf ZoneFile, full bool, scope probe.Scope, cov *probe.Coverage) ([]probe.Check, *zone.Apex, error) {
 	if !full {
 		apex, err := zone.ParseApex(zf.Path, zf.Name)
@@ -128,7 +128,9 @@ func zoneChecks(zf ZoneFile, full bool, scope probe.Scope, cov *probe.Coverage) 
 		}
 		return []probe.Check{cov.SOACheck(apex)}, apex, nil
 	}
-	z, err := zone.ParseFile(zf.Path, zf.Name)
+	// BIND loaded the file when it was planned and provisioned: a simple
+	// one is read without a named-compilezone run.
+	z, err := zone.ParseChecked(zf.Path, zf.Name)
 	if err != nil {
 		return nil, nil, err
 	}

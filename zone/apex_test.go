@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
+
 	"github.com/dnsroll/dnsroll/internal/signzone"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
@@ -51,6 +53,15 @@ func TestParseApexAsParse(t *testing.T) {
 			}
 			if !reflect.DeepEqual(checked.Apex(), z.Apex()) {
 				t.Errorf("ParseChecked:\n%+v\nParse:\n%+v", checked.Apex(), z.Apex())
+			}
+			// And the same answers to every name: the analysis checks
+			// every name of a zone it reads in full.
+			for _, name := range []string{"sub.example.com.", "ns1.sub.example.com.", "www.sub.example.com.", "h1.sub.example.com.", "x.sub.example.com."} {
+				for _, qt := range []uint16{dns.TypeA, dns.TypeNS, dns.TypeSOA, 65534} {
+					if got, want := checked.Lookup(name, qt), z.Lookup(name, qt); !reflect.DeepEqual(got, want) {
+						t.Errorf("%s %s: ParseChecked answers %+v, Parse %+v", name, dns.Type(qt), got, want)
+					}
+				}
 			}
 			if name == "signed" && len(got.DNSKEYs) == 0 {
 				t.Error("the signed zone's DNSKEY set is missing")

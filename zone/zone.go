@@ -36,9 +36,11 @@ type Zone struct {
 	origin string
 	soa    *dns.SOA
 	rrsets map[rrKey][]dns.RR
-	types  map[string][]uint16 // the types each owner holds, unsorted
-	exists map[string]bool     // owners and the empty non-terminals above them
-	cuts   map[string]bool     // non-apex owners with NS: delegation points
+	// mixedTTLs is set when an RRset was written with several TTLs.
+	mixedTTLs bool
+	types     map[string][]uint16 // the types each owner holds, unsorted
+	exists    map[string]bool     // owners and the empty non-terminals above them
+	cuts      map[string]bool     // non-apex owners with NS: delegation points
 	// nsec3 are the owners of NSEC3 records. BIND keeps them apart from
 	// the zone's names: they do not exist for queries.
 	nsec3 map[string]bool
@@ -498,6 +500,7 @@ func (z *Zone) add(rr dns.RR) {
 	}
 	if len(set) > 0 && h.Rrtype != dns.TypeRRSIG {
 		// BIND serves an RRset with the lowest TTL of its records.
+		z.mixedTTLs = z.mixedTTLs || h.Ttl != set[0].Header().Ttl
 		ttl := min(h.Ttl, set[0].Header().Ttl)
 		h.Ttl = ttl
 		for _, old := range set {
