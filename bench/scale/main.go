@@ -158,63 +158,91 @@ func measure(ctx context.Context, o options, dir string, n int) row {
 func measureInto(ctx context.Context, o options, dir string, r *row) error {
 	n := r.Zones
 	fmt.Printf("== %s zones\n", benchdoc.Thousands(n))
-	start := time.Now()
-	if err := writeZones(filepath.Join(dir, "zones"), n, changedZones(n, o.changed)); err != nil {
-		return fmt.Errorf("write zones: %w", err)
-	}
-	fleetDir := filepath.Join(dir, "fleets")
-	fleet, err := writeFleet(o, dir, fleetDir, n)
+	sz, err := startSize(ctx, o, dir, n)
 	if err != nil {
 		return err
 	}
-	r.Seconds.Generate = time.Since(start).Seconds()
+	defer sz.stop()
+	r.Seconds.Generate = sz.generate.Seconds()
 	fmt.Printf("   zones and fleet config written in %.1fs\n", r.Seconds.Generate)
-
-	l, err := lab.Start(ctx, lab.Options{
-		Dir: filepath.Join(dir, "lab"), Fleet: fleet, TemporalBin: o.temporalBin,
-		Headless: true, BootDelay: 200 * time.Millisecond,
-	})
-	if err != nil {
-		return fmt.Errorf("start lab: %w", err)
-	}
-	defer l.Stop()
-	c, err := client.Dial(client.Options{HostPort: l.TemporalAddress(), Logger: lab.QuietLogger()})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	state := filepath.Join(dir, "state")
-	logPath := filepath.Join(dir, "worker.log")
 
 	// Blue: the fleet's first rollout, on a worker of its own, so that the
 	// measured worker's peak is the measured rollout's.
-	w, err := startWorker(o.dnsroll, fleetDir, state, logPath, l)
+	w, err := sz.startWorker(o)
 	if err != nil {
 		return err
 	}
-	blue, err := rollout(ctx, c, o.timeout, fleet.Name, "A")
+	blue, err := rollout(ctx, sz.client, o.timeout, sz.fleet.Name, "A")
 	w.Stop()
 	r.Seconds.Blue = blue.Wall().Seconds()
 	if err != nil {
-		return fmt.Errorf("bringing blue up (revision A): %w%s", err, logTail(logPath))
+		return fmt.Errorf("bringing blue up (revision A): %w%s", err, logTail(sz.logPath))
 	}
 	fmt.Printf("   blue up (revision A) in %.1fs\n", r.Seconds.Blue)
 
-	w, err = startWorker(o.dnsroll, fleetDir, state, logPath, l)
+	w, err = sz.startWorker(o)
 	if err != nil {
 		return err
 	}
 	defer w.Stop()
-	h, err := rollout(ctx, c, o.timeout, fleet.Name, "B")
+	h, err := rollout(ctx, sz.client, o.timeout, sz.fleet.Name, "B")
 	r.fill(h)
 	if peak, perr := w.PeakKB(); perr == nil {
 		r.WorkerPeakKB = peak
 	}
 	if err != nil {
-		return fmt.Errorf("rollout of revision B: %w%s", err, logTail(logPath))
+		return fmt.Errorf("rollout of revision B: %w%s", err, logTail(sz.logPath))
 	}
 	r.OK = true
 	return nil
+}
+
+// sizeLab is one fleet size's lab: its zones and fleet config under dir, the
+// lab started for it and a client of its Temporal.
+type sizeLab struct {
+	fleet                    *config.Fleet
+	lab                      *lab.Lab
+	client                   client.Client
+	fleetDir, state, logPath string
+	// generate is how long writing the zones and fleet config took.
+	generate time.Duration
+}
+
+// startSize writes n zones (revisions A and B) and their fleet under dir
+// and starts the lab; stop stops it.
+func startSize(ctx context.Context, o options, dir string, n int) (*sizeLab, error) {
+	start := time.Now()
+	if err := writeZones(filepath.Join(dir, "zones"), n, changedZones(n, o.changed)); err != nil {
+		return nil, fmt.Errorf("write zones: %w", err)
+	}
+	sz := &sizeLab{fleetDir: filepath.Join(dir, "fleets"), state: filepath.Join(dir, "state"), logPath: filepath.Join(dir, "worker.log")}
+	var err error
+	if sz.fleet, err = writeFleet(o, dir, sz.fleetDir, n); err != nil {
+		return nil, err
+	}
+	sz.generate = time.Since(start)
+	sz.lab, err = lab.Start(ctx, lab.Options{
+		Dir: filepath.Join(dir, "lab"), Fleet: sz.fleet, TemporalBin: o.temporalBin,
+		Headless: true, BootDelay: 200 * time.Millisecond,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start lab: %w", err)
+	}
+	if sz.client, err = client.Dial(client.Options{HostPort: sz.lab.TemporalAddress(), Logger: lab.QuietLogger()}); err != nil {
+		sz.lab.Stop()
+		return nil, err
+	}
+	return sz, nil
+}
+
+// startWorker starts a `dnsroll worker` process for the size's fleet.
+func (sz *sizeLab) startWorker(o options) (*workerProc, error) {
+	return startWorker(o.dnsroll, sz.fleetDir, sz.state, sz.logPath, sz.lab)
+}
+
+func (sz *sizeLab) stop() {
+	sz.client.Close()
+	sz.lab.Stop()
 }
 
 // writeFleet writes the size's fleet config into fleetDir and loads it.
