@@ -182,7 +182,7 @@ func launchLab(t *testing.T, fleetDir string, fleet *config.Fleet, opts lab.Opti
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	opts.Dir, opts.Fleet, opts.Headless = t.TempDir(), fleet, true
+	opts.Dir, opts.Fleet, opts.Headless = labDir(t), fleet, true
 	l, err := lab.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +194,32 @@ func launchLab(t *testing.T, fleetDir string, fleet *config.Fleet, opts lab.Opti
 	}
 	t.Cleanup(c.Close)
 	return &testLab{Lab: l, fleet: fleet, fleetDir: fleetDir, client: c}
+}
+
+// labDir is a new directory for a lab, removed when the test ends, after
+// the lab has stopped. Removal is retried for a while: a process that a
+// test killed mid-step (a worker's Ansible run) may still be writing into
+// a machine's directory, which made t.TempDir's single RemoveAll fail.
+func labDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "dnsroll-e2e-lab-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for tries := 1; ; tries++ {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if tries == 50 {
+				t.Errorf("removing the lab directory: %v", err)
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	return dir
 }
 
 func (tl *testLab) workerConfig() worker.Config {
