@@ -14,6 +14,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/linode"
 	"github.com/dnsroll/dnsroll/preflight"
@@ -307,14 +308,7 @@ func (c *cloudEnv) planIn(t *testing.T, dir string, in PlanInput) Plan {
 	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
 	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
 	v, err := c.env.ExecuteActivity(c.acts.Plan, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan Plan
-	if err := v.Get(&plan); err != nil {
-		t.Fatal(err)
-	}
-	return plan
+	return temporaltest.Value[Plan](t, v, err)
 }
 
 // An earlier rollout's green that is still deleting holds its label: the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/dnstest"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/zone"
 )
 
@@ -77,14 +78,7 @@ func verify(t *testing.T, in VerifyInput) VerifyResult {
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(&Activities{})
 	v, err := env.ExecuteActivity((&Activities{}).Verify, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res VerifyResult
-	if err := v.Get(&res); err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return temporaltest.Value[VerifyResult](t, v, err)
 }
 
 func TestVerifyAgainstBlue(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
@@ -42,14 +43,7 @@ func TestCreateAndDeleteLoadBalancerAreIdempotent(t *testing.T) {
 	var results []NewLoadBalancer
 	for range 2 {
 		v, err := c.env.ExecuteActivity(c.acts.CreateLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res NewLoadBalancer
-		if err := v.Get(&res); err != nil {
-			t.Fatal(err)
-		}
-		results = append(results, res)
+		results = append(results, temporaltest.Value[NewLoadBalancer](t, v, err))
 	}
 	if n := c.count("lb1-next"); n != 1 {
 		t.Fatalf("%d lb1-next instances after two creates, want 1", n)

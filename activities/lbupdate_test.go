@@ -9,6 +9,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
@@ -53,14 +54,7 @@ func TestInPlaceActivities(t *testing.T) {
 		{acts.RestoreLoadBalancer, "lb1: restored"},
 	} {
 		v, err := env.ExecuteActivity(tt.activity, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res StepResult
-		if err := v.Get(&res); err != nil {
-			t.Fatal(err)
-		}
-		if res.Note != tt.note {
+		if res := temporaltest.Value[StepResult](t, v, err); res.Note != tt.note {
 			t.Errorf("note %q, want %q", res.Note, tt.note)
 		}
 	}

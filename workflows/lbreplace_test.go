@@ -16,6 +16,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
@@ -487,12 +488,5 @@ func TestLBReplaceApprovalTimesOut(t *testing.T) {
 func queryLBStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) LBReplaceStatus {
 	t.Helper()
 	v, err := env.QueryWorkflow(QueryStatus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st LBReplaceStatus
-	if err := v.Get(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return temporaltest.Value[LBReplaceStatus](t, v, err)
 }

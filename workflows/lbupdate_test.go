@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
@@ -63,16 +64,8 @@ func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}
-	var st Status
-	werr := env.GetWorkflowError()
-	qv, err := env.QueryWorkflow(QueryStatus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := qv.Get(&st); err != nil {
-		t.Fatal(err)
-	}
-	return calls, st, werr
+	v, err := env.QueryWorkflow(QueryStatus)
+	return calls, temporaltest.Value[Status](t, v, err), env.GetWorkflowError()
 }
 
 // TestLBUpdateOneAtATime: each load balancer is checked, updated and

@@ -19,6 +19,7 @@ import (
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/fleettest"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
@@ -326,17 +327,11 @@ func (h *harness) runInput(t *testing.T, in RolloutInput) (Status, error) {
 	if !h.env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}
-	var st Status
 	if err := h.env.GetWorkflowError(); err != nil {
 		v, qerr := h.env.QueryWorkflow(QueryStatus)
-		if qerr != nil {
-			t.Fatal(qerr)
-		}
-		if err := v.Get(&st); err != nil {
-			t.Fatal(err)
-		}
-		return st, err
+		return temporaltest.Value[Status](t, v, qerr), err
 	}
+	var st Status
 	if err := h.env.GetWorkflowResult(&st); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -52,15 +53,8 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 		env := suite.NewTestWorkflowEnvironment()
 		env.RegisterActivity(&activities.Activities{Drivers: map[string]activities.LoadBalancer{"nginx": s.d}})
 		env.ExecuteWorkflow(workflows.LoadBalancerUpdateWorkflow, workflows.LBUpdateInput{Fleet: s.Fleet, Update: u})
-		var out workflows.Status
-		qv, err := env.QueryWorkflow(workflows.QueryStatus)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := qv.Get(&out); err != nil {
-			t.Fatal(err)
-		}
-		return out, env.GetWorkflowError()
+		v, err := env.QueryWorkflow(workflows.QueryStatus)
+		return temporaltest.Value[workflows.Status](t, v, err), env.GetWorkflowError()
 	}
 
 	master := mustMaster(t, s.Dir)
