@@ -116,3 +116,26 @@ func FreePort() (int, error) { return freeport.Loopback() }
 // QuietLogger is a Temporal SDK logger that drops everything: the
 // connection-retry noise of a client that dials a server still starting.
 func QuietLogger() log.Logger { return log.NewStructuredLogger(slog.New(slog.DiscardHandler)) }
+
+// DevServer is a Temporal dev server of its own, for labs started one after
+// another against it (Options.TemporalAddress): make bench-scale runs every
+// fleet size on one instead of starting and stopping a server per size.
+type DevServer struct{ s *devServer }
+
+// StartDevServer starts a headless dev server that keeps its state in dir.
+func StartDevServer(ctx context.Context, dir, temporalBin string) (*DevServer, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	s, err := startDevServer(ctx, Options{Dir: dir, TemporalBin: temporalBin, Headless: true})
+	if err != nil {
+		return nil, err
+	}
+	return &DevServer{s: s}, nil
+}
+
+// Address is its gRPC host:port, for Options.TemporalAddress.
+func (d *DevServer) Address() string { return d.s.address }
+
+// Stop stops it.
+func (d *DevServer) Stop() { d.s.stop() }

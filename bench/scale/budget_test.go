@@ -17,25 +17,12 @@ import (
 // keeps. make bench-scale measures the same, with a second rollout
 // against blue, for every size.
 func TestHistoryBudgetOf100000Zones(t *testing.T) {
-	needlab.Slow(t, "a lab rollout of 100,000 zones")
-	temporalBin := os.Getenv("DNSROLL_TEMPORAL_BIN")
-	if temporalBin == "" {
-		needlab.Missing(t, "DNSROLL_TEMPORAL_BIN is not set: the lab needs the temporal CLI (make tools; make test sets it)")
-	}
-	for _, p := range []string{"named", "nginx", "ansible-playbook"} {
-		if _, err := exec.LookPath(p); err != nil {
-			needlab.Missing(t, "the lab needs %s (make deps)", p)
-		}
-	}
+	o := labOptions(t, "a lab rollout of 100,000 zones")
 	bin := filepath.Join(t.TempDir(), "dnsroll")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/dnsroll").CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/dnsroll: %v\n%s", err, out)
 	}
-	ansible, err := filepath.Abs("../../ansible")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := options{dnsroll: bin, temporalBin: temporalBin, ansibleDir: ansible, timeout: 15 * time.Minute, changed: 3}
+	o.dnsroll = bin
 	dir, err := os.MkdirTemp(defaultDir(), "dnsroll-budget-test-")
 	if err != nil {
 		t.Fatal(err)
@@ -62,4 +49,25 @@ func TestHistoryBudgetOf100000Zones(t *testing.T) {
 	if h.MaxPayload > payloadBudget {
 		t.Errorf("a payload of %d bytes in %s, want at most %d", h.MaxPayload, h.Where, payloadBudget)
 	}
+}
+
+// labOptions skips t under -short, and fails or skips it (needlab) without
+// what a size's lab needs; it returns the options of a lab of this tree.
+func labOptions(t *testing.T, what string) options {
+	t.Helper()
+	needlab.Slow(t, what)
+	temporalBin := os.Getenv("DNSROLL_TEMPORAL_BIN")
+	if temporalBin == "" {
+		needlab.Missing(t, "DNSROLL_TEMPORAL_BIN is not set: the lab needs the temporal CLI (make tools; make test sets it)")
+	}
+	for _, p := range []string{"named", "nginx", "ansible-playbook"} {
+		if _, err := exec.LookPath(p); err != nil {
+			needlab.Missing(t, "the lab needs %s (make deps)", p)
+		}
+	}
+	ansible, err := filepath.Abs("../../ansible")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return options{temporalBin: temporalBin, ansibleDir: ansible, timeout: 15 * time.Minute, changed: 3}
 }

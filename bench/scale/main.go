@@ -47,6 +47,10 @@ type options struct {
 	docs        string
 	dir         string
 	keep        bool
+	// temporal is the address of a Temporal that every size's lab uses
+	// (run starts one dev server for all sizes); empty, each lab starts
+	// and stops a dev server of its own.
+	temporal string
 }
 
 func main() {
@@ -122,6 +126,15 @@ func run(o options) error {
 		}
 	}()
 	res := results{When: time.Now().UTC(), Machine: machine(o.dir), Command: "make bench-scale", Changed: o.changed}
+	// One Temporal dev server for every size: starting and stopping one
+	// per size cost about half a minute each, and nothing measured
+	// depends on it being fresh (each rollout's history is its own).
+	srv, err := lab.StartDevServer(ctx, filepath.Join(root, "temporal"), o.temporalBin)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	o.temporal = srv.Address()
 	for _, n := range o.sizes {
 		r := measure(ctx, o, filepath.Join(root, fmt.Sprintf("zones-%d", n)), n)
 		res.Rows = append(res.Rows, r)
@@ -133,6 +146,7 @@ func run(o options) error {
 	if o.keep {
 		fmt.Println("lab directories kept in", root)
 	}
+	res.Seconds = time.Since(res.When).Seconds()
 	res.Growth = growthOf(res.Rows)
 	fmt.Print(res.table())
 	if err := res.save(o); err != nil {
@@ -144,6 +158,7 @@ func run(o options) error {
 // measure runs one fleet size and returns its row; a failure is recorded
 // in the row, never returned, so that the other sizes still run.
 func measure(ctx context.Context, o options, dir string, n int) row {
+	start := time.Now()
 	r := row{Zones: n, Load: [2]string{benchdoc.LoadAvg()}}
 	if err := measureInto(ctx, o, dir, &r); err != nil {
 		r.Error = err.Error()
@@ -152,6 +167,7 @@ func measure(ctx context.Context, o options, dir string, n int) row {
 		os.RemoveAll(dir)
 	}
 	r.Load[1] = benchdoc.LoadAvg()
+	r.Seconds.Size = time.Since(start).Seconds()
 	return r
 }
 
@@ -163,11 +179,15 @@ func measureInto(ctx context.Context, o options, dir string, r *row) error {
 		return err
 	}
 	defer sz.stop()
-	r.Seconds.Generate = sz.generate.Seconds()
-	fmt.Printf("   zones and fleet config written in %.1fs\n", r.Seconds.Generate)
+	r.Seconds.Generate, r.Seconds.Lab = sz.generate.Seconds(), sz.labStart.Seconds()
+	fmt.Printf("   zones and fleet config written in %.1fs, lab started in %.1fs\n", r.Seconds.Generate, r.Seconds.Lab)
 
-	// Blue: the fleet's first rollout, on a worker of its own, so that the
-	// measured worker's peak is the measured rollout's.
+	// Blue: the fleet's first rollout, with the cheapest analysis (its
+	// config, see fleetParams.Blue) and on a worker of its own, so that
+	// the measured worker's peak is the measured rollout's.
+	if err := sz.writeConfig(true); err != nil {
+		return err
+	}
 	w, err := sz.startWorker(o)
 	if err != nil {
 		return err
@@ -180,6 +200,9 @@ func measureInto(ctx context.Context, o options, dir string, r *row) error {
 	}
 	fmt.Printf("   blue up (revision A) in %.1fs\n", r.Seconds.Blue)
 
+	if err := sz.writeConfig(false); err != nil {
+		return err
+	}
 	w, err = sz.startWorker(o)
 	if err != nil {
 		return err
@@ -204,8 +227,11 @@ type sizeLab struct {
 	lab                      *lab.Lab
 	client                   client.Client
 	fleetDir, state, logPath string
-	// generate is how long writing the zones and fleet config took.
-	generate time.Duration
+	// params are the fleet config's, for writeConfig.
+	params fleetParams
+	// generate is how long writing the zones and fleet config took,
+	// labStart how long the lab took to start.
+	generate, labStart time.Duration
 }
 
 // startSize writes n zones (revisions A and B) and their fleet under dir
@@ -217,17 +243,21 @@ func startSize(ctx context.Context, o options, dir string, n int) (*sizeLab, err
 	}
 	sz := &sizeLab{fleetDir: filepath.Join(dir, "fleets"), state: filepath.Join(dir, "state"), logPath: filepath.Join(dir, "worker.log")}
 	var err error
-	if sz.fleet, err = writeFleet(o, dir, sz.fleetDir, n); err != nil {
+	if sz.params, err = fleetParamsOf(o, dir, n); err != nil {
+		return nil, err
+	}
+	if err := sz.writeConfig(false); err != nil {
 		return nil, err
 	}
 	sz.generate = time.Since(start)
 	sz.lab, err = lab.Start(ctx, lab.Options{
-		Dir: filepath.Join(dir, "lab"), Fleet: sz.fleet, TemporalBin: o.temporalBin,
+		Dir: filepath.Join(dir, "lab"), Fleet: sz.fleet, TemporalBin: o.temporalBin, TemporalAddress: o.temporal,
 		Headless: true, BootDelay: 200 * time.Millisecond,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start lab: %w", err)
 	}
+	sz.labStart = time.Since(start) - sz.generate
 	if sz.client, err = client.Dial(client.Options{HostPort: sz.lab.TemporalAddress(), Logger: lab.QuietLogger()}); err != nil {
 		sz.lab.Stop()
 		return nil, err
@@ -245,32 +275,43 @@ func (sz *sizeLab) stop() {
 	sz.lab.Stop()
 }
 
-// writeFleet writes the size's fleet config into fleetDir and loads it.
-func writeFleet(o options, dir, fleetDir string, n int) (*config.Fleet, error) {
+// fleetParamsOf are the size's fleet config's parameters, with free ports.
+func fleetParamsOf(o options, dir string, n int) (fleetParams, error) {
 	ports, err := freeport.LoopbackN(2)
 	if err != nil {
-		return nil, err
+		return fleetParams{}, err
 	}
 	base, err := freeport.BenchBases.Pick(40)
 	if err != nil {
-		return nil, err
+		return fleetParams{}, err
 	}
 	// Ansible's and the analysis's time grow with the zones: the deadlines
 	// follow the benchmark's own.
 	limit := o.timeout.String()
-	text := fleetYAML(fleetParams{
+	return fleetParams{
 		Name: "scale", Zones: n, ZoneDir: filepath.Join(dir, "zones"), AnsibleDir: o.ansibleDir,
 		LB1: fmt.Sprintf("127.0.0.1:%d", ports[0]), LB2: fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		DNSPortBase: base, ProvisionLimit: limit, ProbeLimit: limit,
-	})
-	if err := os.MkdirAll(fleetDir, 0o755); err != nil {
-		return nil, err
+	}, nil
+}
+
+// writeConfig writes the size's fleet config into fleetDir, blue's or the
+// measured one (fleetParams.Blue), and loads it into sz.fleet. A worker
+// reads the file at each rollout's start, so the next worker's rollout
+// runs with it.
+func (sz *sizeLab) writeConfig(blue bool) error {
+	p := sz.params
+	p.Blue = blue
+	if err := os.MkdirAll(sz.fleetDir, 0o755); err != nil {
+		return err
 	}
-	path := filepath.Join(fleetDir, "scale.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		return nil, err
+	path := filepath.Join(sz.fleetDir, p.Name+".yaml")
+	if err := os.WriteFile(path, []byte(fleetYAML(p)), 0o644); err != nil {
+		return err
 	}
-	return config.Load(path)
+	var err error
+	sz.fleet, err = config.Load(path)
+	return err
 }
 
 // rollout rolls rev out and returns its history's figures. A rollout that

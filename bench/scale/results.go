@@ -39,13 +39,16 @@ type row struct {
 	Within       budgets `json:"within_budget"`
 }
 
-// timings are a size's durations: writing the zones and the config, the
-// first rollout (revision A, creating blue; not measured further), and
-// the measured rollout, from its history's start and close events.
+// timings are a size's durations: writing the zones and the config,
+// starting the lab, the first rollout (revision A, creating blue; not
+// measured further), the measured rollout, from its history's start and
+// close events, and the whole size, from start to its files removed.
 type timings struct {
 	Generate float64 `json:"generate"`
+	Lab      float64 `json:"lab,omitempty"`
 	Blue     float64 `json:"blue"`
 	Rollout  float64 `json:"rollout"`
+	Size     float64 `json:"size,omitempty"`
 }
 
 // budgets say whether the measured rollout kept within each budget.
@@ -62,7 +65,10 @@ type results struct {
 	// (-dir) and on what.
 	Machine string `json:"machine"`
 	// Changed is how many zones the measured revision changed.
-	Changed int      `json:"changed_zones"`
+	Changed int `json:"changed_zones"`
+	// Seconds is the benchmark's whole wall time, every size (the build
+	// of make bench-scale not included).
+	Seconds float64  `json:"seconds,omitempty"`
 	Rows    []row    `json:"rows"`
 	Growth  []growth `json:"growth"`
 }

@@ -77,6 +77,11 @@ type fleetParams struct {
 	DNSPortBase    int
 	ProvisionLimit string
 	ProbeLimit     string
+	// Blue is the config that brings blue up (revision A): the same fleet
+	// with the cheapest analysis, apex SOA and NS over UDP and no bake.
+	// That rollout is not measured; it only has to leave blue serving
+	// the zones. The measured rollout runs with the config of Blue false.
+	Blue bool
 }
 
 // fleetYAML is a process-mode lab fleet of p.Zones zones: two nameservers
@@ -84,6 +89,10 @@ type fleetParams struct {
 // bake kept lean (one round, short waits) so that the time measured is
 // the rollout's own work rather than deliberate waiting.
 func fleetYAML(p fleetParams) string {
+	analysis, bake := "  protocols: [udp, tcp]\n", "2s"
+	if p.Blue {
+		analysis, bake = "  protocols: [udp]\n  all_names: false\n  coverage: {full_up_to: 1, sample: 1}\n", "0s"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `fleet: %s
 nameservers:
@@ -97,8 +106,7 @@ ansible:
   nameserver_playbook: %s/nameserver.yml
   loadbalancer_playbook: %s/loadbalancer.yml
 probe:
-  protocols: [udp, tcp]
-  timeout: 2s
+%s  timeout: 2s
   attempts: 3
   rounds: 1
   interval: 500ms
@@ -113,12 +121,12 @@ steps:
 rollout:
   strategy: all-at-once
   approval: auto
-  bake: 2s
+  bake: %s
   bake_interval: 1s
 lab:
   dns_port_base: %d
 zones:
-`, p.Name, p.LB1, p.LB2, p.AnsibleDir, p.AnsibleDir, p.ProvisionLimit, p.ProbeLimit, p.DNSPortBase)
+`, p.Name, p.LB1, p.LB2, p.AnsibleDir, p.AnsibleDir, analysis, p.ProvisionLimit, p.ProbeLimit, bake, p.DNSPortBase)
 	for i := range p.Zones {
 		name := zoneName(i)
 		fmt.Fprintf(&b, "  - {name: %s, file: \"%s/{revision}/%s.zone\"}\n", name, p.ZoneDir, name)

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnsroll/dnsroll/config"
 )
@@ -34,19 +37,53 @@ func TestZonesAndFleet(t *testing.T) {
 			t.Errorf("zone %d: A\n%s\nB\n%s", i, a, b)
 		}
 	}
-	text := fleetYAML(fleetParams{Name: "scale", Zones: 50, ZoneDir: dir, AnsibleDir: "/ansible", LB1: "127.0.0.1:1", LB2: "127.0.0.1:2",
-		DNSPortBase: 10000, ProvisionLimit: "5m0s", ProbeLimit: "5m0s"})
-	path := filepath.Join(t.TempDir(), "scale.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	f := loadFleet(t, t.TempDir(), testParams(dir, false))
+	if len(f.Zones) != 50 || f.ZoneFile(f.Zones[49], "B") != filepath.Join(dir, "B", "z000049.example.zone") || f.Probe.Rounds != 1 {
+		t.Errorf("fleet: %d zones, last %s, rounds %d", len(f.Zones), f.ZoneFile(f.Zones[49], "B"), f.Probe.Rounds)
+	}
+}
+
+// Blue is brought up with the measured fleet's config but for the
+// analysis (apex SOA and NS of every zone, over UDP) and the bake (none):
+// its rollout is not measured, and the measured rollout's config keeps
+// both protocols, every name of up to 1,000 zones and its 2 s bake.
+func TestBlueConfigDiffersOnlyInAnalysis(t *testing.T) {
+	dir := t.TempDir()
+	fleets := t.TempDir()
+	blue, measured := loadFleet(t, fleets, testParams(dir, true)), loadFleet(t, fleets, testParams(dir, false))
+	if blue.Probe.CheckAllNames() || !slices.Equal(blue.Probe.Protocols, []string{"udp"}) || blue.Rollout.Bake == nil || blue.Rollout.Bake.D() != 0 {
+		t.Errorf("blue's analysis: all names %v, protocols %v, bake %v; want apex only, udp, no bake", blue.Probe.CheckAllNames(), blue.Probe.Protocols, blue.Rollout.Bake)
+	}
+	if c := blue.Probe.Coverage; c.FullUpTo != 1 || c.Sample != 1 {
+		t.Errorf("blue's coverage %+v, want every name of 1 zone at most", c)
+	}
+	if c := measured.Probe.Coverage; !measured.Probe.CheckAllNames() || len(measured.Probe.Protocols) != 2 || measured.Rollout.Bake.D() != 2*time.Second || c.FullUpTo != 1000 || c.Sample != 100 {
+		t.Errorf("measured: all names %v, protocols %v, bake %v, coverage %+v; want every name, udp and tcp, 2s, the defaults (1000, 100)",
+			measured.Probe.CheckAllNames(), measured.Probe.Protocols, measured.Rollout.Bake, c)
+	}
+	blue.Probe, blue.Rollout.Bake = measured.Probe, measured.Rollout.Bake
+	if !reflect.DeepEqual(blue, measured) {
+		t.Error("blue's config differs from the measured one beyond the analysis and bake")
+	}
+}
+
+func testParams(zoneDir string, blue bool) fleetParams {
+	return fleetParams{Name: "scale", Zones: 50, ZoneDir: zoneDir, AnsibleDir: "/ansible", LB1: "127.0.0.1:1", LB2: "127.0.0.1:2",
+		DNSPortBase: 10000, ProvisionLimit: "5m0s", ProbeLimit: "5m0s", Blue: blue}
+}
+
+// loadFleet writes fleetYAML(p) into dir and loads it as the worker would.
+func loadFleet(t *testing.T, dir string, p fleetParams) *config.Fleet {
+	t.Helper()
+	path := filepath.Join(dir, "scale.yaml")
+	if err := os.WriteFile(path, []byte(fleetYAML(p)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	f, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Zones) != 50 || f.ZoneFile(f.Zones[49], "B") != filepath.Join(dir, "B", "z000049.example.zone") || f.Probe.Rounds != 1 {
-		t.Errorf("fleet: %d zones, last %s, rounds %d", len(f.Zones), f.ZoneFile(f.Zones[49], "B"), f.Probe.Rounds)
-	}
+	return f
 }
 
 func TestParseSizes(t *testing.T) {
