@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/dnsroll/dnsroll"
@@ -214,29 +215,46 @@ func (l *Lab) Servers() []dnsroll.Server {
 	return out
 }
 
+// startLoadBalancers points every load balancer that is not running yet at
+// the servers it fronts. Each is an Ansible run of several seconds, so they
+// run side by side, as a rollout's steps for the load balancers do.
 func (l *Lab) startLoadBalancers(ctx context.Context) error {
 	fleet := l.opts.Fleet
 	drivers := worker.Drivers(l.Runner(), l.opts.Dir, nil)
-	for _, lb := range fleet.LoadBalancers {
+	servers := l.Servers()
+	started := make([]bool, len(fleet.LoadBalancers))
+	errs := make([]error, len(fleet.LoadBalancers))
+	var wg sync.WaitGroup
+	for i, lb := range fleet.LoadBalancers {
 		if l.machines == nil && lbRunning(config.LabLBDir(l.opts.Dir, lb.Name)) {
 			continue
 		}
 		driver, ok := drivers[lb.Driver]
 		if !ok {
-			return fmt.Errorf("lab: load balancer %s: no driver %q", lb.Name, lb.Driver)
+			errs[i] = fmt.Errorf("lab: load balancer %s: no driver %q", lb.Name, lb.Driver)
+			continue
 		}
 		var backends []dnsroll.Server
-		for _, s := range l.Servers() {
+		for _, s := range servers {
 			if lb.Fronts.Has(s.Label) && s.HasTag(fleet.Tag()) {
 				backends = append(backends, s)
 			}
 		}
-		if err := driver.Point(ctx, fleet, lb, backends); err != nil {
-			return fmt.Errorf("lab: start load balancer %s: %w", lb.Name, err)
-		}
-		fmt.Fprintf(l.opts.Log, "lab: load balancer %s (%s) on %s fronting %s\n", lb.Name, lb.Driver, lb.Address, lb.Fronts.String())
+		wg.Go(func() {
+			if err := driver.Point(ctx, fleet, lb, backends); err != nil {
+				errs[i] = fmt.Errorf("lab: start load balancer %s: %w", lb.Name, err)
+				return
+			}
+			started[i] = true
+		})
 	}
-	return nil
+	wg.Wait()
+	for i, lb := range fleet.LoadBalancers {
+		if started[i] {
+			fmt.Fprintf(l.opts.Log, "lab: load balancer %s (%s) on %s fronting %s\n", lb.Name, lb.Driver, lb.Address, lb.Fronts.String())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // SimURL is the simulator's Linode API base URL (a worker's --linode-url).

@@ -317,8 +317,19 @@ func (res results) docsPart() string {
 	for _, r := range res.Rows {
 		loads = append(loads, fmt.Sprintf("%s zones %s → %s", benchdoc.Thousands(r.Zones), r.Load[0], r.Load[1]))
 	}
-	return fmt.Sprintf("Measured by `%s` on %s (%s); a revision changing %d zones. Load average (1, 5, 15 min) before → after each size: %s.\n\n%s",
-		res.Command, res.When.Format(time.RFC3339), res.Machine, res.Changed, strings.Join(loads, "; "), res.table())
+	return fmt.Sprintf("Measured by `%s` on %s (%s); a revision changing %d zones. Load average (1, 5, 15 min) before → after each size: %s. %s\n\n%s",
+		res.Command, res.When.Format(time.RFC3339), res.Machine, res.Changed, strings.Join(loads, "; "), res.timeSpent(), res.table())
+}
+
+// timeSpent says where the run's wall time went, size by size: what the
+// time of make bench-scale is made of, besides what each size measures.
+func (res results) timeSpent() string {
+	var sizes []string
+	for _, r := range res.Rows {
+		t := r.Seconds
+		sizes = append(sizes, fmt.Sprintf("%s zones %.0f s (lab %.0f s, blue %.0f s, measured rollout %.0f s)", benchdoc.Thousands(r.Zones), t.Size, t.Lab, t.Blue, t.Rollout))
+	}
+	return fmt.Sprintf("The run took %.1f minutes (the build not included): %s.", res.Seconds/60, strings.Join(sizes, "; "))
 }
 
 // machine is the host's name, how many CPUs it has, and the labs'

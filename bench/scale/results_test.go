@@ -36,6 +36,21 @@ func TestTableAndVerdict(t *testing.T) {
 	}
 }
 
+// The results say where the run's time went, size by size.
+func TestTimeSpent(t *testing.T) {
+	res := results{Seconds: 543, Rows: []row{
+		{Zones: 1000, Seconds: timings{Lab: 9.6, Blue: 30.2, Rollout: 45.4, Size: 88}},
+		{Zones: 100000, Seconds: timings{Generate: 3, Lab: 10, Blue: 150, Rollout: 210, Size: 400}},
+	}}
+	want := "The run took 9.1 minutes (the build not included): 1,000 zones 88 s (lab 10 s, blue 30 s, measured rollout 45 s); 100,000 zones 400 s (lab 10 s, blue 150 s, measured rollout 210 s)."
+	if got := res.timeSpent(); got != want {
+		t.Errorf("timeSpent:\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(res.docsPart(), want) {
+		t.Error("the docs' results part does not say where the time went")
+	}
+}
+
 func TestGrowthIsPerZone(t *testing.T) {
 	rows := []row{
 		{Zones: 1000, OK: true, Seconds: timings{Rollout: 10}, WorkerPeakKB: 1000},
