@@ -1,0 +1,56 @@
+package dnsdist
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBackendsScriptRefusesBeforeTheConsole: the role's console script
+// pastes its arguments into Lua, so an argument that could break out of a
+// Lua string, and any malformed call, must stop it with usage status 2
+// before it runs a single console command.
+func TestBackendsScriptRefusesBeforeTheConsole(t *testing.T) {
+	script, err := filepath.Abs("../../ansible/roles/dnsdist/files/dnsdist-backends.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := []string{"/etc/dnsdist/console.conf", "example.com.", "SOA", "true", "30"}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"point backend with a quote", append(append([]string{"point"}, ok...), "1", "192.0.2.1:53'"), "refusing unsafe value"},
+		{"stage staged backend with a quote", append(append([]string{"stage"}, ok...), "--", "192.0.2.1:53')os.exit("), "refusing unsafe value"},
+		{"stage live backend with a backslash", append(append([]string{"stage"}, ok...), `192.0.2.1:53\`, "--"), "refusing unsafe value"},
+		{"check name with a quote", []string{"point", "/c", "a.'", "SOA", "true", "30", "1"}, "refusing unsafe value"},
+		{"unknown mode", append(append([]string{"flip"}, ok...), "1"), "usage"},
+		{"point without drain", append([]string{"point"}, ok...), "usage"},
+		{"stage without --", append(append([]string{"stage"}, ok...), "192.0.2.1:53"), "missing --"},
+		{"drain not a number", append(append([]string{"point"}, ok...), "1s"), "DRAIN is whole seconds"},
+		{"must_resolve not a boolean", []string{"stage", "/c", "a.", "SOA", "yes", "30", "--"}, "MUST_RESOLVE"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// A dnsdist on PATH that records that it ran.
+			bin := t.TempDir()
+			ran := filepath.Join(bin, "ran")
+			if err := os.WriteFile(filepath.Join(bin, "dnsdist"), []byte("#!/bin/sh\ntouch "+ran+"\necho dnsroll-ok\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("sh", append([]string{script}, tt.args...)...)
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), tt.want) {
+				t.Errorf("%v: %v, %q; want exit status 2 saying %q", tt.args, err, out, tt.want)
+			}
+			if _, err := os.Stat(ran); err == nil {
+				t.Error("the console ran")
+			}
+		})
+	}
+}
