@@ -21,6 +21,10 @@ var pollInterval = 2 * time.Second
 func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (ServerResult, error) {
 	defer keepAlive(ctx, "ensuring "+in.Spec.Label)()
 	log := activity.GetLogger(ctx)
+	var err error
+	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
+		return ServerResult{}, failure(ctx, err)
+	}
 	tag := in.Fleet.Tag()
 	s, found, err := a.findByLabel(ctx, tag, in.Spec.Label)
 	if err != nil {

@@ -32,6 +32,10 @@ const ErrAnalysis = "AnalysisFailed"
 // any size keeps workflow history small. Thresholds and settings come
 // from the fleet's probe section.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	var err error
+	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
+		return VerifyResult{}, failure(ctx, err)
+	}
 	pc := in.Fleet.Probe
 	zones, err := a.plannedZones(in.Fleet, in.Revision, in.Bundle, in.Zones)
 	if err != nil {
@@ -229,8 +233,12 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 	if !ok {
 		return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: no driver %q on this worker", in.LB.Name, in.LB.Driver))
 	}
+	var err error
+	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
 	stop := keepAlive(ctx, "switching "+in.LB.Name)
-	err := d.Point(ctx, in.Fleet, in.LB, in.Backends)
+	err = d.Point(ctx, in.Fleet, in.LB, in.Backends)
 	if err == nil {
 		err = confirmServing(ctx, in.Fleet, in.LB, in.Backends)
 	}

@@ -13,24 +13,27 @@ import (
 // StageInput stages one load balancer: Live keeps its traffic, Staged are
 // added with none.
 type StageInput struct {
-	Fleet  *config.Fleet       `json:"fleet"`
-	LB     config.LoadBalancer `json:"lb"`
-	Live   []dnsroll.Server    `json:"live"`
-	Staged []dnsroll.Server    `json:"staged"`
+	Fleet    *config.Fleet       `json:"fleet,omitempty"`
+	FleetRef *FleetRef           `json:"fleet_ref,omitempty"`
+	LB       config.LoadBalancer `json:"lb"`
+	Live     []dnsroll.Server    `json:"live"`
+	Staged   []dnsroll.Server    `json:"staged"`
 }
 
 // FlipInput sets the split of one load balancer's queries among its
 // staged backends.
 type FlipInput struct {
-	Fleet  *config.Fleet       `json:"fleet"`
-	LB     config.LoadBalancer `json:"lb"`
-	Shares []lb.Share          `json:"shares"`
+	Fleet    *config.Fleet       `json:"fleet,omitempty"`
+	FleetRef *FleetRef           `json:"fleet_ref,omitempty"`
+	LB       config.LoadBalancer `json:"lb"`
+	Shares   []lb.Share          `json:"shares"`
 }
 
 // StatsInput names the load balancer whose counters to read.
 type StatsInput struct {
-	Fleet *config.Fleet       `json:"fleet"`
-	LB    config.LoadBalancer `json:"lb"`
+	Fleet    *config.Fleet       `json:"fleet,omitempty"`
+	FleetRef *FleetRef           `json:"fleet_ref,omitempty"`
+	LB       config.LoadBalancer `json:"lb"`
 }
 
 // StatsResult is one load balancer's own counters, per backend.
@@ -47,6 +50,9 @@ type StatsResult struct {
 func (a *Activities) StageLoadBalancer(ctx context.Context, in StageInput) (StepResult, error) {
 	st, ok, err := a.stager(in.LB)
 	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
 	if !ok {
@@ -83,6 +89,9 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
+	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
 	var live []dnsroll.Server
 	for _, s := range in.Shares {
 		if s.Weight > 0 {
@@ -110,6 +119,9 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 func (a *Activities) LoadBalancerStats(ctx context.Context, in StatsInput) (StatsResult, error) {
 	st, ok, err := a.stager(in.LB)
 	if err != nil {
+		return StatsResult{}, failure(ctx, err)
+	}
+	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
 		return StatsResult{}, failure(ctx, err)
 	}
 	if !ok {

@@ -50,12 +50,13 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, failure(ctx, err)
 	}
-	if in.ExpectChanges != nil {
-		fleet.Probe.ExpectChanges = in.ExpectChanges
+	// Steps name the fleet by reference, and resolve it with the
+	// overrides (FleetRef).
+	ref, err := a.planFleetRef(fleet.ForSteps(), in)
+	if err != nil {
+		return Plan{}, failure(ctx, fmt.Errorf("fleet %s: keeping its config for the steps: %w", in.Fleet, err))
 	}
-	if in.AllowSerialDecrease {
-		fleet.Probe.AllowSerialDecrease = true
-	}
+	ref.overrides(fleet)
 	// The plan goes into history, and its fleet into every step's input:
 	// without webhook URLs, which Notify looks up by name.
 	plan := Plan{Fleet: fleet.ForHistory(), Revision: in.Revision, Blue: map[string]dnsroll.Server{}}
@@ -79,7 +80,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	}
 	plan.Bundle = rev.Hash
 	if in.SmallHistory {
-		plan.Fleet, plan.ZoneCount = fleet.ForSteps(), len(planned)
+		plan.Fleet, plan.FleetRef, plan.ZoneCount = fleet.ForSteps(), ref, len(planned)
 	} else {
 		plan.Zones = planned
 	}

@@ -14,7 +14,10 @@ import (
 // ProvisionNameservers runs the nameserver playbook on the green servers.
 // The playbook is idempotent, so a retry after a crash simply runs it again.
 func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
-	f := in.Fleet
+	f, err := a.stepFleet(in.Fleet, in.FleetRef)
+	if err != nil {
+		return ProvisionResult{}, failure(ctx, err)
+	}
 	zones, err := a.plannedZones(f, in.Revision, in.Bundle, in.Zones)
 	if err != nil {
 		return ProvisionResult{}, failure(ctx, err)

@@ -36,8 +36,11 @@ type PlanInput struct {
 // Plan is everything later steps need, fixed at the start of the rollout so a
 // config edit mid-rollout cannot change a running one.
 type Plan struct {
-	Fleet    *config.Fleet `json:"fleet"`
-	Revision string        `json:"revision"`
+	Fleet *config.Fleet `json:"fleet"`
+	// FleetRef names Fleet by its content; steps get it instead of
+	// Fleet. Nil in rollouts planned before it.
+	FleetRef *FleetRef `json:"fleet_ref,omitempty"`
+	Revision string    `json:"revision"`
 	// Blue maps a nameserver label to the server now serving it. A label with
 	// no entry has no blue yet (the fleet's first rollout).
 	Blue map[string]dnsroll.Server `json:"blue"`
@@ -76,8 +79,9 @@ type ZoneFile struct {
 
 // EnsureServerInput asks for a running, fleet-tagged server with Spec.Label.
 type EnsureServerInput struct {
-	Fleet *config.Fleet      `json:"fleet"`
-	Spec  dnsroll.ServerSpec `json:"spec"`
+	Fleet    *config.Fleet      `json:"fleet,omitempty"`
+	FleetRef *FleetRef          `json:"fleet_ref,omitempty"`
+	Spec     dnsroll.ServerSpec `json:"spec"`
 }
 
 // ServerResult is a server as the cloud reports it.
@@ -89,8 +93,9 @@ type ServerResult struct {
 
 // ProvisionInput provisions nameservers with the nameserver playbook.
 type ProvisionInput struct {
-	Fleet   *config.Fleet    `json:"fleet"`
-	Servers []dnsroll.Server `json:"servers"`
+	Fleet    *config.Fleet    `json:"fleet,omitempty"`
+	FleetRef *FleetRef        `json:"fleet_ref,omitempty"`
+	Servers  []dnsroll.Server `json:"servers"`
 	// Zones are the plan's zones; empty when the plan has a small
 	// history, and the zones are Revision's in Bundle.
 	Zones []ZoneFile `json:"zones"`
@@ -113,8 +118,9 @@ type ProbeTarget struct {
 
 // VerifyInput analyses every target's DNS answers.
 type VerifyInput struct {
-	Fleet   *config.Fleet `json:"fleet"`
-	Targets []ProbeTarget `json:"targets"`
+	Fleet    *config.Fleet `json:"fleet,omitempty"`
+	FleetRef *FleetRef     `json:"fleet_ref,omitempty"`
+	Targets  []ProbeTarget `json:"targets"`
 	// Checks are used only when Zones is empty (inputs recorded before
 	// Verify built its checks from the zone files).
 	Checks []probe.Check `json:"checks"`
@@ -154,7 +160,8 @@ type VerifyResult struct {
 
 // SwitchInput points one load balancer at backends.
 type SwitchInput struct {
-	Fleet    *config.Fleet       `json:"fleet"`
+	Fleet    *config.Fleet       `json:"fleet,omitempty"`
+	FleetRef *FleetRef           `json:"fleet_ref,omitempty"`
 	LB       config.LoadBalancer `json:"lb"`
 	Backends []dnsroll.Server    `json:"backends"`
 }

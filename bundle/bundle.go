@@ -260,14 +260,20 @@ func (s Store) Save(m Manifest) error {
 	if s.Dir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return fmt.Errorf("bundle store: %w", err)
-	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.Dir, ".manifest-*")
+	return writeAtomic(s.Dir, s.path(m.Hash), b, manifestTemp)
+}
+
+// writeAtomic writes b to path, a file in dir, through a temporary file
+// named with prefix, so that a reader sees all of b or nothing.
+func writeAtomic(dir, path string, b []byte, prefix string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bundle store: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, prefix+"*")
 	if err != nil {
 		return fmt.Errorf("bundle store: %w", err)
 	}
@@ -276,7 +282,7 @@ func (s Store) Save(m Manifest) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), s.path(m.Hash))
+		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())

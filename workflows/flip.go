@@ -31,7 +31,8 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	var calls []*call
 	staged := make([][]lb.Share, len(fleet.LoadBalancers))
 	for i, balancer := range fleet.LoadBalancers {
-		in := activities.StageInput{Fleet: fleet, LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
+		in := activities.StageInput{LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
+		in.Fleet, in.FleetRef = r.stepFleet()
 		calls = append(calls, r.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in))
 		staged[i] = shares(r.st.Blue, r.st.Green, balancer.Fronts, 0)
 	}
@@ -52,10 +53,10 @@ func (r *rollout) flipLBs(ctx workflow.Context, lbs []config.LoadBalancer, green
 }
 
 func (r *rollout) startFlips(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) []*call {
-	fleet := r.plan.Fleet
 	var calls []*call
 	for _, balancer := range lbs {
-		in := activities.FlipInput{Fleet: fleet, LB: balancer, Shares: r.flipShares(balancer, greenShare)}
+		in := activities.FlipInput{LB: balancer, Shares: r.flipShares(balancer, greenShare)}
+		in.Fleet, in.FleetRef = r.stepFleet()
 		o := opts
 		o.Summary = fmt.Sprintf("%s %s → green %d%%", step, balancer.Name, greenShare)
 		calls = append(calls, r.start(ctx, step, balancer.Name, o, a.FlipLoadBalancer, in))
@@ -177,7 +178,9 @@ func (r *rollout) readStats(ctx workflow.Context) (map[string][]lb.BackendStats,
 	ctx = workflow.WithActivityOptions(ctx, r.options(fleet.Steps.ProbeTimeout))
 	futures := make([]workflow.Future, len(fleet.LoadBalancers))
 	for i, balancer := range fleet.LoadBalancers {
-		futures[i] = workflow.ExecuteActivity(ctx, a.LoadBalancerStats, activities.StatsInput{Fleet: fleet, LB: balancer})
+		in := activities.StatsInput{LB: balancer}
+		in.Fleet, in.FleetRef = r.stepFleet()
+		futures[i] = workflow.ExecuteActivity(ctx, a.LoadBalancerStats, in)
 	}
 	out := map[string][]lb.BackendStats{}
 	for i, f := range futures {

@@ -161,7 +161,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	r.setPhase(ctx, PhaseProvisioning)
 	var prov activities.ProvisionResult
 	if err := r.exec(ctx, "ProvisionNameservers", "green", r.options(fleet.Steps.ProvisionTimeout), a.ProvisionNameservers,
-		activities.ProvisionInput{Fleet: fleet, Servers: r.greenServers(), Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}, &prov); err != nil {
+		r.provisionInput(), &prov); err != nil {
 		return err
 	}
 
@@ -219,7 +219,8 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 	var calls []*call
 	for _, ns := range fleet.Nameservers {
 		spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(ns.Label), Region: ns.Region, Type: ns.Type, Image: ns.Image, Tags: []string{fleet.Tag()}, FirewallID: ns.FirewallID}
-		in := activities.EnsureServerInput{Fleet: fleet, Spec: spec}
+		in := activities.EnsureServerInput{Spec: spec}
+		in.Fleet, in.FleetRef = r.stepFleet()
 		calls = append(calls, r.start(ctx, "EnsureServer", spec.Label, opts, a.EnsureServer, in))
 	}
 	return waitEach(ctx, calls, func(i int, res activities.ServerResult) {
@@ -234,12 +235,12 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 	if !toGreen {
 		opts = r.cleanupOptions()
 	}
-	fleet := r.plan.Fleet
 	var calls []*call
 	pointed := make([][]lb.Share, len(lbs))
 	for i, balancer := range lbs {
 		backends := serversOf(servers, balancer.Fronts)
-		in := activities.SwitchInput{Fleet: fleet, LB: balancer, Backends: backends}
+		in := activities.SwitchInput{LB: balancer, Backends: backends}
+		in.Fleet, in.FleetRef = r.stepFleet()
 		o := opts
 		o.Summary = step + " " + balancer.Name + " → " + dnsroll.Labels(backends, "no backend")
 		calls = append(calls, r.start(ctx, step, balancer.Name, o, a.SwitchLoadBalancer, in))
@@ -286,7 +287,8 @@ func (r *rollout) verifyAs(ctx workflow.Context, step string, fn any, targets, b
 			serials[z.Name] = z.Serial
 		}
 	}
-	in := activities.VerifyInput{Fleet: fleet, Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}
+	in := activities.VerifyInput{Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}
+	in.Fleet, in.FleetRef = r.stepFleet()
 	var res activities.VerifyResult
 	opts := r.options(fleet.Steps.ProbeTimeout)
 	var err error
@@ -524,6 +526,24 @@ func (r *rollout) markOnGreen(name string, onGreen bool) {
 		sort.Strings(out)
 	}
 	r.st.OnGreen = out
+}
+
+// stepFleet is how a step's input names the fleet: by the plan's
+// reference, so that history holds the config once; or inline, in
+// rollouts planned before references and in cleanup-only runs, whose
+// fleet LoadFleet read.
+func (r *rollout) stepFleet() (*config.Fleet, *activities.FleetRef) {
+	if r.plan.FleetRef != nil {
+		return nil, r.plan.FleetRef
+	}
+	return r.plan.Fleet, nil
+}
+
+// provisionInput provisions green with the planned revision.
+func (r *rollout) provisionInput() activities.ProvisionInput {
+	in := activities.ProvisionInput{Servers: r.greenServers(), Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}
+	in.Fleet, in.FleetRef = r.stepFleet()
+	return in
 }
 
 func (r *rollout) greenServers() []dnsroll.Server {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -47,6 +48,37 @@ type recorder struct {
 	onDisk string
 	// small is set when the workflow asked Plan for a small history.
 	small bool
+	// badFleetArgs are the steps that named their fleet other than by
+	// the plan's reference (checkFleetArg).
+	badFleetArgs []string
+}
+
+// testFleetRef is the reference to the fleet config that the fake Plan
+// of a small history returns.
+var testFleetRef = activities.FleetRef{Name: "test", SHA256: "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"}
+
+// fleetSteps are the steps whose input names the fleet.
+var fleetSteps = map[string]bool{"EnsureServer": true, "ProvisionNameservers": true, "VerifyGreen": true, "VerifyLoadBalancers": true,
+	"BakeCheck": true, "SwitchLoadBalancer": true, "StageLoadBalancer": true, "FlipLoadBalancer": true, "LoadBalancerStats": true}
+
+// checkFleetArg records a step of a plan with a fleet reference whose
+// input carries the fleet config itself, or another reference: history
+// must hold the config once, in the plan.
+func (r *recorder) checkFleetArg(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+	if !r.small || !fleetSteps[info.ActivityType.Name] {
+		return
+	}
+	var in struct {
+		Fleet    json.RawMessage      `json:"fleet"`
+		FleetRef *activities.FleetRef `json:"fleet_ref"`
+	}
+	err := args.Get(&in)
+	if err == nil && len(in.Fleet) == 0 && in.FleetRef != nil && *in.FleetRef == testFleetRef {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.badFleetArgs = append(r.badFleetArgs, fmt.Sprintf("%s got fleet %.40s and fleet_ref %+v (%v)", info.ActivityType.Name, in.Fleet, in.FleetRef, err))
 }
 
 // testBundle is the revision the fake Plan hashes.
@@ -164,6 +196,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 	fleet, env := testEnv(t, &h.WorkflowTestSuite, text)
 	h.env = env
 	rec := h.rec
+	env.SetOnActivityStartedListener(rec.checkFleetArg)
 	stepErr := func(step string) error {
 		if step != failAt {
 			return nil
@@ -187,7 +220,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		plan := activities.Plan{Fleet: fleet, Revision: in.Revision, Blue: blue, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Bundle: testBundle, Attempt: 1,
 			Changes: &activities.Changes{Live: in.LiveBundle, ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}}}}
 		if rec.small = in.SmallHistory; rec.small {
-			plan.Fleet, plan.Zones, plan.ZoneCount = fleet.ForSteps(), nil, 1
+			plan.Fleet, plan.Zones, plan.ZoneCount, plan.FleetRef = fleet.ForSteps(), nil, 1, &testFleetRef
 		}
 		return plan, stepErr("Plan")
 	})
@@ -326,6 +359,9 @@ func (h *harness) runInput(t *testing.T, in RolloutInput) (Status, error) {
 	h.env.ExecuteWorkflow(RolloutWorkflow, in)
 	if !h.env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
+	}
+	for _, bad := range h.rec.badFleetArgs {
+		t.Errorf("a step of a plan with a fleet reference: %s", bad)
 	}
 	if err := h.env.GetWorkflowError(); err != nil {
 		v, qerr := h.env.QueryWorkflow(QueryStatus)

@@ -1,0 +1,115 @@
+package activities
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/bundle"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// FleetRef names the fleet config a rollout's steps run with by its
+// content, so that workflow history holds the config once, in the plan,
+// and not again in every step's input. Plan fixes it; a step resolves it
+// on whichever worker runs it (stepFleet).
+type FleetRef struct {
+	Name string `json:"name"`
+	// SHA256 is "sha256:<hex>" of the fleet as steps get it
+	// (config.Fleet.ForSteps) without its worker-local Dir, before this
+	// rollout's overrides below.
+	SHA256 string `json:"sha256"`
+	// The rollout's overrides of probe settings, which Plan wrote into
+	// Plan.Fleet (PlanInput says what they mean).
+	ExpectChanges       *bool `json:"expect_changes,omitempty"`
+	AllowSerialDecrease bool  `json:"allow_serial_decrease,omitempty"`
+}
+
+// fleetDigest is the content address of f as FleetRef.SHA256 names it.
+func fleetDigest(f *config.Fleet) (string, error) {
+	c := *f
+	c.Dir = ""
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// overrides writes this rollout's overrides into f, as Plan does.
+func (r FleetRef) overrides(f *config.Fleet) {
+	if r.ExpectChanges != nil {
+		f.Probe.ExpectChanges = r.ExpectChanges
+	}
+	if r.AllowSerialDecrease {
+		f.Probe.AllowSerialDecrease = true
+	}
+}
+
+// planFleetRef keeps f, the fleet as steps get it, in this worker's
+// store and returns its reference with in's overrides.
+func (a *Activities) planFleetRef(f *config.Fleet, in PlanInput) (*FleetRef, error) {
+	digest, err := fleetDigest(f)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Bundles.PutConfig(digest, b); err != nil {
+		return nil, err
+	}
+	return &FleetRef{Name: f.Name, SHA256: digest, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease}, nil
+}
+
+// stepFleet is the fleet a step runs with: inline, as inputs recorded
+// before fleet references carry it, or ref resolved. A reference resolves
+// to the config Plan kept in this worker's store, or, on a worker without
+// it, to this worker's own config of the fleet once it is found to be
+// the planned one byte for byte; any other config fails the step for
+// good, so no step runs with a config the rollout did not plan.
+func (a *Activities) stepFleet(inline *config.Fleet, ref *FleetRef) (*config.Fleet, error) {
+	if inline != nil {
+		return inline, nil
+	}
+	if ref == nil {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "step input names no fleet (neither fleet nor fleet_ref)")
+	}
+	f, err := a.plannedFleet(*ref)
+	if err != nil {
+		return nil, err
+	}
+	ref.overrides(f)
+	return f, nil
+}
+
+// plannedFleet is the fleet ref names, before its overrides.
+func (a *Activities) plannedFleet(ref FleetRef) (*config.Fleet, error) {
+	if b, ok, err := a.Bundles.Config(ref.SHA256); err == nil && ok {
+		var kept config.Fleet
+		if json.Unmarshal(b, &kept) == nil {
+			if d, err := fleetDigest(&kept); err == nil && d == ref.SHA256 {
+				return &kept, nil
+			}
+		}
+	}
+	own, err := a.Fleets(ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	f := own.ForSteps()
+	found, err := fleetDigest(f)
+	if err != nil {
+		return nil, err
+	}
+	if found != ref.SHA256 {
+		host, _ := os.Hostname()
+		return nil, dnsroll.Errorf(dnsroll.ECONFLICT, "fleet %s: config changed since the plan: planned %s, found %s on worker %s; restore the planned config on this worker or re-run the rollout",
+			ref.Name, bundle.Short(ref.SHA256), bundle.Short(found), host)
+	}
+	return f, nil
+}

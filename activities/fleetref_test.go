@@ -1,0 +1,97 @@
+package activities
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/bundle"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/fleettest"
+)
+
+// A rollout's steps name the fleet by the plan's reference, not by its
+// config. Every step runs with the config Plan fixed, and this rollout's
+// overrides, whichever worker takes it. A worker that planned uses the
+// config it kept, whatever happened to the file since. Another worker
+// uses its own copy when that copy is the planned config byte for byte,
+// wherever it keeps it. Any other config is refused for good, naming the
+// fleet and both configs, so that no step runs with a config the rollout
+// did not plan.
+func TestStepsRunWithTheFleetThePlanFixed(t *testing.T) {
+	const planned = "ansible: {connection: local}\nprobe: {rounds: 3}\n"
+	type worker struct {
+		store  bundle.Store
+		config string // the fleet's config on this worker, after the plan
+		dir    string
+	}
+	planner := t.TempDir()
+	cases := []struct {
+		name   string
+		worker worker
+		want   string // the error; "" for the planned fleet
+	}{
+		{"the worker that planned, config unchanged", worker{bundle.Store{Dir: planner}, planned, "/srv/fleet"}, ""},
+		{"the worker that planned, config edited since", worker{bundle.Store{Dir: planner}, "ansible: {connection: local}\nprobe: {rounds: 9}\n", "/srv/fleet"}, ""},
+		{"another worker with the planned config elsewhere", worker{bundle.Store{Dir: t.TempDir()}, planned, "/home/ci/fleet"}, ""},
+		{"a worker that keeps no store", worker{bundle.Store{}, planned, "/srv/fleet"}, ""},
+		{"another worker with another config", worker{bundle.Store{Dir: t.TempDir()}, "ansible: {connection: local}\nprobe: {rounds: 9}\n", "/srv/fleet"},
+			"fleet test: config changed since the plan: planned sha256:"},
+	}
+	load := func(text, dir string) FleetLoader {
+		return func(name string) (*config.Fleet, error) {
+			f, err := config.Parse([]byte(fleettest.YAML(name, "127.0.0.1:5301", "127.0.0.1:5302") + text))
+			if err == nil {
+				f.Dir = dir
+			}
+			return f, err
+		}
+	}
+	no := false
+	own, err := load(planned, "/srv/fleet")("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := &Activities{Bundles: bundle.Store{Dir: planner}, Fleets: load(planned, "/srv/fleet")}
+	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{ExpectChanges: &no, AllowSerialDecrease: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := &Activities{Bundles: c.worker.store, Fleets: load(c.worker.config, c.worker.dir)}
+			f, err := a.stepFleet(nil, ref)
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) || dnsroll.ErrorCode(err) != dnsroll.ECONFLICT {
+					t.Fatalf("got fleet %v, error %v; want a conflict %q", f, err, c.want)
+				}
+				if !strings.Contains(err.Error(), bundle.Short(ref.SHA256)) || !strings.Contains(err.Error(), "re-run the rollout") {
+					t.Errorf("error %q does not name the planned config and the fix", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Probe.Rounds != 3 || f.Dir != c.worker.dir {
+				t.Errorf("got rounds %d in %s; want the planned 3 in the worker's %s", f.Probe.Rounds, f.Dir, c.worker.dir)
+			}
+			if f.Probe.ExpectChanges == nil || *f.Probe.ExpectChanges || !f.Probe.AllowSerialDecrease {
+				t.Errorf("the rollout's overrides are lost: expect_changes %v, allow_serial_decrease %v", f.Probe.ExpectChanges, f.Probe.AllowSerialDecrease)
+			}
+		})
+	}
+}
+
+// A step whose input carries the fleet inline, as those recorded before
+// fleet references do, runs with it; one that names no fleet is refused.
+func TestStepFleetInlineOrNone(t *testing.T) {
+	a := &Activities{Fleets: func(string) (*config.Fleet, error) { t.Fatal("the inline fleet was looked up"); return nil, nil }}
+	inline := &config.Fleet{Name: "inline"}
+	if f, err := a.stepFleet(inline, nil); err != nil || f != inline {
+		t.Errorf("got %v, %v; want the inline fleet", f, err)
+	}
+	if _, err := a.stepFleet(nil, nil); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "fleet_ref") {
+		t.Errorf("got %v; want an invalid input naming fleet_ref", err)
+	}
+}

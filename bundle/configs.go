@@ -1,0 +1,50 @@
+package bundle
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// configsDir holds the configs steps run with, by hash, beside the
+// snapshots. They are a few kilobytes each, and Prune leaves them.
+const configsDir = "configs"
+
+// PutConfig keeps b, the config a rollout's steps run with, under hash:
+// the caller's content address of it, "sha256:<hex>". Later steps on this
+// worker read it back with Config, so that an edit of the config since
+// the plan does not reach them. Keeping it again is harmless; a Store
+// with no Dir keeps nothing.
+func (s Store) PutConfig(hash string, b []byte) error {
+	if s.Dir == "" {
+		return nil
+	}
+	if !isHex(strings.TrimPrefix(hash, "sha256:")) {
+		return fmt.Errorf("bundle store: config hash %q is not sha256:<hex>", hash)
+	}
+	dir := filepath.Join(s.Dir, configsDir)
+	return writeAtomic(dir, s.configPath(hash), b, manifestTemp)
+}
+
+// Config is what PutConfig kept under hash; ok is false when this worker
+// has none. The caller checks that it still hashes to hash.
+func (s Store) Config(hash string) (b []byte, ok bool, err error) {
+	if s.Dir == "" || !isHex(strings.TrimPrefix(hash, "sha256:")) {
+		return nil, false, nil
+	}
+	b, err = os.ReadFile(s.configPath(hash))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("bundle store: %w", err)
+	}
+	return b, true, nil
+}
+
+func (s Store) configPath(hash string) string {
+	return filepath.Join(s.Dir, configsDir, strings.TrimPrefix(hash, "sha256:")+".json")
+}
