@@ -22,7 +22,7 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 	defer keepAlive(ctx, "ensuring "+in.Spec.Label)()
 	log := activity.GetLogger(ctx)
 	var err error
-	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
+	if in.Fleet, err = a.stepFleet(in.StepFleet); err != nil {
 		return ServerResult{}, failure(ctx, err)
 	}
 	tag := in.Fleet.Tag()

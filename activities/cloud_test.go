@@ -76,7 +76,7 @@ func newCloudEnvWith(t *testing.T, opts linodesim.Options) *cloudEnv {
 func (c *cloudEnv) ensure(t *testing.T, label string) (ServerResult, error) {
 	t.Helper()
 	spec := dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}
-	v, err := c.env.ExecuteActivity(c.acts.EnsureServer, EnsureServerInput{Fleet: c.fleet, Spec: spec})
+	v, err := c.env.ExecuteActivity(c.acts.EnsureServer, EnsureServerInput{StepFleet: StepFleet{Fleet: c.fleet}, Spec: spec})
 	var res ServerResult
 	if err == nil {
 		err = v.Get(&res)
@@ -370,7 +370,7 @@ func TestProvisionRejectedZoneIsNotRetried(t *testing.T) {
 			c := newCloudEnv(t)
 			c.fleet.Ansible.Connection = "local" // no SSH to wait for
 			c.acts.Ansible = fakeRunner{res: provision.Result{Failures: []provision.Failure{tt.failure}}}
-			_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{Fleet: c.fleet, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}})
+			_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: StepFleet{Fleet: c.fleet}, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}})
 			var app *temporal.ApplicationError
 			if !errors.As(err, &app) || app.NonRetryable() == tt.retryable {
 				t.Errorf("err = %v, want retryable %v", err, tt.retryable)

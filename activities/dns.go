@@ -33,7 +33,7 @@ const ErrAnalysis = "AnalysisFailed"
 // from the fleet's probe section.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	var err error
-	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
+	if in.Fleet, err = a.stepFleet(in.StepFleet); err != nil {
 		return VerifyResult{}, failure(ctx, err)
 	}
 	pc := in.Fleet.Probe
@@ -234,7 +234,7 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 		return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: no driver %q on this worker", in.LB.Name, in.LB.Driver))
 	}
 	var err error
-	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
+	if in.Fleet, err = a.stepFleet(in.StepFleet); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
 	stop := keepAlive(ctx, "switching "+in.LB.Name)

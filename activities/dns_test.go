@@ -66,7 +66,7 @@ func verifyInput(t *testing.T, expectChanges bool, text string) VerifyInput {
 		t.Fatal(err)
 	}
 	return VerifyInput{
-		Fleet: fleet, Zones: []ZoneFile{{Name: "example.com", Path: path, Serial: z.Serial()}},
+		StepFleet: StepFleet{Fleet: fleet}, Zones: []ZoneFile{{Name: "example.com", Path: path, Serial: z.Serial()}},
 		Serials: map[string]uint32{"example.com": z.Serial()},
 	}
 }

@@ -27,6 +27,24 @@ type FleetRef struct {
 	AllowSerialDecrease bool  `json:"allow_serial_decrease,omitempty"`
 }
 
+// StepFleet is how a step's input names its fleet: FleetRef, the plan's
+// reference, or Fleet itself, as inputs recorded before references and
+// those of cleanup and load balancer runs carry it.
+type StepFleet struct {
+	Fleet    *config.Fleet `json:"fleet,omitempty"`
+	FleetRef *FleetRef     `json:"fleet_ref,omitempty"`
+}
+
+// StepFleet is how the plan's steps name the fleet: by its reference, so
+// that history holds the config once; or inline, in rollouts planned
+// before references and in cleanup-only runs, whose fleet LoadFleet read.
+func (p Plan) StepFleet() StepFleet {
+	if p.FleetRef != nil {
+		return StepFleet{FleetRef: p.FleetRef}
+	}
+	return StepFleet{Fleet: p.Fleet}
+}
+
 // fleetDigest is the content address of f as FleetRef.SHA256 names it.
 func fleetDigest(f *config.Fleet) (string, error) {
 	c := *f
@@ -66,16 +84,17 @@ func (a *Activities) planFleetRef(f *config.Fleet, in PlanInput) (*FleetRef, err
 	return &FleetRef{Name: f.Name, SHA256: digest, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease}, nil
 }
 
-// stepFleet is the fleet a step runs with: inline, as inputs recorded
-// before fleet references carry it, or ref resolved. A reference resolves
+// stepFleet is the fleet a step runs with: s.Fleet, or s.FleetRef
+// resolved. A reference resolves
 // to the config Plan kept in this worker's store, or, on a worker without
 // it, to this worker's own config of the fleet once it is found to be
 // the planned one byte for byte; any other config fails the step for
 // good, so no step runs with a config the rollout did not plan.
-func (a *Activities) stepFleet(inline *config.Fleet, ref *FleetRef) (*config.Fleet, error) {
-	if inline != nil {
-		return inline, nil
+func (a *Activities) stepFleet(s StepFleet) (*config.Fleet, error) {
+	if s.Fleet != nil {
+		return s.Fleet, nil
 	}
+	ref := s.FleetRef
 	if ref == nil {
 		return nil, dnsroll.Errorf(dnsroll.EINVALID, "step input names no fleet (neither fleet nor fleet_ref)")
 	}

@@ -60,7 +60,7 @@ func TestStepsRunWithTheFleetThePlanFixed(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := &Activities{Bundles: c.worker.store, Fleets: load(c.worker.config, c.worker.dir)}
-			f, err := a.stepFleet(nil, ref)
+			f, err := a.stepFleet(StepFleet{FleetRef: ref})
 			if c.want != "" {
 				if err == nil || !strings.Contains(err.Error(), c.want) || dnsroll.ErrorCode(err) != dnsroll.ECONFLICT {
 					t.Fatalf("got fleet %v, error %v; want a conflict %q", f, err, c.want)
@@ -88,10 +88,10 @@ func TestStepsRunWithTheFleetThePlanFixed(t *testing.T) {
 func TestStepFleetInlineOrNone(t *testing.T) {
 	a := &Activities{Fleets: func(string) (*config.Fleet, error) { t.Fatal("the inline fleet was looked up"); return nil, nil }}
 	inline := &config.Fleet{Name: "inline"}
-	if f, err := a.stepFleet(inline, nil); err != nil || f != inline {
+	if f, err := a.stepFleet(StepFleet{Fleet: inline}); err != nil || f != inline {
 		t.Errorf("got %v, %v; want the inline fleet", f, err)
 	}
-	if _, err := a.stepFleet(nil, nil); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "fleet_ref") {
+	if _, err := a.stepFleet(StepFleet{}); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "fleet_ref") {
 		t.Errorf("got %v; want an invalid input naming fleet_ref", err)
 	}
 }

@@ -13,27 +13,24 @@ import (
 // StageInput stages one load balancer: Live keeps its traffic, Staged are
 // added with none.
 type StageInput struct {
-	Fleet    *config.Fleet       `json:"fleet,omitempty"`
-	FleetRef *FleetRef           `json:"fleet_ref,omitempty"`
-	LB       config.LoadBalancer `json:"lb"`
-	Live     []dnsroll.Server    `json:"live"`
-	Staged   []dnsroll.Server    `json:"staged"`
+	StepFleet
+	LB     config.LoadBalancer `json:"lb"`
+	Live   []dnsroll.Server    `json:"live"`
+	Staged []dnsroll.Server    `json:"staged"`
 }
 
 // FlipInput sets the split of one load balancer's queries among its
 // staged backends.
 type FlipInput struct {
-	Fleet    *config.Fleet       `json:"fleet,omitempty"`
-	FleetRef *FleetRef           `json:"fleet_ref,omitempty"`
-	LB       config.LoadBalancer `json:"lb"`
-	Shares   []lb.Share          `json:"shares"`
+	StepFleet
+	LB     config.LoadBalancer `json:"lb"`
+	Shares []lb.Share          `json:"shares"`
 }
 
 // StatsInput names the load balancer whose counters to read.
 type StatsInput struct {
-	Fleet    *config.Fleet       `json:"fleet,omitempty"`
-	FleetRef *FleetRef           `json:"fleet_ref,omitempty"`
-	LB       config.LoadBalancer `json:"lb"`
+	StepFleet
+	LB config.LoadBalancer `json:"lb"`
 }
 
 // StatsResult is one load balancer's own counters, per backend.
@@ -52,11 +49,11 @@ func (a *Activities) StageLoadBalancer(ctx context.Context, in StageInput) (Step
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
-		return StepResult{}, failure(ctx, err)
-	}
 	if !ok {
 		return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + ": driver " + in.LB.Driver + " switches in one phase; nothing staged"}, nil
+	}
+	if in.Fleet, err = a.stepFleet(in.StepFleet); err != nil {
+		return StepResult{}, failure(ctx, err)
 	}
 	stop := keepAlive(ctx, "staging "+in.LB.Name)
 	err = st.Stage(ctx, in.Fleet, in.LB, in.Live, in.Staged)
@@ -89,7 +86,7 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
+	if in.Fleet, err = a.stepFleet(in.StepFleet); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
 	var live []dnsroll.Server
@@ -121,11 +118,11 @@ func (a *Activities) LoadBalancerStats(ctx context.Context, in StatsInput) (Stat
 	if err != nil {
 		return StatsResult{}, failure(ctx, err)
 	}
-	if in.Fleet, err = a.stepFleet(in.Fleet, in.FleetRef); err != nil {
-		return StatsResult{}, failure(ctx, err)
-	}
 	if !ok {
 		return StatsResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: driver %s keeps no per-backend counters; strategy canary needs dnsdist", in.LB.Name, in.LB.Driver))
+	}
+	if in.Fleet, err = a.stepFleet(in.StepFleet); err != nil {
+		return StatsResult{}, failure(ctx, err)
 	}
 	stats, err := st.Stats(ctx, in.Fleet, in.LB)
 	if err != nil {

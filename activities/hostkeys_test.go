@@ -82,13 +82,13 @@ func TestRefusedHostKeyAtTheSwitch(t *testing.T) {
 	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": refusingDriver{}}}
 	env.RegisterActivity(acts)
 
-	_, err = env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{Fleet: fleet, LB: lb, Backends: []dnsroll.Server{green}})
+	_, err = env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: lb, Backends: []dnsroll.Server{green}})
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(err.Error(), "ssh-keygen -R 192.0.2.2 -f /state/known_hosts") {
 		t.Fatalf("switch to green: err = %v, want a non-retryable error naming the fix", err)
 	}
 
-	v, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{Fleet: fleet, LB: lb, Backends: []dnsroll.Server{blue}})
+	v, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: lb, Backends: []dnsroll.Server{blue}})
 	if err != nil {
 		t.Fatalf("switch back to blue, which it still serves: %v", err)
 	}

@@ -216,7 +216,7 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 		return NewLoadBalancer{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load_balancers %s: fronts %q is not a nameserver label", in.LB.Name, in.LB.Fronts))
 	}
 	spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(in.LB.Name), Region: slot.Region, Type: slot.Type, Image: slot.Image, Tags: []string{in.Fleet.Tag()}}
-	res, err := a.EnsureServer(ctx, EnsureServerInput{Fleet: in.Fleet, Spec: spec})
+	res, err := a.EnsureServer(ctx, EnsureServerInput{StepFleet: StepFleet{Fleet: in.Fleet}, Spec: spec})
 	if err != nil {
 		return NewLoadBalancer{}, err
 	}

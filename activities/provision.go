@@ -14,7 +14,7 @@ import (
 // ProvisionNameservers runs the nameserver playbook on the green servers.
 // The playbook is idempotent, so a retry after a crash simply runs it again.
 func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
-	f, err := a.stepFleet(in.Fleet, in.FleetRef)
+	f, err := a.stepFleet(in.StepFleet)
 	if err != nil {
 		return ProvisionResult{}, failure(ctx, err)
 	}

@@ -79,9 +79,8 @@ type ZoneFile struct {
 
 // EnsureServerInput asks for a running, fleet-tagged server with Spec.Label.
 type EnsureServerInput struct {
-	Fleet    *config.Fleet      `json:"fleet,omitempty"`
-	FleetRef *FleetRef          `json:"fleet_ref,omitempty"`
-	Spec     dnsroll.ServerSpec `json:"spec"`
+	StepFleet
+	Spec dnsroll.ServerSpec `json:"spec"`
 }
 
 // ServerResult is a server as the cloud reports it.
@@ -93,9 +92,8 @@ type ServerResult struct {
 
 // ProvisionInput provisions nameservers with the nameserver playbook.
 type ProvisionInput struct {
-	Fleet    *config.Fleet    `json:"fleet,omitempty"`
-	FleetRef *FleetRef        `json:"fleet_ref,omitempty"`
-	Servers  []dnsroll.Server `json:"servers"`
+	StepFleet
+	Servers []dnsroll.Server `json:"servers"`
 	// Zones are the plan's zones; empty when the plan has a small
 	// history, and the zones are Revision's in Bundle.
 	Zones []ZoneFile `json:"zones"`
@@ -118,9 +116,8 @@ type ProbeTarget struct {
 
 // VerifyInput analyses every target's DNS answers.
 type VerifyInput struct {
-	Fleet    *config.Fleet `json:"fleet,omitempty"`
-	FleetRef *FleetRef     `json:"fleet_ref,omitempty"`
-	Targets  []ProbeTarget `json:"targets"`
+	StepFleet
+	Targets []ProbeTarget `json:"targets"`
 	// Checks are used only when Zones is empty (inputs recorded before
 	// Verify built its checks from the zone files).
 	Checks []probe.Check `json:"checks"`
@@ -160,8 +157,7 @@ type VerifyResult struct {
 
 // SwitchInput points one load balancer at backends.
 type SwitchInput struct {
-	Fleet    *config.Fleet       `json:"fleet,omitempty"`
-	FleetRef *FleetRef           `json:"fleet_ref,omitempty"`
+	StepFleet
 	LB       config.LoadBalancer `json:"lb"`
 	Backends []dnsroll.Server    `json:"backends"`
 }

@@ -114,9 +114,9 @@ func TestStepsUseOrRefuseARevisionChangedSincePlan(t *testing.T) {
 			var err error
 			switch tt.step {
 			case "provision":
-				_, err = c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{Fleet: plan.Fleet, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Zones: plan.Zones, Bundle: plan.Bundle, Revision: plan.Revision})
+				_, err = c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Zones: plan.Zones, Bundle: plan.Bundle, Revision: plan.Revision})
 			case "verify":
-				_, err = c.env.ExecuteActivity(c.acts.Verify, VerifyInput{Fleet: plan.Fleet, Targets: []ProbeTarget{{Name: "ns1-next", Addr: "127.0.0.1:1"}}, Zones: plan.Zones, Bundle: plan.Bundle, Revision: plan.Revision})
+				_, err = c.env.ExecuteActivity(c.acts.Verify, VerifyInput{StepFleet: plan.StepFleet(), Targets: []ProbeTarget{{Name: "ns1-next", Addr: "127.0.0.1:1"}}, Zones: plan.Zones, Bundle: plan.Bundle, Revision: plan.Revision})
 			}
 			if tt.want == "" && tt.step == "verify" {
 				// Nothing answers at the target: what matters is that the
@@ -256,7 +256,7 @@ func TestSmallPlanWithoutSnapshotNamesTheMissingZone(t *testing.T) {
 	if err := os.Remove(zoneFile); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{Fleet: plan.Fleet, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "zone example.com: "+zoneFile+" is not on worker") {
 		t.Fatalf("err = %v, want a retryable error naming example.com and %s", err, zoneFile)

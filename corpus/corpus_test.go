@@ -269,11 +269,11 @@ func runZone(t *testing.T, fleet *config.Fleet, cz corpusZone) (map[string]outco
 // comes back as a refusal.
 func verify(fleet *config.Fleet, origin, file string, serial uint32, blue, green string) error {
 	in := activities.VerifyInput{
-		Fleet:    fleet,
-		Targets:  []activities.ProbeTarget{{Name: "ns1-next", Addr: green}},
-		Baseline: []activities.ProbeTarget{{Name: "ns1", Addr: blue}},
-		Zones:    []activities.ZoneFile{{Name: origin, Path: file, Serial: serial}},
-		Serials:  map[string]uint32{origin: serial},
+		StepFleet: activities.StepFleet{Fleet: fleet},
+		Targets:   []activities.ProbeTarget{{Name: "ns1-next", Addr: green}},
+		Baseline:  []activities.ProbeTarget{{Name: "ns1", Addr: blue}},
+		Zones:     []activities.ZoneFile{{Name: origin, Path: file, Serial: serial}},
+		Serials:   map[string]uint32{origin: serial},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -31,8 +31,7 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	var calls []*call
 	staged := make([][]lb.Share, len(fleet.LoadBalancers))
 	for i, balancer := range fleet.LoadBalancers {
-		in := activities.StageInput{LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
-		in.Fleet, in.FleetRef = r.stepFleet()
+		in := activities.StageInput{StepFleet: r.plan.StepFleet(), LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
 		calls = append(calls, r.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in))
 		staged[i] = shares(r.st.Blue, r.st.Green, balancer.Fronts, 0)
 	}
@@ -55,8 +54,7 @@ func (r *rollout) flipLBs(ctx workflow.Context, lbs []config.LoadBalancer, green
 func (r *rollout) startFlips(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) []*call {
 	var calls []*call
 	for _, balancer := range lbs {
-		in := activities.FlipInput{LB: balancer, Shares: r.flipShares(balancer, greenShare)}
-		in.Fleet, in.FleetRef = r.stepFleet()
+		in := activities.FlipInput{StepFleet: r.plan.StepFleet(), LB: balancer, Shares: r.flipShares(balancer, greenShare)}
 		o := opts
 		o.Summary = fmt.Sprintf("%s %s → green %d%%", step, balancer.Name, greenShare)
 		calls = append(calls, r.start(ctx, step, balancer.Name, o, a.FlipLoadBalancer, in))
@@ -178,8 +176,7 @@ func (r *rollout) readStats(ctx workflow.Context) (map[string][]lb.BackendStats,
 	ctx = workflow.WithActivityOptions(ctx, r.options(fleet.Steps.ProbeTimeout))
 	futures := make([]workflow.Future, len(fleet.LoadBalancers))
 	for i, balancer := range fleet.LoadBalancers {
-		in := activities.StatsInput{LB: balancer}
-		in.Fleet, in.FleetRef = r.stepFleet()
+		in := activities.StatsInput{StepFleet: r.plan.StepFleet(), LB: balancer}
 		futures[i] = workflow.ExecuteActivity(ctx, a.LoadBalancerStats, in)
 	}
 	out := map[string][]lb.BackendStats{}

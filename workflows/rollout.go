@@ -161,7 +161,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	r.setPhase(ctx, PhaseProvisioning)
 	var prov activities.ProvisionResult
 	if err := r.exec(ctx, "ProvisionNameservers", "green", r.options(fleet.Steps.ProvisionTimeout), a.ProvisionNameservers,
-		r.provisionInput(), &prov); err != nil {
+		activities.ProvisionInput{StepFleet: r.plan.StepFleet(), Servers: r.greenServers(), Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}, &prov); err != nil {
 		return err
 	}
 
@@ -219,8 +219,7 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 	var calls []*call
 	for _, ns := range fleet.Nameservers {
 		spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(ns.Label), Region: ns.Region, Type: ns.Type, Image: ns.Image, Tags: []string{fleet.Tag()}, FirewallID: ns.FirewallID}
-		in := activities.EnsureServerInput{Spec: spec}
-		in.Fleet, in.FleetRef = r.stepFleet()
+		in := activities.EnsureServerInput{StepFleet: r.plan.StepFleet(), Spec: spec}
 		calls = append(calls, r.start(ctx, "EnsureServer", spec.Label, opts, a.EnsureServer, in))
 	}
 	return waitEach(ctx, calls, func(i int, res activities.ServerResult) {
@@ -239,8 +238,7 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 	pointed := make([][]lb.Share, len(lbs))
 	for i, balancer := range lbs {
 		backends := serversOf(servers, balancer.Fronts)
-		in := activities.SwitchInput{LB: balancer, Backends: backends}
-		in.Fleet, in.FleetRef = r.stepFleet()
+		in := activities.SwitchInput{StepFleet: r.plan.StepFleet(), LB: balancer, Backends: backends}
 		o := opts
 		o.Summary = step + " " + balancer.Name + " → " + dnsroll.Labels(backends, "no backend")
 		calls = append(calls, r.start(ctx, step, balancer.Name, o, a.SwitchLoadBalancer, in))
@@ -287,8 +285,7 @@ func (r *rollout) verifyAs(ctx workflow.Context, step string, fn any, targets, b
 			serials[z.Name] = z.Serial
 		}
 	}
-	in := activities.VerifyInput{Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}
-	in.Fleet, in.FleetRef = r.stepFleet()
+	in := activities.VerifyInput{StepFleet: r.plan.StepFleet(), Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}
 	var res activities.VerifyResult
 	opts := r.options(fleet.Steps.ProbeTimeout)
 	var err error
@@ -526,24 +523,6 @@ func (r *rollout) markOnGreen(name string, onGreen bool) {
 		sort.Strings(out)
 	}
 	r.st.OnGreen = out
-}
-
-// stepFleet is how a step's input names the fleet: by the plan's
-// reference, so that history holds the config once; or inline, in
-// rollouts planned before references and in cleanup-only runs, whose
-// fleet LoadFleet read.
-func (r *rollout) stepFleet() (*config.Fleet, *activities.FleetRef) {
-	if r.plan.FleetRef != nil {
-		return nil, r.plan.FleetRef
-	}
-	return r.plan.Fleet, nil
-}
-
-// provisionInput provisions green with the planned revision.
-func (r *rollout) provisionInput() activities.ProvisionInput {
-	in := activities.ProvisionInput{Servers: r.greenServers(), Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}
-	in.Fleet, in.FleetRef = r.stepFleet()
-	return in
 }
 
 func (r *rollout) greenServers() []dnsroll.Server {
