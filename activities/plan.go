@@ -70,11 +70,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "revision %s: listing its Ansible files: %v", in.Revision, err))
 	}
-	rev, err := a.Bundles.Snapshot(fleet.Dir, paths)
-	if err == nil {
-		rev.Zones = bundleZones(planned)
-		err = a.Bundles.Save(rev)
-	}
+	rev, err := a.Bundles.Snapshot(fleet.Dir, paths, bundleZones(planned))
 	if err != nil {
 		return Plan{}, failure(ctx, fmt.Errorf("revision %s: snapshotting its zone files and Ansible files: %w", in.Revision, err))
 	}

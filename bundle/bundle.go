@@ -152,10 +152,11 @@ type Store struct {
 // Snapshot copies the files at paths into the store and returns the
 // manifest of the copies, which is what was snapshotted even if a file
 // changes meanwhile; with no Dir it only reads them. Files are named as
-// by Read, and copied to <Dir>/<hex>/<name>. Then it prunes the store: a
-// failed prune is logged, not returned, since the snapshot is made.
-func (s Store) Snapshot(base string, paths []string) (Manifest, error) {
-	m, err := s.snapshot(base, paths)
+// by Read, and copied to <Dir>/<hex>/<name>; the manifest records zones,
+// the revision's zones as planned. Then it prunes the store: a failed
+// prune is logged, not returned, since the snapshot is made.
+func (s Store) Snapshot(base string, paths []string, zones []Zone) (Manifest, error) {
+	m, err := s.snapshot(base, paths, zones)
 	if err != nil || s.Dir == "" {
 		return m, err
 	}
@@ -166,9 +167,11 @@ func (s Store) Snapshot(base string, paths []string) (Manifest, error) {
 }
 
 // snapshot is Snapshot without the prune.
-func (s Store) snapshot(base string, paths []string) (Manifest, error) {
+func (s Store) snapshot(base string, paths []string, zones []Zone) (Manifest, error) {
 	if s.Dir == "" {
-		return Read(base, paths)
+		m, err := Read(base, paths)
+		m.Zones = zones
+		return m, err
 	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return Manifest{}, fmt.Errorf("bundle store: %w", err)
@@ -184,6 +187,7 @@ func (s Store) snapshot(base string, paths []string) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
+	m.Zones = zones
 	// The directory and its manifest appear together, under the lock,
 	// which Prune takes to remove them.
 	unlock, err := s.lock(syscall.LOCK_SH)

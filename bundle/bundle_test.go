@@ -103,12 +103,16 @@ func TestSnapshot(t *testing.T) {
 	write(t, dir, map[string]string{"zones/a.zone": "a", "ansible/site.yml": "[]"})
 	paths := []string{filepath.Join(dir, "zones/a.zone"), filepath.Join(dir, "ansible/site.yml")}
 	s := Store{Dir: filepath.Join(t.TempDir(), "bundles")}
-	m, err := s.Snapshot(dir, paths)
+	zones := []Zone{{Name: "a", Path: paths[0], Serial: 7}}
+	m, err := s.Snapshot(dir, paths, zones)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if read, err := Read(dir, paths); err != nil || read.Hash != m.Hash {
 		t.Fatalf("snapshot hash %s, files hash %s (%v)", m.Hash, read.Hash, err)
+	}
+	if kept, ok, err := s.Load(m.Hash); !ok || err != nil || !slices.Equal(kept.Zones, zones) {
+		t.Fatalf("the manifest keeps zones %v (%v, %v); want the planned %v", kept.Zones, ok, err, zones)
 	}
 	write(t, dir, map[string]string{"zones/a.zone": "edited"})
 	root, ok := s.Open(m.Hash)
@@ -119,7 +123,7 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("snapshot holds %q (%v), want the snapshotted a", b, err)
 	}
 	write(t, dir, map[string]string{"zones/a.zone": "a"})
-	if again, err := s.Snapshot(dir, paths); err != nil || again.Hash != m.Hash {
+	if again, err := s.Snapshot(dir, paths, nil); err != nil || again.Hash != m.Hash {
 		t.Errorf("snapshot again: %v %v", again.Hash, err)
 	}
 	write(t, root, map[string]string{"zones/a.zone": "tampered"})
@@ -133,7 +137,7 @@ func snap(t *testing.T, s Store, text string) string {
 	t.Helper()
 	dir := t.TempDir()
 	write(t, dir, map[string]string{"a.zone": text})
-	m, err := s.Snapshot(dir, []string{filepath.Join(dir, "a.zone")})
+	m, err := s.Snapshot(dir, []string{filepath.Join(dir, "a.zone")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +274,7 @@ func TestPruneConcurrentSnapshot(t *testing.T) {
 	write(t, dir, map[string]string{"a.zone": "a"})
 	paths := []string{filepath.Join(dir, "a.zone")}
 	for i := range 200 {
-		m, err := s.Snapshot(dir, paths)
+		m, err := s.Snapshot(dir, paths, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +282,7 @@ func TestPruneConcurrentSnapshot(t *testing.T) {
 		pruner := Store{Dir: s.Dir, Retention: Retention{MaxAge: 24 * time.Hour}}
 		done := make(chan error)
 		go func() { _, err := pruner.Prune(); done <- err }()
-		if _, err := s.Snapshot(dir, paths); err != nil {
+		if _, err := s.Snapshot(dir, paths, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-done; err != nil {

@@ -174,7 +174,7 @@ func TestNewActivitiesPrunesBundles(t *testing.T) {
 	if err := os.WriteFile(zone, []byte("a"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := store.Snapshot(filepath.Dir(zone), []string{zone})
+	m, err := store.Snapshot(filepath.Dir(zone), []string{zone}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
