@@ -85,11 +85,11 @@ func (a *Activities) planFleetRef(f *config.Fleet, in PlanInput) (*FleetRef, err
 }
 
 // stepFleet is the fleet a step runs with: s.Fleet, or s.FleetRef
-// resolved. A reference resolves
-// to the config Plan kept in this worker's store, or, on a worker without
-// it, to this worker's own config of the fleet once it is found to be
-// the planned one byte for byte; any other config fails the step for
-// good, so no step runs with a config the rollout did not plan.
+// resolved. A reference resolves to the config Plan kept in this worker's
+// store, or, on a worker without it, to this worker's own config of the
+// fleet once it is found to be the planned one byte for byte; any other
+// config fails the step for good, so no step runs with a config the
+// rollout did not plan.
 func (a *Activities) stepFleet(s StepFleet) (*config.Fleet, error) {
 	if s.Fleet != nil {
 		return s.Fleet, nil
