@@ -73,11 +73,11 @@ func TestVerifyCoverage(t *testing.T) {
 	for _, i := range probe.Sample(planned, 3, 5) {
 		full[i] = true
 	}
-	want := probe.Coverage{Zones: 30, SOA: 30, Full: len(full), Sampled: 3, Changed: 2, ChangedBy: probe.ChangedBaseline, FullUpTo: 10, SampleSize: 3, Seed: 5, Names: 3*len(full) + 30 - len(full)}
+	want := probe.Coverage{Zones: 30, SOA: 30, Full: len(full), Sampled: 3, Changed: 2, ChangedBy: probe.ChangedBaseline, FullUpTo: 10, SampleSize: 3, Seed: 5, Names: 3*len(full) + 30 - len(full), SOAOver: "udp"}
 	if res.Coverage == nil || *res.Coverage != want || res.Checks != 4*len(full)+30-len(full) {
 		t.Errorf("above the threshold: %d checks, coverage %+v, want %+v", res.Checks, res.Coverage, want)
 	}
-	if !strings.Contains(res.Summary, fmt.Sprintf("; covered SOA of 30 of 30 zones, every name of %d (3 sampled with seed 5, 2 changed by baseline serial;", len(full))) {
+	if !strings.Contains(res.Summary, fmt.Sprintf("; covered SOA of 30 of 30 zones over udp, every name of %d (3 sampled with seed 5, 2 changed by baseline serial;", len(full))) {
 		t.Errorf("summary %q", res.Summary)
 	}
 	if k := res.Reports[0].Kinds; k["serial"].Pass != 30 || k["answer"].Pass != res.Checks {

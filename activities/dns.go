@@ -102,6 +102,13 @@ func (a *Activities) verifyChecks(ctx context.Context, p *probe.Prober, in Verif
 		planned[i] = probe.Planned{Name: zf.Name, Serial: zf.Serial}
 	}
 	full, cov := cover(ctx, p, pc, in.Bundle, planned, in.Baseline)
+	if cov.Full < cov.Zones {
+		// The analysis's first protocol (Settings.Protocols' default).
+		cov.SOAOver = "udp"
+		if len(pc.Protocols) > 0 {
+			cov.SOAOver = pc.Protocols[0]
+		}
+	}
 	scope := probe.Scope{All: pc.CheckAllNames(), Names: pc.Names, Types: pc.Types}
 	var checks []probe.Check
 	keys := map[string]zone.Records{}

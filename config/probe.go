@@ -71,7 +71,7 @@ type Probe struct {
 // Coverage is the analysis policy for large fleets. A fleet of at most
 // FullUpTo zones has every name of every zone checked, as small fleets
 // always did. A larger one has the SOA of every zone checked on every
-// server, and every name of Sample zones chosen by Seed and of every zone
+// server (over the first protocol only), and every name of Sample zones chosen by Seed and of every zone
 // the revision changed (its planned serial differs from blue's): asking
 // every name of 100,000 zones would take longer than the change deserves.
 type Coverage struct {

@@ -25,6 +25,12 @@ type Check struct {
 	Type string `json:"type"`
 	// Want is the answer the zone file says an authoritative server gives.
 	Want zone.Answer `json:"want"`
+	// OneProtocol asks the check over the first protocol of the analysis
+	// only. It marks the SOA check of a zone outside a large fleet's full
+	// set: whether a server answers over TCP is a property of the server,
+	// which the full checks prove, so a second query per zone over the
+	// other transport would double the cost and prove nothing more.
+	OneProtocol bool `json:"one_protocol,omitempty"`
 }
 
 // String names the check in reports, e.g. "www.example.com. A".

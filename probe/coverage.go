@@ -61,9 +61,12 @@ type Coverage struct {
 	FullUpTo   int    `json:"full_up_to"`
 	SampleSize int    `json:"sample_size"`
 	Seed       uint32 `json:"seed"`
-	// Names is how many distinct names were asked, each over every
-	// protocol of every target.
+	// Names is how many distinct names were asked, on every target.
 	Names int `json:"names"`
+	// SOAOver is the one protocol the SOA of each zone outside the full
+	// set was asked over (Check.OneProtocol); every name of the full set
+	// is asked over every protocol. Empty when every zone is in full.
+	SOAOver string `json:"soa_over,omitempty"`
 }
 
 // String is the coverage for the one-line summary.
@@ -71,8 +74,12 @@ func (c Coverage) String() string {
 	if c.ChangedBy == ChangedAll {
 		return fmt.Sprintf("every name of all %d zones (%d names)", c.Zones, c.Names)
 	}
-	return fmt.Sprintf("SOA of %d of %d zones, every name of %d (%d sampled with seed %d, %d changed by %s; %d names)",
-		c.SOA, c.Zones, c.Full, c.Sampled, c.Seed, c.Changed, c.ChangedBy, c.Names)
+	over := ""
+	if c.SOAOver != "" {
+		over = " over " + c.SOAOver
+	}
+	return fmt.Sprintf("SOA of %d of %d zones%s, every name of %d (%d sampled with seed %d, %d changed by %s; %d names)",
+		c.SOA, c.Zones, over, c.Full, c.Sampled, c.Seed, c.Changed, c.ChangedBy, c.Names)
 }
 
 // Cover decides which zones are checked at every name: all of them up to
@@ -153,10 +160,11 @@ func (c *Coverage) Checks(z *zone.Zone, s Scope) []Check {
 }
 
 // SOACheck is the one check of a zone outside the full set: its apex SOA,
-// which proves the planned SOA and serial are served.
+// which proves the planned SOA and serial are served, asked over one
+// protocol (Check.OneProtocol).
 func (c *Coverage) SOACheck(a *zone.Apex) Check {
 	c.Names++
-	return Check{Zone: a.Origin, Name: a.Origin, Type: "SOA", Want: a.SOA}
+	return Check{Zone: a.Origin, Name: a.Origin, Type: "SOA", Want: a.SOA, OneProtocol: true}
 }
 
 // BaselineSerials asks every server in addrs for the SOA of every zone,

@@ -74,9 +74,11 @@ type observed struct {
 	sigs, denial []dns.RR
 	// replied is set when the server answered at all, aa when with AA.
 	replied, aa bool
-	zone        string
-	serial      uint32
-	soa         bool
+	// unasked marks a check not asked over this protocol (OneProtocol).
+	unasked bool
+	zone    string
+	serial  uint32
+	soa     bool
 }
 
 // Probe sends every check to addr (host:port) over each protocol ("udp",
@@ -219,6 +221,10 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 					labels[proto] = label
 				}
 				o := &s.obs[pi][ci]
+				if c.OneProtocol && pi > 0 {
+					*o = observed{unasked: true}
+					continue
+				}
 				*o = observed{answer: Result{Check: label, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError}, zone: zoneName}
 				switch {
 				case srvs[si][pi] == nil:
@@ -274,6 +280,9 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 func (p *Prober) record(rep *Report, obs [][]observed, samples int) {
 	for _, l := range obs {
 		for _, o := range l {
+			if o.unasked {
+				continue
+			}
 			if o.soa {
 				if rep.Serials == nil {
 					rep.Serials = map[string]uint32{}

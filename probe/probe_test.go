@@ -234,3 +234,30 @@ func TestProbeReusesTCPConnections(t *testing.T) {
 		t.Errorf("%d TCP queries over %d connections, want at most 2 per Probe", q, c)
 	}
 }
+
+// A check marked OneProtocol is asked over the first protocol only: the
+// SOA check of each zone outside a large fleet's full set, whose
+// transports the full checks cover on the same server.
+func TestProbeOneProtocolCheck(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	var cov Coverage
+	soa := cov.SOACheck(z.Apex())
+	full := Expect(z, []string{"www"})
+	checks := append([]Check{soa}, full...)
+	rep := fastProber().Probe(context.Background(), s.addr, both, checks)
+	if !rep.OK {
+		t.Fatal(rep.Err())
+	}
+	if got, want := s.tcpSeen.Load(), int32(len(full)); got != want {
+		t.Errorf("%d TCP queries, want %d: the SOA-only check is asked over UDP alone", got, want)
+	}
+	if a, want := rep.Kinds[KindAnswer].Pass, 2*len(full)+1; a != want {
+		t.Errorf("%d answers passed, want %d (every result counted once)", a, want)
+	}
+	// Over TCP alone, the first protocol is TCP.
+	s.tcpSeen.Store(0)
+	if rep := fastProber().Probe(context.Background(), s.addr, []string{"tcp"}, []Check{soa}); !rep.OK || s.tcpSeen.Load() != 1 {
+		t.Errorf("over tcp alone: %d TCP queries, report %+v", s.tcpSeen.Load(), rep)
+	}
+}

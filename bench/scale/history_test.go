@@ -79,4 +79,8 @@ func TestMeasureHistory(t *testing.T) {
 	if got, want := r.coverage(), "SOA of 100,000 zones; every name of 103 zones (100 sampled, seed 1901409199; 3 changed); 100,206 names; 40 queries to 2 servers"; got != want {
 		t.Errorf("coverage\n%q, want\n%q", got, want)
 	}
+	r.History.Analyses[0].Coverage["soa_over"] = "udp"
+	if got, want := r.coverage(), "SOA of 100,000 zones over udp; every name of 103 zones (100 sampled, seed 1901409199; 3 changed); 100,206 names; 40 queries to 2 servers"; got != want {
+		t.Errorf("coverage\n%q, want\n%q", got, want)
+	}
 }

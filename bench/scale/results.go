@@ -163,8 +163,8 @@ func (r row) coverage() string {
 }
 
 // describeCoverage says what a coverage record (probe.Coverage as JSON)
-// counts: the zones whose SOA was checked on every server, those checked
-// at every name, sampled (with the seed) or changed, and the distinct
+// counts: the zones whose SOA was checked on every server (and over
+// which protocol, when only one), those checked at every name, sampled (with the seed) or changed, and the distinct
 // names asked. A record
 // without those fields is listed as it is: its numbers as "name 1,000",
 // sorted by name.
@@ -183,7 +183,12 @@ func describeCoverage(c map[string]any) string {
 		sampled, _ := num("sampled")
 		seed, _ := num("seed")
 		changed, _ := num("changed")
-		return fmt.Sprintf("SOA of %s zones; every name of %s zones (%s sampled, seed %s; %s changed); %s names", soa, full, sampled, seed, changed, names)
+		if over, ok := c["soa_over"].(string); ok && over != "" {
+			soa += " zones over " + over
+		} else {
+			soa += " zones"
+		}
+		return fmt.Sprintf("SOA of %s; every name of %s zones (%s sampled, seed %s; %s changed); %s names", soa, full, sampled, seed, changed, names)
 	}
 	var parts []string
 	for k := range c {
