@@ -16,6 +16,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/hostkeys"
+	"github.com/dnsroll/dnsroll/internal/parallel"
 	"github.com/dnsroll/dnsroll/probe"
 	"github.com/dnsroll/dnsroll/zone"
 )
@@ -110,17 +111,32 @@ func (a *Activities) verifyChecks(ctx context.Context, p *probe.Prober, in Verif
 		}
 	}
 	scope := probe.Scope{All: pc.CheckAllNames(), Names: pc.Names, Types: pc.Types}
-	var checks []probe.Check
-	keys := map[string]zone.Records{}
-	for i, zf := range zones {
-		zc, apex, err := zoneChecks(zf, full[i], scope, &cov)
+	// The zone files are read on every core, each zone's checks and
+	// names counted apart, then joined in the zones' order.
+	perZone := make([][]probe.Check, len(zones))
+	apexes := make([]*zone.Apex, len(zones))
+	names := make([]int, len(zones))
+	err = parallel.For(len(zones), func(i int) error {
+		zf := zones[i]
+		var c probe.Coverage
+		zc, apex, err := zoneChecks(zf, full[i], scope, &c)
 		if err != nil {
-			return nil, nil, nil, err
+			return err
 		}
 		if apex.Serial != zf.Serial {
-			return nil, nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, apex.Serial, zf.Serial)
+			return dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, apex.Serial, zf.Serial)
 		}
-		checks = append(checks, zc...)
+		perZone[i], apexes[i], names[i] = zc, apex, c.Names
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var checks []probe.Check
+	keys := map[string]zone.Records{}
+	for i, apex := range apexes {
+		checks = append(checks, perZone[i]...)
+		cov.Names += names[i]
 		if len(apex.DNSKEYs) > 0 {
 			keys[apex.Origin] = apex.DNSKEYs
 		}
