@@ -35,17 +35,20 @@ tar -xzmf "$archive" -C "$stage" --no-same-owner --no-same-permissions
 # One named-checkconf -z loads every zone as named will, in one process.
 # zones.conf names the files through LINK, which makes it the same for
 # every set; the check config names the staged files.
-count=0
+# One awk writes both for every zone: a shell loop opened each file once
+# per zone, 6 s for 100,000 zones.
 printf 'options { directory "%s"; };\n' "$stage" >"$check"
-: >"$stage/zones.conf"
-for f in "$stage"/*.zone; do
-	[ -e "$f" ] || continue
-	z=${f##*/}
-	z=${z%.zone}
-	count=$((count + 1))
-	printf 'zone "%s" { type primary; file "%s"; };\n' "$z" "$f" >>"$check"
-	printf 'zone "%s" {\n\ttype primary;\n\tfile "%s/%s.zone";\n};\n' "$z" "$link" "$z" >>"$stage/zones.conf"
-done
+count=$(find "$stage" -maxdepth 1 -type f -name '*.zone' | LC_ALL=C sort |
+	awk -v check="$check" -v conf="$stage/zones.conf" -v link="$link" '
+		{
+			z = $0
+			sub(/^.*\//, "", z)
+			sub(/\.zone$/, "", z)
+			printf "zone \"%s\" { type primary; file \"%s\"; };\n", z, $0 >> check
+			printf "zone \"%s\" {\n\ttype primary;\n\tfile \"%s/%s.zone\";\n};\n", z, link, z > conf
+			n++
+		}
+		END { print n + 0 }')
 if [ "$count" -eq 0 ]; then
 	echo "the zone archive $archive holds no zones" >&2
 	exit 1
