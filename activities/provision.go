@@ -2,7 +2,9 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,11 +43,12 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 		}
 		req.Hosts = append(req.Hosts, provision.Host{Name: s.Label, Address: s.IPv4, Vars: vars})
 	}
-	deploy := make([]map[string]any, 0, len(planned))
-	for _, z := range planned {
-		deploy = append(deploy, map[string]any{"name": z.Name, "src": z.Path})
+	list, err := writeZoneList(planned)
+	if err != nil {
+		return ProvisionResult{}, failure(ctx, err)
 	}
-	req.ExtraVars = map[string]any{"dnsroll_zones": deploy}
+	defer os.Remove(list)
+	req.ExtraVars = map[string]any{"dnsroll_zones_file": list}
 
 	// Heartbeat on a clock, not per task: one task (apt on a new VM) can
 	// outlast the heartbeat timeout while the worker is perfectly alive.
@@ -100,3 +103,31 @@ func rejected(res provision.Result, err error) error {
 // server: its instance ID, which, unlike its label, survives the rename
 // and differs between blue and green.
 func ServerID(s dnsroll.Server) string { return fmt.Sprintf("linode-%d", s.ID) }
+
+// writeZoneList writes the role's zone list ({name, src} per zone) to a
+// temporary file for dnsroll_zones_file: passed as a variable, Ansible
+// would carry 100,000 zones into every task of the play, about a second
+// each. The caller removes the file.
+func writeZoneList(zones []ZoneFile) (string, error) {
+	deploy := make([]map[string]string, 0, len(zones))
+	for _, z := range zones {
+		deploy = append(deploy, map[string]string{"name": z.Name, "src": z.Path})
+	}
+	b, err := json.Marshal(deploy)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "dnsroll-zones-*.json")
+	if err != nil {
+		return "", fmt.Errorf("writing the zone list for Ansible: %w", err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("writing the zone list for Ansible: %w", err)
+	}
+	return f.Name(), nil
+}

@@ -3,8 +3,10 @@ package activities
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +37,19 @@ func writeFleetDir(t *testing.T, dir string) {
 type recordingRunner struct{ reqs *[]provision.Request }
 
 func (r recordingRunner) Run(_ context.Context, req provision.Request, _ func(string)) (provision.Result, error) {
+	// The zone list travels in a file that lives as long as the run: it
+	// is recorded as read then, as dnsroll_zones.
+	if path, ok := req.ExtraVars["dnsroll_zones_file"].(string); ok {
+		var zones []map[string]any
+		b, err := os.ReadFile(path)
+		if err == nil {
+			err = json.Unmarshal(b, &zones)
+		}
+		if err != nil {
+			return provision.Result{}, fmt.Errorf("dnsroll_zones_file: %w", err)
+		}
+		req.ExtraVars = map[string]any{"dnsroll_zones": zones, "dnsroll_zones_file": path}
+	}
 	*r.reqs = append(*r.reqs, req)
 	return provision.Result{}, nil
 }
@@ -157,6 +172,11 @@ func wantPlanned(t *testing.T, req provision.Request, snapshot bool, store strin
 	zones, _ := req.ExtraVars["dnsroll_zones"].([]map[string]any)
 	if len(zones) != 1 {
 		t.Fatalf("dnsroll_zones = %v, want one zone", req.ExtraVars["dnsroll_zones"])
+	}
+	if list, _ := req.ExtraVars["dnsroll_zones_file"].(string); list != "" {
+		if _, err := os.Stat(list); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the zone list %s outlived the step (%v)", list, err)
+		}
 	}
 	src, _ := zones[0]["src"].(string)
 	for _, p := range []string{src, req.Playbook} {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/pidfile"
@@ -199,10 +200,71 @@ func packZones(t *testing.T, zones []map[string]string, out string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("python3", "../ansible/roles/nameserver/files/zone-archive.py", out)
+	cmd := exec.Command("python3", "../ansible/roles/nameserver/files/zone-archive.py", out, zoneNameRE(t))
 	cmd.Stdin = bytes.NewReader(b)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("zone-archive.py: %v: %s", err, out)
+	}
+}
+
+// zoneNameRE is the role's rule for zone names (nameserver_zone_name_re).
+func zoneNameRE(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../ansible/roles/nameserver/vars/main.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars struct {
+		RE string `yaml:"nameserver_zone_name_re"`
+	}
+	if err := yaml.Unmarshal(b, &vars); err != nil || vars.RE == "" {
+		t.Fatalf("nameserver_zone_name_re in vars/main.yml: %q, %v", vars.RE, err)
+	}
+	return vars.RE
+}
+
+// The packing step refuses zone entries that could escape a file name or
+// a named.conf string, and names listed twice, before anything is
+// copied; the list may come from stdin or from dnsroll_zones_file.
+func TestZoneArchiveChecksTheEntries(t *testing.T) {
+	dir := t.TempDir()
+	zone := filepath.Join(dir, "example.com.zone")
+	writeZone(t, zone, 2024010101, "")
+	out := filepath.Join(dir, "zones.tar.gz")
+	for _, c := range []struct {
+		zones string
+		want  string // empty: packed
+	}{
+		{`[{"name": "example.com", "src": "` + zone + `"}]`, ""},
+		{`[]`, "dnsroll_zones must list at least one zone"},
+		{`[{"name": "evil; include /etc/passwd; x", "src": "` + zone + `"}]`, "each dnsroll_zones entry needs name (a zone name without a trailing dot) and src (an absolute path on the controller); 1 do not, the first:"},
+		{`[{"name": "example.com.", "src": "` + zone + `"}]`, "1 do not"},
+		{`[{"name": "example.com", "src": "relative.zone"}]`, "1 do not"},
+		{`[{"name": "example.com", "src": "` + zone + `"}, {"name": "Example.COM", "src": "` + zone + `"}]`, "dnsroll_zones must list each zone once; listed again: Example.COM"},
+	} {
+		for _, fromFile := range []bool{false, true} {
+			args := []string{"../ansible/roles/nameserver/files/zone-archive.py", out, zoneNameRE(t)}
+			cmd := exec.Command("python3", args...)
+			if fromFile {
+				list := filepath.Join(dir, "zones.json")
+				if err := os.WriteFile(list, []byte(c.zones), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				cmd = exec.Command("python3", append(args, list)...)
+				cmd.Stdin = strings.NewReader("[]")
+			} else {
+				cmd.Stdin = strings.NewReader(c.zones)
+			}
+			_ = os.Remove(out)
+			got, err := cmd.CombinedOutput()
+			_, statErr := os.Stat(out)
+			switch {
+			case c.want == "" && (err != nil || statErr != nil):
+				t.Errorf("%s (file %v): %v, %v: %s", c.zones, fromFile, err, statErr, got)
+			case c.want != "" && (err == nil || !strings.Contains(string(got), c.want) || statErr == nil):
+				t.Errorf("%s (file %v): %v: %s, want %q and no archive", c.zones, fromFile, err, got, c.want)
+			}
+		}
 	}
 }
 

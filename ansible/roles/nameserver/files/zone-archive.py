@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
 """Pack a zone set into one archive on the Ansible controller.
 
-Usage: zone-archive.py OUT < zones.json, where zones.json is the role's
-dnsroll_zones: a list of {"name": ..., "src": ...}. Writes OUT, a tar.gz
-with one member <name>.zone per zone, and prints its SHA-256.
+Usage: zone-archive.py OUT NAME_RE [ZONES_FILE] < zones.json, where the
+zones are the role's dnsroll_zones: a list of {"name": ..., "src": ...},
+read from ZONES_FILE when given (dnsroll_zones_file), else from stdin.
+Writes OUT, a tar.gz with one member <name>.zone per zone, and prints its
+SHA-256.
+
+Every entry is checked first: a name that matches NAME_RE (the role's
+nameserver_zone_name_re), listed once, and an absolute src. Names become
+file names and named.conf strings, so nothing that could escape either gets
+there.
 
 The archive is byte-for-byte the same for the same zones (sorted members,
 fixed owner, mode and times, no gzip timestamp), so an unchanged zone set
@@ -13,13 +20,43 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import re
 import sys
 import tarfile
 
 
+def check(zones, name_re):
+    """Exits with the role's message when an entry is unusable."""
+    if not isinstance(zones, list) or not zones:
+        sys.exit("dnsroll_zones must list at least one zone")
+    pattern = re.compile(name_re.strip())
+    bad = [z for z in zones
+           if not isinstance(z, dict)
+           or not isinstance(z.get("name"), str) or not pattern.fullmatch(z["name"])
+           or not isinstance(z.get("src"), str) or not os.path.isabs(z["src"])]
+    if bad:
+        sys.exit("each dnsroll_zones entry needs name (a zone name without a trailing dot) "
+                 "and src (an absolute path on the controller); %d do not, the first: %s"
+                 % (len(bad), json.dumps(bad[:3])))
+    seen, again = set(), []
+    for z in zones:
+        if z["name"].lower() in seen:
+            again.append(z["name"])
+        seen.add(z["name"].lower())
+    if again:
+        sys.exit("dnsroll_zones must list each zone once; listed again: %s" % ", ".join(again[:5]))
+
+
 def main():
-    out = sys.argv[1]
-    zones = sorted(json.load(sys.stdin), key=lambda z: z["name"])
+    out, name_re = sys.argv[1], sys.argv[2]
+    if len(sys.argv) > 3 and sys.argv[3]:
+        with open(sys.argv[3]) as f:
+            zones = json.load(f)
+    else:
+        zones = json.load(sys.stdin)
+    check(zones, name_re)
+    zones = sorted(zones, key=lambda z: z["name"])
     with open(out, "wb") as raw:
         with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
