@@ -67,7 +67,7 @@ func (r Reach) Dir(fleet *config.Fleet, name string) (string, error) {
 
 // Play runs req with r's Runner and Progress as a Playbook whose
 // validateTask, checked by validator (such as "nginx -t"), installs the
-// config.
+// config; empty when a failure's message alone tells (see Playbook).
 func (r Reach) Play(ctx context.Context, req provision.Request, validateTask, validator string) error {
 	return Playbook{Runner: r.Runner, Request: req, Progress: r.Progress, ValidateTask: validateTask, Validator: validator}.Run(ctx)
 }
@@ -116,6 +116,8 @@ type Playbook struct {
 	Progress func(ctx context.Context, msg string)
 	// ValidateTask is the role task that installs the config only once the
 	// program accepts it; its failure means the rendered config is invalid.
+	// Empty: no task's failure means that by itself, only a message that
+	// says "failed to validate" (a role whose one module also waits).
 	ValidateTask string
 	// Validator names that check in errors, such as "nginx -t".
 	Validator string
@@ -134,7 +136,7 @@ func (p Playbook) Run(ctx context.Context) error {
 		return nil
 	}
 	for _, f := range res.Failures {
-		if strings.Contains(f.Task, p.ValidateTask) || strings.Contains(f.Message, "failed to validate") {
+		if (p.ValidateTask != "" && strings.Contains(f.Task, p.ValidateTask)) || strings.Contains(f.Message, "failed to validate") {
 			return dnsroll.Errorf(dnsroll.EINVALID, "%s rejected the config on %s: %s", p.Validator, f.Host, f.Message)
 		}
 	}

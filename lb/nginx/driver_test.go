@@ -29,7 +29,19 @@ func TestPointVMRequest(t *testing.T) {
 
 func TestPointErrorCodes(t *testing.T) {
 	bal := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
-	lbtest.PointErrors(t, "nginx: point ", "loadbalancer : "+validateTask, vmDriver, []lbtest.PointCase{
+	lbtest.PointErrors(t, "nginx: point ", "loadbalancer : "+applyTask, vmDriver, []lbtest.PointCase{
+		{
+			// The role's one module also waits for nginx and the backends:
+			// its failing is retryable unless nginx -t refused the config.
+			Name: "nginx not serving in time is retryable",
+			LB:   bal,
+			Res: provision.Result{Failures: []provision.Failure{{
+				Host: "lb1", Task: "loadbalancer : " + applyTask,
+				Message: "staged backend 192.0.2.20:53 does not accept TCP from this load balancer after 30s",
+			}}},
+			Err:  errors.New("playbook failed"),
+			Code: dnsroll.EINTERNAL,
+		},
 		{
 			Name: "unreachable host is retryable",
 			LB:   bal,
