@@ -54,7 +54,18 @@ func TestPointVMRequest(t *testing.T) {
 
 func TestPointErrorCodes(t *testing.T) {
 	bal := config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}
-	lbtest.PointErrors(t, "dnsdist: point ", "dnsdist : "+validateTask, vmDriver, []lbtest.PointCase{
+	lbtest.PointErrors(t, "dnsdist: point ", "dnsdist : "+installTask, vmDriver, []lbtest.PointCase{
+		{
+			// The role's module also waits for dnsdist: its failing is
+			// retryable unless the check refused the config.
+			Name: "dnsdist not listening in time is retryable",
+			LB:   bal,
+			Res: provision.Result{Failures: []provision.Failure{{
+				Host: "lb1", Task: "dnsdist : " + installTask, Message: "dnsdist does not accept TCP on 192.0.2.10:53 after 30s",
+			}}},
+			Err:  errors.New("playbook failed"),
+			Code: dnsroll.EINTERNAL,
+		},
 		{
 			Name: "a backend that never comes up is retryable",
 			LB:   bal,

@@ -26,7 +26,6 @@ Ansible than in nginx. The steps are the role's contract and stay in order:
 import json
 import os
 import socket
-import subprocess
 import tempfile
 import time
 
