@@ -73,7 +73,7 @@ func testOneAtATimeRollbackAfterFirstSwitch(t *testing.T, driver string) {
 	tl := startBlue(t, driver, nil)
 	blue := tl.assertOnly(t, "ns1", "ns2")
 	tl.editFleet(t, "strategy: all-at-once", "strategy: one-at-a-time")
-	tl.editFleet(t, "bake: 6s", "bake: 2m")
+	tl.editFleet(t, "bake: 3s", "bake: 2m")
 
 	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	tl.waitStatus(t, run, "lb1 baking on green", func(st workflows.Status) bool {

@@ -33,7 +33,7 @@ func TestWorkerKilledAroundFlip(t *testing.T) {
 func testWorkerKilledAroundFlip(t *testing.T, driver string) {
 	tl := startLabDriver(t, driver, nil)
 	// A bake long enough to send the rollback signal during it.
-	tl.editFleet(t, "bake: 6s", "bake: 60s")
+	tl.editFleet(t, "bake: 3s", "bake: 60s")
 	w := tl.startWorkerProcess(t)
 	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")

@@ -140,7 +140,7 @@ func TestMachineRollbackDuringBake(t *testing.T) {
 	tl.startWorker(t)
 	tl.rolloutOK(t, "A")
 	blue := tl.assertOnly(t, "ns1", "ns2")
-	tl.editFleet(t, "bake: 6s", "bake: 10m")
+	tl.editFleet(t, "bake: 3s", "bake: 10m")
 	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	st := tl.waitForPhase(t, run, workflows.PhaseBaking)
 	tl.wantServing(t, st, "baking on green")
