@@ -43,7 +43,13 @@ func TestPlanNamesChangesAgainstTheLiveRevision(t *testing.T) {
 	})
 	_, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
-	c.fleet.Lab = &config.Lab{DNSPortBase: p - blue.Server.ID%1000}
+	// The worker places a lab fleet's VM n on its port base + n%1000:
+	// the same fleet as a lab fleet puts blue on this server.
+	labFleet, err := config.Parse(fmt.Appendf(nil, "%slab: {dns_port_base: %d}\n", testFleetYAML, p-blue.Server.ID%1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.fleet = labFleet
 
 	// The next revision: example.com at serial 7, example.org added at
 	// the serial blue already has, and the role's tasks edited.
