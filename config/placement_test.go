@@ -1,7 +1,11 @@
 package config
 
 import (
+	"io/fs"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -22,5 +26,33 @@ func TestPlacement(t *testing.T) {
 	var none Placer
 	if p := none.Place(lab); !p.InLab() || p.LabDir() != "" {
 		t.Errorf("nil Placer: in lab %v, dir %q", p.InLab(), p.LabDir())
+	}
+}
+
+// Activities and load balancer drivers take a resolved Placement; only
+// the worker's Placer reads a fleet's lab section. The pattern is issue
+// 15's check, so a test (or a driver) that sets or reads Fleet.Lab
+// directly fails here rather than in review.
+func TestOnlyThePlacerReadsTheLabSection(t *testing.T) {
+	readsLab := regexp.MustCompile(`fleet\.Lab|\.Lab != nil`)
+	for _, root := range []string{"../activities", "../lb"} {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for i, line := range strings.Split(string(src), "\n") {
+				if readsLab.MatchString(line) {
+					t.Errorf("%s:%d reads the lab section: %s; take a config.Placement (Activities.Place) instead", path, i+1, strings.TrimSpace(line))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
