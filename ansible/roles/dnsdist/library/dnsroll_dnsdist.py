@@ -27,36 +27,9 @@ Ansible than in dnsdist. The steps are the role's contract and stay in order:
 
 import base64
 import os
-import socket
-import tempfile
-import time
 
 from ansible.module_utils.basic import AnsibleModule
-
-DOCUMENTATION = r"""
-module: dnsroll_dnsdist
-short_description: Install a dnsroll dnsdist config and keep dnsdist running it
-description: See the role's README.md.
-options:
-  conf: {type: str, required: true, description: The full dnsdist.conf.}
-  settings: {type: str, required: true, description: The config without backends.}
-  conf_path: {type: path, required: true, description: Where dnsdist reads its config.}
-  settings_file: {type: path, required: true, description: The settings dnsdist runs.}
-  console_conf: {type: path, required: true, description: The console client's config.}
-  console: {type: str, required: true, description: The console's address.}
-  console_host: {type: str, required: true, description: The console's host.}
-  console_port: {type: int, required: true, description: The console's port.}
-  key_file: {type: path, required: true, description: The console key's file.}
-  split_file: {type: path, required: true, description: Where a flip records its split.}
-  mode: {type: str, choices: [point, stage], default: point, description: Point or stage.}
-  lab: {type: bool, default: false, description: Run dnsdist directly instead of through systemd.}
-  lab_dir: {type: path, default: "", description: The lab load balancer's directory.}
-  pid_file: {type: path, default: "", description: The lab dnsdist's pid file.}
-  lab_start: {type: list, elements: str, default: [], description: How the lab starts dnsdist.}
-  listen_host: {type: str, required: true, description: Host of the listen address.}
-  listen_port: {type: int, required: true, description: Port of the listen address.}
-  timeout: {type: int, default: 30, description: Seconds for each wait.}
-"""
+from ansible.module_utils.dnsroll_host import Host, accepts, lb_options, live_pid, read, wait
 
 CONSOLE_CONF = """\
 -- Managed by dnsroll (role dnsdist): every run rewrites this file.
@@ -72,110 +45,17 @@ end
 """
 
 
-def read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace")
-    except OSError:
-        return None
-
-
-def lab_pid(pid_file):
-    """The pid of the dnsdist that owns pid_file, or 0 (no file, a dead
-    pid, a zombie, or a pid reused by another program)."""
-    try:
-        pid = int((read(pid_file) or "").strip())
-    except ValueError:
-        return 0
-    if (read(f"/proc/{pid}/comm") or "").strip() != "dnsdist":
-        return 0
-    if (read(f"/proc/{pid}/stat") or "").split(" ")[2:3] == ["Z"]:
-        return 0
-    return pid
-
-
-def accepts(host, port):
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def wait(timeout, ready):
-    """Polls ready until it returns true or timeout seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if ready():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-
-
-class Run:
-    def __init__(self, module):
-        self.m = module
-        self.p = module.params
-        self.changed = False
-
-    def fail(self, msg):
-        self.m.fail_json(msg=msg, changed=self.changed)
-
-    def command(self, argv, what, ok=(0,)):
-        rc, out, err = self.m.run_command(argv)
-        if rc not in ok:
-            self.fail(f"{what} failed (rc {rc}): {(err or out).strip()}")
-        return rc
-
-    def mkdir(self, path, mode, owner=None):
-        if not os.path.isdir(path):
-            os.makedirs(path, mode=mode, exist_ok=True)
-            self.changed = True
-        if owner:
-            self.own(path, owner, owner, mode)
-
-    def own(self, path, user, group, mode):
-        """Sets path's owner, group and mode (a VM's; the lab runs as
-        whoever runs it), counting a change."""
-        self.changed |= self.m.set_owner_if_different(path, user, False)
-        self.changed |= self.m.set_group_if_different(path, group, False)
-        self.changed |= self.m.set_mode_if_different(path, mode, False)
-
-    def write(self, path, content, mode, validate=None):
-        """Writes content to path, whole (rename), only once validate (an
-        argv to which the temp file's path is appended) accepts it; content
-        already in place is left as it is."""
-        if read(path) == content:
-            return
-        fd, tmp = tempfile.mkstemp(prefix=".dnsroll-", dir=os.path.dirname(path))
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(content)
-            os.chmod(tmp, mode)
-            if validate:
-                rc, out, err = self.m.run_command(validate + [tmp])
-                if rc != 0:
-                    self.fail(f"failed to validate {path}: {' '.join(validate[:2])}: {(err or out).strip()}")
-            os.replace(tmp, path)
-            tmp = None
-        finally:
-            if tmp:
-                os.unlink(tmp)
-        self.changed = True
-
-    def systemctl(self, verb):
-        self.command(["systemctl", verb, "dnsdist"], f"systemctl {verb} dnsdist")
-        self.changed = True
-
+class Run(Host):
     def apply(self):
         p, lab = self.p, self.p["lab"]
         if lab:
-            self.mkdir(p["lab_dir"], 0o755)
+            self.mkdir(p["lab_dir"])
         else:
             # A flip records its split here, written by dnsdist itself (as
             # _dnsdist, which its unit lets write under /var only).
-            self.mkdir(os.path.dirname(p["split_file"]), 0o750, owner="_dnsdist")
+            split_dir = os.path.dirname(p["split_file"])
+            self.mkdir(split_dir, 0o750)
+            self.own(split_dir, "_dnsdist", "_dnsdist", 0o750)
 
         # The key is made here and stays here; only its path travels. A key
         # that exists is kept: the running dnsdist has it.
@@ -192,7 +72,7 @@ class Run:
         self.write(p["console_conf"], CONSOLE_CONF.format(console=p["console"], key_file=p["key_file"]), 0o640)
 
         if lab:
-            was_running = lab_pid(p["pid_file"]) != 0
+            was_running = live_pid(p["pid_file"], "dnsdist") != 0
         else:
             _, out, _ = self.m.run_command(["systemctl", "is-active", "dnsdist"])
             was_running = out.strip() == "active"
@@ -202,7 +82,7 @@ class Run:
             self.fail(f"{p['listen_host']}:{p['listen_port']} is taken by another program, probably nginx "
                       "from the nginx driver; stop it before moving this load balancer to dnsdist "
                       "(roles/dnsdist/README.md)")
-        restart = was_running and (read(p["settings_file"]) or "") != p["settings"]
+        restart = was_running and read(p["settings_file"]) != p["settings"]
 
         # Point's backends are the whole truth: the split an earlier flip
         # recorded would override them at the next restart. Staging keeps it.
@@ -212,16 +92,17 @@ class Run:
 
         # Writing the file does not change the running dnsdist: it records
         # the backends for the next start; the console switch applies them.
-        self.write(p["conf_path"], p["conf"], 0o640, validate=["dnsdist", "--check-config", "-C"])
+        self.write(p["conf_path"], p["conf"], 0o640, validate=["dnsdist", "--check-config", "-C"],
+                   checker="dnsdist --check-config")
         if not lab:
             self.own(p["conf_path"], "root", "_dnsdist", 0o640)
             rc, out, _ = self.m.run_command(["systemctl", "is-enabled", "dnsdist"])
             if out.strip() != "enabled":
-                self.systemctl("enable")
+                self.systemctl("enable", "dnsdist")
             if not was_running:
-                self.systemctl("start")
+                self.systemctl("start", "dnsdist")
             elif restart:
-                self.systemctl("restart")
+                self.systemctl("restart", "dnsdist")
         else:
             if restart:
                 # 1: nothing was running after all, which is what stop wants.
@@ -243,25 +124,20 @@ class Run:
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            conf=dict(type="str", required=True),
-            settings=dict(type="str", required=True),
-            conf_path=dict(type="path", required=True),
-            settings_file=dict(type="path", required=True),
-            console_conf=dict(type="path", required=True),
-            console=dict(type="str", required=True),
-            console_host=dict(type="str", required=True),
-            console_port=dict(type="int", required=True),
-            key_file=dict(type="path", required=True, no_log=False),
-            split_file=dict(type="path", required=True),
-            mode=dict(type="str", choices=["point", "stage"], default="point"),
-            lab=dict(type="bool", default=False),
-            lab_dir=dict(type="path", default=""),
-            pid_file=dict(type="path", default=""),
-            lab_start=dict(type="list", elements="str", default=[]),
-            listen_host=dict(type="str", required=True),
-            listen_port=dict(type="int", required=True),
-            timeout=dict(type="int", default=30),
+        argument_spec=lb_options(
+            conf=dict(type="str", required=True),  # The full dnsdist.conf.
+            settings=dict(type="str", required=True),  # The config without backends.
+            conf_path=dict(type="path", required=True),  # Where dnsdist reads its config.
+            settings_file=dict(type="path", required=True),  # The settings dnsdist runs.
+            console_conf=dict(type="path", required=True),  # The console client's config.
+            console=dict(type="str", required=True),  # The console's address.
+            console_host=dict(type="str", required=True),  # The console's host.
+            console_port=dict(type="int", required=True),  # The console's port.
+            key_file=dict(type="path", required=True, no_log=False),  # The console key's file.
+            split_file=dict(type="path", required=True),  # Where a flip records its split.
+            mode=dict(type="str", choices=["point", "stage"], default="point"),  # Point or stage.
+            pid_file=dict(type="path", default=""),  # The lab dnsdist's pid file.
+            lab_start=dict(type="list", elements="str", default=[]),  # How the lab starts dnsdist.
         ),
     )
     Run(module).apply()

@@ -26,51 +26,13 @@ Ansible than in nginx. The steps are the role's contract and stay in order:
 import json
 import os
 import socket
-import tempfile
-import time
 
 from ansible.module_utils.basic import AnsibleModule
-
-DOCUMENTATION = r"""
-module: dnsroll_nginx
-short_description: Install a dnsroll nginx config and wait until it serves
-description: See the role's README.md.
-options:
-  conf: {type: str, required: true, description: The full nginx.conf.}
-  config_id: {type: str, required: true, description: The ID its control server answers.}
-  conf_path: {type: path, required: true, description: Where nginx reads its config.}
-  staged_conf: {type: str, default: "", description: Config placed as conf_path.staged.}
-  pid_file: {type: path, required: true, description: The master's pid file.}
-  control_socket: {type: path, required: true, description: Where workers answer their config ID.}
-  status_socket: {type: path, required: true, description: nginx's stub_status socket.}
-  nginx: {type: list, elements: str, required: true, description: The nginx command.}
-  lab: {type: bool, default: false, description: Run nginx directly instead of through systemd.}
-  lab_dir: {type: path, default: "", description: The lab load balancer's directory.}
-  state_dir: {type: path, required: true, description: Where the staged record lives.}
-  staged: {type: list, elements: dict, default: [], description: Backends a flip may use.}
-  listen_host: {type: str, required: true, description: Host of the listen address.}
-  listen_port: {type: int, required: true, description: Port of the listen address.}
-  timeout: {type: int, default: 30, description: Seconds for each wait.}
-"""
-
-
-def read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
+from ansible.module_utils.dnsroll_host import Host, accepts, lb_options, live_pid, read, wait
 
 
 def master_pid(pid_file):
-    try:
-        pid = int(read(pid_file).strip())
-    except ValueError:
-        return 0
-    # A zombie or a recycled pid is not our nginx.
-    if read(f"/proc/{pid}/comm").strip() != "nginx" or read(f"/proc/{pid}/stat").split(" ")[2:3] == ["Z"]:
-        return 0
-    return pid
+    return live_pid(pid_file, "nginx")
 
 
 def serving_workers(master):
@@ -118,67 +80,10 @@ def state(pid_file, control_socket):
     return st
 
 
-def wait(timeout, ready):
-    """Polls ready until it returns true or timeout seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if ready():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-
-
-def accepts(host, port):
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-class Run:
-    def __init__(self, module):
-        self.m = module
-        self.p = module.params
-        self.changed = False
-
-    def fail(self, msg, **kw):
-        self.m.fail_json(msg=msg, changed=self.changed, **kw)
-
-    def command(self, argv, what):
-        rc, out, err = self.m.run_command(argv)
-        if rc != 0:
-            self.fail(f"{what} failed (rc {rc}): {(err or out).strip()}", cmd=argv)
-
+class Run(Host):
     def install(self, path, content):
-        """Writes content to path, whole (rename), only once nginx -t
-        accepts it; content already in place changes nothing."""
-        if read(path) == content and os.path.exists(path):
-            return
-        d = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(prefix=".dnsroll-", dir=d)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(content)
-            os.chmod(tmp, 0o644)
-            rc, out, err = self.m.run_command(self.p["nginx"] + ["-t", "-q", "-c", tmp])
-            if rc != 0:
-                self.fail(f"failed to validate {path}: nginx -t: {(err or out).strip()}")
-            os.replace(tmp, path)
-            tmp = None
-        finally:
-            if tmp:
-                os.unlink(tmp)
-        self.changed = True
-
-    def mkdir(self, path):
-        if path and not os.path.isdir(path):
-            os.makedirs(path, mode=0o755, exist_ok=True)
-            self.changed = True
-
-    def systemctl(self, *args):
-        self.command(["systemctl", *args, "nginx"], "systemctl " + " ".join(args) + " nginx")
+        """Places content at path only once nginx -t accepts it."""
+        self.write(path, content, 0o644, validate=self.p["nginx"] + ["-t", "-q", "-c"], checker="nginx -t")
 
     def apply(self):
         p = self.p
@@ -207,11 +112,9 @@ class Run:
         else:
             rc, out, _ = self.m.run_command(["systemctl", "is-enabled", "nginx"])
             if out.strip() != "enabled":
-                self.systemctl("enable")
-                self.changed = True
+                self.systemctl("enable", "nginx")
             if before["master"] == 0:
-                self.systemctl("start")
-                self.changed = True
+                self.systemctl("start", "nginx")
 
         # An nginx this run started already runs the new config.
         reload = before["master"] != 0 and before["config_id"] != p["config_id"]
@@ -219,7 +122,7 @@ class Run:
             if p["lab"]:
                 self.command(p["nginx"] + ["-c", p["conf_path"], "-s", "reload"], "reloading nginx")
             else:
-                self.systemctl("reload")
+                self.systemctl("reload", "nginx")
             self.changed = True
 
         # Done when every worker that serves runs the new config. If the
@@ -244,35 +147,23 @@ class Run:
         for b in p["staged"]:
             if not wait(p["timeout"], lambda: accepts(b["host"], int(b["port"]))):
                 self.fail(f"staged backend {b['addr']} does not accept TCP from this load balancer after {p['timeout']}s")
-        record = "".join(b["addr"] + "\n" for b in p["staged"])
-        path = os.path.join(p["state_dir"], "staged")
-        if read(path) != record or not os.path.exists(path):
-            with open(path + ".tmp", "w") as f:
-                f.write(record)
-            os.chmod(path + ".tmp", 0o644)
-            os.replace(path + ".tmp", path)
-            self.changed = True
+        self.write(os.path.join(p["state_dir"], "staged"), "".join(b["addr"] + "\n" for b in p["staged"]), 0o644)
         self.m.exit_json(changed=self.changed, reloaded=reload, before=before, after=after)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            conf=dict(type="str", required=True),
-            config_id=dict(type="str", required=True),
-            conf_path=dict(type="path", required=True),
-            staged_conf=dict(type="str", default=""),
-            pid_file=dict(type="path", required=True),
-            control_socket=dict(type="path", required=True),
-            status_socket=dict(type="path", required=True),
-            nginx=dict(type="list", elements="str", required=True),
-            lab=dict(type="bool", default=False),
-            lab_dir=dict(type="path", default=""),
-            state_dir=dict(type="path", required=True),
-            staged=dict(type="list", elements="dict", default=[]),
-            listen_host=dict(type="str", required=True),
-            listen_port=dict(type="int", required=True),
-            timeout=dict(type="int", default=30),
+        argument_spec=lb_options(
+            conf=dict(type="str", required=True),  # The full nginx.conf.
+            config_id=dict(type="str", required=True),  # The ID its control server answers.
+            conf_path=dict(type="path", required=True),  # Where nginx reads its config.
+            staged_conf=dict(type="str", default=""),  # Config placed as conf_path.staged.
+            pid_file=dict(type="path", required=True),  # The master's pid file.
+            control_socket=dict(type="path", required=True),  # Where workers answer their config ID.
+            status_socket=dict(type="path", required=True),  # nginx's stub_status socket.
+            nginx=dict(type="list", elements="str", required=True),  # The nginx command.
+            state_dir=dict(type="path", required=True),  # Where the staged record lives.
+            staged=dict(type="list", elements="dict", default=[]),  # Backends a flip may use.
         ),
     )
     Run(module).apply()
