@@ -62,8 +62,7 @@ func (f *fakeBackend) add(fleet string, phase workflows.Phase) string {
 		state = "failed"
 	}
 	ro := &Rollout{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, State: state, Status: workflows.Status{
-		Fleet: fleet, Revision: "A", Phase: phase, StartedAt: t0.Add(time.Duration(f.n) * time.Minute),
-		Steps: []*workflows.Step{{Name: "Plan", Target: fleet, State: workflows.StepSucceeded, StartedAt: t0, EndedAt: t0.Add(time.Second), Attempts: 1}},
+		Fleet: fleet, Revision: "A", Run: workflows.Run{Phase: phase, StartedAt: t0.Add(time.Duration(f.n) * time.Minute), Steps: []*workflows.Step{{Name: "Plan", Target: fleet, State: workflows.StepSucceeded, StartedAt: t0, EndedAt: t0.Add(time.Second), Attempts: 1}}},
 		Blue:  map[string]dnsroll.Server{"ns1": {ID: 1, Label: "ns1", Status: "running", IPv4: "127.0.0.1", DNSPort: 15301}},
 		Green: map[string]dnsroll.Server{}, OnGreen: []string{},
 		Changes: &activities.Changes{Live: "sha256:" + strings.Repeat("0a", 32), ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}},

@@ -14,15 +14,15 @@ import (
 
 // An update's status, as its workflow's query answers it.
 func updating(phase workflows.Phase) workflows.Status {
-	return workflows.Status{Fleet: "lab", Phase: phase, StartedAt: t0, Steps: []*workflows.Step{
+	return workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: phase, StartedAt: t0, Steps: []*workflows.Step{
 		{Name: "CheckBefore", Target: "lb1", State: workflows.StepSucceeded, StartedAt: t0, EndedAt: t0.Add(time.Second), Attempts: 1},
-	}}
+	}}}
 }
 
 // A replacement's status, draining unless phase says otherwise.
 func replacing(phase workflows.Phase) workflows.LBReplaceStatus {
 	old := []registrar.NameServer{{Name: "lb1.example.com"}}
-	return workflows.LBReplaceStatus{Fleet: "lab", Domain: "example.com", Phase: phase, StartedAt: t0, Steps: []*workflows.Step{},
+	return workflows.LBReplaceStatus{Fleet: "lab", Domain: "example.com", Run: workflows.Run{Phase: phase, StartedAt: t0, Steps: []*workflows.Step{}},
 		Old:   []config.LoadBalancer{{Name: "lb1", Address: "127.0.0.1:5301", Fronts: config.Labels{"ns1"}, Driver: "dnsdist"}},
 		Glue:  workflows.GlueStatus{Old: old, New: old, ServedSince: t0},
 		Drain: &workflows.DrainStatus{TTL: config.Duration(time.Minute), Until: t0.Add(time.Minute), QPS: map[string]float64{"lb1": 12.5}, GiveUpAt: t0.Add(time.Hour)},

@@ -123,8 +123,8 @@ func TestTemporalGet(t *testing.T) {
 		}
 		return i
 	}
-	queried := &workflows.Status{Fleet: "lab", Phase: workflows.PhaseBaking, Steps: []*workflows.Step{{Name: "Plan"}}}
-	failed := workflows.Status{Fleet: "lab", Phase: workflows.PhaseFailed, Failure: "VerifyGreen failed"}
+	queried := &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{{Name: "Plan"}}}}
+	failed := workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseFailed}, Failure: "VerifyGreen failed"}
 	tests := []struct {
 		name        string
 		client      *fakeClient
@@ -136,10 +136,10 @@ func TestTemporalGet(t *testing.T) {
 		{"running, queried", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), query: queried}, "running", workflows.PhaseBaking, 1, ""},
 		{"running, no worker", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "Fleet", "lab", "Phase", "provisioning")}, "running", workflows.PhaseProvisioning, 0, ""},
 		{"running, before its first task", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "Fleet", "lab")}, "running", workflows.PhasePlanning, 0, ""},
-		{"succeeded, from the result", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), result: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseSucceeded, Steps: []*workflows.Step{{}, {}}}}, "completed", workflows.PhaseSucceeded, 2, ""},
+		{"succeeded, from the result", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), result: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseSucceeded, Steps: []*workflows.Step{{}, {}}}}}, "completed", workflows.PhaseSucceeded, 2, ""},
 		{"failed, status in the error", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: temporal.NewNonRetryableApplicationError("VerifyGreen failed; blue is serving", workflows.ErrTypeFailed, nil, failed)}, "failed", workflows.PhaseFailed, 0, "VerifyGreen failed"},
 		{"failed, queried", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: temporal.NewNonRetryableApplicationError("aborted", workflows.ErrTypeAborted, nil),
-			query: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseAborted, Failure: "aborted by ci", Steps: []*workflows.Step{{}}}}, "failed", workflows.PhaseAborted, 1, "aborted by ci"},
+			query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseAborted, Steps: []*workflows.Step{{}}}, Failure: "aborted by ci"}}, "failed", workflows.PhaseAborted, 1, "aborted by ci"},
 		{"failed, no worker", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, "Fleet", "lab", "Phase", "aborted"), err: temporal.NewNonRetryableApplicationError("aborted by ci; blue is serving", workflows.ErrTypeAborted, nil)},
 			"failed", workflows.PhaseAborted, 0, "aborted by ci; blue is serving"},
 		{"terminated", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, "Fleet", "lab", "Phase", "switching"), err: errors.New("workflow terminated: by hand")},
@@ -262,9 +262,9 @@ func TestTemporalLoadBalancerRuns(t *testing.T) {
 		wantPhase workflows.Phase
 		wantErr   string
 	}{
-		{"running, queried", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), query: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseDraining}}, "running", workflows.PhaseDraining, ""},
-		{"succeeded, from the result", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), result: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseSucceeded}}, "completed", workflows.PhaseSucceeded, ""},
-		{"failed, queried", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: errors.New("x"), query: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseRolledBack}}, "failed", workflows.PhaseRolledBack, ""},
+		{"running, queried", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseDraining}}}, "running", workflows.PhaseDraining, ""},
+		{"succeeded, from the result", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), result: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseSucceeded}}}, "completed", workflows.PhaseSucceeded, ""},
+		{"failed, queried", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: errors.New("x"), query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseRolledBack}}}, "failed", workflows.PhaseRolledBack, ""},
 		{"running, no worker", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)}, "", "", "is a worker running?"},
 		{"a rollout is not a replacement", &fakeClient{info: info("RolloutWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)}, "", "", "no load balancer replacement lbreplace-lab"},
 	} {

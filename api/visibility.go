@@ -28,8 +28,10 @@ func recorded(info *workflowpb.WorkflowExecutionInfo) workflows.Status {
 	attrs := info.GetSearchAttributes()
 	st := workflows.Status{
 		Fleet: keyword(attrs, workflows.FleetAttr.GetName()), Revision: keyword(attrs, workflows.RevisionAttr.GetName()),
-		Phase:     workflows.Phase(keyword(attrs, workflows.PhaseAttr.GetName())),
-		StartedAt: info.GetStartTime().AsTime(), Steps: []*workflows.Step{},
+		Run: workflows.Run{
+			Phase:     workflows.Phase(keyword(attrs, workflows.PhaseAttr.GetName())),
+			StartedAt: info.GetStartTime().AsTime(), Steps: []*workflows.Step{},
+		},
 	}
 	if info.GetCloseTime() != nil {
 		st.EndedAt = info.GetCloseTime().AsTime()

@@ -16,7 +16,7 @@ func TestPrinter(t *testing.T) {
 	var b strings.Builder
 	at := time.Date(2026, 12, 1, 15, 4, 5, 0, time.UTC)
 	p := &Printer{W: &b, Clock: func() time.Time { return at }}
-	st := workflows.Status{Phase: workflows.PhaseDeletingBlue, Steps: []*workflows.Step{{Name: "DeleteServer", Target: "ns1", State: workflows.StepRunning}}}
+	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseDeletingBlue, Steps: []*workflows.Step{{Name: "DeleteServer", Target: "ns1", State: workflows.StepRunning}}}}
 	p.Update(st)
 	st.Retrying = []workflows.Retry{{Activity: "DeleteServer", Attempt: 3, LastError: "[500] Internal Server Error", Progress: "deleting ns1"}}
 	p.Update(st)
@@ -39,7 +39,7 @@ func TestPrinterApprovalGate(t *testing.T) {
 		Zone: "example.com.", Against: "ns1", Summary: "1 added, 0 removed, 1 changed: api.example.com. A, www.example.com. A",
 	}}}}}
 	p.Update(workflows.Status{
-		Phase:     workflows.PhaseAwaitingApproval,
+		Run:       workflows.Run{Phase: workflows.PhaseAwaitingApproval},
 		ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
 		Analysis:  []workflows.Analysis{{Step: "VerifyGreen", Result: verify}},
 		Changes: &activities.Changes{Live: "sha256:" + strings.Repeat("12", 32), ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}},
@@ -69,7 +69,7 @@ func TestPrinterGreenShare(t *testing.T) {
 	var b strings.Builder
 	p := &Printer{W: &b}
 	for _, share := range []int{0, 10, 10, 50, 0} {
-		p.Update(workflows.Status{Phase: workflows.PhaseCanary, GreenShare: share})
+		p.Update(workflows.Status{Run: workflows.Run{Phase: workflows.PhaseCanary}, GreenShare: share})
 	}
 	want := "==> canary\n" +
 		"    = green gets 10% of the queries\n" +

@@ -107,7 +107,7 @@ func (r *rollout) cleanUpRound(ctx workflow.Context) error {
 func (r *rollout) deleteGreen(ctx workflow.Context) error {
 	in := activities.DeleteGreenInput{Tag: r.plan.Fleet.Tag(), Labels: r.greenLabels()}
 	var res activities.StepResult
-	if err := r.exec(ctx, "DeleteGreen", "", r.cleanupOptions(), a.DeleteGreen, in, &res); err != nil {
+	if err := r.st.exec(ctx, "DeleteGreen", "", r.cleanupOptions(), a.DeleteGreen, in, &res); err != nil {
 		return err
 	}
 	r.st.Green = map[string]dnsroll.Server{}
@@ -163,7 +163,7 @@ func (r *rollout) leftovers() []Leftover {
 func (r *rollout) cleanupOnly(ctx workflow.Context, in RolloutInput) error {
 	r.st.Blue, r.cleanupOf = in.CleanUp.Blue, in.CleanUp.From
 	r.event(ctx, "cleanup of "+in.CleanUp.From+" requested"+SignalInput{By: in.RequestedBy, Reason: in.Reason}.describe())
-	if err := r.exec(ctx, "LoadFleet", in.Fleet, planOptions, a.LoadFleet, in.Fleet, &r.plan.Fleet); err != nil {
+	if err := r.st.exec(ctx, "LoadFleet", in.Fleet, planOptions, a.LoadFleet, in.Fleet, &r.plan.Fleet); err != nil {
 		return err
 	}
 	r.undos.push(UndoDeleteGreen, r.deleteGreen)

@@ -21,13 +21,13 @@ func (r *rollout) awaitApproval(ctx workflow.Context) error {
 	r.st.ApproveBy = workflow.Now(ctx).Add(rc.ApprovalTimeout.D())
 	r.setPhase(ctx, PhaseAwaitingApproval)
 	r.notify(ctx, config.EventAwaitingApproval)
-	s := r.begin(ctx, "AwaitApproval", "")
+	s := r.st.begin(ctx, "AwaitApproval", "")
 	ok, err := workflow.AwaitWithTimeout(ctx, rc.ApprovalTimeout.D(), func() bool { return r.approved })
 	if err == nil && !ok {
 		err = &approvalTimeout{after: rc.ApprovalTimeout.D()}
 		r.event(ctx, "approval timed out after "+rc.ApprovalTimeout.D().String())
 	}
-	return r.end(ctx, s, err)
+	return s.end(ctx, err)
 }
 
 // approvalTimeout stops a rollout whose approval did not come in time.
@@ -97,8 +97,8 @@ func (r *rollout) bake(ctx workflow.Context, lbs []config.LoadBalancer) error {
 	}
 	r.setPhase(ctx, PhaseBaking)
 	targets := lbTargetsOf(lbs)
-	s := r.begin(ctx, "Bake", targetNames(targets))
-	return r.end(ctx, s, r.analyse(ctx, s, targets, nil, rc.BakeDuration()))
+	s := r.st.begin(ctx, "Bake", targetNames(targets))
+	return s.end(ctx, r.analyse(ctx, s, targets, nil, rc.BakeDuration()))
 }
 
 func passSummary(res activities.VerifyResult) string {

@@ -32,7 +32,7 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	staged := make([][]lb.Share, len(fleet.LoadBalancers))
 	for i, balancer := range fleet.LoadBalancers {
 		in := activities.StageInput{StepFleet: r.plan.StepFleet(), LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
-		calls = append(calls, r.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in))
+		calls = append(calls, r.st.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in))
 		staged[i] = shares(r.st.Blue, r.st.Green, balancer.Fronts, 0)
 	}
 	return waitEach(ctx, calls, func(i int, _ activities.StepResult) {
@@ -57,7 +57,7 @@ func (r *rollout) startFlips(ctx workflow.Context, lbs []config.LoadBalancer, gr
 		in := activities.FlipInput{StepFleet: r.plan.StepFleet(), LB: balancer, Shares: r.flipShares(balancer, greenShare)}
 		o := opts
 		o.Summary = fmt.Sprintf("%s %s → green %d%%", step, balancer.Name, greenShare)
-		calls = append(calls, r.start(ctx, step, balancer.Name, o, a.FlipLoadBalancer, in))
+		calls = append(calls, r.st.start(ctx, step, balancer.Name, o, a.FlipLoadBalancer, in))
 	}
 	return calls
 }
@@ -120,7 +120,7 @@ func (r *rollout) canary(ctx workflow.Context) error {
 			return err
 		}
 		r.setPhase(ctx, PhaseCanary)
-		s := r.begin(ctx, "Canary", fmt.Sprintf("%d%%", cs.Weight))
+		s := r.st.begin(ctx, "Canary", fmt.Sprintf("%d%%", cs.Weight))
 		before, err := r.readStats(ctx)
 		if err == nil {
 			// Through a load balancer, an answer may come from either
@@ -138,7 +138,7 @@ func (r *rollout) canary(ctx workflow.Context) error {
 			r.st.Canary = append(r.st.Canary, result)
 			s.Note = result.Summary
 		}
-		if err := r.end(ctx, s, err); err != nil {
+		if err := s.end(ctx, err); err != nil {
 			return err
 		}
 	}

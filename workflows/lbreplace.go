@@ -112,12 +112,9 @@ func (p DrainPolicy) withDefaults() DrainPolicy {
 
 // LBReplaceStatus is what the status query of a replacement returns.
 type LBReplaceStatus struct {
-	Fleet     string    `json:"fleet"`
-	Domain    string    `json:"domain"`
-	Phase     Phase     `json:"phase"`
-	StartedAt time.Time `json:"started_at"`
-	EndedAt   time.Time `json:"ended_at,omitzero"`
-	Steps     []*Step   `json:"steps"`
+	Fleet  string `json:"fleet"`
+	Domain string `json:"domain"`
+	Run
 	// Old are the load balancers being replaced; New their replacements
 	// (named <lb>-next until renamed).
 	Old  []config.LoadBalancer `json:"old"`
@@ -198,7 +195,7 @@ func LoadBalancerReplaceWorkflow(ctx workflow.Context, in LBReplaceInput) (LBRep
 	if r.in.GlueWait <= 0 {
 		r.in.GlueWait = config.Duration(72 * time.Hour)
 	}
-	r.st = LBReplaceStatus{Fleet: in.Fleet, Domain: in.Domain, StartedAt: workflow.Now(ctx), Steps: []*Step{}}
+	r.st = LBReplaceStatus{Fleet: in.Fleet, Domain: in.Domain, Run: Run{StartedAt: workflow.Now(ctx), Steps: []*Step{}}}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (LBReplaceStatus, error) { return r.st, nil }); err != nil {
 		return r.st, err
 	}
@@ -293,7 +290,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	// Version 1 added the approval gate and webhooks.
 	controls := workflow.GetVersion(ctx, "lbreplace-controls", workflow.DefaultVersion, 1) == 1
 	r.st.Phase = PhasePlanning
-	if err := r.exec(ctx, "LoadFleet", r.in.Fleet, planOptions, a.LoadFleet, r.in.Fleet, &r.fleet); err != nil {
+	if err := r.st.exec(ctx, "LoadFleet", r.in.Fleet, planOptions, a.LoadFleet, r.in.Fleet, &r.fleet); err != nil {
 		return err
 	}
 	if controls {
@@ -312,7 +309,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	var parent activities.ParentResult
 	check := r.parentInput("")
 	check.Registrar = r.in.Registrar // checked here, before anything is created
-	if err := r.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, check, &parent); err != nil {
+	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, check, &parent); err != nil {
 		return err
 	}
 	r.st.Glue.Old = parent.NS
@@ -324,7 +321,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	r.undos.push(UndoDeleteNewLoadBalancers, r.deleteNew)
 	var calls []*call
 	for _, lb := range r.st.Old {
-		calls = append(calls, r.start(ctx, "CreateLoadBalancer", dnsroll.NextLabel(lb.Name), r.opts(r.fleet.Steps.ProvisionTimeout), a.CreateLoadBalancer, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}))
+		calls = append(calls, r.st.start(ctx, "CreateLoadBalancer", dnsroll.NextLabel(lb.Name), r.opts(r.fleet.Steps.ProvisionTimeout), a.CreateLoadBalancer, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}))
 	}
 	if err := waitEach(ctx, calls, func(i int, out activities.NewLoadBalancer) {
 		r.created[r.st.Old[i].Name] = out.Server
@@ -336,7 +333,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	r.st.Phase = PhaseVerifyNewLBs
 	calls = nil
 	for _, lb := range r.st.New {
-		calls = append(calls, r.start(ctx, "VerifyLoadBalancer", lb.Name, r.opts(r.fleet.Steps.ProbeTimeout), a.VerifyLoadBalancer, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}))
+		calls = append(calls, r.st.start(ctx, "VerifyLoadBalancer", lb.Name, r.opts(r.fleet.Steps.ProbeTimeout), a.VerifyLoadBalancer, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}))
 	}
 	if err := waitAll(ctx, calls); err != nil {
 		return err
@@ -369,7 +366,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	r.st.Phase = PhaseDeletingOldLBs
 	calls = nil
 	for _, lb := range r.st.Old {
-		calls = append(calls, r.start(ctx, "DeleteLoadBalancer", lb.Name, r.opts(r.fleet.Steps.CreateTimeout), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: lb.Name}))
+		calls = append(calls, r.st.start(ctx, "DeleteLoadBalancer", lb.Name, r.opts(r.fleet.Steps.CreateTimeout), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: lb.Name}))
 	}
 	if err := waitAll(ctx, calls); err != nil {
 		return err
@@ -378,7 +375,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	r.st.Phase = PhaseRenaming
 	calls = nil
 	for _, lb := range r.st.Old {
-		calls = append(calls, r.start(ctx, "RenameServer", dnsroll.NextLabel(lb.Name), r.opts(r.fleet.Steps.CreateTimeout), a.RenameServer, activities.RenameInput{Tag: r.fleet.Tag(), Server: r.created[lb.Name], To: lb.Name}))
+		calls = append(calls, r.st.start(ctx, "RenameServer", dnsroll.NextLabel(lb.Name), r.opts(r.fleet.Steps.CreateTimeout), a.RenameServer, activities.RenameInput{Tag: r.fleet.Tag(), Server: r.created[lb.Name], To: lb.Name}))
 	}
 	if err := waitAll(ctx, calls); err != nil {
 		return err
@@ -399,7 +396,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, waiting Phase) (activities.ParentResult, error) {
 	var set activities.SetGlueResult
 	in := activities.SetGlueInput{Registrar: r.in.Registrar, Domain: r.in.Domain, Parent: r.in.Parent, NS: ns}
-	if err := r.exec(ctx, "SetGlue", r.in.Domain, r.opts(r.fleet.Steps.SwitchTimeout), a.SetGlue, in, &set); err != nil {
+	if err := r.st.exec(ctx, "SetGlue", r.in.Domain, r.opts(r.fleet.Steps.SwitchTimeout), a.SetGlue, in, &set); err != nil {
 		return activities.ParentResult{}, err
 	}
 	r.st.Glue.Instructions = set.Instructions
@@ -426,7 +423,7 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 			return activities.ParentResult{}, err
 		}
 		var got activities.ParentResult
-		if err := r.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, r.parentInput(child), &got); err != nil {
+		if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, r.parentInput(child), &got); err != nil {
 			if temporal.IsCanceledError(err) {
 				return activities.ParentResult{}, err
 			}
@@ -482,7 +479,7 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 		quiet := true
 		for _, lb := range r.st.Old {
 			var q activities.QueriesResult
-			if err := r.exec(ctx, "LoadBalancerQueries", lb.Name, r.opts(r.fleet.Steps.ProbeTimeout), a.LoadBalancerQueries, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}, &q); err != nil {
+			if err := r.st.exec(ctx, "LoadBalancerQueries", lb.Name, r.opts(r.fleet.Steps.ProbeTimeout), a.LoadBalancerQueries, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}, &q); err != nil {
 				if temporal.IsCanceledError(err) {
 					return err
 				}
@@ -581,7 +578,7 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 	}
 	r.st.Phase = PhaseRestoringGlue
 	var now activities.ParentResult
-	if err := r.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now); err == nil && registrar.Equal(now.NS, r.st.Glue.Old) && r.st.Glue.ServedSince.IsZero() {
+	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now); err == nil && registrar.Equal(now.NS, r.st.Glue.Old) && r.st.Glue.ServedSince.IsZero() {
 		// The new glue was never served: nothing cached it.
 		r.event(ctx, "the parent still serves the old glue; nothing to restore")
 		return nil
@@ -599,7 +596,7 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 func (r *lbReplace) deleteNew(ctx workflow.Context) error {
 	var calls []*call
 	for _, lb := range r.st.Old {
-		calls = append(calls, r.start(ctx, "DeleteLoadBalancer", dnsroll.NextLabel(lb.Name), r.cleanupOpts(), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: dnsroll.NextLabel(lb.Name)}))
+		calls = append(calls, r.st.start(ctx, "DeleteLoadBalancer", dnsroll.NextLabel(lb.Name), r.cleanupOpts(), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: dnsroll.NextLabel(lb.Name)}))
 	}
 	return waitAll(ctx, calls)
 }
@@ -675,22 +672,6 @@ func (r *lbReplace) cleanupOpts() workflow.ActivityOptions {
 	o.ScheduleToCloseTimeout *= 3
 	o.RetryPolicy.MaximumAttempts *= 3
 	return o
-}
-
-// The step runner and the undo stack, as a rollout's (steps.go, undo.go).
-
-func (r *lbReplace) start(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
-	s := &Step{Name: name, Target: target, State: StepRunning, StartedAt: workflow.Now(ctx)}
-	r.st.Steps = append(r.st.Steps, s)
-	if opts.Summary == "" {
-		opts.Summary = s.label()
-	}
-	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in)
-	return &call{step: s, future: f, max: opts.RetryPolicy.MaximumAttempts}
-}
-
-func (r *lbReplace) exec(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in, out any) error {
-	return r.start(ctx, name, target, opts, fn, in).wait(ctx, out)
 }
 
 func (r *lbReplace) event(ctx workflow.Context, msg string) {

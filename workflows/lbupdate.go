@@ -48,7 +48,7 @@ const UndoRestoreLB = "RestoreLoadBalancer"
 
 // LoadBalancerUpdateWorkflow: see above.
 func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status, error) {
-	r := &rollout{st: Status{Fleet: in.FleetName, Reason: in.Reason, RequestedBy: in.RequestedBy, Phase: PhasePlanning, StartedAt: workflow.Now(ctx)}}
+	r := &rollout{st: Status{Fleet: in.FleetName, Reason: in.Reason, RequestedBy: in.RequestedBy, Run: Run{Phase: PhasePlanning, StartedAt: workflow.Now(ctx)}}}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.st, nil }); err != nil {
 		return r.st, err
 	}
@@ -97,7 +97,7 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 		if in.FleetName == "" {
 			return temporal.NewNonRetryableApplicationError("fleet_name: name the fleet whose load balancers to update", activities.ErrInvalid, nil)
 		}
-		if err := r.exec(ctx, "LoadFleet", in.FleetName, planOptions, a.LoadFleet, in.FleetName, &fleet); err != nil {
+		if err := r.st.exec(ctx, "LoadFleet", in.FleetName, planOptions, a.LoadFleet, in.FleetName, &fleet); err != nil {
 			return err
 		}
 	}
@@ -113,18 +113,18 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 	for _, b := range balancers {
 		var res activities.StepResult
 		check := activities.CheckLBInput{Fleet: fleet, LB: b}
-		if err := r.exec(ctx, "CheckBefore", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
+		if err := r.st.exec(ctx, "CheckBefore", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
 			return err
 		}
 		up := activities.UpdateLBInput{Fleet: fleet, LB: b, Update: in.Update}
 		r.undos.push(UndoRestoreLB+" "+b.Name, func(ctx workflow.Context) error {
 			var res activities.StepResult
-			return r.exec(ctx, "Restore", b.Name, r.cleanupOptions(), a.RestoreLoadBalancer, up, &res)
+			return r.st.exec(ctx, "Restore", b.Name, r.cleanupOptions(), a.RestoreLoadBalancer, up, &res)
 		})
-		if err := r.exec(ctx, "Update", b.Name, apply, a.UpdateLoadBalancer, up, &res); err != nil {
+		if err := r.st.exec(ctx, "Update", b.Name, apply, a.UpdateLoadBalancer, up, &res); err != nil {
 			return err
 		}
-		if err := r.exec(ctx, "CheckAfter", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
+		if err := r.st.exec(ctx, "CheckAfter", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
 			return err
 		}
 		// Done and checked: this one keeps its update.

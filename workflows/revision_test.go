@@ -44,7 +44,7 @@ func TestRevisionChangedBeforeProvisionFailsTheRollout(t *testing.T) {
 // bundle hash, and, once planned, how many zones it deploys (also with a
 // small history, whose plan carries no zone list).
 func TestCurrentDetailsNameTheBundle(t *testing.T) {
-	r := &rollout{st: Status{Fleet: "lab", Revision: "B", Phase: PhasePlanning}}
+	r := &rollout{st: Status{Fleet: "lab", Revision: "B", Run: Run{Phase: PhasePlanning}}}
 	if got, want := r.currentDetails(), "**planning** · fleet `lab` · revision `B`"; got != want {
 		t.Fatalf("before the plan: %q, want %q", got, want)
 	}

@@ -67,8 +67,8 @@ type stopRequest struct {
 func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	r := &rollout{st: Status{
 		Fleet: in.Fleet, Revision: in.Revision, Reason: in.Reason, RequestedBy: in.RequestedBy,
-		StartedAt: workflow.Now(ctx),
-		Blue:      map[string]dnsroll.Server{}, Green: map[string]dnsroll.Server{},
+		Run:  Run{StartedAt: workflow.Now(ctx)},
+		Blue: map[string]dnsroll.Server{}, Green: map[string]dnsroll.Server{},
 	}}
 	r.setPhase(ctx, PhasePlanning)
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.st, nil }); err != nil {
@@ -135,7 +135,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	small := workflow.GetVersion(ctx, "small-histories", workflow.DefaultVersion, 1) >= 1
 	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, SmallHistory: small,
 		LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown}
-	if err := r.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, planIn, &r.plan); err != nil {
+	if err := r.st.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, planIn, &r.plan); err != nil {
 		return err
 	}
 	fleet := r.plan.Fleet
@@ -160,7 +160,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 
 	r.setPhase(ctx, PhaseProvisioning)
 	var prov activities.ProvisionResult
-	if err := r.exec(ctx, "ProvisionNameservers", "green", r.options(fleet.Steps.ProvisionTimeout), a.ProvisionNameservers,
+	if err := r.st.exec(ctx, "ProvisionNameservers", "green", r.options(fleet.Steps.ProvisionTimeout), a.ProvisionNameservers,
 		activities.ProvisionInput{StepFleet: r.plan.StepFleet(), Servers: r.greenServers(), Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}, &prov); err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 	for _, ns := range fleet.Nameservers {
 		spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(ns.Label), Region: ns.Region, Type: ns.Type, Image: ns.Image, Tags: []string{fleet.Tag()}, FirewallID: ns.FirewallID}
 		in := activities.EnsureServerInput{StepFleet: r.plan.StepFleet(), Spec: spec}
-		calls = append(calls, r.start(ctx, "EnsureServer", spec.Label, opts, a.EnsureServer, in))
+		calls = append(calls, r.st.start(ctx, "EnsureServer", spec.Label, opts, a.EnsureServer, in))
 	}
 	return waitEach(ctx, calls, func(i int, res activities.ServerResult) {
 		r.st.Green[fleet.Nameservers[i].Label] = res.Server
@@ -241,7 +241,7 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 		in := activities.SwitchInput{StepFleet: r.plan.StepFleet(), LB: balancer, Backends: backends}
 		o := opts
 		o.Summary = step + " " + balancer.Name + " → " + dnsroll.Labels(backends, "no backend")
-		calls = append(calls, r.start(ctx, step, balancer.Name, o, a.SwitchLoadBalancer, in))
+		calls = append(calls, r.st.start(ctx, step, balancer.Name, o, a.SwitchLoadBalancer, in))
 		for _, b := range backends {
 			pointed[i] = append(pointed[i], lb.Share{Server: b, Weight: 100})
 		}
@@ -290,7 +290,7 @@ func (r *rollout) verifyAs(ctx workflow.Context, step string, fn any, targets, b
 	opts := r.options(fleet.Steps.ProbeTimeout)
 	var err error
 	if asStep {
-		err = r.exec(ctx, step, targetNames(targets), opts, fn, in, &res)
+		err = r.st.exec(ctx, step, targetNames(targets), opts, fn, in, &res)
 	} else {
 		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in).Get(ctx, &res)
 	}
@@ -306,7 +306,7 @@ func (r *rollout) deleteBlue(ctx workflow.Context, fleet *config.Fleet) error {
 	var calls []*call
 	for _, label := range sortedKeys(r.st.Blue) {
 		in := activities.DeleteServerInput{Tag: fleet.Tag(), Server: r.st.Blue[label]}
-		calls = append(calls, r.start(ctx, "DeleteServer", label, r.options(fleet.Steps.SwitchTimeout), a.DeleteServer, in))
+		calls = append(calls, r.st.start(ctx, "DeleteServer", label, r.options(fleet.Steps.SwitchTimeout), a.DeleteServer, in))
 	}
 	return waitAll(ctx, calls)
 }
@@ -315,7 +315,7 @@ func (r *rollout) renameGreen(ctx workflow.Context, fleet *config.Fleet) error {
 	var calls []*call
 	for _, label := range sortedKeys(r.st.Green) {
 		in := activities.RenameInput{Tag: fleet.Tag(), Server: r.st.Green[label], To: label}
-		calls = append(calls, r.start(ctx, "RenameServer", r.st.Green[label].Label, r.options(fleet.Steps.SwitchTimeout), a.RenameServer, in))
+		calls = append(calls, r.st.start(ctx, "RenameServer", r.st.Green[label].Label, r.options(fleet.Steps.SwitchTimeout), a.RenameServer, in))
 	}
 	if err := waitAll(ctx, calls); err != nil {
 		return err

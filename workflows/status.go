@@ -60,19 +60,27 @@ func (p Phase) Done() bool {
 	return false
 }
 
+// Run is how far a workflow has come: the part of its status that every
+// dnsroll workflow has (Status, LBReplaceStatus), embedded where the
+// fields stood so that the JSON is as before. Steps are recorded in it one
+// way, by begin, start and exec (steps.go).
+type Run struct {
+	Phase     Phase     `json:"phase"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	Steps     []*Step   `json:"steps"`
+}
+
 // Status is what the status query returns and what the workflow returns on success.
 type Status struct {
 	Fleet    string `json:"fleet"`
 	Revision string `json:"revision,omitempty"`
 	// Bundle is the revision's content address, sha256 over its zone
 	// files and Ansible files, that Plan fixed (activities.Plan.Bundle).
-	Bundle      string    `json:"bundle,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	RequestedBy string    `json:"requested_by,omitempty"`
-	Phase       Phase     `json:"phase"`
-	StartedAt   time.Time `json:"started_at"`
-	EndedAt     time.Time `json:"ended_at,omitzero"`
-	Steps       []*Step   `json:"steps"`
+	Bundle      string `json:"bundle,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty"`
+	Run
 	// Blue are the servers serving before the rollout, by label.
 	Blue map[string]dnsroll.Server `json:"blue"`
 	// Green are the replacement servers, by final label.

@@ -68,20 +68,16 @@ type call struct {
 // begin records a step as running. Activities are begun by start; steps
 // the workflow runs itself (the approval gate, a bake, a canary step) call
 // it directly, and end when they end.
-func (r *rollout) begin(ctx workflow.Context, name, target string) *Step {
+func (run *Run) begin(ctx workflow.Context, name, target string) *Step {
 	s := &Step{Name: name, Target: target, State: StepRunning, StartedAt: workflow.Now(ctx)}
-	r.st.Steps = append(r.st.Steps, s)
+	run.Steps = append(run.Steps, s)
 	return s
 }
 
 // end records how step s ended and returns err attributed to it: a
 // *stepError, which names the step in messages, unless it succeeded or was
 // cancelled.
-func (r *rollout) end(ctx workflow.Context, s *Step, err error) error {
-	return endStep(ctx, s, err)
-}
-
-func endStep(ctx workflow.Context, s *Step, err error) error {
+func (s *Step) end(ctx workflow.Context, err error) error {
 	s.EndedAt = workflow.Now(ctx)
 	switch {
 	case err == nil:
@@ -99,8 +95,8 @@ func endStep(ctx workflow.Context, s *Step, err error) error {
 }
 
 // start schedules an activity and records it as a running step.
-func (r *rollout) start(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
-	s := r.begin(ctx, name, target)
+func (run *Run) start(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
+	s := run.begin(ctx, name, target)
 	if opts.Summary == "" {
 		// The Web UI shows it beside the activity: the step as the CLI names it.
 		opts.Summary = s.label()
@@ -117,7 +113,7 @@ func (c *call) wait(ctx workflow.Context, out any) error {
 	} else if !temporal.IsCanceledError(err) {
 		c.step.Attempts = failedAttempts(err, c.max)
 	}
-	return endStep(ctx, c.step, err)
+	return c.step.end(ctx, err)
 }
 
 // stepError is a step's failure together with the step it came from, so a
@@ -150,8 +146,8 @@ func unwrapStep(err error) error {
 }
 
 // exec runs one activity as one step.
-func (r *rollout) exec(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in, out any) error {
-	return r.start(ctx, name, target, opts, fn, in).wait(ctx, out)
+func (run *Run) exec(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in, out any) error {
+	return run.start(ctx, name, target, opts, fn, in).wait(ctx, out)
 }
 
 // waitAll waits for every call and returns the first error.

@@ -123,7 +123,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	step := &workflows.Step{Name: "EnsureServer", Target: "ns1-next", State: workflows.StepRunning, StartedAt: t0}
 	ro := api.Rollout{ID: "rollout-lab:r1", WorkflowID: "rollout-lab", RunID: "r1", State: "running",
-		Status: workflows.Status{Fleet: "lab", Revision: "B", Bundle: "sha256:" + strings.Repeat("ab", 32), Phase: workflows.PhaseProvisioning, StartedAt: t0, Steps: []*workflows.Step{step},
+		Status: workflows.Status{Fleet: "lab", Revision: "B", Bundle: "sha256:" + strings.Repeat("ab", 32), Run: workflows.Run{Phase: workflows.PhaseProvisioning, StartedAt: t0, Steps: []*workflows.Step{step}},
 			Changes:  &activities.Changes{Live: "sha256:" + strings.Repeat("cd", 32), ZonesChanged: activities.Names{Count: 21, Names: []string{"example.com"}}, Unknown: "unknown: this worker has no manifest of sha256:cdcdcdcdcdcd…"},
 			Backends: map[string][]workflows.Backend{"lb1": {{Server: "ns1", Weight: 100}}, "lb2": {{Server: "ns2", Weight: 100}, {Server: "ns2-next"}}}}}
 	var body any

@@ -31,12 +31,10 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 	l.bodies[method+" "+path] = string(body)
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	replace := api.WorkflowRun[workflows.LBReplaceStatus]{ID: "lbreplace-lab:r1", WorkflowID: "lbreplace-lab", RunID: "r1", Fleet: "lab", State: "running",
-		Status: &workflows.LBReplaceStatus{Fleet: "lab", Domain: "example.com", Phase: workflows.PhaseAwaitingGlue, StartedAt: t0,
-			Steps: []*workflows.Step{{Name: "CreateLoadBalancer", Target: "lb1-next", State: workflows.StepSucceeded, StartedAt: t0, EndedAt: t0.Add(2 * time.Second), Attempts: 1}},
-			Glue:  workflows.GlueStatus{Instructions: "set lb1.example.com to 192.0.2.10\nset lb2.example.com to 192.0.2.11"}}}
+		Status: &workflows.LBReplaceStatus{Fleet: "lab", Domain: "example.com", Run: workflows.Run{Phase: workflows.PhaseAwaitingGlue, StartedAt: t0, Steps: []*workflows.Step{{Name: "CreateLoadBalancer", Target: "lb1-next", State: workflows.StepSucceeded, StartedAt: t0, EndedAt: t0.Add(2 * time.Second), Attempts: 1}}},
+			Glue: workflows.GlueStatus{Instructions: "set lb1.example.com to 192.0.2.10\nset lb2.example.com to 192.0.2.11"}}}
 	update := api.WorkflowRun[workflows.Status]{ID: "lbupdate-lab:r2", WorkflowID: "lbupdate-lab", RunID: "r2", Fleet: "lab", State: "failed",
-		Status: &workflows.Status{Fleet: "lab", Phase: workflows.PhaseRolledBack, StartedAt: t0, EndedAt: t0.Add(5 * time.Second),
-			Steps:   []*workflows.Step{{Name: "Update", Target: "lb1", State: workflows.StepFailed, StartedAt: t0, EndedAt: t0.Add(time.Second), Attempts: 1, Error: "nginx -t: bad directive"}},
+		Status: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseRolledBack, StartedAt: t0, EndedAt: t0.Add(5 * time.Second), Steps: []*workflows.Step{{Name: "Update", Target: "lb1", State: workflows.StepFailed, StartedAt: t0, EndedAt: t0.Add(time.Second), Attempts: 1, Error: "nginx -t: bad directive"}}},
 			Failure: "Update lb1 failed; lb1 has its previous config back"}}
 	switch method + " " + path {
 	case "POST /load-balancer-replacements":

@@ -41,7 +41,7 @@ func (c *lbCmd) read(ctx context.Context, id string) (lbRun, error) {
 	}
 	st := run.Status
 	return lbRun{ID: run.ID, State: run.State, WebUI: run.Links.WebUI, Replace: st, raw: run, Status: workflows.Status{
-		Fleet: st.Fleet, Phase: st.Phase, StartedAt: st.StartedAt, EndedAt: st.EndedAt, Steps: st.Steps,
+		Fleet: st.Fleet, Run: st.Run,
 		Failure: st.Failure, Warnings: st.Warnings, Events: st.Events,
 	}}, nil
 }
