@@ -10,7 +10,8 @@ import (
 )
 
 // configsDir holds the configs steps run with, by hash, beside the
-// snapshots. They are a few kilobytes each, and Prune leaves them.
+// snapshots. They are a few kilobytes each; Prune removes them by the
+// snapshots' Retention.
 const configsDir = "configs"
 
 // PutConfig keeps b, the config a rollout's steps run with, under hash:
@@ -30,9 +31,14 @@ func (s Store) PutConfig(hash string, b []byte) error {
 }
 
 // Config is what PutConfig kept under hash; ok is false when this worker
-// has none. The caller checks that it still hashes to hash.
+// has none. The caller checks that it still hashes to hash. Reading it
+// marks it used, as Open marks a snapshot, so that Prune keeps the
+// configs of the rollouts under way.
 func (s Store) Config(hash string) (b []byte, ok bool, err error) {
 	if s.Dir == "" || !isHex(strings.TrimPrefix(hash, "sha256:")) {
+		return nil, false, nil
+	}
+	if !s.touchPath(s.configPath(hash)) {
 		return nil, false, nil
 	}
 	b, err = os.ReadFile(s.configPath(hash))

@@ -30,6 +30,12 @@ type Retention struct {
 // revisions an operator may want to roll back to on a quiet fleet.
 var DefaultRetention = Retention{Keep: 20, MaxAge: 7 * 24 * time.Hour}
 
+// removes reports whether r removes what was used unused ago and ranks
+// rank among its kind, the most recently used first (rank 0).
+func (r Retention) removes(rank int, unused time.Duration) bool {
+	return rank >= r.Keep && r.MaxAge > 0 && unused >= r.MaxAge && unused >= InUse
+}
+
 // InUse is how long after its last use a snapshot counts as in use: a
 // step may still be reading what it opened, so Prune never removes it,
 // whatever the Retention. Leftovers of a Snapshot or Save that did not
@@ -42,6 +48,8 @@ const InUse = time.Hour
 type Pruned struct {
 	// Snapshots counts snapshots removed, manifest and files.
 	Snapshots int
+	// Configs counts configs removed (PutConfig's).
+	Configs int
 	// Debris counts leftovers removed: temporary files and directories,
 	// manifests without files, files without a manifest.
 	Debris int
@@ -91,7 +99,7 @@ func (s Store) Prune() (Pruned, error) {
 		}
 	}
 	if s.Log != nil && p != (Pruned{}) {
-		s.Log.Info("bundle store pruned", "dir", s.Dir, "snapshots", p.Snapshots, "debris", p.Debris, "bytes", p.Bytes)
+		s.Log.Info("bundle store pruned", "dir", s.Dir, "snapshots", p.Snapshots, "configs", p.Configs, "debris", p.Debris, "bytes", p.Bytes)
 	}
 	return p, err
 }
@@ -155,8 +163,7 @@ func (s Store) takeOut(now time.Time, p *Pruned) (doomed []string, err error) {
 		return strings.Compare(a.hex, b.hex)
 	})
 	for i, e := range whole {
-		unused := now.Sub(e.manifest.ModTime())
-		if i >= s.Retention.Keep && s.Retention.MaxAge > 0 && unused >= s.Retention.MaxAge && unused >= InUse {
+		if s.Retention.removes(i, now.Sub(e.manifest.ModTime())) {
 			out = append(out, e)
 		}
 	}
@@ -173,7 +180,60 @@ func (s Store) takeOut(now time.Time, p *Pruned) (doomed []string, err error) {
 		p.Bytes += n
 		doomed = append(doomed, gone...)
 	}
-	return doomed, nil
+	return doomed, s.removeConfigs(now, p)
+}
+
+// removeConfigs removes the configs the Retention does not keep, by the
+// snapshots' rule (a config's last use is its file's modification time,
+// which PutConfig and Config set), and the temporary files of a PutConfig
+// that did not finish, once InUse old. The caller holds the lock.
+func (s Store) removeConfigs(now time.Time, p *Pruned) error {
+	dir := filepath.Join(s.Dir, configsDir)
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bundle store: %w", err)
+	}
+	remove := func(fi fs.FileInfo, count *int) error {
+		if err := os.Remove(filepath.Join(dir, fi.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("bundle store: %w", err)
+		}
+		*count++
+		p.Bytes += fi.Size()
+		return nil
+	}
+	var configs []fs.FileInfo
+	for _, de := range des {
+		fi, err := de.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		hex, isJSON := strings.CutSuffix(fi.Name(), ".json")
+		switch {
+		case strings.HasPrefix(fi.Name(), manifestTemp) && now.Sub(fi.ModTime()) >= InUse:
+			if err := remove(fi, &p.Debris); err != nil {
+				return err
+			}
+		case isJSON && isHex(hex):
+			configs = append(configs, fi)
+		}
+	}
+	slices.SortFunc(configs, func(a, b fs.FileInfo) int {
+		if c := b.ModTime().Compare(a.ModTime()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name(), b.Name())
+	})
+	for i, fi := range configs {
+		if s.Retention.removes(i, now.Sub(fi.ModTime())) {
+			if err := remove(fi, &p.Configs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // remove takes e out of the store: its manifest first, so that Open,
@@ -221,14 +281,18 @@ func (s Store) lock(how int) (unlock func(), err error) {
 // touch marks the snapshot of hash used now, so that Prune, which keeps
 // the most recently used, does not remove it under a step using it. It
 // reports whether the snapshot's manifest is there.
-func (s Store) touch(hash string) bool {
+func (s Store) touch(hash string) bool { return s.touchPath(s.path(hash)) }
+
+// touchPath marks the store's file at path used now, under the store's
+// shared lock, and reports whether it is there.
+func (s Store) touchPath(path string) bool {
 	unlock, err := s.lock(syscall.LOCK_SH)
 	if err != nil {
 		return false
 	}
 	defer unlock()
 	now := time.Now()
-	err = os.Chtimes(s.path(hash), now, now)
+	err = os.Chtimes(path, now, now)
 	// A store this worker may read but not write still serves.
 	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }
