@@ -22,6 +22,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -217,6 +218,21 @@ func TestOpenAPIRequestsMatchTheirTypes(t *testing.T) {
 		slices.Sort(fields)
 		if !slices.Equal(spec, fields) {
 			t.Errorf("openapi.yaml %s has %v; the Go type has %v", schema, spec, fields)
+		}
+	}
+}
+
+// The name and revision rules openapi.yaml gives clients are the config's
+// own (config.FleetNamePattern, config.RevisionPattern): a client that
+// validates against the spec sends nothing the API then refuses.
+func TestOpenAPIPatternsAreTheConfigRules(t *testing.T) {
+	doc, _ := mustSpec(t)
+	if got := doc.Components.Schemas["FleetName"].Value.Pattern; got != config.FleetNamePattern {
+		t.Errorf("openapi.yaml FleetName pattern %q, want config.FleetNamePattern %q", got, config.FleetNamePattern)
+	}
+	for name, schema := range doc.Components.Schemas {
+		if prop := schema.Value.Properties["revision"]; prop != nil && prop.Value.Pattern != "" && prop.Value.Pattern != config.RevisionPattern {
+			t.Errorf("openapi.yaml %s.revision pattern %q, want config.RevisionPattern %q", name, prop.Value.Pattern, config.RevisionPattern)
 		}
 	}
 }

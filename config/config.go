@@ -284,9 +284,17 @@ var weighingDrivers = map[string]bool{"dnsdist": true}
 // userRE is a Unix user name as useradd takes it.
 var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
+// FleetNamePattern and RevisionPattern are the rules ValidFleetName and
+// ValidRevision apply; api/openapi.yaml gives clients the same
+// (TestOpenAPIPatternsAreTheConfigRules).
+const (
+	FleetNamePattern = `^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`
+	RevisionPattern  = `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`
+)
+
 var (
-	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
-	revisionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	nameRE     = regexp.MustCompile(FleetNamePattern)
+	revisionRE = regexp.MustCompile(RevisionPattern)
 )
 
 // ValidFleetName is the rule for a fleet's name, in one place: the config,
