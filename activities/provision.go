@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -43,12 +44,19 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 		}
 		req.Hosts = append(req.Hosts, provision.Host{Name: s.Label, Address: s.IPv4, Vars: vars})
 	}
-	list, err := writeZoneList(planned)
+	// The zone list and the archive the role packs go in a scratch
+	// directory of the worker's store, which a later prune removes if this
+	// worker is killed before it does.
+	scratch, removeScratch, err := a.Bundles.Scratch()
 	if err != nil {
 		return ProvisionResult{}, failure(ctx, err)
 	}
-	defer os.Remove(list)
-	req.ExtraVars = map[string]any{"dnsroll_zones_file": list}
+	defer removeScratch()
+	list, err := writeZoneList(scratch, planned)
+	if err != nil {
+		return ProvisionResult{}, failure(ctx, err)
+	}
+	req.ExtraVars = map[string]any{"dnsroll_zones_file": list, "dnsroll_scratch_dir": scratch}
 
 	// Heartbeat on a clock, not per task: one task (apt on a new VM) can
 	// outlast the heartbeat timeout while the worker is perfectly alive.
@@ -104,11 +112,10 @@ func rejected(res provision.Result, err error) error {
 // and differs between blue and green.
 func ServerID(s dnsroll.Server) string { return fmt.Sprintf("linode-%d", s.ID) }
 
-// writeZoneList writes the role's zone list ({name, src} per zone) to a
-// temporary file for dnsroll_zones_file: passed as a variable, Ansible
-// would carry 100,000 zones into every task of the play, about a second
-// each. The caller removes the file.
-func writeZoneList(zones []ZoneFile) (string, error) {
+// writeZoneList writes the role's zone list ({name, src} per zone) into
+// dir for dnsroll_zones_file: passed as a variable, Ansible would carry
+// 100,000 zones into every task of the play, about a second each.
+func writeZoneList(dir string, zones []ZoneFile) (string, error) {
 	deploy := make([]map[string]string, 0, len(zones))
 	for _, z := range zones {
 		deploy = append(deploy, map[string]string{"name": z.Name, "src": z.Path})
@@ -117,17 +124,9 @@ func writeZoneList(zones []ZoneFile) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp("", "dnsroll-zones-*.json")
-	if err != nil {
+	path := filepath.Join(dir, "zones.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return "", fmt.Errorf("writing the zone list for Ansible: %w", err)
 	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return "", fmt.Errorf("writing the zone list for Ansible: %w", err)
-	}
-	return f.Name(), nil
+	return path, nil
 }

@@ -48,7 +48,7 @@ func (r recordingRunner) Run(_ context.Context, req provision.Request, _ func(st
 		if err != nil {
 			return provision.Result{}, fmt.Errorf("dnsroll_zones_file: %w", err)
 		}
-		req.ExtraVars = map[string]any{"dnsroll_zones": zones, "dnsroll_zones_file": path}
+		req.ExtraVars = map[string]any{"dnsroll_zones": zones, "dnsroll_zones_file": path, "dnsroll_scratch_dir": req.ExtraVars["dnsroll_scratch_dir"]}
 	}
 	*r.reqs = append(*r.reqs, req)
 	return provision.Result{}, nil
@@ -173,10 +173,14 @@ func wantPlanned(t *testing.T, req provision.Request, snapshot bool, store strin
 	if len(zones) != 1 {
 		t.Fatalf("dnsroll_zones = %v, want one zone", req.ExtraVars["dnsroll_zones"])
 	}
-	if list, _ := req.ExtraVars["dnsroll_zones_file"].(string); list != "" {
-		if _, err := os.Stat(list); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("the zone list %s outlived the step (%v)", list, err)
-		}
+	// The zone list and the role's archive live in the step's scratch
+	// directory, which goes with the step.
+	scratch, _ := req.ExtraVars["dnsroll_scratch_dir"].(string)
+	if list, _ := req.ExtraVars["dnsroll_zones_file"].(string); scratch == "" || filepath.Dir(list) != scratch {
+		t.Errorf("dnsroll_zones_file %q is not in dnsroll_scratch_dir %q", list, scratch)
+	}
+	if _, err := os.Stat(scratch); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the scratch directory %s outlived the step (%v)", scratch, err)
 	}
 	src, _ := zones[0]["src"].(string)
 	for _, p := range []string{src, req.Playbook} {

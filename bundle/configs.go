@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // configsDir holds the configs steps run with, by hash, beside the
@@ -53,4 +54,27 @@ func (s Store) Config(hash string) (b []byte, ok bool, err error) {
 
 func (s Store) configPath(hash string) string {
 	return filepath.Join(s.Dir, configsDir, strings.TrimPrefix(hash, "sha256:")+".json")
+}
+
+// ScratchLife is how old a scratch directory must be before Prune takes
+// it for what a killed worker left: far longer than any step runs.
+const ScratchLife = 24 * time.Hour
+
+// Scratch makes a directory for one step's working files, such as the
+// zone list it hands to Ansible, and returns it with its removal. In a
+// store it is made there, so that one a killed worker leaves behind goes
+// at a later Prune, once ScratchLife old; a Store with no Dir makes it in
+// the system's temporary directory.
+func (s Store) Scratch() (dir string, remove func(), err error) {
+	parent, pattern := s.Dir, scratchTemp+"*"
+	if parent == "" {
+		parent, pattern = os.TempDir(), "dnsroll-scratch-*"
+	} else if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", nil, fmt.Errorf("bundle store: %w", err)
+	}
+	dir, err = os.MkdirTemp(parent, pattern)
+	if err != nil {
+		return "", nil, fmt.Errorf("bundle store: %w", err)
+	}
+	return dir, func() { _ = os.RemoveAll(dir) }, nil
 }

@@ -70,3 +70,49 @@ func TestPruneConfigs(t *testing.T) {
 		t.Errorf("the zero retention pruned: %+v %v", p, err)
 	}
 }
+
+// A step's scratch directory is made in the store and goes with its
+// removal; one a killed worker left is debris that Prune removes once
+// ScratchLife old, never sooner. Without a store it is made in the
+// system's temporary directory.
+func TestScratch(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	dir, done, err := s.Scratch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(dir) != s.Dir {
+		t.Errorf("scratch %s is not in the store %s", dir, s.Dir)
+	}
+	write(t, dir, map[string]string{"zones.json": "[]"})
+	done()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("scratch %s is still there after its removal: %v", dir, err)
+	}
+
+	left, _, err := s.Scratch() // its worker was killed
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, left, map[string]string{"zones.json": "[]"})
+	age(t, left, ScratchLife-time.Hour)
+	if p, err := s.Prune(); err != nil || p.Debris != 0 {
+		t.Fatalf("Prune = %+v, %v: a scratch younger than ScratchLife may be a step at work", p, err)
+	}
+	age(t, left, ScratchLife+time.Hour)
+	if p, err := s.Prune(); err != nil || p.Debris != 1 || p.Bytes != 2 {
+		t.Errorf("Prune = %+v, %v; want the left scratch as 1 piece of debris of 2 bytes", p, err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("the left scratch %s was not removed: %v", left, err)
+	}
+
+	tmp, done, err := (Store{}).Scratch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if filepath.Dir(tmp) != filepath.Clean(os.TempDir()) {
+		t.Errorf("scratch without a store: %s, want one in %s", tmp, os.TempDir())
+	}
+}

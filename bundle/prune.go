@@ -62,6 +62,7 @@ type Pruned struct {
 const (
 	snapshotTemp = ".snapshot-"
 	manifestTemp = ".manifest-"
+	scratchTemp  = ".scratch-"
 	prunedTemp   = ".pruned-"
 )
 
@@ -131,6 +132,11 @@ func (s Store) takeOut(now time.Time, p *Pruned) (doomed []string, err error) {
 		case strings.HasPrefix(name, prunedTemp):
 			doomed = append(doomed, filepath.Join(s.Dir, name)) // an interrupted Prune's
 			p.Debris++
+		case strings.HasPrefix(name, scratchTemp):
+			if now.Sub(fi.ModTime()) >= ScratchLife {
+				doomed = append(doomed, filepath.Join(s.Dir, name))
+				p.Debris++
+			}
 		case strings.HasPrefix(name, snapshotTemp) || strings.HasPrefix(name, manifestTemp):
 			if idle(fi) {
 				doomed = append(doomed, filepath.Join(s.Dir, name))

@@ -96,9 +96,16 @@ func TestNameserverRoleLab(t *testing.T) {
 		wantA(t, s, "udp", "www.example.com.", "192.0.2.10")
 	}
 
-	t.Log("re-run with a new zone serial and record")
+	t.Log("re-run with a new zone serial and record, packed in the caller's scratch directory")
 	writeZone(t, zone, 2024010102, "new\tIN A 192.0.2.20")
+	scratch := t.TempDir()
+	req.ExtraVars["dnsroll_scratch_dir"] = scratch
 	run(true)
+	delete(req.ExtraVars, "dnsroll_scratch_dir")
+	// The caller's directory holds the archive and is the caller's to remove.
+	if _, err := os.Stat(filepath.Join(scratch, "zones.tar.gz")); err != nil {
+		t.Errorf("the zone archive was not packed in dnsroll_scratch_dir: %v", err)
+	}
 	for _, s := range servers {
 		if got := namedPID(t, s.dir); got != pids[s.name] {
 			t.Errorf("%s: named pid %d after reload, want %d", s.name, got, pids[s.name])
