@@ -5,7 +5,9 @@ towards "changed" and fail with what changed so far.
 
 Ansible packs this file into each module run (AnsiballZ), over SSH as
 locally, because it sits in the module_utils directory beside the
-playbooks.
+playbooks. The nameserver role's module does without it: that playbook
+runs from the revision's bundle, which ships the playbook, ansible.cfg and
+its roles only (bundle.AnsibleFiles).
 """
 
 import os
