@@ -2,11 +2,13 @@ package workflows
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 )
 
 func wantErrType(t *testing.T, err error, typ string) {
@@ -227,4 +229,28 @@ func TestSignalPayloads(t *testing.T) {
 		_, err := h.run(t)
 		wantErrType(t, err, ErrTypeAborted)
 	})
+}
+
+// Every workflow takes abort and rollback one way (stopping.requestStop):
+// the first is the stop and stops the forward steps; a second is ignored,
+// naming the first; past the point of no return each is rejected with the
+// workflow's reason, and nothing is recorded.
+func TestRequestStop(t *testing.T) {
+	var events []string
+	event := func(_ workflow.Context, msg string) { events = append(events, msg) }
+	var s stopping
+	if !s.requestStop(nil, event, SignalAbort, SignalInput{By: "ci", Reason: "bad zone"}, "why") || s.stop == nil || s.stop.signal != SignalAbort {
+		t.Fatalf("the first abort is not the stop: %+v", s.stop)
+	}
+	if s.requestStop(nil, event, SignalRollback, SignalInput{}, "why") || s.stop.signal != SignalAbort {
+		t.Errorf("a second signal replaced the stop: %+v", s.stop)
+	}
+	committed := stopping{committed: true}
+	if committed.requestStop(nil, event, SignalRollback, SignalInput{}, "the old ones are being deleted") || committed.stop != nil {
+		t.Errorf("a rollback after the point of no return was recorded: %+v", committed.stop)
+	}
+	want := []string{"abort requested by ci: bad zone", "rollback ignored: already stopping (abort)", "rollback rejected: the old ones are being deleted"}
+	if !slices.Equal(events, want) {
+		t.Errorf("events\n%q\nwant\n%q", events, want)
+	}
 }

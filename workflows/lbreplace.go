@@ -170,10 +170,8 @@ type lbReplace struct {
 	undos undoStack
 	// created are the new load balancers' servers, by old name.
 	created map[string]dnsroll.Server
-	// stop is the abort or rollback that stops the forward steps.
-	stop      *stopRequest
-	cancel    workflow.CancelFunc
-	committed bool
+	stopping
+	cancel workflow.CancelFunc
 	// glueSignals carries glue-updated signals to the waits for them.
 	glueSignals workflow.Channel
 	// force is the force-drain request, once sent during the drain.
@@ -705,13 +703,9 @@ func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) 
 	case name == SignalForceDrain:
 		r.force = &in
 		r.forceWaker.SendAsync(true)
-	case r.committed:
-		r.event(ctx, name+" rejected: the old load balancers are being deleted, so there is nothing to roll back to")
-	case r.stop != nil:
-		r.event(ctx, name+" ignored: already stopping ("+r.stop.signal+")")
 	default:
-		r.stop = &stopRequest{signal: name, in: in}
-		r.event(ctx, name+" requested"+in.describe())
-		r.cancel()
+		if r.requestStop(ctx, r.event, name, in, "the old load balancers are being deleted, so there is nothing to roll back to") {
+			r.cancel()
+		}
 	}
 }

@@ -32,13 +32,10 @@ const (
 type rollout struct {
 	st   Status
 	plan activities.Plan
-	// stop is set by an abort or rollback signal.
-	stop        *stopRequest
+	stopping
 	cancelSteps workflow.CancelFunc
 	// undos undo the steps that changed the world, top last (undo.go).
 	undos undoStack
-	// committed is set once blue deletion starts: there is no way back after it.
-	committed bool
 	// twoPhase is set for rollouts that stage green and then flip (flip.go).
 	twoPhase bool
 	// flipsInFlight counts the forward flips running; flipBack holds the

@@ -52,17 +52,40 @@ func listenSignals(ctx workflow.Context, names []string, event func(workflow.Con
 	}
 }
 
-func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput) {
+// stopping is how every workflow takes abort and rollback signals: the
+// stop asked for, and whether the point of no return is passed.
+type stopping struct {
+	// stop is set by an abort or rollback signal.
+	stop *stopRequest
+	// committed is set once the old servers' deletion starts: there is no
+	// way back after it.
+	committed bool
+}
+
+// requestStop takes an abort or rollback signal: rejected once committed
+// (why says why, for the operator), ignored while already stopping, else
+// recorded as the stop. Each gets an event; it reports whether the caller
+// stops its forward steps now.
+func (s *stopping) requestStop(ctx workflow.Context, event func(workflow.Context, string), name string, in SignalInput, why string) bool {
 	switch {
-	case r.st.Phase.Done():
-		r.event(ctx, name+" ignored: the rollout has ended")
-	case r.committed:
-		r.event(ctx, name+" rejected: blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead")
-	case r.stop != nil:
-		r.event(ctx, name+" ignored: already stopping ("+r.stop.signal+")")
+	case s.committed:
+		event(ctx, name+" rejected: "+why)
+	case s.stop != nil:
+		event(ctx, name+" ignored: already stopping ("+s.stop.signal+")")
 	default:
-		r.stop = &stopRequest{signal: name, in: in}
-		r.event(ctx, name+" requested"+in.describe())
+		s.stop = &stopRequest{signal: name, in: in}
+		event(ctx, name+" requested"+in.describe())
+		return true
+	}
+	return false
+}
+
+func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput) {
+	if r.st.Phase.Done() {
+		r.event(ctx, name+" ignored: the rollout has ended")
+		return
+	}
+	if r.requestStop(ctx, r.event, name, in, "blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead") {
 		r.flipBackNow(ctx)
 		r.cancelSteps()
 	}
