@@ -36,8 +36,8 @@ type Backend interface {
 	// Get returns one rollout; an empty RunID means the fleet's latest.
 	// It returns an ENOTFOUND error for a rollout that does not exist.
 	Get(ctx context.Context, run rollouts.Run) (Rollout, error)
-	// List returns one page of rollouts, newest first, and the token of the
-	// next page (nil on the last page).
+	// List returns one page of the runs of f's kind, newest first, and the
+	// token of the next page (nil on the last page).
 	List(ctx context.Context, f Filter) ([]Summary, []byte, error)
 	// Signal sends abort, rollback or approve. It returns an ENOTFOUND error
 	// when the rollout is not running.

@@ -315,6 +315,12 @@ func TestPagination(t *testing.T) {
 	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "page_token") {
 		t.Errorf("a token with another fleet filter: %d %s, want 400 naming page_token", rec.Code, rec.Body)
 	}
+	ts.fake.addRun(LBUpdates, "lab", "completed", nil)
+	ts.fake.addRun(LBUpdates, "lab", "completed", nil)
+	rec = ts.do(t, "GET", "/load-balancer-updates?limit=1&fleet=lab&page_token="+page.NextPageToken, "", "Bearer "+token)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "page_token") {
+		t.Errorf("a rollouts token for updates: %d %s, want 400 naming page_token", rec.Code, rec.Body)
+	}
 	other := newTestServer(t, func(c *Config) { c.Token = "another-token" })
 	other.fake.add("lab", workflows.PhaseSucceeded)
 	other.fake.add("lab", workflows.PhaseFailed)

@@ -48,6 +48,12 @@ func (c *Client) Get(ctx context.Context, id string) (Rollout, error) {
 
 // List reads one page of rollouts.
 func (c *Client) List(ctx context.Context, fleet, status string, limit int, pageToken string) (Page, error) {
+	var out Page
+	return out, c.do(ctx, http.MethodGet, listPath(Rollouts, fleet, status, limit, pageToken), nil, &out)
+}
+
+// listPath is the URL of a page of k's runs; empty filters are left out.
+func listPath(k Kind, fleet, status string, limit int, pageToken string) string {
 	q := url.Values{}
 	for k, v := range map[string]string{"fleet": fleet, "status": status, "page_token": pageToken} {
 		if v != "" {
@@ -57,12 +63,10 @@ func (c *Client) List(ctx context.Context, fleet, status string, limit int, page
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	path := "/rollouts"
 	if len(q) > 0 {
-		path += "?" + q.Encode()
+		return k.Path + "?" + q.Encode()
 	}
-	var out Page
-	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+	return k.Path
 }
 
 // Retry starts an ended rollout again with its original input.
@@ -131,6 +135,12 @@ func (c *Client) StartRun(ctx context.Context, k Kind, req any) (LBStarted, erro
 // *WorkflowRun[workflows.LBReplaceStatus] for LBReplacements.
 func (c *Client) ReadRun(ctx context.Context, k Kind, id string, out any) error {
 	return c.do(ctx, http.MethodGet, k.Path+"/"+url.PathEscape(id), nil, out)
+}
+
+// ListRuns reads one page of k's runs (LBUpdates or LBReplacements).
+func (c *Client) ListRuns(ctx context.Context, k Kind, fleet, status string, limit int, pageToken string) (RunPage, error) {
+	var out RunPage
+	return out, c.do(ctx, http.MethodGet, listPath(k, fleet, status, limit, pageToken), nil, &out)
 }
 
 // SignalRun sends signal name to a run of k.

@@ -116,10 +116,17 @@ func (f *fakeBackend) List(_ context.Context, flt Filter) ([]Summary, []byte, er
 		return nil, nil, f.listErr
 	}
 	var all []Summary
-	for i := len(f.order) - 1; i >= 0; i-- {
+	for i := len(f.order) - 1; i >= 0 && flt.kind().Type == Rollouts.Type; i-- {
 		ro := f.runs[f.order[i]]
 		if (flt.Fleet == "" || ro.Fleet == flt.Fleet) && (flt.State == "" || ro.State == flt.State) && (flt.Phase == "" || ro.Phase == flt.Phase) {
 			all = append(all, Summary{ID: ro.ID, WorkflowID: ro.WorkflowID, RunID: ro.RunID, Fleet: ro.Fleet, Revision: ro.Revision, Phase: ro.Phase, State: ro.State, StartedAt: ro.StartedAt, EndedAt: ro.EndedAt})
+		}
+	}
+	for i := len(f.lbOrder) - 1; i >= 0; i-- {
+		r := f.lbRuns[f.lbOrder[i]]
+		fleet := r.kind.Fleet(r.run)
+		if r.kind.Type == flt.kind().Type && (flt.Fleet == "" || fleet == flt.Fleet) && (flt.State == "" || r.state == flt.State) {
+			all = append(all, Summary{ID: RolloutID(r.run), WorkflowID: r.run.WorkflowID, RunID: r.run.RunID, Fleet: fleet, State: r.state, StartedAt: t0})
 		}
 	}
 	from := 0

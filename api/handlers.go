@@ -161,53 +161,71 @@ func (s *Server) conflict(r *http.Request, err error, run rollouts.Run) error {
 }
 
 func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
+	items, next, ok := listPage(s, w, r, Rollouts, func(it Summary) Summary {
+		it.Links = s.links(rollouts.Run{WorkflowID: it.WorkflowID, RunID: it.RunID})
+		return it
+	})
+	if ok {
+		writeJSON(w, http.StatusOK, Page{Rollouts: items, NextPageToken: next})
+	}
+}
+
+// listPage reads the page of k's runs that the request's filters select,
+// each made a list item by item, and the sealed token of the next page. It
+// answers an error itself, and then returns ok false.
+func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, k Kind, item func(Summary) T) (items []T, next string, ok bool) {
+	f, err := s.listFilter(r, k)
+	var sums []Summary
+	var raw []byte
+	if err == nil {
+		sums, raw, err = s.cfg.Backend.List(r.Context(), f)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, "", false
+	}
+	items = make([]T, 0, len(sums))
+	for _, it := range sums {
+		items = append(items, item(it))
+	}
+	if len(raw) > 0 {
+		next = s.pages.seal(raw, f)
+	}
+	return items, next, true
+}
+
+// listFilter reads a list of k's query parameters: fleet, status, phase
+// (rollouts only), limit and page_token.
+func (s *Server) listFilter(r *http.Request, k Kind) (Filter, error) {
 	q := r.URL.Query()
-	f := Filter{Fleet: q.Get("fleet"), State: q.Get("status"), Phase: workflows.Phase(q.Get("phase")), Limit: 20}
+	f := Filter{Kind: k, Fleet: q.Get("fleet"), State: q.Get("status"), Phase: workflows.Phase(q.Get("phase")), Limit: 20}
 	if f.Fleet != "" && !config.ValidFleetName(f.Fleet) {
-		s.fail(w, r, fieldError("fleet", "must be a fleet name; got %q", f.Fleet))
-		return
+		return f, fieldError("fleet", "must be a fleet name; got %q", f.Fleet)
 	}
 	if f.State != "" && !slices.Contains(States, f.State) {
-		s.fail(w, r, fieldError("status", "must be one of %v; got %q", States, f.State))
-		return
+		return f, fieldError("status", "must be one of %v; got %q", States, f.State)
 	}
-	if f.Phase != "" && !slices.Contains(Phases, f.Phase) {
-		s.fail(w, r, fieldError("phase", "must be one of %v; got %q", Phases, f.Phase))
-		return
+	switch {
+	case f.Phase != "" && k.Type != Rollouts.Type:
+		return f, fieldError("phase", "is a filter of rollouts only: a %s's phase is in its status (GET %s/{id})", k.Noun, k.Path)
+	case f.Phase != "" && !slices.Contains(Phases, f.Phase):
+		return f, fieldError("phase", "must be one of %v; got %q", Phases, f.Phase)
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			s.fail(w, r, fieldError("limit", "must be a number from 1 to 100; got %q", v))
-			return
+			return f, fieldError("limit", "must be a number from 1 to 100; got %q", v)
 		}
 		f.Limit = n
 	}
 	if v := q.Get("page_token"); v != "" {
 		tok, ok := s.pages.open(v, f)
 		if !ok {
-			s.fail(w, r, fieldError("page_token", "is not a next_page_token this API gave for the same fleet, status and phase filters"))
-			return
+			return f, fieldError("page_token", "is not a next_page_token this API gave for the same list and fleet, status and phase filters")
 		}
 		f.PageToken = tok
 	}
-	items, next, err := s.cfg.Backend.List(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	page := Page{Rollouts: items}
-	if page.Rollouts == nil {
-		page.Rollouts = []Summary{}
-	}
-	for i := range page.Rollouts {
-		it := &page.Rollouts[i]
-		it.Links = s.links(rollouts.Run{WorkflowID: it.WorkflowID, RunID: it.RunID})
-	}
-	if len(next) > 0 {
-		page.NextPageToken = s.pages.seal(next, f)
-	}
-	writeJSON(w, http.StatusOK, page)
+	return f, nil
 }
 
 // rollout reads the rollout that the {id} URL parameter names.

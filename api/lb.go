@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -45,6 +46,28 @@ type WorkflowRun[S any] struct {
 	Links  RunLinks `json:"links"`
 }
 
+// RunSummary is one load balancer update or replacement in a list: what
+// Temporal records of it without asking the workflow. Its phase and steps
+// are in the run itself.
+type RunSummary struct {
+	ID         string    `json:"id"`
+	WorkflowID string    `json:"workflow_id"`
+	RunID      string    `json:"run_id"`
+	Fleet      string    `json:"fleet"`
+	State      string    `json:"state"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+	Links      RunLinks  `json:"links"`
+}
+
+// RunPage is the body of GET /load-balancer-updates and
+// GET /load-balancer-replacements.
+type RunPage struct {
+	Runs []RunSummary `json:"runs"`
+	// NextPageToken fetches the next page; absent on the last one.
+	NextPageToken string `json:"next_page_token,omitempty"`
+}
+
 // LBAccepted is the body of a signal's 202.
 type LBAccepted struct {
 	ID     string   `json:"id"`
@@ -62,9 +85,24 @@ var registrarRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 // routeLB routes one kind of load balancer workflow.
 func (s *Server) routeLB(r chi.Router, k Kind, create, get http.HandlerFunc) {
 	r.Post(k.Path, create)
+	r.Get(k.Path, s.listRuns(k))
 	r.Get(k.Path+"/{id}", get)
 	for _, name := range k.Signals {
 		r.Post(k.Path+"/{id}/"+name, s.lbSignal(k, name))
+	}
+}
+
+// listRuns lists the runs of k, newest first, as listRollouts does
+// rollouts.
+func (s *Server) listRuns(k Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		items, next, ok := listPage(s, w, r, k, func(it Summary) RunSummary {
+			return RunSummary{ID: it.ID, WorkflowID: it.WorkflowID, RunID: it.RunID, Fleet: it.Fleet, State: it.State,
+				StartedAt: it.StartedAt, EndedAt: it.EndedAt, Links: s.runLinks(k, rollouts.Run{WorkflowID: it.WorkflowID, RunID: it.RunID})}
+		})
+		if ok {
+			writeJSON(w, http.StatusOK, RunPage{Runs: items, NextPageToken: next})
+		}
 	}
 }
 

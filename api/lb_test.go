@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +82,46 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		{name: "start replacement while an update runs", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs)) },
 			method: "POST", path: "/load-balancer-replacements", body: replace, auth: bearer, want: 409, contains: `"rollout_id": "lbupdate-lab:run-1"`},
 
+		{name: "list updates of a fleet", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseSucceeded)
+			f.addRun(LBUpdates, "lab", "completed", updating(workflows.PhaseSucceeded))
+			f.addRun(LBReplacements, "lab", "completed", replacing(workflows.PhaseSucceeded))
+			f.addRun(LBUpdates, "edge", "running", updating(workflows.PhaseUpdatingLBs))
+			f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs))
+		},
+			method: "GET", path: "/load-balancer-updates?fleet=lab", auth: bearer, want: 200,
+			after: func(t *testing.T, _ *fakeBackend, rec *httptest.ResponseRecorder) {
+				var page RunPage
+				if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, r := range page.Runs {
+					got = append(got, r.ID+" "+r.Fleet+" "+r.State+" "+r.Links.Signals["abort"])
+				}
+				want := []string{
+					"lbupdate-lab:run-5 lab running /load-balancer-updates/lbupdate-lab:run-5/abort",
+					"lbupdate-lab:run-2 lab completed /load-balancer-updates/lbupdate-lab:run-2/abort",
+				}
+				if !slices.Equal(got, want) || page.NextPageToken != "" {
+					t.Errorf("listed %q (next %q), want %q", got, page.NextPageToken, want)
+				}
+			}},
+		{name: "list running replacements", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "completed", replacing(workflows.PhaseSucceeded))
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining))
+		},
+			method: "GET", path: "/load-balancer-replacements?status=running", auth: bearer, want: 200,
+			after: func(t *testing.T, _ *fakeBackend, rec *httptest.ResponseRecorder) {
+				var page RunPage
+				if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil || len(page.Runs) != 1 || page.Runs[0].ID != "lbreplace-lab:run-2" || page.Runs[0].Links.Signals["force-drain"] == "" {
+					t.Errorf("listed %s, want the running replacement with its force-drain link", rec.Body)
+				}
+			}},
+		{name: "list no updates", method: "GET", path: "/load-balancer-updates", auth: bearer, want: 200, contains: `"runs": []`},
+		{name: "list updates by phase", method: "GET", path: "/load-balancer-updates?phase=draining", auth: bearer, want: 400, field: "phase", contains: "rollouts only"},
+		{name: "list updates of a bad fleet", method: "GET", path: "/load-balancer-updates?fleet=lab-", auth: bearer, want: 400, field: "fleet"},
+		{name: "list updates without token", method: "GET", path: "/load-balancer-updates", want: 401},
 		{name: "get update", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs)) },
 			method: "GET", path: "/load-balancer-updates/lbupdate-lab", auth: bearer, want: 200, contains: `"phase": "updating-load-balancers"`},
 		{name: "get update without token", method: "GET", path: "/load-balancer-updates/lbupdate-lab", want: 401},

@@ -25,7 +25,7 @@ func newPageTokens(apiToken string) pageTokens {
 
 func (p pageTokens) tag(raw []byte, f Filter) []byte {
 	m := hmac.New(sha256.New, p.key)
-	for _, s := range []string{f.Fleet, f.State, string(f.Phase)} {
+	for _, s := range []string{f.kind().Type, f.Fleet, f.State, string(f.Phase)} {
 		m.Write([]byte(s))
 		m.Write([]byte{0})
 	}

@@ -51,10 +51,14 @@ type Links struct {
 	WebUI string `json:"web_ui,omitempty"`
 }
 
-// Filter selects rollouts to list.
+// Filter selects the runs of one kind to list.
 type Filter struct {
+	// Kind is what to list; its zero value lists rollouts.
+	Kind  Kind
 	Fleet string
-	// State is one of States; Phase one of the workflow's phases.
+	// State is one of States; Phase one of the workflow's phases (rollouts
+	// only: the load balancer workflows do not record theirs where a list
+	// can filter).
 	State     string
 	Phase     workflows.Phase
 	Limit     int
@@ -108,4 +112,12 @@ func signalAllowed(name string, st workflows.Status) string {
 		return "the rollout is already rolling back"
 	}
 	return ""
+}
+
+// kind is what f lists.
+func (f Filter) kind() Kind {
+	if f.Kind.Type == "" {
+		return Rollouts
+	}
+	return f.Kind
 }

@@ -212,6 +212,23 @@ func TestTemporalList(t *testing.T) {
 	}
 }
 
+// A load balancer run's fleet is read from its workflow ID, and it shows
+// no phase: only rollouts keep theirs in a search attribute.
+func TestTemporalListLoadBalancerRuns(t *testing.T) {
+	c := &fakeClient{listed: []*workflowpb.WorkflowExecutionInfo{{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: "lbupdate-edge", RunId: "r1"},
+		Type:      &commonpb.WorkflowType{Name: "LoadBalancerUpdateWorkflow"},
+		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, StartTime: timestamppb.Now(),
+	}}}
+	got, _, err := (&Temporal{Client: c}).List(context.Background(), Filter{Kind: LBUpdates, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "lbupdate-edge:r1" || got[0].Fleet != "edge" || got[0].Phase != "" || got[0].State != "running" {
+		t.Errorf("listed %+v, want lbupdate-edge:r1 of fleet edge, running, no phase", got)
+	}
+}
+
 func TestTemporalGetNotFound(t *testing.T) {
 	for _, c := range []*fakeClient{
 		{describe: serviceerror.NewNotFound("workflow not found")},
@@ -227,6 +244,13 @@ func TestTemporalGetNotFound(t *testing.T) {
 func TestListQuery(t *testing.T) {
 	got := ListQuery(Filter{Fleet: "lab", State: "timed-out", Phase: workflows.PhaseAborted})
 	want := "WorkflowType = 'RolloutWorkflow' AND Fleet = 'lab' AND ExecutionStatus = 'TimedOut' AND Phase = 'aborted'"
+	if got != want {
+		t.Errorf("ListQuery = %q, want %q", got, want)
+	}
+	// A load balancer run's fleet is its workflow ID's: the API sets the
+	// Fleet attribute, a run started otherwise may lack it.
+	got = ListQuery(Filter{Kind: LBReplacements, Fleet: "lab", State: "running"})
+	want = "WorkflowType = 'LoadBalancerReplaceWorkflow' AND WorkflowId = 'lbreplace-lab' AND ExecutionStatus = 'Running'"
 	if got != want {
 		t.Errorf("ListQuery = %q, want %q", got, want)
 	}

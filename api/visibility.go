@@ -65,17 +65,23 @@ func (t *Temporal) List(ctx context.Context, f Filter) ([]Summary, []byte, error
 		return nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "page_token or filter: %s", bad.Message)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("list rollouts: %w", err)
+		return nil, nil, fmt.Errorf("list %ss: %w", f.kind().Noun, err)
 	}
 	out := make([]Summary, 0, len(resp.GetExecutions()))
 	for _, e := range resp.GetExecutions() {
 		run := rollouts.Run{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId()}
 		st := recorded(e)
-		out = append(out, Summary{
+		sum := Summary{
 			ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID,
 			Fleet: st.Fleet, Revision: st.Revision, Phase: st.Phase, State: stateName(e.GetStatus()),
 			StartedAt: st.StartedAt, EndedAt: st.EndedAt,
-		})
+		}
+		if k := f.kind(); k.Type != Rollouts.Type {
+			// Only rollouts keep their phase in a search attribute; a load
+			// balancer run's fleet is in its workflow ID, attribute or not.
+			sum.Fleet, sum.Phase = k.Fleet(run), ""
+		}
+		out = append(out, sum)
 	}
 	return out, resp.GetNextPageToken(), nil
 }
@@ -90,9 +96,16 @@ func (t *Temporal) LastRevision(ctx context.Context, fleet string) (string, erro
 // ListQuery is the visibility query for f. Its values are checked against
 // config.ValidFleetName, States and Phases first, so none can carry a quote.
 func ListQuery(f Filter) string {
-	q := []string{fmt.Sprintf("WorkflowType = '%s'", Rollouts.Type)}
-	if f.Fleet != "" {
+	k := f.kind()
+	q := []string{fmt.Sprintf("WorkflowType = '%s'", k.Type)}
+	switch {
+	case f.Fleet == "":
+	case k.Type == Rollouts.Type:
 		q = append(q, fmt.Sprintf("Fleet = '%s'", f.Fleet))
+	default:
+		// A fleet has one workflow ID per kind of load balancer run, and
+		// the ID holds where a run started without the API has no Fleet.
+		q = append(q, fmt.Sprintf("WorkflowId = '%s'", k.ID(f.Fleet)))
 	}
 	if f.State != "" {
 		q = append(q, fmt.Sprintf("ExecutionStatus = '%s'", queryStates[f.State]))

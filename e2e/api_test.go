@@ -16,6 +16,7 @@ import (
 
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -247,6 +248,44 @@ func TestAPIRollouts(t *testing.T) {
 	}
 	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
 		t.Errorf("answers after the aborts = %s, want blue's revision A", got)
+	}
+
+	// A load balancer update through the API, against the real Temporal and
+	// the lab's nginx (a validated reload of each where it stands), listed
+	// apart from the rollouts.
+	upd, err := c.StartRun(ctx, api.LBUpdates, api.LBUpdateRequest{Fleet: "lab", Update: lb.Update{Kind: lb.UpdateConfig}, Reason: "e2e reload"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	updCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	run, err := api.Poll(updCtx, 200*time.Millisecond, func(ctx context.Context) (api.WorkflowRun[workflows.Status], string, error) {
+		var r api.WorkflowRun[workflows.Status]
+		err := c.ReadRun(ctx, api.LBUpdates, upd.ID, &r)
+		return r, r.State, err
+	}, nil)
+	if err != nil || run.State != "completed" || run.Status.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("load balancer update %s: %v: %s", upd.ID, err, run.State)
+	}
+	var listed []string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		page, err := c.ListRuns(ctx, api.LBUpdates, "lab", "completed", 10, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = listed[:0]
+		for _, r := range page.Runs {
+			listed = append(listed, r.ID+"="+r.State+"@"+r.Fleet)
+		}
+		if slices.Equal(listed, []string{upd.ID + "=completed@lab"}) {
+			break
+		}
+	}
+	if !slices.Equal(listed, []string{upd.ID + "=completed@lab"}) {
+		t.Errorf("GET /load-balancer-updates?fleet=lab&status=completed: %v, want %s", listed, upd.ID)
+	}
+	if page, err := c.ListRuns(ctx, api.LBReplacements, "lab", "", 10, ""); err != nil || len(page.Runs) != 0 {
+		t.Errorf("GET /load-balancer-replacements?fleet=lab: %+v %v, want none", page, err)
 	}
 
 	// Malformed requests are the client's mistakes, also against the real

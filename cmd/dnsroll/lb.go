@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/config"
@@ -24,6 +25,7 @@ const lbUsage = `Usage: dnsroll lb <command> [flags]   (dnsroll lb <command> --h
   replace       replace them blue-green through the glue records: <lb>-next created and
                 checked, the glue moved at the registrar (manual: you set it, then send
                 glue-updated), the parent checked, the old ones drained, deleted, renamed
+  list          list the replacements (or with --update the updates), newest first
   status        print a replacement's (or with --update an update's) phase, steps, glue and
                 drain; --follow follows it to its end
   glue-updated  tell a replacement the glue was changed at the registrar (manual registrar);
@@ -63,6 +65,8 @@ func runLB(ctx context.Context, std streams, args []string) error {
 			return c.updateFlags(fs)
 		case "replace":
 			return c.replaceFlags(fs)
+		case "list":
+			return c.listFlags(fs)
 		case "status":
 			pickKind()
 			return c.statusFlags(fs, "lb update --wait", c.target, c.status, c.follow)
@@ -74,6 +78,27 @@ func runLB(ctx context.Context, std streams, args []string) error {
 		}
 		return nil
 	})
+}
+
+func (c *lbCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
+	fs.BoolVar(&c.update, "update", false, "list in-place updates, not replacements")
+	status, limit := c.filterFlags(fs, "runs")
+	return func(ctx context.Context) error {
+		k := api.LBReplacements
+		if c.update {
+			k = api.LBUpdates
+		}
+		page, err := c.client.ListRuns(ctx, k, c.fleet, *status, *limit, "")
+		if err != nil || c.asJSON {
+			return c.printJSON(page, err)
+		}
+		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tFLEET\tSTATE\tSTARTED\tENDED")
+		for _, r := range page.Runs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, r.State, listTime(r.StartedAt), listTime(r.EndedAt))
+		}
+		return tw.Flush()
+	}
 }
 
 // target is the run --id names, or the fleet's latest of the kind

@@ -53,6 +53,10 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 		return replace
 	case "GET /load-balancer-updates/lbupdate-lab", "GET /load-balancer-updates/lbupdate-lab:r2":
 		return update
+	case "GET /load-balancer-updates":
+		return api.RunPage{Runs: []api.RunSummary{{ID: update.ID, Fleet: "lab", State: update.State, StartedAt: t0, EndedAt: t0.Add(5 * time.Second)}}}
+	case "GET /load-balancer-replacements":
+		return api.RunPage{Runs: []api.RunSummary{{ID: replace.ID, Fleet: "lab", State: replace.State, StartedAt: t0}}}
 	}
 	if name, ok := strings.CutPrefix(path, "/load-balancer-"); ok && method == "POST" {
 		i := strings.LastIndex(name, "/")
@@ -91,6 +95,31 @@ func TestCLILBReplaceWait(t *testing.T) {
 	}
 	if l.reads != 3 || strings.Contains(out+errOut, f.token) {
 		t.Errorf("%d reads (want 3), or the token printed:\n%s", l.reads, out)
+	}
+}
+
+// lb list asks for the kind --update picks, with the filters given, and
+// prints one row a run.
+func TestCLILBList(t *testing.T) {
+	f, _ := newLBAPI(t)
+	for _, tt := range []struct {
+		args    []string
+		request string
+		row     string
+	}{
+		{[]string{"lb", "list"}, "GET /load-balancer-replacements?limit=20", "lbreplace-lab:r1  lab    running"},
+		{[]string{"lb", "list", "--update", "--fleet", "lab", "--status", "failed", "--limit", "5"},
+			"GET /load-balancer-updates?fleet=lab&limit=5&status=failed", "lbupdate-lab:r2  lab    failed"},
+	} {
+		f.requests = nil
+		out, errOut, code := cli(t, tt.args...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") || !strings.HasPrefix(lines[1], tt.row) {
+			t.Errorf("%v: exit %d, stdout:\n%s\nstderr:\n%s", tt.args, code, out, errOut)
+		}
+		if len(f.requests) != 1 || f.requests[0] != tt.request {
+			t.Errorf("%v asked %q, want %q", tt.args, f.requests, tt.request)
+		}
 	}
 }
 

@@ -200,9 +200,7 @@ func (c *apiCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error {
 }
 
 func (c *apiCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
-	status := fs.String("status", "", "only rollouts in this state: running, completed, failed, canceled, terminated, timed-out")
-	limit := fs.Int("limit", 20, "at most this many")
-	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
+	status, limit := c.filterFlags(fs, "rollouts")
 	return func(ctx context.Context) error {
 		page, err := c.client.List(ctx, c.fleet, *status, *limit, "")
 		if err != nil || c.asJSON {
@@ -211,18 +209,31 @@ func (c *apiCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tFLEET\tREVISION\tSTATE\tPHASE\tSTARTED\tENDED")
 		for _, r := range page.Rollouts {
-			ended := "-"
-			if !r.EndedAt.IsZero() {
-				ended = r.EndedAt.Local().Format(time.DateTime)
-			}
 			rev := r.Revision
 			if rev == "" {
 				rev = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, rev, r.State, r.Phase, r.StartedAt.Local().Format(time.DateTime), ended)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, rev, r.State, r.Phase, listTime(r.StartedAt), listTime(r.EndedAt))
 		}
 		return tw.Flush()
 	}
+}
+
+// filterFlags are a list's flags besides --fleet: --status, --limit and
+// --json.
+func (c *apiCmd) filterFlags(fs *flag.FlagSet, noun string) (status *string, limit *int) {
+	status = fs.String("status", "", "only "+noun+" in this state: running, completed, failed, canceled, terminated, timed-out")
+	limit = fs.Int("limit", 20, "at most this many")
+	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
+	return status, limit
+}
+
+// listTime is a list's start or end time, in local time; "-" for none.
+func listTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.DateTime)
 }
 
 func (c *apiCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
