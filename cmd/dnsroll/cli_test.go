@@ -52,6 +52,27 @@ func TestCLIVersionAndUsage(t *testing.T) {
 	}
 }
 
+// The usage names each command's subcommands from the command's own usage,
+// and each of them is routed: its --help exits 0 with its usage.
+func TestCLISubcommandsListedAreRouted(t *testing.T) {
+	_, usage, _ := cli(t)
+	for _, name := range []string{"lb", "rollout"} {
+		subs := subcommands(commands[name].subUsage)
+		if len(subs) < 5 || !strings.Contains(usage, "("+strings.Join(subs, "|")+")") {
+			t.Errorf("dnsroll's usage does not list %s's subcommands %v:\n%s", name, subs, usage)
+		}
+		for _, sub := range subs {
+			out, errOut, code := cli(t, name, sub, "--help")
+			if code != 0 || out != "" || !strings.Contains(errOut, "Usage: dnsroll "+name+" "+sub) {
+				t.Errorf("%s %s --help: exit %d, stdout %q, stderr %q", name, sub, code, out, errOut)
+			}
+		}
+	}
+	if _, errOut, code := cli(t, "lb", "nosuch"); code == 0 || !strings.Contains(errOut, "nosuch") {
+		t.Errorf("lb nosuch: exit %d, stderr %q; want an error naming it", code, errOut)
+	}
+}
+
 func TestCLIFleetValidate(t *testing.T) {
 	out, errOut, code := cli(t, "fleet", "validate", "../../fleets/lab.yaml", "--revision", "A")
 	if code != 0 {

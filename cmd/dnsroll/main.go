@@ -20,6 +20,9 @@ import (
 type command struct {
 	summary string
 	run     func(ctx context.Context, std streams, args []string) error
+	// subUsage, for a command with subcommands, is its usage, whose list
+	// of them the summary ends with.
+	subUsage string
 }
 
 // streams are where a command writes: out for what it was asked for
@@ -28,14 +31,14 @@ type command struct {
 type streams struct{ out, err io.Writer }
 
 var commands = map[string]command{
-	"worker":  {"run a Temporal worker that executes rollouts", runWorker},
-	"dev":     {"run the local lab (Temporal, Linode simulator, BIND, nginx) and a worker until Ctrl-C", runDev},
-	"cluster": {"run the cluster lab (self-hosted Temporal on PostgreSQL, the lab, worker processes) until Ctrl-C", runCluster},
-	"demo":    {"run a complete blue-green rollout in a fresh local lab, then stop it", runDemo},
-	"api":     {"serve the HTTP API (start, list, follow, abort, roll back and approve rollouts)", runAPI},
-	"fleet":   {"check a fleet file before any rollout: fields, labels, addresses, the revision's zone files (fleet validate FILE [--revision R])", runFleet},
-	"lb":      {"update load balancers in place, or replace them blue-green through the glue records, through the API (update|replace|status|glue-updated|force-drain|abort|rollback)", runLB},
-	"rollout": {"start, follow, list, abort, roll back, approve or retry rollouts through the API (start|status|list|abort|rollback|approve|retry)", runRollout},
+	"worker":  {"run a Temporal worker that executes rollouts", runWorker, ""},
+	"dev":     {"run the local lab (Temporal, Linode simulator, BIND, nginx) and a worker until Ctrl-C", runDev, ""},
+	"cluster": {"run the cluster lab (self-hosted Temporal on PostgreSQL, the lab, worker processes) until Ctrl-C", runCluster, ""},
+	"demo":    {"run a complete blue-green rollout in a fresh local lab, then stop it", runDemo, ""},
+	"api":     {"serve the HTTP API (start, list, follow, abort, roll back and approve rollouts)", runAPI, ""},
+	"fleet":   {"check a fleet file before any rollout: fields, labels, addresses, the revision's zone files (fleet validate FILE [--revision R])", runFleet, ""},
+	"lb":      {"update load balancers in place, or replace them blue-green through the glue records, through the API", runLB, lbUsage},
+	"rollout": {"start, follow, list, abort, roll back, approve or retry rollouts through the API", runRollout, rolloutUsage},
 }
 
 func main() {
@@ -79,9 +82,25 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		c := commands[n]
+		if subs := subcommands(c.subUsage); len(subs) > 0 {
+			c.summary += " (" + strings.Join(subs, "|") + ")"
+		}
+		fmt.Fprintf(w, "  %-8s %s\n", n, c.summary)
 	}
 	fmt.Fprintln(w, "\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH,\nTEMPORAL_TLS_CLIENT_KEY_PATH, LINODE_TOKEN, DNSROLL_LINODE_URL, DNSROLL_API_URL, DNSROLL_API_TOKEN (see README.md).")
+}
+
+// subcommands are the names a command's usage lists: the first word of
+// each line indented by two spaces.
+func subcommands(usage string) []string {
+	var names []string
+	for _, line := range strings.Split(usage, "\n") {
+		if rest, ok := strings.CutPrefix(line, "  "); ok && rest != "" && rest[0] >= 'a' && rest[0] <= 'z' {
+			names = append(names, strings.Fields(rest)[0])
+		}
+	}
+	return names
 }
 
 // exitError carries a specific exit status.
