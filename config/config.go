@@ -199,7 +199,7 @@ func Parse(data []byte) (*Fleet, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, err
+		return nil, explainUnknown(err)
 	}
 	f.setDefaults()
 	if err := f.Validate(); err != nil {
@@ -351,6 +351,13 @@ func (f *Fleet) Validate() error {
 	// on one would mean checking one of them twice and switching the wrong
 	// machine, while the other keeps pointing at servers about to go.
 	addrs, sshHosts := map[string]string{}, map[string]string{}
+	// The load balancers' SSH hosts are checked only when Ansible uses
+	// SSH, so a misspelt connection is named before them.
+	switch f.Ansible.Connection {
+	case "ssh", "local":
+	default:
+		return fieldErr("ansible.connection", "must be ssh or local, got %q", f.Ansible.Connection)
+	}
 	for i, lb := range f.LoadBalancers {
 		at := fmt.Sprintf("load_balancers[%d]", i)
 		if lb.Name == "" || names[lb.Name] {
@@ -390,11 +397,6 @@ func (f *Fleet) Validate() error {
 		if !fronted[ns.Label] {
 			return fieldErr(fmt.Sprintf("nameservers[%d].label", i), "%q is behind no load balancer, so no client could reach it: list it in a load balancer's fronts", ns.Label)
 		}
-	}
-	switch f.Ansible.Connection {
-	case "ssh", "local":
-	default:
-		return fieldErr("ansible.connection", "must be ssh or local, got %q", f.Ansible.Connection)
 	}
 	for field, u := range map[string]string{"ssh_user": f.Ansible.SSHUser, "nameserver_ssh_user": f.Ansible.NameserverSSHUser, "loadbalancer_ssh_user": f.Ansible.LoadBalancerSSHUser} {
 		if u != "" && !userRE.MatchString(u) {

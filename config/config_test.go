@@ -64,6 +64,11 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"zone without file", "file: zones/example.com.zone", "file: ''", "zones[0].file"},
 		{"bad protocol", "zones:", "probe: {protocols: [quic]}\nzones:", "probe.protocols[0]"},
 		{"bad connection", "zones:", "ansible: {connection: winrm}\nzones:", "ansible.connection"},
+		// Checked before the load balancers' SSH hosts, which depend on it.
+		{"misspelt local connection, load balancers on one host", "\"192.0.2.2:53\", fronts: ns2}\nzones:",
+			"\"192.0.2.1:54\", fronts: ns2}\nansible: {connection: locall}\nzones:", "ansible.connection"},
+		{"probe name that is no domain name", "zones:", "probe: {names: ['www..']}\nzones:", "probe.names[0]"},
+		{"probe name with a space", "zones:", "probe: {names: ['www', 'ma il']}\nzones:", "probe.names[1]"},
 		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},
 		{"webhook with url and url_env", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', url_env: HOOK}]}\nzones:", "notifications.webhooks[0].url"},
 		{"canary on nginx, which cannot weigh backends", "zones:", "rollout: {strategy: canary}\nzones:", "load_balancers[0].driver"},
@@ -115,6 +120,22 @@ func TestFrontsAnyTopology(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"fronts":7}`), &none); err == nil {
 		t.Error("a number accepted as fronts")
+	}
+}
+
+// A misspelt key is named with its section and the key meant.
+func TestUnknownFieldNamesSectionAndNearest(t *testing.T) {
+	for _, tt := range []struct{ from, to, want string }{
+		{"zones:", "zone:", `the fleet has no field "zone"; did you mean zones?`},
+		{"label: ns2,", "lable: ns2,", `nameservers has no field "lable"; did you mean label?`},
+		{"zones:", "rollout: {aproval: manual}\nzones:", `rollout has no field "aproval"; did you mean approval?`},
+		{"zones:", "probe: {coverage: {ful_up_to: 5}}\nzones:", `probe.coverage has no field "ful_up_to"; did you mean full_up_to?`},
+		{"zones:", "rollout: {colour: blue}\nzones:", `rollout has no field "colour" (it takes strategy, approval,`},
+	} {
+		_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s → %s: err = %v, want %q", tt.from, tt.to, err, tt.want)
+		}
 	}
 }
 

@@ -164,6 +164,9 @@ func (p *Probe) validate() error {
 		if strings.TrimSpace(n) == "" {
 			return fieldErr(fmt.Sprintf("probe.names[%d]", i), "must not be empty")
 		}
+		if _, ok := dns.IsDomainName(n); n != "@" && (!ok || strings.ContainsAny(n, " \t")) {
+			return fieldErr(fmt.Sprintf("probe.names[%d]", i), "must be a name relative to each zone (www, @) or a full name ending in a dot, got %q", n)
+		}
 	}
 	for i, t := range p.Types {
 		if qt, ok := dns.StringToType[strings.ToUpper(t)]; !ok || qt == dns.TypeANY || qt == dns.TypeAXFR || qt == dns.TypeIXFR {

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// A misspelt key is the most common mistake in a fleet file. yaml.v3 says
+// "line 47: field aproval not found in type config.Rollout"; the operator
+// knows the file's sections, not this package's types, so the message is
+// rewritten to "line 47: rollout has no field "aproval"; did you mean
+// approval?".
+
+// unknownRE matches yaml.v3's message for a key the type does not have.
+var unknownRE = regexp.MustCompile(`^(line \d+: )?field (\S+) not found in type (\S+)$`)
+
+// section is where a struct type of the config sits in the file, and the
+// keys it takes.
+type section struct {
+	path string
+	keys []string
+}
+
+// sections maps each struct type reachable from Fleet ("config.Rollout")
+// to its section, found from the yaml tags.
+var sections = func() map[string]section {
+	out := map[string]section{}
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t.PkgPath() != reflect.TypeFor[Fleet]().PkgPath() {
+			return
+		}
+		if _, seen := out[t.String()]; seen {
+			return
+		}
+		sec := section{path: path}
+		out[t.String()] = sec
+		for i := range t.NumField() {
+			key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if key == "" || key == "-" {
+				continue
+			}
+			sec.keys = append(sec.keys, key)
+			sub := key
+			if path != "the fleet" {
+				sub = path + "." + key
+			}
+			walk(t.Field(i).Type, sub)
+		}
+		out[t.String()] = sec
+	}
+	walk(reflect.TypeFor[Fleet](), "the fleet")
+	return out
+}()
+
+// explainUnknown rewrites the unknown-key errors in err to name the
+// file's section and the nearest key it takes; other errors pass as they
+// are.
+func explainUnknown(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		msgs[i] = e
+		m := unknownRE.FindStringSubmatch(e)
+		if m == nil {
+			continue
+		}
+		sec, ok := sections[m[3]]
+		if !ok {
+			continue
+		}
+		msgs[i] = fmt.Sprintf("%s%s has no field %q", m[1], sec.path, m[2])
+		if near := nearest(m[2], sec.keys); near != "" {
+			msgs[i] += "; did you mean " + near + "?"
+		} else {
+			msgs[i] += " (it takes " + strings.Join(sec.keys, ", ") + ")"
+		}
+	}
+	return &yaml.TypeError{Errors: msgs}
+}
+
+// nearest is the key closest to s by edit distance, if it is close enough
+// to be a misspelling of it: at most a third of its letters, and 2.
+func nearest(s string, keys []string) string {
+	best, bestD := "", min(2, max(1, len(s)/3))+1
+	for _, k := range keys {
+		if d := editDistance(strings.ToLower(s), k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the number of insertions, deletions, substitutions and
+// swaps of two neighbours that make a into b (optimal string alignment).
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
