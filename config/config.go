@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dnsroll/dnsroll"
@@ -297,6 +298,28 @@ var (
 	revisionRE = regexp.MustCompile(RevisionPattern)
 )
 
+// linodeIDRE is the shape of Linode's region and type IDs (us-east,
+// g6-nanode-1); the Plan step asks the API whether they exist.
+var linodeIDRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// checkLBName checks a load balancer's name, which is a Linode label too:
+// a replacement creates <name>-next and renames it, among the fleet's
+// nameservers, whose labels it must not take.
+func checkLBName(name string, nameserverLabels map[string]bool) error {
+	if strings.HasSuffix(name, dnsroll.NextSuffix) {
+		return fmt.Errorf("must not end in %s, which marks a new server: got %q", dnsroll.NextSuffix, name)
+	}
+	if nameserverLabels[name] {
+		return fmt.Errorf("%q is also a nameserver's label; the fleet's servers need a label each", name)
+	}
+	for _, l := range []string{name, dnsroll.NextLabel(name)} {
+		if err := dnsroll.CheckLabel(l); err != nil {
+			return fmt.Errorf("%v (Linode's rule, for %q and its replacement %q)", err, name, dnsroll.NextLabel(name))
+		}
+	}
+	return nil
+}
+
 // ValidFleetName is the rule for a fleet's name, in one place: the config,
 // the worker's fleet loader and the API all check names with it. It is a
 // DNS label's shape (1-32 characters of a-z, 0-9 and inner dashes), so a
@@ -338,6 +361,9 @@ func (f *Fleet) Validate() error {
 			if v == "" {
 				return fieldErr(at+"."+field, "is required")
 			}
+			if field != "image" && !linodeIDRE.MatchString(v) {
+				return fieldErr(at+"."+field, "must be a Linode %s ID, lowercase letters, digits and dashes such as %s; got %q", field, map[string]string{"region": "us-east", "type": "g6-nanode-1"}[field], v)
+			}
 		}
 	}
 	if len(f.LoadBalancers) == 0 {
@@ -362,6 +388,9 @@ func (f *Fleet) Validate() error {
 		at := fmt.Sprintf("load_balancers[%d]", i)
 		if lb.Name == "" || names[lb.Name] {
 			return fieldErr(at+".name", "must be set and unique, got %q", lb.Name)
+		}
+		if err := checkLBName(lb.Name, labels); err != nil {
+			return fieldErr(at+".name", "%v", err)
 		}
 		names[lb.Name] = true
 		host, port, err := net.SplitHostPort(lb.Address)
@@ -406,11 +435,19 @@ func (f *Fleet) Validate() error {
 	if len(f.Zones) == 0 {
 		return fieldErr("zones", "list at least one zone")
 	}
+	zoneNames := map[string]int{}
 	for i, z := range f.Zones {
 		at := fmt.Sprintf("zones[%d]", i)
 		if z.Name == "" {
 			return fieldErr(at+".name", "is required")
 		}
+		if _, ok := dns.IsDomainName(z.Name); !ok || strings.ContainsAny(z.Name, " \t") {
+			return fieldErr(at+".name", "must be a domain name such as example.com, got %q", z.Name)
+		}
+		if other, dup := zoneNames[dns.CanonicalName(z.Name)]; dup {
+			return fieldErr(at+".name", "%q is zones[%d] again: each zone is listed once", z.Name, other)
+		}
+		zoneNames[dns.CanonicalName(z.Name)] = i
 		if z.File == "" {
 			return fieldErr(at+".file", "is required")
 		}

@@ -67,6 +67,15 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// Checked before the load balancers' SSH hosts, which depend on it.
 		{"misspelt local connection, load balancers on one host", "\"192.0.2.2:53\", fronts: ns2}\nzones:",
 			"\"192.0.2.1:54\", fronts: ns2}\nansible: {connection: locall}\nzones:", "ansible.connection"},
+		{"zone name that is no domain name", "name: example.com,", "name: 'exa mple.com',", "zones[0].name"},
+		{"zone listed twice", "file: zones/example.com.zone}", "file: zones/example.com.zone}\n  - {name: Example.COM., file: zones/b.zone}", "zones[1].name"},
+		// A load balancer's name is a Linode label too: the replacement
+		// creates <name>-next and renames it.
+		{"load balancer name Linode rejects", "name: lb2,", "name: 'lb 2',", "load_balancers[1].name"},
+		{"load balancer name that is a nameserver's label", "name: lb2,", "name: ns1,", "load_balancers[1].name"},
+		{"load balancer name ending in -next", "name: lb2,", "name: lb1-next,", "load_balancers[1].name"},
+		{"region with a space", "region: eu-west,", "region: 'eu west',", "nameservers[1].region"},
+		{"type in capitals", "type: g6-nanode-1, image: linode/debian12}\n  - {label: ns2", "type: G6-Nanode-1, image: linode/debian12}\n  - {label: ns2", "nameservers[0].type"},
 		{"probe name that is no domain name", "zones:", "probe: {names: ['www..']}\nzones:", "probe.names[0]"},
 		{"probe name with a space", "zones:", "probe: {names: ['www', 'ma il']}\nzones:", "probe.names[1]"},
 		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},
