@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -283,6 +285,24 @@ func TestPlanSkipsDeletingInstances(t *testing.T) {
 	plan, _ := c.plan(t)
 	if len(plan.Blue) != 0 {
 		t.Errorf("blue = %v, want none: ns1 is being deleted", plan.Blue)
+	}
+}
+
+// A fleet whose load balancer playbook is missing on the worker is refused
+// at Plan, before any server exists: it would fail only at the switch.
+func TestPlanRefusesAMissingPlaybook(t *testing.T) {
+	c := newCloudEnv(t)
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	if err := os.Remove(filepath.Join(dir, "ansible", "loadbalancer.yml")); err != nil {
+		t.Fatal(err)
+	}
+	c.fleet.Dir = dir
+	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
+	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
+	if err == nil || !strings.Contains(err.Error(), "ansible.loadbalancer_playbook: "+filepath.Join(dir, "ansible", "loadbalancer.yml")+" does not exist") {
+		t.Errorf("Plan without the load balancer playbook: %v", err)
 	}
 }
 

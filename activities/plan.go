@@ -46,6 +46,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := a.Target.Fits(fleet); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
+	if err := preflight.Playbooks(fleet); err != nil {
+		return Plan{}, failure(ctx, err)
+	}
 	zones, err := preflight.Zones(fleet, in.Revision)
 	if err != nil {
 		return Plan{}, failure(ctx, err)

@@ -21,8 +21,8 @@ import (
 	"github.com/dnsroll/dnsroll/provision"
 )
 
-// writeFleetDir writes a revision, the test fleet's zone file and a
-// nameserver playbook with its role, into dir.
+// writeFleetDir writes a revision, the test fleet's zone file, a
+// nameserver playbook with its role and a loadbalancer playbook into dir.
 func writeFleetDir(t *testing.T, dir string) {
 	t.Helper()
 	testfiles.WriteAll(t, dir, map[string]string{
@@ -30,6 +30,7 @@ func writeFleetDir(t *testing.T, dir string) {
 		"ansible/nameserver.yml":                  "- hosts: all\n  roles:\n    - role: nameserver\n",
 		"ansible/roles/nameserver/tasks/main.yml": "- ansible.builtin.debug: {msg: one}\n",
 		"ansible/roles/unused/tasks/main.yml":     "- ansible.builtin.debug: {msg: unused}\n",
+		"ansible/loadbalancer.yml":                "- hosts: all\n  tasks: []\n",
 	})
 }
 

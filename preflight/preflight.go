@@ -212,7 +212,7 @@ func Dir(dir string, target Target) error {
 }
 
 // File checks one fleet file: it loads, is named after the file, fits the
-// cloud, and, for the revision (or when its zone files need none), its
+// cloud, has its playbooks on a worker (a Known target), and, for the revision (or when its zone files need none), its
 // zone files exist and parse.
 func File(path, revision string, target Target) error {
 	f, err := config.Load(path)
@@ -225,11 +225,41 @@ func File(path, revision string, target Target) error {
 	if err := target.Fits(f); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
+	if target.Known {
+		if err := Playbooks(f); err != nil {
+			return fmt.Errorf("%s: %v", path, err)
+		}
+	}
 	if revision == "" && f.NeedsRevision() {
 		return nil
 	}
 	if _, err := Zones(f, revision); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}
+
+// Playbooks checks that the playbooks the fleet names exist where Ansible
+// runs them: on the worker, whose startup and Plan step check them, and
+// where `dnsroll fleet validate` runs. A missing load balancer playbook
+// would otherwise fail only at the switch, after green was built.
+func Playbooks(f *config.Fleet) error {
+	for _, pb := range []struct{ field, path string }{
+		{"ansible.nameserver_playbook", f.Ansible.NameserverPlaybook},
+		{"ansible.loadbalancer_playbook", f.Ansible.LoadBalancerPlaybook},
+	} {
+		path := f.Path(pb.path)
+		st, err := os.Stat(path)
+		if err == nil && st.IsDir() {
+			err = errors.New("is a directory")
+		}
+		if err != nil {
+			what := "does not exist"
+			if !errors.Is(err, os.ErrNotExist) {
+				what = err.Error()
+			}
+			return dnsroll.Errorf(dnsroll.EINVALID, "%s: %s %s on this worker; paths are relative to the fleet file (the repository's playbooks are in ansible/)", pb.field, path, what)
+		}
 	}
 	return nil
 }

@@ -23,10 +23,12 @@ zones:
 `
 
 // dir writes a fleets directory: fleetText (with edits) as prod.yaml,
-// revision A's zone, and files (path: text), which may replace either.
+// revision A's zone, the two playbooks, and files (path: text), which may
+// replace any of them.
 func dir(t *testing.T, edit func(string) string, files map[string]string) string {
 	t.Helper()
-	fsys := fstest.MapFS{"prod.yaml": {Data: []byte(edit(fleetText))}, "zones/A/example.com.zone": {Data: []byte(dnstest.Zone)}}
+	fsys := fstest.MapFS{"prod.yaml": {Data: []byte(edit(fleetText))}, "zones/A/example.com.zone": {Data: []byte(dnstest.Zone)},
+		"ansible/nameserver.yml": {Data: []byte("- hosts: all\n")}, "ansible/loadbalancer.yml": {Data: []byte("- hosts: all\n")}}
 	for path, text := range files {
 		fsys[path] = &fstest.MapFile{Data: []byte(text)}
 	}
@@ -72,6 +74,15 @@ func TestFile(t *testing.T) {
 		{"a public ssh_host against a simulated API", func(s string) string {
 			return strings.Replace(s, `address: "192.0.2.1:53",`, `address: "10.231.0.2:53", ssh_host: lb1.example.net,`, 1)
 		}, "A", sim, "load_balancers[0].ssh_host: fleet prod has a load balancer at lb1.example.net"},
+		{"a worker without the load balancer playbook", func(s string) string {
+			return s + "ansible: {loadbalancer_playbook: ansible/lb.yml}\n"
+		}, "A", keys, "ansible.loadbalancer_playbook: "},
+		{"a worker with a directory for the nameserver playbook", func(s string) string {
+			return s + "ansible: {nameserver_playbook: ansible}\n"
+		}, "A", keys, "ansible.nameserver_playbook: "},
+		{"the API (an unknown target) without playbooks", func(s string) string {
+			return s + "ansible: {loadbalancer_playbook: ansible/lb.yml}\n"
+		}, "A", Target{}, ""},
 		{"machine lab load balancers against a simulated API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) }, "A", sim, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -78,13 +79,21 @@ func TestCLIFleetValidate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
-	wantAll(t, "stdout", out, "ok: fleet lab: 2 nameservers, 2 load balancers", "ok: zone example.com", "skipped: live checks")
+	wantAll(t, "stdout", out, "ok: fleet lab: 2 nameservers, 2 load balancers", "ok: playbooks ", "ok: zone example.com", "skipped: live checks")
 
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	// The lab fleet copied elsewhere: its relative playbook paths miss.
+	moved := filepath.Join(t.TempDir(), "lab.yaml")
 	b, err := os.ReadFile("../../fleets/lab.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	testfiles.Write(t, moved, string(b))
+	out, errOut, code = cli(t, "fleet", "validate", moved)
+	if code != 1 || out != "" || !strings.Contains(errOut, "ansible.nameserver_playbook: ") {
+		t.Errorf("missing playbooks: exit %d, stdout %q, stderr %q; want exit 1 naming the field", code, out, errOut)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, bytes.Replace(b, []byte("fleet: lab"), []byte("fleet: Lab_1"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -51,8 +51,12 @@ this command does not reach the cloud or the servers, and says so.
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	if err := preflight.Playbooks(f); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%s: %v", file, err)}
+	}
 	out := std.out
 	fmt.Fprintf(out, "ok: fleet %s: %d nameservers, %d load balancers, %d zones\n", f.Name, len(f.Nameservers), len(f.LoadBalancers), len(f.Zones))
+	fmt.Fprintf(out, "ok: playbooks %s, %s\n", f.Path(f.Ansible.NameserverPlaybook), f.Path(f.Ansible.LoadBalancerPlaybook))
 	if *revision == "" && f.NeedsRevision() {
 		fmt.Fprintln(out, "skipped: the zone files, which depend on the revision (pass --revision)")
 	} else if zones, err := preflight.Zones(f, *revision); err == nil {
