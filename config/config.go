@@ -264,6 +264,11 @@ func (s Steps) validate() error {
 			return fieldErr("steps."+d.field, "must not be negative, got %s", d.v.D())
 		}
 	}
+	// The worker heartbeats at a fraction of the timeout, over the network:
+	// below a second, busy steps would time out while they work.
+	if s.HeartbeatTimeout > 0 && s.HeartbeatTimeout < Duration(time.Second) {
+		return fieldErr("steps.heartbeat_timeout", "must be at least 1s (or 0 for the default, 30s), got %s", s.HeartbeatTimeout.D())
+	}
 	if s.RetryMaximumInterval < s.RetryInitialInterval {
 		return fieldErr("steps.retry_maximum_interval", "must be at least retry_initial_interval (%s), got %s", s.RetryInitialInterval.D(), s.RetryMaximumInterval.D())
 	}

@@ -76,6 +76,7 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"load balancer name ending in -next", "name: lb2,", "name: lb1-next,", "load_balancers[1].name"},
 		{"region with a space", "region: eu-west,", "region: 'eu west',", "nameservers[1].region"},
 		{"type in capitals", "type: g6-nanode-1, image: linode/debian12}\n  - {label: ns2", "type: G6-Nanode-1, image: linode/debian12}\n  - {label: ns2", "nameservers[0].type"},
+		{"heartbeat timeout below a second", "zones:", "steps: {heartbeat_timeout: 10ms}\nzones:", "steps.heartbeat_timeout"},
 		{"probe name that is no domain name", "zones:", "probe: {names: ['www..']}\nzones:", "probe.names[0]"},
 		{"probe name with a space", "zones:", "probe: {names: ['www', 'ma il']}\nzones:", "probe.names[1]"},
 		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},
