@@ -116,6 +116,22 @@ func TestRollbackDuringBake(t *testing.T) {
 	}
 }
 
+// A bake of five rounds whose checks each pass at the first attempt shows
+// one attempt, not five: attempts are retries, and the rounds are in the
+// note. (The operator reading "5 attempts" looks for failures.)
+func TestBakeRoundsAreNotAttempts(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 5m, bake_interval: 1m}", "")
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Steps {
+		if s.Name == "Bake" && (s.Attempts != 1 || !strings.Contains(s.Note, "5 round(s) passed")) {
+			t.Errorf("Bake step: %d attempts, note %q; want 1 attempt and 5 rounds", s.Attempts, s.Note)
+		}
+	}
+}
+
 func TestPostSwitchFailureRollsBackAutomatically(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}", "VerifyLoadBalancers")
 	h.runFails(t, ErrTypeRolledBack, "rolled back automatically")

@@ -158,11 +158,14 @@ func (r *rollout) analyse(ctx workflow.Context, s *Step, targets, baseline []act
 			}
 		}
 		res, err := r.verifyAs(ctx, "Bake", a.BakeCheck, targets, baseline, false)
-		s.Attempts = int32(round)
+		// Attempts are retries, as in every step: the most any round's
+		// check took. The rounds are in the note.
 		if err != nil {
+			s.Attempts = max(s.Attempts, failedAttempts(err, 0), 1)
 			s.Error = fmt.Sprintf("round %d: %s", round, reason(err))
 			return err
 		}
+		s.Attempts = max(s.Attempts, res.Attempt, 1)
 		s.Note = fmt.Sprintf("%d round(s) passed, %s", round, passSummary(res))
 		if !workflow.Now(ctx).Before(end) {
 			return nil
