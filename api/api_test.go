@@ -233,7 +233,7 @@ func labFleets(tb testing.TB) func(string) (*config.Fleet, error) {
 		LoadBalancers: []config.LoadBalancer{{Name: "lb1", Address: "127.0.0.1:5301", Fronts: config.Labels{"ns1"}}}}
 	return func(name string) (*config.Fleet, error) {
 		if name != "lab" {
-			return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "fleet %q: no /etc/dnsroll/fleets/%s.yaml", name, name)
+			return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "no fleet %q: there is no %s.yaml among the fleet files (the fleets are lab)", name, name)
 		}
 		return lab, nil
 	}
@@ -242,7 +242,7 @@ func labFleets(tb testing.TB) func(string) (*config.Fleet, error) {
 func TestStartChecksFleetConfig(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) { c.Fleets = labFleets(t) })
 	for _, tt := range []struct{ body, field, contains string }{
-		{`{"fleet":"prod","revision":"B"}`, "fleet", `no fleet \"prod\" is configured`},
+		{`{"fleet":"prod","revision":"B"}`, "fleet", `no fleet \"prod\": there is no prod.yaml among the fleet files (the fleets are lab)`},
 		{`{"fleet":"lab"}`, "revision", "is required"},
 		{`{"fleet":"lab","revision":"B","live_bundle":"sha256:00"}`, "live_bundle", "looks up the fleet's live revision"},
 	} {

@@ -98,7 +98,8 @@ func (s *Server) fleet(name string) (*config.Fleet, error) {
 	}
 	f, err := s.cfg.Fleets(name)
 	if dnsroll.ErrorCode(err) == dnsroll.ENOTFOUND {
-		return nil, fieldError("fleet", "no fleet %q is configured", name)
+		// The loader names the fleets there are, as a client needs to know.
+		return nil, fieldError("fleet", "%v", err)
 	}
 	if err != nil {
 		return nil, fieldError("fleet", "%v", err)

@@ -307,7 +307,7 @@ func FleetLoader(dir string) activities.FleetLoader {
 		}
 		path := filepath.Join(dir, name+".yaml")
 		if _, err := os.Stat(path); os.IsNotExist(err) {
-			return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "fleet %q: no %s", name, path)
+			return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "no fleet %q: there is no %s.yaml among the fleet files (%s)", name, name, fleetNames(dir))
 		}
 		f, err := config.Load(path)
 		if err != nil {
@@ -318,6 +318,20 @@ func FleetLoader(dir string) activities.FleetLoader {
 		}
 		return f, nil
 	}
+}
+
+// fleetNames lists the fleets in dir for a message, without the
+// directory, which API clients need not see.
+func fleetNames(dir string) string {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	names := make([]string, 0, len(paths))
+	for _, p := range paths {
+		names = append(names, strings.TrimSuffix(filepath.Base(p), ".yaml"))
+	}
+	if len(names) == 0 {
+		return "there are none"
+	}
+	return "the fleets are " + strings.Join(names, ", ")
 }
 
 // New registers the rollout workflow and acts on a worker for the task queue.

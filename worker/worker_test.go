@@ -13,6 +13,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/hostkeys"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
 )
@@ -109,8 +110,15 @@ func TestFleetLoaderNames(t *testing.T) {
 			t.Errorf("load(%q) = %v, want invalid", name, err)
 		}
 	}
-	if _, err := load("lab"); dnsroll.ErrorCode(err) != dnsroll.ENOTFOUND {
-		t.Errorf("load(lab) in an empty directory = %v, want not found", err)
+	if _, err := load("lab"); dnsroll.ErrorCode(err) != dnsroll.ENOTFOUND || !strings.Contains(err.Error(), "there are none") {
+		t.Errorf("load(lab) in an empty directory = %v, want not found, saying there are none", err)
+	}
+	// An unknown name is answered with the fleets there are, and no path.
+	dir := t.TempDir()
+	testfiles.WriteAll(t, dir, map[string]string{"edge.yaml": "", "prod.yaml": ""})
+	_, err := FleetLoader(dir)("lab")
+	if want := `no fleet "lab": there is no lab.yaml among the fleet files (the fleets are edge, prod)`; err == nil || err.Error() != want || strings.Contains(err.Error(), dir) {
+		t.Errorf("load(lab) = %v, want %q", err, want)
 	}
 }
 
