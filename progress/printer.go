@@ -24,7 +24,11 @@ type Printer struct {
 	// commands that approve or abort it.
 	ID    string
 	phase workflows.Phase
-	seen  map[string]string // step key → last printed state
+	// phaseFrom is the index of the first step that can be under phase:
+	// a step before it that changes state (a background step ending late)
+	// is printed without a header of its own.
+	phaseFrom int
+	seen      map[string]string // step key → last printed state
 	// events counts status events already printed.
 	events int
 	// share is the green share last printed.
@@ -36,16 +40,21 @@ func (p *Printer) Update(st workflows.Status) {
 	if p.seen == nil {
 		p.seen = map[string]string{}
 	}
-	// Ended steps first, then the phase they led to, then the steps it started.
-	p.steps(st, false)
-	if st.Phase != p.phase {
-		p.printf("==> %s\n", st.Phase)
-		p.phase = st.Phase
-		if st.Phase == workflows.PhaseAwaitingApproval {
-			p.gate(st)
+	// Each step under the phase it began in, then the phase the run is in.
+	for i, s := range st.Steps {
+		key := fmt.Sprintf("%d", i)
+		if p.seen[key] == s.State {
+			continue
 		}
+		p.seen[key] = s.State
+		if phase := stepPhase(st, s, p.phase); phase != p.phase && i >= p.phaseFrom {
+			p.enter(st, phase, i)
+		}
+		p.printf("    %-24s %-10s %s\n", stepName(s), s.State, stepDetail(s))
 	}
-	p.steps(st, true)
+	if st.Phase != p.phase {
+		p.enter(st, st.Phase, len(st.Steps))
+	}
 	if st.GreenShare != p.share {
 		p.printf("    = green gets %d%% of the queries\n", st.GreenShare)
 		p.share = st.GreenShare
@@ -91,14 +100,25 @@ func stepDetail(s *workflows.Step) string {
 	return strings.Join(parts, "  ")
 }
 
-func (p *Printer) steps(st workflows.Status, running bool) {
-	for i, s := range st.Steps {
-		key := fmt.Sprintf("%d", i)
-		if p.seen[key] == s.State || (s.State == workflows.StepRunning) != running {
-			continue
-		}
-		p.seen[key] = s.State
-		p.printf("    %-24s %-10s %s\n", stepName(s), s.State, stepDetail(s))
+// stepPhase is the phase step s began in. A status from before steps
+// recorded it has none: an ended step is put under the phase printed last,
+// a running one under the run's phase now.
+func stepPhase(st workflows.Status, s *workflows.Step, printed workflows.Phase) workflows.Phase {
+	switch {
+	case s.Phase != "":
+		return s.Phase
+	case s.State == workflows.StepRunning:
+		return st.Phase
+	}
+	return printed
+}
+
+// enter prints the header of phase, whose first step is st.Steps[from].
+func (p *Printer) enter(st workflows.Status, phase workflows.Phase, from int) {
+	p.printf("==> %s\n", phase)
+	p.phase, p.phaseFrom = phase, from
+	if phase == workflows.PhaseAwaitingApproval {
+		p.gate(st)
 	}
 }
 

@@ -79,3 +79,47 @@ func TestPrinterGreenShare(t *testing.T) {
 		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A poll can miss whole phases. Each step is printed under the phase it
+// began in, so a step that began and ended between two polls does not
+// appear under the phase before it, and a step of an earlier phase that
+// ends late gets no second header for that phase.
+func TestPrinterStepsUnderTheirPhase(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b}
+	create := &workflows.Step{Name: "CreateServers", Phase: workflows.PhaseCreating, State: workflows.StepRunning}
+	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseCreating, Steps: []*workflows.Step{create}}}
+	p.Update(st)
+	// Next poll: creating ended, provisioning came and went, verifying runs.
+	create.State = workflows.StepSucceeded
+	provision := &workflows.Step{Name: "ProvisionNameservers", Phase: workflows.PhaseProvisioning, State: workflows.StepSucceeded}
+	verify := &workflows.Step{Name: "VerifyGreen", Phase: workflows.PhaseVerifyGreen, State: workflows.StepRunning}
+	st.Phase, st.Steps = workflows.PhaseVerifyGreen, append(st.Steps, provision, verify)
+	p.Update(st)
+	// A background step of the staging phase ends after the switch began.
+	stage := &workflows.Step{Name: "StageGreen", Phase: workflows.PhaseStaging, State: workflows.StepRunning}
+	verify.State = workflows.StepSucceeded
+	st.Phase, st.Steps = workflows.PhaseStaging, append(st.Steps, stage)
+	p.Update(st)
+	switchLB := &workflows.Step{Name: "SwitchLoadBalancers", Phase: workflows.PhaseSwitching, State: workflows.StepRunning}
+	st.Phase, st.Steps = workflows.PhaseSwitching, append(st.Steps, switchLB)
+	p.Update(st)
+	stage.State = workflows.StepSucceeded
+	p.Update(st)
+	want := "==> creating\n" +
+		"    CreateServers            running    \n" +
+		"    CreateServers            succeeded  \n" +
+		"==> provisioning\n" +
+		"    ProvisionNameservers     succeeded  \n" +
+		"==> verifying-green\n" +
+		"    VerifyGreen              running    \n" +
+		"    VerifyGreen              succeeded  \n" +
+		"==> staging\n" +
+		"    StageGreen               running    \n" +
+		"==> switching\n" +
+		"    SwitchLoadBalancers      running    \n" +
+		"    StageGreen               succeeded  \n"
+	if got := b.String(); got != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
+	}
+}

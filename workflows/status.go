@@ -145,8 +145,11 @@ type Retry struct {
 
 // Step is one activity execution as the operator sees it.
 type Step struct {
-	Name      string    `json:"name"`
-	Target    string    `json:"target,omitempty"`
+	Name   string `json:"name"`
+	Target string `json:"target,omitempty"`
+	// Phase is the run's phase when the step began, so that a reader who
+	// polls can tell which phase a step it saw only at its end was in.
+	Phase     Phase     `json:"phase,omitempty"`
 	State     string    `json:"state"` // running, succeeded, failed, canceled
 	StartedAt time.Time `json:"started_at"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`

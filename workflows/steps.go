@@ -69,7 +69,7 @@ type call struct {
 // the workflow runs itself (the approval gate, a bake, a canary step) call
 // it directly, and end when they end.
 func (run *Run) begin(ctx workflow.Context, name, target string) *Step {
-	s := &Step{Name: name, Target: target, State: StepRunning, StartedAt: workflow.Now(ctx)}
+	s := &Step{Name: name, Target: target, Phase: run.Phase, State: StepRunning, StartedAt: workflow.Now(ctx)}
 	run.Steps = append(run.Steps, s)
 	return s
 }
