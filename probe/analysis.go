@@ -192,10 +192,13 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 	}
 	var blue map[string]*asked
 	if base == nil {
+		// The SOA answers of blue that coverage asked for are compared
+		// with as they are: they are seconds old, and over UDP.
+		known := p.takeBaselineSOA()
 		blue = map[string]*asked{}
 		for _, b := range job.Baseline {
 			if b.Addr != "" && blue[b.Addr] == nil {
-				blue[b.Addr] = &asked{addr: b.Addr, protocols: s.Protocols[:1]}
+				blue[b.Addr] = &asked{addr: b.Addr, protocols: s.Protocols[:1], knownSOA: known[b.Addr]}
 				servers = append(servers, blue[b.Addr])
 			}
 		}

@@ -169,7 +169,8 @@ func (c *Coverage) SOACheck(a *zone.Apex) Check {
 
 // BaselineSerials asks every server in addrs for the SOA of every zone,
 // over UDP, and returns the serial each zone has on all of them, by
-// canonical apex. A zone a server did not answer, or on which servers
+// canonical apex. The next analysis's first look at those servers takes
+// their SOA answers from here instead of asking again. A zone a server did not answer, or on which servers
 // disagree, is left out (so Cover counts it changed). It returns nil when
 // no server answered any SOA: there is then no baseline to tell changes by.
 func (p *Prober) BaselineSerials(ctx context.Context, addrs []string, zones []Planned) map[string]uint32 {
@@ -188,6 +189,18 @@ func (p *Prober) BaselineSerials(ctx context.Context, addrs []string, zones []Pl
 	p.acquire()
 	defer p.release()
 	p.askAll(ctx, make(chan struct{}, p.concurrency()), checks, servers)
+	known := map[string]map[string]observed{}
+	for _, s := range servers {
+		known[s.addr] = map[string]observed{}
+		for i, c := range checks {
+			if o := s.obs[0][i]; o.replied {
+				known[s.addr][c.Zone] = o
+			}
+		}
+	}
+	p.mu.Lock()
+	p.baselineSOA = known
+	p.mu.Unlock()
 	out := map[string]uint32{}
 	answered := false
 	for i, c := range checks {
@@ -205,4 +218,15 @@ func (p *Prober) BaselineSerials(ctx context.Context, addrs []string, zones []Pl
 		return nil
 	}
 	return out
+}
+
+// takeBaselineSOA returns the SOA answers BaselineSerials got, by server,
+// and forgets them: they stand in for the first baseline round of one
+// analysis, not for later ones, which ask afresh.
+func (p *Prober) takeBaselineSOA() map[string]map[string]observed {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	known := p.baselineSOA
+	p.baselineSOA = nil
+	return known
 }

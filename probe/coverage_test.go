@@ -1,10 +1,14 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 func fleetZones(n int) []Planned {
@@ -100,5 +104,52 @@ func TestSampleIsDeterministicPerSeed(t *testing.T) {
 	}
 	if got := Sample(zones[:10], 100, 42); len(got) != 10 {
 		t.Errorf("a sample larger than the fleet: %d zones, want all 10", len(got))
+	}
+}
+
+// Above full_up_to, blue's serials are asked before the analysis to tell
+// the changed zones; the analysis's first round then compares green's SOA
+// answers with those very answers rather than ask blue every SOA again
+// (100,000 queries a blue server at 100,000 zones). A difference they show
+// is still found, and a later analysis asks blue afresh.
+func TestBaselineSOAIsAskedOnce(t *testing.T) {
+	const n = 40
+	zones := fleetZones(n)
+	blue, green := fleet{}, fleet{}
+	var checks []Check
+	serials := map[string]uint32{}
+	for i, z := range zones {
+		apex := z.Name + "."
+		blue.add(t, apex, smallZone(1, "192.0.2.1"))
+		text := smallZone(1, "192.0.2.1")
+		if i == 5 { // green's SOA differs from blue's but for its serial
+			text = strings.Replace(text, "3600 600", "7200 600", 1)
+		}
+		var c Coverage
+		apexRecords, err := zone.Parse(strings.NewReader(text), apex, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checks = append(checks, c.SOACheck(apexRecords.Apex()))
+		green.add(t, apex, text)
+		serials[apex] = 1
+	}
+	b, g := startLookup(t, blue.lookup), startLookup(t, green.lookup)
+	p := &Prober{Timeout: 2 * time.Second, Attempts: 3}
+	ctx := context.Background()
+	if base := p.BaselineSerials(ctx, []string{b.addr}, zones); len(base) != n {
+		t.Fatalf("blue's serials: %d of %d zones", len(base), n)
+	}
+	job := Job{Role: "green", Targets: []Server{{"ns1-next", g.addr}}, BaselineRole: "blue", Baseline: []Server{{"ns1", b.addr}}, Checks: checks, Serials: serials}
+	a := p.Analyze(ctx, job, Settings{Protocols: []string{"udp"}, Thresholds: Thresholds{Rounds: 1}})
+	if got := b.soaAsked.Load(); got != n {
+		t.Errorf("blue was asked %d SOA queries for %d zones, want each once", got, n)
+	}
+	if a.OK || !strings.Contains(a.Reason, zones[5].Name) {
+		t.Errorf("the analysis did not find green's different SOA in %s: ok %v, %s", zones[5].Name, a.OK, a.Reason)
+	}
+	p.Analyze(ctx, job, Settings{Protocols: []string{"udp"}, Thresholds: Thresholds{Rounds: 1}})
+	if got := b.soaAsked.Load(); got != 2*n {
+		t.Errorf("a second analysis asked blue %d SOA queries, want %d: the first's answers are not for reuse", got-n, n)
 	}
 }

@@ -61,6 +61,10 @@ type Prober struct {
 	mu    sync.Mutex
 	eng   *engine
 	users int
+	// baselineSOA holds the answers BaselineSerials got, by server address
+	// and canonical apex, for the next analysis to compare with rather than
+	// ask again (takeBaselineSOA).
+	baselineSOA map[string]map[string]observed
 }
 
 // observed is one check over one protocol: its outcomes and, when the
@@ -165,6 +169,9 @@ type asked struct {
 	addr      string
 	protocols []string
 	obs       [][]observed
+	// knownSOA are apex SOA answers over UDP already in hand, by canonical
+	// apex: a check they answer is not asked over UDP again.
+	knownSOA map[string]observed
 }
 
 // askAll asks every server every check over each of its protocols (none
@@ -223,6 +230,11 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 				o := &s.obs[pi][ci]
 				if c.OneProtocol && pi > 0 {
 					*o = observed{unasked: true}
+					continue
+				}
+				if k, ok := s.knownSOA[zoneName]; ok && proto == "udp" && qtype == dns.TypeSOA && name == zoneName {
+					*o = k
+					o.answer.Check = label
 					continue
 				}
 				*o = observed{answer: Result{Check: label, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError}, zone: zoneName}

@@ -58,6 +58,8 @@ type testServer struct {
 	tcpSeen atomic.Int32
 	// tcpConns counts accepted TCP connections.
 	tcpConns atomic.Int32
+	// soaAsked counts the SOA queries received.
+	soaAsked atomic.Int32
 }
 
 // countingListener counts the connections it accepts.
@@ -139,6 +141,9 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	q := req.Question[0]
+	if q.Qtype == dns.TypeSOA {
+		s.soaAsked.Add(1)
+	}
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.Authoritative = true
