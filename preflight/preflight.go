@@ -52,7 +52,11 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 			if !errors.Is(err, os.ErrNotExist) {
 				what = err.Error()
 			}
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s of revision %q: %s %s on this worker; zone files are read where the rollout runs (README: zone files)", i, zc.Name, revision, path, what)
+			of := ""
+			if revision != "" {
+				of = fmt.Sprintf(" of revision %q", revision)
+			}
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s %s on this worker; zone files are read where the rollout runs (README: zone files)", i, zc.Name, of, path, what)
 		}
 		paths[i] = path
 	}

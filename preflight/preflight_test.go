@@ -65,6 +65,9 @@ func TestFile(t *testing.T) {
 		{"a good revision", same, "A", keys, ""},
 		{"an unknown revision", same, "B", keys, `zones[0].file: zone example.com of revision "B": `},
 		{"no revision: zone files skipped", same, "", keys, ""},
+		{"a fleet without revisions, a zone file missing", func(s string) string {
+			return strings.Replace(s, "zones/{revision}/example.com.zone", "zones/example.com.zone", 1)
+		}, "", keys, "zones[0].file: zone example.com: /"},
 		{"a zone that does not parse", func(s string) string { return s }, "bad", keys, "zones[0].file"},
 		{"a file named after another fleet", func(s string) string { return strings.Replace(s, "fleet: prod", "fleet: other", 1) }, "A", keys, `is "other", but the file is named prod.yaml`},
 		{"SSH fleet, no keys for new VMs", same, "A", Target{Known: true, RealLinode: true}, "DNSROLL_SSH_AUTHORIZED_KEYS"},
