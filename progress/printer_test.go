@@ -123,3 +123,23 @@ func TestPrinterStepsUnderTheirPhase(t *testing.T) {
 		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// `dnsroll rollout status` prints a whole run at once: its steps grouped
+// under their phases, in order, and the outcome last.
+func TestPrinterWholeRunAtOnce(t *testing.T) {
+	var b strings.Builder
+	step := func(name string, phase workflows.Phase) *workflows.Step {
+		return &workflows.Step{Name: name, Phase: phase, State: workflows.StepSucceeded}
+	}
+	(&Printer{W: &b}).Update(workflows.Status{Run: workflows.Run{Phase: workflows.PhaseSucceeded, Steps: []*workflows.Step{
+		step("Plan", workflows.PhasePlanning), step("EnsureServer", workflows.PhaseCreating), step("EnsureServer", workflows.PhaseCreating),
+		step("ProvisionNameservers", workflows.PhaseProvisioning),
+	}}})
+	want := "==> planning\n    Plan                     succeeded  \n" +
+		"==> creating\n    EnsureServer             succeeded  \n    EnsureServer             succeeded  \n" +
+		"==> provisioning\n    ProvisionNameservers     succeeded  \n" +
+		"==> succeeded\n"
+	if got := b.String(); got != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
+	}
+}
