@@ -197,9 +197,10 @@ func launchLab(t *testing.T, fleetDir string, fleet *config.Fleet, opts lab.Opti
 }
 
 // labDir is a new directory for a lab, removed when the test ends, after
-// the lab has stopped. Removal is retried for a while: a process that a
-// test killed mid-step (a worker's Ansible run) may still be writing into
-// a machine's directory, which made t.TempDir's single RemoveAll fail.
+// the lab has stopped. Removal is retried for a while, in case a process
+// the test killed still holds a file. ("directory not empty" in CI came
+// from a machine the lab was still destroying in the background when it
+// stopped; machines.Host.Close now waits for those.)
 func labDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "dnsroll-e2e-lab-")

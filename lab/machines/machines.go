@@ -78,6 +78,9 @@ type Host struct {
 
 	mu       sync.Mutex
 	machines map[string]*machine
+	// destroying counts machines taken out of the table and not yet
+	// shut down and removed, which Close waits for.
+	destroying sync.WaitGroup
 }
 
 type machine struct {
@@ -168,6 +171,10 @@ func (h *Host) Destroy(name string) {
 	h.mu.Lock()
 	m := h.machines[name]
 	delete(h.machines, name)
+	if m != nil {
+		h.destroying.Add(1)
+		defer h.destroying.Done()
+	}
 	h.mu.Unlock()
 	if m == nil {
 		return
@@ -177,7 +184,9 @@ func (h *Host) Destroy(name string) {
 	fmt.Fprintf(h.opts.Log, "lab: machine %s destroyed\n", name)
 }
 
-// Close destroys every machine, removes the bridge and releases the lock.
+// Close destroys every machine, waits for those already being destroyed
+// (the lab destroys a deleted VM in the background), removes the bridge
+// and releases the lock.
 func (h *Host) Close() {
 	h.mu.Lock()
 	names := make([]string, 0, len(h.machines))
@@ -191,6 +200,7 @@ func (h *Host) Close() {
 		go func() { defer wg.Done(); h.Destroy(n) }()
 	}
 	wg.Wait()
+	h.destroying.Wait()
 	_ = run("ip", "link", "del", Bridge)
 	if h.lock != nil {
 		h.lock.Close()
@@ -443,4 +453,12 @@ func chroot(root, stdin string, args ...string) error {
 		return fmt.Errorf("chroot %s: %v: %s", args[0], err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// running reports whether name is in the table of machines.
+func (h *Host) running(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.machines[name]
+	return ok
 }

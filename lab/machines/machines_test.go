@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/provision"
 )
 
@@ -26,6 +27,46 @@ func TestInSubnet(t *testing.T) {
 		if got := inSubnet(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("inSubnet(%s) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// Close waits for a machine that is being destroyed, not only for those
+// still in its table. The lab destroys a deleted VM in the background; a
+// Close that returned first left that machine's container writing into
+// its directory, and the lab's removal failed with "directory not empty"
+// (e2e TestMachineWorkerKilledDuringProvisioning, CI of stop 29).
+func TestCloseWaitsForMachinesBeingDestroyed(t *testing.T) {
+	needlab.Slow(t, "booting a machine")
+	base := os.Getenv("DNSROLL_LAB_IMAGE")
+	if base == "" {
+		base = DefaultBase
+	}
+	if err := Check(base); err != nil {
+		needlab.Missing(t, "%v", err)
+	}
+	dir := t.TempDir()
+	h, err := Open(Options{Dir: dir, Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddr("10.231.0.99")
+	if err := h.Boot(Spec{Name: "closing", Addr: addr}); err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := provision.WaitSSH(ctx, addr.String()); err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	go h.Destroy("closing")
+	for h.running("closing") {
+		time.Sleep(time.Millisecond)
+	}
+	h.Close()
+	if _, err := os.Stat(filepath.Join(dir, "closing")); !os.IsNotExist(err) {
+		t.Errorf("the machine's directory is still there after Close (stat: %v): Close returned before the machine being destroyed had stopped", err)
 	}
 }
 
