@@ -180,7 +180,7 @@ func (s *Store) update(fn func(lines []string) []string) error {
 		return fmt.Errorf("known_hosts: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, &b); err == nil {
+	if _, err = io.Copy(tmp, &b); err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
