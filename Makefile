@@ -9,6 +9,8 @@ TEMPORAL_CLI_VERSION := v1.5.1
 # The self-hosted Temporal server of the cluster lab (lab/cluster): the
 # version that TEMPORAL_CLI_VERSION pins.
 TEMPORAL_SERVER_VERSION := v1.29.1
+# The Go linter `make test` and `make lint` run, beside go vet.
+STATICCHECK_VERSION := v0.8.2
 APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-lint yamllint dnsperf dnsdist docker-compose \
 	debootstrap systemd-container openssh-client openssh-server iproute2 postgresql
 # The machine lab's base image (lab/machines): built once per machine, shared
@@ -43,6 +45,9 @@ tools: $(BIN)/temporal
 $(BIN)/temporal:
 	@echo "building the temporal CLI $(TEMPORAL_CLI_VERSION) (about 5 minutes on 2 cores, once)"
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 ## temporal-server: install the Temporal server and its SQL tool (the cluster lab's) into ./bin
 temporal-server: $(BIN)/temporal-server
@@ -84,8 +89,9 @@ cluster: deps tools temporal-server build
 	$(BIN)/dnsroll cluster --bin $(BIN)
 
 ## test: unit, activity and end-to-end lab tests, plus linters
-test: deps tools temporal-server lab-image
+test: deps tools temporal-server lab-image $(BIN)/staticcheck
 	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	cd ansible && ansible-lint -q nameserver.yml loadbalancer.yml dnsdist.yml
 	yamllint -s ansible fleets examples
@@ -108,8 +114,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZ_TIME) ./api
 
 ## lint: linters only
-lint:
+lint: $(BIN)/staticcheck
 	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
 	cd ansible && ansible-lint nameserver.yml loadbalancer.yml dnsdist.yml
 	yamllint -s ansible fleets examples
 

@@ -58,7 +58,7 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 		RolloutID: info.WorkflowExecution.ID + ":" + info.WorkflowExecution.RunID,
 		SentAt:    time.Now().UTC(),
 	}
-	n.WebUI = a.webUILink(info.WorkflowNamespace, n.WorkflowID, n.RunID)
+	n.WebUI = a.webUILink(info.Namespace, n.WorkflowID, n.RunID)
 	body, err := json.Marshal(n)
 	if err != nil {
 		return StepResult{}, failure(ctx, err)

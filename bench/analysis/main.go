@@ -226,12 +226,11 @@ type scenario struct {
 }
 
 type result struct {
-	scenario     string
-	took         time.Duration
-	queries      int
-	nameServers  int
-	qps, nsRate  float64
-	serversTotal int
+	scenario    string
+	took        time.Duration
+	queries     int
+	nameServers int
+	qps, nsRate float64
 	// cpu is the least CPU time (user and system) this process used in
 	// one run: what the analysis costs, whatever else the machine runs.
 	cpu time.Duration

@@ -57,7 +57,7 @@ func (t *temporalFlags) options() (client.Options, error) {
 	if t.fromEnv {
 		var err error
 		if opts, err = envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{}); err != nil {
-			return opts, fmt.Errorf("Temporal connection settings (TEMPORAL_* environment, temporal CLI config file): %w", err)
+			return opts, fmt.Errorf("reading the Temporal connection settings (TEMPORAL_* environment, temporal CLI config file): %w", err)
 		}
 	}
 	if t.address != "" {

@@ -13,10 +13,6 @@ import (
 	"github.com/dnsroll/dnsroll/lb"
 )
 
-// stagedPool holds the backends a load balancer knows and health-checks
-// but sends no traffic; the default pool ("") gets the traffic.
-const stagedPool = "staged"
-
 // Stage makes balancer know every server in live and staged, health-checked
 // and up, with live serving as it does now and staged getting no traffic
 // (pool "staged"). It runs the playbook in stage mode, which never touches
