@@ -454,11 +454,3 @@ func chroot(root, stdin string, args ...string) error {
 	}
 	return nil
 }
-
-// running reports whether name is in the table of machines.
-func (h *Host) running(name string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, ok := h.machines[name]
-	return ok
-}

@@ -70,6 +70,15 @@ func TestCloseWaitsForMachinesBeingDestroyed(t *testing.T) {
 	}
 }
 
+// running reports whether name is in the table of machines: Destroy has
+// not yet taken it out.
+func (h *Host) running(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.machines[name]
+	return ok
+}
+
 // BenchmarkBootToSSH measures how long a machine takes from Boot until its
 // sshd answers, and its shutdown. It needs root and the base image
 // (make lab-image); docs/machine-lab.md quotes it:
