@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"sync"
 )
 
 // The range Loopback picks from. It is below the kernel's ephemeral ports
@@ -27,16 +28,50 @@ const (
 )
 
 // Loopback returns a port in [First, Last] on 127.0.0.1 that is free for
-// both TCP and UDP (DNS needs both), chosen at random so that concurrent
-// callers rarely try the same one.
+// both TCP and UDP (DNS needs both), and is not one of the last recentPorts
+// ports it returned: callers in one process that pick ports at once then
+// get different ones, though neither has bound its port yet. It picks at
+// random so that other processes rarely try the same one.
 func Loopback() (int, error) {
 	for range 200 {
 		port := First + rand.IntN(Last-First+1)
-		if Free(port) {
+		if handedOut.claim(port) {
 			return port, nil
 		}
 	}
 	return 0, fmt.Errorf("no loopback port free for TCP and UDP in %d-%d", First, Last)
+}
+
+// recentPorts is how many of the ports it returned last Loopback avoids:
+// more than the busiest test (the corpus's, a dozen servers a second)
+// starts in the time one takes to bind its port, and under a third of
+// the range, so a free port is still found in a few tries.
+const recentPorts = 1024
+
+// recent is the ports Loopback returned last, oldest first.
+type recent struct {
+	mu    sync.Mutex
+	ports []int
+	held  map[int]bool
+}
+
+var handedOut = &recent{held: map[int]bool{}}
+
+// claim records port as handed out, and reports whether it was neither
+// handed out lately nor in use.
+func (r *recent) claim(port int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held[port] || !Free(port) {
+		return false
+	}
+	if len(r.ports) == recentPorts {
+		delete(r.held, r.ports[0])
+		r.ports = r.ports[1:]
+	}
+	r.ports = append(r.ports, port)
+	r.held[port] = true
+	return true
 }
 
 // Free reports whether port on 127.0.0.1 is free for both TCP and UDP now.
