@@ -146,19 +146,34 @@ func start(dir, origin, zoneFile string) (*Server, error) {
 	return &Server{Addr: addr.String(), Port: port, Named: n}, nil
 }
 
-// waitServing waits until s answers origin's SOA with serial. retry says
-// whether named exited because its port was taken, and may be started on
-// another when mayRetry.
+// waitServing waits until s answers origin's SOA with serial over UDP
+// and TCP. retry says whether its port was taken, so that named may be
+// started on another when mayRetry: named exits when it cannot bind UDP,
+// but one that cannot bind TCP logs it where its log file does not see
+// and answers UDP alone, leaving DNS over TCP to whatever holds the port.
 func (s *Server) waitServing(origin string, serial uint32, mayRetry bool) (retry bool, err error) {
+	var udpSince time.Time // when named first answered UDP
+	tcpTaken := false      // it has answered UDP for tcpGrace, and TCP not
 	err = s.Await(30*time.Second, func() error {
-		if got, ok := soaSerial(s.Addr, origin); ok && (serial == 0 || got == serial) {
+		switch {
+		case !serves(s.Addr, "udp", origin, serial):
+			return errors.New("not serving")
+		case serves(s.Addr, "tcp", origin, serial):
+			return nil
+		case udpSince.IsZero():
+			udpSince = time.Now()
+		case time.Since(udpSince) > tcpGrace:
+			tcpTaken = true
 			return nil
 		}
-		return errors.New("not serving")
+		return errors.New("not serving over TCP")
 	})
 	switch {
-	case err == nil:
+	case err == nil && !tcpTaken:
 		return false, nil
+	case err == nil:
+		s.Stop()
+		return mayRetry, fmt.Errorf("named on %s answers UDP but not TCP: port %d taken for TCP", s.Addr, s.Port)
 	case errors.Is(err, child.ErrExited):
 		log := s.Log()
 		if mayRetry && strings.Contains(log, "address in use") {
@@ -171,11 +186,22 @@ func (s *Server) waitServing(origin string, serial uint32, mayRetry bool) (retry
 	}
 }
 
-func soaSerial(addr, origin string) (uint32, bool) {
+// tcpGrace is how long named may answer UDP before TCP: it opens both
+// sockets before loading zones, so a second is ample on a loaded machine.
+const tcpGrace = 3 * time.Second
+
+// serves reports whether addr answers origin's SOA over network ("udp"
+// or "tcp") with serial, or with any serial when serial is 0.
+func serves(addr, network, origin string, serial uint32) bool {
+	got, ok := soaSerial(addr, network, origin)
+	return ok && (serial == 0 || got == serial)
+}
+
+func soaSerial(addr, network, origin string) (uint32, bool) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(origin), dns.TypeSOA)
 	m.RecursionDesired = false
-	c := &dns.Client{Timeout: 300 * time.Millisecond}
+	c := &dns.Client{Net: network, Timeout: 300 * time.Millisecond}
 	r, _, err := c.Exchange(m, addr)
 	if err != nil || r.Rcode != dns.RcodeSuccess || !r.Authoritative {
 		return 0, false
