@@ -153,11 +153,13 @@ type Lab struct {
 // Duration is a time.Duration written as "30s" in YAML and JSON.
 type Duration time.Duration
 
-// UnmarshalYAML parses "1m30s".
+// UnmarshalYAML parses "1m30s". A value that does not parse is a
+// *yaml.TypeError, so that decoding goes on and reports every wrong value
+// in the file at once.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration such as 30s or 5m", n.Line, n.Value)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration such as 30s or 5m", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -200,7 +202,7 @@ func Parse(data []byte) (*Fleet, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, explainUnknown(err)
+		return nil, explain(data, err)
 	}
 	f.setDefaults()
 	if err := f.Validate(); err != nil {

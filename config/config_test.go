@@ -149,6 +149,29 @@ func TestUnknownFieldNamesSectionAndNearest(t *testing.T) {
 	}
 }
 
+// A value of the wrong kind (a word where a number goes, a list where a
+// name goes, a duration that does not parse) is named by its field, not
+// only its line, and every such value in the file is reported at once.
+func TestWrongKindOfValueNamesField(t *testing.T) {
+	for _, tt := range []struct{ from, to, want string }{
+		{"zones:", "probe: {attempts: three}\nzones:", `probe.attempts (line 9): must be a whole number, got "three"`},
+		{"zones:", "probe:\n  timeout: 2 seconds\nzones:", `probe.timeout (line 10): "2 seconds" is not a duration such as 30s or 5m`},
+		{"label: ns2,", "label: [ns2],", `nameservers[1].label (line 5): must be a single value, got a list`},
+		{"zones:", "steps: {provision_timeout: 20m, create_timeout: soon}\nzones:", `steps.create_timeout (line 9): "soon" is not a duration`},
+		{"zones:", "probe: {expect_changes: maybe}\nzones:", `probe.expect_changes (line 9): must be true or false, got "maybe"`},
+	} {
+		_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s → %s: err = %v, want %q", tt.from, tt.to, err, tt.want)
+		}
+	}
+	two := strings.Replace(valid, "zones:", "probe: {attempts: three}\nsteps: {create_timeout: soon}\nzones:", 1)
+	_, err := Parse([]byte(two))
+	if err == nil || !strings.Contains(err.Error(), "probe.attempts") || !strings.Contains(err.Error(), "steps.create_timeout") {
+		t.Errorf("two wrong values: err = %v, want both named", err)
+	}
+}
+
 func TestUnknownFieldAndBadDuration(t *testing.T) {
 	if _, err := Parse([]byte(valid + "colour: blue\n")); err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Errorf("unknown field: err = %v", err)

@@ -61,6 +61,18 @@ var sections = func() map[string]section {
 	return out
 }()
 
+// explain rewrites the messages of a decoding error for the operator:
+// unknown keys (explainUnknown) and values of the wrong kind
+// (explainValues). Other errors, such as a YAML syntax error, pass as
+// they are.
+func explain(data []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(explainUnknown(err), &te) {
+		return err
+	}
+	return explainValues(data, te)
+}
+
 // explainUnknown rewrites the unknown-key errors in err to name the
 // file's section and the nearest key it takes; other errors pass as they
 // are.

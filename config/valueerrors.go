@@ -1,0 +1,130 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// A value of the wrong kind is the second most common mistake after a
+// misspelt key. yaml.v3 says "line 9: cannot unmarshal !!str `three` into
+// int"; the message is rewritten to name the field and what it takes:
+// "probe.attempts (line 9): must be a whole number, got "three"".
+
+// lineRE splits a decoding message into its line and the rest.
+var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// wrongKindRE matches yaml.v3's message for a value of the wrong kind:
+// the YAML tag, the value (scalars only) and the Go type.
+var wrongKindRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+
+// explainValues rewrites the messages in a decoding error that name only
+// a line, so that they name the field at that line too, in data; others
+// (unknown keys, already rewritten by explainUnknown) pass as they are.
+func explainValues(data []byte, te *yaml.TypeError) *yaml.TypeError {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return te
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		msgs[i] = e
+		m := lineRE.FindStringSubmatch(e)
+		if m == nil || unknownRE.MatchString(e) || strings.Contains(m[2], " has no field ") {
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		what := m[2]
+		kind, value := yaml.ScalarNode, ""
+		if k := wrongKindRE.FindStringSubmatch(what); k != nil {
+			what, value = wrongKind(k[1], k[2], k[3]), k[2]
+			if k[1] == "seq" {
+				kind = yaml.SequenceNode
+			} else if k[1] == "map" {
+				kind = yaml.MappingNode
+			}
+		} else if q := quotedRE.FindStringSubmatch(what); q != nil {
+			value, _ = strconv.Unquote(q[0])
+		}
+		if path := fieldAt(&doc, line, kind, value); path != "" {
+			msgs[i] = fmt.Sprintf("%s (line %d): %s", path, line, what)
+		}
+	}
+	return &yaml.TypeError{Errors: msgs}
+}
+
+// quotedRE is the value quoted at the start of a message of this
+// package's own (Duration's).
+var quotedRE = regexp.MustCompile(`^"(?:[^"\\]|\\.)*"`)
+
+// wrongKind says what a field of Go type goType takes, for a value of
+// YAML tag tag (str, int, seq, map...) written as value.
+func wrongKind(tag, value, goType string) string {
+	var takes string
+	switch {
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
+		takes = "must be a whole number"
+	case goType == "bool" || goType == "*bool":
+		takes = "must be true or false"
+	case goType == "string" || goType == "float64":
+		takes = "must be a single value"
+	case strings.HasPrefix(goType, "[]"):
+		takes = "must be a list"
+	default:
+		takes = "must be a mapping of keys to values"
+	}
+	switch tag {
+	case "seq":
+		return takes + ", got a list"
+	case "map":
+		return takes + ", got a mapping"
+	default:
+		return fmt.Sprintf("%s, got %q", takes, value)
+	}
+}
+
+// fieldAt is the path ("nameservers[1].label") of the value at line in
+// doc. Several values can begin on one line, in a flow mapping such as
+// {label: ns1, region: us-east}: the first of kind (a scalar: written as
+// value) is taken, else the first of any kind. It is "" when none begins
+// there.
+func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value string) string {
+	var first, exact string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		if n.Line == line && path != "" {
+			if first == "" {
+				first = path
+			}
+			if exact == "" && n.Kind == kind && (kind != yaml.ScalarNode || n.Value == value) {
+				exact = path
+			}
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := n.Content[i].Value
+				if path != "" {
+					key = path + "." + key
+				}
+				walk(n.Content[i+1], key)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(doc, "")
+	if exact != "" {
+		return exact
+	}
+	return first
+}
