@@ -159,6 +159,9 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 		{"label: ns2,", "label: [ns2],", `nameservers[1].label (line 5): must be a single value, got a list`},
 		{"zones:", "steps: {provision_timeout: 20m, create_timeout: soon}\nzones:", `steps.create_timeout (line 9): "soon" is not a duration`},
 		{"zones:", "probe: {expect_changes: maybe}\nzones:", `probe.expect_changes (line 9): must be true or false, got "maybe"`},
+		// yaml.v3 cuts a long value to its first 7 characters, which also
+		// keeps the rest of a URL (and any password in it) out of the message.
+		{"zones:", "notifications:\n  webhooks: https://user:s3cret@hooks.example.com/x\nzones:", `notifications.webhooks (line 10): must be a list, got "https:/..."`},
 	} {
 		_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -88,19 +88,20 @@ func wrongKind(tag, value, goType string) string {
 
 // fieldAt is the path ("nameservers[1].label") of the value at line in
 // doc. Several values can begin on one line, in a flow mapping such as
-// {label: ns1, region: us-east}: the first of kind (a scalar: written as
-// value) is taken, else the first of any kind. It is "" when none begins
-// there.
+// {label: ns1, region: us-east}, or a block mapping and its first key's
+// value: the first of kind is taken (a scalar: written as value, which
+// yaml.v3 cuts to "https:/..." when long), else the first of any kind.
+// It is "" when none begins there.
 func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value string) string {
-	var first, exact string
+	var first, ofKind string
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
 		if n.Line == line && path != "" {
 			if first == "" {
 				first = path
 			}
-			if exact == "" && n.Kind == kind && (kind != yaml.ScalarNode || n.Value == value) {
-				exact = path
+			if ofKind == "" && n.Kind == kind && (kind != yaml.ScalarNode || written(n.Value, value)) {
+				ofKind = path
 			}
 		}
 		switch n.Kind {
@@ -123,8 +124,17 @@ func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value string) string {
 		}
 	}
 	walk(doc, "")
-	if exact != "" {
-		return exact
+	if ofKind != "" {
+		return ofKind
 	}
 	return first
+}
+
+// written reports whether a message's value shown stands for value: the
+// same, or its first 7 characters and "..." as yaml.v3 shows a long one.
+func written(value, shown string) bool {
+	if cut, ok := strings.CutSuffix(shown, "..."); ok && len(shown) == 10 {
+		return strings.HasPrefix(value, cut)
+	}
+	return value == shown
 }
