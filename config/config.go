@@ -2,14 +2,16 @@
 //
 // A fleet is the set of nameservers and load balancers that one rollout
 // replaces and switches. The file is YAML; every field is documented in
-// fleets/README.md and the examples beside it.
+// docs/configuration.md, with examples in fleets/ and examples/.
 package config
 
 import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -201,7 +203,9 @@ func Parse(data []byte) (*Fleet, error) {
 	var f Fleet
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	if err := dec.Decode(&f); errors.Is(err, io.EOF) {
+		return nil, errors.New("the file is empty: a fleet has at least fleet:, nameservers:, load_balancers: and zones: (docs/configuration.md)")
+	} else if err != nil {
 		return nil, explain(data, err)
 	}
 	f.setDefaults()

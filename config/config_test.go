@@ -168,6 +168,14 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 			t.Errorf("%s → %s: err = %v, want %q", tt.from, tt.to, err, tt.want)
 		}
 	}
+	for data, want := range map[string]string{
+		"":             "the file is empty",
+		"- fleet: x\n": `the fleet (line 1): must be a mapping of keys to values, got a list`,
+	} {
+		if _, err := Parse([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", data, err, want)
+		}
+	}
 	two := strings.Replace(valid, "zones:", "probe: {attempts: three}\nsteps: {create_timeout: soon}\nzones:", 1)
 	_, err := Parse([]byte(two))
 	if err == nil || !strings.Contains(err.Error(), "probe.attempts") || !strings.Contains(err.Error(), "steps.create_timeout") {

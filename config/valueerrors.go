@@ -96,12 +96,16 @@ func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value string) string {
 	var first, ofKind string
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
-		if n.Line == line && path != "" {
+		if n.Line == line && n.Kind != yaml.DocumentNode {
+			name := path
+			if name == "" {
+				name = "the fleet" // the top level, as explainUnknown names it
+			}
 			if first == "" {
-				first = path
+				first = name
 			}
 			if ofKind == "" && n.Kind == kind && (kind != yaml.ScalarNode || written(n.Value, value)) {
-				ofKind = path
+				ofKind = name
 			}
 		}
 		switch n.Kind {
