@@ -110,7 +110,8 @@ func TestRouter(t *testing.T) {
 		{name: "start no fleet", method: "POST", path: "/rollouts", body: `{"revision":"B"}`, auth: bearer, want: 400, field: "fleet"},
 		{name: "start bad fleet", method: "POST", path: "/rollouts", body: `{"fleet":"Lab'"}`, auth: bearer, want: 400, field: "fleet"},
 		// The config's rule (config.ValidFleetName): no fleet file can be named so.
-		{name: "start fleet name ending in a dash", method: "POST", path: "/rollouts", body: `{"fleet":"lab-"}`, auth: bearer, want: 400, field: "fleet"},
+		{name: "start fleet name ending in a dash", method: "POST", path: "/rollouts", body: `{"fleet":"lab-"}`, auth: bearer, want: 400, field: "fleet",
+			contains: "ending with a letter or digit"},
 		{name: "start bad revision", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"../etc"}`, auth: bearer, want: 400, field: "revision"},
 		{name: "start long reason", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"` + strings.Repeat("x", 501) + `"}`, auth: bearer, want: 400, field: "reason"},
 		{name: "start oversized", method: "POST", path: "/rollouts", body: big, auth: bearer, want: 413},

@@ -81,7 +81,7 @@ func validateWho(fleet, reason, by string) error {
 	case fleet == "":
 		return fieldError("fleet", "is required")
 	case !config.ValidFleetName(fleet):
-		return fieldError("fleet", "must be 1-32 lowercase letters, digits or dashes, starting with a letter or digit; got %q", fleet)
+		return fieldError("fleet", "must be %s; got %q", config.FleetNameRule, fleet)
 	case len(reason) > maxReason:
 		return fieldError("reason", "must be at most %d bytes", maxReason)
 	case len(by) > maxBy:
@@ -114,7 +114,7 @@ func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
 	}
 	switch {
 	case req.Revision != "" && !config.ValidRevision(req.Revision):
-		return fieldError("revision", "must be 1-64 letters, digits, dots, dashes or underscores; got %q", req.Revision)
+		return fieldError("revision", "must be %s; got %q", config.RevisionRule, req.Revision)
 	case req.CleanUp != nil:
 		return fieldError("clean_up", "is not accepted here: POST /rollouts/{id}/cleanup cleans up after a cleanup-failed rollout")
 	case req.LiveBundle != "" || req.LiveUnknown != "":
@@ -201,7 +201,7 @@ func (s *Server) listFilter(r *http.Request, k Kind) (Filter, error) {
 	q := r.URL.Query()
 	f := Filter{Kind: k, Fleet: q.Get("fleet"), State: q.Get("status"), Phase: workflows.Phase(q.Get("phase")), Limit: 20}
 	if f.Fleet != "" && !config.ValidFleetName(f.Fleet) {
-		return f, fieldError("fleet", "must be a fleet name; got %q", f.Fleet)
+		return f, fieldError("fleet", "must be a fleet name, %s; got %q", config.FleetNameRule, f.Fleet)
 	}
 	if f.State != "" && !slices.Contains(States, f.State) {
 		return f, fieldError("status", "must be one of %v; got %q", States, f.State)

@@ -298,10 +298,13 @@ var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
 // FleetNamePattern and RevisionPattern are the rules ValidFleetName and
 // ValidRevision apply; api/openapi.yaml gives clients the same
-// (TestOpenAPIPatternsAreTheConfigRules).
+// (TestOpenAPIPatternsAreTheConfigRules). FleetNameRule and RevisionRule
+// say them in words, for the errors of the fleet file and the API.
 const (
 	FleetNamePattern = `^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`
 	RevisionPattern  = `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`
+	FleetNameRule    = "1-32 lowercase letters, digits or dashes, starting and ending with a letter or digit"
+	RevisionRule     = "1-64 letters, digits, dots, dashes or underscores, starting with a letter or digit"
 )
 
 var (
@@ -343,7 +346,7 @@ func ValidRevision(rev string) bool { return revisionRE.MatchString(rev) }
 // Validate checks every field and names the first bad one.
 func (f *Fleet) Validate() error {
 	if !nameRE.MatchString(f.Name) {
-		return fieldErr("fleet", "must be lowercase letters, digits and dashes, got %q", f.Name)
+		return fieldErr("fleet", "must be %s, got %q", FleetNameRule, f.Name)
 	}
 	if len(f.Nameservers) == 0 {
 		return fieldErr("nameservers", "list at least one nameserver")
@@ -490,7 +493,7 @@ func (f *Fleet) ValidateRevision(rev string) error {
 		return nil
 	}
 	if !revisionRE.MatchString(rev) {
-		return fieldErr("revision", "must be 1-64 letters, digits, dots, dashes or underscores, got %q", rev)
+		return fieldErr("revision", "must be %s, got %q", RevisionRule, rev)
 	}
 	return nil
 }

@@ -183,6 +183,17 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 	}
 }
 
+// A bad fleet name is refused with the whole rule, whichever part of it
+// the name breaks.
+func TestFleetNameErrorStatesTheRule(t *testing.T) {
+	for _, name := range []string{"prod-", "-prod", "Prod", strings.Repeat("p", 33)} {
+		_, err := Parse([]byte(strings.Replace(valid, "fleet: prod", "fleet: "+name, 1)))
+		if err == nil || !strings.Contains(err.Error(), "1-32 lowercase letters, digits or dashes, starting and ending with a letter or digit") {
+			t.Errorf("fleet %q: err = %v, want the rule stated", name, err)
+		}
+	}
+}
+
 func TestUnknownFieldAndBadDuration(t *testing.T) {
 	if _, err := Parse([]byte(valid + "colour: blue\n")); err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Errorf("unknown field: err = %v", err)

@@ -303,7 +303,7 @@ func heartbeat(ctx context.Context, msg string) {
 func FleetLoader(dir string) activities.FleetLoader {
 	return func(name string) (*config.Fleet, error) {
 		if !config.ValidFleetName(name) {
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "fleet: %q is not a valid fleet name", name)
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "fleet: %q is not a fleet name: it must be %s", name, config.FleetNameRule)
 		}
 		path := filepath.Join(dir, name+".yaml")
 		if _, err := os.Stat(path); os.IsNotExist(err) {
