@@ -275,6 +275,20 @@ func (s Steps) validate() error {
 	if s.HeartbeatTimeout > 0 && s.HeartbeatTimeout < Duration(time.Second) {
 		return fieldErr("steps.heartbeat_timeout", "must be at least 1s (or 0 for the default, 30s), got %s", s.HeartbeatTimeout.D())
 	}
+	// A step on a dead worker is retried elsewhere once heartbeat_timeout
+	// passes without a heartbeat; at or past the step's deadline that is
+	// never, and a crashed worker fails the rollout instead of resuming it.
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"create_timeout", s.CreateTimeout}, {"provision_timeout", s.ProvisionTimeout},
+		{"probe_timeout", s.ProbeTimeout}, {"switch_timeout", s.SwitchTimeout},
+	} {
+		if s.HeartbeatTimeout > 0 && s.HeartbeatTimeout >= d.v {
+			return fieldErr("steps.heartbeat_timeout", "must be shorter than steps.%s (%s), got %s: a step whose worker dies is retried on another after the heartbeat timeout, which must come before the step's deadline", d.field, d.v.D(), s.HeartbeatTimeout.D())
+		}
+	}
 	if s.RetryMaximumInterval < s.RetryInitialInterval {
 		return fieldErr("steps.retry_maximum_interval", "must be at least retry_initial_interval (%s), got %s", s.RetryInitialInterval.D(), s.RetryMaximumInterval.D())
 	}

@@ -77,6 +77,10 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"region with a space", "region: eu-west,", "region: 'eu west',", "nameservers[1].region"},
 		{"type in capitals", "type: g6-nanode-1, image: linode/debian12}\n  - {label: ns2", "type: G6-Nanode-1, image: linode/debian12}\n  - {label: ns2", "nameservers[0].type"},
 		{"heartbeat timeout below a second", "zones:", "steps: {heartbeat_timeout: 10ms}\nzones:", "steps.heartbeat_timeout"},
+		// A step on a dead worker is retried elsewhere after the heartbeat
+		// timeout; one at or past the step's deadline means never.
+		{"heartbeat timeout as long as a step's", "zones:", "steps: {probe_timeout: 30s, heartbeat_timeout: 30s}\nzones:", "steps.heartbeat_timeout"},
+		{"step shorter than the default heartbeat timeout", "zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.heartbeat_timeout"},
 		{"probe name that is no domain name", "zones:", "probe: {names: ['www..']}\nzones:", "probe.names[0]"},
 		{"probe name with a space", "zones:", "probe: {names: ['www', 'ma il']}\nzones:", "probe.names[1]"},
 		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},

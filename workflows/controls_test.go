@@ -155,7 +155,7 @@ func TestOneAtATimeOrder(t *testing.T) {
 }
 
 func TestStepDeadlineFailsWithReason(t *testing.T) {
-	h := newHarnessWith(t, "rollout: {bake: 0s}\nsteps: {provision_timeout: 1s, max_attempts: 2}", "Hang")
+	h := newHarnessWith(t, "rollout: {bake: 0s}\nsteps: {provision_timeout: 2s, heartbeat_timeout: 1s, max_attempts: 2}", "Hang")
 	st, err := h.run(t)
 	wantErrType(t, err, ErrTypeFailed)
 	t.Logf("failure: %s", st.Failure)
