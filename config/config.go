@@ -492,6 +492,12 @@ func (f *Fleet) Validate() error {
 	if err := f.Steps.validate(); err != nil {
 		return err
 	}
+	// An analysis passes after consecutive_successes passing rounds,
+	// interval apart; a probe step that ends sooner never passes.
+	if least := time.Duration(f.Probe.ConsecutiveSuccesses-1) * f.Probe.Interval.D(); least >= f.Steps.ProbeTimeout.D() && f.Steps.ProbeTimeout > 0 {
+		return fieldErr("steps.probe_timeout", "must be longer than the %s an analysis takes at the least (probe.consecutive_successes %d rounds, probe.interval %s apart), got %s",
+			least, f.Probe.ConsecutiveSuccesses, f.Probe.Interval.D(), f.Steps.ProbeTimeout.D())
+	}
 	if f.Lab != nil && (f.Lab.DNSPortBase < 1024 || f.Lab.DNSPortBase > 64000) {
 		return fieldErr("lab.dns_port_base", "must be between 1024 and 64000, got %d", f.Lab.DNSPortBase)
 	}

@@ -80,6 +80,9 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// A step on a dead worker is retried elsewhere after the heartbeat
 		// timeout; one at or past the step's deadline means never.
 		{"heartbeat timeout as long as a step's", "zones:", "steps: {probe_timeout: 30s, heartbeat_timeout: 30s}\nzones:", "steps.heartbeat_timeout"},
+		// An analysis needs consecutive_successes rounds, interval apart, to
+		// pass; a probe step shorter than that can never pass.
+		{"probe step too short for the rounds it needs", "zones:", "probe: {rounds: 10, consecutive_successes: 5, interval: 30s}\nsteps: {probe_timeout: 2m}\nzones:", "steps.probe_timeout"},
 		{"step shorter than the default heartbeat timeout", "zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.heartbeat_timeout"},
 		{"probe name that is no domain name", "zones:", "probe: {names: ['www..']}\nzones:", "probe.names[0]"},
 		{"probe name with a space", "zones:", "probe: {names: ['www', 'ma il']}\nzones:", "probe.names[1]"},
