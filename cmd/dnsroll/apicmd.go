@@ -47,17 +47,51 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	if c.client.Token == "" {
 		c.client.Token = os.Getenv("DNSROLL_API_TOKEN")
 	}
+	if err := idArgument(fs); err != nil {
+		return err
+	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v (flags go before them? see --help)", fs.Args())
 	}
 	return run(ctx)
 }
 
+// idArgument takes a first argument as --id, for the commands that have
+// one, as in `dnsroll rollout status rollout-lab:…`, and parses the flags
+// after it.
+func idArgument(fs *flag.FlagSet) error {
+	if fs.Lookup("id") == nil || fs.NArg() == 0 {
+		return nil
+	}
+	arg, rest := fs.Arg(0), fs.Args()[1:]
+	twice := func() error { return fmt.Errorf("the ID is given twice: --id %s and %s", fs.Lookup("id").Value, arg) }
+	if isSet(fs, "id") {
+		return twice()
+	}
+	if err := fs.Set("id", arg); err != nil {
+		return err
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if fs.Lookup("id").Value.String() != arg {
+		return twice()
+	}
+	return nil
+}
+
+// isSet reports whether the flag name was given.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // signalFlags registers a signal's flags (--id, --reason, --by); send
 // sends it and returns the ID of the run it went to.
 func (c *apiCmd) signalFlags(fs *flag.FlagSet, group, name string, send func(context.Context, api.SignalRequest) (string, error)) func(context.Context) error {
 	var in api.SignalRequest
-	fs.StringVar(&c.id, "id", "", "ID (default: the fleet's latest)")
+	fs.StringVar(&c.id, "id", "", "ID, or give it as the argument (default: the fleet's latest)")
 	whoFlags(fs, &in.Reason, &in.By)
 	return func(ctx context.Context) error {
 		id, err := send(ctx, in)
@@ -95,7 +129,7 @@ func waitFlags(fs *flag.FlagSet, what string) func(context.Context, string, foll
 // command: show prints the run that target names, follow follows it
 // (exiting as wait does).
 func (c *apiCmd) statusFlags(fs *flag.FlagSet, wait string, target func() (string, error), show func(context.Context, string) error, follow follower) func(context.Context) error {
-	fs.StringVar(&c.id, "id", "", "ID (default: the fleet's latest)")
+	fs.StringVar(&c.id, "id", "", "ID, or give it as the argument (default: the fleet's latest)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
 	then := fs.Bool("follow", false, "then follow it to its end, printing what changes, with times (exit status as "+wait+")")
 	poll := fs.Duration("poll", 2*time.Second, "how often --follow asks the API")

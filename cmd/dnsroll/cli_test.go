@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,6 +262,35 @@ func TestCLIRolloutStatusListAbort(t *testing.T) {
 	out, _, code = cli(t, "rollout", "abort", "--id", "rollout-lab:r1", "--reason", "test")
 	if code != 0 || out != "sent abort to rollout-lab:r1; follow it with: dnsroll rollout status --id rollout-lab:r1\n" {
 		t.Errorf("abort: exit %d, stdout %q", code, out)
+	}
+}
+
+// The ID may be given as the one argument, as in `dnsroll rollout status
+// rollout-lab:r1`, with flags before or after it; given twice it is
+// refused.
+func TestCLIIDAsArgument(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	out, errOut, code := cli(t, "rollout", "status", "rollout-lab:r1", "--json")
+	var ro api.Rollout
+	if err := json.Unmarshal([]byte(out), &ro); err != nil || code != 0 || ro.ID != "rollout-lab:r1" {
+		t.Errorf("status ID --json: exit %d, %v, stderr %q:\n%s", code, err, errOut, out)
+	}
+	out, errOut, code = cli(t, "rollout", "abort", "--reason", "test", "rollout-lab:r1")
+	if code != 0 || !strings.HasPrefix(out, "sent abort to rollout-lab:r1") {
+		t.Errorf("abort --reason test ID: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if !slices.Contains(f.requests, "POST /rollouts/rollout-lab:r1/abort") {
+		t.Errorf("requests %v, want the abort of rollout-lab:r1", f.requests)
+	}
+	for _, args := range [][]string{
+		{"rollout", "status", "--id", "rollout-lab:r1", "rollout-lab:r2"},
+		{"rollout", "status", "rollout-lab:r1", "rollout-lab:r2"},
+		{"rollout", "status", "rollout-lab:r1", "--id", "rollout-lab:r2"},
+		{"rollout", "list", "rollout-lab:r1"},
+	} {
+		if _, errOut, code := cli(t, args...); code == 0 || !strings.Contains(errOut, "rollout-lab:r") {
+			t.Errorf("%v: exit %d, stderr %q; want an error naming the argument", args, code, errOut)
+		}
 	}
 }
 

@@ -182,7 +182,7 @@ func printLeft(w io.Writer, ro api.Rollout) {
 
 func (c *apiCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error {
 	var in api.SignalRequest
-	fs.StringVar(&c.id, "id", "", "the cleanup-failed rollout's ID (default: the fleet's latest rollout)")
+	fs.StringVar(&c.id, "id", "", "the cleanup-failed rollout's ID, or give it as the argument (default: the fleet's latest rollout)")
 	whoFlags(fs, &in.Reason, &in.By)
 	then := waitFlags(fs, "the cleanup (success is cleaned-up)")
 	return func(ctx context.Context) error {
@@ -237,7 +237,7 @@ func listTime(t time.Time) string {
 }
 
 func (c *apiCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
-	fs.StringVar(&c.id, "id", "", "rollout ID (default: the fleet's latest rollout)")
+	fs.StringVar(&c.id, "id", "", "rollout ID, or give it as the argument (default: the fleet's latest rollout)")
 	then := waitFlags(fs, "the new rollout")
 	return func(ctx context.Context) error {
 		id, err := c.target()
