@@ -25,6 +25,7 @@ import (
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/fleettest"
 	"github.com/dnsroll/dnsroll/internal/localnamed"
+	"github.com/dnsroll/dnsroll/internal/needlab"
 )
 
 // corpusZone is one third-party zone file under testdata/zones.
@@ -105,17 +106,7 @@ type outcome struct {
 }
 
 func TestCorpus(t *testing.T) {
-	if _, err := exec.LookPath("named"); err != nil {
-		if os.Getenv("DNSROLL_REQUIRE_LAB") != "" {
-			t.Fatal("named not found: install bind9 (make deps)")
-		}
-		t.Skip("named not found: install bind9 (make deps)")
-	}
-	for _, tool := range []string{"named-checkzone", "named-compilezone", "dnssec-keygen", "dnssec-signzone"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install bind9-utils (make deps)", tool)
-		}
-	}
+	needlab.Programs(t, "named", "named-checkzone", "named-compilezone", "dnssec-keygen", "dnssec-signzone")
 	fleet, err := config.Parse([]byte(fleetYAML))
 	if err != nil {
 		t.Fatal(err)

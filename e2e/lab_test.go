@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,18 +54,10 @@ func requireLab(t testing.TB) string {
 	if bin == "" {
 		bin = filepath.Join(repoRoot(t), "bin", "temporal")
 	}
-	missing := []string{}
 	if _, err := os.Stat(bin); err != nil {
-		missing = append(missing, bin)
+		needlab.Missing(t, "the lab needs Temporal's CLI at %s (run `make tools`)", bin)
 	}
-	for _, p := range []string{"named", "nginx", "ansible-playbook"} {
-		if _, err := exec.LookPath(p); err != nil {
-			missing = append(missing, p)
-		}
-	}
-	if len(missing) > 0 {
-		needlab.Missing(t, "lab needs %v (run `make deps tools`)", missing)
-	}
+	needlab.Programs(t, "named", "nginx", "ansible-playbook")
 	needlab.Slow(t, "the lab")
 	return bin
 }
@@ -158,9 +149,7 @@ func startLabDriver(t *testing.T, driver string, extraZones map[string]string) *
 func startLabRewritten(t *testing.T, driver string, extraZones map[string]string, rewrite *strings.Replacer) *testLab {
 	t.Helper()
 	bin := requireLab(t)
-	if _, err := exec.LookPath(driver); err != nil {
-		needlab.Missing(t, "the %s driver needs %s (run `make deps`)", driver, driver)
-	}
+	needlab.Programs(t, driver)
 	fleetDir := writeFleet(t, driver, extraZones)
 	path := filepath.Join(fleetDir, "lab.yaml")
 	b, err := os.ReadFile(path)

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/internal/needlab"
 )
 
 // sshd is an SSH server on loopback that presents host keys and lets
@@ -191,9 +192,7 @@ func TestChangedKeyIsRefused(t *testing.T) {
 	if after := readFile(t, k.Store.Path()); after != before {
 		t.Errorf("a refused key changed the file")
 	}
-	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("no ssh-keygen to apply the fix")
-	}
+	needlab.Programs(t, "ssh-keygen") // to apply the fix
 	if out, err := exec.Command("sh", "-c", fix).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v: %s", fix, err, out)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/localnamed"
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/zone"
 )
@@ -22,9 +22,7 @@ import (
 // named is not installed.
 func startNamed(t *testing.T, origin, text string) string {
 	t.Helper()
-	if _, err := exec.LookPath("named"); err != nil {
-		t.Skip("needs named (make deps)")
-	}
+	needlab.Programs(t, "named")
 	dir := t.TempDir()
 	zf := filepath.Join(dir, "zone")
 	if err := os.WriteFile(zf, []byte(text), 0o644); err != nil {
@@ -167,9 +165,7 @@ ns.example. A 192.0.2.53
 // real named on loopback until the test ends, once it answers last's SOA.
 func startNamedZones(t *testing.T, dir, zones, last string) string {
 	t.Helper()
-	if _, err := exec.LookPath("named"); err != nil {
-		t.Skip("needs named (make deps)")
-	}
+	needlab.Programs(t, "named")
 	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)

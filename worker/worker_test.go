@@ -13,6 +13,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/hostkeys"
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
@@ -58,9 +59,7 @@ func TestAuthorizedKeysFromEnv(t *testing.T) {
 	if err := c.FromEnv(); err == nil || !strings.Contains(err.Error(), "DNSROLL_SSH_AUTHORIZED_KEYS") {
 		t.Errorf("a broken key: err %v, want one naming DNSROLL_SSH_AUTHORIZED_KEYS", err)
 	}
-	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("ssh-keygen is not installed")
-	}
+	needlab.Programs(t, "ssh-keygen")
 	priv := filepath.Join(t.TempDir(), "id")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", priv).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)

@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -16,9 +15,7 @@ import (
 // over TCP to it would reach the other process. It is started again on
 // another port, as one that exits for its port is.
 func TestPortTakenForTCPIsRetried(t *testing.T) {
-	if _, err := exec.LookPath("named"); err != nil {
-		needlab.Missing(t, "named not found: install bind9 (make deps)")
-	}
+	needlab.Programs(t, "named")
 	// A port from the kernel's ephemeral range, where no test starts a
 	// server (internal/freeport): taken here, not by another test's.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

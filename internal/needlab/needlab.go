@@ -7,6 +7,8 @@ package needlab
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -23,6 +25,21 @@ func Missing(tb testing.TB, format string, args ...any) {
 		tb.Fatal(msg)
 	} else {
 		tb.Skip(msg)
+	}
+}
+
+// Programs fails or skips tb, as Missing does, unless every one of
+// programs is on PATH. `make deps` installs them all.
+func Programs(tb testing.TB, programs ...string) {
+	tb.Helper()
+	var missing []string
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		Missing(tb, "needs %s, not found on PATH (run `make deps`)", strings.Join(missing, ", "))
 	}
 }
 

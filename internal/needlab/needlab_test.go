@@ -31,3 +31,18 @@ func TestMissing(t *testing.T) {
 		}
 	}
 }
+
+// Programs names every missing program, and passes when all are there.
+func TestPrograms(t *testing.T) {
+	t.Setenv("DNSROLL_REQUIRE_LAB", "1")
+	f := &fakeTB{}
+	Programs(f, "sh", "dnsroll-no-such-program", "dnsroll-nor-this")
+	if want := "needs dnsroll-no-such-program, dnsroll-nor-this, not found on PATH (run `make deps`)"; f.fatal != want {
+		t.Errorf("fatal %q, want %q", f.fatal, want)
+	}
+	f = &fakeTB{}
+	Programs(f, "sh")
+	if f.fatal != "" || f.skip != "" {
+		t.Errorf("sh is there, but fatal %q, skip %q", f.fatal, f.skip)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dnsroll/dnsroll/internal/needlab"
 )
 
 const ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEqYxgaMlqXm8mnGNYHRN6kcLI8EqCCCvw7FJ10SMoRd ops@example"
@@ -39,9 +41,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestFromPrivateKeyFile(t *testing.T) {
-	if _, err := exec.LookPath("ssh-keygen"); err != nil {
-		t.Skip("ssh-keygen is not installed")
-	}
+	needlab.Programs(t, "ssh-keygen")
 	key := filepath.Join(t.TempDir(), "id")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "t", "-f", key).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)

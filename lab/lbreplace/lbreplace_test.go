@@ -97,11 +97,7 @@ func needPrograms(t *testing.T, programs ...string) {
 	if os.Geteuid() != 0 {
 		needlab.Missing(t, "needs root: the delegation lab puts its addresses on lo")
 	}
-	for _, p := range programs {
-		if _, err := exec.LookPath(p); err != nil {
-			needlab.Missing(t, "needs %s (make deps)", p)
-		}
-	}
+	needlab.Programs(t, programs...)
 }
 
 // Names the zone answers (a wildcard, TTL 1 s, so the resolver asks the
