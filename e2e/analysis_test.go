@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/signzone"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -17,9 +18,7 @@ import (
 func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 	a := readZone(t, "A")
 	bump := func(z string) string { return strings.Replace(z, "2026112301 ; serial", "2026112302 ; serial", 1) }
-	if tool := signzone.Missing(); tool != "" {
-		t.Skipf("needs %s (bind9-utils)", tool)
-	}
+	needlab.Programs(t, signzone.Tools...)
 	// Signatures that expired on 2026-11-01, over a zone that also holds a
 	// CNAME loop: named-checkzone passes it and named loads it (so
 	// provisioning succeeds), answers SERVFAIL for the loop, as the

@@ -10,6 +10,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/dnstest"
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/signzone"
 )
 
@@ -130,9 +131,7 @@ func TestDir(t *testing.T) {
 // A fleet that serves a zone and its parent: a revision whose child keys
 // match none of the parent's DS records is refused before any VM exists.
 func TestZonesChecksTheChainOfTrust(t *testing.T) {
-	if m := signzone.Missing(); m != "" {
-		t.Skipf("needs %s (bind9-utils)", m)
-	}
+	needlab.Programs(t, signzone.Tools...)
 	child := "$ORIGIN sub.example.com.\n$TTL 300\n@ SOA ns1 hostmaster 7 3600 600 1209600 300\n  NS ns1\nns1 A 192.0.2.53\n"
 	parent := dnstest.Zone + "sub NS ns1.sub\nns1.sub A 192.0.2.53\n"
 	sign := func() (string, string) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/signzone"
 	"github.com/dnsroll/dnsroll/zone"
 )
@@ -15,9 +16,7 @@ import (
 // nsec3 is set.
 func signZone(t *testing.T, origin, text, start, end string, nsec3 bool) string {
 	t.Helper()
-	if tool := signzone.Missing(); tool != "" {
-		t.Skipf("needs %s (bind9-utils)", tool)
-	}
+	needlab.Programs(t, signzone.Tools...)
 	signed, err := signzone.Sign(t.TempDir(), origin, text, signzone.Options{Start: start, End: end, NSEC3: nsec3})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/pidfile"
 )
 
@@ -40,10 +41,7 @@ type labServer struct {
 // TestNameserverRoleLab runs ansible/nameserver.yml in lab mode against
 // two servers and queries the real named processes it starts.
 func TestNameserverRoleLab(t *testing.T) {
-	needAnsible(t)
-	if _, err := exec.LookPath("named"); err != nil {
-		t.Skip("named is not on PATH")
-	}
+	needlab.Programs(t, "ansible-playbook", "named")
 	zone := filepath.Join(t.TempDir(), "example.com.zone")
 	writeZone(t, zone, 2024010101, "")
 	var servers []labServer
@@ -140,10 +138,7 @@ func TestNameserverRoleLab(t *testing.T) {
 // names the zone and the line, and that activities.rejected recognises
 // ("failed to validate"); the zones already served stay as they were.
 func TestNameserverRoleBrokenZone(t *testing.T) {
-	needAnsible(t)
-	if _, err := exec.LookPath("named"); err != nil {
-		t.Skip("named is not on PATH")
-	}
+	needlab.Programs(t, "ansible-playbook", "named")
 	src := t.TempDir()
 	s := labServer{name: "ns1-next", dir: t.TempDir(), port: freePort(t)}
 	t.Cleanup(func() { stopNamed(t, s.dir) })

@@ -14,16 +14,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dnsroll/dnsroll/internal/needlab"
 )
 
 const marker = "not-on-the-command-line-4711"
-
-func needAnsible(tb testing.TB) {
-	tb.Helper()
-	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		tb.Skip("ansible-playbook is not on PATH")
-	}
-}
 
 func localHosts(names ...string) []Host {
 	hosts := make([]Host, len(names))
@@ -34,7 +29,7 @@ func localHosts(names ...string) []Host {
 }
 
 func TestRunSuccess(t *testing.T) {
-	needAnsible(t)
+	needlab.Programs(t, "ansible-playbook")
 	var (
 		mu       sync.Mutex
 		calls    int
@@ -82,7 +77,7 @@ func TestRunSuccess(t *testing.T) {
 }
 
 func TestRunFailure(t *testing.T) {
-	needAnsible(t)
+	needlab.Programs(t, "ansible-playbook")
 	r := &Runner{}
 	res, err := r.Run(context.Background(), Request{
 		Playbook:   "testdata/fail.yml",
@@ -124,10 +119,7 @@ func TestRunFailure(t *testing.T) {
 }
 
 func TestRunUnreachable(t *testing.T) {
-	needAnsible(t)
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("ssh is not on PATH")
-	}
+	needlab.Programs(t, "ansible-playbook", "ssh")
 	r := &Runner{}
 	// Port 1 on loopback refuses connections at once.
 	res, err := r.Run(context.Background(), Request{
@@ -145,7 +137,7 @@ func TestRunUnreachable(t *testing.T) {
 }
 
 func TestRunStderrInError(t *testing.T) {
-	needAnsible(t)
+	needlab.Programs(t, "ansible-playbook")
 	_, err := (&Runner{}).Run(context.Background(), Request{
 		Playbook:   "testdata/missing.yml",
 		Hosts:      localHosts("h1"),
@@ -173,7 +165,7 @@ func TestRunBadRequest(t *testing.T) {
 }
 
 func TestRunCancelKillsGroup(t *testing.T) {
-	needAnsible(t)
+	needlab.Programs(t, "ansible-playbook")
 	sleep := sleepArg()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -215,7 +207,7 @@ func TestRunCancelKillsGroup(t *testing.T) {
 // when a worker is kill -9ed, and checks that the playbook's commands die
 // with it rather than running on as orphans.
 func TestRunDiesWithWorker(t *testing.T) {
-	needAnsible(t)
+	needlab.Programs(t, "ansible-playbook")
 	sleep := sleepArg()
 	helper := exec.Command(os.Args[0], "-test.run=^$")
 	// The killed helper cannot remove its inventory; keep it in a test dir.

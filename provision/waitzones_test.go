@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/internal/needlab"
 )
 
 // wait-zones.py, the nameserver role's last step, passes only when every
@@ -19,9 +21,7 @@ import (
 // zones with compressed names, as named does, but one zone with SERVFAIL
 // (still loading) and one at an older serial.
 func TestWaitZonesScript(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not on PATH")
-	}
+	needlab.Programs(t, "python3")
 	const n = 2000
 	serial := func(i int) uint32 { return 2026120200 + uint32(i%7) }
 	var loading, stale atomic.Int32

@@ -1,11 +1,12 @@
 package zone
 
 import (
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/internal/needlab"
 )
 
 // NXT records (obsolete, still loaded by BIND) parse, in their own wire
@@ -19,11 +20,7 @@ ns     A    192.0.2.1
 nxt01  NXT  a.secure ( NS SOA MX SIG KEY LOC NXT )
 nxt04  NXT  . ( 127 )
 `
-	if _, err := os.Stat("/usr/bin/named-compilezone"); err != nil {
-		if _, err2 := os.Stat("/usr/sbin/named-compilezone"); err2 != nil {
-			t.Skip("needs named-compilezone")
-		}
-	}
+	needlab.Programs(t, "named-compilezone")
 	z, err := Parse(strings.NewReader(text), "example.nil.", "nxt.zone")
 	if err != nil {
 		t.Fatal(err)

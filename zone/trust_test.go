@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/signzone"
 )
 
@@ -43,9 +44,7 @@ func signedChild(t *testing.T) (*Zone, string) {
 // A parent's DS must match a key of its child's DNSKEY set when both
 // zones are known: otherwise validating resolvers find the child bogus.
 func TestCheckDelegationKeys(t *testing.T) {
-	if m := signzone.Missing(); m != "" {
-		t.Skipf("needs %s (bind9-utils)", m)
-	}
+	needlab.Programs(t, signzone.Tools...)
 	child, ds := signedChild(t)
 	rolled, _ := signedChild(t) // the same zone under new keys
 	unsigned, err := Parse(strings.NewReader(childText), "sub.example.com.", "sub.zone")

@@ -11,19 +11,9 @@ import (
 	"strings"
 )
 
-// Tools are the programs Sign runs; Missing names the first one not
-// installed, for tests to skip on.
+// Tools are the programs Sign runs, for tests to ask for
+// (needlab.Programs).
 var Tools = []string{"dnssec-keygen", "dnssec-signzone"}
-
-// Missing is the first of Tools that is not installed, or "".
-func Missing() string {
-	for _, t := range Tools {
-		if _, err := exec.LookPath(t); err != nil {
-			return t
-		}
-	}
-	return ""
-}
 
 // Options say how to sign.
 type Options struct {
