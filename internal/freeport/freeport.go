@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -52,25 +53,22 @@ const recentPorts = 1024
 type recent struct {
 	mu    sync.Mutex
 	ports []int
-	held  map[int]bool
 }
 
-var handedOut = &recent{held: map[int]bool{}}
+var handedOut = &recent{}
 
 // claim records port as handed out, and reports whether it was neither
 // handed out lately nor in use.
 func (r *recent) claim(port int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.held[port] || !Free(port) {
+	if slices.Contains(r.ports, port) || !Free(port) {
 		return false
 	}
 	if len(r.ports) == recentPorts {
-		delete(r.held, r.ports[0])
 		r.ports = r.ports[1:]
 	}
 	r.ports = append(r.ports, port)
-	r.held[port] = true
 	return true
 }
 
