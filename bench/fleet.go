@@ -8,11 +8,10 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/dnsroll/dnsroll/internal/freeport"
-
 	"gopkg.in/yaml.v3"
 
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/lab"
 )
 

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/procfs"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
-	"github.com/prometheus/procfs"
 )
 
 // Lead and tail are steady load before a rollout starts and after it ends,

@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnsroll/dnsroll/internal/needlab"
-
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/cluster"
 	"github.com/dnsroll/dnsroll/rollouts"

@@ -12,17 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnsroll/dnsroll/internal/needlab"
-	"github.com/dnsroll/dnsroll/internal/testfiles"
-
-	"github.com/dnsroll/dnsroll/internal/freeport"
-
 	"github.com/miekg/dns"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/worker"

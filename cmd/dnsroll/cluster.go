@@ -10,9 +10,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dnsroll/dnsroll/internal/freeport"
-
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/cluster"
 )

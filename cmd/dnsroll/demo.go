@@ -8,11 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dnsroll/dnsroll/progress"
-
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/progress"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )

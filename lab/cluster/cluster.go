@@ -24,8 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dnsroll/dnsroll/internal/freeport"
-
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
@@ -34,6 +32,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/dnsroll/dnsroll/internal/child"
+	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/lab"
 )
 

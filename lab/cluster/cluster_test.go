@@ -8,14 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnsroll/dnsroll/internal/needlab"
-
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/workflows"
 )
