@@ -250,7 +250,7 @@ func (c RRsetChange) String() string {
 func (c RRsetChange) render(rrs []string, ttl bool) string {
 	out := make([]string, 0, len(rrs))
 	for _, s := range rrs {
-		f := strings.SplitN(s, " ", 5)
+		f := splitRR(s)
 		if len(f) < 5 {
 			out = append(out, s)
 			continue
@@ -268,4 +268,22 @@ func (c RRsetChange) render(rrs []string, ttl bool) string {
 		out = append(out, r)
 	}
 	return "[" + strings.Join(out, ", ") + "]"
+}
+
+// splitRR splits a record's presentation text ("owner ttl class type
+// rdata", single spaces) into those five fields. A name may hold a space
+// escaped as "\ ", which is not a separator.
+func splitRR(s string) []string {
+	var f []string
+	start := 0
+	for i := 0; i < len(s) && len(f) < 4; i++ {
+		switch s[i] {
+		case '\\':
+			i++ // the escaped character, whatever it is
+		case ' ':
+			f = append(f, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(f, s[start:])
 }

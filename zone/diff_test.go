@@ -169,3 +169,26 @@ func TestDiffRRsetsAndDescribe(t *testing.T) {
 		t.Errorf("identical answers: %+v", d)
 	}
 }
+
+// A name with an escaped space (\032, printed "\ ") is one field: the
+// change shows the RDATA, not pieces of the owner name.
+func TestChangeOfNameWithEscapedSpace(t *testing.T) {
+	name := `space\ name.example.com.`
+	blue := []RRset{{Name: name, Type: "TXT", RRs: recs(t, `space\032name.example.com. 300 IN TXT "x"`)}}
+	for _, c := range []struct {
+		green string
+		want  string
+	}{
+		{`space\032name.example.com. 300 IN TXT "y"`, name + ` TXT: ["x"] → ["y"]`},
+		{`space\032name.example.com. 600 IN TXT "x"`, name + ` TXT: [ttl 300 "x"] → [ttl 600 "x"]`},
+		{`space\032name.example.com. 300 IN CNAME other.example.com.`, name + ` TXT: ["x"] → [CNAME other.example.com.]`},
+	} {
+		d := DiffRRsets(blue, []RRset{{Name: name, Type: "TXT", RRs: recs(t, c.green)}})
+		if len(d.Changed) != 1 {
+			t.Fatalf("%s: diff %+v", c.green, d)
+		}
+		if got := d.Changed[0].String(); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.green, got, c.want)
+		}
+	}
+}
