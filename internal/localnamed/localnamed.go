@@ -147,16 +147,22 @@ func start(dir, origin, zoneFile string) (*Server, error) {
 }
 
 // waitServing waits until s answers origin's SOA with serial over UDP
-// and TCP. retry says whether its port was taken, so that named may be
+// and TCP, or fails as soon as named logs that the zone does not load.
+// retry says whether its port was taken, so that named may be
 // started on another when mayRetry: named exits when it cannot bind UDP,
 // but one that cannot bind TCP logs it where its log file does not see
 // and answers UDP alone, leaving DNS over TCP to whatever holds the port.
 func (s *Server) waitServing(origin string, serial uint32, mayRetry bool) (retry bool, err error) {
 	var udpSince time.Time // when named first answered UDP
 	tcpTaken := false      // it has answered UDP for tcpGrace, and TCP not
+	notLoaded := false     // named logged that the zone does not load
 	err = s.Await(30*time.Second, func() error {
 		switch {
 		case !serves(s.Addr, "udp", origin, serial):
+			if strings.Contains(s.Log(), "not loaded due to errors") {
+				notLoaded = true
+				return nil
+			}
 			return errors.New("not serving")
 		case serves(s.Addr, "tcp", origin, serial):
 			return nil
@@ -169,6 +175,9 @@ func (s *Server) waitServing(origin string, serial uint32, mayRetry bool) (retry
 		return errors.New("not serving over TCP")
 	})
 	switch {
+	case err == nil && notLoaded:
+		s.Stop()
+		return false, fmt.Errorf("named does not load %s: %s", origin, s.Log())
 	case err == nil && !tcpTaken:
 		return false, nil
 	case err == nil:
