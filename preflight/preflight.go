@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -174,6 +175,10 @@ func (t Target) Fits(f *config.Fleet) error {
 		if err := simulatorReachable(f); err != nil {
 			return err
 		}
+	case t.RealLinode:
+		if err := realCloudTimeouts(f.Steps); err != nil {
+			return err
+		}
 	}
 	switch {
 	case !t.Known:
@@ -182,6 +187,27 @@ func (t Target) Fits(f *config.Fleet) error {
 		return dnsroll.Errorf(dnsroll.EINVALID,
 			"ansible.connection: fleet %s provisions new VMs over SSH, but this worker creates them with no SSH public key, so nobody could log in: "+
 				"set DNSROLL_SSH_AUTHORIZED_KEYS to the public key of the key Ansible uses, or set ANSIBLE_PRIVATE_KEY_FILE to derive it", f.Name)
+	}
+	return nil
+}
+
+// realCloudFloor is the least create and provision timeout that a real
+// Linode can meet: creating, booting and answering SSH takes it one to
+// two minutes, and a new VM's first apt run about as long again. The
+// simulator and the lab are faster, so the floor applies to the real API
+// alone. A shorter timeout would fail every rollout after its VMs exist.
+const realCloudFloor = 2 * time.Minute
+
+func realCloudTimeouts(s config.Steps) error {
+	for _, d := range []struct {
+		field string
+		v     config.Duration
+	}{{"create_timeout", s.CreateTimeout}, {"provision_timeout", s.ProvisionTimeout}} {
+		if d.v.D() < realCloudFloor {
+			return dnsroll.Errorf(dnsroll.EINVALID, "steps.%s: must be at least %s against the real Linode API, got %s: "+
+				"a new Linode takes a minute or two to boot and as long again to provision, so every rollout would fail after creating its VMs; "+
+				"raise it, or leave it out for the default", d.field, realCloudFloor, d.v.D())
+		}
 	}
 	return nil
 }

@@ -87,6 +87,15 @@ func TestFile(t *testing.T) {
 		{"the API (an unknown target) without playbooks", func(s string) string {
 			return s + "ansible: {loadbalancer_playbook: ansible/lb.yml}\n"
 		}, "A", Target{}, ""},
+		{"a create timeout shorter than a Linode takes to boot", func(s string) string {
+			return s + "steps: {create_timeout: 20s, heartbeat_timeout: 5s}\n"
+		}, "A", keys, "steps.create_timeout: must be at least 2m0s against the real Linode API"},
+		{"a provision timeout shorter than a new VM's first apt run", func(s string) string {
+			return s + "steps: {provision_timeout: 45s, heartbeat_timeout: 5s}\n"
+		}, "A", keys, "steps.provision_timeout: must be at least 2m0s against the real Linode API"},
+		{"short step timeouts against a simulated API (the lab)", func(s string) string {
+			return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) + "steps: {create_timeout: 20s, provision_timeout: 45s, heartbeat_timeout: 5s}\n"
+		}, "A", sim, ""},
 		{"machine lab load balancers against a simulated API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) }, "A", sim, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
