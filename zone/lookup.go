@@ -176,8 +176,11 @@ func records(set []dns.RR, owner string) Records {
 // wildcardFor returns the wildcard owner that synthesises name, or "".
 func (z *Zone) wildcardFor(name string) string {
 	for ce := name; ce != z.origin; {
-		i, _ := dns.NextLabel(ce, 0)
+		i, end := dns.NextLabel(ce, 0)
 		ce = ce[i:]
+		if end { // past a top-level label: the root, in a root zone
+			ce = "."
+		}
 		if !z.exists[ce] {
 			continue
 		}

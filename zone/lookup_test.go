@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -161,5 +162,35 @@ ns.both A 192.0.2.9
 	want := []string{"old.example.com. 300 IN DNAME example.net.", "sub.old.example.com. 300 IN CNAME sub.example.net."}
 	if got.Referral || !slices.Equal(got.RRs.Strings(), want) {
 		t.Errorf("got %+v, want %q", got, want)
+	}
+}
+
+// In a root zone the closest encloser of a top-level name is "." itself:
+// a name under no delegation is NXDOMAIN, or synthesised from "*." when
+// the zone has one. Lookup used to loop for ever on such a name.
+func TestLookupInRootZone(t *testing.T) {
+	const root = "$TTL 300\n. SOA a.root. hm. 1 3600 600 86400 300\n. NS a.root\nroot NS a.root\na.root A 192.0.2.1\n"
+	for _, c := range []struct {
+		text  string
+		rcode int
+		rrs   []string
+	}{
+		{root, dns.RcodeNameError, nil},
+		{root + "* TXT \"any\"\n", dns.RcodeSuccess, []string{`nosuchtld. 300 IN TXT "any"`}},
+	} {
+		z, err := Parse(strings.NewReader(c.text), ".", "root.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan Answer, 1)
+		go func() { done <- z.Lookup("nosuchtld.", dns.TypeTXT) }()
+		select {
+		case a := <-done:
+			if got := a.RRs.Strings(); a.Rcode != c.rcode || !slices.Equal(got, c.rrs) {
+				t.Errorf("nosuchtld. TXT: %s %q, want %s %q", dns.RcodeToString[a.Rcode], got, dns.RcodeToString[c.rcode], c.rrs)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Lookup of a top-level name in a root zone did not return")
+		}
 	}
 }
