@@ -199,7 +199,51 @@ func parse(r io.Reader, origin, filename string, compileIt bool) (*Zone, error) 
 	if z.soa == nil {
 		return fail(0, "no SOA record at the apex %s", origin)
 	}
+	if msg := z.overNamedLimits(); msg != "" {
+		return fail(0, "%s", msg)
+	}
 	return z, nil
+}
+
+// named's limits on one name (BIND 9.18.28 and later, the bind9 that the
+// nameserver role installs): it refuses to load a zone past either, where
+// named-checkzone and named-compilezone load it.
+const (
+	namedMaxRecordsPerType = 100 // max-records-per-type
+	namedMaxTypesPerName   = 100 // max-types-per-name; each type's signatures count as one more
+)
+
+// overNamedLimits names the first RRset or name, in name order, past
+// named's limits, or returns "".
+func (z *Zone) overNamedLimits() string {
+	types := map[string]int{}
+	var msgs []string
+	for k, set := range z.rrsets {
+		if k.qtype != dns.TypeRRSIG {
+			types[k.name]++
+			if len(set) > namedMaxRecordsPerType {
+				msgs = append(msgs, fmt.Sprintf("%s %s has %d records; named refuses to load more than %d records of one type at a name (max-records-per-type)",
+					k.name, dns.Type(k.qtype), len(set), namedMaxRecordsPerType))
+			}
+			continue
+		}
+		covered := map[uint16]bool{}
+		for _, rr := range set {
+			covered[rr.(*dns.RRSIG).TypeCovered] = true
+		}
+		types[k.name] += len(covered)
+	}
+	for name, n := range types {
+		if n > namedMaxTypesPerName {
+			msgs = append(msgs, fmt.Sprintf("%s has %d RRsets (types, and signatures of each type); named refuses to load more than %d at a name (max-types-per-name)",
+				name, n, namedMaxTypesPerName))
+		}
+	}
+	if len(msgs) == 0 {
+		return ""
+	}
+	slices.Sort(msgs)
+	return msgs[0]
 }
 
 // svcbKeyRE is an SVCB or HTTPS parameter key that BIND prints by number
@@ -558,8 +602,19 @@ func (z *Zone) RRset(name string, qtype uint16) Records {
 	return NewRecords(z.rrsets[rrKey{NormalName(name), qtype}], "")
 }
 
-// DNSKEYs is the apex DNSKEY set: empty for an unsigned zone.
+// DNSKEYs is the apex DNSKEY set, which a zone may hold unsigned.
 func (z *Zone) DNSKEYs() Records { return z.RRset(z.origin, dns.TypeDNSKEY) }
+
+// Signed reports whether the zone is signed: its SOA has a signature. A
+// DNSKEY alone signs nothing; named serves such a zone unsigned.
+func (z *Zone) Signed() bool {
+	for _, rr := range z.rrsets[rrKey{z.origin, dns.TypeRRSIG}] {
+		if rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA {
+			return true
+		}
+	}
+	return false
+}
 
 // Notes are what BIND warned about when loading the file and then
 // ignored (out-of-zone data), for the rollout's warnings.

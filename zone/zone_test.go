@@ -2,6 +2,7 @@ package zone
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -194,6 +195,10 @@ func TestParseErrors(t *testing.T) {
 		{"two SOA", head + "@ SOA ns hm (\n 2 2 3 4 5 )\nwww A 192.0.2.1\n", "zone example.com: db.example:5: example.com: multiple RRs of singleton type"},
 		{"SOA not at apex", "$TTL 60\nwww SOA ns hm 1 2 3 4 5\n", "zone example.com: db.example:2: SOA record not at top of zone"},
 		{"CNAME and other data", head + "www CNAME ns\nwww TXT x\n", "zone example.com: db.example:6: www.example.com: CNAME and other data"},
+		// named-checkzone loads these; named (9.18.28 and later) does not.
+		{"101 records in one RRset", head + manyLines(101, "big A 10.0.%d.%d\n"), "zone example.com: db.example: big.example.com. A has 101 records; named refuses to load more than 100 records of one type at a name (max-records-per-type)"},
+		{"101 types at one name", head + manyLines(101, "many TYPE%d \\# 1 01\n"), "zone example.com: db.example: many.example.com. has 101 RRsets (types, and signatures of each type); named refuses to load more than 100 at a name (max-types-per-name)"},
+		{"51 signed types at one name", head + manyLines(51, "many TYPE%d \\# 1 01\n") + manyLines(51, signature), "zone example.com: db.example: many.example.com. has 102 RRsets (types, and signatures of each type)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -210,6 +215,37 @@ func TestParseErrors(t *testing.T) {
 	var ze *Error
 	if !errors.As(err, &ze) || ze.Line != 5 || ze.File != "db.example" || ze.Zone != "example.com." {
 		t.Errorf("err = %#v, want line 5 of db.example", err)
+	}
+}
+
+// manyLines is n lines of format, numbered from 1 (as two numbers, i/250
+// and i%250, when format takes two; as 65279+i, a private type, when one).
+func manyLines(n int, format string) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		if strings.Count(format, "%d") == 2 {
+			fmt.Fprintf(&b, format, i/250, i%250)
+		} else {
+			fmt.Fprintf(&b, format, 65279+i)
+		}
+	}
+	return b.String()
+}
+
+// signature is an RRSIG over the private type numbered by manyLines.
+const signature = "many RRSIG TYPE%d 13 3 60 20300101000000 20200101000000 1 example.com. AAAA\n"
+
+// The limits are named's, not one more or less.
+func TestParseAtNamedLimits(t *testing.T) {
+	const head = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n NS ns\nns A 192.0.2.53\n"
+	for _, text := range []string{
+		head + manyLines(100, "big A 10.0.%d.%d\n"),
+		head + manyLines(100, "many TYPE%d \\# 1 01\n"),
+		head + manyLines(50, "many TYPE%d \\# 1 01\n") + manyLines(50, signature),
+	} {
+		if _, err := Parse(strings.NewReader(text), "example.com", "db.example"); err != nil {
+			t.Errorf("at the limit: %v", err)
+		}
 	}
 }
 
