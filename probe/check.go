@@ -94,7 +94,7 @@ func Checks(z *zone.Zone, s Scope) []Check {
 	}
 	add(origin, dns.TypeSOA)
 	add(origin, dns.TypeNS)
-	if len(z.DNSKEYs()) > 0 {
+	if z.Signed() {
 		add(DenialCheckLabel+"."+strings.TrimPrefix(origin, "."), dns.TypeA)
 	}
 	var names []string

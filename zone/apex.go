@@ -12,14 +12,20 @@ import (
 type Apex struct {
 	Origin string
 	// SOA is the answer to the apex SOA query, as Lookup gives it.
-	SOA     Answer
-	Serial  uint32
+	SOA    Answer
+	Serial uint32
+	// DNSKEYs are the keys the zone's signatures are checked against:
+	// empty for an unsigned zone, even one that holds a DNSKEY.
 	DNSKEYs Records
 }
 
 // Apex is z's apex.
 func (z *Zone) Apex() *Apex {
-	return &Apex{Origin: z.origin, SOA: z.Lookup(z.origin, dns.TypeSOA), Serial: z.Serial(), DNSKEYs: z.DNSKEYs()}
+	a := &Apex{Origin: z.origin, SOA: z.Lookup(z.origin, dns.TypeSOA), Serial: z.Serial()}
+	if z.Signed() {
+		a.DNSKEYs = z.DNSKEYs()
+	}
+	return a
 }
 
 // quickUnsafeRE finds what miekg/dns may read otherwise than BIND, or not
@@ -78,6 +84,7 @@ func quickApex(data []byte, origin, filename string) (*Apex, bool) {
 	}
 	var soa dns.RR
 	var keys []dns.RR
+	signed := false
 	zp := dns.NewZoneParser(bytes.NewReader(data), origin, filename)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		if NormalName(rr.Header().Name) != origin {
@@ -91,10 +98,15 @@ func quickApex(data []byte, origin, filename string) (*Apex, bool) {
 			soa = rr
 		case dns.TypeDNSKEY:
 			keys = append(keys, rr)
+		case dns.TypeRRSIG:
+			signed = signed || rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA
 		}
 	}
 	if zp.Err() != nil || soa == nil {
 		return nil, false
+	}
+	if !signed {
+		keys = nil
 	}
 	return &Apex{Origin: origin, SOA: Answer{Rcode: dns.RcodeSuccess, RRs: NewRecords([]dns.RR{soa}, "")},
 		Serial: soa.(*dns.SOA).Serial, DNSKEYs: NewRecords(keys, "")}, true

@@ -13,6 +13,36 @@ import (
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
 
+// unsignedWithKey has a DNSKEY at its apex (RFC 6605's example key) and
+// no signatures: named serves it as an unsigned zone.
+const unsignedWithKey = "$TTL 300\n@ SOA ns1 hostmaster 12 3600 600 1209600 300\n NS ns1\n" +
+	"@ DNSKEY 257 3 13 GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA==\nns1 A 192.0.2.53\n"
+
+// Only a signed zone, one whose SOA has a signature, is checked as one:
+// a DNSKEY alone signs nothing, and named serves such a zone unsigned.
+func TestSignedIsSignaturesNotKeys(t *testing.T) {
+	needlab.Programs(t, signzone.Tools...)
+	signed, _, err := signzone.SignDS(t.TempDir(), "sub.example.com.", childText, signzone.Options{Start: "now-3600", End: "+2592000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]bool{unsignedWithKey: false, "$TTL 300\n" + signed: true} {
+		path := filepath.Join(t.TempDir(), "zone")
+		testfiles.Write(t, path, text)
+		z, err := ParseFile(path, "sub.example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		apex, err := ParseApex(path, "sub.example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if z.Signed() != want || (len(z.Apex().DNSKEYs) > 0) != want || (len(apex.DNSKEYs) > 0) != want {
+			t.Errorf("signed %v: Signed() %v, Apex keys %d, ParseApex keys %d", want, z.Signed(), len(z.Apex().DNSKEYs), len(apex.DNSKEYs))
+		}
+	}
+}
+
 // ParseApex, and ParseChecked, must give what Parse does, read quickly or
 // not: the SOA answer the analysis expects, the serial and the DNSKEY set.
 func TestParseApexAsParse(t *testing.T) {
@@ -22,13 +52,14 @@ func TestParseApexAsParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]string{
-		"plain":       "$TTL 300\n@ SOA NS1 hostmaster 7 3600 600 1209600 300\n NS ns1\nns1 A 192.0.2.53\n",
-		"no $TTL":     "@ SOA ns1 hostmaster 7 3600 600 1209600 120\n NS ns1\nns1 A 192.0.2.53\n",
-		"$GENERATE":   "$TTL 300\n@ 60 SOA ns1 hostmaster 8 3600 600 1209600 300\n NS ns1\n$GENERATE 1-3 h$ A 192.0.2.$\nns1 A 192.0.2.53\n",
-		"signed":      "$TTL 300\n" + signed, // its records have their TTLs
-		"absolute":    "$TTL 300\nsub.example.com. 900 IN SOA ns1.sub.example.com. h.sub.example.com. 9 1 1 1 1\nsub.example.com. NS ns1\nns1 A 192.0.2.53\n",
-		"unknown rr":  "$TTL 300\n@ SOA ns1 hostmaster 10 3600 600 1209600 300\n NS ns1\nx TYPE65534 \\# 2 ABCD\nns1 A 192.0.2.53\n",
-		"two records": "$TTL 300\n@ SOA ns1 hostmaster 11 3600 600 1209600 300\n NS ns1\nwww 60 A 192.0.2.1\nwww 30 A 192.0.2.2\nns1 A 192.0.2.53\n",
+		"plain":          "$TTL 300\n@ SOA NS1 hostmaster 7 3600 600 1209600 300\n NS ns1\nns1 A 192.0.2.53\n",
+		"no $TTL":        "@ SOA ns1 hostmaster 7 3600 600 1209600 120\n NS ns1\nns1 A 192.0.2.53\n",
+		"$GENERATE":      "$TTL 300\n@ 60 SOA ns1 hostmaster 8 3600 600 1209600 300\n NS ns1\n$GENERATE 1-3 h$ A 192.0.2.$\nns1 A 192.0.2.53\n",
+		"signed":         "$TTL 300\n" + signed, // its records have their TTLs
+		"absolute":       "$TTL 300\nsub.example.com. 900 IN SOA ns1.sub.example.com. h.sub.example.com. 9 1 1 1 1\nsub.example.com. NS ns1\nns1 A 192.0.2.53\n",
+		"unknown rr":     "$TTL 300\n@ SOA ns1 hostmaster 10 3600 600 1209600 300\n NS ns1\nx TYPE65534 \\# 2 ABCD\nns1 A 192.0.2.53\n",
+		"two records":    "$TTL 300\n@ SOA ns1 hostmaster 11 3600 600 1209600 300\n NS ns1\nwww 60 A 192.0.2.1\nwww 30 A 192.0.2.2\nns1 A 192.0.2.53\n",
+		"keys, unsigned": unsignedWithKey,
 	}
 	for name, text := range cases {
 		t.Run(name, func(t *testing.T) {
