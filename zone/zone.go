@@ -47,6 +47,9 @@ type Zone struct {
 	// notes are what BIND warned about while loading the file and did
 	// not refuse, such as out-of-zone data it ignored.
 	notes []string
+	// added holds each record added, by owner, type and data, while the
+	// file is read, so that a duplicate is found in one look-up.
+	added map[string]bool
 }
 
 type rrKey struct {
@@ -136,7 +139,8 @@ func parse(r io.Reader, origin, filename string, compileIt bool) (*Zone, error) 
 	if loc := includeRE.FindIndex(data); loc != nil {
 		return fail(bytes.Count(data[:loc[0]], []byte("\n"))+1, "$INCLUDE directive not allowed")
 	}
-	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}, nsec3: map[string]bool{}}
+	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}, nsec3: map[string]bool{}, added: map[string]bool{}}
+	defer func() { z.added = nil }()
 	var compiled []byte
 	var extra []dns.RR
 	var notes []string
@@ -537,11 +541,15 @@ func (z *Zone) add(rr dns.RR) {
 	}
 	k := rrKey{h.Name, h.Rrtype}
 	set := z.rrsets[k]
-	for _, old := range set {
-		if dns.IsDuplicate(old, rr) {
-			return
-		}
+	// A record is a duplicate when its canonical wire data is: names that
+	// RFC 4034 §6.2 does not lower-case (an SVCB target) keep their case,
+	// and differ, as they do for named. dns.IsDuplicate folds every name.
+	data := keyOf(rr)
+	id := fmt.Sprintf("%s %d %s%s", h.Name, h.Rrtype, data.rdata, data.text)
+	if z.added[id] {
+		return
 	}
+	z.added[id] = true
 	if len(set) > 0 && h.Rrtype != dns.TypeRRSIG {
 		// BIND serves an RRset with the lowest TTL of its records.
 		z.mixedTTLs = z.mixedTTLs || h.Ttl != set[0].Header().Ttl

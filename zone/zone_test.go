@@ -489,3 +489,16 @@ func TestMnemonicOrNumber(t *testing.T) {
 		}
 	}
 }
+
+// Records are one when their canonical wire data is (RFC 4034 §6.2): MX
+// exchanges differing in case are one record, SVCB targets differing in
+// case are two, as named serves them.
+func TestDuplicatesAsWireData(t *testing.T) {
+	z := mustParse(t, apex+"dupl MX 10 some.example.\nDuPl MX 10 Some.EXAMPLE.\nsvc SVCB 10 A.exAmple.\nsvc SVCB 10 a.EXampLE.\nsvc SVCB \\# 13 000a0161074558616D704C4500\n")
+	if got := z.RRset("dupl.example.com.", dns.TypeMX).Strings(); len(got) != 1 {
+		t.Errorf("MX set %q, want one record", got)
+	}
+	if got := z.RRset("svc.example.com.", dns.TypeSVCB).Strings(); len(got) != 2 {
+		t.Errorf("SVCB set %q, want the two targets as written", got)
+	}
+}
