@@ -195,8 +195,14 @@ func parse(r io.Reader, origin, filename string, compileIt bool) (*Zone, error) 
 		}
 		msg = strings.TrimPrefix(msg, "dns: ")
 		if cerr == nil {
-			// A line of BIND's own output: its number means nothing to the reader.
-			return fail(0, "BIND loads this zone but miekg/dns cannot read its record %s", msg)
+			// A line of BIND's own output: its number means nothing to the
+			// reader, its record does.
+			lines := strings.Split(string(data), "\n")
+			if line < 1 || line > len(lines) {
+				return fail(0, "BIND loads this zone but dnsroll cannot read one of its records (miekg/dns: %s)", strings.TrimPrefix(msg, ": "))
+			}
+			return fail(0, "BIND loads this zone but dnsroll cannot read its record %q (miekg/dns: %s)",
+				strings.Join(strings.Fields(lines[line-1]), " "), strings.TrimPrefix(msg, ": "))
 		}
 		return fail(line, "%s", msg)
 	}
@@ -301,7 +307,7 @@ func svcbFixup(out []byte) ([]byte, []dns.RR, error) {
 		}
 		rr, err := dns.NewRR(line)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("%q (miekg/dns: %s)", strings.Join(strings.Fields(line), " "), strings.TrimPrefix(err.Error(), "dns: "))
 		}
 		var kv *[]dns.SVCBKeyValue
 		switch r := rr.(type) {
@@ -461,7 +467,7 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 		out := asGeneric(stdout.Bytes())
 		out, extra, err := svcbFixup(svcbKeyRE.ReplaceAllFunc(out, svcbKeyName))
 		if err != nil {
-			return nil, nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND loads this zone but miekg/dns cannot read its record " + err.Error()}
+			return nil, nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND loads this zone but dnsroll cannot read its record " + err.Error()}
 		}
 		return bytes.ReplaceAll(out, []byte("\n"), []byte("\n\n")), extra, notes, nil
 	}

@@ -195,6 +195,9 @@ func TestParseErrors(t *testing.T) {
 		{"two SOA", head + "@ SOA ns hm (\n 2 2 3 4 5 )\nwww A 192.0.2.1\n", "zone example.com: db.example:5: example.com: multiple RRs of singleton type"},
 		{"SOA not at apex", "$TTL 60\nwww SOA ns hm 1 2 3 4 5\n", "zone example.com: db.example:2: SOA record not at top of zone"},
 		{"CNAME and other data", head + "www CNAME ns\nwww TXT x\n", "zone example.com: db.example:6: www.example.com: CNAME and other data"},
+		// named loads this; miekg/dns refuses IPv4-mapped hints (RFC 9460 §7.3
+		// says clients ignore them). The message names the record.
+		{"IPv4-mapped ipv6hint", head + "svc SVCB 1 . ipv6hint=::ffff:198.51.100.100\n", `zone example.com: db.example: BIND loads this zone but dnsroll cannot read its record "svc.example.com. 60 IN SVCB 1 . ipv6hint=::ffff:198.51.100.100" (miekg/dns: "ipv6hint=::ffff:198.51.100.100")`},
 		// named-checkzone loads these; named (9.18.28 and later) does not.
 		{"101 records in one RRset", head + manyLines(101, "big A 10.0.%d.%d\n"), "zone example.com: db.example: big.example.com. A has 101 records; named refuses to load more than 100 records of one type at a name (max-records-per-type)"},
 		{"101 types at one name", head + manyLines(101, "many TYPE%d \\# 1 01\n"), "zone example.com: db.example: many.example.com. has 101 RRsets (types, and signatures of each type); named refuses to load more than 100 at a name (max-types-per-name)"},
