@@ -21,7 +21,7 @@ TEST_TIMEOUT ?= 75m
 # How long `make test` fuzzes the API (`make fuzz` runs longer).
 FUZZ_TIME ?= 30s
 
-.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test chaos fuzz lint bench bench-inplace bench-analysis bench-zone-deploy bench-scale screenshots clean
+.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test corpus-every chaos fuzz lint bench bench-inplace bench-analysis bench-zone-deploy bench-scale screenshots clean
 
 all: build
 
@@ -101,6 +101,10 @@ test: deps tools temporal-server lab-image $(BIN)/staticcheck
 	@# A short fuzz of the API's router beyond its seeds: never a 5xx, never a panic.
 	$(GO) test -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZ_TIME) ./api
 	DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_LAB_IMAGE=$(LAB_IMAGE) DNSROLL_REQUIRE_LAB=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## corpus-every: change, remove and re-time every RRset of every third-party zone in testdata/zones, each on a green named of its own; the analysis must catch all (make test changes one RRset per class)
+corpus-every: deps
+	set -o pipefail; DNSROLL_REQUIRE_LAB=1 DNSROLL_CORPUS_EVERY=1 $(GO) test -count=1 -v -run '^TestCorpusEveryRRset$$' -timeout 60m ./corpus | grep --line-buffered -v '^=== '
 
 ## chaos: CHAOS_ROLLOUTS (30) rollouts back to back on the cluster lab (dnsdist), with worker kills, Temporal and PostgreSQL restarts, signals and cloud faults; prints "N rollouts, N converged, 0 invariant violations" (make test runs 5)
 CHAOS_ROLLOUTS ?= 30
