@@ -232,7 +232,7 @@ func (z *Zone) overNamedLimits() string {
 		if k.qtype != dns.TypeRRSIG {
 			types[k.name]++
 			if len(set) > namedMaxRecordsPerType {
-				msgs = append(msgs, fmt.Sprintf("%s %s has %d records; named refuses to load more than %d records of one type at a name (max-records-per-type)",
+				msgs = append(msgs, fmt.Sprintf("%s %s has %d records; named refuses to load more than %d records of one type at a name (max-records-per-type): keep at most that many",
 					k.name, dns.Type(k.qtype), len(set), namedMaxRecordsPerType))
 			}
 			continue
@@ -245,7 +245,7 @@ func (z *Zone) overNamedLimits() string {
 	}
 	for name, n := range types {
 		if n > namedMaxTypesPerName {
-			msgs = append(msgs, fmt.Sprintf("%s has %d RRsets (types, and signatures of each type); named refuses to load more than %d at a name (max-types-per-name)",
+			msgs = append(msgs, fmt.Sprintf("%s has %d RRsets (types, and signatures of each type); named refuses to load more than %d at a name (max-types-per-name): move some of its data to other names",
 				name, n, namedMaxTypesPerName))
 		}
 	}

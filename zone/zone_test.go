@@ -199,8 +199,8 @@ func TestParseErrors(t *testing.T) {
 		// says clients ignore them). The message names the record.
 		{"IPv4-mapped ipv6hint", head + "svc SVCB 1 . ipv6hint=::ffff:198.51.100.100\n", `zone example.com: db.example: BIND loads this zone but dnsroll cannot read its record "svc.example.com. 60 IN SVCB 1 . ipv6hint=::ffff:198.51.100.100" (miekg/dns: "ipv6hint=::ffff:198.51.100.100")`},
 		// named-checkzone loads these; named (9.18.28 and later) does not.
-		{"101 records in one RRset", head + manyLines(101, "big A 10.0.%d.%d\n"), "zone example.com: db.example: big.example.com. A has 101 records; named refuses to load more than 100 records of one type at a name (max-records-per-type)"},
-		{"101 types at one name", head + manyLines(101, "many TYPE%d \\# 1 01\n"), "zone example.com: db.example: many.example.com. has 101 RRsets (types, and signatures of each type); named refuses to load more than 100 at a name (max-types-per-name)"},
+		{"101 records in one RRset", head + manyLines(101, "big A 10.0.%d.%d\n"), "zone example.com: db.example: big.example.com. A has 101 records; named refuses to load more than 100 records of one type at a name (max-records-per-type): keep at most that many"},
+		{"101 types at one name", head + manyLines(101, "many TYPE%d \\# 1 01\n"), "zone example.com: db.example: many.example.com. has 101 RRsets (types, and signatures of each type); named refuses to load more than 100 at a name (max-types-per-name): move some of its data to other names"},
 		{"51 signed types at one name", head + manyLines(51, "many TYPE%d \\# 1 01\n") + manyLines(51, signature), "zone example.com: db.example: many.example.com. has 102 RRsets (types, and signatures of each type)"},
 	}
 	for _, c := range cases {
