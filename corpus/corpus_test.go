@@ -562,6 +562,43 @@ func changeRdata(typ, rdata string) (string, bool) {
 	return "", false
 }
 
+// changeRRset renders m with the RRset owner/typ changed as class says:
+// classRecord, its first record's data (where changeRdata knows the
+// type); classRemoved, the set and its signatures gone (never the apex NS
+// set); classTTL, its TTL raised. what names the change, such as
+// "www.example. A 192.0.2.1 → 192.0.2.254" or "www.example. A".
+func changeRRset(m *model, owner, typ, class string) (text, what string, ok bool) {
+	if class == classRemoved && owner == m.origin && typ == "NS" {
+		return "", "", false
+	}
+	var out []rec
+	for _, r := range m.recs {
+		if r.owner != owner || r.typ != typ {
+			covers := r.typ == "RRSIG" && r.owner == owner && strings.Fields(r.rdata)[0] == typ
+			if !(class == classRemoved && covers) {
+				out = append(out, r)
+			}
+			continue
+		}
+		switch class {
+		case classRemoved:
+			what, ok = owner+" "+typ, true
+			continue
+		case classTTL:
+			what, ok = fmt.Sprintf("%s %s %d → %d", owner, typ, r.ttl, r.ttl*2+60), true
+			r.ttl = r.ttl*2 + 60
+		case classRecord:
+			if nd, known := changeRdata(typ, r.rdata); known && !ok {
+				what, ok = fmt.Sprintf("%s %s %s → %s", owner, typ, r.rdata, nd), true
+				r.rdata = nd
+			}
+		}
+		r.line = fmt.Sprintf("%s %d IN %s %s", r.owner, r.ttl, r.typ, r.rdata)
+		out = append(out, r)
+	}
+	return render(out), what, ok
+}
+
 // parallelRuns is how many greens of one zone are analysed at once.
 const parallelRuns = 4
 
@@ -600,22 +637,6 @@ func mutate(t *testing.T, m *model, class string, keys *zoneKeys) (mutation, boo
 		r.line = fmt.Sprintf("%s %d IN %s %s", r.owner, r.ttl, r.typ, rdata)
 		return r
 	}
-	changeFirst := func(owner, typ string) (string, string, bool) {
-		done, what := false, ""
-		text := edit(func(_ int, r rec) (rec, bool) {
-			if done || r.owner != owner || r.typ != typ {
-				return r, true
-			}
-			nd, ok := changeRdata(typ, r.rdata)
-			if !ok {
-				return r, true
-			}
-			done, what = true, fmt.Sprintf("%s %s %s → %s", owner, typ, r.rdata, nd)
-			return withRdata(r, nd), true
-		})
-		return text, what, done
-	}
-
 	switch class {
 	case classRecord, classRemoved, classTTL, classRRSIG:
 		if class == classRRSIG && !m.signed {
@@ -628,37 +649,15 @@ func mutate(t *testing.T, m *model, class string, keys *zoneKeys) (mutation, boo
 			owner, typ := s[0], s[1]
 			var mu mutation
 			switch class {
-			case classRecord:
+			case classRecord, classRemoved, classTTL:
 				if typ == "SOA" {
-					continue // the serial check's business
+					continue // the serial check's business; named loads no zone without it
 				}
-				text, what, ok := changeFirst(owner, typ)
+				text, what, ok := changeRRset(m, owner, typ, class)
 				if !ok {
 					continue
 				}
-				mu = mutation{text: text, what: "changed " + what}
-			case classRemoved:
-				if owner == m.origin && (typ == "NS" || typ == "SOA") {
-					continue // named loads no zone without them
-				}
-				mu = mutation{what: fmt.Sprintf("removed %s %s", owner, typ), text: edit(func(_ int, r rec) (rec, bool) {
-					return r, !(r.owner == owner && r.typ == typ) && !covers(r, owner, typ)
-				})}
-			case classTTL:
-				if typ == "SOA" {
-					continue
-				}
-				what := ""
-				text := edit(func(_ int, r rec) (rec, bool) {
-					if r.owner == owner && r.typ == typ {
-						old := r.ttl
-						r.ttl = r.ttl*2 + 60
-						r.line = fmt.Sprintf("%s %d IN %s %s", r.owner, r.ttl, r.typ, r.rdata)
-						what = fmt.Sprintf("TTL of %s %s %d → %d", owner, typ, old, r.ttl)
-					}
-					return r, true
-				})
-				mu = mutation{text: text, what: what}
+				mu = mutation{text: text, what: map[string]string{classRecord: "changed ", classRemoved: "removed ", classTTL: "TTL of "}[class] + what}
 			case classRRSIG:
 				var ok bool
 				mu, ok = expireRRSIG(t, m, keys, owner, typ)
@@ -682,7 +681,7 @@ func mutate(t *testing.T, m *model, class string, keys *zoneKeys) (mutation, boo
 			}
 			for _, r := range m.recs {
 				if (r.typ == "A" || r.typ == "AAAA") && below(r.owner, c) && targets[r.owner] {
-					text, what, ok := changeFirst(r.owner, r.typ)
+					text, what, ok := changeRRset(m, r.owner, r.typ, classRecord)
 					if !ok {
 						continue
 					}
@@ -695,7 +694,7 @@ func mutate(t *testing.T, m *model, class string, keys *zoneKeys) (mutation, boo
 		}
 	case classNSTarget:
 		for _, c := range m.cuts {
-			text, what, ok := changeFirst(c, "NS")
+			text, what, ok := changeRRset(m, c, "NS", classRecord)
 			if !ok {
 				continue
 			}
@@ -743,7 +742,7 @@ func mutate(t *testing.T, m *model, class string, keys *zoneKeys) (mutation, boo
 			if !m.authoritative(d, "DNAME") {
 				continue // a DNAME at a cut is occluded: named refers
 			}
-			text, what, ok := changeFirst(d, "DNAME")
+			text, what, ok := changeRRset(m, d, "DNAME", classRecord)
 			if !ok {
 				continue
 			}
@@ -758,7 +757,7 @@ func mutate(t *testing.T, m *model, class string, keys *zoneKeys) (mutation, boo
 			return mutation{}, false
 		}
 		for _, typ := range preference {
-			text, what, ok := changeFirst(w, typ)
+			text, what, ok := changeRRset(m, w, typ, classRecord)
 			if !ok {
 				continue
 			}

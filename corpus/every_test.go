@@ -71,8 +71,8 @@ func everyRRset(t *testing.T, fleet *config.Fleet, cz corpusZone) (changed, unlo
 		if n++; n > everyLimit {
 			break
 		}
-		for _, change := range []string{"data", "removed", "ttl"} {
-			text, ok := changeRRset(m, owner, typ, change)
+		for _, change := range []string{classRecord, classRemoved, classTTL} {
+			text, _, ok := changeRRset(m, owner, typ, change)
 			if !ok {
 				continue
 			}
@@ -94,39 +94,4 @@ func everyRRset(t *testing.T, fleet *config.Fleet, cz corpusZone) (changed, unlo
 		}
 	}
 	return changed, unloadable
-}
-
-// changeRRset renders m with the RRset owner/typ changed: its first
-// record's data ("data", where changeRdata knows the type), the whole
-// set and its signatures gone ("removed", never the apex NS set), or its
-// TTL raised ("ttl").
-func changeRRset(m *model, owner, typ, change string) (string, bool) {
-	if change == "removed" && owner == m.origin && typ == "NS" {
-		return "", false
-	}
-	var out []rec
-	done := false
-	for _, r := range m.recs {
-		covers := r.typ == "RRSIG" && r.owner == owner && strings.Fields(r.rdata)[0] == typ
-		if r.owner != owner || r.typ != typ {
-			if !(change == "removed" && covers) {
-				out = append(out, r)
-			}
-			continue
-		}
-		switch change {
-		case "removed":
-			done = true
-			continue
-		case "ttl":
-			r.ttl, done = r.ttl*2+60, true
-		case "data":
-			if nd, ok := changeRdata(typ, r.rdata); ok && !done {
-				r.rdata, done = nd, true
-			}
-		}
-		r.line = fmt.Sprintf("%s %d IN %s %s", r.owner, r.ttl, r.typ, r.rdata)
-		out = append(out, r)
-	}
-	return render(out), done
 }
