@@ -367,6 +367,46 @@ func TestPlanRefusesSSHFleetWithoutKeys(t *testing.T) {
 	}
 }
 
+// A fleet naming a region, plan, image or firewall that the account
+// cannot create a Linode with is refused at Plan, each field with where to
+// find the IDs there are, before any VM exists: without the check, the
+// first nameserver's green was created before the second's create failed.
+func TestPlanRefusesWhatLinodeDoesNotOffer(t *testing.T) {
+	c := newCloudEnv(t)
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	c.fleet.Dir = dir
+	ok := c.fleet.Nameservers[0]
+	badRegion, badImage, badFirewall := ok, ok, ok
+	badRegion.Label, badRegion.Region = "ns2", "mars-1"
+	badImage.Label, badImage.Image = "ns3", "debian12"
+	badFirewall.Label, badFirewall.FirewallID = "ns4", 77
+	c.fleet.Nameservers = append(c.fleet.Nameservers, badRegion, badImage, badFirewall)
+	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
+	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
+
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() {
+		t.Fatalf("Plan: %v; want a refusal no retry changes", err)
+	}
+	for _, want := range []string{
+		`nameservers[1].region: Linode has no region "mars-1"; ` + "`linode-cli regions list`",
+		`nameservers[2].image: this account cannot deploy image "debian12"`,
+		`nameservers[3].firewall_id: this account has no Cloud Firewall 77`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "nameservers[0]") {
+		t.Errorf("refusal %q names ns1, which Linode offers", err)
+	}
+	if n := len(c.sim.Instances()); n != 0 {
+		t.Errorf("%d instances exist after the refusal", n)
+	}
+}
+
 // fakeRunner fails every playbook with res.
 type fakeRunner struct{ res provision.Result }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,6 +85,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		plan.Zones = planned
 	}
 
+	if err := a.checkOffers(ctx, fleet); err != nil {
+		return Plan{}, failure(ctx, err)
+	}
 	servers, err := a.Cloud.List(ctx, fleet.Tag())
 	if err != nil {
 		return Plan{}, failure(ctx, err)
@@ -114,6 +118,57 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	plan.Warnings = capWarnings(plan.Warnings)
 	plan.Attempt = attempt(ctx)
 	return plan, nil
+}
+
+// checkOffers refuses, before anything is created, a fleet whose
+// nameservers name a region, plan, image or firewall that the cloud does
+// not have; each is reported with its field and where to find the IDs
+// there are. A cloud that is not a Catalog is not asked.
+func (a *Activities) checkOffers(ctx context.Context, fleet *config.Fleet) error {
+	catalog, ok := a.Cloud.(Catalog)
+	if !ok {
+		return nil
+	}
+	type offer struct {
+		region, typ, image string
+		firewall           int
+	}
+	asked := map[offer][]string{}
+	var refusals []string
+	for i, ns := range fleet.Nameservers {
+		o := offer{ns.Region, ns.Type, ns.Image, ns.FirewallID}
+		missing, seen := asked[o]
+		if !seen {
+			var err error
+			spec := dnsroll.ServerSpec{Region: ns.Region, Type: ns.Type, Image: ns.Image, FirewallID: ns.FirewallID}
+			if missing, err = catalog.Missing(ctx, spec); err != nil {
+				return fmt.Errorf("checking that the cloud offers nameservers[%d]'s region, type and image: %w", i, err)
+			}
+			asked[o] = missing
+		}
+		for _, field := range missing {
+			refusals = append(refusals, fmt.Sprintf("nameservers[%d].%s: %s", i, field, unoffered(field, ns)))
+		}
+	}
+	if len(refusals) > 0 {
+		return dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(refusals, "; "))
+	}
+	return nil
+}
+
+// unoffered says what the cloud lacks and where the operator finds what it has.
+func unoffered(field string, ns config.Nameserver) string {
+	switch field {
+	case "region":
+		return fmt.Sprintf("Linode has no region %q; `linode-cli regions list` shows those there are, such as us-east", ns.Region)
+	case "type":
+		return fmt.Sprintf("Linode has no plan %q; `linode-cli linodes types` shows those there are, such as g6-nanode-1", ns.Type)
+	case "image":
+		return fmt.Sprintf("this account cannot deploy image %q; `linode-cli images list` shows those it can, such as linode/debian12", ns.Image)
+	case "firewall_id":
+		return fmt.Sprintf("this account has no Cloud Firewall %d; `linode-cli firewalls list` shows its firewalls, or leave firewall_id out", ns.FirewallID)
+	}
+	return fmt.Sprintf("the cloud does not offer %s", field)
 }
 
 // blueSerialTimeout bounds one query for a blue server's serial, and

@@ -40,7 +40,7 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			testfiles.Write(t, path, strings.Replace(string(good), tt.from, tt.to, 1))
 			defer testfiles.Write(t, path, string(good))
-			before := len(tl.Sim().Instances())
+			before := tl.Sim().Created()
 
 			_, err := c.Start(context.Background(), api.StartRequest{Fleet: tl.fleet.Name, Revision: tt.revision})
 			var apiErr *api.Error
@@ -63,8 +63,41 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 					t.Errorf("failure %q lacks %q", st.Failure, w)
 				}
 			}
-			if n := len(tl.Sim().Instances()); n != before {
-				t.Errorf("the simulator holds %d instances, had %d: a refused rollout created servers", n, before)
+			if n := tl.Sim().Created(); n != before {
+				t.Errorf("the simulator created %d instances: a refused rollout created servers", n-before)
+			}
+		})
+	}
+
+	// What only the cloud knows: the API passes these, and the rollout's
+	// Plan asks Linode before it creates anything.
+	for _, tt := range []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"a region Linode lacks", "region: eu-central,", "region: mars-1,", []string{"nameservers[1].region", `no region "mars-1"`, "linode-cli regions list"}},
+		{"a plan Linode lacks", "type: g6-nanode-1, image: linode/debian12}\n  - {label: ns2", "type: g6-nanode-2, image: linode/debian12}\n  - {label: ns2", []string{"nameservers[0].type", `no plan "g6-nanode-2"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			changed := strings.Replace(string(good), tt.from, tt.to, 1)
+			if changed == string(good) {
+				t.Fatalf("the lab fleet has no %q to change", tt.from)
+			}
+			testfiles.Write(t, path, changed)
+			defer testfiles.Write(t, path, string(good))
+			before := tl.Sim().Created()
+			run := tl.start(t, workflows.RolloutInput{Revision: "B"})
+			st, err := tl.wait(t, run)
+			if err == nil || st.Phase != workflows.PhaseFailed || !strings.HasPrefix(st.Failure, "Plan ") {
+				t.Fatalf("rollout: phase %s, failure %q; want it to fail at Plan", st.Phase, st.Failure)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(st.Failure, w) {
+					t.Errorf("failure %q lacks %q", st.Failure, w)
+				}
+			}
+			if n := tl.Sim().Created(); n != before {
+				t.Errorf("the simulator created %d instances: a refused rollout created servers", n-before)
 			}
 		})
 	}
@@ -77,7 +110,7 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 		real = strings.Replace(real, `"`+lb2+`"`, `"203.0.113.53:53"`, 1)
 		testfiles.Write(t, path, real)
 		defer testfiles.Write(t, path, string(good))
-		before := len(tl.Sim().Instances())
+		before := tl.Sim().Created()
 		run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 		st, err := tl.wait(t, run)
 		if err == nil || st.Phase != workflows.PhaseFailed {
@@ -88,8 +121,8 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 				t.Errorf("failure %q lacks %q", st.Failure, w)
 			}
 		}
-		if n := len(tl.Sim().Instances()); n != before {
-			t.Errorf("the simulator holds %d instances, had %d: a refused rollout created servers", n, before)
+		if n := tl.Sim().Created(); n != before {
+			t.Errorf("the simulator created %d instances: a refused rollout created servers", n-before)
 		}
 	})
 }

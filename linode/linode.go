@@ -146,6 +146,42 @@ func (c *Cloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Se
 	return server(inst), nil
 }
 
+// Missing returns the fields of spec, of region, type, image and
+// firewall_id, that name something this account cannot create a Linode
+// with: Linode answers 404 for it. A lookup the token may not make (401,
+// 403) proves nothing and is left to the create; other errors are
+// returned, retryable as any.
+func (c *Cloud) Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]string, error) {
+	lookups := []struct {
+		field string
+		skip  bool
+		get   func() error
+	}{
+		{"region", false, func() error { _, err := c.client.GetRegion(ctx, spec.Region); return err }},
+		{"type", false, func() error { _, err := c.client.GetType(ctx, spec.Type); return err }},
+		{"image", spec.Image == "", func() error { _, err := c.client.GetImage(ctx, spec.Image); return err }},
+		{"firewall_id", spec.FirewallID == 0, func() error { _, err := c.client.GetFirewall(ctx, spec.FirewallID); return err }},
+	}
+	var missing []string
+	for _, l := range lookups {
+		if l.skip {
+			continue
+		}
+		switch err := l.get(); httpStatus(err) {
+		case 0:
+			if err != nil {
+				return nil, fmt.Errorf("linode: looking up %s: %w", l.field, mapErr(ctx, err))
+			}
+		case http.StatusNotFound:
+			missing = append(missing, l.field)
+		case http.StatusUnauthorized, http.StatusForbidden:
+		default:
+			return nil, fmt.Errorf("linode: looking up %s: %w", l.field, mapErr(ctx, err))
+		}
+	}
+	return missing, nil
+}
+
 // Delete deletes an instance; one that is already gone is not an error, so
 // teardown can be retried.
 func (c *Cloud) Delete(ctx context.Context, id int) error {

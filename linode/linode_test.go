@@ -40,7 +40,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	sim, err := linodesim.New(linodesim.Options{Token: token, BootDelay: 5 * time.Millisecond})
+	sim, err := linodesim.New(linodesim.Options{Token: token, BootDelay: 5 * time.Millisecond, Firewalls: []int{4242}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,5 +241,47 @@ func TestCreateBehindFirewall(t *testing.T) {
 	}
 	if got := e.sim.Instances()[0].FirewallID; got != 4242 {
 		t.Errorf("instance created behind firewall %d, want 4242", got)
+	}
+}
+
+// Missing names each field of a spec that the account cannot create a
+// Linode with, as Linode's lookups answer; a lookup the token may not make
+// proves nothing, and a 500 is an error to retry, not a verdict.
+func TestMissing(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	for _, tc := range []struct {
+		name string
+		edit func(*dnsroll.ServerSpec)
+		want []string
+	}{
+		{"all offered", func(*dnsroll.ServerSpec) {}, nil},
+		{"behind the account's firewall", func(s *dnsroll.ServerSpec) { s.FirewallID = 4242 }, nil},
+		{"no image to check", func(s *dnsroll.ServerSpec) { s.Image = "" }, nil},
+		{"region", func(s *dnsroll.ServerSpec) { s.Region = "mars-1" }, []string{"region"}},
+		{"plan and image", func(s *dnsroll.ServerSpec) { s.Type, s.Image = "g6-huge-99", "debian12" }, []string{"type", "image"}},
+		{"firewall", func(s *dnsroll.ServerSpec) { s.FirewallID = 77 }, []string{"firewall_id"}},
+	} {
+		s := spec("ns1-next", tag)
+		tc.edit(&s)
+		got, err := e.cloud.Missing(c, s)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Missing = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+
+	bad := spec("ns1-next", tag)
+	bad.FirewallID = 77
+	e.sim.InjectFault(linodesim.Fault{PathPrefix: "/v4/networking/firewalls", Status: 403})
+	if got, err := e.cloud.Missing(c, bad); err != nil || len(got) != 0 {
+		t.Errorf("a token that may not read firewalls: Missing = %v, %v; want nothing proven", got, err)
+	}
+	e.sim.InjectFault(linodesim.Fault{PathPrefix: "/v4/networking/firewalls", Status: 500, Count: -1})
+	defer e.sim.ClearFaults()
+	if got, err := e.cloud.Missing(c, bad); err == nil || dnsroll.ErrorCode(err) == dnsroll.EINVALID {
+		t.Errorf("with the API failing: Missing = %v, %v; want a retryable error", got, err)
+	}
+	if len(e.sim.Instances()) != 0 {
+		t.Error("Missing created an instance")
 	}
 }

@@ -67,6 +67,6 @@ this command does not reach the cloud or the servers, and says so.
 			}
 		}
 	}
-	fmt.Fprintln(out, "skipped: live checks (blue's SOA serials, the worker's SSH keys and Linode API); the rollout's Plan step runs them before it creates anything")
+	fmt.Fprintln(out, "skipped: live checks (blue's SOA serials, the worker's SSH keys, and that Linode offers each region, plan, image and firewall); the rollout's Plan step runs them before it creates anything")
 	return nil
 }

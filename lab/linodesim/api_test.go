@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -70,7 +71,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestCreateValidation(t *testing.T) {
-	e := newEnv(t, linodesim.Options{})
+	e := newEnv(t, linodesim.Options{Images: []string{"private/77"}, Firewalls: []int{4242}})
 	e.create(t, "ns1")
 	c := ctx(t)
 	base := linodego.InstanceCreateOptions{Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", RootPass: "Root-Pass-123"}
@@ -88,6 +89,11 @@ func TestCreateValidation(t *testing.T) {
 		{"no region", "region", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Region = "" })},
 		{"no type", "type", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Type = "" })},
 		{"short tag", "tags", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Tags = []string{"x"} })},
+		{"a region Linode lacks", "region", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Region = "mars-1" })},
+		{"a plan Linode lacks", "type", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Type = "g6-huge-99" })},
+		{"an image without its vendor", "image", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Image = "debian12" })},
+		{"another account's private image", "image", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Image = "private/78" })},
+		{"a firewall the account lacks", "firewall_id", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.FirewallID = 77 })},
 	}
 	bad := []string{"ab", "-abc", "abc-", "a--b", "a..b", "a__b", "a b c", "ns1/x", "é-ab", strings.Repeat("a", 65)}
 	for _, l := range bad {
@@ -101,6 +107,11 @@ func TestCreateValidation(t *testing.T) {
 		if apiStatus(err) != 400 || !strings.Contains(err.Error(), "["+tc.field+"] "+tc.reason) {
 			t.Errorf("%s: got %v, want 400 on field %s", tc.name, err, tc.field)
 		}
+	}
+	if _, err := e.lc.CreateInstance(c, with(func(o *linodego.InstanceCreateOptions) {
+		o.Label, o.Region, o.Type, o.Image, o.FirewallID = "private-fw", "de-fra-2", "g6-dedicated-2", "private/77", 4242
+	})); err != nil {
+		t.Errorf("a private image behind the account's firewall: %v", err)
 	}
 	for _, l := range []string{"ns2", "ns1-next", "a.b_c-d", strings.Repeat("a", 64), "A1b"} {
 		if _, err := e.lc.CreateInstance(c, with(func(o *linodego.InstanceCreateOptions) { o.Label = l })); err != nil {
@@ -182,5 +193,43 @@ func TestAuthAndNotFound(t *testing.T) {
 	}
 	if _, err := linodesim.New(linodesim.Options{}); err == nil {
 		t.Error("New without a token must fail")
+	}
+}
+
+// Regions, plans, images and firewalls are looked up by ID as on Linode:
+// what the account can use is found, anything else is a 404. linodego
+// sends an image ID's slash escaped (linode%2Fdebian12); a client that
+// does not is answered the same.
+func TestCatalogLookups(t *testing.T) {
+	e := newEnv(t, linodesim.Options{Images: []string{"private/77"}, Firewalls: []int{4242}})
+	c := ctx(t)
+	get := map[string]func(id string) error{
+		"region": func(id string) error { _, err := e.lc.GetRegion(c, id); return err },
+		"type":   func(id string) error { _, err := e.lc.GetType(c, id); return err },
+		"image":  func(id string) error { _, err := e.lc.GetImage(c, id); return err },
+		"firewall": func(id string) error {
+			n, _ := strconv.Atoi(id)
+			_, err := e.lc.GetFirewall(c, n)
+			return err
+		},
+	}
+	for _, tc := range []struct{ kind, id string }{
+		{"region", "us-east"}, {"region", "jp-tyo-3"}, {"type", "g6-nanode-1"}, {"type", "g6-dedicated-8"},
+		{"image", "linode/debian12"}, {"image", "private/77"}, {"firewall", "4242"},
+	} {
+		if err := get[tc.kind](tc.id); err != nil {
+			t.Errorf("%s %s: %v, want found", tc.kind, tc.id, err)
+		}
+	}
+	for _, tc := range []struct{ kind, id string }{
+		{"region", "mars-1"}, {"region", "US-EAST"}, {"type", "g6-huge-99"}, {"image", "debian12"},
+		{"image", "linode/windows"}, {"image", "private/78"}, {"firewall", "77"},
+	} {
+		if err := get[tc.kind](tc.id); apiStatus(err) != 404 {
+			t.Errorf("%s %s: %v, want a 404", tc.kind, tc.id, err)
+		}
+	}
+	if r := e.do(t, "GET", "/v4/images/linode/debian12", ""); r.status != 200 || r.json(t)["id"] != "linode/debian12" {
+		t.Errorf("GET /v4/images/linode/debian12 unescaped: %d %s", r.status, r.body)
 	}
 }

@@ -87,7 +87,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := validateCreate(&req); err != nil {
+	if err := cmp.Or(validateCreate(&req), s.validateOffer(&req)); err != nil {
 		writeErr(w, http.StatusBadRequest, err.reason, err.field)
 		return
 	}

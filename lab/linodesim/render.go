@@ -49,19 +49,37 @@ type specs struct {
 	AcceleratedDevices int `json:"accelerated_devices"`
 }
 
-// typeSpecs holds a few real plan sizes; other types get the nanode's.
+// typeSpecs are the plans Linode sells, with their sizes: the type
+// catalog, and what an instance of each type shows.
 var typeSpecs = map[string]specs{
-	"g6-nanode-1":   {Disk: 25600, Memory: 1024, VCPUs: 1, Transfer: 1000},
-	"g6-standard-1": {Disk: 51200, Memory: 2048, VCPUs: 1, Transfer: 2000},
-	"g6-standard-2": {Disk: 81920, Memory: 4096, VCPUs: 2, Transfer: 4000},
-	"g6-standard-4": {Disk: 163840, Memory: 8192, VCPUs: 4, Transfer: 5000},
+	"g6-nanode-1":     {Disk: 25600, Memory: 1024, VCPUs: 1, Transfer: 1000},
+	"g6-standard-1":   {Disk: 51200, Memory: 2048, VCPUs: 1, Transfer: 2000},
+	"g6-standard-2":   {Disk: 81920, Memory: 4096, VCPUs: 2, Transfer: 4000},
+	"g6-standard-4":   {Disk: 163840, Memory: 8192, VCPUs: 4, Transfer: 5000},
+	"g6-standard-6":   {Disk: 327680, Memory: 16384, VCPUs: 6, Transfer: 8000},
+	"g6-standard-8":   {Disk: 655360, Memory: 32768, VCPUs: 8, Transfer: 16000},
+	"g6-standard-16":  {Disk: 1310720, Memory: 65536, VCPUs: 16, Transfer: 20000},
+	"g6-standard-20":  {Disk: 1638400, Memory: 98304, VCPUs: 20, Transfer: 20000},
+	"g6-standard-24":  {Disk: 1966080, Memory: 131072, VCPUs: 24, Transfer: 20000},
+	"g6-standard-32":  {Disk: 2621440, Memory: 196608, VCPUs: 32, Transfer: 20000},
+	"g6-dedicated-2":  {Disk: 81920, Memory: 4096, VCPUs: 2, Transfer: 4000},
+	"g6-dedicated-4":  {Disk: 163840, Memory: 8192, VCPUs: 4, Transfer: 5000},
+	"g6-dedicated-8":  {Disk: 327680, Memory: 16384, VCPUs: 8, Transfer: 6000},
+	"g6-dedicated-16": {Disk: 655360, Memory: 32768, VCPUs: 16, Transfer: 7000},
+	"g6-dedicated-32": {Disk: 1310720, Memory: 65536, VCPUs: 32, Transfer: 8000},
+	"g6-dedicated-48": {Disk: 1966080, Memory: 98304, VCPUs: 48, Transfer: 9000},
+	"g6-dedicated-50": {Disk: 2560000, Memory: 131072, VCPUs: 50, Transfer: 10000},
+	"g6-dedicated-56": {Disk: 5120000, Memory: 262144, VCPUs: 56, Transfer: 11000},
+	"g6-dedicated-64": {Disk: 7372800, Memory: 524288, VCPUs: 64, Transfer: 12000},
+	"g7-highmem-1":    {Disk: 20480, Memory: 24576, VCPUs: 2, Transfer: 5000},
+	"g7-highmem-2":    {Disk: 40960, Memory: 49152, VCPUs: 2, Transfer: 6000},
+	"g7-highmem-4":    {Disk: 81920, Memory: 98304, VCPUs: 4, Transfer: 7000},
+	"g7-highmem-8":    {Disk: 163840, Memory: 196608, VCPUs: 8, Transfer: 8000},
+	"g7-highmem-16":   {Disk: 327680, Memory: 307200, VCPUs: 16, Transfer: 9000},
 }
 
 func render(in Instance) apiInstance {
-	sp, ok := typeSpecs[in.Type]
-	if !ok {
-		sp = typeSpecs["g6-nanode-1"]
-	}
+	sp := typeSpecs[in.Type]
 	var image *string
 	if in.Image != "" {
 		image = &in.Image

@@ -1,6 +1,7 @@
 // Package linodesim is a Linode API v4 simulator for the lab and for tests.
 //
-// It speaks enough of the API (instances, pagination, X-Filter, errors) that
+// It speaks enough of the API (instances, pagination, X-Filter, errors, and
+// lookups of regions, plans, images and firewalls by ID) that
 // the unmodified linodego client works against it, so the lab exercises the
 // same code path as production. Instances move through provisioning, booting
 // and running on a timer, and faults (429, 5xx, slow or lost responses) can
@@ -53,6 +54,12 @@ type Options struct {
 	StateFile string
 	// Logger receives request and fault logs; nil logs nothing.
 	Logger *slog.Logger
+	// Images are the account's private images ("private/123"), which it
+	// may deploy besides Linode's public ones.
+	Images []string
+	// Firewalls are the IDs of the account's Cloud Firewalls; a create
+	// request naming another is refused.
+	Firewalls []int
 }
 
 // Instance is a simulated Linode as tests and the lab see it.
@@ -129,11 +136,15 @@ func New(opts Options) (*Sim, error) {
 	m.HandleFunc("POST /v4/linode/instances/{id}/boot", s.power("boot"))
 	m.HandleFunc("POST /v4/linode/instances/{id}/reboot", s.power("reboot"))
 	m.HandleFunc("POST /v4/linode/instances/{id}/shutdown", s.power("shutdown"))
+	m.HandleFunc("GET /v4/regions/{id}", s.getRegion)
+	m.HandleFunc("GET /v4/linode/types/{id}", s.getType)
+	m.HandleFunc("GET /v4/images/{id...}", s.getImage)
+	m.HandleFunc("GET /v4/networking/firewalls/{id}", s.getFirewall)
 	m.HandleFunc("GET /_sim/faults", s.getFaults)
 	m.HandleFunc("POST /_sim/faults", s.postFault)
 	m.HandleFunc("DELETE /_sim/faults", s.deleteFaults)
 	m.HandleFunc("GET /_sim/instances", s.getInstances)
-	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeErr(w, http.StatusNotFound, "Not found", "") })
+	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { notFound(w) })
 	s.mux = m
 	return s, nil
 }
@@ -194,6 +205,16 @@ func (s *Sim) Instances() []Instance {
 		out = append(out, s.snapshot(rec, now))
 	}
 	return out
+}
+
+// Created is how many instances have ever been created, deleted ones
+// included: IDs are never reused. A test that a refusal created nothing
+// reads it, since an instance created and deleted again leaves no trace
+// in Instances.
+func (s *Sim) Created() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextID - firstID
 }
 
 func (s *Sim) authorized(r *http.Request) bool {

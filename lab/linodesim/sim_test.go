@@ -194,7 +194,7 @@ func TestStateFileSurvivesRestart(t *testing.T) {
 		got[0].Status != "running" || got[0].Created.IsZero() {
 		t.Fatalf("after restart: %+v", got)
 	}
-	if _, err := e2.lc.CreateInstance(ctx(t), linodego.InstanceCreateOptions{Label: "ns2", Region: "r", Type: "t"}); apiStatus(err) != 400 {
+	if _, err := e2.lc.CreateInstance(ctx(t), linodego.InstanceCreateOptions{Label: "ns2", Region: "us-east", Type: "g6-nanode-1"}); apiStatus(err) != 400 {
 		t.Fatalf("labels must stay unique across restarts: %v", err)
 	}
 	if in := e2.create(t, "ns3"); in.ID != 1003 {
@@ -217,7 +217,7 @@ func TestConcurrentCreatesOneLabelWins(t *testing.T) {
 	wins := 0
 	for range 20 {
 		wg.Go(func() {
-			_, err := e.lc.CreateInstance(ctx(t), linodego.InstanceCreateOptions{Label: "ns1", Region: "r", Type: "t"})
+			_, err := e.lc.CreateInstance(ctx(t), linodego.InstanceCreateOptions{Label: "ns1", Region: "us-east", Type: "g6-nanode-1"})
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
