@@ -229,15 +229,24 @@ func (s *Sim) power(action string) http.HandlerFunc {
 		s.mu.Lock()
 		rec, ok := s.insts[id]
 		var err error
+		busy := false
 		if ok {
 			now := s.now().UTC()
-			rec.Phase, rec.PhaseAt, rec.Updated = action, now, now
-			err = s.save()
+			// As on Linode, only a running or offline instance takes a
+			// power action; one being deleted stays deleted.
+			if st := s.status(rec, now); st != "running" && st != "offline" {
+				busy = true
+			} else {
+				rec.Phase, rec.PhaseAt, rec.Updated = action, now, now
+				err = s.save()
+			}
 		}
 		s.mu.Unlock()
 		switch {
 		case !ok:
 			writeErr(w, http.StatusNotFound, "Not found", "")
+		case busy:
+			writeErr(w, http.StatusBadRequest, "Linode busy.", "")
 		case err != nil:
 			s.reply(w, Instance{}, err)
 		default:

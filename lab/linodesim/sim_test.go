@@ -263,6 +263,11 @@ func TestDeleteGoesThroughDeleting(t *testing.T) {
 	if err := e.lc.DeleteInstance(c, inst.ID); err != nil {
 		t.Errorf("second delete while deleting: %v", err)
 	}
+	// A power action is refused as busy, and does not bring it back.
+	// (Raw HTTP: linodego retries "Linode busy." for minutes.)
+	if r := e.do(t, "POST", fmt.Sprintf("/v4/linode/instances/%d/boot", inst.ID), ""); r.status != 400 || !strings.Contains(r.body, "Linode busy.") {
+		t.Errorf("boot while deleting: %d %s, want 400 Linode busy.", r.status, r.body)
+	}
 	time.Sleep(600 * time.Millisecond)
 	if _, err := e.lc.GetInstance(c, inst.ID); !linodego.IsNotFound(err) {
 		t.Fatalf("after the delay: %v, want 404", err)
