@@ -125,3 +125,23 @@ func TestNewOptions(t *testing.T) {
 		t.Fatalf("list through a prefix: %v, %v", list, err)
 	}
 }
+
+// Linode refuses to delete an instance while it is cloned or restored
+// from a backup, with a 400. A delete request carries no input that could
+// be wrong, so that 400 passes and the delete is retried: were it final,
+// a rollback would leave its green running and billing.
+func TestDeleteRefusedForNowIsRetried(t *testing.T) {
+	e := newEnv(t)
+	s, err := e.cloud.Create(ctx(t), spec("ns1-next", tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim.InjectFault(linodesim.Fault{Method: "DELETE", Status: 400})
+	err = e.cloud.Delete(ctx(t), s.ID)
+	if err == nil || dnsroll.ErrorCode(err) == dnsroll.EINVALID {
+		t.Fatalf("delete refused with a 400: %v; want an error a retry may clear", err)
+	}
+	if err := e.cloud.Delete(ctx(t), s.ID); err != nil {
+		t.Fatalf("the retried delete: %v", err)
+	}
+}

@@ -183,10 +183,18 @@ func (c *Cloud) Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]string,
 }
 
 // Delete deletes an instance; one that is already gone is not an error, so
-// teardown can be retried.
+// teardown can be retried. A 400 is retryable here: the request has no
+// body to be wrong, and Linode answers 400 to a delete while the instance
+// is being cloned or restored from a backup, which ends.
 func (c *Cloud) Delete(ctx context.Context, id int) error {
 	err := c.client.DeleteInstance(ctx, id)
-	if err == nil || httpStatus(err) == http.StatusNotFound {
+	switch httpStatus(err) {
+	case http.StatusNotFound:
+		return nil
+	case http.StatusBadRequest:
+		return fmt.Errorf("linode: delete %d refused for now: %w", id, err)
+	}
+	if err == nil {
 		return nil
 	}
 	return fmt.Errorf("linode: delete %d: %w", id, mapErr(ctx, err))
