@@ -73,12 +73,33 @@ func (a *Activities) findByLabel(ctx context.Context, tag, label string) (dnsrol
 	return dnsroll.Server{}, false, nil
 }
 
+// stuckAfter is how long a server may show a status that Linode does not
+// leave by itself (stuck) before waitRunning gives up on it.
+var stuckAfter = time.Minute
+
+// stuck are the statuses that never turn into running unless someone acts:
+// a boot the watchdog gave up on, a shutdown, maintenance, a billing hold.
+var stuck = map[string]bool{"offline": true, "stopped": true, "billing_suspension": true}
+
 // waitRunning polls until the server is running, heartbeating so that a
-// crashed worker's wait is picked up by another.
+// crashed worker's wait is picked up by another. A server stuck for
+// stuckAfter is an error of code ECONFLICT, which no retry of the step
+// clears: the run stops and deletes what it created.
 func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dnsroll.Server) (dnsroll.Server, error) {
+	var stuckSince time.Time
 	for {
 		if s.Status == "running" {
 			return a.withDNSPort(fleet, s), nil
+		}
+		switch {
+		case !stuck[s.Status]:
+			stuckSince = time.Time{}
+		case stuckSince.IsZero():
+			stuckSince = time.Now()
+		case time.Since(stuckSince) >= stuckAfter:
+			return s, dnsroll.Errorf(dnsroll.ECONFLICT, "%s (Linode %d) has been %s for %s, and Linode does not start it by itself "+
+				"(a boot that failed, a shutdown, maintenance or a billing hold); the run stops and deletes the servers it created, "+
+				"and a retry creates new ones", s.Label, s.ID, s.Status, stuckAfter)
 		}
 		heartbeat(ctx, fmt.Sprintf("%s is %s", s.Label, s.Status))
 		select {

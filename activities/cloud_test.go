@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -272,6 +273,39 @@ func TestRenameConflictWithDeletingInstanceIsRetryable(t *testing.T) {
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "deleting") {
 		t.Errorf("rename onto a deleting instance's label: %v; want a retryable error that says it waits for the delete", err)
+	}
+}
+
+// A green that shows a status Linode never leaves by itself (offline,
+// after a failed boot or a shutdown) fails EnsureServer with that status
+// once it has lasted stuckAfter: before, every attempt waited out the
+// create step's whole deadline and said only "context deadline exceeded".
+func TestEnsureServerGivesUpOnAnOfflineServer(t *testing.T) {
+	c := newCloudEnv(t)
+	defer func(d time.Duration) { stuckAfter = d }(stuckAfter)
+	stuckAfter = 200 * time.Millisecond
+	green := c.mustEnsure(t, "ns1-next")
+	req := httptest.NewRequest("POST", fmt.Sprintf("/v4/linode/instances/%d/shutdown", green.Server.ID), nil)
+	req.Header.Set("Authorization", "Bearer t0k")
+	rec := httptest.NewRecorder()
+	c.sim.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("shutdown: %d %s", rec.Code, rec.Body)
+	}
+
+	start := time.Now()
+	_, err := c.ensure(t, "ns1-next")
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() {
+		t.Fatalf("ensure on an offline green: %v; want an error no retry of this step clears", err)
+	}
+	for _, want := range []string{"ns1-next", fmt.Sprint(green.Server.ID), "offline", "does not start it by itself"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("gave up after %v", d)
 	}
 }
 
