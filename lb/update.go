@@ -1,5 +1,10 @@
 package lb
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Update is one in-place change to a running load balancer (the
 // LoadBalancerUpdateWorkflow): it keeps serving throughout, and a failed
 // update is undone on that load balancer alone.
@@ -27,3 +32,20 @@ const (
 	// UpdateConsole runs a Lua chunk on dnsdist's console.
 	UpdateConsole = "console"
 )
+
+// UpdateKinds are the kinds of Update each driver takes, by driver name.
+// An update workflow checks every chosen load balancer against them before
+// it changes the first; each driver's Update refuses any other kind.
+var UpdateKinds = map[string][]string{
+	"nginx":   {UpdateConfig, UpdateBinary},
+	"dnsdist": {UpdateConsole},
+}
+
+// KindsText is a driver's kinds for a message: "config" or "binary".
+func KindsText(driver string) string {
+	var quoted []string
+	for _, k := range UpdateKinds[driver] {
+		quoted = append(quoted, strconv.Quote(k))
+	}
+	return strings.Join(quoted, " or ")
+}

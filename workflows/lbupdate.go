@@ -104,6 +104,9 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 	r.st.Fleet = fleet.Name
 	r.plan.Fleet = fleet
 	balancers, err := chooseLBs(fleet, in.LoadBalancers)
+	if err == nil {
+		err = checkKind(balancers, in.Update.Kind)
+	}
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalid, nil)
 	}
@@ -133,8 +136,21 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 	return nil
 }
 
+// checkKind refuses an update that one of balancers' drivers does not
+// take, before any is changed: in a mixed fleet, those before it would
+// already have been updated.
+func checkKind(balancers []config.LoadBalancer, kind string) error {
+	for _, b := range balancers {
+		if !slices.Contains(lb.UpdateKinds[b.Driver], kind) {
+			return fmt.Errorf("update.kind: load balancer %s runs %s, which updates in place with kind %s, not %q; "+
+				"name the load balancers this kind applies to in load_balancers", b.Name, b.Driver, lb.KindsText(b.Driver), kind)
+		}
+	}
+	return nil
+}
+
 // chooseLBs returns the fleet's load balancers named, in that order, or
-// all of them for none.
+// all of them for none. A name given twice is refused.
 func chooseLBs(fleet *config.Fleet, names []string) ([]config.LoadBalancer, error) {
 	if len(fleet.LoadBalancers) == 0 {
 		return nil, fmt.Errorf("fleet %s has no load_balancers to update", fleet.Name)
@@ -143,7 +159,10 @@ func chooseLBs(fleet *config.Fleet, names []string) ([]config.LoadBalancer, erro
 		return fleet.LoadBalancers, nil
 	}
 	var out []config.LoadBalancer
-	for _, n := range names {
+	for j, n := range names {
+		if slices.Contains(names[:j], n) {
+			return nil, fmt.Errorf("load_balancers: %q is named twice; each load balancer is updated once", n)
+		}
 		i := slices.IndexFunc(fleet.LoadBalancers, func(b config.LoadBalancer) bool { return b.Name == n })
 		if i < 0 {
 			var known []string

@@ -144,3 +144,52 @@ func TestLBUpdateAbortRestores(t *testing.T) {
 		t.Errorf("phase %s, want aborted", st.Phase)
 	}
 }
+
+// An update that cannot apply to every chosen load balancer is refused
+// before the first is touched: a load balancer named twice (a console
+// chunk would run twice), or a kind one's driver does not take (an nginx
+// asked for a dnsdist console chunk, in a fleet where others run dnsdist
+// and would already have been changed).
+func TestLBUpdateRefusedBeforeAnyLBIsTouched(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		lbs    []string
+		update lb.Update
+		want   []string
+	}{
+		{"a load balancer twice", []string{"lb1", "lb2", "lb1"}, lb.Update{Kind: lb.UpdateBinary}, []string{"load_balancers", `"lb1" is named twice`}},
+		{"a kind nginx does not take", nil, lb.Update{Kind: lb.UpdateConsole, Lua: "setMaxUDPOutstanding(65535)"},
+			[]string{"update.kind", "lb1 runs nginx", `"config" or "binary"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			fleet, env := testEnv(t, &s, labFleet)
+			var a *activities.Activities
+			touched := 0
+			check := func(context.Context, activities.CheckLBInput) (activities.StepResult, error) {
+				touched++
+				return activities.StepResult{Attempt: 1}, nil
+			}
+			update := func(context.Context, activities.UpdateLBInput) (activities.StepResult, error) {
+				touched++
+				return activities.StepResult{Attempt: 1}, nil
+			}
+			env.OnActivity(a.CheckLoadBalancerDNS, mock.Anything, mock.Anything).Return(check).Maybe()
+			env.OnActivity(a.UpdateLoadBalancer, mock.Anything, mock.Anything).Return(update).Maybe()
+			env.OnActivity(a.RestoreLoadBalancer, mock.Anything, mock.Anything).Return(update).Maybe()
+			env.ExecuteWorkflow(LoadBalancerUpdateWorkflow, LBUpdateInput{Fleet: fleet, LoadBalancers: tt.lbs, Update: tt.update})
+			err := env.GetWorkflowError()
+			if err == nil {
+				t.Fatal("the update was not refused")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if touched != 0 {
+				t.Errorf("%d load balancer steps ran before the refusal", touched)
+			}
+		})
+	}
+}

@@ -17,7 +17,7 @@ import (
 // is where lasting ones belong.
 func (d *Driver) Update(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error) {
 	if u.Kind != lb.UpdateConsole {
-		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: update %s: kind %q: dnsdist updates in place with kind %q (a console chunk)", balancer.Name, u.Kind, lb.UpdateConsole)
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: update %s: kind %q: dnsdist updates in place with kind %s (a console chunk)", balancer.Name, u.Kind, lb.KindsText("dnsdist"))
 	}
 	if strings.TrimSpace(u.Lua) == "" {
 		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: update %s: lua is empty: give the console chunk to run, such as setMaxUDPOutstanding(65535)", balancer.Name)

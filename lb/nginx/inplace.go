@@ -70,7 +70,7 @@ func (d *Driver) update(ctx context.Context, fleet *config.Fleet, balancer confi
 	case lb.UpdateBinary:
 		return d.upgrade(ctx, ch, j)
 	}
-	return "", dnsroll.Errorf(dnsroll.EINVALID, "kind %q: nginx updates in place with kind %q or %q", u.Kind, lb.UpdateConfig, lb.UpdateBinary)
+	return "", dnsroll.Errorf(dnsroll.EINVALID, "kind %q: nginx updates in place with kind %s", u.Kind, lb.KindsText("nginx"))
 }
 
 // upgrade is nginx's binary upgrade; see above.
