@@ -134,14 +134,16 @@ func (a *Activities) verifyChecks(ctx context.Context, p *probe.Prober, in Verif
 	}
 	var checks []probe.Check
 	keys := map[string]zone.Records{}
+	origins := make([]string, len(zones))
 	for i, apex := range apexes {
 		checks = append(checks, perZone[i]...)
 		cov.Names += names[i]
 		if len(apex.DNSKEYs) > 0 {
 			keys[apex.Origin] = apex.DNSKEYs
 		}
+		origins[i] = apex.Origin
 	}
-	return checks, keys, &cov, nil
+	return probe.AnsweredByItsZone(checks, origins), keys, &cov, nil
 }
 
 // zoneChecks reads the zone file of zf, in full when every name of it is

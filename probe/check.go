@@ -182,3 +182,44 @@ func relative(name, origin string) string {
 	}
 	return name + "." + origin
 }
+
+// AnsweredByItsZone keeps each check with the zone that answers it when
+// one server serves several zones of a fleet, origins (fully qualified).
+// A name at or below the apex of another of them is answered from the
+// deepest such zone, authoritatively, and not as its parent's referral, so
+// the parent's check of it is dropped; the child's own checks cover it.
+// Only a DS at the child's apex stays the parent's: the parent holds it.
+func AnsweredByItsZone(checks []Check, origins []string) []Check {
+	served := map[string]bool{}
+	for _, o := range origins {
+		served[dns.CanonicalName(o)] = true
+	}
+	if len(served) < 2 {
+		return checks
+	}
+	out := checks[:0:0]
+	for _, c := range checks {
+		if child := servedBelow(served, dns.CanonicalName(c.Zone), dns.CanonicalName(c.Name)); child == "" ||
+			(c.Type == "DS" && child == dns.CanonicalName(c.Name)) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// servedBelow returns the served apex nearest to name strictly below
+// zone, or "" when name is answered from zone itself.
+func servedBelow(served map[string]bool, zone, name string) string {
+	if name == zone || !dns.IsSubDomain(zone, name) {
+		return ""
+	}
+	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
+		switch apex := name[off:]; {
+		case apex == zone:
+			return ""
+		case served[apex]:
+			return apex // the deepest: the walk goes up from name
+		}
+	}
+	return ""
+}

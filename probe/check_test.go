@@ -3,7 +3,10 @@ package probe
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 const expectZone = exampleApex + `@       MX  10 mail
@@ -105,5 +108,48 @@ func TestChecksScope(t *testing.T) {
 	}
 	if w := got[3].Want; w.Rcode != 0 || len(w.RRs) != 0 {
 		t.Errorf("www TXT want %+v, want NODATA", w)
+	}
+}
+
+// When a fleet serves a zone and a child zone it delegates to, named
+// answers the child's names from the child, authoritatively: the
+// parent's referral checks of them are dropped (every identical green
+// failed them), the DS at the cut stays the parent's, and the child's
+// own checks and the parent's other names are kept.
+func TestAnsweredByItsZone(t *testing.T) {
+	parent := parseZone(t, expectZone)
+	child, err := zone.Parse(strings.NewReader(`$ORIGIN sub.example.com.
+$TTL 300
+@   SOA ns hostmaster 1 7200 900 1209600 300
+    NS  ns
+ns  A   192.0.2.53
+www A   192.0.2.54
+`), "sub.example.com", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(Checks(parent, Scope{All: true}), Checks(child, Scope{All: true})...)
+	if !slices.ContainsFunc(all, func(c Check) bool { return c.Zone == "example.com." && c.String() == "ns.sub.example.com. A" }) {
+		t.Fatal("the parent's checks lack its glue, ns.sub.example.com. A: nothing to drop")
+	}
+	got := map[string]bool{}
+	for _, c := range AnsweredByItsZone(all, []string{"example.com", "Sub.Example.COM."}) {
+		got[c.Zone+" "+c.String()] = true
+	}
+	for _, want := range []string{
+		"example.com. sub.example.com. DS", "example.com. www.example.com. A", "example.com. example.com. NS",
+		"sub.example.com. sub.example.com. NS", "sub.example.com. ns.sub.example.com. A", "sub.example.com. www.sub.example.com. A",
+	} {
+		if !got[want] {
+			t.Errorf("check %q was dropped", want)
+		}
+	}
+	for _, gone := range []string{"example.com. sub.example.com. NS", "example.com. ns.sub.example.com. A"} {
+		if got[gone] {
+			t.Errorf("the parent still checks %q, which named answers from the child zone", gone)
+		}
+	}
+	if kept := AnsweredByItsZone(all, []string{"example.com"}); len(kept) != len(all) {
+		t.Errorf("with one zone served, %d of %d checks kept", len(kept), len(all))
 	}
 }
