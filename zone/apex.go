@@ -90,6 +90,7 @@ func quickApex(data []byte, origin, filename string) (*Apex, bool) {
 		if NormalName(rr.Header().Name) != origin {
 			continue
 		}
+		loadedTTL(rr)
 		switch rr.Header().Rrtype {
 		case dns.TypeSOA:
 			if soa != nil {

@@ -38,6 +38,8 @@ func TestParseApexAsParse(t *testing.T) {
 		"unknown rr":     "$TTL 300\n@ SOA ns1 hostmaster 10 3600 600 1209600 300\n NS ns1\nx TYPE65534 \\# 2 ABCD\nns1 A 192.0.2.53\n",
 		"two records":    "$TTL 300\n@ SOA ns1 hostmaster 11 3600 600 1209600 300\n NS ns1\nwww 60 A 192.0.2.1\nwww 30 A 192.0.2.2\nns1 A 192.0.2.53\n",
 		"keys, unsigned": unsignedWithKey,
+		// named loads a TTL over 2^31-1 as 0 (RFC 2181 §8).
+		"TTL over the maximum": "$TTL 300\n@ 4294967295 SOA ns1 hostmaster 13 3600 600 1209600 300\n NS ns1\nns1 A 192.0.2.53\nbig 2147483648 A 192.0.2.2\n",
 	}
 	for name, text := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -67,6 +69,13 @@ func TestParseApexAsParse(t *testing.T) {
 			}
 			if !reflect.DeepEqual(checked.Apex(), z.Apex()) {
 				t.Errorf("ParseChecked:\n%+v\nParse:\n%+v", checked.Apex(), z.Apex())
+			}
+			for _, name := range z.Names() {
+				for _, typ := range z.Types(name) {
+					if got, want := checked.Lookup(name, typ), z.Lookup(name, typ); !reflect.DeepEqual(got, want) {
+						t.Errorf("ParseChecked answers %s %s with\n%+v\nParse with\n%+v", name, dns.TypeToString[typ], got, want)
+					}
+				}
 			}
 			// And the same answers to every name: the analysis checks
 			// every name of a zone it reads in full.

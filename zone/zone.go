@@ -539,8 +539,20 @@ func (l *lineReader) line() int {
 	return l.lines + 1
 }
 
+// maxTTL is the largest TTL (RFC 2181 §8); named loads a larger one as 0,
+// and so does loadedTTL.
+const maxTTL = 1<<31 - 1
+
+// loadedTTL sets rr's TTL to the one named loads.
+func loadedTTL(rr dns.RR) {
+	if h := rr.Header(); h.Ttl > maxTTL {
+		h.Ttl = 0
+	}
+}
+
 func (z *Zone) add(rr dns.RR) {
 	rr = Canonical(rr)
+	loadedTTL(rr)
 	h := rr.Header()
 	if soa, ok := rr.(*dns.SOA); ok {
 		z.soa = soa
