@@ -181,6 +181,32 @@ func TestRouter(t *testing.T) {
 		{name: "retry while running", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "still running"},
 		{name: "retry unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/retry", auth: bearer, want: 404},
+		// A rollout, an update and a replacement all change the fleet's load
+		// balancers: a retry waits as a start does.
+		{name: "retry while a load balancer update runs", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseFailed)
+			f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs))
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: `"rollout_id": "lbupdate-lab:run-2"`,
+			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+				if len(f.started) != 0 {
+					t.Errorf("retry started %+v while the update runs", f.started)
+				}
+			}},
+		{name: "retry while a load balancer replacement runs", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseFailed)
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining))
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "running load balancer replacement"},
+		{name: "retry with an empty object", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", body: `{}`, auth: bearer, want: 201},
+		{name: "retry invalid JSON", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", body: `{{{{`, auth: bearer, want: 400, field: "body"},
+		// The retry has the input of the rollout it retries; a reason sent
+		// with it would be lost.
+		{name: "retry with a reason", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", body: `{"reason":"flaky"}`, auth: bearer, want: 400, field: "reason",
+			contains: "takes no body"},
 		{name: "retry without token", method: "POST", path: "/rollouts/rollout-lab:run-1/retry", want: 401},
 		{name: "cleanup after cleanup-failed", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseCleanupFailed) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", body: `{"reason":"token fixed","by":"ops"}`, auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`,

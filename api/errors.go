@@ -121,6 +121,17 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, emptyOK b
 	return decodeError(err, s.cfg.MaxBody)
 }
 
+// noBody accepts an empty body or an empty object, for a request whose
+// body would be ignored; a field in it is refused with why.
+func (s *Server) noBody(w http.ResponseWriter, r *http.Request, why string) error {
+	err := s.decode(w, r, &struct{}{}, true)
+	var he *httpError
+	if errors.As(err, &he) && he.status == http.StatusBadRequest && he.body.Field != "body" {
+		return fieldError(he.body.Field, "%s", why)
+	}
+	return err
+}
+
 func tooLarge(limit int64) *httpError {
 	return errorf(http.StatusRequestEntityTooLarge, "too_large", "request body is larger than %d bytes", limit)
 }

@@ -339,7 +339,13 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, run rollouts.Run, 
 
 // retryRollout starts an ended rollout again with its original input.
 // Activities are idempotent, so whatever the earlier run left is reused.
+// It takes no body: a reason or requester sent with it would not reach the
+// new run, whose input is the old one's.
 func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
+	if err := s.noBody(w, r, "is not accepted: a retry takes no body, since the new run has the fleet, revision, reason and requester of the rollout it retries"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	ro, err := s.rollout(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -347,6 +353,10 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	if ro.State == "running" {
 		s.fail(w, r, conflictAbout(ro.ID, "cannot retry %s: it is still running (%s)", ro.ID, ro.Phase))
+		return
+	}
+	if err := s.busy(r, Rollouts, Rollouts.Fleet(rollouts.Run{WorkflowID: ro.WorkflowID})); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	run, in, err := s.cfg.Backend.Retry(r.Context(), rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID})
