@@ -221,6 +221,26 @@ func TestRouter(t *testing.T) {
 			}},
 		{name: "cleanup after a rollback that worked", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRolledBack) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "only a cleanup-failed rollout has something left to undo"},
+		{name: "cleanup after cleanup-failed with no blue recorded", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseCleanupFailed)].Blue = nil },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "recorded no blue servers"},
+		// A later rollout may have deleted run-1's blue servers: pointing the
+		// load balancers back at them would take the fleet down.
+		{name: "cleanup after a rollout that later ones superseded", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseCleanupFailed)
+			f.add("lab", workflows.PhaseCleanedUp)
+			f.add("lab", workflows.PhaseSucceeded)
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: `"rollout_id": "rollout-lab:run-3"`,
+			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+				if len(f.started) != 0 {
+					t.Errorf("cleanup started %+v after a later rollout", f.started)
+				}
+			}},
+		{name: "cleanup after the latest of several rollouts", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseSucceeded)
+			f.add("lab", workflows.PhaseCleanupFailed)
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-2/cleanup", auth: bearer, want: 201, contains: `"id": "rollout-lab:run-3"`},
 		{name: "cleanup while another rollout runs", setup: func(f *fakeBackend) {
 			f.add("lab", workflows.PhaseCleanupFailed)
 			f.add("lab", workflows.PhaseProvisioning)

@@ -369,12 +369,11 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 // servers that the failed run's status names.
 func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 	in, ro, err := s.signalRequest(w, r)
+	if err == nil {
+		err = s.cleanupAllowed(r, ro)
+	}
 	if err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	if ro.Status.Phase != workflows.PhaseCleanupFailed || len(ro.Status.Blue) == 0 {
-		s.fail(w, r, conflictAbout(ro.ID, "cannot clean up after %s: it is %s; only a cleanup-failed rollout has something left to undo", ro.ID, ro.Status.Phase))
 		return
 	}
 	st := ro.Status
@@ -382,6 +381,32 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By,
 		CleanUp: &workflows.CleanupRequest{From: ro.ID, Blue: st.Blue},
 	}, "cleanup started", "cleanup_of", ro.ID)
+}
+
+// cleanupAllowed refuses a cleanup after ro unless ro ended cleanup-failed
+// with its blue servers recorded and is still the fleet's latest rollout.
+// The workflow points the load balancers at those servers before it checks
+// that they answer, and a later rollout may have deleted them: the cleanup
+// would then take the fleet down.
+func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
+	switch {
+	case ro.Status.Phase != workflows.PhaseCleanupFailed:
+		return conflictAbout(ro.ID, "cannot clean up after %s: it is %s; only a cleanup-failed rollout has something left to undo", ro.ID, ro.Status.Phase)
+	case len(ro.Status.Blue) == 0:
+		return conflictAbout(ro.ID, "cannot clean up after %s: it recorded no blue servers to point the load balancers back at; undo what its cleanup.left lists by hand", ro.ID)
+	}
+	// Temporal's record alone says which run is the latest: no query.
+	latest, state, err := s.cfg.Backend.Read(r.Context(), Rollouts, rollouts.Run{WorkflowID: ro.WorkflowID}, nil)
+	if err != nil {
+		return err
+	}
+	if latest.RunID != ro.RunID {
+		id := RolloutID(latest)
+		return conflictAbout(id, "cannot clean up after %s: the fleet's later rollout %s (%s) may have deleted the blue servers that %s recorded, "+
+			"and pointing the load balancers back at them would take the fleet down; clean up after %s if it ends cleanup-failed, or start a new rollout",
+			ro.ID, id, state, ro.ID, id)
+	}
+	return nil
 }
 
 // start starts a run of the fleet's workflow and answers as started does.
