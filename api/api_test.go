@@ -149,6 +149,11 @@ func TestRouter(t *testing.T) {
 		{name: "get latest of fleet", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed); f.add("lab", workflows.PhaseBaking) },
 			method: "GET", path: "/rollouts/rollout-lab", auth: bearer, want: 200, contains: `"id": "rollout-lab:run-2"`},
 		{name: "get unknown", method: "GET", path: "/rollouts/rollout-lab:run-9", auth: bearer, want: 404},
+		// encodeURIComponent and Python's quote(id, safe="") escape the colon.
+		{name: "get with an escaped colon", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed); f.add("lab", workflows.PhaseBaking) },
+			method: "GET", path: "/rollouts/rollout-lab%3Arun-1", auth: bearer, want: 200, contains: `"id": "rollout-lab:run-1"`},
+		{name: "get escaped twice", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
+			method: "GET", path: "/rollouts/rollout-lab%253Arun-1", auth: bearer, want: 404, contains: `no rollout \"rollout-lab%3Arun-1\"`},
 		{name: "get malformed id", method: "GET", path: "/rollouts/lab", auth: bearer, want: 404},
 		{name: "get without token", method: "GET", path: "/rollouts/rollout-lab:run-1", want: 401},
 
@@ -159,6 +164,8 @@ func TestRouter(t *testing.T) {
 					t.Errorf("signals = %q, want %q", got, want)
 				}
 			}},
+		{name: "abort with an escaped colon", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts/rollout-lab%3arun-1/abort", auth: bearer, want: 202, contains: `"id": "rollout-lab:run-1"`},
 		{name: "abort without body", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
 			method: "POST", path: "/rollouts/rollout-lab/abort", auth: bearer, want: 202, contains: `"id": "rollout-lab:run-1"`},
 		{name: "abort ended", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseSucceeded) },
@@ -178,6 +185,8 @@ func TestRouter(t *testing.T) {
 					t.Errorf("retry started %+v, want the failed rollout's input again", f.started)
 				}
 			}},
+		{name: "retry with an escaped colon", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
+			method: "POST", path: "/rollouts/rollout-lab%3Arun-1/retry", auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`},
 		{name: "retry while running", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "still running"},
 		{name: "retry unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/retry", auth: bearer, want: 404},
@@ -219,6 +228,8 @@ func TestRouter(t *testing.T) {
 					t.Errorf("cleanup input %+v (%+v), want the failed run's blue, by ops", in, *in.CleanUp)
 				}
 			}},
+		{name: "cleanup with an escaped colon", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseCleanupFailed) },
+			method: "POST", path: "/rollouts/rollout-lab%3Arun-1/cleanup", auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`},
 		{name: "cleanup after a rollback that worked", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRolledBack) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "only a cleanup-failed rollout has something left to undo"},
 		{name: "cleanup after cleanup-failed with no blue recorded", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseCleanupFailed)].Blue = nil },

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/preflight"
@@ -231,7 +229,7 @@ func (s *Server) listFilter(r *http.Request, k Kind) (Filter, error) {
 
 // rollout reads the rollout that the {id} URL parameter names.
 func (s *Server) rollout(r *http.Request) (Rollout, error) {
-	run, err := ParseID(chi.URLParam(r, "id"))
+	run, err := Rollouts.runParam(r)
 	if err != nil {
 		return Rollout{}, err
 	}

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -52,6 +55,21 @@ func (k Kind) ParseID(id string) (rollouts.Run, error) {
 		return rollouts.Run{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no %s %q: its IDs look like %s<fleet>:<run id>", k.Noun, id, k.ID(""))
 	}
 	return rollouts.Run{WorkflowID: wid, RunID: rid}, nil
+}
+
+// runParam reads the run that the {id} URL parameter names. chi routes on
+// the path as the client escaped it whenever that differs from Go's own
+// escaping, so a colon sent as %3A (encodeURIComponent does) stays %3A in
+// the parameter; otherwise the parameter is already unescaped, and must
+// not be unescaped twice.
+func (k Kind) runParam(r *http.Request) (rollouts.Run, error) {
+	id := chi.URLParam(r, "id")
+	if r.URL.RawPath != "" {
+		if u, err := url.PathUnescape(id); err == nil {
+			id = u
+		}
+	}
+	return k.ParseID(id)
 }
 
 // Fleet is the fleet of a run of k.

@@ -240,7 +240,7 @@ func (s *Server) conflictWith(r *http.Request, k Kind, err error, run rollouts.R
 
 // readRun reads the run of k that the {id} URL parameter names.
 func readRun[S any](s *Server, r *http.Request, k Kind) (WorkflowRun[S], error) {
-	run, err := k.ParseID(chi.URLParam(r, "id"))
+	run, err := k.runParam(r)
 	if err != nil {
 		return WorkflowRun[S]{}, err
 	}
