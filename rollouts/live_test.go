@@ -19,10 +19,11 @@ import (
 // Start tells each rollout the bundle of its fleet's last rollout that
 // succeeded, read from Temporal's visibility store as the dev server
 // keeps it: the latest of several, not a failed one since, not another
-// fleet's, and none for a fleet's first rollout. The rollouts here are a
-// stand-in RolloutWorkflow that returns its Reason as its bundle (or
-// fails when the reason is "fail") and the live bundle it was given as
-// its revision.
+// fleet's, and none for a fleet's first rollout; a retry is told what is
+// live when it starts, not what was when the run it retries started. The
+// rollouts here are a stand-in RolloutWorkflow that returns its Reason as
+// its bundle (or fails when the reason is "fail") and the live bundle it
+// was given as its revision.
 func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	bin := os.Getenv("DNSROLL_TEMPORAL_BIN")
 	if bin == "" {
@@ -54,12 +55,17 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	t.Cleanup(w.Stop)
 
 	// roll starts a rollout of fleet whose bundle is reason, waits for it
-	// to end, and returns the live bundle it was given.
+	// to end, and returns the live bundle it was given; failed is the
+	// last rollout that failed.
+	var failed Run
 	roll := func(fleet, reason string) string {
 		t.Helper()
 		run, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: fleet, Reason: reason})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if reason == "fail" {
+			failed = run
 		}
 		var st workflows.Status
 		if err := c.GetWorkflow(t.Context(), run.WorkflowID, run.RunID).Get(t.Context(), &st); err != nil && reason != "fail" {
@@ -95,6 +101,16 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 			t.Errorf("rollout of lab to %s was told the live bundle is %q, want %q", bundle, got, live)
 		}
 		live = bundle
+	}
+	// A retry of the rollout that failed while cc was live compares with
+	// dd, live now, not with the bundle that was live when it first ran.
+	run, _, err := Retry(t.Context(), c, failed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.GetWorkflow(t.Context(), run.WorkflowID, run.RunID).Get(t.Context(), nil)
+	if in, err := Input(t.Context(), c, run); err != nil || in.LiveBundle != live || in.LiveUnknown != "" {
+		t.Errorf("retry of the failed rollout was told the live bundle is %q (unknown: %q), %v; want %q", in.LiveBundle, in.LiveUnknown, err, live)
 	}
 	if got := roll("other", "sha256:ee"); got != "" {
 		t.Errorf("the first rollout of another fleet was told the live bundle is %q, want none", got)

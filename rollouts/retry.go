@@ -34,13 +34,17 @@ func Input(ctx context.Context, c client.Client, r Run) (workflows.RolloutInput,
 // Retry starts a new rollout with the input of an earlier one, typically
 // one that failed, and returns the new run and that input. Activities are
 // idempotent, so whatever the earlier run left behind is found and reused,
-// never duplicated. The errors are Input's and Start's: ENOTFOUND for an
-// unknown run, ECONFLICT when the fleet has a rollout running.
+// never duplicated. The live revision is looked up again, not taken from
+// the earlier input: another rollout may have succeeded since, and the
+// approval gate's diff must be against what is live now. The errors are
+// Input's and Start's: ENOTFOUND for an unknown run, ECONFLICT when the
+// fleet has a rollout running.
 func Retry(ctx context.Context, c client.Client, r Run) (Run, workflows.RolloutInput, error) {
 	in, err := Input(ctx, c, r)
 	if err != nil {
 		return Run{}, in, err
 	}
+	in.LiveBundle, in.LiveUnknown = "", ""
 	run, err := Start(ctx, c, in)
 	return run, in, err
 }
