@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +16,8 @@ import (
 
 // Client calls the API; the CLI and the end-to-end tests use it.
 type Client struct {
-	// URL is the API's base URL, such as http://127.0.0.1:8080.
+	// URL is the API's base URL, such as http://127.0.0.1:8080. Errors
+	// show it without its password (BaseURL).
 	URL   string
 	Token string
 	HTTP  *http.Client
@@ -149,7 +151,36 @@ func (c *Client) SignalRun(ctx context.Context, k Kind, id, name string, in Sign
 	return out, c.do(ctx, http.MethodPost, k.Path+"/"+url.PathEscape(id)+"/"+name, in, &out)
 }
 
+// BaseURL parses c.URL. It refuses a query or a fragment, which would
+// end up in the middle of every request's path, and its errors never
+// show a password or a query, which CI logs would keep.
+func (c *Client) BaseURL() (*url.URL, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("API base URL: %w", err)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.RawFragment != "" {
+		bare := *u
+		bare.RawQuery, bare.ForceQuery, bare.Fragment, bare.RawFragment = "", false, "", ""
+		return nil, fmt.Errorf("API base URL %s: a query or fragment is not allowed (it would be part of every request's path)", bare.Redacted())
+	}
+	// Without one of these schemes the rest is opaque, which Redacted
+	// does not redact: only the scheme is shown.
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("API base URL: must be http:// or https:// and a host, such as http://127.0.0.1:8080 (scheme %q)", u.Scheme)
+	}
+	return u, nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	base, err := c.BaseURL()
+	if err != nil {
+		return err
+	}
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -158,9 +189,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.URL, "/")+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base.String(), "/")+path, body)
 	if err != nil {
-		return err
+		return fmt.Errorf("API %s %s: %w", method, path, err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -174,12 +205,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("API %s: %w", c.URL, err)
+		return fmt.Errorf("API %s: %w", base.Redacted(), err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return fmt.Errorf("API %s: %w", c.URL, err)
+		return fmt.Errorf("API %s: %w", base.Redacted(), err)
 	}
 	if resp.StatusCode/100 != 2 {
 		e := &Error{Status: resp.StatusCode}

@@ -32,8 +32,9 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	sub, args := args[0], args[1:]
 	fs := newFlags(std, group+" "+sub, "Talks to the dnsroll API ($DNSROLL_API_URL, $DNSROLL_API_TOKEN); `dnsroll "+group+" --help` lists the commands.")
 	c := &apiCmd{out: std.out}
-	fs.StringVar(&c.client.URL, "api-url", envOr("DNSROLL_API_URL", "http://127.0.0.1:8080"), "dnsroll API base URL ($DNSROLL_API_URL)")
-	// The token's default is not the flag's, so --help cannot print it.
+	// Neither default is the flag's, so --help cannot print a password in
+	// the URL, or the token.
+	fs.StringVar(&c.client.URL, "api-url", "", "dnsroll API base URL (default $DNSROLL_API_URL, else http://127.0.0.1:8080)")
 	fs.StringVar(&c.client.Token, "token", "", "API bearer token (default $DNSROLL_API_TOKEN; prefer the environment)")
 	fs.StringVar(&c.fleet, "fleet", "", "fleet name")
 	run := pick(c, fs, sub)
@@ -43,6 +44,12 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if c.client.URL == "" {
+		c.client.URL = envOr("DNSROLL_API_URL", "http://127.0.0.1:8080")
+	}
+	if _, err := c.client.BaseURL(); err != nil {
+		return fmt.Errorf("--api-url or $DNSROLL_API_URL: %w", err)
 	}
 	if c.client.Token == "" {
 		c.client.Token = os.Getenv("DNSROLL_API_TOKEN")

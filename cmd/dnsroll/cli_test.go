@@ -304,3 +304,28 @@ func TestCLIRolloutUnauthorized(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and the API's 401", code, out, errOut)
 	}
 }
+
+// A password in $DNSROLL_API_URL is shown neither in an error nor in
+// --help's defaults, and a base URL with a query is refused naming where
+// it came from.
+func TestCLIAPIURLSecret(t *testing.T) {
+	t.Setenv("DNSROLL_API_URL", "http://ci:hunter2@127.0.0.1:1")
+	for _, args := range [][]string{
+		{"rollout", "status", "--fleet", "lab"},
+		{"rollout", "status", "--help"},
+		{"lb", "list", "--fleet", "lab"},
+	} {
+		out, errOut, _ := cli(t, args...)
+		if strings.Contains(out+errOut, "hunter2") {
+			t.Errorf("%v shows the password:\n%s%s", args, out, errOut)
+		}
+	}
+	if _, errOut, _ := cli(t, "rollout", "status", "--fleet", "lab"); !strings.Contains(errOut, "http://ci:xxxxx@127.0.0.1:1") {
+		t.Errorf("stderr %q, want the URL with its password masked", errOut)
+	}
+	t.Setenv("DNSROLL_API_URL", "http://127.0.0.1:1/?token=hunter2")
+	_, errOut, code := cli(t, "rollout", "list")
+	if code != 1 || strings.Contains(errOut, "hunter2") || !strings.Contains(errOut, "--api-url") || !strings.Contains(errOut, "query") {
+		t.Errorf("exit %d, stderr %q; want exit 1 naming --api-url and the query, without the token", code, errOut)
+	}
+}
