@@ -123,13 +123,51 @@ type follower func(ctx context.Context, id string, poll time.Duration) error
 // the function it returns follows the run it started when --wait asks.
 func waitFlags(fs *flag.FlagSet, what string) func(context.Context, string, follower) error {
 	wait := fs.Bool("wait", false, "follow "+what+", exit non-zero unless it succeeds")
-	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait reads it")
+	poll := pollFlag(fs, 500*time.Millisecond, "how often --wait reads it")
 	return func(ctx context.Context, id string, follow follower) error {
 		if !*wait {
 			return nil
 		}
 		return follow(ctx, id, *poll)
 	}
+}
+
+// minPoll is the shortest --poll: each read is a Temporal describe and a
+// query on the server, and --poll 0 made thousands a second.
+const minPoll = 100 * time.Millisecond
+
+// pollFlag registers --poll, which the parse refuses below minPoll.
+func pollFlag(fs *flag.FlagSet, def time.Duration, usage string) *time.Duration {
+	poll := def
+	fs.Var(atLeast[time.Duration]{&poll, minPoll, time.ParseDuration}, "poll", usage+", a `duration` of at least "+minPoll.String())
+	return &poll
+}
+
+// atLeast is a flag whose parse refuses values below min, so that a bad
+// one stops the command before it sends anything.
+type atLeast[T int | time.Duration] struct {
+	v     *T
+	min   T
+	parse func(string) (T, error)
+}
+
+func (a atLeast[T]) String() string {
+	if a.v == nil {
+		return ""
+	}
+	return fmt.Sprint(*a.v)
+}
+
+func (a atLeast[T]) Set(s string) error {
+	v, err := a.parse(s)
+	if err != nil {
+		return err
+	}
+	if v < a.min {
+		return fmt.Errorf("must be at least %v", a.min)
+	}
+	*a.v = v
+	return nil
 }
 
 // statusFlags registers --id, --json, --follow and --poll of a status
@@ -139,7 +177,7 @@ func (c *apiCmd) statusFlags(fs *flag.FlagSet, wait string, target func() (strin
 	fs.StringVar(&c.id, "id", "", "ID, or give it as the argument (default: the fleet's latest)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
 	then := fs.Bool("follow", false, "then follow it to its end, printing what changes, with times (exit status as "+wait+")")
-	poll := fs.Duration("poll", 2*time.Second, "how often --follow asks the API")
+	poll := pollFlag(fs, 2*time.Second, "how often --follow asks the API")
 	return func(ctx context.Context) error {
 		id, err := target()
 		if err != nil {

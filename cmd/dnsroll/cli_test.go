@@ -208,7 +208,7 @@ func newFakeAPI(t *testing.T, polls int) *fakeAPI {
 // when it does not succeed, listing what is left to undo.
 func TestCLIRolloutStartWait(t *testing.T) {
 	f := newFakeAPI(t, 2)
-	out, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "1ms")
+	out, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "100ms")
 	if code != 2 {
 		t.Fatalf("exit %d, want 2; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -327,5 +327,29 @@ func TestCLIAPIURLSecret(t *testing.T) {
 	_, errOut, code := cli(t, "rollout", "list")
 	if code != 1 || strings.Contains(errOut, "hunter2") || !strings.Contains(errOut, "--api-url") || !strings.Contains(errOut, "query") {
 		t.Errorf("exit %d, stderr %q; want exit 1 naming --api-url and the query, without the token", code, errOut)
+	}
+}
+
+// A --poll under 100ms would flood the API (each read is a Temporal
+// describe and query), and a --limit under 1 would be dropped: both are
+// refused, naming the flag, before any request.
+func TestCLIRefusesPollAndLimit(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	for _, args := range [][]string{
+		{"rollout", "status", "--id", "rollout-lab:r1", "--follow", "--poll", "0"},
+		{"rollout", "status", "--id", "rollout-lab:r1", "--follow", "--poll", "-1s"},
+		{"rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "99ms"},
+		{"lb", "status", "--fleet", "lab", "--follow", "--poll", "1ms"},
+		{"rollout", "list", "--limit", "0"},
+		{"lb", "list", "--limit", "-5"},
+	} {
+		flagName := strings.TrimPrefix(args[len(args)-2], "-")
+		_, errOut, code := cli(t, args...)
+		if code != 1 || !strings.Contains(errOut, flagName) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 naming %s", args, code, errOut, flagName)
+		}
+	}
+	if len(f.requests) != 0 {
+		t.Errorf("requests %v, want none", f.requests)
 	}
 }

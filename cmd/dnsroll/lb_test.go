@@ -70,7 +70,7 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 func TestCLILBReplaceWait(t *testing.T) {
 	f, l := newLBAPI(t)
 	out, errOut, code := cli(t, "lb", "replace", "--fleet", "lab", "--domain", "example.com", "--parent", "127.0.0.1:5399,127.0.0.2:53",
-		"--quiet", "30s", "--reason", "kernel 6.12", "--wait", "--poll", "1ms")
+		"--quiet", "30s", "--reason", "kernel 6.12", "--wait", "--poll", "100ms")
 	if code != 0 {
 		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -141,7 +141,7 @@ func TestCLILBUpdateStatusAndSignals(t *testing.T) {
 	}
 	wantAll(t, "status", out, "load balancer update lbupdate-lab:r2", "state     failed, phase rolled-back", "Update lb1", "error: nginx -t: bad directive", "failure: Update lb1 failed")
 
-	_, errOut, code = cli(t, "lb", "status", "--id", "lbupdate-lab:r2", "--follow", "--poll", "1ms")
+	_, errOut, code = cli(t, "lb", "status", "--id", "lbupdate-lab:r2", "--follow", "--poll", "100ms")
 	if code != 2 || !strings.Contains(errOut, "load balancer update lbupdate-lab:r2 rolled-back: Update lb1 failed") {
 		t.Errorf("status --follow of a failed update: exit %d, stderr %q; want 2 and the failure", code, errOut)
 	}

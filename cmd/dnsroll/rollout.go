@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -223,7 +224,11 @@ func (c *apiCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 // --json.
 func (c *apiCmd) filterFlags(fs *flag.FlagSet, noun string) (status *string, limit *int) {
 	status = fs.String("status", "", "only "+noun+" in this state: running, completed, failed, canceled, terminated, timed-out")
-	limit = fs.Int("limit", 20, "at most this many")
+	n := 20
+	// The client would leave out a limit under 1, silently giving the
+	// API's default.
+	fs.Var(atLeast[int]{&n, 1, strconv.Atoi}, "limit", "at most this `number` of "+noun+", from 1")
+	limit = &n
 	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
 	return status, limit
 }
