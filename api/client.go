@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -120,6 +122,87 @@ func Poll[T any](ctx context.Context, poll time.Duration, read func(context.Cont
 		case <-time.After(poll):
 		}
 	}
+}
+
+// Retry is how Retrying retries a read that fails transiently.
+type Retry struct {
+	// For is how long a row of failed reads may last, from the first,
+	// before the last error is returned.
+	For time.Duration
+	// Wait is the wait after the first failure (default 1s); it doubles
+	// after each one, up to maxRetryWait.
+	Wait time.Duration
+	// OnRetry, if set, hears of each error that is retried and of the
+	// wait before the next try.
+	OnRetry func(err error, wait time.Duration)
+}
+
+// maxRetryWait bounds a retry's wait, so that following picks up soon
+// after the API is back.
+const maxRetryWait = 30 * time.Second
+
+// Retrying is read, for Poll, retrying transient errors (Transient) as r
+// says: one 502 from a proxy should not end the following of a run that
+// goes on. It returns any other error at once, and the last transient one
+// once r.For has passed. Only reads may be retried so.
+func Retrying[T any](r Retry, read func(context.Context) (T, string, error)) func(context.Context) (T, string, error) {
+	return func(ctx context.Context) (T, string, error) {
+		var first time.Time
+		wait := r.Wait
+		if wait <= 0 {
+			wait = time.Second
+		}
+		for {
+			v, state, err := read(ctx)
+			if err == nil || !Transient(err) || ctx.Err() != nil {
+				return v, state, err
+			}
+			if first.IsZero() {
+				first = time.Now()
+			}
+			left := r.For - time.Since(first)
+			if left <= 0 {
+				return v, state, fmt.Errorf("still failing after %s: %w", r.For, err)
+			}
+			wait = min(wait, left)
+			if r.OnRetry != nil {
+				r.OnRetry(err, wait)
+			}
+			select {
+			case <-ctx.Done():
+				return v, state, ctx.Err()
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, maxRetryWait)
+		}
+	}
+}
+
+// Transient reports whether err may pass when the request is repeated:
+// a 5xx or 429 from the API or a proxy in front of it, or a connection
+// refused, reset, cut short or timed out, as while the API restarts.
+func Transient(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsTemporary {
+		return true
+	}
+	for _, t := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE, io.EOF, io.ErrUnexpectedEOF} {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // LBStarted is the 201 of a load balancer update's or replacement's start.

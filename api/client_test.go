@@ -2,9 +2,14 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // A password or token in the base URL is never in an error: CI logs keep
@@ -37,5 +42,93 @@ func TestClientBaseURLSecrets(t *testing.T) {
 				t.Errorf("the error shows the secret: %v", err)
 			}
 		})
+	}
+}
+
+// Retrying retries what a proxy or a restarting API answers for a while
+// (5xx, 429, a refused connection), and returns a 4xx at once.
+func TestRetrying(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		answers  []int
+		wantErr  string
+		retries  int
+		wantRead int
+	}{
+		{"502, 503, 429, then 200", []int{502, 503, 429, 200}, "", 3, 4},
+		{"404 at once", []int{404, 200}, "HTTP 404", 0, 1},
+		{"502 until it gives up", []int{502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502, 502}, "HTTP 502", -1, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			reads := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				code := tc.answers[min(reads, len(tc.answers)-1)]
+				reads++
+				mu.Unlock()
+				if code != 200 {
+					http.Error(w, "<html><body>Bad Gateway</body></html>", code)
+					return
+				}
+				_, _ = w.Write([]byte(`{"id":"rollout-lab:r1","state":"completed"}`))
+			}))
+			defer srv.Close()
+			c := &Client{URL: srv.URL}
+			var retries int
+			read := Retrying(Retry{For: 300 * time.Millisecond, Wait: 20 * time.Millisecond, OnRetry: func(error, time.Duration) { retries++ }},
+				func(ctx context.Context) (Rollout, string, error) {
+					ro, err := c.Get(ctx, "rollout-lab:r1")
+					return ro, ro.State, err
+				})
+			start := time.Now()
+			ro, _, err := read(context.Background())
+			switch {
+			case tc.wantErr == "" && (err != nil || ro.State != "completed"):
+				t.Errorf("err %v, state %q; want completed", err, ro.State)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("err %v, want %q", err, tc.wantErr)
+			}
+			if tc.retries >= 0 && (retries != tc.retries || reads != tc.wantRead) {
+				t.Errorf("%d retries, %d reads; want %d, %d", retries, reads, tc.retries, tc.wantRead)
+			}
+			if tc.retries < 0 {
+				if d := time.Since(start); d < 300*time.Millisecond || d > 2*time.Second || retries < 3 {
+					t.Errorf("gave up after %s and %d retries, want after 300ms and a few", d, retries)
+				}
+				if !Transient(err) {
+					t.Errorf("Transient(%v) = false after giving up", err)
+				}
+			}
+		})
+	}
+}
+
+func TestTransient(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	_, refused := (&Client{URL: "http://" + closed}).Get(context.Background(), "x")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, canceled := (&Client{URL: "http://" + closed}).Get(ctx, "x")
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{refused, true},
+		{canceled, false},
+		{&Error{Status: 502}, true},
+		{&Error{Status: 429}, true},
+		{&Error{Status: 404}, false},
+		{&Error{Status: 409}, false},
+		{errors.New("bad response"), false},
+	} {
+		if got := Transient(tc.err); got != tc.want {
+			t.Errorf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

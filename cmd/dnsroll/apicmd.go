@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,9 +17,13 @@ import (
 type apiCmd struct {
 	client api.Client
 	out    io.Writer
-	fleet  string
-	id     string
-	asJSON bool
+	// stderr hears of the API errors that following retries.
+	stderr io.Writer
+	// retryFor is how long following retries transient API errors.
+	retryFor time.Duration
+	fleet    string
+	id       string
+	asJSON   bool
 }
 
 // runAPICommand runs `dnsroll <group> <sub> [flags]`: the flags every API
@@ -31,7 +36,7 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags(std, group+" "+sub, "Talks to the dnsroll API ($DNSROLL_API_URL, $DNSROLL_API_TOKEN); `dnsroll "+group+" --help` lists the commands.")
-	c := &apiCmd{out: std.out}
+	c := &apiCmd{out: std.out, stderr: std.err, retryFor: followRetry}
 	// Neither default is the flag's, so --help cannot print a password in
 	// the URL, or the token.
 	fs.StringVar(&c.client.URL, "api-url", "", "dnsroll API base URL (default $DNSROLL_API_URL, else http://127.0.0.1:8080)")
@@ -119,10 +124,37 @@ func whoFlags(fs *flag.FlagSet, reason, by *string) {
 // follower follows a run to its end; only success returns nil.
 type follower func(ctx context.Context, id string, poll time.Duration) error
 
+// followRetry is how long --wait and --follow retry transient API errors
+// (a proxy's 502, the API restarting) before they give up on a run, which
+// goes on without them.
+const followRetry = 5 * time.Minute
+
+// reading is read retrying transient errors for c.retryFor, first after
+// poll, and saying so on stderr.
+func reading[T any](c *apiCmd, poll time.Duration, read func(context.Context) (T, string, error)) func(context.Context) (T, string, error) {
+	return api.Retrying(api.Retry{For: c.retryFor, Wait: poll, OnRetry: func(err error, wait time.Duration) {
+		fmt.Fprintf(c.stderr, "dnsroll: %v; retrying in %s\n", err, wait.Round(time.Millisecond))
+	}}, read)
+}
+
+// followError is err from following the run id of group. After Ctrl-C or
+// an API that stayed unreachable the run goes on: it says so, and how to
+// follow it again.
+func followError(group, id string, err error) error {
+	again := fmt.Sprintf("dnsroll %s status --id %s --follow", group, id)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("stopped following %s; it goes on: %s", id, again)
+	case api.Transient(err):
+		return fmt.Errorf("gave up following %s: %w; it goes on: %s", id, err, again)
+	}
+	return err
+}
+
 // waitFlags registers --wait and --poll of a command that starts what;
 // the function it returns follows the run it started when --wait asks.
 func waitFlags(fs *flag.FlagSet, what string) func(context.Context, string, follower) error {
-	wait := fs.Bool("wait", false, "follow "+what+", exit non-zero unless it succeeds")
+	wait := fs.Bool("wait", false, "follow "+what+", exit non-zero unless it succeeds (API errors such as a proxy's 502 are retried for "+followRetry.String()+")")
 	poll := pollFlag(fs, 500*time.Millisecond, "how often --wait reads it")
 	return func(ctx context.Context, id string, follow follower) error {
 		if !*wait {
@@ -176,7 +208,7 @@ func (a atLeast[T]) Set(s string) error {
 func (c *apiCmd) statusFlags(fs *flag.FlagSet, wait string, target func() (string, error), show func(context.Context, string) error, follow follower) func(context.Context) error {
 	fs.StringVar(&c.id, "id", "", "ID, or give it as the argument (default: the fleet's latest)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
-	then := fs.Bool("follow", false, "then follow it to its end, printing what changes, with times (exit status as "+wait+")")
+	then := fs.Bool("follow", false, "then follow it to its end, printing what changes, with times (exit status as "+wait+"; API errors such as a proxy's 502 are retried for "+followRetry.String()+")")
 	poll := pollFlag(fs, 2*time.Second, "how often --follow asks the API")
 	return func(ctx context.Context) error {
 		id, err := target()

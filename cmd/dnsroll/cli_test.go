@@ -135,8 +135,11 @@ type fakeAPI struct {
 	token string
 	polls int
 
-	mu       sync.Mutex
-	reads    int
+	mu    sync.Mutex
+	reads int
+	// fail is how many reads of the rollout answer 502, as a proxy
+	// in front of a restarting API does.
+	fail     int
 	requests []string
 	// more answers the requests the rollout routes do not: the body to
 	// send, or nil for a 404. It is called with the request's body.
@@ -166,6 +169,11 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		body = api.Started{ID: ro.ID, WorkflowID: ro.WorkflowID, RunID: ro.RunID, Fleet: "lab", Revision: "B"}
 	case "GET /rollouts/rollout-lab:r1":
+		if f.fail > 0 {
+			f.fail--
+			http.Error(w, "<html><body>502 Bad Gateway</body></html>", http.StatusBadGateway)
+			return
+		}
 		if f.reads++; f.reads > f.polls {
 			step.State, step.EndedAt, step.Error = workflows.StepFailed, t0.Add(3*time.Second), "linode: 503"
 			ro.State, ro.Phase, ro.Failure, ro.EndedAt = "failed", workflows.PhaseCleanupFailed, "EnsureServer ns1-next failed", t0.Add(4*time.Second)
@@ -351,5 +359,44 @@ func TestCLIRefusesPollAndLimit(t *testing.T) {
 	}
 	if len(f.requests) != 0 {
 		t.Errorf("requests %v, want none", f.requests)
+	}
+}
+
+// --wait rides out a proxy's 502s, saying on stderr that it retries, and
+// ends as the rollout does.
+func TestCLIWaitRetriesTransientErrors(t *testing.T) {
+	f := newFakeAPI(t, 1)
+	f.fail = 2
+	out, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "100ms")
+	if code != 2 || !strings.Contains(out, "EnsureServer ns1-next    failed") {
+		t.Fatalf("exit %d, want 2 as the rollout failed; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if n := strings.Count(errOut, "HTTP 502"); n != 2 || strings.Count(errOut, "; retrying in ") != 2 {
+		t.Errorf("stderr, want two 502s each retried:\n%s", errOut)
+	}
+}
+
+// When the API stays unreachable past the retry window, following ends
+// with exit 1, saying the rollout goes on and how to follow it again; a
+// 4xx ends it at once.
+func TestCLIFollowGivesUp(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	f.fail = 1000
+	var out, errOut bytes.Buffer
+	c := &apiCmd{client: api.Client{URL: os.Getenv("DNSROLL_API_URL"), Token: f.token}, out: &out, stderr: &errOut, retryFor: 300 * time.Millisecond}
+	err := c.follow(context.Background(), "rollout-lab:r1", 100*time.Millisecond)
+	wantErr(t, err, "HTTP 502", "goes on", "dnsroll rollout status --id rollout-lab:r1 --follow")
+	if code := exitCode(err); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(errOut.String(), "retrying") {
+		t.Errorf("stderr %q, want it to say it retries", errOut.String())
+	}
+
+	errOut.Reset()
+	err = c.follow(context.Background(), "rollout-lab:nosuch", 100*time.Millisecond)
+	wantErr(t, err, "404")
+	if err != nil && strings.Contains(err.Error(), "goes on") || errOut.Len() != 0 {
+		t.Errorf("a 404: err %v, stderr %q; want it at once, without retries", err, errOut.String())
 	}
 }

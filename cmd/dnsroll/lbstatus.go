@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -74,18 +73,15 @@ func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error
 	k := kindOf(id)
 	p := &progress.Printer{W: c.out, Clock: time.Now, ID: id}
 	var rp replacePrinter
-	run, err := api.Poll(ctx, poll, func(ctx context.Context) (lbRun, string, error) {
+	run, err := api.Poll(ctx, poll, reading(c.apiCmd, poll, func(ctx context.Context) (lbRun, string, error) {
 		run, err := c.read(ctx, id)
 		return run, run.State, err
-	}, func(run lbRun) {
+	}), func(run lbRun) {
 		p.Update(run.Status)
 		rp.update(c.out, run.Replace)
 	})
-	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("stopped following %s; it goes on (dnsroll lb status --id %s)", id, id)
-	}
 	if err != nil {
-		return err
+		return followError("lb", id, err)
 	}
 	st := run.Status
 	if st.Phase == workflows.PhaseSucceeded {

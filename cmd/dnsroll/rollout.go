@@ -105,12 +105,12 @@ func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 // follow prints a rollout's progress until it ends; only success exits 0.
 func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) error {
 	p := &progress.Printer{W: c.out, Clock: time.Now, ID: id}
-	ro, err := c.client.Wait(ctx, id, poll, func(ro api.Rollout) { p.Update(ro.Status) })
-	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("stopped following %s; it goes on (dnsroll rollout status --id %s)", id, id)
-	}
+	ro, err := api.Poll(ctx, poll, reading(c, poll, func(ctx context.Context) (api.Rollout, string, error) {
+		ro, err := c.client.Get(ctx, id)
+		return ro, ro.State, err
+	}), func(ro api.Rollout) { p.Update(ro.Status) })
 	if err != nil {
-		return err
+		return followError("rollout", id, err)
 	}
 	switch ro.Phase {
 	case workflows.PhaseSucceeded:
