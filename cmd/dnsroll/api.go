@@ -54,7 +54,7 @@ TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
 	fs.StringVar(&f.defaultRevision, "default-revision", os.Getenv("DNSROLL_DEFAULT_REVISION"), "revision for a POST without one to a fleet with no successful rollout yet ($DNSROLL_DEFAULT_REVISION)")
 	fs.StringVar(&f.webUI, "web-ui-url", os.Getenv("DNSROLL_WEB_UI_URL"), "Temporal Web UI base URL, for links in responses ($DNSROLL_WEB_UI_URL)")
 	fs.BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve /rollouts without a token when DNSROLL_API_TOKEN is unset (development only)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if f.fleets != "" {

@@ -32,6 +32,11 @@ type apiCmd struct {
 func runAPICommand(ctx context.Context, std streams, group, usage string, args []string, pick func(c *apiCmd, fs *flag.FlagSet, sub string) func(context.Context) error) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(std.err, usage)
+		if len(args) == 0 {
+			// As dnsroll alone: `dnsroll rollout $CMD` with $CMD empty
+			// must not pass in CI.
+			return fmt.Errorf("no %s command given", group)
+		}
 		return nil
 	}
 	sub, args := args[0], args[1:]
@@ -47,7 +52,7 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 		fmt.Fprint(std.err, usage)
 		return fmt.Errorf("unknown %s command %q", group, sub)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if c.client.URL == "" {
@@ -83,7 +88,7 @@ func idArgument(fs *flag.FlagSet) error {
 	if err := fs.Set("id", arg); err != nil {
 		return err
 	}
-	if err := fs.Parse(rest); err != nil {
+	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
 	if fs.Lookup("id").Value.String() != arg {

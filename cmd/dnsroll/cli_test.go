@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,17 +22,13 @@ import (
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-// cli runs dnsroll in process with args and returns what it wrote to its
-// standard output and error, and its exit status.
+// cli runs dnsroll in process with args, as main does, and returns what
+// it wrote to its standard output and error, and its exit status.
 func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err := run(context.Background(), streams{out: &out, err: &errb}, args)
-	if err != nil {
-		code = exitCode(err)
-		if code != 0 {
-			errb.WriteString("dnsroll: " + err.Error() + "\n")
-		}
+	if err := run(context.Background(), streams{out: &out, err: &errb}, args); err != nil {
+		code = report(&errb, err)
 	}
 	return out.String(), errb.String(), code
 }
@@ -398,5 +395,40 @@ func TestCLIFollowGivesUp(t *testing.T) {
 	wantErr(t, err, "404")
 	if err != nil && strings.Contains(err.Error(), "goes on") || errOut.Len() != 0 {
 		t.Errorf("a 404: err %v, stderr %q; want it at once, without retries", err, errOut.String())
+	}
+}
+
+// A command without its subcommand is a usage error, as dnsroll without
+// a command is; --help is not, and prints the whole help; a bad flag's
+// error is printed once.
+func TestCLIExitCodesAndHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		code  int
+		wants []string
+	}{
+		{nil, 1, []string{"Usage: dnsroll <command>", "no command given"}},
+		{[]string{"rollout"}, 1, []string{"Usage: dnsroll rollout <command>", "no rollout command given"}},
+		{[]string{"lb"}, 1, []string{"Usage: dnsroll lb <command>", "no lb command given"}},
+		{[]string{"fleet"}, 1, []string{"Usage: dnsroll fleet validate FILE", "Checks a fleet file", "-revision", "no fleet command given"}},
+		{[]string{"fleet", "nosuch"}, 1, []string{"Usage: dnsroll fleet validate FILE", `unknown fleet command "nosuch"`}},
+		{[]string{"rollout", "--help"}, 0, []string{"Usage: dnsroll rollout <command>"}},
+		{[]string{"fleet", "--help"}, 0, []string{"Usage: dnsroll fleet validate FILE", "Checks a fleet file", "-revision"}},
+		{[]string{"fleet", "validate", "--help"}, 0, []string{"Usage: dnsroll fleet validate FILE", "Checks a fleet file", "-revision"}},
+		{[]string{"fleet", "validate"}, 1, []string{"Usage: dnsroll fleet validate FILE", "no fleet file given"}},
+		{[]string{"fleet", "validate", "a.yaml", "b.yaml"}, 1, []string{"unexpected arguments [b.yaml]"}},
+		{[]string{"rollout", "list", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
+		{[]string{"fleet", "validate", "a.yaml", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
+		{[]string{"demo", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
+	} {
+		out, errOut, code := cli(t, tc.args...)
+		if code != tc.code || out != "" {
+			t.Errorf("%v: exit %d, stdout %q; want exit %d, nothing on stdout", tc.args, code, out, tc.code)
+		}
+		wantAll(t, fmt.Sprintf("%v's stderr", tc.args), errOut, tc.wants...)
+		// The error is the last of wants.
+		if w := tc.wants[len(tc.wants)-1]; tc.code != 0 && strings.Count(errOut, w) > 1 {
+			t.Errorf("%v: stderr says %q more than once:\n%s", tc.args, w, errOut)
+		}
 	}
 }

@@ -10,10 +10,7 @@ import (
 )
 
 func runFleet(ctx context.Context, std streams, args []string) error {
-	if len(args) == 0 || args[0] != "validate" {
-		return errors.New("usage: dnsroll fleet validate FILE [--revision R]")
-	}
-	fs := newFlags(std, "fleet validate", `
+	fs := newFlags(std, "fleet validate FILE", `
 Checks a fleet file as a rollout would before it creates anything: every field
 (Linode's label rule for each nameserver and its -next green, unique load
 balancer names, addresses and SSH hosts, port ranges), and, for --revision,
@@ -26,23 +23,36 @@ this command does not reach the cloud or the servers, and says so.
 
   dnsroll fleet validate fleets/production.yaml --revision 2026-12-01`)
 	revision := fs.String("revision", "", "the revision to check the zone files of (needed when they contain {revision})")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: dnsroll fleet validate FILE [--revision R]")
-		fs.PrintDefaults()
+	// validate is the only command; the help is its help.
+	switch {
+	case len(args) == 0:
+		fs.Usage()
+		return errors.New("no fleet command given")
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+		fs.Usage()
+		return nil
+	case args[0] != "validate":
+		fs.Usage()
+		return fmt.Errorf("unknown fleet command %q", args[0])
 	}
 	rest := args[1:]
 	var file string
 	if len(rest) > 0 && rest[0] != "" && rest[0][0] != '-' {
 		file, rest = rest[0], rest[1:]
 	}
-	if err := fs.Parse(rest); err != nil {
+	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
+	extra := fs.Args()
+	if file == "" && len(extra) > 0 {
+		file, extra = extra[0], extra[1:]
 	}
 	if file == "" {
-		return errors.New("usage: dnsroll fleet validate FILE [--revision R]")
+		fs.Usage()
+		return errors.New("no fleet file given")
+	}
+	if len(extra) > 0 {
+		return fmt.Errorf("unexpected arguments %v (one fleet file at a time)", extra)
 	}
 	if err := preflight.File(file, *revision, preflight.Target{}); err != nil {
 		return &exitError{code: 1, err: err}

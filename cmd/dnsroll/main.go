@@ -45,11 +45,18 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, streams{out: os.Stdout, err: os.Stderr}, os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "dnsroll:", err)
-		}
-		os.Exit(exitCode(err))
+		os.Exit(report(os.Stderr, err))
 	}
+}
+
+// report prints err to w, unless it was asked-for help, and returns the
+// exit status it calls for.
+func report(w io.Writer, err error) int {
+	var printed parseError
+	if !errors.Is(err, flag.ErrHelp) && !errors.As(err, &printed) {
+		fmt.Fprintln(w, "dnsroll:", err)
+	}
+	return exitCode(err)
 }
 
 // run runs the command args name, writing to std.
@@ -134,6 +141,21 @@ func newFlags(std streams, name, description string) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// parseError is an error of parseFlags, which the flag package has
+// already printed, with the usage.
+type parseError struct{ error }
+
+func (e parseError) Unwrap() error { return e.error }
+
+// parseFlags parses args into fs; report does not print its errors again.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return parseError{err}
+	}
+	return err
 }
 
 func envOr(key, def string) string {
