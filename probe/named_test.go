@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -251,5 +252,41 @@ func TestCoverageOnNamed(t *testing.T) {
 	}
 	if len(r.Diffs) != 5 || r.DiffsOmitted != n-5 || !strings.Contains(r.Diffs[0].Summary, "1 changed: www.") {
 		t.Errorf("diffs: %d kept, %d omitted, first %+v", len(r.Diffs), r.DiffsOmitted, r.Diffs)
+	}
+}
+
+// A referral whose glue does not fit the UDP buffer: named sends the glue
+// that fits and sets no TC flag, so no resolver retries over TCP. Two
+// identical servers pass; over TCP the glue is whole; a green whose glue
+// holds a wrong address still fails, over UDP as over TCP.
+func TestGlueBeyondTheUDPBuffer(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(exampleApex)
+	for i := range 13 {
+		fmt.Fprintf(&b, "child NS nameserver-number-%02d.child\n", i)
+		fmt.Fprintf(&b, "nameserver-number-%02d.child A 192.0.2.%d\n", i, 100+i)
+		for j := range 4 {
+			fmt.Fprintf(&b, "nameserver-number-%02d.child AAAA 2001:db8::%d:%d\n", i, i, j)
+		}
+	}
+	text := b.String()
+	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := Checks(z, Scope{All: true})
+	blue := startNamed(t, "example.com", text)
+	green := startNamed(t, "example.com", text)
+	p := &Prober{Timeout: time.Second, Attempts: 2}
+	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}},
+		BaselineRole: "blue", Checks: checks, Serials: map[string]uint32{"example.com": 7}}
+	if an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}}); !an.OK {
+		t.Fatalf("identical servers fail: %s", an.Reason)
+	}
+	wrong := startNamed(t, "example.com", strings.Replace(text, "A 192.0.2.100\n", "A 192.0.2.99\n", 1))
+	job.Targets = []Server{{Name: "ns1-next", Addr: wrong}}
+	an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	if an.OK || !strings.Contains(an.Reason, "child.example.com. NS") {
+		t.Errorf("a wrong glue address: ok %v, reason %q", an.OK, an.Reason)
 	}
 }
