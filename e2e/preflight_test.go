@@ -40,7 +40,6 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			testfiles.Write(t, path, strings.Replace(string(good), tt.from, tt.to, 1))
 			defer testfiles.Write(t, path, string(good))
-			before := tl.Sim().Created()
 
 			_, err := c.Start(context.Background(), api.StartRequest{Fleet: tl.fleet.Name, Revision: tt.revision})
 			var apiErr *api.Error
@@ -53,19 +52,7 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 				}
 			}
 
-			run := tl.start(t, workflows.RolloutInput{Revision: tt.revision})
-			st, err := tl.wait(t, run)
-			if err == nil || st.Phase != workflows.PhaseFailed || !strings.HasPrefix(st.Failure, "Plan ") {
-				t.Fatalf("rollout: phase %s, failure %q; want it to fail at Plan", st.Phase, st.Failure)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(st.Failure, w) {
-					t.Errorf("failure %q lacks %q", st.Failure, w)
-				}
-			}
-			if n := tl.Sim().Created(); n != before {
-				t.Errorf("the simulator created %d instances: a refused rollout created servers", n-before)
-			}
+			refusedAtPlan(t, tl, tt.revision, tt.want)
 		})
 	}
 
@@ -85,20 +72,7 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 			}
 			testfiles.Write(t, path, changed)
 			defer testfiles.Write(t, path, string(good))
-			before := tl.Sim().Created()
-			run := tl.start(t, workflows.RolloutInput{Revision: "B"})
-			st, err := tl.wait(t, run)
-			if err == nil || st.Phase != workflows.PhaseFailed || !strings.HasPrefix(st.Failure, "Plan ") {
-				t.Fatalf("rollout: phase %s, failure %q; want it to fail at Plan", st.Phase, st.Failure)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(st.Failure, w) {
-					t.Errorf("failure %q lacks %q", st.Failure, w)
-				}
-			}
-			if n := tl.Sim().Created(); n != before {
-				t.Errorf("the simulator created %d instances: a refused rollout created servers", n-before)
-			}
+			refusedAtPlan(t, tl, "B", tt.want)
 		})
 	}
 
@@ -110,19 +84,26 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 		real = strings.Replace(real, `"`+lb2+`"`, `"203.0.113.53:53"`, 1)
 		testfiles.Write(t, path, real)
 		defer testfiles.Write(t, path, string(good))
-		before := tl.Sim().Created()
-		run := tl.start(t, workflows.RolloutInput{Revision: "B"})
-		st, err := tl.wait(t, run)
-		if err == nil || st.Phase != workflows.PhaseFailed {
-			t.Fatalf("rollout: phase %s, failure %q; want it refused", st.Phase, st.Failure)
-		}
-		for _, w := range []string{"Plan ", "load_balancers[1].address", "203.0.113.53", "simulated Linode API", "unset DNSROLL_LINODE_URL"} {
-			if !strings.Contains(st.Failure, w) {
-				t.Errorf("failure %q lacks %q", st.Failure, w)
-			}
-		}
-		if n := tl.Sim().Created(); n != before {
-			t.Errorf("the simulator created %d instances: a refused rollout created servers", n-before)
-		}
+		refusedAtPlan(t, tl, "B", []string{"load_balancers[1].address", "203.0.113.53", "simulated Linode API", "unset DNSROLL_LINODE_URL"})
 	})
+}
+
+// refusedAtPlan starts a rollout of revision the way the temporal CLI or a
+// retry would, past the API's checks, and wants its Plan step to refuse it
+// with every one of want in the failure, having created no server.
+func refusedAtPlan(t *testing.T, tl *testLab, revision string, want []string) {
+	t.Helper()
+	before := tl.Sim().Created()
+	st, err := tl.wait(t, tl.start(t, workflows.RolloutInput{Revision: revision}))
+	if err == nil || st.Phase != workflows.PhaseFailed || !strings.HasPrefix(st.Failure, "Plan ") {
+		t.Fatalf("rollout: phase %s, failure %q; want it to fail at Plan", st.Phase, st.Failure)
+	}
+	for _, w := range want {
+		if !strings.Contains(st.Failure, w) {
+			t.Errorf("failure %q lacks %q", st.Failure, w)
+		}
+	}
+	if n := tl.Sim().Created(); n != before {
+		t.Errorf("the simulator created %d instances: a refused rollout created servers", n-before)
+	}
 }
