@@ -197,11 +197,7 @@ func TestRouter(t *testing.T) {
 			f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs))
 		},
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: `"rollout_id": "lbupdate-lab:run-2"`,
-			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
-				if len(f.started) != 0 {
-					t.Errorf("retry started %+v while the update runs", f.started)
-				}
-			}},
+			after: startedNothing},
 		{name: "retry while a load balancer replacement runs", setup: func(f *fakeBackend) {
 			f.add("lab", workflows.PhaseFailed)
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining))
@@ -242,11 +238,7 @@ func TestRouter(t *testing.T) {
 			f.add("lab", workflows.PhaseSucceeded)
 		},
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: `"rollout_id": "rollout-lab:run-3"`,
-			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
-				if len(f.started) != 0 {
-					t.Errorf("cleanup started %+v after a later rollout", f.started)
-				}
-			}},
+			after: startedNothing},
 		{name: "cleanup after the latest of several rollouts", setup: func(f *fakeBackend) {
 			f.add("lab", workflows.PhaseSucceeded)
 			f.add("lab", workflows.PhaseCleanupFailed)
@@ -432,5 +424,14 @@ func runRouterCases(t *testing.T, tests []routerCase) {
 				t.Errorf("the log holds the token: %s", ts.log)
 			}
 		})
+	}
+}
+
+// startedNothing is a route test's check that a refused request started
+// no run.
+func startedNothing(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+	t.Helper()
+	if len(f.started) != 0 {
+		t.Errorf("a refused request started %+v", f.started)
 	}
 }
