@@ -32,6 +32,9 @@ type fakeBackend struct {
 	lbRuns    map[string]*fakeLBRun
 	lbOrder   []string
 	lbStarted []any
+	// noWorker plays a Temporal with no worker polling: a running load
+	// balancer run's status query is not answered.
+	noWorker bool
 }
 
 // fakeLBRun is a run of a load balancer workflow.
@@ -210,6 +213,9 @@ func (f *fakeBackend) Read(ctx context.Context, k Kind, run rollouts.Run, status
 		r := f.lbRuns[f.lbOrder[i]]
 		if r.kind.Type != k.Type || r.run.WorkflowID != run.WorkflowID || (run.RunID != "" && r.run.RunID != run.RunID) {
 			continue
+		}
+		if status != nil && f.noWorker && r.state == "running" {
+			return r.run, r.state, noWorker(k, r.run, context.DeadlineExceeded)
 		}
 		if status != nil {
 			if err := recode(r.status, status); err != nil {

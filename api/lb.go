@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -73,6 +74,9 @@ type LBAccepted struct {
 	ID     string   `json:"id"`
 	Signal string   `json:"signal"`
 	Links  RunLinks `json:"links"`
+	// Warning says that no worker answered for the run: the signal waits
+	// in Temporal until one takes it.
+	Warning string `json:"warning,omitempty"`
 }
 
 // domainRE is a DNS name, loosely: the workflow checks the delegation itself.
@@ -246,10 +250,8 @@ func readRun[S any](s *Server, r *http.Request, k Kind) (WorkflowRun[S], error) 
 	}
 	st := new(S)
 	run, state, err := s.cfg.Backend.Read(r.Context(), k, run, st)
-	if err != nil {
-		return WorkflowRun[S]{}, err
-	}
-	return WorkflowRun[S]{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: k.Fleet(run), State: state, Status: st, Links: s.runLinks(k, run)}, nil
+	// With err the run is still named, for one no worker answered for.
+	return WorkflowRun[S]{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: k.Fleet(run), State: state, Status: st, Links: s.runLinks(k, run)}, err
 }
 
 func (s *Server) getLBUpdate(w http.ResponseWriter, r *http.Request) {
@@ -288,16 +290,26 @@ func (s *Server) lbSignal(k Kind, name string) http.HandlerFunc {
 		cur, err := readRun[struct {
 			Phase workflows.Phase `json:"phase"`
 		}](s, r, k)
+		warning := ""
+		if he := (*httpError)(nil); errors.As(err, &he) && he.body.Code == codeUnavailable {
+			// With no worker to say the phase, the signal is sent: the
+			// workflow decides when a worker takes it. Workers being down
+			// is when an operator most needs an abort to get through.
+			warning, err = he.body.Message, nil
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		why := lbSignalAllowed(name, cur.Status.Phase)
+		why := ""
+		if warning == "" {
+			why = lbSignalAllowed(name, cur.Status.Phase)
+		}
 		if why == "" && cur.State != "running" {
 			why = "the " + k.Noun + " is " + cur.State
 		}
 		if s.send(w, r, rollouts.Run{WorkflowID: cur.WorkflowID, RunID: cur.RunID}, name, in, why) {
-			writeJSON(w, http.StatusAccepted, LBAccepted{ID: cur.ID, Signal: name, Links: cur.Links})
+			writeJSON(w, http.StatusAccepted, LBAccepted{ID: cur.ID, Signal: name, Links: cur.Links, Warning: warning})
 		}
 	}
 }

@@ -139,6 +139,17 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		{name: "abort replacement with an escaped colon", setup: func(f *fakeBackend) { f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining)) },
 			method: "POST", path: "/load-balancer-replacements/lbreplace-lab%3Arun-1/abort", auth: bearer, want: 202,
 			after: wantSignals("abort lbreplace-lab:run-1  api")},
+		{name: "abort update with no worker running", setup: func(f *fakeBackend) {
+			f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs))
+			f.noWorker = true
+		},
+			method: "POST", path: "/load-balancer-updates/lbupdate-lab/abort", body: `{"reason":"workers down","by":"alice"}`, auth: bearer, want: 202,
+			contains: "no worker", after: wantSignals("abort lbupdate-lab:run-1 workers down alice")},
+		{name: "get replacement with no worker running", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining))
+			f.noWorker = true
+		},
+			method: "GET", path: "/load-balancer-replacements/lbreplace-lab", auth: bearer, want: 503, contains: "is a worker running"},
 		{name: "abort update while restoring", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseRestoringLB)) },
 			method: "POST", path: "/load-balancer-updates/lbupdate-lab/abort", auth: bearer, want: 409, contains: "already stopping", after: wantSignals()},
 		{name: "abort ended update", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "failed", updating(workflows.PhaseRolledBack)) },

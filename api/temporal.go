@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -108,9 +109,21 @@ func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status an
 		err = v.Get(status)
 	}
 	if err != nil {
-		return run, state, fmt.Errorf("status of %s %s (is a worker running?): %w", k.Noun, RolloutID(run), err)
+		return run, state, noWorker(k, run, err)
 	}
 	return run, state, nil
+}
+
+// codeUnavailable is the error code of a run that no worker answers for.
+const codeUnavailable = "unavailable"
+
+// noWorker is a 503 for a run whose status query went unanswered: Temporal
+// has the run, but only a worker can say what it is doing. A signal still
+// reaches it, since Temporal keeps it until a worker takes the run.
+func noWorker(k Kind, run rollouts.Run, err error) *httpError {
+	return errorf(http.StatusServiceUnavailable, codeUnavailable,
+		"no worker answered the status query of %s %s: is a worker running on task queue %s? Temporal records it as running, "+
+			"and a signal sent now waits for a worker (%v)", k.Noun, RolloutID(run), workflows.TaskQueue, err)
 }
 
 // StartWorkflow implements Backend: one run of k per fleet, tagged with

@@ -289,7 +289,7 @@ func TestTemporalLoadBalancerRuns(t *testing.T) {
 		{"running, queried", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseDraining}}}, "running", workflows.PhaseDraining, ""},
 		{"succeeded, from the result", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), result: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseSucceeded}}}, "completed", workflows.PhaseSucceeded, ""},
 		{"failed, queried", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: errors.New("x"), query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseRolledBack}}}, "failed", workflows.PhaseRolledBack, ""},
-		{"running, no worker", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)}, "", "", "is a worker running?"},
+		{"running, no worker", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)}, "", "", "is a worker running on task queue dnsroll?"},
 		{"a rollout is not a replacement", &fakeClient{info: info("RolloutWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)}, "", "", "no load balancer replacement lbreplace-lab"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -137,6 +137,9 @@ func (c *lbCmd) signal(fs *flag.FlagSet, name string) func(context.Context) erro
 			return "", fmt.Errorf("a %s takes only %s, not %s", k.Noun, strings.Join(k.Signals, ", "), name)
 		}
 		acc, err := c.client.SignalRun(ctx, k, id, name, in)
+		if acc.Warning != "" {
+			fmt.Fprintln(c.stderr, "warning:", acc.Warning)
+		}
 		return acc.ID, err
 	})
 }

@@ -60,7 +60,11 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 	}
 	if name, ok := strings.CutPrefix(path, "/load-balancer-"); ok && method == "POST" {
 		i := strings.LastIndex(name, "/")
-		return api.LBAccepted{ID: "latest", Signal: name[i+1:]}
+		acc := api.LBAccepted{ID: "latest", Signal: name[i+1:]}
+		if strings.Contains(name, "lbupdate-idle") {
+			acc.Warning = "no worker answered the status query of load balancer update lbupdate-idle"
+		}
+		return acc
 	}
 	return nil
 }
@@ -176,4 +180,15 @@ func TestCLILBUpdateStatusAndSignals(t *testing.T) {
 			t.Errorf("%v: sent %v, want %s with body %s", tt.args, l.bodies, tt.request, tt.body)
 		}
 	}
+}
+
+// A signal the API sent without a worker to check the run's phase is
+// reported as sent, with the API's warning on stderr.
+func TestCLILBSignalWithNoWorker(t *testing.T) {
+	newLBAPI(t)
+	out, errOut, code := cli(t, "lb", "abort", "--id", "lbupdate-idle", "--reason", "workers down")
+	if code != 0 || !strings.Contains(out, "sent abort to latest") {
+		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	wantAll(t, "stderr", errOut, "warning: no worker answered the status query")
 }
