@@ -263,7 +263,10 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 		return StepResult{}, failure(ctx, err)
 	}
 	stop := keepAlive(ctx, "switching "+in.LB.Name)
-	err = d.Point(ctx, in.Fleet, in.LB, in.Backends)
+	err = backendsAnswer(ctx, in.Fleet, in.Backends)
+	if err == nil {
+		err = d.Point(ctx, in.Fleet, in.LB, in.Backends)
+	}
 	if err == nil {
 		err = confirmServing(ctx, in.Fleet, in.LB, in.Backends)
 	}
@@ -285,6 +288,30 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 		names[i] = b.Label
 	}
 	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s → %s%s", in.LB.Name, strings.Join(names, ","), note)}, nil
+}
+
+// backendsAnswer checks, before a load balancer is pointed at backends,
+// that each answers the fleet's first zone when asked directly, and as
+// itself: an NSID, when it gives one, that names its own instance. A
+// cleanup switching back to a blue server that a later rollout deleted,
+// or whose address another server has since, would otherwise take the
+// load balancer's traffic down; the step fails instead, to be retried,
+// and the load balancer is left as it is.
+func backendsAnswer(ctx context.Context, fleet *config.Fleet, backends []dnsroll.Server) error {
+	if len(fleet.Zones) == 0 || len(fleet.Probe.Protocols) == 0 {
+		return nil
+	}
+	zoneName, proto := fleet.Zones[0].Name, fleet.Probe.Protocols[0]
+	for _, b := range backends {
+		id, err := probe.Identify(ctx, b.DNSAddr(), proto, zoneName, max(fleet.Probe.Timeout.D(), time.Second))
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s (%s) does not answer, so the load balancer is not pointed at it: %w", b.Label, b.DNSAddr(), err)
+		case id.NSID != "" && id.NSID != ServerID(b):
+			return fmt.Errorf("%s (%s) answers as %s, not %s: another server has its address, so the load balancer is not pointed at it", b.Label, b.DNSAddr(), id.NSID, ServerID(b))
+		}
+	}
+	return nil
 }
 
 // confirmAsks is how many queries per protocol confirmServing sends through

@@ -8,13 +8,15 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 )
 
 // serveIdentity answers SOA queries for example.com over UDP with serial
-// and, when nsid is set, that NSID, as BIND with server-id does.
+// and, when nsid is set, that NSID, as BIND with server-id does; the
+// server it returns is the instance a "linode-<id>" NSID names.
 func serveIdentity(t *testing.T, nsid string, serial uint32) dnsroll.Server {
 	t.Helper()
 	addr := serveUDP(t, func(req, m *dns.Msg) {
@@ -26,7 +28,9 @@ func serveIdentity(t *testing.T, nsid string, serial uint32) dnsroll.Server {
 	})
 	_, port, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(port)
-	return dnsroll.Server{Label: nsid, IPv4: "127.0.0.1", DNSPort: n}
+	// The role sets the NSID linode-<id> (ServerID): the server is that instance.
+	id, _ := strconv.Atoi(strings.TrimPrefix(nsid, "linode-"))
+	return dnsroll.Server{ID: id, Label: nsid, IPv4: "127.0.0.1", DNSPort: n}
 }
 
 func hexOf(s string) string {
@@ -75,6 +79,54 @@ func TestConfirmServing(t *testing.T) {
 				t.Errorf("err = %v, want none", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Errorf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// A load balancer is not pointed at a backend that does not answer, or
+// that answers as another server (its NSID names another instance): a
+// cleanup switching back to a blue that a later rollout deleted, or
+// whose address another server now has, would take the load balancer's
+// traffic down. The step fails, to be retried, and the load balancer is
+// left as it is.
+func TestSwitchRefusesBackendsThatDoNotAnswerAsThemselves(t *testing.T) {
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue := serveIdentity(t, "linode-1", 7)
+	impostor := serveIdentity(t, "linode-2", 7)
+	impostor.ID, impostor.Label = 1, "ns1"
+	dead := dnsroll.Server{ID: 3, Label: "ns2", IPv4: "127.0.0.1", DNSPort: 9}
+	for _, tt := range []struct {
+		name    string
+		backend dnsroll.Server
+		want    string // "" for a switch that is made
+	}{
+		{"a backend that answers as itself", blue, ""},
+		{"a backend that does not answer", dead, "ns2 (127.0.0.1:9) does not answer"},
+		{"another server at the backend's address", impostor, "answers as linode-2, not linode-1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			driver := &pointRecorder{}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": driver}}
+			env.RegisterActivity(acts)
+			lb := config.LoadBalancer{Name: "lb1", Address: tt.backend.DNSAddr(), Driver: "nginx"}
+			_, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: lb, Backends: []dnsroll.Server{tt.backend}})
+			if tt.want == "" {
+				if err != nil || len(driver.points) != 1 {
+					t.Fatalf("switch: %v, %d points; want one", err, len(driver.points))
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("switch: %v; want an error saying %q", err, tt.want)
+			}
+			if len(driver.points) != 0 {
+				t.Errorf("the load balancer was pointed at %v", driver.points)
 			}
 		})
 	}
