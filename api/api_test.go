@@ -106,6 +106,14 @@ func TestRouter(t *testing.T) {
 		{name: "start empty body", method: "POST", path: "/rollouts", auth: bearer, want: 400, field: "body"},
 		{name: "start trailing data", method: "POST", path: "/rollouts", body: `{"fleet":"lab"} {}`, auth: bearer, want: 400, field: "body"},
 		{name: "start unknown field", method: "POST", path: "/rollouts", body: `{"flet":"lab"}`, auth: bearer, want: 400, field: "flet"},
+		// encoding/json keeps the last of two keys: a reviewer reading the
+		// first would see another fleet than the one started.
+		{name: "start fleet given twice", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B","fleet":"prod"}`, auth: bearer, want: 400, field: "fleet",
+			contains: "given twice", after: startedNothing},
+		{name: "start fleet given twice in two cases", method: "POST", path: "/rollouts", body: `{"fleet":"lab","FLEET":"prod"}`, auth: bearer, want: 400, field: "FLEET",
+			contains: "given twice", after: startedNothing},
+		{name: "nested field given twice", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","update":{"kind":"config","kind":"binary"}}`, auth: bearer, want: 400, field: "update.kind",
+			contains: "given twice"},
 		{name: "start wrong type", method: "POST", path: "/rollouts", body: `{"fleet":7}`, auth: bearer, want: 400, field: "fleet"},
 		{name: "start no fleet", method: "POST", path: "/rollouts", body: `{"revision":"B"}`, auth: bearer, want: 400, field: "fleet"},
 		{name: "start bad fleet", method: "POST", path: "/rollouts", body: `{"fleet":"Lab'"}`, auth: bearer, want: 400, field: "fleet"},

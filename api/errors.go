@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,26 +100,85 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, emptyOK b
 	if r.ContentLength > s.cfg.MaxBody {
 		return tooLarge(s.cfg.MaxBody)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		return decodeError(err, s.cfg.MaxBody)
+	}
+	if err := onceEach(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == io.EOF && emptyOK {
 		return nil
 	}
 	if err == nil {
-		// Only whitespace may follow the object. Reading to the end also
-		// makes an oversized tail a 413.
-		_, err = dec.Token()
-		var maxErr *http.MaxBytesError
-		switch {
-		case err == io.EOF:
+		// Only whitespace may follow the object.
+		if _, err = dec.Token(); err == io.EOF {
 			return nil
-		case errors.As(err, &maxErr):
-			return tooLarge(s.cfg.MaxBody)
 		}
 		return fieldError("body", "unexpected data after the JSON object")
 	}
 	return decodeError(err, s.cfg.MaxBody)
+}
+
+// onceEach refuses a JSON object that gives a field twice, in any case:
+// encoding/json keeps the last, so {"fleet":"lab","fleet":"prod"} would
+// start prod while whoever reads the first sees lab. JSON that does not
+// parse is left to the decoder, which says where.
+func onceEach(data []byte) error {
+	type container struct {
+		path    string          // its field path, such as update
+		keys    map[string]bool // the keys seen, lower-cased; nil in an array
+		wantKey bool            // in an object, a key comes next
+		field   string          // in an object, the key whose value comes next
+	}
+	var stack []*container
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		var top *container
+		if n := len(stack); n > 0 {
+			top = stack[n-1]
+		}
+		if name, ok := tok.(string); ok && top != nil && top.wantKey {
+			if top.keys[strings.ToLower(name)] {
+				return fieldError(fieldPath(top.path, name), "is given twice; give each field once")
+			}
+			top.keys[strings.ToLower(name)], top.wantKey, top.field = true, false, name
+			continue
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			c := &container{}
+			if top != nil {
+				c.path = fieldPath(top.path, top.field)
+			}
+			if tok == json.Delim('{') {
+				c.keys, c.wantKey = map[string]bool{}, true
+			}
+			stack = append(stack, c)
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the object holding it waits for its next key.
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey, stack[n-1].field = true, ""
+		}
+	}
+}
+
+// fieldPath is name within path: update.kind.
+func fieldPath(path, name string) string {
+	if path == "" || name == "" {
+		return path + name
+	}
+	return path + "." + name
 }
 
 // noBody accepts an empty body or an empty object, for a request whose
