@@ -55,6 +55,9 @@ wks     WKS   10.0.0.1 6 ( 0 1 2 21 23 )
 gpos    GPOS  "-22.6882" "116.8652" "250.0"
 old     DNAME new
 x.new   A     192.0.2.5
+www.old CNAME ns1
+a.new   CNAME b.old
+b.new   TXT   "x"
 alias   CNAME www.old
 loop    CNAME loop
 c0 CNAME c1
@@ -89,7 +92,7 @@ func realChecks(t *testing.T, text string) []Check {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Checks(z, Scope{All: true, Names: []string{"x.old", "nope", "x.wild", "deep.sub"}})
+	return Checks(z, Scope{All: true, Names: []string{"x.old", "nope", "x.wild", "deep.sub", "a.old"}})
 }
 
 // Two real named serving the same zone pass, with every answer as the
@@ -113,7 +116,7 @@ func TestAnalysisOnRealBIND(t *testing.T) {
 		{"glue", "ns.sub  A     192.0.2.77", "ns.sub  A     192.0.2.78", "ns.sub.example.com. A"},
 		{"NS at a cut", "sub     NS    ns.other.net.", "sub     NS    ns.other.org.", "sub.example.com. NS"},
 		{"DS", "sub     DS    12345 8 2 0123", "sub     DS    12346 8 2 0123", "sub.example.com. DS"},
-		{"DNAME", "old     DNAME new", "old     DNAME www", "x.old.example.com. A"},
+		{"DNAME", "old     DNAME new", "old     DNAME www", "old.example.com. DNAME www.example.com."},
 		{"TLSA", "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789", "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456788", "_25._tcp.mail.example.com. TLSA"},
 		{"escaped name", `\070oo  A     192.0.2.7`, `\070oo  A     192.0.2.8`, "foo.example.com. A"},
 		{"unknown type", `\# 2 ABCD`, `\# 2 ABCE`, "unk.example.com. TYPE65534"},

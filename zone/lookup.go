@@ -2,6 +2,7 @@ package zone
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -83,7 +84,13 @@ func (z *Zone) Lookup(name string, qtype uint16) Answer {
 	for {
 		seen[name] = true
 		a, target := z.step(name, qtype)
-		rrs = append(rrs, a.RRs...)
+		for _, rr := range a.RRs {
+			// A message carries a record once: a chain that passes
+			// one DNAME twice shows it once.
+			if !slices.Contains(rrs, rr) {
+				rrs = append(rrs, rr)
+			}
+		}
 		if target == "" {
 			a.RRs = rrs
 			a.RRs.sort()
@@ -133,10 +140,16 @@ func (z *Zone) step(name string, qtype uint16) (a Answer, target string) {
 		if dn.Target == "." {
 			target = name[:len(name)-len(d)]
 		}
-		if _, ok := dns.IsDomainName(target); !ok || len(target) > 254 {
+		// IsDomainName measures the name on the wire, where a \DDD
+		// escape is one octet.
+		if _, ok := dns.IsDomainName(target); !ok {
 			return Answer{Rcode: dns.RcodeYXDomain, RRs: Records{dn}}, ""
 		}
 		cn := &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: dn.Hdr.Ttl}, Target: target}
+		if qtype == dns.TypeCNAME {
+			// The synthesised CNAME is the answer; named does not follow it.
+			return Answer{Rcode: dns.RcodeSuccess, RRs: Records{dn, cn}}, ""
+		}
 		return Answer{Rcode: dns.RcodeSuccess, RRs: Records{dn, cn}}, target
 	}
 	owner := name

@@ -104,6 +104,13 @@ sib NS ns.sub
 		{"old.example.com.", dns.TypeDNAME, dns.RcodeSuccess, []string{"old.example.com. 600 IN DNAME new.example.com."}},
 		{"old.example.com.", dns.TypeA, dns.RcodeSuccess, nil},
 		{"sub.example.com.", dns.TypeDS, dns.RcodeSuccess, []string{"sub.example.com. 300 IN DS 12345 8 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
+		// As named: a CNAME query stops at the synthesised CNAME, even
+		// when its target does not exist.
+		{"www.old.example.com.", dns.TypeCNAME, dns.RcodeSuccess, []string{"old.example.com. 600 IN DNAME new.example.com.", "www.old.example.com. 600 IN CNAME www.new.example.com."}},
+		// A label of 63 escaped octets is 63 octets on the wire, not 252
+		// characters: the synthesised name fits, and is no YXDOMAIN.
+		{strings.Repeat(`\000`, 63) + ".old.example.com.", dns.TypeCNAME, dns.RcodeSuccess,
+			[]string{"old.example.com. 600 IN DNAME new.example.com.", strings.Repeat(`\000`, 63) + ".old.example.com. 600 IN CNAME " + strings.Repeat(`\000`, 63) + ".new.example.com."}},
 	})
 	for _, q := range []struct {
 		name  string
