@@ -299,6 +299,28 @@ func TestCLIIDAsArgument(t *testing.T) {
 	}
 }
 
+// An ID of another fleet's run than --fleet names is refused before any
+// request: it would abort a fleet other than the one the operator named.
+// Both naming the same fleet's run is fine.
+func TestCLIIDOfAnotherFleet(t *testing.T) {
+	f, _ := newLBAPI(t)
+	for _, args := range [][]string{
+		{"rollout", "abort", "--fleet", "prod", "--id", "rollout-lab:r1"},
+		{"rollout", "status", "--fleet", "prod", "rollout-lab:r1"},
+		{"lb", "abort", "--fleet", "prod", "--id", "lbreplace-lab:r1"},
+		{"lb", "abort", "--fleet", "lab", "--update", "--id", "lbreplace-lab:r1"},
+	} {
+		f.requests = nil
+		_, errOut, code := cli(t, args...)
+		if code == 0 || !strings.Contains(errOut, "--id") || len(f.requests) != 0 {
+			t.Errorf("%v: exit %d, stderr %q, requests %v; want a refusal naming --id, before any request", args, code, errOut, f.requests)
+		}
+	}
+	if _, errOut, code := cli(t, "rollout", "abort", "--fleet", "lab", "--id", "rollout-lab:r1"); code != 0 {
+		t.Errorf("--fleet lab --id rollout-lab:r1: exit %d, stderr %q", code, errOut)
+	}
+}
+
 // A wrong token is the API's 401, reported as an error, with nothing on
 // standard output.
 func TestCLIRolloutUnauthorized(t *testing.T) {

@@ -105,6 +105,10 @@ func (c *lbCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 // --update picks.
 func (c *lbCmd) target() (string, error) {
 	switch {
+	case c.id != "" && c.update:
+		return c.id, idOfFleet(api.LBUpdates, c.id, c.fleet)
+	case c.id != "" && c.fleet != "":
+		return c.id, idOfFleet(kindOf(c.id), c.id, c.fleet)
 	case c.id != "":
 		return c.id, nil
 	case c.fleet == "":

@@ -65,7 +65,7 @@ func runRollout(ctx context.Context, std streams, args []string) error {
 func (c *apiCmd) target() (string, error) {
 	switch {
 	case c.id != "":
-		return c.id, nil
+		return c.id, idOfFleet(api.Rollouts, c.id, c.fleet)
 	case c.fleet != "":
 		return workflows.WorkflowID(c.fleet), nil
 	}
@@ -263,4 +263,21 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// idOfFleet refuses an --id that names a run of another fleet than --fleet,
+// or of another kind than k: an abort would reach a fleet the operator did
+// not name. With no --fleet, any ID goes.
+func idOfFleet(k api.Kind, id, fleet string) error {
+	if fleet == "" {
+		return nil
+	}
+	run, err := k.ParseID(id)
+	if err != nil {
+		return fmt.Errorf("--id %s is not a %s of fleet %s (%v); give --id or --fleet, not both", id, k.Noun, fleet, err)
+	}
+	if got := k.Fleet(run); got != fleet {
+		return fmt.Errorf("--id %s is a %s of fleet %s, not of --fleet %s; give --id or --fleet, not both", id, k.Noun, got, fleet)
+	}
+	return nil
 }
