@@ -2,14 +2,17 @@ package api
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 )
 
 // ErrorBody is every error response.
@@ -208,7 +211,7 @@ func decodeError(err error, limit int64) error {
 	case err == io.EOF:
 		return fieldError("body", "expected a JSON object, got an empty body")
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return fieldError(typeErr.Field, "must be a %s, got a JSON %s", typeErr.Type.Kind(), typeErr.Value)
+		return fieldError(typeErr.Field, "must be %s, got a JSON %s", inJSON(typeErr.Type), typeErr.Value)
 	case errors.As(err, &typeErr):
 		return fieldError("body", "must be a JSON object, got a JSON %s", typeErr.Value)
 	case errors.As(err, &syntaxErr):
@@ -221,4 +224,26 @@ func decodeError(err error, limit int64) error {
 		return fieldError(name, "unknown field")
 	}
 	return fieldError("body", "invalid JSON: %v", err)
+}
+
+// inJSON says what a value of Go type t is written as in a request body.
+func inJSON(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[config.Duration]():
+		return `a duration such as "30s" or "72h"`
+	case reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()):
+		return "a string"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
 }
