@@ -51,7 +51,7 @@ type ParentResult struct {
 // its TTLs, through the referral checker: the workflow believes this, not
 // a registrar's answer or an operator's signal.
 func (a *Activities) CheckParent(ctx context.Context, in ParentInput) (ParentResult, error) {
-	servers, err := parseParent(in.Parent)
+	servers, err := ParseParent(in.Parent)
 	if err != nil {
 		return ParentResult{}, failure(ctx, err)
 	}
@@ -71,14 +71,18 @@ func (a *Activities) CheckParent(ctx context.Context, in ParentInput) (ParentRes
 	return res, nil
 }
 
-func parseParent(parent []string) ([]netip.AddrPort, error) {
+// ParseParent reads a replacement's parent zone servers: addresses with
+// ports, which the delegation is asked at directly (names would need a
+// resolver, which is what the check must not trust). Its errors start with
+// the field, parent[1].
+func ParseParent(parent []string) ([]netip.AddrPort, error) {
 	if len(parent) == 0 {
-		return nil, dnsroll.Errorf(dnsroll.EINVALID, "parent: no parent zone servers given; list them as host:port")
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "parent: no parent zone servers given; list them as address:port")
 	}
 	out := make([]netip.AddrPort, len(parent))
 	for i, p := range parent {
 		ap, err := netip.ParseAddrPort(p)
-		if err != nil {
+		if err != nil || ap.Port() == 0 {
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "parent[%d]: %q is not address:port (e.g. 192.0.2.53:53)", i, p)
 		}
 		out[i] = ap
@@ -128,7 +132,7 @@ type SetGlueResult struct {
 // *ActionRequired is a result, not an error: the workflow shows its
 // instructions and waits for the operator.
 func (a *Activities) SetGlue(ctx context.Context, in SetGlueInput) (SetGlueResult, error) {
-	parent, err := parseParent(in.Parent)
+	parent, err := ParseParent(in.Parent)
 	if err != nil {
 		return SetGlueResult{}, failure(ctx, err)
 	}

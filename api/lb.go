@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/rollouts"
@@ -171,19 +171,18 @@ func (s *Server) validateLBReplace(req *LBReplaceRequest) error {
 		return err
 	}
 	switch {
-	case req.Domain == "" || !domainRE.MatchString(req.Domain):
+	case req.Domain == "" || !domainRE.MatchString(req.Domain) || len(strings.TrimSuffix(req.Domain, ".")) > 253:
 		return fieldError("domain", "must be the delegated domain whose glue names the load balancers, such as example.com; got %q", req.Domain)
 	case len(req.Parent) == 0:
-		return fieldError("parent", "is required: the parent zone's servers (host:port) where the delegation is checked")
+		return fieldError("parent", "is required: the parent zone's servers (address:port) where the delegation is checked")
 	case req.Registrar != "" && !registrarRE.MatchString(req.Registrar):
 		return fieldError("registrar", "must be a registrar's name such as manual; got %q", req.Registrar)
 	case req.GlueWait < 0 || req.Drain.Quiet < 0 || req.Drain.MaxWait < 0 || req.Drain.Poll < 0 || req.Drain.QuietQPS < 0:
 		return fieldError("drain", "durations and quiet_qps must not be negative")
 	}
-	for _, p := range req.Parent {
-		if _, port, err := net.SplitHostPort(p); err != nil || port == "" {
-			return fieldError("parent", "each must be host:port, such as 192.0.2.53:53; got %q", p)
-		}
+	if _, err := activities.ParseParent(req.Parent); err != nil {
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		return fieldError(field, "%s", msg)
 	}
 	_, err := s.fleet(req.Fleet)
 	return err

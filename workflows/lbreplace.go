@@ -67,7 +67,7 @@ type LBReplaceInput struct {
 	Fleet string `json:"fleet"`
 	// Domain is the delegated domain whose glue names the load balancers.
 	Domain string `json:"domain"`
-	// Parent are the parent zone's servers (host:port) that the delegation
+	// Parent are the parent zone's servers (address:port) that the delegation
 	// is checked at.
 	Parent []string `json:"parent"`
 	// Registrar is "manual" (the default) or "route53domains", which the

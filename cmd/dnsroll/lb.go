@@ -196,7 +196,7 @@ func (c *lbCmd) updateFlags(fs *flag.FlagSet) func(context.Context) error {
 func (c *lbCmd) replaceFlags(fs *flag.FlagSet) func(context.Context) error {
 	var req api.LBReplaceRequest
 	fs.StringVar(&req.Domain, "domain", "", "the delegated domain whose glue names the load balancers, such as example.com")
-	parent := fs.String("parent", "", "comma-separated host:port of the parent zone's servers, where the delegation is checked")
+	parent := fs.String("parent", "", "comma-separated address:port (such as 192.0.2.53:53) of the parent zone's servers, where the delegation is checked")
 	fs.StringVar(&req.Registrar, "registrar", "", "manual (the default: the status says what to set, then send glue-updated) or a registrar driver's name")
 	// The workflow's defaults apply to what is not set here.
 	fs.Func("glue-wait", "how long to wait for the parent to serve the new glue before aborting (default 72h)", durationFlag(&req.GlueWait))
