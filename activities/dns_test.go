@@ -92,7 +92,7 @@ func TestVerifyAgainstBlue(t *testing.T) {
 	in := verifyInput(t, true, changed)
 	in.Targets, in.Baseline = []ProbeTarget{{Name: "ns1-next", Addr: green}}, []ProbeTarget{{Name: "ns1", Addr: blue}}
 	res := verify(t, in)
-	if res.Checks != 5 || !strings.HasPrefix(res.Summary, "pass after 1 round(s) [pass]: ns1-next ") || len(res.Notes) != 1 ||
+	if res.Checks != 6 || !strings.HasPrefix(res.Summary, "pass after 1 round(s) [pass]: ns1-next ") || len(res.Notes) != 1 ||
 		len(res.Reports) != 1 || res.Reports[0].Diffs[0].Summary != "0 added, 0 removed, 1 changed: www.example.com. A" {
 		t.Errorf("result: %+v", res)
 	}

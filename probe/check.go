@@ -36,8 +36,12 @@ type Check struct {
 // String names the check in reports, e.g. "www.example.com. A".
 func (c Check) String() string { return c.Name + " " + c.Type }
 
-// DenialCheckLabel is the label under a signed zone's apex that is asked
-// to see its NXDOMAIN denied by signed NSEC or NSEC3 records.
+// DenialCheckLabel is the label under a zone's apex that is asked for a
+// name the zone does not hold, in a signed zone and wherever every name
+// is checked: the answer is NXDOMAIN, or its wildcard's, so a server that
+// answers names the zone lacks (an added wildcard, a BIND that
+// synthesises differently) fails. In a signed zone the NXDOMAIN must also
+// be denied by signed NSEC or NSEC3 records.
 const DenialCheckLabel = "dnsroll-denial-check"
 
 // Scope says which queries check a zone.
@@ -94,7 +98,7 @@ func Checks(z *zone.Zone, s Scope) []Check {
 	}
 	add(origin, dns.TypeSOA)
 	add(origin, dns.TypeNS)
-	if z.Signed() {
+	if z.Signed() || s.All {
 		add(DenialCheckLabel+"."+strings.TrimPrefix(origin, "."), dns.TypeA)
 	}
 	var names []string

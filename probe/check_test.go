@@ -86,7 +86,7 @@ func TestChecksScope(t *testing.T) {
 	// in the answer), NS and DS at the delegation and A below it.
 	all := Checks(z, Scope{All: true})
 	want := []string{
-		"example.com. SOA", "example.com. NS",
+		"example.com. SOA", "example.com. NS", "dnsroll-denial-check.example.com. A",
 		"*.wild.example.com. A", "a.deep.example.com. TXT",
 		"alias.example.com. A", "alias.example.com. CNAME",
 		"example.com. MX", "ns.sub.example.com. A", "ns1.example.com. A",

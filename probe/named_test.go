@@ -293,3 +293,24 @@ func TestGlueBeyondTheUDPBuffer(t *testing.T) {
 		t.Errorf("a wrong glue address: ok %v, reason %q", an.OK, an.Reason)
 	}
 }
+
+// A green that answers a name its zone lacks fails, when every name is
+// checked, even with nothing expected to change: here an added wildcard,
+// which changes the answer for every name that does not exist and which
+// no check of the zone's own names sees.
+func TestGreenAnsweringANameTheZoneLacks(t *testing.T) {
+	text := exampleApex + "www A 192.0.2.10\n"
+	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue := startNamed(t, "example.com", text)
+	green := startNamed(t, "example.com", text+"* A 192.0.2.99\n")
+	p := &Prober{Timeout: time.Second, Attempts: 2}
+	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}},
+		BaselineRole: "blue", Checks: Checks(z, Scope{All: true}), Serials: map[string]uint32{"example.com": 7}}
+	an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	if an.OK || !strings.Contains(an.Reason, DenialCheckLabel+".example.com. A") {
+		t.Errorf("a green with an added wildcard: ok %v, reason %q", an.OK, an.Reason)
+	}
+}
