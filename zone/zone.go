@@ -137,7 +137,7 @@ func parse(r io.Reader, origin, filename string, compileIt bool) (*Zone, error) 
 		return fail(0, "%v", err)
 	}
 	if loc := includeRE.FindIndex(data); loc != nil {
-		return fail(bytes.Count(data[:loc[0]], []byte("\n"))+1, "$INCLUDE directive not allowed")
+		return fail(bytes.Count(data[:loc[0]], []byte("\n"))+1, "$INCLUDE is not allowed: a zone file may not read other files on the worker; put the records it names in this file")
 	}
 	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}, nsec3: map[string]bool{}, added: map[string]bool{}}
 	defer func() { z.added = nil }()

@@ -190,7 +190,7 @@ func TestParseErrors(t *testing.T) {
 	cases := []struct{ name, text, want string }{
 		{"bad A", head + "\nwww A 192.0.2.999\n", `zone example.com: db.example:6: near '192.0.2.999': bad dotted quad`},
 		{"bad type", head + "www BOGUS x\n", "zone example.com: db.example:5: unknown RR type 'BOGUS'"},
-		{"include", "$INCLUDE /etc/passwd\n", "zone example.com: db.example:1: $INCLUDE directive not allowed"},
+		{"include", "$INCLUDE /etc/passwd\n", "zone example.com: db.example:1: $INCLUDE is not allowed: a zone file may not read other files on the worker; put the records it names in this file"},
 		{"no SOA", "$TTL 60\nwww A 192.0.2.1\n", "zone example.com: db.example: BIND refuses the zone: has 0 SOA records"},
 		{"two SOA", head + "@ SOA ns hm (\n 2 2 3 4 5 )\nwww A 192.0.2.1\n", "zone example.com: db.example:5: example.com: multiple RRs of singleton type"},
 		{"SOA not at apex", "$TTL 60\nwww SOA ns hm 1 2 3 4 5\n", "zone example.com: db.example:2: SOA record not at top of zone"},
