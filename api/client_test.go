@@ -16,12 +16,7 @@ import (
 // them. A query or fragment is refused, since it would end up in the
 // middle of every request's path.
 func TestClientBaseURLSecrets(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	closed := closedAddr(t)
 	for _, tc := range []struct {
 		name, url, want string
 	}{
@@ -105,12 +100,7 @@ func TestRetrying(t *testing.T) {
 }
 
 func TestTransient(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	closed := closedAddr(t)
 	_, refused := (&Client{URL: "http://" + closed}).Get(context.Background(), "x")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -131,4 +121,16 @@ func TestTransient(t *testing.T) {
 			t.Errorf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
+}
+
+// closedAddr is a loopback address where nothing listens: a connection
+// to it is refused.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
