@@ -107,7 +107,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, emptyOK b
 	if err != nil {
 		return decodeError(err, s.cfg.MaxBody)
 	}
-	if err := onceEach(data); err != nil {
+	if err := checkFields(data, reflect.TypeOf(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -126,19 +126,27 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, emptyOK b
 	return decodeError(err, s.cfg.MaxBody)
 }
 
-// onceEach refuses a JSON object that gives a field twice, in any case:
-// encoding/json keeps the last, so {"fleet":"lab","fleet":"prod"} would
-// start prod while whoever reads the first sees lab. JSON that does not
-// parse is left to the decoder, which says where.
-func onceEach(data []byte) error {
+// checkFields reads a request body against the Go type it is decoded
+// into, and names the full path of what encoding/json would refuse or
+// report without one: a field given twice in any case (encoding/json keeps
+// the last, so {"fleet":"lab","fleet":"prod"} would start prod while
+// whoever reads the first sees lab), an unknown field (which it names by
+// its leaf), and a string that a text value such as a duration refuses
+// (which it names by nothing). JSON that does not parse is left to the
+// decoder, which says where.
+func checkFields(data []byte, t reflect.Type) error {
 	type container struct {
 		path    string          // its field path, such as update
+		typ     reflect.Type    // what it decodes into; nil when unchecked
 		keys    map[string]bool // the keys seen, lower-cased; nil in an array
 		wantKey bool            // in an object, a key comes next
 		field   string          // in an object, the key whose value comes next
+		next    reflect.Type    // the type of that value, or of each element
 	}
 	var stack []*container
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	next := t
 	for {
 		tok, err := dec.Token()
 		if err != nil {
@@ -153,27 +161,100 @@ func onceEach(data []byte) error {
 				return fieldError(fieldPath(top.path, name), "is given twice; give each field once")
 			}
 			top.keys[strings.ToLower(name)], top.wantKey, top.field = true, false, name
+			top.next = nil
+			switch {
+			case top.typ == nil:
+			case top.typ.Kind() == reflect.Map:
+				top.next = top.typ.Elem()
+			case top.typ.Kind() == reflect.Struct:
+				f, ok := jsonField(top.typ, name)
+				if !ok {
+					return fieldError(fieldPath(top.path, name), "unknown field")
+				}
+				top.next = f
+			}
 			continue
+		}
+		var path string
+		if top != nil {
+			path = fieldPath(top.path, top.field)
+			next = top.next
 		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
-			c := &container{}
-			if top != nil {
-				c.path = fieldPath(top.path, top.field)
-			}
+			c := &container{path: path, typ: decodedAs(next)}
 			if tok == json.Delim('{') {
 				c.keys, c.wantKey = map[string]bool{}, true
+				if c.typ != nil && c.typ.Kind() != reflect.Struct && c.typ.Kind() != reflect.Map {
+					c.typ = nil // the wrong JSON type: the decoder says so
+				}
+			} else if c.typ != nil && (c.typ.Kind() == reflect.Slice || c.typ.Kind() == reflect.Array) {
+				c.next = c.typ.Elem()
+			} else {
+				c.typ = nil
 			}
 			stack = append(stack, c)
 			continue
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
+		default:
+			if text, ok := tok.(string); ok {
+				if err := unmarshalText(next, text); err != nil {
+					return fieldError(path, "%v", err)
+				}
+			}
 		}
 		// A value ended: the object holding it waits for its next key.
 		if n := len(stack); n > 0 && stack[n-1].keys != nil {
 			stack[n-1].wantKey, stack[n-1].field = true, ""
 		}
 	}
+}
+
+// decodedAs is the type whose shape a JSON value must have to decode into
+// t: pointers followed, and nil where the value decodes itself (an
+// interface, a json.Unmarshaler) and so has no shape to check.
+func decodedAs(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return nil
+	}
+	return t
+}
+
+// unmarshalText gives the error a text value of type t (such as a
+// duration) returns for s; nil for any other type.
+func unmarshalText(t reflect.Type, s string) error {
+	t = decodedAs(t)
+	if t == nil || !reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return nil
+	}
+	return reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s))
+}
+
+// jsonField finds the field of struct t that encoding/json decodes key
+// into, matching names as it does (exactly, else in any case).
+func jsonField(t reflect.Type, key string) (reflect.Type, bool) {
+	var folded reflect.Type
+	for _, f := range reflect.VisibleFields(t) {
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || tag == "-" || (f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct) {
+			continue
+		}
+		name := f.Name
+		if tag != "" {
+			name = tag
+		}
+		if name == key {
+			return f.Type, true
+		}
+		if folded == nil && strings.EqualFold(name, key) {
+			folded = f.Type
+		}
+	}
+	return folded, folded != nil
 }
 
 // fieldPath is name within path: update.kind.

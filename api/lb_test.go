@@ -88,7 +88,10 @@ func TestLoadBalancerRoutes(t *testing.T) {
 			contains: `must be a duration such as \"30s\" or \"72h\", got a JSON number`},
 		{name: "start update with a list for a string", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","update":{"kind":["config"]}}`, auth: bearer, want: 400, field: "update.kind",
 			contains: "must be a string, got a JSON array"},
-		{name: "start replacement with a bad duration", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"soon"}`, auth: bearer, want: 400, field: "body", contains: `invalid duration \"soon\"`},
+		{name: "start replacement with a bad duration", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"soon"}`, auth: bearer, want: 400, field: "glue_wait", contains: `\"soon\" is not a duration such as \"30s\" or \"72h\"`},
+		{name: "start replacement with a bad nested duration", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"quiet":"5 minutes"}}`, auth: bearer, want: 400, field: "drain.quiet", contains: `\"5 minutes\" is not a duration`},
+		{name: "start update with a nested unknown field", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","update":{"kind":"config","confg":"x"}}`, auth: bearer, want: 400, field: "update.confg", contains: "unknown field"},
+		{name: "start replacement with a nested unknown field in any case", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"Drain":{"Quiet":"1m","Quiet_QPS":1,"max":"1m"}}`, auth: bearer, want: 400, field: "Drain.max", contains: "unknown field"},
 		{name: "start replacement while an update runs", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs)) },
 			method: "POST", path: "/load-balancer-replacements", body: replace, auth: bearer, want: 409, contains: `"rollout_id": "lbupdate-lab:run-1"`},
 

@@ -173,8 +173,11 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 // UnmarshalText parses "1m30s".
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"30s\" or \"72h\"", b)
+	}
 	*d = Duration(v)
-	return err
+	return nil
 }
 
 // D returns the time.Duration.
