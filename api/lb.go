@@ -13,7 +13,6 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
-	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -157,10 +156,13 @@ func (s *Server) validateLBUpdate(req *LBUpdateRequest) error {
 	if err != nil || fleet == nil {
 		return err
 	}
-	for _, name := range req.LoadBalancers {
-		if !slices.ContainsFunc(fleet.LoadBalancers, func(b config.LoadBalancer) bool { return b.Name == name }) {
-			return fieldError("load_balancers", "fleet %s has no load balancer %q", req.Fleet, name)
-		}
+	// The workflow's own check, so that a refusal is a 400 naming the
+	// field, not a run that fails.
+	var ie *workflows.InputError
+	if _, err := workflows.ChooseLBsToUpdate(fleet, req.LoadBalancers, req.Update); errors.As(err, &ie) {
+		return fieldError(ie.Field, "%s", ie.Problem)
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

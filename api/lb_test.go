@@ -221,6 +221,16 @@ func TestLoadBalancerUpdateChecksFleet(t *testing.T) {
 	if e := errorBody(t, rec); rec.Code != 400 || e.Field != "load_balancers" || !strings.Contains(e.Message, `no load balancer "lb9"`) {
 		t.Errorf("→ %d %+v, want 400 about load_balancers", rec.Code, e)
 	}
+	// The workflow's own refusals, before a run starts.
+	for body, field := range map[string]string{
+		`{"fleet":"lab","load_balancers":["lb1","lb1"],"update":{"kind":"binary"}}`:                         "load_balancers",
+		`{"fleet":"lab","load_balancers":["lb1"],"update":{"kind":"console","lua":"x()","undo_lua":"y()"}}`: "update.kind",
+	} {
+		rec = ts.do(t, "POST", "/load-balancer-updates", body, "Bearer "+token)
+		if e := errorBody(t, rec); rec.Code != 400 || e.Field != field {
+			t.Errorf("%s → %d %+v, want 400 about %s", body, rec.Code, e, field)
+		}
+	}
 	rec = ts.do(t, "POST", "/load-balancer-updates", `{"fleet":"nope","update":{"kind":"binary"}}`, "Bearer "+token)
 	if e := errorBody(t, rec); rec.Code != 400 || e.Field != "fleet" {
 		t.Errorf("unknown fleet → %d %+v, want 400 about fleet", rec.Code, e)

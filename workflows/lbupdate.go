@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -74,8 +75,10 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 	}
 	// The undo runs on a context the abort did not cancel.
 	undoCtx, _ := workflow.NewDisconnectedContext(ctx)
-	end := PhaseRolledBack
+	// Refused before any load balancer was touched: nothing to roll back.
+	end := PhaseFailed
 	if len(r.undos) > 0 {
+		end = PhaseRolledBack
 		r.st.Phase = PhaseRestoringLB
 		if uerr := r.undos.run(undoCtx); uerr != nil {
 			end = PhaseCleanupFailed
@@ -103,10 +106,7 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 	}
 	r.st.Fleet = fleet.Name
 	r.plan.Fleet = fleet
-	balancers, err := chooseLBs(fleet, in.LoadBalancers)
-	if err == nil {
-		err = checkKind(balancers, in.Update.Kind)
-	}
+	balancers, err := ChooseLBsToUpdate(fleet, in.LoadBalancers, in.Update)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalid, nil)
 	}
@@ -136,24 +136,43 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 	return nil
 }
 
-// checkKind refuses an update that one of balancers' drivers does not
-// take, before any is changed: in a mixed fleet, those before it would
-// already have been updated.
-func checkKind(balancers []config.LoadBalancer, kind string) error {
+// InputError is a workflow input refused before anything is changed,
+// naming its field, so that the API can answer with that field.
+type InputError struct {
+	Field, Problem string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Problem }
+
+// ChooseLBsToUpdate returns the fleet's load balancers that update u
+// changes, named by names (all for none), or refuses it before any is
+// changed: a load balancer named twice or unknown, a kind one's driver
+// does not take (in a mixed fleet, those before it would already have
+// been updated), a console chunk without the chunk that undoes it (a
+// failed check after it could not be undone). The API asks it too.
+func ChooseLBsToUpdate(fleet *config.Fleet, names []string, u lb.Update) ([]config.LoadBalancer, error) {
+	balancers, err := chooseLBs(fleet, names)
+	if err != nil {
+		return nil, err
+	}
 	for _, b := range balancers {
-		if !slices.Contains(lb.UpdateKinds[b.Driver], kind) {
-			return fmt.Errorf("update.kind: load balancer %s runs %s, which updates in place with kind %s, not %q; "+
-				"name the load balancers this kind applies to in load_balancers", b.Name, b.Driver, lb.KindsText(b.Driver), kind)
+		if !slices.Contains(lb.UpdateKinds[b.Driver], u.Kind) {
+			return nil, &InputError{"update.kind", fmt.Sprintf("load balancer %s runs %s, which updates in place with kind %s, not %q; "+
+				"name the load balancers this kind applies to in load_balancers", b.Name, b.Driver, lb.KindsText(b.Driver), u.Kind)}
 		}
 	}
-	return nil
+	if u.Kind == lb.UpdateConsole && strings.TrimSpace(u.UndoLua) == "" {
+		return nil, &InputError{"update.undo_lua", "a console update needs the chunk that puts back what update.lua changes, " +
+			"such as setMaxUDPOutstanding(<the value before>); it runs if the update or the DNS check after it fails"}
+	}
+	return balancers, nil
 }
 
 // chooseLBs returns the fleet's load balancers named, in that order, or
 // all of them for none. A name given twice is refused.
 func chooseLBs(fleet *config.Fleet, names []string) ([]config.LoadBalancer, error) {
 	if len(fleet.LoadBalancers) == 0 {
-		return nil, fmt.Errorf("fleet %s has no load_balancers to update", fleet.Name)
+		return nil, &InputError{"fleet", fmt.Sprintf("fleet %s has no load_balancers to update", fleet.Name)}
 	}
 	if len(names) == 0 {
 		return fleet.LoadBalancers, nil
@@ -161,7 +180,7 @@ func chooseLBs(fleet *config.Fleet, names []string) ([]config.LoadBalancer, erro
 	var out []config.LoadBalancer
 	for j, n := range names {
 		if slices.Contains(names[:j], n) {
-			return nil, fmt.Errorf("load_balancers: %q is named twice; each load balancer is updated once", n)
+			return nil, &InputError{"load_balancers", fmt.Sprintf("%q is named twice; each load balancer is updated once", n)}
 		}
 		i := slices.IndexFunc(fleet.LoadBalancers, func(b config.LoadBalancer) bool { return b.Name == n })
 		if i < 0 {
@@ -169,7 +188,7 @@ func chooseLBs(fleet *config.Fleet, names []string) ([]config.LoadBalancer, erro
 			for _, b := range fleet.LoadBalancers {
 				known = append(known, b.Name)
 			}
-			return nil, fmt.Errorf("load_balancers: fleet %s has no load balancer %q (it has %v)", fleet.Name, n, known)
+			return nil, &InputError{"load_balancers", fmt.Sprintf("fleet %s has no load balancer %q (it has %v)", fleet.Name, n, known)}
 		}
 		out = append(out, fleet.LoadBalancers[i])
 	}

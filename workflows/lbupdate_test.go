@@ -93,22 +93,27 @@ func TestLBUpdateOneAtATime(t *testing.T) {
 // through: the workflow stops, restores lb2 alone, and lb1 keeps its
 // update. A failed check after the update restores too.
 func TestLBUpdateFailureRestoresThatLB(t *testing.T) {
-	for failAt, want := range map[string]string{
-		"Update lb2":     "CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2,Update lb2,Restore lb2",
-		"CheckAfter lb1": "CheckBefore lb1,Update lb1,CheckAfter lb1,Restore lb1",
-		// Nothing changed yet: nothing to restore.
-		"CheckBefore lb1": "CheckBefore lb1",
+	for failAt, want := range map[string]struct {
+		calls string
+		phase Phase
+	}{
+		"Update lb2":     {"CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2,Update lb2,Restore lb2", PhaseRolledBack},
+		"CheckAfter lb1": {"CheckBefore lb1,Update lb1,CheckAfter lb1,Restore lb1", PhaseRolledBack},
+		// Nothing changed yet: nothing to restore, and nothing rolled back.
+		"CheckBefore lb1": {"CheckBefore lb1", PhaseFailed},
+		// lb1 keeps its update; lb2 was not touched.
+		"CheckBefore lb2": {"CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2", PhaseFailed},
 	} {
 		t.Run(failAt, func(t *testing.T) {
 			calls, st, err := lbUpdateRun(t, failAt, "", nil)
 			if err == nil || !strings.Contains(err.Error(), failAt+" exploded") {
 				t.Errorf("workflow error %v, want %q", err, failAt+" exploded")
 			}
-			if got := strings.Join(calls, ","); got != want {
-				t.Errorf("calls\n %s\nwant\n %s", got, want)
+			if got := strings.Join(calls, ","); got != want.calls {
+				t.Errorf("calls\n %s\nwant\n %s", got, want.calls)
 			}
-			if st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, failAt) {
-				t.Errorf("phase %s failure %q, want rolled-back naming %s", st.Phase, st.Failure, failAt)
+			if st.Phase != want.phase || !strings.Contains(st.Failure, failAt) {
+				t.Errorf("phase %s failure %q, want %s naming %s", st.Phase, st.Failure, want.phase, failAt)
 			}
 		})
 	}
@@ -152,18 +157,28 @@ func TestLBUpdateAbortRestores(t *testing.T) {
 // and would already have been changed).
 func TestLBUpdateRefusedBeforeAnyLBIsTouched(t *testing.T) {
 	for _, tt := range []struct {
-		name   string
-		lbs    []string
-		update lb.Update
-		want   []string
+		name    string
+		dnsdist bool
+		lbs     []string
+		update  lb.Update
+		want    []string
 	}{
-		{"a load balancer twice", []string{"lb1", "lb2", "lb1"}, lb.Update{Kind: lb.UpdateBinary}, []string{"load_balancers", `"lb1" is named twice`}},
-		{"a kind nginx does not take", nil, lb.Update{Kind: lb.UpdateConsole, Lua: "setMaxUDPOutstanding(65535)"},
+		{"a load balancer twice", false, []string{"lb1", "lb2", "lb1"}, lb.Update{Kind: lb.UpdateBinary}, []string{"load_balancers", `"lb1" is named twice`}},
+		{"a kind nginx does not take", false, nil, lb.Update{Kind: lb.UpdateConsole, Lua: "setMaxUDPOutstanding(65535)"},
 			[]string{"update.kind", "lb1 runs nginx", `"config" or "binary"`}},
+		// Without it a failed check could not be undone, yet would end
+		// rolled-back, the load balancer left as the chunk made it.
+		{"a console chunk without its undo", true, nil, lb.Update{Kind: lb.UpdateConsole, Lua: `setACL({"10.0.0.0/8"})`},
+			[]string{"update.undo_lua", "puts back"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
-			fleet, env := testEnv(t, &s, labFleet)
+			text := labFleet
+			if tt.dnsdist {
+				text = strings.ReplaceAll(text, "fronts: ns1}", "fronts: ns1, driver: dnsdist}")
+				text = strings.ReplaceAll(text, "fronts: ns2}", "fronts: ns2, driver: dnsdist}")
+			}
+			fleet, env := testEnv(t, &s, text)
 			var a *activities.Activities
 			touched := 0
 			check := func(context.Context, activities.CheckLBInput) (activities.StepResult, error) {
@@ -189,6 +204,11 @@ func TestLBUpdateRefusedBeforeAnyLBIsTouched(t *testing.T) {
 			}
 			if touched != 0 {
 				t.Errorf("%d load balancer steps ran before the refusal", touched)
+			}
+			// Nothing was changed, so nothing was rolled back: it failed.
+			v, qerr := env.QueryWorkflow(QueryStatus)
+			if st := temporaltest.Value[Status](t, v, qerr); st.Phase != PhaseFailed {
+				t.Errorf("phase %s, want failed", st.Phase)
 			}
 		})
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +193,21 @@ func TestCLILBSignalWithNoWorker(t *testing.T) {
 		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	wantAll(t, "stderr", errOut, "warning: no worker answered the status query")
+}
+
+// An empty --config-file is refused, not sent as "reload the config in
+// place", which an empty config means to the API.
+func TestCLILBUpdateEmptyConfigFile(t *testing.T) {
+	_, l := newLBAPI(t)
+	empty := filepath.Join(t.TempDir(), "nginx.conf")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := cli(t, "lb", "update", "--fleet", "lab", "--kind", "config", "--config-file", empty)
+	if code == 0 || !strings.Contains(errOut, "--config-file: "+empty+" is empty") {
+		t.Errorf("exit %d, stderr %q; want a refusal naming the empty file", code, errOut)
+	}
+	if body, ok := l.bodies["POST /load-balancer-updates"]; ok {
+		t.Errorf("an update was started: %s", body)
+	}
 }
