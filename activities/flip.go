@@ -97,9 +97,16 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 	}
 	stop := keepAlive(ctx, "flipping "+in.LB.Name)
 	defer stop()
-	if st, ok := d.(Stager); ok {
+	// As for a switch: a rollback to a blue server whose named died during
+	// the bake would take the load balancer's traffic down, where green
+	// serves it. The flip fails instead, to be retried, and the load
+	// balancer is left as it is. One query per server: the flip stays fast.
+	err = backendsAnswer(ctx, in.Fleet, live)
+	switch st, ok := d.(Stager); {
+	case err != nil:
+	case ok:
 		err = st.Flip(ctx, in.Fleet, in.LB, in.Shares)
-	} else {
+	default:
 		err = d.Point(ctx, in.Fleet, in.LB, live)
 	}
 	if err == nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
 )
 
 // serveIdentity answers SOA queries for example.com over UDP with serial
@@ -114,8 +115,8 @@ func TestSwitchRefusesBackendsThatDoNotAnswerAsThemselves(t *testing.T) {
 			env := s.NewTestActivityEnvironment()
 			acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": driver}}
 			env.RegisterActivity(acts)
-			lb := config.LoadBalancer{Name: "lb1", Address: tt.backend.DNSAddr(), Driver: "nginx"}
-			_, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: lb, Backends: []dnsroll.Server{tt.backend}})
+			bal := config.LoadBalancer{Name: "lb1", Address: tt.backend.DNSAddr(), Driver: "nginx"}
+			_, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: bal, Backends: []dnsroll.Server{tt.backend}})
 			if tt.want == "" {
 				if err != nil || len(driver.points) != 1 {
 					t.Fatalf("switch: %v, %d points; want one", err, len(driver.points))
@@ -127,6 +128,17 @@ func TestSwitchRefusesBackendsThatDoNotAnswerAsThemselves(t *testing.T) {
 			}
 			if len(driver.points) != 0 {
 				t.Errorf("the load balancer was pointed at %v", driver.points)
+			}
+			// A flip (back to blue on a rollback, or on to green) is
+			// refused alike: it would take the load balancer's traffic
+			// down where it now serves from the other side.
+			shares := []lb.Share{{Server: tt.backend, Weight: 100}}
+			_, err = env.ExecuteActivity(acts.FlipLoadBalancer, FlipInput{StepFleet: StepFleet{Fleet: fleet}, LB: bal, Shares: shares})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("flip: %v; want an error saying %q", err, tt.want)
+			}
+			if len(driver.points) != 0 {
+				t.Errorf("the flip pointed the load balancer at %v", driver.points)
 			}
 		})
 	}
