@@ -2,11 +2,14 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -268,5 +271,99 @@ func TestRequestStop(t *testing.T) {
 	want := []string{"abort requested by ci: bad zone", "rollback ignored: already stopping (abort)", "rollback rejected: the old ones are being deleted"}
 	if !slices.Equal(events, want) {
 		t.Errorf("events\n%q\nwant\n%q", events, want)
+	}
+}
+
+// wantClippedSignalText fails the test unless text (a failure, or an
+// event) is within the bound a clipped signal allows and says how long the
+// reason was: a reason copied whole into the status, the failure and its
+// details made Temporal terminate the run (700 KB) or fail every workflow
+// task, leaving the fleet locked (1.5 MB). The bound leaves room for the
+// text around them, such as the workflow error's type and ids.
+func wantClippedSignalText(t *testing.T, what, text string, reasonLen int) {
+	t.Helper()
+	const bound = maxSignalReason + maxSignalBy + 400
+	if len(text) > bound {
+		t.Errorf("%s is %d bytes, want at most %d: the signal's reason was not clipped", what, len(text), bound)
+	}
+	if want := fmt.Sprintf("(clipped, %d bytes)", reasonLen); !strings.Contains(text, want) {
+		t.Errorf("%s %.300q... does not say %q", what, text, want)
+	}
+}
+
+// An abort whose reason is 1.5 MB (sendable with `temporal workflow signal
+// --input-file`) still ends the rollout aborted; the reason is clipped in
+// the event, the status failure and the workflow's failure message.
+func TestHugeSignalReasonIsClipped(t *testing.T) {
+	const n = 1_500_000
+	h := newHarness(t, "", "ProvisionNameservers")
+	signalAt(h.env, time.Minute, SignalAbort, SignalInput{Reason: strings.Repeat("R", n), By: strings.Repeat("b", 5000)})
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeAborted)
+	if st.Phase != PhaseAborted {
+		t.Errorf("phase %s, want aborted", st.Phase)
+	}
+	wantClippedSignalText(t, "status failure", st.Failure, n)
+	wantClippedSignalText(t, "workflow error", err.Error(), n)
+	var requested bool
+	for _, e := range st.Events {
+		if len(e.Message) > maxSignalReason+maxSignalBy+400 {
+			t.Errorf("event of %d bytes: %.200q...", len(e.Message), e.Message)
+		}
+		if strings.HasPrefix(e.Message, "abort requested") {
+			requested = true
+			wantClippedSignalText(t, "abort event", e.Message, n)
+			if !strings.Contains(e.Message, "(clipped, 5000 bytes)") {
+				t.Errorf("abort event %.300q... does not say the by was clipped", e.Message)
+			}
+		}
+	}
+	if !requested {
+		t.Errorf("no abort event in %d events", len(st.Events))
+	}
+}
+
+// decodeSignal clips reason and by on a UTF-8 boundary, in both payload
+// forms, and leaves short ones alone.
+func TestDecodeSignalClips(t *testing.T) {
+	raw := func(v any) converter.RawValue {
+		p, err := converter.GetDefaultDataConverter().ToPayload(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return converter.NewRawValue(p)
+	}
+	long := strings.Repeat("é", maxSignalReason) // 2 bytes each: the bound falls inside none
+	odd := "x" + long                            // the bound falls inside an é
+	for _, tt := range []struct {
+		name string
+		in   any
+	}{
+		{"object", SignalInput{Reason: odd, By: "y" + long}},
+		{"plain string", odd},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeSignal(raw(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !utf8.ValidString(got.Reason) || !utf8.ValidString(got.By) {
+				t.Errorf("clipped inside a rune: %q / %q", got.Reason, got.By)
+			}
+			want := fmt.Sprintf("…(clipped, %d bytes)", len(odd))
+			if !strings.HasSuffix(got.Reason, want) || len(got.Reason) > maxSignalReason+len(want) || !strings.HasPrefix(got.Reason, "xé") {
+				t.Errorf("reason %d bytes, ends %q, want at most %d bytes ending %q", len(got.Reason), got.Reason[max(0, len(got.Reason)-40):], maxSignalReason+len(want), want)
+			}
+			if tt.name == "object" {
+				want := fmt.Sprintf("…(clipped, %d bytes)", len(odd))
+				if !strings.HasSuffix(got.By, want) || len(got.By) > maxSignalBy+len(want) {
+					t.Errorf("by %d bytes %q", len(got.By), got.By)
+				}
+			}
+		})
+	}
+	got, err := decodeSignal(raw(SignalInput{Reason: "wrong zone", By: "ops"}))
+	if err != nil || got != (SignalInput{Reason: "wrong zone", By: "ops"}) {
+		t.Errorf("short signal decoded as %+v, %v", got, err)
 	}
 }

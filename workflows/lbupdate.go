@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -57,11 +58,22 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 	var aborted *SignalInput
 	abort := workflow.GetSignalChannel(ctx, SignalAbort)
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		var s SignalInput
-		abort.Receive(ctx, &s)
-		aborted = &s
-		r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: fmt.Sprintf("abort by %q: %s", s.By, s.Reason)})
-		cancel()
+		// Read as every workflow reads its signals (decodeSignal): the
+		// reason clipped, a plain string taken as the reason, and a
+		// payload that is neither recorded and ignored.
+		for {
+			var raw converter.RawValue
+			abort.Receive(ctx, &raw)
+			s, err := decodeSignal(raw)
+			if err != nil {
+				r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: SignalAbort + " ignored: " + err.Error()})
+				continue
+			}
+			aborted = &s
+			r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: fmt.Sprintf("abort by %q: %s", s.By, s.Reason)})
+			cancel()
+			return
+		}
 	})
 
 	err := r.updateLBs(stepCtx, in)

@@ -213,3 +213,29 @@ func TestLBUpdateRefusedBeforeAnyLBIsTouched(t *testing.T) {
 		})
 	}
 }
+
+// An abort of a load balancer update with a 1.5 MB reason ends it aborted
+// with the reason clipped, like a rollout's (decodeSignal); a payload that
+// decodes to neither form is recorded and ignored, not a workflow task that
+// fails for ever.
+func TestLBUpdateAbortClipsReason(t *testing.T) {
+	const n = 1_500_000
+	_, st, err := lbUpdateRun(t, "", "slow", func(env *testsuite.TestWorkflowEnvironment) {
+		signalAt(env, 30*time.Second, SignalAbort, []int{4, 2})
+		signalAt(env, time.Minute, SignalAbort, SignalInput{Reason: strings.Repeat("R", n), By: "ops"})
+	})
+	if st.Phase != PhaseAborted || err == nil {
+		t.Fatalf("phase %s (err %v), want aborted", st.Phase, err)
+	}
+	wantClippedSignalText(t, "status failure", st.Failure, n)
+	wantClippedSignalText(t, "workflow error", err.Error(), n)
+	text := eventsText(st)
+	if !strings.Contains(text, "abort ignored") || !strings.Contains(text, "[4,2]") {
+		t.Errorf("events %.500q do not record the ignored signal", text)
+	}
+	for _, e := range st.Events {
+		if len(e.Message) > maxSignalReason+maxSignalBy+400 {
+			t.Errorf("event of %d bytes: %.200q...", len(e.Message), e.Message)
+		}
+	}
+}

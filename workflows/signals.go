@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
@@ -108,7 +109,8 @@ func (r *rollout) onApprove(ctx workflow.Context, in SignalInput) {
 // decodeSignal reads a signal's payload: {"reason": ..., "by": ...}, a
 // plain string (the reason), or nothing. Anything else is an error that
 // quotes the payload, so the operator sees in the events what was sent
-// instead of a signal that silently did nothing.
+// instead of a signal that silently did nothing. Every workflow reads its
+// signals here, and the reason and by come back clipped (clipped).
 func decodeSignal(raw converter.RawValue) (SignalInput, error) {
 	p := raw.Payload()
 	if p == nil {
@@ -123,15 +125,47 @@ func decodeSignal(raw converter.RawValue) (SignalInput, error) {
 	}
 	var in SignalInput
 	if err := json.Unmarshal(data, &in); err == nil {
-		return in, nil
+		return in.clipped(), nil
 	}
 	var reason string
 	if err := json.Unmarshal(data, &reason); err == nil {
-		return SignalInput{Reason: reason}, nil
+		return SignalInput{Reason: reason}.clipped(), nil
 	}
 	text := string(data)
 	if len(text) > 200 {
 		text = text[:200] + "..."
 	}
 	return SignalInput{}, fmt.Errorf(`its payload %s is neither {"reason": "...", "by": "..."} nor a string`, text)
+}
+
+// The most of a signal's reason and by kept, in bytes (see
+// SignalInput.clipped).
+const (
+	maxSignalReason = 1000
+	maxSignalBy     = 200
+)
+
+// clipped bounds the reason and by: both are copied into the events, the
+// status failure and the workflow's failure message (whose details hold
+// the status again), and a signal may carry up to 2 MB. A reason of 700 KB
+// made Temporal terminate the run (failure exceeds size limit); one of
+// 1.5 MB failed every workflow task (gRPC message too large), so the run
+// never ended and the fleet stayed locked. What is cut says how long it
+// was, and so does every event and failure that quotes it.
+func (s SignalInput) clipped() SignalInput {
+	s.Reason = clipText(s.Reason, maxSignalReason)
+	s.By = clipText(s.By, maxSignalBy)
+	return s
+}
+
+// clipText cuts s to at most n bytes, on a rune boundary, and says so.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(clipped, %d bytes)", s[:cut], len(s))
 }
