@@ -67,6 +67,10 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
+	secret, err := webhookSecret(in.Webhook)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
@@ -74,8 +78,8 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Dnsroll-Event", in.Event)
 	req.Header.Set("X-Dnsroll-Delivery", fmt.Sprintf("%s/%d", n.RunID, in.Seq))
-	if in.Webhook.SecretEnv != "" {
-		mac := hmac.New(sha256.New, []byte(os.Getenv(in.Webhook.SecretEnv)))
+	if secret != nil {
+		mac := hmac.New(sha256.New, secret)
 		mac.Write(body)
 		req.Header.Set("X-Dnsroll-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	}
@@ -127,6 +131,21 @@ func (a *Activities) webhookURL(in NotifyInput) (string, error) {
 		return u, nil
 	}
 	return w.URL, nil
+}
+
+// webhookSecret is the HMAC key that w's secret_env names, or nil when it
+// names none. A secret_env whose variable is unset or empty on this worker
+// is an error, as an unset url_env is: signing with an empty key would
+// send a signature anyone can compute, looking like a real one.
+func webhookSecret(w config.Webhook) ([]byte, error) {
+	if w.SecretEnv == "" {
+		return nil, nil
+	}
+	secret := os.Getenv(w.SecretEnv)
+	if secret == "" {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "notifications.webhooks: webhook %s: secret_env %s is not set on this worker", w.Name, w.SecretEnv)
+	}
+	return []byte(secret), nil
 }
 
 func (a *Activities) webUILink(namespace, workflowID, runID string) string {

@@ -4,12 +4,16 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll/config"
@@ -78,5 +82,51 @@ notifications:
 	_, err = env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: hist.Notifications.Webhooks[1], Event: "started", Fleet: "lab"})
 	if err == nil || !strings.Contains(err.Error(), "url_env HOOK_URL is not set on this worker") {
 		t.Errorf("url_env unset: %v", err)
+	}
+}
+
+// A secret_env naming a variable that is unset or empty on the worker
+// refuses the delivery, as an unset url_env does, rather than sending a
+// body "signed" with an empty HMAC key that anyone can compute. Nothing
+// reaches the receiver, and the error is not retried.
+func TestNotifyRefusesUnsetSecretEnv(t *testing.T) {
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { posts.Add(1) }))
+	defer srv.Close()
+	fleet, err := config.Parse([]byte(testFleetYAML + `ansible: {connection: local}
+notifications:
+  webhooks:
+    - {name: chat, url: "` + srv.URL + `/hook", secret_env: HOOK_SECRET}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := fleet.ForHistory().Notifications.Webhooks[0]
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Fleets: func(string) (*config.Fleet, error) { return fleet, nil }}
+	env.RegisterActivity(acts)
+
+	for _, tt := range []struct {
+		name  string
+		unset bool
+	}{{"empty", false}, {"unset", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("HOOK_SECRET", "")
+			if tt.unset {
+				os.Unsetenv("HOOK_SECRET")
+			}
+			_, err := env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: hook, Event: "started", Fleet: "lab", Seq: 1})
+			if err == nil || !strings.Contains(err.Error(), "webhook chat: secret_env HOOK_SECRET is not set on this worker") {
+				t.Errorf("secret_env %s: err %v, want it to say secret_env HOOK_SECRET is not set", tt.name, err)
+			}
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || !app.NonRetryable() {
+				t.Errorf("secret_env %s: err %v is retried", tt.name, err)
+			}
+			if n := posts.Load(); n != 0 {
+				t.Errorf("secret_env %s: %d requests reached the receiver", tt.name, n)
+			}
+		})
 	}
 }
