@@ -340,7 +340,7 @@ func (r *rollout) compensate(ctx workflow.Context, stop stopReason, cause error)
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	outcome, errType, why := r.outcome(stop, cause)
 	r.st.Failure = why
-	cause = unwrapStep(cause)
+	cause = failureCause(cause)
 	if r.committed {
 		// Blue is (partly) gone: green keeps serving; a rerun finishes the
 		// job. Even a cancellation must not switch back to deleted servers.
@@ -373,6 +373,20 @@ func (r *rollout) compensate(ctx workflow.Context, stop stopReason, cause error)
 	}
 	r.finish(ctx, outcome)
 	return temporal.NewNonRetryableApplicationError(why+"; blue is serving and green was deleted", errType, nil, r.st)
+}
+
+// failureCause is what the error a stopped rollout ends with passes on as
+// its cause: the failed step's error, without the step; nothing when the
+// steps were cancelled (an abort or rollback interrupted one, or the
+// workflow was cancelled). Temporal closes a workflow whose error holds a
+// CanceledError anywhere in its chain as cancelled, dropping the failure's
+// message and details, so a cleanup-failed run would hide from
+// `--status failed`, the failed-workflow alert and the Web UI.
+func failureCause(err error) error {
+	if temporal.IsCanceledError(err) {
+		return nil
+	}
+	return unwrapStep(err)
 }
 
 // outcome is the phase, error type and message of a rollout that stopped.

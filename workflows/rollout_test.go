@@ -699,6 +699,54 @@ func TestCleanupRetriesInRounds(t *testing.T) {
 	}
 }
 
+// A rollout stopped by an abort or a rollback whose cleanup then fails
+// closes as failed, like the same cleanup failure after a failed step: not
+// as cancelled, which would hide it from `--status failed`, the
+// temporal_workflow_failed_total alert and the Web UI's failure message,
+// the runs that leave green up for an operator. The failure carries the
+// status, with what is left to undo.
+func TestStoppedRolloutWhoseCleanupFailsClosesFailed(t *testing.T) {
+	for _, tc := range []struct {
+		name, failAt, slowAt, signal string
+	}{
+		{"abort while provisioning", "", "ProvisionNameservers", SignalAbort},
+		{"rollback while verifying the load balancers", "", "VerifyLoadBalancers", SignalRollback},
+		{"failed step (control)", "VerifyGreen", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var slow []string
+			if tc.slowAt != "" {
+				slow = append(slow, tc.slowAt)
+			}
+			h := newHarness(t, tc.failAt, slow...)
+			h.rec.failDeleteGreen = 1 << 20 // every round fails until steps.cleanup_timeout
+			if tc.signal != "" {
+				signalAt(h.env, time.Minute, tc.signal, SignalInput{Reason: "cf test", By: "alice"})
+			}
+			st, err := h.run(t)
+			var canceled *temporal.CanceledError
+			if errors.As(err, &canceled) {
+				t.Fatalf("err = %v: a cleanup-failed rollout closes as cancelled, not failed", err)
+			}
+			wantErrType(t, err, ErrTypeFailed)
+			if st.Phase != PhaseCleanupFailed {
+				t.Fatalf("phase = %s, want %s", st.Phase, PhaseCleanupFailed)
+			}
+			var app *temporal.ApplicationError
+			errors.As(err, &app)
+			for _, want := range []string{"cleanup failed: DeleteGreen failed", "dnsroll rollout cleanup"} {
+				if !strings.Contains(app.Message(), want) {
+					t.Errorf("failure message %q lacks %q", app.Message(), want)
+				}
+			}
+			var carried Status
+			if !app.HasDetails() || app.Details(&carried) != nil || carried.Phase != PhaseCleanupFailed || carried.Cleanup == nil || len(carried.Cleanup.Left) == 0 {
+				t.Errorf("failure details = %+v, want the status with cleanup.left", carried)
+			}
+		})
+	}
+}
+
 // A cleanup-only run, as `dnsroll rollout cleanup` starts it, points every
 // load balancer back at blue and deletes green, without planning or
 // creating anything.
