@@ -1,11 +1,13 @@
 package rollouts
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -46,6 +48,10 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	w.RegisterWorkflowWithOptions(func(_ workflow.Context, in workflows.RolloutInput) (workflows.Status, error) {
 		if in.Reason == "fail" {
 			return workflows.Status{}, temporal.NewNonRetryableApplicationError("failed", "test", nil)
+		}
+		if in.Reason == "cleanup" {
+			// A cleanup-only run completes too, with no bundle.
+			return workflows.Status{Fleet: in.Fleet, Run: workflows.Run{Phase: workflows.PhaseCleanedUp}}, nil
 		}
 		return workflows.Status{Fleet: in.Fleet, Bundle: in.Reason, Revision: in.LiveBundle}, nil
 	}, workflow.RegisterOptions{Name: "RolloutWorkflow"})
@@ -101,6 +107,28 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 			t.Errorf("rollout of lab to %s was told the live bundle is %q, want %q", bundle, got, live)
 		}
 		live = bundle
+	}
+	// A cleanup-only run that completed is not what is live: the bundle
+	// of the last rollout that succeeded still is.
+	cleanup, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: "lab", Reason: "cleanup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.GetWorkflow(t.Context(), cleanup.WorkflowID, cleanup.RunID).Get(t.Context(), nil)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := c.ListWorkflow(t.Context(), &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("RunId = '%s' AND ExecutionStatus = 'Completed'", cleanup.RunID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetExecutions()) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cleanup run never showed as completed")
+		}
+	}
+	if st, ok, err := LastSucceeded(t.Context(), c, "lab"); err != nil || !ok || st.Bundle != live {
+		t.Errorf("after a cleanup-only run, the live bundle is %q (%v, %v), want %q", st.Bundle, ok, err, live)
 	}
 	// A retry of the rollout that failed while cc was live compares with
 	// dd, live now, not with the bundle that was live when it first ran.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/api/serviceerror"
@@ -61,27 +62,53 @@ func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run
 }
 
 // LastSucceeded is the status of the fleet's most recently completed
-// rollout (only successful rollouts complete): what is live. ok is false
-// when no rollout of the fleet has succeeded. It costs one visibility
-// list of one execution, which lists closed runs latest first, and one
-// read of its result.
+// rollout that succeeded: what is live. Rollouts complete when they
+// succeed, and so do cleanup-only runs (phase cleaned-up), which put back
+// what was live and are skipped. ok is false when no rollout of the fleet
+// has succeeded. It costs a visibility list, which lists closed runs
+// latest first, and one read of a result.
 func LastSucceeded(ctx context.Context, c client.Client, fleet string) (st workflows.Status, ok bool, err error) {
 	if !config.ValidFleetName(fleet) {
 		return st, false, fmt.Errorf("fleet name %q is not one a visibility query can name", fleet)
 	}
-	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1, Query: fmt.Sprintf(
-		"WorkflowType = 'RolloutWorkflow' AND %s = '%s' AND ExecutionStatus = 'Completed'", workflows.FleetAttr.GetName(), fleet)})
-	if err != nil {
-		return st, false, fmt.Errorf("looking up the live revision of fleet %s: %w", fleet, err)
+	req := &workflowservice.ListWorkflowExecutionsRequest{PageSize: 10, Query: fmt.Sprintf(
+		"WorkflowType = 'RolloutWorkflow' AND %s = '%s' AND ExecutionStatus = 'Completed'", workflows.FleetAttr.GetName(), fleet)}
+	for {
+		resp, err := c.ListWorkflow(ctx, req)
+		if err != nil {
+			return st, false, fmt.Errorf("looking up the live revision of fleet %s: %w", fleet, err)
+		}
+		for _, info := range resp.GetExecutions() {
+			if phaseAttr(info.GetSearchAttributes()) == string(workflows.PhaseCleanedUp) {
+				continue
+			}
+			e := info.GetExecution()
+			st = workflows.Status{}
+			if err := c.GetWorkflow(ctx, e.GetWorkflowId(), e.GetRunId()).Get(ctx, &st); err != nil {
+				return st, false, fmt.Errorf("reading rollout %s %s, the live revision of fleet %s: %w", e.GetWorkflowId(), e.GetRunId(), fleet, err)
+			}
+			if st.Phase != workflows.PhaseCleanedUp {
+				return st, true, nil
+			}
+		}
+		if len(resp.GetNextPageToken()) == 0 {
+			return workflows.Status{}, false, nil
+		}
+		req.NextPageToken = resp.GetNextPageToken()
 	}
-	if len(resp.GetExecutions()) == 0 {
-		return st, false, nil
+}
+
+// phaseAttr is the Phase search attribute a listed run carries, if any.
+func phaseAttr(attrs *commonpb.SearchAttributes) string {
+	p, ok := attrs.GetIndexedFields()[workflows.PhaseAttr.GetName()]
+	if !ok {
+		return ""
 	}
-	e := resp.GetExecutions()[0].GetExecution()
-	if err := c.GetWorkflow(ctx, e.GetWorkflowId(), e.GetRunId()).Get(ctx, &st); err != nil {
-		return st, false, fmt.Errorf("reading rollout %s %s, the live revision of fleet %s: %w", e.GetWorkflowId(), e.GetRunId(), fleet, err)
+	var s string
+	if converter.GetDefaultDataConverter().FromPayload(p, &s) != nil {
+		return ""
 	}
-	return st, true, nil
+	return s
 }
 
 // startOptions start one rollout per fleet, with the search attributes

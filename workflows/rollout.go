@@ -24,7 +24,9 @@ const (
 	ErrTypeFailed     = "RolloutFailed"
 	ErrTypeAborted    = "RolloutAborted"
 	ErrTypeRolledBack = "RolloutRolledBack"
-	ErrTypeCleanedUp  = "RolloutCleanedUp"
+	// ErrTypeCleanedUp is the error of cleanup-only runs that succeeded
+	// before such runs completed instead (closed runs keep it).
+	ErrTypeCleanedUp = "RolloutCleanedUp"
 )
 
 // rollout is one run of RolloutWorkflow: its status and the state the
@@ -372,6 +374,13 @@ func (r *rollout) compensate(ctx workflow.Context, stop stopReason, cause error)
 		return temporal.NewNonRetryableApplicationError(r.st.Failure, ErrTypeFailed, cause, r.st)
 	}
 	r.finish(ctx, outcome)
+	if stop == stoppedForCleanup {
+		// A cleanup-only run did what it was started for: it completes,
+		// with the status as its result, rather than count as a failure
+		// (`--status failed`, the failed-workflow alert). Only the close
+		// command differs, which replay does not compare.
+		return nil
+	}
 	return temporal.NewNonRetryableApplicationError(why+"; blue is serving and green was deleted", errType, nil, r.st)
 }
 
