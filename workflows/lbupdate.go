@@ -101,7 +101,7 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 		end = PhaseAborted
 	}
 	r.st.Phase, r.st.EndedAt = end, workflow.Now(ctx)
-	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "LoadBalancerUpdateFailed", unwrapStep(err))
+	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "LoadBalancerUpdateFailed", failureCause(err))
 }
 
 // updateLBs updates each chosen load balancer in turn.

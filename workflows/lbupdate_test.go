@@ -150,6 +150,23 @@ func TestLBUpdateAbortRestores(t *testing.T) {
 	}
 }
 
+// An abort whose restore fails closes the run failed, not cancelled:
+// Temporal closes a run whose error holds a cancellation (the step the
+// abort interrupted) as cancelled, which `--status failed`, the failed-
+// workflow alert and the Web UI's failure message all miss.
+func TestLBUpdateAbortWhoseRestoreFailsClosesFailed(t *testing.T) {
+	_, st, err := lbUpdateRun(t, "Restore lb1", "slow", func(env *testsuite.TestWorkflowEnvironment) {
+		signalAt(env, time.Minute, SignalAbort, SignalInput{Reason: "wrong version", By: "ops"})
+	})
+	if st.Phase != PhaseCleanupFailed {
+		t.Errorf("phase %s, want cleanup-failed", st.Phase)
+	}
+	var canceled *temporal.CanceledError
+	if err == nil || errors.As(err, &canceled) || !strings.Contains(err.Error(), "restore failed: Restore lb1") {
+		t.Errorf("workflow error %v, want a failure naming the restore and no cancellation in its chain", err)
+	}
+}
+
 // An update that cannot apply to every chosen load balancer is refused
 // before the first is touched: a load balancer named twice (a console
 // chunk would run twice), or a kind one's driver does not take (an nginx
