@@ -406,10 +406,18 @@ func (r *rollout) outcome(stop stopReason, cause error) (Phase, string, string) 
 	case stoppedApprovalTimedOut:
 		return PhaseAborted, ErrTypeAborted, "aborted: " + unwrapStep(cause).Error() + " (rollout.approval_timeout)"
 	case stoppedRolledBack:
+		if !r.trafficMoved() {
+			// aborted means the load balancers were never moved.
+			return PhaseAborted, ErrTypeAborted, "aborted" + r.stop.in.describe() + " (a rollback asked before any load balancer was switched)"
+		}
 		return PhaseRolledBack, ErrTypeRolledBack, "rolled back" + r.stop.in.describe()
 	case stoppedAborted:
 		if r.stop == nil {
 			return PhaseAborted, ErrTypeAborted, "aborted: the workflow was cancelled"
+		}
+		if r.trafficMoved() {
+			// rolled-back means traffic went to green and came back.
+			return PhaseRolledBack, ErrTypeRolledBack, "rolled back" + r.stop.in.describe() + " (an abort asked after the switch)"
 		}
 		return PhaseAborted, ErrTypeAborted, "aborted" + r.stop.in.describe()
 	}

@@ -510,6 +510,36 @@ func TestRollbackAfterSwitchRestoresBlue(t *testing.T) {
 	}
 }
 
+// The outcome says what happened to the traffic, whichever signal stopped
+// the rollout: aborted, the load balancers never moved; rolled-back, they
+// went to green and came back (README's table of outcomes).
+func TestOutcomeFollowsTheTrafficNotTheSignal(t *testing.T) {
+	for _, tt := range []struct {
+		name, slowAt, signal string
+		phase                Phase
+		errType              string
+	}{
+		{"rollback before the switch", "ProvisionNameservers", SignalRollback, PhaseAborted, ErrTypeAborted},
+		{"abort after the switch", "VerifyLoadBalancers", SignalAbort, PhaseRolledBack, ErrTypeRolledBack},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "", tt.slowAt)
+			signalAt(h.env, time.Minute, tt.signal, SignalInput{Reason: "wrong zone", By: "alice"})
+			st, err := h.run(t)
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || app.Type() != tt.errType || st.Phase != tt.phase {
+				t.Fatalf("err %v, phase %s; want %s, %s", err, st.Phase, tt.errType, tt.phase)
+			}
+			if !strings.Contains(st.Failure, "wrong zone") || !strings.Contains(st.Failure, tt.signal) {
+				t.Errorf("failure %q does not say which signal asked and why", st.Failure)
+			}
+			if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" {
+				t.Errorf("load balancers point at %s, want blue", got)
+			}
+		})
+	}
+}
+
 func TestRollbackAfterBlueDeletedIsRejected(t *testing.T) {
 	h := newHarness(t, "", "DeleteServer")
 	signalAt(h.env, time.Minute, SignalRollback, SignalInput{})
