@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb"
@@ -18,9 +20,10 @@ type InPlaceUpdater interface {
 	// with a note for the operator. Idempotent. It keeps what Restore
 	// needs on the load balancer.
 	Update(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error)
-	// Restore undoes a failed or half-done Update of the same u. With
-	// nothing to undo it changes nothing.
-	Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) error
+	// Restore undoes a failed or half-done Update of the same u (u.ID
+	// included) and says what it did. With nothing to undo it changes
+	// nothing, and says so.
+	Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error)
 }
 
 // UpdateLBInput is one in-place update of one load balancer.
@@ -33,16 +36,28 @@ type UpdateLBInput struct {
 // UpdateLoadBalancer updates one load balancer in place with its driver.
 func (a *Activities) UpdateLoadBalancer(ctx context.Context, in UpdateLBInput) (StepResult, error) {
 	return a.inPlace(ctx, in, "updating", func(u InPlaceUpdater) (string, error) {
-		return u.Update(ctx, in.Fleet, in.LB, in.Update)
+		return u.Update(ctx, in.Fleet, in.LB, withID(ctx, in.Update))
 	})
 }
 
 // RestoreLoadBalancer undoes a failed in-place update of one load
-// balancer: its previous config, or the old nginx master.
+// balancer: its previous config, or the old nginx master. Its note is the
+// driver's word on what it restored, if anything.
 func (a *Activities) RestoreLoadBalancer(ctx context.Context, in UpdateLBInput) (StepResult, error) {
 	return a.inPlace(ctx, in, "restoring", func(u InPlaceUpdater) (string, error) {
-		return "restored", u.Restore(ctx, in.Fleet, in.LB, in.Update)
+		return u.Restore(ctx, in.Fleet, in.LB, withID(ctx, in.Update))
 	})
+}
+
+// withID gives u the ID of the workflow run whose step ctx is, unless it
+// has one: the Update activity, its retries and its Restore share it,
+// and no other update has it.
+func withID(ctx context.Context, u lb.Update) lb.Update {
+	if u.ID == "" && activity.IsActivity(ctx) {
+		run := activity.GetInfo(ctx).WorkflowExecution
+		u.ID = run.ID + "/" + run.RunID
+	}
+	return u
 }
 
 // inPlace runs op, an update or its undo, with in.LB's driver, heartbeating

@@ -24,17 +24,20 @@ func (pointOnly) Point(context.Context, *config.Fleet, config.LoadBalancer, []dn
 type fakeUpdater struct {
 	pointOnly
 	calls []string
+	ids   []string // each call's u.ID
 	err   error
 }
 
 func (f *fakeUpdater) Update(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, u lb.Update) (string, error) {
 	f.calls = append(f.calls, "update "+u.Lua)
+	f.ids = append(f.ids, u.ID)
 	return "reloaded", f.err
 }
 
-func (f *fakeUpdater) Restore(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, u lb.Update) error {
+func (f *fakeUpdater) Restore(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, u lb.Update) (string, error) {
 	f.calls = append(f.calls, "restore "+u.Lua)
-	return f.err
+	f.ids = append(f.ids, u.ID)
+	return "nothing to restore", f.err
 }
 
 // Update and Restore run the driver's own and note what it did; a driver
@@ -51,7 +54,8 @@ func TestInPlaceActivities(t *testing.T) {
 		note     string
 	}{
 		{acts.UpdateLoadBalancer, "lb1: reloaded"},
-		{acts.RestoreLoadBalancer, "lb1: restored"},
+		// The driver's word on what it restored, not a blanket "restored".
+		{acts.RestoreLoadBalancer, "lb1: nothing to restore"},
 	} {
 		v, err := env.ExecuteActivity(tt.activity, in)
 		if res := temporaltest.Value[StepResult](t, v, err); res.Note != tt.note {
@@ -60,6 +64,10 @@ func TestInPlaceActivities(t *testing.T) {
 	}
 	if got := strings.Join(upd.calls, ", "); got != "update x(), restore x()" {
 		t.Errorf("driver calls: %s", got)
+	}
+	// The update and its restore carry the same ID, the workflow run's.
+	if len(upd.ids) != 2 || upd.ids[0] == "" || upd.ids[0] != upd.ids[1] {
+		t.Errorf("update IDs %q: want one, the same for the update and its restore", upd.ids)
 	}
 
 	upd.err = dnsroll.Errorf(dnsroll.EINVALID, "console refused")

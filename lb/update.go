@@ -19,6 +19,11 @@ type Update struct {
 	// changed, and runs when the update fails.
 	Lua     string `json:"lua,omitempty"`
 	UndoLua string `json:"undo_lua,omitempty"`
+	// ID tells this update from another with the same fields, and is the
+	// same for its retries and its undo: the activities set it to their
+	// workflow run's, so that a driver's Restore undoes only what this
+	// update did. Not part of a request.
+	ID string `json:"-"`
 }
 
 // Kinds of Update.

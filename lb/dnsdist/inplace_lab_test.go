@@ -51,7 +51,7 @@ func TestInPlaceDnsdistConfig(t *testing.T) {
 		if got := acl(); !strings.Contains(got, "198.51.100.0/24") {
 			t.Fatalf("after update %d the ACL is %q; want 198.51.100.0/24 in it", i, got)
 		}
-		if err := l.d.Restore(ctx, l.Fleet, l.LB, u); err != nil {
+		if _, err := l.d.Restore(ctx, l.Fleet, l.LB, u); err != nil {
 			t.Fatalf("restore %d: %v", i, err)
 		}
 		if got := acl(); got != before {

@@ -2,7 +2,9 @@ package nginx
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -14,7 +16,8 @@ import (
 
 // In-place updates of a running nginx, each a few commands over the
 // kept-open channel (inplace.sh): a config change is nginx -t and a
-// reload, its previous config kept beside it for Restore; a binary
+// reload, its previous config kept beside it for that update's Restore
+// (and no other's: see updateID); a binary
 // upgrade is nginx's own: USR2 starts a new master from the binary now
 // installed, WINCH drains the old workers once the new ones run, and only
 // when the new workers answer on the control socket does QUIT stop the
@@ -52,7 +55,7 @@ func (d *Driver) update(ctx context.Context, fleet *config.Fleet, balancer confi
 				return "", err
 			}
 		}
-		if _, err := runInplace(ctx, ch, j, "reload", u.Config); err != nil {
+		if _, err := runConfig(ctx, ch, j, "reload", u); err != nil {
 			return "", err
 		}
 		conf, err := ch.Run(ctx, "cat -- "+quote(j.paths.conf))
@@ -112,21 +115,45 @@ func (d *Driver) abort(ctx context.Context, ch lb.Channel, j job, cause error) e
 	return fmt.Errorf("%w (the old master serves again)", cause)
 }
 
-// Restore undoes a failed update of kind u.Kind: the config from before
-// it, reloaded, or an upgrade still under way, aborted; an upgrade whose
-// old master was already told to quit is finished instead, since only
-// the new master can serve (see above). Restoring with nothing to restore
-// changes nothing.
-func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) error {
+// Restore undoes a failed update u: the config from before it, reloaded,
+// or an upgrade still under way, aborted; an upgrade whose old master was
+// already told to quit is finished instead, since only the new master can
+// serve (see above). It returns what it did. Restoring with nothing to
+// restore changes nothing: a config update that never replaced the config
+// (refused, or stopped before) leaves it, and so does one whose config
+// something else has replaced since.
+func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error) {
 	j, ch, err := d.inplace(ctx, fleet, balancer)
+	var out []byte
 	if err == nil {
 		if u.Kind == lb.UpdateBinary {
-			_, err = runInplace(ctx, ch, j, "upgrade-abort", "")
+			out, err = runInplace(ctx, ch, j, "upgrade-abort", "")
 		} else {
-			_, err = runInplace(ctx, ch, j, "restore", "")
+			out, err = runConfig(ctx, ch, j, "restore", u)
 		}
 	}
-	return wrap("restore", balancer.Name, err)
+	if err != nil {
+		return "", wrap("restore", balancer.Name, err)
+	}
+	if note := strings.TrimSpace(string(out)); note != "" {
+		return note, nil
+	}
+	return "restored", nil
+}
+
+// updateID is what identifies config update u on the load balancer, the
+// same for its retries and its Restore: u.ID (the workflow run's) with
+// its config. It is recorded with the config it saves for Restore, which
+// restores that config for this update only. Without u.ID, an update is
+// known by its config alone.
+func updateID(u lb.Update) string {
+	h := sha256.Sum256([]byte(u.ID + "\x00" + u.Config))
+	return hex.EncodeToString(h[:12])
+}
+
+// runConfig runs inplace.sh's config op, reload or restore, for u.
+func runConfig(ctx context.Context, ch lb.Channel, j job, op string, u lb.Update) ([]byte, error) {
+	return runScript(ctx, ch, j, op, [][2]string{{"config", u.Config}, {"update", updateID(u)}})
 }
 
 // inplace works out balancer's paths and opens its channel.
@@ -139,9 +166,14 @@ func (d *Driver) inplace(ctx context.Context, fleet *config.Fleet, balancer conf
 	return j, ch, err
 }
 
-// runInplace runs one op of inplace.sh, mapping its exit codes.
+// runInplace runs one op of inplace.sh with config conf.
 func runInplace(ctx context.Context, ch lb.Channel, j job, op, conf string) ([]byte, error) {
-	out, err := ch.Run(ctx, command(j, upgradeTimeout(j), inplaceScript, [][2]string{{"op", op}, {"config", conf}}))
+	return runScript(ctx, ch, j, op, [][2]string{{"config", conf}})
+}
+
+// runScript runs op of inplace.sh with vars, mapping its exit codes.
+func runScript(ctx context.Context, ch lb.Channel, j job, op string, vars [][2]string) ([]byte, error) {
+	out, err := ch.Run(ctx, command(j, upgradeTimeout(j), inplaceScript, append([][2]string{{"op", op}}, vars...)))
 	switch exitCode(err) {
 	case 0:
 		return out, err

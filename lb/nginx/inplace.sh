@@ -1,9 +1,11 @@
 # The in-place updates of a running nginx (lb/nginx, inplace.go), run by
 # /bin/sh on the load balancer over the kept-open channel after nginx.sh.
 # The driver sets before them: op, conf, pid, config (the new nginx.conf;
-# empty reloads the one in place), timeout (seconds) and nginx_t. Exit
-# codes: 2 invalid (no retry helps), 3 no nginx runs, 4 nginx did not do it
-# in time.
+# empty reloads the one in place), update (what identifies this update:
+# the same in its retries and its restore, one word), timeout (seconds)
+# and nginx_t. Exit codes: 2 invalid (no retry helps), 3 no nginx runs, 4
+# nginx did not do it in time. What an op did that the operator should
+# know is its output.
 
 m=$(pidof_file "$pid")
 o=$(pidof_file "$pid.oldbin")
@@ -32,24 +34,44 @@ reload)
 		echo "nginx -t rejected the config: $out" >&2
 		exit 2
 	fi
-	# The config to restore: what ran before this update. A retry of this
-	# same update, after the new config went in, keeps the one saved.
+	# The config to restore: what ran before this update, kept in
+	# $conf.prev with "<update> <cksum of its config>" in $conf.prev.for. A
+	# retry of this same update keeps the one saved; a refused update
+	# (above) saves none.
 	sum=$(cksum <"$conf.new")
-	if ! { cmp -s "$conf.new" "$conf" && [ "$(cat "$conf.prev.for" 2>/dev/null)" = "$sum" ]; }; then
+	if [ "$(cat "$conf.prev.for" 2>/dev/null)" != "$update $sum" ]; then
 		cp -p "$conf" "$conf.prev"
-		echo "$sum" >"$conf.prev.for"
+		echo "$update $sum" >"$conf.prev.for"
 	fi
 	mv -f "$conf.new" "$conf"
 	reload "$m"
 	;;
 restore)
-	[ -f "$conf.prev" ] || exit 0
-	if ! out=$(nginx_t "$conf.prev" 2>&1); then
-		echo "nginx -t rejected the previous config $conf.prev: $out" >&2
-		exit 2
+	# Only this update's saved config is restored, and only over the
+	# config this update put in: one saved by an earlier update predates
+	# what ran before this one (a rollout rewrites $conf, not $conf.prev).
+	saved=$(cat "$conf.prev.for" 2>/dev/null)
+	if [ ! -f "$conf.prev" ] || [ "${saved%% *}" != "$update" ]; then
+		echo "nothing to restore: this update never replaced the config"
+		exit 0
 	fi
-	cp -p "$conf.prev" "$conf"
+	if ! cmp -s "$conf.prev" "$conf"; then
+		if [ "${saved#* }" != "$(cksum <"$conf")" ]; then
+			echo "nothing restored: $conf changed since this update, which no longer runs"
+			exit 0
+		fi
+		if ! out=$(nginx_t "$conf.prev" 2>&1); then
+			echo "nginx -t rejected the previous config $conf.prev: $out" >&2
+			exit 2
+		fi
+		cp -p "$conf.prev" "$conf"
+	elif [ "${saved#* }" = "$(cksum <"$conf")" ]; then
+		echo "nothing to restore: this update left the config as it was"
+		exit 0
+	fi
+	# Reloaded again on a retry: the one before may have stopped short.
 	reload "$m"
+	echo "restored the config from before this update"
 	;;
 upgrade-start)
 	# USR2: the master re-executes its binary, now the new one, as a new
@@ -103,11 +125,14 @@ upgrade-finish)
 	quitted
 	;;
 upgrade-abort)
-	[ -n "$o" ] || exit 0
+	[ -n "$o" ] || { echo "nothing to restore: no binary upgrade under way"; exit 0; }
 	# A quitting master ignores HUP and starts no workers: once QUIT went
 	# to the old one, the new master (checked to serve before QUIT) is
 	# nginx, and restoring is letting the old one finish.
-	[ "$(cat "$pid.oldbin.quit" 2>/dev/null)" = "$o" ] && quitted
+	if [ "$(cat "$pid.oldbin.quit" 2>/dev/null)" = "$o" ]; then
+		echo "nothing restored: the old master $o was told to quit, so the new master $m keeps serving"
+		quitted
+	fi
 	# HUP brings back the old master's workers; QUIT stops the new master,
 	# whose exit makes the old master's pid file current again.
 	kill -HUP "$o"
@@ -120,6 +145,7 @@ upgrade-abort)
 		late && { echo "the new nginx master $m still runs ${timeout} s after QUIT" >&2; exit 4; }
 		sleep 0.01
 	done
+	echo "restored the old master $o"
 	;;
 *)
 	echo "unknown op $op" >&2

@@ -83,14 +83,116 @@ func TestInPlaceNginxConfig(t *testing.T) {
 		t.Errorf("after the refused config the workers serve %q, want %q", got, last)
 	}
 
-	// Restore puts back the config from before the last update.
-	if err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig}); err != nil {
-		t.Fatal(err)
+	// Restoring the refused update changes nothing: it never replaced
+	// the config.
+	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: bad}); err != nil || !strings.HasPrefix(note, "nothing to restore") {
+		t.Fatalf("restoring the refused update: %q, %v; want nothing to restore", note, err)
+	}
+	if got, _ := RunningConfigID(ctx, filepath.Join(s.Dir, "control.sock")); got != last {
+		t.Errorf("restoring the refused update made the workers serve %q, want %q, the last update's", got, last)
+	}
+
+	// Restoring the last update puts back the config from before it.
+	lastConf := strings.ReplaceAll(string(conf0), id0, last)
+	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: lastConf}); err != nil || !strings.HasPrefix(note, "restored") {
+		t.Fatalf("restoring the last update: %q, %v; want restored", note, err)
 	}
 	if got, _ := RunningConfigID(ctx, filepath.Join(s.Dir, "control.sock")); got != ids[len(ids)-2] {
 		t.Errorf("after restore the workers serve %q, want %q", got, ids[len(ids)-2])
 	}
 	lbtest.WantTXT(t, s.LB.Address, "blue")
+}
+
+// TestInPlaceNginxRestoreRefused refuses config updates, one nginx -t
+// rejects and one without the control server, after a successful update
+// and a rollout's flip that rewrote the config: their Restore must
+// change nothing, not put back the config from before the earlier update
+// (blue's, which the flip had replaced). Each update's Restore puts back
+// only what ran just before it.
+func TestInPlaceNginxRestoreRefused(t *testing.T) {
+	s := startStaged(t)
+	ctx := context.Background()
+	sock := filepath.Join(s.Dir, "control.sock")
+	read := func() string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(s.Dir, "nginx.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	restore := func(u lb.Update, want string) {
+		t.Helper()
+		note, err := s.d.Restore(ctx, s.Fleet, s.LB, u)
+		if err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+		if !strings.HasPrefix(note, want) {
+			t.Errorf("restore: %q, want %q", note, want)
+		}
+	}
+	// An update that goes in keeps blue's config, from before it.
+	conf0 := read()
+	conf1 := strings.Replace(conf0, "return \"dnsroll-", "return \"dnsroll-0", 1)
+	if _, err := s.d.Update(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: conf1}); err != nil {
+		t.Fatal(err)
+	}
+	// A rollout flips to green: a new nginx.conf, no update of it kept.
+	if err := s.flip(ctx, lb.Share{Server: s.green, Weight: 1}, lb.Share{Server: s.blue}); err != nil {
+		t.Fatal(err)
+	}
+	lbtest.WantTXT(t, s.LB.Address, "green")
+	flipped := read()
+	flippedID, _ := RunningConfigID(ctx, sock)
+
+	for _, tc := range []struct{ name, config string }{
+		{"nginx -t rejects it", strings.Replace(flipped, "stream {", "stream { bogus_directive on;", 1)},
+		{"no control server", "this is not nginx {\n"},
+	} {
+		u := lb.Update{Kind: lb.UpdateConfig, Config: tc.config}
+		if _, err := s.d.Update(ctx, s.Fleet, s.LB, u); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+			t.Fatalf("%s: update error %v, want EINVALID", tc.name, err)
+		}
+		restore(u, "nothing to restore: this update never replaced the config")
+		if got := read(); got != flipped {
+			t.Errorf("%s: restoring the refused update rewrote nginx.conf:\n%s", tc.name, got)
+		}
+		if got, _ := RunningConfigID(ctx, sock); got != flippedID {
+			t.Errorf("%s: after restoring the refused update nginx serves %q, want the flipped config's %q", tc.name, got, flippedID)
+		}
+		lbtest.WantTXT(t, s.LB.Address, "green")
+	}
+
+	// A plain reload, then the flipped config again as an update: neither
+	// changed nginx.conf, so neither's Restore puts an older one back.
+	for _, u := range []lb.Update{{Kind: lb.UpdateConfig}, {Kind: lb.UpdateConfig, Config: flipped}} {
+		if _, err := s.d.Update(ctx, s.Fleet, s.LB, u); err != nil {
+			t.Fatal(err)
+		}
+		restore(u, "nothing to restore: this update left the config as it was")
+		if got := read(); got != flipped {
+			t.Errorf("restoring update %.20q that changed nothing rewrote nginx.conf:\n%s", u.Config, got)
+		}
+		lbtest.WantTXT(t, s.LB.Address, "green")
+	}
+
+	// An update after the flip: its Restore puts back the flipped config,
+	// and a second Restore (a retry) keeps it.
+	conf2 := strings.Replace(flipped, "return \"dnsroll-", "return \"dnsroll-0", 1)
+	u := lb.Update{Kind: lb.UpdateConfig, Config: conf2}
+	if _, err := s.d.Update(ctx, s.Fleet, s.LB, u); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		restore(u, "restored the config from before this update")
+		if got := read(); got != flipped {
+			t.Errorf("after restoring the update nginx.conf is not the flipped config:\n%s", got)
+		}
+		if got, _ := RunningConfigID(ctx, sock); got != flippedID {
+			t.Errorf("after restoring the update nginx serves %q, want the flipped config's %q", got, flippedID)
+		}
+	}
+	lbtest.WantTXT(t, s.LB.Address, "green")
 }
 
 // TestBinaryUpgradeNginx upgrades a lab nginx to the same binary under
@@ -127,8 +229,8 @@ func TestBinaryUpgradeNginx(t *testing.T) {
 
 	// Nothing under way: a restore changes nothing.
 	master := mustMaster(t, s.Dir)
-	if err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil {
-		t.Fatal(err)
+	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil || !strings.HasPrefix(note, "nothing to restore") {
+		t.Fatalf("restore with no upgrade under way: %q, %v; want nothing to restore", note, err)
 	}
 	if got := mustMaster(t, s.Dir); got != master {
 		t.Errorf("restore with no upgrade under way changed the master %d to %d", master, got)
@@ -158,9 +260,9 @@ func TestBinaryUpgradeNginxAbort(t *testing.T) {
 	if len(pids) != 2 || pids[0] != strconv.Itoa(old) {
 		t.Fatalf("upgrade-start printed %q; want the old master %d and the new one", out, old)
 	}
-	if err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil {
+	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil || !strings.HasPrefix(note, "restored the old master") {
 		log, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
-		t.Fatalf("restore: %v\nerror.log:\n%s", err, log)
+		t.Fatalf("restore: %q, %v\nerror.log:\n%s", note, err, log)
 	}
 	if got := mustMaster(t, s.Dir); got != old {
 		t.Errorf("after the abort the master is %d; want the old one, %d", got, old)
@@ -250,9 +352,9 @@ func TestBinaryUpgradeNginxRestoreAfterQuit(t *testing.T) {
 	cancel()
 	t.Logf("upgrade-finish cut off after a second: %v", err)
 
-	if err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil {
+	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil || !strings.HasPrefix(note, "nothing restored") {
 		log, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
-		t.Fatalf("restore after QUIT: %v\nerror.log:\n%s", err, log)
+		t.Fatalf("restore after QUIT: %q, %v\nerror.log:\n%s", note, err, log)
 	}
 	if got := itoa(mustMaster(t, s.Dir)); got != pids[1] {
 		t.Errorf("after the restore the master is %s; want the new one, %s", got, pids[1])

@@ -2,6 +2,8 @@ package nginx
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +92,39 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 	}
 	if got, _ := RunningConfigID(ctx, conf.socket); got != id0 {
 		t.Errorf("after the restore nginx serves %q, want the config from before, %q", got, id0)
+	}
+	if got := out.Steps[len(out.Steps)-1].Note; got != "lb1: restored the config from before this update" {
+		t.Errorf("the restore's note is %q", got)
+	}
+
+	// A config nginx -t refuses, after a successful update: its Restore
+	// leaves that update's config in place (the config saved beside it is
+	// the earlier update's), and says so.
+	running, err := os.ReadFile(filepath.Join(s.Dir, "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(string(running), "return \"dnsroll-", "return \"dnsroll-1", 1)
+	if out, err = run(lb.Update{Kind: lb.UpdateConfig, Config: next}); err != nil {
+		t.Fatalf("a new config: phase %s, error %v, steps %s", out.Phase, err, steps(out))
+	}
+	id1, _ := RunningConfigID(ctx, conf.socket)
+	if id1 == id0 {
+		t.Fatalf("the new config serves under the old ID %q", id0)
+	}
+	bad := strings.Replace(next, "stream {", "stream { bogus_directive on;", 1)
+	out, err = run(lb.Update{Kind: lb.UpdateConfig, Config: bad})
+	if err == nil || out.Phase != workflows.PhaseRolledBack {
+		t.Fatalf("refused config: phase %s, error %v; want rolled-back", out.Phase, err)
+	}
+	if got, want := steps(out), "CheckBefore lb1 succeeded,Update lb1 failed,Restore lb1 succeeded"; got != want {
+		t.Errorf("steps\n %s\nwant\n %s", got, want)
+	}
+	if got := out.Steps[len(out.Steps)-1].Note; got != "lb1: nothing to restore: this update never replaced the config" {
+		t.Errorf("the restore of a refused update says %q", got)
+	}
+	if got, _ := RunningConfigID(ctx, conf.socket); got != id1 {
+		t.Errorf("after the refused update nginx serves %q, want the last update's %q", got, id1)
 	}
 }
 
