@@ -472,3 +472,41 @@ func TestProvisionRejectedZoneIsNotRetried(t *testing.T) {
 		})
 	}
 }
+
+// A fleet whose load balancer answers from a -next server is one an
+// earlier rollout left on green (cleanup-failed, or failed after the point
+// of no return). A new rollout would take the blue servers left for blue
+// and stage them live, taking down a load balancer whose blue is gone:
+// Plan refuses it, saying how to finish, before anything changes.
+func TestPlanRefusesAFleetLeftOnGreen(t *testing.T) {
+	c := newCloudEnv(t)
+	c.mustEnsure(t, "ns1")
+	green := c.mustEnsure(t, "ns1-next")
+	served := serveIdentity(t, ServerID(green.Server), 7)
+	c.fleet.LoadBalancers[0].Address = served.DNSAddr()
+	c.fleet.Probe.Timeout = config.Duration(time.Second)
+
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	c.fleet.Dir = dir
+	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
+	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
+	if err == nil {
+		t.Fatal("Plan took a fleet whose load balancer serves from ns1-next")
+	}
+	for _, want := range []string{"lb1", "ns1-next", ServerID(green.Server), "dnsroll rollout cleanup", "point of no return"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+
+	// The same leftover green, with the load balancer on blue (an abort
+	// whose green delete failed), is reused as before.
+	blue := serveIdentity(t, "linode-1", 7)
+	c.fleet.LoadBalancers[0].Address = blue.DNSAddr()
+	plan := c.planIn(t, dir, PlanInput{Fleet: "t"})
+	if _, ok := plan.Blue["ns1"]; !ok {
+		t.Errorf("blue = %v, want ns1", plan.Blue)
+	}
+}

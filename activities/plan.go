@@ -92,6 +92,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, failure(ctx, err)
 	}
+	left := map[string]string{} // green servers an earlier rollout left: ServerID → label
 	known := map[string]bool{}
 	for _, ns := range fleet.Nameservers {
 		known[ns.Label] = true
@@ -105,9 +106,13 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("ignoring %s: tagged %s but not a nameserver of this fleet", s, fleet.Tag()))
 		case s.Label == dnsroll.NextLabel(trimNext(s.Label)):
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("reusing %s left by an earlier rollout; it will be provisioned again", s))
+			left[ServerID(s)] = s.Label
 		default:
 			plan.Blue[s.Label] = a.withDNSPort(fleet, s)
 		}
+	}
+	if err := refuseLeftOnGreen(ctx, fleet, left); err != nil {
+		return Plan{}, failure(ctx, err)
 	}
 	seen := readBlueSerials(ctx, &plan, planned)
 	if err := checkSerialsAgainstBlue(&plan, planned, seen); err != nil {
@@ -118,6 +123,29 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	plan.Warnings = capWarnings(plan.Warnings)
 	plan.Attempt = attempt(ctx)
 	return plan, nil
+}
+
+// refuseLeftOnGreen refuses a fleet whose load balancers answer from a
+// green server that an earlier rollout left (left: ServerID → label): that
+// rollout ended cleanup-failed, or failed after the point of no return. A
+// new rollout would take the blue servers left for blue and stage them
+// live, taking down a load balancer whose blue is gone. A load balancer
+// that does not answer is not this check's to judge.
+func refuseLeftOnGreen(ctx context.Context, fleet *config.Fleet, left map[string]string) error {
+	if len(left) == 0 || len(fleet.Zones) == 0 || len(fleet.Probe.Protocols) == 0 {
+		return nil
+	}
+	zoneName, proto := fleet.Zones[0].Name, fleet.Probe.Protocols[0]
+	for _, lb := range fleet.LoadBalancers {
+		id, err := probe.Identify(ctx, lb.Address, proto, zoneName, max(fleet.Probe.Timeout.D(), time.Second))
+		if label, ok := left[id.NSID]; err == nil && ok {
+			return dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s answers from %s (%s), a green server an earlier rollout left serving; "+
+				"if that rollout ended cleanup-failed, `dnsroll rollout cleanup` puts the load balancers back on blue; "+
+				"if it failed after the point of no return, finish it by hand: delete the blue servers left, then rename each <label>-next to <label> (README, what each outcome means). "+
+				"A new rollout now would take the blue servers left for blue and stage them live", lb.Name, label, id.NSID)
+		}
+	}
+	return nil
 }
 
 // checkOffers refuses, before anything is created, a fleet whose

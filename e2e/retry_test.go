@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dnsroll/dnsroll/internal/testfiles"
+	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -69,4 +71,37 @@ func readZone(t *testing.T, rev string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A rollout that failed after the point of no return leaves the load
+// balancers on green and a blue server alive. Starting it again would
+// take that blue for blue and stage it live; the new run is refused at
+// Plan instead, before anything changes, and says how to finish.
+func TestRetryAfterThePointOfNoReturnIsRefused(t *testing.T) {
+	tl := startBlue(t, "nginx", nil)
+	blue := tl.assertOnly(t, "ns1", "ns2")
+	tl.Sim().InjectFault(linodesim.Fault{Method: "DELETE", PathPrefix: fmt.Sprintf("/v4/linode/instances/%d", blue["ns2"].ID), Status: 403, Count: 1})
+	failed, st, err := tl.rollout(t, "B")
+	if err == nil || st.Phase != workflows.PhaseFailed || !strings.Contains(st.Failure, "point of no return") {
+		t.Fatalf("rollout with ns2's delete refused: phase %s, failure %q, err %v", st.Phase, st.Failure, err)
+	}
+	left := tl.assertOnly(t, "ns2", "ns1-next", "ns2-next")
+
+	run, _, err := rollouts.Retry(context.Background(), tl.client, failed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = tl.wait(t, run)
+	if err == nil || st.Phase != workflows.PhaseFailed || !strings.Contains(st.Failure, "Plan lab failed") ||
+		!strings.Contains(st.Failure, "-next") || !strings.Contains(st.Failure, "dnsroll rollout cleanup") {
+		t.Fatalf("retry: phase %s, failure %q, err %v; want refused at Plan naming the green server served", st.Phase, st.Failure, err)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
+		t.Errorf("answers after the refused retry = %s, want revision B on both", got)
+	}
+	for label, s := range tl.assertOnly(t, "ns2", "ns1-next", "ns2-next") {
+		if s.ID != left[label].ID {
+			t.Errorf("%s is Linode %d, was %d: the refused retry changed the fleet", label, s.ID, left[label].ID)
+		}
+	}
 }

@@ -436,7 +436,7 @@ func (r *rollout) outcome(stop stopReason, cause error) (Phase, string, string) 
 // pastNoReturn explains a rollout that stopped after blue deletion began.
 const pastNoReturn = "point of no return: the load balancers stay on green (blue is being or has been deleted); " +
 	"finish by hand: delete the blue servers that remain, then rename each <label>-next to <label> (README, what each outcome means); " +
-	"do not start the rollout again: a new run would take the remaining blue servers for blue"
+	"a new rollout is refused until then: it would take the remaining blue servers for blue"
 
 // stepName names the step err came from, or fallback when err is not a
 // step's failure.
