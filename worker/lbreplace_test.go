@@ -56,16 +56,25 @@ type replaceRun struct {
 // and abortAt, when not zero, sends abort then.
 func lbReplaceRun(t *testing.T, reg string, abortAt time.Duration) replaceRun {
 	t.Helper()
+	return lbReplaceRunWith(t, reg, abortAt, route53sim.Options{}, 0)
+}
+
+// lbReplaceRunWith is lbReplaceRun with the registrar simulator's options
+// and, when abortInSetGlue is not zero, an abort sent that long (real
+// time) after the first SetGlue began, while its operation is pending.
+func lbReplaceRunWith(t *testing.T, reg string, abortAt time.Duration, opts route53sim.Options, abortInSetGlue time.Duration) replaceRun {
+	t.Helper()
 	oldLB1 := zoneServer(t, "127.0.0.1:0")
 	newLB1 := zoneServer(t, "127.0.0.3:0")
 	fleet, err := config.Parse([]byte(fleettest.YAML("glue", oldLB1, "127.0.0.2:53") + "ansible: {connection: local}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, parent, cfg := route53World(t, glue("127.0.0.1", "127.0.0.2"))
+	sim, parent, cfg := route53WorldWith(t, opts, glue("127.0.0.1", "127.0.0.2"))
 	acts := &activities.Activities{Registrars: cfg.Registrars(), Fleets: func(string) (*config.Fleet, error) { return fleet, nil }}
 	logs := &bytes.Buffer{}
 	env := loggedSuite(logs).NewTestWorkflowEnvironment()
+	env.SetTestTimeout(time.Minute) // SetGlue waits out the registrar's operations
 	env.RegisterWorkflow(workflows.LoadBalancerReplaceWorkflow)
 	env.RegisterActivity(acts)
 
@@ -90,6 +99,17 @@ func lbReplaceRun(t *testing.T, reg string, abortAt time.Duration) replaceRun {
 	env.OnActivity(acts.VerifyLoadBalancer, mock.Anything, mock.Anything).Return(activities.StepResult{}, nil)
 	// No counter (as nginx): the drain is the TTL alone.
 	env.OnActivity(acts.LoadBalancerQueries, mock.Anything, mock.Anything).Return(activities.QueriesResult{}, nil)
+	if abortInSetGlue > 0 {
+		var once sync.Once
+		env.OnActivity(acts.SetGlue, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.SetGlueInput) (activities.SetGlueResult, error) {
+			once.Do(func() {
+				time.AfterFunc(abortInSetGlue, func() {
+					env.SignalWorkflow(workflows.SignalAbort, workflows.SignalInput{Reason: "test", By: "worker test"})
+				})
+			})
+			return acts.SetGlue(ctx, in)
+		})
+	}
 	if abortAt > 0 {
 		env.RegisterDelayedCallback(func() {
 			env.SignalWorkflow(workflows.SignalAbort, workflows.SignalInput{Reason: "test", By: "worker test"})
@@ -132,6 +152,26 @@ func TestLBReplaceRoute53AbortRestoresGlue(t *testing.T) {
 		t.Errorf("load balancer calls %v, want %v", r.calls, want)
 	}
 	noSecrets(t, r.st, r.logs.String())
+}
+
+// An abort while the registrar's operation moving the glue to the new load
+// balancers is still IN_PROGRESS: the parent serves the old glue yet, but
+// the operation runs later. The glue is put back all the same, and the
+// new load balancers are deleted only once the registrar holds the old
+// glue; before, the restore was skipped ("nothing to restore"), the new
+// load balancers were deleted, and the operation then moved the glue to
+// them: the domain went dark under a clean "aborted".
+func TestLBReplaceRoute53AbortWhileTheGlueOperationIsPending(t *testing.T) {
+	const delay = 3 * time.Second
+	r := lbReplaceRunWith(t, "route53domains", 0, route53sim.Options{Delay: delay}, 500*time.Millisecond)
+	if r.st.Phase != workflows.PhaseAborted {
+		t.Fatalf("phase %s (%s), want %s", r.st.Phase, r.st.Failure, workflows.PhaseAborted)
+	}
+	time.Sleep(delay + time.Second) // any operation still pending runs
+	oldGlue := glue("127.0.0.1", "127.0.0.2")
+	if got, _ := r.sim.Domain("example.com"); !registrar.Equal(got, oldGlue) {
+		t.Errorf("after the abort the registrar holds %v, want the old glue %v (operations %+v, calls %v)", got, oldGlue, r.sim.Operations(), r.calls)
+	}
 }
 
 // A registrar name the worker lacks ends the replacement at its first

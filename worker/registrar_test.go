@@ -51,7 +51,14 @@ func parentOf(t *testing.T, sim *route53sim.Sim, domain string) string {
 // the simulator's URL in DNSROLL_ROUTE53DOMAINS_ENDPOINT.
 func route53World(t *testing.T, ns []registrar.NameServer) (*route53sim.Sim, []string, Config) {
 	t.Helper()
-	sim := route53sim.New(route53sim.Options{})
+	return route53WorldWith(t, route53sim.Options{}, ns)
+}
+
+// route53WorldWith is route53World with the simulator's options, such as
+// operations that stay IN_PROGRESS a while.
+func route53WorldWith(t *testing.T, opts route53sim.Options, ns []registrar.NameServer) (*route53sim.Sim, []string, Config) {
+	t.Helper()
+	sim := route53sim.New(opts)
 	sim.AddDomain("example.com", ns)
 	httpSrv := httptest.NewServer(sim)
 	t.Cleanup(httpSrv.Close)

@@ -577,9 +577,17 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 	r.st.Phase = PhaseRestoringGlue
 	var now activities.ParentResult
 	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now); err == nil && registrar.Equal(now.NS, r.st.Glue.Old) && r.st.Glue.ServedSince.IsZero() {
-		// The new glue was never served: nothing cached it.
-		r.event(ctx, "the parent still serves the old glue; nothing to restore")
-		return nil
+		// The new glue was never served: nothing cached it. But a
+		// registrar's operation asked for may still be pending, and would
+		// move the glue to the new load balancers once they are gone: it
+		// is put back through the registrar all the same. A person (the
+		// manual registrar) is told instead.
+		manual := r.in.Registrar == "" || r.in.Registrar == activities.ManualRegistrar
+		if manual || workflow.GetVersion(ctx, "lbreplace-restore-pending-glue", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			r.event(ctx, "the parent still serves the old glue; nothing to restore"+
+				map[bool]string{true: " (if you changed the glue at the registrar, put the old one back)"}[manual])
+			return nil
+		}
 	}
 	restored, err := r.moveGlue(ctx, r.st.Glue.Old, PhaseRestoringGlue)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -171,6 +172,12 @@ func (s *Sim) handle(r *http.Request) (any, *apiError) {
 			return nil, &apiError{status: http.StatusBadRequest, Type: "SerializationException", Msg: err.Error()}
 		}
 		return s.getOperationDetail(in.OperationId)
+	case "ListOperations":
+		var in struct{ Status, Type []string }
+		if err := dec.Decode(&in); err != nil {
+			return nil, &apiError{status: http.StatusBadRequest, Type: "SerializationException", Msg: err.Error()}
+		}
+		return s.listOperations(in.Status, in.Type), nil
 	default:
 		return nil, &apiError{status: http.StatusBadRequest, Type: "UnknownOperationException", Msg: "the simulator does not implement " + op}
 	}
@@ -308,6 +315,31 @@ func (s *Sim) getOperationDetail(id string) (any, *apiError) {
 		SubmittedDate   float64
 		LastUpdatedDate float64
 	}{op.ID, op.Status, op.Message, op.Domain, "UPDATE_NAMESERVER", epoch(op.Submitted), epoch(op.Updated)}, nil
+}
+
+// listOperations lists the account's operations, oldest first, with one
+// of statuses and types when they are given (every operation here is an
+// UPDATE_NAMESERVER); all fit in one page.
+func (s *Sim) listOperations(statuses, types []string) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type summary struct {
+		OperationId     string
+		Status          string
+		Type            string
+		DomainName      string
+		SubmittedDate   float64
+		LastUpdatedDate float64
+	}
+	out := struct{ Operations []summary }{Operations: []summary{}}
+	for _, id := range s.order {
+		op := s.ops[id]
+		if (len(statuses) > 0 && !slices.Contains(statuses, op.Status)) || (len(types) > 0 && !slices.Contains(types, "UPDATE_NAMESERVER")) {
+			continue
+		}
+		out.Operations = append(out.Operations, summary{op.ID, op.Status, "UPDATE_NAMESERVER", op.Domain, epoch(op.Submitted), epoch(op.Updated)})
+	}
+	return out
 }
 
 // epoch is a JSON 1.1 timestamp: seconds since 1970 as a number.

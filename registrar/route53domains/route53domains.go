@@ -1,7 +1,8 @@
 // Package route53domains is the registrar driver for domains registered
 // with Amazon Route 53 Domains: UpdateDomainNameservers with GlueIps to
 // change the delegation, GetDomainDetail to read it, GetOperationDetail to
-// wait for the change to be accepted.
+// wait for the change to be accepted, ListOperations to find a change still
+// pending before making another.
 package route53domains
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,6 +34,7 @@ type API interface {
 	GetDomainDetail(context.Context, *r53d.GetDomainDetailInput, ...func(*r53d.Options)) (*r53d.GetDomainDetailOutput, error)
 	UpdateDomainNameservers(context.Context, *r53d.UpdateDomainNameserversInput, ...func(*r53d.Options)) (*r53d.UpdateDomainNameserversOutput, error)
 	GetOperationDetail(context.Context, *r53d.GetOperationDetailInput, ...func(*r53d.Options)) (*r53d.GetOperationDetailOutput, error)
+	ListOperations(context.Context, *r53d.ListOperationsInput, ...func(*r53d.Options)) (*r53d.ListOperationsOutput, error)
 }
 
 // Registrar drives Route 53 Domains through API.
@@ -87,6 +90,13 @@ func (r *Registrar) SetGlue(ctx context.Context, domain string, ns []registrar.N
 	if err := registrar.Validate(domain, ns); err != nil {
 		return err
 	}
+	// A name server change still pending (one a cancelled SetGlue asked
+	// for) would land after this one reads the glue: it is waited out
+	// first, so that putting the old glue back after an abort is not
+	// mistaken for nothing to do, then overturned by that change.
+	if err := r.settle(ctx, domain); err != nil {
+		return err
+	}
 	if cur, err := r.Glue(ctx, domain); err != nil {
 		return err
 	} else if registrar.Equal(cur, ns) {
@@ -105,6 +115,33 @@ func (r *Registrar) SetGlue(ctx context.Context, domain string, ns []registrar.N
 		return apiErr(err, "update name servers of %s", domain)
 	}
 	return r.wait(ctx, domain, aws.ToString(out.OperationId))
+}
+
+// settle waits until no name server change of domain is pending.
+func (r *Registrar) settle(ctx context.Context, domain string) error {
+	in := &r53d.ListOperationsInput{
+		Status: []types.OperationStatus{types.OperationStatusSubmitted, types.OperationStatusInProgress},
+		Type:   []types.OperationType{types.OperationTypeUpdateNameserver},
+	}
+	for {
+		out, err := r.API.ListOperations(ctx, in)
+		if err != nil {
+			return apiErr(err, "list the pending operations on %s", domain)
+		}
+		for _, op := range out.Operations {
+			if strings.EqualFold(aws.ToString(op.DomainName), trim(domain)) {
+				// Its own success or failure is not this change's: only
+				// that it is over.
+				if err := r.wait(ctx, domain, aws.ToString(op.OperationId)); err != nil && ctx.Err() != nil {
+					return err
+				}
+			}
+		}
+		if aws.ToString(out.NextPageMarker) == "" {
+			return nil
+		}
+		in.Marker = out.NextPageMarker
+	}
 }
 
 func (r *Registrar) wait(ctx context.Context, domain, op string) error {
