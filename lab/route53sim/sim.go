@@ -134,12 +134,17 @@ func (s *Sim) handle(r *http.Request) (any, *apiError) {
 	if !ok {
 		return nil, &apiError{status: http.StatusBadRequest, Type: "UnknownOperationException", Msg: "X-Amz-Target must start with " + targetPrefix}
 	}
-	dec := json.NewDecoder(r.Body)
+	decode := func(in any) *apiError {
+		if err := json.NewDecoder(r.Body).Decode(in); err != nil {
+			return &apiError{status: http.StatusBadRequest, Type: "SerializationException", Msg: err.Error()}
+		}
+		return nil
+	}
 	switch op {
 	case "GetDomainDetail":
 		var in struct{ DomainName string }
-		if err := dec.Decode(&in); err != nil {
-			return nil, &apiError{status: http.StatusBadRequest, Type: "SerializationException", Msg: err.Error()}
+		if err := decode(&in); err != nil {
+			return nil, err
 		}
 		return s.getDomainDetail(in.DomainName)
 	case "UpdateDomainNameservers":
@@ -150,8 +155,8 @@ func (s *Sim) handle(r *http.Request) (any, *apiError) {
 				GlueIps []string
 			}
 		}
-		if err := dec.Decode(&in); err != nil {
-			return nil, &apiError{status: http.StatusBadRequest, Type: "SerializationException", Msg: err.Error()}
+		if err := decode(&in); err != nil {
+			return nil, err
 		}
 		var ns []registrar.NameServer
 		for _, n := range in.Nameservers {
@@ -168,14 +173,14 @@ func (s *Sim) handle(r *http.Request) (any, *apiError) {
 		return s.updateDomainNameservers(in.DomainName, ns)
 	case "GetOperationDetail":
 		var in struct{ OperationId string }
-		if err := dec.Decode(&in); err != nil {
-			return nil, &apiError{status: http.StatusBadRequest, Type: "SerializationException", Msg: err.Error()}
+		if err := decode(&in); err != nil {
+			return nil, err
 		}
 		return s.getOperationDetail(in.OperationId)
 	case "ListOperations":
 		var in struct{ Status, Type []string }
-		if err := dec.Decode(&in); err != nil {
-			return nil, &apiError{status: http.StatusBadRequest, Type: "SerializationException", Msg: err.Error()}
+		if err := decode(&in); err != nil {
+			return nil, err
 		}
 		return s.listOperations(in.Status, in.Type), nil
 	default:
@@ -306,15 +311,23 @@ func (s *Sim) getOperationDetail(id string) (any, *apiError) {
 	if !ok {
 		return nil, invalid("Operation %s not found", id)
 	}
-	return struct {
-		OperationId     string
-		Status          string
-		Message         string `json:",omitempty"`
-		DomainName      string
-		Type            string
-		SubmittedDate   float64
-		LastUpdatedDate float64
-	}{op.ID, op.Status, op.Message, op.Domain, "UPDATE_NAMESERVER", epoch(op.Submitted), epoch(op.Updated)}, nil
+	return op.json(), nil
+}
+
+// operationJSON is an operation as GetOperationDetail and ListOperations
+// give it.
+type operationJSON struct {
+	OperationId     string
+	Status          string
+	Message         string `json:",omitempty"`
+	DomainName      string
+	Type            string
+	SubmittedDate   float64
+	LastUpdatedDate float64
+}
+
+func (op *Operation) json() operationJSON {
+	return operationJSON{op.ID, op.Status, op.Message, op.Domain, "UPDATE_NAMESERVER", epoch(op.Submitted), epoch(op.Updated)}
 }
 
 // listOperations lists the account's operations, oldest first, with one
@@ -323,21 +336,13 @@ func (s *Sim) getOperationDetail(id string) (any, *apiError) {
 func (s *Sim) listOperations(statuses, types []string) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	type summary struct {
-		OperationId     string
-		Status          string
-		Type            string
-		DomainName      string
-		SubmittedDate   float64
-		LastUpdatedDate float64
-	}
-	out := struct{ Operations []summary }{Operations: []summary{}}
+	out := struct{ Operations []operationJSON }{Operations: []operationJSON{}}
 	for _, id := range s.order {
 		op := s.ops[id]
 		if (len(statuses) > 0 && !slices.Contains(statuses, op.Status)) || (len(types) > 0 && !slices.Contains(types, "UPDATE_NAMESERVER")) {
 			continue
 		}
-		out.Operations = append(out.Operations, summary{op.ID, op.Status, "UPDATE_NAMESERVER", op.Domain, epoch(op.Submitted), epoch(op.Updated)})
+		out.Operations = append(out.Operations, op.json())
 	}
 	return out
 }
