@@ -2,8 +2,11 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+
+	"go.temporal.io/sdk/activity"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -109,13 +112,23 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 	default:
 		err = d.Point(ctx, in.Fleet, in.LB, live)
 	}
+	note := ""
+	if errors.Is(err, lb.ErrNotRunning) {
+		// Its program died (nginx killed, the machine rebooted): no flip
+		// can reach it, round after round, while it serves nothing. Its
+		// playbook starts it, serving the side this flip gives the
+		// traffic (equal shares: a driver that weighs backends has a
+		// console that answers instead).
+		activity.GetLogger(ctx).Warn("load balancer not running; starting it with its playbook", "lb", in.LB.Name, "error", err)
+		err, note = d.Point(ctx, in.Fleet, in.LB, live), " (it was not running: started by its playbook)"
+	}
 	if err == nil {
 		err = confirmServing(ctx, in.Fleet, in.LB, live)
 	}
 	if err != nil {
 		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: flip: %w", in.LB.Name, err))
 	}
-	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + " → " + shareText(in.Shares)}, nil
+	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + " → " + shareText(in.Shares) + note}, nil
 }
 
 // LoadBalancerStats reads one load balancer's per-backend counters, which

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
@@ -141,5 +143,49 @@ func TestSwitchRefusesBackendsThatDoNotAnswerAsThemselves(t *testing.T) {
 				t.Errorf("the flip pointed the load balancer at %v", driver.points)
 			}
 		})
+	}
+}
+
+// stoppedStager is a load balancer whose program is not running: a flip
+// over its channel fails as nginx's does, and only its playbook (Point)
+// starts it again.
+type stoppedStager struct{ pointRecorder }
+
+func (*stoppedStager) Stage(context.Context, *config.Fleet, config.LoadBalancer, []dnsroll.Server, []dnsroll.Server) error {
+	return nil
+}
+
+func (*stoppedStager) Flip(context.Context, *config.Fleet, config.LoadBalancer, []lb.Share) error {
+	return fmt.Errorf("nginx: flip lb1: exit status 3: no nginx runs: %w", lb.ErrNotRunning)
+}
+
+func (*stoppedStager) Stats(context.Context, *config.Fleet, config.LoadBalancer) ([]lb.BackendStats, error) {
+	return nil, nil
+}
+
+// A rollback to blue on a load balancer whose nginx died is made by the
+// playbook, which starts nginx pointed at blue: a flip alone failed round
+// after round, and the load balancer stayed down until cleanup_timeout.
+func TestFlipStartsAStoppedLoadBalancerThroughItsPlaybook(t *testing.T) {
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue := serveIdentity(t, "linode-1", 7)
+	driver := &stoppedStager{}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": driver}}
+	env.RegisterActivity(acts)
+	bal := config.LoadBalancer{Name: "lb1", Address: blue.DNSAddr(), Driver: "nginx"}
+	v, err := env.ExecuteActivity(acts.FlipLoadBalancer, FlipInput{StepFleet: StepFleet{Fleet: fleet}, LB: bal, Shares: []lb.Share{{Server: blue, Weight: 100}}})
+	if err != nil {
+		t.Fatalf("flip: %v; want the playbook to start the load balancer on blue", err)
+	}
+	if len(driver.points) != 1 || !strings.HasSuffix(driver.points[0], "-> "+blue.Label) {
+		t.Errorf("points %v, want one, to blue", driver.points)
+	}
+	if res := temporaltest.Value[StepResult](t, v, err); !strings.Contains(res.Note, "started by its playbook") {
+		t.Errorf("note %q does not say the load balancer was started", res.Note)
 	}
 }

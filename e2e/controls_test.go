@@ -8,12 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/progress"
 	"github.com/dnsroll/dnsroll/rollouts"
@@ -171,5 +174,37 @@ func TestApprovalGateNamesChangesAgainstTheLiveRevision(t *testing.T) {
 	tl.signal(t, run, workflows.SignalAbort, workflows.SignalInput{By: "test"})
 	if st, err := tl.wait(t, run); err == nil || st.Phase != workflows.PhaseAborted {
 		t.Errorf("after the abort: %s, %v", st.Phase, err)
+	}
+}
+
+// A load balancer whose nginx died during the bake is brought back on blue
+// by the rollback: its flip finds no nginx and runs the playbook, which
+// starts it. Before, the flip failed round after round (no nginx answers
+// over the channel) and the load balancer stayed down until
+// cleanup_timeout.
+func TestRollbackStartsALoadBalancerWhoseNginxDied(t *testing.T) {
+	tl := startBlue(t, "nginx", nil)
+	tl.editFleet(t, "bake: 3s", "bake: 2m")
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
+	tl.waitForPhase(t, run, workflows.PhaseBaking)
+	pidFile := filepath.Join(config.LabLBDir(tl.Dir(), "lb1"), "nginx.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil { // its workers go with it, as systemd would see to
+		t.Fatal(err)
+	}
+	tl.signal(t, run, workflows.SignalRollback, workflows.SignalInput{Reason: "lb1 died", By: "test"})
+	st, err := tl.wait(t, run)
+	if err == nil || st.Phase != workflows.PhaseRolledBack {
+		t.Fatalf("phase %s (%s) err %v, want rolled back", st.Phase, st.Failure, err)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Errorf("after the rollback: answers = %s, want blue's A on both", got)
 	}
 }

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -15,6 +16,11 @@ import (
 // backends, health-checked but given no traffic; Flip, over a channel the
 // worker keeps open, only changes which backends get the traffic. A flip
 // is one console exchange or one command, never a playbook run.
+
+// ErrNotRunning is what a driver's Flip wraps when the load balancer's
+// program is not running, so that nothing over the channel can change it:
+// its playbook (Point) starts it again.
+var ErrNotRunning = errors.New("the load balancer's program is not running")
 
 // Share is one staged backend and its share of a load balancer's queries.
 type Share struct {

@@ -133,7 +133,7 @@ func (d *Driver) flip(ctx context.Context, fleet *config.Fleet, balancer config.
 	case flipInvalid:
 		return dnsroll.Errorf(dnsroll.EINVALID, "%v", err)
 	case flipNotRunning:
-		return fmt.Errorf("%w (stage again: its playbook starts nginx)", err)
+		return fmt.Errorf("%w (%w: its playbook starts nginx)", err, lb.ErrNotRunning)
 	default:
 		return err
 	}
