@@ -584,8 +584,11 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 		// manual registrar) is told instead.
 		manual := r.in.Registrar == "" || r.in.Registrar == activities.ManualRegistrar
 		if manual || workflow.GetVersion(ctx, "lbreplace-restore-pending-glue", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-			r.event(ctx, "the parent still serves the old glue; nothing to restore"+
-				map[bool]string{true: " (if you changed the glue at the registrar, put the old one back)"}[manual])
+			msg := "the parent still serves the old glue; nothing to restore"
+			if manual {
+				msg += " (if you changed the glue at the registrar, put the old one back)"
+			}
+			r.event(ctx, msg)
 			return nil
 		}
 	}
