@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -43,6 +44,8 @@ func (tl *testLab) editFleet(t *testing.T, from, to string) {
 func (tl *testLab) waitStatus(t *testing.T, run rollouts.Run, what string, cond func(workflows.Status) bool) workflows.Status {
 	t.Helper()
 	deadline := time.Now().Add(4 * time.Minute)
+	var last workflows.Status
+	var lastErr error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		st, err := rollouts.Status(ctx, tl.client, run)
@@ -53,10 +56,39 @@ func (tl *testLab) waitStatus(t *testing.T, run rollouts.Run, what string, cond 
 		if err == nil && st.Phase.Done() {
 			t.Fatalf("rollout ended (%s: %s) before %s", st.Phase, st.Failure, what)
 		}
+		if err == nil {
+			last = st
+		}
+		lastErr = err
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %s", what)
+	t.Fatalf("timed out waiting for %s; %s", what, whereItWas(last, lastErr))
 	return workflows.Status{}
+}
+
+// whereItWas says where a rollout that a test waited on in vain was: its
+// phase, its last steps and the retries pending, so that a timeout in CI
+// can be read without a rerun.
+func whereItWas(st workflows.Status, queryErr error) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "last status: phase %q", st.Phase)
+	if queryErr != nil {
+		fmt.Fprintf(&b, " (the last query failed: %v)", queryErr)
+	}
+	steps := st.Steps
+	if len(steps) > 6 {
+		steps = steps[len(steps)-6:]
+	}
+	for _, s := range steps {
+		fmt.Fprintf(&b, "\n  step %s %s: %s, attempt %d", s.Name, s.Target, s.State, s.Attempts)
+		if s.Error != "" {
+			fmt.Fprintf(&b, ", error: %s", s.Error)
+		}
+	}
+	for _, r := range st.Retrying {
+		fmt.Fprintf(&b, "\n  retrying %+v", r)
+	}
+	return b.String()
 }
 
 // waitForPhase waits for the rollout to reach phase.

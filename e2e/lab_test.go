@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,6 +34,9 @@ type testLab struct {
 	fleet    *config.Fleet
 	fleetDir string
 	client   client.Client
+	// lastWorker is the worker process started last, whose log a failing
+	// test shows.
+	lastWorker *exec.Cmd
 }
 
 func repoRoot(t testing.TB) string {

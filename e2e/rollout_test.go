@@ -111,8 +111,32 @@ func (tl *testLab) startWorkerProcess(t *testing.T) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	t.Cleanup(func() {
+		// Whether it is still running, read before the kill below.
+		alive := cmd.ProcessState == nil && cmd.Process.Signal(syscall.Signal(0)) == nil
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() && tl.lastWorker == cmd {
+			t.Logf("the last worker process, %d, was alive at the end: %v; the end of %s, the log of every worker:\n%s", cmd.Process.Pid, alive, logf.Name(), tailOf(logf.Name(), 40))
+		}
+	})
+	tl.lastWorker = cmd
 	return cmd
+}
+
+// tailOf returns the last n lines of the file at path, for a failing
+// test's log: the worker processes' logs are gone with the lab.
+func tailOf(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // waitForActivity waits until the run has a started attempt of activity.
