@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -179,6 +180,49 @@ func TestFailingWebhookDoesNotFailRollout(t *testing.T) {
 	if st.Phase != PhaseSucceeded || !strings.Contains(eventsText(st), "not delivered") {
 		t.Errorf("phase %s events %v", st.Phase, st.Events)
 	}
+}
+
+// A webhook that is down holds up neither the rollout nor its end: once an
+// event to it was given up on after its retries, each later event gets one
+// attempt, and a rollout that has its outcome waits at most notifyDrainWait
+// for deliveries still pending. Its workflow ID, and so the fleet, stays
+// taken until it closes.
+func TestDeadWebhookDoesNotHoldTheFleet(t *testing.T) {
+	const hook = "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}"
+	t.Run("refusing: one attempt per event after the first gave up", func(t *testing.T) {
+		h := newHarnessWith(t, hook, "WebhookDown")
+		st, err := h.run(t)
+		if err != nil || st.Phase != PhaseSucceeded {
+			t.Fatalf("phase %s, err %v; a dead webhook must not fail the rollout", st.Phase, err)
+		}
+		attempts := map[string]int{}
+		for _, c := range h.rec.calls {
+			if e, ok := strings.CutPrefix(c, "Notify "); ok {
+				attempts[e]++
+			}
+		}
+		want := map[string]int{"started": int(notifyOptions.RetryPolicy.MaximumAttempts), "switched": 1, "succeeded": 1}
+		if !maps.Equal(attempts, want) {
+			t.Errorf("attempts per event = %v, want %v", attempts, want)
+		}
+		if n := strings.Count(eventsText(st), "not delivered"); n != 3 {
+			t.Errorf("%d events say a notification was not delivered, want 3: %v", n, st.Events)
+		}
+	})
+	t.Run("hanging: the end waits notifyDrainWait at most", func(t *testing.T) {
+		h := newHarnessWith(t, hook, "", "Notify")
+		st, err := h.run(t)
+		if err != nil || st.Phase != PhaseSucceeded {
+			t.Fatalf("phase %s, err %v", st.Phase, err)
+		}
+		held := h.env.Now().Sub(st.EndedAt)
+		if held > notifyDrainWait+time.Second {
+			t.Errorf("the workflow closed %s after the rollout ended, want at most %s", held, notifyDrainWait)
+		}
+		if !strings.Contains(eventsText(st), "still pending at the end") {
+			t.Errorf("no event says which notifications were left pending: %v", st.Events)
+		}
+	})
 }
 
 func TestWebhookEventsInOrder(t *testing.T) {

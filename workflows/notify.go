@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -24,6 +26,12 @@ var notifyOptions = workflow.ActivityOptions{
 	},
 }
 
+// notifyDrainWait bounds how long a workflow that has its outcome waits for
+// deliveries still pending (version "bounded-notify-drain"): its workflow
+// ID, and so the fleet, stays taken until it closes, and a webhook that is
+// down must not keep the next rollout out for minutes.
+const notifyDrainWait = 30 * time.Second
+
 // notifier delivers a workflow's webhook notifications in order, from one
 // sender on a context that survives cancellation, so "aborted" still goes
 // out. One that was never started (no webhooks) sends nothing.
@@ -34,6 +42,9 @@ type notifier struct {
 	queue workflow.Channel
 	done  workflow.WaitGroup
 	seq   int
+	// pending are the deliveries queued or being sent, oldest first, as
+	// "event (webhook)".
+	pending []string
 }
 
 // start starts the sender, if any webhook is configured.
@@ -48,14 +59,32 @@ func (n *notifier) start(ctx workflow.Context, webhooks []config.Webhook, event 
 	n.done.Add(1)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer n.done.Done()
-		actx := workflow.WithActivityOptions(ctx, notifyOptions)
+		// Webhooks whose last delivery was given up on, by name.
+		down := map[string]bool{}
 		var in activities.NotifyInput
 		for n.queue.Receive(ctx, &in) {
-			if err := workflow.ExecuteActivity(actx, a.Notify, in).Get(ctx, nil); err != nil {
+			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, deliveryOptions(down[in.Webhook.Name])), a.Notify, in).Get(ctx, nil)
+			n.pending = n.pending[1:]
+			down[in.Webhook.Name] = err != nil
+			if err != nil {
 				n.event(ctx, "notification "+in.Event+" not delivered: "+reason(err))
 			}
 		}
 	})
+}
+
+// deliveryOptions are notifyOptions, with a single attempt for a webhook
+// whose last delivery was given up on: a receiver that is down then costs
+// each later event one try, not half a minute of retries, while one that
+// comes back is used again at once.
+func deliveryOptions(down bool) workflow.ActivityOptions {
+	o := notifyOptions
+	if down {
+		p := *o.RetryPolicy
+		p.MaximumAttempts = 1
+		o.RetryPolicy = &p
+	}
+	return o
 }
 
 // send queues event for every webhook that wants it; about carries the
@@ -73,19 +102,29 @@ func (n *notifier) send(ctx workflow.Context, event string, about activities.Not
 		in.Webhook, in.Event, in.Seq = w, event, n.seq
 		if !n.queue.SendAsync(in) {
 			n.event(ctx, "notification "+event+" dropped: queue full")
+			continue
 		}
+		n.pending = append(n.pending, event+" ("+w.Name+")")
 	}
 }
 
-// drain waits until every queued notification was sent or given up on,
-// so the workflow does not end with deliveries pending.
+// drain waits until every queued notification was sent or given up on, so
+// the workflow does not end with deliveries pending, but for notifyDrainWait
+// at the most: those still pending then are given up on, with an event.
 func (n *notifier) drain(ctx workflow.Context) {
 	if n.queue == nil {
 		return
 	}
 	n.queue.Close()
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	n.done.Wait(ctx)
+	if workflow.GetVersion(ctx, "bounded-notify-drain", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		n.done.Wait(ctx)
+		return
+	}
+	drained, err := workflow.AwaitWithTimeout(ctx, notifyDrainWait, func() bool { return len(n.pending) == 0 })
+	if err == nil && !drained {
+		n.event(ctx, fmt.Sprintf("notifications still pending at the end, given up after %s: %s", notifyDrainWait, strings.Join(n.pending, ", ")))
+	}
 }
 
 // notify queues event for every webhook that wants it, with the rollout's

@@ -329,10 +329,15 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		rec.add("LoadFleet " + name)
 		return fleet, nil
 	})
-	env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.StepResult, error) {
+	slow("Notify", env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.StepResult, error) {
 		rec.add("Notify " + in.Event)
+		if failAt == "WebhookDown" {
+			// A receiver that refuses connections: retryable, as Notify's
+			// errors are.
+			return activities.StepResult{}, errors.New("webhook-1: connection refused")
+		}
 		return activities.StepResult{Attempt: 1}, stepErr("Notify")
-	})
+	}))
 	env.OnActivity(a.RenameServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RenameInput) (activities.StepResult, error) {
 		rec.add("RenameServer " + in.Server.Label + " " + in.To)
 		return activities.StepResult{Attempt: 1}, stepErr("RenameServer")
