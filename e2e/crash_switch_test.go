@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,9 +41,11 @@ func testWorkerKilledAroundFlip(t *testing.T, driver string) {
 	tl.editFleet(t, "approval: auto", "approval: manual")
 
 	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
-	// Killed while staging.
-	tl.waitForPhase(t, run, workflows.PhaseStaging)
-	waitForPlaybook(t, w)
+	// Killed while staging: while it runs a load balancer's playbook, the
+	// first before the approval gate. Staging lasts a second or two, too
+	// short to catch through the status query, which the worker answers
+	// and which may take that long on a busy machine.
+	waitForPlaybook(t, w, tl.lbPlaybook(driver))
 	killWorker(t, w)
 	w = tl.startWorkerProcess(t)
 
@@ -149,17 +152,36 @@ func playbookGroups(worker int) []int {
 	return out
 }
 
-// waitForPlaybook blocks until worker runs a playbook: in the switching
-// phases, the switch's.
-func waitForPlaybook(t *testing.T, worker *exec.Cmd) {
+// waitForPlaybook blocks until worker runs the playbook whose file is
+// named playbook.
+func waitForPlaybook(t *testing.T, worker *exec.Cmd, playbook string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
-	for len(playbookGroups(worker.Process.Pid)) == 0 {
+	for !runsPlaybook(worker.Process.Pid, playbook) {
 		if time.Now().After(deadline) {
-			t.Fatal("the worker never ran the switch's playbook")
+			t.Fatalf("the worker never ran %s", playbook)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// runsPlaybook reports whether worker runs the playbook named playbook.
+func runsPlaybook(worker int, playbook string) bool {
+	for _, p := range proctable.List() {
+		if p.PPID == worker && strings.Contains(p.Cmdline(), "dnsroll-ansible") && strings.Contains(p.Cmdline(), "/"+playbook) {
+			return true
+		}
+	}
+	return false
+}
+
+// lbPlaybook is the file name of the playbook that driver's load
+// balancers run.
+func (tl *testLab) lbPlaybook(driver string) string {
+	if driver == "dnsdist" {
+		return dnsdist.PlaybookName
+	}
+	return filepath.Base(tl.fleet.Ansible.LoadBalancerPlaybook)
 }
 
 // wantServing checks that every load balancer answers, over UDP and TCP,

@@ -99,7 +99,7 @@ func TestMachineWorkerKilledDuringProvisioning(t *testing.T) {
 	tl.rolloutOK(t, "A")
 	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	tl.waitForActivity(t, run, "ProvisionNameservers")
-	waitForPlaybook(t, first)
+	waitForPlaybook(t, first, filepath.Base(tl.fleet.Ansible.NameserverPlaybook))
 	time.Sleep(2 * time.Second)
 	killWorker(t, first)
 	tl.startWorkerProcess(t)
