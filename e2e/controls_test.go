@@ -240,3 +240,34 @@ func TestRollbackStartsALoadBalancerWhoseNginxDied(t *testing.T) {
 		t.Errorf("after the rollback: answers = %s, want blue's A on both", got)
 	}
 }
+
+// A rollback during the bake of a fleet's first rollout, which has no
+// blue, is rejected and the rollout carries on. Before, the flip back to
+// nothing failed round after round (dnsdist refuses a split with no
+// weight) until steps.cleanup_timeout, an hour, the fleet locked all along.
+func TestFirstRolloutRefusesARollback(t *testing.T) {
+	tl := startLabDriver(t, "dnsdist", nil)
+	tl.editFleet(t, "bake: 3s", "bake: 20s")
+	tl.startWorker(t)
+	run := tl.start(t, workflows.RolloutInput{Revision: "A"})
+	tl.waitForPhase(t, run, workflows.PhaseBaking)
+	tl.signal(t, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "test"})
+	st, err := tl.wait(t, run)
+	if err != nil || st.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("phase %s (%s) err %v, want succeeded", st.Phase, st.Failure, err)
+	}
+	if !strings.Contains(eventsOf(st), "rollback rejected: the fleet's first rollout has no blue") {
+		t.Errorf("no event says why the rollback was rejected: %v", st.Events)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
+		t.Errorf("answers = %s, want revision A on both", got)
+	}
+}
+
+func eventsOf(st workflows.Status) string {
+	var b strings.Builder
+	for _, e := range st.Events {
+		b.WriteString(e.Message + "\n")
+	}
+	return b.String()
+}

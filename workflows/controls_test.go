@@ -225,6 +225,54 @@ func TestDeadWebhookDoesNotHoldTheFleet(t *testing.T) {
 	})
 }
 
+// A fleet's first rollout has no blue: before it, the load balancers had
+// no nameserver to send queries to. Once its switch has begun there is
+// nothing to go back to, so a rollback or abort is rejected and the rollout
+// carries on, and a failure after the switch ends it failed with green
+// serving, rather than retry a flip back to nothing until cleanup_timeout.
+func TestFirstRolloutHasNoWayBackAfterTheSwitch(t *testing.T) {
+	flippedBack := func(st Status) bool {
+		for _, s := range st.Steps {
+			if s.Name == "FlipBackToBlue" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, signal := range []string{SignalRollback, SignalAbort} {
+		t.Run(signal+" during the bake is rejected", func(t *testing.T) {
+			h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}", "")
+			clear(h.blue)
+			signalAt(h.env, 3*time.Minute, signal, SignalInput{By: "ops", Reason: "green looks odd"})
+			st, err := h.run(t)
+			if err != nil || st.Phase != PhaseSucceeded {
+				t.Fatalf("phase %s (%v), want succeeded: the rollout carries on", st.Phase, err)
+			}
+			if !strings.Contains(eventsText(st), signal+" rejected: the fleet's first rollout has no blue") {
+				t.Errorf("no event says why the %s was rejected: %v", signal, st.Events)
+			}
+			if flippedBack(st) || h.rec.has("DeleteGreen") {
+				t.Errorf("a load balancer was flipped back to nothing, or green deleted: %v", h.rec.calls)
+			}
+		})
+	}
+	t.Run("a failed bake ends failed, green serving", func(t *testing.T) {
+		h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}", "BakeCheck")
+		clear(h.blue)
+		st, err := h.run(t)
+		wantErrType(t, err, ErrTypeFailed)
+		if st.Phase != PhaseFailed || !strings.Contains(st.Failure, "no blue to go back to") || !strings.Contains(st.Failure, "rename each <label>-next to <label>") {
+			t.Errorf("phase %s, failure %q; want failed, saying there is no blue and how to finish", st.Phase, st.Failure)
+		}
+		if flippedBack(st) || h.rec.has("DeleteGreen") {
+			t.Errorf("a load balancer was flipped back to nothing, or green deleted: %v", h.rec.calls)
+		}
+		if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1-next,ns2-next" {
+			t.Errorf("load balancers point at %s, want green", got)
+		}
+	})
+}
+
 func TestWebhookEventsInOrder(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}", "")
 	if _, err := h.run(t); err != nil {

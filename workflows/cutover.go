@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -40,6 +41,7 @@ func (e *approvalTimeout) Error() string { return fmt.Sprintf("not approved with
 // rollback is a switch away.
 func (r *rollout) cutOver(ctx workflow.Context) error {
 	fleet := r.plan.Fleet
+	r.commitIfNoBlue(ctx)
 	switch fleet.Rollout.Strategy {
 	case config.StrategyCanary:
 		if err := r.canary(ctx); err != nil {
@@ -68,6 +70,26 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 	}
 	r.notify(ctx, config.EventSwitched)
 	return r.bake(ctx, fleet.LoadBalancers)
+}
+
+// commitIfNoBlue commits the rollout, as deleting blue does, if a load
+// balancer fronts no blue server (version "no-blue-no-way-back"): a flip
+// back would leave it nothing to send queries to, which every driver
+// refuses, and the cleanup would retry it until steps.cleanup_timeout.
+// From here an abort or rollback is rejected and a failure leaves green
+// serving.
+func (r *rollout) commitIfNoBlue(ctx workflow.Context) {
+	var without []string
+	for _, balancer := range r.plan.Fleet.LoadBalancers {
+		if len(serversOf(r.st.Blue, balancer.Fronts)) == 0 {
+			without = append(without, balancer.Name)
+		}
+	}
+	if len(without) == 0 || workflow.GetVersion(ctx, "no-blue-no-way-back", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	r.committed, r.noBlue, r.undos = true, true, nil
+	r.event(ctx, fmt.Sprintf("no way back from here: %s front no blue server (the fleet's first rollout), so abort and rollback are refused from the switch on", strings.Join(without, ", ")))
 }
 
 // switchAndVerify points lbs at green and checks DNS through them.

@@ -52,6 +52,10 @@ type rollout struct {
 	approved bool
 	// notes sends the webhook notifications.
 	notes notifier
+	// noBlue is set when the switch begins on a load balancer that fronts
+	// no blue server, as on the fleet's first rollout: it commits the
+	// rollout, since there is nothing to go back to (cutover.go).
+	noBlue bool
 }
 
 type stopRequest struct {
@@ -347,7 +351,7 @@ func (r *rollout) compensate(ctx workflow.Context, stop stopReason, cause error)
 		// Blue is (partly) gone: green keeps serving; a rerun finishes the
 		// job. Even a cancellation must not switch back to deleted servers.
 		if outcome != PhaseFailed {
-			why += "; " + pastNoReturn
+			why += "; " + r.pastNoReturn()
 			r.st.Failure = why
 		}
 		r.finish(ctx, PhaseFailed)
@@ -425,7 +429,7 @@ func (r *rollout) outcome(stop stopReason, cause error) (Phase, string, string) 
 	switch {
 	case r.committed:
 		// Nothing is undone past this point, so nothing was rolled back.
-		return PhaseFailed, ErrTypeFailed, why + "; failed after the " + pastNoReturn
+		return PhaseFailed, ErrTypeFailed, why + "; failed after the " + r.pastNoReturn()
 	case r.trafficMoved():
 		// A failure after the switch is a rollback the operator did not have to ask for.
 		return PhaseRolledBack, ErrTypeRolledBack, why + "; rolled back automatically"
@@ -437,6 +441,29 @@ func (r *rollout) outcome(stop stopReason, cause error) (Phase, string, string) 
 const pastNoReturn = "point of no return: the load balancers stay on green (blue is being or has been deleted); " +
 	"finish by hand: delete the blue servers that remain, then rename each <label>-next to <label> (README, what each outcome means); " +
 	"a new rollout is refused until then: it would take the remaining blue servers for blue"
+
+// pastNoReturnWithoutBlue explains a rollout with no blue that stopped
+// after its switch began.
+const pastNoReturnWithoutBlue = "point of no return: there is no blue to go back to (the fleet's first rollout: its load balancers had no nameserver before it), " +
+	"so the load balancers stay where the switch took them, on green; finish by hand: rename each <label>-next to <label> (README, what each outcome means); " +
+	"a new rollout is refused until then"
+
+// pastNoReturn explains why nothing is undone once the rollout committed.
+func (r *rollout) pastNoReturn() string {
+	if r.noBlue {
+		return pastNoReturnWithoutBlue
+	}
+	return pastNoReturn
+}
+
+// noWayBack is why an abort or rollback is rejected once the rollout
+// committed.
+func (r *rollout) noWayBack() string {
+	if r.noBlue {
+		return "the fleet's first rollout has no blue to go back to (its load balancers had no nameserver before it), and its switch has begun; roll out a fixed revision instead"
+	}
+	return "blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead"
+}
 
 // stepName names the step err came from, or fallback when err is not a
 // step's failure.

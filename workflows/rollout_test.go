@@ -160,6 +160,9 @@ type harness struct {
 	testsuite.WorkflowTestSuite
 	env *testsuite.TestWorkflowEnvironment
 	rec *recorder
+	// blue are the servers Plan finds, by label; a test may remove them
+	// before the run (clear: the fleet's first rollout).
+	blue map[string]dnsroll.Server
 }
 
 // newHarness mocks every activity with a well-behaved fake; failAt makes
@@ -215,6 +218,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 	for i, ns := range fleet.Nameservers {
 		blue[ns.Label] = dnsroll.Server{ID: i + 1, Label: ns.Label, IPv4: fmt.Sprintf("192.0.2.%d", i+1), Status: "running", DNSPort: 53}
 	}
+	h.blue = blue
 	env.OnActivity(a.Plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (activities.Plan, error) {
 		rec.add("Plan")
 		plan := activities.Plan{Fleet: fleet, Revision: in.Revision, Blue: blue, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Bundle: testBundle, Attempt: 1,
@@ -291,6 +295,10 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 			}
 		}
 		rec.add("Flip " + in.LB.Name + " " + strings.Join(split, ","))
+		if top == 0 {
+			// As every driver refuses a split that answers nothing.
+			return activities.StepResult{}, fmt.Errorf("load balancer %s: flip: shares: no backend has a weight above 0; that would send every query SERVFAIL", in.LB.Name)
+		}
 		if rec.onFlip != nil {
 			if err := rec.onFlip(in); err != nil {
 				return activities.StepResult{}, err

@@ -86,7 +86,7 @@ func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput
 		r.event(ctx, name+" ignored: the rollout has ended")
 		return
 	}
-	if r.requestStop(ctx, r.event, name, in, "blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead") {
+	if r.requestStop(ctx, r.event, name, in, r.noWayBack()) {
 		r.flipBackNow(ctx)
 		r.cancelSteps()
 	}
