@@ -21,7 +21,7 @@ TEST_TIMEOUT ?= 75m
 # How long `make test` fuzzes the API (`make fuzz` runs longer).
 FUZZ_TIME ?= 30s
 
-.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test corpus-every chaos fuzz lint bench bench-inplace bench-analysis bench-zone-deploy bench-scale screenshots clean
+.PHONY: all build deps tools temporal-server cluster lab-image lab-image-rebuild demo dev test corpus-every chaos fuzz lint bench bench-inplace bench-analysis bench-query bench-zone-deploy bench-scale screenshots clean
 
 all: build
 
@@ -124,10 +124,11 @@ lint: $(BIN)/staticcheck
 	cd ansible && ansible-lint nameserver.yml loadbalancer.yml dnsdist.yml
 	yamllint -s ansible fleets examples
 
-## bench: queries lost and switch times of each load balancer driver during lab rollouts, rollbacks, canaries and in-place updates under dnsperf (docs/benchmarks.md), then bench-analysis
+## bench: queries lost and switch times of each load balancer driver during lab rollouts, rollbacks, canaries and in-place updates under dnsperf (docs/benchmarks.md), then bench-analysis and bench-query
 bench: deps tools
 	$(GO) run ./bench -docs docs/benchmarks.md $(BENCH_FLAGS)
 	$(MAKE) bench-analysis
+	$(MAKE) bench-query
 
 ## bench-inplace: only the in-place updates under dnsperf: 10 nginx reloads, 3 nginx binary upgrades, 10 dnsdist console changes (docs/benchmarks.md)
 BENCH_INPLACE_SCENARIOS := inplace-nginx-config,inplace-nginx-binary,inplace-dnsdist-config
@@ -137,6 +138,11 @@ bench-inplace: deps tools
 ## bench-analysis: analyse a 10,000-name zone on 4 real named, beside dnsperf's raw rate (docs/benchmarks-analysis.md)
 bench-analysis: deps
 	$(GO) run ./bench/analysis $(BENCH_ANALYSIS_FLAGS)
+
+## bench-query: how long the status query takes while a lab rollout bakes, with the SDK's sticky schedule-to-start timeout and with dnsroll's (docs/benchmarks.md)
+bench-query: deps tools temporal-server
+	set -o pipefail; DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_REQUIRE_LAB=1 DNSROLL_BENCH_QUERY=1 \
+		$(GO) test -count=1 -v -run '^TestQueryLatencyBench$$' -timeout 30m ./e2e | grep '^sticky timeout'
 
 ## bench-zone-deploy: time the nameserver role deploying 1, 100 and 1,000 zones to a lab nameserver (docs/benchmarks-zone-deploy.md)
 BENCH_ZONE_COUNTS ?= 1 100 1000

@@ -22,9 +22,9 @@ import (
 type Temporal struct {
 	Client    client.Client
 	Namespace string
-	// QueryTimeout bounds the status query. When no worker answers in time,
-	// a rollout is shown from what Temporal itself records (fleet, phase,
-	// times, failure) without its steps.
+	// QueryTimeout bounds the status query (default defaultQueryTimeout).
+	// When no worker answers in time, a rollout is shown from what Temporal
+	// itself records (fleet, phase, times, failure) without its steps.
 	QueryTimeout time.Duration
 }
 
@@ -184,9 +184,14 @@ func (t *Temporal) query(ctx context.Context, run rollouts.Run) (workflows.Statu
 	return rollouts.Status(ctx, t.Client, run)
 }
 
+// defaultQueryTimeout waits out a query held on a worker's sticky queue
+// (workflows.StickyScheduleToStartTimeout) with room to spare, on a busy
+// worker too; only a run no worker answers takes this long.
+const defaultQueryTimeout = 10 * time.Second
+
 func (t *Temporal) queryTimeout() time.Duration {
 	if t.QueryTimeout <= 0 {
-		return 5 * time.Second
+		return defaultQueryTimeout
 	}
 	return t.QueryTimeout
 }

@@ -28,12 +28,14 @@ import (
 // execution, its result or error, and a status query that may fail.
 type fakeClient struct {
 	client.Client
-	info     *workflowpb.WorkflowExecutionInfo
-	result   *workflows.Status // nil: the run ended with err
-	err      error
-	query    *workflows.Status // nil: no worker answers
-	describe error
-	listed   []*workflowpb.WorkflowExecutionInfo
+	info   *workflowpb.WorkflowExecutionInfo
+	result *workflows.Status // nil: the run ended with err
+	err    error
+	query  *workflows.Status // nil: no worker answers
+	// queryDelay is how long the worker takes to answer the query.
+	queryDelay time.Duration
+	describe   error
+	listed     []*workflowpb.WorkflowExecutionInfo
 	// startErr fails ExecuteWorkflow; started records its calls.
 	startErr error
 	started  []string
@@ -63,6 +65,11 @@ func (f *fakeClient) QueryWorkflow(ctx context.Context, _, _ string, _ string, _
 	if f.query == nil {
 		<-ctx.Done()
 		return nil, ctx.Err()
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(f.queryDelay):
 	}
 	return jsonValue{f.query}, nil
 }
@@ -157,6 +164,32 @@ func TestTemporalGet(t *testing.T) {
 					ro.ID, ro.State, ro.Phase, len(ro.Steps), ro.Failure, tt.wantState, tt.wantPhase, tt.wantSteps, tt.wantFailure)
 			}
 		})
+	}
+}
+
+// A status query that reaches a worker's sticky queue between two of its
+// polls is answered only once Temporal gives up on that queue, after
+// workflows.StickyScheduleToStartTimeout, and sends it on to the task
+// queue; in the lab that happened to one query in 500. The API waits longer
+// than that by default, so such a rollout is shown whole, with its steps,
+// not as if no worker ran.
+func TestTemporalGetWaitsOutAStickyQueue(t *testing.T) {
+	c := &fakeClient{
+		info: &workflowpb.WorkflowExecutionInfo{
+			Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
+			Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
+			Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, StartTime: timestamppb.Now(),
+			SearchAttributes: keywordAttrs(t, "Fleet", "lab", "Phase", "baking"),
+		},
+		query:      &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{{Name: "Plan"}}}},
+		queryDelay: workflows.StickyScheduleToStartTimeout + 200*time.Millisecond,
+	}
+	ro, err := (&Temporal{Client: c}).Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ro.Steps) != 1 {
+		t.Errorf("a rollout whose worker answered after %s shows %d steps, want its 1: the API gave up on the query first", c.queryDelay, len(ro.Steps))
 	}
 }
 

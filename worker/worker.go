@@ -336,7 +336,7 @@ func fleetNames(dir string) string {
 
 // New registers the rollout workflow and acts on a worker for the task queue.
 func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{StickyScheduleToStartTimeout: workflows.StickyScheduleToStartTimeout})
 	w.RegisterWorkflow(workflows.RolloutWorkflow)
 	w.RegisterWorkflow(workflows.LoadBalancerReplaceWorkflow)
 	w.RegisterWorkflow(workflows.LoadBalancerUpdateWorkflow)

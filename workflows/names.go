@@ -6,12 +6,24 @@ package workflows
 
 import (
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 )
 
 // TaskQueue is where workers poll for rollout work.
 const TaskQueue = "dnsroll"
+
+// StickyScheduleToStartTimeout is how long Temporal holds a workflow task
+// or status query on the sticky queue of the worker that last ran the
+// workflow before sending it to TaskQueue. A worker polls its sticky queue
+// with one poller at a time, and a query that arrives between two polls
+// waits this long: the SDK's 5 s made one status query in 500 take 5 s
+// during a lab rollout (make bench-query), and the API's, then 5 s too,
+// show the rollout as if no worker ran. A task sent on to TaskQueue costs
+// the worker a replay of the history, milliseconds. Those who query wait
+// longer than this.
+const StickyScheduleToStartTimeout = 2 * time.Second
 
 // Signals and queries an operator can send with `temporal workflow signal`.
 const (
