@@ -108,17 +108,24 @@ func (a *Activities) stepFleet(s StepFleet) (*config.Fleet, error) {
 
 // plannedFleet is the fleet ref names, before its overrides.
 func (a *Activities) plannedFleet(ref FleetRef) (*config.Fleet, error) {
+	own, ownErr := a.Fleets(ref.Name)
 	if b, ok, err := a.Bundles.Config(ref.SHA256); err == nil && ok {
 		var kept config.Fleet
 		if json.Unmarshal(b, &kept) == nil {
 			if d, err := fleetDigest(&kept); err == nil && d == ref.SHA256 {
+				// Every worker of this user on this host shares the store,
+				// and the digest leaves Dir out: another checkout with the
+				// same config keeps it with its own Dir. The config is the
+				// planned one; its files are in this worker's directory.
+				if ownErr == nil {
+					kept.Dir = own.Dir
+				}
 				return &kept, nil
 			}
 		}
 	}
-	own, err := a.Fleets(ref.Name)
-	if err != nil {
-		return nil, err
+	if ownErr != nil {
+		return nil, ownErr
 	}
 	f := own.ForSteps()
 	found, err := fleetDigest(f)

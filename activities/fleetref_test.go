@@ -83,6 +83,49 @@ func TestStepsRunWithTheFleetThePlanFixed(t *testing.T) {
 	}
 }
 
+// Every worker of one user on a host shares its store, and a reference
+// leaves the fleet's directory out, so a second checkout whose config is
+// the same keeps it again, with its own directory. A step of the first
+// checkout's rollout still runs in the first checkout's directory. Before,
+// it ran ansible-playbook in the other's, which the bundle snapshot did not
+// hold: "fork/exec /bin/sh: no such file or directory", until the step's
+// deadline.
+func TestStepFleetInASharedStoreIsThisWorkers(t *testing.T) {
+	store := bundle.Store{Dir: t.TempDir()}
+	checkout := func(dir string) *Activities {
+		return &Activities{Bundles: store, Fleets: func(name string) (*config.Fleet, error) {
+			f, err := config.Parse([]byte(fleettest.YAML(name, "127.0.0.1:5301", "127.0.0.1:5302") + "ansible: {connection: local}\n"))
+			if err == nil {
+				f.Dir = dir
+			}
+			return f, err
+		}}
+	}
+	plan := func(a *Activities) *FleetRef {
+		f, err := a.Fleets("test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := a.planFleetRef(f.ForSteps(), PlanInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	first, second := checkout("/srv/first/fleets"), checkout("/srv/second/fleets")
+	ref := plan(first)
+	if again := plan(second); again.SHA256 != ref.SHA256 {
+		t.Fatalf("the same config got two references, %s and %s: the test shows nothing", ref.SHA256, again.SHA256)
+	}
+	f, err := first.stepFleet(StepFleet{FleetRef: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Dir != "/srv/first/fleets" {
+		t.Errorf("the first checkout's step runs in %s, want its own /srv/first/fleets", f.Dir)
+	}
+}
+
 // A step whose input carries the fleet inline, as those recorded before
 // fleet references do, runs with it; one that names no fleet is refused.
 func TestStepFleetInlineOrNone(t *testing.T) {
