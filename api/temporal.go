@@ -111,6 +111,9 @@ func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status an
 	if err != nil {
 		return run, state, noWorker(k, run, err)
 	}
+	if s, ok := status.(interface{ Common() *workflows.Run }); ok && info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		s.Common().Retrying = rollouts.Retries(ctx, t.Client, run)
+	}
 	return run, state, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -34,6 +35,8 @@ type fakeClient struct {
 	query  *workflows.Status // nil: no worker answers
 	// queryDelay is how long the worker takes to answer the query.
 	queryDelay time.Duration
+	// pending are the run's pending activities, as Temporal describes them.
+	pending []*workflowpb.PendingActivityInfo
 	describe   error
 	listed     []*workflowpb.WorkflowExecutionInfo
 	// startErr fails ExecuteWorkflow; started records its calls.
@@ -54,7 +57,7 @@ func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflow
 }
 
 func (f *fakeClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
-	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: f.info}, f.describe
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: f.info, PendingActivities: f.pending}, f.describe
 }
 
 func (f *fakeClient) GetWorkflow(context.Context, string, string) client.WorkflowRun {
@@ -297,6 +300,34 @@ func TestListQuery(t *testing.T) {
 // Load balancer runs start one per fleet under their own workflow ID and
 // type, and read through the status query while they run, their result
 // once they succeed.
+// A load balancer run's status says which of its steps are being retried,
+// and why the last attempt failed, as a rollout's does: before, a step
+// that failed attempt after attempt showed as running, 0 attempts.
+func TestTemporalLoadBalancerRunsShowRetries(t *testing.T) {
+	retried := &workflowpb.PendingActivityInfo{
+		ActivityType: &commonpb.ActivityType{Name: "CreateLoadBalancer"}, Attempt: 9,
+		State:       enumspb.PENDING_ACTIVITY_STATE_SCHEDULED,
+		LastFailure: &failurepb.Failure{Message: "activity error", Cause: &failurepb.Failure{Message: "[429] Too Many Requests"}},
+	}
+	for _, k := range []Kind{LBReplacements, LBUpdates} {
+		t.Run(k.Noun, func(t *testing.T) {
+			c := &fakeClient{
+				info: &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: k.ID("lab"), RunId: "r1"},
+					Type: &commonpb.WorkflowType{Name: k.Type}, Status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING},
+				query:   &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseCreatingNewLBs}},
+				pending: []*workflowpb.PendingActivityInfo{retried},
+			}
+			var st workflows.LBReplaceStatus
+			if _, _, err := (&Temporal{Client: c}).Read(context.Background(), k, rollouts.Run{WorkflowID: k.ID("lab")}, &st); err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Retrying) != 1 || st.Retrying[0].Activity != "CreateLoadBalancer" || st.Retrying[0].Attempt != 9 || st.Retrying[0].LastError != "[429] Too Many Requests" {
+				t.Errorf("retrying = %+v, want CreateLoadBalancer at attempt 9 after a 429", st.Retrying)
+			}
+		})
+	}
+}
+
 func TestTemporalLoadBalancerRuns(t *testing.T) {
 	ctx := context.Background()
 	c := &fakeClient{}

@@ -69,7 +69,15 @@ type Run struct {
 	StartedAt time.Time `json:"started_at"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`
 	Steps     []*Step   `json:"steps"`
+	// Retrying lists the steps that failed an attempt and will be tried
+	// again. The workflow cannot see retries in progress; readers of the
+	// status (the API, the CLI) fill this in from Temporal.
+	Retrying []Retry `json:"retrying,omitempty"`
 }
+
+// Common is the part of a status that every workflow here shares, for a
+// reader that fills in Retrying whatever the workflow.
+func (r *Run) Common() *Run { return r }
 
 // Status is what the status query returns and what the workflow returns on success.
 type Status struct {
@@ -114,10 +122,6 @@ type Status struct {
 	Cleanup *Cleanup `json:"cleanup,omitempty"`
 	// Events records signals and decisions, such as a rejected rollback.
 	Events []Event `json:"events,omitempty"`
-	// Retrying lists the steps that failed an attempt and will be tried
-	// again. The workflow cannot see retries in progress; readers of the
-	// status (the API, the CLI) fill this in from Temporal.
-	Retrying []Retry `json:"retrying,omitempty"`
 }
 
 // Backend is one server a load balancer points at.
