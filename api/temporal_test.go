@@ -36,9 +36,9 @@ type fakeClient struct {
 	// queryDelay is how long the worker takes to answer the query.
 	queryDelay time.Duration
 	// pending are the run's pending activities, as Temporal describes them.
-	pending []*workflowpb.PendingActivityInfo
-	describe   error
-	listed     []*workflowpb.WorkflowExecutionInfo
+	pending  []*workflowpb.PendingActivityInfo
+	describe error
+	listed   []*workflowpb.WorkflowExecutionInfo
 	// startErr fails ExecuteWorkflow; started records its calls.
 	startErr error
 	started  []string
