@@ -186,8 +186,19 @@ func (s *Server) validateLBReplace(req *LBReplaceRequest) error {
 		field, msg, _ := strings.Cut(err.Error(), ": ")
 		return fieldError(field, "%s", msg)
 	}
-	_, err := s.fleet(req.Fleet)
-	return err
+	fleet, err := s.fleet(req.Fleet)
+	if err != nil || fleet == nil {
+		return err
+	}
+	// The workflow's own check, so that a refusal is a 400 naming the
+	// field, not a run that fails.
+	var ie *workflows.InputError
+	if err := workflows.CheckGlueAddresses(fleet); errors.As(err, &ie) {
+		return fieldError(ie.Field, "%s", ie.Problem)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // startLB starts a run of k for fleet with input in; logArgs go into the

@@ -214,6 +214,20 @@ func wantSignals(want ...string) func(*testing.T, *fakeBackend, *httptest.Respon
 	}
 }
 
+// With fleet configs, a replacement of load balancers that glue cannot
+// name (lb1 answers on port 5301) is a 400 naming the field, before a run
+// starts.
+func TestLoadBalancerReplacementChecksGlueAddresses(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Fleets = labFleets(t) })
+	rec := ts.do(t, "POST", "/load-balancer-replacements", `{"fleet":"lab","domain":"example.com","parent":["192.0.2.53:53"]}`, "Bearer "+token)
+	if e := errorBody(t, rec); rec.Code != 400 || e.Field != "load_balancers[0].address" || !strings.Contains(e.Message, "port 53") {
+		t.Errorf("→ %d %+v, want 400 about load_balancers[0].address and port 53", rec.Code, e)
+	}
+	if len(ts.fake.lbStarted) != 0 {
+		t.Errorf("started %v", ts.fake.lbStarted)
+	}
+}
+
 // With fleet configs, an update names load balancers the fleet has.
 func TestLoadBalancerUpdateChecksFleet(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) { c.Fleets = labFleets(t) })

@@ -186,6 +186,25 @@ type lbReplace struct {
 	notes notifier
 }
 
+// CheckGlueAddresses refuses a fleet whose load balancers glue cannot
+// name: a glue record is an IP address with no port, so each load balancer
+// a replacement moves must answer on port 53 of its own IP address (the
+// config already refuses two on one address and port). The API runs it
+// too, so that a refusal is a 400 naming the field.
+func CheckGlueAddresses(fleet *config.Fleet) error {
+	for i, b := range fleet.LoadBalancers {
+		field := fmt.Sprintf("load_balancers[%d].address", i)
+		ap, err := netip.ParseAddrPort(b.Address)
+		if err != nil {
+			return &InputError{field, fmt.Sprintf("%s is not an IP address and port; glue names an IP address, so a load balancer replaced through the glue needs one", b.Address)}
+		}
+		if ap.Port() != 53 {
+			return &InputError{field, fmt.Sprintf("%s answers on port %d; glue carries no port, so a load balancer replaced through the glue must answer on port 53 of its own address", b.Address, ap.Port())}
+		}
+	}
+	return nil
+}
+
 // LoadBalancerReplaceWorkflow: see the comment at the top of this file.
 func LoadBalancerReplaceWorkflow(ctx workflow.Context, in LBReplaceInput) (LBReplaceStatus, error) {
 	r := &lbReplace{in: in, created: map[string]dnsroll.Server{}}
@@ -300,6 +319,11 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	}
 	if len(r.fleet.LoadBalancers) == 0 {
 		return temporal.NewNonRetryableApplicationError("fleet "+r.fleet.Name+" has no load_balancers to replace", activities.ErrInvalid, nil)
+	}
+	if workflow.GetVersion(ctx, "lbreplace-glue-addresses", workflow.DefaultVersion, 1) == 1 {
+		if err := CheckGlueAddresses(r.fleet); err != nil {
+			return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalid, nil)
+		}
 	}
 	r.st.Old = slices.Clone(r.fleet.LoadBalancers)
 

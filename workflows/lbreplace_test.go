@@ -106,8 +106,14 @@ func newLBReplaceEnv(t *testing.T, manual bool) (*testsuite.TestWorkflowEnvironm
 // controls.
 func newLBReplaceEnvWith(t *testing.T, manual bool, controls string) (*testsuite.TestWorkflowEnvironment, *world) {
 	t.Helper()
+	return newLBReplaceEnvFleet(t, manual, strings.Replace(lbFleet, "rollout: {bake: 0s}", controls, 1))
+}
+
+// newLBReplaceEnvFleet replaces the fleet described by text.
+func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.TestWorkflowEnvironment, *world) {
+	t.Helper()
 	var suite testsuite.WorkflowTestSuite
-	fleet, env := testEnv(t, &suite, strings.Replace(lbFleet, "rollout: {bake: 0s}", controls, 1))
+	fleet, env := testEnv(t, &suite, text)
 	env.RegisterWorkflow(LoadBalancerReplaceWorkflow)
 	w := &world{env: env, at: map[string]time.Time{}, parent: oldGlue, manual: manual, busyFor: 400 * time.Second, queries: map[string]uint64{}, lastQ: map[string]time.Time{}}
 	env.OnActivity(a.LoadFleet, mock.Anything, mock.Anything).Return(func(_ context.Context, name string) (*config.Fleet, error) {
@@ -242,6 +248,30 @@ func hasEvent(st LBReplaceStatus, substr string) bool {
 // the old load balancers are deleted only after the TTLs (the zone's own
 // NS TTL, the longest here) and a quiet period of their counters; then the
 // new ones are renamed.
+// A fleet whose load balancers glue cannot name is refused before anything
+// is created, naming the field: glue carries an IP address and no port, so
+// each load balancer must answer on port 53 of an address of its own (the
+// config refuses two load balancers on one address and port).
+// Before, the replacement created lb*-next and failed late, retrying a port
+// its sibling held, with a hint about nginx.
+func TestLBReplaceRefusesLoadBalancersGlueCannotName(t *testing.T) {
+	for _, c := range []struct{ name, from, to, want string }{
+		{"not on port 53", `address: "198.51.100.2:53"`, `address: "198.51.100.2:5302"`, "load_balancers[1].address: 198.51.100.2:5302 answers on port 5302"},
+		{"a host name", `address: "198.51.100.2:53"`, `address: "lb2.example.net:53"`, "load_balancers[1].address: lb2.example.net:53 is not an IP address and port"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env, w := newLBReplaceEnvFleet(t, false, strings.Replace(lbFleet, c.from, c.to, 1))
+			env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+			if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one saying %q", err, c.want)
+			}
+			if w.index("CheckParent") >= 0 || w.index("Create lb1") >= 0 || w.index("Create lb2") >= 0 {
+				t.Errorf("it went on before refusing: %v", w.calls)
+			}
+		})
+	}
+}
+
 func TestLBReplaceManualGlueOrderAndDrain(t *testing.T) {
 	env, w := newLBReplaceEnv(t, true)
 	signalAt(env, 10*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"})
