@@ -215,13 +215,17 @@ func wantSignals(want ...string) func(*testing.T, *fakeBackend, *httptest.Respon
 }
 
 // With fleet configs, a replacement of load balancers that glue cannot
-// name (lb1 answers on port 5301) is a 400 naming the field, before a run
+// tell apart (two on 127.0.0.1) is a 400 naming the field, before a run
 // starts.
 func TestLoadBalancerReplacementChecksGlueAddresses(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.Fleets = labFleets(t) })
+	lab := &config.Fleet{Name: "lab", LoadBalancers: []config.LoadBalancer{
+		{Name: "lb1", Address: "127.0.0.1:5301", Fronts: config.Labels{"ns1"}},
+		{Name: "lb2", Address: "127.0.0.1:5302", Fronts: config.Labels{"ns2"}},
+	}}
+	ts := newTestServer(t, func(c *Config) { c.Fleets = func(string) (*config.Fleet, error) { return lab, nil } })
 	rec := ts.do(t, "POST", "/load-balancer-replacements", `{"fleet":"lab","domain":"example.com","parent":["192.0.2.53:53"]}`, "Bearer "+token)
-	if e := errorBody(t, rec); rec.Code != 400 || e.Field != "load_balancers[0].address" || !strings.Contains(e.Message, "port 53") {
-		t.Errorf("→ %d %+v, want 400 about load_balancers[0].address and port 53", rec.Code, e)
+	if e := errorBody(t, rec); rec.Code != 400 || e.Field != "load_balancers[1].address" || !strings.Contains(e.Message, "an address of its own") {
+		t.Errorf("→ %d %+v, want 400 about load_balancers[1].address", rec.Code, e)
 	}
 	if len(ts.fake.lbStarted) != 0 {
 		t.Errorf("started %v", ts.fake.lbStarted)

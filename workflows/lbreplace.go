@@ -186,21 +186,24 @@ type lbReplace struct {
 	notes notifier
 }
 
-// CheckGlueAddresses refuses a fleet whose load balancers glue cannot
-// name: a glue record is an IP address with no port, so each load balancer
-// a replacement moves must answer on port 53 of its own IP address (the
-// config already refuses two on one address and port). The API runs it
-// too, so that a refusal is a 400 naming the field.
+// CheckGlueAddresses refuses a fleet whose load balancers glue cannot tell
+// apart: a glue record is an IP address, with no port, so each load
+// balancer a replacement moves needs an IP address of its own. Two on one
+// address (the process lab's 127.0.0.1:5301 and :5302) would get new load
+// balancers on one address and port 53 too, the second never able to
+// start. The API runs it too, so that a refusal is a 400 naming the field.
 func CheckGlueAddresses(fleet *config.Fleet) error {
+	seen := map[netip.Addr]int{}
 	for i, b := range fleet.LoadBalancers {
 		field := fmt.Sprintf("load_balancers[%d].address", i)
 		ap, err := netip.ParseAddrPort(b.Address)
 		if err != nil {
-			return &InputError{field, fmt.Sprintf("%s is not an IP address and port; glue names an IP address, so a load balancer replaced through the glue needs one", b.Address)}
+			return &InputError{field, fmt.Sprintf("%s is not an IP address and port; glue names IP addresses, so a load balancer replaced through the glue needs one", b.Address)}
 		}
-		if ap.Port() != 53 {
-			return &InputError{field, fmt.Sprintf("%s answers on port %d; glue carries no port, so a load balancer replaced through the glue must answer on port 53 of its own address", b.Address, ap.Port())}
+		if j, ok := seen[ap.Addr()]; ok {
+			return &InputError{field, fmt.Sprintf("%s is load_balancers[%d]'s address too; glue names addresses, not ports, so each load balancer replaced through the glue needs an address of its own, answering on port 53", ap.Addr(), j)}
 		}
+		seen[ap.Addr()] = i
 	}
 	return nil
 }

@@ -248,15 +248,14 @@ func hasEvent(st LBReplaceStatus, substr string) bool {
 // the old load balancers are deleted only after the TTLs (the zone's own
 // NS TTL, the longest here) and a quiet period of their counters; then the
 // new ones are renamed.
-// A fleet whose load balancers glue cannot name is refused before anything
-// is created, naming the field: glue carries an IP address and no port, so
-// each load balancer must answer on port 53 of an address of its own (the
-// config refuses two load balancers on one address and port).
-// Before, the replacement created lb*-next and failed late, retrying a port
-// its sibling held, with a hint about nginx.
-func TestLBReplaceRefusesLoadBalancersGlueCannotName(t *testing.T) {
+// A fleet whose load balancers glue cannot tell apart is refused before
+// anything is created, naming the field: glue carries an IP address and no
+// port, so each load balancer needs an address of its own. Before, the
+// replacement created lb*-next on one address and port 53, and the second
+// retried for minutes on the port its sibling held, with a hint about nginx.
+func TestLBReplaceRefusesLoadBalancersGlueCannotTellApart(t *testing.T) {
 	for _, c := range []struct{ name, from, to, want string }{
-		{"not on port 53", `address: "198.51.100.2:53"`, `address: "198.51.100.2:5302"`, "load_balancers[1].address: 198.51.100.2:5302 answers on port 5302"},
+		{"an address two share", `address: "198.51.100.2:53"`, `address: "198.51.100.1:5302"`, "load_balancers[1].address: 198.51.100.1 is load_balancers[0]'s address too"},
 		{"a host name", `address: "198.51.100.2:53"`, `address: "lb2.example.net:53"`, "load_balancers[1].address: lb2.example.net:53 is not an IP address and port"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
