@@ -52,7 +52,7 @@ func (d *Driver) update(ctx context.Context, fleet *config.Fleet, balancer confi
 	case lb.UpdateConfig:
 		if u.Config != "" {
 			if _, err := configID(u.Config); err != nil {
-				return "", err
+				return "", noControlServer(j.socket)
 			}
 		}
 		if _, err := runConfig(ctx, ch, j, "reload", u); err != nil {
@@ -74,6 +74,15 @@ func (d *Driver) update(ctx context.Context, fleet *config.Fleet, balancer confi
 		return d.upgrade(ctx, ch, j)
 	}
 	return "", dnsroll.Errorf(dnsroll.EINVALID, "kind %q: nginx updates in place with kind %s", u.Kind, lb.KindsText("nginx"))
+}
+
+// noControlServer refuses an operator's nginx.conf without the control
+// server, in nginx's words rather than the template's: the block to keep,
+// with this load balancer's socket.
+func noControlServer(socket string) error {
+	return dnsroll.Errorf(dnsroll.EINVALID, "update.config: the new nginx.conf has no dnsroll control server, by which the worker checks that nginx's workers run it after the reload; "+
+		"keep the live config's, in the stream block, with an ID of its own so that new workers can be told from old ones: "+
+		"server { listen unix:%s; return \"dnsroll-<hex digits>\\n\"; }", socket)
 }
 
 // upgrade is nginx's binary upgrade; see above.

@@ -150,8 +150,14 @@ func TestInPlaceNginxRestoreRefused(t *testing.T) {
 		{"no control server", "this is not nginx {\n"},
 	} {
 		u := lb.Update{Kind: lb.UpdateConfig, Config: tc.config}
-		if _, err := s.d.Update(ctx, s.Fleet, s.LB, u); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		_, err := s.d.Update(ctx, s.Fleet, s.LB, u)
+		if dnsroll.ErrorCode(err) != dnsroll.EINVALID {
 			t.Fatalf("%s: update error %v, want EINVALID", tc.name, err)
+		}
+		// The operator wrote no template: the error shows the block to
+		// keep, with this load balancer's socket.
+		if tc.name == "no control server" && (strings.Contains(err.Error(), "{{") || !strings.Contains(err.Error(), "server { listen unix:"+sock+";")) {
+			t.Errorf("%s: error %q does not show the control server block to keep", tc.name, err)
 		}
 		restore(u, "nothing to restore: this update never replaced the config")
 		if got := read(); got != flipped {
