@@ -68,6 +68,9 @@ const maxCleanupPause = 10 * time.Minute
 func (r *rollout) cleanUp(ctx workflow.Context, retry bool) error {
 	steps := r.plan.Fleet.Steps
 	giveUp := workflow.Now(ctx).Add(steps.CleanupTimeout.D())
+	if retry {
+		r.cleanupUntil = giveUp
+	}
 	pause := max(steps.RetryMaximumInterval.D(), time.Second)
 	for round := 1; ; round++ {
 		err := r.cleanUpRound(ctx)
@@ -107,7 +110,7 @@ func (r *rollout) cleanUpRound(ctx workflow.Context) error {
 func (r *rollout) deleteGreen(ctx workflow.Context) error {
 	in := activities.DeleteGreenInput{Tag: r.plan.Fleet.Tag(), Labels: r.greenLabels()}
 	var res activities.StepResult
-	if err := r.st.exec(ctx, "DeleteGreen", "", r.cleanupOptions(), a.DeleteGreen, in, &res); err != nil {
+	if err := r.st.exec(ctx, "DeleteGreen", "", r.cleanupOptions(ctx), a.DeleteGreen, in, &res); err != nil {
 		return err
 	}
 	r.st.Green = map[string]dnsroll.Server{}

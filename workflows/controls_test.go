@@ -273,6 +273,29 @@ func TestFirstRolloutHasNoWayBackAfterTheSwitch(t *testing.T) {
 	})
 }
 
+// steps.cleanup_timeout bounds the cleanup, its steps included: a step
+// retrying an error a retry may fix gets no more than the time left.
+// Before, one round's step had three switch timeouts whatever the
+// cleanup_timeout (6 min of a 40 s one here).
+func TestCleanupTimeoutBoundsTheCleanup(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 0s}\nsteps: {switch_timeout: 2m, cleanup_timeout: 40s}", "VerifyGreen")
+	h.rec.deleteGreenDown = true
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeFailed)
+	if st.Phase != PhaseCleanupFailed {
+		t.Fatalf("phase %s, want cleanup-failed", st.Phase)
+	}
+	var stopped time.Time
+	for _, s := range st.Steps {
+		if s.Name == "VerifyGreen" {
+			stopped = s.EndedAt
+		}
+	}
+	if took := st.EndedAt.Sub(stopped); took > 40*time.Second+cleanupStepFloor {
+		t.Errorf("the cleanup took %s, want at most steps.cleanup_timeout (40s) and a last step's %s", took, cleanupStepFloor)
+	}
+}
+
 func TestWebhookEventsInOrder(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}", "")
 	if _, err := h.run(t); err != nil {

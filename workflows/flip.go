@@ -86,7 +86,7 @@ func (r *rollout) flipBackNow(ctx workflow.Context) {
 		return
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	r.flipBack = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions())
+	r.flipBack = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions(ctx))
 }
 
 // flipBackToBlue undoes the flips: every load balancer flips back to blue,
@@ -95,7 +95,7 @@ func (r *rollout) flipBackToBlue(ctx workflow.Context) error {
 	calls := r.flipBack
 	r.flipBack = nil
 	if calls == nil {
-		calls = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions())
+		calls = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions(ctx))
 	}
 	return r.waitFlips(ctx, calls, r.plan.Fleet.LoadBalancers, 0)
 }

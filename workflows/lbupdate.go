@@ -134,7 +134,7 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 		up := activities.UpdateLBInput{Fleet: fleet, LB: b, Update: in.Update}
 		r.undos.push(UndoRestoreLB+" "+b.Name, func(ctx workflow.Context) error {
 			var res activities.StepResult
-			return r.st.exec(ctx, "Restore", b.Name, r.cleanupOptions(), a.RestoreLoadBalancer, up, &res)
+			return r.st.exec(ctx, "Restore", b.Name, r.cleanupOptions(ctx), a.RestoreLoadBalancer, up, &res)
 		})
 		if err := r.st.exec(ctx, "Update", b.Name, apply, a.UpdateLoadBalancer, up, &res); err != nil {
 			return err

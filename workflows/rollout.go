@@ -52,6 +52,9 @@ type rollout struct {
 	approved bool
 	// notes sends the webhook notifications.
 	notes notifier
+	// cleanupUntil is when the cleanup's rounds give up
+	// (steps.cleanup_timeout), once they have begun.
+	cleanupUntil time.Time
 	// noBlue is set when the switch begins on a load balancer that fronts
 	// no blue server, as on the fleet's first rollout: it commits the
 	// rollout, since there is nothing to go back to (cutover.go).
@@ -235,7 +238,7 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, servers map[string]dnsroll.Server, step string, toGreen bool) error {
 	opts := r.options(r.plan.Fleet.Steps.SwitchTimeout)
 	if !toGreen {
-		opts = r.cleanupOptions()
+		opts = r.cleanupOptions(ctx)
 	}
 	var calls []*call
 	pointed := make([][]lb.Share, len(lbs))

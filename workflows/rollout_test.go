@@ -38,6 +38,9 @@ type recorder struct {
 	lbs map[string]string
 	// failDeleteGreen is how many DeleteGreen calls fail before one works.
 	failDeleteGreen int
+	// deleteGreenDown makes every DeleteGreen fail with an error a retry
+	// may fix, as a cloud answering 503 does.
+	deleteGreenDown bool
 	// counters are what LoadBalancerStats returns, per load balancer; nil
 	// returns nothing.
 	counters func(lb string) []lb.BackendStats
@@ -326,6 +329,9 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		rec.add("DeleteGreen " + strings.Join(in.Labels, ","))
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
+		if rec.deleteGreenDown {
+			return activities.StepResult{}, errors.New("the cloud answered 503: service unavailable")
+		}
 		if rec.failDeleteGreen > 0 {
 			rec.failDeleteGreen--
 			return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("the cloud answered 401: invalid token", activities.ErrStep,

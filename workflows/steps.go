@@ -48,13 +48,24 @@ func stepOptions(deadline, heartbeat, initial, maxInterval time.Duration, maxAtt
 	}
 }
 
+// cleanupStepFloor is the least time a cleanup step gets, even at
+// steps.cleanup_timeout, so that the last round's steps may still run.
+const cleanupStepFloor = 5 * time.Second
+
 // cleanupOptions try harder than forward steps: leaving green behind costs
 // money and confuses the next rollout, and a switch back to blue that
-// gives up leaves a load balancer on servers about to go.
-func (r *rollout) cleanupOptions() workflow.ActivityOptions {
+// gives up leaves a load balancer on servers about to go. During the
+// cleanup's rounds a step gets no more than the time left before
+// steps.cleanup_timeout (r.cleanupUntil), so that it bounds the cleanup.
+func (r *rollout) cleanupOptions(ctx workflow.Context) workflow.ActivityOptions {
 	o := r.options(r.plan.Fleet.Steps.SwitchTimeout)
 	o.ScheduleToCloseTimeout *= 3
 	o.RetryPolicy.MaximumAttempts *= 3
+	if !r.cleanupUntil.IsZero() {
+		left := max(r.cleanupUntil.Sub(workflow.Now(ctx)), cleanupStepFloor)
+		o.ScheduleToCloseTimeout = min(o.ScheduleToCloseTimeout, left)
+		o.StartToCloseTimeout = min(o.StartToCloseTimeout, left)
+	}
 	return o
 }
 
