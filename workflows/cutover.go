@@ -44,7 +44,9 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 	r.commitIfNoBlue(ctx)
 	switch fleet.Rollout.Strategy {
 	case config.StrategyCanary:
-		if err := r.canary(ctx); err != nil {
+		if r.skipCanary(ctx) {
+			// Nothing to compare green with: all at once, as below.
+		} else if err := r.canary(ctx); err != nil {
 			return err
 		}
 		if err := r.switchAndVerify(ctx, fleet.LoadBalancers); err != nil {
@@ -90,6 +92,19 @@ func (r *rollout) commitIfNoBlue(ctx workflow.Context) {
 	}
 	r.committed, r.noBlue, r.undos = true, true, nil
 	r.event(ctx, fmt.Sprintf("no way back from here: %s front no blue server (the fleet's first rollout), so abort and rollback are refused from the switch on", strings.Join(without, ", ")))
+}
+
+// skipCanary says whether the canary steps are skipped because a load
+// balancer fronts no blue server (the fleet's first rollout; version
+// "no-blue-no-canary"). Such a load balancer sends green every query at
+// any weight, so the steps would show a share that is not, and judge
+// green against a blue that answered nothing.
+func (r *rollout) skipCanary(ctx workflow.Context) bool {
+	if !r.noBlue || workflow.GetVersion(ctx, "no-blue-no-canary", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return false
+	}
+	r.event(ctx, "canary skipped: with no blue server to share the queries with, green would have all of them at every step and nothing to be compared with; the switch is all at once")
+	return true
 }
 
 // switchAndVerify points lbs at green and checks DNS through them.

@@ -296,3 +296,22 @@ func TestJudgeCanaryIgnoresTooFewQueries(t *testing.T) {
 		t.Errorf("counter reset: %v", err)
 	}
 }
+
+// A fleet's first rollout has no blue: a canary there would compare green
+// with nothing and send green all the queries at every step's weight. The
+// steps are skipped, saying so, and the switch is all at once.
+func TestFirstRolloutSkipsTheCanary(t *testing.T) {
+	h := newCanaryHarness(t)
+	clear(h.blue)
+	st, err := h.run(t)
+	if err != nil || st.Phase != PhaseSucceeded {
+		t.Fatalf("phase %s (%v), want succeeded", st.Phase, err)
+	}
+	if slices.Contains(h.rec.calls, "Flip lb1 ns1-next:10") || h.rec.has("Flip lb1 ns1-next:50") || len(st.Canary) != 0 || h.rec.has("Stats") {
+		t.Errorf("ran canary steps with no blue: calls %v, results %+v", h.rec.calls, st.Canary)
+	}
+	if !strings.Contains(eventsText(st), "canary skipped: with no blue server") {
+		t.Errorf("no event says why the canary was skipped: %s", eventsText(st))
+	}
+	h.wantInOrder(t, "Flip lb1 ns1-next:100", "VerifyLoadBalancers", "RenameServer ns1-next ns1")
+}
