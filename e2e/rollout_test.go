@@ -219,3 +219,42 @@ func testAbortSignalFromTemporalCLI(t *testing.T, driver string) {
 		t.Errorf("answers = %s, want blue's revision A on both", got)
 	}
 }
+
+// An abort reaches a long step within seconds, not at the step's next
+// heartbeat that the SDK lets through: by default four fifths of the
+// heartbeat timeout, 24 s of the default 30 s. Here green's analysis would
+// run 40 rounds a second apart; the abort comes a few rounds in.
+func TestAbortStopsALongStepPromptly(t *testing.T) {
+	tl := startLabRewritten(t, "nginx", nil, strings.NewReplacer(
+		"heartbeat_timeout: 10s", "heartbeat_timeout: 30s",
+		"  attempts: 3\n", "  attempts: 3\n  rounds: 40\n  consecutive_successes: 40\n  interval: 1s\n"))
+	tl.startWorker(t)
+	run := tl.start(t, workflows.RolloutInput{Revision: "A"})
+	tl.waitForActivity(t, run, "VerifyGreen")
+	time.Sleep(4 * time.Second)
+	tl.signal(t, run, workflows.SignalAbort, workflows.SignalInput{By: "ci", Reason: "stop the analysis"})
+	st, err := tl.wait(t, run)
+	if err == nil || st.Phase != workflows.PhaseAborted {
+		t.Fatalf("phase %s (%v), want aborted", st.Phase, err)
+	}
+	var asked time.Time
+	for _, e := range st.Events {
+		if strings.HasPrefix(e.Message, "abort requested") {
+			asked = e.At
+		}
+	}
+	for _, s := range st.Steps {
+		if s.Name != "VerifyGreen" {
+			continue
+		}
+		if s.State != workflows.StepCanceled {
+			t.Errorf("VerifyGreen %s, want canceled by the abort", s.State)
+		}
+		// 10 s: the heartbeat throttle would be 24 s; a loaded machine
+		// may take a few seconds over the expected two.
+		if took := s.EndedAt.Sub(asked); asked.IsZero() || took > 10*time.Second {
+			t.Errorf("VerifyGreen ended %s after the abort (at %s), want within a few seconds", took, asked.Format(time.TimeOnly))
+		}
+	}
+	tl.assertOnly(t)
+}

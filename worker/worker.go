@@ -334,9 +334,20 @@ func fleetNames(dir string) string {
 	return "the fleets are " + strings.Join(names, ", ")
 }
 
+// heartbeatThrottle is the longest a step's heartbeat waits before the
+// SDK sends it to Temporal, whose answer is how a step learns that the
+// rollout was aborted. The SDK's own is four fifths of the heartbeat
+// timeout, 24 s of the default 30 s: an abort during provisioning or an
+// analysis waited that long. Steps heartbeat every second or two, so this
+// costs one small request per running step every 2 s.
+const heartbeatThrottle = 2 * time.Second
+
 // New registers the rollout workflow and acts on a worker for the task queue.
 func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{StickyScheduleToStartTimeout: workflows.StickyScheduleToStartTimeout})
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
+		StickyScheduleToStartTimeout: workflows.StickyScheduleToStartTimeout,
+		MaxHeartbeatThrottleInterval: heartbeatThrottle,
+	})
 	w.RegisterWorkflow(workflows.RolloutWorkflow)
 	w.RegisterWorkflow(workflows.LoadBalancerReplaceWorkflow)
 	w.RegisterWorkflow(workflows.LoadBalancerUpdateWorkflow)
