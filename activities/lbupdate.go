@@ -23,7 +23,7 @@ type InPlaceUpdater interface {
 	// Restore undoes a failed or half-done Update of the same u (u.ID
 	// included) and says what it did. With nothing to undo it changes
 	// nothing, and says so.
-	Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error)
+	Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (lb.Restored, error)
 }
 
 // UpdateLBInput is one in-place update of one load balancer.
@@ -40,13 +40,26 @@ func (a *Activities) UpdateLoadBalancer(ctx context.Context, in UpdateLBInput) (
 	})
 }
 
+// RestoreResult is what RestoreLoadBalancer did.
+type RestoreResult struct {
+	StepResult
+	// NothingRestored: the restore changed nothing, since the update had
+	// changed nothing or its change stays (the note says which). False,
+	// as in histories from before it, when the update was put back.
+	NothingRestored bool `json:"nothing_restored,omitempty"`
+}
+
 // RestoreLoadBalancer undoes a failed in-place update of one load
 // balancer: its previous config, or the old nginx master. Its note is the
 // driver's word on what it restored, if anything.
-func (a *Activities) RestoreLoadBalancer(ctx context.Context, in UpdateLBInput) (StepResult, error) {
-	return a.inPlace(ctx, in, "restoring", func(u InPlaceUpdater) (string, error) {
-		return u.Restore(ctx, in.Fleet, in.LB, withID(ctx, in.Update))
+func (a *Activities) RestoreLoadBalancer(ctx context.Context, in UpdateLBInput) (RestoreResult, error) {
+	var did lb.Restored
+	res, err := a.inPlace(ctx, in, "restoring", func(u InPlaceUpdater) (string, error) {
+		var err error
+		did, err = u.Restore(ctx, in.Fleet, in.LB, withID(ctx, in.Update))
+		return did.Note, err
 	})
+	return RestoreResult{StepResult: res, NothingRestored: err == nil && !did.Undone}, err
 }
 
 // withID gives u the ID of the workflow run whose step ctx is, unless it

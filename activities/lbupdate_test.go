@@ -34,10 +34,10 @@ func (f *fakeUpdater) Update(_ context.Context, _ *config.Fleet, _ config.LoadBa
 	return "reloaded", f.err
 }
 
-func (f *fakeUpdater) Restore(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, u lb.Update) (string, error) {
+func (f *fakeUpdater) Restore(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, u lb.Update) (lb.Restored, error) {
 	f.calls = append(f.calls, "restore "+u.Lua)
 	f.ids = append(f.ids, u.ID)
-	return "nothing to restore", f.err
+	return lb.Restored{Note: "nothing to restore"}, f.err
 }
 
 // Update and Restore run the driver's own and note what it did; a driver
@@ -62,6 +62,12 @@ func TestInPlaceActivities(t *testing.T) {
 			t.Errorf("note %q, want %q", res.Note, tt.note)
 		}
 	}
+	// The workflow learns that the restore undid nothing.
+	v, err := env.ExecuteActivity(acts.RestoreLoadBalancer, in)
+	if res := temporaltest.Value[RestoreResult](t, v, err); !res.NothingRestored {
+		t.Errorf("restore result %+v, want nothing restored", res)
+	}
+	upd.calls, upd.ids = upd.calls[:2], upd.ids[:2]
 	if got := strings.Join(upd.calls, ", "); got != "update x(), restore x()" {
 		t.Errorf("driver calls: %s", got)
 	}
@@ -75,7 +81,7 @@ func TestInPlaceActivities(t *testing.T) {
 		t.Errorf("a failed restore: %v, want the driver's error", err)
 	}
 	in.LB.Driver = "plain"
-	_, err := env.ExecuteActivity(acts.UpdateLoadBalancer, in)
+	_, err = env.ExecuteActivity(acts.UpdateLoadBalancer, in)
 	if err == nil || !strings.Contains(err.Error(), "cannot update in place") {
 		t.Errorf("update with a driver that cannot: %v, want an error saying so", err)
 	}

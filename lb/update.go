@@ -26,6 +26,17 @@ type Update struct {
 	ID string `json:"-"`
 }
 
+// Restored is what a driver's Restore of an Update did.
+type Restored struct {
+	// Undone says that the update's change was put back. It is false when
+	// the update never changed the load balancer (refused, or nothing to
+	// change), and when its change stays: something replaced it since, or
+	// it went past its point of no return.
+	Undone bool
+	// Note says what the restore did, for the operator.
+	Note string
+}
+
 // Kinds of Update.
 const (
 	// UpdateConfig is a validated nginx reload (nginx -t, then HUP).

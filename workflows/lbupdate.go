@@ -87,14 +87,16 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 	}
 	// The undo runs on a context the abort did not cancel.
 	undoCtx, _ := workflow.NewDisconnectedContext(ctx)
-	// Refused before any load balancer was touched: nothing to roll back.
+	// Refused before any load balancer was touched, or its restore found
+	// nothing to undo: nothing was rolled back.
 	end := PhaseFailed
 	if len(r.undos) > 0 {
-		end = PhaseRolledBack
 		r.st.Phase = PhaseRestoringLB
 		if uerr := r.undos.run(undoCtx); uerr != nil {
 			end = PhaseCleanupFailed
 			r.st.Failure += "; restore failed: " + uerr.Error()
+		} else if r.restored {
+			end = PhaseRolledBack
 		}
 	}
 	if aborted != nil && end != PhaseCleanupFailed {
@@ -133,8 +135,15 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 		}
 		up := activities.UpdateLBInput{Fleet: fleet, LB: b, Update: in.Update}
 		r.undos.push(UndoRestoreLB+" "+b.Name, func(ctx workflow.Context) error {
-			var res activities.StepResult
-			return r.st.exec(ctx, "Restore", b.Name, r.cleanupOptions(ctx), a.RestoreLoadBalancer, up, &res)
+			var res activities.RestoreResult
+			err := r.st.exec(ctx, "Restore", b.Name, r.cleanupOptions(ctx), a.RestoreLoadBalancer, up, &res)
+			if err == nil && !res.NothingRestored {
+				r.restored = true
+			}
+			if err == nil && res.NothingRestored {
+				r.st.Failure += "; " + res.Note
+			}
+			return err
 		})
 		if err := r.st.exec(ctx, "Update", b.Name, apply, a.UpdateLoadBalancer, up, &res); err != nil {
 			return err

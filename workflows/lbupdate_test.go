@@ -19,7 +19,9 @@ import (
 
 // lbUpdateRun runs LoadBalancerUpdateWorkflow on the test fleet's two load
 // balancers with mocked activities, recording each call as "Step lb";
-// failAt ("Update lb2", or several, comma-separated) fails those calls, slowAt makes it take an hour.
+// failAt ("Update lb2", or several, comma-separated) fails those calls,
+// and "Unchanged lb2" makes lb2's restore find nothing to restore; slowAt
+// makes the update take an hour.
 func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
@@ -54,8 +56,13 @@ func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite
 	if slowAt != "" {
 		upd.After(time.Hour)
 	}
-	env.OnActivity(a.RestoreLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateLBInput) (activities.StepResult, error) {
-		return activities.StepResult{Attempt: 1}, record("Restore", in.LB.Name)
+	env.OnActivity(a.RestoreLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateLBInput) (activities.RestoreResult, error) {
+		res := activities.RestoreResult{StepResult: activities.StepResult{Attempt: 1}}
+		if strings.Contains(","+failAt+",", ",Unchanged "+in.LB.Name+",") {
+			res.NothingRestored = true
+			res.Note = in.LB.Name + ": nothing to restore: this update never replaced the config"
+		}
+		return res, record("Restore", in.LB.Name)
 	})
 	if during != nil {
 		during(env)
@@ -116,6 +123,25 @@ func TestLBUpdateFailureRestoresThatLB(t *testing.T) {
 				t.Errorf("phase %s failure %q, want %s naming %s", st.Phase, st.Failure, want.phase, failAt)
 			}
 		})
+	}
+}
+
+// A restore that finds nothing to undo (nginx -t refused the config, so it
+// never went in) ends the run failed, not rolled-back, which says that a
+// load balancer was changed and put back.
+func TestLBUpdateWithNothingToRestoreEndsFailed(t *testing.T) {
+	calls, st, err := lbUpdateRun(t, "Update lb2,Unchanged lb2", "", nil)
+	if got, want := strings.Join(calls, ","), "CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2,Update lb2,Restore lb2"; got != want {
+		t.Errorf("calls\n %s\nwant\n %s", got, want)
+	}
+	if err == nil || st.Phase != PhaseFailed {
+		t.Fatalf("phase %s (%v), want failed", st.Phase, err)
+	}
+	if !strings.Contains(st.Failure, "Update lb2 exploded") || !strings.Contains(st.Failure, "lb2: nothing to restore: this update never replaced the config") {
+		t.Errorf("failure %q, want the update's error and the restore's word", st.Failure)
+	}
+	if last := st.Steps[len(st.Steps)-1]; last.Name != "Restore" || !strings.HasPrefix(last.Note, "lb2: nothing to restore") {
+		t.Errorf("last step %s, note %q; want the Restore, noting what it did", last.Name, last.Note)
 	}
 }
 

@@ -59,6 +59,9 @@ type rollout struct {
 	// no blue server, as on the fleet's first rollout: it commits the
 	// rollout, since there is nothing to go back to (cutover.go).
 	noBlue bool
+	// restored is set when a load balancer update's restore put back what
+	// the update changed (lbupdate.go): only then did it roll back.
+	restored bool
 }
 
 type stopRequest struct {

@@ -247,6 +247,8 @@ func resultRecord(out any) (attempt int32, note string) {
 		return v.Attempt, v.Summary
 	case *activities.StepResult:
 		return v.Attempt, v.Note
+	case *activities.RestoreResult:
+		return v.Attempt, v.Note
 	}
 	return 1, ""
 }

@@ -30,14 +30,14 @@ func (d *Driver) Update(ctx context.Context, fleet *config.Fleet, balancer confi
 
 // Restore runs u.UndoLua, which puts back what u.Lua changed; without it
 // there is nothing to run.
-func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error) {
+func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (lb.Restored, error) {
 	if strings.TrimSpace(u.UndoLua) == "" {
-		return "nothing restored: the update has no undo_lua", nil
+		return lb.Restored{Note: "nothing restored: the update has no undo_lua"}, nil
 	}
 	if err := d.console1(ctx, fleet, balancer, u.UndoLua); err != nil {
-		return "", fmt.Errorf("dnsdist: restore %s: %w", balancer.Name, err)
+		return lb.Restored{}, fmt.Errorf("dnsdist: restore %s: %w", balancer.Name, err)
 	}
-	return "ran undo_lua", nil
+	return lb.Restored{Note: "ran undo_lua", Undone: true}, nil
 }
 
 // console1 runs one chunk; a reply that reports a Lua error is EINVALID.

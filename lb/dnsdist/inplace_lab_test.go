@@ -51,8 +51,8 @@ func TestInPlaceDnsdistConfig(t *testing.T) {
 		if got := acl(); !strings.Contains(got, "198.51.100.0/24") {
 			t.Fatalf("after update %d the ACL is %q; want 198.51.100.0/24 in it", i, got)
 		}
-		if _, err := l.d.Restore(ctx, l.Fleet, l.LB, u); err != nil {
-			t.Fatalf("restore %d: %v", i, err)
+		if did, err := l.d.Restore(ctx, l.Fleet, l.LB, u); err != nil || !did.Undone {
+			t.Fatalf("restore %d: %+v, %v; want undone", i, did, err)
 		}
 		if got := acl(); got != before {
 			t.Fatalf("after restore %d the ACL is %q; want %q", i, got, before)

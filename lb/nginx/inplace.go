@@ -131,7 +131,7 @@ func (d *Driver) abort(ctx context.Context, ch lb.Channel, j job, cause error) e
 // restore changes nothing: a config update that never replaced the config
 // (refused, or stopped before) leaves it, and so does one whose config
 // something else has replaced since.
-func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error) {
+func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (lb.Restored, error) {
 	j, ch, err := d.inplace(ctx, fleet, balancer)
 	var out []byte
 	if err == nil {
@@ -142,12 +142,20 @@ func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer conf
 		}
 	}
 	if err != nil {
-		return "", wrap("restore", balancer.Name, err)
+		return lb.Restored{}, wrap("restore", balancer.Name, err)
 	}
-	if note := strings.TrimSpace(string(out)); note != "" {
-		return note, nil
+	return restoredBy(string(out)), nil
+}
+
+// restoredBy reads inplace.sh's word on a restore: a note beginning
+// "nothing to restore" (the update changed nothing) or "nothing restored"
+// (its change stays) undid nothing.
+func restoredBy(out string) lb.Restored {
+	note := strings.TrimSpace(out)
+	if note == "" {
+		note = "restored"
 	}
-	return "restored", nil
+	return lb.Restored{Note: note, Undone: !strings.HasPrefix(note, "nothing to restore") && !strings.HasPrefix(note, "nothing restored")}
 }
 
 // updateID is what identifies config update u on the load balancer, the

@@ -85,8 +85,8 @@ func TestInPlaceNginxConfig(t *testing.T) {
 
 	// Restoring the refused update changes nothing: it never replaced
 	// the config.
-	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: bad}); err != nil || !strings.HasPrefix(note, "nothing to restore") {
-		t.Fatalf("restoring the refused update: %q, %v; want nothing to restore", note, err)
+	if did, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: bad}); err != nil || did.Undone || !strings.HasPrefix(did.Note, "nothing to restore") {
+		t.Fatalf("restoring the refused update: %+v, %v; want nothing to restore", did, err)
 	}
 	if got, _ := RunningConfigID(ctx, filepath.Join(s.Dir, "control.sock")); got != last {
 		t.Errorf("restoring the refused update made the workers serve %q, want %q, the last update's", got, last)
@@ -94,8 +94,8 @@ func TestInPlaceNginxConfig(t *testing.T) {
 
 	// Restoring the last update puts back the config from before it.
 	lastConf := strings.ReplaceAll(string(conf0), id0, last)
-	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: lastConf}); err != nil || !strings.HasPrefix(note, "restored") {
-		t.Fatalf("restoring the last update: %q, %v; want restored", note, err)
+	if did, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateConfig, Config: lastConf}); err != nil || !did.Undone || !strings.HasPrefix(did.Note, "restored") {
+		t.Fatalf("restoring the last update: %+v, %v; want restored", did, err)
 	}
 	if got, _ := RunningConfigID(ctx, filepath.Join(s.Dir, "control.sock")); got != ids[len(ids)-2] {
 		t.Errorf("after restore the workers serve %q, want %q", got, ids[len(ids)-2])
@@ -123,12 +123,12 @@ func TestInPlaceNginxRestoreRefused(t *testing.T) {
 	}
 	restore := func(u lb.Update, want string) {
 		t.Helper()
-		note, err := s.d.Restore(ctx, s.Fleet, s.LB, u)
+		did, err := s.d.Restore(ctx, s.Fleet, s.LB, u)
 		if err != nil {
 			t.Fatalf("restore: %v", err)
 		}
-		if !strings.HasPrefix(note, want) {
-			t.Errorf("restore: %q, want %q", note, want)
+		if undone := !strings.HasPrefix(want, "nothing"); did.Undone != undone || !strings.HasPrefix(did.Note, want) {
+			t.Errorf("restore: %+v, want %q, undone %v", did, want, undone)
 		}
 	}
 	// An update that goes in keeps blue's config, from before it.
@@ -235,8 +235,8 @@ func TestBinaryUpgradeNginx(t *testing.T) {
 
 	// Nothing under way: a restore changes nothing.
 	master := mustMaster(t, s.Dir)
-	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil || !strings.HasPrefix(note, "nothing to restore") {
-		t.Fatalf("restore with no upgrade under way: %q, %v; want nothing to restore", note, err)
+	if did, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil || did.Undone || !strings.HasPrefix(did.Note, "nothing to restore") {
+		t.Fatalf("restore with no upgrade under way: %+v, %v; want nothing to restore", did, err)
 	}
 	if got := mustMaster(t, s.Dir); got != master {
 		t.Errorf("restore with no upgrade under way changed the master %d to %d", master, got)
@@ -266,9 +266,9 @@ func TestBinaryUpgradeNginxAbort(t *testing.T) {
 	if len(pids) != 2 || pids[0] != strconv.Itoa(old) {
 		t.Fatalf("upgrade-start printed %q; want the old master %d and the new one", out, old)
 	}
-	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil || !strings.HasPrefix(note, "restored the old master") {
+	if did, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil || !did.Undone || !strings.HasPrefix(did.Note, "restored the old master") {
 		log, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
-		t.Fatalf("restore: %q, %v\nerror.log:\n%s", note, err, log)
+		t.Fatalf("restore: %+v, %v\nerror.log:\n%s", did, err, log)
 	}
 	if got := mustMaster(t, s.Dir); got != old {
 		t.Errorf("after the abort the master is %d; want the old one, %d", got, old)
@@ -358,9 +358,9 @@ func TestBinaryUpgradeNginxRestoreAfterQuit(t *testing.T) {
 	cancel()
 	t.Logf("upgrade-finish cut off after a second: %v", err)
 
-	if note, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil || !strings.HasPrefix(note, "nothing restored") {
+	if did, err := s.d.Restore(ctx, s.Fleet, s.LB, lb.Update{Kind: lb.UpdateBinary}); err != nil || did.Undone || !strings.HasPrefix(did.Note, "nothing restored") {
 		log, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
-		t.Fatalf("restore after QUIT: %q, %v\nerror.log:\n%s", note, err, log)
+		t.Fatalf("restore after QUIT: %+v, %v\nerror.log:\n%s", did, err, log)
 	}
 	if got := itoa(mustMaster(t, s.Dir)); got != pids[1] {
 		t.Errorf("after the restore the master is %s; want the new one, %s", got, pids[1])
