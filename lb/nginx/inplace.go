@@ -51,8 +51,8 @@ func (d *Driver) update(ctx context.Context, fleet *config.Fleet, balancer confi
 	switch u.Kind {
 	case lb.UpdateConfig:
 		if u.Config != "" {
-			if _, err := configID(u.Config); err != nil {
-				return "", noControlServer(j.socket)
+			if err := ownID(ctx, ch, j, u.Config); err != nil {
+				return "", err
 			}
 		}
 		if _, err := runConfig(ctx, ch, j, "reload", u); err != nil {
@@ -74,6 +74,27 @@ func (d *Driver) update(ctx context.Context, fleet *config.Fleet, balancer confi
 		return d.upgrade(ctx, ch, j)
 	}
 	return "", dnsroll.Errorf(dnsroll.EINVALID, "kind %q: nginx updates in place with kind %s", u.Kind, lb.KindsText("nginx"))
+}
+
+// ownID refuses an operator's nginx.conf whose control server is missing,
+// or returns the ID of the config nginx runs while the config differs:
+// the check after the reload could not tell nginx's new workers from the
+// old ones. The same config again, as in a retry of an update that went
+// in, is a reload.
+func ownID(ctx context.Context, ch lb.Channel, j job, config string) error {
+	id, err := configID(config)
+	if err != nil {
+		return noControlServer(j.socket)
+	}
+	live, err := ch.Run(ctx, "cat -- "+quote(j.paths.conf))
+	if err != nil {
+		return err
+	}
+	if liveID, _ := configID(string(live)); id == liveID && string(live) != config {
+		return dnsroll.Errorf(dnsroll.EINVALID, "update.config: its dnsroll control server returns %s, the ID of the config nginx runs, yet the config differs; "+
+			"give it an ID of its own (dnsroll-<other hex digits>), by which the worker tells nginx's new workers from the old ones after the reload", id)
+	}
+	return nil
 }
 
 // noControlServer refuses an operator's nginx.conf without the control

@@ -146,8 +146,11 @@ func TestInPlaceNginxRestoreRefused(t *testing.T) {
 	flippedID, _ := RunningConfigID(ctx, sock)
 
 	for _, tc := range []struct{ name, config string }{
-		{"nginx -t rejects it", strings.Replace(flipped, "stream {", "stream { bogus_directive on;", 1)},
+		{"nginx -t rejects it", strings.Replace(strings.Replace(flipped, "stream {", "stream { bogus_directive on;", 1), "return \"dnsroll-", "return \"dnsroll-2", 1)},
 		{"no control server", "this is not nginx {\n"},
+		// The check after the reload could not tell the new workers
+		// from the old ones.
+		{"the live config's ID", strings.Replace(flipped, "stream {", "stream {\n    # changed, ID kept", 1)},
 	} {
 		u := lb.Update{Kind: lb.UpdateConfig, Config: tc.config}
 		_, err := s.d.Update(ctx, s.Fleet, s.LB, u)
@@ -158,6 +161,9 @@ func TestInPlaceNginxRestoreRefused(t *testing.T) {
 		// keep, with this load balancer's socket.
 		if tc.name == "no control server" && (strings.Contains(err.Error(), "{{") || !strings.Contains(err.Error(), "server { listen unix:"+sock+";")) {
 			t.Errorf("%s: error %q does not show the control server block to keep", tc.name, err)
+		}
+		if tc.name == "the live config's ID" && (!strings.Contains(err.Error(), flippedID) || !strings.Contains(err.Error(), "an ID of its own")) {
+			t.Errorf("%s: error %q does not name the live ID and ask for another", tc.name, err)
 		}
 		restore(u, "nothing to restore: this update never replaced the config")
 		if got := read(); got != flipped {
