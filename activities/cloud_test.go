@@ -441,6 +441,41 @@ func TestPlanRefusesWhatLinodeDoesNotOffer(t *testing.T) {
 	}
 }
 
+// A load balancer replacement makes each <lb>-next in the region, plan and
+// image of the first nameserver it fronts. One the account cannot create
+// is refused before any VM exists, naming both the load balancer and the
+// nameserver's field: before, lb1-next was created before lb2-next's
+// create failed. A nameserver no load balancer fronts is not asked about.
+func TestNewLoadBalancersOffersAreCheckedFirst(t *testing.T) {
+	c := newCloudEnv(t)
+	ns2, ns3 := c.fleet.Nameservers[0], c.fleet.Nameservers[0]
+	ns2.Label, ns2.Region = "ns2", "mars-1"
+	ns3.Label, ns3.Type = "ns3", "g6-huge-99"
+	c.fleet.Nameservers = append(c.fleet.Nameservers, ns2, ns3)
+	c.fleet.LoadBalancers = append(c.fleet.LoadBalancers, config.LoadBalancer{Name: "lb2", Address: "127.0.0.1:5302", Fronts: config.Labels{"ns2", "ns1"}})
+
+	_, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() {
+		t.Fatalf("check: %v; want a refusal no retry changes", err)
+	}
+	want := `load_balancers[1] (lb2-next is made as nameserver ns2, the first it fronts): nameservers[1].region: Linode has no region "mars-1"`
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("refusal %q lacks %q", err, want)
+	}
+	if strings.Contains(err.Error(), "load_balancers[0]") || strings.Contains(err.Error(), "ns3") {
+		t.Errorf("refusal %q names lb1 or ns3, which need nothing Linode lacks", err)
+	}
+	if n := len(c.sim.Instances()); n != 0 {
+		t.Errorf("%d instances exist after the refusal", n)
+	}
+
+	c.fleet.Nameservers[1].Region = "us-east"
+	if _, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet}); err != nil {
+		t.Errorf("a fleet whose load balancers Linode can make: %v", err)
+	}
+}
+
 // fakeRunner fails every playbook with res.
 type fakeRunner struct{ res provision.Result }
 

@@ -206,19 +206,53 @@ type NewLoadBalancer struct {
 	Server  dnsroll.Server      `json:"server"`
 }
 
+// CheckOffersInput is the fleet whose load balancers are to be replaced.
+type CheckOffersInput struct {
+	Fleet *config.Fleet `json:"fleet"`
+}
+
+// CheckNewLoadBalancerOffers refuses, before any is created, load
+// balancer replacements the cloud cannot make: each is made in the
+// region, plan and image of the first nameserver it fronts
+// (CreateLoadBalancer), which may have changed in the fleet file since a
+// rollout last created that nameserver.
+func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOffersInput) (StepResult, error) {
+	var checks []offerCheck
+	for j, lb := range in.Fleet.LoadBalancers {
+		i, err := slotOf(in.Fleet, lb)
+		if err != nil {
+			return StepResult{}, failure(ctx, err)
+		}
+		prefix := fmt.Sprintf("load_balancers[%d] (%s is made as nameserver %s, the first it fronts): ", j, dnsroll.NextLabel(lb.Name), in.Fleet.Nameservers[i].Label)
+		checks = append(checks, offerCheck{i: i, prefix: prefix})
+	}
+	if err := a.checkOffers(ctx, in.Fleet, checks); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	return StepResult{Attempt: attempt(ctx)}, nil
+}
+
+// slotOf is the index in fleet.Nameservers of the first nameserver lb
+// fronts, whose region, plan and image its replacement takes.
+func slotOf(fleet *config.Fleet, lb config.LoadBalancer) (int, error) {
+	for i, ns := range fleet.Nameservers {
+		if len(lb.Fronts) > 0 && ns.Label == lb.Fronts[0] {
+			return i, nil
+		}
+	}
+	return 0, dnsroll.Errorf(dnsroll.EINVALID, "load_balancers %s: fronts %q is not a nameserver label", lb.Name, lb.Fronts)
+}
+
 // CreateLoadBalancer makes LB's replacement, <name>-next: a fleet-tagged
 // server (idempotent, as EnsureServer) in the region and plan of the first
 // slot it fronts, provisioned by LB's driver in front of the same
 // nameservers.
 func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInput) (NewLoadBalancer, error) {
-	var slot config.Nameserver
-	ok := len(in.LB.Fronts) > 0
-	if ok {
-		slot, ok = in.Fleet.Nameserver(in.LB.Fronts[0])
+	i, err := slotOf(in.Fleet, in.LB)
+	if err != nil {
+		return NewLoadBalancer{}, failure(ctx, err)
 	}
-	if !ok {
-		return NewLoadBalancer{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "load_balancers %s: fronts %q is not a nameserver label", in.LB.Name, in.LB.Fronts))
-	}
+	slot := in.Fleet.Nameservers[i]
 	spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(in.LB.Name), Region: slot.Region, Type: slot.Type, Image: slot.Image, Tags: []string{in.Fleet.Tag()}}
 	res, err := a.EnsureServer(ctx, EnsureServerInput{StepFleet: StepFleet{Fleet: in.Fleet}, Spec: spec})
 	if err != nil {

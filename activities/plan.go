@@ -85,7 +85,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		plan.Zones = planned
 	}
 
-	if err := a.checkOffers(ctx, fleet); err != nil {
+	if err := a.checkOffers(ctx, fleet, nameserverOffers(fleet)); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
 	servers, err := a.Cloud.List(ctx, fleet.Tag())
@@ -148,11 +148,28 @@ func refuseLeftOnGreen(ctx context.Context, fleet *config.Fleet, left map[string
 	return nil
 }
 
-// checkOffers refuses, before anything is created, a fleet whose
-// nameservers name a region, plan, image or firewall that the cloud does
-// not have; each is reported with its field and where to find the IDs
-// there are. A cloud that is not a Catalog is not asked.
-func (a *Activities) checkOffers(ctx context.Context, fleet *config.Fleet) error {
+// offerCheck is a server to be made from a nameserver's spec: nameservers[i],
+// or a load balancer's replacement made in its place, which a refusal
+// names first (prefix).
+type offerCheck struct {
+	i      int
+	prefix string
+}
+
+// nameserverOffers are the fleet's nameservers, for checkOffers.
+func nameserverOffers(fleet *config.Fleet) []offerCheck {
+	out := make([]offerCheck, len(fleet.Nameservers))
+	for i := range fleet.Nameservers {
+		out[i] = offerCheck{i: i}
+	}
+	return out
+}
+
+// checkOffers refuses, before anything is created, a fleet whose servers
+// to make name a region, plan, image or firewall that the cloud does not
+// have; each is reported with its field and where to find the IDs there
+// are. A cloud that is not a Catalog is not asked.
+func (a *Activities) checkOffers(ctx context.Context, fleet *config.Fleet, checks []offerCheck) error {
 	catalog, ok := a.Cloud.(Catalog)
 	if !ok {
 		return nil
@@ -163,19 +180,20 @@ func (a *Activities) checkOffers(ctx context.Context, fleet *config.Fleet) error
 	}
 	asked := map[offer][]string{}
 	var refusals []string
-	for i, ns := range fleet.Nameservers {
+	for _, c := range checks {
+		ns := fleet.Nameservers[c.i]
 		o := offer{ns.Region, ns.Type, ns.Image, ns.FirewallID}
 		missing, seen := asked[o]
 		if !seen {
 			var err error
 			spec := dnsroll.ServerSpec{Region: ns.Region, Type: ns.Type, Image: ns.Image, FirewallID: ns.FirewallID}
 			if missing, err = catalog.Missing(ctx, spec); err != nil {
-				return fmt.Errorf("checking that the cloud offers nameservers[%d]'s region, type and image: %w", i, err)
+				return fmt.Errorf("checking that the cloud offers nameservers[%d]'s region, type and image: %w", c.i, err)
 			}
 			asked[o] = missing
 		}
 		for _, field := range missing {
-			refusals = append(refusals, fmt.Sprintf("nameservers[%d].%s: %s", i, field, unoffered(field, ns)))
+			refusals = append(refusals, fmt.Sprintf("%snameservers[%d].%s: %s", c.prefix, c.i, field, unoffered(field, ns)))
 		}
 	}
 	if len(refusals) > 0 {

@@ -329,6 +329,13 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		}
 	}
 	r.st.Old = slices.Clone(r.fleet.LoadBalancers)
+	if workflow.GetVersion(ctx, "lbreplace-offers", workflow.DefaultVersion, 1) == 1 {
+		var res activities.StepResult
+		in := activities.CheckOffersInput{Fleet: r.fleet}
+		if err := r.st.exec(ctx, "CheckOffers", "", r.opts(r.fleet.Steps.ProbeTimeout), a.CheckNewLoadBalancerOffers, in, &res); err != nil {
+			return err
+		}
+	}
 
 	r.st.Phase = PhaseCheckingParent
 	var parent activities.ParentResult

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll"
@@ -66,6 +67,9 @@ type world struct {
 	lastQ   map[string]time.Time
 	// uncounted makes the load balancers' drivers keep no counter (nginx).
 	uncounted bool
+	// unoffered, when set, is the cloud's refusal of the new load
+	// balancers' region, plan or image.
+	unoffered string
 }
 
 func (w *world) add(call string) {
@@ -143,6 +147,13 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		}
 		w.setParent(in.NS)
 		return activities.SetGlueResult{Attempt: 1}, nil
+	})
+	env.OnActivity(a.CheckNewLoadBalancerOffers, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CheckOffersInput) (activities.StepResult, error) {
+		w.add("CheckOffers")
+		if w.unoffered != "" {
+			return activities.StepResult{}, temporal.NewNonRetryableApplicationError(w.unoffered, activities.ErrInvalid, nil)
+		}
+		return activities.StepResult{Attempt: 1}, nil
 	})
 	env.OnActivity(a.CreateLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.NewLoadBalancer, error) {
 		w.add("Create " + in.LB.Name)
@@ -268,6 +279,24 @@ func TestLBReplaceRefusesLoadBalancersGlueCannotTellApart(t *testing.T) {
 				t.Errorf("it went on before refusing: %v", w.calls)
 			}
 		})
+	}
+}
+
+// New load balancers the cloud cannot make (the region of the nameserver
+// each is made as, say) are refused before any is created: before, lb1-next
+// was created before lb2-next's create failed.
+func TestLBReplaceRefusesWhatTheCloudDoesNotOffer(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.unoffered = `load_balancers[1] (lb2-next is made as nameserver ns2, the first it fronts): nameservers[1].region: Linode has no region "mars-1"`
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), w.unoffered) {
+		t.Errorf("error %v, want the cloud's refusal", err)
+	}
+	if w.index("CheckOffers") < 0 || w.index("Create lb1") >= 0 || w.index("Create lb2") >= 0 || w.index("SetGlue old") >= 0 {
+		t.Errorf("calls %v: want the offers checked and nothing created", w.calls)
+	}
+	if st := queryLBStatus(t, env); st.Phase != PhaseFailed {
+		t.Errorf("phase %s, want failed", st.Phase)
 	}
 }
 
