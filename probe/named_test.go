@@ -39,7 +39,9 @@ func startNamed(t *testing.T, origin, text string) string {
 
 // realZone holds what the analysis got wrong on real zones (issue 17):
 // records that miekg/dns prints differently from how they were written,
-// an escaped name, an unknown type, DNAME, CNAME loops and a chain past
+// an escaped name, an unknown type, types BIND serves that miekg/dns does
+// not know or cannot read as BIND prints them (named by number, as
+// unknown types are), DNAME, CNAME loops and a chain past
 // BIND's limit, an RRset split with two TTLs, $GENERATE, a delegation
 // with glue and DS, a wildcard.
 const realZone = exampleApex + `www     A     192.0.2.10
@@ -53,6 +55,17 @@ ipk     IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4A
 after-ipk A   192.0.2.39
 wks     WKS   10.0.0.1 6 ( 0 1 2 21 23 )
 gpos    GPOS  "-22.6882" "116.8652" "250.0"
+nid     NID   10 0014:4fff:ff20:ee64
+l64     L64   10 2001:0DB8:1140:1000
+a6      A6    64 ::1:2:3:4 a6pfx
+a6all   A6    0 2001:db8::1
+a6none  A6    128 a6pfx
+atma    ATMA  39246f00e7c9c0312000100100001234567800
+atmae   ATMA  +358.400.1234567
+sink    SINK  1 0 0 Zm9v
+doa     DOA   0 1 2 "" aGVsbG8=
+doa2    DOA   1234567 1 2 "image/gif" -
+wallet  WALLET "BTC" "has space" "x\"y" "\200"
 old     DNAME new
 x.new   A     192.0.2.5
 www.old CNAME ns1
@@ -123,6 +136,12 @@ func TestAnalysisOnRealBIND(t *testing.T) {
 		{"DSYNC", "CDS 1 5359", "CDS 1 5360", "_dsync.example.com. DSYNC"},
 		{"WKS", "10.0.0.1 6 ( 0 1 2 21 23 )", "10.0.0.1 6 ( 0 1 2 21 25 )", "wks.example.com. WKS"},
 		{"GPOS", `"116.8652"`, `"116.8653"`, "gpos.example.com. GPOS"},
+		{"NID", "0014:4fff:ff20:ee64", "0014:4fff:ff20:ee65", "nid.example.com. NID"},
+		{"A6", "64 ::1:2:3:4 a6pfx", "64 ::1:2:3:5 a6pfx", "a6.example.com. TYPE38"},
+		{"ATMA", "+358.400.1234567", "+358.400.1234568", "atmae.example.com. ATMA"},
+		{"SINK", "1 0 0 Zm9v", "1 0 0 Zm9w", "sink.example.com. TYPE40"},
+		{"DOA", `"image/gif"`, `"image/png"`, "doa2.example.com. TYPE259"},
+		{"WALLET", `"has space"`, `"has  space"`, "wallet.example.com. TYPE262"},
 		{"after an IPSECKEY", "after-ipk A   192.0.2.39", "after-ipk A   192.0.2.40", "after-ipk.example.com. A"},
 	}
 	for _, m := range mutations {

@@ -9,7 +9,6 @@ package zone
 import (
 	"bufio"
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -322,75 +321,6 @@ func svcbFixup(out []byte) ([]byte, []dns.RR, error) {
 		extra = append(extra, rr)
 	}
 	return rest.Bytes(), extra, nil
-}
-
-// asGeneric rewrites, in BIND's output, the records of types that
-// miekg/dns cannot read as BIND prints them (GPOS with quoted fields,
-// NSAP, X25, and NXT and ISDN: see unknowntypes.go) in the
-// generic form of RFC 3597, which it reads whatever the data.
-func asGeneric(out []byte) []byte {
-	if !genericTypeRE.Match(out) {
-		return out
-	}
-	lines := strings.SplitAfter(string(out), "\n")
-	for i, line := range lines {
-		f := strings.Fields(line)
-		if len(f) < 5 || f[2] != "IN" {
-			continue
-		}
-		if f[3] == "RRSIG" || f[3] == "SIG" || f[3] == "NSEC" || f[3] == "NSEC3" {
-			// Types named in the RDATA that miekg/dns has no name for.
-			for name, code := range genericTypes {
-				if _, known := dns.StringToType[name]; !known {
-					lines[i] = nameRE(name).ReplaceAllString(lines[i], fmt.Sprintf("${1}TYPE%d${2}", code))
-				}
-			}
-			continue
-		}
-		if genericTypes[f[3]] == 0 {
-			continue
-		}
-		if rdata, ok := genericRdata(f[3], f[4:]); ok {
-			lines[i] = fmt.Sprintf("%s %s IN TYPE%d \\# %d %x\n", f[0], f[1], genericTypes[f[3]], len(rdata), rdata)
-		}
-	}
-	return []byte(strings.Join(lines, ""))
-}
-
-var (
-	genericTypes  = map[string]uint16{"GPOS": dns.TypeGPOS, "NSAP": 22, "X25": dns.TypeX25, "NXT": dns.TypeNXT, "ISDN": dns.TypeISDN}
-	genericTypeRE = regexp.MustCompile(`(?m)^\S+\s+\d+\s+IN\s+(GPOS|NSAP|X25|NXT|ISDN)\s|\s(NSAP|NXT|ISDN)(\s|$)`)
-)
-
-// nameRE matches a type mnemonic as a word of a record's RDATA.
-func nameRE(name string) *regexp.Regexp {
-	return regexp.MustCompile(`(\s)` + regexp.QuoteMeta(name) + `(\s|$)`)
-}
-
-// genericRdata is the RDATA of one record of asGeneric's types, from
-// BIND's presentation fields.
-func genericRdata(typ string, f []string) ([]byte, bool) {
-	var rdata []byte
-	switch typ {
-	case "GPOS", "X25", "ISDN":
-		for _, s := range f {
-			if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' || strings.Contains(s, "\\") {
-				return nil, false
-			}
-			s = s[1 : len(s)-1]
-			rdata = append(append(rdata, byte(len(s))), s...)
-		}
-	case "NXT":
-		return nxtRdata(f)
-	case "NSAP":
-		h, ok := strings.CutPrefix(strings.ToLower(strings.Join(f, "")), "0x")
-		b, err := hex.DecodeString(strings.ReplaceAll(h, ".", ""))
-		if !ok || err != nil {
-			return nil, false
-		}
-		rdata = b
-	}
-	return rdata, true
 }
 
 // errNoCompiler is compile's answer where named-compilezone is missing.
