@@ -66,6 +66,25 @@ func TestDNSSECOnRealBIND(t *testing.T) {
 			}
 		})
 	}
+	// Types miekg/dns reads only in RFC 3597 form (zone/generic.go): their
+	// RRSIGs verify over the RDATA BIND signed, and NSEC bitmaps name
+	// them by number.
+	t.Run("rare types", func(t *testing.T) {
+		rare := unsignedZone + `a6 A6 64 ::1:2:3:4 a6pfx
+sink SINK 1 0 0 Zm9v
+doa DOA 0 1 2 "" aGVsbG8=
+wallet WALLET "BTC" "has space"
+nid NID 10 0014:4fff:ff20:ee64
+atma ATMA +358.400.1234567
+`
+		an := analyseSigned(t, signZone(t, "example.com", rare, "now-3600", "+2592000", false), 24*time.Hour)
+		if !an.OK {
+			t.Fatalf("a well signed zone with rare types fails: %s", an.Reason)
+		}
+		if k := an.Reports[0].Kinds[KindDNSSEC]; k.Pass < 14 {
+			t.Errorf("only %d RRsets' signatures checked", k.Pass)
+		}
+	})
 	t.Run("expired", func(t *testing.T) {
 		an := analyseSigned(t, signZone(t, "example.com", unsignedZone, "20261001000000", "20261101000000", false), time.Hour)
 		if an.OK || !strings.Contains(an.Reason, "DNSSEC: ") || !strings.Contains(an.Reason, "example.com. SOA: RRSIG expired 2026-11-01T00:00:00Z") {
