@@ -19,11 +19,13 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// Sockets per server. Each has its own 16-bit ID space and, for UDP, its
-// own random source port; a few let the kernel and the readers spread the
-// work without one socket's queue becoming the limit.
+// Sockets per server. Each has its own 16-bit ID space (the window,
+// probe.concurrency, is at most 1,024) and, for UDP, its own random
+// source port. One UDP socket per server gets its answers in the largest
+// batches per system call and reader wake-up: four cost about 12% more
+// CPU per query in make bench-analysis (docs/benchmarks-analysis.md).
 const (
-	udpSockets = 4
+	udpSockets = 1
 	tcpConns   = 2
 )
 
@@ -126,9 +128,10 @@ type call struct {
 // caller has (or is getting) the outcome of is not decoded again.
 type knower interface {
 	// seen reports whether raw is such an answer, but for its ID. When it
-	// is not, raw may be claimed: its outcome is then expected from this
-	// call, and other answers like it wait for it.
-	seen(raw []byte) bool
+	// is not, a copy of raw may be claimed, and is returned: its outcome
+	// is then expected from this call, and other answers like it wait for
+	// it. raw is the reader's buffer, which seen must not keep.
+	seen(raw []byte) (copied []byte, dup bool)
 	// drop gives up the claim of raw, which could not be decoded.
 	drop(raw []byte)
 }
@@ -229,7 +232,7 @@ func (e *engine) send(c *call) {
 		e.failed(c, nil, err)
 		return
 	}
-	if o, ok := e.register(s, c); ok {
+	if o, ok := e.register(s, c, nil); ok {
 		e.write(s, []outgoing{o})
 	}
 }
@@ -241,9 +244,11 @@ type outgoing struct {
 	buf []byte // with the TCP length prefix
 }
 
-// register gives c a fresh ID on s, and returns it ready to write. When
-// it cannot, c is sent elsewhere or failed, and ok is false.
-func (e *engine) register(s *sock, c *call) (o outgoing, ok bool) {
+// register gives c a fresh ID on s, and returns it ready to write, packed
+// at the end of *slab (a batch's buffer, reused once its queries are
+// written), or in a buffer of its own for a nil slab. When it cannot, c
+// is sent elsewhere or failed, and ok is false.
+func (e *engine) register(s *sock, c *call, slab *[]byte) (o outgoing, ok bool) {
 	s.mu.Lock()
 	if s.dead {
 		s.mu.Unlock()
@@ -266,12 +271,18 @@ func (e *engine) register(s *sock, c *call) (o outgoing, ok bool) {
 	c.seq = s.seq
 	s.pending[id] = c
 	s.mu.Unlock()
-	n := len(c.q.wire)
-	buf := make([]byte, 2+n)
-	binary.BigEndian.PutUint16(buf, uint16(n))
-	copy(buf[2:], c.q.wire)
-	binary.BigEndian.PutUint16(buf[2:], id)
-	return outgoing{id: id, c: c, buf: buf}, true
+	var dst []byte
+	if slab != nil {
+		dst = *slab
+	}
+	start := len(dst)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(c.q.wire)))
+	dst = append(dst, c.q.wire...)
+	binary.BigEndian.PutUint16(dst[start+2:], id)
+	if slab != nil {
+		*slab = dst
+	}
+	return outgoing{id: id, c: c, buf: dst[start:len(dst):len(dst)]}, true
 }
 
 // write sends queries registered on s: over UDP with one sendmmsg for
@@ -325,6 +336,8 @@ type batch struct {
 	out   map[*sock][]outgoing
 	order []*sock
 	n     int
+	// slab holds the packed queries until they are written.
+	slab []byte
 }
 
 func (e *engine) batch() *batch {
@@ -349,7 +362,7 @@ func (b *batch) add(ctx context.Context, srv *server, q *packed, known knower, d
 		}
 		b.socks[srv] = s
 	}
-	o, ok := e.register(s, c)
+	o, ok := e.register(s, c, &b.slab)
 	if !ok {
 		return
 	}
@@ -367,7 +380,7 @@ func (b *batch) flush() {
 	}
 	clear(b.socks)
 	clear(b.out)
-	b.order, b.n = b.order[:0], 0
+	b.order, b.n, b.slab = b.order[:0], 0, b.slab[:0]
 }
 
 // take removes c from s's outstanding queries, unless an answer or a
@@ -451,8 +464,9 @@ func (e *engine) dial(srv *server) (*sock, error) {
 }
 
 func (e *engine) readUDP(s *sock) {
-	// Up to 8 datagrams a system call, each of any size.
-	msgs := make([]ipv4.Message, 8)
+	// Up to 32 datagrams a system call, each of any size: a window's
+	// answers arrive in bursts (8 a call cost about 8% more CPU per query).
+	msgs := make([]ipv4.Message, 32)
 	for i := range msgs {
 		msgs[i].Buffers = [][]byte{make([]byte, dns.MaxMsgSize)}
 	}
@@ -518,12 +532,19 @@ func (e *engine) answer(s *sock, raw []byte) {
 		e.srtt.Store(old - old/8 + rtt/8)
 	}
 	s.mu.Unlock()
-	raw = append([]byte(nil), raw...) // the reader reuses its buffer
-	const tcBit = 0x02                // in the third byte of the header
+	const tcBit = 0x02 // in the third byte of the header
 	known := c.known != nil && c.tc == nil && raw[2]&tcBit == 0
-	if known && c.known.seen(raw) {
-		e.finish(c, reply{raw: raw, size: len(raw), known: true}, nil)
-		return
+	if known {
+		// Most answers are like one already in hand: compared where the
+		// reader read them, they need no copy of their own.
+		copied, dup := c.known.seen(raw)
+		if dup {
+			e.finish(c, reply{size: len(raw), known: true}, nil)
+			return
+		}
+		raw = copied
+	} else {
+		raw = append([]byte(nil), raw...) // the reader reuses its buffer
 	}
 	m := new(dns.Msg)
 	if err := m.Unpack(raw); err != nil {

@@ -116,14 +116,17 @@ type memo struct {
 	o     observed
 }
 
-func (m *memo) seen(raw []byte) bool {
+func (m *memo) seen(raw []byte) ([]byte, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.raw == nil {
-		m.raw, m.ready = raw, make(chan struct{})
-		return false
+		m.raw, m.ready = append([]byte(nil), raw...), make(chan struct{})
+		return m.raw, false
 	}
-	return len(raw) == len(m.raw) && bytes.Equal(raw[2:], m.raw[2:])
+	if len(raw) == len(m.raw) && bytes.Equal(raw[2:], m.raw[2:]) {
+		return nil, true
+	}
+	return append([]byte(nil), raw...), false
 }
 
 func (m *memo) drop(raw []byte) {
