@@ -137,10 +137,24 @@ func SameName(a, b string) bool {
 	return NormalName(a) == NormalName(b)
 }
 
+// packMu serialises dns.PackRR, which writes the RDLENGTH it packed into
+// the record's header, and what reads it: a zone's records are shared by
+// the goroutines that compare answers with them (the analysis's readers),
+// and two packing one record at once were a data race (go test -race on
+// the probe tests against real named).
+var packMu sync.Mutex
+
+// packRR is dns.PackRR under packMu.
+func packRR(rr dns.RR, buf []byte) (int, error) {
+	packMu.Lock()
+	defer packMu.Unlock()
+	return dns.PackRR(rr, buf, 0, nil, false)
+}
+
 // pack is rr on the wire, without name compression.
 func pack(rr dns.RR) ([]byte, error) {
 	buf := make([]byte, dns.Len(rr)+64)
-	off, err := dns.PackRR(rr, buf, 0, nil, false)
+	off, err := packRR(rr, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -268,10 +282,10 @@ var packBufs = sync.Pool{New: func() any { return &[2][]byte{make([]byte, 512), 
 
 // packInto packs rr, without compression, into *buf, growing it as needed.
 func packInto(rr dns.RR, buf *[]byte) ([]byte, error) {
-	off, err := dns.PackRR(rr, *buf, 0, nil, false)
+	off, err := packRR(rr, *buf)
 	if err == dns.ErrBuf {
 		*buf = make([]byte, dns.Len(rr)+64)
-		off, err = dns.PackRR(rr, *buf, 0, nil, false)
+		off, err = packRR(rr, *buf)
 	}
 	if err != nil {
 		return nil, err
@@ -285,6 +299,10 @@ func (r Records) Strings() []string {
 		return nil
 	}
 	out := make([]string, len(r))
+	// Under packMu: a generic record's text reads the RDLENGTH that a
+	// pack of the same record elsewhere writes.
+	packMu.Lock()
+	defer packMu.Unlock()
 	for i, rr := range r {
 		out[i] = strings.ReplaceAll(rr.String(), "\t", " ")
 	}
