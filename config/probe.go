@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 // Probe configures the DNS analysis that runs on green before the switch
@@ -169,7 +171,7 @@ func (p *Probe) validate() error {
 		}
 	}
 	for i, t := range p.Types {
-		if qt, ok := dns.StringToType[strings.ToUpper(t)]; !ok || qt == dns.TypeANY || qt == dns.TypeAXFR || qt == dns.TypeIXFR {
+		if qt, ok := zone.TypeCode(t); !ok || !askable(qt) {
 			return fieldErr(fmt.Sprintf("probe.types[%d]", i), "must be a record type such as A, AAAA, MX or TXT, got %q", t)
 		}
 	}
@@ -203,4 +205,15 @@ func (p *Probe) validate() error {
 		return fieldErr("probe.signature_margin", "must not be negative, got %s", p.Signatures())
 	}
 	return nil
+}
+
+// askable says whether a type names data a zone can hold, so that asking
+// for it at a name is a check: not 0, OPT, or a query-only type (ANY, AXFR,
+// IXFR, MAILA, MAILB, TKEY, TSIG).
+func askable(t uint16) bool {
+	switch t {
+	case dns.TypeNone, dns.TypeOPT, dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB, dns.TypeTKEY, dns.TypeTSIG:
+		return false
+	}
+	return true
 }

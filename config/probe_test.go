@@ -32,7 +32,7 @@ func TestProbeSettings(t *testing.T) {
 	text := strings.Replace(valid, "zones:", `probe:
   all_names: false
   names: ["@", www, gone]
-  types: [a, AAAA, MX]
+  types: [a, AAAA, MX, a6, TYPE65534]
   protocols: [udp]
   edns_buffer_size: 4096
   concurrency: 8
@@ -51,7 +51,7 @@ zones:`, 1)
 	}
 	p := f.Probe
 	if p.CheckAllNames() || p.ChangesExpected() || p.Errors() != 0 || p.FailureLimit != 1 || p.ConsecutiveSuccesses != 2 ||
-		p.Rounds != 5 || p.Interval.D() != 500*time.Millisecond || p.EDNSBufferSize != 4096 || len(p.Types) != 3 || p.Samples != 3 ||
+		p.Rounds != 5 || p.Interval.D() != 500*time.Millisecond || p.EDNSBufferSize != 4096 || len(p.Types) != 5 || p.Samples != 3 ||
 		p.Coverage.FullUpTo != 50 || p.Coverage.Sample != 7 || p.Coverage.Seed == nil || *p.Coverage.Seed != 0 {
 		t.Errorf("settings: %+v", p)
 	}
@@ -73,6 +73,8 @@ func TestProbeInvalidNamesField(t *testing.T) {
 	cases := []struct{ probe, field string }{
 		{"{types: [BOGUS]}", "probe.types[0]"},
 		{"{types: [AXFR]}", "probe.types[0]"},
+		{"{types: [A, OPT]}", "probe.types[1]"},
+		{"{types: [TYPE0]}", "probe.types[0]"},
 		{"{names: [www, ' ']}", "probe.names[1]"},
 		{"{edns_buffer_size: 100}", "probe.edns_buffer_size"},
 		{"{rounds: 2, consecutive_successes: 3}", "probe.consecutive_successes"},

@@ -7,7 +7,6 @@
 package probe
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -84,7 +83,7 @@ func Checks(z *zone.Zone, s Scope) []Check {
 	var checks []Check
 	seen := map[string]bool{}
 	add := func(name string, qtype uint16) {
-		c := Check{Zone: origin, Name: name, Type: dns.Type(qtype).String(), Want: z.Lookup(name, qtype)}
+		c := Check{Zone: origin, Name: name, Type: zone.TypeName(qtype), Want: z.Lookup(name, qtype)}
 		if !seen[c.String()] {
 			seen[c.String()] = true
 			checks = append(checks, c)
@@ -92,7 +91,7 @@ func Checks(z *zone.Zone, s Scope) []Check {
 	}
 	var types []uint16
 	for _, t := range s.Types {
-		if qt, ok := qtypeOf(t); ok {
+		if qt, ok := zone.TypeCode(t); ok {
 			types = append(types, qt)
 		}
 	}
@@ -127,21 +126,6 @@ func Checks(z *zone.Zone, s Scope) []Check {
 		}
 	}
 	return checks
-}
-
-// qtypeOf reads a type in presentation form: "A", "mx", or "TYPE65534"
-// (RFC 3597) for types without a mnemonic.
-func qtypeOf(s string) (uint16, bool) {
-	s = strings.ToUpper(strings.TrimSpace(s))
-	if t, ok := dns.StringToType[s]; ok {
-		return t, true
-	}
-	if n, ok := strings.CutPrefix(s, "TYPE"); ok {
-		if v, err := strconv.ParseUint(n, 10, 16); err == nil {
-			return uint16(v), true
-		}
-	}
-	return 0, false
 }
 
 // typesAt is what to ask at name: the configured types, or those it holds.

@@ -58,7 +58,7 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 		switch o.got.Rcode {
 		case dns.RcodeSuccess:
 			for _, set := range rrsets(o.got.RRs, c.Zone) {
-				key := set[0].Header().Name + " " + dns.Type(set[0].Header().Rrtype).String()
+				key := set[0].Header().Name + " " + zone.TypeName(set[0].Header().Rrtype)
 				if done[key] {
 					continue
 				}
@@ -82,7 +82,7 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 				continue
 			}
 			for _, set := range rrsets(denial, c.Zone) {
-				k := set[0].Header().Name + " " + dns.Type(set[0].Header().Rrtype).String()
+				k := set[0].Header().Name + " " + zone.TypeName(set[0].Header().Rrtype)
 				if !done[k] {
 					done[k] = true
 					rep.add(s.check(k, set, o.denial), samples)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
+
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 // Sockets per server. Each has its own 16-bit ID space (the window,
@@ -193,11 +195,11 @@ func (e *engine) pack(name string, qtype uint16, rd bool) (*packed, error) {
 	m.SetEdns0(e.bufSize, true)
 	wire, err := m.Pack()
 	if err != nil {
-		return nil, fmt.Errorf("packing the query %s %s: %w", name, dns.Type(qtype), err)
+		return nil, fmt.Errorf("packing the query %s %s: %w", name, zone.TypeName(qtype), err)
 	}
 	qend := 12
 	if _, qend, err = dns.UnpackDomainName(wire, 12); err != nil {
-		return nil, fmt.Errorf("packing the query %s %s: %w", name, dns.Type(qtype), err)
+		return nil, fmt.Errorf("packing the query %s %s: %w", name, zone.TypeName(qtype), err)
 	}
 	q = &packed{wire: wire, qend: qend + 4}
 	e.mu.Lock()

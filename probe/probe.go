@@ -214,7 +214,7 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 	}
 	var wg sync.WaitGroup
 	for ci, c := range checks {
-		qtype, known := qtypeOf(c.Type)
+		qtype, known := zone.TypeCode(c.Type)
 		name := dns.CanonicalName(c.Name) // Checks made it the wire form (zone.NormalName)
 		var q *packed
 		var qerr error

@@ -79,7 +79,7 @@ func (z *Zone) sets() []RRset {
 	}
 	out := make([]RRset, 0, len(z.rrsets))
 	for k, rrs := range z.rrsets {
-		out = append(out, RRset{Name: k.name, Type: dns.Type(k.qtype).String(), RRs: NewRecords(rrs, "")})
+		out = append(out, RRset{Name: k.name, Type: TypeName(k.qtype), RRs: NewRecords(rrs, "")})
 	}
 	return out
 }

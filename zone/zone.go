@@ -168,7 +168,7 @@ func parse(r io.Reader, origin, filename string, compileIt bool) (*Zone, error) 
 		h := rr.Header()
 		h.Name = NormalName(h.Name)
 		if !dns.IsSubDomain(origin, h.Name) {
-			z.notes = append(z.notes, fmt.Sprintf("%s:%d: ignoring out-of-zone data (%s %s), as BIND does", filename, lr.line(), h.Name, dns.Type(h.Rrtype)))
+			z.notes = append(z.notes, fmt.Sprintf("%s:%d: ignoring out-of-zone data (%s %s), as BIND does", filename, lr.line(), h.Name, TypeName(h.Rrtype)))
 			continue
 		}
 		if _, ok := rr.(*dns.SOA); ok {
@@ -232,7 +232,7 @@ func (z *Zone) overNamedLimits() string {
 			types[k.name]++
 			if len(set) > namedMaxRecordsPerType {
 				msgs = append(msgs, fmt.Sprintf("%s %s has %d records; named refuses to load more than %d records of one type at a name (max-records-per-type): keep at most that many",
-					k.name, dns.Type(k.qtype), len(set), namedMaxRecordsPerType))
+					k.name, TypeName(k.qtype), len(set), namedMaxRecordsPerType))
 			}
 			continue
 		}
