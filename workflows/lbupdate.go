@@ -136,14 +136,15 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 		up := activities.UpdateLBInput{Fleet: fleet, LB: b, Update: in.Update}
 		r.undos.push(UndoRestoreLB+" "+b.Name, func(ctx workflow.Context) error {
 			var res activities.RestoreResult
-			err := r.st.exec(ctx, "Restore", b.Name, r.cleanupOptions(ctx), a.RestoreLoadBalancer, up, &res)
-			if err == nil && !res.NothingRestored {
+			if err := r.st.exec(ctx, "Restore", b.Name, r.cleanupOptions(ctx), a.RestoreLoadBalancer, up, &res); err != nil {
+				return err
+			}
+			if res.NothingRestored {
+				r.st.Failure += "; " + res.Note
+			} else {
 				r.restored = true
 			}
-			if err == nil && res.NothingRestored {
-				r.st.Failure += "; " + res.Note
-			}
-			return err
+			return nil
 		})
 		if err := r.st.exec(ctx, "Update", b.Name, apply, a.UpdateLoadBalancer, up, &res); err != nil {
 			return err
