@@ -100,9 +100,9 @@ test: deps tools temporal-server lab-image $(BIN)/staticcheck
 	@# one at a time, so one package's servers never answer another's queries.
 	@# A short fuzz of the API's router beyond its seeds: never a 5xx, never a panic.
 	$(GO) test -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZ_TIME) ./api
-	@# The analysis under the race detector, against real named: its readers
-	@# share the zone's records (zone.packMu).
-	DNSROLL_REQUIRE_LAB=1 $(GO) test -race -count=1 -run 'TestAnalysisOnRealBIND|TestDNSSECOnRealBIND' ./probe
+	@# The analysis under the race detector, against real named and the
+	@# tests' own servers: its readers share the zone's records (zone.packMu).
+	DNSROLL_REQUIRE_LAB=1 $(GO) test -race -count=1 ./probe ./zone
 	DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_LAB_IMAGE=$(LAB_IMAGE) DNSROLL_REQUIRE_LAB=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## corpus-every: change, remove and re-time every RRset of every third-party zone in testdata/zones, each on a green named of its own; the analysis must catch all (make test changes one RRset per class)

@@ -154,14 +154,11 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	a := lookup(q.Name, q.Qtype)
 	m.Rcode = a.Rcode
 	m.Authoritative = !a.Referral
-	for _, rr := range a.Authority {
-		m.Ns = append(m.Ns, dns.Copy(rr))
-	}
-	for _, rr := range a.Additional {
-		m.Extra = append(m.Extra, dns.Copy(rr))
-	}
-	for _, rr := range a.RRs {
-		rr = dns.Copy(rr)
+	// Copies, made as zone.Records.Copy makes them: the prober packs
+	// the zone's records meanwhile.
+	m.Ns = append(m.Ns, a.Authority.Copy()...)
+	m.Extra = append(m.Extra, a.Additional.Copy()...)
+	for _, rr := range a.RRs.Copy() {
 		// Answer with the case of the question, as servers do.
 		if dns.CanonicalName(rr.Header().Name) == dns.CanonicalName(q.Name) {
 			rr.Header().Name = q.Name

@@ -29,7 +29,7 @@ func Canonical(rr dns.RR) dns.RR {
 			rr = c
 		}
 	} else {
-		rr = dns.Copy(rr)
+		rr = Records{rr}.Copy()[0]
 	}
 	lowerNames(rr)
 	return rr
@@ -149,6 +149,22 @@ func packRR(rr dns.RR, buf []byte) (int, error) {
 	packMu.Lock()
 	defer packMu.Unlock()
 	return dns.PackRR(rr, buf, 0, nil, false)
+}
+
+// Copy is a deep copy of r, safe while other goroutines compare r: use
+// it, not dns.Copy, on records a zone holds, since packing one (packRR)
+// writes its RDLENGTH.
+func (r Records) Copy() Records {
+	if r == nil {
+		return nil
+	}
+	packMu.Lock()
+	defer packMu.Unlock()
+	out := make(Records, len(r))
+	for i, rr := range r {
+		out[i] = dns.Copy(rr)
+	}
+	return out
 }
 
 // pack is rr on the wire, without name compression.

@@ -178,10 +178,9 @@ func records(set []dns.RR, owner string) Records {
 	if owner == "" {
 		return Records(set)
 	}
-	out := make(Records, len(set))
-	for i, rr := range set {
-		out[i] = dns.Copy(rr)
-		out[i].Header().Name = owner
+	out := Records(set).Copy()
+	for _, rr := range out {
+		rr.Header().Name = owner
 	}
 	return out
 }
