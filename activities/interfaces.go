@@ -26,16 +26,6 @@ type Cloud interface {
 	Rename(ctx context.Context, id int, label string) error
 }
 
-// Catalog is a Cloud that can say, before anything is created, whether it
-// has what a server spec names; *linode.Cloud is one. Plan asks it, so that
-// a region, plan, image or firewall the account lacks is refused before
-// any VM exists, not after the first of several creates.
-type Catalog interface {
-	// Missing returns the fields of spec (region, type, image,
-	// firewall_id) that name something the cloud does not have.
-	Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]string, error)
-}
-
 // PlaybookRunner runs Ansible playbooks; provision.Runner implements it.
 type PlaybookRunner interface {
 	Run(ctx context.Context, req provision.Request, progress func(msg string)) (provision.Result, error)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/preflight"
 	"github.com/dnsroll/dnsroll/registrar"
 	"github.com/dnsroll/dnsroll/registrar/manual"
 )
@@ -217,16 +218,16 @@ type CheckOffersInput struct {
 // (CreateLoadBalancer), which may have changed in the fleet file since a
 // rollout last created that nameserver.
 func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOffersInput) (StepResult, error) {
-	var checks []offerCheck
+	var offers []preflight.Offer
 	for j, lb := range in.Fleet.LoadBalancers {
 		i, err := slotOf(in.Fleet, lb)
 		if err != nil {
 			return StepResult{}, failure(ctx, err)
 		}
 		prefix := fmt.Sprintf("load_balancers[%d] (%s is made as nameserver %s, the first it fronts): ", j, dnsroll.NextLabel(lb.Name), in.Fleet.Nameservers[i].Label)
-		checks = append(checks, offerCheck{i: i, prefix: prefix})
+		offers = append(offers, preflight.Offer{Slot: i, Prefix: prefix})
 	}
-	if err := a.checkOffers(ctx, in.Fleet, checks); err != nil {
+	if err := a.checkOffers(ctx, in.Fleet, offers); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
 	return StepResult{Attempt: attempt(ctx)}, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,7 +84,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		plan.Zones = planned
 	}
 
-	if err := a.checkOffers(ctx, fleet, nameserverOffers(fleet)); err != nil {
+	if err := a.checkOffers(ctx, fleet, preflight.NameserverOffers(fleet)); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
 	servers, err := a.Cloud.List(ctx, fleet.Tag())
@@ -148,73 +147,15 @@ func refuseLeftOnGreen(ctx context.Context, fleet *config.Fleet, left map[string
 	return nil
 }
 
-// offerCheck is a server to be made from a nameserver's spec: nameservers[i],
-// or a load balancer's replacement made in its place, which a refusal
-// names first (prefix).
-type offerCheck struct {
-	i      int
-	prefix string
-}
-
-// nameserverOffers are the fleet's nameservers, for checkOffers.
-func nameserverOffers(fleet *config.Fleet) []offerCheck {
-	out := make([]offerCheck, len(fleet.Nameservers))
-	for i := range fleet.Nameservers {
-		out[i] = offerCheck{i: i}
-	}
-	return out
-}
-
-// checkOffers refuses, before anything is created, a fleet whose servers
-// to make name a region, plan, image or firewall that the cloud does not
-// have; each is reported with its field and where to find the IDs there
-// are. A cloud that is not a Catalog is not asked.
-func (a *Activities) checkOffers(ctx context.Context, fleet *config.Fleet, checks []offerCheck) error {
-	catalog, ok := a.Cloud.(Catalog)
+// checkOffers refuses, before anything is created, servers to be made
+// that the cloud does not offer (preflight.Offers). A cloud that is not a
+// preflight.Catalog is not asked.
+func (a *Activities) checkOffers(ctx context.Context, fleet *config.Fleet, offers []preflight.Offer) error {
+	catalog, ok := a.Cloud.(preflight.Catalog)
 	if !ok {
 		return nil
 	}
-	type offer struct {
-		region, typ, image string
-		firewall           int
-	}
-	asked := map[offer][]string{}
-	var refusals []string
-	for _, c := range checks {
-		ns := fleet.Nameservers[c.i]
-		o := offer{ns.Region, ns.Type, ns.Image, ns.FirewallID}
-		missing, seen := asked[o]
-		if !seen {
-			var err error
-			spec := dnsroll.ServerSpec{Region: ns.Region, Type: ns.Type, Image: ns.Image, FirewallID: ns.FirewallID}
-			if missing, err = catalog.Missing(ctx, spec); err != nil {
-				return fmt.Errorf("checking that the cloud offers nameservers[%d]'s region, type and image: %w", c.i, err)
-			}
-			asked[o] = missing
-		}
-		for _, field := range missing {
-			refusals = append(refusals, fmt.Sprintf("%snameservers[%d].%s: %s", c.prefix, c.i, field, unoffered(field, ns)))
-		}
-	}
-	if len(refusals) > 0 {
-		return dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(refusals, "; "))
-	}
-	return nil
-}
-
-// unoffered says what the cloud lacks and where the operator finds what it has.
-func unoffered(field string, ns config.Nameserver) string {
-	switch field {
-	case "region":
-		return fmt.Sprintf("Linode has no region %q; `linode-cli regions list` shows those there are, such as us-east", ns.Region)
-	case "type":
-		return fmt.Sprintf("Linode has no plan %q; `linode-cli linodes types` shows those there are, such as g6-nanode-1", ns.Type)
-	case "image":
-		return fmt.Sprintf("this account cannot deploy image %q; `linode-cli images list` shows those it can, such as linode/debian12", ns.Image)
-	case "firewall_id":
-		return fmt.Sprintf("this account has no Cloud Firewall %d; `linode-cli firewalls list` shows its firewalls, or leave firewall_id out", ns.FirewallID)
-	}
-	return fmt.Sprintf("the cloud does not offer %s", field)
+	return preflight.Offers(ctx, catalog, fleet, offers)
 }
 
 // blueSerialTimeout bounds one query for a blue server's serial, and

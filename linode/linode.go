@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -46,6 +47,10 @@ type Options struct {
 	RetryWait time.Duration
 	// HTTPClient is the transport; nil uses linodego's default.
 	HTTPClient *http.Client
+	// Logger receives the HTTP client's notes on failed attempts and
+	// retries, at Warn (Error for a request given up on); nil leaves them
+	// to linodego, which prints them on standard error.
+	Logger *slog.Logger
 }
 
 // Cloud implements activities.Cloud over linodego.
@@ -68,11 +73,21 @@ func New(opts Options) (*Cloud, error) {
 	c.SetUserAgent("dnsroll " + linodego.DefaultUserAgent)
 	// LINODE_DEBUG=1 would make resty log request bodies, root_pass included.
 	c.SetDebug(false)
+	if opts.Logger != nil {
+		c.SetLogger(restyLogger{opts.Logger})
+	}
 	if opts.RetryWait > 0 {
 		c.SetRetryWaitTime(opts.RetryWait).SetRetryMaxWaitTime(opts.RetryWait).SetPollDelay(opts.RetryWait)
 	}
 	return &Cloud{client: c, keys: slices.Clone(opts.AuthorizedKeys)}, nil
 }
+
+// restyLogger is linodego's logger interface over slog.
+type restyLogger struct{ l *slog.Logger }
+
+func (r restyLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(format, v...)) }
+func (r restyLogger) Warnf(format string, v ...any)  { r.l.Warn(fmt.Sprintf(format, v...)) }
+func (r restyLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }
 
 // splitBaseURL turns http://host[:port][/prefix]/v4 into the base and version
 // linodego wants. linodego's own UseURL would drop any path prefix.

@@ -171,6 +171,7 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 	cloud, err := linode.New(linode.Options{
 		Token: cfg.LinodeToken, BaseURL: cfg.LinodeURL,
 		AuthorizedKeys: keys, RetryWait: cfg.LinodeRetryWait,
+		Logger: slog.Default().With("component", "linode"),
 	})
 	if err != nil {
 		return nil, err

@@ -4,8 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/linode"
 	"github.com/dnsroll/dnsroll/preflight"
 )
 
@@ -17,12 +25,17 @@ balancer names, addresses and SSH hosts, port ranges), and, for --revision,
 the revision and its zone files (they exist and parse, with the zone's file
 and line on an error). Exits 1 on any finding.
 
-The checks that need the live fleet (the new SOA serials against the ones
-blue serves) run at the rollout's Plan step, before any server is created;
-this command does not reach the cloud or the servers, and says so.
+With --live it also asks Linode (LINODE_TOKEN, read only) which servers
+carry the fleet's tag and whether it offers each nameserver's region, plan,
+image and firewall, as the Plan step does. The checks of the running fleet
+(the new SOA serials against the ones blue serves, the worker's SSH keys)
+run at the rollout's Plan step, before any server is created; this command
+says which checks it skipped.
 
-  dnsroll fleet validate fleets/production.yaml --revision 2026-12-01`)
+  dnsroll fleet validate fleets/production.yaml --revision 2026-12-01
+  LINODE_TOKEN=... dnsroll fleet validate fleets/production.yaml --live`)
 	revision := fs.String("revision", "", "the revision to check the zone files of (needed when they contain {revision})")
+	live := fs.Bool("live", false, "also ask Linode (LINODE_TOKEN; DNSROLL_LINODE_URL for another API) for the fleet's servers and whether it offers what the fleet names")
 	// validate is the only command; the help is its help.
 	switch {
 	case len(args) == 0:
@@ -77,6 +90,57 @@ this command does not reach the cloud or the servers, and says so.
 			}
 		}
 	}
-	fmt.Fprintln(out, "skipped: live checks (blue's SOA serials, the worker's SSH keys, and that Linode offers each region, plan, image and firewall); the rollout's Plan step runs them before it creates anything")
+	if !*live {
+		fmt.Fprintln(out, "skipped: live checks (that Linode offers each region, plan, image and firewall: --live asks it; blue's SOA serials and the worker's SSH keys: the rollout's Plan step checks them before it creates anything)")
+		return nil
+	}
+	if err := askLinode(ctx, out, f); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%s: %w", file, err)}
+	}
+	fmt.Fprintln(out, "skipped: live checks of the running fleet (blue's SOA serials, the worker's SSH keys); the rollout's Plan step runs them before it creates anything")
+	return nil
+}
+
+// liveTimeout bounds fleet validate --live's questions to Linode, 429s
+// and their retries included.
+const liveTimeout = 2 * time.Minute
+
+// askLinode lists the servers that carry f's tag and checks, as the Plan
+// step does, that Linode offers each nameserver's region, plan, image and
+// firewall. It only reads.
+func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
+	token := os.Getenv("LINODE_TOKEN")
+	if token == "" {
+		return errors.New("--live asks Linode: set LINODE_TOKEN to a personal access token that can read Linodes, images and firewalls")
+	}
+	cloud, err := linode.New(linode.Options{Token: token, BaseURL: os.Getenv("DNSROLL_LINODE_URL"),
+		// The error that matters is returned; the retries' notes are noise here.
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
+	defer cancel()
+	servers, err := cloud.List(ctx, f.Tag())
+	if err != nil {
+		if dnsroll.ErrorCode(err) == dnsroll.EINVALID {
+			return fmt.Errorf("the token in LINODE_TOKEN was refused by Linode (check it and its scopes): %w", err)
+		}
+		return err
+	}
+	labels := make([]string, len(servers))
+	for i, s := range servers {
+		labels[i] = s.Label
+	}
+	slices.Sort(labels)
+	if len(labels) == 0 {
+		fmt.Fprintf(out, "ok: Linode: no servers tagged %s yet; the first rollout creates them\n", f.Tag())
+	} else {
+		fmt.Fprintf(out, "ok: Linode: %d servers tagged %s: %s\n", len(labels), f.Tag(), strings.Join(labels, ", "))
+	}
+	if err := preflight.Offers(ctx, cloud, f, preflight.NameserverOffers(f)); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and its firewall")
 	return nil
 }

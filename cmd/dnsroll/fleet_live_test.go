@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+)
+
+// fleet validate --live asks Linode, as the rollout's Plan step does,
+// whether it offers each nameserver's region, plan, image and firewall,
+// so that CI can refuse a fleet file before any rollout starts. The
+// simulator plays Linode for the unmodified linodego client.
+func TestCLIFleetValidateLive(t *testing.T) {
+	sim, err := linodesim.New(linodesim.Options{Token: "live-token-secret", Firewalls: []int{77}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	t.Setenv("DNSROLL_LINODE_URL", srv.URL+"/v4")
+	t.Setenv("LINODE_TOKEN", "live-token-secret")
+
+	lab, err := os.ReadFile("../../fleets/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy beside the lab fleet's playbooks, with its nameservers changed.
+	fleetWith := func(t *testing.T, from, to string) string {
+		t.Helper()
+		changed := bytes.Replace(lab, []byte(from), []byte(to), 1)
+		if from != "" && bytes.Equal(changed, lab) {
+			t.Fatalf("fleets/lab.yaml lacks %q", from)
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, "lab.yaml")
+		text := strings.ReplaceAll(string(changed), "../ansible/", filepath.Join(mustAbs(t, "../../ansible"), "")+"/")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	out, errOut, code := cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
+	if code != 0 {
+		t.Fatalf("a fleet Linode can make: exit %d, stderr %s", code, errOut)
+	}
+	wantAll(t, "stdout", out, "ok: Linode offers each nameserver's region, plan and image", "skipped: live checks of the running fleet")
+
+	bad := fleetWith(t, "{label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}",
+		"{label: ns1, region: mars-1, type: g6-nanode-1, image: linode/debian99, firewall_id: 78}")
+	out, errOut, code = cli(t, "fleet", "validate", bad, "--live")
+	if code != 1 || strings.Contains(out, "ok: Linode offers") {
+		t.Errorf("a region, image and firewall Linode lacks: exit %d, stdout %q; want exit 1", code, out)
+	}
+	wantAll(t, "stderr", errOut, "nameservers[0].region: Linode has no region \"mars-1\"", "nameservers[0].image: ", "linode/debian99",
+		"nameservers[0].firewall_id: this account has no Cloud Firewall 78")
+	if strings.Contains(out+errOut, "live-token-secret") {
+		t.Errorf("the token is shown: %s%s", out, errOut)
+	}
+	// Without --live nothing asks Linode, and the output says so.
+	out, _, code = cli(t, "fleet", "validate", bad)
+	if code != 0 || !strings.Contains(out, "--live") {
+		t.Errorf("without --live: exit %d, stdout %q; want exit 0 and a pointer to --live", code, out)
+	}
+
+	t.Setenv("LINODE_TOKEN", "")
+	_, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
+	if code != 1 || !strings.Contains(errOut, "LINODE_TOKEN") {
+		t.Errorf("--live without a token: exit %d, stderr %q; want exit 1 naming LINODE_TOKEN", code, errOut)
+	}
+	t.Setenv("LINODE_TOKEN", "wrong")
+	_, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
+	if code != 1 || !strings.Contains(errOut, "LINODE_TOKEN") {
+		t.Errorf("--live with a token Linode refuses: exit %d, stderr %q; want exit 1 naming LINODE_TOKEN", code, errOut)
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}

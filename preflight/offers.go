@@ -1,0 +1,84 @@
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+)
+
+// Catalog is a cloud that can say, before anything is created, whether it
+// has what a server spec names; *linode.Cloud is one. The Plan step and
+// `dnsroll fleet validate --live` ask it, so that a region, plan, image or
+// firewall the account lacks is refused before any VM exists, not after
+// the first of several creates.
+type Catalog interface {
+	// Missing returns the fields of spec (region, type, image,
+	// firewall_id) that name something the cloud does not have.
+	Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]string, error)
+}
+
+// Offer is a server to be made from the spec of nameservers[Slot]: that
+// nameserver's green, or a load balancer's replacement made in its
+// place, which a refusal names first (Prefix).
+type Offer struct {
+	Slot   int
+	Prefix string
+}
+
+// NameserverOffers are the fleet's nameservers' greens.
+func NameserverOffers(fleet *config.Fleet) []Offer {
+	out := make([]Offer, len(fleet.Nameservers))
+	for i := range fleet.Nameservers {
+		out[i] = Offer{Slot: i}
+	}
+	return out
+}
+
+// Offers refuses servers to be made whose region, plan, image or
+// firewall the cloud does not have, each reported with its field and
+// where to find the IDs there are. Specs alike are asked once.
+func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []Offer) error {
+	type spec struct {
+		region, typ, image string
+		firewall           int
+	}
+	asked := map[spec][]string{}
+	var refusals []string
+	for _, o := range offers {
+		ns := fleet.Nameservers[o.Slot]
+		s := spec{ns.Region, ns.Type, ns.Image, ns.FirewallID}
+		missing, seen := asked[s]
+		if !seen {
+			var err error
+			if missing, err = catalog.Missing(ctx, dnsroll.ServerSpec{Region: ns.Region, Type: ns.Type, Image: ns.Image, FirewallID: ns.FirewallID}); err != nil {
+				return fmt.Errorf("checking that the cloud offers nameservers[%d]'s region, type and image: %w", o.Slot, err)
+			}
+			asked[s] = missing
+		}
+		for _, field := range missing {
+			refusals = append(refusals, fmt.Sprintf("%snameservers[%d].%s: %s", o.Prefix, o.Slot, field, unoffered(field, ns)))
+		}
+	}
+	if len(refusals) > 0 {
+		return dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(refusals, "; "))
+	}
+	return nil
+}
+
+// unoffered says what the cloud lacks and where the operator finds what it has.
+func unoffered(field string, ns config.Nameserver) string {
+	switch field {
+	case "region":
+		return fmt.Sprintf("Linode has no region %q; `linode-cli regions list` shows those there are, such as us-east", ns.Region)
+	case "type":
+		return fmt.Sprintf("Linode has no plan %q; `linode-cli linodes types` shows those there are, such as g6-nanode-1", ns.Type)
+	case "image":
+		return fmt.Sprintf("this account cannot deploy image %q; `linode-cli images list` shows those it can, such as linode/debian12", ns.Image)
+	case "firewall_id":
+		return fmt.Sprintf("this account has no Cloud Firewall %d; `linode-cli firewalls list` shows its firewalls, or leave firewall_id out", ns.FirewallID)
+	}
+	return fmt.Sprintf("the cloud does not offer %s", field)
+}
