@@ -548,8 +548,8 @@ func (e *engine) answer(s *sock, raw []byte) {
 	} else {
 		raw = append([]byte(nil), raw...) // the reader reuses its buffer
 	}
-	m := new(dns.Msg)
-	if err := m.Unpack(raw); err != nil {
+	m, err := unpackAnswer(raw)
+	if err != nil {
 		if known {
 			c.known.drop(raw)
 		}

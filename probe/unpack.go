@@ -1,0 +1,138 @@
+package probe
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/miekg/dns"
+)
+
+// unpackAnswer decodes an answer for the checks. Most answers are an
+// authoritative NOERROR with records, where the checks read the header,
+// the answer section and the OPT record alone; BIND also sends the
+// zone's NS records and their addresses there (its default for queries
+// without RD), which were most of the decoding. Those answers have their
+// authority and additional sections walked but not decoded, but for the
+// OPT record. Any other answer (an error, a referral, NODATA, truncated,
+// one that does not walk) is decoded in full by miekg/dns.
+func unpackAnswer(raw []byte) (*dns.Msg, error) {
+	if m, ok := unpackAnswerSection(raw); ok {
+		return m, nil
+	}
+	m := new(dns.Msg)
+	return m, m.Unpack(raw)
+}
+
+// Header bits (RFC 1035 §4.1.1) that decide whether the short form does.
+const (
+	flagQR = 1 << 15
+	flagAA = 1 << 10
+	flagTC = 1 << 9
+)
+
+// unpackAnswerSection is unpackAnswer's short form, or false where it
+// does not apply.
+func unpackAnswerSection(raw []byte) (*dns.Msg, bool) {
+	if len(raw) < 12 {
+		return nil, false
+	}
+	flags := binary.BigEndian.Uint16(raw[2:])
+	qd, an := binary.BigEndian.Uint16(raw[4:]), binary.BigEndian.Uint16(raw[6:])
+	ns, ar := binary.BigEndian.Uint16(raw[8:]), binary.BigEndian.Uint16(raw[10:])
+	opcode, rc := (flags>>11)&0xF, flags&0xF
+	if flags&flagQR == 0 || flags&flagAA == 0 || flags&flagTC != 0 || opcode != dns.OpcodeQuery || rc != dns.RcodeSuccess || qd != 1 || an == 0 {
+		return nil, false
+	}
+	m := &dns.Msg{MsgHdr: dns.MsgHdr{
+		Id: binary.BigEndian.Uint16(raw), Response: true, Opcode: int(opcode), Authoritative: true,
+		RecursionDesired: flags&(1<<8) != 0, RecursionAvailable: flags&(1<<7) != 0, Zero: flags&(1<<6) != 0,
+		AuthenticatedData: flags&(1<<5) != 0, CheckingDisabled: flags&(1<<4) != 0, Rcode: int(rc),
+	}}
+	name, off, err := dns.UnpackDomainName(raw, 12)
+	if err != nil || off+4 > len(raw) {
+		return nil, false
+	}
+	m.Question = []dns.Question{{Name: name, Qtype: binary.BigEndian.Uint16(raw[off:]), Qclass: binary.BigEndian.Uint16(raw[off+2:])}}
+	off += 4
+	m.Answer = make([]dns.RR, 0, an)
+	for range an {
+		var rr dns.RR
+		if rr, off, err = dns.UnpackRR(raw, off); err != nil || rr == nil {
+			return nil, false
+		}
+		m.Answer = append(m.Answer, rr)
+	}
+	for range ns {
+		if off, err = skipRR(raw, off); err != nil {
+			return nil, false
+		}
+	}
+	for range ar {
+		start := off
+		var rtype uint16
+		if off, rtype, err = skipRRType(raw, off); err != nil {
+			return nil, false
+		}
+		if rtype == dns.TypeOPT {
+			rr, _, err := dns.UnpackRR(raw, start)
+			if err != nil {
+				return nil, false
+			}
+			m.Extra = append(m.Extra, rr)
+		}
+	}
+	if off != len(raw) {
+		return nil, false // trailing bytes: miekg/dns's judgement
+	}
+	if opt := m.IsEdns0(); opt != nil {
+		m.Rcode |= opt.ExtendedRcode()
+	}
+	return m, true
+}
+
+var errShort = errors.New("record overflows the message")
+
+// skipRR is the offset after the record at off.
+func skipRR(raw []byte, off int) (int, error) {
+	off, _, err := skipRRType(raw, off)
+	return off, err
+}
+
+// skipRRType is the offset after the record at off, and its type.
+func skipRRType(raw []byte, off int) (int, uint16, error) {
+	off, err := skipName(raw, off)
+	if err != nil {
+		return 0, 0, err
+	}
+	if off+10 > len(raw) {
+		return 0, 0, errShort
+	}
+	rtype := binary.BigEndian.Uint16(raw[off:])
+	end := off + 10 + int(binary.BigEndian.Uint16(raw[off+8:]))
+	if end > len(raw) {
+		return 0, 0, errShort
+	}
+	return end, rtype, nil
+}
+
+// skipName is the offset after the (possibly compressed) name at off.
+func skipName(raw []byte, off int) (int, error) {
+	for {
+		if off >= len(raw) {
+			return 0, errShort
+		}
+		switch l := int(raw[off]); {
+		case l == 0:
+			return off + 1, nil
+		case l&0xC0 == 0xC0:
+			if off+2 > len(raw) {
+				return 0, errShort
+			}
+			return off + 2, nil
+		case l&0xC0 != 0:
+			return 0, errors.New("reserved label type")
+		default:
+			off += 1 + l
+		}
+	}
+}
