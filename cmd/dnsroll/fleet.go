@@ -141,6 +141,6 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 	if err := preflight.Offers(ctx, cloud, f, preflight.NameserverOffers(f)); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and its firewall")
+	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and firewall_id where set")
 	return nil
 }
