@@ -271,7 +271,11 @@ func judgeCanary(fleet *config.Fleet, blue, green map[string]dnsroll.Server, wei
 			cs.Measured = 100 * float64(gq) / float64(gq+bq)
 		}
 		res.LoadBalancers = append(res.LoadBalancers, cs)
-		parts = append(parts, fmt.Sprintf("%s: green %.1f%% of %d queries, drops green %.2f%% blue %.2f%%", balancer.Name, cs.Measured, gq+bq, 100*cs.GreenDropRate, 100*cs.BlueDropRate))
+		part := fmt.Sprintf("%s: green %.1f%% of %d queries, drops green %.2f%% blue %.2f%%", balancer.Name, cs.Measured, gq+bq, 100*cs.GreenDropRate, 100*cs.BlueDropRate)
+		if gq < minJudgedQueries {
+			part += fmt.Sprintf(" (not judged: green had %d queries, fewer than %d)", gq, minJudgedQueries)
+		}
+		parts = append(parts, part)
 		if gq >= minJudgedQueries && cs.GreenDropRate > cs.BlueDropRate+fleet.Rollout.Canary.MaxDropRateIncrease {
 			failures = append(failures, fmt.Sprintf("%s: green left %.2f%% of its queries unanswered, blue %.2f%% (allowed: %.2f points more)",
 				balancer.Name, 100*cs.GreenDropRate, 100*cs.BlueDropRate, 100*fleet.Rollout.Canary.MaxDropRateIncrease))

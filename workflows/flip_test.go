@@ -286,6 +286,10 @@ func TestJudgeCanaryIgnoresTooFewQueries(t *testing.T) {
 	if m := res.LoadBalancers[0].Measured; m < 0.98 || m > 1 {
 		t.Errorf("measured %.3f%%", m)
 	}
+	// The summary shows green's 20% drops: it says why they passed.
+	if !strings.Contains(res.Summary, "not judged: green had 50 queries, fewer than 200") {
+		t.Errorf("summary %q does not say the drop rate was not judged", res.Summary)
+	}
 	after["lb1"][0] = lb.BackendStats{Addr: "192.0.2.9:53", Queries: 500, Drops: 10}
 	if _, err := judgeCanary(fleet, blue, green, 10, nil, after); err == nil {
 		t.Error("2% of 500 queries lost on green passed")
