@@ -57,6 +57,10 @@ type Backend interface {
 	// nil, its status decoded into status. It returns an ENOTFOUND error
 	// for a run that does not exist.
 	Read(ctx context.Context, k Kind, run rollouts.Run, status any) (rollouts.Run, string, error)
+	// Plan runs a dry run of a rollout of in on a worker and returns its
+	// report; a plan the rollout's Plan step would refuse is an EINVALID
+	// error.
+	Plan(ctx context.Context, in workflows.RolloutInput) (workflows.PlanReport, rollouts.Run, error)
 	// Health returns an error when Temporal cannot be reached.
 	Health(ctx context.Context) error
 }
@@ -84,6 +88,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// MaxBody bounds request bodies; larger ones get 413.
 	MaxBody int64
+	// PlanWait bounds how long POST /plans waits for a worker to plan
+	// (default 2m; the Plan step takes seconds).
+	PlanWait time.Duration
 }
 
 // Server serves the API.
@@ -108,6 +115,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = "default"
+	}
+	if cfg.PlanWait <= 0 {
+		cfg.PlanWait = 2 * time.Minute
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, metrics: newHTTPMetrics(cfg.Registry), pages: newPageTokens(cfg.Token)}
 }
@@ -136,6 +146,7 @@ func (s *Server) Handler() http.Handler {
 	r.Group(func(r chi.Router) {
 		r.Use(bearerAuth(s.cfg.Token, s.fail))
 		r.Post("/rollouts", s.createRollout)
+		r.Post("/plans", s.createPlan)
 		r.Get("/rollouts", s.listRollouts)
 		r.Get("/rollouts/{id}", s.getRollout)
 		for _, name := range Rollouts.Signals {

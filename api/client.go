@@ -44,6 +44,22 @@ func (c *Client) Start(ctx context.Context, req StartRequest) (Started, error) {
 	return out, c.do(ctx, http.MethodPost, "/rollouts", req, &out)
 }
 
+// planTimeout bounds a POST /plans, which waits for a worker to plan: the
+// server's own wait (Config.PlanWait) with room to spare.
+const planTimeout = 3 * time.Minute
+
+// Plan asks for a dry run of a rollout (POST /plans): what the rollout's
+// Plan step finds, or its refusal as an *Error with status 400.
+func (c *Client) Plan(ctx context.Context, req StartRequest) (Planned, error) {
+	var out Planned
+	if c.HTTP == nil {
+		planning := *c
+		planning.HTTP = &http.Client{Timeout: planTimeout}
+		c = &planning
+	}
+	return out, c.do(ctx, http.MethodPost, "/plans", req, &out)
+}
+
 // Get reads one rollout by ID ("rollout-<fleet>" alone is the latest).
 func (c *Client) Get(ctx context.Context, id string) (Rollout, error) {
 	var out Rollout

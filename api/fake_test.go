@@ -35,6 +35,9 @@ type fakeBackend struct {
 	// noWorker plays a Temporal with no worker polling: a running load
 	// balancer run's status query is not answered.
 	noWorker bool
+	// planned are the inputs of plans; planErr, when set, refuses them.
+	planned []workflows.RolloutInput
+	planErr error
 }
 
 // fakeLBRun is a run of a load balancer workflow.
@@ -167,6 +170,23 @@ func (f *fakeBackend) Retry(ctx context.Context, run rollouts.Run) (rollouts.Run
 	in := workflows.RolloutInput{Fleet: ro.Fleet, Revision: ro.Revision, Reason: ro.Reason, RequestedBy: ro.RequestedBy}
 	started, err := f.Start(ctx, in)
 	return started, in, err
+}
+
+func (f *fakeBackend) Plan(ctx context.Context, in workflows.RolloutInput) (workflows.PlanReport, rollouts.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.planned = append(f.planned, in)
+	run := rollouts.Run{WorkflowID: workflows.PlanWorkflowID(in.Fleet, "f1"), RunID: "r1"}
+	if f.planErr != nil {
+		return workflows.PlanReport{}, run, f.planErr
+	}
+	if f.noWorker {
+		f.mu.Unlock()
+		<-ctx.Done()
+		f.mu.Lock()
+		return workflows.PlanReport{}, run, ctx.Err()
+	}
+	return workflows.PlanReport{Fleet: in.Fleet, Revision: in.Revision, Blue: map[string]dnsroll.Server{"ns1": {ID: 1, Label: "ns1"}}, Zones: 1}, run, nil
 }
 
 func (f *fakeBackend) Health(context.Context) error {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -63,6 +64,42 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	req.RequestedBy = requester(req.RequestedBy)
 	s.start(w, r, workflows.RolloutInput(req), "rollout started", "revision", req.Revision, "requested_by", req.RequestedBy)
+}
+
+// Planned is the body of POST /plans' 200: what a rollout of the revision
+// would start from, and the plan's workflow, for the Web UI.
+type Planned struct {
+	workflows.PlanReport
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+}
+
+// createPlan is a dry run of POST /rollouts: the same request, checked the
+// same way, answered with what the rollout's Plan step finds (blue, the
+// changes against the live revision, warnings) or its refusal. Nothing is
+// created, and a rollout of the fleet may be running.
+func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) {
+	var req StartRequest
+	if err := s.decode(w, r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.validateStart(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PlanWait)
+	defer cancel()
+	rep, run, err := s.cfg.Backend.Plan(ctx, workflows.RolloutInput(req))
+	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
+		err = errorf(http.StatusGatewayTimeout, dnsroll.EINTERNAL, "no worker finished the plan in %s: is a worker of this task queue running? The plan is workflow %s", s.cfg.PlanWait, run.WorkflowID)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("rollout planned", "request_id", RequestID(r.Context()), "fleet", req.Fleet, "revision", req.Revision, "workflow_id", run.WorkflowID)
+	writeJSON(w, http.StatusOK, Planned{PlanReport: rep, WorkflowID: run.WorkflowID, RunID: run.RunID})
 }
 
 // requester is who asks, "api" when the request does not say.

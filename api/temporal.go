@@ -45,6 +45,11 @@ func (t *Temporal) Signal(ctx context.Context, run rollouts.Run, name string, in
 	return rollouts.Signal(ctx, t.Client, run, name, in)
 }
 
+// Plan implements Backend.
+func (t *Temporal) Plan(ctx context.Context, in workflows.RolloutInput) (workflows.PlanReport, rollouts.Run, error) {
+	return rollouts.Plan(ctx, t.Client, in)
+}
+
 // Health implements Backend.
 func (t *Temporal) Health(ctx context.Context) error {
 	_, err := t.Client.CheckHealth(ctx, &client.CheckHealthRequest{})

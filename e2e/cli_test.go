@@ -50,7 +50,9 @@ func cli(t *testing.T, url, token string, args ...string) (string, int) {
 // `dnsroll rollout start --wait` exits 0 on success, and non-zero with the
 // reason on a rollout whose zone breaks on green, while blue keeps serving.
 func TestCLIStartWait(t *testing.T) {
-	tl := startLab(t, map[string]string{"broken": brokenZone})
+	older := strings.Replace(brokenZone, "2026112302", "2026112201", 1)
+	older = strings.Replace(older, "        IN NS   ns3\n", "", 1)
+	tl := startLab(t, map[string]string{"broken": brokenZone, "older": older})
 	tl.startWorker(t)
 	c := tl.startAPI(t)
 
@@ -61,6 +63,21 @@ func TestCLIStartWait(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "==> succeeded") || !strings.Contains(out, "ProvisionNameservers green") {
 		t.Fatalf("rollout A: exit %d, want 0 with its steps:\n%s", code, out)
 	}
+
+	// A plan (a dry run) of B on a real worker: blue as it is, the zone
+	// whose serial changes, and nothing created; of a revision behind
+	// blue's serial, the Plan step's refusal (exit 1).
+	out, code = cli(t, c.URL, apiToken, "plan", "--fleet", "lab", "--revision", "B")
+	t.Logf("dnsroll rollout plan --revision B (exit %d):\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "blue      ns1: Linode ") || !strings.Contains(out, "ns2: Linode ") ||
+		!strings.Contains(out, "zones whose serial differs from blue's: 1 (example.com)") || !strings.Contains(out, "nothing was created") {
+		t.Errorf("plan of B: exit %d, want 0 with blue and the changed zone:\n%s", code, out)
+	}
+	out, code = cli(t, c.URL, apiToken, "plan", "--fleet", "lab", "--revision", "older")
+	if code != 1 || !strings.Contains(out, "example.com") || !strings.Contains(out, "2026112201") {
+		t.Errorf("plan of a serial behind blue's: exit %d, want 1 with the Plan step's refusal:\n%s", code, out)
+	}
+	tl.assertOnly(t, "ns1", "ns2")
 
 	// A zone named would refuse: refused at the start (exit 1), naming
 	// the file's problem, with nothing created.

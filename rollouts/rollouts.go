@@ -5,8 +5,11 @@ package rollouts
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -38,16 +42,8 @@ type Run struct {
 // (RolloutInput.LiveBundle), unless in names one; a lookup that fails
 // does not stop the rollout, which then says the comparison is unknown.
 func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run, error) {
-	if in.LiveBundle == "" && in.LiveUnknown == "" && in.CleanUp == nil {
-		live, ok, err := LastSucceeded(ctx, c, in.Fleet)
-		switch {
-		case err != nil:
-			in.LiveUnknown = err.Error()
-		case ok && live.Bundle == "":
-			in.LiveUnknown = "the fleet's last successful rollout recorded no bundle"
-		case ok:
-			in.LiveBundle = live.Bundle
-		}
+	if in.CleanUp == nil {
+		in = withLive(ctx, c, in)
 	}
 	opts := startOptions(in)
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.RolloutWorkflow, in)
@@ -59,6 +55,52 @@ func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run
 		return Run{}, fmt.Errorf("start rollout: %w", err)
 	}
 	return Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// withLive is in with the fleet's live revision to compare with
+// (RolloutInput.LiveBundle) looked up, unless in names one; a lookup that
+// fails says why instead (LiveUnknown).
+func withLive(ctx context.Context, c client.Client, in workflows.RolloutInput) workflows.RolloutInput {
+	if in.LiveBundle != "" || in.LiveUnknown != "" {
+		return in
+	}
+	live, ok, err := LastSucceeded(ctx, c, in.Fleet)
+	switch {
+	case err != nil:
+		in.LiveUnknown = err.Error()
+	case ok && live.Bundle == "":
+		in.LiveUnknown = "the fleet's last successful rollout recorded no bundle"
+	case ok:
+		in.LiveBundle = live.Bundle
+	}
+	return in
+}
+
+// Plan runs a dry run of a rollout of in (workflows.PlanWorkflow) on a
+// worker and waits for its report. A plan that a rollout's Plan step
+// would refuse returns that refusal as an EINVALID error.
+func Plan(ctx context.Context, c client.Client, in workflows.RolloutInput) (workflows.PlanReport, Run, error) {
+	in = withLive(ctx, c, in)
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:            workflows.PlanWorkflowID(in.Fleet, hex.EncodeToString(suffix)),
+		TaskQueue:     workflows.TaskQueue,
+		StaticSummary: "plan: " + strings.TrimPrefix(summary(in), "roll out "),
+	}, workflows.PlanWorkflow, in)
+	if err != nil {
+		return workflows.PlanReport{}, Run{}, fmt.Errorf("start plan: %w", err)
+	}
+	r := Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}
+	var rep workflows.PlanReport
+	if err := run.Get(ctx, &rep); err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && slices.Contains(activities.NonRetryable, app.Type()) {
+			return rep, r, dnsroll.Errorf(dnsroll.EINVALID, "%s", app.Error())
+		}
+		return rep, r, fmt.Errorf("plan %s: %w", r.WorkflowID, err)
+	}
+	return rep, r, nil
 }
 
 // LastSucceeded is the status of the fleet's most recently completed

@@ -352,6 +352,7 @@ func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
 	w.RegisterWorkflow(workflows.RolloutWorkflow)
 	w.RegisterWorkflow(workflows.LoadBalancerReplaceWorkflow)
 	w.RegisterWorkflow(workflows.LoadBalancerUpdateWorkflow)
+	w.RegisterWorkflow(workflows.PlanWorkflow)
 	w.RegisterActivity(acts)
 	return w
 }

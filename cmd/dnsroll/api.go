@@ -33,12 +33,13 @@ type apiFlags struct {
 
 func runAPI(ctx context.Context, std streams, args []string) error {
 	fs := newFlags(std, "api", `
-Serves the dnsroll HTTP API (see /openapi.yaml): POST /rollouts, GET /rollouts,
-GET /rollouts/{id}, POST /rollouts/{id}/abort|rollback|approve, the same for
+Serves the dnsroll HTTP API (see /openapi.yaml): POST /rollouts, POST /plans
+(a dry run), GET /rollouts, GET /rollouts/{id},
+POST /rollouts/{id}/abort|rollback|approve, the same for
 /load-balancer-updates and /load-balancer-replacements (with glue-updated and
 force-drain), /healthz and /metrics. It keeps no state: runs live in Temporal.
 
-Every /rollouts and /load-balancer-* request needs "Authorization: Bearer $DNSROLL_API_TOKEN". The
+Every /rollouts, /plans and /load-balancer-* request needs "Authorization: Bearer $DNSROLL_API_TOKEN". The
 API refuses to start without DNSROLL_API_TOKEN unless --insecure-no-auth says
 otherwise (local development only).
 

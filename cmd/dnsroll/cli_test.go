@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
@@ -452,5 +453,38 @@ func TestCLIExitCodesAndHelp(t *testing.T) {
 		if w := tc.wants[len(tc.wants)-1]; tc.code != 0 && strings.Count(errOut, w) > 1 {
 			t.Errorf("%v: stderr says %q more than once:\n%s", tc.args, w, errOut)
 		}
+	}
+}
+
+// rollout plan prints what the Plan step found; the request carries
+// start's flags. (e2e TestCLIStartWait: a refusal exits 1.)
+func TestCLIRolloutPlan(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	var asked api.StartRequest
+	f.more = func(method, path string, body []byte) any {
+		if method+" "+path != "POST /plans" {
+			return nil
+		}
+		if err := json.Unmarshal(body, &asked); err != nil {
+			t.Errorf("plan request %s: %v", body, err)
+		}
+		return api.Planned{WorkflowID: "plan-lab-0a1b", RunID: "r9", PlanReport: workflows.PlanReport{Fleet: "lab", Revision: asked.Revision, Zones: 2,
+			Blue:     map[string]dnsroll.Server{"ns2": {ID: 12, Label: "ns2", IPv4: "192.0.2.2", DNSPort: 53}, "ns1": {ID: 11, Label: "ns1", IPv4: "192.0.2.1", DNSPort: 53}},
+			Changes:  &activities.Changes{ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}}, Unknown: "no earlier rollout succeeded"},
+			Warnings: []string{"reusing ns1-next left by an earlier rollout"}}}
+	}
+	out, errOut, code := cli(t, "rollout", "plan", "--fleet", "lab", "--revision", "B", "--expect-changes", "false")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	if asked.Fleet != "lab" || asked.Revision != "B" || asked.ExpectChanges == nil || *asked.ExpectChanges {
+		t.Errorf("plan request %+v, want fleet lab, revision B, expect_changes false", asked)
+	}
+	wantAll(t, "stdout", out, "plan      fleet lab, revision B, 2 zones",
+		"blue      ns1: Linode 11, 192.0.2.1:53\n          ns2: Linode 12, 192.0.2.2:53",
+		"zones whose serial differs from blue's: 1 (example.com)",
+		"warning   reusing ns1-next left by an earlier rollout", "workflow  plan-lab-0a1b", "nothing was created")
+	if slices.ContainsFunc(f.requests, func(r string) bool { return strings.HasPrefix(r, "POST /rollouts") }) {
+		t.Errorf("a plan started a rollout: %v", f.requests)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -20,6 +22,9 @@ const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollou
 
   start     start a rollout of a fleet; --wait follows it, printing each step, and
             exits non-zero (2) unless it succeeds, printing the reason
+  plan      a dry run of start: what the rollout's Plan step finds (blue, the zones
+            whose serial changes, what changed since the live revision, warnings)
+            or its refusal (exit 1); creates nothing, and may run beside a rollout
   status    print a rollout's phase, steps and failure (--json for all of it)
   list      list rollouts, newest first
   abort     stop a rollout: before the switch green is deleted and blue is untouched
@@ -39,6 +44,8 @@ func runRollout(ctx context.Context, std streams, args []string) error {
 		switch sub {
 		case "start":
 			return c.startFlags(fs)
+		case "plan":
+			return c.planFlags(fs)
 		case "status":
 			return c.statusFlags(fs, "start --wait", c.target, c.status, c.follow)
 		case "list":
@@ -72,14 +79,13 @@ func (c *apiCmd) target() (string, error) {
 	return "", errors.New("--fleet or --id is required")
 }
 
-func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
-	var req api.StartRequest
+// rolloutFlags registers the flags of a rollout's input that start and
+// plan share; the function they return fills req from them, or refuses.
+func (c *apiCmd) rolloutFlags(fs *flag.FlagSet, req *api.StartRequest) func() error {
 	fs.StringVar(&req.Revision, "revision", "", "revision to roll out (selects {revision} zone files; default: the fleet's last successful one)")
-	whoFlags(fs, &req.Reason, &req.RequestedBy)
-	then := waitFlags(fs, "the rollout, printing each step")
 	fs.BoolVar(&req.AllowSerialDecrease, "allow-serial-decrease", false, "accept SOA serials behind blue's: to return to an older revision")
 	expect := fs.String("expect-changes", "", "true: a zone change; false: infrastructure only, any difference from blue stops the rollout (default: the fleet's probe.expect_changes)")
-	return func(ctx context.Context) error {
+	return func() error {
 		switch *expect {
 		case "":
 		case "true", "false":
@@ -92,6 +98,66 @@ func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 			return errors.New("--fleet is required")
 		}
 		req.Fleet = c.fleet
+		return nil
+	}
+}
+
+func (c *apiCmd) planFlags(fs *flag.FlagSet) func(context.Context) error {
+	var req api.StartRequest
+	fill := c.rolloutFlags(fs, &req)
+	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
+	return func(ctx context.Context) error {
+		if err := fill(); err != nil {
+			return err
+		}
+		p, err := c.client.Plan(ctx, req)
+		if err != nil || c.asJSON {
+			return c.printJSON(p, err)
+		}
+		printPlan(c.out, p)
+		return nil
+	}
+}
+
+// printPlan prints what a rollout of a revision would start from.
+func printPlan(w io.Writer, p api.Planned) {
+	zones := "zones"
+	if p.Zones == 1 {
+		zones = "zone"
+	}
+	fmt.Fprintf(w, "plan      fleet %s, revision %s, %d %s\n", p.Fleet, orNone(p.Revision), p.Zones, zones)
+	if p.Bundle != "" {
+		fmt.Fprintf(w, "bundle    %s\n", p.Bundle)
+	}
+	labels := slices.Sorted(maps.Keys(p.Blue))
+	if len(labels) == 0 {
+		fmt.Fprintln(w, "blue      none: the first rollout creates every nameserver")
+	}
+	heading := "blue"
+	for _, l := range labels {
+		s := p.Blue[l]
+		fmt.Fprintf(w, "%-10s%s: Linode %d, %s\n", heading, l, s.ID, s.DNSAddr())
+		heading = ""
+	}
+	for _, l := range progress.ChangeLines(p.Changes) {
+		fmt.Fprintf(w, "          %s\n", l)
+	}
+	for _, warning := range p.Warnings {
+		fmt.Fprintf(w, "warning   %s\n", warning)
+	}
+	fmt.Fprintf(w, "workflow  %s\n", p.WorkflowID)
+	fmt.Fprintf(w, "ok: a rollout of revision %s would start from this plan; nothing was created\n", orNone(p.Revision))
+}
+
+func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
+	var req api.StartRequest
+	fill := c.rolloutFlags(fs, &req)
+	whoFlags(fs, &req.Reason, &req.RequestedBy)
+	then := waitFlags(fs, "the rollout, printing each step")
+	return func(ctx context.Context) error {
+		if err := fill(); err != nil {
+			return err
+		}
 		started, err := c.client.Start(ctx, req)
 		if err != nil {
 			return err

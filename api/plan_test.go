@@ -1,0 +1,51 @@
+package api
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/workflows"
+)
+
+// POST /plans is a dry run of POST /rollouts: the same body, checked the
+// same way, answered with the plan; it starts no rollout, and may run
+// beside one.
+func TestPlan(t *testing.T) {
+	bearer := "Bearer " + token
+	startsNothing := func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+		if len(f.started) != 0 {
+			t.Errorf("a plan started a rollout: %+v", f.started)
+		}
+	}
+	runRouterCases(t, []routerCase{
+		{name: "plan", method: "POST", path: "/plans", body: `{"fleet":"lab","revision":"B","expect_changes":false}`, auth: bearer, want: 200,
+			contains: `"workflow_id": "plan-lab-f1"`,
+			after: func(t *testing.T, f *fakeBackend, rec *httptest.ResponseRecorder) {
+				startsNothing(t, f, rec)
+				if len(f.planned) != 1 || f.planned[0].Revision != "B" || f.planned[0].ExpectChanges == nil || *f.planned[0].ExpectChanges {
+					t.Errorf("planned %+v, want revision B with expect_changes false", f.planned)
+				}
+			}},
+		{name: "beside a running rollout", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/plans", body: `{"fleet":"lab","revision":"B"}`, auth: bearer, want: 200, contains: `"blue"`},
+		{name: "the last revision by default", setup: func(f *fakeBackend) { f.lastRev = "A" },
+			method: "POST", path: "/plans", body: `{"fleet":"lab"}`, auth: bearer, want: 200, contains: `"revision": "A"`},
+		{name: "refused by Plan", setup: func(f *fakeBackend) {
+			f.planErr = dnsroll.Errorf(dnsroll.EINVALID, "zones[0].file: serial 6 is behind blue's 7")
+		}, method: "POST", path: "/plans", body: `{"fleet":"lab","revision":"old"}`, auth: bearer, want: 400, contains: "serial 6 is behind blue's 7", after: startsNothing},
+		{name: "bad fleet", method: "POST", path: "/plans", body: `{"fleet":"Lab_1"}`, auth: bearer, want: 400, field: "fleet"},
+		{name: "unknown field", method: "POST", path: "/plans", body: `{"fleet":"lab","dry":true}`, auth: bearer, want: 400},
+		{name: "no token", method: "POST", path: "/plans", body: `{"fleet":"lab"}`, want: 401},
+	})
+
+	// No worker: the plan waits PlanWait, then says so, naming the workflow.
+	ts := newTestServer(t, func(c *Config) { c.PlanWait = 50 * time.Millisecond })
+	ts.fake.noWorker = true
+	rec := ts.do(t, "POST", "/plans", `{"fleet":"lab","revision":"B"}`, bearer)
+	if e := errorBody(t, rec); rec.Code != 504 || !strings.Contains(e.Message, "is a worker of this task queue running") || !strings.Contains(e.Message, "plan-lab-f1") {
+		t.Errorf("no worker: %d %+v, want 504 naming the plan's workflow", rec.Code, e)
+	}
+}
