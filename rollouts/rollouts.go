@@ -76,6 +76,10 @@ func withLive(ctx context.Context, c client.Client, in workflows.RolloutInput) w
 	return in
 }
 
+// planExpiry is how long a plan may take before Temporal ends it: its
+// Plan step's own deadline (5 minutes) with room to spare.
+const planExpiry = 10 * time.Minute
+
 // Plan runs a dry run of a rollout of in (workflows.PlanWorkflow) on a
 // worker and waits for its report. A plan that a rollout's Plan step
 // would refuse returns that refusal as an EINVALID error.
@@ -87,6 +91,9 @@ func Plan(ctx context.Context, c client.Client, in workflows.RolloutInput) (work
 		ID:            workflows.PlanWorkflowID(in.Fleet, hex.EncodeToString(suffix)),
 		TaskQueue:     workflows.TaskQueue,
 		StaticSummary: "plan: " + strings.TrimPrefix(summary(in), "roll out "),
+		// A plan no worker took is of no use later: it ends rather than
+		// waits in Temporal for one.
+		WorkflowExecutionTimeout: planExpiry,
 	}, workflows.PlanWorkflow, in)
 	if err != nil {
 		return workflows.PlanReport{}, Run{}, fmt.Errorf("start plan: %w", err)
