@@ -53,13 +53,8 @@ const (
 )
 
 func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
-	var req StartRequest
-	if err := s.decode(w, r, &req, false); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.validateStart(r, &req); err != nil {
-		s.fail(w, r, err)
+	req, ok := s.startRequest(w, r)
+	if !ok {
 		return
 	}
 	req.RequestedBy = requester(req.RequestedBy)
@@ -79,13 +74,8 @@ type Planned struct {
 // changes against the live revision, warnings) or its refusal. Nothing is
 // created, and a rollout of the fleet may be running.
 func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) {
-	var req StartRequest
-	if err := s.decode(w, r, &req, false); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.validateStart(r, &req); err != nil {
-		s.fail(w, r, err)
+	req, ok := s.startRequest(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PlanWait)
@@ -100,6 +90,20 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("rollout planned", "request_id", RequestID(r.Context()), "fleet", req.Fleet, "revision", req.Revision, "workflow_id", run.WorkflowID)
 	writeJSON(w, http.StatusOK, Planned{PlanReport: rep, WorkflowID: run.WorkflowID, RunID: run.RunID})
+}
+
+// startRequest reads and checks the body of POST /rollouts and
+// POST /plans. It answers an error itself, and then returns ok false.
+func (s *Server) startRequest(w http.ResponseWriter, r *http.Request) (req StartRequest, ok bool) {
+	err := s.decode(w, r, &req, false)
+	if err == nil {
+		err = s.validateStart(r, &req)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return req, false
+	}
+	return req, true
 }
 
 // requester is who asks, "api" when the request does not say.
