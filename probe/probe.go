@@ -201,7 +201,14 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 	// after the system calls). Any other answer is checked in full. An
 	// answer like one that could not be decoded is an error without
 	// further attempts: it cannot be decoded either.
-	memos := map[string][]memo{"udp": make([]memo, len(checks)), "tcp": make([]memo, len(checks))}
+	memos := map[string][]memo{}
+	for _, s := range servers {
+		for _, proto := range s.protocols {
+			if memos[proto] == nil {
+				memos[proto] = make([]memo, len(checks))
+			}
+		}
+	}
 	// Queries go out in batches: those the window has room for, then the
 	// batch is flushed before waiting for room.
 	b := e.batch()
