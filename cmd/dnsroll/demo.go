@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/progress"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -23,8 +24,8 @@ func runDemo(ctx context.Context, std streams, args []string) error {
 	fs := newFlags(std, "demo", `
 Runs a complete blue-green rollout in a fresh local lab and stops everything it
 started. It creates the blue fleet (ns1, ns2 serving zone revision A behind lb1
-and lb2) with a first rollout, then rolls out revision B, printing each step,
-and ends with a summary. Needs nothing configured; `+"`make demo`"+` installs what is missing.
+and lb2) with a first rollout, plans revision B (a dry run), then rolls it
+out, printing each step, and ends with a summary. Needs nothing configured; `+"`make demo`"+` installs what is missing.
 
 In machine mode (the default where this host can run it: root and the base
 image from `+"`make lab-image`"+`), every server and load balancer is a Debian 12
@@ -58,6 +59,13 @@ named and nginx on loopback ports. It prints the mode it chose and why.`)
 		return err
 	}
 	before := lbAnswers(s)
+
+	fmt.Fprintln(out, "\n== planning revision B: its Plan step alone, a dry run that creates nothing (dnsroll rollout plan)")
+	rep, planRun, err := rollouts.Plan(ctx, s.client, workflows.RolloutInput{Fleet: s.fleet.Name, Revision: "B", Reason: "demo: plan B", RequestedBy: "demo"})
+	if err != nil {
+		return fmt.Errorf("plan of revision B: %w", err)
+	}
+	printPlan(out, api.Planned{PlanReport: rep, WorkflowID: planRun.WorkflowID, RunID: planRun.RunID})
 
 	fmt.Fprintln(out, "\n== rolling out revision B (blue → green)")
 	start := time.Now()
