@@ -38,7 +38,7 @@ var commands = map[string]command{
 	"api":     {"serve the HTTP API (start, list, follow, abort, roll back and approve rollouts)", runAPI, ""},
 	"fleet":   {"check a fleet file before any rollout: fields, labels, addresses, the revision's zone files (fleet validate FILE [--revision R])", runFleet, ""},
 	"lb":      {"update load balancers in place, or replace them blue-green through the glue records, through the API", runLB, lbUsage},
-	"rollout": {"start, follow, list, abort, roll back, approve or retry rollouts through the API", runRollout, rolloutUsage},
+	"rollout": {"plan, start, follow, list, abort, roll back, approve or retry rollouts through the API", runRollout, rolloutUsage},
 }
 
 func main() {
