@@ -118,6 +118,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		return Plan{}, failure(ctx, err)
 	}
 	plan.Changes = changes(a.Bundles, in.LiveBundle, in.LiveUnknown, rev, seen)
+	if in.Diff > 0 {
+		plan.Diffs, plan.MoreDiffs = zoneDiffs(a.Bundles, in.LiveBundle, rev, in.Diff)
+	}
 	sort.Strings(plan.Warnings)
 	plan.Warnings = capWarnings(plan.Warnings)
 	plan.Attempt = attempt(ctx)

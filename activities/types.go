@@ -31,6 +31,11 @@ type PlanInput struct {
 	// starter could not tell.
 	LiveBundle  string `json:"live_bundle,omitempty"`
 	LiveUnknown string `json:"live_unknown,omitempty"`
+	// Diff, when above 0, asks for the RRsets the revision changes in
+	// each zone against the live one (Plan.Diffs), at most Diff of each
+	// kind a zone. A dry run asks; a rollout does not, so that its
+	// history stays small.
+	Diff int `json:"diff,omitempty"`
 }
 
 // Plan is everything later steps need, fixed at the start of the rollout so a
@@ -61,6 +66,11 @@ type Plan struct {
 	// that a zone of any size stays out of workflow history. Kept for
 	// histories recorded before.
 	Checks []probe.Check `json:"checks"`
+	// Diffs are the zones whose files differ from the live revision's,
+	// with their RRset changes (PlanInput.Diff); at most MaxZoneDiffs,
+	// and MoreDiffs counts the rest.
+	Diffs     []ZoneChange `json:"diffs,omitempty"`
+	MoreDiffs int          `json:"more_diffs,omitempty"`
 	// Warnings are things the operator should know that do not stop the
 	// rollout; at most MaxWarnings, the last of which counts the rest.
 	Warnings []string `json:"warnings,omitempty"`

@@ -12,6 +12,7 @@ import (
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 var _ Backend = (*fakeBackend)(nil)
@@ -186,7 +187,10 @@ func (f *fakeBackend) Plan(ctx context.Context, in workflows.RolloutInput) (work
 		f.mu.Lock()
 		return workflows.PlanReport{}, run, ctx.Err()
 	}
-	return workflows.PlanReport{Fleet: in.Fleet, Revision: in.Revision, Blue: map[string]dnsroll.Server{"ns1": {ID: 1, Label: "ns1"}}, Zones: 1}, run, nil
+	diff := zone.ZoneDiff{OldSerial: 7, NewSerial: 8, SerialChanged: true, MoreAdded: 1,
+		Added: []zone.RRsetChange{{Name: "new.example.com.", Type: "TXT", New: []string{`new.example.com. 300 IN TXT "x"`}}}}
+	return workflows.PlanReport{Fleet: in.Fleet, Revision: in.Revision, Blue: map[string]dnsroll.Server{"ns1": {ID: 1, Label: "ns1"}}, Zones: 1,
+		Diffs: []activities.ZoneChange{{Zone: "example.com", Diff: diff}}}, run, nil
 }
 
 func (f *fakeBackend) Health(context.Context) error {

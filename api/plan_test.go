@@ -23,6 +23,7 @@ func TestPlan(t *testing.T) {
 	runRouterCases(t, []routerCase{
 		{name: "plan", method: "POST", path: "/plans", body: `{"fleet":"lab","revision":"B","expect_changes":false}`, auth: bearer, want: 200,
 			contains: `"workflow_id": "plan-lab-f1"`,
+			// (checked against openapi.yaml, diffs included)
 			after: func(t *testing.T, f *fakeBackend, rec *httptest.ResponseRecorder) {
 				startsNothing(t, f, rec)
 				if len(f.planned) != 1 || f.planned[0].Revision != "B" || f.planned[0].ExpectChanges == nil || *f.planned[0].ExpectChanges {

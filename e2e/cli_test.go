@@ -65,12 +65,13 @@ func TestCLIStartWait(t *testing.T) {
 	}
 
 	// A plan (a dry run) of B on a real worker: blue as it is, the zone
-	// whose serial changes, and nothing created; of a revision behind
-	// blue's serial, the Plan step's refusal (exit 1).
+	// whose serial changes and its RRsets that do, and nothing created; of
+	// a revision behind blue's serial, the Plan step's refusal (exit 1).
 	out, code = cli(t, c.URL, apiToken, "plan", "--fleet", "lab", "--revision", "B")
 	t.Logf("dnsroll rollout plan --revision B (exit %d):\n%s", code, out)
 	if code != 0 || !strings.Contains(out, "blue      ns1: Linode ") || !strings.Contains(out, "ns2: Linode ") ||
-		!strings.Contains(out, "zones whose serial differs from blue's: 1 (example.com)") || !strings.Contains(out, "nothing was created") {
+		!strings.Contains(out, "zones whose serial differs from blue's: 1 (example.com)") || !strings.Contains(out, "nothing was created") ||
+		!strings.Contains(out, `changed release.example.com. TXT: ["revision A"] → ["revision B"]`) {
 		t.Errorf("plan of B: exit %d, want 0 with blue and the changed zone:\n%s", code, out)
 	}
 	out, code = cli(t, c.URL, apiToken, "plan", "--fleet", "lab", "--revision", "older")

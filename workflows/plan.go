@@ -19,10 +19,18 @@ type PlanReport struct {
 	// content address.
 	Zones  int    `json:"zones"`
 	Bundle string `json:"bundle,omitempty"`
-	// Changes is what the revision changes against the live one.
-	Changes  *activities.Changes `json:"changes,omitempty"`
-	Warnings []string            `json:"warnings,omitempty"`
+	// Changes is what the revision changes against the live one, and
+	// Diffs, for the zones whose files differ from the live revision's,
+	// which RRsets (at most MaxZoneDiffs zones; MoreDiffs counts the rest).
+	Changes   *activities.Changes     `json:"changes,omitempty"`
+	Diffs     []activities.ZoneChange `json:"diffs,omitempty"`
+	MoreDiffs int                     `json:"more_diffs,omitempty"`
+	Warnings  []string                `json:"warnings,omitempty"`
 }
+
+// planDiff is how many RRsets of each kind (added, removed, changed) a
+// plan shows of one zone.
+const planDiff = 20
 
 // PlanWorkflow is a dry run of a rollout: the rollout's Plan step alone.
 // It reads the revision's zone files, asks the cloud whether it offers
@@ -34,12 +42,12 @@ type PlanReport struct {
 func PlanWorkflow(ctx workflow.Context, in RolloutInput) (PlanReport, error) {
 	var plan activities.Plan
 	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges,
-		AllowSerialDecrease: in.AllowSerialDecrease, SmallHistory: true, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown}
+		AllowSerialDecrease: in.AllowSerialDecrease, SmallHistory: true, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown, Diff: planDiff}
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, planOptions), a.Plan, planIn).Get(ctx, &plan); err != nil {
 		return PlanReport{}, err
 	}
 	return PlanReport{Fleet: in.Fleet, Revision: in.Revision, Blue: plan.Blue, Zones: max(plan.ZoneCount, len(plan.Zones)),
-		Bundle: plan.Bundle, Changes: plan.Changes, Warnings: plan.Warnings}, nil
+		Bundle: plan.Bundle, Changes: plan.Changes, Diffs: plan.Diffs, MoreDiffs: plan.MoreDiffs, Warnings: plan.Warnings}, nil
 }
 
 // PlanWorkflowID is the ID of one dry run of a fleet's rollout; suffix

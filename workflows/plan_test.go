@@ -24,6 +24,7 @@ func TestPlanWorkflowRunsPlanAlone(t *testing.T) {
 	env.OnActivity(a.Plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (activities.Plan, error) {
 		got = in
 		return activities.Plan{Revision: in.Revision, Blue: blue, ZoneCount: 3, Bundle: testBundle, Warnings: []string{"w"},
+			Diffs: []activities.ZoneChange{{Zone: "example.com"}}, MoreDiffs: 2,
 			Changes: &activities.Changes{Live: in.LiveBundle, ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}}}}, nil
 	})
 	no := false
@@ -32,11 +33,11 @@ func TestPlanWorkflowRunsPlanAlone(t *testing.T) {
 	if err := env.GetWorkflowResult(&rep); err != nil {
 		t.Fatal(err)
 	}
-	if got.Fleet != "lab" || got.Revision != "B" || got.ExpectChanges == nil || *got.ExpectChanges || got.LiveBundle != "sha256:live" || !got.SmallHistory {
+	if got.Fleet != "lab" || got.Revision != "B" || got.ExpectChanges == nil || *got.ExpectChanges || got.LiveBundle != "sha256:live" || !got.SmallHistory || got.Diff == 0 {
 		t.Errorf("Plan's input %+v does not carry the rollout's", got)
 	}
 	if rep.Fleet != "lab" || rep.Revision != "B" || rep.Blue["ns1"].ID != 7 || rep.Zones != 3 || rep.Bundle != testBundle ||
-		rep.Changes == nil || rep.Changes.Live != "sha256:live" || len(rep.Warnings) != 1 {
+		rep.Changes == nil || rep.Changes.Live != "sha256:live" || len(rep.Warnings) != 1 || len(rep.Diffs) != 1 || rep.MoreDiffs != 2 {
 		t.Errorf("report %+v", rep)
 	}
 

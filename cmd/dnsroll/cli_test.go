@@ -21,6 +21,7 @@ import (
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/workflows"
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 // cli runs dnsroll in process with args, as main does, and returns what
@@ -469,9 +470,12 @@ func TestCLIRolloutPlan(t *testing.T) {
 			t.Errorf("plan request %s: %v", body, err)
 		}
 		return api.Planned{WorkflowID: "plan-lab-0a1b", RunID: "r9", PlanReport: workflows.PlanReport{Fleet: "lab", Revision: asked.Revision, Zones: 2,
-			Blue:     map[string]dnsroll.Server{"ns2": {ID: 12, Label: "ns2", IPv4: "192.0.2.2", DNSPort: 53}, "ns1": {ID: 11, Label: "ns1", IPv4: "192.0.2.1", DNSPort: 53}},
-			Changes:  &activities.Changes{ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}}, Unknown: "no earlier rollout succeeded"},
-			Warnings: []string{"reusing ns1-next left by an earlier rollout"}}}
+			Blue:    map[string]dnsroll.Server{"ns2": {ID: 12, Label: "ns2", IPv4: "192.0.2.2", DNSPort: 53}, "ns1": {ID: 11, Label: "ns1", IPv4: "192.0.2.1", DNSPort: 53}},
+			Changes: &activities.Changes{ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}}, Unknown: "no earlier rollout succeeded"},
+			Diffs: []activities.ZoneChange{{Zone: "example.com", Diff: zone.ZoneDiff{OldSerial: 7, NewSerial: 8, SerialChanged: true, MoreChanged: 3,
+				Changed: []zone.RRsetChange{{Name: "www.example.com.", Type: "A", Old: []string{"www.example.com. 300 IN A 192.0.2.10"}, New: []string{"www.example.com. 300 IN A 192.0.2.20"}}}}}},
+			MoreDiffs: 4,
+			Warnings:  []string{"reusing ns1-next left by an earlier rollout"}}}
 	}
 	out, errOut, code := cli(t, "rollout", "plan", "--fleet", "lab", "--revision", "B", "--expect-changes", "false")
 	if code != 0 {
@@ -483,6 +487,8 @@ func TestCLIRolloutPlan(t *testing.T) {
 	wantAll(t, "stdout", out, "plan      fleet lab, revision B, 2 zones",
 		"blue      ns1: Linode 11, 192.0.2.1:53\n          ns2: Linode 12, 192.0.2.2:53",
 		"zones whose serial differs from blue's: 1 (example.com)",
+		"diff      example.com, serial 7 → 8: 0 added, 0 removed, 4 changed\n            changed www.example.com. A: [192.0.2.10] → [192.0.2.20]\n            and 3 more\n",
+		"diff      and 4 more zones whose files changed",
 		"warning   reusing ns1-next left by an earlier rollout", "workflow  plan-lab-0a1b", "nothing was created")
 	if slices.ContainsFunc(f.requests, func(r string) bool { return strings.HasPrefix(r, "POST /rollouts") }) {
 		t.Errorf("a plan started a rollout: %v", f.requests)

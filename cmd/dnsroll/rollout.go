@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/progress"
+	"github.com/dnsroll/dnsroll/zone"
 
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -142,11 +143,32 @@ func printPlan(w io.Writer, p api.Planned) {
 	for _, l := range progress.ChangeLines(p.Changes) {
 		fmt.Fprintf(w, "          %s\n", l)
 	}
+	for _, z := range p.Diffs {
+		printZoneDiff(w, z.Zone, z.Diff)
+	}
+	if p.MoreDiffs > 0 {
+		fmt.Fprintf(w, "diff      and %d more zones whose files changed\n", p.MoreDiffs)
+	}
 	for _, warning := range p.Warnings {
 		fmt.Fprintf(w, "warning   %s\n", warning)
 	}
 	fmt.Fprintf(w, "workflow  %s\n", p.WorkflowID)
 	fmt.Fprintf(w, "ok: a rollout of revision %s would start from this plan; nothing was created\n", orNone(p.Revision))
+}
+
+// printZoneDiff prints what a revision changes in one zone: the counts,
+// then each RRset change, as "changed www.example.com. A: [..] → [..]".
+func printZoneDiff(w io.Writer, name string, d zone.ZoneDiff) {
+	added, removed, changed := len(d.Added)+d.MoreAdded, len(d.Removed)+d.MoreRemoved, len(d.Changed)+d.MoreChanged
+	fmt.Fprintf(w, "diff      %s, serial %d → %d: %d added, %d removed, %d changed\n", name, d.OldSerial, d.NewSerial, added, removed, changed)
+	for i, l := range [][]zone.RRsetChange{d.Added, d.Removed, d.Changed} {
+		for _, c := range l {
+			fmt.Fprintf(w, "            %s %s\n", [...]string{"added", "removed", "changed"}[i], c)
+		}
+	}
+	if more := d.MoreAdded + d.MoreRemoved + d.MoreChanged; more > 0 {
+		fmt.Fprintf(w, "            and %d more\n", more)
+	}
 }
 
 func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {

@@ -1,0 +1,95 @@
+package activities
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/dnsroll/dnsroll/bundle"
+	"github.com/dnsroll/dnsroll/zone"
+)
+
+// ZoneChange is what a revision changes in one zone against the live
+// revision: its RRsets added, removed and changed, and its serials.
+type ZoneChange struct {
+	Zone string        `json:"zone"`
+	Diff zone.ZoneDiff `json:"diff"`
+}
+
+// MaxZoneDiffs bounds the zones a plan diffs: a revision that rewrites
+// a fleet of 100,000 zones is shown by the first ones and a count.
+const MaxZoneDiffs = 20
+
+// zoneDiffs compares each zone of the planned revision whose file
+// differs from the live revision's (both as this worker's bundle store
+// keeps them) RRset by RRset, each diff cut to perZone entries of a kind.
+// Zones added or removed are Changes' to say, and so is why there is
+// nothing to compare with: without the live snapshot it returns nothing.
+func zoneDiffs(store bundle.Store, live string, planned bundle.Manifest, perZone int) (diffs []ZoneChange, more int) {
+	was, ok, err := store.Load(live)
+	if live == "" || !ok || err != nil {
+		return nil, 0
+	}
+	oldRoot, ok := store.Open(live)
+	if !ok {
+		return nil, 0
+	}
+	newRoot, ok := store.Open(planned.Hash)
+	if !ok {
+		return nil, 0
+	}
+	oldFiles, newFiles := filesOfZones(was), filesOfZones(planned)
+	zones := slices.Clone(planned.Zones)
+	slices.SortFunc(zones, func(a, b bundle.Zone) int { return compareStrings(a.Name, b.Name) })
+	for _, z := range zones {
+		from, ok := oldFiles[z.Name]
+		to := newFiles[z.Name]
+		if !ok || from.SHA256 == to.SHA256 {
+			continue
+		}
+		if len(diffs) == MaxZoneDiffs {
+			more++
+			continue
+		}
+		old, err := zone.ParseFile(bundle.In(oldRoot, from.Name), z.Name)
+		if err != nil {
+			continue
+		}
+		cur, err := zone.ParseFile(bundle.In(newRoot, to.Name), z.Name)
+		if err != nil {
+			continue
+		}
+		if d := zone.Diff(old, cur); !d.Empty() || d.SerialChanged {
+			diffs = append(diffs, ZoneChange{Zone: z.Name, Diff: d.Limit(perZone)})
+		}
+	}
+	return diffs, more
+}
+
+// filesOfZones maps each zone of m to its file in m. A manifest names files
+// relative to the fleet's directory at the time, and its zones by their
+// path then, so a zone's file is the one whose name ends its path: the
+// fleet's directory may differ between two revisions.
+func filesOfZones(m bundle.Manifest) map[string]bundle.File {
+	out := make(map[string]bundle.File, len(m.Zones))
+	for _, z := range m.Zones {
+		path := filepath.ToSlash(z.Path)
+		for _, f := range m.Files {
+			if path == f.Name || strings.HasSuffix(path, "/"+f.Name) {
+				out[z.Name] = f
+				break
+			}
+		}
+	}
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

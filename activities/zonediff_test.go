@@ -1,0 +1,50 @@
+package activities
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll/bundle"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
+)
+
+// A plan that asks for them (a dry run) shows, for each zone whose file
+// differs from the live revision's, the RRsets it adds, removes and
+// changes; a rollout's plan does not ask, and carries none.
+func TestPlanDiffsZonesAgainstTheLiveRevision(t *testing.T) {
+	c := newCloudEnv(t)
+	c.acts.Bundles = bundle.Store{Dir: t.TempDir()}
+	live, _ := c.planWith(t, PlanInput{Fleet: "t"})
+
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	changed := strings.Replace(verifyZone, "www   A    192.0.2.10", "www   A    192.0.2.20\nnew   TXT  \"hello\"", 1)
+	changed = strings.Replace(changed, "mail  MX   10 ns1\n", "", 1)
+	changed = strings.Replace(changed, " 7 3600", " 8 3600", 1)
+	testfiles.WriteAll(t, dir, map[string]string{"zones/example.com.zone": changed})
+
+	next := c.planIn(t, dir, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Diff: 20})
+	if len(next.Diffs) != 1 || next.Diffs[0].Zone != "example.com" || next.MoreDiffs != 0 {
+		t.Fatalf("diffs %+v, want example.com's", next.Diffs)
+	}
+	d := next.Diffs[0].Diff
+	if got, want := d.Describe(10), `added new.example.com. TXT: [] → ["hello"]; removed mail.example.com. MX: [10 ns1.example.com.] → []; changed www.example.com. A: [192.0.2.10] → [192.0.2.20]`; got != want {
+		t.Errorf("diff\n got %s\nwant %s", got, want)
+	}
+	if !d.SerialChanged || d.OldSerial != 7 || d.NewSerial != 8 {
+		t.Errorf("serials %d → %d (changed %v), want 7 → 8", d.OldSerial, d.NewSerial, d.SerialChanged)
+	}
+	// At most a given number of each kind, the rest counted.
+	if one := c.planIn(t, dir, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Diff: 1}); len(one.Diffs) != 1 || len(one.Diffs[0].Diff.Added) != 1 {
+		t.Errorf("Diff 1: %+v", one.Diffs)
+	}
+
+	if rollout := c.planIn(t, dir, PlanInput{Fleet: "t", LiveBundle: live.Bundle}); rollout.Diffs != nil {
+		t.Errorf("a rollout's plan carries diffs: %+v", rollout.Diffs)
+	}
+	// The same files as live: nothing to show.
+	same := c.planIn(t, dir, PlanInput{Fleet: "t", LiveBundle: next.Bundle, Diff: 20})
+	if len(same.Diffs) != 0 {
+		t.Errorf("no change shows diffs: %+v", same.Diffs)
+	}
+}
