@@ -24,10 +24,8 @@ import (
 // nothing else. A worker without that manifest says the files are
 // unknown, naming the bundle.
 func TestPlanNamesChangesAgainstTheLiveRevision(t *testing.T) {
-	c := newCloudEnv(t)
-	c.acts.Bundles = bundle.Store{Dir: t.TempDir()}
 	// The live revision: example.com only, planned before any blue.
-	live, _ := c.planWith(t, PlanInput{Fleet: "t"})
+	c, live := planLive(t)
 	if live.Changes == nil || live.Changes.Unknown == "" || live.Changes.ZonesChanged.Count != 0 {
 		t.Fatalf("the first rollout's changes: %+v, want nothing compared", live.Changes)
 	}
@@ -128,4 +126,14 @@ func show(c *Changes) string {
 		return "nil"
 	}
 	return fmt.Sprintf("%+v added %v removed %v ansible %v %v %v", *c, c.ZonesAdded, c.ZonesRemoved, c.AnsibleChanged, c.AnsibleAdded, c.AnsibleRemoved)
+}
+
+// planLive is a cloud environment with a bundle store, and the plan of
+// the test fleet's files there, as the live revision's.
+func planLive(t *testing.T) (*cloudEnv, Plan) {
+	t.Helper()
+	c := newCloudEnv(t)
+	c.acts.Bundles = bundle.Store{Dir: t.TempDir()}
+	live, _ := c.planWith(t, PlanInput{Fleet: "t"})
+	return c, live
 }

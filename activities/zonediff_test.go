@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
 
@@ -12,9 +11,7 @@ import (
 // differs from the live revision's, the RRsets it adds, removes and
 // changes; a rollout's plan does not ask, and carries none.
 func TestPlanDiffsZonesAgainstTheLiveRevision(t *testing.T) {
-	c := newCloudEnv(t)
-	c.acts.Bundles = bundle.Store{Dir: t.TempDir()}
-	live, _ := c.planWith(t, PlanInput{Fleet: "t"})
+	c, live := planLive(t)
 
 	dir := t.TempDir()
 	writeFleetDir(t, dir)
