@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
 
@@ -43,5 +44,18 @@ func TestPlanDiffsZonesAgainstTheLiveRevision(t *testing.T) {
 	same := c.planIn(t, dir, PlanInput{Fleet: "t", LiveBundle: next.Bundle, Diff: 20})
 	if len(same.Diffs) != 0 {
 		t.Errorf("no change shows diffs: %+v", same.Diffs)
+	}
+}
+
+// A zone's file is found by its path's ending, whatever the fleet's
+// directory was, and quickly for a fleet of many zones.
+func TestFilesOfZones(t *testing.T) {
+	m := bundle.Manifest{
+		Files: []bundle.File{{Name: "zones/a.zone", SHA256: "1"}, {Name: "b.zone", SHA256: "2"}, {Name: "/elsewhere/c.zone", SHA256: "3"}},
+		Zones: []bundle.Zone{{Name: "a", Path: "/old/fleet/zones/a.zone"}, {Name: "b", Path: "/x/b.zone"}, {Name: "c", Path: "/elsewhere/c.zone"}, {Name: "d", Path: "/x/d.zone"}},
+	}
+	got := filesOfZones(m)
+	if got["a"].SHA256 != "1" || got["b"].SHA256 != "2" || got["c"].SHA256 != "3" || len(got) != 3 {
+		t.Errorf("files of zones: %+v", got)
 	}
 }
