@@ -67,6 +67,9 @@ type Planned struct {
 	workflows.PlanReport
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
+	// WebUI is the plan's run in the Temporal Web UI, when the server
+	// knows its URL.
+	WebUI string `json:"web_ui,omitempty"`
 }
 
 // createPlan is a dry run of POST /rollouts: the same request, checked the
@@ -89,7 +92,8 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("rollout planned", "request_id", RequestID(r.Context()), "fleet", req.Fleet, "revision", req.Revision, "workflow_id", run.WorkflowID)
-	writeJSON(w, http.StatusOK, Planned{PlanReport: rep, WorkflowID: run.WorkflowID, RunID: run.RunID})
+	writeJSON(w, http.StatusOK, Planned{PlanReport: rep, WorkflowID: run.WorkflowID, RunID: run.RunID,
+		WebUI: dnsroll.WebUILink(s.cfg.WebUIURL, s.cfg.Namespace, run.WorkflowID, run.RunID)})
 }
 
 // startRequest reads and checks the body of POST /rollouts and

@@ -26,6 +26,9 @@ func TestPlan(t *testing.T) {
 			// (checked against openapi.yaml, diffs included)
 			after: func(t *testing.T, f *fakeBackend, rec *httptest.ResponseRecorder) {
 				startsNothing(t, f, rec)
+				if want := "http://127.0.0.1:8233/namespaces/default/workflows/plan-lab-f1/r1/history"; !strings.Contains(rec.Body.String(), want) {
+					t.Errorf("no Web UI link %s in %s", want, rec.Body)
+				}
 				if len(f.planned) != 1 || f.planned[0].Revision != "B" || f.planned[0].ExpectChanges == nil || *f.planned[0].ExpectChanges {
 					t.Errorf("planned %+v, want revision B with expect_changes false", f.planned)
 				}

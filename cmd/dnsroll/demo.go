@@ -65,7 +65,8 @@ named and nginx on loopback ports. It prints the mode it chose and why.`)
 	if err != nil {
 		return fmt.Errorf("plan of revision B: %w", err)
 	}
-	printPlan(out, api.Planned{PlanReport: rep, WorkflowID: planRun.WorkflowID, RunID: planRun.RunID})
+	printPlan(out, api.Planned{PlanReport: rep, WorkflowID: planRun.WorkflowID, RunID: planRun.RunID,
+		WebUI: dnsroll.WebUILink(s.lab.UIURL(), "default", planRun.WorkflowID, planRun.RunID)})
 
 	fmt.Fprintln(out, "\n== rolling out revision B (blue → green)")
 	start := time.Now()

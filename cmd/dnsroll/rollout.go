@@ -153,6 +153,9 @@ func printPlan(w io.Writer, p api.Planned) {
 		fmt.Fprintf(w, "warning   %s\n", warning)
 	}
 	fmt.Fprintf(w, "workflow  %s\n", p.WorkflowID)
+	if p.WebUI != "" {
+		fmt.Fprintf(w, "Web UI    %s\n", p.WebUI)
+	}
 	fmt.Fprintf(w, "ok: a rollout of revision %s would start from this plan; nothing was created\n", orNone(p.Revision))
 }
 
