@@ -87,14 +87,7 @@ func Plan(ctx context.Context, c client.Client, in workflows.RolloutInput) (work
 	in = withLive(ctx, c, in)
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:            workflows.PlanWorkflowID(in.Fleet, hex.EncodeToString(suffix)),
-		TaskQueue:     workflows.TaskQueue,
-		StaticSummary: "plan: " + strings.TrimPrefix(summary(in), "roll out "),
-		// A plan no worker took is of no use later: it ends rather than
-		// waits in Temporal for one.
-		WorkflowExecutionTimeout: planExpiry,
-	}, workflows.PlanWorkflow, in)
+	run, err := c.ExecuteWorkflow(ctx, planOptions(in, hex.EncodeToString(suffix)), workflows.PlanWorkflow, in)
 	if err != nil {
 		return workflows.PlanReport{}, Run{}, fmt.Errorf("start plan: %w", err)
 	}
@@ -161,21 +154,40 @@ func phaseAttr(attrs *commonpb.SearchAttributes) string {
 }
 
 // startOptions start one rollout per fleet, with the search attributes
-// known at start: Fleet and, when the request names one, Revision (the
-// workflow sets Phase as it goes).
+// known at start (the workflow sets Phase as it goes).
 func startOptions(in workflows.RolloutInput) client.StartWorkflowOptions {
-	attrs := []temporal.SearchAttributeUpdate{workflows.FleetAttr.ValueSet(in.Fleet)}
-	if in.Revision != "" {
-		attrs = append(attrs, workflows.RevisionAttr.ValueSet(in.Revision))
-	}
 	return client.StartWorkflowOptions{
 		ID:                                       workflows.WorkflowID(in.Fleet),
 		TaskQueue:                                workflows.TaskQueue,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    temporal.NewSearchAttributes(attrs...),
+		TypedSearchAttributes:                    startAttributes(in),
 		// The Web UI shows it at the top of the rollout's page.
 		StaticSummary: summary(in),
 	}
+}
+
+// planOptions start a plan of in, one of many a fleet may have (id makes
+// its workflow ID unique), tagged as a rollout is, so that a filter on
+// the fleet in the Web UI finds it too.
+func planOptions(in workflows.RolloutInput, id string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                    workflows.PlanWorkflowID(in.Fleet, id),
+		TaskQueue:             workflows.TaskQueue,
+		TypedSearchAttributes: startAttributes(in),
+		StaticSummary:         "plan: " + strings.TrimPrefix(summary(in), "roll out "),
+		// A plan no worker took is of no use later: it ends rather than
+		// waits in Temporal for one.
+		WorkflowExecutionTimeout: planExpiry,
+	}
+}
+
+// startAttributes are Fleet and, when in names one, Revision.
+func startAttributes(in workflows.RolloutInput) temporal.SearchAttributes {
+	attrs := []temporal.SearchAttributeUpdate{workflows.FleetAttr.ValueSet(in.Fleet)}
+	if in.Revision != "" {
+		attrs = append(attrs, workflows.RevisionAttr.ValueSet(in.Revision))
+	}
+	return temporal.NewSearchAttributes(attrs...)
 }
 
 // summary is one line for the Web UI: fleet, revision, who and why.

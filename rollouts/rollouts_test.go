@@ -3,6 +3,8 @@ package rollouts
 import (
 	"testing"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -20,10 +22,23 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-// A rollout starts with Fleet and its Revision as search attributes, each
-// one the lab registers and the worker checks (workflows.SearchAttributes);
-// without a revision it has no Revision rather than an empty one.
+// A rollout and a plan start with Fleet and its Revision as search
+// attributes, each one the lab registers and the worker checks
+// (workflows.SearchAttributes); without a revision they have no Revision
+// rather than an empty one.
 func TestStartOptions(t *testing.T) {
+	for _, kind := range []struct {
+		name, id string
+		options  func(workflows.RolloutInput) client.StartWorkflowOptions
+	}{
+		{"rollout", "rollout-lab", startOptions},
+		{"plan", "plan-lab-1a2b", func(in workflows.RolloutInput) client.StartWorkflowOptions { return planOptions(in, "1a2b") }},
+	} {
+		t.Run(kind.name, func(t *testing.T) { testStartOptions(t, kind.id, kind.options) })
+	}
+}
+
+func testStartOptions(t *testing.T, wantID string, options func(workflows.RolloutInput) client.StartWorkflowOptions) {
 	registered := map[string]bool{}
 	for _, k := range workflows.SearchAttributes {
 		registered[k.GetName()] = true
@@ -36,7 +51,7 @@ func TestStartOptions(t *testing.T) {
 		{workflows.RolloutInput{Fleet: "lab", Revision: "B"}, "B", true},
 		{workflows.RolloutInput{Fleet: "lab"}, "", false},
 	} {
-		opts := startOptions(tt.in)
+		opts := options(tt.in)
 		attrs := opts.TypedSearchAttributes
 		if got, ok := attrs.GetKeyword(workflows.FleetAttr); !ok || got != "lab" {
 			t.Errorf("%+v: Fleet = %q (set %v), want lab", tt.in, got, ok)
@@ -49,7 +64,7 @@ func TestStartOptions(t *testing.T) {
 				t.Errorf("%+v: search attribute %s is set at start but not in workflows.SearchAttributes, so no lab registers it", tt.in, k.GetName())
 			}
 		}
-		if opts.ID != "rollout-lab" || opts.StaticSummary == "" {
+		if opts.ID != wantID || opts.StaticSummary == "" {
 			t.Errorf("%+v: ID %q, summary %q", tt.in, opts.ID, opts.StaticSummary)
 		}
 	}
