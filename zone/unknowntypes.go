@@ -44,13 +44,11 @@ func nxtRdata(f []string) ([]byte, bool) {
 		if t == "" {
 			continue
 		}
-		code, ok := dns.StringToType[strings.ToUpper(t)]
+		code, ok := TypeCode(t)
 		if !ok {
-			if t == "NXT" {
-				code, ok = dns.TypeNXT, true
-			} else if v, err := strconv.Atoi(strings.TrimPrefix(strings.ToUpper(t), "TYPE")); err == nil && v >= 0 && v < 128 {
-				code, ok = uint16(v), true
-			}
+			// A bare number: "( 127 )".
+			v, err := strconv.ParseUint(t, 10, 16)
+			code, ok = uint16(v), err == nil
 		}
 		if !ok || code > 127 {
 			return nil, false
