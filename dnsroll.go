@@ -33,6 +33,10 @@ func StateDir() (string, error) {
 // NextSuffix marks a green server before the rename step gives it its final label.
 const NextSuffix = "-next"
 
+// StatusDeleting is Linode's status of an instance between its delete and
+// its disappearance; it keeps its label meanwhile.
+const StatusDeleting = "deleting"
+
 // Server is one cloud VM that runs a nameserver.
 type Server struct {
 	ID     int      `json:"id"`

@@ -30,7 +30,7 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 	if err != nil {
 		return ServerResult{}, failure(ctx, err)
 	}
-	if found && s.Status == statusDeleting {
+	if found && s.Status == dnsroll.StatusDeleting {
 		// An earlier rollout's green on its way out holds the label.
 		if err := a.waitGone(ctx, s); err != nil {
 			return ServerResult{}, failure(ctx, err)
@@ -129,7 +129,7 @@ func (a *Activities) DeleteServer(ctx context.Context, in DeleteServerInput) (St
 	if !s.HasTag(in.Tag) {
 		return StepResult{}, failure(ctx, refuse("refusing to delete %s: it lacks tag %s", s, in.Tag))
 	}
-	if s.Status != statusDeleting {
+	if s.Status != dnsroll.StatusDeleting {
 		if err := a.Cloud.Delete(ctx, s.ID); err != nil {
 			return StepResult{}, failure(ctx, err)
 		}
@@ -155,10 +155,6 @@ func (a *Activities) forgetKeys(ctx context.Context, s dnsroll.Server) {
 		activity.GetLogger(ctx).Warn("could not remove a deleted server's SSH host keys", "label", s.Label, "addr", s.IPv4, "error", err)
 	}
 }
-
-// statusDeleting is Linode's status of an instance between its delete and
-// its disappearance.
-const statusDeleting = "deleting"
 
 // waitGone polls until the instance is gone, heartbeating while it waits.
 func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
@@ -196,7 +192,7 @@ func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (Step
 		if !want[s.Label] || !s.HasTag(in.Tag) {
 			continue
 		}
-		if s.Status != statusDeleting {
+		if s.Status != dnsroll.StatusDeleting {
 			if err := a.Cloud.Delete(ctx, s.ID); err != nil {
 				return StepResult{}, failure(ctx, err)
 			}
@@ -250,7 +246,7 @@ func (a *Activities) renameConflict(ctx context.Context, in RenameInput, err err
 		return fmt.Errorf("%w (and listing the fleet failed: %v)", err, lerr)
 	}
 	for _, s := range servers {
-		if s.Label == in.To && s.Status == statusDeleting {
+		if s.Label == in.To && s.Status == dnsroll.StatusDeleting {
 			return fmt.Errorf("label %s is still held by %s, which is deleting; retrying once it is gone", in.To, s)
 		}
 	}

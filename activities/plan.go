@@ -91,24 +91,20 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, failure(ctx, err)
 	}
-	left := map[string]string{} // green servers an earlier rollout left: ServerID → label
-	known := map[string]bool{}
-	for _, ns := range fleet.Nameservers {
-		known[ns.Label] = true
-		known[dnsroll.NextLabel(ns.Label)] = true
+	census := preflight.TakeCensus(fleet, servers)
+	for _, s := range census.Deleting {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("ignoring %s: it is being deleted", s))
 	}
-	for _, s := range servers {
-		switch {
-		case s.Status == statusDeleting:
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf("ignoring %s: it is being deleted", s))
-		case !known[s.Label]:
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf("ignoring %s: tagged %s but not a nameserver of this fleet", s, fleet.Tag()))
-		case s.Label == dnsroll.NextLabel(trimNext(s.Label)):
-			plan.Warnings = append(plan.Warnings, fmt.Sprintf("reusing %s left by an earlier rollout; it will be provisioned again", s))
-			left[ServerID(s)] = s.Label
-		default:
-			plan.Blue[s.Label] = a.withDNSPort(fleet, s)
-		}
+	for _, s := range census.Strangers {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("ignoring %s: tagged %s but not a nameserver of this fleet", s, fleet.Tag()))
+	}
+	left := map[string]string{} // green servers an earlier rollout left: ServerID → label
+	for _, s := range census.Left {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("reusing %s left by an earlier rollout; it will be provisioned again", s))
+		left[ServerID(s)] = s.Label
+	}
+	for _, s := range census.Blue {
+		plan.Blue[s.Label] = a.withDNSPort(fleet, s)
 	}
 	if err := refuseLeftOnGreen(ctx, fleet, left); err != nil {
 		return Plan{}, failure(ctx, err)
@@ -282,9 +278,4 @@ func bundleZones(zones []ZoneFile) []bundle.Zone {
 		out[i] = bundle.Zone{Name: z.Name, Path: z.Path, Serial: z.Serial}
 	}
 	return out
-}
-
-func trimNext(label string) string {
-	l, _ := dnsroll.FinalLabel(label)
-	return l
 }

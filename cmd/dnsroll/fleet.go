@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -128,19 +127,45 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		}
 		return err
 	}
-	labels := make([]string, len(servers))
-	for i, s := range servers {
-		labels[i] = s.Label
-	}
-	slices.Sort(labels)
-	if len(labels) == 0 {
-		fmt.Fprintf(out, "ok: Linode: no servers tagged %s yet; the first rollout creates them\n", f.Tag())
-	} else {
-		fmt.Fprintf(out, "ok: Linode: %d servers tagged %s: %s\n", len(labels), f.Tag(), strings.Join(labels, ", "))
-	}
+	printCensus(out, f, preflight.TakeCensus(f, servers))
 	if err := preflight.Offers(ctx, cloud, f, preflight.NameserverOffers(f)); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and firewall_id where set")
 	return nil
+}
+
+// printCensus says how a rollout would read the servers tagged with f's
+// tag (preflight.TakeCensus), as its Plan step does.
+func printCensus(out io.Writer, f *config.Fleet, c preflight.Census) {
+	// Not Server.String: the DNS port is the lab's to say, not Linode's.
+	server := func(s dnsroll.Server) string { return fmt.Sprintf("%s (id %d, %s)", s.Label, s.ID, s.IPv4) }
+	servers := func(list []dnsroll.Server) string {
+		names := make([]string, len(list))
+		for i, s := range list {
+			names[i] = server(s)
+		}
+		return strings.Join(names, ", ")
+	}
+	missing := c.Missing(f)
+	switch {
+	case len(c.Blue) == 0:
+		fmt.Fprintf(out, "ok: Linode: no blue servers (tagged %s) yet; the first rollout creates %s\n", f.Tag(), strings.Join(missing, ", "))
+	default:
+		fmt.Fprintf(out, "ok: Linode: blue, serving now: %s\n", servers(c.Blue))
+		if len(missing) > 0 {
+			fmt.Fprintf(out, "warning: Linode: no blue server for %s; the next rollout creates it as a first rollout does, "+
+				"and a load balancer that fronts only new servers cannot be rolled back once it switches\n", strings.Join(missing, ", "))
+		}
+	}
+	for _, s := range c.Left {
+		fmt.Fprintf(out, "warning: Linode: %s is a green an earlier rollout left; the next rollout provisions it again, "+
+			"but refuses to start while a load balancer answers from it (`dnsroll rollout plan` checks)\n", server(s))
+	}
+	for _, s := range c.Strangers {
+		fmt.Fprintf(out, "warning: Linode: %s is tagged %s but is no nameserver of this fleet; rollouts ignore it\n", server(s), f.Tag())
+	}
+	for _, s := range c.Deleting {
+		fmt.Fprintf(out, "ok: Linode: %s is being deleted; rollouts ignore it\n", server(s))
+	}
 }

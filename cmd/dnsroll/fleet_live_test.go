@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
+	"github.com/dnsroll/dnsroll/linode"
 )
 
 // fleet validate --live asks Linode, as the rollout's Plan step does,
@@ -16,7 +21,7 @@ import (
 // so that CI can refuse a fleet file before any rollout starts. The
 // simulator plays Linode for the unmodified linodego client.
 func TestCLIFleetValidateLive(t *testing.T) {
-	sim, err := linodesim.New(linodesim.Options{Token: "live-token-secret", Firewalls: []int{77}})
+	sim, err := linodesim.New(linodesim.Options{Token: "live-token-secret", Firewalls: []int{77}, DeleteDelay: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +54,42 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("a fleet Linode can make: exit %d, stderr %s", code, errOut)
 	}
-	wantAll(t, "stdout", out, "ok: Linode offers each nameserver's region, plan and image", "skipped: live checks of the running fleet")
+	wantAll(t, "stdout", out, "ok: Linode offers each nameserver's region, plan and image", "skipped: live checks of the running fleet",
+		"ok: Linode: no blue servers (tagged dnsroll-fleet-lab) yet; the first rollout creates ns1, ns2")
+
+	// The servers read as a rollout's Plan step reads them.
+	cloud, err := linode.New(linode.Options{Token: "live-token-secret", BaseURL: srv.URL + "/v4", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(label, tag string) dnsroll.Server {
+		s, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Tags: []string{tag}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ns1 := create("ns1", "dnsroll-fleet-lab")
+	left := create("ns1-next", "dnsroll-fleet-lab")
+	stranger := create("web1", "dnsroll-fleet-lab")
+	create("mail1", "dnsroll-fleet-other")
+	gone := create("ns2", "dnsroll-fleet-lab")
+	if err := cloud.Delete(t.Context(), gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
+	if code != 0 {
+		t.Fatalf("a fleet with servers: exit %d, stderr %s", code, errOut)
+	}
+	wantAll(t, "stdout", out,
+		fmt.Sprintf("ok: Linode: blue, serving now: ns1 (id %d, %s)\n", ns1.ID, ns1.IPv4),
+		"warning: Linode: no blue server for ns2; the next rollout creates it",
+		fmt.Sprintf("warning: Linode: ns1-next (id %d, %s) is a green an earlier rollout left", left.ID, left.IPv4),
+		fmt.Sprintf("warning: Linode: web1 (id %d, %s) is tagged dnsroll-fleet-lab but is no nameserver of this fleet", stranger.ID, stranger.IPv4),
+		fmt.Sprintf("ok: Linode: ns2 (id %d, %s) is being deleted", gone.ID, gone.IPv4))
+	if strings.Contains(out, "mail1") {
+		t.Errorf("another fleet's server is listed:\n%s", out)
+	}
 
 	bad := fleetWith(t, "{label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}",
 		"{label: ns1, region: mars-1, type: g6-nanode-1, image: linode/debian99, firewall_id: 78}")
