@@ -497,7 +497,8 @@ func TestProvisionRejectedZoneIsNotRetried(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCloudEnv(t)
-			c.fleet.Ansible.Connection = "local" // no SSH to wait for
+			// A lab fleet: no SSH to wait for.
+			c.fleet.Ansible.Connection, c.fleet.Lab = "local", &config.Lab{}
 			c.acts.Ansible = fakeRunner{res: provision.Result{Failures: []provision.Failure{tt.failure}}}
 			_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: StepFleet{Fleet: c.fleet}, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}})
 			var app *temporal.ApplicationError

@@ -104,7 +104,8 @@ func TestStepsUseOrRefuseARevisionChangedSincePlan(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			c := newCloudEnv(t)
-			c.fleet.Ansible.Connection = "local" // no SSH to wait for
+			// A lab fleet: no SSH to wait for.
+			c.fleet.Ansible.Connection, c.fleet.Lab = "local", &config.Lab{}
 			store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
 			c.acts.Bundles = store
 			var reqs []provision.Request
@@ -268,7 +269,7 @@ func TestPlanWarningsAreCapped(t *testing.T) {
 // may fix: another worker may have the files.
 func TestSmallPlanWithoutSnapshotNamesTheMissingZone(t *testing.T) {
 	c := newCloudEnv(t)
-	c.fleet.Ansible.Connection = "local"
+	c.fleet.Ansible.Connection, c.fleet.Lab = "local", &config.Lab{}
 	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
 	c.acts.Bundles = store
 	var reqs []provision.Request

@@ -157,6 +157,10 @@ type Target struct {
 	RealLinode bool
 	// SSHKeys is how many public keys new VMs are created with.
 	SSHKeys int
+	// AwayFromWorker is set where the checks run apart from the worker
+	// (`dnsroll fleet validate` in CI): the cloud is known, but not the
+	// worker's SSH keys or files.
+	AwayFromWorker bool
 }
 
 // Fits refuses a fleet that cannot run on this worker: a lab fleet (one
@@ -164,11 +168,15 @@ type Target struct {
 // loopback) against the real Linode API; the reverse, a fleet with real
 // load balancers against a simulated Linode API; and a fleet provisioned
 // over SSH when new VMs would get no key, so that nobody could log into
-// them.
+// them. On either API, a fleet without a lab section is provisioned over
+// SSH: Ansible's local connection would provision the worker itself.
 func (t Target) Fits(f *config.Fleet) error {
 	switch {
 	case !t.Known:
 		return nil
+	case f.Lab == nil && f.Ansible.Connection == "local":
+		return dnsroll.Errorf(dnsroll.EINVALID, "ansible.connection: local runs the playbooks on the worker itself, where only a lab fleet's servers run, "+
+			"but fleet %s has no lab section (an empty `lab:` is none; write `lab: {}`): set connection: ssh for real servers", f.Name)
 	case t.RealLinode && f.Lab != nil:
 		return dnsroll.Errorf(dnsroll.EINVALID, "lab: fleet %s is a lab fleet, but this worker talks to the real Linode API: run it in the lab (make dev), or remove its lab section and give it real load balancers", f.Name)
 	case !t.RealLinode && f.Lab == nil:
@@ -181,7 +189,7 @@ func (t Target) Fits(f *config.Fleet) error {
 		}
 	}
 	switch {
-	case !t.Known:
+	case !t.Known || t.AwayFromWorker:
 		return nil
 	case f.Ansible.Connection == "ssh" && t.SSHKeys == 0:
 		return dnsroll.Errorf(dnsroll.EINVALID,
@@ -255,7 +263,7 @@ func File(path, revision string, target Target) error {
 	if err := target.Fits(f); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
-	if target.Known {
+	if target.Known && !target.AwayFromWorker {
 		if err := Playbooks(f); err != nil {
 			return fmt.Errorf("%s: %v", path, err)
 		}

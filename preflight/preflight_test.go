@@ -97,6 +97,25 @@ func TestFile(t *testing.T) {
 			return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) + "steps: {create_timeout: 20s, provision_timeout: 45s, heartbeat_timeout: 5s}\n"
 		}, "A", sim, ""},
 		{"machine lab load balancers against a simulated API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) }, "A", sim, ""},
+		// Ansible's connection: local provisions the machine it runs on, the
+		// worker: only a lab fleet's servers are there.
+		{"connection local without a lab section, real API", func(s string) string { return s + "ansible: {connection: local}\n" }, "A", keys,
+			"ansible.connection: local runs the playbooks on the worker itself"},
+		{"connection local without a lab section, simulated API", func(s string) string {
+			return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) + "ansible: {connection: local}\n"
+		}, "A", sim, "ansible.connection: local runs the playbooks on the worker itself"},
+		{"connection local with an empty lab section", func(s string) string {
+			return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) + "ansible: {connection: local}\nlab:\n"
+		}, "A", sim, "ansible.connection: local runs the playbooks on the worker itself"},
+		// dnsroll fleet validate runs in CI, away from the worker: its
+		// cloud is the one the fleet names, its keys and playbooks unknown.
+		{"away from the worker, short timeouts for the real API", func(s string) string {
+			return s + "steps: {create_timeout: 90s, heartbeat_timeout: 5s}\n"
+		}, "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, "steps.create_timeout: must be at least 2m0s against the real Linode API"},
+		{"away from the worker, no keys known", same, "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, ""},
+		{"away from the worker, without the playbooks", func(s string) string {
+			return s + "ansible: {loadbalancer_playbook: ansible/lb.yml}\n"
+		}, "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := dir(t, tt.edit, map[string]string{"zones/bad/example.com.zone": "this is not a zone\n"})

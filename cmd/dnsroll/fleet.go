@@ -24,6 +24,11 @@ balancer names, addresses and SSH hosts, port ranges), and, for --revision,
 the revision and its zone files (they exist and parse, with the zone's file
 and line on an error). Exits 1 on any finding.
 
+It checks the fleet for the cloud a worker here would run it on: the real
+Linode API (create and provision timeouts of at least 2m; Ansible over
+SSH), unless the fleet has a lab section or DNSROLL_LINODE_URL names a
+simulator. The worker's own setup (SSH keys) is checked where it runs.
+
 With --live it also asks Linode (LINODE_TOKEN, read only) which servers
 carry the fleet's tag and whether it offers each nameserver's region, plan,
 image and firewall, as the Plan step does. The checks of the running fleet
@@ -66,11 +71,16 @@ says which checks it skipped.
 	if len(extra) > 0 {
 		return fmt.Errorf("unexpected arguments %v (one fleet file at a time)", extra)
 	}
-	if err := preflight.File(file, *revision, preflight.Target{}); err != nil {
-		return &exitError{code: 1, err: err}
-	}
 	f, err := config.Load(file)
 	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	// The cloud is the one a worker in this environment would use for this
+	// fleet: the real Linode API unless the fleet is a lab fleet or
+	// DNSROLL_LINODE_URL names another, so that CI refuses what a worker
+	// would (short create timeouts, say).
+	target := preflight.Target{Known: true, AwayFromWorker: true, RealLinode: f.Lab == nil && os.Getenv("DNSROLL_LINODE_URL") == ""}
+	if err := preflight.File(file, *revision, target); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	if err := preflight.Playbooks(f); err != nil {

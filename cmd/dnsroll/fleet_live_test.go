@@ -128,3 +128,53 @@ func mustAbs(t *testing.T, p string) string {
 	}
 	return abs
 }
+
+// fleet validate runs in CI, away from the worker, but checks a fleet for
+// the cloud a worker would run it on: the real Linode API for a fleet
+// without a lab section, unless DNSROLL_LINODE_URL names another. So it
+// refuses what such a worker refuses at startup, before any rollout.
+func TestCLIFleetValidateChecksForTheWorkersCloud(t *testing.T) {
+	machines, err := os.ReadFile("../../fleets/machines.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleetWith := func(t *testing.T, from, to string) string {
+		t.Helper()
+		changed := strings.Replace(string(machines), from, to, 1)
+		if changed == string(machines) && from != "" {
+			t.Fatalf("fleets/machines.yaml lacks %q", from)
+		}
+		changed = strings.ReplaceAll(changed, "../ansible/", mustAbs(t, "../../ansible")+"/")
+		path := filepath.Join(t.TempDir(), "machines.yaml")
+		if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	t.Setenv("DNSROLL_LINODE_URL", "")
+	if out, errOut, code := cli(t, "fleet", "validate", fleetWith(t, "", "")); code != 0 {
+		t.Fatalf("the machine lab's fleet: exit %d\n%s%s", code, out, errOut)
+	}
+	short := fleetWith(t, "create_timeout: 10m", "create_timeout: 90s")
+	_, errOut, code := cli(t, "fleet", "validate", short)
+	if code != 1 || !strings.Contains(errOut, "steps.create_timeout: must be at least 2m0s against the real Linode API") {
+		t.Errorf("a create timeout no Linode meets: exit %d, stderr %q; want exit 1 naming steps.create_timeout", code, errOut)
+	}
+	local := fleetWith(t, "connection: ssh", "connection: local")
+	_, errOut, code = cli(t, "fleet", "validate", local)
+	if code != 1 || !strings.Contains(errOut, "ansible.connection: local runs the playbooks on the worker itself") {
+		t.Errorf("connection local without a lab section: exit %d, stderr %q; want exit 1 naming ansible.connection", code, errOut)
+	}
+
+	// A worker on a simulated API (the machine lab) takes short timeouts.
+	t.Setenv("DNSROLL_LINODE_URL", "http://127.0.0.1:1/v4")
+	if out, errOut, code := cli(t, "fleet", "validate", short); code != 0 {
+		t.Errorf("short timeouts for a simulated API: exit %d\n%s%s", code, out, errOut)
+	}
+	// A lab fleet is checked for the lab, whatever the environment.
+	t.Setenv("DNSROLL_LINODE_URL", "")
+	lab := mustAbs(t, "../../fleets/lab.yaml")
+	if out, errOut, code := cli(t, "fleet", "validate", lab); code != 0 {
+		t.Errorf("the lab fleet: exit %d\n%s%s", code, out, errOut)
+	}
+}
