@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -110,7 +112,7 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	}
 	// A cleanup-only run that completed is not what is live: the bundle
 	// of the last rollout that succeeded still is.
-	cleanup, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: "lab", Reason: "cleanup"})
+	cleanup, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: "lab", Reason: "cleanup", CleanUp: &workflows.CleanupRequest{From: "rollout-lab:earlier"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +132,13 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	if st, ok, err := LastSucceeded(t.Context(), c, "lab"); err != nil || !ok || st.Bundle != live {
 		t.Errorf("after a cleanup-only run, the live bundle is %q (%v, %v), want %q", st.Bundle, ok, err, live)
 	}
+	// A cleanup-only run is retried while it is the fleet's latest run:
+	// the blue servers it points the load balancers at are still there.
+	again, in, err := Retry(t.Context(), c, cleanup)
+	if err != nil || in.CleanUp == nil || in.CleanUp.From != "rollout-lab:earlier" {
+		t.Fatalf("retry of the latest run, a cleanup: input %+v, %v; want the same cleanup", in, err)
+	}
+	_ = c.GetWorkflow(t.Context(), again.WorkflowID, again.RunID).Get(t.Context(), nil)
 	// A retry of the rollout that failed while cc was live compares with
 	// dd, live now, not with the bundle that was live when it first ran.
 	run, _, err := Retry(t.Context(), c, failed)
@@ -137,6 +146,16 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.GetWorkflow(t.Context(), run.WorkflowID, run.RunID).Get(t.Context(), nil)
+	// Once a later rollout has run, which may have deleted those blue
+	// servers, a cleanup is not retried: it would point the load balancers
+	// at servers that may be gone.
+	for _, old := range []Run{cleanup, again} {
+		_, _, err := Retry(t.Context(), c, old)
+		if dnsroll.ErrorCode(err) != dnsroll.ECONFLICT || !strings.Contains(err.Error(), run.RunID) {
+			t.Errorf("retry of cleanup run %s after the later rollout %s: %v (code %q); want a conflict naming the later run",
+				old.RunID, run.RunID, err, dnsroll.ErrorCode(err))
+		}
+	}
 	if in, err := Input(t.Context(), c, run); err != nil || in.LiveBundle != live || in.LiveUnknown != "" {
 		t.Errorf("retry of the failed rollout was told the live bundle is %q (unknown: %q), %v; want %q", in.LiveBundle, in.LiveUnknown, err, live)
 	}
