@@ -76,6 +76,17 @@ func newCloudEnvWith(t *testing.T, opts linodesim.Options) *cloudEnv {
 	return &cloudEnv{env: env, sim: sim, cloud: cloud, fleet: fleet, acts: acts}
 }
 
+// labFleet makes the test fleet a lab fleet, provisioned with Ansible's
+// local connection: no SSH to wait for.
+func (c *cloudEnv) labFleet(t *testing.T) {
+	t.Helper()
+	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {connection: local}\nlab: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.fleet = fleet
+}
+
 func (c *cloudEnv) ensure(t *testing.T, label string) (ServerResult, error) {
 	t.Helper()
 	spec := dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}
@@ -497,8 +508,7 @@ func TestProvisionRejectedZoneIsNotRetried(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCloudEnv(t)
-			// A lab fleet: no SSH to wait for.
-			c.fleet.Ansible.Connection, c.fleet.Lab = "local", &config.Lab{}
+			c.labFleet(t) // no SSH to wait for
 			c.acts.Ansible = fakeRunner{res: provision.Result{Failures: []provision.Failure{tt.failure}}}
 			_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: StepFleet{Fleet: c.fleet}, Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}})
 			var app *temporal.ApplicationError

@@ -104,8 +104,7 @@ func TestStepsUseOrRefuseARevisionChangedSincePlan(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			c := newCloudEnv(t)
-			// A lab fleet: no SSH to wait for.
-			c.fleet.Ansible.Connection, c.fleet.Lab = "local", &config.Lab{}
+			c.labFleet(t) // no SSH to wait for
 			store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
 			c.acts.Bundles = store
 			var reqs []provision.Request
@@ -269,7 +268,7 @@ func TestPlanWarningsAreCapped(t *testing.T) {
 // may fix: another worker may have the files.
 func TestSmallPlanWithoutSnapshotNamesTheMissingZone(t *testing.T) {
 	c := newCloudEnv(t)
-	c.fleet.Ansible.Connection, c.fleet.Lab = "local", &config.Lab{}
+	c.labFleet(t)
 	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
 	c.acts.Bundles = store
 	var reqs []provision.Request
