@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -206,10 +207,22 @@ func Parse(data []byte) (*Fleet, error) {
 	var f Fleet
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	err := yaml.Unmarshal(data, &doc)
+	if err == nil && (len(doc.Content) == 0 || doc.Content[0].ShortTag() == "!!null") {
+		// Nothing, comments alone, or a lone "---".
+		err = io.EOF
+	}
+	if err == nil {
+		err = dec.Decode(&f)
+	}
+	if errors.Is(err, io.EOF) {
 		return nil, errors.New("the file is empty: a fleet has at least fleet:, nameservers:, load_balancers: and zones: (docs/configuration.md)")
 	} else if err != nil {
 		return nil, explain(data, err)
+	}
+	if msgs := fractions(&doc, reflect.TypeFor[Fleet](), ""); len(msgs) > 0 {
+		return nil, &yaml.TypeError{Errors: msgs}
 	}
 	f.setDefaults()
 	if err := f.Validate(); err != nil {

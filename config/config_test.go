@@ -169,6 +169,11 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 		// yaml.v3 cuts a long value to its first 7 characters, which also
 		// keeps the rest of a URL (and any password in it) out of the message.
 		{"zones:", "notifications:\n  webhooks: https://user:s3cret@hooks.example.com/x\nzones:", `notifications.webhooks (line 10): must be a list, got "https:/..."`},
+		// yaml.v3 alone would cut these to 12 and 2: another firewall, one
+		// attempt fewer.
+		{"image: linode/debian12}", "image: linode/debian12, firewall_id: 12.7}", `nameservers[0].firewall_id (line 4): must be a whole number, got 12.7`},
+		{"zones:", "probe: {attempts: 2.9}\nzones:", `probe.attempts (line 9): must be a whole number, got 2.9`},
+		{"zones:", "probe:\n  coverage: {sample: 1e3}\nzones:", `probe.coverage.sample (line 10): must be a whole number, got 1e3`},
 	} {
 		_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -177,6 +182,8 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 	}
 	for data, want := range map[string]string{
 		"":             "the file is empty",
+		"---\n":        "the file is empty",
+		"# nothing\n":  "the file is empty",
 		"- fleet: x\n": `the fleet (line 1): must be a mapping of keys to values, got a list`,
 	} {
 		if _, err := Parse([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -141,4 +142,75 @@ func written(value, shown string) bool {
 		return strings.HasPrefix(value, cut)
 	}
 	return value == shown
+}
+
+// unmarshaler is a type that decodes its own YAML (Duration, Labels).
+var unmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
+
+// fractions lists the numbers written with a fraction or an exponent
+// where t takes a whole number, as path (line): message. yaml.v3 decodes
+// 12.7 into an int as 12 without a word, so firewall_id: 12.7 would name
+// another firewall and attempts: 2.9 would make two attempts.
+func fractions(n *yaml.Node, t reflect.Type, path string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshaler) {
+		return nil
+	}
+	var out []string
+	switch {
+	case n.Kind == yaml.DocumentNode:
+		for _, c := range n.Content {
+			out = append(out, fractions(c, t, path)...)
+		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if f, ok := yamlField(t, n.Content[i].Value); ok {
+				out = append(out, fractions(n.Content[i+1], f.Type, joinPath(path, n.Content[i].Value))...)
+			}
+		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			out = append(out, fractions(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value))...)
+		}
+	case n.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+		for i, c := range n.Content {
+			out = append(out, fractions(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" && isWhole(t.Kind()):
+		out = append(out, fmt.Sprintf("%s (line %d): must be a whole number, got %s", path, n.Line, n.Value))
+	}
+	return out
+}
+
+func isWhole(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+// yamlField is the field of struct type t that YAML key key decodes into.
+func yamlField(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if name == key && f.IsExported() {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
