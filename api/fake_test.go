@@ -239,7 +239,7 @@ func (f *fakeBackend) Read(ctx context.Context, k Kind, run rollouts.Run, status
 			continue
 		}
 		if status != nil && f.noWorker && r.state == "running" {
-			return r.run, r.state, noWorker(k, r.run, context.DeadlineExceeded)
+			return r.run, r.state, noWorker(k, r.run, r.state, context.DeadlineExceeded)
 		}
 		if status != nil {
 			if err := recode(r.status, status); err != nil {

@@ -103,9 +103,19 @@ func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status an
 	if status == nil {
 		return run, state, nil
 	}
-	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED &&
-		t.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, status) == nil {
-		return run, state, nil
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		if t.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, status) == nil {
+			return run, state, nil
+		}
+	default:
+		// A run that failed carries its status in its failure's details.
+		werr := t.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, nil)
+		var app *temporal.ApplicationError
+		if errors.As(werr, &app) && app.HasDetails() && app.Details(status) == nil {
+			return run, state, nil
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.queryTimeout())
 	defer cancel()
@@ -114,7 +124,7 @@ func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status an
 		err = v.Get(status)
 	}
 	if err != nil {
-		return run, state, noWorker(k, run, err)
+		return run, state, noWorker(k, run, state, err)
 	}
 	if s, ok := status.(interface{ Common() *workflows.Run }); ok && info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		s.Common().Retrying = rollouts.Retries(ctx, t.Client, run)
@@ -126,12 +136,18 @@ func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status an
 const codeUnavailable = "unavailable"
 
 // noWorker is a 503 for a run whose status query went unanswered: Temporal
-// has the run, but only a worker can say what it is doing. A signal still
-// reaches it, since Temporal keeps it until a worker takes the run.
-func noWorker(k Kind, run rollouts.Run, err error) *httpError {
+// has the run, but only a worker can say what it is doing, or, for a run
+// that ended before its failure carried its status, what it did. A signal
+// still reaches a running one, since Temporal keeps it until a worker
+// takes the run.
+func noWorker(k Kind, run rollouts.Run, state string, err error) *httpError {
+	then := "and a signal sent now waits for a worker"
+	if state != "running" {
+		then = "and only a worker can read its status from its history"
+	}
 	return errorf(http.StatusServiceUnavailable, codeUnavailable,
-		"no worker answered the status query of %s %s: is a worker running on task queue %s? Temporal records it as running, "+
-			"and a signal sent now waits for a worker (%v)", k.Noun, RolloutID(run), workflows.TaskQueue, err)
+		"no worker answered the status query of %s %s: is a worker running on task queue %s? Temporal records it as %s, %s (%v)",
+		k.Noun, RolloutID(run), workflows.TaskQueue, state, then, err)
 }
 
 // StartWorkflow implements Backend: one run of k per fleet, tagged with

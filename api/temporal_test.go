@@ -354,6 +354,14 @@ func TestTemporalLoadBalancerRuns(t *testing.T) {
 		{"succeeded, from the result", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED), result: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseSucceeded}}}, "completed", workflows.PhaseSucceeded, ""},
 		{"failed, queried", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: errors.New("x"), query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseRolledBack}}}, "failed", workflows.PhaseRolledBack, ""},
 		{"running, no worker", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)}, "", "", "is a worker running on task queue dnsroll?"},
+		// An ended run's failure carries its status: no worker needed.
+		{"failed, no worker", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED),
+			err: temporal.NewNonRetryableApplicationError("x", "ReplaceFailed", nil, workflows.LBReplaceStatus{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseRolledBack}})},
+			"failed", workflows.PhaseRolledBack, ""},
+		// One from before the failure carried it still needs a worker, and
+		// the error says the run has ended, not that it is running.
+		{"failed without its status, no worker", &fakeClient{info: info("LoadBalancerReplaceWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_FAILED), err: errors.New("x")},
+			"", "", "Temporal records it as failed"},
 		{"a rollout is not a replacement", &fakeClient{info: info("RolloutWorkflow", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)}, "", "", "no load balancer replacement lbreplace-lab"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -225,19 +225,25 @@ func LoadBalancerReplaceWorkflow(ctx workflow.Context, in LBReplaceInput) (LBRep
 	r.cancel = cancel
 	workflow.Go(ctx, r.listen)
 
-	p, err := r.conclude(ctx, r.forward(fwd))
+	p, failure := r.conclude(ctx, r.forward(fwd))
 	r.st.Phase, r.st.EndedAt = p, workflow.Now(ctx)
 	r.notify(ctx, terminalEvents[p])
 	r.notes.drain(ctx)
-	return r.st, err
+	if failure == "" {
+		return r.st, nil
+	}
+	// The failure carries the status, so that its readers (the API) have
+	// it from Temporal's record, with no worker to answer a query.
+	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, failure, nil, r.st)
 }
 
 // conclude decides how a replacement ends once its forward steps have
 // returned err: undone (the undo stack) unless the old load balancers were
-// already being deleted.
-func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, error) {
+// already being deleted. It returns the phase and, when the run fails, the
+// failure's error type.
+func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, string) {
 	if err == nil && r.stop == nil {
-		return PhaseSucceeded, nil
+		return PhaseSucceeded, ""
 	}
 	var timedOut *approvalTimeout
 	switch {
@@ -250,21 +256,21 @@ func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, error) {
 	}
 	if r.committed {
 		// Past the point of no return there is nothing to undo.
-		return PhaseFailed, temporal.NewNonRetryableApplicationError(r.st.Failure, "ReplaceFailed", nil)
+		return PhaseFailed, "ReplaceFailed"
 	}
 	r.st.Phase = PhaseRollingBack
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if uerr := r.undos.run(dctx); uerr != nil {
 		r.st.Failure += "; cleanup: " + errText(uerr)
-		return PhaseCleanupFailed, temporal.NewNonRetryableApplicationError(r.st.Failure, "CleanupFailed", nil)
+		return PhaseCleanupFailed, "CleanupFailed"
 	}
 	switch {
 	case r.stop != nil && r.stop.signal == SignalAbort, timedOut != nil:
-		return PhaseAborted, nil
+		return PhaseAborted, ""
 	case r.stop != nil:
-		return PhaseRolledBack, nil
+		return PhaseRolledBack, ""
 	}
-	return PhaseFailed, temporal.NewNonRetryableApplicationError(r.st.Failure, "ReplaceFailed", nil)
+	return PhaseFailed, "ReplaceFailed"
 }
 
 // notify queues event for every webhook that wants it.

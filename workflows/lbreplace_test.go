@@ -298,6 +298,10 @@ func TestLBReplaceRefusesWhatTheCloudDoesNotOffer(t *testing.T) {
 	if st := queryLBStatus(t, env); st.Phase != PhaseFailed {
 		t.Errorf("phase %s, want failed", st.Phase)
 	}
+	// The failure carries the status, for readers without a worker.
+	if st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError()); st.Phase != PhaseFailed || st.Fleet != "test" || !strings.Contains(st.Failure, "mars-1") {
+		t.Errorf("the failure's status: phase %s, fleet %q, failure %q; want failed, test, the refusal", st.Phase, st.Fleet, st.Failure)
+	}
 }
 
 func TestLBReplaceManualGlueOrderAndDrain(t *testing.T) {

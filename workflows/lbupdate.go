@@ -103,7 +103,9 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 		end = PhaseAborted
 	}
 	r.st.Phase, r.st.EndedAt = end, workflow.Now(ctx)
-	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "LoadBalancerUpdateFailed", failureCause(err))
+	// The failure carries the status, so that its readers (the API) have
+	// it from Temporal's record, with no worker to answer a query.
+	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "LoadBalancerUpdateFailed", failureCause(err), r.st)
 }
 
 // updateLBs updates each chosen load balancer in turn.

@@ -122,6 +122,11 @@ func TestLBUpdateFailureRestoresThatLB(t *testing.T) {
 			if st.Phase != want.phase || !strings.Contains(st.Failure, failAt) {
 				t.Errorf("phase %s failure %q, want %s naming %s", st.Phase, st.Failure, want.phase, failAt)
 			}
+			// The failure carries the status, for readers without a worker.
+			if got := failureStatus[Status](t, err); got.Phase != st.Phase || got.Failure != st.Failure || len(got.Steps) != len(st.Steps) {
+				t.Errorf("the failure's status: phase %s, failure %q, %d steps; want the queried %s, %q, %d steps",
+					got.Phase, got.Failure, len(got.Steps), st.Phase, st.Failure, len(st.Steps))
+			}
 		})
 	}
 }
@@ -281,4 +286,19 @@ func TestLBUpdateAbortClipsReason(t *testing.T) {
 			t.Errorf("event of %d bytes: %.200q...", len(e.Message), e.Message)
 		}
 	}
+}
+
+// failureStatus is the status a workflow's failure err carries.
+func failureStatus[S any](t *testing.T, err error) S {
+	t.Helper()
+	var st S
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.HasDetails() {
+		t.Errorf("the failure %v carries no status", err)
+		return st
+	}
+	if derr := app.Details(&st); derr != nil {
+		t.Errorf("the failure's status: %v", derr)
+	}
+	return st
 }
