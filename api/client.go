@@ -31,11 +31,17 @@ type Error struct {
 	Body   ErrorBody
 }
 
+// Error is the API's message; a server-side failure's also names its
+// request_id, under which the API's log has the details.
 func (e *Error) Error() string {
-	if e.Body.Message == "" {
-		return fmt.Sprintf("API: HTTP %d", e.Status)
+	msg := e.Body.Message
+	if msg == "" {
+		msg = fmt.Sprintf("API: HTTP %d", e.Status)
 	}
-	return e.Body.Message
+	if e.Status >= 500 && e.Body.RequestID != "" {
+		msg += " (request_id " + e.Body.RequestID + ")"
+	}
+	return msg
 }
 
 // Start posts a rollout.

@@ -134,3 +134,23 @@ func closedAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// A server-side failure's message points at the API's log "under this
+// request_id": the error the CLI prints carries that ID, or the operator
+// cannot find the log line.
+func TestClientErrorCarriesTheRequestID(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"code":"internal","message":"internal error; the API's log has the details under this request_id","request_id":"5eed"}`))
+	}))
+	t.Cleanup(srv.Close)
+	_, err := (&Client{URL: srv.URL, HTTP: srv.Client()}).Get(context.Background(), "rollout-lab")
+	if err == nil || !strings.Contains(err.Error(), "5eed") {
+		t.Errorf("err = %v, want one naming request_id 5eed", err)
+	}
+	four := &Error{Status: 400, Body: ErrorBody{Code: "invalid", Message: "fleet: unknown", RequestID: "5eed"}}
+	if got := four.Error(); got != "fleet: unknown" {
+		t.Errorf("a 400's error: %q, want its message alone", got)
+	}
+}

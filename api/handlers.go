@@ -85,7 +85,7 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	rep, run, err := s.cfg.Backend.Plan(ctx, workflows.RolloutInput(req))
 	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
-		err = errorf(http.StatusGatewayTimeout, dnsroll.EINTERNAL, "the plan did not finish in %s: no worker of this task queue is running, or its Plan step is still retrying (a cloud or DNS error); the Web UI shows workflow %s", s.cfg.PlanWait, run.WorkflowID)
+		err = errorf(http.StatusGatewayTimeout, codeTimeout, "the plan did not finish in %s: no worker of this task queue is running, or its Plan step is still retrying (a cloud or DNS error); the Web UI shows workflow %s", s.cfg.PlanWait, run.WorkflowID)
 	}
 	if err != nil {
 		s.fail(w, r, err)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -255,5 +256,33 @@ func TestLoadBalancerUpdateChecksFleet(t *testing.T) {
 	}
 	if len(ts.fake.lbStarted) != 0 {
 		t.Errorf("started %v", ts.fake.lbStarted)
+	}
+}
+
+// What a run shows at the approval gate (its deadline, approve_by) and a
+// load balancer that fronts several nameservers (fronts as a list) are in
+// the spec, which ts.do checks every answer against: a client generated
+// from it would otherwise refuse the answer the operator needs to act on.
+func TestSpecCoversTheApprovalGateAndListsOfFronts(t *testing.T) {
+	ts := newTestServer(t, nil)
+	bearer := "Bearer " + token
+	id := ts.fake.add("lab", workflows.PhaseAwaitingApproval)
+	ts.fake.runs[id].ApproveBy = t0.Add(time.Hour)
+	if rec := ts.do(t, "GET", "/rollouts/"+id, "", bearer); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"approve_by"`) {
+		t.Errorf("a rollout at the gate: %d %s", rec.Code, rec.Body)
+	}
+	st := replacing(workflows.PhaseAwaitingApproval)
+	st.ApproveBy = t0.Add(time.Hour)
+	st.Old[0].Fronts = config.Labels{"ns1", "ns2"}
+	run := ts.fake.addRun(LBReplacements, "lab", "running", st)
+	rec := ts.do(t, "GET", "/load-balancer-replacements/"+RolloutID(run), "", bearer)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"approve_by"`) || !strings.Contains(rec.Body.String(), `"ns2"`) {
+		t.Errorf("a replacement at the gate: %d %s", rec.Code, rec.Body)
+	}
+	// A cleanup reads a body, so it may answer 413.
+	ts.fake.add("lab2", workflows.PhaseCleanupFailed)
+	big := `{"reason":"` + strings.Repeat("x", 70<<10) + `"}`
+	if rec := ts.do(t, "POST", "/rollouts/rollout-lab2/cleanup", big, bearer); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a cleanup with a 70 KiB body: %d, want 413", rec.Code)
 	}
 }

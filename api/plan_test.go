@@ -49,7 +49,7 @@ func TestPlan(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) { c.PlanWait = 50 * time.Millisecond })
 	ts.fake.noWorker = true
 	rec := ts.do(t, "POST", "/plans", `{"fleet":"lab","revision":"B"}`, bearer)
-	if e := errorBody(t, rec); rec.Code != 504 || !strings.Contains(e.Message, "no worker of this task queue is running, or its Plan step is still retrying") || !strings.Contains(e.Message, "plan-lab-f1") {
+	if e := errorBody(t, rec); rec.Code != 504 || e.Code != "timeout" || !strings.Contains(e.Message, "no worker of this task queue is running, or its Plan step is still retrying") || !strings.Contains(e.Message, "plan-lab-f1") {
 		t.Errorf("no worker: %d %+v, want 504 naming the plan's workflow", rec.Code, e)
 	}
 }

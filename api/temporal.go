@@ -132,8 +132,12 @@ func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status an
 	return run, state, nil
 }
 
-// codeUnavailable is the error code of a run that no worker answers for.
-const codeUnavailable = "unavailable"
+// codeUnavailable is the error code of a run that no worker answers for,
+// and codeTimeout of a plan that did not finish in time.
+const (
+	codeUnavailable = "unavailable"
+	codeTimeout     = "timeout"
+)
 
 // noWorker is a 503 for a run whose status query went unanswered: Temporal
 // has the run, but only a worker can say what it is doing, or, for a run
