@@ -142,6 +142,10 @@ func TestRouter(t *testing.T) {
 		{name: "list bad phase", method: "GET", path: "/rollouts?phase=x", auth: bearer, want: 400, field: "phase"},
 		{name: "list bad fleet", method: "GET", path: "/rollouts?fleet=a'b", auth: bearer, want: 400, field: "fleet"},
 		{name: "list bad limit", method: "GET", path: "/rollouts?limit=0", auth: bearer, want: 400, field: "limit"},
+		// state is the answer's field; the filter is status. Taken
+		// silently, it listed every run as if filtered.
+		{name: "list by a misspelt filter", method: "GET", path: "/rollouts?state=running", auth: bearer, want: 400, field: "state", contains: "fleet, status, phase, limit, page_token"},
+		{name: "list by a filter given twice", method: "GET", path: "/rollouts?status=running&status=failed", auth: bearer, want: 400, field: "status", contains: "given 2 times"},
 		{name: "list bad page token", method: "GET", path: "/rollouts?page_token=!!!", auth: bearer, want: 400, field: "page_token"},
 		{name: "list without token", method: "GET", path: "/rollouts", want: 401},
 		{name: "list backend down", setup: func(f *fakeBackend) { f.listErr = errors.New("dial tcp: connection refused") },
@@ -303,6 +307,7 @@ func TestStartChecksFleetConfig(t *testing.T) {
 		{`{"fleet":"prod","revision":"B"}`, "fleet", `no fleet \"prod\": there is no prod.yaml among the fleet files (the fleets are lab)`},
 		{`{"fleet":"lab"}`, "revision", "is required"},
 		{`{"fleet":"lab","revision":"B","live_bundle":"sha256:00"}`, "live_bundle", "looks up the fleet's live revision"},
+		{`{"fleet":"lab","revision":"B","live_unknown":"x"}`, "live_unknown", "looks up the fleet's live revision"},
 	} {
 		rec := ts.do(t, "POST", "/rollouts", tt.body, "Bearer "+token)
 		e := errorBody(t, rec)

@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -160,8 +162,10 @@ func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
 		return fieldError("revision", "must be %s; got %q", config.RevisionRule, req.Revision)
 	case req.CleanUp != nil:
 		return fieldError("clean_up", "is not accepted here: POST /rollouts/{id}/cleanup cleans up after a cleanup-failed rollout")
-	case req.LiveBundle != "" || req.LiveUnknown != "":
+	case req.LiveBundle != "":
 		return fieldError("live_bundle", "is not accepted here: the API looks up the fleet's live revision when it starts the rollout")
+	case req.LiveUnknown != "":
+		return fieldError("live_unknown", "is not accepted here: the API looks up the fleet's live revision when it starts the rollout")
 	}
 	fleet, err := s.fleet(req.Fleet)
 	if err != nil {
@@ -238,11 +242,24 @@ func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, k Kind, 
 	return items, next, true
 }
 
+// listParams are the query parameters of the lists.
+var listParams = []string{"fleet", "status", "phase", "limit", "page_token"}
+
 // listFilter reads a list of k's query parameters: fleet, status, phase
 // (rollouts only), limit and page_token.
 func (s *Server) listFilter(r *http.Request, k Kind) (Filter, error) {
 	q := r.URL.Query()
 	f := Filter{Kind: k, Fleet: q.Get("fleet"), State: q.Get("status"), Phase: workflows.Phase(q.Get("phase")), Limit: 20}
+	// A misspelt filter (state= for status=) would list every run as if
+	// filtered, and a repeated one would filter by its first value alone.
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		switch {
+		case !slices.Contains(listParams, name):
+			return f, fieldError(name, "is not a parameter of this list; it takes %s", strings.Join(listParams, ", "))
+		case len(q[name]) > 1:
+			return f, fieldError(name, "is given %d times; give it once", len(q[name]))
+		}
+	}
 	if f.Fleet != "" && !config.ValidFleetName(f.Fleet) {
 		return f, fieldError("fleet", "must be a fleet name, %s; got %q", config.FleetNameRule, f.Fleet)
 	}

@@ -147,8 +147,10 @@ func (s *Server) validateLBUpdate(req *LBUpdateRequest) error {
 		return fieldError("update.kind", "must be %s, %s or %s; got %q", lb.UpdateConfig, lb.UpdateBinary, lb.UpdateConsole, u.Kind)
 	case u.Kind == lb.UpdateConsole && strings.TrimSpace(u.Lua) == "":
 		return fieldError("update.lua", "is required for a %s update: the Lua chunk to run on dnsdist's console", lb.UpdateConsole)
-	case u.Kind != lb.UpdateConsole && (u.Lua != "" || u.UndoLua != ""):
+	case u.Kind != lb.UpdateConsole && u.Lua != "":
 		return fieldError("update.lua", "is only for a %s update (dnsdist)", lb.UpdateConsole)
+	case u.Kind != lb.UpdateConsole && u.UndoLua != "":
+		return fieldError("update.undo_lua", "is only for a %s update (dnsdist)", lb.UpdateConsole)
 	case u.Kind != lb.UpdateConfig && u.Config != "":
 		return fieldError("update.config", "is only for a %s update (nginx)", lb.UpdateConfig)
 	}
@@ -179,7 +181,9 @@ func (s *Server) validateLBReplace(req *LBReplaceRequest) error {
 		return fieldError("parent", "is required: the parent zone's servers (address:port) where the delegation is checked")
 	case req.Registrar != "" && !registrarRE.MatchString(req.Registrar):
 		return fieldError("registrar", "must be a registrar's name such as manual; got %q", req.Registrar)
-	case req.GlueWait < 0 || req.Drain.Quiet < 0 || req.Drain.MaxWait < 0 || req.Drain.Poll < 0 || req.Drain.QuietQPS < 0:
+	case req.GlueWait < 0:
+		return fieldError("glue_wait", "must not be negative; got %s", req.GlueWait.D())
+	case req.Drain.Quiet < 0 || req.Drain.MaxWait < 0 || req.Drain.Poll < 0 || req.Drain.QuietQPS < 0:
 		return fieldError("drain", "durations and quiet_qps must not be negative")
 	}
 	if _, err := activities.ParseParent(req.Parent); err != nil {

@@ -57,6 +57,8 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		{name: "start update without token", method: "POST", path: "/load-balancer-updates", body: update, want: 401},
 		{name: "start update of an unknown kind", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","update":{"kind":"reboot"}}`, auth: bearer, want: 400, field: "update.kind"},
 		{name: "start console update without Lua", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","update":{"kind":"console","lua":"  "}}`, auth: bearer, want: 400, field: "update.lua"},
+		{name: "start binary update with undo Lua", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","update":{"kind":"binary","undo_lua":"x"}}`, auth: bearer, want: 400, field: "update.undo_lua"},
+		{name: "start replacement with a negative glue wait", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"-5s"}`, auth: bearer, want: 400, field: "glue_wait"},
 		{name: "start update without fleet", method: "POST", path: "/load-balancer-updates", body: `{"update":{"kind":"binary"}}`, auth: bearer, want: 400, field: "fleet"},
 		{name: "start update with a whole fleet config", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","fleet_name":"x","update":{"kind":"binary"}}`, auth: bearer, want: 400, field: "fleet_name"},
 		{name: "start update while one runs", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs)) },
