@@ -57,7 +57,7 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 			if revision != "" {
 				of = fmt.Sprintf(" of revision %q", revision)
 			}
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s %s on this worker; zone files are read where the rollout runs (README: zone files)", i, zc.Name, of, path, what)
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s %s on this machine; zone files are read where the rollout runs and wherever it is checked: the worker, the API, dnsroll fleet validate (README: zone files)", i, zc.Name, of, path, what)
 		}
 		paths[i] = path
 	}
@@ -296,7 +296,7 @@ func Playbooks(f *config.Fleet) error {
 			if !errors.Is(err, os.ErrNotExist) {
 				what = err.Error()
 			}
-			return dnsroll.Errorf(dnsroll.EINVALID, "%s: %s %s on this worker; paths are relative to the fleet file (the repository's playbooks are in ansible/)", pb.field, path, what)
+			return dnsroll.Errorf(dnsroll.EINVALID, "%s: %s %s on this machine; paths are relative to the fleet file (the repository's playbooks are in ansible/)", pb.field, path, what)
 		}
 	}
 	return nil
