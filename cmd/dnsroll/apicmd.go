@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/dnsroll/dnsroll/api"
@@ -64,6 +65,9 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	if c.client.Token == "" {
 		c.client.Token = os.Getenv("DNSROLL_API_TOKEN")
 	}
+	// As the API trims its own: a token read from a file or a secret
+	// often ends in a newline, which no header may carry.
+	c.client.Token = strings.TrimSpace(c.client.Token)
 	if err := idArgument(fs); err != nil {
 		return err
 	}

@@ -494,3 +494,20 @@ func TestCLIRolloutPlan(t *testing.T) {
 		t.Errorf("a plan started a rollout: %v", f.requests)
 	}
 }
+
+// A token with the newline a file or a Kubernetes secret leaves on it is
+// sent without it, as the API trims its own.
+func TestCLITrimsTheAPIToken(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"rollouts":[]}`))
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("DNSROLL_API_URL", srv.URL)
+	t.Setenv("DNSROLL_API_TOKEN", "s3cret\n")
+	if _, errOut, code := cli(t, "rollout", "list"); code != 0 || got != "Bearer s3cret" {
+		t.Errorf("exit %d, stderr %q, Authorization %q; want Bearer s3cret", code, errOut, got)
+	}
+}
