@@ -448,3 +448,29 @@ func startedNothing(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) 
 		t.Errorf("a refused request started %+v", f.started)
 	}
 }
+
+// A run paused in Temporal (its workflow pause) has not ended: it still
+// takes abort and the other signals, cannot be retried, and keeps its
+// fleet busy; a list can filter on it.
+func TestPausedRunIsOpen(t *testing.T) {
+	ts := newTestServer(t, nil)
+	bearer := "Bearer " + token
+	id := ts.fake.add("lab", workflows.PhaseBaking)
+	ts.fake.runs[id].State = "paused"
+	if rec := ts.do(t, "POST", "/rollouts/"+id+"/abort", `{"reason":"stop"}`, bearer); rec.Code != http.StatusAccepted {
+		t.Errorf("abort a paused rollout: %d %s, want 202", rec.Code, rec.Body)
+	}
+	if rec := ts.do(t, "POST", "/rollouts/"+id+"/retry", "", bearer); rec.Code != http.StatusConflict {
+		t.Errorf("retry a paused rollout: %d %s, want 409", rec.Code, rec.Body)
+	}
+	if rec := ts.do(t, "GET", "/rollouts?status=paused", "", bearer); rec.Code != http.StatusOK {
+		t.Errorf("list paused rollouts: %d %s, want 200", rec.Code, rec.Body)
+	}
+	run := ts.fake.addRun(LBUpdates, "lab2", "paused", workflows.Status{Fleet: "lab2", Run: workflows.Run{Phase: workflows.PhaseUpdatingLBs, StartedAt: t0, Steps: []*workflows.Step{}}})
+	if rec := ts.do(t, "POST", "/rollouts", `{"fleet":"lab2","revision":"B"}`, bearer); rec.Code != http.StatusConflict {
+		t.Errorf("a rollout while an update is paused: %d %s, want 409", rec.Code, rec.Body)
+	}
+	if rec := ts.do(t, "POST", "/load-balancer-updates/"+RolloutID(run)+"/abort", `{"reason":"stop"}`, bearer); rec.Code != http.StatusAccepted {
+		t.Errorf("abort a paused update: %d %s, want 202", rec.Code, rec.Body)
+	}
+}

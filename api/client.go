@@ -135,7 +135,7 @@ func Poll[T any](ctx context.Context, poll time.Duration, read func(context.Cont
 		if onChange != nil {
 			onChange(v)
 		}
-		if state != "running" {
+		if !Open(state) {
 			return v, nil
 		}
 		select {

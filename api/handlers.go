@@ -367,7 +367,7 @@ func (s *Server) signal(name string) http.HandlerFunc {
 			return
 		}
 		why := signalAllowed(name, ro.Status)
-		if why == "" && ro.State != "running" {
+		if why == "" && !Open(ro.State) {
 			why = "the rollout is " + ro.State
 		}
 		if s.send(w, r, rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID}, name, in, why) {
@@ -411,8 +411,8 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if ro.State == "running" {
-		s.fail(w, r, conflictAbout(ro.ID, "cannot retry %s: it is still running (%s)", ro.ID, ro.Phase))
+	if Open(ro.State) {
+		s.fail(w, r, conflictAbout(ro.ID, "cannot retry %s: it is still %s (%s)", ro.ID, ro.State, ro.Phase))
 		return
 	}
 	if err := s.busy(r, Rollouts, Rollouts.Fleet(rollouts.Run{WorkflowID: ro.WorkflowID})); err != nil {

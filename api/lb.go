@@ -242,8 +242,8 @@ func (s *Server) busy(r *http.Request, k Kind, fleet string) error {
 		if err != nil {
 			return err
 		}
-		if state == "running" {
-			return conflictAbout(RolloutID(run), "fleet %s has a running %s, %s: a %s waits until it ends", fleet, other.Noun, RolloutID(run), k.Noun)
+		if Open(state) {
+			return conflictAbout(RolloutID(run), "fleet %s has a %s %s, %s: a %s waits until it ends", fleet, state, other.Noun, RolloutID(run), k.Noun)
 		}
 	}
 	return nil
@@ -321,7 +321,7 @@ func (s *Server) lbSignal(k Kind, name string) http.HandlerFunc {
 		if warning == "" {
 			why = lbSignalAllowed(name, cur.Status.Phase)
 		}
-		if why == "" && cur.State != "running" {
+		if why == "" && !Open(cur.State) {
 			why = "the " + k.Noun + " is " + cur.State
 		}
 		if s.send(w, r, rollouts.Run{WorkflowID: cur.WorkflowID, RunID: cur.RunID}, name, in, why) {

@@ -66,7 +66,12 @@ type Filter struct {
 }
 
 // States are the values of Rollout.State, in Temporal's terms.
-var States = []string{"running", "completed", "failed", "canceled", "terminated", "timed-out", "continued-as-new"}
+var States = []string{"running", "paused", "completed", "failed", "canceled", "terminated", "timed-out", "continued-as-new"}
+
+// Open says whether a run in state has not ended: running, or paused in
+// Temporal (its workflow pause), which still takes signals and resumes
+// where it stopped.
+func Open(state string) bool { return state == "running" || state == "paused" }
 
 // Phases are every phase a rollout can report, for validating filters.
 var Phases = workflows.Phases

@@ -104,7 +104,8 @@ func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status an
 		return run, state, nil
 	}
 	switch info.GetStatus() {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED:
+		// Open: its result would be waited for.
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		if t.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, status) == nil {
 			return run, state, nil
@@ -146,7 +147,7 @@ const (
 // takes the run.
 func noWorker(k Kind, run rollouts.Run, state string, err error) *httpError {
 	then := "and a signal sent now waits for a worker"
-	if state != "running" {
+	if !Open(state) {
 		then = "and only a worker can read its status from its history"
 	}
 	return errorf(http.StatusServiceUnavailable, codeUnavailable,
@@ -176,7 +177,7 @@ func (t *Temporal) StartWorkflow(ctx context.Context, k Kind, fleet string, in a
 func (t *Temporal) status(ctx context.Context, run rollouts.Run, info *workflowpb.WorkflowExecutionInfo) workflows.Status {
 	known := recorded(info)
 	switch info.GetStatus() {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED:
 		if st, err := t.query(ctx, run); err == nil {
 			return st
 		}

@@ -118,7 +118,7 @@ func ListQuery(f Filter) string {
 
 // queryStates maps States to the names visibility queries use.
 var queryStates = map[string]string{
-	"running": "Running", "completed": "Completed", "failed": "Failed", "canceled": "Canceled",
+	"running": "Running", "paused": "Paused", "completed": "Completed", "failed": "Failed", "canceled": "Canceled",
 	"terminated": "Terminated", "timed-out": "TimedOut", "continued-as-new": "ContinuedAsNew",
 }
 
