@@ -158,7 +158,7 @@ func TestCLIApprovalGateShowsTheDecision(t *testing.T) {
 		"==> awaiting-approval",
 		"zone example.com. on ns1-next against blue ns1: ",
 		"changed: ",
-		"or the rollout is aborted",
+		"or it is aborted",
 		"approve: dnsroll rollout approve --id rollout-lab:",
 		"abort:   dnsroll rollout abort --id rollout-lab:",
 		"==> succeeded",

@@ -4,6 +4,7 @@
 package progress
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -20,9 +21,12 @@ type Printer struct {
 	// Clock, when set, prefixes each line with the time it returns (the
 	// CLI's --follow); nil prints no times.
 	Clock func() time.Time
-	// ID is the rollout's API ID; when set, the approval gate prints the
+	// ID is the run's API ID; when set, the approval gate prints the
 	// commands that approve or abort it.
-	ID    string
+	ID string
+	// Group is the CLI command group of those commands: "rollout" (when
+	// empty) or "lb", for a load balancer replacement.
+	Group string
 	phase workflows.Phase
 	// phaseFrom is the index of the first step that can be under phase:
 	// a step before it that changes state (a background step ending late)
@@ -147,11 +151,12 @@ func (p *Printer) gate(st workflows.Status) {
 		}
 	}
 	if !st.ApproveBy.IsZero() {
-		p.printf("    approve by %s, or the rollout is aborted\n", st.ApproveBy.UTC().Format("2006-01-02 15:04:05 MST"))
+		p.printf("    approve by %s, or it is aborted\n", st.ApproveBy.UTC().Format("2006-01-02 15:04:05 MST"))
 	}
 	if p.ID != "" {
-		p.printf("    approve: dnsroll rollout approve --id %s --reason '...'\n", p.ID)
-		p.printf("    abort:   dnsroll rollout abort --id %s --reason '...'\n", p.ID)
+		group := cmp.Or(p.Group, "rollout")
+		p.printf("    approve: dnsroll %s approve --id %s --reason '...'\n", group, p.ID)
+		p.printf("    abort:   dnsroll %s abort --id %s --reason '...'\n", group, p.ID)
 		wid, _, _ := strings.Cut(p.ID, ":")
 		p.printf("    (or: temporal workflow signal --workflow-id %s --name approve --input '{\"by\":\"you\"}')\n", wid)
 	}

@@ -55,6 +55,14 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 		return replace
 	case "GET /load-balancer-updates/lbupdate-lab", "GET /load-balancer-updates/lbupdate-lab:r2":
 		return update
+	case "GET /load-balancer-replacements/lbreplace-gate:r3":
+		gate := replace
+		gate.ID, gate.WorkflowID, gate.RunID = "lbreplace-gate:r3", "lbreplace-gate", "r3"
+		st := *replace.Status
+		st.Phase, st.Glue, st.ApproveBy = workflows.PhaseAwaitingApproval, workflows.GlueStatus{}, t0.Add(time.Hour)
+		st.Steps = append(st.Steps, &workflows.Step{Name: "AwaitApproval", Target: "lab", State: workflows.StepRunning, StartedAt: t0, Phase: workflows.PhaseAwaitingApproval})
+		gate.Status = &st
+		return gate
 	case "GET /load-balancer-updates":
 		return api.RunPage{Runs: []api.RunSummary{{ID: update.ID, Fleet: "lab", State: update.State, StartedAt: t0, EndedAt: t0.Add(5 * time.Second)}}}
 	case "GET /load-balancer-replacements":
@@ -209,5 +217,20 @@ func TestCLILBUpdateEmptyConfigFile(t *testing.T) {
 	}
 	if body, ok := l.bodies["POST /load-balancer-updates"]; ok {
 		t.Errorf("an update was started: %s", body)
+	}
+}
+
+// A replacement at its approval gate shows its deadline and the lb
+// commands that approve or abort it, not a rollout's.
+func TestCLILBReplacementAtTheGate(t *testing.T) {
+	newLBAPI(t)
+	out, errOut, code := cli(t, "lb", "status", "--id", "lbreplace-gate:r3")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	wantAll(t, "status", out, "approve by 2026-12-01 11:00:00 UTC, or it is aborted",
+		"approve: dnsroll lb approve --id lbreplace-gate:r3 --reason '...'", "abort:   dnsroll lb abort --id lbreplace-gate:r3 --reason '...'")
+	if strings.Contains(out, "dnsroll rollout") {
+		t.Errorf("a replacement's gate names rollout commands:\n%s", out)
 	}
 }

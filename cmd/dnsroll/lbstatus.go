@@ -40,7 +40,7 @@ func (c *lbCmd) read(ctx context.Context, id string) (lbRun, error) {
 	}
 	st := run.Status
 	return lbRun{ID: run.ID, State: run.State, WebUI: run.Links.WebUI, Replace: st, raw: run, Status: workflows.Status{
-		Fleet: st.Fleet, Run: st.Run,
+		Fleet: st.Fleet, Run: st.Run, ApproveBy: st.ApproveBy,
 		Failure: st.Failure, Warnings: st.Warnings, Events: st.Events,
 	}}, nil
 }
@@ -60,7 +60,7 @@ func (c *lbCmd) status(ctx context.Context, id string) error {
 		fmt.Fprintf(c.out, "Web UI    %s\n", run.WebUI)
 	}
 	fmt.Fprintln(c.out)
-	(&progress.Printer{W: c.out, ID: run.ID}).Update(st)
+	(&progress.Printer{W: c.out, ID: run.ID, Group: "lb"}).Update(st)
 	(&replacePrinter{}).update(c.out, run.Replace)
 	if st.Failure != "" {
 		fmt.Fprintf(c.out, "\nfailure: %s\n", st.Failure)
@@ -71,7 +71,7 @@ func (c *lbCmd) status(ctx context.Context, id string) error {
 // follow prints a run's progress until it ends; only success exits 0.
 func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error {
 	k := kindOf(id)
-	p := &progress.Printer{W: c.out, Clock: time.Now, ID: id}
+	p := &progress.Printer{W: c.out, Clock: time.Now, ID: id, Group: "lb"}
 	var rp replacePrinter
 	run, err := api.Poll(ctx, poll, reading(c.apiCmd, poll, func(ctx context.Context) (lbRun, string, error) {
 		run, err := c.read(ctx, id)
