@@ -72,22 +72,32 @@ func (c *Client) Get(ctx context.Context, id string) (Rollout, error) {
 	return out, c.do(ctx, http.MethodGet, "/rollouts/"+url.PathEscape(id), nil, &out)
 }
 
+// ListOptions select a page of a list: the filters, the page's size
+// (the API's default when 0) and the next_page_token of the page before.
+type ListOptions struct {
+	Fleet, Status string
+	// Phase filters rollouts only.
+	Phase     string
+	Limit     int
+	PageToken string
+}
+
 // List reads one page of rollouts.
-func (c *Client) List(ctx context.Context, fleet, status string, limit int, pageToken string) (Page, error) {
+func (c *Client) List(ctx context.Context, q ListOptions) (Page, error) {
 	var out Page
-	return out, c.do(ctx, http.MethodGet, listPath(Rollouts, fleet, status, limit, pageToken), nil, &out)
+	return out, c.do(ctx, http.MethodGet, listPath(Rollouts, q), nil, &out)
 }
 
 // listPath is the URL of a page of k's runs; empty filters are left out.
-func listPath(k Kind, fleet, status string, limit int, pageToken string) string {
+func listPath(k Kind, lq ListOptions) string {
 	q := url.Values{}
-	for k, v := range map[string]string{"fleet": fleet, "status": status, "page_token": pageToken} {
+	for k, v := range map[string]string{"fleet": lq.Fleet, "status": lq.Status, "phase": lq.Phase, "page_token": lq.PageToken} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	if lq.Limit > 0 {
+		q.Set("limit", strconv.Itoa(lq.Limit))
 	}
 	if len(q) > 0 {
 		return k.Path + "?" + q.Encode()
@@ -245,9 +255,9 @@ func (c *Client) ReadRun(ctx context.Context, k Kind, id string, out any) error 
 }
 
 // ListRuns reads one page of k's runs (LBUpdates or LBReplacements).
-func (c *Client) ListRuns(ctx context.Context, k Kind, fleet, status string, limit int, pageToken string) (RunPage, error) {
+func (c *Client) ListRuns(ctx context.Context, k Kind, q ListOptions) (RunPage, error) {
 	var out RunPage
-	return out, c.do(ctx, http.MethodGet, listPath(k, fleet, status, limit, pageToken), nil, &out)
+	return out, c.do(ctx, http.MethodGet, listPath(k, q), nil, &out)
 }
 
 // SignalRun sends signal name to a run of k.

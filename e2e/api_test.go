@@ -269,7 +269,7 @@ func TestAPIRollouts(t *testing.T) {
 	}
 	var listed []string
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		page, err := c.ListRuns(ctx, api.LBUpdates, "lab", "completed", 10, "")
+		page, err := c.ListRuns(ctx, api.LBUpdates, api.ListOptions{Fleet: "lab", Status: "completed", Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +284,7 @@ func TestAPIRollouts(t *testing.T) {
 	if !slices.Equal(listed, []string{upd.ID + "=completed@lab"}) {
 		t.Errorf("GET /load-balancer-updates?fleet=lab&status=completed: %v, want %s", listed, upd.ID)
 	}
-	if page, err := c.ListRuns(ctx, api.LBReplacements, "lab", "", 10, ""); err != nil || len(page.Runs) != 0 {
+	if page, err := c.ListRuns(ctx, api.LBReplacements, api.ListOptions{Fleet: "lab", Limit: 10}); err != nil || len(page.Runs) != 0 {
 		t.Errorf("GET /load-balancer-replacements?fleet=lab: %+v %v, want none", page, err)
 	}
 
@@ -327,7 +327,7 @@ func TestAPIRollouts(t *testing.T) {
 	var ids []string
 	var out2 []byte
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		page, err := c.List(ctx, "lab", "", 10, "")
+		page, err := c.List(ctx, api.ListOptions{Fleet: "lab", Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}

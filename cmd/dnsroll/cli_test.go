@@ -183,7 +183,16 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if got := r.URL.Query().Get("fleet"); got != "lab" {
 			f.t.Errorf("list for fleet %q, want lab", got)
 		}
-		body = api.Page{Rollouts: []api.Summary{{ID: ro.ID, Fleet: "lab", Revision: "B", Phase: ro.Phase, State: ro.State, StartedAt: t0}}}
+		page := api.Page{Rollouts: []api.Summary{{ID: ro.ID, Fleet: "lab", Revision: "B", Phase: ro.Phase, State: ro.State, StartedAt: t0}}}
+		switch q := r.URL.Query(); {
+		case q.Get("page_token") == "page-2":
+			page.Rollouts[0].ID = "rollout-lab:r0"
+		case q.Get("phase") != "":
+			page.Rollouts[0].ID = "rollout-lab:r-" + q.Get("phase")
+		default:
+			page.NextPageToken = "page-2"
+		}
+		body = page
 	case "POST /rollouts/rollout-lab:r1/abort":
 		body = api.Accepted{ID: ro.ID, Signal: "abort"}
 	default:
@@ -509,5 +518,23 @@ func TestCLITrimsTheAPIToken(t *testing.T) {
 	t.Setenv("DNSROLL_API_TOKEN", "s3cret\n")
 	if _, errOut, code := cli(t, "rollout", "list"); code != 0 || got != "Bearer s3cret" {
 		t.Errorf("exit %d, stderr %q, Authorization %q; want Bearer s3cret", code, errOut, got)
+	}
+}
+
+// rollout list filters by phase, and says how to read the next page when
+// there is one, on standard error so that the table stays a table.
+func TestCLIRolloutListPhaseAndPages(t *testing.T) {
+	newFakeAPI(t, 0)
+	out, errOut, code := cli(t, "rollout", "list", "--fleet", "lab")
+	if code != 0 || !strings.Contains(out, "rollout-lab:r1") || !strings.Contains(errOut, "more: the next page is --page-token page-2") || strings.Contains(out, "page-2") {
+		t.Errorf("first page: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out, errOut, code = cli(t, "rollout", "list", "--fleet", "lab", "--page-token", "page-2")
+	if code != 0 || !strings.Contains(out, "rollout-lab:r0") || errOut != "" {
+		t.Errorf("last page: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out, _, code = cli(t, "rollout", "list", "--fleet", "lab", "--phase", "baking")
+	if code != 0 || !strings.Contains(out, "rollout-lab:r-baking") {
+		t.Errorf("--phase baking: exit %d, stdout %q", code, out)
 	}
 }

@@ -82,16 +82,18 @@ func runLB(ctx context.Context, std streams, args []string) error {
 
 func (c *lbCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.BoolVar(&c.update, "update", false, "list in-place updates, not replacements")
-	status, limit := c.filterFlags(fs, "runs")
+	q := c.filterFlags(fs, "runs")
 	return func(ctx context.Context) error {
 		k := api.LBReplacements
 		if c.update {
 			k = api.LBUpdates
 		}
-		page, err := c.client.ListRuns(ctx, k, c.fleet, *status, *limit, "")
+		q.Fleet = c.fleet
+		page, err := c.client.ListRuns(ctx, k, *q)
 		if err != nil || c.asJSON {
 			return c.printJSON(page, err)
 		}
+		defer c.morePages(page.NextPageToken)
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tFLEET\tSTATE\tSTARTED\tENDED")
 		for _, r := range page.Runs {

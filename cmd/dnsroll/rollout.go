@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -292,12 +293,15 @@ func (c *apiCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error {
 }
 
 func (c *apiCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
-	status, limit := c.filterFlags(fs, "rollouts")
+	q := c.filterFlags(fs, "rollouts")
+	fs.StringVar(&q.Phase, "phase", "", "only rollouts in this `phase`, such as baking or cleanup-failed")
 	return func(ctx context.Context) error {
-		page, err := c.client.List(ctx, c.fleet, *status, *limit, "")
+		q.Fleet = c.fleet
+		page, err := c.client.List(ctx, *q)
 		if err != nil || c.asJSON {
 			return c.printJSON(page, err)
 		}
+		defer c.morePages(page.NextPageToken)
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tFLEET\tREVISION\tSTATE\tPHASE\tSTARTED\tENDED")
 		for _, r := range page.Rollouts {
@@ -311,17 +315,25 @@ func (c *apiCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 	}
 }
 
-// filterFlags are a list's flags besides --fleet: --status, --limit and
-// --json.
-func (c *apiCmd) filterFlags(fs *flag.FlagSet, noun string) (status *string, limit *int) {
-	status = fs.String("status", "", "only "+noun+" in this state: running, completed, failed, canceled, terminated, timed-out")
-	n := 20
+// filterFlags are a list's flags besides --fleet: --status, --limit,
+// --page-token and --json.
+func (c *apiCmd) filterFlags(fs *flag.FlagSet, noun string) *api.ListOptions {
+	q := &api.ListOptions{Limit: 20}
+	fs.StringVar(&q.Status, "status", "", "only "+noun+" in this state: "+strings.Join(api.States, ", "))
 	// The client would leave out a limit under 1, silently giving the
 	// API's default.
-	fs.Var(atLeast[int]{&n, 1, strconv.Atoi}, "limit", "at most this `number` of "+noun+", from 1")
-	limit = &n
+	fs.Var(atLeast[int]{&q.Limit, 1, strconv.Atoi}, "limit", "at most this `number` of "+noun+", from 1 to 100")
+	fs.StringVar(&q.PageToken, "page-token", "", "the next page, as the list before it said (with the same filters)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
-	return status, limit
+	return q
+}
+
+// morePages says, on standard error, how to read the next page when
+// there is one: the table on standard output stays a table.
+func (c *apiCmd) morePages(next string) {
+	if next != "" {
+		fmt.Fprintf(c.stderr, "more: the next page is --page-token %s (with the same filters)\n", next)
+	}
 }
 
 // listTime is a list's start or end time, in local time; "-" for none.
