@@ -142,6 +142,11 @@ func TestFrontsAnyTopology(t *testing.T) {
 
 // A misspelt key is named with its section and the key meant.
 func TestUnknownFieldNamesSectionAndNearest(t *testing.T) {
+	// A per-rollout setting in the fleet file would hold for every rollout.
+	_, err := Parse([]byte(strings.Replace(valid, "zones:", "probe: {allow_serial_decrease: true}\nzones:", 1)))
+	if err == nil || !strings.Contains(err.Error(), `probe has no field "allow_serial_decrease"; it is asked for per rollout (dnsroll rollout start --allow-serial-decrease`) {
+		t.Errorf("allow_serial_decrease in a fleet file: %v", err)
+	}
 	for _, tt := range []struct{ from, to, want string }{
 		{"zones:", "zone:", `the fleet has no field "zone"; did you mean zones?`},
 		{"label: ns2,", "lable: ns2,", `nameservers has no field "lable"; did you mean label?`},

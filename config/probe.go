@@ -55,10 +55,10 @@ type Probe struct {
 	// changes, such as an OS or BIND upgrade: any difference fails. A
 	// rollout request can override it.
 	ExpectChanges *bool `yaml:"expect_changes" json:"expect_changes,omitempty"`
-	// AllowSerialDecrease accepts green SOA serials behind blue's. Set it per
-	// rollout to return to an older revision of the zones; nameservers of
-	// this fleet have no secondaries that would refuse the lower serial.
-	AllowSerialDecrease bool `yaml:"allow_serial_decrease" json:"allow_serial_decrease,omitempty"`
+	// AllowSerialDecrease accepts green SOA serials behind blue's. Only a
+	// rollout request sets it (activities.FleetRef), to return to an older
+	// revision of the zones once; a fleet file may not (perRollout).
+	AllowSerialDecrease bool `yaml:"-" json:"allow_serial_decrease,omitempty"`
 	// Samples bounds the failures and diff entries kept per server in the
 	// results (default 5).
 	Samples int `yaml:"samples" json:"samples,omitempty"`

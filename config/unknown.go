@@ -93,13 +93,22 @@ func explainUnknown(err error) error {
 			continue
 		}
 		msgs[i] = fmt.Sprintf("%s%s has no field %q", m[1], sec.path, m[2])
-		if near := nearest(m[2], sec.keys); near != "" {
+		if why, ok := perRollout[sec.path+"."+m[2]]; ok {
+			msgs[i] += "; " + why
+		} else if near := nearest(m[2], sec.keys); near != "" {
 			msgs[i] += "; did you mean " + near + "?"
 		} else {
 			msgs[i] += " (it takes " + strings.Join(sec.keys, ", ") + ")"
 		}
 	}
 	return &yaml.TypeError{Errors: msgs}
+}
+
+// perRollout are the settings a rollout request makes, which a fleet
+// file may not: each would hold for every rollout after.
+var perRollout = map[string]string{
+	"probe.allow_serial_decrease": "it is asked for per rollout (dnsroll rollout start --allow-serial-decrease, " +
+		`API "allow_serial_decrease": true), to go back to an older revision once, so that no later rollout goes back by mistake`,
 }
 
 // nearest is the key closest to s by edit distance, if it is close enough
