@@ -220,6 +220,12 @@ func realCloudTimeouts(s config.Steps) error {
 	return nil
 }
 
+// ymlName says why path, a fleet file not named *.yaml, is refused.
+func ymlName(path string) string {
+	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	return fmt.Sprintf("fleet files are named <fleet>.yaml, which workers and the API look up by the fleet's name: rename it %s.yaml", base)
+}
+
 // Dir checks every fleet file in dir, as workers and the API do at
 // startup: each must load, be named after its file, and fit the cloud.
 // Zone files are checked for fleets that need no revision; the others'
@@ -238,6 +244,12 @@ func Dir(dir string, target Target) error {
 	}
 	sort.Strings(paths)
 	var errs []string
+	// A fleet in a .yml file would be passed over, and its rollouts
+	// refused later as of an unknown fleet.
+	yml, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
+	for _, p := range yml {
+		errs = append(errs, fmt.Sprintf("%s: %s", p, ymlName(p)))
+	}
 	for _, p := range paths {
 		if err := File(p, "", target); err != nil {
 			errs = append(errs, err.Error())
@@ -253,6 +265,9 @@ func Dir(dir string, target Target) error {
 // cloud, has its playbooks on a worker (a Known target), and, for the revision (or when its zone files need none), its
 // zone files exist and parse.
 func File(path, revision string, target Target) error {
+	if filepath.Ext(path) != ".yaml" {
+		return fmt.Errorf("%s: %s", path, ymlName(path))
+	}
 	f, err := config.Load(path)
 	if err != nil {
 		return err

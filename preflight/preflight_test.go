@@ -154,6 +154,15 @@ func TestDir(t *testing.T) {
 	if err := Dir(d, Target{}); err == nil || !strings.Contains(err.Error(), "broken.yaml") {
 		t.Errorf("a directory with a broken fleet: %v, want an error naming broken.yaml", err)
 	}
+	// A fleet in a .yml file would be passed over, then its rollouts
+	// refused as of an unknown fleet.
+	yml := dir(t, same, map[string]string{"staging.yml": strings.Replace(fleetText, "fleet: prod", "fleet: staging", 1)})
+	if err := Dir(yml, Target{}); err == nil || !strings.Contains(err.Error(), "staging.yml: fleet files are named <fleet>.yaml") || !strings.Contains(err.Error(), "rename it staging.yaml") {
+		t.Errorf("a directory with a .yml fleet: %v", err)
+	}
+	if err := File(filepath.Join(yml, "staging.yml"), "A", Target{}); err == nil || !strings.Contains(err.Error(), "rename it staging.yaml") {
+		t.Errorf("a .yml fleet file: %v", err)
+	}
 }
 
 // A fleet that serves a zone and its parent: a revision whose child keys
