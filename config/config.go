@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -342,6 +343,28 @@ var (
 	revisionRE = regexp.MustCompile(RevisionPattern)
 )
 
+// hostNameRE is a host name: dot-separated labels of letters, digits
+// and inner dashes, as DNS takes them.
+var hostNameRE = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$`)
+
+// canonicalHost is host as one address is always written: an IP address
+// in its shortest form (an IPv4-mapped IPv6 one as IPv4), a host name in
+// lower case. It refuses what is neither, and the unspecified addresses
+// (0.0.0.0, ::), which no client or SSH connection reaches.
+func canonicalHost(host string) (string, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ip = ip.Unmap()
+		if ip.IsUnspecified() {
+			return "", fmt.Errorf("must be an address clients reach, not %s, which means any", ip)
+		}
+		return ip.String(), nil
+	}
+	if len(host) > 253 || !hostNameRE.MatchString(host) {
+		return "", fmt.Errorf("must be a host name or an IP address")
+	}
+	return strings.ToLower(host), nil
+}
+
 // linodeIDRE is the shape of Linode's region and type IDs (us-east,
 // g6-nanode-1); the Plan step asks the API whether they exist.
 var linodeIDRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
@@ -441,16 +464,31 @@ func (f *Fleet) Validate() error {
 		if err != nil || host == "" {
 			return fieldErr(at+".address", "must be host:port such as 192.0.2.1:53, got %q", lb.Address)
 		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
 			return fieldErr(at+".address", "port must be a number from 1 to 65535 (53 for DNS), got %q", port)
 		}
-		key := strings.ToLower(net.JoinHostPort(host, port))
+		host, err = canonicalHost(host)
+		if err != nil {
+			return fieldErr(at+".address", "%v, in %q", err, lb.Address)
+		}
+		// One address however it is written: 053 is 53, and
+		// [::ffff:192.0.2.1] is 192.0.2.1.
+		key := net.JoinHostPort(host, strconv.Itoa(n))
 		if other, dup := addrs[key]; dup {
 			return fieldErr(at+".address", "%s is also %s's address; every load balancer needs its own", lb.Address, other)
 		}
 		addrs[key] = lb.Name
+		if lb.SSHHost != "" {
+			if _, err := canonicalHost(lb.SSHHost); err != nil {
+				return fieldErr(at+".ssh_host", "%v, without a port (Ansible and the switch reach it on port 22), got %q", err, lb.SSHHost)
+			}
+		}
 		if f.Ansible.Connection != "local" {
-			ssh := strings.ToLower(cmp.Or(lb.SSHHost, host))
+			ssh := cmp.Or(lb.SSHHost, host)
+			if h, err := canonicalHost(ssh); err == nil {
+				ssh = h
+			}
 			if other, dup := sshHosts[ssh]; dup {
 				return fieldErr(at+".ssh_host", "Ansible would reach %s and %s at the same host %s; set ssh_host to this load balancer's own", other, lb.Name, ssh)
 			}
