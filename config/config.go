@@ -552,6 +552,12 @@ func (f *Fleet) Validate() error {
 		return fieldErr("steps.probe_timeout", "must be longer than the %s an analysis takes at the least (probe.consecutive_successes %d rounds, probe.interval %s apart), got %s",
 			least, f.Probe.ConsecutiveSuccesses, f.Probe.Interval.D(), f.Steps.ProbeTimeout.D())
 	}
+	// A round after the first (one more after a tolerated error, say)
+	// waits interval: one that no probe step outlasts is never run.
+	if f.Probe.Rounds > 1 && f.Steps.ProbeTimeout > 0 && f.Probe.Interval.D() >= f.Steps.ProbeTimeout.D() {
+		return fieldErr("probe.interval", "must be shorter than steps.probe_timeout (%s), or an analysis's next round (after an error it tolerates, say) comes after its step's deadline; got %s",
+			f.Steps.ProbeTimeout.D(), f.Probe.Interval.D())
+	}
 	if f.Lab != nil && (f.Lab.DNSPortBase < 1024 || f.Lab.DNSPortBase > 64000) {
 		return fieldErr("lab.dns_port_base", "must be between 1024 and 64000, got %d", f.Lab.DNSPortBase)
 	}

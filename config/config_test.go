@@ -91,6 +91,7 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// An analysis needs consecutive_successes rounds, interval apart, to
 		// pass; a probe step shorter than that can never pass.
 		{"probe step too short for the rounds it needs", "zones:", "probe: {rounds: 10, consecutive_successes: 5, interval: 30s}\nsteps: {probe_timeout: 2m}\nzones:", "steps.probe_timeout"},
+		{"probe interval no probe step outlasts", "zones:", "probe: {interval: 1h}\nsteps: {probe_timeout: 1m}\nzones:", "probe.interval"},
 		{"step shorter than the default heartbeat timeout", "zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.heartbeat_timeout"},
 		{"probe name that is no domain name", "zones:", "probe: {names: ['www..']}\nzones:", "probe.names[0]"},
 		{"probe name with a space", "zones:", "probe: {names: ['www', 'ma il']}\nzones:", "probe.names[1]"},
