@@ -187,6 +187,9 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 		// attempt fewer.
 		{"image: linode/debian12}", "image: linode/debian12, firewall_id: 12.7}", `nameservers[0].firewall_id (line 4): must be a whole number, got 12.7`},
 		{"zones:", "probe: {attempts: 2.9}\nzones:", `probe.attempts (line 9): must be a whole number, got 2.9`},
+		// A number out of the field's range says the range.
+		{"zones:", "probe:\n  coverage: {seed: -1}\nzones:", `probe.coverage.seed (line 10): must be a whole number from 0 to 4294967295, got "-1"`},
+		{"zones:", "probe: {attempts: 99999999999999999999}\nzones:", `probe.attempts (line 9): must be a whole number from -9223372036854775808 to 9223372036854775807`},
 		{"zones:", "probe:\n  coverage: {sample: 1e3}\nzones:", `probe.coverage.sample (line 10): must be a whole number, got 1e3`},
 	} {
 		_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))

@@ -182,10 +182,10 @@ func (r *Rollout) validate() error {
 		return fieldErr("rollout.approval", "must be auto or manual, got %q", r.Approval)
 	}
 	if *r.Bake < 0 {
-		return fieldErr("rollout.bake", "must not be negative")
+		return fieldErr("rollout.bake", "must not be negative, got %s (0s for no bake)", r.Bake.D())
 	}
 	if r.BakeInterval.D() < time.Second {
-		return fieldErr("rollout.bake_interval", "must be at least 1s")
+		return fieldErr("rollout.bake_interval", "must be at least 1s, got %s", r.BakeInterval.D())
 	}
 	return nil
 }

@@ -66,8 +66,18 @@ var quotedRE = regexp.MustCompile(`^"(?:[^"\\]|\\.)*"`)
 func wrongKind(tag, value, goType string) string {
 	var takes string
 	switch {
-	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
-		takes = "must be a whole number"
+	case strings.HasPrefix(goType, "uint"):
+		// -1, say, or a number past the type's range.
+		takes = fmt.Sprintf("must be a whole number from 0 to %s", maxOf(goType))
+	case strings.HasPrefix(goType, "int"):
+		if tag == "int" || tag == "float" {
+			// A number too large for the field (yaml.v3 cuts one with a
+			// fraction to a whole number without a word; fractions
+			// catches those).
+			takes = fmt.Sprintf("must be a whole number from %s to %s", minOf(goType), maxOf(goType))
+		} else {
+			takes = "must be a whole number"
+		}
 	case goType == "bool" || goType == "*bool":
 		takes = "must be true or false"
 	case goType == "string" || goType == "float64":
@@ -85,6 +95,25 @@ func wrongKind(tag, value, goType string) string {
 	default:
 		return fmt.Sprintf("%s, got %q", takes, value)
 	}
+}
+
+// maxOf and minOf are the bounds of the integer type named goType.
+func maxOf(goType string) string {
+	bits := intBits(goType)
+	if strings.HasPrefix(goType, "uint") {
+		return strconv.FormatUint(1<<bits-1, 10)
+	}
+	return strconv.FormatInt(1<<(bits-1)-1, 10)
+}
+
+func minOf(goType string) string { return strconv.FormatInt(-1<<(intBits(goType)-1), 10) }
+
+func intBits(goType string) uint {
+	n, err := strconv.Atoi(strings.TrimLeft(goType, "uint"))
+	if err != nil {
+		return 64 // int and uint, on the 64-bit machines dnsroll runs on
+	}
+	return uint(n)
 }
 
 // fieldAt is the path ("nameservers[1].label") of the value at line in
