@@ -499,6 +499,7 @@ func TestCLIRolloutPlan(t *testing.T) {
 		"diff      example.com, serial 7 → 8: 0 added, 0 removed, 4 changed\n            changed www.example.com. A: [192.0.2.10] → [192.0.2.20]\n            and 3 more\n",
 		"diff      and 4 more zones whose files changed",
 		"warning   reusing ns1-next left by an earlier rollout", "workflow  plan-lab-0a1b", "nothing was created")
+	wantAll(t, "stderr", errOut, "planning a rollout of fleet lab to revision B on a worker...")
 	if slices.ContainsFunc(f.requests, func(r string) bool { return strings.HasPrefix(r, "POST /rollouts") }) {
 		t.Errorf("a plan started a rollout: %v", f.requests)
 	}

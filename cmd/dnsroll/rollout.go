@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -112,6 +113,10 @@ func (c *apiCmd) planFlags(fs *flag.FlagSet) func(context.Context) error {
 		if err := fill(); err != nil {
 			return err
 		}
+		// A worker reads blue's serials and snapshots the revision: seconds,
+		// or minutes for a large fleet. Standard error, so that --json's
+		// output stays JSON.
+		fmt.Fprintf(c.stderr, "planning a rollout of fleet %s to revision %s on a worker...\n", req.Fleet, cmp.Or(req.Revision, "(not given: the live one)"))
 		p, err := c.client.Plan(ctx, req)
 		if err != nil || c.asJSON {
 			return c.printJSON(p, err)
