@@ -290,6 +290,12 @@ func (m *machine) configure(root string) error {
 	for _, p := range []string{"var/lib/apt/lists", "var/lib/apt/periodic/update-success-stamp"} {
 		_ = os.Chtimes(filepath.Join(root, p), old, old)
 	}
+	// No python3-apt, as on a minimal cloud image (Debian gives it priority
+	// optional): a role that needs it just to read what is installed fails
+	// here, as it would there. Purging one that is gone is not an error.
+	if err := chroot(root, "", "dpkg", "--purge", "python3-apt"); err != nil {
+		return err
+	}
 	keys := usableLines(s.AuthorizedKeys)
 	if err := installKeys(root, "root", 0, 0, keys); err != nil {
 		return err
