@@ -186,3 +186,40 @@ func TestMachineNonRootUser(t *testing.T) {
 		t.Errorf("answers = %s, want revision B on both", got)
 	}
 }
+
+// An nginx load balancer whose master is killed (a crash, the OOM killer)
+// comes back by itself: systemd restarts it (the role's drop-in), over the
+// unix sockets the dead master left, which nginx does not bind over.
+// Before, it served nothing until the next rollout, and a start by hand
+// failed with "Address already in use".
+func TestMachineLoadBalancerComesBackAfterACrash(t *testing.T) {
+	tl := startMachineLab(t, "nginx")
+	tl.startWorker(t)
+	tl.rolloutOK(t, "A")
+	lb := tl.fleet.LoadBalancers[0]
+	host, port, _ := net.SplitHostPort(lb.Address)
+	ctx := context.Background()
+	before, err := tl.SSH(ctx, host, "cat /run/nginx.pid")
+	if err != nil {
+		t.Fatalf("ssh %s: %v: %s", host, err, before)
+	}
+	if out, err := tl.SSH(ctx, host, "kill -KILL $(cat /run/nginx.pid) && ls /run/nginx-dnsroll.sock"); err != nil {
+		t.Fatalf("killing nginx on %s: %v: %s", lb.Name, err, out)
+	}
+	killed := time.Now()
+	for {
+		out, err := exec.Command("dig", "+short", "+time=1", "+tries=1", "@"+host, "-p", port, "TXT", "release.example.com").CombinedOutput()
+		if err == nil && strings.TrimSpace(string(out)) == `"revision A"` {
+			break
+		}
+		if time.Since(killed) > 60*time.Second {
+			status, _ := tl.SSH(ctx, host, "systemctl status nginx --no-pager; journalctl -u nginx --no-pager -n 20")
+			t.Fatalf("%s does not answer a minute after its nginx was killed (last: %q, %v):\n%s", lb.Name, out, err, status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("%s answered again %s after its nginx master was killed", lb.Name, time.Since(killed).Round(100*time.Millisecond))
+	if after, err := tl.SSH(ctx, host, "cat /run/nginx.pid"); err != nil || after == before {
+		t.Errorf("nginx's pid after the kill: %q (%v), before %q: want a new master", after, err, before)
+	}
+}

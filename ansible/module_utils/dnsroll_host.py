@@ -111,9 +111,9 @@ class Host:
         argv to which the new file's path is appended) accepts it; content
         already in place is left as it is. A refusal fails with "failed to
         validate", which dnsroll reports as an invalid config, not
-        retryable (lb.Playbook)."""
+        retryable (lb.Playbook). It returns whether it wrote."""
         if os.path.exists(path) and read(path) == content:
-            return
+            return False
         fd, tmp = tempfile.mkstemp(prefix=".dnsroll-", dir=os.path.dirname(path))
         try:
             with os.fdopen(fd, "w") as f:
@@ -129,3 +129,4 @@ class Host:
             if tmp:
                 os.unlink(tmp)
         self.changed = True
+        return True

@@ -31,6 +31,28 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.dnsroll_host import Host, accepts, lb_options, live_pid, read, wait
 
 
+# DROP_IN amends Debian's nginx unit on a VM (drop_in).
+DROP_IN = "/etc/systemd/system/nginx.service.d/dnsroll.conf"
+
+
+def drop_in(control_socket, status_socket):
+    """What a load balancer's nginx needs of systemd that Debian's unit
+    lacks."""
+    return f"""# Managed by dnsroll (role loadbalancer): every run rewrites this file.
+[Service]
+# An nginx that crashes, or is killed for memory, comes back by itself,
+# not at the next rollout.
+Restart=on-failure
+RestartSec=1s
+# A dead master leaves its unix sockets behind, and nginx does not bind
+# over them: without this, no start would succeed, by hand or by systemd.
+ExecStartPre=-/bin/rm -f {control_socket} {status_socket}
+# Debian's unit leaves systemd's soft limit of 1024 descriptors, fewer than
+# the config's worker_connections need (worker_rlimit_nofile).
+LimitNOFILE=16384
+"""
+
+
 def master_pid(pid_file):
     return live_pid(pid_file, "nginx")
 
@@ -110,6 +132,9 @@ class Run(Host):
                 if not wait(p["timeout"], lambda: master_pid(p["pid_file"]) != 0):
                     self.fail(f"nginx started but {p['pid_file']} names no running nginx after {p['timeout']}s")
         else:
+            self.mkdir(os.path.dirname(DROP_IN))
+            if self.write(DROP_IN, drop_in(p["control_socket"], p["status_socket"]), 0o644):
+                self.command(["systemctl", "daemon-reload"], "systemctl daemon-reload")
             rc, out, _ = self.m.run_command(["systemctl", "is-enabled", "nginx"])
             if out.strip() != "enabled":
                 self.systemctl("enable", "nginx")
