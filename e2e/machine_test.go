@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
-
-	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab"
 	"github.com/dnsroll/dnsroll/lab/machines"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -187,39 +188,68 @@ func TestMachineNonRootUser(t *testing.T) {
 	}
 }
 
-// An nginx load balancer whose master is killed (a crash, the OOM killer)
-// comes back by itself: systemd restarts it (the role's drop-in), over the
-// unix sockets the dead master left, which nginx does not bind over.
-// Before, it served nothing until the next rollout, and a start by hand
-// failed with "Address already in use".
-func TestMachineLoadBalancerComesBackAfterACrash(t *testing.T) {
+// nginx on a machine, under Debian's systemd unit and the role's drop-in:
+// a binary upgrade in place (USR2, then QUIT to the old master) leaves
+// systemd following the new master, and a master killed after it (a
+// crash, the OOM killer) comes back by itself, over the unix sockets the
+// dead master left, which nginx does not bind over. Before the drop-in it
+// served nothing until the next rollout, and a start by hand failed with
+// "Address already in use".
+func TestMachineNginxUnderSystemd(t *testing.T) {
 	tl := startMachineLab(t, "nginx")
 	tl.startWorker(t)
 	tl.rolloutOK(t, "A")
-	lb := tl.fleet.LoadBalancers[0]
-	host, port, _ := net.SplitHostPort(lb.Address)
+	c := tl.startAPI(t)
+	balancer := tl.fleet.LoadBalancers[0]
+	host, port, _ := net.SplitHostPort(balancer.Address)
 	ctx := context.Background()
-	before, err := tl.SSH(ctx, host, "cat /run/nginx.pid")
-	if err != nil {
-		t.Fatalf("ssh %s: %v: %s", host, err, before)
-	}
-	if out, err := tl.SSH(ctx, host, "kill -KILL $(cat /run/nginx.pid) && ls /run/nginx-dnsroll.sock"); err != nil {
-		t.Fatalf("killing nginx on %s: %v: %s", lb.Name, err, out)
-	}
-	killed := time.Now()
-	for {
-		out, err := exec.Command("dig", "+short", "+time=1", "+tries=1", "@"+host, "-p", port, "TXT", "release.example.com").CombinedOutput()
-		if err == nil && strings.TrimSpace(string(out)) == `"revision A"` {
-			break
+	sh := func(command string) string {
+		t.Helper()
+		out, err := tl.SSH(ctx, host, command)
+		if err != nil {
+			t.Fatalf("ssh %s %q: %v: %s", balancer.Name, command, err, out)
 		}
-		if time.Since(killed) > 60*time.Second {
-			status, _ := tl.SSH(ctx, host, "systemctl status nginx --no-pager; journalctl -u nginx --no-pager -n 20")
-			t.Fatalf("%s does not answer a minute after its nginx was killed (last: %q, %v):\n%s", lb.Name, out, err, status)
+		return strings.TrimSpace(out)
+	}
+	answers := func() bool {
+		out, err := exec.Command("dig", "+short", "+time=1", "+tries=1", "@"+host, "-p", port, "TXT", "release.example.com").CombinedOutput()
+		return err == nil && strings.TrimSpace(string(out)) == `"revision A"`
+	}
+
+	before := sh("cat /run/nginx.pid")
+	upd, err := c.StartRun(ctx, api.LBUpdates, api.LBUpdateRequest{Fleet: tl.fleet.Name, LoadBalancers: []string{balancer.Name},
+		Update: lb.Update{Kind: lb.UpdateBinary}, Reason: "e2e binary upgrade under systemd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	updCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	run, err := api.Poll(updCtx, 500*time.Millisecond, func(ctx context.Context) (api.WorkflowRun[workflows.Status], string, error) {
+		var r api.WorkflowRun[workflows.Status]
+		err := c.ReadRun(ctx, api.LBUpdates, upd.ID, &r)
+		return r, r.State, err
+	}, nil)
+	if err != nil || run.Status.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("binary upgrade of %s: %v, %+v", balancer.Name, err, run.Status)
+	}
+	upgraded := sh("cat /run/nginx.pid")
+	if upgraded == before || sh("systemctl show --property=MainPID --value nginx") != upgraded || sh("systemctl is-active nginx") != "active" {
+		t.Fatalf("after the upgrade: master %s (before %s), systemd: %s", upgraded, before, sh("systemctl status nginx --no-pager || true"))
+	}
+	if !answers() {
+		t.Fatalf("%s does not answer after the upgrade", balancer.Name)
+	}
+
+	sh("kill -KILL " + upgraded + " && ls /run/nginx-dnsroll.sock")
+	killed := time.Now()
+	for !answers() {
+		if time.Since(killed) > time.Minute {
+			t.Fatalf("%s does not answer a minute after its nginx was killed:\n%s", balancer.Name, sh("systemctl status nginx --no-pager || true; journalctl -u nginx --no-pager -n 20"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("%s answered again %s after its nginx master was killed", lb.Name, time.Since(killed).Round(100*time.Millisecond))
-	if after, err := tl.SSH(ctx, host, "cat /run/nginx.pid"); err != nil || after == before {
-		t.Errorf("nginx's pid after the kill: %q (%v), before %q: want a new master", after, err, before)
+	t.Logf("%s answered again %s after its nginx master was killed", balancer.Name, time.Since(killed).Round(100*time.Millisecond))
+	if after := sh("cat /run/nginx.pid"); after == upgraded {
+		t.Errorf("nginx's master is still %s after it was killed", after)
 	}
 }
