@@ -257,15 +257,8 @@ func TestAPIRollouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	updCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	run, err := api.Poll(updCtx, 200*time.Millisecond, func(ctx context.Context) (api.WorkflowRun[workflows.Status], string, error) {
-		var r api.WorkflowRun[workflows.Status]
-		err := c.ReadRun(ctx, api.LBUpdates, upd.ID, &r)
-		return r, r.State, err
-	}, nil)
-	if err != nil || run.State != "completed" || run.Status.Phase != workflows.PhaseSucceeded {
-		t.Fatalf("load balancer update %s: %v: %s", upd.ID, err, run.State)
+	if run := waitLBUpdate(t, c, upd.ID); run.State != "completed" || run.Status.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("load balancer update %s: %s", upd.ID, run.State)
 	}
 	var listed []string
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
@@ -346,4 +339,21 @@ func TestAPIRollouts(t *testing.T) {
 	}
 	t.Errorf("GET /rollouts?fleet=lab: %v, want %v", ids, want)
 	t.Errorf("temporal workflow list --query 'Fleet=\"lab\" AND Phase=\"aborted\" AND Revision=\"B\"' lists:\n%s", out2)
+}
+
+// waitLBUpdate follows load balancer update id through the API until it
+// ends, for at most 3 minutes, and returns it as it ended.
+func waitLBUpdate(t *testing.T, c *api.Client, id string) api.WorkflowRun[workflows.Status] {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	run, err := api.Poll(ctx, 200*time.Millisecond, func(ctx context.Context) (api.WorkflowRun[workflows.Status], string, error) {
+		var r api.WorkflowRun[workflows.Status]
+		err := c.ReadRun(ctx, api.LBUpdates, id, &r)
+		return r, r.State, err
+	}, nil)
+	if err != nil || run.Status == nil {
+		t.Fatalf("load balancer update %s: %v", id, err)
+	}
+	return run
 }

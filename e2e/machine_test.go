@@ -222,15 +222,8 @@ func TestMachineNginxUnderSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	updCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	run, err := api.Poll(updCtx, 500*time.Millisecond, func(ctx context.Context) (api.WorkflowRun[workflows.Status], string, error) {
-		var r api.WorkflowRun[workflows.Status]
-		err := c.ReadRun(ctx, api.LBUpdates, upd.ID, &r)
-		return r, r.State, err
-	}, nil)
-	if err != nil || run.Status.Phase != workflows.PhaseSucceeded {
-		t.Fatalf("binary upgrade of %s: %v, %+v", balancer.Name, err, run.Status)
+	if run := waitLBUpdate(t, c, upd.ID); run.Status.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("binary upgrade of %s: %s: %s", balancer.Name, run.Status.Phase, run.Status.Failure)
 	}
 	upgraded := sh("cat /run/nginx.pid")
 	if upgraded == before || sh("systemctl show --property=MainPID --value nginx") != upgraded || sh("systemctl is-active nginx") != "active" {
