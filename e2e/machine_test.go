@@ -233,16 +233,24 @@ func TestMachineNginxUnderSystemd(t *testing.T) {
 		t.Fatalf("%s does not answer after the upgrade", balancer.Name)
 	}
 
-	sh("kill -KILL " + upgraded + " && ls /run/nginx-dnsroll.sock")
+	// Every nginx process at once, as a crash of the master or the OOM
+	// killer's cleanup leaves none to serve: a master killed alone leaves
+	// its workers serving.
+	sh("pkill -KILL -x nginx")
 	killed := time.Now()
-	for !answers() {
+	for {
+		master, _ := tl.SSH(ctx, host, "cat /run/nginx.pid")
+		master = strings.TrimSpace(master)
+		if master != "" && master != upgraded && answers() {
+			if main := sh("systemctl show --property=MainPID --value nginx"); main != master {
+				t.Errorf("systemd's main pid is %s, the master %s", main, master)
+			}
+			break
+		}
 		if time.Since(killed) > time.Minute {
-			t.Fatalf("%s does not answer a minute after its nginx was killed:\n%s", balancer.Name, sh("systemctl status nginx --no-pager || true; journalctl -u nginx --no-pager -n 20"))
+			t.Fatalf("%s does not answer a minute after nginx was killed:\n%s", balancer.Name, sh("systemctl status nginx --no-pager || true; journalctl -u nginx --no-pager -n 20"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("%s answered again %s after its nginx master was killed", balancer.Name, time.Since(killed).Round(100*time.Millisecond))
-	if after := sh("cat /run/nginx.pid"); after == upgraded {
-		t.Errorf("nginx's master is still %s after it was killed", after)
-	}
+	t.Logf("%s answered again %s after nginx was killed", balancer.Name, time.Since(killed).Round(100*time.Millisecond))
 }

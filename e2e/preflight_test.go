@@ -82,6 +82,9 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 	t.Run("a real load balancer against the simulator", func(t *testing.T) {
 		real := regexp.MustCompile(`(?m)^lab:\n(  .*\n)+`).ReplaceAllString(string(good), "")
 		real = strings.Replace(real, `"`+lb2+`"`, `"203.0.113.53:53"`, 1)
+		// Real servers are provisioned over SSH; local, outside the lab, is
+		// refused on its own (preflight.Target.Fits).
+		real = strings.Replace(real, "connection: local", "connection: ssh", 1)
 		testfiles.Write(t, path, real)
 		defer testfiles.Write(t, path, string(good))
 		refusedAtPlan(t, tl, "B", []string{"load_balancers[1].address", "203.0.113.53", "simulated Linode API", "unset DNSROLL_LINODE_URL"})
