@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -472,5 +474,23 @@ func TestPausedRunIsOpen(t *testing.T) {
 	}
 	if rec := ts.do(t, "POST", "/load-balancer-updates/"+RolloutID(run)+"/abort", `{"reason":"stop"}`, bearer); rec.Code != http.StatusAccepted {
 		t.Errorf("abort a paused update: %d %s, want 202", rec.Code, rec.Body)
+	}
+}
+
+// A fleet file the API host cannot read is the server's fault, not the
+// request's: a 500, whose body names no path of the host (the log has it),
+// not a 400 about the fleet field.
+func TestUnreadableFleetIsAServerError(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.Fleets = func(string) (*config.Fleet, error) {
+			return nil, fmt.Errorf("config: %w", &fs.PathError{Op: "open", Path: "/srv/dnsroll/fleets/lab.yaml", Err: fs.ErrPermission})
+		}
+	})
+	rec := ts.do(t, "POST", "/rollouts", `{"fleet":"lab","revision":"B"}`, "Bearer "+token)
+	if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), "/srv/dnsroll") {
+		t.Errorf("an unreadable fleet file: %d %s; want 500 without the path", rec.Code, rec.Body)
+	}
+	if !strings.Contains(ts.log.String(), "/srv/dnsroll/fleets/lab.yaml") {
+		t.Errorf("the log lacks the path:\n%s", ts.log)
 	}
 }

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"maps"
 	"net/http"
 	"slices"
@@ -142,11 +144,17 @@ func (s *Server) fleet(name string) (*config.Fleet, error) {
 		return nil, nil
 	}
 	f, err := s.cfg.Fleets(name)
-	if dnsroll.ErrorCode(err) == dnsroll.ENOTFOUND {
+	var unread *fs.PathError
+	switch {
+	case dnsroll.ErrorCode(err) == dnsroll.ENOTFOUND:
 		// The loader names the fleets there are, as a client needs to know.
 		return nil, fieldError("fleet", "%v", err)
-	}
-	if err != nil {
+	case errors.As(err, &unread) && !errors.Is(err, fs.ErrNotExist):
+		// A file this host cannot read is its own fault, not the
+		// request's: a 500, whose details go to the log.
+		return nil, fmt.Errorf("fleet %s: %w", name, err)
+	case err != nil:
+		// The fleet's file does not load: the message says where.
 		return nil, fieldError("fleet", "%v", err)
 	}
 	return f, nil
