@@ -382,6 +382,12 @@ func hasEvent(st workflows.LBReplaceStatus, s string) bool {
 // quietFor is the drain's quiet period in these tests.
 const quietFor = 3 * time.Second
 
+// quietQPS is the drain's quiet rate in these tests: far below one query
+// per poll, so that quiet means the old counter stood still, which is what
+// checkCounters asserts. (At 0.5/s a single query in a reading over 2 s
+// apart counted as quiet, and the deletion came 2.3 s after it.)
+const quietQPS = 0.01
+
 func (r *replaceLab) start(ctx context.Context) (string, client.WorkflowRun) {
 	id := workflows.LBReplaceWorkflowID("glue") + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	parent := make([]string, 0)
@@ -390,7 +396,7 @@ func (r *replaceLab) start(ctx context.Context) (string, client.WorkflowRun) {
 	}
 	run, err := r.cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.LoadBalancerReplaceWorkflow,
 		workflows.LBReplaceInput{Fleet: "glue", Domain: "example.com", Parent: parent,
-			Drain: workflows.DrainPolicy{QuietQPS: 0.5, Quiet: config.Duration(quietFor), Poll: config.Duration(time.Second), MaxWait: config.Duration(2 * time.Minute)}})
+			Drain: workflows.DrainPolicy{QuietQPS: quietQPS, Quiet: config.Duration(quietFor), Poll: config.Duration(time.Second), MaxWait: config.Duration(2 * time.Minute)}})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -507,12 +513,13 @@ func replaceUnderLoad(t *testing.T, driver string) {
 func checkCounters(t *testing.T, series []sample, servedAt, deleted time.Time) {
 	t.Helper()
 	rel := func(at time.Time) time.Duration { return at.Sub(servedAt).Round(100 * time.Millisecond) }
-	var lastOld, prev sample
+	// The old counter last rose after stillAt and by lastOld.
+	var lastOld, stillAt, prev sample
 	var nextAtDelete, nextEnd uint64
 	for _, s := range series {
 		if s.oldOK {
 			if prev.oldOK && s.old > prev.old {
-				lastOld = s
+				lastOld, stillAt = s, prev
 			}
 			prev = s
 		}
@@ -532,8 +539,10 @@ func checkCounters(t *testing.T, series []sample, servedAt, deleted time.Time) {
 	if lastOld.at.After(servedAt.Add(ttl + 3*time.Second)) {
 		t.Errorf("the old counter still rose at +%s, past the TTL %s", rel(lastOld.at), ttl)
 	}
-	if deleted.Sub(lastOld.at) < quietFor {
-		t.Errorf("deleted at +%s, %s after the old counter last rose; want the quiet period %s", rel(deleted), deleted.Sub(lastOld.at), quietFor)
+	// The last query reached the old load balancer after stillAt; the
+	// drain saw it and then waited the quiet period.
+	if deleted.Sub(stillAt.at) < quietFor {
+		t.Errorf("deleted at +%s, %s after the old counter was last seen still (+%s) before its last rise; want the quiet period %s", rel(deleted), deleted.Sub(stillAt.at), rel(stillAt.at), quietFor)
 	}
 	if nextEnd <= nextAtDelete {
 		t.Errorf("the new load balancer's counter did not rise after the deletion (%d, then %d)", nextAtDelete, nextEnd)
