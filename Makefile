@@ -12,7 +12,7 @@ TEMPORAL_SERVER_VERSION := v1.29.1
 # The Go linter `make test` and `make lint` run, beside go vet.
 STATICCHECK_VERSION := v0.8.2
 APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-lint yamllint dnsperf dnsdist docker-compose \
-	debootstrap systemd-container openssh-client openssh-server iproute2 postgresql
+	debootstrap dpkg-dev systemd-container openssh-client openssh-server iproute2 postgresql
 # The machine lab's base image (lab/machines): built once per machine, shared
 # by every clone on it.
 LAB_IMAGE ?= /var/cache/dnsroll/base-bookworm

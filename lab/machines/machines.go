@@ -39,6 +39,10 @@ const (
 // clone, so every checkout on the machine shares it.
 const DefaultBase = "/var/cache/dnsroll/base-bookworm"
 
+// RepoDir is the base image's local package repository, its only apt
+// source (lab/machines/build-base.sh): the packages the roles install.
+const RepoDir = "srv/dnsroll-lab-repo"
+
 // lockFile keeps two machine labs from sharing the bridge and addresses.
 const lockFile = "/run/dnsroll-machine-lab.lock"
 
@@ -132,6 +136,11 @@ func Check(base string) error {
 	}
 	if _, err := os.Stat(filepath.Join(base, "etc", "dnsroll-base")); err != nil {
 		return fmt.Errorf("machines: no base image in %s (run `make lab-image`)", base)
+	}
+	// Images from before the local repository have the roles' packages
+	// installed, so the roles' apt tasks would never run on them.
+	if _, err := os.Stat(filepath.Join(base, RepoDir, "Packages")); err != nil {
+		return fmt.Errorf("machines: the base image in %s predates its package repository (run `make lab-image` to rebuild it)", base)
 	}
 	return nil
 }
@@ -289,12 +298,6 @@ func (m *machine) configure(root string) error {
 	old := time.Now().Add(-72 * time.Hour)
 	for _, p := range []string{"var/lib/apt/lists", "var/lib/apt/periodic/update-success-stamp"} {
 		_ = os.Chtimes(filepath.Join(root, p), old, old)
-	}
-	// No python3-apt, as on a minimal cloud image (Debian gives it priority
-	// optional): a role that needs it just to read what is installed fails
-	// here, as it would there. Purging one that is gone is not an error.
-	if err := chroot(root, "", "dpkg", "--purge", "python3-apt"); err != nil {
-		return err
 	}
 	keys := usableLines(s.AuthorizedKeys)
 	if err := installKeys(root, "root", 0, 0, keys); err != nil {

@@ -30,6 +30,35 @@ func TestInSubnet(t *testing.T) {
 	}
 }
 
+// An image built before the local repository has BIND, nginx and dnsdist
+// installed, so the roles' apt tasks would never run on its machines:
+// Check refuses it and says how to rebuild it; a built image passes.
+func TestCheckRefusesAnImageWithoutItsRepository(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("Check needs root first")
+	}
+	base := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(base, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "etc", "dnsroll-base"), []byte("dnsroll-base v1 2026-11-01T00:00:00Z\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Check(base)
+	if err == nil || !strings.Contains(err.Error(), "predates its package repository") || !strings.Contains(err.Error(), "make lab-image") {
+		t.Fatalf("Check of an image without %s: %v", RepoDir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(base, RepoDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, RepoDir, "Packages"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(base); err != nil {
+		t.Fatalf("Check of an image with its repository: %v", err)
+	}
+}
+
 // Close waits for a machine that is being destroyed, not only for those
 // still in its table. The lab destroys a deleted VM in the background; a
 // Close that returned first left that machine's container writing into
