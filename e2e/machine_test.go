@@ -88,8 +88,29 @@ func TestMachineRollout(t *testing.T) {
 					t.Errorf("%s (%s): nothing listens on %s:53/%s:\n%s", l, ip, ip, proto, out)
 				}
 			}
+			assertNeverDefaultBIND(t, tl, l, ip)
 		}
 	})
+}
+
+// assertNeverDefaultBIND checks a nameserver that was a brand-new VM (the
+// image has no BIND; the role installed it with apt): named never ran
+// Debian's default configuration. That one answers recursive queries from
+// the local networks (on Linode, a /24 shared with other customers), and
+// a recursive named logs its automatic empty zones at startup; dnsroll's
+// configuration has recursion off, so it logs none.
+func assertNeverDefaultBIND(t *testing.T, tl *testLab, label, ip string) {
+	t.Helper()
+	out, err := tl.SSH(context.Background(), ip, "journalctl -u named -o cat --no-pager")
+	if err != nil {
+		t.Fatalf("ssh %s: %v: %s", ip, err, out)
+	}
+	if i := strings.Index(out, "automatic empty zone"); i >= 0 {
+		t.Errorf("%s (%s): named ran Debian's default, recursive configuration before dnsroll's: %s", label, ip, strings.SplitN(out[i:], "\n", 2)[0])
+	}
+	if !strings.Contains(out, "running") {
+		t.Errorf("%s (%s): named's journal does not show it running:\n%s", label, ip, out)
+	}
 }
 
 // The worker is killed with SIGKILL while Ansible provisions green over
