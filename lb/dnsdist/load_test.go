@@ -16,7 +16,8 @@ import (
 type answer struct {
 	proto string
 	sent  time.Time
-	txt   string // "" when no answer came
+	got   time.Time // when the answer came
+	txt   string    // "" when no answer came
 }
 
 // load sends a steady stream of queries to addr over UDP (one socket, about
@@ -53,7 +54,7 @@ func startFlipLoad(t *testing.T, addr string, udpRate, tcpConns, tcpRate int) *l
 			}
 			l.mu.Lock()
 			if a := pending[m.Id]; a != nil {
-				a.txt = txtOf(m)
+				a.txt, a.got = txtOf(m), time.Now()
 				delete(pending, m.Id)
 			}
 			l.mu.Unlock()
@@ -109,7 +110,7 @@ func startFlipLoad(t *testing.T, addr string, udpRate, tcpConns, tcpRate int) *l
 				a := &answer{proto: "tcp", sent: time.Now()}
 				r, _, err := c.ExchangeWithConn(m, tc)
 				if err == nil {
-					a.txt = txtOf(r)
+					a.txt, a.got = txtOf(r), time.Now()
 				}
 				l.mu.Lock()
 				l.answers = append(l.answers, a)
@@ -142,7 +143,7 @@ func txtOf(m *dns.Msg) string {
 }
 
 // checkLoad fails the test unless at least 100 queries went over each of
-// protos, every query was answered, and every query sent in a window was
+// protos, every query was answered, and every query in a window (see window) was
 // answered by its want.
 func checkLoad(t *testing.T, answers []*answer, protos []string, windows ...window) {
 	t.Helper()
@@ -156,7 +157,7 @@ func checkLoad(t *testing.T, answers []*answer, protos []string, windows ...wind
 			continue
 		}
 		for i, w := range windows {
-			if !a.sent.Before(w.from) && a.sent.Before(w.to) && a.txt != w.want {
+			if !a.sent.Before(w.from) && a.got.Before(w.to) && a.txt != w.want {
 				if wrong[i]++; wrong[i] == 1 {
 					t.Errorf("%s query sent %v after the flip to %s was answered %q", a.proto, a.sent.Sub(w.from).Round(time.Millisecond), w.want, a.txt)
 				}
@@ -177,6 +178,9 @@ func checkLoad(t *testing.T, answers []*answer, protos []string, windows ...wind
 }
 
 // window is a time span in which every answer must be want.
+// window: every query sent from from on and answered before to must be
+// answered by want. A query sent before to but answered after may have
+// waited in a socket until the next flip took effect.
 type window struct {
 	from, to time.Time
 	want     string
