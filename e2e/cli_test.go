@@ -144,8 +144,11 @@ func TestCLIApprovalGateShowsTheDecision(t *testing.T) {
 		t.Fatalf("start printed no rollout ID:\n%s", out.String())
 	}
 	waitPhase(t, c, id, workflows.PhaseAwaitingApproval)
-	// The printer may be one poll behind the phase.
-	time.Sleep(time.Second)
+	// The printer may be some polls behind the phase (a status read can
+	// wait out Temporal's 2 s sticky timeout): approve once it printed the gate.
+	gate := "abort:   dnsroll rollout abort --id " + id
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(out.String(), gate) && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	}
 	if o, code := cli(t, c.URL, apiToken, "approve", "--fleet", "lab", "--reason", "diff reviewed"); code != 0 {
 		t.Fatalf("approve: exit %d:\n%s", code, o)
 	}
