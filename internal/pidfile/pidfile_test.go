@@ -67,8 +67,16 @@ func TestStopIsGracefulAndCountsZombiesAsGone(t *testing.T) {
 
 func TestStopKillsWhatOutlivesTheDeadline(t *testing.T) {
 	// sh ignores SIGTERM here, and its child sleep is in its process group.
-	cmd, path := start(t, "sh", "-c", `trap "" TERM; sleep 60 & wait`)
-	time.Sleep(100 * time.Millisecond) // let sh set its trap
+	// It makes the file ready once its trap is set.
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd, path := start(t, "sh", "-c", `trap "" TERM; : >"$0"; sleep 60 & wait`, ready)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("sh never set its trap")
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	err := Stop(ctx, path, "sh", syscall.SIGTERM)
