@@ -238,13 +238,17 @@ func TestConcurrentCreatesOneLabelWins(t *testing.T) {
 func TestDeleteGoesThroughDeleting(t *testing.T) {
 	var deleted []int
 	var mu sync.Mutex
-	e := newEnv(t, linodesim.Options{DeleteDelay: 400 * time.Millisecond, OnDelete: func(in linodesim.Instance) {
+	// Long enough for the checks below to run while it is deleting, on
+	// a loaded machine too.
+	const delay = 2 * time.Second
+	e := newEnv(t, linodesim.Options{DeleteDelay: delay, OnDelete: func(in linodesim.Instance) {
 		mu.Lock()
 		deleted = append(deleted, in.ID)
 		mu.Unlock()
 	}})
 	c := ctx(t)
 	inst := e.create(t, "ns1", "dnsroll-fleet-demo")
+	deletedAt := time.Now()
 	if err := e.lc.DeleteInstance(c, inst.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -268,9 +272,19 @@ func TestDeleteGoesThroughDeleting(t *testing.T) {
 	if r := e.do(t, "POST", fmt.Sprintf("/v4/linode/instances/%d/boot", inst.ID), ""); r.status != 400 || !strings.Contains(r.body, "Linode busy.") {
 		t.Errorf("boot while deleting: %d %s, want 400 Linode busy.", r.status, r.body)
 	}
-	time.Sleep(600 * time.Millisecond)
-	if _, err := e.lc.GetInstance(c, inst.ID); !linodego.IsNotFound(err) {
-		t.Fatalf("after the delay: %v, want 404", err)
+	// Gone after the delay, and not before.
+	for {
+		_, err := e.lc.GetInstance(c, inst.ID)
+		if linodego.IsNotFound(err) {
+			if gone := time.Since(deletedAt); gone < delay {
+				t.Fatalf("gone %s after the delete, before the delay %s", gone, delay)
+			}
+			break
+		}
+		if err != nil || time.Since(deletedAt) > delay+10*time.Second {
+			t.Fatalf("%s after the delete: %v, want 404", time.Since(deletedAt), err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if len(e.sim.Instances()) != 0 {
 		t.Errorf("instances after the delay: %+v", e.sim.Instances())
