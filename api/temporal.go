@@ -128,7 +128,7 @@ func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status an
 		return run, state, noWorker(k, run, state, err)
 	}
 	if s, ok := status.(interface{ Common() *workflows.Run }); ok && info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		s.Common().Retrying = rollouts.Retries(ctx, t.Client, run)
+		s.Common().Retrying, s.Common().Working = rollouts.Pending(ctx, t.Client, run)
 	}
 	return run, state, nil
 }

@@ -328,6 +328,35 @@ func TestTemporalLoadBalancerRunsShowRetries(t *testing.T) {
 	}
 }
 
+// A long step is not silent: the status carries the latest progress of a
+// step on its first attempt (the Ansible task a provisioning runs), with
+// when it was reported; a step waiting for its first attempt has none.
+func TestTemporalShowsALongStepsProgress(t *testing.T) {
+	details, err := converter.GetDefaultDataConverter().ToPayloads("ansible-playbook nameserver.yml running 42s: nameserver : Install BIND packages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
+	c := &fakeClient{
+		info: &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
+			Type: &commonpb.WorkflowType{Name: "RolloutWorkflow"}, Status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING},
+		query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseProvisioning}},
+		pending: []*workflowpb.PendingActivityInfo{
+			{ActivityType: &commonpb.ActivityType{Name: "ProvisionNameservers"}, Attempt: 1, State: enumspb.PENDING_ACTIVITY_STATE_STARTED,
+				HeartbeatDetails: details, LastHeartbeatTime: timestamppb.New(at)},
+			{ActivityType: &commonpb.ActivityType{Name: "VerifyGreen"}, Attempt: 1, State: enumspb.PENDING_ACTIVITY_STATE_SCHEDULED},
+		},
+	}
+	ro, err := (&Temporal{Client: c}).Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []workflows.Working{{Activity: "ProvisionNameservers", Progress: "ansible-playbook nameserver.yml running 42s: nameserver : Install BIND packages", At: at}}
+	if len(ro.Working) != 1 || ro.Working[0] != want[0] || len(ro.Retrying) != 0 {
+		t.Errorf("working %+v, retrying %+v; want %+v and no retries", ro.Working, ro.Retrying, want)
+	}
+}
+
 func TestTemporalLoadBalancerRuns(t *testing.T) {
 	ctx := context.Background()
 	c := &fakeClient{}

@@ -14,8 +14,8 @@ import (
 )
 
 // Printer writes a rollout's progress for humans: one line per phase change,
-// step start and step end. Feed it every status you see; it prints only
-// what is new.
+// step start and step end, and per progress a long step reports. Feed it
+// every status you see; it prints only what is new.
 type Printer struct {
 	W io.Writer
 	// Clock, when set, prefixes each line with the time it returns (the
@@ -65,6 +65,14 @@ func (p *Printer) Update(st workflows.Status) {
 	}
 	for ; p.events < len(st.Events); p.events++ {
 		p.printf("    ! %s\n", st.Events[p.events].Message)
+	}
+	for _, w := range st.Working {
+		key := "working " + w.Activity + " " + w.Progress
+		if p.seen[key] != "" {
+			continue
+		}
+		p.seen[key] = "printed"
+		p.printf("    … %s: %s\n", w.Activity, w.Progress)
 	}
 	for _, r := range st.Retrying {
 		key := fmt.Sprintf("retry %s %s %d", r.Activity, r.Progress, r.Attempt)

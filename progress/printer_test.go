@@ -29,6 +29,31 @@ func TestPrinter(t *testing.T) {
 	}
 }
 
+// A long step is not silent: each progress it reports is printed once, as
+// it comes.
+func TestPrinterShowsALongStepsProgress(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b}
+	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseProvisioning, Steps: []*workflows.Step{{Name: "ProvisionNameservers", Target: "green", State: workflows.StepRunning}}}}
+	p.Update(st)
+	for _, task := range []string{"waiting for SSH on ns1-next (192.0.2.10)", "ansible-playbook nameserver.yml running 2s: nameserver : Install BIND packages", "ansible-playbook nameserver.yml running 2s: nameserver : Install BIND packages", "ansible-playbook nameserver.yml running 4s: nameserver : Write named.conf"} {
+		st.Working = []workflows.Working{{Activity: "ProvisionNameservers", Progress: task}}
+		p.Update(st)
+	}
+	st.Working = nil
+	st.Steps[0].State = workflows.StepSucceeded
+	p.Update(st)
+	want := "==> provisioning\n" +
+		"    ProvisionNameservers green running    \n" +
+		"    … ProvisionNameservers: waiting for SSH on ns1-next (192.0.2.10)\n" +
+		"    … ProvisionNameservers: ansible-playbook nameserver.yml running 2s: nameserver : Install BIND packages\n" +
+		"    … ProvisionNameservers: ansible-playbook nameserver.yml running 4s: nameserver : Write named.conf\n" +
+		"    ProvisionNameservers green succeeded  \n"
+	if got := b.String(); got != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 // At the approval gate the printer puts the decision in front of the
 // operator: the revision's changes against the live one, green's changes against blue, the deadline, and the commands
 // that approve or abort this very rollout.

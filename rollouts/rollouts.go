@@ -219,40 +219,49 @@ func Status(ctx context.Context, c client.Client, r Run) (workflows.Status, erro
 	if err := v.Get(&st); err != nil {
 		return st, err
 	}
-	st.Retrying = Retries(ctx, c, r)
+	st.Retrying, st.Working = Pending(ctx, c, r)
 	return st, nil
 }
 
-// Retries lists the rollout's steps that are being retried, from
-// Temporal's record of its pending activities. It is best effort: a
-// status without it is still the status.
-func Retries(ctx context.Context, c client.Client, r Run) []workflows.Retry {
+// Pending reads the rollout's pending steps from Temporal's record of its
+// pending activities: those being retried, and the latest progress of
+// those on their first attempt. It is best effort: a status without them
+// is still the status.
+func Pending(ctx context.Context, c client.Client, r Run) (retrying []workflows.Retry, working []workflows.Working) {
 	d, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	var out []workflows.Retry
 	for _, p := range d.GetPendingActivities() {
+		var progress string
+		if h := p.GetHeartbeatDetails(); h != nil {
+			var msg string
+			if converter.GetDefaultDataConverter().FromPayloads(h, &msg) == nil {
+				progress = msg
+			}
+		}
 		if p.GetAttempt() < 2 || p.GetLastFailure() == nil {
+			if progress != "" && p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				w := workflows.Working{Activity: p.GetActivityType().GetName(), Progress: progress}
+				if t := p.GetLastHeartbeatTime(); t != nil {
+					w.At = t.AsTime()
+				}
+				working = append(working, w)
+			}
 			continue
 		}
 		rt := workflows.Retry{
 			Activity:  p.GetActivityType().GetName(),
 			Attempt:   p.GetAttempt(),
 			LastError: failureMessage(p.GetLastFailure()),
+			Progress:  progress,
 		}
 		if t := p.GetScheduledTime(); t != nil && p.GetState() == enumspb.PENDING_ACTIVITY_STATE_SCHEDULED {
 			rt.NextAttemptAt = t.AsTime()
 		}
-		if h := p.GetHeartbeatDetails(); h != nil {
-			var msg string
-			if converter.GetDefaultDataConverter().FromPayloads(h, &msg) == nil {
-				rt.Progress = msg
-			}
-		}
-		out = append(out, rt)
+		retrying = append(retrying, rt)
 	}
-	return out
+	return retrying, working
 }
 
 // failureMessage is the innermost message of a failure: what went wrong,

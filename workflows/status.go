@@ -73,10 +73,14 @@ type Run struct {
 	// again. The workflow cannot see retries in progress; readers of the
 	// status (the API, the CLI) fill this in from Temporal.
 	Retrying []Retry `json:"retrying,omitempty"`
+	// Working lists the latest progress of the steps on their first
+	// attempt that report it, such as the Ansible task a provisioning
+	// runs: a long step is not silent. Readers fill it in as Retrying.
+	Working []Working `json:"working,omitempty"`
 }
 
 // Common is the part of a status that every workflow here shares, for a
-// reader that fills in Retrying whatever the workflow.
+// reader that fills in Retrying and Working whatever the workflow.
 func (r *Run) Common() *Run { return r }
 
 // Status is what the status query returns and what the workflow returns on success.
@@ -130,6 +134,17 @@ type Backend struct {
 	// Weight is the server's relative share of the load balancer's
 	// queries; 0 is staged: health-checked, with no traffic.
 	Weight int `json:"weight"`
+}
+
+// Working is the latest progress of a step on its first attempt.
+type Working struct {
+	// Activity is the step's activity type, such as ProvisionNameservers.
+	Activity string `json:"activity"`
+	// Progress is what the step last reported, such as "ansible-playbook
+	// nameserver.yml running 42s: nameserver : Install BIND packages".
+	Progress string `json:"progress"`
+	// At is when it reported it.
+	At time.Time `json:"at,omitzero"`
 }
 
 // Retry is a step between a failed attempt and its next one.
