@@ -82,7 +82,7 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 		}
 	}
 	res, err := a.Ansible.Run(ctx, req, func(msg string) {
-		progress.Store(fmt.Sprintf("ansible: %s", msg))
+		progress.Store(msg)
 	})
 	stop()
 	if err != nil {

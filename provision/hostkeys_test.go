@@ -41,7 +41,7 @@ func lastValue(env []string, key string) (string, bool) {
 // dnsroll used to force False for every ssh run.
 func TestOperatorsHostKeyCheckingIsKept(t *testing.T) {
 	t.Setenv("ANSIBLE_HOST_KEY_CHECKING", "True")
-	if got, _ := lastValue((&Runner{}).environ("ssh"), "ANSIBLE_HOST_KEY_CHECKING"); got != "True" {
+	if got, _ := lastValue((&Runner{}).environ("ssh", nil), "ANSIBLE_HOST_KEY_CHECKING"); got != "True" {
 		t.Errorf("ANSIBLE_HOST_KEY_CHECKING = %q, want the operator's True", got)
 	}
 }
@@ -50,14 +50,14 @@ func TestOperatorsHostKeyCheckingIsKept(t *testing.T) {
 func TestPolicySetsSSHEnvironment(t *testing.T) {
 	t.Setenv("ANSIBLE_SSH_EXTRA_ARGS", "-o ProxyJump=bastion")
 	r := &Runner{HostKeys: &fakeKeys{env: []string{"ANSIBLE_HOST_KEY_CHECKING=True"}}}
-	env := r.environ("ssh")
+	env := r.environ("ssh", nil)
 	if got, _ := lastValue(env, "ANSIBLE_HOST_KEY_CHECKING"); got != "True" {
 		t.Errorf("ANSIBLE_HOST_KEY_CHECKING = %q", got)
 	}
 	if got, _ := lastValue(env, "EXTRA"); got != "-o ProxyJump=bastion" {
 		t.Errorf("the policy got extra args %q, want the inherited ones", got)
 	}
-	if _, ok := lastValue(r.environ("local"), "EXTRA"); ok {
+	if _, ok := lastValue(r.environ("local", nil), "EXTRA"); ok {
 		t.Error("a local run got SSH settings")
 	}
 }

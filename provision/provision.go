@@ -152,7 +152,11 @@ func (r *Runner) Run(ctx context.Context, req Request, progress func(msg string)
 	if err := r.verifyHosts(ctx, req, conn, progress); err != nil {
 		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
 	}
-	run := r.execute(ctx, bin, book, inv, vars, conn, progress)
+	tasks, taskEnv, err := installTaskLog(tmp, os.Getenv("ANSIBLE_CALLBACK_PLUGINS"))
+	if err != nil {
+		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
+	}
+	run := r.execute(ctx, bin, book, inv, vars, conn, taskEnv, tasks, progress)
 	res, parseErr := parseOutput(run.stdout)
 	switch {
 	case ctx.Err() != nil:
@@ -175,8 +179,9 @@ type outcome struct {
 }
 
 // execute runs ansible-playbook through go-ansible with the JSON stdout
-// callback, calling progress until it exits.
-func (r *Runner) execute(ctx context.Context, bin, book, inv, vars, conn string, progress func(string)) outcome {
+// callback and taskEnv, calling progress with the task tasks says it is on
+// until it exits.
+func (r *Runner) execute(ctx context.Context, bin, book, inv, vars, conn string, taskEnv []string, tasks taskLog, progress func(string)) outcome {
 	var stdout bytes.Buffer
 	out := outcome{stderr: newTail(stderrKeep), exit: -1}
 	cmd := playbook.NewAnsiblePlaybookCmd(
@@ -187,7 +192,7 @@ func (r *Runner) execute(ctx context.Context, bin, book, inv, vars, conn string,
 			ExtraVarsFile: []string{"@" + vars},
 		}),
 	)
-	gx := &groupExec{dir: cmp.Or(r.Dir, filepath.Dir(book)), env: r.environ(conn)}
+	gx := &groupExec{dir: cmp.Or(r.Dir, filepath.Dir(book)), env: r.environ(conn, taskEnv)}
 	de := execute.NewDefaultExecute(
 		execute.WithCmd(cmd),
 		execute.WithExecutable(gx),
@@ -209,7 +214,7 @@ func (r *Runner) execute(ctx context.Context, bin, book, inv, vars, conn string,
 		gx.reap()
 		done <- err
 	}()
-	out.err = heartbeat(done, filepath.Base(book), cmp.Or(r.ProgressInterval, 2*time.Second), progress)
+	out.err = heartbeat(done, filepath.Base(book), tasks, cmp.Or(r.ProgressInterval, 2*time.Second), progress)
 	out.stdout = stdout.Bytes()
 	if c := gx.cmd; c != nil {
 		out.startErr = c.startErr
@@ -220,8 +225,9 @@ func (r *Runner) execute(ctx context.Context, bin, book, inv, vars, conn string,
 	return out
 }
 
-// heartbeat waits for done, calling progress every interval meanwhile.
-func heartbeat(done <-chan error, name string, interval time.Duration, progress func(string)) error {
+// heartbeat waits for done, calling progress every interval meanwhile
+// with the task the playbook is on.
+func heartbeat(done <-chan error, name string, tasks taskLog, interval time.Duration, progress func(string)) error {
 	start := time.Now()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -230,17 +236,24 @@ func heartbeat(done <-chan error, name string, interval time.Duration, progress 
 		case err := <-done:
 			return err
 		case <-tick.C:
-			if progress != nil {
-				progress(fmt.Sprintf("ansible-playbook %s running %s", name, time.Since(start).Round(time.Second)))
+			if progress == nil {
+				continue
 			}
+			msg := fmt.Sprintf("ansible-playbook %s running %s", name, time.Since(start).Round(time.Second))
+			if task := tasks.current(); task != "" {
+				msg += ": " + task
+			}
+			progress(msg)
 		}
 	}
 }
 
 // environ is ansible-playbook's environment before go-ansible's settings:
 // the worker's own, less its secrets (childenv), since ansible-playbook
-// passes it on to ssh and to the daemons its modules start.
-func (r *Runner) environ(conn string) []string {
+// passes it on to ssh and to the daemons its modules start; then the
+// run's own (extra: the task log's callback), and r.Env, which may
+// override both.
+func (r *Runner) environ(conn string, extra []string) []string {
 	env := childenv.Minimal(
 		// Interpreter discovery and deprecation warnings are noise in the
 		// stderr tail that failure messages quote.
@@ -253,6 +266,7 @@ func (r *Runner) environ(conn string) []string {
 		// Connection local has no host key.
 		env = append(env, r.HostKeys.AnsibleEnv(os.Getenv("ANSIBLE_SSH_EXTRA_ARGS"))...)
 	}
+	env = append(env, extra...)
 	return append(env, r.Env...)
 }
 

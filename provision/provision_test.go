@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +74,45 @@ func TestRunSuccess(t *testing.T) {
 	}
 	if len(leaked) > 0 {
 		t.Errorf("extra var on a command line: %q", leaked)
+	}
+}
+
+// A long playbook says which task it is on: the progress names each task
+// as Ansible starts it, as written (a variable in a task's name is not
+// expanded, so no value reaches the progress), after the playbook's name.
+func TestRunReportsTheTaskItIsOn(t *testing.T) {
+	needlab.Programs(t, "ansible-playbook")
+	var (
+		mu   sync.Mutex
+		msgs []string
+	)
+	r := &Runner{ProgressInterval: 100 * time.Millisecond}
+	_, err := r.Run(context.Background(), Request{
+		Playbook:   "testdata/tasks.yml",
+		Hosts:      localHosts("h1"),
+		Connection: "local",
+		ExtraVars:  map[string]any{"secret_word": marker},
+	}, func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		msgs = append(msgs, msg)
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	all := strings.Join(msgs, "\n")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^ansible-playbook tasks\.yml running \d+s: First task, \{\{ secret_word \}\} untemplated$`),
+		regexp.MustCompile(`(?m)^ansible-playbook tasks\.yml running \d+s: Second task$`),
+	} {
+		if !want.MatchString(all) {
+			t.Errorf("no progress matches %s; got:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, marker) {
+		t.Errorf("a variable's value reached the progress:\n%s", all)
 	}
 }
 
@@ -296,7 +336,7 @@ func TestAnsibleEnvironmentHasNoSecrets(t *testing.T) {
 	t.Setenv("LINODE_TOKEN", "sekret-linode")
 	t.Setenv("DNSROLL_API_TOKEN", "sekret-api")
 	t.Setenv("ANSIBLE_CONFIG", "/etc/dnsroll/ansible.cfg")
-	env := strings.Join((&Runner{Env: []string{"EXTRA=1"}}).environ("local"), "\n")
+	env := strings.Join((&Runner{Env: []string{"EXTRA=1"}}).environ("local", nil), "\n")
 	if strings.Contains(env, "sekret") {
 		t.Errorf("ansible-playbook's environment carries a secret:\n%s", env)
 	}
