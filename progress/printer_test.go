@@ -24,9 +24,7 @@ func TestPrinter(t *testing.T) {
 	want := "15:04:05 ==> deleting-blue\n" +
 		"15:04:05     DeleteServer ns1         running    \n" +
 		"15:04:05     ~ DeleteServer (deleting ns1): attempt 3 after: [500] Internal Server Error\n"
-	if got := b.String(); got != want {
-		t.Errorf("printed:\n%q\nwant:\n%q", got, want)
-	}
+	wantPrinted(t, b.String(), want)
 }
 
 // A long step is not silent: each progress it reports is printed once, as
@@ -49,9 +47,7 @@ func TestPrinterShowsALongStepsProgress(t *testing.T) {
 		"    … ProvisionNameservers: ansible-playbook nameserver.yml running 2s: nameserver : Install BIND packages\n" +
 		"    … ProvisionNameservers: ansible-playbook nameserver.yml running 4s: nameserver : Write named.conf\n" +
 		"    ProvisionNameservers green succeeded  \n"
-	if got := b.String(); got != want {
-		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
-	}
+	wantPrinted(t, b.String(), want)
 }
 
 // At the approval gate the printer puts the decision in front of the
@@ -100,9 +96,7 @@ func TestPrinterGreenShare(t *testing.T) {
 		"    = green gets 10% of the queries\n" +
 		"    = green gets 50% of the queries\n" +
 		"    = green gets 0% of the queries\n"
-	if got := b.String(); got != want {
-		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
-	}
+	wantPrinted(t, b.String(), want)
 }
 
 // A poll can miss whole phases. Each step is printed under the phase it
@@ -144,9 +138,7 @@ func TestPrinterStepsUnderTheirPhase(t *testing.T) {
 		"==> switching\n" +
 		"    SwitchLoadBalancers      running    \n" +
 		"    StageGreen               succeeded  \n"
-	if got := b.String(); got != want {
-		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
-	}
+	wantPrinted(t, b.String(), want)
 }
 
 // `dnsroll rollout status` prints a whole run at once: its steps grouped
@@ -164,7 +156,13 @@ func TestPrinterWholeRunAtOnce(t *testing.T) {
 		"==> creating\n    EnsureServer             succeeded  \n    EnsureServer             succeeded  \n" +
 		"==> provisioning\n    ProvisionNameservers     succeeded  \n" +
 		"==> succeeded\n"
-	if got := b.String(); got != want {
-		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
+	wantPrinted(t, b.String(), want)
+}
+
+// wantPrinted fails t unless the printer printed want, quoting both.
+func wantPrinted(t *testing.T, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("printed:\n%q\nwant:\n%q", got, want)
 	}
 }
