@@ -177,12 +177,24 @@ func TestMachineRollbackDuringBake(t *testing.T) {
 
 // New VMs whose sshd answers 20 s after the API says running: provisioning
 // waits for SSH instead of failing an attempt against a machine that is
-// still starting.
+// still starting, and its status says so meanwhile.
 func TestMachineSlowSSH(t *testing.T) {
 	tl := startMachineLab(t, "nginx")
 	tl.SetSSHDelay(20 * time.Second)
 	tl.startWorker(t)
-	st := tl.rolloutOK(t, "A")
+	run := tl.start(t, workflows.RolloutInput{Revision: "A"})
+	tl.waitStatus(t, run, "provisioning's progress: waiting for SSH", func(st workflows.Status) bool {
+		for _, w := range st.Working {
+			if w.Activity == "ProvisionNameservers" && strings.HasPrefix(w.Progress, "waiting for SSH on ") {
+				return true
+			}
+		}
+		return false
+	})
+	st, err := tl.wait(t, run)
+	if err != nil {
+		t.Fatalf("rollout A: %v (%s)", err, st.Failure)
+	}
 	for _, s := range st.Steps {
 		if s.Name == "ProvisionNameservers" && s.Attempts != 1 {
 			t.Errorf("provisioning took %d attempts; it should wait for SSH, not fail against a booting machine", s.Attempts)
