@@ -330,9 +330,10 @@ func TestTemporalLoadBalancerRunsShowRetries(t *testing.T) {
 
 // A long step is not silent: the status carries the latest progress of a
 // step on its first attempt (the Ansible task a provisioning runs), with
-// when it was reported; a step waiting for its first attempt has none.
+// when it was reported; a step waiting for its first attempt is not at
+// work, whatever details it carries.
 func TestTemporalShowsALongStepsProgress(t *testing.T) {
-	details, err := converter.GetDefaultDataConverter().ToPayloads("ansible-playbook nameserver.yml running 42s: nameserver : Install BIND packages")
+	details, err := converter.GetDefaultDataConverter().ToPayloads("ansible-playbook nameserver.yml: nameserver : Install BIND packages")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,14 +345,14 @@ func TestTemporalShowsALongStepsProgress(t *testing.T) {
 		pending: []*workflowpb.PendingActivityInfo{
 			{ActivityType: &commonpb.ActivityType{Name: "ProvisionNameservers"}, Attempt: 1, State: enumspb.PENDING_ACTIVITY_STATE_STARTED,
 				HeartbeatDetails: details, LastHeartbeatTime: timestamppb.New(at)},
-			{ActivityType: &commonpb.ActivityType{Name: "VerifyGreen"}, Attempt: 1, State: enumspb.PENDING_ACTIVITY_STATE_SCHEDULED},
+			{ActivityType: &commonpb.ActivityType{Name: "VerifyGreen"}, Attempt: 1, State: enumspb.PENDING_ACTIVITY_STATE_SCHEDULED, HeartbeatDetails: details},
 		},
 	}
 	ro, err := (&Temporal{Client: c}).Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []workflows.Working{{Activity: "ProvisionNameservers", Progress: "ansible-playbook nameserver.yml running 42s: nameserver : Install BIND packages", At: at}}
+	want := []workflows.Working{{Activity: "ProvisionNameservers", Progress: "ansible-playbook nameserver.yml: nameserver : Install BIND packages", At: at}}
 	if len(ro.Working) != 1 || ro.Working[0] != want[0] || len(ro.Retrying) != 0 {
 		t.Errorf("working %+v, retrying %+v; want %+v and no retries", ro.Working, ro.Retrying, want)
 	}

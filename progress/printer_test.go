@@ -34,7 +34,7 @@ func TestPrinterShowsALongStepsProgress(t *testing.T) {
 	p := &Printer{W: &b}
 	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseProvisioning, Steps: []*workflows.Step{{Name: "ProvisionNameservers", Target: "green", State: workflows.StepRunning}}}}
 	p.Update(st)
-	for _, task := range []string{"waiting for SSH on ns1-next (192.0.2.10)", "ansible-playbook nameserver.yml running 2s: nameserver : Install BIND packages", "ansible-playbook nameserver.yml running 2s: nameserver : Install BIND packages", "ansible-playbook nameserver.yml running 4s: nameserver : Write named.conf"} {
+	for _, task := range []string{"waiting for SSH on ns1-next (192.0.2.10)", "ansible-playbook nameserver.yml: nameserver : Install BIND packages", "ansible-playbook nameserver.yml: nameserver : Install BIND packages", "ansible-playbook nameserver.yml: nameserver : Write named.conf"} {
 		st.Working = []workflows.Working{{Activity: "ProvisionNameservers", Progress: task}}
 		p.Update(st)
 	}
@@ -44,8 +44,8 @@ func TestPrinterShowsALongStepsProgress(t *testing.T) {
 	want := "==> provisioning\n" +
 		"    ProvisionNameservers green running    \n" +
 		"    … ProvisionNameservers: waiting for SSH on ns1-next (192.0.2.10)\n" +
-		"    … ProvisionNameservers: ansible-playbook nameserver.yml running 2s: nameserver : Install BIND packages\n" +
-		"    … ProvisionNameservers: ansible-playbook nameserver.yml running 4s: nameserver : Write named.conf\n" +
+		"    … ProvisionNameservers: ansible-playbook nameserver.yml: nameserver : Install BIND packages\n" +
+		"    … ProvisionNameservers: ansible-playbook nameserver.yml: nameserver : Write named.conf\n" +
 		"    ProvisionNameservers green succeeded  \n"
 	wantPrinted(t, b.String(), want)
 }

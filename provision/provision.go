@@ -152,7 +152,7 @@ func (r *Runner) Run(ctx context.Context, req Request, progress func(msg string)
 	if err := r.verifyHosts(ctx, req, conn, progress); err != nil {
 		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
 	}
-	tasks, taskEnv, err := installTaskLog(tmp, os.Getenv("ANSIBLE_CALLBACK_PLUGINS"))
+	tasks, taskEnv, err := installTaskLog(tmp, r.workDir(book))
 	if err != nil {
 		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
 	}
@@ -168,6 +168,10 @@ func (r *Runner) Run(ctx context.Context, req Request, progress func(msg string)
 	}
 	return res, runError(name, res, run, parseErr)
 }
+
+// workDir is where ansible-playbook runs for book, and so where it finds
+// its ansible.cfg.
+func (r *Runner) workDir(book string) string { return cmp.Or(r.Dir, filepath.Dir(book)) }
 
 // outcome is what one ansible-playbook process left behind.
 type outcome struct {
@@ -192,7 +196,7 @@ func (r *Runner) execute(ctx context.Context, bin, book, inv, vars, conn string,
 			ExtraVarsFile: []string{"@" + vars},
 		}),
 	)
-	gx := &groupExec{dir: cmp.Or(r.Dir, filepath.Dir(book)), env: r.environ(conn, taskEnv)}
+	gx := &groupExec{dir: r.workDir(book), env: r.environ(conn, taskEnv)}
 	de := execute.NewDefaultExecute(
 		execute.WithCmd(cmd),
 		execute.WithExecutable(gx),
@@ -226,9 +230,10 @@ func (r *Runner) execute(ctx context.Context, bin, book, inv, vars, conn string,
 }
 
 // heartbeat waits for done, calling progress every interval meanwhile
-// with the task the playbook is on.
+// with the task the playbook is on. The message changes only when the task
+// does, so a reader that prints each new one (progress.Printer) prints a
+// line per task, however long one takes.
 func heartbeat(done <-chan error, name string, tasks taskLog, interval time.Duration, progress func(string)) error {
-	start := time.Now()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -239,11 +244,7 @@ func heartbeat(done <-chan error, name string, tasks taskLog, interval time.Dura
 			if progress == nil {
 				continue
 			}
-			msg := fmt.Sprintf("ansible-playbook %s running %s", name, time.Since(start).Round(time.Second))
-			if task := tasks.current(); task != "" {
-				msg += ": " + task
-			}
-			progress(msg)
+			progress(fmt.Sprintf("ansible-playbook %s: %s", name, cmp.Or(tasks.current(), "starting")))
 		}
 	}
 }

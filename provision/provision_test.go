@@ -104,8 +104,8 @@ func TestRunReportsTheTaskItIsOn(t *testing.T) {
 	defer mu.Unlock()
 	all := strings.Join(msgs, "\n")
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^ansible-playbook tasks\.yml running \d+s: First task, \{\{ secret_word \}\} untemplated$`),
-		regexp.MustCompile(`(?m)^ansible-playbook tasks\.yml running \d+s: Second task$`),
+		regexp.MustCompile(`(?m)^ansible-playbook tasks\.yml: First task, \{\{ secret_word \}\} untemplated$`),
+		regexp.MustCompile(`(?m)^ansible-playbook tasks\.yml: slowrole : Second task$`),
 	} {
 		if !want.MatchString(all) {
 			t.Errorf("no progress matches %s; got:\n%s", want, all)

@@ -141,7 +141,7 @@ type Working struct {
 	// Activity is the step's activity type, such as ProvisionNameservers.
 	Activity string `json:"activity"`
 	// Progress is what the step last reported, such as "ansible-playbook
-	// nameserver.yml running 42s: nameserver : Install BIND packages".
+	// nameserver.yml: nameserver : Install BIND packages".
 	Progress string `json:"progress"`
 	// At is when it reported it.
 	At time.Time `json:"at,omitzero"`
