@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"errors"
-	"io"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -126,10 +125,10 @@ func TestCLIApprovalGateShowsTheDecision(t *testing.T) {
 	c := tl.startAPI(t)
 	tl.editFleet(t, "approval: auto", "approval: manual")
 
-	var out strings.Builder
+	out := &syncWriter{}
 	cmd := exec.Command(dnsrollBinary(t), "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "200ms")
 	cmd.Env = append(cleanEnv(), "DNSROLL_API_URL="+c.URL, "DNSROLL_API_TOKEN="+apiToken)
-	cmd.Stdout, cmd.Stderr = &syncWriter{w: &out}, &syncWriter{w: &out}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -178,11 +177,18 @@ func TestCLIApprovalGateShowsTheDecision(t *testing.T) {
 // syncWriter lets a command's stdout and stderr share one builder.
 type syncWriter struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  strings.Builder
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return s.b.Write(p)
+}
+
+// String is what was written so far.
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
