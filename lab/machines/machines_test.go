@@ -37,6 +37,7 @@ func TestCheckRefusesAnImageWithoutItsRepository(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("Check needs root first")
 	}
+	needlab.Programs(t, "systemd-nspawn", "ip", "ssh-keygen", "chroot")
 	base := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(base, "etc"), 0o755); err != nil {
 		t.Fatal(err)
