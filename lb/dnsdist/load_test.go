@@ -177,9 +177,8 @@ func checkLoad(t *testing.T, answers []*answer, protos []string, windows ...wind
 	}
 }
 
-// window is a time span in which every answer must be want.
-// window: every query sent from from on and answered before to must be
-// answered by want. A query sent before to but answered after may have
+// window is a time span in which every answer must be want: every query
+// sent from from on and answered before to. A query sent before to but answered after may have
 // waited in a socket until the next flip took effect.
 type window struct {
 	from, to time.Time
