@@ -250,6 +250,12 @@ func TestMachineNginxUnderSystemd(t *testing.T) {
 	}
 
 	before := sh("cat /run/nginx.pid")
+	// The master runs under the role's systemd drop-in from its first
+	// start: Debian's would start nginx at install, before the drop-in
+	// existed, and a reload or binary upgrade keeps the master's limits.
+	if limit := sh("grep 'Max open files' /proc/" + before + "/limits"); !strings.Contains(limit, " 16384 ") {
+		t.Errorf("nginx's master runs with %q, not the drop-in's LimitNOFILE=16384", limit)
+	}
 	upd, err := c.StartRun(ctx, api.LBUpdates, api.LBUpdateRequest{Fleet: tl.fleet.Name, LoadBalancers: []string{balancer.Name},
 		Update: lb.Update{Kind: lb.UpdateBinary}, Reason: "e2e binary upgrade under systemd"})
 	if err != nil {
