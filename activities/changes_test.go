@@ -43,7 +43,7 @@ func TestPlanNamesChangesAgainstTheLiveRevision(t *testing.T) {
 	p, _ := strconv.Atoi(port)
 	// The worker places a lab fleet's VM n on its port base + n%1000:
 	// the same fleet as a lab fleet puts blue on this server.
-	labFleet, err := config.Parse(fmt.Appendf(nil, "%slab: {dns_port_base: %d}\n", testFleetYAML, p-blue.Server.ID%1000))
+	labFleet, err := config.Parse(fmt.Appendf(nil, "%sansible: {%s}\nlab: {dns_port_base: %d}\n", testFleetYAML, testPlaybooks, p-blue.Server.ID%1000))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,10 @@ zones:
   - {name: example.com, file: zones/example.com.zone}
 `
 
+// testPlaybooks are where writeFleetDir puts the playbooks: beside the
+// fleet file, not in ../ansible as the defaults have them.
+const testPlaybooks = "nameserver_playbook: ansible/nameserver.yml, loadbalancer_playbook: ansible/loadbalancer.yml"
+
 // cloudEnv is an activity environment whose Cloud is the real linode adapter
 // talking to the Linode API simulator over HTTP.
 type cloudEnv struct {
@@ -65,7 +69,7 @@ func newCloudEnvWith(t *testing.T, opts linodesim.Options) *cloudEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fleet, err := config.Parse([]byte(testFleetYAML))
+	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {" + testPlaybooks + "}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +84,7 @@ func newCloudEnvWith(t *testing.T, opts linodesim.Options) *cloudEnv {
 // local connection: no SSH to wait for.
 func (c *cloudEnv) labFleet(t *testing.T) {
 	t.Helper()
-	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {connection: local}\nlab: {}\n"))
+	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {connection: local, " + testPlaybooks + "}\nlab: {}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

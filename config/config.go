@@ -242,11 +242,13 @@ func (f *Fleet) setDefaults() {
 	if a.Connection == "" {
 		a.Connection = "ssh"
 	}
+	// Fleets live in fleets/, beside ansible/: in the repository and in
+	// the container image (/app/fleets, /app/ansible).
 	if a.NameserverPlaybook == "" {
-		a.NameserverPlaybook = "ansible/nameserver.yml"
+		a.NameserverPlaybook = "../ansible/nameserver.yml"
 	}
 	if a.LoadBalancerPlaybook == "" {
-		a.LoadBalancerPlaybook = "ansible/loadbalancer.yml"
+		a.LoadBalancerPlaybook = "../ansible/loadbalancer.yml"
 	}
 	if a.SSHUser == "" {
 		a.SSHUser = "root"

@@ -269,6 +269,33 @@ func TestShippedConfigsLoad(t *testing.T) {
 	}
 }
 
+// A fleet that names no playbooks gets the repository's: fleets live in
+// fleets/ beside ansible/, in the repository and in the container image.
+func TestDefaultPlaybooksAreBesideTheFleetsDirectory(t *testing.T) {
+	for _, path := range []string{"../fleets/lab.yaml", "../examples/production.yaml"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []string
+		for _, line := range strings.Split(string(data), "\n") {
+			if !strings.Contains(line, "_playbook:") {
+				kept = append(kept, line)
+			}
+		}
+		f, err := Parse([]byte(strings.Join(kept, "\n")))
+		if err != nil {
+			t.Fatalf("%s without playbooks: %v", path, err)
+		}
+		f.Dir, _ = filepath.Abs("../fleets")
+		for _, p := range []string{f.Ansible.NameserverPlaybook, f.Ansible.LoadBalancerPlaybook} {
+			if _, err := os.Stat(f.Path(p)); err != nil {
+				t.Errorf("%s without playbooks: default %q: %v", path, p, err)
+			}
+		}
+	}
+}
+
 // The machine lab's fleet is the production example with lab addresses: it
 // differs only in its name, its load balancers' addresses, its (revisioned)
 // zone files and a short bake, so the machine lab tests what production

@@ -23,21 +23,22 @@ zones:
   - {name: example.com, file: "zones/{revision}/example.com.zone"}
 `
 
-// dir writes a fleets directory: fleetText (with edits) as prod.yaml,
-// revision A's zone, the two playbooks, and files (path: text), which may
-// replace any of them.
+// dir writes a fleets directory, which it returns: fleetText (with edits)
+// as prod.yaml, revision A's zone, and files (path: text), which may
+// replace either. The two playbooks are in ../ansible, where the defaults
+// look.
 func dir(t *testing.T, edit func(string) string, files map[string]string) string {
 	t.Helper()
-	fsys := fstest.MapFS{"prod.yaml": {Data: []byte(edit(fleetText))}, "zones/A/example.com.zone": {Data: []byte(dnstest.Zone)},
+	fsys := fstest.MapFS{"fleets/prod.yaml": {Data: []byte(edit(fleetText))}, "fleets/zones/A/example.com.zone": {Data: []byte(dnstest.Zone)},
 		"ansible/nameserver.yml": {Data: []byte("- hosts: all\n")}, "ansible/loadbalancer.yml": {Data: []byte("- hosts: all\n")}}
 	for path, text := range files {
-		fsys[path] = &fstest.MapFile{Data: []byte(text)}
+		fsys["fleets/"+path] = &fstest.MapFile{Data: []byte(text)}
 	}
 	d := t.TempDir()
 	if err := os.CopyFS(d, fsys); err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return filepath.Join(d, "fleets")
 }
 
 // wantErr fails unless err contains want, or is nil when want is "".
@@ -82,8 +83,8 @@ func TestFile(t *testing.T) {
 			return s + "ansible: {loadbalancer_playbook: ansible/lb.yml}\n"
 		}, "A", keys, "ansible.loadbalancer_playbook: "},
 		{"a worker with a directory for the nameserver playbook", func(s string) string {
-			return s + "ansible: {nameserver_playbook: ansible}\n"
-		}, "A", keys, "ansible.nameserver_playbook: "},
+			return s + "ansible: {nameserver_playbook: ../ansible}\n"
+		}, "A", keys, "/ansible is a directory"},
 		{"the API (an unknown target) without playbooks", func(s string) string {
 			return s + "ansible: {loadbalancer_playbook: ansible/lb.yml}\n"
 		}, "A", Target{}, ""},
