@@ -178,10 +178,10 @@ func (t Target) Fits(f *config.Fleet) error {
 		return dnsroll.Errorf(dnsroll.EINVALID, "ansible.connection: local runs the playbooks on the worker itself, where only a lab fleet's servers run, "+
 			"but fleet %s has no lab section (an empty `lab:` is none; write `lab: {}`): set connection: ssh for real servers", f.Name)
 	case t.RealLinode && f.Lab != nil:
-		return dnsroll.Errorf(dnsroll.EINVALID, "lab: fleet %s is a lab fleet, but this worker talks to the real Linode API: run it in the lab (make dev), or remove its lab section and give it real load balancers", f.Name)
+		return otherCloud{dnsroll.Errorf(dnsroll.EINVALID, "lab: fleet %s is a lab fleet, but this worker talks to the real Linode API: run it in the lab (make dev), or remove its lab section and give it real load balancers", f.Name)}
 	case !t.RealLinode && f.Lab == nil:
 		if err := simulatorReachable(f); err != nil {
-			return err
+			return otherCloud{err}
 		}
 	case t.RealLinode:
 		if err := realCloudTimeouts(f.Steps); err != nil {
@@ -198,6 +198,15 @@ func (t Target) Fits(f *config.Fleet) error {
 	}
 	return nil
 }
+
+// otherCloud is Fits refusing a fleet for the other kind of Linode API: a
+// lab fleet on the real one, or real load balancers on a simulator. One
+// fleets directory may hold both kinds (the repository's does), so Dir
+// passes over such a fleet rather than failing, while a rollout of it is
+// still refused.
+type otherCloud struct{ error }
+
+func (e otherCloud) Unwrap() error { return e.error }
 
 // realCloudFloor is the least create and provision timeout that a real
 // Linode can meet: creating, booting and answering SSH takes it one to
@@ -229,18 +238,20 @@ func ymlName(path string) string {
 // Dir checks every fleet file in dir, as workers and the API do at
 // startup: each must load, be named after its file, and fit the cloud.
 // Zone files are checked for fleets that need no revision; the others'
-// are checked per rollout.
-func Dir(dir string, target Target) error {
+// are checked per rollout. A fleet for the other kind of Linode API (a lab
+// fleet on a worker of the real one, or the reverse) is passed over: it is
+// returned in skipped, saying why, for the caller to log.
+func Dir(dir string, target Target) (skipped []string, err error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("fleets: %w", err)
+		return nil, fmt.Errorf("fleets: %w", err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("fleets: %s is not a directory", dir)
+		return nil, fmt.Errorf("fleets: %s is not a directory", dir)
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sort.Strings(paths)
 	var errs []string
@@ -251,14 +262,18 @@ func Dir(dir string, target Target) error {
 		errs = append(errs, fmt.Sprintf("%s: %s", p, ymlName(p)))
 	}
 	for _, p := range paths {
-		if err := File(p, "", target); err != nil {
+		err := File(p, "", target)
+		switch {
+		case errors.As(err, new(otherCloud)):
+			skipped = append(skipped, err.Error())
+		case err != nil:
 			errs = append(errs, err.Error())
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("fleets in %s:\n  %s", dir, strings.Join(errs, "\n  "))
+		return skipped, fmt.Errorf("fleets in %s:\n  %s", dir, strings.Join(errs, "\n  "))
 	}
-	return nil
+	return skipped, nil
 }
 
 // File checks one fleet file: it loads, is named after the file, fits the
@@ -276,7 +291,7 @@ func File(path, revision string, target Target) error {
 		return fmt.Errorf("%s: fleet: is %q, but the file is named %s.yaml; workers find a fleet by its file name", path, f.Name, want)
 	}
 	if err := target.Fits(f); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	if target.Known && !target.AwayFromWorker {
 		if err := Playbooks(f); err != nil {

@@ -141,28 +141,55 @@ func TestZonesAreInvalidInput(t *testing.T) {
 }
 
 func TestDir(t *testing.T) {
-	if err := Dir(filepath.Join(t.TempDir(), "nosuchdir"), Target{}); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if _, err := Dir(filepath.Join(t.TempDir(), "nosuchdir"), Target{}); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("a missing fleets directory: %v", err)
 	}
 	d := dir(t, same, nil)
-	if err := Dir(d, Target{Known: true, RealLinode: true, SSHKeys: 1}); err != nil {
-		t.Errorf("a good directory: %v", err)
+	if skipped, err := Dir(d, Target{Known: true, RealLinode: true, SSHKeys: 1}); err != nil || len(skipped) > 0 {
+		t.Errorf("a good directory: %v (skipped %q)", err, skipped)
 	}
 	broken := strings.Replace(fleetText, "fleet: prod", "fleet: broken", 1) + "load_balancers: [{name: lb1, address: \"192.0.2.1:99999\", fronts: ns1}]\n"
 	if err := os.WriteFile(filepath.Join(d, "broken.yaml"), []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Dir(d, Target{}); err == nil || !strings.Contains(err.Error(), "broken.yaml") {
+	if _, err := Dir(d, Target{}); err == nil || !strings.Contains(err.Error(), "broken.yaml") {
 		t.Errorf("a directory with a broken fleet: %v, want an error naming broken.yaml", err)
 	}
 	// A fleet in a .yml file would be passed over, then its rollouts
 	// refused as of an unknown fleet.
 	yml := dir(t, same, map[string]string{"staging.yml": strings.Replace(fleetText, "fleet: prod", "fleet: staging", 1)})
-	if err := Dir(yml, Target{}); err == nil || !strings.Contains(err.Error(), "staging.yml: fleet files are named <fleet>.yaml") || !strings.Contains(err.Error(), "rename it staging.yaml") {
+	if _, err := Dir(yml, Target{}); err == nil || !strings.Contains(err.Error(), "staging.yml: fleet files are named <fleet>.yaml") || !strings.Contains(err.Error(), "rename it staging.yaml") {
 		t.Errorf("a directory with a .yml fleet: %v", err)
 	}
 	if err := File(filepath.Join(yml, "staging.yml"), "A", Target{}); err == nil || !strings.Contains(err.Error(), "rename it staging.yaml") {
 		t.Errorf("a .yml fleet file: %v", err)
+	}
+}
+
+// The repository's fleets directory holds the lab's fleets beside the
+// operator's: a worker on the real Linode API passes over the lab fleet,
+// naming it, and a lab worker the production one, instead of refusing to
+// start. A rollout of either still fails at Plan, before any VM exists.
+func TestDirPassesOverAnotherCloudsFleets(t *testing.T) {
+	lab := strings.Replace(fleetText, "fleet: prod", "fleet: lab", 1) + "ansible: {connection: local}\nlab: {dns_port_base: 15300}\n"
+	d := dir(t, same, map[string]string{"lab.yaml": lab})
+	real := Target{Known: true, RealLinode: true, SSHKeys: 1}
+	skipped, err := Dir(d, real)
+	if err != nil || len(skipped) != 1 || !strings.Contains(skipped[0], "lab.yaml: lab: fleet lab is a lab fleet, but this worker talks to the real Linode API") {
+		t.Errorf("a real worker's directory with a lab fleet: skipped %q, err %v; want lab.yaml passed over", skipped, err)
+	}
+	if err := File(filepath.Join(d, "lab.yaml"), "A", real); err == nil || !strings.Contains(err.Error(), "is a lab fleet") {
+		t.Errorf("the lab fleet on the real API: %v, want it refused", err)
+	}
+	skipped, err = Dir(d, Target{Known: true, SSHKeys: 1})
+	if err != nil || len(skipped) != 1 || !strings.Contains(skipped[0], "prod.yaml: load_balancers[0].address: fleet prod has a load balancer at 192.0.2.1, a real machine") {
+		t.Errorf("a lab worker's directory with a production fleet: skipped %q, err %v; want prod.yaml passed over", skipped, err)
+	}
+	// Another cloud's fleet that is broken as well is an error.
+	broken := strings.Replace(lab, "fleet: lab", "fleet: other", 1)
+	d = dir(t, same, map[string]string{"lab.yaml": lab, "broken.yaml": broken})
+	if _, err := Dir(d, real); err == nil || !strings.Contains(err.Error(), "broken.yaml: fleet: is \"other\"") {
+		t.Errorf("a broken lab fleet on a real worker: %v, want an error naming broken.yaml", err)
 	}
 }
 

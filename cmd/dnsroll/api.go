@@ -61,7 +61,7 @@ TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
 	if f.fleets != "" {
 		// The API cannot know which cloud the workers use; the rest of the
 		// checks are the workers'.
-		if err := preflight.Dir(f.fleets, preflight.Target{}); err != nil {
+		if _, err := preflight.Dir(f.fleets, preflight.Target{}); err != nil {
 			return err
 		}
 	}

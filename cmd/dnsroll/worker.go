@@ -65,8 +65,12 @@ the last hour.`)
 		return err
 	}
 	// Every fleet file is checked now, not at its first rollout.
-	if err := preflight.Dir(cfg.FleetDir, cfg.Target()); err != nil {
+	skipped, err := preflight.Dir(cfg.FleetDir, cfg.Target())
+	if err != nil {
 		return err
+	}
+	for _, why := range skipped {
+		slog.Warn("fleet passed over: its rollouts will be refused", "why", why)
 	}
 	// Flips go through SSH connections kept open for the worker's life.
 	pool, err := cfg.ChannelPool()
