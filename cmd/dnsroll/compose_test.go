@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os"
+	"slices"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Every compose service that reads fleets also reads their zone files: the
+// worker provisions from them, and the API checks them at startup and on
+// every start and plan, so a service with ./fleets but not ./zones refuses
+// every fleet like examples/production.yaml.
+func TestComposeServicesWithFleetsMountTheZones(t *testing.T) {
+	b, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+			Volumes []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	var readers int
+	for name, s := range compose.Services {
+		if !slices.Contains(s.Command, "--fleets") {
+			continue
+		}
+		readers++
+		for _, want := range []string{"./fleets:/app/fleets:ro", "./zones:/app/zones:ro"} {
+			if !slices.Contains(s.Volumes, want) {
+				t.Errorf("service %s runs with --fleets but does not mount %s (it has %q)", name, want, s.Volumes)
+			}
+		}
+	}
+	if readers < 2 {
+		t.Errorf("%d services run with --fleets, want the worker and the API", readers)
+	}
+}
