@@ -36,6 +36,9 @@ type Activities struct {
 	// HostKeys keeps the host keys of servers the rollout creates; nil
 	// keeps none (connection local, tests).
 	HostKeys HostKeys
+	// SSHPort is where new servers' sshd listens: 0 means 22, as on
+	// Linode; tests give another.
+	SSHPort int
 	Fleets   FleetLoader
 	// Place says where a fleet's servers run (config.PlaceIn): their DNS
 	// port and, in the lab, their directory. Nil places lab fleets in no

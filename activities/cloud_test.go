@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,6 +38,28 @@ zones:
 // testPlaybooks are where writeFleetDir puts the playbooks: beside the
 // fleet file, not in ../ansible as the defaults have them.
 const testPlaybooks = "nameserver_playbook: ansible/nameserver.yml, loadbalancer_playbook: ansible/loadbalancer.yml"
+
+// sshBanner listens on a loopback port that greets like sshd, for the
+// wait for a new server's SSH, and returns the port.
+func sshBanner(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("SSH-2.0-dnsroll-test\r\n"))
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
 
 // cloudEnv is an activity environment whose Cloud is the real linode adapter
 // talking to the Linode API simulator over HTTP.
@@ -75,7 +98,8 @@ func newCloudEnvWith(t *testing.T, opts linodesim.Options) *cloudEnv {
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	acts := &Activities{Cloud: cloud}
+	// The simulator's servers are at 127.0.0.1; their "sshd" is a banner.
+	acts := &Activities{Cloud: cloud, SSHPort: sshBanner(t)}
 	env.RegisterActivity(acts)
 	return &cloudEnv{env: env, sim: sim, cloud: cloud, fleet: fleet, acts: acts}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -271,8 +272,16 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 	if err != nil {
 		return NewLoadBalancer{}, failure(ctx, err)
 	}
-	stop := keepAlive(ctx, "provisioning "+next.Name)
-	err = d.Point(ctx, in.Fleet, next, backends)
+	var progress atomic.Value
+	progress.Store("provisioning " + next.Name)
+	stop := heartbeatEvery(ctx, 2*time.Second, progress.Load)
+	if in.Fleet.Ansible.Connection == "ssh" {
+		err = a.meetNewServer(ctx, res.Server, func(msg string) { progress.Store(msg) })
+		progress.Store("provisioning " + next.Name)
+	}
+	if err == nil {
+		err = d.Point(ctx, in.Fleet, next, backends)
+	}
 	stop()
 	if err != nil {
 		return NewLoadBalancer{}, failure(ctx, fmt.Errorf("load balancer %s: provision: %w", next.Name, err))

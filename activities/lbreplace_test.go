@@ -30,6 +30,45 @@ func (p *pointRecorder) Point(_ context.Context, _ *config.Fleet, lb config.Load
 	return nil
 }
 
+// meetingKeys records, in order, the host keys trusted and the load
+// balancers pointed.
+type meetingKeys struct {
+	*recordingKeys
+	events *[]string
+}
+
+func (m meetingKeys) TrustNew(_ context.Context, name, addr, instance string) error {
+	*m.events = append(*m.events, "trust "+name+" "+addr+" "+instance)
+	return nil
+}
+
+type meetingDriver struct{ events *[]string }
+
+func (d meetingDriver) Point(_ context.Context, _ *config.Fleet, lb config.LoadBalancer, _ []dnsroll.Server) error {
+	*d.events = append(*d.events, "point "+lb.Name)
+	return nil
+}
+
+// A new load balancer is met as a new nameserver is: once its SSH answers,
+// its host key is recorded for its instance, before the driver's playbook
+// logs in. Without it the first playbook run could fail on a server still
+// booting, or on an earlier machine's key pinned at a reused address.
+func TestCreateLoadBalancerMeetsItsNewServerFirst(t *testing.T) {
+	c := newCloudEnv(t)
+	if _, err := c.ensure(t, "ns1"); err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	c.acts.HostKeys = meetingKeys{&recordingKeys{}, &events}
+	c.acts.Drivers = map[string]LoadBalancer{"nginx": meetingDriver{&events}}
+	v, err := c.env.ExecuteActivity(c.acts.CreateLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
+	got := temporaltest.Value[NewLoadBalancer](t, v, err)
+	want := []string{"trust lb1-next 127.0.0.1 " + ServerID(got.Server), "point lb1-next"}
+	if strings.Join(events, "; ") != strings.Join(want, "; ") {
+		t.Errorf("events %q, want %q", events, want)
+	}
+}
+
 // CreateLoadBalancer twice makes one fleet-tagged lb1-next, in front of
 // the nameserver lb1 fronts, at the new server's address on port 53; and
 // DeleteLoadBalancer deletes it, then finds nothing to delete.

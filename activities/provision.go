@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -65,19 +67,9 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 	stop := heartbeatEvery(ctx, 2*time.Second, progress.Load)
 	if f.Ansible.Connection == "ssh" {
 		for _, s := range in.Servers {
-			progress.Store("waiting for SSH on " + s.Label + " (" + s.IPv4 + ")")
-			if err := provision.WaitSSH(ctx, s.IPv4); err != nil {
+			if err := a.meetNewServer(ctx, s, func(msg string) { progress.Store(msg) }); err != nil {
 				stop()
-				return ProvisionResult{}, failure(ctx, fmt.Errorf("%s: %w", s.Label, err))
-			}
-			// First contact with a server this rollout created: its key is
-			// recorded now, and Ansible's connections are checked against it.
-			if a.HostKeys != nil {
-				progress.Store("recording the SSH host key of " + s.Label)
-				if err := a.HostKeys.TrustNew(ctx, s.Label, s.IPv4, ServerID(s)); err != nil {
-					stop()
-					return ProvisionResult{}, failure(ctx, fmt.Errorf("%s: %w", s.Label, err))
-				}
+				return ProvisionResult{}, failure(ctx, err)
 			}
 		}
 	}
@@ -89,6 +81,30 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 		return ProvisionResult{Ansible: res}, failure(ctx, rejected(res, err))
 	}
 	return ProvisionResult{Ansible: res, Attempt: attempt(ctx)}, nil
+}
+
+// meetNewServer is the first contact with server s, which this run
+// created: it waits until s's sshd answers, since the API says running
+// well before, and records s's host key for its instance, replacing an
+// earlier machine's at a reused address; Ansible's connections, and the
+// flips', are checked against it. show reports each wait.
+func (a *Activities) meetNewServer(ctx context.Context, s dnsroll.Server, show func(string)) error {
+	show("waiting for SSH on " + s.Label + " (" + s.IPv4 + ")")
+	port := a.SSHPort
+	if port == 0 {
+		port = 22
+	}
+	if err := provision.WaitSSH(ctx, net.JoinHostPort(s.IPv4, strconv.Itoa(port))); err != nil {
+		return fmt.Errorf("%s: %w", s.Label, err)
+	}
+	if a.HostKeys == nil {
+		return nil
+	}
+	show("recording the SSH host key of " + s.Label)
+	if err := a.HostKeys.TrustNew(ctx, s.Label, s.IPv4, ServerID(s)); err != nil {
+		return fmt.Errorf("%s: %w", s.Label, err)
+	}
+	return nil
 }
 
 // rejected turns a playbook failure in which BIND refused a zone file or

@@ -110,7 +110,7 @@ func (l *Lab) bootLoadBalancers(ctx context.Context) error {
 	for _, lb := range l.opts.Fleet.LoadBalancers {
 		host, _, _ := net.SplitHostPort(lb.Address)
 		wctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := provision.WaitSSH(wctx, host)
+		err := provision.WaitSSH(wctx, net.JoinHostPort(host, "22"))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("lab: load balancer %s: %w", lb.Name, err)

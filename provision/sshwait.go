@@ -8,14 +8,10 @@ import (
 	"time"
 )
 
-// WaitSSH waits until host's port 22 sends an SSH banner. A new VM's API
+// WaitSSH waits until addr (host:port) sends an SSH banner. A new VM's API
 // status says running well before its sshd answers, and Ansible's first
 // contact would fail (and count an attempt) in between.
-func WaitSSH(ctx context.Context, host string) error {
-	return waitBanner(ctx, net.JoinHostPort(host, "22"))
-}
-
-func waitBanner(ctx context.Context, addr string) error {
+func WaitSSH(ctx context.Context, addr string) error {
 	var last error
 	for {
 		if last = banner(ctx, addr); last == nil {

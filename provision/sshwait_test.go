@@ -67,7 +67,7 @@ func TestWaitGivesUpAtTheDeadline(t *testing.T) {
 	ln.Close() // nothing listens there now
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
-	if err := waitBanner(ctx, addr); err == nil || !strings.Contains(err.Error(), "no SSH banner") {
+	if err := WaitSSH(ctx, addr); err == nil || !strings.Contains(err.Error(), "no SSH banner") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package machines
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -86,7 +87,7 @@ func TestCloseWaitsForMachinesBeingDestroyed(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := provision.WaitSSH(ctx, addr.String()); err != nil {
+	if err := provision.WaitSSH(ctx, net.JoinHostPort(addr.String(), "22")); err != nil {
 		h.Close()
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func BenchmarkBootToSSH(b *testing.B) {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := provision.WaitSSH(ctx, addr.String())
+		err := provision.WaitSSH(ctx, net.JoinHostPort(addr.String(), "22"))
 		cancel()
 		if err != nil {
 			out, _ := os.ReadFile(filepath.Join(h.opts.Dir, name, "console.log"))
