@@ -39,7 +39,7 @@ type Activities struct {
 	// SSHPort is where new servers' sshd listens: 0 means 22, as on
 	// Linode; tests give another.
 	SSHPort int
-	Fleets   FleetLoader
+	Fleets  FleetLoader
 	// Place says where a fleet's servers run (config.PlaceIn): their DNS
 	// port and, in the lab, their directory. Nil places lab fleets in no
 	// directory.
