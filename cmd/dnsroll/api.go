@@ -35,9 +35,12 @@ func runAPI(ctx context.Context, std streams, args []string) error {
 	fs := newFlags(std, "api", `
 Serves the dnsroll HTTP API (see /openapi.yaml): POST /rollouts, POST /plans
 (a dry run), GET /rollouts, GET /rollouts/{id},
-POST /rollouts/{id}/abort|rollback|approve, the same for
-/load-balancer-updates and /load-balancer-replacements (with glue-updated and
-force-drain), /healthz and /metrics. It keeps no state: runs live in Temporal.
+POST /rollouts/{id}/abort|rollback|approve|retry|cleanup;
+POST and GET /load-balancer-updates, GET /load-balancer-updates/{id},
+POST /load-balancer-updates/{id}/abort; the same for
+/load-balancer-replacements, whose runs take
+abort|rollback|approve|glue-updated|force-drain; /healthz and /metrics. It
+keeps no state: runs live in Temporal.
 
 Every /rollouts, /plans and /load-balancer-* request needs "Authorization: Bearer $DNSROLL_API_TOKEN". The
 API refuses to start without DNSROLL_API_TOKEN unless --insecure-no-auth says
@@ -54,7 +57,7 @@ TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
 	fs.StringVar(&f.fleets, "fleets", os.Getenv("DNSROLL_FLEETS"), "directory of fleet configs; when set, every one is checked at startup, and POST /rollouts rejects unknown fleets, unknown revisions and zone files that do not parse with 400 before starting anything ($DNSROLL_FLEETS)")
 	fs.StringVar(&f.defaultRevision, "default-revision", os.Getenv("DNSROLL_DEFAULT_REVISION"), "revision for a POST without one to a fleet with no successful rollout yet ($DNSROLL_DEFAULT_REVISION)")
 	fs.StringVar(&f.webUI, "web-ui-url", os.Getenv("DNSROLL_WEB_UI_URL"), "Temporal Web UI base URL, for links in responses ($DNSROLL_WEB_UI_URL)")
-	fs.BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve /rollouts without a token when DNSROLL_API_TOKEN is unset (development only)")
+	fs.BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve /rollouts, /plans and /load-balancer-* without a token when DNSROLL_API_TOKEN is unset (development only)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

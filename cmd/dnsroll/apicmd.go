@@ -27,6 +27,27 @@ type apiCmd struct {
 	asJSON   bool
 }
 
+// describe is sub's entry in usage, a group's command list ("  sub  what
+// it does", continued on lines indented past the names), as one line.
+func describe(usage, sub string) string {
+	var words []string
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) > 1 && strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   ") && fields[0] == sub:
+			in, words = true, fields[1:]
+		case in && strings.HasPrefix(line, "   ") && len(fields) > 0:
+			words = append(words, fields...)
+		default:
+			if in {
+				return strings.Join(words, " ")
+			}
+		}
+	}
+	return strings.Join(words, " ")
+}
+
 // runAPICommand runs `dnsroll <group> <sub> [flags]`: the flags every API
 // command has (--api-url, --token, --fleet), then the ones pick registers
 // for sub, which returns nil for a subcommand it does not know.
@@ -41,7 +62,7 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlags(std, group+" "+sub, "Talks to the dnsroll API ($DNSROLL_API_URL, $DNSROLL_API_TOKEN); `dnsroll "+group+" --help` lists the commands.")
+	fs := newFlags(std, group+" "+sub, describe(usage, sub)+"\n\nTalks to the dnsroll API ($DNSROLL_API_URL, $DNSROLL_API_TOKEN); `dnsroll "+group+" --help` lists the commands.")
 	c := &apiCmd{out: std.out, stderr: std.err, retryFor: followRetry}
 	// Neither default is the flag's, so --help cannot print a password in
 	// the URL, or the token.

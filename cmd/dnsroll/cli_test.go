@@ -539,3 +539,19 @@ func TestCLIRolloutListPhaseAndPages(t *testing.T) {
 		t.Errorf("--phase baking: exit %d, stdout %q", code, out)
 	}
 }
+
+// A subcommand's --help says what it does, in the words of its group's
+// command list.
+func TestSubcommandHelpDescribesIt(t *testing.T) {
+	for _, tt := range []struct{ group, sub, want string }{
+		{"rollout", "start", "start a rollout of a fleet; --wait follows it, printing each step, and exits non-zero (2) unless it succeeds, printing the reason"},
+		{"rollout", "cleanup", "finish the cleanup of a cleanup-failed rollout"},
+		{"lb", "update", "update the fleet's load balancers where they stand, one at a time"},
+		{"lb", "approve", "let a replacement waiting at its approval gate (rollout.approval: manual) move the glue"},
+	} {
+		_, errOut, code := cli(t, tt.group, tt.sub, "--help")
+		if code != 0 || !strings.Contains(errOut, "Usage: dnsroll "+tt.group+" "+tt.sub+" [flags]\n\n"+tt.want) {
+			t.Errorf("dnsroll %s %s --help: exit %d, output\n%s\nwant the description %q", tt.group, tt.sub, code, errOut, tt.want)
+		}
+	}
+}

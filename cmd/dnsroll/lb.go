@@ -154,7 +154,11 @@ func (c *lbCmd) signal(fs *flag.FlagSet, name string) func(context.Context) erro
 // --poll); start starts the run.
 func (c *lbCmd) startFlags(fs *flag.FlagSet, k api.Kind, reason, by *string, start func(context.Context) (api.LBStarted, error)) func(context.Context) error {
 	whoFlags(fs, reason, by)
-	then := waitFlags(fs, "it, printing each step (and the glue and drain)")
+	what := "it, printing each step"
+	if k.Path == api.LBReplacements.Path {
+		what += " (and the glue and drain)"
+	}
+	then := waitFlags(fs, what)
 	return func(ctx context.Context) error {
 		if c.fleet == "" {
 			return errors.New("--fleet is required")
@@ -202,7 +206,7 @@ func (c *lbCmd) replaceFlags(fs *flag.FlagSet) func(context.Context) error {
 	var req api.LBReplaceRequest
 	fs.StringVar(&req.Domain, "domain", "", "the delegated domain whose glue names the load balancers, such as example.com")
 	parent := fs.String("parent", "", "comma-separated address:port (such as 192.0.2.53:53) of the parent zone's servers, where the delegation is checked")
-	fs.StringVar(&req.Registrar, "registrar", "", "manual (the default: the status says what to set, then send glue-updated) or a registrar driver's name")
+	fs.StringVar(&req.Registrar, "registrar", "", "manual (the default: the status says what to set, then send glue-updated) or route53domains (Amazon Route 53 Domains, with the worker's AWS credentials)")
 	// The workflow's defaults apply to what is not set here.
 	fs.Func("glue-wait", "how long to wait for the parent to serve the new glue before aborting (default 72h)", durationFlag(&req.GlueWait))
 	fs.Func("quiet", "how long every old load balancer must stay quiet before it is deleted (default 1m)", durationFlag(&req.Drain.Quiet))

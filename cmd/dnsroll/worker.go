@@ -40,7 +40,12 @@ the state directory ($DNSROLL_STATE_DIR, else $XDG_STATE_HOME/dnsroll or
 ~/.local/state/dnsroll), and later steps on this worker use the snapshot. At
 start and after each snapshot the worker removes those unused for
 --bundle-max-age, except the --bundle-keep most recently used and any used in
-the last hour.`)
+the last hour.
+
+Also read: DNSROLL_WEB_UI_URL (the Temporal Web UI's base URL, for links in
+notifications); for load balancer replacements with registrar route53domains,
+the standard AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, ...) and
+DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 	var tf temporalFlags
 	var cfg worker.Config
 	tf.register(fs)
