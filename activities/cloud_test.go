@@ -515,6 +515,24 @@ func TestNewLoadBalancersOffersAreCheckedFirst(t *testing.T) {
 	}
 }
 
+// A replacement load balancer is made from a nameserver's image: from one
+// of Linode's, it has only root, so a non-root load balancer user (fine
+// for the hand-built ones) is refused before any VM exists.
+func TestNewLoadBalancersNeedAUserTheirImageHas(t *testing.T) {
+	c := newCloudEnv(t)
+	c.fleet.Ansible.LoadBalancerSSHUser = "deploy"
+	_, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	want := `load_balancers[0] (lb1-next is made as nameserver ns1, the first it fronts): ansible.loadbalancer_ssh_user: "deploy" logs into lb1-next, but nameservers[0].image linode/debian12 is one of Linode's images`
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), want) {
+		t.Fatalf("check: %v; want a refusal containing %q", err, want)
+	}
+	c.fleet.Ansible.LoadBalancerSSHUser = ""
+	if _, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet}); err != nil {
+		t.Errorf("root: %v", err)
+	}
+}
+
 // fakeRunner fails every playbook with res.
 type fakeRunner struct{ res provision.Result }
 

@@ -227,6 +227,10 @@ func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOff
 		}
 		prefix := fmt.Sprintf("load_balancers[%d] (%s is made as nameserver %s, the first it fronts): ", j, dnsroll.NextLabel(lb.Name), in.Fleet.Nameservers[i].Label)
 		offers = append(offers, preflight.Offer{Slot: i, Prefix: prefix})
+		if user, image := in.Fleet.Ansible.LoadBalancerUser(), in.Fleet.Nameservers[i].Image; user != "root" && config.OnlyRoot(image) {
+			return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%sansible.loadbalancer_ssh_user: %q logs into %s, but nameservers[%d].image %s is one of Linode's images, whose new VMs have only root: "+
+				"set loadbalancer_ssh_user: root for the replacement, or make that nameserver from a private image that has the user with passwordless sudo", prefix, user, dnsroll.NextLabel(lb.Name), i, image))
+		}
 	}
 	if err := a.checkOffers(ctx, in.Fleet, offers); err != nil {
 		return StepResult{}, failure(ctx, err)

@@ -99,6 +99,33 @@ type Ansible struct {
 	LoadBalancerSSHUser string `yaml:"loadbalancer_ssh_user,omitempty" json:"loadbalancer_ssh_user,omitempty"`
 }
 
+// newServersAcceptTheUser refuses a non-root nameserver user on Linode's
+// own images: a VM made from one has only root, with the keys the worker
+// gives it, so every provisioning attempt would be refused until the
+// step's deadline. A private image may have the user.
+func (f *Fleet) newServersAcceptTheUser() error {
+	user := f.Ansible.NameserverUser()
+	if user == "root" {
+		return nil
+	}
+	field := "ansible.ssh_user"
+	if f.Ansible.NameserverSSHUser != "" {
+		field = "ansible.nameserver_ssh_user"
+	}
+	for i, ns := range f.Nameservers {
+		if OnlyRoot(ns.Image) {
+			return fieldErr(field, "%q logs into new nameservers, but nameservers[%d].image %s is one of Linode's images, whose new VMs have only root: "+
+				"set nameserver_ssh_user: root (load balancers, built by you, may keep %q), or make the nameservers from a private image that has the user with passwordless sudo", user, i, ns.Image, user)
+		}
+	}
+	return nil
+}
+
+// OnlyRoot says whether a new VM made from image has only root to log in
+// as: Linode's own images ("linode/debian12") do; a private image
+// ("private/123") may have other users.
+func OnlyRoot(image string) bool { return strings.HasPrefix(image, "linode/") }
+
 // NameserverUser is the SSH user for nameservers.
 func (a Ansible) NameserverUser() string {
 	if a.NameserverSSHUser != "" {
@@ -515,6 +542,9 @@ func (f *Fleet) Validate() error {
 		if u != "" && !userRE.MatchString(u) {
 			return fieldErr("ansible."+field, "%q is not a Unix user name (lowercase letters, digits, _ and -, starting with a letter or _)", u)
 		}
+	}
+	if err := f.newServersAcceptTheUser(); err != nil {
+		return err
 	}
 	if len(f.Zones) == 0 {
 		return fieldErr("zones", "list at least one zone")

@@ -214,6 +214,32 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 	}
 }
 
+// A new VM from one of Linode's images has only root, with the worker's
+// key: a non-root user for nameservers would find no account on it, and
+// every provisioning attempt would fail until the step's deadline. A
+// private image may have the user; load balancers are built by hand.
+func TestNonRootNameserverUserNeedsAPrivateImage(t *testing.T) {
+	for _, tt := range []struct {
+		name, ansible, image, want string
+	}{
+		{"ssh_user on Linode's image", "ansible: {ssh_user: deploy}", "linode/debian12", `ansible.ssh_user: "deploy" logs into new nameservers, but nameservers[0].image linode/debian12 is one of Linode's images`},
+		{"nameserver_ssh_user on Linode's image", "ansible: {nameserver_ssh_user: deploy}", "linode/debian12", `ansible.nameserver_ssh_user: "deploy" logs into new nameservers`},
+		{"a sudo user for load balancers only", "ansible: {ssh_user: deploy, nameserver_ssh_user: root}", "linode/debian12", ""},
+		{"loadbalancer_ssh_user only", "ansible: {loadbalancer_ssh_user: deploy}", "linode/debian12", ""},
+		{"ssh_user on a private image", "ansible: {ssh_user: deploy}", "private/4242", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(strings.ReplaceAll(valid, "linode/debian12", tt.image) + tt.ansible + "\n"))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "nameserver_ssh_user: root")):
+				t.Errorf("err = %v, want one containing %q and the fix", err, tt.want)
+			}
+		})
+	}
+}
+
 // A bad fleet name is refused with the whole rule, whichever part of it
 // the name breaks.
 func TestFleetNameErrorStatesTheRule(t *testing.T) {

@@ -206,10 +206,15 @@ func TestMachineSlowSSH(t *testing.T) {
 }
 
 // Hardened machines are provisioned as a non-root user with sudo: both
-// roles escalate with become.
+// roles escalate with become. The nameservers are made from a private
+// image that has the user: one of Linode's has only root, and the fleet
+// is refused (TestNonRootNameserverUserNeedsAPrivateImage).
 func TestMachineNonRootUser(t *testing.T) {
 	tl := startMachineLab(t, "nginx", "deploy")
 	tl.editFleet(t, "ssh_user: root", "ssh_user: deploy")
+	for range tl.fleet.Nameservers {
+		tl.editFleet(t, "image: linode/debian12", "image: "+lab.PrivateImage)
+	}
 	tl.startWorker(t)
 	for _, rev := range []string{"A", "B"} {
 		if _, st, err := tl.rollout(t, rev); err != nil {

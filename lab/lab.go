@@ -65,8 +65,10 @@ type Options struct {
 	Machines bool
 	// MachineBase is the machines' base image; empty means machines.DefaultBase.
 	MachineBase string
-	// MachineUsers are extra sudo users, with the lab's SSH key, on every
-	// machine: a hardened image's login instead of root.
+	// MachineUsers are extra sudo users, with the lab's SSH key, on the
+	// load balancers and on instances made from PrivateImage: a hardened
+	// image's login instead of root. As on Linode, an instance made from
+	// one of Linode's images has only root.
 	MachineUsers []string
 }
 
@@ -163,6 +165,7 @@ func (l *Lab) startSim() error {
 		}
 	}
 	if m := l.machines; m != nil {
+		opts.Images = []string{PrivateImage}
 		// Machines do not outlive the lab, so neither do instances.
 		opts.StateFile = ""
 		opts.OnCreate = m.bootInstance

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/lab/machines"
@@ -36,7 +37,8 @@ type machineLab struct {
 	nextIP int
 	// sshDelay is the SSH delay of the machines created from now on.
 	sshDelay time.Duration
-	// users are extra sudo users on every machine (Options.MachineUsers).
+	// users are extra sudo users on the load balancers and on instances
+	// from PrivateImage (Options.MachineUsers).
 	users []string
 }
 
@@ -80,12 +82,20 @@ func (m *machineLab) bootInstance(inst linodesim.Instance, keys []string, rootPa
 	addr := netip.MustParsePrefix(machines.Subnet).Addr().As4()
 	addr[3] = byte(n)
 	ip := netip.AddrFrom4(addr)
-	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: keys, RootPass: rootPass, SSHDelay: delay, Users: m.users}
+	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: keys, RootPass: rootPass, SSHDelay: delay}
+	if !config.OnlyRoot(inst.Image) {
+		spec.Users = m.users
+	}
 	if err := m.host.Boot(spec); err != nil {
 		return "", err
 	}
 	return ip.String(), nil
 }
+
+// PrivateImage is the machine lab account's private image: its instances
+// have Options.MachineUsers besides root, as an operator's hardened image
+// has its login user.
+const PrivateImage = "private/4242"
 
 func machineName(id int) string { return fmt.Sprintf("linode%d", id) }
 
