@@ -47,11 +47,23 @@ def main():
     p = m.params
     changed = False
 
-    def run(argv, what):
+    def run(argv, what, journal=False):
         rc, out, err = m.run_command(argv)
         if rc != 0:
-            m.fail_json(msg=f"{what} failed (rc {rc}): {(err or out).strip()}", changed=changed)
+            msg = f"{what} failed (rc {rc}): {(err or out).strip()}"
+            if journal:
+                msg += "; " + named_journal()
+            m.fail_json(msg=msg, changed=changed)
         return out
+
+    def named_journal():
+        # systemctl says only to look in the journal, on a VM the rollout
+        # deletes once the step gives up: named's own last words go with
+        # the failure instead.
+        argv = ["journalctl", "-u", "named", "-n", "15", "--no-pager", "-o", "cat"]
+        rc, out, err = m.run_command(argv)
+        lines = " | ".join(line.strip() for line in (out if rc == 0 else err).splitlines() if line.strip())
+        return f"{' '.join(argv)}: {lines or '(nothing)'}"
 
     started = False
     if p["lab"]:
@@ -66,7 +78,7 @@ def main():
             changed = True
         _, out, _ = m.run_command(["systemctl", "is-active", "named"])
         if out.strip() != "active":
-            run(["systemctl", "start", "named"], "systemctl start named")
+            run(["systemctl", "start", "named"], "systemctl start named", journal=True)
             changed = True
 
     # -H: the zone directory is a symlink to the current set.
@@ -74,7 +86,7 @@ def main():
     pending = rc != 0 or out.strip() != ""
 
     if pending and not p["lab"]:
-        run(["systemctl", "reload", "named"], "systemctl reload named")
+        run(["systemctl", "reload", "named"], "systemctl reload named", journal=True)
         changed = True
     elif pending and not started:
         run(["pkill", "-HUP", "--pidfile", p["pid_file"], "--exact", "named"], "reloading the lab named")
