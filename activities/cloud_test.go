@@ -533,6 +533,34 @@ func TestNewLoadBalancersNeedAUserTheirImageHas(t *testing.T) {
 	}
 }
 
+// A replacement load balancer is created behind the load balancer's own
+// Cloud Firewall (it takes DNS from anywhere, unlike a nameserver), one
+// the account lacks being refused before any VM exists.
+func TestNewLoadBalancersAreCreatedBehindTheirFirewall(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{Firewalls: []int{88}})
+	if _, err := c.ensure(t, "ns1"); err != nil {
+		t.Fatal(err)
+	}
+	c.fleet.LoadBalancers[0].FirewallID = 77
+	_, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	want := "load_balancers[0] (lb1-next is made as nameserver ns1, the first it fronts): load_balancers[0].firewall_id: this account has no Cloud Firewall 77"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("check: %v; want a refusal containing %q", err, want)
+	}
+	c.fleet.LoadBalancers[0].FirewallID = 88
+	if _, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet}); err != nil {
+		t.Fatalf("check with the account's firewall: %v", err)
+	}
+	c.acts.Drivers = map[string]LoadBalancer{"nginx": &pointRecorder{}}
+	v, err := c.env.ExecuteActivity(c.acts.CreateLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
+	got := temporaltest.Value[NewLoadBalancer](t, v, err)
+	for _, inst := range c.sim.Instances() {
+		if inst.ID == got.Server.ID && inst.FirewallID != 88 {
+			t.Errorf("lb1-next was created behind firewall %d, want 88", inst.FirewallID)
+		}
+	}
+}
+
 // fakeRunner fails every playbook with res.
 type fakeRunner struct{ res provision.Result }
 

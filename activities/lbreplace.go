@@ -226,7 +226,7 @@ func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOff
 			return StepResult{}, failure(ctx, err)
 		}
 		prefix := fmt.Sprintf("load_balancers[%d] (%s is made as nameserver %s, the first it fronts): ", j, dnsroll.NextLabel(lb.Name), in.Fleet.Nameservers[i].Label)
-		offers = append(offers, preflight.Offer{Slot: i, Prefix: prefix})
+		offers = append(offers, preflight.Offer{Slot: i, Prefix: prefix, FirewallID: lb.FirewallID, FirewallField: fmt.Sprintf("load_balancers[%d].firewall_id", j)})
 		if user, image := in.Fleet.Ansible.LoadBalancerUser(), in.Fleet.Nameservers[i].Image; user != "root" && config.OnlyRoot(image) {
 			return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%sansible.loadbalancer_ssh_user: %q logs into %s, but nameservers[%d].image %s is one of Linode's images, whose new VMs have only root: "+
 				"set loadbalancer_ssh_user: root for the replacement, or make that nameserver from a private image that has the user with passwordless sudo", prefix, user, dnsroll.NextLabel(lb.Name), i, image))
@@ -259,7 +259,7 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 		return NewLoadBalancer{}, failure(ctx, err)
 	}
 	slot := in.Fleet.Nameservers[i]
-	spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(in.LB.Name), Region: slot.Region, Type: slot.Type, Image: slot.Image, Tags: []string{in.Fleet.Tag()}}
+	spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(in.LB.Name), Region: slot.Region, Type: slot.Type, Image: slot.Image, FirewallID: in.LB.FirewallID, Tags: []string{in.Fleet.Tag()}}
 	res, err := a.EnsureServer(ctx, EnsureServerInput{StepFleet: StepFleet{Fleet: in.Fleet}, Spec: spec})
 	if err != nil {
 		return NewLoadBalancer{}, err

@@ -83,6 +83,10 @@ type LoadBalancer struct {
 	// SSHHost is where Ansible reaches the load balancer; defaults to the
 	// host part of Address. Unused with connection: local.
 	SSHHost string `yaml:"ssh_host,omitempty" json:"ssh_host,omitempty"`
+	// FirewallID is the Linode Cloud Firewall that a load balancer
+	// replacement creates <name>-next behind; 0 means none. Its rules are
+	// not a nameserver's: DNS from anywhere (docs/configuration.md).
+	FirewallID int `yaml:"firewall_id,omitempty" json:"firewall_id,omitempty"`
 }
 
 // Ansible says how provisioning reaches machines.
@@ -528,6 +532,9 @@ func (f *Fleet) Validate() error {
 		}
 		if !knownDrivers[lb.Driver] {
 			return fieldErr(at+".driver", "unknown driver %q (known: nginx, dnsdist)", lb.Driver)
+		}
+		if lb.FirewallID < 0 {
+			return fieldErr(at+".firewall_id", "must be a Cloud Firewall's ID, or 0 for none; got %d", lb.FirewallID)
 		}
 		if f.Rollout.Strategy == StrategyCanary && !weighingDrivers[lb.Driver] {
 			return fieldErr(at+".driver", "is %s, but rollout.strategy canary needs a driver that weighs backends and counts their answers: use dnsdist, or another strategy", lb.Driver)

@@ -54,6 +54,7 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"port out of range", `"192.0.2.2:53"`, `"192.0.2.2:99999"`, "load_balancers[1].address"},
 		{"port not a number", `"192.0.2.2:53"`, `"192.0.2.2:dns"`, "load_balancers[1].address"},
 		{"two load balancers on one address", `"192.0.2.2:53"`, `"192.0.2.1:53"`, "load_balancers[1].address"},
+		{"a negative load balancer firewall", `"192.0.2.2:53"`, `"192.0.2.2:53", firewall_id: -1`, "load_balancers[1].firewall_id"},
 		{"two load balancers reached over one SSH host", `"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: 192.0.2.1`, "load_balancers[1].ssh_host"},
 		// The same address written another way is still the same address.
 		{"one address, a port with a leading zero", `"192.0.2.2:53"`, `"192.0.2.1:053"`, "load_balancers[1].address"},

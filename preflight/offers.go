@@ -20,19 +20,22 @@ type Catalog interface {
 	Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]string, error)
 }
 
-// Offer is a server to be made from the spec of nameservers[Slot]: that
-// nameserver's green, or a load balancer's replacement made in its
-// place, which a refusal names first (Prefix).
+// Offer is a server to be made in the region, plan and image of
+// nameservers[Slot] behind the Cloud Firewall FirewallID (field
+// FirewallField names it): that nameserver's green, or a load balancer's
+// replacement made in its place, which a refusal names first (Prefix).
 type Offer struct {
-	Slot   int
-	Prefix string
+	Slot          int
+	Prefix        string
+	FirewallID    int
+	FirewallField string
 }
 
 // NameserverOffers are the fleet's nameservers' greens.
 func NameserverOffers(fleet *config.Fleet) []Offer {
 	out := make([]Offer, len(fleet.Nameservers))
-	for i := range fleet.Nameservers {
-		out[i] = Offer{Slot: i}
+	for i, ns := range fleet.Nameservers {
+		out[i] = Offer{Slot: i, FirewallID: ns.FirewallID, FirewallField: fmt.Sprintf("nameservers[%d].firewall_id", i)}
 	}
 	return out
 }
@@ -49,17 +52,21 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 	var refusals []string
 	for _, o := range offers {
 		ns := fleet.Nameservers[o.Slot]
-		s := spec{ns.Region, ns.Type, ns.Image, ns.FirewallID}
+		s := spec{ns.Region, ns.Type, ns.Image, o.FirewallID}
 		missing, seen := asked[s]
 		if !seen {
 			var err error
-			if missing, err = catalog.Missing(ctx, dnsroll.ServerSpec{Region: ns.Region, Type: ns.Type, Image: ns.Image, FirewallID: ns.FirewallID}); err != nil {
+			if missing, err = catalog.Missing(ctx, dnsroll.ServerSpec{Region: ns.Region, Type: ns.Type, Image: ns.Image, FirewallID: o.FirewallID}); err != nil {
 				return fmt.Errorf("checking that the cloud offers nameservers[%d]'s region, type and image: %w", o.Slot, err)
 			}
 			asked[s] = missing
 		}
 		for _, field := range missing {
-			refusals = append(refusals, fmt.Sprintf("%snameservers[%d].%s: %s", o.Prefix, o.Slot, field, unoffered(field, ns)))
+			at := fmt.Sprintf("nameservers[%d].%s", o.Slot, field)
+			if field == "firewall_id" {
+				at = o.FirewallField
+			}
+			refusals = append(refusals, fmt.Sprintf("%s%s: %s", o.Prefix, at, unoffered(field, ns, o.FirewallID)))
 		}
 	}
 	if len(refusals) > 0 {
@@ -69,7 +76,7 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 }
 
 // unoffered says what the cloud lacks and where the operator finds what it has.
-func unoffered(field string, ns config.Nameserver) string {
+func unoffered(field string, ns config.Nameserver, firewall int) string {
 	switch field {
 	case "region":
 		return fmt.Sprintf("Linode has no region %q; `linode-cli regions list` shows those there are, such as us-east", ns.Region)
@@ -78,7 +85,7 @@ func unoffered(field string, ns config.Nameserver) string {
 	case "image":
 		return fmt.Sprintf("this account cannot deploy image %q; `linode-cli images list` shows those it can, such as linode/debian12", ns.Image)
 	case "firewall_id":
-		return fmt.Sprintf("this account has no Cloud Firewall %d; `linode-cli firewalls list` shows its firewalls, or leave firewall_id out", ns.FirewallID)
+		return fmt.Sprintf("this account has no Cloud Firewall %d; `linode-cli firewalls list` shows its firewalls, or leave firewall_id out", firewall)
 	}
 	return fmt.Sprintf("the cloud does not offer %s", field)
 }
