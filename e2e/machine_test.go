@@ -205,6 +205,22 @@ func TestMachineSlowSSH(t *testing.T) {
 	}
 }
 
+// A new VM's first-boot jobs may hold dpkg's lock while its SSH already
+// answers: the roles' package installs wait for it, within one attempt,
+// instead of failing with "Could not get lock /var/lib/dpkg/lock-frontend"
+// and retrying until it is free.
+func TestMachineFirstBootApt(t *testing.T) {
+	tl := startMachineLab(t, "nginx")
+	tl.SetAptBusy(45 * time.Second)
+	tl.startWorker(t)
+	st := tl.rolloutOK(t, "A")
+	for _, s := range st.Steps {
+		if s.Name == "ProvisionNameservers" && s.Attempts != 1 {
+			t.Errorf("provisioning took %d attempts (%s); it should wait for the first-boot job's dpkg lock", s.Attempts, s.Error)
+		}
+	}
+}
+
 // Hardened machines are provisioned as a non-root user with sudo: both
 // roles escalate with become. The nameservers are made from a private
 // image that has the user: one of Linode's has only root, and the fleet

@@ -35,8 +35,9 @@ type machineLab struct {
 
 	mu     sync.Mutex
 	nextIP int
-	// sshDelay is the SSH delay of the machines created from now on.
-	sshDelay time.Duration
+	// sshDelay and aptBusy are the SSH delay and dpkg lock time
+	// (machines.Spec) of the machines created from now on.
+	sshDelay, aptBusy time.Duration
 	// users are extra sudo users on the load balancers and on instances
 	// from PrivateImage (Options.MachineUsers).
 	users []string
@@ -74,7 +75,7 @@ func (m *machineLab) bootInstance(inst linodesim.Instance, keys []string, rootPa
 	m.mu.Lock()
 	n := m.nextIP
 	m.nextIP++
-	delay := m.sshDelay
+	delay, aptBusy := m.sshDelay, m.aptBusy
 	m.mu.Unlock()
 	if n > 250 {
 		return "", fmt.Errorf("the lab network %s has no address left", machines.Subnet)
@@ -82,7 +83,7 @@ func (m *machineLab) bootInstance(inst linodesim.Instance, keys []string, rootPa
 	addr := netip.MustParsePrefix(machines.Subnet).Addr().As4()
 	addr[3] = byte(n)
 	ip := netip.AddrFrom4(addr)
-	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: keys, RootPass: rootPass, SSHDelay: delay}
+	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: keys, RootPass: rootPass, SSHDelay: delay, AptBusy: aptBusy}
 	if !config.OnlyRoot(inst.Image) {
 		spec.Users = m.users
 	}
@@ -169,6 +170,16 @@ func (l *Lab) SetSSHDelay(d time.Duration) {
 	if l.machines != nil {
 		l.machines.mu.Lock()
 		l.machines.sshDelay = d
+		l.machines.mu.Unlock()
+	}
+}
+
+// SetAptBusy makes the machines created from now on hold dpkg's lock for
+// d after they boot, as a first-boot job may (machine mode only).
+func (l *Lab) SetAptBusy(d time.Duration) {
+	if l.machines != nil {
+		l.machines.mu.Lock()
+		l.machines.aptBusy = d
 		l.machines.mu.Unlock()
 	}
 }

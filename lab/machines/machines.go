@@ -70,6 +70,10 @@ type Spec struct {
 	// SSHDelay starts sshd this long after the machine boots, as on a
 	// slow VM whose API status says running long before SSH answers.
 	SSHDelay time.Duration
+	// AptBusy holds dpkg's lock for this long after the machine boots, as
+	// a first-boot job (unattended-upgrades, cloud-init's packages) may on
+	// a new VM while its SSH already answers.
+	AptBusy time.Duration
 	// Users are extra login users, each with the keys and passwordless
 	// sudo, as a hardened image would have instead of root logins.
 	Users []string
@@ -281,12 +285,25 @@ func (m *machine) configure(root string) error {
 		files["etc/systemd/system/ssh.service.d/dnsroll-lab-delay.conf"] = fmt.Sprintf(
 			"# The machine lab's slow SSH, as on a VM that is running before sshd answers.\n[Service]\nExecStartPre=/bin/sleep %d\nTimeoutStartSec=infinity\n", int(s.SSHDelay.Seconds()))
 	}
+	if s.AptBusy > 0 {
+		// lockf: dpkg and apt take fcntl locks, which flock(1) would not
+		// conflict with.
+		files["etc/systemd/system/dnsroll-lab-apt-busy.service"] = fmt.Sprintf(
+			"# The machine lab's first-boot apt job: dpkg's lock held, as unattended-upgrades may on a new VM.\n"+
+				"[Service]\nExecStart=/usr/bin/python3 -c \"import fcntl, time; f = open('/var/lib/dpkg/lock-frontend', 'w'); fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(%d)\"\n"+
+				"[Install]\nWantedBy=multi-user.target\n", int(s.AptBusy.Seconds()))
+	}
 	for path, text := range files {
 		p := filepath.Join(root, path)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	if s.AptBusy > 0 {
+		if err := chroot(root, "", "systemctl", "enable", "dnsroll-lab-apt-busy.service"); err != nil {
 			return err
 		}
 	}
