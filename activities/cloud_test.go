@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
+	"github.com/dnsroll/dnsroll/internal/testnet"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/linode"
 	"github.com/dnsroll/dnsroll/preflight"
@@ -43,22 +45,10 @@ const testPlaybooks = "nameserver_playbook: ansible/nameserver.yml, loadbalancer
 // wait for a new server's SSH, and returns the port.
 func sshBanner(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte("SSH-2.0-dnsroll-test\r\n"))
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	addr := testnet.ServeTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("SSH-2.0-dnsroll-test\r\n")) })
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // cloudEnv is an activity environment whose Cloud is the real linode adapter

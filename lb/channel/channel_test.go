@@ -19,6 +19,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/hostkeys"
+	"github.com/dnsroll/dnsroll/internal/testnet"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/channel/sshdtest"
 )
@@ -70,7 +71,7 @@ func TestRunDialReuseReconnect(t *testing.T) {
 	}
 
 	// Dial reaches a listener on the load balancer's loopback.
-	echo := serveTCP(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
+	echo := testnet.ServeTCP(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
 	conn, err := ch.Dial(ctx, "tcp", echo)
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +245,7 @@ func BenchmarkChannel(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		addr := serveTCP(b, func(c net.Conn) { _, _ = c.Write([]byte("x")) })
+		addr := testnet.ServeTCP(b, func(c net.Conn) { _, _ = c.Write([]byte("x")) })
 		buf := make([]byte, 1)
 		for b.Loop() {
 			c, err := ch.Dial(ctx, "tcp", addr)
@@ -257,25 +258,4 @@ func BenchmarkChannel(b *testing.B) {
 			c.Close()
 		}
 	})
-}
-
-// serveTCP listens on a loopback port until tb ends, handles each
-// connection with handle and then closes it, and returns the address.
-func serveTCP(tb testing.TB, handle func(net.Conn)) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); handle(c) }()
-		}
-	}()
-	return ln.Addr().String()
 }
