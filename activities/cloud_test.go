@@ -510,14 +510,22 @@ func TestNewLoadBalancersOffersAreCheckedFirst(t *testing.T) {
 // for the hand-built ones) is refused before any VM exists.
 func TestNewLoadBalancersNeedAUserTheirImageHas(t *testing.T) {
 	c := newCloudEnv(t)
-	c.fleet.Ansible.LoadBalancerSSHUser = "deploy"
-	_, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
-	want := `load_balancers[0] (lb1-next is made as nameserver ns1, the first it fronts): ansible.loadbalancer_ssh_user: "deploy" logs into lb1-next, but nameservers[0].image linode/debian12 is one of Linode's images`
-	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), want) {
-		t.Fatalf("check: %v; want a refusal containing %q", err, want)
+	for _, tt := range []struct {
+		ansible config.Ansible
+		field   string
+	}{
+		{config.Ansible{Connection: "ssh", LoadBalancerSSHUser: "deploy", SSHUser: "root"}, "ansible.loadbalancer_ssh_user"},
+		{config.Ansible{Connection: "ssh", SSHUser: "deploy", NameserverSSHUser: "root"}, "ansible.ssh_user"},
+	} {
+		c.fleet.Ansible = tt.ansible
+		_, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+		want := `load_balancers[0] (lb1-next is made as nameserver ns1, the first it fronts): ` + tt.field + `: "deploy" logs into new load balancers, but nameservers[0].image linode/debian12 is one of Linode's images, whose new VMs have only root: set loadbalancer_ssh_user: root`
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), want) {
+			t.Errorf("check with %+v: %v; want a refusal containing %q", tt.ansible, err, want)
+		}
 	}
-	c.fleet.Ansible.LoadBalancerSSHUser = ""
+	c.fleet.Ansible = config.Ansible{Connection: "ssh", SSHUser: "root"}
 	if _, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet}); err != nil {
 		t.Errorf("root: %v", err)
 	}
@@ -544,10 +552,14 @@ func TestNewLoadBalancersAreCreatedBehindTheirFirewall(t *testing.T) {
 	c.acts.Drivers = map[string]LoadBalancer{"nginx": &pointRecorder{}}
 	v, err := c.env.ExecuteActivity(c.acts.CreateLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
 	got := temporaltest.Value[NewLoadBalancer](t, v, err)
+	firewall := -1
 	for _, inst := range c.sim.Instances() {
-		if inst.ID == got.Server.ID && inst.FirewallID != 88 {
-			t.Errorf("lb1-next was created behind firewall %d, want 88", inst.FirewallID)
+		if inst.ID == got.Server.ID {
+			firewall = inst.FirewallID
 		}
+	}
+	if firewall != 88 {
+		t.Errorf("lb1-next (instance %d) was created behind firewall %d, want 88 (-1: no such instance)", got.Server.ID, firewall)
 	}
 }
 

@@ -219,17 +219,13 @@ type CheckOffersInput struct {
 // (CreateLoadBalancer), which may have changed in the fleet file since a
 // rollout last created that nameserver.
 func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOffersInput) (StepResult, error) {
-	var offers []preflight.Offer
-	for j, lb := range in.Fleet.LoadBalancers {
-		i, err := slotOf(in.Fleet, lb)
-		if err != nil {
-			return StepResult{}, failure(ctx, err)
-		}
-		prefix := fmt.Sprintf("load_balancers[%d] (%s is made as nameserver %s, the first it fronts): ", j, dnsroll.NextLabel(lb.Name), in.Fleet.Nameservers[i].Label)
-		offers = append(offers, preflight.Offer{Slot: i, Prefix: prefix, FirewallID: lb.FirewallID, FirewallField: fmt.Sprintf("load_balancers[%d].firewall_id", j)})
-		if user, image := in.Fleet.Ansible.LoadBalancerUser(), in.Fleet.Nameservers[i].Image; user != "root" && config.OnlyRoot(image) {
-			return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%sansible.loadbalancer_ssh_user: %q logs into %s, but nameservers[%d].image %s is one of Linode's images, whose new VMs have only root: "+
-				"set loadbalancer_ssh_user: root for the replacement, or make that nameserver from a private image that has the user with passwordless sudo", prefix, user, dnsroll.NextLabel(lb.Name), i, image))
+	offers, err := preflight.LoadBalancerOffers(in.Fleet)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	for _, o := range offers {
+		if err := in.Fleet.NewServerUser(o.Slot, true); err != nil {
+			return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%s%v", o.Prefix, err))
 		}
 	}
 	if err := a.checkOffers(ctx, in.Fleet, offers); err != nil {
@@ -238,25 +234,14 @@ func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOff
 	return StepResult{Attempt: attempt(ctx)}, nil
 }
 
-// slotOf is the index in fleet.Nameservers of the first nameserver lb
-// fronts, whose region, plan and image its replacement takes.
-func slotOf(fleet *config.Fleet, lb config.LoadBalancer) (int, error) {
-	for i, ns := range fleet.Nameservers {
-		if len(lb.Fronts) > 0 && ns.Label == lb.Fronts[0] {
-			return i, nil
-		}
-	}
-	return 0, dnsroll.Errorf(dnsroll.EINVALID, "load_balancers %s: fronts %q is not a nameserver label", lb.Name, lb.Fronts)
-}
-
 // CreateLoadBalancer makes LB's replacement, <name>-next: a fleet-tagged
 // server (idempotent, as EnsureServer) in the region and plan of the first
 // slot it fronts, provisioned by LB's driver in front of the same
 // nameservers.
 func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInput) (NewLoadBalancer, error) {
-	i, err := slotOf(in.Fleet, in.LB)
+	i, err := in.Fleet.ReplacementSlot(in.LB)
 	if err != nil {
-		return NewLoadBalancer{}, failure(ctx, err)
+		return NewLoadBalancer{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "%v", err))
 	}
 	slot := in.Fleet.Nameservers[i]
 	spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(in.LB.Name), Region: slot.Region, Type: slot.Type, Image: slot.Image, FirewallID: in.LB.FirewallID, Tags: []string{in.Fleet.Tag()}}

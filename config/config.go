@@ -104,25 +104,51 @@ type Ansible struct {
 }
 
 // newServersAcceptTheUser refuses a non-root nameserver user on Linode's
-// own images: a VM made from one has only root, with the keys the worker
-// gives it, so every provisioning attempt would be refused until the
-// step's deadline. A private image may have the user.
+// own images (NewServerUser).
 func (f *Fleet) newServersAcceptTheUser() error {
-	user := f.Ansible.NameserverUser()
-	if user == "root" {
-		return nil
-	}
-	field := "ansible.ssh_user"
-	if f.Ansible.NameserverSSHUser != "" {
-		field = "ansible.nameserver_ssh_user"
-	}
-	for i, ns := range f.Nameservers {
-		if OnlyRoot(ns.Image) {
-			return fieldErr(field, "%q logs into new nameservers, but nameservers[%d].image %s is one of Linode's images, whose new VMs have only root: "+
-				"set nameserver_ssh_user: root (load balancers, built by you, may keep %q), or make the nameservers from a private image that has the user with passwordless sudo", user, i, ns.Image, user)
+	for i := range f.Nameservers {
+		if err := f.NewServerUser(i, false); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// NewServerUser refuses the SSH user of a new server made from
+// nameservers[slot]'s image (a nameserver's green, or with loadBalancer a
+// load balancer's replacement) when the image is one of Linode's: a VM
+// made from one has only root, with the keys the worker gives it, so every
+// provisioning attempt would be refused until the step's deadline. A
+// private image may have the user; Ansible's local connection logs in as
+// nobody.
+func (f *Fleet) NewServerUser(slot int, loadBalancer bool) error {
+	a := f.Ansible
+	role, user, own := "nameserver", a.NameserverUser(), a.NameserverSSHUser
+	if loadBalancer {
+		role, user, own = "loadbalancer", a.LoadBalancerUser(), a.LoadBalancerSSHUser
+	}
+	image := f.Nameservers[slot].Image
+	if a.Connection != "ssh" || user == "root" || !OnlyRoot(image) {
+		return nil
+	}
+	field := "ansible.ssh_user"
+	if own != "" {
+		field = "ansible." + role + "_ssh_user"
+	}
+	return fieldErr(field, "%q logs into new %ss, but nameservers[%d].image %s is one of Linode's images, whose new VMs have only root: "+
+		"set %s_ssh_user: root, or make them from a private image that has the user with passwordless sudo", user, strings.ReplaceAll(role, "loadbalancer", "load balancer"), slot, image, role)
+}
+
+// ReplacementSlot is the index in f.Nameservers of the first nameserver
+// lb fronts: a load balancer replacement makes lb's successor in its
+// region, plan and image.
+func (f *Fleet) ReplacementSlot(lb LoadBalancer) (int, error) {
+	for i, ns := range f.Nameservers {
+		if len(lb.Fronts) > 0 && ns.Label == lb.Fronts[0] {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("load_balancers %s: fronts %q is not a nameserver label", lb.Name, lb.Fronts)
 }
 
 // OnlyRoot says whether a new VM made from image has only root to log in
@@ -263,6 +289,13 @@ func Parse(data []byte) (*Fleet, error) {
 	return &f, nil
 }
 
+// The default playbooks: fleets live in fleets/, beside ansible/, in the
+// repository and in the container image (/app/fleets, /app/ansible).
+const (
+	DefaultNameserverPlaybook   = "../ansible/nameserver.yml"
+	DefaultLoadBalancerPlaybook = "../ansible/loadbalancer.yml"
+)
+
 func (f *Fleet) setDefaults() {
 	for i := range f.LoadBalancers {
 		if f.LoadBalancers[i].Driver == "" {
@@ -273,13 +306,11 @@ func (f *Fleet) setDefaults() {
 	if a.Connection == "" {
 		a.Connection = "ssh"
 	}
-	// Fleets live in fleets/, beside ansible/: in the repository and in
-	// the container image (/app/fleets, /app/ansible).
 	if a.NameserverPlaybook == "" {
-		a.NameserverPlaybook = "../ansible/nameserver.yml"
+		a.NameserverPlaybook = DefaultNameserverPlaybook
 	}
 	if a.LoadBalancerPlaybook == "" {
-		a.LoadBalancerPlaybook = "../ansible/loadbalancer.yml"
+		a.LoadBalancerPlaybook = DefaultLoadBalancerPlaybook
 	}
 	if a.SSHUser == "" {
 		a.SSHUser = "root"

@@ -228,6 +228,7 @@ func TestNonRootNameserverUserNeedsAPrivateImage(t *testing.T) {
 		{"a sudo user for load balancers only", "ansible: {ssh_user: deploy, nameserver_ssh_user: root}", "linode/debian12", ""},
 		{"loadbalancer_ssh_user only", "ansible: {loadbalancer_ssh_user: deploy}", "linode/debian12", ""},
 		{"ssh_user on a private image", "ansible: {ssh_user: deploy}", "private/4242", ""},
+		{"a lab fleet, which logs in as nobody", "ansible: {ssh_user: deploy, connection: local}\nlab: {}", "linode/debian12", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(strings.ReplaceAll(valid, "linode/debian12", tt.image) + tt.ansible + "\n"))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -214,10 +215,12 @@ func TestMachineFirstBootApt(t *testing.T) {
 	tl.SetAptBusy(45 * time.Second)
 	tl.startWorker(t)
 	st := tl.rolloutOK(t, "A")
-	for _, s := range st.Steps {
-		if s.Name == "ProvisionNameservers" && s.Attempts != 1 {
-			t.Errorf("provisioning took %d attempts (%s); it should wait for the first-boot job's dpkg lock", s.Attempts, s.Error)
-		}
+	i := slices.IndexFunc(st.Steps, func(s *workflows.Step) bool { return s.Name == "ProvisionNameservers" })
+	if i < 0 {
+		t.Fatalf("no ProvisionNameservers step in %+v", st.Steps)
+	}
+	if n := st.Steps[i].Attempts; n != 1 {
+		t.Errorf("provisioning took %d attempts; it should wait for the first-boot job's dpkg lock", n)
 	}
 }
 

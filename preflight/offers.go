@@ -40,15 +40,34 @@ func NameserverOffers(fleet *config.Fleet) []Offer {
 	return out
 }
 
+// LoadBalancerOffers are the load balancers' replacements, each made in
+// the region, plan and image of the first nameserver it fronts, behind the
+// load balancer's own firewall.
+func LoadBalancerOffers(fleet *config.Fleet) ([]Offer, error) {
+	var out []Offer
+	for j, lb := range fleet.LoadBalancers {
+		i, err := fleet.ReplacementSlot(lb)
+		if err != nil {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "%v", err)
+		}
+		prefix := fmt.Sprintf("load_balancers[%d] (%s is made as nameserver %s, the first it fronts): ", j, dnsroll.NextLabel(lb.Name), fleet.Nameservers[i].Label)
+		out = append(out, Offer{Slot: i, Prefix: prefix, FirewallID: lb.FirewallID, FirewallField: fmt.Sprintf("load_balancers[%d].firewall_id", j)})
+	}
+	return out, nil
+}
+
 // Offers refuses servers to be made whose region, plan, image or
 // firewall the cloud does not have, each reported with its field and
-// where to find the IDs there are. Specs alike are asked once.
+// where to find the IDs there are. Specs alike are asked once, and a field
+// refused once is not refused again for a later offer that shares it (a
+// replacement load balancer made as a nameserver is).
 func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []Offer) error {
 	type spec struct {
 		region, typ, image string
 		firewall           int
 	}
 	asked := map[spec][]string{}
+	refused := map[string]bool{}
 	var refusals []string
 	for _, o := range offers {
 		ns := fleet.Nameservers[o.Slot]
@@ -66,6 +85,10 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 			if field == "firewall_id" {
 				at = o.FirewallField
 			}
+			if refused[at] {
+				continue
+			}
+			refused[at] = true
 			refusals = append(refusals, fmt.Sprintf("%s%s: %s", o.Prefix, at, unoffered(field, ns, o.FirewallID)))
 		}
 	}

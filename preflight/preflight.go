@@ -312,9 +312,9 @@ func File(path, revision string, target Target) error {
 // where `dnsroll fleet validate` runs. A missing load balancer playbook
 // would otherwise fail only at the switch, after green was built.
 func Playbooks(f *config.Fleet) error {
-	for _, pb := range []struct{ field, path string }{
-		{"ansible.nameserver_playbook", f.Ansible.NameserverPlaybook},
-		{"ansible.loadbalancer_playbook", f.Ansible.LoadBalancerPlaybook},
+	for _, pb := range []struct{ field, path, def string }{
+		{"ansible.nameserver_playbook", f.Ansible.NameserverPlaybook, config.DefaultNameserverPlaybook},
+		{"ansible.loadbalancer_playbook", f.Ansible.LoadBalancerPlaybook, config.DefaultLoadBalancerPlaybook},
 	} {
 		path := f.Path(pb.path)
 		st, err := os.Stat(path)
@@ -326,7 +326,11 @@ func Playbooks(f *config.Fleet) error {
 			if !errors.Is(err, os.ErrNotExist) {
 				what = err.Error()
 			}
-			return dnsroll.Errorf(dnsroll.EINVALID, "%s: %s %s on this machine; paths are relative to the fleet file (the repository's playbooks are in ansible/)", pb.field, path, what)
+			hint := "paths are relative to the fleet file (the repository's playbooks are in ansible/)"
+			if pb.path == pb.def {
+				hint = fmt.Sprintf("the default, %s, is the repository's playbook for a fleet in fleets/; for another layout set %s, relative to the fleet file", pb.def, pb.field)
+			}
+			return dnsroll.Errorf(dnsroll.EINVALID, "%s: %s %s on this machine; %s", pb.field, path, what, hint)
 		}
 	}
 	return nil

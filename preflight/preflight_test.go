@@ -125,6 +125,21 @@ func TestFile(t *testing.T) {
 	}
 }
 
+// A fleet that names no playbooks and has no ../ansible beside it is told
+// what the default is and which field sets another.
+func TestMissingDefaultPlaybookNamesTheDefault(t *testing.T) {
+	d := dir(t, same, nil)
+	if err := os.RemoveAll(filepath.Join(d, "..", "ansible")); err != nil {
+		t.Fatal(err)
+	}
+	err := File(filepath.Join(d, "prod.yaml"), "A", Target{Known: true, RealLinode: true, SSHKeys: 1})
+	want := "ansible.nameserver_playbook: " + filepath.Join(filepath.Dir(d), "ansible", "nameserver.yml") +
+		" does not exist on this machine; the default, ../ansible/nameserver.yml, is the repository's playbook for a fleet in fleets/; for another layout set ansible.nameserver_playbook"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want one containing %q", err, want)
+	}
+}
+
 func TestZonesAreInvalidInput(t *testing.T) {
 	d := dir(t, same, nil)
 	f, err := config.Load(filepath.Join(d, "prod.yaml"))

@@ -138,10 +138,14 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		return err
 	}
 	printCensus(out, f, preflight.TakeCensus(f, servers))
-	if err := preflight.Offers(ctx, cloud, f, preflight.NameserverOffers(f)); err != nil {
+	replacements, err := preflight.LoadBalancerOffers(f)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and firewall_id where set")
+	if err := preflight.Offers(ctx, cloud, f, append(preflight.NameserverOffers(f), replacements...)); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and the firewall_id of nameservers and load balancers where set")
 	return nil
 }
 

@@ -99,6 +99,14 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	}
 	wantAll(t, "stderr", errOut, "nameservers[0].region: Linode has no region \"mars-1\"", "nameservers[0].image: ", "linode/debian99",
 		"nameservers[0].firewall_id: this account has no Cloud Firewall 78")
+	if n := strings.Count(errOut, "nameservers[0].region"); n != 1 {
+		t.Errorf("nameservers[0].region refused %d times, want once (lb1's replacement shares it):\n%s", n, errOut)
+	}
+	// A load balancer replacement's firewall is the load balancer's own.
+	_, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "fronts: ns1, driver: nginx}", "fronts: ns1, driver: nginx, firewall_id: 79}"), "--live")
+	if code != 1 || !strings.Contains(errOut, "load_balancers[0] (lb1-next is made as nameserver ns1, the first it fronts): load_balancers[0].firewall_id: this account has no Cloud Firewall 79") {
+		t.Errorf("a load balancer firewall Linode lacks: exit %d, stderr %q; want exit 1 naming load_balancers[0].firewall_id", code, errOut)
+	}
 	if strings.Contains(out+errOut, "live-token-secret") {
 		t.Errorf("the token is shown: %s%s", out, errOut)
 	}
