@@ -31,7 +31,8 @@ new VMs would get no key.
 
 SSH host keys are trusted on first use: the worker records a machine's keys
 in its known_hosts file (--known-hosts) at first contact, right after creating
-it for new nameservers, and refuses a changed key afterwards.
+it for new nameservers and replacement load balancers, and refuses a changed
+key afterwards.
 ANSIBLE_HOST_KEY_CHECKING=True records nothing (keys must already be in the
 file); ANSIBLE_HOST_KEY_CHECKING=False turns checking off, with a warning.
 
