@@ -13,9 +13,9 @@ import (
 )
 
 // runNamedModule runs the nameserver role's dnsroll_named module as
-// Ansible would, on this machine, with the given programs first on PATH,
-// and returns its JSON result.
-func runNamedModule(t *testing.T, fakes map[string]string, args map[string]any) map[string]any {
+// Ansible would, on this machine, with the given programs on PATH before
+// path, and returns its JSON result.
+func runNamedModule(t *testing.T, fakes map[string]string, args map[string]any, path string) map[string]any {
 	t.Helper()
 	python := ansiblePython(t)
 	bin := t.TempDir()
@@ -32,7 +32,7 @@ func runNamedModule(t *testing.T, fakes map[string]string, args map[string]any) 
 	argsFile := filepath.Join(t.TempDir(), "args.json")
 	testfiles.Write(t, argsFile, string(b))
 	cmd := exec.Command(python, "../ansible/roles/nameserver/library/dnsroll_named.py", argsFile)
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+path)
 	out, _ := cmd.Output()
 	var res map[string]any
 	if err := json.Unmarshal(out, &res); err != nil {
@@ -67,21 +67,31 @@ func ansiblePython(t *testing.T) string {
 // that the rollout deletes once the step gives up.
 func TestNamedThatWillNotStartShowsItsJournal(t *testing.T) {
 	dir := t.TempDir()
-	res := runNamedModule(t, map[string]string{
-		"systemctl": `case "$1" in
+	const systemctl = `case "$1" in
 is-enabled) echo enabled ;;
 is-active) echo failed; exit 3 ;;
 start) echo 'Job for named.service failed because the control process exited with error code.' >&2; exit 1 ;;
 esac
-`,
+`
+	args := map[string]any{"conf": filepath.Join(dir, "named.conf"), "zone_dir": dir, "pid_file": filepath.Join(dir, "pid"), "stamp": filepath.Join(dir, "stamp")}
+	res := runNamedModule(t, map[string]string{
+		"systemctl": systemctl,
 		"journalctl": `echo "journalctl $*"
 echo "loading configuration: permission denied"
 echo "exiting (due to fatal error)"
 `,
-	}, map[string]any{"conf": filepath.Join(dir, "named.conf"), "zone_dir": dir, "pid_file": filepath.Join(dir, "pid"), "stamp": filepath.Join(dir, "stamp")})
+	}, args, os.Getenv("PATH"))
 	msg, _ := res["msg"].(string)
+	// The fake journalctl echoes its arguments first.
 	if res["failed"] != true || !strings.Contains(msg, "systemctl start named failed") ||
-		!strings.Contains(msg, "loading configuration: permission denied") || !strings.Contains(msg, "journalctl -u named") {
+		!strings.Contains(msg, "journalctl -u named -n 15 --no-pager -o cat | loading configuration: permission denied") {
 		t.Errorf("result %v, want a failure with named's journal", res)
+	}
+
+	// Without journalctl, the failure is still systemctl's.
+	res = runNamedModule(t, map[string]string{"systemctl": systemctl}, args, "/nonexistent")
+	msg, _ = res["msg"].(string)
+	if res["failed"] != true || !strings.Contains(msg, "systemctl start named failed (rc 1): Job for named.service failed") || !strings.Contains(msg, "no journalctl") {
+		t.Errorf("without journalctl: result %v, want systemctl's failure", res)
 	}
 }

@@ -61,6 +61,9 @@ def main():
         # deletes once the step gives up: named's own last words go with
         # the failure instead.
         argv = ["journalctl", "-u", "named", "-n", "15", "--no-pager", "-o", "cat"]
+        if not m.get_bin_path("journalctl"):
+            # run_command would fail the module itself, losing the error.
+            return "(no journalctl on this machine to show named's log)"
         rc, out, err = m.run_command(argv)
         lines = " | ".join(line.strip() for line in (out if rc == 0 else err).splitlines() if line.strip())
         return f"{' '.join(argv)}: {lines or '(nothing)'}"
