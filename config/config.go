@@ -226,6 +226,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// String writes "1m30s", as in the config.
+func (d Duration) String() string { return time.Duration(d).String() }
+
 // MarshalText writes "1m30s".
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
@@ -279,10 +282,16 @@ func Parse(data []byte) (*Fleet, error) {
 	} else if err != nil {
 		return nil, explain(data, err)
 	}
+	if err := oneDocument(dec); err != nil {
+		return nil, err
+	}
 	if msgs := fractions(&doc, reflect.TypeFor[Fleet](), ""); len(msgs) > 0 {
 		return nil, &yaml.TypeError{Errors: msgs}
 	}
 	f.setDefaults()
+	if err := zeroDefaulted(doc.Content[0], reflect.ValueOf(&f).Elem(), ""); err != nil {
+		return nil, err
+	}
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -418,6 +427,9 @@ var hostNameRE = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[
 func canonicalHost(host string) (string, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ip = ip.Unmap()
+		if ip.Zone() != "" {
+			return "", fmt.Errorf("must be an address without a zone (%%%s): a link-local address reaches only the worker's own link", ip.Zone())
+		}
 		if ip.IsUnspecified() {
 			return "", fmt.Errorf("must be an address clients reach, not %s, which means any", ip)
 		}
@@ -436,12 +448,12 @@ var linodeIDRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 // checkLBName checks a load balancer's name, which is a Linode label too:
 // a replacement creates <name>-next and renames it, among the fleet's
 // nameservers, whose labels it must not take.
-func checkLBName(name string, nameserverLabels map[string]bool) error {
+func checkLBName(name string, nameserverLabels map[string]string) error {
 	if strings.HasSuffix(name, dnsroll.NextSuffix) {
 		return fmt.Errorf("must not end in %s, which marks a new server: got %q", dnsroll.NextSuffix, name)
 	}
-	if nameserverLabels[name] {
-		return fmt.Errorf("%q is also a nameserver's label; the fleet's servers need a label each", name)
+	if l, ok := nameserverLabels[strings.ToLower(name)]; ok {
+		return fmt.Errorf("%q is also a nameserver's label (%q; Linode's labels are unique whatever their case); the fleet's servers need a label each", name, l)
 	}
 	for _, l := range []string{name, dnsroll.NextLabel(name)} {
 		if err := dnsroll.CheckLabel(l); err != nil {
@@ -468,7 +480,9 @@ func (f *Fleet) Validate() error {
 	if len(f.Nameservers) == 0 {
 		return fieldErr("nameservers", "list at least one nameserver")
 	}
-	labels := map[string]bool{}
+	// folded holds each label in lower case, for Linode's rule that
+	// labels are unique whatever their case.
+	labels, folded := map[string]bool{}, map[string]string{}
 	for i, ns := range f.Nameservers {
 		at := fmt.Sprintf("nameservers[%d]", i)
 		if strings.HasSuffix(ns.Label, dnsroll.NextSuffix) {
@@ -484,10 +498,13 @@ func (f *Fleet) Validate() error {
 		if ns.FirewallID < 0 {
 			return fieldErr(at+".firewall_id", "must be a Cloud Firewall's ID, or 0 for none; got %d", ns.FirewallID)
 		}
-		if labels[ns.Label] {
-			return fieldErr(at+".label", "%q is listed twice", ns.Label)
+		if other, dup := folded[strings.ToLower(ns.Label)]; dup {
+			if other == ns.Label {
+				return fieldErr(at+".label", "%q is listed twice", ns.Label)
+			}
+			return fieldErr(at+".label", "%q is %q in other case, and Linode's labels are unique in an account whatever their case: give it another label", ns.Label, other)
 		}
-		labels[ns.Label] = true
+		labels[ns.Label], folded[strings.ToLower(ns.Label)] = true, ns.Label
 		for field, v := range map[string]string{"region": ns.Region, "type": ns.Type, "image": ns.Image} {
 			if v == "" {
 				return fieldErr(at+"."+field, "is required")
@@ -520,13 +537,19 @@ func (f *Fleet) Validate() error {
 		if lb.Name == "" || names[lb.Name] {
 			return fieldErr(at+".name", "must be set and unique, got %q", lb.Name)
 		}
-		if err := checkLBName(lb.Name, labels); err != nil {
+		if err := checkLBName(lb.Name, folded); err != nil {
 			return fieldErr(at+".name", "%v", err)
 		}
 		names[lb.Name] = true
 		host, port, err := net.SplitHostPort(lb.Address)
 		if err != nil || host == "" {
-			return fieldErr(at+".address", "must be host:port such as 192.0.2.1:53, got %q", lb.Address)
+			hint := ""
+			if ip, err := netip.ParseAddr(lb.Address); err == nil && ip.Is6() {
+				hint = fmt.Sprintf(" (an IPv6 address goes in brackets, with the port after them: [%s]:53)", lb.Address)
+			} else if strings.Count(lb.Address, ":") > 1 && !strings.HasPrefix(lb.Address, "[") {
+				hint = " (an IPv6 address goes in brackets, with the port after them: [2001:db8::12]:53)"
+			}
+			return fieldErr(at+".address", "must be host:port such as 192.0.2.1:53, got %q%s", lb.Address, hint)
 		}
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
@@ -545,6 +568,9 @@ func (f *Fleet) Validate() error {
 		addrs[key] = lb.Name
 		if lb.SSHHost != "" {
 			if _, err := canonicalHost(lb.SSHHost); err != nil {
+				if strings.HasPrefix(lb.SSHHost, "[") {
+					return fieldErr(at+".ssh_host", "is a host alone, IPv6 too, without brackets or a port: write %s, got %q", strings.Trim(lb.SSHHost, "[]"), lb.SSHHost)
+				}
 				return fieldErr(at+".ssh_host", "%v, without a port (Ansible and the switch reach it on port 22), got %q", err, lb.SSHHost)
 			}
 		}
@@ -563,6 +589,9 @@ func (f *Fleet) Validate() error {
 		}
 		if !knownDrivers[lb.Driver] {
 			return fieldErr(at+".driver", "unknown driver %q (known: nginx, dnsdist)", lb.Driver)
+		}
+		if _, err := netip.ParseAddr(host); err != nil && lb.Driver == "dnsdist" {
+			return fieldErr(at+".address", "the dnsdist driver listens on an IP address and resolves no names: write the load balancer's IP address, such as 203.0.113.12:%d, got %q", n, lb.Address)
 		}
 		if lb.FirewallID < 0 {
 			return fieldErr(at+".firewall_id", "must be a Cloud Firewall's ID, or 0 for none; got %d", lb.FirewallID)
@@ -607,7 +636,13 @@ func (f *Fleet) Validate() error {
 	if err := f.Probe.validate(); err != nil {
 		return err
 	}
+	if err := f.Probe.namesInZones(f.Zones); err != nil {
+		return err
+	}
 	if err := f.Rollout.validate(); err != nil {
+		return err
+	}
+	if err := f.analysisRounds(); err != nil {
 		return err
 	}
 	if err := f.Notifications.validate(); err != nil {
@@ -706,6 +741,8 @@ func checkFronts(at string, fronts Labels, labels, fronted map[string]bool) erro
 	seen := map[string]bool{}
 	for j, l := range fronts {
 		switch {
+		case !labels[l] && strings.Contains(l, ","):
+			return fieldErr(fmt.Sprintf("%s[%d]", at, j), "no nameserver %q: several go in a list, as [%s]", l, strings.Join(strings.Fields(strings.ReplaceAll(l, ",", " ")), ", "))
 		case !labels[l]:
 			return fieldErr(fmt.Sprintf("%s[%d]", at, j), "no nameserver %q", l)
 		case seen[l]:

@@ -99,6 +99,22 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},
 		{"webhook with url and url_env", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', url_env: HOOK}]}\nzones:", "notifications.webhooks[0].url"},
 		{"canary on nginx, which cannot weigh backends", "zones:", "rollout: {strategy: canary}\nzones:", "load_balancers[0].driver"},
+		// dnsdist listens on an IP address and resolves no names: a host
+		// name would pass until the switch, after green exists.
+		{"dnsdist at a host name", "\"192.0.2.2:53\", fronts: ns2}", "\"lb2.example.net:53\", fronts: ns2, driver: dnsdist}", "load_balancers[1].address"},
+		{"a link-local address with a zone, which no client reaches", `"192.0.2.2:53"`, `"[fe80::1%eth0]:53"`, "load_balancers[1].address"},
+		{"an SSH host with a zone", `"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: "fe80::1%eth0"`, "load_balancers[1].ssh_host"},
+		// Linode's labels are unique in an account whatever their case.
+		{"labels that differ in case alone", "label: ns2,", "label: NS1,", "nameservers[1].label"},
+		{"a load balancer named as a nameserver in other case", "name: lb2,", "name: NS1,", "load_balancers[1].name"},
+		// A probe name that the probe would ask outside every zone, or in
+		// the zone twice over, checks nothing the operator meant.
+		{"probe name outside every zone", "zones:", "probe: {names: ['www.example.org.']}\nzones:", "probe.names[0]"},
+		{"probe name relative but written in full", "zones:", "probe: {names: [www, www.example.com]}\nzones:", "probe.names[1]"},
+		// Each analysis round adds to the rollout's history, which
+		// Temporal caps: a day's bake every 15s would end it mid-bake.
+		{"a bake too long for its interval", "zones:", "rollout: {bake: 24h}\nzones:", "rollout.bake_interval"},
+		{"one-at-a-time bakes too long for the interval", "zones:", "rollout: {bake: 5h, bake_interval: 10s, strategy: one-at-a-time}\nzones:", "rollout.bake_interval"},
 		{"two webhooks with one name", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x'}, {name: webhook-1, url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name"},
 	}
 	for _, tt := range tests {
@@ -260,6 +276,66 @@ func TestUnknownFieldAndBadDuration(t *testing.T) {
 	_, err := Parse([]byte(valid + "steps: {create_timeout: soon}\n"))
 	if err == nil || !strings.Contains(err.Error(), "soon") {
 		t.Errorf("bad duration: err = %v", err)
+	}
+}
+
+// A YAML syntax error says its likely cause, which the parser's message
+// does not name, and a mistake in how an address or a list is written
+// says how to write it.
+func TestErrorsSayHowToFix(t *testing.T) {
+	for _, tt := range []struct{ from, to, want string }{
+		{"  - {label: ns1", "\t- {label: ns1", "line 4 is indented with a tab"},
+		{"file: zones/example.com.zone}", "file: zones/{revision}/example.com.zone}", "line 10 has {revision} inside { }"},
+		{"zones:", "probe:\n  names: [www]\n timeout: 2s\nzones:", "check the indentation"},
+		{`"192.0.2.2:53"`, `"2001:db8::12"`, "[2001:db8::12]:53"},
+		{`"192.0.2.2:53"`, `"2001:db8::12:53"`, "an IPv6 address goes in brackets"},
+		{`"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: "[2001:db8::2]"`, "write 2001:db8::2"},
+		{"fronts: ns2}", `fronts: "ns2, ns1"}`, "as [ns2, ns1]"},
+	} {
+		_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want it to say %q", tt.to, err, tt.want)
+		}
+	}
+}
+
+// A second YAML document in a fleet file is refused: it was dropped, and
+// with it any setting it held (approval: manual, here).
+func TestSecondDocumentRefused(t *testing.T) {
+	_, err := Parse([]byte(valid + "---\nrollout: {approval: manual}\n"))
+	if err == nil || !strings.Contains(err.Error(), "second YAML document") || !strings.Contains(err.Error(), "line 12") {
+		t.Fatalf("err = %v, want the second document refused at its line", err)
+	}
+	// A trailing "---" or comment alone is no document.
+	if _, err := Parse([]byte(valid + "---\n# the end\n")); err != nil {
+		t.Errorf("an empty second document: %v", err)
+	}
+}
+
+// A 0 that the defaults would replace is refused, naming the default,
+// rather than silently becoming it; a 0 that means something (no bake,
+// no firewall, no tolerated failures) stays.
+func TestExplicitZeroThatDefaultsReplaceIsRefused(t *testing.T) {
+	for _, tt := range []struct{ set, field, def string }{
+		{"probe: {rounds: 0}", "probe.rounds", "3"},
+		{"probe: {attempts: 0}", "probe.attempts", "3"},
+		{"probe: {timeout: 0s}", "probe.timeout", "2s"},
+		{"rollout: {bake_interval: 0s}", "rollout.bake_interval", "15s"},
+		{"steps: {create_timeout: 0s}", "steps.create_timeout", "10m0s"},
+	} {
+		_, err := Parse([]byte(valid + tt.set + "\n"))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(fe.Message, "default, "+tt.def) {
+			t.Errorf("%s: err = %v, want %s refused naming the default %s", tt.set, err, tt.field, tt.def)
+		}
+	}
+	for _, set := range []string{"rollout: {bake: 0s}", "probe: {failure_limit: 0}", "steps: {max_attempts: 0}"} {
+		if _, err := Parse([]byte(valid + set + "\n")); err != nil {
+			t.Errorf("%s: %v", set, err)
+		}
+	}
+	if _, err := Parse([]byte(strings.Replace(valid, "image: linode/debian12}", "image: linode/debian12, firewall_id: 0}", 1))); err != nil {
+		t.Errorf("firewall_id: 0: %v", err)
 	}
 }
 

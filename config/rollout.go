@@ -190,6 +190,36 @@ func (r *Rollout) validate() error {
 	return nil
 }
 
+// MaxAnalysisRounds bounds the analysis rounds of one rollout: each adds
+// about a dozen events to the workflow's history, which Temporal caps at
+// 51,200, and the rest of a rollout needs room too.
+const MaxAnalysisRounds = 2000
+
+// analysisRounds refuses a bake (and canary) so long against its interval
+// that the rollout's history would outgrow Temporal's cap, and Temporal
+// would terminate it mid-bake, with blue and green both alive.
+func (f *Fleet) analysisRounds() error {
+	r := f.Rollout
+	analysed, how := r.BakeDuration(), fmt.Sprintf("bake %s", r.BakeDuration())
+	if r.Strategy == StrategyOneAtATime {
+		analysed *= time.Duration(len(f.LoadBalancers))
+		how = fmt.Sprintf("bake %s for each of %d load balancers, one at a time", r.BakeDuration(), len(f.LoadBalancers))
+	}
+	if r.Strategy == StrategyCanary {
+		for _, s := range r.Canary.Steps {
+			analysed += s.Duration.D()
+		}
+		how += " and the canary steps"
+	}
+	rounds := int64(analysed / r.BakeInterval.D())
+	if rounds <= MaxAnalysisRounds {
+		return nil
+	}
+	least := (analysed + MaxAnalysisRounds - 1) / MaxAnalysisRounds
+	return fieldErr("rollout.bake_interval", "%s is %d analysis rounds of %s (%s), more than the %d a rollout's workflow history holds: "+
+		"raise bake_interval to at least %s, or bake for less", r.BakeInterval.D(), rounds, analysed, how, MaxAnalysisRounds, least.Round(time.Second)+time.Second)
+}
+
 func (n *Notifications) validate() error {
 	known := map[string]bool{}
 	for _, e := range AllEvents {

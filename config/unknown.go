@@ -62,15 +62,38 @@ var sections = func() map[string]section {
 }()
 
 // explain rewrites the messages of a decoding error for the operator:
-// unknown keys (explainUnknown) and values of the wrong kind
-// (explainValues). Other errors, such as a YAML syntax error, pass as
-// they are.
+// unknown keys (explainUnknown), values of the wrong kind (explainValues)
+// and YAML syntax errors (explainSyntax).
 func explain(data []byte, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(explainUnknown(err), &te) {
-		return err
+		return explainSyntax(data, err)
 	}
 	return explainValues(data, te)
+}
+
+// unquotedRevisionRE is a {revision} path inside a flow mapping, not in
+// quotes: YAML reads its braces as the mapping's.
+var unquotedRevisionRE = regexp.MustCompile(`\{[^"']*[:,]\s*[^"'\s,{}]*\{revision\}`)
+
+// explainSyntax adds to a YAML syntax error the likely cause, which the
+// parser's message rarely names and whose line it often gives as the
+// start of the enclosing block: a tab in an indentation, an unquoted
+// {revision} inside { }, or an indentation that does not line up.
+func explainSyntax(data []byte, err error) error {
+	for i, line := range strings.Split(string(data), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		switch {
+		case strings.Contains(indent, "\t"):
+			return fmt.Errorf("%w: line %d is indented with a tab, and YAML indents with spaces alone", err, i+1)
+		case unquotedRevisionRE.MatchString(line):
+			return fmt.Errorf("%w: line %d has {revision} inside { }, where YAML reads its braces as the mapping's: quote the path, as file: \"zones/{revision}/example.com.zone\"", err, i+1)
+		}
+	}
+	if strings.Contains(err.Error(), "did not find expected") || strings.Contains(err.Error(), "mapping values are not allowed") {
+		return fmt.Errorf("%w: check the indentation there and on the lines after it: keys of one section line up, each nested one by the same number of spaces", err)
+	}
+	return err
 }
 
 // explainUnknown rewrites the unknown-key errors in err to name the

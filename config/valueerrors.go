@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -242,4 +244,63 @@ func joinPath(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// oneDocument refuses a second YAML document after the fleet: the
+// decoder would drop it, and with it whatever it set. A trailing "---" or
+// comments alone are no document.
+func oneDocument(dec *yaml.Decoder) error {
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("after the fleet: %w", err)
+		}
+		if len(next.Content) > 0 && next.Content[0].ShortTag() != "!!null" {
+			return fmt.Errorf("the file has a second YAML document (line %d), which would be ignored: a fleet is one document; "+
+				"move its settings into the first, or remove the --- before it", next.Content[0].Line)
+		}
+	}
+}
+
+// zeroDefaulted refuses a field written as 0 (or 0s) that the defaults
+// then replaced: the operator asked for none and would get the default.
+// Fields where 0 means something (bake: 0s, failure_limit: 0) keep it, so
+// only a value the defaults changed is refused. n is the YAML node of v,
+// the defaulted fleet or a part of it, at path.
+func zeroDefaulted(n *yaml.Node, v reflect.Value, path string) error {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() || n.Kind == yaml.ScalarNode {
+			return nil // a pointer tells "unset" from 0 already
+		}
+		v = v.Elem()
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && v.Kind() == reflect.Struct:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if f, ok := yamlField(v.Type(), key); ok {
+				if err := zeroDefaulted(n.Content[i+1], v.FieldByIndex(f.Index), joinPath(path, key)); err != nil {
+					return err
+				}
+			}
+		}
+	case n.Kind == yaml.SequenceNode && v.Kind() == reflect.Slice:
+		for i, c := range n.Content {
+			if i < v.Len() {
+				if err := zeroDefaulted(c, v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		}
+	case n.Kind == yaml.ScalarNode && !v.IsZero():
+		written := reflect.New(v.Type())
+		if n.Decode(written.Interface()) == nil && written.Elem().IsZero() {
+			return fieldErr(path, "is %s, which means the default, %v: leave it out for the default, or set the value you want", n.Value, v.Interface())
+		}
+	}
+	return nil
 }

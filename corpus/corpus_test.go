@@ -158,7 +158,7 @@ func TestCorpus(t *testing.T) {
 // failure. Its zones and load balancers are not used: the test passes
 // the zone files in VerifyInput, as Plan does, and asks the servers.
 var fleetYAML = fleettest.YAML("corpus", "192.0.2.1:53", "192.0.2.2:53") +
-	"probe: {expect_changes: false, rounds: 1, samples: 50, interval: 0s}\n"
+	"probe: {expect_changes: false, rounds: 1, samples: 50}\n"
 
 // runZone serves cz on a blue named, then its file unchanged and each
 // mutation on a fresh green named, and analyses green against blue.

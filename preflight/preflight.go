@@ -187,6 +187,9 @@ func (t Target) Fits(f *config.Fleet) error {
 		if err := realCloudTimeouts(f.Steps); err != nil {
 			return err
 		}
+		if err := realCloudPorts(f.LoadBalancers); err != nil {
+			return err
+		}
 	}
 	switch {
 	case !t.Known || t.AwayFromWorker:
@@ -224,6 +227,21 @@ func realCloudTimeouts(s config.Steps) error {
 			return dnsroll.Errorf(dnsroll.EINVALID, "steps.%s: must be at least %s against the real Linode API, got %s: "+
 				"a new Linode takes a minute or two to boot and as long again to provision, so every rollout would fail after creating its VMs; "+
 				"raise it, or leave it out for the default", d.field, realCloudFloor, d.v.D())
+		}
+	}
+	return nil
+}
+
+// realCloudPorts refuses, on the real Linode API, a load balancer whose
+// address is on a port other than 53: its address is what the zone's
+// delegation names, and resolvers ask a delegation's servers on port 53
+// alone (glue records carry an address and no port). The labs serve on
+// other ports, on loopback or a private bridge.
+func realCloudPorts(lbs []config.LoadBalancer) error {
+	for i, lb := range lbs {
+		if _, port, err := net.SplitHostPort(lb.Address); err == nil && port != "53" && strings.TrimLeft(port, "0") != "53" {
+			return dnsroll.Errorf(dnsroll.EINVALID, "load_balancers[%d].address: port %s: resolvers ask a zone's nameservers on port 53 alone (glue records carry no port), "+
+				"so clients would never reach %s: make the load balancer listen on port 53 of the address its glue record names", i, port, lb.Name)
 		}
 	}
 	return nil

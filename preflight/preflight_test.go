@@ -94,6 +94,10 @@ func TestFile(t *testing.T) {
 		{"a provision timeout shorter than a new VM's first apt run", func(s string) string {
 			return s + "steps: {provision_timeout: 45s, heartbeat_timeout: 5s}\n"
 		}, "A", keys, "steps.provision_timeout: must be at least 2m0s against the real Linode API"},
+		// Resolvers ask a delegation's servers on port 53 alone: glue
+		// records carry no port.
+		{"a load balancer on another port, real API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "192.0.2.1:5353", 1) }, "A", keys,
+			"load_balancers[0].address: port 5353: resolvers ask a zone's nameservers on port 53 alone"},
 		{"short step timeouts against a simulated API (the lab)", func(s string) string {
 			return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) + "steps: {create_timeout: 20s, provision_timeout: 45s, heartbeat_timeout: 5s}\n"
 		}, "A", sim, ""},

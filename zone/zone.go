@@ -402,6 +402,14 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 		return bytes.ReplaceAll(out, []byte("\n"), []byte("\n\n")), extra, notes, nil
 	}
 	for _, m := range perLine {
+		// A file whose records are all another zone's: BIND ignores each
+		// as out of zone, then finds no SOA, and says only that.
+		if n := outOfZoneRE.FindStringSubmatch(m.text); n != nil && slices.Contains(summary, "has 0 SOA records") {
+			return nil, nil, nil, &Error{Zone: origin, File: filename, Line: m.line,
+				Msg: fmt.Sprintf("the file's records are for %s, not %s: correct the zone's name in the fleet, or the file's $ORIGIN", n[1], strings.TrimSuffix(origin, "."))}
+		}
+	}
+	for _, m := range perLine {
 		if reason != "" && strings.HasSuffix(m.text, reason) {
 			return nil, nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text}
 		}
@@ -425,6 +433,8 @@ var (
 	failedRE = regexp.MustCompile(`loading from master file .* failed: (.*)$`)
 	// bindWarningRE matches BIND's messages about lines it loads anyway.
 	bindWarningRE = regexp.MustCompile(`ignoring|TTL set to prior|no TTL specified|using SOA MINTTL`)
+	// outOfZoneRE is BIND's message about a record outside the zone.
+	outOfZoneRE = regexp.MustCompile(`ignoring out-of-zone data \(([^)]+)\)`)
 	// zoneMsgRE prefixes BIND's messages about the zone as a whole.
 	zoneMsgRE = regexp.MustCompile(`^zone [^ ]+/IN: `)
 )

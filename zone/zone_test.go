@@ -192,6 +192,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad type", head + "www BOGUS x\n", "zone example.com: db.example:5: unknown RR type 'BOGUS'"},
 		{"include", "$INCLUDE /etc/passwd\n", "zone example.com: db.example:1: $INCLUDE is not allowed: a zone file may not read other files on the worker; put the records it names in this file"},
 		{"no SOA", "$TTL 60\nwww A 192.0.2.1\n", "zone example.com: db.example: BIND refuses the zone: has 0 SOA records"},
+		// The file is another zone's: named reads each record as out of
+		// zone and then finds no SOA. The message says whose it is.
+		{"another zone's file", "$ORIGIN example.org.\n" + head, "zone example.com: db.example:3: the file's records are for example.org, not example.com: correct the zone's name in the fleet, or the file's $ORIGIN"},
 		{"two SOA", head + "@ SOA ns hm (\n 2 2 3 4 5 )\nwww A 192.0.2.1\n", "zone example.com: db.example:5: example.com: multiple RRs of singleton type"},
 		{"SOA not at apex", "$TTL 60\nwww SOA ns hm 1 2 3 4 5\n", "zone example.com: db.example:2: SOA record not at top of zone"},
 		{"CNAME and other data", head + "www CNAME ns\nwww TXT x\n", "zone example.com: db.example:6: www.example.com: CNAME and other data"},
