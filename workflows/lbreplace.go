@@ -445,7 +445,9 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 	} else if len(r.st.Old) > 0 {
 		child = r.st.Old[0].Address
 	}
-	giveUp := workflow.Now(ctx).Add(r.in.GlueWait.D())
+	waitStart := workflow.Now(ctx)
+	giveUp := waitStart.Add(r.in.GlueWait.D())
+	spaced := workflow.GetVersion(ctx, versionLongWaitsPollLess, workflow.DefaultVersion, 1) == 1
 	for {
 		if set.Instructions != "" {
 			r.st.Phase = waiting
@@ -457,7 +459,7 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 				return activities.ParentResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent did not serve the glue within %s (glue_wait)", r.in.GlueWait.D()), "GlueTimeout", nil)
 			}
 			r.event(ctx, SignalGlueUpdated+" received"+in.describe()+"; checking the parent")
-		} else if err := workflow.Sleep(ctx, r.in.Drain.Poll.D()); err != nil {
+		} else if err := workflow.Sleep(ctx, r.gluePause(ctx, spaced, waitStart, giveUp)); err != nil {
 			return activities.ParentResult{}, err
 		}
 		var got activities.ParentResult
@@ -475,6 +477,69 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 			return activities.ParentResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent did not serve the glue within %s (glue_wait)", r.in.GlueWait.D()), "GlueTimeout", nil)
 		}
 	}
+}
+
+// versionLongWaitsPollLess marks the change that spaced out the readings
+// of long waits (longWaitPause); replacements started before it poll
+// every drain.poll to the end, as their histories say.
+const versionLongWaitsPollLess = "long-waits-poll-less"
+
+// maxLongPause is the longest pause between two readings of a long wait.
+const maxLongPause = 10 * time.Minute
+
+// longWaitPause is the pause before the next reading in a wait that has
+// gone on for waited: poll at first, then a twentieth of the time waited,
+// up to maxLongPause. A wait of days then reads a few hundred times, not
+// tens of thousands (every reading adds its events to the workflow's
+// history, which Temporal caps at 51,200), and sees its end within 5% of
+// the time waited, or ten minutes.
+func longWaitPause(poll, waited time.Duration) time.Duration {
+	return max(poll, min(waited/20, maxLongPause))
+}
+
+// gluePause is the pause before the next check of the parent, which has
+// not yet served the glue: the poll, or longWaitPause from when the wait
+// began, but not past glue_wait.
+func (r *lbReplace) gluePause(ctx workflow.Context, spaced bool, waitStart, giveUp time.Time) time.Duration {
+	poll := r.in.Drain.Poll.D()
+	if !spaced {
+		return poll
+	}
+	now := workflow.Now(ctx)
+	pause := longWaitPause(poll, now.Sub(waitStart))
+	if left := giveUp.Sub(now); left > poll && left < pause {
+		pause = left
+	}
+	return pause
+}
+
+// drainPause is the pause before the next reading of the old load
+// balancers' counters, at now, with left to go at the least. Readings
+// before the quiet period that ends with the TTLs cannot end the drain, so
+// they are spaced by longWaitPause from the drain's start and stop short
+// of that period. From then on they are spaced from its start, and come
+// no later than when the quiet period under way (left) or max_wait ends.
+func drainPause(p DrainPolicy, d *DrainStatus, start, now time.Time, left time.Duration) time.Duration {
+	poll := p.Poll.D()
+	counted := d.Until.Add(-p.Quiet.D() - 2*poll)
+	if now.Before(counted) {
+		return max(poll, min(longWaitPause(poll, now.Sub(start)), counted.Sub(now)))
+	}
+	pause := longWaitPause(poll, now.Sub(later(start, counted)))
+	if !d.QuietSince.IsZero() {
+		pause = min(pause, left)
+	}
+	if giveUp := d.GiveUpAt.Sub(now); giveUp > 0 {
+		pause = min(pause, giveUp)
+	}
+	return max(pause, poll)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // waitGlueSignal waits up to d for a glue-updated signal; ok is false when
@@ -510,6 +575,7 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 	// Replacements started before this change drained an uncounted load
 	// balancer for the TTL alone.
 	uncountedWaitsQuiet := workflow.GetVersion(ctx, "uncounted-drain-waits-quiet", workflow.DefaultVersion, 1) == 1
+	spaced := workflow.GetVersion(ctx, versionLongWaitsPollLess, workflow.DefaultVersion, 1) == 1
 	last := map[string]uint64{}
 	var lastAt time.Time
 	for {
@@ -578,9 +644,14 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 			r.event(ctx, msg)
 			return nil
 		}
-		// Sleep a poll, waking early for force-drain.
+		// Sleep a poll, or longer in a long drain, waking early for
+		// force-drain.
+		pause := p.Poll.D()
+		if spaced {
+			pause = drainPause(p, d, start, now, left)
+		}
 		tctx, cancel := workflow.WithCancel(ctx)
-		timer := workflow.NewTimer(tctx, p.Poll.D())
+		timer := workflow.NewTimer(tctx, pause)
 		var terr error
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(timer, func(f workflow.Future) { terr = f.Get(ctx, nil) })

@@ -70,6 +70,27 @@ type world struct {
 	// unoffered, when set, is the cloud's refusal of the new load
 	// balancers' region, plan or image.
 	unoffered string
+	// zoneNSTTL is the TTL of the zone's own NS records (fakeZoneNSTTL
+	// unless a test sets another).
+	zoneNSTTL time.Duration
+	// publishAfter is how long the parent takes to serve glue that SetGlue
+	// changed; pending holds that glue meanwhile.
+	publishAfter time.Duration
+	pending      []registrar.NameServer
+	pendingAt    time.Time
+}
+
+// count is how many times call was made.
+func (w *world) count(call string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.calls {
+		if c == call {
+			n++
+		}
+	}
+	return n
 }
 
 func (w *world) add(call string) {
@@ -127,10 +148,19 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 	env.OnActivity(a.CheckParent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ParentInput) (activities.ParentResult, error) {
 		w.add("CheckParent")
 		w.mu.Lock()
+		pending := w.pending != nil && !env.Now().Before(w.pendingAt.Add(w.publishAfter))
+		w.mu.Unlock()
+		if pending {
+			w.setParent(w.pending)
+		}
+		w.mu.Lock()
 		defer w.mu.Unlock()
 		res := activities.ParentResult{Attempt: 1, NS: w.parent, NSTTL: fakeNSTTL, GlueTTL: fakeGlueTTL}
 		if in.Child != "" {
 			res.ZoneNSTTL = fakeZoneNSTTL
+			if w.zoneNSTTL > 0 {
+				res.ZoneNSTTL = w.zoneNSTTL
+			}
 		}
 		return res, nil
 	})
@@ -144,6 +174,12 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		w.add("SetGlue " + to)
 		if w.manual {
 			return activities.SetGlueResult{Attempt: 1, Instructions: "set the glue to " + to}, nil
+		}
+		if w.publishAfter > 0 {
+			w.mu.Lock()
+			w.pending, w.pendingAt = in.NS, env.Now()
+			w.mu.Unlock()
+			return activities.SetGlueResult{Attempt: 1}, nil
 		}
 		w.setParent(in.NS)
 		return activities.SetGlueResult{Attempt: 1}, nil
@@ -267,7 +303,9 @@ func hasEvent(st LBReplaceStatus, substr string) bool {
 func TestLBReplaceRefusesLoadBalancersGlueCannotTellApart(t *testing.T) {
 	for _, c := range []struct{ name, from, to, want string }{
 		{"an address two share", `address: "198.51.100.2:53"`, `address: "198.51.100.1:5302"`, "load_balancers[1].address: 198.51.100.1 is load_balancers[0]'s address too"},
-		{"a host name", `address: "198.51.100.2:53"`, `address: "lb2.example.net:53"`, "load_balancers[1].address: lb2.example.net:53 is not an IP address and port"},
+		// On nginx, which resolves names; a dnsdist fleet at one is refused
+		// when its config loads.
+		{"a host name", `address: "198.51.100.2:53", fronts: ns2, driver: dnsdist}`, `address: "lb2.example.net:53", fronts: ns2, driver: nginx}`, "load_balancers[1].address: lb2.example.net:53 is not an IP address and port"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			env, w := newLBReplaceEnvFleet(t, false, strings.Replace(lbFleet, c.from, c.to, 1))
@@ -499,6 +537,38 @@ func TestLBReplaceUncountedDrainIsTheTTLThenQuiet(t *testing.T) {
 	if deleted.Before(w.servedAt.Add(fakeZoneNSTTL+quiet)) || deleted.After(w.servedAt.Add(fakeZoneNSTTL+quiet+30*time.Second)) {
 		t.Errorf("deleted %s after the glue moved, want just after the TTL %s and the quiet period %s", deleted.Sub(w.servedAt), fakeZoneNSTTL, quiet)
 	}
+}
+
+// Long waits poll less as they go on, so that a replacement fits in its
+// workflow history, which Temporal caps at 51,200 events: a parent that
+// takes a day to publish the glue and a .com-like 2-day TTL, with counters
+// that never fall quiet, once took 17,280 parent checks and 34,560
+// counter readings a load balancer, about 900,000 events. The end of each
+// wait is still seen within a poll of the wait's length over 20.
+func TestLBReplaceLongWaitsPollLess(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = -1
+	w.zoneNSTTL = 48 * time.Hour
+	w.publishAfter = 24 * time.Hour
+	in := lbInput()
+	in.Drain.MaxWait = config.Duration(24 * time.Hour)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	st := lbResult(t, env)
+
+	if st.Drain == nil || st.Drain.Ended != "max-wait" {
+		t.Fatalf("drain %+v: want it ended at max-wait, after the TTL", st.Drain)
+	}
+	if served := w.servedAt.Sub(w.at["SetGlue new"]); served < 24*time.Hour || served > 25*time.Hour+12*time.Minute {
+		t.Errorf("the parent's new glue was seen %s after it was set, want within the poll after 24h", served)
+	}
+	if d := w.at["Delete lb1"].Sub(w.servedAt); d < 48*time.Hour || d > 48*time.Hour+time.Hour {
+		t.Errorf("deleted %s after the glue was served, want just after the 48h TTL", d)
+	}
+	checks, readings := w.count("CheckParent"), w.count("Queries lb1")
+	if checks > 500 || readings > 800 {
+		t.Errorf("%d parent checks and %d readings of lb1's counter, want at most 500 and 800", checks, readings)
+	}
+	t.Logf("%d parent checks, %d readings of lb1, %d steps in the status", checks, readings, len(st.Steps))
 }
 
 const lbControls = "rollout: {approval: manual, approval_timeout: 2h}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}"
