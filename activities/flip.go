@@ -117,10 +117,9 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 		// Its program died (nginx killed, the machine rebooted): no flip
 		// can reach it, round after round, while it serves nothing. Its
 		// playbook starts it, serving the side this flip gives the
-		// traffic (equal shares: a driver that weighs backends has a
-		// console that answers instead).
+		// traffic.
 		activity.GetLogger(ctx).Warn("load balancer not running; starting it with its playbook", "lb", in.LB.Name, "error", err)
-		err, note = d.Point(ctx, in.Fleet, in.LB, live), " (it was not running: started by its playbook)"
+		err, note = restart(ctx, d, in, live), " (it was not running: started by its playbook)"
 	}
 	if err == nil {
 		err = confirmServing(ctx, in.Fleet, in.LB, live)
@@ -129,6 +128,29 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: flip: %w", in.LB.Name, err))
 	}
 	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + " → " + shareText(in.Shares) + note}, nil
+}
+
+// restart starts a load balancer that was not running through its
+// playbook, serving live. A two-phase driver's playbook stages every
+// server of the flip again, the side left without traffic too, and the
+// flip then sets the split: the next flip (back to blue on a rollback,
+// say) must find that side staged, and a playbook that pointed at live
+// alone would have recorded only live.
+func restart(ctx context.Context, d LoadBalancer, in FlipInput, live []dnsroll.Server) error {
+	st, ok := d.(Stager)
+	if !ok {
+		return d.Point(ctx, in.Fleet, in.LB, live)
+	}
+	var idle []dnsroll.Server
+	for _, s := range in.Shares {
+		if s.Weight <= 0 {
+			idle = append(idle, s.Server)
+		}
+	}
+	if err := st.Stage(ctx, in.Fleet, in.LB, live, idle); err != nil {
+		return err
+	}
+	return st.Flip(ctx, in.Fleet, in.LB, in.Shares)
 }
 
 // LoadBalancerStats reads one load balancer's per-backend counters, which

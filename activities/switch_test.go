@@ -146,46 +146,101 @@ func TestSwitchRefusesBackendsThatDoNotAnswerAsThemselves(t *testing.T) {
 	}
 }
 
-// stoppedStager is a load balancer whose program is not running: a flip
-// over its channel fails as nginx's does, and only its playbook (Point)
-// starts it again.
-type stoppedStager struct{ pointRecorder }
+// stoppedStager is a two-phase load balancer whose program is not
+// running, as nginx's driver behaves: a flip over its channel fails until
+// a playbook run (Point or Stage) starts it; the playbook records the
+// staged servers, Point only its backends; a flip to a server not staged
+// is refused, as flip.sh refuses it.
+type stoppedStager struct {
+	pointRecorder
+	running bool
+	staged  map[string]bool
+	live    []string
+}
 
-func (*stoppedStager) Stage(context.Context, *config.Fleet, config.LoadBalancer, []dnsroll.Server, []dnsroll.Server) error {
+func (s *stoppedStager) Point(ctx context.Context, f *config.Fleet, b config.LoadBalancer, backends []dnsroll.Server) error {
+	s.running, s.staged, s.live = true, map[string]bool{}, nil
+	for _, srv := range backends {
+		s.staged[srv.Label] = true
+		s.live = append(s.live, srv.Label)
+	}
+	return s.pointRecorder.Point(ctx, f, b, backends)
+}
+
+func (s *stoppedStager) Stage(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, live, staged []dnsroll.Server) error {
+	s.running, s.staged, s.live = true, map[string]bool{}, nil
+	for _, srv := range live {
+		s.staged[srv.Label] = true
+		s.live = append(s.live, srv.Label)
+	}
+	for _, srv := range staged {
+		s.staged[srv.Label] = true
+	}
 	return nil
 }
 
-func (*stoppedStager) Flip(context.Context, *config.Fleet, config.LoadBalancer, []lb.Share) error {
-	return fmt.Errorf("nginx: flip lb1: exit status 3: no nginx runs: %w", lb.ErrNotRunning)
+func (s *stoppedStager) Flip(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, shares []lb.Share) error {
+	if !s.running {
+		return fmt.Errorf("nginx: flip lb1: exit status 3: no nginx runs: %w", lb.ErrNotRunning)
+	}
+	s.live = nil
+	for _, sh := range shares {
+		if !s.staged[sh.Server.Label] {
+			return fmt.Errorf("nginx: flip lb1: exit status 2: %s is not staged", sh.Server.Label)
+		}
+		if sh.Weight > 0 {
+			s.live = append(s.live, sh.Server.Label)
+		}
+	}
+	return nil
 }
 
 func (*stoppedStager) Stats(context.Context, *config.Fleet, config.LoadBalancer) ([]lb.BackendStats, error) {
 	return nil, nil
 }
 
-// A rollback to blue on a load balancer whose nginx died is made by the
-// playbook, which starts nginx pointed at blue: a flip alone failed round
-// after round, and the load balancer stayed down until cleanup_timeout.
+// A flip on a load balancer whose nginx died starts it through its
+// playbook, serving the side the flip gives the traffic: a flip alone
+// failed round after round, and the load balancer stayed down until
+// cleanup_timeout. The playbook stages both sides again, so the flip back
+// (a rollback after the bake, say) still finds blue staged: before, the
+// playbook was pointed at green alone, and the flip back to blue was
+// refused, leaving the rollout cleanup-failed and the load balancer on
+// green.
 func TestFlipStartsAStoppedLoadBalancerThroughItsPlaybook(t *testing.T) {
 	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	blue := serveIdentity(t, "linode-1", 7)
+	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 8)
+	blue.Label, green.Label = "ns1", "ns1-next"
 	driver := &stoppedStager{}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": driver}}
 	env.RegisterActivity(acts)
-	bal := config.LoadBalancer{Name: "lb1", Address: blue.DNSAddr(), Driver: "nginx"}
-	v, err := env.ExecuteActivity(acts.FlipLoadBalancer, FlipInput{StepFleet: StepFleet{Fleet: fleet}, LB: bal, Shares: []lb.Share{{Server: blue, Weight: 100}}})
+	flip := func(to, from dnsroll.Server) (StepResult, error) {
+		bal := config.LoadBalancer{Name: "lb1", Address: to.DNSAddr(), Driver: "nginx"}
+		v, err := env.ExecuteActivity(acts.FlipLoadBalancer, FlipInput{StepFleet: StepFleet{Fleet: fleet}, LB: bal, Shares: []lb.Share{{Server: to, Weight: 100}, {Server: from, Weight: 0}}})
+		if err != nil {
+			return StepResult{}, err
+		}
+		return temporaltest.Value[StepResult](t, v, err), nil
+	}
+	res, err := flip(green, blue)
 	if err != nil {
-		t.Fatalf("flip: %v; want the playbook to start the load balancer on blue", err)
+		t.Fatalf("flip to green: %v; want the playbook to start the load balancer on green", err)
 	}
-	if len(driver.points) != 1 || !strings.HasSuffix(driver.points[0], "-> "+blue.Label) {
-		t.Errorf("points %v, want one, to blue", driver.points)
+	if !driver.running || strings.Join(driver.live, ",") != "ns1-next" {
+		t.Errorf("running %v, live %v; want it started, serving green", driver.running, driver.live)
 	}
-	if res := temporaltest.Value[StepResult](t, v, err); !strings.Contains(res.Note, "started by its playbook") {
+	if !strings.Contains(res.Note, "started by its playbook") {
 		t.Errorf("note %q does not say the load balancer was started", res.Note)
+	}
+	if _, err := flip(blue, green); err != nil {
+		t.Fatalf("flip back to blue: %v; want blue still staged", err)
+	}
+	if strings.Join(driver.live, ",") != "ns1" {
+		t.Errorf("live %v after the flip back, want blue", driver.live)
 	}
 }

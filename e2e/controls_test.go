@@ -219,8 +219,37 @@ func TestRollbackStartsALoadBalancerWhoseNginxDied(t *testing.T) {
 	tl.editFleet(t, "bake: 3s", "bake: 2m")
 	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
 	tl.waitForPhase(t, run, workflows.PhaseBaking)
-	pidFile := filepath.Join(config.LabLBDir(tl.Dir(), "lb1"), "nginx.pid")
-	b, err := os.ReadFile(pidFile)
+	killNginx(t, tl, "lb1")
+	tl.signal(t, run, workflows.SignalRollback, workflows.SignalInput{Reason: "lb1 died", By: "test"})
+	tl.assertRolledBack(t, run)
+}
+
+// A load balancer whose nginx died before the switch is started on green
+// by the switch's flip, with blue staged beside it, so that a rollback in
+// the bake flips it back. Before, its playbook was pointed at green
+// alone; the flip back found blue not staged, and the rollout ended
+// cleanup-failed with the load balancer on green.
+func TestRollbackAfterTheSwitchStartedALoadBalancer(t *testing.T) {
+	tl := startBlue(t, "nginx", nil)
+	tl.editFleet(t, "bake: 3s", "bake: 2m")
+	tl.editFleet(t, "approval: auto", "approval: manual")
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
+	tl.waitForPhase(t, run, workflows.PhaseAwaitingApproval)
+	killNginx(t, tl, "lb1")
+	tl.signal(t, run, workflows.SignalApprove, workflows.SignalInput{By: "test"})
+	st := tl.waitForPhase(t, run, workflows.PhaseBaking)
+	if !stepNoted(st, "started by its playbook") {
+		t.Errorf("no step says lb1 was started by its playbook: %+v", st.Steps)
+	}
+	tl.signal(t, run, workflows.SignalRollback, workflows.SignalInput{Reason: "green is bad", By: "test"})
+	tl.assertRolledBack(t, run)
+}
+
+// killNginx stops a lab load balancer's nginx, as a crash would; its
+// workers go with it, as systemd would see to.
+func killNginx(t *testing.T, tl *testLab, name string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(config.LabLBDir(tl.Dir(), name), "nginx.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,10 +257,15 @@ func TestRollbackStartsALoadBalancerWhoseNginxDied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil { // its workers go with it, as systemd would see to
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	tl.signal(t, run, workflows.SignalRollback, workflows.SignalInput{Reason: "lb1 died", By: "test"})
+}
+
+// assertRolledBack waits for run to end rolled back, with both load
+// balancers answering from blue (revision A).
+func (tl *testLab) assertRolledBack(t *testing.T, run rollouts.Run) {
+	t.Helper()
 	st, err := tl.wait(t, run)
 	if err == nil || st.Phase != workflows.PhaseRolledBack {
 		t.Fatalf("phase %s (%s) err %v, want rolled back", st.Phase, st.Failure, err)
@@ -239,6 +273,15 @@ func TestRollbackStartsALoadBalancerWhoseNginxDied(t *testing.T) {
 	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
 		t.Errorf("after the rollback: answers = %s, want blue's A on both", got)
 	}
+}
+
+func stepNoted(st workflows.Status, note string) bool {
+	for _, s := range st.Steps {
+		if strings.Contains(s.Note, note) {
+			return true
+		}
+	}
+	return false
 }
 
 // A rollback during the bake of a fleet's first rollout, which has no
