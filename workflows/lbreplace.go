@@ -242,13 +242,16 @@ func LoadBalancerReplaceWorkflow(ctx workflow.Context, in LBReplaceInput) (LBRep
 // already being deleted. It returns the phase and, when the run fails, the
 // failure's error type.
 func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, string) {
-	if err == nil && r.stop == nil {
+	// What stopped the forward steps: a signal that comes while they are
+	// undone does not make a failure an abort.
+	stop := r.stop
+	if err == nil && stop == nil {
 		return PhaseSucceeded, ""
 	}
 	var timedOut *approvalTimeout
 	switch {
-	case r.stop != nil:
-		r.st.Failure = r.stop.signal + r.stop.in.describe()
+	case stop != nil:
+		r.st.Failure = stop.signal + stop.in.describe()
 	case errors.As(err, &timedOut):
 		r.st.Failure = "aborted: " + timedOut.Error() + " (rollout.approval_timeout)"
 	default:
@@ -265,9 +268,9 @@ func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, string) {
 		return PhaseCleanupFailed, "CleanupFailed"
 	}
 	switch {
-	case r.stop != nil && r.stop.signal == SignalAbort, timedOut != nil:
+	case stop != nil && stop.signal == SignalAbort, timedOut != nil:
 		return PhaseAborted, ""
-	case r.stop != nil:
+	case stop != nil:
 		return PhaseRolledBack, ""
 	}
 	return PhaseFailed, "ReplaceFailed"

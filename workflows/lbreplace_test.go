@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -78,6 +79,9 @@ type world struct {
 	publishAfter time.Duration
 	pending      []registrar.NameServer
 	pendingAt    time.Time
+	// newGlueLost makes the registrar apply the new glue and then fail
+	// the request, as a timeout after the change would.
+	newGlueLost bool
 }
 
 // count is how many times call was made.
@@ -172,6 +176,10 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 			return activities.SetGlueResult{}, fmt.Errorf("SetGlue to unexpected %v", in.NS)
 		}
 		w.add("SetGlue " + to)
+		if to == "new" && w.newGlueLost {
+			w.setParent(in.NS)
+			return activities.SetGlueResult{}, temporal.NewNonRetryableApplicationError("the registrar's answer was lost", "RegistrarLost", nil)
+		}
 		if w.manual {
 			return activities.SetGlueResult{Attempt: 1, Instructions: "set the glue to " + to}, nil
 		}
@@ -433,6 +441,31 @@ func TestLBReplaceAbortRestoresGlueAndDeletesNew(t *testing.T) {
 	}
 	if !strings.Contains(st.Failure, "kernel regression") {
 		t.Errorf("failure %q does not record the reason", st.Failure)
+	}
+}
+
+// An abort that comes while a failed replacement is being undone does not
+// turn the failure into an abort: the run still fails, so that failed-run
+// alerts and --status failed find it. Before, it ended aborted, with no
+// error.
+func TestLBReplaceAbortDuringTheUndoOfAFailureStillFails(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.newGlueLost = true
+	signalAt(env, 2*time.Minute, SignalAbort, "stop it")
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	if deleted := w.at["Delete lb1-next"]; deleted.Before(w.at["LoadFleet"].Add(2 * time.Minute)) {
+		t.Fatalf("the undo ended at %s, before the abort came: %v", deleted, w.calls)
+	}
+	var failure *temporal.ApplicationError
+	if !errors.As(env.GetWorkflowError(), &failure) {
+		t.Fatalf("error %v, want the replacement to fail", env.GetWorkflowError())
+	}
+	var st LBReplaceStatus
+	if err := failure.Details(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase != PhaseFailed || !strings.Contains(st.Failure, "the registrar's answer was lost") {
+		t.Errorf("phase %s, failure %q: want failed, for the registrar's error", st.Phase, st.Failure)
 	}
 }
 

@@ -77,13 +77,16 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 	})
 
 	err := r.updateLBs(stepCtx, in)
+	// What stopped the updates: an abort that comes while they are
+	// restored does not make a failure an abort.
+	abortedBy := aborted
 	if err == nil {
 		r.st.Phase, r.st.EndedAt = PhaseSucceeded, workflow.Now(ctx)
 		return r.st, nil
 	}
 	r.st.Failure = err.Error()
-	if aborted != nil {
-		r.st.Failure = "aborted: " + aborted.Reason
+	if abortedBy != nil {
+		r.st.Failure = "aborted: " + abortedBy.Reason
 	}
 	// The undo runs on a context the abort did not cancel.
 	undoCtx, _ := workflow.NewDisconnectedContext(ctx)
@@ -99,7 +102,7 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 			end = PhaseRolledBack
 		}
 	}
-	if aborted != nil && end != PhaseCleanupFailed {
+	if abortedBy != nil && end != PhaseCleanupFailed {
 		end = PhaseAborted
 	}
 	r.st.Phase, r.st.EndedAt = end, workflow.Now(ctx)

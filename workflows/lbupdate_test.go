@@ -21,7 +21,7 @@ import (
 // balancers with mocked activities, recording each call as "Step lb";
 // failAt ("Update lb2", or several, comma-separated) fails those calls,
 // and "Unchanged lb2" makes lb2's restore find nothing to restore; slowAt
-// makes the update take an hour.
+// makes the update take an hour ("Restore": the restore).
 func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
@@ -53,10 +53,10 @@ func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite
 		}
 		return activities.StepResult{Attempt: 1}, record("Update", in.LB.Name)
 	})
-	if slowAt != "" {
+	if slowAt != "" && slowAt != "Restore" {
 		upd.After(time.Hour)
 	}
-	env.OnActivity(a.RestoreLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateLBInput) (activities.RestoreResult, error) {
+	rst := env.OnActivity(a.RestoreLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateLBInput) (activities.RestoreResult, error) {
 		res := activities.RestoreResult{StepResult: activities.StepResult{Attempt: 1}}
 		if strings.Contains(","+failAt+",", ",Unchanged "+in.LB.Name+",") {
 			res.NothingRestored = true
@@ -64,6 +64,9 @@ func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite
 		}
 		return res, record("Restore", in.LB.Name)
 	})
+	if slowAt == "Restore" {
+		rst.After(time.Hour)
+	}
 	if during != nil {
 		during(env)
 	}
@@ -178,6 +181,19 @@ func TestLBUpdateAbortRestores(t *testing.T) {
 	}
 	if st.Phase != PhaseAborted {
 		t.Errorf("phase %s, want aborted", st.Phase)
+	}
+}
+
+// An abort that comes while a failed update is being restored does not
+// turn the failure into an abort: the run ends rolled back, for the
+// update's failure. Before, it ended aborted, for an abort that stopped
+// nothing.
+func TestLBUpdateAbortDuringTheRestoreOfAFailure(t *testing.T) {
+	_, st, err := lbUpdateRun(t, "Update lb2", "Restore", func(env *testsuite.TestWorkflowEnvironment) {
+		signalAt(env, 30*time.Minute, SignalAbort, SignalInput{Reason: "stop it", By: "ops"})
+	})
+	if st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, "Update lb2 exploded") || err == nil {
+		t.Errorf("phase %s, failure %q, error %v: want rolled back, for lb2's failed update", st.Phase, st.Failure, err)
 	}
 }
 
