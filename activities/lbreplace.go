@@ -357,10 +357,14 @@ func CountQueries(ctx context.Context, d LoadBalancer, fleet *config.Fleet, bala
 type DeleteLoadBalancerInput struct {
 	Fleet *config.Fleet `json:"fleet"`
 	Label string        `json:"label"`
+	// Address is the load balancer's address in the fleet, when set: a
+	// server at another public IPv4 address is not that load balancer.
+	Address string `json:"address,omitempty"`
 }
 
 // DeleteLoadBalancer deletes a load balancer's server, if it is the
-// fleet's; an untagged one is refused, never touched.
+// fleet's; an untagged one is refused, never touched, and so is one at
+// another address than the fleet gives the load balancer.
 func (a *Activities) DeleteLoadBalancer(ctx context.Context, in DeleteLoadBalancerInput) (StepResult, error) {
 	s, found, err := a.findByLabel(ctx, in.Fleet.Tag(), in.Label)
 	if err != nil {
@@ -369,5 +373,32 @@ func (a *Activities) DeleteLoadBalancer(ctx context.Context, in DeleteLoadBalanc
 	if !found {
 		return StepResult{Attempt: attempt(ctx), Note: in.Label + ": no fleet-tagged server; nothing to delete"}, nil
 	}
+	if err := atAddress(s, in.Address); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
 	return a.DeleteServer(ctx, DeleteServerInput{Tag: in.Fleet.Tag(), Server: s})
+}
+
+// atAddress refuses s when it is at another public IPv4 address than
+// address, a load balancer's host:port in the fleet. A fleet file not
+// updated after an earlier replacement would otherwise have its label
+// name the live replacement, which the glue points at. Addresses Linode
+// does not report (private, loopback in the labs, IPv6) are not compared.
+func atAddress(s dnsroll.Server, address string) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil
+	}
+	want, err1 := netip.ParseAddr(host)
+	have, err2 := netip.ParseAddr(s.IPv4)
+	if err1 != nil || err2 != nil || !publicIPv4(want.Unmap()) || !publicIPv4(have) || want.Unmap() == have {
+		return nil
+	}
+	return dnsroll.Errorf(dnsroll.ECONFLICT, "%s (Linode %d) is at %s, not %s, the address the fleet gives it: the fleet file is out of date "+
+		"(an earlier replacement moved it?), so this server may be the live load balancer the glue names; it is not deleted: "+
+		"correct load_balancers[].address, and delete the old server by hand if it is still there", s.Label, s.ID, have, want)
+}
+
+func publicIPv4(a netip.Addr) bool {
+	return a.Is4() && a.IsGlobalUnicast() && !a.IsPrivate()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
+	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
@@ -111,6 +112,30 @@ func TestCreateAndDeleteLoadBalancerAreIdempotent(t *testing.T) {
 	}
 	if n := c.count("ns1"); n != 1 {
 		t.Errorf("deleting lb1-next touched ns1 (%d left)", n)
+	}
+}
+
+// The old load balancer is deleted by its label only when its server is at
+// the address the fleet gives it: a stale fleet file (a load balancer
+// replaced earlier, its address not updated) would otherwise name the
+// live replacement, which the glue points at.
+func TestDeleteLoadBalancerRefusesAServerAtAnotherAddress(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, []string, string) (string, error) {
+		return "203.0.113.50", nil
+	}})
+	c.mustEnsure(t, "lb1")
+	stale := DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: "198.51.100.77:53"}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, stale); err == nil || !strings.Contains(err.Error(), "is at 203.0.113.50, not 198.51.100.77") {
+		t.Fatalf("delete at a stale address: %v; want it refused, naming both addresses", err)
+	}
+	if n := c.count("lb1"); n != 1 {
+		t.Fatalf("%d lb1 instances after the refused delete, want 1", n)
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: "203.0.113.50:53"}); err != nil {
+		t.Fatalf("delete at its own address: %v", err)
+	}
+	if n := c.count("lb1"); n != 0 {
+		t.Errorf("%d lb1 instances after the delete", n)
 	}
 }
 

@@ -407,7 +407,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	r.st.Phase = PhaseDeletingOldLBs
 	calls = nil
 	for _, lb := range r.st.Old {
-		calls = append(calls, r.st.start(ctx, "DeleteLoadBalancer", lb.Name, r.opts(r.fleet.Steps.CreateTimeout), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: lb.Name}))
+		calls = append(calls, r.st.start(ctx, "DeleteLoadBalancer", lb.Name, r.opts(r.fleet.Steps.CreateTimeout), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: lb.Name, Address: lb.Address}))
 	}
 	if err := waitAll(ctx, calls); err != nil {
 		return err
