@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -99,6 +100,35 @@ type Server struct {
 	log     *slog.Logger
 	metrics *httpMetrics
 	pages   pageTokens
+	health  healthCache
+}
+
+// healthCache keeps Temporal's health for a second, so that /healthz,
+// which needs no token, asks Temporal at most once a second however
+// often it is called.
+type healthCache struct {
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+// healthAge is how long a health check's result stands.
+const healthAge = time.Second
+
+// check returns Temporal's health, asking it when the last answer is
+// older than healthAge.
+func (c *healthCache) check(ctx context.Context, backend Backend) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && time.Since(c.at) < healthAge {
+		return c.err
+	}
+	// A caller that hangs up does not make the answer an error for the
+	// others.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	c.err, c.at = backend.Health(ctx), time.Now()
+	return c.err
 }
 
 // New returns a server. It registers its metrics in cfg.Registry, so build
@@ -161,9 +191,7 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	if err := s.cfg.Backend.Health(ctx); err != nil {
+	if err := s.health.check(r.Context(), s.cfg.Backend); err != nil {
 		s.log.Warn("health check: Temporal unreachable", "request_id", RequestID(r.Context()), "error", err)
 		writeJSON(w, http.StatusServiceUnavailable, health{Status: "unavailable", Temporal: "unreachable"})
 		return

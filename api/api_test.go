@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -492,5 +493,85 @@ func TestUnreadableFleetIsAServerError(t *testing.T) {
 	}
 	if !strings.Contains(ts.log.String(), "/srv/dnsroll/fleets/lab.yaml") {
 		t.Errorf("the log lacks the path:\n%s", ts.log)
+	}
+}
+
+// The method label of the request metrics is one of HTTP's methods or
+// "other": before, each request with an invented method, which needs no
+// token, added a series of its own, so anyone could grow the API's memory
+// and every scrape without limit.
+func TestMetricsMethodLabelIsBounded(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for i := range 50 {
+		ts.h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(fmt.Sprintf("M%d", i), "/rollouts", nil))
+	}
+	rec := ts.do(t, "GET", "/metrics", "", "")
+	if n := strings.Count(rec.Body.String(), `method="M`); n > 0 {
+		t.Errorf("%d series for invented methods, want none", n)
+	}
+	if !strings.Contains(rec.Body.String(), `dnsroll_api_requests_total{code="405",method="other",route="unmatched"} 50`) {
+		t.Errorf("metrics lack the 50 requests as method other:\n%s", rec.Body)
+	}
+}
+
+// Without a token (--insecure-no-auth, on loopback), the API refuses what
+// a web page the operator visits could send: a request with an Origin
+// header (a cross-site form or fetch) or for a host name other than
+// localhost (DNS rebinding). Before, a page could start or abort
+// rollouts through the operator's browser.
+func TestNoAuthRefusesBrowsers(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Token = "" })
+	ts.fake.add("lab", workflows.PhaseBaking)
+	for _, tt := range []struct {
+		name, host, origin string
+		want               int
+	}{
+		{"a cross-site form", "127.0.0.1:8080", "https://evil.example", http.StatusForbidden},
+		{"DNS rebinding", "evil.example:8080", "", http.StatusForbidden},
+		{"the CLI, by address", "127.0.0.1:8080", "", http.StatusAccepted},
+		{"curl at localhost", "localhost:8080", "", http.StatusAccepted},
+		{"IPv6 loopback", "[::1]:8080", "", http.StatusAccepted},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/rollouts/rollout-lab:run-1/abort", strings.NewReader(`{"reason":"x"}`))
+			r.Host = tt.host
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			rec := httptest.NewRecorder()
+			ts.h.ServeHTTP(rec, r)
+			if rec.Code != tt.want {
+				t.Errorf("status %d (%s), want %d", rec.Code, rec.Body, tt.want)
+			}
+		})
+	}
+	// With a token, a browser cannot send it cross-site: nothing changes.
+	authed := newTestServer(t, nil)
+	authed.fake.add("lab", workflows.PhaseBaking)
+	r := httptest.NewRequest("GET", "/rollouts/rollout-lab:run-1", nil)
+	r.Host, r.Header["Authorization"] = "dnsroll.example.net", []string{"Bearer " + token}
+	rec := httptest.NewRecorder()
+	authed.h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK {
+		t.Errorf("with a token, by host name: status %d, want 200", rec.Code)
+	}
+}
+
+// /healthz, which needs no token, asks Temporal at most once a second
+// however often it is called: before, each call was a gRPC call to the
+// frontend, which anyone who reached the API could multiply.
+func TestHealthzAsksTemporalOnceASecond(t *testing.T) {
+	ts := newTestServer(t, nil)
+	start := time.Now()
+	for range 100 {
+		if rec := ts.do(t, "GET", "/healthz", "", ""); rec.Code != http.StatusOK {
+			t.Fatalf("healthz: %d", rec.Code)
+		}
+	}
+	ts.fake.mu.Lock()
+	n := ts.fake.healthChecks
+	ts.fake.mu.Unlock()
+	if most := int(time.Since(start)/time.Second) + 1; n > most {
+		t.Errorf("%d health checks of Temporal for 100 calls in %s, want at most %d", n, time.Since(start), most)
 	}
 }

@@ -28,6 +28,8 @@ type fakeBackend struct {
 	lastRev string
 	listErr error
 	healthy bool
+	// healthChecks counts the calls to Health.
+	healthChecks int
 	// lbRuns are load balancer updates and replacements, by ID, with
 	// lbOrder their IDs, oldest first; lbStarted their inputs.
 	lbRuns    map[string]*fakeLBRun
@@ -194,6 +196,9 @@ func (f *fakeBackend) Plan(ctx context.Context, in workflows.RolloutInput) (work
 }
 
 func (f *fakeBackend) Health(context.Context) error {
+	f.mu.Lock()
+	f.healthChecks++
+	f.mu.Unlock()
 	if !f.healthy {
 		return fmt.Errorf("connection refused")
 	}

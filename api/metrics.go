@@ -35,10 +35,22 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 
 func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 	return afterServing(next, func(r *http.Request, ww middleware.WrapResponseWriter, took time.Duration) {
-		route := routePattern(r)
-		m.requests.WithLabelValues(r.Method, route, strconv.Itoa(ww.Status())).Inc()
-		m.duration.WithLabelValues(r.Method, route).Observe(took.Seconds())
+		route, method := routePattern(r), methodLabel(r.Method)
+		m.requests.WithLabelValues(method, route, strconv.Itoa(ww.Status())).Inc()
+		m.duration.WithLabelValues(method, route).Observe(took.Seconds())
 	})
+}
+
+// methodLabel is method if it is one of HTTP's, else "other": any client
+// may send any method, and a label value per method would grow the
+// metrics without limit.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // afterServing wraps next, then calls done with the response's status and

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -80,6 +82,10 @@ func bearerAuth(token string, fail func(http.ResponseWriter, *http.Request, erro
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if token == "" {
+				if err := fromThisMachine(r); err != nil {
+					fail(w, r, err)
+					return
+				}
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -96,4 +102,24 @@ func bearerAuth(token string, fail func(http.ResponseWriter, *http.Request, erro
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// fromThisMachine refuses, for an API without a token (--insecure-no-auth,
+// which listens on loopback), what a web page in the operator's browser
+// could send it: a request with an Origin header (a cross-site form or
+// fetch; no dnsroll client sends one) or for a host name other than
+// localhost (a page whose name was rebound to 127.0.0.1). A token stops
+// both, since a browser sends none cross-site.
+func fromThisMachine(r *http.Request) error {
+	if o := r.Header.Get("Origin"); o != "" {
+		return errorf(http.StatusForbidden, "forbidden", "a request from a web page (Origin %q) is refused by an API without a token; set DNSROLL_API_TOKEN", o)
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err != nil && !strings.EqualFold(host, "localhost") {
+		return errorf(http.StatusForbidden, "forbidden", "an API without a token answers only requests for its address or localhost, not %q; set DNSROLL_API_TOKEN to serve a host name", r.Host)
+	}
+	return nil
 }

@@ -182,10 +182,20 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return mux
 }
 
+// httpTimeouts bound what a client may hold of the API and /metrics: a
+// connection idle between requests, and a request's reading and writing
+// (the longest request, POST /plans, waits up to 2 minutes). Without them
+// a client that never sends, or keeps a connection idle, holds it for
+// ever, and enough of them exhaust the server's file descriptors.
+var httpTimeouts = struct{ readHeader, read, write, idle time.Duration }{
+	readHeader: 10 * time.Second, read: time.Minute, write: 5 * time.Minute, idle: 2 * time.Minute,
+}
+
 // serveHTTP serves h on ln until ctx ends, then shuts down gently. The
 // caller listens first, so a port in use fails at startup.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	t := httpTimeouts
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"io"
 	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +127,43 @@ func TestVersion(t *testing.T) {
 	defer func() { commit = "" }()
 	if got := version(); !strings.HasPrefix(got, "dnsroll abc1234 (go") {
 		t.Errorf("version() = %q", got)
+	}
+}
+
+// The API's server closes a connection left idle between requests (and
+// one whose request never finishes): before, either was held for ever.
+func TestServeHTTPClosesIdleConnections(t *testing.T) {
+	saved := httpTimeouts
+	t.Cleanup(func() { httpTimeouts = saved })
+	httpTimeouts.idle, httpTimeouts.read = 200*time.Millisecond, 300*time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_ = serveHTTP(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	}()
+	for name, send := range map[string]string{
+		"idle after a request": "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"a body never sent":    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n",
+	} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(conn, send); err != nil {
+			t.Fatal(err)
+		}
+		// Read what the server sends until it closes the connection, or a
+		// bound well past the timeouts.
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.Copy(io.Discard, conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: the connection was still open after 5s", name)
+		}
+		conn.Close()
 	}
 }
