@@ -52,13 +52,14 @@ func describe(usage, sub string) string {
 // command has (--api-url, --token, --fleet), then the ones pick registers
 // for sub, which returns nil for a subcommand it does not know.
 func runAPICommand(ctx context.Context, std streams, group, usage string, args []string, pick func(c *apiCmd, fs *flag.FlagSet, sub string) func(context.Context) error) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(std.err, usage)
-		if len(args) == 0 {
-			// As dnsroll alone: `dnsroll rollout $CMD` with $CMD empty
-			// must not pass in CI.
-			return fmt.Errorf("no %s command given", group)
-		}
+		// As dnsroll alone: `dnsroll rollout $CMD` with $CMD empty must
+		// not pass in CI.
+		return fmt.Errorf("no %s command given", group)
+	}
+	if isHelp(args[0]) || args[0] == "help" {
+		fmt.Fprint(std.out, usage)
 		return nil
 	}
 	sub, args := args[0], args[1:]

@@ -46,10 +46,13 @@ func TestCLIVersionAndUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and the usage on stderr", args, code, out, errOut)
 		}
 	}
-	// A command's --help goes to stderr and exits 0.
-	out, errOut, code = cli(t, "rollout", "list", "--help")
-	if code != 0 || out != "" || !strings.Contains(errOut, "-status") {
-		t.Errorf("rollout list --help: exit %d, stdout %q, stderr %q", code, out, errOut)
+	// Help asked for goes to stdout, so that it pipes into a pager, and
+	// exits 0.
+	for _, args := range [][]string{{"--help"}, {"help"}, {"rollout", "list", "--help"}, {"rollout", "list", "--fleet", "lab", "-h"}} {
+		out, errOut, code = cli(t, args...)
+		if code != 0 || errOut != "" || !strings.Contains(out, "Usage: dnsroll ") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want the usage on stdout", args, code, out, errOut)
+		}
 	}
 }
 
@@ -64,7 +67,7 @@ func TestCLISubcommandsListedAreRouted(t *testing.T) {
 		}
 		for _, sub := range subs {
 			out, errOut, code := cli(t, name, sub, "--help")
-			if code != 0 || out != "" || !strings.Contains(errOut, "Usage: dnsroll "+name+" "+sub) {
+			if code != 0 || errOut != "" || !strings.Contains(out, "Usage: dnsroll "+name+" "+sub) {
 				t.Errorf("%s %s --help: exit %d, stdout %q, stderr %q", name, sub, code, out, errOut)
 			}
 		}
@@ -455,10 +458,16 @@ func TestCLIExitCodesAndHelp(t *testing.T) {
 		{[]string{"demo", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
 	} {
 		out, errOut, code := cli(t, tc.args...)
-		if code != tc.code || out != "" {
-			t.Errorf("%v: exit %d, stdout %q; want exit %d, nothing on stdout", tc.args, code, out, tc.code)
+		// Help asked for goes to stdout; a mistake, with the usage, to
+		// stderr.
+		printed, other, where := errOut, out, "stderr"
+		if tc.code == 0 {
+			printed, other, where = out, errOut, "stdout"
 		}
-		wantAll(t, fmt.Sprintf("%v's stderr", tc.args), errOut, tc.wants...)
+		if code != tc.code || other != "" {
+			t.Errorf("%v: exit %d, and %q beside %s; want exit %d, all on %s", tc.args, code, other, where, tc.code, where)
+		}
+		wantAll(t, fmt.Sprintf("%v's %s", tc.args, where), printed, tc.wants...)
 		// The error is the last of wants.
 		if w := tc.wants[len(tc.wants)-1]; tc.code != 0 && strings.Count(errOut, w) > 1 {
 			t.Errorf("%v: stderr says %q more than once:\n%s", tc.args, w, errOut)
@@ -549,9 +558,9 @@ func TestSubcommandHelpDescribesIt(t *testing.T) {
 		{"lb", "update", "update the fleet's load balancers where they stand, one at a time"},
 		{"lb", "approve", "let a replacement waiting at its approval gate (rollout.approval: manual) move the glue"},
 	} {
-		_, errOut, code := cli(t, tt.group, tt.sub, "--help")
-		if code != 0 || !strings.Contains(errOut, "Usage: dnsroll "+tt.group+" "+tt.sub+" [flags]\n\n"+tt.want) {
-			t.Errorf("dnsroll %s %s --help: exit %d, output\n%s\nwant the description %q", tt.group, tt.sub, code, errOut, tt.want)
+		out, _, code := cli(t, tt.group, tt.sub, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: dnsroll "+tt.group+" "+tt.sub+" [flags]\n\n"+tt.want) {
+			t.Errorf("dnsroll %s %s --help: exit %d, output\n%s\nwant the description %q", tt.group, tt.sub, code, out, tt.want)
 		}
 	}
 }

@@ -45,7 +45,8 @@ says which checks it skipped.
 	case len(args) == 0:
 		fs.Usage()
 		return errors.New("no fleet command given")
-	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+	case isHelp(args[0]) || args[0] == "help":
+		fs.SetOutput(std.out)
 		fs.Usage()
 		return nil
 	case args[0] != "validate":

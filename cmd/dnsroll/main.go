@@ -65,11 +65,13 @@ func run(ctx context.Context, std streams, args []string) error {
 		fmt.Fprintln(std.out, version())
 		return nil
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(std.err)
-		if len(args) == 0 {
-			return errors.New("no command given")
-		}
+		return errors.New("no command given")
+	}
+	if isHelp(args[0]) || args[0] == "help" {
+		// Asked for: to stdout, so that `dnsroll --help | less` works.
+		usage(std.out)
 		return nil
 	}
 	cmd, ok := commands[args[0]]
@@ -135,7 +137,7 @@ func exitCode(err error) int {
 func newFlags(std streams, name, description string) *flag.FlagSet {
 	description = strings.ReplaceAll(description, "{search attributes}", strings.Join(searchAttributeNames(), ", "))
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(std.err)
+	fs.SetOutput(&flagOutput{std: std})
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: dnsroll %s [flags]\n\n%s\n\nFlags:\n", name, strings.TrimSpace(description))
 		fs.PrintDefaults()
@@ -151,11 +153,51 @@ func (e parseError) Unwrap() error { return e.error }
 
 // parseFlags parses args into fs; report does not print its errors again.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	if o, ok := fs.Output().(*flagOutput); ok {
+		o.help = asksHelp(args)
+	}
 	err := fs.Parse(args)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		return parseError{err}
 	}
 	return err
+}
+
+// flagOutput is where a flag set prints: its usage to stdout when asked
+// for it (--help), and errors, with the usage, to stderr.
+type flagOutput struct {
+	std  streams
+	help bool
+}
+
+func (o *flagOutput) Write(p []byte) (int, error) {
+	if o.help {
+		return o.std.out.Write(p)
+	}
+	return o.std.err.Write(p)
+}
+
+// isHelp says whether arg asks for help, as the flag package reads it.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "--h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// asksHelp says whether args ask for help before a "--" (a flag's value
+// that reads -h is taken as asking too).
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelp(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func envOr(key, def string) string {
