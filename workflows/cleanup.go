@@ -106,8 +106,33 @@ func (r *rollout) cleanUpRound(ctx workflow.Context) error {
 }
 
 // deleteGreen undoes createGreen: every -next server is deleted, found by
-// label, whether or not the rollout learnt of it.
+// label, whether or not the rollout learnt of it. When a create did not
+// report back (an abort or a deadline cut it short), Linode may still
+// commit it after the first sweep, so green is swept again once such a
+// create has settled.
 func (r *rollout) deleteGreen(ctx workflow.Context) error {
+	unsure := len(r.st.Green) < len(r.plan.Fleet.Nameservers)
+	if err := r.sweepGreen(ctx); err != nil {
+		return err
+	}
+	if !unsure || workflow.GetVersion(ctx, versionSweepGreenAgain, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	if err := workflow.Sleep(ctx, createSettle); err != nil {
+		return err
+	}
+	return r.sweepGreen(ctx)
+}
+
+// versionSweepGreenAgain marks the second sweep of green after a create
+// that did not report back; runs from before it swept once.
+const versionSweepGreenAgain = "sweep-green-again"
+
+// createSettle is how long a create cut short may take to show in the
+// Linode API: the request may have reached it as the step was cancelled.
+const createSettle = 30 * time.Second
+
+func (r *rollout) sweepGreen(ctx workflow.Context) error {
 	in := activities.DeleteGreenInput{Tag: r.plan.Fleet.Tag(), Labels: r.greenLabels()}
 	var res activities.StepResult
 	if err := r.st.exec(ctx, "DeleteGreen", "", r.cleanupOptions(ctx), a.DeleteGreen, in, &res); err != nil {

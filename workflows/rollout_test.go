@@ -54,6 +54,11 @@ type recorder struct {
 	// badFleetArgs are the steps that named their fleet other than by
 	// the plan's reference (checkFleetArg).
 	badFleetArgs []string
+	// commitLate, when set, is how long after its request the fake
+	// Linode commits a create, whatever became of the request; green holds
+	// each -next server it has, with when it appears.
+	commitLate time.Duration
+	green      map[string]time.Time
 }
 
 // testFleetRef is the reference to the fleet config that the fake Plan
@@ -82,6 +87,21 @@ func (r *recorder) checkFleetArg(info *activity.Info, _ context.Context, args co
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.badFleetArgs = append(r.badFleetArgs, fmt.Sprintf("%s got fleet %.40s and fleet_ref %+v (%v)", info.ActivityType.Name, in.Fleet, in.FleetRef, err))
+}
+
+// creating has the fake Linode commit the server of an EnsureServer that
+// starts: commitLate after the request, whatever becomes of the step.
+func (r *recorder) creating(env *testsuite.TestWorkflowEnvironment, info *activity.Info, args converter.EncodedValues) {
+	var in activities.EnsureServerInput
+	if info.ActivityType.Name != "EnsureServer" || args.Get(&in) != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.green == nil {
+		r.green = map[string]time.Time{}
+	}
+	r.green[in.Spec.Label] = env.Now().Add(r.commitLate)
 }
 
 // testBundle is the revision the fake Plan hashes.
@@ -202,7 +222,10 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 	fleet, env := testEnv(t, &h.WorkflowTestSuite, text)
 	h.env = env
 	rec := h.rec
-	env.SetOnActivityStartedListener(rec.checkFleetArg)
+	env.SetOnActivityStartedListener(func(info *activity.Info, ctx context.Context, args converter.EncodedValues) {
+		rec.checkFleetArg(info, ctx, args)
+		rec.creating(env, info, args)
+	})
 	stepErr := func(step string) error {
 		if step != failAt {
 			return nil
@@ -231,14 +254,14 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		}
 		return plan, stepErr("Plan")
 	})
-	env.OnActivity(a.EnsureServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EnsureServerInput) (activities.ServerResult, error) {
+	slow("EnsureServer", env.OnActivity(a.EnsureServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EnsureServerInput) (activities.ServerResult, error) {
 		rec.add("EnsureServer " + in.Spec.Label)
 		id := 10 + len(in.Spec.Label)
 		if strings.HasPrefix(in.Spec.Label, "ns2") {
 			id++
 		}
 		return activities.ServerResult{Server: dnsroll.Server{ID: id, Label: in.Spec.Label, Status: "running", IPv4: "192.0.2.9"}, Attempt: 1}, stepErr("EnsureServer")
-	})
+	}))
 	slow("ProvisionNameservers", env.OnActivity(a.ProvisionNameservers, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
 		if err := rec.revisionChanged(in.Bundle, in.Revision, in.Zones); err != nil {
 			return activities.ProvisionResult{}, err
@@ -336,6 +359,12 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 			rec.failDeleteGreen--
 			return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("the cloud answered 401: invalid token", activities.ErrStep,
 				temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(1)}})
+		}
+		// What the fake Linode has now goes; what it commits later stays.
+		for _, l := range in.Labels {
+			if at, ok := rec.green[l]; ok && !at.After(env.Now()) {
+				delete(rec.green, l)
+			}
 		}
 		return activities.StepResult{Attempt: 1}, nil
 	})
@@ -507,6 +536,28 @@ func TestAbortBeforeSwitchDeletesGreenOnly(t *testing.T) {
 	}
 	if !h.rec.has("DeleteGreen") || h.rec.has("Switch") || h.rec.has("DeleteServer") {
 		t.Errorf("abort before switch: calls %v", h.rec.calls)
+	}
+}
+
+// A create cut short by an abort may still be committed by Linode after
+// the undo's first sweep of green; the undo sweeps again once such a
+// create has settled, so no -next server is left behind. Before, the run
+// said green was deleted, and ns1-next and ns2-next appeared after it and
+// ran until the next rollout reused them.
+func TestAbortDuringCreateLeavesNoGreen(t *testing.T) {
+	h := newHarness(t, "", "EnsureServer")
+	h.rec.commitLate = time.Minute + time.Second
+	signalAt(h.env, time.Minute, SignalAbort, SignalInput{Reason: "wrong zone", By: "alice"})
+	st, err := h.run(t)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != ErrTypeAborted {
+		t.Fatalf("err = %v, want %s", err, ErrTypeAborted)
+	}
+	if len(h.rec.green) != 0 {
+		t.Errorf("left at Linode after the abort: %v (calls %v)", h.rec.green, h.rec.calls)
+	}
+	if st.Phase != PhaseAborted {
+		t.Errorf("phase %s, want aborted", st.Phase)
 	}
 }
 
