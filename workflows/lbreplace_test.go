@@ -84,17 +84,11 @@ type world struct {
 	newGlueLost bool
 }
 
-// count is how many times call was made.
+// count is how many calls began with call.
 func (w *world) count(call string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := 0
-	for _, c := range w.calls {
-		if c == call {
-			n++
-		}
-	}
-	return n
+	return countPrefixed(w.calls, call)
 }
 
 func (w *world) add(call string) {

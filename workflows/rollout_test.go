@@ -153,8 +153,13 @@ func (r *recorder) stats(name string) activities.StatsResult {
 func (r *recorder) count(prefix string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return countPrefixed(r.calls, prefix)
+}
+
+// countPrefixed is how many of calls begin with prefix.
+func countPrefixed(calls []string, prefix string) int {
 	n := 0
-	for _, c := range r.calls {
+	for _, c := range calls {
 		if strings.HasPrefix(c, prefix) {
 			n++
 		}
