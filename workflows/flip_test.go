@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -121,6 +122,28 @@ func TestFlipResumesAfterWorkerDiesMidFlip(t *testing.T) {
 // A flip that cannot finish rolls the rollout back: every load balancer
 // flips back to blue, the one that did flip and the one that did not, so
 // none is left half-switched.
+// An abort that comes while a failure is being undone starts nothing of
+// its own: the undo's flip back to blue is the only one. Before, the abort
+// started a second flip back of every load balancer, racing the release of
+// green, and the ended run's status showed those flips still running.
+func TestAbortDuringTheUndoOfAFailureStartsNoSecondFlipBack(t *testing.T) {
+	h := newHarness(t, "VerifyLoadBalancers", "FlipLoadBalancer")
+	signalAt(h.env, 90*time.Minute, SignalAbort, SignalInput{Reason: "hurry", By: "ops"})
+	st, err := h.run(t)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != ErrTypeRolledBack || st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, "VerifyLoadBalancers exploded") {
+		t.Errorf("err %v, phase %s: want rolled back for the failure", err, st.Phase)
+	}
+	if n := h.rec.count("Flip lb1 ns1-next:0"); n != 1 {
+		t.Errorf("lb1 flipped back %d times, want once: %v", n, h.rec.calls)
+	}
+	for _, s := range st.Steps {
+		if s.State == StepRunning {
+			t.Errorf("step %s %s still running in the ended run's status", s.Name, s.Target)
+		}
+	}
+}
+
 func TestFailedFlipFlipsEveryLoadBalancerBack(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 2m, bake_interval: 1m}", "")
 	h.rec.onFlip = func(in activities.FlipInput) error {

@@ -44,6 +44,9 @@ type rollout struct {
 	// flip back to blue that a stop signal started at once.
 	flipsInFlight int
 	flipBack      []*call
+	// undoing is set once the compensation has begun: a stop signal then
+	// changes nothing (onStopSignal).
+	undoing bool
 	// shares is each load balancer's percentage of queries on green.
 	shares map[string]int
 	// cleanupOf names the rollout a cleanup-only run finishes.
@@ -349,6 +352,7 @@ func (r *rollout) renameGreen(ctx workflow.Context, fleet *config.Fleet) error {
 // error carries the final status as its details, so a failed rollout can be
 // read from its result without a worker replaying it.
 func (r *rollout) compensate(ctx workflow.Context, stop stopReason, cause error) error {
+	r.undoing = true
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	outcome, errType, why := r.outcome(stop, cause)
 	r.st.Failure = why

@@ -86,11 +86,22 @@ func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput
 		r.event(ctx, name+" ignored: the rollout has ended")
 		return
 	}
+	// The undo under way already flips every load balancer back and
+	// deletes green; a stop would start a second flip back, racing it.
+	// Runs from before this check did.
+	if r.undoing && workflow.GetVersion(ctx, versionStopWhileUndoing, workflow.DefaultVersion, 1) == 1 {
+		r.event(ctx, name+" ignored: the rollout is already being undone ("+r.st.Failure+")")
+		return
+	}
 	if r.requestStop(ctx, r.event, name, in, r.noWayBack()) {
 		r.flipBackNow(ctx)
 		r.cancelSteps()
 	}
 }
+
+// versionStopWhileUndoing marks the change that has a stop signal during
+// the undo ignored.
+const versionStopWhileUndoing = "stop-while-undoing-ignored"
 
 func (r *rollout) event(ctx workflow.Context, msg string) {
 	r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: msg})
