@@ -47,14 +47,24 @@ func (p Plan) StepFleet() StepFleet {
 
 // fleetDigest is the content address of f as FleetRef.SHA256 names it.
 func fleetDigest(f *config.Fleet) (string, error) {
+	_, digest, err := fleetJSON(f)
+	return digest, err
+}
+
+// fleetJSON is f as JSON without its directory, and that JSON's digest.
+func fleetJSON(f *config.Fleet) ([]byte, string, error) {
 	c := *f
 	c.Dir = ""
 	b, err := json.Marshal(&c)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
+	return b, bytesDigest(b), nil
+}
+
+func bytesDigest(b []byte) string {
 	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // overrides writes this rollout's overrides into f, as Plan does.
@@ -70,11 +80,10 @@ func (r FleetRef) overrides(f *config.Fleet) {
 // planFleetRef keeps f, the fleet as steps get it, in this worker's
 // store and returns its reference with in's overrides.
 func (a *Activities) planFleetRef(f *config.Fleet, in PlanInput) (*FleetRef, error) {
-	digest, err := fleetDigest(f)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(f)
+	// The bytes kept are the bytes digested, so that a later dnsroll,
+	// which may write a fleet as other JSON (a new field), still finds
+	// them the planned config.
+	b, digest, err := fleetJSON(f)
 	if err != nil {
 		return nil, err
 	}
@@ -112,13 +121,20 @@ func (a *Activities) plannedFleet(ref FleetRef) (*config.Fleet, error) {
 	if b, ok, err := a.Bundles.Config(ref.SHA256); err == nil && ok {
 		var kept config.Fleet
 		if json.Unmarshal(b, &kept) == nil {
-			if d, err := fleetDigest(&kept); err == nil && d == ref.SHA256 {
+			// Kept as digested; or, by a dnsroll from before that, with
+			// its directory, as this dnsroll writes it.
+			if d, err := fleetDigest(&kept); err == nil && (bytesDigest(b) == ref.SHA256 || d == ref.SHA256) {
 				// Every worker of this user on this host shares the store,
 				// and the digest leaves Dir out: another checkout with the
 				// same config keeps it with its own Dir. The config is the
 				// planned one; its files are in this worker's directory.
-				if ownErr == nil {
+				switch {
+				case ownErr == nil:
 					kept.Dir = own.Dir
+				case kept.Dir == "":
+					// Kept without the directory its paths are relative
+					// to, which only this worker's own config gives.
+					return nil, ownErr
 				}
 				return &kept, nil
 			}

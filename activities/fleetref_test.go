@@ -1,6 +1,9 @@
 package activities
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -136,5 +139,51 @@ func TestStepFleetInlineOrNone(t *testing.T) {
 	}
 	if _, err := a.stepFleet(StepFleet{}); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "fleet_ref") {
 		t.Errorf("got %v; want an invalid input naming fleet_ref", err)
+	}
+}
+
+// The worker that planned keeps using the config it kept after an upgrade
+// that changes how a fleet is written as JSON (a new field, here one the
+// kept copy lacks): the kept bytes are what the reference names. Before,
+// the kept copy was written out again by the new code, its digest no
+// longer matched, and every step, the undo's too, failed for good with
+// "config changed since the plan".
+func TestKeptFleetSurvivesAnUpgrade(t *testing.T) {
+	f, err := config.Parse([]byte(fleettest.YAML("test", "127.0.0.1:5301", "127.0.0.1:5302") + "ansible: {connection: local}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Dir = ""
+	b, err := json.Marshal(f.ForSteps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As another dnsroll wrote it: without a field this one writes.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	const anyField = "steps"
+	if _, ok := fields[anyField]; !ok {
+		t.Fatalf("the fleet's JSON has no %s: %s", anyField, b)
+	}
+	delete(fields, anyField)
+	old, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(old)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	store := bundle.Store{Dir: t.TempDir()}
+	if err := store.PutConfig(digest, old); err != nil {
+		t.Fatal(err)
+	}
+	a := &Activities{Bundles: store, Fleets: func(string) (*config.Fleet, error) { return f, nil }}
+	got, err := a.stepFleet(StepFleet{FleetRef: &FleetRef{Name: "test", SHA256: digest}})
+	if err != nil {
+		t.Fatalf("the kept config, without %q: %v", anyField, err)
+	}
+	if got.Name != "test" || len(got.LoadBalancers) != 2 {
+		t.Errorf("kept fleet %+v, want test's", got)
 	}
 }
