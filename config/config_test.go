@@ -109,6 +109,9 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"a load balancer named as a nameserver in other case", "name: lb2,", "name: NS1,", "load_balancers[1].name"},
 		// A probe name that the probe would ask outside every zone, or in
 		// the zone twice over, checks nothing the operator meant.
+		// Signatures come with the RRsets they sign; asked alone, the
+		// probe drops them from the answer and every name would fail.
+		{"probe type RRSIG", "zones:", "probe: {types: [A, RRSIG]}\nzones:", "probe.types[1]"},
 		{"probe name outside every zone", "zones:", "probe: {names: ['www.example.org.']}\nzones:", "probe.names[0]"},
 		{"probe name relative but written in full", "zones:", "probe: {names: [www, www.example.com]}\nzones:", "probe.names[1]"},
 		// Each analysis round adds to the rollout's history, which

@@ -239,7 +239,11 @@ func (p *Probe) validate() error {
 // IXFR, MAILA, MAILB, TKEY, TSIG).
 func askable(t uint16) bool {
 	switch t {
-	case dns.TypeNone, dns.TypeOPT, dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB, dns.TypeTKEY, dns.TypeTSIG:
+	case dns.TypeNone, dns.TypeOPT, dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB, dns.TypeTKEY, dns.TypeTSIG,
+		// Signatures come with the RRsets they sign, which are checked
+		// with them (KindDNSSEC); asked alone, they are dropped from the
+		// answer. NSEC3 records stand at hashed names.
+		dns.TypeRRSIG, dns.TypeNSEC3:
 		return false
 	}
 	return true

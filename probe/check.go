@@ -136,7 +136,11 @@ func typesAt(z *zone.Zone, name string, configured []uint16) []uint16 {
 	var out []uint16
 	for _, t := range z.Types(name) {
 		switch t {
-		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+		// A name's NSEC is asked, so that its signature is checked as
+		// every other RRset's is: a validator needs it to deny a type at
+		// the name or a name after it. NSEC3 records stand at hashed
+		// names, which no query asks.
+		case dns.TypeRRSIG, dns.TypeNSEC3:
 			continue
 		case dns.TypeCNAME:
 			out = append(out, dns.TypeA)

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -136,47 +137,82 @@ func rrsets(rrs []dns.RR, origin string) [][]dns.RR {
 func (s *signed) check(name string, set []dns.RR, sigs []dns.RR) Result {
 	res := Result{Check: name, Kind: KindDNSSEC, Outcome: OutcomePass}
 	h := set[0].Header()
+	// Resolvers take a DNSKEY set only when a key the parent's DS names
+	// signed it: a key-signing key (the SEP flag), where the zone has one.
+	// A zone-signing key's signature alone leaves the whole zone bogus.
+	sepOnly := h.Rrtype == dns.TypeDNSKEY && s.hasSEP()
 	problem := "no RRSIG"
+	if sepOnly {
+		problem = "no RRSIG by a key-signing key (a DNSKEY with the SEP flag, 257), which resolvers need over the DNSKEY set"
+	}
+	first := true
 	for _, rr := range sigs {
 		sig, ok := rr.(*dns.RRSIG)
-		if !ok || sig.TypeCovered != h.Rrtype || !zone.SameName(sig.Hdr.Name, h.Name) {
+		if !ok || sig.TypeCovered != h.Rrtype || !zone.SameName(sig.Hdr.Name, h.Name) || sepOnly && !s.isSEP(sig.KeyTag) {
 			continue
 		}
-		p := s.problem(sig, set)
+		p, note := s.problem(sig, set)
 		if p == "" {
+			res.Detail = note
 			return res
 		}
-		if problem == "no RRSIG" {
-			problem = p
+		if first {
+			problem, first = p, false
 		}
 	}
 	res.Outcome, res.Detail = OutcomeFail, problem
 	return res
 }
 
-// problem is what is wrong with sig over set, or "".
-func (s *signed) problem(sig *dns.RRSIG, set []dns.RR) string {
+// hasSEP says whether the zone's DNSKEY set has a key-signing key.
+func (s *signed) hasSEP() bool {
+	for tag := range s.keys {
+		if s.isSEP(tag) {
+			return true
+		}
+	}
+	return false
+}
+
+// isSEP says whether a key of tag has the SEP flag.
+func (s *signed) isSEP(tag uint16) bool {
+	for _, k := range s.keys[tag] {
+		if k.Flags&dns.SEP != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// problem is what is wrong with sig over set, or "". A signature of an
+// algorithm that Go cannot verify (Ed448, GOST) is taken on its times and
+// key tag alone, which note says: failing it would fail every rollout of
+// a zone that BIND serves and resolvers validate.
+func (s *signed) problem(sig *dns.RRSIG, set []dns.RR) (problem, note string) {
 	inception, expiration := sigTime(sig.Inception, s.now), sigTime(sig.Expiration, s.now)
 	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	switch {
 	case expiration.Before(s.now):
-		return "RRSIG expired " + stamp(expiration)
+		return "RRSIG expired " + stamp(expiration), ""
 	case inception.After(s.now):
-		return "RRSIG not valid before " + stamp(inception)
+		return "RRSIG not valid before " + stamp(inception), ""
 	case expiration.Before(s.now.Add(s.validFor)):
-		return fmt.Sprintf("RRSIG expires %s, within the %s that it must stay valid (bake and probe.signature_margin)", stamp(expiration), s.validFor)
+		return fmt.Sprintf("RRSIG expires %s, within the %s that it must stay valid (bake and probe.signature_margin)", stamp(expiration), s.validFor), ""
 	}
 	keys := s.keys[sig.KeyTag]
 	if len(keys) == 0 {
-		return fmt.Sprintf("RRSIG by key tag %d, which is not in the zone's DNSKEY set", sig.KeyTag)
+		return fmt.Sprintf("RRSIG by key tag %d, which is not in the zone's DNSKEY set", sig.KeyTag), ""
 	}
 	var err error
 	for _, k := range keys {
 		if err = sig.Verify(k, set); err == nil {
-			return ""
+			return "", ""
+		}
+		if errors.Is(err, dns.ErrAlg) {
+			return "", fmt.Sprintf("RRSIG by key tag %d (algorithm %d): times and key checked; the signature itself is not verified here (%v)", sig.KeyTag, sig.Algorithm, err)
 		}
 	}
-	return fmt.Sprintf("RRSIG by key tag %d does not verify against the zone's DNSKEY set: %v", sig.KeyTag, err)
+	return fmt.Sprintf("RRSIG by key tag %d does not verify against the zone's DNSKEY set: %v", sig.KeyTag, err), ""
 }
 
 // sigTime reads a signature time, which is seconds modulo 2^32 (RFC

@@ -9,6 +9,7 @@ import (
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/signzone"
 	"github.com/dnsroll/dnsroll/zone"
+	"github.com/miekg/dns"
 )
 
 // signZone signs text for origin with BIND's tools, with signatures
@@ -97,6 +98,31 @@ atma ATMA +358.400.1234567
 			t.Errorf("ok %v, reason %q", an.OK, an.Reason)
 		}
 	})
+	// A DNSKEY set signed by the zone-signing key alone: resolvers need
+	// the key-signing key's signature, which the parent's DS names, and
+	// find the whole zone bogus without it.
+	t.Run("DNSKEY set without the key-signing key's signature", func(t *testing.T) {
+		signed := dropRRSIGs(t, signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false), func(sig *dns.RRSIG, ksk uint16) bool {
+			return sig.TypeCovered == dns.TypeDNSKEY && sig.KeyTag == ksk
+		})
+		an := analyseSigned(t, signed, time.Hour)
+		if an.OK || !strings.Contains(an.Reason, "example.com. DNSKEY: no RRSIG by a key-signing key") {
+			t.Errorf("ok %v, reason %q", an.OK, an.Reason)
+		}
+	})
+	// A name's NSEC without its signature: a validator cannot deny a type
+	// at www (NODATA) or a name after it. Before, NSEC records were never
+	// asked, and only the one that denied the denial check's name was
+	// checked.
+	t.Run("an NSEC without its signature", func(t *testing.T) {
+		signed := dropRRSIGs(t, signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false), func(sig *dns.RRSIG, _ uint16) bool {
+			return sig.TypeCovered == dns.TypeNSEC && sig.Hdr.Name == "www.example.com."
+		})
+		an := analyseSigned(t, signed, time.Hour)
+		if an.OK || !strings.Contains(an.Reason, "www.example.com. NSEC: no RRSIG") {
+			t.Errorf("ok %v, reason %q", an.OK, an.Reason)
+		}
+	})
 	t.Run("does not verify", func(t *testing.T) {
 		signed := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
 		// A record changed after signing: its RRSIG no longer matches.
@@ -109,4 +135,54 @@ atma ATMA +358.400.1234567
 			t.Errorf("ok %v, reason %q", an.OK, an.Reason)
 		}
 	})
+}
+
+// Ed448, which BIND signs and serves and Go cannot verify, passes on its
+// signatures' times and key tags, and says so: before, every RRset
+// failed with "bad algorithm", and no rollout of such a zone could pass.
+func TestDNSSECAlgorithmGoCannotVerify(t *testing.T) {
+	needlab.Programs(t, signzone.Tools...)
+	signed, err := signzone.Sign(t.TempDir(), "example.com", unsignedZone, signzone.Options{Start: "now-3600", End: "+2592000", Algorithm: "ED448"})
+	if err != nil {
+		t.Skipf("this BIND cannot sign with Ed448: %v", err)
+	}
+	an := analyseSigned(t, signed, time.Hour)
+	if !an.OK {
+		t.Fatalf("an Ed448 zone fails: %s", an.Reason)
+	}
+	if k := an.Reports[0].Kinds[KindDNSSEC]; k.Pass < 8 {
+		t.Errorf("only %d RRsets' signatures checked", k.Pass)
+	}
+}
+
+// dropRRSIGs is signed, a signed zone file, without the RRSIGs drop
+// picks; ksk is the tag of its key-signing key. The file is written out
+// a record a line.
+func dropRRSIGs(t *testing.T, signed string, drop func(sig *dns.RRSIG, ksk uint16) bool) string {
+	t.Helper()
+	var rrs []dns.RR
+	var ksk uint16
+	zp := dns.NewZoneParser(strings.NewReader(signed), "example.com.", "signed")
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if k, isKey := rr.(*dns.DNSKEY); isKey && k.Flags&dns.SEP != 0 {
+			ksk = k.KeyTag()
+		}
+		rrs = append(rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	dropped := 0
+	for _, rr := range rrs {
+		if sig, isSig := rr.(*dns.RRSIG); isSig && drop(sig, ksk) {
+			dropped++
+			continue
+		}
+		b.WriteString(rr.String() + "\n")
+	}
+	if dropped == 0 {
+		t.Fatal("no RRSIG dropped")
+	}
+	return b.String()
 }

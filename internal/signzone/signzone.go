@@ -4,6 +4,7 @@
 package signzone
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,10 +24,12 @@ type Options struct {
 	// NSEC3 denies names with NSEC3 (no salt, no extra iterations)
 	// instead of NSEC.
 	NSEC3 bool
+	// Algorithm is dnssec-keygen's -a; empty is ECDSAP256SHA256.
+	Algorithm string
 }
 
-// Sign signs text, a zone file for origin, with a fresh ECDSA P-256 KSK
-// and ZSK made in dir, and returns the signed zone file's text. The
+// Sign signs text, a zone file for origin, with a fresh KSK and ZSK
+// (ECDSA P-256 unless o.Algorithm says otherwise) made in dir, and returns the signed zone file's text. The
 // signed zone is not verified, so that expired signatures can be made.
 func Sign(dir, origin, text string, o Options) (string, error) {
 	run := func(args ...string) error {
@@ -37,10 +40,11 @@ func Sign(dir, origin, text string, o Options) (string, error) {
 		}
 		return nil
 	}
-	if err := run("dnssec-keygen", "-q", "-K", dir, "-a", "ECDSAP256SHA256", "-f", "KSK", origin); err != nil {
+	alg := cmp.Or(o.Algorithm, "ECDSAP256SHA256")
+	if err := run("dnssec-keygen", "-q", "-K", dir, "-a", alg, "-f", "KSK", origin); err != nil {
 		return "", err
 	}
-	if err := run("dnssec-keygen", "-q", "-K", dir, "-a", "ECDSAP256SHA256", origin); err != nil {
+	if err := run("dnssec-keygen", "-q", "-K", dir, "-a", alg, origin); err != nil {
 		return "", err
 	}
 	src := filepath.Join(dir, "unsigned.zone")
