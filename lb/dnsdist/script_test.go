@@ -54,3 +54,32 @@ func TestBackendsScriptRefusesBeforeTheConsole(t *testing.T) {
 		})
 	}
 }
+
+// A console that fails when the script lists the backends stops a point
+// before it adds any: before, the failure was lost in a pipeline, the list
+// read empty, and the script added a second server of a backend that
+// already served, which failed every later point.
+func TestBackendsScriptStopsWhenTheListFails(t *testing.T) {
+	script, err := filepath.Abs("../../ansible/roles/dnsdist/files/dnsdist-backends.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A dnsdist on PATH whose first console call fails and whose others
+	// record their Lua.
+	bin := t.TempDir()
+	calls := filepath.Join(bin, "calls")
+	fake := "#!/bin/sh\nif [ ! -e " + bin + "/failed ]; then touch " + bin + "/failed; echo 'connection refused'; exit 1; fi\n" +
+		"printf '%s\\n' \"$5\" >>" + calls + "\necho dnsroll-ok\n"
+	if err := os.WriteFile(filepath.Join(bin, "dnsdist"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", script, "point", "/etc/dnsdist/console.conf", "example.com.", "SOA", "true", "1", "0", "192.0.2.1:53")
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "connection refused") {
+		t.Errorf("point: %v, %q; want it to fail with the console's error", err, out)
+	}
+	if b, _ := os.ReadFile(calls); strings.Contains(string(b), "newServer") {
+		t.Errorf("the script added a backend after the list failed:\n%s", b)
+	}
+}

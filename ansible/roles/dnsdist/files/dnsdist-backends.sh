@@ -133,7 +133,10 @@ has() { # has NAME LIST...
 point() {
 	safe "$@"
 	desired="$*"
-	current=$(servers | awk '{for (i = 1; i <= NF; i += 3) print $i}')
+	# Listed first, on its own: in a pipeline a console failure would be
+	# lost, the list read empty, and a backend already there added twice.
+	all=$(servers)
+	current=$(printf '%s\n' "$all" | awk '{for (i = 1; i <= NF; i += 3) print $i}')
 
 	added=''
 	for b in $desired; do
