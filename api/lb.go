@@ -185,6 +185,10 @@ func (s *Server) validateLBReplace(req *LBReplaceRequest) error {
 		return fieldError("glue_wait", "must not be negative; got %s", req.GlueWait.D())
 	case req.Drain.Quiet < 0 || req.Drain.MaxWait < 0 || req.Drain.Poll < 0 || req.Drain.QuietQPS < 0:
 		return fieldError("drain", "durations and quiet_qps must not be negative")
+	case req.GlueWait.D() > workflows.MaxReplacementWait:
+		return fieldError("glue_wait", "must be at most %s (14 days), so that the replacement's readings fit in its workflow history; got %s", workflows.MaxReplacementWait, req.GlueWait.D())
+	case req.Drain.MaxWait.D() > workflows.MaxReplacementWait:
+		return fieldError("drain.max_wait", "must be at most %s (14 days), so that the replacement's readings fit in its workflow history; got %s", workflows.MaxReplacementWait, req.Drain.MaxWait.D())
 	}
 	if _, err := activities.ParseParent(req.Parent); err != nil {
 		field, msg, _ := strings.Cut(err.Error(), ": ")

@@ -87,6 +87,10 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		{name: "start replacement with a parent's port out of range", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:99999"]}`, auth: bearer, want: 400, field: "parent[0]"},
 		{name: "start replacement with a parent on port 0", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:0"]}`, auth: bearer, want: 400, field: "parent[0]"},
 		{name: "start replacement with a domain past 253 octets", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"` + strings.Repeat("a.", 127) + `com","parent":["127.0.0.1:53"]}`, auth: bearer, want: 400, field: "domain"},
+		// A replacement's waits are bounded, so that it fits in its
+		// workflow history, which Temporal caps.
+		{name: "start replacement with a glue wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"337h"}`, auth: bearer, want: 400, field: "glue_wait"},
+		{name: "start replacement with a max wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"max_wait":"337h"}}`, auth: bearer, want: 400, field: "drain.max_wait"},
 		{name: "start replacement with a number for a duration", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":5}`, auth: bearer, want: 400, field: "glue_wait",
 			contains: `must be a duration such as \"30s\" or \"72h\", got a JSON number`},
 		{name: "start update with a list for a string", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"lab","update":{"kind":["config"]}}`, auth: bearer, want: 400, field: "update.kind",

@@ -487,15 +487,25 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 // every drain.poll to the end, as their histories say.
 const versionLongWaitsPollLess = "long-waits-poll-less"
 
-// maxLongPause is the longest pause between two readings of a long wait.
-const maxLongPause = 10 * time.Minute
+// maxLongPause is the longest pause between two readings of a long wait:
+// a wait of days then sees its end within the hour.
+const maxLongPause = time.Hour
+
+// maxDelegationTTL is the longest a resolver keeps a delegation, whatever
+// its TTL: BIND's max-cache-ttl is 7 days by default (Unbound's and
+// PowerDNS's, 1 day). A drain waits no longer for a TTL.
+const maxDelegationTTL = 7 * 24 * time.Hour
+
+// MaxReplacementWait bounds glue_wait and drain.max_wait, so that the
+// readings of a replacement's longest waits fit in its workflow history.
+const MaxReplacementWait = 14 * 24 * time.Hour
 
 // longWaitPause is the pause before the next reading in a wait that has
 // gone on for waited: poll at first, then a twentieth of the time waited,
 // up to maxLongPause. A wait of days then reads a few hundred times, not
 // tens of thousands (every reading adds its events to the workflow's
 // history, which Temporal caps at 51,200), and sees its end within 5% of
-// the time waited, or ten minutes.
+// the time waited, or an hour.
 func longWaitPause(poll, waited time.Duration) time.Duration {
 	return max(poll, min(waited/20, maxLongPause))
 }
@@ -568,7 +578,11 @@ func (r *lbReplace) waitGlueSignal(ctx workflow.Context, d time.Duration) (in Si
 // the new glue and every old load balancer's counter has stayed quiet for
 // the quiet period; or until force-drain, or max_wait once the TTLs passed.
 func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) error {
+	spaced := workflow.GetVersion(ctx, versionLongWaitsPollLess, workflow.DefaultVersion, 1) == 1
 	ttl := max(served.NSTTL, served.GlueTTL, served.ZoneNSTTL, ttlFloor)
+	if spaced {
+		ttl = min(ttl, maxDelegationTTL)
+	}
 	p := r.in.Drain
 	start := workflow.Now(ctx)
 	d := &DrainStatus{TTL: config.Duration(ttl), Until: r.st.Glue.ServedSince.Add(ttl), QPS: map[string]float64{}, GiveUpAt: start.Add(p.MaxWait.D())}
@@ -578,7 +592,6 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 	// Replacements started before this change drained an uncounted load
 	// balancer for the TTL alone.
 	uncountedWaitsQuiet := workflow.GetVersion(ctx, "uncounted-drain-waits-quiet", workflow.DefaultVersion, 1) == 1
-	spaced := workflow.GetVersion(ctx, versionLongWaitsPollLess, workflow.DefaultVersion, 1) == 1
 	last := map[string]uint64{}
 	var lastAt time.Time
 	for {

@@ -598,6 +598,34 @@ func TestLBReplaceLongWaitsPollLess(t *testing.T) {
 	t.Logf("%d parent checks, %d readings of lb1, %d steps in the status", checks, readings, len(st.Steps))
 }
 
+// A TTL longer than any resolver caches a delegation (BIND's
+// max-cache-ttl, 7 days; Unbound's and PowerDNS's, 1 day) is waited for 7
+// days, and the longest waits the API takes (glue_wait and max_wait of 14
+// days) check the parent at most 500 times and read the counters at most
+// 700: with four load balancers, some 5 + 6×4 events a round of readings
+// and 8 a check, under 25,000 of Temporal's 51,200. Before, a 30-day TTL was
+// waited out in full, and the readings passed the cap.
+func TestLBReplaceLongestWaitsFitTheHistory(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = -1
+	w.zoneNSTTL = 30 * 24 * time.Hour
+	w.publishAfter = 13 * 24 * time.Hour
+	in := lbInput()
+	in.GlueWait = config.Duration(MaxReplacementWait)
+	in.Drain.MaxWait = config.Duration(MaxReplacementWait)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	st := lbResult(t, env)
+
+	if st.Drain == nil || st.Drain.TTL.D() != 7*24*time.Hour {
+		t.Errorf("drain %+v: want the TTL waited capped at 7 days", st.Drain)
+	}
+	checks, readings := w.count("CheckParent"), w.count("Queries lb1")
+	if checks > 500 || readings > 700 {
+		t.Errorf("%d parent checks and %d readings of lb1's counter, want at most 500 and 700", checks, readings)
+	}
+	t.Logf("%d parent checks, %d readings of lb1, %d steps in the status", checks, readings, len(st.Steps))
+}
+
 const lbControls = "rollout: {approval: manual, approval_timeout: 2h}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}"
 
 // With approval: manual the glue does not move until an operator
