@@ -4,7 +4,7 @@
 # nginx.conf), need (the backends, space-separated) and nginx_t (nginx -t as
 # the running nginx reads its config). Exit codes: 2 invalid (not staged, or
 # nginx -t refuses the config; no retry helps), 3 no nginx runs, 4 the
-# reload did not finish in time.
+# reload did not finish in time, 5 the new config could not be written.
 
 [ -f "$staged" ] || { echo "no staged backends are recorded ($staged is missing): stage before flipping" >&2; exit 2; }
 for a in $need; do
@@ -21,7 +21,13 @@ if ! running "$m"; then
 fi
 
 # The config goes in place only once nginx -t accepts it, whole (rename).
-printf '%s' "$config" >"$conf.flip"
+# A write that fails (a full disk) is no invalid config: status 5, which a
+# retry may clear.
+if ! printf '%s' "$config" >"$conf.flip"; then
+	rm -f "$conf.flip"
+	echo "could not write $conf.flip (is the disk full?); nginx serves as before" >&2
+	exit 5
+fi
 if [ "$reload" = 0 ] && cmp -s "$conf.flip" "$conf"; then
 	rm -f "$conf.flip"
 	exit 0

@@ -4,7 +4,7 @@
 # empty reloads the one in place), update (what identifies this update:
 # the same in its retries and its restore, one word), timeout (seconds)
 # and nginx_t. Exit codes: 2 invalid (no retry helps), 3 no nginx runs, 4
-# nginx did not do it in time. What an op did that the operator should
+# nginx did not do it in time, 5 the new config could not be written. What an op did that the operator should
 # know is its output.
 
 m=$(pidof_file "$pid")
@@ -28,7 +28,13 @@ quitted() {
 
 case "$op" in
 reload)
-	if [ -n "$config" ]; then printf '%s' "$config" >"$conf.new"; else cp -p "$conf" "$conf.new"; fi
+	# A write that fails (a full disk) is no invalid config: status 5,
+	# which a retry may clear.
+	if [ -n "$config" ]; then printf '%s' "$config" >"$conf.new"; else cp -p "$conf" "$conf.new"; fi || {
+		rm -f "$conf.new"
+		echo "could not write $conf.new (is the disk full?); nginx serves as before" >&2
+		exit 5
+	}
 	if ! out=$(nginx_t "$conf.new" 2>&1); then
 		rm -f "$conf.new"
 		echo "nginx -t rejected the config: $out" >&2

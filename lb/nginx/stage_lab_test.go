@@ -142,6 +142,31 @@ func TestLabStageFlip(t *testing.T) {
 	})
 }
 
+// A flip that cannot write the new config (a full disk) fails with an
+// error a retry may clear, and nginx goes on serving as before: before,
+// the failed write left an empty file that nginx -t refused, and the flip
+// failed for good as an invalid config, a rollback's flip back too.
+func TestLabFlipOnAFullDisk(t *testing.T) {
+	s := startStaged(t)
+	ctx := context.Background()
+	flipFile := filepath.Join(s.Dir, "nginx.conf.flip")
+	if err := os.Symlink("/dev/full", flipFile); err != nil {
+		t.Fatal(err)
+	}
+	err := s.flip(ctx, lb.Share{Server: s.green, Weight: 1}, lb.Share{Server: s.blue})
+	if err == nil || dnsroll.ErrorCode(err) == dnsroll.EINVALID || !strings.Contains(err.Error(), "could not write") {
+		t.Fatalf("flip on a full disk: error %v (code %q), want one a retry may clear, saying the write failed", err, dnsroll.ErrorCode(err))
+	}
+	lbtest.WantTXT(t, s.LB.Address, "blue")
+	if err := os.Remove(flipFile); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if err := s.flip(ctx, lb.Share{Server: s.green, Weight: 1}, lb.Share{Server: s.blue}); err != nil {
+		t.Fatalf("flip once the disk has room: %v", err)
+	}
+	lbtest.WantTXT(t, s.LB.Address, "green")
+}
+
 // countAnswers sends n UDP queries through addr, one at a time, and counts
 // the TXT answers.
 func countAnswers(t *testing.T, addr string, n int) map[string]int {
