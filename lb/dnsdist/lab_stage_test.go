@@ -246,6 +246,28 @@ func TestLabFlipWeights(t *testing.T) {
 	}
 }
 
+// A flip that cannot record its split (a full disk) says so, so that it
+// is retried: before, the write's failure was ignored, an empty file took
+// the record's place, and the next restart of dnsdist served the config's
+// backends instead of the flip's.
+func TestLabFlipOnAFullDisk(t *testing.T) {
+	l := newStageLab(t)
+	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
+	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	split := filepath.Join(l.Dir, "split")
+	if err := os.Symlink("/dev/full", split+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	err := l.d.Flip(context.Background(), l.Fleet, l.LB, []lb.Share{share(green, 1), share(blue, 0)})
+	if err == nil || !strings.Contains(err.Error(), "could not record it") {
+		t.Fatalf("flip on a full disk: %v, want it to say the split was not recorded", err)
+	}
+	lbtest.WantTXT(t, l.LB.Address, "green")
+	if fi, err := os.Lstat(split); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		t.Errorf("the failed write took the record's place: %s", split)
+	}
+}
+
 // TestLabPointDrains switches from a backend that answers slowly, under
 // load: Point must wait until dnsdist has no outstanding query to it before
 // removing it, so every query is answered. A fixed one-second drain would

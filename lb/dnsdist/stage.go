@@ -126,14 +126,15 @@ end
 for n, w in pairs(want) do
   if w > 0 then for _ = 1, (staged[n] or 0) do byName[n]:rmPool('staged') end end
 end
-local recorded = 'recorded'
+local recorded = 'unrecorded'
 local f = io.open(splitFile .. '.tmp', 'w')
 if f then
-  for n, w in pairs(want) do if w > 0 then f:write(n, ' ', w, '\n') end end
-  f:close()
-  if not os.rename(splitFile .. '.tmp', splitFile) then recorded = 'unrecorded' end
-else
-  recorded = 'unrecorded'
+  -- A write that fails (a full disk) shows at the latest when the file
+  -- closes; only a whole record replaces the last one.
+  local whole = true
+  for n, w in pairs(want) do if w > 0 and not f:write(n, ' ', w, '\n') then whole = false end end
+  if not f:close() then whole = false end
+  if whole and os.rename(splitFile .. '.tmp', splitFile) then recorded = 'recorded' else os.remove(splitFile .. '.tmp') end
 end
 ` + readPoolLua)
 	return b.String()
