@@ -268,6 +268,32 @@ func TestLabFlipOnAFullDisk(t *testing.T) {
 	}
 }
 
+// New settings that dnsdist cannot start with (an address another
+// program holds) fail the play, and the load balancer serves as before with its
+// previous config: before, --check-config passed them (it binds nothing),
+// the restart stopped the dnsdist that served, and nothing served until an
+// operator came.
+func TestLabSettingsDnsdistCannotStartWithKeepTheOldOne(t *testing.T) {
+	l := newStageLab(t)
+	blue := lbtest.StartTXT(t, "blue")
+	ctx := context.Background()
+	if err := l.d.Point(ctx, l.Fleet, l.LB, []dnsroll.Server{blue}); err != nil {
+		t.Fatal(err)
+	}
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	moved := l.LB
+	moved.Address = held.Addr().String()
+	err = l.d.Point(ctx, l.Fleet, moved, []dnsroll.Server{blue})
+	if err == nil || !strings.Contains(err.Error(), "the previous config was put back") {
+		t.Fatalf("point at an address dnsdist cannot bind: %v; want it to fail, saying the previous config is back", err)
+	}
+	lbtest.WantTXT(t, l.LB.Address, "blue")
+}
+
 // TestLabPointDrains switches from a backend that answers slowly, under
 // load: Point must wait until dnsdist has no outstanding query to it before
 // removing it, so every query is answered. A fixed one-second drain would

@@ -20,7 +20,10 @@ Ansible than in dnsdist. The steps are the role's contract and stay in order:
    rejection fails with "failed to validate", which dnsroll reports as an
    invalid config, not retryable);
 6. start dnsdist, or restart it when its settings changed (a restart loses
-   the queries in flight; a change of backends alone never restarts it);
+   the queries in flight; a change of backends alone never restarts it); a
+   restart that fails (settings --check-config passes but dnsdist cannot
+   start with, such as an address another program holds) puts the previous
+   config back, restarts dnsdist with it, and fails;
 7. wait until the listen address and the console accept TCP, then record
    the settings dnsdist runs.
 """
@@ -92,6 +95,8 @@ class Run(Host):
 
         # Writing the file does not change the running dnsdist: it records
         # the backends for the next start; the console switch applies them.
+        # The config it runs is kept, for a restart that fails.
+        previous = read(p["conf_path"]) if restart else ""
         self.write(p["conf_path"], p["conf"], 0o640, validate=["dnsdist", "--check-config", "-C"],
                    checker="dnsdist --check-config")
         if not lab:
@@ -99,27 +104,53 @@ class Run(Host):
             rc, out, _ = self.m.run_command(["systemctl", "is-enabled", "dnsdist"])
             if out.strip() != "enabled":
                 self.systemctl("enable", "dnsdist")
-            if not was_running:
-                self.systemctl("start", "dnsdist")
-            elif restart:
-                self.systemctl("restart", "dnsdist")
-        else:
+        why = self.bring_up(was_running, restart)
+        if why and previous:
+            # --check-config binds nothing: settings dnsdist cannot start
+            # with (an address another program holds, or not on this
+            # machine) pass it, and the restart stopped the dnsdist that
+            # served. The previous config serves again; these settings stay
+            # unrecorded, so the next run tries them again.
+            self.write(p["conf_path"], previous, 0o640)
+            # dnsdist tells systemd (and the lab's start-stop-daemon) when
+            # it serves; the addresses of the previous settings are not
+            # known here to check.
+            again = self.bring_up(False, True, check=False)
+            self.fail(f"dnsdist did not start with the new settings ({why}); the previous config was put back and dnsdist "
+                      + ("restarted with it" if not again else f"did not start with it either ({again})"))
+        if why:
+            self.fail(why)
+        # Written only once dnsdist runs these settings.
+        self.write(p["settings_file"], p["settings"], 0o644)
+        self.m.exit_json(changed=self.changed, restarted=restart, was_running=was_running)
+
+    def bring_up(self, was_running, restart, check=True):
+        """Starts dnsdist, or restarts it; "" once it listens and its console
+        answers (with check), else why not. When it ran with the same
+        settings, nothing is done but the check."""
+        p, lab = self.p, self.p["lab"]
+        if not lab:
+            verb = "restart" if restart else "" if was_running else "start"
+            if verb:
+                self.changed = True
+                rc, out, err = self.m.run_command(["systemctl", verb, "dnsdist"])
+                if rc != 0:
+                    return f"systemctl {verb} dnsdist failed (rc {rc}): {(err or out).strip()}"
+        elif restart or not was_running:
             if restart:
                 # 1: nothing was running after all, which is what stop wants.
                 self.command(["start-stop-daemon", "--stop", "--retry", "TERM/5/KILL/5",
                               "--pidfile", p["pid_file"], "--exec", "/usr/bin/dnsdist"],
                              "stopping the lab dnsdist", ok=(0, 1))
-            if restart or not was_running:
-                self.command(p["lab_start"], "starting the lab dnsdist")
-                self.changed = True
-
+            self.changed = True
+            rc, out, err = self.m.run_command(p["lab_start"])
+            if rc != 0:
+                return f"starting the lab dnsdist failed (rc {rc}): {(err or out).strip()}"
         for what, host, port in (("dnsdist", p["listen_host"], p["listen_port"]),
                                  ("the dnsdist console", p["console_host"], p["console_port"])):
-            if not wait(p["timeout"], lambda: accepts(host, port)):
-                self.fail(f"{what} does not accept TCP on {host}:{port} after {p['timeout']}s")
-        # Written only once dnsdist runs these settings.
-        self.write(p["settings_file"], p["settings"], 0o644)
-        self.m.exit_json(changed=self.changed, restarted=restart, was_running=was_running)
+            if check and not wait(p["timeout"], lambda: accepts(host, port)):
+                return f"{what} does not accept TCP on {host}:{port} after {p['timeout']}s"
+        return ""
 
 
 def main():
