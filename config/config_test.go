@@ -107,13 +107,12 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// Linode's labels are unique in an account whatever their case.
 		{"labels that differ in case alone", "label: ns2,", "label: NS1,", "nameservers[1].label"},
 		{"a load balancer named as a nameserver in other case", "name: lb2,", "name: NS1,", "load_balancers[1].name"},
-		// A probe name that the probe would ask outside every zone, or in
-		// the zone twice over, checks nothing the operator meant.
+		// A full probe name outside every zone checks nothing: no zone's
+		// checks ask it.
 		// Signatures come with the RRsets they sign; asked alone, the
 		// probe drops them from the answer and every name would fail.
 		{"probe type RRSIG", "zones:", "probe: {types: [A, RRSIG]}\nzones:", "probe.types[1]"},
 		{"probe name outside every zone", "zones:", "probe: {names: ['www.example.org.']}\nzones:", "probe.names[0]"},
-		{"probe name relative but written in full", "zones:", "probe: {names: [www, www.example.com]}\nzones:", "probe.names[1]"},
 		// Each analysis round adds to the rollout's history, which
 		// Temporal caps: a day's bake every 15s would end it mid-bake.
 		{"a bake too long for its interval", "zones:", "rollout: {bake: 24h}\nzones:", "rollout.bake_interval"},
@@ -325,7 +324,9 @@ func TestSecondDocumentRefused(t *testing.T) {
 // A 0 that means something (no bake, no firewall, no tolerated failures)
 // stays; one that the defaults would replace is refused (TestErrorsSayHowToFix).
 func TestExplicitZeroThatMeansSomethingStays(t *testing.T) {
-	for _, set := range []string{"rollout: {bake: 0s}", "probe: {failure_limit: 0}", "steps: {max_attempts: 0}"} {
+	// A section with every line commented out is empty (null): it takes
+	// the defaults, as before.
+	for _, set := range []string{"rollout: {bake: 0s}", "probe: {failure_limit: 0}", "steps: {max_attempts: 0}", "rollout:\n  # bake: 1h", "steps:"} {
 		if _, err := Parse([]byte(valid + set + "\n")); err != nil {
 			t.Errorf("%s: %v", set, err)
 		}

@@ -157,27 +157,15 @@ func (p *Probe) setDefaults() {
 
 func ptr[T any](v T) *T { return &v }
 
-// namesInZones refuses a probe name that would check nothing the operator
-// meant: a full name outside every zone, which no zone's checks include,
-// and a relative name written in full (www.example.com without the final
-// dot), which is asked as www.example.com.example.com.
+// namesInZones refuses a full probe name (with the final dot) outside
+// every zone: no zone's checks ask it, so it would check nothing.
 func (p *Probe) namesInZones(zones []Zone) error {
 	for i, n := range p.Names {
-		field := fmt.Sprintf("probe.names[%d]", i)
-		if n == "@" {
+		if !dns.IsFqdn(n) || n == "@" {
 			continue
 		}
-		if dns.IsFqdn(n) {
-			if !slices.ContainsFunc(zones, func(z Zone) bool { return dns.IsSubDomain(dns.Fqdn(z.Name), n) }) {
-				return fieldErr(field, "%q is in none of the fleet's zones, so no check asks it: name a record in one of them, or leave the final dot out for a name relative to each zone", n)
-			}
-			continue
-		}
-		for _, z := range zones {
-			if dns.IsSubDomain(dns.Fqdn(z.Name), dns.Fqdn(n)) {
-				return fieldErr(field, "%q is relative to each zone, so in %s it is %s: write %q, with the final dot, for the name itself",
-					n, z.Name, dns.Fqdn(n)+dns.Fqdn(z.Name), dns.Fqdn(n))
-			}
+		if !slices.ContainsFunc(zones, func(z Zone) bool { return dns.IsSubDomain(dns.Fqdn(z.Name), n) }) {
+			return fieldErr(fmt.Sprintf("probe.names[%d]", i), "%q is in none of the fleet's zones, so no check asks it: name a record in one of them, or leave the final dot out for a name relative to each zone", n)
 		}
 	}
 	return nil
