@@ -363,7 +363,7 @@ func (s Steps) validate() error {
 	// The worker heartbeats at a fraction of the timeout, over the network:
 	// below a second, busy steps would time out while they work.
 	if s.HeartbeatTimeout > 0 && s.HeartbeatTimeout < Duration(time.Second) {
-		return fieldErr("steps.heartbeat_timeout", "must be at least 1s (or 0 for the default, 30s), got %s", s.HeartbeatTimeout.D())
+		return fieldErr("steps.heartbeat_timeout", "must be at least 1s (leave it out for the default, 30s), got %s", s.HeartbeatTimeout.D())
 	}
 	// A step on a dead worker is retried elsewhere once heartbeat_timeout
 	// passes without a heartbeat; at or past the step's deadline that is

@@ -296,7 +296,7 @@ func zeroDefaulted(n *yaml.Node, v reflect.Value, path string) error {
 				}
 			}
 		}
-	case n.Kind == yaml.ScalarNode && !v.IsZero():
+	case n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" && !v.IsZero():
 		written := reflect.New(v.Type())
 		if n.Decode(written.Interface()) == nil && written.Elem().IsZero() {
 			return fieldErr(path, "is %s, which means the default, %v: leave it out for the default, or set the value you want", n.Value, v.Interface())
