@@ -191,3 +191,22 @@ func TestEvery(t *testing.T) {
 		t.Errorf("f called %d times, want once", calls)
 	}
 }
+
+// The bench fleet, and its canary version, load back as the worker loads
+// them: a field written as 0 that the defaults would replace is refused
+// (the canary's max_drop_rate_increase was).
+func TestBenchFleetsLoad(t *testing.T) {
+	dir := t.TempDir()
+	f, _, err := writeBenchFleet("../fleets/lab.yaml", filepath.Join(dir, "fleets"), filepath.Join(dir, "zones"), 10*time.Second)
+	if err != nil {
+		t.Fatalf("bench fleet: %v", err)
+	}
+	b := &bench{fleet: f, fleetDir: filepath.Join(dir, "fleets"), from: "../fleets/lab.yaml", opts: options{canaryStep: 5 * time.Second}}
+	groups, err := b.useCanaryFleet()
+	if err != nil {
+		t.Fatalf("canary fleet: %v", err)
+	}
+	if len(groups) != 1 || b.fleet.Rollout.Canary.MaxDropRateIncrease != 0.01 {
+		t.Errorf("canary fleet: %d groups, max_drop_rate_increase %g; want one group (dnsdist) and the default 0.01", len(groups), b.fleet.Rollout.Canary.MaxDropRateIncrease)
+	}
+}

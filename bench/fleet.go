@@ -92,18 +92,30 @@ var canarySteps = []int{1, 10, 50}
 // useCanaryFleet rewrites the bench fleet for the canary scenarios:
 // strategy canary through the load balancers that weigh backends, each
 // step held for -canary-step. It returns them, one group per load
-// balancer. The other load balancers are left out of the fleet, so they
-// are not switched again: the canary scenarios run last.
+// balancer. The other load balancers, and the nameservers only they
+// front, are left out of the fleet, so they are not switched again: the
+// canary scenarios run last.
 func (b *bench) useCanaryFleet() ([][]config.LoadBalancer, error) {
 	f := *b.fleet
-	f.LoadBalancers = nil
+	f.LoadBalancers, f.Nameservers = nil, nil
+	fronted := map[string]bool{}
 	for _, lb := range b.fleet.LoadBalancers {
 		if lb.Driver == "dnsdist" {
 			f.LoadBalancers = append(f.LoadBalancers, lb)
+			for _, l := range lb.Fronts {
+				fronted[l] = true
+			}
+		}
+	}
+	// A fleet's every nameserver is behind one of its load balancers.
+	for _, ns := range b.fleet.Nameservers {
+		if fronted[ns.Label] {
+			f.Nameservers = append(f.Nameservers, ns)
 		}
 	}
 	f.Rollout.Strategy = config.StrategyCanary
-	f.Rollout.Canary = config.Canary{}
+	// Its own steps; the canary's other settings as the lab fleet has them.
+	f.Rollout.Canary.Steps = nil
 	for _, w := range canarySteps {
 		f.Rollout.Canary.Steps = append(f.Rollout.Canary.Steps, config.CanaryStep{Weight: w, Duration: config.Duration(b.opts.canaryStep)})
 	}

@@ -72,7 +72,7 @@ type Canary struct {
 	// queries, as each load balancer counts them, may be than blue's during
 	// a step before the step fails and the rollout rolls back (0.01: one
 	// point). Default 0.01.
-	MaxDropRateIncrease float64 `yaml:"max_drop_rate_increase" json:"max_drop_rate_increase,omitempty"`
+	MaxDropRateIncrease float64 `yaml:"max_drop_rate_increase,omitempty" json:"max_drop_rate_increase,omitempty"`
 }
 
 // CanaryStep is one step of a canary: Weight percent of the queries go to
