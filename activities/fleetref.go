@@ -82,9 +82,13 @@ func (r FleetRef) overrides(f *config.Fleet) {
 func (a *Activities) planFleetRef(f *config.Fleet, in PlanInput) (*FleetRef, error) {
 	// The bytes kept are the bytes digested, so that a later dnsroll,
 	// which may write a fleet as other JSON (a new field), still finds
-	// them the planned config.
+	// them the planned config; with the directory its paths are relative
+	// to, which the digest leaves out.
 	b, digest, err := fleetJSON(f)
 	if err != nil {
+		return nil, err
+	}
+	if b, err = json.Marshal(keptFleet{Dir: f.Dir, Fleet: b}); err != nil {
 		return nil, err
 	}
 	if err := a.Bundles.PutConfig(digest, b); err != nil {
@@ -115,30 +119,48 @@ func (a *Activities) stepFleet(s StepFleet) (*config.Fleet, error) {
 	return f, nil
 }
 
+// keptFleet is a planned fleet as Plan keeps it: the JSON it digested, and
+// the directory the fleet's paths are relative to.
+type keptFleet struct {
+	Dir   string          `json:"dir"`
+	Fleet json.RawMessage `json:"fleet"`
+}
+
+// kept is the planned fleet ref names from this worker's store, if kept
+// there: as digested, with its directory beside it; or, by a dnsroll from
+// before that, as the fleet's JSON with its directory, digested as this
+// dnsroll writes it.
+func (a *Activities) kept(ref FleetRef) (*config.Fleet, bool) {
+	b, ok, err := a.Bundles.Config(ref.SHA256)
+	if err != nil || !ok {
+		return nil, false
+	}
+	var k keptFleet
+	var f config.Fleet
+	if json.Unmarshal(b, &k) == nil && len(k.Fleet) > 0 && bytesDigest(k.Fleet) == ref.SHA256 && json.Unmarshal(k.Fleet, &f) == nil {
+		f.Dir = k.Dir
+		return &f, true
+	}
+	if json.Unmarshal(b, &f) == nil {
+		if d, err := fleetDigest(&f); err == nil && d == ref.SHA256 {
+			return &f, true
+		}
+	}
+	return nil, false
+}
+
 // plannedFleet is the fleet ref names, before its overrides.
 func (a *Activities) plannedFleet(ref FleetRef) (*config.Fleet, error) {
 	own, ownErr := a.Fleets(ref.Name)
-	if b, ok, err := a.Bundles.Config(ref.SHA256); err == nil && ok {
-		var kept config.Fleet
-		if json.Unmarshal(b, &kept) == nil {
-			// Kept as digested; or, by a dnsroll from before that, with
-			// its directory, as this dnsroll writes it.
-			if d, err := fleetDigest(&kept); err == nil && (bytesDigest(b) == ref.SHA256 || d == ref.SHA256) {
-				// Every worker of this user on this host shares the store,
-				// and the digest leaves Dir out: another checkout with the
-				// same config keeps it with its own Dir. The config is the
-				// planned one; its files are in this worker's directory.
-				switch {
-				case ownErr == nil:
-					kept.Dir = own.Dir
-				case kept.Dir == "":
-					// Kept without the directory its paths are relative
-					// to, which only this worker's own config gives.
-					return nil, ownErr
-				}
-				return &kept, nil
-			}
+	if kept, ok := a.kept(ref); ok {
+		// Every worker of this user on this host shares the store, and the
+		// digest leaves Dir out: another checkout with the same config
+		// keeps it with its own Dir. The config is the planned one; its
+		// files are in this worker's directory.
+		if ownErr == nil {
+			kept.Dir = own.Dir
 		}
+		return kept, nil
 	}
 	if ownErr != nil {
 		return nil, ownErr

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -175,7 +176,11 @@ func TestKeptFleetSurvivesAnUpgrade(t *testing.T) {
 	sum := sha256.Sum256(old)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
 	store := bundle.Store{Dir: t.TempDir()}
-	if err := store.PutConfig(digest, old); err != nil {
+	kept, err := json.Marshal(keptFleet{Dir: "/srv/fleets", Fleet: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutConfig(digest, kept); err != nil {
 		t.Fatal(err)
 	}
 	a := &Activities{Bundles: store, Fleets: func(string) (*config.Fleet, error) { return f, nil }}
@@ -185,5 +190,15 @@ func TestKeptFleetSurvivesAnUpgrade(t *testing.T) {
 	}
 	if got.Name != "test" || len(got.LoadBalancers) != 2 {
 		t.Errorf("kept fleet %+v, want test's", got)
+	}
+	// A worker whose own fleet file no longer loads (a bad edit) still
+	// runs the steps, the undo's too, with the kept config, in the
+	// directory it was planned in.
+	a.Fleets = func(string) (*config.Fleet, error) { return nil, errors.New("config: line 3: bad edit") }
+	got, err = a.stepFleet(StepFleet{FleetRef: &FleetRef{Name: "test", SHA256: digest}})
+	if err != nil {
+		t.Errorf("with the fleet file broken: %v; want the kept config", err)
+	} else if got.Dir != "/srv/fleets" {
+		t.Errorf("with the fleet file broken: dir %q, want the kept config's /srv/fleets", got.Dir)
 	}
 }
