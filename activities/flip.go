@@ -119,7 +119,9 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 		// playbook starts it, serving the side this flip gives the
 		// traffic.
 		activity.GetLogger(ctx).Warn("load balancer not running; starting it with its playbook", "lb", in.LB.Name, "error", err)
-		err, note = restart(ctx, d, in, live), " (it was not running: started by its playbook)"
+		var staged string
+		staged, err = restart(ctx, d, in, live)
+		note = " (it was not running: started by its playbook" + staged + ")"
 	}
 	if err == nil {
 		err = confirmServing(ctx, in.Fleet, in.LB, live)
@@ -131,15 +133,19 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 }
 
 // restart starts a load balancer that was not running through its
-// playbook, serving live. A two-phase driver's playbook stages every
-// server of the flip again, the side left without traffic too, and the
-// flip then sets the split: the next flip (back to blue on a rollback,
-// say) must find that side staged, and a playbook that pointed at live
-// alone would have recorded only live.
-func restart(ctx context.Context, d LoadBalancer, in FlipInput, live []dnsroll.Server) error {
+// playbook, serving live. A two-phase driver then stages the side left
+// without traffic again, and the flip sets the split: the next flip (back
+// to blue on a rollback, say) must find that side staged, and the playbook
+// pointed at live records live alone. That side may be down (a rollback
+// because green died): the load balancer then serves live, and the flip
+// says the other side could not be staged.
+func restart(ctx context.Context, d LoadBalancer, in FlipInput, live []dnsroll.Server) (note string, err error) {
+	if err := d.Point(ctx, in.Fleet, in.LB, live); err != nil {
+		return "", err
+	}
 	st, ok := d.(Stager)
 	if !ok {
-		return d.Point(ctx, in.Fleet, in.LB, live)
+		return "", nil
 	}
 	var idle []dnsroll.Server
 	for _, s := range in.Shares {
@@ -148,9 +154,10 @@ func restart(ctx context.Context, d LoadBalancer, in FlipInput, live []dnsroll.S
 		}
 	}
 	if err := st.Stage(ctx, in.Fleet, in.LB, live, idle); err != nil {
-		return err
+		activity.GetLogger(ctx).Warn("load balancer restarted on the live side; the other could not be staged", "lb", in.LB.Name, "error", err)
+		return fmt.Sprintf("; %s could not be staged again: %v", dnsroll.Labels(idle, "nothing"), err), nil
 	}
-	return st.Flip(ctx, in.Fleet, in.LB, in.Shares)
+	return "", st.Flip(ctx, in.Fleet, in.LB, in.Shares)
 }
 
 // LoadBalancerStats reads one load balancer's per-backend counters, which

@@ -156,6 +156,8 @@ type stoppedStager struct {
 	running bool
 	staged  map[string]bool
 	live    []string
+	// down is a backend whose health check fails, which Stage waits for.
+	down string
 }
 
 func (s *stoppedStager) Point(ctx context.Context, f *config.Fleet, b config.LoadBalancer, backends []dnsroll.Server) error {
@@ -168,6 +170,11 @@ func (s *stoppedStager) Point(ctx context.Context, f *config.Fleet, b config.Loa
 }
 
 func (s *stoppedStager) Stage(_ context.Context, _ *config.Fleet, _ config.LoadBalancer, live, staged []dnsroll.Server) error {
+	for _, srv := range staged {
+		if srv.Label == s.down {
+			return fmt.Errorf("backends not up after 30s: %s", srv.Label)
+		}
+	}
 	s.running, s.staged, s.live = true, map[string]bool{}, nil
 	for _, srv := range live {
 		s.staged[srv.Label] = true
@@ -242,5 +249,16 @@ func TestFlipStartsAStoppedLoadBalancerThroughItsPlaybook(t *testing.T) {
 	}
 	if strings.Join(driver.live, ",") != "ns1" {
 		t.Errorf("live %v after the flip back, want blue", driver.live)
+	}
+
+	// A rollback because green died, on a load balancer that died too:
+	// it comes back on blue, though green cannot be staged beside it.
+	driver.running, driver.down = false, "ns1-next"
+	res, err = flip(blue, green)
+	if err != nil {
+		t.Fatalf("flip back to blue with green down: %v; want blue served", err)
+	}
+	if !driver.running || strings.Join(driver.live, ",") != "ns1" || !strings.Contains(res.Note, "ns1-next could not be staged") {
+		t.Errorf("running %v, live %v, note %q; want it started on blue, saying green was not staged", driver.running, driver.live, res.Note)
 	}
 }
