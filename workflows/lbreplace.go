@@ -182,6 +182,8 @@ type lbReplace struct {
 	setGlue bool
 	// approved is set by the approve signal while awaiting approval.
 	approved bool
+	// undoing is set once the undo has begun: a stop then changes nothing.
+	undoing bool
 	// notes sends the webhook notifications.
 	notes notifier
 }
@@ -261,7 +263,7 @@ func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, string) {
 		// Past the point of no return there is nothing to undo.
 		return PhaseFailed, "ReplaceFailed"
 	}
-	r.st.Phase = PhaseRollingBack
+	r.st.Phase, r.undoing = PhaseRollingBack, true
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if uerr := r.undos.run(dctx); uerr != nil {
 		r.st.Failure += "; cleanup: " + errText(uerr)
@@ -520,8 +522,8 @@ func (r *lbReplace) gluePause(ctx workflow.Context, spaced bool, waitStart, give
 	}
 	now := workflow.Now(ctx)
 	pause := longWaitPause(poll, now.Sub(waitStart))
-	if left := giveUp.Sub(now); left > poll && left < pause {
-		pause = left
+	if left := giveUp.Sub(now); left < pause {
+		pause = max(left, poll)
 	}
 	return pause
 }
@@ -841,6 +843,9 @@ func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) 
 	case name == SignalForceDrain:
 		r.force = &in
 		r.forceWaker.SendAsync(true)
+	case r.undoing:
+		// The undo under way ends the run for what stopped it.
+		r.event(ctx, name+" ignored: the replacement is already being undone ("+r.st.Failure+")")
 	default:
 		if r.requestStop(ctx, r.event, name, in, "the old load balancers are being deleted, so there is nothing to roll back to") {
 			r.cancel()

@@ -461,6 +461,9 @@ func TestLBReplaceAbortDuringTheUndoOfAFailureStillFails(t *testing.T) {
 	if st.Phase != PhaseFailed || !strings.Contains(st.Failure, "the registrar's answer was lost") {
 		t.Errorf("phase %s, failure %q: want failed, for the registrar's error", st.Phase, st.Failure)
 	}
+	if !hasEvent(st, "abort ignored: the replacement is already being undone") {
+		t.Errorf("no event says the abort was ignored: %+v", st.Events)
+	}
 }
 
 // The glue is never updated: a premature glue-updated is refused, abort
