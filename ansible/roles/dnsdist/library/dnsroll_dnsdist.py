@@ -112,6 +112,9 @@ class Run(Host):
             # served. The previous config serves again; these settings stay
             # unrecorded, so the next run tries them again.
             self.write(p["conf_path"], previous, 0o640)
+            if not lab:
+                # dnsdist reads it as _dnsdist, as the config written above.
+                self.own(p["conf_path"], "root", "_dnsdist", 0o640)
             # dnsdist tells systemd (and the lab's start-stop-daemon) when
             # it serves; the addresses of the previous settings are not
             # known here to check.
