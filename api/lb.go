@@ -232,8 +232,10 @@ func (s *Server) startLB(w http.ResponseWriter, r *http.Request, k Kind, fleet s
 
 // busy refuses to start a run of k while the fleet runs a workflow of
 // another kind: a rollout, an update and a replacement all change the
-// fleet's load balancers. (A second run of k itself is Temporal's to
-// refuse, by workflow ID, without a race.)
+// fleet's load balancers. It answers the common case with a 409 that names
+// the run; two starts at the same moment can both pass it, and then the
+// workflows' hold of the fleet refuses one (workflows/fleetlock.go). A
+// second run of k itself is Temporal's to refuse, by workflow ID.
 func (s *Server) busy(r *http.Request, k Kind, fleet string) error {
 	for _, other := range Kinds {
 		if other.Type == k.Type {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,29 +8,21 @@ import (
 	"strings"
 	"testing"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
-	"google.golang.org/protobuf/encoding/protojson"
-
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
-
-// recordEnv names the directory TestRecordHistories writes to, and the
-// prefix of its files: DNSROLL_RECORD_HISTORIES=workflows/testdata/v3.
-const recordEnv = "DNSROLL_RECORD_HISTORIES"
 
 // TestRecordHistories records the histories of real lab rollouts, one per
 // path through the workflow, for workflows' replay test: every later
 // change to the workflow must replay them, or be guarded by a version.
 // It runs only when asked, as
 //
-//	DNSROLL_RECORD_HISTORIES=$PWD/workflows/testdata/v3 go test -run TestRecordHistories ./e2e
+//	DNSROLL_RECORD_HISTORIES=$PWD/workflows/testdata/v6 go test -run TestRecordHistories ./e2e
 func TestRecordHistories(t *testing.T) {
-	prefix := os.Getenv(recordEnv)
-	if prefix == "" {
-		t.Skip(recordEnv + " is not set: nothing to record")
+	if !temporaltest.Recording() {
+		t.Skip(temporaltest.RecordEnv + " is not set: nothing to record")
 	}
 	zones := map[string]string{}
 	b, err := os.ReadFile(filepath.Join(repoRoot(t), "lab", "zones", "B", "example.com.zone"))
@@ -54,20 +45,7 @@ func TestRecordHistories(t *testing.T) {
 		testfiles.Write(t, filepath.Join(tl.fleetDir, "lab.yaml"), re.ReplaceAllString(string(b), "rollout:\n"+block))
 	}
 	record := func(name string, run rollouts.Run) {
-		var events []*historypb.HistoryEvent
-		it := tl.client.GetWorkflowHistory(context.Background(), run.WorkflowID, run.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			e, err := it.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			events = append(events, e)
-		}
-		out, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
-		if err != nil {
-			t.Fatal(err)
-		}
-		testfiles.Write(t, prefix+"-"+name+".json", string(out))
+		temporaltest.RecordHistory(t, tl.client, run.WorkflowID, run.RunID, name)
 	}
 	phase := func(p workflows.Phase) func(workflows.Status) bool {
 		return func(st workflows.Status) bool { return st.Phase == p }
@@ -103,4 +81,11 @@ func TestRecordHistories(t *testing.T) {
 		}
 		record(c.name, run)
 	}
+	// A load balancer update, for LoadBalancerUpdateWorkflow's replay; the
+	// replacements' histories come from lab/lbreplace.
+	upd := tl.startLBUpdate(t)
+	if st, err := tl.wait(t, upd); err != nil {
+		t.Fatalf("load balancer update: %s: %v", st.Phase, err)
+	}
+	record("lbupdate", upd)
 }

@@ -75,7 +75,7 @@ func lbReplaceRunWith(t *testing.T, reg string, abortAt time.Duration, opts rout
 	logs := &bytes.Buffer{}
 	env := loggedSuite(logs).NewTestWorkflowEnvironment()
 	env.SetTestTimeout(time.Minute) // SetGlue waits out the registrar's operations
-	env.RegisterWorkflow(workflows.LoadBalancerReplaceWorkflow)
+	workflows.Register(env)
 	env.RegisterActivity(acts)
 
 	var mu sync.Mutex

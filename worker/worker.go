@@ -343,16 +343,13 @@ func fleetNames(dir string) string {
 // costs one small request per running step every 2 s.
 const heartbeatThrottle = 2 * time.Second
 
-// New registers the rollout workflow and acts on a worker for the task queue.
+// New registers dnsroll's workflows and acts on a worker for the task queue.
 func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
 		StickyScheduleToStartTimeout: workflows.StickyScheduleToStartTimeout,
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
 	})
-	w.RegisterWorkflow(workflows.RolloutWorkflow)
-	w.RegisterWorkflow(workflows.LoadBalancerReplaceWorkflow)
-	w.RegisterWorkflow(workflows.LoadBalancerUpdateWorkflow)
-	w.RegisterWorkflow(workflows.PlanWorkflow)
+	workflows.Register(w)
 	w.RegisterActivity(acts)
 	return w
 }

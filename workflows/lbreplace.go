@@ -227,7 +227,12 @@ func LoadBalancerReplaceWorkflow(ctx workflow.Context, in LBReplaceInput) (LBRep
 	r.cancel = cancel
 	workflow.Go(ctx, r.listen)
 
-	p, failure := r.conclude(ctx, r.forward(fwd))
+	hold, err := holdFleet(ctx, in.Fleet)
+	if err == nil {
+		err = r.forward(fwd)
+	}
+	p, failure := r.conclude(ctx, err)
+	hold.release(ctx)
 	r.st.Phase, r.st.EndedAt = p, workflow.Now(ctx)
 	r.notify(ctx, terminalEvents[p])
 	r.notes.drain(ctx)

@@ -137,7 +137,6 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	fleet, env := testEnv(t, &suite, text)
-	env.RegisterWorkflow(LoadBalancerReplaceWorkflow)
 	w := &world{env: env, at: map[string]time.Time{}, parent: oldGlue, manual: manual, busyFor: 400 * time.Second, queries: map[string]uint64{}, lastQ: map[string]time.Time{}}
 	env.OnActivity(a.LoadFleet, mock.Anything, mock.Anything).Return(func(_ context.Context, name string) (*config.Fleet, error) {
 		w.add("LoadFleet")

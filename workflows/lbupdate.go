@@ -76,13 +76,33 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 		}
 	})
 
-	err := r.updateLBs(stepCtx, in)
+	name := in.FleetName
+	if in.Fleet != nil {
+		name = in.Fleet.Name
+	}
+	hold, err := holdFleet(ctx, name)
+	if err == nil {
+		err = r.updateLBs(stepCtx, in)
+	}
 	// What stopped the updates: an abort that comes while they are
 	// restored does not make a failure an abort.
-	abortedBy := aborted
+	r.conclude(ctx, err, aborted)
+	hold.release(ctx)
+	if r.st.Phase == PhaseSucceeded {
+		return r.st, nil
+	}
+	// The failure carries the status, so that its readers (the API) have
+	// it from Temporal's record, with no worker to answer a query.
+	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "LoadBalancerUpdateFailed", failureCause(err), r.st)
+}
+
+// conclude ends a load balancer update whose updates returned err: the
+// chosen load balancers restored (the undo stack) unless it succeeded.
+// abortedBy is the abort that stopped the updates, if one did.
+func (r *rollout) conclude(ctx workflow.Context, err error, abortedBy *SignalInput) {
 	if err == nil {
 		r.st.Phase, r.st.EndedAt = PhaseSucceeded, workflow.Now(ctx)
-		return r.st, nil
+		return
 	}
 	r.st.Failure = err.Error()
 	if abortedBy != nil {
@@ -106,9 +126,6 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 		end = PhaseAborted
 	}
 	r.st.Phase, r.st.EndedAt = end, workflow.Now(ctx)
-	// The failure carries the status, so that its readers (the API) have
-	// it from Temporal's record, with no worker to answer a query.
-	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "LoadBalancerUpdateFailed", failureCause(err), r.st)
 }
 
 // updateLBs updates each chosen load balancer in turn.

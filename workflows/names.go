@@ -47,6 +47,18 @@ func WorkflowID(fleet string) string { return fmt.Sprintf("rollout-%s", fleet) }
 // one at a time per fleet, as for rollouts.
 func LBUpdateWorkflowID(fleet string) string { return "lbupdate-" + fleet }
 
+// Registry is where a worker, a replayer or a test environment registers
+// workflows.
+type Registry interface{ RegisterWorkflow(w any) }
+
+// Register registers every workflow a worker runs: those that dnsroll
+// starts, and the fleet hold that they start as children.
+func Register(r Registry) {
+	for _, w := range []any{RolloutWorkflow, LoadBalancerUpdateWorkflow, LoadBalancerReplaceWorkflow, PlanWorkflow, FleetLockWorkflow} {
+		r.RegisterWorkflow(w)
+	}
+}
+
 // RolloutInput starts a rollout.
 type RolloutInput struct {
 	Fleet string `json:"fleet"`

@@ -90,10 +90,12 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	r.cancelSteps = cancel
 	workflow.Go(ctx, r.listenForSignals)
 
-	var err error
-	if in.CleanUp != nil {
+	hold, err := holdFleet(ctx, in.Fleet)
+	switch {
+	case err != nil:
+	case in.CleanUp != nil:
 		err = r.cleanupOnly(stepsCtx, in)
-	} else {
+	default:
 		err = r.forward(stepsCtx, in)
 	}
 	if why := r.stopReason(err); why != notStopped {
@@ -101,6 +103,7 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	} else {
 		r.finish(ctx, PhaseSucceeded)
 	}
+	hold.release(ctx)
 	r.notes.drain(ctx)
 	return r.st, err
 }

@@ -202,7 +202,7 @@ func newHarness(t *testing.T, failAt string, slowAt ...string) *harness {
 }
 
 // testEnv parses a test fleet and makes a workflow test environment with
-// the activities registered, for the test's mocks to override.
+// the workflows and activities registered, for the test's mocks to override.
 func testEnv(t *testing.T, suite *testsuite.WorkflowTestSuite, fleetYAML string) (*config.Fleet, *testsuite.TestWorkflowEnvironment) {
 	t.Helper()
 	fleet, err := config.Parse([]byte(fleetYAML))
@@ -210,6 +210,7 @@ func testEnv(t *testing.T, suite *testsuite.WorkflowTestSuite, fleetYAML string)
 		t.Fatal(err)
 	}
 	env := suite.NewTestWorkflowEnvironment()
+	Register(env)
 	env.RegisterActivity(&activities.Activities{})
 	return fleet, env
 }

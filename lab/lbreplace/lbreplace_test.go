@@ -36,6 +36,7 @@ import (
 	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lab/delegation"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
@@ -461,6 +462,7 @@ func replaceUnderLoad(t *testing.T, driver string) {
 	if err := run.Get(ctx, &st); err != nil {
 		t.Fatalf("replacement failed: %v", err)
 	}
+	temporaltest.RecordHistory(t, r.cl, id, run.GetRunID(), "lbreplace-"+driver)
 	time.Sleep(3 * time.Second) // dnsperf's answers after the deletion
 	// After the deletion every answer comes through the new load
 	// balancer: fresh names reach it, one query each.
@@ -600,6 +602,7 @@ func TestGlueNeverUpdatedAbortRestores(t *testing.T) {
 	if err := run.Get(ctx, &st); err != nil {
 		t.Fatalf("abort failed: %v", err)
 	}
+	temporaltest.RecordHistory(t, r.cl, id, run.GetRunID(), "lbreplace-aborted")
 	time.Sleep(time.Second)
 	perf, err := load.stop()
 	if err != nil {

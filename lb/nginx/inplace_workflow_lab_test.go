@@ -53,6 +53,7 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 	run := func(u lb.Update) (workflows.Status, error) {
 		var suite testsuite.WorkflowTestSuite
 		env := suite.NewTestWorkflowEnvironment()
+		workflows.Register(env)
 		env.RegisterActivity(&activities.Activities{Drivers: map[string]activities.LoadBalancer{"nginx": s.d}})
 		env.ExecuteWorkflow(workflows.LoadBalancerUpdateWorkflow, workflows.LBUpdateInput{Fleet: s.Fleet, Update: u})
 		v, err := env.QueryWorkflow(workflows.QueryStatus)

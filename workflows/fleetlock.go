@@ -1,0 +1,110 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// A fleet's rollouts, load balancer updates and load balancer replacements
+// all change its load balancers, so no two of them may run at once. Two
+// runs of one kind cannot: each kind has one workflow ID per fleet. Across
+// kinds, each run first holds the fleet by starting FleetLockWorkflow as a
+// child with one ID per fleet. Temporal runs at most one workflow per ID,
+// so of two runs that start at the same moment exactly one holds the fleet,
+// where the API's look at the other kinds' runs lets both pass. The child
+// lives until its parent releases it or closes (parent close policy
+// terminate), so a run that is terminated frees the fleet as well.
+
+// FleetLockWorkflowID is the ID of the workflow that holds fleet.
+func FleetLockWorkflowID(fleet string) string { return "fleet-lock-" + fleet }
+
+// ErrTypeFleetBusy is the failure of a run that found its fleet held by a
+// run of another kind; it changed nothing.
+const ErrTypeFleetBusy = "FleetBusy"
+
+// signalRelease ends a FleetLockWorkflow.
+const signalRelease = "release"
+
+// versionFleetLock: version 1 holds the fleet; runs started before it did
+// not, and replay without it.
+const versionFleetLock = "fleet-lock"
+
+// busyRetries are the waits before each further try of a held fleet: a run
+// that was terminated frees its hold only once Temporal has applied its
+// parent close policy, a moment after it closed.
+var busyRetries = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+
+// FleetLockWorkflow holds a fleet for the run that started it, until that
+// run releases it or closes. Cancelling it by hand frees the fleet.
+func FleetLockWorkflow(ctx workflow.Context) error {
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(workflow.GetSignalChannel(ctx, signalRelease), func(workflow.ReceiveChannel, bool) {})
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	sel.Select(ctx)
+	return nil
+}
+
+// fleetHold is a run's hold of its fleet; nil holds nothing.
+type fleetHold struct {
+	lock workflow.ChildWorkflowFuture
+}
+
+// holdFleet holds fleet for this run, or fails with ErrTypeFleetBusy when
+// another run holds it. Neither a stop signal nor a cancellation
+// interrupts it: it takes moments, and a hold must not be left behind.
+func holdFleet(ctx workflow.Context, fleet string) (*fleetHold, error) {
+	if fleet == "" || workflow.GetVersion(ctx, versionFleetLock, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil, nil
+	}
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	id := FleetLockWorkflowID(fleet)
+	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            id,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_TERMINATE,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:         "holds fleet " + fleet + " for its parent: one rollout, load balancer update or replacement at a time",
+	})
+	for try := 0; ; try++ {
+		lock := workflow.ExecuteChildWorkflow(ctx, FleetLockWorkflow)
+		err := lock.GetChildWorkflowExecution().Get(ctx, nil)
+		switch {
+		case err == nil:
+			return &fleetHold{lock: lock}, nil
+		case !heldByAnother(err):
+			return nil, err
+		case try == len(busyRetries):
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"fleet %s is busy: another rollout, load balancer update or load balancer replacement of it is running "+
+					"(it holds workflow %s, whose parent `temporal workflow describe --workflow-id %s` names); "+
+					"this run changed nothing: start it again once that one has ended", fleet, id, id), ErrTypeFleetBusy, nil)
+		}
+		_ = workflow.Sleep(ctx, busyRetries[try])
+	}
+}
+
+// heldByAnother tells whether the start of a hold failed because another
+// run holds the fleet: Temporal's answer, or its test environment's.
+func heldByAnother(err error) bool {
+	var held *temporal.ChildWorkflowExecutionAlreadyStartedError
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	return errors.As(err, &held) || errors.As(err, &started)
+}
+
+// release frees the fleet and waits until the hold has ended, so that a
+// run started once this one has closed finds the fleet free.
+func (h *fleetHold) release(ctx workflow.Context) {
+	if h == nil {
+		return
+	}
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	// Either fails only when the hold has already ended (cancelled by
+	// hand): nothing is left to free.
+	_ = h.lock.SignalChildWorkflow(ctx, signalRelease, nil).Get(ctx, nil)
+	_ = h.lock.Get(ctx, nil)
+}

@@ -1,0 +1,172 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/lb"
+)
+
+// holdLog logs, in order, what a run did: its fleet hold and, where the
+// test asks, its steps.
+type holdLog struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (l *holdLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.log = append(l.log, s)
+}
+
+// watchHold logs the fleet holds that env's runs start and end through
+// add, and, when steps is set, each step they start.
+func watchHold(env *testsuite.TestWorkflowEnvironment, add func(string), steps bool) {
+	env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, _ converter.EncodedValues) {
+		add("hold " + info.WorkflowExecution.ID)
+	})
+	env.SetOnChildWorkflowCompletedListener(func(info *workflow.Info, _ converter.EncodedValue, err error) {
+		add(fmt.Sprintf("end %s: %v", info.WorkflowExecution.ID, err))
+	})
+	if steps {
+		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+			add(info.ActivityType.Name)
+		})
+	}
+}
+
+// wantHeldThroughout checks that a run held fleet test before its first
+// step and released it (rather than left it for Temporal to end) after
+// its last.
+func wantHeldThroughout(t *testing.T, log []string) {
+	t.Helper()
+	const id = "fleet-lock-test"
+	if len(log) < 3 || log[0] != "hold "+id || log[len(log)-1] != "end "+id+": <nil>" {
+		t.Fatalf("the run's log is %q, want it to hold %s first, then run its steps, then release it", log, id)
+	}
+	for _, s := range log[1 : len(log)-1] {
+		if strings.Contains(s, id) {
+			t.Fatalf("the run's log is %q: %s held or ended twice", log, id)
+		}
+	}
+}
+
+// Each kind of run holds its fleet from before its first step until after
+// its last, undo included, and frees it before it ends.
+func TestRunsHoldTheirFleetThroughout(t *testing.T) {
+	t.Run("rollout", func(t *testing.T) {
+		h := newHarness(t, "")
+		watchHold(h.env, h.rec.add, false)
+		if _, err := h.run(t); err != nil {
+			t.Fatal(err)
+		}
+		wantHeldThroughout(t, h.rec.calls)
+	})
+	t.Run("rollout that fails and is undone", func(t *testing.T) {
+		h := newHarness(t, "VerifyGreen")
+		watchHold(h.env, h.rec.add, false)
+		if _, err := h.run(t); err == nil {
+			t.Fatal("the rollout succeeded, want it to fail at VerifyGreen")
+		}
+		wantHeldThroughout(t, h.rec.calls)
+		if h.callIndex("DeleteGreen") < 0 {
+			t.Fatalf("calls %q: green was not deleted", h.rec.calls)
+		}
+	})
+	t.Run("load balancer update", func(t *testing.T) {
+		var l holdLog
+		if _, _, err := lbUpdateRun(t, "", "", func(env *testsuite.TestWorkflowEnvironment) { watchHold(env, l.add, true) }); err != nil {
+			t.Fatal(err)
+		}
+		wantHeldThroughout(t, l.log)
+	})
+	t.Run("load balancer replacement", func(t *testing.T) {
+		env, _ := newLBReplaceEnv(t, false)
+		var l holdLog
+		watchHold(env, l.add, true)
+		runLBReplace(t, env, lbInput(), PhaseSucceeded)
+		wantHeldThroughout(t, l.log)
+	})
+}
+
+// A run of any kind whose fleet another run holds is refused without
+// a step, after waiting out a hold that is about to end; once the fleet
+// is free, the same run goes ahead.
+func TestABusyFleetRefusesEveryKindOfRun(t *testing.T) {
+	for _, k := range []struct {
+		name string
+		env  func(t *testing.T) *testsuite.TestWorkflowEnvironment
+		wf   any
+		in   any
+	}{
+		{"rollout", func(t *testing.T) *testsuite.TestWorkflowEnvironment { return newHarness(t, "").env },
+			RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B"}},
+		{"load balancer update", func(t *testing.T) *testsuite.TestWorkflowEnvironment {
+			var s testsuite.WorkflowTestSuite
+			fleet, env := testEnv(t, &s, labFleet)
+			env.OnActivity(a.LoadFleet, mock.Anything, mock.Anything).Return(fleet, nil)
+			env.OnActivity(a.CheckLoadBalancerDNS, mock.Anything, mock.Anything).Return(activities.StepResult{Attempt: 1}, nil)
+			env.OnActivity(a.UpdateLoadBalancer, mock.Anything, mock.Anything).Return(activities.StepResult{Attempt: 1}, nil)
+			return env
+		}, LoadBalancerUpdateWorkflow, LBUpdateInput{FleetName: "test", Update: lb.Update{Kind: lb.UpdateConfig}}},
+		{"load balancer replacement", func(t *testing.T) *testsuite.TestWorkflowEnvironment {
+			env, _ := newLBReplaceEnv(t, false)
+			return env
+		}, LoadBalancerReplaceWorkflow, lbInput()},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			env := k.env(t)
+			var l holdLog
+			env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+				l.add(info.ActivityType.Name)
+			})
+			var refusedAfter time.Duration
+			// The other run holds the fleet while this one starts, then
+			// ends; this run is started again once it has.
+			env.RegisterWorkflowWithOptions(func(ctx workflow.Context) (string, error) {
+				hold, err := holdFleet(ctx, "test")
+				if err != nil || hold == nil {
+					return "", fmt.Errorf("the other run could not hold the fleet: %v", err)
+				}
+				start := workflow.Now(ctx)
+				first := workflow.ExecuteChildWorkflow(ctx, k.wf, k.in).Get(ctx, nil)
+				refusedAfter = workflow.Now(ctx).Sub(start)
+				l.add("refused")
+				hold.release(ctx)
+				if first == nil {
+					return "", fmt.Errorf("the run went ahead while the fleet was held")
+				}
+				return first.Error(), workflow.ExecuteChildWorkflow(ctx, k.wf, k.in).Get(ctx, nil)
+			}, workflow.RegisterOptions{Name: "otherRun"})
+			env.ExecuteWorkflow("otherRun")
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatalf("%v; steps %q", err, l.log)
+			}
+			var refusal string
+			if err := env.GetWorkflowResult(&refusal); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(refusal, "fleet test is busy") || !strings.Contains(refusal, "fleet-lock-test") {
+				t.Errorf("the refusal says %q, want it to say that fleet test is busy and which workflow holds it", refusal)
+			}
+			if want := 7 * time.Second; refusedAfter < want {
+				t.Errorf("refused after %s, want it to wait %s for a hold that is about to end", refusedAfter, want)
+			}
+			if len(l.log) < 2 || l.log[0] != "refused" {
+				t.Errorf("steps %q: want the refused run to take none, and the run once the fleet was free to take its steps", l.log)
+			}
+		})
+	}
+}
