@@ -28,17 +28,42 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseStaging)
 	// From here a load balancer may know green.
 	r.undos.push(UndoReleaseGreen, r.releaseGreen)
+	inTurn := workflow.GetVersion(ctx, versionStageInTurn, workflow.DefaultVersion, 1) == 1
 	var calls []*call
-	staged := make([][]lb.Share, len(fleet.LoadBalancers))
+	var indexes []int
+	var first error
 	for i, balancer := range fleet.LoadBalancers {
 		in := activities.StageInput{StepFleet: r.plan.StepFleet(), LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
-		calls = append(calls, r.st.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in))
-		staged[i] = shares(r.st.Blue, r.st.Green, balancer.Fronts, 0)
+		c := r.st.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in)
+		staged := shares(r.st.Blue, r.st.Green, balancer.Fronts, 0)
+		if !inTurn || !stagesByRestart[balancer.Driver] {
+			calls, indexes = append(calls, c), append(indexes, i)
+			continue
+		}
+		var res activities.StepResult
+		if first = c.wait(ctx, &res); first != nil {
+			break
+		}
+		r.setBackends(balancer.Name, staged)
 	}
-	return waitEach(ctx, calls, func(i int, _ activities.StepResult) {
-		r.setBackends(fleet.LoadBalancers[i].Name, staged[i])
-	})
+	// The others, staged in parallel, are waited for even when one staged
+	// in turn failed: the undo must not start while they run.
+	return cmp(first, waitEach(ctx, calls, func(i int, _ activities.StepResult) {
+		balancer := fleet.LoadBalancers[indexes[i]]
+		r.setBackends(balancer.Name, shares(r.st.Blue, r.st.Green, balancer.Fronts, 0))
+	}))
 }
+
+// versionStageInTurn: version 1 stages the load balancers of
+// stagesByRestart one at a time; earlier rollouts staged all at once.
+const versionStageInTurn = "stage-restarting-drivers-in-turn"
+
+// stagesByRestart are the drivers whose stage may restart the load
+// balancer: dnsdist, when a release of dnsroll changes its settings
+// (ansible/roles/dnsdist). Restarting every load balancer at once would
+// leave none answering, so they are staged one at a time; nginx stages by
+// a graceful reload, all at once.
+var stagesByRestart = map[string]bool{"dnsdist": true}
 
 // flipLBs sends greenShare percent of the queries of each of lbs to green
 // and the rest to blue, every load balancer in parallel, and records where

@@ -342,3 +342,44 @@ func TestFirstRolloutSkipsTheCanary(t *testing.T) {
 	}
 	h.wantInOrder(t, "Flip lb1 ns1-next:100", "VerifyLoadBalancers", "RenameServer ns1-next ns1")
 }
+
+// dnsdist load balancers are staged one at a time, since a stage may
+// restart dnsdist; nginx ones, which reload gracefully, all at once. A
+// failed stage stops the others from starting.
+func TestDnsdistLoadBalancersStageInTurn(t *testing.T) {
+	stages := func(st Status) map[string]Step {
+		out := map[string]Step{}
+		for _, s := range st.Steps {
+			if s.Name == "StageLoadBalancer" {
+				out[s.Target] = *s
+			}
+		}
+		return out
+	}
+	h := newHarnessFleet(t, lbFleet, "", "StageLoadBalancer")
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := stages(st); len(s) != 2 || s["lb2"].StartedAt.Before(s["lb1"].EndedAt) {
+		t.Errorf("dnsdist stages %v: want lb2's to start once lb1's has ended", s)
+	}
+
+	h = newHarnessFleet(t, labFleet, "", "StageLoadBalancer")
+	if st, err = h.run(t); err != nil {
+		t.Fatal(err)
+	}
+	if s := stages(st); len(s) != 2 || !s["lb2"].StartedAt.Equal(s["lb1"].StartedAt) {
+		t.Errorf("nginx stages %v: want both to start at once", s)
+	}
+
+	h = newHarnessFleet(t, lbFleet, "StageLoadBalancer")
+	_, err = h.run(t)
+	wantErrType(t, err, ErrTypeFailed)
+	if h.rec.count("Stage lb1") != 1 || h.rec.count("Stage lb2") != 0 {
+		t.Errorf("after lb1's stage failed: calls %v; want lb2 never staged", h.rec.calls)
+	}
+	if h.callIndex("DeleteGreen") < 0 {
+		t.Errorf("calls %v: want green deleted", h.rec.calls)
+	}
+}

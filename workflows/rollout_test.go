@@ -310,10 +310,10 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		}
 		return rec.pointBack(failAt == "SwitchBackToBlue", in.LB.Name, to)
 	})
-	env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
+	slow("StageLoadBalancer", env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
 		rec.add("Stage " + in.LB.Name + " " + labelsOf(in.Staged))
 		return activities.StepResult{Attempt: 1}, stepErr("StageLoadBalancer")
-	})
+	}))
 	slow("FlipLoadBalancer", env.OnActivity(a.FlipLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FlipInput) (activities.StepResult, error) {
 		to, top := "none", 0
 		var split []string
