@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -630,5 +631,20 @@ func TestPlanRefusesAFleetLeftOnGreen(t *testing.T) {
 	plan := c.planIn(t, dir, PlanInput{Fleet: "t"})
 	if _, ok := plan.Blue["ns1"]; !ok {
 		t.Errorf("blue = %v, want ns1", plan.Blue)
+	}
+}
+
+// A revision for a fleet whose zone file paths do not name it changes
+// nothing that green serves: the plan says so, rather than let the
+// operator believe that revision is what rolls out.
+func TestPlanWarnsOfARevisionThatOnlyLabels(t *testing.T) {
+	c := newCloudEnv(t)
+	plan, _ := c.planWith(t, PlanInput{Fleet: "t", Revision: "9f2c1e7"})
+	want := "revision 9f2c1e7 only labels this rollout: no zone file path of fleet t has {revision}"
+	if !slices.ContainsFunc(plan.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("warnings %q, want one that starts %q", plan.Warnings, want)
+	}
+	if plan, _ = c.plan(t); slices.ContainsFunc(plan.Warnings, func(w string) bool { return strings.Contains(w, "only labels") }) {
+		t.Errorf("with no revision, warnings %q", plan.Warnings)
 	}
 }

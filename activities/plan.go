@@ -63,6 +63,10 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	// The plan goes into history, and its fleet into every step's input:
 	// without webhook URLs, which Notify looks up by name.
 	plan := Plan{Fleet: fleet.ForHistory(), Revision: in.Revision, Blue: map[string]dnsroll.Server{}}
+	if in.Revision != "" && !fleet.NeedsRevision() {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("revision %s only labels this rollout: no zone file path of fleet %s has %s, so green serves the zone files as they are on the worker now",
+			in.Revision, in.Fleet, config.RevisionPlaceholder))
+	}
 	planned := zoneFiles(zones)
 	for _, z := range zones {
 		plan.Warnings = append(plan.Warnings, z.Warnings...)
