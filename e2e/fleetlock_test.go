@@ -13,7 +13,7 @@ import (
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-// startLBUpdate starts a reload of every load balancer of the lab's fleet
+// startLBUpdate starts an update of every load balancer of the lab's fleet
 // straight through Temporal, past the API's look at the fleet's other runs.
 func (tl *testLab) startLBUpdate(t *testing.T) rollouts.Run {
 	t.Helper()
@@ -25,9 +25,15 @@ func (tl *testLab) startLBUpdate(t *testing.T) rollouts.Run {
 }
 
 func (tl *testLab) tryLBUpdate() (rollouts.Run, error) {
+	// A validated reload of nginx as it stands, or a console change of
+	// dnsdist that changes nothing.
+	u := lb.Update{Kind: lb.UpdateConfig}
+	if tl.fleet.LoadBalancers[0].Driver == "dnsdist" {
+		u = lb.Update{Kind: lb.UpdateConsole, Lua: "setMaxUDPOutstanding(65535)", UndoLua: "setMaxUDPOutstanding(65535)"}
+	}
 	opts := client.StartWorkflowOptions{ID: workflows.LBUpdateWorkflowID(tl.fleet.Name), TaskQueue: workflows.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true}
 	run, err := tl.client.ExecuteWorkflow(context.Background(), opts, workflows.LoadBalancerUpdateWorkflow,
-		workflows.LBUpdateInput{FleetName: tl.fleet.Name, Update: lb.Update{Kind: lb.UpdateConfig}, Reason: "e2e", RequestedBy: "e2e"})
+		workflows.LBUpdateInput{FleetName: tl.fleet.Name, Update: u, Reason: "e2e", RequestedBy: "e2e"})
 	if err != nil {
 		return rollouts.Run{}, err
 	}
