@@ -268,9 +268,10 @@ func TestMachineNginxUnderSystemd(t *testing.T) {
 		}
 		return strings.TrimSpace(out)
 	}
+	revision := "A"
 	answers := func() bool {
 		out, err := exec.Command("dig", "+short", "+time=1", "+tries=1", "@"+host, "-p", port, "TXT", "release.example.com").CombinedOutput()
-		return err == nil && strings.TrimSpace(string(out)) == `"revision A"`
+		return err == nil && strings.TrimSpace(string(out)) == `"revision `+revision+`"`
 	}
 
 	before := sh("cat /run/nginx.pid")
@@ -294,6 +295,23 @@ func TestMachineNginxUnderSystemd(t *testing.T) {
 	}
 	if !answers() {
 		t.Fatalf("%s does not answer after the upgrade", balancer.Name)
+	}
+
+	// A run killed after it wrote the drop-in but before systemd reloaded
+	// it: the file is as the role writes it, and systemd runs without it.
+	// The next run of the role must have systemd load it.
+	const dropIn = "/etc/systemd/system/nginx.service.d/dnsroll.conf"
+	sh("cp " + dropIn + " /root/drop-in && rm " + dropIn + " && systemctl daemon-reload && cp /root/drop-in " + dropIn)
+	unit := func() string {
+		return sh("systemctl show --property=Restart --value nginx") + " " + sh("systemctl show --property=NeedDaemonReload --value nginx")
+	}
+	if got := unit(); got != "no yes" {
+		t.Fatalf("systemd, with the drop-in written but not loaded: Restart, NeedDaemonReload = %q", got)
+	}
+	tl.rolloutOK(t, "B")
+	revision = "B"
+	if got := unit(); got != "on-failure no" {
+		t.Fatalf("after a rollout, systemd runs nginx with Restart, NeedDaemonReload = %q: the drop-in an earlier run wrote was never loaded", got)
 	}
 
 	// Every nginx process at once, as a crash of the master or the OOM

@@ -133,8 +133,13 @@ class Run(Host):
                     self.fail(f"nginx started but {p['pid_file']} names no running nginx after {p['timeout']}s")
         else:
             self.mkdir(os.path.dirname(DROP_IN))
-            if self.write(DROP_IN, drop_in(p["control_socket"], p["status_socket"]), 0o644):
+            # Also when an earlier run wrote the file and was killed before
+            # it reloaded systemd: its retry finds the file as it wants it.
+            wrote = self.write(DROP_IN, drop_in(p["control_socket"], p["status_socket"]), 0o644)
+            _, stale, _ = self.m.run_command(["systemctl", "show", "--property=NeedDaemonReload", "--value", "nginx"])
+            if wrote or stale.strip() == "yes":
                 self.command(["systemctl", "daemon-reload"], "systemctl daemon-reload")
+                self.changed = True
             rc, out, _ = self.m.run_command(["systemctl", "is-enabled", "nginx"])
             if out.strip() != "enabled":
                 self.systemctl("enable", "nginx")
