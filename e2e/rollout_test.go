@@ -193,6 +193,34 @@ func testWorkerCrashDuringProvisioningResumes(t *testing.T, driver string) {
 	}
 }
 
+// A worker told to stop (SIGTERM, as systemd and docker stop send) while
+// Ansible provisions green lets the step finish before it exits, rather
+// than cut it off for the next worker to run again.
+func TestWorkerStoppedDuringProvisioningFinishesTheStep(t *testing.T) {
+	tl := startLabDriver(t, "nginx", nil)
+	first := tl.startWorkerProcess(t)
+	blue, run := tl.startOverBlue(t)
+	tl.waitForActivity(t, run, "ProvisionNameservers")
+	stopped := time.Now()
+	if err := first.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	t.Logf("the worker exited %s after SIGTERM; starting a new one", time.Since(stopped).Round(100*time.Millisecond))
+
+	tl.startWorkerProcess(t)
+	st, err := tl.wait(t, run)
+	if err != nil {
+		t.Fatalf("rollout: %v", err)
+	}
+	tl.assertReplaced(t, blue, st, "B")
+	for _, s := range st.Steps {
+		if s.Name == "ProvisionNameservers" && s.Attempts != 1 {
+			t.Errorf("provisioning attempts = %d, want 1: the stopped worker should have finished it", s.Attempts)
+		}
+	}
+}
+
 // `temporal workflow signal --name abort` during the rollout leaves blue
 // serving and green deleted.
 func TestAbortSignalFromTemporalCLI(t *testing.T) { forEachDriver(t, testAbortSignalFromTemporalCLI) }

@@ -343,11 +343,22 @@ func fleetNames(dir string) string {
 // costs one small request per running step every 2 s.
 const heartbeatThrottle = 2 * time.Second
 
+// StopGrace is how long a worker told to stop (SIGTERM from systemd or
+// docker stop, Ctrl-C) lets its running steps finish before it cancels
+// them: a flip, a stage or a lab provisioning ends within it, and is not
+// cut off to run again on another worker once the heartbeat timeout has
+// passed. A longer step is cancelled at its end and retried elsewhere, as
+// after a crash. A supervisor must wait longer than this before it kills
+// (systemd's TimeoutStopSec defaults to 90 s; docker-compose.yml sets
+// stop_grace_period).
+const StopGrace = 30 * time.Second
+
 // New registers dnsroll's workflows and acts on a worker for the task queue.
 func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
 		StickyScheduleToStartTimeout: workflows.StickyScheduleToStartTimeout,
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
+		WorkerStopTimeout:            StopGrace,
 	})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
