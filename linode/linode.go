@@ -104,19 +104,17 @@ func splitBaseURL(raw string) (base, version string, err error) {
 	return u.Scheme + "://" + u.Host + prefix, version, nil
 }
 
-// List returns every instance that carries tag. The tag is filtered by the
-// API and checked again here: dnsroll never acts on an untagged instance.
+// List returns every instance that carries tag. It lists every instance of
+// the account and picks the tagged ones itself, rather than ask the API to
+// filter by tag: Linode's filters on list fields have answered nothing (or
+// everything) at times, and a list that missed green would leave it
+// running after its deletion "succeeded". An account's instances come
+// 500 to a page.
 func (c *Cloud) List(ctx context.Context, tag string) ([]dnsroll.Server, error) {
 	if tag == "" {
 		return nil, dnsroll.Errorf(dnsroll.EINVALID, "linode: list: a tag is required")
 	}
-	f := linodego.Filter{}
-	f.AddField(linodego.Eq, "tags", tag)
-	filter, err := f.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("linode: list %s: %w", tag, err)
-	}
-	insts, err := c.client.ListInstances(ctx, &linodego.ListOptions{Filter: string(filter), PageSize: 500})
+	insts, err := c.client.ListInstances(ctx, &linodego.ListOptions{PageSize: 500})
 	if err != nil {
 		return nil, fmt.Errorf("linode: list %s: %w", tag, mapErr(ctx, err))
 	}

@@ -28,6 +28,10 @@ type Fault struct {
 	// LoseResponse performs the request but replies 502 (or Status), as if
 	// the response had been lost on the way back.
 	LoseResponse bool `json:"lose_response,omitempty"`
+	// FilterMatchesNothing answers a list whose request has an X-Filter
+	// with no results, as Linode's filters on list fields (tags) have
+	// done; a list without one is served as usual.
+	FilterMatchesNothing bool `json:"filter_matches_nothing,omitempty"`
 	// Count is how many matching requests the fault affects: 0 means one,
 	// a negative count means every one until the faults are cleared.
 	Count int `json:"count,omitempty"`
@@ -105,7 +109,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 	*f = Fault{}
 	// Every field but Delay, by its name lower case without underscores.
 	plain := map[string]any{"method": &f.Method, "pathprefix": &f.PathPrefix, "status": &f.Status,
-		"retryafter": &f.RetryAfter, "loseresponse": &f.LoseResponse, "count": &f.Count}
+		"retryafter": &f.RetryAfter, "loseresponse": &f.LoseResponse, "filtermatchesnothing": &f.FilterMatchesNothing, "count": &f.Count}
 	for k, v := range raw {
 		var err error
 		name := strings.ToLower(strings.ReplaceAll(k, "_", ""))

@@ -170,7 +170,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("linodesim fault", "method", r.Method, "path", r.URL.Path, "status", f.Status,
-		"delay", f.Delay, "lose_response", f.LoseResponse)
+		"delay", f.Delay, "lose_response", f.LoseResponse, "filter_matches_nothing", f.FilterMatchesNothing)
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
@@ -181,6 +181,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch {
+	case f.FilterMatchesNothing && r.Header.Get("X-Filter") != "":
+		writeJSON(w, http.StatusOK, map[string]any{"data": []any{}, "page": 1, "pages": 1, "results": 0})
 	case f.LoseResponse:
 		s.mux.ServeHTTP(discard{h: http.Header{}}, r)
 		writeErr(w, cmp.Or(f.Status, http.StatusBadGateway), "Bad Gateway", "")
