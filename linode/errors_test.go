@@ -145,3 +145,33 @@ func TestDeleteRefusedForNowIsRetried(t *testing.T) {
 		t.Fatalf("the retried delete: %v", err)
 	}
 }
+
+// Linode answers a request on an instance that is busy with a 400 whose
+// reason is "Linode busy.", which linodego retries by itself, a thousand
+// times by default: a step would wait for hours inside one call, showing
+// no failed attempt. A few retries, then the error goes to the step's
+// retries, where the Web UI shows it.
+func TestBusyLinodeReachesTheStep(t *testing.T) {
+	e := newEnv(t)
+	s, err := e.cloud.Create(ctx(t), spec("ns1-next", tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const busyFor = 5000
+	e.sim.InjectFault(linodesim.Fault{Method: "DELETE", Status: 400, Reason: "Linode busy.", Count: busyFor})
+	err = e.cloud.Delete(ctx(t), s.ID)
+	if err == nil || !strings.Contains(err.Error(), "Linode busy.") || dnsroll.ErrorCode(err) == dnsroll.EINVALID {
+		t.Fatalf("delete of a busy Linode: %v; want its retryable error", err)
+	}
+	left := e.sim.Faults()
+	if len(left) != 1 {
+		t.Fatalf("faults left %v", left)
+	}
+	if asked := busyFor - left[0].Count; asked > linode.RetryCount+1 {
+		t.Errorf("one Delete sent %d requests to a busy Linode, want at most %d", asked, linode.RetryCount+1)
+	}
+	e.sim.ClearFaults()
+	if err := e.cloud.Delete(ctx(t), s.ID); err != nil {
+		t.Fatalf("the retried delete: %v", err)
+	}
+}

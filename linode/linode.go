@@ -53,6 +53,12 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// RetryCount is how often one call retries a 429, a 503, a 408 or a
+// "Linode busy." 400 by itself (linodego's default is 1000: hours inside
+// one call, with no failed attempt to show). Past it, the error goes to the
+// step, whose own retries and the Web UI show it.
+const RetryCount = 10
+
 // Cloud implements activities.Cloud over linodego.
 type Cloud struct {
 	client linodego.Client
@@ -76,6 +82,7 @@ func New(opts Options) (*Cloud, error) {
 	if opts.Logger != nil {
 		c.SetLogger(restyLogger{opts.Logger})
 	}
+	c.SetRetryCount(RetryCount)
 	if opts.RetryWait > 0 {
 		c.SetRetryWaitTime(opts.RetryWait).SetRetryMaxWaitTime(opts.RetryWait).SetPollDelay(opts.RetryWait)
 	}

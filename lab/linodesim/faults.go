@@ -21,6 +21,9 @@ type Fault struct {
 	PathPrefix string `json:"path_prefix,omitempty"`
 	// Status, when set, is returned instead of performing the request.
 	Status int `json:"status,omitempty"`
+	// Reason replaces the error's reason with Status, as "Linode busy."
+	// (a 400 that linodego retries by itself).
+	Reason string `json:"reason,omitempty"`
 	// RetryAfter, in seconds, is sent as the Retry-After header with Status.
 	RetryAfter int `json:"retry_after,omitempty"`
 	// Delay stalls the request before anything else happens.
@@ -108,7 +111,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 	}
 	*f = Fault{}
 	// Every field but Delay, by its name lower case without underscores.
-	plain := map[string]any{"method": &f.Method, "pathprefix": &f.PathPrefix, "status": &f.Status,
+	plain := map[string]any{"method": &f.Method, "pathprefix": &f.PathPrefix, "status": &f.Status, "reason": &f.Reason,
 		"retryafter": &f.RetryAfter, "loseresponse": &f.LoseResponse, "filtermatchesnothing": &f.FilterMatchesNothing, "count": &f.Count}
 	for k, v := range raw {
 		var err error

@@ -190,7 +190,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.RetryAfter > 0 {
 			w.Header().Set("Retry-After", fmt.Sprint(f.RetryAfter))
 		}
-		writeErr(w, f.Status, cmp.Or(http.StatusText(f.Status), "Injected fault"), "")
+		writeErr(w, f.Status, cmp.Or(f.Reason, http.StatusText(f.Status), "Injected fault"), "")
 	default:
 		s.mux.ServeHTTP(w, r)
 	}
