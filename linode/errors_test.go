@@ -171,6 +171,14 @@ func TestBusyLinodeReachesTheStep(t *testing.T) {
 		t.Errorf("one Delete sent %d requests to a busy Linode, want at most %d", asked, linode.RetryCount+1)
 	}
 	e.sim.ClearFaults()
+	// A rename (the rollout's last step, past its point of no return) or
+	// a create that meets a busy Linode stays retryable too: a busy
+	// Linode is no mistake in the request.
+	e.sim.InjectFault(linodesim.Fault{Method: "PUT", Status: 400, Reason: "Linode busy.", Count: busyFor})
+	if err := e.cloud.Rename(ctx(t), s.ID, "ns1"); err == nil || dnsroll.ErrorCode(err) != dnsroll.EINTERNAL {
+		t.Fatalf("rename of a busy Linode: %v (code %q); want an internal error, which its step retries", err, dnsroll.ErrorCode(err))
+	}
+	e.sim.ClearFaults()
 	if err := e.cloud.Delete(ctx(t), s.ID); err != nil {
 		t.Fatalf("the retried delete: %v", err)
 	}

@@ -280,8 +280,9 @@ func rootPass() (string, error) {
 
 // mapErr gives linodego errors dnsroll codes while keeping the original in
 // the chain: 404 wraps dnsroll.ErrNotFound, a duplicate label is ECONFLICT,
-// any other 4xx but 408 and 429 is EINVALID (no retry fixes it), and 5xx,
-// 408 and 429 carry no code, so they stay retryable. linodego flattens Go errors into strings, so a
+// any other 4xx but 408, 429 and "Linode busy." is EINVALID (no retry fixes
+// it), and 5xx, 408, 429 and "Linode busy." carry no code, so they stay
+// retryable. linodego flattens Go errors into strings, so a
 // cancelled or expired ctx is added back for errors.Is.
 func mapErr(ctx context.Context, err error) error {
 	var code *dnsroll.Error
@@ -290,8 +291,13 @@ func mapErr(ctx context.Context, err error) error {
 		code = dnsroll.ErrNotFound
 	case http.StatusBadRequest:
 		code = &dnsroll.Error{Code: dnsroll.EINVALID, Message: err.Error()}
-		if strings.Contains(strings.ToLower(err.Error()), "must be unique") {
+		switch msg := strings.ToLower(err.Error()); {
+		case strings.Contains(msg, "must be unique"):
 			code.Code = dnsroll.ECONFLICT
+		case strings.Contains(msg, "linode busy"):
+			// The instance is busy (booting, resizing, being cloned):
+			// the same request passes later.
+			code = nil
 		}
 	case http.StatusRequestTimeout, http.StatusTooManyRequests:
 		// Retryable: the request may pass later.
