@@ -62,7 +62,9 @@ type Nameserver struct {
 	Type   string `yaml:"type" json:"type"`
 	Image  string `yaml:"image" json:"image"`
 	// FirewallID is a Linode Cloud Firewall that new servers are created
-	// behind; 0 means none. docs/configuration.md lists the rules it needs.
+	// behind; 0 names none, and Linode then applies the account's default
+	// firewall for Linodes, if it has one. docs/configuration.md lists the
+	// rules it needs.
 	FirewallID int `yaml:"firewall_id,omitempty" json:"firewall_id,omitempty"`
 }
 
