@@ -29,12 +29,16 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	// From here a load balancer may know green.
 	r.undos.push(UndoReleaseGreen, r.releaseGreen)
 	inTurn := workflow.GetVersion(ctx, versionStageInTurn, workflow.DefaultVersion, 1) == 1
+	if inTurn {
+		r.stageBegun = []config.LoadBalancer{}
+	}
 	var calls []*call
 	var indexes []int
 	var first error
 	for i, balancer := range fleet.LoadBalancers {
 		in := activities.StageInput{StepFleet: r.plan.StepFleet(), LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
 		c := r.st.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in)
+		r.stageBegun = append(r.stageBegun, balancer)
 		staged := shares(r.st.Blue, r.st.Green, balancer.Fronts, 0)
 		if !inTurn || !stagesByRestart[balancer.Driver] {
 			calls, indexes = append(calls, c), append(indexes, i)
@@ -128,7 +132,14 @@ func (r *rollout) flipBackToBlue(ctx workflow.Context) error {
 // releaseGreen undoes the staging: every load balancer is pointed at blue
 // alone, which removes green once its queries have drained.
 func (r *rollout) releaseGreen(ctx workflow.Context) error {
-	return r.switchLBs(ctx, r.plan.Fleet.LoadBalancers, r.st.Blue, "ReleaseGreen", false)
+	lbs := r.plan.Fleet.LoadBalancers
+	if r.stageBegun != nil {
+		// Staged in turn: those whose stage never began do not know green,
+		// and pointing them, on settings a new release changed, would
+		// restart their dnsdist all at once.
+		lbs = r.stageBegun
+	}
+	return r.switchLBs(ctx, lbs, r.st.Blue, "ReleaseGreen", false)
 }
 
 // canary shifts the fleet's canary steps of traffic to green on every load

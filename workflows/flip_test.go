@@ -379,6 +379,12 @@ func TestDnsdistLoadBalancersStageInTurn(t *testing.T) {
 	if h.rec.count("Stage lb1") != 1 || h.rec.count("Stage lb2") != 0 {
 		t.Errorf("after lb1's stage failed: calls %v; want lb2 never staged", h.rec.calls)
 	}
+	// The undo releases green where a stage began, and leaves lb2, which
+	// never knew green, alone: pointing it would restart its dnsdist on
+	// new settings beside lb1's.
+	if h.rec.count("Switch lb1 ns1") != 1 || h.rec.count("Switch lb2") != 0 {
+		t.Errorf("the undo after lb1's stage failed: calls %v; want green released from lb1 alone", h.rec.calls)
+	}
 	if h.callIndex("DeleteGreen") < 0 {
 		t.Errorf("calls %v: want green deleted", h.rec.calls)
 	}

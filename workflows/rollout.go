@@ -40,6 +40,9 @@ type rollout struct {
 	undos undoStack
 	// twoPhase is set for rollouts that stage green and then flip (flip.go).
 	twoPhase bool
+	// stageBegun are the load balancers whose stage has begun, in a
+	// rollout that stages in turn (nil otherwise): only they may know green.
+	stageBegun []config.LoadBalancer
 	// flipsInFlight counts the forward flips running; flipBack holds the
 	// flip back to blue that a stop signal started at once.
 	flipsInFlight int
