@@ -111,26 +111,40 @@ func splitBaseURL(raw string) (base, version string, err error) {
 	return u.Scheme + "://" + u.Host + prefix, version, nil
 }
 
-// List returns every instance that carries tag. It lists every instance of
-// the account and picks the tagged ones itself, rather than ask the API to
-// filter by tag: Linode's filters on list fields have answered nothing (or
-// everything) at times, and a list that missed green would leave it
-// running after its deletion "succeeded". An account's instances come
-// 500 to a page.
+// List returns every instance that carries tag. It asks twice, and
+// returns the union: once with the API's filter on the tag, and once for
+// every instance of the account, 500 to a page, picking the tagged ones
+// itself. Linode's filters on list fields have answered nothing at times,
+// and a list of the whole account pages by offset, so an instance deleted
+// while it pages can shift another past a page boundary unseen. A list that
+// missed green would report its deletion done and leave it running: only
+// an instance that both lists missed is missed. The tag is checked on every
+// instance: dnsroll never acts on an untagged one.
 func (c *Cloud) List(ctx context.Context, tag string) ([]dnsroll.Server, error) {
 	if tag == "" {
 		return nil, dnsroll.Errorf(dnsroll.EINVALID, "linode: list: a tag is required")
 	}
-	insts, err := c.client.ListInstances(ctx, &linodego.ListOptions{PageSize: 500})
+	f := linodego.Filter{}
+	f.AddField(linodego.Eq, "tags", tag)
+	filter, err := f.MarshalJSON()
 	if err != nil {
-		return nil, fmt.Errorf("linode: list %s: %w", tag, mapErr(ctx, err))
+		return nil, fmt.Errorf("linode: list %s: %w", tag, err)
 	}
 	out := []dnsroll.Server{}
-	for i := range insts {
-		if s := server(&insts[i]); s.HasTag(tag) {
-			out = append(out, s)
+	seen := map[int]bool{}
+	for _, opts := range []*linodego.ListOptions{{Filter: string(filter), PageSize: 500}, {PageSize: 500}} {
+		insts, err := c.client.ListInstances(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("linode: list %s: %w", tag, mapErr(ctx, err))
+		}
+		for i := range insts {
+			if s := server(&insts[i]); s.HasTag(tag) && !seen[s.ID] {
+				seen[s.ID] = true
+				out = append(out, s)
+			}
 		}
 	}
+	slices.SortFunc(out, func(a, b dnsroll.Server) int { return a.ID - b.ID })
 	return out, nil
 }
 

@@ -34,6 +34,9 @@ type env struct {
 
 	mu      sync.Mutex
 	creates []map[string]any // POST bodies the simulator received
+	// unfilteredMisses plays a list of the whole account that misses
+	// every instance, as paging by offset can miss one that moved.
+	unfilteredMisses bool
 }
 
 func newEnv(t *testing.T) *env {
@@ -52,6 +55,14 @@ func newEnv(t *testing.T) *env {
 			e.creates = append(e.creates, m)
 			e.mu.Unlock()
 			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		e.mu.Lock()
+		miss := e.unfilteredMisses && r.Method == "GET" && r.URL.Path == "/v4/linode/instances" && r.Header.Get("X-Filter") == ""
+		e.mu.Unlock()
+		if miss {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"data": [], "page": 1, "pages": 1, "results": 0}`)
+			return
 		}
 		sim.ServeHTTP(w, r)
 	}))
@@ -122,6 +133,16 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("List when Linode's filter matches nothing: %v, %v; want ns1-next and ns2", again, err)
 	}
 	e.sim.ClearFaults()
+	// Nor on the list of the whole account, which pages by offset.
+	e.mu.Lock()
+	e.unfilteredMisses = true
+	e.mu.Unlock()
+	if again, err := e.cloud.List(c, tag); err != nil || len(again) != 2 {
+		t.Fatalf("List when the account's list misses them: %v, %v; want ns1-next and ns2", again, err)
+	}
+	e.mu.Lock()
+	e.unfilteredMisses = false
+	e.mu.Unlock()
 	if none, err := e.cloud.List(c, "no-such-tag"); err != nil || len(none) != 0 || none == nil {
 		t.Fatalf("List of an unused tag: %#v, %v", none, err)
 	}
