@@ -61,7 +61,7 @@ func measureQueries(t *testing.T, sdk bool, window time.Duration) []time.Duratio
 				t.Fatal(err)
 			}
 			w := sdkworker.New(tl.client, workflows.TaskQueue, sdkworker.Options{})
-			w.RegisterWorkflow(workflows.RolloutWorkflow)
+			workflows.Register(w)
 			w.RegisterActivity(acts)
 			if err := w.Start(); err != nil {
 				t.Fatal(err)

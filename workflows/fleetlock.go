@@ -44,7 +44,7 @@ var busyRetries = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
 // run releases it or closes. Cancelling it by hand frees the fleet.
 func FleetLockWorkflow(ctx workflow.Context) error {
 	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(workflow.GetSignalChannel(ctx, signalRelease), func(workflow.ReceiveChannel, bool) {})
+	sel.AddReceive(workflow.GetSignalChannel(ctx, signalRelease), func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 	sel.Select(ctx)
 	return nil
