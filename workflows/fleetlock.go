@@ -88,6 +88,16 @@ func holdFleet(ctx workflow.Context, fleet string) (*fleetHold, error) {
 	}
 }
 
+// failureType is the type a run that ended with err fails with: that of
+// a refusal because the fleet was busy, else typ.
+func failureType(err error, typ string) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == ErrTypeFleetBusy {
+		return ErrTypeFleetBusy
+	}
+	return typ
+}
+
 // heldByAnother tells whether the start of a hold failed because another
 // run holds the fleet: Temporal's answer, or its test environment's.
 func heldByAnother(err error) bool {

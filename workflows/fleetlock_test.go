@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -147,6 +149,10 @@ func TestABusyFleetRefusesEveryKindOfRun(t *testing.T) {
 				hold.release(ctx)
 				if first == nil {
 					return "", fmt.Errorf("the run went ahead while the fleet was held")
+				}
+				var app *temporal.ApplicationError
+				if !errors.As(first, &app) || app.Type() != ErrTypeFleetBusy {
+					return "", fmt.Errorf("refused with %v, want an error of type %s", first, ErrTypeFleetBusy)
 				}
 				return first.Error(), workflow.ExecuteChildWorkflow(ctx, k.wf, k.in).Get(ctx, nil)
 			}, workflow.RegisterOptions{Name: "otherRun"})

@@ -280,7 +280,7 @@ func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, string) {
 	case stop != nil:
 		return PhaseRolledBack, ""
 	}
-	return PhaseFailed, "ReplaceFailed"
+	return PhaseFailed, failureType(err, "ReplaceFailed")
 }
 
 // notify queues event for every webhook that wants it.

@@ -93,7 +93,7 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 	}
 	// The failure carries the status, so that its readers (the API) have
 	// it from Temporal's record, with no worker to answer a query.
-	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, "LoadBalancerUpdateFailed", failureCause(err), r.st)
+	return r.st, temporal.NewNonRetryableApplicationError(r.st.Failure, failureType(err, "LoadBalancerUpdateFailed"), failureCause(err), r.st)
 }
 
 // conclude ends a load balancer update whose updates returned err: the

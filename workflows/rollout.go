@@ -378,7 +378,7 @@ func (r *rollout) compensate(ctx workflow.Context, stop stopReason, cause error)
 		// Nothing was changed: Plan failed, or the rollout stopped before
 		// green was created.
 		r.finish(ctx, outcome)
-		return temporal.NewNonRetryableApplicationError(why, errType, nil, r.st)
+		return temporal.NewNonRetryableApplicationError(why, failureType(cause, errType), nil, r.st)
 	}
 	// Version 1 retries the cleanup in rounds until steps.cleanup_timeout.
 	rounds := workflow.GetVersion(ctx, "cleanup-rounds", workflow.DefaultVersion, 1) >= 1
