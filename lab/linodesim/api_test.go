@@ -85,6 +85,7 @@ func TestCreateValidation(t *testing.T) {
 		opts                linodego.InstanceCreateOptions
 	}{
 		{"duplicate label", "label", "Label must be unique among your Linodes", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns1" })},
+		{"duplicate label in other case", "label", "Label must be unique among your Linodes", with(func(o *linodego.InstanceCreateOptions) { o.Label = "NS1" })},
 		{"image without root_pass", "root_pass", "root_pass is required when deploying from an image", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.RootPass = "" })},
 		{"no region", "region", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Region = "" })},
 		{"no type", "type", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Type = "" })},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dnsroll/dnsroll"
@@ -177,11 +178,12 @@ func validateTags(tags []string) *badRequest {
 	return nil
 }
 
-// labelTaken reports whether another instance than self has label; the
-// caller holds s.mu.
+// labelTaken reports whether another instance than self has label, in
+// any case, as Linode's labels are unique in an account whatever their
+// case; the caller holds s.mu.
 func (s *Sim) labelTaken(label string, self int) bool {
 	for _, rec := range s.insts {
-		if rec.Label == label && rec.ID != self {
+		if strings.EqualFold(rec.Label, label) && rec.ID != self {
 			return true
 		}
 	}
