@@ -320,9 +320,11 @@ func TestMachineNginxUnderSystemd(t *testing.T) {
 	sh("pkill -KILL -x nginx")
 	killed := time.Now()
 	for {
-		master, _ := tl.SSH(ctx, host, "cat /run/nginx.pid")
+		// systemd removes the dead master's pid file, and the new master
+		// writes it: cat fails in between, and says so on its output.
+		master, err := tl.SSH(ctx, host, "cat /run/nginx.pid")
 		master = strings.TrimSpace(master)
-		if master != "" && master != upgraded && answers() {
+		if err == nil && master != "" && master != upgraded && answers() {
 			if main := sh("systemctl show --property=MainPID --value nginx"); main != master {
 				t.Errorf("systemd's main pid is %s, the master %s", main, master)
 			}
