@@ -279,13 +279,16 @@ func Dir(dir string, target Target) (skipped []string, err error) {
 	for _, p := range yml {
 		errs = append(errs, fmt.Sprintf("%s: %s", p, ymlName(p)))
 	}
+	labels := accountLabels{}
 	for _, p := range paths {
-		err := File(p, "", target)
+		f, err := file(p, "", target)
 		switch {
 		case errors.As(err, new(otherCloud)):
 			skipped = append(skipped, err.Error())
 		case err != nil:
 			errs = append(errs, err.Error())
+		case f.Lab == nil:
+			errs = append(errs, labels.claim(p, f)...)
 		}
 	}
 	if len(errs) > 0 {
@@ -298,31 +301,112 @@ func Dir(dir string, target Target) (skipped []string, err error) {
 // cloud, has its playbooks on a worker (a Known target), and, for the revision (or when its zone files need none), its
 // zone files exist and parse.
 func File(path, revision string, target Target) error {
+	_, err := file(path, revision, target)
+	return err
+}
+
+// file is File, returning the fleet it checked.
+func file(path, revision string, target Target) (*config.Fleet, error) {
 	if filepath.Ext(path) != ".yaml" {
-		return fmt.Errorf("%s: %s", path, ymlName(path))
+		return nil, fmt.Errorf("%s: %s", path, ymlName(path))
 	}
 	f, err := config.Load(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if want := strings.TrimSuffix(filepath.Base(path), ".yaml"); f.Name != want {
-		return fmt.Errorf("%s: fleet: is %q, but the file is named %s.yaml; workers find a fleet by its file name", path, f.Name, want)
+		return nil, fmt.Errorf("%s: fleet: is %q, but the file is named %s.yaml; workers find a fleet by its file name", path, f.Name, want)
 	}
 	if err := target.Fits(f); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if target.Known && !target.AwayFromWorker {
 		if err := Playbooks(f); err != nil {
-			return fmt.Errorf("%s: %v", path, err)
+			return nil, fmt.Errorf("%s: %v", path, err)
 		}
 	}
 	if revision == "" && f.NeedsRevision() {
-		return nil
+		return f, nil
 	}
 	if _, err := Zones(f, revision); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return f, nil
+}
+
+// Neighbours refuses labels that f, loaded from path, shares with another
+// fleet of its directory, as a worker's startup (Dir) would: `dnsroll
+// fleet validate` checks one file, which is not alone in the account.
+// Neighbours that do not load, or are lab fleets, are passed over: their
+// own checks are theirs.
+func Neighbours(path string, f *config.Fleet) error {
+	if f.Lab != nil {
+		return nil
+	}
+	paths, err := filepath.Glob(filepath.Join(filepath.Dir(path), "*.yaml"))
+	if err != nil {
+		return err
+	}
+	labels := accountLabels{}
+	for _, p := range paths {
+		if same, err := sameFile(p, path); err != nil || same {
+			continue
+		}
+		if other, err := config.Load(p); err == nil && other.Lab == nil {
+			labels.claim(p, other) // the neighbours' clashes among themselves are theirs
+		}
+	}
+	if refusals := labels.claim(path, f); len(refusals) > 0 {
+		return dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(refusals, "; "))
 	}
 	return nil
+}
+
+// sameFile tells whether paths a and b name one file.
+func sameFile(a, b string) (bool, error) {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
+}
+
+// accountLabels are the Linode labels that the fleets of one directory
+// give their servers, folded to lower case, each with the field and fleet
+// file that gives it. The fleets run on one worker, in one Linode
+// account, where labels are unique whatever their case: a label that two
+// fleets give would fail the second one's create mid-rollout, after its
+// other servers were made. Each fleet's own labels are distinct
+// (config.Validate), and none ends in -next, so no fleet's green can take
+// another's label unless their labels clash too.
+type accountLabels map[string]labelClaim
+
+type labelClaim struct{ field, fleet, path string }
+
+// claim records f's labels, from the file at path, and returns a refusal
+// for each that a fleet claimed before.
+func (a accountLabels) claim(path string, f *config.Fleet) []string {
+	var refusals []string
+	add := func(field, label string) {
+		key := strings.ToLower(label)
+		if prior, ok := a[key]; ok {
+			refusals = append(refusals, fmt.Sprintf("%s: %s: %q is also %s of fleet %s (%s), and Linode's labels are unique across an account whatever their case, "+
+				"so a rollout of one would fail to create its servers while the other's exist: give it a label of its own", path, field, label, prior.field, prior.fleet, filepath.Base(prior.path)))
+			return
+		}
+		a[key] = labelClaim{field, f.Name, path}
+	}
+	for i, ns := range f.Nameservers {
+		add(fmt.Sprintf("nameservers[%d].label", i), ns.Label)
+	}
+	for i, lb := range f.LoadBalancers {
+		add(fmt.Sprintf("load_balancers[%d].name", i), lb.Name)
+	}
+	return refusals
 }
 
 // Playbooks checks that the playbooks the fleet names exist where Ansible

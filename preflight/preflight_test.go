@@ -265,3 +265,55 @@ func TestNearestParent(t *testing.T) {
 		t.Errorf("under a served root: %d, %t, want 7", got, ok)
 	}
 }
+
+// Linode's labels are unique across an account, whatever their case. Two
+// fleets of one directory run on one worker, in one account: a label that
+// both use would fail the second one's create mid-rollout, so the
+// directory is refused at startup. Lab fleets each have a simulator of
+// their own and may share labels.
+func TestDirRefusesLabelsTwoFleetsShare(t *testing.T) {
+	real := Target{Known: true, RealLinode: true, SSHKeys: 1}
+	other := func(edit func(string) string) map[string]string {
+		return map[string]string{"edge.yaml": edit(strings.Replace(fleetText, "fleet: prod", "fleet: edge", 1))}
+	}
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"nameserver labels", other(func(s string) string { return strings.ReplaceAll(s, "lb1", "edge-lb1") }),
+			`prod.yaml: nameservers[0].label: "ns1" is also nameservers[0].label of fleet edge (edge.yaml)`},
+		{"in other case", other(func(s string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(s, "lb1", "edge-lb1"), "ns1", "NS1")
+		}), `prod.yaml: nameservers[0].label: "ns1" is also nameservers[0].label of fleet edge`},
+		// A green (<label>-next) cannot clash alone: config refuses a
+		// label ending in -next.
+		{"a nameserver and a load balancer", other(func(s string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(s, "ns1", "edge1"), "name: lb1", "name: ns1")
+		}), `prod.yaml: nameservers[0].label: "ns1" is also load_balancers[0].name of fleet edge`},
+		{"load balancer names", other(func(s string) string { return strings.ReplaceAll(s, "ns1", "edge1") }),
+			`prod.yaml: load_balancers[0].name: "lb1" is also load_balancers[0].name of fleet edge`},
+		{"fleets of their own labels", other(func(s string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(s, "ns1", "edge1"), "lb1", "edge-lb1")
+		}), ""},
+		{"a lab fleet beside a real one", map[string]string{"lab.yaml": strings.Replace(fleetText, "fleet: prod", "fleet: lab", 1) +
+			"ansible: {connection: local}\nlab: {dns_port_base: 15300}\n"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Dir(dir(t, same, c.files), real)
+			wantErr(t, err, c.want)
+			if err != nil && !strings.Contains(err.Error(), "Linode's labels are unique across an account") {
+				t.Errorf("err = %v, want it to say why", err)
+			}
+		})
+	}
+	// Two lab fleets, as the repository's lab.yaml and machines.yaml.
+	lab := strings.Replace(fleetText, "fleet: prod", "fleet: lab", 1) + "ansible: {connection: local}\nlab: {dns_port_base: 15300}\n"
+	d := dir(t, func(string) string { return lab }, map[string]string{"machines.yaml": strings.Replace(lab, "fleet: lab", "fleet: machines", 1)})
+	if err := os.Rename(filepath.Join(d, "prod.yaml"), filepath.Join(d, "lab.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Dir(d, Target{Known: true, SSHKeys: 1}); err != nil {
+		t.Errorf("two lab fleets with the same labels: %v, want them accepted", err)
+	}
+}

@@ -20,9 +20,10 @@ func runFleet(ctx context.Context, std streams, args []string) error {
 	fs := newFlags(std, "fleet validate FILE", `
 Checks a fleet file as a rollout would before it creates anything: every field
 (Linode's label rule for each nameserver and its -next green, unique load
-balancer names, addresses and SSH hosts, port ranges), and, for --revision,
-the revision and its zone files (they exist and parse, with the zone's file
-and line on an error). Exits 1 on any finding.
+balancer names, addresses and SSH hosts, port ranges), that no fleet file
+beside it gives a Linode label it gives, and, for --revision, the revision and
+its zone files (they exist and parse, with the zone's file and line on an
+error). Exits 1 on any finding.
 
 It checks the fleet for the cloud a worker here would run it on: the real
 Linode API (create and provision timeouts of at least 2m; Ansible over
@@ -86,6 +87,9 @@ says which checks it skipped.
 	}
 	if err := preflight.Playbooks(f); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("%s: %v", file, err)}
+	}
+	if err := preflight.Neighbours(file, f); err != nil {
+		return &exitError{code: 1, err: err}
 	}
 	out := std.out
 	fmt.Fprintf(out, "ok: fleet %s: %d nameservers, %d load balancers, %d zones\n", f.Name, len(f.Nameservers), len(f.LoadBalancers), len(f.Zones))

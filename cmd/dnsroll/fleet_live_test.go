@@ -174,6 +174,18 @@ func TestCLIFleetValidateChecksForTheWorkersCloud(t *testing.T) {
 		t.Errorf("connection local without a lab section: exit %d, stderr %q; want exit 1 naming ansible.connection", code, errOut)
 	}
 
+	// Linode's labels are account-wide: a fleet file beside it with the
+	// same labels would fail one of their creates mid-rollout.
+	twin := fleetWith(t, "", "")
+	twinText := strings.Replace(string(machines), "fleet: machines", "fleet: twin", 1)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(twin), "twin.yaml"), []byte(twinText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = cli(t, "fleet", "validate", twin)
+	if code != 1 || !strings.Contains(errOut, `machines.yaml: nameservers[0].label: "ns1" is also nameservers[0].label of fleet twin (twin.yaml)`) {
+		t.Errorf("a fleet beside another with its labels: exit %d, stderr %q; want exit 1 naming nameservers[0].label", code, errOut)
+	}
+
 	// A worker on a simulated API (the machine lab) takes short timeouts.
 	t.Setenv("DNSROLL_LINODE_URL", "http://127.0.0.1:1/v4")
 	if out, errOut, code := cli(t, "fleet", "validate", short); code != 0 {
