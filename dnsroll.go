@@ -99,6 +99,16 @@ type ServerSpec struct {
 	FirewallID int `json:"firewall_id,omitempty"`
 }
 
+// Unoffered is a field of a ServerSpec that names something the cloud
+// will not create a server with.
+type Unoffered struct {
+	// Field is region, type, image or firewall_id.
+	Field string
+	// Why says why, where the cloud has the thing but not for this
+	// server (a plan sold out in the region); empty, it has no such thing.
+	Why string
+}
+
 // NextLabel is the label of the green server that replaces label.
 func NextLabel(label string) string { return label + NextSuffix }
 

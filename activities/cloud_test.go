@@ -435,17 +435,21 @@ func TestPlanRefusesSSHFleetWithoutKeys(t *testing.T) {
 // cannot create a Linode with is refused at Plan, each field with where to
 // find the IDs there are, before any VM exists: without the check, the
 // first nameserver's green was created before the second's create failed.
+// So is a region closed to the account, and a plan sold out in a region.
 func TestPlanRefusesWhatLinodeDoesNotOffer(t *testing.T) {
-	c := newCloudEnv(t)
+	c := newCloudEnvWith(t, linodesim.Options{SoldOut: map[string][]string{"eu-west": {"g6-dedicated-2"}}, ClosedRegions: []string{"br-gru"}})
 	dir := t.TempDir()
 	writeFleetDir(t, dir)
 	c.fleet.Dir = dir
 	ok := c.fleet.Nameservers[0]
-	badRegion, badImage, badFirewall := ok, ok, ok
+	badRegion, badImage, badFirewall, closed, soldOut, inStock := ok, ok, ok, ok, ok, ok
 	badRegion.Label, badRegion.Region = "ns2", "mars-1"
 	badImage.Label, badImage.Image = "ns3", "debian12"
 	badFirewall.Label, badFirewall.FirewallID = "ns4", 77
-	c.fleet.Nameservers = append(c.fleet.Nameservers, badRegion, badImage, badFirewall)
+	closed.Label, closed.Region = "ns5", "br-gru"
+	soldOut.Label, soldOut.Region, soldOut.Type = "ns6", "eu-west", "g6-dedicated-2"
+	inStock.Label, inStock.Type = "ns7", "g6-dedicated-2"
+	c.fleet.Nameservers = append(c.fleet.Nameservers, badRegion, badImage, badFirewall, closed, soldOut, inStock)
 	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
 	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
 
@@ -458,13 +462,15 @@ func TestPlanRefusesWhatLinodeDoesNotOffer(t *testing.T) {
 		`nameservers[1].region: Linode has no region "mars-1"; ` + "`linode-cli regions list`",
 		`nameservers[2].image: this account cannot deploy image "debian12"`,
 		`nameservers[3].firewall_id: this account has no Cloud Firewall 77`,
+		`nameservers[4].region: this account may not create Linodes in region br-gru`,
+		`nameservers[5].type: Linode has no g6-dedicated-2 left in region eu-west for now`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal %q lacks %q", err, want)
 		}
 	}
-	if strings.Contains(err.Error(), "nameservers[0]") {
-		t.Errorf("refusal %q names ns1, which Linode offers", err)
+	if strings.Contains(err.Error(), "nameservers[0]") || strings.Contains(err.Error(), "nameservers[6]") {
+		t.Errorf("refusal %q names ns1 or ns7, which Linode offers", err)
 	}
 	if n := len(c.sim.Instances()); n != 0 {
 		t.Errorf("%d instances exist after the refusal", n)

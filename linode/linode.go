@@ -182,38 +182,96 @@ func (c *Cloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Se
 
 // Missing returns the fields of spec, of region, type, image and
 // firewall_id, that name something this account cannot create a Linode
-// with: Linode answers 404 for it. A lookup the token may not make (401,
-// 403) proves nothing and is left to the create; other errors are
-// returned, retryable as any.
-func (c *Cloud) Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]string, error) {
+// with: Linode answers 404 for it, its account availability closes the
+// region to this account's Linodes, or its region availability lists the
+// plan as sold out there. A lookup the token may not make (401, 403)
+// proves nothing and is left to the create; other errors are returned,
+// retryable as any.
+func (c *Cloud) Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]dnsroll.Unoffered, error) {
 	lookups := []struct {
 		field string
 		skip  bool
-		get   func() error
+		// get answers an error for a thing Linode lacks, or why it will
+		// not make a Linode with one it has.
+		get func() (string, error)
 	}{
-		{"region", false, func() error { _, err := c.client.GetRegion(ctx, spec.Region); return err }},
-		{"type", false, func() error { _, err := c.client.GetType(ctx, spec.Type); return err }},
-		{"image", spec.Image == "", func() error { _, err := c.client.GetImage(ctx, spec.Image); return err }},
-		{"firewall_id", spec.FirewallID == 0, func() error { _, err := c.client.GetFirewall(ctx, spec.FirewallID); return err }},
+		{"region", false, func() (string, error) {
+			if _, err := c.client.GetRegion(ctx, spec.Region); err != nil {
+				return "", err
+			}
+			return c.regionClosed(ctx, spec.Region)
+		}},
+		{"type", false, func() (string, error) {
+			if _, err := c.client.GetType(ctx, spec.Type); err != nil {
+				return "", err
+			}
+			return c.soldOut(ctx, spec.Region, spec.Type)
+		}},
+		{"image", spec.Image == "", func() (string, error) { _, err := c.client.GetImage(ctx, spec.Image); return "", err }},
+		{"firewall_id", spec.FirewallID == 0, func() (string, error) { _, err := c.client.GetFirewall(ctx, spec.FirewallID); return "", err }},
 	}
-	var missing []string
+	var missing []dnsroll.Unoffered
 	for _, l := range lookups {
 		if l.skip {
 			continue
 		}
-		switch err := l.get(); httpStatus(err) {
+		why, err := l.get()
+		switch httpStatus(err) {
 		case 0:
 			if err != nil {
 				return nil, fmt.Errorf("linode: looking up %s: %w", l.field, mapErr(ctx, err))
 			}
+			if why != "" {
+				missing = append(missing, dnsroll.Unoffered{Field: l.field, Why: why})
+			}
 		case http.StatusNotFound:
-			missing = append(missing, l.field)
+			missing = append(missing, dnsroll.Unoffered{Field: l.field})
 		case http.StatusUnauthorized, http.StatusForbidden:
 		default:
 			return nil, fmt.Errorf("linode: looking up %s: %w", l.field, mapErr(ctx, err))
 		}
 	}
 	return missing, nil
+}
+
+// regionClosed says why this account may not create Linodes in region,
+// or nothing when it may.
+func (c *Cloud) regionClosed(ctx context.Context, region string) (string, error) {
+	a, err := c.client.GetAccountAvailability(ctx, region)
+	if err != nil {
+		return "", unlessNotFound(err)
+	}
+	if slices.Contains(a.Unavailable, "Linodes") {
+		return fmt.Sprintf("this account may not create Linodes in region %s (`linode-cli account get-availability %s` lists them unavailable there): "+
+			"pick another region, or ask Linode's support to open it", region, region), nil
+	}
+	return "", nil
+}
+
+// unlessNotFound is err, or nil for a 404: an availability lookup of a
+// region Linode does not know, which the region's own lookup reports.
+func unlessNotFound(err error) error {
+	if httpStatus(err) == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
+// soldOut says why Linode will not make a plan in region now, or nothing
+// when it will. Linode's region availability lists select plans (premium,
+// GPU); a plan it does not list is available.
+func (c *Cloud) soldOut(ctx context.Context, region, plan string) (string, error) {
+	avail, err := c.client.GetRegionAvailability(ctx, region)
+	if err != nil {
+		return "", unlessNotFound(err)
+	}
+	for _, a := range avail {
+		if a.Plan == plan && !a.Available {
+			return fmt.Sprintf("Linode has no %s left in region %s for now (`linode-cli regions view-avail %s` lists the plans it lacks there): "+
+				"pick another plan or region, or try again later", plan, region, region), nil
+		}
+	}
+	return "", nil
 }
 
 // Delete deletes an instance; one that is already gone is not an error, so

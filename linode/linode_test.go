@@ -41,7 +41,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	sim, err := linodesim.New(linodesim.Options{Token: token, BootDelay: 5 * time.Millisecond, Firewalls: []int{4242}})
+	sim, err := linodesim.New(linodesim.Options{Token: token, BootDelay: 5 * time.Millisecond, Firewalls: []int{4242},
+		SoldOut: map[string][]string{"us-east": {"g6-dedicated-2"}}, ClosedRegions: []string{"br-gru"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,22 +255,29 @@ func TestCreateBehindFirewall(t *testing.T) {
 }
 
 // Missing names each field of a spec that the account cannot create a
-// Linode with, as Linode's lookups answer; a lookup the token may not make
-// proves nothing, and a 500 is an error to retry, not a verdict.
+// Linode with, as Linode's lookups answer: a thing it lacks, a region
+// closed to the account, a plan sold out in the region. A lookup the token
+// may not make proves nothing, and a 500 is an error to retry, not a
+// verdict.
 func TestMissing(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
 	for _, tc := range []struct {
 		name string
 		edit func(*dnsroll.ServerSpec)
-		want []string
+		want []dnsroll.Unoffered
 	}{
 		{"all offered", func(*dnsroll.ServerSpec) {}, nil},
 		{"behind the account's firewall", func(s *dnsroll.ServerSpec) { s.FirewallID = 4242 }, nil},
 		{"no image to check", func(s *dnsroll.ServerSpec) { s.Image = "" }, nil},
-		{"region", func(s *dnsroll.ServerSpec) { s.Region = "mars-1" }, []string{"region"}},
-		{"plan and image", func(s *dnsroll.ServerSpec) { s.Type, s.Image = "g6-huge-99", "debian12" }, []string{"type", "image"}},
-		{"firewall", func(s *dnsroll.ServerSpec) { s.FirewallID = 77 }, []string{"firewall_id"}},
+		{"region", func(s *dnsroll.ServerSpec) { s.Region = "mars-1" }, []dnsroll.Unoffered{{Field: "region"}}},
+		{"plan and image", func(s *dnsroll.ServerSpec) { s.Type, s.Image = "g6-huge-99", "debian12" }, []dnsroll.Unoffered{{Field: "type"}, {Field: "image"}}},
+		{"firewall", func(s *dnsroll.ServerSpec) { s.FirewallID = 77 }, []dnsroll.Unoffered{{Field: "firewall_id"}}},
+		{"a region closed to the account", func(s *dnsroll.ServerSpec) { s.Region = "br-gru" }, []dnsroll.Unoffered{{Field: "region",
+			Why: "this account may not create Linodes in region br-gru (`linode-cli account get-availability br-gru` lists them unavailable there): pick another region, or ask Linode's support to open it"}}},
+		{"a plan sold out in the region", func(s *dnsroll.ServerSpec) { s.Type = "g6-dedicated-2" }, []dnsroll.Unoffered{{Field: "type",
+			Why: "Linode has no g6-dedicated-2 left in region us-east for now (`linode-cli regions view-avail us-east` lists the plans it lacks there): pick another plan or region, or try again later"}}},
+		{"the plan in another region", func(s *dnsroll.ServerSpec) { s.Type, s.Region = "g6-dedicated-2", "eu-west" }, nil},
 	} {
 		s := spec("ns1-next", tag)
 		tc.edit(&s)
@@ -277,6 +285,13 @@ func TestMissing(t *testing.T) {
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("%s: Missing = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
+	}
+	// The availability lookups are a restricted token's to refuse, too.
+	closed := spec("ns1-next", tag)
+	closed.Region = "br-gru"
+	e.sim.InjectFault(linodesim.Fault{PathPrefix: "/v4/account/availability", Status: 403})
+	if got, err := e.cloud.Missing(c, closed); err != nil || len(got) != 0 {
+		t.Errorf("a token that may not read the account's availability: Missing = %v, %v; want nothing proven", got, err)
 	}
 
 	bad := spec("ns1-next", tag)

@@ -16,8 +16,9 @@ import (
 // the first of several creates.
 type Catalog interface {
 	// Missing returns the fields of spec (region, type, image,
-	// firewall_id) that name something the cloud does not have.
-	Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]string, error)
+	// firewall_id) that name something the cloud does not have, or will
+	// not make this server with.
+	Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]dnsroll.Unoffered, error)
 }
 
 // Offer is a server to be made in the region, plan and image of
@@ -66,7 +67,7 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 		region, typ, image string
 		firewall           int
 	}
-	asked := map[spec][]string{}
+	asked := map[spec][]dnsroll.Unoffered{}
 	refused := map[string]bool{}
 	var refusals []string
 	for _, o := range offers {
@@ -80,16 +81,20 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 			}
 			asked[s] = missing
 		}
-		for _, field := range missing {
-			at := fmt.Sprintf("nameservers[%d].%s", o.Slot, field)
-			if field == "firewall_id" {
+		for _, m := range missing {
+			at := fmt.Sprintf("nameservers[%d].%s", o.Slot, m.Field)
+			if m.Field == "firewall_id" {
 				at = o.FirewallField
 			}
 			if refused[at] {
 				continue
 			}
 			refused[at] = true
-			refusals = append(refusals, fmt.Sprintf("%s%s: %s", o.Prefix, at, unoffered(field, ns, o.FirewallID)))
+			why := m.Why
+			if why == "" {
+				why = unoffered(m.Field, ns, o.FirewallID)
+			}
+			refusals = append(refusals, fmt.Sprintf("%s%s: %s", o.Prefix, at, why))
 		}
 	}
 	if len(refusals) > 0 {

@@ -234,3 +234,45 @@ func TestCatalogLookups(t *testing.T) {
 		t.Errorf("GET /v4/images/linode/debian12 unescaped: %d %s", r.status, r.body)
 	}
 }
+
+// A plan may be sold out in one region and a region closed to an account:
+// Linode says so in the region's plan availability and the account's
+// availability, and refuses a create there. Elsewhere both are open.
+func TestSoldOutPlansAndClosedRegions(t *testing.T) {
+	e := newEnv(t, linodesim.Options{SoldOut: map[string][]string{"us-east": {"g6-dedicated-2"}}, ClosedRegions: []string{"br-gru"}})
+	c := ctx(t)
+	avail, err := e.lc.GetRegionAvailability(c, "us-east")
+	if err != nil || len(avail) != 1 || avail[0] != (linodego.RegionAvailability{Region: "us-east", Plan: "g6-dedicated-2", Available: false}) {
+		t.Errorf("us-east's plan availability: %+v, %v; want g6-dedicated-2 unavailable", avail, err)
+	}
+	if avail, err := e.lc.GetRegionAvailability(c, "eu-west"); err != nil || len(avail) != 0 {
+		t.Errorf("eu-west's plan availability: %+v, %v; want none listed", avail, err)
+	}
+	if _, err := e.lc.GetRegionAvailability(c, "mars-1"); apiStatus(err) != 404 {
+		t.Errorf("an unknown region's plan availability: %v, want a 404", err)
+	}
+	closed, err := e.lc.GetAccountAvailability(c, "br-gru")
+	if err != nil || !slices.Contains(closed.Unavailable, "Linodes") || slices.Contains(closed.Available, "Linodes") {
+		t.Errorf("br-gru's account availability: %+v, %v; want Linodes unavailable", closed, err)
+	}
+	open, err := e.lc.GetAccountAvailability(c, "us-east")
+	if err != nil || !slices.Contains(open.Available, "Linodes") || len(open.Unavailable) != 0 {
+		t.Errorf("us-east's account availability: %+v, %v; want Linodes available", open, err)
+	}
+	create := func(label, region, plan string) error {
+		_, err := e.lc.CreateInstance(c, linodego.InstanceCreateOptions{Label: label, Region: region, Type: plan, Image: "linode/debian12", RootPass: "Very-Secret-Root-Pass-1"})
+		return err
+	}
+	if err := create("sold", "us-east", "g6-dedicated-2"); apiStatus(err) != 400 || !strings.Contains(err.Error(), "[type]") {
+		t.Errorf("a sold-out plan: %v, want a 400 on type", err)
+	}
+	if err := create("closed", "br-gru", "g6-nanode-1"); apiStatus(err) != 400 || !strings.Contains(err.Error(), "[region]") {
+		t.Errorf("a closed region: %v, want a 400 on region", err)
+	}
+	if err := create("elsewhere", "eu-west", "g6-dedicated-2"); err != nil {
+		t.Errorf("the plan in another region: %v", err)
+	}
+	if n := len(e.sim.Instances()); n != 1 {
+		t.Errorf("%d instances, want the one created elsewhere", n)
+	}
+}

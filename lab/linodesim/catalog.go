@@ -51,6 +51,41 @@ func (s *Sim) getRegion(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// getRegionAvailability lists the plans of Options.SoldOut for the region
+// as unavailable; Linode lists select plans there, and one it does not
+// list is available.
+func (s *Sim) getRegionAvailability(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !slices.Contains(regions, id) {
+		notFound(w)
+		return
+	}
+	out := []map[string]any{}
+	for _, plan := range s.opts.SoldOut[id] {
+		out = append(out, map[string]any{"region": id, "plan": plan, "available": false})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// linodeServices are what Linode's account availability names in a
+// region; "Linodes" is the one dnsroll needs.
+var linodeServices = []string{"Linodes", "NodeBalancers", "Block Storage", "Kubernetes"}
+
+// getAccountAvailability says which services this account may use in the
+// region: none in Options.ClosedRegions, all elsewhere.
+func (s *Sim) getAccountAvailability(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !slices.Contains(regions, id) {
+		notFound(w)
+		return
+	}
+	available, unavailable := linodeServices, []string{}
+	if slices.Contains(s.opts.ClosedRegions, id) {
+		available, unavailable = []string{}, linodeServices
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"region": id, "available": available, "unavailable": unavailable})
+}
+
 func (s *Sim) getType(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	sp, ok := typeSpecs[id]
@@ -100,13 +135,17 @@ func (s *Sim) getFirewall(w http.ResponseWriter, r *http.Request) {
 }
 
 // validateOffer refuses a create request that names a region, plan, image
-// or firewall the account cannot have.
+// or firewall the account cannot have, or a plan sold out in its region.
 func (s *Sim) validateOffer(req *createRequest) *badRequest {
 	switch {
 	case !slices.Contains(regions, req.Region):
 		return &badRequest{"region is not valid", "region"}
+	case slices.Contains(s.opts.ClosedRegions, req.Region):
+		return &badRequest{"this account cannot create Linodes in region " + req.Region, "region"}
 	case !hasType(req.Type):
 		return &badRequest{"A valid plan type by that ID was not found", "type"}
+	case slices.Contains(s.opts.SoldOut[req.Region], req.Type):
+		return &badRequest{"plan " + req.Type + " is not available in region " + req.Region, "type"}
 	case req.Image != "" && !s.hasImage(req.Image):
 		return &badRequest{"image is not valid", "image"}
 	case req.FirewallID != 0 && !slices.Contains(s.opts.Firewalls, req.FirewallID):

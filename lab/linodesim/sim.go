@@ -60,6 +60,16 @@ type Options struct {
 	// Firewalls are the IDs of the account's Cloud Firewalls; a create
 	// request naming another is refused.
 	Firewalls []int
+	// SoldOut are the plans Linode has none of left in a region, by
+	// region: GET /v4/regions/{id}/availability lists them as unavailable
+	// (the real API lists select premium and GPU plans there, and a plan
+	// it does not list is available), and a create of one there is
+	// refused.
+	SoldOut map[string][]string
+	// ClosedRegions are regions this account may not create Linodes in:
+	// GET /v4/account/availability/{id} lists "Linodes" as unavailable
+	// there, and a create there is refused.
+	ClosedRegions []string
 }
 
 // Instance is a simulated Linode as tests and the lab see it.
@@ -137,6 +147,8 @@ func New(opts Options) (*Sim, error) {
 	m.HandleFunc("POST /v4/linode/instances/{id}/reboot", s.power("reboot"))
 	m.HandleFunc("POST /v4/linode/instances/{id}/shutdown", s.power("shutdown"))
 	m.HandleFunc("GET /v4/regions/{id}", s.getRegion)
+	m.HandleFunc("GET /v4/regions/{id}/availability", s.getRegionAvailability)
+	m.HandleFunc("GET /v4/account/availability/{id}", s.getAccountAvailability)
 	m.HandleFunc("GET /v4/linode/types/{id}", s.getType)
 	m.HandleFunc("GET /v4/images/{id...}", s.getImage)
 	m.HandleFunc("GET /v4/networking/firewalls/{id}", s.getFirewall)
