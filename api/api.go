@@ -58,6 +58,11 @@ type Backend interface {
 	// nil, its status decoded into status. It returns an ENOTFOUND error
 	// for a run that does not exist.
 	Read(ctx context.Context, k Kind, run rollouts.Run, status any) (rollouts.Run, string, error)
+	// LaterChange is the newest rollout of run's fleet, started after
+	// it, that may have changed the fleet, with its state (as
+	// Rollout.State); an empty Run when there is none. A rollout refused
+	// because the fleet was busy changed nothing and is passed over.
+	LaterChange(ctx context.Context, run rollouts.Run) (rollouts.Run, string, error)
 	// Plan runs a dry run of a rollout of in on a worker and returns its
 	// report; a plan the rollout's Plan step would refuse is an EINVALID
 	// error.

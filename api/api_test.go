@@ -254,6 +254,20 @@ func TestRouter(t *testing.T) {
 		},
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: `"rollout_id": "rollout-lab:run-3"`,
 			after: startedNothing},
+		// Rollouts refused because the fleet was busy changed nothing.
+		{name: "cleanup after a rollout that only refused ones followed", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseCleanupFailed)
+			f.addRefused("lab")
+			f.addRefused("lab")
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 201, contains: `"id": "rollout-lab:run-4"`},
+		{name: "cleanup after a rollout that a refused one and a real one followed", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseCleanupFailed)
+			f.add("lab", workflows.PhaseSucceeded)
+			f.addRefused("lab")
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: `"rollout_id": "rollout-lab:run-2"`,
+			after: startedNothing},
 		{name: "cleanup after the latest of several rollouts", setup: func(f *fakeBackend) {
 			f.add("lab", workflows.PhaseSucceeded)
 			f.add("lab", workflows.PhaseCleanupFailed)

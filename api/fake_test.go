@@ -35,6 +35,9 @@ type fakeBackend struct {
 	lbRuns    map[string]*fakeLBRun
 	lbOrder   []string
 	lbStarted []any
+	// refusedBusy are the IDs of rollouts that failed because their fleet
+	// was busy (addRefused).
+	refusedBusy map[string]bool
 	// noWorker plays a Temporal with no worker polling: a running load
 	// balancer run's status query is not answered.
 	noWorker bool
@@ -52,7 +55,7 @@ type fakeLBRun struct {
 }
 
 func newFake() *fakeBackend {
-	return &fakeBackend{runs: map[string]*Rollout{}, lbRuns: map[string]*fakeLBRun{}, healthy: true}
+	return &fakeBackend{runs: map[string]*Rollout{}, lbRuns: map[string]*fakeLBRun{}, refusedBusy: map[string]bool{}, healthy: true}
 }
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -88,6 +91,34 @@ func (f *fakeBackend) add(fleet string, phase workflows.Phase) string {
 	f.runs[ro.ID] = ro
 	f.order = append(f.order, ro.ID)
 	return ro.ID
+}
+
+// addRefused records a rollout of fleet that failed because the fleet was
+// busy, and returns its ID.
+func (f *fakeBackend) addRefused(fleet string) string {
+	id := f.add(fleet, workflows.PhaseFailed)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refusedBusy[id] = true
+	f.runs[id].Failure = "fleet " + fleet + " is busy"
+	return id
+}
+
+// LaterChange passes over the runs addRefused recorded.
+func (f *fakeBackend) LaterChange(_ context.Context, run rollouts.Run) (rollouts.Run, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.order) - 1; i >= 0; i-- {
+		ro := f.runs[f.order[i]]
+		switch {
+		case ro.WorkflowID != run.WorkflowID || f.refusedBusy[ro.ID]:
+		case ro.RunID == run.RunID:
+			return rollouts.Run{}, "", nil
+		default:
+			return rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID}, ro.State, nil
+		}
+	}
+	return rollouts.Run{}, "", dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %s", RolloutID(run))
 }
 
 func (f *fakeBackend) Start(_ context.Context, in workflows.RolloutInput) (rollouts.Run, error) {

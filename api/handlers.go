@@ -452,8 +452,9 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 }
 
 // cleanupAllowed refuses a cleanup after ro unless ro ended cleanup-failed
-// with its blue servers recorded and is still the fleet's latest rollout.
-// The workflow points the load balancers at those servers before it checks
+// with its blue servers recorded and no later rollout may have changed
+// the fleet (one refused because the fleet was busy did not). The
+// workflow points the load balancers at those servers before it checks
 // that they answer, and a later rollout may have deleted them: the cleanup
 // would then take the fleet down.
 func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
@@ -463,13 +464,12 @@ func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
 	case len(ro.Status.Blue) == 0:
 		return conflictAbout(ro.ID, "cannot clean up after %s: it recorded no blue servers to point the load balancers back at; undo what its cleanup.left lists by hand", ro.ID)
 	}
-	// Temporal's record alone says which run is the latest: no query.
-	latest, state, err := s.cfg.Backend.Read(r.Context(), Rollouts, rollouts.Run{WorkflowID: ro.WorkflowID}, nil)
+	later, state, err := s.cfg.Backend.LaterChange(r.Context(), rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID})
 	if err != nil {
 		return err
 	}
-	if latest.RunID != ro.RunID {
-		id := RolloutID(latest)
+	if later.RunID != "" {
+		id := RolloutID(later)
 		return conflictAbout(id, "cannot clean up after %s: the fleet's later rollout %s (%s) may have deleted the blue servers that %s recorded, "+
 			"and pointing the load balancers back at them would take the fleet down; clean up after %s if it ends cleanup-failed, or start a new rollout",
 			ro.ID, id, state, ro.ID, id)

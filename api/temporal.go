@@ -155,6 +155,15 @@ func noWorker(k Kind, run rollouts.Run, state string, err error) *httpError {
 		k.Noun, RolloutID(run), workflows.TaskQueue, state, then, err)
 }
 
+// LaterChange implements Backend with rollouts.LaterChange.
+func (t *Temporal) LaterChange(ctx context.Context, run rollouts.Run) (rollouts.Run, string, error) {
+	later, status, err := rollouts.LaterChange(ctx, t.Client, run)
+	if err != nil || later.RunID == "" {
+		return later, "", err
+	}
+	return later, stateName(status), nil
+}
+
 // StartWorkflow implements Backend: one run of k per fleet, tagged with
 // the Fleet search attribute.
 func (t *Temporal) StartWorkflow(ctx context.Context, k Kind, fleet string, in any) (rollouts.Run, error) {

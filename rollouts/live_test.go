@@ -51,6 +51,10 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 		if in.Reason == "fail" {
 			return workflows.Status{}, temporal.NewNonRetryableApplicationError("failed", "test", nil)
 		}
+		if in.Reason == "busy" {
+			// Refused: another kind of run held the fleet.
+			return workflows.Status{}, temporal.NewNonRetryableApplicationError("fleet lab is busy", workflows.ErrTypeFleetBusy, nil)
+		}
 		if in.Reason == "cleanup" {
 			// A cleanup-only run completes too, with no bundle.
 			return workflows.Status{Fleet: in.Fleet, Run: workflows.Run{Phase: workflows.PhaseCleanedUp}}, nil
@@ -137,6 +141,20 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	again, in, err := Retry(t.Context(), c, cleanup)
 	if err != nil || in.CleanUp == nil || in.CleanUp.From != "rollout-lab:earlier" {
 		t.Fatalf("retry of the latest run, a cleanup: input %+v, %v; want the same cleanup", in, err)
+	}
+	_ = c.GetWorkflow(t.Context(), again.WorkflowID, again.RunID).Get(t.Context(), nil)
+	// Runs refused because the fleet was busy changed nothing: the
+	// cleanup before them is still retried.
+	for range 2 {
+		busy, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: "lab", Reason: "busy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.GetWorkflow(t.Context(), busy.WorkflowID, busy.RunID).Get(t.Context(), nil)
+	}
+	again, in, err = Retry(t.Context(), c, again)
+	if err != nil || in.CleanUp == nil {
+		t.Fatalf("retry of a cleanup that only refused runs followed: input %+v, %v; want the same cleanup", in, err)
 	}
 	_ = c.GetWorkflow(t.Context(), again.WorkflowID, again.RunID).Get(t.Context(), nil)
 	// A retry of the rollout that failed while cc was live compares with

@@ -2,11 +2,17 @@ package rollouts
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -56,23 +62,78 @@ func Retry(ctx context.Context, c client.Client, r Run) (Run, workflows.RolloutI
 }
 
 // cleanupIsLatest refuses to retry r, a run that cleaned up after
-// another, unless it is still the fleet's latest run. The cleanup points
-// the load balancers at the blue servers it was given before it checks
-// that they answer, and a later rollout may have deleted them: the retry
-// would then take the fleet down.
+// another, unless no later run of the fleet may have changed it. The
+// cleanup points the load balancers at the blue servers it was given
+// before it checks that they answer, and a later rollout may have deleted
+// them: the retry would then take the fleet down.
 func cleanupIsLatest(ctx context.Context, c client.Client, r Run, req *workflows.CleanupRequest) error {
 	if r.RunID == "" {
 		return nil
 	}
-	desc, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, "")
-	if err != nil {
-		return fmt.Errorf("describe %s: %w", r.WorkflowID, err)
-	}
-	latest := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-	if latest == r.RunID {
-		return nil
+	later, _, err := LaterChange(ctx, c, r)
+	if err != nil || later.RunID == "" {
+		return err
 	}
 	return dnsroll.Errorf(dnsroll.ECONFLICT, "cannot retry %s:%s: it cleaned up after %s, pointing the load balancers at the blue servers that run recorded, "+
 		"but the fleet's later run %s:%s may have deleted them, and the retry would take the fleet down; start a new rollout instead",
-		r.WorkflowID, r.RunID, req.From, r.WorkflowID, latest)
+		r.WorkflowID, r.RunID, req.From, r.WorkflowID, later.RunID)
+}
+
+// LaterChange is the newest run of r's workflow, started after r, that
+// may have changed the fleet, and its status; an empty Run when there is
+// none. A run refused because its fleet was busy (failure type
+// workflows.ErrTypeFleetBusy) changed nothing and is passed over. The
+// latest run is read from Temporal's record; the runs between r and it
+// from its visibility store, which lists a run a moment after it starts:
+// a rollout between two others is minutes old by then.
+func LaterChange(ctx context.Context, c client.Client, r Run) (Run, enumspb.WorkflowExecutionStatus, error) {
+	desc, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, "")
+	if err != nil {
+		return Run{}, 0, fmt.Errorf("describe %s: %w", r.WorkflowID, err)
+	}
+	latest := desc.GetWorkflowExecutionInfo()
+	if latest.GetExecution().GetRunId() == r.RunID {
+		return Run{}, 0, nil
+	}
+	mine, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID)
+	if err != nil {
+		return Run{}, 0, fmt.Errorf("describe %s:%s: %w", r.WorkflowID, r.RunID, err)
+	}
+	since := mine.GetWorkflowExecutionInfo().GetStartTime().AsTime()
+	runs := []*workflowpb.WorkflowExecutionInfo{latest}
+	req := &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s' AND StartTime > '%s'",
+		r.WorkflowID, since.UTC().Format(time.RFC3339Nano))}
+	for {
+		resp, err := c.ListWorkflow(ctx, req)
+		if err != nil {
+			return Run{}, 0, fmt.Errorf("listing the runs of %s after %s: %w", r.WorkflowID, r.RunID, err)
+		}
+		runs = append(runs, resp.GetExecutions()...)
+		if len(resp.GetNextPageToken()) == 0 {
+			break
+		}
+		req.NextPageToken = resp.GetNextPageToken()
+	}
+	slices.SortStableFunc(runs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
+		return b.GetStartTime().AsTime().Compare(a.GetStartTime().AsTime())
+	})
+	for _, info := range runs {
+		run := Run{WorkflowID: r.WorkflowID, RunID: info.GetExecution().GetRunId()}
+		if run.RunID == r.RunID {
+			continue
+		}
+		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || !refusedBusy(ctx, c, run) {
+			return run, info.GetStatus(), nil
+		}
+	}
+	return Run{}, 0, nil
+}
+
+// refusedBusy tells whether run, which failed, was refused because its
+// fleet was busy; a run whose failure cannot be read is taken to have
+// changed the fleet.
+func refusedBusy(ctx context.Context, c client.Client, run Run) bool {
+	err := c.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, nil)
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == workflows.ErrTypeFleetBusy
 }
