@@ -477,6 +477,41 @@ func TestPlanRefusesWhatLinodeDoesNotOffer(t *testing.T) {
 	}
 }
 
+// A new server behind a Cloud Firewall that drops SSH or DNS could not be
+// provisioned or reached, so Plan refuses the fleet before any VM exists,
+// naming the firewall once for every field that puts a server behind it:
+// the account's default firewall, where firewall_id is unset, counts.
+func TestPlanRefusesAFirewallThatDropsSSHOrDNS(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{Firewalls: []int{88}, DefaultFirewall: 77, FirewallRules: map[int]linodesim.Firewall{
+		77: {InboundPolicy: "DROP", Inbound: []linodesim.FirewallRule{{Action: "ACCEPT", Protocol: "TCP", Ports: "22"}}},
+	}})
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	c.fleet.Dir = dir
+	ns2 := c.fleet.Nameservers[0]
+	ns2.Label = "ns2"
+	c.fleet.Nameservers = append(c.fleet.Nameservers, ns2)
+	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
+	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
+
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"})
+	want := "nameservers[0].firewall_id, nameservers[1].firewall_id: Cloud Firewall 77 (the account's default for new Linodes, which Linode puts a server behind when firewall_id is unset) " +
+		"drops inbound 53/udp, 53/tcp from everywhere, so DNS queries could not reach them"
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Plan: %v; want a refusal containing %q", err, want)
+	}
+	if n := len(c.sim.Instances()); n != 0 {
+		t.Errorf("%d instances exist after the refusal", n)
+	}
+	for i := range c.fleet.Nameservers {
+		c.fleet.Nameservers[i].FirewallID = 88
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"}); err != nil {
+		t.Errorf("Plan with a firewall that accepts everything: %v", err)
+	}
+}
+
 // A load balancer replacement makes each <lb>-next in the region, plan and
 // image of the first nameserver it fronts. One the account cannot create
 // is refused before any VM exists, naming both the load balancer and the

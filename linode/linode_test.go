@@ -41,8 +41,15 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	sim, err := linodesim.New(linodesim.Options{Token: token, BootDelay: 5 * time.Millisecond, Firewalls: []int{4242},
+	return newEnvWith(t, linodesim.Options{Firewalls: []int{4242},
 		SoldOut: map[string][]string{"us-east": {"g6-dedicated-2"}}, ClosedRegions: []string{"br-gru"}})
+}
+
+// newEnvWith is newEnv with the simulator's account as opts say.
+func newEnvWith(t *testing.T, opts linodesim.Options) *env {
+	t.Helper()
+	opts.Token, opts.BootDelay = token, 5*time.Millisecond
+	sim, err := linodesim.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,10 @@ type Catalog interface {
 	// firewall_id) that name something the cloud does not have, or will
 	// not make this server with.
 	Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]dnsroll.Unoffered, error)
+	// Dropped returns the inbound ports of need ("22/tcp") that the
+	// firewall a server made with firewallID would sit behind drops, and
+	// that firewall: firewallID, or the account's default when it is 0.
+	Dropped(ctx context.Context, firewallID int, need []string) (int, []string, error)
 }
 
 // Offer is a server to be made in the region, plan and image of
@@ -59,7 +63,8 @@ func LoadBalancerOffers(fleet *config.Fleet) ([]Offer, error) {
 
 // Offers refuses servers to be made whose region, plan, image or
 // firewall the cloud does not have, each reported with its field and
-// where to find the IDs there are. Specs alike are asked once, and a field
+// where to find the IDs there are, and servers behind a firewall that
+// drops SSH or DNS. Specs alike are asked once, and a field
 // refused once is not refused again for a later offer that shares it (a
 // replacement load balancer made as a nameserver is).
 func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []Offer) error {
@@ -70,6 +75,12 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 	asked := map[spec][]dnsroll.Unoffered{}
 	refused := map[string]bool{}
 	var refusals []string
+	type drop struct {
+		why    string
+		fields []string
+	}
+	drops := map[int]*drop{}
+	var firewalls []int
 	for _, o := range offers {
 		ns := fleet.Nameservers[o.Slot]
 		s := spec{ns.Region, ns.Type, ns.Image, o.FirewallID}
@@ -96,11 +107,68 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 			}
 			refusals = append(refusals, fmt.Sprintf("%s%s: %s", o.Prefix, at, why))
 		}
+		if refused[o.FirewallField] {
+			continue
+		}
+		refused[o.FirewallField] = true
+		d, seen := drops[o.FirewallID]
+		if !seen {
+			why, err := firewallDrops(ctx, catalog, fleet, o.FirewallID)
+			if err != nil {
+				return err
+			}
+			d = &drop{why: why}
+			drops[o.FirewallID] = d
+			if why != "" {
+				firewalls = append(firewalls, o.FirewallID)
+			}
+		}
+		d.fields = append(d.fields, o.Prefix+o.FirewallField)
+	}
+	// A firewall is refused once, naming every field that puts a server
+	// behind it.
+	for _, id := range firewalls {
+		refusals = append(refusals, fmt.Sprintf("%s: %s", strings.Join(drops[id].fields, ", "), drops[id].why))
 	}
 	if len(refusals) > 0 {
 		return dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(refusals, "; "))
 	}
 	return nil
+}
+
+// firewallDrops says why a new server behind firewallID (the account's
+// default firewall when 0) could not serve, or nothing: its firewall drops
+// SSH, which Ansible provisions it over, or DNS, which the load balancers
+// (and, for a load balancer, every resolver) send it.
+func firewallDrops(ctx context.Context, catalog Catalog, fleet *config.Fleet, firewallID int) (string, error) {
+	need := []string{"53/udp", "53/tcp"}
+	if fleet.Ansible.Connection == "ssh" {
+		need = append([]string{"22/tcp"}, need...)
+	}
+	id, dropped, err := catalog.Dropped(ctx, firewallID, need)
+	if err != nil {
+		return "", fmt.Errorf("checking the Cloud Firewall new servers are made behind: %w", err)
+	}
+	if len(dropped) == 0 {
+		return "", nil
+	}
+	which := fmt.Sprintf("Cloud Firewall %d", id)
+	if firewallID == 0 {
+		which += " (the account's default for new Linodes, which Linode puts a server behind when firewall_id is unset)"
+	}
+	var harm []string
+	for _, p := range dropped {
+		if p == "22/tcp" {
+			harm = append(harm, "Ansible could not provision new servers over SSH")
+			break
+		}
+	}
+	if len(dropped) > len(harm) {
+		harm = append(harm, "DNS queries could not reach them")
+	}
+	return fmt.Sprintf("%s drops inbound %s from everywhere, so %s and the rollout would fail after creating them: "+
+		"add ACCEPT rules for them (`linode-cli firewalls rules-list %d` shows its rules), or set firewall_id to a firewall that has them",
+		which, strings.Join(dropped, ", "), strings.Join(harm, ", and "), id), nil
 }
 
 // unoffered says what the cloud lacks and where the operator finds what it has.

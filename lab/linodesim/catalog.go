@@ -1,6 +1,7 @@
 package linodesim
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strconv"
@@ -125,13 +126,72 @@ func (s *Sim) getImage(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// Firewall is a Cloud Firewall's inbound side, as Linode serves it.
+type Firewall struct {
+	// InboundPolicy is ACCEPT or DROP: what becomes of inbound traffic
+	// that no rule matches. Empty is ACCEPT.
+	InboundPolicy string
+	// Inbound are the rules, the first that matches deciding.
+	Inbound []FirewallRule
+}
+
+// FirewallRule is one inbound rule.
+type FirewallRule struct {
+	Action   string // ACCEPT or DROP
+	Protocol string // TCP, UDP or ICMP
+	// Ports is a port, a list, or a range ("22", "53,80", "1-1024");
+	// empty is every port.
+	Ports string
+	// IPv4 are the source addresses; empty is 0.0.0.0/0.
+	IPv4 []string
+}
+
+// hasFirewall reports a firewall of the account.
+func (s *Sim) hasFirewall(id int) bool {
+	_, ruled := s.opts.FirewallRules[id]
+	return ruled || slices.Contains(s.opts.Firewalls, id)
+}
+
 func (s *Sim) getFirewall(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.Atoi(r.PathValue("id"))
-	if err != nil || !slices.Contains(s.opts.Firewalls, id) {
+	if err != nil || !s.hasFirewall(id) {
 		notFound(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "label": "firewall" + strconv.Itoa(id), "status": "enabled"})
+}
+
+// getFirewallRules serves a firewall's rules: a firewall of Firewalls
+// accepts everything.
+func (s *Sim) getFirewallRules(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil || !s.hasFirewall(id) {
+		notFound(w)
+		return
+	}
+	fw := s.opts.FirewallRules[id]
+	inbound := []map[string]any{}
+	for i, rule := range fw.Inbound {
+		ipv4 := rule.IPv4
+		if len(ipv4) == 0 {
+			ipv4 = []string{"0.0.0.0/0"}
+		}
+		inbound = append(inbound, map[string]any{"action": rule.Action, "label": "rule" + strconv.Itoa(i), "protocol": rule.Protocol,
+			"ports": rule.Ports, "addresses": map[string]any{"ipv4": ipv4}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"inbound": inbound, "inbound_policy": cmp.Or(fw.InboundPolicy, "ACCEPT"),
+		"outbound": []any{}, "outbound_policy": "ACCEPT", "version": 1})
+}
+
+// getFirewallSettings serves the account's default firewalls: for new
+// Linodes, DefaultFirewall; none for the rest.
+func (s *Sim) getFirewallSettings(w http.ResponseWriter, _ *http.Request) {
+	var linode any
+	if s.opts.DefaultFirewall != 0 {
+		linode = s.opts.DefaultFirewall
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"default_firewall_ids": map[string]any{
+		"linode": linode, "nodebalancer": nil, "public_interface": nil, "vpc_interface": nil}})
 }
 
 // validateOffer refuses a create request that names a region, plan, image
@@ -148,7 +208,7 @@ func (s *Sim) validateOffer(req *createRequest) *badRequest {
 		return &badRequest{"plan " + req.Type + " is not available in region " + req.Region, "type"}
 	case req.Image != "" && !s.hasImage(req.Image):
 		return &badRequest{"image is not valid", "image"}
-	case req.FirewallID != 0 && !slices.Contains(s.opts.Firewalls, req.FirewallID):
+	case req.FirewallID != 0 && !s.hasFirewall(req.FirewallID):
 		return &badRequest{"firewall_id is not valid", "firewall_id"}
 	}
 	return nil

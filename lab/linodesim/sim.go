@@ -57,9 +57,16 @@ type Options struct {
 	// Images are the account's private images ("private/123"), which it
 	// may deploy besides Linode's public ones.
 	Images []string
-	// Firewalls are the IDs of the account's Cloud Firewalls; a create
-	// request naming another is refused.
+	// Firewalls are the IDs of the account's Cloud Firewalls, which accept
+	// all inbound traffic; a create request naming another is refused.
 	Firewalls []int
+	// FirewallRules are more of the account's Cloud Firewalls, by ID,
+	// with inbound rules that GET /v4/networking/firewalls/{id}/rules
+	// serves. The simulator only reports them: no traffic passes it.
+	FirewallRules map[int]Firewall
+	// DefaultFirewall is the firewall Linode puts a new Linode behind when
+	// its create names none (the account's firewall settings); 0 is none.
+	DefaultFirewall int
 	// SoldOut are the plans Linode has none of left in a region, by
 	// region: GET /v4/regions/{id}/availability lists them as unavailable
 	// (the real API lists select premium and GPU plans there, and a plan
@@ -152,6 +159,8 @@ func New(opts Options) (*Sim, error) {
 	m.HandleFunc("GET /v4/linode/types/{id}", s.getType)
 	m.HandleFunc("GET /v4/images/{id...}", s.getImage)
 	m.HandleFunc("GET /v4/networking/firewalls/{id}", s.getFirewall)
+	m.HandleFunc("GET /v4/networking/firewalls/{id}/rules", s.getFirewallRules)
+	m.HandleFunc("GET /v4/networking/firewalls/settings", s.getFirewallSettings)
 	m.HandleFunc("GET /_sim/faults", s.getFaults)
 	m.HandleFunc("POST /_sim/faults", s.postFault)
 	m.HandleFunc("DELETE /_sim/faults", s.deleteFaults)

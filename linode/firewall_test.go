@@ -1,0 +1,67 @@
+package linode_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/dnsroll/dnsroll/lab/linodesim"
+)
+
+// Dropped reads a Cloud Firewall's inbound rules as Linode applies them,
+// first match first and the policy for the rest, and names the ports a new
+// server needs that it drops from everywhere. A firewall_id of 0 means the
+// account's default firewall for new Linodes. It errs towards passing: an
+// accept from some addresses may be the worker's, a drop from some is not
+// a drop from all.
+func TestDropped(t *testing.T) {
+	need := []string{"22/tcp", "53/udp", "53/tcp"}
+	e := newEnvWith(t, linodesim.Options{DefaultFirewall: 100, FirewallRules: map[int]linodesim.Firewall{
+		100: {InboundPolicy: "DROP", Inbound: []linodesim.FirewallRule{
+			{Action: "ACCEPT", Protocol: "TCP", Ports: "22", IPv4: []string{"203.0.113.0/24"}}}},
+		101: {InboundPolicy: "ACCEPT", Inbound: []linodesim.FirewallRule{
+			{Action: "DROP", Protocol: "TCP", Ports: "1-1024"}}},
+		102: {InboundPolicy: "DROP", Inbound: []linodesim.FirewallRule{
+			{Action: "ACCEPT", Protocol: "TCP", Ports: "22, 53"}, {Action: "ACCEPT", Protocol: "UDP", Ports: "53"}}},
+		103: {InboundPolicy: "ACCEPT", Inbound: []linodesim.FirewallRule{
+			{Action: "DROP", Protocol: "TCP", Ports: "22", IPv4: []string{"198.51.100.7/32"}}}},
+		104: {InboundPolicy: "DROP", Inbound: []linodesim.FirewallRule{
+			{Action: "DROP", Protocol: "UDP", Ports: "53"}, {Action: "ACCEPT", Protocol: "UDP"}, {Action: "ACCEPT", Protocol: "TCP"}}},
+	}})
+	for _, tc := range []struct {
+		name     string
+		firewall int
+		wantID   int
+		want     []string
+	}{
+		{"the account's default, SSH from some addresses only", 0, 100, []string{"53/udp", "53/tcp"}},
+		{"a drop of low TCP ports from everywhere", 101, 101, []string{"22/tcp", "53/tcp"}},
+		{"accepts for each", 102, 102, nil},
+		{"a drop from one address", 103, 103, nil},
+		{"a drop before a broader accept", 104, 104, []string{"53/udp"}},
+	} {
+		id, dropped, err := e.cloud.Dropped(ctx(t), tc.firewall, need)
+		if err != nil || id != tc.wantID || !slices.Equal(dropped, tc.want) {
+			t.Errorf("%s: Dropped(%d) = %d, %v, %v; want %d, %v", tc.name, tc.firewall, id, dropped, err, tc.wantID, tc.want)
+		}
+	}
+
+	// With no default firewall, a server made without one is unfiltered.
+	open := newEnvWith(t, linodesim.Options{})
+	if id, dropped, err := open.cloud.Dropped(ctx(t), 0, need); err != nil || id != 0 || dropped != nil {
+		t.Errorf("no default firewall: Dropped = %d, %v, %v; want nothing", id, dropped, err)
+	}
+	// A token that may not read firewalls proves nothing.
+	e.sim.InjectFault(linodesim.Fault{PathPrefix: "/v4/networking/firewalls", Status: 403, Count: -1})
+	if _, dropped, err := e.cloud.Dropped(ctx(t), 0, need); err != nil || dropped != nil {
+		t.Errorf("a token that may not read firewalls: %v, %v; want nothing proven", dropped, err)
+	}
+	e.sim.ClearFaults()
+	// As on Linode, a create that names no firewall is put behind the
+	// default one.
+	if _, err := e.cloud.Create(ctx(t), spec("ns1-next", tag)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.Instances()[0].FirewallID; got != 100 {
+		t.Errorf("a server created without a firewall is behind %d, want the default, 100", got)
+	}
+}
