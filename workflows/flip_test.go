@@ -347,15 +347,7 @@ func TestFirstRolloutSkipsTheCanary(t *testing.T) {
 // restart dnsdist; nginx ones, which reload gracefully, all at once. A
 // failed stage stops the others from starting.
 func TestDnsdistLoadBalancersStageInTurn(t *testing.T) {
-	stages := func(st Status) map[string]Step {
-		out := map[string]Step{}
-		for _, s := range st.Steps {
-			if s.Name == "StageLoadBalancer" {
-				out[s.Target] = *s
-			}
-		}
-		return out
-	}
+	stages := func(st Status) map[string]Step { return stepsByTarget(st, "StageLoadBalancer") }
 	h := newHarnessFleet(t, lbFleet, "", "StageLoadBalancer")
 	st, err := h.run(t)
 	if err != nil {
@@ -388,4 +380,58 @@ func TestDnsdistLoadBalancersStageInTurn(t *testing.T) {
 	if h.callIndex("DeleteGreen") < 0 {
 		t.Errorf("calls %v: want green deleted", h.rec.calls)
 	}
+}
+
+// A switch back to blue may restart dnsdist too: a cleanup-only run after
+// an upgrade of dnsroll that changed dnsdist's settings points load
+// balancers that never saw them. So the undo switches dnsdist load
+// balancers one at a time, as the stage does, and goes on to the next when
+// one fails; nginx's reload is graceful, and they all switch at once.
+func TestDnsdistLoadBalancersSwitchBackInTurn(t *testing.T) {
+	blue := map[string]dnsroll.Server{
+		"ns1": {ID: 1, Label: "ns1", IPv4: "192.0.2.1", Status: "running", DNSPort: 53},
+		"ns2": {ID: 2, Label: "ns2", IPv4: "192.0.2.2", Status: "running", DNSPort: 53},
+	}
+	cleanup := RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: blue}}
+	switches := func(st Status) map[string]Step { return stepsByTarget(st, "SwitchBackToBlue") }
+	h := newHarnessFleet(t, lbFleet, "", "SwitchLoadBalancer")
+	st, err := h.runInput(t, cleanup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := switches(st); len(s) != 2 || s["lb2"].StartedAt.Before(s["lb1"].EndedAt) {
+		t.Errorf("dnsdist switches back to blue %v: want lb2's to start once lb1's has ended", s)
+	}
+
+	h = newHarnessFleet(t, labFleet, "", "SwitchLoadBalancer")
+	if st, err = h.runInput(t, cleanup); err != nil {
+		t.Fatal(err)
+	}
+	if s := switches(st); len(s) != 2 || !s["lb2"].StartedAt.Equal(s["lb1"].StartedAt) {
+		t.Errorf("nginx switches back to blue %v: want both to start at once", s)
+	}
+
+	// One that fails (lb2's, listed first here) does not keep the next on
+	// green.
+	lb1, lb2 := `{name: lb1, address: "198.51.100.1:53", fronts: ns1, driver: dnsdist}`, `{name: lb2, address: "198.51.100.2:53", fronts: ns2, driver: dnsdist}`
+	h = newHarnessFleet(t, strings.NewReplacer(lb1, lb2, lb2, lb1).Replace(lbFleet), "SwitchBackToBlue")
+	h.rec.lbs["lb1"], h.rec.lbs["lb2"] = "ns1-next", "ns2-next"
+	if _, err = h.runInput(t, cleanup); err == nil {
+		t.Fatal("the cleanup succeeded though lb2's switch back failed")
+	}
+	if h.rec.count("Switch lb1 ns1") == 0 || h.callIndex("Switch lb1 ns1") < h.callIndex("Switch lb2 ns2") {
+		t.Errorf("after lb2's switch back failed: calls %v; want lb1 switched back after it", h.rec.calls)
+	}
+}
+
+// stepsByTarget are st's steps called name, by target; a later one with a
+// target replaces an earlier.
+func stepsByTarget(st Status, name string) map[string]Step {
+	out := map[string]Step{}
+	for _, s := range st.Steps {
+		if s.Name == name {
+			out[s.Target] = *s
+		}
+	}
+	return out
 }

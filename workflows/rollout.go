@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -247,27 +248,57 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 
 // switchLBs points each load balancer at the servers it fronts in servers.
 // A load balancer none of whose nameservers has a server gets no backend.
+// They switch at once, but for those of stagesByRestart on the way back
+// to blue, which switch one at a time (versionSwitchBackInTurn).
 func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, servers map[string]dnsroll.Server, step string, toGreen bool) error {
 	opts := r.options(r.plan.Fleet.Steps.SwitchTimeout)
 	if !toGreen {
 		opts = r.cleanupOptions(ctx)
 	}
+	inTurn := !toGreen && anyStagesByRestart(lbs) && workflow.GetVersion(ctx, versionSwitchBackInTurn, workflow.DefaultVersion, 1) == 1
 	var calls []*call
+	var indexes []int
+	var first error
 	pointed := make([][]lb.Share, len(lbs))
+	switched := func(i int) {
+		r.markLB(lbs[i].Name, toGreen)
+		r.setBackends(lbs[i].Name, pointed[i])
+	}
 	for i, balancer := range lbs {
 		backends := serversOf(servers, balancer.Fronts)
 		in := activities.SwitchInput{StepFleet: r.plan.StepFleet(), LB: balancer, Backends: backends}
 		o := opts
 		o.Summary = step + " " + balancer.Name + " → " + dnsroll.Labels(backends, "no backend")
-		calls = append(calls, r.st.start(ctx, step, balancer.Name, o, a.SwitchLoadBalancer, in))
 		for _, b := range backends {
 			pointed[i] = append(pointed[i], lb.Share{Server: b, Weight: 100})
 		}
+		c := r.st.start(ctx, step, balancer.Name, o, a.SwitchLoadBalancer, in)
+		if !inTurn || !stagesByRestart[balancer.Driver] {
+			calls, indexes = append(calls, c), append(indexes, i)
+			continue
+		}
+		// One that fails stays where it was; the next is still switched.
+		var res activities.StepResult
+		if err := c.wait(ctx, &res); err != nil {
+			first = cmp(first, err)
+			continue
+		}
+		switched(i)
 	}
-	return waitEach(ctx, calls, func(i int, _ activities.StepResult) {
-		r.markLB(lbs[i].Name, toGreen)
-		r.setBackends(lbs[i].Name, pointed[i])
-	})
+	return cmp(first, waitEach(ctx, calls, func(i int, _ activities.StepResult) { switched(indexes[i]) }))
+}
+
+// versionSwitchBackInTurn: version 1 switches the load balancers of
+// stagesByRestart back to blue one at a time. A switch may restart
+// dnsdist: a cleanup-only run after an upgrade of dnsroll that changed its
+// settings points load balancers that never had them. Earlier runs
+// switched all at once.
+const versionSwitchBackInTurn = "switch-back-restarting-drivers-in-turn"
+
+// anyStagesByRestart tells whether any of lbs has a driver of
+// stagesByRestart.
+func anyStagesByRestart(lbs []config.LoadBalancer) bool {
+	return slices.ContainsFunc(lbs, func(b config.LoadBalancer) bool { return stagesByRestart[b.Driver] })
 }
 
 // setBackends records the servers load balancer name now points at.

@@ -299,7 +299,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 			return activities.VerifyResult{Attempt: 1}, stepErr(step)
 		}))
 	}
-	env.OnActivity(a.SwitchLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SwitchInput) (activities.StepResult, error) {
+	slow("SwitchLoadBalancer", env.OnActivity(a.SwitchLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SwitchInput) (activities.StepResult, error) {
 		to := "none"
 		if len(in.Backends) > 0 {
 			to = strings.ReplaceAll(labelsOf(in.Backends), ",", "+")
@@ -309,7 +309,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 			return activities.StepResult{}, err
 		}
 		return rec.pointBack(failAt == "SwitchBackToBlue", in.LB.Name, to)
-	})
+	}))
 	slow("StageLoadBalancer", env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
 		rec.add("Stage " + in.LB.Name + " " + labelsOf(in.Staged))
 		return activities.StepResult{Attempt: 1}, stepErr("StageLoadBalancer")
