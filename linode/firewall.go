@@ -20,39 +20,72 @@ import (
 // It reads the rules as Linode applies them, the first that matches
 // deciding and the inbound policy deciding the rest, and errs towards
 // passing: a rule that accepts from some addresses may be the worker's, so
-// it accepts, and one that drops from some addresses only does not drop. A
-// lookup the token may not make (401, 403) proves nothing.
+// it accepts; one that drops from some addresses only does not drop; a
+// reference to a Rule Set may accept anything; a disabled firewall drops
+// nothing. A lookup the token may not make (401, 403) proves nothing.
 func (c *Cloud) Dropped(ctx context.Context, firewallID int, need []string) (int, []string, error) {
 	if firewallID == 0 {
-		settings, err := c.client.GetFirewallSettings(ctx)
-		switch httpStatus(err) {
-		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
-			return 0, nil, nil
+		var err error
+		if firewallID, err = c.defaultFirewall(ctx); firewallID == 0 {
+			return 0, nil, err
 		}
-		if err != nil {
-			return 0, nil, fmt.Errorf("linode: reading the account's default firewall: %w", mapErr(ctx, err))
-		}
-		if settings.DefaultFirewallIDs.Linode == nil || *settings.DefaultFirewallIDs.Linode == 0 {
-			return 0, nil, nil
-		}
-		firewallID = *settings.DefaultFirewallIDs.Linode
 	}
-	rules, err := c.client.GetFirewallRules(ctx, firewallID)
-	switch httpStatus(err) {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+	fw, err := c.client.GetFirewall(ctx, firewallID)
+	if proves, err := lookedUp(ctx, err, fmt.Sprintf("Cloud Firewall %d", firewallID)); !proves {
 		// A firewall that is not there is Missing's to report.
-		return firewallID, nil, nil
+		return firewallID, nil, err
 	}
-	if err != nil {
-		return firewallID, nil, fmt.Errorf("linode: reading the rules of Cloud Firewall %d: %w", firewallID, mapErr(ctx, err))
+	if fw.Status != linodego.FirewallEnabled {
+		return firewallID, nil, nil
 	}
 	var dropped []string
 	for _, p := range need {
-		if !accepts(rules, p) {
+		if !accepts(&fw.Rules, p) {
 			dropped = append(dropped, p)
 		}
 	}
 	return firewallID, dropped, nil
+}
+
+// defaultFirewall is the firewall Linode puts a new Linode behind when its
+// create names none, 0 for none. An account has one default for Linodes on
+// legacy configuration profiles and one for those on Linode Interfaces;
+// dnsroll's creates name neither, so the account's setting decides which
+// a new Linode gets. Legacy is Linode's default, and is taken where the
+// token may not read the setting.
+func (c *Cloud) defaultFirewall(ctx context.Context) (int, error) {
+	defaults, err := c.client.GetFirewallSettings(ctx)
+	if proves, err := lookedUp(ctx, err, "the account's default firewalls"); !proves {
+		return 0, err
+	}
+	id := defaults.DefaultFirewallIDs.Linode
+	account, err := c.client.GetAccountSettings(ctx)
+	if proves, err := lookedUp(ctx, err, "the account's settings"); err != nil {
+		return 0, err
+	} else if proves {
+		switch account.InterfacesForNewLinodes {
+		case linodego.LinodeDefaultButLegacyConfigAllowed, linodego.LinodeOnly:
+			id = defaults.DefaultFirewallIDs.PublicInterface
+		}
+	}
+	if id == nil {
+		return 0, nil
+	}
+	return *id, nil
+}
+
+// lookedUp tells whether a lookup that ended in err proves anything, and
+// returns the error to report when it failed for another reason than a
+// token that may not make it (401, 403) or a thing not there (404).
+func lookedUp(ctx context.Context, err error, what string) (bool, error) {
+	switch httpStatus(err) {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("linode: reading %s: %w", what, mapErr(ctx, err))
+	}
+	return true, nil
 }
 
 // accepts tells whether rules let in port ("53/udp") from somewhere.
@@ -63,6 +96,9 @@ func accepts(rules *linodego.FirewallRuleSet, port string) bool {
 		return true
 	}
 	for _, r := range rules.Inbound {
+		if r.RuleSet != 0 {
+			return true // a Rule Set's rules are not read: it may accept
+		}
 		if !strings.EqualFold(string(r.Protocol), proto) || !coversPort(r.Ports, n) {
 			continue
 		}

@@ -26,6 +26,8 @@ func TestDropped(t *testing.T) {
 			{Action: "DROP", Protocol: "TCP", Ports: "22", IPv4: []string{"198.51.100.7/32"}}}},
 		104: {InboundPolicy: "DROP", Inbound: []linodesim.FirewallRule{
 			{Action: "DROP", Protocol: "UDP", Ports: "53"}, {Action: "ACCEPT", Protocol: "UDP"}, {Action: "ACCEPT", Protocol: "TCP"}}},
+		105: {InboundPolicy: "DROP", Inbound: []linodesim.FirewallRule{{RuleSet: 42}}},
+		106: {Disabled: true, InboundPolicy: "DROP"},
 	}})
 	for _, tc := range []struct {
 		name     string
@@ -38,6 +40,8 @@ func TestDropped(t *testing.T) {
 		{"accepts for each", 102, 102, nil},
 		{"a drop from one address", 103, 103, nil},
 		{"a drop before a broader accept", 104, 104, []string{"53/udp"}},
+		{"a Rule Set, which may accept", 105, 105, nil},
+		{"a disabled firewall", 106, 106, nil},
 	} {
 		id, dropped, err := e.cloud.Dropped(ctx(t), tc.firewall, need)
 		if err != nil || id != tc.wantID || !slices.Equal(dropped, tc.want) {
@@ -45,6 +49,13 @@ func TestDropped(t *testing.T) {
 		}
 	}
 
+	// An account whose new Linodes get Linode Interfaces puts them behind
+	// its default for public interfaces.
+	interfaces := newEnvWith(t, linodesim.Options{DefaultFirewall: 100, DefaultInterfaceFirewall: 102, InterfacesForNewLinodes: "linode_only",
+		FirewallRules: map[int]linodesim.Firewall{100: {InboundPolicy: "DROP"}, 102: {}}})
+	if id, dropped, err := interfaces.cloud.Dropped(ctx(t), 0, need); err != nil || id != 102 || dropped != nil {
+		t.Errorf("an account on Linode Interfaces: Dropped = %d, %v, %v; want 102's verdict, nothing dropped", id, dropped, err)
+	}
 	// With no default firewall, a server made without one is unfiltered.
 	open := newEnvWith(t, linodesim.Options{})
 	if id, dropped, err := open.cloud.Dropped(ctx(t), 0, need); err != nil || id != 0 || dropped != nil {

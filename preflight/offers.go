@@ -3,6 +3,7 @@ package preflight
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dnsroll/dnsroll"
@@ -81,6 +82,7 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 	}
 	drops := map[int]*drop{}
 	var firewalls []int
+	firewallChecked := map[string]bool{}
 	for _, o := range offers {
 		ns := fleet.Nameservers[o.Slot]
 		s := spec{ns.Region, ns.Type, ns.Image, o.FirewallID}
@@ -107,10 +109,10 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 			}
 			refusals = append(refusals, fmt.Sprintf("%s%s: %s", o.Prefix, at, why))
 		}
-		if refused[o.FirewallField] {
+		if refused[o.FirewallField] || firewallChecked[o.FirewallField] {
 			continue
 		}
-		refused[o.FirewallField] = true
+		firewallChecked[o.FirewallField] = true
 		d, seen := drops[o.FirewallID]
 		if !seen {
 			why, err := firewallDrops(ctx, catalog, fleet, o.FirewallID)
@@ -123,7 +125,7 @@ func Offers(ctx context.Context, catalog Catalog, fleet *config.Fleet, offers []
 				firewalls = append(firewalls, o.FirewallID)
 			}
 		}
-		d.fields = append(d.fields, o.Prefix+o.FirewallField)
+		d.fields = append(d.fields, o.FirewallField)
 	}
 	// A firewall is refused once, naming every field that puts a server
 	// behind it.
@@ -157,13 +159,10 @@ func firewallDrops(ctx context.Context, catalog Catalog, fleet *config.Fleet, fi
 		which += " (the account's default for new Linodes, which Linode puts a server behind when firewall_id is unset)"
 	}
 	var harm []string
-	for _, p := range dropped {
-		if p == "22/tcp" {
-			harm = append(harm, "Ansible could not provision new servers over SSH")
-			break
-		}
+	if slices.Contains(dropped, "22/tcp") {
+		harm = append(harm, "Ansible could not provision new servers over SSH")
 	}
-	if len(dropped) > len(harm) {
+	if slices.ContainsFunc(dropped, func(p string) bool { return strings.HasPrefix(p, "53/") }) {
 		harm = append(harm, "DNS queries could not reach them")
 	}
 	return fmt.Sprintf("%s drops inbound %s from everywhere, so %s and the rollout would fail after creating them: "+

@@ -335,11 +335,11 @@ func file(path, revision string, target Target) (*config.Fleet, error) {
 }
 
 // Neighbours refuses labels that f, loaded from path, shares with another
-// fleet of its directory, as a worker's startup (Dir) would: `dnsroll
-// fleet validate` checks one file, which is not alone in the account.
-// Neighbours that do not load, or are lab fleets, are passed over: their
-// own checks are theirs.
-func Neighbours(path string, f *config.Fleet) error {
+// fleet of its directory, as a worker's startup (Dir) would for target:
+// `dnsroll fleet validate` checks one file, which is not alone in the
+// account. Neighbours that Dir would refuse or pass over, and lab fleets,
+// are passed over: their own checks are theirs.
+func Neighbours(path string, f *config.Fleet, target Target) error {
 	if f.Lab != nil {
 		return nil
 	}
@@ -352,7 +352,7 @@ func Neighbours(path string, f *config.Fleet) error {
 		if same, err := sameFile(p, path); err != nil || same {
 			continue
 		}
-		if other, err := config.Load(p); err == nil && other.Lab == nil {
+		if other, err := file(p, "", target); err == nil && other.Lab == nil {
 			labels.claim(p, other) // the neighbours' clashes among themselves are theirs
 		}
 	}
@@ -387,6 +387,10 @@ type accountLabels map[string]labelClaim
 
 type labelClaim struct{ field, fleet, path string }
 
+// labFleetFile is the machine lab's fleet in the repository's fleets/: it
+// has no lab section, so it counts as a real fleet beside an operator's.
+const labFleetFile = "machines.yaml"
+
 // claim records f's labels, from the file at path, and returns a refusal
 // for each that a fleet claimed before.
 func (a accountLabels) claim(path string, f *config.Fleet) []string {
@@ -394,8 +398,12 @@ func (a accountLabels) claim(path string, f *config.Fleet) []string {
 	add := func(field, label string) {
 		key := strings.ToLower(label)
 		if prior, ok := a[key]; ok {
+			fix := "give it a label of its own"
+			if filepath.Base(prior.path) == labFleetFile || filepath.Base(path) == labFleetFile {
+				fix += "; if you copied your fleet into the repository's fleets/, beside the machine lab's " + labFleetFile + ", keep it in a directory of its own instead"
+			}
 			refusals = append(refusals, fmt.Sprintf("%s: %s: %q is also %s of fleet %s (%s), and Linode's labels are unique across an account whatever their case, "+
-				"so a rollout of one would fail to create its servers while the other's exist: give it a label of its own", path, field, label, prior.field, prior.fleet, filepath.Base(prior.path)))
+				"so a rollout of one would fail to create its servers while the other's exist: %s", path, field, label, prior.field, prior.fleet, filepath.Base(prior.path), fix))
 			return
 		}
 		a[key] = labelClaim{field, f.Name, path}

@@ -121,18 +121,7 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.GetWorkflow(t.Context(), cleanup.WorkflowID, cleanup.RunID).Get(t.Context(), nil)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := c.ListWorkflow(t.Context(), &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("RunId = '%s' AND ExecutionStatus = 'Completed'", cleanup.RunID)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.GetExecutions()) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cleanup run never showed as completed")
-		}
-	}
+	waitListed(t, c, fmt.Sprintf("RunId = '%s' AND ExecutionStatus = 'Completed'", cleanup.RunID))
 	if st, ok, err := LastSucceeded(t.Context(), c, "lab"); err != nil || !ok || st.Bundle != live {
 		t.Errorf("after a cleanup-only run, the live bundle is %q (%v, %v), want %q", st.Bundle, ok, err, live)
 	}
@@ -164,6 +153,14 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.GetWorkflow(t.Context(), run.WorkflowID, run.RunID).Get(t.Context(), nil)
+	// A refused run after it does not hide it: the rollout before is found
+	// in the visibility store, once that lists it.
+	waitListed(t, c, fmt.Sprintf("RunId = '%s'", run.RunID))
+	busy, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: "lab", Reason: "busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.GetWorkflow(t.Context(), busy.WorkflowID, busy.RunID).Get(t.Context(), nil)
 	// Once a later rollout has run, which may have deleted those blue
 	// servers, a cleanup is not retried: it would point the load balancers
 	// at servers that may be gone.
@@ -182,5 +179,23 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	}
 	if st, ok, err := LastSucceeded(t.Context(), c, "nobody"); err != nil || ok {
 		t.Errorf("a fleet with no rollouts: %+v, %v, %v; want none", st, ok, err)
+	}
+}
+
+// waitListed waits until the visibility store, which records a run a
+// moment after the run starts or ends, lists one run for query.
+func waitListed(t *testing.T, c client.Client, query string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := c.ListWorkflow(t.Context(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetExecutions()) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the visibility store never listed a run for %s", query)
+		}
 	}
 }

@@ -45,14 +45,14 @@ func Input(ctx context.Context, c client.Client, r Run) (workflows.RolloutInput,
 // approval gate's diff must be against what is live now. The errors are
 // Input's and Start's: ENOTFOUND for an unknown run, ECONFLICT when the
 // fleet has a rollout running, or when r is a cleanup-only run that a
-// later run of the fleet followed (cleanupIsLatest).
+// later run of the fleet followed (noLaterChange).
 func Retry(ctx context.Context, c client.Client, r Run) (Run, workflows.RolloutInput, error) {
 	in, err := Input(ctx, c, r)
 	if err != nil {
 		return Run{}, in, err
 	}
 	if in.CleanUp != nil {
-		if err := cleanupIsLatest(ctx, c, r, in.CleanUp); err != nil {
+		if err := noLaterChange(ctx, c, r, in.CleanUp); err != nil {
 			return Run{}, in, err
 		}
 	}
@@ -61,12 +61,12 @@ func Retry(ctx context.Context, c client.Client, r Run) (Run, workflows.RolloutI
 	return run, in, err
 }
 
-// cleanupIsLatest refuses to retry r, a run that cleaned up after
+// noLaterChange refuses to retry r, a run that cleaned up after
 // another, unless no later run of the fleet may have changed it. The
 // cleanup points the load balancers at the blue servers it was given
 // before it checks that they answer, and a later rollout may have deleted
 // them: the retry would then take the fleet down.
-func cleanupIsLatest(ctx context.Context, c client.Client, r Run, req *workflows.CleanupRequest) error {
+func noLaterChange(ctx context.Context, c client.Client, r Run, req *workflows.CleanupRequest) error {
 	if r.RunID == "" {
 		return nil
 	}
@@ -101,6 +101,8 @@ func LaterChange(ctx context.Context, c client.Client, r Run) (Run, enumspb.Work
 	}
 	since := mine.GetWorkflowExecutionInfo().GetStartTime().AsTime()
 	runs := []*workflowpb.WorkflowExecutionInfo{latest}
+	// The workflow ID is one Temporal has just described, made of a valid
+	// fleet name: no quote to escape.
 	req := &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s' AND StartTime > '%s'",
 		r.WorkflowID, since.UTC().Format(time.RFC3339Nano))}
 	for {

@@ -88,7 +88,7 @@ says which checks it skipped.
 	if err := preflight.Playbooks(f); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("%s: %v", file, err)}
 	}
-	if err := preflight.Neighbours(file, f); err != nil {
+	if err := preflight.Neighbours(file, f, target); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	out := std.out

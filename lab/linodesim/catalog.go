@@ -128,6 +128,8 @@ func (s *Sim) getImage(w http.ResponseWriter, r *http.Request) {
 
 // Firewall is a Cloud Firewall's inbound side, as Linode serves it.
 type Firewall struct {
+	// Disabled firewalls filter nothing.
+	Disabled bool
 	// InboundPolicy is ACCEPT or DROP: what becomes of inbound traffic
 	// that no rule matches. Empty is ACCEPT.
 	InboundPolicy string
@@ -135,7 +137,7 @@ type Firewall struct {
 	Inbound []FirewallRule
 }
 
-// FirewallRule is one inbound rule.
+// FirewallRule is one inbound rule, or a reference to a Rule Set.
 type FirewallRule struct {
 	Action   string // ACCEPT or DROP
 	Protocol string // TCP, UDP or ICMP
@@ -144,6 +146,9 @@ type FirewallRule struct {
 	Ports string
 	// IPv4 are the source addresses; empty is 0.0.0.0/0.
 	IPv4 []string
+	// RuleSet, when set, makes the rule a reference to that Rule Set
+	// alone, with no other field.
+	RuleSet int
 }
 
 // hasFirewall reports a firewall of the account.
@@ -158,20 +163,33 @@ func (s *Sim) getFirewall(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "label": "firewall" + strconv.Itoa(id), "status": "enabled"})
+	status := "enabled"
+	if s.opts.FirewallRules[id].Disabled {
+		status = "disabled"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "label": "firewall" + strconv.Itoa(id), "status": status, "rules": s.firewallRules(id)})
 }
 
-// getFirewallRules serves a firewall's rules: a firewall of Firewalls
-// accepts everything.
+// getFirewallRules serves a firewall's rules.
 func (s *Sim) getFirewallRules(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.Atoi(r.PathValue("id"))
 	if err != nil || !s.hasFirewall(id) {
 		notFound(w)
 		return
 	}
+	writeJSON(w, http.StatusOK, s.firewallRules(id))
+}
+
+// firewallRules are firewall id's rules as Linode serves them: one of
+// Firewalls accepts everything.
+func (s *Sim) firewallRules(id int) map[string]any {
 	fw := s.opts.FirewallRules[id]
 	inbound := []map[string]any{}
 	for i, rule := range fw.Inbound {
+		if rule.RuleSet != 0 {
+			inbound = append(inbound, map[string]any{"ruleset": rule.RuleSet})
+			continue
+		}
 		ipv4 := rule.IPv4
 		if len(ipv4) == 0 {
 			ipv4 = []string{"0.0.0.0/0"}
@@ -179,19 +197,38 @@ func (s *Sim) getFirewallRules(w http.ResponseWriter, r *http.Request) {
 		inbound = append(inbound, map[string]any{"action": rule.Action, "label": "rule" + strconv.Itoa(i), "protocol": rule.Protocol,
 			"ports": rule.Ports, "addresses": map[string]any{"ipv4": ipv4}})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"inbound": inbound, "inbound_policy": cmp.Or(fw.InboundPolicy, "ACCEPT"),
-		"outbound": []any{}, "outbound_policy": "ACCEPT", "version": 1})
+	return map[string]any{"inbound": inbound, "inbound_policy": cmp.Or(fw.InboundPolicy, "ACCEPT"),
+		"outbound": []any{}, "outbound_policy": "ACCEPT", "version": 1}
+}
+
+// defaultFirewall is the firewall a create that names none is put
+// behind, by the account's interfaces setting.
+func (s *Sim) defaultFirewall() int {
+	switch s.opts.InterfacesForNewLinodes {
+	case "linode_default_but_legacy_config_allowed", "linode_only":
+		return s.opts.DefaultInterfaceFirewall
+	}
+	return s.opts.DefaultFirewall
+}
+
+// getAccountSettings serves the account setting that says which
+// interfaces, and so which default firewall, a new Linode gets.
+func (s *Sim) getAccountSettings(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"backups_enabled": false, "managed": false, "network_helper": true,
+		"interfaces_for_new_linodes": cmp.Or(s.opts.InterfacesForNewLinodes, "legacy_config_only")})
 }
 
 // getFirewallSettings serves the account's default firewalls: for new
-// Linodes, DefaultFirewall; none for the rest.
+// Linodes on legacy configuration profiles and on Linode Interfaces.
 func (s *Sim) getFirewallSettings(w http.ResponseWriter, _ *http.Request) {
-	var linode any
-	if s.opts.DefaultFirewall != 0 {
-		linode = s.opts.DefaultFirewall
+	orNull := func(id int) any {
+		if id == 0 {
+			return nil
+		}
+		return id
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"default_firewall_ids": map[string]any{
-		"linode": linode, "nodebalancer": nil, "public_interface": nil, "vpc_interface": nil}})
+		"linode": orNull(s.opts.DefaultFirewall), "nodebalancer": nil, "public_interface": orNull(s.opts.DefaultInterfaceFirewall), "vpc_interface": nil}})
 }
 
 // validateOffer refuses a create request that names a region, plan, image

@@ -105,7 +105,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 		Instance: Instance{
 			ID: id, Label: cmp.Or(req.Label, fmt.Sprintf("linode%d", id)), Tags: dedup(req.Tags),
 			IPv4: []string{"127.0.0.1"}, Region: req.Region, Type: req.Type, Image: req.Image,
-			FirewallID: cmp.Or(req.FirewallID, s.opts.DefaultFirewall), Created: now, Updated: now,
+			FirewallID: cmp.Or(req.FirewallID, s.defaultFirewall()), Created: now, Updated: now,
 		},
 		Phase: "create", PhaseAt: now,
 	}

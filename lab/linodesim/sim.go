@@ -66,7 +66,12 @@ type Options struct {
 	FirewallRules map[int]Firewall
 	// DefaultFirewall is the firewall Linode puts a new Linode behind when
 	// its create names none (the account's firewall settings); 0 is none.
-	DefaultFirewall int
+	// With InterfacesForNewLinodes on Linode Interfaces, that is
+	// DefaultInterfaceFirewall instead.
+	DefaultFirewall, DefaultInterfaceFirewall int
+	// InterfacesForNewLinodes is the account setting of that name;
+	// empty is legacy_config_only.
+	InterfacesForNewLinodes string
 	// SoldOut are the plans Linode has none of left in a region, by
 	// region: GET /v4/regions/{id}/availability lists them as unavailable
 	// (the real API lists select premium and GPU plans there, and a plan
@@ -161,6 +166,7 @@ func New(opts Options) (*Sim, error) {
 	m.HandleFunc("GET /v4/networking/firewalls/{id}", s.getFirewall)
 	m.HandleFunc("GET /v4/networking/firewalls/{id}/rules", s.getFirewallRules)
 	m.HandleFunc("GET /v4/networking/firewalls/settings", s.getFirewallSettings)
+	m.HandleFunc("GET /v4/account/settings", s.getAccountSettings)
 	m.HandleFunc("GET /_sim/faults", s.getFaults)
 	m.HandleFunc("POST /_sim/faults", s.postFault)
 	m.HandleFunc("DELETE /_sim/faults", s.deleteFaults)
