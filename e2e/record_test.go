@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/dnsroll/dnsroll/rollouts"
@@ -19,7 +20,7 @@ import (
 // change to the workflow must replay them, or be guarded by a version.
 // It runs only when asked, as
 //
-//	DNSROLL_RECORD_HISTORIES=$PWD/workflows/testdata/v6 go test -run TestRecordHistories ./e2e
+//	DNSROLL_RECORD_HISTORIES=$PWD/workflows/testdata/v7 go test -run TestRecordHistories ./e2e
 func TestRecordHistories(t *testing.T) {
 	if !temporaltest.Recording() {
 		t.Skip(temporaltest.RecordEnv + " is not set: nothing to record")
@@ -50,6 +51,7 @@ func TestRecordHistories(t *testing.T) {
 	phase := func(p workflows.Phase) func(workflows.Status) bool {
 		return func(st workflows.Status) bool { return st.Phase == p }
 	}
+	var blue map[string]dnsroll.Server
 	canary := "  strategy: canary\n  canary:\n    steps:\n      - {weight: 10, duration: 3s}\n      - {weight: 50, duration: 3s}\n  bake: 3s\n  bake_interval: 1s\n"
 	for _, c := range []struct {
 		name, rev string
@@ -76,11 +78,22 @@ func TestRecordHistories(t *testing.T) {
 			tl.waitStatus(t, run, c.name, c.until)
 			tl.signal(t, run, c.signal, workflows.SignalInput{Reason: "recording", By: "e2e"})
 		}
-		if st, err := tl.wait(t, run); st.Phase != c.want {
+		st, err := tl.wait(t, run)
+		if st.Phase != c.want {
 			t.Fatalf("%s: rollout ended %s (%v), want %s", c.name, st.Phase, err, c.want)
 		}
 		record(c.name, run)
+		blue = st.Blue
 	}
+	// A cleanup-only run, as `dnsroll rollout cleanup` starts it: every
+	// load balancer (dnsdist, one at a time) back on blue, every -next
+	// server deleted.
+	cleanup := tl.start(t, workflows.RolloutInput{Reason: "record cleanup", RequestedBy: "e2e",
+		CleanUp: &workflows.CleanupRequest{From: "rollout-lab:recorded", Blue: blue}})
+	if st, err := tl.wait(t, cleanup); st.Phase != workflows.PhaseCleanedUp {
+		t.Fatalf("cleanup: ended %s (%v), want %s", st.Phase, err, workflows.PhaseCleanedUp)
+	}
+	record("cleanup", cleanup)
 	// A load balancer update, for LoadBalancerUpdateWorkflow's replay; the
 	// replacements' histories come from lab/lbreplace.
 	upd := tl.startLBUpdate(t)
