@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,56 +23,71 @@ import (
 // passing: a rule that accepts from some addresses may be the worker's, so
 // it accepts; one that drops from some addresses only does not drop; a
 // reference to a Rule Set may accept anything; a disabled firewall drops
-// nothing. A lookup the token may not make (401, 403) proves nothing.
+// nothing; where it cannot tell which of the account's defaults a new
+// Linode gets, a port is dropped only when both drop it. A lookup the
+// token may not make (401, 403) proves nothing.
 func (c *Cloud) Dropped(ctx context.Context, firewallID int, need []string) (int, []string, error) {
+	candidates := []int{firewallID}
 	if firewallID == 0 {
 		var err error
-		if firewallID, err = c.defaultFirewall(ctx); firewallID == 0 {
+		if candidates, err = c.defaultFirewalls(ctx); len(candidates) == 0 {
 			return 0, nil, err
 		}
 	}
-	fw, err := c.client.GetFirewall(ctx, firewallID)
-	if proves, err := lookedUp(ctx, err, fmt.Sprintf("Cloud Firewall %d", firewallID)); !proves {
-		// A firewall that is not there is Missing's to report.
-		return firewallID, nil, err
-	}
-	if fw.Status != linodego.FirewallEnabled {
-		return firewallID, nil, nil
-	}
-	var dropped []string
-	for _, p := range need {
-		if !accepts(&fw.Rules, p) {
-			dropped = append(dropped, p)
+	dropped := need
+	for _, id := range candidates {
+		fw, err := c.client.GetFirewall(ctx, id)
+		if proves, err := lookedUp(ctx, err, fmt.Sprintf("Cloud Firewall %d", id)); !proves {
+			// A firewall that is not there is Missing's to report.
+			return id, nil, err
 		}
+		if fw.Status != linodego.FirewallEnabled {
+			return id, nil, nil
+		}
+		dropped = slices.DeleteFunc(slices.Clone(dropped), func(p string) bool { return accepts(&fw.Rules, p) })
 	}
-	return firewallID, dropped, nil
+	if len(dropped) == 0 {
+		return candidates[0], nil, nil
+	}
+	return candidates[0], dropped, nil
 }
 
-// defaultFirewall is the firewall Linode puts a new Linode behind when its
-// create names none, 0 for none. An account has one default for Linodes on
-// legacy configuration profiles and one for those on Linode Interfaces;
-// dnsroll's creates name neither, so the account's setting decides which
-// a new Linode gets. Legacy is Linode's default, and is taken where the
-// token may not read the setting.
-func (c *Cloud) defaultFirewall(ctx context.Context) (int, error) {
+// defaultFirewalls are the firewalls Linode may put a new Linode behind
+// when its create names none: none, when a new Linode may be behind no
+// firewall. An account has one default for Linodes on legacy
+// configuration profiles and one for those on Linode Interfaces;
+// dnsroll's creates name neither, so the account's interfaces setting
+// decides. A token that may not read the setting gets both defaults, or
+// none when either is unset.
+func (c *Cloud) defaultFirewalls(ctx context.Context) ([]int, error) {
 	defaults, err := c.client.GetFirewallSettings(ctx)
 	if proves, err := lookedUp(ctx, err, "the account's default firewalls"); !proves {
-		return 0, err
+		return nil, err
 	}
-	id := defaults.DefaultFirewallIDs.Linode
-	account, err := c.client.GetAccountSettings(ctx)
-	if proves, err := lookedUp(ctx, err, "the account's settings"); err != nil {
-		return 0, err
-	} else if proves {
-		switch account.InterfacesForNewLinodes {
-		case linodego.LinodeDefaultButLegacyConfigAllowed, linodego.LinodeOnly:
-			id = defaults.DefaultFirewallIDs.PublicInterface
+	legacy, interfaces := defaults.DefaultFirewallIDs.Linode, defaults.DefaultFirewallIDs.PublicInterface
+	ids := func(of ...*int) []int {
+		var out []int
+		for _, id := range of {
+			if id == nil || *id == 0 {
+				return nil
+			}
+			if !slices.Contains(out, *id) {
+				out = append(out, *id)
+			}
 		}
+		return out
 	}
-	if id == nil {
-		return 0, nil
+	account, err := c.client.GetAccountSettings(ctx)
+	readable, err := lookedUp(ctx, err, "the account's settings")
+	switch {
+	case err != nil:
+		return nil, err
+	case !readable:
+		return ids(legacy, interfaces), nil
+	case account.InterfacesForNewLinodes == linodego.LinodeDefaultButLegacyConfigAllowed, account.InterfacesForNewLinodes == linodego.LinodeOnly:
+		return ids(interfaces), nil
 	}
-	return *id, nil
+	return ids(legacy), nil
 }
 
 // lookedUp tells whether a lookup that ended in err proves anything, and

@@ -56,6 +56,18 @@ func TestDropped(t *testing.T) {
 	if id, dropped, err := interfaces.cloud.Dropped(ctx(t), 0, need); err != nil || id != 102 || dropped != nil {
 		t.Errorf("an account on Linode Interfaces: Dropped = %d, %v, %v; want 102's verdict, nothing dropped", id, dropped, err)
 	}
+	// A token that may not read which default applies: a port is dropped
+	// only when both defaults drop it.
+	interfaces.sim.InjectFault(linodesim.Fault{PathPrefix: "/v4/account/settings", Status: 403, Count: -1})
+	if _, dropped, err := interfaces.cloud.Dropped(ctx(t), 0, need); err != nil || dropped != nil {
+		t.Errorf("unknown interfaces, one default accepting: Dropped = %v, %v; want nothing", dropped, err)
+	}
+	both := newEnvWith(t, linodesim.Options{DefaultFirewall: 100, DefaultInterfaceFirewall: 101, FirewallRules: map[int]linodesim.Firewall{
+		100: {InboundPolicy: "DROP"}, 101: {InboundPolicy: "DROP", Inbound: []linodesim.FirewallRule{{Action: "ACCEPT", Protocol: "TCP", Ports: "22"}}}}})
+	both.sim.InjectFault(linodesim.Fault{PathPrefix: "/v4/account/settings", Status: 403, Count: -1})
+	if id, dropped, err := both.cloud.Dropped(ctx(t), 0, need); err != nil || id != 100 || !slices.Equal(dropped, []string{"53/udp", "53/tcp"}) {
+		t.Errorf("unknown interfaces, both defaults dropping DNS: Dropped = %d, %v, %v; want 100, DNS dropped", id, dropped, err)
+	}
 	// With no default firewall, a server made without one is unfiltered.
 	open := newEnvWith(t, linodesim.Options{})
 	if id, dropped, err := open.cloud.Dropped(ctx(t), 0, need); err != nil || id != 0 || dropped != nil {

@@ -400,7 +400,7 @@ func (a accountLabels) claim(path string, f *config.Fleet) []string {
 		if prior, ok := a[key]; ok {
 			fix := "give it a label of its own"
 			if filepath.Base(prior.path) == labFleetFile || filepath.Base(path) == labFleetFile {
-				fix += "; if you copied your fleet into the repository's fleets/, beside the machine lab's " + labFleetFile + ", keep it in a directory of its own instead"
+				fix += "; if " + labFleetFile + " is the machine lab's fleet from dnsroll's repository (fleets/), keep your fleet files in a directory of their own instead"
 			}
 			refusals = append(refusals, fmt.Sprintf("%s: %s: %q is also %s of fleet %s (%s), and Linode's labels are unique across an account whatever their case, "+
 				"so a rollout of one would fail to create its servers while the other's exist: %s", path, field, label, prior.field, prior.fleet, filepath.Base(prior.path), fix))

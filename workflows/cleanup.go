@@ -196,6 +196,12 @@ func (r *rollout) cleanupOnly(ctx workflow.Context, in RolloutInput) error {
 	}
 	r.undos.push(UndoDeleteGreen, r.deleteGreen)
 	r.undos.push(UndoSwitchBackToBlue, r.switchBackToBlue)
+	// Which load balancers the failed run left on green is not known: each
+	// counts as on green until its switch back is confirmed, so that one
+	// that fails is listed in cleanup.left.
+	for _, lb := range r.plan.Fleet.LoadBalancers {
+		r.markOnGreen(lb.Name, true)
+	}
 	r.notes.start(ctx, r.plan.Fleet.Notifications.Webhooks, r.event)
 	return errCleanupOnly
 }

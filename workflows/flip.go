@@ -66,7 +66,9 @@ const versionStageInTurn = "stage-restarting-drivers-in-turn"
 // balancer: dnsdist, when a release of dnsroll changes its settings
 // (ansible/roles/dnsdist). Restarting every load balancer at once would
 // leave none answering, so they are staged one at a time; nginx stages by
-// a graceful reload, all at once.
+// a graceful reload, all at once. The map decides the order of the
+// workflow's commands (versionStageInTurn, versionSwitchBackInTurn): a
+// change to it needs a new version of both.
 var stagesByRestart = map[string]bool{"dnsdist": true}
 
 // flipLBs sends greenShare percent of the queries of each of lbs to green

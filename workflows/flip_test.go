@@ -1,12 +1,15 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
@@ -388,11 +391,7 @@ func TestDnsdistLoadBalancersStageInTurn(t *testing.T) {
 // balancers one at a time, as the stage does, and goes on to the next when
 // one fails; nginx's reload is graceful, and they all switch at once.
 func TestDnsdistLoadBalancersSwitchBackInTurn(t *testing.T) {
-	blue := map[string]dnsroll.Server{
-		"ns1": {ID: 1, Label: "ns1", IPv4: "192.0.2.1", Status: "running", DNSPort: 53},
-		"ns2": {ID: 2, Label: "ns2", IPv4: "192.0.2.2", Status: "running", DNSPort: 53},
-	}
-	cleanup := RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: blue}}
+	cleanup := RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue}}
 	switches := func(st Status) map[string]Step { return stepsByTarget(st, "SwitchBackToBlue") }
 	h := newHarnessFleet(t, lbFleet, "", "SwitchLoadBalancer")
 	st, err := h.runInput(t, cleanup)
@@ -434,4 +433,35 @@ func stepsByTarget(st Status, name string) map[string]Step {
 		}
 	}
 	return out
+}
+
+// Switches back to blue made in turn share the cleanup's time: a load
+// balancer that does not answer gets at most switch_timeout and its share
+// of what is left, so the next one starts in time and the round ends by
+// steps.cleanup_timeout, where each once got the whole budget in turn.
+func TestSwitchesBackInTurnShareTheCleanupTime(t *testing.T) {
+	for _, tc := range []struct {
+		steps string
+		want  []time.Duration
+	}{
+		// lb1 half the time left, lb2 (here at once) the rest.
+		{"steps: {switch_timeout: 5m, cleanup_timeout: 4m}\n", []time.Duration{2 * time.Minute, 4 * time.Minute}},
+		// No more than a switch gets.
+		{"steps: {switch_timeout: 1m, cleanup_timeout: 1h}\n", []time.Duration{time.Minute, time.Minute}},
+	} {
+		h := newHarnessFleet(t, lbFleet+tc.steps, "")
+		var budgets []time.Duration
+		h.env.SetOnActivityStartedListener(func(info *activity.Info, ctx context.Context, args converter.EncodedValues) {
+			h.rec.checkFleetArg(info, ctx, args)
+			if info.ActivityType.Name == "SwitchLoadBalancer" {
+				budgets = append(budgets, info.ScheduleToCloseTimeout)
+			}
+		})
+		if _, err := h.runInput(t, RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue}}); err != nil {
+			t.Fatal(err)
+		}
+		if len(budgets) != 2 || budgets[0] > tc.want[0] || budgets[1] > tc.want[1] {
+			t.Errorf("%s: the switches back got %v; want at most %v", strings.TrimSpace(tc.steps), budgets, tc.want)
+		}
+	}
 }

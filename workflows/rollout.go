@@ -249,43 +249,66 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 // switchLBs points each load balancer at the servers it fronts in servers.
 // A load balancer none of whose nameservers has a server gets no backend.
 // They switch at once, but for those of stagesByRestart on the way back
-// to blue, which switch one at a time (versionSwitchBackInTurn).
+// to blue (versionSwitchBackInTurn), which switch one at a time once the
+// others have started, each with its share of the cleanup's time left.
 func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, servers map[string]dnsroll.Server, step string, toGreen bool) error {
 	opts := r.options(r.plan.Fleet.Steps.SwitchTimeout)
 	if !toGreen {
 		opts = r.cleanupOptions(ctx)
 	}
 	inTurn := !toGreen && anyStagesByRestart(lbs) && workflow.GetVersion(ctx, versionSwitchBackInTurn, workflow.DefaultVersion, 1) == 1
-	var calls []*call
-	var indexes []int
-	var first error
 	pointed := make([][]lb.Share, len(lbs))
+	start := func(i int, o workflow.ActivityOptions) *call {
+		backends := serversOf(servers, lbs[i].Fronts)
+		for _, b := range backends {
+			pointed[i] = append(pointed[i], lb.Share{Server: b, Weight: 100})
+		}
+		in := activities.SwitchInput{StepFleet: r.plan.StepFleet(), LB: lbs[i], Backends: backends}
+		o.Summary = step + " " + lbs[i].Name + " → " + dnsroll.Labels(backends, "no backend")
+		return r.st.start(ctx, step, lbs[i].Name, o, a.SwitchLoadBalancer, in)
+	}
 	switched := func(i int) {
 		r.markLB(lbs[i].Name, toGreen)
 		r.setBackends(lbs[i].Name, pointed[i])
 	}
+	var calls []*call
+	var indexes, turns []int
 	for i, balancer := range lbs {
-		backends := serversOf(servers, balancer.Fronts)
-		in := activities.SwitchInput{StepFleet: r.plan.StepFleet(), LB: balancer, Backends: backends}
-		o := opts
-		o.Summary = step + " " + balancer.Name + " → " + dnsroll.Labels(backends, "no backend")
-		for _, b := range backends {
-			pointed[i] = append(pointed[i], lb.Share{Server: b, Weight: 100})
-		}
-		c := r.st.start(ctx, step, balancer.Name, o, a.SwitchLoadBalancer, in)
-		if !inTurn || !stagesByRestart[balancer.Driver] {
-			calls, indexes = append(calls, c), append(indexes, i)
+		if inTurn && stagesByRestart[balancer.Driver] {
+			turns = append(turns, i)
 			continue
 		}
+		calls, indexes = append(calls, start(i, opts)), append(indexes, i)
+	}
+	var first error
+	for k, i := range turns {
 		// One that fails stays where it was; the next is still switched.
 		var res activities.StepResult
-		if err := c.wait(ctx, &res); err != nil {
+		if err := start(i, r.turnOptions(ctx, len(turns)-k)).wait(ctx, &res); err != nil {
 			first = cmp(first, err)
 			continue
 		}
 		switched(i)
 	}
 	return cmp(first, waitEach(ctx, calls, func(i int, _ activities.StepResult) { switched(indexes[i]) }))
+}
+
+// turnOptions are those of a switch back to blue made in turn, with left
+// switches (this one among them) still to make. During the cleanup's
+// rounds each gets at most switch_timeout and its share of the time left,
+// so that a load balancer that does not answer neither holds the others
+// on green for long nor carries the round past steps.cleanup_timeout: the
+// next round tries it again.
+func (r *rollout) turnOptions(ctx workflow.Context, left int) workflow.ActivityOptions {
+	o := r.cleanupOptions(ctx)
+	if r.cleanupUntil.IsZero() {
+		return o
+	}
+	share := max(r.cleanupUntil.Sub(workflow.Now(ctx))/time.Duration(left), cleanupStepFloor)
+	share = min(share, r.plan.Fleet.Steps.SwitchTimeout.D())
+	o.ScheduleToCloseTimeout = min(o.ScheduleToCloseTimeout, share)
+	o.StartToCloseTimeout = min(o.StartToCloseTimeout, share)
+	return o
 }
 
 // versionSwitchBackInTurn: version 1 switches the load balancers of

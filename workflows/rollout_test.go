@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -853,17 +854,42 @@ func TestStoppedRolloutWhoseCleanupFailsClosesFailed(t *testing.T) {
 	}
 }
 
+// cleanupBlue are the blue servers a cleanup request names, as
+// `dnsroll rollout cleanup` takes them from the failed run's status.
+var cleanupBlue = map[string]dnsroll.Server{
+	"ns1": {ID: 1, Label: "ns1", IPv4: "192.0.2.1", Status: "running", DNSPort: 53},
+	"ns2": {ID: 2, Label: "ns2", IPv4: "192.0.2.2", Status: "running", DNSPort: 53},
+}
+
+// A cleanup-only run does not know which load balancers the failed run
+// left on green: one whose switch back fails is listed for the operator,
+// in the failure and in cleanup.left, as a rollout's would be.
+func TestCleanupOnlyRunListsALoadBalancerItCouldNotSwitchBack(t *testing.T) {
+	h := newHarness(t, "SwitchBackToBlue")
+	h.rec.lbs["lb2"] = "ns2-next"
+	st, err := h.runInput(t, RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue}})
+	if err == nil || st.Phase != PhaseCleanupFailed {
+		t.Fatalf("phase %s, err %v; want cleanup-failed", st.Phase, err)
+	}
+	var left []string
+	for _, l := range st.Cleanup.Left {
+		left = append(left, l.Kind+" "+l.Name)
+	}
+	if !slices.Contains(left, "load-balancer lb2") || slices.Contains(left, "load-balancer lb1") {
+		t.Errorf("cleanup.left = %v; want lb2, which is still on green, and not lb1, which is back on blue", left)
+	}
+	if !slices.Equal(st.OnGreen, []string{"lb2"}) || !strings.Contains(st.Failure, "on green: [lb2]") {
+		t.Errorf("on green %v, failure %q; want lb2 named", st.OnGreen, st.Failure)
+	}
+}
+
 // A cleanup-only run, as `dnsroll rollout cleanup` starts it, points every
 // load balancer back at blue and deletes green, without planning or
 // creating anything.
 func TestCleanupOnlyRun(t *testing.T) {
 	h := newHarness(t, "")
 	h.rec.lbs["lb2"] = "ns2-next"
-	blue := map[string]dnsroll.Server{
-		"ns1": {ID: 1, Label: "ns1", IPv4: "192.0.2.1", Status: "running", DNSPort: 53},
-		"ns2": {ID: 2, Label: "ns2", IPv4: "192.0.2.2", Status: "running", DNSPort: 53},
-	}
-	st, err := h.runInput(t, RolloutInput{Fleet: "test", RequestedBy: "ops", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: blue}})
+	st, err := h.runInput(t, RolloutInput{Fleet: "test", RequestedBy: "ops", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue}})
 	if err != nil {
 		// A run that did what it was started for completes: a failure
 		// would count in `--status failed` and the failed-workflow alert.

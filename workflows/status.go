@@ -100,7 +100,8 @@ type Status struct {
 	// ApproveBy is the approval gate's deadline (approval: manual): without
 	// the approve signal by then, the rollout is aborted.
 	ApproveBy time.Time `json:"approve_by,omitzero"`
-	// OnGreen lists the load balancers currently pointed at green.
+	// OnGreen lists the load balancers currently pointed at green; in a
+	// cleanup-only run, those not yet confirmed back on blue.
 	OnGreen []string `json:"on_green"`
 	// GreenShare is the percentage of the load balancers' queries that go
 	// to green: 0 before the switch, 100 after it, and each step's weight

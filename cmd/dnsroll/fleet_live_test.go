@@ -183,7 +183,7 @@ func TestCLIFleetValidateChecksForTheWorkersCloud(t *testing.T) {
 	}
 	_, errOut, code = cli(t, "fleet", "validate", twin)
 	if code != 1 || !strings.Contains(errOut, `machines.yaml: nameservers[0].label: "ns1" is also nameservers[0].label of fleet twin (twin.yaml)`) ||
-		!strings.Contains(errOut, "keep it in a directory of its own") {
+		!strings.Contains(errOut, "keep your fleet files in a directory of their own") {
 		t.Errorf("a fleet beside another with its labels: exit %d, stderr %q; want exit 1 naming nameservers[0].label", code, errOut)
 	}
 
