@@ -2,6 +2,7 @@ package nginx
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,12 +180,34 @@ func TestLabPointAfterInterruptedSwitch(t *testing.T) {
 	// Killed with nginx itself (kill -9 of master and workers, say by the
 	// OOM killer): the retry starts it again on the wanted config, although
 	// a dead master leaves its control socket behind.
-	workers := workerPIDs(t, master)
+	// The master is stopped first: it is still replacing the workers of
+	// the reload above, and a worker forked after the list was taken
+	// outlived the kill, orphaned, still answering on the old config (it
+	// failed the test once, and stayed running).
+	workers := stoppedWorkers(t, master)
 	for _, pid := range append(workers, master) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	waitGone(t, append(workers, master))
 	point(green)
+}
+
+// stoppedWorkers stops master (SIGSTOP), so that it forks no more
+// workers, and returns its workers once it has stopped.
+func stoppedWorkers(t *testing.T, master int) []int {
+	t.Helper()
+	if err := syscall.Kill(master, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", master))
+		if f := strings.Fields(string(b)); err == nil && len(f) > 2 && f[2] == "T" {
+			return workerPIDs(t, master)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx master %d did not stop: %v", master, err)
+		}
+	}
 }
 
 func waitGone(t *testing.T, pids []int) {
