@@ -109,6 +109,16 @@ type Unoffered struct {
 	Why string
 }
 
+// Denied is what a cloud's token may not do of what a rollout does.
+type Denied struct {
+	// User is who the token acts as.
+	User string
+	// Create is set when the token may not create servers.
+	Create bool
+	// ReadOnly are servers the token may read but not change or delete.
+	ReadOnly []Server
+}
+
 // NextLabel is the label of the green server that replaces label.
 func NextLabel(label string) string { return label + NextSuffix }
 

@@ -361,9 +361,7 @@ func TestPlanRefusesAMissingPlaybook(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "ansible", "loadbalancer.yml")); err != nil {
 		t.Fatal(err)
 	}
-	c.fleet.Dir = dir
-	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
-	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
+	c.readFrom(dir)
 	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
 	if err == nil || !strings.Contains(err.Error(), "ansible.loadbalancer_playbook: "+filepath.Join(dir, "ansible", "loadbalancer.yml")+" does not exist") {
 		t.Errorf("Plan without the load balancer playbook: %v", err)
@@ -388,11 +386,33 @@ func (c *cloudEnv) planWith(t *testing.T, in PlanInput) (Plan, string) {
 // planIn runs Plan for the test fleet with its files in dir.
 func (c *cloudEnv) planIn(t *testing.T, dir string, in PlanInput) Plan {
 	t.Helper()
+	c.readFrom(dir)
+	v, err := c.env.ExecuteActivity(c.acts.Plan, in)
+	return temporaltest.Value[Plan](t, v, err)
+}
+
+// readFrom has Plan read the test fleet, with its files in dir, on a
+// worker with an SSH key.
+func (c *cloudEnv) readFrom(dir string) {
 	c.fleet.Dir = dir
 	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
 	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
-	v, err := c.env.ExecuteActivity(c.acts.Plan, in)
-	return temporaltest.Value[Plan](t, v, err)
+}
+
+// planRefusal runs Plan for the test fleet, as it is now, with its files
+// in a new directory, and returns the refusal: Plan passing, or failing
+// in a way a retry may change, fails the test.
+func (c *cloudEnv) planRefusal(t *testing.T) error {
+	t.Helper()
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	c.readFrom(dir)
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() {
+		t.Fatalf("Plan: %v; want a refusal no retry changes", err)
+	}
+	return err
 }
 
 // An earlier rollout's green that is still deleting holds its label: the
@@ -438,9 +458,6 @@ func TestPlanRefusesSSHFleetWithoutKeys(t *testing.T) {
 // So is a region closed to the account, and a plan sold out in a region.
 func TestPlanRefusesWhatLinodeDoesNotOffer(t *testing.T) {
 	c := newCloudEnvWith(t, linodesim.Options{SoldOut: map[string][]string{"eu-west": {"g6-dedicated-2"}}, ClosedRegions: []string{"br-gru"}})
-	dir := t.TempDir()
-	writeFleetDir(t, dir)
-	c.fleet.Dir = dir
 	ok := c.fleet.Nameservers[0]
 	badRegion, badImage, badFirewall, closed, soldOut, inStock := ok, ok, ok, ok, ok, ok
 	badRegion.Label, badRegion.Region = "ns2", "mars-1"
@@ -450,14 +467,7 @@ func TestPlanRefusesWhatLinodeDoesNotOffer(t *testing.T) {
 	soldOut.Label, soldOut.Region, soldOut.Type = "ns6", "eu-west", "g6-dedicated-2"
 	inStock.Label, inStock.Type = "ns7", "g6-dedicated-2"
 	c.fleet.Nameservers = append(c.fleet.Nameservers, badRegion, badImage, badFirewall, closed, soldOut, inStock)
-	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
-	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
-
-	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"})
-	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || !app.NonRetryable() {
-		t.Fatalf("Plan: %v; want a refusal no retry changes", err)
-	}
+	err := c.planRefusal(t)
 	for _, want := range []string{
 		`nameservers[1].region: Linode has no region "mars-1"; ` + "`linode-cli regions list`",
 		`nameservers[2].image: this account cannot deploy image "debian12"`,
@@ -485,20 +495,12 @@ func TestPlanRefusesAFirewallThatDropsSSHOrDNS(t *testing.T) {
 	c := newCloudEnvWith(t, linodesim.Options{Firewalls: []int{88}, DefaultFirewall: 77, FirewallRules: map[int]linodesim.Firewall{
 		77: {InboundPolicy: "DROP", Inbound: []linodesim.FirewallRule{{Action: "ACCEPT", Protocol: "TCP", Ports: "22"}}},
 	}})
-	dir := t.TempDir()
-	writeFleetDir(t, dir)
-	c.fleet.Dir = dir
 	ns2 := c.fleet.Nameservers[0]
 	ns2.Label = "ns2"
 	c.fleet.Nameservers = append(c.fleet.Nameservers, ns2)
-	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
-	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
-
-	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"})
 	want := "nameservers[0].firewall_id, nameservers[1].firewall_id: Cloud Firewall 77 (the account's default for new Linodes, which Linode puts a server behind when firewall_id is unset) " +
 		"drops inbound 53/udp, 53/tcp from everywhere, so DNS queries could not reach them"
-	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), want) {
+	if err := c.planRefusal(t); !strings.Contains(err.Error(), want) {
 		t.Fatalf("Plan: %v; want a refusal containing %q", err, want)
 	}
 	if n := len(c.sim.Instances()); n != 0 {
@@ -652,9 +654,7 @@ func TestPlanRefusesAFleetLeftOnGreen(t *testing.T) {
 
 	dir := t.TempDir()
 	writeFleetDir(t, dir)
-	c.fleet.Dir = dir
-	c.acts.Fleets = func(string) (*config.Fleet, error) { return c.fleet, nil }
-	c.acts.Target = preflight.Target{Known: true, SSHKeys: 1}
+	c.readFrom(dir)
 	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
 	if err == nil {
 		t.Fatal("Plan took a fleet whose load balancer serves from ns1-next")
@@ -687,5 +687,51 @@ func TestPlanWarnsOfARevisionThatOnlyLabels(t *testing.T) {
 	}
 	if plan, _ = c.plan(t); slices.ContainsFunc(plan.Warnings, func(w string) bool { return strings.Contains(w, "only labels") }) {
 		t.Errorf("with no revision, warnings %q", plan.Warnings)
+	}
+}
+
+// A token of a restricted Linode user that may only read a blue server
+// could create, provision and switch to green, then fail at teardown with
+// both sets running. Plan refuses it before any VM exists, naming the
+// nameserver and the grant, and refuses a user that may not create
+// Linodes at all; with the grants, the same fleet plans.
+func TestPlanRefusesATokenThatMayNotFinish(t *testing.T) {
+	c := newCloudEnv(t)
+	blue := c.mustEnsure(t, "ns1")
+	c.sim.Restrict(linodesim.Grants{ReadOnly: []string{"ns1"}})
+	err := c.planRefusal(t)
+	for _, want := range []string{
+		"the Linode token acts as dnsroll, a restricted user that may not create Linodes: give dnsroll the add_linodes grant",
+		fmt.Sprintf("nameservers[0]: ns1 (Linode %d) is read-only to dnsroll, the user the Linode token acts as, and this run deletes or renames it", blue.Server.ID),
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q lacks %q", err, want)
+		}
+	}
+	if n := c.sim.Created(); n != 1 {
+		t.Errorf("%d instances created; want only blue's", n)
+	}
+
+	c.sim.Restrict(linodesim.Grants{AddLinodes: true})
+	if _, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"}); err != nil {
+		t.Errorf("Plan with the grants a rollout needs: %v", err)
+	}
+}
+
+// A load balancer replacement deletes the old load balancer's server
+// once the glue names the new one: a token that may only read it is
+// refused before the new one is made.
+func TestNewLoadBalancersNeedATokenThatMayDeleteTheOld(t *testing.T) {
+	c := newCloudEnv(t)
+	old := c.mustEnsure(t, "lb1")
+	c.sim.Restrict(linodesim.Grants{AddLinodes: true, ReadOnly: []string{"lb1"}})
+	_, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	want := fmt.Sprintf("load_balancers[0]: lb1 (Linode %d) is read-only to dnsroll", old.Server.ID)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("check: %v; want a refusal containing %q", err, want)
+	}
+	c.sim.Restrict(linodesim.Grants{AddLinodes: true})
+	if _, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet}); err != nil {
+		t.Errorf("a token that may delete the old load balancer: %v", err)
 	}
 }

@@ -217,7 +217,8 @@ type CheckOffersInput struct {
 // balancer replacements the cloud cannot make: each is made in the
 // region, plan and image of the first nameserver it fronts
 // (CreateLoadBalancer), which may have changed in the fleet file since a
-// rollout last created that nameserver.
+// rollout last created that nameserver. It also refuses a token that may
+// not create them, or not delete the old load balancers.
 func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOffersInput) (StepResult, error) {
 	offers, err := preflight.LoadBalancerOffers(in.Fleet)
 	if err != nil {
@@ -231,7 +232,32 @@ func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOff
 	if err := a.checkOffers(ctx, in.Fleet, offers); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
+	if err := a.checkReplaceGrants(ctx, in.Fleet); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
 	return StepResult{Attempt: attempt(ctx)}, nil
+}
+
+// checkReplaceGrants refuses a token that may not create the new load
+// balancers, or not delete the old ones (DeleteLoadBalancer), as
+// preflight.Grants says. A cloud that is not a preflight.Grantor is not
+// asked.
+func (a *Activities) checkReplaceGrants(ctx context.Context, fleet *config.Fleet) error {
+	grantor, ok := a.Cloud.(preflight.Grantor)
+	if !ok {
+		return nil
+	}
+	servers, err := a.Cloud.List(ctx, fleet.Tag())
+	if err != nil {
+		return err
+	}
+	var replaced []dnsroll.Server
+	for _, s := range servers {
+		if slices.ContainsFunc(fleet.LoadBalancers, func(lb config.LoadBalancer) bool { return lb.Name == s.Label }) {
+			replaced = append(replaced, s)
+		}
+	}
+	return preflight.Grants(ctx, grantor, fleet, replaced)
 }
 
 // CreateLoadBalancer makes LB's replacement, <name>-next: a fleet-tagged

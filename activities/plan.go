@@ -113,6 +113,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := refuseLeftOnGreen(ctx, fleet, left); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
+	if err := a.checkGrants(ctx, fleet, append(census.Blue, census.Left...)); err != nil {
+		return Plan{}, failure(ctx, err)
+	}
 	seen := readBlueSerials(ctx, &plan, planned)
 	if err := checkSerialsAgainstBlue(&plan, planned, seen); err != nil {
 		return Plan{}, failure(ctx, err)
@@ -159,6 +162,18 @@ func (a *Activities) checkOffers(ctx context.Context, fleet *config.Fleet, offer
 		return nil
 	}
 	return preflight.Offers(ctx, catalog, fleet, offers)
+}
+
+// checkGrants refuses, before anything is created, a run whose token may
+// not create servers, or may not delete or rename those of changing
+// (preflight.Grants). A cloud that is not a preflight.Grantor is not
+// asked.
+func (a *Activities) checkGrants(ctx context.Context, fleet *config.Fleet, changing []dnsroll.Server) error {
+	grantor, ok := a.Cloud.(preflight.Grantor)
+	if !ok {
+		return nil
+	}
+	return preflight.Grants(ctx, grantor, fleet, changing)
 }
 
 // blueSerialTimeout bounds one query for a blue server's serial, and

@@ -31,8 +31,9 @@ SSH), unless the fleet has a lab section or DNSROLL_LINODE_URL names a
 simulator. The worker's own setup (SSH keys) is checked where it runs.
 
 With --live it also asks Linode (LINODE_TOKEN, read only) which servers
-carry the fleet's tag and whether it offers each nameserver's region, plan,
-image and firewall, as the Plan step does. The checks of the running fleet
+carry the fleet's tag, whether it offers each nameserver's region, plan,
+image and firewall, and whether the token's user may create Linodes and
+delete and rename the servers a rollout replaces, as the Plan step does. The checks of the running fleet
 (the new SOA serials against the ones blue serves, the worker's SSH keys)
 run at the rollout's Plan step, before any server is created; this command
 says which checks it skipped.
@@ -142,7 +143,8 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		}
 		return err
 	}
-	printCensus(out, f, preflight.TakeCensus(f, servers))
+	census := preflight.TakeCensus(f, servers)
+	printCensus(out, f, census)
 	replacements, err := preflight.LoadBalancerOffers(f)
 	if err != nil {
 		return err
@@ -151,6 +153,10 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		return err
 	}
 	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and the firewall_id of nameservers and load balancers where set")
+	if err := preflight.Grants(ctx, cloud, f, append(census.Blue, census.Left...)); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "ok: the token may create Linodes, and delete and rename the servers a rollout replaces")
 	return nil
 }
 

@@ -1,7 +1,8 @@
 // Package linodesim is a Linode API v4 simulator for the lab and for tests.
 //
 // It speaks enough of the API (instances, pagination, X-Filter, errors, and
-// lookups of regions, plans, images and firewalls by ID) that
+// lookups of regions, plans, images and firewalls by ID, and a restricted
+// user's grants) that
 // the unmodified linodego client works against it, so the lab exercises the
 // same code path as production. Instances move through provisioning, booting
 // and running on a timer, and faults (429, 5xx, slow or lost responses) can
@@ -129,6 +130,9 @@ type Sim struct {
 	nextID int
 	insts  map[int]*record
 	faults []Fault
+	// restricted is the token's user's grants (Restrict); nil, the
+	// user is unrestricted.
+	restricted *restriction
 }
 
 // firstID is where Linode-like IDs start; IDs are never reused.
@@ -150,14 +154,14 @@ func New(opts Options) (*Sim, error) {
 	}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /v4/linode/instances", s.list)
-	m.HandleFunc("POST /v4/linode/instances", s.create)
+	m.HandleFunc("POST /v4/linode/instances", s.mayCreate(s.create))
 	m.HandleFunc("GET /v4/linode/instances/{id}", s.get)
-	m.HandleFunc("PUT /v4/linode/instances/{id}", s.update)
-	m.HandleFunc("DELETE /v4/linode/instances/{id}", s.delete)
+	m.HandleFunc("PUT /v4/linode/instances/{id}", s.mayChange(s.update))
+	m.HandleFunc("DELETE /v4/linode/instances/{id}", s.mayChange(s.delete))
 	m.HandleFunc("GET /v4/linode/instances/{id}/ips", s.ips)
-	m.HandleFunc("POST /v4/linode/instances/{id}/boot", s.power("boot"))
-	m.HandleFunc("POST /v4/linode/instances/{id}/reboot", s.power("reboot"))
-	m.HandleFunc("POST /v4/linode/instances/{id}/shutdown", s.power("shutdown"))
+	m.HandleFunc("POST /v4/linode/instances/{id}/boot", s.mayChange(s.power("boot")))
+	m.HandleFunc("POST /v4/linode/instances/{id}/reboot", s.mayChange(s.power("reboot")))
+	m.HandleFunc("POST /v4/linode/instances/{id}/shutdown", s.mayChange(s.power("shutdown")))
 	m.HandleFunc("GET /v4/regions/{id}", s.getRegion)
 	m.HandleFunc("GET /v4/regions/{id}/availability", s.getRegionAvailability)
 	m.HandleFunc("GET /v4/account/availability/{id}", s.getAccountAvailability)
@@ -167,6 +171,8 @@ func New(opts Options) (*Sim, error) {
 	m.HandleFunc("GET /v4/networking/firewalls/{id}/rules", s.getFirewallRules)
 	m.HandleFunc("GET /v4/networking/firewalls/settings", s.getFirewallSettings)
 	m.HandleFunc("GET /v4/account/settings", s.getAccountSettings)
+	m.HandleFunc("GET /v4/profile", s.getProfile)
+	m.HandleFunc("GET /v4/profile/grants", s.getGrants)
 	m.HandleFunc("GET /_sim/faults", s.getFaults)
 	m.HandleFunc("POST /_sim/faults", s.postFault)
 	m.HandleFunc("DELETE /_sim/faults", s.deleteFaults)

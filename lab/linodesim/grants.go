@@ -1,0 +1,107 @@
+package linodesim
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+)
+
+// profileUser is the username GET /v4/profile gives the token's user.
+const profileUser = "dnsroll"
+
+// Grants make the token's user a restricted one (Sim.Restrict): what the
+// user may do, as GET /v4/profile/grants lists it.
+type Grants struct {
+	// AddLinodes is the global grant to create Linodes.
+	AddLinodes bool
+	// ReadOnly are the labels of instances the user may read but not
+	// change or delete. Every other instance that exists when Restrict is
+	// called, and every one the user creates later, is read_write.
+	ReadOnly []string
+}
+
+// restriction is Grants with the read-only instances resolved to IDs:
+// Linode grants by ID, so a rename keeps the grant.
+type restriction struct {
+	addLinodes bool
+	readOnly   map[int]bool
+}
+
+// Restrict makes the token's user a restricted one with grants g, from
+// now on: GET /v4/profile says so, GET /v4/profile/grants lists g, and
+// what g does not allow is answered 403 "Unauthorized", as Linode does.
+func (s *Sim) Restrict(g Grants) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &restriction{addLinodes: g.AddLinodes, readOnly: map[int]bool{}}
+	for id, rec := range s.insts {
+		if slices.Contains(g.ReadOnly, rec.Label) {
+			r.readOnly[id] = true
+		}
+	}
+	s.restricted = r
+}
+
+// getProfile serves the token's user's profile, as much of it as
+// dnsroll reads.
+func (s *Sim) getProfile(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	restricted := s.restricted != nil
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"username": profileUser, "email": profileUser + "@example.com", "restricted": restricted})
+}
+
+// getGrants serves a restricted user's grants; an unrestricted user has
+// none to list, and Linode answers 204 No Content.
+func (s *Sim) getGrants(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.restricted == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	linodes := []map[string]any{}
+	for _, rec := range s.sorted() {
+		perm := "read_write"
+		if s.restricted.readOnly[rec.ID] {
+			perm = "read_only"
+		}
+		linodes = append(linodes, map[string]any{"id": rec.ID, "label": rec.Label, "permissions": perm})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"global": map[string]any{"add_linodes": s.restricted.addLinodes, "account_access": nil},
+		"linode": linodes, "firewall": []any{}, "image": []any{}, "domain": []any{}, "nodebalancer": []any{},
+		"stackscript": []any{}, "longview": []any{}, "volume": []any{}, "database": []any{}, "vpc": []any{},
+	})
+}
+
+// mayCreate wraps a create handler: a restricted user without the
+// add_linodes grant is refused.
+func (s *Sim) mayCreate(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		refused := s.restricted != nil && !s.restricted.addLinodes
+		s.mu.Unlock()
+		if refused {
+			writeErr(w, http.StatusForbidden, "Unauthorized", "")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// mayChange wraps a handler that changes the instance in the path: a
+// restricted user who may only read it is refused.
+func (s *Sim) mayChange(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.Atoi(r.PathValue("id"))
+		s.mu.Lock()
+		refused := s.restricted != nil && s.restricted.readOnly[id]
+		s.mu.Unlock()
+		if refused {
+			writeErr(w, http.StatusForbidden, "Unauthorized", "")
+			return
+		}
+		h(w, r)
+	}
+}
