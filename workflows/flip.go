@@ -28,14 +28,16 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseStaging)
 	// From here a load balancer may know green.
 	r.undos.push(UndoReleaseGreen, r.releaseGreen)
-	inTurn := workflow.GetVersion(ctx, versionStageInTurn, workflow.DefaultVersion, 1) == 1
+	version := workflow.GetVersion(ctx, versionStageInTurn, workflow.DefaultVersion, 2)
+	inTurn := version >= 1
 	if inTurn {
 		r.stageBegun = []config.LoadBalancer{}
 	}
 	var calls []*call
 	var indexes []int
 	var first error
-	for i, balancer := range fleet.LoadBalancers {
+	for _, i := range stageOrder(fleet.LoadBalancers, version) {
+		balancer := fleet.LoadBalancers[i]
 		in := activities.StageInput{StepFleet: r.plan.StepFleet(), LB: balancer, Live: serversOf(r.st.Blue, balancer.Fronts), Staged: serversOf(r.st.Green, balancer.Fronts)}
 		c := r.st.start(ctx, "StageLoadBalancer", balancer.Name, r.options(fleet.Steps.SwitchTimeout), a.StageLoadBalancer, in)
 		r.stageBegun = append(r.stageBegun, balancer)
@@ -60,7 +62,24 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 
 // versionStageInTurn: version 1 stages the load balancers of
 // stagesByRestart one at a time; earlier rollouts staged all at once.
+// Version 2 starts the others first (stageOrder).
 const versionStageInTurn = "stage-restarting-drivers-in-turn"
+
+// stageOrder is the order stageLBs starts lbs in: as listed, or, from
+// version 2 of versionStageInTurn, those staged at once before those
+// staged in turn, so that an nginx load balancer listed after a dnsdist
+// one does not wait for that one's stage.
+func stageOrder(lbs []config.LoadBalancer, version workflow.Version) []int {
+	var atOnce, inTurn []int
+	for i, balancer := range lbs {
+		if version >= 2 && stagesByRestart[balancer.Driver] {
+			inTurn = append(inTurn, i)
+		} else {
+			atOnce = append(atOnce, i)
+		}
+	}
+	return append(atOnce, inTurn...)
+}
 
 // stagesByRestart are the drivers whose stage may restart the load
 // balancer: dnsdist, when a release of dnsroll changes its settings

@@ -347,8 +347,8 @@ func TestFirstRolloutSkipsTheCanary(t *testing.T) {
 }
 
 // dnsdist load balancers are staged one at a time, since a stage may
-// restart dnsdist; nginx ones, which reload gracefully, all at once. A
-// failed stage stops the others from starting.
+// restart dnsdist; nginx ones, which reload gracefully, all at once, and
+// first. A failed stage stops the others from starting.
 func TestDnsdistLoadBalancersStageInTurn(t *testing.T) {
 	stages := func(st Status) map[string]Step { return stepsByTarget(st, "StageLoadBalancer") }
 	h := newHarnessFleet(t, lbFleet, "", "StageLoadBalancer")
@@ -366,6 +366,17 @@ func TestDnsdistLoadBalancersStageInTurn(t *testing.T) {
 	}
 	if s := stages(st); len(s) != 2 || !s["lb2"].StartedAt.Equal(s["lb1"].StartedAt) {
 		t.Errorf("nginx stages %v: want both to start at once", s)
+	}
+
+	// In a fleet of both, an nginx load balancer listed after a dnsdist
+	// one does not wait for that one's stage.
+	mixed := strings.Replace(lbFleet, `fronts: ns2, driver: dnsdist}`, `fronts: ns2, driver: nginx}`, 1)
+	h = newHarnessFleet(t, mixed, "", "StageLoadBalancer")
+	if st, err = h.run(t); err != nil {
+		t.Fatal(err)
+	}
+	if s := stages(st); len(s) != 2 || s["lb2"].StartedAt.After(s["lb1"].StartedAt) {
+		t.Errorf("stages of dnsdist lb1 and nginx lb2 %v: want lb2's to start no later than lb1's", s)
 	}
 
 	h = newHarnessFleet(t, lbFleet, "StageLoadBalancer")
