@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
@@ -377,6 +378,15 @@ func TestDnsdistLoadBalancersStageInTurn(t *testing.T) {
 	}
 	if s := stages(st); len(s) != 2 || s["lb2"].StartedAt.After(s["lb1"].StartedAt) {
 		t.Errorf("stages of dnsdist lb1 and nginx lb2 %v: want lb2's to start no later than lb1's", s)
+	}
+	// A run begun before that change keeps the listed order on replay.
+	h = newHarnessFleet(t, mixed, "", "StageLoadBalancer")
+	h.env.OnGetVersion(versionStageInTurn, workflow.DefaultVersion, 2).Return(workflow.Version(1))
+	if st, err = h.run(t); err != nil {
+		t.Fatal(err)
+	}
+	if s := stages(st); len(s) != 2 || s["lb2"].StartedAt.Before(s["lb1"].EndedAt) {
+		t.Errorf("version 1: stages %v; want lb2's to start once lb1's has ended, as listed", s)
 	}
 
 	h = newHarnessFleet(t, lbFleet, "StageLoadBalancer")
