@@ -716,6 +716,23 @@ func TestPlanRefusesATokenThatMayNotFinish(t *testing.T) {
 	if _, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"}); err != nil {
 		t.Errorf("Plan with the grants a rollout needs: %v", err)
 	}
+
+	// A green an earlier rollout left is provisioned again, then renamed:
+	// read-only, it is refused. The run reuses it and creates nothing, so
+	// a user that may not create Linodes may run it.
+	left := c.mustEnsure(t, "ns1-next")
+	c.sim.Restrict(linodesim.Grants{ReadOnly: []string{"ns1-next"}})
+	err = c.planRefusal(t)
+	if want := fmt.Sprintf("nameservers[0]'s green, left by an earlier rollout: ns1-next (Linode %d) is read-only to dnsroll", left.Server.ID); !strings.Contains(err.Error(), want) {
+		t.Errorf("refusal %q lacks %q", err, want)
+	}
+	if strings.Contains(err.Error(), "may not create Linodes") {
+		t.Errorf("refusal %q: the run creates nothing, so it needs no add_linodes", err)
+	}
+	c.sim.Restrict(linodesim.Grants{})
+	if _, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"}); err != nil {
+		t.Errorf("Plan of a run that reuses every green, by a user that may not create Linodes: %v", err)
+	}
 }
 
 // A load balancer replacement deletes the old load balancer's server
@@ -733,5 +750,13 @@ func TestNewLoadBalancersNeedATokenThatMayDeleteTheOld(t *testing.T) {
 	c.sim.Restrict(linodesim.Grants{AddLinodes: true})
 	if _, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet}); err != nil {
 		t.Errorf("a token that may delete the old load balancer: %v", err)
+	}
+	// A replacement an earlier run left is reused, then renamed.
+	next := c.mustEnsure(t, "lb1-next")
+	c.sim.Restrict(linodesim.Grants{ReadOnly: []string{"lb1-next"}})
+	_, err = c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	want = fmt.Sprintf("load_balancers[0]'s replacement, left by an earlier replacement: lb1-next (Linode %d) is read-only to dnsroll", next.Server.ID)
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "may not create Linodes") {
+		t.Errorf("check: %v; want a refusal containing %q, and none for creating: the run creates nothing", err, want)
 	}
 }

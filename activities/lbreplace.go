@@ -239,9 +239,10 @@ func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOff
 }
 
 // checkReplaceGrants refuses a token that may not create the new load
-// balancers, or not delete the old ones (DeleteLoadBalancer), as
-// preflight.Grants says. A cloud that is not a preflight.Grantor is not
-// asked.
+// balancers, or not delete the old ones (DeleteLoadBalancer) and rename
+// or delete a replacement an earlier run left (which CreateLoadBalancer
+// reuses), as preflight.Grants says. A cloud that is not a
+// preflight.Grantor is not asked.
 func (a *Activities) checkReplaceGrants(ctx context.Context, fleet *config.Fleet) error {
 	grantor, ok := a.Cloud.(preflight.Grantor)
 	if !ok {
@@ -251,13 +252,23 @@ func (a *Activities) checkReplaceGrants(ctx context.Context, fleet *config.Fleet
 	if err != nil {
 		return err
 	}
-	var replaced []dnsroll.Server
+	var changing []dnsroll.Server
+	left := 0
 	for _, s := range servers {
-		if slices.ContainsFunc(fleet.LoadBalancers, func(lb config.LoadBalancer) bool { return lb.Name == s.Label }) {
-			replaced = append(replaced, s)
+		if s.Status == dnsroll.StatusDeleting {
+			continue
+		}
+		for _, lb := range fleet.LoadBalancers {
+			switch s.Label {
+			case lb.Name:
+				changing = append(changing, s)
+			case dnsroll.NextLabel(lb.Name):
+				changing = append(changing, s)
+				left++
+			}
 		}
 	}
-	return preflight.Grants(ctx, grantor, fleet, replaced)
+	return preflight.Grants(ctx, grantor, fleet, changing, left < len(fleet.LoadBalancers))
 }
 
 // CreateLoadBalancer makes LB's replacement, <name>-next: a fleet-tagged

@@ -113,7 +113,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := refuseLeftOnGreen(ctx, fleet, left); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
-	if err := a.checkGrants(ctx, fleet, append(census.Blue, census.Left...)); err != nil {
+	if err := a.checkGrants(ctx, fleet, append(census.Blue, census.Left...), len(census.Left) < len(fleet.Nameservers)); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
 	seen := readBlueSerials(ctx, &plan, planned)
@@ -165,15 +165,15 @@ func (a *Activities) checkOffers(ctx context.Context, fleet *config.Fleet, offer
 }
 
 // checkGrants refuses, before anything is created, a run whose token may
-// not create servers, or may not delete or rename those of changing
-// (preflight.Grants). A cloud that is not a preflight.Grantor is not
-// asked.
-func (a *Activities) checkGrants(ctx context.Context, fleet *config.Fleet, changing []dnsroll.Server) error {
+// not create servers (when it creates any), or may not delete or rename
+// those of changing (preflight.Grants). A cloud that is not a
+// preflight.Grantor is not asked.
+func (a *Activities) checkGrants(ctx context.Context, fleet *config.Fleet, changing []dnsroll.Server, creates bool) error {
 	grantor, ok := a.Cloud.(preflight.Grantor)
 	if !ok {
 		return nil
 	}
-	return preflight.Grants(ctx, grantor, fleet, changing)
+	return preflight.Grants(ctx, grantor, fleet, changing, creates)
 }
 
 // blueSerialTimeout bounds one query for a blue server's serial, and

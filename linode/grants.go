@@ -1,6 +1,7 @@
 package linode
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/linode/linodego"
@@ -11,9 +12,12 @@ import (
 // Denied says what of a rollout's work the token's user may not do:
 // create Linodes (a restricted user without the add_linodes grant), or
 // change and delete those of servers it may only read (a read_only
-// grant). An unrestricted user may do all of it. A lookup the token may
-// not make proves nothing, and neither does a server the grants do not
-// list: Denied errs towards letting the rollout try.
+// grant). An unrestricted user may do all of it. Denied errs towards
+// letting the rollout try: a lookup the token may not make proves
+// nothing, and neither do grants that leave out a server the user sees
+// (a restricted user sees only what it is granted, so such grants do not
+// describe this user's access: an account on Linode's role-based Identity
+// and Access, say).
 func (c *Cloud) Denied(ctx context.Context, servers []dnsroll.Server) (dnsroll.Denied, error) {
 	p, err := c.client.GetProfile(ctx)
 	if ok, err := lookedUp(ctx, err, "the token's profile"); !ok || !p.Restricted {
@@ -23,15 +27,19 @@ func (c *Cloud) Denied(ctx context.Context, servers []dnsroll.Server) (dnsroll.D
 	if ok, err := lookedUp(ctx, err, "the token's grants"); !ok {
 		return dnsroll.Denied{}, err
 	}
-	d := dnsroll.Denied{User: p.Username, Create: !g.Global.AddLinodes}
-	readOnly := map[int]bool{}
+	granted := map[int]linodego.GrantPermissionLevel{}
 	for _, e := range g.Linode {
-		readOnly[e.ID] = e.Permissions == linodego.AccessLevelReadOnly
+		granted[e.ID] = e.Permissions
 	}
+	var readOnly []dnsroll.Server
 	for _, s := range servers {
-		if readOnly[s.ID] {
-			d.ReadOnly = append(d.ReadOnly, s)
+		switch granted[s.ID] {
+		case linodego.AccessLevelReadOnly:
+			readOnly = append(readOnly, s)
+		case linodego.AccessLevelReadWrite:
+		default:
+			return dnsroll.Denied{}, nil
 		}
 	}
-	return d, nil
+	return dnsroll.Denied{User: cmp.Or(p.Username, "the token's user"), Create: !g.Global.AddLinodes, ReadOnly: readOnly}, nil
 }

@@ -28,6 +28,15 @@ func TestDenied(t *testing.T) {
 	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.ReadOnly != nil {
 		t.Fatalf("unrestricted: Denied = %+v, %v; want nothing denied", d, err)
 	}
+	// As on Linode, an unrestricted user has no grants to list (which
+	// linodego would read as no add_linodes): Denied must not ask.
+	req, _ := http.NewRequestWithContext(c, "GET", e.srv.URL+"/v4/profile/grants", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Errorf("unrestricted GET /v4/profile/grants: %v, %v; want 204 No Content", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	e.sim.Restrict(linodesim.Grants{ReadOnly: []string{"ns2", "lb1"}})
 	d, err := e.cloud.Denied(c, servers)
@@ -48,6 +57,20 @@ func TestDenied(t *testing.T) {
 	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.ReadOnly != nil {
 		t.Errorf("restricted with add_linodes, all read-write: Denied = %+v, %v; want nothing denied", d, err)
 	}
+
+	// Grants that leave out a server the user sees do not describe its
+	// access (role-based access): they prove nothing.
+	e.sim.Restrict(linodesim.Grants{ReadOnly: []string{"ns2"}, Unlisted: []string{"lb1"}})
+	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.ReadOnly != nil {
+		t.Errorf("grants that leave out lb1: Denied = %+v, %v; want nothing denied", d, err)
+	}
+
+	// Linode's failure to answer is an error a retry may pass.
+	e.sim.InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4/profile", Status: http.StatusServiceUnavailable, Count: -1})
+	if _, err := e.cloud.Denied(c, servers); err == nil || dnsroll.ErrorCode(err) == dnsroll.EINVALID {
+		t.Errorf("profile unavailable: Denied error %v; want one a retry may pass", err)
+	}
+	e.sim.ClearFaults()
 
 	// A token that may not read its grants proves nothing.
 	e.sim.Restrict(linodesim.Grants{})

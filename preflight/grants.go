@@ -18,18 +18,19 @@ type Grantor interface {
 }
 
 // Grants refuses, before anything is created, work that the cloud's token
-// could start but not finish: it creates servers, then deletes or renames
-// changing (the servers it replaces, and greens an earlier rollout left).
-// A token that may only read a blue server would otherwise fail at
-// teardown, after the switch, with both sets of servers running and the
-// blue labels in the way of the renames.
-func Grants(ctx context.Context, g Grantor, fleet *config.Fleet, changing []dnsroll.Server) error {
+// could start but not finish: it creates servers (when creates: an earlier
+// run may have left every one it needs), then deletes or renames changing
+// (the servers it replaces, and those an earlier run left). A token that
+// may only read a blue server would otherwise fail at teardown, after the
+// switch, with both sets of servers running and the blue labels in the way
+// of the renames.
+func Grants(ctx context.Context, g Grantor, fleet *config.Fleet, changing []dnsroll.Server, creates bool) error {
 	d, err := g.Denied(ctx, changing)
 	if err != nil {
 		return fmt.Errorf("checking what the cloud's token may do: %w", err)
 	}
 	var refusals []string
-	if d.Create {
+	if d.Create && creates {
 		refusals = append(refusals, fmt.Sprintf("the Linode token acts as %s, a restricted user that may not create Linodes: "+
 			"give %s the add_linodes grant (Cloud Manager: Users & Grants), or use a token of a user that may", d.User, d.User))
 	}
@@ -57,6 +58,9 @@ func serverField(fleet *config.Fleet, label string) string {
 	}
 	for j, lb := range fleet.LoadBalancers {
 		if strings.EqualFold(lb.Name, final) {
+			if green {
+				return fmt.Sprintf("load_balancers[%d]'s replacement, left by an earlier replacement", j)
+			}
 			return fmt.Sprintf("load_balancers[%d]", j)
 		}
 	}

@@ -153,7 +153,7 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		return err
 	}
 	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and the firewall_id of nameservers and load balancers where set")
-	if err := preflight.Grants(ctx, cloud, f, append(census.Blue, census.Left...)); err != nil {
+	if err := preflight.Grants(ctx, cloud, f, append(census.Blue, census.Left...), len(census.Left) < len(f.Nameservers)); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "ok: the token may create Linodes, and delete and rename the servers a rollout replaces")

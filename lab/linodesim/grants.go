@@ -18,6 +18,10 @@ type Grants struct {
 	// change or delete. Every other instance that exists when Restrict is
 	// called, and every one the user creates later, is read_write.
 	ReadOnly []string
+	// Unlisted are the labels of instances the user sees but the grants
+	// leave out, as on an account whose access is role-based (Linode's
+	// Identity and Access), where the grants do not describe it.
+	Unlisted []string
 }
 
 // restriction is Grants with the read-only instances resolved to IDs:
@@ -25,6 +29,7 @@ type Grants struct {
 type restriction struct {
 	addLinodes bool
 	readOnly   map[int]bool
+	unlisted   map[int]bool
 }
 
 // Restrict makes the token's user a restricted one with grants g, from
@@ -33,11 +38,10 @@ type restriction struct {
 func (s *Sim) Restrict(g Grants) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := &restriction{addLinodes: g.AddLinodes, readOnly: map[int]bool{}}
+	r := &restriction{addLinodes: g.AddLinodes, readOnly: map[int]bool{}, unlisted: map[int]bool{}}
 	for id, rec := range s.insts {
-		if slices.Contains(g.ReadOnly, rec.Label) {
-			r.readOnly[id] = true
-		}
+		r.readOnly[id] = slices.Contains(g.ReadOnly, rec.Label)
+		r.unlisted[id] = slices.Contains(g.Unlisted, rec.Label)
 	}
 	s.restricted = r
 }
@@ -62,6 +66,9 @@ func (s *Sim) getGrants(w http.ResponseWriter, _ *http.Request) {
 	}
 	linodes := []map[string]any{}
 	for _, rec := range s.sorted() {
+		if s.restricted.unlisted[rec.ID] {
+			continue
+		}
 		perm := "read_write"
 		if s.restricted.readOnly[rec.ID] {
 			perm = "read_only"
