@@ -17,13 +17,23 @@ import (
 	"github.com/dnsroll/dnsroll/hostkeys"
 )
 
-// recordingKeys records the instances whose keys were forgotten.
+// recordingKeys records the instances whose keys were forgotten, and
+// the machines whose keys were checked; it refuses those of refuse.
 type recordingKeys struct {
 	mu        sync.Mutex
 	forgotten []string
+	verified  []string
+	refuse    map[string]error // by machine name
 }
 
 func (r *recordingKeys) TrustNew(context.Context, string, string, string) error { return nil }
+
+func (r *recordingKeys) Verify(_ context.Context, name, addr string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.verified = append(r.verified, name+"@"+addr)
+	return r.refuse[name]
+}
 
 func (r *recordingKeys) Forget(addr, instance string) error {
 	r.mu.Lock()
@@ -96,5 +106,42 @@ func TestRefusedHostKeyAtTheSwitch(t *testing.T) {
 	_ = v.Get(&res)
 	if !strings.Contains(res.Note, "host key refused") {
 		t.Errorf("note = %q, want it to say the key was refused", res.Note)
+	}
+}
+
+// Plan checks each load balancer's SSH host key before any server
+// exists, as the switch will: a changed key is refused, naming the load
+// balancer and the fix, where the rollout once created and provisioned
+// green, failed at the stage and deleted it. An sshd that does not answer
+// is an error Plan retries. A lab fleet run with connection local has no
+// key to check.
+func TestPlanChecksLoadBalancerHostKeysFirst(t *testing.T) {
+	c := newCloudEnv(t)
+	changed := &hostkeys.Error{Name: "lb1", Addr: "127.0.0.1", File: "/var/lib/dnsroll/known_hosts", Host: "127.0.0.1", Changed: true, Offered: "SHA256:x"}
+	keys := &recordingKeys{refuse: map[string]error{"lb1": changed}}
+	c.acts.HostKeys = keys
+	err := c.planRefusal(t)
+	if want := "load balancer lb1: SSH at 127.0.0.1: SSH host key of lb1 (127.0.0.1) changed"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "ssh-keygen -R 127.0.0.1") {
+		t.Errorf("refusal %q lacks %q and the fix", err, want)
+	}
+	if n := c.sim.Created(); n != 0 {
+		t.Errorf("%d servers created before the refusal", n)
+	}
+	if got := strings.Join(keys.verified, " "); got != "lb1@127.0.0.1" {
+		t.Errorf("checked %q, want lb1's key at its address", got)
+	}
+
+	keys.refuse["lb1"] = errors.New("dial tcp 127.0.0.1:22: connect: connection refused")
+	_, err = c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "load balancer lb1: SSH at 127.0.0.1: dial tcp") {
+		t.Errorf("Plan with lb1's sshd down: %v; want an error Plan retries, naming lb1", err)
+	}
+
+	keys.verified = nil
+	c.labFleet(t)
+	c.planWith(t, PlanInput{Fleet: "t"})
+	if len(keys.verified) != 0 {
+		t.Errorf("a lab fleet's keys were checked: %v", keys.verified)
 	}
 }

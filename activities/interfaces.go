@@ -32,8 +32,13 @@ type PlaybookRunner interface {
 }
 
 // HostKeys records and forgets the SSH host keys of the nameservers a
-// rollout creates and deletes; *hostkeys.Keeper implements it.
+// rollout creates and deletes, and checks those of the load balancers;
+// *hostkeys.Keeper implements it.
 type HostKeys interface {
+	// Verify checks the key that the machine name at addr offers, as
+	// Ansible will: a refused one is a *hostkeys.Error (code EINVALID),
+	// a machine whose sshd does not answer, a plain error.
+	Verify(ctx context.Context, name, addr string) error
 	// TrustNew records the keys of a server this rollout created, replacing
 	// those of an earlier instance at its address, or checks them if they
 	// are already recorded for it. A refused key is a *hostkeys.Error

@@ -91,6 +91,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := a.checkOffers(ctx, fleet, preflight.NameserverOffers(fleet)); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
+	if err := a.checkLoadBalancerKeys(ctx, fleet); err != nil {
+		return Plan{}, failure(ctx, err)
+	}
 	servers, err := a.Cloud.List(ctx, fleet.Tag())
 	if err != nil {
 		return Plan{}, failure(ctx, err)
@@ -174,6 +177,24 @@ func (a *Activities) checkGrants(ctx context.Context, fleet *config.Fleet, chang
 		return nil
 	}
 	return preflight.Grants(ctx, grantor, fleet, changing, creates)
+}
+
+// checkLoadBalancerKeys checks, before any server is created, the SSH
+// host key of each load balancer as the switch will: a changed key (or,
+// with strict checking, an unknown one) is refused, naming the load
+// balancer and the fix, and a load balancer whose sshd does not answer is
+// an error Plan retries. Found only at the stage, either cost a rollout
+// the creation and provisioning of green, and its deletion.
+func (a *Activities) checkLoadBalancerKeys(ctx context.Context, fleet *config.Fleet) error {
+	if a.HostKeys == nil || fleet.Ansible.Connection == "local" {
+		return nil
+	}
+	for _, balancer := range fleet.LoadBalancers {
+		if err := a.HostKeys.Verify(ctx, balancer.Name, balancer.SSHTarget()); err != nil {
+			return fmt.Errorf("load balancer %s: SSH at %s: %w", balancer.Name, balancer.SSHTarget(), err)
+		}
+	}
+	return nil
 }
 
 // blueSerialTimeout bounds one query for a blue server's serial, and

@@ -91,6 +91,19 @@ type LoadBalancer struct {
 	FirewallID int `yaml:"firewall_id,omitempty" json:"firewall_id,omitempty"`
 }
 
+// SSHTarget is where Ansible and the switch reach the load balancer over
+// SSH: SSHHost, else the host part of Address.
+func (lb LoadBalancer) SSHTarget() string {
+	if lb.SSHHost != "" {
+		return lb.SSHHost
+	}
+	host, _, err := net.SplitHostPort(lb.Address)
+	if err != nil {
+		return lb.Address
+	}
+	return host
+}
+
 // Ansible says how provisioning reaches machines.
 type Ansible struct {
 	// Connection is "ssh" for real VMs or "local" for the lab.

@@ -16,9 +16,9 @@ import (
 
 // Host keys on machines: a rollout records every machine's key (the new
 // nameservers right after creation, the load balancers at first contact);
-// a load balancer whose key then changes makes the next rollout's switch
-// fail at once, naming the machine and the fix, while blue keeps serving
-// and green is deleted, its keys with it.
+// a load balancer whose key then changes makes the next rollout fail at
+// Plan, naming the machine and the fix, before any server exists, while
+// blue keeps serving.
 func TestMachineHostKeys(t *testing.T) {
 	tl := startMachineLab(t, "nginx")
 	tl.startWorker(t)
@@ -51,14 +51,18 @@ func TestMachineHostKeys(t *testing.T) {
 	if out, err := tl.SSH(ctx, lb1, "rm -f /etc/ssh/ssh_host_*key* && ssh-keygen -A && systemctl restart ssh"); err != nil {
 		t.Fatalf("regenerate lb1's host keys: %v: %s", err, out)
 	}
+	created := tl.Sim().Created()
 	_, st, err := tl.rollout(t, "B")
 	if err == nil {
 		t.Fatal("rollout B succeeded through a load balancer whose host key changed")
 	}
-	// The changed key is refused when green is staged, before the promote
-	// decision: the rollout fails with blue untouched, and green deleted.
-	if st.Phase != workflows.PhaseFailed {
-		t.Errorf("phase = %s (%s), want failed", st.Phase, st.Failure)
+	// The changed key is refused at Plan, before any server exists: no
+	// retry fixes it, and the rollout fails with blue untouched.
+	if st.Phase != workflows.PhaseFailed || !strings.HasPrefix(st.Failure, "Plan ") {
+		t.Errorf("phase = %s (%s), want failed at Plan", st.Phase, st.Failure)
+	}
+	if n := tl.Sim().Created(); n != created {
+		t.Errorf("%d servers created by a rollout refused at Plan", n-created)
 	}
 	fix := "ssh-keygen -R " + lb1 + " -f " + tl.KnownHostsFile()
 	for _, want := range []string{"lb1", "host key", fix} {
@@ -67,19 +71,15 @@ func TestMachineHostKeys(t *testing.T) {
 		}
 	}
 	for _, s := range st.Steps {
-		if s.Name == "StageLoadBalancer" && s.Target == "lb1" && (s.State != workflows.StepFailed || s.Attempts != 1) {
-			t.Errorf("staging on lb1: %s after %d attempt(s), want failed at the first: no retry fixes a changed key", s.State, s.Attempts)
-		}
-		if s.Name == "FlipLoadBalancer" {
-			t.Errorf("a load balancer was flipped after staging failed: %+v", s)
+		if s.Name == "Plan" && (s.State != workflows.StepFailed || s.Attempts != 1) {
+			t.Errorf("Plan: %s after %d attempt(s), want failed at the first: no retry fixes a changed key", s.State, s.Attempts)
 		}
 	}
 	tl.assertKept(t, blue)
 	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
 		t.Errorf("answers = %s, want blue's revision A through both load balancers", got)
 	}
-	// Green's keys were recorded and, with green, removed; lb1's old key
-	// stays pinned until the operator removes it.
+	// lb1's old key stays pinned until the operator removes it.
 	if got, want := hostsOf(knownHosts(t, tl.KnownHostsFile())), hostsOf(recorded); got != want {
 		t.Errorf("known_hosts holds %s after the failed rollout, want %s as before it", got, want)
 	}

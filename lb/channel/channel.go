@@ -74,14 +74,7 @@ func (p *Pool) Open(ctx context.Context, fleet *config.Fleet, balancer config.Lo
 	default:
 		return nil, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: ansible.connection %q: a flip channel needs ssh or local", balancer.Name, fleet.Ansible.Connection)
 	}
-	host := balancer.SSHHost
-	if host == "" {
-		h, _, err := net.SplitHostPort(balancer.Address)
-		if err != nil {
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s: address %q is not host:port", balancer.Name, balancer.Address)
-		}
-		host = h
-	}
+	host := balancer.SSHTarget()
 	user := fleet.Ansible.LoadBalancerUser()
 	if user == "" {
 		user = "root"

@@ -151,10 +151,6 @@ func (d *Driver) play(ctx context.Context, fleet *config.Fleet, balancer config.
 		return err
 	}
 	clean, _ := data.normalize()
-	address := balancer.SSHHost
-	if address == "" {
-		address = listenHost
-	}
 	vars := map[string]any{
 		"dnsroll_dnsdist_conf":         conf,
 		"dnsroll_dnsdist_settings":     settingsConf,
@@ -173,7 +169,7 @@ func (d *Driver) play(ctx context.Context, fleet *config.Fleet, balancer config.
 	}
 	req := provision.Request{
 		Playbook:   d.playbook(fleet),
-		Hosts:      []provision.Host{{Name: balancer.Name, Address: address, Vars: vars}},
+		Hosts:      []provision.Host{{Name: balancer.Name, Address: balancer.SSHTarget(), Vars: vars}},
 		Connection: fleet.Ansible.Connection,
 		User:       fleet.Ansible.LoadBalancerUser(),
 	}

@@ -142,10 +142,6 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 	if err != nil {
 		return job{}, err
 	}
-	address := balancer.SSHHost
-	if address == "" {
-		address = listenHost
-	}
 	staged, err := stagedVar(backends)
 	if err != nil {
 		return job{}, err
@@ -163,7 +159,7 @@ func (d *Driver) job(fleet *config.Fleet, balancer config.LoadBalancer, backends
 	}
 	req := provision.Request{
 		Playbook:   fleet.Path(fleet.Ansible.LoadBalancerPlaybook),
-		Hosts:      []provision.Host{{Name: balancer.Name, Address: address, Vars: vars}},
+		Hosts:      []provision.Host{{Name: balancer.Name, Address: balancer.SSHTarget(), Vars: vars}},
 		Connection: fleet.Ansible.Connection,
 		User:       fleet.Ansible.LoadBalancerUser(),
 	}
