@@ -109,13 +109,13 @@ func TestRefusedHostKeyAtTheSwitch(t *testing.T) {
 	}
 }
 
-// Plan checks each load balancer's SSH host key before any server
-// exists, as the switch will: a changed key is refused, naming the load
-// balancer and the fix, where the rollout once created and provisioned
-// green, failed at the stage and deleted it. An sshd that does not answer
-// is an error Plan retries. A lab fleet run with connection local has no
-// key to check.
-func TestPlanChecksLoadBalancerHostKeysFirst(t *testing.T) {
+// Plan checks each load balancer's SSH host key, then logs in, before
+// any server exists, as the switch will: a changed key or a refused login
+// is refused, naming the load balancer and the fix, where the rollout once
+// created and provisioned green, failed at the stage and deleted it. An
+// sshd that does not answer is an error Plan retries. A lab fleet run
+// with connection local has nothing to check.
+func TestPlanChecksLoadBalancerAccessFirst(t *testing.T) {
 	c := newCloudEnv(t)
 	changed := &hostkeys.Error{Name: "lb1", Addr: "127.0.0.1", File: "/var/lib/dnsroll/known_hosts", Host: "127.0.0.1", Changed: true, Offered: "SHA256:x"}
 	keys := &recordingKeys{refuse: map[string]error{"lb1": changed}}
@@ -138,10 +138,48 @@ func TestPlanChecksLoadBalancerHostKeysFirst(t *testing.T) {
 		t.Errorf("Plan with lb1's sshd down: %v; want an error Plan retries, naming lb1", err)
 	}
 
+	// Then it logs in as the switch will: a user that does not accept the
+	// worker's key is refused, after the host key was checked.
+	delete(keys.refuse, "lb1")
 	keys.verified = nil
+	login := &loginDriver{err: dnsroll.Errorf(dnsroll.EINVALID, "root@127.0.0.1 does not accept the worker's SSH key")}
+	c.acts.Drivers = map[string]LoadBalancer{"nginx": login}
+	err = c.planRefusal(t)
+	if want := "load balancer lb1: logging in as the switch will: root@127.0.0.1 does not accept the worker's SSH key"; !strings.Contains(err.Error(), want) {
+		t.Errorf("refusal %q lacks %q", err, want)
+	}
+	if len(keys.verified) != 1 || login.logins != 1 {
+		t.Errorf("host keys checked %v, logins %d; want lb1's key checked, then one login", keys.verified, login.logins)
+	}
+	if n := c.sim.Created(); n != 0 {
+		t.Errorf("%d servers created before the refusal", n)
+	}
+
+	// A dry run changes nothing, host keys included, and waits for no
+	// sshd: it leaves the load balancers to the rollout's Plan.
+	keys.verified, login.logins = nil, 0
+	if _, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A", DryRun: true}); err != nil || len(keys.verified) != 0 || login.logins != 0 {
+		t.Errorf("dry run: %v, host keys checked %v, logins %d; want it to pass without reaching the load balancers", err, keys.verified, login.logins)
+	}
+
 	c.labFleet(t)
 	c.planWith(t, PlanInput{Fleet: "t"})
-	if len(keys.verified) != 0 {
-		t.Errorf("a lab fleet's keys were checked: %v", keys.verified)
+	if len(keys.verified) != 0 || login.logins != 0 {
+		t.Errorf("a lab fleet's load balancers were checked: keys %v, logins %d", keys.verified, login.logins)
 	}
+}
+
+// loginDriver is a load balancer driver whose logins fail with err.
+type loginDriver struct {
+	err    error
+	logins int
+}
+
+func (d *loginDriver) Point(context.Context, *config.Fleet, config.LoadBalancer, []dnsroll.Server) error {
+	return nil
+}
+
+func (d *loginDriver) CheckLogin(context.Context, *config.Fleet, config.LoadBalancer) error {
+	d.logins++
+	return d.err
 }

@@ -59,6 +59,13 @@ type LoadBalancer interface {
 	Point(ctx context.Context, fleet *config.Fleet, lb config.LoadBalancer, backends []dnsroll.Server) error
 }
 
+// LoginChecker is a load balancer driver that can log into a load
+// balancer as its switch will, and do nothing there (lb.Reach.CheckLogin):
+// Plan asks it before a rollout creates anything.
+type LoginChecker interface {
+	CheckLogin(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) error
+}
+
 // QueryCounter is a load balancer driver that counts the queries a load
 // balancer receives, in total: what a replacement's drain watches fall
 // quiet on the old load balancers (nginx's stub_status). A driver without

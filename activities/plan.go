@@ -91,8 +91,10 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := a.checkOffers(ctx, fleet, preflight.NameserverOffers(fleet)); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
-	if err := a.checkLoadBalancerKeys(ctx, fleet); err != nil {
-		return Plan{}, failure(ctx, err)
+	if !in.DryRun {
+		if err := a.checkLoadBalancerAccess(ctx, fleet); err != nil {
+			return Plan{}, failure(ctx, err)
+		}
 	}
 	servers, err := a.Cloud.List(ctx, fleet.Tag())
 	if err != nil {
@@ -179,19 +181,28 @@ func (a *Activities) checkGrants(ctx context.Context, fleet *config.Fleet, chang
 	return preflight.Grants(ctx, grantor, fleet, changing, creates)
 }
 
-// checkLoadBalancerKeys checks, before any server is created, the SSH
-// host key of each load balancer as the switch will: a changed key (or,
-// with strict checking, an unknown one) is refused, naming the load
-// balancer and the fix, and a load balancer whose sshd does not answer is
-// an error Plan retries. Found only at the stage, either cost a rollout
-// the creation and provisioning of green, and its deletion.
-func (a *Activities) checkLoadBalancerKeys(ctx context.Context, fleet *config.Fleet) error {
-	if a.HostKeys == nil || fleet.Ansible.Connection == "local" {
+// checkLoadBalancerAccess checks, before any server is created, that the
+// worker reaches each load balancer as its switch will: its SSH host key
+// (recorded at first contact, or refused if it changed, naming the fix),
+// then a login as the load balancer's user (its key, and sudo for a user
+// other than root), where the driver is a LoginChecker. A refusal names
+// the load balancer and the fix; an sshd that does not answer is an
+// error Plan retries. Found only at the stage, either cost a rollout the
+// creation and provisioning of green, and its deletion.
+func (a *Activities) checkLoadBalancerAccess(ctx context.Context, fleet *config.Fleet) error {
+	if fleet.Ansible.Connection == "local" {
 		return nil
 	}
 	for _, balancer := range fleet.LoadBalancers {
-		if err := a.HostKeys.Verify(ctx, balancer.Name, balancer.SSHTarget()); err != nil {
-			return fmt.Errorf("load balancer %s: SSH at %s: %w", balancer.Name, balancer.SSHTarget(), err)
+		if a.HostKeys != nil {
+			if err := a.HostKeys.Verify(ctx, balancer.Name, balancer.SSHTarget()); err != nil {
+				return fmt.Errorf("load balancer %s: SSH at %s: %w", balancer.Name, balancer.SSHTarget(), err)
+			}
+		}
+		if d, ok := a.Drivers[balancer.Driver].(LoginChecker); ok {
+			if err := d.CheckLogin(ctx, fleet, balancer); err != nil {
+				return fmt.Errorf("load balancer %s: logging in as the switch will: %w", balancer.Name, err)
+			}
 		}
 	}
 	return nil

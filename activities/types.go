@@ -36,6 +36,11 @@ type PlanInput struct {
 	// kind a zone. A dry run asks; a rollout does not, so that its
 	// history stays small.
 	Diff int `json:"diff,omitempty"`
+	// DryRun is set by a dry run (workflows.PlanWorkflow), which changes
+	// nothing: it does not check the load balancers' SSH, which records
+	// their host keys at first contact and waits out an sshd that does not
+	// answer; the rollout's Plan does.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // Plan is everything later steps need, fixed at the start of the rollout so a

@@ -92,14 +92,20 @@ type LoadBalancer struct {
 }
 
 // SSHTarget is where Ansible and the switch reach the load balancer over
-// SSH: SSHHost, else the host part of Address.
+// SSH: SSHHost, else the host part of Address, in one form however the
+// fleet writes it (an IPv4-mapped or upper-case IPv6 address as its plain
+// form), so that its pinned host key is found under one name.
 func (lb LoadBalancer) SSHTarget() string {
-	if lb.SSHHost != "" {
-		return lb.SSHHost
+	host := lb.SSHHost
+	if host == "" {
+		h, _, err := net.SplitHostPort(lb.Address)
+		if err != nil {
+			return lb.Address
+		}
+		host = h
 	}
-	host, _, err := net.SplitHostPort(lb.Address)
-	if err != nil {
-		return lb.Address
+	if c, err := canonicalHost(host); err == nil {
+		return c
 	}
 	return host
 }

@@ -465,3 +465,22 @@ func TestCanarySteps(t *testing.T) {
 		}
 	}
 }
+
+// SSHTarget is one name for a load balancer's SSH host however the fleet
+// writes it, so that its pinned host key is found: the drivers and the
+// flip channel all reach it there.
+func TestSSHTarget(t *testing.T) {
+	for _, tc := range []struct {
+		lb   LoadBalancer
+		want string
+	}{
+		{LoadBalancer{Address: "203.0.113.12:53"}, "203.0.113.12"},
+		{LoadBalancer{Address: "[::ffff:203.0.113.12]:53"}, "203.0.113.12"},
+		{LoadBalancer{Address: "[2001:DB8::0012]:53"}, "2001:db8::12"},
+		{LoadBalancer{Address: "203.0.113.12:53", SSHHost: "LB1.Mgmt.Example.NET"}, "lb1.mgmt.example.net"},
+	} {
+		if got := tc.lb.SSHTarget(); got != tc.want {
+			t.Errorf("SSHTarget of %+v = %q, want %q", tc.lb, got, tc.want)
+		}
+	}
+}

@@ -114,3 +114,15 @@ func hostsOf(m map[string][]string) string {
 	sort.Strings(hs)
 	return strings.Join(hs, " ")
 }
+
+// A load balancer user that does not accept the worker's key (one the
+// machines lack, here) is refused at Plan, naming the user and the fix,
+// before any server exists: the rollout once created and provisioned
+// green, then failed at the stage.
+func TestMachineLoadBalancerLoginRefusedAtPlan(t *testing.T) {
+	tl := startMachineLab(t, "nginx")
+	tl.editFleet(t, "  ssh_user: root\n", "  ssh_user: root\n  loadbalancer_ssh_user: deploy\n")
+	tl.startWorker(t)
+	lb1 := tl.fleet.LoadBalancers[0].SSHTarget()
+	refusedAtPlan(t, tl, "A", []string{"load balancer lb1", "deploy@" + lb1 + " does not accept the worker's SSH key", "loadbalancer_ssh_user"})
+}

@@ -6,6 +6,7 @@
 package lb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -70,6 +71,32 @@ func (r Reach) Dir(fleet *config.Fleet, name string) (string, error) {
 // config; empty when a failure's message alone tells (see Playbook).
 func (r Reach) Play(ctx context.Context, req provision.Request, validateTask, validator string) error {
 	return Playbook{Runner: r.Runner, Request: req, Progress: r.Progress, ValidateTask: validateTask, Validator: validator}.Run(ctx)
+}
+
+// CheckLogin logs into balancer as its switch will, through the kept-open
+// channel (the worker's key, the recorded host key, sudo -n for a user
+// other than root), and runs true there: a rollout's Plan step finds a
+// load balancer it could not switch before it creates anything. A key the
+// user does not accept and a sudo that asks for a password fail with
+// EINVALID, naming the fix: no retry passes them.
+func (r Reach) CheckLogin(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) error {
+	ch, err := Open(ctx, r.Channels, balancer.Driver, fleet, balancer)
+	if err == nil {
+		_, err = ch.Run(ctx, "true")
+	}
+	if err == nil || dnsroll.ErrorCode(err) != dnsroll.EINTERNAL {
+		return err
+	}
+	user := cmp.Or(fleet.Ansible.LoadBalancerUser(), "root")
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "unable to authenticate"):
+		return dnsroll.Errorf(dnsroll.EINVALID, "%v: %s@%s does not accept the worker's SSH key (ANSIBLE_PRIVATE_KEY_FILE, or the ssh-agent's): "+
+			"add its public key to that user's authorized_keys there, or set ansible.loadbalancer_ssh_user to a user that has it", err, user, balancer.SSHTarget())
+	case strings.Contains(msg, "sudo:"):
+		return dnsroll.Errorf(dnsroll.EINVALID, "%v: %s may not run commands as root with sudo -n there: "+
+			"give it passwordless sudo, or set ansible.loadbalancer_ssh_user to root", err, user)
+	}
+	return err
 }
 
 // Dir is the directory of load balancer name placed by p: empty on a real

@@ -36,13 +36,14 @@ const planDiff = 20
 // It reads the revision's zone files, asks the cloud whether it offers
 // what the fleet names and which servers are blue, compares the new SOA
 // serials with blue's, and says what the rollout would change. A plan
-// that a rollout's Plan step would refuse fails with the same error. It
-// creates, changes and signals nothing, so it takes no fleet lock and may
-// run beside a rollout.
+// that a rollout's Plan step would refuse fails with the same error, but
+// for the load balancers' SSH, which only the rollout checks. It creates,
+// changes and signals nothing, so it takes no fleet lock and may run
+// beside a rollout.
 func PlanWorkflow(ctx workflow.Context, in RolloutInput) (PlanReport, error) {
 	var plan activities.Plan
 	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges,
-		AllowSerialDecrease: in.AllowSerialDecrease, SmallHistory: true, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown, Diff: planDiff}
+		AllowSerialDecrease: in.AllowSerialDecrease, SmallHistory: true, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown, Diff: planDiff, DryRun: true}
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, planOptions), a.Plan, planIn).Get(ctx, &plan); err != nil {
 		return PlanReport{}, err
 	}

@@ -174,6 +174,26 @@ func TestRefusedHostKey(t *testing.T) {
 	}
 }
 
+// CheckLogin logs in as a switch would, before a rollout creates
+// anything: a key the load balancer's user does not accept is refused
+// with the fix, and no retry is asked for.
+func TestCheckLogin(t *testing.T) {
+	s := sshdtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	known := sshdtest.KnownHosts(t, s.Addr, s.HostKey)
+	if err := (lb.Reach{Channels: newPool(t, s, known)}).CheckLogin(ctx, sshFleet, balancer); err != nil {
+		t.Fatalf("a key root accepts: %v", err)
+	}
+	stranger := newPool(t, s, known)
+	stranger.KeyFile = filepath.Join(t.TempDir(), "stranger")
+	sshdtest.WriteKey(t, stranger.KeyFile)
+	err := (lb.Reach{Channels: stranger}).CheckLogin(ctx, sshFleet, balancer)
+	if want := "root@127.0.0.1 does not accept the worker's SSH key"; err == nil || !strings.Contains(err.Error(), want) || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Errorf("a key root does not accept: %v; want EINVALID containing %q", err, want)
+	}
+}
+
 func TestOpenLocal(t *testing.T) {
 	p := &Pool{}
 	ch, err := p.Open(context.Background(), &config.Fleet{Ansible: config.Ansible{Connection: "local"}}, balancer)
