@@ -8,12 +8,15 @@ package lb
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"text/template"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -73,30 +76,86 @@ func (r Reach) Play(ctx context.Context, req provision.Request, validateTask, va
 	return Playbook{Runner: r.Runner, Request: req, Progress: r.Progress, ValidateTask: validateTask, Validator: validator}.Run(ctx)
 }
 
-// CheckLogin logs into balancer as its switch will, through the kept-open
+// Forward is a connection a driver's flip opens through the channel:
+// Network "tcp" or "unix", to Addr.
+type Forward struct{ Network, Addr string }
+
+// CheckAccess logs into balancer as its switch will, through the kept-open
 // channel (the worker's key, the recorded host key, sudo -n for a user
-// other than root), and runs true there: a rollout's Plan step finds a
-// load balancer it could not switch before it creates anything. A key the
-// user does not accept and a sudo that asks for a password fail with
-// EINVALID, naming the fix: no retry passes them.
-func (r Reach) CheckLogin(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) error {
+// other than root), runs true there, and opens each of forwards as the
+// flip does, so that a rollout's Plan step finds a load balancer it could
+// not switch before it creates anything. A tcp forward is refused only
+// when sshd forbids it (nothing need listen); a unix one is opened only
+// where the socket exists (a rollout before made it), and must connect. A
+// key the user does not accept, a sudo that asks for a password and a
+// forward refused fail with EINVALID, naming the fix: no retry passes
+// them.
+func (r Reach) CheckAccess(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, forwards ...Forward) error {
 	ch, err := Open(ctx, r.Channels, balancer.Driver, fleet, balancer)
+	if _, local := ch.(Local); local {
+		return nil // the lab's, on this machine: nothing to log into
+	}
 	if err == nil {
 		_, err = ch.Run(ctx, "true")
+	}
+	for _, f := range forwards {
+		if err != nil {
+			break
+		}
+		err = checkForward(ctx, ch, f)
 	}
 	if err == nil || dnsroll.ErrorCode(err) != dnsroll.EINTERNAL {
 		return err
 	}
 	user := cmp.Or(fleet.Ansible.LoadBalancerUser(), "root")
 	switch msg := err.Error(); {
+	case errors.Is(err, errForwardRefused):
+		return dnsroll.Errorf(dnsroll.EINVALID, "%v: the switch reaches the load balancer's console or control socket through this forward: "+
+			"allow it in its sshd_config (AllowTcpForwarding, AllowStreamLocalForwarding yes; DisableForwarding no; in a Match block for %s if need be), and let %s open the socket", err, user, user)
 	case strings.Contains(msg, "unable to authenticate"):
 		return dnsroll.Errorf(dnsroll.EINVALID, "%v: %s@%s does not accept the worker's SSH key (ANSIBLE_PRIVATE_KEY_FILE, or the ssh-agent's): "+
 			"add its public key to that user's authorized_keys there, or set ansible.loadbalancer_ssh_user to a user that has it", err, user, balancer.SSHTarget())
-	case strings.Contains(msg, "sudo:"):
+	case strings.Contains(msg, "sudo: a password is required"), strings.Contains(msg, "is not in the sudoers file"), strings.Contains(msg, "is not allowed to run sudo"):
 		return dnsroll.Errorf(dnsroll.EINVALID, "%v: %s may not run commands as root with sudo -n there: "+
 			"give it passwordless sudo, or set ansible.loadbalancer_ssh_user to root", err, user)
+	case strings.Contains(msg, "sudo: not found"), strings.Contains(msg, "sudo: command not found"):
+		return dnsroll.Errorf(dnsroll.EINVALID, "%v: the load balancer has no sudo, which a user other than root (%s) needs: "+
+			"install it, or set ansible.loadbalancer_ssh_user to root", err, user)
 	}
 	return err
+}
+
+// errForwardRefused marks a forward the load balancer's sshd refused.
+var errForwardRefused = errors.New("its sshd refused the forward")
+
+// checkForward opens f through ch, as the flip will, and closes it. A tcp
+// forward to where nothing listens fails to connect, which a working
+// forward does; an sshd that forbids it says administratively prohibited.
+// OpenSSH says "connect failed" for a unix forward it forbids and for a
+// socket that is not there, so one is asked for only where the socket is.
+func checkForward(ctx context.Context, ch Channel, f Forward) error {
+	if f.Network == "unix" {
+		if _, err := ch.Run(ctx, "test -S "+Quote(f.Addr)); err != nil {
+			return nil // not there yet: the first rollout's stage makes it
+		}
+	}
+	conn, err := ch.Dial(ctx, f.Network, f.Addr)
+	if err == nil {
+		return conn.Close()
+	}
+	var refused *ssh.OpenChannelError
+	switch {
+	case !errors.As(err, &refused):
+		return err
+	case f.Network == "tcp" && refused.Reason != ssh.Prohibited:
+		return nil // nothing listens there, and the forward works
+	}
+	return fmt.Errorf("%w: %w", errForwardRefused, err)
+}
+
+// Quote quotes s for a POSIX shell.
+func Quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Dir is the directory of load balancer name placed by p: empty on a real

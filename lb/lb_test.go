@@ -1,8 +1,12 @@
 package lb
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dnsroll/dnsroll"
@@ -49,6 +53,44 @@ func TestSplitAddr(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("SplitAddr(%q) = %s (%v), want %s", addr, got, err, want)
+		}
+	}
+}
+
+// failingChannel's commands fail with err; it dials nothing.
+type failingChannel struct{ err error }
+
+func (c failingChannel) Run(context.Context, string) ([]byte, error) { return nil, c.err }
+func (c failingChannel) Dial(context.Context, string, string) (net.Conn, error) {
+	return nil, errors.New("no dialling here")
+}
+
+type openerOf struct{ ch Channel }
+
+func (o openerOf) Open(context.Context, *config.Fleet, config.LoadBalancer) (Channel, error) {
+	return o.ch, nil
+}
+
+// CheckLogin tells a login the user must fix (no sudo without a
+// password, no sudo at all), which fails at once with the fix, from one
+// that may pass later, which stays retryable.
+func TestCheckLoginSortsFailures(t *testing.T) {
+	fleet := &config.Fleet{Name: "prod", Ansible: config.Ansible{Connection: "ssh", SSHUser: "deploy"}}
+	balancer := config.LoadBalancer{Name: "lb1", Address: "203.0.113.12:53"}
+	for _, tc := range []struct {
+		stderr, want string
+	}{
+		{"sudo: a password is required", "deploy may not run commands as root with sudo -n there"},
+		{"deploy is not in the sudoers file.", "deploy may not run commands as root with sudo -n there"},
+		{"sh: 1: exec: sudo: not found", "the load balancer has no sudo"},
+		{"sudo: PAM account management error: Authentication service cannot retrieve authentication info", ""},
+	} {
+		err := Reach{Channels: openerOf{failingChannel{fmt.Errorf("load balancer lb1: Process exited with status 1: %s", tc.stderr)}}}.CheckAccess(context.Background(), fleet, balancer)
+		switch {
+		case tc.want == "" && dnsroll.ErrorCode(err) == dnsroll.EINVALID:
+			t.Errorf("%q: %v; want an error a retry may pass", tc.stderr, err)
+		case tc.want != "" && (dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: %v; want EINVALID containing %q", tc.stderr, err, tc.want)
 		}
 	}
 }

@@ -61,7 +61,18 @@ type Pool struct {
 type entry struct {
 	mu     sync.Mutex // held while connecting
 	client *ssh.Client
+	used   time.Time // when client was last handed out
 }
+
+// A kept connection idle for longer than idleProbe is asked, before it is
+// handed out again, whether the other end still answers, and replaced if
+// it does not within probeTimeout: one a firewall or NAT forgot while a
+// rollout provisioned green would otherwise hold its first flip until the
+// step's deadline. A connection in use (flips in a row) is not asked.
+const (
+	idleProbe    = 15 * time.Second
+	probeTimeout = 3 * time.Second
+)
 
 // Open returns the channel to balancer: lb.Local for a fleet whose
 // Ansible connection is local, else an SSH connection kept open, connected
@@ -139,14 +150,19 @@ func (c *sshChannel) client(ctx context.Context) (*ssh.Client, error) {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.client != nil && time.Since(e.used) > idleProbe && !answers(ctx, e.client) {
+		_ = e.client.Close()
+		e.client = nil
+	}
 	if e.client != nil {
+		e.used = time.Now()
 		return e.client, nil
 	}
 	cl, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e.client = cl
+	e.client, e.used = cl, time.Now()
 	// A connection the server or the network ends is forgotten, so the
 	// next call connects again.
 	go func() {
@@ -158,6 +174,24 @@ func (c *sshChannel) client(ctx context.Context) (*ssh.Client, error) {
 		e.mu.Unlock()
 	}()
 	return cl, nil
+}
+
+// answers tells whether the server at the other end of cl replies to a
+// keepalive request within probeTimeout.
+func answers(ctx context.Context, cl *ssh.Client) bool {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := cl.SendRequest("keepalive@openssh.com", true, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // drop forgets cl after a failure that says the connection is broken.
@@ -390,16 +424,11 @@ func newSession(ctx context.Context, cl *ssh.Client) (*ssh.Session, error) {
 // with), and under sudo -n for a user other than root, which fails rather
 // than asks for a password.
 func command(user, cmd string) string {
-	line := "/bin/sh -c " + Quote(cmd)
+	line := "/bin/sh -c " + lb.Quote(cmd)
 	if user == "root" {
 		return "exec " + line
 	}
 	return "exec sudo -n " + line
-}
-
-// Quote quotes s for a POSIX shell.
-func Quote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Dial opens a direct-tcpip (or, for "unix", a streamlocal) channel to

@@ -174,23 +174,53 @@ func TestRefusedHostKey(t *testing.T) {
 	}
 }
 
-// CheckLogin logs in as a switch would, before a rollout creates
-// anything: a key the load balancer's user does not accept is refused
-// with the fix, and no retry is asked for.
-func TestCheckLogin(t *testing.T) {
+// CheckAccess logs in as a switch would, before a rollout creates
+// anything, and opens the forwards the switch dials through: a key the
+// load balancer's user does not accept, and an sshd that forbids
+// forwarding, are refused with the fix, and no retry is asked for. A unix
+// socket not there yet (no rollout made it) is not asked for.
+func TestCheckAccess(t *testing.T) {
 	s := sshdtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	sock := filepath.Join(t.TempDir(), "control.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	forwards := []lb.Forward{{Network: "tcp", Addr: "127.0.0.1:9"}, {Network: "unix", Addr: sock}, {Network: "unix", Addr: sock + ".absent"}}
 	known := sshdtest.KnownHosts(t, s.Addr, s.HostKey)
-	if err := (lb.Reach{Channels: newPool(t, s, known)}).CheckLogin(ctx, sshFleet, balancer); err != nil {
-		t.Fatalf("a key root accepts: %v", err)
+	if err := (lb.Reach{Channels: newPool(t, s, known)}).CheckAccess(ctx, sshFleet, balancer, forwards...); err != nil {
+		t.Fatalf("a key root accepts, forwarding allowed: %v", err)
 	}
 	stranger := newPool(t, s, known)
 	stranger.KeyFile = filepath.Join(t.TempDir(), "stranger")
 	sshdtest.WriteKey(t, stranger.KeyFile)
-	err := (lb.Reach{Channels: stranger}).CheckLogin(ctx, sshFleet, balancer)
+	err = (lb.Reach{Channels: stranger}).CheckAccess(ctx, sshFleet, balancer)
 	if want := "root@127.0.0.1 does not accept the worker's SSH key"; err == nil || !strings.Contains(err.Error(), want) || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
 		t.Errorf("a key root does not accept: %v; want EINVALID containing %q", err, want)
+	}
+
+	hardened := sshdtest.StartForwarding(t, false)
+	pool := newPool(t, hardened, sshdtest.KnownHosts(t, hardened.Addr, hardened.HostKey))
+	if err := (lb.Reach{Channels: pool}).CheckAccess(ctx, sshFleet, balancer, forwards[2]); err != nil {
+		t.Errorf("a login, and a socket not there yet, on an sshd that forbids forwarding: %v", err)
+	}
+	for _, f := range forwards[:2] {
+		err := (lb.Reach{Channels: pool}).CheckAccess(ctx, sshFleet, balancer, f)
+		if want := "its sshd refused the forward"; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "AllowTcpForwarding") || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+			t.Errorf("%s forwarding forbidden: %v; want EINVALID containing %q and the fix", f.Network, err, want)
+		}
 	}
 }
 
@@ -278,4 +308,31 @@ func BenchmarkChannel(b *testing.B) {
 			c.Close()
 		}
 	})
+}
+
+// A kept connection that a firewall or NAT forgot while it sat idle (a
+// rollout provisioning green after Plan logged in) answers nothing: it is
+// found out and replaced before a command is sent over it, instead of
+// holding that command until its deadline.
+func TestIdleConnectionThatNoLongerAnswersIsReplaced(t *testing.T) {
+	s := sshdtest.Start(t)
+	p := newPool(t, s, sshdtest.KnownHosts(t, s.Addr, s.HostKey))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	ch, err := p.Open(ctx, sshFleet, balancer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Freeze()
+	for _, e := range p.entries {
+		e.used = time.Now().Add(-time.Minute)
+	}
+	runCtx, cancelRun := context.WithTimeout(ctx, 8*time.Second)
+	defer cancelRun()
+	if out, err := ch.Run(runCtx, "echo alive"); err != nil || strings.TrimSpace(string(out)) != "alive" {
+		t.Fatalf("run over a forgotten idle connection: %q, %v; want it replaced and the command run", out, err)
+	}
+	if got := s.Connections(); got != 2 {
+		t.Errorf("%d connections, want 2: the forgotten one and its replacement", got)
+	}
 }

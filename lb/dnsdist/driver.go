@@ -212,3 +212,13 @@ func (d *Driver) playbook(fleet *config.Fleet) string {
 	}
 	return filepath.Join(filepath.Dir(fleet.Path(fleet.Ansible.LoadBalancerPlaybook)), PlaybookName)
 }
+
+// CheckLogin logs into balancer as Flip will, and opens a forward to
+// dnsdist's console, which Flip and Stats talk to (lb.Reach.CheckAccess).
+func (d *Driver) CheckLogin(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) error {
+	s, err := d.console(fleet, balancer)
+	if err != nil {
+		return err
+	}
+	return d.CheckAccess(ctx, fleet, balancer, lb.Forward{Network: "tcp", Addr: s.addr})
+}

@@ -185,3 +185,10 @@ func splitListen(addr string) (string, int, error) {
 	}
 	return host, port, nil
 }
+
+// CheckLogin logs into balancer as Flip will, and opens a forward to
+// nginx's control socket, which Flip asks which config the workers run
+// (lb.Reach.CheckAccess).
+func (d *Driver) CheckLogin(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) error {
+	return d.CheckAccess(ctx, fleet, balancer, lb.Forward{Network: "unix", Addr: vmControlSocket})
+}

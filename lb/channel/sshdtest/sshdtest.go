@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,12 +38,20 @@ type Server struct {
 	mu      sync.Mutex
 	accepts int
 	conns   []net.Conn
+	frozen  []*atomic.Bool
 }
 
 // Start runs /usr/sbin/sshd -D on a loopback port with a fresh host key,
 // accepting one fresh client key for root, until the test ends. It skips
 // the test when sshd is not installed or the test does not run as root.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartForwarding(t, true)
+}
+
+// StartForwarding is Start with sshd's TCP and unix socket forwarding
+// allowed or, as a hardened server may have it, forbidden.
+func StartForwarding(t testing.TB, allow bool) *Server {
 	t.Helper()
 	if _, err := os.Stat(sshdBin); err != nil {
 		t.Skipf("no %s: install openssh-server (make deps) to test the SSH channel against a real sshd", sshdBin)
@@ -64,20 +73,20 @@ func Start(t testing.TB) *Server {
 	// SHLVL=1 makes bash skip ~/.bashrc, which it otherwise reads for a
 	// command over SSH: measurements are of the channel, not of this
 	// machine's rc files (a pyenv init there costs 250 ms).
-	conf := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
-HostKey %s/host_key
-AuthorizedKeysFile %s/authorized_keys
+	conf := fmt.Sprintf(`ListenAddress 127.0.0.1:%[1]d
+HostKey %[2]s/host_key
+AuthorizedKeysFile %[2]s/authorized_keys
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PidFile none
-AllowTcpForwarding yes
-AllowStreamLocalForwarding yes
+AllowTcpForwarding %[3]s
+AllowStreamLocalForwarding %[3]s
 LogLevel VERBOSE
 SetEnv SHLVL=1
-`, port, dir, dir)
+`, port, dir, map[bool]string{true: "yes", false: "no"}[allow])
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -119,15 +128,45 @@ SetEnv SHLVL=1
 				c.Close()
 				continue
 			}
+			frozen := new(atomic.Bool)
 			s.mu.Lock()
 			s.accepts++
 			s.conns = append(s.conns, c, up)
+			s.frozen = append(s.frozen, frozen)
 			s.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
+			go func() { pipe(up, c, frozen); up.Close() }()
+			go func() { pipe(c, up, frozen); c.Close() }()
 		}
 	}()
 	return s
+}
+
+// pipe copies src to dst until either ends, and drops what it reads
+// once frozen is set.
+func pipe(dst io.Writer, src io.Reader, frozen *atomic.Bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !frozen.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Freeze makes every connection through the proxy so far drop what it
+// carries without closing, as a firewall or NAT that forgot the
+// connection does; later connections pass.
+func (s *Server) Freeze() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.frozen {
+		f.Store(true)
+	}
 }
 
 // Connections is how many TCP connections were made through the proxy.
