@@ -92,9 +92,10 @@ type LoadBalancer struct {
 }
 
 // SSHTarget is where Ansible and the switch reach the load balancer over
-// SSH: SSHHost, else the host part of Address, in one form however the
-// fleet writes it (an IPv4-mapped or upper-case IPv6 address as its plain
-// form), so that its pinned host key is found under one name.
+// SSH: SSHHost, else the host part of Address. An IP address is in its
+// plain form however the fleet writes it (IPv4-mapped, upper case), so
+// that its pinned host key is found under one name; a host name is as
+// written, as the known_hosts entries pinned under it are.
 func (lb LoadBalancer) SSHTarget() string {
 	host := lb.SSHHost
 	if host == "" {
@@ -104,8 +105,8 @@ func (lb LoadBalancer) SSHTarget() string {
 		}
 		host = h
 	}
-	if c, err := canonicalHost(host); err == nil {
-		return c
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().String()
 	}
 	return host
 }

