@@ -46,18 +46,25 @@ var sshFleet = &config.Fleet{Name: "prod", Ansible: config.Ansible{Connection: "
 // loopback, as an ssh_host in the fleet would be.
 var balancer = config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", SSHHost: "127.0.0.1"}
 
-// TestRunDialReuseReconnect runs commands and dials through one kept
-// connection to a real sshd, and replaces it after the server cuts it.
-func TestRunDialReuseReconnect(t *testing.T) {
+// openChannel starts a real sshd and opens a channel to it through a
+// pool that trusts its key; ctx bounds the test's calls.
+func openChannel(t *testing.T) (*sshdtest.Server, *Pool, lb.Channel, context.Context) {
+	t.Helper()
 	s := sshdtest.Start(t)
 	p := newPool(t, s, sshdtest.KnownHosts(t, s.Addr, s.HostKey))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-
+	t.Cleanup(cancel)
 	ch, err := p.Open(ctx, sshFleet, balancer)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, p, ch, ctx
+}
+
+// TestRunDialReuseReconnect runs commands and dials through one kept
+// connection to a real sshd, and replaces it after the server cuts it.
+func TestRunDialReuseReconnect(t *testing.T) {
+	s, p, ch, ctx := openChannel(t)
 	out, err := ch.Run(ctx, "echo out; echo err >&2; echo \"$USER\"")
 	if err != nil {
 		t.Fatal(err)
@@ -315,14 +322,7 @@ func BenchmarkChannel(b *testing.B) {
 // found out and replaced before a command is sent over it, instead of
 // holding that command until its deadline.
 func TestIdleConnectionThatNoLongerAnswersIsReplaced(t *testing.T) {
-	s := sshdtest.Start(t)
-	p := newPool(t, s, sshdtest.KnownHosts(t, s.Addr, s.HostKey))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	ch, err := p.Open(ctx, sshFleet, balancer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, ch, ctx := openChannel(t)
 	s.Freeze()
 	for _, e := range p.entries {
 		e.used = time.Now().Add(-time.Minute)
