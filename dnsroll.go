@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // StateDir is where a worker keeps what it learns (known_hosts, the file
@@ -131,20 +132,23 @@ func NextLabel(label string) string { return label + NextSuffix }
 func CheckLabel(l string) error {
 	isLetter := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 	isAlnum := func(c byte) bool { return isLetter(c) || c >= '0' && c <= '9' }
+	// Characters, not bytes: a label may only hold ASCII, but an error
+	// about one that does not must name what the operator wrote.
+	if n := utf8.RuneCountInString(l); n < 3 || n > 64 {
+		return fmt.Errorf("label %q: must be 3-64 characters, has %d", l, n)
+	}
+	for _, r := range l {
+		if r >= utf8.RuneSelf || !isAlnum(byte(r)) && !strings.ContainsRune("-_.", r) {
+			return fmt.Errorf("label %q: %q is not allowed; use letters, digits, dashes, underscores and dots", l, r)
+		}
+	}
 	switch {
-	case len(l) < 3 || len(l) > 64:
-		return fmt.Errorf("label %q: must be 3-64 characters, has %d", l, len(l))
 	case !isLetter(l[0]):
 		return fmt.Errorf("label %q: must start with a letter", l)
 	case !isAlnum(l[len(l)-1]):
 		return fmt.Errorf("label %q: must end with a letter or digit", l)
 	case strings.Contains(l, "--") || strings.Contains(l, "__") || strings.Contains(l, ".."):
 		return fmt.Errorf("label %q: must not have two dashes, underscores or dots in a row", l)
-	}
-	for i := 0; i < len(l); i++ {
-		if !isAlnum(l[i]) && strings.IndexByte("-_.", l[i]) < 0 {
-			return fmt.Errorf("label %q: %q is not allowed; use letters, digits, dashes, underscores and dots", l, l[i])
-		}
 	}
 	return nil
 }
