@@ -354,7 +354,7 @@ func (f *Fleet) setDefaults() {
 	setDur(&s.ProvisionTimeout, 20*time.Minute)
 	setDur(&s.ProbeTimeout, 2*time.Minute)
 	setDur(&s.SwitchTimeout, 5*time.Minute)
-	setDur(&s.HeartbeatTimeout, 30*time.Second)
+	setDur(&s.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	setDur(&s.RetryInitialInterval, time.Second)
 	setDur(&s.RetryMaximumInterval, 30*time.Second)
 	setDur(&s.CleanupTimeout, time.Hour)
@@ -364,6 +364,9 @@ func (f *Fleet) setDefaults() {
 		}
 	}
 }
+
+// DefaultHeartbeatTimeout is steps.heartbeat_timeout's default.
+const DefaultHeartbeatTimeout = 30 * time.Second
 
 func (s Steps) validate() error {
 	if s.MaxAttempts < 0 || s.MaxAttempts > 1000 {
@@ -397,9 +400,16 @@ func (s Steps) validate() error {
 		{"create_timeout", s.CreateTimeout}, {"provision_timeout", s.ProvisionTimeout},
 		{"probe_timeout", s.ProbeTimeout}, {"switch_timeout", s.SwitchTimeout},
 	} {
-		if s.HeartbeatTimeout > 0 && s.HeartbeatTimeout >= d.v {
-			return fieldErr("steps.heartbeat_timeout", "must be shorter than steps.%s (%s), got %s: a step whose worker dies is retried on another after the heartbeat timeout, which must come before the step's deadline", d.field, d.v.D(), s.HeartbeatTimeout.D())
+		if s.HeartbeatTimeout == 0 || s.HeartbeatTimeout < d.v {
+			continue
 		}
+		why := "a step whose worker dies is retried on another after the heartbeat timeout, which must come before the step's deadline"
+		// The default heartbeat is not what the operator wrote: the step's
+		// timeout is, and is the one to change.
+		if s.HeartbeatTimeout.D() == DefaultHeartbeatTimeout {
+			return fieldErr("steps."+d.field, "must be longer than steps.heartbeat_timeout (%s), got %s: %s", s.HeartbeatTimeout.D(), d.v.D(), why)
+		}
+		return fieldErr("steps.heartbeat_timeout", "must be shorter than steps.%s (%s), got %s: %s", d.field, d.v.D(), s.HeartbeatTimeout.D(), why)
 	}
 	if s.RetryMaximumInterval < s.RetryInitialInterval {
 		return fieldErr("steps.retry_maximum_interval", "must be at least retry_initial_interval (%s), got %s", s.RetryInitialInterval.D(), s.RetryMaximumInterval.D())
@@ -456,6 +466,12 @@ func canonicalHost(host string) (string, error) {
 			return "", fmt.Errorf("must be an address clients reach, not %s, which means any", ip)
 		}
 		return ip.String(), nil
+	}
+	// No top-level domain is all digits, so numbers and dots are an IPv4
+	// address or a slip (256.1.1.1, 1.2.3), never a name to look up.
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if last := labels[len(labels)-1]; last != "" && strings.Trim(last, "0123456789") == "" {
+		return "", fmt.Errorf("%q is no IPv4 address (four numbers from 0 to 255, such as 192.0.2.1), nor a host name, whose last label is never all digits", host)
 	}
 	if len(host) > 253 || !hostNameRE.MatchString(host) {
 		return "", fmt.Errorf("must be a host name or an IP address")
@@ -644,7 +660,10 @@ func (f *Fleet) Validate() error {
 		if z.Name == "" {
 			return fieldErr(at+".name", "is required")
 		}
-		if _, ok := dns.IsDomainName(z.Name); !ok || strings.ContainsAny(z.Name, " \t") {
+		// miekg/dns takes any bytes in a label; a zone's name has letters,
+		// digits, -, _ and, for RFC 2317 delegations, /. No URL, no
+		// wildcard: the zone file's records name the zone itself.
+		if _, ok := dns.IsDomainName(z.Name); !ok || strings.Trim(z.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") != "" {
 			return fieldErr(at+".name", "must be a domain name such as example.com, got %q", z.Name)
 		}
 		if other, dup := zoneNames[dns.CanonicalName(z.Name)]; dup {
@@ -678,6 +697,13 @@ func (f *Fleet) Validate() error {
 	if least := time.Duration(f.Probe.ConsecutiveSuccesses-1) * f.Probe.Interval.D(); least >= f.Steps.ProbeTimeout.D() && f.Steps.ProbeTimeout > 0 {
 		return fieldErr("steps.probe_timeout", "must be longer than the %s an analysis takes at the least (probe.consecutive_successes %d rounds, probe.interval %s apart), got %s",
 			least, f.Probe.ConsecutiveSuccesses, f.Probe.Interval.D(), f.Steps.ProbeTimeout.D())
+	}
+	// A query that goes unanswered takes every attempt's timeout before
+	// the round records it: a probe step that ends sooner times out
+	// instead of failing the analysis with its reason.
+	if perQuery := time.Duration(f.Probe.Attempts) * f.Probe.Timeout.D(); f.Steps.ProbeTimeout > 0 && perQuery >= f.Steps.ProbeTimeout.D() {
+		return fieldErr("probe.timeout", "%s for each of probe.attempts %d is %s for one unanswered query, which must be shorter than steps.probe_timeout (%s): lower timeout or attempts, or raise probe_timeout",
+			f.Probe.Timeout.D(), f.Probe.Attempts, perQuery, f.Steps.ProbeTimeout.D())
 	}
 	// A round after the first (one more after a tolerated error, say)
 	// waits interval: one that no probe step outlasts is never run.

@@ -88,12 +88,16 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"heartbeat timeout below a second", "zones:", "steps: {heartbeat_timeout: 10ms}\nzones:", "steps.heartbeat_timeout"},
 		// A step on a dead worker is retried elsewhere after the heartbeat
 		// timeout; one at or past the step's deadline means never.
-		{"heartbeat timeout as long as a step's", "zones:", "steps: {probe_timeout: 30s, heartbeat_timeout: 30s}\nzones:", "steps.heartbeat_timeout"},
+		{"a step as long as the default heartbeat timeout", "zones:", "steps: {probe_timeout: 30s, heartbeat_timeout: 30s}\nzones:", "steps.probe_timeout"},
+		{"heartbeat timeout as long as a step's", "zones:", "steps: {probe_timeout: 40s, heartbeat_timeout: 40s}\nzones:", "steps.heartbeat_timeout"},
 		// An analysis needs consecutive_successes rounds, interval apart, to
 		// pass; a probe step shorter than that can never pass.
 		{"probe step too short for the rounds it needs", "zones:", "probe: {rounds: 10, consecutive_successes: 5, interval: 30s}\nsteps: {probe_timeout: 2m}\nzones:", "steps.probe_timeout"},
 		{"probe interval no probe step outlasts", "zones:", "probe: {interval: 1h}\nsteps: {probe_timeout: 1m}\nzones:", "probe.interval"},
-		{"step shorter than the default heartbeat timeout", "zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.heartbeat_timeout"},
+		// The field the operator wrote is the one named, not the default
+		// it clashes with.
+		{"step shorter than the default heartbeat timeout", "zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.switch_timeout"},
+		{"heartbeat timeout longer than a default step's", "zones:", "steps: {heartbeat_timeout: 3m}\nzones:", "steps.heartbeat_timeout"},
 		{"probe name that is no domain name", "zones:", "probe: {names: ['www..']}\nzones:", "probe.names[0]"},
 		{"probe name with a space", "zones:", "probe: {names: ['www', 'ma il']}\nzones:", "probe.names[1]"},
 		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},
@@ -117,6 +121,28 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// Temporal caps: a day's bake every 15s would end it mid-bake.
 		{"a bake too long for its interval", "zones:", "rollout: {bake: 24h}\nzones:", "rollout.bake_interval"},
 		{"one-at-a-time bakes too long for the interval", "zones:", "rollout: {bake: 5h, bake_interval: 10s, strategy: one-at-a-time}\nzones:", "rollout.bake_interval"},
+		// A variable's name, not its value: a worker that looked up "$HOOK"
+		// would find nothing, and the webhook would never be sent.
+		{"webhook url_env that is no variable name", "zones:", "notifications: {webhooks: [{url_env: $HOOK}]}\nzones:", "notifications.webhooks[0].url_env"},
+		{"webhook secret_env that is no variable name", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', secret_env: 'a=b'}]}\nzones:", "notifications.webhooks[0].secret_env"},
+		// Numbers and dots alone are an IPv4 address or nothing: no top
+		// level domain is all digits.
+		{"an address that is no IPv4 address", `"192.0.2.2:53"`, `"256.1.1.1:53"`, "load_balancers[1].address"},
+		{"an address of three numbers", `"192.0.2.2:53"`, `"1.2.3:53"`, "load_balancers[1].address"},
+		{"an SSH host that is no IPv4 address", `"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: 10.0.0.256`, "load_balancers[1].ssh_host"},
+		// One query unanswered after every attempt takes timeout × attempts:
+		// a probe step that ends sooner times out instead of failing the
+		// analysis with its reason.
+		{"probe attempts that outlast the probe step", "zones:", "probe: {timeout: 50s, attempts: 3}\nzones:", "probe.timeout"},
+		{"zone name with a scheme", "name: example.com,", "name: 'http://example.com',", "zones[0].name"},
+		{"wildcard zone name", "name: example.com,", "name: '*.example.com',", "zones[0].name"},
+		// A value listed twice is a slip: the second adds nothing.
+		{"protocol listed twice", "zones:", "probe: {protocols: [udp, udp]}\nzones:", "probe.protocols[1]"},
+		{"probe name listed twice", "zones:", "probe: {names: [www, WWW]}\nzones:", "probe.names[1]"},
+		{"probe type listed twice", "zones:", "probe: {types: [A, a]}\nzones:", "probe.types[1]"},
+		{"webhook event listed twice", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', events: [failed, failed]}]}\nzones:", "notifications.webhooks[0].events[1]"},
+		// An empty list would silently mean the default list.
+		{"no protocols", "zones:", "probe: {protocols: []}\nzones:", "probe.protocols"},
 		{"two webhooks with one name", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x'}, {name: webhook-1, url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name"},
 	}
 	for _, tt := range tests {
@@ -165,6 +191,28 @@ func TestFrontsAnyTopology(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"fronts":7}`), &none); err == nil {
 		t.Error("a number accepted as fronts")
+	}
+}
+
+// Messages say what to write, quoting what was written.
+func TestInvalidConfigSaysTheFix(t *testing.T) {
+	for _, tt := range []struct{ from, to, want string }{
+		{"zones:", "notifications: {webhooks: [{name: a}]}\nzones:", "notifications.webhooks[0].url: set url (the webhook's URL) or url_env (a variable on the worker that holds it)"},
+		{"zones:", "notifications: {webhooks: [{url_env: $HOOK}]}\nzones:", `notifications.webhooks[0].url_env: "$HOOK" is not an environment variable's name: write HOOK`},
+		{"zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', events: [sent]}]}\nzones:", `unknown event "sent" (known: started, awaiting_approval, `},
+		// The first webhook took the name that the second gets by default.
+		{"zones:", "notifications: {webhooks: [{name: webhook-2, url: 'https://h.example.net/x'}, {url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name: is webhook-2 (the default name at its place in the list), which notifications.webhooks[0] also has: give one of them another name"},
+		{"zones:", "rollout: {approval: ''}\nzones:", `rollout.approval: is "", which means the default, auto`},
+		{"zones:", "probe: {protocols: []}\nzones:", "probe.protocols: is [], which means the default, [udp, tcp]"},
+		{"zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.switch_timeout: must be longer than steps.heartbeat_timeout (30s), got 20s"},
+		{"zones:", "probe: {timeout: 50s, attempts: 3}\nzones:", "probe.timeout: 50s for each of probe.attempts 3 is 2m30s for one unanswered query, which must be shorter than steps.probe_timeout (2m0s)"},
+		{`"192.0.2.2:53"`, `"256.1.1.1:53"`, `load_balancers[1].address: "256.1.1.1" is no IPv4 address`},
+		{"name: example.com,", "name: '*.example.com',", `zones[0].name: must be a domain name such as example.com, got "*.example.com"`},
+	} {
+		_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s → %s:\n err = %v\nwant %q", tt.from, tt.to, err, tt.want)
+		}
 	}
 }
 

@@ -177,6 +177,15 @@ func (p *Probe) validate() error {
 			return fieldErr(fmt.Sprintf("probe.protocols[%d]", i), "must be udp or tcp, got %q", proto)
 		}
 	}
+	if err := noRepeats("probe.protocols", p.Protocols, func(s string) string { return s }); err != nil {
+		return err
+	}
+	if err := noRepeats("probe.names", p.Names, dns.CanonicalName); err != nil {
+		return err
+	}
+	if err := noRepeats("probe.types", p.Types, strings.ToUpper); err != nil {
+		return err
+	}
 	for i, n := range p.Names {
 		if strings.TrimSpace(n) == "" {
 			return fieldErr(fmt.Sprintf("probe.names[%d]", i), "must not be empty")

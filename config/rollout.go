@@ -3,7 +3,9 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -169,6 +171,9 @@ func (r *Rollout) validate() error {
 			return fieldErr(at+".weight", "must be a percentage from 1 to 99, above the step before (%d), got %d; the switch to 100%% follows the last step", last, s.Weight)
 		}
 		last = s.Weight
+		if s.Duration == 0 {
+			return fieldErr(at+".duration", "is required: how long green takes this share before the next step, such as 1m")
+		}
 		if s.Duration.D() < time.Second {
 			return fieldErr(at+".duration", "must be at least 1s, got %s", s.Duration.D())
 		}
@@ -225,15 +230,21 @@ func (n *Notifications) validate() error {
 	for _, e := range AllEvents {
 		known[e] = true
 	}
-	names := map[string]bool{}
+	names := map[string]int{}
 	for i, w := range n.Webhooks {
 		at := fmt.Sprintf("notifications.webhooks[%d]", i)
-		if names[w.Name] {
-			return fieldErr(at+".name", "%q is also an earlier webhook's name; names must be unique", w.Name)
+		if other, dup := names[w.Name]; dup {
+			if w.Name == defaultWebhookName(i) {
+				return fieldErr(at+".name", "is %s (the default name at its place in the list), which notifications.webhooks[%d] also has: give one of them another name", w.Name, other)
+			}
+			return fieldErr(at+".name", "%q is also notifications.webhooks[%d]'s name; names must be unique", w.Name, other)
 		}
-		names[w.Name] = true
-		if w.URL != "" && w.URLEnv != "" {
+		names[w.Name] = i
+		switch {
+		case w.URL != "" && w.URLEnv != "":
 			return fieldErr(at+".url", "set url or url_env, not both")
+		case w.URL == "" && w.URLEnv == "":
+			return fieldErr(at+".url", "set url (the webhook's URL) or url_env (a variable on the worker that holds it)")
 		}
 		// A url_env's URL is read, and checked, on the worker when it sends.
 		if w.URLEnv == "" {
@@ -241,11 +252,41 @@ func (n *Notifications) validate() error {
 				return fieldErr(at+".url", "%v", err)
 			}
 		}
-		for j, e := range w.Events {
-			if !known[e] {
-				return fieldErr(fmt.Sprintf("%s.events[%d]", at, j), "unknown event %q (known: %v)", e, AllEvents)
+		// A variable's name, not its value: a worker that looked up
+		// "$HOOK" would find nothing, and never send.
+		for field, v := range map[string]string{"url_env": w.URLEnv, "secret_env": w.SecretEnv} {
+			if v != "" && !envNameRE.MatchString(v) {
+				fix := "a name such as DNSROLL_HOOK_URL: letters, digits and _, not starting with a digit"
+				if bare := strings.Trim(v, "${}"); envNameRE.MatchString(bare) {
+					fix = bare
+				}
+				return fieldErr(at+"."+field, "%q is not an environment variable's name: write %s", v, fix)
 			}
 		}
+		if err := noRepeats(at+".events", w.Events, func(e string) string { return e }); err != nil {
+			return err
+		}
+		for j, e := range w.Events {
+			if !known[e] {
+				return fieldErr(fmt.Sprintf("%s.events[%d]", at, j), "unknown event %q (known: %s)", e, strings.Join(AllEvents, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// envNameRE is an environment variable's name as POSIX shells take it.
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// noRepeats refuses a value listed twice in list (at field), comparing
+// values by key: a second one adds nothing, so it is a slip.
+func noRepeats(field string, list []string, key func(string) string) error {
+	seen := map[string]int{}
+	for i, v := range list {
+		if j, dup := seen[key(v)]; dup {
+			return fieldErr(fmt.Sprintf("%s[%d]", field, i), "%q is %s[%d] again: list each once", v, field, j)
+		}
+		seen[key(v)] = i
 	}
 	return nil
 }
@@ -266,10 +307,13 @@ func CheckWebhookURL(raw string) error {
 func (n *Notifications) setDefaults() {
 	for i := range n.Webhooks {
 		if n.Webhooks[i].Name == "" {
-			n.Webhooks[i].Name = fmt.Sprintf("webhook-%d", i+1)
+			n.Webhooks[i].Name = defaultWebhookName(i)
 		}
 	}
 }
+
+// defaultWebhookName is the name of the webhook at index i that has none.
+func defaultWebhookName(i int) string { return fmt.Sprintf("webhook-%d", i+1) }
 
 // ForHistory is a copy of f for workflow history and activity inputs,
 // without what may be secret: webhook URLs (Notify looks them up by name).

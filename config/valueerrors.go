@@ -271,6 +271,19 @@ func oneDocument(dec *yaml.Decoder) error {
 // Fields where 0 means something (bake: 0s, failure_limit: 0) keep it, so
 // only a value the defaults changed is refused. n is the YAML node of v,
 // the defaulted fleet or a part of it, at path.
+// shown is a default value as the fleet file would write it: a list as
+// [udp, tcp].
+func shown(v reflect.Value) string {
+	if v.Kind() != reflect.Slice {
+		return fmt.Sprint(v.Interface())
+	}
+	parts := make([]string, v.Len())
+	for i := range parts {
+		parts[i] = fmt.Sprint(v.Index(i).Interface())
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
 func zeroDefaulted(n *yaml.Node, v reflect.Value, path string) error {
 	if v.Kind() == reflect.Pointer {
 		if v.IsNil() || n.Kind == yaml.ScalarNode {
@@ -288,6 +301,8 @@ func zeroDefaulted(n *yaml.Node, v reflect.Value, path string) error {
 				}
 			}
 		}
+	case n.Kind == yaml.SequenceNode && len(n.Content) == 0 && v.Kind() == reflect.Slice && v.Len() > 0:
+		return fieldErr(path, "is [], which means the default, %s: leave it out for the default, or list the values you want", shown(v))
 	case n.Kind == yaml.SequenceNode && v.Kind() == reflect.Slice:
 		for i, c := range n.Content {
 			if i < v.Len() {
@@ -299,7 +314,11 @@ func zeroDefaulted(n *yaml.Node, v reflect.Value, path string) error {
 	case n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" && !v.IsZero():
 		written := reflect.New(v.Type())
 		if n.Decode(written.Interface()) == nil && written.Elem().IsZero() {
-			return fieldErr(path, "is %s, which means the default, %v: leave it out for the default, or set the value you want", n.Value, v.Interface())
+			value := n.Value
+			if value == "" {
+				value = `""`
+			}
+			return fieldErr(path, "is %s, which means the default, %s: leave it out for the default, or set the value you want", value, shown(v))
 		}
 	}
 	return nil
