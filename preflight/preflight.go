@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -187,7 +188,7 @@ func (t Target) Fits(f *config.Fleet) error {
 		if err := realCloudTimeouts(f.Steps); err != nil {
 			return err
 		}
-		if err := realCloudPorts(f.LoadBalancers); err != nil {
+		if err := realCloudAddresses(f.LoadBalancers); err != nil {
 			return err
 		}
 	}
@@ -232,16 +233,36 @@ func realCloudTimeouts(s config.Steps) error {
 	return nil
 }
 
-// realCloudPorts refuses, on the real Linode API, a load balancer whose
-// address is on a port other than 53: its address is what the zone's
-// delegation names, and resolvers ask a delegation's servers on port 53
-// alone (glue records carry an address and no port). The labs serve on
+// realCloudAddresses refuses, on the real Linode API, a load balancer
+// whose address no resolver uses: a port other than 53 (its address is
+// what the zone's delegation names, and resolvers ask a delegation's
+// servers on port 53 alone; glue records carry an address and no port),
+// or an address on the worker's own loopback or link. The labs serve on
 // other ports, on loopback or a private bridge.
-func realCloudPorts(lbs []config.LoadBalancer) error {
+func realCloudAddresses(lbs []config.LoadBalancer) error {
 	for i, lb := range lbs {
-		if _, port, err := net.SplitHostPort(lb.Address); err == nil && port != "53" && strings.TrimLeft(port, "0") != "53" {
+		host, port, err := net.SplitHostPort(lb.Address)
+		if err != nil {
+			continue // config.Validate names it
+		}
+		if port != "53" && strings.TrimLeft(port, "0") != "53" {
 			return dnsroll.Errorf(dnsroll.EINVALID, "load_balancers[%d].address: port %s: resolvers ask a zone's nameservers on port 53 alone (glue records carry no port), "+
 				"so clients would never reach %s: make the load balancer listen on port 53 of the address its glue record names", i, port, lb.Name)
+		}
+		kind := ""
+		if ip, err := netip.ParseAddr(host); err == nil {
+			switch {
+			case ip.IsLoopback():
+				kind = "a loopback"
+			case ip.IsLinkLocalUnicast():
+				kind = "a link-local"
+			}
+		} else if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+			kind = "a loopback"
+		}
+		if kind != "" {
+			return dnsroll.Errorf(dnsroll.EINVALID, "load_balancers[%d].address: %s is %s address, which only the worker's own machine or link reaches, not the clients that %s serves: "+
+				"write the public address its glue record names", i, host, kind, lb.Name)
 		}
 	}
 	return nil
@@ -278,6 +299,11 @@ func Dir(dir string, target Target) (skipped []string, err error) {
 	yml, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
 	for _, p := range yml {
 		errs = append(errs, fmt.Sprintf("%s: %s", p, ymlName(p)))
+	}
+	// Without fleets, every rollout would be refused: the directory is
+	// likely not the one meant (the default, fleets, is relative).
+	if len(paths)+len(yml) == 0 {
+		return nil, fmt.Errorf("fleets: no fleet files (*.yaml) in %s: point --fleets at the directory of your <fleet>.yaml files", dir)
 	}
 	labels := accountLabels{}
 	for _, p := range paths {

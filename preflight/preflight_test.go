@@ -98,6 +98,14 @@ func TestFile(t *testing.T) {
 		// records carry no port.
 		{"a load balancer on another port, real API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "192.0.2.1:5353", 1) }, "A", keys,
 			"load_balancers[0].address: port 5353: resolvers ask a zone's nameservers on port 53 alone"},
+		// Clients, and the parent zone's glue, reach a load balancer at its
+		// address: the worker's own loopback is not one they reach.
+		{"a load balancer on loopback, real API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "127.0.0.1:53", 1) }, "A", keys,
+			"load_balancers[0].address: 127.0.0.1 is a loopback address"},
+		{"a load balancer at localhost, real API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "localhost:53", 1) }, "A", keys,
+			"load_balancers[0].address: localhost is a loopback address"},
+		{"a load balancer at a link-local address, real API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "169.254.1.1:53", 1) }, "A", keys,
+			"load_balancers[0].address: 169.254.1.1 is a link-local address"},
 		{"short step timeouts against a simulated API (the lab)", func(s string) string {
 			return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) + "steps: {create_timeout: 20s, provision_timeout: 45s, heartbeat_timeout: 5s}\n"
 		}, "A", sim, ""},
@@ -162,6 +170,11 @@ func TestZonesAreInvalidInput(t *testing.T) {
 func TestDir(t *testing.T) {
 	if _, err := Dir(filepath.Join(t.TempDir(), "nosuchdir"), Target{}); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("a missing fleets directory: %v", err)
+	}
+	// A worker or API without fleets would refuse every rollout: the
+	// directory is likely the wrong one.
+	if _, err := Dir(t.TempDir(), Target{}); err == nil || !strings.Contains(err.Error(), "no fleet files (*.yaml) in ") {
+		t.Errorf("an empty fleets directory: %v", err)
 	}
 	d := dir(t, same, nil)
 	if skipped, err := Dir(d, Target{Known: true, RealLinode: true, SSHKeys: 1}); err != nil || len(skipped) > 0 {
