@@ -270,6 +270,13 @@ func (c *Client) SignalRun(ctx context.Context, k Kind, id, name string, in Sign
 // end up in the middle of every request's path, and its errors never
 // show a password or a query, which CI logs would keep.
 func (c *Client) BaseURL() (*url.URL, error) {
+	// A bare host:port is the usual slip. It is shown in the hint only
+	// when it has no user part, which could hold a password.
+	if !strings.Contains(c.URL, "://") && !strings.Contains(c.URL, "@") {
+		if host, port, err := net.SplitHostPort(c.URL); err == nil && host != "" && port != "" {
+			return nil, fmt.Errorf("API base URL: must start with http:// or https://, as in http://%s", c.URL)
+		}
+	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
 		var ue *url.Error

@@ -26,6 +26,10 @@ func TestClientBaseURLSecrets(t *testing.T) {
 		{"fragment", "http://" + closed + "/#hunter2", "query or fragment"},
 		{"unparsable", "http://ci:hunter2@[::1", "base URL"},
 		{"no scheme", "ci:hunter2@" + closed, "http:// or https://"},
+		// A host:port, as one writes it for most tools, is what an operator
+		// most often leaves the scheme off: the error suggests the fix.
+		{"host:port", closed, "must start with http:// or https://, as in http://" + closed},
+		{"name:port", "localhost:8080", "as in http://localhost:8080"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Client{URL: tc.url}

@@ -65,6 +65,9 @@ func (t *temporalFlags) options() (client.Options, error) {
 	if opts.HostPort == "" {
 		opts.HostPort = "127.0.0.1:7233"
 	}
+	if err := checkHostPort(opts.HostPort); err != nil {
+		return opts, err
+	}
 	if t.namespace != "" {
 		opts.Namespace = t.namespace
 	}
@@ -75,6 +78,19 @@ func (t *temporalFlags) options() (client.Options, error) {
 	opts.Logger = tlog.NewStructuredLogger(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	opts.MetricsHandler = t.metrics
 	return opts, nil
+}
+
+// checkHostPort refuses a Temporal address without a host and a port,
+// which gRPC would only report as "no children to pick from" once it
+// dials. A gRPC target with a scheme (dns:///host:port) is left to gRPC.
+func checkHostPort(addr string) error {
+	if strings.Contains(addr, "://") {
+		return nil
+	}
+	if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" {
+		return fmt.Errorf("--temporal-address (or TEMPORAL_ADDRESS) %q: must be host:port, such as 127.0.0.1:7233 or temporal.example.com:7233", addr)
+	}
+	return nil
 }
 
 func (t *temporalFlags) dial() (client.Client, error) {

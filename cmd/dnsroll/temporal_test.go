@@ -106,6 +106,24 @@ func TestTemporalOptionsFromEnvironment(t *testing.T) {
 	}
 }
 
+// An address without a port fails before dialling, naming the flag and
+// the form, not with gRPC's "no children to pick from".
+func TestTemporalAddressNeedsAPort(t *testing.T) {
+	hermetic(t)
+	for _, addr := range []string{"temporal", "temporal:", ":7233", "[::1]"} {
+		f := temporalFlags{fromEnv: true, address: addr}
+		_, err := f.options()
+		if err == nil || !strings.Contains(err.Error(), "--temporal-address") || !strings.Contains(err.Error(), "host:port") {
+			t.Errorf("address %q: err = %v, want one naming --temporal-address and host:port", addr, err)
+		}
+	}
+	t.Setenv("TEMPORAL_ADDRESS", "temporal")
+	f := temporalFlags{fromEnv: true}
+	if _, err := f.options(); err == nil || !strings.Contains(err.Error(), "TEMPORAL_ADDRESS") {
+		t.Errorf("TEMPORAL_ADDRESS=temporal: err = %v, want one naming TEMPORAL_ADDRESS", err)
+	}
+}
+
 // The dev API's token file is private and survives restarts.
 func TestLabToken(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dev", "api-token")
