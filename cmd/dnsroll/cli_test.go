@@ -106,6 +106,35 @@ func TestCLIFleetValidate(t *testing.T) {
 	}
 }
 
+// fleet validate DIR checks every fleet file in the directory, as a worker
+// started with --fleets DIR would, and fails if any fails, naming each.
+func TestCLIFleetValidateDirectory(t *testing.T) {
+	out, errOut, code := cli(t, "fleet", "validate", "../../fleets", "--revision", "A")
+	if code != 0 {
+		t.Fatalf("the repository's fleets: exit %d, stderr %s", code, errOut)
+	}
+	wantAll(t, "stdout", out, "== ../../fleets/lab.yaml", "ok: fleet lab:", "== ../../fleets/machines.yaml", "ok: fleet machines:")
+
+	dir := t.TempDir()
+	b, err := os.ReadFile("../../fleets/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testfiles.Write(t, filepath.Join(dir, "lab.yaml"), string(b))
+	testfiles.Write(t, filepath.Join(dir, "other.yml"), string(b))
+	out, errOut, code = cli(t, "fleet", "validate", dir)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	wantAll(t, "stdout", out, "== "+filepath.Join(dir, "lab.yaml"), "== "+filepath.Join(dir, "other.yml"))
+	wantAll(t, "stderr", errOut, "lab.yaml: ", "ansible.nameserver_playbook: ", "other.yml: fleet files are named <fleet>.yaml", "2 of 2 fleet files failed")
+
+	empty := t.TempDir()
+	if _, errOut, code = cli(t, "fleet", "validate", empty); code != 1 || !strings.Contains(errOut, "no fleet files (*.yaml) in "+empty) {
+		t.Errorf("an empty directory: exit %d, stderr %q", code, errOut)
+	}
+}
+
 // wantAll checks that got, which is what, contains every one of wants.
 func wantAll(t *testing.T, what, got string, wants ...string) {
 	t.Helper()

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -17,13 +19,14 @@ import (
 )
 
 func runFleet(ctx context.Context, std streams, args []string) error {
-	fs := newFlags(std, "fleet validate FILE", `
+	fs := newFlags(std, "fleet validate FILE|DIR", `
 Checks a fleet file as a rollout would before it creates anything: every field
 (Linode's label rule for each nameserver and its -next green, unique load
 balancer names, addresses and SSH hosts, port ranges), that no fleet file
 beside it gives a Linode label it gives, and, for --revision, the revision and
 its zone files (they exist and parse, with the zone's file and line on an
-error). Exits 1 on any finding.
+error). Given a directory, it checks every fleet file in it, as a worker
+started with --fleets DIR reads them. Exits 1 on any finding.
 
 It checks the fleet for the cloud a worker here would run it on: the real
 Linode API (create and provision timeouts of at least 2m; Ansible over
@@ -33,12 +36,13 @@ simulator. The worker's own setup (SSH keys) is checked where it runs.
 With --live it also asks Linode (LINODE_TOKEN, read only) which servers
 carry the fleet's tag, whether it offers each nameserver's region, plan,
 image and firewall, and whether the token's user may create Linodes and
-delete and rename the servers a rollout replaces, as the Plan step does. The checks of the running fleet
-(the new SOA serials against the ones blue serves, the worker's SSH keys)
-run at the rollout's Plan step, before any server is created; this command
-says which checks it skipped.
+delete and rename the servers a rollout replaces, as the Plan step does.
+The checks of the running fleet (the new SOA serials against the ones blue
+serves, the worker's SSH keys) run at the rollout's Plan step, before any
+server is created; this command says which checks it skipped.
 
   dnsroll fleet validate fleets/production.yaml --revision 2026-12-01
+  dnsroll fleet validate /etc/dnsroll/fleets
   LINODE_TOKEN=... dnsroll fleet validate fleets/production.yaml --live`)
 	revision := fs.String("revision", "", "the revision to check the zone files of (needed when they contain {revision})")
 	live := fs.Bool("live", false, "also ask Linode (LINODE_TOKEN; DNSROLL_LINODE_URL for another API) for the fleet's servers and whether it offers what the fleet names")
@@ -72,8 +76,48 @@ says which checks it skipped.
 		return errors.New("no fleet file given")
 	}
 	if len(extra) > 0 {
-		return fmt.Errorf("unexpected arguments %v (one fleet file at a time)", extra)
+		return fmt.Errorf("unexpected arguments %v (one fleet file or directory at a time)", extra)
 	}
+	st, err := os.Stat(file)
+	if err != nil || !st.IsDir() {
+		return validateFleet(ctx, std.out, file, *revision, *live)
+	}
+	files, err := fleetFiles(file)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	// Every file is checked, so that one run names every finding.
+	failed := 0
+	for _, p := range files {
+		fmt.Fprintf(std.out, "== %s\n", p)
+		// A .yml file is refused there, with the name to give it.
+		if err := validateFleet(ctx, std.out, p, *revision, *live); err != nil {
+			failed++
+			fmt.Fprintf(std.err, "dnsroll: %v\n", err)
+		}
+	}
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d fleet files failed", failed, len(files))}
+	}
+	return nil
+}
+
+// fleetFiles lists the fleet files in dir as a worker started with
+// --fleets dir reads them (*.yaml), and the *.yml files it would pass
+// over, which validation refuses.
+func fleetFiles(dir string) ([]string, error) {
+	yaml, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	yml, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
+	files := append(yaml, yml...)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no fleet files (*.yaml) in %s", dir)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// validateFleet checks one fleet file and prints what it found.
+func validateFleet(ctx context.Context, out io.Writer, file, revision string, live bool) error {
 	f, err := config.Load(file)
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -83,7 +127,7 @@ says which checks it skipped.
 	// DNSROLL_LINODE_URL names another, so that CI refuses what a worker
 	// would (short create timeouts, say).
 	target := preflight.Target{Known: true, AwayFromWorker: true, RealLinode: f.Lab == nil && os.Getenv("DNSROLL_LINODE_URL") == ""}
-	if err := preflight.File(file, *revision, target); err != nil {
+	if err := preflight.File(file, revision, target); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	if err := preflight.Playbooks(f); err != nil {
@@ -92,12 +136,11 @@ says which checks it skipped.
 	if err := preflight.Neighbours(file, f, target); err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	out := std.out
 	fmt.Fprintf(out, "ok: fleet %s: %d nameservers, %d load balancers, %d zones\n", f.Name, len(f.Nameservers), len(f.LoadBalancers), len(f.Zones))
 	fmt.Fprintf(out, "ok: playbooks %s, %s\n", f.Path(f.Ansible.NameserverPlaybook), f.Path(f.Ansible.LoadBalancerPlaybook))
-	if *revision == "" && f.NeedsRevision() {
+	if revision == "" && f.NeedsRevision() {
 		fmt.Fprintln(out, "skipped: the zone files, which depend on the revision (pass --revision)")
-	} else if zones, err := preflight.Zones(f, *revision); err == nil {
+	} else if zones, err := preflight.Zones(f, revision); err == nil {
 		for _, z := range zones {
 			fmt.Fprintf(out, "ok: zone %s: %s, serial %d\n", z.Name, z.Path, z.Serial)
 			for _, w := range z.Warnings {
@@ -105,7 +148,7 @@ says which checks it skipped.
 			}
 		}
 	}
-	if !*live {
+	if !live {
 		fmt.Fprintln(out, "skipped: live checks (that Linode offers each region, plan, image and firewall: --live asks it; blue's SOA serials and the worker's SSH keys: the rollout's Plan step checks them before it creates anything)")
 		return nil
 	}

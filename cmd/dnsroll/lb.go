@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -211,7 +213,7 @@ func (c *lbCmd) replaceFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.Func("glue-wait", "how long to wait for the parent to serve the new glue before aborting (default 72h)", durationFlag(&req.GlueWait))
 	fs.Func("quiet", "how long every old load balancer must stay quiet before it is deleted (default 1m)", durationFlag(&req.Drain.Quiet))
 	fs.Func("max-wait", "end a drain that never falls quiet after this, once the TTLs have passed (default 24h)", durationFlag(&req.Drain.MaxWait))
-	fs.Float64Var(&req.Drain.QuietQPS, "quiet-qps", 0, "below this many queries per second a load balancer is quiet (default 1)")
+	fs.Func("quiet-qps", "below this many queries per second a load balancer is quiet (default 1)", rateFlag(&req.Drain.QuietQPS))
 	return c.startFlags(fs, api.LBReplacements, &req.Reason, &req.RequestedBy, func(ctx context.Context) (api.LBStarted, error) {
 		req.Fleet = c.fleet
 		if *parent != "" {
@@ -219,6 +221,19 @@ func (c *lbCmd) replaceFlags(fs *flag.FlagSet) func(context.Context) error {
 		}
 		return c.client.StartRun(ctx, api.LBReplacements, req)
 	})
+}
+
+// rateFlag parses a rate in queries per second into r: a finite number,
+// 0 or more (ParseFloat also takes NaN and Inf, which JSON cannot carry).
+func rateFlag(r *float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+			return errors.New("must be a rate in queries per second, 0 or more, such as 0.5")
+		}
+		*r = f
+		return nil
+	}
 }
 
 // durationFlag parses a flag such as 30s or 72h into d.

@@ -79,6 +79,17 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 	return nil
 }
 
+// --quiet-qps takes a rate: a word that parses as a float but is not one
+// (NaN, Inf) or a negative rate is refused at the flag, before any request.
+func TestCLILBReplaceQuietQPS(t *testing.T) {
+	for _, v := range []string{"NaN", "Inf", "-1", "lots"} {
+		_, errOut, code := cli(t, "lb", "replace", "--fleet", "lab", "--domain", "example.com", "--quiet-qps", v)
+		if code == 0 || !strings.Contains(errOut, "for flag -quiet-qps: must be a rate in queries per second, 0 or more, such as 0.5") {
+			t.Errorf("--quiet-qps %s: exit %d, stderr %q", v, code, errOut)
+		}
+	}
+}
+
 // replace --wait sends what the flags say, prints the glue to set and the
 // drain as they change, and exits 0 when the replacement succeeds.
 func TestCLILBReplaceWait(t *testing.T) {
