@@ -10,8 +10,10 @@ import (
 
 // Every compose service that reads fleets also reads their zone files: the
 // worker provisions from them, and the API checks them at startup and on
-// every start and plan, so a service with ./fleets but not ./zones refuses
-// every fleet like examples/production.yaml.
+// every start and plan, so a service with fleets but no zones refuses
+// every fleet like examples/production.yaml. Neither mounts the
+// repository's fleets/, whose lab fleets' labels (ns1, lb1) a real-API
+// worker refuses to share with the operator's fleet.
 func TestComposeServicesWithFleetsMountTheZones(t *testing.T) {
 	b, err := os.ReadFile("../../docker-compose.yml")
 	if err != nil {
@@ -32,7 +34,10 @@ func TestComposeServicesWithFleetsMountTheZones(t *testing.T) {
 			continue
 		}
 		readers++
-		for _, want := range []string{"./fleets:/app/fleets:ro", "./zones:/app/zones:ro"} {
+		if slices.Contains(s.Volumes, "./fleets:/app/fleets:ro") {
+			t.Errorf("service %s mounts the repository's fleets/, the labs' fleets", name)
+		}
+		for _, want := range []string{"${DNSROLL_FLEETS_DIR:-./production/fleets}:/app/fleets:ro", "${DNSROLL_ZONES_DIR:-./production/zones}:/app/zones:ro"} {
 			if !slices.Contains(s.Volumes, want) {
 				t.Errorf("service %s runs with --fleets but does not mount %s (it has %q)", name, want, s.Volumes)
 			}
