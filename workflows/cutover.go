@@ -41,7 +41,9 @@ func (e *approvalTimeout) Error() string { return fmt.Sprintf("not approved with
 // rollback is a switch away.
 func (r *rollout) cutOver(ctx workflow.Context) error {
 	fleet := r.plan.Fleet
-	r.commitIfNoBlue(ctx)
+	if err := r.commitIfNoBlue(ctx); err != nil {
+		return err
+	}
 	switch fleet.Rollout.Strategy {
 	case config.StrategyCanary:
 		if r.skipCanary(ctx) {
@@ -80,7 +82,7 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 // refuses, and the cleanup would retry it until steps.cleanup_timeout.
 // From here an abort or rollback is rejected and a failure leaves green
 // serving.
-func (r *rollout) commitIfNoBlue(ctx workflow.Context) {
+func (r *rollout) commitIfNoBlue(ctx workflow.Context) error {
 	var without []string
 	for _, balancer := range r.plan.Fleet.LoadBalancers {
 		if len(serversOf(r.st.Blue, balancer.Fronts)) == 0 {
@@ -88,10 +90,19 @@ func (r *rollout) commitIfNoBlue(ctx workflow.Context) {
 		}
 	}
 	if len(without) == 0 || workflow.GetVersion(ctx, "no-blue-no-way-back", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return
+		return nil
 	}
-	r.committed, r.noBlue, r.undos = true, true, nil
+	// A stop taken while the last step before the switch ran is carried
+	// out: nothing has flipped yet. Runs from before
+	// versionNoCommitAfterStop committed whatever a stop said.
+	if workflow.GetVersion(ctx, versionNoCommitAfterStop, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		r.committed = true
+	} else if err := r.commit(ctx); err != nil {
+		return err
+	}
+	r.noBlue, r.undos = true, nil
 	r.event(ctx, fmt.Sprintf("no way back from here: %s front no blue server (the fleet's first rollout), so abort and rollback are refused from the switch on", strings.Join(without, ", ")))
+	return nil
 }
 
 // skipCanary says whether the canary steps are skipped because a load

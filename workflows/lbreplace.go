@@ -408,8 +408,13 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		return err
 	}
 
-	// The point of no return: the old load balancers go.
-	r.committed = true
+	// The point of no return: the old load balancers go. Runs from before
+	// versionNoCommitAfterStop went on whatever a stop said.
+	if workflow.GetVersion(ctx, versionNoCommitAfterStop, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		r.committed = true
+	} else if err := r.commit(ctx); err != nil {
+		return err
+	}
 	r.undos = nil
 	r.st.Phase = PhaseDeletingOldLBs
 	calls = nil

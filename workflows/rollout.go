@@ -200,13 +200,12 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	if err := r.cutOver(ctx); err != nil {
 		return err
 	}
-	if r.stop != nil || ctx.Err() != nil {
-		return workflow.ErrCanceled
-	}
-
 	// The point of no return: once blue is being deleted, a rollback has
 	// nothing to go back to.
-	r.committed, r.undos = true, nil
+	if err := r.commit(ctx); err != nil {
+		return err
+	}
+	r.undos = nil
 	r.setPhase(ctx, PhaseDeletingBlue)
 	if r.twoPhase {
 		// Blue is taken out of every load balancer once its outstanding

@@ -81,6 +81,25 @@ func (s *stopping) requestStop(ctx workflow.Context, event func(workflow.Context
 	return false
 }
 
+// commit passes the point of no return, unless a stop was taken first. A
+// step that was running when the stop cancelled the forward steps, and
+// that does not heartbeat, learns of the cancel only when it ends: on a
+// real server it then reports its result, not a cancellation, and the
+// forward steps would carry on past the stop the operator was told of.
+func (s *stopping) commit(ctx workflow.Context) error {
+	if s.stop != nil || ctx.Err() != nil {
+		return workflow.ErrCanceled
+	}
+	s.committed = true
+	return nil
+}
+
+// versionNoCommitAfterStop marks the change that has a load balancer
+// replacement, and a rollout with a load balancer that fronts no blue,
+// check for a stop before they commit (stopping.commit), as rollouts did
+// before deleting blue.
+const versionNoCommitAfterStop = "no-commit-after-stop"
+
 func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput) {
 	if r.st.Phase.Done() {
 		r.event(ctx, name+" ignored: the rollout has ended")
