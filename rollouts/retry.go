@@ -119,11 +119,16 @@ func LaterChange(ctx context.Context, c client.Client, r Run) (Run, enumspb.Work
 	slices.SortStableFunc(runs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
 		return b.GetStartTime().AsTime().Compare(a.GetStartTime().AsTime())
 	})
+	// The latest run comes twice when the visibility store lists it too,
+	// maybe still as running though it has ended: Describe's answer, the
+	// first, is the one to trust.
+	seen := map[string]bool{r.RunID: true}
 	for _, info := range runs {
 		run := Run{WorkflowID: r.WorkflowID, RunID: info.GetExecution().GetRunId()}
-		if run.RunID == r.RunID {
+		if seen[run.RunID] {
 			continue
 		}
+		seen[run.RunID] = true
 		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || !refusedBusy(ctx, c, run) {
 			return run, info.GetStatus(), nil
 		}
