@@ -483,6 +483,10 @@ func canonicalHost(host string) (string, error) {
 // g6-nanode-1); the Plan step asks the API whether they exist.
 var linodeIDRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
+// imageIDRE is the shape of Linode's image IDs, <owner>/<name>:
+// linode/debian12, private/12345; Plan asks the API whether one exists.
+var imageIDRE = regexp.MustCompile(`^[a-z0-9-]+/[A-Za-z0-9._-]+$`)
+
 // checkLBName checks a load balancer's name, which is a Linode label too:
 // a replacement creates <name>-next and renames it, among the fleet's
 // nameservers, whose labels it must not take.
@@ -546,6 +550,9 @@ func (f *Fleet) Validate() error {
 		for field, v := range map[string]string{"region": ns.Region, "type": ns.Type, "image": ns.Image} {
 			if v == "" {
 				return fieldErr(at+"."+field, "is required")
+			}
+			if field == "image" && !imageIDRE.MatchString(v) {
+				return fieldErr(at+".image", "must be a Linode image ID such as linode/debian12 (Linode's) or private/12345 (yours); got %q", v)
 			}
 			if field != "image" && !linodeIDRE.MatchString(v) {
 				return fieldErr(at+"."+field, "must be a Linode %s ID, lowercase letters, digits and dashes such as %s; got %q", field, map[string]string{"region": "us-east", "type": "g6-nanode-1"}[field], v)

@@ -84,6 +84,9 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"load balancer name that is a nameserver's label", "name: lb2,", "name: ns1,", "load_balancers[1].name"},
 		{"load balancer name ending in -next", "name: lb2,", "name: lb1-next,", "load_balancers[1].name"},
 		{"region with a space", "region: eu-west,", "region: 'eu west',", "nameservers[1].region"},
+		// An image ID is <owner>/<name>, as linode/debian12 or private/4242.
+		{"image that is no image ID", "image: linode/debian12}\n  - {label: ns2", "image: 'debian 12'}\n  - {label: ns2", "nameservers[0].image"},
+		{"image with a trailing space", "image: linode/debian12}\n  - {label: ns2", "image: 'linode/debian12 '}\n  - {label: ns2", "nameservers[0].image"},
 		{"type in capitals", "type: g6-nanode-1, image: linode/debian12}\n  - {label: ns2", "type: G6-Nanode-1, image: linode/debian12}\n  - {label: ns2", "nameservers[0].type"},
 		{"heartbeat timeout below a second", "zones:", "steps: {heartbeat_timeout: 10ms}\nzones:", "steps.heartbeat_timeout"},
 		// A step on a dead worker is retried elsewhere after the heartbeat
@@ -204,6 +207,7 @@ func TestInvalidConfigSaysTheFix(t *testing.T) {
 		{"zones:", "notifications: {webhooks: [{name: webhook-2, url: 'https://h.example.net/x'}, {url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name: is webhook-2 (the default name at its place in the list), which notifications.webhooks[0] also has: give one of them another name"},
 		{"zones:", "rollout: {approval: ''}\nzones:", `rollout.approval: is "", which means the default, auto`},
 		{"zones:", "probe: {protocols: []}\nzones:", "probe.protocols: is [], which means the default, [udp, tcp]"},
+		{"image: linode/debian12}\n  - {label: ns2", "image: debian12}\n  - {label: ns2", `nameservers[0].image: must be a Linode image ID such as linode/debian12 (Linode's) or private/12345 (yours); got "debian12"`},
 		{"zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.switch_timeout: must be longer than steps.heartbeat_timeout (30s), got 20s"},
 		{"zones:", "probe: {timeout: 50s, attempts: 3}\nzones:", "probe.timeout: 50s for each of probe.attempts 3 is 2m30s for one unanswered query, which must be shorter than steps.probe_timeout (2m0s)"},
 		{`"192.0.2.2:53"`, `"256.1.1.1:53"`, `load_balancers[1].address: "256.1.1.1" is no IPv4 address`},

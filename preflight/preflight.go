@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/bundle"
@@ -49,16 +50,20 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 	paths := make([]string, len(f.Zones))
 	for i, zc := range f.Zones {
 		path := f.ZoneFile(zc, revision)
-		if _, err := os.Stat(path); err != nil {
+		of := ""
+		if revision != "" {
+			of = fmt.Sprintf(" of revision %q", revision)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
 			what := "does not exist"
 			if !errors.Is(err, os.ErrNotExist) {
 				what = err.Error()
 			}
-			of := ""
-			if revision != "" {
-				of = fmt.Sprintf(" of revision %q", revision)
-			}
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s %s on this machine; zone files are read where the rollout runs and wherever it is checked: the worker, the API, dnsroll fleet validate (README: zone files)", i, zc.Name, of, path, what)
+		}
+		if st.IsDir() {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s is a directory, not a zone file: name the zone's file in it", i, zc.Name, of, path)
 		}
 		paths[i] = path
 	}
@@ -468,6 +473,35 @@ func Playbooks(f *config.Fleet) error {
 			}
 			return dnsroll.Errorf(dnsroll.EINVALID, "%s: %s %s on this machine; %s", pb.field, path, what, hint)
 		}
+		if err := playbookShape(path); err != nil {
+			return dnsroll.Errorf(dnsroll.EINVALID, "%s: %s %v", pb.field, path, err)
+		}
+	}
+	return nil
+}
+
+// playbookShape checks that path reads as an Ansible playbook: a YAML list
+// of plays, each with hosts:, or imports of other playbooks. A zone file
+// or a role's task list named by mistake would otherwise fail the first
+// provision, after VMs exist. What the plays do is Ansible's to check.
+func playbookShape(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var plays []map[string]any
+	err = yaml.Unmarshal(b, &plays)
+	if err == nil && len(plays) == 0 {
+		err = errors.New("it has no plays")
+	}
+	for i := 0; err == nil && i < len(plays); i++ {
+		play := plays[i]
+		if play["hosts"] == nil && play["import_playbook"] == nil && play["ansible.builtin.import_playbook"] == nil {
+			err = fmt.Errorf("item %d has no hosts", i+1)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("is not an Ansible playbook (a YAML list of plays, each with hosts:): %v", err)
 	}
 	return nil
 }

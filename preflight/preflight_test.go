@@ -152,6 +152,36 @@ func TestMissingDefaultPlaybookNamesTheDefault(t *testing.T) {
 	}
 }
 
+// A playbook is a YAML list of plays: a zone file or a role's task list
+// given as one fails at the first provision, after VMs exist, so it is
+// refused here.
+func TestPlaybookThatIsNoPlaybook(t *testing.T) {
+	for _, tt := range []struct{ name, text, want string }{
+		{"a zone file", dnstest.Zone, "is not an Ansible playbook (a YAML list of plays, each with hosts:)"},
+		{"a mapping", "hosts: all\nroles: [nameserver]\n", "is not an Ansible playbook"},
+		{"a task list", "- name: Install BIND\n  ansible.builtin.apt: {name: bind9}\n", "is not an Ansible playbook"},
+		{"empty", "", "is not an Ansible playbook"},
+		{"a play", "- hosts: all\n  roles: [nameserver]\n", ""},
+		{"an import", "- import_playbook: other.yml\n- ansible.builtin.import_playbook: more.yml\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dir(t, same, nil)
+			if err := os.WriteFile(filepath.Join(d, "..", "ansible", "nameserver.yml"), []byte(tt.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := config.Load(filepath.Join(d, "prod.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = Playbooks(f)
+			wantErr(t, err, tt.want)
+			if tt.want != "" && err != nil && !strings.Contains(err.Error(), "ansible.nameserver_playbook: ") {
+				t.Errorf("err = %v, want it to name the field", err)
+			}
+		})
+	}
+}
+
 func TestZonesAreInvalidInput(t *testing.T) {
 	d := dir(t, same, nil)
 	f, err := config.Load(filepath.Join(d, "prod.yaml"))
@@ -164,6 +194,13 @@ func TestZonesAreInvalidInput(t *testing.T) {
 	}
 	if _, err := Zones(f, "B"); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
 		t.Errorf("a missing zone file: %v (code %q), want %q: no retry finds it", err, dnsroll.ErrorCode(err), dnsroll.EINVALID)
+	}
+	// A directory where the file should be is named as such.
+	if err := os.MkdirAll(filepath.Join(d, "zones", "C", "example.com.zone"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Zones(f, "C"); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "example.com.zone is a directory, not a zone file") {
+		t.Errorf("a directory for the zone file: %v", err)
 	}
 }
 
