@@ -58,8 +58,14 @@ TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
 	fs.StringVar(&f.defaultRevision, "default-revision", os.Getenv("DNSROLL_DEFAULT_REVISION"), "revision for a POST without one to a fleet with no successful rollout yet ($DNSROLL_DEFAULT_REVISION)")
 	fs.StringVar(&f.webUI, "web-ui-url", os.Getenv("DNSROLL_WEB_UI_URL"), "Temporal Web UI base URL, for links in responses ($DNSROLL_WEB_UI_URL)")
 	fs.BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve /rollouts, /plans and /load-balancer-* without a token when DNSROLL_API_TOKEN is unset (development only)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
+	}
+	if _, port, err := net.SplitHostPort(f.listen); err != nil || port == "" {
+		return fmt.Errorf("--listen %q: must be host:port, such as 127.0.0.1:8080 or :8080", f.listen)
+	}
+	if f.defaultRevision != "" && !config.ValidRevision(f.defaultRevision) {
+		return fmt.Errorf("--default-revision %q: must be %s", f.defaultRevision, config.RevisionRule)
 	}
 	if f.fleets != "" {
 		// The API cannot know which cloud the workers use; the rest of the

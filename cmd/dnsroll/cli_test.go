@@ -485,6 +485,15 @@ func TestCLIExitCodesAndHelp(t *testing.T) {
 		{[]string{"rollout", "list", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
 		{[]string{"fleet", "validate", "a.yaml", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
 		{[]string{"demo", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
+		// Commands that take flags alone refuse a word left over, before
+		// they start anything.
+		{[]string{"worker", "fleets/"}, 1, []string{`unexpected argument "fleets/": dnsroll worker takes flags only`}},
+		{[]string{"api", "--listen", ":8080", "extra"}, 1, []string{`unexpected argument "extra": dnsroll api takes flags only`}},
+		{[]string{"dev", "extra"}, 1, []string{`unexpected argument "extra": dnsroll dev takes flags only`}},
+		{[]string{"demo", "extra"}, 1, []string{`unexpected argument "extra": dnsroll demo takes flags only`}},
+		{[]string{"cluster", "extra"}, 1, []string{`unexpected argument "extra": dnsroll cluster takes flags only`}},
+		{[]string{"api", "--listen", "8080"}, 1, []string{`--listen "8080": must be host:port, such as 127.0.0.1:8080 or :8080`}},
+		{[]string{"api", "--default-revision", "v1 final"}, 1, []string{`--default-revision "v1 final": must be 1-64 letters, digits, dots, dashes or underscores`}},
 	} {
 		out, errOut, code := cli(t, tc.args...)
 		// Help asked for goes to stdout; a mistake, with the usage, to

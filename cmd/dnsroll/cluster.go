@@ -33,7 +33,7 @@ load balancer ports.`)
 	port := fs.Int("temporal-port", 7233, "Temporal frontend gRPC port (0 = any free port)")
 	sim := fs.String("sim-addr", "127.0.0.1:0", "Linode API simulator listen address")
 	n := fs.Int("workers", 2, "worker processes")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *port != 0 && !freeport.Free(*port) {

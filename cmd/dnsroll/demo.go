@@ -34,7 +34,7 @@ named and nginx on loopback ports. It prints the mode it chose and why.`)
 	var f labFlags
 	f.register(fs, ".lab/demo", 0, 8233, "127.0.0.1:0", "auto")
 	keep := fs.Bool("keep", false, "keep the lab state directory afterwards")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(f.dir); err != nil {

@@ -183,7 +183,7 @@ In another terminal:
 	// Process mode by default: its state survives restarts, machines' do not.
 	f.register(fs, ".lab/dev", 7233, 8233, "127.0.0.1:8711", "processes")
 	apiAddr := fs.String("api-addr", "127.0.0.1:8080", "dnsroll API listen address")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	// One registry for the API's /metrics: its request metrics and the SDK's

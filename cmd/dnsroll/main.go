@@ -163,6 +163,19 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
+// parseFlagsOnly is parseFlags for a command that takes flags alone: a
+// word left over (a path meant for --fleets, say) is refused before the
+// command starts anything.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: dnsroll %s takes flags only (dnsroll %s --help)", fs.Arg(0), fs.Name(), fs.Name())
+	}
+	return nil
+}
+
 // flagOutput is where a flag set prints: its usage to stdout when asked
 // for it (--help), and errors, with the usage, to stderr.
 type flagOutput struct {

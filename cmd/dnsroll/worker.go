@@ -61,7 +61,7 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 	fs.StringVar(&cfg.LabDir, "lab-dir", ".lab/dev", "lab state directory (lab fleets only)")
 	fs.StringVar(&cfg.KnownHostsFile, "known-hosts", "", "known_hosts file of the machines' SSH host keys ($DNSROLL_KNOWN_HOSTS; default: known_hosts in $DNSROLL_STATE_DIR, else in $XDG_STATE_HOME/dnsroll or ~/.local/state/dnsroll)")
 	fs.StringVar(&cfg.LinodeURL, "linode-url", "", "Linode API base URL ($DNSROLL_LINODE_URL; default: the real API; LINODE_URL is ignored)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if cfg.BundleRetention.Keep < 0 {
