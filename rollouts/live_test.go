@@ -2,8 +2,6 @@ package rollouts
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,12 +9,11 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dnsroll/dnsroll"
-	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -29,23 +26,7 @@ import (
 // its bundle (or fails when the reason is "fail") and the live bundle it
 // was given as its revision.
 func TestStartLooksUpTheLiveBundle(t *testing.T) {
-	bin := os.Getenv("DNSROLL_TEMPORAL_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../bin/temporal")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		needlab.Missing(t, "needs the temporal CLI at $DNSROLL_TEMPORAL_BIN or bin/temporal (make tools)")
-	}
-	srv, err := testsuite.StartDevServer(t.Context(), testsuite.DevServerOptions{
-		ExistingPath: bin, LogLevel: "error",
-		SearchAttributes: temporal.NewSearchAttributes(workflows.FleetAttr.ValueSet(""), workflows.PhaseAttr.ValueSet(""), workflows.RevisionAttr.ValueSet("")),
-		ClientOptions:    &client.Options{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	c := srv.Client()
+	c := temporaltest.DevServer(t, workflows.SearchAttributes...)
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(func(_ workflow.Context, in workflows.RolloutInput) (workflows.Status, error) {
 		if in.Reason == "fail" {

@@ -3,8 +3,6 @@ package workflows
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,13 +11,12 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
@@ -33,7 +30,7 @@ import (
 // with the glue on the new load balancers and the old ones kept, although
 // the API had acknowledged the abort.
 func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
-	c := devServerClient(t)
+	c := temporaltest.DevServer(t, SearchAttributes...)
 	steps := &liveLBSteps{parent: oldGlue, reading: make(chan struct{}), release: make(chan struct{})}
 	fleet, err := config.Parse([]byte(lbFleet))
 	if err != nil {
@@ -110,32 +107,6 @@ func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
 			t.Errorf("the abort was not carried out: %s ran: %v", never, calls)
 		}
 	}
-}
-
-// devServerClient starts Temporal's dev server for t and returns a client.
-func devServerClient(t *testing.T) client.Client {
-	t.Helper()
-	bin := os.Getenv("DNSROLL_TEMPORAL_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../bin/temporal")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		needlab.Missing(t, "needs the temporal CLI at $DNSROLL_TEMPORAL_BIN or bin/temporal (make tools)")
-	}
-	var attrs []temporal.SearchAttributeUpdate
-	for _, k := range SearchAttributes {
-		attrs = append(attrs, k.ValueSet(""))
-	}
-	srv, err := testsuite.StartDevServer(t.Context(), testsuite.DevServerOptions{
-		ExistingPath: bin, LogLevel: "error",
-		SearchAttributes: temporal.NewSearchAttributes(attrs...),
-		ClientOptions:    &client.Options{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	return srv.Client()
 }
 
 // liveLBSteps are a replacement's steps for a real worker: the registrar

@@ -1,5 +1,6 @@
 // Package temporaltest reads what Temporal's test environments hand back,
-// so that tests of activities and workflows decode results in one way.
+// so that tests of activities and workflows decode results in one way,
+// and starts a real dev server for the tests that need one (DevServer).
 package temporaltest
 
 import (

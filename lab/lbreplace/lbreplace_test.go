@@ -46,53 +46,6 @@ import (
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-// devServer starts `temporal server start-dev` and returns a client.
-func devServer(t *testing.T) client.Client {
-	t.Helper()
-	bin := os.Getenv("DNSROLL_TEMPORAL_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../bin/temporal")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		needlab.Missing(t, "needs the temporal CLI at $DNSROLL_TEMPORAL_BIN or bin/temporal (make tools)")
-	}
-	port, err := freeport.Loopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--db-filename", filepath.Join(dir, "t.db"), "--log-level", "error")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		c, err := client.Dial(client.Options{HostPort: addr, Logger: quiet{}})
-		if err == nil {
-			if _, err = c.CheckHealth(context.Background(), &client.CheckHealthRequest{}); err == nil {
-				t.Cleanup(c.Close)
-				return c
-			}
-			c.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("temporal dev server not ready: %v", err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-}
-
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}
-
 // needPrograms fails or skips (needlab) unless the test runs as root (the
 // lab puts addresses on lo) and finds every program.
 func needPrograms(t *testing.T, programs ...string) {
@@ -138,7 +91,7 @@ type replaceLab struct {
 func startReplaceLab(t *testing.T, driver string) *replaceLab {
 	needlab.Slow(t, "the load balancer replacement lab")
 	needPrograms(t, "named", "dnsperf", "ansible-playbook", driver)
-	cl := devServer(t)
+	cl := temporaltest.DevServer(t, workflows.SearchAttributes...)
 	ctx := context.Background()
 	dir := t.TempDir()
 	l, err := delegation.Start(delegation.Options{Dir: filepath.Join(dir, "delegation"), Domain: "example.com",
