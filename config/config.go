@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 	"gopkg.in/yaml.v3"
@@ -666,6 +667,9 @@ func (f *Fleet) Validate() error {
 		at := fmt.Sprintf("zones[%d]", i)
 		if z.Name == "" {
 			return fieldErr(at+".name", "is required")
+		}
+		if strings.ContainsFunc(z.Name, func(r rune) bool { return r >= utf8.RuneSelf }) {
+			return fieldErr(at+".name", "%q is not in ASCII: write an internationalized name in its ASCII form (punycode), such as xn--bcher-kva.example for bücher.example", z.Name)
 		}
 		// miekg/dns takes any bytes in a label; a zone's name has letters,
 		// digits, -, _ and, for RFC 2317 delegations, /. No URL, no

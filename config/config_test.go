@@ -91,7 +91,9 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"heartbeat timeout below a second", "zones:", "steps: {heartbeat_timeout: 10ms}\nzones:", "steps.heartbeat_timeout"},
 		// A step on a dead worker is retried elsewhere after the heartbeat
 		// timeout; one at or past the step's deadline means never.
-		{"a step as long as the default heartbeat timeout", "zones:", "steps: {probe_timeout: 30s, heartbeat_timeout: 30s}\nzones:", "steps.probe_timeout"},
+		// A heartbeat timeout of the default value is taken as the default,
+		// written or not.
+		{"a step as long as a heartbeat timeout of the default value", "zones:", "steps: {probe_timeout: 30s, heartbeat_timeout: 30s}\nzones:", "steps.probe_timeout"},
 		{"heartbeat timeout as long as a step's", "zones:", "steps: {probe_timeout: 40s, heartbeat_timeout: 40s}\nzones:", "steps.heartbeat_timeout"},
 		// An analysis needs consecutive_successes rounds, interval apart, to
 		// pass; a probe step shorter than that can never pass.
@@ -127,6 +129,7 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// A variable's name, not its value: a worker that looked up "$HOOK"
 		// would find nothing, and the webhook would never be sent.
 		{"webhook url_env that is no variable name", "zones:", "notifications: {webhooks: [{url_env: $HOOK}]}\nzones:", "notifications.webhooks[0].url_env"},
+		{"webhook url_env with a space", "zones:", "notifications: {webhooks: [{url_env: 'my hook'}]}\nzones:", "notifications.webhooks[0].url_env"},
 		{"webhook secret_env that is no variable name", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', secret_env: 'a=b'}]}\nzones:", "notifications.webhooks[0].secret_env"},
 		// Numbers and dots alone are an IPv4 address or nothing: no top
 		// level domain is all digits.
@@ -142,6 +145,7 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// A value listed twice is a slip: the second adds nothing.
 		{"protocol listed twice", "zones:", "probe: {protocols: [udp, udp]}\nzones:", "probe.protocols[1]"},
 		{"probe name listed twice", "zones:", "probe: {names: [www, WWW]}\nzones:", "probe.names[1]"},
+		{"empty probe names", "zones:", "probe: {names: ['', '']}\nzones:", "probe.names[0]"},
 		{"probe type listed twice", "zones:", "probe: {types: [A, a]}\nzones:", "probe.types[1]"},
 		{"webhook event listed twice", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', events: [failed, failed]}]}\nzones:", "notifications.webhooks[0].events[1]"},
 		// An empty list would silently mean the default list.
@@ -197,6 +201,24 @@ func TestFrontsAnyTopology(t *testing.T) {
 	}
 }
 
+// What operators write that the checks above must not refuse.
+func TestValidConfigVariations(t *testing.T) {
+	for _, tt := range []struct{ name, from, to string }{
+		// A relative name and a full one are different names.
+		{"a relative and a full probe name", "zones:", "probe: {names: [example.com, example.com.]}\nzones:"},
+		// os.Getenv reads any name; Docker and Kubernetes set these.
+		{"a webhook variable with a dot or a dash", "zones:", "notifications: {webhooks: [{url_env: hook.url, secret_env: HOOK-SECRET}]}\nzones:"},
+		{"a reverse zone", "name: example.com,", "name: 2.0.192.in-addr.arpa,"},
+		{"an RFC 2317 zone", "name: example.com,", "name: 0/25.2.0.192.in-addr.arpa,"},
+		{"a punycode zone", "name: example.com,", "name: xn--bcher-kva.example,"},
+		{"a private image", "image: linode/debian12}\n  - {label: ns2", "image: private/12345678}\n  - {label: ns2"},
+	} {
+		if _, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1))); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
 // Messages say what to write, quoting what was written.
 func TestInvalidConfigSaysTheFix(t *testing.T) {
 	for _, tt := range []struct{ from, to, want string }{
@@ -207,6 +229,9 @@ func TestInvalidConfigSaysTheFix(t *testing.T) {
 		{"zones:", "notifications: {webhooks: [{name: webhook-2, url: 'https://h.example.net/x'}, {url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name: is webhook-2 (the default name at its place in the list), which notifications.webhooks[0] also has: give one of them another name"},
 		{"zones:", "rollout: {approval: ''}\nzones:", `rollout.approval: is "", which means the default, auto`},
 		{"zones:", "probe: {protocols: []}\nzones:", "probe.protocols: is [], which means the default, [udp, tcp]"},
+		{"zones:", "probe: {names: ['', '']}\nzones:", "probe.names[0]: must not be empty"},
+		{"zones:", "rollout: {strategy: canary, canary: {steps: []}}\nzones:", "rollout.canary.steps: is [], which means the default steps: leave it out for the default"},
+		{"name: example.com,", "name: bücher.example,", `zones[0].name: "bücher.example" is not in ASCII: write an internationalized name in its ASCII form (punycode), such as xn--bcher-kva.example`},
 		{"image: linode/debian12}\n  - {label: ns2", "image: debian12}\n  - {label: ns2", `nameservers[0].image: must be a Linode image ID such as linode/debian12 (Linode's) or private/12345 (yours); got "debian12"`},
 		{"zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.switch_timeout: must be longer than steps.heartbeat_timeout (30s), got 20s"},
 		{"zones:", "probe: {timeout: 50s, attempts: 3}\nzones:", "probe.timeout: 50s for each of probe.attempts 3 is 2m30s for one unanswered query, which must be shorter than steps.probe_timeout (2m0s)"},

@@ -180,9 +180,6 @@ func (p *Probe) validate() error {
 	if err := noRepeats("probe.protocols", p.Protocols, func(s string) string { return s }); err != nil {
 		return err
 	}
-	if err := noRepeats("probe.names", p.Names, dns.CanonicalName); err != nil {
-		return err
-	}
 	if err := noRepeats("probe.types", p.Types, strings.ToUpper); err != nil {
 		return err
 	}
@@ -193,6 +190,10 @@ func (p *Probe) validate() error {
 		if _, ok := dns.IsDomainName(n); n != "@" && (!ok || strings.ContainsAny(n, " \t")) {
 			return fieldErr(fmt.Sprintf("probe.names[%d]", i), "must be a name relative to each zone (www, @) or a full name ending in a dot, got %q", n)
 		}
+	}
+	// www and www. are two names: relative to each zone, and absolute.
+	if err := noRepeats("probe.names", p.Names, strings.ToLower); err != nil {
+		return err
 	}
 	for i, t := range p.Types {
 		if qt, ok := zone.TypeCode(t); !ok || !askable(qt) {

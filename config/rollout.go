@@ -3,10 +3,10 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Rollout strategies.
@@ -254,13 +254,13 @@ func (n *Notifications) validate() error {
 		}
 		// A variable's name, not its value: a worker that looked up
 		// "$HOOK" would find nothing, and never send.
-		for field, v := range map[string]string{"url_env": w.URLEnv, "secret_env": w.SecretEnv} {
-			if v != "" && !envNameRE.MatchString(v) {
-				fix := "a name such as DNSROLL_HOOK_URL: letters, digits and _, not starting with a digit"
-				if bare := strings.Trim(v, "${}"); envNameRE.MatchString(bare) {
+		for _, env := range []struct{ field, name string }{{"url_env", w.URLEnv}, {"secret_env", w.SecretEnv}} {
+			if env.name != "" && strings.ContainsFunc(env.name, notInEnvName) {
+				fix := "a name such as DNSROLL_HOOK_URL"
+				if bare := strings.Trim(env.name, "${}"); bare != "" && !strings.ContainsFunc(bare, notInEnvName) {
 					fix = bare
 				}
-				return fieldErr(at+"."+field, "%q is not an environment variable's name: write %s", v, fix)
+				return fieldErr(at+"."+env.field, "%q is not an environment variable's name: write %s", env.name, fix)
 			}
 		}
 		if err := noRepeats(at+".events", w.Events, func(e string) string { return e }); err != nil {
@@ -275,8 +275,11 @@ func (n *Notifications) validate() error {
 	return nil
 }
 
-// envNameRE is an environment variable's name as POSIX shells take it.
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// notInEnvName tells the characters that show a variable's value or a
+// shell expression was written where its name goes. Names a shell would
+// not take (hook.url) are still names: os.Getenv reads them, and Docker
+// and Kubernetes set them.
+func notInEnvName(r rune) bool { return strings.ContainsRune("$={}'\"", r) || unicode.IsSpace(r) }
 
 // noRepeats refuses a value listed twice in list (at field), comparing
 // values by key: a second one adds nothing, so it is a slip.

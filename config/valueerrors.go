@@ -266,16 +266,14 @@ func oneDocument(dec *yaml.Decoder) error {
 	}
 }
 
-// zeroDefaulted refuses a field written as 0 (or 0s) that the defaults
-// then replaced: the operator asked for none and would get the default.
-// Fields where 0 means something (bake: 0s, failure_limit: 0) keep it, so
-// only a value the defaults changed is refused. n is the YAML node of v,
-// the defaulted fleet or a part of it, at path.
 // shown is a default value as the fleet file would write it: a list as
-// [udp, tcp].
+// [udp, tcp]. A list of mappings is not shown.
 func shown(v reflect.Value) string {
 	if v.Kind() != reflect.Slice {
 		return fmt.Sprint(v.Interface())
+	}
+	if k := v.Type().Elem().Kind(); k == reflect.Struct || k == reflect.Pointer || k == reflect.Map {
+		return ""
 	}
 	parts := make([]string, v.Len())
 	for i := range parts {
@@ -284,6 +282,11 @@ func shown(v reflect.Value) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
+// zeroDefaulted refuses a field written as 0 (or 0s) that the defaults
+// then replaced: the operator asked for none and would get the default.
+// Fields where 0 means something (bake: 0s, failure_limit: 0) keep it, so
+// only a value the defaults changed is refused. n is the YAML node of v,
+// the defaulted fleet or a part of it, at path.
 func zeroDefaulted(n *yaml.Node, v reflect.Value, path string) error {
 	if v.Kind() == reflect.Pointer {
 		if v.IsNil() || n.Kind == yaml.ScalarNode {
@@ -302,7 +305,11 @@ func zeroDefaulted(n *yaml.Node, v reflect.Value, path string) error {
 			}
 		}
 	case n.Kind == yaml.SequenceNode && len(n.Content) == 0 && v.Kind() == reflect.Slice && v.Len() > 0:
-		return fieldErr(path, "is [], which means the default, %s: leave it out for the default, or list the values you want", shown(v))
+		what := ", " + shown(v)
+		if what == ", " {
+			what = " " + path[strings.LastIndex(path, ".")+1:]
+		}
+		return fieldErr(path, "is [], which means the default%s: leave it out for the default, or list the values you want", what)
 	case n.Kind == yaml.SequenceNode && v.Kind() == reflect.Slice:
 		for i, c := range n.Content {
 			if i < v.Len() {

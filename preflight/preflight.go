@@ -483,27 +483,47 @@ func Playbooks(f *config.Fleet) error {
 // playbookShape checks that path reads as an Ansible playbook: a YAML list
 // of plays, each with hosts:, or imports of other playbooks. A zone file
 // or a role's task list named by mistake would otherwise fail the first
-// provision, after VMs exist. What the plays do is Ansible's to check.
+// provision, after VMs exist. What the plays do is Ansible's to check;
+// the file is read as nodes, so that a key written twice, which Ansible
+// only warns of, passes as it does there.
 func playbookShape(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	var plays []map[string]any
-	err = yaml.Unmarshal(b, &plays)
-	if err == nil && len(plays) == 0 {
-		err = errors.New("it has no plays")
-	}
-	for i := 0; err == nil && i < len(plays); i++ {
-		play := plays[i]
-		if play["hosts"] == nil && play["import_playbook"] == nil && play["ansible.builtin.import_playbook"] == nil {
-			err = fmt.Errorf("item %d has no hosts", i+1)
+	var doc yaml.Node
+	err = yaml.Unmarshal(b, &doc)
+	switch {
+	case err != nil:
+	case len(doc.Content) == 0 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) == 0:
+		err = errors.New("it has no list of plays")
+	default:
+		for i, play := range doc.Content[0].Content {
+			if !isPlay(play) {
+				err = fmt.Errorf("item %d has no hosts", i+1)
+				break
+			}
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("is not an Ansible playbook (a YAML list of plays, each with hosts:): %v", err)
 	}
 	return nil
+}
+
+// isPlay says whether n is a play: a mapping with hosts, or an import of
+// another playbook.
+func isPlay(n *yaml.Node) bool {
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "hosts", "import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook":
+			return true
+		}
+	}
+	return false
 }
 
 // simulatorReachable refuses, for a worker on a simulated Linode API, a

@@ -162,7 +162,9 @@ func TestPlaybookThatIsNoPlaybook(t *testing.T) {
 		{"a task list", "- name: Install BIND\n  ansible.builtin.apt: {name: bind9}\n", "is not an Ansible playbook"},
 		{"empty", "", "is not an Ansible playbook"},
 		{"a play", "- hosts: all\n  roles: [nameserver]\n", ""},
-		{"an import", "- import_playbook: other.yml\n- ansible.builtin.import_playbook: more.yml\n", ""},
+		{"an import", "- import_playbook: other.yml\n- ansible.builtin.import_playbook: more.yml\n- ansible.legacy.import_playbook: last.yml\n", ""},
+		// Ansible warns of a repeated key and keeps the last; so does this.
+		{"a play with a key twice", "- hosts: all\n  become: yes\n  become: true\n  roles: [nameserver]\n", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := dir(t, same, nil)

@@ -62,10 +62,10 @@ TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
 		return err
 	}
 	if _, port, err := net.SplitHostPort(f.listen); err != nil || port == "" {
-		return fmt.Errorf("--listen %q: must be host:port, such as 127.0.0.1:8080 or :8080", f.listen)
+		return fmt.Errorf("--listen (or DNSROLL_API_ADDR) %q: must be host:port, such as 127.0.0.1:8080 or :8080", f.listen)
 	}
 	if f.defaultRevision != "" && !config.ValidRevision(f.defaultRevision) {
-		return fmt.Errorf("--default-revision %q: must be %s", f.defaultRevision, config.RevisionRule)
+		return fmt.Errorf("--default-revision (or DNSROLL_DEFAULT_REVISION) %q: must be %s", f.defaultRevision, config.RevisionRule)
 	}
 	if f.fleets != "" {
 		// The API cannot know which cloud the workers use; the rest of the

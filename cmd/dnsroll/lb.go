@@ -223,13 +223,14 @@ func (c *lbCmd) replaceFlags(fs *flag.FlagSet) func(context.Context) error {
 	})
 }
 
-// rateFlag parses a rate in queries per second into r: a finite number,
-// 0 or more (ParseFloat also takes NaN and Inf, which JSON cannot carry).
+// rateFlag parses a rate in queries per second into r: a finite number
+// above 0 (ParseFloat also takes NaN and Inf, which JSON cannot carry, and
+// the workflow reads 0 as the default).
 func rateFlag(r *float64) func(string) error {
 	return func(v string) error {
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-			return errors.New("must be a rate in queries per second, 0 or more, such as 0.5")
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+			return errors.New("must be a rate in queries per second above 0, such as 0.5 (leave it out for the default, 1)")
 		}
 		*r = f
 		return nil

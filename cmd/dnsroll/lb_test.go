@@ -80,11 +80,12 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 }
 
 // --quiet-qps takes a rate: a word that parses as a float but is not one
-// (NaN, Inf) or a negative rate is refused at the flag, before any request.
+// (NaN, Inf), a negative rate or 0 (which the workflow would read as the
+// default) is refused at the flag, before any request.
 func TestCLILBReplaceQuietQPS(t *testing.T) {
-	for _, v := range []string{"NaN", "Inf", "-1", "lots"} {
+	for _, v := range []string{"NaN", "Inf", "-1", "0", "lots"} {
 		_, errOut, code := cli(t, "lb", "replace", "--fleet", "lab", "--domain", "example.com", "--quiet-qps", v)
-		if code == 0 || !strings.Contains(errOut, "for flag -quiet-qps: must be a rate in queries per second, 0 or more, such as 0.5") {
+		if code == 0 || !strings.Contains(errOut, "for flag -quiet-qps: must be a rate in queries per second above 0, such as 0.5") {
 			t.Errorf("--quiet-qps %s: exit %d, stderr %q", v, code, errOut)
 		}
 	}

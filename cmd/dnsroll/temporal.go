@@ -80,17 +80,32 @@ func (t *temporalFlags) options() (client.Options, error) {
 	return opts, nil
 }
 
-// checkHostPort refuses a Temporal address without a host and a port,
-// which gRPC would only report as "no children to pick from" once it
-// dials. A gRPC target with a scheme (dns:///host:port) is left to gRPC.
+// checkHostPort refuses a Temporal address that gRPC would only report as
+// "no children to pick from" once it dials: an empty port, an IPv6
+// address without brackets. It takes what gRPC does: a host alone (gRPC
+// dials port 443), an empty host (localhost), a target with a scheme
+// (dns:///host:port).
 func checkHostPort(addr string) error {
 	if strings.Contains(addr, "://") {
 		return nil
 	}
-	if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" {
-		return fmt.Errorf("--temporal-address (or TEMPORAL_ADDRESS) %q: must be host:port, such as 127.0.0.1:7233 or temporal.example.com:7233", addr)
+	_, port, err := net.SplitHostPort(addr)
+	var ae *net.AddrError
+	switch {
+	case err == nil && port != "":
+		return nil
+	case errors.As(err, &ae) && ae.Err == "missing port in address" && !strings.Contains(addr, ":"):
+		return nil
 	}
-	return nil
+	return fmt.Errorf("--temporal-address (or TEMPORAL_ADDRESS) %q: must be host:port, such as 127.0.0.1:7233, temporal.example.com:7233 or [2001:db8::7]:7233", addr)
+}
+
+// dialHint says, for an address without a port, which port gRPC dialled.
+func dialHint(addr string) string {
+	if strings.Contains(addr, ":") {
+		return ""
+	}
+	return " (no port given, so gRPC dialled 443; Temporal's frontend listens on 7233 unless a proxy says otherwise)"
 }
 
 func (t *temporalFlags) dial() (client.Client, error) {
@@ -100,7 +115,7 @@ func (t *temporalFlags) dial() (client.Client, error) {
 	}
 	c, err := client.Dial(opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+		return nil, fmt.Errorf("connect to Temporal at %s%s: %w", opts.HostPort, dialHint(opts.HostPort), err)
 	}
 	return c, nil
 }

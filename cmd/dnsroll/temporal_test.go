@@ -106,21 +106,29 @@ func TestTemporalOptionsFromEnvironment(t *testing.T) {
 	}
 }
 
-// An address without a port fails before dialling, naming the flag and
-// the form, not with gRPC's "no children to pick from".
-func TestTemporalAddressNeedsAPort(t *testing.T) {
+// A malformed Temporal address fails before dialling, naming the flag and
+// the form, not with gRPC's "no children to pick from". What gRPC takes
+// stays accepted: a host alone (gRPC dials port 443, as behind a TLS
+// ingress), an empty host (localhost), a target with a scheme.
+func TestTemporalAddress(t *testing.T) {
 	hermetic(t)
-	for _, addr := range []string{"temporal", "temporal:", ":7233", "[::1]"} {
+	for _, addr := range []string{"temporal:", "::1", "[::1", "a:b:c"} {
 		f := temporalFlags{fromEnv: true, address: addr}
-		_, err := f.options()
-		if err == nil || !strings.Contains(err.Error(), "--temporal-address") || !strings.Contains(err.Error(), "host:port") {
+		if _, err := f.options(); err == nil || !strings.Contains(err.Error(), "--temporal-address (or TEMPORAL_ADDRESS)") || !strings.Contains(err.Error(), "host:port") {
 			t.Errorf("address %q: err = %v, want one naming --temporal-address and host:port", addr, err)
 		}
 	}
-	t.Setenv("TEMPORAL_ADDRESS", "temporal")
-	f := temporalFlags{fromEnv: true}
-	if _, err := f.options(); err == nil || !strings.Contains(err.Error(), "TEMPORAL_ADDRESS") {
-		t.Errorf("TEMPORAL_ADDRESS=temporal: err = %v, want one naming TEMPORAL_ADDRESS", err)
+	for _, addr := range []string{"temporal", ":7233", "[::1]:7233", "temporal.example.com:7233", "dns:///temporal:7233"} {
+		f := temporalFlags{fromEnv: true, address: addr}
+		if opts, err := f.options(); err != nil || opts.HostPort != addr {
+			t.Errorf("address %q: %v (host %q), want it taken as written", addr, err, opts.HostPort)
+		}
+	}
+	if hint := dialHint("temporal"); !strings.Contains(hint, "443") {
+		t.Errorf("the hint for an address without a port is %q, want it to say gRPC dials 443", hint)
+	}
+	if hint := dialHint("temporal:7233"); hint != "" {
+		t.Errorf("the hint for host:port is %q, want none", hint)
 	}
 }
 
