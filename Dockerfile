@@ -23,9 +23,11 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /out/dnsroll /usr/local/bin/dnsroll
 COPY ansible/ /app/ansible/
-COPY fleets/ /app/fleets/
-# Zone files are mounted here (docker-compose.yml); fleets name them as ../zones/.
-RUN mkdir -p /app/zones
+# The operator's fleets and their zone files are mounted here
+# (docker-compose.yml); fleets name them as ../zones/ and the playbooks
+# above as ../ansible/. The repository's fleets/ are the labs', not for
+# an image that runs against the real Linode API.
+RUN mkdir -p /app/fleets /app/zones
 # The worker's state: its known_hosts file of the machines' SSH host keys
 # (docker-compose.yml keeps it on a volume, so pins survive upgrades).
 RUN install -d -m 0700 -o dnsroll -g dnsroll /var/lib/dnsroll
