@@ -174,6 +174,13 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 		if err := r.st.exec(ctx, "CheckAfter", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
 			return err
 		}
+		// An abort taken while this one was updated and checked restores
+		// it, also when the check, which learns of the cancel only when it
+		// ends, then reports its result (stopping.commit). Runs from
+		// before versionNoCommitAfterStop kept the update.
+		if ctx.Err() != nil && workflow.GetVersion(ctx, versionNoCommitAfterStop, workflow.DefaultVersion, 1) == 1 {
+			return workflow.ErrCanceled
+		}
 		// Done and checked: this one keeps its update.
 		r.undos = nil
 	}

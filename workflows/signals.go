@@ -97,7 +97,8 @@ func (s *stopping) commit(ctx workflow.Context) error {
 // versionNoCommitAfterStop marks the change that has a load balancer
 // replacement, and a rollout with a load balancer that fronts no blue,
 // check for a stop before they commit (stopping.commit), as rollouts did
-// before deleting blue.
+// before deleting blue; and a load balancer update check for an abort
+// before a load balancer keeps its update.
 const versionNoCommitAfterStop = "no-commit-after-stop"
 
 func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput) {

@@ -17,6 +17,7 @@ import (
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
@@ -66,20 +67,7 @@ func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for {
-		v, err := c.QueryWorkflow(ctx, run.GetID(), "", QueryStatus)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st LBReplaceStatus
-		if err := v.Get(&st); err != nil {
-			t.Fatal(err)
-		}
-		if hasEvent(st, "abort requested") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitForEvent(ctx, t, c, run.GetID(), "abort requested")
 	close(steps.release) // the read ends well, as one that never heard of the cancel
 
 	var st LBReplaceStatus
@@ -206,4 +194,129 @@ func (s *liveLBSteps) RenameServer(_ context.Context, in activities.RenameInput)
 
 func (s *liveLBSteps) Notify(context.Context, activities.NotifyInput) (activities.StepResult, error) {
 	return activities.StepResult{Attempt: 1}, nil
+}
+
+// An abort that a load balancer update took while it checked DNS through
+// the load balancer it had just updated restores that one, whether the
+// check then ends well or not: the abort came while it was being updated.
+// Before, an abort during the last one's check ended the update
+// succeeded, and during an earlier one's, that one kept its update.
+func TestLBUpdateAbortTakenDuringTheCheckAfterRestoresThatLB(t *testing.T) {
+	c := temporaltest.DevServer(t, SearchAttributes...)
+	fleet, err := config.Parse([]byte(labFleet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lbName := range []string{"lb1", "lb2"} {
+		t.Run(lbName, func(t *testing.T) {
+			steps := &liveUpdateSteps{blockAfter: lbName, reading: make(chan struct{}), release: make(chan struct{})}
+			queue := TaskQueue + "-" + lbName
+			w := worker.New(c, queue, worker.Options{})
+			Register(w)
+			w.RegisterActivity(steps)
+			if err := w.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer w.Stop()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "lbupdate-" + lbName, TaskQueue: queue}, LoadBalancerUpdateWorkflow,
+				LBUpdateInput{Fleet: fleet, Update: lb.Update{Kind: lb.UpdateBinary}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-steps.reading:
+			case <-ctx.Done():
+				t.Fatal("the update never checked " + lbName)
+			}
+			if err := c.SignalWorkflow(ctx, run.GetID(), "", SignalAbort, SignalInput{Reason: "wrong binary"}); err != nil {
+				t.Fatal(err)
+			}
+			waitForEvent(ctx, t, c, run.GetID(), "abort by")
+			close(steps.release)
+
+			var st Status
+			if err := run.Get(ctx, &st); err != nil {
+				var failure *temporal.ApplicationError
+				if !errors.As(err, &failure) || failure.Details(&st) != nil {
+					t.Fatalf("the update ended with %v", err)
+				}
+			}
+			if st.Phase != PhaseAborted {
+				t.Errorf("phase %s (%s), want aborted", st.Phase, st.Failure)
+			}
+			if calls := steps.done(); !slices.Contains(calls, "Restore "+lbName) {
+				t.Errorf("the abort during %s's check did not restore it: %v", lbName, calls)
+			}
+		})
+	}
+}
+
+// waitForEvent waits until the status of workflow id has an event that
+// says what.
+func waitForEvent(ctx context.Context, t *testing.T, c client.Client, id, what string) {
+	t.Helper()
+	for {
+		v, err := c.QueryWorkflow(ctx, id, "", QueryStatus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct{ Events []Event }
+		if err := v.Get(&st); err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(st.Events, func(e Event) bool { return strings.Contains(e.Message, what) }) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// liveUpdateSteps are a load balancer update's steps for a real worker.
+// The check after blockAfter's update blocks, signalling reading, until
+// release is closed, and then ends well whatever the cancel said.
+type liveUpdateSteps struct {
+	blockAfter       string
+	reading, release chan struct{}
+
+	mu      sync.Mutex
+	calls   []string
+	updated map[string]bool
+}
+
+func (s *liveUpdateSteps) done() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+func (s *liveUpdateSteps) CheckLoadBalancerDNS(_ context.Context, in activities.CheckLBInput) (activities.StepResult, error) {
+	s.mu.Lock()
+	after := s.updated[in.LB.Name]
+	s.calls = append(s.calls, "Check "+in.LB.Name)
+	s.mu.Unlock()
+	if after && in.LB.Name == s.blockAfter {
+		close(s.reading)
+		<-s.release
+	}
+	return activities.StepResult{Attempt: 1}, nil
+}
+
+func (s *liveUpdateSteps) UpdateLoadBalancer(_ context.Context, in activities.UpdateLBInput) (activities.StepResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.updated == nil {
+		s.updated = map[string]bool{}
+	}
+	s.updated[in.LB.Name] = true
+	s.calls = append(s.calls, "Update "+in.LB.Name)
+	return activities.StepResult{Attempt: 1}, nil
+}
+
+func (s *liveUpdateSteps) RestoreLoadBalancer(_ context.Context, in activities.UpdateLBInput) (activities.RestoreResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, "Restore "+in.LB.Name)
+	return activities.RestoreResult{StepResult: activities.StepResult{Attempt: 1}}, nil
 }
