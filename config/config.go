@@ -303,13 +303,13 @@ func Parse(data []byte) (*Fleet, error) {
 	if errors.Is(err, io.EOF) {
 		return nil, errors.New("the file is empty: a fleet has at least fleet:, nameservers:, load_balancers: and zones: (docs/configuration.md)")
 	} else if err != nil {
-		return nil, explain(data, err)
+		return nil, listed(explain(data, err))
 	}
 	if err := oneDocument(dec); err != nil {
 		return nil, err
 	}
 	if msgs := fractions(&doc, reflect.TypeFor[Fleet](), ""); len(msgs) > 0 {
-		return nil, &yaml.TypeError{Errors: msgs}
+		return nil, listed(&yaml.TypeError{Errors: msgs})
 	}
 	f.setDefaults()
 	if err := zeroDefaulted(doc.Content[0], reflect.ValueOf(&f).Elem(), ""); err != nil {

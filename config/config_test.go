@@ -305,8 +305,13 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 	}
 	two := strings.Replace(valid, "zones:", "probe: {attempts: three}\nsteps: {create_timeout: soon}\nzones:", 1)
 	_, err := Parse([]byte(two))
-	if err == nil || !strings.Contains(err.Error(), "probe.attempts") || !strings.Contains(err.Error(), "steps.create_timeout") {
-		t.Errorf("two wrong values: err = %v, want both named", err)
+	if err == nil || !strings.HasPrefix(err.Error(), "2 values to fix:\n  probe.attempts") || !strings.Contains(err.Error(), "\n  steps.create_timeout") {
+		t.Errorf("two wrong values: err = %v, want both named, a line each", err)
+	}
+	// One is the message alone, without yaml.v3's heading.
+	_, err = Parse([]byte(strings.Replace(valid, "zones:", "probe: {attempts: three}\nzones:", 1)))
+	if err == nil || !strings.HasPrefix(err.Error(), "probe.attempts (line 9): ") {
+		t.Errorf("one wrong value: err = %q, want the message alone", err)
 	}
 }
 

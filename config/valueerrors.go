@@ -330,3 +330,24 @@ func zeroDefaulted(n *yaml.Node, v reflect.Value, path string) error {
 	}
 	return nil
 }
+
+// valueErrors are the values of a fleet file that did not decode, each
+// named by its field and line: one per line, without yaml.v3's heading.
+type valueErrors struct{ *yaml.TypeError }
+
+func (e valueErrors) Error() string {
+	if len(e.Errors) == 1 {
+		return e.Errors[0]
+	}
+	return fmt.Sprintf("%d values to fix:\n  %s", len(e.Errors), strings.Join(e.Errors, "\n  "))
+}
+
+func (e valueErrors) Unwrap() error { return e.TypeError }
+
+// listed is err with a *yaml.TypeError's messages as valueErrors.
+func listed(err error) error {
+	if te, ok := err.(*yaml.TypeError); ok {
+		return valueErrors{te}
+	}
+	return err
+}
