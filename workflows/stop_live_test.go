@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -319,4 +320,161 @@ func (s *liveUpdateSteps) RestoreLoadBalancer(_ context.Context, in activities.U
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, "Restore "+in.LB.Name)
 	return activities.RestoreResult{StepResult: activities.StepResult{Attempt: 1}}, nil
+}
+
+// An abort that a fleet's first rollout took while it staged the last
+// load balancer is carried out when the stage then ends well: nothing was
+// switched yet, so green is deleted and the rollout ends aborted. Before,
+// the rollout committed (a load balancer that fronts no blue has no way
+// back) and then, its flips cancelled, ended failed with green left.
+func TestFirstRolloutAbortTakenDuringTheLastStageIsCarriedOut(t *testing.T) {
+	c := temporaltest.DevServer(t, SearchAttributes...)
+	fleet, err := config.Parse([]byte(labFleet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := &liveRolloutSteps{fleet: fleet, reading: make(chan struct{}), release: make(chan struct{})}
+	w := worker.New(c, TaskQueue, worker.Options{})
+	Register(w)
+	w.RegisterActivity(steps)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "rollout-test", TaskQueue: TaskQueue}, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-steps.reading:
+	case <-ctx.Done():
+		t.Fatal("the rollout never staged the last load balancer")
+	}
+	if err := c.SignalWorkflow(ctx, run.GetID(), "", SignalAbort, SignalInput{Reason: "wrong revision"}); err != nil {
+		t.Fatal(err)
+	}
+	waitForEvent(ctx, t, c, run.GetID(), "abort requested")
+	close(steps.release)
+
+	var st Status
+	if err := run.Get(ctx, &st); err != nil {
+		var failure *temporal.ApplicationError
+		if !errors.As(err, &failure) || failure.Details(&st) != nil {
+			t.Fatalf("the rollout ended with %v", err)
+		}
+	}
+	if st.Phase != PhaseAborted {
+		t.Errorf("phase %s (%s), want aborted", st.Phase, st.Failure)
+	}
+	calls := steps.done()
+	if !slices.Contains(calls, "DeleteGreen") {
+		t.Errorf("the abort did not delete green: %v", calls)
+	}
+	if slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "Flip ") }) {
+		t.Errorf("a load balancer was flipped after the abort: %v", calls)
+	}
+}
+
+// liveRolloutSteps are a fleet's first rollout's steps for a real worker:
+// no blue, green created and checked at once. The first stage of the last
+// load balancer blocks, signalling reading, until release is closed, and
+// then ends well whatever the cancel said.
+type liveRolloutSteps struct {
+	fleet            *config.Fleet
+	reading, release chan struct{}
+
+	mu     sync.Mutex
+	calls  []string
+	staged bool
+}
+
+func (s *liveRolloutSteps) add(call string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, call)
+}
+
+func (s *liveRolloutSteps) done() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+func (s *liveRolloutSteps) Plan(_ context.Context, in activities.PlanInput) (activities.Plan, error) {
+	plan := activities.Plan{Fleet: s.fleet, Revision: in.Revision, Blue: map[string]dnsroll.Server{}, Zones: []activities.ZoneFile{{Name: "example.com", Serial: 7}}, Bundle: testBundle, Attempt: 1}
+	if in.SmallHistory {
+		plan.Fleet, plan.Zones, plan.ZoneCount, plan.FleetRef = s.fleet.ForSteps(), nil, 1, &testFleetRef
+	}
+	return plan, nil
+}
+
+func (s *liveRolloutSteps) LoadFleet(context.Context, string) (*config.Fleet, error) { return s.fleet, nil }
+
+func (s *liveRolloutSteps) EnsureServer(_ context.Context, in activities.EnsureServerInput) (activities.ServerResult, error) {
+	s.add("EnsureServer " + in.Spec.Label)
+	id := 10
+	if strings.HasPrefix(in.Spec.Label, "ns2") {
+		id = 11
+	}
+	return activities.ServerResult{Server: dnsroll.Server{ID: id, Label: in.Spec.Label, Status: "running", IPv4: "192.0.2." + strconv.Itoa(id)}, Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) ProvisionNameservers(context.Context, activities.ProvisionInput) (activities.ProvisionResult, error) {
+	return activities.ProvisionResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) VerifyGreen(context.Context, activities.VerifyInput) (activities.VerifyResult, error) {
+	return activities.VerifyResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) VerifyLoadBalancers(context.Context, activities.VerifyInput) (activities.VerifyResult, error) {
+	return activities.VerifyResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) BakeCheck(context.Context, activities.VerifyInput) (activities.VerifyResult, error) {
+	return activities.VerifyResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) StageLoadBalancer(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
+	s.add("Stage " + in.LB.Name)
+	s.mu.Lock()
+	last := !s.staged && in.LB.Name == s.fleet.LoadBalancers[len(s.fleet.LoadBalancers)-1].Name
+	s.staged = s.staged || last
+	s.mu.Unlock()
+	if last {
+		close(s.reading)
+		<-s.release
+	}
+	return activities.StepResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) FlipLoadBalancer(_ context.Context, in activities.FlipInput) (activities.StepResult, error) {
+	s.add("Flip " + in.LB.Name)
+	return activities.StepResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) SwitchLoadBalancer(_ context.Context, in activities.SwitchInput) (activities.StepResult, error) {
+	s.add("Switch " + in.LB.Name)
+	return activities.StepResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) DeleteGreen(context.Context, activities.DeleteGreenInput) (activities.StepResult, error) {
+	s.add("DeleteGreen")
+	return activities.StepResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) DeleteServer(_ context.Context, in activities.DeleteServerInput) (activities.StepResult, error) {
+	s.add("DeleteServer")
+	return activities.StepResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) RenameServer(_ context.Context, in activities.RenameInput) (activities.StepResult, error) {
+	s.add("Rename " + in.Server.Label)
+	return activities.StepResult{Attempt: 1}, nil
+}
+
+func (s *liveRolloutSteps) Notify(context.Context, activities.NotifyInput) (activities.StepResult, error) {
+	return activities.StepResult{Attempt: 1}, nil
 }
