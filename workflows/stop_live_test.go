@@ -410,7 +410,9 @@ func (s *liveRolloutSteps) Plan(_ context.Context, in activities.PlanInput) (act
 	return plan, nil
 }
 
-func (s *liveRolloutSteps) LoadFleet(context.Context, string) (*config.Fleet, error) { return s.fleet, nil }
+func (s *liveRolloutSteps) LoadFleet(context.Context, string) (*config.Fleet, error) {
+	return s.fleet, nil
+}
 
 func (s *liveRolloutSteps) EnsureServer(_ context.Context, in activities.EnsureServerInput) (activities.ServerResult, error) {
 	s.add("EnsureServer " + in.Spec.Label)
