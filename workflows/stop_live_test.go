@@ -33,7 +33,7 @@ import (
 // the API had acknowledged the abort.
 func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
 	c := temporaltest.DevServer(t, SearchAttributes...)
-	steps := &liveLBSteps{parent: oldGlue, reading: make(chan struct{}), release: make(chan struct{})}
+	steps := &liveLBSteps{parent: oldGlue, gate: newGate(t)}
 	fleet, err := config.Parse([]byte(lbFleet))
 	if err != nil {
 		t.Fatal(err)
@@ -55,11 +55,7 @@ func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-steps.reading:
-	case <-ctx.Done():
-		t.Fatal("the drain never read the counters")
-	}
+	steps.gate.reached(ctx, t, "the drain's read of the last counter")
 	for _, s := range []struct {
 		name string
 		in   SignalInput
@@ -69,10 +65,11 @@ func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
 		}
 	}
 	waitForEvent(ctx, t, c, run.GetID(), "abort requested")
-	close(steps.release) // the read ends well, as one that never heard of the cancel
+	steps.gate.open() // the read ends well, as one that never heard of the cancel
 
 	var st LBReplaceStatus
 	err = run.Get(ctx, &st)
+	temporaltest.RecordHistory(t, c, run.GetID(), run.GetRunID(), "lbreplace-abort-in-the-last-drain-read")
 	if err != nil {
 		var failure *temporal.ApplicationError
 		if !errors.As(err, &failure) || failure.Details(&st) != nil {
@@ -100,17 +97,16 @@ func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
 
 // liveLBSteps are a replacement's steps for a real worker: the registrar
 // and parent in memory, load balancers that are created at once and
-// never busy. The first read of the last load balancer's counter (the
-// last read of a drain round) blocks, signalling reading, until release
-// is closed, and then ends well whatever the cancel said.
+// never busy. The reads of the last load balancer's counter (the last
+// read of a drain round) wait at gate, and then end well whatever the
+// cancel said.
 type liveLBSteps struct {
-	fleet            *config.Fleet
-	reading, release chan struct{}
+	fleet *config.Fleet
+	gate  *gate
 
 	mu     sync.Mutex
 	parent []registrar.NameServer
 	calls  []string
-	read   bool
 }
 
 func (s *liveLBSteps) add(call string) {
@@ -171,14 +167,8 @@ func (s *liveLBSteps) VerifyLoadBalancer(context.Context, activities.LoadBalance
 }
 
 func (s *liveLBSteps) LoadBalancerQueries(_ context.Context, in activities.LoadBalancerInput) (activities.QueriesResult, error) {
-	s.mu.Lock()
-	// The round's last read: after it, the drain decides.
-	first := !s.read && in.LB.Name == s.fleet.LoadBalancers[len(s.fleet.LoadBalancers)-1].Name
-	s.read = s.read || first
-	s.mu.Unlock()
-	if first {
-		close(s.reading)
-		<-s.release
+	if in.LB.Name == s.fleet.LoadBalancers[len(s.fleet.LoadBalancers)-1].Name {
+		s.gate.hold()
 	}
 	return activities.QueriesResult{Attempt: 1, Counted: true}, nil
 }
@@ -210,7 +200,11 @@ func TestLBUpdateAbortTakenDuringTheCheckAfterRestoresThatLB(t *testing.T) {
 	}
 	for _, lbName := range []string{"lb1", "lb2"} {
 		t.Run(lbName, func(t *testing.T) {
-			steps := &liveUpdateSteps{blockAfter: lbName, reading: make(chan struct{}), release: make(chan struct{})}
+			// A fleet of its own, so that a run this subtest leaves behind
+			// does not hold the next one's fleet lock.
+			fleet := *fleet
+			fleet.Name = "test-" + lbName
+			steps := &liveUpdateSteps{blockAfter: lbName, gate: newGate(t)}
 			queue := TaskQueue + "-" + lbName
 			w := worker.New(c, queue, worker.Options{})
 			Register(w)
@@ -222,23 +216,21 @@ func TestLBUpdateAbortTakenDuringTheCheckAfterRestoresThatLB(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "lbupdate-" + lbName, TaskQueue: queue}, LoadBalancerUpdateWorkflow,
-				LBUpdateInput{Fleet: fleet, Update: lb.Update{Kind: lb.UpdateBinary}})
+				LBUpdateInput{Fleet: &fleet, Update: lb.Update{Kind: lb.UpdateBinary}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-steps.reading:
-			case <-ctx.Done():
-				t.Fatal("the update never checked " + lbName)
-			}
+			steps.gate.reached(ctx, t, "the check after "+lbName+"'s update")
 			if err := c.SignalWorkflow(ctx, run.GetID(), "", SignalAbort, SignalInput{Reason: "wrong binary"}); err != nil {
 				t.Fatal(err)
 			}
 			waitForEvent(ctx, t, c, run.GetID(), "abort by")
-			close(steps.release)
+			steps.gate.open()
 
 			var st Status
-			if err := run.Get(ctx, &st); err != nil {
+			err = run.Get(ctx, &st)
+			temporaltest.RecordHistory(t, c, run.GetID(), run.GetRunID(), "lbupdate-abort-in-the-check-after-"+lbName)
+			if err != nil {
 				var failure *temporal.ApplicationError
 				if !errors.As(err, &failure) || failure.Details(&st) != nil {
 					t.Fatalf("the update ended with %v", err)
@@ -247,8 +239,13 @@ func TestLBUpdateAbortTakenDuringTheCheckAfterRestoresThatLB(t *testing.T) {
 			if st.Phase != PhaseAborted {
 				t.Errorf("phase %s (%s), want aborted", st.Phase, st.Failure)
 			}
-			if calls := steps.done(); !slices.Contains(calls, "Restore "+lbName) {
+			calls := steps.done()
+			if !slices.Contains(calls, "Restore "+lbName) {
 				t.Errorf("the abort during %s's check did not restore it: %v", lbName, calls)
+			}
+			// Those done before keep the update.
+			if lbName == "lb2" && slices.Contains(calls, "Restore lb1") {
+				t.Errorf("lb1, updated and checked before the abort, was restored: %v", calls)
 			}
 		})
 	}
@@ -274,12 +271,44 @@ func waitForEvent(ctx context.Context, t *testing.T, c client.Client, id, what s
 	}
 }
 
+// gate holds a fake step until the test opens it, as a step still running
+// when an abort comes. Every step that reaches it waits (a retried attempt
+// too); the first tells the test. It opens when the test ends at the
+// latest, so that no step is left waiting.
+type gate struct {
+	once, openOnce  sync.Once
+	arrived, opened chan struct{}
+}
+
+func newGate(t *testing.T) *gate {
+	g := &gate{arrived: make(chan struct{}), opened: make(chan struct{})}
+	t.Cleanup(g.open)
+	return g
+}
+
+func (g *gate) hold() {
+	g.once.Do(func() { close(g.arrived) })
+	<-g.opened
+}
+
+func (g *gate) open() { g.openOnce.Do(func() { close(g.opened) }) }
+
+// reached waits until a step reached the gate, or fails t.
+func (g *gate) reached(ctx context.Context, t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-g.arrived:
+	case <-ctx.Done():
+		t.Fatal(what + " never came")
+	}
+}
+
 // liveUpdateSteps are a load balancer update's steps for a real worker.
-// The check after blockAfter's update blocks, signalling reading, until
-// release is closed, and then ends well whatever the cancel said.
+// The check after blockAfter's update waits at gate, and then ends well
+// whatever the cancel said.
 type liveUpdateSteps struct {
-	blockAfter       string
-	reading, release chan struct{}
+	blockAfter string
+	gate       *gate
 
 	mu      sync.Mutex
 	calls   []string
@@ -298,8 +327,7 @@ func (s *liveUpdateSteps) CheckLoadBalancerDNS(_ context.Context, in activities.
 	s.calls = append(s.calls, "Check "+in.LB.Name)
 	s.mu.Unlock()
 	if after && in.LB.Name == s.blockAfter {
-		close(s.reading)
-		<-s.release
+		s.gate.hold()
 	}
 	return activities.StepResult{Attempt: 1}, nil
 }
@@ -333,7 +361,7 @@ func TestFirstRolloutAbortTakenDuringTheLastStageIsCarriedOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := &liveRolloutSteps{fleet: fleet, reading: make(chan struct{}), release: make(chan struct{})}
+	steps := &liveRolloutSteps{fleet: fleet, gate: newGate(t)}
 	w := worker.New(c, TaskQueue, worker.Options{})
 	Register(w)
 	w.RegisterActivity(steps)
@@ -347,19 +375,17 @@ func TestFirstRolloutAbortTakenDuringTheLastStageIsCarriedOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-steps.reading:
-	case <-ctx.Done():
-		t.Fatal("the rollout never staged the last load balancer")
-	}
+	steps.gate.reached(ctx, t, "the stage of the last load balancer")
 	if err := c.SignalWorkflow(ctx, run.GetID(), "", SignalAbort, SignalInput{Reason: "wrong revision"}); err != nil {
 		t.Fatal(err)
 	}
 	waitForEvent(ctx, t, c, run.GetID(), "abort requested")
-	close(steps.release)
+	steps.gate.open()
 
 	var st Status
-	if err := run.Get(ctx, &st); err != nil {
+	err = run.Get(ctx, &st)
+	temporaltest.RecordHistory(t, c, run.GetID(), run.GetRunID(), "first-rollout-abort-in-the-last-stage")
+	if err != nil {
 		var failure *temporal.ApplicationError
 		if !errors.As(err, &failure) || failure.Details(&st) != nil {
 			t.Fatalf("the rollout ended with %v", err)
@@ -378,16 +404,14 @@ func TestFirstRolloutAbortTakenDuringTheLastStageIsCarriedOut(t *testing.T) {
 }
 
 // liveRolloutSteps are a fleet's first rollout's steps for a real worker:
-// no blue, green created and checked at once. The first stage of the last
-// load balancer blocks, signalling reading, until release is closed, and
-// then ends well whatever the cancel said.
+// no blue, green created and checked at once. The stage of the last load
+// balancer waits at gate, and then ends well whatever the cancel said.
 type liveRolloutSteps struct {
-	fleet            *config.Fleet
-	reading, release chan struct{}
+	fleet *config.Fleet
+	gate  *gate
 
-	mu     sync.Mutex
-	calls  []string
-	staged bool
+	mu    sync.Mutex
+	calls []string
 }
 
 func (s *liveRolloutSteps) add(call string) {
@@ -441,13 +465,8 @@ func (s *liveRolloutSteps) BakeCheck(context.Context, activities.VerifyInput) (a
 
 func (s *liveRolloutSteps) StageLoadBalancer(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
 	s.add("Stage " + in.LB.Name)
-	s.mu.Lock()
-	last := !s.staged && in.LB.Name == s.fleet.LoadBalancers[len(s.fleet.LoadBalancers)-1].Name
-	s.staged = s.staged || last
-	s.mu.Unlock()
-	if last {
-		close(s.reading)
-		<-s.release
+	if in.LB.Name == s.fleet.LoadBalancers[len(s.fleet.LoadBalancers)-1].Name {
+		s.gate.hold()
 	}
 	return activities.StepResult{Attempt: 1}, nil
 }

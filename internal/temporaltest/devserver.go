@@ -55,7 +55,9 @@ func DevServer(t testing.TB, searchAttributes ...temporal.SearchAttributeKeyKeyw
 	t.Cleanup(func() { proc.Stop(syscall.SIGTERM, 15*time.Second) })
 	var c client.Client
 	ready := func(ctx context.Context) error {
-		dialed, err := client.Dial(client.Options{HostPort: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Logger: quiet})
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		dialed, err := client.DialContext(ctx, client.Options{HostPort: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Logger: quiet})
 		if err != nil {
 			return err
 		}
@@ -67,7 +69,7 @@ func DevServer(t testing.TB, searchAttributes ...temporal.SearchAttributeKeyKeyw
 		return nil
 	}
 	if err := proc.WaitFor(t.Context(), 90*time.Second, 300*time.Millisecond, ready); err != nil {
-		t.Fatalf("temporal dev server not ready: %v\n%s", err, proc.LogTail(20))
+		t.Fatalf("temporal dev server not ready: %v\n%s", err, proc.LogTail(3000))
 	}
 	t.Cleanup(c.Close)
 	return c
