@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,19 +18,6 @@ import (
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/lb"
 )
-
-// holdLog logs, in order, what a run did: its fleet hold and, where the
-// test asks, its steps.
-type holdLog struct {
-	mu  sync.Mutex
-	log []string
-}
-
-func (l *holdLog) add(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.log = append(l.log, s)
-}
 
 // watchHold logs the fleet holds that env's runs start and end through
 // add, and, when steps is set, each step they start.
@@ -88,18 +74,18 @@ func TestRunsHoldTheirFleetThroughout(t *testing.T) {
 		}
 	})
 	t.Run("load balancer update", func(t *testing.T) {
-		var l holdLog
+		var l callLog
 		if _, _, err := lbUpdateRun(t, "", "", func(env *testsuite.TestWorkflowEnvironment) { watchHold(env, l.add, true) }); err != nil {
 			t.Fatal(err)
 		}
-		wantHeldThroughout(t, l.log)
+		wantHeldThroughout(t, l.done())
 	})
 	t.Run("load balancer replacement", func(t *testing.T) {
 		env, _ := newLBReplaceEnv(t, false)
-		var l holdLog
+		var l callLog
 		watchHold(env, l.add, true)
 		runLBReplace(t, env, lbInput(), PhaseSucceeded)
-		wantHeldThroughout(t, l.log)
+		wantHeldThroughout(t, l.done())
 	})
 }
 
@@ -130,7 +116,7 @@ func TestABusyFleetRefusesEveryKindOfRun(t *testing.T) {
 	} {
 		t.Run(k.name, func(t *testing.T) {
 			env := k.env(t)
-			var l holdLog
+			var l callLog
 			env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 				l.add(info.ActivityType.Name)
 			})
@@ -158,7 +144,7 @@ func TestABusyFleetRefusesEveryKindOfRun(t *testing.T) {
 			}, workflow.RegisterOptions{Name: "otherRun"})
 			env.ExecuteWorkflow("otherRun")
 			if err := env.GetWorkflowError(); err != nil {
-				t.Fatalf("%v; steps %q", err, l.log)
+				t.Fatalf("%v; steps %q", err, l.done())
 			}
 			var refusal string
 			if err := env.GetWorkflowResult(&refusal); err != nil {
@@ -170,8 +156,8 @@ func TestABusyFleetRefusesEveryKindOfRun(t *testing.T) {
 			if want := 7 * time.Second; refusedAfter < want {
 				t.Errorf("refused after %s, want it to wait %s for a hold that is about to end", refusedAfter, want)
 			}
-			if len(l.log) < 2 || l.log[0] != "refused" {
-				t.Errorf("steps %q: want the refused run to take none, and the run once the fleet was free to take its steps", l.log)
+			if len(l.done()) < 2 || l.done()[0] != "refused" {
+				t.Errorf("steps %q: want the refused run to take none, and the run once the fleet was free to take its steps", l.done())
 			}
 		})
 	}

@@ -39,43 +39,12 @@ func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps.fleet = fleet
-	w := worker.New(c, TaskQueue, worker.Options{})
-	Register(w)
-	w.RegisterActivity(steps)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
 	in := lbInput()
 	in.Drain = DrainPolicy{Quiet: config.Duration(time.Second), Poll: config.Duration(200 * time.Millisecond)}
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: LBReplaceWorkflowID(in.Fleet), TaskQueue: TaskQueue}, LoadBalancerReplaceWorkflow, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps.gate.reached(ctx, t, "the drain's read of the last counter")
-	for _, s := range []struct {
-		name string
-		in   SignalInput
-	}{{SignalForceDrain, SignalInput{Reason: "resolvers ignore TTLs"}}, {SignalAbort, SignalInput{Reason: "wrong domain"}}} {
-		if err := c.SignalWorkflow(ctx, run.GetID(), "", s.name, s.in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitForEvent(ctx, t, c, run.GetID(), "abort requested")
-	steps.gate.open() // the read ends well, as one that never heard of the cancel
-
 	var st LBReplaceStatus
-	err = run.Get(ctx, &st)
-	temporaltest.RecordHistory(t, c, run.GetID(), run.GetRunID(), "lbreplace-abort-in-the-last-drain-read")
-	if err != nil {
-		var failure *temporal.ApplicationError
-		if !errors.As(err, &failure) || failure.Details(&st) != nil {
-			t.Fatalf("the replacement ended with %v", err)
-		}
-	}
+	abortWhileHeld(t, c, LBReplaceWorkflowID(in.Fleet), steps, steps.gate, LoadBalancerReplaceWorkflow, in,
+		"abort requested", "lbreplace-abort-in-the-last-drain-read", &st,
+		sent{SignalForceDrain, SignalInput{Reason: "resolvers ignore TTLs"}}, sent{SignalAbort, SignalInput{Reason: "wrong domain"}})
 	if st.Phase != PhaseAborted {
 		t.Errorf("phase %s (%s), want aborted", st.Phase, st.Failure)
 	}
@@ -104,26 +73,14 @@ type liveLBSteps struct {
 	fleet *config.Fleet
 	gate  *gate
 
-	mu     sync.Mutex
-	parent []registrar.NameServer
-	calls  []string
-}
-
-func (s *liveLBSteps) add(call string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, call)
-}
-
-func (s *liveLBSteps) done() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
+	callLog
+	parentMu sync.Mutex
+	parent   []registrar.NameServer
 }
 
 func (s *liveLBSteps) parentNow() []registrar.NameServer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.parentMu.Lock()
+	defer s.parentMu.Unlock()
 	return s.parent
 }
 
@@ -147,9 +104,9 @@ func (s *liveLBSteps) SetGlue(_ context.Context, in activities.SetGlueInput) (ac
 		to = "new"
 	}
 	s.add("SetGlue " + to)
-	s.mu.Lock()
+	s.parentMu.Lock()
 	s.parent = in.NS
-	s.mu.Unlock()
+	s.parentMu.Unlock()
 	return activities.SetGlueResult{Attempt: 1}, nil
 }
 
@@ -205,37 +162,9 @@ func TestLBUpdateAbortTakenDuringTheCheckAfterRestoresThatLB(t *testing.T) {
 			fleet := *fleet
 			fleet.Name = "test-" + lbName
 			steps := &liveUpdateSteps{blockAfter: lbName, gate: newGate(t)}
-			queue := TaskQueue + "-" + lbName
-			w := worker.New(c, queue, worker.Options{})
-			Register(w)
-			w.RegisterActivity(steps)
-			if err := w.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer w.Stop()
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-			defer cancel()
-			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "lbupdate-" + lbName, TaskQueue: queue}, LoadBalancerUpdateWorkflow,
-				LBUpdateInput{Fleet: &fleet, Update: lb.Update{Kind: lb.UpdateBinary}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			steps.gate.reached(ctx, t, "the check after "+lbName+"'s update")
-			if err := c.SignalWorkflow(ctx, run.GetID(), "", SignalAbort, SignalInput{Reason: "wrong binary"}); err != nil {
-				t.Fatal(err)
-			}
-			waitForEvent(ctx, t, c, run.GetID(), "abort by")
-			steps.gate.open()
-
 			var st Status
-			err = run.Get(ctx, &st)
-			temporaltest.RecordHistory(t, c, run.GetID(), run.GetRunID(), "lbupdate-abort-in-the-check-after-"+lbName)
-			if err != nil {
-				var failure *temporal.ApplicationError
-				if !errors.As(err, &failure) || failure.Details(&st) != nil {
-					t.Fatalf("the update ended with %v", err)
-				}
-			}
+			abortWhileHeld(t, c, "lbupdate-"+lbName, steps, steps.gate, LoadBalancerUpdateWorkflow, LBUpdateInput{Fleet: &fleet, Update: lb.Update{Kind: lb.UpdateBinary}},
+				"abort by", "lbupdate-abort-in-the-check-after-"+lbName, &st, sent{SignalAbort, SignalInput{Reason: "wrong binary"}})
 			if st.Phase != PhaseAborted {
 				t.Errorf("phase %s (%s), want aborted", st.Phase, st.Failure)
 			}
@@ -248,6 +177,52 @@ func TestLBUpdateAbortTakenDuringTheCheckAfterRestoresThatLB(t *testing.T) {
 				t.Errorf("lb1, updated and checked before the abort, was restored: %v", calls)
 			}
 		})
+	}
+}
+
+// sent is a signal a test sends.
+type sent struct {
+	name string
+	in   SignalInput
+}
+
+// abortWhileHeld runs workflow wf with input in, as workflow id, on a
+// worker of its own (task queue id) that has the fake steps. Once a step
+// waits at g, it sends signals, the last of them an abort; once the
+// status says took (the workflow took the abort), it opens g, and the step
+// ends well, as one that never heard of the cancel. The run's final
+// status goes to st, from its result or its failure's details, and its
+// history is recorded as name (temporaltest.RecordHistory).
+func abortWhileHeld(t *testing.T, c client.Client, id string, steps any, g *gate, wf, in any, took, name string, st any, signals ...sent) {
+	t.Helper()
+	w := worker.New(c, id, worker.Options{})
+	Register(w)
+	w.RegisterActivity(steps)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: id}, wf, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.reached(ctx, t, name+": the step held")
+	for _, s := range signals {
+		if err := c.SignalWorkflow(ctx, id, "", s.name, s.in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForEvent(ctx, t, c, id, took)
+	g.open()
+	err = run.Get(ctx, st)
+	temporaltest.RecordHistory(t, c, id, run.GetRunID(), name)
+	if err != nil {
+		var failure *temporal.ApplicationError
+		if !errors.As(err, &failure) || failure.Details(st) != nil {
+			t.Fatalf("%s ended with %v", id, err)
+		}
 	}
 }
 
@@ -269,6 +244,25 @@ func waitForEvent(ctx context.Context, t *testing.T, c client.Client, id, what s
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// callLog records, in order, what a run did: the calls of its fake steps,
+// its fleet holds (watchHold).
+type callLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *callLog) add(call string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, call)
+}
+
+func (l *callLog) done() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls)
 }
 
 // gate holds a fake step until the test opens it, as a step still running
@@ -310,22 +304,16 @@ type liveUpdateSteps struct {
 	blockAfter string
 	gate       *gate
 
-	mu      sync.Mutex
-	calls   []string
-	updated map[string]bool
-}
-
-func (s *liveUpdateSteps) done() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
+	callLog
+	updatedMu sync.Mutex
+	updated   map[string]bool
 }
 
 func (s *liveUpdateSteps) CheckLoadBalancerDNS(_ context.Context, in activities.CheckLBInput) (activities.StepResult, error) {
-	s.mu.Lock()
+	s.add("Check " + in.LB.Name)
+	s.updatedMu.Lock()
 	after := s.updated[in.LB.Name]
-	s.calls = append(s.calls, "Check "+in.LB.Name)
-	s.mu.Unlock()
+	s.updatedMu.Unlock()
 	if after && in.LB.Name == s.blockAfter {
 		s.gate.hold()
 	}
@@ -333,20 +321,18 @@ func (s *liveUpdateSteps) CheckLoadBalancerDNS(_ context.Context, in activities.
 }
 
 func (s *liveUpdateSteps) UpdateLoadBalancer(_ context.Context, in activities.UpdateLBInput) (activities.StepResult, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.updatedMu.Lock()
+	defer s.updatedMu.Unlock()
 	if s.updated == nil {
 		s.updated = map[string]bool{}
 	}
 	s.updated[in.LB.Name] = true
-	s.calls = append(s.calls, "Update "+in.LB.Name)
+	s.add("Update " + in.LB.Name)
 	return activities.StepResult{Attempt: 1}, nil
 }
 
 func (s *liveUpdateSteps) RestoreLoadBalancer(_ context.Context, in activities.UpdateLBInput) (activities.RestoreResult, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, "Restore "+in.LB.Name)
+	s.add("Restore " + in.LB.Name)
 	return activities.RestoreResult{StepResult: activities.StepResult{Attempt: 1}}, nil
 }
 
@@ -362,35 +348,9 @@ func TestFirstRolloutAbortTakenDuringTheLastStageIsCarriedOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := &liveRolloutSteps{fleet: fleet, gate: newGate(t)}
-	w := worker.New(c, TaskQueue, worker.Options{})
-	Register(w)
-	w.RegisterActivity(steps)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "rollout-test", TaskQueue: TaskQueue}, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps.gate.reached(ctx, t, "the stage of the last load balancer")
-	if err := c.SignalWorkflow(ctx, run.GetID(), "", SignalAbort, SignalInput{Reason: "wrong revision"}); err != nil {
-		t.Fatal(err)
-	}
-	waitForEvent(ctx, t, c, run.GetID(), "abort requested")
-	steps.gate.open()
-
 	var st Status
-	err = run.Get(ctx, &st)
-	temporaltest.RecordHistory(t, c, run.GetID(), run.GetRunID(), "first-rollout-abort-in-the-last-stage")
-	if err != nil {
-		var failure *temporal.ApplicationError
-		if !errors.As(err, &failure) || failure.Details(&st) != nil {
-			t.Fatalf("the rollout ended with %v", err)
-		}
-	}
+	abortWhileHeld(t, c, "rollout-test", steps, steps.gate, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B"},
+		"abort requested", "first-rollout-abort-in-the-last-stage", &st, sent{SignalAbort, SignalInput{Reason: "wrong revision"}})
 	if st.Phase != PhaseAborted {
 		t.Errorf("phase %s (%s), want aborted", st.Phase, st.Failure)
 	}
@@ -409,21 +369,7 @@ func TestFirstRolloutAbortTakenDuringTheLastStageIsCarriedOut(t *testing.T) {
 type liveRolloutSteps struct {
 	fleet *config.Fleet
 	gate  *gate
-
-	mu    sync.Mutex
-	calls []string
-}
-
-func (s *liveRolloutSteps) add(call string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, call)
-}
-
-func (s *liveRolloutSteps) done() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
+	callLog
 }
 
 func (s *liveRolloutSteps) Plan(_ context.Context, in activities.PlanInput) (activities.Plan, error) {
