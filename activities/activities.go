@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -159,3 +160,25 @@ func (a *Activities) withDNSPort(fleet *config.Fleet, s dnsroll.Server) dnsroll.
 	s.DNSPort = a.Place.Place(fleet).DNSPort(s.ID)
 	return s
 }
+
+// atLoadBalancer says what was being done at the load balancer name when
+// err happened, naming it once: the SSH channel names it in its own errors.
+// The error still unwraps to err, so its code and kind are kept.
+func atLoadBalancer(name, doing string, err error) error {
+	return &loadBalancerError{prefix: "load balancer " + name + ": ", doing: doing, err: err}
+}
+
+type loadBalancerError struct {
+	prefix, doing string
+	err           error
+}
+
+func (e *loadBalancerError) Error() string {
+	msg := strings.TrimPrefix(e.err.Error(), e.prefix)
+	if e.doing == "" {
+		return e.prefix + msg
+	}
+	return e.prefix + e.doing + ": " + msg
+}
+
+func (e *loadBalancerError) Unwrap() error { return e.err }

@@ -281,7 +281,7 @@ func (a *Activities) SwitchLoadBalancer(ctx context.Context, in SwitchInput) (St
 	}
 	stop()
 	if err != nil {
-		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: %w", in.LB.Name, err))
+		return StepResult{}, failure(ctx, atLoadBalancer(in.LB.Name, "", err))
 	}
 	names := make([]string, len(in.Backends))
 	for i, b := range in.Backends {

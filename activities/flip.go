@@ -62,7 +62,7 @@ func (a *Activities) StageLoadBalancer(ctx context.Context, in StageInput) (Step
 	err = st.Stage(ctx, in.Fleet, in.LB, in.Live, in.Staged)
 	stop()
 	if err != nil {
-		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: stage: %w", in.LB.Name, err))
+		return StepResult{}, failure(ctx, atLoadBalancer(in.LB.Name, "stage", err))
 	}
 	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s: %s live, %s staged", in.LB.Name, dnsroll.Labels(in.Live, "nothing"), dnsroll.Labels(in.Staged, "nothing"))}, nil
 }
@@ -127,7 +127,7 @@ func (a *Activities) FlipLoadBalancer(ctx context.Context, in FlipInput) (StepRe
 		err = confirmServing(ctx, in.Fleet, in.LB, live)
 	}
 	if err != nil {
-		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: flip: %w", in.LB.Name, err))
+		return StepResult{}, failure(ctx, atLoadBalancer(in.LB.Name, "flip", err))
 	}
 	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + " → " + shareText(in.Shares) + note}, nil
 }
@@ -175,7 +175,7 @@ func (a *Activities) LoadBalancerStats(ctx context.Context, in StatsInput) (Stat
 	}
 	stats, err := st.Stats(ctx, in.Fleet, in.LB)
 	if err != nil {
-		return StatsResult{}, failure(ctx, fmt.Errorf("load balancer %s: stats: %w", in.LB.Name, err))
+		return StatsResult{}, failure(ctx, atLoadBalancer(in.LB.Name, "stats", err))
 	}
 	return StatsResult{Attempt: attempt(ctx), Backends: stats}, nil
 }

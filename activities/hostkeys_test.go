@@ -151,6 +151,14 @@ func TestPlanChecksLoadBalancerAccessFirst(t *testing.T) {
 	if len(keys.verified) != 1 || login.logins != 1 {
 		t.Errorf("host keys checked %v, logins %d; want lb1's key checked, then one login", keys.verified, login.logins)
 	}
+
+	// The SSH channel names the load balancer in its own errors: the
+	// refusal names it once, and still says what was being done.
+	login.err = dnsroll.Errorf(dnsroll.EINVALID, "load balancer lb1: ssh root@127.0.0.1: unable to authenticate: root@127.0.0.1 does not accept the worker's SSH key")
+	err = c.planRefusal(t)
+	if want := "load balancer lb1: logging in as the switch will: ssh root@127.0.0.1: unable to authenticate"; !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "lb1") != 1 {
+		t.Errorf("refusal %q: want %q, naming lb1 once", err, want)
+	}
 	if n := c.sim.Created(); n != 0 {
 		t.Errorf("%d servers created before the refusal", n)
 	}

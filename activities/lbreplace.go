@@ -310,7 +310,7 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 	}
 	stop()
 	if err != nil {
-		return NewLoadBalancer{}, failure(ctx, fmt.Errorf("load balancer %s: provision: %w", next.Name, err))
+		return NewLoadBalancer{}, failure(ctx, atLoadBalancer(next.Name, "provision", err))
 	}
 	return NewLoadBalancer{Attempt: attempt(ctx), LB: next, Server: res.Server}, nil
 }
@@ -323,7 +323,7 @@ func (a *Activities) VerifyLoadBalancer(ctx context.Context, in LoadBalancerInpu
 		err = confirmServing(ctx, in.Fleet, in.LB, backends)
 	}
 	if err != nil {
-		return StepResult{}, failure(ctx, fmt.Errorf("load balancer %s: %w", in.LB.Name, err))
+		return StepResult{}, failure(ctx, atLoadBalancer(in.LB.Name, "", err))
 	}
 	return StepResult{Attempt: attempt(ctx), Note: in.LB.Name + " answers from " + in.LB.Fronts.String()}, nil
 }
@@ -365,7 +365,7 @@ func (a *Activities) LoadBalancerQueries(ctx context.Context, in LoadBalancerInp
 	}
 	n, counted, err := CountQueries(ctx, d, in.Fleet, in.LB)
 	if err != nil {
-		return QueriesResult{}, failure(ctx, fmt.Errorf("load balancer %s: query counter: %w", in.LB.Name, err))
+		return QueriesResult{}, failure(ctx, atLoadBalancer(in.LB.Name, "query counter", err))
 	}
 	return QueriesResult{Attempt: attempt(ctx), Counted: counted, Queries: n}, nil
 }

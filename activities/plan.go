@@ -196,12 +196,12 @@ func (a *Activities) checkLoadBalancerAccess(ctx context.Context, fleet *config.
 	for _, balancer := range fleet.LoadBalancers {
 		if a.HostKeys != nil {
 			if err := a.HostKeys.Verify(ctx, balancer.Name, balancer.SSHTarget()); err != nil {
-				return fmt.Errorf("load balancer %s: SSH at %s: %w", balancer.Name, balancer.SSHTarget(), err)
+				return atLoadBalancer(balancer.Name, "SSH at "+balancer.SSHTarget(), err)
 			}
 		}
 		if d, ok := a.Drivers[balancer.Driver].(LoginChecker); ok {
 			if err := d.CheckLogin(ctx, fleet, balancer); err != nil {
-				return fmt.Errorf("load balancer %s: logging in as the switch will: %w", balancer.Name, err)
+				return atLoadBalancer(balancer.Name, "logging in as the switch will", err)
 			}
 		}
 	}
