@@ -36,7 +36,8 @@ type Zone struct {
 	// SHA256 is the file's content hash (hex): every worker that later
 	// reads the file must read these very bytes.
 	SHA256 string
-	// Warnings are zone contents that BIND would answer with SERVFAIL.
+	// Warnings are zone contents that BIND loads but answers wrongly (see
+	// zone.Zone.Warnings).
 	Warnings []string
 }
 

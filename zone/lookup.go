@@ -3,8 +3,10 @@ package zone
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/publicsuffix"
 )
 
 // bindChainLimit is how many CNAMEs (written or synthesised from a
@@ -211,11 +213,13 @@ func (z *Zone) wildcardFor(name string) string {
 // Warnings lists things that load in BIND and named-checkzone but break
 // answers: out-of-zone data BIND ignored, CNAME loops and chains longer
 // than BIND follows (both answered with SERVFAIL, which the checks
-// expect), and CNAMEs beside other data at one name. Sorted; at most max
+// expect), CNAMEs beside other data at one name, and targets in the zone
+// that nothing holds (see missingTargets). Sorted by name; at most max
 // entries, then a count.
 func (z *Zone) Warnings(max int) []string {
 	out := z.Notes()
 	for _, name := range z.Names() {
+		out = append(out, z.missingTargets(name)...)
 		cn := z.rrsets[rrKey{name, dns.TypeCNAME}]
 		if len(cn) == 0 || z.Delegated(name) {
 			continue
@@ -247,4 +251,75 @@ func countCNAMEs(rrs Records) int {
 		}
 	}
 	return n
+}
+
+// missingTargets names the targets of name's CNAME, MX, SRV, SVCB and
+// HTTPS records that are in the zone, answered by it (not below a cut or
+// a DNAME) and that nothing holds, not even a wildcard: each answers
+// NXDOMAIN. The usual cause is a name outside the zone written without its
+// trailing dot, as a conversion to BIND's syntax can leave it
+// (mail.example.com in example.com. is mail.example.com.example.com.): the
+// warning then says which name was likely meant. The new servers serve
+// such a record as written, so only the zone file shows the mistake.
+func (z *Zone) missingTargets(name string) []string {
+	var out []string
+	for _, t := range []uint16{dns.TypeCNAME, dns.TypeMX, dns.TypeSRV, dns.TypeSVCB, dns.TypeHTTPS} {
+		seen := map[string]bool{}
+		for _, rr := range z.rrsets[rrKey{name, t}] {
+			target := recordTarget(rr)
+			if target == "" || seen[target] || !dns.IsSubDomain(z.origin, target) {
+				continue
+			}
+			seen[target] = true
+			if cut, dname := z.above(target); cut != "" || dname != "" || z.exists[target] || z.wildcardFor(target) != "" {
+				continue
+			}
+			w := fmt.Sprintf("%s: %s %s names nothing in the zone", name, dns.TypeToString[t], target)
+			if meant := withoutOrigin(target, z.origin); meant != "" {
+				w += fmt.Sprintf(": if %s was meant, end it with a dot", meant)
+			}
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// withoutOrigin is target less the origin that a missing trailing dot
+// added, where what is left is a name under a public top-level domain
+// (mail.example.com. for mail.example.com.example.com.): else "", as for
+// www.atlas.example.com., a name the zone itself lacks.
+func withoutOrigin(target, origin string) string {
+	rel, ok := strings.CutSuffix(target, "."+origin)
+	if !ok || origin == "." {
+		return ""
+	}
+	if _, err := publicsuffix.EffectiveTLDPlusOne(rel); err != nil {
+		return ""
+	}
+	if _, icann := publicsuffix.PublicSuffix(rel); !icann {
+		return ""
+	}
+	return rel + "."
+}
+
+// recordTarget is the name rr points to for an answer to follow: "" for
+// the types missingTargets passes over, and for SVCB's "." (the owner).
+func recordTarget(rr dns.RR) string {
+	var target string
+	switch r := rr.(type) {
+	case *dns.CNAME:
+		target = r.Target
+	case *dns.MX:
+		target = r.Mx
+	case *dns.SRV:
+		target = r.Target
+	case *dns.SVCB:
+		target = r.Target
+	case *dns.HTTPS:
+		target = r.Target
+	}
+	if target == "." {
+		return ""
+	}
+	return NormalName(target)
 }

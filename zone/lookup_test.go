@@ -46,6 +46,7 @@ func TestLookupFollowsCNAME(t *testing.T) {
 func TestWarnings(t *testing.T) {
 	z := mustParse(t, cnameZone)
 	want := []string{
+		"dang.example.com.: CNAME nothere.example.com. names nothing in the zone",
 		"l1.example.com.: CNAME loop (BIND answers SERVFAIL)",
 		"l2.example.com.: CNAME loop (BIND answers SERVFAIL)",
 		"loop.example.com.: CNAME loop (BIND answers SERVFAIL)",
@@ -53,7 +54,7 @@ func TestWarnings(t *testing.T) {
 	if got := z.Warnings(10); !slices.Equal(got, want) {
 		t.Errorf("Warnings =\n%q\nwant\n%q", got, want)
 	}
-	if got := z.Warnings(1); len(got) != 2 || got[1] != "and 2 more zone warnings" {
+	if got := z.Warnings(1); len(got) != 2 || got[1] != "and 3 more zone warnings" {
 		t.Errorf("Warnings(1) = %q", got)
 	}
 
@@ -199,5 +200,41 @@ func TestLookupInRootZone(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("Lookup of a top-level name in a root zone did not return")
 		}
+	}
+}
+
+// A name outside the zone written without its trailing dot, as in a
+// conversion to BIND's syntax, becomes a name in the zone that nothing
+// holds. (BIND refuses such an NS target itself: it has no address.)
+// Each such target is named, with the name that was likely meant where
+// what is left ends in a public suffix (www.atlas is the zone's own
+// name); targets that exist, below a cut, under a wildcard or a DNAME
+// are not.
+func TestWarningsNameTargetsMissingFromTheZone(t *testing.T) {
+	z := mustParse(t, apex+`@    MX   10 mail.example.com
+@    MX   20 mx
+mx   A    192.0.2.25
+blog CNAME ghs.example.net
+www  CNAME mx
+app  CNAME www.atlas
+_sip._tcp SRV 0 0 5060 sip
+_ok._tcp  SRV 0 0 5060 x.w
+*.w  A    192.0.2.9
+sub  NS   ns.sub
+ns.sub A  192.0.2.53
+del  CNAME gone.sub
+old  DNAME example.net.
+o    CNAME a.old
+svc  HTTPS 1 svc.example.net
+`)
+	want := []string{
+		"_sip._tcp.example.com.: SRV sip.example.com. names nothing in the zone",
+		"app.example.com.: CNAME www.atlas.example.com. names nothing in the zone",
+		"blog.example.com.: CNAME ghs.example.net.example.com. names nothing in the zone: if ghs.example.net. was meant, end it with a dot",
+		"example.com.: MX mail.example.com.example.com. names nothing in the zone: if mail.example.com. was meant, end it with a dot",
+		"svc.example.com.: HTTPS svc.example.net.example.com. names nothing in the zone: if svc.example.net. was meant, end it with a dot",
+	}
+	if got := z.Warnings(10); !slices.Equal(got, want) {
+		t.Errorf("Warnings =\n%q\nwant\n%q", got, want)
 	}
 }
