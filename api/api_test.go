@@ -187,6 +187,16 @@ func TestRouter(t *testing.T) {
 			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", auth: bearer, want: 409, contains: "has ended (succeeded)"},
 		{name: "abort while deleting blue", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseDeletingBlue) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", auth: bearer, want: 409, contains: "nothing to roll back to"},
+		// A fleet's first rollout passes its point of no return at the
+		// switch, in a phase that otherwise takes an abort.
+		{name: "abort a first rollout past its switch", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseBaking)].NoWayBack = "the fleet's first rollout has no blue to go back to"
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", auth: bearer, want: 409, contains: "first rollout has no blue", after: sentNothing},
+		{name: "approve is not a way back", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseAwaitingApproval)].NoWayBack = "the fleet's first rollout has no blue to go back to"
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", auth: bearer, want: 202},
 		{name: "abort unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/abort", auth: bearer, want: 404},
 		{name: "abort unknown field", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", body: `{"why":"x"}`, auth: bearer, want: 400, field: "why"},
@@ -459,6 +469,13 @@ func runRouterCases(t *testing.T, tests []routerCase) {
 
 // startedNothing is a route test's check that a refused request started
 // no run.
+func sentNothing(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+	t.Helper()
+	if len(f.signals) != 0 {
+		t.Errorf("signals sent: %q", f.signals)
+	}
+}
+
 func startedNothing(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
 	t.Helper()
 	if len(f.started) != 0 {

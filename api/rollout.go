@@ -111,6 +111,8 @@ func signalAllowed(name string, st workflows.Status) string {
 		return fmt.Sprintf("the rollout is %s, not awaiting approval", p)
 	case name == workflows.SignalApprove:
 		return ""
+	case st.NoWayBack != "":
+		return st.NoWayBack
 	case p == workflows.PhaseDeletingBlue || p == workflows.PhaseRenaming:
 		return fmt.Sprintf("the rollout is %s: blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead", p)
 	case p == workflows.PhaseRollingBack:

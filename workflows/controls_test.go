@@ -251,6 +251,10 @@ func TestFirstRolloutHasNoWayBackAfterTheSwitch(t *testing.T) {
 			if !strings.Contains(eventsText(st), signal+" rejected: the fleet's first rollout has no blue") {
 				t.Errorf("no event says why the %s was rejected: %v", signal, st.Events)
 			}
+			// The status says so too, for the API to refuse the signal.
+			if !strings.Contains(st.NoWayBack, "the fleet's first rollout has no blue") {
+				t.Errorf("status no_way_back = %q, want why abort and rollback are refused", st.NoWayBack)
+			}
 			if flippedBack(st) || h.rec.has("DeleteGreen") {
 				t.Errorf("a load balancer was flipped back to nothing, or green deleted: %v", h.rec.calls)
 			}

@@ -101,6 +101,7 @@ func (r *rollout) commitIfNoBlue(ctx workflow.Context) error {
 		return err
 	}
 	r.noBlue, r.undos = true, nil
+	r.st.NoWayBack = r.noWayBack()
 	r.event(ctx, fmt.Sprintf("no way back from here: %s front no blue server (the fleet's first rollout), so abort and rollback are refused from the switch on", strings.Join(without, ", ")))
 	return nil
 }

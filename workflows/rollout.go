@@ -206,6 +206,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 		return err
 	}
 	r.undos = nil
+	r.st.NoWayBack = r.noWayBack()
 	r.setPhase(ctx, PhaseDeletingBlue)
 	if r.twoPhase {
 		// Blue is taken out of every load balancer once its outstanding

@@ -113,6 +113,10 @@ type Status struct {
 	Backends map[string][]Backend `json:"backends,omitempty"`
 	// Canary records what each canary step measured.
 	Canary []CanaryResult `json:"canary,omitempty"`
+	// NoWayBack, once set, says why abort and rollback are refused: the
+	// rollout has passed its point of no return (blue's deletion began,
+	// or, on a fleet's first rollout, the switch).
+	NoWayBack string `json:"no_way_back,omitempty"`
 	// Failure says why the rollout did not succeed, for the operator.
 	Failure  string   `json:"failure,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
