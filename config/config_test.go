@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,11 +220,30 @@ func TestValidConfigVariations(t *testing.T) {
 	}
 }
 
+// A webhook's URL or key written where the name of its variable goes is
+// refused without being quoted: the error goes to CI logs, the API and
+// workflow history.
+func TestWebhookSecretInAnEnvFieldIsNotQuoted(t *testing.T) {
+	for _, secret := range []string{"https://hooks.example.net/services/T0/B0/s3cr3t", "c2VjcmV0LWtleS1zM2NyM3Q=", "s3cr3t s3cr3t", "3f9a0c1b7d2e4f6a8b9cs3cr3t"} {
+		for _, field := range []string{"url_env", "secret_env"} {
+			_, err := Parse([]byte(strings.Replace(valid, "zones:", fmt.Sprintf("notifications: {webhooks: [{url_env: HOOK, %s: '%s'}]}\nzones:", field, secret), 1)))
+			if field == "url_env" {
+				_, err = Parse([]byte(strings.Replace(valid, "zones:", fmt.Sprintf("notifications: {webhooks: [{url_env: '%s'}]}\nzones:", secret), 1)))
+			}
+			if err == nil || !strings.Contains(err.Error(), "notifications.webhooks[0]."+field) || strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("%s: %s: %v; want a refusal naming the field, without the value", field, secret, err)
+			}
+		}
+	}
+}
+
 // Messages say what to write, quoting what was written.
 func TestInvalidConfigSaysTheFix(t *testing.T) {
 	for _, tt := range []struct{ from, to, want string }{
 		{"zones:", "notifications: {webhooks: [{name: a}]}\nzones:", "notifications.webhooks[0].url: set url (the webhook's URL) or url_env (a variable on the worker that holds it)"},
-		{"zones:", "notifications: {webhooks: [{url_env: $HOOK}]}\nzones:", `notifications.webhooks[0].url_env: "$HOOK" is not an environment variable's name: write HOOK`},
+		{"zones:", "notifications: {webhooks: [{url_env: $HOOK}]}\nzones:", `notifications.webhooks[0].url_env: is not an environment variable's name: write HOOK`},
+		{"zones:", "notifications: {webhooks: [{url_env: 'https://hooks.example.net/services/T0/B0/x'}]}\nzones:", "notifications.webhooks[0].url_env: is a URL, not the name of the variable that holds it: set url, or write a name such as DNSROLL_HOOK_URL"},
+		{"zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', secret_env: 3f9a0c1b7d2e4f6a8b9c0d1e2f3a4b5c}]}\nzones:", "notifications.webhooks[0].secret_env: looks like a key, not the name of the variable that holds it: write a name such as DNSROLL_HOOK_SECRET"},
 		{"zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', events: [sent]}]}\nzones:", `unknown event "sent" (known: started, awaiting_approval, `},
 		// The first webhook took the name that the second gets by default.
 		{"zones:", "notifications: {webhooks: [{name: webhook-2, url: 'https://h.example.net/x'}, {url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name: is webhook-2 (the default name at its place in the list), which notifications.webhooks[0] also has: give one of them another name"},

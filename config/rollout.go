@@ -252,15 +252,9 @@ func (n *Notifications) validate() error {
 				return fieldErr(at+".url", "%v", err)
 			}
 		}
-		// A variable's name, not its value: a worker that looked up
-		// "$HOOK" would find nothing, and never send.
-		for _, env := range []struct{ field, name string }{{"url_env", w.URLEnv}, {"secret_env", w.SecretEnv}} {
-			if env.name != "" && strings.ContainsFunc(env.name, notInEnvName) {
-				fix := "a name such as DNSROLL_HOOK_URL"
-				if bare := strings.Trim(env.name, "${}"); bare != "" && !strings.ContainsFunc(bare, notInEnvName) {
-					fix = bare
-				}
-				return fieldErr(at+"."+env.field, "%q is not an environment variable's name: write %s", env.name, fix)
+		for _, env := range []struct{ field, name, example string }{{"url_env", w.URLEnv, "DNSROLL_HOOK_URL"}, {"secret_env", w.SecretEnv, "DNSROLL_HOOK_SECRET"}} {
+			if err := checkEnvName(env.name, env.example); err != nil {
+				return fieldErr(at+"."+env.field, "%v", err)
 			}
 		}
 		if err := noRepeats(at+".events", w.Events, func(e string) string { return e }); err != nil {
@@ -275,11 +269,42 @@ func (n *Notifications) validate() error {
 	return nil
 }
 
-// notInEnvName tells the characters that show a variable's value or a
-// shell expression was written where its name goes. Names a shell would
-// not take (hook.url) are still names: os.Getenv reads them, and Docker
-// and Kubernetes set them.
-func notInEnvName(r rune) bool { return strings.ContainsRune("$={}'\"", r) || unicode.IsSpace(r) }
+// checkEnvName refuses what is not the name of a variable holding a
+// webhook's URL or key (example is such a name): a worker that looked up
+// "$HOOK" would find nothing, and never send. The value is not quoted: it
+// may be the secret itself, written there by mistake, and the error goes
+// to CI logs, the API and workflow history. Names a shell would not take
+// (hook.url) are still names: os.Getenv reads them, and Docker and
+// Kubernetes set them.
+func checkEnvName(name, example string) error {
+	switch {
+	case name == "":
+		return nil
+	case strings.Contains(name, "://"):
+		return fmt.Errorf("is a URL, not the name of the variable that holds it: set url, or write a name such as %s", example)
+	case strings.HasPrefix(name, "$"):
+		if bare := strings.Trim(name, "${}"); bare != "" && !strings.ContainsFunc(bare, notInEnvName) {
+			return fmt.Errorf("is not an environment variable's name: write %s", bare)
+		}
+	case !strings.ContainsFunc(name, notInEnvName) && !keyLike(name):
+		return nil
+	case keyLike(name):
+		return fmt.Errorf("looks like a key, not the name of the variable that holds it: write a name such as %s", example)
+	}
+	return fmt.Errorf("is not an environment variable's name (it has a character such as $, =, /, : or a space): write a name such as %s", example)
+}
+
+// notInEnvName tells the characters that show a variable's value, a path
+// or a shell expression was written where its name goes.
+func notInEnvName(r rune) bool { return strings.ContainsRune("$={}'\"/:@+", r) || unicode.IsSpace(r) }
+
+// keyLike says whether name looks like a key or token rather than a
+// variable's name: long, unbroken by _ . or -, and mixing digits with
+// letters (3f9a0c1b7d2e4f6a8b9c0d1e).
+func keyLike(name string) bool {
+	return len(name) >= 20 && !strings.ContainsAny(name, "_.-") &&
+		strings.ContainsFunc(name, unicode.IsDigit) && strings.ContainsFunc(name, unicode.IsLetter)
+}
 
 // noRepeats refuses a value listed twice in list (at field), comparing
 // values by key: a second one adds nothing, so it is a slip.
