@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -56,7 +58,7 @@ func (t *temporalFlags) options() (client.Options, error) {
 	if t.fromEnv {
 		var err error
 		if opts, err = envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{}); err != nil {
-			return opts, fmt.Errorf("reading the Temporal connection settings (TEMPORAL_* environment, temporal CLI config file): %w", err)
+			return opts, temporalConfigError(err)
 		}
 	}
 	if t.address != "" {
@@ -237,4 +239,23 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// tomlPlace is where in the file a TOML error is, as the parser says it:
+// its line, and the key it was reading.
+var tomlPlace = regexp.MustCompile(`line \d+( \(last key "[^"]*"\))?`)
+
+// temporalConfigError names a Temporal connection setting that could not
+// be read. A config file that does not parse is named with the line and
+// key only: the parser quotes the text it could not read, which may be an
+// API key.
+func temporalConfigError(err error) error {
+	const what = "reading the Temporal connection settings (TEMPORAL_* environment, temporal CLI config file)"
+	msg := err.Error()
+	if !strings.Contains(msg, "toml:") {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	file := cmp.Or(os.Getenv("TEMPORAL_CONFIG_FILE"), "~/.config/temporalio/temporal.toml")
+	place := cmp.Or(tomlPlace.FindString(msg), "somewhere")
+	return fmt.Errorf("%s: %s does not parse at %s (its text is not shown here: it may hold an API key); quote string values, as in api_key = \"...\"", what, file, place)
 }

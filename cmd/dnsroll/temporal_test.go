@@ -193,3 +193,19 @@ func TestServeHTTPClosesIdleConnections(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// A config file that does not parse is named with the line and key, not
+// quoted: TOML's error quotes the value it could not read, and that may be
+// the API key, on its way to the worker's log.
+func TestTemporalConfigFileErrorDoesNotQuoteIt(t *testing.T) {
+	hermetic(t)
+	file := filepath.Join(t.TempDir(), "temporal.toml")
+	if err := os.WriteFile(file, []byte("[profile.default]\naddress = \"t:7233\"\napi_key = eyJs3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEMPORAL_CONFIG_FILE", file)
+	_, err := (&temporalFlags{fromEnv: true}).options()
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("options: %v; want the file and its line named, and no value quoted", err)
+	}
+}
