@@ -279,6 +279,11 @@ func (c *Client) BaseURL() (*url.URL, error) {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
+		// Parse quotes what it could not read: with a user part, that
+		// may be a password holding / ? or #, taken for a port.
+		if strings.Contains(c.URL, "@") {
+			return nil, errors.New("API base URL: does not parse as a URL (not shown: its user part may hold a password); percent-encode / ? # in a password, or pass the token with --token")
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err

@@ -25,6 +25,10 @@ func TestClientBaseURLSecrets(t *testing.T) {
 		{"empty query", "http://" + closed + "/?", "query or fragment"},
 		{"fragment", "http://" + closed + "/#hunter2", "query or fragment"},
 		{"unparsable", "http://ci:hunter2@[::1", "base URL"},
+		// A password with a character that ends a host part (/ ? #)
+		// makes url.Parse take it for a port, and quote it.
+		{"password with a slash", "https://ci:hunter2/x@" + closed, "does not parse as a URL"},
+		{"password with a hash", "https://ci:hunter2#x@" + closed, "does not parse as a URL"},
 		{"no scheme", "ci:hunter2@" + closed, "http:// or https://"},
 		// A host:port, as one writes it for most tools, is what an operator
 		// most often leaves the scheme off: the error suggests the fix.
