@@ -9,6 +9,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/childenv"
 )
 
 // A switch in two phases (docs/benchmarks.md): Stage, with the driver's
@@ -85,6 +86,7 @@ type Local struct{}
 // Run runs cmd with /bin/sh here.
 func (Local) Run(ctx context.Context, cmd string) ([]byte, error) {
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
+	c.Env = childenv.Minimal()
 	out, err := c.Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/childenv"
 	"github.com/dnsroll/dnsroll/zone"
 )
 
@@ -56,7 +57,9 @@ func bindLoads(zones []config.Zone, paths []string) error {
 	if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
 		return err
 	}
-	out, runErr := exec.Command(bin, "-z", confPath).CombinedOutput()
+	cmd := exec.Command(bin, "-z", confPath)
+	cmd.Env = childenv.Minimal()
+	out, runErr := cmd.CombinedOutput()
 	if runErr == nil {
 		return nil
 	}
