@@ -760,3 +760,41 @@ func TestNewLoadBalancersNeedATokenThatMayDeleteTheOld(t *testing.T) {
 		t.Errorf("check: %v; want a refusal containing %q, and none for creating: the run creates nothing", err, want)
 	}
 }
+
+// Linode labels are unique in the whole account. A nameserver's label, or
+// its -next, held by an instance without the fleet's tag (made by hand, or
+// another fleet's) would stop green at its rename, after the point of no
+// return on a fleet's first rollout: Plan refuses it before any VM exists,
+// naming the field, the holder and the fix.
+func TestPlanRefusesALabelAnInstanceOutsideTheFleetHolds(t *testing.T) {
+	for _, tc := range []struct {
+		name, label string
+		tags        []string
+		want        string
+	}{
+		{"made by hand", "ns1", nil, "nameservers[0].label: ns1 is the label of Linode %d (no tags), not this fleet's"},
+		{"another fleet's green", "NS1-next", []string{"dnsroll-fleet-other"}, "nameservers[0].label: NS1-next is the label of Linode %d (tags dnsroll-fleet-other), not this fleet's"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCloudEnv(t)
+			holder, err := c.cloud.Create(context.Background(), dnsroll.ServerSpec{Label: tc.label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: tc.tags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.planRefusal(t)
+			if want := fmt.Sprintf(tc.want, holder.ID); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "labels are unique in a Linode account") {
+				t.Errorf("refusal %q lacks %q and why", err, want)
+			}
+			if n := c.sim.Created(); n != 1 {
+				t.Errorf("%d instances created, want only the holder", n)
+			}
+		})
+	}
+
+	// The fleet's own servers hold its labels: blue ns1, and a green an
+	// earlier rollout left.
+	c := newCloudEnv(t)
+	c.mustEnsure(t, "ns1")
+	c.mustEnsure(t, "ns1-next")
+	c.planWith(t, PlanInput{Fleet: "t", Revision: "A"})
+}

@@ -15,6 +15,9 @@ import (
 type Cloud interface {
 	// List returns every instance that carries tag.
 	List(ctx context.Context, tag string) ([]dnsroll.Server, error)
+	// Holding returns the instances whose label is one of labels (letter
+	// case aside), whatever their tags: labels are unique in the account.
+	Holding(ctx context.Context, labels []string) ([]dnsroll.Server, error)
 	// Get returns the instance with id, or an error wrapping dnsroll.ErrNotFound.
 	Get(ctx context.Context, id int) (dnsroll.Server, error)
 	// Create creates an instance. Callers look the label up first: Linode

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,6 +119,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := refuseLeftOnGreen(ctx, fleet, left); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
+	if err := a.refuseLabelsHeldOutside(ctx, fleet); err != nil {
+		return Plan{}, failure(ctx, err)
+	}
 	if err := a.checkGrants(ctx, fleet, append(census.Blue, census.Left...), len(census.Left) < len(fleet.Nameservers)); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
@@ -179,6 +183,42 @@ func (a *Activities) checkGrants(ctx context.Context, fleet *config.Fleet, chang
 		return nil
 	}
 	return preflight.Grants(ctx, grantor, fleet, changing, creates)
+}
+
+// refuseLabelsHeldOutside refuses a fleet one of whose labels, or its
+// -next, an instance without the fleet's tag holds: made by hand, or
+// another fleet's. Linode keeps labels unique in the account, so green
+// would be created under its -next and could not take its label at the
+// rename, after blue is deleted (or, on a fleet's first rollout, after the
+// switch): the rollout would fail past its point of no return.
+func (a *Activities) refuseLabelsHeldOutside(ctx context.Context, fleet *config.Fleet) error {
+	var labels []string
+	for _, ns := range fleet.Nameservers {
+		labels = append(labels, ns.Label, ns.Label+dnsroll.NextSuffix)
+	}
+	holders, err := a.Cloud.Holding(ctx, labels)
+	if err != nil {
+		return err
+	}
+	var errs []string
+	for i, ns := range fleet.Nameservers {
+		for _, s := range holders {
+			if s.HasTag(fleet.Tag()) || (!strings.EqualFold(s.Label, ns.Label) && !strings.EqualFold(s.Label, ns.Label+dnsroll.NextSuffix)) {
+				continue
+			}
+			tags := "no tags"
+			if len(s.Tags) > 0 {
+				tags = "tags " + strings.Join(s.Tags, ", ")
+			}
+			errs = append(errs, fmt.Sprintf("nameservers[%d].label: %s is the label of Linode %d (%s), not this fleet's (tag %s): "+
+				"labels are unique in a Linode account, so green could not take it; rename or delete that Linode, or give this nameserver another label",
+				i, s.Label, s.ID, tags, fleet.Tag()))
+		}
+	}
+	if len(errs) > 0 {
+		return dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // checkLoadBalancerAccess checks, before any server is created, that the

@@ -148,6 +148,24 @@ func (c *Cloud) List(ctx context.Context, tag string) ([]dnsroll.Server, error) 
 	return out, nil
 }
 
+// Holding returns the instances of the account whose label is one of
+// labels, whatever their tags: Linode keeps a label unique in the account,
+// letter case aside. A restricted user lists only the instances it has
+// grants on, so one it cannot see is found only when its label is taken.
+func (c *Cloud) Holding(ctx context.Context, labels []string) ([]dnsroll.Server, error) {
+	insts, err := c.client.ListInstances(ctx, &linodego.ListOptions{PageSize: 500})
+	if err != nil {
+		return nil, fmt.Errorf("linode: list: %w", mapErr(ctx, err))
+	}
+	var out []dnsroll.Server
+	for i := range insts {
+		if slices.ContainsFunc(labels, func(l string) bool { return strings.EqualFold(l, insts[i].Label) }) {
+			out = append(out, server(&insts[i]))
+		}
+	}
+	return out, nil
+}
+
 // Get returns the instance with id, or an error wrapping dnsroll.ErrNotFound.
 func (c *Cloud) Get(ctx context.Context, id int) (dnsroll.Server, error) {
 	inst, err := c.client.GetInstance(ctx, id)
