@@ -27,6 +27,17 @@ import (
 // DefaultBaseURL is the real Linode API.
 const DefaultBaseURL = "https://api.linode.com/v4"
 
+// IsReal says whether baseURL, as DNSROLL_LINODE_URL or --linode-url give
+// it, is Linode's own API: empty (the default), or on api.linode.com. Any
+// other is a simulator, whose fleets are the lab's.
+func IsReal(baseURL string) bool {
+	if baseURL == "" {
+		return true
+	}
+	u, err := url.Parse(baseURL)
+	return err == nil && strings.EqualFold(u.Hostname(), "api.linode.com")
+}
+
 // Options configures the adapter. The token is read by the worker from its
 // environment and never enters workflow inputs, logs or errors.
 type Options struct {

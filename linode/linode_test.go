@@ -316,3 +316,16 @@ func TestMissing(t *testing.T) {
 		t.Error("Missing created an instance")
 	}
 }
+
+// A worker pointed at Linode's own API by URL is on the real Linode, and
+// refuses lab fleets and short timeouts as it does by default.
+func TestIsReal(t *testing.T) {
+	for url, want := range map[string]bool{
+		"": true, linode.DefaultBaseURL: true, "https://API.linode.com/v4beta": true,
+		"http://127.0.0.1:8080/v4": false, "https://api.linode.com.example.net/v4": false, "http://[::1": false,
+	} {
+		if got := linode.IsReal(url); got != want {
+			t.Errorf("IsReal(%q) = %v, want %v", url, got, want)
+		}
+	}
+}

@@ -155,7 +155,7 @@ func (c *Config) FromEnv() error {
 // Target is this worker as preflight checks see it.
 func (c Config) Target() preflight.Target {
 	keys, _ := sshkey.Parse(strings.Join(c.AuthorizedKeys, "\n"))
-	return preflight.Target{Known: true, RealLinode: c.LinodeURL == "", SSHKeys: len(keys)}
+	return preflight.Target{Known: true, RealLinode: linode.IsReal(c.LinodeURL), SSHKeys: len(keys)}
 }
 
 // NewActivities builds the activities with real clients, and prunes the

@@ -126,7 +126,7 @@ func validateFleet(ctx context.Context, out io.Writer, file, revision string, li
 	// fleet: the real Linode API unless the fleet is a lab fleet or
 	// DNSROLL_LINODE_URL names another, so that CI refuses what a worker
 	// would (short create timeouts, say).
-	target := preflight.Target{Known: true, AwayFromWorker: true, RealLinode: f.Lab == nil && os.Getenv("DNSROLL_LINODE_URL") == ""}
+	target := preflight.Target{Known: true, AwayFromWorker: true, RealLinode: f.Lab == nil && linode.IsReal(os.Getenv("DNSROLL_LINODE_URL"))}
 	if err := preflight.File(file, revision, target); err != nil {
 		return &exitError{code: 1, err: err}
 	}
