@@ -289,10 +289,10 @@ func ymlName(path string) string {
 func Dir(dir string, target Target) (skipped []string, err error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("fleets: %w", err)
+		return nil, fmt.Errorf("fleets: %w: point --fleets or $DNSROLL_FLEETS at the directory of your <fleet>.yaml files", err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("fleets: %s is not a directory", dir)
+		return nil, fmt.Errorf("fleets: %s is not a directory: point --fleets or $DNSROLL_FLEETS at the directory of your <fleet>.yaml files", dir)
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
@@ -309,7 +309,7 @@ func Dir(dir string, target Target) (skipped []string, err error) {
 	// Without fleets, every rollout would be refused: the directory is
 	// likely not the one meant (the default, fleets, is relative).
 	if len(paths)+len(yml) == 0 {
-		return nil, fmt.Errorf("fleets: no fleet files (*.yaml) in %s: point --fleets at the directory of your <fleet>.yaml files", dir)
+		return nil, fmt.Errorf("fleets: no fleet files (*.yaml) in %s: point --fleets or $DNSROLL_FLEETS at the directory of your <fleet>.yaml files", dir)
 	}
 	labels := accountLabels{}
 	for _, p := range paths {

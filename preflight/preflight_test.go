@@ -207,7 +207,7 @@ func TestZonesAreInvalidInput(t *testing.T) {
 }
 
 func TestDir(t *testing.T) {
-	if _, err := Dir(filepath.Join(t.TempDir(), "nosuchdir"), Target{}); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if _, err := Dir(filepath.Join(t.TempDir(), "nosuchdir"), Target{}); err == nil || !strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), "--fleets or $DNSROLL_FLEETS") {
 		t.Errorf("a missing fleets directory: %v", err)
 	}
 	// A worker or API without fleets would refuse every rollout: the

@@ -135,6 +135,18 @@ func TestCLIFleetValidateDirectory(t *testing.T) {
 	}
 }
 
+// A worker reads its fleets directory from $DNSROLL_FLEETS, as the API
+// does, so that one environment file steers both; it checks it before it
+// dials Temporal.
+func TestWorkerFleetsFromTheEnvironment(t *testing.T) {
+	empty := t.TempDir()
+	t.Setenv("DNSROLL_FLEETS", empty)
+	t.Setenv("DNSROLL_STATE_DIR", t.TempDir())
+	if _, errOut, code := cli(t, "worker", "--temporal-address", "127.0.0.1:1"); code != 1 || !strings.Contains(errOut, "no fleet files (*.yaml) in "+empty) {
+		t.Errorf("worker with $DNSROLL_FLEETS empty: exit %d, stderr %q", code, errOut)
+	}
+}
+
 // wantAll checks that got, which is what, contains every one of wants.
 func wantAll(t *testing.T, what, got string, wants ...string) {
 	t.Helper()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -57,7 +58,7 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 	fs.IntVar(&cfg.BundleRetention.Keep, "bundle-keep", retention.Keep, "bundle snapshots kept whatever their age, the most recently used ($DNSROLL_BUNDLE_KEEP)")
 	fs.DurationVar(&cfg.BundleRetention.MaxAge, "bundle-max-age", retention.MaxAge, "remove bundle snapshots unused for this long, beyond --bundle-keep ($DNSROLL_BUNDLE_MAX_AGE; 0 keeps every snapshot)")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("DNSROLL_METRICS_ADDR"), "serve Prometheus metrics (the SDK's worker metrics) on this host:port at /metrics ($DNSROLL_METRICS_ADDR; default: off)")
-	fs.StringVar(&cfg.FleetDir, "fleets", "fleets", "directory of fleet configs, one <fleet>.yaml each")
+	fs.StringVar(&cfg.FleetDir, "fleets", cmp.Or(os.Getenv("DNSROLL_FLEETS"), "fleets"), "directory of fleet configs, one <fleet>.yaml each ($DNSROLL_FLEETS)")
 	fs.StringVar(&cfg.LabDir, "lab-dir", ".lab/dev", "lab state directory (lab fleets only)")
 	fs.StringVar(&cfg.KnownHostsFile, "known-hosts", "", "known_hosts file of the machines' SSH host keys ($DNSROLL_KNOWN_HOSTS; default: known_hosts in $DNSROLL_STATE_DIR, else in $XDG_STATE_HOME/dnsroll or ~/.local/state/dnsroll)")
 	fs.StringVar(&cfg.LinodeURL, "linode-url", "", "Linode API base URL ($DNSROLL_LINODE_URL; default: the real API; LINODE_URL is ignored)")
