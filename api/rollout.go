@@ -114,7 +114,7 @@ func signalAllowed(name string, st workflows.Status) string {
 	case st.NoWayBack != "":
 		return st.NoWayBack
 	case p == workflows.PhaseDeletingBlue || p == workflows.PhaseRenaming:
-		return fmt.Sprintf("the rollout is %s: blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead", p)
+		return fmt.Sprintf("the rollout is %s: blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead (dnsroll rollout start --revision <previous> --allow-serial-decrease: its SOA serials are behind the live ones)", p)
 	case p == workflows.PhaseRollingBack:
 		return "the rollout is already rolling back"
 	}

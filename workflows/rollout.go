@@ -532,7 +532,7 @@ func (r *rollout) noWayBack() string {
 	if r.noBlue {
 		return "the fleet's first rollout has no blue to go back to (its load balancers had no nameserver before it), and its switch has begun; roll out a fixed revision instead"
 	}
-	return "blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead"
+	return "blue servers are being deleted, so there is nothing to roll back to; roll out the previous revision instead (dnsroll rollout start --revision <previous> --allow-serial-decrease: its SOA serials are behind the live ones)"
 }
 
 // stepName names the step err came from, or fallback when err is not a
