@@ -215,6 +215,20 @@ func TestRouter(t *testing.T) {
 		{name: "retry while running", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "still running"},
 		{name: "retry unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/retry", auth: bearer, want: 404},
+		// A rollout someone stopped, or that succeeded, is not started again
+		// by a retry meant for a failed one, unless the caller says so.
+		{name: "retry an aborted rollout", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseAborted)].Failure = "aborted by alice: wrong zone"
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "aborted by alice: wrong zone", after: startedNothing},
+		{name: "retry a rolled-back rollout", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRolledBack) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "force=true", after: startedNothing},
+		{name: "retry a succeeded rollout", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseSucceeded) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "it succeeded", after: startedNothing},
+		{name: "retry an aborted rollout with force", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAborted) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?force=true", auth: bearer, want: 201},
+		{name: "retry with an unknown parameter", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAborted) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?forced=1", auth: bearer, want: 400, field: "forced", after: startedNothing},
 		// A rollout, an update and a replacement all change the fleet's load
 		// balancers: a retry waits as a start does.
 		{name: "retry while a load balancer update runs", setup: func(f *fakeBackend) {

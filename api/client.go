@@ -106,9 +106,13 @@ func listPath(k Kind, lq ListOptions) string {
 }
 
 // Retry starts an ended rollout again with its original input.
-func (c *Client) Retry(ctx context.Context, id string) (Started, error) {
+func (c *Client) Retry(ctx context.Context, id string, force bool) (Started, error) {
 	var out Started
-	err := c.do(ctx, http.MethodPost, "/rollouts/"+url.PathEscape(id)+"/retry", nil, &out)
+	path := "/rollouts/" + url.PathEscape(id) + "/retry"
+	if force {
+		path += "?force=true"
+	}
+	err := c.do(ctx, http.MethodPost, path, nil, &out)
 	return out, err
 }
 

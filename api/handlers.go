@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -423,12 +424,57 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, conflictAbout(ro.ID, "cannot retry %s: it is still %s (%s)", ro.ID, ro.State, ro.Phase))
 		return
 	}
+	force, err := forceParam(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if why := retryNeedsForce(ro.Status); why != "" && !force {
+		s.fail(w, r, conflictAbout(ro.ID, "cannot retry %s: %s; if that is meant, retry with force=true (dnsroll rollout retry --force)", ro.ID, why))
+		return
+	}
 	if err := s.busy(r, Rollouts, Rollouts.Fleet(rollouts.Run{WorkflowID: ro.WorkflowID})); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	run, in, err := s.cfg.Backend.Retry(r.Context(), rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID})
 	s.started(w, r, in, run, err, "rollout retried", "retry_of", ro.ID)
+}
+
+// retryNeedsForce says why retrying a rollout that ended as st did is not
+// what a retry is for, or "": a retry starts a failed rollout again, and
+// one that someone stopped, or that succeeded, would deploy again what
+// was stopped, or what is already live.
+func retryNeedsForce(st workflows.Status) string {
+	switch st.Phase {
+	case workflows.PhaseSucceeded:
+		return "it succeeded, so there is nothing to retry; start a rollout to deploy a revision again"
+	case workflows.PhaseAborted, workflows.PhaseRolledBack:
+		why := cmp.Or(st.Failure, string(st.Phase))
+		return fmt.Sprintf("it was stopped on purpose (%s), and a retry would deploy again what was stopped", why)
+	}
+	return ""
+}
+
+// forceParam reads a retry's only query parameter, force.
+func forceParam(r *http.Request) (bool, error) {
+	q := r.URL.Query()
+	for name, vs := range q {
+		switch {
+		case name != "force":
+			return false, fieldError(name, "is not a parameter of a retry; it takes force=true")
+		case len(vs) > 1:
+			return false, fieldError(name, "is given %d times; give it once", len(vs))
+		}
+	}
+	switch v := q.Get("force"); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, fieldError("force", "must be true or false; got %q", v)
+	}
 }
 
 // cleanupRollout finishes the cleanup of a rollout that ended

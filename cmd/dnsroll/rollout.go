@@ -33,7 +33,7 @@ const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollou
   abort     stop a rollout: before the switch green is deleted and blue is untouched
   rollback  point the load balancers back at blue and delete green (refused once blue is deleted)
   approve   let a rollout waiting at the approval gate switch
-  retry     start an ended (usually failed) rollout again with the same input
+  retry     start a failed rollout again with the same input
   cleanup   finish the cleanup of a cleanup-failed rollout: every load balancer back
             on blue, every -next server deleted (the status's "left to undo")
 
@@ -351,13 +351,14 @@ func listTime(t time.Time) string {
 
 func (c *apiCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.id, "id", "", "rollout ID, or give it as the argument (default: the fleet's latest rollout)")
+	force := fs.Bool("force", false, "retry a rollout that succeeded, or that was aborted or rolled back on purpose (refused without it)")
 	then := waitFlags(fs, "the new rollout")
 	return func(ctx context.Context) error {
 		id, err := c.target()
 		if err != nil {
 			return err
 		}
-		started, err := c.client.Retry(ctx, id)
+		started, err := c.client.Retry(ctx, id, *force)
 		if err != nil {
 			return err
 		}
