@@ -246,11 +246,29 @@ func (c *apiCmd) statusFlags(fs *flag.FlagSet, wait string, target func() (strin
 		if err != nil {
 			return err
 		}
+		if c.asJSON && *then {
+			// Standard output stays one JSON document, the run as it
+			// ended; the progress goes to standard error.
+			ferr := follow(ctx, id, *poll)
+			if err := show(ctx, id); err != nil {
+				return errors.Join(ferr, err)
+			}
+			return ferr
+		}
 		if err := show(ctx, id); err != nil || !*then {
 			return err
 		}
 		return follow(ctx, id, *poll)
 	}
+}
+
+// progressOut is where following prints a run's progress: standard
+// output, or standard error with --json, whose output stays JSON.
+func (c *apiCmd) progressOut() io.Writer {
+	if c.asJSON {
+		return c.stderr
+	}
+	return c.out
 }
 
 // printJSON prints v as the API's indented JSON, unless err.

@@ -296,6 +296,26 @@ func TestCLIRolloutStartWait(t *testing.T) {
 	}
 }
 
+// status --json --follow keeps standard output one JSON document, the
+// rollout as it ended, for CI to parse: the progress goes to standard
+// error.
+func TestCLIRolloutStatusJSONFollow(t *testing.T) {
+	newFakeAPI(t, 2)
+	out, errOut, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1", "--json", "--follow", "--poll", "100ms")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	var ro api.Rollout
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&ro); err != nil || dec.More() {
+		t.Fatalf("stdout is not one JSON document (%v):\n%s", err, out)
+	}
+	if ro.Phase != workflows.PhaseCleanupFailed {
+		t.Errorf("stdout's rollout is %s, want the ended one (cleanup-failed)", ro.Phase)
+	}
+	wantAll(t, "stderr", errOut, "EnsureServer ns1-next    failed", "rollout rollout-lab:r1 cleanup-failed")
+}
+
 func TestCLIRolloutStatusListAbort(t *testing.T) {
 	newFakeAPI(t, 0)
 	out, _, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1")

@@ -71,21 +71,22 @@ func (c *lbCmd) status(ctx context.Context, id string) error {
 // follow prints a run's progress until it ends; only success exits 0.
 func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error {
 	k := kindOf(id)
-	p := &progress.Printer{W: c.out, Clock: time.Now, ID: id, Group: "lb"}
+	out := c.progressOut()
+	p := &progress.Printer{W: out, Clock: time.Now, ID: id, Group: "lb"}
 	var rp replacePrinter
 	run, err := api.Poll(ctx, poll, reading(c.apiCmd, poll, func(ctx context.Context) (lbRun, string, error) {
 		run, err := c.read(ctx, id)
 		return run, run.State, err
 	}), func(run lbRun) {
 		p.Update(run.Status)
-		rp.update(c.out, run.Replace)
+		rp.update(out, run.Replace)
 	})
 	if err != nil {
 		return followError("lb", id, err)
 	}
 	st := run.Status
 	if st.Phase == workflows.PhaseSucceeded {
-		fmt.Fprintf(c.out, "%s %s succeeded in %s\n", k.Noun, run.ID, st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
+		fmt.Fprintf(out, "%s %s succeeded in %s\n", k.Noun, run.ID, st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
 		return nil
 	}
 	why := st.Failure

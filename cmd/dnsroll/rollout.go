@@ -201,7 +201,8 @@ func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 
 // follow prints a rollout's progress until it ends; only success exits 0.
 func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) error {
-	p := &progress.Printer{W: c.out, Clock: time.Now, ID: id}
+	out := c.progressOut()
+	p := &progress.Printer{W: out, Clock: time.Now, ID: id}
 	ro, err := api.Poll(ctx, poll, reading(c, poll, func(ctx context.Context) (api.Rollout, string, error) {
 		ro, err := c.client.Get(ctx, id)
 		return ro, ro.State, err
@@ -211,13 +212,13 @@ func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) erro
 	}
 	switch ro.Phase {
 	case workflows.PhaseSucceeded:
-		fmt.Fprintf(c.out, "rollout %s succeeded in %s\n", ro.ID, ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
+		fmt.Fprintf(out, "rollout %s succeeded in %s\n", ro.ID, ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
 		return nil
 	case workflows.PhaseCleanedUp:
-		fmt.Fprintf(c.out, "%s in %s: blue is serving and green was deleted\n", ro.Failure, ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
+		fmt.Fprintf(out, "%s in %s: blue is serving and green was deleted\n", ro.Failure, ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
 		return nil
 	case workflows.PhaseCleanupFailed:
-		printLeft(c.out, ro)
+		printLeft(out, ro)
 	}
 	why := ro.Failure
 	if why == "" {
