@@ -40,12 +40,16 @@ const StatusDeleting = "deleting"
 
 // Server is one cloud VM that runs a nameserver.
 type Server struct {
-	ID     int      `json:"id"`
-	Label  string   `json:"label"`
-	Status string   `json:"status"` // provisioning, booting, running, ...
-	IPv4   string   `json:"ipv4"`
-	Region string   `json:"region,omitempty"`
-	Tags   []string `json:"tags,omitempty"`
+	ID     int    `json:"id"`
+	Label  string `json:"label"`
+	Status string `json:"status"` // provisioning, booting, running, ...
+	IPv4   string `json:"ipv4"`
+	Region string `json:"region,omitempty"`
+	// Type and Image are the plan and the image it was created with, as
+	// the cloud reports them ("" where it does not).
+	Type  string   `json:"type,omitempty"`
+	Image string   `json:"image,omitempty"`
+	Tags  []string `json:"tags,omitempty"`
 	// DNSPort is where the server answers DNS: 53 on real VMs, a distinct
 	// loopback port per VM in the lab.
 	DNSPort int `json:"dns_port"`
@@ -98,6 +102,19 @@ type ServerSpec struct {
 	// FirewallID, when not zero, is the Cloud Firewall the server is
 	// created behind, so it is never reachable unfiltered.
 	FirewallID int `json:"firewall_id,omitempty"`
+}
+
+// Unlike says how s differs from what spec asks for in region, plan and
+// image, or "" where it is alike. A field the cloud did not report counts
+// as alike: an image deleted since, say.
+func (spec ServerSpec) Unlike(s Server) string {
+	var out []string
+	for _, f := range []struct{ name, has, want string }{{"region", s.Region, spec.Region}, {"type", s.Type, spec.Type}, {"image", s.Image, spec.Image}} {
+		if f.has != "" && f.want != "" && f.has != f.want {
+			out = append(out, fmt.Sprintf("%s %s, not %s", f.name, f.has, f.want))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // Unoffered is a field of a ServerSpec that names something the cloud

@@ -30,6 +30,18 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 	if err != nil {
 		return ServerResult{}, failure(ctx, err)
 	}
+	if found && s.Status != dnsroll.StatusDeleting {
+		// A server an earlier rollout left is reused only as the fleet
+		// now describes it: it goes, and a new one is created.
+		if unlike := in.Spec.Unlike(s); unlike != "" {
+			log.Info("replacing a server left by an earlier run", "label", s.Label, "id", s.ID, "unlike", unlike)
+			heartbeat(ctx, fmt.Sprintf("deleting %s (Linode %d) left by an earlier run: %s", s.Label, s.ID, unlike))
+			if err := a.Cloud.Delete(ctx, s.ID); err != nil {
+				return ServerResult{}, failure(ctx, err)
+			}
+			s.Status = dnsroll.StatusDeleting
+		}
+	}
 	if found && s.Status == dnsroll.StatusDeleting {
 		// An earlier rollout's green on its way out holds the label.
 		if err := a.waitGone(ctx, s); err != nil {

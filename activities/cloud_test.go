@@ -798,3 +798,36 @@ func TestPlanRefusesALabelAnInstanceOutsideTheFleetHolds(t *testing.T) {
 	c.mustEnsure(t, "ns1-next")
 	c.planWith(t, PlanInput{Fleet: "t", Revision: "A"})
 }
+
+// A green an earlier rollout left is reused only as the fleet now asks for
+// it: one in another region, of another plan or from another image is
+// deleted and created anew, or the rollout would put a server the fleet
+// file no longer describes into service.
+func TestEnsureServerReplacesALeftGreenOfAnotherSpec(t *testing.T) {
+	c := newCloudEnv(t)
+	ctx := context.Background()
+	stale, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "ns1-next", Region: "eu-central", Type: "g6-nanode-1", Image: "linode/debian11", Tags: []string{c.fleet.Tag()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := c.planWith(t, PlanInput{Fleet: "t", Revision: "A"})
+	if want := "replacing ns1-next (id 1001, 127.0.0.1:53) left by an earlier rollout: it has region eu-central, not us-east; image linode/debian11, not linode/debian12"; !slices.Contains(plan.Warnings, want) {
+		t.Errorf("plan warnings %q lack %q", plan.Warnings, want)
+	}
+	res := c.mustEnsure(t, "ns1-next") // us-east, linode/debian12
+	if res.Server.ID == stale.ID || !res.Created {
+		t.Fatalf("EnsureServer reused Linode %d in eu-central from debian11: %+v", stale.ID, res)
+	}
+	got, err := c.cloud.Get(ctx, res.Server.ID)
+	if err != nil || got.Region != "us-east" {
+		t.Errorf("the new server: %+v, %v; want one in us-east", got, err)
+	}
+	if n := c.count("ns1-next"); n != 1 {
+		t.Errorf("%d instances labelled ns1-next, want 1 (the stale one deleted)", n)
+	}
+	// One as asked is reused, on a retry too.
+	again := c.mustEnsure(t, "ns1-next")
+	if again.Server.ID != res.Server.ID || again.Created {
+		t.Errorf("a retry replaced a green of the fleet's spec: %+v", again)
+	}
+}

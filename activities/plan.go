@@ -110,7 +110,13 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	}
 	left := map[string]string{} // green servers an earlier rollout left: ServerID → label
 	for _, s := range census.Left {
-		plan.Warnings = append(plan.Warnings, fmt.Sprintf("reusing %s left by an earlier rollout; it will be provisioned again", s))
+		final, _ := dnsroll.FinalLabel(s.Label)
+		ns, _ := fleet.Nameserver(final)
+		if unlike := (dnsroll.ServerSpec{Region: ns.Region, Type: ns.Type, Image: ns.Image}).Unlike(s); unlike != "" {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("replacing %s left by an earlier rollout: it has %s", s, unlike))
+		} else {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("reusing %s left by an earlier rollout; it will be provisioned again", s))
+		}
 		left[ServerID(s)] = s.Label
 	}
 	for _, s := range census.Blue {
@@ -194,7 +200,7 @@ func (a *Activities) checkGrants(ctx context.Context, fleet *config.Fleet, chang
 func (a *Activities) refuseLabelsHeldOutside(ctx context.Context, fleet *config.Fleet) error {
 	var labels []string
 	for _, ns := range fleet.Nameservers {
-		labels = append(labels, ns.Label, ns.Label+dnsroll.NextSuffix)
+		labels = append(labels, ns.Label, dnsroll.NextLabel(ns.Label))
 	}
 	holders, err := a.Cloud.Holding(ctx, labels)
 	if err != nil {
@@ -203,7 +209,7 @@ func (a *Activities) refuseLabelsHeldOutside(ctx context.Context, fleet *config.
 	var errs []string
 	for i, ns := range fleet.Nameservers {
 		for _, s := range holders {
-			if s.HasTag(fleet.Tag()) || (!strings.EqualFold(s.Label, ns.Label) && !strings.EqualFold(s.Label, ns.Label+dnsroll.NextSuffix)) {
+			if s.HasTag(fleet.Tag()) || (!strings.EqualFold(s.Label, ns.Label) && !strings.EqualFold(s.Label, dnsroll.NextLabel(ns.Label))) {
 				continue
 			}
 			tags := "no tags"

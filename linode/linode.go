@@ -333,7 +333,7 @@ func (c *Cloud) Rename(ctx context.Context, id int, label string) error {
 func server(inst *linodego.Instance) dnsroll.Server {
 	s := dnsroll.Server{
 		ID: inst.ID, Label: inst.Label, Status: string(inst.Status), Region: inst.Region,
-		Tags: slices.Clone(inst.Tags), DNSPort: 53,
+		Type: inst.Type, Image: inst.Image, Tags: slices.Clone(inst.Tags), DNSPort: 53,
 	}
 	var first string
 	for _, ip := range inst.IPv4 {
