@@ -150,23 +150,48 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 // rollout ended cleanup-failed, or failed after the point of no return. A
 // new rollout would take the blue servers left for blue and stage them
 // live, taking down a load balancer whose blue is gone. A load balancer
-// that does not answer is not this check's to judge.
+// that answers no query leaves it open: an error that Plan retries.
+//
+// Each load balancer is asked leftOnGreenAsks times over each protocol: a
+// lost packet must not pass a fleet, nor a load balancer that splits its
+// queries between blue and green (a canary) by answering the first from
+// blue.
 func refuseLeftOnGreen(ctx context.Context, fleet *config.Fleet, left map[string]string) error {
 	if len(left) == 0 || len(fleet.Zones) == 0 || len(fleet.Probe.Protocols) == 0 {
 		return nil
 	}
-	zoneName, proto := fleet.Zones[0].Name, fleet.Probe.Protocols[0]
+	zoneName := fleet.Zones[0].Name
+	timeout := max(fleet.Probe.Timeout.D(), time.Second)
 	for _, lb := range fleet.LoadBalancers {
-		id, err := probe.Identify(ctx, lb.Address, proto, zoneName, max(fleet.Probe.Timeout.D(), time.Second))
-		if label, ok := left[id.NSID]; err == nil && ok {
-			return dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s answers from %s (%s), a green server an earlier rollout left serving; "+
-				"if that rollout ended cleanup-failed, `dnsroll rollout cleanup` puts the load balancers back on blue; "+
-				"if it failed after the point of no return, finish it by hand: delete the blue servers left, then rename each <label>-next to <label> (README, what each outcome means). "+
-				"A new rollout now would take the blue servers left for blue and stage them live", lb.Name, label, id.NSID)
+		var lastErr error
+		answered := false
+		for _, proto := range fleet.Probe.Protocols {
+			for range leftOnGreenAsks {
+				id, err := probe.Identify(ctx, lb.Address, proto, zoneName, timeout)
+				if err != nil {
+					lastErr = err
+					continue
+				}
+				answered = true
+				if label, ok := left[id.NSID]; ok {
+					return dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s answers from %s (%s), a green server an earlier rollout left serving; "+
+						"if that rollout ended cleanup-failed, `dnsroll rollout cleanup` puts the load balancers back on blue; "+
+						"if it failed after the point of no return, finish it by hand: delete the blue servers left, then rename each <label>-next to <label> (README, what each outcome means). "+
+						"A new rollout now would take the blue servers left for blue and stage them live", lb.Name, label, id.NSID)
+				}
+			}
+		}
+		if !answered {
+			return fmt.Errorf("load balancer %s does not answer (%v), so whether it serves from a green server an earlier rollout left (%d of them) cannot be told; "+
+				"Plan tries again, for up to 5 minutes", lb.Name, lastErr, len(left))
 		}
 	}
 	return nil
 }
+
+// leftOnGreenAsks is how many times refuseLeftOnGreen asks a load
+// balancer over each protocol.
+const leftOnGreenAsks = 4
 
 // checkOffers refuses, before anything is created, servers to be made
 // that the cloud does not offer (preflight.Offers). A cloud that is not a

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/dnstest"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 )
@@ -260,5 +262,60 @@ func TestFlipStartsAStoppedLoadBalancerThroughItsPlaybook(t *testing.T) {
 	}
 	if !driver.running || strings.Join(driver.live, ",") != "ns1" || !strings.Contains(res.Note, "ns1-next could not be staged") {
 		t.Errorf("running %v, live %v, note %q; want it started on blue, saying green was not staged", driver.running, driver.live, res.Note)
+	}
+}
+
+// serveNSIDs answers SOA queries for example.com over UDP with the NSID
+// of each of nsids in turn, "" for a query it drops, and the last one
+// from then on.
+func serveNSIDs(t *testing.T, nsids ...string) string {
+	t.Helper()
+	var n atomic.Int32
+	return serveUDP(t, func(req, m *dns.Msg) {
+		i := min(int(n.Add(1))-1, len(nsids)-1)
+		if nsids[i] == "" {
+			m.Rcode = dnstest.Drop
+			return
+		}
+		soa, _ := dns.NewRR("example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. 7 3600 600 1209600 300")
+		m.Answer = []dns.RR{soa}
+		m.Authoritative = true
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hexOf(nsids[i])})
+	})
+}
+
+// Plan refuses a fleet whose load balancers answer from a green an
+// earlier rollout left, and one lost packet, or a load balancer that
+// splits its queries, must not hide it: each is asked more than once. A
+// load balancer that never answers leaves the question open, which Plan
+// retries rather than pass.
+func TestRefuseLeftOnGreenAsksMoreThanOnce(t *testing.T) {
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[string]string{"linode-2": "ns1-next"}
+	for _, tc := range []struct {
+		name  string
+		nsids []string
+		want  string
+	}{
+		{"the first query lost", []string{"", "linode-2"}, "answers from ns1-next"},
+		{"split between blue and green", []string{"linode-1", "linode-2", "linode-1"}, "answers from ns1-next"},
+		{"on blue", []string{"linode-1"}, ""},
+		{"silent", []string{""}, "does not answer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fleet.LoadBalancers[0].Address = serveNSIDs(t, tc.nsids...)
+			err := refuseLeftOnGreen(context.Background(), fleet, left)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused a fleet on blue: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("err = %v, want one saying %q", err, tc.want)
+			case tc.name == "silent" && dnsroll.ErrorCode(err) == dnsroll.EINVALID:
+				t.Errorf("a silent load balancer is a refusal no retry clears: %v", err)
+			}
+		})
 	}
 }

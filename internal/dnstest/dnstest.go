@@ -19,9 +19,12 @@ $TTL 300
 ns1   A    192.0.2.53
 `
 
+// Drop, as a reply's Rcode, has ServeUDP send nothing: a lost packet.
+const Drop = -1
+
 // ServeUDP serves DNS over UDP on a loopback port until tb ends and
 // returns its address. Each reply starts as dns.Msg.SetReply of the query;
-// answer fills in the rest.
+// answer fills in the rest, or sets its Rcode to Drop.
 func ServeUDP(tb testing.TB, answer func(req, reply *dns.Msg)) string {
 	tb.Helper()
 	return ServeUDPOn(tb, "127.0.0.1:0", answer)
@@ -39,6 +42,9 @@ func ServeUDPOn(tb testing.TB, addr string, answer func(req, reply *dns.Msg)) st
 		m := new(dns.Msg)
 		m.SetReply(req)
 		answer(req, m)
+		if m.Rcode == Drop {
+			return
+		}
 		_ = w.WriteMsg(m)
 	})}
 	go func() { _ = srv.ActivateAndServe() }()
