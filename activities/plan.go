@@ -2,10 +2,12 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dnsroll/dnsroll"
@@ -150,7 +152,8 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 // rollout ended cleanup-failed, or failed after the point of no return. A
 // new rollout would take the blue servers left for blue and stage them
 // live, taking down a load balancer whose blue is gone. A load balancer
-// that answers no query leaves it open: an error that Plan retries.
+// whose queries all go unanswered leaves it open: an error that Plan
+// retries. One that refuses them (nothing listens) serves from no server.
 //
 // Each load balancer is asked leftOnGreenAsks times over each protocol: a
 // lost packet must not pass a fleet, nor a load balancer that splits its
@@ -168,6 +171,10 @@ func refuseLeftOnGreen(ctx context.Context, fleet *config.Fleet, left map[string
 		for _, proto := range fleet.Probe.Protocols {
 			for range leftOnGreenAsks {
 				id, err := probe.Identify(ctx, lb.Address, proto, zoneName, timeout)
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					answered = true // nothing listens: it serves from no one
+					break
+				}
 				if err != nil {
 					lastErr = err
 					continue

@@ -300,13 +300,23 @@ func TestRefuseLeftOnGreenAsksMoreThanOnce(t *testing.T) {
 		nsids []string
 		want  string
 	}{
+		{"nothing listens", nil, ""},
 		{"the first query lost", []string{"", "linode-2"}, "answers from ns1-next"},
 		{"split between blue and green", []string{"linode-1", "linode-2", "linode-1"}, "answers from ns1-next"},
 		{"on blue", []string{"linode-1"}, ""},
 		{"silent", []string{""}, "does not answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fleet.LoadBalancers[0].Address = serveNSIDs(t, tc.nsids...)
+			if tc.nsids == nil {
+				pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				fleet.LoadBalancers[0].Address = pc.LocalAddr().String()
+				pc.Close()
+			} else {
+				fleet.LoadBalancers[0].Address = serveNSIDs(t, tc.nsids...)
+			}
 			err := refuseLeftOnGreen(context.Background(), fleet, left)
 			switch {
 			case tc.want == "" && err != nil:
