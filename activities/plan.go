@@ -138,6 +138,11 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		return Plan{}, failure(ctx, err)
 	}
 	plan.Changes = changes(a.Bundles, in.LiveBundle, in.LiveUnknown, rev, seen)
+	if !fleet.Probe.ChangesExpected() {
+		if err := a.refuseZoneChanges(&plan, in.LiveBundle, rev); err != nil {
+			return Plan{}, failure(ctx, err)
+		}
+	}
 	if in.Diff > 0 {
 		plan.Diffs, plan.MoreDiffs = zoneDiffs(a.Bundles, in.LiveBundle, rev, in.Diff)
 	}
@@ -145,6 +150,41 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	plan.Warnings = capWarnings(plan.Warnings)
 	plan.Attempt = attempt(ctx)
 	return plan, nil
+}
+
+// refuseZoneChanges refuses an infrastructure-only rollout (probe.
+// expect_changes false) whose zone files change the live revision's
+// records, or its zones: green's analysis asks the names the new files
+// hold, so a record they drop would pass unseen. A serial bump alone is no
+// change. Where this worker has no snapshot of the live revision
+// (plan.Changes says why), a warning says what goes unchecked.
+func (a *Activities) refuseZoneChanges(plan *Plan, live string, rev bundle.Manifest) error {
+	const noChanges = "probe.expect_changes is false, but "
+	const fix = ": set expect_changes to true (or in the request) if the change is meant, or roll out the live zone files"
+	c := plan.Changes
+	if c == nil || c.ZonesAdded == nil {
+		why := "no live revision"
+		if c != nil && c.Unknown != "" {
+			why = c.Unknown
+		}
+		plan.Warnings = append(plan.Warnings, noChanges+"the zone files cannot be compared with the live revision's ("+why+
+			"): green's analysis asks only the names this revision's zone files hold, so a record they drop goes unseen")
+		return nil
+	}
+	if c.ZonesAdded.Count > 0 || c.ZonesRemoved.Count > 0 {
+		return dnsroll.Errorf(dnsroll.EINVALID, noChanges+"this revision adds zones (%s) and removes zones (%s)"+fix, c.ZonesAdded, c.ZonesRemoved)
+	}
+	diffs, more := zoneDiffs(a.Bundles, live, rev, 3)
+	for _, d := range diffs {
+		if !d.Diff.Empty() {
+			return dnsroll.Errorf(dnsroll.EINVALID, noChanges+"this revision changes zone %s: %s"+fix, d.Zone, d.Diff.Describe(3))
+		}
+	}
+	if more > 0 {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf(noChanges+"the files of %d more zones than the %d compared differ from the live revision's, and went uncompared: "+
+			"green's analysis asks only the names they hold", more, MaxZoneDiffs))
+	}
+	return nil
 }
 
 // refuseLeftOnGreen refuses a fleet whose load balancers answer from a

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,5 +58,38 @@ func TestFilesOfZones(t *testing.T) {
 	got := filesOfZones(m)
 	if got["a"].SHA256 != "1" || got["b"].SHA256 != "2" || got["c"].SHA256 != "3" || len(got) != 3 {
 		t.Errorf("files of zones: %+v", got)
+	}
+}
+
+// An infrastructure-only rollout (expect_changes false) is refused at
+// Plan when its zone files change the live revision's records: green's
+// analysis asks only the names the new files hold, so a record they drop
+// would pass it. Where this worker has no snapshot of the live revision,
+// a warning says what goes unchecked.
+func TestPlanRefusesZoneChangesInAnInfrastructureOnlyRollout(t *testing.T) {
+	c, live := planLive(t)
+	no := false
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	dropped := strings.Replace(verifyZone, "mail  MX   10 ns1\n", "", 1)
+	testfiles.WriteAll(t, dir, map[string]string{"zones/example.com.zone": dropped})
+	c.readFrom(dir)
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", LiveBundle: live.Bundle, ExpectChanges: &no})
+	if err == nil || !strings.Contains(err.Error(), "probe.expect_changes is false, but this revision changes zone example.com: removed mail.example.com. MX") {
+		t.Errorf("Plan: %v; want a refusal naming the change", err)
+	}
+
+	// The live revision's records: nothing to refuse or warn of.
+	same, _ := c.planWith(t, PlanInput{Fleet: "t", LiveBundle: live.Bundle, ExpectChanges: &no})
+	for _, w := range same.Warnings {
+		if strings.Contains(w, "expect_changes") {
+			t.Errorf("warning %q for a revision that changes no record", w)
+		}
+	}
+	unknown, _ := c.planWith(t, PlanInput{Fleet: "t", ExpectChanges: &no})
+	if !slices.ContainsFunc(unknown.Warnings, func(w string) bool {
+		return strings.Contains(w, "probe.expect_changes is false, but the zone files cannot be compared with the live revision's")
+	}) {
+		t.Errorf("warnings %q: want one saying the zone files went uncompared", unknown.Warnings)
 	}
 }

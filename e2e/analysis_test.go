@@ -47,6 +47,24 @@ func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 		// The failure names the RRset and the expiry.
 		{"E", nil, []string{"green ns1-next DNSSEC: ", "example.com. SOA: RRSIG expired 2026-11-01T00:00:00Z"}},
 	}
+	// An infrastructure-only rollout whose zone files change a record is
+	// refused at Plan, which compares them with the live revision's
+	// snapshot, before any server exists.
+	t.Run("C at Plan", func(t *testing.T) {
+		created := len(tl.Sim().Instances())
+		st, err := tl.wait(t, tl.start(t, workflows.RolloutInput{Revision: "C", ExpectChanges: &no}))
+		if err == nil || st.Phase != workflows.PhaseFailed {
+			t.Fatalf("rollout C: phase %s, err %v; want it refused", st.Phase, err)
+		}
+		for _, want := range []string{"Plan lab failed: ", "probe.expect_changes is false, but this revision changes zone example.com: changed www.example.com. A: [192.0.2.10] → [192.0.2.99]"} {
+			if !strings.Contains(st.Failure, want) {
+				t.Errorf("failure %q lacks %q", st.Failure, want)
+			}
+		}
+		if n := len(tl.Sim().Instances()); n != created {
+			t.Errorf("the simulator holds %d instances, had %d: a refused rollout created servers", n, created)
+		}
+	})
 	t.Run("D", func(t *testing.T) {
 		created := len(tl.Sim().Instances())
 		_, st, err := tl.rollout(t, "D")
@@ -64,7 +82,9 @@ func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 	})
 	for _, c := range cases {
 		t.Run(c.rev, func(t *testing.T) {
-			run := tl.start(t, workflows.RolloutInput{Revision: c.rev, ExpectChanges: c.expectChanges})
+			// Green's analysis is what stops C where Plan cannot compare
+			// the zone files: the live revision unknown to the worker.
+			run := tl.start(t, workflows.RolloutInput{Revision: c.rev, ExpectChanges: c.expectChanges, LiveUnknown: "the test asks green's analysis"})
 			st, err := tl.wait(t, run)
 			if err == nil || st.Phase != workflows.PhaseFailed {
 				t.Fatalf("rollout %s: phase %s, err %v; want it to fail", c.rev, st.Phase, err)

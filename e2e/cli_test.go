@@ -87,16 +87,15 @@ func TestCLIStartWait(t *testing.T) {
 	}
 	tl.assertOnly(t, "ns1", "ns2")
 
-	// A green that differs from blue in a rollout that must change
-	// nothing: stopped at VerifyGreen (exit 2, with the reason), green
-	// deleted, blue serving.
+	// Zone files that change a record in a rollout that must change
+	// nothing: stopped at Plan, against the live revision's snapshot
+	// (exit 2, with the reason), nothing created, blue serving.
 	out, code = cli(t, c.URL, apiToken, "start", "--fleet", "lab", "--revision", "B", "--expect-changes", "false", "--wait", "--poll", "200ms")
 	t.Logf("dnsroll rollout start --revision B --expect-changes false --wait (exit %d):\n%s", code, out)
 	if code != 2 {
-		t.Errorf("a green that differs: exit %d, want 2", code)
+		t.Errorf("a revision that changes records: exit %d, want 2", code)
 	}
-	// The verifying-green phase may pass between two polls; its step stays.
-	for _, want := range []string{"VerifyGreen ns1-next,ns2-next failed", "==> failed", "differs from blue", "DeleteGreen"} {
+	for _, want := range []string{"Plan lab", "==> failed", "probe.expect_changes is false, but this revision changes zone example.com"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
