@@ -1,6 +1,9 @@
 package dnsroll
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestWebUILink(t *testing.T) {
 	tests := []struct {
@@ -15,6 +18,21 @@ func TestWebUILink(t *testing.T) {
 	for _, tt := range tests {
 		if got := WebUILink(tt.base, tt.ns, tt.wid, tt.rid); got != tt.want {
 			t.Errorf("%s: WebUILink = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// The Web UI's base URL goes into every webhook payload and API link: one
+// with a user and password is refused, and no error quotes it.
+func TestCheckWebUIURL(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"": true, "http://localhost:8233": true, "https://temporal.example.net/ui/": true,
+		"https://ops:s3cr3t@temporal.example.net": false, "localhost:8233": false, "ftp://ui": false,
+		"https://ui.example?token=s3cr3t": false, "https://ops:s3cr3t#x@ui": false,
+	} {
+		err := CheckWebUIURL(raw)
+		if (err == nil) != ok || (err != nil && strings.Contains(err.Error(), "s3cr3t")) {
+			t.Errorf("CheckWebUIURL(%q) = %v, want ok %v, never quoting it", raw, err, ok)
 		}
 	}
 }

@@ -118,6 +118,9 @@ func (c *Config) FromEnv() error {
 	if c.WebUIURL == "" {
 		c.WebUIURL = os.Getenv("DNSROLL_WEB_UI_URL")
 	}
+	if err := dnsroll.CheckWebUIURL(c.WebUIURL); err != nil {
+		return fmt.Errorf("worker: DNSROLL_WEB_UI_URL: %w", err)
+	}
 	if c.KnownHostsFile == "" {
 		c.KnownHostsFile = os.Getenv("DNSROLL_KNOWN_HOSTS")
 	}

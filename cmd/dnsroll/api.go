@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/preflight"
@@ -56,13 +58,17 @@ TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
 	fs.StringVar(&f.listen, "listen", envOr("DNSROLL_API_ADDR", "127.0.0.1:8080"), "listen address ($DNSROLL_API_ADDR)")
 	fs.StringVar(&f.fleets, "fleets", os.Getenv("DNSROLL_FLEETS"), "directory of fleet configs; when set, every one is checked at startup, and POST /rollouts rejects unknown fleets, unknown revisions and zone files that do not parse with 400 before starting anything ($DNSROLL_FLEETS)")
 	fs.StringVar(&f.defaultRevision, "default-revision", os.Getenv("DNSROLL_DEFAULT_REVISION"), "revision for a POST without one to a fleet with no successful rollout yet ($DNSROLL_DEFAULT_REVISION)")
-	fs.StringVar(&f.webUI, "web-ui-url", os.Getenv("DNSROLL_WEB_UI_URL"), "Temporal Web UI base URL, for links in responses ($DNSROLL_WEB_UI_URL)")
+	fs.StringVar(&f.webUI, "web-ui-url", "", "Temporal Web UI base URL, for links in responses (default $DNSROLL_WEB_UI_URL)")
 	fs.BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve /rollouts, /plans and /load-balancer-* without a token when DNSROLL_API_TOKEN is unset (development only)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if _, port, err := net.SplitHostPort(f.listen); err != nil || port == "" {
 		return fmt.Errorf("--listen (or DNSROLL_API_ADDR) %q: must be host:port, such as 127.0.0.1:8080 or :8080", f.listen)
+	}
+	f.webUI = cmp.Or(f.webUI, os.Getenv("DNSROLL_WEB_UI_URL"))
+	if err := dnsroll.CheckWebUIURL(f.webUI); err != nil {
+		return fmt.Errorf("--web-ui-url (or DNSROLL_WEB_UI_URL): %w", err)
 	}
 	if f.defaultRevision != "" && !config.ValidRevision(f.defaultRevision) {
 		return fmt.Errorf("--default-revision (or DNSROLL_DEFAULT_REVISION) %q: must be %s", f.defaultRevision, config.RevisionRule)

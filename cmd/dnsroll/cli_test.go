@@ -634,3 +634,17 @@ func TestSubcommandHelpDescribesIt(t *testing.T) {
 		}
 	}
 }
+
+// The API and the worker refuse a Web UI URL with a password before they
+// dial Temporal, without quoting it: their links go into webhook payloads.
+func TestWebUIURLWithAPasswordIsRefused(t *testing.T) {
+	t.Setenv("DNSROLL_WEB_UI_URL", "https://ops:s3cr3t@temporal.example.net")
+	t.Setenv("DNSROLL_API_TOKEN", "0123456789abcdef0123")
+	t.Setenv("DNSROLL_STATE_DIR", t.TempDir())
+	for _, args := range [][]string{{"api", "--temporal-address", "127.0.0.1:1"}, {"worker", "--temporal-address", "127.0.0.1:1", "--fleets", "../../fleets"}} {
+		_, errOut, code := cli(t, args...)
+		if code != 1 || !strings.Contains(errOut, "DNSROLL_WEB_UI_URL") || !strings.Contains(errOut, "must not carry a user or password") || strings.Contains(errOut, "s3cr3t") {
+			t.Errorf("%s: exit %d, stderr %q; want a refusal naming the variable, not quoting it", args[0], code, errOut)
+		}
+	}
+}
