@@ -36,7 +36,7 @@ var commands = map[string]command{
 	"cluster": {"run the cluster lab (self-hosted Temporal on PostgreSQL, the lab, worker processes) until Ctrl-C", runCluster, ""},
 	"demo":    {"run a complete blue-green rollout in a fresh local lab, then stop it", runDemo, ""},
 	"api":     {"serve the HTTP API (rollouts, plans, load balancer updates and replacements)", runAPI, ""},
-	"fleet":   {"check a fleet file before any rollout: fields, labels, addresses, the revision's zone files (fleet validate FILE [--revision R])", runFleet, ""},
+	"fleet":   {"check a fleet file before any rollout: fields, labels, addresses, the revision's zone files (fleet validate FILE|DIR [--revision R] [--live])", runFleet, ""},
 	"lb":      {"update load balancers in place, or replace them blue-green through the glue records, through the API", runLB, lbUsage},
 	"rollout": {"plan, start, follow, list, abort, roll back, approve, retry or clean up rollouts through the API", runRollout, rolloutUsage},
 }

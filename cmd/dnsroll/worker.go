@@ -96,7 +96,7 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 		tf.metrics = handler
 		ln, err := net.Listen("tcp", *metricsAddr)
 		if err != nil {
-			return fmt.Errorf("metrics: %w", err)
+			return fmt.Errorf("--metrics-addr (or DNSROLL_METRICS_ADDR) %s: %w (want host:port, such as 127.0.0.1:9090 or :9090)", *metricsAddr, err)
 		}
 		go func() { _ = serveHTTP(ctx, ln, metricsHandler(reg)) }()
 		slog.Info("serving metrics", "addr", ln.Addr().String())
