@@ -648,3 +648,21 @@ func TestWebUIURLWithAPasswordIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A --metrics-addr without a port is refused naming the flag and the form.
+func TestWorkerMetricsAddrWithoutAPort(t *testing.T) {
+	t.Setenv("DNSROLL_STATE_DIR", t.TempDir())
+	t.Setenv("LINODE_TOKEN", "t0k")
+	t.Setenv("DNSROLL_LINODE_URL", "http://127.0.0.1:1/v4")
+	fleets := t.TempDir()
+	b, err := os.ReadFile("../../fleets/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := filepath.Abs("../..")
+	testfiles.Write(t, filepath.Join(fleets, "lab.yaml"), strings.ReplaceAll(string(b), "../", root+"/"))
+	_, errOut, code := cli(t, "worker", "--temporal-address", "127.0.0.1:1", "--fleets", fleets, "--metrics-addr", "9090")
+	if code != 1 || !strings.Contains(errOut, "--metrics-addr (or DNSROLL_METRICS_ADDR) 9090") || !strings.Contains(errOut, "host:port") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
