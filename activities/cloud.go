@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -56,7 +57,10 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 			// The label exists. If it is ours, an earlier create succeeded
 			// and only its response was lost; otherwise never touch it.
 			if s, found, err = a.findByLabel(ctx, tag, in.Spec.Label); err == nil && !found {
-				err = dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by an instance without tag %s; rename or delete it by hand", in.Spec.Label, tag)
+				err = a.labelTaken(ctx, tag, in.Spec.Label)
+			}
+			if err == nil && s.Status == dnsroll.StatusDeleting {
+				err = fmt.Errorf("label %s is held by Linode %d, a server of this fleet on its way out: creating it again once it is gone", in.Spec.Label, s.ID)
 			}
 		}
 		if err != nil {
@@ -70,6 +74,31 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 		return ServerResult{}, failure(ctx, err)
 	}
 	return ServerResult{Server: s, Created: created, Attempt: attempt(ctx)}, nil
+}
+
+// labelTaken says why a create was refused as a duplicate label that no
+// instance of the fleet holds: one outside the fleet holds it, a refusal
+// naming it; or none is listed yet, as Linode's lists lag its creates
+// for a moment, an error a retry may clear.
+func (a *Activities) labelTaken(ctx context.Context, tag, label string) error {
+	holders, err := a.Cloud.Holding(ctx, []string{label})
+	if err != nil {
+		return err
+	}
+	for _, h := range holders {
+		if !h.HasTag(tag) {
+			return dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by Linode %d (%s), not this fleet's (tag %s): rename or delete it by hand", label, h.ID, tagsOf(h), tag)
+		}
+	}
+	return fmt.Errorf("label %s: Linode refused it as taken, but lists no instance that holds it yet: asking again", label)
+}
+
+// tagsOf lists s's tags for a message about it.
+func tagsOf(s dnsroll.Server) string {
+	if len(s.Tags) == 0 {
+		return "no tags"
+	}
+	return "tags " + strings.Join(s.Tags, ", ")
 }
 
 func (a *Activities) findByLabel(ctx context.Context, tag, label string) (dnsroll.Server, bool, error) {

@@ -176,8 +176,8 @@ func TestEnsureServerRefusesUntaggedLabel(t *testing.T) {
 	}
 	_, err := c.ensure(t, "ns1-next")
 	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(app.Error(), "without tag") {
-		t.Fatalf("err = %v, want a non-retryable conflict naming the missing tag", err)
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(app.Error(), "is taken by Linode 1001 (no tags), not this fleet's (tag dnsroll-fleet-t)") {
+		t.Fatalf("err = %v, want a non-retryable conflict naming the holder and the missing tag", err)
 	}
 }
 
@@ -830,4 +830,44 @@ func TestEnsureServerReplacesALeftGreenOfAnotherSpec(t *testing.T) {
 	if again.Server.ID != res.Server.ID || again.Created {
 		t.Errorf("a retry replaced a green of the fleet's spec: %+v", again)
 	}
+}
+
+// lagCloud is a Cloud whose lists miss the instances labelled hide, as
+// Linode's can for a moment after a create.
+type lagCloud struct {
+	Cloud
+	hide string
+}
+
+func (c lagCloud) List(ctx context.Context, tag string) ([]dnsroll.Server, error) {
+	all, err := c.Cloud.List(ctx, tag)
+	return slices.DeleteFunc(all, func(s dnsroll.Server) bool { return s.Label == c.hide }), err
+}
+
+func (c lagCloud) Holding(ctx context.Context, labels []string) ([]dnsroll.Server, error) {
+	all, err := c.Cloud.Holding(ctx, labels)
+	return slices.DeleteFunc(all, func(s dnsroll.Server) bool { return s.Label == c.hide }), err
+}
+
+// A create refused as a duplicate label whose holder no list shows yet is
+// retried: Linode's lists lag its creates for a moment, and the retry finds
+// the server. (A holder outside the fleet is a refusal that names it:
+// TestEnsureServerRefusesUntaggedLabel.)
+func TestEnsureServerLabelTakenByAnUnlistedHolder(t *testing.T) {
+	c := newCloudEnv(t)
+	ctx := context.Background()
+	if _, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}); err != nil {
+		t.Fatal(err)
+	}
+	c.acts.Cloud = lagCloud{Cloud: c.cloud, hide: "ns1-next"}
+	_, err := c.ensure(t, "ns1-next")
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.NonRetryable() {
+		t.Errorf("EnsureServer with the holder unlisted: %v; want an error a retry may clear", err)
+	}
+	c.acts.Cloud = c.cloud
+	if res := c.mustEnsure(t, "ns1-next"); res.Created {
+		t.Errorf("the retry created a second ns1-next: %+v", res)
+	}
+
 }

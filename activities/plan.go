@@ -284,13 +284,9 @@ func (a *Activities) refuseLabelsHeldOutside(ctx context.Context, fleet *config.
 			if s.HasTag(fleet.Tag()) || (!strings.EqualFold(s.Label, ns.Label) && !strings.EqualFold(s.Label, dnsroll.NextLabel(ns.Label))) {
 				continue
 			}
-			tags := "no tags"
-			if len(s.Tags) > 0 {
-				tags = "tags " + strings.Join(s.Tags, ", ")
-			}
 			errs = append(errs, fmt.Sprintf("nameservers[%d].label: %s is the label of Linode %d (%s), not this fleet's (tag %s): "+
 				"labels are unique in a Linode account, so green could not take it; rename or delete that Linode, or give this nameserver another label",
-				i, s.Label, s.ID, tags, fleet.Tag()))
+				i, s.Label, s.ID, tagsOf(s), fleet.Tag()))
 		}
 	}
 	if len(errs) > 0 {
