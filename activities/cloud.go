@@ -52,7 +52,7 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 	}
 	created := false
 	if !found {
-		s, err = a.Cloud.Create(ctx, in.Spec)
+		s, err = a.create(ctx, in.Fleet.Steps.HeartbeatTimeout.D(), in.Spec)
 		if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
 			// The label exists. If it is ours, an earlier create succeeded
 			// and only its response was lost; otherwise never touch it.
@@ -75,6 +75,31 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 	}
 	return ServerResult{Server: s, Created: created, Attempt: attempt(ctx)}, nil
 }
+
+// create creates the server within bound, the step's heartbeat timeout
+// (or minCreateBound, if longer). A worker cut off from Temporal stops
+// heartbeating, and once the timeout passes another worker takes the step
+// over: a create this one still ran (linodego retries a 429 for minutes)
+// could land after the rollout's cleanup was done, and leave a server
+// nobody tracks. A create abandoned at the bound that Linode did make is
+// found by label on the retry.
+func (a *Activities) create(ctx context.Context, bound time.Duration, spec dnsroll.ServerSpec) (dnsroll.Server, error) {
+	if bound <= 0 {
+		return a.Cloud.Create(ctx, spec)
+	}
+	bound = max(bound, minCreateBound)
+	bounded, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	s, err := a.Cloud.Create(bounded, spec)
+	if err != nil && ctx.Err() == nil && bounded.Err() != nil {
+		return s, fmt.Errorf("creating %s did not finish within the step's heartbeat timeout (%s), after which another worker may take the step over: asking again", spec.Label, bound)
+	}
+	return s, err
+}
+
+// minCreateBound is the least time a create is given, whatever the
+// heartbeat timeout: Linode's create answers in seconds, but not in one.
+var minCreateBound = 30 * time.Second
 
 // labelTaken says why a create was refused as a duplicate label that no
 // instance of the fleet holds: one outside the fleet holds it, a refusal

@@ -871,3 +871,47 @@ func TestEnsureServerLabelTakenByAnUnlistedHolder(t *testing.T) {
 	}
 
 }
+
+// stuckCreateCloud is a Cloud whose creates hang until their context ends,
+// as one does that linodego keeps retrying after 429s, and records when.
+type stuckCreateCloud struct {
+	Cloud
+	ended chan time.Duration
+}
+
+func (c stuckCreateCloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Server, error) {
+	start := time.Now()
+	<-ctx.Done()
+	c.ended <- time.Since(start)
+	return dnsroll.Server{}, ctx.Err()
+}
+
+// A create is given no longer than the step's heartbeat timeout: a worker
+// cut off from Temporal, whose attempt another worker has taken over, must
+// not go on creating a server after that attempt, or the rollout's
+// cleanup, is done, and leave it behind.
+func TestEnsureServerBoundsACreateByTheHeartbeatTimeout(t *testing.T) {
+	c := newCloudEnv(t)
+	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {" + testPlaybooks + "}\nsteps: {heartbeat_timeout: 1s, create_timeout: 1m}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.fleet = fleet
+	defer func(was time.Duration) { minCreateBound = was }(minCreateBound)
+	minCreateBound = 0
+	stuck := stuckCreateCloud{Cloud: c.cloud, ended: make(chan time.Duration, 1)}
+	c.acts.Cloud = stuck
+	_, err = c.ensure(t, "ns1-next")
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "heartbeat timeout (1s)") {
+		t.Errorf("EnsureServer: %v; want an error a retry may clear, naming the heartbeat timeout", err)
+	}
+	select {
+	case d := <-stuck.ended:
+		if d > 5*time.Second {
+			t.Errorf("the create was given %s, want about the heartbeat timeout", d)
+		}
+	default:
+		t.Error("the create's context never ended")
+	}
+}
