@@ -187,6 +187,8 @@ type fakeAPI struct {
 	// more answers the requests the rollout routes do not: the body to
 	// send, or nil for a 404. It is called with the request's body.
 	more func(method, path string, body []byte) any
+	// end, when set, changes the rollout as it ended (cleanup-failed).
+	end func(*api.Rollout)
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -221,6 +223,9 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			step.State, step.EndedAt, step.Error = workflows.StepFailed, t0.Add(3*time.Second), "linode: 503"
 			ro.State, ro.Phase, ro.Failure, ro.EndedAt = "failed", workflows.PhaseCleanupFailed, "EnsureServer ns1-next failed", t0.Add(4*time.Second)
 			ro.Cleanup = &workflows.Cleanup{Left: []workflows.Leftover{{Kind: "server", Name: "ns1-next", ID: 42, Action: "delete it"}}}
+			if f.end != nil {
+				f.end(&ro)
+			}
 		}
 		body = ro
 	case "GET /rollouts":
@@ -264,13 +269,13 @@ func newFakeAPI(t *testing.T, polls int) *fakeAPI {
 	return f
 }
 
-// start --wait follows a rollout step by step and exits 2 with the reason
-// when it does not succeed, listing what is left to undo.
+// start --wait follows a rollout step by step and exits 3 with the reason
+// when it leaves something to undo, listing it.
 func TestCLIRolloutStartWait(t *testing.T) {
 	f := newFakeAPI(t, 2)
 	out, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "100ms")
-	if code != 2 {
-		t.Fatalf("exit %d, want 2; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	wantAll(t, "stdout", out,
 		"started rollout-lab:r1 (revision B)",
@@ -296,14 +301,44 @@ func TestCLIRolloutStartWait(t *testing.T) {
 	}
 }
 
+// --wait's exit status tells CI whether a person must act: 3 for a rollout
+// that left things to undo or ended past its point of no return, 2 for one
+// that failed with blue serving, 0 for success.
+func TestCLIWaitExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(*api.Rollout)
+		code int
+	}{
+		{"cleanup-failed", nil, 3},
+		{"failed past the point of no return", func(ro *api.Rollout) {
+			ro.Phase, ro.Cleanup, ro.NoWayBack = workflows.PhaseFailed, nil, "blue servers are being deleted"
+		}, 3},
+		{"failed with blue serving", func(ro *api.Rollout) { ro.Phase, ro.Cleanup = workflows.PhaseFailed, nil }, 2},
+		{"aborted", func(ro *api.Rollout) { ro.Phase, ro.Cleanup = workflows.PhaseAborted, nil }, 2},
+		{"succeeded", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "completed", workflows.PhaseSucceeded, nil, ""
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t, 0)
+			f.end = tc.end
+			out, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "100ms")
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+		})
+	}
+}
+
 // status --json --follow keeps standard output one JSON document, the
 // rollout as it ended, for CI to parse: the progress goes to standard
 // error.
 func TestCLIRolloutStatusJSONFollow(t *testing.T) {
 	newFakeAPI(t, 2)
 	out, errOut, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1", "--json", "--follow", "--poll", "100ms")
-	if code != 2 {
-		t.Fatalf("exit %d, want 2; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	var ro api.Rollout
 	dec := json.NewDecoder(strings.NewReader(out))
@@ -462,8 +497,8 @@ func TestCLIWaitRetriesTransientErrors(t *testing.T) {
 	f := newFakeAPI(t, 1)
 	f.fail = 2
 	out, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "100ms")
-	if code != 2 || !strings.Contains(out, "EnsureServer ns1-next    failed") {
-		t.Fatalf("exit %d, want 2 as the rollout failed; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	if code != 3 || !strings.Contains(out, "EnsureServer ns1-next    failed") {
+		t.Fatalf("exit %d, want 3 as the rollout ended cleanup-failed; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	if n := strings.Count(errOut, "HTTP 502"); n != 2 || strings.Count(errOut, "; retrying in ") != 2 {
 		t.Errorf("stderr, want two 502s each retried:\n%s", errOut)
@@ -623,7 +658,7 @@ func TestCLIRolloutListPhaseAndPages(t *testing.T) {
 // command list.
 func TestSubcommandHelpDescribesIt(t *testing.T) {
 	for _, tt := range []struct{ group, sub, want string }{
-		{"rollout", "start", "start a rollout of a fleet; --wait follows it, printing each step, and exits non-zero (2) unless it succeeds, printing the reason"},
+		{"rollout", "start", "start a rollout of a fleet; --wait follows it, printing each step, and exits non-zero unless it succeeds, printing the reason: 2 with blue serving, 3 when a person must act (cleanup-failed, or failed past the point of no return)"},
 		{"rollout", "cleanup", "finish the cleanup of a cleanup-failed rollout"},
 		{"lb", "update", "update the fleet's load balancers where they stand, one at a time"},
 		{"lb", "approve", "let a replacement waiting at its approval gate (rollout.approval: manual) move the glue"},

@@ -24,7 +24,9 @@ import (
 const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollout <command> --help for its flags)
 
   start     start a rollout of a fleet; --wait follows it, printing each step, and
-            exits non-zero (2) unless it succeeds, printing the reason
+            exits non-zero unless it succeeds, printing the reason: 2 with blue
+            serving, 3 when a person must act (cleanup-failed, or failed past
+            the point of no return)
   plan      a dry run of start: what the rollout's Plan step finds (blue, the zones
             whose serial changes, what changed since the live revision, warnings)
             or its refusal (exit 1); creates nothing, and may run beside a rollout
@@ -224,7 +226,25 @@ func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) erro
 	if why == "" {
 		why = "the workflow " + ro.State
 	}
-	return &exitError{code: 2, err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, why)}
+	return &exitError{code: followedExit(ro.Status), err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, why)}
+}
+
+// Exit statuses of a followed rollout that did not succeed: exitStopped
+// for one that left blue serving, with nothing to undo by hand;
+// exitNeedsHands for one that left something to undo (cleanup-failed), or
+// failed past its point of no return, which a person finishes.
+const (
+	exitStopped    = 2
+	exitNeedsHands = 3
+)
+
+// followedExit is the exit status of a followed rollout that ended as st
+// did without succeeding.
+func followedExit(st workflows.Status) int {
+	if st.Phase == workflows.PhaseCleanupFailed || (st.Phase == workflows.PhaseFailed && st.NoWayBack != "") {
+		return exitNeedsHands
+	}
+	return exitStopped
 }
 
 func (c *apiCmd) status(ctx context.Context, id string) error {
