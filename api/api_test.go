@@ -109,6 +109,9 @@ func TestRouter(t *testing.T) {
 		{name: "start empty body", method: "POST", path: "/rollouts", auth: bearer, want: 400, field: "body"},
 		{name: "start trailing data", method: "POST", path: "/rollouts", body: `{"fleet":"lab"} {}`, auth: bearer, want: 400, field: "body"},
 		{name: "start unknown field", method: "POST", path: "/rollouts", body: `{"flet":"lab"}`, auth: bearer, want: 400, field: "flet"},
+		// A start says who in requested_by, a signal in by: the refusal
+		// lists the fields there are.
+		{name: "start with a signal's by", method: "POST", path: "/rollouts", body: `{"fleet":"lab","by":"ci"}`, auth: bearer, want: 400, field: "by", contains: "unknown field; the fields are fleet, revision, reason, requested_by"},
 		// encoding/json keeps the last of two keys: a reviewer reading the
 		// first would see another fleet than the one started.
 		{name: "start fleet given twice", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B","fleet":"prod"}`, auth: bearer, want: 400, field: "fleet",

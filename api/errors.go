@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"reflect"
 	"strings"
@@ -169,7 +171,7 @@ func checkFields(data []byte, t reflect.Type) error {
 			case top.typ.Kind() == reflect.Struct:
 				f, ok := jsonField(top.typ, name)
 				if !ok {
-					return fieldError(fieldPath(top.path, name), "unknown field")
+					return unknownField(fieldPath(top.path, name), top.typ)
 				}
 				top.next = f
 			}
@@ -238,15 +240,7 @@ func unmarshalText(t reflect.Type, s string) error {
 // into, matching names as it does (exactly, else in any case).
 func jsonField(t reflect.Type, key string) (reflect.Type, bool) {
 	var folded reflect.Type
-	for _, f := range reflect.VisibleFields(t) {
-		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if !f.IsExported() || tag == "-" || (f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct) {
-			continue
-		}
-		name := f.Name
-		if tag != "" {
-			name = tag
-		}
+	for name, f := range jsonFields(t) {
 		if name == key {
 			return f.Type, true
 		}
@@ -255,6 +249,32 @@ func jsonField(t reflect.Type, key string) (reflect.Type, bool) {
 		}
 	}
 	return folded, folded != nil
+}
+
+// jsonFields yields the fields of struct type t that encoding/json
+// decodes, by their JSON names, in their order.
+func jsonFields(t reflect.Type) iter.Seq2[string, reflect.StructField] {
+	return func(yield func(string, reflect.StructField) bool) {
+		for _, f := range reflect.VisibleFields(t) {
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || tag == "-" || (f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct) {
+				continue
+			}
+			if !yield(cmp.Or(tag, f.Name), f) {
+				return
+			}
+		}
+	}
+}
+
+// unknownField refuses a key that struct type t has no field for, listing
+// those it has: a start says who in requested_by, a signal in by.
+func unknownField(path string, t reflect.Type) *httpError {
+	var names []string
+	for name := range jsonFields(t) {
+		names = append(names, name)
+	}
+	return fieldError(path, "unknown field; the fields are %s", strings.Join(names, ", "))
 }
 
 // fieldPath is name within path: update.kind.
