@@ -23,10 +23,12 @@ const (
 	StrategyCanary = "canary"
 )
 
-// Approval modes.
+// Approval modes. ApprovalEach is manual, and with strategy one-at-a-time
+// waits again before each load balancer after the first.
 const (
 	ApprovalAuto   = "auto"
 	ApprovalManual = "manual"
+	ApprovalEach   = "each"
 )
 
 // Notification events, in the order a rollout can emit them.
@@ -50,8 +52,10 @@ var AllEvents = []string{EventStarted, EventAwaitingApproval, EventSwitched, Eve
 type Rollout struct {
 	// Strategy is all-at-once (default) or one-at-a-time.
 	Strategy string `yaml:"strategy" json:"strategy"`
-	// Approval is auto (default) or manual: wait for an approve signal
-	// before the switch, for at most ApprovalTimeout, then abort.
+	// Approval is auto (default), manual (wait for an approve signal
+	// before the switch, for at most ApprovalTimeout, then abort) or each
+	// (manual, and again before each load balancer after the first, once
+	// the one before has baked; strategy one-at-a-time).
 	Approval        string   `yaml:"approval" json:"approval"`
 	ApprovalTimeout Duration `yaml:"approval_timeout" json:"approval_timeout"`
 	// Bake is how long blue stays alive after the switch while the load
@@ -183,8 +187,12 @@ func (r *Rollout) validate() error {
 	}
 	switch r.Approval {
 	case ApprovalAuto, ApprovalManual:
+	case ApprovalEach:
+		if r.Strategy != StrategyOneAtATime {
+			return fieldErr("rollout.approval", "each gates every load balancer of strategy one-at-a-time, and the strategy is %s: set rollout.strategy: one-at-a-time, or approval: manual", r.Strategy)
+		}
 	default:
-		return fieldErr("rollout.approval", "must be auto or manual, got %q", r.Approval)
+		return fieldErr("rollout.approval", "must be auto, manual or each, got %q", r.Approval)
 	}
 	if *r.Bake < 0 {
 		return fieldErr("rollout.bake", "must not be negative, got %s (0s for no bake)", r.Bake.D())
@@ -375,3 +383,6 @@ func (f *Fleet) ForSteps() *Fleet {
 // ZonesTotal is how many zones the fleet serves, also when f is a ForSteps
 // copy that carries only the first of them.
 func (f *Fleet) ZonesTotal() int { return max(f.ZoneCount, len(f.Zones)) }
+
+// Gated says whether an approve signal is awaited before the switch.
+func (r Rollout) Gated() bool { return r.Approval == ApprovalManual || r.Approval == ApprovalEach }

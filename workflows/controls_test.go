@@ -158,6 +158,60 @@ func TestOneAtATimeOrder(t *testing.T) {
 	}
 }
 
+// With approval: each, a one-at-a-time rollout waits for approve before
+// its switch and again before each load balancer after the first, once
+// the one before has baked: the operator moves the fleet one load
+// balancer at a time, as DigitalOcean moved its nameservers (seed 002).
+func TestApprovalEachGatesEveryLoadBalancer(t *testing.T) {
+	const each = "rollout: {strategy: one-at-a-time, approval: each, approval_timeout: 2h, bake: 5m, bake_interval: 1m}"
+	t.Run("approved twice", func(t *testing.T) {
+		h := newHarnessWith(t, each, "")
+		var atSecondGate []string
+		approve := func(at time.Duration, check bool) {
+			h.env.RegisterDelayedCallback(func() {
+				if check {
+					atSecondGate = append(atSecondGate, h.rec.lbs["lb1"], h.rec.lbs["lb2"])
+				}
+				h.env.SignalWorkflow(SignalApprove, SignalInput{By: "alice"})
+			}, at)
+		}
+		approve(time.Hour, false)  // before the switch
+		approve(3*time.Hour, true) // lb1 switched and baked; lb2 waits
+		st, err := h.run(t)
+		if err != nil || st.Phase != PhaseSucceeded {
+			t.Fatalf("phase %s (%v), want succeeded", st.Phase, err)
+		}
+		if strings.Join(atSecondGate, ",") != "ns1-next,ns2" {
+			t.Errorf("at the second gate lb1,lb2 = %v, want lb1 on green and lb2 on blue", atSecondGate)
+		}
+		gates := 0
+		for _, s := range st.Steps {
+			if s.Name == "AwaitApproval" {
+				gates++
+				if gates == 2 && s.Target != "lb2" {
+					t.Errorf("the second gate is for %q, want lb2", s.Target)
+				}
+			}
+		}
+		if gates != 2 || strings.Count(eventsText(st), "approved by alice") != 2 {
+			t.Errorf("%d approval gates, events %v; want two, each approved", gates, st.Events)
+		}
+	})
+	// Not approved at the second gate: lb1 went to green and comes back.
+	t.Run("timed out at the second gate", func(t *testing.T) {
+		h := newHarnessWith(t, each, "")
+		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalApprove, SignalInput{By: "alice"}) }, time.Hour)
+		st, err := h.run(t)
+		wantErrType(t, err, ErrTypeRolledBack)
+		if st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, "not approved within 2h0m0s") {
+			t.Errorf("phase %s, failure %q; want rolled-back, saying approval timed out", st.Phase, st.Failure)
+		}
+		if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" || !h.rec.has("DeleteGreen") {
+			t.Errorf("load balancers on %s, calls %v; want both on blue, green deleted", got, h.rec.calls)
+		}
+	})
+}
+
 func TestStepDeadlineFailsWithReason(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 0s}\nsteps: {provision_timeout: 2s, heartbeat_timeout: 1s, max_attempts: 2}", "Hang")
 	st, err := h.run(t)

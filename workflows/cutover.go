@@ -15,14 +15,22 @@ import (
 // arrives. Without one before the deadline the rollout stops with an
 // *approvalTimeout, which deletes green and leaves blue untouched.
 func (r *rollout) awaitApproval(ctx workflow.Context) error {
-	rc := r.plan.Fleet.Rollout
-	if rc.Approval != config.ApprovalManual {
+	if !r.plan.Fleet.Rollout.Gated() {
 		return nil
 	}
+	return r.approvalGate(ctx, "")
+}
+
+// approvalGate waits for an approve signal given after it opens, for at
+// most rollout.approval_timeout; next names the load balancer it holds
+// back, if it holds back one.
+func (r *rollout) approvalGate(ctx workflow.Context, next string) error {
+	rc := r.plan.Fleet.Rollout
+	r.approved = false
 	r.st.ApproveBy = workflow.Now(ctx).Add(rc.ApprovalTimeout.D())
 	r.setPhase(ctx, PhaseAwaitingApproval)
 	r.notify(ctx, config.EventAwaitingApproval)
-	s := r.st.begin(ctx, "AwaitApproval", "")
+	s := r.st.begin(ctx, "AwaitApproval", next)
 	ok, err := workflow.AwaitWithTimeout(ctx, rc.ApprovalTimeout.D(), func() bool { return r.approved })
 	if err == nil && !ok {
 		err = &approvalTimeout{after: rc.ApprovalTimeout.D()}
@@ -58,6 +66,15 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 		// Each load balancer but the last bakes alone before the next one
 		// switches; the last bakes with all of them, below.
 		for i, lb := range fleet.LoadBalancers {
+			// approval: each holds each load balancer after the first
+			// until the operator approves it, the one before having
+			// baked. A fleet's first rollout has nothing to go back to,
+			// so nothing to decide between load balancers.
+			if i > 0 && fleet.Rollout.Approval == config.ApprovalEach && !r.noBlue {
+				if err := r.approvalGate(ctx, lb.Name); err != nil {
+					return err
+				}
+			}
 			if err := r.switchAndVerify(ctx, []config.LoadBalancer{lb}); err != nil {
 				return err
 			}

@@ -293,7 +293,7 @@ func (r *lbReplace) notify(ctx workflow.Context, event string) {
 // rollout.approval_timeout it is aborted.
 func (r *lbReplace) awaitApproval(ctx workflow.Context) error {
 	rc := r.fleet.Rollout
-	if rc.Approval != config.ApprovalManual {
+	if !rc.Gated() {
 		return nil
 	}
 	r.st.ApproveBy = workflow.Now(ctx).Add(rc.ApprovalTimeout.D())

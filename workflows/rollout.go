@@ -478,6 +478,10 @@ func (r *rollout) outcome(stop stopReason, cause error) (Phase, string, string) 
 	case stoppedForCleanup:
 		return PhaseCleanedUp, ErrTypeCleanedUp, "cleaned up after " + r.cleanupOf
 	case stoppedApprovalTimedOut:
+		if r.trafficMoved() {
+			// approval: each, at a gate after the first load balancer.
+			return PhaseRolledBack, ErrTypeRolledBack, "rolled back: " + unwrapStep(cause).Error() + " (rollout.approval_timeout)"
+		}
 		return PhaseAborted, ErrTypeAborted, "aborted: " + unwrapStep(cause).Error() + " (rollout.approval_timeout)"
 	case stoppedRolledBack:
 		if !r.trafficMoved() {
