@@ -32,9 +32,13 @@ const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollou
             or its refusal (exit 1); creates nothing, and may run beside a rollout
   status    print a rollout's phase, steps and failure (--json for all of it)
   list      list rollouts, newest first
-  abort     stop a rollout: before the switch green is deleted and blue is untouched
-  rollback  point the load balancers back at blue and delete green (refused once blue is deleted)
-  approve   let a rollout waiting at the approval gate switch
+  abort     stop a rollout: before the switch green is deleted and blue is untouched;
+            after it, the same as rollback
+  rollback  point the load balancers back at blue and delete green; both are refused
+            past the point of no return (blue's deletion began, or the switch of a
+            fleet's first rollout)
+  approve   let a rollout waiting at the approval gate switch (or, with approval:
+            each, switch its next load balancer)
   retry     start a failed rollout again with the same input
   cleanup   finish the cleanup of a cleanup-failed rollout: every load balancer back
             on blue, every -next server deleted (the status's "left to undo")
@@ -320,7 +324,7 @@ func (c *apiCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error {
 
 func (c *apiCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 	q := c.filterFlags(fs, "rollouts")
-	fs.StringVar(&q.Phase, "phase", "", "only rollouts in this `phase`, such as baking or cleanup-failed")
+	fs.StringVar(&q.Phase, "phase", "", "only rollouts in this `phase`: one of "+phaseList())
 	return func(ctx context.Context) error {
 		q.Fleet = c.fleet
 		page, err := c.client.List(ctx, *q)
@@ -410,4 +414,13 @@ func idOfFleet(k api.Kind, id, fleet string) error {
 		return fmt.Errorf("--id %s is a %s of fleet %s, not of --fleet %s; give --id or --fleet, not both", id, k.Noun, got, fleet)
 	}
 	return nil
+}
+
+// phaseList names the phases a rollout can be in, for --help.
+func phaseList() string {
+	names := make([]string, len(workflows.Phases))
+	for i, p := range workflows.Phases {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ", ")
 }
