@@ -66,6 +66,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 	an := p.Analyze(ctx, j, probe.Settings{
 		Protocols: pc.Protocols, Thresholds: th, ExpectChanges: pc.ChangesExpected(), AllowSerialDecrease: pc.AllowSerialDecrease, Samples: pc.Samples,
 		SignaturesValidFor: in.Fleet.Rollout.BakeDuration() + pc.Signatures(),
+		MaxLatency:         pc.MaxLatency.D(),
 		Progress:           func(s string) { progress.Store(s) },
 	})
 	stop()
@@ -235,7 +236,11 @@ func role(f *config.Fleet, targets []ProbeTarget) string {
 func summarize(an probe.Analysis, cov *probe.Coverage) string {
 	var parts []string
 	for _, r := range an.Reports {
-		parts = append(parts, fmt.Sprintf("%s %d/%d", r.Name, r.Passed, r.Passed+r.Failed+r.Errors))
+		part := fmt.Sprintf("%s %d/%d", r.Name, r.Passed, r.Passed+r.Failed+r.Errors)
+		if r.Latency != nil {
+			part += fmt.Sprintf(" (p95 %.0fms)", r.Latency.P95MS)
+		}
+		parts = append(parts, part)
 	}
 	verdict := "fail"
 	if an.OK {

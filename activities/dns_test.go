@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	"go.temporal.io/sdk/temporal"
@@ -25,11 +26,18 @@ mail  MX   10 ns1
 // authoritative-only server would.
 func serveZone(t *testing.T, text string) string {
 	t.Helper()
+	return serveZoneAfter(t, text, 0)
+}
+
+// serveZoneAfter is serveZone, each answer held back for delay.
+func serveZoneAfter(t *testing.T, text string, delay time.Duration) string {
+	t.Helper()
 	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return serveUDP(t, func(req, m *dns.Msg) {
+		time.Sleep(delay)
 		a := z.Lookup(req.Question[0].Name, req.Question[0].Qtype)
 		m.Rcode = a.Rcode
 		for _, rr := range a.RRs {
@@ -113,6 +121,26 @@ func TestVerifyAgainstBlue(t *testing.T) {
 	var failed VerifyResult
 	if err := app.Details(&n, &failed); err != nil || n != 1 || failed.Reports[0].Kinds["diff"].Fail != 1 {
 		t.Errorf("details: %d %+v %v", n, failed, err)
+	}
+}
+
+// probe.max_latency fails a green that answers right, but slowly, naming
+// it; without the setting its latency is only reported.
+func TestVerifyMaxLatency(t *testing.T) {
+	in := verifyInput(t, true, verifyZone)
+	in.Targets = []ProbeTarget{{Name: "ns1-next", Addr: serveZoneAfter(t, verifyZone, 400*time.Millisecond)}}
+	in.Fleet.Probe.Timeout = config.Duration(2 * time.Second)
+	res := verify(t, in)
+	if l := res.Reports[0].Latency; l == nil || l.P95MS < 400 || !strings.Contains(res.Summary, "ns1-next 14/14 (p95 4") {
+		t.Errorf("latency %+v, summary %q; want the 400ms answers reported", l, res.Summary)
+	}
+	in.Fleet.Probe.MaxLatency = config.Duration(250 * time.Millisecond)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(&Activities{})
+	_, err := env.ExecuteActivity((&Activities{}).Verify, in)
+	if err == nil || !strings.Contains(err.Error(), "ns1-next answers slowly: 95th percentile") || !strings.Contains(err.Error(), "over probe.max_latency 250ms") {
+		t.Errorf("err = %v, want ns1-next failed for its latency", err)
 	}
 }
 

@@ -248,6 +248,8 @@ func TestInvalidConfigSaysTheFix(t *testing.T) {
 		// The first webhook took the name that the second gets by default.
 		{"zones:", "notifications: {webhooks: [{name: webhook-2, url: 'https://h.example.net/x'}, {url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name: is webhook-2 (the default name at its place in the list), which notifications.webhooks[0] also has: give one of them another name"},
 		{"zones:", "rollout: {approval: ''}\nzones:", `rollout.approval: is "", which means the default, auto`},
+		{"zones:", "probe: {max_latency: 3s}\nzones:", "probe.max_latency: 3s must be shorter than probe.timeout (2s): a slower answer is no answer"},
+		{"zones:", "probe: {max_latency: -1s}\nzones:", "probe.max_latency: must not be negative, got -1s (leave it out for no limit)"},
 		{"zones:", "rollout: {approval: each}\nzones:", "rollout.approval: each gates every load balancer of strategy one-at-a-time, and the strategy is all-at-once: set rollout.strategy: one-at-a-time, or approval: manual"},
 		{"zones:", "probe: {protocols: []}\nzones:", "probe.protocols: is [], which means the default, [udp, tcp]"},
 		{"zones:", "probe: {names: ['', '']}\nzones:", "probe.names[0]: must not be empty"},

@@ -32,6 +32,11 @@ type Probe struct {
 	EDNSBufferSize int `yaml:"edns_buffer_size" json:"edns_buffer_size,omitempty"`
 	// Timeout bounds one attempt of one query (default 2s).
 	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// MaxLatency, when set, fails an analysis round in which a server
+	// (green, or a load balancer) took longer than this to answer at the
+	// 95th percentile: a server that answers right but slowly. Default:
+	// no limit; every analysis reports the latency either way.
+	MaxLatency Duration `yaml:"max_latency" json:"max_latency,omitempty"`
 	// Attempts is how many times a query without an answer is sent
 	// within one round (default 3). Wrong answers are not retried.
 	Attempts int `yaml:"attempts" json:"attempts"`
@@ -222,6 +227,12 @@ func (p *Probe) validate() error {
 	}
 	if p.Timeout <= 0 {
 		return fieldErr("probe.timeout", "must be positive, got %s", p.Timeout.D())
+	}
+	switch {
+	case p.MaxLatency < 0:
+		return fieldErr("probe.max_latency", "must not be negative, got %s (leave it out for no limit)", p.MaxLatency.D())
+	case p.MaxLatency >= p.Timeout:
+		return fieldErr("probe.max_latency", "%s must be shorter than probe.timeout (%s): a slower answer is no answer", p.MaxLatency.D(), p.Timeout.D())
 	}
 	if p.Interval < 0 {
 		return fieldErr("probe.interval", "must not be negative, got %s", p.Interval.D())

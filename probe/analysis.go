@@ -65,6 +65,9 @@ type Settings struct {
 	// SignaturesValidFor is how long past now the RRSIGs of signed zones
 	// must stay valid: the bake and a margin (probe.signature_margin).
 	SignaturesValidFor time.Duration
+	// MaxLatency, when set, fails a round in which a target's answers took
+	// longer than this at the 95th percentile (probe.max_latency).
+	MaxLatency time.Duration
 	// Progress, when set, is told what the analysis is doing (heartbeats).
 	Progress func(string)
 }
@@ -230,6 +233,7 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 		rep := Report{Name: t.Name, Addr: t.Addr}
 		obs := servers[i].obs
 		p.record(&rep, obs, s.Samples)
+		rep.Latency = latencyOf(obs)
 		checkDNSSEC(&rep, job.Checks, obs[0], zones, s.Samples)
 		for _, res := range recursion[i] {
 			rep.add(res, s.Samples)
@@ -262,10 +266,21 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 				notes = append(notes, who+" "+note)
 			}
 		}
+		if l := rep.Latency; s.MaxLatency > 0 && l != nil && l.P95() > s.MaxLatency {
+			slow := fmt.Sprintf("95th percentile %s over probe.max_latency %s (median %s, slowest %s, of %d answers)",
+				ms(l.P95MS), s.MaxLatency, ms(l.P50MS), ms(l.MaxMS), l.Answers)
+			rep.add(Result{Check: "latency", Kind: KindLatency, Outcome: OutcomeFail, Detail: slow}, s.Samples)
+			problems = append(problems, who+" answers slowly: "+slow)
+		}
 		rep.finish()
 		if t := rep.tally(queryKinds); t.Fail+t.Error > 0 {
 			problems = append(problems, who+": "+rep.failures(queryKinds))
 		}
 	}
 	return reports, problems, notes, base
+}
+
+// ms shows milliseconds as a duration, to the millisecond.
+func ms(v float64) time.Duration {
+	return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond)
 }

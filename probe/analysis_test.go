@@ -169,3 +169,35 @@ func TestAnalyzeRecursionAndEDNS(t *testing.T) {
 		})
 	}
 }
+
+// A green that answers correctly but slowly (seed 002's "hidden demon":
+// performance) fails the analysis once probe.max_latency is set: the
+// 95th percentile of its answers' round trips, asked over each protocol,
+// names the server. Every report says how fast its server answered.
+func TestAnalyzeLatency(t *testing.T) {
+	z := parseZone(t, testZone)
+	blue, green := startServer(t, z), startServer(t, z)
+	// Margins wide enough for a loaded machine: loopback answers take
+	// well under 250ms, and the slow ones at least 400ms.
+	green.delay.Store(int64(400 * time.Millisecond))
+	job := Job{
+		Role: "green", Targets: []Server{{"ns1-next", green.addr}, {"ns2-next", blue.addr}},
+		Checks: Checks(z, Scope{All: true}), Serials: map[string]uint32{"example.com": 2024010101},
+	}
+	p := &Prober{Timeout: 2 * time.Second, Attempts: 2}
+	a := p.Analyze(context.Background(), job, Settings{Protocols: both, Thresholds: Thresholds{Rounds: 1}, MaxLatency: 250 * time.Millisecond})
+	if a.OK || !strings.Contains(a.Reason, "green ns1-next answers slowly: 95th percentile ") || !strings.Contains(a.Reason, "over probe.max_latency 250ms") {
+		t.Fatalf("analysis: ok %v, reason %q; want ns1-next failed for its latency", a.OK, a.Reason)
+	}
+	slow, fast := a.Reports[0].Latency, a.Reports[1].Latency
+	if slow == nil || fast == nil || slow.P95MS < 400 || fast.P95MS >= slow.P95MS || slow.Answers == 0 {
+		t.Errorf("latencies: slow %+v, fast %+v", slow, fast)
+	}
+	if strings.Contains(a.Reason, "ns2-next") || !a.Reports[1].OK {
+		t.Errorf("the fast server failed: %+v", a.Reports[1])
+	}
+	// Without the limit, latency is reported and fails nothing.
+	if a := p.Analyze(context.Background(), job, Settings{Protocols: both, Thresholds: Thresholds{Rounds: 1}}); !a.OK || a.Reports[0].Latency == nil {
+		t.Errorf("without max_latency: ok %v, reason %q, latency %+v", a.OK, a.Reason, a.Reports[0].Latency)
+	}
+}

@@ -524,9 +524,10 @@ func (e *engine) answer(s *sock, raw []byte) {
 	delete(s.pending, id)
 	s.answered = true
 	s.answeredSeq = max(s.answeredSeq, c.seq)
+	took := time.Since(c.sent)
 	if !s.tcp && c.resends == 0 {
 		// Only unambiguous round trips count (Karn's rule).
-		rtt := int64(time.Since(c.sent))
+		rtt := int64(took)
 		old := e.srtt.Load()
 		if old == 0 {
 			old = rtt
@@ -541,7 +542,7 @@ func (e *engine) answer(s *sock, raw []byte) {
 		// reader read them, they need no copy of their own.
 		copied, dup := c.known.seen(raw)
 		if dup {
-			e.finish(c, reply{size: len(raw), known: true}, nil)
+			e.finish(c, reply{size: len(raw), known: true, rtt: took}, nil)
 			return
 		}
 		raw = copied
@@ -556,7 +557,7 @@ func (e *engine) answer(s *sock, raw []byte) {
 		e.failed(c, s, fmt.Errorf("bad answer: %w", err))
 		return
 	}
-	r := reply{msg: m, raw: raw, size: len(raw)}
+	r := reply{msg: m, raw: raw, size: len(raw), rtt: took}
 	if !s.tcp {
 		r.udpSize, r.udpEDNS = len(raw), m.IsEdns0() != nil
 		if m.Truncated {
@@ -630,7 +631,7 @@ func (e *engine) finish(c *call, r reply, err error) {
 		if err != nil {
 			err = fmt.Errorf("UDP answer truncated, TCP retry: %w", err)
 		}
-		r = reply{msg: r.msg, size: r.size, udpSize: c.tc.udpSize, udpEDNS: c.tc.udpEDNS, retried: true}
+		r = reply{msg: r.msg, size: r.size, udpSize: c.tc.udpSize, udpEDNS: c.tc.udpEDNS, retried: true, rtt: c.tc.rtt + r.rtt}
 	}
 	c.done(r, err)
 }

@@ -37,6 +37,9 @@ const (
 	KindSerial = "serial"
 	// KindDiff: answers equal the baseline's (when no change is expected).
 	KindDiff = "diff"
+	// KindLatency: the round's answers came within probe.max_latency at
+	// the 95th percentile.
+	KindLatency = "latency"
 )
 
 // DefaultConcurrency is how many queries one Probe or Analyze call has in
@@ -80,9 +83,12 @@ type observed struct {
 	replied, aa bool
 	// unasked marks a check not asked over this protocol (OneProtocol).
 	unasked bool
-	zone    string
-	serial  uint32
-	soa     bool
+	// rtt is how long the answer took (reply.rtt); 0 for one not asked
+	// here (a SOA answer coverage had in hand).
+	rtt    time.Duration
+	zone   string
+	serial uint32
+	soa    bool
 }
 
 // Probe sends every check to addr (host:port) over each protocol ("udp",
@@ -279,6 +285,7 @@ func (p *Prober) askAll(ctx context.Context, sem chan struct{}, checks []Check, 
 							// The first could not be decoded, nor can this.
 							*o = observed{answer: Result{Check: label, Kind: KindAnswer, Protocol: proto, Outcome: OutcomeError, Detail: "bad answer"}, zone: zoneName}
 						}
+						o.rtt = r.rtt
 					} else {
 						p.observe(o, c, proto, name, qtype, r, err)
 						if err == nil {
@@ -336,7 +343,7 @@ func (p *Prober) observe(o *observed, c Check, proto, name string, qtype uint16,
 	if m.Rcode == dns.RcodeNameError {
 		o.denial = m.Ns
 	}
-	o.replied, o.aa = true, m.Authoritative
+	o.replied, o.aa, o.rtt = true, m.Authoritative, r.rtt
 	if qtype == dns.TypeSOA && name == o.zone {
 		for _, rr := range m.Answer {
 			if soa, ok := rr.(*dns.SOA); ok && soa.Hdr.Name == name {

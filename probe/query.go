@@ -23,6 +23,9 @@ type reply struct {
 	udpSize int
 	udpEDNS bool
 	retried bool
+	// rtt is how long the answer took, from its attempt's first send:
+	// the resends of a lost datagram count.
+	rtt time.Duration
 }
 
 // query asks addr for (name, qtype) with recursion desired set to rd,

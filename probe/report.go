@@ -3,7 +3,9 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 )
 
 // MaxResults bounds the failure results a Report keeps, so a server that is
@@ -31,7 +33,41 @@ type Report struct {
 	// too while all fit in it. DiffsOmitted counts the zones left out.
 	Diffs        []Comparison `json:"diffs,omitempty"`
 	DiffsOmitted int          `json:"diffs_omitted,omitempty"`
+	// Latency is how fast the server answered the round's queries.
+	Latency *Latency `json:"latency,omitempty"`
 }
+
+// Latency sums up how long a server's answers took, each from its first
+// send (a lost datagram's resends count), in milliseconds.
+type Latency struct {
+	Answers int     `json:"answers"`
+	P50MS   float64 `json:"p50_ms"`
+	P95MS   float64 `json:"p95_ms"`
+	MaxMS   float64 `json:"max_ms"`
+}
+
+// latencyOf is the latency of the answers in obs, or nil for none.
+func latencyOf(obs [][]observed) *Latency {
+	var rtts []time.Duration
+	for _, l := range obs {
+		for _, o := range l {
+			if o.replied && o.rtt > 0 {
+				rtts = append(rtts, o.rtt)
+			}
+		}
+	}
+	if len(rtts) == 0 {
+		return nil
+	}
+	slices.Sort(rtts)
+	at := func(q float64) float64 {
+		return float64(rtts[int(q*float64(len(rtts)-1)+0.5)]) / float64(time.Millisecond)
+	}
+	return &Latency{Answers: len(rtts), P50MS: at(0.5), P95MS: at(0.95), MaxMS: at(1)}
+}
+
+// P95 is the 95th percentile as a duration.
+func (l Latency) P95() time.Duration { return time.Duration(l.P95MS * float64(time.Millisecond)) }
 
 // Tally counts one kind of check's outcomes.
 type Tally struct {

@@ -60,6 +60,8 @@ type testServer struct {
 	tcpConns atomic.Int32
 	// soaAsked counts the SOA queries received.
 	soaAsked atomic.Int32
+	// delay holds each answer back this long (a time.Duration).
+	delay atomic.Int64
 }
 
 // countingListener counts the connections it accepts.
@@ -140,6 +142,7 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	if mode == modeSilent || len(req.Question) != 1 {
 		return
 	}
+	time.Sleep(time.Duration(s.delay.Load()))
 	q := req.Question[0]
 	if q.Qtype == dns.TypeSOA {
 		s.soaAsked.Add(1)
