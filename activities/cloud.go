@@ -31,7 +31,7 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 	if err != nil {
 		return ServerResult{}, failure(ctx, err)
 	}
-	if found && s.Status != dnsroll.StatusDeleting {
+	if found && s.Status != dnsroll.StatusDeleting && !in.KeepUnlike {
 		// A server an earlier rollout left is reused only as the fleet
 		// now describes it: it goes, and a new one is created.
 		if unlike := in.Spec.Unlike(s); unlike != "" {

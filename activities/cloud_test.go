@@ -733,6 +733,12 @@ func TestPlanRefusesATokenThatMayNotFinish(t *testing.T) {
 	if _, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"}); err != nil {
 		t.Errorf("Plan of a run that reuses every green, by a user that may not create Linodes: %v", err)
 	}
+	// A green of another image than the fleet's is replaced: created anew.
+	c.fleet.Nameservers[0].Image = "linode/debian13"
+	err = c.planRefusal(t)
+	if want := "may not create Linodes"; !strings.Contains(err.Error(), want) {
+		t.Errorf("refusal %q lacks %q: the green left is replaced, which creates one", err, want)
+	}
 }
 
 // A load balancer replacement deletes the old load balancer's server
@@ -829,6 +835,18 @@ func TestEnsureServerReplacesALeftGreenOfAnotherSpec(t *testing.T) {
 	again := c.mustEnsure(t, "ns1-next")
 	if again.Server.ID != res.Server.ID || again.Created {
 		t.Errorf("a retry replaced a green of the fleet's spec: %+v", again)
+	}
+
+	// A replacement load balancer an earlier run left may be what the
+	// parent's glue points at: it is reused whatever its spec.
+	lb, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "lb1-next", Region: "eu-central", Type: "g6-nanode-1", Image: "linode/debian11", Tags: []string{c.fleet.Tag()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := dnsroll.ServerSpec{Label: "lb1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}
+	v, err := c.env.ExecuteActivity(c.acts.EnsureServer, EnsureServerInput{StepFleet: StepFleet{Fleet: c.fleet}, Spec: spec, KeepUnlike: true})
+	if kept := temporaltest.Value[ServerResult](t, v, err); kept.Server.ID != lb.ID || kept.Created {
+		t.Errorf("a left replacement load balancer was replaced: %+v", kept)
 	}
 }
 

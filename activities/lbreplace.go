@@ -282,7 +282,7 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 	}
 	slot := in.Fleet.Nameservers[i]
 	spec := dnsroll.ServerSpec{Label: dnsroll.NextLabel(in.LB.Name), Region: slot.Region, Type: slot.Type, Image: slot.Image, FirewallID: in.LB.FirewallID, Tags: []string{in.Fleet.Tag()}}
-	res, err := a.EnsureServer(ctx, EnsureServerInput{StepFleet: StepFleet{Fleet: in.Fleet}, Spec: spec})
+	res, err := a.EnsureServer(ctx, EnsureServerInput{StepFleet: StepFleet{Fleet: in.Fleet}, Spec: spec, KeepUnlike: true})
 	if err != nil {
 		return NewLoadBalancer{}, err
 	}

@@ -96,6 +96,11 @@ type ZoneFile struct {
 type EnsureServerInput struct {
 	StepFleet
 	Spec dnsroll.ServerSpec `json:"spec"`
+	// KeepUnlike reuses a server an earlier run left under the label
+	// whatever its region, plan and image: a replacement load balancer,
+	// which the parent's glue may point at. A nameserver's green of
+	// another spec is deleted and created anew.
+	KeepUnlike bool `json:"keep_unlike,omitempty"`
 }
 
 // ServerResult is a server as the cloud reports it.
