@@ -221,16 +221,29 @@ func TestRouter(t *testing.T) {
 		// A rollout someone stopped, or that succeeded, is not started again
 		// by a retry meant for a failed one, unless the caller says so.
 		{name: "retry an aborted rollout", setup: func(f *fakeBackend) {
-			f.runs[f.add("lab", workflows.PhaseAborted)].Failure = "aborted by alice: wrong zone"
+			ro := f.runs[f.add("lab", workflows.PhaseAborted)]
+			ro.Failure, ro.StoppedBy = "aborted by alice: wrong zone", workflows.SignalAbort
 		},
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "aborted by alice: wrong zone", after: startedNothing},
-		{name: "retry a rolled-back rollout", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRolledBack) },
+		{name: "retry a rolled-back rollout", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseRolledBack)].StoppedBy = workflows.SignalRollback
+		},
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "force=true", after: startedNothing},
+		// A rollback after a failure, or an approval that timed out, is
+		// no one's decision: a retry needs no force.
+		{name: "retry a rollout rolled back after a failure", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseRolledBack)].Failure = "VerifyLoadBalancers failed: x; rolled back automatically"
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 201},
+		{name: "retry a rollout whose approval timed out", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseAborted)].Failure = "aborted: not approved within 24h0m0s (rollout.approval_timeout)"
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 201},
 		{name: "retry a succeeded rollout", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseSucceeded) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "it succeeded", after: startedNothing},
-		{name: "retry an aborted rollout with force", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAborted) },
+		{name: "retry an aborted rollout with force", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAborted)].StoppedBy = workflows.SignalAbort },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?force=true", auth: bearer, want: 201},
-		{name: "retry with an unknown parameter", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAborted) },
+		{name: "retry with an unknown parameter", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAborted)].StoppedBy = workflows.SignalAbort },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?forced=1", auth: bearer, want: 400, field: "forced", after: startedNothing},
 		// A rollout, an update and a replacement all change the fleet's load
 		// balancers: a retry waits as a start does.

@@ -443,15 +443,17 @@ func (s *Server) retryRollout(w http.ResponseWriter, r *http.Request) {
 
 // retryNeedsForce says why retrying a rollout that ended as st did is not
 // what a retry is for, or "": a retry starts a failed rollout again, and
-// one that someone stopped, or that succeeded, would deploy again what
-// was stopped, or what is already live.
+// one that someone stopped with abort or rollback, or that succeeded,
+// would deploy again what was stopped, or what is already live. A
+// rollback after a failure, or an approval that timed out, was no one's
+// decision.
 func retryNeedsForce(st workflows.Status) string {
-	switch st.Phase {
-	case workflows.PhaseSucceeded:
+	switch {
+	case st.Phase == workflows.PhaseSucceeded:
 		return "it succeeded, so there is nothing to retry; start a rollout to deploy a revision again"
-	case workflows.PhaseAborted, workflows.PhaseRolledBack:
+	case st.StoppedBy != "":
 		why := cmp.Or(st.Failure, string(st.Phase))
-		return fmt.Sprintf("it was stopped on purpose (%s), and a retry would deploy again what was stopped", why)
+		return fmt.Sprintf("it was stopped on purpose, by %s (%s), and a retry would deploy again what was stopped", st.StoppedBy, why)
 	}
 	return ""
 }

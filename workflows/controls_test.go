@@ -115,8 +115,8 @@ func TestRollbackDuringBake(t *testing.T) {
 	if !h.rec.has("DeleteGreen") || h.rec.has("DeleteServer") {
 		t.Errorf("rollback during bake: calls %v", h.rec.calls)
 	}
-	if st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, "users report errors") {
-		t.Errorf("phase %s failure %q", st.Phase, st.Failure)
+	if st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, "users report errors") || st.StoppedBy != SignalRollback {
+		t.Errorf("phase %s failure %q stopped by %q; want rolled back by the rollback signal", st.Phase, st.Failure, st.StoppedBy)
 	}
 }
 
@@ -138,7 +138,9 @@ func TestBakeRoundsAreNotAttempts(t *testing.T) {
 
 func TestPostSwitchFailureRollsBackAutomatically(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}", "VerifyLoadBalancers")
-	h.runFails(t, ErrTypeRolledBack, "rolled back automatically")
+	if st := h.runFails(t, ErrTypeRolledBack, "rolled back automatically"); st.StoppedBy != "" {
+		t.Errorf("stopped by %q: no signal stopped it", st.StoppedBy)
+	}
 	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" || h.rec.has("DeleteServer") {
 		t.Errorf("lbs %s, calls %v", got, h.rec.calls)
 	}

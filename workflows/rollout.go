@@ -416,6 +416,9 @@ func (r *rollout) compensate(ctx workflow.Context, stop stopReason, cause error)
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	outcome, errType, why := r.outcome(stop, cause)
 	r.st.Failure = why
+	if (stop == stoppedAborted || stop == stoppedRolledBack) && r.stop != nil {
+		r.st.StoppedBy = r.stop.signal
+	}
 	cause = failureCause(cause)
 	if r.committed {
 		// Blue is (partly) gone: green keeps serving; a rerun finishes the

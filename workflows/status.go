@@ -113,6 +113,10 @@ type Status struct {
 	Backends map[string][]Backend `json:"backends,omitempty"`
 	// Canary records what each canary step measured.
 	Canary []CanaryResult `json:"canary,omitempty"`
+	// StoppedBy is the signal (abort or rollback) that stopped the
+	// rollout, when one did: an operator's decision, which a retry does
+	// not undo without being told to.
+	StoppedBy string `json:"stopped_by,omitempty"`
 	// NoWayBack, once set, says why abort and rollback are refused: the
 	// rollout has passed its point of no return (blue's deletion began,
 	// or, on a fleet's first rollout, the switch).

@@ -39,7 +39,8 @@ const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollou
             fleet's first rollout)
   approve   let a rollout waiting at the approval gate switch (or, with approval:
             each, switch its next load balancer)
-  retry     start a failed rollout again with the same input
+  retry     start a failed rollout again with the same input (--force for one that
+            succeeded, or that abort or rollback stopped)
   cleanup   finish the cleanup of a cleanup-failed rollout: every load balancer back
             on blue, every -next server deleted (the status's "left to undo")
 
@@ -376,7 +377,7 @@ func listTime(t time.Time) string {
 
 func (c *apiCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.id, "id", "", "rollout ID, or give it as the argument (default: the fleet's latest rollout)")
-	force := fs.Bool("force", false, "retry a rollout that succeeded, or that was aborted or rolled back on purpose (refused without it)")
+	force := fs.Bool("force", false, "retry a rollout that succeeded, or that an abort or rollback signal stopped (refused without it)")
 	then := waitFlags(fs, "the new rollout")
 	return func(ctx context.Context) error {
 		id, err := c.target()
