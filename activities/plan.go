@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/dnsroll/dnsroll"
@@ -213,12 +213,16 @@ func refuseLeftOnGreen(ctx context.Context, fleet *config.Fleet, left map[string
 		for _, proto := range fleet.Probe.Protocols {
 			for range leftOnGreenAsks {
 				id, err := probe.Identify(ctx, lb.Address, proto, zoneName, timeout)
-				if errors.Is(err, syscall.ECONNREFUSED) {
-					answered = true // nothing listens: it serves from no one
-					break
-				}
-				if err != nil {
-					lastErr = err
+				var netErr net.Error
+				switch {
+				case errors.As(err, &netErr) && netErr.Timeout():
+					lastErr = err // no answer: ask again
+					continue
+				case err != nil:
+					// Nothing listens (connection refused), or a reply
+					// all the same (REFUSED, no SOA): from no green left,
+					// which answers NOERROR with its NSID.
+					answered = true
 					continue
 				}
 				answered = true
@@ -232,7 +236,7 @@ func refuseLeftOnGreen(ctx context.Context, fleet *config.Fleet, left map[string
 		}
 		if !answered {
 			return fmt.Errorf("load balancer %s does not answer (%v), so whether it serves from a green server an earlier rollout left (%d of them) cannot be told; "+
-				"Plan tries again, for up to 5 minutes", lb.Name, lastErr, len(left))
+				"Plan tries again, for up to 5 minutes. Bring it back, or, if the rollout that left them ended cleanup-failed, run `dnsroll rollout cleanup`", lb.Name, lastErr, len(left))
 		}
 	}
 	return nil

@@ -273,8 +273,12 @@ func serveNSIDs(t *testing.T, nsids ...string) string {
 	var n atomic.Int32
 	return serveUDP(t, func(req, m *dns.Msg) {
 		i := min(int(n.Add(1))-1, len(nsids)-1)
-		if nsids[i] == "" {
+		switch nsids[i] {
+		case "":
 			m.Rcode = dnstest.Drop
+			return
+		case "refused":
+			m.Rcode, m.Authoritative = dns.RcodeRefused, false
 			return
 		}
 		soa, _ := dns.NewRR("example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. 7 3600 600 1209600 300")
@@ -305,6 +309,9 @@ func TestRefuseLeftOnGreenAsksMoreThanOnce(t *testing.T) {
 		{"split between blue and green", []string{"linode-1", "linode-2", "linode-1"}, "answers from ns1-next"},
 		{"on blue", []string{"linode-1"}, ""},
 		{"silent", []string{""}, "does not answer"},
+		// Any reply is an answer: one without the zone (REFUSED), or
+		// without an NSID, serves from no green left.
+		{"refusing the zone", []string{"refused"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.nsids == nil {
