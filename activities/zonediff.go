@@ -27,44 +27,67 @@ const MaxZoneDiffs = 20
 // Zones added or removed are Changes' to say, and so is why there is
 // nothing to compare with: without the live snapshot it returns nothing.
 func zoneDiffs(store bundle.Store, live string, planned bundle.Manifest, perZone int) (diffs []ZoneChange, more int) {
+	for _, p := range differingZones(store, live, planned) {
+		if len(diffs) == MaxZoneDiffs {
+			more++
+			continue
+		}
+		d, err := p.diff()
+		if err != nil {
+			continue
+		}
+		if !d.Empty() || d.SerialChanged {
+			diffs = append(diffs, ZoneChange{Zone: p.zone, Diff: d.Limit(perZone)})
+		}
+	}
+	return diffs, more
+}
+
+// zoneFilePair is one zone's file in the live revision and in the planned
+// one, as this worker's bundle store keeps them.
+type zoneFilePair struct{ zone, from, to string }
+
+// diff compares the two files RRset by RRset.
+func (p zoneFilePair) diff() (zone.ZoneDiff, error) {
+	old, err := zone.ParseFile(p.from, p.zone)
+	if err != nil {
+		return zone.ZoneDiff{}, err
+	}
+	cur, err := zone.ParseFile(p.to, p.zone)
+	if err != nil {
+		return zone.ZoneDiff{}, err
+	}
+	return zone.Diff(old, cur), nil
+}
+
+// differingZones are the planned revision's zones, by name, whose file
+// differs from the live revision's; none without the live snapshot.
+func differingZones(store bundle.Store, live string, planned bundle.Manifest) []zoneFilePair {
 	was, ok, err := store.Load(live)
 	if live == "" || !ok || err != nil {
-		return nil, 0
+		return nil
 	}
 	oldRoot, ok := store.Open(live)
 	if !ok {
-		return nil, 0
+		return nil
 	}
 	newRoot, ok := store.Open(planned.Hash)
 	if !ok {
-		return nil, 0
+		return nil
 	}
 	oldFiles, newFiles := filesOfZones(was), filesOfZones(planned)
 	zones := slices.Clone(planned.Zones)
 	slices.SortFunc(zones, func(a, b bundle.Zone) int { return cmp.Compare(a.Name, b.Name) })
+	var out []zoneFilePair
 	for _, z := range zones {
 		from, ok := oldFiles[z.Name]
 		to := newFiles[z.Name]
 		if !ok || from.SHA256 == to.SHA256 {
 			continue
 		}
-		if len(diffs) == MaxZoneDiffs {
-			more++
-			continue
-		}
-		old, err := zone.ParseFile(bundle.In(oldRoot, from.Name), z.Name)
-		if err != nil {
-			continue
-		}
-		cur, err := zone.ParseFile(bundle.In(newRoot, to.Name), z.Name)
-		if err != nil {
-			continue
-		}
-		if d := zone.Diff(old, cur); !d.Empty() || d.SerialChanged {
-			diffs = append(diffs, ZoneChange{Zone: z.Name, Diff: d.Limit(perZone)})
-		}
+		out = append(out, zoneFilePair{zone: z.Name, from: bundle.In(oldRoot, from.Name), to: bundle.In(newRoot, to.Name)})
 	}
-	return diffs, more
+	return out
 }
 
 // filesOfZones maps each zone of m to its file in m. A manifest names files

@@ -1,11 +1,13 @@
 package activities
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/dnsroll/dnsroll/bundle"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
 
@@ -91,5 +93,43 @@ func TestPlanRefusesZoneChangesInAnInfrastructureOnlyRollout(t *testing.T) {
 		return strings.Contains(w, "probe.expect_changes is false, but the zone files cannot be compared with the live revision's")
 	}) {
 		t.Errorf("warnings %q: want one saying the zone files went uncompared", unknown.Warnings)
+	}
+}
+
+// A revision that bumps every serial, and drops a record in a zone past
+// the first MaxZoneDiffs, is refused all the same: zones whose only
+// change is the serial do not use up the comparison.
+func TestPlanRefusesAChangeBehindManySerialBumps(t *testing.T) {
+	c := newCloudEnv(t)
+	c.acts.Bundles = bundle.Store{Dir: t.TempDir()}
+	no := false
+	files := func(drop bool) (string, map[string]string) {
+		dir := t.TempDir()
+		writeFleetDir(t, dir)
+		out := map[string]string{}
+		for i := range MaxZoneDiffs + 5 {
+			text := strings.ReplaceAll(verifyZone, "example.com.", fmt.Sprintf("z%02d.example.", i))
+			if drop {
+				text = strings.Replace(text, " 7 3600", " 8 3600", 1)
+				if i == MaxZoneDiffs+3 {
+					text = strings.Replace(text, "mail  MX   10 ns1\n", "", 1)
+				}
+			}
+			out[fmt.Sprintf("zones/z%02d.zone", i)] = text
+		}
+		testfiles.WriteAll(t, dir, out)
+		return dir, out
+	}
+	c.fleet.Zones = nil
+	for i := range MaxZoneDiffs + 5 {
+		c.fleet.Zones = append(c.fleet.Zones, config.Zone{Name: fmt.Sprintf("z%02d.example", i), File: fmt.Sprintf("zones/z%02d.zone", i)})
+	}
+	liveDir, _ := files(false)
+	live := c.planIn(t, liveDir, PlanInput{Fleet: "t"})
+	dir, _ := files(true)
+	c.readFrom(dir)
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", LiveBundle: live.Bundle, ExpectChanges: &no})
+	if want := fmt.Sprintf("this revision changes zone z%02d.example: removed mail.z%02d.example. MX", MaxZoneDiffs+3, MaxZoneDiffs+3); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Plan: %v; want a refusal saying %q", err, want)
 	}
 }
