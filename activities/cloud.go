@@ -111,11 +111,15 @@ func (a *Activities) labelTaken(ctx context.Context, tag, label string) error {
 		return err
 	}
 	for _, h := range holders {
-		if !h.HasTag(tag) {
+		switch {
+		case !h.HasTag(tag):
 			return dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by Linode %d (%s), not this fleet's (tag %s): rename or delete it by hand", label, h.ID, tagsOf(h), tag)
+		case h.Label != label:
+			return dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by Linode %d, labelled %s (Linode's labels ignore letter case): rename or delete it by hand", label, h.ID, h.Label)
 		}
 	}
-	return fmt.Errorf("label %s: Linode refused it as taken, but lists no instance that holds it yet: asking again", label)
+	return fmt.Errorf("label %s: Linode refused it as taken, but lists no instance that holds it: asking again, as its lists lag its creates for a moment "+
+		"(if this goes on, the holder is one this token cannot see: a restricted user lists only the Linodes it has grants on)", label)
 }
 
 // tagsOf lists s's tags for a message about it.

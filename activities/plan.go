@@ -301,12 +301,19 @@ func (a *Activities) refuseLabelsHeldOutside(ctx context.Context, fleet *config.
 	var errs []string
 	for i, ns := range fleet.Nameservers {
 		for _, s := range holders {
-			if s.HasTag(fleet.Tag()) || (!strings.EqualFold(s.Label, ns.Label) && !strings.EqualFold(s.Label, dnsroll.NextLabel(ns.Label))) {
-				continue
+			exact := s.Label == ns.Label || s.Label == dnsroll.NextLabel(ns.Label)
+			switch {
+			case !strings.EqualFold(s.Label, ns.Label) && !strings.EqualFold(s.Label, dnsroll.NextLabel(ns.Label)):
+			case !s.HasTag(fleet.Tag()):
+				errs = append(errs, fmt.Sprintf("nameservers[%d].label: %s is the label of Linode %d (%s), not this fleet's (tag %s): "+
+					"labels are unique in a Linode account, so green could not take it; rename or delete that Linode, or give this nameserver another label",
+					i, s.Label, s.ID, tagsOf(s), fleet.Tag()))
+			case !exact:
+				// The fleet's own, but neither blue nor green to dnsroll,
+				// which matches labels exactly: Linode's ignore case.
+				errs = append(errs, fmt.Sprintf("nameservers[%d].label: Linode %d of this fleet is labelled %s, which Linode takes for %s (its labels ignore letter case): "+
+					"rename or delete it", i, s.ID, s.Label, strings.ToLower(s.Label)))
 			}
-			errs = append(errs, fmt.Sprintf("nameservers[%d].label: %s is the label of Linode %d (%s), not this fleet's (tag %s): "+
-				"labels are unique in a Linode account, so green could not take it; rename or delete that Linode, or give this nameserver another label",
-				i, s.Label, s.ID, tagsOf(s), fleet.Tag()))
 		}
 	}
 	if len(errs) > 0 {
