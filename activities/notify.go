@@ -63,11 +63,15 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	target, err := a.webhookURL(in)
+	hook, err := a.webhook(in)
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	secret, err := webhookSecret(in.Webhook)
+	target, err := webhookURL(hook)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	secret, err := webhookSecret(hook)
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
@@ -99,27 +103,30 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	return StepResult{Attempt: attempt(ctx), Note: in.Event}, nil
 }
 
-// webhookURL is where in's webhook receives its POSTs. History carries
-// only the webhook's name: the URL is read here, from the fleet file or the
-// worker's environment (url_env). Inputs from before names existed carry
-// the URL itself.
-func (a *Activities) webhookURL(in NotifyInput) (string, error) {
+// webhook is in's webhook as the worker's fleet file has it. History
+// carries only its name (config.Fleet.ForHistory); inputs from before
+// names existed carry the URL itself, and from before the variables'
+// names left history, url_env.
+func (a *Activities) webhook(in NotifyInput) (config.Webhook, error) {
 	w := in.Webhook
-	if w.URL == "" && w.URLEnv == "" {
-		fleet, err := a.Fleets(in.Fleet)
-		if err != nil {
-			return "", err
-		}
-		found := false
-		for _, fw := range fleet.Notifications.Webhooks {
-			if fw.Name == w.Name {
-				w, found = fw, true
-			}
-		}
-		if !found {
-			return "", dnsroll.Errorf(dnsroll.EINVALID, "notifications.webhooks: fleet %s has no webhook named %q any more", in.Fleet, w.Name)
+	if w.URL != "" || w.URLEnv != "" {
+		return w, nil
+	}
+	fleet, err := a.Fleets(in.Fleet)
+	if err != nil {
+		return w, err
+	}
+	for _, fw := range fleet.Notifications.Webhooks {
+		if fw.Name == w.Name {
+			return fw, nil
 		}
 	}
+	return w, dnsroll.Errorf(dnsroll.EINVALID, "notifications.webhooks: fleet %s has no webhook named %q any more", in.Fleet, w.Name)
+}
+
+// webhookURL is where w receives its POSTs: its url, or the worker's
+// environment variable its url_env names.
+func webhookURL(w config.Webhook) (string, error) {
 	if w.URLEnv != "" {
 		u := os.Getenv(w.URLEnv)
 		if u == "" {

@@ -42,8 +42,15 @@ notifications:
 		t.Fatal(err)
 	}
 	hist := fleet.ForHistory()
-	if strings.Contains(hist.Notifications.Webhooks[0].URL, "sekret") || hist.Notifications.Webhooks[0].Name != "webhook-1" {
-		t.Fatalf("the fleet for history keeps %+v", hist.Notifications.Webhooks[0])
+	// Nor the variables' names: a secret written there by mistake would
+	// go into history with them.
+	for _, w := range hist.Notifications.Webhooks {
+		if w.URL != "" || w.URLEnv != "" || w.SecretEnv != "" {
+			t.Fatalf("the fleet for history keeps %+v", w)
+		}
+	}
+	if hist.Notifications.Webhooks[0].Name != "webhook-1" {
+		t.Fatalf("the fleet for history names its first webhook %q", hist.Notifications.Webhooks[0].Name)
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()

@@ -224,7 +224,8 @@ func TestValidConfigVariations(t *testing.T) {
 // refused without being quoted: the error goes to CI logs, the API and
 // workflow history.
 func TestWebhookSecretInAnEnvFieldIsNotQuoted(t *testing.T) {
-	for _, secret := range []string{"https://hooks.example.net/services/T0/B0/s3cr3t", "c2VjcmV0LWtleS1zM2NyM3Q=", "s3cr3t s3cr3t", "3f9a0c1b7d2e4f6a8b9cs3cr3t"} {
+	for _, secret := range []string{"https://hooks.example.net/services/T0/B0/s3cr3t", "c2VjcmV0LWtleS1zM2NyM3Q=", "s3cr3t s3cr3t", "3f9a0c1b7d2e4f6a8b9cs3cr3t",
+		"whsec_s3cr3tMSBmb2obar9f2a", "ghp_s3cr3t16C7e42F292c6912E7710c8", "xoxb-17653672481-s3cr3t9", "0e4b1c7e-s3cr3t-4f0a-9d2b-7c1e5a3b9f20", "12345678901234567890s3cr3t"} {
 		for _, field := range []string{"url_env", "secret_env"} {
 			_, err := Parse([]byte(strings.Replace(valid, "zones:", fmt.Sprintf("notifications: {webhooks: [{url_env: HOOK, %s: '%s'}]}\nzones:", field, secret), 1)))
 			if field == "url_env" {

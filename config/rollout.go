@@ -297,7 +297,7 @@ func checkEnvName(name, example string) error {
 	case !strings.ContainsFunc(name, notInEnvName) && !keyLike(name):
 		return nil
 	case keyLike(name):
-		return fmt.Errorf("looks like a key, not the name of the variable that holds it: write a name such as %s", example)
+		return fmt.Errorf("looks like a key, not the name of the variable that holds it: write a name such as %s (a name of 20 or more characters with digits in it must be in capitals)", example)
 	}
 	return fmt.Errorf("is not an environment variable's name (it has a character such as $, =, /, : or a space): write a name such as %s", example)
 }
@@ -307,11 +307,20 @@ func checkEnvName(name, example string) error {
 func notInEnvName(r rune) bool { return strings.ContainsRune("$={}'\"/:@+", r) || unicode.IsSpace(r) }
 
 // keyLike says whether name looks like a key or token rather than a
-// variable's name: long, unbroken by _ . or -, and mixing digits with
-// letters (3f9a0c1b7d2e4f6a8b9c0d1e).
+// variable's name: long, and mixing digits with lower-case letters
+// (whsec_…, xoxb-…, a UUID), or with letters unbroken by _ . or -
+// (3f9a0c1b7d2e4f6a8b9c0d1e); or a long run of digits. A name of 20 or
+// more characters with both is refused too: write it in capitals.
 func keyLike(name string) bool {
-	return len(name) >= 20 && !strings.ContainsAny(name, "_.-") &&
-		strings.ContainsFunc(name, unicode.IsDigit) && strings.ContainsFunc(name, unicode.IsLetter)
+	digits := strings.ContainsFunc(name, unicode.IsDigit)
+	switch {
+	case len(name) >= 12 && !strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsDigit(r) }):
+		return true
+	case len(name) < 20 || !digits:
+		return false
+	}
+	return strings.ContainsFunc(name, unicode.IsLower) ||
+		(!strings.ContainsAny(name, "_.-") && strings.ContainsFunc(name, unicode.IsLetter))
 }
 
 // noRepeats refuses a value listed twice in list (at field), comparing
@@ -352,12 +361,15 @@ func (n *Notifications) setDefaults() {
 func defaultWebhookName(i int) string { return fmt.Sprintf("webhook-%d", i+1) }
 
 // ForHistory is a copy of f for workflow history and activity inputs,
-// without what may be secret: webhook URLs (Notify looks them up by name).
+// without what may be secret: webhook URLs, and the names of the variables
+// that hold them and their keys, in case a secret was written there
+// (Notify looks each webhook up by name in the fleet file).
 func (f *Fleet) ForHistory() *Fleet {
 	c := *f
 	c.Notifications.Webhooks = slices.Clone(f.Notifications.Webhooks)
 	for i := range c.Notifications.Webhooks {
-		c.Notifications.Webhooks[i].URL = ""
+		w := &c.Notifications.Webhooks[i]
+		w.URL, w.URLEnv, w.SecretEnv = "", "", ""
 	}
 	return &c
 }
