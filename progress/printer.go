@@ -158,8 +158,13 @@ func (p *Printer) gate(st workflows.Status) {
 			}
 		}
 	}
-	if !st.ApproveBy.IsZero() {
-		p.printf("    approve by %s, or it is aborted\n", st.ApproveBy.UTC().Format("2006-01-02 15:04:05 MST"))
+	switch by := st.ApproveBy.UTC().Format("2006-01-02 15:04:05 MST"); {
+	case st.ApproveBy.IsZero():
+	case len(st.OnGreen) > 0:
+		// A later gate of approval: each.
+		p.printf("    approve by %s, or it is rolled back: %s go back to blue\n", by, strings.Join(st.OnGreen, ", "))
+	default:
+		p.printf("    approve by %s, or it is aborted\n", by)
 	}
 	if p.ID != "" {
 		group := cmp.Or(p.Group, "rollout")

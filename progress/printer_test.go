@@ -85,6 +85,21 @@ func TestPrinterApprovalGate(t *testing.T) {
 	}
 }
 
+// At a later gate of approval: each, some load balancers are on green: no
+// approval puts them back on blue, and the printer says so.
+func TestPrinterLaterApprovalGate(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b, ID: "rollout-lab:0f1e"}
+	p.Update(workflows.Status{
+		Run:       workflows.Run{Phase: workflows.PhaseAwaitingApproval},
+		ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
+		OnGreen:   []string{"lb1"},
+	})
+	if want := "approve by 2026-12-01 16:00:00 UTC, or it is rolled back: lb1 go back to blue\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("printed:\n%s\nlacks %q", b.String(), want)
+	}
+}
+
 // A canary's share of queries on green is printed each time it changes.
 func TestPrinterGreenShare(t *testing.T) {
 	var b strings.Builder

@@ -285,18 +285,17 @@ func (z *Zone) missingTargets(name string) []string {
 }
 
 // withoutOrigin is target less the origin that a missing trailing dot
-// added, where what is left is a name under a public top-level domain
-// (mail.example.com. for mail.example.com.example.com.): else "", as for
+// added, where what is left is a name of two labels or more under a
+// top-level domain of the root zone (mail.example.com. for
+// mail.example.com.example.com., user.github.io.): else "", as for
 // www.atlas.example.com., a name the zone itself lacks.
 func withoutOrigin(target, origin string) string {
 	rel, ok := strings.CutSuffix(target, "."+origin)
-	if !ok || origin == "." {
+	if !ok || origin == "." || !strings.Contains(rel, ".") {
 		return ""
 	}
-	if _, err := publicsuffix.EffectiveTLDPlusOne(rel); err != nil {
-		return ""
-	}
-	if _, icann := publicsuffix.PublicSuffix(rel); !icann {
+	tld := rel[strings.LastIndexByte(rel, '.')+1:]
+	if _, icann := publicsuffix.PublicSuffix(tld); !icann {
 		return ""
 	}
 	return rel + "."

@@ -223,12 +223,14 @@ del  CNAME gone.sub
 old  DNAME example.net.
 o    CNAME a.old
 svc  HTTPS 1 svc.example.net
+site CNAME user.github.io
 `)
 	wantWarnings(t, z,
 		"_sip._tcp.example.com.: SRV sip.example.com. names nothing in the zone",
 		"app.example.com.: CNAME www.atlas.example.com. names nothing in the zone",
 		"blog.example.com.: CNAME ghs.example.net.example.com. names nothing in the zone: if ghs.example.net. was meant, end it with a dot",
 		"example.com.: MX mail.example.com.example.com. names nothing in the zone: if mail.example.com. was meant, end it with a dot",
+		"site.example.com.: CNAME user.github.io.example.com. names nothing in the zone: if user.github.io. was meant, end it with a dot",
 		"svc.example.com.: HTTPS svc.example.net.example.com. names nothing in the zone: if svc.example.net. was meant, end it with a dot",
 	)
 }
