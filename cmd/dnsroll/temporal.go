@@ -255,7 +255,10 @@ func temporalConfigError(err error) error {
 	if !strings.Contains(msg, "toml:") {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	file := cmp.Or(os.Getenv("TEMPORAL_CONFIG_FILE"), "~/.config/temporalio/temporal.toml")
+	file := os.Getenv("TEMPORAL_CONFIG_FILE")
+	if file == "" {
+		file = envconfig.DefaultConfigFilePath()
+	}
 	place := cmp.Or(tomlPlace.FindString(msg), "somewhere")
 	return fmt.Errorf("%s: %s does not parse at %s (its text is not shown here: it may hold an API key); quote string values, as in api_key = \"...\"", what, file, place)
 }

@@ -209,3 +209,24 @@ func TestTemporalConfigFileErrorDoesNotQuoteIt(t *testing.T) {
 		t.Errorf("options: %v; want the file and its line named, and no value quoted", err)
 	}
 }
+
+// Without TEMPORAL_CONFIG_FILE, the file named is the default one, where
+// the user's config directory is.
+func TestTemporalDefaultConfigFileErrorNamesIt(t *testing.T) {
+	hermetic(t)
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", dir)
+	t.Setenv("HOME", dir)
+	t.Setenv("TEMPORAL_CONFIG_FILE", "")
+	file := filepath.Join(dir, "temporalio", "temporal.toml")
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("[profile.default]\napi_key = eyJs3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := (&temporalFlags{fromEnv: true}).options()
+	if err == nil || !strings.Contains(err.Error(), file+" does not parse at line 2") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("options: %v; want %s named with its line, and no value quoted", err, file)
+	}
+}
