@@ -124,10 +124,13 @@ type LBReplaceStatus struct {
 	// manual), while it waits.
 	ApproveBy time.Time `json:"approve_by,omitzero"`
 	// Drain is set once the drain has begun.
-	Drain    *DrainStatus `json:"drain,omitempty"`
-	Failure  string       `json:"failure,omitempty"`
-	Warnings []string     `json:"warnings,omitempty"`
-	Events   []Event      `json:"events,omitempty"`
+	Drain *DrainStatus `json:"drain,omitempty"`
+	// NoWayBack, once set, says why abort and rollback are refused: the
+	// old load balancers are being deleted.
+	NoWayBack string   `json:"no_way_back,omitempty"`
+	Failure   string   `json:"failure,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
+	Events    []Event  `json:"events,omitempty"`
 }
 
 // GlueStatus is the delegation before and after, and what the operator
@@ -416,6 +419,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		return err
 	}
 	r.undos = nil
+	r.st.NoWayBack = lbNoWayBack
 	r.st.Phase = PhaseDeletingOldLBs
 	calls = nil
 	for _, lb := range r.st.Old {
@@ -827,6 +831,10 @@ func (r *lbReplace) event(ctx workflow.Context, msg string) {
 	workflow.GetLogger(ctx).Info(msg, "fleet", r.st.Fleet)
 }
 
+// lbNoWayBack is why a replacement past its point of no return refuses
+// abort and rollback.
+const lbNoWayBack = "the old load balancers are being deleted, so there is nothing to roll back to"
+
 // listen turns signals into decisions: abort and rollback stop the forward
 // steps until the old load balancers are being deleted; glue-updated goes
 // to whichever wait checks the parent; force-drain, with a reason, ends a
@@ -857,7 +865,7 @@ func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) 
 		// The undo under way ends the run for what stopped it.
 		r.event(ctx, name+" ignored: the replacement is already being undone ("+r.st.Failure+")")
 	default:
-		if r.requestStop(ctx, r.event, name, in, "the old load balancers are being deleted, so there is nothing to roll back to") {
+		if r.requestStop(ctx, r.event, name, in, lbNoWayBack) {
 			r.cancel()
 		}
 	}

@@ -82,6 +82,8 @@ type world struct {
 	// newGlueLost makes the registrar apply the new glue and then fail
 	// the request, as a timeout after the change would.
 	newGlueLost bool
+	// deleteFails names a load balancer whose delete fails for good.
+	deleteFails string
 }
 
 // count is how many calls began with call.
@@ -218,6 +220,9 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 	})
 	env.OnActivity(a.DeleteLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteLoadBalancerInput) (activities.StepResult, error) {
 		w.add("Delete " + in.Label)
+		if in.Label == w.deleteFails {
+			return activities.StepResult{}, temporal.NewNonRetryableApplicationError("Linode refused the delete", "LinodeRefused", nil)
+		}
 		return activities.StepResult{Attempt: 1}, nil
 	})
 	env.OnActivity(a.RenameServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RenameInput) (activities.StepResult, error) {
@@ -434,6 +439,25 @@ func TestLBReplaceAbortRestoresGlueAndDeletesNew(t *testing.T) {
 	}
 	if !strings.Contains(st.Failure, "kernel regression") {
 		t.Errorf("failure %q does not record the reason", st.Failure)
+	}
+}
+
+// A replacement that fails once the old load balancers are being deleted
+// says in its status that there is no way back, as a rollout does, so that
+// the API refuses an abort and a follower exits as for a person to act.
+func TestLBReplaceFailedPastThePointOfNoReturn(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.deleteFails = "lb2"
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+	if st.Phase != PhaseFailed || !strings.Contains(st.Failure, "Linode refused the delete") {
+		t.Fatalf("phase %s, failure %q: want failed, for the delete", st.Phase, st.Failure)
+	}
+	if !strings.Contains(st.NoWayBack, "the old load balancers are being deleted") {
+		t.Errorf("no_way_back = %q, want why there is no way back", st.NoWayBack)
+	}
+	if w.index("SetGlue old") >= 0 {
+		t.Errorf("the glue went back to load balancers being deleted: %v", w.calls)
 	}
 }
 

@@ -20,6 +20,8 @@ import (
 type lbAPI struct {
 	reads  int
 	bodies map[string]string
+	// end, when set, ends the replacement as it says instead of succeeding.
+	end func(run *api.WorkflowRun[workflows.LBReplaceStatus])
 }
 
 func newLBAPI(t *testing.T) (*fakeAPI, *lbAPI) {
@@ -51,6 +53,9 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 			st.Drain = &workflows.DrainStatus{QPS: map[string]float64{"lb1": 12.5, "lb2": 0}, TimeLeft: config.Duration(30 * time.Second)}
 		case l.reads > 2:
 			replace.State, st.Phase, st.EndedAt = "completed", workflows.PhaseSucceeded, t0.Add(90*time.Second)
+			if l.end != nil {
+				l.end(&replace)
+			}
 		}
 		return replace
 	case "GET /load-balancer-updates/lbupdate-lab", "GET /load-balancer-updates/lbupdate-lab:r2":
@@ -121,6 +126,34 @@ func TestCLILBReplaceWait(t *testing.T) {
 	}
 	if l.reads != 3 || strings.Contains(out+errOut, f.token) {
 		t.Errorf("%d reads (want 3), or the token printed:\n%s", l.reads, out)
+	}
+}
+
+// replace --wait exits as rollout --wait does: 3 when a person must act
+// (cleanup-failed, or failed once the old load balancers were being
+// deleted), 2 when the old ones serve.
+func TestCLILBReplaceWaitExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		phase     workflows.Phase
+		noWayBack string
+		code      int
+	}{
+		{"cleanup-failed", workflows.PhaseCleanupFailed, "", 3},
+		{"failed past the point of no return", workflows.PhaseFailed, "the old load balancers are being deleted", 3},
+		{"failed with the old ones serving", workflows.PhaseFailed, "", 2},
+		{"aborted", workflows.PhaseAborted, "", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, l := newLBAPI(t)
+			l.end = func(run *api.WorkflowRun[workflows.LBReplaceStatus]) {
+				run.State, run.Status.Phase, run.Status.NoWayBack, run.Status.Failure = "failed", tc.phase, tc.noWayBack, "Delete lb2 failed"
+			}
+			out, errOut, code := cli(t, "lb", "replace", "--fleet", "lab", "--domain", "example.com", "--wait", "--poll", "100ms")
+			if code != tc.code || !strings.Contains(errOut, "Delete lb2 failed") {
+				t.Errorf("exit %d, want %d; stdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+		})
 	}
 }
 

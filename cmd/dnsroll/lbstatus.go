@@ -40,7 +40,7 @@ func (c *lbCmd) read(ctx context.Context, id string) (lbRun, error) {
 	}
 	st := run.Status
 	return lbRun{ID: run.ID, State: run.State, WebUI: run.Links.WebUI, Replace: st, raw: run, Status: workflows.Status{
-		Fleet: st.Fleet, Run: st.Run, ApproveBy: st.ApproveBy,
+		Fleet: st.Fleet, Run: st.Run, ApproveBy: st.ApproveBy, NoWayBack: st.NoWayBack,
 		Failure: st.Failure, Warnings: st.Warnings, Events: st.Events,
 	}}, nil
 }
@@ -68,7 +68,8 @@ func (c *lbCmd) status(ctx context.Context, id string) error {
 	return nil
 }
 
-// follow prints a run's progress until it ends; only success exits 0.
+// follow prints a run's progress until it ends; only success exits 0,
+// and a failure exits as a followed rollout's does (followedExit).
 func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error {
 	k := kindOf(id)
 	out := c.progressOut()
@@ -93,7 +94,7 @@ func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error
 	if why == "" {
 		why = "the workflow " + run.State
 	}
-	return &exitError{code: 2, err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, why)}
+	return &exitError{code: followedExit(st), err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, why)}
 }
 
 // replacePrinter prints what a replacement adds to the steps: the glue
