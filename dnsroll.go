@@ -133,6 +133,9 @@ type Denied struct {
 	User string
 	// Create is set when the token may not create servers.
 	Create bool
+	// Tag is set when the token may not tag the servers it creates,
+	// which every create does with the fleet's tag.
+	Tag bool
 	// ReadOnly are servers the token may read but not change or delete.
 	ReadOnly []Server
 }

@@ -712,7 +712,14 @@ func TestPlanRefusesATokenThatMayNotFinish(t *testing.T) {
 		t.Errorf("%d instances created; want only blue's", n)
 	}
 
+	// Every server a run creates carries the fleet's tag, which Linode
+	// lets a restricted user add only with read-write account access.
 	c.sim.Restrict(linodesim.Grants{AddLinodes: true})
+	err = c.planRefusal(t)
+	if want := "the Linode token acts as dnsroll, a restricted user that may not tag Linodes, and every server a run creates is tagged dnsroll-fleet-t: give dnsroll read-write account access"; !strings.Contains(err.Error(), want) {
+		t.Errorf("refusal %q lacks %q", err, want)
+	}
+	c.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write"})
 	if _, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"}); err != nil {
 		t.Errorf("Plan with the grants a rollout needs: %v", err)
 	}
@@ -726,8 +733,8 @@ func TestPlanRefusesATokenThatMayNotFinish(t *testing.T) {
 	if want := fmt.Sprintf("nameservers[0]'s green, left by an earlier rollout: ns1-next (Linode %d) is read-only to dnsroll", left.Server.ID); !strings.Contains(err.Error(), want) {
 		t.Errorf("refusal %q lacks %q", err, want)
 	}
-	if strings.Contains(err.Error(), "may not create Linodes") {
-		t.Errorf("refusal %q: the run creates nothing, so it needs no add_linodes", err)
+	if strings.Contains(err.Error(), "may not create Linodes") || strings.Contains(err.Error(), "may not tag") {
+		t.Errorf("refusal %q: the run creates nothing, so it needs no add_linodes nor tagging", err)
 	}
 	c.sim.Restrict(linodesim.Grants{})
 	if _, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"}); err != nil {
@@ -747,13 +754,13 @@ func TestPlanRefusesATokenThatMayNotFinish(t *testing.T) {
 func TestNewLoadBalancersNeedATokenThatMayDeleteTheOld(t *testing.T) {
 	c := newCloudEnv(t)
 	old := c.mustEnsure(t, "lb1")
-	c.sim.Restrict(linodesim.Grants{AddLinodes: true, ReadOnly: []string{"lb1"}})
+	c.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write", ReadOnly: []string{"lb1"}})
 	_, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
 	want := fmt.Sprintf("load_balancers[0]: lb1 (Linode %d) is read-only to dnsroll", old.Server.ID)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("check: %v; want a refusal containing %q", err, want)
 	}
-	c.sim.Restrict(linodesim.Grants{AddLinodes: true})
+	c.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write"})
 	if _, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet}); err != nil {
 		t.Errorf("a token that may delete the old load balancer: %v", err)
 	}

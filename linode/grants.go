@@ -10,9 +10,9 @@ import (
 )
 
 // Denied says what of a rollout's work the token's user may not do:
-// create Linodes (a restricted user without the add_linodes grant), or
-// change and delete those of servers it may only read (a read_only
-// grant). An unrestricted user may do all of it. Denied errs towards
+// create Linodes (a restricted user without the add_linodes grant), tag
+// them (one without read_write account_access), or change and delete
+// those of servers it may only read (a read_only grant). An unrestricted user may do all of it. Denied errs towards
 // letting the rollout try: a lookup the token may not make proves
 // nothing, and neither do grants that leave out a server the user sees
 // (a restricted user sees only what it is granted, so such grants do not
@@ -41,5 +41,8 @@ func (c *Cloud) Denied(ctx context.Context, servers []dnsroll.Server) (dnsroll.D
 			return dnsroll.Denied{}, nil
 		}
 	}
-	return dnsroll.Denied{User: cmp.Or(p.Username, "the token's user"), Create: !g.Global.AddLinodes, ReadOnly: readOnly}, nil
+	// Linode lets a restricted user tag a Linode only with read-write
+	// account access (Cloud Manager's "Billing Access").
+	tag := g.Global.AccountAccess == nil || *g.Global.AccountAccess != linodego.AccessLevelReadWrite
+	return dnsroll.Denied{User: cmp.Or(p.Username, "the token's user"), Create: !g.Global.AddLinodes, Tag: tag, ReadOnly: readOnly}, nil
 }

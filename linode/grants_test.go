@@ -25,7 +25,7 @@ func TestDenied(t *testing.T) {
 		}
 		servers = append(servers, s)
 	}
-	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.ReadOnly != nil {
+	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.Tag || d.ReadOnly != nil {
 		t.Fatalf("unrestricted: Denied = %+v, %v; want nothing denied", d, err)
 	}
 	// As on Linode, an unrestricted user has no grants to list (which
@@ -53,15 +53,27 @@ func TestDenied(t *testing.T) {
 		t.Errorf("rename of a read-write server: %v", err)
 	}
 
-	e.sim.Restrict(linodesim.Grants{AddLinodes: true})
-	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.ReadOnly != nil {
-		t.Errorf("restricted with add_linodes, all read-write: Denied = %+v, %v; want nothing denied", d, err)
+	// Without read-write account access, a restricted user may create
+	// Linodes but not tag them: the fleet's tag is refused.
+	e.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_only"})
+	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || !d.Tag || d.ReadOnly != nil {
+		t.Errorf("restricted with add_linodes, read-only account access: Denied = %+v, %v; want tagging denied", d, err)
+	}
+	if _, err := e.cloud.Create(c, spec("ns3", tag)); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "[403] [tags] Unauthorized") {
+		t.Errorf("a tagged create without read-write account access: %v; want Linode's 403", err)
+	}
+	e.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write"})
+	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.Tag || d.ReadOnly != nil {
+		t.Errorf("restricted with add_linodes and read-write account access, all read-write: Denied = %+v, %v; want nothing denied", d, err)
+	}
+	if s, err := e.cloud.Create(c, spec("ns3", tag)); err != nil || !s.HasTag(tag) {
+		t.Errorf("a tagged create with the grants: %+v, %v", s, err)
 	}
 
 	// Grants that leave out a server the user sees do not describe its
 	// access (role-based access): they prove nothing.
 	e.sim.Restrict(linodesim.Grants{ReadOnly: []string{"ns2"}, Unlisted: []string{"lb1"}})
-	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.ReadOnly != nil {
+	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.Tag || d.ReadOnly != nil {
 		t.Errorf("grants that leave out lb1: Denied = %+v, %v; want nothing denied", d, err)
 	}
 

@@ -34,6 +34,10 @@ func Grants(ctx context.Context, g Grantor, fleet *config.Fleet, changing []dnsr
 		refusals = append(refusals, fmt.Sprintf("the Linode token acts as %s, a restricted user that may not create Linodes: "+
 			"give %s the add_linodes grant (Cloud Manager: Users & Grants), or use a token of a user that may", d.User, d.User))
 	}
+	if d.Tag && creates {
+		refusals = append(refusals, fmt.Sprintf("the Linode token acts as %s, a restricted user that may not tag Linodes, and every server a run creates is tagged %s: "+
+			"give %s read-write account access (Cloud Manager: Users & Grants, Billing Access: Read-Write), or use an unrestricted user's token", d.User, fleet.Tag(), d.User))
+	}
 	for _, s := range d.ReadOnly {
 		refusals = append(refusals, fmt.Sprintf("%s: %s (Linode %d) is read-only to %s, the user the Linode token acts as, and this run deletes or renames it: "+
 			"give %s read-write access to it (Cloud Manager: Users & Grants)", serverField(fleet, s.Label), s.Label, s.ID, d.User, d.User))

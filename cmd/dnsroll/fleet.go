@@ -199,7 +199,7 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 	if err := preflight.Grants(ctx, cloud, f, append(census.Blue, census.Left...), len(census.Left) < len(f.Nameservers)); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "ok: the token may create Linodes, and delete and rename the servers a rollout replaces")
+	fmt.Fprintln(out, "ok: the token may create and tag Linodes, and delete and rename the servers a rollout replaces")
 	return nil
 }
 

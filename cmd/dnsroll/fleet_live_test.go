@@ -90,15 +90,15 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	if strings.Contains(out, "mail1") {
 		t.Errorf("another fleet's server is listed:\n%s", out)
 	}
-	wantAll(t, "stdout", out, "ok: the token may create Linodes, and delete and rename the servers a rollout replaces")
+	wantAll(t, "stdout", out, "ok: the token may create and tag Linodes, and delete and rename the servers a rollout replaces")
 	// A restricted token that may only read blue could not finish a
 	// rollout: refused, naming the nameserver.
-	sim.Restrict(linodesim.Grants{AddLinodes: true, ReadOnly: []string{"ns1"}})
+	sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write", ReadOnly: []string{"ns1"}})
 	_, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
 	if want := fmt.Sprintf("nameservers[0]: ns1 (Linode %d) is read-only to dnsroll", ns1.ID); code != 1 || !strings.Contains(errOut, want) {
 		t.Errorf("a token that may only read blue: exit %d, stderr %q; want exit 1 and %q", code, errOut, want)
 	}
-	sim.Restrict(linodesim.Grants{AddLinodes: true})
+	sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write"})
 
 	bad := fleetWith(t, "{label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}",
 		"{label: ns1, region: mars-1, type: g6-nanode-1, image: linode/debian99, firewall_id: 78}")

@@ -1,6 +1,7 @@
 package linodesim
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,6 +15,12 @@ const profileUser = "dnsroll"
 type Grants struct {
 	// AddLinodes is the global grant to create Linodes.
 	AddLinodes bool
+	// AccountAccess is the global account_access grant: "read_write",
+	// "read_only" or "" (none). Linode lets a restricted user add tags to
+	// a Linode, at its create or later, only with read_write (its API
+	// reference for the create and for PUT; Cloud Manager greys out the
+	// tag button on it).
+	AccountAccess string
 	// ReadOnly are the labels of instances the user may read but not
 	// change or delete. Every other instance that exists when Restrict is
 	// called, and every one the user creates later, is read_write.
@@ -27,9 +34,10 @@ type Grants struct {
 // restriction is Grants with the read-only instances resolved to IDs:
 // Linode grants by ID, so a rename keeps the grant.
 type restriction struct {
-	addLinodes bool
-	readOnly   map[int]bool
-	unlisted   map[int]bool
+	addLinodes    bool
+	accountAccess string
+	readOnly      map[int]bool
+	unlisted      map[int]bool
 }
 
 // Restrict makes the token's user a restricted one with grants g, from
@@ -38,7 +46,7 @@ type restriction struct {
 func (s *Sim) Restrict(g Grants) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := &restriction{addLinodes: g.AddLinodes, readOnly: map[int]bool{}, unlisted: map[int]bool{}}
+	r := &restriction{addLinodes: g.AddLinodes, accountAccess: g.AccountAccess, readOnly: map[int]bool{}, unlisted: map[int]bool{}}
 	for id, rec := range s.insts {
 		r.readOnly[id] = slices.Contains(g.ReadOnly, rec.Label)
 		r.unlisted[id] = slices.Contains(g.Unlisted, rec.Label)
@@ -76,7 +84,7 @@ func (s *Sim) getGrants(w http.ResponseWriter, _ *http.Request) {
 		linodes = append(linodes, map[string]any{"id": rec.ID, "label": rec.Label, "permissions": perm})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"global": map[string]any{"add_linodes": s.restricted.addLinodes, "account_access": nil},
+		"global": map[string]any{"add_linodes": s.restricted.addLinodes, "account_access": cmp.Or[any](s.restricted.accountAccess, nil)},
 		"linode": linodes, "firewall": []any{}, "image": []any{}, "domain": []any{}, "nodebalancer": []any{},
 		"stackscript": []any{}, "longview": []any{}, "volume": []any{}, "database": []any{}, "vpc": []any{},
 	})
@@ -95,6 +103,14 @@ func (s *Sim) mayCreate(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// mayTag says whether the token's user may add tags to Linodes; a
+// restricted user needs read_write account access. Linode documents the
+// rule but not its answer; the simulator answers 403 "Unauthorized" on
+// the tags field.
+func (s *Sim) mayTag() bool {
+	return s.restricted == nil || s.restricted.accountAccess == "read_write"
 }
 
 // mayChange wraps a handler that changes the instance in the path: a

@@ -93,6 +93,11 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	if len(req.Tags) > 0 && !s.mayTag() {
+		s.mu.Unlock()
+		writeErr(w, http.StatusForbidden, "Unauthorized", "tags")
+		return
+	}
 	if s.labelTaken(req.Label, 0) {
 		s.mu.Unlock()
 		writeErr(w, http.StatusBadRequest, "Label must be unique among your Linodes", "label")
