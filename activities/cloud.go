@@ -101,14 +101,16 @@ func (a *Activities) create(ctx context.Context, bound time.Duration, spec dnsro
 // heartbeat timeout: Linode's create answers in seconds, but not in one.
 var minCreateBound = 30 * time.Second
 
-// labelTaken says why a create was refused as a duplicate label that no
-// instance of the fleet holds: one outside the fleet holds it, a refusal
-// naming it; or none is listed yet, as Linode's lists lag its creates
-// for a moment, an error a retry may clear.
+// labelTaken says why a create or a rename was refused as a duplicate
+// label: one outside the fleet holds it, or the fleet's own in other
+// letter case, refusals that name it; or the fleet's holder is on its way
+// out, or none is listed yet (Linode's lists lag its creates, and a
+// deleted instance's label may be freed a moment after its GET answers
+// 404), errors a retry may clear.
 func (a *Activities) labelTaken(ctx context.Context, tag, label string) error {
 	holders, err := a.Cloud.Holding(ctx, []string{label})
 	if err != nil {
-		return err
+		return fmt.Errorf("label %s: Linode refused it as taken, and looking up its holder failed: %w", label, err)
 	}
 	for _, h := range holders {
 		switch {
@@ -116,9 +118,14 @@ func (a *Activities) labelTaken(ctx context.Context, tag, label string) error {
 			return dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by Linode %d (%s), not this fleet's (tag %s): rename or delete it by hand", label, h.ID, tagsOf(h), tag)
 		case h.Label != label:
 			return dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by Linode %d, labelled %s (Linode's labels ignore letter case): rename or delete it by hand", label, h.ID, h.Label)
+		case h.Status == dnsroll.StatusDeleting:
+			return fmt.Errorf("label %s is still held by %s, which is deleting; retrying once it is gone", label, h)
+		default:
+			// A create whose answer was lost made it; the retry finds it.
+			return fmt.Errorf("label %s is held by %s, this fleet's, which no list showed a moment ago: asking again", label, h)
 		}
 	}
-	return fmt.Errorf("label %s: Linode refused it as taken, but lists no instance that holds it: asking again, as its lists lag its creates for a moment "+
+	return fmt.Errorf("label %s: Linode refused it as taken, but lists no instance that holds it: asking again, as its lists lag its creates and deletes for a moment "+
 		"(if this goes on, the holder is one this token cannot see: a restricted user lists only the Linodes it has grants on)", label)
 }
 
@@ -300,25 +307,9 @@ func (a *Activities) RenameServer(ctx context.Context, in RenameInput) (StepResu
 	}
 	if err := a.Cloud.Rename(ctx, s.ID, in.To); err != nil {
 		if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
-			err = a.renameConflict(ctx, in, err)
+			err = a.labelTaken(ctx, in.Tag, in.To)
 		}
 		return StepResult{}, failure(ctx, err)
 	}
 	return StepResult{Attempt: attempt(ctx)}, nil
-}
-
-// renameConflict explains a rename refused because the label is taken. If
-// the holder is this fleet's old server on its way out, the error is
-// retryable: the label frees up once the delete completes.
-func (a *Activities) renameConflict(ctx context.Context, in RenameInput, err error) error {
-	servers, lerr := a.Cloud.List(ctx, in.Tag)
-	if lerr != nil {
-		return fmt.Errorf("%w (and listing the fleet failed: %v)", err, lerr)
-	}
-	for _, s := range servers {
-		if s.Label == in.To && s.Status == dnsroll.StatusDeleting {
-			return fmt.Errorf("label %s is still held by %s, which is deleting; retrying once it is gone", in.To, s)
-		}
-	}
-	return err
 }

@@ -306,6 +306,37 @@ func TestRenameConflictWithDeletingInstanceIsRetryable(t *testing.T) {
 	}
 }
 
+// A rename refused as taken while no list shows the holder (Linode may
+// free a deleted instance's label a moment after its GET answers 404) is
+// retried: it comes after blue's deletion, past the point of no return,
+// where a final failure leaves the fleet for a person to finish. A holder
+// outside the fleet is still a refusal that names it.
+func TestRenameConflictWithAnUnlistedHolderIsRetryable(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour})
+	blue := c.mustEnsure(t, "ns1")
+	green := c.mustEnsure(t, "ns1-next")
+	if err := c.cloud.Delete(t.Context(), blue.Server.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.acts.Cloud = lagCloud{Cloud: c.cloud, hide: "ns1"}
+	_, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: green.Server, To: "ns1"})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.NonRetryable() {
+		t.Errorf("rename onto a label whose holder no list shows: %v; want an error a retry may clear", err)
+	}
+
+	c.acts.Cloud = c.cloud
+	other, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	green2 := c.mustEnsure(t, "ns2-next")
+	_, err = c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: green2.Server, To: "ns2"})
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), fmt.Sprintf("label ns2 is taken by Linode %d (no tags), not this fleet's", other.ID)) {
+		t.Errorf("rename onto a label an untagged Linode holds: %v; want a refusal naming it", err)
+	}
+}
+
 // A green that shows a status Linode never leaves by itself (offline,
 // after a failed boot or a shutdown) fails EnsureServer with that status
 // once it has lasted stuckAfter: before, every attempt waited out the
