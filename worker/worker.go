@@ -247,7 +247,8 @@ func (c Config) knownHosts() (string, error) {
 // ChannelPool is the pool of SSH connections to load balancers that flips
 // go through: logged in with Ansible's key (ANSIBLE_PRIVATE_KEY_FILE in
 // AnsibleEnv or the environment, else the ssh-agent), host keys checked
-// against the worker's known_hosts file, which the staging playbook fills.
+// against the worker's known_hosts file, which the staging playbook fills,
+// and recorded there at first contact as the worker's policy allows.
 // The caller closes it.
 func (c Config) ChannelPool() (*channel.Pool, error) {
 	path, err := c.knownHosts()
@@ -255,6 +256,14 @@ func (c Config) ChannelPool() (*channel.Pool, error) {
 		return nil, err
 	}
 	p := &channel.Pool{KnownHosts: path, IgnoreHostKeys: c.HostKeyChecking == hostkeys.Off}
+	if !p.IgnoreHostKeys {
+		// A worker of a cluster may flip a load balancer another staged.
+		keys, err := c.hostKeys()
+		if err != nil {
+			return nil, err
+		}
+		p.Keys = keys
+	}
 	for _, kv := range c.AnsibleEnv {
 		if v, ok := strings.CutPrefix(kv, "ANSIBLE_PRIVATE_KEY_FILE="); ok {
 			p.KeyFile = v

@@ -3,9 +3,10 @@
 // connection instead of an ansible-playbook start (docs/production.md).
 //
 // It logs in with the keys Ansible uses (ANSIBLE_PRIVATE_KEY_FILE, else
-// the ssh-agent) and checks host keys strictly against the worker's
-// known_hosts file, which the staging playbook run (package hostkeys) has
-// already filled: this package never records a key.
+// the ssh-agent) and checks host keys against the worker's known_hosts
+// file, which the staging playbook run (package hostkeys) has usually
+// filled. A key the file lacks, on a worker that did not stage, is left
+// to the pool's Keys, which record it as the worker's policy allows.
 package channel
 
 import (
@@ -51,10 +52,22 @@ type Pool struct {
 	AgentSocket string
 	// Port is sshd's port; zero means 22.
 	Port int
+	// Keys records the host key of a load balancer that KnownHosts lacks,
+	// as the worker's policy allows (first use, or never), and refuses a
+	// changed one; nil refuses every unknown key. A worker of a cluster
+	// may flip a load balancer that another worker staged.
+	Keys KeyRecorder
 
 	mu      sync.Mutex
 	closed  bool
 	entries map[string]*entry
+}
+
+// KeyRecorder checks the SSH host key the machine name offers at host
+// (port 22 unless it knows better), recording it if it is new and the
+// policy allows; *hostkeys.Keeper is one.
+type KeyRecorder interface {
+	Verify(ctx context.Context, name, host string) error
 }
 
 // entry is the connection to one user@host:port.
@@ -210,11 +223,27 @@ func (c *sshChannel) drop(cl *ssh.Client) {
 	_ = cl.Close()
 }
 
-// dial connects and logs in.
+// dial connects and logs in. A host key that the known_hosts file lacks
+// is handed to the pool's Keys, and the login tried again once it is
+// recorded.
 func (c *sshChannel) dial(ctx context.Context) (*ssh.Client, error) {
+	cl, unknown, err := c.dialOnce(ctx)
+	if !unknown || c.pool.Keys == nil {
+		return cl, err
+	}
+	if err := c.pool.Keys.Verify(ctx, c.name, host(c.addr)); err != nil {
+		return nil, err
+	}
+	cl, _, err = c.dialOnce(ctx)
+	return cl, err
+}
+
+// dialOnce connects and logs in; unknown says the host key was refused
+// for want of any recorded key of the host.
+func (c *sshChannel) dialOnce(ctx context.Context) (_ *ssh.Client, unknown bool, _ error) {
 	auth, closeAuth, err := c.pool.auth()
 	if err != nil {
-		return nil, fmt.Errorf("load balancer %s: %w", c.name, err)
+		return nil, false, fmt.Errorf("load balancer %s: %w", c.name, err)
 	}
 	defer closeAuth()
 	var hostKeyErr error
@@ -224,11 +253,13 @@ func (c *sshChannel) dial(ctx context.Context) (*ssh.Client, error) {
 	} else {
 		check, algs, err := c.pool.hostKeyCheck(c.addr)
 		if err != nil {
-			return nil, fmt.Errorf("load balancer %s: %w", c.name, err)
+			return nil, false, fmt.Errorf("load balancer %s: %w", c.name, err)
 		}
 		cfg.HostKeyAlgorithms = algs
 		cfg.HostKeyCallback = func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 			if err := check(hostname, remote, key); err != nil {
+				var ke *knownhosts.KeyError
+				unknown = errors.As(err, &ke) && len(ke.Want) == 0
 				hostKeyErr = c.refused(err, key)
 				return hostKeyErr
 			}
@@ -239,7 +270,7 @@ func (c *sshChannel) dial(ctx context.Context) (*ssh.Client, error) {
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", c.addr)
 	if err != nil {
-		return nil, fmt.Errorf("load balancer %s: ssh %s: %w", c.name, c.addr, err)
+		return nil, false, fmt.Errorf("load balancer %s: ssh %s: %w", c.name, c.addr, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
@@ -249,12 +280,12 @@ func (c *sshChannel) dial(ctx context.Context) (*ssh.Client, error) {
 	if err != nil {
 		conn.Close()
 		if hostKeyErr != nil {
-			return nil, hostKeyErr
+			return nil, unknown, hostKeyErr
 		}
-		return nil, fmt.Errorf("load balancer %s: ssh %s@%s: %w", c.name, c.user, c.addr, err)
+		return nil, false, fmt.Errorf("load balancer %s: ssh %s@%s: %w", c.name, c.user, c.addr, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(sc, chans, reqs), nil
+	return ssh.NewClient(sc, chans, reqs), false, nil
 }
 
 // refused turns a known_hosts verdict into an error naming the host and

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -178,6 +179,58 @@ func TestRefusedHostKey(t *testing.T) {
 	}
 	if got := s.Connections(); got != 2 {
 		t.Errorf("%d connections, want 2", got)
+	}
+}
+
+// A worker that never staged a load balancer (another worker of the
+// cluster did, and each keeps its own known_hosts file) records its host
+// key at first contact, as the worker's policy allows: before, its first
+// flip failed for good, and so did the flip back. Strict checking still
+// refuses an unknown key, and a changed one is refused whatever the policy.
+func TestUnknownHostKeyRecordedAtFirstContact(t *testing.T) {
+	s := sshdtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	keeper := func(mode hostkeys.Mode, file string) *hostkeys.Keeper {
+		st, err := hostkeys.OpenStore(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &hostkeys.Keeper{Mode: mode, Store: st, Port: sshdtest.Port(s.Addr), Log: slog.New(slog.DiscardHandler)}
+	}
+
+	file := sshdtest.KnownHosts(t, s.Addr, nil)
+	p := newPool(t, s, file)
+	p.Keys = keeper(hostkeys.TOFU, file)
+	ch, err := p.Open(ctx, sshFleet, balancer)
+	if err != nil {
+		t.Fatalf("unknown host key, trusted on first use: %v", err)
+	}
+	if out, err := ch.Run(ctx, "echo hello"); err != nil || strings.TrimSpace(string(out)) != "hello" {
+		t.Errorf("run after recording the key: %q, %v", out, err)
+	}
+	check, err := knownhosts.New(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(knownhosts.Normalize(s.Addr), &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, s.HostKey); err != nil {
+		t.Errorf("the host key was not recorded in %s: %v", file, err)
+	}
+
+	strict := sshdtest.KnownHosts(t, s.Addr, nil)
+	p = newPool(t, s, strict)
+	p.Keys = keeper(hostkeys.Strict, strict)
+	var he *hostkeys.Error
+	if _, err := p.Open(ctx, sshFleet, balancer); !errors.As(err, &he) || he.Changed || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Errorf("unknown host key under strict checking: %v; want a refusal of the unknown key", err)
+	}
+
+	other := sshdtest.WriteKey(t, filepath.Join(t.TempDir(), "other"))
+	changed := sshdtest.KnownHosts(t, s.Addr, other)
+	p = newPool(t, s, changed)
+	p.Keys = keeper(hostkeys.TOFU, changed)
+	if _, err := p.Open(ctx, sshFleet, balancer); !errors.As(err, &he) || !he.Changed {
+		t.Errorf("changed host key with a keeper: %v; want it refused as changed", err)
 	}
 }
 
