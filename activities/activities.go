@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -132,7 +133,8 @@ func keepAlive(ctx context.Context, what string) (stop func()) {
 // step on a dead worker is retried within the heartbeat timeout, and a live
 // one is not. The first heartbeat waits a period, and stop waits for the
 // goroutine: a heartbeat still in flight when a fast step returns fails
-// with "context canceled", which the SDK logs as a warning.
+// with "context canceled", which the SDK logs as a warning. Stopping twice
+// is harmless.
 func heartbeatEvery(ctx context.Context, period time.Duration, progress func() any) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
@@ -151,7 +153,8 @@ func heartbeatEvery(ctx context.Context, period time.Duration, progress func() a
 			}
 		}
 	}()
-	return func() { close(done); <-exited }
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-exited }) }
 }
 
 // withDNSPort fills in where a server answers DNS, as the fleet's

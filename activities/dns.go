@@ -33,6 +33,12 @@ const ErrAnalysis = "AnalysisFailed"
 // any size keeps workflow history small. Thresholds and settings come
 // from the fleet's probe section.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	// Heartbeat from the start: parsing a large fleet's zones and reading
+	// blue's serials can outlast the heartbeat timeout before any probe.
+	var progress atomic.Value
+	progress.Store("preparing the checks: zones and blue's serials")
+	stop := heartbeatEvery(ctx, time.Second, progress.Load)
+	defer stop()
 	var err error
 	if in.Fleet, err = a.stepFleet(in.StepFleet); err != nil {
 		return VerifyResult{}, failure(ctx, err)
@@ -58,9 +64,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 	if in.Rounds > 0 {
 		th.Rounds, th.ConsecutiveSuccesses = in.Rounds, min(max(th.ConsecutiveSuccesses, 1), in.Rounds)
 	}
-	var progress atomic.Value
 	progress.Store("starting")
-	stop := heartbeatEvery(ctx, time.Second, progress.Load)
 	j := job(in, checks)
 	j.Keys = keys
 	an := p.Analyze(ctx, j, probe.Settings{

@@ -163,6 +163,7 @@ func restart(ctx context.Context, d LoadBalancer, in FlipInput, live []dnsroll.S
 // LoadBalancerStats reads one load balancer's per-backend counters, which
 // the canary analysis compares between green and blue.
 func (a *Activities) LoadBalancerStats(ctx context.Context, in StatsInput) (StatsResult, error) {
+	defer keepAlive(ctx, "reading the load balancer's counters")()
 	st, ok, err := a.stager(in.LB)
 	if err != nil {
 		return StatsResult{}, failure(ctx, err)

@@ -53,6 +53,7 @@ type ParentResult struct {
 // its TTLs, through the referral checker: the workflow believes this, not
 // a registrar's answer or an operator's signal.
 func (a *Activities) CheckParent(ctx context.Context, in ParentInput) (ParentResult, error) {
+	defer keepAlive(ctx, "asking the parent for the delegation")()
 	servers, err := ParseParent(in.Parent)
 	if err != nil {
 		return ParentResult{}, failure(ctx, err)
@@ -134,6 +135,7 @@ type SetGlueResult struct {
 // *ActionRequired is a result, not an error: the workflow shows its
 // instructions and waits for the operator.
 func (a *Activities) SetGlue(ctx context.Context, in SetGlueInput) (SetGlueResult, error) {
+	defer keepAlive(ctx, "asking the registrar for the delegation")()
 	parent, err := ParseParent(in.Parent)
 	if err != nil {
 		return SetGlueResult{}, failure(ctx, err)
@@ -220,6 +222,7 @@ type CheckOffersInput struct {
 // rollout last created that nameserver. It also refuses a token that may
 // not create them, or not delete the old load balancers.
 func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOffersInput) (StepResult, error) {
+	defer keepAlive(ctx, "checking what the new load balancers need")()
 	offers, err := preflight.LoadBalancerOffers(in.Fleet)
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
@@ -318,6 +321,7 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 // VerifyLoadBalancer checks through LB's own address that it answers from
 // the nameservers it fronts.
 func (a *Activities) VerifyLoadBalancer(ctx context.Context, in LoadBalancerInput) (StepResult, error) {
+	defer keepAlive(ctx, "checking the load balancer's answers")()
 	backends, err := a.frontedServers(ctx, in)
 	if err == nil {
 		err = confirmServing(ctx, in.Fleet, in.LB, backends)
@@ -359,6 +363,7 @@ type QueriesResult struct {
 // LoadBalancerQueries reads LB's query counter (CountQueries): the
 // counter a drain watches fall quiet.
 func (a *Activities) LoadBalancerQueries(ctx context.Context, in LoadBalancerInput) (QueriesResult, error) {
+	defer keepAlive(ctx, "reading the load balancer's query counter")()
 	d, err := a.driver(in.LB)
 	if err != nil {
 		return QueriesResult{}, failure(ctx, err)

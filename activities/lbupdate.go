@@ -101,6 +101,7 @@ type CheckLBInput struct {
 // on fresh connections, so that every worker is likely asked: the check
 // before and after an in-place update.
 func (a *Activities) CheckLoadBalancerDNS(ctx context.Context, in CheckLBInput) (StepResult, error) {
+	defer keepAlive(ctx, "checking the load balancer's answers")()
 	timeout := max(in.Fleet.Probe.Timeout.D(), time.Second)
 	if len(in.Fleet.Zones) == 0 || len(in.Fleet.Probe.Protocols) == 0 {
 		return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "fleet %s: zones and probe.protocols are needed to check DNS through %s", in.Fleet.Name, in.LB.Name))

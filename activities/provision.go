@@ -19,6 +19,13 @@ import (
 // ProvisionNameservers runs the nameserver playbook on the green servers.
 // The playbook is idempotent, so a retry after a crash simply runs it again.
 func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput) (ProvisionResult, error) {
+	// Heartbeat on a clock from the start, not per task: hashing and
+	// packing a large fleet's zones, or one task (apt on a new VM), can
+	// outlast the heartbeat timeout while the worker is perfectly alive.
+	var progress atomic.Value
+	progress.Store("preparing the zones")
+	stop := heartbeatEvery(ctx, 2*time.Second, progress.Load)
+	defer stop()
 	f, err := a.stepFleet(in.StepFleet)
 	if err != nil {
 		return ProvisionResult{}, failure(ctx, err)
@@ -60,11 +67,7 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 	}
 	req.ExtraVars = map[string]any{"dnsroll_zones_file": list, "dnsroll_scratch_dir": scratch}
 
-	// Heartbeat on a clock, not per task: one task (apt on a new VM) can
-	// outlast the heartbeat timeout while the worker is perfectly alive.
-	var progress atomic.Value
 	progress.Store("ansible: starting")
-	stop := heartbeatEvery(ctx, 2*time.Second, progress.Load)
 	if f.Ansible.Connection == "ssh" {
 		for _, s := range in.Servers {
 			if err := a.meetNewServer(ctx, s, func(msg string) { progress.Store(msg) }); err != nil {

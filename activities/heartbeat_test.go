@@ -1,0 +1,52 @@
+package activities
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll/registrar"
+)
+
+// slowRegistrar takes its time over SetGlue, as Route 53 Domains does
+// while an operation is IN_PROGRESS.
+type slowRegistrar struct{ took time.Duration }
+
+func (slowRegistrar) Glue(context.Context, string) ([]registrar.NameServer, error) { return nil, nil }
+
+func (r slowRegistrar) SetGlue(ctx context.Context, _ string, _ []registrar.NameServer) error {
+	select {
+	case <-time.After(r.took):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// A registrar that takes longer than the heartbeat timeout to settle a
+// change is heartbeated through: before, SetGlue sent none, so each
+// attempt was timed out as if its worker had died, and the replacement
+// was undone.
+func TestSetGlueHeartbeatsWhileTheRegistrarWorks(t *testing.T) {
+	acts := &Activities{Registrars: map[string]RegistrarMaker{
+		"slow": func(context.Context) (registrar.Registrar, error) { return slowRegistrar{took: 3 * time.Second}, nil },
+	}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	var beats atomic.Int32
+	env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { beats.Add(1) })
+	in := SetGlueInput{Registrar: "slow", Domain: "example.com", Parent: []string{"192.0.2.53:53"},
+		NS: []registrar.NameServer{{Name: "lb1.example.com"}}}
+	if _, err := env.ExecuteActivity(acts.SetGlue, in); err != nil {
+		t.Fatal(err)
+	}
+	if n := beats.Load(); n == 0 {
+		t.Errorf("SetGlue sent no heartbeat in 3 s of the registrar's work")
+	}
+}
