@@ -33,6 +33,11 @@ type FleetRef struct {
 type StepFleet struct {
 	Fleet    *config.Fleet `json:"fleet,omitempty"`
 	FleetRef *FleetRef     `json:"fleet_ref,omitempty"`
+	// Planned is the planned fleet itself, beside FleetRef in the inputs
+	// of undo steps (UndoStepFleet): where the reference does not resolve
+	// on the worker that runs one, it runs with this. A rollback must not
+	// fail because the fleet's config changed since the plan.
+	Planned *config.Fleet `json:"planned,omitempty"`
 }
 
 // StepFleet is how the plan's steps name the fleet: by its reference, so
@@ -43,6 +48,20 @@ func (p Plan) StepFleet() StepFleet {
 		return StepFleet{FleetRef: p.FleetRef}
 	}
 	return StepFleet{Fleet: p.Fleet}
+}
+
+// UndoStepFleet is how undo steps (flips and switches back to blue) name
+// the fleet: by the plan's reference, with the planned fleet beside it
+// for a worker on which the reference does not resolve. Forward steps
+// refuse a config the rollout did not plan; an undo that did so would
+// leave the load balancers on green. Its history cost is one fleet per
+// undo step, which is small: a plan's fleet holds only its first zone.
+func (p Plan) UndoStepFleet() StepFleet {
+	s := p.StepFleet()
+	if s.FleetRef != nil {
+		s.Planned = p.Fleet
+	}
+	return s
 }
 
 // fleetDigest is the content address of f as FleetRef.SHA256 names it.
@@ -102,7 +121,8 @@ func (a *Activities) planFleetRef(f *config.Fleet, in PlanInput) (*FleetRef, err
 // store, or, on a worker without it, to this worker's own config of the
 // fleet once it is found to be the planned one byte for byte; any other
 // config fails the step for good, so no step runs with a config the
-// rollout did not plan.
+// rollout did not plan, unless it is an undo step, which runs with the
+// planned fleet its input carries.
 func (a *Activities) stepFleet(s StepFleet) (*config.Fleet, error) {
 	if s.Fleet != nil {
 		return s.Fleet, nil
@@ -113,7 +133,16 @@ func (a *Activities) stepFleet(s StepFleet) (*config.Fleet, error) {
 	}
 	f, err := a.plannedFleet(*ref)
 	if err != nil {
-		return nil, err
+		if s.Planned == nil {
+			return nil, err
+		}
+		// An undo step: the planned fleet, in this worker's directory
+		// where it has the fleet.
+		planned := *s.Planned
+		if own, ownErr := a.Fleets(ref.Name); ownErr == nil {
+			planned.Dir = own.Dir
+		}
+		f = &planned
 	}
 	ref.overrides(f)
 	return f, nil

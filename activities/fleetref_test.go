@@ -130,6 +130,63 @@ func TestStepFleetInASharedStoreIsThisWorkers(t *testing.T) {
 	}
 }
 
+// An undo step (a flip or switch back to blue) runs with the planned
+// fleet wherever it runs: on a worker whose config changed since the plan,
+// or that has none, it takes the one its input carries. Before, it was
+// refused for good there, like a forward step, and a rollback that a
+// config edit had caused left the load balancers on green.
+func TestUndoStepsRunWithThePlannedFleetWhereverTheyRun(t *testing.T) {
+	const planned = "ansible: {connection: local}\nprobe: {rounds: 3}\n"
+	load := func(text, dir string) FleetLoader {
+		return func(name string) (*config.Fleet, error) {
+			if text == "" {
+				return nil, dnsroll.Errorf(dnsroll.ENOTFOUND, "fleet %s: no such fleet", name)
+			}
+			f, err := config.Parse([]byte(fleettest.YAML(name, "127.0.0.1:5301", "127.0.0.1:5302") + text))
+			if err == nil {
+				f.Dir = dir
+			}
+			return f, err
+		}
+	}
+	own, err := load(planned, "/srv/fleet")("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	plan := &Activities{Bundles: bundle.Store{Dir: t.TempDir()}, Fleets: load(planned, "/srv/fleet")}
+	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{ExpectChanges: &no})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet := own.ForSteps()
+	fleet.Probe.ExpectChanges = &no
+	undo := Plan{Fleet: fleet, FleetRef: ref}.UndoStepFleet()
+	if undo.FleetRef == nil || undo.Planned == nil || undo.Fleet != nil {
+		t.Fatalf("UndoStepFleet = %+v; want the reference with the planned fleet beside it", undo)
+	}
+	for _, w := range []struct {
+		name, config, dir, wantDir string
+	}{
+		{"a worker whose config changed since the plan", "ansible: {connection: local}\nprobe: {rounds: 9}\n", "/srv/other", "/srv/other"},
+		{"a worker without the fleet", "", "", "/srv/fleet"},
+	} {
+		t.Run(w.name, func(t *testing.T) {
+			a := &Activities{Bundles: bundle.Store{Dir: t.TempDir()}, Fleets: load(w.config, w.dir)}
+			if _, err := a.stepFleet(StepFleet{FleetRef: ref}); err == nil {
+				t.Fatal("a forward step ran with a config the rollout did not plan: the test shows nothing")
+			}
+			f, err := a.stepFleet(undo)
+			if err != nil {
+				t.Fatalf("undo step: %v", err)
+			}
+			if f.Probe.Rounds != 3 || f.Dir != w.wantDir || f.Probe.ExpectChanges == nil || *f.Probe.ExpectChanges {
+				t.Errorf("undo step ran with rounds %d in %s, expect_changes %v; want the planned 3 in %s, with the rollout's override", f.Probe.Rounds, f.Dir, f.Probe.ExpectChanges, w.wantDir)
+			}
+		})
+	}
+}
+
 // A step whose input carries the fleet inline, as those recorded before
 // fleet references do, runs with it; one that names no fleet is refused.
 func TestStepFleetInlineOrNone(t *testing.T) {

@@ -95,16 +95,19 @@ var stagesByRestart = map[string]bool{"dnsdist": true}
 // each one points.
 func (r *rollout) flipLBs(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) error {
 	r.undos.push(UndoFlipBackToBlue, r.flipBackToBlue)
-	calls := r.startFlips(ctx, lbs, greenShare, step, opts)
+	calls := r.startFlips(ctx, lbs, greenShare, step, opts, r.plan.StepFleet())
 	r.flipsInFlight++
 	defer func() { r.flipsInFlight-- }()
 	return r.waitFlips(ctx, calls, lbs, greenShare)
 }
 
-func (r *rollout) startFlips(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) []*call {
+// startFlips starts a flip of each of lbs to greenShare, its input naming
+// the fleet as fleet does: the plan's StepFleet forward, its UndoStepFleet
+// back.
+func (r *rollout) startFlips(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions, fleet activities.StepFleet) []*call {
 	var calls []*call
 	for _, balancer := range lbs {
-		in := activities.FlipInput{StepFleet: r.plan.StepFleet(), LB: balancer, Shares: r.flipShares(balancer, greenShare)}
+		in := activities.FlipInput{StepFleet: fleet, LB: balancer, Shares: r.flipShares(balancer, greenShare)}
 		o := opts
 		o.Summary = fmt.Sprintf("%s %s → green %d%%", step, balancer.Name, greenShare)
 		calls = append(calls, r.st.start(ctx, step, balancer.Name, o, a.FlipLoadBalancer, in))
@@ -136,7 +139,7 @@ func (r *rollout) flipBackNow(ctx workflow.Context) {
 		return
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	r.flipBack = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions(ctx))
+	r.flipBack = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions(ctx), r.plan.UndoStepFleet())
 }
 
 // flipBackToBlue undoes the flips: every load balancer flips back to blue,
@@ -145,7 +148,7 @@ func (r *rollout) flipBackToBlue(ctx workflow.Context) error {
 	calls := r.flipBack
 	r.flipBack = nil
 	if calls == nil {
-		calls = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions(ctx))
+		calls = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions(ctx), r.plan.UndoStepFleet())
 	}
 	return r.waitFlips(ctx, calls, r.plan.Fleet.LoadBalancers, 0)
 }

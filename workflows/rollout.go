@@ -252,9 +252,9 @@ func (r *rollout) createGreen(ctx workflow.Context, fleet *config.Fleet) error {
 // to blue (versionSwitchBackInTurn), which switch one at a time once the
 // others have started, each with its share of the cleanup's time left.
 func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, servers map[string]dnsroll.Server, step string, toGreen bool) error {
-	opts := r.options(r.plan.Fleet.Steps.SwitchTimeout)
+	opts, fleet := r.options(r.plan.Fleet.Steps.SwitchTimeout), r.plan.StepFleet()
 	if !toGreen {
-		opts = r.cleanupOptions(ctx)
+		opts, fleet = r.cleanupOptions(ctx), r.plan.UndoStepFleet()
 	}
 	inTurn := !toGreen && anyStagesByRestart(lbs) && workflow.GetVersion(ctx, versionSwitchBackInTurn, workflow.DefaultVersion, 1) == 1
 	pointed := make([][]lb.Share, len(lbs))
@@ -263,7 +263,7 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 		for _, b := range backends {
 			pointed[i] = append(pointed[i], lb.Share{Server: b, Weight: 100})
 		}
-		in := activities.SwitchInput{StepFleet: r.plan.StepFleet(), LB: lbs[i], Backends: backends}
+		in := activities.SwitchInput{StepFleet: fleet, LB: lbs[i], Backends: backends}
 		o.Summary = step + " " + lbs[i].Name + " → " + dnsroll.Labels(backends, "no backend")
 		return r.st.start(ctx, step, lbs[i].Name, o, a.SwitchLoadBalancer, in)
 	}

@@ -130,7 +130,15 @@ func (r *recorder) revisionChanged(planned, revision string, zones []activities.
 
 // pointBack records that load balancer name now points at label to; with
 // failBack set, lb2's move back to blue cannot be confirmed and fails.
-func (r *recorder) pointBack(failBack bool, name, to string) (activities.StepResult, error) {
+// pointBack points load balancer name at to, failing lb2's point back to
+// blue when failBack. An undo step (back, to blue alone) of a plan with a
+// fleet reference must carry the planned fleet too, and only an undo step.
+func (r *recorder) pointBack(failBack bool, name, to string, back bool, in activities.StepFleet) (activities.StepResult, error) {
+	if r.small && back != (in.Planned != nil) {
+		r.mu.Lock()
+		r.badFleetArgs = append(r.badFleetArgs, fmt.Sprintf("%s pointed at %s with planned fleet %v: want it on undo steps alone", name, to, in.Planned != nil))
+		r.mu.Unlock()
+	}
 	if failBack && name == "lb2" && !strings.HasSuffix(to, "-next") {
 		return activities.StepResult{}, temporal.NewApplicationErrorWithOptions("confirm: lb2 answers with NSID linode-12, not from ns2", activities.ErrStep,
 			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(9)}})
@@ -309,7 +317,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		if err := stepErr("SwitchLoadBalancer"); err != nil && strings.HasSuffix(to, "-next") {
 			return activities.StepResult{}, err
 		}
-		return rec.pointBack(failAt == "SwitchBackToBlue", in.LB.Name, to)
+		return rec.pointBack(failAt == "SwitchBackToBlue", in.LB.Name, to, !strings.Contains(to, "-next"), in.StepFleet)
 	}))
 	slow("StageLoadBalancer", env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
 		rec.add("Stage " + in.LB.Name + " " + labelsOf(in.Staged))
@@ -340,7 +348,11 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		if err := stepErr("FlipLoadBalancer"); err != nil && strings.HasSuffix(to, "-next") {
 			return activities.StepResult{}, err
 		}
-		return rec.pointBack(failAt == "FlipBackToBlue", in.LB.Name, to)
+		back := true
+		for _, s := range in.Shares {
+			back = back && (s.Weight == 0 || !strings.HasSuffix(s.Server.Label, "-next"))
+		}
+		return rec.pointBack(failAt == "FlipBackToBlue", in.LB.Name, to, back, in.StepFleet)
 	}))
 	env.OnActivity(a.LoadBalancerStats, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StatsInput) (activities.StatsResult, error) {
 		return rec.stats(in.LB.Name), nil
