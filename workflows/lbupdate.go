@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -56,24 +55,27 @@ func LoadBalancerUpdateWorkflow(ctx workflow.Context, in LBUpdateInput) (Status,
 	}
 	stepCtx, cancel := workflow.WithCancel(ctx)
 	var aborted *SignalInput
-	abort := workflow.GetSignalChannel(ctx, SignalAbort)
+	event := func(ctx workflow.Context, msg string) {
+		r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: msg})
+	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		// Read as every workflow reads its signals (decodeSignal): the
-		// reason clipped, a plain string taken as the reason, and a
-		// payload that is neither recorded and ignored.
-		for {
-			var raw converter.RawValue
-			abort.Receive(ctx, &raw)
-			s, err := decodeSignal(raw)
-			if err != nil {
-				r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: SignalAbort + " ignored: " + err.Error()})
-				continue
+		// Signals are read as every workflow reads them (decodeSignal);
+		// those an update does not take are recorded as ignored, not left
+		// unread.
+		listenSignals(ctx, []string{SignalAbort, SignalRollback, SignalApprove}, event, func(ctx workflow.Context, name string, s SignalInput) {
+			switch {
+			case name == SignalRollback:
+				event(ctx, name+" ignored: an in-place update has nothing to roll back to; abort restores the load balancer being updated")
+			case name == SignalApprove:
+				event(ctx, name+" ignored: an in-place update has no approval gate")
+			case aborted != nil:
+				event(ctx, name+" ignored: already stopping ("+SignalAbort+")")
+			default:
+				aborted = &s
+				event(ctx, fmt.Sprintf("abort by %q: %s", s.By, s.Reason))
+				cancel()
 			}
-			aborted = &s
-			r.st.Events = append(r.st.Events, Event{At: workflow.Now(ctx), Message: fmt.Sprintf("abort by %q: %s", s.By, s.Reason)})
-			cancel()
-			return
-		}
+		})
 	})
 
 	name := in.FleetName

@@ -184,6 +184,28 @@ func TestLBUpdateAbortRestores(t *testing.T) {
 	}
 }
 
+// A rollback or approve signal sent to an update from Temporal's CLI or
+// Web UI (the API refuses them) is recorded as ignored, saying what to
+// send instead, and does not stop the update; a second abort is recorded
+// too. Before, each was accepted by the server and never read.
+func TestLBUpdateRecordsTheSignalsItIgnores(t *testing.T) {
+	_, st, err := lbUpdateRun(t, "", "slow", func(env *testsuite.TestWorkflowEnvironment) {
+		signalAt(env, 10*time.Second, SignalRollback, SignalInput{Reason: "bad", By: "ops"})
+		signalAt(env, 20*time.Second, SignalApprove, SignalInput{By: "ops"})
+		signalAt(env, time.Minute, SignalAbort, SignalInput{Reason: "wrong version", By: "ops"})
+		signalAt(env, time.Minute, SignalAbort, SignalInput{Reason: "again", By: "ops"})
+	})
+	if st.Phase != PhaseAborted || err == nil || !strings.Contains(st.Failure, "wrong version") {
+		t.Fatalf("phase %s, failure %q (err %v): want aborted by the first abort", st.Phase, st.Failure, err)
+	}
+	text := eventsText(st)
+	for _, want := range []string{"rollback ignored: an in-place update has nothing to roll back to; abort restores", "approve ignored", "abort ignored: already stopping"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("events %q lack %q", text, want)
+		}
+	}
+}
+
 // An abort that comes while a failed update is being restored does not
 // turn the failure into an abort: the run ends rolled back, for the
 // update's failure. Before, it ended aborted, for an abort that stopped
