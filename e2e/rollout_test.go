@@ -101,7 +101,9 @@ func (tl *testLab) startWorkerProcess(t *testing.T) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(dnsrollBinary(t), "worker", "--fleets", tl.fleetDir, "--lab-dir", tl.Dir(),
 		"--linode-url", tl.SimURL(), "--temporal-address", tl.TemporalAddress())
-	cmd.Env = append(os.Environ(), tl.WorkerEnv()...)
+	// A worker told to stop lets its running steps finish for 3 minutes,
+	// not 30 s: a loaded machine may take longer than 30 s to provision.
+	cmd.Env = append(append(os.Environ(), tl.WorkerEnv()...), "DNSROLL_STOP_GRACE=3m")
 	// Appended to, so the log of a killed worker stays beside its successor's.
 	logf, err := os.OpenFile(filepath.Join(tl.Dir(), "worker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -355,22 +355,41 @@ func fleetNames(dir string) string {
 // costs one small request per running step every 2 s.
 const heartbeatThrottle = 2 * time.Second
 
-// StopGrace is how long a worker told to stop (SIGTERM from systemd or
-// docker stop, Ctrl-C) lets its running steps finish before it cancels
-// them: a flip, a stage or a lab provisioning ends within it, and is not
-// cut off to run again on another worker once the heartbeat timeout has
-// passed. A longer step is cancelled at its end and retried elsewhere, as
-// after a crash. A supervisor must wait longer than this before it kills
-// (systemd's TimeoutStopSec defaults to 90 s; docker-compose.yml sets
+// DefaultStopGrace is how long a worker told to stop (SIGTERM from
+// systemd or docker stop, Ctrl-C) lets its running steps finish before it
+// cancels them, unless --stop-grace says otherwise: a flip, a stage or a
+// lab provisioning ends within it, and is not cut off to run again on
+// another worker once the heartbeat timeout has passed. A longer step is
+// cancelled at its end and retried elsewhere, as after a crash. A
+// supervisor must wait longer than this before it kills (systemd's
+// TimeoutStopSec defaults to 90 s; docker-compose.yml sets
 // stop_grace_period).
-const StopGrace = 30 * time.Second
+const DefaultStopGrace = 30 * time.Second
 
-// New registers dnsroll's workflows and acts on a worker for the task queue.
-func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
+// StopGraceFromEnv is DNSROLL_STOP_GRACE, else DefaultStopGrace.
+func StopGraceFromEnv() (time.Duration, error) {
+	v := os.Getenv("DNSROLL_STOP_GRACE")
+	if v == "" {
+		return DefaultStopGrace, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("worker: DNSROLL_STOP_GRACE=%q: want a duration above 0, such as %s", v, DefaultStopGrace)
+	}
+	return d, nil
+}
+
+// New registers dnsroll's workflows and acts on a worker for the task
+// queue; a worker told to stop lets its running steps finish for
+// stopGrace (0: DefaultStopGrace).
+func New(c client.Client, acts *activities.Activities, stopGrace time.Duration) sdkworker.Worker {
+	if stopGrace <= 0 {
+		stopGrace = DefaultStopGrace
+	}
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
 		StickyScheduleToStartTimeout: workflows.StickyScheduleToStartTimeout,
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
-		WorkerStopTimeout:            StopGrace,
+		WorkerStopTimeout:            stopGrace,
 	})
 	workflows.Register(w)
 	w.RegisterActivity(acts)

@@ -170,6 +170,25 @@ func TestRetentionFromEnv(t *testing.T) {
 	}
 }
 
+// DNSROLL_STOP_GRACE sets how long a stopped worker lets its steps
+// finish; one that is no duration is refused, naming it.
+func TestStopGraceFromEnv(t *testing.T) {
+	t.Setenv("DNSROLL_STOP_GRACE", "")
+	if d, err := StopGraceFromEnv(); err != nil || d != DefaultStopGrace {
+		t.Errorf("unset: %s %v, want %s", d, err, DefaultStopGrace)
+	}
+	t.Setenv("DNSROLL_STOP_GRACE", "5m")
+	if d, err := StopGraceFromEnv(); err != nil || d != 5*time.Minute {
+		t.Errorf("5m: %s %v", d, err)
+	}
+	for _, bad := range []string{"5", "-1s", "0s", "soon"} {
+		t.Setenv("DNSROLL_STOP_GRACE", bad)
+		if _, err := StopGraceFromEnv(); err == nil || !strings.Contains(err.Error(), "DNSROLL_STOP_GRACE") {
+			t.Errorf("%s: err %v, want one naming DNSROLL_STOP_GRACE", bad, err)
+		}
+	}
+}
+
 // A worker prunes its bundle store as it starts, by its retention, and
 // its activities' store keeps that retention for the prunes after each
 // snapshot.

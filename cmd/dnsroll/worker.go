@@ -57,6 +57,11 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 	}
 	fs.IntVar(&cfg.BundleRetention.Keep, "bundle-keep", retention.Keep, "bundle snapshots kept whatever their age, the most recently used ($DNSROLL_BUNDLE_KEEP)")
 	fs.DurationVar(&cfg.BundleRetention.MaxAge, "bundle-max-age", retention.MaxAge, "remove bundle snapshots unused for this long, beyond --bundle-keep ($DNSROLL_BUNDLE_MAX_AGE; 0 keeps every snapshot)")
+	grace, err := worker.StopGraceFromEnv()
+	if err != nil {
+		return err
+	}
+	stopGrace := fs.Duration("stop-grace", grace, "told to stop (SIGTERM, Ctrl-C), let running steps finish for this long before cancelling them for another worker to retry ($DNSROLL_STOP_GRACE); the supervisor must wait longer before it kills")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("DNSROLL_METRICS_ADDR"), "serve Prometheus metrics (the SDK's worker metrics) on this host:port at /metrics ($DNSROLL_METRICS_ADDR; default: off)")
 	fs.StringVar(&cfg.FleetDir, "fleets", cmp.Or(os.Getenv("DNSROLL_FLEETS"), "fleets"), "directory of fleet configs, one <fleet>.yaml each ($DNSROLL_FLEETS)")
 	fs.StringVar(&cfg.LabDir, "lab-dir", ".lab/dev", "lab state directory (lab fleets only)")
@@ -64,6 +69,9 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 	fs.StringVar(&cfg.LinodeURL, "linode-url", "", "Linode API base URL ($DNSROLL_LINODE_URL; default: the real API; LINODE_URL is ignored)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
+	}
+	if *stopGrace <= 0 {
+		return fmt.Errorf("--stop-grace %s: want a duration above 0, such as %s", *stopGrace, worker.DefaultStopGrace)
 	}
 	if cfg.BundleRetention.Keep < 0 {
 		return fmt.Errorf("--bundle-keep %d: want 0 or more snapshots", cfg.BundleRetention.Keep)
@@ -106,7 +114,7 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 		return err
 	}
 	defer c.Close()
-	w := worker.New(c, acts)
+	w := worker.New(c, acts, *stopGrace)
 	slog.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "fleets", cfg.FleetDir)
 	return w.Run(interruptCh(ctx))
 }

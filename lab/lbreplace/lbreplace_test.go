@@ -172,7 +172,7 @@ func startReplaceLab(t *testing.T, driver string) *replaceLab {
 	if err := l.SetGlue(ctx, "example.com", glue(r.old)); err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(cl, r.acts)
+	w := worker.New(cl, r.acts, 0)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
