@@ -699,7 +699,8 @@ func TestWorkerMetricsAddrWithoutAPort(t *testing.T) {
 	_, errOut, code := cli(t, "worker", "--temporal-address", "127.0.0.1:1", "--fleets", fleets, "--metrics-addr", "9090")
 	if code != 1 || !strings.Contains(errOut, "--metrics-addr (or DNSROLL_METRICS_ADDR) 9090") || !strings.Contains(errOut, "host:port") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
-	}	// A stop grace of nothing would cut every running step off at SIGTERM.
+	}
+	// A stop grace of nothing would cut every running step off at SIGTERM.
 	_, errOut, code = cli(t, "worker", "--temporal-address", "127.0.0.1:1", "--fleets", fleets, "--stop-grace", "0s")
 	if code != 1 || !strings.Contains(errOut, "--stop-grace 0s: want a duration above 0") {
 		t.Errorf("--stop-grace 0s: exit %d, stderr %q", code, errOut)
