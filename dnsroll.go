@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -64,14 +65,11 @@ func (s Server) DNSAddr() string {
 	return net.JoinHostPort(s.IPv4, strconv.Itoa(port))
 }
 
-// HasTag reports whether the server carries tag.
+// HasTag reports whether the server carries tag. Linode's tags ignore
+// letter case: a tag the account already has keeps its spelling, whatever
+// a create asked for.
 func (s Server) HasTag(tag string) bool {
-	for _, t := range s.Tags {
-		if t == tag {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.Tags, func(t string) bool { return strings.EqualFold(t, tag) })
 }
 
 // String is for logs and status output.

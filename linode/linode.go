@@ -125,7 +125,8 @@ func splitBaseURL(raw string) (base, version string, err error) {
 // List returns every instance that carries tag. It asks twice, and
 // returns the union: once with the API's filter on the tag, and once for
 // every instance of the account, 500 to a page, picking the tagged ones
-// itself. Linode's filters on list fields have answered nothing at times,
+// itself. Linode's filters on list fields have answered nothing at times
+// (and one it refuses, with a 400, is passed over),
 // and a list of the whole account pages by offset, so an instance deleted
 // while it pages can shift another past a page boundary unseen. A list that
 // missed green would report its deletion done and leave it running: only
@@ -145,6 +146,10 @@ func (c *Cloud) List(ctx context.Context, tag string) ([]dnsroll.Server, error) 
 	seen := map[int]bool{}
 	for _, opts := range []*linodego.ListOptions{{Filter: string(filter), PageSize: 500}, {PageSize: 500}} {
 		insts, err := c.client.ListInstances(ctx, opts)
+		if opts.Filter != "" && httpStatus(err) == http.StatusBadRequest {
+			// A filter Linode refuses: the account's list follows.
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("linode: list %s: %w", tag, mapErr(ctx, err))
 		}

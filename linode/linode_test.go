@@ -141,6 +141,13 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("List when Linode's filter matches nothing: %v, %v; want ns1-next and ns2", again, err)
 	}
 	e.sim.ClearFaults()
+	// Nor on the filter being accepted at all: a 400 for it is no reason
+	// to stop, since the account's list follows.
+	e.sim.InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4/linode/instances", FilterRefused: true, Count: -1})
+	if again, err := e.cloud.List(c, tag); err != nil || len(again) != 2 {
+		t.Fatalf("List when Linode refuses the filter: %v, %v; want ns1-next and ns2", again, err)
+	}
+	e.sim.ClearFaults()
 	// Nor on the list of the whole account, which pages by offset.
 	e.mu.Lock()
 	e.unfilteredMisses = true
@@ -244,6 +251,30 @@ func TestListAcrossPages(t *testing.T) {
 	}
 	if len(e.sim.Faults()) != 0 {
 		t.Error("the 429s should have been retried")
+	}
+}
+
+// Linode's tags ignore letter case: a tag the account already has keeps
+// its spelling, whatever spelling a create asks for. The fleet's servers
+// are still its own, to list, delete and rename.
+func TestTagsIgnoreLetterCase(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.cloud.Create(ctx(t), spec("web1", strings.ToUpper(tag))); err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.cloud.Create(ctx(t), spec("ns1-next", tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Tags, []string{strings.ToUpper(tag)}) {
+		t.Fatalf("created with tags %v: the simulator should answer the account's spelling, %s", s.Tags, strings.ToUpper(tag))
+	}
+	if !s.HasTag(tag) {
+		t.Errorf("a server tagged %v is not taken for one tagged %s", s.Tags, tag)
+	}
+	list, err := e.cloud.List(ctx(t), tag)
+	if err != nil || len(list) != 2 {
+		t.Errorf("List(%s) = %v, %v; want web1 and ns1-next", tag, list, err)
 	}
 }
 

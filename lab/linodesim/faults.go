@@ -35,6 +35,10 @@ type Fault struct {
 	// with no results, as Linode's filters on list fields (tags) have
 	// done; a list without one is served as usual.
 	FilterMatchesNothing bool `json:"filter_matches_nothing,omitempty"`
+	// FilterRefused answers a list whose request has an X-Filter with a
+	// 400, as Linode does for a field it cannot filter on; a list without
+	// one is served as usual.
+	FilterRefused bool `json:"filter_refused,omitempty"`
 	// Count is how many matching requests the fault affects: 0 means one,
 	// a negative count means every one until the faults are cleared.
 	Count int `json:"count,omitempty"`
@@ -112,7 +116,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 	*f = Fault{}
 	// Every field but Delay, by its name lower case without underscores.
 	plain := map[string]any{"method": &f.Method, "pathprefix": &f.PathPrefix, "status": &f.Status, "reason": &f.Reason,
-		"retryafter": &f.RetryAfter, "loseresponse": &f.LoseResponse, "filtermatchesnothing": &f.FilterMatchesNothing, "count": &f.Count}
+		"retryafter": &f.RetryAfter, "loseresponse": &f.LoseResponse, "filtermatchesnothing": &f.FilterMatchesNothing, "filterrefused": &f.FilterRefused, "count": &f.Count}
 	for k, v := range raw {
 		var err error
 		name := strings.ToLower(strings.ReplaceAll(k, "_", ""))

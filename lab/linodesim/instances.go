@@ -108,7 +108,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	s.nextID++
 	rec := &record{
 		Instance: Instance{
-			ID: id, Label: cmp.Or(req.Label, fmt.Sprintf("linode%d", id)), Tags: dedup(req.Tags),
+			ID: id, Label: cmp.Or(req.Label, fmt.Sprintf("linode%d", id)), Tags: dedup(s.spelled(req.Tags)),
 			IPv4: []string{"127.0.0.1"}, Region: req.Region, Type: req.Type, Image: req.Image,
 			FirewallID: cmp.Or(req.FirewallID, s.defaultFirewall()), Created: now, Updated: now,
 		},
@@ -224,7 +224,7 @@ func (s *Sim) update(w http.ResponseWriter, r *http.Request) {
 			if err := validateTags(*req.Tags); err != nil {
 				return false, err
 			}
-			rec.Tags = dedup(*req.Tags)
+			rec.Tags = dedup(s.spelled(*req.Tags))
 		}
 		return true, nil
 	})

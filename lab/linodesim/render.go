@@ -3,6 +3,7 @@ package linodesim
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -151,6 +152,27 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// spelled gives each of tags the spelling the account already has for it
+// (the oldest instance's): Linode's tags ignore letter case, and a tag is
+// made once. Call with s.mu held.
+func (s *Sim) spelled(tags []string) []string {
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = t
+	found:
+		for _, id := range slices.Sorted(maps.Keys(s.insts)) {
+			rec := s.insts[id]
+			for _, have := range rec.Tags {
+				if strings.EqualFold(have, t) {
+					out[i] = have
+					break found
+				}
+			}
+		}
+	}
+	return out
 }
 
 func dedup(tags []string) []string {

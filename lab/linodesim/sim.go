@@ -203,7 +203,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("linodesim fault", "method", r.Method, "path", r.URL.Path, "status", f.Status,
-		"delay", f.Delay, "lose_response", f.LoseResponse, "filter_matches_nothing", f.FilterMatchesNothing)
+		"delay", f.Delay, "lose_response", f.LoseResponse, "filter_matches_nothing", f.FilterMatchesNothing, "filter_refused", f.FilterRefused)
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
@@ -216,6 +216,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case f.FilterMatchesNothing && r.Header.Get("X-Filter") != "":
 		writeJSON(w, http.StatusOK, map[string]any{"data": []any{}, "page": 1, "pages": 1, "results": 0})
+	case f.FilterRefused && r.Header.Get("X-Filter") != "":
+		writeErr(w, http.StatusBadRequest, "Cannot filter on tags", "X-Filter")
 	case f.LoseResponse:
 		s.mux.ServeHTTP(discard{h: http.Header{}}, r)
 		writeErr(w, cmp.Or(f.Status, http.StatusBadGateway), "Bad Gateway", "")
