@@ -53,8 +53,24 @@ func check(line string) error {
 	if int(n) > len(blob)-4 || string(blob[4:4+n]) != f[0] {
 		return fmt.Errorf("%s key: the key data is not a %s key", f[0], f[0])
 	}
+	if !linodeInstalls[f[0]] {
+		return fmt.Errorf("%s key: Linode does not install %s keys on new Linodes (it takes %s): give a key of one of those types", f[0], f[0], strings.Join(linodeTypes, ", "))
+	}
 	return nil
 }
+
+// linodeTypes are the key types Linode installs on a new Linode (its API
+// reference for authorized_keys); any other fails the create.
+var linodeTypes = []string{"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+	"ssh-dss", "sk-ecdsa-sha2-nistp256@openssh.com"}
+
+var linodeInstalls = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range linodeTypes {
+		m[t] = true
+	}
+	return m
+}()
 
 func abbrev(s string) string {
 	if len(s) > 24 {

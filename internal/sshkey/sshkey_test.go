@@ -1,6 +1,8 @@
 package sshkey
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,13 @@ import (
 )
 
 const ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEqYxgaMlqXm8mnGNYHRN6kcLI8EqCCCvw7FJ10SMoRd ops@example"
+
+// keyOfType is an authorized_keys line whose key data names typ.
+func keyOfType(typ string) string {
+	blob := binary.BigEndian.AppendUint32(nil, uint32(len(typ)))
+	blob = append(append(blob, typ...), 0, 0, 0, 1, 'x')
+	return typ + " " + base64.StdEncoding.EncodeToString(blob) + " yubikey"
+}
 
 func TestParse(t *testing.T) {
 	for _, tt := range []struct {
@@ -24,6 +33,10 @@ func TestParse(t *testing.T) {
 		{"truncated paste", "ssh-ed25519", 0, "not an SSH public key"},
 		{"broken key data", "ssh-ed25519 AAAA!!", 0, "not base64"},
 		{"type and blob disagree", strings.Replace(ed, "ssh-ed25519", "ssh-rsa", 1), 0, "not a ssh-rsa key"},
+		// Linode refuses a security key of type ed25519 at the create,
+		// after Plan: refused here, before any VM exists.
+		{"a type Linode does not install", keyOfType("sk-ssh-ed25519@openssh.com"), 0, "Linode does not install sk-ssh-ed25519@openssh.com keys"},
+		{"the security key type Linode takes", keyOfType("sk-ecdsa-sha2-nistp256@openssh.com"), 1, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			keys, err := Parse(tt.text)

@@ -2,6 +2,7 @@ package linodesim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -130,6 +131,21 @@ func TestCreateValidation(t *testing.T) {
 	}
 	if r := e.do(t, "POST", "/v4/linode/instances", "{nope"); r.status != 400 {
 		t.Errorf("invalid JSON: %d", r.status)
+	}
+}
+
+// A key of a type Linode does not install fails the create, naming the
+// key, as Linode does; a security key of the one type it takes does not.
+func TestAuthorizedKeyTypes(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	create := func(label, key string) reply {
+		return e.do(t, "POST", "/v4/linode/instances", fmt.Sprintf(`{"label":%q,"region":"us-east","type":"g6-nanode-1","image":"linode/debian12","root_pass":"Hunter2-Secret-Pass","authorized_keys":["ssh-ed25519 AAAA a",%q]}`, label, key))
+	}
+	if r := create("ns1", "sk-ssh-ed25519@openssh.com AAAA yubikey"); r.status != 400 || !strings.Contains(r.body, "SSH Key 2 key-type must be") || !strings.Contains(r.body, "authorized_keys") {
+		t.Errorf("an sk-ssh-ed25519 key: %d %s; want a 400 naming key 2", r.status, r.body)
+	}
+	if r := create("ns2", "sk-ecdsa-sha2-nistp256@openssh.com AAAA yubikey"); r.status != 200 {
+		t.Errorf("an sk-ecdsa-sha2-nistp256 key: %d %s; want it installed", r.status, r.body)
 	}
 }
 

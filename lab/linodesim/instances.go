@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,8 +159,18 @@ func validateCreate(req *createRequest) *badRequest {
 			return err
 		}
 	}
+	for i, k := range req.AuthorizedKeys {
+		typ, _, _ := strings.Cut(strings.TrimSpace(k), " ")
+		if !slices.Contains(keyTypes, typ) && !strings.HasPrefix(typ, "ecdsa-sha2-nistp") {
+			return &badRequest{fmt.Sprintf("SSH Key %d key-type must be ssh-dss, ssh-rsa, ecdsa-sha2-nistp, or ssh-ed25519.", i+1), "authorized_keys"}
+		}
+	}
 	return validateTags(req.Tags)
 }
+
+// keyTypes are the SSH key types Linode installs from authorized_keys,
+// besides ecdsa-sha2-nistp*: its reason for others names the older list.
+var keyTypes = []string{"ssh-dss", "ssh-rsa", "ssh-ed25519", "sk-ecdsa-sha2-nistp256@openssh.com"}
 
 // validateLabel applies Linode's label rule (dnsroll.CheckLabel), with
 // the real API's 400 reason.
