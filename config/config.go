@@ -555,6 +555,9 @@ func (f *Fleet) Validate() error {
 			if field == "image" && !imageIDRE.MatchString(v) {
 				return fieldErr(at+".image", "must be a Linode image ID such as linode/debian12 (Linode's) or private/12345 (yours); got %q", v)
 			}
+			if name, ok := strings.CutPrefix(v, "linode/"); field == "image" && ok && !strings.HasPrefix(name, "debian") && !strings.HasPrefix(name, "ubuntu") {
+				return fieldErr(at+".image", "%q is neither Debian nor Ubuntu, and dnsroll's playbooks install BIND, nginx and dnsdist with apt: use linode/debian12, linode/ubuntu24.04 or a private image made from one", v)
+			}
 			if field != "image" && !linodeIDRE.MatchString(v) {
 				return fieldErr(at+"."+field, "must be a Linode %s ID, lowercase letters, digits and dashes such as %s; got %q", field, map[string]string{"region": "us-east", "type": "g6-nanode-1"}[field], v)
 			}

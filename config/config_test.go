@@ -257,6 +257,9 @@ func TestInvalidConfigSaysTheFix(t *testing.T) {
 		{"zones:", "rollout: {strategy: canary, canary: {steps: []}}\nzones:", "rollout.canary.steps: is [], which means the default steps: leave it out for the default"},
 		{"name: example.com,", "name: bücher.example,", `zones[0].name: "bücher.example" is not in ASCII: write an internationalized name in its ASCII form (punycode), such as xn--bcher-kva.example`},
 		{"image: linode/debian12}\n  - {label: ns2", "image: debian12}\n  - {label: ns2", `nameservers[0].image: must be a Linode image ID such as linode/debian12 (Linode's) or private/12345 (yours); got "debian12"`},
+		// The playbooks install with apt: a Rocky VM would be created,
+		// then fail at its provisioning.
+		{"image: linode/debian12}\n  - {label: ns2", "image: linode/rocky9}\n  - {label: ns2", `nameservers[0].image: "linode/rocky9" is neither Debian nor Ubuntu, and dnsroll's playbooks install BIND, nginx and dnsdist with apt: use linode/debian12, linode/ubuntu24.04 or a private image made from one`},
 		{"zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.switch_timeout: must be longer than steps.heartbeat_timeout (30s), got 20s"},
 		{"zones:", "probe: {timeout: 50s, attempts: 3}\nzones:", "probe.timeout: 50s for each of probe.attempts 3 is 2m30s for one unanswered query, which must be shorter than steps.probe_timeout (2m0s)"},
 		{`"192.0.2.2:53"`, `"256.1.1.1:53"`, `load_balancers[1].address: "256.1.1.1" is no IPv4 address`},
