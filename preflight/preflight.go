@@ -41,6 +41,29 @@ type Zone struct {
 	Warnings []string
 }
 
+// zoneRoot is the directory f keeps zc's files in, whatever the revision:
+// its file pattern up to {revision}, or the file's own directory.
+func zoneRoot(f *config.Fleet, zc config.Zone) string {
+	pattern := f.Path(zc.File)
+	if i := strings.Index(pattern, config.RevisionPlaceholder); i >= 0 {
+		return filepath.Dir(pattern[:i] + "x")
+	}
+	return filepath.Dir(pattern)
+}
+
+// leavesRoot says whether path, its links followed, is outside root.
+func leavesRoot(path, root string) bool {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false // the read that follows says what is wrong
+	}
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	rel, err := filepath.Rel(root, real)
+	return err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
 // Zones checks the revision and that every zone file of f exists and
 // parses for it. Errors have code dnsroll.EINVALID and name the field and
 // the file:line.
@@ -65,6 +88,10 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 		}
 		if st.IsDir() {
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s is a directory, not a zone file: name the zone's file in it", i, zc.Name, of, path)
+		}
+		if root := zoneRoot(f, zc); leavesRoot(path, root) {
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s is a link that leads outside %s, where the fleet keeps this zone's files: "+
+				"a zone file may not read other files on the worker, whose errors would quote them; copy the file in", i, zc.Name, of, path, root)
 		}
 		paths[i] = path
 	}

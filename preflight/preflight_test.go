@@ -206,6 +206,38 @@ func TestZonesAreInvalidInput(t *testing.T) {
 	}
 }
 
+// A zone file that is a link to a file outside the fleet's zone files
+// (a worker's secrets, say) is refused before BIND reads it: BIND's error
+// would quote the file's lines to whoever reads the refusal. A link to
+// another revision's file, the usual reuse, is fine.
+func TestZoneFileLinksStayAmongTheZoneFiles(t *testing.T) {
+	d := dir(t, same, nil)
+	f, err := config.Load(filepath.Join(d, "prod.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(t.TempDir(), "secrets.env")
+	if err := os.WriteFile(secret, []byte("export LINODE_TOKEN=deadbeefSECRET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for rev, target := range map[string]string{"B": secret, "C": "../A/example.com.zone"} {
+		if err := os.MkdirAll(filepath.Join(d, "zones", rev), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(d, "zones", rev, "example.com.zone")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = Zones(f, "B")
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "zones[0].file: zone example.com of revision \"B\"") ||
+		!strings.Contains(err.Error(), "outside "+filepath.Join(d, "zones")) || strings.Contains(err.Error(), "deadbeef") {
+		t.Errorf("a link out of the zone files: %v; want a refusal that names it and quotes nothing of it", err)
+	}
+	if zones, err := Zones(f, "C"); err != nil || len(zones) != 1 {
+		t.Errorf("a link to another revision's file: %v, %v", zones, err)
+	}
+}
+
 func TestDir(t *testing.T) {
 	if _, err := Dir(filepath.Join(t.TempDir(), "nosuchdir"), Target{}); err == nil || !strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), "--fleets or $DNSROLL_FLEETS") {
 		t.Errorf("a missing fleets directory: %v", err)

@@ -30,7 +30,7 @@ func (z *Zone) Apex() *Apex {
 
 // quickUnsafeRE finds what miekg/dns may read otherwise than BIND, or not
 // at all: $GENERATE and $INCLUDE.
-var quickUnsafeRE = regexp.MustCompile(`(?im)^\$(GENERATE|INCLUDE)\b`)
+var quickUnsafeRE = regexp.MustCompile(`(?i)(?:^|[\r\n])[ \t]*\$(GENERATE|INCLUDE)\b`)
 
 // ParseApex reads the apex SOA and DNSKEY set of the zone file at path
 // (for origin) with miekg/dns alone. Parse runs named-compilezone, a

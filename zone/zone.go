@@ -103,7 +103,9 @@ func ParseFile(path, origin string) (*Zone, error) {
 
 var (
 	lineRE    = regexp.MustCompile(` at line: (\d+):\d+$`)
-	includeRE = regexp.MustCompile(`(?im)^\$INCLUDE\b`)
+	// includeRE finds a $INCLUDE at a line's start: after a newline or a
+	// bare carriage return, which BIND ends a line at too.
+	includeRE = regexp.MustCompile(`(?i)(?:^|[\r\n])[ \t]*(\$INCLUDE)\b`)
 )
 
 // Parse reads a zone in BIND syntax. filename only labels errors; $INCLUDE
@@ -135,8 +137,8 @@ func parse(r io.Reader, origin, filename string, compileIt bool) (*Zone, error) 
 	if err != nil {
 		return fail(0, "%v", err)
 	}
-	if loc := includeRE.FindIndex(data); loc != nil {
-		return fail(bytes.Count(data[:loc[0]], []byte("\n"))+1, "$INCLUDE is not allowed: a zone file may not read other files on the worker; put the records it names in this file")
+	if loc := includeRE.FindSubmatchIndex(data); loc != nil {
+		return fail(bytes.Count(data[:loc[2]], []byte("\n"))+1, "$INCLUDE is not allowed: a zone file may not read other files on the worker; put the records it names in this file")
 	}
 	z := &Zone{origin: origin, rrsets: map[rrKey][]dns.RR{}, types: map[string][]uint16{}, exists: map[string]bool{}, cuts: map[string]bool{}, nsec3: map[string]bool{}, added: map[string]bool{}}
 	defer func() { z.added = nil }()

@@ -191,6 +191,11 @@ func TestParseErrors(t *testing.T) {
 		{"bad A", head + "\nwww A 192.0.2.999\n", `zone example.com: db.example:6: near '192.0.2.999': bad dotted quad`},
 		{"bad type", head + "www BOGUS x\n", "zone example.com: db.example:5: unknown RR type 'BOGUS'"},
 		{"include", "$INCLUDE /etc/passwd\n", "zone example.com: db.example:1: $INCLUDE is not allowed: a zone file may not read other files on the worker; put the records it names in this file"},
+		// BIND ends a line at a bare carriage return too: the directive
+		// after one would read the worker's file, and the error or the
+		// records would show its contents.
+		{"include after a carriage return", head + "www A 192.0.2.1\r$INCLUDE /etc/passwd\n", "zone example.com: db.example:5: $INCLUDE is not allowed"},
+		{"include after a carriage return and blanks", head + "www A 192.0.2.1\r \t$include /etc/passwd\n", "zone example.com: db.example:5: $INCLUDE is not allowed"},
 		{"no SOA", "$TTL 60\nwww A 192.0.2.1\n", "zone example.com: db.example: BIND refuses the zone: has 0 SOA records"},
 		// The file is another zone's: named reads each record as out of
 		// zone and then finds no SOA. The message says whose it is.
