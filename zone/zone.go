@@ -102,7 +102,7 @@ func ParseFile(path, origin string) (*Zone, error) {
 }
 
 var (
-	lineRE    = regexp.MustCompile(` at line: (\d+):\d+$`)
+	lineRE = regexp.MustCompile(` at line: (\d+):\d+$`)
 	// includeRE finds a $INCLUDE at a line's start: after a newline or a
 	// bare carriage return, which BIND ends a line at too.
 	includeRE = regexp.MustCompile(`(?i)(?:^|[\r\n])[ \t]*(\$INCLUDE)\b`)
