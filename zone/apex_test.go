@@ -38,6 +38,10 @@ func TestParseApexAsParse(t *testing.T) {
 		"unknown rr":     "$TTL 300\n@ SOA ns1 hostmaster 10 3600 600 1209600 300\n NS ns1\nx TYPE65534 \\# 2 ABCD\nns1 A 192.0.2.53\n",
 		"two records":    "$TTL 300\n@ SOA ns1 hostmaster 11 3600 600 1209600 300\n NS ns1\nwww 60 A 192.0.2.1\nwww 30 A 192.0.2.2\nns1 A 192.0.2.53\n",
 		"keys, unsigned": unsignedWithKey,
+		// A record written twice with two TTLs: named does not serve the
+		// lower, and the quick read must not guess which it serves.
+		"duplicate, lower TTL first":  "$TTL 300\n@ SOA ns1 hostmaster 14 3600 600 1209600 300\n NS ns1\nwww 300 A 192.0.2.1\nx A 192.0.2.9\nwww 600 A 192.0.2.1\nns1 A 192.0.2.53\n",
+		"duplicate, higher TTL first": "$TTL 300\n@ SOA ns1 hostmaster 15 3600 600 1209600 300\n NS ns1\nwww 600 A 192.0.2.1\nx A 192.0.2.9\nwww 300 A 192.0.2.1\nns1 A 192.0.2.53\n",
 		// named loads a TTL over 2^31-1 as 0 (RFC 2181 §8).
 		"TTL over the maximum": "$TTL 300\n@ 4294967295 SOA ns1 hostmaster 13 3600 600 1209600 300\n NS ns1\nns1 A 192.0.2.53\nbig 2147483648 A 192.0.2.2\n",
 	}

@@ -507,6 +507,9 @@ func (z *Zone) add(rr dns.RR) {
 	data := keyOf(rr)
 	id := fmt.Sprintf("%s %d %s%s", h.Name, h.Rrtype, data.rdata, data.text)
 	if z.added[id] {
+		// Which TTL named serves for a record written twice is its own
+		// business: a quick read must leave the zone to BIND's.
+		z.mixedTTLs = z.mixedTTLs || len(set) > 0 && h.Ttl != set[0].Header().Ttl
 		return
 	}
 	z.added[id] = true
