@@ -210,6 +210,12 @@ func (z *Zone) wildcardFor(name string) string {
 	return ""
 }
 
+// dnssecType says whether t is DNSSEC's own data, which RFC 4035 §2.5
+// puts beside a CNAME: its signatures and its denial of other types.
+func dnssecType(t uint16) bool {
+	return t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3
+}
+
 // Warnings lists things that load in BIND and named-checkzone but break
 // answers: out-of-zone data BIND ignored, CNAME loops and chains longer
 // than BIND follows (both answered with SERVFAIL, which the checks
@@ -224,7 +230,7 @@ func (z *Zone) Warnings(max int) []string {
 		if len(cn) == 0 || z.Delegated(name) {
 			continue
 		}
-		if len(z.Types(name)) > 1 {
+		if slices.ContainsFunc(z.Types(name), func(t uint16) bool { return t != dns.TypeCNAME && !dnssecType(t) }) {
 			out = append(out, fmt.Sprintf("%s has a CNAME and other data", name))
 		}
 		a := z.Lookup(name, dns.TypeA)

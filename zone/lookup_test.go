@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/internal/signzone"
 )
 
 const cnameZone = apex + `www    A    192.0.2.10
@@ -207,6 +210,26 @@ func TestLookupInRootZone(t *testing.T) {
 // what is left ends in a public suffix (www.atlas is the zone's own
 // name); targets that exist, below a cut, under a wildcard or a DNAME
 // are not.
+// A CNAME in a signed zone has its RRSIG and NSEC beside it, as DNSSEC
+// requires: no "CNAME and other data" warning for those.
+func TestNoCNAMEWarningForItsSignatures(t *testing.T) {
+	needlab.Programs(t, signzone.Tools...)
+	text, _, err := signzone.SignDS(t.TempDir(), "sub.example.com.", childText+"alias CNAME www\n", signzone.Options{Start: "now-3600", End: "+2592000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := Parse(strings.NewReader(text), "sub.example.com", "db.sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(z.Types("alias.sub.example.com.")) < 3 {
+		t.Fatalf("alias has types %v: the zone is not signed, and the test shows nothing", z.Types("alias.sub.example.com."))
+	}
+	if got := z.Warnings(10); len(got) != 0 {
+		t.Errorf("warnings %q, want none", got)
+	}
+}
+
 func TestWarningsNameTargetsMissingFromTheZone(t *testing.T) {
 	z := mustParse(t, apex+`@    MX   10 mail.example.com
 @    MX   20 mx
