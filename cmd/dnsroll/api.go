@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,8 @@ TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
 	switch {
 	case token == "" && !f.insecureNoAuth:
 		return errors.New("DNSROLL_API_TOKEN is not set: the API does not start without a bearer token (--insecure-no-auth serves without one, for local development only)")
+	case token == "" && !loopback(f.listen):
+		return fmt.Errorf("--insecure-no-auth serves without a token on loopback only, and --listen %q is not: anyone who reached it could start and abort rollouts; listen on 127.0.0.1 or localhost, or set DNSROLL_API_TOKEN", f.listen)
 	case token == "":
 		log.Warn("serving WITHOUT authentication (--insecure-no-auth): anyone who reaches the API can start and abort rollouts")
 	case len(token) < 16:
@@ -188,4 +191,15 @@ func (d *devAPI) print(w io.Writer) {
 	fmt.Fprintf(w, "  export DNSROLL_API_URL=%s\n  %s\n", d.url, d.tokenHint)
 	fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $DNSROLL_API_TOKEN\" -d '{\"fleet\":\"lab\",\"revision\":\"B\"}' $DNSROLL_API_URL/rollouts\n")
 	fmt.Fprintf(w, "  dnsroll rollout start --fleet lab --revision B --wait\n")
+}
+
+// loopback says whether the listen address hostport serves this machine
+// alone: localhost or a loopback IP, not every interface.
+func loopback(hostport string) bool {
+	host, _, _ := net.SplitHostPort(hostport)
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

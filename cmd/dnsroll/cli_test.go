@@ -559,6 +559,8 @@ func TestCLIExitCodesAndHelp(t *testing.T) {
 		{[]string{"dev", "extra"}, 1, []string{`unexpected argument "extra": dnsroll dev takes flags only`}},
 		{[]string{"demo", "extra"}, 1, []string{`unexpected argument "extra": dnsroll demo takes flags only`}},
 		{[]string{"cluster", "extra"}, 1, []string{`unexpected argument "extra": dnsroll cluster takes flags only`}},
+		// Without a token, only this machine may reach the API.
+		{[]string{"api", "--insecure-no-auth", "--listen", ":18080", "--temporal-address", "127.0.0.1:1"}, 1, []string{`--insecure-no-auth serves without a token on loopback only, and --listen ":18080" is not`}},
 		{[]string{"api", "--listen", "8080"}, 1, []string{`--listen (or DNSROLL_API_ADDR) "8080": must be host:port, such as 127.0.0.1:8080 or :8080`}},
 		{[]string{"api", "--default-revision", "v1 final"}, 1, []string{`--default-revision (or DNSROLL_DEFAULT_REVISION) "v1 final": must be 1-64 letters, digits, dots, dashes or underscores`}},
 	} {
