@@ -89,7 +89,10 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	}
 	client := a.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		// A redirect is not followed: it would carry the body and its
+		// signature wherever the receiver pointed; its 3xx fails the
+		// delivery below.
+		client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -98,7 +101,11 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s (%s): HTTP %d", in.Webhook.Name, redact(target), resp.StatusCode))
+		why := ""
+		if resp.StatusCode/100 == 3 {
+			why = " (a redirect, which is not followed: set the webhook's url to where it leads)"
+		}
+		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s (%s): HTTP %d%s", in.Webhook.Name, redact(target), resp.StatusCode, why))
 	}
 	return StepResult{Attempt: attempt(ctx), Note: in.Event}, nil
 }

@@ -137,3 +137,36 @@ notifications:
 		})
 	}
 }
+
+// A webhook that answers with a redirect is not followed: a 307 or 308
+// would send the body and its signature on to wherever the receiver (or
+// whoever took its name over) pointed. The delivery fails, naming it.
+func TestNotifyFollowsNoRedirect(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/collect", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	t.Setenv("HOOK_SECRET", "sekret-hmac")
+	fleet, err := config.Parse([]byte(testFleetYAML + `ansible: {connection: local}
+notifications:
+  webhooks:
+    - {url: "` + srv.URL + `/hook", secret_env: HOOK_SECRET}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Fleets: func(string) (*config.Fleet, error) { return fleet, nil }}
+	env.RegisterActivity(acts)
+	_, err = env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: fleet.ForHistory().Notifications.Webhooks[0], Event: "started", Fleet: "lab", Seq: 1})
+	if err == nil || !strings.Contains(err.Error(), "HTTP 307") {
+		t.Errorf("a webhook that redirects: %v; want the delivery to fail with its 307", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect was followed: %d request(s) elsewhere", n)
+	}
+}
