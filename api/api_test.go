@@ -128,6 +128,13 @@ func TestRouter(t *testing.T) {
 			contains: "ending with a letter or digit"},
 		{name: "start bad revision", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"../etc"}`, auth: bearer, want: 400, field: "revision"},
 		{name: "start long reason", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"` + strings.Repeat("x", 501) + `"}`, auth: bearer, want: 400, field: "reason"},
+		// Reasons and names are printed on operators' terminals and in the
+		// Web UI: no control characters, which could drive a terminal.
+		{name: "start reason with an escape", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"fix\u001b[2J"}`, auth: bearer, want: 400, field: "reason",
+			contains: "must be one line of text, without control characters"},
+		{name: "start requested_by with a newline", method: "POST", path: "/rollouts", body: `{"fleet":"lab","requested_by":"ci\nfake line"}`, auth: bearer, want: 400, field: "requested_by"},
+		{name: "abort by with a bell", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", body: `{"reason":"bad zone","by":"ci\u0007"}`, auth: bearer, want: 400, field: "by"},
 		{name: "start oversized", method: "POST", path: "/rollouts", body: big, auth: bearer, want: 413},
 
 		{name: "list", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseSucceeded); f.add("prod", workflows.PhaseBaking) },

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -130,10 +131,22 @@ func validateWho(fleet, reason, by string) error {
 		return fieldError("fleet", "is required")
 	case !config.ValidFleetName(fleet):
 		return fieldError("fleet", "must be %s; got %q", config.FleetNameRule, fleet)
-	case len(reason) > maxReason:
-		return fieldError("reason", "must be at most %d bytes", maxReason)
-	case len(by) > maxBy:
-		return fieldError("requested_by", "must be at most %d bytes", maxBy)
+	}
+	if err := textField("reason", reason, maxReason); err != nil {
+		return err
+	}
+	return textField("requested_by", by, maxBy)
+}
+
+// textField checks a free-text field that operators read on terminals
+// and in the Web UI: at most max bytes, on one line, and without control
+// characters, which could drive a terminal.
+func textField(name, v string, max int) error {
+	switch {
+	case len(v) > max:
+		return fieldError(name, "must be at most %d bytes", max)
+	case strings.ContainsFunc(v, unicode.IsControl):
+		return fieldError(name, "must be one line of text, without control characters; got %q", v)
 	}
 	return nil
 }
@@ -357,11 +370,11 @@ func (s *Server) signalInput(w http.ResponseWriter, r *http.Request) (SignalRequ
 	if err := s.decode(w, r, &in, true); err != nil {
 		return in, err
 	}
-	if len(in.Reason) > maxReason {
-		return in, fieldError("reason", "must be at most %d bytes", maxReason)
+	if err := textField("reason", in.Reason, maxReason); err != nil {
+		return in, err
 	}
-	if len(in.By) > maxBy {
-		return in, fieldError("by", "must be at most %d bytes", maxBy)
+	if err := textField("by", in.By, maxBy); err != nil {
+		return in, err
 	}
 	in.By = requester(in.By)
 	return in, nil

@@ -708,3 +708,29 @@ func TestWorkerMetricsAddrWithoutAPort(t *testing.T) {
 		t.Errorf("--stop-grace 0s: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// What the CLI prints comes in part from others: a signal's reason sent
+// with Temporal's CLI, a step's error. A control character in it is
+// printed escaped, so that it cannot clear the screen, retitle the
+// terminal or hide a line; --json output is JSON as ever.
+func TestCLIPrintsNoControlCharacters(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	const evil = "wrong zone\x1b[2J\x1b]0;owned\x07\r"
+	f.end = func(ro *api.Rollout) {
+		ro.Failure = "aborted by ops: " + evil
+		ro.Events = append(ro.Events, workflows.Event{Message: "abort requested by ops: " + evil})
+	}
+	out, errOut, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1")
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errOut)
+	}
+	if strings.ContainsAny(out, "\x1b\x07\r") {
+		t.Errorf("status printed control characters:\n%q", out)
+	}
+	wantAll(t, "status", out, `wrong zone\x1b[2J\x1b]0;owned\x07\x0d`)
+	out, _, _ = cli(t, "rollout", "status", "--id", "rollout-lab:r1", "--json")
+	var ro api.Rollout
+	if err := json.Unmarshal([]byte(out), &ro); err != nil || !strings.HasSuffix(ro.Failure, evil) {
+		t.Errorf("status --json: %v, failure %q", err, ro.Failure)
+	}
+}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -14,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 )
 
 // command is one subcommand.
@@ -61,6 +64,7 @@ func report(w io.Writer, err error) int {
 
 // run runs the command args name, writing to std.
 func run(ctx context.Context, std streams, args []string) error {
+	std = streams{out: printable{std.out}, err: printable{std.err}}
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
 		fmt.Fprintln(std.out, version())
 		return nil
@@ -110,6 +114,38 @@ func subcommands(usage string) []string {
 		}
 	}
 	return names
+}
+
+// printable writes to w with every control character but newline and tab
+// shown escaped, as \x1b: much of what the CLI prints comes from others
+// (a signal's reason, a step's error, a webhook's answer), and must not
+// drive the terminal it is read on.
+type printable struct{ w io.Writer }
+
+func (p printable) Write(b []byte) (int, error) {
+	if !bytes.ContainsFunc(b, control) {
+		return p.w.Write(b)
+	}
+	var out bytes.Buffer
+	for rest := b; len(rest) > 0; {
+		r, n := utf8.DecodeRune(rest)
+		if control(r) {
+			fmt.Fprintf(&out, "\\x%02x", r)
+		} else {
+			out.Write(rest[:n])
+		}
+		rest = rest[n:]
+	}
+	if _, err := p.w.Write(out.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// control says whether r is a control character other than newline and
+// tab, which the CLI's own output uses.
+func control(r rune) bool {
+	return r != '\n' && r != '\t' && unicode.IsControl(r)
 }
 
 // exitError carries a specific exit status.
