@@ -191,9 +191,13 @@ func (s Store) snapshot(base string, paths []string, zones []Zone) (Manifest, er
 		m.Zones = zones
 		return m, err
 	}
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+	// Zone files may be private: the store is this user's alone, even one
+	// an older dnsroll made open to all (a store this user does not own
+	// keeps its mode).
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return Manifest{}, fmt.Errorf("bundle store: %w", err)
 	}
+	_ = os.Chmod(s.Dir, 0o700)
 	tmp, err := os.MkdirTemp(s.Dir, ".snapshot-*")
 	if err != nil {
 		return Manifest{}, fmt.Errorf("bundle store: %w", err)

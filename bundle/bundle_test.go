@@ -130,6 +130,18 @@ func TestSnapshot(t *testing.T) {
 	if _, ok := s.Open(m.Hash); ok {
 		t.Error("a damaged snapshot opens")
 	}
+	// Zone files may be private: the store is the worker's user's alone,
+	// even one an older dnsroll made open to all.
+	if st, err := os.Stat(s.Dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("the store is %v (%v), want drwx------", st.Mode(), err)
+	}
+	if err := os.Chmod(s.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	snap(t, s, "b")
+	if st, err := os.Stat(s.Dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("a store made open to all is %v after a snapshot (%v), want drwx------", st.Mode(), err)
+	}
 }
 
 // snap snapshots one zone file holding text into s, returning its hash.
