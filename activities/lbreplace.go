@@ -62,7 +62,7 @@ func (a *Activities) CheckParent(ctx context.Context, in ParentInput) (ParentRes
 	if err != nil {
 		return ParentResult{}, failure(ctx, err)
 	}
-	if err := a.checkRegistrar(ctx, in.Registrar, servers, in.Domain); err != nil {
+	if err := a.checkRegistrar(ctx, in.Registrar, servers, in.Domain, ref.NS); err != nil {
 		return ParentResult{}, failure(ctx, err)
 	}
 	res := ParentResult{Attempt: attempt(ctx), NS: ref.NS, NSTTL: ref.NSTTL, GlueTTL: ref.GlueTTL}
@@ -183,9 +183,13 @@ func (a *Activities) registrarFor(ctx context.Context, name string, parent []net
 }
 
 // checkRegistrar makes the named registrar and, unless it is manual, reads
-// the domain's delegation through it: the worker's credentials work and
-// the domain is in the account.
-func (a *Activities) checkRegistrar(ctx context.Context, name string, parent []netip.AddrPort, domain string) error {
+// the domain's delegation through it: the worker's credentials work, the
+// domain is in the account, and its delegation there is served, the
+// parent's referral. Glue that differs means another domain than the
+// parent servers answer for, a wrong parent server, or a change still
+// pending at the registrar: the replacement would move glue it never read,
+// or wait for glue the parent will not serve.
+func (a *Activities) checkRegistrar(ctx context.Context, name string, parent []netip.AddrPort, domain string, served []registrar.NameServer) error {
 	if name == "" || name == ManualRegistrar {
 		return nil
 	}
@@ -193,8 +197,15 @@ func (a *Activities) checkRegistrar(ctx context.Context, name string, parent []n
 	if err != nil {
 		return err
 	}
-	_, err = reg.Glue(ctx, domain)
-	return err
+	glue, err := reg.Glue(ctx, domain)
+	if err != nil {
+		return err
+	}
+	if !registrar.Equal(glue, served) {
+		return dnsroll.Errorf(dnsroll.EINVALID, "the registrar %s delegates %s to %s, but the parent servers %v serve %s: check domain and parent, or wait for a change still pending at the registrar",
+			name, registrar.Fqdn(domain), registrar.Text(glue), parent, registrar.Text(served))
+	}
+	return nil
 }
 
 // LoadBalancerInput names one load balancer of a fleet.

@@ -171,3 +171,12 @@ func Validate(domain string, ns []NameServer) error {
 	}
 	return nil
 }
+
+// Text is ns for a message: each name server with its glue, "; " between.
+func Text(ns []NameServer) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = n.String()
+	}
+	return strings.Join(s, "; ")
+}

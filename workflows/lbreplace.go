@@ -365,7 +365,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	}
 	r.st.Glue.Old = parent.NS
 	if n := r.gluedLBs(parent.NS); n == 0 {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent's glue for %s (%s) names none of the load balancers' addresses; check domain and load_balancers[].address", registrar.Fqdn(r.in.Domain), nsText(parent.NS)), activities.ErrInvalid, nil)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent's glue for %s (%s) names none of the load balancers' addresses; check domain and load_balancers[].address", registrar.Fqdn(r.in.Domain), registrar.Text(parent.NS)), activities.ErrInvalid, nil)
 	}
 
 	r.st.Phase = PhaseCreatingNewLBs
@@ -404,7 +404,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		return err
 	}
 	r.st.Glue.ServedSince = workflow.Now(ctx)
-	r.event(ctx, "the parent serves the new glue: "+nsText(r.st.Glue.New))
+	r.event(ctx, "the parent serves the new glue: "+registrar.Text(r.st.Glue.New))
 	r.notify(ctx, config.EventSwitched)
 
 	if err := r.drain(ctx, served); err != nil {
@@ -490,7 +490,7 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 		} else if registrar.Equal(got.NS, ns) {
 			return got, nil
 		} else if set.Instructions != "" {
-			r.event(ctx, fmt.Sprintf("%s refused: the parent still serves %s, not %s; waiting", SignalGlueUpdated, nsText(got.NS), nsText(ns)))
+			r.event(ctx, fmt.Sprintf("%s refused: the parent still serves %s, not %s; waiting", SignalGlueUpdated, registrar.Text(got.NS), registrar.Text(ns)))
 		}
 		if set.Instructions == "" && !workflow.Now(ctx).Before(giveUp) {
 			return activities.ParentResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent did not serve the glue within %s (glue_wait)", r.in.GlueWait.D()), "GlueTimeout", nil)
@@ -800,14 +800,6 @@ func hostAddr(hostport string) (netip.Addr, error) {
 		return ap.Addr(), nil
 	}
 	return netip.ParseAddr(hostport)
-}
-
-func nsText(ns []registrar.NameServer) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = n.String()
-	}
-	return strings.Join(s, "; ")
 }
 
 func (r *lbReplace) parentInput(child string) activities.ParentInput {
