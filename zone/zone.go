@@ -224,6 +224,32 @@ const (
 	namedMaxTypesPerName   = 100 // max-types-per-name; each type's signatures count as one more
 )
 
+// answerSize is the size of the smallest answer that carries set, the
+// RRset of k, with its signatures: the header, the question, each record
+// with its owner name compressed to a pointer, and an EDNS option.
+func (z *Zone) answerSize(k rrKey, set []dns.RR) int {
+	owner := len(k.name) + 1 // its wire form, for a name in presentation form ending in a dot
+	n := 12 + owner + 4 + 11
+	for _, rr := range set {
+		n += dns.Len(rr) - owner + 2
+	}
+	for _, rr := range z.rrsets[rrKey{k.name, dns.TypeRRSIG}] {
+		if rr.(*dns.RRSIG).TypeCovered == k.qtype {
+			n += dns.Len(rr) - owner + 2
+		}
+	}
+	return n
+}
+
+// thousands is n with commas between its thousands.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 // overNamedLimits names the first RRset or name, in name order, past
 // named's limits, or returns "".
 func (z *Zone) overNamedLimits() string {
@@ -235,6 +261,10 @@ func (z *Zone) overNamedLimits() string {
 			if len(set) > namedMaxRecordsPerType {
 				msgs = append(msgs, fmt.Sprintf("%s %s has %d records; named refuses to load more than %d records of one type at a name (max-records-per-type): keep at most that many",
 					k.name, TypeName(k.qtype), len(set), namedMaxRecordsPerType))
+			}
+			if n := z.answerSize(k, set); n > dns.MaxMsgSize {
+				msgs = append(msgs, fmt.Sprintf("%s %s takes %s bytes in an answer (with its signatures, if signed), more than a DNS message holds (65,535): named loads it but answers it truncated and empty, over TCP too, so no resolver gets it: make it smaller",
+					k.name, TypeName(k.qtype), thousands(n)))
 			}
 			continue
 		}

@@ -207,6 +207,9 @@ func TestParseErrors(t *testing.T) {
 		// says clients ignore them). The message names the record.
 		{"IPv4-mapped ipv6hint", head + "svc SVCB 1 . ipv6hint=::ffff:198.51.100.100\n", `zone example.com: db.example: BIND loads this zone but dnsroll cannot read its record "svc.example.com. 60 IN SVCB 1 . ipv6hint=::ffff:198.51.100.100" (miekg/dns: "ipv6hint=::ffff:198.51.100.100")`},
 		// named-checkzone loads these; named (9.18.28 and later) does not.
+		// named loads it, then answers it truncated and empty, over TCP
+		// too: no resolver gets it.
+		{"an RRset no message holds", head + bigTXT(100, 645), "zone example.com: db.example: big.example.com. TXT takes 66,044 bytes in an answer"},
 		{"101 records in one RRset", head + manyLines(101, "big A 10.0.%d.%d\n"), "zone example.com: db.example: big.example.com. A has 101 records; named refuses to load more than 100 records of one type at a name (max-records-per-type): keep at most that many"},
 		{"101 types at one name", head + manyLines(101, "many TYPE%d \\# 1 01\n"), "zone example.com: db.example: many.example.com. has 101 RRsets (types, and signatures of each type); named refuses to load more than 100 at a name (max-types-per-name): move some of its data to other names"},
 		{"51 signed types at one name", head + manyLines(51, "many TYPE%d \\# 1 01\n") + manyLines(51, signature), "zone example.com: db.example: many.example.com. has 102 RRsets (types, and signatures of each type)"},
@@ -227,6 +230,22 @@ func TestParseErrors(t *testing.T) {
 	if !errors.As(err, &ze) || ze.Line != 5 || ze.File != "db.example" || ze.Zone != "example.com." {
 		t.Errorf("err = %#v, want line 5 of db.example", err)
 	}
+}
+
+// bigTXT is n TXT records at big, each of size bytes of text.
+func bigTXT(n, size int) string {
+	var b strings.Builder
+	for i := range n {
+		text := fmt.Sprintf("%04d", i) + strings.Repeat("x", size-4)
+		b.WriteString("big TXT")
+		for len(text) > 0 {
+			k := min(len(text), 255)
+			fmt.Fprintf(&b, " %q", text[:k])
+			text = text[k:]
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // manyLines is n lines of format, numbered from 1 (as two numbers, i/250
