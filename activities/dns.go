@@ -68,7 +68,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 	j := job(in, checks)
 	j.Keys = keys
 	an := p.Analyze(ctx, j, probe.Settings{
-		Protocols: pc.Protocols, Thresholds: th, ExpectChanges: pc.ChangesExpected(), AllowSerialDecrease: pc.AllowSerialDecrease, Samples: pc.Samples,
+		Protocols: pc.Protocols, Thresholds: th, ExpectChanges: pc.ChangesExpected(), AllowSerialDecrease: pc.AllowSerialDecrease, AllowNewKSK: pc.AllowNewKSK, Samples: pc.Samples,
 		SignaturesValidFor: in.Fleet.Rollout.BakeDuration() + pc.Signatures(),
 		MaxLatency:         pc.MaxLatency.D(),
 		Progress:           func(s string) { progress.Store(s) },

@@ -25,6 +25,7 @@ type FleetRef struct {
 	// Plan.Fleet (PlanInput says what they mean).
 	ExpectChanges       *bool `json:"expect_changes,omitempty"`
 	AllowSerialDecrease bool  `json:"allow_serial_decrease,omitempty"`
+	AllowNewKSK         bool  `json:"allow_new_ksk,omitempty"`
 }
 
 // StepFleet is how a step's input names its fleet: FleetRef, the plan's
@@ -94,6 +95,9 @@ func (r FleetRef) overrides(f *config.Fleet) {
 	if r.AllowSerialDecrease {
 		f.Probe.AllowSerialDecrease = true
 	}
+	if r.AllowNewKSK {
+		f.Probe.AllowNewKSK = true
+	}
 }
 
 // planFleetRef keeps f, the fleet as steps get it, in this worker's
@@ -113,7 +117,7 @@ func (a *Activities) planFleetRef(f *config.Fleet, in PlanInput) (*FleetRef, err
 	if err := a.Bundles.PutConfig(digest, b); err != nil {
 		return nil, err
 	}
-	return &FleetRef{Name: f.Name, SHA256: digest, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease}, nil
+	return &FleetRef{Name: f.Name, SHA256: digest, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, AllowNewKSK: in.AllowNewKSK}, nil
 }
 
 // stepFleet is the fleet a step runs with: s.Fleet, or s.FleetRef

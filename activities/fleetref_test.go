@@ -57,7 +57,7 @@ func TestStepsRunWithTheFleetThePlanFixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := &Activities{Bundles: bundle.Store{Dir: planner}, Fleets: load(planned, "/srv/fleet")}
-	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{ExpectChanges: &no, AllowSerialDecrease: true})
+	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{ExpectChanges: &no, AllowSerialDecrease: true, AllowNewKSK: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +80,8 @@ func TestStepsRunWithTheFleetThePlanFixed(t *testing.T) {
 			if f.Probe.Rounds != 3 || f.Dir != c.worker.dir {
 				t.Errorf("got rounds %d in %s; want the planned 3 in the worker's %s", f.Probe.Rounds, f.Dir, c.worker.dir)
 			}
-			if f.Probe.ExpectChanges == nil || *f.Probe.ExpectChanges || !f.Probe.AllowSerialDecrease {
-				t.Errorf("the rollout's overrides are lost: expect_changes %v, allow_serial_decrease %v", f.Probe.ExpectChanges, f.Probe.AllowSerialDecrease)
+			if f.Probe.ExpectChanges == nil || *f.Probe.ExpectChanges || !f.Probe.AllowSerialDecrease || !f.Probe.AllowNewKSK {
+				t.Errorf("the rollout's overrides are lost: expect_changes %v, allow_serial_decrease %v, allow_new_ksk %v", f.Probe.ExpectChanges, f.Probe.AllowSerialDecrease, f.Probe.AllowNewKSK)
 			}
 		})
 	}

@@ -20,6 +20,10 @@ type PlanInput struct {
 	// AllowSerialDecrease, when true, lets green's SOA serials be behind
 	// blue's for this rollout; Plan writes it into Plan.Fleet.
 	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
+	// AllowNewKSK, when true, accepts green's DNSKEY set signed by none of
+	// blue's key-signing keys for this rollout; Plan writes it into
+	// Plan.Fleet.
+	AllowNewKSK bool `json:"allow_new_ksk,omitempty"`
 	// SmallHistory asks for a plan whose size does not grow with the
 	// fleet's zones: no Zones, and Fleet as config.Fleet.ForSteps. Later
 	// steps read the zones from the revision's bundle. Unset by rollouts

@@ -279,6 +279,10 @@ func TestUnknownFieldNamesSectionAndNearest(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `probe has no field "allow_serial_decrease"; it is asked for per rollout (dnsroll rollout start --allow-serial-decrease`) {
 		t.Errorf("allow_serial_decrease in a fleet file: %v", err)
 	}
+	_, err = Parse([]byte(strings.Replace(valid, "zones:", "probe: {allow_new_ksk: true}\nzones:", 1)))
+	if err == nil || !strings.Contains(err.Error(), `probe has no field "allow_new_ksk"; it is asked for per rollout (dnsroll rollout start --allow-new-ksk`) {
+		t.Errorf("allow_new_ksk in a fleet file: %v", err)
+	}
 	for _, tt := range []struct{ from, to, want string }{
 		{"zones:", "zone:", `the fleet has no field "zone"; did you mean zones?`},
 		{"label: ns2,", "lable: ns2,", `nameservers has no field "lable"; did you mean label?`},

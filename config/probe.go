@@ -65,6 +65,12 @@ type Probe struct {
 	// rollout request sets it (activities.FleetRef), to return to an older
 	// revision of the zones once; a fleet file may not (perRollout).
 	AllowSerialDecrease bool `yaml:"-" json:"allow_serial_decrease,omitempty"`
+	// AllowNewKSK accepts green's DNSKEY set signed by none of the
+	// key-signing keys that sign blue's: the parent's DS already names
+	// green's key (a double-DS rollover). Only a rollout request sets it,
+	// for the one rollout that moves to the new key, as
+	// AllowSerialDecrease.
+	AllowNewKSK bool `yaml:"-" json:"allow_new_ksk,omitempty"`
 	// Samples bounds the failures and diff entries kept per server in the
 	// results (default 5).
 	Samples int `yaml:"samples" json:"samples,omitempty"`

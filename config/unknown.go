@@ -130,6 +130,8 @@ func explainUnknown(err error) error {
 // perRollout are the settings a rollout request makes, which a fleet
 // file may not: each would hold for every rollout after.
 var perRollout = map[string]string{
+	"probe.allow_new_ksk": "it is asked for per rollout (dnsroll rollout start --allow-new-ksk, " +
+		`API "allow_new_ksk": true), for the one rollout that moves to a key-signing key the parent's DS already names`,
 	"probe.allow_serial_decrease": "it is asked for per rollout (dnsroll rollout start --allow-serial-decrease, " +
 		`API "allow_serial_decrease": true), to go back to an older revision once, so that no later rollout goes back by mistake`,
 }

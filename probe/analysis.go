@@ -68,6 +68,10 @@ type Settings struct {
 	// MaxLatency, when set, fails a round in which a target's answers took
 	// longer than this at the 95th percentile (probe.max_latency).
 	MaxLatency time.Duration
+	// AllowNewKSK accepts a DNSKEY set that none of the baseline's
+	// key-signing keys signs: the parent's DS already names the target's
+	// (probe.allow_new_ksk, a double-DS rollover). It is then a note.
+	AllowNewKSK bool
 	// Progress, when set, is told what the analysis is doing (heartbeats).
 	Progress func(string)
 }
@@ -245,13 +249,22 @@ func (p *Prober) round(ctx context.Context, sem chan struct{}, job Job, s Settin
 	for i := range reports {
 		rep := &reports[i]
 		who := strings.TrimSpace(job.Role + " " + rep.Name)
-		if t := rep.tally(dnssecKinds); t.Fail+t.Error > 0 {
-			problems = append(problems, who+" DNSSEC: "+rep.failures(dnssecKinds))
-		}
 		var against *answers
 		var bname string
 		if i < len(job.Baseline) && job.Baseline[i].Addr != "" {
 			against, bname = base[job.Baseline[i].Addr], strings.TrimSpace(job.BaselineRole+" "+job.Baseline[i].Name)
+		}
+		if against != nil {
+			for _, r := range newKSKs(job.Checks, got[i], against, job.Role, bname) {
+				if s.AllowNewKSK {
+					notes = append(notes, who+" "+r.Check+": "+r.Detail)
+				} else {
+					rep.add(r, s.Samples)
+				}
+			}
+		}
+		if t := rep.tally(dnssecKinds); t.Fail+t.Error > 0 {
+			problems = append(problems, who+" DNSSEC: "+rep.failures(dnssecKinds))
 		}
 		serialProblems := checkSerials(rep, job.Serials, against, bname, s.Samples, s.AllowSerialDecrease)
 		for _, sp := range serialProblems {

@@ -3,6 +3,9 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -220,4 +223,56 @@ func (s *signed) problem(sig *dns.RRSIG, set []dns.RR) (problem, note string) {
 func sigTime(v uint32, now time.Time) time.Time {
 	d := int32(v - uint32(now.Unix()))
 	return now.Add(time.Duration(d) * time.Second).Truncate(time.Second)
+}
+
+// newKSKs is a result for each zone whose DNSKEY set, as the target
+// (role) answers it, is signed by none of the keys that sign it as the
+// baseline (bname) answers it. The parent's DS names a key that signs the
+// baseline's set, the one resolvers validate today; a set it does not
+// sign is bogus to them from the moment the target serves, however good
+// its own signatures, unless the parent already names the target's key.
+func newKSKs(checks []Check, got, against *answers, role, bname string) []Result {
+	var out []Result
+	for i, c := range checks {
+		if c.Type != "DNSKEY" || i >= len(got.sets) || i >= len(against.sets) {
+			continue
+		}
+		now, before := dnskeySigners(got.sets[i].RRs), dnskeySigners(against.sets[i].RRs)
+		if len(now) == 0 || len(before) == 0 || slices.ContainsFunc(now, func(t uint16) bool { return slices.Contains(before, t) }) {
+			continue
+		}
+		out = append(out, Result{Check: c.Name + " DNSKEY", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: fmt.Sprintf(
+			"%s's set is signed by key-signing key %s, %s's by %s: validating resolvers, whose DS from the parent names %s's key, "+
+				"would find the zone bogus once %s serves, unless the parent's DS already names %s (a double-DS rollover): check the DS at the parent, then start the rollout with --allow-new-ksk (API \"allow_new_ksk\": true)",
+			role, tagsText(now), bname, tagsText(before), bname, role, tagsText(now))})
+	}
+	return out
+}
+
+// dnskeySigners are the key tags of the RRSIGs over the DNSKEY set in
+// rrs by its key-signing keys (SEP flag), or by any of its keys where the
+// set has none.
+func dnskeySigners(rrs []dns.RR) []uint16 {
+	sep := map[uint16]bool{}
+	for _, rr := range rrs {
+		if k, ok := rr.(*dns.DNSKEY); ok && k.Flags&dns.SEP != 0 {
+			sep[k.KeyTag()] = true
+		}
+	}
+	var out []uint16
+	for _, rr := range rrs {
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered == dns.TypeDNSKEY && (len(sep) == 0 || sep[sig.KeyTag]) && !slices.Contains(out, sig.KeyTag) {
+			out = append(out, sig.KeyTag)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func tagsText(tags []uint16) string {
+	s := make([]string, len(tags))
+	for i, t := range tags {
+		s[i] = strconv.Itoa(int(t))
+	}
+	return strings.Join(s, " and ")
 }

@@ -38,17 +38,46 @@ ns.sub  A     192.0.2.77
 // for validFor.
 func analyseSigned(t *testing.T, signed string, validFor time.Duration) Analysis {
 	t.Helper()
+	return analyseSignedOver(t, signed, signed, Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: validFor})
+}
+
+// analyseSignedOver is analyseSigned with blue serving blueText, and s.
+func analyseSignedOver(t *testing.T, signed, blueText string, s Settings) Analysis {
+	t.Helper()
 	z, err := zone.Parse(strings.NewReader(signed), "example.com", "signed")
 	if err != nil {
 		t.Fatal(err)
 	}
 	green := startNamed(t, "example.com", signed)
-	blue := startNamed(t, "example.com", signed)
+	blue := startNamed(t, "example.com", blueText)
 	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}}, BaselineRole: "blue",
 		Checks: Checks(z, Scope{All: true, Names: []string{"nope", "x.wild", "deep.sub"}}), Serials: map[string]uint32{"example.com": z.Serial()},
 		Keys: map[string]zone.Records{"example.com.": z.DNSKEYs()}}
 	p := &Prober{Timeout: time.Second, Attempts: 2}
-	return p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: validFor})
+	return p.Analyze(context.Background(), job, s)
+}
+
+// The parent's DS names the key-signing key that signs blue's DNSKEY set.
+// A green whose DNSKEY set none of blue's signing keys signs, its
+// signatures all good, leaves the zone bogus to validating resolvers the
+// moment it serves, unless the parent already names green's key (a
+// double-DS rollover), which the operator says with probe.allow_new_ksk.
+func TestDNSSECNewKeySigningKey(t *testing.T) {
+	blue := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
+	green := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
+	s := Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour, ExpectChanges: true}
+	an := analyseSignedOver(t, green, blue, s)
+	if an.OK || !strings.Contains(an.Reason, "example.com. DNSKEY: green's set is signed by key-signing key") || !strings.Contains(an.Reason, "--allow-new-ksk") {
+		t.Errorf("a green signed by a new key-signing key alone: ok %v, reason %q", an.OK, an.Reason)
+	}
+	s.AllowNewKSK = true
+	if an := analyseSignedOver(t, green, blue, s); !an.OK {
+		t.Errorf("with allow_new_ksk: %s", an.Reason)
+	}
+	// The same keys on both: nothing to say.
+	if an := analyseSignedOver(t, blue, blue, s); !an.OK || strings.Contains(strings.Join(an.Notes, " "), "key-signing") {
+		t.Errorf("blue's own keys: ok %v, reason %q, notes %q", an.OK, an.Reason, an.Notes)
+	}
 }
 
 // Signed zones (NSEC and NSEC3) on real named pass with good signatures,

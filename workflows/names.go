@@ -74,6 +74,9 @@ type RolloutInput struct {
 	// AllowSerialDecrease lets green's SOA serials be behind blue's: the way
 	// back to an older revision once blue is gone.
 	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
+	// AllowNewKSK accepts green's DNSKEY set signed by none of blue's
+	// key-signing keys: the parent's DS already names green's.
+	AllowNewKSK bool `json:"allow_new_ksk,omitempty"`
 	// LiveBundle is the bundle of the fleet's last rollout that succeeded,
 	// which the starter looks up (rollouts.Start): the status at the
 	// approval gate says what changes against it (Status.Changes).

@@ -43,7 +43,7 @@ const planDiff = 20
 func PlanWorkflow(ctx workflow.Context, in RolloutInput) (PlanReport, error) {
 	var plan activities.Plan
 	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges,
-		AllowSerialDecrease: in.AllowSerialDecrease, SmallHistory: true, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown, Diff: planDiff, DryRun: true}
+		AllowSerialDecrease: in.AllowSerialDecrease, AllowNewKSK: in.AllowNewKSK, SmallHistory: true, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown, Diff: planDiff, DryRun: true}
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, planOptions), a.Plan, planIn).Get(ctx, &plan); err != nil {
 		return PlanReport{}, err
 	}
