@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -84,6 +85,12 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 			if len(denial) == 0 {
 				rep.add(Result{Check: key, Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: "no NSEC or NSEC3 record denies the name"}, samples)
 				continue
+			}
+			// The name denied is the end of the answer's CNAME chain.
+			if denied := chainEnd(c.Name, o.got.RRs); dns.IsSubDomain(zone.NormalName(c.Zone), denied) {
+				if why := uncovered(denied, c.Zone, denial); why != "" {
+					rep.add(Result{Check: key, Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: why}, samples)
+				}
 			}
 			for _, set := range rrsets(denial, c.Zone) {
 				k := set[0].Header().Name + " " + zone.TypeName(set[0].Header().Rrtype)
@@ -275,4 +282,148 @@ func tagsText(tags []uint16) string {
 		s[i] = strconv.Itoa(int(t))
 	}
 	return strings.Join(s, " and ")
+}
+
+// chainEnd is the name the CNAMEs of rrs lead to from qname.
+func chainEnd(qname string, rrs []dns.RR) string {
+	name := zone.NormalName(qname)
+	for range len(rrs) {
+		next := ""
+		for _, rr := range rrs {
+			if c, ok := rr.(*dns.CNAME); ok && zone.SameName(c.Hdr.Name, name) {
+				next = zone.NormalName(c.Target)
+			}
+		}
+		if next == "" {
+			break
+		}
+		name = next
+	}
+	return name
+}
+
+// uncovered says what the denial records of an NXDOMAIN for qname in the
+// zone apex fail to prove, or "" when they prove it (RFC 4035 §5.4, RFC
+// 5155 §8.4): that qname does not exist, and that no wildcard at its
+// closest encloser could have answered it. Signatures are checked apart.
+func uncovered(qname, apex string, denial []dns.RR) string {
+	qname, apex = zone.NormalName(qname), zone.NormalName(apex)
+	var nsec []*dns.NSEC
+	var nsec3 []*dns.NSEC3
+	for _, rr := range denial {
+		switch d := rr.(type) {
+		case *dns.NSEC:
+			nsec = append(nsec, d)
+		case *dns.NSEC3:
+			nsec3 = append(nsec3, d)
+		}
+	}
+	if len(nsec3) > 0 {
+		return uncoveredNSEC3(qname, apex, nsec3)
+	}
+	covering := func(name string) *dns.NSEC {
+		for _, n := range nsec {
+			if nsecCovers(n, name, apex) {
+				return n
+			}
+		}
+		return nil
+	}
+	n := covering(qname)
+	if n == nil {
+		return fmt.Sprintf("no NSEC covers %s (%s): validating resolvers find the denial bogus", qname, nsecSpans(nsec))
+	}
+	// The closest encloser is the longer of the names qname shares with
+	// the NSEC's owner and with its next name.
+	ce := commonAncestor(qname, n.Hdr.Name)
+	if a := commonAncestor(qname, n.NextDomain); dns.CountLabel(a) > dns.CountLabel(ce) {
+		ce = a
+	}
+	if wild := "*." + ce; covering(wild) == nil {
+		return fmt.Sprintf("no NSEC covers %s, the wildcard that could answer %s (%s): validating resolvers find the denial bogus", wild, qname, nsecSpans(nsec))
+	}
+	return ""
+}
+
+// uncoveredNSEC3 is uncovered for an NSEC3 chain: an NSEC3 that matches
+// the closest encloser, one that covers the next closer name, and one that
+// covers the wildcard at the closest encloser.
+func uncoveredNSEC3(qname, apex string, nsec3 []*dns.NSEC3) string {
+	matches := func(name string) bool {
+		return slices.ContainsFunc(nsec3, func(n *dns.NSEC3) bool { return n.Match(name) })
+	}
+	covers := func(name string) bool {
+		return slices.ContainsFunc(nsec3, func(n *dns.NSEC3) bool { return n.Cover(name) })
+	}
+	labels := dns.SplitDomainName(qname)
+	for i := 1; i < len(labels); i++ {
+		ce := dns.Fqdn(strings.Join(labels[i:], "."))
+		if !dns.IsSubDomain(apex, ce) || !matches(ce) {
+			continue
+		}
+		next := dns.Fqdn(strings.Join(labels[i-1:], "."))
+		switch {
+		case !covers(next):
+			return fmt.Sprintf("no NSEC3 covers %s, the next closer name of %s: validating resolvers find the denial bogus", next, qname)
+		case !covers("*." + ce):
+			return fmt.Sprintf("no NSEC3 covers *.%s, the wildcard that could answer %s: validating resolvers find the denial bogus", ce, qname)
+		}
+		return ""
+	}
+	return fmt.Sprintf("no NSEC3 matches an encloser of %s: validating resolvers find the denial bogus", qname)
+}
+
+// nsecCovers says whether name falls strictly inside n's span, from its
+// owner to its next name, the last NSEC of the zone wrapping to the apex.
+func nsecCovers(n *dns.NSEC, name, apex string) bool {
+	owner, next := n.Hdr.Name, n.NextDomain
+	if canonicalCompare(owner, name) >= 0 {
+		return false
+	}
+	return canonicalCompare(name, next) < 0 || zone.SameName(next, apex) || canonicalCompare(next, owner) <= 0
+}
+
+// canonicalCompare orders names as DNSSEC does (RFC 4034 §6.1): label by
+// label from the root, each compared as lower-case octets.
+func canonicalCompare(a, b string) int {
+	la, lb := wireLabels(a), wireLabels(b)
+	for i := 1; i <= len(la) && i <= len(lb); i++ {
+		if c := bytes.Compare(la[len(la)-i], lb[len(lb)-i]); c != 0 {
+			return c
+		}
+	}
+	return len(la) - len(lb)
+}
+
+// wireLabels are name's labels as octets, lower-cased, escapes decoded.
+func wireLabels(name string) [][]byte {
+	buf := make([]byte, 256)
+	n, err := dns.PackDomainName(dns.Fqdn(name), buf, 0, nil, false)
+	if err != nil {
+		return [][]byte{bytes.ToLower([]byte(name))}
+	}
+	var out [][]byte
+	for i := 0; i < n && buf[i] != 0; i += int(buf[i]) + 1 {
+		out = append(out, bytes.ToLower(buf[i+1:i+1+int(buf[i])]))
+	}
+	return out
+}
+
+// commonAncestor is the longest name that both a and b are at or below.
+func commonAncestor(a, b string) string {
+	n := dns.CompareDomainName(a, b)
+	labels := dns.SplitDomainName(a)
+	if n == 0 || len(labels) == 0 {
+		return "."
+	}
+	return dns.Fqdn(strings.Join(labels[len(labels)-n:], "."))
+}
+
+// nsecSpans lists the spans of nsec for a message.
+func nsecSpans(nsec []*dns.NSEC) string {
+	s := make([]string, len(nsec))
+	for i, n := range nsec {
+		s[i] = "NSEC " + n.Hdr.Name + " → " + n.NextDomain
+	}
+	return strings.Join(s, ", ")
 }

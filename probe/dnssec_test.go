@@ -215,3 +215,60 @@ func dropRRSIGs(t *testing.T, signed string, drop func(sig *dns.RRSIG, ksk uint1
 	}
 	return b.String()
 }
+
+// dropName removes every record owned by name from a signed zone: the
+// name deleted after signing, its neighbour's NSEC still naming it.
+func dropName(t *testing.T, signed, name string) string {
+	t.Helper()
+	var b strings.Builder
+	dropped := 0
+	zp := dns.NewZoneParser(strings.NewReader(signed), "example.com.", "signed")
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if strings.EqualFold(rr.Header().Name, name) {
+			dropped++
+			continue
+		}
+		b.WriteString(rr.String() + "\n")
+	}
+	if err := zp.Err(); err != nil || dropped == 0 {
+		t.Fatalf("dropped %d records of %s: %v", dropped, name, err)
+	}
+	return b.String()
+}
+
+// An NXDOMAIN's denial must deny the name asked: an NSEC that covers
+// it, and one that covers the wildcard at its closest encloser. A zone
+// edited after signing (a name removed with its NSEC) gives an NSEC whose
+// signature is good but whose span does not hold the name, which
+// validators find bogus. Before, only the signatures were checked.
+func TestDNSSECDenialCoversTheName(t *testing.T) {
+	const text = exampleApex + "a A 192.0.2.1\nc A 192.0.2.3\ne A 192.0.2.5\n"
+	for _, nsec3 := range []bool{false, true} {
+		name := map[bool]string{false: "NSEC", true: "NSEC3"}[nsec3]
+		t.Run(name, func(t *testing.T) {
+			signed := signZone(t, "example.com", text, "now-3600", "+2592000", nsec3)
+			z, err := zone.Parse(strings.NewReader(signed), "example.com", "signed")
+			if err != nil {
+				t.Fatal(err)
+			}
+			job := func(served string) Job {
+				green := startNamed(t, "example.com", served)
+				return Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}},
+					Checks: Checks(z, Scope{Names: []string{"d", "b"}}), Serials: map[string]uint32{"example.com": z.Serial()},
+					Keys: map[string]zone.Records{"example.com.": z.DNSKEYs()}}
+			}
+			p := &Prober{Timeout: time.Second, Attempts: 2}
+			s := Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour}
+			if an := p.Analyze(context.Background(), job(signed), s); !an.OK {
+				t.Fatalf("a well signed zone fails: %s", an.Reason)
+			}
+			if nsec3 {
+				return // an NSEC3 chain cannot be cut by removing a name's records
+			}
+			an := p.Analyze(context.Background(), job(dropName(t, signed, "c.example.com.")), s)
+			if an.OK || !strings.Contains(an.Reason, "d.example.com. NXDOMAIN: no NSEC covers d.example.com.") {
+				t.Errorf("an NSEC that does not cover the name: ok %v, reason %q", an.OK, an.Reason)
+			}
+		})
+	}
+}
