@@ -51,17 +51,30 @@ func zoneRoot(f *config.Fleet, zc config.Zone) string {
 	return filepath.Dir(pattern)
 }
 
-// leavesRoot says whether path, its links followed, is outside root.
+// leavesRoot says whether path, its links followed, is outside both root
+// and the directory that holds it: a revision's directory may be a link
+// (to a release on another volume), but the file in it may not lead
+// elsewhere.
 func leavesRoot(path, root string) bool {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return false // the read that follows says what is wrong
 	}
-	if r, err := filepath.EvalSymlinks(root); err == nil {
-		root = r
+	if abs, err := filepath.Abs(real); err == nil {
+		real = abs
 	}
-	rel, err := filepath.Rel(root, real)
-	return err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	for _, dir := range []string{root, filepath.Dir(path)} {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = r
+		}
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		if rel, err := filepath.Rel(dir, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Zones checks the revision and that every zone file of f exists and
@@ -90,7 +103,7 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s is a directory, not a zone file: name the zone's file in it", i, zc.Name, of, path)
 		}
 		if root := zoneRoot(f, zc); leavesRoot(path, root) {
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s is a link that leads outside %s, where the fleet keeps this zone's files: "+
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s leads outside %s, where the fleet keeps this zone's files: "+
 				"a zone file may not read other files on the worker, whose errors would quote them; copy the file in", i, zc.Name, of, path, root)
 		}
 		paths[i] = path

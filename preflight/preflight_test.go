@@ -220,6 +220,21 @@ func TestZoneFileLinksStayAmongTheZoneFiles(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("export LINODE_TOKEN=deadbeefSECRET\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A revision's directory may itself be a link, to a release kept on
+	// another volume, say.
+	release := filepath.Join(t.TempDir(), "release-D")
+	if err := os.MkdirAll(release, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(release, "example.com.zone"), []byte(dnstest.Zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(release, filepath.Join(d, "zones", "D")); err != nil {
+		t.Fatal(err)
+	}
+	if zones, err := Zones(f, "D"); err != nil || len(zones) != 1 {
+		t.Errorf("a revision directory that is a link: %v, %v", zones, err)
+	}
 	for rev, target := range map[string]string{"B": secret, "C": "../A/example.com.zone"} {
 		if err := os.MkdirAll(filepath.Join(d, "zones", rev), 0o755); err != nil {
 			t.Fatal(err)
