@@ -733,4 +733,9 @@ func TestCLIPrintsNoControlCharacters(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &ro); err != nil || !strings.HasSuffix(ro.Failure, evil) {
 		t.Errorf("status --json: %v, failure %q", err, ro.Failure)
 	}
+	// The last line of a followed rollout that failed, the error itself.
+	_, errOut, code = cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "100ms")
+	if code == 0 || strings.ContainsAny(errOut, "\x1b\x07\r") || !strings.Contains(errOut, `wrong zone\x1b[2J`) {
+		t.Errorf("start --wait: exit %d, stderr %q", code, errOut)
+	}
 }

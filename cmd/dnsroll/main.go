@@ -55,6 +55,7 @@ func main() {
 // report prints err to w, unless it was asked-for help, and returns the
 // exit status it calls for.
 func report(w io.Writer, err error) int {
+	w = printable{w} // the error may quote a reason or a step's error
 	var printed parseError
 	if !errors.Is(err, flag.ErrHelp) && !errors.As(err, &printed) {
 		fmt.Fprintln(w, "dnsroll:", err)
