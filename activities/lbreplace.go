@@ -201,8 +201,10 @@ func (a *Activities) checkRegistrar(ctx context.Context, name string, parent []n
 	if err != nil {
 		return err
 	}
-	if !registrar.Equal(glue, served) {
-		return dnsroll.Errorf(dnsroll.EINVALID, "the registrar %s delegates %s to %s, but the parent servers %v serve %s: check domain and parent, or wait for a change still pending at the registrar",
+	if !registrar.Equal(registrar.Delegation(domain, glue), registrar.Delegation(domain, served)) {
+		// Retried until the step's deadline: a change still pending at
+		// the registrar reaches the parent in minutes.
+		return fmt.Errorf("the registrar %s delegates %s to %s, but the parent servers %v serve %s: check domain and parent (a change still pending at the registrar is waited for)",
 			name, registrar.Fqdn(domain), registrar.Text(glue), parent, registrar.Text(served))
 	}
 	return nil

@@ -131,6 +131,20 @@ func Canonical(ns []NameServer) []NameServer {
 	return out
 }
 
+// Delegation is ns as a registrar holds it for domain: glue for the names
+// inside domain only. A parent may also give addresses for names outside
+// it (sibling glue, from its own zone), which no registrar sets.
+func Delegation(domain string, ns []NameServer) []NameServer {
+	out := make([]NameServer, len(ns))
+	for i, n := range ns {
+		out[i] = n
+		if !InDomain(n.Name, domain) {
+			out[i].Addrs = nil
+		}
+	}
+	return out
+}
+
 // Equal reports whether a and b delegate to the same names with the same
 // glue, in any order.
 func Equal(a, b []NameServer) bool {

@@ -28,6 +28,25 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// A parent may hand out addresses for name servers outside the domain
+// (sibling glue, from its own zone); a registrar holds glue only for names
+// inside it. The delegation is the same.
+func TestDelegationKeepsInDomainGlueOnly(t *testing.T) {
+	a1, a2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.7")
+	parent := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{a1}}, {Name: "ns.provider.net", Addrs: []netip.Addr{a2}}}
+	reg := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{a1}}, {Name: "ns.provider.net"}}
+	if registrar.Equal(parent, reg) {
+		t.Fatal("the two compare equal with their glue: the test shows nothing")
+	}
+	if !registrar.Equal(registrar.Delegation("example.com", parent), registrar.Delegation("example.com.", reg)) {
+		t.Error("the same delegation, one with sibling glue, differs")
+	}
+	moved := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{a2}}, {Name: "ns.provider.net"}}
+	if registrar.Equal(registrar.Delegation("example.com", parent), registrar.Delegation("example.com", moved)) {
+		t.Error("in-domain glue that differs compares equal")
+	}
+}
+
 func TestEqualIgnoresOrderCaseAndDots(t *testing.T) {
 	a1, a2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
 	x := []registrar.NameServer{{Name: "NS1.example.com", Addrs: []netip.Addr{a2, a1}}, {Name: "ns.example.net."}}

@@ -177,6 +177,8 @@ type lbReplace struct {
 	cancel workflow.CancelFunc
 	// glueSignals carries glue-updated signals to the waits for them.
 	glueSignals workflow.Channel
+	// siblingGlue: see versionSiblingGlue.
+	siblingGlue bool
 	// force is the force-drain request, once sent during the drain.
 	force      *SignalInput
 	forceWaker workflow.Channel
@@ -363,7 +365,8 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, check, &parent); err != nil {
 		return err
 	}
-	r.st.Glue.Old = parent.NS
+	r.siblingGlue = workflow.GetVersion(ctx, versionSiblingGlue, workflow.DefaultVersion, 1) == 1
+	r.st.Glue.Old = r.delegation(parent.NS)
 	if n := r.gluedLBs(parent.NS); n == 0 {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent's glue for %s (%s) names none of the load balancers' addresses; check domain and load_balancers[].address", registrar.Fqdn(r.in.Domain), registrar.Text(parent.NS)), activities.ErrInvalid, nil)
 	}
@@ -395,7 +398,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 			return err
 		}
 	}
-	r.st.Glue.New = r.newGlue(parent.NS)
+	r.st.Glue.New = r.newGlue(r.delegation(parent.NS))
 	r.st.Phase = PhaseUpdatingGlue
 	r.undos.push(UndoRestoreGlue, r.restoreGlue)
 	r.setGlue = true
@@ -487,7 +490,7 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 				return activities.ParentResult{}, err
 			}
 			r.event(ctx, "the parent could not be checked: "+errText(err))
-		} else if registrar.Equal(got.NS, ns) {
+		} else if registrar.Equal(r.delegation(got.NS), ns) {
 			return got, nil
 		} else if set.Instructions != "" {
 			r.event(ctx, fmt.Sprintf("%s refused: the parent still serves %s, not %s; waiting", SignalGlueUpdated, registrar.Text(got.NS), registrar.Text(ns)))
@@ -719,7 +722,7 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 	}
 	r.st.Phase = PhaseRestoringGlue
 	var now activities.ParentResult
-	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now); err == nil && registrar.Equal(now.NS, r.st.Glue.Old) && r.st.Glue.ServedSince.IsZero() {
+	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now); err == nil && registrar.Equal(r.delegation(now.NS), r.st.Glue.Old) && r.st.Glue.ServedSince.IsZero() {
 		// The new glue was never served: nothing cached it. But a
 		// registrar's operation asked for may still be pending, and would
 		// move the glue to the new load balancers once they are gone: it
@@ -751,6 +754,21 @@ func (r *lbReplace) deleteNew(ctx workflow.Context) error {
 		calls = append(calls, r.st.start(ctx, "DeleteLoadBalancer", dnsroll.NextLabel(lb.Name), r.cleanupOpts(), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: dnsroll.NextLabel(lb.Name)}))
 	}
 	return waitAll(ctx, calls)
+}
+
+// versionSiblingGlue marks replacements that keep, of the parent's
+// referral, only what a registrar holds (registrar.Delegation): a parent
+// may add addresses for name servers outside the domain, which SetGlue
+// refuses to send. Runs from before it keep the referral whole.
+const versionSiblingGlue = "lbreplace-sibling-glue"
+
+// delegation is the parent's referral ns as the registrar holds it: no
+// glue for name servers outside the domain (versionSiblingGlue).
+func (r *lbReplace) delegation(ns []registrar.NameServer) []registrar.NameServer {
+	if !r.siblingGlue {
+		return ns
+	}
+	return registrar.Delegation(r.in.Domain, ns)
 }
 
 // newGlue is old with each old load balancer's address replaced by its

@@ -84,6 +84,18 @@ type world struct {
 	newGlueLost bool
 	// deleteFails names a load balancer whose delete fails for good.
 	deleteFails string
+	// sibling makes the parent delegate to ns.provider.net too, with an
+	// address for it (sibling glue from its own zone), which no registrar
+	// takes.
+	sibling bool
+}
+
+// provider is the out-of-domain name server of world.sibling.
+var provider = registrar.NameServer{Name: "ns.provider.net.", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}
+
+// inDomain is ns without its name servers outside example.com.
+func inDomain(ns []registrar.NameServer) []registrar.NameServer {
+	return slices.DeleteFunc(slices.Clone(ns), func(n registrar.NameServer) bool { return !registrar.InDomain(n.Name, "example.com") })
 }
 
 // count is how many calls began with call.
@@ -105,8 +117,8 @@ func (w *world) add(call string) {
 func (w *world) setParent(ns []registrar.NameServer) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.parent = ns
-	if registrar.Equal(ns, newGlue) && w.servedAt.IsZero() {
+	w.parent = inDomain(ns)
+	if registrar.Equal(w.parent, newGlue) && w.servedAt.IsZero() {
 		w.servedAt = w.env.Now()
 	}
 }
@@ -155,6 +167,9 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		res := activities.ParentResult{Attempt: 1, NS: w.parent, NSTTL: fakeNSTTL, GlueTTL: fakeGlueTTL}
+		if w.sibling {
+			res.NS = append(slices.Clone(w.parent), provider)
+		}
 		if in.Child != "" {
 			res.ZoneNSTTL = fakeZoneNSTTL
 			if w.zoneNSTTL > 0 {
@@ -165,9 +180,15 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 	})
 	env.OnActivity(a.SetGlue, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SetGlueInput) (activities.SetGlueResult, error) {
 		to := "old"
-		if registrar.Equal(in.NS, newGlue) {
+		if err := registrar.Validate(in.Domain, in.NS); err != nil {
+			return activities.SetGlueResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalid, nil)
+		}
+		if w.sibling && !slices.ContainsFunc(in.NS, func(n registrar.NameServer) bool { return n.Name == provider.Name }) {
+			return activities.SetGlueResult{}, fmt.Errorf("SetGlue dropped %s: %v", provider.Name, in.NS)
+		}
+		if registrar.Equal(inDomain(in.NS), newGlue) {
 			to = "new"
-		} else if !registrar.Equal(in.NS, oldGlue) {
+		} else if !registrar.Equal(inDomain(in.NS), oldGlue) {
 			return activities.SetGlueResult{}, fmt.Errorf("SetGlue to unexpected %v", in.NS)
 		}
 		w.add("SetGlue " + to)
@@ -439,6 +460,26 @@ func TestLBReplaceAbortRestoresGlueAndDeletesNew(t *testing.T) {
 	}
 	if !strings.Contains(st.Failure, "kernel regression") {
 		t.Errorf("failure %q does not record the reason", st.Failure)
+	}
+}
+
+// A parent that delegates to a name server outside the domain too gives
+// its address from its own zone (sibling glue), which no registrar sets:
+// the glue the replacement asks for keeps that name server without it,
+// and the parent's referral with it counts as serving the new glue.
+// Before, SetGlue was refused for glue outside the domain, and the new
+// load balancers deleted.
+func TestLBReplaceWithSiblingGlue(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.sibling = true
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if !registrar.Equal(w.parent, newGlue) || w.index("Rename lb1-next lb1") < 0 {
+		t.Errorf("the parent serves %v; calls %v", w.parent, w.calls)
+	}
+	for _, ns := range st.Glue.New {
+		if !registrar.InDomain(ns.Name, "example.com") && len(ns.Addrs) > 0 {
+			t.Errorf("the new glue gives %s an address: %v", ns.Name, st.Glue.New)
+		}
 	}
 }
 
