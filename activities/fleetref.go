@@ -56,7 +56,7 @@ func (p Plan) StepFleet() StepFleet {
 // for a worker on which the reference does not resolve. Forward steps
 // refuse a config the rollout did not plan; an undo that did so would
 // leave the load balancers on green. Its history cost is one fleet per
-// undo step, which is small: a plan's fleet holds only its first zone.
+// undo step, a few KB: a plan's fleet holds only its first 16 zones.
 func (p Plan) UndoStepFleet() StepFleet {
 	s := p.StepFleet()
 	if s.FleetRef != nil {
@@ -137,7 +137,7 @@ func (a *Activities) stepFleet(s StepFleet) (*config.Fleet, error) {
 	}
 	f, err := a.plannedFleet(*ref)
 	if err != nil {
-		if s.Planned == nil {
+		if s.Planned == nil || s.Planned.Name != ref.Name {
 			return nil, err
 		}
 		// An undo step: the planned fleet, in this worker's directory
