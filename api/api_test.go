@@ -132,6 +132,7 @@ func TestRouter(t *testing.T) {
 		// Web UI: no control characters, which could drive a terminal.
 		{name: "start reason with an escape", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"fix\u001b[2J"}`, auth: bearer, want: 400, field: "reason",
 			contains: "must be one line of text, without control characters"},
+		{name: "start reason with a right-to-left override", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"safe \u202etxt.exe"}`, auth: bearer, want: 400, field: "reason"},
 		{name: "start requested_by with a newline", method: "POST", path: "/rollouts", body: `{"fleet":"lab","requested_by":"ci\nfake line"}`, auth: bearer, want: 400, field: "requested_by"},
 		{name: "abort by with a bell", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", body: `{"reason":"bad zone","by":"ci\u0007"}`, auth: bearer, want: 400, field: "by"},

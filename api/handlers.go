@@ -138,6 +138,14 @@ func validateWho(fleet, reason, by string) error {
 	return textField("requested_by", by, maxBy)
 }
 
+// steering says whether r would steer how text shows rather than be
+// shown: a control character, a line or paragraph separator, or a
+// bidirectional override or isolate, which can make a reason read
+// otherwise than it is.
+func steering(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
+}
+
 // textField checks a free-text field that operators read on terminals
 // and in the Web UI: at most max bytes, on one line, and without control
 // characters, which could drive a terminal.
@@ -145,7 +153,7 @@ func textField(name, v string, max int) error {
 	switch {
 	case len(v) > max:
 		return fieldError(name, "must be at most %d bytes", max)
-	case strings.ContainsFunc(v, unicode.IsControl):
+	case strings.ContainsFunc(v, steering):
 		return fieldError(name, "must be one line of text, without control characters; got %q", v)
 	}
 	return nil

@@ -147,8 +147,13 @@ func (c *apiCmd) signalFlags(fs *flag.FlagSet, group, name string, send func(con
 }
 
 // whoFlags registers --reason and --by, which every change records.
+// A reason on several lines (a commit message) is joined into one, which
+// the API wants.
 func whoFlags(fs *flag.FlagSet, reason, by *string) {
-	fs.StringVar(reason, "reason", "", "why, for the record (shown in the status)")
+	fs.Func("reason", "why, for the record (shown in the status; lines are joined into one)", func(v string) error {
+		*reason = strings.Join(strings.Fields(v), " ")
+		return nil
+	})
 	fs.StringVar(by, "by", envOr("USER", ""), "who asks")
 }
 

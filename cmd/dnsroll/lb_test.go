@@ -279,3 +279,17 @@ func TestCLILBReplacementAtTheGate(t *testing.T) {
 		t.Errorf("a replacement's gate names rollout commands:\n%s", out)
 	}
 }
+
+// A reason on several lines, such as a commit message, is sent as one
+// line, which the API wants (it refuses control characters).
+func TestCLIReasonOnOneLine(t *testing.T) {
+	_, l := newLBAPI(t)
+	_, errOut, code := cli(t, "lb", "replace", "--fleet", "lab", "--domain", "example.com", "--reason", "kernel 6.12\n\nfixes the\tdrain")
+	var req api.LBReplaceRequest
+	if err := json.Unmarshal([]byte(l.bodies["POST /load-balancer-replacements"]), &req); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v: %s", code, err, errOut)
+	}
+	if req.Reason != "kernel 6.12 fixes the drain" {
+		t.Errorf("reason %q, want it on one line", req.Reason)
+	}
+}
