@@ -225,9 +225,10 @@ const (
 )
 
 // answerSize is the size of the smallest answer that carries set, the
-// RRset of k, with its signatures: the header, the question, each record
-// with its owner name compressed to a pointer, and an EDNS option.
-func (z *Zone) answerSize(k rrKey, set []dns.RR) int {
+// RRset of k, with its signatures, which take sigs of it: the header, the
+// question, each record with its owner name compressed to a pointer, and
+// an EDNS option.
+func (z *Zone) answerSize(k rrKey, set []dns.RR) (size, sigs int) {
 	owner := len(k.name) + 1 // its wire form, for a name in presentation form ending in a dot
 	n := 12 + owner + 4 + 11
 	for _, rr := range set {
@@ -235,10 +236,10 @@ func (z *Zone) answerSize(k rrKey, set []dns.RR) int {
 	}
 	for _, rr := range z.rrsets[rrKey{k.name, dns.TypeRRSIG}] {
 		if rr.(*dns.RRSIG).TypeCovered == k.qtype {
-			n += dns.Len(rr) - owner + 2
+			sigs += dns.Len(rr) - owner + 2
 		}
 	}
-	return n
+	return n + sigs, sigs
 }
 
 // thousands is n with commas between its thousands.
@@ -262,9 +263,13 @@ func (z *Zone) overNamedLimits() string {
 				msgs = append(msgs, fmt.Sprintf("%s %s has %d records; named refuses to load more than %d records of one type at a name (max-records-per-type): keep at most that many",
 					k.name, TypeName(k.qtype), len(set), namedMaxRecordsPerType))
 			}
-			if n := z.answerSize(k, set); n > dns.MaxMsgSize {
-				msgs = append(msgs, fmt.Sprintf("%s %s takes %s bytes in an answer (with its signatures, if signed), more than a DNS message holds (65,535): named loads it but answers it truncated and empty, over TCP too, so no resolver gets it: make it smaller",
-					k.name, TypeName(k.qtype), thousands(n)))
+			if n, sigs := z.answerSize(k, set); n > dns.MaxMsgSize {
+				who := "so no resolver gets it"
+				if n-sigs <= dns.MaxMsgSize {
+					who = "with its signatures, which validating resolvers ask for, so they do not get it"
+				}
+				msgs = append(msgs, fmt.Sprintf("%s %s takes %s bytes in an answer, more than a DNS message holds (65,535): named loads it but answers it truncated and empty, over TCP too, %s: make it smaller",
+					k.name, TypeName(k.qtype), thousands(n), who))
 			}
 			continue
 		}
