@@ -121,8 +121,9 @@ func (a *Activities) labelTaken(ctx context.Context, tag, label string) error {
 		case h.Status == dnsroll.StatusDeleting:
 			return fmt.Errorf("label %s is still held by %s, which is deleting; retrying once it is gone", label, h)
 		default:
-			// A create whose answer was lost made it; the retry finds it.
-			return fmt.Errorf("label %s is held by %s, this fleet's, which no list showed a moment ago: asking again", label, h)
+			// A create whose answer was lost made it, or a deletion has not
+			// shown yet: the retry finds out.
+			return fmt.Errorf("label %s is held by %s, this fleet's, which is not being deleted: asking again (a create whose answer was lost, or a deletion not shown yet, clears it)", label, h)
 		}
 	}
 	return fmt.Errorf("label %s: Linode refused it as taken, but lists no instance that holds it: asking again, as its lists lag its creates and deletes for a moment "+

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,13 +15,19 @@ import (
 )
 
 // slowRegistrar takes its time over SetGlue, as Route 53 Domains does
-// while an operation is IN_PROGRESS.
-type slowRegistrar struct{ took time.Duration }
+// while an operation is IN_PROGRESS: until beat is closed, or at most
+// for took.
+type slowRegistrar struct {
+	beat <-chan struct{}
+	took time.Duration
+}
 
 func (slowRegistrar) Glue(context.Context, string) ([]registrar.NameServer, error) { return nil, nil }
 
 func (r slowRegistrar) SetGlue(ctx context.Context, _ string, _ []registrar.NameServer) error {
 	select {
+	case <-r.beat:
+		return nil
 	case <-time.After(r.took):
 		return nil
 	case <-ctx.Done():
@@ -33,20 +40,27 @@ func (r slowRegistrar) SetGlue(ctx context.Context, _ string, _ []registrar.Name
 // attempt was timed out as if its worker had died, and the replacement
 // was undone.
 func TestSetGlueHeartbeatsWhileTheRegistrarWorks(t *testing.T) {
+	beat := make(chan struct{})
+	var once sync.Once
 	acts := &Activities{Registrars: map[string]RegistrarMaker{
-		"slow": func(context.Context) (registrar.Registrar, error) { return slowRegistrar{took: 3 * time.Second}, nil },
+		"slow": func(context.Context) (registrar.Registrar, error) {
+			return slowRegistrar{beat: beat, took: 20 * time.Second}, nil
+		},
 	}}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
 	var beats atomic.Int32
-	env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { beats.Add(1) })
+	env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) {
+		beats.Add(1)
+		once.Do(func() { close(beat) })
+	})
 	in := SetGlueInput{Registrar: "slow", Domain: "example.com", Parent: []string{"192.0.2.53:53"},
 		NS: []registrar.NameServer{{Name: "lb1.example.com"}}}
 	if _, err := env.ExecuteActivity(acts.SetGlue, in); err != nil {
 		t.Fatal(err)
 	}
 	if n := beats.Load(); n == 0 {
-		t.Errorf("SetGlue sent no heartbeat in 3 s of the registrar's work")
+		t.Errorf("SetGlue sent no heartbeat in 20 s of the registrar's work")
 	}
 }

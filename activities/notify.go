@@ -101,11 +101,11 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		why := ""
 		if resp.StatusCode/100 == 3 {
-			why = " (a redirect, which is not followed: set the webhook's url to where it leads)"
+			// No retry follows a redirect either.
+			return StepResult{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "webhook %s (%s): HTTP %d, a redirect, which is not followed: set the webhook's url to where it leads", in.Webhook.Name, redact(target), resp.StatusCode))
 		}
-		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s (%s): HTTP %d%s", in.Webhook.Name, redact(target), resp.StatusCode, why))
+		return StepResult{}, failure(ctx, fmt.Errorf("webhook %s (%s): HTTP %d", in.Webhook.Name, redact(target), resp.StatusCode))
 	}
 	return StepResult{Attempt: attempt(ctx), Note: in.Event}, nil
 }

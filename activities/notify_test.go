@@ -163,8 +163,9 @@ notifications:
 	acts := &Activities{Fleets: func(string) (*config.Fleet, error) { return fleet, nil }}
 	env.RegisterActivity(acts)
 	_, err = env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: fleet.ForHistory().Notifications.Webhooks[0], Event: "started", Fleet: "lab", Seq: 1})
-	if err == nil || !strings.Contains(err.Error(), "HTTP 307") {
-		t.Errorf("a webhook that redirects: %v; want the delivery to fail with its 307", err)
+	var app *temporal.ApplicationError
+	if err == nil || !strings.Contains(err.Error(), "HTTP 307") || !errors.As(err, &app) || !app.NonRetryable() {
+		t.Errorf("a webhook that redirects: %v; want the delivery to fail with its 307, for good", err)
 	}
 	if n := elsewhere.Load(); n != 0 {
 		t.Errorf("the redirect was followed: %d request(s) elsewhere", n)
