@@ -55,7 +55,7 @@ func TestRender(t *testing.T) {
 		"io.open('/srv/lb1/console.key')",
 		"setServFailWhenNoServer(true)",
 		"setACL({'0.0.0.0/0', '::/0'})",
-		"newServer({address = '127.0.0.1:15301', name = '127.0.0.1:15301', checkName = 'example.com.', checkType = 'SOA', mustResolve = true, checkInterval = 1, checkTimeout = 2000, maxCheckFailures = 3})",
+		"newServer({address = '127.0.0.1:15301', name = '127.0.0.1:15301', checkName = 'example.com.', checkType = 'SOA', mustResolve = true, checkInterval = 1, maxCheckFailures = 3})",
 		"newServer({address = '[::1]:53', name = '[::1]:53',",
 		"Managed by dnsroll",
 	)

@@ -87,7 +87,7 @@ servers() {
 # add NAME [POOL] adds backend NAME with the health check, into POOL (by
 # default the default pool).
 add() {
-	console "newServer({address = '$1', name = '$1',${2:+ pool = '$2',} checkName = '$check_name', checkType = '$check_type', mustResolve = $must_resolve, checkInterval = 1, checkTimeout = 2000, maxCheckFailures = 3}) return 'dnsroll-ok'" >/dev/null
+	console "newServer({address = '$1', name = '$1',${2:+ pool = '$2',} checkName = '$check_name', checkType = '$check_type', mustResolve = $must_resolve, checkInterval = 1, maxCheckFailures = 3}) return 'dnsroll-ok'" >/dev/null
 }
 
 # wait_up NAME... returns once every backend NAME is there and up, and fails
