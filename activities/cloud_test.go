@@ -290,15 +290,23 @@ func TestRenameWhileOldInstanceIsDeleting(t *testing.T) {
 	}
 }
 
-// A rename that meets blue's label still taken by a deleting instance is
-// retried, whichever way the cloud orders a delete and a rename.
-func TestRenameConflictWithDeletingInstanceIsRetryable(t *testing.T) {
+// blueBeingDeleted is a cloud in which blue, ns1, is being deleted, for an
+// hour, and green, ns1-next, which it returns, waits for its label.
+func blueBeingDeleted(t *testing.T) (*cloudEnv, ServerResult) {
+	t.Helper()
 	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour})
 	blue := c.mustEnsure(t, "ns1")
 	green := c.mustEnsure(t, "ns1-next")
 	if err := c.cloud.Delete(t.Context(), blue.Server.ID); err != nil {
 		t.Fatal(err)
 	}
+	return c, green
+}
+
+// A rename that meets blue's label still taken by a deleting instance is
+// retried, whichever way the cloud orders a delete and a rename.
+func TestRenameConflictWithDeletingInstanceIsRetryable(t *testing.T) {
+	c, green := blueBeingDeleted(t)
 	_, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: green.Server, To: "ns1"})
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "deleting") {
@@ -312,12 +320,7 @@ func TestRenameConflictWithDeletingInstanceIsRetryable(t *testing.T) {
 // where a final failure leaves the fleet for a person to finish. A holder
 // outside the fleet is still a refusal that names it.
 func TestRenameConflictWithAnUnlistedHolderIsRetryable(t *testing.T) {
-	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour})
-	blue := c.mustEnsure(t, "ns1")
-	green := c.mustEnsure(t, "ns1-next")
-	if err := c.cloud.Delete(t.Context(), blue.Server.ID); err != nil {
-		t.Fatal(err)
-	}
+	c, green := blueBeingDeleted(t)
 	c.acts.Cloud = lagCloud{Cloud: c.cloud, hide: "ns1"}
 	_, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: green.Server, To: "ns1"})
 	var app *temporal.ApplicationError
