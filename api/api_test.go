@@ -111,7 +111,7 @@ func TestRouter(t *testing.T) {
 		{name: "start unknown field", method: "POST", path: "/rollouts", body: `{"flet":"lab"}`, auth: bearer, want: 400, field: "flet"},
 		// A start says who in requested_by, a signal in by: the refusal
 		// lists the fields there are.
-		{name: "start with a signal's by", method: "POST", path: "/rollouts", body: `{"fleet":"lab","by":"ci"}`, auth: bearer, want: 400, field: "by", contains: "unknown field; the fields are fleet, revision, reason, requested_by"},
+		{name: "start with a signal's by", method: "POST", path: "/rollouts", body: `{"fleet":"lab","by":"ci"}`, auth: bearer, want: 400, field: "by", contains: "unknown field; the fields are fleet, revision, reason, requested_by, expect_changes, allow_serial_decrease, allow_new_ksk\""},
 		// encoding/json keeps the last of two keys: a reviewer reading the
 		// first would see another fleet than the one started.
 		{name: "start fleet given twice", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B","fleet":"prod"}`, auth: bearer, want: 400, field: "fleet",

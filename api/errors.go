@@ -268,11 +268,14 @@ func jsonFields(t reflect.Type) iter.Seq2[string, reflect.StructField] {
 }
 
 // unknownField refuses a key that struct type t has no field for, listing
-// those it has: a start says who in requested_by, a signal in by.
+// those a request may give: a start says who in requested_by, a signal in
+// by. A field tagged api:"refused" is one the API sets itself.
 func unknownField(path string, t reflect.Type) *httpError {
 	var names []string
-	for name := range jsonFields(t) {
-		names = append(names, name)
+	for name, f := range jsonFields(t) {
+		if f.Tag.Get("api") != "refused" {
+			names = append(names, name)
+		}
 	}
 	return fieldError(path, "unknown field; the fields are %s", strings.Join(names, ", "))
 }

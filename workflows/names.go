@@ -81,12 +81,13 @@ type RolloutInput struct {
 	// which the starter looks up (rollouts.Start): the status at the
 	// approval gate says what changes against it (Status.Changes).
 	// LiveUnknown, when set, is why the starter could not tell; a rollout
-	// goes on without it.
-	LiveBundle  string `json:"live_bundle,omitempty"`
-	LiveUnknown string `json:"live_unknown,omitempty"`
+	// goes on without it. The API sets them, and refuses them in a request
+	// (api:"refused" leaves them out of the fields its errors list).
+	LiveBundle  string `json:"live_bundle,omitempty" api:"refused"`
+	LiveUnknown string `json:"live_unknown,omitempty" api:"refused"`
 	// CleanUp, when set, makes the run only finish an earlier run's
-	// cleanup (see CleanupRequest).
-	CleanUp *CleanupRequest `json:"clean_up,omitempty"`
+	// cleanup (see CleanupRequest); POST /rollouts/{id}/cleanup sets it.
+	CleanUp *CleanupRequest `json:"clean_up,omitempty" api:"refused"`
 }
 
 // SignalInput is the payload of abort and rollback; both fields are optional.
