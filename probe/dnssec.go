@@ -244,12 +244,15 @@ func newKSKs(checks []Check, got, against *answers, role, bname string) []Result
 		if c.Type != "DNSKEY" || i >= len(got.sets) || i >= len(against.sets) {
 			continue
 		}
-		now, before := dnskeySigners(got.sets[i].RRs), dnskeySigners(against.sets[i].RRs)
+		// The DS names one of the keys that sign blue's set, by their SEP
+		// flag where it has any; green's set keeps the chain if any of
+		// them signs it, whatever green's flags say.
+		now, before := dnskeySigners(got.sets[i].RRs, false), dnskeySigners(against.sets[i].RRs, true)
 		if len(now) == 0 || len(before) == 0 || slices.ContainsFunc(now, func(t uint16) bool { return slices.Contains(before, t) }) {
 			continue
 		}
 		out = append(out, Result{Check: c.Name + " DNSKEY", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: fmt.Sprintf(
-			"%s's set is signed by key-signing key %s, %s's by %s: validating resolvers, whose DS from the parent names %s's key, "+
+			"%s's set is signed by key %s, %s's by key-signing key %s: validating resolvers, whose DS from the parent names %s's key, "+
 				"would find the zone bogus once %s serves, unless the parent's DS already names %s (a double-DS rollover): check the DS at the parent, then start the rollout with --allow-new-ksk (API \"allow_new_ksk\": true)",
 			role, tagsText(now), bname, tagsText(before), bname, role, tagsText(now))})
 	}
@@ -257,12 +260,12 @@ func newKSKs(checks []Check, got, against *answers, role, bname string) []Result
 }
 
 // dnskeySigners are the key tags of the RRSIGs over the DNSKEY set in
-// rrs by its key-signing keys (SEP flag), or by any of its keys where the
-// set has none.
-func dnskeySigners(rrs []dns.RR) []uint16 {
+// rrs: with sepOnly, those by its key-signing keys (SEP flag), or by any
+// of its keys where the set has none.
+func dnskeySigners(rrs []dns.RR, sepOnly bool) []uint16 {
 	sep := map[uint16]bool{}
 	for _, rr := range rrs {
-		if k, ok := rr.(*dns.DNSKEY); ok && k.Flags&dns.SEP != 0 {
+		if k, ok := rr.(*dns.DNSKEY); ok && k.Flags&dns.SEP != 0 && sepOnly {
 			sep[k.KeyTag()] = true
 		}
 	}
@@ -350,27 +353,54 @@ func uncovered(qname, apex string, denial []dns.RR) string {
 // covers the wildcard at the closest encloser.
 func uncoveredNSEC3(qname, apex string, nsec3 []*dns.NSEC3) string {
 	matches := func(name string) bool {
-		return slices.ContainsFunc(nsec3, func(n *dns.NSEC3) bool { return n.Match(name) })
+		return slices.ContainsFunc(nsec3, func(n *dns.NSEC3) bool { return nsec3Hash(n, name) == nsec3Owner(n) })
 	}
 	covers := func(name string) bool {
-		return slices.ContainsFunc(nsec3, func(n *dns.NSEC3) bool { return n.Cover(name) })
+		return slices.ContainsFunc(nsec3, func(n *dns.NSEC3) bool { return nsec3Covers(n, name) })
 	}
 	labels := dns.SplitDomainName(qname)
-	for i := 1; i < len(labels); i++ {
+	for i := 1; i <= len(labels); i++ {
 		ce := dns.Fqdn(strings.Join(labels[i:], "."))
 		if !dns.IsSubDomain(apex, ce) || !matches(ce) {
 			continue
 		}
 		next := dns.Fqdn(strings.Join(labels[i-1:], "."))
+		wild := "*." + strings.TrimPrefix(ce, ".")
 		switch {
 		case !covers(next):
 			return fmt.Sprintf("no NSEC3 covers %s, the next closer name of %s: validating resolvers find the denial bogus", next, qname)
-		case !covers("*." + ce):
-			return fmt.Sprintf("no NSEC3 covers *.%s, the wildcard that could answer %s: validating resolvers find the denial bogus", ce, qname)
+		case !covers(wild):
+			return fmt.Sprintf("no NSEC3 covers %s, the wildcard that could answer %s: validating resolvers find the denial bogus", wild, qname)
 		}
 		return ""
 	}
 	return fmt.Sprintf("no NSEC3 matches an encloser of %s: validating resolvers find the denial bogus", qname)
+}
+
+// nsec3Owner is the hash n's owner name holds, its first label, in upper
+// case as dns.HashName writes hashes.
+func nsec3Owner(n *dns.NSEC3) string {
+	first, _, _ := strings.Cut(n.Hdr.Name, ".")
+	return strings.ToUpper(first)
+}
+
+// nsec3Hash is name hashed with n's parameters.
+func nsec3Hash(n *dns.NSEC3, name string) string {
+	return dns.HashName(name, n.Hash, n.Iterations, n.Salt)
+}
+
+// nsec3Covers says whether name's hash falls strictly inside n's span, the
+// last NSEC3 of the chain wrapping round (RFC 5155 §8.3). miekg/dns's own
+// Cover misreads an NSEC3 of the root zone, whose owner has one label.
+func nsec3Covers(n *dns.NSEC3, name string) bool {
+	h, owner, next := nsec3Hash(n, name), nsec3Owner(n), strings.ToUpper(n.NextDomain)
+	if h == "" {
+		return false
+	}
+	if owner < next {
+		return owner < h && h < next
+	}
+	return h > owner || h < next
 }
 
 // nsecCovers says whether name falls strictly inside n's span, from its
@@ -395,16 +425,30 @@ func canonicalCompare(a, b string) int {
 	return len(la) - len(lb)
 }
 
-// wireLabels are name's labels as octets, lower-cased, escapes decoded.
+// wireLabels are name's labels as octets, escapes decoded, with A to Z
+// lower-cased and no other octet changed (RFC 4034 §6.1: they are not
+// characters of any encoding).
 func wireLabels(name string) [][]byte {
 	buf := make([]byte, 256)
 	n, err := dns.PackDomainName(dns.Fqdn(name), buf, 0, nil, false)
 	if err != nil {
-		return [][]byte{bytes.ToLower([]byte(name))}
+		return [][]byte{asciiLower([]byte(name))}
 	}
 	var out [][]byte
 	for i := 0; i < n && buf[i] != 0; i += int(buf[i]) + 1 {
-		out = append(out, bytes.ToLower(buf[i+1:i+1+int(buf[i])]))
+		out = append(out, asciiLower(buf[i+1:i+1+int(buf[i])]))
+	}
+	return out
+}
+
+// asciiLower is b, copied, with A to Z lower-cased.
+func asciiLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
 	}
 	return out
 }

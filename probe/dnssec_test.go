@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestDNSSECNewKeySigningKey(t *testing.T) {
 	green := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
 	s := Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour, ExpectChanges: true}
 	an := analyseSignedOver(t, green, blue, s)
-	if an.OK || !strings.Contains(an.Reason, "example.com. DNSKEY: green's set is signed by key-signing key") || !strings.Contains(an.Reason, "--allow-new-ksk") {
+	if an.OK || !strings.Contains(an.Reason, "example.com. DNSKEY: green's set is signed by key") || !strings.Contains(an.Reason, "--allow-new-ksk") {
 		t.Errorf("a green signed by a new key-signing key alone: ok %v, reason %q", an.OK, an.Reason)
 	}
 	s.AllowNewKSK = true
@@ -270,5 +271,102 @@ func TestDNSSECDenialCoversTheName(t *testing.T) {
 				t.Errorf("an NSEC that does not cover the name: ok %v, reason %q", an.OK, an.Reason)
 			}
 		})
+	}
+}
+
+// A key-signing key added to a zone signed by one key without the SEP
+// flag: green's DNSKEY set is signed by both, so the parent's DS, which
+// names the old key, still validates it. Only blue's signers are read by
+// their SEP flag; green's count whichever key signed.
+func TestNewKSKsCountsEveryKeyThatSignsGreen(t *testing.T) {
+	key := func(flags uint16, pub string) *dns.DNSKEY {
+		return &dns.DNSKEY{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 300},
+			Flags: flags, Protocol: 3, Algorithm: dns.ECDSAP256SHA256, PublicKey: pub}
+	}
+	sig := func(k *dns.DNSKEY) *dns.RRSIG {
+		return &dns.RRSIG{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 300},
+			TypeCovered: dns.TypeDNSKEY, Algorithm: k.Algorithm, KeyTag: k.KeyTag(), SignerName: "example.com."}
+	}
+	z := key(256, "GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA==")
+	k := key(257, "eRm2B0jEzbB1zT3p5V5z6E6PTqXmM8hzH0qVxRc5TVdOZsmD5XsIl1qB9oT2dB2Zj1LkLl0Jt0HhNQ1nRrbR0A==")
+	checks := []Check{{Zone: "example.com.", Name: "example.com.", Type: "DNSKEY"}}
+	answer := func(rrs ...dns.RR) *answers {
+		return &answers{sets: []zone.RRset{{Name: "example.com.", Type: "DNSKEY", RRs: rrs}}}
+	}
+	blue := answer(z, sig(z))
+	if got := newKSKs(checks, answer(z, k, sig(z), sig(k)), blue, "green", "blue ns1"); len(got) != 0 {
+		t.Errorf("a KSK added beside the key the DS names: %+v; want nothing", got)
+	}
+	if got := newKSKs(checks, answer(z, k, sig(k)), blue, "green", "blue ns1"); len(got) != 1 {
+		t.Errorf("the DS's key no longer signs green's set: %+v; want a failure", got)
+	}
+}
+
+// Canonical order compares octets, lower-casing A to Z alone: octets
+// that are no ASCII letters keep their values, however an encoding would
+// read them.
+func TestCanonicalCompare(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{
+		{"a.example.", "B.example.", -1},
+		{"example.", "a.example.", -1},
+		{"z.example.", "a.b.example.", 1},
+		{"\\200.example.", "\\220.example.", -1},
+		{"\\195\\144.example.", "\\195\\160.example.", -1},
+		{"*.example.", "a.example.", -1},
+		{"yljkjljk.a.example.", "Z.a.example.", -1},
+		{"A.EXAMPLE.", "a.example.", 0},
+	} {
+		if got := canonicalCompare(tt.a, tt.b); (got > 0) != (tt.want > 0) || (got < 0) != (tt.want < 0) {
+			t.Errorf("canonicalCompare(%q, %q) = %d, want the sign of %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// nsec3Chain is the NSEC3 chain of a zone apex holding names: each
+// name's hash, in hash order, pointing at the next and the last at the
+// first, with no salt and no extra iterations.
+func nsec3Chain(apex string, names ...string) []dns.RR {
+	var hashes []string
+	for _, n := range names {
+		hashes = append(hashes, dns.HashName(n, dns.SHA1, 0, ""))
+	}
+	slices.Sort(hashes)
+	var out []dns.RR
+	for i, h := range hashes {
+		owner := strings.ToLower(h) + "." + strings.TrimPrefix(apex, ".")
+		out = append(out, &dns.NSEC3{Hdr: dns.RR_Header{Name: dns.Fqdn(owner), Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 300},
+			Hash: dns.SHA1, HashLength: 20, NextDomain: hashes[(i+1)%len(hashes)], SaltLength: 0, Salt: ""})
+	}
+	return out
+}
+
+// An NXDOMAIN in the root zone, denied with NSEC3: the closest encloser
+// is the root itself, whose NSEC3 owner has a single label, and the
+// wildcard is "*.". Before, every such denial was called bogus.
+func TestUncoveredNSEC3AtTheRoot(t *testing.T) {
+	chain := nsec3Chain(".", ".", "com.", "net.", "org.")
+	if why := uncovered("nosuch.", ".", chain); why != "" {
+		t.Errorf("a full chain of the root: %s", why)
+	}
+	// Without the NSEC3 that covers nosuch.'s hash, the denial fails.
+	h := dns.HashName("nosuch.", dns.SHA1, 0, "")
+	var cut []dns.RR
+	for _, rr := range chain {
+		if !nsec3Covers(rr.(*dns.NSEC3), "nosuch.") {
+			cut = append(cut, rr)
+		}
+	}
+	if len(cut) == len(chain) {
+		t.Fatalf("no NSEC3 of the chain covers %s: the test shows nothing", h)
+	}
+	if why := uncovered("nosuch.", ".", cut); !strings.Contains(why, "no NSEC3 covers nosuch.") {
+		t.Errorf("a chain without the NSEC3 that covers the name: %q", why)
+	}
+	// The same below a zone apex.
+	if why := uncovered("nosuch.example.com.", "example.com.", nsec3Chain("example.com.", "example.com.", "www.example.com.", "mail.example.com.")); why != "" {
+		t.Errorf("a full chain of example.com: %s", why)
 	}
 }

@@ -370,6 +370,11 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	if n := r.gluedLBs(parent.NS); n == 0 {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent's glue for %s (%s) names none of the load balancers' addresses; check domain and load_balancers[].address", registrar.Fqdn(r.in.Domain), registrar.Text(parent.NS)), activities.ErrInvalid, nil)
 	}
+	if lb, ns := r.siblingGlued(parent.NS); ns != "" {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("load balancer %s (%s) is reached only as %s, a name server outside %s whose address the parent gives from its own zone: "+
+			"no registrar moves that glue, so the replacement could not move it, and would delete %s while resolvers still ask it; make %s a name server of %s, or replace it by hand",
+			lb.Name, lb.Address, ns, registrar.Fqdn(r.in.Domain), lb.Name, lb.Name, registrar.Fqdn(r.in.Domain)), activities.ErrInvalid, nil)
+	}
 
 	r.st.Phase = PhaseCreatingNewLBs
 	r.undos.push(UndoDeleteNewLoadBalancers, r.deleteNew)
@@ -793,6 +798,28 @@ func (r *lbReplace) newGlue(old []registrar.NameServer) []registrar.NameServer {
 		}
 	}
 	return out
+}
+
+// siblingGlued is an old load balancer whose address only a name server
+// outside the domain has in ns (sibling glue), and that name server; ""
+// when none has (or before versionSiblingGlue).
+func (r *lbReplace) siblingGlued(ns []registrar.NameServer) (config.LoadBalancer, string) {
+	if !r.siblingGlue {
+		return config.LoadBalancer{}, ""
+	}
+	inDomain := r.delegation(ns)
+	for _, lb := range r.st.Old {
+		a, err := hostAddr(lb.Address)
+		if err != nil || slices.ContainsFunc(inDomain, func(s registrar.NameServer) bool { return slices.Contains(s.Addrs, a) }) {
+			continue
+		}
+		for _, s := range ns {
+			if slices.Contains(s.Addrs, a) {
+				return lb, registrar.Fqdn(s.Name)
+			}
+		}
+	}
+	return config.LoadBalancer{}, ""
 }
 
 // gluedLBs counts the old load balancers whose address the glue names.

@@ -88,6 +88,9 @@ type world struct {
 	// address for it (sibling glue from its own zone), which no registrar
 	// takes.
 	sibling bool
+	// siblingAddr, when valid, is the address the parent gives
+	// ns.provider.net instead of provider's.
+	siblingAddr netip.Addr
 }
 
 // provider is the out-of-domain name server of world.sibling.
@@ -168,7 +171,11 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		defer w.mu.Unlock()
 		res := activities.ParentResult{Attempt: 1, NS: w.parent, NSTTL: fakeNSTTL, GlueTTL: fakeGlueTTL}
 		if w.sibling {
-			res.NS = append(slices.Clone(w.parent), provider)
+			p := provider
+			if w.siblingAddr.IsValid() {
+				p.Addrs = []netip.Addr{w.siblingAddr}
+			}
+			res.NS = append(slices.Clone(w.parent), p)
 		}
 		if in.Child != "" {
 			res.ZoneNSTTL = fakeZoneNSTTL
@@ -480,6 +487,25 @@ func TestLBReplaceWithSiblingGlue(t *testing.T) {
 		if !registrar.InDomain(ns.Name, "example.com") && len(ns.Addrs) > 0 {
 			t.Errorf("the new glue gives %s an address: %v", ns.Name, st.Glue.New)
 		}
+	}
+}
+
+// A load balancer that the parent reaches only as the address of a name
+// server outside the domain (sibling glue) is glue no registrar holds:
+// the replacement could not move it, and would delete it while the
+// parent still gives its address. It is refused before anything is
+// created.
+func TestLBReplaceRefusesALoadBalancerOnlySiblingGlueNames(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.sibling, w.siblingAddr = true, netip.MustParseAddr("198.51.100.2")
+	w.parent = oldGlue[:1]
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+	if st.Phase != PhaseFailed || !strings.Contains(st.Failure, "198.51.100.2") || !strings.Contains(st.Failure, "ns.provider.net") {
+		t.Errorf("phase %s, failure %q; want a refusal naming the address and the name server", st.Phase, st.Failure)
+	}
+	if w.count("Create") > 0 {
+		t.Errorf("load balancers were created: %v", w.calls)
 	}
 }
 

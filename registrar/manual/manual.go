@@ -35,7 +35,10 @@ func (r *Registrar) SetGlue(ctx context.Context, domain string, ns []registrar.N
 	if err := registrar.Validate(domain, ns); err != nil {
 		return err
 	}
+	// What the registrar holds: the parent's referral without the
+	// addresses it gives for name servers outside the domain.
 	old, err := r.Glue(ctx, domain)
+	old = registrar.Delegation(domain, old)
 	if err == nil && registrar.Equal(old, ns) {
 		return nil
 	}
