@@ -370,3 +370,14 @@ func TestUncoveredNSEC3AtTheRoot(t *testing.T) {
 		t.Errorf("a full chain of example.com: %s", why)
 	}
 }
+
+// A zone whose names are written in capitals is signed as written: the
+// NSEC before such a name holds it, in capitals, as its next name, and
+// its signature covers it so (RFC 6840 §5.1: no lower-casing). Before,
+// the check lower-cased it and called a good signature bad.
+func TestDNSSECNextNameInCapitals(t *testing.T) {
+	an := analyseSigned(t, signZone(t, "example.com", unsignedZone+"Mail A 192.0.2.25\nq.X.Y TXT x\n", "now-3600", "+2592000", false), time.Hour)
+	if !an.OK {
+		t.Errorf("a signed zone with names in capitals: %s", an.Reason)
+	}
+}

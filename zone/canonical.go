@@ -36,7 +36,7 @@ func Canonical(rr dns.RR) dns.RR {
 }
 
 // lowerNames lower-cases rr's owner and the names in its RDATA that RFC
-// 4034 §6.2 lists, in place.
+// 4034 §6.2 lists (as RFC 6840 §5.1 corrects it), in place.
 func lowerNames(rr dns.RR) {
 	h := rr.Header()
 	h.Name = strings.ToLower(h.Name)
@@ -88,8 +88,8 @@ func lowerNames(rr dns.RR) {
 		lower(&r.Target)
 	case *dns.RRSIG:
 		lower(&r.SignerName)
-	case *dns.NSEC:
-		lower(&r.NextDomain)
+		// Not NSEC's next name: RFC 6840 §5.1 took it off §6.2's list, and
+		// BIND signs it as the zone writes it, capitals and all.
 	}
 }
 
