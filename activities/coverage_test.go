@@ -62,7 +62,7 @@ func TestVerifyCoverage(t *testing.T) {
 	in.Serials = nil
 	in.Targets, in.Baseline = []ProbeTarget{{Name: "ns1-next", Addr: serveZones(t, green)}}, []ProbeTarget{{Name: "ns1", Addr: serveZones(t, blue)}}
 	res := verify(t, in)
-	if c := res.Coverage; c == nil || *c != (probe.Coverage{Zones: 30, SOA: 30, Full: 30, ChangedBy: probe.ChangedAll, FullUpTo: 1000, SampleSize: 100, Seed: c.Seed, Names: 120}) || res.Checks != 150 {
+	if c := res.Coverage; c == nil || *c != (probe.Coverage{Zones: 30, SOA: 30, Full: 30, ChangedBy: probe.ChangedAll, FullUpTo: 1000, SampleSize: 100, Seed: c.Seed, Names: 120}) || res.Checks != 180 {
 		t.Errorf("at the default threshold: %d checks, coverage %+v", res.Checks, res.Coverage)
 	}
 
@@ -74,7 +74,7 @@ func TestVerifyCoverage(t *testing.T) {
 		full[i] = true
 	}
 	want := probe.Coverage{Zones: 30, SOA: 30, Full: len(full), Sampled: 3, Changed: 2, ChangedBy: probe.ChangedBaseline, FullUpTo: 10, SampleSize: 3, Seed: 5, Names: 4*len(full) + 30 - len(full), SOAOver: "udp"}
-	if res.Coverage == nil || *res.Coverage != want || res.Checks != 5*len(full)+30-len(full) {
+	if res.Coverage == nil || *res.Coverage != want || res.Checks != 6*len(full)+30-len(full) {
 		t.Errorf("above the threshold: %d checks, coverage %+v, want %+v", res.Checks, res.Coverage, want)
 	}
 	if !strings.Contains(res.Summary, fmt.Sprintf("; covered SOA of 30 of 30 zones over udp, every name of %d (3 sampled with seed 5, 2 changed by baseline serial;", len(full))) {

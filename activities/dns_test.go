@@ -100,7 +100,7 @@ func TestVerifyAgainstBlue(t *testing.T) {
 	in := verifyInput(t, true, changed)
 	in.Targets, in.Baseline = []ProbeTarget{{Name: "ns1-next", Addr: green}}, []ProbeTarget{{Name: "ns1", Addr: blue}}
 	res := verify(t, in)
-	if res.Checks != 6 || !strings.HasPrefix(res.Summary, "pass after 1 round(s) [pass]: ns1-next ") || len(res.Notes) != 1 ||
+	if res.Checks != 7 || !strings.HasPrefix(res.Summary, "pass after 1 round(s) [pass]: ns1-next ") || len(res.Notes) != 1 ||
 		len(res.Reports) != 1 || res.Reports[0].Diffs[0].Summary != "0 added, 0 removed, 1 changed: www.example.com. A" {
 		t.Errorf("result: %+v", res)
 	}
@@ -131,7 +131,7 @@ func TestVerifyMaxLatency(t *testing.T) {
 	in.Targets = []ProbeTarget{{Name: "ns1-next", Addr: serveZoneAfter(t, verifyZone, 400*time.Millisecond)}}
 	in.Fleet.Probe.Timeout = config.Duration(2 * time.Second)
 	res := verify(t, in)
-	if l := res.Reports[0].Latency; l == nil || l.P95MS < 400 || !strings.Contains(res.Summary, "ns1-next 14/14 (p95 ") {
+	if l := res.Reports[0].Latency; l == nil || l.P95MS < 400 || !strings.Contains(res.Summary, "ns1-next 16/16 (p95 ") {
 		t.Errorf("latency %+v, summary %q; want the 400ms answers reported", l, res.Summary)
 	}
 	in.Fleet.Probe.MaxLatency = config.Duration(250 * time.Millisecond)

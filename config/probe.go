@@ -66,8 +66,9 @@ type Probe struct {
 	// revision of the zones once; a fleet file may not (perRollout).
 	AllowSerialDecrease bool `yaml:"-" json:"allow_serial_decrease,omitempty"`
 	// AllowNewKSK accepts green's DNSKEY set signed by none of the
-	// key-signing keys that sign blue's: the parent's DS already names
-	// green's key (a double-DS rollover). Only a rollout request sets it,
+	// key-signing keys that sign blue's, or none where blue signs: the
+	// parent's DS already names green's key (a double-DS rollover), or is
+	// gone. Only a rollout request sets it,
 	// for the one rollout that moves to the new key, as
 	// AllowSerialDecrease.
 	AllowNewKSK bool `yaml:"-" json:"allow_new_ksk,omitempty"`

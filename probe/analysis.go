@@ -69,8 +69,9 @@ type Settings struct {
 	// longer than this at the 95th percentile (probe.max_latency).
 	MaxLatency time.Duration
 	// AllowNewKSK accepts a DNSKEY set that none of the baseline's
-	// key-signing keys signs: the parent's DS already names the target's
-	// (probe.allow_new_ksk, a double-DS rollover). It is then a note.
+	// key-signing keys signs, or none where the baseline signs: the
+	// parent's DS already names the target's key (probe.allow_new_ksk, a
+	// double-DS rollover) or is gone. It is then a note.
 	AllowNewKSK bool
 	// Progress, when set, is told what the analysis is doing (heartbeats).
 	Progress func(string)

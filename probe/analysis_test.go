@@ -122,7 +122,7 @@ func TestAnalyzeThresholds(t *testing.T) {
 	s.setMode(modeServfail)
 	a := analyse(t, job, Settings{Thresholds: th})
 	if a.OK || strings.Join(a.Rounds, ",") != "fail,fail" ||
-		!strings.HasPrefix(a.Reason, "load balancer lb1: 10 of 14 checks failed: example.com. SOA udp: rcode SERVFAIL, want NOERROR;") ||
+		!strings.HasPrefix(a.Reason, "load balancer lb1: 12 of 17 checks failed: example.com. SOA udp: rcode SERVFAIL, want NOERROR;") ||
 		!strings.HasSuffix(a.Reason, "(failed round 2 of at most 4, failure_limit 1)") {
 		t.Errorf("servfail: %+v", a)
 	}
@@ -131,7 +131,7 @@ func TestAnalyzeThresholds(t *testing.T) {
 	noErrors := th
 	noErrors.ErrorLimit = 0
 	if a := analyse(t, job, Settings{Thresholds: noErrors}); a.OK || strings.Join(a.Rounds, ",") != "error" ||
-		!strings.Contains(a.Reason, "(10 without an answer)") || !strings.HasSuffix(a.Reason, "(unanswered queries in round 1 of at most 4, error_limit 0)") {
+		!strings.Contains(a.Reason, "(12 without an answer)") || !strings.HasSuffix(a.Reason, "(unanswered queries in round 1 of at most 4, error_limit 0)") {
 		t.Errorf("silent: %+v", a)
 	}
 	// Never two passes in a row within the rounds: inconclusive.

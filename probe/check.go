@@ -97,6 +97,9 @@ func Checks(z *zone.Zone, s Scope) []Check {
 	}
 	add(origin, dns.TypeSOA)
 	add(origin, dns.TypeNS)
+	// Asked of an unsigned zone too: a green that drops the signatures of
+	// a zone blue signs is bogus to resolvers while the parent holds a DS.
+	add(origin, dns.TypeDNSKEY)
 	if z.Signed() || s.All {
 		add(DenialCheckLabel+"."+strings.TrimPrefix(origin, "."), dns.TypeA)
 	}

@@ -23,6 +23,7 @@ func TestExpect(t *testing.T) {
 	apex := []string{
 		"example.com. SOA NOERROR [example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. 7 7200 900 1209600 300]",
 		"example.com. NS NOERROR [example.com. 300 IN NS ns1.example.com.]",
+		"example.com. DNSKEY NOERROR []",
 	}
 	www := []string{
 		"www.example.com. A NOERROR [www.example.com. 300 IN A 192.0.2.10]",
@@ -86,7 +87,7 @@ func TestChecksScope(t *testing.T) {
 	// in the answer), NS and DS at the delegation and A below it.
 	all := Checks(z, Scope{All: true})
 	want := []string{
-		"example.com. SOA", "example.com. NS", "dnsroll-denial-check.example.com. A",
+		"example.com. SOA", "example.com. NS", "example.com. DNSKEY", "dnsroll-denial-check.example.com. A",
 		"*.wild.example.com. A", "a.deep.example.com. TXT",
 		"alias.example.com. A", "alias.example.com. CNAME",
 		"example.com. MX", "ns.sub.example.com. A", "ns1.example.com. A",
@@ -102,11 +103,11 @@ func TestChecksScope(t *testing.T) {
 	}
 	// Configured types at listed names, NODATA where absent.
 	got := Checks(z, Scope{Names: []string{"www", "nope"}, Types: []string{"a", "TXT"}})
-	want = []string{"example.com. SOA", "example.com. NS", "www.example.com. A", "www.example.com. TXT", "nope.example.com. A", "nope.example.com. TXT"}
+	want = []string{"example.com. SOA", "example.com. NS", "example.com. DNSKEY", "www.example.com. A", "www.example.com. TXT", "nope.example.com. A", "nope.example.com. TXT"}
 	if !slices.Equal(render(got), want) {
 		t.Errorf("Types = %q\nwant %q", render(got), want)
 	}
-	if w := got[3].Want; w.Rcode != 0 || len(w.RRs) != 0 {
+	if w := got[4].Want; w.Rcode != 0 || len(w.RRs) != 0 {
 		t.Errorf("www TXT want %+v, want NODATA", w)
 	}
 }

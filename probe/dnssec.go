@@ -238,6 +238,8 @@ func sigTime(v uint32, now time.Time) time.Time {
 // baseline's set, the one resolvers validate today; a set it does not
 // sign is bogus to them from the moment the target serves, however good
 // its own signatures, unless the parent already names the target's key.
+// So is a zone the target serves without a DNSKEY set while the baseline
+// signs it, until the parent's DS is gone.
 func newKSKs(checks []Check, got, against *answers, role, bname string) []Result {
 	var out []Result
 	for i, c := range checks {
@@ -248,6 +250,14 @@ func newKSKs(checks []Check, got, against *answers, role, bname string) []Result
 		// flag where it has any; green's set keeps the chain if any of
 		// them signs it, whatever green's flags say.
 		now, before := dnskeySigners(got.sets[i].RRs, false), dnskeySigners(against.sets[i].RRs, true)
+		if len(before) > 0 && got.replied[i] && len(got.sets[i].Flags) == 0 && !hasType(got.sets[i].RRs, dns.TypeDNSKEY) {
+			out = append(out, Result{Check: c.Name + " DNSKEY", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: fmt.Sprintf(
+				"%s serves the zone unsigned, %s signs it with key-signing key %s: validating resolvers, whose DS from the parent names %s's key, "+
+					"would find the zone bogus once %s serves, until the DS is gone from the parent and its TTL has passed: remove the DS at the parent and wait out its TTL, "+
+					"then start the rollout with --allow-new-ksk (API \"allow_new_ksk\": true)",
+				role, bname, tagsText(before), bname, role)})
+			continue
+		}
 		if len(now) == 0 || len(before) == 0 || slices.ContainsFunc(now, func(t uint16) bool { return slices.Contains(before, t) }) {
 			continue
 		}
@@ -257,6 +267,11 @@ func newKSKs(checks []Check, got, against *answers, role, bname string) []Result
 			role, tagsText(now), bname, tagsText(before), bname, role, tagsText(now))})
 	}
 	return out
+}
+
+// hasType reports whether rrs hold a record of type t.
+func hasType(rrs []dns.RR, t uint16) bool {
+	return slices.ContainsFunc(rrs, func(rr dns.RR) bool { return rr.Header().Rrtype == t })
 }
 
 // dnskeySigners are the key tags of the RRSIGs over the DNSKEY set in

@@ -81,6 +81,30 @@ func TestDNSSECNewKeySigningKey(t *testing.T) {
 	}
 }
 
+// A green that serves blue's signed zone unsigned leaves it bogus to
+// validating resolvers while the parent still holds its DS: they expect
+// signatures and find none. The green zone file has no keys, so nothing
+// else asks green for them; before, such a green passed.
+func TestDNSSECGreenUnsignsTheZone(t *testing.T) {
+	blue := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
+	for _, expect := range []bool{true, false} {
+		s := Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour, ExpectChanges: expect}
+		an := analyseSignedOver(t, unsignedZone, blue, s)
+		if an.OK || !strings.Contains(an.Reason, "example.com. DNSKEY: green serves the zone unsigned") || !strings.Contains(an.Reason, "--allow-new-ksk") {
+			t.Errorf("expect_changes %v: a green that drops blue's signatures: ok %v, reason %q", expect, an.OK, an.Reason)
+		}
+	}
+	// The operator took the DS away at the parent first.
+	s := Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour, ExpectChanges: true, AllowNewKSK: true}
+	if an := analyseSignedOver(t, unsignedZone, blue, s); !an.OK || !strings.Contains(strings.Join(an.Notes, " "), "unsigned") {
+		t.Errorf("with allow_new_ksk: ok %v, reason %q, notes %q", an.OK, an.Reason, an.Notes)
+	}
+	// Unsigned on both sides: nothing to say.
+	if an := analyseSignedOver(t, unsignedZone, unsignedZone, s); !an.OK || len(an.Notes) != 0 {
+		t.Errorf("unsigned blue and green: ok %v, reason %q, notes %q", an.OK, an.Reason, an.Notes)
+	}
+}
+
 // Signed zones (NSEC and NSEC3) on real named pass with good signatures,
 // and fail, naming the RRset and the time, when they expired, expire
 // within the bake and margin, or do not verify.
@@ -291,7 +315,7 @@ func TestNewKSKsCountsEveryKeyThatSignsGreen(t *testing.T) {
 	k := key(257, "eRm2B0jEzbB1zT3p5V5z6E6PTqXmM8hzH0qVxRc5TVdOZsmD5XsIl1qB9oT2dB2Zj1LkLl0Jt0HhNQ1nRrbR0A==")
 	checks := []Check{{Zone: "example.com.", Name: "example.com.", Type: "DNSKEY"}}
 	answer := func(rrs ...dns.RR) *answers {
-		return &answers{sets: []zone.RRset{{Name: "example.com.", Type: "DNSKEY", RRs: rrs}}}
+		return &answers{sets: []zone.RRset{{Name: "example.com.", Type: "DNSKEY", RRs: rrs}}, replied: []bool{true}}
 	}
 	blue := answer(z, sig(z))
 	if got := newKSKs(checks, answer(z, k, sig(z), sig(k)), blue, "green", "blue ns1"); len(got) != 0 {

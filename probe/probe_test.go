@@ -42,22 +42,22 @@ func TestProbeHealthy(t *testing.T) {
 func TestProbeMisbehaving(t *testing.T) {
 	z := parseZone(t, testZone)
 	s := startServer(t, z)
-	checks := Expect(z, []string{"www"}) // SOA, NS, www A, www AAAA
+	checks := Expect(z, []string{"www"}) // SOA, NS, DNSKEY, www A, www AAAA
 	cases := []struct {
 		mode            string
 		failed, errored int
 		detail          string // in every result
 		errText         string // in Err()
 	}{
-		{modeServfail, 8, 0, "rcode SERVFAIL, want NOERROR", "example.com. SOA udp: rcode SERVFAIL, want NOERROR"},
-		{modeNoAA, 8, 0, "missing AA flag", "missing AA flag"},
+		{modeServfail, 10, 0, "rcode SERVFAIL, want NOERROR", "example.com. SOA udp: rcode SERVFAIL, want NOERROR"},
+		{modeNoAA, 10, 0, "missing AA flag", "missing AA flag"},
 		{modeWrongA, 2, 0, `got ["www.example.com. 3600 IN A 198.51.100.66"] want ["www.example.com. 3600 IN A 192.0.2.10" "www.example.com. 3600 IN A 192.0.2.11"]`, "www.example.com. A udp: got"},
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			s.setMode(c.mode)
 			rep := fastProber().Probe(context.Background(), s.addr, both, checks)
-			if a := rep.Kinds[KindAnswer]; rep.OK || a.Fail != c.failed || a.Error != c.errored || a.Pass != 8-c.failed-c.errored || rep.Kinds[KindEDNS].Pass != 4 {
+			if a := rep.Kinds[KindAnswer]; rep.OK || a.Fail != c.failed || a.Error != c.errored || a.Pass != 10-c.failed-c.errored || rep.Kinds[KindEDNS].Pass != 5 {
 				t.Fatalf("report: %+v", rep)
 			}
 			for _, r := range rep.Results {
@@ -73,7 +73,7 @@ func TestProbeMisbehaving(t *testing.T) {
 	}
 	s.setMode(modeServfail)
 	err := fastProber().Probe(context.Background(), s.addr, both, checks).Err()
-	want := "DNS probe of " + s.addr + ": 8 of 12 checks failed: example.com. SOA udp: rcode SERVFAIL, want NOERROR; example.com. NS udp: rcode SERVFAIL, want NOERROR; www.example.com. A udp: rcode SERVFAIL, want NOERROR; and 5 more"
+	want := "DNS probe of " + s.addr + ": 10 of 15 checks failed: example.com. SOA udp: rcode SERVFAIL, want NOERROR; example.com. NS udp: rcode SERVFAIL, want NOERROR; example.com. DNSKEY udp: rcode SERVFAIL, want NOERROR; and 7 more"
 	if err == nil || err.Error() != want {
 		t.Errorf("Err() =\n%v\nwant\n%s", err, want)
 	}
@@ -84,11 +84,11 @@ func TestProbeTruncatedRetriesOverTCP(t *testing.T) {
 	s := startServer(t, z)
 	s.setMode(modeTruncate)
 	rep := fastProber().Probe(context.Background(), s.addr, []string{"udp"}, Expect(z, []string{"www"}))
-	if !rep.OK || rep.Kinds[KindAnswer].Pass != 4 || rep.Kinds[KindEDNS].Pass != 4 {
+	if !rep.OK || rep.Kinds[KindAnswer].Pass != 5 || rep.Kinds[KindEDNS].Pass != 5 {
 		t.Fatalf("truncated UDP answers should pass over TCP: %v %+v", rep.Err(), rep)
 	}
-	if n := s.tcpSeen.Load(); n != 4 {
-		t.Errorf("server saw %d TCP queries, want 4", n)
+	if n := s.tcpSeen.Load(); n != 5 {
+		t.Errorf("server saw %d TCP queries, want 5", n)
 	}
 }
 
@@ -126,7 +126,7 @@ func TestProbeCancel(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("Probe ignored cancellation: took %s", took)
 	}
-	if rep.OK || rep.Errors != 8 || !strings.HasPrefix(rep.Results[0].Detail, "canceled") {
+	if rep.OK || rep.Errors != 10 || !strings.HasPrefix(rep.Results[0].Detail, "canceled") {
 		t.Errorf("report: %+v", rep)
 	}
 }
@@ -154,10 +154,10 @@ func TestProbeKeepsFewResults(t *testing.T) {
 		names = append(names, "n"+string(rune('a'+i%26))+string(rune('a'+i/26)))
 	}
 	rep := fastProber().Probe(context.Background(), s.addr, both, Expect(z, names))
-	if rep.Failed != 64 || len(rep.Results) != MaxResults {
+	if rep.Failed != 66 || len(rep.Results) != MaxResults {
 		t.Errorf("failed %d, kept %d results", rep.Failed, len(rep.Results))
 	}
-	if !strings.HasSuffix(rep.Err().Error(), "; and 61 more") {
+	if !strings.HasSuffix(rep.Err().Error(), "; and 63 more") {
 		t.Errorf("Err() = %v", rep.Err())
 	}
 }

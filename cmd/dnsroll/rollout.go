@@ -94,7 +94,7 @@ func (c *apiCmd) target() (string, error) {
 func (c *apiCmd) rolloutFlags(fs *flag.FlagSet, req *api.StartRequest) func() error {
 	fs.StringVar(&req.Revision, "revision", "", "revision to roll out (selects {revision} zone files; default: the fleet's last successful one)")
 	fs.BoolVar(&req.AllowSerialDecrease, "allow-serial-decrease", false, "accept SOA serials behind blue's: to return to an older revision")
-	fs.BoolVar(&req.AllowNewKSK, "allow-new-ksk", false, "accept green's DNSKEY set signed by none of blue's key-signing keys: the parent's DS already names green's (a double-DS rollover)")
+	fs.BoolVar(&req.AllowNewKSK, "allow-new-ksk", false, "accept green's DNSKEY set signed by none of blue's key-signing keys, or none at all where blue signs: the parent's DS already names green's key (a double-DS rollover), or is gone")
 	expect := fs.String("expect-changes", "", "true: a zone change; false: infrastructure only, any difference from blue stops the rollout (default: the fleet's probe.expect_changes)")
 	return func() error {
 		switch *expect {
