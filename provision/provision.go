@@ -27,6 +27,7 @@ import (
 	"github.com/apenella/go-ansible/v2/pkg/execute/stdoutcallback"
 	"github.com/apenella/go-ansible/v2/pkg/playbook"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/internal/childenv"
 )
 
@@ -123,6 +124,10 @@ func (r *Runner) Run(ctx context.Context, req Request, progress func(msg string)
 		return Result{}, fmt.Errorf("ansible: %s: %w", name, err)
 	}
 	bin, err := exec.LookPath(cmp.Or(r.Binary, playbook.DefaultAnsiblePlaybookBinary))
+	if errors.Is(err, exec.ErrNotFound) {
+		// Invalid, so not retried: no retry installs it.
+		return Result{}, dnsroll.Errorf(dnsroll.EINVALID, "ansible: %v: install Ansible on the worker (Debian: apt-get install ansible) and restart it", err)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("ansible: %w", err)
 	}

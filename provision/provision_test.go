@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/internal/needlab"
 )
 
@@ -343,6 +344,26 @@ func TestAnsibleEnvironmentHasNoSecrets(t *testing.T) {
 	for _, want := range []string{"ANSIBLE_CONFIG=/etc/dnsroll/ansible.cfg", "EXTRA=1", "PATH="} {
 		if !strings.Contains(env, want) {
 			t.Errorf("ansible-playbook's environment lacks %s", want)
+		}
+	}
+}
+
+// A worker without ansible-playbook fails the step for good: every retry
+// would fail the same way while the VMs it created cost money.
+func TestRunWithoutAnsibleIsNotRetried(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := (&Runner{}).Run(context.Background(), Request{
+		Playbook: "testdata/ok.yml", Hosts: localHosts("h1"), Connection: "local",
+	}, nil)
+	if err == nil {
+		t.Fatal("ran without ansible-playbook on PATH")
+	}
+	if code := dnsroll.ErrorCode(err); code != dnsroll.EINVALID {
+		t.Errorf("code %q, want %q (not retried): %v", code, dnsroll.EINVALID, err)
+	}
+	for _, want := range []string{"ansible-playbook", "apt-get install ansible"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
 }
