@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -394,4 +395,30 @@ func New(c client.Client, acts *activities.Activities, stopGrace time.Duration) 
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	return w
+}
+
+// programs are what a worker runs besides itself, with the Debian
+// package of each: ansible-playbook for every step that configures a
+// machine, and ssh for Ansible's connections to real VMs.
+var programs = []struct{ name, pkg string }{
+	{"ansible-playbook", "ansible"},
+	{"ssh", "openssh-client"},
+}
+
+// CheckPrograms refuses a worker that is missing one of programs, so that
+// it says so at start rather than at its first rollout's Provision, after
+// creating paid VMs that it would then retry for the step's whole timeout.
+func CheckPrograms() error {
+	var missing, pkgs []string
+	for _, p := range programs {
+		if _, err := exec.LookPath(p.name); err != nil {
+			missing = append(missing, p.name)
+			pkgs = append(pkgs, p.pkg)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("worker: %s not found on PATH: install %s (Debian: apt-get install %s), or use the image the Dockerfile builds",
+		strings.Join(missing, " and "), strings.Join(pkgs, " and "), strings.Join(pkgs, " "))
 }

@@ -221,3 +221,34 @@ func TestNewActivitiesPrunesBundles(t *testing.T) {
 		t.Errorf("activities' store %+v, want %s with %+v", acts.Bundles, store.Dir, retention)
 	}
 }
+
+// A worker that could not run a playbook or reach a VM over SSH refuses to
+// start, naming the program and its package, rather than failing its
+// first rollout's Provision after creating paid VMs.
+func TestCheckProgramsNamesTheMissingOne(t *testing.T) {
+	bin := t.TempDir()
+	t.Setenv("PATH", bin)
+	err := CheckPrograms()
+	if err == nil {
+		t.Fatal("started with an empty PATH")
+	}
+	for _, want := range []string{"ansible-playbook", "apt-get install ansible openssh-client"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	for _, p := range []string{"ansible-playbook", "ssh"} {
+		if err := os.WriteFile(filepath.Join(bin, p), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := CheckPrograms(); err != nil {
+		t.Errorf("both programs on PATH: %v", err)
+	}
+	if err := os.Remove(filepath.Join(bin, "ssh")); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckPrograms(); err == nil || !strings.Contains(err.Error(), "ssh") || strings.Contains(err.Error(), "ansible-playbook") {
+		t.Errorf("ssh missing: err %v, want one naming ssh alone", err)
+	}
+}

@@ -16,7 +16,9 @@ func runWorker(ctx context.Context, std streams, args []string) error {
 	fs := newFlags(std, "worker", `
 Runs a Temporal worker for the "dnsroll" task queue: the rollout workflow and
 its activities (Linode, Ansible, DNS probes, load balancer drivers). Run as many
-as you like; a rollout on a worker that dies resumes on another.
+as you like; a rollout on a worker that dies resumes on another. It needs
+ansible-playbook and ssh on PATH (Debian: apt-get install ansible
+openssh-client), and refuses to start without them.
 
 Temporal: --temporal-address and --namespace, or TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH and
@@ -77,6 +79,9 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 		return fmt.Errorf("--bundle-keep %d: want 0 or more snapshots", cfg.BundleRetention.Keep)
 	}
 	if err := cfg.FromEnv(); err != nil {
+		return err
+	}
+	if err := worker.CheckPrograms(); err != nil {
 		return err
 	}
 	// Every fleet file is checked now, not at its first rollout.
