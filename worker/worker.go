@@ -106,7 +106,8 @@ func RetentionFromEnv() (bundle.Retention, error) {
 // not silently point production at something else.
 //
 // New VMs accept the public keys in DNSROLL_SSH_AUTHORIZED_KEYS, one per
-// line; without it, the key derived from ANSIBLE_PRIVATE_KEY_FILE. A line
+// line; without it, the key derived from ANSIBLE_PRIVATE_KEY_FILE, or the
+// .pub file beside it when that has a passphrase. A line
 // that is not a public key is an error, so a bad paste fails here rather
 // than as VMs that nobody can log into.
 func (c *Config) FromEnv() error {
@@ -149,7 +150,7 @@ func (c *Config) FromEnv() error {
 	if path := os.Getenv("ANSIBLE_PRIVATE_KEY_FILE"); path != "" {
 		key, err := sshkey.FromPrivateKeyFile(path)
 		if err != nil {
-			return fmt.Errorf("worker: no DNSROLL_SSH_AUTHORIZED_KEYS, and ANSIBLE_PRIVATE_KEY_FILE: %w", err)
+			return fmt.Errorf("worker: no DNSROLL_SSH_AUTHORIZED_KEYS, and ANSIBLE_PRIVATE_KEY_FILE: %w; give new VMs the public key with DNSROLL_SSH_AUTHORIZED_KEYS=\"$(cat %s.pub)\"", err, path)
 		}
 		c.AuthorizedKeys = []string{key}
 	}

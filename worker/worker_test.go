@@ -72,6 +72,30 @@ func TestAuthorizedKeysFromEnv(t *testing.T) {
 	}
 }
 
+// A private key whose public half cannot be had (a passphrase, no key.pub
+// beside it) stops the worker with the fix: give the public key itself.
+func TestAuthorizedKeysOfAKeyWithPassphrase(t *testing.T) {
+	needlab.Programs(t, "ssh-keygen")
+	priv := filepath.Join(t.TempDir(), "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", priv).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Setenv("DNSROLL_SSH_AUTHORIZED_KEYS", "")
+	t.Setenv("ANSIBLE_PRIVATE_KEY_FILE", priv)
+	var c Config
+	if err := c.FromEnv(); err != nil || len(c.AuthorizedKeys) != 1 {
+		t.Errorf("with id.pub beside the key: keys %q, err %v", c.AuthorizedKeys, err)
+	}
+	if err := os.Remove(priv + ".pub"); err != nil {
+		t.Fatal(err)
+	}
+	c = Config{}
+	want := `DNSROLL_SSH_AUTHORIZED_KEYS="$(cat ` + priv + `.pub)"`
+	if err := c.FromEnv(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err %v, want one saying %s", err, want)
+	}
+}
+
 // The host key policy comes from ANSIBLE_HOST_KEY_CHECKING (unset: trust
 // on first use), and the known_hosts file defaults to the state directory.
 func TestHostKeyPolicyFromEnv(t *testing.T) {

@@ -28,7 +28,8 @@ checks.
 
 Secrets come from the environment only: LINODE_TOKEN (required), SSH keys via
 ssh-agent or ANSIBLE_PRIVATE_KEY_FILE, DNSROLL_SSH_AUTHORIZED_KEYS (public keys
-for new VMs, one per line; default: derived from ANSIBLE_PRIVATE_KEY_FILE).
+for new VMs, one per line; default: derived from ANSIBLE_PRIVATE_KEY_FILE, or
+the .pub file beside it if it has a passphrase).
 A fleet that provisions over SSH is refused before any VM is created when
 new VMs would get no key.
 

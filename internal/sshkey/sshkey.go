@@ -8,7 +8,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -79,21 +82,40 @@ func abbrev(s string) string {
 	return s
 }
 
-// FromPrivateKeyFile derives the public key of an unencrypted private key
-// file with ssh-keygen, so that the key Ansible logs in with and the key
-// new VMs accept cannot disagree.
+// FromPrivateKeyFile derives the public key of a private key file with
+// ssh-keygen, so that the key Ansible logs in with and the key new VMs
+// accept cannot disagree. Where that fails (a key with a passphrase, no
+// ssh-keygen), it reads the <path>.pub that ssh-keygen writes beside it.
 func FromPrivateKeyFile(path string) (string, error) {
 	var stderr bytes.Buffer
 	cmd := exec.Command("ssh-keygen", "-y", "-P", "", "-f", path)
 	cmd.Stderr = &stderr
 	cmd.Env = childenv.Minimal()
 	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("derive the public key of %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
+	if err == nil {
+		keys, err := Parse(string(out))
+		if err != nil || len(keys) != 1 {
+			return "", fmt.Errorf("derive the public key of %s: ssh-keygen printed no key", path)
+		}
+		return keys[0], nil
 	}
-	keys, err := Parse(string(out))
-	if err != nil || len(keys) != 1 {
-		return "", fmt.Errorf("derive the public key of %s: ssh-keygen printed no key", path)
+	derr := fmt.Errorf("derive the public key of %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
+	if errors.Is(err, exec.ErrNotFound) {
+		derr = fmt.Errorf("derive the public key of %s: ssh-keygen is not on PATH (Debian: apt-get install openssh-client)", path)
+	}
+	text, err := os.ReadFile(path + ".pub")
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%w; and there is no %s.pub beside it to read instead", derr, path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w; and %w", derr, err)
+	}
+	keys, err := Parse(string(text))
+	if err != nil {
+		return "", fmt.Errorf("%s.pub: %w", path, err)
+	}
+	if len(keys) != 1 {
+		return "", fmt.Errorf("%s.pub: want one public key, found %d", path, len(keys))
 	}
 	return keys[0], nil
 }

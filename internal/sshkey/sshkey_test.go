@@ -3,6 +3,7 @@ package sshkey
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -59,11 +60,45 @@ func TestFromPrivateKeyFile(t *testing.T) {
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "t", "-f", key).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	if err := os.Remove(key + ".pub"); err != nil {
+		t.Fatal(err)
+	}
 	pub, err := FromPrivateKeyFile(key)
 	if err != nil || !strings.HasPrefix(pub, "ssh-ed25519 ") {
 		t.Fatalf("pub %q, err %v", pub, err)
 	}
 	if _, err := FromPrivateKeyFile(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("a missing key file gave no error")
+	}
+}
+
+// A key with a passphrase cannot give its public half without it: the
+// key.pub beside it, as ssh-keygen leaves it, is read instead, and
+// without one the error says so.
+func TestFromPrivateKeyFileWithPassphrase(t *testing.T) {
+	needlab.Programs(t, "ssh-keygen")
+	key := filepath.Join(t.TempDir(), "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-C", "ops", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := FromPrivateKeyFile(key)
+	if err != nil || pub != strings.TrimSpace(string(want)) {
+		t.Errorf("pub %q, err %v; want key.pub's %q", pub, err, want)
+	}
+	if err := os.Remove(key + ".pub"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromPrivateKeyFile(key); err == nil || !strings.Contains(err.Error(), key+".pub") {
+		t.Errorf("no key.pub: err %v, want one naming %s.pub", err, key)
+	}
+	if err := os.WriteFile(key+".pub", []byte("not a key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromPrivateKeyFile(key); err == nil || !strings.Contains(err.Error(), key+".pub") {
+		t.Errorf("a broken key.pub: err %v, want one naming it", err)
 	}
 }
