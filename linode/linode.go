@@ -107,12 +107,19 @@ func (r restyLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(for
 func (r restyLogger) Warnf(format string, v ...any)  { r.l.Warn(fmt.Sprintf(format, v...)) }
 func (r restyLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }
 
+// CheckBaseURL says whether New would take baseURL, so that a worker can
+// refuse a malformed one before it judges fleets by it (IsReal).
+func CheckBaseURL(baseURL string) error {
+	_, _, err := splitBaseURL(cmp.Or(baseURL, DefaultBaseURL))
+	return err
+}
+
 // splitBaseURL turns http://host[:port][/prefix]/v4 into the base and version
 // linodego wants. linodego's own UseURL would drop any path prefix.
 func splitBaseURL(raw string) (base, version string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", "", dnsroll.Errorf(dnsroll.EINVALID, "linode: base URL %q must be http(s)://host[:port]/v4", raw)
+		return "", "", dnsroll.Errorf(dnsroll.EINVALID, "linode: base URL %q must be http(s)://host[:port]/v4, such as %s (the real API) or http://127.0.0.1:8080/v4", raw, DefaultBaseURL)
 	}
 	prefix := strings.TrimRight(u.Path, "/")
 	version = "v4"

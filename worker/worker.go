@@ -117,6 +117,11 @@ func (c *Config) FromEnv() error {
 	if c.LinodeURL == "" {
 		c.LinodeURL = os.Getenv("DNSROLL_LINODE_URL")
 	}
+	// Before anything judges fleets by it: "api.linode.com" is no Linode
+	// URL, and would pass for a simulator's.
+	if err := linode.CheckBaseURL(c.LinodeURL); err != nil {
+		return fmt.Errorf("worker: --linode-url or DNSROLL_LINODE_URL: %w", err)
+	}
 	if c.WebUIURL == "" {
 		c.WebUIURL = os.Getenv("DNSROLL_WEB_UI_URL")
 	}

@@ -43,6 +43,21 @@ func TestLinodeURLComesOnlyFromDnsrollSettings(t *testing.T) {
 	}
 }
 
+// A Linode URL without its scheme stops the worker with the form it
+// wants, rather than passing as a simulator's and refusing real fleets.
+func TestMalformedLinodeURLStopsTheWorker(t *testing.T) {
+	t.Setenv("DNSROLL_SSH_AUTHORIZED_KEYS", "")
+	t.Setenv("ANSIBLE_PRIVATE_KEY_FILE", "")
+	for _, env := range []string{"api.linode.com", "api.linode.com/v4", "ftp://api.linode.com/v4"} {
+		t.Setenv("DNSROLL_LINODE_URL", env)
+		var c Config
+		err := c.FromEnv()
+		if err == nil || !strings.Contains(err.Error(), "https://api.linode.com/v4") || !strings.Contains(err.Error(), "DNSROLL_LINODE_URL") {
+			t.Errorf("DNSROLL_LINODE_URL=%s: err %v, want one naming the variable and the form https://api.linode.com/v4", env, err)
+		}
+	}
+}
+
 // The keys for new VMs: blank lines are dropped, a line that is not a key
 // stops the worker, and without any the key is derived from the private
 // key Ansible uses.
