@@ -417,6 +417,26 @@ func TestSignalPayloads(t *testing.T) {
 			t.Errorf("events %q do not record the ignored signal with its payload", got)
 		}
 	})
+	// As the API refuses them: {"reson": ...} is a typo, and an abort
+	// taken without its reason would hide what the operator meant.
+	t.Run("unknown field is recorded and ignored", func(t *testing.T) {
+		h := newHarness(t, "", "ProvisionNameservers")
+		signalAt(h.env, time.Minute, SignalAbort, map[string]string{"reson": "wrong zone"})
+		st, err := h.run(t)
+		if err != nil {
+			t.Fatalf("an abort with an unknown field stopped the rollout: %v", err)
+		}
+		if got := eventsText(st); !strings.Contains(got, "abort ignored") || !strings.Contains(got, `unknown field "reson"`) {
+			t.Errorf("events %q do not record the ignored signal and its unknown field", got)
+		}
+	})
+	t.Run("unknown field in a run from before still aborts", func(t *testing.T) {
+		h := newHarness(t, "", "ProvisionNameservers")
+		h.env.OnGetVersion(versionStrictSignals, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		signalAt(h.env, time.Minute, SignalAbort, map[string]string{"reson": "wrong zone"})
+		_, err := h.run(t)
+		wantErrType(t, err, ErrTypeAborted)
+	})
 	t.Run("no payload aborts", func(t *testing.T) {
 		h := newHarness(t, "", "ProvisionNameservers")
 		signalAt(h.env, time.Minute, SignalAbort, nil)

@@ -3,7 +3,11 @@ package workflows
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"go.temporal.io/sdk/converter"
@@ -42,6 +46,10 @@ func listenSignals(ctx workflow.Context, names []string, event func(workflow.Con
 				var raw converter.RawValue
 				c.Receive(ctx, &raw)
 				in, err := decodeSignal(raw)
+				var unknown *unknownFieldsError
+				if errors.As(err, &unknown) && workflow.GetVersion(ctx, versionStrictSignals, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+					in, err = unknown.in, nil
+				}
 				if err != nil {
 					event(ctx, name+" ignored: "+err.Error())
 					return
@@ -138,7 +146,8 @@ func (r *rollout) onApprove(ctx workflow.Context, in SignalInput) {
 }
 
 // decodeSignal reads a signal's payload: {"reason": ..., "by": ...}, a
-// plain string (the reason), or nothing. Anything else is an error that
+// plain string (the reason), or nothing. An object with other fields is an
+// *unknownFieldsError, as the API refuses it. Anything else is an error that
 // quotes the payload, so the operator sees in the events what was sent
 // instead of a signal that silently did nothing. Every workflow reads its
 // signals here, and the reason and by come back clipped (clipped).
@@ -156,6 +165,9 @@ func decodeSignal(raw converter.RawValue) (SignalInput, error) {
 	}
 	var in SignalInput
 	if err := json.Unmarshal(data, &in); err == nil {
+		if unknown := unknownFields(data); len(unknown) > 0 {
+			return SignalInput{}, &unknownFieldsError{in: in.clipped(), fields: unknown}
+		}
 		return in.clipped(), nil
 	}
 	var reason string
@@ -167,6 +179,39 @@ func decodeSignal(raw converter.RawValue) (SignalInput, error) {
 		text = text[:200] + "..."
 	}
 	return SignalInput{}, fmt.Errorf(`its payload %s is neither {"reason": "...", "by": "..."} nor a string`, text)
+}
+
+// unknownFields lists, sorted, the keys of the JSON object data that
+// name no field of SignalInput, matched as json.Unmarshal matches them.
+func unknownFields(data []byte) []string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return nil
+	}
+	var unknown []string
+	for k := range fields {
+		if !strings.EqualFold(k, "reason") && !strings.EqualFold(k, "by") {
+			unknown = append(unknown, strconv.Quote(k))
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
+}
+
+// unknownFieldsError is a signal object with fields besides reason and
+// by, such as {"reson": "wrong zone"}; in is what the rest of it says,
+// which runs from before versionStrictSignals acted on.
+type unknownFieldsError struct {
+	in     SignalInput
+	fields []string
+}
+
+func (e *unknownFieldsError) Error() string {
+	noun := "field"
+	if len(e.fields) > 1 {
+		noun = "fields"
+	}
+	return fmt.Sprintf(`its payload has the unknown %s %s: want {"reason": "...", "by": "..."} or a string`, noun, strings.Join(e.fields, ", "))
 }
 
 // The most of a signal's reason and by kept, in bytes (see
@@ -200,3 +245,8 @@ func clipText(s string, n int) string {
 	}
 	return fmt.Sprintf("%s…(clipped, %d bytes)", s[:cut], len(s))
 }
+
+// versionStrictSignals marks the change that has a signal whose object
+// names a field besides reason and by ignored, as the API refuses it;
+// runs from before acted on it.
+const versionStrictSignals = "strict-signal-fields"
