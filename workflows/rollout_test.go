@@ -925,3 +925,17 @@ func TestCleanupOnlyRun(t *testing.T) {
 		t.Errorf("status %q does not name the run it cleaned up after", st.Failure)
 	}
 }
+
+// A rollout's phases are among every workflow's, in the same order, so
+// that the API's filter takes each that `rollout list --phase` offers.
+func TestRolloutPhasesAreAmongPhases(t *testing.T) {
+	i := 0
+	for _, p := range Phases {
+		if i < len(RolloutPhases) && RolloutPhases[i] == p {
+			i++
+		}
+	}
+	if i != len(RolloutPhases) {
+		t.Errorf("RolloutPhases %v are not in Phases %v in its order (from %s)", RolloutPhases, Phases, RolloutPhases[i])
+	}
+}

@@ -51,6 +51,15 @@ var Phases = []Phase{
 	PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack, PhaseCleanupFailed, PhaseCleanedUp,
 }
 
+// RolloutPhases are the phases a rollout can be in, in Phases' order:
+// what `rollout list --phase` offers, without the load balancer
+// workflows' own, which no rollout reports.
+var RolloutPhases = []Phase{
+	PhasePlanning, PhaseCreating, PhaseProvisioning, PhaseVerifyGreen, PhaseStaging, PhaseAwaitingApproval, PhaseSwitching,
+	PhaseCanary, PhaseVerifyLBs, PhaseBaking, PhaseDeletingBlue, PhaseRenaming, PhaseRollingBack,
+	PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack, PhaseCleanupFailed, PhaseCleanedUp,
+}
+
 // Done reports whether the phase is terminal.
 func (p Phase) Done() bool {
 	switch p {

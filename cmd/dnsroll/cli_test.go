@@ -739,3 +739,22 @@ func TestCLIPrintsNoControlCharacters(t *testing.T) {
 		t.Errorf("start --wait: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// rollout list --phase offers a rollout's phases, not those only a load
+// balancer update or replacement has: filtering on one finds nothing.
+func TestRolloutListOffersRolloutPhases(t *testing.T) {
+	out, _, code := cli(t, "rollout", "list", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, p := range []string{"planning", "baking", "rolling-back", "cleaned-up"} {
+		if !strings.Contains(out, p) {
+			t.Errorf("--help does not offer the rollout phase %s:\n%s", p, out)
+		}
+	}
+	for _, p := range []string{"updating-load-balancers", "restoring-load-balancer", "checking-parent", "awaiting-glue", "draining"} {
+		if strings.Contains(out, p) {
+			t.Errorf("--help offers %s, which no rollout has:\n%s", p, out)
+		}
+	}
+}

@@ -420,8 +420,8 @@ func idOfFleet(k api.Kind, id, fleet string) error {
 
 // phaseList names the phases a rollout can be in, for --help.
 func phaseList() string {
-	names := make([]string, len(workflows.Phases))
-	for i, p := range workflows.Phases {
+	names := make([]string, len(workflows.RolloutPhases))
+	for i, p := range workflows.RolloutPhases {
 		names[i] = string(p)
 	}
 	return strings.Join(names, ", ")
