@@ -49,9 +49,7 @@ Every /rollouts, /plans and /load-balancer-* request needs "Authorization: Beare
 API refuses to start without DNSROLL_API_TOKEN unless --insecure-no-auth says
 otherwise (local development only).
 
-Temporal: --temporal-address and --namespace, or TEMPORAL_ADDRESS,
-TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH and
-TEMPORAL_TLS_CLIENT_KEY_PATH. The namespace needs the Keyword search attributes
+{temporal environment} The namespace needs the Keyword search attributes
 {search attributes}; the API checks at startup.`)
 	var tf temporalFlags
 	tf.register(fs)

@@ -758,3 +758,21 @@ func TestRolloutListOffersRolloutPhases(t *testing.T) {
 		}
 	}
 }
+
+// worker and api --help name every TEMPORAL_* setting they read, as the
+// README's table does: a TLS cluster with its own CA needs the last ones.
+func TestTemporalHelpNamesEveryVariable(t *testing.T) {
+	for _, cmd := range []string{"worker", "api"} {
+		out, _, code := cli(t, cmd, "--help")
+		if code != 0 {
+			t.Fatalf("%s --help: exit %d", cmd, code)
+		}
+		out = strings.Join(strings.Fields(out), " ")
+		for _, v := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH",
+			"TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_TLS=true", "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE"} {
+			if !strings.Contains(out, v) {
+				t.Errorf("%s --help does not name %s", cmd, v)
+			}
+		}
+	}
+}

@@ -170,9 +170,11 @@ func exitCode(err error) int {
 }
 
 // newFlags makes a flag set whose --help prints a description and the flags;
-// "{search attributes}" in description stands for the names rollouts set.
+// "{search attributes}" in description stands for the names rollouts set,
+// and "{temporal environment}" for temporalEnvHelp.
 func newFlags(std streams, name, description string) *flag.FlagSet {
 	description = strings.ReplaceAll(description, "{search attributes}", strings.Join(searchAttributeNames(), ", "))
+	description = strings.ReplaceAll(description, "{temporal environment}", temporalEnvHelp)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(&flagOutput{std: std})
 	fs.Usage = func() {

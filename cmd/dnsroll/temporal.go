@@ -45,6 +45,17 @@ type temporalFlags struct {
 	metrics client.MetricsHandler
 }
 
+// temporalEnvHelp is, for the --help of every command that takes
+// temporalFlags, how it reaches Temporal: the settings fromEnv reads, as
+// the README's table lists them.
+const temporalEnvHelp = `Temporal: --temporal-address and --namespace, or TEMPORAL_ADDRESS and
+TEMPORAL_NAMESPACE. Temporal Cloud or a TLS cluster: TEMPORAL_API_KEY, or
+TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH; a private CA
+and server name with TEMPORAL_TLS_SERVER_CA_CERT_PATH and
+TEMPORAL_TLS_SERVER_NAME; TEMPORAL_TLS=true for TLS without any of those. Or
+a profile of the temporal CLI's config file: TEMPORAL_PROFILE,
+TEMPORAL_CONFIG_FILE.`
+
 // register adds --temporal-address and --namespace, defaulting to the
 // environment.
 func (t *temporalFlags) register(fs *flag.FlagSet) {

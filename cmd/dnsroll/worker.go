@@ -20,11 +20,8 @@ as you like; a rollout on a worker that dies resumes on another. It needs
 ansible-playbook and ssh on PATH (Debian: apt-get install ansible
 openssh-client), and refuses to start without them.
 
-Temporal: --temporal-address and --namespace, or TEMPORAL_ADDRESS,
-TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH and
-TEMPORAL_TLS_CLIENT_KEY_PATH (Temporal Cloud or a TLS cluster). The namespace
-needs the Keyword search attributes {search attributes}; the worker
-checks.
+{temporal environment} The namespace needs the Keyword search attributes
+{search attributes}; the worker checks.
 
 Secrets come from the environment only: LINODE_TOKEN (required), SSH keys via
 ssh-agent or ANSIBLE_PRIVATE_KEY_FILE, DNSROLL_SSH_AUTHORIZED_KEYS (public keys
