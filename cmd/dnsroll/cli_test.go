@@ -106,6 +106,39 @@ func TestCLIFleetValidate(t *testing.T) {
 	}
 }
 
+// With a zone file path that holds no {revision}, every revision deploys
+// the same files, and rolling back to an earlier revision deploys the
+// current ones: validate --revision says so, and still passes.
+func TestCLIFleetValidateWarnsOfAFixedZonePath(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../../fleets/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone, err := os.ReadFile("../../lab/zones/A/example.com.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(repo, "ansible"), filepath.Join(dir, "ansible")); err != nil {
+		t.Fatal(err)
+	}
+	testfiles.Write(t, filepath.Join(dir, "zones", "example.com.zone"), string(zone))
+	fixed := filepath.Join(dir, "fleets", "lab.yaml")
+	testfiles.Write(t, fixed, strings.Replace(string(b), "../lab/zones/{revision}/example.com.zone", "../zones/example.com.zone", 1))
+	out, errOut, code := cli(t, "fleet", "validate", fixed, "--revision", "B")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	wantAll(t, "stdout", out, "ok: zone example.com", "warning: --revision B: no zone file path holds {revision}")
+	if out, _, _ := cli(t, "fleet", "validate", "../../fleets/lab.yaml", "--revision", "B"); strings.Contains(out, "no zone file path") {
+		t.Errorf("warned of a fleet whose zone files depend on the revision:\n%s", out)
+	}
+}
+
 // fleet validate DIR checks every fleet file in the directory, as a worker
 // started with --fleets DIR would, and fails if any fails, naming each.
 func TestCLIFleetValidateDirectory(t *testing.T) {

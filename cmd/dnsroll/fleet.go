@@ -148,6 +148,12 @@ func validateFleet(ctx context.Context, out io.Writer, file, revision string, li
 			}
 		}
 	}
+	if revision != "" && len(f.Zones) > 0 && !f.NeedsRevision() {
+		// The revision is then only a label: going back to an earlier
+		// one deploys today's files.
+		fmt.Fprintf(out, "warning: --revision %s: no zone file path holds %s, so every revision deploys the same files, and `rollout start --revision <previous>` does not bring back the previous ones; keep each revision's files apart, as file: \"../zones/%s/%s.zone\"\n",
+			revision, config.RevisionPlaceholder, config.RevisionPlaceholder, f.Zones[0].Name)
+	}
 	if !live {
 		fmt.Fprintln(out, "skipped: live checks (that Linode offers each region, plan, image and firewall: --live asks it; blue's SOA serials and the worker's SSH keys: the rollout's Plan step checks them before it creates anything)")
 		return nil
