@@ -492,8 +492,8 @@ var imageIDRE = regexp.MustCompile(`^[a-z0-9-]+/[A-Za-z0-9._-]+$`)
 // a replacement creates <name>-next and renames it, among the fleet's
 // nameservers, whose labels it must not take.
 func checkLBName(name string, nameserverLabels map[string]string) error {
-	if strings.HasSuffix(name, dnsroll.NextSuffix) {
-		return fmt.Errorf("must not end in %s, which marks a new server: got %q", dnsroll.NextSuffix, name)
+	if endsInNext(name) {
+		return fmt.Errorf("must not end in %s, in any case: a replacement is created as <name>%s, and Linode's labels are unique whatever their case; give it another name, got %q", dnsroll.NextSuffix, dnsroll.NextSuffix, name)
 	}
 	if l, ok := nameserverLabels[strings.ToLower(name)]; ok {
 		return fmt.Errorf("%q is also a nameserver's label (%q; Linode's labels are unique whatever their case); the fleet's servers need a label each", name, l)
@@ -504,6 +504,13 @@ func checkLBName(name string, nameserverLabels map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// endsInNext reports whether a label ends in -next in any case. Linode
+// takes NS1-NEXT for ns1-next, the label ns1's green is created with, so
+// such a label would collide with a green server or a replacement.
+func endsInNext(label string) bool {
+	return strings.HasSuffix(strings.ToLower(label), dnsroll.NextSuffix)
 }
 
 // ValidFleetName is the rule for a fleet's name, in one place: the config,
@@ -528,8 +535,8 @@ func (f *Fleet) Validate() error {
 	labels, folded := map[string]bool{}, map[string]string{}
 	for i, ns := range f.Nameservers {
 		at := fmt.Sprintf("nameservers[%d]", i)
-		if strings.HasSuffix(ns.Label, dnsroll.NextSuffix) {
-			return fieldErr(at+".label", "must not end in %s, which marks a green server: got %q", dnsroll.NextSuffix, ns.Label)
+		if endsInNext(ns.Label) {
+			return fieldErr(at+".label", "must not end in %s, in any case: a green server is created as <label>%s, and Linode's labels are unique whatever their case; give it another label, got %q", dnsroll.NextSuffix, dnsroll.NextSuffix, ns.Label)
 		}
 		// Both labels must be ones Linode takes: green is created as
 		// <label>-next and renamed to <label> after blue is gone.
@@ -566,7 +573,9 @@ func (f *Fleet) Validate() error {
 	if len(f.LoadBalancers) == 0 {
 		return fieldErr("load_balancers", "list at least one load balancer")
 	}
-	names := map[string]bool{}
+	// names holds each load balancer's name in lower case, as folded
+	// does the nameservers' labels.
+	names := map[string]string{}
 	// fronted marks the nameservers some load balancer fronts: one that none
 	// does is never reachable, so it is refused below.
 	fronted := map[string]bool{}
@@ -583,13 +592,17 @@ func (f *Fleet) Validate() error {
 	}
 	for i, lb := range f.LoadBalancers {
 		at := fmt.Sprintf("load_balancers[%d]", i)
-		if lb.Name == "" || names[lb.Name] {
+		other, dup := names[strings.ToLower(lb.Name)]
+		if lb.Name == "" || dup && other == lb.Name {
 			return fieldErr(at+".name", "must be set and unique, got %q", lb.Name)
+		}
+		if dup {
+			return fieldErr(at+".name", "%q is %q in other case, and Linode's labels are unique in an account whatever their case: give it another name", lb.Name, other)
 		}
 		if err := checkLBName(lb.Name, folded); err != nil {
 			return fieldErr(at+".name", "%v", err)
 		}
-		names[lb.Name] = true
+		names[strings.ToLower(lb.Name)] = lb.Name
 		host, port, err := net.SplitHostPort(lb.Address)
 		if err != nil || host == "" {
 			hint := ""

@@ -117,6 +117,12 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// Linode's labels are unique in an account whatever their case.
 		{"labels that differ in case alone", "label: ns2,", "label: NS1,", "nameservers[1].label"},
 		{"a load balancer named as a nameserver in other case", "name: lb2,", "name: NS1,", "load_balancers[1].name"},
+		// ns1's green is created as ns1-next, which Linode takes for
+		// NS1-NEXT; so is lb1's replacement for LB1-Next.
+		{"a label that is another's green in other case", "label: ns2,", "label: NS1-NEXT,", "nameservers[1].label"},
+		{"load balancer names that differ in case alone", "name: lb2,", "name: LB1,", "load_balancers[1].name"},
+		{"a load balancer named as another's replacement in other case", "name: lb2,", "name: LB1-Next,", "load_balancers[1].name"},
+		{"a load balancer named as a nameserver's green in other case", "name: lb2,", "name: Ns1-NEXT,", "load_balancers[1].name"},
 		// A full probe name outside every zone checks nothing: no zone's
 		// checks ask it.
 		// Signatures come with the RRsets they sign; asked alone, the
@@ -263,6 +269,8 @@ func TestInvalidConfigSaysTheFix(t *testing.T) {
 		{"zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.switch_timeout: must be longer than steps.heartbeat_timeout (30s), got 20s"},
 		{"zones:", "probe: {timeout: 50s, attempts: 3}\nzones:", "probe.timeout: 50s for each of probe.attempts 3 is 2m30s for one unanswered query, which must be shorter than steps.probe_timeout (2m0s)"},
 		{`"192.0.2.2:53"`, `"256.1.1.1:53"`, `load_balancers[1].address: "256.1.1.1" is no IPv4 address`},
+		{"label: ns2,", "label: NS1-NEXT,", `nameservers[1].label: must not end in -next, in any case: a green server is created as <label>-next, and Linode's labels are unique whatever their case; give it another label, got "NS1-NEXT"`},
+		{"name: lb2,", "name: LB1,", `load_balancers[1].name: "LB1" is "lb1" in other case, and Linode's labels are unique in an account whatever their case: give it another name`},
 		{"name: example.com,", "name: '*.example.com',", `zones[0].name: must be a domain name such as example.com, got "*.example.com"`},
 	} {
 		_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))
