@@ -259,17 +259,24 @@ func countCNAMEs(rrs Records) int {
 	return n
 }
 
-// missingTargets names the targets of name's CNAME, MX, SRV, SVCB and
-// HTTPS records that are in the zone, answered by it (not below a cut or
-// a DNAME) and that nothing holds, not even a wildcard: each answers
-// NXDOMAIN. The usual cause is a name outside the zone written without its
-// trailing dot, as a conversion to BIND's syntax can leave it
-// (mail.example.com in example.com. is mail.example.com.example.com.): the
-// warning then says which name was likely meant. The new servers serve
-// such a record as written, so only the zone file shows the mistake.
+// targetTypes are the types whose data names another name that a
+// resolver goes on to ask: missingTargets checks them.
+var targetTypes = []uint16{dns.TypeCNAME, dns.TypeMX, dns.TypeSRV, dns.TypeSVCB, dns.TypeHTTPS,
+	dns.TypeNS, dns.TypeDNAME, dns.TypeNAPTR, dns.TypePTR}
+
+// missingTargets names the targets of name's records of targetTypes that
+// are in the zone, answered by it (not below a cut or a DNAME) and that
+// nothing holds, not even a wildcard: each answers NXDOMAIN (a delegation
+// to such a name is lame). The usual cause is a name outside the zone
+// written without its trailing dot, as a conversion to BIND's syntax can
+// leave it (mail.example.com in example.com. is
+// mail.example.com.example.com.): the warning then says which name was
+// likely meant. The new servers serve such a record as written, and BIND
+// refuses only an apex NS of this kind, so only the zone file shows the
+// mistake.
 func (z *Zone) missingTargets(name string) []string {
 	var out []string
-	for _, t := range []uint16{dns.TypeCNAME, dns.TypeMX, dns.TypeSRV, dns.TypeSVCB, dns.TypeHTTPS} {
+	for _, t := range targetTypes {
 		seen := map[string]bool{}
 		for _, rr := range z.rrsets[rrKey{name, t}] {
 			target := recordTarget(rr)
@@ -308,7 +315,8 @@ func withoutOrigin(target, origin string) string {
 }
 
 // recordTarget is the name rr points to for an answer to follow: "" for
-// the types missingTargets passes over, and for SVCB's "." (the owner).
+// the types missingTargets passes over, for SVCB's "." (the owner) and
+// NAPTR's (none: its regexp rewrites).
 func recordTarget(rr dns.RR) string {
 	var target string
 	switch r := rr.(type) {
@@ -322,6 +330,14 @@ func recordTarget(rr dns.RR) string {
 		target = r.Target
 	case *dns.HTTPS:
 		target = r.Target
+	case *dns.NS:
+		target = r.Ns
+	case *dns.DNAME:
+		target = r.Target
+	case *dns.NAPTR:
+		target = r.Replacement
+	case *dns.PTR:
+		target = r.Ptr
 	}
 	if target == "." {
 		return ""

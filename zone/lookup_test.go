@@ -205,7 +205,7 @@ func TestLookupInRootZone(t *testing.T) {
 
 // A name outside the zone written without its trailing dot, as in a
 // conversion to BIND's syntax, becomes a name in the zone that nothing
-// holds. (BIND refuses such an NS target itself: it has no address.)
+// holds.
 // Each such target is named, with the name that was likely meant where
 // what is left ends in a public suffix (www.atlas is the zone's own
 // name); targets that exist, below a cut, under a wildcard or a DNAME
@@ -255,6 +255,49 @@ site CNAME user.github.io
 		"example.com.: MX mail.example.com.example.com. names nothing in the zone: if mail.example.com. was meant, end it with a dot",
 		"site.example.com.: CNAME user.github.io.example.com. names nothing in the zone: if user.github.io. was meant, end it with a dot",
 		"svc.example.com.: HTTPS svc.example.net.example.com. names nothing in the zone: if svc.example.net. was meant, end it with a dot",
+	)
+}
+
+// The same slip in the other types whose targets are names: a delegation
+// whose NS has no dot is lame (BIND refuses that only at the apex, and
+// only warns for a cut, on a line dnsroll does not show), a DNAME's
+// target, a NAPTR's replacement, a PTR's name. A NAPTR whose replacement
+// is "." (it rewrites by regexp), targets below a cut, ones that exist
+// (as an empty non-terminal too) and names ending in a dot are not named.
+func TestWarningsNameMissingTargetsOfNSDNAMENAPTRAndPTR(t *testing.T) {
+	z := mustParse(t, apex+`sub  NS    ns.example.net
+ok   NS    ns1
+glue NS    ns.glue
+ns.glue A  192.0.2.53
+old  DNAME example.net
+new  DNAME target
+www.target A 192.0.2.8
+sip  NAPTR 100 10 "s" "SIP+D2U" "" _sip._udp.example.net
+re   NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:info@example.net!" .
+host PTR   host.example.net
+dot  PTR   host.example.net.
+`)
+	wantWarnings(t, z,
+		"host.example.com.: PTR host.example.net.example.com. names nothing in the zone: if host.example.net. was meant, end it with a dot",
+		"old.example.com.: DNAME example.net.example.com. names nothing in the zone: if example.net. was meant, end it with a dot",
+		"sip.example.com.: NAPTR _sip._udp.example.net.example.com. names nothing in the zone: if _sip._udp.example.net. was meant, end it with a dot",
+		"sub.example.com.: NS ns.example.net.example.com. names nothing in the zone: if ns.example.net. was meant, end it with a dot",
+	)
+}
+
+// In a reverse zone, a PTR without its dot ends in in-addr.arpa.
+func TestWarningsNamePTRTargetsMissingFromAReverseZone(t *testing.T) {
+	z, err := Parse(strings.NewReader(`$TTL 300
+@ SOA ns1.example.com. hm.example.com. 1 3600 600 86400 300
+  NS ns1.example.com.
+1 PTR www.example.com
+2 PTR mail.example.com.
+`), "2.0.192.in-addr.arpa", "db.192.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantWarnings(t, z,
+		"1.2.0.192.in-addr.arpa.: PTR www.example.com.2.0.192.in-addr.arpa. names nothing in the zone: if www.example.com. was meant, end it with a dot",
 	)
 }
 
