@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -253,8 +254,9 @@ func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
 	}
 }
 
-// DeleteGreen deletes every fleet-tagged server whose label is in Labels.
-// It is the undo of EnsureServer and works without knowing server IDs.
+// DeleteGreen deletes every fleet-tagged server whose label is in Labels,
+// and every fleet-tagged -next server whose ID is in IDs. It is the undo
+// of EnsureServer and works without knowing server IDs.
 func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (StepResult, error) {
 	defer keepAlive(ctx, "deleting green")()
 	servers, err := a.Cloud.List(ctx, in.Tag)
@@ -267,7 +269,9 @@ func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (Step
 	}
 	var deleted []dnsroll.Server
 	for _, s := range servers {
-		if !want[s.Label] || !s.HasTag(in.Tag) {
+		_, next := dnsroll.FinalLabel(s.Label)
+		byID := next && slices.Contains(in.IDs, s.ID)
+		if !want[s.Label] && !byID || !s.HasTag(in.Tag) {
 			continue
 		}
 		if s.Status != dnsroll.StatusDeleting {

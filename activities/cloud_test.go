@@ -224,6 +224,26 @@ func TestDeleteGreenOnlyTouchesTaggedNext(t *testing.T) {
 	}
 }
 
+// DeleteGreen deletes a server it is given the ID of though its label is
+// not one it was given, as long as it is the fleet's and still a -next
+// server: a blue, or one promoted by hand, is never deleted by ID.
+func TestDeleteGreenByID(t *testing.T) {
+	c := newCloudEnv(t)
+	moved := c.mustEnsure(t, "ns2-next").Server
+	if err := c.cloud.Rename(t.Context(), moved.ID, "ns9-next"); err != nil {
+		t.Fatal(err)
+	}
+	blue := c.mustEnsure(t, "ns1").Server
+	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns3-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	in := DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next"}, IDs: []int{moved.ID, blue.ID, stranger.ID}}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteGreen, in); err != nil {
+		t.Fatal(err)
+	}
+	if c.count("ns9-next") != 0 || c.count("ns1") != 1 || c.count("ns3-next") != 1 {
+		t.Errorf("after DeleteGreen: %+v", c.sim.Instances())
+	}
+}
+
 func TestRenameServer(t *testing.T) {
 	c := newCloudEnv(t)
 	res := c.mustEnsure(t, "ns1-next")

@@ -204,6 +204,10 @@ type DeleteServerInput struct {
 type DeleteGreenInput struct {
 	Tag    string   `json:"tag"`
 	Labels []string `json:"labels"`
+	// IDs are servers to delete whatever their label, as long as it
+	// still ends in -next: ones an earlier run recorded, which may have
+	// been relabelled since.
+	IDs []int `json:"ids,omitempty"`
 }
 
 // RenameInput gives a green server its final label.

@@ -276,7 +276,12 @@ func TestRouter(t *testing.T) {
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", body: `{"reason":"flaky"}`, auth: bearer, want: 400, field: "reason",
 			contains: "takes no body"},
 		{name: "retry without token", method: "POST", path: "/rollouts/rollout-lab:run-1/retry", want: 401},
-		{name: "cleanup after cleanup-failed", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseCleanupFailed) },
+		// What the failed run left goes with the request: the fleet may
+		// no longer name ns2, whose green it left.
+		{name: "cleanup after cleanup-failed", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseCleanupFailed)].Cleanup = &workflows.Cleanup{Left: []workflows.Leftover{
+				{Kind: workflows.LeftoverServer, Name: "ns2-next", ID: 12, Action: "delete"}}}
+		},
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", body: `{"reason":"token fixed","by":"ops"}`, auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`,
 			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
 				if len(f.started) != 1 || f.started[0].CleanUp == nil {
@@ -285,6 +290,9 @@ func TestRouter(t *testing.T) {
 				in := f.started[0]
 				if in.CleanUp.From != "rollout-lab:run-1" || in.CleanUp.Blue["ns1"].DNSPort != 15301 || in.RequestedBy != "ops" || in.Reason != "token fixed" {
 					t.Errorf("cleanup input %+v (%+v), want the failed run's blue, by ops", in, *in.CleanUp)
+				}
+				if len(in.CleanUp.Left) != 1 || in.CleanUp.Left[0].Name != "ns2-next" || in.CleanUp.Left[0].ID != 12 {
+					t.Errorf("cleanup left %+v, want the failed run's ns2-next with its ID", in.CleanUp.Left)
 				}
 			}},
 		{name: "cleanup with an escaped colon", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseCleanupFailed) },

@@ -503,7 +503,8 @@ func forceParam(r *http.Request) (bool, error) {
 // cleanupRollout finishes the cleanup of a rollout that ended
 // cleanup-failed: a new run of the fleet's workflow puts every load
 // balancer back on blue and deletes every -next server, from the blue
-// servers that the failed run's status names.
+// servers that the failed run's status names and the servers its
+// cleanup.left names, which the fleet may no longer list.
 func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 	in, ro, err := s.signalRequest(w, r)
 	if err == nil {
@@ -514,9 +515,12 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := ro.Status
+	req := &workflows.CleanupRequest{From: ro.ID, Blue: st.Blue}
+	if st.Cleanup != nil {
+		req.Left = st.Cleanup.Left
+	}
 	s.start(w, r, workflows.RolloutInput{
-		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By,
-		CleanUp: &workflows.CleanupRequest{From: ro.ID, Blue: st.Blue},
+		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By, CleanUp: req,
 	}, "cleanup started", "cleanup_of", ro.ID)
 }
 

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,10 @@ type CleanupRequest struct {
 	From string `json:"from"`
 	// Blue are the servers the load balancers go back to, by label.
 	Blue map[string]dnsroll.Server `json:"blue"`
+	// Left is the failed run's cleanup.left. Its servers are deleted with
+	// the fleet's greens: the fleet may have dropped or renamed their
+	// nameservers since, and its labels alone would miss them.
+	Left []Leftover `json:"left,omitempty"`
 }
 
 // Cleanup is how the cleanup after a stopped rollout goes: its rounds while
@@ -134,6 +139,11 @@ const createSettle = 30 * time.Second
 
 func (r *rollout) sweepGreen(ctx workflow.Context) error {
 	in := activities.DeleteGreenInput{Tag: r.plan.Fleet.Tag(), Labels: r.greenLabels()}
+	for _, l := range r.leftGreen {
+		if l.ID != 0 {
+			in.IDs = append(in.IDs, l.ID)
+		}
+	}
 	var res activities.StepResult
 	if err := r.st.exec(ctx, "DeleteGreen", "", r.cleanupOptions(ctx), a.DeleteGreen, in, &res); err != nil {
 		return err
@@ -147,10 +157,17 @@ func (r *rollout) switchBackToBlue(ctx workflow.Context) error {
 	return r.switchLBs(ctx, r.plan.Fleet.LoadBalancers, r.st.Blue, "SwitchBackToBlue", false)
 }
 
+// greenLabels are the fleet's green labels, then those of the servers an
+// earlier run left that the fleet no longer names.
 func (r *rollout) greenLabels() []string {
 	var labels []string
 	for _, ns := range r.plan.Fleet.Nameservers {
 		labels = append(labels, dnsroll.NextLabel(ns.Label))
+	}
+	for _, l := range r.leftGreen {
+		if !contains(labels, l.Name) {
+			labels = append(labels, l.Name)
+		}
 	}
 	return labels
 }
@@ -183,6 +200,17 @@ func (r *rollout) leftovers() []Leftover {
 		}
 		out = append(out, l)
 	}
+	// What an earlier run left stays listed, with its ID, until a cleanup
+	// deletes it, so that the next cleanup-only run deletes it too.
+	for _, l := range r.leftGreen {
+		i := slices.IndexFunc(out, func(o Leftover) bool { return o.Kind == LeftoverServer && o.Name == l.Name })
+		switch {
+		case i < 0:
+			out = append(out, l)
+		case out[i].ID == 0:
+			out[i] = l
+		}
+	}
 	return out
 }
 
@@ -190,6 +218,13 @@ func (r *rollout) leftovers() []Leftover {
 // assumes any load balancer may be on green, and runs the cleanup.
 func (r *rollout) cleanupOnly(ctx workflow.Context, in RolloutInput) error {
 	r.st.Blue, r.cleanupOf = in.CleanUp.Blue, in.CleanUp.From
+	// Only -next servers: whatever the request says, a blue is never
+	// deleted by its label.
+	for _, l := range in.CleanUp.Left {
+		if _, next := dnsroll.FinalLabel(l.Name); l.Kind == LeftoverServer && next {
+			r.leftGreen = append(r.leftGreen, l)
+		}
+	}
 	r.event(ctx, "cleanup of "+in.CleanUp.From+" requested"+SignalInput{By: in.RequestedBy, Reason: in.Reason}.describe())
 	if err := r.st.exec(ctx, "LoadFleet", in.Fleet, planOptions, a.LoadFleet, in.Fleet, &r.plan.Fleet); err != nil {
 		return err

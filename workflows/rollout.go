@@ -55,6 +55,9 @@ type rollout struct {
 	shares map[string]int
 	// cleanupOf names the rollout a cleanup-only run finishes.
 	cleanupOf string
+	// leftGreen are the -next servers that run's cleanup left, which a
+	// cleanup-only run deletes with the fleet's greens.
+	leftGreen []Leftover
 	// approved is set by the approve signal while awaiting approval.
 	approved bool
 	// notes sends the webhook notifications.

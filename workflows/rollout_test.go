@@ -368,7 +368,11 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		return activities.StepResult{Attempt: 1}, nil
 	}))
 	env.OnActivity(a.DeleteGreen, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteGreenInput) (activities.StepResult, error) {
-		rec.add("DeleteGreen " + strings.Join(in.Labels, ","))
+		call := "DeleteGreen " + strings.Join(in.Labels, ",")
+		if len(in.IDs) > 0 {
+			call += fmt.Sprintf(" ids %v", in.IDs)
+		}
+		rec.add(call)
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		if rec.deleteGreenDown {
@@ -892,6 +896,35 @@ func TestCleanupOnlyRunListsALoadBalancerItCouldNotSwitchBack(t *testing.T) {
 	}
 	if !slices.Equal(st.OnGreen, []string{"lb2"}) || !strings.Contains(st.Failure, "on green: [lb2]") {
 		t.Errorf("on green %v, failure %q; want lb2 named", st.OnGreen, st.Failure)
+	}
+}
+
+// A cleanup-only run deletes the servers the failed run's cleanup.left
+// names, by ID where it knew it, though the fleet no longer lists their
+// nameserver: here ns2 was dropped from it after the failure, and a run
+// that went by the fleet alone ended cleaned-up with ns2-next running.
+func TestCleanupOnlyRunDeletesWhatTheFailedRunLeftThoughTheFleetChanged(t *testing.T) {
+	fleet := strings.Replace(labFleet, "  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}\n", "", 1)
+	h := newHarnessFleet(t, strings.Replace(fleet, "fronts: ns2", "fronts: ns1", 1), "")
+	left := []Leftover{
+		{Kind: LeftoverLoadBalancer, Name: "lb2", Action: "point back at blue ns2"},
+		{Kind: LeftoverServer, Name: "ns1-next", Action: "delete if it exists"},
+		{Kind: LeftoverServer, Name: "ns2-next", ID: 12, Action: "delete"},
+	}
+	st, err := h.runInput(t, RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue, Left: left}})
+	if err != nil || st.Phase != PhaseCleanedUp {
+		t.Fatalf("phase %s, err %v; want cleaned-up", st.Phase, err)
+	}
+	if !h.rec.has("DeleteGreen ns1-next,ns2-next ids [12]") {
+		t.Errorf("ns2-next (ID 12), which the failed run left, was not deleted: %v", h.rec.calls)
+	}
+
+	// A cleanup that fails again lists it, with its ID, for the next.
+	h = newHarnessFleet(t, strings.Replace(fleet, "fronts: ns2", "fronts: ns1", 1), "")
+	h.rec.failDeleteGreen = 1 << 20
+	st, _ = h.runInput(t, RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue, Left: left}})
+	if st.Phase != PhaseCleanupFailed || st.Cleanup == nil || !slices.Contains(st.Cleanup.Left, left[2]) {
+		t.Errorf("phase %s, cleanup %+v; want cleanup-failed with %+v left", st.Phase, st.Cleanup, left[2])
 	}
 }
 
