@@ -233,7 +233,9 @@ type CheckOffersInput struct {
 // region, plan and image of the first nameserver it fronts
 // (CreateLoadBalancer), which may have changed in the fleet file since a
 // rollout last created that nameserver. It also refuses a token that may
-// not create them, or not delete the old load balancers.
+// not create them, or not delete the old load balancers, and old load
+// balancers whose label the new ones could not take (checkOldLabels).
+// Its note names the old load balancers the replacement will not delete.
 func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOffersInput) (StepResult, error) {
 	defer keepAlive(ctx, "checking what the new load balancers need")()
 	offers, err := preflight.LoadBalancerOffers(in.Fleet)
@@ -248,10 +250,88 @@ func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOff
 	if err := a.checkOffers(ctx, in.Fleet, offers); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
+	notes, err := a.checkOldLabels(ctx, in.Fleet)
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
 	if err := a.checkReplaceGrants(ctx, in.Fleet); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	return StepResult{Attempt: attempt(ctx)}, nil
+	return StepResult{Attempt: attempt(ctx), Note: strings.Join(notes, "; ")}, nil
+}
+
+// checkOldLabels refuses load balancers whose label the replacement could
+// not free for <lb>-next, which takes it at the end: Linode keeps labels
+// unique in the account, letter case aside, and DeleteLoadBalancer
+// deletes only a fleet-tagged server labelled exactly <lb>, at the
+// address the fleet gives it. A label held by a Linode without the
+// fleet's tag (built by hand, or another fleet's), by the fleet's own in
+// other letter case or at another address, or an <lb>-next held outside
+// the fleet, would stop the rename after the old load balancers were
+// deleted, past the point of no return. (Rollouts refuse the same of
+// nameserver labels: refuseLabelsHeldOutside.) A load balancer whose
+// label no Linode holds is not one of this account's Linodes, or one
+// under another label: the replacement cannot delete it but may replace
+// it, and a note for each says so.
+func (a *Activities) checkOldLabels(ctx context.Context, fleet *config.Fleet) ([]string, error) {
+	if a.Cloud == nil {
+		return nil, nil
+	}
+	var labels []string
+	for _, lb := range fleet.LoadBalancers {
+		labels = append(labels, lb.Name, dnsroll.NextLabel(lb.Name))
+	}
+	holders, err := a.Cloud.Holding(ctx, labels)
+	if err != nil {
+		return nil, err
+	}
+	tag := fleet.Tag()
+	var errs, notes []string
+	for i, lb := range fleet.LoadBalancers {
+		held := false
+		for _, s := range holders {
+			old := strings.EqualFold(s.Label, lb.Name)
+			if !old && !strings.EqualFold(s.Label, dnsroll.NextLabel(lb.Name)) || s.Status == dnsroll.StatusDeleting {
+				continue
+			}
+			held = held || old
+			switch {
+			case !s.HasTag(tag) && old:
+				errs = append(errs, fmt.Sprintf("load_balancers[%d]: %s is the label of Linode %d (%s), not this fleet's (tag %s): the replacement deletes only the fleet's servers, "+
+					"so it would leave this one running and %s could not take its label (labels are unique in a Linode account) once the glue had moved; "+
+					"if Linode %d is load balancer %s, tag it: linode-cli linodes update %d %s; if it is not, relabel it",
+					i, s.Label, s.ID, tagsOf(s), tag, dnsroll.NextLabel(lb.Name), s.ID, lb.Name, s.ID, tagFlags(append(slices.Clone(s.Tags), tag))))
+			case !s.HasTag(tag):
+				errs = append(errs, fmt.Sprintf("load_balancers[%d]: %s is the label of Linode %d (%s), not this fleet's (tag %s), and the replacement of %s is created under it: relabel or delete that Linode",
+					i, s.Label, s.ID, tagsOf(s), tag, lb.Name))
+			case s.Label != lb.Name && s.Label != dnsroll.NextLabel(lb.Name):
+				errs = append(errs, fmt.Sprintf("load_balancers[%d]: Linode %d of this fleet is labelled %s, which Linode takes for %s (its labels ignore letter case): relabel it %s",
+					i, s.ID, s.Label, strings.ToLower(s.Label), strings.ToLower(s.Label)))
+			case old:
+				if err := atAddress(s, lb.Address); err != nil {
+					errs = append(errs, fmt.Sprintf("load_balancers[%d]: %v", i, err))
+				}
+			}
+		}
+		if !held {
+			notes = append(notes, fmt.Sprintf("%s: no Linode this token can see is labelled %s, so the replacement will not delete the old load balancer at %s: once it is drained, take it down yourself "+
+				"(if it is a Linode under another label, relabel it %s and tag it %s before the replacement, and it is deleted)", lb.Name, lb.Name, lb.Address, lb.Name, tag))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(errs, "; "))
+	}
+	return notes, nil
+}
+
+// tagFlags are linode-cli's flags that set tags, which replace the
+// Linode's own.
+func tagFlags(tags []string) string {
+	var b []string
+	for _, t := range tags {
+		b = append(b, "--tags "+t)
+	}
+	return strings.Join(b, " ")
 }
 
 // checkReplaceGrants refuses a token that may not create the new load

@@ -1,11 +1,15 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -196,5 +200,68 @@ func TestLoadBalancerQueriesCountedOrNot(t *testing.T) {
 		if (err != nil) != tc.wantErr || got != tc.want {
 			t.Errorf("%s: %+v, %v; want %+v, error %v", tc.name, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+// The replacement deletes the old load balancer's server and gives
+// <lb>-next its label, which Linode keeps unique in the account (letter
+// case aside). A label held where the replacement could not delete it
+// (without the fleet's tag, in other letter case, at another address) or
+// take it (<lb>-next held outside the fleet) is refused before anything
+// is created, naming the load balancer, the Linode and the fix. Before,
+// the replacement went through the glue move and the drain, and then
+// failed for good at the rename, past its point of no return.
+func TestNewLoadBalancersRefuseAnOldLabelHeldOutsideTheFleet(t *testing.T) {
+	for _, tc := range []struct {
+		name, label, ip string
+		tags            []string
+		want            string
+	}{
+		{"made by hand", "lb1", "", nil, "load_balancers[0]: lb1 is the label of Linode %[1]d (no tags), not this fleet's (tag dnsroll-fleet-t)"},
+		{"made by hand: the fix", "lb1", "", []string{"edge"}, "linode-cli linodes update %[1]d --tags edge --tags dnsroll-fleet-t"},
+		{"the fleet's own, in capitals", "LB1", "", []string{"dnsroll-fleet-t"}, "load_balancers[0]: Linode %[1]d of this fleet is labelled LB1, which Linode takes for lb1"},
+		{"the fleet's own, at another address", "lb1", "203.0.113.50", []string{"dnsroll-fleet-t"}, "load_balancers[0]: lb1 (Linode %[1]d) is at 203.0.113.50, not 198.51.100.1"},
+		{"its replacement's label, made by hand", "lb1-next", "", nil, "load_balancers[0]: lb1-next is the label of Linode %[1]d (no tags), not this fleet's"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ip := cmp.Or(tc.ip, "198.51.100.1")
+			c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, []string, string) (string, error) { return ip, nil }})
+			c.fleet.LoadBalancers[0].Address = "198.51.100.1:53"
+			holder, err := c.cloud.Create(context.Background(), dnsroll.ServerSpec{Label: tc.label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: tc.tags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || !app.NonRetryable() {
+				t.Fatalf("check: %v; want a refusal no retry changes", err)
+			}
+			if want := fmt.Sprintf(tc.want, holder.ID); !strings.Contains(err.Error(), want) {
+				t.Errorf("refusal %q lacks %q", err, want)
+			}
+			if n := c.sim.Created(); n != 1 {
+				t.Errorf("%d instances created, want only the holder", n)
+			}
+		})
+	}
+}
+
+// A load balancer no Linode of the account is labelled as (built
+// elsewhere) can be replaced: the glue moves to a new Linode, but the old
+// load balancer is not deleted, which the check says before anything is
+// created. The fleet's own server at the fleet's address is no news.
+func TestNewLoadBalancersSayWhichOldOnesStay(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, []string, string) (string, error) { return "198.51.100.1", nil }})
+	c.fleet.LoadBalancers[0].Address = "198.51.100.1:53"
+	v, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	res := temporaltest.Value[StepResult](t, v, err)
+	if want := "lb1: no Linode this token can see is labelled lb1, so the replacement will not delete the old load balancer at 198.51.100.1:53"; !strings.Contains(res.Note, want) {
+		t.Errorf("note %q lacks %q", res.Note, want)
+	}
+
+	c.mustEnsure(t, "lb1")
+	v, err = c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	if res := temporaltest.Value[StepResult](t, v, err); res.Note != "" {
+		t.Errorf("note %q for a load balancer the replacement deletes", res.Note)
 	}
 }

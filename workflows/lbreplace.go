@@ -356,6 +356,12 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		if err := r.st.exec(ctx, "CheckOffers", "", r.opts(r.fleet.Steps.ProbeTimeout), a.CheckNewLoadBalancerOffers, in, &res); err != nil {
 			return err
 		}
+		if res.Note != "" {
+			// Old load balancers the replacement will not delete: the
+			// operator takes them down, and is told from the start.
+			r.st.Warnings = append(r.st.Warnings, res.Note)
+			r.event(ctx, res.Note)
+		}
 	}
 
 	r.st.Phase = PhaseCheckingParent

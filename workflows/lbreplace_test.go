@@ -71,6 +71,9 @@ type world struct {
 	// unoffered, when set, is the cloud's refusal of the new load
 	// balancers' region, plan or image.
 	unoffered string
+	// offersNote is the note of the offers' check: the old load
+	// balancers the replacement will not delete.
+	offersNote string
 	// zoneNSTTL is the TTL of the zone's own NS records (fakeZoneNSTTL
 	// unless a test sets another).
 	zoneNSTTL time.Duration
@@ -220,7 +223,7 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		if w.unoffered != "" {
 			return activities.StepResult{}, temporal.NewNonRetryableApplicationError(w.unoffered, activities.ErrInvalid, nil)
 		}
-		return activities.StepResult{Attempt: 1}, nil
+		return activities.StepResult{Attempt: 1, Note: w.offersNote}, nil
 	})
 	env.OnActivity(a.CreateLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.NewLoadBalancer, error) {
 		w.add("Create " + in.LB.Name)
@@ -373,6 +376,23 @@ func TestLBReplaceRefusesWhatTheCloudDoesNotOffer(t *testing.T) {
 	// The failure carries the status, for readers without a worker.
 	if st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError()); st.Phase != PhaseFailed || st.Fleet != "test" || !strings.Contains(st.Failure, "mars-1") {
 		t.Errorf("the failure's status: phase %s, fleet %q, failure %q; want failed, test, the refusal", st.Phase, st.Fleet, st.Failure)
+	}
+}
+
+// An old load balancer the replacement will not delete (no Linode has
+// its label: it is not one of the account's) is named in the status's
+// warnings from the start, so that the operator takes it down once
+// drained: before, only DeleteLoadBalancer's note said so, at the end.
+func TestLBReplaceWarnsOfOldLoadBalancersItLeaves(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.offersNote = "lb2: no Linode this token can see is labelled lb2, so the replacement will not delete the old load balancer at 198.51.100.2:53"
+	var early LBReplaceStatus
+	env.RegisterDelayedCallback(func() { early = queryLBStatus(t, env) }, time.Minute)
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	for _, s := range []LBReplaceStatus{early, st} {
+		if !slices.Contains(s.Warnings, w.offersNote) || !hasEvent(s, w.offersNote) {
+			t.Errorf("phase %s: warnings %q, events %+v; want the check's note in both", s.Phase, s.Warnings, s.Events)
+		}
 	}
 }
 
