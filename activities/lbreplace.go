@@ -495,18 +495,44 @@ type DeleteLoadBalancerInput struct {
 	// Address is the load balancer's address in the fleet, when set: a
 	// server at another public IPv4 address is not that load balancer.
 	Address string `json:"address,omitempty"`
+	// ID, when set, is the server's, which the workflow learnt from its
+	// create: it is deleted by ID, as a list may not show it yet.
+	ID int `json:"id,omitempty"`
 }
 
 // DeleteLoadBalancer deletes a load balancer's server, if it is the
 // fleet's; an untagged one is refused, never touched, and so is one at
-// another address than the fleet gives the load balancer.
+// another address than the fleet gives the load balancer, or, given by
+// ID, one with another label.
 func (a *Activities) DeleteLoadBalancer(ctx context.Context, in DeleteLoadBalancerInput) (StepResult, error) {
+	if in.ID != 0 {
+		return a.deleteLoadBalancerByID(ctx, in)
+	}
 	s, found, err := a.findByLabel(ctx, in.Fleet.Tag(), in.Label)
 	if err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
 	if !found {
 		return StepResult{Attempt: attempt(ctx), Note: in.Label + ": no fleet-tagged server; nothing to delete"}, nil
+	}
+	if err := atAddress(s, in.Address); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	return a.DeleteServer(ctx, DeleteServerInput{Tag: in.Fleet.Tag(), Server: s})
+}
+
+// deleteLoadBalancerByID is DeleteLoadBalancer of a server whose ID the
+// workflow knows, without a list, which may not show it yet.
+func (a *Activities) deleteLoadBalancerByID(ctx context.Context, in DeleteLoadBalancerInput) (StepResult, error) {
+	s, err := a.Cloud.Get(ctx, in.ID)
+	if errors.Is(err, dnsroll.ErrNotFound) {
+		return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("%s (Linode %d): already deleted", in.Label, in.ID)}, nil
+	}
+	if err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	if s.Label != in.Label {
+		return StepResult{}, failure(ctx, refuse("refusing to delete Linode %d as %s: it is labelled %s", s.ID, in.Label, s.Label))
 	}
 	if err := atAddress(s, in.Address); err != nil {
 		return StepResult{}, failure(ctx, err)

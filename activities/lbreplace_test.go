@@ -265,3 +265,31 @@ func TestNewLoadBalancersSayWhichOldOnesStay(t *testing.T) {
 		t.Errorf("note %q for a load balancer the replacement deletes", res.Note)
 	}
 }
+
+// An undo deletes a new load balancer whose create reported back by its
+// ID: Linode's lists lag its creates, so one looked up by label could be
+// missed, "nothing to delete", and left running. A second delete finds it
+// gone; an ID whose server has another label is not deleted.
+func TestDeleteLoadBalancerByIDNeedsNoList(t *testing.T) {
+	c := newCloudEnv(t)
+	next := c.mustEnsure(t, "lb1-next")
+	other := c.mustEnsure(t, "ns1")
+	c.acts.Cloud = lagCloud{Cloud: c.cloud, hide: "lb1-next"}
+	in := DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1-next", ID: next.Server.ID}
+	for i, want := range []string{"", "already deleted"} {
+		v, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, in)
+		if res := temporaltest.Value[StepResult](t, v, err); !strings.Contains(res.Note, want) {
+			t.Errorf("delete %d: note %q, want %q", i, res.Note, want)
+		}
+		if n := c.count("lb1-next"); n != 0 {
+			t.Fatalf("delete %d: %d lb1-next instances left, which no list showed", i, n)
+		}
+	}
+	in.ID = other.Server.ID
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, in); err == nil || !strings.Contains(err.Error(), "labelled ns1") {
+		t.Errorf("delete lb1-next by ns1's ID: %v; want a refusal", err)
+	}
+	if n := c.count("ns1"); n != 1 {
+		t.Errorf("%d ns1 instances after a delete of lb1-next by its ID", n)
+	}
+}

@@ -758,11 +758,47 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 	return workflow.Sleep(ctx, ttl)
 }
 
-// deleteNew deletes every <lb>-next, created or only perhaps created.
+// deleteNew deletes every <lb>-next, created or only perhaps created:
+// those whose create reported back by ID, which a list may not show yet,
+// the others by label. When a create did not report back (an abort or a
+// deadline cut it short), Linode may still commit it after that first
+// sweep, so its <lb>-next is swept again once the create has settled, as
+// a rollout's green is (deleteGreen). Runs from before
+// versionSweepNewAgain swept once, by label.
 func (r *lbReplace) deleteNew(ctx workflow.Context) error {
-	var calls []*call
+	if workflow.GetVersion(ctx, versionSweepNewAgain, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return r.sweepNew(ctx, r.st.Old, false)
+	}
+	var unsure []config.LoadBalancer
 	for _, lb := range r.st.Old {
-		calls = append(calls, r.st.start(ctx, "DeleteLoadBalancer", dnsroll.NextLabel(lb.Name), r.cleanupOpts(), a.DeleteLoadBalancer, activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: dnsroll.NextLabel(lb.Name)}))
+		if _, ok := r.created[lb.Name]; !ok {
+			unsure = append(unsure, lb)
+		}
+	}
+	if err := r.sweepNew(ctx, r.st.Old, true); err != nil || len(unsure) == 0 {
+		return err
+	}
+	if err := workflow.Sleep(ctx, createSettle); err != nil {
+		return err
+	}
+	return r.sweepNew(ctx, unsure, false)
+}
+
+// versionSweepNewAgain marks the undo that deletes the new load balancers
+// it knows by ID and sweeps again for those whose create did not report
+// back (deleteNew).
+const versionSweepNewAgain = "lbreplace-sweep-new-again"
+
+// sweepNew deletes the <lb>-next of each of lbs; byID, those created by
+// their ID.
+func (r *lbReplace) sweepNew(ctx workflow.Context, lbs []config.LoadBalancer, byID bool) error {
+	var calls []*call
+	for _, lb := range lbs {
+		in := activities.DeleteLoadBalancerInput{Fleet: r.fleet, Label: dnsroll.NextLabel(lb.Name)}
+		if byID {
+			in.ID = r.created[lb.Name].ID
+		}
+		calls = append(calls, r.st.start(ctx, "DeleteLoadBalancer", in.Label, r.cleanupOpts(), a.DeleteLoadBalancer, in))
 	}
 	return waitAll(ctx, calls)
 }

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -87,6 +90,16 @@ type world struct {
 	newGlueLost bool
 	// deleteFails names a load balancer whose delete fails for good.
 	deleteFails string
+	// createAfter is how long each CreateLoadBalancer takes to report
+	// back. commitLate, when set, is how long after its request the fake
+	// Linode commits a create, whatever became of the step; next holds
+	// each <lb>-next it has, with when it appears. (A test that sets its
+	// own activity listener has each appear as its create reports back.)
+	createAfter time.Duration
+	commitLate  time.Duration
+	next        map[string]time.Time
+	// deletedIDs are the server IDs DeleteLoadBalancer was given.
+	deletedIDs []int
 	// sibling makes the parent delegate to ns.provider.net too, with an
 	// address for it (sibling glue from its own zone), which no registrar
 	// takes.
@@ -157,7 +170,7 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	fleet, env := testEnv(t, &suite, text)
-	w := &world{env: env, at: map[string]time.Time{}, parent: oldGlue, manual: manual, busyFor: 400 * time.Second, queries: map[string]uint64{}, lastQ: map[string]time.Time{}}
+	w := &world{env: env, at: map[string]time.Time{}, parent: oldGlue, manual: manual, busyFor: 400 * time.Second, queries: map[string]uint64{}, lastQ: map[string]time.Time{}, next: map[string]time.Time{}}
 	env.OnActivity(a.LoadFleet, mock.Anything, mock.Anything).Return(func(_ context.Context, name string) (*config.Fleet, error) {
 		w.add("LoadFleet")
 		return fleet, nil
@@ -225,13 +238,26 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		}
 		return activities.StepResult{Attempt: 1, Note: w.offersNote}, nil
 	})
-	env.OnActivity(a.CreateLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.NewLoadBalancer, error) {
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		var in activities.LoadBalancerInput
+		if info.ActivityType.Name != "CreateLoadBalancer" || args.Get(&in) != nil {
+			return
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.next[dnsroll.NextLabel(in.LB.Name)] = env.Now().Add(w.commitLate)
+	})
+	env.OnActivity(a.CreateLoadBalancer, mock.Anything, mock.Anything).AfterFn(func() time.Duration { return w.createAfter }).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.NewLoadBalancer, error) {
 		w.add("Create " + in.LB.Name)
 		next := in.LB
 		next.Name = dnsroll.NextLabel(in.LB.Name)
 		n := strings.TrimPrefix(in.LB.Name, "lb")
 		next.Address = "203.0.113." + n + ":53"
-		return activities.NewLoadBalancer{Attempt: 1, LB: next, Server: dnsroll.Server{ID: 10, Label: next.Name, IPv4: "203.0.113." + n}}, nil
+		w.mu.Lock()
+		w.next[next.Name] = env.Now() // reported back: committed
+		w.mu.Unlock()
+		id, _ := strconv.Atoi(n)
+		return activities.NewLoadBalancer{Attempt: 1, LB: next, Server: dnsroll.Server{ID: 10 + id, Label: next.Name, IPv4: "203.0.113." + n}}, nil
 	})
 	env.OnActivity(a.VerifyLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.StepResult, error) {
 		w.add("Verify " + in.LB.Name)
@@ -253,6 +279,15 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		w.add("Delete " + in.Label)
 		if in.Label == w.deleteFails {
 			return activities.StepResult{}, temporal.NewNonRetryableApplicationError("Linode refused the delete", "LinodeRefused", nil)
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		// What the fake Linode has now goes; what it commits later stays.
+		if at, ok := w.next[in.Label]; ok && (in.ID != 0 || !at.After(env.Now())) {
+			delete(w.next, in.Label)
+		}
+		if in.ID != 0 {
+			w.deletedIDs = append(w.deletedIDs, in.ID)
 		}
 		return activities.StepResult{Attempt: 1}, nil
 	})
@@ -487,6 +522,40 @@ func TestLBReplaceAbortRestoresGlueAndDeletesNew(t *testing.T) {
 	}
 	if !strings.Contains(st.Failure, "kernel regression") {
 		t.Errorf("failure %q does not record the reason", st.Failure)
+	}
+}
+
+// A create cut short by an abort may still be committed by Linode after
+// the undo's first sweep of the new load balancers; the undo sweeps again
+// once such a create has settled, as a rollout's does, so that no
+// <lb>-next is left running. Before, the replacement ended aborted and
+// lb1-next and lb2-next appeared after it.
+func TestLBReplaceAbortDuringCreateLeavesNoNewLoadBalancer(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.createAfter, w.commitLate = time.Hour, time.Minute+time.Second
+	signalAt(env, time.Minute, SignalAbort, SignalInput{Reason: "wrong kernel", By: "alice"})
+	runLBReplace(t, env, lbInput(), PhaseAborted)
+	if len(w.next) != 0 {
+		t.Errorf("left at Linode after the abort: %v (calls %v)", w.next, w.calls)
+	}
+}
+
+// The undo deletes a new load balancer whose create reported back by its
+// ID, which Linode's lists may not show yet, and sweeps no second time:
+// every create is known.
+func TestLBReplaceUndoDeletesKnownNewLoadBalancersByID(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = -1
+	signalAt(env, 2*time.Minute, SignalAbort, SignalInput{Reason: "kernel regression", By: "bob"})
+	runLBReplace(t, env, lbInput(), PhaseAborted)
+	if slices.Sort(w.deletedIDs); !slices.Equal(w.deletedIDs, []int{11, 12}) {
+		t.Errorf("deleted IDs %v, want lb1-next's and lb2-next's, 11 and 12", w.deletedIDs)
+	}
+	if n := w.count("Delete lb1-next"); n != 1 {
+		t.Errorf("lb1-next deleted %d times, want once: its create reported back", n)
+	}
+	if len(w.next) != 0 {
+		t.Errorf("left at Linode after the abort: %v", w.next)
 	}
 }
 
