@@ -179,6 +179,8 @@ type lbReplace struct {
 	glueSignals workflow.Channel
 	// siblingGlue: see versionSiblingGlue.
 	siblingGlue bool
+	// dropOldAddrs: see versionGlueDropsOldAddrs.
+	dropOldAddrs bool
 	// force is the force-drain request, once sent during the drain.
 	force      *SignalInput
 	forceWaker workflow.Channel
@@ -409,7 +411,14 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 			return err
 		}
 	}
-	r.st.Glue.New = r.newGlue(r.delegation(parent.NS))
+	r.dropOldAddrs = workflow.GetVersion(ctx, versionGlueDropsOldAddrs, workflow.DefaultVersion, 1) == 1
+	var dropped []string
+	r.st.Glue.New, dropped = r.newGlue(r.delegation(parent.NS))
+	if len(dropped) > 0 {
+		msg := fmt.Sprintf("the new glue leaves out %s: the old load balancers' own, which go after the drain; add the new ones' IPv6 at the registrar once they serve it, if you want them", strings.Join(dropped, ", "))
+		r.st.Warnings = append(r.st.Warnings, msg)
+		r.event(ctx, msg)
+	}
 	r.st.Phase = PhaseUpdatingGlue
 	r.undos.push(UndoRestoreGlue, r.restoreGlue)
 	r.setGlue = true
@@ -818,9 +827,19 @@ func (r *lbReplace) delegation(ns []registrar.NameServer) []registrar.NameServer
 	return registrar.Delegation(r.in.Domain, ns)
 }
 
+// versionGlueDropsOldAddrs marks replacements whose new glue names, for a
+// name server glued to an old load balancer, the replacement's address
+// alone (newGlue). Runs from before it kept the name server's other
+// addresses.
+const versionGlueDropsOldAddrs = "lbreplace-glue-drops-old-addrs"
+
 // newGlue is old with each old load balancer's address replaced by its
-// replacement's.
-func (r *lbReplace) newGlue(old []registrar.NameServer) []registrar.NameServer {
+// replacement's. A name server glued to an old load balancer keeps no
+// other address (with dropOldAddrs): the replacement knows only its new
+// load balancer's IPv4, and any other address of that name server, such
+// as the IPv6 Linode gives every machine, is the old machine's, deleted
+// after the drain. dropped says, for each address left out, whose it was.
+func (r *lbReplace) newGlue(old []registrar.NameServer) (glue []registrar.NameServer, dropped []string) {
 	repl := map[netip.Addr]netip.Addr{}
 	for i, lb := range r.st.Old {
 		o, err1 := hostAddr(lb.Address)
@@ -829,17 +848,23 @@ func (r *lbReplace) newGlue(old []registrar.NameServer) []registrar.NameServer {
 			repl[o] = n
 		}
 	}
-	out := make([]registrar.NameServer, len(old))
+	glue = make([]registrar.NameServer, len(old))
 	for i, ns := range old {
-		out[i] = registrar.NameServer{Name: ns.Name}
+		glue[i] = registrar.NameServer{Name: ns.Name}
+		moved := r.dropOldAddrs && slices.ContainsFunc(ns.Addrs, func(a netip.Addr) bool { _, ok := repl[a]; return ok })
 		for _, addr := range ns.Addrs {
-			if n, ok := repl[addr]; ok {
+			n, ok := repl[addr]
+			switch {
+			case ok:
 				addr = n
+			case moved:
+				dropped = append(dropped, fmt.Sprintf("%s %s", registrar.Fqdn(ns.Name), addr))
+				continue
 			}
-			out[i].Addrs = append(out[i].Addrs, addr)
+			glue[i].Addrs = append(glue[i].Addrs, addr)
 		}
 	}
-	return out
+	return glue, dropped
 }
 
 // siblingGlued is an old load balancer whose address only a name server

@@ -859,3 +859,37 @@ func queryLBStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) LBRepla
 	v, err := env.QueryWorkflow(QueryStatus)
 	return temporaltest.Value[LBReplaceStatus](t, v, err)
 }
+
+// A name server glued to an old load balancer by IPv4 and IPv6 (Linode
+// gives every machine both): the replacement knows only the new load
+// balancer's IPv4, so the new glue names that alone. Before, it kept the
+// old IPv6, which resolvers asking over IPv6 followed to a deleted
+// machine, or to whoever Linode gave the address next.
+func TestNewGlueDropsTheOldLoadBalancersOtherAddresses(t *testing.T) {
+	r := &lbReplace{dropOldAddrs: true}
+	r.st.Old = []config.LoadBalancer{{Name: "lb1", Address: "198.51.100.1:53"}, {Name: "lb2", Address: "198.51.100.2:53"}}
+	r.st.New = []config.LoadBalancer{{Name: "lb1-next", Address: "203.0.113.1:53"}, {Name: "lb2-next", Address: "203.0.113.2:53"}}
+	old := []registrar.NameServer{
+		{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2600:3c00::1")}},
+		{Name: "ns2.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.2")}},
+		// Not a load balancer of the fleet: its glue stays as it is.
+		{Name: "ns3.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("2001:db8::3")}},
+	}
+	got, dropped := r.newGlue(old)
+	want := []registrar.NameServer{
+		{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.1")}},
+		{Name: "ns2.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.2")}},
+		old[2],
+	}
+	if !registrar.Equal(got, want) {
+		t.Errorf("new glue %s, want %s", registrar.Text(got), registrar.Text(want))
+	}
+	if len(dropped) != 1 || !strings.Contains(dropped[0], "2600:3c00::1") || !strings.Contains(dropped[0], "ns1.example.com.") {
+		t.Errorf("dropped %q, want ns1's IPv6 named", dropped)
+	}
+	// Runs from before versionGlueDropsOldAddrs keep the other addresses.
+	r.dropOldAddrs = false
+	if got, _ := r.newGlue(old); !slices.Contains(got[0].Addrs, netip.MustParseAddr("2600:3c00::1")) {
+		t.Errorf("an older run's glue %s lost ns1's IPv6", registrar.Text(got))
+	}
+}
