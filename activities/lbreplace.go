@@ -47,6 +47,11 @@ type ParentResult struct {
 	GlueTTL time.Duration          `json:"glue_ttl"`
 	// ZoneNSTTL is the TTL of the zone's own NS records (0 without Child).
 	ZoneNSTTL time.Duration `json:"zone_ns_ttl"`
+	// ZoneAddrs are the addresses the zone itself gives the name servers of
+	// NS inside the domain, as Child answers (none without Child), and
+	// ZoneAddrTTL their longest TTL. Resolvers take them over the glue.
+	ZoneAddrs   []registrar.NameServer `json:"zone_addrs,omitempty"`
+	ZoneAddrTTL time.Duration          `json:"zone_addr_ttl,omitempty"`
 }
 
 // CheckParent reads the delegation that every parent server serves, with
@@ -68,6 +73,9 @@ func (a *Activities) CheckParent(ctx context.Context, in ParentInput) (ParentRes
 	res := ParentResult{Attempt: attempt(ctx), NS: ref.NS, NSTTL: ref.NSTTL, GlueTTL: ref.GlueTTL}
 	if in.Child != "" {
 		if res.ZoneNSTTL, err = zoneNSTTL(ctx, in.Child, in.Domain); err != nil {
+			return ParentResult{}, failure(ctx, err)
+		}
+		if res.ZoneAddrs, res.ZoneAddrTTL, err = zoneAddrs(ctx, in.Child, in.Domain, ref.NS); err != nil {
 			return ParentResult{}, failure(ctx, err)
 		}
 	}
@@ -112,6 +120,46 @@ func zoneNSTTL(ctx context.Context, server, domain string) (time.Duration, error
 		return 0, fmt.Errorf("zone NS TTL: %s gives no NS records for %s", server, registrar.Fqdn(domain))
 	}
 	return ttl, nil
+}
+
+// zoneAddrs asks server, authoritative for domain, for the A and AAAA
+// records of the name servers of ns inside domain: those with glue, whose
+// addresses the zone holds too. A name it gives none of is left out.
+func zoneAddrs(ctx context.Context, server, domain string, ns []registrar.NameServer) ([]registrar.NameServer, time.Duration, error) {
+	var out []registrar.NameServer
+	var ttl time.Duration
+	for _, n := range ns {
+		if !registrar.InDomain(n.Name, domain) {
+			continue
+		}
+		got := registrar.NameServer{Name: registrar.Fqdn(n.Name)}
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			m := new(dns.Msg)
+			m.SetQuestion(got.Name, qtype)
+			m.RecursionDesired = false
+			r, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeContext(ctx, m, server)
+			if err != nil {
+				return nil, 0, fmt.Errorf("zone's address of %s: ask %s: %w", got.Name, server, err)
+			}
+			for _, rr := range r.Answer {
+				var a netip.Addr
+				switch v := rr.(type) {
+				case *dns.A:
+					a, _ = netip.AddrFromSlice(v.A.To4())
+				case *dns.AAAA:
+					a, _ = netip.AddrFromSlice(v.AAAA)
+				}
+				if a.IsValid() && strings.EqualFold(rr.Header().Name, got.Name) {
+					got.Addrs = append(got.Addrs, a)
+					ttl = max(ttl, time.Duration(rr.Header().Ttl)*time.Second)
+				}
+			}
+		}
+		if len(got.Addrs) > 0 {
+			out = append(out, got)
+		}
+	}
+	return out, ttl, nil
 }
 
 // SetGlueInput asks the registrar for a delegation.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -67,5 +68,33 @@ func TestCheckParentWantsTheRegistrarsDelegation(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the registrar fake delegates example.com. to") || !strings.Contains(err.Error(), "ns.attacker.example.net") ||
 		!errors.As(err, &app) || app.NonRetryable() {
 		t.Errorf("a registrar whose delegation the parent does not serve: %v; want an error naming both, which a retry may clear", err)
+	}
+}
+
+// The zone's own address records of its name servers, asked of the
+// zone's server: a replacement moves the glue, not these, and resolvers
+// take them over the glue.
+func TestZoneAddrsAsksTheZoneForItsNameServers(t *testing.T) {
+	child := serveUDP(t, func(req, m *dns.Msg) {
+		q := req.Question[0]
+		switch {
+		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeA:
+			rr, _ := dns.NewRR("ns1.example.com. 86400 IN A 198.51.100.1")
+			m.Answer = []dns.RR{rr}
+		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeAAAA:
+			rr, _ := dns.NewRR("ns1.example.com. 3600 IN AAAA 2600:3c00::1")
+			m.Answer = []dns.RR{rr}
+		case q.Name == "ns.example.net.":
+			t.Errorf("asked for %s, a name outside the domain", q.Name)
+		}
+	})
+	ns := []registrar.NameServer{{Name: "ns1.example.com."}, {Name: "ns2.example.com."}, {Name: "ns.example.net."}}
+	got, ttl, err := zoneAddrs(context.Background(), child, "example.com", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2600:3c00::1")}}}
+	if !registrar.Equal(got, want) || ttl != 24*time.Hour {
+		t.Errorf("zoneAddrs = %s, TTL %s; want %s, 24h", registrar.Text(got), ttl, registrar.Text(want))
 	}
 }

@@ -428,6 +428,13 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	}
 	r.st.Glue.ServedSince = workflow.Now(ctx)
 	r.event(ctx, "the parent serves the new glue: "+registrar.Text(r.st.Glue.New))
+	if stale := staleZoneAddrs(served.ZoneAddrs, r.st.Glue.New); len(stale) > 0 {
+		msg := fmt.Sprintf("the zone %s still gives %s (TTL up to %s), which the new glue does not name: resolvers take the zone's own records over the glue, "+
+			"and ask those addresses once the old load balancers are deleted; roll out a revision naming the new glue's addresses as soon as this replacement ends (README: the zone's own address records)",
+			registrar.Fqdn(r.in.Domain), strings.Join(stale, ", "), served.ZoneAddrTTL)
+		r.st.Warnings = append(r.st.Warnings, msg)
+		r.event(ctx, msg)
+	}
 	r.notify(ctx, config.EventSwitched)
 
 	if err := r.drain(ctx, served); err != nil {
@@ -865,6 +872,23 @@ func (r *lbReplace) newGlue(old []registrar.NameServer) (glue []registrar.NameSe
 		}
 	}
 	return glue, dropped
+}
+
+// staleZoneAddrs are the addresses the zone gives its name servers
+// (zone) that glue does not name for them, as "name address".
+func staleZoneAddrs(zone, glue []registrar.NameServer) []string {
+	var out []string
+	for _, z := range zone {
+		i := slices.IndexFunc(glue, func(g registrar.NameServer) bool {
+			return strings.EqualFold(registrar.Fqdn(g.Name), registrar.Fqdn(z.Name))
+		})
+		for _, a := range z.Addrs {
+			if i < 0 || !slices.Contains(glue[i].Addrs, a) {
+				out = append(out, registrar.Fqdn(z.Name)+" "+a.String())
+			}
+		}
+	}
+	return out
 }
 
 // siblingGlued is an old load balancer whose address only a name server

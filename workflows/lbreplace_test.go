@@ -107,6 +107,9 @@ type world struct {
 	// siblingAddr, when valid, is the address the parent gives
 	// ns.provider.net instead of provider's.
 	siblingAddr netip.Addr
+	// zoneAddrs are the zone's own address records of its name servers,
+	// as a load balancer answers them.
+	zoneAddrs []registrar.NameServer
 }
 
 // provider is the out-of-domain name server of world.sibling.
@@ -198,6 +201,7 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 			if w.zoneNSTTL > 0 {
 				res.ZoneNSTTL = w.zoneNSTTL
 			}
+			res.ZoneAddrs, res.ZoneAddrTTL = w.zoneAddrs, 24*time.Hour
 		}
 		return res, nil
 	})
@@ -891,5 +895,25 @@ func TestNewGlueDropsTheOldLoadBalancersOtherAddresses(t *testing.T) {
 	r.dropOldAddrs = false
 	if got, _ := r.newGlue(old); !slices.Contains(got[0].Addrs, netip.MustParseAddr("2600:3c00::1")) {
 		t.Errorf("an older run's glue %s lost ns1's IPv6", registrar.Text(got))
+	}
+}
+
+// A zone that names its name servers inside it holds their addresses too,
+// which resolvers take over the glue. The replacement moves only the glue:
+// the status warns, naming the records to change, where the zone still
+// gives the old load balancers' addresses, and stays quiet where it gives
+// the new ones.
+func TestLBReplaceWarnsOfTheZonesOwnOldAddresses(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneAddrs = oldGlue
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	warned := strings.Join(st.Warnings, "\n")
+	if !strings.Contains(warned, "ns1.example.com. 198.51.100.1") || !strings.Contains(warned, "ns2.example.com. 198.51.100.2") || !strings.Contains(warned, "roll out a revision") {
+		t.Errorf("warnings %q; want the zone's old addresses of ns1 and ns2 named", st.Warnings)
+	}
+	env, w = newLBReplaceEnv(t, false)
+	w.zoneAddrs = newGlue
+	if st := runLBReplace(t, env, lbInput(), PhaseSucceeded); strings.Contains(strings.Join(st.Warnings, "\n"), "roll out a revision") {
+		t.Errorf("a zone that names the new addresses: warnings %q", st.Warnings)
 	}
 }
