@@ -756,7 +756,11 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 		// is put back through the registrar all the same. A person (the
 		// manual registrar) is told instead.
 		manual := r.in.Registrar == "" || r.in.Registrar == activities.ManualRegistrar
-		if manual || workflow.GetVersion(ctx, "lbreplace-restore-pending-glue", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if manual && workflow.GetVersion(ctx, versionManualRestoreConfirmed, workflow.DefaultVersion, 1) == 1 {
+			if published, err := r.confirmOldGlue(ctx); err != nil || !published {
+				return err
+			}
+		} else if manual || workflow.GetVersion(ctx, "lbreplace-restore-pending-glue", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			msg := "the parent still serves the old glue; nothing to restore"
 			if manual {
 				msg += " (if you changed the glue at the registrar, put the old one back)"
@@ -772,6 +776,52 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 	ttl := max(restored.NSTTL, restored.GlueTTL, restored.ZoneNSTTL, ttlFloor)
 	r.event(ctx, fmt.Sprintf("the parent serves the old glue again; waiting %s before deleting the new load balancers", ttl))
 	return workflow.Sleep(ctx, ttl)
+}
+
+// versionManualRestoreConfirmed marks replacements whose undo, with the
+// manual registrar and the new glue never served, keeps the new load
+// balancers until the person confirms the registrar holds the old glue
+// (confirmOldGlue). Runs from before it deleted them at once.
+const versionManualRestoreConfirmed = "lbreplace-manual-restore-confirmed"
+
+// confirmOldGlue waits, after an undo that found the parent serving the
+// old glue with the manual registrar, for the person to say the registrar
+// holds it: they may have asked for the new glue before the stop, and a
+// registry publishing it after the new load balancers are deleted would
+// delegate the domain to deleted machines. glue_wait bounds the wait.
+// published is true when the parent serves something else by then, so
+// the old glue is to be put back as after a served change.
+func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, err error) {
+	for r.glueSignals.ReceiveAsync(nil) {
+		// Signals sent before the stop confirm nothing about after it.
+	}
+	r.st.Glue.Instructions = fmt.Sprintf("The replacement stopped before the parent served the new glue of %s. If you asked your registrar for the new glue, "+
+		"put the old one back: %s. Then, or at once if you changed nothing, send %s: the new load balancers are deleted after it (or after glue_wait %s), "+
+		"and kept until then in case the registry publishes a change after all.",
+		registrar.Fqdn(r.in.Domain), registrar.Text(r.st.Glue.Old), SignalGlueUpdated, r.in.GlueWait.D())
+	defer func() { r.st.Glue.Instructions = "" }()
+	r.event(ctx, "the parent still serves the old glue; waiting for "+SignalGlueUpdated+" to confirm the registrar holds it before deleting the new load balancers")
+	in, ok, err := r.waitGlueSignal(ctx, r.in.GlueWait.D())
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		msg := fmt.Sprintf("no %s within glue_wait %s: the new load balancers are deleted; check that the registrar holds the old glue (%s)", SignalGlueUpdated, r.in.GlueWait.D(), registrar.Text(r.st.Glue.Old))
+		r.st.Warnings = append(r.st.Warnings, msg)
+		r.event(ctx, msg)
+		return false, nil
+	}
+	r.event(ctx, SignalGlueUpdated+" received"+in.describe()+"; checking the parent")
+	var now activities.ParentResult
+	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now); err != nil {
+		return false, err
+	}
+	if registrar.Equal(r.delegation(now.NS), r.st.Glue.Old) {
+		r.event(ctx, "the parent serves the old glue; deleting the new load balancers")
+		return false, nil
+	}
+	r.event(ctx, "the parent serves "+registrar.Text(now.NS)+", not the old glue: putting the old glue back")
+	return true, nil
 }
 
 // deleteNew deletes every <lb>-next, created or only perhaps created:

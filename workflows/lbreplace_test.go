@@ -917,3 +917,43 @@ func TestLBReplaceWarnsOfTheZonesOwnOldAddresses(t *testing.T) {
 		t.Errorf("a zone that names the new addresses: warnings %q", st.Warnings)
 	}
 }
+
+// An abort while a person is to change the glue (the manual registrar),
+// the parent still serving the old glue: the person may have asked the
+// registrar for the new glue already, and the registry may publish it
+// after the abort. The new load balancers are kept until the person says
+// the registrar holds the old glue (glue-updated), and the parent is
+// checked again then; before, they were deleted at once, and a change
+// published later delegated the domain to deleted machines.
+func TestLBReplaceManualAbortKeepsNewUntilTheRegistrarIsConfirmed(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	signalAt(env, 10*time.Minute, SignalAbort, SignalInput{Reason: "wrong plan", By: "bob"})
+	var during LBReplaceStatus
+	env.RegisterDelayedCallback(func() { during = queryLBStatus(t, env) }, 2*time.Hour)
+	// The registry publishes the change the person made before the abort.
+	env.RegisterDelayedCallback(func() { w.setParent(newGlue) }, 3*time.Hour)
+	signalAt(env, 4*time.Hour, SignalGlueUpdated, SignalInput{By: "bob"}, func() { w.setParent(oldGlue) })
+	runLBReplace(t, env, lbInput(), PhaseAborted)
+	deleted := w.at["Delete lb1-next"]
+	if deleted.IsZero() || deleted.Before(w.at["Create lb1"].Add(4*time.Hour)) {
+		t.Errorf("new load balancers deleted at %s, before the person confirmed the old glue at the registrar; calls %v", deleted, w.calls)
+	}
+	if during.Phase != PhaseRestoringGlue || !strings.Contains(during.Glue.Instructions, "198.51.100.1") || !strings.Contains(during.Glue.Instructions, SignalGlueUpdated) {
+		t.Errorf("while waiting: phase %s, instructions %q; want restoring-glue, the old glue and the signal to send", during.Phase, during.Glue.Instructions)
+	}
+}
+
+// The registry published the new glue after the abort, and the person
+// says so: the old glue is put back as after a served change, and the
+// new load balancers go only after its TTL.
+func TestLBReplaceManualAbortPublishedLaterPutsTheOldGlueBack(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	signalAt(env, 10*time.Minute, SignalAbort, SignalInput{Reason: "wrong plan", By: "bob"})
+	signalAt(env, time.Hour, SignalGlueUpdated, SignalInput{By: "bob"}, func() { w.setParent(newGlue) })
+	signalAt(env, 2*time.Hour, SignalGlueUpdated, SignalInput{By: "bob"}, func() { w.setParent(oldGlue) })
+	runLBReplace(t, env, lbInput(), PhaseAborted)
+	restored, deleted := w.at["SetGlue old"], w.at["Delete lb1-next"]
+	if restored.IsZero() || deleted.IsZero() || deleted.Before(w.at["Create lb1"].Add(2*time.Hour+fakeZoneNSTTL)) {
+		t.Errorf("set old glue at %s, deleted lb1-next at %s; want the old glue asked for, then the TTL after it serves; calls %v", restored, deleted, w.calls)
+	}
+}
