@@ -551,6 +551,18 @@ func TestGlueNeverUpdatedAbortRestores(t *testing.T) {
 	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalAbort, workflows.SignalInput{Reason: "registrar down"}); err != nil {
 		t.Fatal(err)
 	}
+	// The new load balancer stays until the operator confirms that the
+	// registrar holds the old glue: a change asked for before the abort
+	// could still be published.
+	r.waitFor(ctx, id, "the instructions to confirm the old glue", func(st workflows.LBReplaceStatus) bool {
+		return st.Phase == workflows.PhaseRestoringGlue && strings.Contains(st.Glue.Instructions, workflows.SignalGlueUpdated)
+	})
+	if !running(config.LabLBDir(r.labDir, "lb1-next")) {
+		t.Error("the new load balancer stopped before the operator confirmed the old glue")
+	}
+	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalGlueUpdated, workflows.SignalInput{By: "lab", Reason: "never changed it"}); err != nil {
+		t.Fatal(err)
+	}
 	var st workflows.LBReplaceStatus
 	if err := run.Get(ctx, &st); err != nil {
 		t.Fatalf("abort failed: %v", err)
