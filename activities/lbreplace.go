@@ -142,14 +142,7 @@ func zoneAddrs(ctx context.Context, server, domain string, ns []registrar.NameSe
 				return nil, 0, fmt.Errorf("zone's address of %s: ask %s: %w", got.Name, server, err)
 			}
 			for _, rr := range r.Answer {
-				var a netip.Addr
-				switch v := rr.(type) {
-				case *dns.A:
-					a, _ = netip.AddrFromSlice(v.A.To4())
-				case *dns.AAAA:
-					a, _ = netip.AddrFromSlice(v.AAAA)
-				}
-				if a.IsValid() && strings.EqualFold(rr.Header().Name, got.Name) {
+				if a, ok := registrar.AddrOf(rr); ok && strings.EqualFold(rr.Header().Name, got.Name) {
 					got.Addrs = append(got.Addrs, a)
 					ttl = max(ttl, time.Duration(rr.Header().Ttl)*time.Second)
 				}

@@ -74,13 +74,8 @@ func Ask(ctx context.Context, server netip.AddrPort, domain string) (Referral, e
 			if !strings.EqualFold(rr.Header().Name, name) {
 				continue
 			}
-			var a netip.Addr
-			switch rr := rr.(type) {
-			case *dns.A:
-				a, _ = netip.AddrFromSlice(rr.A.To4())
-			case *dns.AAAA:
-				a, _ = netip.AddrFromSlice(rr.AAAA)
-			default:
+			a, ok := AddrOf(rr)
+			if !ok {
 				continue
 			}
 			ns.Addrs = append(ns.Addrs, a)
@@ -143,4 +138,16 @@ func (e *DisagreeError) Error() string {
 		fmt.Fprintf(&b, " %s refers to %s;", r.Servers[0], strings.Join(ns, ", "))
 	}
 	return strings.TrimSuffix(b.String(), ";")
+}
+
+// AddrOf is the address an A or AAAA record holds; ok is false for other
+// records.
+func AddrOf(rr dns.RR) (a netip.Addr, ok bool) {
+	switch rr := rr.(type) {
+	case *dns.A:
+		a, ok = netip.AddrFromSlice(rr.A.To4())
+	case *dns.AAAA:
+		a, ok = netip.AddrFromSlice(rr.AAAA)
+	}
+	return a, ok
 }
