@@ -74,29 +74,31 @@ func TestAuthorizedKeysFromEnv(t *testing.T) {
 	if err := c.FromEnv(); err == nil || !strings.Contains(err.Error(), "DNSROLL_SSH_AUTHORIZED_KEYS") {
 		t.Errorf("a broken key: err %v, want one naming DNSROLL_SSH_AUTHORIZED_KEYS", err)
 	}
-	needlab.Programs(t, "ssh-keygen")
-	priv := filepath.Join(t.TempDir(), "id")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", priv).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	t.Setenv("DNSROLL_SSH_AUTHORIZED_KEYS", "")
-	t.Setenv("ANSIBLE_PRIVATE_KEY_FILE", priv)
+	newKeyInEnv(t, "")
 	c = Config{}
 	if err := c.FromEnv(); err != nil || len(c.AuthorizedKeys) != 1 || !strings.HasPrefix(c.AuthorizedKeys[0], "ssh-ed25519 ") {
 		t.Errorf("derived keys %q, err %v", c.AuthorizedKeys, err)
 	}
 }
 
-// A private key whose public half cannot be had (a passphrase, no key.pub
-// beside it) stops the worker with the fix: give the public key itself.
-func TestAuthorizedKeysOfAKeyWithPassphrase(t *testing.T) {
+// newKeyInEnv makes an ed25519 key with passphrase and points the
+// worker's environment at it, with no authorized keys given.
+func newKeyInEnv(t *testing.T, passphrase string) (priv string) {
+	t.Helper()
 	needlab.Programs(t, "ssh-keygen")
-	priv := filepath.Join(t.TempDir(), "id")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", priv).CombinedOutput(); err != nil {
+	priv = filepath.Join(t.TempDir(), "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", priv).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	t.Setenv("DNSROLL_SSH_AUTHORIZED_KEYS", "")
 	t.Setenv("ANSIBLE_PRIVATE_KEY_FILE", priv)
+	return priv
+}
+
+// A private key whose public half cannot be had (a passphrase, no key.pub
+// beside it) stops the worker with the fix: give the public key itself.
+func TestAuthorizedKeysOfAKeyWithPassphrase(t *testing.T) {
+	priv := newKeyInEnv(t, "secret")
 	var c Config
 	if err := c.FromEnv(); err != nil || len(c.AuthorizedKeys) != 1 {
 		t.Errorf("with id.pub beside the key: keys %q, err %v", c.AuthorizedKeys, err)
