@@ -368,7 +368,9 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 
 	r.st.Phase = PhaseCheckingParent
 	var parent activities.ParentResult
-	check := r.parentInput("")
+	// The zone is asked through an old load balancer too: its own
+	// addresses of its name servers, which the replacement does not move.
+	check := r.parentInput(r.st.Old[0].Address)
 	check.Registrar = r.in.Registrar // checked here, before anything is created
 	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, check, &parent); err != nil {
 		return err
@@ -382,6 +384,11 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("load balancer %s (%s) is reached only as %s, a name server outside %s whose address the parent gives from its own zone: "+
 			"no registrar moves that glue, so the replacement could not move it, and would delete %s while resolvers still ask it; make %s a name server of %s, or replace it by hand",
 			lb.Name, lb.Address, ns, registrar.Fqdn(r.in.Domain), lb.Name, lb.Name, registrar.Fqdn(r.in.Domain)), activities.ErrInvalid, nil)
+	}
+	if held := r.oldAddrsInZone(parent.ZoneAddrs); len(held) > 0 {
+		r.event(ctx, fmt.Sprintf("the zone %s itself gives %s, old load balancers' addresses (TTL up to %s): the replacement moves the glue only, "+
+			"so resolvers that take the zone's records would ask the old addresses once they are deleted; roll out a revision naming the new addresses as soon as the replacement ends (README: the zone's own address records)",
+			registrar.Fqdn(r.in.Domain), strings.Join(held, ", "), parent.ZoneAddrTTL))
 	}
 
 	r.st.Phase = PhaseCreatingNewLBs
@@ -922,6 +929,20 @@ func (r *lbReplace) newGlue(old []registrar.NameServer) (glue []registrar.NameSe
 		}
 	}
 	return glue, dropped
+}
+
+// oldAddrsInZone are the addresses the zone gives its name servers
+// (zone) that are old load balancers', as "name address".
+func (r *lbReplace) oldAddrsInZone(zone []registrar.NameServer) []string {
+	var out []string
+	for _, z := range zone {
+		for _, a := range z.Addrs {
+			if slices.ContainsFunc(r.st.Old, func(lb config.LoadBalancer) bool { h, err := hostAddr(lb.Address); return err == nil && h == a }) {
+				out = append(out, registrar.Fqdn(z.Name)+" "+a.String())
+			}
+		}
+	}
+	return out
 }
 
 // staleZoneAddrs are the addresses the zone gives its name servers

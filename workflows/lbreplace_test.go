@@ -907,6 +907,9 @@ func TestLBReplaceWarnsOfTheZonesOwnOldAddresses(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
 	w.zoneAddrs = oldGlue
 	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if !hasEvent(st, "itself gives ns1.example.com. 198.51.100.1, ns2.example.com. 198.51.100.2, old load balancers' addresses") {
+		t.Errorf("no event before the creates about the zone's own old addresses; events %+v", st.Events)
+	}
 	warned := strings.Join(st.Warnings, "\n")
 	if !strings.Contains(warned, "ns1.example.com. 198.51.100.1") || !strings.Contains(warned, "ns2.example.com. 198.51.100.2") || !strings.Contains(warned, "roll out a revision") {
 		t.Errorf("warnings %q; want the zone's old addresses of ns1 and ns2 named", st.Warnings)
