@@ -791,45 +791,69 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 // (confirmOldGlue). Runs from before it deleted them at once.
 const versionManualRestoreConfirmed = "lbreplace-manual-restore-confirmed"
 
-// confirmOldGlue waits, after an undo that found the parent serving the
-// old glue with the manual registrar, for the person to say the registrar
-// holds it: they may have asked for the new glue before the stop, and a
-// registry publishing it after the new load balancers are deleted would
-// delegate the domain to deleted machines. glue_wait bounds the wait.
-// published is true when the parent serves something else by then, so
-// the old glue is to be put back as after a served change.
+// confirmOldGlue decides, after an undo that found the parent serving
+// the old glue with the manual registrar, whether the new load balancers
+// may go: the person may have asked for the new glue before the stop, and
+// a registry publishing it after they are deleted would delegate the
+// domain to deleted machines. After an abort or rollback the person is
+// there, and is asked to confirm the registrar holds the old glue
+// (glue-updated, within glue_wait); after a failure, such as glue_wait
+// passing with no one acting, no one is asked. Either way the parent is
+// checked last: published is true when it serves something else, so the
+// old glue is put back as after a served change.
 func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, err error) {
-	for r.glueSignals.ReceiveAsync(nil) {
-		// Signals sent before the stop confirm nothing about after it.
+	confirmed := false
+	if r.stop != nil {
+		r.st.Glue.Instructions = fmt.Sprintf("The replacement stopped before the parent served the new glue of %s. If you asked your registrar for the new glue, "+
+			"put the old one back: %s. Then, or at once if you changed nothing, send %s: the new load balancers are deleted after it (or after glue_wait %s, "+
+			"if the parent still serves the old glue), and kept until then in case the registry publishes a change after all.",
+			registrar.Fqdn(r.in.Domain), registrar.Text(r.st.Glue.Old), SignalGlueUpdated, r.in.GlueWait.D())
+		defer func() { r.st.Glue.Instructions = "" }()
+		r.event(ctx, "the parent still serves the old glue; waiting for "+SignalGlueUpdated+" to confirm the registrar holds it before deleting the new load balancers")
+		in, ok, err := r.waitGlueSignal(ctx, r.in.GlueWait.D())
+		if err != nil {
+			return false, err
+		}
+		if confirmed = ok; ok {
+			r.event(ctx, SignalGlueUpdated+" received"+in.describe()+"; checking the parent")
+		} else {
+			r.event(ctx, fmt.Sprintf("no %s within glue_wait %s; checking the parent", SignalGlueUpdated, r.in.GlueWait.D()))
+		}
 	}
-	r.st.Glue.Instructions = fmt.Sprintf("The replacement stopped before the parent served the new glue of %s. If you asked your registrar for the new glue, "+
-		"put the old one back: %s. Then, or at once if you changed nothing, send %s: the new load balancers are deleted after it (or after glue_wait %s), "+
-		"and kept until then in case the registry publishes a change after all.",
-		registrar.Fqdn(r.in.Domain), registrar.Text(r.st.Glue.Old), SignalGlueUpdated, r.in.GlueWait.D())
-	defer func() { r.st.Glue.Instructions = "" }()
-	r.event(ctx, "the parent still serves the old glue; waiting for "+SignalGlueUpdated+" to confirm the registrar holds it before deleting the new load balancers")
-	in, ok, err := r.waitGlueSignal(ctx, r.in.GlueWait.D())
+	now, err := r.parentNow(ctx)
 	if err != nil {
 		return false, err
 	}
-	if !ok {
-		msg := fmt.Sprintf("no %s within glue_wait %s: the new load balancers are deleted; check that the registrar holds the old glue (%s)", SignalGlueUpdated, r.in.GlueWait.D(), registrar.Text(r.st.Glue.Old))
-		r.st.Warnings = append(r.st.Warnings, msg)
-		r.event(ctx, msg)
-		return false, nil
+	if !registrar.Equal(r.delegation(now.NS), r.st.Glue.Old) {
+		r.event(ctx, "the parent serves "+registrar.Text(now.NS)+", not the old glue: putting the old glue back")
+		return true, nil
 	}
-	r.event(ctx, SignalGlueUpdated+" received"+in.describe()+"; checking the parent")
-	var now activities.ParentResult
-	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now); err != nil {
-		return false, err
+	if !confirmed {
+		r.st.Warnings = append(r.st.Warnings, fmt.Sprintf("the new load balancers were deleted with no word that the registrar holds the old glue; check that it does (%s)", registrar.Text(r.st.Glue.Old)))
 	}
-	if registrar.Equal(r.delegation(now.NS), r.st.Glue.Old) {
-		r.event(ctx, "the parent serves the old glue; deleting the new load balancers")
-		return false, nil
-	}
-	r.event(ctx, "the parent serves "+registrar.Text(now.NS)+", not the old glue: putting the old glue back")
-	return true, nil
+	r.event(ctx, "the parent serves the old glue; deleting the new load balancers")
+	return false, nil
 }
+
+// parentNow is what the parent serves, asked again after a failed check
+// (parent servers disagree while a change publishes) up to
+// parentCheckAttempts times, drain.poll apart.
+func (r *lbReplace) parentNow(ctx workflow.Context) (activities.ParentResult, error) {
+	for i := 1; ; i++ {
+		var now activities.ParentResult
+		err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now)
+		if err == nil || temporal.IsCanceledError(err) || i == parentCheckAttempts {
+			return now, err
+		}
+		r.event(ctx, "the parent could not be checked: "+errText(err)+"; asking again")
+		if err := workflow.Sleep(ctx, r.in.Drain.Poll.D()); err != nil {
+			return now, err
+		}
+	}
+}
+
+// parentCheckAttempts bounds parentNow.
+const parentCheckAttempts = 10
 
 // deleteNew deletes every <lb>-next, created or only perhaps created:
 // those whose create reported back by ID, which a list may not show yet,

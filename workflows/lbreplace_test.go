@@ -110,6 +110,10 @@ type world struct {
 	// zoneAddrs are the zone's own address records of its name servers,
 	// as a load balancer answers them.
 	zoneAddrs []registrar.NameServer
+	// parentFails makes that many CheckParent calls from the first one
+	// after parentFailsAt fail, as parent servers that disagree mid-publish do.
+	parentFails   int
+	parentFailsAt time.Time
 }
 
 // provider is the out-of-domain name server of world.sibling.
@@ -180,6 +184,15 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 	})
 	env.OnActivity(a.CheckParent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ParentInput) (activities.ParentResult, error) {
 		w.add("CheckParent")
+		w.mu.Lock()
+		fail := w.parentFails > 0 && !w.parentFailsAt.IsZero() && !env.Now().Before(w.parentFailsAt)
+		if fail {
+			w.parentFails--
+		}
+		w.mu.Unlock()
+		if fail {
+			return activities.ParentResult{}, temporal.NewNonRetryableApplicationError("the parent servers disagree: still publishing?", "StepFailed", nil)
+		}
 		w.mu.Lock()
 		pending := w.pending != nil && !env.Now().Before(w.pendingAt.Add(w.publishAfter))
 		w.mu.Unlock()
@@ -958,5 +971,64 @@ func TestLBReplaceManualAbortPublishedLaterPutsTheOldGlueBack(t *testing.T) {
 	restored, deleted := w.at["SetGlue old"], w.at["Delete lb1-next"]
 	if restored.IsZero() || deleted.IsZero() || deleted.Before(w.at["Create lb1"].Add(2*time.Hour+fakeZoneNSTTL)) {
 		t.Errorf("set old glue at %s, deleted lb1-next at %s; want the old glue asked for, then the TTL after it serves; calls %v", restored, deleted, w.calls)
+	}
+}
+
+// A glue-updated sent at once after the abort confirms the old glue: the
+// new load balancers go then, not at the end of glue_wait.
+func TestLBReplaceManualAbortConfirmedAtOnce(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	signalAt(env, 10*time.Minute, SignalAbort, SignalInput{Reason: "wrong plan", By: "bob"})
+	signalAt(env, 10*time.Minute+time.Millisecond, SignalGlueUpdated, SignalInput{By: "bob"})
+	runLBReplace(t, env, lbInput(), PhaseAborted)
+	if deleted := w.at["Delete lb1-next"]; deleted.IsZero() || deleted.After(w.at["Create lb1"].Add(time.Hour)) {
+		t.Errorf("lb1-next deleted at %s, want soon after the confirmation at +10m; calls %v", deleted, w.calls)
+	}
+}
+
+// No confirmation within glue_wait, and meanwhile the registry published
+// the new glue: the parent is checked before anything is deleted, and
+// the new load balancers stay while it delegates to them.
+func TestLBReplaceManualAbortUnconfirmedChecksTheParent(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	signalAt(env, 10*time.Minute, SignalAbort, SignalInput{Reason: "wrong plan", By: "bob"})
+	env.RegisterDelayedCallback(func() { w.setParent(newGlue) }, 5*time.Hour)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := queryLBStatus(t, env)
+	if w.index("Delete lb1-next") >= 0 && registrar.Equal(w.parent, newGlue) {
+		t.Errorf("lb1-next deleted while the parent delegates to it; phase %s, calls %v", st.Phase, w.calls)
+	}
+	if w.index("SetGlue old") < 0 {
+		t.Errorf("the old glue was not asked for again once the parent served the new; calls %v", w.calls)
+	}
+}
+
+// A manual replacement that fails because the glue never came (no one
+// acted within glue_wait) does not wait glue_wait again for a
+// confirmation: nobody is there to send it. It checks the parent and
+// deletes the new load balancers.
+func TestLBReplaceGlueTimeoutDoesNotWaitAgain(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	in := lbInput()
+	in.GlueWait = config.Duration(6 * time.Hour)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+	deleted := w.at["Delete lb1-next"]
+	if st.Phase != PhaseFailed || deleted.IsZero() || deleted.After(w.at["Create lb1"].Add(7*time.Hour)) {
+		t.Errorf("phase %s, lb1-next deleted at %s; want failed, deleted soon after glue_wait (6h); calls %v", st.Phase, deleted, w.calls)
+	}
+}
+
+// A parent check that fails during the confirmation (the parent servers
+// disagree while a change publishes) is asked again; before, the undo
+// stopped there and left the new load balancers running, cleanup-failed.
+func TestLBReplaceManualAbortParentCheckRetried(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	w.parentFails, w.parentFailsAt = 3, w.env.Now().Add(11*time.Minute)
+	signalAt(env, 10*time.Minute, SignalAbort, SignalInput{Reason: "wrong plan", By: "bob"})
+	signalAt(env, 20*time.Minute, SignalGlueUpdated, SignalInput{By: "bob"})
+	runLBReplace(t, env, lbInput(), PhaseAborted)
+	if w.index("Delete lb1-next") < 0 {
+		t.Errorf("lb1-next not deleted; calls %v", w.calls)
 	}
 }
