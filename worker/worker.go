@@ -154,8 +154,12 @@ func (c *Config) FromEnv() error {
 	}
 	if path := os.Getenv("ANSIBLE_PRIVATE_KEY_FILE"); path != "" {
 		key, err := sshkey.FromPrivateKeyFile(path)
-		if err != nil {
+		if err != nil && strings.Contains(err.Error(), ".pub") {
 			return fmt.Errorf("worker: no DNSROLL_SSH_AUTHORIZED_KEYS, and ANSIBLE_PRIVATE_KEY_FILE: %w; give new VMs the public key with DNSROLL_SSH_AUTHORIZED_KEYS=\"$(cat %s.pub)\"", err, path)
+		}
+		if err != nil {
+			// ssh would refuse the key too: the fix is the key file.
+			return fmt.Errorf("worker: ANSIBLE_PRIVATE_KEY_FILE: %w", err)
 		}
 		c.AuthorizedKeys = []string{key}
 	}

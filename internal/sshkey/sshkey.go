@@ -84,8 +84,8 @@ func abbrev(s string) string {
 
 // FromPrivateKeyFile derives the public key of a private key file with
 // ssh-keygen, so that the key Ansible logs in with and the key new VMs
-// accept cannot disagree. Where that fails (a key with a passphrase, no
-// ssh-keygen), it reads the <path>.pub that ssh-keygen writes beside it.
+// accept cannot disagree. Where that fails for a passphrase, or for want
+// of ssh-keygen, it reads the <path>.pub that ssh-keygen writes beside it.
 func FromPrivateKeyFile(path string) (string, error) {
 	var stderr bytes.Buffer
 	cmd := exec.Command("ssh-keygen", "-y", "-P", "", "-f", path)
@@ -100,8 +100,13 @@ func FromPrivateKeyFile(path string) (string, error) {
 		return keys[0], nil
 	}
 	derr := fmt.Errorf("derive the public key of %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
-	if errors.Is(err, exec.ErrNotFound) {
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
 		derr = fmt.Errorf("derive the public key of %s: ssh-keygen is not on PATH (Debian: apt-get install openssh-client)", path)
+	case !strings.Contains(stderr.String(), "passphrase"):
+		// A key ssh will not use (its permissions, a broken file) fails
+		// here, not at the first login to a new VM.
+		return "", derr
 	}
 	text, err := os.ReadFile(path + ".pub")
 	if errors.Is(err, fs.ErrNotExist) {

@@ -102,3 +102,21 @@ func TestFromPrivateKeyFileWithPassphrase(t *testing.T) {
 		t.Errorf("a broken key.pub: err %v, want one naming it", err)
 	}
 }
+
+// Only a passphrase (or no ssh-keygen) sends the worker to key.pub: a
+// private key ssh-keygen will not read for another reason, such as
+// permissions ssh refuses, fails here, where Ansible's ssh would refuse
+// it only once VMs exist.
+func TestFromPrivateKeyFileRefusesAnUnreadableKey(t *testing.T) {
+	needlab.Programs(t, "ssh-keygen")
+	key := filepath.Join(t.TempDir(), "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "t", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pub, err := FromPrivateKeyFile(key); err == nil || !strings.Contains(err.Error(), "bad permissions") {
+		t.Errorf("a key ssh refuses for its permissions: pub %q, err %v; want the refusal", pub, err)
+	}
+}
