@@ -132,6 +132,10 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// Each analysis round adds to the rollout's history, which
 		// Temporal caps: a day's bake every 15s would end it mid-bake.
 		{"a bake too long for its interval", "zones:", "rollout: {bake: 24h}\nzones:", "rollout.bake_interval"},
+		// A gate no person can answer: every rollout would create green,
+		// then abort at it.
+		{"a negative approval timeout", "zones:", "rollout: {approval: manual, approval_timeout: -1h}\nzones:", "rollout.approval_timeout"},
+		{"an approval timeout of a nanosecond", "zones:", "rollout: {approval: manual, approval_timeout: 1ns}\nzones:", "rollout.approval_timeout"},
 		{"one-at-a-time bakes too long for the interval", "zones:", "rollout: {bake: 5h, bake_interval: 10s, strategy: one-at-a-time}\nzones:", "rollout.bake_interval"},
 		// A variable's name, not its value: a worker that looked up "$HOOK"
 		// would find nothing, and the webhook would never be sent.

@@ -194,6 +194,9 @@ func (r *Rollout) validate() error {
 	default:
 		return fieldErr("rollout.approval", "must be auto, manual or each, got %q", r.Approval)
 	}
+	if r.ApprovalTimeout.D() < time.Minute {
+		return fieldErr("rollout.approval_timeout", "must be at least 1m, time for a person to answer the gate, got %s", r.ApprovalTimeout.D())
+	}
 	if *r.Bake < 0 {
 		return fieldErr("rollout.bake", "must not be negative, got %s (0s for no bake)", r.Bake.D())
 	}
