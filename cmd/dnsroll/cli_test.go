@@ -349,6 +349,11 @@ func TestCLIWaitExitStatus(t *testing.T) {
 		}, 3},
 		{"failed with blue serving", func(ro *api.Rollout) { ro.Phase, ro.Cleanup = workflows.PhaseFailed, nil }, 2},
 		{"aborted", func(ro *api.Rollout) { ro.Phase, ro.Cleanup = workflows.PhaseAborted, nil }, 2},
+		// Terminated or reset mid-bake: the load balancers are on green
+		// with blue alive, and no undo ran.
+		{"terminated mid-bake", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseBaking, nil, ""
+		}, 3},
 		{"succeeded", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "completed", workflows.PhaseSucceeded, nil, ""
 		}, 0},
@@ -693,7 +698,7 @@ func TestCLIRolloutListPhaseAndPages(t *testing.T) {
 // command list.
 func TestSubcommandHelpDescribesIt(t *testing.T) {
 	for _, tt := range []struct{ group, sub, want string }{
-		{"rollout", "start", "start a rollout of a fleet; --wait follows it, printing each step, and exits non-zero unless it succeeds, printing the reason: 2 with blue serving, 3 when a person must act (cleanup-failed, or failed past the point of no return)"},
+		{"rollout", "start", "start a rollout of a fleet; --wait follows it, printing each step, and exits non-zero unless it succeeds, printing the reason: 2 with blue serving, 3 when a person must act (cleanup-failed, failed past the point of no return, or terminated mid-way)"},
 		{"rollout", "cleanup", "finish the cleanup of a cleanup-failed rollout"},
 		{"lb", "update", "update the fleet's load balancers where they stand, one at a time"},
 		{"lb", "approve", "let a replacement waiting at its approval gate (rollout.approval: manual) move the glue"},

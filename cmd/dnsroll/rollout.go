@@ -25,8 +25,8 @@ const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollou
 
   start     start a rollout of a fleet; --wait follows it, printing each step, and
             exits non-zero unless it succeeds, printing the reason: 2 with blue
-            serving, 3 when a person must act (cleanup-failed, or failed past
-            the point of no return)
+            serving, 3 when a person must act (cleanup-failed, failed past
+            the point of no return, or terminated mid-way)
   plan      a dry run of start: what the rollout's Plan step finds (blue, the zones
             whose serial changes, what changed since the live revision, warnings)
             or its refusal (exit 1); creates nothing, and may run beside a rollout
@@ -232,6 +232,10 @@ func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) erro
 	if why == "" {
 		why = "the workflow " + ro.State
 	}
+	if !ro.Phase.Done() {
+		why += ": it ended before its own end (terminated, reset or timed out), so none of its undo steps ran; " +
+			"see where it stopped (rollout status) and put the load balancers and servers right by hand"
+	}
 	return &exitError{code: followedExit(ro.Status), err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, why)}
 }
 
@@ -245,9 +249,10 @@ const (
 )
 
 // followedExit is the exit status of a followed rollout that ended as st
-// did without succeeding.
+// did without succeeding. One whose workflow ended in a phase that is no
+// end (terminated or reset in the Web UI, timed out) ran no undo.
 func followedExit(st workflows.Status) int {
-	if st.Phase == workflows.PhaseCleanupFailed || (st.Phase == workflows.PhaseFailed && st.NoWayBack != "") {
+	if !st.Phase.Done() || st.Phase == workflows.PhaseCleanupFailed || (st.Phase == workflows.PhaseFailed && st.NoWayBack != "") {
 		return exitNeedsHands
 	}
 	return exitStopped
