@@ -129,7 +129,9 @@ func stepPhase(st workflows.Status, s *workflows.Step, printed workflows.Phase) 
 func (p *Printer) enter(st workflows.Status, phase workflows.Phase, from int) {
 	p.printf("==> %s\n", phase)
 	p.phase, p.phaseFrom = phase, from
-	if phase == workflows.PhaseAwaitingApproval {
+	// Only the gate the run waits at now: its step is the last (or yet
+	// to come). A gate passed is a phase like any other.
+	if phase == workflows.PhaseAwaitingApproval && st.Phase == workflows.PhaseAwaitingApproval && from >= len(st.Steps)-1 {
 		p.gate(st)
 	}
 }

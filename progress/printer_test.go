@@ -181,3 +181,40 @@ func wantPrinted(t *testing.T, got, want string) {
 		t.Errorf("printed:\n%q\nwant:\n%q", got, want)
 	}
 }
+
+// A gate already passed, printed later (rollout status, or --follow after
+// a poll missed it), is only a phase with its step: no deadline and no
+// commands, which would tell the operator to act on a run that went on.
+// Only the gate the run waits at now shows them.
+func TestPrinterPastGatesAskNothing(t *testing.T) {
+	step := func(name string, phase workflows.Phase, state string) *workflows.Step {
+		return &workflows.Step{Name: name, Phase: phase, State: state}
+	}
+	steps := []*workflows.Step{
+		step("StageGreen", workflows.PhaseStaging, workflows.StepSucceeded),
+		step("AwaitApproval", workflows.PhaseAwaitingApproval, workflows.StepSucceeded),
+		step("FlipLoadBalancer", workflows.PhaseSwitching, workflows.StepSucceeded),
+		step("AwaitApproval", workflows.PhaseAwaitingApproval, workflows.StepSucceeded),
+		step("FlipLoadBalancer", workflows.PhaseSwitching, workflows.StepSucceeded),
+	}
+	var b strings.Builder
+	(&Printer{W: &b, ID: "rollout-lab:0f1e"}).Update(workflows.Status{
+		Run:       workflows.Run{Phase: workflows.PhaseSucceeded, Steps: steps},
+		ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
+		OnGreen:   []string{"lb1", "lb2"},
+	})
+	if got := b.String(); strings.Contains(got, "approve by") || strings.Contains(got, "approve:") {
+		t.Errorf("a finished run's past gates ask for approval:\n%s", got)
+	}
+	// At the second gate now: it alone asks.
+	steps[3].State = workflows.StepRunning
+	b.Reset()
+	(&Printer{W: &b, ID: "rollout-lab:0f1e"}).Update(workflows.Status{
+		Run:       workflows.Run{Phase: workflows.PhaseAwaitingApproval, Steps: steps[:4]},
+		ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
+		OnGreen:   []string{"lb1"},
+	})
+	if got := b.String(); strings.Count(got, "approve by") != 1 || strings.Count(got, "approve:") != 1 {
+		t.Errorf("at the second gate, want one prompt:\n%s", got)
+	}
+}
