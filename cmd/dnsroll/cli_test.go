@@ -701,7 +701,7 @@ func TestSubcommandHelpDescribesIt(t *testing.T) {
 		{"rollout", "start", "start a rollout of a fleet; --wait follows it, printing each step, and exits non-zero unless it succeeds, printing the reason: 2 with blue serving, 3 when a person must act (cleanup-failed, failed past the point of no return, or terminated mid-way)"},
 		{"rollout", "cleanup", "finish the cleanup of a cleanup-failed rollout"},
 		{"lb", "update", "update the fleet's load balancers where they stand, one at a time"},
-		{"lb", "approve", "let a replacement waiting at its approval gate (rollout.approval: manual) move the glue"},
+		{"lb", "approve", "let a replacement waiting at its approval gate (rollout.approval: manual or each) move the glue"},
 	} {
 		out, _, code := cli(t, tt.group, tt.sub, "--help")
 		if code != 0 || !strings.Contains(out, "Usage: dnsroll "+tt.group+" "+tt.sub+" [flags]\n\n"+tt.want) {

@@ -35,9 +35,10 @@ const lbUsage = `Usage: dnsroll lb <command> [flags]   (dnsroll lb <command> --h
   force-drain   end a replacement's drain now, before the old load balancers are quiet
                 (--reason is required, and recorded)
   abort         stop an update (the one being updated gets its old config back) or a
-                replacement (the glue goes back, the new load balancers are deleted)
+                replacement (the glue goes back, the new load balancers are deleted;
+                with the manual registrar, once glue-updated confirms the old glue)
   rollback      stop a replacement, as abort, recorded as a rollback
-  approve       let a replacement waiting at its approval gate (rollout.approval: manual)
+  approve       let a replacement waiting at its approval gate (rollout.approval: manual or each)
                 move the glue
 
 --id names a run (lbupdate-<fleet>:<run id> or lbreplace-<fleet>:<run id>); without it,

@@ -116,12 +116,12 @@ func TestCLILBReplaceWait(t *testing.T) {
 	wantAll(t, "stdout", out,
 		"started load balancer replacement lbreplace-lab:r1",
 		"==> awaiting-glue",
-		"glue to set at the registrar:\n      set lb1.example.com to 192.0.2.10\n      set lb2.example.com to 192.0.2.11\n    then: dnsroll lb glue-updated --fleet lab",
+		"at the registrar:\n      set lb1.example.com to 192.0.2.10\n      set lb2.example.com to 192.0.2.11\n    then: dnsroll lb glue-updated --fleet lab",
 		"==> draining",
 		"drain: lb1 12.5 q/s, lb2 0.0 q/s; 30s left",
 		"load balancer replacement lbreplace-lab:r1 succeeded in 1m30s",
 	)
-	if n := strings.Count(out, "glue to set"); n != 1 {
+	if n := strings.Count(out, "at the registrar:"); n != 1 {
 		t.Errorf("the glue instructions printed %d times:\n%s", n, out)
 	}
 	if l.reads != 3 || strings.Contains(out+errOut, f.token) {

@@ -107,7 +107,7 @@ func (p *replacePrinter) update(w io.Writer, st *workflows.LBReplaceStatus) {
 		return
 	}
 	if g := st.Glue.Instructions; g != "" && g != p.glue {
-		fmt.Fprintf(w, "    glue to set at the registrar:\n      %s\n    then: dnsroll lb glue-updated --fleet %s\n", strings.ReplaceAll(strings.TrimSpace(g), "\n", "\n      "), st.Fleet)
+		fmt.Fprintf(w, "    at the registrar:\n      %s\n    then: dnsroll lb glue-updated --fleet %s\n", strings.ReplaceAll(strings.TrimSpace(g), "\n", "\n      "), st.Fleet)
 		p.glue = g
 	}
 	if d := drainLine(st.Drain); d != "" && d != p.drain {
