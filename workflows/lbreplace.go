@@ -422,7 +422,8 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	var dropped []string
 	r.st.Glue.New, dropped = r.newGlue(r.delegation(parent.NS))
 	if len(dropped) > 0 {
-		msg := fmt.Sprintf("the new glue leaves out %s: the old load balancers' own, which go after the drain; add the new ones' IPv6 at the registrar once they serve it, if you want them", strings.Join(dropped, ", "))
+		msg := fmt.Sprintf("the new glue leaves out %s: addresses of the other family beside an old load balancer's, taken for that machine's, which goes after the drain; "+
+			"add the new load balancers' at the registrar once they serve them, if you want them", strings.Join(dropped, ", "))
 		r.st.Warnings = append(r.st.Warnings, msg)
 		r.event(ctx, msg)
 	}
@@ -435,7 +436,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	}
 	r.st.Glue.ServedSince = workflow.Now(ctx)
 	r.event(ctx, "the parent serves the new glue: "+registrar.Text(r.st.Glue.New))
-	if stale := staleZoneAddrs(served.ZoneAddrs, r.st.Glue.New); len(stale) > 0 {
+	if stale := staleZoneAddrs(served.ZoneAddrs, r.st.Glue.Old, r.st.Glue.New); len(stale) > 0 {
 		msg := fmt.Sprintf("the zone %s still gives %s (TTL up to %s), which the new glue does not name: resolvers take the zone's own records over the glue, "+
 			"and ask those addresses once the old load balancers are deleted; roll out a revision naming the new glue's addresses as soon as this replacement ends (README: the zone's own address records)",
 			registrar.Fqdn(r.in.Domain), strings.Join(stale, ", "), served.ZoneAddrTTL)
@@ -922,11 +923,11 @@ func (r *lbReplace) delegation(ns []registrar.NameServer) []registrar.NameServer
 const versionGlueDropsOldAddrs = "lbreplace-glue-drops-old-addrs"
 
 // newGlue is old with each old load balancer's address replaced by its
-// replacement's. A name server glued to an old load balancer keeps no
-// other address (with dropOldAddrs): the replacement knows only its new
-// load balancer's IPv4, and any other address of that name server, such
-// as the IPv6 Linode gives every machine, is the old machine's, deleted
-// after the drain. dropped says, for each address left out, whose it was.
+// replacement's. A name server glued to an old load balancer by IPv4 keeps
+// no IPv6 address (with dropOldAddrs), nor one glued by IPv6 an IPv4: the
+// replacement knows only the address the fleet gives, and the other
+// family's, such as the IPv6 Linode gives every machine, is the old
+// machine's, deleted after the drain. dropped says which were left out.
 func (r *lbReplace) newGlue(old []registrar.NameServer) (glue []registrar.NameServer, dropped []string) {
 	repl := map[netip.Addr]netip.Addr{}
 	for i, lb := range r.st.Old {
@@ -939,13 +940,22 @@ func (r *lbReplace) newGlue(old []registrar.NameServer) (glue []registrar.NameSe
 	glue = make([]registrar.NameServer, len(old))
 	for i, ns := range old {
 		glue[i] = registrar.NameServer{Name: ns.Name}
-		moved := r.dropOldAddrs && slices.ContainsFunc(ns.Addrs, func(a netip.Addr) bool { _, ok := repl[a]; return ok })
+		// The families of the old load balancers' addresses this name
+		// server is glued to: an address of the other family is the old
+		// machine's too (Linode gives each both), one of the same family
+		// another machine's.
+		var moved4, moved6 bool
+		for _, a := range ns.Addrs {
+			if _, ok := repl[a]; ok && r.dropOldAddrs {
+				moved4, moved6 = moved4 || a.Is4(), moved6 || a.Is6()
+			}
+		}
 		for _, addr := range ns.Addrs {
 			n, ok := repl[addr]
 			switch {
 			case ok:
 				addr = n
-			case moved:
+			case addr.Is6() && moved4 && !moved6, addr.Is4() && moved6 && !moved4:
 				dropped = append(dropped, fmt.Sprintf("%s %s", registrar.Fqdn(ns.Name), addr))
 				continue
 			}
@@ -970,16 +980,22 @@ func (r *lbReplace) oldAddrsInZone(zone []registrar.NameServer) []string {
 }
 
 // staleZoneAddrs are the addresses the zone gives its name servers
-// (zone) that glue does not name for them, as "name address".
-func staleZoneAddrs(zone, glue []registrar.NameServer) []string {
+// (zone) that the old glue had for them and the new one has not, as "name
+// address": those the replacement moved away from.
+func staleZoneAddrs(zone, old, glue []registrar.NameServer) []string {
+	addrs := func(ns []registrar.NameServer, name string) []netip.Addr {
+		i := slices.IndexFunc(ns, func(g registrar.NameServer) bool { return strings.EqualFold(registrar.Fqdn(g.Name), name) })
+		if i < 0 {
+			return nil
+		}
+		return ns[i].Addrs
+	}
 	var out []string
 	for _, z := range zone {
-		i := slices.IndexFunc(glue, func(g registrar.NameServer) bool {
-			return strings.EqualFold(registrar.Fqdn(g.Name), registrar.Fqdn(z.Name))
-		})
+		name := registrar.Fqdn(z.Name)
 		for _, a := range z.Addrs {
-			if i < 0 || !slices.Contains(glue[i].Addrs, a) {
-				out = append(out, registrar.Fqdn(z.Name)+" "+a.String())
+			if slices.Contains(addrs(old, name), a) && !slices.Contains(addrs(glue, name), a) {
+				out = append(out, name+" "+a.String())
 			}
 		}
 	}

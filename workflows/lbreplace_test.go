@@ -888,14 +888,15 @@ func TestNewGlueDropsTheOldLoadBalancersOtherAddresses(t *testing.T) {
 	r.st.New = []config.LoadBalancer{{Name: "lb1-next", Address: "203.0.113.1:53"}, {Name: "lb2-next", Address: "203.0.113.2:53"}}
 	old := []registrar.NameServer{
 		{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2600:3c00::1")}},
-		{Name: "ns2.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.2")}},
+		// A second IPv4 is another machine's (anycast, a secondary): kept.
+		{Name: "ns2.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("192.0.2.22")}},
 		// Not a load balancer of the fleet: its glue stays as it is.
 		{Name: "ns3.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("2001:db8::3")}},
 	}
 	got, dropped := r.newGlue(old)
 	want := []registrar.NameServer{
 		{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.1")}},
-		{Name: "ns2.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.2")}},
+		{Name: "ns2.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.2"), netip.MustParseAddr("192.0.2.22")}},
 		old[2],
 	}
 	if !registrar.Equal(got, want) {
@@ -928,7 +929,9 @@ func TestLBReplaceWarnsOfTheZonesOwnOldAddresses(t *testing.T) {
 		t.Errorf("warnings %q; want the zone's old addresses of ns1 and ns2 named", st.Warnings)
 	}
 	env, w = newLBReplaceEnv(t, false)
-	w.zoneAddrs = newGlue
+	// The new addresses, and an IPv6 the glue never had: nothing to say.
+	w.zoneAddrs = glueTo("203.0.113.1", "203.0.113.2")
+	w.zoneAddrs[0].Addrs = append(w.zoneAddrs[0].Addrs, netip.MustParseAddr("2001:db8::1"))
 	if st := runLBReplace(t, env, lbInput(), PhaseSucceeded); strings.Contains(strings.Join(st.Warnings, "\n"), "roll out a revision") {
 		t.Errorf("a zone that names the new addresses: warnings %q", st.Warnings)
 	}
