@@ -70,7 +70,7 @@ func ParseChecked(path, origin string) (*Zone, error) {
 	if err != nil {
 		return ParseFile(path, origin) // its error names the zone
 	}
-	if bytes.Contains(data, []byte("$TTL")) && !quickUnsafeRE.Match(data) {
+	if ttlFirst(data) && !quickUnsafeRE.Match(data) {
 		if z, err := parse(bytes.NewReader(data), origin, path, false); err == nil && !z.mixedTTLs {
 			return z, nil
 		}
@@ -78,8 +78,25 @@ func ParseChecked(path, origin string) (*Zone, error) {
 	return parse(bytes.NewReader(data), origin, path, true)
 }
 
+// ttlFirst reports whether a $TTL comes before the file's first record:
+// a record before it without a TTL of its own gets the SOA's minimum from
+// BIND, which only named-compilezone reads as BIND does.
+func ttlFirst(data []byte) bool {
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSpace(line)
+		switch {
+		case len(line) == 0 || line[0] == ';' || bytes.HasPrefix(line, []byte("$ORIGIN")):
+		case bytes.HasPrefix(line, []byte("$TTL")):
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 func quickApex(data []byte, origin, filename string) (*Apex, bool) {
-	if !bytes.Contains(data, []byte("$TTL")) || quickUnsafeRE.Match(data) {
+	if !ttlFirst(data) || quickUnsafeRE.Match(data) {
 		return nil, false
 	}
 	var soa dns.RR

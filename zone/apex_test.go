@@ -30,14 +30,16 @@ func TestParseApexAsParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]string{
-		"plain":          "$TTL 300\n@ SOA NS1 hostmaster 7 3600 600 1209600 300\n NS ns1\nns1 A 192.0.2.53\n",
-		"no $TTL":        "@ SOA ns1 hostmaster 7 3600 600 1209600 120\n NS ns1\nns1 A 192.0.2.53\n",
-		"$GENERATE":      "$TTL 300\n@ 60 SOA ns1 hostmaster 8 3600 600 1209600 300\n NS ns1\n$GENERATE 1-3 h$ A 192.0.2.$\nns1 A 192.0.2.53\n",
-		"signed":         "$TTL 300\n" + signed, // its records have their TTLs
-		"absolute":       "$TTL 300\nsub.example.com. 900 IN SOA ns1.sub.example.com. h.sub.example.com. 9 1 1 1 1\nsub.example.com. NS ns1\nns1 A 192.0.2.53\n",
-		"unknown rr":     "$TTL 300\n@ SOA ns1 hostmaster 10 3600 600 1209600 300\n NS ns1\nx TYPE65534 \\# 2 ABCD\nns1 A 192.0.2.53\n",
-		"two records":    "$TTL 300\n@ SOA ns1 hostmaster 11 3600 600 1209600 300\n NS ns1\nwww 60 A 192.0.2.1\nwww 30 A 192.0.2.2\nns1 A 192.0.2.53\n",
-		"keys, unsigned": unsignedWithKey,
+		"plain":   "$TTL 300\n@ SOA NS1 hostmaster 7 3600 600 1209600 300\n NS ns1\nns1 A 192.0.2.53\n",
+		"no $TTL": "@ SOA ns1 hostmaster 7 3600 600 1209600 120\n NS ns1\nns1 A 192.0.2.53\n",
+		// $TTL after the first record: BIND gives the SOA its MINTTL, 120.
+		"$TTL after the SOA": "$ORIGIN sub.example.com.\n@ IN SOA ns1 hostmaster 16 3600 600 1209600 120\n$TTL 300\n@ NS ns1\nns1 A 192.0.2.53\n",
+		"$GENERATE":          "$TTL 300\n@ 60 SOA ns1 hostmaster 8 3600 600 1209600 300\n NS ns1\n$GENERATE 1-3 h$ A 192.0.2.$\nns1 A 192.0.2.53\n",
+		"signed":             "$TTL 300\n" + signed, // its records have their TTLs
+		"absolute":           "$TTL 300\nsub.example.com. 900 IN SOA ns1.sub.example.com. h.sub.example.com. 9 1 1 1 1\nsub.example.com. NS ns1\nns1 A 192.0.2.53\n",
+		"unknown rr":         "$TTL 300\n@ SOA ns1 hostmaster 10 3600 600 1209600 300\n NS ns1\nx TYPE65534 \\# 2 ABCD\nns1 A 192.0.2.53\n",
+		"two records":        "$TTL 300\n@ SOA ns1 hostmaster 11 3600 600 1209600 300\n NS ns1\nwww 60 A 192.0.2.1\nwww 30 A 192.0.2.2\nns1 A 192.0.2.53\n",
+		"keys, unsigned":     unsignedWithKey,
 		// A record written twice with two TTLs: named does not serve the
 		// lower, and the quick read must not guess which it serves.
 		"duplicate, lower TTL first":  "$TTL 300\n@ SOA ns1 hostmaster 14 3600 600 1209600 300\n NS ns1\nwww 300 A 192.0.2.1\nx A 192.0.2.9\nwww 600 A 192.0.2.1\nns1 A 192.0.2.53\n",
@@ -63,7 +65,7 @@ func TestParseApexAsParse(t *testing.T) {
 			if signed := name == "signed"; z.Signed() != signed || (len(z.Apex().DNSKEYs) > 0) != signed {
 				t.Errorf("Signed() %v, Apex has %d keys; want signed %v", z.Signed(), len(z.Apex().DNSKEYs), signed)
 			}
-			if _, quick := quickApex([]byte(text), "sub.example.com.", path); quick != (name != "no $TTL" && name != "$GENERATE") {
+			if _, quick := quickApex([]byte(text), "sub.example.com.", path); quick != (name != "no $TTL" && name != "$GENERATE" && name != "$TTL after the SOA") {
 				t.Errorf("read quickly: %v", quick)
 			}
 			// ParseChecked, for files BIND has loaded, gives the same apex.
