@@ -183,7 +183,9 @@ func relative(name, origin string) string {
 // A name at or below the apex of another of them is answered from the
 // deepest such zone, authoritatively, and not as its parent's referral, so
 // the parent's check of it is dropped; the child's own checks cover it.
-// Only a DS at the child's apex stays the parent's: the parent holds it.
+// Only a DS at the child's apex stays the parent's: the parent holds it,
+// and named answers it from there, so the child's own check of it (with
+// DS in probe.types) is dropped.
 func AnsweredByItsZone(checks []Check, origins []string) []Check {
 	served := map[string]bool{}
 	for _, o := range origins {
@@ -194,12 +196,26 @@ func AnsweredByItsZone(checks []Check, origins []string) []Check {
 	}
 	out := checks[:0:0]
 	for _, c := range checks {
-		if child := servedBelow(served, dns.CanonicalName(c.Zone), dns.CanonicalName(c.Name)); child == "" ||
-			(c.Type == "DS" && child == dns.CanonicalName(c.Name)) {
+		zone, name := dns.CanonicalName(c.Zone), dns.CanonicalName(c.Name)
+		child := servedBelow(served, zone, name)
+		switch {
+		case c.Type == "DS" && name == zone && servedAbove(served, zone):
+			// The child's apex DS, its parent served too.
+		case child == "" || (c.Type == "DS" && child == name):
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// servedAbove reports whether a served apex is a strict ancestor of zone.
+func servedAbove(served map[string]bool, zone string) bool {
+	for off, end := dns.NextLabel(zone, 0); !end; off, end = dns.NextLabel(zone, off) {
+		if served[zone[off:]] {
+			return true
+		}
+	}
+	return served["."] && zone != "."
 }
 
 // servedBelow returns the served apex nearest to name strictly below
