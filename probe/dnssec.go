@@ -250,15 +250,22 @@ func newKSKs(checks []Check, got, against *answers, role, bname string) []Result
 		// flag where it has any; green's set keeps the chain if any of
 		// them signs it, whatever green's flags say.
 		now, before := dnskeySigners(got.sets[i].RRs, false), dnskeySigners(against.sets[i].RRs, true)
-		if len(before) > 0 && got.replied[i] && len(got.sets[i].Flags) == 0 && !hasType(got.sets[i].RRs, dns.TypeDNSKEY) {
-			out = append(out, Result{Check: c.Name + " DNSKEY", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: fmt.Sprintf(
-				"%s serves the zone unsigned, %s signs it with key-signing key %s: validating resolvers, whose DS from the parent names %s's key, "+
-					"would find the zone bogus once %s serves, until the DS is gone from the parent and its TTL has passed: remove the DS at the parent and wait out its TTL, "+
-					"then start the rollout with --allow-new-ksk (API \"allow_new_ksk\": true)",
-				role, bname, tagsText(before), bname, role)})
+		if len(before) == 0 || noDSInFleet(checks, c.Zone, got, against) {
 			continue
 		}
-		if len(now) == 0 || len(before) == 0 || slices.ContainsFunc(now, func(t uint16) bool { return slices.Contains(before, t) }) {
+		if len(now) == 0 && got.replied[i] && len(got.sets[i].Flags) == 0 {
+			what := "the zone unsigned"
+			if hasType(got.sets[i].RRs, dns.TypeDNSKEY) {
+				what = "the zone's keys unsigned (no RRSIG over its DNSKEY set)"
+			}
+			out = append(out, Result{Check: c.Name + " DNSKEY", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: fmt.Sprintf(
+				"%s serves %s, %s signs it with key-signing key %s: if the parent holds a DS for the zone (dig DS %s), validating resolvers "+
+					"would find it bogus once %s serves, until the DS is gone from the parent and its TTL has passed: remove the DS at the parent and wait out its TTL, "+
+					"then start the rollout with --allow-new-ksk (API \"allow_new_ksk\": true)",
+				role, what, bname, tagsText(before), c.Name, role)})
+			continue
+		}
+		if len(now) == 0 || slices.ContainsFunc(now, func(t uint16) bool { return slices.Contains(before, t) }) {
 			continue
 		}
 		out = append(out, Result{Check: c.Name + " DNSKEY", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: fmt.Sprintf(
@@ -267,6 +274,20 @@ func newKSKs(checks []Check, got, against *answers, role, bname string) []Result
 			role, tagsText(now), bname, tagsText(before), bname, role, tagsText(now))})
 	}
 	return out
+}
+
+// noDSInFleet reports whether zone's parent is among the zones checked
+// and holds no DS for it, as both the target and the baseline answer it:
+// no chain of trust leads to the zone, so its keys break none. A parent
+// outside the fleet is not asked (its servers are not known here).
+func noDSInFleet(checks []Check, zone string, got, against *answers) bool {
+	for i, c := range checks {
+		if c.Type == "DS" && c.Name == zone && c.Zone != zone && i < len(got.sets) && i < len(against.sets) {
+			return got.replied[i] && against.replied[i] && len(got.sets[i].Flags) == 0 && len(against.sets[i].Flags) == 0 &&
+				!hasType(got.sets[i].RRs, dns.TypeDS) && !hasType(against.sets[i].RRs, dns.TypeDS)
+		}
+	}
+	return false
 }
 
 // hasType reports whether rrs hold a record of type t.

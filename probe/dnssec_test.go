@@ -53,7 +53,7 @@ func analyseSignedOver(t *testing.T, signed, blueText string, s Settings) Analys
 	blue := startNamed(t, "example.com", blueText)
 	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}}, BaselineRole: "blue",
 		Checks: Checks(z, Scope{All: true, Names: []string{"nope", "x.wild", "deep.sub"}}), Serials: map[string]uint32{"example.com": z.Serial()},
-		Keys: map[string]zone.Records{"example.com.": z.DNSKEYs()}}
+		Keys: map[string]zone.Records{"example.com.": z.Apex().DNSKEYs}} // as Verify gives them
 	p := &Prober{Timeout: time.Second, Attempts: 2}
 	return p.Analyze(context.Background(), job, s)
 }
@@ -93,6 +93,12 @@ func TestDNSSECGreenUnsignsTheZone(t *testing.T) {
 		if an.OK || !strings.Contains(an.Reason, "example.com. DNSKEY: green serves the zone unsigned") || !strings.Contains(an.Reason, "--allow-new-ksk") {
 			t.Errorf("expect_changes %v: a green that drops blue's signatures: ok %v, reason %q", expect, an.OK, an.Reason)
 		}
+	}
+	// Its keys kept but nothing signed: as bogus.
+	withKey := unsignedZone + "@ DNSKEY 257 3 13 GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA==\n"
+	an := analyseSignedOver(t, withKey, blue, Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour, ExpectChanges: true})
+	if an.OK || !strings.Contains(an.Reason, "example.com. DNSKEY: green serves the zone's keys unsigned") {
+		t.Errorf("a green that keeps the keys and drops every signature: ok %v, reason %q", an.OK, an.Reason)
 	}
 	// The operator took the DS away at the parent first.
 	s := Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour, ExpectChanges: true, AllowNewKSK: true}
@@ -280,7 +286,7 @@ func TestDNSSECDenialCoversTheName(t *testing.T) {
 				green := startNamed(t, "example.com", served)
 				return Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}},
 					Checks: Checks(z, Scope{Names: []string{"d", "b"}}), Serials: map[string]uint32{"example.com": z.Serial()},
-					Keys: map[string]zone.Records{"example.com.": z.DNSKEYs()}}
+					Keys: map[string]zone.Records{"example.com.": z.Apex().DNSKEYs}} // as Verify gives them
 			}
 			p := &Prober{Timeout: time.Second, Attempts: 2}
 			s := Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour}
@@ -323,6 +329,30 @@ func TestNewKSKsCountsEveryKeyThatSignsGreen(t *testing.T) {
 	}
 	if got := newKSKs(checks, answer(z, k, sig(k)), blue, "green", "blue ns1"); len(got) != 1 {
 		t.Errorf("the DS's key no longer signs green's set: %+v; want a failure", got)
+	}
+}
+
+// A zone whose parent the fleet serves too, with no DS for it on either
+// side: there is no chain of trust to break, whatever green does with its
+// keys. With a DS on blue's side, resolvers still hold it: the check
+// stands.
+func TestNewKSKsWithTheParentsDSInTheFleet(t *testing.T) {
+	key := &dns.DNSKEY{Hdr: dns.RR_Header{Name: "sub.example.com.", Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 300},
+		Flags: 257, Protocol: 3, Algorithm: dns.ECDSAP256SHA256, PublicKey: "GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA=="}
+	sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: "sub.example.com.", Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 300},
+		TypeCovered: dns.TypeDNSKEY, Algorithm: key.Algorithm, KeyTag: key.KeyTag(), SignerName: "sub.example.com."}
+	ds := key.ToDS(dns.SHA256)
+	checks := []Check{{Zone: "sub.example.com.", Name: "sub.example.com.", Type: "DNSKEY"}, {Zone: "example.com.", Name: "sub.example.com.", Type: "DS"}}
+	answer := func(keys []dns.RR, dsSet []dns.RR) *answers {
+		return &answers{sets: []zone.RRset{{Name: "sub.example.com.", Type: "DNSKEY", RRs: keys}, {Name: "sub.example.com.", Type: "DS", RRs: dsSet}}, replied: []bool{true, true}}
+	}
+	blue := answer([]dns.RR{key, sig}, nil)
+	if got := newKSKs(checks, answer(nil, nil), blue, "green", "blue ns1"); len(got) != 0 {
+		t.Errorf("no DS at the parent on either side, green unsigned: %+v; want nothing", got)
+	}
+	blue = answer([]dns.RR{key, sig}, []dns.RR{ds})
+	if got := newKSKs(checks, answer(nil, nil), blue, "green", "blue ns1"); len(got) != 1 {
+		t.Errorf("blue's parent holds a DS, which resolvers cache, green unsigned: %+v; want a failure", got)
 	}
 }
 
