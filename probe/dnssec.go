@@ -57,7 +57,13 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 	for i, o := range obs {
 		c := checks[i]
 		s := zones[zone.NormalName(c.Zone)]
-		if s == nil || !o.replied || c.Want.Referral {
+		if s == nil || !o.replied {
+			continue
+		}
+		if c.Want.Referral {
+			// The parent signs what proves an unsigned delegation has
+			// no DS, not the delegation's NS set or glue.
+			s.checkDenial(rep, c.Zone, o.denial, done, samples)
 			continue
 		}
 		switch o.got.Rcode {
@@ -70,6 +76,8 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 				done[key] = true
 				rep.add(s.check(key, set, o.sigs), samples)
 			}
+			// A no-data or wildcard answer's NSEC or NSEC3 records.
+			s.checkDenial(rep, c.Zone, o.denial, done, samples)
 		case dns.RcodeNameError:
 			key := c.Name + " NXDOMAIN"
 			if done[key] {
@@ -92,13 +100,19 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 					rep.add(Result{Check: key, Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: why}, samples)
 				}
 			}
-			for _, set := range rrsets(denial, c.Zone) {
-				k := set[0].Header().Name + " " + zone.TypeName(set[0].Header().Rrtype)
-				if !done[k] {
-					done[k] = true
-					rep.add(s.check(k, set, o.denial), samples)
-				}
-			}
+			s.checkDenial(rep, c.Zone, o.denial, done, samples)
+		}
+	}
+}
+
+// checkDenial checks the signatures of the NSEC and NSEC3 RRsets of zone
+// in authority, an answer's authority section, each once (done).
+func (s *signed) checkDenial(rep *Report, zoneName string, authority []dns.RR, done map[string]bool, samples int) {
+	for _, set := range rrsets(only(authority, dns.TypeNSEC, dns.TypeNSEC3), zoneName) {
+		k := set[0].Header().Name + " " + zone.TypeName(set[0].Header().Rrtype)
+		if !done[k] {
+			done[k] = true
+			rep.add(s.check(k, set, authority), samples)
 		}
 	}
 }

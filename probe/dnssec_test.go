@@ -183,6 +183,21 @@ atma ATMA +358.400.1234567
 			t.Errorf("ok %v, reason %q", an.OK, an.Reason)
 		}
 	})
+	// The NSEC3 at the unsigned delegation sub proves it has no DS: a
+	// validator needs its signature, or sub is bogus. It comes only in
+	// the authority section of a no-data answer (DS at sub) and of the
+	// referral, which were never checked; nor were NSEC3 records of
+	// wildcard answers.
+	t.Run("an NSEC3 of a no-data answer without its signature", func(t *testing.T) {
+		owner := strings.ToLower(dns.HashName("sub.example.com.", dns.SHA1, 0, "")) + ".example.com."
+		signed := dropRRSIGs(t, signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", true), func(sig *dns.RRSIG, _ uint16) bool {
+			return sig.TypeCovered == dns.TypeNSEC3 && strings.EqualFold(sig.Hdr.Name, owner)
+		})
+		an := analyseSigned(t, signed, time.Hour)
+		if an.OK || !strings.Contains(strings.ToLower(an.Reason), owner+" nsec3: no rrsig") {
+			t.Errorf("ok %v, reason %q", an.OK, an.Reason)
+		}
+	})
 	t.Run("does not verify", func(t *testing.T) {
 		signed := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
 		// A record changed after signing: its RRSIG no longer matches.
