@@ -346,8 +346,12 @@ func (a *Activities) checkOldLabels(ctx context.Context, fleet *config.Fleet) ([
 				errs = append(errs, fmt.Sprintf("load_balancers[%d]: %s is the label of Linode %d (%s), not this fleet's (tag %s), and the replacement of %s is created under it: relabel or delete that Linode",
 					i, s.Label, s.ID, tagsOf(s), tag, lb.Name))
 			case s.Label != lb.Name && s.Label != dnsroll.NextLabel(lb.Name):
-				errs = append(errs, fmt.Sprintf("load_balancers[%d]: Linode %d of this fleet is labelled %s, which Linode takes for %s (its labels ignore letter case): relabel it %s",
-					i, s.ID, s.Label, strings.ToLower(s.Label), strings.ToLower(s.Label)))
+				fix := fmt.Sprintf("relabel the Linode %s, or name the load balancer %s in the fleet file", lb.Name, s.Label)
+				if !old {
+					fix = fmt.Sprintf("it is a replacement left behind: relabel it %s, or delete it", dnsroll.NextLabel(lb.Name))
+				}
+				errs = append(errs, fmt.Sprintf("load_balancers[%d]: Linode %d of this fleet is labelled %s, and load balancer %s differs from it only in letter case, which Linode's labels ignore: %s",
+					i, s.ID, s.Label, lb.Name, fix))
 			case old:
 				if err := atAddress(s, lb.Address); err != nil {
 					errs = append(errs, fmt.Sprintf("load_balancers[%d]: %v", i, err))

@@ -216,17 +216,20 @@ func TestNewLoadBalancersRefuseAnOldLabelHeldOutsideTheFleet(t *testing.T) {
 		name, label, ip string
 		tags            []string
 		want            string
+		lbName          string // the fleet's name of the load balancer, lb1 unless set
 	}{
-		{"made by hand", "lb1", "", nil, "load_balancers[0]: lb1 is the label of Linode %[1]d (no tags), not this fleet's (tag dnsroll-fleet-t)"},
-		{"made by hand: the fix", "lb1", "", []string{"edge"}, "linode-cli linodes update %[1]d --tags edge --tags dnsroll-fleet-t"},
-		{"the fleet's own, in capitals", "LB1", "", []string{"dnsroll-fleet-t"}, "load_balancers[0]: Linode %[1]d of this fleet is labelled LB1, which Linode takes for lb1"},
-		{"the fleet's own, at another address", "lb1", "203.0.113.50", []string{"dnsroll-fleet-t"}, "load_balancers[0]: lb1 (Linode %[1]d) is at 203.0.113.50, not 198.51.100.1"},
-		{"its replacement's label, made by hand", "lb1-next", "", nil, "load_balancers[0]: lb1-next is the label of Linode %[1]d (no tags), not this fleet's"},
+		{"made by hand", "lb1", "", nil, "load_balancers[0]: lb1 is the label of Linode %[1]d (no tags), not this fleet's (tag dnsroll-fleet-t)", ""},
+		{"made by hand: the fix", "lb1", "", []string{"edge"}, "linode-cli linodes update %[1]d --tags edge --tags dnsroll-fleet-t", ""},
+		{"the fleet's own, in capitals", "LB1", "", []string{"dnsroll-fleet-t"}, "load_balancers[0]: Linode %[1]d of this fleet is labelled LB1, and load balancer lb1 differs from it only in letter case", ""},
+		{"the fleet's name in capitals", "lb1", "", []string{"dnsroll-fleet-t"}, "Linode %[1]d of this fleet is labelled lb1, and load balancer LB1 differs from it only in letter case, which Linode's labels ignore: relabel the Linode LB1, or name the load balancer lb1 in the fleet file", "LB1"},
+		{"the fleet's own, at another address", "lb1", "203.0.113.50", []string{"dnsroll-fleet-t"}, "load_balancers[0]: lb1 (Linode %[1]d) is at 203.0.113.50, not 198.51.100.1", ""},
+		{"its replacement's label, made by hand", "lb1-next", "", nil, "load_balancers[0]: lb1-next is the label of Linode %[1]d (no tags), not this fleet's", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ip := cmp.Or(tc.ip, "198.51.100.1")
 			c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, []string, string) (string, error) { return ip, nil }})
 			c.fleet.LoadBalancers[0].Address = "198.51.100.1:53"
+			c.fleet.LoadBalancers[0].Name = cmp.Or(tc.lbName, "lb1")
 			holder, err := c.cloud.Create(context.Background(), dnsroll.ServerSpec{Label: tc.label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: tc.tags})
 			if err != nil {
 				t.Fatal(err)
