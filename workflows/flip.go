@@ -194,7 +194,8 @@ func (r *rollout) canary(ctx workflow.Context) error {
 		}
 		if err == nil {
 			var result CanaryResult
-			result, err = judgeCanary(fleet, r.st.Blue, r.st.Green, cs.Weight, before, after)
+			blueSampled := workflow.GetVersion(ctx, versionCanaryBlueSample, workflow.DefaultVersion, 1) == 1
+			result, err = judgeCanaryWith(fleet, r.st.Blue, r.st.Green, cs.Weight, before, after, blueSampled)
 			r.st.Canary = append(r.st.Canary, result)
 			s.Note = result.Summary
 		}
@@ -311,11 +312,24 @@ type CanaryShare struct {
 // several points.
 const minJudgedQueries = 200
 
-// judgeCanary compares green's and blue's counters over a step: green
-// fails if it left a larger share of its queries unanswered than blue did,
-// by more than the fleet allows. It is a pure function of the counters, so
-// the decision is in the workflow's history.
+// versionCanaryBlueSample marks rollouts whose canary judges green against
+// no drops where blue had too few queries to have a rate
+// (judgeCanaryWith); before it, blue's rate of however few counted.
+const versionCanaryBlueSample = "canary-blue-sample"
+
+// judgeCanary is judgeCanaryWith as rollouts from before
+// versionCanaryBlueSample judged.
 func judgeCanary(fleet *config.Fleet, blue, green map[string]dnsroll.Server, weight int, before, after map[string][]lb.BackendStats) (CanaryResult, error) {
+	return judgeCanaryWith(fleet, blue, green, weight, before, after, false)
+}
+
+// judgeCanaryWith compares green's and blue's counters over a step: green
+// fails if it left a larger share of its queries unanswered than blue did,
+// by more than the fleet allows. With blueSampled, a blue with fewer than
+// minJudgedQueries queries (a high weight) counts as losing none: its
+// rate says nothing. It is a pure function of the counters, so the
+// decision is in the workflow's history.
+func judgeCanaryWith(fleet *config.Fleet, blue, green map[string]dnsroll.Server, weight int, before, after map[string][]lb.BackendStats, blueSampled bool) (CanaryResult, error) {
 	res := CanaryResult{Weight: weight}
 	var parts, failures []string
 	for _, balancer := range fleet.LoadBalancers {
@@ -332,11 +346,16 @@ func judgeCanary(fleet *config.Fleet, blue, green map[string]dnsroll.Server, wei
 		}
 		res.LoadBalancers = append(res.LoadBalancers, cs)
 		part := fmt.Sprintf("%s: green %.1f%% of %d queries, drops green %.2f%% blue %.2f%%", balancer.Name, cs.Measured, gq+bq, 100*cs.GreenDropRate, 100*cs.BlueDropRate)
-		if gq < minJudgedQueries {
+		baseline := cs.BlueDropRate
+		switch {
+		case gq < minJudgedQueries:
 			part += fmt.Sprintf(" (not judged: green had %d queries, fewer than %d)", gq, minJudgedQueries)
+		case blueSampled && bq < minJudgedQueries:
+			baseline = 0
+			part += fmt.Sprintf(" (blue had %d queries, fewer than %d: green judged against none lost)", bq, minJudgedQueries)
 		}
 		parts = append(parts, part)
-		if gq >= minJudgedQueries && cs.GreenDropRate > cs.BlueDropRate+fleet.Rollout.Canary.MaxDropRateIncrease {
+		if gq >= minJudgedQueries && cs.GreenDropRate > baseline+fleet.Rollout.Canary.MaxDropRateIncrease {
 			failures = append(failures, fmt.Sprintf("%s: green left %.2f%% of its queries unanswered, blue %.2f%% (allowed: %.2f points more)",
 				balancer.Name, 100*cs.GreenDropRate, 100*cs.BlueDropRate, 100*fleet.Rollout.Canary.MaxDropRateIncrease))
 		}

@@ -300,6 +300,29 @@ func newCanaryHarness(t *testing.T) *harness {
 	return newHarnessFleet(t, text, "")
 }
 
+// At a high weight blue has few queries: its drop rate says nothing, and
+// green is judged against none lost. Before, a green that lost every
+// query passed beside a blue that lost its one.
+func TestJudgeCanaryWithFewBlueQueries(t *testing.T) {
+	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: config.Labels{"ns1"}}}}
+	fleet.Rollout.Canary.MaxDropRateIncrease = 0.01
+	blue := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.1", DNSPort: 53}}
+	green := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.9", DNSPort: 53}}
+	after := map[string][]lb.BackendStats{"lb1": {{Addr: "192.0.2.9:53", Queries: 9900, Drops: 9900}, {Addr: "192.0.2.1:53", Queries: 1, Drops: 1}}}
+	res, err := judgeCanaryWith(fleet, blue, green, 99, nil, after, true)
+	if err == nil || !strings.Contains(res.Summary, "blue had 1 queries") {
+		t.Errorf("green lost every query beside a blue of one lost query: err %v, summary %q", err, res.Summary)
+	}
+	after["lb1"][0].Drops = 50 // 0.5%: within the allowed point
+	if _, err := judgeCanaryWith(fleet, blue, green, 99, nil, after, true); err != nil {
+		t.Errorf("0.5%% lost beside a blue too small to judge: %v", err)
+	}
+	after["lb1"][0].Drops = 9900
+	if _, err := judgeCanaryWith(fleet, blue, green, 99, nil, after, false); err != nil {
+		t.Errorf("runs from before versionCanaryBlueSample judge as they did: %v", err)
+	}
+}
+
 func TestJudgeCanaryIgnoresTooFewQueries(t *testing.T) {
 	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: config.Labels{"ns1"}}}}
 	fleet.Rollout.Canary.MaxDropRateIncrease = 0.01
