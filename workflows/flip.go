@@ -139,7 +139,13 @@ func (r *rollout) flipBackNow(ctx workflow.Context) {
 		return
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	r.flipBack = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", r.cleanupOptions(ctx), r.plan.UndoStepFleet())
+	// The cleanup waits on this flip, so it gets what the cleanup would:
+	// no more than steps.cleanup_timeout from now.
+	o := r.cleanupOptions(ctx)
+	if r.cleanupUntil.IsZero() {
+		within(&o, r.plan.Fleet.Steps.CleanupTimeout.D())
+	}
+	r.flipBack = r.startFlips(ctx, r.plan.Fleet.LoadBalancers, 0, "FlipBackToBlue", o, r.plan.UndoStepFleet())
 }
 
 // flipBackToBlue undoes the flips: every load balancer flips back to blue,

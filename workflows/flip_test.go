@@ -509,3 +509,27 @@ func TestSwitchesBackInTurnShareTheCleanupTime(t *testing.T) {
 		}
 	}
 }
+
+// steps.cleanup_timeout bounds the whole cleanup, the flip back that a
+// rollback signal starts at once included: before, that flip had three
+// times steps.switch_timeout, and a cleanup of 40s took over two minutes.
+func TestRollbackFlipBackWithinTheCleanupTimeout(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}\nsteps: {switch_timeout: 2m, cleanup_timeout: 40s}", "")
+	h.rec.onFlip = func(in activities.FlipInput) error {
+		for _, sh := range in.Shares {
+			if in.LB.Name == "lb2" && strings.HasSuffix(sh.Server.Label, "-next") && sh.Weight == 0 {
+				return errors.New("dnsdist console: connection refused")
+			}
+		}
+		return nil
+	}
+	var signalled time.Time
+	h.env.RegisterDelayedCallback(func() {
+		signalled = h.env.Now()
+		h.env.SignalWorkflow(SignalRollback, SignalInput{Reason: "bad answers", By: "alice"})
+	}, 3*time.Minute)
+	_, _ = h.run(t)
+	if took := h.env.Now().Sub(signalled); signalled.IsZero() || took > 90*time.Second {
+		t.Errorf("the cleanup after the rollback took %s, want about steps.cleanup_timeout (40s)", took)
+	}
+}

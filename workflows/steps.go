@@ -62,11 +62,16 @@ func (r *rollout) cleanupOptions(ctx workflow.Context) workflow.ActivityOptions 
 	o.ScheduleToCloseTimeout *= 3
 	o.RetryPolicy.MaximumAttempts *= 3
 	if !r.cleanupUntil.IsZero() {
-		left := max(r.cleanupUntil.Sub(workflow.Now(ctx)), cleanupStepFloor)
-		o.ScheduleToCloseTimeout = min(o.ScheduleToCloseTimeout, left)
-		o.StartToCloseTimeout = min(o.StartToCloseTimeout, left)
+		within(&o, r.cleanupUntil.Sub(workflow.Now(ctx)))
 	}
 	return o
+}
+
+// within bounds o's step to left, or cleanupStepFloor at the least.
+func within(o *workflow.ActivityOptions, left time.Duration) {
+	left = max(left, cleanupStepFloor)
+	o.ScheduleToCloseTimeout = min(o.ScheduleToCloseTimeout, left)
+	o.StartToCloseTimeout = min(o.StartToCloseTimeout, left)
 }
 
 // call is a started step whose result is not yet in.
