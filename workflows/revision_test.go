@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 )
@@ -52,5 +53,26 @@ func TestCurrentDetailsNameTheBundle(t *testing.T) {
 	want := "**provisioning** · fleet `lab` · revision `B` · bundle `" + testBundle + "` · 100000 zones"
 	if got := r.currentDetails(); got != want {
 		t.Fatalf("after the plan: %q, want %q", got, want)
+	}
+}
+
+// At an approval gate the Web UI's Current Details say what the operator
+// must do and by when, and, at a later gate of approval: each, which load
+// balancers go back to blue without it.
+func TestCurrentDetailsAtTheGate(t *testing.T) {
+	r := &rollout{st: Status{Fleet: "lab", Revision: "B", Run: Run{Phase: PhaseAwaitingApproval}, ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)}}
+	got := r.currentDetails()
+	for _, want := range []string{"send `approve` (or `abort`) by 2026-12-01 16:00 UTC", "or it is aborted"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("details %q lack %q", got, want)
+		}
+	}
+	r.st.OnGreen = []string{"lb1"}
+	if got := r.currentDetails(); !strings.Contains(got, "or lb1 goes back to blue") {
+		t.Errorf("at a later gate: %q", got)
+	}
+	r.st.Phase = PhaseBaking
+	if got := r.currentDetails(); strings.Contains(got, "approve") {
+		t.Errorf("past the gate: %q", got)
 	}
 }

@@ -621,6 +621,13 @@ func (r *rollout) currentDetails() string {
 	if n := max(r.plan.ZoneCount, len(r.plan.Zones)); n > 0 {
 		d += fmt.Sprintf(" · %d zones", n)
 	}
+	if r.st.Phase == PhaseAwaitingApproval && !r.st.ApproveBy.IsZero() {
+		or := "or it is aborted"
+		if len(r.st.OnGreen) > 0 {
+			or = "or " + strings.Join(r.st.OnGreen, ", ") + map[bool]string{true: " goes", false: " go"}[len(r.st.OnGreen) == 1] + " back to blue"
+		}
+		d += fmt.Sprintf("\n\nsend `approve` (or `abort`) by %s, %s", r.st.ApproveBy.UTC().Format("2006-01-02 15:04 MST"), or)
+	}
 	return d
 }
 
