@@ -150,6 +150,7 @@ func (p *Printer) gate(st workflows.Status) {
 	for _, l := range ChangeLines(st.Changes) {
 		p.printf("    %s\n", l)
 	}
+	diffs := false
 	for _, a := range st.Analysis {
 		if a.Step != "VerifyGreen" {
 			continue
@@ -157,8 +158,13 @@ func (p *Printer) gate(st workflows.Status) {
 		for _, rep := range a.Result.Reports {
 			for _, d := range rep.Diffs {
 				p.printf("    zone %s on %s against %s: %s\n", d.Zone, rep.Name, d.Against, d.Summary)
+				diffs = true
 			}
 		}
+	}
+	if diffs {
+		// Green's names are asked of both: a name only blue has is not.
+		p.printf("    (green and blue were asked the new zone files' names: what only blue has is in the changes against the live revision, not here)\n")
 	}
 	switch by := st.ApproveBy.UTC().Format("2006-01-02 15:04:05 MST"); {
 	case st.ApproveBy.IsZero():
