@@ -44,10 +44,16 @@ reload)
 	# $conf.prev with "<update> <cksum of its config>" in $conf.prev.for. A
 	# retry of this same update keeps the one saved; a refused update
 	# (above) saves none.
+	# Each file is written whole, then renamed; an update whose restore
+	# point could not be saved (a full disk) does not go in.
 	sum=$(cksum <"$conf.new")
 	if [ "$(cat "$conf.prev.for" 2>/dev/null)" != "$update $sum" ]; then
-		cp -p "$conf" "$conf.prev"
-		echo "$update $sum" >"$conf.prev.for"
+		{ cp -p "$conf" "$conf.prev.tmp" && mv -f "$conf.prev.tmp" "$conf.prev" &&
+			echo "$update $sum" >"$conf.prev.for.tmp" && mv -f "$conf.prev.for.tmp" "$conf.prev.for"; } || {
+			rm -f "$conf.new" "$conf.prev.tmp" "$conf.prev.for.tmp"
+			echo "could not save $conf.prev, the config to restore (is the disk full?); nginx serves as before" >&2
+			exit 5
+		}
 	fi
 	mv -f "$conf.new" "$conf"
 	reload "$m"
@@ -70,7 +76,11 @@ restore)
 			echo "nginx -t rejected the previous config $conf.prev: $out" >&2
 			exit 2
 		fi
-		cp -p "$conf.prev" "$conf"
+		{ cp -p "$conf.prev" "$conf.tmp" && mv -f "$conf.tmp" "$conf"; } || {
+			rm -f "$conf.tmp"
+			echo "could not write $conf back from $conf.prev (is the disk full?); nginx serves this update's config" >&2
+			exit 5
+		}
 	elif [ "${saved#* }" = "$(cksum <"$conf")" ]; then
 		echo "nothing to restore: this update left the config as it was"
 		exit 0

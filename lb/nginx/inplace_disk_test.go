@@ -1,0 +1,123 @@
+package nginx
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/internal/needlab"
+)
+
+// stubMaster stands in for an nginx master: its process is named nginx,
+// as inplace.sh's checks want; it records each HUP in log and, as -t,
+// accepts a config only if it ends with "# end", so a truncated one fails.
+const stubMaster = `#!/bin/sh
+if [ "$1" = -t ]; then
+	tail -n 1 "$4" | grep -qx '# end'
+	exit
+fi
+trap 'echo HUP >>"$LOG"' HUP
+while :; do sleep 0.05; done
+`
+
+// diskRig is inplace.sh's config directory on a small tmpfs, which a test
+// fills, beside a stub master.
+type diskRig struct {
+	etc, conf, log string
+	j              job
+}
+
+func newDiskRig(t *testing.T, size string) *diskRig {
+	t.Helper()
+	needlab.Programs(t, "mount", "umount")
+	base := t.TempDir()
+	r := &diskRig{etc: filepath.Join(base, "etc"), log: filepath.Join(base, "signals")}
+	r.conf = filepath.Join(r.etc, "nginx.conf")
+	if err := os.Mkdir(r.etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", r.etc).CombinedOutput(); err != nil {
+		needlab.Missing(t, "a tmpfs to fill (root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", r.etc).Run() })
+	bin := filepath.Join(base, "nginx")
+	if err := os.WriteFile(bin, []byte(stubMaster), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	master := exec.Command(bin)
+	master.Env = append(os.Environ(), "LOG="+r.log)
+	if err := master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = master.Process.Kill(); _ = master.Wait() })
+	pid := filepath.Join(base, "nginx.pid")
+	if err := os.WriteFile(pid, []byte(strconv.Itoa(master.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // its traps set
+	r.j = job{paths: paths{conf: r.conf, pid: pid, nginx: []string{bin}}}
+	return r
+}
+
+// run runs op of inplace.sh as the driver would, here.
+func (r *diskRig) run(t *testing.T, op string, vars ...[2]string) (string, int) {
+	t.Helper()
+	out, err := exec.Command("/bin/sh", "-c", command(r.j, 2*time.Second, inplaceScript, append([][2]string{{"op", op}}, vars...))).CombinedOutput()
+	return strings.TrimSpace(string(out)), exitCode(err)
+}
+
+// fill writes n bytes beside the config, as logs or a download would.
+func (r *diskRig) fill(t *testing.T, n int) {
+	t.Helper()
+	_ = os.WriteFile(filepath.Join(r.etc, "filler"), make([]byte, n), 0o644)
+}
+
+// conf is a config of about n bytes that -t accepts.
+func conf(name string, n int) string {
+	return "# " + name + "\n" + strings.Repeat("# padding padding padding padding padding padding\n", n/50) + "# end\n"
+}
+
+// A disk that fills before the restore: the config put back is written
+// whole or not at all. Before, cp truncated nginx.conf, the script
+// reloaded and said it restored, and the next nginx restart failed.
+func TestInPlaceRestoreOnAFullDisk(t *testing.T) {
+	r := newDiskRig(t, "24k")
+	before := conf("before", 6000)
+	if err := os.WriteFile(r.conf, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	update := [][2]string{{"config", conf("update", 3000)}, {"update", "u1"}}
+	if out, code := r.run(t, "reload", update...); code != 0 {
+		t.Fatalf("reload: exit %d: %s", code, out)
+	}
+	r.fill(t, 8192)
+	out, code := r.run(t, "restore", update...)
+	got, _ := os.ReadFile(r.conf)
+	if code == 0 || strings.Contains(out, "restored the config") {
+		t.Errorf("restore on a full disk: exit %d, %q; want a failure", code, out)
+	}
+	if s := string(got); s != before && !strings.HasPrefix(s, "# update") {
+		t.Errorf("nginx.conf is neither config whole (%d bytes)", len(got))
+	}
+}
+
+// A disk too full to save the config to restore: the update does not go
+// in. Before, it went in anyway, and its restore said it had never
+// replaced the config.
+func TestInPlaceReloadWithoutARestorePoint(t *testing.T) {
+	r := newDiskRig(t, "12k")
+	before := conf("before", 3000)
+	if err := os.WriteFile(r.conf, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.fill(t, 3000)
+	out, code := r.run(t, "reload", [2]string{"config", conf("update", 3000)}, [2]string{"update", "u1"})
+	got, _ := os.ReadFile(r.conf)
+	if code != 5 || string(got) != before {
+		t.Errorf("reload with no room to save the config to restore: exit %d, %q, config now %.20q; want exit 5 and the config as it was", code, out, got)
+	}
+}
