@@ -136,6 +136,7 @@ func keepAlive(ctx context.Context, what string) (stop func()) {
 // with "context canceled", which the SDK logs as a warning. Stopping twice
 // is harmless.
 func heartbeatEvery(ctx context.Context, period time.Duration, progress func() any) (stop func()) {
+	period = heartbeatPeriod(ctx, period)
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
@@ -155,6 +156,19 @@ func heartbeatEvery(ctx context.Context, period time.Duration, progress func() a
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { close(done); <-exited }) }
+}
+
+// heartbeatPeriod is want, or a third of the step's heartbeat timeout
+// where that is shorter (steps.heartbeat_timeout may be as short as 1s):
+// two heartbeats may be late before the step is taken for a dead worker's.
+func heartbeatPeriod(ctx context.Context, want time.Duration) time.Duration {
+	if !activity.IsActivity(ctx) {
+		return want
+	}
+	if hb := activity.GetInfo(ctx).HeartbeatTimeout; hb > 0 {
+		return max(min(want, hb/3), 10*time.Millisecond)
+	}
+	return want
 }
 
 // withDNSPort fills in where a server answers DNS, as the fleet's

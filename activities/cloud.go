@@ -184,7 +184,7 @@ func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dns
 		select {
 		case <-ctx.Done():
 			return s, ctx.Err()
-		case <-time.After(pollInterval):
+		case <-time.After(heartbeatPeriod(ctx, pollInterval)):
 		}
 		var err error
 		if s, err = a.Cloud.Get(ctx, s.ID); err != nil {
@@ -249,7 +249,7 @@ func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(pollInterval):
+		case <-time.After(heartbeatPeriod(ctx, pollInterval)):
 		}
 	}
 }
