@@ -23,6 +23,7 @@ func TestComposeServicesWithFleetsMountTheZones(t *testing.T) {
 		Services map[string]struct {
 			Command []string `yaml:"command"`
 			Volumes []string `yaml:"volumes"`
+			Init    bool     `yaml:"init"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(b, &compose); err != nil {
@@ -34,6 +35,11 @@ func TestComposeServicesWithFleetsMountTheZones(t *testing.T) {
 			continue
 		}
 		readers++
+		// dnsroll as PID 1 would leave the processes ssh detaches
+		// (ControlPersist) unreaped.
+		if !s.Init {
+			t.Errorf("service %s runs dnsroll without an init to reap what ssh leaves", name)
+		}
 		if slices.Contains(s.Volumes, "./fleets:/app/fleets:ro") {
 			t.Errorf("service %s mounts the repository's fleets/, the labs' fleets", name)
 		}

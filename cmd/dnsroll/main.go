@@ -47,6 +47,9 @@ var commands = map[string]command{
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful stop (the worker's --stop-grace);
+	// a second one ends the process at once, as it would without this.
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, streams{out: os.Stdout, err: os.Stderr}, os.Args[1:]); err != nil {
 		os.Exit(report(os.Stderr, err))
 	}
