@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
+
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -162,6 +164,16 @@ func TestRouter(t *testing.T) {
 		{name: "list by a filter given twice", method: "GET", path: "/rollouts?status=running&status=failed", auth: bearer, want: 400, field: "status", contains: "given 2 times"},
 		{name: "list bad page token", method: "GET", path: "/rollouts?page_token=!!!", auth: bearer, want: 400, field: "page_token"},
 		{name: "list without token", method: "GET", path: "/rollouts", want: 401},
+		// Temporal unreachable is no bug of the API: a 503 to try again.
+		{name: "list Temporal unreachable", setup: func(f *fakeBackend) {
+			f.listErr = fmt.Errorf("list: %w", serviceerror.NewUnavailable("connection error: dial tcp 10.0.0.5:7233: connect: connection refused"))
+		},
+			method: "GET", path: "/rollouts", auth: bearer, want: 503, contains: "Temporal did not answer",
+			after: func(t *testing.T, _ *fakeBackend, rec *httptest.ResponseRecorder) {
+				if rec.Header().Get("Retry-After") == "" || strings.Contains(rec.Body.String(), "10.0.0.5") {
+					t.Errorf("503 without Retry-After, or showing the internal error: %v %s", rec.Header(), rec.Body)
+				}
+			}},
 		{name: "list backend down", setup: func(f *fakeBackend) { f.listErr = errors.New("dial tcp: connection refused") },
 			method: "GET", path: "/rollouts", auth: bearer, want: 500,
 			after: func(t *testing.T, _ *fakeBackend, rec *httptest.ResponseRecorder) {

@@ -13,6 +13,8 @@ import (
 	"reflect"
 	"strings"
 
+	"go.temporal.io/api/serviceerror"
+
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 )
@@ -74,7 +76,12 @@ func StatusCode(code string) int {
 // a generic message with the request ID to look them up by.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
-	if !errors.As(err, &he) {
+	if !errors.As(err, &he) && temporalUnreachable(err) {
+		s.log.Error("Temporal did not answer", "request_id", RequestID(r.Context()), "error", err)
+		w.Header().Set("Retry-After", "5")
+		he = errorf(http.StatusServiceUnavailable, codeUnavailable, "Temporal did not answer; try again (the API's log has the details under this request_id)")
+	}
+	if he == nil {
 		code := dnsroll.ErrorCode(err)
 		he = errorf(StatusCode(code), code, "%s", err.Error())
 		if code == dnsroll.EINTERNAL {
@@ -88,6 +95,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dnsroll"`)
 	}
 	writeJSON(w, he.status, body)
+}
+
+// temporalUnreachable reports whether err is Temporal's frontend not
+// answering (down, restarting, overloaded), which a retry may clear: not
+// a fault of the API.
+func temporalUnreachable(err error) bool {
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	var busy *serviceerror.ResourceExhausted
+	return errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &busy)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
