@@ -29,7 +29,7 @@ func (tl *testLab) tryLBUpdate() (rollouts.Run, error) {
 	// dnsdist that changes nothing.
 	u := lb.Update{Kind: lb.UpdateConfig}
 	if tl.fleet.LoadBalancers[0].Driver == "dnsdist" {
-		u = lb.Update{Kind: lb.UpdateConsole, Lua: "setMaxUDPOutstanding(65535)", UndoLua: "setMaxUDPOutstanding(65535)"}
+		u = lb.Update{Kind: lb.UpdateConsole, Lua: "setServerPolicy(leastOutstanding)", UndoLua: "setServerPolicy(leastOutstanding)"}
 	}
 	opts := client.StartWorkflowOptions{ID: workflows.LBUpdateWorkflowID(tl.fleet.Name), TaskQueue: workflows.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true}
 	run, err := tl.client.ExecuteWorkflow(context.Background(), opts, workflows.LoadBalancerUpdateWorkflow,

@@ -15,7 +15,7 @@ type Update struct {
 	// config in place as it stands, validated.
 	Config string `json:"config,omitempty"`
 	// Lua is the console chunk that changes a dnsdist (UpdateConsole),
-	// such as setMaxUDPOutstanding(65535); UndoLua puts back what it
+	// such as addACL('198.51.100.0/24'); UndoLua puts back what it
 	// changed, and runs when the update fails.
 	Lua     string `json:"lua,omitempty"`
 	UndoLua string `json:"undo_lua,omitempty"`

@@ -216,7 +216,7 @@ func ChooseLBsToUpdate(fleet *config.Fleet, names []string, u lb.Update) ([]conf
 	}
 	if u.Kind == lb.UpdateConsole && strings.TrimSpace(u.UndoLua) == "" {
 		return nil, &InputError{"update.undo_lua", "a console update needs the chunk that puts back what update.lua changes, " +
-			"such as setMaxUDPOutstanding(<the value before>); it runs if the update or the DNS check after it fails"}
+			"such as setACL({<the ranges before>}); it runs if the update or the DNS check after it fails"}
 	}
 	return balancers, nil
 }

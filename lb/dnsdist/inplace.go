@@ -20,7 +20,7 @@ func (d *Driver) Update(ctx context.Context, fleet *config.Fleet, balancer confi
 		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: update %s: kind %q: dnsdist updates in place with kind %s (a console chunk)", balancer.Name, u.Kind, lb.KindsText("dnsdist"))
 	}
 	if strings.TrimSpace(u.Lua) == "" {
-		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: update %s: lua is empty: give the console chunk to run, such as setMaxUDPOutstanding(65535)", balancer.Name)
+		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: update %s: lua is empty: give the console chunk to run, such as addACL('198.51.100.0/24')", balancer.Name)
 	}
 	if err := d.console1(ctx, fleet, balancer, u.Lua); err != nil {
 		return "", fmt.Errorf("dnsdist: update %s: %w", balancer.Name, err)
@@ -53,9 +53,12 @@ func (d *Driver) console1(ctx context.Context, fleet *config.Fleet, balancer con
 }
 
 // luaFailed reports whether a console reply is a Lua error, as dnsdist
-// words it.
+// words it, or its refusal of a setting it takes only from its config
+// file ("Max UDP outstanding cannot be altered at runtime!"), which is no
+// error to Lua and changes nothing.
 func luaFailed(reply string) bool {
-	return strings.Contains(reply, "Error: ") || strings.Contains(reply, "[string \"") || strings.HasPrefix(reply, "Fatal")
+	return strings.Contains(reply, "Error: ") || strings.Contains(reply, "[string \"") || strings.HasPrefix(reply, "Fatal") ||
+		strings.Contains(reply, " at runtime!")
 }
 
 func firstLine(s string) string {

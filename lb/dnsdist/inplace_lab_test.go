@@ -68,5 +68,12 @@ func TestInPlaceDnsdistConfig(t *testing.T) {
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "console refused") {
 		t.Errorf("a failing chunk: error %v (code %q), want EINVALID saying the console refused it", err, dnsroll.ErrorCode(err))
 	}
+	// A setting dnsdist takes only from its config file is refused at
+	// runtime in plain words, not as an error: still a refusal. Before,
+	// the update succeeded and changed nothing.
+	_, err = l.d.Update(ctx, l.Fleet, l.LB, lb.Update{Kind: lb.UpdateConsole, Lua: "setMaxUDPOutstanding(65535)"})
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "at runtime") {
+		t.Errorf("a setting dnsdist takes only at startup: error %v (code %q), want EINVALID quoting dnsdist", err, dnsroll.ErrorCode(err))
+	}
 	lbtest.WantTXT(t, l.LB.Address, "blue")
 }
