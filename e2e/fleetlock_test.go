@@ -29,7 +29,7 @@ func (tl *testLab) tryLBUpdate() (rollouts.Run, error) {
 	// dnsdist that changes nothing.
 	u := lb.Update{Kind: lb.UpdateConfig}
 	if tl.fleet.LoadBalancers[0].Driver == "dnsdist" {
-		u = lb.Update{Kind: lb.UpdateConsole, Lua: "setServerPolicy(leastOutstanding)", UndoLua: "setServerPolicy(leastOutstanding)"}
+		u = lb.Update{Kind: lb.UpdateConsole, Lua: "setServerPolicy(wrandom)", UndoLua: "setServerPolicy(wrandom)"} // the role's policy
 	}
 	opts := client.StartWorkflowOptions{ID: workflows.LBUpdateWorkflowID(tl.fleet.Name), TaskQueue: workflows.TaskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true}
 	run, err := tl.client.ExecuteWorkflow(context.Background(), opts, workflows.LoadBalancerUpdateWorkflow,
