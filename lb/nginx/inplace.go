@@ -71,7 +71,7 @@ func (d *Driver) update(ctx context.Context, fleet *config.Fleet, balancer confi
 		}
 		return "reloaded; serving " + id, nil
 	case lb.UpdateBinary:
-		return d.upgrade(ctx, ch, j)
+		return d.upgrade(ctx, ch, j, u.ID) // "" (no run): no retry to know
 	}
 	return "", dnsroll.Errorf(dnsroll.EINVALID, "kind %q: nginx updates in place with kind %s", u.Kind, lb.KindsText("nginx"))
 }
@@ -106,17 +106,21 @@ func noControlServer(socket string) error {
 		"server { listen unix:%s; return \"dnsroll-<hex digits>\\n\"; }", socket)
 }
 
-// upgrade is nginx's binary upgrade; see above.
-func (d *Driver) upgrade(ctx context.Context, ch lb.Channel, j job) (string, error) {
-	out, err := runInplace(ctx, ch, j, "upgrade-start", "")
+// upgrade is nginx's binary upgrade, update's; see above.
+func (d *Driver) upgrade(ctx context.Context, ch lb.Channel, j job, update string) (string, error) {
+	op := func(name string) ([]byte, error) { return runScript(ctx, ch, j, name, [][2]string{{"update", update}}) }
+	out, err := op("upgrade-start")
 	if err != nil {
 		return "", d.abort(ctx, ch, j, err)
 	}
 	pids := strings.Fields(string(out))
+	if len(pids) == 2 && pids[0] == "done" {
+		return "binary upgrade: done by an earlier attempt; master " + pids[1] + " serves", nil
+	}
 	if len(pids) != 2 {
 		return "", d.abort(ctx, ch, j, fmt.Errorf("upgrade: the old and new master pids, not %q", out))
 	}
-	if _, err := runInplace(ctx, ch, j, "upgrade-drain", ""); err != nil {
+	if _, err := op("upgrade-drain"); err != nil {
 		return "", d.abort(ctx, ch, j, err)
 	}
 	// Only the new master's workers are left to answer.
@@ -130,7 +134,7 @@ func (d *Driver) upgrade(ctx context.Context, ch lb.Channel, j job) (string, err
 	if err != nil {
 		return "", d.abort(ctx, ch, j, fmt.Errorf("upgrade: the new master %s does not serve: %w", pids[1], err))
 	}
-	if _, err := runInplace(ctx, ch, j, "upgrade-finish", ""); err != nil {
+	if _, err := op("upgrade-finish"); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("binary upgrade: master %s → %s", pids[0], pids[1]), nil

@@ -2,7 +2,8 @@
 # /bin/sh on the load balancer over the kept-open channel after nginx.sh.
 # The driver sets before them: op, conf, pid, config (the new nginx.conf;
 # empty reloads the one in place), update (what identifies this update:
-# the same in its retries and its restore, one word), timeout (seconds)
+# the same in its retries and its restore, one word; the binary upgrade's
+# ops have it too), timeout (seconds)
 # and nginx_t. Exit codes: 2 invalid (no retry helps), 3 no nginx runs, 4
 # nginx did not do it in time, 5 the new config could not be written. What an op did that the operator should
 # know is its output.
@@ -92,6 +93,12 @@ restore)
 upgrade-start)
 	# USR2: the master re-executes its binary, now the new one, as a new
 	# master beside it, which starts its own workers on the same sockets.
+	# A retry of this update's upgrade that already finished: its new
+	# master serves, and another USR2 would start a second upgrade.
+	if [ -z "$o" ] && [ -n "$update" ] && [ "$(cat "$pid.upgraded.for" 2>/dev/null)" = "$update $m" ]; then
+		echo "done $m"
+		exit 0
+	fi
 	if [ -z "$o" ]; then
 		# nginx retitles its master "nginx: master process <argv>"; USR2
 		# re-executes that argv[0].
@@ -135,8 +142,10 @@ upgrade-drain)
 	;;
 upgrade-finish)
 	[ -n "$o" ] || exit 0
-	# Recorded before QUIT, for upgrade-abort: past it there is no going back.
+	# Recorded before QUIT, for upgrade-abort: past it there is no going
+	# back; and for upgrade-start, whose retry then finds the upgrade done.
 	echo "$o" >"$pid.oldbin.quit"
+	[ -z "$update" ] || echo "$update $m" >"$pid.upgraded.for"
 	kill -QUIT "$o"
 	quitted
 	;;

@@ -21,29 +21,33 @@ if [ "$1" = -t ]; then
 	exit
 fi
 trap 'echo HUP >>"$LOG"' HUP
+trap 'echo USR2 >>"$LOG"' USR2
 while :; do sleep 0.05; done
 `
 
-// diskRig is inplace.sh's config directory on a small tmpfs, which a test
-// fills, beside a stub master.
+// diskRig is inplace.sh's config directory, on a small tmpfs a test fills
+// where it gives a size, beside a stub master.
 type diskRig struct {
-	etc, conf, log string
-	j              job
+	etc, conf, log, pid string
+	master              int
+	j                   job
 }
 
 func newDiskRig(t *testing.T, size string) *diskRig {
 	t.Helper()
-	needlab.Programs(t, "mount", "umount")
 	base := t.TempDir()
 	r := &diskRig{etc: filepath.Join(base, "etc"), log: filepath.Join(base, "signals")}
 	r.conf = filepath.Join(r.etc, "nginx.conf")
 	if err := os.Mkdir(r.etc, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", r.etc).CombinedOutput(); err != nil {
-		needlab.Missing(t, "a tmpfs to fill (root): %v: %s", err, out)
+	if size != "" {
+		needlab.Programs(t, "mount", "umount")
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", r.etc).CombinedOutput(); err != nil {
+			needlab.Missing(t, "a tmpfs to fill (root): %v: %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("umount", r.etc).Run() })
 	}
-	t.Cleanup(func() { _ = exec.Command("umount", r.etc).Run() })
 	bin := filepath.Join(base, "nginx")
 	if err := os.WriteFile(bin, []byte(stubMaster), 0o755); err != nil {
 		t.Fatal(err)
@@ -60,6 +64,7 @@ func newDiskRig(t *testing.T, size string) *diskRig {
 	}
 	time.Sleep(100 * time.Millisecond) // its traps set
 	r.j = job{paths: paths{conf: r.conf, pid: pid, nginx: []string{bin}}}
+	r.pid, r.master = pid, master.Process.Pid
 	return r
 }
 
@@ -119,5 +124,29 @@ func TestInPlaceReloadWithoutARestorePoint(t *testing.T) {
 	got, _ := os.ReadFile(r.conf)
 	if code != 5 || string(got) != before {
 		t.Errorf("reload with no room to save the config to restore: exit %d, %q, config now %.20q; want exit 5 and the config as it was", code, out, got)
+	}
+}
+
+// A binary upgrade retried after it finished (the Update's reply lost, a
+// worker gone after the QUIT) finds this update's new master serving and
+// starts no second upgrade. Before, USR2 went out again: a second full
+// upgrade, losing queries again.
+func TestBinaryUpgradeRetriedAfterItFinished(t *testing.T) {
+	r := newDiskRig(t, "")
+	if err := os.WriteFile(r.conf, []byte(conf("live", 100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// What upgrade-finish leaves: this update's new master, the old gone.
+	if err := os.WriteFile(r.pid+".upgraded.for", []byte("u1 "+strconv.Itoa(r.master)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := r.run(t, "upgrade-start", [2]string{"update", "u1"})
+	signals, _ := os.ReadFile(r.log)
+	if code != 0 || out != "done "+strconv.Itoa(r.master) || strings.Contains(string(signals), "USR2") {
+		t.Errorf("upgrade-start of an upgrade done: exit %d, %q, signals %q; want done and no USR2", code, out, signals)
+	}
+	// Another update's upgrade of the same master is no retry of this one.
+	if out, _ := r.run(t, "upgrade-start", [2]string{"update", "u2"}); strings.HasPrefix(out, "done") {
+		t.Errorf("another update's upgrade-start: %q", out)
 	}
 }
