@@ -13,7 +13,7 @@ import (
 // zone's NS records and their addresses there (its default for queries
 // without RD), which were most of the decoding. Those answers have their
 // authority and additional sections walked but not decoded, but for the
-// OPT record. Any other answer (an error, a referral, NODATA, truncated,
+// OPT record and a wildcard answer's NSEC or NSEC3 proof. Any other answer (an error, a referral, NODATA, truncated,
 // one that does not walk) is decoded in full by miekg/dns.
 func unpackAnswer(raw []byte) (*dns.Msg, error) {
 	if m, ok := unpackAnswerSection(raw); ok {
@@ -63,9 +63,24 @@ func unpackAnswerSection(raw []byte) (*dns.Msg, bool) {
 		m.Answer = append(m.Answer, rr)
 	}
 	for range ns {
-		if off, err = skipRR(raw, off); err != nil {
+		start := off
+		var rtype uint16
+		if off, rtype, err = skipRRType(raw, off); err != nil {
 			return nil, false
 		}
+		// A wildcard answer's NSEC or NSEC3 proof, and its signatures,
+		// which the DNSSEC checks verify.
+		if rtype != dns.TypeNSEC && rtype != dns.TypeNSEC3 && rtype != dns.TypeRRSIG {
+			continue
+		}
+		rr, _, err := dns.UnpackRR(raw, start)
+		if err != nil {
+			return nil, false
+		}
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered != dns.TypeNSEC && sig.TypeCovered != dns.TypeNSEC3 {
+			continue
+		}
+		m.Ns = append(m.Ns, rr)
 	}
 	for range ar {
 		start := off
@@ -91,12 +106,6 @@ func unpackAnswerSection(raw []byte) (*dns.Msg, bool) {
 }
 
 var errShort = errors.New("record overflows the message")
-
-// skipRR is the offset after the record at off.
-func skipRR(raw []byte, off int) (int, error) {
-	off, _, err := skipRRType(raw, off)
-	return off, err
-}
 
 // skipRRType is the offset after the record at off, and its type.
 func skipRRType(raw []byte, off int) (int, uint16, error) {

@@ -54,6 +54,14 @@ func TestUnpackAnswerReadsWhatTheChecksRead(t *testing.T) {
 		{"referral", msg(func(m *dns.Msg) { m.Authoritative, m.Answer = false, nil }), false},
 		{"truncated", msg(func(m *dns.Msg) { m.Truncated = true }), false},
 		{"SERVFAIL", msg(func(m *dns.Msg) { m.Rcode = dns.RcodeServerFailure }), false},
+		// A signed wildcard answer: its NSEC3 proof and the proof's
+		// signature are read, for the DNSSEC checks; the NS set's is not.
+		{"signed wildcard", msg(func(m *dns.Msg) {
+			m.Ns = append(m.Ns,
+				rr("example.com. 300 IN RRSIG NS 13 2 300 20270101000000 20261201000000 1 example.com. AAAA"),
+				rr("gufvra2sfio8rsfp7uo41e8ad1kr41fh.example.com. 300 IN NSEC3 1 0 0 - KG19N32806C832KIJDNGLQ8P9M2R5MDJ A RRSIG"),
+				rr("gufvra2sfio8rsfp7uo41e8ad1kr41fh.example.com. 300 IN RRSIG NSEC3 13 3 300 20270101000000 20261201000000 1 example.com. AAAA"))
+		}), true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -72,8 +80,15 @@ func TestUnpackAnswerReadsWhatTheChecksRead(t *testing.T) {
 			if g, w := view(got), view(want); g != w {
 				t.Errorf("decoded\n%s\nwant\n%s", g, w)
 			}
-			if short && (len(got.Ns) != 0 || slices.ContainsFunc(got.Extra, func(r dns.RR) bool { return r.Header().Rrtype != dns.TypeOPT })) {
+			proof := func(r dns.RR) bool {
+				sig, isSig := r.(*dns.RRSIG)
+				return r.Header().Rrtype == dns.TypeNSEC3 || isSig && sig.TypeCovered == dns.TypeNSEC3
+			}
+			if short && (slices.ContainsFunc(got.Ns, func(r dns.RR) bool { return !proof(r) }) || slices.ContainsFunc(got.Extra, func(r dns.RR) bool { return r.Header().Rrtype != dns.TypeOPT })) {
 				t.Errorf("the short form decoded the authority or additional records: %v %v", got.Ns, got.Extra)
+			}
+			if wantProof := slices.DeleteFunc(slices.Clone(want.Ns), func(r dns.RR) bool { return !proof(r) }); short && len(got.Ns) != len(wantProof) {
+				t.Errorf("the short form read %d records of the authority's NSEC3 proof, want %d: %v", len(got.Ns), len(wantProof), got.Ns)
 			}
 		})
 	}
