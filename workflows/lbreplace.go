@@ -609,6 +609,14 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
+// glueSignal is a glue-updated signal as the waits for it get it: whether
+// it came after an abort or rollback, which one sent before cannot
+// answer for (confirmOldGlue).
+type glueSignal struct {
+	In        SignalInput
+	AfterStop bool
+}
+
 // waitGlueSignal waits up to d for a glue-updated signal; ok is false when
 // d passed without one.
 func (r *lbReplace) waitGlueSignal(ctx workflow.Context, d time.Duration) (in SignalInput, ok bool, err error) {
@@ -619,7 +627,11 @@ func (r *lbReplace) waitGlueSignal(ctx workflow.Context, d time.Duration) (in Si
 	defer cancel()
 	timer := workflow.NewTimer(tctx, d)
 	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(r.glueSignals, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &in); ok = true })
+	sel.AddReceive(r.glueSignals, func(c workflow.ReceiveChannel, _ bool) {
+		var g glueSignal
+		c.Receive(ctx, &g)
+		in, ok = g.In, true
+	})
 	sel.AddFuture(timer, func(f workflow.Future) { err = f.Get(ctx, nil) })
 	sel.Select(ctx)
 	if ok {
@@ -804,7 +816,17 @@ const versionManualRestoreConfirmed = "lbreplace-manual-restore-confirmed"
 // old glue is put back as after a served change.
 func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, err error) {
 	confirmed := false
-	if r.stop != nil {
+	// Those sent before the stop, still queued, confirm nothing about
+	// the registrar after it.
+	var queued glueSignal
+	for !confirmed && r.glueSignals.ReceiveAsync(&queued) {
+		if confirmed = queued.AfterStop; confirmed {
+			r.event(ctx, SignalGlueUpdated+" received"+queued.In.describe()+"; checking the parent")
+		} else {
+			r.event(ctx, SignalGlueUpdated+" sent before the stop"+queued.In.describe()+": not taken as word that the registrar holds the old glue")
+		}
+	}
+	if r.stop != nil && !confirmed {
 		r.st.Glue.Instructions = fmt.Sprintf("The replacement stopped before the parent served the new glue of %s. If you asked your registrar for the new glue, "+
 			"put the old one back: %s. Then, or at once if you changed nothing, send %s: the new load balancers are deleted after it (or after glue_wait %s, "+
 			"if the parent still serves the old glue), and kept until then in case the registry publishes a change after all.",
@@ -1087,7 +1109,7 @@ func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) 
 	case r.st.Phase.Done():
 		r.event(ctx, name+" ignored: the replacement has ended")
 	case name == SignalGlueUpdated:
-		r.glueSignals.SendAsync(in)
+		r.glueSignals.SendAsync(glueSignal{In: in, AfterStop: r.stop != nil})
 	case name == SignalApprove && r.st.Phase != PhaseAwaitingApproval:
 		r.event(ctx, name+" ignored: the replacement is "+string(r.st.Phase)+", not awaiting approval")
 	case name == SignalApprove:

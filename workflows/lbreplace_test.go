@@ -1035,3 +1035,21 @@ func TestLBReplaceManualAbortParentCheckRetried(t *testing.T) {
 		t.Errorf("lb1-next not deleted; calls %v", w.calls)
 	}
 }
+
+// A glue-updated sent before the abort (twice while the glue was awaited,
+// one still queued when the abort came) says nothing about the registrar
+// after it, and does not confirm the old glue: the new load balancers wait
+// for one sent after the stop.
+func TestLBReplaceManualAbortIgnoresGlueSignalsFromBefore(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalGlueUpdated, SignalInput{By: "bob"})
+		env.SignalWorkflow(SignalGlueUpdated, SignalInput{By: "bob"})
+		env.SignalWorkflow(SignalAbort, SignalInput{Reason: "wrong plan", By: "bob"})
+	}, 10*time.Minute)
+	signalAt(env, 5*time.Hour, SignalGlueUpdated, SignalInput{By: "bob"})
+	runLBReplace(t, env, lbInput(), PhaseAborted)
+	if deleted := w.at["Delete lb1-next"]; deleted.IsZero() || deleted.Before(w.at["Create lb1"].Add(5*time.Hour)) {
+		t.Errorf("lb1-next deleted at %s, before a glue-updated sent after the abort; calls %v", deleted, w.calls)
+	}
+}
