@@ -30,8 +30,13 @@ type ParentInput struct {
 	// Parent are the parent zone's servers, host:port.
 	Parent []string `json:"parent"`
 	// Child, when set, is a server of the domain itself (a load balancer's
-	// address) asked for the zone's own NS TTL.
+	// address) asked for the zone's own NS TTL, and the addresses the zone
+	// gives its name servers.
 	Child string `json:"child,omitempty"`
+	// AddrsFrom, when set, are servers of the domain asked in turn, at the
+	// first that answers, for those addresses alone: a check before
+	// anything is created, which a dead old load balancer must not fail.
+	AddrsFrom []string `json:"addrs_from,omitempty"`
 	// Registrar, when set, is also checked: this worker knows the name and,
 	// for a registrar with an API, can read the domain there. The
 	// replacement's first check sets it, so that a wrong name or missing
@@ -77,6 +82,11 @@ func (a *Activities) CheckParent(ctx context.Context, in ParentInput) (ParentRes
 		}
 		if res.ZoneAddrs, res.ZoneAddrTTL, err = zoneAddrs(ctx, in.Child, in.Domain, ref.NS); err != nil {
 			return ParentResult{}, failure(ctx, err)
+		}
+	}
+	for _, server := range in.AddrsFrom {
+		if res.ZoneAddrs, res.ZoneAddrTTL, err = zoneAddrs(ctx, server, in.Domain, ref.NS); err == nil {
+			break
 		}
 	}
 	return res, nil

@@ -98,3 +98,41 @@ func TestZoneAddrsAsksTheZoneForItsNameServers(t *testing.T) {
 		t.Errorf("zoneAddrs = %s, TTL %s; want %s, 24h", registrar.Text(got), ttl, registrar.Text(want))
 	}
 }
+
+// The check before anything is created asks the old load balancers for
+// the zone's own addresses, the first that answers: a dead one fails
+// nothing.
+func TestCheckParentAsksTheZoneAtTheFirstLoadBalancerThatAnswers(t *testing.T) {
+	needlab.Programs(t, "named")
+	served := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}}}
+	l, err := delegation.Start(delegation.Options{Dir: t.TempDir(), Domain: "example.com", NS: served, NSTTL: 5 * time.Second, GlueTTL: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Stop)
+	var parent []string
+	for _, s := range l.ParentServers() {
+		parent = append(parent, s.String())
+	}
+	alive := serveUDP(t, func(req, m *dns.Msg) {
+		if q := req.Question[0]; q.Name == "ns1.example.com." && q.Qtype == dns.TypeA {
+			rr, _ := dns.NewRR("ns1.example.com. 3600 IN A 127.0.0.21")
+			m.Answer = []dns.RR{rr}
+		}
+	})
+	acts := &Activities{}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	v, err := env.ExecuteActivity(acts.CheckParent, ParentInput{Domain: "example.com", Parent: parent, AddrsFrom: []string{"127.0.0.1:9", alive}})
+	if err != nil {
+		t.Fatalf("a dead first load balancer failed the check: %v", err)
+	}
+	var res ParentResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.ZoneAddrs) != 1 || res.ZoneAddrs[0].Addrs[0] != netip.MustParseAddr("127.0.0.21") {
+		t.Errorf("zone addresses %s, want ns1's from the second load balancer", registrar.Text(res.ZoneAddrs))
+	}
+}

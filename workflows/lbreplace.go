@@ -368,9 +368,13 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 
 	r.st.Phase = PhaseCheckingParent
 	var parent activities.ParentResult
-	// The zone is asked through an old load balancer too: its own
-	// addresses of its name servers, which the replacement does not move.
-	check := r.parentInput(r.st.Old[0].Address)
+	// The zone is asked through the old load balancers too, the first
+	// that answers: its own addresses of its name servers, which the
+	// replacement does not move.
+	check := r.parentInput("")
+	for _, lb := range r.st.Old {
+		check.AddrsFrom = append(check.AddrsFrom, lb.Address)
+	}
 	check.Registrar = r.in.Registrar // checked here, before anything is created
 	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, check, &parent); err != nil {
 		return err
@@ -1002,8 +1006,9 @@ func (r *lbReplace) oldAddrsInZone(zone []registrar.NameServer) []string {
 }
 
 // staleZoneAddrs are the addresses the zone gives its name servers
-// (zone) that the old glue had for them and the new one has not, as "name
-// address": those the replacement moved away from.
+// (zone), of those whose glue the replacement changes (old to glue), that
+// the new glue does not name, as "name address": the old machines'. A
+// name server the replacement leaves alone is not judged.
 func staleZoneAddrs(zone, old, glue []registrar.NameServer) []string {
 	addrs := func(ns []registrar.NameServer, name string) []netip.Addr {
 		i := slices.IndexFunc(ns, func(g registrar.NameServer) bool { return strings.EqualFold(registrar.Fqdn(g.Name), name) })
@@ -1015,8 +1020,12 @@ func staleZoneAddrs(zone, old, glue []registrar.NameServer) []string {
 	var out []string
 	for _, z := range zone {
 		name := registrar.Fqdn(z.Name)
+		now := addrs(glue, name)
+		if slices.Equal(addrs(old, name), now) {
+			continue
+		}
 		for _, a := range z.Addrs {
-			if slices.Contains(addrs(old, name), a) && !slices.Contains(addrs(glue, name), a) {
+			if !slices.Contains(now, a) {
 				out = append(out, name+" "+a.String())
 			}
 		}

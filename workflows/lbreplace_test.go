@@ -214,6 +214,8 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 			if w.zoneNSTTL > 0 {
 				res.ZoneNSTTL = w.zoneNSTTL
 			}
+		}
+		if in.Child != "" || len(in.AddrsFrom) > 0 {
 			res.ZoneAddrs, res.ZoneAddrTTL = w.zoneAddrs, 24*time.Hour
 		}
 		return res, nil
@@ -929,11 +931,19 @@ func TestLBReplaceWarnsOfTheZonesOwnOldAddresses(t *testing.T) {
 		t.Errorf("warnings %q; want the zone's old addresses of ns1 and ns2 named", st.Warnings)
 	}
 	env, w = newLBReplaceEnv(t, false)
-	// The new addresses, and an IPv6 the glue never had: nothing to say.
-	w.zoneAddrs = glueTo("203.0.113.1", "203.0.113.2")
-	w.zoneAddrs[0].Addrs = append(w.zoneAddrs[0].Addrs, netip.MustParseAddr("2001:db8::1"))
+	// The new addresses, and a name server the replacement does not move,
+	// with an IPv6 its glue never had: nothing to say.
+	w.zoneAddrs = append(glueTo("203.0.113.1", "203.0.113.2"), registrar.NameServer{Name: "ns3.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("2001:db8::3")}})
 	if st := runLBReplace(t, env, lbInput(), PhaseSucceeded); strings.Contains(strings.Join(st.Warnings, "\n"), "roll out a revision") {
 		t.Errorf("a zone that names the new addresses: warnings %q", st.Warnings)
+	}
+	// The old machine's IPv6 in the zone, though the glue never had it:
+	// once the machine goes, it is as stale as its IPv4.
+	env, w = newLBReplaceEnv(t, false)
+	w.zoneAddrs = glueTo("203.0.113.1", "203.0.113.2")
+	w.zoneAddrs[0].Addrs = append(w.zoneAddrs[0].Addrs, netip.MustParseAddr("2600:3c00::1"))
+	if st := runLBReplace(t, env, lbInput(), PhaseSucceeded); !strings.Contains(strings.Join(st.Warnings, "\n"), "ns1.example.com. 2600:3c00::1") {
+		t.Errorf("the zone's AAAA of a moved name server: warnings %q", st.Warnings)
 	}
 }
 
