@@ -159,8 +159,9 @@ func heartbeatEvery(ctx context.Context, period time.Duration, progress func() a
 }
 
 // heartbeatPeriod is want, or a third of the step's heartbeat timeout
-// where that is shorter (steps.heartbeat_timeout may be as short as 1s):
-// two heartbeats may be late before the step is taken for a dead worker's.
+// where that is shorter (steps.heartbeat_timeout may be as short as 1s),
+// so that one reaches the SDK well within it; the SDK sends them on at
+// most every 0.8 of the timeout.
 func heartbeatPeriod(ctx context.Context, want time.Duration) time.Duration {
 	if !activity.IsActivity(ctx) {
 		return want

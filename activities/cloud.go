@@ -165,6 +165,9 @@ var stuck = map[string]bool{"offline": true, "stopped": true, "billing_suspensio
 // stuckAfter is an error of code ECONFLICT, which no retry of the step
 // clears: the run stops and deletes what it created.
 func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dnsroll.Server) (dnsroll.Server, error) {
+	// Linode is polled every pollInterval, and the step heartbeats as
+	// often as its heartbeat timeout wants, which may be more often.
+	defer keepAlive(ctx, "waiting for "+s.Label+" to run")()
 	var stuckSince time.Time
 	for {
 		if s.Status == "running" {
@@ -184,7 +187,7 @@ func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dns
 		select {
 		case <-ctx.Done():
 			return s, ctx.Err()
-		case <-time.After(heartbeatPeriod(ctx, pollInterval)):
+		case <-time.After(pollInterval):
 		}
 		var err error
 		if s, err = a.Cloud.Get(ctx, s.ID); err != nil {
@@ -237,6 +240,7 @@ func (a *Activities) forgetKeys(ctx context.Context, s dnsroll.Server) {
 
 // waitGone polls until the instance is gone, heartbeating while it waits.
 func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
+	defer keepAlive(ctx, "waiting for "+s.Label+" to be deleted")()
 	for {
 		cur, err := a.Cloud.Get(ctx, s.ID)
 		if errors.Is(err, dnsroll.ErrNotFound) {
@@ -249,7 +253,7 @@ func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(heartbeatPeriod(ctx, pollInterval)):
+		case <-time.After(pollInterval):
 		}
 	}
 }
