@@ -362,8 +362,12 @@ func judgeCanaryWith(fleet *config.Fleet, blue, green map[string]dnsroll.Server,
 		}
 		parts = append(parts, part)
 		if gq >= minJudgedQueries && cs.GreenDropRate > baseline+fleet.Rollout.Canary.MaxDropRateIncrease {
-			failures = append(failures, fmt.Sprintf("%s: green left %.2f%% of its queries unanswered, blue %.2f%% (allowed: %.2f points more)",
-				balancer.Name, 100*cs.GreenDropRate, 100*cs.BlueDropRate, 100*fleet.Rollout.Canary.MaxDropRateIncrease))
+			against := fmt.Sprintf("blue %.2f%%", 100*cs.BlueDropRate)
+			if baseline != cs.BlueDropRate {
+				against = fmt.Sprintf("against none lost (blue had %d queries, too few to judge by)", bq)
+			}
+			failures = append(failures, fmt.Sprintf("%s: green left %.2f%% of its queries unanswered, %s (allowed: %.2f points more)",
+				balancer.Name, 100*cs.GreenDropRate, against, 100*fleet.Rollout.Canary.MaxDropRateIncrease))
 		}
 	}
 	res.Summary = fmt.Sprintf("%d%%: %s", weight, strings.Join(parts, "; "))

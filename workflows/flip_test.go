@@ -310,7 +310,7 @@ func TestJudgeCanaryWithFewBlueQueries(t *testing.T) {
 	green := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.9", DNSPort: 53}}
 	after := map[string][]lb.BackendStats{"lb1": {{Addr: "192.0.2.9:53", Queries: 9900, Drops: 9900}, {Addr: "192.0.2.1:53", Queries: 1, Drops: 1}}}
 	res, err := judgeCanaryWith(fleet, blue, green, 99, nil, after, true)
-	if err == nil || !strings.Contains(res.Summary, "blue had 1 queries") {
+	if err == nil || !strings.Contains(res.Summary, "blue had 1 queries") || !strings.Contains(err.Error(), "against none lost") {
 		t.Errorf("green lost every query beside a blue of one lost query: err %v, summary %q", err, res.Summary)
 	}
 	after["lb1"][0].Drops = 50 // 0.5%: within the allowed point

@@ -143,6 +143,8 @@ func TestCLILBReplaceWaitExitStatus(t *testing.T) {
 		{"failed past the point of no return", workflows.PhaseFailed, "the old load balancers are being deleted", 3},
 		{"failed with the old ones serving", workflows.PhaseFailed, "", 2},
 		{"aborted", workflows.PhaseAborted, "", 2},
+		// Terminated mid-drain: no undo ran, both sets of load balancers.
+		{"terminated mid-way", workflows.PhaseDraining, "", 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, l := newLBAPI(t)
@@ -152,6 +154,9 @@ func TestCLILBReplaceWaitExitStatus(t *testing.T) {
 			out, errOut, code := cli(t, "lb", "replace", "--fleet", "lab", "--domain", "example.com", "--wait", "--poll", "100ms")
 			if code != tc.code || !strings.Contains(errOut, "Delete lb2 failed") {
 				t.Errorf("exit %d, want %d; stdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+			if midway := !tc.phase.Done(); midway != strings.Contains(errOut, "none of its undo steps ran") {
+				t.Errorf("ended mid-way %v, but stderr says otherwise:\n%s", midway, errOut)
 			}
 		})
 	}

@@ -90,11 +90,7 @@ func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error
 		fmt.Fprintf(out, "%s %s succeeded in %s\n", k.Noun, run.ID, st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
 		return nil
 	}
-	why := st.Failure
-	if why == "" {
-		why = "the workflow " + run.State
-	}
-	return &exitError{code: followedExit(st), err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, why)}
+	return &exitError{code: followedExit(st), err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, whyEnded(st, run.State))}
 }
 
 // replacePrinter prints what a replacement adds to the steps: the glue

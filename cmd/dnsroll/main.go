@@ -48,8 +48,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal starts a graceful stop (the worker's --stop-grace);
-	// a second one ends the process at once, as it would without this.
-	context.AfterFunc(ctx, stop)
+	// for the long-running servers a second one ends the process at once.
+	// A lab's own stop (demo, lab) finishes: it removes what it started.
+	if len(os.Args) > 1 && (os.Args[1] == "worker" || os.Args[1] == "api") {
+		context.AfterFunc(ctx, stop)
+	}
 	if err := run(ctx, streams{out: os.Stdout, err: os.Stderr}, os.Args[1:]); err != nil {
 		os.Exit(report(os.Stderr, err))
 	}

@@ -228,15 +228,22 @@ func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) erro
 	case workflows.PhaseCleanupFailed:
 		printLeft(out, ro)
 	}
-	why := ro.Failure
+	return &exitError{code: followedExit(ro.Status), err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, whyEnded(ro.Status, ro.State))}
+}
+
+// whyEnded is why a followed run that did not succeed ended: its failure,
+// else its workflow's state; and, for one that ended in a phase that is
+// no end (terminated, reset or timed out), that no undo ran.
+func whyEnded(st workflows.Status, state string) string {
+	why := st.Failure
 	if why == "" {
-		why = "the workflow " + ro.State
+		why = "the workflow " + state
 	}
-	if !ro.Phase.Done() {
+	if !st.Phase.Done() {
 		why += ": it ended before its own end (terminated, reset or timed out), so none of its undo steps ran; " +
-			"see where it stopped (rollout status) and put the load balancers and servers right by hand"
+			"see where it stopped (its status) and put the load balancers and servers right by hand"
 	}
-	return &exitError{code: followedExit(ro.Status), err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, why)}
+	return why
 }
 
 // Exit statuses of a followed rollout that did not succeed: exitStopped
