@@ -17,6 +17,23 @@ import (
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
+// startParent serves example.com's delegation to served from a parent
+// zone on real named, and returns the parent's servers as host:port.
+func startParent(t *testing.T, served []registrar.NameServer) []string {
+	t.Helper()
+	needlab.Programs(t, "named")
+	l, err := delegation.Start(delegation.Options{Dir: t.TempDir(), Domain: "example.com", NS: served, NSTTL: 5 * time.Second, GlueTTL: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Stop)
+	var parent []string
+	for _, s := range l.ParentServers() {
+		parent = append(parent, s.String())
+	}
+	return parent
+}
+
 // gluedRegistrar is a registrar whose delegation of every domain is glue.
 type gluedRegistrar struct{ glue []registrar.NameServer }
 
@@ -33,20 +50,11 @@ func (gluedRegistrar) SetGlue(context.Context, string, []registrar.NameServer) e
 // glue the parent adds for a name server outside the domain is no
 // difference.
 func TestCheckParentWantsTheRegistrarsDelegation(t *testing.T) {
-	needlab.Programs(t, "named")
 	served := []registrar.NameServer{
 		{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}},
 		{Name: "ns2.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.22")}},
 	}
-	l, err := delegation.Start(delegation.Options{Dir: t.TempDir(), Domain: "example.com", NS: served, NSTTL: 5 * time.Second, GlueTTL: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Stop)
-	var parent []string
-	for _, s := range l.ParentServers() {
-		parent = append(parent, s.String())
-	}
+	parent := startParent(t, served)
 	var glue []registrar.NameServer
 	acts := &Activities{Registrars: map[string]RegistrarMaker{
 		"fake": func(context.Context) (registrar.Registrar, error) { return gluedRegistrar{glue}, nil },
@@ -61,7 +69,7 @@ func TestCheckParentWantsTheRegistrarsDelegation(t *testing.T) {
 		t.Fatalf("the registrar's delegation is the parent's: %v", err)
 	}
 	glue = []registrar.NameServer{served[0], {Name: "ns.attacker.example.net"}}
-	_, err = env.ExecuteActivity(acts.CheckParent, in)
+	_, err := env.ExecuteActivity(acts.CheckParent, in)
 	var app *temporal.ApplicationError
 	// Retried, as a change still pending at the registrar would be: the
 	// step's deadline ends it, before anything is created.
@@ -103,17 +111,8 @@ func TestZoneAddrsAsksTheZoneForItsNameServers(t *testing.T) {
 // the zone's own addresses, the first that answers: a dead one fails
 // nothing.
 func TestCheckParentAsksTheZoneAtTheFirstLoadBalancerThatAnswers(t *testing.T) {
-	needlab.Programs(t, "named")
 	served := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}}}
-	l, err := delegation.Start(delegation.Options{Dir: t.TempDir(), Domain: "example.com", NS: served, NSTTL: 5 * time.Second, GlueTTL: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Stop)
-	var parent []string
-	for _, s := range l.ParentServers() {
-		parent = append(parent, s.String())
-	}
+	parent := startParent(t, served)
 	alive := serveUDP(t, func(req, m *dns.Msg) {
 		if q := req.Question[0]; q.Name == "ns1.example.com." && q.Qtype == dns.TypeA {
 			rr, _ := dns.NewRR("ns1.example.com. 3600 IN A 127.0.0.21")
