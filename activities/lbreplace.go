@@ -33,9 +33,10 @@ type ParentInput struct {
 	// address) asked for the zone's own NS TTL, and the addresses the zone
 	// gives its name servers.
 	Child string `json:"child,omitempty"`
-	// AddrsFrom, when set, are servers of the domain asked in turn, at the
-	// first that answers, for those addresses alone: a check before
-	// anything is created, which a dead old load balancer must not fail.
+	// AddrsFrom, when set (and Child is not), are servers of the domain
+	// asked in turn, at the first that answers, for the same: a check a
+	// dead old load balancer must not fail, before anything is created or
+	// while the old glue is put back.
 	AddrsFrom []string `json:"addrs_from,omitempty"`
 	// Registrar, when set, is also checked: this worker knows the name and,
 	// for a registrar with an API, can read the domain there. The
@@ -57,6 +58,8 @@ type ParentResult struct {
 	// ZoneAddrTTL their longest TTL. Resolvers take them over the glue.
 	ZoneAddrs   []registrar.NameServer `json:"zone_addrs,omitempty"`
 	ZoneAddrTTL time.Duration          `json:"zone_addr_ttl,omitempty"`
+	// ZoneUnasked says why no server of AddrsFrom answered for the zone.
+	ZoneUnasked string `json:"zone_unasked,omitempty"`
 }
 
 // CheckParent reads the delegation that every parent server serves, with
@@ -77,19 +80,31 @@ func (a *Activities) CheckParent(ctx context.Context, in ParentInput) (ParentRes
 	}
 	res := ParentResult{Attempt: attempt(ctx), NS: ref.NS, NSTTL: ref.NSTTL, GlueTTL: ref.GlueTTL}
 	if in.Child != "" {
-		if res.ZoneNSTTL, err = zoneNSTTL(ctx, in.Child, in.Domain); err != nil {
+		if err := askZone(ctx, &res, in.Child, in.Domain); err != nil {
 			return ParentResult{}, failure(ctx, err)
 		}
-		if res.ZoneAddrs, res.ZoneAddrTTL, err = zoneAddrs(ctx, in.Child, in.Domain, ref.NS); err != nil {
-			return ParentResult{}, failure(ctx, err)
-		}
+		return res, nil
 	}
+	var why []string
 	for _, server := range in.AddrsFrom {
-		if res.ZoneAddrs, res.ZoneAddrTTL, err = zoneAddrs(ctx, server, in.Domain, ref.NS); err == nil {
-			break
+		err := askZone(ctx, &res, server, in.Domain)
+		if err == nil {
+			return res, nil
 		}
+		why = append(why, err.Error())
 	}
+	res.ZoneNSTTL, res.ZoneAddrs, res.ZoneAddrTTL, res.ZoneUnasked = 0, nil, 0, strings.Join(why, "; ")
 	return res, nil
+}
+
+// askZone asks server, authoritative for domain, for the zone's NS TTL
+// and its own addresses of res's name servers.
+func askZone(ctx context.Context, res *ParentResult, server, domain string) (err error) {
+	if res.ZoneNSTTL, err = zoneNSTTL(ctx, server, domain); err != nil {
+		return err
+	}
+	res.ZoneAddrs, res.ZoneAddrTTL, err = zoneAddrs(ctx, server, domain, res.NS)
+	return err
 }
 
 // ParseParent reads a replacement's parent zone servers: addresses with
@@ -119,6 +134,9 @@ func zoneNSTTL(ctx context.Context, server, domain string) (time.Duration, error
 	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeContext(ctx, m, server)
 	if err != nil {
 		return 0, fmt.Errorf("zone NS TTL: ask %s: %w", server, err)
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return 0, fmt.Errorf("zone NS TTL: %s answers %s for %s", server, dns.RcodeToString[r.Rcode], registrar.Fqdn(domain))
 	}
 	var ttl time.Duration
 	for _, rr := range r.Answer {
@@ -150,6 +168,9 @@ func zoneAddrs(ctx context.Context, server, domain string, ns []registrar.NameSe
 			r, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeContext(ctx, m, server)
 			if err != nil {
 				return nil, 0, fmt.Errorf("zone's address of %s: ask %s: %w", got.Name, server, err)
+			}
+			if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
+				return nil, 0, fmt.Errorf("zone's address of %s: %s answers %s%s, not as the zone's server", got.Name, server, dns.RcodeToString[r.Rcode], map[bool]string{true: "", false: " without AA"}[r.Authoritative])
 			}
 			for _, rr := range r.Answer {
 				if a, ok := registrar.AddrOf(rr); ok && strings.EqualFold(rr.Header().Name, got.Name) {

@@ -114,8 +114,12 @@ func TestCheckParentAsksTheZoneAtTheFirstLoadBalancerThatAnswers(t *testing.T) {
 	served := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}}}
 	parent := startParent(t, served)
 	alive := serveUDP(t, func(req, m *dns.Msg) {
-		if q := req.Question[0]; q.Name == "ns1.example.com." && q.Qtype == dns.TypeA {
+		switch q := req.Question[0]; {
+		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeA:
 			rr, _ := dns.NewRR("ns1.example.com. 3600 IN A 127.0.0.21")
+			m.Answer = []dns.RR{rr}
+		case q.Name == "example.com." && q.Qtype == dns.TypeNS:
+			rr, _ := dns.NewRR("example.com. 300 IN NS ns1.example.com.")
 			m.Answer = []dns.RR{rr}
 		}
 	})
@@ -123,7 +127,8 @@ func TestCheckParentAsksTheZoneAtTheFirstLoadBalancerThatAnswers(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
-	v, err := env.ExecuteActivity(acts.CheckParent, ParentInput{Domain: "example.com", Parent: parent, AddrsFrom: []string{"127.0.0.1:9", alive}})
+	refusing := serveUDP(t, func(req, m *dns.Msg) { m.Rcode, m.Authoritative = dns.RcodeRefused, false })
+	v, err := env.ExecuteActivity(acts.CheckParent, ParentInput{Domain: "example.com", Parent: parent, AddrsFrom: []string{"127.0.0.1:9", refusing, alive}})
 	if err != nil {
 		t.Fatalf("a dead first load balancer failed the check: %v", err)
 	}
@@ -131,7 +136,19 @@ func TestCheckParentAsksTheZoneAtTheFirstLoadBalancerThatAnswers(t *testing.T) {
 	if err := v.Get(&res); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.ZoneAddrs) != 1 || res.ZoneAddrs[0].Addrs[0] != netip.MustParseAddr("127.0.0.21") {
-		t.Errorf("zone addresses %s, want ns1's from the second load balancer", registrar.Text(res.ZoneAddrs))
+	if len(res.ZoneAddrs) != 1 || res.ZoneAddrs[0].Addrs[0] != netip.MustParseAddr("127.0.0.21") || res.ZoneUnasked != "" {
+		t.Errorf("zone addresses %s (unasked %q), want ns1's from the third load balancer, past one that refuses", registrar.Text(res.ZoneAddrs), res.ZoneUnasked)
+	}
+	// None answers: the check passes, and says the zone went unasked.
+	v, err = env.ExecuteActivity(acts.CheckParent, ParentInput{Domain: "example.com", Parent: parent, AddrsFrom: []string{"127.0.0.1:9", refusing}})
+	if err != nil {
+		t.Fatalf("no load balancer answered: %v", err)
+	}
+	res = ParentResult{}
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.ZoneAddrs) != 0 || !strings.Contains(res.ZoneUnasked, "REFUSED") {
+		t.Errorf("zone addresses %s, unasked %q; want none, and why", registrar.Text(res.ZoneAddrs), res.ZoneUnasked)
 	}
 }

@@ -372,9 +372,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	// that answers: its own addresses of its name servers, which the
 	// replacement does not move.
 	check := r.parentInput("")
-	for _, lb := range r.st.Old {
-		check.AddrsFrom = append(check.AddrsFrom, lb.Address)
-	}
+	check.AddrsFrom = r.oldAddresses()
 	check.Registrar = r.in.Registrar // checked here, before anything is created
 	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, check, &parent); err != nil {
 		return err
@@ -388,6 +386,10 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("load balancer %s (%s) is reached only as %s, a name server outside %s whose address the parent gives from its own zone: "+
 			"no registrar moves that glue, so the replacement could not move it, and would delete %s while resolvers still ask it; make %s a name server of %s, or replace it by hand",
 			lb.Name, lb.Address, ns, registrar.Fqdn(r.in.Domain), lb.Name, lb.Name, registrar.Fqdn(r.in.Domain)), activities.ErrInvalid, nil)
+	}
+	if parent.ZoneUnasked != "" {
+		r.event(ctx, "the zone's own addresses of its name servers could not be asked of the old load balancers ("+parent.ZoneUnasked+"); "+
+			"if the zone names them itself, roll out a revision naming the new addresses as soon as the replacement ends (README: the zone's own address records)")
 	}
 	if held := r.oldAddrsInZone(parent.ZoneAddrs); len(held) > 0 {
 		r.event(ctx, fmt.Sprintf("the zone %s itself gives %s, old load balancers' addresses (TTL up to %s): the replacement moves the glue only, "+
@@ -500,11 +502,14 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 	}
 	r.st.Glue.Instructions = set.Instructions
 	defer func() { r.st.Glue.Instructions = "" }()
-	child := ""
+	// The zone is asked at a new load balancer when moving to it; when
+	// putting the old glue back, at the first old one that answers: a
+	// dead lb1 may be why the replacement was stopped.
+	check := r.parentInput("")
 	if len(r.st.New) > 0 && registrar.Equal(ns, r.st.Glue.New) {
-		child = r.st.New[0].Address
-	} else if len(r.st.Old) > 0 {
-		child = r.st.Old[0].Address
+		check.Child = r.st.New[0].Address
+	} else {
+		check.AddrsFrom = r.oldAddresses()
 	}
 	waitStart := workflow.Now(ctx)
 	giveUp := waitStart.Add(r.in.GlueWait.D())
@@ -524,7 +529,7 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 			return activities.ParentResult{}, err
 		}
 		var got activities.ParentResult
-		if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, r.parentInput(child), &got); err != nil {
+		if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, check, &got); err != nil {
 			if temporal.IsCanceledError(err) {
 				return activities.ParentResult{}, err
 			}
@@ -989,6 +994,15 @@ func (r *lbReplace) newGlue(old []registrar.NameServer) (glue []registrar.NameSe
 		}
 	}
 	return glue, dropped
+}
+
+// oldAddresses are the old load balancers' addresses, host:port.
+func (r *lbReplace) oldAddresses() []string {
+	var out []string
+	for _, lb := range r.st.Old {
+		out = append(out, lb.Address)
+	}
+	return out
 }
 
 // oldAddrsInZone are the addresses the zone gives its name servers

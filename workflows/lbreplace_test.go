@@ -110,6 +110,9 @@ type world struct {
 	// zoneAddrs are the zone's own address records of its name servers,
 	// as a load balancer answers them.
 	zoneAddrs []registrar.NameServer
+	// deadChild is a load balancer address that answers nothing: a
+	// CheckParent that must ask the zone there alone fails.
+	deadChild string
 	// parentFails makes that many CheckParent calls from the first one
 	// after parentFailsAt fail, as parent servers that disagree mid-publish do.
 	parentFails   int
@@ -193,6 +196,9 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		if fail {
 			return activities.ParentResult{}, temporal.NewNonRetryableApplicationError("the parent servers disagree: still publishing?", "StepFailed", nil)
 		}
+		if in.Child != "" && in.Child == w.deadChild {
+			return activities.ParentResult{}, temporal.NewNonRetryableApplicationError("zone NS TTL: ask "+in.Child+": i/o timeout", "StepFailed", nil)
+		}
 		w.mu.Lock()
 		pending := w.pending != nil && !env.Now().Before(w.pendingAt.Add(w.publishAfter))
 		w.mu.Unlock()
@@ -209,13 +215,11 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 			}
 			res.NS = append(slices.Clone(w.parent), p)
 		}
-		if in.Child != "" {
+		if in.Child != "" || len(in.AddrsFrom) > 0 {
 			res.ZoneNSTTL = fakeZoneNSTTL
 			if w.zoneNSTTL > 0 {
 				res.ZoneNSTTL = w.zoneNSTTL
 			}
-		}
-		if in.Child != "" || len(in.AddrsFrom) > 0 {
 			res.ZoneAddrs, res.ZoneAddrTTL = w.zoneAddrs, 24*time.Hour
 		}
 		return res, nil
@@ -1061,5 +1065,19 @@ func TestLBReplaceManualAbortIgnoresGlueSignalsFromBefore(t *testing.T) {
 	runLBReplace(t, env, lbInput(), PhaseAborted)
 	if deleted := w.at["Delete lb1-next"]; deleted.IsZero() || deleted.Before(w.at["Create lb1"].Add(5*time.Hour)) {
 		t.Errorf("lb1-next deleted at %s, before a glue-updated sent after the abort; calls %v", deleted, w.calls)
+	}
+}
+
+// Putting the old glue back asks the zone at any old load balancer that
+// answers: a dead lb1, perhaps why the replacement was stopped, does not
+// keep the check from passing. Before, every check asked lb1 alone, and
+// the undo ended cleanup-failed after glue_wait.
+func TestLBReplaceRestoreWithADeadOldLoadBalancer(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor, w.deadChild = -1, "198.51.100.1:53"
+	signalAt(env, 2*time.Minute, SignalAbort, SignalInput{Reason: "lb1 died", By: "bob"})
+	runLBReplace(t, env, lbInput(), PhaseAborted)
+	if !registrar.Equal(w.parent, oldGlue) || w.index("Delete lb1-next") < 0 {
+		t.Errorf("parent %v, calls %v; want the old glue back and the new load balancers deleted", w.parent, w.calls)
 	}
 }
