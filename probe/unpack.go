@@ -70,15 +70,12 @@ func unpackAnswerSection(raw []byte) (*dns.Msg, bool) {
 		}
 		// A wildcard answer's NSEC or NSEC3 proof, and its signatures,
 		// which the DNSSEC checks verify.
-		if rtype != dns.TypeNSEC && rtype != dns.TypeNSEC3 && rtype != dns.TypeRRSIG {
+		if rtype != dns.TypeNSEC && rtype != dns.TypeNSEC3 && (rtype != dns.TypeRRSIG || !coversProof(raw, start)) {
 			continue
 		}
 		rr, _, err := dns.UnpackRR(raw, start)
 		if err != nil {
 			return nil, false
-		}
-		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered != dns.TypeNSEC && sig.TypeCovered != dns.TypeNSEC3 {
-			continue
 		}
 		m.Ns = append(m.Ns, rr)
 	}
@@ -106,6 +103,18 @@ func unpackAnswerSection(raw []byte) (*dns.Msg, bool) {
 }
 
 var errShort = errors.New("record overflows the message")
+
+// coversProof reports whether the RRSIG at off covers NSEC or NSEC3, read
+// from the first field of its data without decoding it: BIND signs the
+// NS set it sends with every answer too.
+func coversProof(raw []byte, off int) bool {
+	off, err := skipName(raw, off)
+	if err != nil || off+12 > len(raw) {
+		return false
+	}
+	covered := binary.BigEndian.Uint16(raw[off+10:])
+	return covered == dns.TypeNSEC || covered == dns.TypeNSEC3
+}
 
 // skipRRType is the offset after the record at off, and its type.
 func skipRRType(raw []byte, off int) (int, uint16, error) {
