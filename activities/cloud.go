@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -165,9 +166,12 @@ var stuck = map[string]bool{"offline": true, "stopped": true, "billing_suspensio
 // stuckAfter is an error of code ECONFLICT, which no retry of the step
 // clears: the run stops and deletes what it created.
 func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dnsroll.Server) (dnsroll.Server, error) {
-	// Linode is polled every pollInterval, and the step heartbeats as
-	// often as its heartbeat timeout wants, which may be more often.
-	defer keepAlive(ctx, "waiting for "+s.Label+" to run")()
+	// Linode is polled every pollInterval, and the step heartbeats the
+	// last status as often as its heartbeat timeout wants, which may be
+	// more often.
+	var last atomic.Value
+	last.Store(s.Label + " is " + s.Status)
+	defer heartbeatEvery(ctx, 2*time.Second, last.Load)()
 	var stuckSince time.Time
 	for {
 		if s.Status == "running" {
@@ -183,7 +187,8 @@ func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dns
 				"(a boot that failed, a shutdown, maintenance or a billing hold); the run stops and deletes the servers it created, "+
 				"and a retry creates new ones", s.Label, s.ID, s.Status, stuckAfter)
 		}
-		heartbeat(ctx, fmt.Sprintf("%s is %s", s.Label, s.Status))
+		last.Store(fmt.Sprintf("%s is %s", s.Label, s.Status))
+		heartbeat(ctx, last.Load())
 		select {
 		case <-ctx.Done():
 			return s, ctx.Err()
@@ -240,7 +245,9 @@ func (a *Activities) forgetKeys(ctx context.Context, s dnsroll.Server) {
 
 // waitGone polls until the instance is gone, heartbeating while it waits.
 func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
-	defer keepAlive(ctx, "waiting for "+s.Label+" to be deleted")()
+	var last atomic.Value
+	last.Store(s.Label + " is being deleted")
+	defer heartbeatEvery(ctx, 2*time.Second, last.Load)()
 	for {
 		cur, err := a.Cloud.Get(ctx, s.ID)
 		if errors.Is(err, dnsroll.ErrNotFound) {
@@ -249,7 +256,8 @@ func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
 		if err != nil {
 			return err
 		}
-		heartbeat(ctx, fmt.Sprintf("%s is %s", s.Label, cur.Status))
+		last.Store(fmt.Sprintf("%s is %s", s.Label, cur.Status))
+		heartbeat(ctx, last.Load())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

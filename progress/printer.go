@@ -164,7 +164,7 @@ func (p *Printer) gate(st workflows.Status) {
 	}
 	if diffs {
 		// Green's names are asked of both: a name only blue has is not.
-		p.printf("    (green and blue were asked the new zone files' names: a record only blue has is not seen here)\n")
+		p.printf("    (green and blue were asked the new zone files' names and types: those only blue has are not seen here)\n")
 	}
 	switch by := st.ApproveBy.UTC().Format("2006-01-02 15:04:05 MST"); {
 	case st.ApproveBy.IsZero():

@@ -74,7 +74,7 @@ func TestPrinterApprovalGate(t *testing.T) {
 			"    zones added: 2 (a.example, b.example); removed: none\n" +
 			"    Ansible files changed: 1 (ansible/roles/nameserver/tasks/main.yml); added: none; removed: none\n",
 		"zone example.com. on ns1-next against ns1: 1 added, 0 removed, 1 changed: api.example.com. A, www.example.com. A\n",
-		"a record only blue has is not seen here",
+		"those only blue has are not seen here",
 		"approve by 2026-12-01 16:00:00 UTC, or it is aborted\n",
 		"approve: dnsroll rollout approve --id rollout-lab:0f1e --reason '...'\n",
 		"abort:   dnsroll rollout abort --id rollout-lab:0f1e --reason '...'\n",

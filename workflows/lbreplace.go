@@ -832,7 +832,7 @@ func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, err er
 		if confirmed = queued.AfterStop; confirmed {
 			r.event(ctx, SignalGlueUpdated+" received"+queued.In.describe()+"; checking the parent")
 		} else {
-			r.event(ctx, SignalGlueUpdated+" sent before the stop"+queued.In.describe()+": not taken as word that the registrar holds the old glue")
+			r.event(ctx, SignalGlueUpdated+" sent before the undo began"+queued.In.describe()+": not taken as word that the registrar holds the old glue")
 		}
 	}
 	if r.stop != nil && !confirmed {
