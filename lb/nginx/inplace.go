@@ -111,17 +111,17 @@ func (d *Driver) upgrade(ctx context.Context, ch lb.Channel, j job, update strin
 	op := func(name string) ([]byte, error) { return runScript(ctx, ch, j, name, [][2]string{{"update", update}}) }
 	out, err := op("upgrade-start")
 	if err != nil {
-		return "", d.abort(ctx, ch, j, err)
+		return "", d.abort(ctx, ch, j, update, err)
 	}
 	pids := strings.Fields(string(out))
 	if len(pids) == 2 && pids[0] == "done" {
 		return "binary upgrade: done by an earlier attempt; master " + pids[1] + " serves", nil
 	}
 	if len(pids) != 2 {
-		return "", d.abort(ctx, ch, j, fmt.Errorf("upgrade: the old and new master pids, not %q", out))
+		return "", d.abort(ctx, ch, j, update, fmt.Errorf("upgrade: the old and new master pids, not %q", out))
 	}
 	if _, err := op("upgrade-drain"); err != nil {
-		return "", d.abort(ctx, ch, j, err)
+		return "", d.abort(ctx, ch, j, update, err)
 	}
 	// Only the new master's workers are left to answer.
 	conf, err := ch.Run(ctx, "cat -- "+quote(j.paths.conf))
@@ -132,7 +132,7 @@ func (d *Driver) upgrade(ctx context.Context, ch lb.Channel, j job, update strin
 		}
 	}
 	if err != nil {
-		return "", d.abort(ctx, ch, j, fmt.Errorf("upgrade: the new master %s does not serve: %w", pids[1], err))
+		return "", d.abort(ctx, ch, j, update, fmt.Errorf("upgrade: the new master %s does not serve: %w", pids[1], err))
 	}
 	if _, err := op("upgrade-finish"); err != nil {
 		return "", err
@@ -140,10 +140,10 @@ func (d *Driver) upgrade(ctx context.Context, ch lb.Channel, j job, update strin
 	return fmt.Sprintf("binary upgrade: master %s → %s", pids[0], pids[1]), nil
 }
 
-// abort puts the old master back after a failed upgrade and returns
-// cause, with the abort's own failure if it had one.
-func (d *Driver) abort(ctx context.Context, ch lb.Channel, j job, cause error) error {
-	if _, err := runInplace(ctx, ch, j, "upgrade-abort", ""); err != nil {
+// abort puts the old master back after update's failed upgrade and
+// returns cause, with the abort's own failure if it had one.
+func (d *Driver) abort(ctx context.Context, ch lb.Channel, j job, update string, cause error) error {
+	if _, err := runScript(ctx, ch, j, "upgrade-abort", [][2]string{{"update", update}}); err != nil {
 		return fmt.Errorf("%w; and putting the old master back failed: %v", cause, err)
 	}
 	return fmt.Errorf("%w (the old master serves again)", cause)
@@ -161,7 +161,7 @@ func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer conf
 	var out []byte
 	if err == nil {
 		if u.Kind == lb.UpdateBinary {
-			out, err = runInplace(ctx, ch, j, "upgrade-abort", "")
+			out, err = runScript(ctx, ch, j, "upgrade-abort", [][2]string{{"update", u.ID}})
 		} else {
 			out, err = runConfig(ctx, ch, j, "restore", u)
 		}

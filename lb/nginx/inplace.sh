@@ -150,7 +150,18 @@ upgrade-finish)
 	quitted
 	;;
 upgrade-abort)
-	[ -n "$o" ] || { echo "nothing to restore: no binary upgrade under way"; exit 0; }
+	if [ -z "$o" ]; then
+		# This update's upgrade, put back already (its own abort, when it
+		# failed), or finished: say which.
+		if [ -n "$update" ] && [ "$(cat "$pid.restored.for" 2>/dev/null)" = "$update $m" ]; then
+			echo "restored the old master $m (when the upgrade failed)"
+		elif [ -n "$update" ] && [ "$(cat "$pid.upgraded.for" 2>/dev/null)" = "$update $m" ]; then
+			echo "nothing restored: this update's upgrade finished, and its new master $m serves; the old one is gone"
+		else
+			echo "nothing to restore: no binary upgrade under way"
+		fi
+		exit 0
+	fi
 	# A quitting master ignores HUP and starts no workers: once QUIT went
 	# to the old one, the new master (checked to serve before QUIT) is
 	# nginx, and restoring is letting the old one finish.
@@ -170,6 +181,7 @@ upgrade-abort)
 		late && { echo "the new nginx master $m still runs ${timeout} s after QUIT" >&2; exit 4; }
 		sleep 0.01
 	done
+	[ -z "$update" ] || echo "$update $o" >"$pid.restored.for"
 	echo "restored the old master $o"
 	;;
 *)

@@ -150,3 +150,32 @@ func TestBinaryUpgradeRetriedAfterItFinished(t *testing.T) {
 		t.Errorf("another update's upgrade-start: %q", out)
 	}
 }
+
+// The restore of a binary upgrade says what became of it, for this
+// update: put back already (by the update's own abort when it failed), or
+// finished, its new master serving. Before, both read "nothing to
+// restore", and a run whose upgrade was put back ended failed, not
+// rolled back.
+func TestBinaryRestoreSaysWhatBecameOfTheUpgrade(t *testing.T) {
+	r := newDiskRig(t, "")
+	m := strconv.Itoa(r.master)
+	for _, tc := range []struct{ marker, want string }{
+		{".restored.for", "restored the old master " + m},
+		{".upgraded.for", "nothing restored: this update's upgrade finished"},
+	} {
+		if err := os.WriteFile(r.pid+tc.marker, []byte("u1 "+m+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, code := r.run(t, "upgrade-abort", [2]string{"update", "u1"})
+		if code != 0 || !strings.HasPrefix(out, tc.want) {
+			t.Errorf("%s: exit %d, %q; want %q", tc.marker, code, out, tc.want)
+		}
+		if got := restoredBy(out); got.Undone != strings.HasPrefix(tc.want, "restored") {
+			t.Errorf("%s: read as undone %v", tc.marker, got.Undone)
+		}
+		_ = os.Remove(r.pid + tc.marker)
+	}
+	if out, _ := r.run(t, "upgrade-abort", [2]string{"update", "u2"}); !strings.HasPrefix(out, "nothing to restore") {
+		t.Errorf("another update's restore: %q", out)
+	}
+}
