@@ -145,7 +145,8 @@ upgrade-finish)
 	# Recorded before QUIT, for upgrade-abort: past it there is no going
 	# back; and for upgrade-start, whose retry then finds the upgrade done.
 	echo "$o" >"$pid.oldbin.quit"
-	[ -z "$update" ] || echo "$update $m" >"$pid.upgraded.for"
+	[ -z "$update" ] || echo "$update $m" >"$pid.upgraded.for" ||
+		echo "could not record the upgrade in $pid.upgraded.for (is the disk full?): a retry would upgrade again" >&2
 	kill -QUIT "$o"
 	quitted
 	;;
