@@ -266,20 +266,64 @@ func dropRRSIGs(t *testing.T, signed string, drop func(sig *dns.RRSIG, ksk uint1
 // name deleted after signing, its neighbour's NSEC still naming it.
 func dropName(t *testing.T, signed, name string) string {
 	t.Helper()
+	return dropRecords(t, signed, func(rr dns.RR) bool { return strings.EqualFold(rr.Header().Name, name) })
+}
+
+// dropRecords removes the records drop picks from a signed zone, as an
+// edit after signing does, leaving every other signature as it was.
+func dropRecords(t *testing.T, signed string, drop func(dns.RR) bool) string {
+	t.Helper()
 	var b strings.Builder
 	dropped := 0
 	zp := dns.NewZoneParser(strings.NewReader(signed), "example.com.", "signed")
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if strings.EqualFold(rr.Header().Name, name) {
+		if drop(rr) {
 			dropped++
 			continue
 		}
 		b.WriteString(rr.String() + "\n")
 	}
 	if err := zp.Err(); err != nil || dropped == 0 {
-		t.Fatalf("dropped %d records of %s: %v", dropped, name, err)
+		t.Fatalf("dropped %d records: %v", dropped, err)
 	}
 	return b.String()
+}
+
+// analyseAlone serves text on a real named and analyses it, with no
+// baseline, with the checks of scope.
+func analyseAlone(t *testing.T, text string, scope Scope) Analysis {
+	t.Helper()
+	z, err := zone.Parse(strings.NewReader(text), "example.com", "served")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: startNamed(t, "example.com", text)}},
+		Checks: Checks(z, scope), Serials: map[string]uint32{"example.com": z.Serial()},
+		Keys: map[string]zone.Records{"example.com.": z.Apex().DNSKEYs}} // as Verify gives them
+	p := &Prober{Timeout: time.Second, Attempts: 2}
+	return p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour})
+}
+
+// NSEC3 with Opt-Out (RFC 5155 §6): an unsigned delegation has no NSEC3
+// of its own, and neither has an empty non-terminal above one only. The
+// no-data answers for the DS at sub and at the empty non-terminal are
+// proved by the closest encloser and an opt-out NSEC3 covering the next
+// closer name, which validating resolvers take as an insecure answer:
+// they must pass.
+func TestDNSSECOptOutPasses(t *testing.T) {
+	needlab.Programs(t, signzone.Tools...)
+	text := unsignedZone + "deleg.ent2 NS ns.sub\n"
+	signed, err := signzone.Sign(t.TempDir(), "example.com", text, signzone.Options{Start: "now-3600", End: "+2592000", NSEC3: true, OptOut: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(signed, "NSEC3 1 1 0 -") {
+		t.Fatalf("no opt-out NSEC3 in the signed zone:\n%s", signed)
+	}
+	scope := Scope{All: true, Names: []string{"nope", "x.wild", "ent2", "deep.sub"}, Types: []string{"A", "AAAA", "TXT"}}
+	if an := analyseAlone(t, signed, scope); !an.OK {
+		t.Fatalf("an opt-out zone fails: %s", an.Reason)
+	}
 }
 
 // An NXDOMAIN's denial must deny the name asked: an NSEC that covers

@@ -24,6 +24,9 @@ type Options struct {
 	// NSEC3 denies names with NSEC3 (no salt, no extra iterations)
 	// instead of NSEC.
 	NSEC3 bool
+	// OptOut sets the NSEC3 Opt-Out flag (dnssec-signzone -A): unsigned
+	// delegations get no NSEC3 of their own, as large TLD-like zones do.
+	OptOut bool
 	// Algorithm is dnssec-keygen's -a; empty is ECDSAP256SHA256.
 	Algorithm string
 }
@@ -54,6 +57,9 @@ func Sign(dir, origin, text string, o Options) (string, error) {
 	args := []string{"dnssec-signzone", "-q", "-P", "-S", "-K", dir, "-o", origin, "-s", o.Start, "-e", o.End, "-f", src + ".signed"}
 	if o.NSEC3 {
 		args = append(args, "-3", "-", "-H", "0")
+		if o.OptOut {
+			args = append(args, "-A")
+		}
 	}
 	if err := run(append(args, src)...); err != nil {
 		return "", err
