@@ -84,12 +84,7 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 				continue
 			}
 			done[key] = true
-			var denial []dns.RR
-			for _, rr := range o.denial {
-				if t := rr.Header().Rrtype; t == dns.TypeNSEC || t == dns.TypeNSEC3 {
-					denial = append(denial, rr)
-				}
-			}
+			denial := only(o.denial, dns.TypeNSEC, dns.TypeNSEC3)
 			if len(denial) == 0 {
 				rep.add(Result{Check: key, Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: "no NSEC or NSEC3 record denies the name"}, samples)
 				continue
@@ -361,38 +356,15 @@ func chainEnd(qname string, rrs []dns.RR) string {
 // closest encloser could have answered it. Signatures are checked apart.
 func uncovered(qname, apex string, denial []dns.RR) string {
 	qname, apex = zone.NormalName(qname), zone.NormalName(apex)
-	var nsec []*dns.NSEC
-	var nsec3 []*dns.NSEC3
-	for _, rr := range denial {
-		switch d := rr.(type) {
-		case *dns.NSEC:
-			nsec = append(nsec, d)
-		case *dns.NSEC3:
-			nsec3 = append(nsec3, d)
-		}
-	}
+	nsec, nsec3 := splitDenial(denial)
 	if len(nsec3) > 0 {
 		return uncoveredNSEC3(qname, apex, nsec3)
 	}
-	covering := func(name string) *dns.NSEC {
-		for _, n := range nsec {
-			if nsecCovers(n, name, apex) {
-				return n
-			}
-		}
-		return nil
-	}
-	n := covering(qname)
+	n := nsecCovering(nsec, qname, apex)
 	if n == nil {
 		return fmt.Sprintf("no NSEC covers %s (%s): validating resolvers find the denial bogus", qname, nsecSpans(nsec))
 	}
-	// The closest encloser is the longer of the names qname shares with
-	// the NSEC's owner and with its next name.
-	ce := commonAncestor(qname, n.Hdr.Name)
-	if a := commonAncestor(qname, n.NextDomain); dns.CountLabel(a) > dns.CountLabel(ce) {
-		ce = a
-	}
-	if wild := "*." + ce; covering(wild) == nil {
+	if wild := wildcardAt(nsecEncloser(qname, n)); nsecCovering(nsec, wild, apex) == nil {
 		return fmt.Sprintf("no NSEC covers %s, the wildcard that could answer %s (%s): validating resolvers find the denial bogus", wild, qname, nsecSpans(nsec))
 	}
 	return ""
@@ -402,29 +374,90 @@ func uncovered(qname, apex string, denial []dns.RR) string {
 // the closest encloser, one that covers the next closer name, and one that
 // covers the wildcard at the closest encloser.
 func uncoveredNSEC3(qname, apex string, nsec3 []*dns.NSEC3) string {
-	matches := func(name string) bool {
-		return slices.ContainsFunc(nsec3, func(n *dns.NSEC3) bool { return nsec3Hash(n, name) == nsec3Owner(n) })
+	ce, next := closestEncloser(qname, apex, nsec3)
+	switch {
+	case ce == "":
+		return fmt.Sprintf("no NSEC3 matches an encloser of %s: validating resolvers find the denial bogus", qname)
+	case nsec3Covering(nsec3, next) == nil:
+		return fmt.Sprintf("no NSEC3 covers %s, the next closer name of %s: validating resolvers find the denial bogus", next, qname)
+	case nsec3Covering(nsec3, wildcardAt(ce)) == nil:
+		return fmt.Sprintf("no NSEC3 covers %s, the wildcard that could answer %s: validating resolvers find the denial bogus", wildcardAt(ce), qname)
 	}
-	covers := func(name string) bool {
-		return slices.ContainsFunc(nsec3, func(n *dns.NSEC3) bool { return nsec3Covers(n, name) })
-	}
+	return ""
+}
+
+// closestEncloser is the longest proper ancestor of qname in the zone
+// apex that an NSEC3 of nsec3 matches, and the next closer name, one
+// label longer (RFC 5155 §8.3); "" when none matches.
+func closestEncloser(qname, apex string, nsec3 []*dns.NSEC3) (ce, next string) {
 	labels := dns.SplitDomainName(qname)
 	for i := 1; i <= len(labels); i++ {
 		ce := dns.Fqdn(strings.Join(labels[i:], "."))
-		if !dns.IsSubDomain(apex, ce) || !matches(ce) {
-			continue
+		if dns.IsSubDomain(apex, ce) && nsec3Matching(nsec3, ce) != nil {
+			return ce, dns.Fqdn(strings.Join(labels[i-1:], "."))
 		}
-		next := dns.Fqdn(strings.Join(labels[i-1:], "."))
-		wild := "*." + strings.TrimPrefix(ce, ".")
-		switch {
-		case !covers(next):
-			return fmt.Sprintf("no NSEC3 covers %s, the next closer name of %s: validating resolvers find the denial bogus", next, qname)
-		case !covers(wild):
-			return fmt.Sprintf("no NSEC3 covers %s, the wildcard that could answer %s: validating resolvers find the denial bogus", wild, qname)
-		}
-		return ""
 	}
-	return fmt.Sprintf("no NSEC3 matches an encloser of %s: validating resolvers find the denial bogus", qname)
+	return "", ""
+}
+
+// splitDenial parts the NSEC and NSEC3 records of denial.
+func splitDenial(denial []dns.RR) (nsec []*dns.NSEC, nsec3 []*dns.NSEC3) {
+	for _, rr := range denial {
+		switch d := rr.(type) {
+		case *dns.NSEC:
+			nsec = append(nsec, d)
+		case *dns.NSEC3:
+			nsec3 = append(nsec3, d)
+		}
+	}
+	return nsec, nsec3
+}
+
+// nsecCovering is the NSEC of nsec whose span holds name, or nil.
+func nsecCovering(nsec []*dns.NSEC, name, apex string) *dns.NSEC {
+	for _, n := range nsec {
+		if nsecCovers(n, name, apex) {
+			return n
+		}
+	}
+	return nil
+}
+
+// nsecEncloser is the closest encloser of qname that n, whose span
+// holds it, shows: the longer of the names qname shares with n's owner
+// and with its next name.
+func nsecEncloser(qname string, n *dns.NSEC) string {
+	ce := commonAncestor(qname, n.Hdr.Name)
+	if a := commonAncestor(qname, n.NextDomain); dns.CountLabel(a) > dns.CountLabel(ce) {
+		ce = a
+	}
+	return ce
+}
+
+// wildcardAt is the wildcard name directly below ce.
+func wildcardAt(ce string) string {
+	return "*." + strings.TrimPrefix(ce, ".")
+}
+
+// nsec3Matching is the NSEC3 of nsec3 whose owner is name's hash, or nil.
+func nsec3Matching(nsec3 []*dns.NSEC3, name string) *dns.NSEC3 {
+	for _, n := range nsec3 {
+		if nsec3Hash(n, name) == nsec3Owner(n) {
+			return n
+		}
+	}
+	return nil
+}
+
+// nsec3Covering is the NSEC3 of nsec3 whose span holds name's hash, or
+// nil.
+func nsec3Covering(nsec3 []*dns.NSEC3, name string) *dns.NSEC3 {
+	for _, n := range nsec3 {
+		if nsec3Covers(n, name) {
+			return n
+		}
+	}
+	return nil
 }
 
 // nsec3Owner is the hash n's owner name holds, its first label, in upper
