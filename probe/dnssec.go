@@ -17,7 +17,8 @@ import (
 // KindDNSSEC: in a signed zone, every authoritative RRset of an answer
 // carries an RRSIG that is valid now and for Settings.SignaturesValidFor
 // more, and that verifies against the zone file's DNSKEY set; an
-// NXDOMAIN carries signed NSEC or NSEC3 records that deny the name.
+// NXDOMAIN, a no-data answer and an answer a wildcard made carry signed
+// NSEC or NSEC3 records that prove them.
 const KindDNSSEC = "dnssec"
 
 // signed is what a signed zone's answers are checked against.
@@ -76,8 +77,15 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 				done[key] = true
 				rep.add(s.check(key, set, o.sigs), samples)
 			}
-			// A no-data or wildcard answer's NSEC or NSEC3 records.
+			// A no-data or wildcard answer's NSEC or NSEC3 records, and
+			// that they prove it.
 			s.checkDenial(rep, c.Zone, o.denial, done, samples)
+			for _, res := range unproved(c, o) {
+				if !done[res.Check] {
+					done[res.Check] = true
+					rep.add(res, samples)
+				}
+			}
 		case dns.RcodeNameError:
 			key := c.Name + " NXDOMAIN"
 			if done[key] {
@@ -398,6 +406,160 @@ func closestEncloser(qname, apex string, nsec3 []*dns.NSEC3) (ce, next string) {
 		}
 	}
 	return "", ""
+}
+
+// unproved is a failure for each proof that a NOERROR answer to c in a
+// signed zone lacks: a no-data answer (no record of the type asked at the
+// end of its CNAME chain, and the zone's SOA) must prove the type absent
+// (RFC 4035 §3.1.3.1, RFC 5155 §8.5-8.7), and an RRset that a wildcard
+// made must come with proof that the name asked does not exist (RFC 4035
+// §5.3.4, RFC 5155 §8.8). Without them validating resolvers find the
+// answer bogus, however good its signatures.
+func unproved(c Check, o observed) []Result {
+	apex := zone.NormalName(c.Zone)
+	denial := only(o.denial, dns.TypeNSEC, dns.TypeNSEC3)
+	var out []Result
+	fail := func(check, why string) {
+		if why != "" {
+			out = append(out, Result{Check: check, Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: why})
+		}
+	}
+	for _, set := range rrsets(o.got.RRs, apex) {
+		h := set[0].Header()
+		if wild := expandedFrom(set, o.sigs); wild != "" {
+			fail(h.Name+" "+zone.TypeName(h.Rrtype)+" wildcard", unprovedWildcard(h.Name, wild, zone.TypeName(h.Rrtype), apex, denial))
+		}
+	}
+	soa := func(rr dns.RR) bool {
+		return rr.Header().Rrtype == dns.TypeSOA && zone.SameName(rr.Header().Name, apex)
+	}
+	qtype, ok := zone.TypeCode(c.Type)
+	if !ok || !slices.ContainsFunc(o.denial, soa) {
+		return out // not a no-data answer of this zone
+	}
+	// The server follows CNAMEs for every type but CNAME itself.
+	name := zone.NormalName(c.Name)
+	if qtype != dns.TypeCNAME {
+		name = chainEnd(c.Name, o.got.RRs)
+	}
+	held := slices.ContainsFunc(o.got.RRs, func(rr dns.RR) bool { return rr.Header().Rrtype == qtype && zone.SameName(rr.Header().Name, name) })
+	if !held && dns.IsSubDomain(apex, name) {
+		// Named by the name denied, as the answer's RRsets are: each CNAME
+		// that leads to it shows the same proof.
+		fail(name+" "+c.Type+" NODATA", unprovedNoData(name, qtype, apex, denial))
+	}
+	return out
+}
+
+// unprovedNoData says what the denial records of a no-data answer for
+// qtype at qname fail to prove, or "": an NSEC or NSEC3 that matches
+// qname and lists neither qtype nor CNAME; for an empty non-terminal, an
+// NSEC whose span holds it and the names below it; or, for a name a
+// wildcard answers, proof that the name does not exist and the
+// wildcard's own record without the type. An opt-out NSEC3 covering the
+// next closer name proves an insecure delegation's DS (or an empty
+// non-terminal above only such delegations) absent, which resolvers take
+// as an insecure answer (RFC 5155 §8.6 and its erratum 3441).
+func unprovedNoData(qname string, qtype uint16, apex string, denial []dns.RR) string {
+	nsec, nsec3 := splitDenial(denial)
+	const bogus = ": validating resolvers find the no-data answer bogus"
+	t := zone.TypeName(qtype)
+	switch {
+	case len(nsec3) > 0:
+		if m := nsec3Matching(nsec3, qname); m != nil {
+			return listed("NSEC3", qname, qname, m.TypeBitMap, qtype, bogus)
+		}
+		ce, next := closestEncloser(qname, apex, nsec3)
+		if ce != "" {
+			cover := nsec3Covering(nsec3, next)
+			if cover != nil && cover.Flags&1 != 0 {
+				return "" // opt-out: insecure
+			}
+			if w := nsec3Matching(nsec3, wildcardAt(ce)); cover != nil && w != nil {
+				return listed("NSEC3", wildcardAt(ce), qname, w.TypeBitMap, qtype, bogus)
+			}
+		}
+		return fmt.Sprintf("no NSEC3 matches %s to prove it has no %s", qname, t) + bogus
+	case len(nsec) == 0:
+		return fmt.Sprintf("no NSEC or NSEC3 record proves that %s has no %s", qname, t) + bogus
+	}
+	for _, n := range nsec {
+		switch {
+		case zone.SameName(n.Hdr.Name, qname):
+			return listed("NSEC", qname, qname, n.TypeBitMap, qtype, bogus)
+		case nsecCovers(n, qname, apex) && dns.IsSubDomain(qname, n.NextDomain):
+			return "" // an empty non-terminal
+		}
+	}
+	if n := nsecCovering(nsec, qname, apex); n != nil {
+		wild := wildcardAt(nsecEncloser(qname, n))
+		for _, w := range nsec {
+			if zone.SameName(w.Hdr.Name, wild) {
+				return listed("NSEC", wild, qname, w.TypeBitMap, qtype, bogus)
+			}
+		}
+	}
+	return fmt.Sprintf("no NSEC matches %s to prove it has no %s (%s)", qname, t, nsecSpans(nsec)) + bogus
+}
+
+// listed says, when bitmap, that of the NSEC or NSEC3 (kind) of owner,
+// lists qtype or CNAME, that it cannot prove qname has no qtype; owner
+// is qname or the wildcard that answers it.
+func listed(kind, owner, qname string, bitmap []uint16, qtype uint16, bogus string) string {
+	for _, t := range []uint16{qtype, dns.TypeCNAME} {
+		if slices.Contains(bitmap, t) {
+			what := owner
+			if !zone.SameName(owner, qname) {
+				what = owner + ", the wildcard that answers " + qname + ","
+			}
+			return fmt.Sprintf("the %s of %s lists %s in its type bitmap, so it does not prove that %s has no %s", kind, what, zone.TypeName(t), qname, zone.TypeName(qtype)) + bogus
+		}
+	}
+	return ""
+}
+
+// expandedFrom is the wildcard that set was made from, or "": its RRSIG
+// counts fewer labels than its owner has (RFC 4034 §3.1.3), but for the
+// wildcard's own name asked as it is.
+func expandedFrom(set []dns.RR, sigs []dns.RR) string {
+	h := set[0].Header()
+	labels := dns.SplitDomainName(h.Name)
+	for _, rr := range sigs {
+		sig, ok := rr.(*dns.RRSIG)
+		if !ok || sig.TypeCovered != h.Rrtype || !zone.SameName(sig.Hdr.Name, h.Name) {
+			continue
+		}
+		n := int(sig.Labels)
+		if n >= len(labels) || n == len(labels)-1 && labels[0] == "*" {
+			return ""
+		}
+		return wildcardAt(dns.Fqdn(strings.Join(labels[len(labels)-n:], ".")))
+	}
+	return ""
+}
+
+// unprovedWildcard says what the denial records of an answer for qtype
+// that wildcard made for name fail to prove, or "": that no closer match
+// exists, by an NSEC covering name or an NSEC3 covering the next closer
+// name (RFC 4035 §5.3.4, RFC 5155 §8.8).
+func unprovedWildcard(name, wildcard, qtype, apex string, denial []dns.RR) string {
+	nsec, nsec3 := splitDenial(denial)
+	const bogus = ": validating resolvers find the wildcard answer bogus"
+	switch {
+	case len(nsec3) > 0:
+		labels := dns.SplitDomainName(name)
+		next := dns.Fqdn(strings.Join(labels[len(labels)-dns.CountLabel(wildcard):], "."))
+		if nsec3Covering(nsec3, next) == nil {
+			return fmt.Sprintf("no NSEC3 covers %s, the next closer name of %s, which the wildcard %s answers for %s", next, name, wildcard, qtype) + bogus
+		}
+	case len(nsec) > 0:
+		if nsecCovering(nsec, name, apex) == nil {
+			return fmt.Sprintf("no NSEC covers %s, which the wildcard %s answers for %s (%s)", name, wildcard, qtype, nsecSpans(nsec)) + bogus
+		}
+	default:
+		return fmt.Sprintf("no NSEC or NSEC3 record proves that %s does not exist, which the wildcard %s answers for %s", name, wildcard, qtype) + bogus
+	}
+	return ""
 }
 
 // splitDenial parts the NSEC and NSEC3 records of denial.

@@ -304,6 +304,103 @@ func analyseAlone(t *testing.T, text string, scope Scope) Analysis {
 	return p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour})
 }
 
+// denialAt picks the NSEC or NSEC3 owned by owner, and its RRSIGs.
+func denialAt(owner string) func(dns.RR) bool {
+	return func(rr dns.RR) bool {
+		typ := rr.Header().Rrtype
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			typ = sig.TypeCovered
+		}
+		return strings.EqualFold(rr.Header().Name, owner) && (typ == dns.TypeNSEC || typ == dns.TypeNSEC3)
+	}
+}
+
+// A no-data answer (NOERROR, no records, the SOA) and an answer a
+// wildcard made must each carry what proves them to validating resolvers
+// (RFC 4035 §5.4, §5.3.4; RFC 5155 §8.5-8.8): an NSEC or NSEC3 that
+// matches the name and lists neither the type asked nor CNAME, or for an
+// answer from a wildcard, one that proves the name asked does not exist.
+// A zone edited after signing (a type or a denial record removed, the
+// other signatures still good) serves answers whose every signature
+// verifies but that prove nothing. Before, only an NXDOMAIN's proof was
+// checked, and these passed.
+func TestDNSSECNoDataAndWildcardProofs(t *testing.T) {
+	// w.wild sorts between *.wild and x.wild: its NSEC, not the
+	// wildcard's, covers x.wild.
+	const extra = "x.y.ent A 192.0.2.9\nw.wild TXT w\n"
+	all := Scope{All: true, Names: []string{"nope", "x.wild", "*.wild", "y.ent", "ent", "deep.sub"}, Types: []string{"A", "AAAA", "TXT"}}
+	for _, nsec3 := range []bool{false, true} {
+		kind := map[bool]string{false: "NSEC", true: "NSEC3"}[nsec3]
+		signed := signZone(t, "example.com", unsignedZone+extra, "now-3600", "+2592000", nsec3)
+		// owner is the owner of name's denial record: name, or its hash.
+		owner := func(name string) string {
+			if nsec3 {
+				return dns.HashName(name, dns.SHA1, 0, "") + ".example.com."
+			}
+			return name
+		}
+		t.Run(kind+" valid", func(t *testing.T) {
+			if an := analyseAlone(t, signed, all); !an.OK {
+				t.Fatalf("a well signed zone fails: %s", an.Reason)
+			}
+		})
+		t.Run(kind+" type in the bitmap", func(t *testing.T) {
+			// www's AAAA removed after signing: its NSEC or NSEC3 still lists it.
+			served := dropRecords(t, signed, func(rr dns.RR) bool {
+				sig, _ := rr.(*dns.RRSIG)
+				return rr.Header().Name == "www.example.com." && (rr.Header().Rrtype == dns.TypeAAAA || sig != nil && sig.TypeCovered == dns.TypeAAAA)
+			})
+			want := "www.example.com. AAAA NODATA: the " + kind + " of www.example.com. lists AAAA in its type bitmap"
+			// Asked at www, and through alias, a CNAME to www: that
+			// answer holds the CNAME, and is read by unpackAnswer's short
+			// form, which must keep the SOA that marks it no-data.
+			for _, scope := range []Scope{all, {Names: []string{"alias"}, Types: []string{"AAAA"}}} {
+				an := analyseAlone(t, served, scope)
+				if an.OK || !strings.Contains(an.Reason, want) || !strings.Contains(an.Reason, "validating resolvers find the no-data answer bogus") {
+					t.Errorf("names %q: ok %v, reason %q; want %q", scope.Names, an.OK, an.Reason, want)
+				}
+			}
+		})
+		t.Run(kind+" no record of the name", func(t *testing.T) {
+			if !nsec3 {
+				t.Skip("named answers SERVFAIL for a name whose NSEC is gone, which the answer check fails")
+			}
+			served := dropRecords(t, signed, denialAt(owner("www.example.com.")))
+			an := analyseAlone(t, served, Scope{Names: []string{"www"}, Types: []string{"TXT"}})
+			want := "www.example.com. TXT NODATA: no " + kind + " matches www.example.com. to prove it has no TXT"
+			if an.OK || !strings.Contains(an.Reason, want) {
+				t.Errorf("ok %v, reason %q; want %q", an.OK, an.Reason, want)
+			}
+		})
+		t.Run(kind+" wildcard answer without its proof", func(t *testing.T) {
+			// The NSEC or NSEC3 that covers x.wild, what proves that
+			// x.wild itself does not exist.
+			var covering string
+			zp := dns.NewZoneParser(strings.NewReader(signed), "example.com.", "signed")
+			for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+				switch d := rr.(type) {
+				case *dns.NSEC:
+					if nsecCovers(d, "x.wild.example.com.", "example.com.") {
+						covering = d.Hdr.Name
+					}
+				case *dns.NSEC3:
+					if nsec3Covers(d, "x.wild.example.com.") {
+						covering = d.Hdr.Name
+					}
+				}
+			}
+			if covering == "" {
+				t.Fatal("nothing covers x.wild")
+			}
+			an := analyseAlone(t, dropRecords(t, signed, denialAt(covering)), Scope{Names: []string{"x.wild"}, Types: []string{"TXT"}})
+			want := "x.wild.example.com. TXT wildcard: no " + kind + " covers "
+			if an.OK || !strings.Contains(an.Reason, want) || !strings.Contains(an.Reason, "validating resolvers find the wildcard answer bogus") {
+				t.Errorf("ok %v, reason %q; want %q", an.OK, an.Reason, want)
+			}
+		})
+	}
+}
+
 // NSEC3 with Opt-Out (RFC 5155 §6): an unsigned delegation has no NSEC3
 // of its own, and neither has an empty non-terminal above one only. The
 // no-data answers for the DS at sub and at the empty non-terminal are

@@ -78,7 +78,8 @@ type observed struct {
 	got    zone.Answer
 	// sigs are the RRSIGs of the answer section, and denial the
 	// authority section of an NXDOMAIN, a no-data or wildcard answer or a
-	// referral, whose NSEC and NSEC3 records the DNSSEC checks verify.
+	// referral, whose NSEC and NSEC3 records the DNSSEC checks verify,
+	// and its SOA, which marks a no-data answer.
 	sigs, denial []dns.RR
 	// replied is set when the server answered at all, aa when with AA.
 	replied, aa bool
@@ -342,7 +343,7 @@ func (p *Prober) observe(o *observed, c Check, proto, name string, qtype uint16,
 	o.got = received(m, c.Want.Referral)
 	o.sigs = only(m.Answer, dns.TypeRRSIG)
 	if m.Rcode == dns.RcodeNameError || m.Rcode == dns.RcodeSuccess {
-		o.denial = only(m.Ns, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG)
+		o.denial = only(m.Ns, dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG)
 	}
 	o.replied, o.aa, o.rtt = true, m.Authoritative, r.rtt
 	if qtype == dns.TypeSOA && name == o.zone {

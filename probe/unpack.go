@@ -13,8 +13,10 @@ import (
 // zone's NS records and their addresses there (its default for queries
 // without RD), which were most of the decoding. Those answers have their
 // authority and additional sections walked but not decoded, but for the
-// OPT record and a wildcard answer's NSEC or NSEC3 proof. Any other answer (an error, a referral, NODATA, truncated,
-// one that does not walk) is decoded in full by miekg/dns.
+// OPT record, a wildcard answer's NSEC or NSEC3 proof and the SOA that
+// ends a CNAME chain in no data. Any other answer (an error, a referral,
+// NODATA, truncated, one that does not walk) is decoded in full by
+// miekg/dns.
 func unpackAnswer(raw []byte) (*dns.Msg, error) {
 	if m, ok := unpackAnswerSection(raw); ok {
 		return m, nil
@@ -69,8 +71,9 @@ func unpackAnswerSection(raw []byte) (*dns.Msg, bool) {
 			return nil, false
 		}
 		// A wildcard answer's NSEC or NSEC3 proof, and its signatures,
-		// which the DNSSEC checks verify.
-		if rtype != dns.TypeNSEC && rtype != dns.TypeNSEC3 && (rtype != dns.TypeRRSIG || !coversProof(raw, start)) {
+		// which the DNSSEC checks verify; the SOA of a CNAME chain that
+		// ends in no data, whose proof they check too.
+		if rtype != dns.TypeSOA && rtype != dns.TypeNSEC && rtype != dns.TypeNSEC3 && (rtype != dns.TypeRRSIG || !coversProof(raw, start)) {
 			continue
 		}
 		rr, _, err := dns.UnpackRR(raw, start)
