@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"slices"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/bundle"
@@ -26,6 +27,8 @@ type FleetRef struct {
 	ExpectChanges       *bool `json:"expect_changes,omitempty"`
 	AllowSerialDecrease bool  `json:"allow_serial_decrease,omitempty"`
 	AllowNewKSK         bool  `json:"allow_new_ksk,omitempty"`
+	// ExtraLoadBalancers: see PlanInput.
+	ExtraLoadBalancers []config.LoadBalancer `json:"extra_load_balancers,omitempty"`
 }
 
 // StepFleet is how a step's input names its fleet: FleetRef, the plan's
@@ -98,6 +101,11 @@ func (r FleetRef) overrides(f *config.Fleet) {
 	if r.AllowNewKSK {
 		f.Probe.AllowNewKSK = true
 	}
+	for _, lb := range r.ExtraLoadBalancers {
+		if !slices.ContainsFunc(f.LoadBalancers, func(have config.LoadBalancer) bool { return have.Name == lb.Name }) {
+			f.LoadBalancers = append(slices.Clip(f.LoadBalancers), lb)
+		}
+	}
 }
 
 // planFleetRef keeps f, the fleet as steps get it, in this worker's
@@ -117,7 +125,7 @@ func (a *Activities) planFleetRef(f *config.Fleet, in PlanInput) (*FleetRef, err
 	if err := a.Bundles.PutConfig(digest, b); err != nil {
 		return nil, err
 	}
-	return &FleetRef{Name: f.Name, SHA256: digest, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, AllowNewKSK: in.AllowNewKSK}, nil
+	return &FleetRef{Name: f.Name, SHA256: digest, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, AllowNewKSK: in.AllowNewKSK, ExtraLoadBalancers: in.ExtraLoadBalancers}, nil
 }
 
 // stepFleet is the fleet a step runs with: s.Fleet, or s.FleetRef

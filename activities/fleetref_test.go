@@ -57,7 +57,11 @@ func TestStepsRunWithTheFleetThePlanFixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := &Activities{Bundles: bundle.Store{Dir: planner}, Fleets: load(planned, "/srv/fleet")}
-	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{ExpectChanges: &no, AllowSerialDecrease: true, AllowNewKSK: true})
+	// A load balancer replacement's new load balancer, switched with the
+	// fleet's own by the rollout of its zone records: on every worker,
+	// including those whose own config does not list it.
+	next := config.LoadBalancer{Name: "lb1-next", Address: "203.0.113.1:53", Fronts: config.Labels{"ns1"}}
+	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{ExpectChanges: &no, AllowSerialDecrease: true, AllowNewKSK: true, ExtraLoadBalancers: []config.LoadBalancer{next}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +86,9 @@ func TestStepsRunWithTheFleetThePlanFixed(t *testing.T) {
 			}
 			if f.Probe.ExpectChanges == nil || *f.Probe.ExpectChanges || !f.Probe.AllowSerialDecrease || !f.Probe.AllowNewKSK {
 				t.Errorf("the rollout's overrides are lost: expect_changes %v, allow_serial_decrease %v, allow_new_ksk %v", f.Probe.ExpectChanges, f.Probe.AllowSerialDecrease, f.Probe.AllowNewKSK)
+			}
+			if n := len(f.LoadBalancers); n != len(own.LoadBalancers)+1 || f.LoadBalancers[n-1].Name != next.Name || f.LoadBalancers[n-1].Address != next.Address {
+				t.Errorf("load balancers %+v; want the fleet's, then %s", f.LoadBalancers, next.Name)
 			}
 		})
 	}

@@ -24,6 +24,10 @@ type PlanInput struct {
 	// blue's key-signing keys for this rollout; Plan writes it into
 	// Plan.Fleet.
 	AllowNewKSK bool `json:"allow_new_ksk,omitempty"`
+	// ExtraLoadBalancers are switched with the fleet's own for this
+	// rollout: a load balancer replacement's new ones, which must front
+	// green too once the zone names them; Plan writes them into Plan.Fleet.
+	ExtraLoadBalancers []config.LoadBalancer `json:"extra_load_balancers,omitempty"`
 	// SmallHistory asks for a plan whose size does not grow with the
 	// fleet's zones: no Zones, and Fleet as config.Fleet.ForSteps. Later
 	// steps read the zones from the revision's bundle. Unset by rollouts

@@ -393,6 +393,8 @@ func TestStartChecksFleetConfig(t *testing.T) {
 		{`{"fleet":"lab"}`, "revision", "is required"},
 		{`{"fleet":"lab","revision":"B","live_bundle":"sha256:00"}`, "live_bundle", "looks up the fleet's live revision"},
 		{`{"fleet":"lab","revision":"B","live_unknown":"x"}`, "live_unknown", "looks up the fleet's live revision"},
+		{`{"fleet":"lab","revision":"B","held_by":"lbreplace-lab"}`, "held_by", "only a load balancer replacement sets it"},
+		{`{"fleet":"lab","revision":"B","extra_load_balancers":[{"name":"lb9","address":"192.0.2.9:53"}]}`, "extra_load_balancers", "only a load balancer replacement sets it"},
 	} {
 		rec := ts.do(t, "POST", "/rollouts", tt.body, "Bearer "+token)
 		e := errorBody(t, rec)

@@ -196,6 +196,10 @@ func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
 		return fieldError("live_bundle", "is not accepted here: the API looks up the fleet's live revision when it starts the rollout")
 	case req.LiveUnknown != "":
 		return fieldError("live_unknown", "is not accepted here: the API looks up the fleet's live revision when it starts the rollout")
+	case len(req.ExtraLoadBalancers) > 0:
+		return fieldError("extra_load_balancers", "is not accepted here: only a load balancer replacement sets it, for the rollout of its zone records")
+	case req.HeldBy != "":
+		return fieldError("held_by", "is not accepted here: only a load balancer replacement sets it, for the rollout of its zone records")
 	}
 	fleet, err := s.fleet(req.Fleet)
 	if err != nil {
@@ -364,7 +368,7 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
 // reason and who asks, default "api", each of bounded length), then the
 // rollout it is for.
 func (s *Server) signalRequest(w http.ResponseWriter, r *http.Request) (SignalRequest, Rollout, error) {
-	in, err := s.signalInput(w, r)
+	in, err := s.signalInput(w, r, "")
 	if err != nil {
 		return in, Rollout{}, err
 	}
@@ -372,11 +376,17 @@ func (s *Server) signalRequest(w http.ResponseWriter, r *http.Request) (SignalRe
 	return in, ro, err
 }
 
-// signalInput reads the optional body of a signal.
-func (s *Server) signalInput(w http.ResponseWriter, r *http.Request) (SignalRequest, error) {
+// signalInput reads the optional body of signal name ("" for a cleanup).
+func (s *Server) signalInput(w http.ResponseWriter, r *http.Request, name string) (SignalRequest, error) {
 	var in SignalRequest
 	if err := s.decode(w, r, &in, true); err != nil {
 		return in, err
+	}
+	switch {
+	case name != workflows.SignalZoneRevision && in.Revision != "":
+		return in, fieldError("revision", "is only for %s", workflows.SignalZoneRevision)
+	case in.Revision != "" && !config.ValidRevision(in.Revision):
+		return in, fieldError("revision", "must be %s; got %q", config.RevisionRule, in.Revision)
 	}
 	if err := textField("reason", in.Reason, maxReason); err != nil {
 		return in, err

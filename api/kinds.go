@@ -40,7 +40,7 @@ var (
 		ID: workflows.LBUpdateWorkflowID, Signals: []string{workflows.SignalAbort}}
 	LBReplacements = Kind{Noun: "load balancer replacement", Path: "/load-balancer-replacements", Type: "LoadBalancerReplaceWorkflow",
 		ID:      workflows.LBReplaceWorkflowID,
-		Signals: []string{workflows.SignalAbort, workflows.SignalRollback, workflows.SignalApprove, workflows.SignalGlueUpdated, workflows.SignalForceDrain}}
+		Signals: []string{workflows.SignalAbort, workflows.SignalRollback, workflows.SignalApprove, workflows.SignalGlueUpdated, workflows.SignalForceDrain, workflows.SignalZoneRevision}}
 	// Kinds are all of them, for the one-at-a-time check.
 	Kinds = []Kind{Rollouts, LBUpdates, LBReplacements}
 )

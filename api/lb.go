@@ -301,7 +301,7 @@ func (s *Server) getLBReplacement(w http.ResponseWriter, r *http.Request) {
 // lbSignal sends name to a run of k if its phase allows it, 409 otherwise.
 func (s *Server) lbSignal(k Kind, name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in, err := s.signalInput(w, r)
+		in, err := s.signalInput(w, r, name)
 		if err == nil && name == workflows.SignalForceDrain && strings.TrimSpace(in.Reason) == "" {
 			err = fieldError("reason", "is required for %s: say why the old load balancers may go before they are quiet", name)
 		}
@@ -347,6 +347,10 @@ func lbSignalAllowed(name string, p workflows.Phase) string {
 		return fmt.Sprintf("it is %s, not draining", p)
 	case name == workflows.SignalApprove && p != workflows.PhaseAwaitingApproval:
 		return fmt.Sprintf("it is %s, not awaiting approval", p)
+	case name == workflows.SignalZoneRevision && p != workflows.PhaseAwaitingZoneRevision:
+		return fmt.Sprintf("it is %s, not awaiting a zone revision", p)
+	case name == workflows.SignalZoneRevision:
+		return ""
 	case name == workflows.SignalGlueUpdated || name == workflows.SignalForceDrain || name == workflows.SignalApprove:
 		return ""
 	case p == workflows.PhaseDeletingOldLBs || p == workflows.PhaseRenaming:

@@ -161,6 +161,18 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	if st, ok, err := LastSucceeded(t.Context(), c, "nobody"); err != nil || ok {
 		t.Errorf("a fleet with no rollouts: %+v, %v, %v; want none", st, ok, err)
 	}
+	// A load balancer replacement's rollout of its zone records switched
+	// its new load balancers too, under its hold of the fleet: run again
+	// on its own it would skip the hold, and name machines that may be
+	// gone. It is refused, naming the replacement.
+	zone, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: "zone", Reason: "fail", HeldBy: "lbreplace-zone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.GetWorkflow(t.Context(), zone.WorkflowID, zone.RunID).Get(t.Context(), nil)
+	if _, _, err := Retry(t.Context(), c, zone); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "lbreplace-zone") {
+		t.Errorf("retry of a replacement's zone rollout: %v (code %q); want it refused, naming the replacement", err, dnsroll.ErrorCode(err))
+	}
 }
 
 // waitListed waits until the visibility store, which records a run a

@@ -51,6 +51,10 @@ func Retry(ctx context.Context, c client.Client, r Run) (Run, workflows.RolloutI
 	if err != nil {
 		return Run{}, in, err
 	}
+	if in.HeldBy != "" {
+		return Run{}, in, dnsroll.Errorf(dnsroll.EINVALID, "rollout %s rolled out the zone records of load balancer replacement %s, whose new load balancers it switched too: "+
+			"it cannot run again on its own; send zone-revision to that replacement while it waits for one, or start a new rollout", r.WorkflowID, in.HeldBy)
+	}
 	if in.CleanUp != nil {
 		if err := noLaterChange(ctx, c, r, in.CleanUp); err != nil {
 			return Run{}, in, err

@@ -160,9 +160,9 @@ func startOptions(in workflows.RolloutInput) client.StartWorkflowOptions {
 		ID:                                       workflows.WorkflowID(in.Fleet),
 		TaskQueue:                                workflows.TaskQueue,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    startAttributes(in),
+		TypedSearchAttributes:                    workflows.RolloutAttributes(in),
 		// The Web UI shows it at the top of the rollout's page.
-		StaticSummary: summary(in),
+		StaticSummary: workflows.RolloutSummary(in),
 	}
 }
 
@@ -173,36 +173,12 @@ func planOptions(in workflows.RolloutInput, id string) client.StartWorkflowOptio
 	return client.StartWorkflowOptions{
 		ID:                    workflows.PlanWorkflowID(in.Fleet, id),
 		TaskQueue:             workflows.TaskQueue,
-		TypedSearchAttributes: startAttributes(in),
-		StaticSummary:         "plan: " + strings.TrimPrefix(summary(in), "roll out "),
+		TypedSearchAttributes: workflows.RolloutAttributes(in),
+		StaticSummary:         "plan: " + strings.TrimPrefix(workflows.RolloutSummary(in), "roll out "),
 		// A plan no worker took is of no use later: it ends rather than
 		// waits in Temporal for one.
 		WorkflowExecutionTimeout: planExpiry,
 	}
-}
-
-// startAttributes are Fleet and, when in names one, Revision.
-func startAttributes(in workflows.RolloutInput) temporal.SearchAttributes {
-	attrs := []temporal.SearchAttributeUpdate{workflows.FleetAttr.ValueSet(in.Fleet)}
-	if in.Revision != "" {
-		attrs = append(attrs, workflows.RevisionAttr.ValueSet(in.Revision))
-	}
-	return temporal.NewSearchAttributes(attrs...)
-}
-
-// summary is one line for the Web UI: fleet, revision, who and why.
-func summary(in workflows.RolloutInput) string {
-	s := "roll out " + in.Fleet
-	if in.Revision != "" {
-		s += " to revision " + in.Revision
-	}
-	if in.RequestedBy != "" {
-		s += ", by " + in.RequestedBy
-	}
-	if in.Reason != "" {
-		s += ": " + in.Reason
-	}
-	return s
 }
 
 // Status queries a rollout's status; it works for finished rollouts too.

@@ -16,7 +16,7 @@ func TestSummary(t *testing.T) {
 		{workflows.RolloutInput{Fleet: "lab"}, "roll out lab"},
 		{workflows.RolloutInput{Fleet: "lab", Revision: "B", RequestedBy: "ci", Reason: "zone update"}, "roll out lab to revision B, by ci: zone update"},
 	} {
-		if got := summary(tt.in); got != tt.want {
+		if got := workflows.RolloutSummary(tt.in); got != tt.want {
 			t.Errorf("summary(%+v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -54,7 +55,7 @@ func (r *rollout) stageLBs(ctx workflow.Context) error {
 	}
 	// The others, staged in parallel, are waited for even when one staged
 	// in turn failed: the undo must not start while they run.
-	return cmp(first, waitEach(ctx, calls, func(i int, _ activities.StepResult) {
+	return cmp.Or(first, waitEach(ctx, calls, func(i int, _ activities.StepResult) {
 		balancer := fleet.LoadBalancers[indexes[i]]
 		r.setBackends(balancer.Name, shares(r.st.Blue, r.st.Green, balancer.Fronts, 0))
 	}))

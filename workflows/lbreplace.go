@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -125,6 +126,9 @@ type LBReplaceStatus struct {
 	ApproveBy time.Time `json:"approve_by,omitzero"`
 	// Drain is set once the drain has begun.
 	Drain *DrainStatus `json:"drain,omitempty"`
+	// Zone is set when the zone's own records name old load balancers
+	// (lbzone.go).
+	Zone *ZoneRecordsStatus `json:"zone,omitempty"`
 	// NoWayBack, once set, says why abort and rollback are refused: the
 	// old load balancers are being deleted.
 	NoWayBack string   `json:"no_way_back,omitempty"`
@@ -147,7 +151,8 @@ type GlueStatus struct {
 // DrainStatus is how the drain of the old load balancers stands.
 type DrainStatus struct {
 	// TTL is the longest of the parent's NS and glue TTLs, the zone's own
-	// NS TTL and ttlFloor; Until is ServedSince plus TTL.
+	// NS TTL, its old address records' TTL (Zone) and ttlFloor; Until is
+	// ServedSince plus TTL.
 	TTL   config.Duration `json:"ttl"`
 	Until time.Time       `json:"until"`
 	// QPS is the queries per second still arriving at each old load
@@ -189,6 +194,10 @@ type lbReplace struct {
 	setGlue bool
 	// approved is set by the approve signal while awaiting approval.
 	approved bool
+	// zoneRevision is the zone-revision signal not yet taken; cancelZone,
+	// while the zone's rollout runs, cancels it.
+	zoneRevision *SignalInput
+	cancelZone   workflow.CancelFunc
 	// undoing is set once the undo has begun: a stop then changes nothing.
 	undoing bool
 	// notes sends the webhook notifications.
@@ -391,7 +400,12 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		r.event(ctx, "the zone's own addresses of its name servers could not be asked of the old load balancers ("+parent.ZoneUnasked+"); "+
 			"if the zone names them itself, roll out a revision naming the new addresses as soon as the replacement ends (README: the zone's own address records)")
 	}
-	if held := r.oldAddrsInZone(parent.ZoneAddrs); len(held) > 0 {
+	if held := r.oldAddrsInZone(parent.ZoneAddrs); len(held) > 0 && workflow.GetVersion(ctx, versionZoneRollout, workflow.DefaultVersion, 1) == 1 {
+		r.st.Zone = &ZoneRecordsStatus{Records: held, TTL: config.Duration(parent.ZoneAddrTTL)}
+		r.event(ctx, fmt.Sprintf("the zone %s itself gives %s, old load balancers' addresses (TTL up to %s): once the new load balancers serve, "+
+			"the replacement waits for a revision naming their addresses (%s) and rolls it out before it moves the glue",
+			registrar.Fqdn(r.in.Domain), strings.Join(held, ", "), parent.ZoneAddrTTL, SignalZoneRevision))
+	} else if len(held) > 0 {
 		r.event(ctx, fmt.Sprintf("the zone %s itself gives %s, old load balancers' addresses (TTL up to %s): the replacement moves the glue only, "+
 			"so resolvers that take the zone's records would ask the old addresses once they are deleted; roll out a revision naming the new addresses as soon as the replacement ends (README: the zone's own address records)",
 			registrar.Fqdn(r.in.Domain), strings.Join(held, ", "), parent.ZoneAddrTTL))
@@ -421,6 +435,11 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 
 	if controls {
 		if err := r.awaitApproval(ctx); err != nil {
+			return err
+		}
+	}
+	if r.st.Zone != nil {
+		if err := r.rollOutZone(ctx); err != nil {
 			return err
 		}
 	}
@@ -655,6 +674,11 @@ func (r *lbReplace) waitGlueSignal(ctx workflow.Context, d time.Duration) (in Si
 func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) error {
 	spaced := workflow.GetVersion(ctx, versionLongWaitsPollLess, workflow.DefaultVersion, 1) == 1
 	ttl := max(served.NSTTL, served.GlueTTL, served.ZoneNSTTL, ttlFloor)
+	if r.st.Zone != nil {
+		// Resolvers may hold the old records, taken over the glue, as
+		// long as this.
+		ttl = max(ttl, r.st.Zone.TTL.D())
+	}
 	if spaced {
 		ttl = min(ttl, maxDelegationTTL)
 	}
@@ -663,7 +687,11 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 	d := &DrainStatus{TTL: config.Duration(ttl), Until: r.st.Glue.ServedSince.Add(ttl), QPS: map[string]float64{}, GiveUpAt: start.Add(p.MaxWait.D())}
 	r.st.Drain = d
 	r.st.Phase = PhaseDraining
-	r.event(ctx, fmt.Sprintf("draining the old load balancers: TTL %s (parent NS %s, glue %s, zone NS %s, floor %s), then %s below %g queries/s", ttl, served.NSTTL, served.GlueTTL, served.ZoneNSTTL, ttlFloor, p.Quiet.D(), p.QuietQPS))
+	records := ""
+	if r.st.Zone != nil {
+		records = ", the zone's old address records " + r.st.Zone.TTL.D().String()
+	}
+	r.event(ctx, fmt.Sprintf("draining the old load balancers: TTL %s (parent NS %s, glue %s, zone NS %s%s, floor %s), then %s below %g queries/s", ttl, served.NSTTL, served.GlueTTL, served.ZoneNSTTL, records, ttlFloor, p.Quiet.D(), p.QuietQPS))
 	// Replacements started before this change drained an uncounted load
 	// balancer for the TTL alone.
 	uncountedWaitsQuiet := workflow.GetVersion(ctx, "uncounted-drain-waits-quiet", workflow.DefaultVersion, 1) == 1
@@ -1008,15 +1036,7 @@ func (r *lbReplace) oldAddresses() []string {
 // oldAddrsInZone are the addresses the zone gives its name servers
 // (zone) that are old load balancers', as "name address".
 func (r *lbReplace) oldAddrsInZone(zone []registrar.NameServer) []string {
-	var out []string
-	for _, z := range zone {
-		for _, a := range z.Addrs {
-			if slices.ContainsFunc(r.st.Old, func(lb config.LoadBalancer) bool { h, err := hostAddr(lb.Address); return err == nil && h == a }) {
-				out = append(out, registrar.Fqdn(z.Name)+" "+a.String())
-			}
-		}
-	}
-	return out
+	return addrsInZone(zone, r.st.Old)
 }
 
 // staleZoneAddrs are the addresses the zone gives its name servers
@@ -1124,7 +1144,7 @@ const lbNoWayBack = "the old load balancers are being deleted, so there is nothi
 // to whichever wait checks the parent; force-drain, with a reason, ends a
 // running drain.
 func (r *lbReplace) listen(ctx workflow.Context) {
-	listenSignals(ctx, []string{SignalAbort, SignalRollback, SignalApprove, SignalGlueUpdated, SignalForceDrain}, r.event, r.onSignal)
+	listenSignals(ctx, []string{SignalAbort, SignalRollback, SignalApprove, SignalGlueUpdated, SignalForceDrain, SignalZoneRevision}, r.event, r.onSignal)
 }
 
 func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) {
@@ -1145,11 +1165,22 @@ func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) 
 	case name == SignalForceDrain:
 		r.force = &in
 		r.forceWaker.SendAsync(true)
+	case name == SignalZoneRevision && r.st.Phase != PhaseAwaitingZoneRevision:
+		r.event(ctx, name+" ignored: the replacement is "+string(r.st.Phase)+", not awaiting a zone revision")
+	case name == SignalZoneRevision && r.badZoneRevision(in.Revision) != "":
+		r.event(ctx, name+" refused: "+r.badZoneRevision(in.Revision))
+	case name == SignalZoneRevision:
+		r.zoneRevision = &in
 	case r.undoing:
 		// The undo under way ends the run for what stopped it.
 		r.event(ctx, name+" ignored: the replacement is already being undone ("+r.st.Failure+")")
 	default:
-		if r.requestStop(ctx, r.event, name, in, lbNoWayBack) {
+		if !r.requestStop(ctx, r.event, name, in, cmp.Or(r.st.NoWayBack, lbNoWayBack)) {
+			break
+		}
+		if r.cancelZone != nil {
+			r.cancelZone()
+		} else {
 			r.cancel()
 		}
 	}

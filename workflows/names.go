@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/dnsroll/dnsroll/config"
 )
 
 // TaskQueue is where workers poll for rollout work.
@@ -88,12 +90,21 @@ type RolloutInput struct {
 	// CleanUp, when set, makes the run only finish an earlier run's
 	// cleanup (see CleanupRequest); POST /rollouts/{id}/cleanup sets it.
 	CleanUp *CleanupRequest `json:"clean_up,omitempty" api:"refused"`
+	// ExtraLoadBalancers and HeldBy are set by a load balancer replacement
+	// that rolls out a revision naming its new load balancers (zone
+	// records): they are switched with the fleet's own, and the rollout
+	// runs under the replacement's hold of the fleet, HeldBy's ID.
+	ExtraLoadBalancers []config.LoadBalancer `json:"extra_load_balancers,omitempty" api:"refused"`
+	HeldBy             string                `json:"held_by,omitempty" api:"refused"`
 }
 
-// SignalInput is the payload of abort and rollback; both fields are optional.
+// SignalInput is the payload of a signal; every field is optional.
 type SignalInput struct {
 	Reason string `json:"reason,omitempty"`
 	By     string `json:"by,omitempty"`
+	// Revision is zone-revision's alone (signalFields): the revision a
+	// load balancer replacement rolls out.
+	Revision string `json:"revision,omitempty"`
 }
 
 // Custom search attributes, so the Web UI and `temporal workflow list
@@ -112,3 +123,29 @@ var (
 // fails its workflow tasks), so the lab registers exactly these and the
 // worker and API check for them at startup.
 var SearchAttributes = []temporal.SearchAttributeKeyKeyword{FleetAttr, PhaseAttr, RevisionAttr}
+
+// RolloutAttributes are a rollout's search attributes at start: Fleet
+// and, when in names one, Revision.
+func RolloutAttributes(in RolloutInput) temporal.SearchAttributes {
+	attrs := []temporal.SearchAttributeUpdate{FleetAttr.ValueSet(in.Fleet)}
+	if in.Revision != "" {
+		attrs = append(attrs, RevisionAttr.ValueSet(in.Revision))
+	}
+	return temporal.NewSearchAttributes(attrs...)
+}
+
+// RolloutSummary is a rollout's one line for the Web UI: fleet,
+// revision, who and why.
+func RolloutSummary(in RolloutInput) string {
+	s := "roll out " + in.Fleet
+	if in.Revision != "" {
+		s += " to revision " + in.Revision
+	}
+	if in.RequestedBy != "" {
+		s += ", by " + in.RequestedBy
+	}
+	if in.Reason != "" {
+		s += ": " + in.Reason
+	}
+	return s
+}

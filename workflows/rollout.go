@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -97,7 +98,11 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	r.cancelSteps = cancel
 	workflow.Go(ctx, r.listenForSignals)
 
-	hold, err := holdFleet(ctx, in.Fleet)
+	var hold *fleetHold
+	var err error
+	if in.HeldBy == "" {
+		hold, err = holdFleet(ctx, in.Fleet)
+	}
 	switch {
 	case err != nil:
 	case in.CleanUp != nil:
@@ -156,7 +161,7 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	// rollouts planned with every zone, and their steps read them there.
 	small := workflow.GetVersion(ctx, "small-histories", workflow.DefaultVersion, 1) >= 1
 	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, AllowNewKSK: in.AllowNewKSK, SmallHistory: small,
-		LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown}
+		ExtraLoadBalancers: in.ExtraLoadBalancers, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown}
 	if err := r.st.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, planIn, &r.plan); err != nil {
 		return err
 	}
@@ -288,12 +293,12 @@ func (r *rollout) switchLBs(ctx workflow.Context, lbs []config.LoadBalancer, ser
 		// One that fails stays where it was; the next is still switched.
 		var res activities.StepResult
 		if err := start(i, r.turnOptions(ctx, len(turns)-k)).wait(ctx, &res); err != nil {
-			first = cmp(first, err)
+			first = cmp.Or(first, err)
 			continue
 		}
 		switched(i)
 	}
-	return cmp(first, waitEach(ctx, calls, func(i int, _ activities.StepResult) { switched(indexes[i]) }))
+	return cmp.Or(first, waitEach(ctx, calls, func(i int, _ activities.StepResult) { switched(indexes[i]) }))
 }
 
 // turnOptions are those of a switch back to blue made in turn, with left
@@ -700,12 +705,4 @@ func sortedKeys(m map[string]dnsroll.Server) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// cmp keeps the first error.
-func cmp(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }

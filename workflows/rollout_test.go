@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -82,7 +83,7 @@ func (r *recorder) checkFleetArg(info *activity.Info, _ context.Context, args co
 		FleetRef *activities.FleetRef `json:"fleet_ref"`
 	}
 	err := args.Get(&in)
-	if err == nil && len(in.Fleet) == 0 && in.FleetRef != nil && *in.FleetRef == testFleetRef {
+	if err == nil && len(in.Fleet) == 0 && in.FleetRef != nil && reflect.DeepEqual(*in.FleetRef, testFleetRef) {
 		return
 	}
 	r.mu.Lock()

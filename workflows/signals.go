@@ -45,7 +45,7 @@ func listenSignals(ctx workflow.Context, names []string, event func(workflow.Con
 			sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) {
 				var raw converter.RawValue
 				c.Receive(ctx, &raw)
-				in, err := decodeSignal(raw)
+				in, err := decodeSignal(raw, signalFields[name]...)
 				var unknown *unknownFieldsError
 				if errors.As(err, &unknown) && workflow.GetVersion(ctx, versionStrictSignals, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 					in, err = unknown.in, nil
@@ -151,7 +151,7 @@ func (r *rollout) onApprove(ctx workflow.Context, in SignalInput) {
 // quotes the payload, so the operator sees in the events what was sent
 // instead of a signal that silently did nothing. Every workflow reads its
 // signals here, and the reason and by come back clipped (clipped).
-func decodeSignal(raw converter.RawValue) (SignalInput, error) {
+func decodeSignal(raw converter.RawValue, fields ...string) (SignalInput, error) {
 	p := raw.Payload()
 	if p == nil {
 		return SignalInput{}, nil
@@ -165,7 +165,7 @@ func decodeSignal(raw converter.RawValue) (SignalInput, error) {
 	}
 	var in SignalInput
 	if err := json.Unmarshal(data, &in); err == nil {
-		if unknown := unknownFields(data); len(unknown) > 0 {
+		if unknown := unknownFields(data, fields); len(unknown) > 0 {
 			return SignalInput{}, &unknownFieldsError{in: in.clipped(), fields: unknown}
 		}
 		return in.clipped(), nil
@@ -181,16 +181,21 @@ func decodeSignal(raw converter.RawValue) (SignalInput, error) {
 	return SignalInput{}, fmt.Errorf(`its payload %s is neither {"reason": "...", "by": "..."} nor a string`, text)
 }
 
+// signalFields are the fields a signal takes besides reason and by.
+var signalFields = map[string][]string{SignalZoneRevision: {"revision"}}
+
 // unknownFields lists, sorted, the keys of the JSON object data that
-// name no field of SignalInput, matched as json.Unmarshal matches them.
-func unknownFields(data []byte) []string {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(data, &fields) != nil {
+// name neither reason, by nor one of fields, matched as json.Unmarshal
+// matches them.
+func unknownFields(data []byte, fields []string) []string {
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(data, &keys) != nil {
 		return nil
 	}
+	known := append([]string{"reason", "by"}, fields...)
 	var unknown []string
-	for k := range fields {
-		if !strings.EqualFold(k, "reason") && !strings.EqualFold(k, "by") {
+	for k := range keys {
+		if !slices.ContainsFunc(known, func(f string) bool { return strings.EqualFold(k, f) }) {
 			unknown = append(unknown, strconv.Quote(k))
 		}
 	}

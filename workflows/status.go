@@ -47,7 +47,7 @@ var Phases = []Phase{
 	PhasePlanning, PhaseCreating, PhaseProvisioning, PhaseVerifyGreen, PhaseStaging, PhaseAwaitingApproval, PhaseSwitching,
 	PhaseCanary, PhaseVerifyLBs, PhaseBaking, PhaseDeletingBlue, PhaseRenaming, PhaseRollingBack,
 	PhaseUpdatingLBs, PhaseRestoringLB,
-	PhaseCheckingParent, PhaseCreatingNewLBs, PhaseVerifyNewLBs, PhaseUpdatingGlue, PhaseAwaitingGlue, PhaseDraining, PhaseDeletingOldLBs, PhaseRestoringGlue,
+	PhaseCheckingParent, PhaseCreatingNewLBs, PhaseVerifyNewLBs, PhaseAwaitingZoneRevision, PhaseRollingOutZone, PhaseUpdatingGlue, PhaseAwaitingGlue, PhaseDraining, PhaseDeletingOldLBs, PhaseRestoringGlue,
 	PhaseSucceeded, PhaseFailed, PhaseAborted, PhaseRolledBack, PhaseCleanupFailed, PhaseCleanedUp,
 }
 

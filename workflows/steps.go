@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -179,7 +180,7 @@ func waitEach[T any](ctx workflow.Context, calls []*call, done func(i int, res T
 	for i, c := range calls {
 		var res T
 		if err := c.wait(ctx, &res); err != nil {
-			first = cmp(first, err)
+			first = cmp.Or(first, err)
 			continue
 		}
 		done(i, res)

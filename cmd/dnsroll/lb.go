@@ -34,6 +34,9 @@ const lbUsage = `Usage: dnsroll lb <command> [flags]   (dnsroll lb <command> --h
                 the workflow checks the parent itself before it believes it
   force-drain   end a replacement's drain now, before the old load balancers are quiet
                 (--reason is required, and recorded)
+  zone-revision name the --revision whose zone gives its name servers the new load balancers'
+                addresses, when the zone names the old ones itself (phase awaiting-zone-revision);
+                the replacement rolls it out through the old and new load balancers
   abort         stop an update (the one being updated gets its old config back) or a
                 replacement (the glue goes back, the new load balancers are deleted;
                 with the manual registrar, once glue-updated confirms the old glue)
@@ -79,7 +82,7 @@ func runLB(ctx context.Context, std streams, args []string) error {
 		case "abort":
 			pickKind()
 			return c.signal(fs, sub)
-		case workflows.SignalRollback, workflows.SignalApprove, workflows.SignalGlueUpdated, workflows.SignalForceDrain:
+		case workflows.SignalRollback, workflows.SignalApprove, workflows.SignalGlueUpdated, workflows.SignalForceDrain, workflows.SignalZoneRevision:
 			return c.signal(fs, sub)
 		}
 		return nil
@@ -136,7 +139,12 @@ func kindOf(id string) api.Kind {
 }
 
 func (c *lbCmd) signal(fs *flag.FlagSet, name string) func(context.Context) error {
+	var revision string
+	if name == workflows.SignalZoneRevision {
+		fs.StringVar(&revision, "revision", "", "the revision whose zone gives its name servers the new load balancers' addresses (empty: the zone files as they are on the worker, for a fleet whose paths have no {revision})")
+	}
 	return c.signalFlags(fs, "lb", name, func(ctx context.Context, in api.SignalRequest) (string, error) {
+		in.Revision = revision
 		if name == workflows.SignalForceDrain && strings.TrimSpace(in.Reason) == "" {
 			return "", errors.New("force-drain needs --reason: say why the old load balancers may go before they are quiet (it is recorded)")
 		}

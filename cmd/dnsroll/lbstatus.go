@@ -93,14 +93,18 @@ func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error
 	return &exitError{code: followedExit(st), err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, whyEnded(st, run.State))}
 }
 
-// replacePrinter prints what a replacement adds to the steps: the glue
-// to set (manual registrar) and how the drain stands, each when it
-// changes.
-type replacePrinter struct{ glue, drain string }
+// replacePrinter prints what a replacement adds to the steps: the zone
+// revision it waits for, the glue to set (manual registrar) and how the
+// drain stands, each when it changes.
+type replacePrinter struct{ zone, glue, drain string }
 
 func (p *replacePrinter) update(w io.Writer, st *workflows.LBReplaceStatus) {
 	if st == nil {
 		return
+	}
+	if z := st.Zone; z != nil && z.Instructions != "" && z.Instructions != p.zone {
+		fmt.Fprintf(w, "    the zone's own records: %s\n", z.Instructions)
+		p.zone = z.Instructions
 	}
 	if g := st.Glue.Instructions; g != "" && g != p.glue {
 		fmt.Fprintf(w, "    at the registrar:\n      %s\n    then: dnsroll lb glue-updated --fleet %s\n", strings.ReplaceAll(strings.TrimSpace(g), "\n", "\n      "), st.Fleet)

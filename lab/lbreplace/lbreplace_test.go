@@ -12,6 +12,7 @@ package lbreplace_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http/httptest"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/miekg/dns"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
@@ -61,14 +63,16 @@ func needPrograms(t *testing.T, programs ...string) {
 const queryNames = 40
 
 // zoneText is example.com as the nameserver behind the load balancers
-// serves it. Its NS TTL is the parent's: the drain rule counts both.
-func zoneText(ns netip.Addr) string {
+// serves it, with serial, giving its name server ns1 the address ns: the
+// old load balancer's at first, which the replacement has a revision
+// change. Its NS TTL is the parent's: the drain rule counts both.
+func zoneText(ns netip.Addr, serial int) string {
 	return fmt.Sprintf(`$TTL 1
-@	10	IN SOA	ns1 hostmaster 1 60 60 600 1
+@	10	IN SOA	ns1 hostmaster %d 60 60 600 1
 @	10	IN NS	ns1
 ns1	10	IN A	%s
 *	1	IN A	192.0.2.1
-`, ns)
+`, serial, ns)
 }
 
 // replaceLab is a delegation of example.com to ns1.example.com at the old
@@ -86,6 +90,7 @@ type replaceLab struct {
 	old, new netip.Addr
 	mu       sync.Mutex
 	deleted  map[string]time.Time
+	created  map[string]bool
 }
 
 func startReplaceLab(t *testing.T, driver string) *replaceLab {
@@ -100,7 +105,7 @@ func startReplaceLab(t *testing.T, driver string) *replaceLab {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Stop)
-	r := &replaceLab{t: t, lab: l, cl: cl, labDir: filepath.Join(dir, "lab"), deleted: map[string]time.Time{}}
+	r := &replaceLab{t: t, lab: l, cl: cl, labDir: filepath.Join(dir, "lab"), deleted: map[string]time.Time{}, created: map[string]bool{}}
 	for i, a := range []*netip.Addr{&r.old, &r.new} {
 		if *a, err = l.AddHost(delegation.FirstHost + i); err != nil {
 			t.Fatal(err)
@@ -110,16 +115,19 @@ func startReplaceLab(t *testing.T, driver string) *replaceLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := delegation.ServeAt(filepath.Join(dir, "ns1"), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), "example.com", zoneText(r.old))
+	ns, err := delegation.ServeAt(filepath.Join(dir, "ns1"), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), "example.com", zoneText(r.old, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Stop)
 
-	addrs := map[string]string{"ns1": "127.0.0.1", "lb1": r.old.String(), "lb1-next": r.new.String()}
+	addrs := map[string]string{"ns1": "127.0.0.1", "ns1-next": "127.0.0.1", "lb1": r.old.String(), "lb1-next": r.new.String()}
 	sim, err := linodesim.New(linodesim.Options{Token: "lab", BootDelay: 100 * time.Millisecond, DeleteDelay: 500 * time.Millisecond,
 		OnCreate: func(inst linodesim.Instance, _ []string, _ string) (string, error) {
 			if a, ok := addrs[inst.Label]; ok {
+				r.mu.Lock()
+				r.created[inst.Label] = true
+				r.mu.Unlock()
 				return a, nil
 			}
 			return "", fmt.Errorf("the lab has no address for %s", inst.Label)
@@ -191,7 +199,7 @@ func (r *replaceLab) writeFleet(dir, driver string, portBase int) *config.Fleet 
 	if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o755); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "zones", "example.com.zone"), []byte(zoneText(r.old)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "zones", "example.com.zone"), []byte(zoneText(r.old, 1)), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
 	yaml := fmt.Sprintf(`
@@ -205,8 +213,10 @@ zones:
 lab: {dns_port_base: %d}
 ansible:
   connection: local
+  nameserver_playbook: %s
   loadbalancer_playbook: %s
-`, r.old, driver, portBase, filepath.Join(repo, "ansible", "loadbalancer.yml"))
+rollout: {bake: 0s}
+`, r.old, driver, portBase, filepath.Join(repo, "ansible", "nameserver.yml"), filepath.Join(repo, "ansible", "loadbalancer.yml"))
 	if err := os.WriteFile(filepath.Join(dir, "glue.yaml"), []byte(yaml), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
@@ -363,6 +373,34 @@ func (r *replaceLab) start(ctx context.Context) (string, client.WorkflowRun) {
 	return id, run
 }
 
+// writeZone writes the fleet's zone file as an operator commits a
+// revision: the worker's rollouts serve it from then on.
+func (r *replaceLab) writeZone(text string) {
+	r.t.Helper()
+	if err := os.WriteFile(filepath.Join(r.fleet.Dir, "zones", "example.com.zone"), []byte(text), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// awaitZoneRevision waits until the replacement, whose zone gives ns1 the
+// old load balancer's address, asks for a revision naming the new one.
+func (r *replaceLab) awaitZoneRevision(ctx context.Context, id string) {
+	r.t.Helper()
+	r.waitFor(ctx, id, "the request for a zone revision", func(st workflows.LBReplaceStatus) bool {
+		return st.Phase == workflows.PhaseAwaitingZoneRevision && st.Zone != nil &&
+			slices.Contains(st.Zone.Replace, r.old.String()+" -> "+r.new.String())
+	})
+}
+
+// sendZoneRevision writes the zone file with text and sends zone-revision.
+func (r *replaceLab) sendZoneRevision(ctx context.Context, id, text string) {
+	r.t.Helper()
+	r.writeZone(text)
+	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalZoneRevision, workflows.SignalInput{Revision: "r2", By: "lab"}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
 // moveGlue waits for the manual registrar's instructions, sends a
 // premature glue-updated and waits for its refusal, then changes the glue
 // at the registry and signals again. It returns when the glue began to
@@ -410,6 +448,10 @@ func replaceUnderLoad(t *testing.T, driver string) {
 	time.Sleep(2 * time.Second) // the resolver caches the old delegation
 
 	id, run := r.start(ctx)
+	// The zone gives ns1 the old load balancer's address: the replacement
+	// rolls out a revision giving it the new one, through both.
+	r.awaitZoneRevision(ctx, id)
+	r.sendZoneRevision(ctx, id, zoneText(r.new, 2))
 	setAt, servedAt := r.moveGlue(ctx, id)
 	var st workflows.LBReplaceStatus
 	if err := run.Get(ctx, &st); err != nil {
@@ -457,6 +499,29 @@ func replaceUnderLoad(t *testing.T, driver string) {
 		if s.runAt.After(deleted.Add(2*time.Second)) && (s.oldRun || !s.nextRun) {
 			t.Fatalf("at +%s, after the deletion, the old load balancer runs: %v, the new one: %v", rel(s.runAt), s.oldRun, s.nextRun)
 		}
+	}
+	if z := st.Zone; z == nil || len(z.Rollouts) != 1 || z.Rollouts[0].Phase != workflows.PhaseSucceeded {
+		t.Fatalf("zone records %+v; want one rollout of them, succeeded", z)
+	}
+	// That rollout made a green ns1, and switched the old load balancer
+	// and the new one to it.
+	zr := st.Zone.Rollouts[0]
+	var rolled workflows.Status
+	if err := r.cl.GetWorkflow(ctx, zr.WorkflowID, zr.RunID).Get(ctx, &rolled); err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, s := range rolled.Steps {
+		steps = append(steps, s.Name+" "+s.Target)
+	}
+	t.Logf("zone rollout %s: %s", zr.WorkflowID, strings.Join(steps, ", "))
+	for _, want := range []string{"ProvisionNameservers green", "FlipLoadBalancer lb1", "FlipLoadBalancer lb1-next", "DeleteServer ns1", "RenameServer ns1-next"} {
+		if !slices.Contains(steps, want) {
+			t.Errorf("the zone rollout's steps lack %q", want)
+		}
+	}
+	if got := r.zoneNS1(next); got != r.new {
+		t.Errorf("the zone gives ns1 %s through the new load balancer; want its address %s", got, r.new)
 	}
 	if st.Drain.Ended != "drained" || len(st.Drain.Uncounted) != 0 {
 		t.Errorf("drain ended %q with %v uncounted; want drained, watching the old load balancer's counter", st.Drain.Ended, st.Drain.Uncounted)
@@ -525,84 +590,117 @@ func checkCounters(t *testing.T, series []sample, setAt, servedAt, deleted time.
 	}
 }
 
-// TestGlueNeverUpdatedAbortRestores: the operator claims the glue is
-// updated but the registry still serves the old: the check at the parent
-// refuses it, abort deletes the new load balancer (its dnsdist stops), the
-// parent keeps the old glue and dnsperf through the resolver loses nothing.
-func TestGlueNeverUpdatedAbortRestores(t *testing.T) {
+// TestZoneRolloutStoppedUndoesTheReplacement: the rollout of the zone's
+// own records does not happen, so the zone still names the old load
+// balancer: the revision sent cannot be rolled out (its serial is behind
+// what the nameserver serves, which the rollout's plan refuses), or an
+// abort of the replacement cancels the rollout once green serves, which
+// puts both load balancers back on blue and deletes green. Either way the
+// replacement deletes the new load balancer (its dnsdist stops), the
+// parent keeps the old glue, the zone its old address, and dnsperf through
+// the resolver loses nothing.
+func TestZoneRolloutStoppedUndoesTheReplacement(t *testing.T) {
+	for _, c := range []struct {
+		name, want string
+		phase      workflows.Phase
+		stop       func(r *replaceLab, ctx context.Context, id string)
+	}{
+		{"a revision refused", "the rollout of the zone", workflows.PhaseFailed, func(r *replaceLab, ctx context.Context, id string) {
+			r.sendZoneRevision(ctx, id, zoneText(r.new, 0))
+		}},
+		{"an abort during the rollout", "abort: wrong revision", workflows.PhaseAborted, func(r *replaceLab, ctx context.Context, id string) {
+			r.sendZoneRevision(ctx, id, zoneText(r.new, 2))
+			r.waitFor(ctx, id, "green staged on both load balancers", func(workflows.LBReplaceStatus) bool {
+				st, err := r.cl.QueryWorkflow(ctx, workflows.WorkflowID("glue"), "", workflows.QueryStatus)
+				var rolled workflows.Status
+				return err == nil && st.Get(&rolled) == nil && slices.ContainsFunc(rolled.Steps, func(s *workflows.Step) bool {
+					return s.Name == "StageLoadBalancer" && s.Target == "lb1-next" && s.State == workflows.StepSucceeded
+				})
+			})
+			if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalAbort, workflows.SignalInput{Reason: "wrong revision"}); err != nil {
+				r.t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) { zoneRolloutStopped(t, c.stop, c.phase, c.want) })
+	}
+}
+
+func zoneRolloutStopped(t *testing.T, stop func(r *replaceLab, ctx context.Context, id string), phase workflows.Phase, want string) {
 	r := startReplaceLab(t, "dnsdist")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	load := startPerf(t, r.lab.Resolver(), names(), 200)
 
 	id, run := r.start(ctx)
-	r.waitFor(ctx, id, "the manual registrar's instructions", func(st workflows.LBReplaceStatus) bool {
-		return st.Phase == workflows.PhaseAwaitingGlue
-	})
-	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalGlueUpdated, "done"); err != nil {
-		t.Fatal(err)
-	}
-	r.waitFor(ctx, id, "the premature glue-updated refused", func(st workflows.LBReplaceStatus) bool { return hasEvent(st, "glue-updated refused") })
-	_, next := r.lbs()
+	r.awaitZoneRevision(ctx, id)
+	old, next := r.lbs()
 	before, err := r.queries(ctx, next)
 	if err != nil {
 		t.Fatalf("the new load balancer's counter: %v", err)
 	}
-	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalAbort, workflows.SignalInput{Reason: "registrar down"}); err != nil {
-		t.Fatal(err)
-	}
-	// The new load balancer stays until the operator confirms that the
-	// registrar holds the old glue: a change asked for before the abort
-	// could still be published.
-	r.waitFor(ctx, id, "the instructions to confirm the old glue", func(st workflows.LBReplaceStatus) bool {
-		return st.Phase == workflows.PhaseRestoringGlue && strings.Contains(st.Glue.Instructions, workflows.SignalGlueUpdated)
-	})
-	if !running(config.LabLBDir(r.labDir, "lb1-next")) {
-		t.Error("the new load balancer stopped before the operator confirmed the old glue")
-	}
-	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalGlueUpdated, workflows.SignalInput{By: "lab", Reason: "never changed it"}); err != nil {
-		t.Fatal(err)
-	}
+	stop(r, ctx, id)
 	var st workflows.LBReplaceStatus
-	if err := run.Get(ctx, &st); err != nil {
-		t.Fatalf("abort failed: %v", err)
+	err = run.Get(ctx, &st)
+	var app *temporal.ApplicationError
+	if err != nil && (!errors.As(err, &app) || app.Details(&st) != nil) {
+		t.Fatalf("replacement ended with %v; want its status", err)
 	}
-	temporaltest.RecordHistory(t, r.cl, id, run.GetRunID(), "lbreplace-aborted")
 	time.Sleep(time.Second)
 	perf, err := load.stop()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("dnsperf through the resolver: %s; the new load balancer had answered %d queries (its checks) before the abort", perf, before)
+	t.Logf("dnsperf through the resolver: %s; the new load balancer had answered %d queries (its checks)", perf, before)
 
-	if st.Phase != workflows.PhaseAborted {
-		t.Fatalf("phase %s: %s", st.Phase, st.Failure)
+	if st.Phase != phase || !strings.Contains(st.Failure, want) {
+		t.Fatalf("phase %s: %s; want %s: %s", st.Phase, st.Failure, phase, want)
+	}
+	if z := st.Zone; z == nil || len(z.Rollouts) != 1 || z.Rollouts[0].Phase == workflows.PhaseSucceeded || z.Rollouts[0].Failure == "" {
+		t.Errorf("zone records %+v; want one rollout, failed, saying why", st.Zone)
 	}
 	ref, err := registrar.Check(ctx, r.lab.ParentServers(), "example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !registrar.Equal(ref.NS, glue(r.old)) {
-		t.Errorf("the parent serves %v after the abort, want the old glue", ref.NS)
+		t.Errorf("the parent serves %v, want the old glue", ref.NS)
+	}
+	if got := r.zoneNS1(old); got != r.old {
+		t.Errorf("the zone gives ns1 %s; want the old load balancer's %s", got, r.old)
 	}
 	r.mu.Lock()
 	_, nextDeleted := r.deleted["lb1-next"]
 	_, oldDeleted := r.deleted["lb1"]
+	_, blueDeleted := r.deleted["ns1"]
+	_, greenMade := r.created["ns1-next"]
+	_, greenDeleted := r.deleted["ns1-next"]
 	r.mu.Unlock()
+	if blueDeleted || greenMade != greenDeleted {
+		t.Errorf("the zone's rollout deleted blue ns1 (%v), or left green ns1-next (made %v, deleted %v)", blueDeleted, greenMade, greenDeleted)
+	}
 	if !nextDeleted || running(config.LabLBDir(r.labDir, "lb1-next")) {
-		t.Errorf("abort did not delete the new load balancer (deleted %v, running %v)", nextDeleted, running(config.LabLBDir(r.labDir, "lb1-next")))
+		t.Errorf("the new load balancer was not deleted (deleted %v, running %v)", nextDeleted, running(config.LabLBDir(r.labDir, "lb1-next")))
 	}
 	if oldDeleted || !running(config.LabLBDir(r.labDir, "lb1")) {
-		t.Errorf("abort deleted or stopped the old load balancer")
+		t.Errorf("the old load balancer was deleted or stopped")
 	}
 	if perf.Sent < 1000 || perf.Lost != 0 || perf.RCodes["NOERROR"] != perf.Completed {
 		t.Errorf("dnsperf: %s; want over 1000 sent, 0 lost and every answer NOERROR", perf)
 	}
-	// The resolver asked the new load balancer nothing: its counter holds
-	// the workflow's own checks, far fewer than the resolver's queries.
-	if before > 50 {
-		t.Errorf("the new load balancer got %d queries before the abort; the resolver should not have asked it", before)
+}
+
+// zoneNS1 is the address the zone gives ns1.example.com, asked at lb.
+func (r *replaceLab) zoneNS1(lb config.LoadBalancer) netip.Addr {
+	r.t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("ns1.example.com.", dns.TypeA)
+	resp, _, err := (&dns.Client{Timeout: perfTimeout}).Exchange(m, lb.Address)
+	if err != nil || len(resp.Answer) != 1 {
+		r.t.Fatalf("ns1.example.com A at %s: %v %v", lb.Name, err, resp)
 	}
+	a, _ := netip.AddrFromSlice(resp.Answer[0].(*dns.A).A.To4())
+	return a
 }
 
 // askFresh resolves n names that nobody asked before (the zone's wildcard)

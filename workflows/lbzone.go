@@ -1,0 +1,268 @@
+package workflows
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/registrar"
+)
+
+// A zone whose name servers are named inside it (ns1.example.com for
+// example.com) gives their addresses itself, and BIND hands resolvers
+// those over the glue. When they name old load balancers, moving the glue
+// alone would leave resolvers asking deleted machines. So, once the new
+// load balancers exist and their addresses are known, the replacement
+// waits for a revision naming them (the zone-revision signal) and rolls it
+// out as a rollout of the fleet that switches the new load balancers with
+// the old; only once the zone no longer names an old load balancer does it
+// move the glue, and its drain waits out the old records' TTL too. Once
+// the zone names a new load balancer there is no way back: deleting the
+// new ones would take the zone's name servers away.
+
+// SignalZoneRevision names the revision whose zone gives its name servers
+// the new load balancers' addresses; its payload is {"revision": "..."}
+// (empty for a fleet whose zone file paths have no {revision}), with
+// reason and by.
+const SignalZoneRevision = "zone-revision"
+
+// Phases of a replacement whose zone names its load balancers.
+const (
+	PhaseAwaitingZoneRevision Phase = "awaiting-zone-revision"
+	PhaseRollingOutZone       Phase = "rolling-out-zone"
+)
+
+// versionZoneRollout marks replacements that roll out the zone's own
+// address records before the glue moves; runs from before it warned only.
+const versionZoneRollout = "lbreplace-zone-rollout"
+
+// zoneNoWayBack is why a replacement whose zone names a new load balancer
+// refuses abort and rollback.
+const zoneNoWayBack = "the zone names the new load balancers, so deleting them would take its name servers away: the replacement goes on"
+
+// ZoneRecordsStatus is what a replacement does about the zone's own
+// address records of its name servers.
+type ZoneRecordsStatus struct {
+	// Records are those that name an old load balancer ("name address"),
+	// as the zone served them when the replacement began, and TTL their
+	// longest TTL, which the drain waits out.
+	Records []string        `json:"records"`
+	TTL     config.Duration `json:"ttl"`
+	// Replace pairs each old load balancer's address with its
+	// replacement's ("old -> new"): what the revision must change.
+	Replace []string `json:"replace,omitempty"`
+	// Instructions say what to do while the replacement waits for the
+	// revision, until WaitUntil (glue_wait).
+	Instructions string    `json:"instructions,omitempty"`
+	WaitUntil    time.Time `json:"wait_until,omitzero"`
+	// Rollouts are the rollouts run for it, latest last.
+	Rollouts []ZoneRollout `json:"rollouts,omitempty"`
+}
+
+// ZoneRollout is one rollout a replacement ran for its zone records.
+type ZoneRollout struct {
+	Revision   string `json:"revision"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id,omitempty"`
+	// Phase is the rollout's phase once it ended; Failure why it failed.
+	Phase   Phase  `json:"phase,omitempty"`
+	Failure string `json:"failure,omitempty"`
+}
+
+// rollOutZone waits for revisions and rolls them out until the zone names
+// no old load balancer. It returns an error that stops the replacement
+// (undone while the zone names none of the new load balancers); past that
+// point r.committed is set.
+func (r *lbReplace) rollOutZone(ctx workflow.Context) error {
+	z := r.st.Zone
+	for i, old := range r.st.Old {
+		z.Replace = append(z.Replace, addrText(old.Address)+" -> "+addrText(r.st.New[i].Address))
+	}
+	z.WaitUntil = workflow.Now(ctx).Add(r.in.GlueWait.D())
+	for {
+		r.st.Phase = PhaseAwaitingZoneRevision
+		z.Instructions = fmt.Sprintf("The zone %s gives %s, old load balancers' addresses. Commit a revision whose zone gives its name servers the new addresses (%s), "+
+			"then send %s with it: dnsroll lb zone-revision --fleet %s --revision <revision> (or temporal workflow signal --workflow-id %s --name %s --input '{\"revision\":\"<revision>\"}'). "+
+			"The replacement rolls it out through the old and new load balancers before it moves the glue; it is aborted at %s (glue_wait).",
+			registrar.Fqdn(r.in.Domain), strings.Join(z.Records, ", "), strings.Join(z.Replace, ", "), SignalZoneRevision, r.st.Fleet,
+			LBReplaceWorkflowID(r.st.Fleet), SignalZoneRevision, z.WaitUntil.UTC().Format(time.RFC3339))
+		in, ok, err := r.waitZoneRevision(ctx, z.WaitUntil.Sub(workflow.Now(ctx)))
+		z.Instructions = ""
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no %s within %s (glue_wait)", SignalZoneRevision, r.in.GlueWait.D()), "ZoneRevisionTimeout", nil)
+		}
+		r.event(ctx, SignalZoneRevision+" received"+in.describe()+": rolling out revision "+cmp.Or(in.Revision, "(the zone files as they are)")+" through the old and new load balancers")
+		r.st.Phase = PhaseRollingOutZone
+		rollErr := r.runZoneRollout(ctx, in)
+		// Asked even when a stop cancelled the rollout: what the zone
+		// names decides whether the new load balancers may go.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		zone, err := r.askZone(dctx)
+		if err != nil {
+			// Not knowing what the zone names, the new load balancers
+			// must stay: the replacement fails without undo.
+			r.committed, r.st.NoWayBack = true, "the zone could not be asked whether it names the new load balancers"
+			return errors.Join(rollErr, err)
+		}
+		if named := r.newAddrsInZone(zone.ZoneAddrs); len(named) > 0 {
+			r.committed, r.st.NoWayBack = true, zoneNoWayBack
+			r.undos = nil
+			r.event(ctx, "the zone gives "+strings.Join(named, ", ")+", the new load balancers': "+zoneNoWayBack)
+			if r.stop != nil {
+				// The rollout was past its own point of no return when
+				// the stop came: the stop cannot be honoured.
+				r.event(ctx, r.stop.signal+" rejected: "+zoneNoWayBack)
+				r.stop = nil
+			}
+		}
+		held := r.oldAddrsInZone(zone.ZoneAddrs)
+		switch {
+		case rollErr != nil:
+			return rollErr
+		case r.stop != nil:
+			return temporal.NewCanceledError()
+		case len(held) == 0 && !r.committed:
+			// The revision dropped the records naming the old load
+			// balancers without naming the new ones: nothing holds them.
+			r.event(ctx, "the zone no longer names the old load balancers")
+			return nil
+		case len(held) == 0:
+			return nil
+		}
+		z.Records = held
+		r.event(ctx, fmt.Sprintf("the rollout of revision %s succeeded, but the zone still gives %s: waiting for another %s", cmp.Or(in.Revision, "(as they are)"), strings.Join(held, ", "), SignalZoneRevision))
+	}
+}
+
+// runZoneRollout rolls out in.Revision as a child rollout of the fleet,
+// under this run's hold of it, switching the new load balancers with the
+// fleet's own. A stop of the replacement cancels it, which the rollout
+// takes as an abort (and undoes, unless past its own point of no return);
+// the replacement waits for it to end either way. Terminating the
+// replacement asks Temporal to cancel it likewise.
+func (r *lbReplace) runZoneRollout(ctx workflow.Context, in SignalInput) error {
+	roll := RolloutInput{Fleet: r.st.Fleet, Revision: in.Revision, RequestedBy: cmp.Or(in.By, r.in.RequestedBy),
+		Reason:             cmp.Or(in.Reason, "the zone names the new load balancers of "+LBReplaceWorkflowID(r.st.Fleet)),
+		ExtraLoadBalancers: slices.Clone(r.st.New), HeldBy: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            WorkflowID(r.st.Fleet),
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WaitForCancellation:   true,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: RolloutAttributes(roll),
+		StaticSummary:         RolloutSummary(roll),
+	})
+	rec := ZoneRollout{Revision: in.Revision, WorkflowID: WorkflowID(r.st.Fleet)}
+	z := r.st.Zone
+	z.Rollouts = append(z.Rollouts, rec)
+	cur := &z.Rollouts[len(z.Rollouts)-1]
+	// A stop cancels the rollout alone (onSignal): the replacement decides
+	// what to do once it has ended, by what the zone names.
+	ctx, r.cancelZone = workflow.WithCancel(ctx)
+	defer func() { r.cancelZone = nil }()
+	child := workflow.ExecuteChildWorkflow(ctx, RolloutWorkflow, roll)
+	var exec workflow.Execution
+	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err == nil {
+		cur.RunID = exec.RunID
+		r.event(ctx, "rollout "+exec.ID+" run "+exec.RunID+" rolls out the zone")
+	}
+	var st Status
+	err := child.Get(ctx, &st)
+	var app *temporal.ApplicationError
+	if err != nil && errors.As(err, &app) && app.HasDetails() {
+		_ = app.Details(&st)
+	}
+	cur.Phase = st.Phase
+	if err == nil {
+		return nil
+	}
+	cur.Failure = cmp.Or(st.Failure, errText(err))
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the rollout of the zone (%s, revision %s) ended %s: %s", rec.WorkflowID, cmp.Or(in.Revision, "(as they are)"), cmp.Or(string(st.Phase), "without a status"), cur.Failure), "ZoneRolloutFailed", nil)
+}
+
+// waitZoneRevision waits up to d for a zone-revision signal.
+func (r *lbReplace) waitZoneRevision(ctx workflow.Context, d time.Duration) (in SignalInput, ok bool, err error) {
+	if d <= 0 {
+		return in, false, nil
+	}
+	ok, err = workflow.AwaitWithTimeout(ctx, d, func() bool { return r.zoneRevision != nil })
+	if ok {
+		in, r.zoneRevision = *r.zoneRevision, nil
+	}
+	return in, ok, err
+}
+
+// askZone asks the zone, at the first of the new and old load balancers
+// that answers, for the addresses it gives its name servers; again after
+// a failure, up to parentCheckAttempts times.
+func (r *lbReplace) askZone(ctx workflow.Context) (activities.ParentResult, error) {
+	check := r.parentInput("")
+	for _, lb := range r.st.New {
+		check.AddrsFrom = append(check.AddrsFrom, lb.Address)
+	}
+	check.AddrsFrom = append(check.AddrsFrom, r.oldAddresses()...)
+	for i := 1; ; i++ {
+		var res activities.ParentResult
+		err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, check, &res)
+		if err == nil && res.ZoneUnasked != "" {
+			err = errors.New("the zone could not be asked: " + res.ZoneUnasked)
+		}
+		if err == nil || i == parentCheckAttempts {
+			return res, err
+		}
+		if err := workflow.Sleep(ctx, r.in.Drain.Poll.D()); err != nil {
+			return res, err
+		}
+	}
+}
+
+// newAddrsInZone are the addresses the zone gives its name servers that
+// are new load balancers', as "name address".
+func (r *lbReplace) newAddrsInZone(zone []registrar.NameServer) []string {
+	return addrsInZone(zone, r.st.New)
+}
+
+// addrsInZone are the addresses of zone that are lbs', as "name address".
+func addrsInZone(zone []registrar.NameServer, lbs []config.LoadBalancer) []string {
+	var out []string
+	for _, z := range zone {
+		for _, a := range z.Addrs {
+			if slices.ContainsFunc(lbs, func(lb config.LoadBalancer) bool { h, err := hostAddr(lb.Address); return err == nil && h == a }) {
+				out = append(out, registrar.Fqdn(z.Name)+" "+a.String())
+			}
+		}
+	}
+	return out
+}
+
+// addrText is a load balancer's address without its port.
+func addrText(hostport string) string {
+	if a, err := hostAddr(hostport); err == nil {
+		return a.String()
+	}
+	return hostport
+}
+
+// badZoneRevision says why a zone-revision signal's revision cannot be
+// rolled out, or "".
+func (r *lbReplace) badZoneRevision(rev string) string {
+	switch {
+	case rev != "" && !config.ValidRevision(rev):
+		return fmt.Sprintf("revision must be %s; got %q", config.RevisionRule, rev)
+	case rev == "" && r.fleet != nil && r.fleet.NeedsRevision():
+		return fmt.Sprintf("give the revision: fleet %s's zone file paths hold %s", r.st.Fleet, config.RevisionPlaceholder)
+	}
+	return ""
+}

@@ -1,0 +1,172 @@
+package workflows
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll/registrar"
+)
+
+// zoneRollouts mocks the rollouts a replacement runs for its zone records:
+// each takes the zone from the next of zones (the revision's records as
+// served once it ends) and ends as ends says (nil: succeeded).
+type zoneRollouts struct {
+	w     *world
+	got   []RolloutInput
+	zones [][]registrar.NameServer
+	ends  []error
+	// takes is how long each rollout runs.
+	takes time.Duration
+}
+
+func mockZoneRollouts(env *testsuite.TestWorkflowEnvironment, w *world, zones [][]registrar.NameServer, ends ...error) *zoneRollouts {
+	z := &zoneRollouts{w: w, zones: zones, ends: ends}
+	env.OnWorkflow(RolloutWorkflow, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, in RolloutInput) (Status, error) {
+		i := len(z.got)
+		z.got = append(z.got, in)
+		w.add("Rollout " + in.Revision)
+		if err := workflow.Sleep(ctx, z.takes); err != nil {
+			return Status{}, err
+		}
+		var end error
+		if i < len(z.ends) {
+			end = z.ends[i]
+		}
+		if end != nil {
+			// A rollout that failed put blue back: the zone is as it was.
+			return Status{Run: Run{Phase: PhaseRolledBack}}, end
+		}
+		w.mu.Lock()
+		w.zoneAddrs = z.zones[i]
+		w.mu.Unlock()
+		return Status{Run: Run{Phase: PhaseSucceeded}}, nil
+	})
+	return z
+}
+
+// The zone gives its name servers the old load balancers' addresses, which
+// resolvers take over the glue: once the new load balancers serve, the
+// replacement waits for a revision naming theirs, rolls it out through the
+// old and new load balancers under its own hold of the fleet, and only
+// then moves the glue; the drain waits out the old records' TTL, and the
+// replacement, whose zone now names the new load balancers, refuses an
+// abort rather than delete them. A revision that still names an old one
+// gets another wait.
+func TestLBReplaceRollsOutTheZonesOwnAddresses(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneAddrs = oldGlue
+	half := glueTo("203.0.113.1", "198.51.100.2") // the revision forgot ns2
+	z := mockZoneRollouts(env, w, [][]registrar.NameServer{half, newGlue})
+	var waiting LBReplaceStatus
+	env.RegisterDelayedCallback(func() { waiting = queryLBStatus(t, env) }, 30*time.Minute)
+	// Sent while the new load balancers are made: ignored.
+	w.createAfter = 10 * time.Minute
+	signalAt(env, time.Minute, SignalZoneRevision, SignalInput{Revision: "early"})
+	signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2", By: "ana"})
+	signalAt(env, 2*time.Hour, SignalZoneRevision, SignalInput{Revision: "r3", By: "ana"})
+	signalAt(env, 3*time.Hour, SignalAbort, SignalInput{Reason: "second thoughts"})
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+
+	if waiting.Phase != PhaseAwaitingZoneRevision || waiting.Zone == nil ||
+		strings.Join(waiting.Zone.Replace, ",") != "198.51.100.1 -> 203.0.113.1,198.51.100.2 -> 203.0.113.2" ||
+		!strings.Contains(waiting.Zone.Instructions, "dnsroll lb zone-revision --fleet test") {
+		t.Errorf("while waiting: phase %s, zone %+v; want awaiting-zone-revision with the addresses to change and the command", waiting.Phase, waiting.Zone)
+	}
+	if len(z.got) != 2 || z.got[0].Revision != "r2" || z.got[1].Revision != "r3" {
+		t.Fatalf("zone rollouts %+v; want r2, then r3 (r2 still named lb2)", z.got)
+	}
+	in := z.got[0]
+	if in.HeldBy == "" || in.Fleet != "test" || in.RequestedBy != "ana" || len(in.ExtraLoadBalancers) != 2 ||
+		in.ExtraLoadBalancers[0].Name != "lb1-next" || in.ExtraLoadBalancers[1].Address != "203.0.113.2:53" {
+		t.Errorf("zone rollout input %+v; want the fleet, held by the replacement, switching lb1-next and lb2-next too", in)
+	}
+	if rolled, moved := w.index("Rollout r3"), w.index("SetGlue new"); rolled < 0 || moved < rolled {
+		t.Errorf("the glue moved before the zone named the new load balancers; calls %v", w.calls)
+	}
+	if st.Drain == nil || st.Drain.TTL.D() != 24*time.Hour {
+		t.Errorf("drain %+v; want the old records' TTL (24h) waited out", st.Drain)
+	}
+	if !hasEvent(st, "abort rejected: "+zoneNoWayBack) || !hasEvent(st, SignalZoneRevision+" ignored") {
+		t.Errorf("events %+v; want the early zone-revision ignored and the abort rejected", st.Events)
+	}
+	if strings.Contains(strings.Join(st.Warnings, "\n"), "roll out a revision") {
+		t.Errorf("warnings %q: the zone names the new addresses", st.Warnings)
+	}
+	if w.index("Delete lb1") < 0 || w.index("Delete lb1-next") >= 0 {
+		t.Errorf("calls %v; want the old load balancers deleted and the new ones kept", w.calls)
+	}
+}
+
+// Until the zone names a new load balancer, a stop undoes the replacement:
+// a zone rollout that failed (and put blue back), an abort while waiting
+// for the revision, or no revision within glue_wait each end with the new
+// load balancers deleted and the glue never touched.
+func TestLBReplaceZoneRolloutStopsUndo(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		signal func(env *testsuite.TestWorkflowEnvironment)
+		fail   error
+		want   Phase
+		reason string
+	}{
+
+		{"rollout failed", func(env *testsuite.TestWorkflowEnvironment) {
+			signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"})
+		}, temporal.NewNonRetryableApplicationError("VerifyGreen: ns1-next answers SERVFAIL", ErrTypeRolledBack, nil), PhaseFailed, "the rollout of the zone"},
+		{"aborted while waiting", func(env *testsuite.TestWorkflowEnvironment) {
+			signalAt(env, time.Hour, SignalAbort, SignalInput{Reason: "not today"})
+		}, nil, PhaseAborted, "not today"},
+		{"no revision", func(*testsuite.TestWorkflowEnvironment) {}, nil, PhaseFailed, "no zone-revision within 72h0m0s (glue_wait)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env, w := newLBReplaceEnv(t, false)
+			w.zoneAddrs = oldGlue
+			mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue}, c.fail)
+			c.signal(env)
+			env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+			var st LBReplaceStatus
+			var app *temporal.ApplicationError
+			if err := env.GetWorkflowError(); err != nil && errors.As(err, &app) {
+				_ = app.Details(&st)
+			} else if err == nil {
+				st = lbResult(t, env)
+			}
+			if st.Phase != c.want || !strings.Contains(st.Failure, c.reason) {
+				t.Errorf("phase %s, failure %q; want %s saying %q", st.Phase, st.Failure, c.want, c.reason)
+			}
+			if w.index("Delete lb1-next") < 0 || w.index("Delete lb2-next") < 0 || w.index("SetGlue new") >= 0 || w.index("Delete lb1") >= 0 {
+				t.Errorf("calls %v; want the new load balancers deleted, the glue and old ones untouched", w.calls)
+			}
+		})
+	}
+}
+
+// An abort that comes while the zone's rollout runs cancels that rollout;
+// one past its own point of no return (blue being deleted) ends all the
+// same, and the zone then names the new load balancers: the abort is
+// rejected, and the replacement goes on rather than fail half-way with
+// both sets of load balancers serving. (A rollout that takes the cancel
+// and puts blue back is undone as any stop before: the lab's
+// TestZoneRolloutStoppedUndoesTheReplacement.)
+func TestLBReplaceAbortAfterTheZoneNamesTheNewLoadBalancersIsRejected(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneAddrs = oldGlue
+	z := mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue})
+	z.takes = time.Hour
+	signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"})
+	signalAt(env, 90*time.Minute, SignalAbort, SignalInput{Reason: "wrong revision"})
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if !hasEvent(st, "abort requested: wrong revision") || !hasEvent(st, "abort rejected: "+zoneNoWayBack) {
+		t.Errorf("events %+v; want the abort taken, then rejected once the zone named the new load balancers", st.Events)
+	}
+	if w.index("SetGlue new") < 0 || w.index("Delete lb1-next") >= 0 {
+		t.Errorf("calls %v; want the glue moved and the new load balancers kept", w.calls)
+	}
+}
