@@ -5,12 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/config"
@@ -99,16 +99,11 @@ func (c *lbCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 		}
 		q.Fleet = c.fleet
 		page, err := c.client.ListRuns(ctx, k, *q)
-		if err != nil || c.asJSON {
-			return c.printJSON(page, err)
-		}
-		defer c.morePages(page.NextPageToken)
-		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tFLEET\tSTATE\tSTARTED\tENDED")
-		for _, r := range page.Runs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, r.State, listTime(r.StartedAt), listTime(r.EndedAt))
-		}
-		return tw.Flush()
+		return c.printPage(page, err, page.NextPageToken, "ID\tFLEET\tSTATE\tSTARTED\tENDED", func(tw io.Writer) {
+			for _, r := range page.Runs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, r.State, listTime(r.StartedAt), listTime(r.EndedAt))
+			}
+		})
 	}
 }
 

@@ -342,20 +342,15 @@ func (c *apiCmd) listFlags(fs *flag.FlagSet) func(context.Context) error {
 	return func(ctx context.Context) error {
 		q.Fleet = c.fleet
 		page, err := c.client.List(ctx, *q)
-		if err != nil || c.asJSON {
-			return c.printJSON(page, err)
-		}
-		defer c.morePages(page.NextPageToken)
-		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tFLEET\tREVISION\tSTATE\tPHASE\tSTARTED\tENDED")
-		for _, r := range page.Rollouts {
-			rev := r.Revision
-			if rev == "" {
-				rev = "-"
+		return c.printPage(page, err, page.NextPageToken, "ID\tFLEET\tREVISION\tSTATE\tPHASE\tSTARTED\tENDED", func(tw io.Writer) {
+			for _, r := range page.Rollouts {
+				rev := r.Revision
+				if rev == "" {
+					rev = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, rev, r.State, r.Phase, listTime(r.StartedAt), listTime(r.EndedAt))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Fleet, rev, r.State, r.Phase, listTime(r.StartedAt), listTime(r.EndedAt))
-		}
-		return tw.Flush()
+		})
 	}
 }
 
@@ -372,12 +367,21 @@ func (c *apiCmd) filterFlags(fs *flag.FlagSet, noun string) *api.ListOptions {
 	return q
 }
 
-// morePages says, on standard error, how to read the next page when
-// there is one: the table on standard output stays a table.
-func (c *apiCmd) morePages(next string) {
+// printPage prints one page of a list: the API's JSON with --json, else
+// a table of header and the lines rows writes, then, on standard error so
+// that the table stays a table, how to read the next page if there is one.
+func (c *apiCmd) printPage(page any, err error, next, header string, rows func(tw io.Writer)) error {
+	if err != nil || c.asJSON {
+		return c.printJSON(page, err)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	err = tw.Flush()
 	if next != "" {
 		fmt.Fprintf(c.stderr, "more: the next page is --page-token %s (with the same filters)\n", next)
 	}
+	return err
 }
 
 // listTime is a list's start or end time, in local time; "-" for none.
