@@ -34,6 +34,12 @@ func startParent(t *testing.T, served []registrar.NameServer) []string {
 	return parent
 }
 
+// answer makes rr, in presentation form, the one record of m's answer.
+func answer(m *dns.Msg, rr string) {
+	r, _ := dns.NewRR(rr)
+	m.Answer = []dns.RR{r}
+}
+
 // gluedRegistrar is a registrar whose delegation of every domain is glue.
 type gluedRegistrar struct{ glue []registrar.NameServer }
 
@@ -87,11 +93,9 @@ func TestZoneAddrsAsksTheZoneForItsNameServers(t *testing.T) {
 		q := req.Question[0]
 		switch {
 		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeA:
-			rr, _ := dns.NewRR("ns1.example.com. 86400 IN A 198.51.100.1")
-			m.Answer = []dns.RR{rr}
+			answer(m, "ns1.example.com. 86400 IN A 198.51.100.1")
 		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeAAAA:
-			rr, _ := dns.NewRR("ns1.example.com. 3600 IN AAAA 2600:3c00::1")
-			m.Answer = []dns.RR{rr}
+			answer(m, "ns1.example.com. 3600 IN AAAA 2600:3c00::1")
 		case q.Name == "ns.example.net.":
 			t.Errorf("asked for %s, a name outside the domain", q.Name)
 		}
@@ -116,11 +120,9 @@ func TestCheckParentAsksTheZoneAtTheFirstLoadBalancerThatAnswers(t *testing.T) {
 	alive := serveUDP(t, func(req, m *dns.Msg) {
 		switch q := req.Question[0]; {
 		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeA:
-			rr, _ := dns.NewRR("ns1.example.com. 3600 IN A 127.0.0.21")
-			m.Answer = []dns.RR{rr}
+			answer(m, "ns1.example.com. 3600 IN A 127.0.0.21")
 		case q.Name == "example.com." && q.Qtype == dns.TypeNS:
-			rr, _ := dns.NewRR("example.com. 300 IN NS ns1.example.com.")
-			m.Answer = []dns.RR{rr}
+			answer(m, "example.com. 300 IN NS ns1.example.com.")
 		}
 	})
 	acts := &Activities{}
