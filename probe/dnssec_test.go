@@ -13,6 +13,13 @@ import (
 	"github.com/miekg/dns"
 )
 
+// wellSigned is text signed for example.com as a zone kept well is
+// (signzone's default validity).
+func wellSigned(t *testing.T, text string, nsec3 bool) string {
+	t.Helper()
+	return signZone(t, "example.com", text, "", "", nsec3)
+}
+
 // signZone signs text for origin with BIND's tools, with signatures
 // valid from start to end (dnssec-signzone's -s and -e), with NSEC3 when
 // nsec3 is set.
@@ -64,8 +71,8 @@ func analyseSignedOver(t *testing.T, signed, blueText string, s Settings) Analys
 // moment it serves, unless the parent already names green's key (a
 // double-DS rollover), which the operator says with probe.allow_new_ksk.
 func TestDNSSECNewKeySigningKey(t *testing.T) {
-	blue := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
-	green := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
+	blue := wellSigned(t, unsignedZone, false)
+	green := wellSigned(t, unsignedZone, false)
 	s := Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour, ExpectChanges: true}
 	an := analyseSignedOver(t, green, blue, s)
 	if an.OK || !strings.Contains(an.Reason, "example.com. DNSKEY: green's set is signed by key") || !strings.Contains(an.Reason, "--allow-new-ksk") {
@@ -86,7 +93,7 @@ func TestDNSSECNewKeySigningKey(t *testing.T) {
 // signatures and find none. The green zone file has no keys, so nothing
 // else asks green for them; before, such a green passed.
 func TestDNSSECGreenUnsignsTheZone(t *testing.T) {
-	blue := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
+	blue := wellSigned(t, unsignedZone, false)
 	for _, expect := range []bool{true, false} {
 		s := Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour, ExpectChanges: expect}
 		an := analyseSignedOver(t, unsignedZone, blue, s)
@@ -115,17 +122,21 @@ func TestDNSSECGreenUnsignsTheZone(t *testing.T) {
 // and fail, naming the RRset and the time, when they expired, expire
 // within the bake and margin, or do not verify.
 func TestDNSSECOnRealBIND(t *testing.T) {
+	// passes fails t unless text, well signed, passes with at least least
+	// RRsets' signatures checked.
+	passes := func(t *testing.T, text string, nsec3 bool, least int) {
+		t.Helper()
+		an := analyseSigned(t, wellSigned(t, text, nsec3), 24*time.Hour)
+		if !an.OK {
+			t.Fatalf("a well signed zone fails: %s", an.Reason)
+		}
+		if k := an.Reports[0].Kinds[KindDNSSEC]; k.Pass < least {
+			t.Errorf("only %d RRsets' signatures checked", k.Pass)
+		}
+	}
 	for _, nsec3 := range []bool{false, true} {
 		name := map[bool]string{false: "NSEC", true: "NSEC3"}[nsec3]
-		t.Run(name+" valid", func(t *testing.T) {
-			an := analyseSigned(t, signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", nsec3), 24*time.Hour)
-			if !an.OK {
-				t.Fatalf("a well signed zone fails: %s", an.Reason)
-			}
-			if k := an.Reports[0].Kinds[KindDNSSEC]; k.Pass < 8 {
-				t.Errorf("only %d RRsets' signatures checked", k.Pass)
-			}
-		})
+		t.Run(name+" valid", func(t *testing.T) { passes(t, unsignedZone, nsec3, 8) })
 	}
 	// Types miekg/dns reads only in RFC 3597 form (zone/generic.go): their
 	// RRSIGs verify over the RDATA BIND signed, and NSEC bitmaps name
@@ -138,13 +149,7 @@ wallet WALLET "BTC" "has space"
 nid NID 10 0014:4fff:ff20:ee64
 atma ATMA +358.400.1234567
 `
-		an := analyseSigned(t, signZone(t, "example.com", rare, "now-3600", "+2592000", false), 24*time.Hour)
-		if !an.OK {
-			t.Fatalf("a well signed zone with rare types fails: %s", an.Reason)
-		}
-		if k := an.Reports[0].Kinds[KindDNSSEC]; k.Pass < 14 {
-			t.Errorf("only %d RRsets' signatures checked", k.Pass)
-		}
+		passes(t, rare, false, 14)
 	})
 	t.Run("expired", func(t *testing.T) {
 		an := analyseSigned(t, signZone(t, "example.com", unsignedZone, "20261001000000", "20261101000000", false), time.Hour)
@@ -162,7 +167,7 @@ atma ATMA +358.400.1234567
 	// the key-signing key's signature, which the parent's DS names, and
 	// find the whole zone bogus without it.
 	t.Run("DNSKEY set without the key-signing key's signature", func(t *testing.T) {
-		signed := dropRRSIGs(t, signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false), func(sig *dns.RRSIG, ksk uint16) bool {
+		signed := dropRRSIGs(t, wellSigned(t, unsignedZone, false), func(sig *dns.RRSIG, ksk uint16) bool {
 			return sig.TypeCovered == dns.TypeDNSKEY && sig.KeyTag == ksk
 		})
 		an := analyseSigned(t, signed, time.Hour)
@@ -175,7 +180,7 @@ atma ATMA +358.400.1234567
 	// asked, and only the one that denied the denial check's name was
 	// checked.
 	t.Run("an NSEC without its signature", func(t *testing.T) {
-		signed := dropRRSIGs(t, signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false), func(sig *dns.RRSIG, _ uint16) bool {
+		signed := dropRRSIGs(t, wellSigned(t, unsignedZone, false), func(sig *dns.RRSIG, _ uint16) bool {
 			return sig.TypeCovered == dns.TypeNSEC && sig.Hdr.Name == "www.example.com."
 		})
 		an := analyseSigned(t, signed, time.Hour)
@@ -190,7 +195,7 @@ atma ATMA +358.400.1234567
 	// wildcard answers.
 	t.Run("an NSEC3 of a no-data answer without its signature", func(t *testing.T) {
 		owner := strings.ToLower(dns.HashName("sub.example.com.", dns.SHA1, 0, "")) + ".example.com."
-		signed := dropRRSIGs(t, signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", true), func(sig *dns.RRSIG, _ uint16) bool {
+		signed := dropRRSIGs(t, wellSigned(t, unsignedZone, true), func(sig *dns.RRSIG, _ uint16) bool {
 			return sig.TypeCovered == dns.TypeNSEC3 && strings.EqualFold(sig.Hdr.Name, owner)
 		})
 		an := analyseSigned(t, signed, time.Hour)
@@ -199,7 +204,7 @@ atma ATMA +358.400.1234567
 		}
 	})
 	t.Run("does not verify", func(t *testing.T) {
-		signed := signZone(t, "example.com", unsignedZone, "now-3600", "+2592000", false)
+		signed := wellSigned(t, unsignedZone, false)
 		// A record changed after signing: its RRSIG no longer matches.
 		tampered := strings.Replace(signed, "192.0.2.10", "192.0.2.66", 1)
 		if tampered == signed {
@@ -217,7 +222,7 @@ atma ATMA +358.400.1234567
 // failed with "bad algorithm", and no rollout of such a zone could pass.
 func TestDNSSECAlgorithmGoCannotVerify(t *testing.T) {
 	needlab.Programs(t, signzone.Tools...)
-	signed, err := signzone.Sign(t.TempDir(), "example.com", unsignedZone, signzone.Options{Start: "now-3600", End: "+2592000", Algorithm: "ED448"})
+	signed, err := signzone.Sign(t.TempDir(), "example.com", unsignedZone, signzone.Options{Algorithm: "ED448"})
 	if err != nil {
 		t.Skipf("this BIND cannot sign with Ed448: %v", err)
 	}
@@ -435,7 +440,7 @@ func TestDNSSECDenialCoversTheName(t *testing.T) {
 	for _, nsec3 := range []bool{false, true} {
 		name := map[bool]string{false: "NSEC", true: "NSEC3"}[nsec3]
 		t.Run(name, func(t *testing.T) {
-			signed := signZone(t, "example.com", text, "now-3600", "+2592000", nsec3)
+			signed := wellSigned(t, text, nsec3)
 			z, err := zone.Parse(strings.NewReader(signed), "example.com", "signed")
 			if err != nil {
 				t.Fatal(err)
@@ -588,7 +593,7 @@ func TestUncoveredNSEC3AtTheRoot(t *testing.T) {
 // its signature covers it so (RFC 6840 §5.1: no lower-casing). Before,
 // the check lower-cased it and called a good signature bad.
 func TestDNSSECNextNameInCapitals(t *testing.T) {
-	an := analyseSigned(t, signZone(t, "example.com", unsignedZone+"Mail A 192.0.2.25\nq.X.Y TXT x\n", "now-3600", "+2592000", false), time.Hour)
+	an := analyseSigned(t, wellSigned(t, unsignedZone+"Mail A 192.0.2.25\nq.X.Y TXT x\n", false), time.Hour)
 	if !an.OK {
 		t.Errorf("a signed zone with names in capitals: %s", an.Reason)
 	}

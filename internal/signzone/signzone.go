@@ -19,7 +19,9 @@ var Tools = []string{"dnssec-keygen", "dnssec-signzone"}
 // Options say how to sign.
 type Options struct {
 	// Start and End bound the signatures' validity, in dnssec-signzone's
-	// -s and -e forms: "now-3600", "+2592000", "20261101000000".
+	// -s and -e forms: "now-3600", "+2592000", "20261101000000". Empty,
+	// they are those two: from an hour ago for thirty days, as a zone
+	// kept well is signed.
 	Start, End string
 	// NSEC3 denies names with NSEC3 (no salt, no extra iterations)
 	// instead of NSEC.
@@ -54,7 +56,7 @@ func Sign(dir, origin, text string, o Options) (string, error) {
 	if err := os.WriteFile(src, []byte(text), 0o644); err != nil {
 		return "", err
 	}
-	args := []string{"dnssec-signzone", "-q", "-P", "-S", "-K", dir, "-o", origin, "-s", o.Start, "-e", o.End, "-f", src + ".signed"}
+	args := []string{"dnssec-signzone", "-q", "-P", "-S", "-K", dir, "-o", origin, "-s", cmp.Or(o.Start, "now-3600"), "-e", cmp.Or(o.End, "+2592000"), "-f", src + ".signed"}
 	if o.NSEC3 {
 		args = append(args, "-3", "-", "-H", "0")
 		if o.OptOut {
