@@ -41,6 +41,16 @@ func dir(t *testing.T, edit func(string) string, files map[string]string) string
 	return filepath.Join(d, "fleets")
 }
 
+// loadFleet loads the fleet in d, a directory dir made.
+func loadFleet(t *testing.T, d string) *config.Fleet {
+	t.Helper()
+	f, err := config.Load(filepath.Join(d, "prod.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // wantErr fails unless err contains want, or is nil when want is "".
 func wantErr(t *testing.T, err error, want string) {
 	t.Helper()
@@ -171,11 +181,7 @@ func TestPlaybookThatIsNoPlaybook(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(d, "..", "ansible", "nameserver.yml"), []byte(tt.text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			f, err := config.Load(filepath.Join(d, "prod.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = Playbooks(f)
+			err := Playbooks(loadFleet(t, d))
 			wantErr(t, err, tt.want)
 			if tt.want != "" && err != nil && !strings.Contains(err.Error(), "ansible.nameserver_playbook: ") {
 				t.Errorf("err = %v, want it to name the field", err)
@@ -186,10 +192,7 @@ func TestPlaybookThatIsNoPlaybook(t *testing.T) {
 
 func TestZonesAreInvalidInput(t *testing.T) {
 	d := dir(t, same, nil)
-	f, err := config.Load(filepath.Join(d, "prod.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := loadFleet(t, d)
 	zones, err := Zones(f, "A")
 	if err != nil || len(zones) != 1 || zones[0].Serial != 7 {
 		t.Fatalf("zones %+v, err %v", zones, err)
@@ -212,10 +215,7 @@ func TestZonesAreInvalidInput(t *testing.T) {
 // another revision's file, the usual reuse, is fine.
 func TestZoneFileLinksStayAmongTheZoneFiles(t *testing.T) {
 	d := dir(t, same, nil)
-	f, err := config.Load(filepath.Join(d, "prod.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := loadFleet(t, d)
 	secret := filepath.Join(t.TempDir(), "secrets.env")
 	if err := os.WriteFile(secret, []byte("export LINODE_TOKEN=deadbeefSECRET\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestZoneFileLinksStayAmongTheZoneFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err = Zones(f, "B")
+	_, err := Zones(f, "B")
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "zones[0].file: zone example.com of revision \"B\"") ||
 		!strings.Contains(err.Error(), "outside "+filepath.Join(d, "zones")) || strings.Contains(err.Error(), "deadbeef") {
 		t.Errorf("a link out of the zone files: %v; want a refusal that names it and quotes nothing of it", err)
