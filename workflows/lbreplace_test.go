@@ -110,6 +110,9 @@ type world struct {
 	// zoneAddrs are the zone's own address records of its name servers,
 	// as a load balancer answers them.
 	zoneAddrs []registrar.NameServer
+	// zoneAddrsAt, where it has the load balancer asked, is what that one
+	// answers instead.
+	zoneAddrsAt map[string][]registrar.NameServer
 	// deadChild is a load balancer address that answers nothing: a
 	// CheckParent that must ask the zone there alone fails.
 	deadChild string
@@ -221,6 +224,9 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 				res.ZoneNSTTL = w.zoneNSTTL
 			}
 			res.ZoneAddrs, res.ZoneAddrTTL = w.zoneAddrs, 24*time.Hour
+			if at, ok := w.zoneAddrsAt[in.Child+strings.Join(in.AddrsFrom, ",")]; ok {
+				res.ZoneAddrs = at
+			}
 		}
 		return res, nil
 	})

@@ -116,7 +116,7 @@ func (r *lbReplace) rollOutZone(ctx workflow.Context) error {
 			r.committed, r.st.NoWayBack = true, "the zone could not be asked whether it names the new load balancers"
 			return errors.Join(rollErr, err)
 		}
-		if named := r.newAddrsInZone(zone.ZoneAddrs); len(named) > 0 {
+		if named := r.newAddrsInZone(zone); len(named) > 0 {
 			r.committed, r.st.NoWayBack = true, zoneNoWayBack
 			r.undos = nil
 			r.event(ctx, "the zone gives "+strings.Join(named, ", ")+", the new load balancers': "+zoneNoWayBack)
@@ -127,7 +127,7 @@ func (r *lbReplace) rollOutZone(ctx workflow.Context) error {
 				r.stop = nil
 			}
 		}
-		held := r.oldAddrsInZone(zone.ZoneAddrs)
+		held := r.oldAddrsInZone(zone)
 		switch {
 		case rollErr != nil:
 			return rollErr
@@ -204,26 +204,42 @@ func (r *lbReplace) waitZoneRevision(ctx workflow.Context, d time.Duration) (in 
 	return in, ok, err
 }
 
-// askZone asks the zone, at the first of the new and old load balancers
-// that answers, for the addresses it gives its name servers; again after
-// a failure, up to parentCheckAttempts times.
-func (r *lbReplace) askZone(ctx workflow.Context) (activities.ParentResult, error) {
-	check := r.parentInput("")
+// askZone asks the zone at each new and old load balancer for the
+// addresses it gives its name servers, and returns all they said: after a
+// rollout that did not end cleanly, some may front blue and others green.
+// A load balancer that does not answer (a dead old one) is passed over;
+// when none answers, it asks again, up to parentCheckAttempts times.
+func (r *lbReplace) askZone(ctx workflow.Context) ([]registrar.NameServer, error) {
+	var at []string
 	for _, lb := range r.st.New {
-		check.AddrsFrom = append(check.AddrsFrom, lb.Address)
+		at = append(at, lb.Address)
 	}
-	check.AddrsFrom = append(check.AddrsFrom, r.oldAddresses()...)
+	at = append(at, r.oldAddresses()...)
 	for i := 1; ; i++ {
-		var res activities.ParentResult
-		err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, check, &res)
-		if err == nil && res.ZoneUnasked != "" {
-			err = errors.New("the zone could not be asked: " + res.ZoneUnasked)
+		var zone []registrar.NameServer
+		var why []string
+		for _, server := range at {
+			check := r.parentInput("")
+			check.AddrsFrom = []string{server}
+			var res activities.ParentResult
+			err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, check, &res)
+			switch {
+			case err != nil:
+				why = append(why, errText(err))
+			case res.ZoneUnasked != "":
+				why = append(why, res.ZoneUnasked)
+			default:
+				zone = append(zone, res.ZoneAddrs...)
+			}
 		}
-		if err == nil || i == parentCheckAttempts {
-			return res, err
+		if zone != nil || i == parentCheckAttempts {
+			if zone == nil {
+				return nil, errors.New("the zone could not be asked: " + strings.Join(why, "; "))
+			}
+			return zone, nil
 		}
 		if err := workflow.Sleep(ctx, r.in.Drain.Poll.D()); err != nil {
-			return res, err
+			return nil, err
 		}
 	}
 }
@@ -234,13 +250,15 @@ func (r *lbReplace) newAddrsInZone(zone []registrar.NameServer) []string {
 	return addrsInZone(zone, r.st.New)
 }
 
-// addrsInZone are the addresses of zone that are lbs', as "name address".
+// addrsInZone are the addresses of zone that are lbs', as "name address",
+// each once, in order.
 func addrsInZone(zone []registrar.NameServer, lbs []config.LoadBalancer) []string {
 	var out []string
 	for _, z := range zone {
 		for _, a := range z.Addrs {
-			if slices.ContainsFunc(lbs, func(lb config.LoadBalancer) bool { h, err := hostAddr(lb.Address); return err == nil && h == a }) {
-				out = append(out, registrar.Fqdn(z.Name)+" "+a.String())
+			s := registrar.Fqdn(z.Name) + " " + a.String()
+			if !slices.Contains(out, s) && slices.ContainsFunc(lbs, func(lb config.LoadBalancer) bool { h, err := hostAddr(lb.Address); return err == nil && h == a }) {
+				out = append(out, s)
 			}
 		}
 	}

@@ -170,3 +170,36 @@ func TestLBReplaceAbortAfterTheZoneNamesTheNewLoadBalancersIsRejected(t *testing
 		t.Errorf("calls %v; want the glue moved and the new load balancers kept", w.calls)
 	}
 }
+
+// A zone rollout that could not undo itself (cleanup-failed) may leave the
+// old load balancers on green, which serves the revision naming the new
+// ones, while the new ones are back on blue. Each load balancer is asked:
+// the old ones' answer names the new load balancers, so those stay, and
+// the replacement fails without undo, the glue untouched. Before, the
+// first answer (a new load balancer's, from blue) alone decided, and the
+// new load balancers were deleted while resolvers could still be sent to
+// them.
+func TestLBReplaceZoneRolloutHalfUndoneKeepsTheNewLoadBalancers(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneAddrs = oldGlue
+	cleanupFailed := temporal.NewNonRetryableApplicationError("FlipBackToBlue lb1-next: ssh: connection refused", ErrTypeFailed, nil, Status{Run: Run{Phase: PhaseCleanupFailed}})
+	env.OnWorkflow(RolloutWorkflow, mock.Anything, mock.Anything).Return(func(workflow.Context, RolloutInput) (Status, error) {
+		w.mu.Lock()
+		w.zoneAddrsAt = map[string][]registrar.NameServer{"198.51.100.1:53": newGlue, "198.51.100.2:53": newGlue, "203.0.113.1:53": oldGlue, "203.0.113.2:53": oldGlue}
+		w.mu.Unlock()
+		return Status{}, cleanupFailed
+	})
+	signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"})
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	var st LBReplaceStatus
+	var app *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Details(&st) != nil {
+		t.Fatalf("error %v; want the replacement failed with its status", err)
+	}
+	if st.Phase != PhaseFailed || st.NoWayBack != zoneNoWayBack || !strings.Contains(st.Failure, "cleanup-failed") {
+		t.Errorf("phase %s, no_way_back %q, failure %q; want failed past the point of no return, saying how the rollout ended", st.Phase, st.NoWayBack, st.Failure)
+	}
+	if w.index("Delete lb1-next") >= 0 || w.index("SetGlue new") >= 0 {
+		t.Errorf("calls %v; want the new load balancers kept and the glue untouched", w.calls)
+	}
+}
