@@ -291,8 +291,11 @@ func TestRouter(t *testing.T) {
 		// What the failed run left goes with the request: the fleet may
 		// no longer name ns2, whose green it left.
 		{name: "cleanup after cleanup-failed", setup: func(f *fakeBackend) {
-			f.runs[f.add("lab", workflows.PhaseCleanupFailed)].Cleanup = &workflows.Cleanup{Left: []workflows.Leftover{
+			run := f.runs[f.add("lab", workflows.PhaseCleanupFailed)]
+			run.Cleanup = &workflows.Cleanup{Left: []workflows.Leftover{
 				{Kind: workflows.LeftoverServer, Name: "ns2-next", ID: 12, Action: "delete"}}}
+			// A replacement's zone rollout: its new load balancer too.
+			run.ExtraLoadBalancers = []config.LoadBalancer{{Name: "lb1-next", Address: "203.0.113.1:53"}}
 		},
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", body: `{"reason":"token fixed","by":"ops"}`, auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`,
 			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
@@ -305,6 +308,9 @@ func TestRouter(t *testing.T) {
 				}
 				if len(in.CleanUp.Left) != 1 || in.CleanUp.Left[0].Name != "ns2-next" || in.CleanUp.Left[0].ID != 12 {
 					t.Errorf("cleanup left %+v, want the failed run's ns2-next with its ID", in.CleanUp.Left)
+				}
+				if len(in.ExtraLoadBalancers) != 1 || in.ExtraLoadBalancers[0].Name != "lb1-next" {
+					t.Errorf("cleanup's extra load balancers %+v, want the failed run's lb1-next", in.ExtraLoadBalancers)
 				}
 			}},
 		{name: "cleanup with an escaped colon", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseCleanupFailed) },

@@ -530,7 +530,7 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 		req.Left = st.Cleanup.Left
 	}
 	s.start(w, r, workflows.RolloutInput{
-		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By, CleanUp: req,
+		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By, CleanUp: req, ExtraLoadBalancers: st.ExtraLoadBalancers,
 	}, "cleanup started", "cleanup_of", ro.ID)
 }
 

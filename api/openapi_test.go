@@ -222,6 +222,29 @@ func TestOpenAPIRequestsMatchTheirTypes(t *testing.T) {
 	}
 }
 
+// Every field the workflows' statuses carry is in the response schemas
+// that hold them, whose additionalProperties are false: a client that
+// validates responses against the spec would refuse one with a field the
+// spec lacks (a replacement's zone records, once).
+func TestOpenAPIResponsesHaveTheStatusFields(t *testing.T) {
+	doc, _ := mustSpec(t)
+	status := doc.Components.Schemas["LBReplacement"].Value.Properties["status"].Value
+	for _, c := range []struct {
+		schema string
+		props  map[string]*openapi3.SchemaRef
+		typ    reflect.Type
+	}{
+		{"Rollout", doc.Components.Schemas["Rollout"].Value.Properties, reflect.TypeOf(workflows.Status{})},
+		{"LBReplacement.status", status.Properties, reflect.TypeOf(workflows.LBReplaceStatus{})},
+	} {
+		for name := range jsonFields(c.typ) {
+			if _, ok := c.props[name]; !ok {
+				t.Errorf("openapi.yaml %s has no %s, which %s carries", c.schema, name, c.typ)
+			}
+		}
+	}
+}
+
 // The name and revision rules openapi.yaml gives clients are the config's
 // own (config.FleetNamePattern, config.RevisionPattern): a client that
 // validates against the spec sends nothing the API then refuses.

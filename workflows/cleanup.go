@@ -229,6 +229,12 @@ func (r *rollout) cleanupOnly(ctx workflow.Context, in RolloutInput) error {
 	if err := r.st.exec(ctx, "LoadFleet", in.Fleet, planOptions, a.LoadFleet, in.Fleet, &r.plan.Fleet); err != nil {
 		return err
 	}
+	// A replacement's new load balancers that the failed run switched too.
+	for _, lb := range in.ExtraLoadBalancers {
+		if !slices.ContainsFunc(r.plan.Fleet.LoadBalancers, func(have config.LoadBalancer) bool { return have.Name == lb.Name }) {
+			r.plan.Fleet.LoadBalancers = append(r.plan.Fleet.LoadBalancers, lb)
+		}
+	}
 	r.undos.push(UndoDeleteGreen, r.deleteGreen)
 	r.undos.push(UndoSwitchBackToBlue, r.switchBackToBlue)
 	// Which load balancers the failed run left on green is not known: each

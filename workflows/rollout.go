@@ -86,7 +86,7 @@ type stopRequest struct {
 // load balancers back on blue and deletes green.
 func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	r := &rollout{st: Status{
-		Fleet: in.Fleet, Revision: in.Revision, Reason: in.Reason, RequestedBy: in.RequestedBy,
+		Fleet: in.Fleet, Revision: in.Revision, Reason: in.Reason, RequestedBy: in.RequestedBy, ExtraLoadBalancers: in.ExtraLoadBalancers,
 		Run:  Run{StartedAt: workflow.Now(ctx)},
 		Blue: map[string]dnsroll.Server{}, Green: map[string]dnsroll.Server{},
 	}}

@@ -900,6 +900,24 @@ func TestCleanupOnlyRunListsALoadBalancerItCouldNotSwitchBack(t *testing.T) {
 	}
 }
 
+// A load balancer replacement's rollout of its zone records switched the
+// new load balancers too (RolloutInput.ExtraLoadBalancers, kept in the
+// status): a cleanup of it, which loads the fleet's config, points them
+// back at blue as well. Before, they were left on green, which the
+// cleanup then deleted.
+func TestCleanupOnlyRunSwitchesTheReplacementsLoadBalancersBack(t *testing.T) {
+	h := newHarness(t, "")
+	h.rec.lbs["lb1-next"] = "ns1-next"
+	next := config.LoadBalancer{Name: "lb1-next", Address: "203.0.113.1:53", Fronts: config.Labels{"ns1"}}
+	st, err := h.runInput(t, RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue}, ExtraLoadBalancers: []config.LoadBalancer{next}})
+	if err != nil || st.Phase != PhaseCleanedUp {
+		t.Fatalf("phase %s, err %v; want cleaned-up", st.Phase, err)
+	}
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"] + "," + h.rec.lbs["lb1-next"]; got != "ns1,ns2,ns1" {
+		t.Errorf("load balancers point at %s; want lb1, lb2 and lb1-next back on blue (ns1,ns2,ns1)", got)
+	}
+}
+
 // A cleanup-only run deletes the servers the failed run's cleanup.left
 // names, by ID where it knew it, though the fleet no longer lists their
 // nameserver: here ns2 was dropped from it after the failure, and a run

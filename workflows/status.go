@@ -5,6 +5,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
 )
 
 // Phase is where a rollout is. Phases after PhaseSucceeded are terminal.
@@ -101,6 +102,10 @@ type Status struct {
 	Bundle      string `json:"bundle,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	RequestedBy string `json:"requested_by,omitempty"`
+	// ExtraLoadBalancers are a load balancer replacement's new ones, which
+	// this rollout of its zone records switched with the fleet's own
+	// (RolloutInput): a cleanup of it switches them back too.
+	ExtraLoadBalancers []config.LoadBalancer `json:"extra_load_balancers,omitempty"`
 	Run
 	// Blue are the servers serving before the rollout, by label.
 	Blue map[string]dnsroll.Server `json:"blue"`
