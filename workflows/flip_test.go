@@ -351,6 +351,41 @@ func TestJudgeCanaryIgnoresTooFewQueries(t *testing.T) {
 	}
 }
 
+// Green fails a step when its drop rate exceeds blue's by more than
+// max_drop_rate_increase, and passes at that increase exactly; counters
+// read across a backend's re-adding count from zero, though only one of
+// them went down.
+func TestJudgeCanaryDropRates(t *testing.T) {
+	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: config.Labels{"ns1"}}}}
+	fleet.Rollout.Canary.MaxDropRateIncrease = 0.01
+	blue := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.1", DNSPort: 53}}
+	green := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.9", DNSPort: 53}}
+	for _, tt := range []struct {
+		name          string
+		before, after lb.BackendStats
+		fails         bool
+	}{
+		{"at the allowed increase", lb.BackendStats{}, lb.BackendStats{Queries: 1000, Drops: 10}, false},
+		{"over it", lb.BackendStats{}, lb.BackendStats{Queries: 1000, Drops: 11}, true},
+		// Re-added after the first reading: 300 queries since, 10 lost
+		// (3.3%), though its drops did not go down. Subtracted from the
+		// old reading, the queries wrapped round and the rate was nil.
+		{"queries counted again from zero", lb.BackendStats{Queries: 1000}, lb.BackendStats{Queries: 300, Drops: 10}, true},
+		{"drops counted again from zero", lb.BackendStats{Queries: 1000, Drops: 50}, lb.BackendStats{Queries: 1300, Drops: 1}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.before.Addr, tt.after.Addr = "192.0.2.9:53", "192.0.2.9:53"
+			blueStats := lb.BackendStats{Addr: "192.0.2.1:53", Queries: 9000}
+			before := map[string][]lb.BackendStats{"lb1": {tt.before, blueStats}}
+			after := map[string][]lb.BackendStats{"lb1": {tt.after, {Addr: "192.0.2.1:53", Queries: 18000}}}
+			res, err := judgeCanaryWith(fleet, blue, green, 10, before, after, true)
+			if (err != nil) != tt.fails {
+				t.Errorf("err %v, want failed %v; summary %q", err, tt.fails, res.Summary)
+			}
+		})
+	}
+}
+
 // A fleet's first rollout has no blue: a canary there would compare green
 // with nothing and send green all the queries at every step's weight. The
 // steps are skipped, saying so, and the switch is all at once.

@@ -929,13 +929,17 @@ func TestCleanupOnlyRunDeletesWhatTheFailedRunLeftThoughTheFleetChanged(t *testi
 		{Kind: LeftoverLoadBalancer, Name: "lb2", Action: "point back at blue ns2"},
 		{Kind: LeftoverServer, Name: "ns1-next", Action: "delete if it exists"},
 		{Kind: LeftoverServer, Name: "ns2-next", ID: 12, Action: "delete"},
+		// Whatever the request says, a blue is never deleted: not by its
+		// label, nor by its ID, nor as a leftover of another kind.
+		{Kind: LeftoverServer, Name: "ns1", ID: 7, Action: "delete"},
+		{Kind: LeftoverLoadBalancer, Name: "ns3-next", ID: 13, Action: "delete"},
 	}
 	st, err := h.runInput(t, RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue, Left: left}})
 	if err != nil || st.Phase != PhaseCleanedUp {
 		t.Fatalf("phase %s, err %v; want cleaned-up", st.Phase, err)
 	}
-	if !h.rec.has("DeleteGreen ns1-next,ns2-next ids [12]") {
-		t.Errorf("ns2-next (ID 12), which the failed run left, was not deleted: %v", h.rec.calls)
+	if !slices.Contains(h.rec.calls, "DeleteGreen ns1-next,ns2-next ids [12]") {
+		t.Errorf("want green deleted as DeleteGreen ns1-next,ns2-next ids [12] (ns2-next, which the failed run left, and no blue): %v", h.rec.calls)
 	}
 
 	// A cleanup that fails again lists it, with its ID, for the next.
