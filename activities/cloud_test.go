@@ -262,6 +262,14 @@ func TestRenameServer(t *testing.T) {
 	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: odd.Server, To: "ns1-t"}); err == nil {
 		t.Error("renamed a label without the -next suffix")
 	}
+	// A server without the fleet's tag is never renamed, -next or not.
+	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns5-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: stranger, To: "ns5"}); err == nil || !strings.Contains(err.Error(), "lacks tag") {
+		t.Errorf("rename of an untagged instance: err = %v", err)
+	}
+	if c.count("ns5-next") != 1 || c.count("ns5") != 0 {
+		t.Errorf("an untagged instance was renamed: %+v", c.sim.Instances())
+	}
 }
 
 // Cloud errors are classed by whether a retry can fix them: a 5xx, a 429

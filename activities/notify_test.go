@@ -171,3 +171,43 @@ notifications:
 		t.Errorf("the redirect was followed: %d request(s) elsewhere", n)
 	}
 }
+
+// A delivery that fails names the webhook's host alone: its URL may carry
+// a token, in its query or user part, and the error goes to the step's
+// status, history and the worker's log.
+func TestNotifyErrorsHideTheURLsSecrets(t *testing.T) {
+	answer := func(code int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if code/100 == 3 {
+				http.Redirect(w, r, "/elsewhere", code)
+				return
+			}
+			w.WriteHeader(code)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{}
+	env.RegisterActivity(acts)
+	for _, tt := range []struct{ name, base, want string }{
+		{"an HTTP error", answer(http.StatusInternalServerError), "HTTP 500"},
+		{"a redirect", answer(http.StatusFound), "HTTP 302"},
+		{"a refused connection", closed.URL, "refused"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := strings.TrimPrefix(tt.base, "http://")
+			hook := config.Webhook{Name: "chat", URL: "http://hook:sekret-user@" + base + "/x?token=sekret-query"}
+			_, err := env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: hook, Event: "started", Fleet: "lab", Seq: 1})
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "(http://"+base+")") {
+				t.Errorf("err %v, want it to say %s and name http://%s", err, tt.want, base)
+			}
+			if err != nil && strings.Contains(err.Error(), "sekret") {
+				t.Errorf("the error shows the URL's secrets: %v", err)
+			}
+		})
+	}
+}
