@@ -30,6 +30,9 @@ func TestClientBaseURLSecrets(t *testing.T) {
 		{"password with a slash", "https://ci:hunter2/x@" + closed, "does not parse as a URL"},
 		{"password with a hash", "https://ci:hunter2#x@" + closed, "does not parse as a URL"},
 		{"no scheme", "ci:hunter2@" + closed, "http:// or https://"},
+		// A user part alone, no password, is a host:port to SplitHostPort:
+		// the hint for a missing scheme must not quote it.
+		{"no scheme, a token as the user", "hunter2@" + closed, "does not parse as a URL"},
 		// A host:port, as one writes it for most tools, is what an operator
 		// most often leaves the scheme off: the error suggests the fix.
 		{"host:port", closed, "must start with http:// or https://, as in http://" + closed},

@@ -1,10 +1,14 @@
 package api
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -40,6 +44,12 @@ func TestPlan(t *testing.T) {
 		{name: "refused by Plan", setup: func(f *fakeBackend) {
 			f.planErr = dnsroll.Errorf(dnsroll.EINVALID, "zones[0].file: serial 6 is behind blue's 7")
 		}, method: "POST", path: "/plans", body: `{"fleet":"lab","revision":"old"}`, auth: bearer, want: 400, contains: "serial 6 is behind blue's 7", after: startsNothing},
+		// Temporal too busy to answer is as unreachable: try again.
+		{name: "Temporal busy", setup: func(f *fakeBackend) {
+			f.planErr = fmt.Errorf("plan: %w", serviceerror.NewResourceExhausted(enumspb.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT, "namespace rate limit exceeded"))
+		}, method: "POST", path: "/plans", body: `{"fleet":"lab"}`, auth: bearer, want: 503, contains: "Temporal did not answer"},
+		{name: "Temporal past its deadline", setup: func(f *fakeBackend) { f.planErr = serviceerror.NewDeadlineExceeded("context deadline exceeded") },
+			method: "POST", path: "/plans", body: `{"fleet":"lab"}`, auth: bearer, want: 503, contains: "Temporal did not answer"},
 		{name: "bad fleet", method: "POST", path: "/plans", body: `{"fleet":"Lab_1"}`, auth: bearer, want: 400, field: "fleet"},
 		{name: "unknown field", method: "POST", path: "/plans", body: `{"fleet":"lab","dry":true}`, auth: bearer, want: 400},
 		{name: "no token", method: "POST", path: "/plans", body: `{"fleet":"lab"}`, want: 401},
