@@ -53,6 +53,7 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"missing region", "region: eu-west, ", "", "nameservers[1].region"},
 		{"address without port", `"192.0.2.2:53"`, `"192.0.2.2"`, "load_balancers[1].address"},
 		{"port out of range", `"192.0.2.2:53"`, `"192.0.2.2:99999"`, "load_balancers[1].address"},
+		{"port one past the last", `"192.0.2.2:53"`, `"192.0.2.2:65536"`, "load_balancers[1].address"},
 		{"port not a number", `"192.0.2.2:53"`, `"192.0.2.2:dns"`, "load_balancers[1].address"},
 		{"two load balancers on one address", `"192.0.2.2:53"`, `"192.0.2.1:53"`, "load_balancers[1].address"},
 		{"a negative load balancer firewall", `"192.0.2.2:53"`, `"192.0.2.2:53", firewall_id: -1`, "load_balancers[1].firewall_id"},
@@ -90,6 +91,11 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"image with a trailing space", "image: linode/debian12}\n  - {label: ns2", "image: 'linode/debian12 '}\n  - {label: ns2", "nameservers[0].image"},
 		{"type in capitals", "type: g6-nanode-1, image: linode/debian12}\n  - {label: ns2", "type: G6-Nanode-1, image: linode/debian12}\n  - {label: ns2", "nameservers[0].type"},
 		{"heartbeat timeout below a second", "zones:", "steps: {heartbeat_timeout: 10ms}\nzones:", "steps.heartbeat_timeout"},
+		// Temporal refuses a retry policy whose maximum interval is below
+		// its initial one: every step, the cleanup's too, would fail to
+		// start.
+		{"retry maximum interval below the initial one", "zones:", "steps: {retry_initial_interval: 1m, retry_maximum_interval: 10s}\nzones:", "steps.retry_maximum_interval"},
+		{"max_attempts above 1000", "zones:", "steps: {max_attempts: 1001}\nzones:", "steps.max_attempts"},
 		// A step on a dead worker is retried elsewhere after the heartbeat
 		// timeout; one at or past the step's deadline means never.
 		// A heartbeat timeout of the default value is taken as the default,
