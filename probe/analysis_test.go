@@ -201,3 +201,31 @@ func TestAnalyzeLatency(t *testing.T) {
 		t.Errorf("without max_latency: ok %v, reason %q, latency %+v", a.OK, a.Reason, a.Reports[0].Latency)
 	}
 }
+
+// Green's serial must be the zone file's and, in RFC 1982 order, not
+// behind blue's: a serial exactly 2^31 from blue's has no order, and a
+// secondary may take either for the newer.
+func TestCheckSerialsOrder(t *testing.T) {
+	const blue = uint32(2024010101)
+	for _, tt := range []struct {
+		name        string
+		got         uint32
+		allowBehind bool
+		want        string
+	}{
+		{"ahead", blue + 1, false, ""},
+		{"behind", blue - 1, false, "behind blue ns1's 2024010101"},
+		{"behind, allowed", blue - 1, true, ""},
+		{"2^31 ahead", blue + 1<<31, false, "exactly 2^31 from blue ns1's 2024010101"},
+		{"2^31 ahead, allowed", blue + 1<<31, true, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := &Report{Serials: map[string]uint32{"example.com.": tt.got}}
+			base := &answers{serials: map[string]uint32{"example.com.": blue}}
+			problems := checkSerials(rep, map[string]uint32{"example.com": tt.got}, base, "blue ns1", 10, tt.allowBehind)
+			if got := strings.Join(problems, "; "); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("problems %q, want one saying %q", got, tt.want)
+			}
+		})
+	}
+}

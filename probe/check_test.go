@@ -110,6 +110,15 @@ func TestChecksScope(t *testing.T) {
 	if w := got[4].Want; w.Rcode != 0 || len(w.RRs) != 0 {
 		t.Errorf("www TXT want %+v, want NODATA", w)
 	}
+	// A signed zone is asked for a name it lacks whatever the scope: its
+	// NXDOMAIN must be denied, by signed NSEC or NSEC3 records.
+	signed := parseZone(t, expectZone+"@ RRSIG SOA 13 2 3600 20300101000000 20200101000000 12345 example.com. "+
+		"GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA==\n")
+	got = Checks(signed, Scope{Names: []string{"www"}})
+	want = []string{"example.com. SOA", "example.com. NS", "example.com. DNSKEY", "dnsroll-denial-check.example.com. A", "www.example.com. A", "www.example.com. AAAA"}
+	if !slices.Equal(render(got), want) {
+		t.Errorf("signed, Names = %q\nwant %q", render(got), want)
+	}
 }
 
 // When a fleet serves a zone and a child zone it delegates to, named
