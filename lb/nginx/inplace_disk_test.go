@@ -179,3 +179,53 @@ func TestBinaryRestoreSaysWhatBecameOfTheUpgrade(t *testing.T) {
 		t.Errorf("another update's restore: %q", out)
 	}
 }
+
+// A restore puts back the config from before its own update, and only
+// over the config that update put in: a retry of the update keeps the
+// config saved first; another update's restore, or one after the config
+// changed since, leaves nginx.conf alone; a config -t refuses never goes
+// in.
+func TestInPlaceRestoreOnlyUndoesItsOwnUpdate(t *testing.T) {
+	before, update, other := conf("before", 200), conf("update", 200), conf("other", 200)
+	u1 := func(config string) [][2]string { return [][2]string{{"config", config}, {"update", "u1"}} }
+	for _, tt := range []struct {
+		name string
+		// reloads are applied in turn, as update u1, each a retry of the
+		// last; then edit, if set, is written over nginx.conf, and u1's
+		// restore runs as restoreAs.
+		reloads   []string
+		edit      string
+		restoreAs string
+		wantOut   string
+		wantConf  string
+	}{
+		{"its own update", []string{update}, "", "u1", "restored the config from before this update", before},
+		{"a retried update", []string{update, update}, "", "u1", "restored the config from before this update", before},
+		{"another update's restore", []string{update}, "", "u2", "nothing to restore", update},
+		{"a config changed since", []string{update}, other, "u1", "nothing restored", other},
+		{"a config -t refused", []string{strings.TrimSuffix(update, "# end\n")}, "", "u1", "nothing to restore", before},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newDiskRig(t, "")
+			if err := os.WriteFile(r.conf, []byte(before), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tt.reloads {
+				out, code := r.run(t, "reload", u1(c)...)
+				if refused := !strings.HasSuffix(c, "# end\n"); refused != (code == 2) {
+					t.Fatalf("reload: exit %d, %s", code, out)
+				}
+			}
+			if tt.edit != "" {
+				if err := os.WriteFile(r.conf, []byte(tt.edit), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, code := r.run(t, "restore", [2]string{"config", tt.reloads[0]}, [2]string{"update", tt.restoreAs})
+			got, _ := os.ReadFile(r.conf)
+			if code != 0 || !strings.HasPrefix(out, tt.wantOut) || string(got) != tt.wantConf {
+				t.Errorf("restore: exit %d, %q, config now %.20q; want exit 0, %q, config %.20q", code, out, got, tt.wantOut, tt.wantConf)
+			}
+		})
+	}
+}
