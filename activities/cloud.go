@@ -266,9 +266,10 @@ func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
 	}
 }
 
-// DeleteGreen deletes every fleet-tagged server whose label is in Labels,
-// and every fleet-tagged -next server whose ID is in IDs. It is the undo
-// of EnsureServer and works without knowing server IDs.
+// DeleteGreen deletes every fleet-tagged -next server whose label is in
+// Labels or whose ID is in IDs. It is the undo of EnsureServer and works
+// without knowing server IDs. A label without -next is never deleted: a
+// blue named by mistake stays.
 func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (StepResult, error) {
 	defer keepAlive(ctx, "deleting green")()
 	servers, err := a.Cloud.List(ctx, in.Tag)
@@ -282,8 +283,7 @@ func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (Step
 	var deleted []dnsroll.Server
 	for _, s := range servers {
 		_, next := dnsroll.FinalLabel(s.Label)
-		byID := next && slices.Contains(in.IDs, s.ID)
-		if !want[s.Label] && !byID || !s.HasTag(in.Tag) {
+		if !next || !want[s.Label] && !slices.Contains(in.IDs, s.ID) || !s.HasTag(in.Tag) {
 			continue
 		}
 		if s.Status != dnsroll.StatusDeleting {

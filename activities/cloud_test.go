@@ -216,7 +216,9 @@ func TestDeleteGreenOnlyTouchesTaggedNext(t *testing.T) {
 	}
 	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
 	_ = stranger
-	if _, err := c.env.ExecuteActivity(c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next", "ns2-next"}}); err != nil {
+	// ns1 (blue) named by mistake: the activity itself refuses it, a
+	// second guard behind the workflow's own filter (cleanupOnly).
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next", "ns2-next", "ns1"}}); err != nil {
 		t.Fatal(err)
 	}
 	if c.count("ns1-next") != 0 || c.count("ns1") != 1 || c.count("ns2-next") != 1 {
