@@ -22,12 +22,24 @@ type FleetRef struct {
 	// (config.Fleet.ForSteps) without its worker-local Dir, before this
 	// rollout's overrides below.
 	SHA256 string `json:"sha256"`
-	// The rollout's overrides of probe settings, which Plan wrote into
-	// Plan.Fleet (PlanInput says what they mean).
-	ExpectChanges       *bool `json:"expect_changes,omitempty"`
-	AllowSerialDecrease bool  `json:"allow_serial_decrease,omitempty"`
-	AllowNewKSK         bool  `json:"allow_new_ksk,omitempty"`
-	// ExtraLoadBalancers: see PlanInput.
+	// Overrides are the rollout's, which Plan wrote into Plan.Fleet.
+	Overrides
+}
+
+// Overrides are a rollout's own settings over its fleet's config: Plan
+// writes them into Plan.Fleet, and a step into the fleet its FleetRef
+// resolves to (apply). Their JSON is inlined where they are embedded.
+type Overrides struct {
+	// ExpectChanges, when set, overrides the fleet's probe.expect_changes.
+	ExpectChanges *bool `json:"expect_changes,omitempty"`
+	// AllowSerialDecrease lets green's SOA serials be behind blue's.
+	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
+	// AllowNewKSK accepts green's DNSKEY set signed by none of blue's
+	// key-signing keys.
+	AllowNewKSK bool `json:"allow_new_ksk,omitempty"`
+	// ExtraLoadBalancers are switched with the fleet's own: a load
+	// balancer replacement's new ones, which must front green too once
+	// the zone names them.
 	ExtraLoadBalancers []config.LoadBalancer `json:"extra_load_balancers,omitempty"`
 }
 
@@ -90,8 +102,8 @@ func bytesDigest(b []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// overrides writes this rollout's overrides into f, as Plan does.
-func (r FleetRef) overrides(f *config.Fleet) {
+// apply writes the overrides into f, as Plan does.
+func (r Overrides) apply(f *config.Fleet) {
 	if r.ExpectChanges != nil {
 		f.Probe.ExpectChanges = r.ExpectChanges
 	}
@@ -125,7 +137,7 @@ func (a *Activities) planFleetRef(f *config.Fleet, in PlanInput) (*FleetRef, err
 	if err := a.Bundles.PutConfig(digest, b); err != nil {
 		return nil, err
 	}
-	return &FleetRef{Name: f.Name, SHA256: digest, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, AllowNewKSK: in.AllowNewKSK, ExtraLoadBalancers: in.ExtraLoadBalancers}, nil
+	return &FleetRef{Name: f.Name, SHA256: digest, Overrides: in.Overrides}, nil
 }
 
 // stepFleet is the fleet a step runs with: s.Fleet, or s.FleetRef
@@ -156,7 +168,7 @@ func (a *Activities) stepFleet(s StepFleet) (*config.Fleet, error) {
 		}
 		f = &planned
 	}
-	ref.overrides(f)
+	ref.apply(f)
 	return f, nil
 }
 

@@ -61,7 +61,7 @@ func TestStepsRunWithTheFleetThePlanFixed(t *testing.T) {
 	// fleet's own by the rollout of its zone records: on every worker,
 	// including those whose own config does not list it.
 	next := config.LoadBalancer{Name: "lb1-next", Address: "203.0.113.1:53", Fronts: config.Labels{"ns1"}}
-	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{ExpectChanges: &no, AllowSerialDecrease: true, AllowNewKSK: true, ExtraLoadBalancers: []config.LoadBalancer{next}})
+	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{Overrides: Overrides{ExpectChanges: &no, AllowSerialDecrease: true, AllowNewKSK: true, ExtraLoadBalancers: []config.LoadBalancer{next}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestUndoStepsRunWithThePlannedFleetWhereverTheyRun(t *testing.T) {
 	}
 	no := false
 	plan := &Activities{Bundles: bundle.Store{Dir: t.TempDir()}, Fleets: load(planned, "/srv/fleet")}
-	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{ExpectChanges: &no})
+	ref, err := plan.planFleetRef(own.ForSteps(), PlanInput{Overrides: Overrides{ExpectChanges: &no}})
 	if err != nil {
 		t.Fatal(err)
 	}

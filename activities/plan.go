@@ -62,7 +62,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, failure(ctx, fmt.Errorf("fleet %s: keeping its config for the steps: %w", in.Fleet, err))
 	}
-	ref.overrides(fleet)
+	ref.apply(fleet)
 	// The plan goes into history, and its fleet into every step's input:
 	// without webhook URLs, which Notify looks up by name.
 	plan := Plan{Fleet: fleet.ForHistory(), Revision: in.Revision, Blue: map[string]dnsroll.Server{}}

@@ -14,20 +14,8 @@ import (
 type PlanInput struct {
 	Fleet    string `json:"fleet"`
 	Revision string `json:"revision"`
-	// ExpectChanges, when set, overrides the fleet's probe.expect_changes
-	// for this rollout; Plan writes it into Plan.Fleet.
-	ExpectChanges *bool `json:"expect_changes,omitempty"`
-	// AllowSerialDecrease, when true, lets green's SOA serials be behind
-	// blue's for this rollout; Plan writes it into Plan.Fleet.
-	AllowSerialDecrease bool `json:"allow_serial_decrease,omitempty"`
-	// AllowNewKSK, when true, accepts green's DNSKEY set signed by none of
-	// blue's key-signing keys for this rollout; Plan writes it into
-	// Plan.Fleet.
-	AllowNewKSK bool `json:"allow_new_ksk,omitempty"`
-	// ExtraLoadBalancers are switched with the fleet's own for this
-	// rollout: a load balancer replacement's new ones, which must front
-	// green too once the zone names them; Plan writes them into Plan.Fleet.
-	ExtraLoadBalancers []config.LoadBalancer `json:"extra_load_balancers,omitempty"`
+	// Overrides are this rollout's own; Plan writes them into Plan.Fleet.
+	Overrides
 	// SmallHistory asks for a plan whose size does not grow with the
 	// fleet's zones: no Zones, and Fleet as config.Fleet.ForSteps. Later
 	// steps read the zones from the revision's bundle. Unset by rollouts

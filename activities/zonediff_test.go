@@ -76,19 +76,19 @@ func TestPlanRefusesZoneChangesInAnInfrastructureOnlyRollout(t *testing.T) {
 	dropped := strings.Replace(verifyZone, "mail  MX   10 ns1\n", "", 1)
 	testfiles.WriteAll(t, dir, map[string]string{"zones/example.com.zone": dropped})
 	c.readFrom(dir)
-	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", LiveBundle: live.Bundle, ExpectChanges: &no})
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Overrides: Overrides{ExpectChanges: &no}})
 	if err == nil || !strings.Contains(err.Error(), "probe.expect_changes is false, but this revision changes zone example.com: removed mail.example.com. MX") {
 		t.Errorf("Plan: %v; want a refusal naming the change", err)
 	}
 
 	// The live revision's records: nothing to refuse or warn of.
-	same, _ := c.planWith(t, PlanInput{Fleet: "t", LiveBundle: live.Bundle, ExpectChanges: &no})
+	same, _ := c.planWith(t, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Overrides: Overrides{ExpectChanges: &no}})
 	for _, w := range same.Warnings {
 		if strings.Contains(w, "expect_changes") {
 			t.Errorf("warning %q for a revision that changes no record", w)
 		}
 	}
-	unknown, _ := c.planWith(t, PlanInput{Fleet: "t", ExpectChanges: &no})
+	unknown, _ := c.planWith(t, PlanInput{Fleet: "t", Overrides: Overrides{ExpectChanges: &no}})
 	if !slices.ContainsFunc(unknown.Warnings, func(w string) bool {
 		return strings.Contains(w, "probe.expect_changes is false, but the zone files cannot be compared with the live revision's")
 	}) {
@@ -128,7 +128,7 @@ func TestPlanRefusesAChangeBehindManySerialBumps(t *testing.T) {
 	live := c.planIn(t, liveDir, PlanInput{Fleet: "t"})
 	dir, _ := files(true)
 	c.readFrom(dir)
-	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", LiveBundle: live.Bundle, ExpectChanges: &no})
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Overrides: Overrides{ExpectChanges: &no}})
 	if want := fmt.Sprintf("this revision changes zone z%02d.example: removed mail.z%02d.example. MX", MaxZoneDiffs+3, MaxZoneDiffs+3); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Plan: %v; want a refusal saying %q", err, want)
 	}

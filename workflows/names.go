@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
 )
 
@@ -96,6 +97,13 @@ type RolloutInput struct {
 	// runs under the replacement's hold of the fleet, HeldBy's ID.
 	ExtraLoadBalancers []config.LoadBalancer `json:"extra_load_balancers,omitempty" api:"refused"`
 	HeldBy             string                `json:"held_by,omitempty" api:"refused"`
+}
+
+// overrides are in's settings over the fleet's config, as its plan takes
+// them.
+func (in RolloutInput) overrides() activities.Overrides {
+	return activities.Overrides{ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, AllowNewKSK: in.AllowNewKSK,
+		ExtraLoadBalancers: in.ExtraLoadBalancers}
 }
 
 // SignalInput is the payload of a signal; every field is optional.

@@ -42,8 +42,7 @@ const planDiff = 20
 // beside a rollout.
 func PlanWorkflow(ctx workflow.Context, in RolloutInput) (PlanReport, error) {
 	var plan activities.Plan
-	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges,
-		AllowSerialDecrease: in.AllowSerialDecrease, AllowNewKSK: in.AllowNewKSK, SmallHistory: true, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown, Diff: planDiff, DryRun: true}
+	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, Overrides: in.overrides(), SmallHistory: true, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown, Diff: planDiff, DryRun: true}
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, planOptions), a.Plan, planIn).Get(ctx, &plan); err != nil {
 		return PlanReport{}, err
 	}

@@ -160,8 +160,8 @@ func (r *rollout) forward(ctx workflow.Context, in RolloutInput) error {
 	// that need the zones read them from the revision's bundle. Older
 	// rollouts planned with every zone, and their steps read them there.
 	small := workflow.GetVersion(ctx, "small-histories", workflow.DefaultVersion, 1) >= 1
-	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, ExpectChanges: in.ExpectChanges, AllowSerialDecrease: in.AllowSerialDecrease, AllowNewKSK: in.AllowNewKSK, SmallHistory: small,
-		ExtraLoadBalancers: in.ExtraLoadBalancers, LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown}
+	planIn := activities.PlanInput{Fleet: in.Fleet, Revision: in.Revision, Overrides: in.overrides(), SmallHistory: small,
+		LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown}
 	if err := r.st.exec(ctx, "Plan", in.Fleet, planOptions, a.Plan, planIn, &r.plan); err != nil {
 		return err
 	}
