@@ -186,7 +186,11 @@ func (f *fakeBackend) List(_ context.Context, flt Filter) ([]Summary, []byte, er
 func (f *fakeBackend) Signal(_ context.Context, run rollouts.Run, name string, in workflows.SignalInput) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.signals = append(f.signals, fmt.Sprintf("%s %s %s %s", name, RolloutID(run), in.Reason, in.By))
+	sig := fmt.Sprintf("%s %s %s %s", name, RolloutID(run), in.Reason, in.By)
+	if in.Revision != "" {
+		sig += " revision " + in.Revision
+	}
+	f.signals = append(f.signals, sig)
 	return nil
 }
 

@@ -215,19 +215,25 @@ func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
 		}
 		req.Revision = rev
 	}
+	return checkRevision(fleet, req.Revision)
+}
+
+// checkRevision refuses a revision fleet's config cannot roll out (nil:
+// the server has no fleet configs to check against). Its zone files must
+// exist and parse here, as they must on the worker: refused now, nothing
+// is started.
+func checkRevision(fleet *config.Fleet, rev string) error {
 	if fleet == nil {
 		return nil
 	}
-	if err := fleet.ValidateRevision(req.Revision); err != nil {
+	if err := fleet.ValidateRevision(rev); err != nil {
 		var fe *config.FieldError
 		if errors.As(err, &fe) {
 			return fieldError(fe.Field, "%s", fe.Message)
 		}
 		return fieldError("revision", "%v", err)
 	}
-	// The revision's zone files must exist and parse here, as they must on
-	// the worker: refused now, nothing is started.
-	if _, err := preflight.Zones(fleet, req.Revision); err != nil {
+	if _, err := preflight.Zones(fleet, rev); err != nil {
 		return fieldError("revision", "%v", err)
 	}
 	return nil

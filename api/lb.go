@@ -13,6 +13,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -318,6 +319,14 @@ func (s *Server) lbSignal(k Kind, name string) http.HandlerFunc {
 			// workflow decides when a worker takes it. Workers being down
 			// is when an operator most needs an abort to get through.
 			warning, err = he.body.Message, nil
+		}
+		if err == nil && name == workflows.SignalZoneRevision {
+			// A revision the rollout would refuse is refused here: the
+			// rollout would fail at its plan, after days of waiting.
+			var fleet *config.Fleet
+			if fleet, err = s.fleet(cur.Fleet); err == nil {
+				err = checkRevision(fleet, in.Revision)
+			}
 		}
 		if err != nil {
 			s.fail(w, r, err)

@@ -208,6 +208,25 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		},
 			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/abort", auth: bearer, want: 409, contains: "nothing to go back to", after: wantSignals()},
 		{name: "signal unknown replacement", method: "POST", path: "/load-balancer-replacements/lbreplace-lab/abort", auth: bearer, want: 404},
+		{name: "zone-revision", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingZoneRevision))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/zone-revision", body: `{"revision":"r2","by":"ana"}`, auth: bearer, want: 202,
+			after: wantSignals("zone-revision lbreplace-lab:run-1  ana revision r2")},
+		{name: "zone-revision not awaited", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingGlue))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/zone-revision", body: `{"revision":"r2"}`, auth: bearer, want: 409,
+			contains: "awaiting-glue, not awaiting a zone revision", after: wantSignals()},
+		{name: "zone-revision with a bad revision", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingZoneRevision))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/zone-revision", body: `{"revision":"-r2"}`, auth: bearer, want: 400, field: "revision", after: wantSignals()},
+		{name: "a revision with abort", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingZoneRevision))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/abort", body: `{"revision":"r2"}`, auth: bearer, want: 400, field: "revision",
+			contains: "is only for zone-revision", after: wantSignals()},
 	})
 }
 
@@ -236,6 +255,23 @@ func TestLoadBalancerReplacementChecksGlueAddresses(t *testing.T) {
 	}
 	if len(ts.fake.lbStarted) != 0 {
 		t.Errorf("started %v", ts.fake.lbStarted)
+	}
+}
+
+// With fleet configs, a zone-revision names a revision whose zone files
+// the fleet has, as a rollout's start must: its rollout would fail at its
+// plan otherwise, after the replacement waited for it.
+func TestZoneRevisionChecksTheRevision(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Fleets = labFleets(t) })
+	ts.fake.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingZoneRevision))
+	for body, want := range map[string]string{`{"revision":"r9"}`: "zones/r9/example.com.zone", `{}`: "revision"} {
+		rec := ts.do(t, "POST", "/load-balancer-replacements/lbreplace-lab/zone-revision", body, "Bearer "+token)
+		if e := errorBody(t, rec); rec.Code != 400 || e.Field != "revision" || !strings.Contains(e.Message, want) {
+			t.Errorf("%s → %d %+v, want 400 about revision saying %q", body, rec.Code, e, want)
+		}
+	}
+	if len(ts.fake.signals) != 0 {
+		t.Errorf("signals sent %q", ts.fake.signals)
 	}
 }
 

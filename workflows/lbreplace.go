@@ -194,10 +194,10 @@ type lbReplace struct {
 	setGlue bool
 	// approved is set by the approve signal while awaiting approval.
 	approved bool
-	// zoneRevision is the zone-revision signal not yet taken; cancelZone,
-	// while the zone's rollout runs, cancels it.
+	// zoneRevision is the zone-revision signal not yet taken; zoneRollout
+	// is the zone's rollout while it runs, which a stop is sent on to.
 	zoneRevision *SignalInput
-	cancelZone   workflow.CancelFunc
+	zoneRollout  workflow.ChildWorkflowFuture
 	// undoing is set once the undo has begun: a stop then changes nothing.
 	undoing bool
 	// notes sends the webhook notifications.
@@ -282,6 +282,9 @@ func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, string) {
 	}
 	if r.committed {
 		// Past the point of no return there is nothing to undo.
+		if r.st.Zone != nil && r.st.NoWayBack != lbNoWayBack {
+			r.st.Warnings = append(r.st.Warnings, r.bothSetsServe())
+		}
 		return PhaseFailed, "ReplaceFailed"
 	}
 	r.st.Phase, r.undoing = PhaseRollingBack, true
@@ -1178,9 +1181,14 @@ func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) 
 		if !r.requestStop(ctx, r.event, name, in, cmp.Or(r.st.NoWayBack, lbNoWayBack)) {
 			break
 		}
-		if r.cancelZone != nil {
-			r.cancelZone()
-		} else {
+		switch {
+		case r.zoneRollout != nil:
+			// The rollout decides, as for a stop sent to it: it may be
+			// past its point of no return.
+			r.zoneRollout.SignalChildWorkflow(ctx, name, in)
+		case r.st.Phase == PhaseRollingOutZone:
+			// It has ended: what the zone names decides (rollOutZone).
+		default:
 			r.cancel()
 		}
 	}

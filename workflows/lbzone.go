@@ -92,7 +92,7 @@ func (r *lbReplace) rollOutZone(ctx workflow.Context) error {
 		r.st.Phase = PhaseAwaitingZoneRevision
 		z.Instructions = fmt.Sprintf("The zone %s gives %s, old load balancers' addresses. Commit a revision whose zone gives its name servers the new addresses (%s), "+
 			"then send %s with it: dnsroll lb zone-revision --fleet %s --revision <revision> (or temporal workflow signal --workflow-id %s --name %s --input '{\"revision\":\"<revision>\"}'). "+
-			"The replacement rolls it out through the old and new load balancers before it moves the glue; it is aborted at %s (glue_wait).",
+			"The replacement rolls it out through the old and new load balancers before it moves the glue; without one by %s (glue_wait) it is undone.",
 			registrar.Fqdn(r.in.Domain), strings.Join(z.Records, ", "), strings.Join(z.Replace, ", "), SignalZoneRevision, r.st.Fleet,
 			LBReplaceWorkflowID(r.st.Fleet), SignalZoneRevision, z.WaitUntil.UTC().Format(time.RFC3339))
 		in, ok, err := r.waitZoneRevision(ctx, z.WaitUntil.Sub(workflow.Now(ctx)))
@@ -105,57 +105,80 @@ func (r *lbReplace) rollOutZone(ctx workflow.Context) error {
 		}
 		r.event(ctx, SignalZoneRevision+" received"+in.describe()+": rolling out revision "+cmp.Or(in.Revision, "(the zone files as they are)")+" through the old and new load balancers")
 		r.st.Phase = PhaseRollingOutZone
+		z.Instructions = fmt.Sprintf("Rollout %s rolls out revision %s through the old and new load balancers: follow it with dnsroll rollout status --fleet %s; "+
+			"with rollout.approval manual it waits for approval there (dnsroll rollout approve --fleet %s). An abort or rollback of this replacement is passed on to it.",
+			WorkflowID(r.st.Fleet), cmp.Or(in.Revision, "(as they are)"), r.st.Fleet, r.st.Fleet)
 		rollErr := r.runZoneRollout(ctx, in)
-		// Asked even when a stop cancelled the rollout: what the zone
-		// names decides whether the new load balancers may go.
-		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		zone, err := r.askZone(dctx)
+		z.Instructions = ""
+		zone, err := r.askZone(ctx)
 		if err != nil {
 			// Not knowing what the zone names, the new load balancers
 			// must stay: the replacement fails without undo.
 			r.committed, r.st.NoWayBack = true, "the zone could not be asked whether it names the new load balancers"
 			return errors.Join(rollErr, err)
 		}
-		if named := r.newAddrsInZone(zone); len(named) > 0 {
+		if named := r.newAddrsInZone(zone); len(named) > 0 && !r.committed {
 			r.committed, r.st.NoWayBack = true, zoneNoWayBack
 			r.undos = nil
 			r.event(ctx, "the zone gives "+strings.Join(named, ", ")+", the new load balancers': "+zoneNoWayBack)
-			if r.stop != nil {
-				// The rollout was past its own point of no return when
-				// the stop came: the stop cannot be honoured.
-				r.event(ctx, r.stop.signal+" rejected: "+zoneNoWayBack)
-				r.stop = nil
-			}
+		}
+		if r.stop != nil && r.committed {
+			// The rollout was past its own point of no return when the
+			// stop came, and rejected it: so is the replacement.
+			r.event(ctx, r.stop.signal+" rejected: "+zoneNoWayBack)
+			r.stop = nil
 		}
 		held := r.oldAddrsInZone(zone)
 		switch {
-		case rollErr != nil:
-			return rollErr
 		case r.stop != nil:
-			return temporal.NewCanceledError()
-		case len(held) == 0 && !r.committed:
-			// The revision dropped the records naming the old load
-			// balancers without naming the new ones: nothing holds them.
-			r.event(ctx, "the zone no longer names the old load balancers")
+			// The rollout took the stop and put blue back.
+			return cmp.Or(rollErr, temporal.NewCanceledError())
+		case len(held) == 0 && rollErr == nil:
 			return nil
-		case len(held) == 0:
+		case len(held) == 0 && r.committed:
+			msg := fmt.Sprintf("%s; green serves through every load balancer: once this replacement ends, start a rollout of %s to finish it", rollErr.Error(), r.st.Fleet)
+			r.st.Warnings = append(r.st.Warnings, msg)
+			r.event(ctx, msg)
 			return nil
+		case rollErr != nil:
+			// Blue still serves and the zone names no new load balancer:
+			// another revision may be tried, or the replacement stopped.
+			r.event(ctx, rollErr.Error()+"; the zone is as it was: send "+SignalZoneRevision+" with another revision, or abort")
+		default:
+			r.event(ctx, fmt.Sprintf("the rollout of revision %s succeeded, but the zone still gives %s: waiting for another %s", cmp.Or(in.Revision, "(as they are)"), strings.Join(held, ", "), SignalZoneRevision))
 		}
-		z.Records = held
-		r.event(ctx, fmt.Sprintf("the rollout of revision %s succeeded, but the zone still gives %s: waiting for another %s", cmp.Or(in.Revision, "(as they are)"), strings.Join(held, ", "), SignalZoneRevision))
+		if len(held) > 0 {
+			z.Records = held
+		}
 	}
+}
+
+// bothSetsServe is what the operator must do when a replacement fails
+// once the zone names its new load balancers: they serve beside the old,
+// and the fleet config knows only the old, so a rollout would switch the
+// old alone and delete the servers the new ones front.
+func (r *lbReplace) bothSetsServe() string {
+	var next []string
+	for _, lb := range r.st.New {
+		next = append(next, lb.Name+" "+lb.Address)
+	}
+	return fmt.Sprintf("the zone names the new load balancers (%s), which serve beside the old ones: add them to the fleet config's load_balancers before any rollout of %s, "+
+		"which would otherwise leave them in front of deleted servers; then move the glue to them and, once the old load balancers are quiet, delete those (docs/load-balancers.md)",
+		strings.Join(next, ", "), r.st.Fleet)
 }
 
 // runZoneRollout rolls out in.Revision as a child rollout of the fleet,
 // under this run's hold of it, switching the new load balancers with the
-// fleet's own. A stop of the replacement cancels it, which the rollout
-// takes as an abort (and undoes, unless past its own point of no return);
-// the replacement waits for it to end either way. Terminating the
-// replacement asks Temporal to cancel it likewise.
+// fleet's own; the revision changes records by design, so changes are
+// expected whatever the fleet's probe.expect_changes. A stop of the
+// replacement is sent on to it (onSignal), which takes it as its own
+// (undoing, unless past its point of no return, when it rejects it); the
+// replacement waits for it to end either way. Terminating the replacement
+// asks Temporal to cancel it.
 func (r *lbReplace) runZoneRollout(ctx workflow.Context, in SignalInput) error {
 	roll := RolloutInput{Fleet: r.st.Fleet, Revision: in.Revision, RequestedBy: cmp.Or(in.By, r.in.RequestedBy),
 		Reason:             cmp.Or(in.Reason, "the zone names the new load balancers of "+LBReplaceWorkflowID(r.st.Fleet)),
-		ExtraLoadBalancers: slices.Clone(r.st.New), HeldBy: workflow.GetInfo(ctx).WorkflowExecution.ID}
+		ExtraLoadBalancers: slices.Clone(r.st.New), HeldBy: workflow.GetInfo(ctx).WorkflowExecution.ID, ExpectChanges: &expectChanges}
 	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            WorkflowID(r.st.Fleet),
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
@@ -168,11 +191,9 @@ func (r *lbReplace) runZoneRollout(ctx workflow.Context, in SignalInput) error {
 	z := r.st.Zone
 	z.Rollouts = append(z.Rollouts, rec)
 	cur := &z.Rollouts[len(z.Rollouts)-1]
-	// A stop cancels the rollout alone (onSignal): the replacement decides
-	// what to do once it has ended, by what the zone names.
-	ctx, r.cancelZone = workflow.WithCancel(ctx)
-	defer func() { r.cancelZone = nil }()
 	child := workflow.ExecuteChildWorkflow(ctx, RolloutWorkflow, roll)
+	r.zoneRollout = child
+	defer func() { r.zoneRollout = nil }()
 	var exec workflow.Execution
 	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err == nil {
 		cur.RunID = exec.RunID
@@ -192,6 +213,9 @@ func (r *lbReplace) runZoneRollout(ctx workflow.Context, in SignalInput) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the rollout of the zone (%s, revision %s) ended %s: %s", rec.WorkflowID, cmp.Or(in.Revision, "(as they are)"), cmp.Or(string(st.Phase), "without a status"), cur.Failure), "ZoneRolloutFailed", nil)
 }
 
+// expectChanges is the zone rollout's probe.expect_changes.
+var expectChanges = true
+
 // waitZoneRevision waits up to d for a zone-revision signal.
 func (r *lbReplace) waitZoneRevision(ctx workflow.Context, d time.Duration) (in SignalInput, ok bool, err error) {
 	if d <= 0 {
@@ -207,9 +231,12 @@ func (r *lbReplace) waitZoneRevision(ctx workflow.Context, d time.Duration) (in 
 // askZone asks the zone at each new and old load balancer for the
 // addresses it gives its name servers, and returns all they said: after a
 // rollout that did not end cleanly, some may front blue and others green.
+// It runs even after a stop: what the zone names decides whether the new
+// load balancers may go.
 // A load balancer that does not answer (a dead old one) is passed over;
 // when none answers, it asks again, up to parentCheckAttempts times.
 func (r *lbReplace) askZone(ctx workflow.Context) ([]registrar.NameServer, error) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	var at []string
 	for _, lb := range r.st.New {
 		at = append(at, lb.Address)

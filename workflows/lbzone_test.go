@@ -117,9 +117,11 @@ func TestLBReplaceZoneRolloutStopsUndo(t *testing.T) {
 		reason string
 	}{
 
-		{"rollout failed", func(env *testsuite.TestWorkflowEnvironment) {
+		// One that failed (blue back) leaves the zone as it was: the wait
+		// for another revision goes on, to glue_wait.
+		{"rollout failed, no other revision", func(env *testsuite.TestWorkflowEnvironment) {
 			signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"})
-		}, temporal.NewNonRetryableApplicationError("VerifyGreen: ns1-next answers SERVFAIL", ErrTypeRolledBack, nil), PhaseFailed, "the rollout of the zone"},
+		}, temporal.NewNonRetryableApplicationError("VerifyGreen: ns1-next answers SERVFAIL", ErrTypeRolledBack, nil), PhaseFailed, "no zone-revision within"},
 		{"aborted while waiting", func(env *testsuite.TestWorkflowEnvironment) {
 			signalAt(env, time.Hour, SignalAbort, SignalInput{Reason: "not today"})
 		}, nil, PhaseAborted, "not today"},
@@ -196,10 +198,53 @@ func TestLBReplaceZoneRolloutHalfUndoneKeepsTheNewLoadBalancers(t *testing.T) {
 	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Details(&st) != nil {
 		t.Fatalf("error %v; want the replacement failed with its status", err)
 	}
-	if st.Phase != PhaseFailed || st.NoWayBack != zoneNoWayBack || !strings.Contains(st.Failure, "cleanup-failed") {
-		t.Errorf("phase %s, no_way_back %q, failure %q; want failed past the point of no return, saying how the rollout ended", st.Phase, st.NoWayBack, st.Failure)
+	if st.Phase != PhaseFailed || st.NoWayBack != zoneNoWayBack || !hasEvent(st, "ended cleanup-failed") {
+		t.Errorf("phase %s, no_way_back %q, events %+v; want failed past the point of no return, saying how the rollout ended", st.Phase, st.NoWayBack, st.Events)
+	}
+	// The fleet config knows only the old load balancers: the operator is
+	// told to add the new ones before any rollout.
+	if w := strings.Join(st.Warnings, "\n"); !strings.Contains(w, "add them to the fleet config") || !strings.Contains(w, "lb1-next 203.0.113.1:53") {
+		t.Errorf("warnings %q; want the new load balancers named, to add to the fleet config", st.Warnings)
 	}
 	if w.index("Delete lb1-next") >= 0 || w.index("SetGlue new") >= 0 {
 		t.Errorf("calls %v; want the new load balancers kept and the glue untouched", w.calls)
+	}
+}
+
+// A zone rollout that fails past its own point of no return (a rename
+// that fails once blue is deleted) leaves green serving the revision
+// through the old and new load balancers: the zone names the new ones, so
+// the replacement goes on, moving the glue, and warns that the rollout is
+// to be finished. Before, it failed half-way, both sets of load balancers
+// serving and the new ones in no fleet config.
+func TestLBReplaceZoneRolloutFailedPastNoReturnGoesOn(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneAddrs = oldGlue
+	env.OnWorkflow(RolloutWorkflow, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, in RolloutInput) (Status, error) {
+		w.add("Rollout " + in.Revision)
+		_ = workflow.Sleep(ctx, 30*time.Minute)
+		w.mu.Lock()
+		w.zoneAddrs = newGlue // the load balancers front green
+		w.mu.Unlock()
+		st := Status{Run: Run{Phase: PhaseFailed}, Failure: "RenameServer ns1-next: label ns1 is taken; blue is (partly) deleted, green serves"}
+		return st, temporal.NewNonRetryableApplicationError(st.Failure, ErrTypeFailed, nil, st)
+	})
+	signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"})
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	var st LBReplaceStatus
+	if err := env.GetWorkflowError(); err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) {
+			_ = app.Details(&st)
+		}
+	} else {
+		st = lbResult(t, env)
+	}
+	if st.Phase != PhaseSucceeded || w.index("SetGlue new") < 0 || w.index("Delete lb1-next") >= 0 {
+		t.Errorf("phase %s (%s), glue moved %v, lb1-next deleted %v; want the replacement to go on: the zone names the new load balancers",
+			st.Phase, st.Failure, w.index("SetGlue new") >= 0, w.index("Delete lb1-next") >= 0)
+	}
+	if w := strings.Join(st.Warnings, "\n"); !strings.Contains(w, "label ns1 is taken") || !strings.Contains(w, "start a rollout of test to finish it") {
+		t.Errorf("warnings %q; want the rollout's failure and what to do", st.Warnings)
 	}
 }

@@ -93,7 +93,9 @@ type replaceLab struct {
 	created  map[string]bool
 }
 
-func startReplaceLab(t *testing.T, driver string) *replaceLab {
+// startReplaceLab starts the lab; rollout is the fleet's rollout
+// settings (the approval gate, say).
+func startReplaceLab(t *testing.T, driver, rollout string) *replaceLab {
 	needlab.Slow(t, "the load balancer replacement lab")
 	needPrograms(t, "named", "dnsperf", "ansible-playbook", driver)
 	cl := temporaltest.DevServer(t, workflows.SearchAttributes...)
@@ -164,7 +166,7 @@ func startReplaceLab(t *testing.T, driver string) *replaceLab {
 			ns1 = s
 		}
 	}
-	r.fleet = r.writeFleet(fleetDir, driver, port-ns1.ID%1000)
+	r.fleet = r.writeFleet(fleetDir, driver, rollout, port-ns1.ID%1000)
 	if r.fleet.Tag() != tag {
 		t.Fatalf("fleet tag %s, want %s", r.fleet.Tag(), tag)
 	}
@@ -190,7 +192,7 @@ func startReplaceLab(t *testing.T, driver string) *replaceLab {
 
 // writeFleet writes the fleet config the worker loads, with this
 // repository's playbooks, and returns it as loaded.
-func (r *replaceLab) writeFleet(dir, driver string, portBase int) *config.Fleet {
+func (r *replaceLab) writeFleet(dir, driver, rollout string, portBase int) *config.Fleet {
 	r.t.Helper()
 	repo, err := filepath.Abs("../..")
 	if err != nil {
@@ -215,8 +217,8 @@ ansible:
   connection: local
   nameserver_playbook: %s
   loadbalancer_playbook: %s
-rollout: {bake: 0s}
-`, r.old, driver, portBase, filepath.Join(repo, "ansible", "nameserver.yml"), filepath.Join(repo, "ansible", "loadbalancer.yml"))
+rollout: %s
+`, r.old, driver, portBase, filepath.Join(repo, "ansible", "nameserver.yml"), filepath.Join(repo, "ansible", "loadbalancer.yml"), rollout)
 	if err := os.WriteFile(filepath.Join(dir, "glue.yaml"), []byte(yaml), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
@@ -439,7 +441,7 @@ func TestLoadBalancerReplaceGlueMovesWithoutFailures(t *testing.T) {
 }
 
 func replaceUnderLoad(t *testing.T, driver string) {
-	r := startReplaceLab(t, driver)
+	r := startReplaceLab(t, driver, ungated)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	load := startPerf(t, r.lab.Resolver(), names(), 200)
@@ -590,49 +592,61 @@ func checkCounters(t *testing.T, series []sample, setAt, servedAt, deleted time.
 	}
 }
 
+// ungated and gated are the lab fleet's rollout settings: no wait, or an
+// approval gate (which the zone's rollout has too).
+const (
+	ungated = "{bake: 0s}"
+	gated   = "{bake: 0s, approval: manual, approval_timeout: 1h}"
+)
+
 // TestZoneRolloutStoppedUndoesTheReplacement: the rollout of the zone's
-// own records does not happen, so the zone still names the old load
-// balancer: the revision sent cannot be rolled out (its serial is behind
-// what the nameserver serves, which the rollout's plan refuses), or an
-// abort of the replacement cancels the rollout once green serves, which
-// puts both load balancers back on blue and deletes green. Either way the
-// replacement deletes the new load balancer (its dnsdist stops), the
-// parent keeps the old glue, the zone its old address, and dnsperf through
-// the resolver loses nothing.
+// own records does not change them, so the zone still names the old load
+// balancer, and an abort undoes the replacement. The revision sent cannot
+// be rolled out (its serial is behind what the nameserver serves, which
+// the rollout's plan refuses), and the replacement waits for another; or
+// the abort comes while the rollout waits at its approval gate, green
+// staged on both load balancers, and is sent on to it, which puts blue
+// back and deletes green. Either way the replacement deletes the new load
+// balancer (its dnsdist stops), the parent keeps the old glue, the zone
+// its old address, and dnsperf through the resolver loses nothing.
 func TestZoneRolloutStoppedUndoesTheReplacement(t *testing.T) {
 	for _, c := range []struct {
-		name, want string
-		phase      workflows.Phase
-		stop       func(r *replaceLab, ctx context.Context, id string)
+		name, rollout string
+		rolled        workflows.Phase
+		stop          func(r *replaceLab, ctx context.Context, id string)
 	}{
-		{"a revision refused", "the rollout of the zone", workflows.PhaseFailed, func(r *replaceLab, ctx context.Context, id string) {
+		{"a revision refused", ungated, workflows.PhaseFailed, func(r *replaceLab, ctx context.Context, id string) {
 			r.sendZoneRevision(ctx, id, zoneText(r.new, 0))
-		}},
-		{"an abort during the rollout", "abort: wrong revision", workflows.PhaseAborted, func(r *replaceLab, ctx context.Context, id string) {
-			r.sendZoneRevision(ctx, id, zoneText(r.new, 2))
-			r.waitFor(ctx, id, "green staged on both load balancers", func(workflows.LBReplaceStatus) bool {
-				st, err := r.cl.QueryWorkflow(ctx, workflows.WorkflowID("glue"), "", workflows.QueryStatus)
-				var rolled workflows.Status
-				return err == nil && st.Get(&rolled) == nil && slices.ContainsFunc(rolled.Steps, func(s *workflows.Step) bool {
-					return s.Name == "StageLoadBalancer" && s.Target == "lb1-next" && s.State == workflows.StepSucceeded
-				})
+			r.waitFor(ctx, id, "the wait for another revision", func(st workflows.LBReplaceStatus) bool {
+				return st.Phase == workflows.PhaseAwaitingZoneRevision && len(st.Zone.Rollouts) == 1 && hasEvent(st, "the zone is as it was")
 			})
-			if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalAbort, workflows.SignalInput{Reason: "wrong revision"}); err != nil {
-				r.t.Fatal(err)
-			}
+		}},
+		{"an abort at the rollout's gate", gated, workflows.PhaseAborted, func(r *replaceLab, ctx context.Context, id string) {
+			r.sendZoneRevision(ctx, id, zoneText(r.new, 2))
+			r.waitFor(ctx, id, "the zone's rollout at its gate", func(workflows.LBReplaceStatus) bool {
+				v, err := r.cl.QueryWorkflow(ctx, workflows.WorkflowID("glue"), "", workflows.QueryStatus)
+				var rolled workflows.Status
+				return err == nil && v.Get(&rolled) == nil && rolled.Phase == workflows.PhaseAwaitingApproval
+			})
 		}},
 	} {
-		t.Run(c.name, func(t *testing.T) { zoneRolloutStopped(t, c.stop, c.phase, c.want) })
+		t.Run(c.name, func(t *testing.T) { zoneRolloutStopped(t, c.rollout, c.stop, c.rolled) })
 	}
 }
 
-func zoneRolloutStopped(t *testing.T, stop func(r *replaceLab, ctx context.Context, id string), phase workflows.Phase, want string) {
-	r := startReplaceLab(t, "dnsdist")
+func zoneRolloutStopped(t *testing.T, rollout string, stop func(r *replaceLab, ctx context.Context, id string), rolled workflows.Phase) {
+	r := startReplaceLab(t, "dnsdist", rollout)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	load := startPerf(t, r.lab.Resolver(), names(), 200)
 
 	id, run := r.start(ctx)
+	if rollout == gated {
+		r.waitFor(ctx, id, "the replacement's gate", func(st workflows.LBReplaceStatus) bool { return st.Phase == workflows.PhaseAwaitingApproval })
+		if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalApprove, workflows.SignalInput{By: "lab"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r.awaitZoneRevision(ctx, id)
 	old, next := r.lbs()
 	before, err := r.queries(ctx, next)
@@ -640,6 +654,9 @@ func zoneRolloutStopped(t *testing.T, stop func(r *replaceLab, ctx context.Conte
 		t.Fatalf("the new load balancer's counter: %v", err)
 	}
 	stop(r, ctx, id)
+	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalAbort, workflows.SignalInput{Reason: "wrong revision"}); err != nil {
+		t.Fatal(err)
+	}
 	var st workflows.LBReplaceStatus
 	err = run.Get(ctx, &st)
 	var app *temporal.ApplicationError
@@ -653,11 +670,11 @@ func zoneRolloutStopped(t *testing.T, stop func(r *replaceLab, ctx context.Conte
 	}
 	t.Logf("dnsperf through the resolver: %s; the new load balancer had answered %d queries (its checks)", perf, before)
 
-	if st.Phase != phase || !strings.Contains(st.Failure, want) {
-		t.Fatalf("phase %s: %s; want %s: %s", st.Phase, st.Failure, phase, want)
+	if st.Phase != workflows.PhaseAborted || !strings.Contains(st.Failure, "wrong revision") {
+		t.Fatalf("phase %s: %s; want aborted", st.Phase, st.Failure)
 	}
-	if z := st.Zone; z == nil || len(z.Rollouts) != 1 || z.Rollouts[0].Phase == workflows.PhaseSucceeded || z.Rollouts[0].Failure == "" {
-		t.Errorf("zone records %+v; want one rollout, failed, saying why", st.Zone)
+	if z := st.Zone; z == nil || len(z.Rollouts) != 1 || z.Rollouts[0].Phase != rolled || z.Rollouts[0].Failure == "" {
+		t.Errorf("zone records %+v; want one rollout, %s, saying why", st.Zone, rolled)
 	}
 	ref, err := registrar.Check(ctx, r.lab.ParentServers(), "example.com")
 	if err != nil {
