@@ -300,14 +300,19 @@ func newCanaryHarness(t *testing.T) *harness {
 	return newHarnessFleet(t, text, "")
 }
 
+// canaryFleet is one load balancer lb1 in front of ns1, allowing green 1
+// point more drops than blue, with blue ns1 and green ns1-next.
+func canaryFleet() (*config.Fleet, map[string]dnsroll.Server, map[string]dnsroll.Server) {
+	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: config.Labels{"ns1"}}}}
+	fleet.Rollout.Canary.MaxDropRateIncrease = 0.01
+	return fleet, map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.1", DNSPort: 53}}, map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.9", DNSPort: 53}}
+}
+
 // At a high weight blue has few queries: its drop rate says nothing, and
 // green is judged against none lost. Before, a green that lost every
 // query passed beside a blue that lost its one.
 func TestJudgeCanaryWithFewBlueQueries(t *testing.T) {
-	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: config.Labels{"ns1"}}}}
-	fleet.Rollout.Canary.MaxDropRateIncrease = 0.01
-	blue := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.1", DNSPort: 53}}
-	green := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.9", DNSPort: 53}}
+	fleet, blue, green := canaryFleet()
 	after := map[string][]lb.BackendStats{"lb1": {{Addr: "192.0.2.9:53", Queries: 9900, Drops: 9900}, {Addr: "192.0.2.1:53", Queries: 1, Drops: 1}}}
 	res, err := judgeCanaryWith(fleet, blue, green, 99, nil, after, true)
 	if err == nil || !strings.Contains(res.Summary, "blue had 1 queries") || !strings.Contains(err.Error(), "against none lost") {
@@ -324,10 +329,7 @@ func TestJudgeCanaryWithFewBlueQueries(t *testing.T) {
 }
 
 func TestJudgeCanaryIgnoresTooFewQueries(t *testing.T) {
-	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: config.Labels{"ns1"}}}}
-	fleet.Rollout.Canary.MaxDropRateIncrease = 0.01
-	blue := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.1", DNSPort: 53}}
-	green := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.9", DNSPort: 53}}
+	fleet, blue, green := canaryFleet()
 	after := map[string][]lb.BackendStats{"lb1": {{Addr: "192.0.2.9:53", Queries: 50, Drops: 10}, {Addr: "192.0.2.1:53", Queries: 5000}}}
 	res, err := judgeCanary(fleet, blue, green, 1, nil, after)
 	if err != nil {
@@ -356,10 +358,7 @@ func TestJudgeCanaryIgnoresTooFewQueries(t *testing.T) {
 // read across a backend's re-adding count from zero, though only one of
 // them went down.
 func TestJudgeCanaryDropRates(t *testing.T) {
-	fleet := &config.Fleet{LoadBalancers: []config.LoadBalancer{{Name: "lb1", Fronts: config.Labels{"ns1"}}}}
-	fleet.Rollout.Canary.MaxDropRateIncrease = 0.01
-	blue := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.1", DNSPort: 53}}
-	green := map[string]dnsroll.Server{"ns1": {IPv4: "192.0.2.9", DNSPort: 53}}
+	fleet, blue, green := canaryFleet()
 	for _, tt := range []struct {
 		name          string
 		before, after lb.BackendStats
