@@ -38,6 +38,7 @@ import (
 	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/internal/pidfile"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lab/delegation"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
@@ -139,6 +140,7 @@ func startReplaceLab(t *testing.T, driver, rollout string) *replaceLab {
 			r.deleted[inst.Label] = time.Now()
 			r.mu.Unlock()
 			stopLB(config.LabLBDir(r.labDir, inst.Label))
+			stopNamed(config.LabVMDir(r.labDir, inst.ID))
 		},
 	})
 	if err != nil {
@@ -174,6 +176,11 @@ func startReplaceLab(t *testing.T, driver, rollout string) *replaceLab {
 	t.Cleanup(func() {
 		for _, name := range []string{"lb1", "lb1-next"} {
 			stopLB(config.LabLBDir(r.labDir, name))
+		}
+		// The named of each nameserver the zone's rollout made.
+		vms, _ := filepath.Glob(filepath.Join(config.LabVMsDir(r.labDir), "*"))
+		for _, vm := range vms {
+			stopNamed(vm)
 		}
 	})
 	if err := r.acts.Drivers[driver].Point(ctx, r.fleet, r.fleet.LoadBalancers[0], []dnsroll.Server{ns1}); err != nil {
@@ -235,6 +242,14 @@ func stopLB(dir string) {
 	defer cancel()
 	_ = nginx.Stop(ctx, dir)
 	_ = dnsdist.Stop(ctx, dir)
+}
+
+// stopNamed stops the named of the lab VM whose directory is dir, as
+// deleting the VM would; none is fine.
+func stopNamed(dir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = pidfile.Stop(ctx, filepath.Join(dir, "named.pid"), "named", syscall.SIGTERM)
 }
 
 // running reports whether a lab load balancer runs in dir.
