@@ -25,8 +25,14 @@ func wellSigned(t *testing.T, text string, nsec3 bool) string {
 // nsec3 is set.
 func signZone(t *testing.T, origin, text, start, end string, nsec3 bool) string {
 	t.Helper()
+	return signWith(t, origin, text, signzone.Options{Start: start, End: end, NSEC3: nsec3})
+}
+
+// signWith signs text for origin with BIND's tools as o says.
+func signWith(t *testing.T, origin, text string, o signzone.Options) string {
+	t.Helper()
 	needlab.Programs(t, signzone.Tools...)
-	signed, err := signzone.Sign(t.TempDir(), origin, text, signzone.Options{Start: start, End: end, NSEC3: nsec3})
+	signed, err := signzone.Sign(t.TempDir(), origin, text, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +312,28 @@ func analyseAlone(t *testing.T, text string, scope Scope) Analysis {
 		Checks: Checks(z, scope), Serials: map[string]uint32{"example.com": z.Serial()},
 		Keys: map[string]zone.Records{"example.com.": z.Apex().DNSKEYs}} // as Verify gives them
 	p := &Prober{Timeout: time.Second, Attempts: 2}
-	return p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour})
+	return p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}, SignaturesValidFor: time.Hour, Samples: 1000})
+}
+
+// covering is the owner of the NSEC or NSEC3 of signed, a signed zone
+// of example.com, that covers name.
+func covering(t *testing.T, signed, name string) string {
+	t.Helper()
+	zp := dns.NewZoneParser(strings.NewReader(signed), "example.com.", "signed")
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		switch d := rr.(type) {
+		case *dns.NSEC:
+			if nsecCovers(d, name, "example.com.") {
+				return d.Hdr.Name
+			}
+		case *dns.NSEC3:
+			if nsec3Covers(d, name) {
+				return d.Hdr.Name
+			}
+		}
+	}
+	t.Fatalf("nothing covers %s", name)
+	return ""
 }
 
 // denialAt picks the NSEC or NSEC3 owned by owner, and its RRSIGs.
@@ -378,26 +405,9 @@ func TestDNSSECNoDataAndWildcardProofs(t *testing.T) {
 			}
 		})
 		t.Run(kind+" wildcard answer without its proof", func(t *testing.T) {
-			// The NSEC or NSEC3 that covers x.wild, what proves that
-			// x.wild itself does not exist.
-			var covering string
-			zp := dns.NewZoneParser(strings.NewReader(signed), "example.com.", "signed")
-			for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-				switch d := rr.(type) {
-				case *dns.NSEC:
-					if nsecCovers(d, "x.wild.example.com.", "example.com.") {
-						covering = d.Hdr.Name
-					}
-				case *dns.NSEC3:
-					if nsec3Covers(d, "x.wild.example.com.") {
-						covering = d.Hdr.Name
-					}
-				}
-			}
-			if covering == "" {
-				t.Fatal("nothing covers x.wild")
-			}
-			an := analyseAlone(t, dropRecords(t, signed, denialAt(covering)), Scope{Names: []string{"x.wild"}, Types: []string{"TXT"}})
+			// Without what proves that x.wild itself does not exist.
+			served := dropRecords(t, signed, denialAt(covering(t, signed, "x.wild.example.com.")))
+			an := analyseAlone(t, served, Scope{Names: []string{"x.wild"}, Types: []string{"TXT"}})
 			want := "x.wild.example.com. TXT wildcard: no " + kind + " covers "
 			if an.OK || !strings.Contains(an.Reason, want) || !strings.Contains(an.Reason, "validating resolvers find the wildcard answer bogus") {
 				t.Errorf("ok %v, reason %q; want %q", an.OK, an.Reason, want)
@@ -413,12 +423,7 @@ func TestDNSSECNoDataAndWildcardProofs(t *testing.T) {
 // closer name, which validating resolvers take as an insecure answer:
 // they must pass.
 func TestDNSSECOptOutPasses(t *testing.T) {
-	needlab.Programs(t, signzone.Tools...)
-	text := unsignedZone + "deleg.ent2 NS ns.sub\n"
-	signed, err := signzone.Sign(t.TempDir(), "example.com", text, signzone.Options{Start: "now-3600", End: "+2592000", NSEC3: true, OptOut: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	signed := signWith(t, "example.com", unsignedZone+"deleg.ent2 NS ns.sub\n", signzone.Options{NSEC3: true, OptOut: true})
 	// The insecure delegation sub has no NSEC3: its DS is denied by opt-out.
 	sub := strings.ToUpper(dns.HashName("sub.example.com.", dns.SHA1, 0, ""))
 	if !strings.Contains(signed, "NSEC3 1 1 0 -") || strings.Contains(strings.ToUpper(signed), sub+".EXAMPLE.COM.") {

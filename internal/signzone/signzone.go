@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -23,9 +24,11 @@ type Options struct {
 	// they are those two: from an hour ago for thirty days, as a zone
 	// kept well is signed.
 	Start, End string
-	// NSEC3 denies names with NSEC3 (no salt, no extra iterations)
-	// instead of NSEC.
-	NSEC3 bool
+	// NSEC3 denies names with NSEC3 instead of NSEC, with Salt (hex;
+	// empty is none) and Iterations extra hash iterations.
+	NSEC3      bool
+	Salt       string
+	Iterations int
 	// OptOut sets the NSEC3 Opt-Out flag (dnssec-signzone -A): unsigned
 	// delegations get no NSEC3 of their own, as large TLD-like zones do.
 	OptOut bool
@@ -58,7 +61,7 @@ func Sign(dir, origin, text string, o Options) (string, error) {
 	}
 	args := []string{"dnssec-signzone", "-q", "-P", "-S", "-K", dir, "-o", origin, "-s", cmp.Or(o.Start, "now-3600"), "-e", cmp.Or(o.End, "+2592000"), "-f", src + ".signed"}
 	if o.NSEC3 {
-		args = append(args, "-3", "-", "-H", "0")
+		args = append(args, "-3", cmp.Or(o.Salt, "-"), "-H", strconv.Itoa(o.Iterations))
 		if o.OptOut {
 			args = append(args, "-A")
 		}

@@ -1,0 +1,89 @@
+package probe
+
+// Tests of the proofs of denial that signed answers carry: NSEC and
+// NSEC3 records proving an NXDOMAIN, a no-data answer or a wildcard
+// answer, in zones signed as operators sign them.
+
+import (
+	"testing"
+
+	"github.com/dnsroll/dnsroll/internal/signzone"
+)
+
+// dnssecFailures serves text on real named, analyses the checks of scope
+// and returns every DNSSEC failure ("check: detail").
+func dnssecFailures(t *testing.T, text string, scope Scope) []string {
+	t.Helper()
+	an := analyseAlone(t, text, scope)
+	var out []string
+	for _, r := range an.Reports[0].Results {
+		if r.Kind == KindDNSSEC {
+			out = append(out, r.Check+": "+r.Detail)
+		} else {
+			t.Logf("non-DNSSEC result: %s %s: %s", r.Check, r.Kind, r.Detail)
+		}
+	}
+	if k := an.Reports[0].Kinds[KindDNSSEC]; k.Pass < 5 {
+		t.Errorf("only %d DNSSEC passes", k.Pass)
+	}
+	return out
+}
+
+// Zones holding every shape of NXDOMAIN, no-data and wildcard answer,
+// signed correctly with NSEC, NSEC3, NSEC3 with a salt and iterations,
+// and NSEC3 with opt-out: no DNSSEC check may fail.
+func TestDNSSECProofsOfWellSignedZonesPass(t *testing.T) {
+	zones := []struct {
+		name, text string
+		scope      Scope
+	}{
+		{"names", exampleApex + `www     A     192.0.2.10
+        AAAA  2001:db8::10
+alias   CNAME www
+*.wild  TXT   "wild"
+*.wc    CNAME www
+*.Up    TXT   "up"
+Mail    A     192.0.2.25
+x.y.ent A     192.0.2.9
+sub     NS    ns.sub
+ns.sub  A     192.0.2.77
+old     DNAME new
+x.new   A     192.0.2.5
+zzz     TXT   "last"
+`, Scope{All: true, Types: []string{"A", "AAAA", "TXT", "CNAME", "MX"},
+			Names: []string{"nope", "x.wild", "a.b.wild", "*.wild", "x.wc", "a.b.wc", "*.wc", "x.up", "a.b.up", "MAIL", "y.ent", "ent",
+				"x.old", "a.x.old", "zzzz", "zzz", "a.zzz", "deep.sub"}}},
+		// Names in capitals (an empty non-terminal, a wildcard), a
+		// wildcard at the apex, a wildcard CNAME to a wildcard, a secure
+		// delegation, an insecure one under an empty non-terminal.
+		{"more names", exampleApex + `www     A     192.0.2.10
+*       TXT   "apex wildcard"
+x.Y.Ent A     192.0.2.9
+*.Deep.Up TXT "deep"
+*.wc    CNAME q.wild2
+*.wild2 MX    10 www
+sec     NS    ns1
+sec     DS    12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
+d.ent3  NS    ns.other.net.
+`, Scope{All: true, Types: []string{"A", "TXT", "MX", "DS"},
+			Names: []string{"nope", "a.b.c", "*", "y.ent", "Y.ENT", "x.deep.up", "a.B.Deep.Up", "deep.up", "up", "x.wc", "q.wild2", "ent3", "sec"}}},
+	}
+	signings := []struct {
+		name string
+		o    signzone.Options
+	}{
+		{"NSEC", signzone.Options{}},
+		{"NSEC3", signzone.Options{NSEC3: true}},
+		{"NSEC3 salt iterations", signzone.Options{NSEC3: true, Salt: "AABBCCDD", Iterations: 7}},
+		{"NSEC3 opt-out salt", signzone.Options{NSEC3: true, Salt: "0102", Iterations: 3, OptOut: true}},
+	}
+	for _, z := range zones {
+		for _, sg := range signings {
+			t.Run(z.name+" "+sg.name, func(t *testing.T) {
+				for _, f := range dnssecFailures(t, signWith(t, "example.com", z.text, sg.o), z.scope) {
+					t.Errorf("false failure: %s", f)
+				}
+			})
+		}
+	}
+}
