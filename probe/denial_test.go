@@ -5,9 +5,12 @@ package probe
 // answer, in zones signed as operators sign them.
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dnsroll/dnsroll/internal/signzone"
+	"github.com/miekg/dns"
 )
 
 // dnssecFailures serves text on real named, analyses the checks of scope
@@ -84,6 +87,22 @@ d.ent3  NS    ns.other.net.
 					t.Errorf("false failure: %s", f)
 				}
 			})
+		}
+	}
+}
+
+// An NXDOMAIN's answer section, a CNAME chain to a name that does not
+// exist, is signed as any answer is: the CNAME served without its RRSIG
+// is bogus to validating resolvers. Before, an NXDOMAIN's answer was
+// never checked, and only the same CNAME to a name that exists failed.
+func TestDNSSECNXDOMAINAnswerIsSignatureChecked(t *testing.T) {
+	scope := Scope{Names: []string{"alias"}, Types: []string{"A"}}
+	for _, target := range []string{"gone", "www"} {
+		signed := wellSigned(t, exampleApex+"alias CNAME "+target+"\nwww A 192.0.2.10\n", false)
+		served := dropRRSIGs(t, signed, func(sig *dns.RRSIG, _ uint16) bool { return sig.TypeCovered == dns.TypeCNAME })
+		f := dnssecFailures(t, served, scope)
+		if !slices.ContainsFunc(f, func(s string) bool { return strings.HasPrefix(s, "alias.example.com. CNAME: no RRSIG") }) {
+			t.Errorf("alias CNAME %s served without the CNAME's RRSIG: DNSSEC failures %q; want alias.example.com. CNAME: no RRSIG", target, f)
 		}
 	}
 }

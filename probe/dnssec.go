@@ -69,14 +69,7 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 		}
 		switch o.got.Rcode {
 		case dns.RcodeSuccess:
-			for _, set := range rrsets(o.got.RRs, c.Zone) {
-				key := set[0].Header().Name + " " + zone.TypeName(set[0].Header().Rrtype)
-				if done[key] {
-					continue
-				}
-				done[key] = true
-				rep.add(s.check(key, set, o.sigs), samples)
-			}
+			s.checkSets(rep, c.Zone, o.got.RRs, o.sigs, done, samples)
 			// A no-data or wildcard answer's NSEC or NSEC3 records, and
 			// that they prove it.
 			s.checkDenial(rep, c.Zone, o.denial, done, samples)
@@ -87,6 +80,8 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 				}
 			}
 		case dns.RcodeNameError:
+			// The CNAMEs that lead to the name denied are signed too.
+			s.checkSets(rep, c.Zone, o.got.RRs, o.sigs, done, samples)
 			key := c.Name + " NXDOMAIN"
 			if done[key] {
 				continue
@@ -111,11 +106,17 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 // checkDenial checks the signatures of the NSEC and NSEC3 RRsets of zone
 // in authority, an answer's authority section, each once (done).
 func (s *signed) checkDenial(rep *Report, zoneName string, authority []dns.RR, done map[string]bool, samples int) {
-	for _, set := range rrsets(only(authority, dns.TypeNSEC, dns.TypeNSEC3), zoneName) {
+	s.checkSets(rep, zoneName, only(authority, dns.TypeNSEC, dns.TypeNSEC3), authority, done, samples)
+}
+
+// checkSets checks the signatures, among sigs, of the RRsets of zone
+// in rrs, each once (done).
+func (s *signed) checkSets(rep *Report, zoneName string, rrs, sigs []dns.RR, done map[string]bool, samples int) {
+	for _, set := range rrsets(rrs, zoneName) {
 		k := set[0].Header().Name + " " + zone.TypeName(set[0].Header().Rrtype)
 		if !done[k] {
 			done[k] = true
-			rep.add(s.check(k, set, authority), samples)
+			rep.add(s.check(k, set, sigs), samples)
 		}
 	}
 }
