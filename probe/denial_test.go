@@ -106,3 +106,40 @@ func TestDNSSECNXDOMAINAnswerIsSignatureChecked(t *testing.T) {
 		}
 	}
 }
+
+// A wildcard CNAME whose target does not exist answers NXDOMAIN, the
+// CNAME the wildcard made in the answer section. Validating resolvers
+// need the proof that the name asked does not exist (RFC 4035 §5.3.4,
+// RFC 5155 §8.8), as for any wildcard answer; here it is removed after
+// signing. Before, an NXDOMAIN's proof was checked only for the end of
+// its chain, and this passed. (NSEC only: one NSEC3 covers several names
+// there, so cutting one spoils other proofs too.)
+func TestDNSSECWildcardCNAMEToNXDOMAINNeedsItsProof(t *testing.T) {
+	signed := wellSigned(t, exampleApex+"*.wc CNAME gone\nw.wc TXT w\nwww A 192.0.2.10\n", false)
+	scope := Scope{Names: []string{"x.wc"}, Types: []string{"A"}}
+	if f := dnssecFailures(t, signed, scope); len(f) != 0 {
+		t.Fatalf("well signed: %q", f)
+	}
+	served := dropRecords(t, signed, denialAt(covering(t, signed, "x.wc.example.com.")))
+	// What named serves: the CNAME from the wildcard, NXDOMAIN, and no
+	// record that proves x.wc absent.
+	m := new(dns.Msg)
+	m.SetQuestion("x.wc.example.com.", dns.TypeA)
+	m.SetEdns0(4096, true)
+	r, err := dns.Exchange(m, startNamed(t, "example.com", served))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof := slices.ContainsFunc(r.Ns, func(rr dns.RR) bool {
+		n, ok := rr.(*dns.NSEC)
+		return ok && nsecCovers(n, "x.wc.example.com.", "example.com.")
+	})
+	if r.Rcode != dns.RcodeNameError || len(r.Answer) == 0 || proof {
+		t.Fatalf("setup: named answers %s with %d records, proof of x.wc present %v:\n%s", dns.RcodeToString[r.Rcode], len(r.Answer), proof, r)
+	}
+	const want = "x.wc.example.com. CNAME wildcard: no NSEC covers x.wc.example.com."
+	f := dnssecFailures(t, served, scope)
+	if !slices.ContainsFunc(f, func(s string) bool { return strings.HasPrefix(s, want) }) {
+		t.Errorf("a wildcard CNAME answer (NXDOMAIN at its target) without the proof that x.wc does not exist: DNSSEC failures %q; want %s", f, want)
+	}
+}

@@ -73,15 +73,12 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 			// A no-data or wildcard answer's NSEC or NSEC3 records, and
 			// that they prove it.
 			s.checkDenial(rep, c.Zone, o.denial, done, samples)
-			for _, res := range unproved(c, o) {
-				if !done[res.Check] {
-					done[res.Check] = true
-					rep.add(res, samples)
-				}
-			}
+			addOnce(rep, unproved(c, o), done, samples)
 		case dns.RcodeNameError:
-			// The CNAMEs that lead to the name denied are signed too.
+			// The CNAMEs that lead to the name denied are signed too, and
+			// one a wildcard made needs its own proof.
 			s.checkSets(rep, c.Zone, o.got.RRs, o.sigs, done, samples)
+			addOnce(rep, unprovedWildcards(c.Zone, o), done, samples)
 			key := c.Name + " NXDOMAIN"
 			if done[key] {
 				continue
@@ -99,6 +96,16 @@ func checkDNSSEC(rep *Report, checks []Check, obs []observed, zones map[string]*
 				}
 			}
 			s.checkDenial(rep, c.Zone, o.denial, done, samples)
+		}
+	}
+}
+
+// addOnce adds each of results to rep but those done, and marks them done.
+func addOnce(rep *Report, results []Result, done map[string]bool, samples int) {
+	for _, res := range results {
+		if !done[res.Check] {
+			done[res.Check] = true
+			rep.add(res, samples)
 		}
 	}
 }
@@ -418,19 +425,7 @@ func closestEncloser(qname, apex string, nsec3 []*dns.NSEC3) (ce, next string) {
 // answer bogus, however good its signatures.
 func unproved(c Check, o observed) []Result {
 	apex := zone.NormalName(c.Zone)
-	denial := only(o.denial, dns.TypeNSEC, dns.TypeNSEC3)
-	var out []Result
-	fail := func(check, why string) {
-		if why != "" {
-			out = append(out, Result{Check: check, Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: why})
-		}
-	}
-	for _, set := range rrsets(o.got.RRs, apex) {
-		h := set[0].Header()
-		if wild := expandedFrom(set, o.sigs); wild != "" {
-			fail(h.Name+" "+zone.TypeName(h.Rrtype)+" wildcard", unprovedWildcard(h.Name, wild, zone.TypeName(h.Rrtype), apex, denial))
-		}
-	}
+	out := unprovedWildcards(apex, o)
 	soa := func(rr dns.RR) bool {
 		return rr.Header().Rrtype == dns.TypeSOA && zone.SameName(rr.Header().Name, apex)
 	}
@@ -447,7 +442,28 @@ func unproved(c Check, o observed) []Result {
 	if !held && dns.IsSubDomain(apex, name) {
 		// Named by the name denied, as the answer's RRsets are: each CNAME
 		// that leads to it shows the same proof.
-		fail(name+" "+c.Type+" NODATA", unprovedNoData(name, qtype, apex, denial))
+		if why := unprovedNoData(name, qtype, apex, only(o.denial, dns.TypeNSEC, dns.TypeNSEC3)); why != "" {
+			out = append(out, Result{Check: name + " " + c.Type + " NODATA", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: why})
+		}
+	}
+	return out
+}
+
+// unprovedWildcards is a failure for each RRset of the zone apex in o's
+// answer section that a wildcard made without the proof that the name
+// asked does not exist, whatever the answer's rcode: a wildcard CNAME
+// to a name that does not exist answers NXDOMAIN, and needs it too.
+func unprovedWildcards(apex string, o observed) []Result {
+	apex = zone.NormalName(apex)
+	denial := only(o.denial, dns.TypeNSEC, dns.TypeNSEC3)
+	var out []Result
+	for _, set := range rrsets(o.got.RRs, apex) {
+		h := set[0].Header()
+		if wild := expandedFrom(set, o.sigs); wild != "" {
+			if why := unprovedWildcard(h.Name, wild, zone.TypeName(h.Rrtype), apex, denial); why != "" {
+				out = append(out, Result{Check: h.Name + " " + zone.TypeName(h.Rrtype) + " wildcard", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: why})
+			}
+		}
 	}
 	return out
 }
