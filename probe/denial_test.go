@@ -143,3 +143,25 @@ func TestDNSSECWildcardCNAMEToNXDOMAINNeedsItsProof(t *testing.T) {
 		t.Errorf("a wildcard CNAME answer (NXDOMAIN at its target) without the proof that x.wc does not exist: DNSSEC failures %q; want %s", f, want)
 	}
 }
+
+// A wildcard answer's NSEC must show the wildcard's parent as the
+// closest encloser (RFC 4035 §5.3.4; Unbound's
+// val_nsec_proves_positive_wildcard): an NSEC b.wild → c.wild covers
+// a.b.wild but proves that b.wild exists, so *.wild cannot have answered
+// a.b.wild. Before, any NSEC that covered the name proved it.
+func TestDNSSECWildcardNSECShowsTheWildcardsParent(t *testing.T) {
+	nsec := func(owner, next string) []dns.RR {
+		return []dns.RR{&dns.NSEC{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: 300}, NextDomain: next}}
+	}
+	closer := nsec("b.wild.example.com.", "c.wild.example.com.")
+	if !nsecCovers(closer[0].(*dns.NSEC), "a.b.wild.example.com.", "example.com.") {
+		t.Fatal("setup: the NSEC does not cover a.b.wild")
+	}
+	why := unprovedWildcard("a.b.wild.example.com.", "*.wild.example.com.", "TXT", "example.com.", closer)
+	if !strings.Contains(why, "shows b.wild.example.com. as its closest encloser") {
+		t.Errorf("an NSEC that proves b.wild exists proves that *.wild answers a.b.wild: %q", why)
+	}
+	if why := unprovedWildcard("a.b.wild.example.com.", "*.wild.example.com.", "TXT", "example.com.", nsec("a.wild.example.com.", "c.wild.example.com.")); why != "" {
+		t.Errorf("an NSEC a.wild → c.wild, which shows wild as the closest encloser: %s", why)
+	}
+}

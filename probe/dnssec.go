@@ -558,7 +558,11 @@ func expandedFrom(set []dns.RR, sigs []dns.RR) string {
 // unprovedWildcard says what the denial records of an answer for qtype
 // that wildcard made for name fail to prove, or "": that no closer match
 // exists, by an NSEC covering name or an NSEC3 covering the next closer
-// name (RFC 4035 §5.3.4, RFC 5155 §8.8).
+// name (RFC 4035 §5.3.4, RFC 5155 §8.8). The NSEC must show the
+// wildcard's parent as name's closest encloser, as Unbound's
+// val_nsec_proves_positive_wildcard asks: one that shows a closer name
+// (b.wild → c.wild covering a.b.wild) proves it exists, so *.wild could
+// not have answered.
 func unprovedWildcard(name, wildcard, qtype, apex string, denial []dns.RR) string {
 	nsec, nsec3 := splitDenial(denial)
 	const bogus = ": validating resolvers find the wildcard answer bogus"
@@ -570,8 +574,12 @@ func unprovedWildcard(name, wildcard, qtype, apex string, denial []dns.RR) strin
 			return fmt.Sprintf("no NSEC3 covers %s, the next closer name of %s, which the wildcard %s answers for %s", next, name, wildcard, qtype) + bogus
 		}
 	case len(nsec) > 0:
-		if nsecCovering(nsec, name, apex) == nil {
+		n := nsecCovering(nsec, name, apex)
+		if n == nil {
 			return fmt.Sprintf("no NSEC covers %s, which the wildcard %s answers for %s (%s)", name, wildcard, qtype, nsecSpans(nsec)) + bogus
+		}
+		if ce := nsecEncloser(name, n); !zone.SameName(wildcardAt(ce), wildcard) {
+			return fmt.Sprintf("the NSEC %s → %s covers %s but shows %s as its closest encloser, so the wildcard %s cannot have answered it for %s", n.Hdr.Name, n.NextDomain, name, ce, wildcard, qtype) + bogus
 		}
 	default:
 		return fmt.Sprintf("no NSEC or NSEC3 record proves that %s does not exist, which the wildcard %s answers for %s", name, wildcard, qtype) + bogus
