@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnsroll/dnsroll/internal/signzone"
+	"github.com/dnsroll/dnsroll/zone"
 	"github.com/miekg/dns"
 )
 
@@ -163,5 +165,48 @@ func TestDNSSECWildcardNSECShowsTheWildcardsParent(t *testing.T) {
 	}
 	if why := unprovedWildcard("a.b.wild.example.com.", "*.wild.example.com.", "TXT", "example.com.", nsec("a.wild.example.com.", "c.wild.example.com.")); why != "" {
 		t.Errorf("an NSEC a.wild → c.wild, which shows wild as the closest encloser: %s", why)
+	}
+}
+
+// Only the zone's own NSEC and NSEC3 records prove anything of it: an
+// NSEC3 proves only at <hash>.<zone apex> (RFC 5155 §8.3), and a record
+// of another zone is neither signed by it nor signature-checked (rrsets
+// leaves it out). Before, an unsigned NSEC3 owned under example.net
+// proved that www.example.com has no AAAA, and foreign records proved
+// wildcard answers.
+func TestDNSSECProofsTakeOnlyTheZonesRecords(t *testing.T) {
+	h := dns.HashName("www.example.com.", dns.SHA1, 0, "")
+	foreign := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(h) + ".example.net.", Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 300},
+		Hash: dns.SHA1, HashLength: 20, NextDomain: "VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVV", TypeBitMap: []uint16{dns.TypeA, dns.TypeRRSIG}}
+	if why := unprovedNoData("www.example.com.", dns.TypeAAAA, "example.com.", []dns.RR{foreign}); why == "" {
+		t.Errorf("an NSEC3 owned under example.net proves a no-data answer of example.com")
+	}
+	// The whole check, as checkDNSSEC runs it.
+	key := &dns.DNSKEY{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 300},
+		Flags: 257, Protocol: 3, Algorithm: dns.ECDSAP256SHA256, PublicKey: "GojIhhXUN/u4v54ZQqGSnyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8NAA=="}
+	soa := &dns.SOA{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 300}, Ns: "ns1.example.com.", Mbox: "h.example.com.", Serial: 7}
+	zones := signers(map[string]zone.Records{"example.com.": {key}}, time.Hour, time.Now())
+	c := Check{Zone: "example.com.", Name: "www.example.com.", Type: "AAAA"}
+	o := observed{replied: true, got: zone.Answer{Rcode: dns.RcodeSuccess}, denial: []dns.RR{soa, foreign}}
+	var rep Report
+	checkDNSSEC(&rep, []Check{c}, []observed{o}, zones, 10)
+	if rep.Failed == 0 {
+		t.Errorf("a no-data answer whose only proof is an unsigned NSEC3 of example.net: no DNSSEC failure (results %+v)", rep.Results)
+	}
+	// An NSEC3 of example.net whose span holds the next closer name's
+	// hash, and one two labels below example.com's apex, stand in for
+	// example.com's.
+	for _, owner := range []string{"00000000000000000000000000000000.example.net.", "00000000000000000000000000000000.sub.example.com."} {
+		span := &dns.NSEC3{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 300},
+			Hash: dns.SHA1, HashLength: 20, NextDomain: "VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVV"}
+		if why := unprovedWildcard("x.wild.example.com.", "*.wild.example.com.", "TXT", "example.com.", []dns.RR{span}); why == "" {
+			t.Errorf("an NSEC3 owned at %s proves a wildcard answer of example.com", owner)
+		}
+	}
+	// NSEC likewise: example.net's last NSEC wraps round to its apex, and
+	// its span then holds every name after it, example.org's among them.
+	last := &dns.NSEC{Hdr: dns.RR_Header{Name: "www.example.net.", Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: 300}, NextDomain: "example.net."}
+	if why := unprovedWildcard("x.wild.example.org.", "*.wild.example.org.", "TXT", "example.org.", []dns.RR{last}); why == "" {
+		t.Errorf("example.net's last NSEC proves a wildcard answer of example.org")
 	}
 }

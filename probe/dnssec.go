@@ -372,7 +372,7 @@ func chainEnd(qname string, rrs []dns.RR) string {
 // closest encloser could have answered it. Signatures are checked apart.
 func uncovered(qname, apex string, denial []dns.RR) string {
 	qname, apex = zone.NormalName(qname), zone.NormalName(apex)
-	nsec, nsec3 := splitDenial(denial)
+	nsec, nsec3 := splitDenial(denial, apex)
 	if len(nsec3) > 0 {
 		return uncoveredNSEC3(qname, apex, nsec3)
 	}
@@ -442,7 +442,7 @@ func unproved(c Check, o observed) []Result {
 	if !held && dns.IsSubDomain(apex, name) {
 		// Named by the name denied, as the answer's RRsets are: each CNAME
 		// that leads to it shows the same proof.
-		if why := unprovedNoData(name, qtype, apex, only(o.denial, dns.TypeNSEC, dns.TypeNSEC3)); why != "" {
+		if why := unprovedNoData(name, qtype, apex, o.denial); why != "" {
 			out = append(out, Result{Check: name + " " + c.Type + " NODATA", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: why})
 		}
 	}
@@ -455,12 +455,11 @@ func unproved(c Check, o observed) []Result {
 // to a name that does not exist answers NXDOMAIN, and needs it too.
 func unprovedWildcards(apex string, o observed) []Result {
 	apex = zone.NormalName(apex)
-	denial := only(o.denial, dns.TypeNSEC, dns.TypeNSEC3)
 	var out []Result
 	for _, set := range rrsets(o.got.RRs, apex) {
 		h := set[0].Header()
 		if wild := expandedFrom(set, o.sigs); wild != "" {
-			if why := unprovedWildcard(h.Name, wild, zone.TypeName(h.Rrtype), apex, denial); why != "" {
+			if why := unprovedWildcard(h.Name, wild, zone.TypeName(h.Rrtype), apex, o.denial); why != "" {
 				out = append(out, Result{Check: h.Name + " " + zone.TypeName(h.Rrtype) + " wildcard", Kind: KindDNSSEC, Outcome: OutcomeFail, Detail: why})
 			}
 		}
@@ -478,7 +477,7 @@ func unprovedWildcards(apex string, o observed) []Result {
 // non-terminal above only such delegations) absent, which resolvers take
 // as an insecure answer (RFC 5155 §8.6 and its erratum 3441).
 func unprovedNoData(qname string, qtype uint16, apex string, denial []dns.RR) string {
-	nsec, nsec3 := splitDenial(denial)
+	nsec, nsec3 := splitDenial(denial, apex)
 	const bogus = ": validating resolvers find the no-data answer bogus"
 	t := zone.TypeName(qtype)
 	switch {
@@ -564,7 +563,7 @@ func expandedFrom(set []dns.RR, sigs []dns.RR) string {
 // (b.wild → c.wild covering a.b.wild) proves it exists, so *.wild could
 // not have answered.
 func unprovedWildcard(name, wildcard, qtype, apex string, denial []dns.RR) string {
-	nsec, nsec3 := splitDenial(denial)
+	nsec, nsec3 := splitDenial(denial, apex)
 	const bogus = ": validating resolvers find the wildcard answer bogus"
 	switch {
 	case len(nsec3) > 0:
@@ -587,14 +586,22 @@ func unprovedWildcard(name, wildcard, qtype, apex string, denial []dns.RR) strin
 	return ""
 }
 
-// splitDenial parts the NSEC and NSEC3 records of denial.
-func splitDenial(denial []dns.RR) (nsec []*dns.NSEC, nsec3 []*dns.NSEC3) {
+// splitDenial parts the NSEC and NSEC3 records of denial that belong to
+// the zone apex: an NSEC at or below it, an NSEC3 one label below it
+// (RFC 5155 §3). Only they can prove anything of the zone: another
+// zone's are not signed by its keys, nor signature-checked here (rrsets
+// leaves them out).
+func splitDenial(denial []dns.RR, apex string) (nsec []*dns.NSEC, nsec3 []*dns.NSEC3) {
 	for _, rr := range denial {
 		switch d := rr.(type) {
 		case *dns.NSEC:
-			nsec = append(nsec, d)
+			if dns.IsSubDomain(apex, d.Hdr.Name) {
+				nsec = append(nsec, d)
+			}
 		case *dns.NSEC3:
-			nsec3 = append(nsec3, d)
+			if dns.IsSubDomain(apex, d.Hdr.Name) && dns.CountLabel(d.Hdr.Name) == dns.CountLabel(apex)+1 {
+				nsec3 = append(nsec3, d)
+			}
 		}
 	}
 	return nsec, nsec3
