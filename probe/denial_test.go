@@ -210,3 +210,43 @@ func TestDNSSECProofsTakeOnlyTheZonesRecords(t *testing.T) {
 		t.Errorf("example.net's last NSEC proves a wildcard answer of example.org")
 	}
 }
+
+// A no-data answer at a name a wildcard answers, denied with NSEC3,
+// needs three records: one matching the closest encloser, one covering
+// the next closer name and one matching the wildcard. The failure says
+// which is missing; before, each said "no NSEC3 matches" the name.
+func TestUnprovedNoDataSaysWhichNSEC3IsMissing(t *testing.T) {
+	chain := nsec3Chain("example.com.", "example.com.", "www.example.com.", "mail.example.com.", "*.example.com.")
+	_, records := splitDenial(chain, "example.com.")
+	apex, wild := nsec3Matching(records, "example.com."), nsec3Matching(records, "*.example.com.")
+	// A name whose hash neither the apex's nor the wildcard's NSEC3 covers.
+	var qname string
+	for _, l := range strings.Split("abcdefghijklmnopqrstuvwxyz", "") {
+		if c := nsec3Covering(records, l+".example.com."); c != apex && c != wild {
+			qname = l + ".example.com."
+			break
+		}
+	}
+	cover := nsec3Covering(records, qname)
+	if qname == "" || cover == nil {
+		t.Fatal("setup: no name covered by another NSEC3")
+	}
+	without := func(n *dns.NSEC3) []dns.RR {
+		return slices.DeleteFunc(slices.Clone(chain), func(rr dns.RR) bool { return rr == n })
+	}
+	for _, tc := range []struct {
+		name   string
+		denial []dns.RR
+		want   string
+	}{
+		{"the whole chain", chain, ""},
+		{"no closest encloser", without(apex), "no NSEC3 matches " + qname + " to prove it has no AAAA, nor any name above it"},
+		{"no next closer name", without(cover), "no NSEC3 matches " + qname + " to prove it has no AAAA, and none covers " + qname + ", the next closer name"},
+		{"no wildcard", without(wild), "no NSEC3 matches " + qname + " to prove it has no AAAA, nor *.example.com., the wildcard"},
+	} {
+		why := unprovedNoData(qname, dns.TypeAAAA, "example.com.", tc.denial)
+		if tc.want == "" && why != "" || !strings.HasPrefix(why, tc.want) {
+			t.Errorf("%s: %q; want %q", tc.name, why, tc.want)
+		}
+	}
+}

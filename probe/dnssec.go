@@ -485,17 +485,25 @@ func unprovedNoData(qname string, qtype uint16, apex string, denial []dns.RR) st
 		if m := nsec3Matching(nsec3, qname); m != nil {
 			return listed("NSEC3", qname, qname, m.TypeBitMap, qtype, bogus)
 		}
+		// Else the proof that qname does not exist and its wildcard's
+		// record: the message says which NSEC3 of them is missing.
+		noMatch := fmt.Sprintf("no NSEC3 matches %s to prove it has no %s", qname, t)
 		ce, next := closestEncloser(qname, apex, nsec3)
-		if ce != "" {
-			cover := nsec3Covering(nsec3, next)
-			if cover != nil && cover.Flags&1 != 0 {
-				return "" // opt-out: insecure
-			}
-			if w := nsec3Matching(nsec3, wildcardAt(ce)); cover != nil && w != nil {
-				return listed("NSEC3", wildcardAt(ce), qname, w.TypeBitMap, qtype, bogus)
-			}
+		if ce == "" {
+			return noMatch + ", nor any name above it, to show its closest encloser" + bogus
 		}
-		return fmt.Sprintf("no NSEC3 matches %s to prove it has no %s", qname, t) + bogus
+		cover := nsec3Covering(nsec3, next)
+		switch {
+		case cover == nil:
+			return noMatch + fmt.Sprintf(", and none covers %s, the next closer name, to prove it does not exist", next) + bogus
+		case cover.Flags&1 != 0:
+			return "" // opt-out: insecure
+		}
+		w := nsec3Matching(nsec3, wildcardAt(ce))
+		if w == nil {
+			return noMatch + fmt.Sprintf(", nor %s, the wildcard that would answer it", wildcardAt(ce)) + bogus
+		}
+		return listed("NSEC3", wildcardAt(ce), qname, w.TypeBitMap, qtype, bogus)
 	case len(nsec) == 0:
 		return fmt.Sprintf("no NSEC or NSEC3 record proves that %s has no %s", qname, t) + bogus
 	}
