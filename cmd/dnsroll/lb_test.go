@@ -221,6 +221,8 @@ func TestCLILBUpdateStatusAndSignals(t *testing.T) {
 		{args: []string{"force-drain", "--fleet", "lab", "--reason", "resolvers checked", "--by", "alice"},
 			request: "POST /load-balancer-replacements/lbreplace-lab/force-drain", body: `{"reason":"resolvers checked","by":"alice"}`},
 		{args: []string{"glue-updated", "--id", "lbreplace-lab:r1"}, request: "POST /load-balancer-replacements/lbreplace-lab:r1/glue-updated"},
+		{args: []string{"zone-revision", "--fleet", "lab", "--revision", "8f3c2e1"}, request: "POST /load-balancer-replacements/lbreplace-lab/zone-revision", body: `"revision":"8f3c2e1"`},
+		{args: []string{"zone-revision", "--id", "lbupdate-lab:r2", "--revision", "r2"}, errText: "a load balancer update takes only abort, not zone-revision"},
 		{args: []string{"abort", "--fleet", "lab", "--update"}, request: "POST /load-balancer-updates/lbupdate-lab/abort"},
 		{args: []string{"rollback", "--fleet", "lab"}, request: "POST /load-balancer-replacements/lbreplace-lab/rollback"},
 		{args: []string{"rollback", "--id", "lbupdate-lab:r2"}, errText: "a load balancer update takes only abort, not rollback"},
