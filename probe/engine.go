@@ -93,10 +93,15 @@ type sock struct {
 	// then fails was likely closed by the server while idle.
 	answered bool
 	// seq numbers the queries written on s; answeredSeq is the highest
-	// number answered. A query is presumed lost, and sent again, only when
-	// one written after it was answered: a server that is just slow gets
-	// no more queries to answer.
+	// number answered, answeredRTT how long that answer took. A query is
+	// presumed lost, and sent again, only when one written after it was
+	// answered and it has waited a quarter longer than that one did (the
+	// reordering window of RACK, RFC 8985): a server that is just slow
+	// gets no more queries to answer, even when it answers them in another
+	// order than they came, as a server answering each on its own thread
+	// does.
 	seq, answeredSeq uint64
+	answeredRTT      time.Duration
 	dead             bool
 }
 
@@ -523,8 +528,10 @@ func (e *engine) answer(s *sock, raw []byte) {
 	}
 	delete(s.pending, id)
 	s.answered = true
-	s.answeredSeq = max(s.answeredSeq, c.seq)
 	took := time.Since(c.sent)
+	if c.seq > s.answeredSeq {
+		s.answeredSeq, s.answeredRTT = c.seq, took
+	}
 	if !s.tcp && c.resends == 0 {
 		// Only unambiguous round trips count (Karn's rule).
 		rtt := int64(took)
@@ -715,7 +722,8 @@ func (e *engine) janitor() {
 					case now.After(c.deadline) || c.ctx.Err() != nil:
 						delete(s.pending, id)
 						lates = append(lates, late{c, s})
-					case !s.tcp && c.resends < maxResends && now.After(c.resendAt) && s.answeredSeq > c.seq:
+					case !s.tcp && c.resends < maxResends && now.After(c.resendAt) && s.answeredSeq > c.seq &&
+						now.Sub(c.sent) > s.answeredRTT+s.answeredRTT/4:
 						c.resends++
 						c.resendAt = now.Add(rto << c.resends)
 						again = append(again, late{c, s})

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -246,17 +247,37 @@ func TestEngineSameAnswerShortcutKeepsChecks(t *testing.T) {
 
 // A server that is slow but loses nothing gets each query once: without
 // an answer to a later query, a late one is not presumed lost, so a
-// stalled server is not sent the whole window again.
+// stalled server is not sent the whole window again. Nor is it when the
+// answers come in another order than the queries, as a server answering
+// each on its own thread sends them: an answer a little behind a later
+// query's is not lost. This server answers every query of the one batch
+// past the 250 ms resend wait, last first, a few janitor ticks apart:
+// 40 ms from the first answer to the last, well inside the reordering
+// window (a quarter of the 1 s round trip), and far from the timeout: on
+// a loaded machine the process (this server with it) stalls for a few
+// hundred milliseconds at times, which delays answers past a narrower
+// window, and reorders them as much as the stall lasted.
 func TestEngineNoResendToSlowServer(t *testing.T) {
 	z := parseZone(t, testZone)
+	checks := Expect(z, []string{"www"})
+	const (
+		delay = time.Second           // past the 250 ms resend wait
+		gap   = 10 * time.Millisecond // the janitor looks every 20 ms
+	)
 	var seen atomic.Int32
+	var first sync.Once
+	var start time.Time
 	addr := serveUDP(t, func(w dns.ResponseWriter, req *dns.Msg) {
 		seen.Add(1)
-		time.Sleep(400 * time.Millisecond) // past the 250 ms resend wait
+		first.Do(func() { start = time.Now() })
+		q := req.Question[0]
+		i := slices.IndexFunc(checks, func(c Check) bool {
+			return dns.CanonicalName(c.Name) == dns.CanonicalName(q.Name) && c.Type == dns.TypeToString[q.Qtype]
+		})
+		time.Sleep(time.Until(start.Add(delay + time.Duration(len(checks)-1-i)*gap)))
 		_ = w.WriteMsg(zoneReply(z, req))
 	})
-	checks := Expect(z, []string{"www"})
-	rep := (&Prober{Timeout: time.Second, Attempts: 1}).Probe(context.Background(), addr, []string{"udp"}, checks)
+	rep := (&Prober{Timeout: 5 * time.Second, Attempts: 1}).Probe(context.Background(), addr, []string{"udp"}, checks)
 	if !rep.OK {
 		t.Fatal(rep.Err())
 	}
