@@ -674,6 +674,7 @@ func zoneRolloutStopped(t *testing.T, rollout string, stop func(r *replaceLab, c
 	}
 	var st workflows.LBReplaceStatus
 	err = run.Get(ctx, &st)
+	temporaltest.RecordHistory(t, r.cl, id, run.GetRunID(), "lbreplace-zone-"+strings.ReplaceAll(t.Name()[strings.LastIndex(t.Name(), "/")+1:], "'", ""))
 	var app *temporal.ApplicationError
 	if err != nil && (!errors.As(err, &app) || app.Details(&st) != nil) {
 		t.Fatalf("replacement ended with %v; want its status", err)
