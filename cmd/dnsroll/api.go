@@ -42,7 +42,7 @@ POST /rollouts/{id}/abort|rollback|approve|retry|cleanup;
 POST and GET /load-balancer-updates, GET /load-balancer-updates/{id},
 POST /load-balancer-updates/{id}/abort; the same for
 /load-balancer-replacements, whose runs take
-abort|rollback|approve|glue-updated|force-drain; /healthz and /metrics. It
+abort|rollback|approve|glue-updated|force-drain|zone-revision; /healthz and /metrics. It
 keeps no state: runs live in Temporal.
 
 Every /rollouts, /plans and /load-balancer-* request needs "Authorization: Bearer $DNSROLL_API_TOKEN". The
