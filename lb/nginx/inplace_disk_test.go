@@ -229,3 +229,17 @@ func TestInPlaceRestoreOnlyUndoesItsOwnUpdate(t *testing.T) {
 		})
 	}
 }
+
+// nginx.sh's process readers say nothing of a process that exits between
+// being listed and being read, as an old worker does during every reload:
+// before, "cannot open /proc/N/cmdline" went to the step's output (the
+// shell reports a failed input redirection before a 2>/dev/null written
+// after it applies), and a test reading the output flaked on it.
+func TestLibIsQuietAboutProcessesThatExit(t *testing.T) {
+	gone := "2147483646" // above any pid_max: never a process
+	script := "drained " + gone + "; echo drained; echo \"[$(workers " + gone + ")]\"\n"
+	out, err := exec.Command("/bin/sh", "-c", command(job{paths: paths{conf: "/nonexistent", pid: "/nonexistent"}}, time.Second, script, nil)).CombinedOutput()
+	if err != nil || string(out) != "drained\n[]\n" {
+		t.Errorf("output %q (%v); want only \"drained\" and no workers", out, err)
+	}
+}

@@ -16,12 +16,12 @@ workers() {
 	kids=$(cat "/proc/$1/task/$1/children" 2>/dev/null)
 	if [ -z "$kids" ]; then
 		for s in /proc/[0-9]*/stat; do
-			read -r p c _ pp _ <"$s" 2>/dev/null || continue
+			read -r p c _ pp _ 2>/dev/null <"$s" || continue
 			[ "$c" = "(nginx)" ] && [ "$pp" = "$1" ] && kids="$kids $p"
 		done
 	fi
 	for p in $kids; do
-		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+		case "$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline")" in
 		*"shutting down"*) ;;
 		"nginx: worker process"*) printf '%s ' "$p" ;;
 		esac
@@ -36,7 +36,7 @@ drained() {
 	while :; do
 		busy=
 		for p in "$@"; do
-			case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+			case "$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline")" in
 			*"shutting down"*) ;;
 			"nginx: worker process"*) busy="$busy $p" ;;
 			esac
