@@ -88,6 +88,56 @@ func holdFleet(ctx workflow.Context, fleet string) (*fleetHold, error) {
 	}
 }
 
+// versionHeldCancel: version 1 has a run under another's hold take its own
+// when cancelled (cancelHold).
+const versionHeldCancel = "held-run-holds-when-cancelled"
+
+// cancelHold is the hold of its fleet that a run under another run's hold
+// (RolloutInput.HeldBy) takes once it is cancelled, for its undo: Temporal
+// cancels it when that run is terminated, whose hold then ends too, and
+// another run started meanwhile would change the load balancers this one
+// puts back. The cancellation may come before the undo or during it.
+type cancelHold struct {
+	taking bool
+	hold   *fleetHold
+}
+
+// takeWhenCancelled waits for the run's cancellation and then holds the
+// fleet, waiting out busyRetries, since a terminated holder's hold ends a
+// moment after the cancellation arrives. Where it is still taken (the
+// holder lives, and the operator cancelled this run alone), the undo goes
+// on under that hold. Run it in its own coroutine: the undo does not wait.
+func (h *cancelHold) takeWhenCancelled(ctx workflow.Context, r *rollout, in RolloutInput) {
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	sel.Select(ctx)
+	if workflow.GetVersion(ctx, versionHeldCancel, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	h.taking = true
+	defer func() { h.taking = false }()
+	hold, err := holdFleet(ctx, in.Fleet)
+	if err != nil {
+		r.event(ctx, "cancelled: fleet "+in.Fleet+" is still held (by "+in.HeldBy+", which ran this rollout, or another run): the undo goes on under that hold")
+		return
+	}
+	h.hold = hold
+	r.event(ctx, "cancelled: holds fleet "+in.Fleet+" for the undo, as "+in.HeldBy+", which held it for this rollout, may have ended")
+}
+
+// settle waits for a try to take the hold to end, so that the run's end
+// says how it went.
+func (h *cancelHold) settle(ctx workflow.Context) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	_ = workflow.Await(ctx, func() bool { return !h.taking })
+}
+
+// release frees the fleet if the hold was taken.
+func (h *cancelHold) release(ctx workflow.Context) {
+	h.settle(ctx)
+	h.hold.release(ctx)
+}
+
 // failureType is the type a run that ended with err fails with: that of
 // a refusal because the fleet was busy, else typ.
 func failureType(err error, typ string) string {

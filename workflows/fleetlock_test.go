@@ -162,3 +162,93 @@ func TestABusyFleetRefusesEveryKindOfRun(t *testing.T) {
 		})
 	}
 }
+
+// A rollout run under another run's hold (a replacement's zone rollout)
+// that is cancelled, as Temporal does when that run is terminated, holds
+// the fleet itself before it undoes anything: the terminated run's hold
+// has ended, and another run started meanwhile would change the load
+// balancers while this one puts them back on blue.
+func TestACancelledHeldRolloutHoldsTheFleetWhileItUndoes(t *testing.T) {
+	h := newHarness(t, "", "ProvisionNameservers")
+	watchHold(h.env, h.rec.add, false)
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Minute)
+	st, err := h.runInput(t, RolloutInput{Fleet: "test", Revision: "B", HeldBy: LBReplaceWorkflowID("test")})
+	if err == nil {
+		t.Fatal("the cancelled rollout succeeded")
+	}
+	hold, undo, end := h.callIndex("hold fleet-lock-test"), h.callIndex("DeleteGreen"), h.callIndex("end fleet-lock-test: <nil>")
+	if hold < 0 || undo < 0 || end < 0 || !(hold < undo && undo < end) {
+		t.Fatalf("calls %q: want the fleet held, then green deleted, then the hold released", h.rec.calls)
+	}
+	if hold < h.callIndex("EnsureServer") {
+		t.Errorf("calls %q: a held rollout held the fleet before it was cancelled", h.rec.calls)
+	}
+	if !strings.Contains(eventsText(st), "cancelled: holds fleet test for the undo") {
+		t.Errorf("events %+v do not say that the rollout held the fleet", st.Events)
+	}
+}
+
+// A held rollout cancelled while its holder lives (an operator cancelled
+// the zone rollout alone) finds the fleet taken by that holder, and undoes
+// under its hold rather than leave green serving.
+func TestACancelledHeldRolloutUndoesUnderItsHoldersHold(t *testing.T) {
+	h := newHarness(t, "", "ProvisionNameservers")
+	h.env.RegisterWorkflowWithOptions(func(ctx workflow.Context) (Status, error) {
+		hold, err := holdFleet(ctx, "test")
+		if err != nil || hold == nil {
+			return Status{}, fmt.Errorf("the holder could not hold the fleet: %v", err)
+		}
+		defer hold.release(ctx)
+		childCtx, cancel := workflow.WithCancel(ctx)
+		child := workflow.ExecuteChildWorkflow(childCtx, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B", HeldBy: "holder"})
+		_ = workflow.Sleep(ctx, time.Minute)
+		cancel()
+		var st Status
+		err = child.Get(ctx, &st)
+		return st, err
+	}, workflow.RegisterOptions{Name: "holder"})
+	h.env.ExecuteWorkflow("holder")
+	err := h.env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == ErrTypeFleetBusy {
+		t.Fatalf("the cancelled rollout was refused as busy: %v", err)
+	}
+	if h.callIndex("DeleteGreen") < 0 {
+		t.Fatalf("calls %q: the cancelled rollout did not delete green", h.rec.calls)
+	}
+	var app2 *temporal.ApplicationError
+	var st Status
+	if !errors.As(err, &app2) || !app2.HasDetails() || app2.Details(&st) != nil || !strings.Contains(eventsText(st), "cancelled: fleet test is still held (by holder") {
+		t.Errorf("the rollout's end (%v) does not say it undid under its holder's hold: %+v", err, st.Events)
+	}
+}
+
+// A held rollout cancelled while it undoes (its holder, which sent it the
+// stop, was terminated meanwhile) holds the fleet for the rest of its undo.
+func TestAHeldRolloutCancelledDuringItsUndoHoldsTheFleet(t *testing.T) {
+	h := newHarness(t, "", "ProvisionNameservers")
+	watchHold(h.env, h.rec.add, false)
+	h.rec.deleteGreenDown = true
+	signalAt(h.env, time.Minute, SignalAbort, SignalInput{Reason: "wrong revision"})
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, 2*time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		h.rec.mu.Lock()
+		defer h.rec.mu.Unlock()
+		h.rec.deleteGreenDown = false
+	}, 3*time.Minute)
+	st, err := h.runInput(t, RolloutInput{Fleet: "test", Revision: "B", HeldBy: LBReplaceWorkflowID("test")})
+	wantErrType(t, err, ErrTypeAborted)
+	hold, end := h.callIndex("hold fleet-lock-test"), h.callIndex("end fleet-lock-test: <nil>")
+	lastUndo := -1
+	for i, c := range h.rec.calls {
+		if strings.HasPrefix(c, "DeleteGreen") {
+			lastUndo = i
+		}
+	}
+	if hold < 0 || hold < h.callIndex("DeleteGreen") || end < lastUndo {
+		t.Fatalf("calls %q: want the fleet held from the cancellation, during the undo, to its end", h.rec.calls)
+	}
+	if st.Phase != PhaseAborted {
+		t.Errorf("phase %s (%s), want aborted", st.Phase, st.Failure)
+	}
+}

@@ -63,6 +63,8 @@ type rollout struct {
 	approved bool
 	// notes sends the webhook notifications.
 	notes notifier
+	// cancelHold is the hold a run under another's takes when cancelled.
+	cancelHold cancelHold
 	// cleanupUntil is when the cleanup's rounds give up
 	// (steps.cleanup_timeout), once they have begun.
 	cleanupUntil time.Time
@@ -102,6 +104,8 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	var err error
 	if in.HeldBy == "" {
 		hold, err = holdFleet(ctx, in.Fleet)
+	} else {
+		workflow.Go(ctx, func(gctx workflow.Context) { r.cancelHold.takeWhenCancelled(gctx, r, in) })
 	}
 	switch {
 	case err != nil:
@@ -116,6 +120,7 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 		r.finish(ctx, PhaseSucceeded)
 	}
 	hold.release(ctx)
+	r.cancelHold.release(ctx)
 	r.notes.drain(ctx)
 	return r.st, err
 }
@@ -572,6 +577,7 @@ func (s SignalInput) describe() string {
 }
 
 func (r *rollout) finish(ctx workflow.Context, p Phase) {
+	r.cancelHold.settle(ctx)
 	r.setPhase(ctx, p)
 	r.st.EndedAt = workflow.Now(ctx)
 	r.notify(ctx, terminalEvents[p])

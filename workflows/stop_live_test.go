@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
@@ -444,4 +446,84 @@ func (s *liveRolloutSteps) RenameServer(_ context.Context, in activities.RenameI
 
 func (s *liveRolloutSteps) Notify(context.Context, activities.NotifyInput) (activities.StepResult, error) {
 	return activities.StepResult{Attempt: 1}, nil
+}
+
+// A replacement terminated while its zone rollout runs: Temporal ends the
+// replacement's hold of the fleet and asks the rollout to cancel. The
+// rollout holds the fleet itself while it undoes, so no other run of the
+// fleet can start and change the load balancers it puts back. Here a
+// small holder stands for the replacement: it holds the fleet and runs the
+// rollout as a child, as runZoneRollout does.
+func TestAHeldRolloutWhoseHolderIsTerminatedHoldsTheFleetForItsUndo(t *testing.T) {
+	c := temporaltest.DevServer(t, SearchAttributes...)
+	fleet, err := config.Parse([]byte(labFleet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := &gatedUndoSteps{liveRolloutSteps: liveRolloutSteps{fleet: fleet, gate: newGate(t)}, undo: newGate(t)}
+	const queue = "held-rollout-test"
+	w := worker.New(c, queue, worker.Options{})
+	Register(w)
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		hold, err := holdFleet(ctx, "test")
+		if err != nil {
+			return err
+		}
+		defer hold.release(ctx)
+		ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: WorkflowID("test"),
+			ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL, WaitForCancellation: true})
+		return workflow.ExecuteChildWorkflow(ctx, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B", HeldBy: "holder-test"}).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "holder"})
+	w.RegisterActivity(steps)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "holder-test", TaskQueue: queue}, "holder"); err != nil {
+		t.Fatal(err)
+	}
+	steps.gate.reached(ctx, t, "the rollout's last stage")
+	if err := c.TerminateWorkflow(ctx, "holder-test", "", "operator gave up on the replacement"); err != nil {
+		t.Fatal(err)
+	}
+	steps.gate.open()
+	steps.undo.reached(ctx, t, "the rollout's undo")
+	lock := FleetLockWorkflowID("test")
+	held, cancelHeld := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelHeld()
+	for {
+		d, err := c.DescribeWorkflowExecution(held, lock, "")
+		if err == nil && d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING &&
+			d.WorkflowExecutionInfo.ParentExecution.GetWorkflowId() == WorkflowID("test") {
+			break
+		}
+		if held.Err() != nil {
+			t.Fatalf("while the rollout undoes, %s is not held by it: %v %v", lock, d, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	steps.undo.open()
+	var st Status
+	err = c.GetWorkflow(ctx, WorkflowID("test"), "").Get(ctx, &st)
+	var failure *temporal.ApplicationError
+	if !errors.As(err, &failure) || failure.Details(&st) != nil || st.Phase != PhaseAborted {
+		t.Fatalf("the rollout ended %v, phase %s; want aborted", err, st.Phase)
+	}
+	temporaltest.RecordHistory(t, c, WorkflowID("test"), "", "held-rollout-cancelled-when-its-holder-is-terminated")
+	if d, err := c.DescribeWorkflowExecution(ctx, lock, ""); err != nil || d.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		t.Errorf("after the rollout, %s is %v (%v); want it released", lock, d.GetWorkflowExecutionInfo().GetStatus(), err)
+	}
+}
+
+// gatedUndoSteps are liveRolloutSteps whose DeleteGreen waits at undo.
+type gatedUndoSteps struct {
+	liveRolloutSteps
+	undo *gate
+}
+
+func (s *gatedUndoSteps) DeleteGreen(ctx context.Context, in activities.DeleteGreenInput) (activities.StepResult, error) {
+	s.undo.hold()
+	return s.liveRolloutSteps.DeleteGreen(ctx, in)
 }
