@@ -488,6 +488,11 @@ func TestAHeldRolloutWhoseHolderIsTerminatedHoldsTheFleetForItsUndo(t *testing.T
 	if err := c.TerminateWorkflow(ctx, "holder-test", "", "operator gave up on the replacement"); err != nil {
 		t.Fatal(err)
 	}
+	// The stage ends only once the cancellation has reached the rollout:
+	// one that ended before would let the rollout finish.
+	for !cancelRequested(ctx, t, c, WorkflowID("test")) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	steps.gate.open()
 	steps.undo.reached(ctx, t, "the rollout's undo")
 	lock := FleetLockWorkflowID("test")
@@ -515,6 +520,22 @@ func TestAHeldRolloutWhoseHolderIsTerminatedHoldsTheFleetForItsUndo(t *testing.T
 	if d, err := c.DescribeWorkflowExecution(ctx, lock, ""); err != nil || d.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 		t.Errorf("after the rollout, %s is %v (%v); want it released", lock, d.GetWorkflowExecutionInfo().GetStatus(), err)
 	}
+}
+
+// cancelRequested tells whether workflow id has been asked to cancel.
+func cancelRequested(ctx context.Context, t *testing.T, c client.Client, id string) bool {
+	t.Helper()
+	it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED {
+			return true
+		}
+	}
+	return false
 }
 
 // gatedUndoSteps are liveRolloutSteps whose DeleteGreen waits at undo.
