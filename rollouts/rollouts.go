@@ -61,19 +61,25 @@ func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run
 // (RolloutInput.LiveBundle) looked up, unless in names one; a lookup that
 // fails says why instead (LiveUnknown).
 func withLive(ctx context.Context, c client.Client, in workflows.RolloutInput) workflows.RolloutInput {
-	if in.LiveBundle != "" || in.LiveUnknown != "" {
-		return in
-	}
-	live, ok, err := LastSucceeded(ctx, c, in.Fleet)
-	switch {
-	case err != nil:
-		in.LiveUnknown = err.Error()
-	case ok && live.Bundle == "":
-		in.LiveUnknown = "the fleet's last successful rollout recorded no bundle"
-	case ok:
-		in.LiveBundle = live.Bundle
+	if in.LiveBundle == "" && in.LiveUnknown == "" {
+		in.LiveBundle, in.LiveUnknown = Live(ctx, c, in.Fleet)
 	}
 	return in
+}
+
+// Live is the bundle of the fleet's last rollout that succeeded
+// (LastSucceeded): the live revision a rollout compares with. When the
+// lookup cannot tell, why says so instead; both are empty when no rollout
+// of the fleet has succeeded.
+func Live(ctx context.Context, c client.Client, fleet string) (bundle, why string) {
+	live, ok, err := LastSucceeded(ctx, c, fleet)
+	switch {
+	case err != nil:
+		return "", err.Error()
+	case ok && live.Bundle == "":
+		return "", "the fleet's last successful rollout recorded no bundle"
+	}
+	return live.Bundle, ""
 }
 
 // planExpiry is how long a plan may take before Temporal ends it: its
