@@ -178,7 +178,11 @@ func (r *lbReplace) bothSetsServe() string {
 func (r *lbReplace) runZoneRollout(ctx workflow.Context, in SignalInput) error {
 	roll := RolloutInput{Fleet: r.st.Fleet, Revision: in.Revision, RequestedBy: cmp.Or(in.By, r.in.RequestedBy),
 		Reason:             cmp.Or(in.Reason, "the zone names the new load balancers of "+LBReplaceWorkflowID(r.st.Fleet)),
-		ExtraLoadBalancers: slices.Clone(r.st.New), HeldBy: workflow.GetInfo(ctx).WorkflowExecution.ID, ExpectChanges: &expectChanges}
+		ExtraLoadBalancers: slices.Clone(r.st.New), HeldBy: workflow.GetInfo(ctx).WorkflowExecution.ID, ExpectChanges: &expectChanges,
+		LiveBundle: in.LiveBundle, LiveUnknown: in.LiveUnknown}
+	if roll.LiveBundle == "" && roll.LiveUnknown == "" {
+		roll.LiveUnknown = noLiveInSignal
+	}
 	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            WorkflowID(r.st.Fleet),
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
@@ -212,6 +216,11 @@ func (r *lbReplace) runZoneRollout(ctx workflow.Context, in SignalInput) error {
 	cur.Failure = cmp.Or(st.Failure, errText(err))
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the rollout of the zone (%s, revision %s) ended %s: %s", rec.WorkflowID, cmp.Or(in.Revision, "(as they are)"), cmp.Or(string(st.Phase), "without a status"), cur.Failure), "ZoneRolloutFailed", nil)
 }
+
+// noLiveInSignal is why the zone rollout cannot compare with the live
+// revision when the zone-revision signal did not say what it is: the
+// fleet has one all the same, whose servers the replacement fronts.
+const noLiveInSignal = "the zone-revision signal did not carry the fleet's live revision (the API and dnsroll lb zone-revision look it up; temporal workflow signal does not)"
 
 // expectChanges is the zone rollout's probe.expect_changes.
 var expectChanges = true

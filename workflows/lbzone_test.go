@@ -248,3 +248,53 @@ func TestLBReplaceZoneRolloutFailedPastNoReturnGoesOn(t *testing.T) {
 		t.Errorf("warnings %q; want the rollout's failure and what to do", st.Warnings)
 	}
 }
+
+// The zone's rollout compares with the live revision the zone-revision
+// signal carries, which the API looks up as it does for a rollout's start
+// (a workflow cannot read visibility); a signal without it, as `temporal
+// workflow signal` sends, has the rollout say why the comparison is
+// unknown rather than that nothing succeeded before.
+func TestLBReplaceZoneRolloutComparesWithTheLiveRevision(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		signal      map[string]string
+		bundle, why string
+	}{
+		{"looked up", map[string]string{"revision": "r2", "live_bundle": "sha256:live"}, "sha256:live", ""},
+		{"lookup failed", map[string]string{"revision": "r2", "live_unknown": "visibility: unavailable"}, "", "visibility: unavailable"},
+		{"not carried", map[string]string{"revision": "r2"}, "", "the zone-revision signal did not carry the fleet's live revision"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env, w := newLBReplaceEnv(t, false)
+			w.zoneAddrs = oldGlue
+			z := mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue})
+			signalAt(env, time.Hour, SignalZoneRevision, c.signal)
+			runLBReplace(t, env, lbInput(), PhaseSucceeded)
+			if len(z.got) != 1 {
+				t.Fatalf("zone rollouts %+v; want one", z.got)
+			}
+			if in := z.got[0]; in.LiveBundle != c.bundle || !strings.HasPrefix(in.LiveUnknown, c.why) || (c.why == "") != (in.LiveUnknown == "") {
+				t.Errorf("zone rollout live_bundle %q, live_unknown %q; want %q, %q", in.LiveBundle, in.LiveUnknown, c.bundle, c.why)
+			}
+		})
+	}
+}
+
+// A run from before zone-revision carried the live revision took those
+// fields for unknown ones and ignored the signal: replayed, it must decide
+// as it did.
+func TestLBReplaceOldRunIgnoresLiveFields(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	env.OnGetVersion(versionLiveInSignal, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	w.zoneAddrs = oldGlue
+	z := mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue})
+	signalAt(env, time.Hour, SignalZoneRevision, map[string]string{"revision": "r2", "live_bundle": "sha256:live"})
+	signalAt(env, 2*time.Hour, SignalZoneRevision, SignalInput{Revision: "r3"})
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if len(z.got) != 1 || z.got[0].Revision != "r3" {
+		t.Errorf("zone rollouts %+v; want r3 alone", z.got)
+	}
+	if !hasEvent(st, SignalZoneRevision+` ignored: its payload has the unknown field "live_bundle"`) {
+		t.Errorf("events %+v; want the signal with live_bundle ignored", st.Events)
+	}
+}

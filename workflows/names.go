@@ -81,8 +81,10 @@ type RolloutInput struct {
 	// key-signing keys: the parent's DS already names green's.
 	AllowNewKSK bool `json:"allow_new_ksk,omitempty"`
 	// LiveBundle is the bundle of the fleet's last rollout that succeeded,
-	// which the starter looks up (rollouts.Start): the status at the
-	// approval gate says what changes against it (Status.Changes).
+	// which the starter looks up (rollouts.Start; a load balancer
+	// replacement's zone rollout takes it from the zone-revision signal):
+	// the status at the approval gate says what changes against it
+	// (Status.Changes).
 	// LiveUnknown, when set, is why the starter could not tell; a rollout
 	// goes on without it. The API sets them, and refuses them in a request
 	// (api:"refused" leaves them out of the fields its errors list).
@@ -113,6 +115,12 @@ type SignalInput struct {
 	// Revision is zone-revision's alone (signalFields): the revision a
 	// load balancer replacement rolls out.
 	Revision string `json:"revision,omitempty"`
+	// LiveBundle and LiveUnknown are zone-revision's too: the fleet's live
+	// revision for that rollout to compare with (RolloutInput.LiveBundle),
+	// or why it is unknown. A workflow cannot read visibility, so the
+	// sender looks it up: the API does, and refuses them in a request.
+	LiveBundle  string `json:"live_bundle,omitempty" api:"refused"`
+	LiveUnknown string `json:"live_unknown,omitempty" api:"refused"`
 }
 
 // Custom search attributes, so the Web UI and `temporal workflow list

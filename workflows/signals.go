@@ -46,6 +46,10 @@ func listenSignals(ctx workflow.Context, names []string, event func(workflow.Con
 				var raw converter.RawValue
 				c.Receive(ctx, &raw)
 				in, err := decodeSignal(raw, signalFields[name]...)
+				if (in.LiveBundle != "" || in.LiveUnknown != "") && workflow.GetVersion(ctx, versionLiveInSignal, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+					// Runs from before took them for unknown fields.
+					in, err = decodeSignal(raw, slices.DeleteFunc(slices.Clone(signalFields[name]), isLiveField)...)
+				}
 				var unknown *unknownFieldsError
 				if errors.As(err, &unknown) && workflow.GetVersion(ctx, versionStrictSignals, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 					in, err = unknown.in, nil
@@ -182,7 +186,16 @@ func decodeSignal(raw converter.RawValue, fields ...string) (SignalInput, error)
 }
 
 // signalFields are the fields a signal takes besides reason and by.
-var signalFields = map[string][]string{SignalZoneRevision: {"revision"}}
+var signalFields = map[string][]string{SignalZoneRevision: {"revision", "live_bundle", "live_unknown"}}
+
+// versionLiveInSignal marks the change that has zone-revision take the
+// fleet's live revision (SignalInput.LiveBundle, LiveUnknown); runs from
+// before ignored a signal naming them, as one with an unknown field.
+const versionLiveInSignal = "zone-revision-live"
+
+// isLiveField says whether a signal field is one versionLiveInSignal
+// added.
+func isLiveField(f string) bool { return f == "live_bundle" || f == "live_unknown" }
 
 // unknownFields lists, sorted, the keys of the JSON object data that
 // name neither reason, by nor one of fields, matched as json.Unmarshal
@@ -236,6 +249,8 @@ const (
 func (s SignalInput) clipped() SignalInput {
 	s.Reason = clipText(s.Reason, maxSignalReason)
 	s.By = clipText(s.By, maxSignalBy)
+	s.LiveBundle = clipText(s.LiveBundle, maxSignalBy)
+	s.LiveUnknown = clipText(s.LiveUnknown, maxSignalReason)
 	return s
 }
 
