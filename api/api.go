@@ -46,6 +46,10 @@ type Backend interface {
 	// LastRevision is the revision of the fleet's latest successful
 	// rollout, "" when it has none.
 	LastRevision(ctx context.Context, fleet string) (string, error)
+	// Live is the bundle of the fleet's latest successful rollout, which
+	// a rollout compares with (rollouts.Live); when the lookup cannot
+	// tell, why says so. Both are empty when the fleet has none.
+	Live(ctx context.Context, fleet string) (bundle, why string)
 	// Retry starts a rollout again with the input run was started with,
 	// and returns the new run and that input. It returns an ENOTFOUND
 	// error for a rollout that does not exist, and ECONFLICT as Start.

@@ -25,9 +25,15 @@ type fakeBackend struct {
 	n       int
 	started []workflows.RolloutInput
 	signals []string // "<signal> <id> <reason> <by>"
-	lastRev string
-	listErr error
-	healthy bool
+	// sent are the signals' inputs, in the order of signals.
+	sent []workflows.SignalInput
+	// live and liveWhy are what Live answers; looked are the fleets it
+	// was asked about.
+	live, liveWhy string
+	looked        []string
+	lastRev       string
+	listErr       error
+	healthy       bool
 	// healthChecks counts the calls to Health.
 	healthChecks int
 	// lbRuns are load balancer updates and replacements, by ID, with
@@ -191,7 +197,15 @@ func (f *fakeBackend) Signal(_ context.Context, run rollouts.Run, name string, i
 		sig += " revision " + in.Revision
 	}
 	f.signals = append(f.signals, sig)
+	f.sent = append(f.sent, in)
 	return nil
+}
+
+func (f *fakeBackend) Live(_ context.Context, fleet string) (bundle, why string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.looked = append(f.looked, fleet)
+	return f.live, f.liveWhy
 }
 
 func (f *fakeBackend) LastRevision(context.Context, string) (string, error) {

@@ -187,15 +187,14 @@ func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
 	if err := validateWho(req.Fleet, req.Reason, req.RequestedBy); err != nil {
 		return err
 	}
+	if err := refuseLive(req.LiveBundle, req.LiveUnknown); err != nil {
+		return err
+	}
 	switch {
 	case req.Revision != "" && !config.ValidRevision(req.Revision):
 		return fieldError("revision", "must be %s; got %q", config.RevisionRule, req.Revision)
 	case req.CleanUp != nil:
 		return fieldError("clean_up", "is not accepted here: POST /rollouts/{id}/cleanup cleans up after a cleanup-failed rollout")
-	case req.LiveBundle != "":
-		return fieldError("live_bundle", "is not accepted here: the API looks up the fleet's live revision when it starts the rollout")
-	case req.LiveUnknown != "":
-		return fieldError("live_unknown", "is not accepted here: the API looks up the fleet's live revision when it starts the rollout")
 	case len(req.ExtraLoadBalancers) > 0:
 		return fieldError("extra_load_balancers", "is not accepted here: only a load balancer replacement sets it, for the rollout of its zone records")
 	case req.HeldBy != "":
@@ -216,6 +215,20 @@ func (s *Server) validateStart(r *http.Request, req *StartRequest) error {
 		req.Revision = rev
 	}
 	return checkRevision(fleet, req.Revision)
+}
+
+// refuseLive refuses a request that names the fleet's live revision
+// (live_bundle) or why it is unknown (live_unknown): the API looks it up
+// itself, for a rollout's start and a zone-revision.
+func refuseLive(bundle, why string) error {
+	const msg = "is not accepted here: the API looks up the fleet's live revision itself"
+	switch {
+	case bundle != "":
+		return fieldError("live_bundle", msg)
+	case why != "":
+		return fieldError("live_unknown", msg)
+	}
+	return nil
 }
 
 // checkRevision refuses a revision fleet's config cannot roll out (nil:
@@ -393,6 +406,9 @@ func (s *Server) signalInput(w http.ResponseWriter, r *http.Request, name string
 		return in, fieldError("revision", "is only for %s", workflows.SignalZoneRevision)
 	case in.Revision != "" && !config.ValidRevision(in.Revision):
 		return in, fieldError("revision", "must be %s; got %q", config.RevisionRule, in.Revision)
+	}
+	if err := refuseLive(in.LiveBundle, in.LiveUnknown); err != nil {
+		return in, err
 	}
 	if err := textField("reason", in.Reason, maxReason); err != nil {
 		return in, err

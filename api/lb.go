@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -339,10 +340,27 @@ func (s *Server) lbSignal(k Kind, name string) http.HandlerFunc {
 		if why == "" && !Open(cur.State) {
 			why = "the " + k.Noun + " is " + cur.State
 		}
+		if why == "" && name == workflows.SignalZoneRevision {
+			in.LiveBundle, in.LiveUnknown = s.live(r.Context(), cur.Fleet)
+		}
 		if s.send(w, r, rollouts.Run{WorkflowID: cur.WorkflowID, RunID: cur.RunID}, name, in, why) {
 			writeJSON(w, http.StatusAccepted, LBAccepted{ID: cur.ID, Signal: name, Links: cur.Links, Warning: warning})
 		}
 	}
+}
+
+// live is the fleet's live revision, looked up as a rollout's start looks
+// it up, for the rollout a zone-revision starts to compare with; or why
+// it is unknown. A replacement's fleet serves some revision even when no
+// successful rollout of it is listed (visibility keeps closed runs only
+// for the namespace's retention): that is unknown too, and the signal
+// says so, as a sender that did not look would not.
+func (s *Server) live(ctx context.Context, fleet string) (bundle, why string) {
+	bundle, why = s.cfg.Backend.Live(ctx, fleet)
+	if bundle == "" && why == "" {
+		why = "no successful rollout of fleet " + fleet + " is listed in Temporal's visibility store"
+	}
+	return bundle, why
 }
 
 // lbSignalAllowed says why a load balancer update or replacement in phase

@@ -328,3 +328,53 @@ func TestSpecCoversTheApprovalGateAndListsOfFronts(t *testing.T) {
 		t.Errorf("a cleanup with a 70 KiB body: %d, want 413", rec.Code)
 	}
 }
+
+// A zone-revision carries the fleet's live revision, looked up as a
+// rollout's start looks it up: the replacement's rollout of the zone
+// compares with it at its plan and approval gate. A lookup that cannot
+// tell says why; a body that names the live revision itself is refused.
+func TestZoneRevisionCarriesTheLiveRevision(t *testing.T) {
+	const path = "/load-balancer-replacements/lbreplace-lab/zone-revision"
+	for _, c := range []struct {
+		name, live, liveWhy string
+		want                []string // what the signal's JSON holds
+	}{
+		{"looked up", "sha256:5be0", "", []string{`"live_bundle":"sha256:5be0"`}},
+		{"lookup failed", "", "visibility: unavailable", []string{`"live_unknown":"visibility: unavailable"`}},
+		{"none succeeded", "", "", []string{`"live_unknown":"no successful rollout of fleet lab is listed`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ts := newTestServer(t, nil)
+			ts.fake.live, ts.fake.liveWhy = c.live, c.liveWhy
+			ts.fake.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingZoneRevision))
+			if rec := ts.do(t, "POST", path, `{"revision":"r2"}`, "Bearer "+token); rec.Code != 202 {
+				t.Fatalf("→ %d %s, want 202", rec.Code, rec.Body)
+			}
+			if len(ts.fake.sent) != 1 || !slices.Equal(ts.fake.looked, []string{"lab"}) {
+				t.Fatalf("sent %+v, looked up %q; want one signal, the live revision of lab looked up", ts.fake.sent, ts.fake.looked)
+			}
+			got, _ := json.Marshal(ts.fake.sent[0])
+			for _, w := range c.want {
+				if !strings.Contains(string(got), w) {
+					t.Errorf("signal %s; want %s", got, w)
+				}
+			}
+		})
+	}
+	// The API sets them; a request may not, to any signal.
+	ts := newTestServer(t, nil)
+	ts.fake.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingZoneRevision))
+	for _, c := range []struct{ path, body, field string }{
+		{path, `{"revision":"r2","live_bundle":"sha256:00"}`, "live_bundle"},
+		{path, `{"revision":"r2","live_unknown":"x"}`, "live_unknown"},
+		{"/load-balancer-replacements/lbreplace-lab/abort", `{"live_bundle":"sha256:00"}`, "live_bundle"},
+	} {
+		rec := ts.do(t, "POST", c.path, c.body, "Bearer "+token)
+		if e := errorBody(t, rec); rec.Code != 400 || e.Field != c.field || !strings.Contains(e.Message, "looks up the fleet's live revision") {
+			t.Errorf("%s %s → %d %+v, want 400 about %s saying the API looks it up", c.path, c.body, rec.Code, e, c.field)
+		}
+	}
+	if len(ts.fake.sent) != 0 || len(ts.fake.looked) != 0 {
+		t.Errorf("sent %+v, looked up %q; want nothing", ts.fake.sent, ts.fake.looked)
+	}
+}

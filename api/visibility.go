@@ -93,6 +93,11 @@ func (t *Temporal) LastRevision(ctx context.Context, fleet string) (string, erro
 	return st.Revision, err
 }
 
+// Live implements Backend.
+func (t *Temporal) Live(ctx context.Context, fleet string) (bundle, why string) {
+	return rollouts.Live(ctx, t.Client, fleet)
+}
+
 // ListQuery is the visibility query for f. Its values are checked against
 // config.ValidFleetName, States and Phases first, so none can carry a quote.
 func ListQuery(f Filter) string {
