@@ -155,7 +155,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	w := worker.New(c, acts, 0)
+	w := worker.New(c, acts, worker.Options{})
 	if err := w.Start(); err != nil {
 		return err
 	}

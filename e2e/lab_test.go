@@ -225,7 +225,7 @@ func (tl *testLab) startWorker(t *testing.T) sdkworker.Worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(tl.client, acts, 0)
+	w := worker.New(tl.client, acts, worker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -379,29 +379,13 @@ const DefaultStopGrace = 30 * time.Second
 
 // StopGraceFromEnv is DNSROLL_STOP_GRACE, else DefaultStopGrace.
 func StopGraceFromEnv() (time.Duration, error) {
-	v := os.Getenv("DNSROLL_STOP_GRACE")
-	if v == "" {
-		return DefaultStopGrace, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("worker: DNSROLL_STOP_GRACE=%q: want a duration above 0, such as %s", v, DefaultStopGrace)
-	}
-	return d, nil
+	return aboveZeroFromEnv("DNSROLL_STOP_GRACE", DefaultStopGrace, time.ParseDuration, "a duration")
 }
 
 // New registers dnsroll's workflows and acts on a worker for the task
-// queue; a worker told to stop lets its running steps finish for
-// stopGrace (0: DefaultStopGrace).
-func New(c client.Client, acts *activities.Activities, stopGrace time.Duration) sdkworker.Worker {
-	if stopGrace <= 0 {
-		stopGrace = DefaultStopGrace
-	}
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
-		StickyScheduleToStartTimeout: workflows.StickyScheduleToStartTimeout,
-		MaxHeartbeatThrottleInterval: heartbeatThrottle,
-		WorkerStopTimeout:            stopGrace,
-	})
+// queue, which runs them as o says.
+func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Worker {
+	w := sdkworker.New(c, workflows.TaskQueue, sdkOptions(o))
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	return w

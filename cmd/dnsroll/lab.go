@@ -141,7 +141,7 @@ func startLab(ctx context.Context, f *labFlags, out io.Writer, metrics client.Me
 		l.Stop()
 		return nil, err
 	}
-	s.worker = worker.New(s.client, acts, 0)
+	s.worker = worker.New(s.client, acts, worker.Options{})
 	if err := s.worker.Start(); err != nil {
 		s.stop()
 		return nil, err

@@ -117,7 +117,7 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 		return err
 	}
 	defer c.Close()
-	w := worker.New(c, acts, *stopGrace)
+	w := worker.New(c, acts, worker.Options{StopGrace: *stopGrace})
 	slog.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "fleets", cfg.FleetDir)
 	return w.Run(interruptCh(ctx))
 }

@@ -189,7 +189,7 @@ func startReplaceLab(t *testing.T, driver, rollout string) *replaceLab {
 	if err := l.SetGlue(ctx, "example.com", glue(r.old)); err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(cl, r.acts, 0)
+	w := worker.New(cl, r.acts, worker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
