@@ -61,7 +61,13 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 	if err != nil {
 		return err
 	}
-	stopGrace := fs.Duration("stop-grace", grace, "told to stop (SIGTERM, Ctrl-C), let running steps finish for this long before cancelling them for another worker to retry ($DNSROLL_STOP_GRACE); the supervisor must wait longer before it kills")
+	var opts worker.Options
+	fs.DurationVar(&opts.StopGrace, "stop-grace", grace, "told to stop (SIGTERM, Ctrl-C), let running steps finish for this long before cancelling them for another worker to retry ($DNSROLL_STOP_GRACE); the supervisor must wait longer before it kills")
+	maxActs, err := worker.MaxConcurrentActivitiesFromEnv()
+	if err != nil {
+		return err
+	}
+	fs.IntVar(&opts.MaxConcurrentActivities, "max-concurrent-activities", maxActs, "the most steps (ansible-playbook runs, probes, Linode calls) this worker runs at once ($DNSROLL_MAX_CONCURRENT_ACTIVITIES); a step past the cap waits for a free slot here or on another worker, on its step timeout's clock")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("DNSROLL_METRICS_ADDR"), "serve Prometheus metrics (the SDK's worker metrics) on this host:port at /metrics ($DNSROLL_METRICS_ADDR; default: off)")
 	fs.StringVar(&cfg.FleetDir, "fleets", cmp.Or(os.Getenv("DNSROLL_FLEETS"), "fleets"), "directory of fleet configs, one <fleet>.yaml each ($DNSROLL_FLEETS)")
 	fs.StringVar(&cfg.LabDir, "lab-dir", ".lab/dev", "lab state directory (lab fleets only)")
@@ -70,8 +76,11 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if *stopGrace <= 0 {
-		return fmt.Errorf("--stop-grace %s: want a duration above 0, such as %s", *stopGrace, worker.DefaultStopGrace)
+	if opts.StopGrace <= 0 {
+		return fmt.Errorf("--stop-grace %s: want a duration above 0, such as %s", opts.StopGrace, worker.DefaultStopGrace)
+	}
+	if opts.MaxConcurrentActivities <= 0 {
+		return fmt.Errorf("--max-concurrent-activities %d: want 1 or more steps at once, such as %d", opts.MaxConcurrentActivities, worker.DefaultMaxConcurrentActivities)
 	}
 	if cfg.BundleRetention.Keep < 0 {
 		return fmt.Errorf("--bundle-keep %d: want 0 or more snapshots", cfg.BundleRetention.Keep)
@@ -117,8 +126,8 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 		return err
 	}
 	defer c.Close()
-	w := worker.New(c, acts, worker.Options{StopGrace: *stopGrace})
-	slog.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "fleets", cfg.FleetDir)
+	w := worker.New(c, acts, opts)
+	slog.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "fleets", cfg.FleetDir, "max_concurrent_activities", opts.MaxConcurrentActivities)
 	return w.Run(interruptCh(ctx))
 }
 
