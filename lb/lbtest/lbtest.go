@@ -44,6 +44,21 @@ func StartTXT(t testing.TB, answer string) dnsroll.Server {
 	}))
 }
 
+// StartSOA starts a backend on loopback that answers every query with
+// zone's SOA, authoritatively: what an update workflow's DNS check asks,
+// over UDP and TCP. It stops when the test ends.
+func StartSOA(t testing.TB, zone string) dnsroll.Server {
+	t.Helper()
+	return Serve(t, "soa", dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		m.Answer = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: dns.Fqdn(zone), Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
+			Ns: "ns1." + dns.Fqdn(zone), Mbox: "admin." + dns.Fqdn(zone), Serial: 7, Refresh: 60, Retry: 60, Expire: 600, Minttl: 60}}
+		_ = w.WriteMsg(m)
+	}))
+}
+
 // Serve starts a DNS server with handler h on one loopback port for UDP
 // and TCP, and returns it as a backend labelled label. It stops when the
 // test ends.

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll"
@@ -19,20 +18,6 @@ import (
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/workflows"
 )
-
-// startSOA starts a backend on loopback that answers the lab zone's SOA
-// (what the workflow's DNS check asks) over UDP and TCP.
-func startSOA(t *testing.T, zone string) dnsroll.Server {
-	t.Helper()
-	return lbtest.Serve(t, "soa", dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		m.Authoritative = true
-		m.Answer = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: dns.Fqdn(zone), Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
-			Ns: "ns1." + dns.Fqdn(zone), Mbox: "admin." + dns.Fqdn(zone), Serial: 7, Refresh: 60, Retry: 60, Expire: 600, Minttl: 60}}
-		_ = w.WriteMsg(m)
-	}))
-}
 
 // TestInPlaceNginxWorkflow runs LoadBalancerUpdateWorkflow with the real
 // activities against a lab nginx: a binary upgrade between two DNS checks,
@@ -46,7 +31,7 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 	st.ProbeTimeout, st.SwitchTimeout, st.HeartbeatTimeout = config.Duration(time.Minute), config.Duration(time.Minute), config.Duration(30*time.Second)
 	st.RetryInitialInterval, st.RetryMaximumInterval, st.MaxAttempts = config.Duration(100*time.Millisecond), config.Duration(time.Second), 2
 	s.Fleet.LoadBalancers = []config.LoadBalancer{s.LB}
-	backend := startSOA(t, s.Fleet.Zones[0].Name)
+	backend := lbtest.StartSOA(t, s.Fleet.Zones[0].Name)
 	if err := s.d.Point(ctx, s.Fleet, s.LB, []dnsroll.Server{backend}); err != nil {
 		t.Fatal(err)
 	}
