@@ -77,3 +77,71 @@ func TestInPlaceDnsdistConfig(t *testing.T) {
 	}
 	lbtest.WantTXT(t, l.LB.Address, "blue")
 }
+
+// undoTrace is what the undo_lua of the restore tests adds to the ACL: a
+// trace that it ran, as an undo that is not neutral (rmRule(0),
+// delDynBlock, a setACL of another list) leaves one.
+const undoTrace = "203.0.113.0/24"
+
+// TestInPlaceDnsdistRestoreOnlyWhereTheChunkRan: a restore runs undo_lua
+// on a real dnsdist where the update's chunk reached it and may have run,
+// and only there, once.
+func TestInPlaceDnsdistRestoreOnlyWhereTheChunkRan(t *testing.T) {
+	l := newStageLab(t)
+	ctx := context.Background()
+	l.stage(t, []dnsroll.Server{lbtest.StartTXT(t, "blue")}, nil)
+	ch := &faultyChannel{Channel: lb.Local{}}
+	d := &Driver{Reach: l.Reach()}
+	d.Channels = faultyOpener{l.LB.Name: ch}
+	acl := func() string {
+		out, err := d.exec(ctx, l.Fleet, l.LB, "showACL()")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out[0]
+	}
+	before := acl()
+	for _, tt := range []struct {
+		name, lua      string
+		refuse, deaf   int
+		updateErr, ran bool
+	}{
+		{name: "sent and run", lua: "addACL('198.51.100.0/24')", ran: true},
+		{name: "the connection refused", lua: "addACL('198.51.100.0/24')", refuse: 1, updateErr: true},
+		// dnsdist compiles a message whole before it runs any of it.
+		{name: "a chunk that does not compile", lua: "addACL('198.51.100.0/24')\naddACL(", updateErr: true},
+		{name: "a chunk that fails half-way", lua: "addACL('198.51.100.0/24')\nerror('half-way')", updateErr: true, ran: true},
+		{name: "the reply lost", lua: "addACL('198.51.100.0/24')", deaf: 1, updateErr: true, ran: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := lb.Update{Kind: lb.UpdateConsole, Lua: tt.lua, UndoLua: "addACL('" + undoTrace + "')", ID: t.Name()}
+			ch.refuse, ch.deaf = tt.refuse, tt.deaf
+			if _, err := d.Update(ctx, l.Fleet, l.LB, u); (err != nil) != tt.updateErr {
+				t.Fatalf("update: %v; want an error: %v", err, tt.updateErr)
+			}
+			did, err := d.Restore(ctx, l.Fleet, l.LB, u)
+			if err != nil || did.Undone != tt.ran || strings.Contains(acl(), undoTrace) != tt.ran {
+				t.Errorf("restore: %+v, %v, ACL %q; want undo_lua run: %v", did, err, acl(), tt.ran)
+			}
+			// A second restore (a retry whose first reply was lost) runs
+			// no undo_lua again.
+			setACL(t, d, l, before)
+			did, err = d.Restore(ctx, l.Fleet, l.LB, u)
+			if err != nil || did.Undone != tt.ran || acl() != before {
+				t.Errorf("second restore: %+v, %v, ACL %q; want nothing run, the ACL %q", did, err, acl(), before)
+			}
+		})
+	}
+}
+
+// setACL sets the lab dnsdist's ACL to acl, as showACL() prints it.
+func setACL(t *testing.T, d *Driver, l *stageLab, acl string) {
+	t.Helper()
+	var keep []string
+	for _, n := range strings.Fields(acl) {
+		keep = append(keep, "'"+n+"'")
+	}
+	if _, err := d.exec(context.Background(), l.Fleet, l.LB, "setACL({"+strings.Join(keep, ",")+"})"); err != nil {
+		t.Fatal(err)
+	}
+}

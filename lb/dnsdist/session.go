@@ -61,51 +61,64 @@ func keyID(fleet *config.Fleet, balancer config.LoadBalancer, addr, keyFile stri
 }
 
 // exec runs chunks, in order, in one console session with balancer's
-// dnsdist and returns their replies. A key kept from an earlier session
-// that dnsdist refuses (a recreated key file) is read again once; dnsdist
-// runs nothing it cannot decrypt, so the retry repeats nothing.
+// dnsdist and returns their replies.
 func (d *Driver) exec(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, chunks ...string) ([]string, error) {
-	st, err := d.console(fleet, balancer)
+	var out []string
+	err := d.talk(ctx, fleet, balancer, func(c *Console) error {
+		out = make([]string, 0, len(chunks))
+		for _, lua := range chunks {
+			reply, err := c.Exec(ctx, lua)
+			if err != nil {
+				return err
+			}
+			out = append(out, reply)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// talk runs converse in one console session with balancer's dnsdist. A
+// key kept from an earlier session that dnsdist refuses (a recreated key
+// file) is read again once, and converse runs again from its start;
+// dnsdist runs nothing it cannot decrypt, so the retry repeats nothing.
+func (d *Driver) talk(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, converse func(*Console) error) error {
+	st, err := d.console(fleet, balancer)
+	if err != nil {
+		return err
 	}
 	addr, keyFile := st.addr, st.keyFile
 	ch, err := lb.Open(ctx, d.Channels, "dnsdist", fleet, balancer)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	id := keyID(fleet, balancer, addr, keyFile)
 	for attempt := 0; ; attempt++ {
-		out, err := d.session(ctx, ch, fleet, id, addr, keyFile, chunks)
+		err := d.session(ctx, ch, fleet, id, addr, keyFile, converse)
 		if errors.Is(err, ErrConsoleClosed) && attempt == 0 {
 			d.forgetKey(id)
 			continue
 		}
-		return out, err
+		return err
 	}
 }
 
-func (d *Driver) session(ctx context.Context, ch lb.Channel, fleet *config.Fleet, id, addr, keyFile string, chunks []string) ([]string, error) {
+func (d *Driver) session(ctx context.Context, ch lb.Channel, fleet *config.Fleet, id, addr, keyFile string, converse func(*Console) error) error {
 	key, err := d.key(ctx, ch, fleet, id, keyFile)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	conn, err := ch.Dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the console %s: %w", addr, err)
+		return fmt.Errorf("connect to the console %s: %w", addr, err)
 	}
 	c, err := OpenConsole(ctx, conn, key)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer c.Close()
-	out := make([]string, 0, len(chunks))
-	for _, lua := range chunks {
-		reply, err := c.Exec(ctx, lua)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, reply)
-	}
-	return out, nil
+	return converse(c)
 }
