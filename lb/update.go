@@ -16,7 +16,7 @@ type Update struct {
 	Config string `json:"config,omitempty"`
 	// Lua is the console chunk that changes a dnsdist (UpdateConsole),
 	// such as addACL('198.51.100.0/24'); UndoLua puts back what it
-	// changed, and runs when the update fails.
+	// changed, and runs when the update fails, where Lua reached dnsdist.
 	Lua     string `json:"lua,omitempty"`
 	UndoLua string `json:"undo_lua,omitempty"`
 	// ID tells this update from another with the same fields, and is the
