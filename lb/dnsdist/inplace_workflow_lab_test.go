@@ -2,17 +2,11 @@ package dnsdist
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll"
-	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -28,10 +22,7 @@ func TestInPlaceDnsdistWorkflow(t *testing.T) {
 	l := newStageLab(t)
 	ctx := context.Background()
 	fleet := l.Fleet
-	fleet.Probe.Protocols, fleet.Probe.Timeout = []string{"udp", "tcp"}, config.Duration(time.Second)
-	st := &fleet.Steps
-	st.ProbeTimeout, st.SwitchTimeout, st.HeartbeatTimeout = config.Duration(time.Minute), config.Duration(time.Minute), config.Duration(30*time.Second)
-	st.RetryInitialInterval, st.RetryMaximumInterval, st.MaxAttempts = config.Duration(100*time.Millisecond), config.Duration(time.Second), 1
+	lbtest.UpdateFleet(fleet, 1)
 	lb2 := config.LoadBalancer{Name: "lb2", Address: "127.0.0.1:" + lbtest.FreePort(t), Fronts: config.Labels{"ns2"}, Driver: "dnsdist"}
 	dir2, err := l.d.Dir(fleet, lb2.Name)
 	if err != nil {
@@ -60,18 +51,8 @@ func TestInPlaceDnsdistWorkflow(t *testing.T) {
 		return strings.Join(out, "; ")
 	}
 	run := func(u lb.Update) (workflows.Status, string) {
-		var suite testsuite.WorkflowTestSuite
-		env := suite.NewTestWorkflowEnvironment()
-		workflows.Register(env)
-		env.RegisterActivity(&activities.Activities{Drivers: map[string]activities.LoadBalancer{"dnsdist": d}})
-		env.ExecuteWorkflow(workflows.LoadBalancerUpdateWorkflow, workflows.LBUpdateInput{Fleet: fleet, Update: u})
-		v, err := env.QueryWorkflow(workflows.QueryStatus)
-		out := temporaltest.Value[workflows.Status](t, v, err)
-		var steps []string
-		for _, s := range out.Steps {
-			steps = append(steps, fmt.Sprintf("%s %s %s", s.Name, s.Target, s.State))
-		}
-		return out, strings.Join(steps, ",")
+		out, _ := lbtest.RunUpdate(t, d, fleet, u)
+		return out, lbtest.Steps(out)
 	}
 	before := acls()
 	if want := "lb1: 0.0.0.0/0 ::/0; lb2: 0.0.0.0/0 ::/0"; before != want {

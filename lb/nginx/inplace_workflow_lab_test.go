@@ -6,14 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll"
-	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 	"github.com/dnsroll/dnsroll/workflows"
@@ -25,35 +20,23 @@ import (
 func TestInPlaceNginxWorkflow(t *testing.T) {
 	s := startStaged(t)
 	ctx := context.Background()
-	s.Fleet.Probe.Protocols = []string{"udp", "tcp"}
-	s.Fleet.Probe.Timeout = config.Duration(time.Second)
-	st := &s.Fleet.Steps
-	st.ProbeTimeout, st.SwitchTimeout, st.HeartbeatTimeout = config.Duration(time.Minute), config.Duration(time.Minute), config.Duration(30*time.Second)
-	st.RetryInitialInterval, st.RetryMaximumInterval, st.MaxAttempts = config.Duration(100*time.Millisecond), config.Duration(time.Second), 2
+	lbtest.UpdateFleet(s.Fleet, 2)
 	s.Fleet.LoadBalancers = []config.LoadBalancer{s.LB}
 	backend := lbtest.StartSOA(t, s.Fleet.Zones[0].Name)
 	if err := s.d.Point(ctx, s.Fleet, s.LB, []dnsroll.Server{backend}); err != nil {
 		t.Fatal(err)
 	}
-	run := func(u lb.Update) (workflows.Status, error) {
-		var suite testsuite.WorkflowTestSuite
-		env := suite.NewTestWorkflowEnvironment()
-		workflows.Register(env)
-		env.RegisterActivity(&activities.Activities{Drivers: map[string]activities.LoadBalancer{"nginx": s.d}})
-		env.ExecuteWorkflow(workflows.LoadBalancerUpdateWorkflow, workflows.LBUpdateInput{Fleet: s.Fleet, Update: u})
-		v, err := env.QueryWorkflow(workflows.QueryStatus)
-		return temporaltest.Value[workflows.Status](t, v, err), env.GetWorkflowError()
-	}
+	run := func(u lb.Update) (workflows.Status, error) { return lbtest.RunUpdate(t, s.d, s.Fleet, u) }
 
 	master := mustMaster(t, s.Dir)
 	out, err := run(lb.Update{Kind: lb.UpdateBinary})
 	if err != nil || out.Phase != workflows.PhaseSucceeded {
-		t.Fatalf("binary upgrade: phase %s, error %v, steps %s", out.Phase, err, steps(out))
+		t.Fatalf("binary upgrade: phase %s, error %v, steps %s", out.Phase, err, lbtest.Steps(out))
 	}
 	if got := mustMaster(t, s.Dir); got == master {
 		t.Errorf("the master is still %d after the workflow's binary upgrade", got)
 	}
-	if got, want := steps(out), "CheckBefore lb1 succeeded,Update lb1 succeeded,CheckAfter lb1 succeeded"; got != want {
+	if got, want := lbtest.Steps(out), "CheckBefore lb1 succeeded,Update lb1 succeeded,CheckAfter lb1 succeeded"; got != want {
 		t.Errorf("steps\n %s\nwant\n %s", got, want)
 	}
 
@@ -73,7 +56,7 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 	if err == nil || out.Phase != workflows.PhaseRolledBack {
 		t.Fatalf("broken config: phase %s, error %v; want rolled-back", out.Phase, err)
 	}
-	if got, want := steps(out), "CheckBefore lb1 succeeded,Update lb1 succeeded,CheckAfter lb1 failed,Restore lb1 succeeded"; got != want {
+	if got, want := lbtest.Steps(out), "CheckBefore lb1 succeeded,Update lb1 succeeded,CheckAfter lb1 failed,Restore lb1 succeeded"; got != want {
 		t.Errorf("steps\n %s\nwant\n %s", got, want)
 	}
 	if got, _ := RunningConfigID(ctx, conf.socket); got != id0 {
@@ -92,7 +75,7 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 	}
 	next := strings.Replace(string(running), "return \"dnsroll-", "return \"dnsroll-1", 1)
 	if out, err = run(lb.Update{Kind: lb.UpdateConfig, Config: next}); err != nil {
-		t.Fatalf("a new config: phase %s, error %v, steps %s", out.Phase, err, steps(out))
+		t.Fatalf("a new config: phase %s, error %v, steps %s", out.Phase, err, lbtest.Steps(out))
 	}
 	id1, _ := RunningConfigID(ctx, conf.socket)
 	if id1 == id0 {
@@ -104,7 +87,7 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 	if err == nil || out.Phase != workflows.PhaseFailed {
 		t.Fatalf("refused config: phase %s, error %v; want failed", out.Phase, err)
 	}
-	if got, want := steps(out), "CheckBefore lb1 succeeded,Update lb1 failed,Restore lb1 succeeded"; got != want {
+	if got, want := lbtest.Steps(out), "CheckBefore lb1 succeeded,Update lb1 failed,Restore lb1 succeeded"; got != want {
 		t.Errorf("steps\n %s\nwant\n %s", got, want)
 	}
 	if got := out.Steps[len(out.Steps)-1].Note; got != "lb1: nothing to restore: this update never replaced the config" {
@@ -113,12 +96,4 @@ func TestInPlaceNginxWorkflow(t *testing.T) {
 	if got, _ := RunningConfigID(ctx, conf.socket); got != id1 {
 		t.Errorf("after the refused update nginx serves %q, want the last update's %q", got, id1)
 	}
-}
-
-func steps(st workflows.Status) string {
-	var out []string
-	for _, s := range st.Steps {
-		out = append(out, s.Name+" "+s.Target+" "+s.State)
-	}
-	return strings.Join(out, ",")
 }
