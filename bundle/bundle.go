@@ -317,8 +317,11 @@ func writeAtomic(dir, path string, b []byte, prefix string) error {
 
 // Load reads the manifest of hash; ok is false when this worker has none.
 func (s Store) Load(hash string) (m Manifest, ok bool, err error) {
-	if s.Dir == "" {
+	if s.Dir == "" || hash == "" {
 		return Manifest{}, false, nil
+	}
+	if _, valid := hexOf(hash); !valid {
+		return Manifest{}, false, fmt.Errorf("bundle store: %q is not a bundle's hash (sha256: and 64 lowercase hex digits)", hash)
 	}
 	b, err := os.ReadFile(s.path(hash))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -331,6 +334,14 @@ func (s Store) Load(hash string) (m Manifest, ok bool, err error) {
 		return Manifest{}, false, fmt.Errorf("bundle store: %s: %w", s.path(hash), err)
 	}
 	return m, m.Hash == hash, nil
+}
+
+// hexOf is hash's hex digits, and whether hash is a bundle's hash at all
+// ("sha256:" and 64 lowercase hex digits). A hash names a file in the
+// store, and one typed into a workflow's input must not name another.
+func hexOf(hash string) (string, bool) {
+	h, ok := strings.CutPrefix(hash, "sha256:")
+	return h, ok && isHex(h)
 }
 
 func (s Store) path(hash string) string {

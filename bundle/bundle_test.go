@@ -325,3 +325,34 @@ func BenchmarkPruneNothing(b *testing.B) {
 		}
 	}
 }
+
+// A live bundle comes in a rollout's input, which `temporal workflow
+// start` takes as typed: a hash that is not one names no file, inside the
+// store or out of it, and is neither read nor touched.
+func TestStoreRefusesAHashThatIsNotOne(t *testing.T) {
+	top := t.TempDir()
+	s := Store{Dir: filepath.Join(top, "bundles")}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	outside := filepath.Join(top, "secret.json")
+	write(t, top, map[string]string{"secret.json": `{"hash":"sha256:../secret"}`})
+	if err := os.Chtimes(outside, old, old); err != nil {
+		t.Fatal(err)
+	}
+	for _, hash := range []string{"sha256:../secret", "../secret", "sha256:" + strings.Repeat("A", 64)} {
+		if _, ok, err := s.Load(hash); ok || err == nil || !strings.Contains(err.Error(), "not a bundle's hash") {
+			t.Errorf("Load(%q) = %v, %v; want it refused as not a bundle's hash", hash, ok, err)
+		}
+		if _, ok := s.Open(hash); ok {
+			t.Errorf("Open(%q) found a bundle", hash)
+		}
+	}
+	if fi, err := os.Stat(outside); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("the file outside the store was touched: %v %v", fi.ModTime(), err)
+	}
+	if _, ok, err := s.Load(""); ok || err != nil {
+		t.Errorf(`Load("") = %v, %v; want nothing, no error`, ok, err)
+	}
+}

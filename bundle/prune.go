@@ -287,7 +287,12 @@ func (s Store) lock(how int) (unlock func(), err error) {
 // touch marks the snapshot of hash used now, so that Prune, which keeps
 // the most recently used, does not remove it under a step using it. It
 // reports whether the snapshot's manifest is there.
-func (s Store) touch(hash string) bool { return s.touchPath(s.path(hash)) }
+func (s Store) touch(hash string) bool {
+	if _, valid := hexOf(hash); !valid {
+		return false
+	}
+	return s.touchPath(s.path(hash))
+}
 
 // touchPath marks the store's file at path used now, under the store's
 // shared lock, and reports whether it is there.
