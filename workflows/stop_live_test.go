@@ -197,13 +197,7 @@ type sent struct {
 // history is recorded as name (temporaltest.RecordHistory).
 func abortWhileHeld(t *testing.T, c client.Client, id string, steps any, g *gate, wf, in any, took, name string, st any, signals ...sent) {
 	t.Helper()
-	w := worker.New(c, id, worker.Options{})
-	Register(w)
-	w.RegisterActivity(steps)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	startLiveWorker(t, c, id, steps)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: id}, wf, in)
@@ -451,9 +445,8 @@ func (s *liveRolloutSteps) Notify(context.Context, activities.NotifyInput) (acti
 // A replacement terminated while its zone rollout runs: Temporal ends the
 // replacement's hold of the fleet and asks the rollout to cancel. The
 // rollout holds the fleet itself while it undoes, so no other run of the
-// fleet can start and change the load balancers it puts back. Here a
-// small holder stands for the replacement: it holds the fleet and runs the
-// rollout as a child, as runZoneRollout does.
+// fleet can start and change the load balancers it puts back. holder
+// stands for the replacement.
 func TestAHeldRolloutWhoseHolderIsTerminatedHoldsTheFleetForItsUndo(t *testing.T) {
 	c := temporaltest.DevServer(t, SearchAttributes...)
 	fleet, err := config.Parse([]byte(labFleet))
@@ -462,23 +455,9 @@ func TestAHeldRolloutWhoseHolderIsTerminatedHoldsTheFleetForItsUndo(t *testing.T
 	}
 	steps := &gatedUndoSteps{liveRolloutSteps: liveRolloutSteps{fleet: fleet, gate: newGate(t)}, undo: newGate(t)}
 	const queue = "held-rollout-test"
-	w := worker.New(c, queue, worker.Options{})
-	Register(w)
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
-		hold, err := holdFleet(ctx, "test")
-		if err != nil {
-			return err
-		}
-		defer hold.release(ctx)
-		ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: WorkflowID("test"),
-			ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL, WaitForCancellation: true})
-		return workflow.ExecuteChildWorkflow(ctx, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B", HeldBy: "holder-test"}).Get(ctx, nil)
-	}, workflow.RegisterOptions{Name: "holder"})
-	w.RegisterActivity(steps)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	startLiveWorker(t, c, queue, steps, func(w worker.Worker) {
+		w.RegisterWorkflowWithOptions(holder, workflow.RegisterOptions{Name: "holder"})
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "holder-test", TaskQueue: queue}, "holder"); err != nil {
@@ -547,4 +526,34 @@ type gatedUndoSteps struct {
 func (s *gatedUndoSteps) DeleteGreen(ctx context.Context, in activities.DeleteGreenInput) (activities.StepResult, error) {
 	s.undo.hold()
 	return s.liveRolloutSteps.DeleteGreen(ctx, in)
+}
+
+// holder stands for a replacement that rolls out its zone: it holds fleet
+// test and runs its rollout as a child, as runZoneRollout does.
+func holder(ctx workflow.Context) error {
+	hold, err := holdFleet(ctx, "test")
+	if err != nil {
+		return err
+	}
+	defer hold.release(ctx)
+	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: WorkflowID("test"),
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL, WaitForCancellation: true})
+	return workflow.ExecuteChildWorkflow(ctx, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B", HeldBy: "holder-test"}).Get(ctx, nil)
+}
+
+// startLiveWorker starts a worker of its own on queue, with the workflows,
+// steps as their activities and whatever more registers; it stops when
+// the test ends.
+func startLiveWorker(t *testing.T, c client.Client, queue string, steps any, more ...func(worker.Worker)) {
+	t.Helper()
+	w := worker.New(c, queue, worker.Options{})
+	Register(w)
+	w.RegisterActivity(steps)
+	for _, register := range more {
+		register(w)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
 }
