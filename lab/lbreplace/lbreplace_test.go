@@ -45,6 +45,7 @@ import (
 	"github.com/dnsroll/dnsroll/lb/dnsdist"
 	"github.com/dnsroll/dnsroll/lb/nginx"
 	"github.com/dnsroll/dnsroll/registrar"
+	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/worker"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -92,6 +93,9 @@ type replaceLab struct {
 	mu       sync.Mutex
 	deleted  map[string]time.Time
 	created  map[string]bool
+	// live is the live revision, or why it is unknown, that the last
+	// zone-revision carried.
+	live, liveUnknown string
 }
 
 // startReplaceLab starts the lab; rollout is the fleet's rollout
@@ -413,7 +417,13 @@ func (r *replaceLab) awaitZoneRevision(ctx context.Context, id string) {
 func (r *replaceLab) sendZoneRevision(ctx context.Context, id, text string) {
 	r.t.Helper()
 	r.writeZone(text)
-	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalZoneRevision, workflows.SignalInput{Revision: "r2", By: "lab"}); err != nil {
+	// As the API does: the rollout compares the revision with the live
+	// one, or says why it cannot (the lab made blue without a rollout).
+	r.live, r.liveUnknown = rollouts.Live(ctx, r.cl, "glue")
+	if r.live == "" && r.liveUnknown == "" {
+		r.liveUnknown = "no successful rollout of fleet glue is listed"
+	}
+	if err := r.cl.SignalWorkflow(ctx, id, "", workflows.SignalZoneRevision, workflows.SignalInput{Revision: "r2", By: "lab", LiveBundle: r.live, LiveUnknown: r.liveUnknown}); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -532,6 +542,9 @@ func replaceUnderLoad(t *testing.T, driver string) {
 		steps = append(steps, s.Name+" "+s.Target)
 	}
 	t.Logf("zone rollout %s: %s", zr.WorkflowID, strings.Join(steps, ", "))
+	if c := rolled.Changes; c == nil || c.Live != r.live || !strings.Contains(c.Unknown, r.liveUnknown) || !slices.Contains(c.ZonesChanged.Names, "example.com") {
+		t.Errorf("the zone rollout's changes %+v; want them against what zone-revision carried (%q, %q), example.com changed", c, r.live, r.liveUnknown)
+	}
 	for _, want := range []string{"ProvisionNameservers green", "FlipLoadBalancer lb1", "FlipLoadBalancer lb1-next", "DeleteServer ns1", "RenameServer ns1-next"} {
 		if !slices.Contains(steps, want) {
 			t.Errorf("the zone rollout's steps lack %q", want)
