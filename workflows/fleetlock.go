@@ -98,43 +98,65 @@ const versionHeldCancel = "held-run-holds-when-cancelled"
 // another run started meanwhile would change the load balancers this one
 // puts back. The cancellation may come before the undo or during it.
 type cancelHold struct {
-	taking bool
-	hold   *fleetHold
+	// run is the run's context, whose cancellation watch waits for; nil
+	// when the run holds its fleet itself.
+	run workflow.Context
+	// woke is set once the cancellation came and was acted on; taking
+	// while the hold is being taken; closed once the run has released
+	// what it held.
+	woke, taking, closed bool
+	hold                 *fleetHold
 }
 
-// takeWhenCancelled waits for the run's cancellation and then holds the
-// fleet, waiting out busyRetries, since a terminated holder's hold ends a
-// moment after the cancellation arrives. Where it is still taken (the
-// holder lives, and the operator cancelled this run alone), the undo goes
-// on under that hold. Run it in its own coroutine: the undo does not wait.
+// watch takes the hold, in a coroutine of its own, once the run is
+// cancelled (takeWhenCancelled).
+func (h *cancelHold) watch(ctx workflow.Context, r *rollout, in RolloutInput) {
+	h.run = ctx
+	workflow.Go(ctx, func(ctx workflow.Context) { h.takeWhenCancelled(ctx, r, in) })
+}
+
+// takeWhenCancelled waits for the run's cancellation and then, unless the
+// run has nothing left to undo, holds the fleet, waiting out busyRetries,
+// since a terminated holder's hold ends a moment after the cancellation
+// arrives. Where another holds it still (the holder lives, and the
+// operator cancelled this run alone), the undo goes on under that hold.
 func (h *cancelHold) takeWhenCancelled(ctx workflow.Context, r *rollout, in RolloutInput) {
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 	sel.Select(ctx)
-	if workflow.GetVersion(ctx, versionHeldCancel, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	defer func() { h.woke, h.taking = true, false }()
+	// Past its point of no return there is no undo; once ended, nothing.
+	if h.closed || r.committed || r.st.Phase.Done() ||
+		workflow.GetVersion(ctx, versionHeldCancel, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return
 	}
 	h.taking = true
-	defer func() { h.taking = false }()
 	hold, err := holdFleet(ctx, in.Fleet)
 	if err != nil {
-		r.event(ctx, "cancelled: fleet "+in.Fleet+" is still held (by "+in.HeldBy+", which ran this rollout, or another run): the undo goes on under that hold")
+		r.event(ctx, "cancelled: could not hold fleet "+in.Fleet+" for the undo ("+errText(err)+"); the undo goes on regardless, under the hold of "+
+			in.HeldBy+", which ran this rollout, if it still runs")
 		return
 	}
 	h.hold = hold
 	r.event(ctx, "cancelled: holds fleet "+in.Fleet+" for the undo, as "+in.HeldBy+", which held it for this rollout, may have ended")
 }
 
-// settle waits for a try to take the hold to end, so that the run's end
-// says how it went.
+// settle waits, in a watched run that was cancelled, until the hold was
+// taken or given up: the undo goes on under it, and the run's end says how
+// it went.
 func (h *cancelHold) settle(ctx workflow.Context) {
+	if h.run == nil {
+		return
+	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	_ = workflow.Await(ctx, func() bool { return !h.taking })
+	_ = workflow.Await(ctx, func() bool { return !h.taking && (h.woke || h.run.Err() == nil) })
 }
 
-// release frees the fleet if the hold was taken.
+// release frees the fleet if the hold was taken; a cancellation after it
+// takes none.
 func (h *cancelHold) release(ctx workflow.Context) {
 	h.settle(ctx)
+	h.closed = true
 	h.hold.release(ctx)
 }
 

@@ -218,7 +218,7 @@ func TestACancelledHeldRolloutUndoesUnderItsHoldersHold(t *testing.T) {
 	}
 	var app2 *temporal.ApplicationError
 	var st Status
-	if !errors.As(err, &app2) || !app2.HasDetails() || app2.Details(&st) != nil || !strings.Contains(eventsText(st), "cancelled: fleet test is still held (by holder") {
+	if !errors.As(err, &app2) || !app2.HasDetails() || app2.Details(&st) != nil || !strings.Contains(eventsText(st), "cancelled: could not hold fleet test for the undo (fleet test is busy") {
 		t.Errorf("the rollout's end (%v) does not say it undid under its holder's hold: %+v", err, st.Events)
 	}
 }
@@ -250,5 +250,37 @@ func TestAHeldRolloutCancelledDuringItsUndoHoldsTheFleet(t *testing.T) {
 	}
 	if st.Phase != PhaseAborted {
 		t.Errorf("phase %s (%s), want aborted", st.Phase, st.Failure)
+	}
+}
+
+// A held rollout cancelled once it has nothing to undo takes no hold: one
+// that succeeded and is sending its last notifications, and one past its
+// point of no return. Before, each took the fleet's hold after deciding
+// its outcome, and the first never released it.
+func TestAHeldRolloutWithNothingToUndoTakesNoHold(t *testing.T) {
+	const ctl = "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: \"https://hooks.example/x\"}]}"
+	in := RolloutInput{Fleet: "test", Revision: "B", HeldBy: LBReplaceWorkflowID("test")}
+	probe := newHarnessWith(t, ctl, "", "Notify")
+	done, err := probe.runInput(t, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		slowAt string
+		at     time.Duration
+	}{
+		{"succeeded, sending its notifications", "Notify", done.EndedAt.Sub(done.StartedAt) + 10*time.Second},
+		{"deleting blue", "DeleteServer", 30 * time.Minute},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarnessWith(t, ctl, "", c.slowAt)
+			watchHold(h.env, h.rec.add, false)
+			h.env.RegisterDelayedCallback(h.env.CancelWorkflow, c.at)
+			st, _ := h.runInput(t, in)
+			if h.callIndex("hold fleet-lock-test") >= 0 || strings.Contains(eventsText(st), "holds fleet test") {
+				t.Errorf("the rollout (%s) held the fleet with nothing to undo: calls %q, events %q", st.Phase, h.rec.calls, eventsText(st))
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -296,5 +297,29 @@ func TestLBReplaceOldRunIgnoresLiveFields(t *testing.T) {
 	}
 	if !hasEvent(st, SignalZoneRevision+` ignored: its payload has the unknown field "live_bundle"`) {
 		t.Errorf("events %+v; want the signal with live_bundle ignored", st.Events)
+	}
+}
+
+// A run from before versionLiveInSignal ignored a zone-revision whose
+// object had a live_bundle or live_unknown key, whatever its value: it
+// replays so, an empty or null value included.
+func TestLBReplaceOldRunIgnoresEmptyLiveFields(t *testing.T) {
+	for _, body := range []string{`{"revision":"r2","live_bundle":""}`, `{"revision":"r2","live_unknown":null}`} {
+		t.Run(body, func(t *testing.T) {
+			env, w := newLBReplaceEnv(t, false)
+			env.OnGetVersion(versionLiveInSignal, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			w.zoneAddrs = oldGlue
+			z := mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue})
+			var raw map[string]any
+			if err := json.Unmarshal([]byte(body), &raw); err != nil {
+				t.Fatal(err)
+			}
+			signalAt(env, time.Hour, SignalZoneRevision, raw)
+			signalAt(env, 2*time.Hour, SignalZoneRevision, SignalInput{Revision: "r3"})
+			runLBReplace(t, env, lbInput(), PhaseSucceeded)
+			if len(z.got) != 1 || z.got[0].Revision != "r3" {
+				t.Errorf("zone rollouts %+v; want r3 alone: an old run ignored r2 (an unknown key)", z.got)
+			}
+		})
 	}
 }

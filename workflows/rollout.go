@@ -105,7 +105,7 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	if in.HeldBy == "" {
 		hold, err = holdFleet(ctx, in.Fleet)
 	} else {
-		workflow.Go(ctx, func(gctx workflow.Context) { r.cancelHold.takeWhenCancelled(gctx, r, in) })
+		r.cancelHold.watch(ctx, r, in)
 	}
 	switch {
 	case err != nil:
@@ -115,6 +115,7 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 		err = r.forward(stepsCtx, in)
 	}
 	if why := r.stopReason(err); why != notStopped {
+		r.cancelHold.settle(ctx)
 		err = r.compensate(ctx, why, err)
 	} else {
 		r.finish(ctx, PhaseSucceeded)

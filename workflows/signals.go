@@ -46,9 +46,13 @@ func listenSignals(ctx workflow.Context, names []string, event func(workflow.Con
 				var raw converter.RawValue
 				c.Receive(ctx, &raw)
 				in, err := decodeSignal(raw, signalFields[name]...)
-				if (in.LiveBundle != "" || in.LiveUnknown != "") && workflow.GetVersion(ctx, versionLiveInSignal, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-					// Runs from before took them for unknown fields.
-					in, err = decodeSignal(raw, slices.DeleteFunc(slices.Clone(signalFields[name]), isLiveField)...)
+				if old := slices.DeleteFunc(slices.Clone(signalFields[name]), isLiveField); len(old) < len(signalFields[name]) {
+					// Runs from before took a live field, whatever its
+					// value, for an unknown one.
+					if oldIn, oldErr := decodeSignal(raw, old...); fmt.Sprint(oldErr) != fmt.Sprint(err) &&
+						workflow.GetVersion(ctx, versionLiveInSignal, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+						in, err = oldIn, oldErr
+					}
 				}
 				var unknown *unknownFieldsError
 				if errors.As(err, &unknown) && workflow.GetVersion(ctx, versionStrictSignals, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
