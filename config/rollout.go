@@ -82,10 +82,15 @@ type Canary struct {
 }
 
 // CanaryStep is one step of a canary: Weight percent of the queries go to
-// green for Duration, while the analysis runs every bake_interval.
+// green for Duration, while the analysis runs every bake_interval. With
+// Approve, green then stays at Weight until an approve signal, for at most
+// rollout.approval_timeout, after which the rollout rolls back: time for a
+// person to look at what the analysis cannot see (latency graphs, support
+// tickets) before more queries move.
 type CanaryStep struct {
 	Weight   int      `yaml:"weight" json:"weight"`
 	Duration Duration `yaml:"duration" json:"duration"`
+	Approve  bool     `yaml:"approve,omitempty" json:"approve,omitempty"`
 }
 
 // Notifications configures webhooks.

@@ -31,7 +31,7 @@ func TestRecordHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	serial := regexp.MustCompile(`(?m)^(\s*)\d{10}(\s*;\s*serial)`)
-	for i, rev := range []string{"C", "D", "E", "F"} {
+	for i, rev := range []string{"C", "D", "E", "G", "F"} {
 		text := serial.ReplaceAllString(string(b), fmt.Sprintf("${1}%d${2}", 2026112303+i))
 		zones[rev] = strings.ReplaceAll(text, `"revision B"`, `"revision `+rev+`"`)
 	}
@@ -68,6 +68,10 @@ func TestRecordHistories(t *testing.T) {
 		{"canary", "D", canary, nil, "", workflows.PhaseSucceeded},
 		{"canary-rolled-back", "E", strings.Replace(canary, "duration: 3s}\n  bake", "duration: 60s}\n  bake", 1),
 			func(st workflows.Status) bool { return st.Phase == workflows.PhaseCanary && st.GreenShare == 50 }, workflows.SignalRollback, workflows.PhaseRolledBack},
+		{"canary-approved", "G", strings.Replace(canary, "{weight: 10, duration: 3s}", "{weight: 10, duration: 3s, approve: true}", 1) + "  approval_timeout: 1h\n",
+			func(st workflows.Status) bool {
+				return st.Phase == workflows.PhaseAwaitingApproval && st.GreenShare == 10
+			}, workflows.SignalApprove, workflows.PhaseSucceeded},
 		{"aborted-at-gate", "F", "  approval: manual\n  approval_timeout: 1h\n  bake: 4s\n", phase(workflows.PhaseAwaitingApproval), workflows.SignalAbort, workflows.PhaseAborted},
 	} {
 		if c.rollout != "" {

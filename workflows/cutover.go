@@ -22,8 +22,8 @@ func (r *rollout) awaitApproval(ctx workflow.Context) error {
 }
 
 // approvalGate waits for an approve signal given after it opens, for at
-// most rollout.approval_timeout; next names the load balancer it holds
-// back, if it holds back one.
+// most rollout.approval_timeout; next names what it holds back, if
+// anything: a load balancer, or a canary's next step.
 func (r *rollout) approvalGate(ctx workflow.Context, next string) error {
 	rc := r.plan.Fleet.Rollout
 	r.approved = false

@@ -177,7 +177,8 @@ func (r *rollout) releaseGreen(ctx workflow.Context) error {
 // balancer, each for its duration, comparing green's answers with blue's
 // every bake interval and, at the step's end, the rates at which green and
 // blue left queries unanswered, as each load balancer counted them. A
-// failed step rolls back, which is a flip.
+// failed step rolls back, which is a flip. A step to approve then holds
+// green at its weight at an approval gate.
 func (r *rollout) canary(ctx workflow.Context) error {
 	fleet := r.plan.Fleet
 	rc := fleet.Rollout
@@ -208,6 +209,11 @@ func (r *rollout) canary(ctx workflow.Context) error {
 		}
 		if err := s.end(ctx, err); err != nil {
 			return err
+		}
+		if cs.Approve {
+			if err := r.approvalGate(ctx, fmt.Sprintf("canary %d%%", cs.Weight)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

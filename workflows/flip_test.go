@@ -16,6 +16,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 )
 
@@ -294,10 +295,7 @@ const canaryRollout = "rollout: {strategy: canary, canary: {steps: [{weight: 10,
 // refuses nginx ones, which cannot count per backend.
 func newCanaryHarness(t *testing.T) *harness {
 	t.Helper()
-	text := strings.Replace(labFleet, "rollout: {bake: 0s}", canaryRollout, 1)
-	text = strings.ReplaceAll(text, "fronts: ns1}", "fronts: ns1, driver: dnsdist}")
-	text = strings.ReplaceAll(text, "fronts: ns2}", "fronts: ns2, driver: dnsdist}")
-	return newHarnessFleet(t, text, "")
+	return newCanaryHarnessWith(t, canaryRollout)
 }
 
 // canaryFleet is one load balancer lb1 in front of ns1, allowing green 1
@@ -565,5 +563,67 @@ func TestRollbackFlipBackWithinTheCleanupTimeout(t *testing.T) {
 	_, _ = h.run(t)
 	if took := h.env.Now().Sub(signalled); signalled.IsZero() || took > 90*time.Second {
 		t.Errorf("the cleanup after the rollback took %s, want about steps.cleanup_timeout (40s)", took)
+	}
+}
+
+// newCanaryHarnessWith runs the canary of newCanaryHarness with rollout
+// settings of its own.
+func newCanaryHarnessWith(t *testing.T, rollout string) *harness {
+	t.Helper()
+	text := strings.Replace(labFleet, "rollout: {bake: 0s}", rollout, 1)
+	text = strings.ReplaceAll(text, "fronts: ns1}", "fronts: ns1, driver: dnsdist}")
+	text = strings.ReplaceAll(text, "fronts: ns2}", "fronts: ns2, driver: dnsdist}")
+	return newHarnessFleet(t, text, "")
+}
+
+// A canary step with approve: true holds green at its weight once its
+// analysis passed, awaiting approval, until an approve signal; an approve
+// sent before the hold does not count.
+func TestCanaryStepHoldsForApproval(t *testing.T) {
+	h := newCanaryHarnessWith(t, "rollout: {strategy: canary, canary: {steps: [{weight: 10, duration: 5m, approve: true}, {weight: 50, duration: 5m}]}, bake: 2m, bake_interval: 1m}")
+	c := &canaryCounters{h: h}
+	c.install(t)
+	var held Status
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryStatus)
+		held = temporaltest.Value[Status](t, v, err)
+	}, 2*time.Hour)
+	signalAt(h.env, 3*time.Minute, SignalApprove, SignalInput{By: "early"})
+	signalAt(h.env, 3*time.Hour, SignalApprove, SignalInput{By: "ana"})
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Phase != PhaseAwaitingApproval || held.GreenShare != 10 {
+		t.Errorf("two hours in: phase %s, green share %d; want awaiting approval at 10%%", held.Phase, held.GreenShare)
+	}
+	h.wantInOrder(t, "Flip lb1 ns1-next:10,ns1:90", "Flip lb1 ns1-next:50,ns1:50", "Flip lb1 ns1-next:100,ns1:0", "DeleteServer ns1")
+	var gates []string
+	for _, s := range st.Steps {
+		if s.Name == "AwaitApproval" {
+			gates = append(gates, s.Target)
+		}
+	}
+	if !slices.Equal(gates, []string{"canary 10%"}) {
+		t.Errorf("approval gates %q, want one after the 10%% step", gates)
+	}
+	if !strings.Contains(eventsText(st), "approve ignored") || !strings.Contains(eventsText(st), "approved by ana") {
+		t.Errorf("events %q: want the early approve ignored and ana's taken", eventsText(st))
+	}
+}
+
+// Without approval within rollout.approval_timeout, a canary held at its
+// weight rolls back: one flip to blue, green deleted.
+func TestCanaryHoldRollsBackWithoutApproval(t *testing.T) {
+	h := newCanaryHarnessWith(t, "rollout: {strategy: canary, approval_timeout: 1h, canary: {steps: [{weight: 10, duration: 5m, approve: true}, {weight: 50, duration: 5m}]}, bake: 2m, bake_interval: 1m}")
+	c := &canaryCounters{h: h}
+	c.install(t)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeRolledBack)
+	if h.rec.has("Flip lb1 ns1-next:50") || !h.rec.has("Flip lb1 ns1-next:0,ns1:100") || h.callIndex("DeleteGreen") < 0 {
+		t.Errorf("calls %v; want a flip back to blue from 10%% and green deleted", h.rec.calls)
+	}
+	if st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, "not approved within 1h0m0s") {
+		t.Errorf("phase %s, failure %q; want rolled back for want of approval", st.Phase, st.Failure)
 	}
 }
