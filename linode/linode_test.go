@@ -234,7 +234,7 @@ func TestCreateSendsRandomRootPassAndKeys(t *testing.T) {
 }
 
 func TestListAcrossPages(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvWith(t, linodesim.Options{CreateLimit: -1}) // 520 creates at once
 	for i := range 520 {
 		tags := []string{tag}
 		if i%2 == 1 {
@@ -357,6 +357,37 @@ func TestIsReal(t *testing.T) {
 	} {
 		if got := linode.IsReal(url); got != want {
 			t.Errorf("IsReal(%q) = %v, want %v", url, got, want)
+		}
+	}
+}
+
+// Creates past Linode's own limit on them (20 per 15 s; 20 per 2 s here)
+// are answered 429 with Retry-After, and go through once they have waited:
+// each server is created once, none lost or made twice.
+func TestCreatesPastTheRateLimitWaitTheirTurn(t *testing.T) {
+	e := newEnvWith(t, linodesim.Options{CreateWindow: 2 * time.Second})
+	c, err := linode.New(linode.Options{Token: token, BaseURL: e.srv.URL + "/v4", RetryWait: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 24 {
+		if _, err := c.Create(ctx(t), spec(fmt.Sprintf("ns%02d", i), tag)); err != nil {
+			t.Fatalf("create %d: %v", i+1, err)
+		}
+	}
+	labels := map[string]int{}
+	for _, in := range e.sim.Instances() {
+		labels[in.Label]++
+	}
+	e.mu.Lock()
+	requests := len(e.creates)
+	e.mu.Unlock()
+	if len(labels) != 24 || requests <= 24 {
+		t.Fatalf("%d servers from %d create requests; want 24, each once, some of the requests refused by the limit", len(labels), requests)
+	}
+	for l, n := range labels {
+		if n != 1 {
+			t.Errorf("%s created %d times", l, n)
 		}
 	}
 }

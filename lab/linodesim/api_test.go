@@ -72,7 +72,8 @@ func TestFilter(t *testing.T) {
 }
 
 func TestCreateValidation(t *testing.T) {
-	e := newEnv(t, linodesim.Options{Images: []string{"private/77"}, Firewalls: []int{4242}})
+	e := newEnv(t, linodesim.Options{Images: []string{"private/77"}, Firewalls: []int{4242},
+		CreateLimit: -1}) // more creates (refused ones count) than Linode allows in 15 s
 	e.create(t, "ns1")
 	c := ctx(t)
 	base := linodego.InstanceCreateOptions{Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", RootPass: "Root-Pass-123"}

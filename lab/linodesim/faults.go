@@ -177,3 +177,38 @@ func (s *Sim) deleteFaults(w http.ResponseWriter, _ *http.Request) {
 func (s *Sim) getInstances(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Instances())
 }
+
+// createLimited answers a create past Options.CreateLimit in the last
+// CreateWindow as Linode does: 429 "Too Many Requests", with Retry-After
+// (whole seconds, rounded up) until the oldest of them leaves the window.
+// Every create request counts, refused ones too, as Linode counts
+// requests.
+func (s *Sim) createLimited(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.CreateLimit < 0 {
+			h(w, r)
+			return
+		}
+		s.mu.Lock()
+		now := s.now()
+		s.creates = slices.DeleteFunc(s.creates, func(at time.Time) bool { return !now.Before(at.Add(s.opts.CreateWindow)) })
+		wait := time.Duration(0)
+		if len(s.creates) >= s.opts.CreateLimit {
+			wait = s.creates[0].Add(s.opts.CreateWindow).Sub(now)
+		} else {
+			s.creates = append(s.creates, now)
+		}
+		s.mu.Unlock()
+		if wait == 0 {
+			h(w, r)
+			return
+		}
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(s.opts.CreateLimit))
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(now.Add(wait).Unix()))
+		s.log.Info("linodesim create rate limit", "retry_after", secs)
+		writeErr(w, http.StatusTooManyRequests, "Too Many Requests", "")
+	}
+}

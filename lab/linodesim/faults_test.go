@@ -3,6 +3,7 @@ package linodesim_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,38 @@ func TestFaultControlEndpoint(t *testing.T) {
 	}
 	if r := e.do(t, "POST", "/_sim/faults", `{"delay":"soon"}`); r.status != 400 {
 		t.Errorf("bad delay: %d %s", r.status, r.body)
+	}
+}
+
+// As on Linode, creating Linodes has a rate limit of its own: 20 requests
+// per 15 seconds. The 21st is a 429 with Retry-After until the window
+// moves, and then creates go through again.
+func TestCreateRateLimit(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	linodesim.SetClock(e.sim, func() time.Time { return now })
+	body := func(i int) string {
+		return `{"label":"ns` + strconv.Itoa(i) + `","region":"us-east","type":"g6-nanode-1","image":"linode/debian12","root_pass":"Correct-Horse-Battery-9"}`
+	}
+	for i := range 20 {
+		if r := e.do(t, "POST", "/v4/linode/instances", body(i)); r.status != 200 {
+			t.Fatalf("create %d: %d %s", i+1, r.status, r.body)
+		}
+		now = now.Add(500 * time.Millisecond)
+	}
+	r := e.do(t, "POST", "/v4/linode/instances", body(20))
+	if reason, _ := r.reason(t); r.status != 429 || r.header.Get("Retry-After") != "5" || r.header.Get("X-RateLimit-Limit") != "20" || reason != "Too Many Requests" {
+		t.Fatalf("the 21st create within 15s: %d, Retry-After %q, limit %q: %s; want 429 after 5s, limit 20",
+			r.status, r.header.Get("Retry-After"), r.header.Get("X-RateLimit-Limit"), r.body)
+	}
+	if n := len(e.sim.Instances()); n != 20 {
+		t.Fatalf("%d instances after a refused create, want 20", n)
+	}
+	if r := e.do(t, "GET", "/v4/linode/instances", ""); r.status != 200 {
+		t.Errorf("a list while creates are limited: %d, want 200: the limit is the create's own", r.status)
+	}
+	now = now.Add(5 * time.Second)
+	if r := e.do(t, "POST", "/v4/linode/instances", body(20)); r.status != 200 {
+		t.Fatalf("a create once the window moved: %d %s", r.status, r.body)
 	}
 }

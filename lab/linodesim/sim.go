@@ -83,7 +83,19 @@ type Options struct {
 	// GET /v4/account/availability/{id} lists "Linodes" as unavailable
 	// there, and a create there is refused.
 	ClosedRegions []string
+	// CreateLimit is how many creates of a Linode the token's user may
+	// make per CreateWindow, as Linode limits them (20 per 15 s); more is
+	// a 429 with Retry-After until the window moves on. Zero is Linode's
+	// limit; a negative limit is none.
+	CreateLimit  int
+	CreateWindow time.Duration
 }
+
+// Linode's own limit on creating Linodes, as its API reference gives it.
+const (
+	linodeCreateLimit  = 20
+	linodeCreateWindow = 15 * time.Second
+)
 
 // Instance is a simulated Linode as tests and the lab see it.
 type Instance struct {
@@ -130,6 +142,8 @@ type Sim struct {
 	nextID int
 	insts  map[int]*record
 	faults []Fault
+	// creates are when the creates of the last CreateWindow came.
+	creates []time.Time
 	// restricted is the token's user's grants (Restrict); nil, the
 	// user is unrestricted.
 	restricted *restriction
@@ -143,6 +157,10 @@ func New(opts Options) (*Sim, error) {
 	if opts.Token == "" {
 		return nil, errors.New("linodesim: a token is required")
 	}
+	if opts.CreateLimit == 0 {
+		opts.CreateLimit = linodeCreateLimit
+	}
+	opts.CreateWindow = cmp.Or(opts.CreateWindow, linodeCreateWindow)
 	s := &Sim{opts: opts, log: opts.Logger, now: time.Now, nextID: firstID, insts: map[int]*record{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -154,7 +172,7 @@ func New(opts Options) (*Sim, error) {
 	}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /v4/linode/instances", s.list)
-	m.HandleFunc("POST /v4/linode/instances", s.mayCreate(s.create))
+	m.HandleFunc("POST /v4/linode/instances", s.createLimited(s.mayCreate(s.create)))
 	m.HandleFunc("GET /v4/linode/instances/{id}", s.get)
 	m.HandleFunc("PUT /v4/linode/instances/{id}", s.mayChange(s.update))
 	m.HandleFunc("DELETE /v4/linode/instances/{id}", s.mayChange(s.delete))

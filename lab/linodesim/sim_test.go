@@ -143,7 +143,7 @@ func TestStatusRealClock(t *testing.T) {
 }
 
 func TestPagination(t *testing.T) {
-	e := newEnv(t, linodesim.Options{})
+	e := newEnv(t, linodesim.Options{CreateLimit: -1}) // 250 creates at once
 	for i := range 250 {
 		e.create(t, fmt.Sprintf("vm%03d", i))
 	}
