@@ -188,7 +188,7 @@ func (c *lbCmd) updateFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&req.Update.Kind, "kind", "", "config (a validated nginx reload), binary (nginx's binary upgrade; install the package first) or console (dnsdist)")
 	configFile := fs.String("config-file", "", "--kind config: the new nginx.conf (default: reload the config as it stands)")
 	fs.StringVar(&req.Update.Lua, "lua", "", "--kind console: the Lua chunk to run on dnsdist's console, such as \"addACL('198.51.100.0/24')\"")
-	fs.StringVar(&req.Update.UndoLua, "undo-lua", "", "--kind console, required: the chunk that puts back what --lua changed, run if the update or the check after it fails, and only on a load balancer that --lua reached")
+	fs.StringVar(&req.Update.UndoLua, "undo-lua", "", "--kind console, required: the chunk that puts back what --lua changed, run once if the update fails, is aborted or the check after it fails, and only on a load balancer that --lua reached")
 	return c.startFlags(fs, api.LBUpdates, &req.Reason, &req.RequestedBy, func(ctx context.Context) (api.LBStarted, error) {
 		req.Fleet = c.fleet
 		if *lbs != "" {

@@ -68,8 +68,8 @@ func (d *Driver) Restore(ctx context.Context, fleet *config.Fleet, balancer conf
 	return did, nil
 }
 
-// undo is Restore's session: u's mark read, then undo_lua run and the
-// mark set to 'undone' if it says 'sent'.
+// undo is Restore's session: u's mark read, then, if it says 'sent',
+// the mark set to 'undone' and undo_lua run, in one message.
 func undo(ctx context.Context, c *Console, u lb.Update) (lb.Restored, error) {
 	entry := fmt.Sprintf("%s['%s']", markTable, mark(u))
 	state, err := c.Exec(ctx, fmt.Sprintf("return (%s and %s) or 'none'", markTable, entry))
@@ -85,14 +85,15 @@ func undo(ctx context.Context, c *Console, u lb.Update) (lb.Restored, error) {
 	default:
 		return lb.Restored{}, fmt.Errorf("reading whether this update's chunk reached dnsdist: the console answered %q", strings.TrimSpace(state))
 	}
-	reply, err := c.Exec(ctx, u.UndoLua)
+	// The mark turns 'undone' in undo_lua's own message, which dnsdist
+	// compiles whole before it runs any of it: a retry after a lost reply
+	// finds it so and runs nothing again. A chunk that fails is the
+	// operator's to look at (EINVALID), not retried.
+	reply, err := c.Exec(ctx, entry+" = 'undone'; "+u.UndoLua)
 	if err == nil {
 		err = refused(reply)
 	}
 	if err != nil {
-		return lb.Restored{}, err
-	}
-	if _, err := c.Exec(ctx, entry+" = 'undone'"); err != nil {
 		return lb.Restored{}, err
 	}
 	return lb.Restored{Note: "ran undo_lua", Undone: true}, nil

@@ -145,3 +145,34 @@ func setACL(t *testing.T, d *Driver, l *stageLab, acl string) {
 		t.Fatal(err)
 	}
 }
+
+// A restore whose reply is lost after dnsdist ran undo_lua is retried by
+// Temporal: the retry must not run undo_lua again, which may not be
+// neutral (rmRule(0) would remove another rule). Before, the mark was set
+// to 'undone' in a message after undo_lua's, and the retry ran it twice.
+func TestInPlaceDnsdistRestoreRunsUndoOnceThroughALostReply(t *testing.T) {
+	l := newStageLab(t)
+	ctx := context.Background()
+	l.stage(t, []dnsroll.Server{lbtest.StartTXT(t, "blue")}, nil)
+	ch := &faultyChannel{Channel: lb.Local{}}
+	d := &Driver{Reach: l.Reach()}
+	d.Channels = faultyOpener{l.LB.Name: ch}
+	u := lb.Update{Kind: lb.UpdateConsole, Lua: "addACL('198.51.100.0/24')", UndoLua: "undo_count = (undo_count or 0) + 1", ID: t.Name()}
+	if _, err := d.Update(ctx, l.Fleet, l.LB, u); err != nil {
+		t.Fatal(err)
+	}
+	for at := 1; at <= 3; at++ {
+		ch.deaf, ch.deafAt = 1, at
+		if _, err := d.Restore(ctx, l.Fleet, l.LB, u); err == nil {
+			break // the restore sends fewer messages than at
+		}
+	}
+	ch.deaf = 0
+	if did, err := d.Restore(ctx, l.Fleet, l.LB, u); err != nil || !did.Undone {
+		t.Fatalf("the restore's retry: %+v, %v", did, err)
+	}
+	out, err := d.exec(ctx, l.Fleet, l.LB, "return tostring(undo_count)")
+	if err != nil || strings.TrimSpace(out[0]) != "1" {
+		t.Errorf("undo_lua ran %q times through lost replies and retries (%v), want once", strings.TrimSpace(out[0]), err)
+	}
+}

@@ -21,6 +21,7 @@ type faultyChannel struct {
 	mu      sync.Mutex
 	refuse  int // dials to refuse, from the next
 	deaf    int // connections to lose the reply on, from the next
+	deafAt  int // the message whose reply they lose: 1 (0), or a later one
 	refused int // dials refused so far
 }
 
@@ -37,15 +38,15 @@ func (c *faultyChannel) Dial(ctx context.Context, network, addr string) (net.Con
 		return conn, err
 	}
 	c.deaf--
-	return &deafConn{Conn: conn}, nil
+	return &deafConn{Conn: conn, at: max(c.deafAt, 1)}, nil
 }
 
 // deafConn passes the console handshake (the nonces: one write, one
-// read) and the first message, then reads the reply to it, so that
-// dnsdist has run the message, and loses it.
+// read) and the messages before message at, then reads the reply to that
+// one, so that dnsdist has run it, and loses it.
 type deafConn struct {
 	net.Conn
-	writes int
+	writes, at int
 }
 
 func (c *deafConn) Write(b []byte) (int, error) {
@@ -54,7 +55,7 @@ func (c *deafConn) Write(b []byte) (int, error) {
 }
 
 func (c *deafConn) Read(b []byte) (int, error) {
-	if c.writes < 2 {
+	if c.writes < c.at+1 {
 		return c.Conn.Read(b)
 	}
 	if _, err := c.Conn.Read(b); err != nil {
