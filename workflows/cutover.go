@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +50,9 @@ func (e *approvalTimeout) Error() string { return fmt.Sprintf("not approved with
 // rollback is a switch away.
 func (r *rollout) cutOver(ctx workflow.Context) error {
 	fleet := r.plan.Fleet
+	if err := r.holdBeforeNoWayBack(ctx); err != nil {
+		return err
+	}
 	if err := r.commitIfNoBlue(ctx); err != nil {
 		return err
 	}
@@ -100,12 +104,7 @@ func (r *rollout) cutOver(ctx workflow.Context) error {
 // From here an abort or rollback is rejected and a failure leaves green
 // serving.
 func (r *rollout) commitIfNoBlue(ctx workflow.Context) error {
-	var without []string
-	for _, balancer := range r.plan.Fleet.LoadBalancers {
-		if len(serversOf(r.st.Blue, balancer.Fronts)) == 0 {
-			without = append(without, balancer.Name)
-		}
-	}
+	without := r.withoutBlue()
 	if len(without) == 0 || workflow.GetVersion(ctx, "no-blue-no-way-back", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
@@ -121,6 +120,32 @@ func (r *rollout) commitIfNoBlue(ctx workflow.Context) error {
 	r.st.NoWayBack = r.noWayBack()
 	r.event(ctx, fmt.Sprintf("no way back from here: %s front no blue server (the fleet's first rollout), so abort and rollback are refused from the switch on", strings.Join(without, ", ")))
 	return nil
+}
+
+// withoutBlue names the load balancers that front no blue server.
+func (r *rollout) withoutBlue() []string {
+	var without []string
+	for _, balancer := range r.plan.Fleet.LoadBalancers {
+		if len(serversOf(r.st.Blue, balancer.Fronts)) == 0 {
+			without = append(without, balancer.Name)
+		}
+	}
+	return without
+}
+
+// holdBeforeNoWayBack holds a fleet's first rollout for approval once,
+// before the switch, where its canary steps asked for approval: the
+// canary is skipped (skipCanary), and with it the holds, and past the
+// switch there is no way back (commitIfNoBlue). approval: manual already
+// held it.
+func (r *rollout) holdBeforeNoWayBack(ctx workflow.Context) error {
+	rc := r.plan.Fleet.Rollout
+	if rc.Strategy != config.StrategyCanary || rc.Gated() || len(r.withoutBlue()) == 0 ||
+		!slices.ContainsFunc(rc.Canary.Steps, func(s config.CanaryStep) bool { return s.Approve }) {
+		return nil
+	}
+	r.event(ctx, "the canary's holds for approval, skipped with the canary on a fleet's first rollout, are one hold for approval before the switch, past which there is no way back")
+	return r.approvalGate(ctx, "")
 }
 
 // skipCanary says whether the canary steps are skipped because a load

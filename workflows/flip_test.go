@@ -627,3 +627,45 @@ func TestCanaryHoldRollsBackWithoutApproval(t *testing.T) {
 		t.Errorf("phase %s, failure %q; want rolled back for want of approval", st.Phase, st.Failure)
 	}
 }
+
+// A fleet's first rollout skips the canary, and with it the steps' holds
+// for approval; where the fleet asked for one, it holds once before the
+// switch instead, where an abort is still possible: past it there is no
+// way back. Before, it switched without asking.
+func TestFirstRolloutHoldsOnceWhereTheCanaryWouldHave(t *testing.T) {
+	holds := "rollout: {strategy: canary, approval_timeout: 1h, canary: {steps: [{weight: 10, duration: 5m, approve: true}, {weight: 50, duration: 5m}]}, bake: 2m, bake_interval: 1m}"
+	t.Run("approved", func(t *testing.T) {
+		h := newCanaryHarnessWith(t, holds)
+		clear(h.blue)
+		signalAt(h.env, 30*time.Minute, SignalApprove, SignalInput{By: "ana"})
+		st, err := h.run(t)
+		if err != nil || st.Phase != PhaseSucceeded {
+			t.Fatalf("phase %s (%v), want succeeded", st.Phase, err)
+		}
+		var gates []*Step
+		for _, s := range st.Steps {
+			if s.Name == "AwaitApproval" {
+				gates = append(gates, s)
+			}
+		}
+		if len(gates) != 1 || gates[0].EndedAt.Sub(st.StartedAt) < 30*time.Minute {
+			t.Fatalf("approval gates %+v: want one, passed at ana's approve", gates)
+		}
+		if !strings.Contains(eventsText(st), "one hold for approval before the switch") {
+			t.Errorf("events %q do not say the holds became one before the switch", eventsText(st))
+		}
+		h.wantInOrder(t, "Flip lb1 ns1-next:100", "VerifyLoadBalancers")
+	})
+	t.Run("not approved", func(t *testing.T) {
+		h := newCanaryHarnessWith(t, holds)
+		clear(h.blue)
+		st, err := h.run(t)
+		wantErrType(t, err, ErrTypeAborted)
+		if h.rec.has("Flip lb1") || h.callIndex("DeleteGreen") < 0 {
+			t.Errorf("calls %v: want green deleted, no load balancer flipped", h.rec.calls)
+		}
+		if st.NoWayBack != "" {
+			t.Errorf("no_way_back %q: the rollout stopped before it", st.NoWayBack)
+		}
+	})
+}

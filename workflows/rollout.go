@@ -496,7 +496,8 @@ func (r *rollout) outcome(stop stopReason, cause error) (Phase, string, string) 
 		return PhaseCleanedUp, ErrTypeCleanedUp, "cleaned up after " + r.cleanupOf
 	case stoppedApprovalTimedOut:
 		if r.trafficMoved() {
-			// approval: each, at a gate after the first load balancer.
+			// approval: each, at a gate after the first load balancer,
+			// or a canary step's hold.
 			return PhaseRolledBack, ErrTypeRolledBack, "rolled back: " + unwrapStep(cause).Error() + " (rollout.approval_timeout)"
 		}
 		return PhaseAborted, ErrTypeAborted, "aborted: " + unwrapStep(cause).Error() + " (rollout.approval_timeout)"

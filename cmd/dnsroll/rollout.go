@@ -38,7 +38,8 @@ const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollou
             past the point of no return (blue's deletion began, or the switch of a
             fleet's first rollout)
   approve   let a rollout waiting at the approval gate switch (or, with approval:
-            each, switch its next load balancer)
+            each, switch its next load balancer; or, at a canary step with
+            approve: true, go on to the next step)
   retry     start a failed rollout again with the same input (--force for one that
             succeeded, or that abort or rollback stopped)
   cleanup   finish the cleanup of a cleanup-failed rollout: every load balancer back
