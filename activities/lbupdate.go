@@ -31,12 +31,18 @@ type UpdateLBInput struct {
 	Fleet  *config.Fleet       `json:"fleet"`
 	LB     config.LoadBalancer `json:"lb"`
 	Update lb.Update           `json:"update"`
+	// Run names the update's run for the drivers' marks (lb.Update.ID):
+	// its workflow ID and the first run ID of its chain, which a reset
+	// of the workflow keeps, so that a restore in the reset run finds
+	// what the update before the reset left. Empty in histories from
+	// before it: the step's own run then.
+	Run string `json:"run,omitempty"`
 }
 
 // UpdateLoadBalancer updates one load balancer in place with its driver.
 func (a *Activities) UpdateLoadBalancer(ctx context.Context, in UpdateLBInput) (StepResult, error) {
 	return a.inPlace(ctx, in, "updating", func(u InPlaceUpdater) (string, error) {
-		return u.Update(ctx, in.Fleet, in.LB, withID(ctx, in.Update))
+		return u.Update(ctx, in.Fleet, in.LB, withID(ctx, in))
 	})
 }
 
@@ -56,17 +62,22 @@ func (a *Activities) RestoreLoadBalancer(ctx context.Context, in UpdateLBInput) 
 	var did lb.Restored
 	res, err := a.inPlace(ctx, in, "restoring", func(u InPlaceUpdater) (string, error) {
 		var err error
-		did, err = u.Restore(ctx, in.Fleet, in.LB, withID(ctx, in.Update))
+		did, err = u.Restore(ctx, in.Fleet, in.LB, withID(ctx, in))
 		return did.Note, err
 	})
 	return RestoreResult{StepResult: res, NothingRestored: err == nil && !did.Undone}, err
 }
 
-// withID gives u the ID of the workflow run whose step ctx is, unless it
-// has one: the Update activity, its retries and its Restore share it,
-// and no other update has it.
-func withID(ctx context.Context, u lb.Update) lb.Update {
-	if u.ID == "" && activity.IsActivity(ctx) {
+// withID gives in's update the ID of its run (in.Run, else the workflow
+// run whose step ctx is), unless it has one: the Update activity, its
+// retries and its Restore share it, and no other update has it.
+func withID(ctx context.Context, in UpdateLBInput) lb.Update {
+	u := in.Update
+	switch {
+	case u.ID != "":
+	case in.Run != "":
+		u.ID = in.Run
+	case activity.IsActivity(ctx):
 		run := activity.GetInfo(ctx).WorkflowExecution
 		u.ID = run.ID + "/" + run.RunID
 	}

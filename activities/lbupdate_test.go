@@ -75,6 +75,14 @@ func TestInPlaceActivities(t *testing.T) {
 	if len(upd.ids) != 2 || upd.ids[0] == "" || upd.ids[0] != upd.ids[1] {
 		t.Errorf("update IDs %q: want one, the same for the update and its restore", upd.ids)
 	}
+	// The run the workflow names, which a reset keeps, comes first.
+	upd.ids = nil
+	named := in
+	named.Run = "lbupdate-t/first-run"
+	if _, err := env.ExecuteActivity(acts.RestoreLoadBalancer, named); err != nil || len(upd.ids) != 1 || upd.ids[0] != named.Run {
+		t.Errorf("restore of run %s: IDs %q (%v), want the run's", named.Run, upd.ids, err)
+	}
+	upd.calls = upd.calls[:2]
 
 	upd.err = dnsroll.Errorf(dnsroll.EINVALID, "console refused")
 	if _, err := env.ExecuteActivity(acts.RestoreLoadBalancer, in); err == nil || !strings.Contains(err.Error(), "console refused") {

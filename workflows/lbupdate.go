@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -157,7 +158,7 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 		if err := r.st.exec(ctx, "CheckBefore", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
 			return err
 		}
-		up := activities.UpdateLBInput{Fleet: fleet, LB: b, Update: in.Update}
+		up := activities.UpdateLBInput{Fleet: fleet, LB: b, Update: in.Update, Run: updateRun(ctx)}
 		r.undos.push(UndoRestoreLB+" "+b.Name, func(ctx workflow.Context) error {
 			var res activities.RestoreResult
 			if err := r.st.exec(ctx, "Restore", b.Name, r.cleanupOptions(ctx), a.RestoreLoadBalancer, up, &res); err != nil {
@@ -246,4 +247,14 @@ func chooseLBs(fleet *config.Fleet, names []string) ([]config.LoadBalancer, erro
 		out = append(out, fleet.LoadBalancers[i])
 	}
 	return out, nil
+}
+
+// updateRun names an update's run for the drivers' marks of what it did:
+// its workflow ID and the first run of its chain, which a reset (the Web
+// UI's, after a failed check) keeps. With the reset run's own ID, its
+// restore would find no mark of the update the run before it made, and
+// leave that change in place, saying nothing was restored.
+func updateRun(ctx workflow.Context) string {
+	info := workflow.GetInfo(ctx)
+	return info.WorkflowExecution.ID + "/" + cmp.Or(info.FirstRunID, info.WorkflowExecution.RunID)
 }

@@ -47,7 +47,14 @@ func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite
 		}
 		return activities.StepResult{Attempt: 1}, record(step, in.LB.Name)
 	})
+	// The update and its restore name the run as a reset keeps it.
+	wantRun := func(in activities.UpdateLBInput) {
+		if want := "default-test-workflow-id/default-test-run-id"; in.Run != want {
+			t.Errorf("%s's update names run %q, want %q", in.LB.Name, in.Run, want)
+		}
+	}
 	upd := env.OnActivity(a.UpdateLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateLBInput) (activities.StepResult, error) {
+		wantRun(in)
 		if in.Update.Kind != lb.UpdateBinary {
 			t.Errorf("update kind %q reached the activity, want %q", in.Update.Kind, lb.UpdateBinary)
 		}
@@ -57,6 +64,7 @@ func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite
 		upd.After(time.Hour)
 	}
 	rst := env.OnActivity(a.RestoreLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateLBInput) (activities.RestoreResult, error) {
+		wantRun(in)
 		res := activities.RestoreResult{StepResult: activities.StepResult{Attempt: 1}}
 		if strings.Contains(","+failAt+",", ",Unchanged "+in.LB.Name+",") {
 			res.NothingRestored = true
