@@ -61,6 +61,23 @@ func aboveZeroFromEnv[T int | time.Duration](name string, def T, parse func(stri
 	return x, nil
 }
 
+// undoOptions are the SDK's options for the worker of the undo queue: no
+// workflows, and as many slots again as the forward steps', which they
+// never take. Not fewer: a common cause (a bad release, a Linode outage)
+// fails several fleets' rollouts at once, just when their undo matters,
+// and a rollout flips all its load balancers back at once, how many the
+// worker cannot know; a small fixed reservation would make those undos
+// queue behind each other as they did behind forward steps. The cost is
+// up to twice --max-concurrent-activities steps at once on a host, only
+// while rollouts are being undone, and undo steps are light beside
+// provisioning: a flip over an SSH connection kept open, a switch's
+// short playbook, a few Linode API calls.
+func undoOptions(o Options) sdkworker.Options {
+	u := sdkOptions(o)
+	u.DisableWorkflowWorker = true
+	return u
+}
+
 // sdkOptions are the SDK's worker options for o, defaults filled in.
 // dnsroll runs no local activities, so their cap is left alone.
 func sdkOptions(o Options) sdkworker.Options {

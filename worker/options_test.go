@@ -140,3 +140,111 @@ func (o *overlap) step(ctx context.Context) error {
 	o.mu.Unlock()
 	return nil
 }
+
+// On a real Temporal server, a worker capped at one step whose slot a
+// forward step holds still runs an undo step scheduled behind another
+// forward step: the undo runs while the holder runs, and the queued
+// forward step only after the holder has ended.
+func TestUndoStepsDoNotWaitBehindForwardSteps(t *testing.T) {
+	c := temporaltest.DevServer(t)
+	s := &undoSlots{holding: make(chan struct{}), release: make(chan struct{})}
+	w := New(c, &activities.Activities{}, Options{MaxConcurrentActivities: 1})
+	w.RegisterWorkflowWithOptions(undoBehindForward, workflow.RegisterOptions{Name: "TestUndoBehindForward"})
+	w.RegisterActivityWithOptions(s.hold, activity.RegisterOptions{Name: "TestHold"})
+	w.RegisterActivityWithOptions(s.step("forward"), activity.RegisterOptions{Name: "TestForward"})
+	w.RegisterActivityWithOptions(s.step("undo"), activity.RegisterOptions{Name: "TestUndo"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	// Before the worker stops, should the undo never run.
+	t.Cleanup(s.end)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "undo-behind-forward", TaskQueue: workflows.TaskQueue}, "TestUndoBehindForward")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.holding:
+	case <-ctx.Done():
+		t.Fatal("the holding step never started")
+	}
+	if err := c.SignalWorkflow(ctx, run.GetID(), "", "holding", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("%v (the undo step did not run while the forward steps filled the cap)", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := []string{"hold", "undo while holding", "forward"}
+	if len(s.order) != len(want) || s.order[0] != want[0] || s.order[1] != want[1] || s.order[2] != want[2] {
+		t.Errorf("steps started: %q, want %q", s.order, want)
+	}
+}
+
+// undoBehindForward starts TestHold; once told it is holding, it schedules
+// a forward step, then an undo step, and waits for all three.
+func undoBehindForward(ctx workflow.Context) error {
+	o := workflow.ActivityOptions{StartToCloseTimeout: time.Minute}
+	hold := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), "TestHold")
+	workflow.GetSignalChannel(ctx, "holding").Receive(ctx, nil)
+	forward := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), "TestForward")
+	// Not a minute: without a poller, the run fails within the test.
+	o.ScheduleToCloseTimeout = 5 * time.Second
+	o.TaskQueue = workflows.UndoTaskQueue(workflow.GetInfo(ctx).TaskQueueName)
+	undo := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), "TestUndo")
+	for _, f := range []workflow.Future{undo, hold, forward} {
+		if err := f.Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// undoSlots records the order in which steps start; hold runs until the
+// undo step has started.
+type undoSlots struct {
+	holding, release chan struct{}
+	once             sync.Once
+
+	mu    sync.Mutex
+	held  bool
+	order []string
+}
+
+func (s *undoSlots) hold(ctx context.Context) error {
+	s.mu.Lock()
+	s.held = true
+	s.order = append(s.order, "hold")
+	s.mu.Unlock()
+	close(s.holding)
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	s.held = false
+	s.mu.Unlock()
+	return nil
+}
+
+// step is a step named name that records whether it started while hold
+// ran, and ends the hold.
+func (s *undoSlots) step(name string) func(context.Context) error {
+	return func(context.Context) error {
+		s.mu.Lock()
+		if s.held {
+			name += " while holding"
+		}
+		s.order = append(s.order, name)
+		s.mu.Unlock()
+		s.end()
+		return nil
+	}
+}
+
+// end releases the holding step.
+func (s *undoSlots) end() { s.once.Do(func() { close(s.release) }) }

@@ -383,9 +383,14 @@ func StopGraceFromEnv() (time.Duration, error) {
 }
 
 // New registers dnsroll's workflows and acts on a worker for the task
-// queue, which runs them as o says.
+// queue, which runs them as o says, and acts again on a worker for its
+// undo queue (workflows.UndoTaskQueue) with slots of its own (see
+// undoOptions). Activities registered on the result later go to both.
 func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Worker {
-	w := sdkworker.New(c, workflows.TaskQueue, sdkOptions(o))
+	w := &pair{
+		Worker: sdkworker.New(c, workflows.TaskQueue, sdkOptions(o)),
+		undo:   sdkworker.New(c, workflows.UndoTaskQueue(workflows.TaskQueue), undoOptions(o)),
+	}
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	return w

@@ -17,6 +17,17 @@ import (
 // TaskQueue is where workers poll for rollout work.
 const TaskQueue = "dnsroll"
 
+// UndoTaskQueue is the task queue of the undo steps of workflows that run
+// on queue: switching and flipping load balancers back to blue, deleting
+// green, restoring an updated load balancer, putting a replacement's old
+// glue back and deleting its new load balancers. Workers poll it with
+// slots of its own, so that a failed rollout's undo never waits for a
+// free slot behind other fleets' forward steps, some of which run for
+// twenty minutes, while its load balancers stay on a green that failed.
+// It is derived from the workflow's own queue so that a worker on a queue
+// of its own, such as a test's, has an undo queue of its own too.
+func UndoTaskQueue(queue string) string { return queue + "-undo" }
+
 // StickyScheduleToStartTimeout is how long Temporal holds a workflow task
 // or status query on the sticky queue of the worker that last ran the
 // workflow before sending it to TaskQueue. A worker polls its sticky queue
