@@ -63,10 +63,15 @@ func measureQueries(t *testing.T, sdk bool, window time.Duration) []time.Duratio
 			w := sdkworker.New(tl.client, workflows.TaskQueue, sdkworker.Options{})
 			workflows.Register(w)
 			w.RegisterActivity(acts)
-			if err := w.Start(); err != nil {
-				t.Fatal(err)
+			// Should the rollout fail, its undo steps run on their own queue.
+			undo := sdkworker.New(tl.client, workflows.UndoTaskQueue(workflows.TaskQueue), sdkworker.Options{DisableWorkflowWorker: true})
+			undo.RegisterActivity(acts)
+			for _, sw := range []sdkworker.Worker{w, undo} {
+				if err := sw.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(sw.Stop)
 			}
-			t.Cleanup(w.Stop)
 		} else {
 			tl.startWorker(t)
 		}

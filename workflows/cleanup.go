@@ -226,7 +226,8 @@ func (r *rollout) cleanupOnly(ctx workflow.Context, in RolloutInput) error {
 		}
 	}
 	r.event(ctx, "cleanup of "+in.CleanUp.From+" requested"+SignalInput{By: in.RequestedBy, Reason: in.Reason}.describe())
-	if err := r.st.exec(ctx, "LoadFleet", in.Fleet, planOptions, a.LoadFleet, in.Fleet, &r.plan.Fleet); err != nil {
+	// The first step of the undo: it must not wait behind forward steps either.
+	if err := r.st.exec(ctx, "LoadFleet", in.Fleet, undoStep(ctx, planOptions), a.LoadFleet, in.Fleet, &r.plan.Fleet); err != nil {
 		return err
 	}
 	// A replacement's new load balancers that the failed run switched too.

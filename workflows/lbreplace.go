@@ -519,7 +519,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, waiting Phase) (activities.ParentResult, error) {
 	var set activities.SetGlueResult
 	in := activities.SetGlueInput{Registrar: r.in.Registrar, Domain: r.in.Domain, Parent: r.in.Parent, NS: ns}
-	if err := r.st.exec(ctx, "SetGlue", r.in.Domain, r.opts(r.fleet.Steps.SwitchTimeout), a.SetGlue, in, &set); err != nil {
+	if err := r.st.exec(ctx, "SetGlue", r.in.Domain, r.glueOpts(ctx, r.fleet.Steps.SwitchTimeout, waiting), a.SetGlue, in, &set); err != nil {
 		return activities.ParentResult{}, err
 	}
 	r.st.Glue.Instructions = set.Instructions
@@ -551,7 +551,7 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 			return activities.ParentResult{}, err
 		}
 		var got activities.ParentResult
-		if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.opts(r.fleet.Steps.ProbeTimeout), a.CheckParent, check, &got); err != nil {
+		if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.glueOpts(ctx, r.fleet.Steps.ProbeTimeout, waiting), a.CheckParent, check, &got); err != nil {
 			if temporal.IsCanceledError(err) {
 				return activities.ParentResult{}, err
 			}
@@ -809,7 +809,7 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 	}
 	r.st.Phase = PhaseRestoringGlue
 	var now activities.ParentResult
-	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now); err == nil && registrar.Equal(r.delegation(now.NS), r.st.Glue.Old) && r.st.Glue.ServedSince.IsZero() {
+	if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(ctx), a.CheckParent, r.parentInput(""), &now); err == nil && registrar.Equal(r.delegation(now.NS), r.st.Glue.Old) && r.st.Glue.ServedSince.IsZero() {
 		// The new glue was never served: nothing cached it. But a
 		// registrar's operation asked for may still be pending, and would
 		// move the glue to the new load balancers once they are gone: it
@@ -904,7 +904,7 @@ func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, err er
 func (r *lbReplace) parentNow(ctx workflow.Context) (activities.ParentResult, error) {
 	for i := 1; ; i++ {
 		var now activities.ParentResult
-		err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, r.parentInput(""), &now)
+		err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(ctx), a.CheckParent, r.parentInput(""), &now)
 		if err == nil || temporal.IsCanceledError(err) || i == parentCheckAttempts {
 			return now, err
 		}
@@ -958,7 +958,7 @@ func (r *lbReplace) sweepNew(ctx workflow.Context, lbs []config.LoadBalancer, by
 		if byID {
 			in.ID = r.created[lb.Name].ID
 		}
-		calls = append(calls, r.st.start(ctx, "DeleteLoadBalancer", in.Label, r.cleanupOpts(), a.DeleteLoadBalancer, in))
+		calls = append(calls, r.st.start(ctx, "DeleteLoadBalancer", in.Label, r.cleanupOpts(ctx), a.DeleteLoadBalancer, in))
 	}
 	return waitAll(ctx, calls)
 }
@@ -1126,11 +1126,23 @@ func (r *lbReplace) opts(timeout config.Duration) workflow.ActivityOptions {
 	return stepOptions(timeout.D(), s.HeartbeatTimeout.D(), s.RetryInitialInterval.D(), s.RetryMaximumInterval.D(), s.MaxAttempts)
 }
 
-func (r *lbReplace) cleanupOpts() workflow.ActivityOptions {
+// cleanupOpts are those of the undo's steps, and of the checks of the
+// zone and the parent that decide it: tried harder than forward steps,
+// as a rollout's cleanup is, and undo steps (undoStep).
+func (r *lbReplace) cleanupOpts(ctx workflow.Context) workflow.ActivityOptions {
 	o := r.opts(r.fleet.Steps.SwitchTimeout)
 	o.ScheduleToCloseTimeout *= 3
 	o.RetryPolicy.MaximumAttempts *= 3
-	return o
+	return undoStep(ctx, o)
+}
+
+// glueOpts are those of moveGlue's steps, which are undo steps when
+// they put the old glue back (in phase PhaseRestoringGlue).
+func (r *lbReplace) glueOpts(ctx workflow.Context, timeout config.Duration, waiting Phase) workflow.ActivityOptions {
+	if waiting == PhaseRestoringGlue {
+		return undoStep(ctx, r.opts(timeout))
+	}
+	return r.opts(timeout)
 }
 
 func (r *lbReplace) event(ctx workflow.Context, msg string) {

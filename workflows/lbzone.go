@@ -258,7 +258,7 @@ func (r *lbReplace) askZone(ctx workflow.Context) ([]registrar.NameServer, error
 			check := r.parentInput("")
 			check.AddrsFrom = []string{server}
 			var res activities.ParentResult
-			err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(), a.CheckParent, check, &res)
+			err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(ctx), a.CheckParent, check, &res)
 			switch {
 			case err != nil:
 				why = append(why, errText(err))

@@ -58,6 +58,7 @@ const cleanupStepFloor = 5 * time.Second
 // gives up leaves a load balancer on servers about to go. During the
 // cleanup's rounds a step gets no more than the time left before
 // steps.cleanup_timeout (r.cleanupUntil), so that it bounds the cleanup.
+// They are undo steps (undoStep).
 func (r *rollout) cleanupOptions(ctx workflow.Context) workflow.ActivityOptions {
 	o := r.options(r.plan.Fleet.Steps.SwitchTimeout)
 	o.ScheduleToCloseTimeout *= 3
@@ -65,6 +66,18 @@ func (r *rollout) cleanupOptions(ctx workflow.Context) workflow.ActivityOptions 
 	if !r.cleanupUntil.IsZero() {
 		within(&o, r.cleanupUntil.Sub(workflow.Now(ctx)))
 	}
+	return undoStep(ctx, o)
+}
+
+// undoStep is o for an undo step: on the undo task queue of ctx's
+// workflow (UndoTaskQueue), whose slots forward steps never take, so that
+// an undo does not wait out its deadline behind other fleets' forward
+// steps. Every undo step's options pass through here. Replay does not
+// compare an activity's task queue with history's (the SDK matches a
+// scheduled activity by its ID and type alone), so runs that scheduled
+// their undo steps on the workflow's own queue replay unchanged.
+func undoStep(ctx workflow.Context, o workflow.ActivityOptions) workflow.ActivityOptions {
+	o.TaskQueue = UndoTaskQueue(workflow.GetInfo(ctx).TaskQueueName)
 	return o
 }
 

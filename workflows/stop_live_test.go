@@ -542,8 +542,9 @@ func holder(ctx workflow.Context) error {
 }
 
 // startLiveWorker starts a worker of its own on queue, with the workflows,
-// steps as their activities and whatever more registers; it stops when
-// the test ends.
+// steps as their activities and whatever more registers, and one on its
+// undo queue with steps, as dnsroll's worker does; they stop when the test
+// ends.
 func startLiveWorker(t *testing.T, c client.Client, queue string, steps any, more ...func(worker.Worker)) {
 	t.Helper()
 	w := worker.New(c, queue, worker.Options{})
@@ -552,8 +553,12 @@ func startLiveWorker(t *testing.T, c client.Client, queue string, steps any, mor
 	for _, register := range more {
 		register(w)
 	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
+	undo := worker.New(c, UndoTaskQueue(queue), worker.Options{DisableWorkflowWorker: true})
+	undo.RegisterActivity(steps)
+	for _, sw := range []worker.Worker{w, undo} {
+		if err := sw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sw.Stop)
 	}
-	t.Cleanup(w.Stop)
 }

@@ -1,9 +1,19 @@
 package workflows
 
 import (
+	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dnsroll/dnsroll/activities"
 )
 
 // fourByTwo is the test fleet with four nameservers behind two load
@@ -115,4 +125,153 @@ func TestFailedReleaseOfBlueIsAWarning(t *testing.T) {
 	if !found {
 		t.Errorf("warnings %q do not say that blue stays staged", st.Warnings)
 	}
+}
+
+// queueLog records the task queue of each step as it starts, and whether
+// the test takes it for an undo step.
+type queueLog struct {
+	env   *testsuite.TestWorkflowEnvironment
+	mu    sync.Mutex
+	steps []queuedStep
+}
+
+type queuedStep struct {
+	name, queue string
+	undo        bool
+}
+
+// testQueue is the task queue of the workflows whose steps a queueLog
+// records, not TaskQueue: the undo queue must be derived from the
+// workflow's own, as a test's worker polls a queue of its own.
+const testQueue = "undo-queue-test"
+
+// listen runs the workflow in q's environment on testQueue, and records
+// every step that starts, undo telling which are undo steps.
+func (q *queueLog) listen(undo func(info *activity.Info, at time.Time, args converter.EncodedValues) bool) {
+	q.env.SetStartWorkflowOptions(client.StartWorkflowOptions{TaskQueue: testQueue})
+	q.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		s := queuedStep{name: info.ActivityType.Name, queue: info.TaskQueue, undo: undo(info, q.env.Now(), args)}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.steps = append(q.steps, s)
+	})
+}
+
+// check fails t unless undo steps ran, all on testQueue's undo queue, and
+// every other step on testQueue.
+func (q *queueLog) check(t *testing.T) {
+	t.Helper()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	queue, undos := testQueue, 0
+	for _, s := range q.steps {
+		want := queue
+		if s.undo {
+			want, undos = UndoTaskQueue(queue), undos+1
+		}
+		if s.queue != want {
+			t.Errorf("%s (undo: %t) ran on task queue %q, want %q", s.name, s.undo, s.queue, want)
+		}
+	}
+	if undos == 0 {
+		t.Errorf("no undo step among %d", len(q.steps))
+	}
+}
+
+// rolloutUndo tells a rollout's undo steps: deleting green, and switching
+// or flipping a load balancer to blue alone.
+func rolloutUndo(info *activity.Info, _ time.Time, args converter.EncodedValues) bool {
+	switch info.ActivityType.Name {
+	case "DeleteGreen":
+		return true
+	case "SwitchLoadBalancer":
+		var in activities.SwitchInput
+		_ = args.Get(&in)
+		for _, b := range in.Backends {
+			if strings.HasSuffix(b.Label, "-next") {
+				return false
+			}
+		}
+		return true
+	case "FlipLoadBalancer":
+		var in activities.FlipInput
+		_ = args.Get(&in)
+		for _, s := range in.Shares {
+			if s.Weight > 0 && strings.HasSuffix(s.Server.Label, "-next") {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// Undo steps run on the workflow's undo task queue, where workers keep
+// slots for them, and forward steps on its own: the switch back and the
+// deletion of green after a failure past the switch; the flip back, the
+// release and the deletion of green after a rollback during a bake; all a
+// cleanup-only run does but its notification; an
+// updated load balancer's restore; a stopped replacement's restore of the
+// old glue (its checks of the parent among it) and deletion of the new
+// load balancers.
+func TestUndoStepsRunOnTheUndoQueue(t *testing.T) {
+	t.Run("rollout failed after the switch", func(t *testing.T) {
+		h := newHarness(t, "VerifyLoadBalancers")
+		q := &queueLog{env: h.env}
+		q.listen(rolloutUndo)
+		if _, err := h.run(t); err == nil {
+			t.Fatal("the rollout succeeded")
+		}
+		q.check(t)
+	})
+	t.Run("rollback during the bake", func(t *testing.T) {
+		h := newHarnessWith(t, "rollout: {bake: 30m, bake_interval: 1m}", "")
+		q := &queueLog{env: h.env}
+		q.listen(rolloutUndo)
+		signalAt(h.env, 10*time.Minute+30*time.Second, SignalRollback, SignalInput{Reason: "errors", By: "bob"})
+		_, err := h.run(t)
+		wantErrType(t, err, ErrTypeRolledBack)
+		q.check(t)
+	})
+	t.Run("cleanup-only run", func(t *testing.T) {
+		h := newHarness(t, "")
+		q := &queueLog{env: h.env}
+		// Loading the fleet is the first step of its undo.
+		q.listen(func(info *activity.Info, at time.Time, args converter.EncodedValues) bool {
+			return info.ActivityType.Name == "LoadFleet" || rolloutUndo(info, at, args)
+		})
+		if _, err := h.runInput(t, RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue}}); err != nil {
+			t.Fatal(err)
+		}
+		q.check(t)
+	})
+	t.Run("load balancer update restored", func(t *testing.T) {
+		var q *queueLog
+		_, _, err := lbUpdateRun(t, "Update lb2", "", func(env *testsuite.TestWorkflowEnvironment) {
+			q = &queueLog{env: env}
+			q.listen(func(info *activity.Info, _ time.Time, _ converter.EncodedValues) bool {
+				return info.ActivityType.Name == "RestoreLoadBalancer"
+			})
+		})
+		if err == nil {
+			t.Fatal("the update succeeded")
+		}
+		q.check(t)
+	})
+	t.Run("load balancer replacement aborted", func(t *testing.T) {
+		env, w := newLBReplaceEnv(t, false)
+		w.busyFor = -1
+		// Everything after the abort but its notification undoes.
+		abort := env.Now().Add(2 * time.Minute)
+		q := &queueLog{env: env}
+		q.listen(func(info *activity.Info, at time.Time, _ converter.EncodedValues) bool {
+			return !at.Before(abort) && info.ActivityType.Name != "Notify"
+		})
+		signalAt(env, 2*time.Minute, SignalAbort, SignalInput{Reason: "kernel regression", By: "bob"})
+		runLBReplace(t, env, lbInput(), PhaseAborted)
+		if w.at["SetGlue old"].IsZero() || w.at["Delete lb1-next"].IsZero() {
+			t.Fatalf("the abort did not restore the glue and delete the new load balancers: %v", w.calls)
+		}
+		q.check(t)
+	})
 }
