@@ -214,6 +214,9 @@ func reason(err error) string {
 		}
 		return app.Message()
 	}
+	if timedOut && neverStarted(err, timeout) {
+		return "never started within its deadline: no worker had a free slot (dnsroll worker --max-concurrent-activities) or none polled the task queue; add workers"
+	}
 	if timedOut {
 		return "timed out (" + timeoutName(timeout.TimeoutType()) + ")"
 	}
@@ -221,6 +224,22 @@ func reason(err error) string {
 		return "canceled"
 	}
 	return err.Error()
+}
+
+// neverStarted tells whether err, which timed out, is that of a step no
+// attempt of which ever started. Temporal reports a deadline that passed
+// while the step waited in its task queue as a schedule-to-start timeout
+// (steps set none of their own, so it is their deadline), with no last
+// failure and no started event; schedule-to-close is taken the same way.
+// A step that ran and failed before it has a last failure.
+func neverStarted(err error, timeout *temporal.TimeoutError) bool {
+	switch timeout.TimeoutType() {
+	case enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE:
+	default:
+		return false
+	}
+	var act *temporal.ActivityError
+	return errors.Unwrap(timeout) == nil && errors.As(err, &act) && act.StartedEventID() == 0
 }
 
 func timeoutName(t enumspb.TimeoutType) string {

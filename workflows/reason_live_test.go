@@ -1,0 +1,68 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
+)
+
+// On a real server, a step whose deadline passes before any worker
+// starts it says so, and what to do; one that ran and kept failing
+// until its deadline still gives its last error. The test environment
+// starts every step at once, so it cannot show the first.
+func TestReasonOfAStepThatNeverStarted(t *testing.T) {
+	c := temporaltest.DevServer(t)
+	const queue = "reason-never-started"
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(deadlineReasons, workflow.RegisterOptions{Name: "TestDeadlineReasons"})
+	w.RegisterActivityWithOptions(func(context.Context) error { return errors.New("the cloud answered 503") }, activity.RegisterOptions{Name: "TestUnavailable"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: queue}, "TestDeadlineReasons")
+	var got [2]string
+	if err == nil {
+		err = run.Get(ctx, &got)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "never started within its deadline: no worker had a free slot (dnsroll worker --max-concurrent-activities) or none polled the task queue; add workers"; got[0] != want {
+		t.Errorf("reason of the step no worker started = %q, want %q", got[0], want)
+	}
+	if !strings.Contains(got[1], "the cloud answered 503") || strings.Contains(got[1], "never started") {
+		t.Errorf("reason of the step that ran = %q, want its last error", got[1])
+	}
+}
+
+// deadlineReasons runs a step of 3 s on a queue that no worker polls, and
+// one that always fails, and returns the reason of each error.
+func deadlineReasons(ctx workflow.Context) ([2]string, error) {
+	o := stepOptions(3*time.Second, time.Second, 500*time.Millisecond, time.Second, 0)
+	var out [2]string
+	for i, step := range []string{"TestUnpolled", "TestUnavailable"} {
+		if step == "TestUnpolled" {
+			o.TaskQueue = "nobody-polls-this-queue"
+		} else {
+			o.TaskQueue = ""
+		}
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), step).Get(ctx, nil)
+		if err == nil {
+			return out, errors.New(step + " succeeded")
+		}
+		out[i] = reason(err)
+	}
+	return out, nil
+}
