@@ -67,7 +67,7 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 	if err != nil {
 		return err
 	}
-	fs.IntVar(&opts.MaxConcurrentActivities, "max-concurrent-activities", maxActs, "the most steps (ansible-playbook runs, probes, Linode calls) this worker runs at once ($DNSROLL_MAX_CONCURRENT_ACTIVITIES); a step past the cap waits for a free slot here or on another worker, on its step timeout's clock")
+	fs.IntVar(&opts.MaxConcurrentActivities, "max-concurrent-activities", maxActs, "the most steps (ansible-playbook runs, probes, Linode calls) this worker runs at once ($DNSROLL_MAX_CONCURRENT_ACTIVITIES); a step past the cap waits for a free slot here or on another worker, on its step timeout's clock; undo steps have as many slots again, of their own")
 	metricsAddr := fs.String("metrics-addr", os.Getenv("DNSROLL_METRICS_ADDR"), "serve Prometheus metrics (the SDK's worker metrics) on this host:port at /metrics ($DNSROLL_METRICS_ADDR; default: off)")
 	fs.StringVar(&cfg.FleetDir, "fleets", cmp.Or(os.Getenv("DNSROLL_FLEETS"), "fleets"), "directory of fleet configs, one <fleet>.yaml each ($DNSROLL_FLEETS)")
 	fs.StringVar(&cfg.LabDir, "lab-dir", ".lab/dev", "lab state directory (lab fleets only)")
