@@ -87,12 +87,8 @@ const undoTrace = "203.0.113.0/24"
 // on a real dnsdist where the update's chunk reached it and may have run,
 // and only there, once.
 func TestInPlaceDnsdistRestoreOnlyWhereTheChunkRan(t *testing.T) {
-	l := newStageLab(t)
+	l, d, ch := newFaultyConsoleLab(t)
 	ctx := context.Background()
-	l.stage(t, []dnsroll.Server{lbtest.StartTXT(t, "blue")}, nil)
-	ch := &faultyChannel{Channel: lb.Local{}}
-	d := &Driver{Reach: l.Reach()}
-	d.Channels = faultyOpener{l.LB.Name: ch}
 	acl := func() string {
 		out, err := d.exec(ctx, l.Fleet, l.LB, "showACL()")
 		if err != nil {
@@ -151,12 +147,8 @@ func setACL(t *testing.T, d *Driver, l *stageLab, acl string) {
 // neutral (rmRule(0) would remove another rule). Before, the mark was set
 // to 'undone' in a message after undo_lua's, and the retry ran it twice.
 func TestInPlaceDnsdistRestoreRunsUndoOnceThroughALostReply(t *testing.T) {
-	l := newStageLab(t)
+	l, d, ch := newFaultyConsoleLab(t)
 	ctx := context.Background()
-	l.stage(t, []dnsroll.Server{lbtest.StartTXT(t, "blue")}, nil)
-	ch := &faultyChannel{Channel: lb.Local{}}
-	d := &Driver{Reach: l.Reach()}
-	d.Channels = faultyOpener{l.LB.Name: ch}
 	u := lb.Update{Kind: lb.UpdateConsole, Lua: "addACL('198.51.100.0/24')", UndoLua: "undo_count = (undo_count or 0) + 1", ID: t.Name()}
 	if _, err := d.Update(ctx, l.Fleet, l.LB, u); err != nil {
 		t.Fatal(err)
@@ -175,4 +167,16 @@ func TestInPlaceDnsdistRestoreRunsUndoOnceThroughALostReply(t *testing.T) {
 	if err != nil || strings.TrimSpace(out[0]) != "1" {
 		t.Errorf("undo_lua ran %q times through lost replies and retries (%v), want once", strings.TrimSpace(out[0]), err)
 	}
+}
+
+// newFaultyConsoleLab is a lab dnsdist fronting a blue server, and a
+// driver whose console connections to it fail as ch is set.
+func newFaultyConsoleLab(t *testing.T) (*stageLab, *Driver, *faultyChannel) {
+	t.Helper()
+	l := newStageLab(t)
+	l.stage(t, []dnsroll.Server{lbtest.StartTXT(t, "blue")}, nil)
+	ch := &faultyChannel{Channel: lb.Local{}}
+	d := &Driver{Reach: l.Reach()}
+	d.Channels = faultyOpener{l.LB.Name: ch}
+	return l, d, ch
 }
