@@ -144,9 +144,15 @@ func (p *Printer) printf(format string, args ...any) {
 }
 
 // gate prints the decision in front of the operator at the approval gate:
-// what the revision changes against the live one, what green changes
-// against blue, the deadline, and the commands.
+// at a canary step's hold, what the step measured; what the revision
+// changes against the live one, what green changes against blue, the
+// deadline, and the commands.
 func (p *Printer) gate(st workflows.Status) {
+	if n := len(st.Canary); n > 0 && st.GreenShare > 0 && st.GreenShare < 100 {
+		// A canary step's hold: what the step measured is the decision.
+		last := st.Canary[n-1]
+		p.printf("    green has %d%% of the queries; the canary step at %d%% measured: %s\n", st.GreenShare, last.Weight, last.Summary)
+	}
 	for _, l := range ChangeLines(st.Changes) {
 		p.printf("    %s\n", l)
 	}

@@ -219,3 +219,26 @@ func TestPrinterPastGatesAskNothing(t *testing.T) {
 		t.Errorf("at the second gate, want one prompt:\n%s", got)
 	}
 }
+
+// At a canary step's hold the gate shows what the person is asked to
+// judge: green's share now and what the step measured.
+func TestPrinterCanaryHold(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b, ID: "rollout-lab:0f1e"}
+	p.Update(workflows.Status{
+		Run:        workflows.Run{Phase: workflows.PhaseAwaitingApproval},
+		ApproveBy:  time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
+		OnGreen:    []string{"lb1", "lb2"},
+		GreenShare: 10,
+		Canary:     []workflows.CanaryResult{{Weight: 10, Summary: "green 10.1% of 12,000 queries, 0.00% unanswered; blue 0.00%"}},
+	})
+	got := b.String()
+	for _, want := range []string{
+		"    green has 10% of the queries; the canary step at 10% measured: green 10.1% of 12,000 queries, 0.00% unanswered; blue 0.00%\n",
+		"approve by 2026-12-01 16:00:00 UTC, or it is rolled back: lb1, lb2 go back to blue\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("printed:\n%s\nlacks %q", got, want)
+		}
+	}
+}
