@@ -1130,10 +1130,16 @@ func (r *lbReplace) opts(timeout config.Duration) workflow.ActivityOptions {
 // zone and the parent that decide it: tried harder than forward steps,
 // as a rollout's cleanup is, and undo steps (undoStep).
 func (r *lbReplace) cleanupOpts(ctx workflow.Context) workflow.ActivityOptions {
+	return undoStep(ctx, r.persistentOpts())
+}
+
+// persistentOpts are the options of a step that must get through, as an
+// undo's do, with more time and attempts than a forward step's.
+func (r *lbReplace) persistentOpts() workflow.ActivityOptions {
 	o := r.opts(r.fleet.Steps.SwitchTimeout)
 	o.ScheduleToCloseTimeout *= 3
 	o.RetryPolicy.MaximumAttempts *= 3
-	return undoStep(ctx, o)
+	return o
 }
 
 // glueOpts are those of moveGlue's steps, which are undo steps when

@@ -251,6 +251,12 @@ func (r *lbReplace) askZone(ctx workflow.Context) ([]registrar.NameServer, error
 		at = append(at, lb.Address)
 	}
 	at = append(at, r.oldAddresses()...)
+	// Undo steps once the replacement is stopping; forward ones otherwise,
+	// which must not take the undo queue's slots.
+	opts := r.persistentOpts()
+	if r.stop != nil {
+		opts = r.cleanupOpts(ctx)
+	}
 	for i := 1; ; i++ {
 		var zone []registrar.NameServer
 		var why []string
@@ -258,7 +264,7 @@ func (r *lbReplace) askZone(ctx workflow.Context) ([]registrar.NameServer, error
 			check := r.parentInput("")
 			check.AddrsFrom = []string{server}
 			var res activities.ParentResult
-			err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(ctx), a.CheckParent, check, &res)
+			err := r.st.exec(ctx, "CheckParent", r.in.Domain, opts, a.CheckParent, check, &res)
 			switch {
 			case err != nil:
 				why = append(why, errText(err))

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/registrar"
 )
 
 // fourByTwo is the test fleet with four nameservers behind two load
@@ -274,4 +275,24 @@ func TestUndoStepsRunOnTheUndoQueue(t *testing.T) {
 		}
 		q.check(t)
 	})
+}
+
+// A replacement that rolls out its zone and succeeds undoes nothing: none
+// of its steps takes an undo slot, the checks of what the zone names after
+// the zone rollout included (before, they ran on the undo queue).
+func TestASucceededZoneReplacementTakesNoUndoSlot(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneAddrs = oldGlue
+	mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue})
+	q := &queueLog{env: env}
+	q.listen(func(*activity.Info, time.Time, converter.EncodedValues) bool { return false })
+	signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2", By: "ana"})
+	runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, s := range q.steps {
+		if s.queue != testQueue {
+			t.Errorf("%s ran on task queue %q in a replacement that undid nothing, want %q", s.name, s.queue, testQueue)
+		}
+	}
 }
