@@ -120,7 +120,7 @@ func (r *rollout) conclude(ctx workflow.Context, err error, abortedBy *SignalInp
 		r.st.Phase = PhaseRestoringLB
 		if uerr := r.undos.run(undoCtx); uerr != nil {
 			end = PhaseCleanupFailed
-			r.st.Failure += "; restore failed: " + uerr.Error()
+			r.st.Failure += "; restore failed: " + errText(uerr)
 		} else if r.restored {
 			end = PhaseRolledBack
 		}

@@ -63,7 +63,11 @@ func (n *notifier) start(ctx workflow.Context, webhooks []config.Webhook, event 
 		down := map[string]bool{}
 		var in activities.NotifyInput
 		for n.queue.Receive(ctx, &in) {
-			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, deliveryOptions(down[in.Webhook.Name])), a.Notify, in).Get(ctx, nil)
+			opts := deliveryOptions(down[in.Webhook.Name])
+			if undoEvents[in.Event] {
+				opts = undoStep(ctx, opts)
+			}
+			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.Notify, in).Get(ctx, nil)
 			n.pending = n.pending[1:]
 			down[in.Webhook.Name] = err != nil
 			if err != nil {
@@ -72,6 +76,12 @@ func (n *notifier) start(ctx workflow.Context, webhooks []config.Webhook, event 
 		}
 	})
 }
+
+// undoEvents are the notifications of an undo and of a run's end without
+// success: they go with the undo steps, on the undo queue, which forward
+// steps filling every slot cannot hold up until the drain gives them up.
+var undoEvents = map[string]bool{config.EventFailed: true, config.EventAborted: true,
+	config.EventRolledBack: true, config.EventCleanupRetrying: true}
 
 // deliveryOptions are notifyOptions, with a single attempt for a webhook
 // whose last delivery was given up on: a receiver that is down then costs

@@ -39,7 +39,7 @@ func TestReasonOfAStepThatNeverStarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "never started within its deadline: no worker had a free slot (dnsroll worker --max-concurrent-activities) or none polled the task queue; add workers"; got[0] != want {
+	if want := neverStartedReason; got[0] != want {
 		t.Errorf("reason of the step no worker started = %q, want %q", got[0], want)
 	}
 	if !strings.Contains(got[1], "the cloud answered 503") || strings.Contains(got[1], "never started") {

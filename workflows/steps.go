@@ -201,6 +201,11 @@ func waitEach[T any](ctx workflow.Context, calls []*call, done func(i int, res T
 	return first
 }
 
+// neverStartedReason is reason's word for a step no worker started before
+// its deadline.
+const neverStartedReason = "never started within its deadline: no worker had a free slot (dnsroll worker --max-concurrent-activities) " +
+	"or none polled its task queue (undo steps run on dnsroll-undo, which workers from before it do not poll); add workers, or upgrade them all"
+
 // reason is the innermost message of an activity error: what the operator
 // needs, without Temporal's wrapping.
 func reason(err error) string {
@@ -215,7 +220,7 @@ func reason(err error) string {
 		return app.Message()
 	}
 	if timedOut && neverStarted(err, timeout) {
-		return "never started within its deadline: no worker had a free slot (dnsroll worker --max-concurrent-activities) or none polled the task queue; add workers"
+		return neverStartedReason
 	}
 	if timedOut {
 		return "timed out (" + timeoutName(timeout.TimeoutType()) + ")"

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
@@ -222,6 +223,27 @@ func TestUndoStepsRunOnTheUndoQueue(t *testing.T) {
 		q.listen(rolloutUndo)
 		if _, err := h.run(t); err == nil {
 			t.Fatal("the rollout succeeded")
+		}
+		q.check(t)
+	})
+	// The notifications of the undo and the outcome go with the undo: a
+	// run whose forward slots are full would lose them at its drain.
+	t.Run("rollout rolled back, with webhooks", func(t *testing.T) {
+		h := newHarnessWith(t, "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}", "VerifyLoadBalancers")
+		q := &queueLog{env: h.env}
+		q.listen(func(info *activity.Info, at time.Time, args converter.EncodedValues) bool {
+			if info.ActivityType.Name == "Notify" {
+				var in activities.NotifyInput
+				_ = args.Get(&in)
+				return in.Event == config.EventRolledBack || in.Event == config.EventFailed
+			}
+			return rolloutUndo(info, at, args)
+		})
+		if _, err := h.run(t); err == nil {
+			t.Fatal("the rollout succeeded")
+		}
+		if !h.rec.has("Notify rolled_back") && !h.rec.has("Notify failed") {
+			t.Fatalf("calls %v: no notification of the outcome", h.rec.calls)
 		}
 		q.check(t)
 	})
