@@ -65,11 +65,18 @@ func TestPairRunsAndStopsTogether(t *testing.T) {
 // fakeWorker runs until stop is closed, or fails at once with err.
 type fakeWorker struct {
 	sdkworker.Worker
-	err error
+	err, startErr error
 
-	ran                   bool
+	ran, started, stopped bool
 	activities, workflows int
 }
+
+func (w *fakeWorker) Start() error {
+	w.started = true
+	return w.startErr
+}
+
+func (w *fakeWorker) Stop() { w.stopped = true }
 
 func (w *fakeWorker) RegisterActivity(any) { w.activities++ }
 func (w *fakeWorker) RegisterWorkflow(any) { w.workflows++ }
@@ -81,4 +88,18 @@ func (w *fakeWorker) Run(stop <-chan any) error {
 	}
 	<-stop
 	return nil
+}
+
+// A pair starts both its workers or neither: when the undo queue's fails
+// to start, the forward one, already started, is stopped again rather
+// than left polling for steps that the caller believes nothing runs.
+func TestPairStartsBothOrNeither(t *testing.T) {
+	fwd, undo := &fakeWorker{}, &fakeWorker{startErr: errors.New("namespace not found")}
+	p := &pair{Worker: fwd, undo: undo}
+	if err := p.Start(); err == nil {
+		t.Fatal("Start succeeded with the undo worker failing to start")
+	}
+	if !fwd.started || !fwd.stopped {
+		t.Errorf("the forward worker: started %t, stopped %t; want it stopped again", fwd.started, fwd.stopped)
+	}
 }
