@@ -378,3 +378,27 @@ func TestZoneRevisionCarriesTheLiveRevision(t *testing.T) {
 		t.Errorf("sent %+v, looked up %q; want nothing", ts.fake.sent, ts.fake.looked)
 	}
 }
+
+// Only a zone-revision that is sent carries the live revision: another
+// signal to a replacement (an abort) carries none, which its workflow
+// would refuse as fields it does not take, and a zone-revision refused
+// for the replacement's phase looks nothing up.
+func TestOnlyASentZoneRevisionLooksUpTheLiveRevision(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.fake.live = "sha256:5be0"
+	ts.fake.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingZoneRevision))
+	if rec := ts.do(t, "POST", "/load-balancer-replacements/lbreplace-lab/abort", `{"reason":"wrong zone"}`, "Bearer "+token); rec.Code != 202 {
+		t.Fatalf("abort → %d %s, want 202", rec.Code, rec.Body)
+	}
+	if len(ts.fake.sent) != 1 || ts.fake.sent[0].LiveBundle != "" || ts.fake.sent[0].LiveUnknown != "" || len(ts.fake.looked) != 0 {
+		t.Fatalf("sent %+v, looked up %q; want the abort sent without a live revision, none looked up", ts.fake.sent, ts.fake.looked)
+	}
+	ts = newTestServer(t, nil)
+	ts.fake.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining))
+	if rec := ts.do(t, "POST", "/load-balancer-replacements/lbreplace-lab/zone-revision", `{"revision":"r2"}`, "Bearer "+token); rec.Code != 409 {
+		t.Fatalf("zone-revision while draining → %d %s, want 409", rec.Code, rec.Body)
+	}
+	if len(ts.fake.sent) != 0 || len(ts.fake.looked) != 0 {
+		t.Errorf("sent %+v, looked up %q; want nothing", ts.fake.sent, ts.fake.looked)
+	}
+}
