@@ -165,3 +165,34 @@ func TestCreateRateLimit(t *testing.T) {
 		t.Fatalf("a create once the window moved: %d %s", r.status, r.body)
 	}
 }
+
+// Retry-After is enough: it rounds the wait up to whole seconds, so a
+// client that waits it out is not refused again. The moment the oldest
+// create leaves the window, one more create goes through, and counts.
+func TestCreateRateLimitRetryAfterIsEnough(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	now := t0
+	linodesim.SetClock(e.sim, func() time.Time { return now })
+	create := func(i int) reply {
+		return e.do(t, "POST", "/v4/linode/instances", `{"label":"ns`+strconv.Itoa(i)+`","region":"us-east","type":"g6-nanode-1","image":"linode/debian12","root_pass":"Correct-Horse-Battery-9"}`)
+	}
+	for i := range 20 {
+		if r := create(i); r.status != 200 {
+			t.Fatalf("create %d: %d %s", i+1, r.status, r.body)
+		}
+		now = now.Add(500 * time.Millisecond)
+	}
+	now = t0.Add(10250 * time.Millisecond) // 4.75 s before the first create leaves the window
+	r := create(20)
+	if r.status != 429 || r.header.Get("Retry-After") != "5" {
+		t.Fatalf("a create 4.75 s before the window moves: %d, Retry-After %q; want 429 after 5 s, rounded up", r.status, r.header.Get("Retry-After"))
+	}
+	now = t0.Add(15 * time.Second) // exactly when the first leaves it
+	if r := create(20); r.status != 200 {
+		t.Fatalf("a create as the first leaves the window: %d %s", r.status, r.body)
+	}
+	if r := create(21); r.status != 429 {
+		t.Errorf("a second create at the same moment: %d %s, want 429: the first took the one free place", r.status, r.body)
+	}
+}
