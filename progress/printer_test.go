@@ -221,24 +221,28 @@ func TestPrinterPastGatesAskNothing(t *testing.T) {
 }
 
 // At a canary step's hold the gate shows what the person is asked to
-// judge: green's share now and what the step measured.
+// judge: green's share now and what the step measured. Only there: a gate
+// once green has all of the queries, or none, is not deciding on the
+// canary's last step, and saying it is would put an old measurement in
+// front of the decision.
 func TestPrinterCanaryHold(t *testing.T) {
-	var b strings.Builder
-	p := &Printer{W: &b, ID: "rollout-lab:0f1e"}
-	p.Update(workflows.Status{
-		Run:        workflows.Run{Phase: workflows.PhaseAwaitingApproval},
-		ApproveBy:  time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
-		OnGreen:    []string{"lb1", "lb2"},
-		GreenShare: 10,
-		Canary:     []workflows.CanaryResult{{Weight: 10, Summary: "green 10.1% of 12,000 queries, 0.00% unanswered; blue 0.00%"}},
-	})
-	got := b.String()
-	for _, want := range []string{
-		"    green has 10% of the queries; the canary step at 10% measured: green 10.1% of 12,000 queries, 0.00% unanswered; blue 0.00%\n",
-		"approve by 2026-12-01 16:00:00 UTC, or it is rolled back: lb1, lb2 go back to blue\n",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("printed:\n%s\nlacks %q", got, want)
+	const measured = "    green has 10% of the queries; the canary step at 10% measured: green 10.1% of 12,000 queries, 0.00% unanswered; blue 0.00%\n"
+	for _, share := range []int{10, 0, 100} {
+		var b strings.Builder
+		p := &Printer{W: &b, ID: "rollout-lab:0f1e"}
+		p.Update(workflows.Status{
+			Run:        workflows.Run{Phase: workflows.PhaseAwaitingApproval},
+			ApproveBy:  time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
+			OnGreen:    []string{"lb1", "lb2"},
+			GreenShare: share,
+			Canary:     []workflows.CanaryResult{{Weight: 10, Summary: "green 10.1% of 12,000 queries, 0.00% unanswered; blue 0.00%"}},
+		})
+		got := b.String()
+		if want := "approve by 2026-12-01 16:00:00 UTC, or it is rolled back: lb1, lb2 go back to blue\n"; !strings.Contains(got, want) {
+			t.Errorf("green share %d%%: printed:\n%s\nlacks %q", share, got, want)
+		}
+		if hold := share == 10; strings.Contains(got, "the canary step at") != hold || hold && !strings.Contains(got, measured) {
+			t.Errorf("green share %d%%: printed:\n%s\nwant the step's measurement %q: %t", share, got, measured, hold)
 		}
 	}
 }
