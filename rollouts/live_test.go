@@ -161,6 +161,11 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	if st, ok, err := LastSucceeded(t.Context(), c, "nobody"); err != nil || ok {
 		t.Errorf("a fleet with no rollouts: %+v, %v, %v; want none", st, ok, err)
 	}
+	// Live says nothing of one either: no live revision, and no reason it
+	// is unknown, such as a successful rollout that recorded no bundle.
+	if bundle, why := Live(t.Context(), c, "nobody"); bundle != "" || why != "" {
+		t.Errorf("the live revision of a fleet with no rollouts: %q (unknown: %q), want none", bundle, why)
+	}
 	// A load balancer replacement's rollout of its zone records switched
 	// its new load balancers too, under its hold of the fleet: run again
 	// on its own it would skip the hold, and name machines that may be
