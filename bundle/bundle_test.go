@@ -341,7 +341,7 @@ func TestStoreRefusesAHashThatIsNotOne(t *testing.T) {
 	if err := os.Chtimes(outside, old, old); err != nil {
 		t.Fatal(err)
 	}
-	for _, hash := range []string{"sha256:../secret", "../secret", "sha256:" + strings.Repeat("A", 64)} {
+	for _, hash := range []string{"sha256:../secret", "../secret", "sha256:" + strings.Repeat("A", 64), strings.Repeat("a", 64)} {
 		if _, ok, err := s.Load(hash); ok || err == nil || !strings.Contains(err.Error(), "not a bundle's hash") {
 			t.Errorf("Load(%q) = %v, %v; want it refused as not a bundle's hash", hash, ok, err)
 		}
