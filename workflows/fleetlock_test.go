@@ -284,3 +284,40 @@ func TestAHeldRolloutWithNothingToUndoTakesNoHold(t *testing.T) {
 		})
 	}
 }
+
+// A held rollout cancelled while the fleet is still held by another (its
+// holder's hold ends a moment after the cancellation) waits for its own
+// hold before it undoes anything: no undo step starts while the fleet is
+// held by a run that may no longer be watching it.
+func TestACancelledHeldRolloutUndoesOnlyOnceItHoldsTheFleet(t *testing.T) {
+	h := newHarness(t, "", "ProvisionNameservers")
+	watchHold(h.env, h.rec.add, false)
+	h.env.RegisterWorkflowWithOptions(func(ctx workflow.Context) (Status, error) {
+		hold, err := holdFleet(ctx, "test")
+		if err != nil || hold == nil {
+			return Status{}, fmt.Errorf("the holder could not hold the fleet: %v", err)
+		}
+		childCtx, cancel := workflow.WithCancel(ctx)
+		child := workflow.ExecuteChildWorkflow(childCtx, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B", HeldBy: "holder"})
+		_ = workflow.Sleep(ctx, time.Minute)
+		cancel()
+		// The holder's hold ends a moment after: within the held
+		// rollout's retries of its own.
+		_ = workflow.Sleep(ctx, 2*time.Second)
+		hold.release(ctx)
+		var st Status
+		err = child.Get(ctx, &st)
+		return st, err
+	}, workflow.RegisterOptions{Name: "holder"})
+	h.env.ExecuteWorkflow("holder")
+	var holds []int
+	for i, c := range h.rec.calls {
+		if c == "hold fleet-lock-test" {
+			holds = append(holds, i)
+		}
+	}
+	undo, released := h.callIndex("DeleteGreen"), h.callIndex("end fleet-lock-test: <nil>")
+	if len(holds) != 2 || undo < 0 || released < 0 || !(released < holds[1] && holds[1] < undo) {
+		t.Fatalf("calls %q: want the holder's hold released, then the fleet held by the cancelled rollout, then green deleted", h.rec.calls)
+	}
+}
