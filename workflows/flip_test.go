@@ -669,3 +669,25 @@ func TestFirstRolloutHoldsOnceWhereTheCanaryWouldHave(t *testing.T) {
 		}
 	})
 }
+
+// With approval: manual, a fleet's first rollout has held for approval
+// already; its canary's holds add none: one approve is enough, where a
+// second hold would wait for an approve nobody is asked for and roll back.
+func TestFirstRolloutWithManualApprovalHoldsOnce(t *testing.T) {
+	h := newCanaryHarnessWith(t, "rollout: {strategy: canary, approval: manual, approval_timeout: 1h, canary: {steps: [{weight: 10, duration: 5m, approve: true}, {weight: 50, duration: 5m}]}, bake: 2m, bake_interval: 1m}")
+	clear(h.blue)
+	signalAt(h.env, 30*time.Minute, SignalApprove, SignalInput{By: "ana"})
+	st, err := h.run(t)
+	if err != nil || st.Phase != PhaseSucceeded {
+		t.Fatalf("phase %s (%v), want succeeded on one approve", st.Phase, err)
+	}
+	gates := 0
+	for _, s := range st.Steps {
+		if s.Name == "AwaitApproval" {
+			gates++
+		}
+	}
+	if gates != 1 {
+		t.Errorf("%d approval gates, want the one of approval: manual", gates)
+	}
+}
