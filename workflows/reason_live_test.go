@@ -17,7 +17,9 @@ import (
 
 // On a real server, a step whose deadline passes before any worker
 // starts it says so, and what to do; one that ran and kept failing
-// until its deadline still gives its last error. The test environment
+// until its deadline still gives its last error; one that ran, alive,
+// until its deadline passed says it timed out, not that it never
+// started: more workers would not have helped it. The test environment
 // starts every step at once, so it cannot show the first.
 func TestReasonOfAStepThatNeverStarted(t *testing.T) {
 	c := temporaltest.DevServer(t)
@@ -25,6 +27,16 @@ func TestReasonOfAStepThatNeverStarted(t *testing.T) {
 	w := worker.New(c, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(deadlineReasons, workflow.RegisterOptions{Name: "TestDeadlineReasons"})
 	w.RegisterActivityWithOptions(func(context.Context) error { return errors.New("the cloud answered 503") }, activity.RegisterOptions{Name: "TestUnavailable"})
+	w.RegisterActivityWithOptions(func(ctx context.Context) error {
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}, activity.RegisterOptions{Name: "TestSlow"})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +44,7 @@ func TestReasonOfAStepThatNeverStarted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: queue}, "TestDeadlineReasons")
-	var got [2]string
+	var got [3]string
 	if err == nil {
 		err = run.Get(ctx, &got)
 	}
@@ -45,14 +57,18 @@ func TestReasonOfAStepThatNeverStarted(t *testing.T) {
 	if !strings.Contains(got[1], "the cloud answered 503") || strings.Contains(got[1], "never started") {
 		t.Errorf("reason of the step that ran = %q, want its last error", got[1])
 	}
+	if !strings.Contains(got[2], "timed out") || strings.Contains(got[2], "never started") {
+		t.Errorf("reason of the step that ran until its deadline = %q, want it timed out", got[2])
+	}
 }
 
-// deadlineReasons runs a step of 3 s on a queue that no worker polls, and
-// one that always fails, and returns the reason of each error.
-func deadlineReasons(ctx workflow.Context) ([2]string, error) {
+// deadlineReasons runs a step of 3 s on a queue that no worker polls, one
+// that always fails, and one that runs, heartbeating, past its deadline,
+// and returns the reason of each error.
+func deadlineReasons(ctx workflow.Context) ([3]string, error) {
 	o := stepOptions(3*time.Second, time.Second, 500*time.Millisecond, time.Second, 0)
-	var out [2]string
-	for i, step := range []string{"TestUnpolled", "TestUnavailable"} {
+	var out [3]string
+	for i, step := range []string{"TestUnpolled", "TestUnavailable", "TestSlow"} {
 		if step == "TestUnpolled" {
 			o.TaskQueue = "nobody-polls-this-queue"
 		} else {
