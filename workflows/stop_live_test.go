@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -560,5 +562,53 @@ func startLiveWorker(t *testing.T, c client.Client, queue string, steps any, mor
 			t.Fatal(err)
 		}
 		t.Cleanup(sw.Stop)
+	}
+}
+
+// A load balancer update's run, as its marks name it, is the same in a
+// run reset from it (the Web UI's reset after a failed check): its
+// restore must find the marks of the update the run before it made. The
+// test environment has no resets, so a real server does one.
+func TestUpdateRunSurvivesAReset(t *testing.T) {
+	c := temporaltest.DevServer(t)
+	const queue = "update-run-reset"
+	startLiveWorker(t, c, queue, func(context.Context) error { return nil }, func(w worker.Worker) {
+		w.RegisterWorkflowWithOptions(func(ctx workflow.Context) (string, error) {
+			// A timer, so that the run has a workflow task to reset to.
+			if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+				return "", err
+			}
+			return updateRun(ctx), nil
+		}, workflow.RegisterOptions{Name: "TestUpdateRun"})
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "update-run-reset", TaskQueue: queue}, "TestUpdateRun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	if err := run.Get(ctx, &first); err != nil {
+		t.Fatal(err)
+	}
+	if want := run.GetID() + "/" + run.GetRunID(); first != want {
+		t.Fatalf("the run names itself %q, want %q", first, want)
+	}
+	reset, err := c.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace:                 "default",
+		WorkflowExecution:         &commonpb.WorkflowExecution{WorkflowId: run.GetID(), RunId: run.GetRunID()},
+		Reason:                    "the test's",
+		WorkflowTaskFinishEventId: 4, // the first workflow task's completion
+		RequestId:                 "update-run-reset-1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again string
+	if err := c.GetWorkflow(ctx, run.GetID(), reset.GetRunId()).Get(ctx, &again); err != nil {
+		t.Fatal(err)
+	}
+	if reset.GetRunId() == run.GetRunID() || again != first {
+		t.Errorf("the reset run %s names itself %q, want %q, the run it was reset from", reset.GetRunId(), again, first)
 	}
 }
