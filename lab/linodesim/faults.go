@@ -181,8 +181,8 @@ func (s *Sim) getInstances(w http.ResponseWriter, _ *http.Request) {
 // createLimited answers a create past Options.CreateLimit in the last
 // CreateWindow as Linode does: 429 "Too Many Requests", with Retry-After
 // (whole seconds, rounded up) until the oldest of them leaves the window.
-// Every create request counts, refused ones too, as Linode counts
-// requests.
+// Every create request it lets through counts, ones the API then refuses
+// (a taken label, say) too, as Linode counts requests.
 func (s *Sim) createLimited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.opts.CreateLimit < 0 {
