@@ -169,6 +169,33 @@ func TestEnsureServerAfterLostCreateResponse(t *testing.T) {
 	}
 }
 
+// A 503 is retried by linodego itself, within the call: when Linode made
+// the change before answering 503, the same request goes again. The
+// create's second try is refused as a duplicate label, the rename's and
+// the delete's find the change made; each step still leaves one server.
+func TestAppliedChangesAnswered503AreRetriedSafely(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 100 * time.Millisecond})
+	lost503 := func(method string) {
+		c.sim.InjectFault(linodesim.Fault{Method: method, PathPrefix: "/v4/linode/instances", LoseResponse: true, Status: http.StatusServiceUnavailable})
+	}
+	lost503("POST")
+	res, err := c.ensure(t, "ns1-next")
+	if err != nil || c.count("ns1-next") != 1 || c.sim.Created() != 1 {
+		t.Fatalf("create answered 503: %v; instances %+v, want one ns1-next", err, c.sim.Instances())
+	}
+	lost503("PUT")
+	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: res.Server, To: "ns1"}); err != nil || c.count("ns1") != 1 {
+		t.Fatalf("rename answered 503: %v; instances %+v, want ns1", err, c.sim.Instances())
+	}
+	lost503("DELETE")
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: res.Server}); err != nil || len(c.sim.Instances()) != 0 {
+		t.Fatalf("delete answered 503: %v; instances %+v, want none", err, c.sim.Instances())
+	}
+	if f := c.sim.Faults(); len(f) != 0 {
+		t.Errorf("faults not met: %+v", f)
+	}
+}
+
 func TestEnsureServerRefusesUntaggedLabel(t *testing.T) {
 	c := newCloudEnv(t)
 	if _, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}); err != nil {
