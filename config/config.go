@@ -241,6 +241,13 @@ type Duration time.Duration
 // *yaml.TypeError, so that decoding goes on and reports every wrong value
 // in the file at once.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	// In yaml.v3's words, so that explainValues names the field.
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal !!seq into config.Duration", n.Line)}}
+	case yaml.MappingNode:
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal !!map into config.Duration", n.Line)}}
+	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration such as 30s or 5m", n.Line, n.Value)}}

@@ -323,6 +323,12 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 		{"zones:", "probe: {attempts: three}\nzones:", `probe.attempts (line 9): must be a whole number, got "three"`},
 		{"zones:", "probe:\n  timeout: 2 seconds\nzones:", `probe.timeout (line 10): "2 seconds" is not a duration such as 30s or 5m`},
 		{"label: ns2,", "label: [ns2],", `nameservers[1].label (line 5): must be a single value, got a list`},
+		// The first item of a list begins on the list's line, and so does
+		// its first field: the field is named, not the list.
+		{"label: ns1,", "label: [ns1],", `nameservers[0].label (line 4): must be a single value, got a list`},
+		{"label: ns1,", "label: {name: ns1},", `nameservers[0].label (line 4): must be a single value, got a mapping`},
+		{"zones:", "probe: {names: [[www], mail]}\nzones:", `probe.names[0] (line 9): must be a single value, got a list`},
+		{"zones:", "probe: {timeout: [2s]}\nzones:", `probe.timeout (line 9): must be a duration such as 30s or 5m, got a list`},
 		{"zones:", "steps: {provision_timeout: 20m, create_timeout: soon}\nzones:", `steps.create_timeout (line 9): "soon" is not a duration`},
 		{"zones:", "probe: {expect_changes: maybe}\nzones:", `probe.expect_changes (line 9): must be true or false, got "maybe"`},
 		// yaml.v3 cuts a long value to its first 7 characters, which also

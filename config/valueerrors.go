@@ -80,6 +80,8 @@ func wrongKind(tag, value, goType string) string {
 		} else {
 			takes = "must be a whole number"
 		}
+	case goType == "config.Duration":
+		takes = "must be a duration such as 30s or 5m"
 	case goType == "bool" || goType == "*bool":
 		takes = "must be true or false"
 	case goType == "string" || goType == "float64":
@@ -136,7 +138,10 @@ func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value string) string {
 			if first == "" {
 				first = name
 			}
-			if ofKind == "" && n.Kind == kind && (kind != yaml.ScalarNode || written(n.Value, value)) {
+			// A value inside the one found begins on its line too (the
+			// first item of a list, its first field): the inner one is
+			// the value meant.
+			if n.Kind == kind && (kind != yaml.ScalarNode || written(n.Value, value)) && (ofKind == "" || inside(name, ofKind)) {
 				ofKind = name
 			}
 		}
@@ -164,6 +169,11 @@ func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value string) string {
 		return ofKind
 	}
 	return first
+}
+
+// inside reports whether path names a value within the one at outer.
+func inside(path, outer string) bool {
+	return strings.HasPrefix(path, outer+".") || strings.HasPrefix(path, outer+"[")
 }
 
 // written reports whether a message's value shown stands for value: the
