@@ -462,8 +462,9 @@ var hostNameRE = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[
 
 // canonicalHost is host as one address is always written: an IP address
 // in its shortest form (an IPv4-mapped IPv6 one as IPv4), a host name in
-// lower case. It refuses what is neither, and the unspecified addresses
-// (0.0.0.0, ::), which no client or SSH connection reaches.
+// lower case. It refuses what is neither, the unspecified addresses
+// (0.0.0.0, ::), and multicast and broadcast ones, which no client or SSH
+// connection reaches.
 func canonicalHost(host string) (string, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ip = ip.Unmap()
@@ -472,6 +473,9 @@ func canonicalHost(host string) (string, error) {
 		}
 		if ip.IsUnspecified() {
 			return "", fmt.Errorf("must be an address clients reach, not %s, which means any", ip)
+		}
+		if ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			return "", fmt.Errorf("must be one machine's address, not %s, a multicast or broadcast address", ip)
 		}
 		return ip.String(), nil
 	}

@@ -63,6 +63,11 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"one address, IPv4-mapped IPv6", `"192.0.2.2:53"`, `"[::ffff:192.0.2.1]:53"`, "load_balancers[1].address"},
 		{"the unspecified address, where no client reaches", `"192.0.2.2:53"`, `"0.0.0.0:53"`, "load_balancers[1].address"},
 		{"the unspecified IPv6 address", `"192.0.2.2:53"`, `"[::]:53"`, "load_balancers[1].address"},
+		// A multicast or broadcast address is no machine's: a switch
+		// would find no load balancer there, after green exists.
+		{"a multicast address", `"192.0.2.2:53"`, `"224.0.0.1:53"`, "load_balancers[1].address"},
+		{"the broadcast address", `"192.0.2.2:53"`, `"255.255.255.255:53"`, "load_balancers[1].address"},
+		{"a multicast SSH host", `"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: "ff02::1"`, "load_balancers[1].ssh_host"},
 		{"an SSH host with a port", `"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: "192.0.2.9:2222"`, "load_balancers[1].ssh_host"},
 		{"an SSH host that is no host name", `"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: "bad host;rm"`, "load_balancers[1].ssh_host"},
 		{"an address host that is no host name", `"192.0.2.2:53"`, `"bad_host!:53"`, "load_balancers[1].address"},
