@@ -619,6 +619,8 @@ func (f *Fleet) Validate() error {
 			hint := ""
 			if ip, err := netip.ParseAddr(lb.Address); err == nil && ip.Is6() {
 				hint = fmt.Sprintf(" (an IPv6 address goes in brackets, with the port after them: [%s]:53)", lb.Address)
+			} else if _, rest, ok := strings.Cut(lb.Address, "://"); ok {
+				hint = fmt.Sprintf(" (without a scheme: write %s)", strings.TrimRight(rest, "/"))
 			} else if strings.Count(lb.Address, ":") > 1 && !strings.HasPrefix(lb.Address, "[") {
 				hint = " (an IPv6 address goes in brackets, with the port after them: [2001:db8::12]:53)"
 			}
@@ -641,6 +643,12 @@ func (f *Fleet) Validate() error {
 		addrs[key] = lb.Name
 		if lb.SSHHost != "" {
 			if _, err := canonicalHost(lb.SSHHost); err != nil {
+				// The user is not quoted: it may carry a password.
+				if _, h, ok := strings.Cut(lb.SSHHost, "@"); ok {
+					if _, err := canonicalHost(h); err == nil {
+						return fieldErr(at+".ssh_host", "is a host alone, without a user: write %s, and set the user as ansible.loadbalancer_ssh_user", h)
+					}
+				}
 				if strings.HasPrefix(lb.SSHHost, "[") {
 					return fieldErr(at+".ssh_host", "is a host alone, IPv6 too, without brackets or a port: write %s, got %q", strings.Trim(lb.SSHHost, "[]"), lb.SSHHost)
 				}

@@ -284,6 +284,9 @@ func TestInvalidConfigSaysTheFix(t *testing.T) {
 		{"zones:", "steps: {switch_timeout: 20s}\nzones:", "steps.switch_timeout: must be longer than steps.heartbeat_timeout (30s), got 20s"},
 		{"zones:", "probe: {timeout: 50s, attempts: 3}\nzones:", "probe.timeout: 50s for each of probe.attempts 3 is 2m30s for one unanswered query, which must be shorter than steps.probe_timeout (2m0s)"},
 		{`"192.0.2.2:53"`, `"256.1.1.1:53"`, `load_balancers[1].address: "256.1.1.1" is no IPv4 address`},
+		// user@host and scheme://host:port are written elsewhere, not here.
+		{`"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: "deploy@192.0.2.2"`, `load_balancers[1].ssh_host: is a host alone, without a user: write 192.0.2.2, and set the user as ansible.loadbalancer_ssh_user`},
+		{`"192.0.2.2:53"`, `"dns://192.0.2.2:53"`, `load_balancers[1].address: must be host:port such as 192.0.2.1:53, got "dns://192.0.2.2:53" (without a scheme: write 192.0.2.2:53)`},
 		{"label: ns2,", "label: NS1-NEXT,", `nameservers[1].label: must not end in -next, in any case: a green server is created as <label>-next, and Linode's labels are unique whatever their case; give it another label, got "NS1-NEXT"`},
 		{"name: lb2,", "name: LB1,", `load_balancers[1].name: "LB1" is "lb1" in other case, and Linode's labels are unique in an account whatever their case: give it another name`},
 		{"name: example.com,", "name: '*.example.com',", `zones[0].name: must be a domain name such as example.com, got "*.example.com"`},
