@@ -120,6 +120,9 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},
 		{"webhook with url and url_env", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', url_env: HOOK}]}\nzones:", "notifications.webhooks[0].url"},
 		{"canary on nginx, which cannot weigh backends", "zones:", "rollout: {strategy: canary}\nzones:", "load_balancers[0].driver"},
+		// Only a canary reads it: set for another strategy, it would be
+		// ignored without a word.
+		{"canary drop rate without strategy canary", "zones:", "rollout: {canary: {max_drop_rate_increase: 0.05}}\nzones:", "rollout.canary"},
 		// dnsdist listens on an IP address and resolves no names: a host
 		// name would pass until the switch, after green exists.
 		{"dnsdist at a host name", "\"192.0.2.2:53\", fronts: ns2}", "\"lb2.example.net:53\", fronts: ns2, driver: dnsdist}", "load_balancers[1].address"},

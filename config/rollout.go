@@ -170,7 +170,7 @@ func (r *Rollout) validate() error {
 	default:
 		return fieldErr("rollout.strategy", "must be %s, %s or %s, got %q", StrategyAllAtOnce, StrategyOneAtATime, StrategyCanary, r.Strategy)
 	}
-	if r.Strategy != StrategyCanary && len(r.Canary.Steps) > 0 {
+	if r.Strategy != StrategyCanary && (len(r.Canary.Steps) > 0 || r.Canary.MaxDropRateIncrease != 0) {
 		return fieldErr("rollout.canary", "is set but rollout.strategy is %s; set strategy: canary, or remove canary", r.Strategy)
 	}
 	last := 0
