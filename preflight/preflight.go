@@ -518,6 +518,12 @@ func Playbooks(f *config.Fleet) error {
 			return dnsroll.Errorf(dnsroll.EINVALID, "%s: %s %v", pb.field, path, err)
 		}
 	}
+	// Both are plays on all hosts: the nameservers' run on a load
+	// balancer would install BIND there, at the first staging.
+	if ns := filepath.Clean(f.Path(f.Ansible.NameserverPlaybook)); ns == filepath.Clean(f.Path(f.Ansible.LoadBalancerPlaybook)) {
+		return dnsroll.Errorf(dnsroll.EINVALID, "ansible.loadbalancer_playbook: %s is ansible.nameserver_playbook too, which would install BIND on the load balancers: "+
+			"name the load balancers' playbook, the repository's ansible/loadbalancer.yml (leave the field out for %s)", ns, config.DefaultLoadBalancerPlaybook)
+	}
 	return nil
 }
 

@@ -190,6 +190,15 @@ func TestPlaybookThatIsNoPlaybook(t *testing.T) {
 	}
 }
 
+// The load balancers' playbook set to the nameservers' would install BIND
+// on the load balancers at the first staging, after green exists.
+func TestOnePlaybookForBothRoles(t *testing.T) {
+	for _, pb := range []string{"../ansible/nameserver.yml", "./../ansible/nameserver.yml"} {
+		d := dir(t, func(s string) string { return s + "ansible: {loadbalancer_playbook: " + pb + "}\n" }, nil)
+		wantErr(t, Playbooks(loadFleet(t, d)), "ansible.loadbalancer_playbook: "+filepath.Join(filepath.Dir(d), "ansible", "nameserver.yml")+" is ansible.nameserver_playbook too")
+	}
+}
+
 func TestZonesAreInvalidInput(t *testing.T) {
 	d := dir(t, same, nil)
 	f := loadFleet(t, d)
