@@ -175,6 +175,8 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"webhook event listed twice", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', events: [failed, failed]}]}\nzones:", "notifications.webhooks[0].events[1]"},
 		// An empty list would silently mean the default list.
 		{"no protocols", "zones:", "probe: {protocols: []}\nzones:", "probe.protocols"},
+		// An empty list would silently mean every event, not none.
+		{"webhook events empty", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', events: []}]}\nzones:", "notifications.webhooks[0].events"},
 		{"two webhooks with one name", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x'}, {name: webhook-1, url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name"},
 	}
 	for _, tt := range tests {

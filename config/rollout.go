@@ -273,6 +273,11 @@ func (n *Notifications) validate() error {
 				return fieldErr(at+"."+env.field, "%v", err)
 			}
 		}
+		// Empty means every event, as when left out: a [] written to
+		// mute the webhook would not.
+		if w.Events != nil && len(w.Events) == 0 {
+			return fieldErr(at+".events", "is [], which means every event: leave it out for every event, list the ones you want, or remove the webhook for none")
+		}
 		if err := noRepeats(at+".events", w.Events, func(e string) string { return e }); err != nil {
 			return err
 		}
