@@ -152,6 +152,9 @@ func CheckLabel(l string) error {
 	isAlnum := func(c byte) bool { return isLetter(c) || c >= '0' && c <= '9' }
 	// Characters, not bytes: a label may only hold ASCII, but an error
 	// about one that does not must name what the operator wrote.
+	if l == "" {
+		return errors.New("label is required: 3-64 characters, starting with a letter, of letters, digits, dashes, underscores and dots")
+	}
 	if n := utf8.RuneCountInString(l); n < 3 || n > 64 {
 		return fmt.Errorf("label %q: must be 3-64 characters, has %d", l, n)
 	}

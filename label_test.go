@@ -22,6 +22,8 @@ func TestCheckLabel(t *testing.T) {
 		// byte of its UTF-8, and counts once towards the length.
 		{"nsé1", `'é' is not allowed`},
 		{"éé", "must be 3-64 characters, has 2"},
+		// A label left out is named as missing, not as too short.
+		{"", "is required"},
 	} {
 		err := CheckLabel(tt.label)
 		switch {

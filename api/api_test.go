@@ -163,6 +163,11 @@ func TestRouter(t *testing.T) {
 		{name: "list by a misspelt filter", method: "GET", path: "/rollouts?state=running", auth: bearer, want: 400, field: "state", contains: "fleet, status, phase, limit, page_token"},
 		{name: "list by a filter given twice", method: "GET", path: "/rollouts?status=running&status=failed", auth: bearer, want: 400, field: "status", contains: "given 2 times"},
 		{name: "list bad page token", method: "GET", path: "/rollouts?page_token=!!!", auth: bearer, want: 400, field: "page_token"},
+		// Go's URL.Query drops a parameter it cannot decode: a client with
+		// a broken token would get the first page again, and loop on it.
+		{name: "list undecodable page token", method: "GET", path: "/rollouts?page_token=%%%", auth: bearer, want: 400, contains: "query"},
+		{name: "retry undecodable force", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?force=%zz", auth: bearer, want: 400, contains: "query"},
 		{name: "list without token", method: "GET", path: "/rollouts", want: 401},
 		// Temporal unreachable is no bug of the API: a 503 to try again.
 		{name: "list Temporal unreachable", setup: func(f *fakeBackend) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,13 +296,27 @@ func listPage[T any](s *Server, w http.ResponseWriter, r *http.Request, k Kind, 
 	return items, next, true
 }
 
+// query reads r's query parameters, refusing what cannot be decoded: Go's
+// URL.Query drops such a parameter, so a client's broken page token would
+// list the first page again, and a retry's force=%zz would not force.
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, dnsroll.EINVALID, "query: %v; percent-encode its values", err)
+	}
+	return q, nil
+}
+
 // listParams are the query parameters of the lists.
 var listParams = []string{"fleet", "status", "phase", "limit", "page_token"}
 
 // listFilter reads a list of k's query parameters: fleet, status, phase
 // (rollouts only), limit and page_token.
 func (s *Server) listFilter(r *http.Request, k Kind) (Filter, error) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		return Filter{Kind: k}, err
+	}
 	f := Filter{Kind: k, Fleet: q.Get("fleet"), State: q.Get("status"), Phase: workflows.Phase(q.Get("phase")), Limit: 20}
 	// A misspelt filter (state= for status=) would list every run as if
 	// filtered, and a repeated one would filter by its first value alone.
@@ -513,7 +528,10 @@ func retryNeedsForce(st workflows.Status) string {
 
 // forceParam reads a retry's only query parameter, force.
 func forceParam(r *http.Request) (bool, error) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		return false, err
+	}
 	for name, vs := range q {
 		switch {
 		case name != "force":
