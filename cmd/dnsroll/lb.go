@@ -48,8 +48,8 @@ const lbUsage = `Usage: dnsroll lb <command> [flags]   (dnsroll lb <command> --h
 --fleet names the fleet's latest replacement, or its latest update with --update.
 A fleet runs one rollout, update or replacement at a time. --wait and --follow exit 0
 when the run succeeds, 2 when the old load balancers (or their old config) serve, and
-3 when a person must act (cleanup-failed, failed while the old ones were deleted, or
-terminated mid-way).
+3 when a person must act (cleanup-failed, failed past the point of no return: the
+old ones being deleted, or the zone naming the new ones; or terminated mid-way).
 
 These talk to the dnsroll API: --api-url or $DNSROLL_API_URL (default
 http://127.0.0.1:8080), and the token in $DNSROLL_API_TOKEN (or --token, which
