@@ -508,6 +508,9 @@ func (r *rollout) outcome(stop stopReason, cause error) (Phase, string, string) 
 		}
 		return PhaseRolledBack, ErrTypeRolledBack, "rolled back" + r.stop.in.describe()
 	case stoppedAborted:
+		if r.stop == nil && r.trafficMoved() {
+			return PhaseRolledBack, ErrTypeRolledBack, "rolled back: the workflow was cancelled after the switch"
+		}
 		if r.stop == nil {
 			return PhaseAborted, ErrTypeAborted, "aborted: the workflow was cancelled"
 		}

@@ -995,3 +995,20 @@ func TestRolloutPhasesAreAmongPhases(t *testing.T) {
 		t.Errorf("RolloutPhases %v are not in Phases %v in its order (from %s)", RolloutPhases, Phases, RolloutPhases[i])
 	}
 }
+
+// A rollout cancelled after its switch (as Temporal cancels a
+// replacement's zone rollout when the replacement is terminated) ends
+// rolled-back, as an abort there does: its load balancers went to green
+// and came back. Before, it ended aborted, which says they never moved.
+func TestCancelAfterTheSwitchEndsRolledBack(t *testing.T) {
+	h := newHarness(t, "", "VerifyLoadBalancers")
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Minute)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeRolledBack)
+	if st.Phase != PhaseRolledBack || !strings.Contains(st.Failure, "cancelled") {
+		t.Errorf("phase %s, failure %q; want rolled back, saying the workflow was cancelled", st.Phase, st.Failure)
+	}
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1,ns2" {
+		t.Errorf("load balancers point at %s, want blue", got)
+	}
+}
