@@ -45,6 +45,11 @@ const (
 // address records before the glue moves; runs from before it warned only.
 const versionZoneRollout = "lbreplace-zone-rollout"
 
+// versionZoneFailedPastNoReturn marks replacements that fail at once when
+// their zone rollout failed and the zone names a new load balancer and
+// still an old one; runs from before it waited for another revision.
+const versionZoneFailedPastNoReturn = "lbreplace-zone-failed-past-no-return"
+
 // zoneNoWayBack is why a replacement whose zone names a new load balancer
 // refuses abort and rollback.
 const zoneNoWayBack = "the zone names the new load balancers, so deleting them would take its name servers away: the replacement goes on"
@@ -140,6 +145,16 @@ func (r *lbReplace) rollOutZone(ctx workflow.Context) error {
 			r.st.Warnings = append(r.st.Warnings, msg)
 			r.event(ctx, msg)
 			return nil
+		case rollErr != nil && r.committed && workflow.GetVersion(ctx, versionZoneFailedPastNoReturn, workflow.DefaultVersion, 1) == 1:
+			// The rollout failed leaving the zone naming new and old load
+			// balancers (its cleanup failed, or it failed past its own
+			// point of no return): another revision's Plan would refuse
+			// the load balancers left on green, and an abort is refused.
+			// The replacement fails, keeping the new load balancers, and
+			// frees the fleet for the rollout's cleanup.
+			r.event(ctx, rollErr.Error()+"; the zone names new and old load balancers: the replacement fails here, keeping the new ones, "+
+				"so that the rollout can be cleaned up (dnsroll rollout cleanup) or finished")
+			return rollErr
 		case rollErr != nil:
 			// Blue still serves and the zone names no new load balancer:
 			// another revision may be tried, or the replacement stopped.

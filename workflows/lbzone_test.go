@@ -210,6 +210,13 @@ func TestLBReplaceZoneRolloutHalfUndoneKeepsTheNewLoadBalancers(t *testing.T) {
 	if w.index("Delete lb1-next") >= 0 || w.index("SetGlue new") >= 0 {
 		t.Errorf("calls %v; want the new load balancers kept and the glue untouched", w.calls)
 	}
+	// It fails at once, freeing the fleet for the rollout's cleanup, and
+	// asks for no other revision, whose rollout's Plan would refuse load
+	// balancers left on green, nor an abort, which is refused. Before, it
+	// said to send either and held the fleet until glue_wait.
+	if took := st.EndedAt.Sub(st.StartedAt); took > 2*time.Hour || hasEvent(st, "send "+SignalZoneRevision+" with another revision, or abort") {
+		t.Errorf("ended %s after it started, events %+v; want it failed at once, asking for no other revision", took, st.Events)
+	}
 }
 
 // A zone rollout that fails past its own point of no return (a rename
