@@ -111,7 +111,7 @@ func (r *lbReplace) rollOutZone(ctx workflow.Context) error {
 		r.event(ctx, SignalZoneRevision+" received"+in.describe()+": rolling out revision "+cmp.Or(in.Revision, "(the zone files as they are)")+" through the old and new load balancers")
 		r.st.Phase = PhaseRollingOutZone
 		z.Instructions = fmt.Sprintf("Rollout %s rolls out revision %s through the old and new load balancers: follow it with dnsroll rollout status --fleet %s; "+
-			"with rollout.approval manual it waits for approval there (dnsroll rollout approve --fleet %s). An abort or rollback of this replacement is passed on to it.",
+			"where the fleet's rollouts wait for approval (rollout.approval manual or each, a canary step with approve: true) it waits there too (dnsroll rollout approve --fleet %s). An abort or rollback of this replacement is passed on to it.",
 			WorkflowID(r.st.Fleet), cmp.Or(in.Revision, "(as they are)"), r.st.Fleet, r.st.Fleet)
 		rollErr := r.runZoneRollout(ctx, in)
 		z.Instructions = ""
