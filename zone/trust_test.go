@@ -51,6 +51,12 @@ func TestCheckDelegationKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The unsigned source file with the keys in it, named instead of the
+	// signed file: named serves it without signatures.
+	keysOnly, err := Parse(strings.NewReader(childText+strings.Join(child.DNSKEYs().Strings(), "\n")+"\n"), "sub.example.com.", "sub.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
 	parse := func(text string) *Zone {
 		t.Helper()
 		z, err := Parse(strings.NewReader(text), "example.com.", "parent.zone")
@@ -70,6 +76,7 @@ func TestCheckDelegationKeys(t *testing.T) {
 		{"a signed child without DS in the parent", withoutDS, child, ""},
 		{"the child's keys rolled before the DS", withDS, rolled, "no key of its DNSKEY set matches the DS records its parent example.com. holds"},
 		{"a DS for an unsigned child", withDS, unsigned, "zone sub.example.com. has no DNSKEY, but its parent example.com. holds DS records"},
+		{"a DS for an unsigned child that holds the key", withDS, keysOnly, "zone sub.example.com. is not signed, but its parent example.com. holds DS records"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := CheckDelegationKeys(tt.parent, tt.child)
