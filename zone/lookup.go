@@ -217,8 +217,9 @@ func dnssecType(t uint16) bool {
 }
 
 // Warnings lists things that load in BIND and named-checkzone but break
-// answers: out-of-zone data BIND ignored, CNAME loops and chains longer
-// than BIND follows (both answered with SERVFAIL, which the checks
+// answers: out-of-zone data BIND ignored, an MX, SRV or NS that BIND
+// finds names a CNAME (illegal, RFC 2181 §10.3), CNAME loops and chains
+// longer than BIND follows (both answered with SERVFAIL, which the checks
 // expect), CNAMEs beside other data at one name, and targets in the zone
 // that nothing holds (see missingTargets). Sorted by name; at most max
 // entries, then a count.

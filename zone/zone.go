@@ -375,7 +375,7 @@ var compilerPath = sync.OnceValue(func() string {
 // compile is data as BIND loads it, by named-compilezone: one record a
 // line, absolute names, explicit TTLs; extra are records of it that
 // miekg/dns cannot read as text (see svcbFixup). notes are the warnings BIND gave
-// about data it ignored. A file BIND refuses is an *Error with BIND's
+// about data it ignored, or found illegal and loaded. A file BIND refuses is an *Error with BIND's
 // message and line.
 func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, notes []string, err error) {
 	bin := compilerPath()
@@ -427,6 +427,13 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 		for _, m := range perLine {
 			if strings.Contains(m.text, "ignoring") {
 				notes = append(notes, fmt.Sprintf("%s:%d: %s", filename, m.line, m.text))
+			}
+		}
+		// What the integrity checks found illegal and named loads anyway:
+		// an MX, SRV or NS that names a CNAME.
+		for _, l := range summary {
+			if strings.HasSuffix(l, "(illegal)") {
+				notes = append(notes, filename+": "+l)
 			}
 		}
 		// One record a line; a blank line after each, because miekg/dns

@@ -532,3 +532,23 @@ func TestDuplicatesAsWireData(t *testing.T) {
 		t.Errorf("SVCB set %q, want the two targets as written", got)
 	}
 }
+
+// BIND loads an MX, SRV or NS that names a CNAME, saying it is illegal
+// (RFC 2181 §10.3): a delegation to one is lame to many resolvers, so
+// the warning reaches the operator.
+func TestParseKeepsBINDIntegrityWarnings(t *testing.T) {
+	z := mustParse(t, `$TTL 300
+@ SOA ns hm 1 2 3 4 5
+  NS ns
+ns A 192.0.2.53
+mx MX 10 alias
+sub NS alias
+alias CNAME ns
+`)
+	got := strings.Join(z.Warnings(10), "\n")
+	for _, want := range []string{"mx.example.com/MX 'alias.example.com' is a CNAME (illegal)", "sub.example.com/NS 'alias.example.com' is a CNAME (illegal)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings %q, want one with %q", got, want)
+		}
+	}
+}
