@@ -469,7 +469,25 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 	if len(summary) == 0 {
 		summary = []string{strings.TrimSpace(strings.ReplaceAll(stderr.String(), src, filename))}
 	}
-	return nil, nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND refuses the zone: " + clipMsg(strings.Join(summary, "; "))}
+	refused := clipMsg(strings.Join(summary, "; "))
+	return nil, nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND refuses the zone: " + refused + relativeHint(refused, origin)}
+}
+
+// quotedNameRE is a name as BIND quotes it in a message.
+var quotedNameRE = regexp.MustCompile(`'([^' ]+)'`)
+
+// relativeHint explains a name in BIND's msg that ends in the zone's name
+// twice: one written without its trailing dot, which makes it relative to
+// the zone (ns1.example.com in example.com is ns1.example.com.example.com).
+func relativeHint(msg, origin string) string {
+	o := strings.ToLower(strings.TrimSuffix(origin, "."))
+	for _, m := range quotedNameRE.FindAllStringSubmatch(msg, -1) {
+		name := strings.TrimSuffix(m[1], ".")
+		if l := strings.ToLower(name); o != "" && (l == o+"."+o || strings.HasSuffix(l, "."+o+"."+o)) {
+			return fmt.Sprintf(" (%s: a name without a trailing dot is relative to the zone; end it with a dot: %s.)", name, name[:len(name)-len(o)-1])
+		}
+	}
+	return ""
 }
 
 var (

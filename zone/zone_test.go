@@ -201,6 +201,10 @@ func TestParseErrors(t *testing.T) {
 		// zone and then finds no SOA. The message says whose it is.
 		{"another zone's file", "$ORIGIN example.org.\n" + head, "zone example.com: db.example:3: the file's records are for example.org, not example.com: correct the zone's name in the fleet, or the file's $ORIGIN"},
 		{"two SOA", head + "@ SOA ns hm (\n 2 2 3 4 5 )\nwww A 192.0.2.1\n", "zone example.com: db.example:5: example.com: multiple RRs of singleton type"},
+		// A name written without its trailing dot is relative to the
+		// zone: the message says so, where BIND shows the doubled name.
+		{"NS without a trailing dot", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n NS ns.example.com\nns A 192.0.2.53\n",
+			"NS 'ns.example.com.example.com' has no address records (A or AAAA) (ns.example.com.example.com: a name without a trailing dot is relative to the zone; end it with a dot: ns.example.com.)"},
 		{"SOA not at apex", "$TTL 60\nwww SOA ns hm 1 2 3 4 5\n", "zone example.com: db.example:2: SOA record not at top of zone"},
 		{"CNAME and other data", head + "www CNAME ns\nwww TXT x\n", "zone example.com: db.example:6: www.example.com: CNAME and other data"},
 		// named loads this; miekg/dns refuses IPv4-mapped hints (RFC 9460 §7.3
