@@ -390,3 +390,23 @@ func TestLabStageWhenAlreadyOnGreen(t *testing.T) {
 	l.flip(t, share(blue, 100), share(green, 0))
 	lbtest.WantTXT(t, addr, "blue")
 }
+
+// A flip to a load balancer whose dnsdist is not running (killed, stopped,
+// failed to come back) says so with lb.ErrNotRunning, as nginx's does, so
+// that the flip activity starts it with its playbook: before, it failed
+// to reach the console, round after round, while the load balancer served
+// nothing.
+func TestLabFlipWhenDnsdistIsNotRunning(t *testing.T) {
+	l := newStageLab(t)
+	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
+	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := Stop(ctx, l.Dir); err != nil {
+		t.Fatal(err)
+	}
+	err := l.d.Flip(context.Background(), l.Fleet, l.LB, []lb.Share{share(green, 1), share(blue, 0)})
+	if !errors.Is(err, lb.ErrNotRunning) {
+		t.Fatalf("flip with dnsdist stopped: %v, want it to wrap lb.ErrNotRunning", err)
+	}
+}

@@ -55,9 +55,38 @@ func (d *Driver) flip(ctx context.Context, fleet *config.Fleet, balancer config.
 	}
 	out, err := d.exec(ctx, fleet, balancer, flipLua(want, st.splitFile))
 	if err != nil {
+		if d.stopped(ctx, fleet, balancer) {
+			return fmt.Errorf("%w (%w: its playbook starts dnsdist)", err, lb.ErrNotRunning)
+		}
 		return err
 	}
 	return checkFlip(out[0], want, st.splitFile)
+}
+
+// stopped reports whether balancer's dnsdist is known not to run, after
+// its console failed: then no flip can reach it, and the flip activity
+// starts it with its playbook. Anything unsure (the load balancer not
+// reached) is false, so the flip is retried as it is.
+func (d *Driver) stopped(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) bool {
+	dir, err := d.Dir(fleet, balancer.Name)
+	if err != nil {
+		return false
+	}
+	if dir != "" {
+		_, err := PID(dir)
+		return err != nil
+	}
+	ch, err := lb.Open(ctx, d.Channels, "dnsdist", fleet, balancer)
+	if err != nil {
+		return false
+	}
+	// is-active prints the unit's state and fails unless it is active.
+	out, _ := ch.Run(ctx, "systemctl is-active dnsdist")
+	switch strings.TrimSpace(string(out)) {
+	case "inactive", "failed":
+		return true
+	}
+	return false
 }
 
 // split checks shares and returns each backend's weight by address.
