@@ -409,4 +409,9 @@ func TestLabFlipWhenDnsdistIsNotRunning(t *testing.T) {
 	if !errors.Is(err, lb.ErrNotRunning) {
 		t.Fatalf("flip with dnsdist stopped: %v, want it to wrap lb.ErrNotRunning", err)
 	}
+	// What the flip activity then does: the playbook starts it.
+	if err := l.d.Point(context.Background(), l.Fleet, l.LB, []dnsroll.Server{green}); err != nil {
+		t.Fatalf("Point after the flip found dnsdist stopped: %v", err)
+	}
+	lbtest.WantTXT(t, l.LB.Address, "green")
 }

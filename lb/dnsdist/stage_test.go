@@ -3,6 +3,7 @@ package dnsdist
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net"
 	"slices"
 	"strings"
@@ -150,4 +151,44 @@ func TestFlipThroughChannel(t *testing.T) {
 	if len(lb1.commands) != 2 {
 		t.Errorf("after the key changed the driver read it %d times in all, want 2", len(lb1.commands))
 	}
+}
+
+// unitChannel is a load balancer whose systemd says dnsdist is state.
+type unitChannel struct {
+	fakeChannel
+	state string
+}
+
+func (c *unitChannel) Run(ctx context.Context, cmd string) ([]byte, error) {
+	if strings.HasPrefix(cmd, "systemctl is-active") {
+		return []byte(c.state + "\n"), nil
+	}
+	return c.fakeChannel.Run(ctx, cmd)
+}
+
+// On a VM a flip whose console cannot be reached asks systemd whether
+// dnsdist runs: stopped or failed, the flip wraps lb.ErrNotRunning, so the
+// flip activity starts it with its playbook; otherwise it does not.
+func TestFlipSaysWhenDnsdistIsStopped(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	green := dnsroll.Server{Label: "green", IPv4: "192.0.2.30"}
+	for state, want := range map[string]bool{"inactive": true, "failed": true, "active": false, "activating": false} {
+		ch := &unitChannel{fakeChannel: fakeChannel{key: testKey(t), console: closed}, state: state}
+		d := &Driver{Reach: lb.Reach{Channels: singleOpener{ch}}}
+		err := d.Flip(context.Background(), lbtest.VMFleet(), config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}, []lb.Share{{Server: green, Weight: 1}})
+		if err == nil || errors.Is(err, lb.ErrNotRunning) != want {
+			t.Errorf("dnsdist %s: Flip: %v; want lb.ErrNotRunning wrapped: %v", state, err, want)
+		}
+	}
+}
+
+type singleOpener struct{ ch lb.Channel }
+
+func (o singleOpener) Open(context.Context, *config.Fleet, config.LoadBalancer) (lb.Channel, error) {
+	return o.ch, nil
 }
