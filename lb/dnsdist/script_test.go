@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestBackendsScriptRefusesBeforeTheConsole: the role's console script
@@ -18,7 +20,9 @@ func TestBackendsScriptRefusesBeforeTheConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := []string{"/etc/dnsdist/console.conf", "example.com.", "SOA", "true", "30"}
+	// The console config's directory, where the script takes its lock.
+	conf := filepath.Join(t.TempDir(), "console.conf")
+	ok := []string{conf, "example.com.", "SOA", "true", "30"}
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -27,12 +31,12 @@ func TestBackendsScriptRefusesBeforeTheConsole(t *testing.T) {
 		{"point backend with a quote", append(append([]string{"point"}, ok...), "1", "192.0.2.1:53'"), "refusing unsafe value"},
 		{"stage staged backend with a quote", append(append([]string{"stage"}, ok...), "--", "192.0.2.1:53')os.exit("), "refusing unsafe value"},
 		{"stage live backend with a backslash", append(append([]string{"stage"}, ok...), `192.0.2.1:53\`, "--"), "refusing unsafe value"},
-		{"check name with a quote", []string{"point", "/c", "a.'", "SOA", "true", "30", "1"}, "refusing unsafe value"},
+		{"check name with a quote", []string{"point", conf, "a.'", "SOA", "true", "30", "1"}, "refusing unsafe value"},
 		{"unknown mode", append(append([]string{"flip"}, ok...), "1"), "usage"},
 		{"point without drain", append([]string{"point"}, ok...), "usage"},
 		{"stage without --", append(append([]string{"stage"}, ok...), "192.0.2.1:53"), "missing --"},
 		{"drain not a number", append(append([]string{"point"}, ok...), "1s"), "DRAIN is whole seconds"},
-		{"must_resolve not a boolean", []string{"stage", "/c", "a.", "SOA", "yes", "30", "--"}, "MUST_RESOLVE"},
+		{"must_resolve not a boolean", []string{"stage", conf, "a.", "SOA", "yes", "30", "--"}, "MUST_RESOLVE"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// A dnsdist on PATH that records that it ran.
@@ -73,7 +77,7 @@ func TestBackendsScriptStopsWhenTheListFails(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "dnsdist"), []byte(fake), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", script, "point", "/etc/dnsdist/console.conf", "example.com.", "SOA", "true", "1", "0", "192.0.2.1:53")
+	cmd := exec.Command("sh", script, "point", filepath.Join(t.TempDir(), "console.conf"), "example.com.", "SOA", "true", "1", "0", "192.0.2.1:53")
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "connection refused") {
@@ -81,5 +85,48 @@ func TestBackendsScriptStopsWhenTheListFails(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(calls); strings.Contains(string(b), "newServer") {
 		t.Errorf("the script added a backend after the list failed:\n%s", b)
+	}
+}
+
+// One point or stage runs at a time on a load balancer: a run whose
+// caller died (a worker killed mid-switch) may still be draining, and
+// would remove backends that the next run has just put back. The next
+// waits for its lock, and only then asks the console.
+func TestBackendsScriptWaitsForTheRunBefore(t *testing.T) {
+	script, err := filepath.Abs("../../ansible/roles/dnsdist/files/dnsdist-backends.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, dir := t.TempDir(), t.TempDir()
+	ran := filepath.Join(bin, "ran")
+	if err := os.WriteFile(filepath.Join(bin, "dnsdist"), []byte("#!/bin/sh\ntouch "+ran+"\necho dnsroll-ok\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The run before holds the lock.
+	lock, err := os.OpenFile(filepath.Join(dir, "dnsroll-backends.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", script, "point", filepath.Join(dir, "console.conf"), "example.com.", "SOA", "true", "1", "0")
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the console ran while the run before held the lock")
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if _, err := os.Stat(ran); err != nil {
+		t.Errorf("the console never ran once the lock was free: %s", out.String())
 	}
 }

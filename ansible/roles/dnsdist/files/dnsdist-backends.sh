@@ -67,6 +67,17 @@ case $must_resolve in true | false) ;; *) echo "MUST_RESOLVE is true or false" >
 case $timeout in '' | *[!0-9]*) echo "TIMEOUT is whole seconds" >&2; exit 2 ;; esac
 case $drain in '' | *[!0-9]*) echo "DRAIN is whole seconds" >&2; exit 2 ;; esac
 
+# One run at a time on this dnsdist: a run whose caller died (a worker
+# killed mid-switch) may still be draining, and would remove backends that
+# a later run has just put back. The later one waits for it to end, then
+# converges from what it left. The lock is beside the console config.
+wait_for=$((timeout + drain + 60))
+exec 9>>"$(dirname "$conf")/dnsroll-backends.lock"
+if ! flock -w "$wait_for" 9; then
+	echo "an earlier dnsdist-backends.sh run still holds $(dirname "$conf")/dnsroll-backends.lock after ${wait_for}s" >&2
+	exit 1
+fi
+
 # console runs one Lua chunk in dnsdist. The client exits 0 even when the
 # chunk fails or the key is wrong, so every chunk ends by returning
 # "dnsroll-ok"; any other reply is an error.
