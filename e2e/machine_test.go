@@ -206,10 +206,11 @@ func TestMachineSlowSSH(t *testing.T) {
 	}
 }
 
-// A new VM's first-boot jobs may hold dpkg's lock while its SSH already
-// answers: the roles' package installs wait for it, within one attempt,
-// instead of failing with "Could not get lock /var/lib/dpkg/lock-frontend"
-// and retrying until it is free.
+// A new VM's first-boot jobs may hold apt's package lists lock and dpkg's
+// lock while its SSH already answers: the roles' package installs wait for
+// them, within one attempt, instead of failing with "Could not get lock"
+// (/var/lib/apt/lists/lock, /var/lib/dpkg/lock-frontend) and retrying until
+// they are free.
 func TestMachineFirstBootApt(t *testing.T) {
 	tl := startMachineLab(t, "nginx")
 	tl.SetAptBusy(45 * time.Second)

@@ -174,8 +174,9 @@ func (l *Lab) SetSSHDelay(d time.Duration) {
 	}
 }
 
-// SetAptBusy makes the machines created from now on hold dpkg's lock for
-// d after they boot, as a first-boot job may (machine mode only).
+// SetAptBusy makes the machines created from now on hold apt's package
+// lists lock and dpkg's lock for d after they boot, as a first-boot job may
+// (machine mode only).
 func (l *Lab) SetAptBusy(d time.Duration) {
 	if l.machines != nil {
 		l.machines.mu.Lock()

@@ -70,9 +70,9 @@ type Spec struct {
 	// SSHDelay starts sshd this long after the machine boots, as on a
 	// slow VM whose API status says running long before SSH answers.
 	SSHDelay time.Duration
-	// AptBusy holds dpkg's lock for this long after the machine boots, as
-	// a first-boot job (unattended-upgrades, cloud-init's packages) may on
-	// a new VM while its SSH already answers.
+	// AptBusy holds apt's package lists lock and dpkg's lock for this long
+	// after the machine boots, as a first-boot job (unattended-upgrades,
+	// cloud-init's packages) may on a new VM while its SSH already answers.
 	AptBusy time.Duration
 	// Users are extra login users, each with the keys and passwordless
 	// sudo, as a hardened image would have instead of root logins.
@@ -287,10 +287,12 @@ func (m *machine) configure(root string) error {
 	}
 	if s.AptBusy > 0 {
 		// lockf: dpkg and apt take fcntl locks, which flock(1) would not
-		// conflict with.
+		// conflict with. Both locks: such a job refreshes the package lists
+		// (apt-get update, which fails at once on a held lists lock) before
+		// it installs.
 		files["etc/systemd/system/dnsroll-lab-apt-busy.service"] = fmt.Sprintf(
-			"# The machine lab's first-boot apt job: dpkg's lock held, as unattended-upgrades may on a new VM.\n"+
-				"[Service]\nExecStart=/usr/bin/python3 -c \"import fcntl, time; f = open('/var/lib/dpkg/lock-frontend', 'w'); fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(%d)\"\n"+
+			"# The machine lab's first-boot apt job: apt's lists lock and dpkg's lock held, as unattended-upgrades or cloud-init's package_update may on a new VM.\n"+
+				"[Service]\nExecStart=/usr/bin/python3 -c \"import fcntl, time; l = open('/var/lib/apt/lists/lock', 'w'); f = open('/var/lib/dpkg/lock-frontend', 'w'); fcntl.lockf(l, fcntl.LOCK_EX); fcntl.lockf(f, fcntl.LOCK_EX); time.sleep(%d)\"\n"+
 				"[Install]\nWantedBy=multi-user.target\n", int(s.AptBusy.Seconds()))
 	}
 	for path, text := range files {
