@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -83,9 +84,15 @@ func parseOutput(stdout []byte) (Result, error) {
 	return res, nil
 }
 
+// sshClosed is all the stderr of a command that ssh ran on a terminal
+// (ssh -tt, as Ansible runs script tasks): the command's own stderr is in
+// its stdout then, with the terminal's line ends.
+var sshClosed = regexp.MustCompile(`^Shared connection to \S+ closed\.$`)
+
 // message is the most useful text of a failed result: the first failed
 // loop item's, and the command's stderr (or stdout, where validators such
-// as named-checkzone write) after the module's msg.
+// as named-checkzone write, and where a terminal puts stderr) after the
+// module's msg.
 func (r taskResult) message() string {
 	for _, item := range r.Results {
 		if item.Failed || item.Unreachable {
@@ -94,8 +101,8 @@ func (r taskResult) message() string {
 	}
 	msg := text(r.Msg)
 	detail := text(r.Stderr)
-	if detail == "" && !r.Unreachable {
-		detail = text(r.Stdout)
+	if out := text(r.Stdout); (detail == "" || sshClosed.MatchString(detail)) && out != "" && !r.Unreachable {
+		detail = strings.ReplaceAll(out, "\r\n", "\n")
 	}
 	if detail != "" {
 		msg += ": " + detail

@@ -1,0 +1,48 @@
+package provision
+
+import (
+	"strings"
+	"testing"
+)
+
+// A script task (install-zones.sh, wait-zones.py, dnsdist-backends.sh) run
+// over SSH gets a terminal (ssh -tt): the script's stderr arrives in its
+// stdout, and stderr holds only ssh's "Shared connection to ... closed."
+// The failure must quote the script's words, which say "failed to
+// validate" for a zone BIND refuses (activities.rejected), not ssh's.
+func TestFailureOfAScriptOverSSHQuotesTheScript(t *testing.T) {
+	// As ansible-playbook's json callback printed it for a broken zone on a
+	// machine reached over SSH.
+	doc := `{"plays": [{"tasks": [{"task": {"name": "nameserver : Validate and install the zone set"},
+		"hosts": {"ns1": {"failed": true, "changed": true, "rc": 1, "msg": "non-zero return code",
+			"stderr": "Shared connection to 10.231.0.200 closed.\r\n",
+			"stdout": "failed to validate 1 of 1 zones (named-checkconf -z); the running zones are unchanged:\r\ndns_rdata_fromtext: example.com.zone:4: near '192.0.2': bad dotted quad\r\n"}}}]}],
+		"stats": {"ns1": {"failures": 1, "ok": 5}}}`
+	res, err := parseOutput([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 1 {
+		t.Fatalf("failures = %+v, want one", res.Failures)
+	}
+	msg := res.Failures[0].Message
+	want := "non-zero return code: failed to validate 1 of 1 zones (named-checkconf -z); the running zones are unchanged:\n" +
+		"dns_rdata_fromtext: example.com.zone:4: near '192.0.2': bad dotted quad"
+	if msg != want {
+		t.Errorf("message = %q, want %q", msg, want)
+	}
+}
+
+// A command's own stderr, over SSH without a terminal, is quoted as it is,
+// and a script's stderr on a local connection too.
+func TestFailureQuotesStderr(t *testing.T) {
+	for _, stderr := range []string{"E: Could not get lock /var/lib/apt/lists/lock", "boom\nShared connection to 192.0.2.1 closed."} {
+		r := taskResult{Failed: true, Msg: "non-zero return code", Stderr: stderr, Stdout: "progress"}
+		if got, want := r.message(), "non-zero return code: "+stderr; got != want {
+			t.Errorf("message = %q, want %q", got, want)
+		}
+	}
+	if !strings.Contains(taskResult{Msg: "x", Stderr: "Shared connection to h closed.\r\n"}.message(), "Shared connection") {
+		t.Error("with no stdout, ssh's line is all there is to quote")
+	}
+}
