@@ -159,3 +159,22 @@ func TestLabPointAfterInterruptedSwitch(t *testing.T) {
 	console(fmt.Sprintf(`for _, s in ipairs(getServers()) do if s.name == '%s' then s:setDown() end end`, blue.DNSAddr()))
 	point(blue)
 }
+
+// A console key file that holds no key (edited by hand, or another tool's
+// file at that path) fails the point with the fix, and the file's text
+// appears nowhere: dnsdist's own error would quote it into the failure,
+// which workflow history keeps.
+func TestLabPointRefusesAConsoleKeyThatIsNoKey(t *testing.T) {
+	l := newStageLab(t)
+	const notAKey = "hunter2-not-base64!"
+	if err := os.MkdirAll(l.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.Dir, "console.key"), []byte(notAKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := l.d.Point(context.Background(), l.Fleet, l.LB, []dnsroll.Server{lbtest.StartTXT(t, "blue")})
+	if err == nil || !strings.Contains(err.Error(), "console.key does not hold a console key") || strings.Contains(err.Error(), notAKey) {
+		t.Fatalf("Point with a key file that holds no key: %v; want it refused with the fix, never quoting the file", err)
+	}
+}

@@ -48,6 +48,14 @@ end
 """
 
 
+def console_key(text):
+    """Whether text is a console key: base64 of 32 bytes, one line."""
+    try:
+        return len(base64.b64decode(text.strip(), validate=True)) == 32
+    except ValueError:
+        return False
+
+
 class Run(Host):
     def apply(self):
         p, lab = self.p, self.p["lab"]
@@ -63,6 +71,10 @@ class Run(Host):
         # The key is made here and stays here; only its path travels. A key
         # that exists is kept: the running dnsdist has it.
         key = read(p["key_file"])
+        if key and not console_key(key):
+            # Never quoted: the failure goes into the workflow's history.
+            self.fail("%s does not hold a console key (base64 of 32 bytes): write one (head -c 32 /dev/urandom | base64 > %s) "
+                      "and restart dnsdist, which reads it when it starts" % (p["key_file"], p["key_file"]))
         if not key:
             old = os.umask(0o077)
             try:
