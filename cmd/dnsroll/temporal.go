@@ -97,9 +97,13 @@ func (t *temporalFlags) options() (client.Options, error) {
 // "no children to pick from" once it dials: an empty port, an IPv6
 // address without brackets. It takes what gRPC does: a host alone (gRPC
 // dials port 443), an empty host (localhost), a target with a scheme
-// (dns:///host:port).
+// (dns:///host:port). An http or https URL, as web consoles show one, is
+// refused too: gRPC takes its scheme for part of the host.
 func checkHostPort(addr string) error {
-	if strings.Contains(addr, "://") {
+	if scheme, rest, ok := strings.Cut(addr, "://"); ok {
+		if s := strings.ToLower(scheme); s == "http" || s == "https" {
+			return fmt.Errorf("--temporal-address (or TEMPORAL_ADDRESS) %q: must be host:port, without the scheme, such as %s; TLS is set with TEMPORAL_TLS=true, TEMPORAL_API_KEY or the TEMPORAL_TLS_* files, not by https://", addr, strings.TrimRight(rest, "/"))
+		}
 		return nil
 	}
 	_, port, err := net.SplitHostPort(addr)

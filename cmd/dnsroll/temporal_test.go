@@ -132,6 +132,21 @@ func TestTemporalAddress(t *testing.T) {
 	}
 }
 
+// An address written as a URL, as web consoles show one, is refused
+// before dialling, saying to drop the scheme, rather than with gRPC's
+// "too many colons in address" for http://host:7233:443. TLS is not
+// something a scheme can ask for here.
+func TestTemporalAddressWithHTTPScheme(t *testing.T) {
+	hermetic(t)
+	for _, addr := range []string{"http://temporal:7233", "https://dns.a1b2c.tmprl.cloud:7233", "HTTPS://temporal"} {
+		f := temporalFlags{fromEnv: true, address: addr}
+		_, err := f.options()
+		if err == nil || !strings.Contains(err.Error(), "--temporal-address (or TEMPORAL_ADDRESS)") || !strings.Contains(err.Error(), "without the scheme") || !strings.Contains(err.Error(), "TEMPORAL_TLS") {
+			t.Errorf("address %q: err = %v, want one naming --temporal-address, saying to drop the scheme and how TLS is set", addr, err)
+		}
+	}
+}
+
 // The dev API's token file is private and survives restarts.
 func TestLabToken(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dev", "api-token")
