@@ -125,6 +125,22 @@ func dialHint(addr string) string {
 	return " (no port given, so gRPC dialled 443; Temporal's frontend listens on 7233 unless a proxy says otherwise)"
 }
 
+// tlsHint names, for a dial that failed on TLS, the setting that fixes
+// it; gRPC's own words name none. An EOF before the server's first frame
+// is what a TLS server answers a client without TLS.
+func tlsHint(opts client.Options, err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "x509:"):
+		return " (the server's certificate was refused: for a private CA set TEMPORAL_TLS_SERVER_CA_CERT_PATH; for a certificate issued to another name than the address's host, TEMPORAL_TLS_SERVER_NAME)"
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return " (the server does not speak TLS on this port: unset TEMPORAL_TLS and the TEMPORAL_TLS_* settings, or give its TLS port)"
+	case opts.ConnectionOptions.TLS == nil && strings.Contains(msg, "error reading server preface: EOF"):
+		return " (the server closed the connection at once, as one that wants TLS does: set TEMPORAL_TLS=true, or TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH for mTLS)"
+	}
+	return ""
+}
+
 func (t *temporalFlags) dial() (client.Client, error) {
 	opts, err := t.options()
 	if err != nil {
@@ -132,7 +148,7 @@ func (t *temporalFlags) dial() (client.Client, error) {
 	}
 	c, err := client.Dial(opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s%s: %w", opts.HostPort, dialHint(opts.HostPort), err)
+		return nil, fmt.Errorf("connect to Temporal at %s%s: %w%s", opts.HostPort, dialHint(opts.HostPort), err, tlsHint(opts, err))
 	}
 	return c, nil
 }

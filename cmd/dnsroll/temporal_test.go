@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +145,46 @@ func TestTemporalAddressWithHTTPScheme(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--temporal-address (or TEMPORAL_ADDRESS)") || !strings.Contains(err.Error(), "without the scheme") || !strings.Contains(err.Error(), "TEMPORAL_TLS") {
 			t.Errorf("address %q: err = %v, want one naming --temporal-address, saying to drop the scheme and how TLS is set", addr, err)
 		}
+	}
+}
+
+// A TLS mismatch with the server fails the dial with gRPC's words, which
+// name no setting: the error adds the one that fixes it. A server
+// certificate not trusted or not for the address's host names the CA and
+// server name settings; TLS to a server without it, and no TLS to one
+// with it, name TEMPORAL_TLS.
+func TestTemporalDialTLSErrorsNameTheFix(t *testing.T) {
+	h := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	tlsSrv := httptest.NewUnstartedServer(h)
+	tlsSrv.EnableHTTP2 = true // gRPC asks for h2 before it checks the certificate
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	plainSrv := httptest.NewServer(h)
+	defer plainSrv.Close()
+	host := func(u string) string { return strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://") }
+	for _, tt := range []struct {
+		name, addr, tls string
+		want            []string
+	}{
+		{"untrusted certificate", host(tlsSrv.URL), "true", []string{"x509", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME"}},
+		{"TLS to a plaintext server", host(plainSrv.URL), "true", []string{"does not speak TLS", "TEMPORAL_TLS"}},
+		{"plaintext to a TLS server", host(tlsSrv.URL), "", []string{"TEMPORAL_TLS=true"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hermetic(t)
+			t.Setenv("TEMPORAL_TLS", tt.tls)
+			f := temporalFlags{fromEnv: true, address: tt.addr}
+			c, err := f.dial()
+			if err == nil {
+				c.Close()
+				t.Fatal("dialled")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
 	}
 }
 
