@@ -102,7 +102,12 @@ func (t *temporalFlags) options() (client.Options, error) {
 func checkHostPort(addr string) error {
 	if scheme, rest, ok := strings.Cut(addr, "://"); ok {
 		if s := strings.ToLower(scheme); s == "http" || s == "https" {
-			return fmt.Errorf("--temporal-address (or TEMPORAL_ADDRESS) %q: must be host:port, without the scheme, such as %s; TLS is set with TEMPORAL_TLS=true, TEMPORAL_API_KEY or the TEMPORAL_TLS_* files, not by https://", addr, strings.TrimRight(rest, "/"))
+			// Neither the URL nor its user is quoted: it may hold a password.
+			hostPort := strings.TrimRight(rest, "/")
+			if i := strings.LastIndex(hostPort, "@"); i >= 0 {
+				hostPort = hostPort[i+1:]
+			}
+			return fmt.Errorf("--temporal-address (or TEMPORAL_ADDRESS): must be host:port, without the scheme, such as %s; TLS is set with TEMPORAL_TLS=true, TEMPORAL_API_KEY or the TEMPORAL_TLS_* files, not by %s://", hostPort, s)
 		}
 		return nil
 	}

@@ -146,6 +146,11 @@ func TestTemporalAddressWithHTTPScheme(t *testing.T) {
 			t.Errorf("address %q: err = %v, want one naming --temporal-address, saying to drop the scheme and how TLS is set", addr, err)
 		}
 	}
+	// A password written into the URL is not quoted back.
+	f := temporalFlags{fromEnv: true, address: "https://ops:s3cret@temporal.example:7233"}
+	if _, err := f.options(); err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "such as temporal.example:7233") {
+		t.Errorf("err = %v; want the host:port to write, without the URL's user and password", err)
+	}
 }
 
 // A TLS mismatch with the server fails the dial with gRPC's words, which
