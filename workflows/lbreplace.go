@@ -817,8 +817,17 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 		// manual registrar) is told instead.
 		manual := r.in.Registrar == "" || r.in.Registrar == activities.ManualRegistrar
 		if manual && workflow.GetVersion(ctx, versionManualRestoreConfirmed, workflow.DefaultVersion, 1) == 1 {
-			if published, err := r.confirmOldGlue(ctx); err != nil || !published {
+			published, ttl, err := r.confirmOldGlue(ctx)
+			if err != nil {
 				return err
+			}
+			if !published {
+				if workflow.GetVersion(ctx, versionManualRestoreWaitsTTL, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+					r.event(ctx, "deleting the new load balancers")
+					return nil
+				}
+				r.event(ctx, fmt.Sprintf("waiting %s, the TTLs of the glue the registry may have published meanwhile, before deleting the new load balancers", ttl))
+				return workflow.Sleep(ctx, ttl)
 			}
 		} else if manual || workflow.GetVersion(ctx, "lbreplace-restore-pending-glue", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			msg := "the parent still serves the old glue; nothing to restore"
@@ -844,6 +853,13 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 // (confirmOldGlue). Runs from before it deleted them at once.
 const versionManualRestoreConfirmed = "lbreplace-manual-restore-confirmed"
 
+// versionManualRestoreWaitsTTL marks replacements whose undo, once
+// confirmOldGlue found the parent serving the old glue, waits its TTLs
+// before deleting the new load balancers: the person may have asked for
+// the new glue, and the registry published it for a while before the old
+// was put back. Runs from before it deleted them at once.
+const versionManualRestoreWaitsTTL = "lbreplace-manual-restore-waits-ttl"
+
 // confirmOldGlue decides, after an undo that found the parent serving
 // the old glue with the manual registrar, whether the new load balancers
 // may go: the person may have asked for the new glue before the stop, and
@@ -853,8 +869,9 @@ const versionManualRestoreConfirmed = "lbreplace-manual-restore-confirmed"
 // (glue-updated, within glue_wait); after a failure, such as glue_wait
 // passing with no one acting, no one is asked. Either way the parent is
 // checked last: published is true when it serves something else, so the
-// old glue is put back as after a served change.
-func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, err error) {
+// old glue is put back as after a served change; else ttl is how long
+// resolvers may hold what it served.
+func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, ttl time.Duration, err error) {
 	confirmed := false
 	// Those sent before the stop, still queued, confirm nothing about
 	// the registrar after it.
@@ -868,14 +885,14 @@ func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, err er
 	}
 	if r.stop != nil && !confirmed {
 		r.st.Glue.Instructions = fmt.Sprintf("The replacement stopped before the parent served the new glue of %s. If you asked your registrar for the new glue, "+
-			"put the old one back: %s. Then, or at once if you changed nothing, send %s: the new load balancers are deleted after it (or after glue_wait %s, "+
-			"if the parent still serves the old glue), and kept until then in case the registry publishes a change after all.",
+			"put the old one back: %s. Then, or at once if you changed nothing, send %s: the new load balancers are deleted the TTLs of the glue after it (or after glue_wait %s, "+
+			"if the parent still serves the old glue), and kept until then in case the registry publishes a change after all, or did for a while.",
 			registrar.Fqdn(r.in.Domain), registrar.Text(r.st.Glue.Old), SignalGlueUpdated, r.in.GlueWait.D())
 		defer func() { r.st.Glue.Instructions = "" }()
 		r.event(ctx, "the parent still serves the old glue; waiting for "+SignalGlueUpdated+" to confirm the registrar holds it before deleting the new load balancers")
 		in, ok, err := r.waitGlueSignal(ctx, r.in.GlueWait.D())
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if confirmed = ok; ok {
 			r.event(ctx, SignalGlueUpdated+" received"+in.describe()+"; checking the parent")
@@ -885,17 +902,17 @@ func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, err er
 	}
 	now, err := r.parentNow(ctx)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if !registrar.Equal(r.delegation(now.NS), r.st.Glue.Old) {
 		r.event(ctx, "the parent serves "+registrar.Text(now.NS)+", not the old glue: putting the old glue back")
-		return true, nil
+		return true, 0, nil
 	}
 	if !confirmed {
 		r.st.Warnings = append(r.st.Warnings, fmt.Sprintf("the new load balancers were deleted with no word that the registrar holds the old glue; check that it does (%s)", registrar.Text(r.st.Glue.Old)))
 	}
-	r.event(ctx, "the parent serves the old glue; deleting the new load balancers")
-	return false, nil
+	r.event(ctx, "the parent serves the old glue")
+	return false, max(now.NSTTL, now.GlueTTL, now.ZoneNSTTL, ttlFloor), nil
 }
 
 // parentNow is what the parent serves, asked again after a failed check
@@ -904,7 +921,11 @@ func (r *lbReplace) confirmOldGlue(ctx workflow.Context) (published bool, err er
 func (r *lbReplace) parentNow(ctx workflow.Context) (activities.ParentResult, error) {
 	for i := 1; ; i++ {
 		var now activities.ParentResult
-		err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(ctx), a.CheckParent, r.parentInput(""), &now)
+		// The zone's NS TTL is asked at the old load balancers, as when
+		// the old glue is put back (moveGlue).
+		check := r.parentInput("")
+		check.AddrsFrom = r.oldAddresses()
+		err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.cleanupOpts(ctx), a.CheckParent, check, &now)
 		if err == nil || temporal.IsCanceledError(err) || i == parentCheckAttempts {
 			return now, err
 		}

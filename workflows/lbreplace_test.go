@@ -1076,3 +1076,20 @@ func TestLBReplaceRestoreWithADeadOldLoadBalancer(t *testing.T) {
 		t.Errorf("parent %v, calls %v; want the old glue back and the new load balancers deleted", w.parent, w.calls)
 	}
 }
+
+// The registry published the new glue after a manual abort, and the
+// person put the old glue back before confirming: resolvers that asked
+// the parent meanwhile hold the new glue for its TTL, so the new load
+// balancers stay that long after the confirmation. Before, they were
+// deleted at once, and those resolvers asked deleted machines.
+func TestLBReplaceManualAbortWaitsTheTTLAfterTheConfirmation(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	signalAt(env, 10*time.Minute, SignalAbort, SignalInput{Reason: "wrong plan", By: "bob"})
+	env.RegisterDelayedCallback(func() { w.setParent(newGlue) }, 3*time.Hour)
+	signalAt(env, 4*time.Hour, SignalGlueUpdated, SignalInput{By: "bob"}, func() { w.setParent(oldGlue) })
+	runLBReplace(t, env, lbInput(), PhaseAborted)
+	confirmed := w.at["Create lb1"].Add(4 * time.Hour)
+	if deleted := w.at["Delete lb1-next"]; deleted.IsZero() || deleted.Before(confirmed.Add(fakeZoneNSTTL)) {
+		t.Errorf("lb1-next deleted at %s, before the TTL after the confirmation (%s); calls %v", deleted, confirmed.Add(fakeZoneNSTTL), w.calls)
+	}
+}
