@@ -515,7 +515,8 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 // once every parent server serves it, in phase waiting while it waits for
 // the operator. A manual registrar's instructions
 // go into the status, and each glue-updated signal is checked at the
-// parent: one sent too early is refused, and the wait goes on.
+// parent: one sent too early is refused, and the parent checked again
+// until glue_wait.
 func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, waiting Phase) (activities.ParentResult, error) {
 	var set activities.SetGlueResult
 	in := activities.SetGlueInput{Registrar: r.in.Registrar, Domain: r.in.Domain, Parent: r.in.Parent, NS: ns}
@@ -536,29 +537,49 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 	waitStart := workflow.Now(ctx)
 	giveUp := waitStart.Add(r.in.GlueWait.D())
 	spaced := workflow.GetVersion(ctx, versionLongWaitsPollLess, workflow.DefaultVersion, 1) == 1
+	// polling is set once a glue-updated was refused (versionRecheckAfterGlueUpdated).
+	polling := false
 	for {
+		signalled := false
 		if set.Instructions != "" {
 			r.st.Phase = waiting
-			in, ok, err := r.waitGlueSignal(ctx, giveUp.Sub(workflow.Now(ctx)))
-			if err != nil {
-				return activities.ParentResult{}, err
+			wait := giveUp.Sub(workflow.Now(ctx))
+			if polling {
+				wait = min(wait, r.gluePause(ctx, spaced, waitStart, giveUp))
 			}
-			if !ok {
+			in, ok, err := r.waitGlueSignal(ctx, wait)
+			switch {
+			case err != nil:
+				return activities.ParentResult{}, err
+			case ok:
+				signalled = true
+				r.event(ctx, SignalGlueUpdated+" received"+in.describe()+"; checking the parent")
+			case !polling || !workflow.Now(ctx).Before(giveUp):
 				return activities.ParentResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the parent did not serve the glue within %s (glue_wait)", r.in.GlueWait.D()), "GlueTimeout", nil)
 			}
-			r.event(ctx, SignalGlueUpdated+" received"+in.describe()+"; checking the parent")
 		} else if err := workflow.Sleep(ctx, r.gluePause(ctx, spaced, waitStart, giveUp)); err != nil {
 			return activities.ParentResult{}, err
 		}
 		var got activities.ParentResult
-		if err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.glueOpts(ctx, r.fleet.Steps.ProbeTimeout, waiting), a.CheckParent, check, &got); err != nil {
-			if temporal.IsCanceledError(err) {
-				return activities.ParentResult{}, err
-			}
-			r.event(ctx, "the parent could not be checked: "+errText(err))
-		} else if registrar.Equal(r.delegation(got.NS), ns) {
+		err := r.st.exec(ctx, "CheckParent", r.in.Domain, r.glueOpts(ctx, r.fleet.Steps.ProbeTimeout, waiting), a.CheckParent, check, &got)
+		switch {
+		case temporal.IsCanceledError(err):
+			return activities.ParentResult{}, err
+		case err == nil && registrar.Equal(r.delegation(got.NS), ns):
 			return got, nil
-		} else if set.Instructions != "" {
+		case signalled && !polling && workflow.GetVersion(ctx, versionRecheckAfterGlueUpdated, workflow.DefaultVersion, 1) == 1:
+			// The person made the change: the registry may take a while
+			// to publish it (its servers disagree meanwhile), and nothing
+			// asks them to signal again.
+			polling = true
+		}
+		switch {
+		case err != nil:
+			r.event(ctx, "the parent could not be checked: "+errText(err))
+		case signalled && polling:
+			r.event(ctx, fmt.Sprintf("%s refused: the parent still serves %s, not %s; checking it again until it does, or until glue_wait ends at %s",
+				SignalGlueUpdated, registrar.Text(got.NS), registrar.Text(ns), giveUp.UTC().Format(time.RFC3339)))
+		case signalled:
 			r.event(ctx, fmt.Sprintf("%s refused: the parent still serves %s, not %s; waiting", SignalGlueUpdated, registrar.Text(got.NS), registrar.Text(ns)))
 		}
 		if set.Instructions == "" && !workflow.Now(ctx).Before(giveUp) {
@@ -566,6 +587,12 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 		}
 	}
 }
+
+// versionRecheckAfterGlueUpdated marks replacements that, once a
+// glue-updated came before the parent served the glue, check the parent
+// again on their own until glue_wait. Runs from before it waited for
+// another signal.
+const versionRecheckAfterGlueUpdated = "lbreplace-recheck-after-glue-updated"
 
 // versionLongWaitsPollLess marks the change that spaced out the readings
 // of long waits (longWaitPause); replacements started before it poll

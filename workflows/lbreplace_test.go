@@ -1093,3 +1093,30 @@ func TestLBReplaceManualAbortWaitsTheTTLAfterTheConfirmation(t *testing.T) {
 		t.Errorf("lb1-next deleted at %s, before the TTL after the confirmation (%s); calls %v", deleted, confirmed.Add(fakeZoneNSTTL), w.calls)
 	}
 }
+
+// A glue-updated sent as soon as the person set the glue at the registrar
+// comes before the registry publishes it: refused then, it still says the
+// change was made, so the parent is checked again until it serves the new
+// glue. Before, the wait went on for another signal, which nothing asked
+// for, and the replacement was undone at glue_wait with the glue in place.
+func TestLBReplaceManualEarlyGlueUpdatedChecksTheParentAgain(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	in := lbInput()
+	in.GlueWait = config.Duration(6 * time.Hour)
+	signalAt(env, 10*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"})
+	env.RegisterDelayedCallback(func() { w.setParent(newGlue) }, 15*time.Minute)
+	st := runLBReplace(t, env, in, PhaseSucceeded)
+	if !hasEvent(st, "glue-updated refused: the parent still serves") {
+		t.Errorf("the premature glue-updated was not refused; events: %+v", st.Events)
+	}
+	if served := st.Glue.ServedSince; served.IsZero() || served.After(w.servedAt.Add(time.Minute)) {
+		t.Errorf("new glue seen served at %s, want within a minute of %s", served, w.servedAt)
+	}
+
+	// Or its servers disagree, part way through publishing it.
+	env, w = newLBReplaceEnv(t, true)
+	w.parentFails, w.parentFailsAt = 1, w.env.Now().Add(5*time.Minute)
+	signalAt(env, 10*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"})
+	env.RegisterDelayedCallback(func() { w.setParent(newGlue) }, 15*time.Minute)
+	runLBReplace(t, env, in, PhaseSucceeded)
+}
