@@ -523,7 +523,18 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 	if err := r.st.exec(ctx, "SetGlue", r.in.Domain, r.glueOpts(ctx, r.fleet.Steps.SwitchTimeout, waiting), a.SetGlue, in, &set); err != nil {
 		return activities.ParentResult{}, err
 	}
+	waitStart := workflow.Now(ctx)
+	giveUp := waitStart.Add(r.in.GlueWait.D())
 	r.st.Glue.Instructions = set.Instructions
+	if set.Instructions != "" {
+		// The person is told by when: past it the forward steps are
+		// undone, and an undo stops keeping the new load balancers.
+		then := "the replacement is undone"
+		if waiting == PhaseRestoringGlue {
+			then = "the undo stops, cleanup-failed, and keeps the new load balancers"
+		}
+		r.st.Glue.Instructions += fmt.Sprintf("\nif the parent does not serve it by %s (glue_wait), %s", giveUp.UTC().Format(time.RFC3339), then)
+	}
 	defer func() { r.st.Glue.Instructions = "" }()
 	// The zone is asked at a new load balancer when moving to it; when
 	// putting the old glue back, at the first old one that answers: a
@@ -534,8 +545,6 @@ func (r *lbReplace) moveGlue(ctx workflow.Context, ns []registrar.NameServer, wa
 	} else {
 		check.AddrsFrom = r.oldAddresses()
 	}
-	waitStart := workflow.Now(ctx)
-	giveUp := waitStart.Add(r.in.GlueWait.D())
 	spaced := workflow.GetVersion(ctx, versionLongWaitsPollLess, workflow.DefaultVersion, 1) == 1
 	// polling is set once a glue-updated was refused (versionRecheckAfterGlueUpdated).
 	polling := false

@@ -1120,3 +1120,20 @@ func TestLBReplaceManualEarlyGlueUpdatedChecksTheParentAgain(t *testing.T) {
 	env.RegisterDelayedCallback(func() { w.setParent(newGlue) }, 15*time.Minute)
 	runLBReplace(t, env, in, PhaseSucceeded)
 }
+
+// The manual registrar's instructions say by when the parent must serve
+// the glue: past glue_wait the replacement is undone, and before, the
+// person was not told when that was.
+func TestLBReplaceManualInstructionsGiveTheDeadline(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	in := lbInput()
+	in.GlueWait = config.Duration(6 * time.Hour)
+	var during LBReplaceStatus
+	env.RegisterDelayedCallback(func() { during = queryLBStatus(t, env) }, time.Hour)
+	signalAt(env, 2*time.Hour, SignalGlueUpdated, SignalInput{By: "alice"}, func() { w.setParent(newGlue) })
+	runLBReplace(t, env, in, PhaseSucceeded)
+	deadline := w.at["SetGlue new"].Add(6 * time.Hour).UTC().Format(time.RFC3339)
+	if during.Phase != PhaseAwaitingGlue || !strings.Contains(during.Glue.Instructions, deadline) {
+		t.Errorf("while awaiting the glue: phase %s, instructions %q; want the deadline %s", during.Phase, during.Glue.Instructions, deadline)
+	}
+}
