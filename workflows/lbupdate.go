@@ -107,7 +107,8 @@ func (r *rollout) conclude(ctx workflow.Context, err error, abortedBy *SignalInp
 		r.st.Phase, r.st.EndedAt = PhaseSucceeded, workflow.Now(ctx)
 		return
 	}
-	r.st.Failure = err.Error()
+	// The step and its error, without Temporal's wrapping, as a rollout's.
+	r.st.Failure = errText(err)
 	if abortedBy != nil {
 		r.st.Failure = "aborted: " + abortedBy.Reason
 	}

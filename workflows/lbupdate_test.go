@@ -142,6 +142,17 @@ func TestLBUpdateFailureRestoresThatLB(t *testing.T) {
 	}
 }
 
+// TestLBUpdateFailureSaysTheStepsError: the failure the operator reads
+// (status, `lb status`, --wait's last line) is the step and its error, as a
+// rollout's is, not Temporal's wrapping of it ("activity error (type: ...,
+// scheduledEventID: ...)").
+func TestLBUpdateFailureSaysTheStepsError(t *testing.T) {
+	_, st, _ := lbUpdateRun(t, "Update lb2", "", nil)
+	if want := "Update lb2: Update lb2 exploded"; st.Failure != want {
+		t.Errorf("failure %q, want %q", st.Failure, want)
+	}
+}
+
 // A restore that finds nothing to undo (nginx -t refused the config, so it
 // never went in) ends the run failed, not rolled-back, which says that a
 // load balancer was changed and put back.
