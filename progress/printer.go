@@ -47,10 +47,16 @@ func (p *Printer) Update(st workflows.Status) {
 	// Each step under the phase it began in, then the phase the run is in.
 	for i, s := range st.Steps {
 		key := fmt.Sprintf("%d", i)
-		if p.seen[key] == s.State {
+		// A running step's note is how a wait the workflow runs itself
+		// (a bake, a canary step) reports its rounds: each is news.
+		state := s.State
+		if s.State == workflows.StepRunning {
+			state += " " + s.Note
+		}
+		if p.seen[key] == state {
 			continue
 		}
-		p.seen[key] = s.State
+		p.seen[key] = state
 		if phase := stepPhase(st, s, p.phase); phase != p.phase && i >= p.phaseFrom {
 			p.enter(st, phase, i)
 		}

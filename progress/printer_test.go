@@ -50,6 +50,29 @@ func TestPrinterShowsALongStepsProgress(t *testing.T) {
 	wantPrinted(t, b.String(), want)
 }
 
+// A wait the workflow runs itself (a bake, a canary step) is one running
+// step for its whole duration: each note it records meanwhile (the rounds
+// passed, the deadline) is printed as it comes, so that an hour's bake is
+// not silent.
+func TestPrinterShowsAWaitingStepsNotes(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b}
+	bake := &workflows.Step{Name: "Bake", Target: "lb1,lb2", Phase: workflows.PhaseBaking, State: workflows.StepRunning}
+	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{bake}}}
+	for _, note := range []string{"", "1 round(s) passed", "1 round(s) passed", "2 round(s) passed"} {
+		bake.Note = note
+		p.Update(st)
+	}
+	bake.State = workflows.StepSucceeded
+	p.Update(st)
+	want := "==> baking\n" +
+		"    Bake lb1,lb2             running    \n" +
+		"    Bake lb1,lb2             running    1 round(s) passed\n" +
+		"    Bake lb1,lb2             running    2 round(s) passed\n" +
+		"    Bake lb1,lb2             succeeded  2 round(s) passed\n"
+	wantPrinted(t, b.String(), want)
+}
+
 // At the approval gate the printer puts the decision in front of the
 // operator: the revision's changes against the live one, green's changes against blue, the deadline, and the commands
 // that approve or abort this very rollout.
