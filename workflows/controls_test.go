@@ -136,6 +136,37 @@ func TestBakeRoundsAreNotAttempts(t *testing.T) {
 	}
 }
 
+// While a bake runs, its note says when it ends, which the status and
+// the CLI's progress show; the note of the bake that ended says what
+// passed, without the deadline.
+func TestBakeSaysWhenItEnds(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 30m, bake_interval: 1m}", "")
+	var during string
+	h.env.RegisterDelayedCallback(func() {
+		v, _ := h.env.QueryWorkflow(QueryStatus)
+		var st Status
+		_ = v.Get(&st)
+		for _, s := range st.Steps {
+			if s.Name == "Bake" {
+				during = s.Note + " | want until " + s.StartedAt.Add(30*time.Minute).UTC().Format("2006-01-02 15:04:05 MST")
+			}
+		}
+	}, 20*time.Minute)
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	note, want, _ := strings.Cut(during, " | want ")
+	if !strings.Contains(note, "round(s) passed") || !strings.HasSuffix(note, "; "+want) {
+		t.Errorf("the running bake's note %q, want its rounds and %q", note, want)
+	}
+	for _, s := range st.Steps {
+		if s.Name == "Bake" && strings.Contains(s.Note, "until") {
+			t.Errorf("the ended bake's note %q still gives its deadline", s.Note)
+		}
+	}
+}
+
 func TestPostSwitchFailureRollsBackAutomatically(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 10m, bake_interval: 1m}", "VerifyLoadBalancers")
 	if st := h.runFails(t, ErrTypeRolledBack, "rolled back automatically"); st.StoppedBy != "" {

@@ -224,6 +224,12 @@ func (r *rollout) canary(ctx workflow.Context) error {
 func (r *rollout) analyse(ctx workflow.Context, s *Step, targets, baseline []activities.ProbeTarget, d time.Duration) error {
 	rc := r.plan.Fleet.Rollout
 	end := workflow.Now(ctx).Add(d)
+	// While it runs, the note says when it ends: a bake or canary step is
+	// one long wait, and the operator needs its end.
+	until := "until " + end.UTC().Format("2006-01-02 15:04:05 MST")
+	passed := ""
+	s.Note = until
+	defer func() { s.Note = passed }()
 	for round := 1; ; round++ {
 		wait := min(rc.BakeInterval.D(), end.Sub(workflow.Now(ctx)))
 		if wait > 0 {
@@ -240,7 +246,8 @@ func (r *rollout) analyse(ctx workflow.Context, s *Step, targets, baseline []act
 			return err
 		}
 		s.Attempts = max(s.Attempts, res.Attempt, 1)
-		s.Note = fmt.Sprintf("%d round(s) passed, %s", round, passSummary(res))
+		passed = fmt.Sprintf("%d round(s) passed, %s", round, passSummary(res))
+		s.Note = passed + "; " + until
 		if !workflow.Now(ctx).Before(end) {
 			return nil
 		}
