@@ -50,7 +50,8 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 		switch l.reads++; {
 		case l.reads == 2:
 			st.Phase, st.Glue.Instructions = workflows.PhaseDraining, ""
-			st.Drain = &workflows.DrainStatus{QPS: map[string]float64{"lb1": 12.5, "lb2": 0}, TimeLeft: config.Duration(30 * time.Second)}
+			st.Drain = &workflows.DrainStatus{QPS: map[string]float64{"lb1": 12.5, "lb2": 0}, TimeLeft: config.Duration(30 * time.Second),
+				Until: t0.Add(5 * time.Minute), GiveUpAt: t0.Add(24 * time.Hour)}
 		case l.reads > 2:
 			replace.State, st.Phase, st.EndedAt = "completed", workflows.PhaseSucceeded, t0.Add(90*time.Second)
 			if l.end != nil {
@@ -119,6 +120,9 @@ func TestCLILBReplaceWait(t *testing.T) {
 		"at the registrar:\n      set lb1.example.com to 192.0.2.10\n      set lb2.example.com to 192.0.2.11\n    then: dnsroll lb glue-updated --fleet lab",
 		"==> draining",
 		"drain: lb1 12.5 q/s, lb2 0.0 q/s; 30s left",
+		// The drain's time left is the least; how long it may last, and
+		// how to end it, once.
+		"drain: unless the old load balancers fall quiet first, it ends at 2026-12-02 10:00:00 UTC (max_wait); to end it now: dnsroll lb force-drain --fleet lab --reason '...'\n",
 		"load balancer replacement lbreplace-lab:r1 succeeded in 1m30s",
 	)
 	if n := strings.Count(out, "at the registrar:"); n != 1 {

@@ -96,7 +96,7 @@ func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error
 // replacePrinter prints what a replacement adds to the steps: the zone
 // revision it waits for, the glue to set (manual registrar) and how the
 // drain stands, each when it changes.
-type replacePrinter struct{ zone, glue, drain string }
+type replacePrinter struct{ zone, glue, drain, drainEnd string }
 
 func (p *replacePrinter) update(w io.Writer, st *workflows.LBReplaceStatus) {
 	if st == nil {
@@ -114,6 +114,27 @@ func (p *replacePrinter) update(w io.Writer, st *workflows.LBReplaceStatus) {
 		fmt.Fprintf(w, "    drain: %s\n", d)
 		p.drain = d
 	}
+	if e := drainEnd(st); e != "" && e != p.drainEnd {
+		fmt.Fprintf(w, "    drain: %s\n", e)
+		p.drainEnd = e
+	}
+}
+
+// drainEnd says, for a drain under way, when it ends at the latest and
+// how to end it now: its time left is only the least, which stays at the
+// quiet period for as long as queries arrive.
+func drainEnd(st *workflows.LBReplaceStatus) string {
+	d := st.Drain
+	if d == nil || d.Ended != "" || d.GiveUpAt.IsZero() {
+		return ""
+	}
+	// max_wait ends it only once the TTLs have passed too.
+	end := d.GiveUpAt
+	if d.Until.After(end) {
+		end = d.Until
+	}
+	return fmt.Sprintf("unless the old load balancers fall quiet first, it ends at %s (max_wait); to end it now: dnsroll lb force-drain --fleet %s --reason '...'",
+		end.UTC().Format("2006-01-02 15:04:05 MST"), st.Fleet)
 }
 
 // drainLine is the queries per second still at each old load balancer
