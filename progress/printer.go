@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,8 +34,9 @@ type Printer struct {
 	// is printed without a header of its own.
 	phaseFrom int
 	seen      map[string]string // step key → last printed state
-	// events counts status events already printed.
-	events int
+	// events counts status events already printed; warnings, the status's
+	// warnings.
+	events, warnings int
 	// share is the green share last printed.
 	share int
 }
@@ -71,6 +73,14 @@ func (p *Printer) Update(st workflows.Status) {
 	}
 	for ; p.events < len(st.Events); p.events++ {
 		p.printf("    ! %s\n", st.Events[p.events].Message)
+	}
+	// Warnings ask the operator to act (copy a replacement's new addresses
+	// into the fleet config, say); one an event said is not said again.
+	for ; p.warnings < len(st.Warnings); p.warnings++ {
+		w := st.Warnings[p.warnings]
+		if !slices.ContainsFunc(st.Events, func(e workflows.Event) bool { return e.Message == w }) {
+			p.printf("    warning: %s\n", w)
+		}
 	}
 	for _, w := range st.Working {
 		key := "working " + w.Activity + " " + w.Progress

@@ -73,6 +73,26 @@ func TestPrinterShowsAWaitingStepsNotes(t *testing.T) {
 	wantPrinted(t, b.String(), want)
 }
 
+// The status's warnings ask the operator to act (a replacement's "update
+// the fleet config", the plan's): each is printed once, as it comes,
+// unless an event of the same words already said it.
+func TestPrinterWarnings(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b}
+	const both = "the new glue leaves out 2001:db8::1"
+	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseSucceeded}, Warnings: []string{"zone example.org: serial unchanged"}}
+	p.Update(st)
+	st.Warnings = append(st.Warnings, both, "update the fleet config: load_balancers lb1 address is now 192.0.2.20 (was 192.0.2.10)")
+	st.Events = []workflows.Event{{Message: both}}
+	p.Update(st)
+	p.Update(st)
+	want := "==> succeeded\n" +
+		"    warning: zone example.org: serial unchanged\n" +
+		"    ! " + both + "\n" +
+		"    warning: update the fleet config: load_balancers lb1 address is now 192.0.2.20 (was 192.0.2.10)\n"
+	wantPrinted(t, b.String(), want)
+}
+
 // At the approval gate the printer puts the decision in front of the
 // operator: the revision's changes against the live one, green's changes against blue, the deadline, and the commands
 // that approve or abort this very rollout.

@@ -54,6 +54,7 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 				Until: t0.Add(5 * time.Minute), GiveUpAt: t0.Add(24 * time.Hour)}
 		case l.reads > 2:
 			replace.State, st.Phase, st.EndedAt = "completed", workflows.PhaseSucceeded, t0.Add(90*time.Second)
+			st.Warnings = []string{"update the fleet config: load_balancers lb1 address is now 192.0.2.10 (was 192.0.2.1)"}
 			if l.end != nil {
 				l.end(&replace)
 			}
@@ -123,6 +124,8 @@ func TestCLILBReplaceWait(t *testing.T) {
 		// The drain's time left is the least; how long it may last, and
 		// how to end it, once.
 		"drain: unless the old load balancers fall quiet first, it ends at 2026-12-02 10:00:00 UTC (max_wait); to end it now: dnsroll lb force-drain --fleet lab --reason '...'\n",
+		// What the operator must do next, from the status's warnings.
+		"warning: update the fleet config: load_balancers lb1 address is now 192.0.2.10 (was 192.0.2.1)\n",
 		"load balancer replacement lbreplace-lab:r1 succeeded in 1m30s",
 	)
 	if n := strings.Count(out, "at the registrar:"); n != 1 {
