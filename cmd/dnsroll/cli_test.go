@@ -389,6 +389,21 @@ func TestCLIRolloutStatusJSONFollow(t *testing.T) {
 	wantAll(t, "stderr", errOut, "EnsureServer ns1-next    failed", "rollout rollout-lab:r1 cleanup-failed")
 }
 
+// status prints its times in the local zone, naming it: the deadlines
+// beside them (approve by, a bake's end, a cleanup's next round) come in
+// UTC, and an unnamed local time read beside them misleads by hours.
+func TestCLIStatusTimesNameTheirZone(t *testing.T) {
+	local := time.Local
+	time.Local = time.FixedZone("EST", -5*60*60)
+	t.Cleanup(func() { time.Local = local })
+	newFakeAPI(t, 0)
+	out, _, _ := cli(t, "rollout", "status", "--id", "rollout-lab:r1")
+	wantAll(t, "rollout status", out, "started   2026-12-01 05:00:00 EST\n", "ended     2026-12-01 05:00:04 EST (4s)\n")
+	newLBAPI(t)
+	out, _, _ = cli(t, "lb", "status", "--id", "lbupdate-lab:r2")
+	wantAll(t, "lb status", out, "started   2026-12-01 05:00:00 EST\n", "ended     2026-12-01 05:00:05 EST (5s)\n")
+}
+
 func TestCLIRolloutStatusListAbort(t *testing.T) {
 	newFakeAPI(t, 0)
 	out, _, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1")

@@ -52,9 +52,9 @@ func (c *lbCmd) status(ctx context.Context, id string) error {
 	}
 	k := kindOf(id)
 	st := run.Status
-	fmt.Fprintf(c.out, "%s %s\nfleet     %s\nstate     %s, phase %s\nstarted   %s\n", k.Noun, run.ID, st.Fleet, run.State, st.Phase, st.StartedAt.Local().Format(time.DateTime))
+	fmt.Fprintf(c.out, "%s %s\nfleet     %s\nstate     %s, phase %s\nstarted   %s\n", k.Noun, run.ID, st.Fleet, run.State, st.Phase, st.StartedAt.Local().Format(localTime))
 	if !st.EndedAt.IsZero() {
-		fmt.Fprintf(c.out, "ended     %s (%s)\n", st.EndedAt.Local().Format(time.DateTime), st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
+		fmt.Fprintf(c.out, "ended     %s (%s)\n", st.EndedAt.Local().Format(localTime), st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
 	}
 	if run.WebUI != "" {
 		fmt.Fprintf(c.out, "Web UI    %s\n", run.WebUI)

@@ -272,7 +272,7 @@ func (c *apiCmd) status(ctx context.Context, id string) error {
 		return c.printJSON(ro, err)
 	}
 	fmt.Fprintf(c.out, "rollout   %s\nfleet     %s (revision %s)\nstate     %s, phase %s\nstarted   %s\n",
-		ro.ID, ro.Fleet, orNone(ro.Revision), ro.State, ro.Phase, ro.StartedAt.Local().Format(time.DateTime))
+		ro.ID, ro.Fleet, orNone(ro.Revision), ro.State, ro.Phase, ro.StartedAt.Local().Format(localTime))
 	if ro.Bundle != "" {
 		fmt.Fprintf(c.out, "bundle    %s\n", ro.Bundle)
 	}
@@ -288,7 +288,7 @@ func (c *apiCmd) status(ctx context.Context, id string) error {
 		}
 	}
 	if !ro.EndedAt.IsZero() {
-		fmt.Fprintf(c.out, "ended     %s (%s)\n", ro.EndedAt.Local().Format(time.DateTime), ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
+		fmt.Fprintf(c.out, "ended     %s (%s)\n", ro.EndedAt.Local().Format(localTime), ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
 	}
 	if ro.Links.WebUI != "" {
 		fmt.Fprintf(c.out, "Web UI    %s\n", ro.Links.WebUI)
@@ -390,8 +390,13 @@ func listTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format(time.DateTime)
+	return t.Local().Format(localTime)
 }
+
+// localTime is how the CLI prints a time in the local zone: naming the
+// zone, since the deadlines the workflows write (approve by, a bake's end)
+// are in UTC.
+const localTime = time.DateTime + " MST"
 
 func (c *apiCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
 	fs.StringVar(&c.id, "id", "", "rollout ID, or give it as the argument (default: the fleet's latest rollout)")
