@@ -182,6 +182,11 @@ func (p *Printer) gate(st workflows.Status) {
 				p.printf("    zone %s on %s against %s: %s\n", d.Zone, rep.Name, d.Against, d.Summary)
 				diffs = true
 			}
+			if rep.DiffsOmitted > 0 {
+				// The report keeps a few zones (probe.samples): the rest
+				// are counted, lest the few read as all.
+				p.printf("    and %d more zones on %s, not shown (those that differ come first)\n", rep.DiffsOmitted, rep.Name)
+			}
 		}
 	}
 	if diffs {

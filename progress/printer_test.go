@@ -129,6 +129,26 @@ func TestPrinterApprovalGate(t *testing.T) {
 	}
 }
 
+// The gate shows a few zones of each green server (the samples setting),
+// those that differ first; it says how many more there are, so that 5
+// zones shown of 100 that changed do not read as all of them.
+func TestPrinterApprovalGateCountsZonesNotShown(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b, ID: "rollout-lab:0f1e"}
+	verify := activities.VerifyResult{Reports: []probe.Report{{Name: "ns1-next", DiffsOmitted: 95, Diffs: []probe.Comparison{{
+		Zone: "a.example.", Against: "ns1", Summary: "0 added, 0 removed, 1 changed: www.a.example. A",
+	}}}}}
+	p.Update(workflows.Status{
+		Run:       workflows.Run{Phase: workflows.PhaseAwaitingApproval},
+		ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
+		Analysis:  []workflows.Analysis{{Step: "VerifyGreen", Result: verify}},
+	})
+	if want := "    zone a.example. on ns1-next against ns1: 0 added, 0 removed, 1 changed: www.a.example. A\n" +
+		"    and 95 more zones on ns1-next, not shown (those that differ come first)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("printed:\n%s\nlacks %q", b.String(), want)
+	}
+}
+
 // At a later gate of approval: each, some load balancers are on green: no
 // approval puts them back on blue, and the printer says so.
 func TestPrinterLaterApprovalGate(t *testing.T) {
