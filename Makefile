@@ -11,8 +11,10 @@ TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL_SERVER_VERSION := v1.29.1
 # The Go linter `make test` and `make lint` run, beside go vet.
 STATICCHECK_VERSION := v0.8.2
+# gcc and libc6-dev: `go test -race` needs cgo, which Go turns off when it
+# finds no C compiler. bc: scripts/bench-zone-deploy.sh.
 APT_PACKAGES := bind9 bind9-dnsutils nginx libnginx-mod-stream ansible ansible-lint yamllint dnsperf dnsdist docker-compose \
-	debootstrap dpkg-dev systemd-container openssh-client openssh-server iproute2 postgresql
+	debootstrap dpkg-dev systemd-container openssh-client openssh-server iproute2 postgresql gcc libc6-dev bc
 # The machine lab's base image (lab/machines): built once per machine, shared
 # by every clone on it.
 LAB_IMAGE ?= /var/cache/dnsroll/base-bookworm
@@ -153,7 +155,7 @@ bench-query: deps tools temporal-server
 
 ## bench-zone-deploy: time the nameserver role deploying 1, 100 and 1,000 zones to a lab nameserver (docs/benchmarks-zone-deploy.md)
 BENCH_ZONE_COUNTS ?= 1 100 1000
-bench-zone-deploy:
+bench-zone-deploy: deps
 	scripts/bench-zone-deploy.sh $(BENCH_ZONE_COUNTS)
 
 ## bench-scale: one lab rollout of fleets of 1, 1,000, 10,000 and 100,000 small zones: wall time, history size, largest payload, worker peak memory, analysis coverage (docs/benchmarks-scale.md)
