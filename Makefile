@@ -163,7 +163,7 @@ BENCH_SCALE_SIZES ?= 1,1000,10000,100000
 bench-scale: deps tools build
 	$(GO) run ./bench/scale -sizes $(BENCH_SCALE_SIZES) -dnsroll $(BIN)/dnsroll -temporal-bin $(BIN)/temporal $(BENCH_SCALE_FLAGS)
 
-## screenshots: photograph a lab rollout in the Web UI with headless Chromium into docs/webui (installs chromium and playwright-core; not part of test)
+## screenshots: photograph a lab rollout in the Web UI with headless Chromium into docs/webui (installs chromium, npm and playwright-core; not part of test)
 screenshots: deps tools build
 	DNSROLL_BIN=$(BIN)/dnsroll scripts/webui-screenshots.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Screenshots of the Temporal Web UI for the README (docs/webui/*.png).
 #
-# It installs what it needs (Debian's chromium with apt-get, playwright-core
+# It installs what it needs (Debian's chromium and npm with apt-get, playwright-core
 # from npm into .lab/webui-screenshots), builds dnsroll, starts a process lab
 # with a worker (`dnsroll dev --mode processes`) on free ports, rolls out
 # revision A (blue) and then B, and has headless Chromium photograph:
@@ -28,10 +28,14 @@ sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 say() { echo "webui-screenshots: $*" >&2; }
 
 # 1. Tools.
-if [ ! -x "$chromium" ]; then
-	say "installing Debian's chromium"
+# npm brings node, which runs the script that drives chromium.
+pkgs=''
+[ -x "$chromium" ] || pkgs=chromium
+command -v npm >/dev/null || pkgs="$pkgs npm"
+if [ -n "$pkgs" ]; then
+	say "installing Debian's$(printf ' %s' $pkgs)"
 	sudo_ apt-get update -qq
-	sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs
 fi
 mkdir -p "$work"
 if [ ! -d "$work/node_modules/playwright-core" ]; then
