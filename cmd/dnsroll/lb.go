@@ -47,7 +47,8 @@ const lbUsage = `Usage: dnsroll lb <command> [flags]   (dnsroll lb <command> --h
 --id names a run (lbupdate-<fleet>:<run id> or lbreplace-<fleet>:<run id>); without it,
 --fleet names the fleet's latest replacement, or its latest update with --update.
 A fleet runs one rollout, update or replacement at a time. --wait and --follow exit 0
-when the run succeeds, 2 when the old load balancers (or their old config) serve, and
+when the run succeeds, 2 when the old load balancers serve (an update's: the one it
+was updating is back on its old config; those updated before it keep the update), and
 3 when a person must act (cleanup-failed, failed past the point of no return: the
 old ones being deleted, or the zone naming the new ones; or terminated mid-way).
 
