@@ -100,7 +100,15 @@ func (p *Printer) Update(st workflows.Status) {
 		if r.Progress != "" {
 			what += " (" + r.Progress + ")"
 		}
-		p.printf("    ~ %s: attempt %d after: %s\n", what, r.Attempt, r.LastError)
+		when := ""
+		if !r.NextAttemptAt.IsZero() {
+			// In the clock's zone, as the lines' own times are.
+			when = " at " + r.NextAttemptAt.UTC().Format("15:04:05 UTC")
+			if p.Clock != nil {
+				when = " at " + r.NextAttemptAt.In(p.Clock().Location()).Format("15:04:05")
+			}
+		}
+		p.printf("    ~ %s: attempt %d%s after: %s\n", what, r.Attempt, when, r.LastError)
 	}
 }
 

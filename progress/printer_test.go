@@ -27,6 +27,18 @@ func TestPrinter(t *testing.T) {
 	wantPrinted(t, b.String(), want)
 }
 
+// A retry that waits says when its next attempt starts: backoff grows to
+// minutes, and a line that says only "attempt 4" reads as one running.
+func TestPrinterSaysWhenTheNextAttemptStarts(t *testing.T) {
+	var b strings.Builder
+	at := time.Date(2026, 12, 1, 15, 4, 5, 0, time.UTC)
+	p := &Printer{W: &b, Clock: func() time.Time { return at }}
+	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseDeletingBlue}}
+	st.Retrying = []workflows.Retry{{Activity: "DeleteServer", Attempt: 4, LastError: "[500] Internal Server Error", NextAttemptAt: at.Add(80 * time.Second)}}
+	p.Update(st)
+	wantPrinted(t, b.String(), "15:04:05 ==> deleting-blue\n15:04:05     ~ DeleteServer: attempt 4 at 15:05:25 after: [500] Internal Server Error\n")
+}
+
 // A long step is not silent: each progress it reports is printed once, as
 // it comes.
 func TestPrinterShowsALongStepsProgress(t *testing.T) {
