@@ -645,6 +645,8 @@ func TestNoAuthRefusesBrowsers(t *testing.T) {
 			if rec.Code != tt.want {
 				t.Errorf("status %d (%s), want %d", rec.Code, rec.Body, tt.want)
 			}
+			// A client generated from openapi.yaml knows the 403.
+			checkSpec(t, r, rec)
 		})
 	}
 	// With a token, a browser cannot send it cross-site: nothing changes.

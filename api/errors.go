@@ -22,7 +22,8 @@ import (
 // ErrorBody is every error response.
 type ErrorBody struct {
 	// Code is dnsroll's error code (invalid, not_found, conflict, internal)
-	// or an HTTP-level one (unauthorized, too_large, method_not_allowed).
+	// or an HTTP-level one (unauthorized, forbidden, too_large,
+	// method_not_allowed).
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	// Field names the request field that is wrong, for 400s about one.
