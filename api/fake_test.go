@@ -50,6 +50,10 @@ type fakeBackend struct {
 	// planned are the inputs of plans; planErr, when set, refuses them.
 	planned []workflows.RolloutInput
 	planErr error
+	// planCut, when set, plays the SDK waiting for a plan no worker
+	// takes: its gRPC call ends with this error a moment before ctx says
+	// it is done.
+	planCut error
 }
 
 // fakeLBRun is a run of a load balancer workflow.
@@ -231,6 +235,13 @@ func (f *fakeBackend) Plan(ctx context.Context, in workflows.RolloutInput) (work
 	run := rollouts.Run{WorkflowID: workflows.PlanWorkflowID(in.Fleet, "f1"), RunID: "r1"}
 	if f.planErr != nil {
 		return workflows.PlanReport{}, run, f.planErr
+	}
+	if f.planCut != nil {
+		f.mu.Unlock()
+		deadline, _ := ctx.Deadline()
+		time.Sleep(time.Until(deadline) - 20*time.Millisecond)
+		f.mu.Lock()
+		return workflows.PlanReport{}, run, fmt.Errorf("plan %s: %w", run.WorkflowID, f.planCut)
 	}
 	if f.noWorker {
 		f.mu.Unlock()

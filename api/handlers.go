@@ -12,7 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
+
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -91,7 +94,7 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PlanWait)
 	defer cancel()
 	rep, run, err := s.cfg.Backend.Plan(ctx, workflows.RolloutInput(req))
-	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
+	if err != nil && r.Context().Err() == nil && planTimedOut(ctx, err) {
 		err = errorf(http.StatusGatewayTimeout, codeTimeout, "the plan did not finish in %s: no worker of this task queue is running, or its Plan step is still retrying (a cloud or DNS error); the Web UI shows workflow %s", s.cfg.PlanWait, run.WorkflowID)
 	}
 	if err != nil {
@@ -101,6 +104,20 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("rollout planned", "request_id", RequestID(r.Context()), "fleet", req.Fleet, "revision", req.Revision, "workflow_id", run.WorkflowID)
 	writeJSON(w, http.StatusOK, Planned{PlanReport: rep, WorkflowID: run.WorkflowID, RunID: run.RunID,
 		WebUI: dnsroll.WebUILink(s.cfg.WebUIURL, s.cfg.Namespace, run.WorkflowID, run.RunID)})
+}
+
+// planTimedOut says whether a plan's wait, under ctx, ended at its
+// deadline with err. The SDK's long poll for the result often returns its
+// gRPC call's deadline error, or the cancel of its stream, a moment
+// before ctx says it is done.
+func planTimedOut(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	var deadline *serviceerror.DeadlineExceeded
+	var canceled *serviceerror.Canceled
+	until, _ := ctx.Deadline()
+	return (errors.As(err, &deadline) || errors.As(err, &canceled)) && time.Until(until) < time.Second
 }
 
 // startRequest reads and checks the body of POST /rollouts and

@@ -62,4 +62,18 @@ func TestPlan(t *testing.T) {
 	if e := errorBody(t, rec); rec.Code != 504 || e.Code != "timeout" || !strings.Contains(e.Message, "no worker of this task queue is running, or its Plan step is still retrying") || !strings.Contains(e.Message, "plan-lab-f1") {
 		t.Errorf("no worker: %d %+v, want 504 naming the plan's workflow", rec.Code, e)
 	}
+
+	// The SDK's wait for the result ends with its gRPC call's deadline
+	// error, or the cancel of its stream, often a moment before ctx says
+	// it is done: that is the same timeout, not a Temporal to try again
+	// (503) or an internal error (500).
+	for _, cut := range []error{serviceerror.NewDeadlineExceeded("context deadline exceeded"),
+		serviceerror.NewCanceled("stream terminated by RST_STREAM with error code: CANCEL")} {
+		ts := newTestServer(t, func(c *Config) { c.PlanWait = 300 * time.Millisecond })
+		ts.fake.planCut = cut
+		rec := ts.do(t, "POST", "/plans", `{"fleet":"lab","revision":"B"}`, bearer)
+		if e := errorBody(t, rec); rec.Code != 504 || !strings.Contains(e.Message, "plan-lab-f1") {
+			t.Errorf("no worker, the wait cut by %T: %d %+v, want 504 naming the plan's workflow", cut, rec.Code, e)
+		}
+	}
 }
