@@ -39,6 +39,8 @@ type fakeClient struct {
 	pending  []*workflowpb.PendingActivityInfo
 	describe error
 	listed   []*workflowpb.WorkflowExecutionInfo
+	// listErr fails ListWorkflow.
+	listErr error
 	// startErr fails ExecuteWorkflow; started records its calls.
 	startErr error
 	started  []string
@@ -53,7 +55,7 @@ func (f *fakeClient) ExecuteWorkflow(_ context.Context, opts client.StartWorkflo
 }
 
 func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
-	return &workflowservice.ListWorkflowExecutionsResponse{Executions: f.listed}, nil
+	return &workflowservice.ListWorkflowExecutionsResponse{Executions: f.listed}, f.listErr
 }
 
 func (f *fakeClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -250,6 +252,19 @@ func TestTemporalList(t *testing.T) {
 			t.Errorf("rollout %d = %s %s rev %q %s/%s, want %s %s rev %q %s/%s", i,
 				g.ID, g.Fleet, g.Revision, g.State, g.Phase, want.ID, want.Fleet, want.Revision, want.State, want.Phase)
 		}
+	}
+}
+
+// A status the visibility store does not know is a 400 about the status
+// filter. Temporal 1.29 (the one `make dev` runs) refuses 'Paused', which
+// the API offers, and the refusal named no field and blamed the page
+// token as much as the filter.
+func TestTemporalListStatusTemporalDoesNotKnow(t *testing.T) {
+	c := &fakeClient{listErr: serviceerror.NewInvalidArgument("invalid query: invalid expression: invalid ExecutionStatus value 'Paused'")}
+	ts := newTestServer(t, func(cfg *Config) { cfg.Backend = &Temporal{Client: c} })
+	rec := ts.do(t, "GET", "/rollouts?status=paused", "", "Bearer "+token)
+	if e := errorBody(t, rec); rec.Code != 400 || e.Field != "status" || !strings.Contains(e.Message, "'Paused'") {
+		t.Errorf("status=paused refused by Temporal: %d %+v, want 400 about field status, with Temporal's reason", rec.Code, e)
 	}
 }
 

@@ -61,7 +61,12 @@ func (t *Temporal) List(ctx context.Context, f Filter) ([]Summary, []byte, error
 		Namespace: t.Namespace, PageSize: int32(f.Limit), NextPageToken: f.PageToken, Query: ListQuery(f),
 	})
 	var bad *serviceerror.InvalidArgument
-	if errors.As(err, &bad) {
+	switch {
+	case errors.As(err, &bad) && f.State != "" && strings.Contains(bad.Message, "ExecutionStatus"):
+		// A Temporal server older than the API's client may not know a
+		// status (1.29 refuses Paused).
+		return nil, nil, fieldError("status", "Temporal's visibility store does not filter by %s: %s; list without it", f.State, bad.Message)
+	case errors.As(err, &bad):
 		return nil, nil, dnsroll.Errorf(dnsroll.EINVALID, "page_token or filter: %s", bad.Message)
 	}
 	if err != nil {
