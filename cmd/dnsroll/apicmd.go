@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -157,8 +158,10 @@ func whoFlags(fs *flag.FlagSet, reason, by *string) {
 	fs.StringVar(by, "by", envOr("USER", ""), "who asks")
 }
 
-// follower follows a run to its end; only success returns nil.
-type follower func(ctx context.Context, id string, poll time.Duration) error
+// follower follows a run to its end; only success returns nil. An id
+// without a run ID names the fleet's latest when it starts, and it follows
+// that run (followed) even once another has started.
+type follower func(ctx context.Context, id string, poll time.Duration) (followed string, err error)
 
 // followRetry is how long --wait and --follow retry transient API errors
 // (a proxy's 502, the API restarting) before they give up on a run, which
@@ -196,7 +199,8 @@ func waitFlags(fs *flag.FlagSet, what string) func(context.Context, string, foll
 		if !*wait {
 			return nil
 		}
-		return follow(ctx, id, *poll)
+		_, err := follow(ctx, id, *poll)
+		return err
 	}
 }
 
@@ -239,9 +243,10 @@ func (a atLeast[T]) Set(s string) error {
 }
 
 // statusFlags registers --id, --json, --follow and --poll of a status
-// command: show prints the run that target names, follow follows it
-// (exiting as wait does).
-func (c *apiCmd) statusFlags(fs *flag.FlagSet, wait string, target func() (string, error), show func(context.Context, string) error, follow follower) func(context.Context) error {
+// command: show prints the run that target names and returns its ID,
+// follow follows that run (exiting as wait does), not whichever run the
+// fleet has started since.
+func (c *apiCmd) statusFlags(fs *flag.FlagSet, wait string, target func() (string, error), show func(context.Context, string) (string, error), follow follower) func(context.Context) error {
 	fs.StringVar(&c.id, "id", "", "ID, or give it as the argument (default: the fleet's latest)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the API's JSON")
 	then := fs.Bool("follow", false, "then follow it to its end, printing what changes, with times (exit status as "+wait+"; API errors such as a proxy's 502 are retried for "+followRetry.String()+")")
@@ -254,16 +259,18 @@ func (c *apiCmd) statusFlags(fs *flag.FlagSet, wait string, target func() (strin
 		if c.asJSON && *then {
 			// Standard output stays one JSON document, the run as it
 			// ended; the progress goes to standard error.
-			ferr := follow(ctx, id, *poll)
-			if err := show(ctx, id); err != nil {
+			followed, ferr := follow(ctx, id, *poll)
+			if _, err := show(ctx, cmp.Or(followed, id)); err != nil {
 				return errors.Join(ferr, err)
 			}
 			return ferr
 		}
-		if err := show(ctx, id); err != nil || !*then {
+		shown, err := show(ctx, id)
+		if err != nil || !*then {
 			return err
 		}
-		return follow(ctx, id, *poll)
+		_, err = follow(ctx, shown, *poll)
+		return err
 	}
 }
 

@@ -566,7 +566,7 @@ func TestCLIFollowGivesUp(t *testing.T) {
 	f.fail = 1000
 	var out, errOut bytes.Buffer
 	c := &apiCmd{client: api.Client{URL: os.Getenv("DNSROLL_API_URL"), Token: f.token}, out: &out, stderr: &errOut, retryFor: 300 * time.Millisecond}
-	err := c.follow(context.Background(), "rollout-lab:r1", 100*time.Millisecond)
+	_, err := c.follow(context.Background(), "rollout-lab:r1", 100*time.Millisecond)
 	wantErr(t, err, "HTTP 502", "goes on", "dnsroll rollout status --id rollout-lab:r1 --follow")
 	if code := exitCode(err); code != 1 {
 		t.Errorf("exit %d, want 1", code)
@@ -576,7 +576,7 @@ func TestCLIFollowGivesUp(t *testing.T) {
 	}
 
 	errOut.Reset()
-	err = c.follow(context.Background(), "rollout-lab:nosuch", 100*time.Millisecond)
+	_, err = c.follow(context.Background(), "rollout-lab:nosuch", 100*time.Millisecond)
 	wantErr(t, err, "404")
 	if err != nil && strings.Contains(err.Error(), "goes on") || errOut.Len() != 0 {
 		t.Errorf("a 404: err %v, stderr %q; want it at once, without retries", err, errOut.String())
@@ -826,6 +826,40 @@ func TestTemporalHelpNamesEveryVariable(t *testing.T) {
 			if !strings.Contains(out, v) {
 				t.Errorf("%s --help does not name %s", cmd, v)
 			}
+		}
+	}
+}
+
+// status --fleet --follow follows the rollout it shows, to its end, even
+// when the fleet starts another before the next poll: before, each poll
+// read the fleet's latest, so the command went on with the new run and
+// exited with its outcome (0 for a failed rollout that a retry followed
+// and that succeeded), with or without --json.
+func TestCLIStatusFollowsTheRolloutItShows(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		f := newFakeAPI(t, 1)
+		latest := 0
+		f.more = func(method, path string, _ []byte) any {
+			if method != "GET" || path != "/rollouts/rollout-lab" {
+				return nil
+			}
+			// The first read is rollout-lab:r1, running; then a
+			// retry, rollout-lab:r2, runs and succeeds.
+			latest++
+			if latest == 1 {
+				return api.Rollout{ID: "rollout-lab:r1", WorkflowID: "rollout-lab", RunID: "r1", State: "running",
+					Status: workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseProvisioning, Steps: []*workflows.Step{}}}}
+			}
+			return api.Rollout{ID: "rollout-lab:r2", WorkflowID: "rollout-lab", RunID: "r2", State: "completed",
+				Status: workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseSucceeded, Steps: []*workflows.Step{}}}}
+		}
+		args := []string{"rollout", "status", "--fleet", "lab", "--follow", "--poll", "100ms"}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		out, errOut, code := cli(t, args...)
+		if code != 3 || strings.Contains(out+errOut, "rollout-lab:r2") {
+			t.Errorf("--json %v: exit %d, want 3 (rollout-lab:r1 cleanup-failed), and no word of rollout-lab:r2; stdout:\n%s\nstderr:\n%s", asJSON, code, out, errOut)
 		}
 	}
 }

@@ -45,10 +45,11 @@ func (c *lbCmd) read(ctx context.Context, id string) (lbRun, error) {
 	}}, nil
 }
 
-func (c *lbCmd) status(ctx context.Context, id string) error {
+// status prints the run id names and returns its ID.
+func (c *lbCmd) status(ctx context.Context, id string) (string, error) {
 	run, err := c.read(ctx, id)
 	if err != nil || c.asJSON {
-		return c.printJSON(run.raw, err)
+		return run.ID, c.printJSON(run.raw, err)
 	}
 	k := kindOf(id)
 	st := run.Status
@@ -65,32 +66,36 @@ func (c *lbCmd) status(ctx context.Context, id string) error {
 	if st.Failure != "" {
 		fmt.Fprintf(c.out, "\nfailure: %s\n", st.Failure)
 	}
-	return nil
+	return run.ID, nil
 }
 
 // follow prints a run's progress until it ends; only success exits 0,
 // and a failure exits as a followed rollout's does (followedExit).
-func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) error {
+func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) (string, error) {
 	k := kindOf(id)
 	out := c.progressOut()
 	p := &progress.Printer{W: out, Clock: time.Now, ID: id, Group: "lb"}
 	var rp replacePrinter
 	run, err := api.Poll(ctx, poll, reading(c.apiCmd, poll, func(ctx context.Context) (lbRun, string, error) {
 		run, err := c.read(ctx, id)
+		if err == nil {
+			// The run first read, not the fleet's next one.
+			id = run.ID
+		}
 		return run, run.State, err
 	}), func(run lbRun) {
 		p.Update(run.Status)
 		rp.update(out, run.Replace)
 	})
 	if err != nil {
-		return followError("lb", id, err)
+		return id, followError("lb", id, err)
 	}
 	st := run.Status
 	if st.Phase == workflows.PhaseSucceeded {
 		fmt.Fprintf(out, "%s %s succeeded in %s\n", k.Noun, run.ID, st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
-		return nil
+		return id, nil
 	}
-	return &exitError{code: followedExit(st), err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, whyEnded(st, run.State))}
+	return id, &exitError{code: followedExit(st), err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, whyEnded(st, run.State))}
 }
 
 // replacePrinter prints what a replacement adds to the steps: the zone

@@ -209,27 +209,31 @@ func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 }
 
 // follow prints a rollout's progress until it ends; only success exits 0.
-func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) error {
+func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) (string, error) {
 	out := c.progressOut()
 	p := &progress.Printer{W: out, Clock: time.Now, ID: id}
 	ro, err := api.Poll(ctx, poll, reading(c, poll, func(ctx context.Context) (api.Rollout, string, error) {
 		ro, err := c.client.Get(ctx, id)
+		if err == nil {
+			// The run first read, not the fleet's next one.
+			id = ro.ID
+		}
 		return ro, ro.State, err
 	}), func(ro api.Rollout) { p.Update(ro.Status) })
 	if err != nil {
-		return followError("rollout", id, err)
+		return id, followError("rollout", id, err)
 	}
 	switch ro.Phase {
 	case workflows.PhaseSucceeded:
 		fmt.Fprintf(out, "rollout %s succeeded in %s\n", ro.ID, ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
-		return nil
+		return id, nil
 	case workflows.PhaseCleanedUp:
 		fmt.Fprintf(out, "%s in %s: blue is serving and green was deleted\n", ro.Failure, ro.EndedAt.Sub(ro.StartedAt).Round(100*time.Millisecond))
-		return nil
+		return id, nil
 	case workflows.PhaseCleanupFailed:
 		printLeft(out, ro)
 	}
-	return &exitError{code: followedExit(ro.Status), err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, whyEnded(ro.Status, ro.State))}
+	return id, &exitError{code: followedExit(ro.Status), err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, whyEnded(ro.Status, ro.State))}
 }
 
 // whyEnded is why a followed run that did not succeed ended: its failure,
@@ -266,10 +270,11 @@ func followedExit(st workflows.Status) int {
 	return exitStopped
 }
 
-func (c *apiCmd) status(ctx context.Context, id string) error {
+// status prints the rollout id names and returns its ID.
+func (c *apiCmd) status(ctx context.Context, id string) (string, error) {
 	ro, err := c.client.Get(ctx, id)
 	if err != nil || c.asJSON {
-		return c.printJSON(ro, err)
+		return ro.ID, c.printJSON(ro, err)
 	}
 	fmt.Fprintf(c.out, "rollout   %s\nfleet     %s (revision %s)\nstate     %s, phase %s\nstarted   %s\n",
 		ro.ID, ro.Fleet, orNone(ro.Revision), ro.State, ro.Phase, ro.StartedAt.Local().Format(localTime))
@@ -299,7 +304,7 @@ func (c *apiCmd) status(ctx context.Context, id string) error {
 		fmt.Fprintf(c.out, "\nfailure: %s\n", ro.Failure)
 	}
 	printLeft(c.out, ro)
-	return nil
+	return ro.ID, nil
 }
 
 // printLeft lists what a cleanup-failed rollout left, and how to undo it.
