@@ -130,6 +130,10 @@ func TestRouter(t *testing.T) {
 			contains: "ending with a letter or digit"},
 		{name: "start bad revision", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"../etc"}`, auth: bearer, want: 400, field: "revision"},
 		{name: "start long reason", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"` + strings.Repeat("x", 501) + `"}`, auth: bearer, want: 400, field: "reason"},
+		// maxLength in openapi.yaml counts characters, as JSON Schema does:
+		// 500 of two bytes each are a reason the spec allows.
+		{name: "start reason of 500 characters", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"` + strings.Repeat("é", 500) + `"}`, auth: bearer, want: 201},
+		{name: "start reason of 501 characters", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"` + strings.Repeat("é", 501) + `"}`, auth: bearer, want: 400, field: "reason", contains: "500 characters"},
 		// Reasons and names are printed on operators' terminals and in the
 		// Web UI: no control characters, which could drive a terminal.
 		{name: "start reason with an escape", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"fix\u001b[2J"}`, auth: bearer, want: 400, field: "reason",

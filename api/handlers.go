@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"go.temporal.io/api/serviceerror"
 
@@ -169,8 +170,9 @@ func steering(r rune) bool {
 // characters, which could drive a terminal.
 func textField(name, v string, max int) error {
 	switch {
-	case len(v) > max:
-		return fieldError(name, "must be at most %d bytes", max)
+	case utf8.RuneCountInString(v) > max:
+		// Characters, as openapi.yaml's maxLength counts them.
+		return fieldError(name, "must be at most %d characters", max)
 	case strings.ContainsFunc(v, steering):
 		return fieldError(name, "must be one line of text, without control characters; got %q", v)
 	}
