@@ -32,8 +32,10 @@ var OpenAPI []byte
 // router tests use a fake.
 type Backend interface {
 	// Start starts a rollout. It returns an ECONFLICT error when the fleet
-	// already has a running rollout.
-	Start(ctx context.Context, in workflows.RolloutInput) (rollouts.Run, error)
+	// already has a running rollout. A start with key, the request's
+	// Idempotency-Key, that the fleet's latest rollout was started with
+	// returns that rollout, replayed (rollouts.StartOnce).
+	Start(ctx context.Context, in workflows.RolloutInput, key string) (run rollouts.Run, replayed bool, err error)
 	// Get returns one rollout; an empty RunID means the fleet's latest.
 	// It returns an ENOTFOUND error for a rollout that does not exist.
 	Get(ctx context.Context, run rollouts.Run) (Rollout, error)

@@ -54,13 +54,19 @@ func (ts *testServer) do(tb testing.TB, method, path, body, auth string) *httpte
 	if auth != "" {
 		r.Header.Set("Authorization", auth)
 	}
+	return ts.send(tb, r)
+}
+
+// send serves r, checking the answer against openapi.yaml.
+func (ts *testServer) send(tb testing.TB, r *http.Request) *httptest.ResponseRecorder {
+	tb.Helper()
 	rec := httptest.NewRecorder()
 	ts.h.ServeHTTP(rec, r)
-	if rec.Code != http.StatusMethodNotAllowed && path != "/nope" {
+	if rec.Code != http.StatusMethodNotAllowed && r.URL.Path != "/nope" {
 		checkSpec(tb, r, rec)
 	}
 	if rec.Header().Get(RequestIDHeader) == "" {
-		tb.Errorf("%s %s: no %s header", method, path, RequestIDHeader)
+		tb.Errorf("%s %s: no %s header", r.Method, r.URL.Path, RequestIDHeader)
 	}
 	return rec
 }
@@ -681,5 +687,45 @@ func TestHealthzAsksTemporalOnceASecond(t *testing.T) {
 	ts.fake.mu.Unlock()
 	if most := int(time.Since(start)/time.Second) + 1; n > most {
 		t.Errorf("%d health checks of Temporal for 100 calls in %s, want at most %d", n, time.Since(start), most)
+	}
+}
+
+// A CI job that retries POST /rollouts with its Idempotency-Key (its first
+// answer was lost) gets the rollout its first request started, with 200,
+// not a 409 about its own rollout; the key with another body is a 400
+// about the header, and so is a key that is no key.
+func TestStartWithIdempotencyKey(t *testing.T) {
+	ts := newTestServer(t, nil)
+	start := func(body, key string) *httptest.ResponseRecorder {
+		t.Helper()
+		r := httptest.NewRequest("POST", "/rollouts", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+token)
+		if key != "" {
+			r.Header.Set("Idempotency-Key", key)
+		}
+		return ts.send(t, r)
+	}
+	body := `{"fleet":"lab","revision":"B","reason":"ci"}`
+	if rec := start(body, "job-41"); rec.Code != 201 || !strings.Contains(rec.Body.String(), `"id": "rollout-lab:run-1"`) {
+		t.Fatalf("first start: %d %s", rec.Code, rec.Body)
+	}
+	if rec := start(body, "job-41"); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"id": "rollout-lab:run-1"`) ||
+		rec.Header().Get("Location") != "/rollouts/rollout-lab:run-1" {
+		t.Errorf("the same start again: %d %s; want 200 with the rollout the first one started", rec.Code, rec.Body)
+	}
+	if len(ts.fake.started) != 1 {
+		t.Errorf("started %d rollouts, want 1", len(ts.fake.started))
+	}
+	if rec := start(body, "job-42"); rec.Code != 409 {
+		t.Errorf("another key while it runs: %d %s, want 409", rec.Code, rec.Body)
+	}
+	if rec := start(`{"fleet":"lab","revision":"C","reason":"ci"}`, "job-41"); rec.Code != 400 || errorBody(t, rec).Field != "Idempotency-Key" {
+		t.Errorf("the key with another request: %d %s, want a 400 about Idempotency-Key", rec.Code, rec.Body)
+	}
+	for _, bad := range []string{"has space", strings.Repeat("k", 256), "caf\u00e9"} {
+		if rec := start(body, bad); rec.Code != 400 || errorBody(t, rec).Field != "Idempotency-Key" {
+			t.Errorf("key %q: %d %s, want a 400 about Idempotency-Key", bad, rec.Code, rec.Body)
+		}
 	}
 }

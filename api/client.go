@@ -46,8 +46,28 @@ func (e *Error) Error() string {
 
 // Start posts a rollout.
 func (c *Client) Start(ctx context.Context, req StartRequest) (Started, error) {
+	return c.StartOnce(ctx, req, "", Retry{})
+}
+
+// StartOnce posts a rollout with Idempotency-Key key, retrying transient
+// errors as r says: with a key, a start whose answer was lost is safe to
+// send again, and gets the rollout it started. Without one nothing is
+// retried, since a retry could start a second rollout once the first ended.
+func (c *Client) StartOnce(ctx context.Context, req StartRequest, key string, r Retry) (Started, error) {
 	var out Started
-	return out, c.do(ctx, http.MethodPost, "/rollouts", req, &out)
+	post := func(ctx context.Context) (Started, string, error) {
+		var h http.Header
+		if key != "" {
+			h = http.Header{"Idempotency-Key": {key}}
+		}
+		return out, "", c.doWith(ctx, http.MethodPost, "/rollouts", h, req, &out)
+	}
+	if key == "" || r.For <= 0 {
+		_, _, err := post(ctx)
+		return out, err
+	}
+	_, _, err := Retrying(r, post)(ctx)
+	return out, err
 }
 
 // planTimeout bounds a POST /plans, which waits for a worker to plan: the
@@ -180,7 +200,8 @@ const maxRetryWait = 30 * time.Second
 // Retrying is read, for Poll, retrying transient errors (Transient) as r
 // says: one 502 from a proxy should not end the following of a run that
 // goes on. It returns any other error at once, and the last transient one
-// once r.For has passed. Only reads may be retried so.
+// once r.For has passed. Only reads may be retried so, and starts that
+// carry an Idempotency-Key (StartOnce).
 func Retrying[T any](r Retry, read func(context.Context) (T, string, error)) func(context.Context) (T, string, error) {
 	return func(ctx context.Context) (T, string, error) {
 		var first time.Time
@@ -308,6 +329,11 @@ func (c *Client) BaseURL() (*url.URL, error) {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doWith(ctx, method, path, nil, in, out)
+}
+
+// doWith is do with extra request headers.
+func (c *Client) doWith(ctx context.Context, method, path string, header http.Header, in, out any) error {
 	base, err := c.BaseURL()
 	if err != nil {
 		return err
@@ -326,6 +352,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +25,8 @@ type fakeBackend struct {
 	order   []string            // IDs, oldest first
 	n       int
 	started []workflows.RolloutInput
-	signals []string // "<signal> <id> <reason> <by>"
+	keys    map[string]keyedStart // starts by Idempotency-Key
+	signals []string              // "<signal> <id> <reason> <by>"
 	// sent are the signals' inputs, in the order of signals.
 	sent []workflows.SignalInput
 	// live and liveWhy are what Live answers; looked are the fleets it
@@ -131,19 +133,42 @@ func (f *fakeBackend) LaterChange(_ context.Context, run rollouts.Run) (rollouts
 	return rollouts.Run{}, "", dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %s", RolloutID(run))
 }
 
-func (f *fakeBackend) Start(_ context.Context, in workflows.RolloutInput) (rollouts.Run, error) {
+// Start keeps rollouts.StartOnce's promise about keys by remembering
+// them, as Temporal's memo does.
+func (f *fakeBackend) Start(_ context.Context, in workflows.RolloutInput, key string) (rollouts.Run, bool, error) {
 	f.mu.Lock()
+	if k, ok := f.keys[key]; ok && key != "" {
+		f.mu.Unlock()
+		if !reflect.DeepEqual(k.in, in) {
+			return rollouts.Run{}, false, dnsroll.Errorf(dnsroll.EINVALID, "rollout %s was started with this key and another request", RolloutID(k.run))
+		}
+		return k.run, true, nil
+	}
 	for _, ro := range f.runs {
 		if ro.Fleet == in.Fleet && ro.State == "running" {
 			f.mu.Unlock()
-			return rollouts.Run{}, dnsroll.Errorf(dnsroll.ECONFLICT, "fleet %s already has a running rollout: workflow %s run %s", in.Fleet, ro.WorkflowID, ro.RunID)
+			return rollouts.Run{}, false, dnsroll.Errorf(dnsroll.ECONFLICT, "fleet %s already has a running rollout: workflow %s run %s", in.Fleet, ro.WorkflowID, ro.RunID)
 		}
 	}
 	f.started = append(f.started, in)
 	f.mu.Unlock()
 	id := f.add(in.Fleet, workflows.PhasePlanning)
 	run, _ := ParseID(id)
-	return run, nil
+	if key != "" {
+		f.mu.Lock()
+		if f.keys == nil {
+			f.keys = map[string]keyedStart{}
+		}
+		f.keys[key] = keyedStart{run, in}
+		f.mu.Unlock()
+	}
+	return run, false, nil
+}
+
+// keyedStart is a start the fake remembers by its Idempotency-Key.
+type keyedStart struct {
+	run rollouts.Run
+	in  workflows.RolloutInput
 }
 
 func (f *fakeBackend) Get(_ context.Context, run rollouts.Run) (Rollout, error) {
@@ -224,7 +249,7 @@ func (f *fakeBackend) Retry(ctx context.Context, run rollouts.Run) (rollouts.Run
 		return rollouts.Run{}, workflows.RolloutInput{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "rollout %s not found", RolloutID(run))
 	}
 	in := workflows.RolloutInput{Fleet: ro.Fleet, Revision: ro.Revision, Reason: ro.Reason, RequestedBy: ro.RequestedBy}
-	started, err := f.Start(ctx, in)
+	started, _, err := f.Start(ctx, in, "")
 	return started, in, err
 }
 

@@ -68,8 +68,34 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	req.RequestedBy = requester(req.RequestedBy)
-	s.start(w, r, workflows.RolloutInput(req), "rollout started", "revision", req.Revision, "requested_by", req.RequestedBy)
+	s.start(w, r, workflows.RolloutInput(req), key, "rollout started", "revision", req.Revision, "requested_by", req.RequestedBy)
+}
+
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 255
+
+// idempotencyKey reads a start's Idempotency-Key header: a CI job's retry
+// with the key of its first start gets that rollout back (200) rather
+// than a 409 about it, or a second rollout once it has ended.
+func idempotencyKey(r *http.Request) (string, error) {
+	vs := r.Header.Values("Idempotency-Key")
+	switch {
+	case len(vs) == 0:
+		return "", nil
+	case len(vs) > 1:
+		return "", fieldError("Idempotency-Key", "is given %d times; give it once", len(vs))
+	}
+	k := strings.TrimSpace(vs[0])
+	if k == "" || len(k) > maxIdempotencyKey || strings.IndexFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+		return "", fieldError("Idempotency-Key", "must be 1-%d printable ASCII characters without spaces, such as a UUID or the CI job's ID", maxIdempotencyKey)
+	}
+	return k, nil
 }
 
 // Planned is the body of POST /plans' 200: what a rollout of the revision
@@ -590,7 +616,7 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.start(w, r, workflows.RolloutInput{
 		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By, CleanUp: req, ExtraLoadBalancers: st.ExtraLoadBalancers,
-	}, "cleanup started", "cleanup_of", ro.ID)
+	}, "", "cleanup started", "cleanup_of", ro.ID)
 }
 
 // cleanupAllowed refuses a cleanup after ro unless ro ended cleanup-failed
@@ -620,12 +646,22 @@ func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
 }
 
 // start starts a run of the fleet's workflow and answers as started does.
-func (s *Server) start(w http.ResponseWriter, r *http.Request, in workflows.RolloutInput, msg string, logArgs ...any) {
+func (s *Server) start(w http.ResponseWriter, r *http.Request, in workflows.RolloutInput, key, msg string, logArgs ...any) {
 	if err := s.busy(r, Rollouts, in.Fleet); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	run, err := s.cfg.Backend.Start(r.Context(), in)
+	run, replayed, err := s.cfg.Backend.Start(r.Context(), in, key)
+	if key != "" && dnsroll.ErrorCode(err) == dnsroll.EINVALID {
+		s.fail(w, r, fieldError("Idempotency-Key", "%v", err))
+		return
+	}
+	if replayed {
+		// The rollout an earlier request with this key started.
+		s.log.Info(msg+" earlier, with this Idempotency-Key", "request_id", RequestID(r.Context()), "fleet", in.Fleet, "id", RolloutID(run))
+		s.answerStarted(w, http.StatusOK, in, run)
+		return
+	}
 	s.started(w, r, in, run, err, msg, logArgs...)
 }
 
@@ -642,7 +678,12 @@ func (s *Server) started(w http.ResponseWriter, r *http.Request, in workflows.Ro
 		return
 	}
 	s.log.Info(msg, append([]any{"request_id", RequestID(r.Context()), "fleet", in.Fleet, "id", RolloutID(run)}, logArgs...)...)
+	s.answerStarted(w, http.StatusCreated, in, run)
+}
+
+// answerStarted writes the Started body of run, begun with input in.
+func (s *Server) answerStarted(w http.ResponseWriter, code int, in workflows.RolloutInput, run rollouts.Run) {
 	links := s.links(run)
 	w.Header().Set("Location", links.Self)
-	writeJSON(w, http.StatusCreated, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: in.Fleet, Revision: in.Revision, Links: links})
+	writeJSON(w, code, Started{ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID, Fleet: in.Fleet, Revision: in.Revision, Links: links})
 }

@@ -31,8 +31,8 @@ type Temporal struct {
 var _ Backend = (*Temporal)(nil)
 
 // Start implements Backend.
-func (t *Temporal) Start(ctx context.Context, in workflows.RolloutInput) (rollouts.Run, error) {
-	return rollouts.Start(ctx, t.Client, in)
+func (t *Temporal) Start(ctx context.Context, in workflows.RolloutInput, key string) (rollouts.Run, bool, error) {
+	return rollouts.StartOnce(ctx, t.Client, in, key)
 }
 
 // Retry implements Backend.

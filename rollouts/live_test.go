@@ -1,6 +1,7 @@
 package rollouts
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,8 +28,7 @@ import (
 // was given as its revision.
 func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	c := temporaltest.DevServer(t, workflows.SearchAttributes...)
-	w := worker.New(c, workflows.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(func(_ workflow.Context, in workflows.RolloutInput) (workflows.Status, error) {
+	fakeRollouts(t, c, func(_ workflow.Context, in workflows.RolloutInput) (workflows.Status, error) {
 		if in.Reason == "fail" {
 			return workflows.Status{}, temporal.NewNonRetryableApplicationError("failed", "test", nil)
 		}
@@ -41,11 +41,7 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 			return workflows.Status{Fleet: in.Fleet, Run: workflows.Run{Phase: workflows.PhaseCleanedUp}}, nil
 		}
 		return workflows.Status{Fleet: in.Fleet, Bundle: in.Reason, Revision: in.LiveBundle}, nil
-	}, workflow.RegisterOptions{Name: "RolloutWorkflow"})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	})
 
 	// roll starts a rollout of fleet whose bundle is reason, waits for it
 	// to end, and returns the live bundle it was given; failed is the
@@ -195,5 +191,77 @@ func waitListed(t *testing.T, c client.Client, query string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the visibility store never listed a run for %s", query)
 		}
+	}
+}
+
+// fakeRollouts runs fn as RolloutWorkflow on a worker of c until the test
+// ends.
+func fakeRollouts(t *testing.T, c client.Client, fn func(workflow.Context, workflows.RolloutInput) (workflows.Status, error)) {
+	t.Helper()
+	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: "RolloutWorkflow"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+}
+
+// A CI job that retries its start (its first answer was lost) gets the
+// rollout its first start began, running or ended, and never a second
+// one or a 409 about its own rollout; the same key with another request
+// is refused; another key is a new start, refused while one runs.
+func TestStartOnceStartsOneRolloutAKey(t *testing.T) {
+	c := temporaltest.DevServer(t, workflows.SearchAttributes...)
+	fakeRollouts(t, c, func(ctx workflow.Context, in workflows.RolloutInput) (workflows.Status, error) {
+		if in.Reason == "hold" {
+			_ = workflow.GetSignalChannel(ctx, "release").Receive(ctx, nil)
+		}
+		return workflows.Status{Fleet: in.Fleet}, nil
+	})
+
+	in := workflows.RolloutInput{Fleet: "lab", Revision: "B", Reason: "hold"}
+	first, replayed, err := StartOnce(t.Context(), c, in, "ci-job-1")
+	if err != nil || replayed {
+		t.Fatalf("first start: %v, replayed %v", err, replayed)
+	}
+	again, replayed, err := StartOnce(t.Context(), c, in, "ci-job-1")
+	if err != nil || !replayed || again != first {
+		t.Errorf("the same start again: %+v, replayed %v, %v; want %+v, replayed", again, replayed, err, first)
+	}
+	other := in
+	other.Revision = "C"
+	if _, _, err := StartOnce(t.Context(), c, other, "ci-job-1"); dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Errorf("the key with another request: %v, want an invalid-request error", err)
+	}
+	if _, _, err := StartOnce(t.Context(), c, in, "ci-job-2"); dnsroll.ErrorCode(err) != dnsroll.ECONFLICT {
+		t.Errorf("another key while it runs: %v, want a conflict", err)
+	}
+
+	// Once it has ended, the same key still names it: no second rollout.
+	if err := c.SignalWorkflow(t.Context(), first.WorkflowID, first.RunID, "release", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GetWorkflow(t.Context(), first.WorkflowID, first.RunID).Get(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	again, replayed, err = StartOnce(t.Context(), c, in, "ci-job-1")
+	if err != nil || !replayed || again != first {
+		t.Errorf("the same start after it ended: %+v, replayed %v, %v; want %+v, replayed", again, replayed, err, first)
+	}
+	// Without a key, and with a new one, a start is a new rollout.
+	next, replayed, err := StartOnce(t.Context(), c, workflows.RolloutInput{Fleet: "lab", Revision: "C"}, "ci-job-2")
+	if err != nil || replayed || next.RunID == first.RunID {
+		t.Errorf("a new key after it ended: %+v, replayed %v, %v; want a new rollout", next, replayed, err)
+	}
+	waitEnded(t, c, next)
+}
+
+// waitEnded waits for run to end.
+func waitEnded(t *testing.T, c client.Client, run Run) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := c.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, nil); err != nil {
+		t.Fatal(err)
 	}
 }

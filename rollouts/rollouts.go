@@ -42,19 +42,35 @@ type Run struct {
 // (RolloutInput.LiveBundle), unless in names one; a lookup that fails
 // does not stop the rollout, which then says the comparison is unknown.
 func Start(ctx context.Context, c client.Client, in workflows.RolloutInput) (Run, error) {
+	run, err := start(ctx, c, in, nil)
+	return run, startErr(in, err)
+}
+
+// start starts a rollout of in with memo, and returns Temporal's error.
+func start(ctx context.Context, c client.Client, in workflows.RolloutInput, memo map[string]any) (Run, error) {
 	if in.CleanUp == nil {
 		in = withLive(ctx, c, in)
 	}
 	opts := startOptions(in)
+	opts.Memo = memo
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.RolloutWorkflow, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return Run{}, dnsroll.Errorf(dnsroll.ECONFLICT, "fleet %s already has a running rollout: workflow %s run %s", in.Fleet, opts.ID, started.RunId)
-	}
 	if err != nil {
-		return Run{}, fmt.Errorf("start rollout: %w", err)
+		return Run{}, err
 	}
 	return Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// startErr is a start's error as Start returns it: ECONFLICT naming the
+// fleet's running rollout.
+func startErr(in workflows.RolloutInput, err error) error {
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return dnsroll.Errorf(dnsroll.ECONFLICT, "fleet %s already has a running rollout: workflow %s run %s", in.Fleet, workflows.WorkflowID(in.Fleet), started.RunId)
+	}
+	if err != nil {
+		return fmt.Errorf("start rollout: %w", err)
+	}
+	return nil
 }
 
 // withLive is in with the fleet's live revision to compare with

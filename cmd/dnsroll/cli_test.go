@@ -215,8 +215,13 @@ type fakeAPI struct {
 	reads int
 	// fail is how many reads of the rollout answer 502, as a proxy
 	// in front of a restarting API does.
-	fail     int
-	requests []string
+	fail int
+	// failStarts is how many starts answer 502 after they started, as a
+	// proxy whose API restarted once it had started the rollout; keys are
+	// the starts' Idempotency-Keys.
+	failStarts int
+	keys       []string
+	requests   []string
 	// more answers the requests the rollout routes do not: the body to
 	// send, or nil for a 404. It is called with the request's body.
 	more func(method, path string, body []byte) any
@@ -241,6 +246,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body any
 	switch r.Method + " " + r.URL.Path {
 	case "POST /rollouts":
+		f.keys = append(f.keys, r.Header.Get("Idempotency-Key"))
+		if f.failStarts > 0 {
+			f.failStarts--
+			http.Error(w, "<html><body>502 Bad Gateway</body></html>", http.StatusBadGateway)
+			return
+		}
 		var req api.StartRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Fleet != "lab" || req.Revision != "B" {
 			f.t.Errorf("start request %+v (%v), want fleet lab, revision B", req, err)
@@ -555,6 +566,25 @@ func TestCLIWaitRetriesTransientErrors(t *testing.T) {
 	}
 	if n := strings.Count(errOut, "HTTP 502"); n != 2 || strings.Count(errOut, "; retrying in ") != 2 {
 		t.Errorf("stderr, want two 502s each retried:\n%s", errOut)
+	}
+}
+
+// A start whose answer is lost (a proxy's 502) is sent again with the same
+// Idempotency-Key, which makes it safe: the API answers the rollout the
+// first one started. --idempotency-key sets the key, for a CI job's rerun.
+func TestCLIStartRetriesWithItsKey(t *testing.T) {
+	f := newFakeAPI(t, 1)
+	f.failStarts = 1
+	out, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B")
+	if code != 0 || !strings.Contains(out, "started rollout-lab:r1") || !strings.Contains(errOut, "HTTP 502") {
+		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s; want the start retried after the 502", code, out, errOut)
+	}
+	if len(f.keys) != 2 || f.keys[0] == "" || f.keys[0] != f.keys[1] {
+		t.Errorf("Idempotency-Keys %q; want the same key on both starts", f.keys)
+	}
+	f.keys = nil
+	if _, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--idempotency-key", "ci-job-7"); code != 0 || len(f.keys) != 1 || f.keys[0] != "ci-job-7" {
+		t.Errorf("exit %d, keys %q (%s); want the key given", code, f.keys, errOut)
 	}
 }
 

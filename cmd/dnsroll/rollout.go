@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -193,12 +194,21 @@ func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 	var req api.StartRequest
 	fill := c.rolloutFlags(fs, &req)
 	whoFlags(fs, &req.Reason, &req.RequestedBy)
+	key := fs.String("idempotency-key", "", "a key for this start, such as the CI job's ID: the same start again with it, as a CI job's rerun, "+
+		"gets the rollout it started instead of a second rollout or a conflict (default: one of this command's own, so that its retries are safe)")
 	then := waitFlags(fs, "the rollout, printing each step")
 	return func(ctx context.Context) error {
 		if err := fill(); err != nil {
 			return err
 		}
-		started, err := c.client.Start(ctx, req)
+		if *key == "" {
+			*key = "dnsroll-cli-" + rand.Text()
+		}
+		// The key makes the start safe to send again: an API restarting,
+		// or a proxy's 502, does not fail the command.
+		started, err := c.client.StartOnce(ctx, req, *key, api.Retry{For: c.retryFor, OnRetry: func(err error, wait time.Duration) {
+			fmt.Fprintf(c.stderr, "dnsroll: %v; retrying in %s\n", err, wait.Round(time.Millisecond))
+		}})
 		if err != nil {
 			return err
 		}
