@@ -951,6 +951,20 @@ func TestCleanupOnlyRunDeletesWhatTheFailedRunLeftThoughTheFleetChanged(t *testi
 	}
 }
 
+// A server an earlier run left with its ID keeps the ID in the next
+// cleanup.left though the fleet still names its nameserver and this run
+// never learnt it: listed by label alone ("delete if it exists"), the run
+// after would lose the ID, and with it a server a list by label misses.
+func TestFailedCleanupOnlyRunKeepsTheIDsItWasGiven(t *testing.T) {
+	h := newHarness(t, "")
+	h.rec.failDeleteGreen = 1 << 20
+	left := Leftover{Kind: LeftoverServer, Name: "ns1-next", ID: 11, Action: "delete"}
+	st, _ := h.runInput(t, RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue, Left: []Leftover{left}}})
+	if st.Phase != PhaseCleanupFailed || st.Cleanup == nil || !slices.Contains(st.Cleanup.Left, left) {
+		t.Errorf("phase %s, cleanup %+v; want cleanup-failed with %+v left", st.Phase, st.Cleanup, left)
+	}
+}
+
 // A cleanup-only run, as `dnsroll rollout cleanup` starts it, points every
 // load balancer back at blue and deletes green, without planning or
 // creating anything.
