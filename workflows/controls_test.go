@@ -593,3 +593,58 @@ func TestDecodeSignalClips(t *testing.T) {
 		t.Errorf("short signal decoded as %+v, %v", got, err)
 	}
 }
+
+// A rollout cancelled past its point of no return says it was aborted
+// there, not rolled back: blue is being deleted, green serves, and
+// nothing was or will be put back.
+func TestCancelPastThePointOfNoReturnIsNotARollback(t *testing.T) {
+	h := newHarness(t, "", "DeleteServer")
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, 30*time.Minute)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeFailed)
+	if st.Phase != PhaseFailed || strings.Contains(st.Failure, "rolled back") || !strings.Contains(st.Failure, "point of no return") {
+		t.Errorf("phase %s, failure %q; want failed past the point of no return, not rolled back", st.Phase, st.Failure)
+	}
+	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1-next,ns2-next" || h.rec.has("DeleteGreen") {
+		t.Errorf("load balancers on %s, calls %v; want green kept", got, h.rec.calls)
+	}
+}
+
+// bake: 0s is no bake: no Bake step, no bake check.
+func TestZeroBakeDoesNotBake(t *testing.T) {
+	h := newHarness(t, "")
+	st, err := h.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Steps {
+		if s.Name == "Bake" {
+			t.Errorf("a Bake step with bake: 0s: %+v", s)
+		}
+	}
+	if h.rec.has("BakeCheck") {
+		t.Errorf("bake checked with bake: 0s: %v", h.rec.calls)
+	}
+}
+
+// approval: each holds nothing between the load balancers of a fleet's
+// first rollout: past the switch there is no way back, so nothing to
+// decide; a gate there would wait for an approve and then fail.
+func TestFirstRolloutWithApprovalEachHoldsOnce(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {strategy: one-at-a-time, approval: each, approval_timeout: 2h, bake: 5m, bake_interval: 1m}", "")
+	clear(h.blue)
+	signalAt(h.env, time.Hour, SignalApprove, SignalInput{By: "alice"})
+	st, err := h.run(t)
+	if err != nil || st.Phase != PhaseSucceeded {
+		t.Fatalf("phase %s (%v), want succeeded on one approve", st.Phase, err)
+	}
+	gates := 0
+	for _, s := range st.Steps {
+		if s.Name == "AwaitApproval" {
+			gates++
+		}
+	}
+	if gates != 1 {
+		t.Errorf("%d approval gates, want the one before the switch", gates)
+	}
+}

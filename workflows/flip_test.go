@@ -324,6 +324,12 @@ func TestJudgeCanaryWithFewBlueQueries(t *testing.T) {
 	if _, err := judgeCanaryWith(fleet, blue, green, 99, nil, after, false); err != nil {
 		t.Errorf("runs from before versionCanaryBlueSample judge as they did: %v", err)
 	}
+	// From minJudgedQueries on, blue's own rate is the baseline.
+	after["lb1"][1] = lb.BackendStats{Addr: "192.0.2.1:53", Queries: minJudgedQueries, Drops: minJudgedQueries / 10}
+	after["lb1"][0].Drops = 1000 // 10.1%: within a point of blue's 10%
+	if _, err := judgeCanaryWith(fleet, blue, green, 98, nil, after, true); err != nil {
+		t.Errorf("green judged against none lost beside a blue of %d queries: %v", minJudgedQueries, err)
+	}
 }
 
 func TestJudgeCanaryIgnoresTooFewQueries(t *testing.T) {
