@@ -90,6 +90,8 @@ type world struct {
 	newGlueLost bool
 	// deleteFails names a load balancer whose delete fails for good.
 	deleteFails string
+	// queriesFail makes every reading of the old load balancers' counters fail.
+	queriesFail bool
 	// createAfter is how long each CreateLoadBalancer takes to report
 	// back. commitLate, when set, is how long after its request the fake
 	// Linode commits a create, whatever became of the step; next holds
@@ -296,6 +298,9 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		w.add("Queries " + in.LB.Name)
 		w.mu.Lock()
 		defer w.mu.Unlock()
+		if w.queriesFail {
+			return activities.QueriesResult{}, temporal.NewNonRetryableApplicationError("the stats endpoint does not answer", "StatsDown", nil)
+		}
 		now := env.Now()
 		busy := w.servedAt.IsZero() || w.busyFor < 0 || now.Before(w.servedAt.Add(w.busyFor))
 		if last, ok := w.lastQ[in.LB.Name]; ok && busy {
@@ -732,6 +737,25 @@ func TestLBReplaceDrainMaxWait(t *testing.T) {
 		t.Fatalf("drain %+v, warnings %v: want ended at max-wait with a warning", st.Drain, st.Warnings)
 	}
 	if d := w.at["Delete lb1"]; d.Before(w.servedAt.Add(20 * time.Minute)) {
+		t.Errorf("deleted at %s, before max_wait", d)
+	}
+}
+
+// A load balancer whose counters cannot be read is not known quiet: the
+// drain runs to max_wait, not the TTLs and a quiet period that nothing
+// measured.
+func TestLBReplaceUnreadableCountersDrainToMaxWait(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.queriesFail = true
+	in := lbInput()
+	in.Drain.MaxWait = config.Duration(2 * time.Hour)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	st := lbResult(t, env)
+
+	if st.Drain == nil || st.Drain.Ended != "max-wait" {
+		t.Fatalf("drain %+v: want ended at max-wait", st.Drain)
+	}
+	if d := w.at["Delete lb1"]; d.Before(w.servedAt.Add(2 * time.Hour)) {
 		t.Errorf("deleted at %s, before max_wait", d)
 	}
 }
