@@ -710,8 +710,12 @@ func TestLBReplaceForceDrainRecorded(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
 	w.busyFor = -1
 	signalAt(env, 8*time.Minute, SignalForceDrain, SignalInput{})
+	signalAt(env, 8*time.Minute+30*time.Second, SignalForceDrain, SignalInput{Reason: " \t"})
 	signalAt(env, 9*time.Minute, SignalForceDrain, SignalInput{Reason: "a resolver ignores TTLs", By: "carol"})
 	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if n := strings.Count(fmt.Sprint(st.Events), "force-drain refused: give a reason"); n != 2 {
+		t.Errorf("%d force-drains refused, want 2 (no reason, blank reason): %+v", n, st.Events)
+	}
 	if !hasEvent(st, "force-drain refused: give a reason") {
 		t.Errorf("force-drain without a reason was not refused: %+v", st.Events)
 	}
