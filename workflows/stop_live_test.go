@@ -612,3 +612,66 @@ func TestUpdateRunSurvivesAReset(t *testing.T) {
 		t.Errorf("the reset run %s names itself %q, want %q, the run it was reset from", reset.GetRunId(), again, first)
 	}
 }
+
+// A rollback that comes while a forward flip runs flips back only once
+// that flip has ended. A flip that does not heartbeat learns of the
+// cancel only when it ends, on a real server, so a flip back started at
+// the signal could land first, and the forward flip after it, leaving the
+// load balancer on green in a run that says it rolled back.
+func TestRollbackDuringAFlipFlipsBackAfterIt(t *testing.T) {
+	c := temporaltest.DevServer(t, SearchAttributes...)
+	fleet, err := config.Parse([]byte(labFleet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := &liveFlipSteps{liveRolloutSteps{fleet: fleet, gate: newGate(t)}}
+	var st Status
+	abortWhileHeld(t, c, "rollout-test", steps, steps.gate, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B"},
+		"rollback requested", "rollback-during-a-flip", &st, sent{SignalRollback, SignalInput{Reason: "green looks wrong"}})
+	if st.Phase != PhaseRolledBack {
+		t.Errorf("phase %s (%s), want rolled back", st.Phase, st.Failure)
+	}
+	landed := map[string]string{}
+	for _, call := range steps.done() {
+		if f := strings.Fields(call); f[0] == "Flip" {
+			landed[f[1]] = f[2]
+		}
+	}
+	if landed["lb1"] != "green:0" || landed["lb2"] != "green:0" {
+		t.Errorf("last flips to land %v, want both load balancers back on blue; calls %v", landed, steps.done())
+	}
+}
+
+// liveFlipSteps are a rollout's steps with blue: the forward flip of lb1
+// waits at gate, and each flip is logged as it lands.
+type liveFlipSteps struct{ liveRolloutSteps }
+
+func (s *liveFlipSteps) Plan(ctx context.Context, in activities.PlanInput) (activities.Plan, error) {
+	plan, err := s.liveRolloutSteps.Plan(ctx, in)
+	plan.Blue = map[string]dnsroll.Server{
+		"ns1": {ID: 1, Label: "ns1", Status: "running", IPv4: "192.0.2.1"},
+		"ns2": {ID: 2, Label: "ns2", Status: "running", IPv4: "192.0.2.2"},
+	}
+	return plan, err
+}
+
+func (s *liveFlipSteps) StageLoadBalancer(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
+	s.add("Stage " + in.LB.Name)
+	return activities.StepResult{Attempt: 1}, nil
+}
+
+func (s *liveFlipSteps) FlipLoadBalancer(_ context.Context, in activities.FlipInput) (activities.StepResult, error) {
+	green := 0
+	for _, sh := range in.Shares {
+		if strings.HasSuffix(sh.Server.Label, "-next") {
+			green = sh.Weight
+		}
+	}
+	if green > 0 && in.LB.Name == "lb1" {
+		s.gate.hold()
+		// As a slow driver's answer: a flip back started beside it lands first.
+		time.Sleep(300 * time.Millisecond)
+	}
+	s.add("Flip " + in.LB.Name + " green:" + strconv.Itoa(green))
+	return activities.StepResult{Attempt: 1}, nil
+}
