@@ -330,3 +330,29 @@ func TestLBReplaceOldRunIgnoresEmptyLiveFields(t *testing.T) {
 		})
 	}
 }
+
+// A zone that names one new load balancer is past the point of no return
+// as one that names them all: resolvers may be sent to that one, so a
+// later abort is refused and the new load balancers stay.
+func TestLBReplaceZoneNamingOneNewLoadBalancerIsPastNoReturn(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneAddrs = oldGlue
+	mockZoneRollouts(env, w, [][]registrar.NameServer{glueTo("203.0.113.1", "198.51.100.2")})
+	signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"})
+	signalAt(env, 3*time.Hour, SignalAbort, SignalInput{Reason: "wrong revision"})
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	var st LBReplaceStatus
+	var app *temporal.ApplicationError
+	switch err := env.GetWorkflowError(); {
+	case err == nil:
+		st = lbResult(t, env)
+	case !errors.As(err, &app) || app.Details(&st) != nil:
+		t.Fatalf("error %v; want the replacement's status", err)
+	}
+	if !hasEvent(st, "abort rejected: "+zoneNoWayBack) || st.NoWayBack != zoneNoWayBack {
+		t.Errorf("no_way_back %q, events %+v; want the abort rejected once the zone named a new load balancer", st.NoWayBack, st.Events)
+	}
+	if w.index("Delete lb1-next") >= 0 || w.index("Delete lb2-next") >= 0 {
+		t.Errorf("calls %v; want the new load balancers kept", w.calls)
+	}
+}
