@@ -821,6 +821,16 @@ func TestCleanupRetriesInRounds(t *testing.T) {
 	if len(rounds) != 2 || !strings.Contains(rounds[0], "next round at") {
 		t.Errorf("events about failed rounds = %q, want two, each with its next round", rounds)
 	}
+	// The pause between rounds doubles, from steps.retry_maximum_interval.
+	var starts []time.Time
+	for _, s := range st.Steps {
+		if s.Name == "DeleteGreen" {
+			starts = append(starts, s.StartedAt)
+		}
+	}
+	if len(starts) != 3 || starts[1].Sub(starts[0]) != 30*time.Second || starts[2].Sub(starts[1]) != time.Minute {
+		t.Errorf("rounds' DeleteGreen started at %v; want 30s, then 1m apart", starts)
+	}
 }
 
 // A rollout stopped by an abort or a rollback whose cleanup then fails
