@@ -764,6 +764,21 @@ func TestLBReplaceUnreadableCountersDrainToMaxWait(t *testing.T) {
 	}
 }
 
+// A force-drain sent before the drain is ignored, not kept for it: it
+// would end a drain that had not begun, whatever it then measured.
+func TestLBReplaceForceDrainBeforeTheDrainIsIgnored(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = 0
+	signalAt(env, time.Second, SignalForceDrain, SignalInput{Reason: "hurry", By: "carol"})
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if !hasEvent(st, "force-drain ignored: the replacement is") {
+		t.Errorf("events %+v; want the early force-drain ignored", st.Events)
+	}
+	if st.Drain == nil || st.Drain.Ended != "drained" {
+		t.Errorf("drain %+v; want it drained, not forced", st.Drain)
+	}
+}
+
 // Quiet counters do not end the drain early: the TTLs since the parent
 // began serving the new glue bound it from below.
 func TestLBReplaceDrainWaitsTTLWhenQuiet(t *testing.T) {
