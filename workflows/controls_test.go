@@ -648,3 +648,19 @@ func TestFirstRolloutWithApprovalEachHoldsOnce(t *testing.T) {
 		t.Errorf("%d approval gates, want the one before the switch", gates)
 	}
 }
+
+// A cancel that interrupts the release of blue, past the point of no
+// return, ends the run there: it is not the failed release that the
+// rollout carries on past with a warning.
+func TestCancelDuringTheReleaseOfBlueIsNoWarning(t *testing.T) {
+	h := newHarness(t, "", "SwitchLoadBalancer")
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, 30*time.Minute)
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeFailed)
+	if st.Phase != PhaseFailed || len(st.Warnings) != 0 {
+		t.Errorf("phase %s, warnings %q; want failed, with no warning of a failed release", st.Phase, st.Warnings)
+	}
+	if h.rec.has("DeleteServer") {
+		t.Errorf("blue deleted after the cancel: %v", h.rec.calls)
+	}
+}
