@@ -664,3 +664,14 @@ func TestCancelDuringTheReleaseOfBlueIsNoWarning(t *testing.T) {
 		t.Errorf("blue deleted after the cancel: %v", h.rec.calls)
 	}
 }
+
+// An abort at the approval gate is the operator's abort, not an approval
+// that timed out: the status names who stopped it, and why.
+func TestAbortAtTheGateIsNotATimeout(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 24h, bake: 0s}", "")
+	signalAt(h.env, time.Hour, SignalAbort, SignalInput{Reason: "wrong revision", By: "bob"})
+	st := h.runFails(t, ErrTypeAborted, "aborted by bob: wrong revision")
+	if st.StoppedBy != SignalAbort || strings.Contains(st.Failure, "not approved") || strings.Contains(eventsText(st), "approval timed out") {
+		t.Errorf("stopped by %q, failure %q, events %q; want the abort, not a timeout", st.StoppedBy, st.Failure, eventsText(st))
+	}
+}
