@@ -906,6 +906,18 @@ func TestLBReplaceWaitsForApproval(t *testing.T) {
 	}
 }
 
+// An approve sent before the gate opens is ignored, not kept for it: it
+// approved nothing the operator had been shown.
+func TestLBReplaceApproveBeforeTheGateIsIgnored(t *testing.T) {
+	env, w := newLBReplaceEnvWith(t, false, lbControls)
+	w.createAfter = 10 * time.Minute
+	signalAt(env, time.Minute, SignalApprove, SignalInput{By: "alice"})
+	st := runLBReplace(t, env, lbInput(), PhaseAborted)
+	if !hasEvent(st, "approve ignored: the replacement is") || w.index("SetGlue new") >= 0 {
+		t.Errorf("events %+v, calls %v; want the early approve ignored and the glue never moved", st.Events, w.calls)
+	}
+}
+
 // Without an approval in time the replacement is aborted: the glue never
 // moves and the new load balancers are deleted.
 func TestLBReplaceApprovalTimesOut(t *testing.T) {
