@@ -809,8 +809,8 @@ func TestCleanupRetriesInRounds(t *testing.T) {
 	if st.Cleanup == nil || st.Cleanup.Round != 2 || !strings.Contains(st.Cleanup.LastError, "DeleteGreen failed: the cloud answered 401") {
 		t.Errorf("cleanup = %+v, want round 2 with DeleteGreen's last error", st.Cleanup)
 	}
-	if len(st.Green) != 0 {
-		t.Errorf("green = %v after a cleanup that succeeded", st.Green)
+	if len(st.Green) != 0 || !st.Cleanup.NextRoundAt.IsZero() {
+		t.Errorf("green = %v, next round at %s after a cleanup that succeeded", st.Green, st.Cleanup.NextRoundAt)
 	}
 	var rounds []string
 	for _, e := range st.Events {
