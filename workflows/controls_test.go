@@ -598,15 +598,29 @@ func TestDecodeSignalClips(t *testing.T) {
 // there, not rolled back: blue is being deleted, green serves, and
 // nothing was or will be put back.
 func TestCancelPastThePointOfNoReturnIsNotARollback(t *testing.T) {
-	h := newHarness(t, "", "DeleteServer")
-	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, 30*time.Minute)
-	st, err := h.run(t)
-	wantErrType(t, err, ErrTypeFailed)
-	if st.Phase != PhaseFailed || strings.Contains(st.Failure, "rolled back") || !strings.Contains(st.Failure, "point of no return") {
-		t.Errorf("phase %s, failure %q; want failed past the point of no return, not rolled back", st.Phase, st.Failure)
-	}
-	if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1-next,ns2-next" || h.rec.has("DeleteGreen") {
-		t.Errorf("load balancers on %s, calls %v; want green kept", got, h.rec.calls)
+	for _, tc := range []struct {
+		name, controls, slowAt string
+		noBlue                 bool
+	}{
+		{"deleting blue", "rollout: {bake: 0s}", "DeleteServer", false},
+		// A fleet's first rollout commits at its switch.
+		{"first rollout baking", "rollout: {bake: 3h, bake_interval: 1h}", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarnessWith(t, tc.controls, "", tc.slowAt)
+			if tc.noBlue {
+				clear(h.blue)
+			}
+			h.env.RegisterDelayedCallback(h.env.CancelWorkflow, 30*time.Minute)
+			st, err := h.run(t)
+			wantErrType(t, err, ErrTypeFailed)
+			if st.Phase != PhaseFailed || strings.Contains(st.Failure, "rolled back") || !strings.Contains(st.Failure, "point of no return") {
+				t.Errorf("phase %s, failure %q; want failed past the point of no return, not rolled back", st.Phase, st.Failure)
+			}
+			if got := h.rec.lbs["lb1"] + "," + h.rec.lbs["lb2"]; got != "ns1-next,ns2-next" || h.rec.has("DeleteGreen") {
+				t.Errorf("load balancers on %s, calls %v; want green kept", got, h.rec.calls)
+			}
+		})
 	}
 }
 

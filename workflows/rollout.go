@@ -508,7 +508,9 @@ func (r *rollout) outcome(stop stopReason, cause error) (Phase, string, string) 
 		}
 		return PhaseRolledBack, ErrTypeRolledBack, "rolled back" + r.stop.in.describe()
 	case stoppedAborted:
-		if r.stop == nil && r.trafficMoved() {
+		// A first rollout's flips push undos after it committed: nothing
+		// is undone past the point of no return, so nothing rolls back.
+		if r.stop == nil && r.trafficMoved() && !r.committed {
 			return PhaseRolledBack, ErrTypeRolledBack, "rolled back: the workflow was cancelled after the switch"
 		}
 		if r.stop == nil {
