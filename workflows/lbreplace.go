@@ -694,18 +694,30 @@ func (r *lbReplace) waitGlueSignal(ctx workflow.Context, d time.Duration) (in Si
 	defer cancel()
 	timer := workflow.NewTimer(tctx, d)
 	sel := workflow.NewSelector(ctx)
+	var g glueSignal
 	sel.AddReceive(r.glueSignals, func(c workflow.ReceiveChannel, _ bool) {
-		var g glueSignal
 		c.Receive(ctx, &g)
 		in, ok = g.In, true
 	})
 	sel.AddFuture(timer, func(f workflow.Future) { err = f.Get(ctx, nil) })
 	sel.Select(ctx)
+	if ok && ctx.Err() != nil && workflow.GetVersion(ctx, versionGlueSignalKeptForUndo, workflow.DefaultVersion, 1) == 1 {
+		// A stop cancelled this wait as the signal came with it: the
+		// signal is the undo's word on the registrar (confirmOldGlue).
+		r.glueSignals.SendAsync(g)
+		return in, false, temporal.NewCanceledError()
+	}
 	if ok {
 		return in, true, nil
 	}
 	return in, false, err
 }
+
+// versionGlueSignalKeptForUndo marks replacements whose wait for the new
+// glue, cancelled by a stop that came with a glue-updated, leaves the
+// signal to the undo. Runs from before took it there, and their undo
+// waited glue_wait for another.
+const versionGlueSignalKeptForUndo = "lbreplace-glue-signal-kept-for-undo"
 
 // drain waits until the TTLs have passed since the parent began serving
 // the new glue and every old load balancer's counter has stayed quiet for

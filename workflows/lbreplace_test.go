@@ -1053,6 +1053,23 @@ func TestLBReplaceManualAbortConfirmedAtOnce(t *testing.T) {
 	}
 }
 
+// A glue-updated that comes with the abort, in one workflow task (as
+// when the worker was busy or down), confirms the registrar for the undo.
+// Before, the wait for the new glue, cancelled by the abort, took it: the
+// undo kept the new load balancers and the fleet for glue_wait (72h),
+// waiting for another, then deleted them with a warning.
+func TestLBReplaceManualAbortConfirmedWithTheAbort(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalAbort, SignalInput{Reason: "wrong plan", By: "bob"})
+		env.SignalWorkflow(SignalGlueUpdated, SignalInput{By: "bob"})
+	}, 10*time.Minute)
+	st := runLBReplace(t, env, lbInput(), PhaseAborted)
+	if deleted := w.at["Delete lb1-next"]; deleted.IsZero() || deleted.After(w.at["Create lb1"].Add(time.Hour)) || len(st.Warnings) != 0 {
+		t.Errorf("lb1-next deleted at %s, warnings %q; want soon after the confirmation at +10m; calls %v", deleted, st.Warnings, w.calls)
+	}
+}
+
 // No confirmation within glue_wait, and meanwhile the registry published
 // the new glue: the parent is checked before anything is deleted, and
 // the new load balancers stay while it delegates to them.
