@@ -652,13 +652,7 @@ func TestFirstRolloutWithApprovalEachHoldsOnce(t *testing.T) {
 	if err != nil || st.Phase != PhaseSucceeded {
 		t.Fatalf("phase %s (%v), want succeeded on one approve", st.Phase, err)
 	}
-	gates := 0
-	for _, s := range st.Steps {
-		if s.Name == "AwaitApproval" {
-			gates++
-		}
-	}
-	if gates != 1 {
+	if gates := countSteps(st, "AwaitApproval"); gates != 1 {
 		t.Errorf("%d approval gates, want the one before the switch", gates)
 	}
 }
@@ -688,4 +682,15 @@ func TestAbortAtTheGateIsNotATimeout(t *testing.T) {
 	if st.StoppedBy != SignalAbort || strings.Contains(st.Failure, "not approved") || strings.Contains(eventsText(st), "approval timed out") {
 		t.Errorf("stopped by %q, failure %q, events %q; want the abort, not a timeout", st.StoppedBy, st.Failure, eventsText(st))
 	}
+}
+
+// countSteps counts st's steps named name.
+func countSteps(st Status, name string) int {
+	n := 0
+	for _, s := range st.Steps {
+		if s.Name == name {
+			n++
+		}
+	}
+	return n
 }

@@ -687,13 +687,7 @@ func TestFirstRolloutWithManualApprovalHoldsOnce(t *testing.T) {
 	if err != nil || st.Phase != PhaseSucceeded {
 		t.Fatalf("phase %s (%v), want succeeded on one approve", st.Phase, err)
 	}
-	gates := 0
-	for _, s := range st.Steps {
-		if s.Name == "AwaitApproval" {
-			gates++
-		}
-	}
-	if gates != 1 {
+	if gates := countSteps(st, "AwaitApproval"); gates != 1 {
 		t.Errorf("%d approval gates, want the one of approval: manual", gates)
 	}
 }
