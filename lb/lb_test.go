@@ -11,6 +11,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/provision"
 )
 
 // TestDir: every driver finds a load balancer's directory here. A lab
@@ -91,6 +92,36 @@ func TestCheckLoginSortsFailures(t *testing.T) {
 			t.Errorf("%q: %v; want an error a retry may pass", tc.stderr, err)
 		case tc.want != "" && (dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%q: %v; want EINVALID containing %q", tc.stderr, err, tc.want)
+		}
+	}
+}
+
+// failedRun is a Runner whose playbook fails with these failures.
+type failedRun []provision.Failure
+
+func (r failedRun) Run(context.Context, provision.Request, func(string)) (provision.Result, error) {
+	return provision.Result{Failures: r}, errors.New("ansible: playbook failed")
+}
+
+// Playbook.Run fails at once (EINVALID) only for a config the program
+// rejected: the validate task's failure, or a message saying so. A host
+// that cannot be reached, or a package that did not install, stays
+// retryable, for both drivers, which name no validate task.
+func TestPlaybookRunSortsFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name, validateTask string
+		failure            provision.Failure
+		invalid            bool
+	}{
+		{"unreachable, no validate task", "", provision.Failure{Host: "lb1", Task: "Gathering Facts", Message: "Failed to connect to the host via ssh"}, false},
+		{"a package, no validate task", "", provision.Failure{Host: "lb1", Task: "nginx : Install nginx", Message: "E: Unable to locate package"}, false},
+		{"config refused, no validate task", "", provision.Failure{Host: "lb1", Task: "nginx : Install the config", Message: "failed to validate: nginx: [emerg] unknown directive"}, true},
+		{"the validate task", "Validate the config", provision.Failure{Host: "lb1", Task: "nginx : Validate the config", Message: "non-zero return code"}, true},
+		{"another task than the validate task", "Validate the config", provision.Failure{Host: "lb1", Task: "nginx : Install nginx", Message: "E: Unable to locate package"}, false},
+	} {
+		err := Playbook{Runner: failedRun{tc.failure}, ValidateTask: tc.validateTask, Validator: "nginx -t"}.Run(context.Background())
+		if got := dnsroll.ErrorCode(err) == dnsroll.EINVALID; err == nil || got != tc.invalid {
+			t.Errorf("%s: %v (code %q), want invalid %v", tc.name, err, dnsroll.ErrorCode(err), tc.invalid)
 		}
 	}
 }
