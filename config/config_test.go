@@ -165,6 +165,10 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// a probe step that ends sooner times out instead of failing the
 		// analysis with its reason.
 		{"probe attempts that outlast the probe step", "zones:", "probe: {timeout: 50s, attempts: 3}\nzones:", "probe.timeout"},
+		{"probe attempts exactly as long as the probe step", "zones:", "probe: {timeout: 20s, attempts: 3}\nsteps: {probe_timeout: 1m}\nzones:", "probe.timeout"},
+		// The lab's nameservers listen on dns_port_base and above, as the
+		// worker's user: not on a port only root may bind.
+		{"a lab DNS port base below 1024", "zones:", "lab: {dns_port_base: 53}\nzones:", "lab.dns_port_base"},
 		{"zone name with a scheme", "name: example.com,", "name: 'http://example.com',", "zones[0].name"},
 		{"wildcard zone name", "name: example.com,", "name: '*.example.com',", "zones[0].name"},
 		// A value listed twice is a slip: the second adds nothing.
