@@ -96,6 +96,22 @@ func TestPlanRefusesZoneChangesInAnInfrastructureOnlyRollout(t *testing.T) {
 	}
 }
 
+// A zone added alone, with the live revision's zones kept as they are, is
+// a change too: green's analysis would ask it only of green.
+func TestPlanRefusesAnAddedZoneInAnInfrastructureOnlyRollout(t *testing.T) {
+	c, live := planLive(t)
+	no := false
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	testfiles.WriteAll(t, dir, map[string]string{"zones/example.net.zone": strings.ReplaceAll(verifyZone, "example.com.", "example.net.")})
+	c.fleet.Zones = append(c.fleet.Zones, config.Zone{Name: "example.net", File: "zones/example.net.zone"})
+	c.readFrom(dir)
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Overrides: Overrides{ExpectChanges: &no}})
+	if err == nil || !strings.Contains(err.Error(), "probe.expect_changes is false, but this revision adds zones (example.net)") {
+		t.Errorf("Plan: %v; want a refusal naming the added zone", err)
+	}
+}
+
 // A revision that bumps every serial, and drops a record in a zone past
 // the first MaxZoneDiffs, is refused all the same: zones whose only
 // change is the serial do not use up the comparison.
