@@ -336,3 +336,60 @@ func TestRefuseLeftOnGreenAsksMoreThanOnce(t *testing.T) {
 		})
 	}
 }
+
+// serveIdentityOver is serveIdentity over UDP and TCP on one port,
+// answering as udpNSID over UDP and as tcpNSID over TCP: a load balancer
+// whose two listeners forward to different servers.
+func serveIdentityOver(t *testing.T, udpNSID, tcpNSID string, serial uint32) dnsroll.Server {
+	t.Helper()
+	answer := func(nsid string) dns.HandlerFunc {
+		return func(w dns.ResponseWriter, req *dns.Msg) {
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Authoritative = true
+			soa, _ := dns.NewRR("example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. " + strconv.Itoa(int(serial)) + " 3600 600 1209600 300")
+			m.Answer = []dns.RR{soa}
+			if req.IsEdns0() != nil {
+				m.SetEdns0(1232, false)
+				m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hexOf(nsid)})
+			}
+			_ = w.WriteMsg(m)
+		}
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: answer(udpNSID)}, {Listener: l, Handler: answer(tcpNSID)}} {
+		go func() { _ = srv.ActivateAndServe() }()
+		t.Cleanup(func() { _ = srv.Shutdown() })
+	}
+	n, _ := strconv.Atoi(strings.TrimPrefix(pc.LocalAddr().String(), "127.0.0.1:"))
+	id, _ := strconv.Atoi(strings.TrimPrefix(udpNSID, "linode-"))
+	return dnsroll.Server{ID: id, Label: udpNSID, IPv4: "127.0.0.1", DNSPort: n}
+}
+
+// A load balancer is confirmed over every protocol of the fleet: one whose
+// UDP listener took the switch while its TCP one still forwards to blue
+// (nginx has a server block for each) serves TCP clients from blue.
+func TestConfirmServingAsksOverEveryProtocol(t *testing.T) {
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp, tcp], timeout: 200ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	green := serveIdentityOver(t, "linode-2", "linode-2", 7)
+	half := serveIdentityOver(t, "linode-2", "linode-1", 7)
+	lb := func(s dnsroll.Server) config.LoadBalancer {
+		return config.LoadBalancer{Name: "lb1", Address: s.DNSAddr()}
+	}
+	if err := confirmServing(context.Background(), fleet, lb(green), []dnsroll.Server{green}); err != nil {
+		t.Errorf("on green over both protocols: %v, want none", err)
+	}
+	if err := confirmServing(context.Background(), fleet, lb(half), []dnsroll.Server{green}); err == nil || !strings.Contains(err.Error(), "answers tcp with NSID linode-1") {
+		t.Errorf("on green over UDP only: %v, want one saying TCP answers from linode-1", err)
+	}
+}
