@@ -261,6 +261,10 @@ func TestPlanWarningsAreCapped(t *testing.T) {
 	if few := capWarnings(w[:3]); len(few) != 3 {
 		t.Fatalf("3 warnings became %d", len(few))
 	}
+	// MaxWarnings of them are all kept: a count would hide the last.
+	if all := capWarnings(w[:MaxWarnings]); len(all) != MaxWarnings || all[MaxWarnings-1] != w[MaxWarnings-1] {
+		t.Fatalf("%d warnings became %q", MaxWarnings, all[len(all)-1])
+	}
 }
 
 // A worker whose snapshot of a small plan's bundle is gone, and which
@@ -288,5 +292,36 @@ func TestSmallPlanWithoutSnapshotNamesTheMissingZone(t *testing.T) {
 	}
 	if len(reqs) != 0 {
 		t.Errorf("the playbook ran %d times without the zone file", len(reqs))
+	}
+}
+
+// Plan refuses a serial behind the one blue serves, and one exactly 2^31
+// from it, whose order RFC 1982 leaves undefined: resolvers and
+// secondaries may keep blue's data either way. allow_serial_decrease lets
+// both through; a serial ahead, or a zone blue did not answer for, passes.
+func TestPlanRefusesASerialBehindBlues(t *testing.T) {
+	zones := []ZoneFile{{Name: "example.com", Path: "zones/example.com.zone", Serial: 100}}
+	for _, tc := range []struct {
+		name  string
+		blue  map[string]blueSerial
+		allow bool
+		want  string // "" for no refusal
+	}{
+		{"ahead of blue", map[string]blueSerial{"example.com": {99, "ns1"}}, false, ""},
+		{"as blue", map[string]blueSerial{"example.com": {100, "ns1"}}, false, ""},
+		{"behind blue", map[string]blueSerial{"example.com": {101, "ns1"}}, false, "serial 100, behind the 101 that blue ns1 serves"},
+		{"2^31 from blue", map[string]blueSerial{"example.com": {100 + 1<<31, "ns1"}}, false, "serial 100, behind the 2147483748"},
+		{"behind blue, allowed", map[string]blueSerial{"example.com": {101, "ns1"}}, true, ""},
+		{"2^31 from blue, allowed", map[string]blueSerial{"example.com": {100 + 1<<31, "ns1"}}, true, ""},
+		{"blue did not answer", map[string]blueSerial{}, false, ""},
+	} {
+		plan := &Plan{Fleet: &config.Fleet{Probe: config.Probe{AllowSerialDecrease: tc.allow}}, Revision: "A"}
+		err := checkSerialsAgainstBlue(plan, zones, tc.blue)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v, want no refusal", tc.name, err)
+		case tc.want != "" && (dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want a refusal (EINVALID) saying %q", tc.name, err, tc.want)
+		}
 	}
 }
