@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1041,5 +1042,41 @@ func TestEnsureServerBoundsACreateByTheHeartbeatTimeout(t *testing.T) {
 		}
 	default:
 		t.Error("the create's context never ended")
+	}
+}
+
+// deleteCounter is a Cloud that counts the deletes asked of it.
+type deleteCounter struct {
+	Cloud
+	deletes *atomic.Int32
+}
+
+func (c deleteCounter) Delete(ctx context.Context, id int) error {
+	c.deletes.Add(1)
+	return c.Cloud.Delete(ctx, id)
+}
+
+// A delete retried while its instance is still deleting (the worker died
+// while it waited) waits it out without asking Linode to delete it again,
+// for DeleteServer and DeleteGreen alike.
+func TestDeleteRetriedWhileDeletingAsksNoSecondDelete(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 300 * time.Millisecond})
+	var deletes atomic.Int32
+	c.acts.Cloud = deleteCounter{Cloud: c.cloud, deletes: &deletes}
+	blue, green := c.mustEnsure(t, "ns1"), c.mustEnsure(t, "ns1-next")
+	if err := c.cloud.Delete(t.Context(), blue.Server.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: blue.Server}); err != nil {
+		t.Fatalf("DeleteServer of a deleting instance: %v", err)
+	}
+	if err := c.cloud.Delete(t.Context(), green.Server.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next"}}); err != nil {
+		t.Fatalf("DeleteGreen of a deleting instance: %v", err)
+	}
+	if n := deletes.Load(); n != 0 || len(c.sim.Instances()) != 0 {
+		t.Errorf("%d deletes asked again, instances left %+v; want none and none", n, c.sim.Instances())
 	}
 }
