@@ -292,6 +292,15 @@ func TestRenameServer(t *testing.T) {
 	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: odd.Server, To: "ns1-t"}); err == nil {
 		t.Error("renamed a label without the -next suffix")
 	}
+	// A green is renamed to its own final label only: ns2-next to ns3
+	// would take another nameserver's label.
+	other := c.mustEnsure(t, "ns2-next")
+	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: other.Server, To: "ns3"}); err == nil || !strings.Contains(err.Error(), "refusing to rename ns2-next to ns3") {
+		t.Errorf("rename of ns2-next to ns3: err = %v, want a refusal", err)
+	}
+	if c.count("ns2-next") != 1 || c.count("ns3") != 0 {
+		t.Errorf("ns2-next was renamed to another's label: %+v", c.sim.Instances())
+	}
 	// A server without the fleet's tag is never renamed, -next or not.
 	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns5-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
 	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: stranger, To: "ns5"}); err == nil || !strings.Contains(err.Error(), "lacks tag") {
