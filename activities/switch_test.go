@@ -393,3 +393,30 @@ func TestConfirmServingAsksOverEveryProtocol(t *testing.T) {
 		t.Errorf("on green over UDP only: %v, want one saying TCP answers from linode-1", err)
 	}
 }
+
+// A flip the driver made is confirmed through DNS: a load balancer that
+// still answers from blue after a flip to green (a flip that did not
+// take) fails the step, to be retried, rather than pass as switched.
+func TestFlipIsConfirmedThroughTheLoadBalancer(t *testing.T) {
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 8)
+	blue.Label, green.Label = "ns1", "ns1-next"
+	driver := &stoppedStager{running: true, staged: map[string]bool{"ns1": true, "ns1-next": true}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": driver}}
+	env.RegisterActivity(acts)
+	shares := []lb.Share{{Server: green, Weight: 100}, {Server: blue, Weight: 0}}
+	// The "load balancer" answers as the server it forwards to.
+	onGreen := config.LoadBalancer{Name: "lb1", Address: green.DNSAddr(), Driver: "nginx"}
+	if _, err := env.ExecuteActivity(acts.FlipLoadBalancer, FlipInput{StepFleet: StepFleet{Fleet: fleet}, LB: onGreen, Shares: shares}); err != nil {
+		t.Fatalf("flip to green, answered from green: %v", err)
+	}
+	stillBlue := config.LoadBalancer{Name: "lb1", Address: blue.DNSAddr(), Driver: "nginx"}
+	if _, err := env.ExecuteActivity(acts.FlipLoadBalancer, FlipInput{StepFleet: StepFleet{Fleet: fleet}, LB: stillBlue, Shares: shares}); err == nil || !strings.Contains(err.Error(), "confirm: the load balancer answers udp with NSID linode-1") {
+		t.Errorf("flip to green, answered from blue: %v; want the confirmation to fail", err)
+	}
+}
