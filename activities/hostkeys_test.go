@@ -107,6 +107,11 @@ func TestRefusedHostKeyAtTheSwitch(t *testing.T) {
 	if !strings.Contains(res.Note, "host key refused") {
 		t.Errorf("note = %q, want it to say the key was refused", res.Note)
 	}
+	// A switch to no backend (a first rollout's cleanup: there is no
+	// blue) changes the load balancer, which nothing confirms: refused.
+	if _, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: lb}); err == nil {
+		t.Errorf("switch to no backend with the host key refused: no error, want the refusal")
+	}
 }
 
 // Plan checks each load balancer's SSH host key, then logs in, before

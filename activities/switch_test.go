@@ -420,3 +420,36 @@ func TestFlipIsConfirmedThroughTheLoadBalancer(t *testing.T) {
 		t.Errorf("flip to green, answered from blue: %v; want the confirmation to fail", err)
 	}
 }
+
+// A switch the driver made is confirmed through DNS: a load balancer that
+// still answers from blue after its driver pointed it at green fails the
+// step, to be retried, rather than pass as switched.
+func TestSwitchIsConfirmedThroughTheLoadBalancer(t *testing.T) {
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 8)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": &pointRecorder{}}}
+	env.RegisterActivity(acts)
+	// The "load balancer" answers as the server it forwards to.
+	for _, tt := range []struct {
+		name string
+		at   dnsroll.Server
+		want string // "" for a switch confirmed
+	}{
+		{"answered from green", green, ""},
+		{"answered from blue", blue, "confirm: the load balancer answers udp with NSID linode-1"},
+	} {
+		bal := config.LoadBalancer{Name: "lb1", Address: tt.at.DNSAddr(), Driver: "nginx"}
+		_, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: bal, Backends: []dnsroll.Server{green}})
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("switch to green, %s: %v", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("switch to green, %s: %v; want an error saying %q", tt.name, err, tt.want)
+		}
+	}
+}
