@@ -46,3 +46,17 @@ func TestFailureQuotesStderr(t *testing.T) {
 		t.Error("with no stdout, ssh's line is all there is to quote")
 	}
 }
+
+// A failed loop's message is its first failed or unreachable item's, with
+// the item's label: the loop's own msg says only that some item failed.
+func TestFailureOfALoopQuotesItsItem(t *testing.T) {
+	for _, item := range []taskResult{
+		{Failed: true, ItemLabel: "example.com", Msg: "zone example.com/IN: not loaded due to errors"},
+		{Unreachable: true, ItemLabel: "example.com", Msg: "Failed to connect to the host via ssh"},
+	} {
+		r := taskResult{Failed: true, Msg: "One or more items failed", Results: []taskResult{{ItemLabel: "example.net", Msg: "ok"}, item}}
+		if got, want := r.message(), "example.com: "+item.Msg.(string); got != want {
+			t.Errorf("message = %q, want %q", got, want)
+		}
+	}
+}
