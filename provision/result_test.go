@@ -60,3 +60,19 @@ func TestFailureOfALoopQuotesItsItem(t *testing.T) {
 		}
 	}
 }
+
+// A host that was unreachable for a moment (ignore_unreachable, a reboot)
+// and then failed a task is reported by the task, not as unreachable; one
+// only unreachable is reported so.
+func TestRunErrorNamesAFailedTaskOverAnUnreachableMoment(t *testing.T) {
+	res := Result{
+		Hosts:    map[string]HostStats{"ns1": {Failed: 1, Unreachable: 1}, "ns2": {Unreachable: 1}},
+		Failures: []Failure{{Host: "ns1", Task: "Install BIND", Message: "E: Unable to locate package bind9"}, {Host: "ns2", Task: "Gathering Facts", Message: "Failed to connect"}},
+	}
+	msg := runError("nameserver.yml", res, outcome{stderr: newTail(stderrKeep), exit: 2}, nil).Error()
+	for _, want := range []string{`failed on ns1: task "Install BIND": E: Unable to locate package bind9`, "failed on ns2: host unreachable: Failed to connect"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+}
