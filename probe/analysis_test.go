@@ -2,9 +2,14 @@ package probe
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 func analyse(t *testing.T, job Job, s Settings) Analysis {
@@ -227,5 +232,54 @@ func TestCheckSerialsOrder(t *testing.T) {
 				t.Errorf("problems %q, want one saying %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A query one side left unanswered is not compared: it is an error (a
+// lost packet, which error_limit tolerates), not a difference from blue,
+// which fails the round. A change with expect_changes is a note, which
+// says when the content changed but the serial did not.
+func TestCompareOneSidedSilenceAndUnbumpedSerial(t *testing.T) {
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	soa := func(serial int) dns.RR {
+		return rr(fmt.Sprintf("example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. %d 3600 600 1209600 300", serial))
+	}
+	checks := []Check{
+		{Zone: "example.com.", Name: "example.com.", Type: "SOA"},
+		{Zone: "example.com.", Name: "www.example.com.", Type: "A"},
+		{Zone: "example.com.", Name: "mail.example.com.", Type: "A"},
+	}
+	answer := func(serial int, www string, replied ...bool) *answers {
+		return &answers{sets: []zone.RRset{
+			{Name: "example.com.", Type: "SOA", RRs: zone.Records{soa(serial)}},
+			{Name: "www.example.com.", Type: "A", RRs: zone.Records{rr("www.example.com. 300 IN A " + www)}},
+			{Name: "mail.example.com.", Type: "A", RRs: zone.Records{rr("mail.example.com. 300 IN A 192.0.2.20")}},
+		}, replied: replied}
+	}
+	blue := answer(7, "192.0.2.10", true, true, true)
+
+	var rep Report
+	silent := answer(7, "192.0.2.10", true, true, false)
+	silent.sets[2].RRs = nil
+	problem, _ := compare(&rep, checks, silent, blue, "blue ns1", Settings{Samples: 5})
+	if d := rep.Kinds[KindDiff]; d.Fail != 0 || d.Error != 1 || !strings.Contains(problem, "could not be compared with blue ns1 for 1 queries of example.com.") || strings.Contains(problem, "differs") {
+		t.Errorf("green silent for one query: diff tally %+v, problem %q; want one error, no difference", d, problem)
+	}
+
+	for _, tc := range []struct {
+		serial   int
+		unbumped bool
+	}{{7, true}, {8, false}} {
+		var rep Report
+		_, note := compare(&rep, checks, answer(tc.serial, "192.0.2.99", true, true, true), blue, "blue ns1", Settings{Samples: 5, ExpectChanges: true})
+		if got := strings.Contains(note, "the content of example.com. changed but its serial did not"); got != tc.unbumped || !strings.Contains(note, "differs from blue ns1 as expected") {
+			t.Errorf("www changed, serial %d: note %q; want it to say the serial was not bumped: %v", tc.serial, note, tc.unbumped)
+		}
 	}
 }
