@@ -272,6 +272,25 @@ func TestDeleteGreenByID(t *testing.T) {
 	if c.count("ns9-next") != 0 || c.count("ns1") != 1 || c.count("ns3-next") != 1 {
 		t.Errorf("after DeleteGreen: %+v", c.sim.Instances())
 	}
+	// The tag is checked on each server, not left to the cloud's list.
+	c.acts.Cloud = listingAlso{Cloud: c.cloud, extra: stranger}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns3-next"}, IDs: []int{stranger.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if c.count("ns3-next") != 1 {
+		t.Errorf("an untagged server a list returned was deleted: %+v", c.sim.Instances())
+	}
+}
+
+// listingAlso is a Cloud whose lists return extra too, whatever its tags.
+type listingAlso struct {
+	Cloud
+	extra dnsroll.Server
+}
+
+func (c listingAlso) List(ctx context.Context, tag string) ([]dnsroll.Server, error) {
+	all, err := c.Cloud.List(ctx, tag)
+	return append(all, c.extra), err
 }
 
 func TestRenameServer(t *testing.T) {
