@@ -283,3 +283,18 @@ func TestCompareOneSidedSilenceAndUnbumpedSerial(t *testing.T) {
 		}
 	}
 }
+
+// A round in which one target answers wrongly is a failing round, even
+// when a target after it left queries unanswered: error_limit, which
+// tolerates lost packets, must not let wrong answers through.
+func TestAnalyzeWrongAnswersOutweighUnansweredOnes(t *testing.T) {
+	z := parseZone(t, testZone)
+	wrong, silent := startServer(t, z), startServer(t, z)
+	wrong.setMode(modeServfail)
+	silent.setMode(modeSilent)
+	job := Job{Role: "green", Targets: []Server{{"ns1-next", wrong.addr}, {"ns2-next", silent.addr}}, Checks: Expect(z, []string{"www"})}
+	th := Thresholds{Rounds: 3, Interval: 10 * time.Millisecond, ConsecutiveSuccesses: 1, FailureLimit: 0, ErrorLimit: 2}
+	if a := analyse(t, job, Settings{Protocols: []string{"udp"}, Thresholds: th}); a.OK || strings.Join(a.Rounds, ",") != "fail" || !strings.HasSuffix(a.Reason, "(failed round 1 of at most 3, failure_limit 0)") {
+		t.Errorf("rounds %v, reason %q; want the first round failed", a.Rounds, a.Reason)
+	}
+}
