@@ -298,3 +298,46 @@ func TestAnalyzeWrongAnswersOutweighUnansweredOnes(t *testing.T) {
 		t.Errorf("rounds %v, reason %q; want the first round failed", a.Rounds, a.Reason)
 	}
 }
+
+// modesByRound sets each server's mode as each round starts, from the
+// analysis's own progress ("round N of at most M"): round i (from 1) gets
+// modes[i-1], the last one from then on.
+func modesByRound(s *testServer, modes ...string) func(string) {
+	return func(msg string) {
+		var n, of int
+		if _, err := fmt.Sscanf(msg, "round %d of at most %d", &n, &of); err == nil {
+			s.setMode(modes[min(n, len(modes))-1])
+		}
+	}
+}
+
+// consecutive_successes counts passing rounds in a row: a failing round
+// starts the count again.
+func TestAnalyzeAFailingRoundRestartsTheCount(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startServer(t, z)
+	job := Job{Role: "green", Targets: []Server{{"ns1-next", s.addr}}, Checks: Expect(z, []string{"www"})}
+	th := Thresholds{Rounds: 5, Interval: 10 * time.Millisecond, ConsecutiveSuccesses: 2, FailureLimit: 1, ErrorLimit: 1}
+	a := analyse(t, job, Settings{Protocols: []string{"udp"}, Thresholds: th, Progress: modesByRound(s, modeOK, modeServfail, modeOK)})
+	if !a.OK || strings.Join(a.Rounds, ",") != "pass,fail,pass,pass" {
+		t.Errorf("rounds %v (%s); want two passes after the failure", a.Rounds, a.Reason)
+	}
+}
+
+// A baseline that left queries unanswered in the first round is asked
+// again in the next: a packet to blue lost once must not leave green's
+// answers uncompared in every round after.
+func TestAnalyzeAsksASilentBaselineAgain(t *testing.T) {
+	z := parseZone(t, testZone)
+	blue, green := startServer(t, z), startServer(t, z)
+	job := Job{
+		Role: "green", Targets: []Server{{"ns1-next", green.addr}},
+		BaselineRole: "blue", Baseline: []Server{{"ns1", blue.addr}},
+		Checks: Expect(z, []string{"www"}),
+	}
+	th := Thresholds{Rounds: 4, Interval: 10 * time.Millisecond, ConsecutiveSuccesses: 1, FailureLimit: 0, ErrorLimit: 2}
+	a := analyse(t, job, Settings{Protocols: []string{"udp"}, Thresholds: th, Progress: modesByRound(blue, modeSilent, modeOK)})
+	if !a.OK || strings.Join(a.Rounds, ",") != "error,pass" {
+		t.Errorf("rounds %v (%s); want blue asked again, and a pass", a.Rounds, a.Reason)
+	}
+}
