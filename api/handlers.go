@@ -446,8 +446,8 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
 // signalRequest reads the optional body of a signal or a cleanup (a
 // reason and who asks, default "api", each of bounded length), then the
 // rollout it is for.
-func (s *Server) signalRequest(w http.ResponseWriter, r *http.Request) (SignalRequest, Rollout, error) {
-	in, err := s.signalInput(w, r, "")
+func (s *Server) signalRequest(w http.ResponseWriter, r *http.Request, name string) (SignalRequest, Rollout, error) {
+	in, err := s.signalInput(w, r, name)
 	if err != nil {
 		return in, Rollout{}, err
 	}
@@ -466,6 +466,10 @@ func (s *Server) signalInput(w http.ResponseWriter, r *http.Request, name string
 		return in, fieldError("revision", "is only for %s", workflows.SignalZoneRevision)
 	case in.Revision != "" && !config.ValidRevision(in.Revision):
 		return in, fieldError("revision", "must be %s; got %q", config.RevisionRule, in.Revision)
+	case name != workflows.SignalApprove && in.Gate != 0:
+		return in, fieldError("gate", "is only for %s", workflows.SignalApprove)
+	case in.Gate < 0:
+		return in, fieldError("gate", "must be the number of the approval gate, from 1, that the status shows as approval_gate (or left out for whichever is open); got %d", in.Gate)
 	}
 	if err := refuseLive(in.LiveBundle, in.LiveUnknown); err != nil {
 		return in, err
@@ -483,12 +487,12 @@ func (s *Server) signalInput(w http.ResponseWriter, r *http.Request, name string
 // signal sends name to the rollout if its state allows it, 409 otherwise.
 func (s *Server) signal(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		in, ro, err := s.signalRequest(w, r)
+		in, ro, err := s.signalRequest(w, r, name)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		why := signalAllowed(name, ro.Status)
+		why := cmp.Or(signalAllowed(name, ro.Status), closedGate(name, in, ro.ApprovalGate))
 		if why == "" && !Open(ro.State) {
 			why = "the rollout is " + ro.State
 		}
@@ -496,6 +500,15 @@ func (s *Server) signal(name string) http.HandlerFunc {
 			writeJSON(w, http.StatusAccepted, Accepted{ID: ro.ID, Signal: name, Links: ro.Links})
 		}
 	}
+}
+
+// closedGate says why an approve that names an approval gate cannot take
+// the one open now, or "". The workflow checks again (SignalInput.Gate).
+func closedGate(name string, in SignalRequest, open int) string {
+	if name != workflows.SignalApprove || in.Gate == 0 || in.Gate == open {
+		return ""
+	}
+	return fmt.Sprintf("approval gate %d is not open: gate %d is; read the status to see what it holds back, and approve it with gate %d if you mean to", in.Gate, open, open)
 }
 
 // send sends signal name with in to run, unless why says why it cannot
@@ -601,7 +614,7 @@ func forceParam(r *http.Request) (bool, error) {
 // servers that the failed run's status names and the servers its
 // cleanup.left names, which the fleet may no longer list.
 func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
-	in, ro, err := s.signalRequest(w, r)
+	in, ro, err := s.signalRequest(w, r, "")
 	if err == nil {
 		err = s.cleanupAllowed(r, ro)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -312,7 +313,8 @@ func (s *Server) lbSignal(k Kind, name string) http.HandlerFunc {
 			return
 		}
 		cur, err := readRun[struct {
-			Phase workflows.Phase `json:"phase"`
+			Phase        workflows.Phase `json:"phase"`
+			ApprovalGate int             `json:"approval_gate"`
 		}](s, r, k)
 		warning := ""
 		if he := (*httpError)(nil); errors.As(err, &he) && he.body.Code == codeUnavailable {
@@ -335,7 +337,7 @@ func (s *Server) lbSignal(k Kind, name string) http.HandlerFunc {
 		}
 		why := ""
 		if warning == "" {
-			why = lbSignalAllowed(name, cur.Status.Phase)
+			why = cmp.Or(lbSignalAllowed(name, cur.Status.Phase), closedGate(name, in, cur.Status.ApprovalGate))
 		}
 		if why == "" && !Open(cur.State) {
 			why = "the " + k.Noun + " is " + cur.State

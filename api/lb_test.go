@@ -199,6 +199,18 @@ func TestLoadBalancerRoutes(t *testing.T) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseVerifyNewLBs))
 		},
 			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", auth: bearer, want: 409, contains: "not awaiting approval", after: wantSignals()},
+		{name: "approve replacement for another gate", setup: func(f *fakeBackend) {
+			st := replacing(workflows.PhaseAwaitingApproval)
+			st.ApprovalGate = 1
+			f.addRun(LBReplacements, "lab", "running", st)
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":2}`, auth: bearer, want: 409, contains: "approval gate 2 is not open: gate 1 is", after: wantSignals()},
+		{name: "approve replacement's gate", setup: func(f *fakeBackend) {
+			st := replacing(workflows.PhaseAwaitingApproval)
+			st.ApprovalGate = 1
+			f.addRun(LBReplacements, "lab", "running", st)
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":1,"by":"alice"}`, auth: bearer, want: 202, after: wantSignals("approve lbreplace-lab:run-1  alice")},
 		{name: "rollback replacement", setup: func(f *fakeBackend) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseVerifyNewLBs))
 		},

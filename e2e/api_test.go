@@ -194,7 +194,12 @@ func TestAPIRollouts(t *testing.T) {
 				t.Errorf("approve while provisioning: %v, want 409", err)
 			}
 		case ro.Phase == workflows.PhaseAwaitingApproval && !approved:
-			if _, err := c.Signal(ctx, first.ID, "approve", api.SignalRequest{By: "e2e"}); err != nil {
+			// An approve for a gate not open is refused, naming the open one.
+			if _, err := c.Signal(ctx, first.ID, "approve", api.SignalRequest{By: "e2e", Gate: ro.ApprovalGate + 1}); apiStatus(err) != http.StatusConflict ||
+				!strings.Contains(err.Error(), fmt.Sprintf("gate %d is", ro.ApprovalGate)) {
+				t.Errorf("approve for gate %d at gate %d: %v, want 409 naming the open gate", ro.ApprovalGate+1, ro.ApprovalGate, err)
+			}
+			if _, err := c.Signal(ctx, first.ID, "approve", api.SignalRequest{By: "e2e", Gate: ro.ApprovalGate}); err != nil {
 				t.Errorf("approve: %v", err)
 			}
 			approved = true

@@ -211,9 +211,15 @@ func (p *Printer) gate(st workflows.Status) {
 	}
 	if p.ID != "" {
 		group := cmp.Or(p.Group, "rollout")
-		p.printf("    approve: dnsroll %s approve --id %s --reason '...'\n", group, p.ID)
+		gate, input := "", `{"by":"you"}`
+		if st.ApprovalGate > 0 {
+			// The gate shown: approved after another operator approved
+			// it, the approval does not open the next one.
+			gate, input = fmt.Sprintf(" --gate %d", st.ApprovalGate), fmt.Sprintf(`{"by":"you","gate":%d}`, st.ApprovalGate)
+		}
+		p.printf("    approve: dnsroll %s approve --id %s%s --reason '...'\n", group, p.ID, gate)
 		p.printf("    abort:   dnsroll %s abort --id %s --reason '...'\n", group, p.ID)
 		wid, _, _ := strings.Cut(p.ID, ":")
-		p.printf("    (or: temporal workflow signal --workflow-id %s --name approve --input '{\"by\":\"you\"}')\n", wid)
+		p.printf("    (or: temporal workflow signal --workflow-id %s --name approve --input '%s')\n", wid, input)
 	}
 }

@@ -115,9 +115,10 @@ func TestPrinterApprovalGate(t *testing.T) {
 		Zone: "example.com.", Against: "ns1", Summary: "1 added, 0 removed, 1 changed: api.example.com. A, www.example.com. A",
 	}}}}}
 	p.Update(workflows.Status{
-		Run:       workflows.Run{Phase: workflows.PhaseAwaitingApproval},
-		ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
-		Analysis:  []workflows.Analysis{{Step: "VerifyGreen", Result: verify}},
+		Run:          workflows.Run{Phase: workflows.PhaseAwaitingApproval},
+		ApproveBy:    time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC),
+		ApprovalGate: 2,
+		Analysis:     []workflows.Analysis{{Step: "VerifyGreen", Result: verify}},
 		Changes: &activities.Changes{Live: "sha256:" + strings.Repeat("12", 32), ZonesChanged: activities.Names{Count: 1, Names: []string{"example.com"}},
 			ZonesAdded: &activities.Names{Count: 2, Names: []string{"a.example", "b.example"}}, ZonesRemoved: &activities.Names{},
 			AnsibleChanged: &activities.Names{Count: 1, Names: []string{"ansible/roles/nameserver/tasks/main.yml"}}, AnsibleAdded: &activities.Names{}, AnsibleRemoved: &activities.Names{}},
@@ -131,9 +132,9 @@ func TestPrinterApprovalGate(t *testing.T) {
 		"zone example.com. on ns1-next against ns1: 1 added, 0 removed, 1 changed: api.example.com. A, www.example.com. A\n",
 		"those only blue has are not seen here",
 		"approve by 2026-12-01 16:00:00 UTC, or it is aborted\n",
-		"approve: dnsroll rollout approve --id rollout-lab:0f1e --reason '...'\n",
+		"approve: dnsroll rollout approve --id rollout-lab:0f1e --gate 2 --reason '...'\n",
 		"abort:   dnsroll rollout abort --id rollout-lab:0f1e --reason '...'\n",
-		"temporal workflow signal --workflow-id rollout-lab --name approve",
+		`temporal workflow signal --workflow-id rollout-lab --name approve --input '{"by":"you","gate":2}'`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("printed:\n%s\nlacks %q", got, want)

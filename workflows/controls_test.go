@@ -258,6 +258,72 @@ func TestStepDeadlineFailsWithReason(t *testing.T) {
 	}
 }
 
+// An approve names the gate it is for (SignalInput.Gate, the number the
+// status shows): one sent for a gate that has closed, by an operator who
+// read the status before another approved, does not open the next gate,
+// so no load balancer switches on an approval given for another. An
+// approve naming no gate takes whichever is open, as before.
+func TestApproveForAnotherGateIsIgnored(t *testing.T) {
+	const each = "rollout: {strategy: one-at-a-time, approval: each, approval_timeout: 6h, bake: 5m, bake_interval: 1m}"
+	h := newHarnessWith(t, each, "")
+	var gates []int
+	approve := func(at time.Duration, in SignalInput) {
+		h.env.RegisterDelayedCallback(func() {
+			v, _ := h.env.QueryWorkflow(QueryStatus)
+			var st Status
+			_ = v.Get(&st)
+			gates = append(gates, st.ApprovalGate)
+			h.env.SignalWorkflow(SignalApprove, in)
+		}, at)
+	}
+	approve(time.Hour, SignalInput{By: "alice", Gate: 1})   // before the switch
+	approve(3*time.Hour, SignalInput{By: "bob", Gate: 1})   // late: gate 2 is open
+	approve(4*time.Hour, SignalInput{By: "carol", Gate: 2}) // for lb2's gate
+	st, err := h.run(t)
+	if err != nil || st.Phase != PhaseSucceeded {
+		t.Fatalf("phase %s (%v), want succeeded", st.Phase, err)
+	}
+	if fmt.Sprint(gates) != "[1 2 2]" {
+		t.Errorf("open gates at the approvals = %v, want [1 2 2]", gates)
+	}
+	ev := eventsText(st)
+	if strings.Contains(ev, "approved by bob") || !strings.Contains(ev, "approve ignored: it is for approval gate 1, but gate 2 is open") ||
+		!strings.Contains(ev, "approved by carol") {
+		t.Errorf("events %v; want bob's approve for gate 1 ignored at gate 2, carol's taken", st.Events)
+	}
+	// lb2 switched only after carol's approval, an hour after bob's.
+	for _, s := range st.Steps {
+		if s.Name == "AwaitApproval" && s.Target == "lb2" && s.EndedAt.Sub(s.StartedAt) < 2*time.Hour-time.Minute {
+			t.Errorf("lb2's gate held %s, want it open until carol's approval", s.EndedAt.Sub(s.StartedAt))
+		}
+	}
+}
+
+// Runs from before versionApproveGate read an approve naming a gate as one
+// with an unknown field: ignored it, or, from before versionStrictSignals
+// too, approved whichever gate was open.
+func TestApproveGateInARunFromBefore(t *testing.T) {
+	const manual = "rollout: {approval: manual, approval_timeout: 2h, bake: 0s}"
+	t.Run("ignored as an unknown field", func(t *testing.T) {
+		h := newHarnessWith(t, manual, "")
+		h.env.OnGetVersion(versionApproveGate, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		signalAt(h.env, time.Hour, SignalApprove, SignalInput{By: "alice", Gate: 1})
+		st := h.runFails(t, ErrTypeAborted, "not approved within 2h0m0s")
+		if !strings.Contains(eventsText(st), `approve ignored: its payload has the unknown field "gate"`) {
+			t.Errorf("events %v; want the approve ignored for its unknown field", st.Events)
+		}
+	})
+	t.Run("before strict signals, any gate approves", func(t *testing.T) {
+		h := newHarnessWith(t, manual, "")
+		h.env.OnGetVersion(versionApproveGate, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		h.env.OnGetVersion(versionStrictSignals, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		signalAt(h.env, time.Hour, SignalApprove, SignalInput{By: "alice", Gate: 7})
+		if st, err := h.run(t); err != nil || st.Phase != PhaseSucceeded {
+			t.Fatalf("phase %s (%v), want succeeded", st.Phase, err)
+		}
+	})
+}
+
 func TestFailingWebhookDoesNotFailRollout(t *testing.T) {
 	h := newHarnessWith(t, "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}", "Notify")
 	st, err := h.run(t)

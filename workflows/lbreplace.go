@@ -124,6 +124,9 @@ type LBReplaceStatus struct {
 	// ApproveBy is the approval gate's deadline (rollout.approval:
 	// manual), while it waits.
 	ApproveBy time.Time `json:"approve_by,omitzero"`
+	// ApprovalGate is 1 once the replacement's one approval gate has
+	// opened (Status.ApprovalGate).
+	ApprovalGate int `json:"approval_gate,omitempty"`
 	// Drain is set once the drain has begun.
 	Drain *DrainStatus `json:"drain,omitempty"`
 	// Zone is set when the zone's own records name old load balancers
@@ -316,6 +319,7 @@ func (r *lbReplace) awaitApproval(ctx workflow.Context) error {
 		return nil
 	}
 	r.st.ApproveBy = workflow.Now(ctx).Add(rc.ApprovalTimeout.D())
+	r.st.ApprovalGate = 1
 	r.st.Phase = PhaseAwaitingApproval
 	r.notify(ctx, config.EventAwaitingApproval)
 	ok, err := workflow.AwaitWithTimeout(ctx, rc.ApprovalTimeout.D(), func() bool { return r.approved })
@@ -1245,6 +1249,8 @@ func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) 
 		r.glueSignals.SendAsync(glueSignal{In: in, AfterStop: r.stop != nil})
 	case name == SignalApprove && r.st.Phase != PhaseAwaitingApproval:
 		r.event(ctx, name+" ignored: the replacement is "+string(r.st.Phase)+", not awaiting approval")
+	case name == SignalApprove && otherGate(in, r.st.ApprovalGate) != "":
+		r.event(ctx, name+" ignored: "+otherGate(in, r.st.ApprovalGate))
 	case name == SignalApprove:
 		r.approved = true
 		r.event(ctx, "approved"+in.describe())

@@ -918,6 +918,26 @@ func TestLBReplaceApproveBeforeTheGateIsIgnored(t *testing.T) {
 	}
 }
 
+// The replacement has one gate, numbered 1: an approve for another is
+// ignored, one for gate 1 moves the glue.
+func TestLBReplaceApproveNamesItsGate(t *testing.T) {
+	env, w := newLBReplaceEnvWith(t, false, lbControls)
+	var waiting LBReplaceStatus
+	env.RegisterDelayedCallback(func() { waiting = queryLBStatus(t, env) }, 20*time.Minute)
+	signalAt(env, 30*time.Minute, SignalApprove, SignalInput{By: "bob", Gate: 2})
+	signalAt(env, 40*time.Minute, SignalApprove, SignalInput{By: "alice", Gate: 1})
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if waiting.ApprovalGate != 1 {
+		t.Errorf("approval_gate while waiting = %d, want 1", waiting.ApprovalGate)
+	}
+	if !hasEvent(st, "approve ignored: it is for approval gate 2, but gate 1 is open") || hasEvent(st, "approved by bob") || !hasEvent(st, "approved by alice") {
+		t.Errorf("events %+v; want bob's approve for gate 2 ignored, alice's taken", st.Events)
+	}
+	if at := w.at["SetGlue new"]; at.Sub(w.at["LoadFleet"]) < 40*time.Minute {
+		t.Errorf("glue moved %s after the start, before the approval for gate 1 at 40m", at.Sub(w.at["LoadFleet"]))
+	}
+}
+
 // Without an approval in time the replacement is aborted: the glue never
 // moves and the new load balancers are deleted.
 func TestLBReplaceApprovalTimesOut(t *testing.T) {

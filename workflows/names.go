@@ -132,6 +132,9 @@ type SignalInput struct {
 	// sender looks it up: the API does, and refuses them in a request.
 	LiveBundle  string `json:"live_bundle,omitempty" api:"refused"`
 	LiveUnknown string `json:"live_unknown,omitempty" api:"refused"`
+	// Gate is approve's alone: the approval gate it is for
+	// (Status.ApprovalGate), or 0 for whichever is open.
+	Gate int `json:"gate,omitempty"`
 }
 
 // Custom search attributes, so the Web UI and `temporal workflow list

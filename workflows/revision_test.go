@@ -60,9 +60,9 @@ func TestCurrentDetailsNameTheBundle(t *testing.T) {
 // must do and by when, and, at a later gate of approval: each, which load
 // balancers go back to blue without it.
 func TestCurrentDetailsAtTheGate(t *testing.T) {
-	r := &rollout{st: Status{Fleet: "lab", Revision: "B", Run: Run{Phase: PhaseAwaitingApproval}, ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)}}
+	r := &rollout{st: Status{Fleet: "lab", Revision: "B", Run: Run{Phase: PhaseAwaitingApproval}, ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC), ApprovalGate: 2}}
 	got := r.currentDetails()
-	for _, want := range []string{"send `approve` (or `abort`) by 2026-12-01 16:00 UTC", "or it is aborted"} {
+	for _, want := range []string{"send `approve` (or `abort`) by 2026-12-01 16:00 UTC", "or it is aborted", "this is approval gate 2: `{\"gate\": 2}`"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("details %q lack %q", got, want)
 		}

@@ -46,17 +46,27 @@ func listenSignals(ctx workflow.Context, names []string, event func(workflow.Con
 				var raw converter.RawValue
 				c.Receive(ctx, &raw)
 				in, err := decodeSignal(raw, signalFields[name]...)
-				if old := slices.DeleteFunc(slices.Clone(signalFields[name]), isLiveField); len(old) < len(signalFields[name]) {
-					// Runs from before took a live field, whatever its
+				gateUnknown := false
+				for _, added := range fieldsAdded {
+					old := slices.DeleteFunc(slices.Clone(signalFields[name]), added.has)
+					if len(old) == len(signalFields[name]) {
+						continue
+					}
+					// Runs from before took the added field, whatever its
 					// value, for an unknown one.
 					if oldIn, oldErr := decodeSignal(raw, old...); fmt.Sprint(oldErr) != fmt.Sprint(err) &&
-						workflow.GetVersion(ctx, versionLiveInSignal, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+						workflow.GetVersion(ctx, added.version, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 						in, err = oldIn, oldErr
+						gateUnknown = gateUnknown || added.version == versionApproveGate
 					}
 				}
 				var unknown *unknownFieldsError
 				if errors.As(err, &unknown) && workflow.GetVersion(ctx, versionStrictSignals, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 					in, err = unknown.in, nil
+				}
+				if gateUnknown {
+					// Nor did they compare it with the open gate.
+					in.Gate = 0
 				}
 				if err != nil {
 					event(ctx, name+" ignored: "+err.Error())
@@ -149,8 +159,21 @@ func (r *rollout) onApprove(ctx workflow.Context, in SignalInput) {
 		r.event(ctx, "approve ignored: the rollout is "+string(r.st.Phase)+", not awaiting approval")
 		return
 	}
+	if why := otherGate(in, r.st.ApprovalGate); why != "" {
+		r.event(ctx, "approve ignored: "+why)
+		return
+	}
 	r.approved = true
 	r.event(ctx, "approved"+in.describe())
+}
+
+// otherGate says why an approve is not for the open gate, or "" when it
+// is, or names none.
+func otherGate(in SignalInput, open int) string {
+	if in.Gate == 0 || in.Gate == open {
+		return ""
+	}
+	return fmt.Sprintf("it is for approval gate %d, but gate %d is open: approve it with gate %d once you have checked what it holds back (see the status)", in.Gate, open, open)
 }
 
 // decodeSignal reads a signal's payload: {"reason": ..., "by": ...}, a
@@ -190,16 +213,34 @@ func decodeSignal(raw converter.RawValue, fields ...string) (SignalInput, error)
 }
 
 // signalFields are the fields a signal takes besides reason and by.
-var signalFields = map[string][]string{SignalZoneRevision: {"revision", "live_bundle", "live_unknown"}}
+var signalFields = map[string][]string{
+	SignalZoneRevision: {"revision", "live_bundle", "live_unknown"},
+	SignalApprove:      {"gate"},
+}
+
+// fieldsAdded are the signal fields added while runs were under way, each
+// with the version that added it: runs from before ignored a signal
+// naming one, as one with an unknown field. A slice, for a deterministic
+// order of GetVersion calls.
+var fieldsAdded = []fieldsAddedAt{
+	{versionLiveInSignal, []string{"live_bundle", "live_unknown"}},
+	{versionApproveGate, []string{"gate"}},
+}
+
+type fieldsAddedAt struct {
+	version string
+	fields  []string
+}
+
+func (a fieldsAddedAt) has(f string) bool { return slices.Contains(a.fields, f) }
 
 // versionLiveInSignal marks the change that has zone-revision take the
-// fleet's live revision (SignalInput.LiveBundle, LiveUnknown); runs from
-// before ignored a signal naming them, as one with an unknown field.
+// fleet's live revision (SignalInput.LiveBundle, LiveUnknown).
 const versionLiveInSignal = "zone-revision-live"
 
-// isLiveField says whether a signal field is one versionLiveInSignal
-// added.
-func isLiveField(f string) bool { return f == "live_bundle" || f == "live_unknown" }
+// versionApproveGate marks the change that has approve name its gate
+// (SignalInput.Gate).
+const versionApproveGate = "approve-gate"
 
 // unknownFields lists, sorted, the keys of the JSON object data that
 // name neither reason, by nor one of fields, matched as json.Unmarshal

@@ -114,6 +114,11 @@ type Status struct {
 	// ApproveBy is the approval gate's deadline (approval: manual): without
 	// the approve signal by then, the rollout is aborted.
 	ApproveBy time.Time `json:"approve_by,omitzero"`
+	// ApprovalGate numbers the approval gate open now, or the last one, from
+	// 1 in each run. An approve that names a gate (SignalInput.Gate) opens
+	// only that one: sent on a status read before another operator
+	// approved, it does not open the next.
+	ApprovalGate int `json:"approval_gate,omitempty"`
 	// OnGreen lists the load balancers currently pointed at green; in a
 	// cleanup-only run, those not yet confirmed back on blue.
 	OnGreen []string `json:"on_green"`

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/workflows"
 )
 
 // apiCmd holds what every subcommand that talks to the API shares.
@@ -131,12 +132,16 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// signalFlags registers a signal's flags (--id, --reason, --by); send
-// sends it and returns the ID of the run it went to.
+// signalFlags registers a signal's flags (--id, --reason, --by, and
+// approve's --gate); send sends it and returns the ID of the run it went
+// to.
 func (c *apiCmd) signalFlags(fs *flag.FlagSet, group, name string, send func(context.Context, api.SignalRequest) (string, error)) func(context.Context) error {
 	var in api.SignalRequest
 	fs.StringVar(&c.id, "id", "", "ID, or give it as the argument (default: the fleet's latest)")
 	whoFlags(fs, &in.Reason, &in.By)
+	if name == workflows.SignalApprove {
+		fs.IntVar(&in.Gate, "gate", 0, "the approval gate to approve, as the status numbers it: refused if another is open, as when someone approved it since you read the status (default: whichever is open)")
+	}
 	return func(ctx context.Context) error {
 		id, err := send(ctx, in)
 		if err != nil {

@@ -444,6 +444,30 @@ func TestCLIRolloutStatusListAbort(t *testing.T) {
 	}
 }
 
+// approve --gate names the approval gate it is for, so that an approval
+// given on a status read before another operator approved does not open
+// the next gate; the other signals take no gate.
+func TestCLIApproveNamesItsGate(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	var sent string
+	f.more = func(method, path string, body []byte) any {
+		if method == "POST" && path == "/rollouts/rollout-lab/approve" {
+			sent = string(body)
+			return api.Accepted{ID: "rollout-lab:r1", Signal: "approve"}
+		}
+		return nil
+	}
+	if out, errOut, code := cli(t, "rollout", "approve", "--fleet", "lab", "--gate", "2", "--by", "alice"); code != 0 || !strings.HasPrefix(out, "sent approve to rollout-lab:r1") {
+		t.Fatalf("approve --gate 2: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if !strings.Contains(sent, `"gate":2`) || !strings.Contains(sent, `"by":"alice"`) {
+		t.Errorf("approve sent %s, want gate 2 by alice", sent)
+	}
+	if _, errOut, code := cli(t, "rollout", "abort", "--fleet", "lab", "--gate", "2"); code != 1 || !strings.Contains(errOut, "flag provided but not defined: -gate") {
+		t.Errorf("abort --gate: exit %d, stderr %q; want a usage error", code, errOut)
+	}
+}
+
 // The ID may be given as the one argument, as in `dnsroll rollout status
 // rollout-lab:r1`, with flags before or after it; given twice it is
 // refused.

@@ -66,7 +66,7 @@ func (l *lbAPI) answer(method, path string, body []byte) any {
 		gate := replace
 		gate.ID, gate.WorkflowID, gate.RunID = "lbreplace-gate:r3", "lbreplace-gate", "r3"
 		st := *replace.Status
-		st.Phase, st.Glue, st.ApproveBy = workflows.PhaseAwaitingApproval, workflows.GlueStatus{}, t0.Add(time.Hour)
+		st.Phase, st.Glue, st.ApproveBy, st.ApprovalGate = workflows.PhaseAwaitingApproval, workflows.GlueStatus{}, t0.Add(time.Hour), 1
 		st.Steps = append(st.Steps, &workflows.Step{Name: "AwaitApproval", Target: "lab", State: workflows.StepRunning, StartedAt: t0, Phase: workflows.PhaseAwaitingApproval})
 		gate.Status = &st
 		return gate
@@ -234,6 +234,7 @@ func TestCLILBUpdateStatusAndSignals(t *testing.T) {
 		{args: []string{"rollback", "--fleet", "lab"}, request: "POST /load-balancer-replacements/lbreplace-lab/rollback"},
 		{args: []string{"rollback", "--id", "lbupdate-lab:r2"}, errText: "a load balancer update takes only abort, not rollback"},
 		{args: []string{"approve", "--fleet", "lab", "--by", "alice"}, request: "POST /load-balancer-replacements/lbreplace-lab/approve", body: `"by":"alice"`},
+		{args: []string{"approve", "--fleet", "lab", "--gate", "1"}, request: "POST /load-balancer-replacements/lbreplace-lab/approve", body: `"gate":1`},
 		{args: []string{"approve", "--id", "lbupdate-lab:r2"}, errText: "a load balancer update takes only abort, not approve"},
 		{args: []string{"abort"}, errText: "--fleet or --id is required"},
 	} {
@@ -288,7 +289,7 @@ func TestCLILBReplacementAtTheGate(t *testing.T) {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
 	wantAll(t, "status", out, "approve by 2026-12-01 11:00:00 UTC, or it is aborted",
-		"approve: dnsroll lb approve --id lbreplace-gate:r3 --reason '...'", "abort:   dnsroll lb abort --id lbreplace-gate:r3 --reason '...'")
+		"approve: dnsroll lb approve --id lbreplace-gate:r3 --gate 1 --reason '...'", "abort:   dnsroll lb abort --id lbreplace-gate:r3 --reason '...'")
 	if strings.Contains(out, "dnsroll rollout") {
 		t.Errorf("a replacement's gate names rollout commands:\n%s", out)
 	}

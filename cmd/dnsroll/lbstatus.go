@@ -40,7 +40,7 @@ func (c *lbCmd) read(ctx context.Context, id string) (lbRun, error) {
 	}
 	st := run.Status
 	return lbRun{ID: run.ID, State: run.State, WebUI: run.Links.WebUI, Replace: st, raw: run, Status: workflows.Status{
-		Fleet: st.Fleet, Run: st.Run, ApproveBy: st.ApproveBy, NoWayBack: st.NoWayBack,
+		Fleet: st.Fleet, Run: st.Run, ApproveBy: st.ApproveBy, ApprovalGate: st.ApprovalGate, NoWayBack: st.NoWayBack,
 		Failure: st.Failure, Warnings: st.Warnings, Events: st.Events,
 	}}, nil
 }
