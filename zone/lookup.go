@@ -220,12 +220,16 @@ func dnssecType(t uint16) bool {
 // answers: out-of-zone data BIND ignored, an MX, SRV or NS that BIND
 // finds names a CNAME (illegal, RFC 2181 §10.3), CNAME loops and chains
 // longer than BIND follows (both answered with SERVFAIL, which the checks
-// expect), CNAMEs beside other data at one name, and targets in the zone
-// that nothing holds (see missingTargets). Sorted by name; at most max
+// expect), CNAMEs beside other data at one name, names that end in the
+// zone's name twice (see repeatsOrigin), and targets in the zone that
+// nothing holds (see missingTargets). Sorted by name; at most max
 // entries, then a count.
 func (z *Zone) Warnings(max int) []string {
 	out := z.Notes()
 	for _, name := range z.Names() {
+		if meant := z.repeatsOrigin(name); meant != "" {
+			out = append(out, fmt.Sprintf("%s: the name ends in the zone's name twice: if %s was meant, end it with a dot", name, meant))
+		}
 		out = append(out, z.missingTargets(name)...)
 		cn := z.rrsets[rrKey{name, dns.TypeCNAME}]
 		if len(cn) == 0 || z.Delegated(name) {
@@ -296,6 +300,20 @@ func (z *Zone) missingTargets(name string) []string {
 		}
 	}
 	return out
+}
+
+// repeatsOrigin is name less its last copy of the origin when it ends in
+// the origin twice (mail.example.com. for mail.example.com.example.com.),
+// else "": an owner written without its trailing dot, which BIND loads
+// under the wrong name and missingTargets cannot see when the records
+// that name it make the same slip.
+func (z *Zone) repeatsOrigin(name string) string {
+	o := strings.TrimSuffix(z.origin, ".")
+	rel, ok := strings.CutSuffix(name, "."+z.origin)
+	if o == "" || !ok || (rel != o && !strings.HasSuffix(rel, "."+o)) {
+		return ""
+	}
+	return rel + "."
 }
 
 // withoutOrigin is target less the origin that a missing trailing dot

@@ -301,6 +301,21 @@ func TestWarningsNamePTRTargetsMissingFromAReverseZone(t *testing.T) {
 	)
 }
 
+// The same slip in an owner name: "mail.example.com" without its dot in
+// example.com. is mail.example.com.example.com., which BIND loads and
+// serves, so mail.example.com. is not answered. A target that names it
+// exists and is not warned about, so the owner is. A name that holds the
+// zone's name once more, not at its end, is not named.
+func TestWarningsNameOwnersThatRepeatTheZonesName(t *testing.T) {
+	z := mustParse(t, apex+`mail.example.com  A  192.0.2.25
+@                 MX 10 mail.example.com
+example.com.sub   A  192.0.2.26
+`)
+	wantWarnings(t, z,
+		"mail.example.com.example.com.: the name ends in the zone's name twice: if mail.example.com. was meant, end it with a dot",
+	)
+}
+
 // wantWarnings checks z's warnings, up to 10 of them.
 func wantWarnings(t *testing.T, z *Zone, want ...string) {
 	t.Helper()
