@@ -131,6 +131,38 @@ func testOneAtATimeRollbackAfterFirstSwitch(t *testing.T, driver string) {
 	}
 }
 
+// One nameserver at a time, to the end, as DigitalOcean flipped its
+// nameservers one by one: lb1 moves and bakes while lb2 still answers
+// from blue, then lb2 moves, and the rollout ends with both on green's
+// answers and only the renamed green servers left.
+func TestOneAtATimeCutsOverEachLoadBalancerInTurn(t *testing.T) {
+	tl := startBlue(t, "nginx", nil)
+	blue := tl.assertOnly(t, "ns1", "ns2")
+	tl.editFleet(t, "strategy: all-at-once", "strategy: one-at-a-time")
+	tl.editFleet(t, "bake: 3s", "bake: 8s")
+
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
+	tl.waitStatus(t, run, "lb1 baking on green", func(st workflows.Status) bool {
+		return st.Phase == workflows.PhaseBaking && slices.Equal(st.OnGreen, []string{"lb1"})
+	})
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision A" {
+		t.Errorf("while lb1 bakes: answers = %s, want lb1 on B and lb2 still on A", got)
+	}
+	st, err := tl.wait(t, run)
+	if err != nil || st.Phase != workflows.PhaseSucceeded {
+		t.Fatalf("phase %s err %v, want succeeded", st.Phase, err)
+	}
+	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
+		t.Errorf("after the rollout: answers = %s, want green's B on both", got)
+	}
+	after := tl.assertOnly(t, "ns1", "ns2")
+	for _, l := range []string{"ns1", "ns2"} {
+		if after[l].ID == blue[l].ID {
+			t.Errorf("%s is still blue's instance %d", l, blue[l].ID)
+		}
+	}
+}
+
 // A local webhook receiver sees a rollout's events, in order.
 func TestWebhookReceivesEventsInOrder(t *testing.T) {
 	var mu sync.Mutex
