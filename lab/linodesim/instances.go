@@ -113,7 +113,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 			IPv4: []string{"127.0.0.1"}, Region: req.Region, Type: req.Type, Image: req.Image,
 			FirewallID: cmp.Or(req.FirewallID, s.defaultFirewall()), Created: now, Updated: now,
 		},
-		Phase: "create", PhaseAt: now,
+		Phase: "create", PhaseAt: now, hooking: s.opts.OnCreate != nil,
 	}
 	if req.Booted != nil && !*req.Booted || req.Image == "" {
 		rec.Phase = "create-offline"
@@ -125,7 +125,11 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 		var ip string
 		if ip, err = s.opts.OnCreate(in, req.AuthorizedKeys, req.RootPass); err == nil {
 			s.mu.Lock()
-			rec.IPv4 = []string{ip}
+			rec.IPv4, rec.hooking = []string{ip}, false
+			if rec.Phase != "delete" {
+				// Provisioning starts now that the VM has its address.
+				rec.PhaseAt = s.now().UTC()
+			}
 			in, err = s.snapshot(rec, s.now()), s.save()
 			s.mu.Unlock()
 		} else {

@@ -39,8 +39,9 @@ type Options struct {
 	// OnCreate, when set, is called outside the simulator's lock for every
 	// instance created, with the request's SSH keys and root password
 	// (which the simulator itself never stores); it returns the
-	// instance's public IPv4. The machine lab boots a machine there. An
-	// error fails the create with a 500, and no instance is kept.
+	// instance's public IPv4. The machine lab boots a machine there; the
+	// instance is provisioning until it returns. An error fails the
+	// create with a 500, and no instance is kept.
 	OnCreate func(inst Instance, authorizedKeys []string, rootPass string) (ipv4 string, err error)
 	// OnDelete is called, outside the simulator's lock, when an instance is
 	// deleted; the lab uses it to stop the process or machine that plays
@@ -121,6 +122,10 @@ type record struct {
 	// or shutdown. PhaseAt is when it started.
 	Phase   string    `json:"phase"`
 	PhaseAt time.Time `json:"phase_at"`
+	// hooking is set while Options.OnCreate runs: the instance is
+	// provisioning until it returns, however long that takes, as
+	// Linode's create answers "provisioning" with the instance's address.
+	hooking bool
 }
 
 // state is what the StateFile holds.
@@ -302,7 +307,7 @@ func (s *Sim) status(rec *record, now time.Time) string {
 	el := now.Sub(rec.PhaseAt)
 	switch rec.Phase {
 	case "create", "create-offline":
-		if el < d {
+		if rec.hooking || el < d {
 			return "provisioning"
 		}
 		if rec.Phase == "create-offline" {

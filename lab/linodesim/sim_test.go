@@ -290,3 +290,37 @@ func TestDeleteGoesThroughDeleting(t *testing.T) {
 		t.Errorf("instances after the delay: %+v", e.sim.Instances())
 	}
 }
+
+// A create whose OnCreate hook takes longer than provisioning and booting
+// together (the machine lab boots a machine there) still answers
+// "provisioning", as Linode's create does, and the instance is not shown
+// running, at the placeholder address, before the hook has given it its
+// own: provisioning starts when the hook returns.
+func TestCreateHookDelaysProvisioning(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	var e *env
+	var during linodego.InstanceStatus
+	e = newEnv(t, linodesim.Options{BootDelay: time.Minute, OnCreate: func(in linodesim.Instance, _ []string, _ string) (string, error) {
+		at(3 * time.Minute)
+		got, err := e.lc.GetInstance(ctx(t), in.ID)
+		if err != nil {
+			return "", err
+		}
+		during = got.Status
+		return "10.0.0.7", nil
+	}})
+	linodesim.SetClock(e.sim, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	inst := e.create(t, "ns1")
+	if during != linodego.InstanceProvisioning {
+		t.Errorf("while the create hook ran the instance was %s, want provisioning", during)
+	}
+	if inst.Status != linodego.InstanceProvisioning || inst.IPv4[0].String() != "10.0.0.7" {
+		t.Errorf("the create answered %s at %v, want provisioning at 10.0.0.7", inst.Status, inst.IPv4)
+	}
+	at(2 * time.Minute)
+	if got, err := e.lc.GetInstance(ctx(t), inst.ID); err != nil || got.Status != linodego.InstanceRunning {
+		t.Errorf("after provisioning and booting: %v, %v; want running", got.Status, err)
+	}
+}
