@@ -386,6 +386,11 @@ func TestRouter(t *testing.T) {
 			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":2}`, auth: bearer, want: 202},
 		{name: "approve a closed gate", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAwaitingApproval)].ApprovalGate = 2 },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":1}`, auth: bearer, want: 409, contains: "approval gate 1 is not open: gate 2 is"},
+		// A status read without the workflow (no worker answered its
+		// query: what Temporal recorded), or from a worker from before
+		// gates were numbered, shows none open: not "gate 0".
+		{name: "approve a gate the status does not number", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAwaitingApproval) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":1}`, auth: bearer, want: 409, contains: "the status does not say which approval gate is open"},
 		{name: "approve a gate of no number", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAwaitingApproval) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":-1}`, auth: bearer, want: 400, contains: `"field": "gate"`},
 		{name: "abort with a gate", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAwaitingApproval) },

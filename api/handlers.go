@@ -508,6 +508,12 @@ func closedGate(name string, in SignalRequest, open int) string {
 	if name != workflows.SignalApprove || in.Gate == 0 || in.Gate == open {
 		return ""
 	}
+	if open == 0 {
+		// Read from what Temporal recorded, or from a worker from before
+		// gates were numbered, which would take the gate for an unknown
+		// field and ignore the approve.
+		return "the status does not say which approval gate is open (no worker answered its query, or the worker is from before gates were numbered): read the status, and approve without gate if you mean to approve whichever is open"
+	}
 	return fmt.Sprintf("approval gate %d is not open: gate %d is; read the status to see what it holds back, and approve it with gate %d if you mean to", in.Gate, open, open)
 }
 

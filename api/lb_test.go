@@ -205,6 +205,10 @@ func TestLoadBalancerRoutes(t *testing.T) {
 			f.addRun(LBReplacements, "lab", "running", st)
 		},
 			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":2}`, auth: bearer, want: 409, contains: "approval gate 2 is not open: gate 1 is", after: wantSignals()},
+		{name: "approve replacement's gate, numbered by no worker", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingApproval))
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":1}`, auth: bearer, want: 409, contains: "approve without gate", after: wantSignals()},
 		{name: "approve replacement's gate", setup: func(f *fakeBackend) {
 			st := replacing(workflows.PhaseAwaitingApproval)
 			st.ApprovalGate = 1
