@@ -9,9 +9,11 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
@@ -93,5 +95,64 @@ func TestHeartbeatsWithinAShortTimeout(t *testing.T) {
 	}
 	if beats.Load() == 0 {
 		t.Error("no heartbeat reached the server")
+	}
+}
+
+// slowListCloud takes took over every list, as linodego does while it
+// waits out Linode's 429s (up to ten tries, each after as much as 30 s).
+type slowListCloud struct {
+	Cloud
+	took time.Duration
+}
+
+func (c slowListCloud) List(ctx context.Context, tag string) ([]dnsroll.Server, error) {
+	select {
+	case <-time.After(c.took):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return c.Cloud.List(ctx, tag)
+}
+
+// runWithHeartbeatTimeout runs activity name once, in a workflow, with a
+// heartbeat timeout of 1s and no retry: a step that sends no heartbeat for
+// that long is timed out as if its worker had died.
+func runWithHeartbeatTimeout(t *testing.T, acts *Activities, name string, in any) error {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(time.Minute)
+	env.RegisterActivity(acts)
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, HeartbeatTimeout: time.Second,
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+		return workflow.ExecuteActivity(ctx, name, in).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "Wf"})
+	env.ExecuteWorkflow("Wf")
+	return env.GetWorkflowError()
+}
+
+// The load balancer replacement's delete and create look servers up by
+// label, and a list slowed by Linode's 429s outlasts the heartbeat
+// timeout: the steps heartbeat through it. Before, neither did, so a
+// healthy attempt was timed out and tried again while it still ran, and
+// one cut off from Temporal was never cancelled, being deaf to it.
+func TestLoadBalancerStepsHeartbeatThroughASlowList(t *testing.T) {
+	c := newCloudEnv(t)
+	c.mustEnsure(t, "ns1")
+	drv := &pointRecorder{}
+	c.acts.Drivers = map[string]LoadBalancer{"nginx": drv, "": drv}
+	c.acts.Cloud = slowListCloud{Cloud: c.cloud, took: 1600 * time.Millisecond}
+	if err := runWithHeartbeatTimeout(t, c.acts, "CreateLoadBalancer", LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]}); err != nil {
+		t.Errorf("CreateLoadBalancer with a slow list: %v", err)
+	}
+	if n := c.count("lb1-next"); n != 1 {
+		t.Fatalf("%d lb1-next instances, want 1", n)
+	}
+	if err := runWithHeartbeatTimeout(t, c.acts, "DeleteLoadBalancer", DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1-next"}); err != nil {
+		t.Errorf("DeleteLoadBalancer with a slow list: %v", err)
+	}
+	if n := c.count("lb1-next"); n != 0 {
+		t.Errorf("%d lb1-next instances after the delete, want 0", n)
 	}
 }

@@ -458,7 +458,10 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 	if err != nil {
 		return NewLoadBalancer{}, err
 	}
+	// A list Linode slows with 429s outlasts the heartbeat timeout.
+	stop := keepAlive(ctx, "looking up the nameservers "+in.LB.Name+" fronts")
 	backends, err := a.frontedServers(ctx, in)
+	stop()
 	if err != nil {
 		return NewLoadBalancer{}, failure(ctx, err)
 	}
@@ -472,7 +475,7 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 	}
 	var progress atomic.Value
 	progress.Store("provisioning " + next.Name)
-	stop := heartbeatEvery(ctx, 2*time.Second, progress.Load)
+	stop = heartbeatEvery(ctx, 2*time.Second, progress.Load)
 	if in.Fleet.Ansible.Connection == "ssh" {
 		err = a.meetNewServer(ctx, res.Server, func(msg string) { progress.Store(msg) })
 		progress.Store("provisioning " + next.Name)
@@ -581,6 +584,8 @@ type DeleteLoadBalancerInput struct {
 // another address than the fleet gives the load balancer, or, given by
 // ID, one with another label.
 func (a *Activities) DeleteLoadBalancer(ctx context.Context, in DeleteLoadBalancerInput) (StepResult, error) {
+	// Its lookup, a list Linode may slow with 429s, heartbeats too.
+	defer keepAlive(ctx, "deleting "+in.Label)()
 	if in.ID != 0 {
 		return a.deleteLoadBalancerByID(ctx, in)
 	}
