@@ -1108,3 +1108,74 @@ func TestDeleteRetriedWhileDeletingAsksNoSecondDelete(t *testing.T) {
 		t.Errorf("%d deletes asked again, instances left %+v; want none and none", n, c.sim.Instances())
 	}
 }
+
+// concurrently runs the activity fn with in as two attempts at once, as
+// Temporal does when an attempt outlives its heartbeat timeout (a worker
+// cut off for a moment) and the retry starts beside it; each attempt has
+// an activity environment of its own.
+func (c *cloudEnv) concurrently(t *testing.T, fn, in any) [2]error {
+	t.Helper()
+	var errs [2]error
+	done := make(chan int)
+	for i := range errs {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestActivityEnvironment()
+		env.RegisterActivity(c.acts)
+		go func() {
+			_, errs[i] = env.ExecuteActivity(fn, in)
+			done <- i
+		}()
+	}
+	<-done
+	<-done
+	return errs
+}
+
+// Two attempts of each cloud step running at once, each past its lookup
+// before either changes anything, leave what one would: one green, one
+// rename, one delete, and neither attempt fails.
+func TestCloudStepsRunTwiceAtOnce(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 100 * time.Millisecond})
+	// Each request that changes something waits until both attempts have
+	// looked the server up.
+	stall := func(method string) {
+		c.sim.InjectFault(linodesim.Fault{Method: method, PathPrefix: "/v4/linode/instances", Delay: 300 * time.Millisecond, Count: 2})
+	}
+	spec := dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}
+	stall("POST")
+	if errs := c.concurrently(t, c.acts.EnsureServer, EnsureServerInput{StepFleet: StepFleet{Fleet: c.fleet}, Spec: spec}); errs != [2]error{} {
+		t.Fatalf("two EnsureServer at once: %v", errs)
+	}
+	if n, made := c.count("ns1-next"), c.sim.Created(); n != 1 || made != 1 {
+		t.Fatalf("two EnsureServer at once: %d ns1-next, %d created; want 1 (%+v)", n, made, c.sim.Instances())
+	}
+	green := c.mustEnsure(t, "ns1-next").Server
+
+	stall("PUT")
+	if errs := c.concurrently(t, c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: green, To: "ns1"}); errs != [2]error{} {
+		t.Fatalf("two RenameServer at once: %v", errs)
+	}
+	if got := c.sim.Instances(); len(got) != 1 || got[0].Label != "ns1" || got[0].ID != green.ID {
+		t.Fatalf("after two renames at once: %+v, want %d as ns1", got, green.ID)
+	}
+
+	stall("DELETE")
+	if errs := c.concurrently(t, c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: green}); errs != [2]error{} {
+		t.Fatalf("two DeleteServer at once: %v", errs)
+	}
+	if got := c.sim.Instances(); len(got) != 0 {
+		t.Fatalf("after two deletes at once: %+v, want none", got)
+	}
+
+	c.mustEnsure(t, "ns1-next")
+	stall("DELETE")
+	if errs := c.concurrently(t, c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next"}}); errs != [2]error{} {
+		t.Fatalf("two DeleteGreen at once: %v", errs)
+	}
+	if got := c.sim.Instances(); len(got) != 0 {
+		t.Errorf("after two DeleteGreen at once: %+v, want none", got)
+	}
+	if f := c.sim.Faults(); len(f) != 0 {
+		t.Errorf("faults not met (an attempt did not make its request): %+v", f)
+	}
+}
