@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,9 +24,10 @@ import (
 )
 
 // Recognisable values for every secret a lab rollout handles are looked
-// for everywhere they could leak: every workflow history, the worker's
-// and the API's logs, the API's responses, and the environment of every
-// process the lab started (Temporal, named, nginx). None is found.
+// for everywhere they could leak: every workflow history (its failure
+// messages and its decoded payloads), the worker's and the API's logs, the
+// API's responses, and the environment of every process the lab started
+// (Temporal, named, nginx). None is found.
 func TestSecretsStayOut(t *testing.T) {
 	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
 	hookSecret := "sekret-hmac-" + nonce
@@ -126,13 +128,24 @@ func TestSecretsStayOut(t *testing.T) {
 	if err := json.Unmarshal(out, &runs); err != nil || len(runs) < 2 {
 		t.Fatalf("temporal workflow list: %v, %d runs:\n%s", err, len(runs), out)
 	}
+	decoded := 0 // histories whose payloads were read: the rollouts' at least
 	for _, r := range runs {
 		h, err := exec.Command(requireLab(t), "workflow", "show", "--address", tl.TemporalAddress(), "--output", "json",
 			"--workflow-id", r.Execution.WorkflowID, "--run-id", r.Execution.RunID).Output()
 		if err != nil || len(h) < 1000 {
 			t.Fatalf("temporal workflow show %s: %v (%d bytes)", r.Execution.RunID, err, len(h))
 		}
-		scan("the history of "+r.Execution.WorkflowID+" "+r.Execution.RunID, string(h))
+		payloads, err := historyPayloads(h)
+		if err != nil || payloads == "" {
+			t.Fatalf("the payloads of %s %s: %v (%d bytes)", r.Execution.WorkflowID, r.Execution.RunID, err, len(payloads))
+		}
+		if strings.Contains(payloads, `"fleet":"lab"`) {
+			decoded++
+		}
+		scan("the history of "+r.Execution.WorkflowID+" "+r.Execution.RunID, string(h)+"\n"+payloads)
+	}
+	if decoded < 2 {
+		t.Fatalf("read the inputs of %d histories, want both rollouts'", decoded)
 	}
 
 	// The API's answers.
@@ -183,4 +196,46 @@ func TestSecretsStayOut(t *testing.T) {
 	if scanned < 5 {
 		t.Errorf("scanned the environment of %d lab processes, want at least 5", scanned)
 	}
+}
+
+// historyPayloads is the text of every payload in a history as `temporal
+// workflow show --output json` prints it: base64, which a scan of the raw
+// output would never match. Only failure messages are plain there, while
+// inputs, results, signals and memos are what the Web UI shows decoded.
+func historyPayloads(history []byte) (string, error) {
+	var doc any
+	if err := json.Unmarshal(history, &doc); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch v := v.(type) {
+		case map[string]any:
+			if data, ok := v["data"].(string); ok {
+				if _, payload := v["metadata"]; payload {
+					raw, err := base64.StdEncoding.DecodeString(data)
+					if err != nil {
+						return fmt.Errorf("payload data %.40q: %w", data, err)
+					}
+					b.Write(raw)
+					b.WriteByte('\n')
+				}
+			}
+			for _, e := range v {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, e := range v {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := walk(doc)
+	return b.String(), err
 }
