@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/lab"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -27,17 +30,33 @@ import (
 // for everywhere they could leak: every workflow history (its failure
 // messages and its decoded payloads), the worker's and the API's logs, the
 // API's responses, and the environment of every process the lab started
-// (Temporal, named, nginx). None is found.
-func TestSecretsStayOut(t *testing.T) {
+// (Temporal, named, the load balancers). None is found. A second webhook,
+// whose URL is in the worker's environment, answers 500 with the URL it was
+// sent to, so that its errors are in history too; with dnsdist, the
+// console keys are looked for as well.
+func TestSecretsStayOut(t *testing.T) { forEachDriver(t, testSecretsStayOut) }
+
+func testSecretsStayOut(t *testing.T, driver string) {
 	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
 	hookSecret := "sekret-hmac-" + nonce
 	hookToken := "sekret-url-" + nonce
+	failingToken := "sekret-failing-url-" + nonce
 	t.Setenv("DNSROLL_E2E_HOOK_SECRET", hookSecret)
 	delivered := make(chan string, 64)
+	refused := make(chan string, 64)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.RawQuery, failingToken) {
+			select {
+			case refused <- r.Header.Get("X-Dnsroll-Event"):
+			default:
+			}
+			http.Error(w, "refused "+r.URL.String(), http.StatusInternalServerError)
+			return
+		}
 		delivered <- r.Header.Get("X-Dnsroll-Event")
 	}))
 	defer hook.Close()
+	t.Setenv("DNSROLL_E2E_FAILING_HOOK", hook.URL+"/hook?key="+failingToken)
 
 	// The key Ansible would log in with: the worker reads it to derive the
 	// public key new VMs accept. Its private part must go nowhere.
@@ -54,14 +73,16 @@ func TestSecretsStayOut(t *testing.T) {
 
 	var mu sync.Mutex
 	var rootPasses []string
-	fleetDir := writeFleet(t, "nginx", nil)
+	needlab.Programs(t, driver)
+	fleetDir := writeFleet(t, driver, nil)
 	fleet, err := config.Load(filepath.Join(fleetDir, "lab.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tl := launchLab(t, fleetDir, fleet, lab.Options{TemporalBin: requireLab(t), BootDelay: 200 * time.Millisecond,
 		SeeRootPass: func(_, pass string) { mu.Lock(); rootPasses = append(rootPasses, pass); mu.Unlock() }}, 2*time.Minute)
-	tl.editFleet(t, "lab:\n", "notifications:\n  webhooks:\n    - {url: \""+hook.URL+"/hook?key="+hookToken+"\", secret_env: DNSROLL_E2E_HOOK_SECRET}\n\nlab:\n")
+	tl.editFleet(t, "lab:\n", "notifications:\n  webhooks:\n    - {url: \""+hook.URL+"/hook?key="+hookToken+"\", secret_env: DNSROLL_E2E_HOOK_SECRET}\n"+
+		"    - {name: failing, url_env: DNSROLL_E2E_FAILING_HOOK, secret_env: DNSROLL_E2E_HOOK_SECRET}\n\nlab:\n")
 	worker := tl.startWorkerProcess(t)
 	c := tl.startAPI(t)
 	secrets := map[string]string{
@@ -69,6 +90,7 @@ func TestSecretsStayOut(t *testing.T) {
 		"DNSROLL_API_TOKEN":        apiToken,
 		"the webhook's secret_env": hookSecret,
 		"the webhook URL's token":  hookToken,
+		"the url_env URL's token":  failingToken,
 		// The middle of the private key's base64 body.
 		"the SSH private key": keyLines[len(keyLines)/2],
 	}
@@ -94,6 +116,48 @@ func TestSecretsStayOut(t *testing.T) {
 	case <-delivered:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the webhook received nothing: the scan would prove nothing about it")
+	}
+	select {
+	case <-refused:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the failing webhook was never called: no delivery error reached history")
+	}
+
+	// A plan, a load balancer update, and the CLI's view of the rollouts.
+	answers := map[string]string{}
+	plan, err := c.Plan(ctx, api.StartRequest{Fleet: "lab", Revision: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(plan)
+	answers["POST /plans"] = string(b)
+	upd := lb.Update{Kind: lb.UpdateConfig}
+	if driver == "dnsdist" {
+		upd = lb.Update{Kind: lb.UpdateConsole, Lua: "return 'scanned'", UndoLua: "return 'unscanned'"}
+	}
+	started, err := c.StartRun(ctx, api.LBUpdates, api.LBUpdateRequest{Fleet: "lab", Update: upd, Reason: "secrets scan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run := waitLBUpdate(t, c, started.ID); run.State != "completed" {
+		t.Fatalf("load balancer update: %s", run.State)
+	}
+	for _, args := range [][]string{{"list"}, {"status", "rollout-lab"}} {
+		out, _ := cli(t, c.URL, apiToken, args...)
+		answers["dnsroll rollout "+strings.Join(args, " ")] = out
+	}
+	if driver == "dnsdist" {
+		keys, _ := filepath.Glob(filepath.Join(tl.Dir(), "lb", "*", "console.key"))
+		if len(keys) != len(fleet.LoadBalancers) {
+			t.Fatalf("found console keys %v, want one per load balancer", keys)
+		}
+		for _, k := range keys {
+			b, err := os.ReadFile(k)
+			if err != nil || len(bytes.TrimSpace(b)) < 40 {
+				t.Fatalf("console key %s: %v %d bytes", k, err, len(b))
+			}
+			secrets["the console key in "+k] = string(bytes.TrimSpace(b))
+		}
 	}
 
 	mu.Lock()
@@ -148,8 +212,11 @@ func TestSecretsStayOut(t *testing.T) {
 		t.Fatalf("read the inputs of %d histories, want both rollouts'", decoded)
 	}
 
-	// The API's answers.
-	for _, path := range []string{"/rollouts", "/rollouts/rollout-lab", "/rollouts?fleet=lab&limit=1"} {
+	// The API's and the CLI's answers.
+	for where, text := range answers {
+		scan(where, text)
+	}
+	for _, path := range []string{"/rollouts", "/rollouts/rollout-lab", "/rollouts?fleet=lab&limit=1", "/load-balancer-updates/" + started.ID} {
 		req, _ := http.NewRequest("GET", c.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+apiToken)
 		resp, err := http.DefaultClient.Do(req)
@@ -158,6 +225,9 @@ func TestSecretsStayOut(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", path, resp.Status)
+		}
 		scan("GET "+path, string(b))
 	}
 
@@ -192,7 +262,7 @@ func TestSecretsStayOut(t *testing.T) {
 		scanned++
 		scan(fmt.Sprintf("the environment of %d (%s)", pid, strings.ReplaceAll(string(cmdline), "\x00", " ")), string(env))
 	}
-	// Temporal, two named and two nginx at least.
+	// Temporal, two named and two load balancers at least.
 	if scanned < 5 {
 		t.Errorf("scanned the environment of %d lab processes, want at least 5", scanned)
 	}
