@@ -3,6 +3,8 @@ package linode_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -181,5 +183,36 @@ func TestBusyLinodeReachesTheStep(t *testing.T) {
 	e.sim.ClearFaults()
 	if err := e.cloud.Delete(ctx(t), s.ID); err != nil {
 		t.Fatalf("the retried delete: %v", err)
+	}
+}
+
+// An error page that is not the API's JSON (a proxy's or a firewall's in
+// front of it) may echo the request, as block and debug pages do: the
+// errors, which go into workflow history, carry neither that copy of the
+// token nor the new Linode's root password, and still say what answered.
+func TestEchoedRequestNotInErrors(t *testing.T) {
+	for _, status := range []int{http.StatusBadRequest, http.StatusForbidden, http.StatusInternalServerError} {
+		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, "<html>Request blocked: "+r.Header.Get("Authorization")+" "+string(body)+"</html>")
+		}))
+		cloud := newCloud(t, echo.URL+"/v4", token)
+		_, createErr := cloud.Create(ctx(t), spec("ns1", tag))
+		deleteErr := cloud.Delete(ctx(t), 4242)
+		echo.Close()
+		for what, err := range map[string]error{"create": createErr, "delete": deleteErr} {
+			if err == nil {
+				t.Fatalf("HTTP %d: %s: no error", status, what)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, token) || strings.Contains(msg, "root_pass") || strings.Contains(msg, "Request blocked") {
+				t.Errorf("HTTP %d: %s: the error holds the echoed request: %q", status, what, msg)
+			}
+			if !strings.Contains(msg, fmt.Sprintf("[%d]", status)) || !strings.Contains(msg, "text/html") {
+				t.Errorf("HTTP %d: %s: the error does not say what answered: %q", status, what, msg)
+			}
+		}
 	}
 }

@@ -325,7 +325,7 @@ func (c *Cloud) Delete(ctx context.Context, id int) error {
 	case http.StatusNotFound:
 		return nil
 	case http.StatusBadRequest:
-		return fmt.Errorf("linode: delete %d refused for now: %w", id, err)
+		return fmt.Errorf("linode: delete %d refused for now: %w", id, withoutBody(err))
 	}
 	if err == nil {
 		return nil
@@ -398,6 +398,7 @@ func rootPass() (string, error) {
 // retryable. linodego flattens Go errors into strings, so a
 // cancelled or expired ctx is added back for errors.Is.
 func mapErr(ctx context.Context, err error) error {
+	err = withoutBody(err)
 	var code *dnsroll.Error
 	switch httpStatus(err) {
 	case http.StatusNotFound:
@@ -432,6 +433,22 @@ func mapErr(ctx context.Context, err error) error {
 		return err
 	}
 	return chain
+}
+
+// withoutBody is err without the response body that linodego quotes in
+// full when an error response is not the API's JSON: a proxy's or a
+// firewall's page may echo the request, token and root password included,
+// and the error goes into workflow history.
+func withoutBody(err error) error {
+	e, ok := err.(linodego.Error)
+	if !ok {
+		return err
+	}
+	if i := strings.Index(e.Message, "\nResponse body:"); i >= 0 {
+		e.Message = e.Message[:i] + " (its body is not shown: it may echo the request)"
+		return e
+	}
+	return err
 }
 
 // httpStatus is the API's HTTP status in err, or 0. linodego returns
