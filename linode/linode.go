@@ -440,8 +440,16 @@ func mapErr(ctx context.Context, err error) error {
 // firewall's page may echo the request, token and root password included,
 // and the error goes into workflow history.
 func withoutBody(err error) error {
-	e, ok := err.(linodego.Error)
-	if !ok {
+	var e linodego.Error
+	switch v := err.(type) {
+	case linodego.Error:
+		e = v
+	case *linodego.Error:
+		if v == nil {
+			return err
+		}
+		e = *v
+	default:
 		return err
 	}
 	if i := strings.Index(e.Message, "\nResponse body:"); i >= 0 {
