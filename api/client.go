@@ -375,7 +375,7 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 	if resp.StatusCode/100 != 2 {
 		e := &Error{Status: resp.StatusCode}
 		if json.Unmarshal(b, &e.Body) != nil {
-			e.Body.Message = fmt.Sprintf("API: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+			e.Body.Message = fmt.Sprintf("API: HTTP %d: %s", resp.StatusCode, c.errorPage(b))
 		}
 		return e
 	}
@@ -383,4 +383,19 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 		return fmt.Errorf("API %s %s: bad response: %w", method, path, err)
 	}
 	return nil
+}
+
+// errorPage is the start of an error response that is not the API's JSON
+// (a proxy's or a firewall's page), for the operator to see what answered:
+// cut short, and without the token, which a page that echoes the request
+// holds. What the CLI prints stays in CI logs.
+func (c *Client) errorPage(b []byte) string {
+	page := strings.Join(strings.Fields(string(b)), " ")
+	if c.Token != "" {
+		page = strings.ReplaceAll(page, c.Token, "[token]")
+	}
+	if r := []rune(page); len(r) > 300 {
+		page = string(r[:300]) + "…"
+	}
+	return page
 }

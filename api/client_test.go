@@ -171,3 +171,25 @@ func TestClientErrorCarriesTheRequestID(t *testing.T) {
 		t.Errorf("a 400's error: %q, want its message alone", got)
 	}
 }
+
+// An error page that is not the API's JSON (a proxy's, a firewall's) is
+// quoted for the operator, who needs to see what answered, but never with
+// the bearer token it may echo, and not at any length: CI logs keep what
+// the CLI prints.
+func TestClientErrorPageHidesTheToken(t *testing.T) {
+	const token = "s3cret-api-token"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte("<html><title>403 Forbidden</title>request blocked: Authorization: " + r.Header.Get("Authorization") + strings.Repeat(" padding", 5000) + "</html>"))
+	}))
+	t.Cleanup(srv.Close)
+	_, err := (&Client{URL: srv.URL, Token: token, HTTP: srv.Client()}).Get(context.Background(), "rollout-lab")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, token) || !strings.Contains(msg, "HTTP 403") || !strings.Contains(msg, "403 Forbidden") || len(msg) > 600 {
+		t.Errorf("error (%d bytes) %q: want HTTP 403 and the page's start, without the token, and short", len(msg), msg)
+	}
+}
