@@ -312,6 +312,11 @@ func TestApproveGateInARunFromBefore(t *testing.T) {
 		if !strings.Contains(eventsText(st), `approve ignored: its payload has the unknown field "gate"`) {
 			t.Errorf("events %v; want the approve ignored for its unknown field", st.Events)
 		}
+		// Nor does its status number the gate: the printer and the Web UI
+		// would ask for a gate it ignores.
+		if st.ApprovalGate != 0 {
+			t.Errorf("approval_gate = %d in a run that takes no gate, want 0", st.ApprovalGate)
+		}
 	})
 	t.Run("before strict signals, any gate approves", func(t *testing.T) {
 		h := newHarnessWith(t, manual, "")

@@ -28,7 +28,9 @@ func (r *rollout) awaitApproval(ctx workflow.Context) error {
 func (r *rollout) approvalGate(ctx workflow.Context, next string) error {
 	rc := r.plan.Fleet.Rollout
 	r.approved = false
-	r.st.ApprovalGate++
+	if gatesNumbered(ctx) {
+		r.st.ApprovalGate++
+	}
 	r.st.ApproveBy = workflow.Now(ctx).Add(rc.ApprovalTimeout.D())
 	r.setPhase(ctx, PhaseAwaitingApproval)
 	r.notify(ctx, config.EventAwaitingApproval)

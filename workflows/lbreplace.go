@@ -319,7 +319,9 @@ func (r *lbReplace) awaitApproval(ctx workflow.Context) error {
 		return nil
 	}
 	r.st.ApproveBy = workflow.Now(ctx).Add(rc.ApprovalTimeout.D())
-	r.st.ApprovalGate = 1
+	if gatesNumbered(ctx) {
+		r.st.ApprovalGate = 1
+	}
 	r.st.Phase = PhaseAwaitingApproval
 	r.notify(ctx, config.EventAwaitingApproval)
 	ok, err := workflow.AwaitWithTimeout(ctx, rc.ApprovalTimeout.D(), func() bool { return r.approved })

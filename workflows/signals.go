@@ -242,6 +242,14 @@ const versionLiveInSignal = "zone-revision-live"
 // (SignalInput.Gate).
 const versionApproveGate = "approve-gate"
 
+// gatesNumbered says whether the run numbers its approval gates: one from
+// before versionApproveGate (whose first gate opened, or whose first
+// approve naming a gate came, on a worker from before) ignores an approve
+// that names a gate, so its status numbers none, and nothing asks for one.
+func gatesNumbered(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, versionApproveGate, workflow.DefaultVersion, 1) == 1
+}
+
 // unknownFields lists, sorted, the keys of the JSON object data that
 // name neither reason, by nor one of fields, matched as json.Unmarshal
 // matches them.
