@@ -27,6 +27,10 @@ type NotifyInput struct {
 	Revision string         `json:"revision,omitempty"`
 	Phase    string         `json:"phase"`
 	Reason   string         `json:"reason,omitempty"`
+	// ApprovalGate is the gate an awaiting_approval event is for
+	// (workflows.Status.ApprovalGate), for a receiver that approves to
+	// name it.
+	ApprovalGate int `json:"approval_gate,omitempty"`
 	// Seq orders a rollout's events; with the run ID it is the delivery ID
 	// receivers use to drop duplicates from retries.
 	Seq int `json:"seq"`
@@ -34,17 +38,20 @@ type NotifyInput struct {
 
 // Notification is the JSON body a webhook receives.
 type Notification struct {
-	Event      string    `json:"event"`
-	Fleet      string    `json:"fleet"`
-	RolloutID  string    `json:"rollout_id"`
-	WorkflowID string    `json:"workflow_id"`
-	RunID      string    `json:"run_id"`
-	Revision   string    `json:"revision,omitempty"`
-	Phase      string    `json:"phase"`
-	Reason     string    `json:"reason,omitempty"`
-	WebUI      string    `json:"web_ui"`
-	Seq        int       `json:"seq"`
-	SentAt     time.Time `json:"sent_at"`
+	Event      string `json:"event"`
+	Fleet      string `json:"fleet"`
+	RolloutID  string `json:"rollout_id"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Revision   string `json:"revision,omitempty"`
+	Phase      string `json:"phase"`
+	Reason     string `json:"reason,omitempty"`
+	// ApprovalGate is set on awaiting_approval, where the run numbers its
+	// gates: an approve naming it opens this gate and no later one.
+	ApprovalGate int       `json:"approval_gate,omitempty"`
+	WebUI        string    `json:"web_ui"`
+	Seq          int       `json:"seq"`
+	SentAt       time.Time `json:"sent_at"`
 }
 
 // Notify POSTs one event to one webhook. Any 2xx is delivered; anything else
@@ -53,7 +60,7 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (StepResult, er
 	defer keepAlive(ctx, "notifying "+in.Event)()
 	info := activity.GetInfo(ctx)
 	n := Notification{
-		Event: in.Event, Fleet: in.Fleet, Revision: in.Revision, Phase: in.Phase, Reason: in.Reason, Seq: in.Seq,
+		Event: in.Event, Fleet: in.Fleet, Revision: in.Revision, Phase: in.Phase, Reason: in.Reason, ApprovalGate: in.ApprovalGate, Seq: in.Seq,
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 		RolloutID: info.WorkflowExecution.ID + ":" + info.WorkflowExecution.RunID,
 		SentAt:    time.Now().UTC(),

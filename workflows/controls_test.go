@@ -264,7 +264,7 @@ func TestStepDeadlineFailsWithReason(t *testing.T) {
 // so no load balancer switches on an approval given for another. An
 // approve naming no gate takes whichever is open, as before.
 func TestApproveForAnotherGateIsIgnored(t *testing.T) {
-	const each = "rollout: {strategy: one-at-a-time, approval: each, approval_timeout: 6h, bake: 5m, bake_interval: 1m}"
+	const each = "rollout: {strategy: one-at-a-time, approval: each, approval_timeout: 6h, bake: 5m, bake_interval: 1m}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}"
 	h := newHarnessWith(t, each, "")
 	var gates []int
 	approve := func(at time.Duration, in SignalInput) {
@@ -285,6 +285,10 @@ func TestApproveForAnotherGateIsIgnored(t *testing.T) {
 	}
 	if fmt.Sprint(gates) != "[1 2 2]" {
 		t.Errorf("open gates at the approvals = %v, want [1 2 2]", gates)
+	}
+	// The webhooks name each gate, for a bot that approves to name it.
+	if !h.rec.has("Notify awaiting_approval gate 1") || !h.rec.has("Notify awaiting_approval gate 2") {
+		t.Errorf("calls %v; want each awaiting_approval event to name its gate", h.rec.calls)
 	}
 	ev := eventsText(st)
 	if strings.Contains(ev, "approved by bob") || !strings.Contains(ev, "approve ignored: it is for approval gate 1, but gate 2 is open") ||

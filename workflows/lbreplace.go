@@ -307,7 +307,11 @@ func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, string) {
 
 // notify queues event for every webhook that wants it.
 func (r *lbReplace) notify(ctx workflow.Context, event string) {
-	r.notes.send(ctx, event, activities.NotifyInput{Fleet: r.st.Fleet, Phase: string(r.st.Phase), Reason: r.st.Failure})
+	in := activities.NotifyInput{Fleet: r.st.Fleet, Phase: string(r.st.Phase), Reason: r.st.Failure}
+	if event == config.EventAwaitingApproval {
+		in.ApprovalGate = r.st.ApprovalGate
+	}
+	r.notes.send(ctx, event, in)
 }
 
 // awaitApproval holds the replacement before the glue moves until an

@@ -144,5 +144,9 @@ func (r *rollout) notify(ctx workflow.Context, event string) {
 }
 
 func (r *rollout) notifyReason(ctx workflow.Context, event, reason string) {
-	r.notes.send(ctx, event, activities.NotifyInput{Fleet: r.st.Fleet, Revision: r.st.Revision, Phase: string(r.st.Phase), Reason: reason})
+	in := activities.NotifyInput{Fleet: r.st.Fleet, Revision: r.st.Revision, Phase: string(r.st.Phase), Reason: reason}
+	if event == config.EventAwaitingApproval {
+		in.ApprovalGate = r.st.ApprovalGate
+	}
+	r.notes.send(ctx, event, in)
 }

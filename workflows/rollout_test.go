@@ -397,7 +397,11 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		return fleet, nil
 	})
 	slow("Notify", env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.StepResult, error) {
-		rec.add("Notify " + in.Event)
+		if in.ApprovalGate > 0 {
+			rec.add(fmt.Sprintf("Notify %s gate %d", in.Event, in.ApprovalGate))
+		} else {
+			rec.add("Notify " + in.Event)
+		}
 		if failAt == "WebhookDown" {
 			// A receiver that refuses connections: retryable, as Notify's
 			// errors are.
