@@ -178,15 +178,33 @@ func heldByAnother(err error) bool {
 	return errors.As(err, &held) || errors.As(err, &started)
 }
 
+// versionReleaseUnanswered: version 1 has a release whose signal the
+// hold does not take cancel that hold's run instead of waiting for its
+// end (fleetHold.release).
+const versionReleaseUnanswered = "release-unanswered-hold"
+
 // release frees the fleet and waits until the hold has ended, so that a
 // run started once this one has closed finds the fleet free.
+//
+// The signal fails when the hold has ended (cancelled by hand), or is no
+// longer this run's child: in a run reset in the Web UI to a point after
+// its hold, the hold is the child of the run it was reset from, ended
+// with that run or, when that run was open, still running. Its end never
+// reaches this run, and waiting for it would keep the run open for ever,
+// and the hold too; so the hold's own run is cancelled, which frees the
+// fleet if it still holds it, and only it, never a later run's hold.
 func (h *fleetHold) release(ctx workflow.Context) {
 	if h == nil {
 		return
 	}
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	// Either fails only when the hold has already ended (cancelled by
-	// hand): nothing is left to free.
-	_ = h.lock.SignalChildWorkflow(ctx, signalRelease, nil).Get(ctx, nil)
+	err := h.lock.SignalChildWorkflow(ctx, signalRelease, nil).Get(ctx, nil)
+	if err != nil && workflow.GetVersion(ctx, versionReleaseUnanswered, workflow.DefaultVersion, 1) == 1 {
+		var lock workflow.Execution
+		if h.lock.GetChildWorkflowExecution().Get(ctx, &lock) == nil {
+			_ = workflow.RequestCancelExternalWorkflow(ctx, lock.ID, lock.RunID).Get(ctx, nil)
+		}
+		return
+	}
 	_ = h.lock.Get(ctx, nil)
 }
