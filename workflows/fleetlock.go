@@ -82,7 +82,9 @@ func holdFleet(ctx workflow.Context, fleet string) (*fleetHold, error) {
 			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"fleet %s is busy: another rollout, load balancer update or load balancer replacement of it is running "+
 					"(it holds workflow %s, whose parent `temporal workflow describe --workflow-id %s` names); "+
-					"this run changed nothing: start it again once that one has ended", fleet, id, id), ErrTypeFleetBusy, nil)
+					"this run changed nothing: start it again once that one has ended; if that parent has ended, the hold outlived it "+
+					"(as a run reset in the Web UI by an earlier dnsroll could leave it): free the fleet with `temporal workflow cancel --workflow-id %s`",
+				fleet, id, id, id), ErrTypeFleetBusy, nil)
 		}
 		_ = workflow.Sleep(ctx, busyRetries[try])
 	}

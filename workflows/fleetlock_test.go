@@ -153,6 +153,11 @@ func TestABusyFleetRefusesEveryKindOfRun(t *testing.T) {
 			if !strings.Contains(refusal, "fleet test is busy") || !strings.Contains(refusal, "fleet-lock-test") {
 				t.Errorf("the refusal says %q, want it to say that fleet test is busy and which workflow holds it", refusal)
 			}
+			// A hold that outlived its run (a reset one's, before release
+			// cancelled such holds) is freed by hand, and only then.
+			if !strings.Contains(refusal, "if that parent has ended") || !strings.Contains(refusal, "temporal workflow cancel --workflow-id fleet-lock-test") {
+				t.Errorf("the refusal says %q, want it to say how to free a hold whose run has ended", refusal)
+			}
 			if want := 7 * time.Second; refusedAfter < want {
 				t.Errorf("refused after %s, want it to wait %s for a hold that is about to end", refusedAfter, want)
 			}
