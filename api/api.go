@@ -36,6 +36,9 @@ type Backend interface {
 	// Idempotency-Key, that the fleet's latest rollout was started with
 	// returns that rollout, replayed (rollouts.StartOnce).
 	Start(ctx context.Context, in workflows.RolloutInput, key string) (run rollouts.Run, replayed bool, err error)
+	// Replayed is the rollout Start with in and key returns replayed,
+	// without starting one (rollouts.Replayed); ok is false when none.
+	Replayed(ctx context.Context, in workflows.RolloutInput, key string) (run rollouts.Run, ok bool, err error)
 	// Get returns one rollout; an empty RunID means the fleet's latest.
 	// It returns an ENOTFOUND error for a rollout that does not exist.
 	Get(ctx context.Context, run rollouts.Run) (Rollout, error)

@@ -703,6 +703,38 @@ func TestHealthzAsksTemporalOnceASecond(t *testing.T) {
 	}
 }
 
+// A CI job's rerun with its Idempotency-Key gets the rollout its first
+// run started, with 200, even once a load balancer update runs on the
+// fleet: that rollout ended before the update began. Before, the rerun
+// got the update's 409, saying the job's rollout waits, though it had run.
+func TestStartWithIdempotencyKeyWhileAnUpdateRuns(t *testing.T) {
+	ts := newTestServer(t, nil)
+	start := func(key string) *httptest.ResponseRecorder {
+		t.Helper()
+		r := httptest.NewRequest("POST", "/rollouts", strings.NewReader(`{"fleet":"lab","revision":"B","reason":"ci"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+token)
+		r.Header.Set("Idempotency-Key", key)
+		return ts.send(t, r)
+	}
+	if rec := start("job-41"); rec.Code != 201 {
+		t.Fatalf("first start: %d %s", rec.Code, rec.Body)
+	}
+	ts.fake.mu.Lock()
+	ts.fake.runs["rollout-lab:run-1"].State = "failed"
+	ts.fake.mu.Unlock()
+	ts.fake.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs))
+	if rec := start("job-41"); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"id": "rollout-lab:run-1"`) {
+		t.Errorf("the same start again: %d %s; want 200 with the rollout the first one started", rec.Code, rec.Body)
+	}
+	if rec := start("job-42"); rec.Code != 409 || !strings.Contains(rec.Body.String(), "lbupdate-lab:run-2") {
+		t.Errorf("another key: %d %s; want 409 naming the update", rec.Code, rec.Body)
+	}
+	if len(ts.fake.started) != 1 {
+		t.Errorf("started %d rollouts, want 1", len(ts.fake.started))
+	}
+}
+
 // A CI job that retries POST /rollouts with its Idempotency-Key (its first
 // answer was lost) gets the rollout its first request started, with 200,
 // not a 409 about its own rollout; the key with another body is a 400

@@ -165,6 +165,17 @@ func (f *fakeBackend) Start(_ context.Context, in workflows.RolloutInput, key st
 	return run, false, nil
 }
 
+// Replayed answers as Start does for a key it remembers.
+func (f *fakeBackend) Replayed(_ context.Context, in workflows.RolloutInput, key string) (rollouts.Run, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, ok := f.keys[key]
+	if !ok || key == "" || !reflect.DeepEqual(k.in, in) {
+		return rollouts.Run{}, false, nil
+	}
+	return k.run, true, nil
+}
+
 // keyedStart is a start the fake remembers by its Idempotency-Key.
 type keyedStart struct {
 	run rollouts.Run

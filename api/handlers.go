@@ -667,6 +667,14 @@ func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
 // start starts a run of the fleet's workflow and answers as started does.
 func (s *Server) start(w http.ResponseWriter, r *http.Request, in workflows.RolloutInput, key, msg string, logArgs ...any) {
 	if err := s.busy(r, Rollouts, in.Fleet); err != nil {
+		// The rollout this key started may have ended before the run
+		// that makes the fleet busy began: a repeat gets it back.
+		if key != "" {
+			if run, ok, rerr := s.cfg.Backend.Replayed(r.Context(), in, key); rerr == nil && ok {
+				s.replayed(w, r, in, run, msg)
+				return
+			}
+		}
 		s.fail(w, r, err)
 		return
 	}
@@ -676,12 +684,17 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, in workflows.Roll
 		return
 	}
 	if replayed {
-		// The rollout an earlier request with this key started.
-		s.log.Info(msg+" earlier, with this Idempotency-Key", "request_id", RequestID(r.Context()), "fleet", in.Fleet, "id", RolloutID(run))
-		s.answerStarted(w, http.StatusOK, in, run)
+		s.replayed(w, r, in, run, msg)
 		return
 	}
 	s.started(w, r, in, run, err, msg, logArgs...)
+}
+
+// replayed answers a start with the rollout an earlier request with its
+// Idempotency-Key started.
+func (s *Server) replayed(w http.ResponseWriter, r *http.Request, in workflows.RolloutInput, run rollouts.Run, msg string) {
+	s.log.Info(msg+" earlier, with this Idempotency-Key", "request_id", RequestID(r.Context()), "fleet", in.Fleet, "id", RolloutID(run))
+	s.answerStarted(w, http.StatusOK, in, run)
 }
 
 // started answers a start of run with input in: 201 with it, 409 naming

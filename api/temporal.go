@@ -35,6 +35,11 @@ func (t *Temporal) Start(ctx context.Context, in workflows.RolloutInput, key str
 	return rollouts.StartOnce(ctx, t.Client, in, key)
 }
 
+// Replayed implements Backend.
+func (t *Temporal) Replayed(ctx context.Context, in workflows.RolloutInput, key string) (rollouts.Run, bool, error) {
+	return rollouts.Replayed(ctx, t.Client, in, key)
+}
+
 // Retry implements Backend.
 func (t *Temporal) Retry(ctx context.Context, run rollouts.Run) (rollouts.Run, workflows.RolloutInput, error) {
 	return rollouts.Retry(ctx, t.Client, run)

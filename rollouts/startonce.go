@@ -48,7 +48,7 @@ func StartOnce(ctx context.Context, c client.Client, in workflows.RolloutInput, 
 	// The latest run first: one that already ended (a quick failure)
 	// would otherwise be followed by a second rollout.
 	latest := Run{WorkflowID: workflows.WorkflowID(in.Fleet)}
-	if run, ok, err := keyedRun(ctx, c, latest, want); err != nil || ok {
+	if run, ok, err := Replayed(ctx, c, in, key); err != nil || ok {
 		return run, ok, err
 	}
 	run, err = start(ctx, c, in, map[string]any{memoStartKey: want})
@@ -60,6 +60,14 @@ func StartOnce(ctx context.Context, c client.Client, in workflows.RolloutInput, 
 		}
 	}
 	return run, false, startErr(in, err)
+}
+
+// Replayed is the rollout that StartOnce with in and key returns
+// replayed, without starting one: the fleet's latest, if key started it
+// with in; ok is false otherwise. The key with another request is an
+// EINVALID error.
+func Replayed(ctx context.Context, c client.Client, in workflows.RolloutInput, key string) (run Run, ok bool, err error) {
+	return keyedRun(ctx, c, Run{WorkflowID: workflows.WorkflowID(in.Fleet)}, newStartKey(key, in))
 }
 
 // keyedRun reports whether run (the latest, when its RunID is empty) was
