@@ -252,7 +252,8 @@ func (s *Server) busy(r *http.Request, k Kind, fleet string) error {
 			return err
 		}
 		if Open(state) {
-			return conflictAbout(RolloutID(run), "fleet %s has a %s %s, %s: a %s waits until it ends", fleet, state, other.Noun, RolloutID(run), k.Noun)
+			return conflictAbout(RolloutID(run), "fleet %s has a %s %s, %s: no %s was started; start one once that %s has ended",
+				fleet, state, other.Noun, RolloutID(run), k.Noun, other.Noun)
 		}
 	}
 	return nil

@@ -67,6 +67,10 @@ func TestLoadBalancerRoutes(t *testing.T) {
 			method: "POST", path: "/load-balancer-updates", body: update, auth: bearer, want: 409, contains: `"rollout_id": "rollout-lab:run-1"`},
 		{name: "start update after an ended one", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "completed", updating(workflows.PhaseSucceeded)) },
 			method: "POST", path: "/load-balancer-updates", body: update, auth: bearer, want: 201, contains: `"id": "lbupdate-lab:run-2"`},
+		// The 409 says that nothing waits: the start is to be sent again.
+		{name: "start rollout while an update runs", setup: func(f *fakeBackend) { f.addRun(LBUpdates, "lab", "running", updating(workflows.PhaseUpdatingLBs)) },
+			method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B"}`, auth: bearer, want: 409,
+			contains: "fleet lab has a running load balancer update, lbupdate-lab:run-1: no rollout was started; start one once that load balancer update has ended"},
 		{name: "start rollout while a replacement runs", setup: func(f *fakeBackend) { f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining)) },
 			method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B"}`, auth: bearer, want: 409, contains: "fleet lab has a running load balancer replacement, lbreplace-lab:run-1"},
 
