@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,5 +264,52 @@ func waitEnded(t *testing.T, c client.Client, run Run) {
 	defer cancel()
 	if err := c.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Starts of one fleet at the same moment start one rollout: with one
+// Idempotency-Key, every start gets that rollout, all but one replayed;
+// without keys, every other start is a conflict naming it.
+func TestStartsAtOnceStartOneRollout(t *testing.T) {
+	c := temporaltest.DevServer(t, workflows.SearchAttributes...)
+	fakeRollouts(t, c, func(ctx workflow.Context, in workflows.RolloutInput) (workflows.Status, error) {
+		_ = workflow.GetSignalChannel(ctx, "release").Receive(ctx, nil)
+		return workflows.Status{Fleet: in.Fleet}, nil
+	})
+	const n = 6
+	for _, key := range []string{"ci-job-7", ""} {
+		in := workflows.RolloutInput{Fleet: "lab", Revision: "B", Reason: "at once " + key}
+		var runs [n]Run
+		var replayed [n]bool
+		var errs [n]error
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() { defer wg.Done(); runs[i], replayed[i], errs[i] = StartOnce(t.Context(), c, in, key) }()
+		}
+		wg.Wait()
+		var started []Run
+		for i := range n {
+			switch {
+			case errs[i] == nil && !replayed[i]:
+				started = append(started, runs[i])
+			case key != "" && (errs[i] != nil || runs[i].RunID == ""):
+				t.Errorf("key %q: start %d: %v, want the rollout the key started", key, i, errs[i])
+			case key == "" && dnsroll.ErrorCode(errs[i]) != dnsroll.ECONFLICT:
+				t.Errorf("no key: start %d: %v (replayed %v), want a conflict", i, errs[i], replayed[i])
+			}
+		}
+		if len(started) != 1 {
+			t.Fatalf("key %q: %d starts at once started %v, want one rollout", key, n, started)
+		}
+		for i := range n {
+			if key != "" && runs[i] != started[0] {
+				t.Errorf("key %q: start %d got %+v, want %+v", key, i, runs[i], started[0])
+			}
+		}
+		if err := c.SignalWorkflow(t.Context(), started[0].WorkflowID, started[0].RunID, "release", nil); err != nil {
+			t.Fatal(err)
+		}
+		waitEnded(t, c, started[0])
 	}
 }
