@@ -326,3 +326,18 @@ func TestACancelledHeldRolloutUndoesOnlyOnceItHoldsTheFleet(t *testing.T) {
 		t.Fatalf("calls %q: want the holder's hold released, then the fleet held by the cancelled rollout, then green deleted", h.rec.calls)
 	}
 }
+
+// A rollout cancelled by hand (the Web UI's cancel) keeps its hold until
+// its undo has ended: the hold is not cancelled with it.
+func TestACancelledRolloutHoldsTheFleetUntilItsUndoEnds(t *testing.T) {
+	h := newHarness(t, "", "ProvisionNameservers")
+	watchHold(h.env, h.rec.add, false)
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Minute)
+	if _, err := h.runInput(t, RolloutInput{Fleet: "test", Revision: "B"}); err == nil {
+		t.Fatal("the cancelled rollout succeeded")
+	}
+	wantHeldThroughout(t, h.rec.calls)
+	if h.callIndex("DeleteGreen") < 0 {
+		t.Fatalf("calls %q: green was not deleted", h.rec.calls)
+	}
+}
