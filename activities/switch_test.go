@@ -356,13 +356,20 @@ func serveIdentityOver(t *testing.T, udpNSID, tcpNSID string, serial uint32) dns
 			_ = w.WriteMsg(m)
 		}
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
+	// The port UDP is given may be taken for TCP: another is tried.
+	var pc net.PacketConn
+	var l net.Listener
+	for try := 0; l == nil; try++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err != nil {
+			_ = pc.Close()
+			if try == 20 {
+				t.Fatal(err)
+			}
+		}
 	}
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: answer(udpNSID)}, {Listener: l, Handler: answer(tcpNSID)}} {
 		go func() { _ = srv.ActivateAndServe() }()
