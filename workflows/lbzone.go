@@ -158,7 +158,7 @@ func (r *lbReplace) rollOutZone(ctx workflow.Context) error {
 		case rollErr != nil:
 			// Blue still serves and the zone names no new load balancer:
 			// another revision may be tried, or the replacement stopped.
-			r.event(ctx, rollErr.Error()+"; the zone is as it was: send "+SignalZoneRevision+" with another revision, or abort")
+			r.event(ctx, rollErr.Error()+"; the zone is as it was: send "+SignalZoneRevision+" again (the same revision, once what failed is fixed, or another), or abort")
 		default:
 			r.event(ctx, fmt.Sprintf("the rollout of revision %s succeeded, but the zone still gives %s: waiting for another %s", cmp.Or(in.Revision, "(as they are)"), strings.Join(held, ", "), SignalZoneRevision))
 		}
