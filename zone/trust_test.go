@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
+
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/signzone"
 )
@@ -66,6 +68,31 @@ func TestCheckDelegationKeys(t *testing.T) {
 		return z
 	}
 	withDS, withoutDS := parse(parentText+ds), parse(parentText)
+	// The child's DS records with one field changed: the key tag stays, so
+	// only the digest or the algorithm tells them from the real ones.
+	altered := func(change func(*dns.DS)) *Zone {
+		t.Helper()
+		var out []string
+		for _, line := range strings.Split(strings.TrimSpace(ds), "\n") {
+			rr, err := dns.NewRR(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := rr.(*dns.DS)
+			change(d)
+			out = append(out, d.String())
+		}
+		return parse(parentText + strings.Join(out, "\n") + "\n")
+	}
+	otherDigest := altered(func(d *dns.DS) {
+		// Another first hex digit: the same length, another digest.
+		first := "0"
+		if d.Digest[0] == '0' {
+			first = "1"
+		}
+		d.Digest = first + d.Digest[1:]
+	})
+	otherAlgorithm := altered(func(d *dns.DS) { d.Algorithm ^= 1 })
 	for _, tt := range []struct {
 		name          string
 		parent, child *Zone
@@ -77,6 +104,10 @@ func TestCheckDelegationKeys(t *testing.T) {
 		{"the child's keys rolled before the DS", withDS, rolled, "no key of its DNSKEY set matches the DS records its parent example.com. holds"},
 		{"a DS for an unsigned child", withDS, unsigned, "zone sub.example.com. has no DNSKEY, but its parent example.com. holds DS records"},
 		{"a DS for an unsigned child that holds the key", withDS, keysOnly, "zone sub.example.com. is not signed, but its parent example.com. holds DS records"},
+		// Resolvers match a DS to a key by tag, algorithm and digest: one
+		// that agrees in its tag alone validates nothing.
+		{"a DS with the key's tag and another digest", otherDigest, child, "no key of its DNSKEY set matches the DS records its parent example.com. holds"},
+		{"a DS with the key's tag and digest and another algorithm", otherAlgorithm, child, "no key of its DNSKEY set matches the DS records its parent example.com. holds"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := CheckDelegationKeys(tt.parent, tt.child)
