@@ -84,3 +84,40 @@ ns1.example.com. A 127.0.0.99
 		t.Fatalf("Check over disagreeing servers: %v, want a DisagreeError naming both", err)
 	}
 }
+
+// TestCheckTakesTheLongestTTLs: a resolver may have cached the delegation
+// from any of the parent's servers, each glue record for as long as its
+// own TTL says, so the drain waits for the longest TTL any server gave for
+// any record.
+func TestCheckTakesTheLongestTTLs(t *testing.T) {
+	l := startLab(t, 12*time.Second, 7*time.Second)
+	// A second server of com. with the same delegation, its NS records at a
+	// longer TTL and one glue record longer still.
+	other, err := delegation.Serve(filepath.Join(t.TempDir(), "other"), l.Host(40), "com", `$TTL 10
+com. SOA a.registry.com. h.registry.com. 1 60 60 600 5
+com. NS a.registry.com.
+a.registry.com. A `+l.Host(40).String()+`
+example.com. 30 NS ns1.example.com.
+example.com. 30 NS ns2.example.com.
+example.com. 30 NS ns.example.net.
+ns1.example.com. 45 A 127.0.0.21
+ns1.example.com. 5 AAAA ::1
+ns2.example.com. 5 A 127.0.0.22
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Stop)
+	for _, servers := range [][]netip.AddrPort{
+		append(l.ParentServers(), other.AddrPort()),
+		append([]netip.AddrPort{other.AddrPort()}, l.ParentServers()...),
+	} {
+		ref, err := registrar.Check(context.Background(), servers, "example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.NSTTL != 30*time.Second || ref.GlueTTL != 45*time.Second || ref.MaxTTL() != 45*time.Second {
+			t.Errorf("servers %v: referral TTLs NS %v glue %v max %v, want 30s, 45s, 45s", servers, ref.NSTTL, ref.GlueTTL, ref.MaxTTL())
+		}
+	}
+}
