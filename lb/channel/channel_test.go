@@ -232,7 +232,24 @@ func TestUnknownHostKeyRecordedAtFirstContact(t *testing.T) {
 	if _, err := p.Open(ctx, sshFleet, balancer); !errors.As(err, &he) || !he.Changed {
 		t.Errorf("changed host key with a keeper: %v; want it refused as changed", err)
 	}
+
+	// Only a key the file lacks goes to the recorder: a changed one is
+	// refused by the channel itself, whatever the recorder would do.
+	rec := &recordAll{}
+	p = newPool(t, s, changed)
+	p.Keys = rec
+	if _, err := p.Open(ctx, sshFleet, balancer); !errors.As(err, &he) || !he.Changed {
+		t.Errorf("changed host key with a recorder that accepts anything: %v; want it refused as changed", err)
+	}
+	if rec.calls != 0 {
+		t.Errorf("a changed host key was handed to the recorder %d time(s)", rec.calls)
+	}
 }
+
+// recordAll is a KeyRecorder that accepts every key.
+type recordAll struct{ calls int }
+
+func (r *recordAll) Verify(context.Context, string, string) error { r.calls++; return nil }
 
 // CheckAccess logs in as a switch would, before a rollout creates
 // anything, and opens the forwards the switch dials through: a key the
@@ -300,6 +317,10 @@ func TestOpenLocal(t *testing.T) {
 func TestCommandQuoting(t *testing.T) {
 	if got, want := command("root", "a | b"), "exec /bin/sh -c 'a | b'"; got != want {
 		t.Errorf("root: %q, want %q", got, want)
+	}
+	// Another user's command runs as root, as the playbook's become does.
+	if got, want := command("deploy", "a | b"), "exec sudo -n /bin/sh -c 'a | b'"; got != want {
+		t.Errorf("deploy: %q, want %q", got, want)
 	}
 	dir := t.TempDir()
 	sudo := "#!/bin/sh\n[ \"$1\" = -n ] || exit 9\nshift\nexec \"$@\"\n"
