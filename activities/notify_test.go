@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,11 +24,11 @@ import (
 // comes from the worker's fleet file or, with url_env, its environment,
 // and the body is signed with the secret that secret_env names.
 func TestNotifyLooksTheURLUpByName(t *testing.T) {
-	type delivery struct{ path, signature, body string }
+	type delivery struct{ path, signature, body, event, id string }
 	got := make(chan delivery, 4)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		got <- delivery{r.URL.RequestURI(), r.Header.Get("X-Dnsroll-Signature"), string(b)}
+		got <- delivery{r.URL.RequestURI(), r.Header.Get("X-Dnsroll-Signature"), string(b), r.Header.Get("X-Dnsroll-Event"), r.Header.Get("X-Dnsroll-Delivery")}
 	}))
 	defer srv.Close()
 	t.Setenv("HOOK_SECRET", "sekret-hmac")
@@ -57,7 +58,8 @@ notifications:
 	acts := &Activities{Fleets: func(string) (*config.Fleet, error) { return fleet, nil }}
 	env.RegisterActivity(acts)
 
-	for _, tt := range []struct{ hook, path string }{
+	ids := map[string]bool{}
+	for i, tt := range []struct{ hook, path string }{
 		{"webhook-1", "/from-file?token=sekret-file"},
 		{"chat", "/from-env?token=sekret-env"},
 	} {
@@ -65,13 +67,20 @@ notifications:
 		if tt.hook == "chat" {
 			w = hist.Notifications.Webhooks[1]
 		}
-		if _, err := env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: w, Event: "started", Fleet: "lab", Seq: 1}); err != nil {
+		seq := i + 1
+		if _, err := env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: w, Event: "started", Fleet: "lab", Seq: seq}); err != nil {
 			t.Fatalf("%s: %v", tt.hook, err)
 		}
 		d := <-got
 		if d.path != tt.path {
 			t.Errorf("%s: posted to %s, want %s", tt.hook, d.path, tt.path)
 		}
+		// Receivers drop a retry's duplicate by its delivery ID: the
+		// run's ID with the event's sequence number, one per event.
+		if d.event != "started" || !strings.HasSuffix(d.id, "/"+strconv.Itoa(seq)) || ids[d.id] {
+			t.Errorf("%s: event %q, delivery %q (earlier %v); want started, a new ID ending /%d", tt.hook, d.event, d.id, ids, seq)
+		}
+		ids[d.id] = true
 		if tt.hook == "webhook-1" {
 			mac := hmac.New(sha256.New, []byte("sekret-hmac"))
 			mac.Write([]byte(d.body))
@@ -79,6 +88,14 @@ notifications:
 				t.Errorf("signature %q, want %q", d.signature, want)
 			}
 		}
+	}
+
+	// An input from before the variables' names left history names its
+	// url_env: it is used as it is.
+	if _, err := env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: config.Webhook{Name: "old", URLEnv: "HOOK_URL"}, Event: "started", Fleet: "lab", Seq: 3}); err != nil {
+		t.Errorf("an input that names its url_env: %v", err)
+	} else if d := <-got; d.path != "/from-env?token=sekret-env" {
+		t.Errorf("an input that names its url_env: posted to %s", d.path)
 	}
 
 	_, err = env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: config.Webhook{Name: "gone"}, Event: "started", Fleet: "lab"})
@@ -89,6 +106,16 @@ notifications:
 	_, err = env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: hist.Notifications.Webhooks[1], Event: "started", Fleet: "lab"})
 	if err == nil || !strings.Contains(err.Error(), "url_env HOOK_URL is not set on this worker") {
 		t.Errorf("url_env unset: %v", err)
+	}
+	// The variable's URL is checked as the fleet file's is: one that
+	// carries credentials, or is not http, is refused for good.
+	for _, bad := range []string{"https://user:sekret@hooks.example.net/x", "ftp://hooks.example.net/x"} {
+		t.Setenv("HOOK_URL", bad)
+		_, err = env.ExecuteActivity(acts.Notify, NotifyInput{Webhook: hist.Notifications.Webhooks[1], Event: "started", Fleet: "lab"})
+		var app *temporal.ApplicationError
+		if err == nil || !strings.Contains(err.Error(), "webhook chat: $HOOK_URL must") || strings.Contains(err.Error(), "sekret") || !errors.As(err, &app) || !app.NonRetryable() {
+			t.Errorf("url_env set to %s: %v; want it refused for good, without the URL", bad, err)
+		}
 	}
 }
 
@@ -195,6 +222,7 @@ func TestNotifyErrorsHideTheURLsSecrets(t *testing.T) {
 	env.RegisterActivity(acts)
 	for _, tt := range []struct{ name, base, want string }{
 		{"an HTTP error", answer(http.StatusInternalServerError), "HTTP 500"},
+		{"a client error", answer(http.StatusNotFound), "HTTP 404"},
 		{"a redirect", answer(http.StatusFound), "HTTP 302"},
 		{"a refused connection", closed.URL, "refused"},
 	} {
