@@ -100,4 +100,10 @@ func TestParseApexAsParse(t *testing.T) {
 	if _, err := ParseApex(filepath.Join(t.TempDir(), "absent"), "sub.example.com"); err == nil || !strings.Contains(err.Error(), "zone sub.example.com") {
 		t.Errorf("a missing file: %v", err)
 	}
+	// A file BIND refuses for its SOA is refused by the quick read too.
+	path := filepath.Join(t.TempDir(), "zone")
+	testfiles.Write(t, path, "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 1209600 300\n NS ns1\nns1 A 192.0.2.53\n@ SOA ns1 hostmaster 2 3600 600 1209600 300\n")
+	if a, err := ParseApex(path, "sub.example.com"); err == nil {
+		t.Errorf("two SOA records: read as serial %d, want an error", a.Serial)
+	}
 }

@@ -462,6 +462,29 @@ func TestParseWithoutCompiler(t *testing.T) {
 			t.Errorf("notes %q lack %q", notes, want)
 		}
 	}
+	// What BIND would refuse about the SOA is refused without it too: the
+	// serial is the apex SOA's, and a zone has one.
+	for _, tt := range []struct{ text, want string }{
+		{"$TTL 300\n NS ns\nns A 192.0.2.53\n", "no SOA record at the apex example.com."},
+		{"$TTL 300\n@ SOA ns hm 1 2 3 4 5\nsub SOA ns hm 2 2 3 4 5\n", "db.example:3: SOA at sub.example.com., want it at the apex example.com."},
+		{"$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ SOA ns hm 2 2 3 4 5\n", "db.example:3: more than one SOA record"},
+	} {
+		_, err := Parse(strings.NewReader(tt.text), "example.com", "db.example")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.text, err, tt.want)
+		}
+	}
+}
+
+// named loads a TTL up to 2^31-1 as it is, and a larger one as 0 (RFC
+// 2181 §8): the answers the checks expect carry the same.
+func TestParseTTLAtTheMaximum(t *testing.T) {
+	z := mustParse(t, apex+"max 2147483647 A 192.0.2.1\nover 2147483648 A 192.0.2.2\n")
+	for name, want := range map[string]uint32{"max.example.com.": 2147483647, "over.example.com.": 0} {
+		if rrs := z.RRset(name, dns.TypeA); len(rrs) != 1 || rrs[0].Header().Ttl != want {
+			t.Errorf("%s: %q, want TTL %d", name, rrs.Strings(), want)
+		}
+	}
 }
 
 // WKS and NSAP, which miekg/dns does not know, and GPOS and X25, which
