@@ -13,6 +13,7 @@ import (
 	r53d "github.com/aws/aws-sdk-go-v2/service/route53domains"
 	"github.com/aws/aws-sdk-go-v2/service/route53domains/types"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/lab/route53sim"
 	"github.com/dnsroll/dnsroll/registrar"
 	"github.com/dnsroll/dnsroll/registrar/route53domains"
@@ -57,6 +58,10 @@ func TestUnknownDomainIsInvalidInput(t *testing.T) {
 	err = drv.SetGlue(context.Background(), "example.org", []registrar.NameServer{{Name: "ns1.example.org", Addrs: []netip.Addr{a1}}})
 	if !route53domains.IsInvalidInput(err) {
 		t.Fatalf("SetGlue of a domain not in the account: %v, want InvalidInput", err)
+	}
+	// No retry helps: the step fails at once instead of at its deadline.
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Errorf("SetGlue of a domain not in the account: code %q, want %q", dnsroll.ErrorCode(err), dnsroll.EINVALID)
 	}
 }
 
@@ -169,3 +174,38 @@ var errFailed = registryError("registry rejected the change")
 type registryError string
 
 func (e registryError) Error() string { return string(e) }
+
+// TestSetGlueWaitsOutAPendingChange: a SetGlue cancelled while its change
+// is pending (an aborted replacement) leaves the change to land later. A
+// SetGlue that puts the old glue back waits for it first, then sees the
+// new glue and changes it back: read before, the old glue looked current,
+// and the pending change would have won.
+func TestSetGlueWaitsOutAPendingChange(t *testing.T) {
+	sim := route53sim.New(route53sim.Options{Delay: 300 * time.Millisecond})
+	old := []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{a1}}}
+	sim.AddDomain("example.com", old)
+	_, drv := start(t, sim)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := drv.SetGlue(ctx, "example.com", []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{a2}}}); err == nil {
+		t.Fatal("SetGlue returned before its change could run")
+	}
+	if err := drv.SetGlue(context.Background(), "example.com", old); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pending := false
+		for _, op := range sim.Operations() {
+			pending = pending || op.Status == "IN_PROGRESS"
+		}
+		if !pending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("operations still pending: %+v", sim.Operations())
+		}
+	}
+	if ns, _ := sim.Domain("example.com"); !registrar.Equal(ns, old) {
+		t.Errorf("after putting the old glue back the account has %v, want %v", ns, old)
+	}
+}
