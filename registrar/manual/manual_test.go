@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -79,5 +80,41 @@ func TestInstructionsNameAddedAndRemovedServers(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("instructions lack %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestManualSetGlueIgnoresSiblingGlue: a parent serves addresses for a
+// name server in a sibling domain (ns.other.com. for example.com., from
+// other.com.'s glue), which no registrar holds for example.com.: the
+// delegation asked for is already there, and the operator is asked for
+// nothing.
+func TestManualSetGlueIgnoresSiblingGlue(t *testing.T) {
+	l, err := delegation.Start(delegation.Options{Dir: t.TempDir(), Domain: "example.com", NS: delegationTo(old1, old2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop()
+	parent, err := delegation.Serve(filepath.Join(t.TempDir(), "sibling"), l.Host(40), "com", `$TTL 10
+com. SOA a.registry.com. h.registry.com. 1 60 60 600 5
+com. NS a.registry.com.
+a.registry.com. A `+l.Host(40).String()+`
+example.com. NS ns1.example.com.
+example.com. NS ns.other.com.
+ns1.example.com. A 127.0.0.31
+other.com. NS ns.other.com.
+ns.other.com. A 127.0.0.51
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Stop()
+	r := &manual.Registrar{Parent: []netip.AddrPort{parent.AddrPort()}}
+	ctx := context.Background()
+	if cur, err := r.Glue(ctx, "example.com"); err != nil || len(cur) != 2 || cur[0].Name != "ns.other.com." || len(cur[0].Addrs) != 1 {
+		t.Fatalf("Glue = %v, %v; want ns.other.com. with its sibling glue, or the test shows nothing", cur, err)
+	}
+	want := []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{old1}}, {Name: "ns.other.com."}}
+	if err := r.SetGlue(ctx, "example.com", want); err != nil {
+		t.Errorf("SetGlue of the delegation the parent serves = %v, want nil", err)
 	}
 }
