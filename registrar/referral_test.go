@@ -3,11 +3,14 @@ package registrar_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll/lab/delegation"
 	"github.com/dnsroll/dnsroll/registrar"
@@ -119,5 +122,41 @@ ns2.example.com. 5 A 127.0.0.22
 		if ref.NSTTL != 30*time.Second || ref.GlueTTL != 45*time.Second || ref.MaxTTL() != 45*time.Second {
 			t.Errorf("servers %v: referral TTLs NS %v glue %v max %v, want 30s, 45s, 45s", servers, ref.NSTTL, ref.GlueTTL, ref.MaxTTL())
 		}
+	}
+}
+
+// TestAskRetriesATruncatedReferralOverTCP: a referral too large for UDP
+// comes truncated, without all of its records; Ask asks again over TCP
+// rather than read the delegation from what did fit.
+func TestAskRetriesATruncatedReferralOverTCP(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		t.Skipf("TCP port of %s: %v", pc.LocalAddr(), err)
+	}
+	referral := func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+			m.Truncated = true
+		} else {
+			ns, _ := dns.NewRR("example.com. 60 IN NS ns1.example.com.")
+			glue, _ := dns.NewRR("ns1.example.com. 60 IN A 127.0.0.21")
+			m.Ns, m.Extra = []dns.RR{ns}, []dns.RR{glue}
+		}
+		_ = w.WriteMsg(m)
+	}
+	for _, s := range []*dns.Server{{PacketConn: pc, Handler: dns.HandlerFunc(referral)}, {Listener: ln, Handler: dns.HandlerFunc(referral)}} {
+		go func() { _ = s.ActivateAndServe() }()
+		t.Cleanup(func() { _ = s.Shutdown() })
+	}
+	ref, err := registrar.Ask(context.Background(), netip.MustParseAddrPort(pc.LocalAddr().String()), "example.com")
+	want := []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}}}
+	if err != nil || !registrar.Equal(ref.NS, want) {
+		t.Errorf("Ask of a server whose UDP referral is truncated: %v, %v; want %v", ref.NS, err, want)
 	}
 }
