@@ -410,3 +410,19 @@ func TestIdleConnectionThatNoLongerAnswersIsReplaced(t *testing.T) {
 		t.Errorf("%d connections, want 2: the forgotten one and its replacement", got)
 	}
 }
+
+// A load balancer's sshd has a key of each type, and the known_hosts file
+// may hold only one (what the staging run recorded): the channel asks sshd
+// for that one, which a key of another type offered first would look
+// changed and be refused.
+func TestRecordedHostKeyTypeIsAskedFor(t *testing.T) {
+	s := sshdtest.StartTwoHostKeys(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, key := range []ssh.PublicKey{s.HostKey, s.ECDSAHostKey} {
+		p := newPool(t, s, sshdtest.KnownHosts(t, s.Addr, key))
+		if _, err := p.Open(ctx, sshFleet, balancer); err != nil {
+			t.Errorf("known_hosts with the %s key only: %v", key.Type(), err)
+		}
+	}
+}

@@ -4,7 +4,10 @@
 package sshdtest
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -34,6 +37,9 @@ type Server struct {
 	// as root.
 	HostKey ssh.PublicKey
 	KeyFile string
+	// ECDSAHostKey is sshd's second host key, when it has one
+	// (StartTwoHostKeys).
+	ECDSAHostKey ssh.PublicKey
 
 	mu      sync.Mutex
 	accepts int
@@ -53,6 +59,19 @@ func Start(t testing.TB) *Server {
 // allowed or, as a hardened server may have it, forbidden.
 func StartForwarding(t testing.TB, allow bool) *Server {
 	t.Helper()
+	return start(t, allow, false)
+}
+
+// StartTwoHostKeys is Start with an ECDSA host key beside the ed25519
+// one, as a real server has several: it offers the one the client asks
+// for first.
+func StartTwoHostKeys(t testing.TB) *Server {
+	t.Helper()
+	return start(t, true, true)
+}
+
+func start(t testing.TB, allow, twoHostKeys bool) *Server {
+	t.Helper()
 	if _, err := os.Stat(sshdBin); err != nil {
 		t.Skipf("no %s: install openssh-server (make deps) to test the SSH channel against a real sshd", sshdBin)
 	}
@@ -69,13 +88,19 @@ func StartForwarding(t testing.TB, allow bool) *Server {
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var ecdsaPub ssh.PublicKey
+	extra := ""
+	if twoHostKeys {
+		ecdsaPub = writeECDSAKey(t, filepath.Join(dir, "host_key_ecdsa"))
+		extra = "HostKey " + filepath.Join(dir, "host_key_ecdsa") + "\n"
+	}
 	port := freePort(t)
 	// SHLVL=1 makes bash skip ~/.bashrc, which it otherwise reads for a
 	// command over SSH: measurements are of the channel, not of this
 	// machine's rc files (a pyenv init there costs 250 ms).
 	conf := fmt.Sprintf(`ListenAddress 127.0.0.1:%[1]d
 HostKey %[2]s/host_key
-AuthorizedKeysFile %[2]s/authorized_keys
+%[4]sAuthorizedKeysFile %[2]s/authorized_keys
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -86,7 +111,7 @@ AllowTcpForwarding %[3]s
 AllowStreamLocalForwarding %[3]s
 LogLevel VERBOSE
 SetEnv SHLVL=1
-`, port, dir, map[bool]string{true: "yes", false: "no"}[allow])
+`, port, dir, map[bool]string{true: "yes", false: "no"}[allow], extra)
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +135,7 @@ SetEnv SHLVL=1
 	sshdAddr := "127.0.0.1:" + strconv.Itoa(port)
 	waitListening(t, sshdAddr)
 
-	s := &Server{HostKey: hostPub, KeyFile: filepath.Join(dir, "client_key"), SSHD: sshdAddr}
+	s := &Server{HostKey: hostPub, ECDSAHostKey: ecdsaPub, KeyFile: filepath.Join(dir, "client_key"), SSHD: sshdAddr}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -255,4 +280,26 @@ func Port(addr string) int {
 	_, p, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// writeECDSAKey writes a new ECDSA P-256 private key to path and returns
+// its public key.
+func writeECDSAKey(t testing.TB, path string) ssh.PublicKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ssh.NewPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
