@@ -156,3 +156,37 @@ func TestParseKey(t *testing.T) {
 		t.Errorf("ParseKey(16 bytes) = %v, want an error without the key", err)
 	}
 }
+
+// A reply whose length is over maxReply is refused from its header: no
+// buffer of that size is made for what may be a stray byte stream.
+func TestConsoleRefusesAnOversizedReply(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		nonce := make([]byte, nonceSize)
+		if _, err := io.ReadFull(conn, nonce); err != nil {
+			return
+		}
+		_, _ = conn.Write(nonce)
+		var hdr [4]byte
+		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+			return
+		}
+		if _, err := io.ReadFull(conn, make([]byte, binary.BigEndian.Uint32(hdr[:]))); err != nil {
+			return
+		}
+		_ = binary.Write(conn, binary.BigEndian, uint32(maxReply+1))
+	}()
+	c := openTo(t, ln.Addr().String(), testKey(t))
+	if _, err := c.Exec(context.Background(), "showServers()"); err == nil || !strings.Contains(err.Error(), "over the 10485760 byte limit") {
+		t.Errorf("a reply over the limit: %v, want it refused by its length", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -414,4 +415,40 @@ func TestLabFlipWhenDnsdistIsNotRunning(t *testing.T) {
 		t.Fatalf("Point after the flip found dnsdist stopped: %v", err)
 	}
 	lbtest.WantTXT(t, l.LB.Address, "green")
+}
+
+// TestLabFlipToADownBackendChangesNothing: a staged backend whose health
+// check fails is not flipped to: the flip fails saying so, and the live
+// backend keeps the traffic and the default pool, as it had them.
+func TestLabFlipToADownBackendChangesNothing(t *testing.T) {
+	l := newStageLab(t)
+	blue := lbtest.StartTXT(t, "blue")
+	var down atomic.Bool
+	green := lbtest.Serve(t, "green", dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if down.Load() {
+			m.Rcode = dns.RcodeServerFailure
+		} else {
+			m.Authoritative = true
+			m.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{"green"}}}
+		}
+		_ = w.WriteMsg(m)
+	}))
+	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	down.Store(true)
+	for deadline := time.Now().Add(20 * time.Second); l.stats(t)[green.DNSAddr()].Up; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("dnsdist still has green up 20 s after its health check began to fail")
+		}
+	}
+	err := l.d.Flip(context.Background(), l.Fleet, l.LB, []lb.Share{share(green, 1), share(blue, 0)})
+	if err == nil || !strings.Contains(err.Error(), "staged but down") {
+		t.Errorf("flip to a down backend: %v, want it refused as down", err)
+	}
+	st := l.stats(t)
+	if g, b := st[green.DNSAddr()], st[blue.DNSAddr()]; g.Weight != 0 || b.Weight != 1 {
+		t.Errorf("after the refused flip green has weight %d and blue %d, want 0 and 1 as before", g.Weight, b.Weight)
+	}
+	lbtest.WantTXT(t, l.LB.Address, "blue")
 }
