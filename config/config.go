@@ -373,6 +373,16 @@ func (f *Fleet) setDefaults() {
 	}
 }
 
+// MaxCleanupTimeout bounds steps.cleanup_timeout. A cleanup that keeps
+// failing runs a round every ten minutes, each adding some 11 events to the
+// rollout's workflow history (6 more per load balancer switched back, and
+// per webhook) and a step and an event to its status: a month of them
+// passed Temporal's cap of 51,200 events, which terminates the run, with
+// load balancers perhaps on green, green alive and no cleanup-failed
+// record. Three days, about 435 rounds, leave room for that beside
+// MaxAnalysisRounds.
+const MaxCleanupTimeout = 72 * time.Hour
+
 // DefaultHeartbeatTimeout is steps.heartbeat_timeout's default.
 const DefaultHeartbeatTimeout = 30 * time.Second
 
@@ -418,6 +428,10 @@ func (s Steps) validate() error {
 			return fieldErr("steps."+d.field, "must be longer than steps.heartbeat_timeout (%s), got %s: %s", s.HeartbeatTimeout.D(), d.v.D(), why)
 		}
 		return fieldErr("steps.heartbeat_timeout", "must be shorter than steps.%s (%s), got %s: %s", d.field, d.v.D(), s.HeartbeatTimeout.D(), why)
+	}
+	if s.CleanupTimeout.D() > MaxCleanupTimeout {
+		return fieldErr("steps.cleanup_timeout", "must be at most %s, got %s: every cleanup round, ten minutes apart once they back off, adds to the rollout's workflow history, "+
+			"which Temporal caps by terminating the run mid-cleanup; after a cleanup-failed, `dnsroll rollout cleanup` undoes what is left", MaxCleanupTimeout, s.CleanupTimeout.D())
 	}
 	if s.RetryMaximumInterval < s.RetryInitialInterval {
 		return fieldErr("steps.retry_maximum_interval", "must be at least retry_initial_interval (%s), got %s", s.RetryInitialInterval.D(), s.RetryMaximumInterval.D())

@@ -150,6 +150,9 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// then abort at it.
 		{"a negative approval timeout", "zones:", "rollout: {approval: manual, approval_timeout: -1h}\nzones:", "rollout.approval_timeout"},
 		{"an approval timeout of a nanosecond", "zones:", "rollout: {approval: manual, approval_timeout: 1ns}\nzones:", "rollout.approval_timeout"},
+		// So does each cleanup round, ten minutes apart once it backs
+		// off: a month of them would end the rollout mid-cleanup.
+		{"a cleanup too long for the rollout's history", "zones:", "steps: {cleanup_timeout: 720h}\nzones:", "steps.cleanup_timeout"},
 		{"one-at-a-time bakes too long for the interval", "zones:", "rollout: {bake: 5h, bake_interval: 10s, strategy: one-at-a-time}\nzones:", "rollout.bake_interval"},
 		// A variable's name, not its value: a worker that looked up "$HOOK"
 		// would find nothing, and the webhook would never be sent.

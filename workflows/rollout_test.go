@@ -837,6 +837,41 @@ func TestCleanupRetriesInRounds(t *testing.T) {
 	}
 }
 
+// A cleanup that fails every round for the longest steps.cleanup_timeout
+// the config takes still ends cleanup-failed within Temporal's limits:
+// about 10,000 events for two load balancers switched back and a webhook,
+// which with config.MaxAnalysisRounds' 22,000 stay under the 51,200 that
+// terminate a run, and a status (the failure's details) far from the 2 MiB
+// a payload may have. A month of rounds, which the config once took, was
+// some 99,500 events and a status of 2.9 MB.
+func TestLongestCleanupFitsTheHistory(t *testing.T) {
+	h := newHarnessWith(t, fmt.Sprintf("rollout: {bake: 0s}\nsteps: {cleanup_timeout: %s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}", config.MaxCleanupTimeout),
+		"FlipBackToBlue", "VerifyLoadBalancers")
+	h.env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(nil)
+	var mu sync.Mutex
+	acts, timers := map[string]bool{}, 0
+	h.env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, _ error) {
+		mu.Lock()
+		defer mu.Unlock()
+		acts[info.ActivityID] = true
+	})
+	h.env.SetOnTimerScheduledListener(func(string, time.Duration) { mu.Lock(); timers++; mu.Unlock() })
+	signalAt(h.env, time.Minute, SignalRollback, SignalInput{Reason: "latency"})
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeFailed)
+	if st.Phase != PhaseCleanupFailed || st.Cleanup == nil {
+		t.Fatalf("phase %s, cleanup %+v; want cleanup-failed", st.Phase, st.Cleanup)
+	}
+	// Each activity is scheduled, started and closed, each timer started
+	// and fired, and each wakes a workflow task (3 events).
+	events := 3*len(acts) + 2*timers + 3*(len(acts)+timers)
+	status, _ := json.Marshal(st)
+	t.Logf("%d rounds: %d activities, %d timers, about %d events; status %d bytes", st.Cleanup.Round, len(acts), timers, events, len(status))
+	if events > 25_000 || len(status) > 1<<20 {
+		t.Errorf("about %d events and a status of %d bytes, want at most 25,000 and 1 MiB", events, len(status))
+	}
+}
+
 // A rollout stopped by an abort or a rollback whose cleanup then fails
 // closes as failed, like the same cleanup failure after a failed step: not
 // as cancelled, which would hide it from `--status failed`, the
