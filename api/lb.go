@@ -190,6 +190,10 @@ func (s *Server) validateLBReplace(req *LBReplaceRequest) error {
 		return fieldError("drain", "durations and quiet_qps must not be negative")
 	case req.GlueWait.D() > workflows.MaxReplacementWait:
 		return fieldError("glue_wait", "must be at most %s (14 days), so that the replacement's readings fit in its workflow history; got %s", workflows.MaxReplacementWait, req.GlueWait.D())
+	case req.Drain.Poll != 0 && req.Drain.Poll.D() < time.Second:
+		// Each reading reads every old load balancer: at the longest
+		// waits, faster readings outgrow the workflow's history.
+		return fieldError("drain.poll", "must be at least 1s (default 5s), so that the replacement's readings fit in its workflow history; got %s", req.Drain.Poll.D())
 	case req.Drain.MaxWait.D() > workflows.MaxReplacementWait:
 		return fieldError("drain.max_wait", "must be at most %s (14 days), so that the replacement's readings fit in its workflow history; got %s", workflows.MaxReplacementWait, req.Drain.MaxWait.D())
 	}

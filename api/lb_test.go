@@ -94,6 +94,7 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		// A replacement's waits are bounded, so that it fits in its
 		// workflow history, which Temporal caps.
 		{name: "start replacement with a glue wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"337h"}`, auth: bearer, want: 400, field: "glue_wait"},
+		{name: "start replacement polling more than once a second", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"poll":"100ms"}}`, auth: bearer, want: 400, field: "drain.poll"},
 		{name: "start replacement with a max wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"max_wait":"337h"}}`, auth: bearer, want: 400, field: "drain.max_wait"},
 		{name: "start replacement with a number for a duration", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":5}`, auth: bearer, want: 400, field: "glue_wait",
 			contains: `must be a duration such as \"30s\" or \"72h\", got a JSON number`},
