@@ -857,7 +857,8 @@ func TestLBReplaceLongWaitsPollLess(t *testing.T) {
 // days, and the longest waits the API takes (glue_wait and max_wait of 14
 // days) check the parent at most 500 times and read the counters at most
 // 700: with four load balancers, some 5 + 6×4 events a round of readings
-// and 8 a check, under 25,000 of Temporal's 51,200. Before, a 30-day TTL was
+// and 11 a check, under 25,000 of Temporal's 51,200 (with twelve load
+// balancers, all at these longest waits, about 52,000: over). Before, a 30-day TTL was
 // waited out in full, and the readings passed the cap.
 func TestLBReplaceLongestWaitsFitTheHistory(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
