@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -311,5 +312,28 @@ func TestStartsAtOnceStartOneRollout(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitEnded(t, c, started[0])
+	}
+}
+
+// A plan that the Plan step refuses comes back as the refusal alone, as
+// the CLI and POST /plans show it: not with the SDK's "(type: ...,
+// retryable: ...)" suffix, which says nothing to an operator.
+func TestPlanRefusalIsTheMessageAlone(t *testing.T) {
+	c := temporaltest.DevServer(t, workflows.SearchAttributes...)
+	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(func(workflow.Context, workflows.RolloutInput) (workflows.PlanReport, error) {
+		return workflows.PlanReport{}, temporal.NewNonRetryableApplicationError("zone example.com: serial behind blue's", activities.ErrInvalid, nil)
+	}, workflow.RegisterOptions{Name: "PlanWorkflow"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	_, _, err := Plan(t.Context(), c, workflows.RolloutInput{Fleet: "lab", Revision: "A"})
+	if dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Fatalf("plan error %v: want an EINVALID refusal", err)
+	}
+	if got, want := err.Error(), "zone example.com: serial behind blue's"; got != want {
+		t.Errorf("plan refusal %q, want %q", got, want)
 	}
 }

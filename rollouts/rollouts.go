@@ -118,7 +118,7 @@ func Plan(ctx context.Context, c client.Client, in workflows.RolloutInput) (work
 	if err := run.Get(ctx, &rep); err != nil {
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && slices.Contains(activities.NonRetryable, app.Type()) {
-			return rep, r, dnsroll.Errorf(dnsroll.EINVALID, "%s", app.Error())
+			return rep, r, dnsroll.Errorf(dnsroll.EINVALID, "%s", app.Message())
 		}
 		return rep, r, fmt.Errorf("plan %s: %w", r.WorkflowID, err)
 	}
