@@ -243,3 +243,36 @@ func TestLibIsQuietAboutProcessesThatExit(t *testing.T) {
 		t.Errorf("output %q (%v); want only \"drained\" and no workers", out, err)
 	}
 }
+
+// A master that has exited but that its parent has not yet reaped is a
+// zombie, which still has its /proc entry and its name: nginx.sh must not
+// take it for a running nginx. In the lab the old master of a binary
+// upgrade is such a zombie of dnsroll dev, its subreaper, until the lab
+// stops; taken for running, every upgrade-finish waited out its timeout
+// and failed its first attempt.
+func TestLibTakesAZombieForGone(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "nginx")
+	if err := exec.Command("cp", "/bin/true", bin).Run(); err != nil {
+		t.Fatal(err)
+	}
+	zombie := exec.Command(bin)
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = zombie.Wait() })
+	pid := strconv.Itoa(zombie.Process.Pid)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		stat, _ := os.ReadFile("/proc/" + pid + "/stat")
+		if strings.HasPrefix(string(stat), pid+" (nginx) Z") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %s did not become a zombie named nginx: %q", pid, stat)
+		}
+	}
+	script := "if running " + pid + "; then echo running; else echo gone; fi\n"
+	out, err := exec.Command("/bin/sh", "-c", command(job{paths: paths{conf: "/nonexistent", pid: "/nonexistent"}}, time.Second, script, nil)).CombinedOutput()
+	if err != nil || string(out) != "gone\n" {
+		t.Errorf("running on a zombie nginx: %q (%v); want \"gone\"", out, err)
+	}
+}

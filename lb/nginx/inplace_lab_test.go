@@ -371,8 +371,8 @@ func TestBinaryUpgradeNginxRestoreAfterQuit(t *testing.T) {
 	if got := itoa(mustMaster(t, s.Dir)); got != pids[1] {
 		t.Errorf("after the restore the master is %s; want the new one, %s", got, pids[1])
 	}
-	if _, err := os.Stat("/proc/" + pids[0]); !os.IsNotExist(err) {
-		t.Errorf("the old master %s still runs after the restore (%v)", pids[0], err)
+	if old, _ := strconv.Atoi(pids[0]); pidfile.Alive(old, "nginx") {
+		t.Errorf("the old master %s still runs after the restore", pids[0])
 	}
 	wantBusyServed(t, busy, "blue")
 	busy.Report(t, "binary upgrade restored after QUIT")

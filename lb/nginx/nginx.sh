@@ -4,7 +4,9 @@
 # only: a flip must start in a millisecond, where python's start costs a
 # hundred.
 
-running() { [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = nginx ]; }
+# running: $1 is an nginx process, not a zombie (an exited master that its
+# parent has not reaped yet, as the lab's subreaper keeps them until it stops).
+running() { [ -n "$1" ] && read -r _ c s _ 2>/dev/null <"/proc/$1/stat" && [ "$c" = "(nginx)" ] && [ "$s" != Z ]; }
 pidof_file() {
 	p=$(cat "$1" 2>/dev/null)
 	case "$p" in '' | *[!0-9]*) p=0 ;; esac
