@@ -88,12 +88,21 @@ named and nginx on loopback ports. It prints the mode it chose and why.`)
 		fmt.Fprintf(out, "  %s is now Linode %d (was %d)\n", label, g.ID, st.Blue[label].ID)
 	}
 	if link := dnsroll.WebUILink(s.lab.UIURL(), "default", run.WorkflowID, run.RunID); link != "" {
-		fmt.Fprintf(out, "  Web UI:    %s (while a lab runs: `make dev`)\n", link)
+		fmt.Fprintf(out, "  Web UI:    %s (%s)\n", link, demoUIHint(f.dir, *keep))
 	}
 	if !changed {
 		return fmt.Errorf("the load balancers did not switch from revision A to B")
 	}
 	return nil
+}
+
+// demoUIHint says how to open the link once the demo has stopped: the run
+// is in the demo's own Temporal state, not make dev's (.lab/dev).
+func demoUIHint(dir string, keep bool) string {
+	if keep {
+		return "once the demo has stopped: `dnsroll dev --dir " + dir + "`"
+	}
+	return "gone when the demo stops; with --keep, `dnsroll dev --dir " + dir + "` shows it"
 }
 
 func demoRollout(ctx context.Context, out io.Writer, s *labSession, rev, reason string) (rollouts.Run, workflows.Status, error) {
