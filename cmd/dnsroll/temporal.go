@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -88,7 +89,7 @@ func (t *temporalFlags) options() (client.Options, error) {
 		opts.Namespace = "default"
 	}
 	t.address, t.namespace = opts.HostPort, opts.Namespace
-	opts.Logger = tlog.NewStructuredLogger(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	opts.Logger = sdkLogger(os.Stderr)
 	opts.MetricsHandler = t.metrics
 	return opts, nil
 }
@@ -297,4 +298,36 @@ func temporalConfigError(err error) error {
 	}
 	place := cmp.Or(tomlPlace.FindString(msg), "somewhere")
 	return fmt.Errorf("%s: %s does not parse at %s (its text is not shown here: it may hold an API key); quote string values, as in api_key = \"...\"", what, file, place)
+}
+
+// sdkLogger is the Temporal SDK's log on w: warnings and worse, as JSON,
+// less the warning of a heartbeat the SDK still had in flight when a step
+// ended, which fails "context canceled" once the step has returned and
+// says nothing an operator can act on.
+func sdkLogger(w io.Writer) tlog.Logger {
+	return tlog.NewStructuredLogger(slog.New(quietHeartbeats{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})}))
+}
+
+type quietHeartbeats struct{ slog.Handler }
+
+func (h quietHeartbeats) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "RecordActivityHeartbeat with error" {
+		cancelled := false
+		r.Attrs(func(a slog.Attr) bool {
+			cancelled = a.Key == "Error" && strings.Contains(a.Value.String(), "context canceled")
+			return !cancelled
+		})
+		if cancelled {
+			return nil
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietHeartbeats) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHeartbeats{h.Handler.WithAttrs(as)}
+}
+
+func (h quietHeartbeats) WithGroup(name string) slog.Handler {
+	return quietHeartbeats{h.Handler.WithGroup(name)}
 }

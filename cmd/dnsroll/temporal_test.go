@@ -291,3 +291,20 @@ func TestTemporalDefaultConfigFileErrorNamesIt(t *testing.T) {
 		t.Errorf("options: %v; want %s named with its line, and no value quoted", err, file)
 	}
 }
+
+// The SDK warns of a heartbeat it still had in flight when a step ended
+// ("context canceled" once the step has returned): nothing for an operator
+// to act on, so the worker's log and the demo's output leave it out. Every
+// other warning is kept, a heartbeat that failed otherwise included.
+func TestSDKLogDropsTheHeartbeatCancelledAtAStepsEnd(t *testing.T) {
+	var b strings.Builder
+	l := sdkLogger(&b)
+	l.Warn("RecordActivityHeartbeat with error", "Error", errors.New("rpc error: code = Canceled desc = context canceled"))
+	l.Warn("RecordActivityHeartbeat with error", "Error", errors.New("rpc error: code = Unavailable desc = connection refused"))
+	l.Warn("Failed to poll for task.", "Error", errors.New("context canceled"))
+	l.Info("started")
+	got := b.String()
+	if strings.Count(got, "RecordActivityHeartbeat") != 1 || !strings.Contains(got, "connection refused") || !strings.Contains(got, "Failed to poll") || strings.Contains(got, "started") {
+		t.Errorf("log:\n%s\nwant the failed heartbeat and the poll warning alone", got)
+	}
+}
