@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,7 +168,9 @@ func TestRouter(t *testing.T) {
 		{name: "list bad status", method: "GET", path: "/rollouts?status=done", auth: bearer, want: 400, field: "status"},
 		{name: "list bad phase", method: "GET", path: "/rollouts?phase=x", auth: bearer, want: 400, field: "phase"},
 		{name: "list bad fleet", method: "GET", path: "/rollouts?fleet=a'b", auth: bearer, want: 400, field: "fleet"},
+		{name: "get with a bad run id", method: "GET", path: "/rollouts/rollout-lab:bad_id", auth: bearer, want: 404, contains: "its IDs look like rollout-"},
 		{name: "list bad limit", method: "GET", path: "/rollouts?limit=0", auth: bearer, want: 400, field: "limit"},
+		{name: "list limit over 100", method: "GET", path: "/rollouts?limit=101", auth: bearer, want: 400, field: "limit"},
 		// state is the answer's field; the filter is status. Taken
 		// silently, it listed every run as if filtered.
 		{name: "list by a misspelt filter", method: "GET", path: "/rollouts?state=running", auth: bearer, want: 400, field: "state", contains: "fleet, status, phase, limit, page_token"},
@@ -429,6 +432,10 @@ func TestStartChecksFleetConfig(t *testing.T) {
 		{`{"fleet":"lab","revision":"B","live_unknown":"x"}`, "live_unknown", "looks up the fleet's live revision"},
 		{`{"fleet":"lab","revision":"B","held_by":"lbreplace-lab"}`, "held_by", "only a load balancer replacement sets it"},
 		{`{"fleet":"lab","revision":"B","extra_load_balancers":[{"name":"lb9","address":"192.0.2.9:53"}]}`, "extra_load_balancers", "only a load balancer replacement sets it"},
+		// A cleanup started here would skip the checks of
+		// POST /rollouts/{id}/cleanup, and point the load balancers at
+		// servers a later rollout may have deleted.
+		{`{"fleet":"lab","revision":"B","clean_up":{"from":"rollout-lab:run-1","blue":{"ns1":{"label":"ns1"}}}}`, "clean_up", "POST /rollouts/{id}/cleanup"},
 	} {
 		rec := ts.do(t, "POST", "/rollouts", tt.body, "Bearer "+token)
 		e := errorBody(t, rec)
@@ -504,6 +511,10 @@ func TestPagination(t *testing.T) {
 	rec = ts.do(t, "GET", "/load-balancer-updates?limit=1&fleet=lab&page_token="+page.NextPageToken, "", "Bearer "+token)
 	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "page_token") {
 		t.Errorf("a rollouts token for updates: %d %s, want 400 naming page_token", rec.Code, rec.Body)
+	}
+	rec = ts.do(t, "GET", "/rollouts?limit=1&fleet=lab&phase=failed&page_token="+page.NextPageToken, "", "Bearer "+token)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "page_token") {
+		t.Errorf("a token with another phase filter: %d %s, want 400 naming page_token", rec.Code, rec.Body)
 	}
 	other := newTestServer(t, func(c *Config) { c.Token = "another-token" })
 	other.fake.add("lab", workflows.PhaseSucceeded)
@@ -701,6 +712,62 @@ func TestHealthzAsksTemporalOnceASecond(t *testing.T) {
 	if most := int(time.Since(start)/time.Second) + 1; n > most {
 		t.Errorf("%d health checks of Temporal for 100 calls in %s, want at most %d", n, time.Since(start), most)
 	}
+	// A caller that hangs up does not make the answer an error for the
+	// others.
+	time.Sleep(healthAge + 100*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ts.h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil).WithContext(ctx))
+	if rec := ts.do(t, "GET", "/healthz", "", ""); rec.Code != http.StatusOK {
+		t.Errorf("healthz after a caller hung up: %d, want 200", rec.Code)
+	}
+	// A second on, it asks again: a Temporal that went down is not
+	// reported up for longer.
+	ts.fake.mu.Lock()
+	ts.fake.healthy = false
+	ts.fake.mu.Unlock()
+	time.Sleep(healthAge + 100*time.Millisecond)
+	if rec := ts.do(t, "GET", "/healthz", "", ""); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("healthz a second after Temporal went down: %d, want 503", rec.Code)
+	}
+}
+
+// A signal to a rollout that ended is a 409 saying so, and is not sent:
+// one whose workflow was terminated mid-way (its phase is no end), and
+// one that ended between the API's read and its signal, which Temporal
+// answers as not found. A 404 would tell the operator there is no such
+// rollout.
+func TestSignalARunThatEnded(t *testing.T) {
+	bearer := "Bearer " + token
+	ts := newTestServer(t, nil)
+	id := ts.fake.add("lab", workflows.PhaseSwitching)
+	ts.fake.runs[id].State = "terminated"
+	rec := ts.do(t, "POST", "/rollouts/"+id+"/abort", "", bearer)
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "the rollout is terminated") || len(ts.fake.signals) != 0 {
+		t.Errorf("abort a terminated rollout: %d %s, signals %v; want 409 saying it is terminated, nothing sent", rec.Code, rec.Body, ts.fake.signals)
+	}
+	ts = newTestServer(t, nil)
+	id = ts.fake.add("lab", workflows.PhaseBaking)
+	ts.fake.signalErr = dnsroll.Errorf(dnsroll.ENOTFOUND, "no running rollout %s", id)
+	rec = ts.do(t, "POST", "/rollouts/"+id+"/abort", "", bearer)
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "it has ended") {
+		t.Errorf("abort a rollout that ended after the read: %d %s, want 409 saying it has ended", rec.Code, rec.Body)
+	}
+}
+
+// A fleet whose file does not load for a reason of its own (a file it
+// names is missing) is a 400 about the fleet, whose message says where;
+// only a file the host cannot read is the server's fault.
+func TestFleetThatDoesNotLoadIsABadRequest(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.Fleets = func(string) (*config.Fleet, error) {
+			return nil, fmt.Errorf("fleet lab: ansible.playbook: %w", &fs.PathError{Op: "open", Path: "ansible/missing.yml", Err: fs.ErrNotExist})
+		}
+	})
+	rec := ts.do(t, "POST", "/rollouts", `{"fleet":"lab","revision":"B"}`, "Bearer "+token)
+	if rec.Code != http.StatusBadRequest || errorBody(t, rec).Field != "fleet" || !strings.Contains(rec.Body.String(), "ansible/missing.yml") {
+		t.Errorf("a fleet naming a missing file: %d %s; want 400 about fleet, naming the file", rec.Code, rec.Body)
+	}
 }
 
 // A CI job's rerun with its Idempotency-Key gets the rollout its first
@@ -772,5 +839,13 @@ func TestStartWithIdempotencyKey(t *testing.T) {
 		if rec := start(body, bad); rec.Code != 400 || errorBody(t, rec).Field != "Idempotency-Key" {
 			t.Errorf("key %q: %d %s, want a 400 about Idempotency-Key", bad, rec.Code, rec.Body)
 		}
+	}
+	// Two keys: which one the start is once for would be a guess.
+	r := httptest.NewRequest("POST", "/rollouts", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer "+token)
+	r.Header["Idempotency-Key"] = []string{"job-41", "job-43"}
+	if rec := ts.send(t, r); rec.Code != 400 || errorBody(t, rec).Field != "Idempotency-Key" {
+		t.Errorf("two keys: %d %s, want a 400 about Idempotency-Key", rec.Code, rec.Body)
 	}
 }

@@ -56,6 +56,8 @@ type fakeBackend struct {
 	// takes: its gRPC call ends with this error a moment before ctx says
 	// it is done.
 	planCut error
+	// signalErr, when set, is what Signal answers, sending nothing.
+	signalErr error
 }
 
 // fakeLBRun is a run of a load balancer workflow.
@@ -232,6 +234,9 @@ func (f *fakeBackend) List(_ context.Context, flt Filter) ([]Summary, []byte, er
 func (f *fakeBackend) Signal(_ context.Context, run rollouts.Run, name string, in workflows.SignalInput) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.signalErr != nil {
+		return f.signalErr
+	}
 	sig := fmt.Sprintf("%s %s %s %s", name, RolloutID(run), in.Reason, in.By)
 	if in.Revision != "" {
 		sig += " revision " + in.Revision
@@ -291,7 +296,10 @@ func (f *fakeBackend) Plan(ctx context.Context, in workflows.RolloutInput) (work
 		Diffs: []activities.ZoneChange{{Zone: "example.com", Diff: diff}}}, run, nil
 }
 
-func (f *fakeBackend) Health(context.Context) error {
+func (f *fakeBackend) Health(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	f.healthChecks++
 	f.mu.Unlock()

@@ -95,6 +95,7 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		// workflow history, which Temporal caps.
 		{name: "start replacement with a glue wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"337h"}`, auth: bearer, want: 400, field: "glue_wait"},
 		{name: "start replacement polling more than once a second", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"poll":"100ms"}}`, auth: bearer, want: 400, field: "drain.poll"},
+		{name: "start replacement with a negative drain", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"quiet":"-30s"}}`, auth: bearer, want: 400, field: "drain"},
 		{name: "start replacement with a max wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"max_wait":"337h"}}`, auth: bearer, want: 400, field: "drain.max_wait"},
 		{name: "start replacement with a number for a duration", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":5}`, auth: bearer, want: 400, field: "glue_wait",
 			contains: `must be a duration such as \"30s\" or \"72h\", got a JSON number`},
@@ -170,6 +171,14 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		},
 			method: "POST", path: "/load-balancer-updates/lbupdate-lab/abort", body: `{"reason":"workers down","by":"alice"}`, auth: bearer, want: 202,
 			contains: "no worker", after: wantSignals("abort lbupdate-lab:run-1 workers down alice")},
+		// No worker says which phase it is in: the signal is sent, with a
+		// warning, and the workflow decides when a worker takes it.
+		{name: "approve replacement with no worker running", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingApproval))
+			f.noWorker = true
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", auth: bearer, want: 202,
+			contains: "no worker", after: wantSignals("approve lbreplace-lab:run-1  api")},
 		{name: "get replacement with no worker running", setup: func(f *fakeBackend) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining))
 			f.noWorker = true
