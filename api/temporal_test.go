@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/rollouts"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -44,6 +45,8 @@ type fakeClient struct {
 	// startErr fails ExecuteWorkflow; started records its calls.
 	startErr error
 	started  []string
+	// signalErr fails SignalWorkflow.
+	signalErr error
 }
 
 func (f *fakeClient) ExecuteWorkflow(_ context.Context, opts client.StartWorkflowOptions, wf any, _ ...any) (client.WorkflowRun, error) {
@@ -60,6 +63,10 @@ func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflow
 
 func (f *fakeClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: f.info, PendingActivities: f.pending}, f.describe
+}
+
+func (f *fakeClient) SignalWorkflow(context.Context, string, string, string, any) error {
+	return f.signalErr
 }
 
 func (f *fakeClient) GetWorkflow(context.Context, string, string) client.WorkflowRun {
@@ -93,7 +100,12 @@ type fakeRun struct {
 func (r *fakeRun) GetID() string    { return r.id }
 func (r *fakeRun) GetRunID() string { return "r1" }
 
-func (r *fakeRun) Get(_ context.Context, v any) error {
+func (r *fakeRun) Get(ctx context.Context, v any) error {
+	if s := r.f.info.GetStatus(); s == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || s == enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED {
+		// An open run's result is waited for.
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	if r.f.result == nil {
 		return r.f.err
 	}
@@ -288,12 +300,62 @@ func TestTemporalListLoadBalancerRuns(t *testing.T) {
 func TestTemporalGetNotFound(t *testing.T) {
 	for _, c := range []*fakeClient{
 		{describe: serviceerror.NewNotFound("workflow not found")},
+		// A run ID Temporal cannot parse: a typo, not the server's fault.
+		{describe: serviceerror.NewInvalidArgument("invalid RunId")},
 		{info: &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r"}, Type: &commonpb.WorkflowType{Name: "Other"}}},
 	} {
 		_, err := (&Temporal{Client: c}).Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab", RunID: "r"})
 		if dnsroll.ErrorCode(err) != dnsroll.ENOTFOUND {
 			t.Errorf("err = %v, want not found", err)
 		}
+	}
+}
+
+// A rollout paused in Temporal is read through its status query, as a
+// running one is: its result, which an ended run's status is read from,
+// would be waited for until the run ends.
+func TestTemporalGetPausedRun(t *testing.T) {
+	c := &fakeClient{
+		info: &workflowpb.WorkflowExecutionInfo{
+			Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
+			Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
+			Status:    enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED, StartTime: timestamppb.Now(),
+			SearchAttributes: keywordAttrs(t, "Fleet", "lab", "Phase", "baking"),
+		},
+		query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{{Name: "Plan"}}}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ro, err := (&Temporal{Client: c}).Get(ctx, rollouts.Run{WorkflowID: "rollout-lab"})
+	if err != nil || ro.State != "paused" || len(ro.Steps) != 1 || ro.Failure != "" || ctx.Err() != nil {
+		t.Errorf("got %s %s, %d steps, failure %q (%v, ctx %v); want paused with the queried status, at once", ro.State, ro.Phase, len(ro.Steps), ro.Failure, err, ctx.Err())
+	}
+}
+
+// A signal to a run that has ended is ENOTFOUND, which the API answers
+// as a 409 saying so, not a 500.
+func TestTemporalSignalEndedRun(t *testing.T) {
+	c := &fakeClient{signalErr: serviceerror.NewNotFound("workflow execution already completed")}
+	err := (&Temporal{Client: c}).Signal(context.Background(), rollouts.Run{WorkflowID: "rollout-lab", RunID: "r1"}, workflows.SignalAbort, workflows.SignalInput{})
+	if dnsroll.ErrorCode(err) != dnsroll.ENOTFOUND {
+		t.Errorf("err = %v, want not found", err)
+	}
+}
+
+// A plan that the Plan step refuses is an EINVALID error with the
+// refusal's message, which the API answers as a 400 saying why; any other
+// failure is the server's.
+func TestTemporalPlanRefused(t *testing.T) {
+	for _, typ := range activities.NonRetryable {
+		c := &fakeClient{err: temporal.NewNonRetryableApplicationError("SOA serial of example.com would go back from 8 to 7", typ, nil)}
+		_, _, err := (&Temporal{Client: c}).Plan(context.Background(), workflows.RolloutInput{Fleet: "lab", Revision: "B"})
+		if dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "would go back from 8 to 7") {
+			t.Errorf("%s: err = %v, want invalid with the refusal", typ, err)
+		}
+	}
+	c := &fakeClient{err: temporal.NewApplicationError("worker lost", "Other")}
+	if _, _, err := (&Temporal{Client: c}).Plan(context.Background(), workflows.RolloutInput{Fleet: "lab", Revision: "B"}); err == nil || dnsroll.ErrorCode(err) == dnsroll.EINVALID {
+		t.Errorf("another failure: err = %v, want one that is not invalid", err)
 	}
 }
 
