@@ -193,3 +193,44 @@ func TestClientErrorPageHidesTheToken(t *testing.T) {
 		t.Errorf("error (%d bytes) %q: want HTTP 403 and the page's start, without the token, and short", len(msg), msg)
 	}
 }
+
+// StartOnce without a key sends one request: a start retried after its
+// answer was lost could start a second rollout once the first ended.
+func TestStartOnceWithoutAKeyDoesNotRetry(t *testing.T) {
+	var mu sync.Mutex
+	posts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		posts++
+		n := posts
+		mu.Unlock()
+		if n == 1 {
+			http.Error(w, "Bad Gateway", http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":"rollout-lab:r2","workflow_id":"rollout-lab","run_id":"r2","fleet":"lab","links":{}}`))
+	}))
+	defer srv.Close()
+	c := &Client{URL: srv.URL}
+	_, err := c.StartOnce(context.Background(), StartRequest{Fleet: "lab"}, "", Retry{For: 5 * time.Second, Wait: 10 * time.Millisecond})
+	if err == nil || posts != 1 {
+		t.Errorf("StartOnce without a key: err %v after %d posts; want the 502 after one", err, posts)
+	}
+}
+
+// Poll follows a run paused in Temporal until it ends: a pause is not
+// an end, and following stopped there would report a run that goes on as
+// one that ended before its own end.
+func TestPollFollowsAPausedRun(t *testing.T) {
+	states := []string{"running", "paused", "paused", "running", "completed"}
+	reads := 0
+	got, err := Poll(context.Background(), time.Millisecond, func(context.Context) (string, string, error) {
+		s := states[min(reads, len(states)-1)]
+		reads++
+		return s, s, nil
+	}, nil)
+	if err != nil || got != "completed" || reads != len(states) {
+		t.Errorf("Poll returned %q, %v after %d reads; want completed after %d", got, err, reads, len(states))
+	}
+}
