@@ -368,6 +368,10 @@ func TestCLIWaitExitStatus(t *testing.T) {
 		{"succeeded", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "completed", workflows.PhaseSucceeded, nil, ""
 		}, 0},
+		// What cleanup --wait follows: the cleanup-only run's success.
+		{"cleaned up", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "completed", workflows.PhaseCleanedUp, nil, "cleaned up after rollout-lab:r0"
+		}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAPI(t, 0)
@@ -629,6 +633,12 @@ func TestCLIFollowGivesUp(t *testing.T) {
 		t.Errorf("stderr %q, want it to say it retries", errOut.String())
 	}
 
+	// Ctrl-C: the rollout goes on, and the error says how to follow it again.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = c.follow(ctx, "rollout-lab:r1", 100*time.Millisecond)
+	wantErr(t, err, "stopped following rollout-lab:r1; it goes on", "dnsroll rollout status --id rollout-lab:r1 --follow")
+
 	errOut.Reset()
 	_, err = c.follow(context.Background(), "rollout-lab:nosuch", 100*time.Millisecond)
 	wantErr(t, err, "404")
@@ -641,6 +651,7 @@ func TestCLIFollowGivesUp(t *testing.T) {
 // a command is; --help is not, and prints the whole help; a bad flag's
 // error is printed once.
 func TestCLIExitCodesAndHelp(t *testing.T) {
+	t.Setenv("DNSROLL_API_TOKEN", "")
 	for _, tc := range []struct {
 		args  []string
 		code  int
@@ -666,8 +677,12 @@ func TestCLIExitCodesAndHelp(t *testing.T) {
 		{[]string{"dev", "extra"}, 1, []string{`unexpected argument "extra": dnsroll dev takes flags only`}},
 		{[]string{"demo", "extra"}, 1, []string{`unexpected argument "extra": dnsroll demo takes flags only`}},
 		{[]string{"cluster", "extra"}, 1, []string{`unexpected argument "extra": dnsroll cluster takes flags only`}},
+		// Without a token the API does not start, on loopback too,
+		// unless --insecure-no-auth asks for it.
+		{[]string{"api", "--listen", "127.0.0.1:18080", "--temporal-address", "127.0.0.1:1"}, 1, []string{"DNSROLL_API_TOKEN is not set"}},
 		// Without a token, only this machine may reach the API.
 		{[]string{"api", "--insecure-no-auth", "--listen", ":18080", "--temporal-address", "127.0.0.1:1"}, 1, []string{`--insecure-no-auth serves without a token on loopback only, and --listen ":18080" is not`}},
+		{[]string{"api", "--insecure-no-auth", "--listen", "0.0.0.0:18080", "--temporal-address", "127.0.0.1:1"}, 1, []string{`--insecure-no-auth serves without a token on loopback only, and --listen "0.0.0.0:18080" is not`}},
 		{[]string{"api", "--listen", "8080"}, 1, []string{`--listen (or DNSROLL_API_ADDR) "8080": must be host:port, such as 127.0.0.1:8080 or :8080`}},
 		{[]string{"api", "--default-revision", "v1 final"}, 1, []string{`--default-revision (or DNSROLL_DEFAULT_REVISION) "v1 final": must be 1-64 letters, digits, dots, dashes or underscores`}},
 	} {
@@ -725,6 +740,12 @@ func TestCLIRolloutPlan(t *testing.T) {
 	wantAll(t, "stderr", errOut, "planning a rollout of fleet lab to revision B on a worker...")
 	if slices.ContainsFunc(f.requests, func(r string) bool { return strings.HasPrefix(r, "POST /rollouts") }) {
 		t.Errorf("a plan started a rollout: %v", f.requests)
+	}
+	// A plan the API refuses exits 1, printing no plan.
+	f.more = func(string, string, []byte) any { return nil }
+	out, errOut, code = cli(t, "rollout", "plan", "--fleet", "lab", "--revision", "B")
+	if code != 1 || strings.Contains(out, "nothing was created") {
+		t.Errorf("a refused plan: exit %d, want 1 and no plan; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
 

@@ -308,3 +308,32 @@ func TestCLIReasonOnOneLine(t *testing.T) {
 		t.Errorf("reason %q, want it on one line", req.Reason)
 	}
 }
+
+// lb status --json --follow of a fleet's latest run follows the run it
+// read first, not one the fleet started since, as rollout status does.
+func TestCLILBStatusFollowsTheRunItShows(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	run := func(id, state string, phase workflows.Phase) api.WorkflowRun[workflows.Status] {
+		return api.WorkflowRun[workflows.Status]{ID: "lbupdate-lab:" + id, WorkflowID: "lbupdate-lab", RunID: id, Fleet: "lab", State: state,
+			Status: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: phase, StartedAt: t0, Steps: []*workflows.Step{}}}}
+	}
+	latest := 0
+	f.more = func(method, path string, _ []byte) any {
+		switch method + " " + path {
+		case "GET /load-balancer-updates/lbupdate-lab":
+			// The first read is r1, running; then r2 runs and succeeds.
+			if latest++; latest == 1 {
+				return run("r1", "running", workflows.PhaseUpdatingLBs)
+			}
+			return run("r2", "completed", workflows.PhaseSucceeded)
+		case "GET /load-balancer-updates/lbupdate-lab:r1":
+			return run("r1", "failed", workflows.PhaseRolledBack)
+		}
+		return nil
+	}
+	out, errOut, code := cli(t, "lb", "status", "--fleet", "lab", "--update", "--json", "--follow", "--poll", "100ms")
+	if code != 2 || strings.Contains(out+errOut, "lbupdate-lab:r2") {
+		t.Errorf("exit %d, want 2 (lbupdate-lab:r1 rolled back), and no word of lbupdate-lab:r2; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}

@@ -207,6 +207,16 @@ func TestLabToken(t *testing.T) {
 	if again, err := labToken(path); err != nil || again != first {
 		t.Errorf("second read: %q %v, want the same token", again, err)
 	}
+	// An emptied or cut token file is not a token: the dev API would
+	// take an empty one for no authentication.
+	for _, kept := range []string{"", "\n", "short\n"} {
+		if err := os.WriteFile(path, []byte(kept), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if tok, err := labToken(path); err != nil || len(tok) < 32 {
+			t.Errorf("token file %q: token %q %v, want a new long one", kept, tok, err)
+		}
+	}
 }
 
 func TestVersion(t *testing.T) {
