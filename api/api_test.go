@@ -102,6 +102,7 @@ func TestRouter(t *testing.T) {
 				}
 			}},
 		{name: "start expect_changes not a bool", method: "POST", path: "/rollouts", body: `{"fleet":"lab","expect_changes":"no"}`, auth: bearer, want: 400, field: "expect_changes"},
+		{name: "start with two spaces after Bearer", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B"}`, auth: "Bearer  " + token, want: 201},
 		{name: "start lowercase bearer", method: "POST", path: "/rollouts", body: `{"fleet":"lab","revision":"B"}`, auth: "bearer " + token, want: 201},
 		{name: "start repeats the last revision", setup: func(f *fakeBackend) { f.lastRev = "C" },
 			method: "POST", path: "/rollouts", body: `{"fleet":"lab"}`, auth: bearer, want: 201, contains: `"revision": "C"`},

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +49,9 @@ type fakeClient struct {
 	started  []string
 	// signalErr fails SignalWorkflow.
 	signalErr error
+	// runs are the runs Describe answers by run ID; the latest (no run
+	// ID), and any other, is info.
+	runs map[string]*workflowpb.WorkflowExecutionInfo
 }
 
 func (f *fakeClient) ExecuteWorkflow(_ context.Context, opts client.StartWorkflowOptions, wf any, _ ...any) (client.WorkflowRun, error) {
@@ -61,7 +66,10 @@ func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflow
 	return &workflowservice.ListWorkflowExecutionsResponse{Executions: f.listed}, f.listErr
 }
 
-func (f *fakeClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+func (f *fakeClient) DescribeWorkflowExecution(_ context.Context, _, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	if info, ok := f.runs[runID]; ok && runID != "" {
+		return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: info}, nil
+	}
 	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: f.info, PendingActivities: f.pending}, f.describe
 }
 
@@ -339,6 +347,35 @@ func TestTemporalSignalEndedRun(t *testing.T) {
 	err := (&Temporal{Client: c}).Signal(context.Background(), rollouts.Run{WorkflowID: "rollout-lab", RunID: "r1"}, workflows.SignalAbort, workflows.SignalInput{})
 	if dnsroll.ErrorCode(err) != dnsroll.ENOTFOUND {
 		t.Errorf("err = %v, want not found", err)
+	}
+}
+
+// Two starts with one Idempotency-Key that race: the one that loses,
+// refused as the fleet's rollout is running, finds that rollout started
+// with its key and gets it back, replayed, not a conflict about it.
+func TestTemporalStartWithAKeyLosesTheRaceToItself(t *testing.T) {
+	in := workflows.RolloutInput{Fleet: "lab", Revision: "B", RequestedBy: "ci"}
+	req, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, sum := sha256.Sum256([]byte("job-41")), sha256.Sum256(req)
+	memo, err := converter.GetDefaultDataConverter().ToPayload(map[string]string{"key": hex.EncodeToString(key[:]), "request": hex.EncodeToString(sum[:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &fakeClient{
+		// When the start looked, the fleet had no rollout.
+		describe: serviceerror.NewNotFound("workflow not found"),
+		startErr: serviceerror.NewWorkflowExecutionAlreadyStarted("workflow execution already started", "", "r7"),
+		runs: map[string]*workflowpb.WorkflowExecutionInfo{"r7": {
+			Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r7"},
+			Memo:      &commonpb.Memo{Fields: map[string]*commonpb.Payload{"dnsroll_start_key": memo}},
+		}},
+	}
+	run, replayed, err := (&Temporal{Client: c}).Start(context.Background(), in, "job-41")
+	if err != nil || !replayed || run != (rollouts.Run{WorkflowID: "rollout-lab", RunID: "r7"}) {
+		t.Errorf("got %+v, replayed %v, %v; want rollout-lab:r7 replayed", run, replayed, err)
 	}
 }
 
