@@ -182,6 +182,12 @@ upgrade-abort)
 		late && { echo "the new nginx master $m still runs ${timeout} s after QUIT" >&2; exit 4; }
 		sleep 0.01
 	done
+	# The new master exits a zombie, which running takes for gone; the
+	# old master renames its pid file back once it has reaped it.
+	while [ "$(pidof_file "$pid")" != "$o" ]; do
+		late && { echo "the old nginx master $o did not take its pid file $pid back ${timeout} s after the new master quit" >&2; exit 4; }
+		sleep 0.01
+	done
 	[ -z "$update" ] || echo "$update $o" >"$pid.restored.for"
 	echo "restored the old master $o"
 	;;
