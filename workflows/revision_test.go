@@ -76,3 +76,14 @@ func TestCurrentDetailsAtTheGate(t *testing.T) {
 		t.Errorf("past the gate: %q", got)
 	}
 }
+
+// A run from before versionApproveGate numbers no gate (ApprovalGate 0)
+// and ignores an approve whose input names "gate", even 0: its Current
+// Details must not ask for one, as the printer does not.
+func TestCurrentDetailsAtAnUnnumberedGate(t *testing.T) {
+	r := &rollout{st: Status{Fleet: "lab", Revision: "B", Run: Run{Phase: PhaseAwaitingApproval}, ApproveBy: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)}}
+	got := r.currentDetails()
+	if !strings.Contains(got, "send `approve` (or `abort`) by 2026-12-01 16:00 UTC, or it is aborted") || strings.Contains(got, "gate") {
+		t.Errorf("details %q; want the approve asked for without a gate", got)
+	}
+}

@@ -644,8 +644,12 @@ func (r *rollout) currentDetails() string {
 		if len(r.st.OnGreen) > 0 {
 			or = "or " + strings.Join(r.st.OnGreen, ", ") + map[bool]string{true: " goes", false: " go"}[len(r.st.OnGreen) == 1] + " back to blue"
 		}
-		d += fmt.Sprintf("\n\nsend `approve` (or `abort`) by %s, %s; this is approval gate %d: `{\"gate\": %d}` in the approve's input approves this gate and no later one",
-			r.st.ApproveBy.UTC().Format("2006-01-02 15:04 MST"), or, r.st.ApprovalGate, r.st.ApprovalGate)
+		d += fmt.Sprintf("\n\nsend `approve` (or `abort`) by %s, %s", r.st.ApproveBy.UTC().Format("2006-01-02 15:04 MST"), or)
+		if r.st.ApprovalGate > 0 {
+			// A run from before versionApproveGate numbers none, and
+			// ignores an approve naming one.
+			d += fmt.Sprintf("; this is approval gate %d: `{\"gate\": %d}` in the approve's input approves this gate and no later one", r.st.ApprovalGate, r.st.ApprovalGate)
+		}
 	}
 	return d
 }
