@@ -82,8 +82,8 @@ func holdFleet(ctx workflow.Context, fleet string) (*fleetHold, error) {
 			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"fleet %s is busy: another rollout, load balancer update or load balancer replacement of it is running "+
 					"(it holds workflow %s, whose parent `temporal workflow describe --workflow-id %s` names); "+
-					"this run changed nothing: start it again once that one has ended; if that parent has ended, the hold outlived it "+
-					"(as a run reset in the Web UI by an earlier dnsroll could leave it): free the fleet with `temporal workflow cancel --workflow-id %s`",
+					"this run changed nothing: start it again once that one has ended; if that parent has ended, and no run of its workflow ID is open "+
+					"(a run reset from it in the Web UI uses its hold), the hold outlived it: free the fleet with `temporal workflow cancel --workflow-id %s`",
 				fleet, id, id, id), ErrTypeFleetBusy, nil)
 		}
 		_ = workflow.Sleep(ctx, busyRetries[try])
