@@ -387,7 +387,7 @@ func TestRouter(t *testing.T) {
 			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", auth: bearer, want: 409, contains: "not awaiting approval"},
 		{name: "approve unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/approve", auth: bearer, want: 404},
 		{name: "approve the open gate", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAwaitingApproval)].ApprovalGate = 2 },
-			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":2}`, auth: bearer, want: 202},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":2}`, auth: bearer, want: 202, after: wantSignals("approve rollout-lab:run-1  api gate 2")},
 		{name: "approve a closed gate", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAwaitingApproval)].ApprovalGate = 2 },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":1}`, auth: bearer, want: 409, contains: "approval gate 1 is not open: gate 2 is"},
 		// A status read without the workflow (no worker answered its

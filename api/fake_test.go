@@ -241,6 +241,9 @@ func (f *fakeBackend) Signal(_ context.Context, run rollouts.Run, name string, i
 	if in.Revision != "" {
 		sig += " revision " + in.Revision
 	}
+	if in.Gate != 0 {
+		sig += fmt.Sprintf(" gate %d", in.Gate)
+	}
 	f.signals = append(f.signals, sig)
 	f.sent = append(f.sent, in)
 	return nil

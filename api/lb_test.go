@@ -228,7 +228,7 @@ func TestLoadBalancerRoutes(t *testing.T) {
 			st.ApprovalGate = 1
 			f.addRun(LBReplacements, "lab", "running", st)
 		},
-			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":1,"by":"alice"}`, auth: bearer, want: 202, after: wantSignals("approve lbreplace-lab:run-1  alice")},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":1,"by":"alice"}`, auth: bearer, want: 202, after: wantSignals("approve lbreplace-lab:run-1  alice gate 1")},
 		{name: "rollback replacement", setup: func(f *fakeBackend) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseVerifyNewLBs))
 		},
