@@ -4,6 +4,7 @@
 package sshdtest
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -231,10 +232,17 @@ func KnownHosts(t testing.TB, addr string, key ssh.PublicKey) string {
 // public key.
 func WriteKey(t testing.TB, path string) ssh.PublicKey {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(nil)
+	_, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writePrivateKey(t, path, priv)
+}
+
+// writePrivateKey writes priv to path in OpenSSH's format and returns its
+// public key.
+func writePrivateKey(t testing.TB, path string, priv crypto.Signer) ssh.PublicKey {
+	t.Helper()
 	block, err := ssh.MarshalPrivateKey(priv, "")
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +250,7 @@ func WriteKey(t testing.TB, path string) ssh.PublicKey {
 	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	key, err := ssh.NewPublicKey(pub)
+	key, err := ssh.NewPublicKey(priv.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,16 +298,5 @@ func writeECDSAKey(t testing.TB, path string) ssh.PublicKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ssh.NewPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
+	return writePrivateKey(t, path, priv)
 }
