@@ -301,6 +301,11 @@ func (s *Sim) delete(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, struct{}{})
 		return
 	}
+	if l := s.lockOn(rec.ID); l != nil {
+		s.mu.Unlock()
+		writeErr(w, http.StatusBadRequest, lockedReason(l), "")
+		return
+	}
 	rec.Phase, rec.PhaseAt = "delete", s.now()
 	in, err := s.snapshot(rec, s.now()), s.save()
 	s.purge(s.now())

@@ -1,8 +1,8 @@
 // Package linodesim is a Linode API v4 simulator for the lab and for tests.
 //
 // It speaks enough of the API (instances, pagination, X-Filter, errors, and
-// lookups of regions, plans, images and firewalls by ID, and a restricted
-// user's grants) that
+// lookups of regions, plans, images and firewalls by ID, a restricted
+// user's grants, and resource locks on v4beta) that
 // the unmodified linodego client works against it, so the lab exercises the
 // same code path as production. Instances move through provisioning, booting
 // and running on a timer, and faults (429, 5xx, slow or lost responses) can
@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -130,8 +131,10 @@ type record struct {
 
 // state is what the StateFile holds.
 type state struct {
-	NextID    int       `json:"next_id"`
-	Instances []*record `json:"instances"`
+	NextID     int           `json:"next_id"`
+	Instances  []*record     `json:"instances"`
+	NextLockID int           `json:"next_lock_id,omitempty"`
+	Locks      []*lockRecord `json:"locks,omitempty"`
 }
 
 // Sim is the simulator. It is an http.Handler serving the API under /v4 and
@@ -152,6 +155,9 @@ type Sim struct {
 	// restricted is the token's user's grants (Restrict); nil, the
 	// user is unrestricted.
 	restricted *restriction
+	// locks are the account's resource locks, by ID.
+	locks      map[int]*lockRecord
+	nextLockID int
 }
 
 // firstID is where Linode-like IDs start; IDs are never reused.
@@ -166,7 +172,7 @@ func New(opts Options) (*Sim, error) {
 		opts.CreateLimit = linodeCreateLimit
 	}
 	opts.CreateWindow = cmp.Or(opts.CreateWindow, linodeCreateWindow)
-	s := &Sim{opts: opts, log: opts.Logger, now: time.Now, nextID: firstID, insts: map[int]*record{}}
+	s := &Sim{opts: opts, log: opts.Logger, now: time.Now, nextID: firstID, insts: map[int]*record{}, locks: map[int]*lockRecord{}, nextLockID: firstLockID}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -196,6 +202,11 @@ func New(opts Options) (*Sim, error) {
 	m.HandleFunc("GET /v4/account/settings", s.getAccountSettings)
 	m.HandleFunc("GET /v4/profile", s.getProfile)
 	m.HandleFunc("GET /v4/profile/grants", s.getGrants)
+	// Linode serves its resource locks on v4beta alone.
+	m.HandleFunc("GET /v4beta/locks", s.mayLock(s.listLocks))
+	m.HandleFunc("POST /v4beta/locks", s.mayLock(s.createLock))
+	m.HandleFunc("GET /v4beta/locks/{id}", s.mayLock(s.getLock))
+	m.HandleFunc("DELETE /v4beta/locks/{id}", s.mayLock(s.deleteLock))
 	m.HandleFunc("GET /_sim/faults", s.getFaults)
 	m.HandleFunc("POST /_sim/faults", s.postFault)
 	m.HandleFunc("DELETE /_sim/faults", s.deleteFaults)
@@ -367,6 +378,11 @@ func (s *Sim) load() error {
 		s.insts[rec.ID] = rec
 		s.nextID = max(s.nextID, rec.ID+1)
 	}
+	s.nextLockID = max(st.NextLockID, firstLockID)
+	for _, l := range st.Locks {
+		s.locks[l.ID] = l
+		s.nextLockID = max(s.nextLockID, l.ID+1)
+	}
 	return nil
 }
 
@@ -375,7 +391,9 @@ func (s *Sim) save() error {
 	if s.opts.StateFile == "" {
 		return nil
 	}
-	data, err := json.MarshalIndent(state{NextID: s.nextID, Instances: s.sorted()}, "", "  ")
+	locks := slices.Collect(maps.Values(s.locks))
+	slices.SortFunc(locks, func(a, b *lockRecord) int { return a.ID - b.ID })
+	data, err := json.MarshalIndent(state{NextID: s.nextID, Instances: s.sorted(), NextLockID: s.nextLockID, Locks: locks}, "", "  ")
 	if err != nil {
 		return err
 	}
