@@ -138,6 +138,26 @@ type Denied struct {
 	ReadOnly []Server
 }
 
+// Lock is a lock on a server that stops its deletion until someone
+// removes it: one of Linode's resource locks.
+type Lock struct {
+	// ID is the lock's own ID, which removing it names.
+	ID int
+	// Type is Linode's lock type: cannot_delete or
+	// cannot_delete_with_subresources.
+	Type string
+	// ServerID and Label are the locked server's.
+	ServerID int
+	Label    string
+}
+
+// Removal says how to remove the lock: Linode lets an unrestricted user
+// of the account alone see or remove locks.
+func (l Lock) Removal() string {
+	return fmt.Sprintf("an unrestricted user of the account removes it with `linode-cli resource-locks delete %d` (API: DELETE /v4beta/locks/%d) "+
+		"or in Cloud Manager, on the Linode's menu", l.ID, l.ID)
+}
+
 // NextLabel is the label of the green server that replaces label.
 func NextLabel(label string) string { return label + NextSuffix }
 

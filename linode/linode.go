@@ -73,7 +73,10 @@ const RetryCount = 10
 // Cloud implements activities.Cloud over linodego.
 type Cloud struct {
 	client linodego.Client
-	keys   []string
+	// beta is client on Linode's v4beta API, which alone serves
+	// resource locks.
+	beta linodego.Client
+	keys []string
 }
 
 // New returns a Cloud; it does not contact the API.
@@ -85,6 +88,15 @@ func New(opts Options) (*Cloud, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &Cloud{client: newClient(opts, base, version), beta: newClient(opts, base, betaVersion), keys: slices.Clone(opts.AuthorizedKeys)}, nil
+}
+
+// betaVersion is Linode's API version for what is still in beta, such
+// as resource locks.
+const betaVersion = "v4beta"
+
+// newClient is a linodego client on the API version at base.
+func newClient(opts Options, base, version string) linodego.Client {
 	c := linodego.NewClient(opts.HTTPClient)
 	c.SetBaseURL(base).SetAPIVersion(version).SetToken(opts.Token)
 	c.SetUserAgent("dnsroll " + linodego.DefaultUserAgent)
@@ -97,7 +109,7 @@ func New(opts Options) (*Cloud, error) {
 	if opts.RetryWait > 0 {
 		c.SetRetryWaitTime(opts.RetryWait).SetRetryMaxWaitTime(opts.RetryWait).SetPollDelay(opts.RetryWait)
 	}
-	return &Cloud{client: c, keys: slices.Clone(opts.AuthorizedKeys)}, nil
+	return c
 }
 
 // restyLogger is linodego's logger interface over slog.
@@ -318,9 +330,16 @@ func (c *Cloud) soldOut(ctx context.Context, region, plan string) (string, error
 // Delete deletes an instance; one that is already gone is not an error, so
 // teardown can be retried. A 400 is retryable here: the request has no
 // body to be wrong, and Linode answers 400 to a delete while the instance
-// is being cloned or restored from a backup, which ends.
+// is being cloned or restored from a backup, which ends. A refusal for a
+// resource lock is not: it is an error of code ECONFLICT that names the
+// lock and how to remove it (lockedDelete).
 func (c *Cloud) Delete(ctx context.Context, id int) error {
 	err := c.client.DeleteInstance(ctx, id)
+	if deleteRefusal(httpStatus(err)) {
+		if locked := c.lockedDelete(ctx, id, err); locked != nil {
+			return locked
+		}
+	}
 	switch httpStatus(err) {
 	case http.StatusNotFound:
 		return nil
