@@ -305,8 +305,9 @@ type CheckOffersInput struct {
 // region, plan and image of the first nameserver it fronts
 // (CreateLoadBalancer), which may have changed in the fleet file since a
 // rollout last created that nameserver. It also refuses a token that may
-// not create them, or not delete the old load balancers, and old load
-// balancers whose label the new ones could not take (checkOldLabels).
+// not create them, or not delete the old load balancers, old load
+// balancers a lock keeps from deletion, and old load balancers whose
+// label the new ones could not take (checkOldLabels).
 // Its note names the old load balancers the replacement will not delete.
 func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOffersInput) (StepResult, error) {
 	defer keepAlive(ctx, "checking what the new load balancers need")()
@@ -330,6 +331,32 @@ func (a *Activities) CheckNewLoadBalancerOffers(ctx context.Context, in CheckOff
 		return StepResult{}, failure(ctx, err)
 	}
 	return StepResult{Attempt: attempt(ctx), Note: strings.Join(notes, "; ")}, nil
+}
+
+// replaced are the fleet's servers a load balancer replacement deletes
+// or renames: the old load balancers, and replacements an earlier run
+// left (which CreateLoadBalancer reuses, and its undo deletes), with how
+// many of those there are.
+func (a *Activities) replaced(ctx context.Context, fleet *config.Fleet) (changing []dnsroll.Server, left int, err error) {
+	servers, err := a.Cloud.List(ctx, fleet.Tag())
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, s := range servers {
+		if s.Status == dnsroll.StatusDeleting {
+			continue
+		}
+		for _, lb := range fleet.LoadBalancers {
+			switch s.Label {
+			case lb.Name:
+				changing = append(changing, s)
+			case dnsroll.NextLabel(lb.Name):
+				changing = append(changing, s)
+				left++
+			}
+		}
+	}
+	return changing, left, nil
 }
 
 // checkOldLabels refuses load balancers whose label the replacement could
@@ -413,34 +440,28 @@ func tagFlags(tags []string) string {
 // checkReplaceGrants refuses a token that may not create the new load
 // balancers, or not delete the old ones (DeleteLoadBalancer) and rename
 // or delete a replacement an earlier run left (which CreateLoadBalancer
-// reuses), as preflight.Grants says. A cloud that is not a
-// preflight.Grantor is not asked.
+// reuses), as preflight.Grants says; then any of those a lock keeps from
+// deletion (preflight.Locks). A cloud that is not a preflight.Grantor,
+// or a preflight.Locker, is not asked that.
 func (a *Activities) checkReplaceGrants(ctx context.Context, fleet *config.Fleet) error {
-	grantor, ok := a.Cloud.(preflight.Grantor)
-	if !ok {
+	grantor, isGrantor := a.Cloud.(preflight.Grantor)
+	locker, isLocker := a.Cloud.(preflight.Locker)
+	if !isGrantor && !isLocker {
 		return nil
 	}
-	servers, err := a.Cloud.List(ctx, fleet.Tag())
+	changing, left, err := a.replaced(ctx, fleet)
 	if err != nil {
 		return err
 	}
-	var changing []dnsroll.Server
-	left := 0
-	for _, s := range servers {
-		if s.Status == dnsroll.StatusDeleting {
-			continue
-		}
-		for _, lb := range fleet.LoadBalancers {
-			switch s.Label {
-			case lb.Name:
-				changing = append(changing, s)
-			case dnsroll.NextLabel(lb.Name):
-				changing = append(changing, s)
-				left++
-			}
+	if isGrantor {
+		if err := preflight.Grants(ctx, grantor, fleet, changing, left < len(fleet.LoadBalancers)); err != nil {
+			return err
 		}
 	}
-	return preflight.Grants(ctx, grantor, fleet, changing, left < len(fleet.LoadBalancers))
+	if isLocker {
+		return preflight.Locks(ctx, locker, fleet, changing)
+	}
+	return nil
 }
 
 // CreateLoadBalancer makes LB's replacement, <name>-next: a fleet-tagged

@@ -135,6 +135,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := a.checkGrants(ctx, fleet, append(census.Blue, census.Left...), reused < len(fleet.Nameservers)); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
+	if err := a.checkLocks(ctx, fleet, append(census.Blue, census.Left...)); err != nil {
+		return Plan{}, failure(ctx, err)
+	}
 	seen := readBlueSerials(ctx, &plan, planned)
 	if err := checkSerialsAgainstBlue(&plan, planned, seen); err != nil {
 		return Plan{}, failure(ctx, err)
@@ -281,6 +284,18 @@ func (a *Activities) checkGrants(ctx context.Context, fleet *config.Fleet, chang
 		return nil
 	}
 	return preflight.Grants(ctx, grantor, fleet, changing, creates)
+}
+
+// checkLocks refuses, before anything is created, a run that would
+// delete a server a lock keeps (preflight.Locks): deleting, blue and the
+// greens an earlier run left. A cloud that is not a preflight.Locker is
+// not asked.
+func (a *Activities) checkLocks(ctx context.Context, fleet *config.Fleet, deleting []dnsroll.Server) error {
+	locker, ok := a.Cloud.(preflight.Locker)
+	if !ok {
+		return nil
+	}
+	return preflight.Locks(ctx, locker, fleet, deleting)
 }
 
 // refuseLabelsHeldOutside refuses a fleet one of whose labels, or its

@@ -35,8 +35,9 @@ simulator. The worker's own setup (SSH keys) is checked where it runs.
 
 With --live it also asks Linode (LINODE_TOKEN, read only) which servers
 carry the fleet's tag, whether it offers each nameserver's region, plan,
-image and firewall, and whether the token's user may create Linodes and
-delete and rename the servers a rollout replaces, as the Plan step does.
+image and firewall, whether the token's user may create Linodes and
+delete and rename the servers a rollout replaces, and whether a resource
+lock keeps one of those from deletion, as the Plan step does.
 The checks of the running fleet (the new SOA serials against the ones blue
 serves, the worker's SSH keys) run at the rollout's Plan step, before any
 server is created; this command says which checks it skipped.
@@ -206,6 +207,10 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		return err
 	}
 	fmt.Fprintln(out, "ok: the token may create and tag Linodes, and delete and rename the servers a rollout replaces")
+	if err := preflight.Locks(ctx, cloud, f, append(census.Blue, census.Left...)); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "ok: no resource lock that the token can read keeps a server a rollout replaces")
 	return nil
 }
 

@@ -99,6 +99,24 @@ func TestCLIFleetValidateLive(t *testing.T) {
 		t.Errorf("a token that may only read blue: exit %d, stderr %q; want exit 1 and %q", code, errOut, want)
 	}
 	sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write"})
+	// A lock on blue would stop its delete at the end of a rollout:
+	// refused, naming the lock. A restricted token may not read locks,
+	// which proves nothing.
+	lock, err := sim.LockInstance(ns1.ID, linodesim.LockCannotDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live"); code != 0 {
+		t.Errorf("a locked blue, locks unreadable to the token: exit %d, stderr %q; want exit 0", code, errOut)
+	}
+	sim.Unrestrict()
+	_, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
+	if want := fmt.Sprintf("nameservers[0]: ns1 (Linode %d) has a cannot_delete lock (lock %d)", ns1.ID, lock); code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("a locked blue: exit %d, stderr %q; want exit 1 and %q", code, errOut, want)
+	}
+	if err := sim.Unlock(lock); err != nil {
+		t.Fatal(err)
+	}
 
 	bad := fleetWith(t, "{label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}",
 		"{label: ns1, region: mars-1, type: g6-nanode-1, image: linode/debian99, firewall_id: 78}")

@@ -54,6 +54,14 @@ func (s *Sim) Restrict(g Grants) {
 	s.restricted = r
 }
 
+// Unrestrict makes the token's user an unrestricted one again, as it is
+// before Restrict.
+func (s *Sim) Unrestrict() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restricted = nil
+}
+
 // getProfile serves the token's user's profile, as much of it as
 // dnsroll reads.
 func (s *Sim) getProfile(w http.ResponseWriter, _ *http.Request) {

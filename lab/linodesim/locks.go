@@ -37,6 +37,32 @@ func (s *Sim) LockInstance(id int, lockType string) (int, error) {
 	return l.ID, nil
 }
 
+// Unlock removes lock id, as an unrestricted user's DELETE
+// /v4beta/locks/{id} does.
+func (s *Sim) Unlock(id int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found, err := s.unlock(id)
+	if !found {
+		return fmt.Errorf("linodesim: no lock %d", id)
+	}
+	return err
+}
+
+// unlock removes lock id, if there is one; the caller holds s.mu.
+func (s *Sim) unlock(id int) (found bool, err error) {
+	l, ok := s.locks[id]
+	if !ok {
+		return false, nil
+	}
+	delete(s.locks, id)
+	if err := s.save(); err != nil {
+		s.locks[id] = l
+		return true, err
+	}
+	return true, nil
+}
+
 // lockError is a refusal of a lock request: its status and Linode's reason.
 type lockError struct {
 	status        int
@@ -162,19 +188,16 @@ func (s *Sim) createLock(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) deleteLock(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.Atoi(r.PathValue("id"))
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.locks[id]
-	if !ok {
+	found, err := s.unlock(id)
+	s.mu.Unlock()
+	switch {
+	case !found:
 		notFound(w)
-		return
-	}
-	delete(s.locks, id)
-	if err := s.save(); err != nil {
-		s.locks[id] = l
+	case err != nil:
 		writeErr(w, http.StatusInternalServerError, "Simulator could not save its state", "")
-		return
+	default:
+		writeJSON(w, http.StatusOK, struct{}{})
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
 }
 
 // lockedReason is the simulator's 400 reason for the delete of a locked
