@@ -8,7 +8,13 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
+	"github.com/dnsroll/dnsroll/linode"
+	"github.com/dnsroll/dnsroll/preflight"
 )
+
+// The worker gives the activities a *linode.Cloud, which Plan asks for
+// locks only if it is a preflight.Locker.
+var _ preflight.Locker = (*linode.Cloud)(nil)
 
 // DeleteLocks reads Linode's resource locks (v4beta) on the servers a
 // rollout would delete. Only an unrestricted user may read them: a lookup
