@@ -47,6 +47,7 @@ func TestPlanNamesChangesAgainstTheLiveRevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	labFleet.LoadBalancers[0].Address = c.lb
 	c.fleet = labFleet
 
 	// The next revision: example.com at serial 7, example.org added at

@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/dnstest"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/internal/testnet"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
@@ -61,6 +63,8 @@ type cloudEnv struct {
 	cloud *linode.Cloud
 	fleet *config.Fleet
 	acts  *Activities
+	// lb is the fleet's load balancer address (refusingLB).
+	lb string
 }
 
 func newCloudEnv(t *testing.T) *cloudEnv {
@@ -88,12 +92,44 @@ func newCloudEnvWith(t *testing.T, opts linodesim.Options) *cloudEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lb := refusingLB(t)
+	fleet.LoadBalancers[0].Address = lb
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	// The simulator's servers are at 127.0.0.1; their "sshd" is a banner.
 	acts := &Activities{Cloud: cloud, SSHPort: sshBanner(t)}
 	env.RegisterActivity(acts)
-	return &cloudEnv{env: env, sim: sim, cloud: cloud, fleet: fleet, acts: acts}
+	return &cloudEnv{env: env, sim: sim, cloud: cloud, fleet: fleet, acts: acts, lb: lb}
+}
+
+// refusingLB is the test fleet's load balancer: a loopback port of the
+// test's own that refuses DNS queries over UDP and closes TCP connections,
+// so that Plan's check for a green left serving finds it serving from no
+// server. A fixed port such as the lab's 5301 is another test's load
+// balancer while packages run in parallel, and answered Plan from that
+// test's servers.
+func refusingLB(t *testing.T) string {
+	t.Helper()
+	for range 10 {
+		addr := dnstest.ServeUDP(t, func(_, reply *dns.Msg) { reply.Rcode = dns.RcodeRefused })
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // the TCP port of that number is taken: another
+		}
+		t.Cleanup(func() { _ = ln.Close() })
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_ = conn.Close()
+			}
+		}()
+		return addr
+	}
+	t.Fatal("no loopback port free over both UDP and TCP")
+	return ""
 }
 
 // labFleet makes the test fleet a lab fleet, provisioned with Ansible's
@@ -104,6 +140,7 @@ func (c *cloudEnv) labFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fleet.LoadBalancers[0].Address = c.lb
 	c.fleet = fleet
 }
 
@@ -1053,6 +1090,7 @@ func TestEnsureServerBoundsACreateByTheHeartbeatTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fleet.LoadBalancers[0].Address = c.lb
 	c.fleet = fleet
 	defer func(was time.Duration) { minCreateBound = was }(minCreateBound)
 	minCreateBound = 0
