@@ -769,3 +769,44 @@ func countSteps(st Status, name string) int {
 	}
 	return n
 }
+
+// A payload that decodeSignal cannot act on is refused with the shape the
+// signal takes, its own fields included: an operator who sent approve's
+// gate or zone-revision's revision misspelled, or as the wrong type, with
+// the temporal CLI must not be told that only reason and by exist.
+func TestDecodeSignalRefusalNamesTheSignalsFields(t *testing.T) {
+	raw := func(v any) converter.RawValue {
+		p, err := converter.GetDefaultDataConverter().ToPayload(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return converter.NewRawValue(p)
+	}
+	for _, tt := range []struct {
+		name   string
+		in     any
+		fields []string
+		want   []string
+	}{
+		{"abort, misspelt reason", map[string]any{"reson": "wrong zone"}, nil,
+			[]string{`unknown field "reson"`, `want {"reason": "...", "by": "..."} or a string`}},
+		{"approve, misspelt gate", map[string]any{"gat": 2}, signalFields[SignalApprove],
+			[]string{`unknown field "gat"`, `"gate": 1`}},
+		{"approve, gate as a string", map[string]any{"gate": "2"}, signalFields[SignalApprove],
+			[]string{`"gate"`, "number", `"gate": 1`}},
+		{"zone-revision, misspelt revision", map[string]any{"revison": "8f3c2e1"}, signalFields[SignalZoneRevision],
+			[]string{`unknown field "revison"`, `"revision": "..."`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decodeSignal(raw(tt.in), tt.fields...)
+			if err == nil {
+				t.Fatal("decoded; want it refused")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q; want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -53,10 +53,12 @@ func listenSignals(ctx workflow.Context, names []string, event func(workflow.Con
 						continue
 					}
 					// Runs from before took the added field, whatever its
-					// value, for an unknown one.
-					if oldIn, oldErr := decodeSignal(raw, old...); fmt.Sprint(oldErr) != fmt.Sprint(err) &&
+					// value, for an unknown one. The two are compared as
+					// refusals of one shape, so that only what the payload
+					// says can tell them apart.
+					if _, oldErr := decodeSignalWant(raw, signalShape(signalFields[name]), old...); fmt.Sprint(oldErr) != fmt.Sprint(err) &&
 						workflow.GetVersion(ctx, added.version, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-						in, err = oldIn, oldErr
+						in, err = decodeSignal(raw, old...)
 						gateUnknown = gateUnknown || added.version == versionApproveGate
 					}
 				}
@@ -176,13 +178,20 @@ func otherGate(in SignalInput, open int) string {
 	return fmt.Sprintf("it is for approval gate %d, but gate %d is open: approve it with gate %d once you have checked what it holds back (see the status)", in.Gate, open, open)
 }
 
-// decodeSignal reads a signal's payload: {"reason": ..., "by": ...}, a
-// plain string (the reason), or nothing. An object with other fields is an
-// *unknownFieldsError, as the API refuses it. Anything else is an error that
+// decodeSignal reads a signal's payload: {"reason": ..., "by": ...} and
+// the signal's own fields, a plain string (the reason), or nothing. An
+// object with other fields is an *unknownFieldsError, as the API refuses
+// it. Anything else is an error that
 // quotes the payload, so the operator sees in the events what was sent
 // instead of a signal that silently did nothing. Every workflow reads its
 // signals here, and the reason and by come back clipped (clipped).
 func decodeSignal(raw converter.RawValue, fields ...string) (SignalInput, error) {
+	return decodeSignalWant(raw, signalShape(fields), fields...)
+}
+
+// decodeSignalWant is decodeSignal, its refusals naming want as the shape
+// the signal takes.
+func decodeSignalWant(raw converter.RawValue, want string, fields ...string) (SignalInput, error) {
 	p := raw.Payload()
 	if p == nil {
 		return SignalInput{}, nil
@@ -195,21 +204,54 @@ func decodeSignal(raw converter.RawValue, fields ...string) (SignalInput, error)
 		return SignalInput{}, fmt.Errorf("its payload is %s, not JSON", enc)
 	}
 	var in SignalInput
-	if err := json.Unmarshal(data, &in); err == nil {
+	err := json.Unmarshal(data, &in)
+	if err == nil {
 		if unknown := unknownFields(data, fields); len(unknown) > 0 {
-			return SignalInput{}, &unknownFieldsError{in: in.clipped(), fields: unknown}
+			return SignalInput{}, &unknownFieldsError{in: in.clipped(), fields: unknown, want: want}
 		}
 		return in.clipped(), nil
 	}
 	var reason string
-	if err := json.Unmarshal(data, &reason); err == nil {
+	if json.Unmarshal(data, &reason) == nil {
 		return SignalInput{Reason: reason}.clipped(), nil
 	}
 	text := string(data)
 	if len(text) > 200 {
 		text = text[:200] + "..."
 	}
-	return SignalInput{}, fmt.Errorf(`its payload %s is neither {"reason": "...", "by": "..."} nor a string`, text)
+	// An object whose field has the wrong type, such as {"gate": "2"}.
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return SignalInput{}, fmt.Errorf(`its payload %s has a %s for %q, which takes a %s: want %s or a string`,
+			text, typeErr.Value, typeErr.Field, jsonKind(typeErr.Type.Kind().String()), want)
+	}
+	return SignalInput{}, fmt.Errorf(`its payload %s is neither %s nor a string`, text, want)
+}
+
+// signalShape is the JSON object a signal that takes fields besides reason
+// and by takes, for the operator who sent another: {"reason": "...", "by":
+// "...", "gate": 1}.
+func signalShape(fields []string) string {
+	shape := `{"reason": "...", "by": "..."`
+	for _, f := range fields {
+		if f == "gate" {
+			shape += `, "gate": 1`
+		} else {
+			shape += fmt.Sprintf(`, %q: "..."`, f)
+		}
+	}
+	return shape + "}"
+}
+
+// jsonKind names a Go kind as JSON does.
+func jsonKind(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "number"
+	case kind == "bool":
+		return "boolean"
+	}
+	return kind
 }
 
 // signalFields are the fields a signal takes besides reason and by.
@@ -275,6 +317,8 @@ func unknownFields(data []byte, fields []string) []string {
 type unknownFieldsError struct {
 	in     SignalInput
 	fields []string
+	// want is the shape the signal takes (signalShape).
+	want string
 }
 
 func (e *unknownFieldsError) Error() string {
@@ -282,7 +326,7 @@ func (e *unknownFieldsError) Error() string {
 	if len(e.fields) > 1 {
 		noun = "fields"
 	}
-	return fmt.Sprintf(`its payload has the unknown %s %s: want {"reason": "...", "by": "..."} or a string`, noun, strings.Join(e.fields, ", "))
+	return fmt.Sprintf(`its payload has the unknown %s %s: want %s or a string`, noun, strings.Join(e.fields, ", "), e.want)
 }
 
 // The most of a signal's reason and by kept, in bytes (see
