@@ -70,7 +70,8 @@ type Backend interface {
 	// LaterChange is the newest rollout of run's fleet, started after
 	// it, that may have changed the fleet, with its state (as
 	// Rollout.State); an empty Run when there is none. A rollout refused
-	// because the fleet was busy changed nothing and is passed over.
+	// because the fleet was busy, or at its Plan step, changed nothing and
+	// is passed over.
 	LaterChange(ctx context.Context, run rollouts.Run) (rollouts.Run, string, error)
 	// Plan runs a dry run of a rollout of in on a worker and returns its
 	// report; a plan the rollout's Plan step would refuse is an EINVALID

@@ -337,3 +337,50 @@ func TestPlanRefusalIsTheMessageAlone(t *testing.T) {
 		t.Errorf("plan refusal %q, want %q", got, want)
 	}
 }
+
+// A rollout that Plan refused changed nothing, as one refused because the
+// fleet was busy: the cleanup-failed run before it can still be cleaned up
+// after, and a cleanup-only run retried. Plan refuses every rollout while a
+// load balancer answers from the green a cleanup-failed run left, and its
+// refusal says to run `dnsroll rollout cleanup`, which must not then be
+// refused because of it. A run that failed past its plan may have changed
+// the fleet, and still counts.
+func TestLaterChangePassesOverRunsRefusedAtPlan(t *testing.T) {
+	c := temporaltest.DevServer(t, workflows.SearchAttributes...)
+	fakeRollouts(t, c, func(_ workflow.Context, in workflows.RolloutInput) (workflows.Status, error) {
+		st := workflows.Status{Fleet: in.Fleet, Run: workflows.Run{Phase: workflows.PhaseFailed}}
+		switch in.Reason {
+		case "cleanup-failed":
+			st.Phase = workflows.PhaseCleanupFailed
+		case "refused at plan":
+			st.Steps = []*workflows.Step{{Name: "Plan", Target: in.Fleet, Phase: workflows.PhasePlanning, State: workflows.StepFailed}}
+		case "failed creating":
+			st.Steps = []*workflows.Step{
+				{Name: "Plan", Target: in.Fleet, Phase: workflows.PhasePlanning, State: workflows.StepSucceeded},
+				{Name: "CreateServer", Target: "ns1", Phase: workflows.PhaseCreating, State: workflows.StepFailed},
+			}
+		}
+		return st, temporal.NewNonRetryableApplicationError(in.Reason, workflows.ErrTypeFailed, nil, st)
+	})
+	roll := func(reason string) Run {
+		t.Helper()
+		run, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: "lab", Reason: reason})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.GetWorkflow(t.Context(), run.WorkflowID, run.RunID).Get(t.Context(), nil)
+		waitListed(t, c, fmt.Sprintf("RunId = '%s' AND ExecutionStatus = 'Failed'", run.RunID))
+		return run
+	}
+	failed := roll("cleanup-failed")
+	roll("refused at plan")
+	roll("refused at plan")
+	if later, _, err := LaterChange(t.Context(), c, failed); err != nil || later.RunID != "" {
+		t.Errorf("after two runs refused at Plan, the later change is %+v, %v; want none", later, err)
+	}
+	changed := roll("failed creating")
+	roll("refused at plan")
+	if later, _, err := LaterChange(t.Context(), c, failed); err != nil || later.RunID != changed.RunID {
+		t.Errorf("after a run that failed creating a server, the later change is %+v, %v; want %s", later, err, changed.RunID)
+	}
+}

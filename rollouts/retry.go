@@ -86,7 +86,8 @@ func noLaterChange(ctx context.Context, c client.Client, r Run, req *workflows.C
 // LaterChange is the newest run of r's workflow, started after r, that
 // may have changed the fleet, and its status; an empty Run when there is
 // none. A run refused because its fleet was busy (failure type
-// workflows.ErrTypeFleetBusy) changed nothing and is passed over. The
+// workflows.ErrTypeFleetBusy), or that failed at its plan, changed
+// nothing and is passed over (changedNothing). The
 // latest run is read from Temporal's record; the runs between r and it
 // from its visibility store, which lists a run a moment after it starts:
 // a rollout between two others is minutes old by then.
@@ -133,18 +134,37 @@ func LaterChange(ctx context.Context, c client.Client, r Run) (Run, enumspb.Work
 			continue
 		}
 		seen[run.RunID] = true
-		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || !refusedBusy(ctx, c, run) {
+		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || !changedNothing(ctx, c, run) {
 			return run, info.GetStatus(), nil
 		}
 	}
 	return Run{}, 0, nil
 }
 
-// refusedBusy tells whether run, which failed, was refused because its
-// fleet was busy; a run whose failure cannot be read is taken to have
-// changed the fleet.
-func refusedBusy(ctx context.Context, c client.Client, run Run) bool {
+// changedNothing tells whether run, which failed, changed nothing: it was
+// refused because its fleet was busy, or it ended before any step past
+// its plan, every step it ran having begun in phase planning, as a
+// rollout that Plan refused (the way every rollout ends while a load
+// balancer answers from the green a cleanup-failed run left, whose refusal
+// says to run `dnsroll rollout cleanup`). A run whose failure or status
+// cannot be read is taken to have changed the fleet.
+func changedNothing(ctx context.Context, c client.Client, run Run) bool {
 	err := c.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, nil)
 	var app *temporal.ApplicationError
-	return errors.As(err, &app) && app.Type() == workflows.ErrTypeFleetBusy
+	switch {
+	case !errors.As(err, &app):
+		return false
+	case app.Type() == workflows.ErrTypeFleetBusy:
+		return true
+	}
+	var st workflows.Status
+	if !app.HasDetails() || app.Details(&st) != nil || !st.Phase.Done() {
+		return false
+	}
+	for _, step := range st.Steps {
+		if step == nil || step.Phase != workflows.PhasePlanning {
+			return false
+		}
+	}
+	return true
 }

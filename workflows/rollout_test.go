@@ -675,6 +675,19 @@ func TestPlanFailureTouchesNothing(t *testing.T) {
 	if h.rec.has("EnsureServer") || h.rec.has("DeleteGreen") {
 		t.Errorf("plan failure acted: %v", h.rec.calls)
 	}
+	// The status in the failure has every step in phase planning: that is
+	// how rollouts.LaterChange tells a run that changed nothing, which
+	// does not stop a cleanup after the run before it.
+	var app *temporal.ApplicationError
+	var failed Status
+	if !errors.As(err, &app) || app.Details(&failed) != nil || len(failed.Steps) == 0 {
+		t.Fatalf("failure %v carries no status", err)
+	}
+	for _, step := range failed.Steps {
+		if step.Phase != PhasePlanning {
+			t.Errorf("step %s began in phase %q, want %s", step.Name, step.Phase, PhasePlanning)
+		}
+	}
 }
 
 // A failure after blue deletion has started is the point of no return: it
