@@ -336,6 +336,15 @@ func TestRouter(t *testing.T) {
 			method: "POST", path: "/rollouts/rollout-lab%3Arun-1/cleanup", auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`},
 		{name: "cleanup after a rollback that worked", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRolledBack) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "only a cleanup-failed rollout has something left to undo"},
+		// At 3 a.m. the fleet's latest run may be one Plan refused after
+		// the cleanup-failed one (--fleet names the latest): the refusal
+		// says how to name the one to clean up after.
+		{name: "cleanup of the latest, which a cleanup-failed one preceded", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseCleanupFailed)
+			f.add("lab", workflows.PhaseFailed)
+		},
+			method: "POST", path: "/rollouts/rollout-lab/cleanup", auth: bearer, want: 409,
+			contains: "dnsroll rollout list --fleet lab --phase cleanup-failed", after: startedNothing},
 		{name: "cleanup after cleanup-failed with no blue recorded", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseCleanupFailed)].Blue = nil },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "recorded no blue servers"},
 		// A later rollout may have deleted run-1's blue servers: pointing the

@@ -647,7 +647,11 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
 	switch {
 	case ro.Status.Phase != workflows.PhaseCleanupFailed:
-		return conflictAbout(ro.ID, "cannot clean up after %s: it is %s; only a cleanup-failed rollout has something left to undo", ro.ID, ro.Status.Phase)
+		// --fleet names the fleet's latest run, which may be one refused
+		// after the cleanup-failed run the operator means.
+		return conflictAbout(ro.ID, "cannot clean up after %s: it is %s; only a cleanup-failed rollout has something left to undo "+
+			"(to clean up after an earlier one, name it: `dnsroll rollout list --fleet %s --phase cleanup-failed` lists them, "+
+			"and `dnsroll rollout cleanup --id <id>` cleans up after one, if no later rollout changed the fleet)", ro.ID, ro.Status.Phase, Rollouts.Fleet(rollouts.Run{WorkflowID: ro.WorkflowID}))
 	case len(ro.Status.Blue) == 0:
 		return conflictAbout(ro.ID, "cannot clean up after %s: it recorded no blue servers to point the load balancers back at; undo what its cleanup.left lists by hand", ro.ID)
 	}
