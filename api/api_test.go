@@ -335,7 +335,7 @@ func TestRouter(t *testing.T) {
 		{name: "cleanup with an escaped colon", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseCleanupFailed) },
 			method: "POST", path: "/rollouts/rollout-lab%3Arun-1/cleanup", auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`},
 		{name: "cleanup after a rollback that worked", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseRolledBack) },
-			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "only a cleanup-failed rollout has something left to undo"},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "only a cleanup-failed rollout, or one whose workflow ended mid-way (terminated), has something left to undo"},
 		// At 3 a.m. the fleet's latest run may be one Plan refused after
 		// the cleanup-failed one (--fleet names the latest): the refusal
 		// says how to name the one to clean up after.
@@ -345,6 +345,27 @@ func TestRouter(t *testing.T) {
 		},
 			method: "POST", path: "/rollouts/rollout-lab/cleanup", auth: bearer, want: 409,
 			contains: "dnsroll rollout list --fleet lab --phase cleanup-failed", after: startedNothing},
+		// A rollout terminated (or timed out) mid-way ran none of its undo
+		// steps: a cleanup puts back what it may have left, as after
+		// cleanup-failed, unless it had passed its point of no return.
+		{name: "cleanup after a rollout terminated while baking", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseBaking)].State = "terminated"
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", body: `{"reason":"terminated by mistake"}`, auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`,
+			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+				if len(f.started) != 1 || f.started[0].CleanUp == nil || f.started[0].CleanUp.From != "rollout-lab:run-1" || f.started[0].CleanUp.Blue["ns1"].Label != "ns1" {
+					t.Fatalf("cleanup started %+v, want one cleanup-only run after run-1, with its blue", f.started)
+				}
+			}},
+		{name: "cleanup after a rollout terminated while deleting blue", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseDeletingBlue)].State = "terminated"
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "point of no return", after: startedNothing},
+		{name: "cleanup after a first rollout terminated past its switch", setup: func(f *fakeBackend) {
+			ro := f.runs[f.add("lab", workflows.PhaseBaking)]
+			ro.State, ro.NoWayBack = "timed-out", "the fleet's first rollout has no blue to go back to"
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "no blue to go back to", after: startedNothing},
 		{name: "cleanup after cleanup-failed with no blue recorded", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseCleanupFailed)].Blue = nil },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "recorded no blue servers"},
 		// A later rollout may have deleted run-1's blue servers: pointing the

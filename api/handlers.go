@@ -639,17 +639,30 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 }
 
 // cleanupAllowed refuses a cleanup after ro unless ro ended cleanup-failed
-// with its blue servers recorded and no later rollout may have changed
+// (or ended mid-way, below) with its blue servers recorded and no later rollout may have changed
 // the fleet (one refused because the fleet was busy did not). The
 // workflow points the load balancers at those servers before it checks
 // that they answer, and a later rollout may have deleted them: the cleanup
 // would then take the fleet down.
+//
+// A rollout whose workflow ended mid-way (terminated, timed out: its
+// phase is no end) ran none of its undo steps, and may have left load
+// balancers on green and green servers: it is cleaned up after the same
+// way, unless it had passed its point of no return, where only a person
+// can finish it.
 func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
+	endedMidWay := !Open(ro.State) && !ro.Status.Phase.Done()
+	p := ro.Status.Phase
 	switch {
+	case endedMidWay && (ro.Status.NoWayBack != "" || p == workflows.PhaseDeletingBlue || p == workflows.PhaseRenaming):
+		return conflictAbout(ro.ID, "cannot clean up after %s: its workflow ended (%s) in phase %s, past its point of no return (%s), so its load balancers stay on green; "+
+			"finish it by hand: delete the blue servers left, then rename each <label>-next to <label> (README, what each outcome means)",
+			ro.ID, ro.State, p, cmp.Or(ro.Status.NoWayBack, "blue servers were being deleted"))
+	case endedMidWay:
 	case ro.Status.Phase != workflows.PhaseCleanupFailed:
 		// --fleet names the fleet's latest run, which may be one refused
 		// after the cleanup-failed run the operator means.
-		return conflictAbout(ro.ID, "cannot clean up after %s: it is %s; only a cleanup-failed rollout has something left to undo "+
+		return conflictAbout(ro.ID, "cannot clean up after %s: it is %s; only a cleanup-failed rollout, or one whose workflow ended mid-way (terminated), has something left to undo "+
 			"(to clean up after an earlier one, name it: `dnsroll rollout list --fleet %s --phase cleanup-failed` lists them, "+
 			"and `dnsroll rollout cleanup --id <id>` cleans up after one, if no later rollout changed the fleet)", ro.ID, ro.Status.Phase, Rollouts.Fleet(rollouts.Run{WorkflowID: ro.WorkflowID}))
 	case len(ro.Status.Blue) == 0:

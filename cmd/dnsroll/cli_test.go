@@ -353,25 +353,31 @@ func TestCLIWaitExitStatus(t *testing.T) {
 		name string
 		end  func(*api.Rollout)
 		code int
+		// says is what stderr must say, if anything.
+		says string
 	}{
-		{"cleanup-failed", nil, 3},
+		{"cleanup-failed", nil, 3, ""},
 		{"failed past the point of no return", func(ro *api.Rollout) {
 			ro.Phase, ro.Cleanup, ro.NoWayBack = workflows.PhaseFailed, nil, "blue servers are being deleted"
-		}, 3},
-		{"failed with blue serving", func(ro *api.Rollout) { ro.Phase, ro.Cleanup = workflows.PhaseFailed, nil }, 2},
-		{"aborted", func(ro *api.Rollout) { ro.Phase, ro.Cleanup = workflows.PhaseAborted, nil }, 2},
+		}, 3, ""},
+		{"failed with blue serving", func(ro *api.Rollout) { ro.Phase, ro.Cleanup = workflows.PhaseFailed, nil }, 2, ""},
+		{"aborted", func(ro *api.Rollout) { ro.Phase, ro.Cleanup = workflows.PhaseAborted, nil }, 2, ""},
 		// Terminated or reset mid-bake: the load balancers are on green
-		// with blue alive, and no undo ran.
+		// with blue alive, and no undo ran: a cleanup puts them back.
 		{"terminated mid-bake", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseBaking, nil, ""
-		}, 3},
+		}, 3, "dnsroll rollout cleanup --id rollout-lab:r1"},
+		// Past its point of no return, only a person can finish it.
+		{"terminated deleting blue", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseDeletingBlue, nil, ""
+		}, 3, "rename each <label>-next to <label>"},
 		{"succeeded", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "completed", workflows.PhaseSucceeded, nil, ""
-		}, 0},
+		}, 0, ""},
 		// What cleanup --wait follows: the cleanup-only run's success.
 		{"cleaned up", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "completed", workflows.PhaseCleanedUp, nil, "cleaned up after rollout-lab:r0"
-		}, 0},
+		}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAPI(t, 0)
@@ -379,6 +385,9 @@ func TestCLIWaitExitStatus(t *testing.T) {
 			out, errOut, code := cli(t, "rollout", "start", "--fleet", "lab", "--revision", "B", "--wait", "--poll", "100ms")
 			if code != tc.code {
 				t.Errorf("exit %d, want %d; stdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+			if !strings.Contains(errOut, tc.says) {
+				t.Errorf("stderr lacks %q:\n%s", tc.says, errOut)
 			}
 		})
 	}
@@ -789,7 +798,7 @@ func TestCLIRolloutListPhaseAndPages(t *testing.T) {
 func TestSubcommandHelpDescribesIt(t *testing.T) {
 	for _, tt := range []struct{ group, sub, want string }{
 		{"rollout", "start", "start a rollout of a fleet; --wait follows it, printing each step, and exits non-zero unless it succeeds, printing the reason: 2 with blue serving, 3 when a person must act (cleanup-failed, failed past the point of no return, or terminated mid-way)"},
-		{"rollout", "cleanup", "finish the cleanup of a cleanup-failed rollout"},
+		{"rollout", "cleanup", "finish the cleanup of a cleanup-failed rollout, or undo one whose workflow ended mid-way (terminated)"},
 		{"lb", "update", "update the fleet's load balancers where they stand, one at a time"},
 		{"lb", "approve", "let a replacement waiting at its approval gate (rollout.approval: manual or each) move the glue"},
 	} {

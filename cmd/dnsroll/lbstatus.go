@@ -95,7 +95,7 @@ func (c *lbCmd) follow(ctx context.Context, id string, poll time.Duration) (stri
 		fmt.Fprintf(out, "%s %s succeeded in %s\n", k.Noun, run.ID, st.EndedAt.Sub(st.StartedAt).Round(100*time.Millisecond))
 		return id, nil
 	}
-	return id, &exitError{code: followedExit(st), err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, whyEnded(st, run.State))}
+	return id, &exitError{code: followedExit(st), err: fmt.Errorf("%s %s %s: %s", k.Noun, run.ID, st.Phase, whyEnded(st, run.State, byHand))}
 }
 
 // replacePrinter prints what a replacement adds to the steps: the zone

@@ -43,8 +43,9 @@ const rolloutUsage = `Usage: dnsroll rollout <command> [flags]   (dnsroll rollou
             approve: true, go on to the next step)
   retry     start a failed rollout again with the same input (--force for one that
             succeeded, or that abort or rollback stopped)
-  cleanup   finish the cleanup of a cleanup-failed rollout: every load balancer back
-            on blue, every -next server deleted (the status's "left to undo")
+  cleanup   finish the cleanup of a cleanup-failed rollout, or undo one whose workflow
+            ended mid-way (terminated): every load balancer back on blue, every
+            -next server deleted (the status's "left to undo")
 
 These talk to the dnsroll API: --api-url or $DNSROLL_API_URL (default
 http://127.0.0.1:8080), and the token in $DNSROLL_API_TOKEN (or --token, which
@@ -243,22 +244,37 @@ func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) (str
 	case workflows.PhaseCleanupFailed:
 		printLeft(out, ro)
 	}
-	return id, &exitError{code: followedExit(ro.Status), err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, whyEnded(ro.Status, ro.State))}
+	return id, &exitError{code: followedExit(ro.Status), err: fmt.Errorf("rollout %s %s: %s", ro.ID, ro.Phase, whyEnded(ro.Status, ro.State, midWayFix(ro)))}
 }
 
 // whyEnded is why a followed run that did not succeed ended: its failure,
 // else its workflow's state; and, for one that ended in a phase that is
-// no end (terminated, reset or timed out), that no undo ran.
-func whyEnded(st workflows.Status, state string) string {
+// no end (terminated, reset or timed out), that no undo ran, and fix.
+func whyEnded(st workflows.Status, state, fix string) string {
 	why := st.Failure
 	if why == "" {
 		why = "the workflow " + state
 	}
 	if !st.Phase.Done() {
-		why += ": it ended before its own end (terminated, reset or timed out), so none of its undo steps ran; " +
-			"see where it stopped (its status) and put the load balancers and servers right by hand"
+		why += ": it ended before its own end (terminated, reset or timed out), so none of its undo steps ran; " + fix
 	}
 	return why
+}
+
+// byHand is what to do about a run that ended mid-way when nothing undoes
+// it for the operator.
+const byHand = "see where it stopped (its status) and put the load balancers and servers right by hand"
+
+// midWayFix is what to do about rollout ro had it ended mid-way: before
+// its point of no return, a cleanup puts every load balancer back on blue
+// and deletes green (the API allows it); past it, a person finishes it.
+func midWayFix(ro api.Rollout) string {
+	if ro.NoWayBack != "" || ro.Phase == workflows.PhaseDeletingBlue || ro.Phase == workflows.PhaseRenaming {
+		return "it had passed its point of no return, so its load balancers stay on green: delete the blue servers left, " +
+			"then rename each <label>-next to <label> (README, what each outcome means)"
+	}
+	return fmt.Sprintf("`dnsroll rollout cleanup --id %s` puts every load balancer back on blue and deletes green, "+
+		"unless a later rollout has run (then %s)", ro.ID, byHand)
 }
 
 // Exit statuses of a followed rollout that did not succeed: exitStopped
@@ -335,7 +351,7 @@ func printLeft(w io.Writer, ro api.Rollout) {
 
 func (c *apiCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error {
 	var in api.SignalRequest
-	fs.StringVar(&c.id, "id", "", "the cleanup-failed rollout's ID, or give it as the argument (default: the fleet's latest rollout)")
+	fs.StringVar(&c.id, "id", "", "the ID of the cleanup-failed (or terminated) rollout, or give it as the argument (default: the fleet's latest rollout)")
 	whoFlags(fs, &in.Reason, &in.By)
 	then := waitFlags(fs, "the cleanup (success is cleaned-up)")
 	return func(ctx context.Context) error {
