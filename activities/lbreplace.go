@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -566,6 +567,70 @@ func (a *Activities) LoadBalancerQueries(ctx context.Context, in LoadBalancerInp
 		return QueriesResult{}, failure(ctx, atLoadBalancer(in.LB.Name, "query counter", err))
 	}
 	return QueriesResult{Attempt: attempt(ctx), Counted: counted, Queries: n}, nil
+}
+
+// LoadBalancersInput names several of a fleet's load balancers.
+type LoadBalancersInput struct {
+	Fleet *config.Fleet         `json:"fleet"`
+	LBs   []config.LoadBalancer `json:"lbs"`
+}
+
+// LoadBalancersQueriesResult is the query counter of each load balancer
+// asked for, in the order asked.
+type LoadBalancersQueriesResult struct {
+	Attempt int32       `json:"attempt"`
+	LBs     []LBQueries `json:"lbs"`
+}
+
+// LBQueries is one load balancer's query counter (QueriesResult), or
+// Error, why it could not be read.
+type LBQueries struct {
+	Name    string `json:"name"`
+	Counted bool   `json:"counted"`
+	Queries uint64 `json:"queries"`
+	Error   string `json:"error,omitempty"`
+}
+
+// maxCounterReads bounds the counters LoadBalancersQueries reads at once.
+const maxCounterReads = 16
+
+// LoadBalancersQueries reads the query counter of each of LBs
+// (CountQueries), several at once: one step a drain round, however many
+// load balancers, so that a drain's workflow history does not grow with
+// them round after round. A counter that cannot be read is reported with
+// its error, which the drain takes as a load balancer not known quiet; it
+// is not retried, since the next round reads it again. The step itself
+// fails only when cancelled.
+func (a *Activities) LoadBalancersQueries(ctx context.Context, in LoadBalancersInput) (LoadBalancersQueriesResult, error) {
+	defer keepAlive(ctx, "reading the load balancers' query counters")()
+	out := make([]LBQueries, len(in.LBs))
+	slots := make(chan struct{}, maxCounterReads)
+	var wg sync.WaitGroup
+	for i, balancer := range in.LBs {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			out[i] = a.lbQueries(ctx, in.Fleet, balancer)
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return LoadBalancersQueriesResult{}, err
+	}
+	return LoadBalancersQueriesResult{Attempt: attempt(ctx), LBs: out}, nil
+}
+
+// lbQueries is balancer's query counter, or the error reading it.
+func (a *Activities) lbQueries(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer) LBQueries {
+	d, err := a.driver(balancer)
+	if err != nil {
+		return LBQueries{Name: balancer.Name, Error: atLoadBalancer(balancer.Name, "", err).Error()}
+	}
+	n, counted, err := CountQueries(ctx, d, fleet, balancer)
+	if err != nil {
+		return LBQueries{Name: balancer.Name, Error: atLoadBalancer(balancer.Name, "query counter", err).Error()}
+	}
+	return LBQueries{Name: balancer.Name, Counted: counted, Queries: n}
 }
 
 // CountQueries is balancer's own count of the queries it received, through

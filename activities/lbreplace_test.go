@@ -203,6 +203,46 @@ func TestLoadBalancerQueriesCountedOrNot(t *testing.T) {
 	}
 }
 
+// LoadBalancersQueries reads every load balancer's counter in one step:
+// one that cannot be read, or has no driver, is reported with its error,
+// naming it, beside the others' counters, and the step succeeds.
+func TestLoadBalancersQueriesReportsEachLoadBalancer(t *testing.T) {
+	c := newCloudEnv(t)
+	noStats := dnsroll.Errorf(dnsroll.EINVALID, "nginx keeps no per-backend statistics")
+	c.acts.Drivers = map[string]LoadBalancer{
+		"counting": &countingStager{statsStager: statsStager{err: noStats}, queries: 9},
+		"down":     &statsStager{err: errors.New("connection refused")},
+		"none":     &pointRecorder{},
+	}
+	var lbs []config.LoadBalancer
+	for i, driver := range []string{"counting", "down", "none", "missing"} {
+		lbs = append(lbs, config.LoadBalancer{Name: fmt.Sprintf("lb%d", i+1), Address: fmt.Sprintf("192.0.2.%d:53", i+1), Driver: driver})
+	}
+	v, err := c.env.ExecuteActivity(c.acts.LoadBalancersQueries, LoadBalancersInput{Fleet: c.fleet, LBs: lbs})
+	var got LoadBalancersQueriesResult
+	if err == nil {
+		err = v.Get(&got)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.LBs) != len(lbs) {
+		t.Fatalf("%d results for %d load balancers: %+v", len(got.LBs), len(lbs), got.LBs)
+	}
+	if want := (LBQueries{Name: "lb1", Counted: true, Queries: 9}); got.LBs[0] != want {
+		t.Errorf("lb1: %+v, want %+v", got.LBs[0], want)
+	}
+	if q := got.LBs[1]; q.Name != "lb2" || q.Counted || !strings.Contains(q.Error, "load balancer lb2: query counter") || !strings.Contains(q.Error, "connection refused") {
+		t.Errorf("lb2: %+v, want its error, naming it", q)
+	}
+	if want := (LBQueries{Name: "lb3"}); got.LBs[2] != want {
+		t.Errorf("lb3: %+v, want uncounted, no error", got.LBs[2])
+	}
+	if q := got.LBs[3]; q.Name != "lb4" || !strings.HasPrefix(q.Error, "load balancer lb4: ") {
+		t.Errorf("lb4: %+v, want the missing driver's error, naming it", q)
+	}
+}
+
 // The replacement deletes the old load balancer's server and gives
 // <lb>-next its label, which Linode keeps unique in the account (letter
 // case aside). A label held where the replacement could not delete it

@@ -99,6 +99,13 @@ func lbReplaceRunWith(t *testing.T, reg string, abortAt time.Duration, opts rout
 	env.OnActivity(acts.VerifyLoadBalancer, mock.Anything, mock.Anything).Return(activities.StepResult{}, nil)
 	// No counter (as nginx): the drain is the TTL alone.
 	env.OnActivity(acts.LoadBalancerQueries, mock.Anything, mock.Anything).Return(activities.QueriesResult{}, nil)
+	env.OnActivity(acts.LoadBalancersQueries, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancersInput) (activities.LoadBalancersQueriesResult, error) {
+		res := activities.LoadBalancersQueriesResult{}
+		for _, lb := range in.LBs {
+			res.LBs = append(res.LBs, activities.LBQueries{Name: lb.Name})
+		}
+		return res, nil
+	})
 	if abortInSetGlue > 0 {
 		var once sync.Once
 		env.OnActivity(acts.SetGlue, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.SetGlueInput) (activities.SetGlueResult, error) {

@@ -756,17 +756,19 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 	// Replacements started before this change drained an uncounted load
 	// balancer for the TTL alone.
 	uncountedWaitsQuiet := workflow.GetVersion(ctx, "uncounted-drain-waits-quiet", workflow.DefaultVersion, 1) == 1
+	oneStep := workflow.GetVersion(ctx, versionDrainReadsInOneStep, workflow.DefaultVersion, 1) == 1
 	last := map[string]uint64{}
 	var lastAt time.Time
 	for {
 		now := workflow.Now(ctx)
 		quiet := true
-		for _, lb := range r.st.Old {
-			var q activities.QueriesResult
-			if err := r.st.exec(ctx, "LoadBalancerQueries", lb.Name, r.opts(r.fleet.Steps.ProbeTimeout), a.LoadBalancerQueries, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}, &q); err != nil {
-				if temporal.IsCanceledError(err) {
-					return err
-				}
+		readings, err := r.readCounters(ctx, oneStep)
+		if err != nil {
+			return err
+		}
+		for i, lb := range r.st.Old {
+			q := readings[i]
+			if q.Error != "" {
 				// A load balancer that cannot be read is not known quiet.
 				quiet = false
 				continue
@@ -845,6 +847,67 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 			return temporal.NewCanceledError()
 		}
 	}
+}
+
+// versionDrainReadsInOneStep marks drains that read every old load
+// balancer's counter in one step a round (LoadBalancersQueries), so that
+// their history grows by the same few events a round however many load
+// balancers they drain. Runs from before it read each in a step of its
+// own: some 6 events a load balancer a round, which with a dozen of them
+// at the longest waits passed Temporal's cap of 51,200 events.
+const versionDrainReadsInOneStep = "lbreplace-drain-reads-in-one-step"
+
+// readCounters reads every old load balancer's counter, in the order of
+// r.st.Old: in one step (oneStep), or one step each. A load balancer that
+// could not be read has an Error. The error returned is a cancellation.
+func (r *lbReplace) readCounters(ctx workflow.Context, oneStep bool) ([]activities.LBQueries, error) {
+	opts := r.opts(r.fleet.Steps.ProbeTimeout)
+	out := make([]activities.LBQueries, len(r.st.Old))
+	if !oneStep {
+		for i, lb := range r.st.Old {
+			var q activities.QueriesResult
+			err := r.st.exec(ctx, "LoadBalancerQueries", lb.Name, opts, a.LoadBalancerQueries, activities.LoadBalancerInput{Fleet: r.fleet, LB: lb}, &q)
+			if temporal.IsCanceledError(err) {
+				return nil, err
+			}
+			out[i] = activities.LBQueries{Name: lb.Name, Counted: q.Counted, Queries: q.Queries}
+			if err != nil {
+				out[i].Error = errText(err)
+			}
+		}
+		return out, nil
+	}
+	names := make([]string, len(r.st.Old))
+	for i, lb := range r.st.Old {
+		names[i] = lb.Name
+	}
+	var res activities.LoadBalancersQueriesResult
+	c := r.st.start(ctx, "LoadBalancersQueries", strings.Join(names, ","), opts, a.LoadBalancersQueries, activities.LoadBalancersInput{Fleet: r.fleet, LBs: r.st.Old})
+	err := c.wait(ctx, &res)
+	if temporal.IsCanceledError(err) {
+		return nil, err
+	}
+	var unread []string
+	for i, name := range names {
+		// Matched by name, not place: a result that does not list a load
+		// balancer leaves it unread.
+		j := slices.IndexFunc(res.LBs, func(q activities.LBQueries) bool { return q.Name == name })
+		switch {
+		case err != nil:
+			out[i] = activities.LBQueries{Name: name, Error: errText(err)}
+		case j < 0:
+			out[i] = activities.LBQueries{Name: name, Error: "not read"}
+		default:
+			out[i] = res.LBs[j]
+		}
+		if out[i].Error != "" && err == nil {
+			unread = append(unread, out[i].Error)
+		}
+	}
+	if len(unread) > 0 {
+		c.step.Note = "not read: " + strings.Join(unread, "; ")
+	}
+	return out, nil
 }
 
 func qpsText(qps map[string]float64) string {

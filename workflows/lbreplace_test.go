@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -90,8 +91,10 @@ type world struct {
 	newGlueLost bool
 	// deleteFails names a load balancer whose delete fails for good.
 	deleteFails string
-	// queriesFail makes every reading of the old load balancers' counters fail.
+	// queriesFail makes every reading of the old load balancers' counters
+	// fail; unreadable, those of the load balancer it names.
 	queriesFail bool
+	unreadable  string
 	// createAfter is how long each CreateLoadBalancer takes to report
 	// back. commitLate, when set, is how long after its request the fake
 	// Linode commits a create, whatever became of the step; next holds
@@ -295,19 +298,18 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		return activities.StepResult{Attempt: 1}, nil
 	})
 	env.OnActivity(a.LoadBalancerQueries, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.QueriesResult, error) {
-		w.add("Queries " + in.LB.Name)
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.queriesFail {
-			return activities.QueriesResult{}, temporal.NewNonRetryableApplicationError("the stats endpoint does not answer", "StatsDown", nil)
+		q := w.readQueries(in.LB.Name)
+		if q.Error != "" {
+			return activities.QueriesResult{}, temporal.NewNonRetryableApplicationError(q.Error, "StatsDown", nil)
 		}
-		now := env.Now()
-		busy := w.servedAt.IsZero() || w.busyFor < 0 || now.Before(w.servedAt.Add(w.busyFor))
-		if last, ok := w.lastQ[in.LB.Name]; ok && busy {
-			w.queries[in.LB.Name] += uint64(100 * now.Sub(last).Seconds())
+		return activities.QueriesResult{Attempt: 1, Counted: q.Counted, Queries: q.Queries}, nil
+	})
+	env.OnActivity(a.LoadBalancersQueries, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancersInput) (activities.LoadBalancersQueriesResult, error) {
+		res := activities.LoadBalancersQueriesResult{Attempt: 1}
+		for _, lb := range in.LBs {
+			res.LBs = append(res.LBs, w.readQueries(lb.Name))
 		}
-		w.lastQ[in.LB.Name] = now
-		return activities.QueriesResult{Attempt: 1, Counted: !w.uncounted, Queries: w.queries[in.LB.Name]}, nil
+		return res, nil
 	})
 	env.OnActivity(a.DeleteLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteLoadBalancerInput) (activities.StepResult, error) {
 		w.add("Delete " + in.Label)
@@ -334,6 +336,24 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		return activities.StepResult{Attempt: 1}, nil
 	})
 	return env, w
+}
+
+// readQueries reads the fake counter of load balancer name: 100 queries
+// a second while it is busy.
+func (w *world) readQueries(name string) activities.LBQueries {
+	w.add("Queries " + name)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.queriesFail || w.unreadable == name {
+		return activities.LBQueries{Name: name, Error: "load balancer " + name + ": the stats endpoint does not answer"}
+	}
+	now := w.env.Now()
+	busy := w.servedAt.IsZero() || w.busyFor < 0 || now.Before(w.servedAt.Add(w.busyFor))
+	if last, ok := w.lastQ[name]; ok && busy {
+		w.queries[name] += uint64(100 * now.Sub(last).Seconds())
+	}
+	w.lastQ[name] = now
+	return activities.LBQueries{Name: name, Counted: !w.uncounted, Queries: w.queries[name]}
 }
 
 // notified lists the webhook events sent, in order.
@@ -764,6 +784,29 @@ func TestLBReplaceUnreadableCountersDrainToMaxWait(t *testing.T) {
 	}
 }
 
+// The counters are read in one step a round; one load balancer whose
+// counter cannot be read, the other quiet, is still not known quiet: the
+// drain runs to max_wait, and the round's step says which was not read.
+func TestLBReplaceOneUnreadableCounterDrainsToMaxWait(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = 0
+	w.unreadable = "lb2"
+	in := lbInput()
+	in.Drain.MaxWait = config.Duration(2 * time.Hour)
+	st := runLBReplace(t, env, in, PhaseSucceeded)
+
+	if st.Drain == nil || st.Drain.Ended != "max-wait" {
+		t.Fatalf("drain %+v: want ended at max-wait", st.Drain)
+	}
+	if d := w.at["Delete lb1"]; d.Before(w.servedAt.Add(2 * time.Hour)) {
+		t.Errorf("deleted at %s, before max_wait", d)
+	}
+	i := slices.IndexFunc(st.Steps, func(s *Step) bool { return s.Name == "LoadBalancersQueries" })
+	if i < 0 || st.Steps[i].Target != "lb1,lb2" || !strings.Contains(st.Steps[i].Note, "not read: load balancer lb2: the stats endpoint does not answer") {
+		t.Errorf("first reading's step %+v, want one step for lb1,lb2 whose note says lb2 was not read", st.Steps[max(i, 0)])
+	}
+}
+
 // A force-drain sent before the drain is ignored, not kept for it: it
 // would end a drain that had not begun, whatever it then measured.
 func TestLBReplaceForceDrainBeforeTheDrainIsIgnored(t *testing.T) {
@@ -856,10 +899,10 @@ func TestLBReplaceLongWaitsPollLess(t *testing.T) {
 // max-cache-ttl, 7 days; Unbound's and PowerDNS's, 1 day) is waited for 7
 // days, and the longest waits the API takes (glue_wait and max_wait of 14
 // days) check the parent at most 500 times and read the counters at most
-// 700: with four load balancers, some 5 + 6×4 events a round of readings
-// and 11 a check, under 25,000 of Temporal's 51,200 (with twelve load
-// balancers, all at these longest waits, about 52,000: over). Before, a 30-day TTL was
-// waited out in full, and the readings passed the cap.
+// 700, some 11 events each, under 14,000 of Temporal's 51,200 however
+// many load balancers (TestLBReplaceManyLoadBalancersFitTheHistory).
+// Before, a 30-day TTL was waited out in full, and the readings passed
+// the cap.
 func TestLBReplaceLongestWaitsFitTheHistory(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
 	w.busyFor = -1
@@ -1229,4 +1272,36 @@ func TestLBReplaceManualInstructionsGiveTheDeadline(t *testing.T) {
 	if during.Phase != PhaseAwaitingGlue || !strings.Contains(during.Glue.Instructions, deadline) {
 		t.Errorf("while awaiting the glue: phase %s, instructions %q; want the deadline %s", during.Phase, during.Glue.Instructions, deadline)
 	}
+}
+
+// The drain reads every old load balancer's counter in one step a round,
+// so that a replacement's history does not grow with its load balancers
+// round after round: at the longest waits the API takes, twelve load
+// balancers, whose readings one step each passed Temporal's cap of
+// 51,200 events (some 54,000, with 700 rounds of 5 + 6×12), fit in half
+// of it. (historyCount says how the events are counted.)
+func TestLBReplaceManyLoadBalancersFitTheHistory(t *testing.T) {
+	const lbs = 12
+	env, w := newLBReplaceEnvFleet(t, false, lbFleetOf(lbs))
+	h := countHistory(env)
+	w.busyFor = -1
+	w.zoneNSTTL = 30 * 24 * time.Hour
+	w.publishAfter = 13 * 24 * time.Hour
+	in := lbInput()
+	in.GlueWait = config.Duration(MaxReplacementWait)
+	in.Drain.MaxWait = config.Duration(MaxReplacementWait)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	st := lbResult(t, env)
+
+	if st.Drain == nil || st.Drain.Ended != "max-wait" || len(st.Drain.QPS) != lbs {
+		t.Fatalf("drain %+v: want it ended at max_wait with the rates of all %d load balancers", st.Drain, lbs)
+	}
+	if got := w.count("Delete lb"); got != lbs {
+		t.Errorf("%d old load balancers deleted, want %d", got, lbs)
+	}
+	if n := h.events(); n > temporalHistoryCap/2 {
+		t.Errorf("about %d events in the history of a replacement of %d load balancers, want at most %d, half of Temporal's cap; %s", n, lbs, temporalHistoryCap/2, h)
+	}
+	status, _ := json.Marshal(st)
+	t.Logf("about %d events: %s; %d steps in the status, %d KB", h.events(), h, len(st.Steps), len(status)/1024)
 }

@@ -70,9 +70,9 @@ func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
 
 // liveLBSteps are a replacement's steps for a real worker: the registrar
 // and parent in memory, load balancers that are created at once and
-// never busy. The reads of the last load balancer's counter (the last
-// read of a drain round) wait at gate, and then end well whatever the
-// cancel said.
+// never busy. A drain round's read of the counters (of the last load
+// balancer, in runs from before versionDrainReadsInOneStep) waits at gate,
+// and then ends well whatever the cancel said.
 type liveLBSteps struct {
 	fleet *config.Fleet
 	gate  *gate
@@ -132,6 +132,15 @@ func (s *liveLBSteps) LoadBalancerQueries(_ context.Context, in activities.LoadB
 		s.gate.hold()
 	}
 	return activities.QueriesResult{Attempt: 1, Counted: true}, nil
+}
+
+func (s *liveLBSteps) LoadBalancersQueries(_ context.Context, in activities.LoadBalancersInput) (activities.LoadBalancersQueriesResult, error) {
+	s.gate.hold()
+	res := activities.LoadBalancersQueriesResult{Attempt: 1}
+	for _, lb := range in.LBs {
+		res.LBs = append(res.LBs, activities.LBQueries{Name: lb.Name, Counted: true})
+	}
+	return res, nil
 }
 
 func (s *liveLBSteps) DeleteLoadBalancer(_ context.Context, in activities.DeleteLoadBalancerInput) (activities.StepResult, error) {
