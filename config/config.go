@@ -383,6 +383,14 @@ func (f *Fleet) setDefaults() {
 // MaxAnalysisRounds.
 const MaxCleanupTimeout = 72 * time.Hour
 
+// MaxLoadBalancers bounds a fleet's load balancers. A load balancer
+// replacement carries the fleet in each step's input, so its history
+// grows with their square: at 64, the longest waits the API takes come to
+// some 13,300 events (of Temporal's cap of 51,200), 8 MB of inputs (of
+// its 50 MB) and a status of 450 KB (its payloads warn at 512 KB); a few
+// hundred would pass the 50 MB.
+const MaxLoadBalancers = 64
+
 // DefaultHeartbeatTimeout is steps.heartbeat_timeout's default.
 const DefaultHeartbeatTimeout = 30 * time.Second
 
@@ -597,6 +605,10 @@ func (f *Fleet) Validate() error {
 	}
 	if len(f.LoadBalancers) == 0 {
 		return fieldErr("load_balancers", "list at least one load balancer")
+	}
+	if n := len(f.LoadBalancers); n > MaxLoadBalancers {
+		return fieldErr("load_balancers", "lists %d load balancers, more than the %d a fleet may have: every step of a load balancer replacement carries the fleet, and its workflow history, which Temporal caps, "+
+			"would outgrow what was checked; split the fleet into fleets of at most %d load balancers, each with the nameservers they front", n, MaxLoadBalancers, MaxLoadBalancers)
 	}
 	// names holds each load balancer's name in lower case, as folded
 	// does the nameservers' labels.

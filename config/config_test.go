@@ -641,3 +641,27 @@ func TestSSHTarget(t *testing.T) {
 		}
 	}
 }
+
+// A fleet has at most MaxLoadBalancers load balancers, which its
+// workflows' histories are checked at (workflows'
+// TestLBReplaceManyLoadBalancersFitTheHistory); one more is refused,
+// saying why and what to do.
+func TestLoadBalancersAtMost(t *testing.T) {
+	with := func(n int) string {
+		lbs := []string{}
+		for i := 1; i <= n; i++ {
+			lbs = append(lbs, fmt.Sprintf("  - {name: lb%d, address: \"192.0.2.%d:53\", fronts: ns%d}", i, i, 2-i%2))
+		}
+		before, after, _ := strings.Cut(valid, "load_balancers:\n")
+		_, after, _ = strings.Cut(after, "zones:")
+		return before + "load_balancers:\n" + strings.Join(lbs, "\n") + "\nzones:" + after
+	}
+	if _, err := Parse([]byte(with(MaxLoadBalancers))); err != nil {
+		t.Errorf("%d load balancers: %v", MaxLoadBalancers, err)
+	}
+	_, err := Parse([]byte(with(MaxLoadBalancers + 1)))
+	want := fmt.Sprintf("load_balancers: lists %d load balancers, more than the %d a fleet may have", MaxLoadBalancers+1, MaxLoadBalancers)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "split") {
+		t.Errorf("%d load balancers: %v, want an error saying %q and how to split them", MaxLoadBalancers+1, err, want)
+	}
+}

@@ -1278,30 +1278,36 @@ func TestLBReplaceManualInstructionsGiveTheDeadline(t *testing.T) {
 // so that a replacement's history does not grow with its load balancers
 // round after round: at the longest waits the API takes, twelve load
 // balancers, whose readings one step each passed Temporal's cap of
-// 51,200 events (some 54,000, with 700 rounds of 5 + 6×12), fit in half
-// of it. (historyCount says how the events are counted.)
+// 51,200 events (some 52,000, with 607 rounds of 5 + 6×12), fit in half
+// of it, and so do the most a fleet may have, with a history's inputs
+// well within its 50 MB and a status (the result) within 1 MiB.
+// (historyCount says how the events are counted.)
 func TestLBReplaceManyLoadBalancersFitTheHistory(t *testing.T) {
-	const lbs = 12
-	env, w := newLBReplaceEnvFleet(t, false, lbFleetOf(lbs))
-	h := countHistory(env)
-	w.busyFor = -1
-	w.zoneNSTTL = 30 * 24 * time.Hour
-	w.publishAfter = 13 * 24 * time.Hour
-	in := lbInput()
-	in.GlueWait = config.Duration(MaxReplacementWait)
-	in.Drain.MaxWait = config.Duration(MaxReplacementWait)
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
-	st := lbResult(t, env)
+	for _, lbs := range []int{12, config.MaxLoadBalancers} {
+		t.Run(strconv.Itoa(lbs), func(t *testing.T) {
+			env, w := newLBReplaceEnvFleet(t, false, lbFleetOf(lbs))
+			h := countHistory(env)
+			w.busyFor = -1
+			w.zoneNSTTL = 30 * 24 * time.Hour
+			w.publishAfter = 13 * 24 * time.Hour
+			in := lbInput()
+			in.GlueWait = config.Duration(MaxReplacementWait)
+			in.Drain.MaxWait = config.Duration(MaxReplacementWait)
+			env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+			st := lbResult(t, env)
 
-	if st.Drain == nil || st.Drain.Ended != "max-wait" || len(st.Drain.QPS) != lbs {
-		t.Fatalf("drain %+v: want it ended at max_wait with the rates of all %d load balancers", st.Drain, lbs)
+			if st.Drain == nil || st.Drain.Ended != "max-wait" || len(st.Drain.QPS) != lbs {
+				t.Fatalf("drain %+v: want it ended at max_wait with the rates of all %d load balancers", st.Drain, lbs)
+			}
+			if got := w.count("Delete lb"); got != lbs {
+				t.Errorf("%d old load balancers deleted, want %d", got, lbs)
+			}
+			status, _ := json.Marshal(st)
+			if n := h.events(); n > temporalHistoryCap/2 || h.inputBytes > 50<<20/4 || len(status) > 1<<20 {
+				t.Errorf("about %d events, %d bytes of inputs and a status of %d bytes, want at most %d (half of Temporal's cap), 12.5 MB and 1 MiB; %s",
+					n, h.inputBytes, len(status), temporalHistoryCap/2, h)
+			}
+			t.Logf("about %d events: %s; %d steps in the status, %d KB", h.events(), h, len(st.Steps), len(status)/1024)
+		})
 	}
-	if got := w.count("Delete lb"); got != lbs {
-		t.Errorf("%d old load balancers deleted, want %d", got, lbs)
-	}
-	if n := h.events(); n > temporalHistoryCap/2 {
-		t.Errorf("about %d events in the history of a replacement of %d load balancers, want at most %d, half of Temporal's cap; %s", n, lbs, temporalHistoryCap/2, h)
-	}
-	status, _ := json.Marshal(st)
-	t.Logf("about %d events: %s; %d steps in the status, %d KB", h.events(), h, len(st.Steps), len(status)/1024)
 }
