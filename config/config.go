@@ -380,7 +380,8 @@ func (f *Fleet) setDefaults() {
 // passed Temporal's cap of 51,200 events, which terminates the run, with
 // load balancers perhaps on green, green alive and no cleanup-failed
 // record. Three days, about 435 rounds, leave room for that beside
-// MaxAnalysisRounds.
+// MaxAnalysisRounds with a few load balancers; with more, MaxCleanupEvents
+// bounds it lower (LongestCleanupTimeout).
 const MaxCleanupTimeout = 72 * time.Hour
 
 // MaxLoadBalancers bounds a fleet's load balancers. A load balancer
@@ -390,6 +391,64 @@ const MaxCleanupTimeout = 72 * time.Hour
 // its 50 MB) and a status of 450 KB (its payloads warn at 512 KB); a few
 // hundred would pass the 50 MB.
 const MaxLoadBalancers = 64
+
+// MaxCleanupPause caps the pause between two rounds of a rollout's
+// cleanup, which doubles from steps.retry_maximum_interval.
+const MaxCleanupPause = 10 * time.Minute
+
+// MaxCleanupEvents bounds the events the rounds of a cleanup that keeps
+// failing may add to a rollout's workflow history: with
+// MaxAnalysisRounds' 22,000 and the steps before, some 45,000 of
+// Temporal's 51,200.
+const MaxCleanupEvents = 20000
+
+// cleanupRoundEvents is about how many events a cleanup round that fails
+// adds to a rollout's history: some 11 for its pause and its delete of
+// green, and 6 for each load balancer switched back and each webhook told.
+func (f *Fleet) cleanupRoundEvents() int {
+	return 11 + 6*(len(f.LoadBalancers)+len(f.Notifications.Webhooks))
+}
+
+// cleanupRounds is how many rounds a cleanup that keeps failing may run
+// within d: one at once, then one after each pause, the pauses doubling
+// from steps.retry_maximum_interval (at least 1s) up to MaxCleanupPause.
+func (s Steps) cleanupRounds(d time.Duration) int {
+	rounds, pause := 1, max(s.RetryMaximumInterval.D(), time.Second)
+	for at := pause; at <= d; at += pause {
+		rounds++
+		pause = min(2*pause, MaxCleanupPause)
+	}
+	return rounds
+}
+
+// LongestCleanupTimeout is the longest steps.cleanup_timeout f may have:
+// MaxCleanupTimeout, or less where its load balancers and webhooks make
+// each cleanup round cost more than MaxCleanupEvents leaves room for.
+func (f *Fleet) LongestCleanupTimeout() time.Duration {
+	allowed := MaxCleanupEvents / f.cleanupRoundEvents()
+	// The round after the allowed ones comes at the sum of their pauses.
+	var at time.Duration
+	pause := max(f.Steps.RetryMaximumInterval.D(), time.Second)
+	for range allowed {
+		at += pause
+		pause = min(2*pause, MaxCleanupPause)
+	}
+	return min(MaxCleanupTimeout, (at - 1).Truncate(time.Minute))
+}
+
+// cleanupFits refuses a steps.cleanup_timeout whose rounds, each flipping
+// every load balancer back and telling every webhook, would cost the
+// rollout's history more than MaxCleanupEvents.
+func (f *Fleet) cleanupFits() error {
+	d := f.Steps.CleanupTimeout.D()
+	rounds := f.Steps.cleanupRounds(d)
+	if rounds*f.cleanupRoundEvents() <= MaxCleanupEvents {
+		return nil
+	}
+	return fieldErr("steps.cleanup_timeout", "%s is up to %d cleanup rounds, each some %d events of the rollout's workflow history with %d load balancers to switch back and %d webhook(s) to tell: "+
+		"more than the %d a cleanup may add to it beside the bake's, which Temporal caps by terminating the run mid-cleanup; set it to at most %s (after a cleanup-failed, `dnsroll rollout cleanup` undoes what is left)",
+		d, rounds, f.cleanupRoundEvents(), len(f.LoadBalancers), len(f.Notifications.Webhooks), MaxCleanupEvents, f.LongestCleanupTimeout())
+}
 
 // DefaultHeartbeatTimeout is steps.heartbeat_timeout's default.
 const DefaultHeartbeatTimeout = 30 * time.Second
@@ -762,6 +821,9 @@ func (f *Fleet) Validate() error {
 		return err
 	}
 	if err := f.Steps.validate(); err != nil {
+		return err
+	}
+	if err := f.cleanupFits(); err != nil {
 		return err
 	}
 	// An analysis passes after consecutive_successes passing rounds,

@@ -642,20 +642,23 @@ func TestSSHTarget(t *testing.T) {
 	}
 }
 
+// lbsYAML is valid with n load balancers, fronting ns1 and ns2 in turn.
+func lbsYAML(n int) string {
+	lbs := []string{}
+	for i := 1; i <= n; i++ {
+		lbs = append(lbs, fmt.Sprintf("  - {name: lb%d, address: \"192.0.2.%d:53\", fronts: ns%d}", i, i, 2-i%2))
+	}
+	before, after, _ := strings.Cut(valid, "load_balancers:\n")
+	_, after, _ = strings.Cut(after, "zones:")
+	return before + "load_balancers:\n" + strings.Join(lbs, "\n") + "\nzones:" + after
+}
+
 // A fleet has at most MaxLoadBalancers load balancers, which its
 // workflows' histories are checked at (workflows'
 // TestLBReplaceManyLoadBalancersFitTheHistory); one more is refused,
 // saying why and what to do.
 func TestLoadBalancersAtMost(t *testing.T) {
-	with := func(n int) string {
-		lbs := []string{}
-		for i := 1; i <= n; i++ {
-			lbs = append(lbs, fmt.Sprintf("  - {name: lb%d, address: \"192.0.2.%d:53\", fronts: ns%d}", i, i, 2-i%2))
-		}
-		before, after, _ := strings.Cut(valid, "load_balancers:\n")
-		_, after, _ = strings.Cut(after, "zones:")
-		return before + "load_balancers:\n" + strings.Join(lbs, "\n") + "\nzones:" + after
-	}
+	with := lbsYAML
 	if _, err := Parse([]byte(with(MaxLoadBalancers))); err != nil {
 		t.Errorf("%d load balancers: %v", MaxLoadBalancers, err)
 	}
@@ -663,5 +666,26 @@ func TestLoadBalancersAtMost(t *testing.T) {
 	want := fmt.Sprintf("load_balancers: lists %d load balancers, more than the %d a fleet may have", MaxLoadBalancers+1, MaxLoadBalancers)
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "split") {
 		t.Errorf("%d load balancers: %v, want an error saying %q and how to split them", MaxLoadBalancers+1, err, want)
+	}
+}
+
+// Every cleanup round switches each load balancer back and tells each
+// webhook, so the longest steps.cleanup_timeout shrinks as they grow: two
+// load balancers take MaxCleanupTimeout, twelve and a webhook not, and
+// the refusal names the longest they take, which loads.
+func TestCleanupTimeoutShrinksWithTheLoadBalancers(t *testing.T) {
+	settings := fmt.Sprintf("steps: {cleanup_timeout: %s}\nnotifications: {webhooks: [{url: 'https://h.example.net/x'}]}\nzones:", MaxCleanupTimeout)
+	if _, err := Parse([]byte(strings.Replace(lbsYAML(2), "zones:", settings, 1))); err != nil {
+		t.Errorf("two load balancers, cleanup_timeout %s: %v", MaxCleanupTimeout, err)
+	}
+	_, err := Parse([]byte(strings.Replace(lbsYAML(12), "zones:", settings, 1)))
+	want := "steps.cleanup_timeout: 72h0m0s is up to 436 cleanup rounds, each some 89 events of the rollout's workflow history with 12 load balancers to switch back and 1 webhook(s) to tell"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("twelve load balancers: %v, want %q", err, want)
+	}
+	_, longest, _ := strings.Cut(err.Error(), "set it to at most ")
+	longest, _, _ = strings.Cut(longest, " ")
+	if _, err := Parse([]byte(strings.Replace(lbsYAML(12), "zones:", strings.Replace(settings, MaxCleanupTimeout.String(), longest, 1), 1))); err != nil || longest == "" {
+		t.Errorf("the longest the refusal names, %q: %v", longest, err)
 	}
 }

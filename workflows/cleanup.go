@@ -61,8 +61,9 @@ const (
 	LeftoverServer       = "server"
 )
 
-// maxCleanupPause caps the pause between cleanup rounds.
-const maxCleanupPause = 10 * time.Minute
+// maxCleanupPause caps the pause between cleanup rounds; the config
+// bounds steps.cleanup_timeout by the rounds it allows.
+const maxCleanupPause = config.MaxCleanupPause
 
 // cleanUp puts every load balancer that may be on green back on blue, then
 // deletes green. A round that fails is tried again, the pause doubling from

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -882,6 +883,56 @@ func TestLongestCleanupFitsTheHistory(t *testing.T) {
 	t.Logf("%d rounds: %d activities, %d timers, about %d events; status %d bytes", st.Cleanup.Round, len(acts), timers, events, len(status))
 	if events > 25_000 || len(status) > 1<<20 {
 		t.Errorf("about %d events and a status of %d bytes, want at most 25,000 and 1 MiB", events, len(status))
+	}
+}
+
+// A cleanup round flips every load balancer back and tells every
+// webhook, so its cost grows with them: a cleanup that fails every round
+// for the longest steps.cleanup_timeout the config takes for the fleet
+// stays within what a rollout's history leaves it beside
+// config.MaxAnalysisRounds, with twelve load balancers and with the most
+// a fleet may have. Before, the config took 72h whatever the fleet: with
+// twelve, some 36,500 events, which with a bake of 2,000 rounds (22,000)
+// passed the 51,200 that terminate a run; with 64, 173,000 and a status
+// of 5 MB. (historyCount says how the events are counted.)
+func TestLongestCleanupOfManyLoadBalancersFitsTheHistory(t *testing.T) {
+	for _, n := range []int{12, config.MaxLoadBalancers} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			lb2 := `{name: lb2, address: "127.0.0.1:5302", fronts: ns2}`
+			more := []string{lb2}
+			for i := 3; i <= n; i++ {
+				more = append(more, fmt.Sprintf(`{name: lb%d, address: "127.0.0.1:%d", fronts: ns%d}`, i, 5300+i, 2-i%2))
+			}
+			fleet := strings.Replace(labFleet, lb2, strings.Join(more, "\n  - "), 1)
+			settings := "rollout: {bake: 0s}\nsteps: {cleanup_timeout: %s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}"
+			f, err := config.Parse([]byte(strings.Replace(fleet, "rollout: {bake: 0s}", fmt.Sprintf(settings, time.Hour), 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			longest := f.LongestCleanupTimeout()
+			for _, d := range []time.Duration{longest, longest + time.Minute} {
+				_, err := config.Parse([]byte(strings.Replace(fleet, "rollout: {bake: 0s}", fmt.Sprintf(settings, d), 1)))
+				if refused := err != nil && strings.Contains(err.Error(), "steps.cleanup_timeout") && strings.Contains(err.Error(), "set it to at most "+longest.String()); refused != (d > longest) {
+					t.Errorf("cleanup_timeout %s, the longest %s: %v", d, longest, err)
+				}
+			}
+			h := newHarnessFleet(t, strings.Replace(fleet, "rollout: {bake: 0s}", fmt.Sprintf(settings, longest), 1), "FlipBackToBlue", "VerifyLoadBalancers")
+			h.env.OnActivity(a.Notify, mock.Anything, mock.Anything).Return(nil)
+			hc := countHistory(h.env)
+			signalAt(h.env, time.Minute, SignalRollback, SignalInput{Reason: "latency"})
+			st, err := h.run(t)
+			wantErrType(t, err, ErrTypeFailed)
+			if st.Phase != PhaseCleanupFailed || st.Cleanup == nil {
+				t.Fatalf("phase %s, cleanup %+v; want cleanup-failed", st.Phase, st.Cleanup)
+			}
+			status, _ := json.Marshal(st)
+			room := temporalHistoryCap*9/10 - 11*config.MaxAnalysisRounds
+			t.Logf("cleanup_timeout %s, %d rounds: about %d events (%s); status %d KB", longest, st.Cleanup.Round, hc.events(), hc, len(status)/1024)
+			if hc.events() > room || len(status) > 1<<20 {
+				t.Errorf("about %d events and a status of %d bytes, want at most %d (nine tenths of Temporal's cap, less %d analysis rounds) and 1 MiB",
+					hc.events(), len(status), room, config.MaxAnalysisRounds)
+			}
+		})
 	}
 }
 
