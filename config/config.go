@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -506,6 +507,35 @@ func (s Steps) validate() error {
 	return nil
 }
 
+// maxDuration is the longest time.Duration, some 292 years.
+const maxDuration = time.Duration(math.MaxInt64)
+
+// times is n × d for n, d ≥ 0, or maxDuration where that is longer: a
+// product past time.Duration's range wraps to a negative one, which
+// would pass every "no longer than" check.
+func times(n int, d time.Duration) time.Duration {
+	if n > 0 && d > maxDuration/time.Duration(n) {
+		return maxDuration
+	}
+	return time.Duration(n) * d
+}
+
+// plus is a + b for a, b ≥ 0, or maxDuration where that is longer.
+func plus(a, b time.Duration) time.Duration {
+	if a > maxDuration-b {
+		return maxDuration
+	}
+	return a + b
+}
+
+// durText is d for a message: maxDuration stands for any longer one.
+func durText(d time.Duration) string {
+	if d == maxDuration {
+		return "more than " + time.Duration(maxDuration).Truncate(time.Hour).String()
+	}
+	return d.String()
+}
+
 func setDur(d *Duration, def time.Duration) {
 	if *d == 0 {
 		*d = Duration(def)
@@ -828,16 +858,16 @@ func (f *Fleet) Validate() error {
 	}
 	// An analysis passes after consecutive_successes passing rounds,
 	// interval apart; a probe step that ends sooner never passes.
-	if least := time.Duration(f.Probe.ConsecutiveSuccesses-1) * f.Probe.Interval.D(); least >= f.Steps.ProbeTimeout.D() && f.Steps.ProbeTimeout > 0 {
+	if least := times(f.Probe.ConsecutiveSuccesses-1, f.Probe.Interval.D()); least >= f.Steps.ProbeTimeout.D() && f.Steps.ProbeTimeout > 0 {
 		return fieldErr("steps.probe_timeout", "must be longer than the %s an analysis takes at the least (probe.consecutive_successes %d rounds, probe.interval %s apart), got %s",
-			least, f.Probe.ConsecutiveSuccesses, f.Probe.Interval.D(), f.Steps.ProbeTimeout.D())
+			durText(least), f.Probe.ConsecutiveSuccesses, f.Probe.Interval.D(), f.Steps.ProbeTimeout.D())
 	}
 	// A query that goes unanswered takes every attempt's timeout before
 	// the round records it: a probe step that ends sooner times out
 	// instead of failing the analysis with its reason.
-	if perQuery := time.Duration(f.Probe.Attempts) * f.Probe.Timeout.D(); f.Steps.ProbeTimeout > 0 && perQuery >= f.Steps.ProbeTimeout.D() {
+	if perQuery := times(f.Probe.Attempts, f.Probe.Timeout.D()); f.Steps.ProbeTimeout > 0 && perQuery >= f.Steps.ProbeTimeout.D() {
 		return fieldErr("probe.timeout", "%s for each of probe.attempts %d is %s for one unanswered query, which must be shorter than steps.probe_timeout (%s): lower timeout or attempts, or raise probe_timeout",
-			f.Probe.Timeout.D(), f.Probe.Attempts, perQuery, f.Steps.ProbeTimeout.D())
+			f.Probe.Timeout.D(), f.Probe.Attempts, durText(perQuery), f.Steps.ProbeTimeout.D())
 	}
 	// A round after the first (one more after a tolerated error, say)
 	// waits interval: one that no probe step outlasts is never run.

@@ -223,14 +223,17 @@ func (f *Fleet) analysisRounds() error {
 	r := f.Rollout
 	analysed, how := r.BakeDuration(), fmt.Sprintf("bake %s", r.BakeDuration())
 	if r.Strategy == StrategyOneAtATime {
-		analysed *= time.Duration(len(f.LoadBalancers))
+		analysed = times(len(f.LoadBalancers), analysed)
 		how = fmt.Sprintf("bake %s for each of %d load balancers, one at a time", r.BakeDuration(), len(f.LoadBalancers))
 	}
 	if r.Strategy == StrategyCanary {
 		for _, s := range r.Canary.Steps {
-			analysed += s.Duration.D()
+			analysed = plus(analysed, s.Duration.D())
 		}
 		how += " and the canary steps"
+	}
+	if analysed == maxDuration {
+		return fieldErr("rollout.bake", "%s is %s of analysis, longer than dnsroll can count: bake for less", how, durText(analysed))
 	}
 	rounds := int64(analysed / r.BakeInterval.D())
 	if rounds <= MaxAnalysisRounds {
