@@ -17,7 +17,7 @@ import (
 // approval?".
 
 // unknownRE matches yaml.v3's message for a key the type does not have.
-var unknownRE = regexp.MustCompile(`^(line \d+: )?field (\S+) not found in type (\S+)$`)
+var unknownRE = regexp.MustCompile(`(?s)^(line \d+: )?field (.*) not found in type (\S+)$`)
 
 // section is where a struct type of the config sits in the file, and the
 // keys it takes.
