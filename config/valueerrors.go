@@ -18,11 +18,11 @@ import (
 // "probe.attempts (line 9): must be a whole number, got "three"".
 
 // lineRE splits a decoding message into its line and the rest.
-var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+var lineRE = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 
 // wrongKindRE matches yaml.v3's message for a value of the wrong kind:
 // the YAML tag, the value (scalars only) and the Go type.
-var wrongKindRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+var wrongKindRE = regexp.MustCompile("(?s)^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 
 // explainValues rewrites the messages in a decoding error that name only
 // a line, so that they name the field at that line too, in data; others
