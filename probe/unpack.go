@@ -56,10 +56,16 @@ func unpackAnswerSection(raw []byte) (*dns.Msg, bool) {
 	}
 	m.Question = []dns.Question{{Name: name, Qtype: binary.BigEndian.Uint16(raw[off:]), Qclass: binary.BigEndian.Uint16(raw[off+2:])}}
 	off += 4
-	m.Answer = make([]dns.RR, 0, an)
+	// The count is the sender's word: no more records than the bytes
+	// left hold (11 octets at the least) are made room for, and a record
+	// must take some. miekg/dns reads one at the end of the message as
+	// an empty record of type 0, without an error, and takes the end of
+	// its records for the end of the section.
+	m.Answer = make([]dns.RR, 0, min(int(an), (len(raw)-off)/11))
 	for range an {
 		var rr dns.RR
-		if rr, off, err = dns.UnpackRR(raw, off); err != nil || rr == nil {
+		start := off
+		if rr, off, err = dns.UnpackRR(raw, off); err != nil || rr == nil || off == start {
 			return nil, false
 		}
 		m.Answer = append(m.Answer, rr)
