@@ -320,9 +320,36 @@ func (r Records) Strings() []string {
 	packMu.Lock()
 	defer packMu.Unlock()
 	for i, rr := range r {
-		out[i] = strings.ReplaceAll(rr.String(), "\t", " ")
+		out[i] = presentation(rr)
 	}
 	return out
+}
+
+// presentation is rr as text, in RFC 3597's generic form where miekg/dns
+// writes one it cannot read back: a GPOS or X25 whose strings are empty
+// or hold spaces, which it prints unquoted, and which BIND loads (GPOS
+// "" "" ""). Records cross workflow history as this text (MarshalJSON),
+// and an activity result that does not read back fails its workflow
+// task. The caller holds packMu.
+func presentation(rr dns.RR) string {
+	s := strings.ReplaceAll(rr.String(), "\t", " ")
+	if t := rr.Header().Rrtype; t != dns.TypeGPOS && t != dns.TypeX25 {
+		return s
+	}
+	if back, err := dns.NewRR(s); err == nil && back != nil && dns.IsDuplicate(back, rr) {
+		return s
+	}
+	buf := make([]byte, dns.Len(rr)+64)
+	end, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return s
+	}
+	_, off, err := dns.UnpackDomainName(buf, 0)
+	if err != nil || off+10 > end {
+		return s
+	}
+	h, rdata := rr.Header(), buf[off+10:end]
+	return fmt.Sprintf("%s %d %s %s \\# %d %x", h.Name, h.Ttl, dns.Class(h.Class), TypeName(h.Rrtype), len(rdata), rdata)
 }
 
 // MarshalJSON writes r as presentation text, for workflow history.
