@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -158,4 +159,40 @@ func checkFleet(t *testing.T, fl *Fleet) {
 	if r.ApprovalTimeout.D() < time.Minute || *r.Bake < 0 || r.BakeInterval.D() < time.Second {
 		t.Fatalf("accepted rollout durations out of bounds: %+v", r)
 	}
+}
+
+// FuzzParseSettings fills the settings whose checks do arithmetic, and the
+// names Linode takes, into a valid fleet: arbitrary bytes rarely make a
+// fleet that passes, and these are where an accepted fleet can break the
+// workflows' invariants (checkFleet).
+func FuzzParseSettings(f *testing.F) {
+	f.Add("ns1", "lb1", uint8(0), "5m", "15s", "1m", uint8(3), "2s", "2s", uint8(3), uint8(1), "2m", "30s", "1h", "24h")
+	f.Add("ns-a.b", "lb_1", uint8(1), "1500000h", "1s", "2000000h", uint8(10), "1000000h", "1000000h", uint8(200), uint8(200), "2000000h", "1s", "72h", "1m")
+	f.Add("Ns1", "LB1", uint8(2), "0s", "1s", "1s", uint8(1), "0s", "1ns", uint8(1), uint8(1), "1s", "1s", "1s", "1m")
+	f.Fuzz(func(t *testing.T, label, lbName string, strategy uint8, bake, bakeInterval, canaryStep string, attempts uint8, timeout, interval string,
+		rounds, successes uint8, probeTimeout, heartbeat, cleanup, approval string) {
+		q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+		strategies := []string{StrategyAllAtOnce, StrategyOneAtATime, StrategyCanary}
+		doc := fmt.Sprintf(`fleet: fuzz
+nameservers:
+  - {label: %s, region: us-east, type: g6-nanode-1, image: linode/debian12}
+  - {label: ns9, region: eu-west, type: g6-nanode-1, image: linode/debian12}
+load_balancers:
+  - {name: %s, address: "192.0.2.1:53", fronts: [%s], driver: dnsdist}
+  - {name: lb9, address: "192.0.2.2:53", fronts: ns9, driver: dnsdist}
+zones:
+  - {name: example.com, file: zones/example.com.zone}
+probe: {attempts: %d, timeout: %s, interval: %s, rounds: %d, consecutive_successes: %d}
+steps: {probe_timeout: %s, heartbeat_timeout: %s, cleanup_timeout: %s}
+rollout: {strategy: %s, bake: %s, bake_interval: %s, approval_timeout: %s%s}
+`, q(label), q(lbName), q(label), attempts, q(timeout), q(interval), rounds, successes, q(probeTimeout), q(heartbeat), q(cleanup),
+			strategies[int(strategy)%len(strategies)], q(bake), q(bakeInterval), q(approval),
+			map[bool]string{true: ", canary: {steps: [{weight: 10, duration: " + q(canaryStep) + "}]}"}[int(strategy)%len(strategies) == 2])
+		fl, err := Parse([]byte(doc))
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		checkFleet(t, fl)
+	})
 }
