@@ -121,10 +121,18 @@ chaos: deps tools temporal-server
 	set -o pipefail; DNSROLL_TEMPORAL_BIN=$(BIN)/temporal DNSROLL_REQUIRE_LAB=1 DNSROLL_CHAOS_ROLLOUTS=$(CHAOS_ROLLOUTS) \
 		$(GO) test -count=1 -v -run '^TestChaos$$' -timeout 180m ./e2e | grep -v '^=== '
 
-## fuzz: fuzz the API's router for FUZZ_TIME (default here 1000000x inputs, about 5 minutes): never a 5xx, never a panic
+## fuzz: fuzz the API's router for FUZZ_TIME (default here 1000000x inputs, about 5 minutes): never a 5xx, never a panic; then the parsers of fleet files, zone files and DNS answers for FUZZ_PARSER_TIME each (200000x, some 10 minutes in all)
+FUZZ_PARSER_TIME ?= 200000x
 fuzz: FUZZ_TIME = 1000000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRouter -fuzztime $(FUZZ_TIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSER_TIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSettings$$' -fuzztime $(FUZZ_PARSER_TIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSER_TIME) ./zone
+	$(GO) test -run '^$$' -fuzz '^FuzzAsGeneric$$' -fuzztime $(FUZZ_PARSER_TIME) ./zone
+	@# Through named-compilezone, a process an input: a tenth as many.
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCompiled$$' -fuzztime 20000x ./zone
+	$(GO) test -run '^$$' -fuzz '^FuzzUnpackAnswer$$' -fuzztime $(FUZZ_PARSER_TIME) ./probe
 
 ## lint: linters only
 lint: $(BIN)/staticcheck
