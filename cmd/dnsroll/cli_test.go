@@ -457,6 +457,37 @@ func TestCLIRolloutStatusListAbort(t *testing.T) {
 	}
 }
 
+// status of a rollout whose workflow ended mid-way (terminated) says, as
+// --wait does, that no undo ran and what to do: run the cleanup before its
+// point of no return, finish by hand past it. The operator who terminated
+// it reads status, not --wait.
+func TestCLIStatusOfATerminatedRolloutSaysWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		end       func(*api.Rollout)
+		says, not string
+	}{
+		{"terminated mid-bake", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseBaking, nil, ""
+		}, "none of its undo steps ran; `dnsroll rollout cleanup --id rollout-lab:r1`", "rename each"},
+		{"terminated deleting blue", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseDeletingBlue, nil, ""
+		}, "none of its undo steps ran; it had passed its point of no return", "dnsroll rollout cleanup"},
+		{"aborted", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "failed", workflows.PhaseAborted, nil, "aborted"
+		}, "failure: aborted", "undo steps"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t, 0)
+			f.end = tc.end
+			out, errOut, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1")
+			if code != 0 || !strings.Contains(out, tc.says) || strings.Contains(out, tc.not) {
+				t.Errorf("status: exit %d, want 0, saying %q and not %q; stdout:\n%s\nstderr:\n%s", code, tc.says, tc.not, out, errOut)
+			}
+		})
+	}
+}
+
 // approve --gate names the approval gate it is for, so that an approval
 // given on a status read before another operator approved does not open
 // the next gate; the other signals take no gate.

@@ -330,6 +330,10 @@ func (c *apiCmd) status(ctx context.Context, id string) (string, error) {
 		fmt.Fprintf(c.out, "\nfailure: %s\n", ro.Failure)
 	}
 	printLeft(c.out, ro)
+	// Whoever terminated it reads its status, not --wait's last line.
+	if !api.Open(ro.State) && !ro.Phase.Done() {
+		fmt.Fprintf(c.out, "\nits workflow ended (%s) before its own end, so none of its undo steps ran; %s\n", ro.State, midWayFix(ro))
+	}
 	return ro.ID, nil
 }
 
