@@ -797,8 +797,8 @@ func TestProvisionRejectedZoneIsNotRetried(t *testing.T) {
 }
 
 // A fleet whose load balancer answers from a -next server is one an
-// earlier rollout left on green (cleanup-failed, or failed after the point
-// of no return). A new rollout would take the blue servers left for blue
+// earlier rollout left on green (cleanup-failed, terminated, or failed
+// after the point of no return). A new rollout would take the blue servers left for blue
 // and stage them live, taking down a load balancer whose blue is gone:
 // Plan refuses it, saying how to finish, before anything changes.
 func TestPlanRefusesAFleetLeftOnGreen(t *testing.T) {
@@ -816,7 +816,7 @@ func TestPlanRefusesAFleetLeftOnGreen(t *testing.T) {
 	if err == nil {
 		t.Fatal("Plan took a fleet whose load balancer serves from ns1-next")
 	}
-	for _, want := range []string{"lb1", "ns1-next", ServerID(green.Server), "dnsroll rollout cleanup", "point of no return"} {
+	for _, want := range []string{"lb1", "ns1-next", ServerID(green.Server), "dnsroll rollout cleanup", "terminated before its point of no return", "point of no return"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

@@ -245,15 +245,15 @@ func refuseLeftOnGreen(ctx context.Context, fleet *config.Fleet, left map[string
 				answered = true
 				if label, ok := left[id.NSID]; ok {
 					return dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s answers from %s (%s), a green server an earlier rollout left serving; "+
-						"if that rollout ended cleanup-failed, `dnsroll rollout cleanup` puts the load balancers back on blue; "+
-						"if it failed after the point of no return, finish it by hand: delete the blue servers left, then rename each <label>-next to <label> (README, what each outcome means). "+
+						"if that rollout ended cleanup-failed, or its workflow was terminated before its point of no return, `dnsroll rollout cleanup --id <its ID>` puts the load balancers back on blue; "+
+						"if it failed or was terminated after the point of no return, finish it by hand: delete the blue servers left, then rename each <label>-next to <label> (README, what each outcome means). "+
 						"A new rollout now would take the blue servers left for blue and stage them live", lb.Name, label, id.NSID)
 				}
 			}
 		}
 		if !answered {
 			return fmt.Errorf("load balancer %s does not answer (%v), so whether it serves from a green server an earlier rollout left (%d of them) cannot be told; "+
-				"Plan tries again, for up to 5 minutes. Bring it back, or, if the rollout that left them ended cleanup-failed, run `dnsroll rollout cleanup`", lb.Name, lastErr, len(left))
+				"Plan tries again, for up to 5 minutes. Bring it back, or, if the rollout that left them ended cleanup-failed or was terminated before its point of no return, run `dnsroll rollout cleanup --id <its ID>`", lb.Name, lastErr, len(left))
 		}
 	}
 	return nil

@@ -345,6 +345,14 @@ func TestRouter(t *testing.T) {
 		},
 			method: "POST", path: "/rollouts/rollout-lab/cleanup", auth: bearer, want: 409,
 			contains: "dnsroll rollout list --fleet lab --phase cleanup-failed", after: startedNothing},
+		// The same after a terminated one, which --phase cleanup-failed
+		// does not list: its phase is the one it was terminated in.
+		{name: "cleanup of the latest, which a terminated one preceded", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseBaking)].State = "terminated"
+			f.add("lab", workflows.PhaseFailed)
+		},
+			method: "POST", path: "/rollouts/rollout-lab/cleanup", auth: bearer, want: 409,
+			contains: "dnsroll rollout list --fleet lab --status terminated", after: startedNothing},
 		// A rollout terminated (or timed out) mid-way ran none of its undo
 		// steps: a cleanup puts back what it may have left, as after
 		// cleanup-failed, unless it had passed its point of no return.

@@ -663,7 +663,8 @@ func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
 		// --fleet names the fleet's latest run, which may be one refused
 		// after the cleanup-failed run the operator means.
 		return conflictAbout(ro.ID, "cannot clean up after %s: it is %s; only a cleanup-failed rollout, or one whose workflow ended mid-way (terminated), has something left to undo "+
-			"(to clean up after an earlier one, name it: `dnsroll rollout list --fleet %s --phase cleanup-failed` lists them, "+
+			"(to clean up after an earlier one, name it: `dnsroll rollout list --fleet %[3]s --phase cleanup-failed` lists them, "+
+			"and `dnsroll rollout list --fleet %[3]s --status terminated` those terminated, "+
 			"and `dnsroll rollout cleanup --id <id>` cleans up after one, if no later rollout changed the fleet)", ro.ID, ro.Status.Phase, Rollouts.Fleet(rollouts.Run{WorkflowID: ro.WorkflowID}))
 	case len(ro.Status.Blue) == 0:
 		return conflictAbout(ro.ID, "cannot clean up after %s: it recorded no blue servers to point the load balancers back at; undo what its cleanup.left lists by hand", ro.ID)
