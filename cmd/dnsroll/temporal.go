@@ -141,7 +141,10 @@ func tlsHint(opts client.Options, err error) string {
 		return " (the server's certificate was refused: for a private CA set TEMPORAL_TLS_SERVER_CA_CERT_PATH; for a certificate issued to another name than the address's host, TEMPORAL_TLS_SERVER_NAME)"
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return " (the server does not speak TLS on this port: unset TEMPORAL_TLS and the TEMPORAL_TLS_* settings, or give its TLS port)"
-	case opts.ConnectionOptions.TLS == nil && strings.Contains(msg, "error reading server preface: EOF"):
+	case opts.ConnectionOptions.TLS == nil && (strings.Contains(msg, "error reading server preface: EOF") ||
+		strings.Contains(msg, "error reading server preface:") && strings.Contains(msg, "connection reset by peer")):
+		// A TLS server closes on a plaintext preface; with the preface
+		// still unread in its buffer, the close is a reset.
 		return " (the server closed the connection at once, as one that wants TLS does: set TEMPORAL_TLS=true, or TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH for mTLS)"
 	}
 	return ""

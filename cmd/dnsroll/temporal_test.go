@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -19,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
 )
 
 // hermetic keeps the developer's own Temporal settings out of a test.
@@ -316,5 +319,26 @@ func TestSDKLogDropsTheHeartbeatCancelledAtAStepsEnd(t *testing.T) {
 	got := b.String()
 	if strings.Count(got, "RecordActivityHeartbeat") != 1 || !strings.Contains(got, "connection refused") || !strings.Contains(got, "Failed to poll") || strings.Contains(got, "started") {
 		t.Errorf("log:\n%s\nwant the failed heartbeat and the poll warning alone", got)
+	}
+}
+
+// A TLS server that gets a plaintext client's preface closes the
+// connection; with the preface still unread in its buffer, the kernel
+// resets it, and gRPC says "connection reset by peer" where it otherwise
+// says EOF. Either way the operator is told to turn TLS on.
+func TestTLSHintOnAResetPreface(t *testing.T) {
+	plain := client.Options{}
+	for _, msg := range []string{
+		`connection error: desc = "error reading server preface: EOF"`,
+		`connection error: desc = "error reading server preface: read tcp 127.0.0.1:40000->127.0.0.1:7233: read: connection reset by peer"`,
+	} {
+		if hint := tlsHint(plain, errors.New(msg)); !strings.Contains(hint, "TEMPORAL_TLS=true") {
+			t.Errorf("hint for %q is %q, want one naming TEMPORAL_TLS=true", msg, hint)
+		}
+	}
+	// A reset with TLS on already is not a server that wants TLS.
+	withTLS := client.Options{ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{}}}
+	if hint := tlsHint(withTLS, errors.New(`error reading server preface: read: connection reset by peer`)); hint != "" {
+		t.Errorf("hint with TLS on: %q, want none", hint)
 	}
 }
