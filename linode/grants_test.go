@@ -17,14 +17,7 @@ import (
 func TestDenied(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
-	var servers []dnsroll.Server
-	for _, label := range []string{"ns1", "ns2", "lb1"} {
-		s, err := e.cloud.Create(c, spec(label, tag))
-		if err != nil {
-			t.Fatal(err)
-		}
-		servers = append(servers, s)
-	}
+	servers := e.createAll(t, "ns1", "ns2", "lb1")
 	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.Tag || d.ReadOnly != nil {
 		t.Fatalf("unrestricted: Denied = %+v, %v; want nothing denied", d, err)
 	}

@@ -97,6 +97,20 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
+// createAll creates a server of this fleet (tag) for each label.
+func (e *env) createAll(t *testing.T, labels ...string) []dnsroll.Server {
+	t.Helper()
+	var servers []dnsroll.Server
+	for _, label := range labels {
+		s, err := e.cloud.Create(ctx(t), spec(label, tag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers = append(servers, s)
+	}
+	return servers
+}
+
 func spec(label string, tags ...string) dnsroll.ServerSpec {
 	return dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: tags}
 }

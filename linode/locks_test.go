@@ -23,14 +23,7 @@ var _ preflight.Locker = (*linode.Cloud)(nil)
 func TestDeleteLocks(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
-	var servers []dnsroll.Server
-	for _, label := range []string{"ns1", "ns2", "lb1"} {
-		s, err := e.cloud.Create(c, spec(label, tag))
-		if err != nil {
-			t.Fatal(err)
-		}
-		servers = append(servers, s)
-	}
+	servers := e.createAll(t, "ns1", "ns2", "lb1")
 	stranger, err := e.cloud.Create(c, spec("other", "someone-else"))
 	if err != nil {
 		t.Fatal(err)

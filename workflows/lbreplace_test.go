@@ -895,6 +895,22 @@ func TestLBReplaceLongWaitsPollLess(t *testing.T) {
 	t.Logf("%d parent checks, %d readings of lb1, %d steps in the status", checks, readings, len(st.Steps))
 }
 
+// runLongestWaits runs a replacement at the longest waits the API takes
+// (glue_wait and drain.max_wait of MaxReplacementWait), against a parent
+// that publishes the glue a day before glue_wait ends, a 30-day TTL and
+// counters that never fall quiet, and returns its status.
+func runLongestWaits(t *testing.T, env *testsuite.TestWorkflowEnvironment, w *world) LBReplaceStatus {
+	t.Helper()
+	w.busyFor = -1
+	w.zoneNSTTL = 30 * 24 * time.Hour
+	w.publishAfter = 13 * 24 * time.Hour
+	in := lbInput()
+	in.GlueWait = config.Duration(MaxReplacementWait)
+	in.Drain.MaxWait = config.Duration(MaxReplacementWait)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	return lbResult(t, env)
+}
+
 // A TTL longer than any resolver caches a delegation (BIND's
 // max-cache-ttl, 7 days; Unbound's and PowerDNS's, 1 day) is waited for 7
 // days, and the longest waits the API takes (glue_wait and max_wait of 14
@@ -905,14 +921,7 @@ func TestLBReplaceLongWaitsPollLess(t *testing.T) {
 // the cap.
 func TestLBReplaceLongestWaitsFitTheHistory(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
-	w.busyFor = -1
-	w.zoneNSTTL = 30 * 24 * time.Hour
-	w.publishAfter = 13 * 24 * time.Hour
-	in := lbInput()
-	in.GlueWait = config.Duration(MaxReplacementWait)
-	in.Drain.MaxWait = config.Duration(MaxReplacementWait)
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
-	st := lbResult(t, env)
+	st := runLongestWaits(t, env, w)
 
 	if st.Drain == nil || st.Drain.TTL.D() != 7*24*time.Hour {
 		t.Errorf("drain %+v: want the TTL waited capped at 7 days", st.Drain)
@@ -1287,14 +1296,7 @@ func TestLBReplaceManyLoadBalancersFitTheHistory(t *testing.T) {
 		t.Run(strconv.Itoa(lbs), func(t *testing.T) {
 			env, w := newLBReplaceEnvFleet(t, false, lbFleetOf(lbs))
 			h := countHistory(env)
-			w.busyFor = -1
-			w.zoneNSTTL = 30 * 24 * time.Hour
-			w.publishAfter = 13 * 24 * time.Hour
-			in := lbInput()
-			in.GlueWait = config.Duration(MaxReplacementWait)
-			in.Drain.MaxWait = config.Duration(MaxReplacementWait)
-			env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
-			st := lbResult(t, env)
+			st := runLongestWaits(t, env, w)
 
 			if st.Drain == nil || st.Drain.Ended != "max-wait" || len(st.Drain.QPS) != lbs {
 				t.Fatalf("drain %+v: want it ended at max_wait with the rates of all %d load balancers", st.Drain, lbs)
