@@ -3,6 +3,7 @@ package linode_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -106,5 +107,88 @@ func TestDeleteOfALockedLinode(t *testing.T) {
 	err = e.cloud.Delete(c, s.ID)
 	if dnsroll.ErrorCode(err) != dnsroll.ECONFLICT || !strings.Contains(err.Error(), "lock") || !strings.Contains(err.Error(), "linode-cli resource-locks list") {
 		t.Errorf("delete of a locked Linode, locks unreadable: %v (code %q); want code %q, saying how to find the lock", err, dnsroll.ErrorCode(err), dnsroll.ECONFLICT)
+	}
+}
+
+// A first rollout deletes nothing: DeleteLocks asks Linode nothing, so a
+// locks API that does not answer cannot hold it up.
+func TestDeleteLocksOfNoServersAsksNothing(t *testing.T) {
+	e := newEnv(t)
+	e.sim.InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4beta/locks", Status: http.StatusServiceUnavailable, Count: -1})
+	if locks, err := e.cloud.DeleteLocks(ctx(t), nil); err != nil || len(locks) != 0 {
+		t.Errorf("DeleteLocks of no servers = %+v, %v; want none, without asking", locks, err)
+	}
+}
+
+// Where the locks cannot be read for good (a token without their scope,
+// 401; an API without them, 404), a refusal that names a lock is taken
+// for one, as for a restricted user. Where the lookup fails for now
+// (503), the refusal is reported as it is, for a retry, which reads the
+// lock then.
+func TestDeleteOfALockedLinodeLocksUnread(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		locked bool
+	}{{http.StatusUnauthorized, true}, {http.StatusNotFound, true}, {http.StatusServiceUnavailable, false}} {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			e := newEnv(t)
+			c := ctx(t)
+			s, err := e.cloud.Create(c, spec("ns1", tag))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.sim.LockInstance(s.ID, linodesim.LockCannotDelete); err != nil {
+				t.Fatal(err)
+			}
+			e.sim.InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4beta/locks", Status: tc.status, Count: -1})
+			err = e.cloud.Delete(c, s.ID)
+			if got := dnsroll.ErrorCode(err) == dnsroll.ECONFLICT && strings.Contains(err.Error(), "linode-cli resource-locks list"); err == nil || got != tc.locked {
+				t.Errorf("delete of a locked Linode, locks answering %d: %v (code %q); want it taken for a lock: %v", tc.status, err, dnsroll.ErrorCode(err), tc.locked)
+			}
+		})
+	}
+}
+
+// A lock on another kind of entity (a NodeBalancer, a volume) whose ID
+// is a server's does not keep that server.
+func TestLocksOfOtherEntitiesDoNotKeepAServer(t *testing.T) {
+	const id = 4321
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method + " " + r.URL.Path {
+		case "GET /v4beta/locks":
+			fmt.Fprintf(w, `{"data": [{"id": 7, "lock_type": "cannot_delete", "entity": {"id": %d, "type": "nodebalancer", "label": "nb1"}}], "page": 1, "pages": 1, "results": 1}`, id)
+		case fmt.Sprintf("DELETE /v4/linode/instances/%d", id):
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"errors": [{"reason": "Linode has a lock on it"}]}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"errors": [{"reason": "Not found"}]}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cloud := newCloud(t, srv.URL+"/v4", token)
+	c := ctx(t)
+	if locks, err := cloud.DeleteLocks(c, []dnsroll.Server{{ID: id, Label: "ns1"}}); err != nil || len(locks) != 0 {
+		t.Errorf("DeleteLocks = %+v, %v; want none: the lock is a NodeBalancer's", locks, err)
+	}
+	if err := cloud.Delete(c, id); err == nil || dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
+		t.Errorf("delete refused, a NodeBalancer locked: %v (code %q); want the refusal as it is, not a lock's", err, dnsroll.ErrorCode(err))
+	}
+}
+
+// Where the locks cannot be read, a refusal that names no lock (a clone
+// in progress) is not taken for one: a retry may pass it.
+func TestDeleteRefusedForAnotherReasonLocksUnread(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	s, err := e.cloud.Create(c, spec("ns1", tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write"})
+	e.sim.InjectFault(linodesim.Fault{Method: "DELETE", PathPrefix: "/v4/linode/instances", Status: http.StatusBadRequest, Reason: "Linode is being cloned", Count: -1})
+	if err := e.cloud.Delete(c, s.ID); err == nil || dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
+		t.Errorf("delete refused during a clone, locks unreadable: %v (code %q); want a refusal a retry may pass", err, dnsroll.ErrorCode(err))
 	}
 }
