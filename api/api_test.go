@@ -365,6 +365,13 @@ func TestRouter(t *testing.T) {
 					t.Fatalf("cleanup started %+v, want one cleanup-only run after run-1, with its blue", f.started)
 				}
 			}},
+		// Terminated at its Plan step, before it recorded blue: a cleanup
+		// would point every load balancer at no server.
+		{name: "cleanup after a rollout terminated while planning", setup: func(f *fakeBackend) {
+			ro := f.runs[f.add("lab", workflows.PhasePlanning)]
+			ro.State, ro.Blue = "terminated", nil
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "before it recorded any blue servers", after: startedNothing},
 		{name: "cleanup after a rollout terminated while deleting blue", setup: func(f *fakeBackend) {
 			f.runs[f.add("lab", workflows.PhaseDeletingBlue)].State = "terminated"
 		},

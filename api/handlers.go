@@ -658,14 +658,18 @@ func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
 		return conflictAbout(ro.ID, "cannot clean up after %s: its workflow ended (%s) in phase %s, past its point of no return (%s), so its load balancers stay on green; "+
 			"finish it by hand: delete the blue servers left, then rename each <label>-next to <label> (README, what each outcome means)",
 			ro.ID, ro.State, p, cmp.Or(ro.Status.NoWayBack, "blue servers were being deleted"))
-	case endedMidWay:
-	case ro.Status.Phase != workflows.PhaseCleanupFailed:
+	case !endedMidWay && ro.Status.Phase != workflows.PhaseCleanupFailed:
 		// --fleet names the fleet's latest run, which may be one refused
 		// after the cleanup-failed run the operator means.
 		return conflictAbout(ro.ID, "cannot clean up after %s: it is %s; only a cleanup-failed rollout, or one whose workflow ended mid-way (terminated), has something left to undo "+
 			"(to clean up after an earlier one, name it: `dnsroll rollout list --fleet %[3]s --phase cleanup-failed` lists them, "+
 			"and `dnsroll rollout list --fleet %[3]s --status terminated` those terminated, "+
 			"and `dnsroll rollout cleanup --id <id>` cleans up after one, if no later rollout changed the fleet)", ro.ID, ro.Status.Phase, Rollouts.Fleet(rollouts.Run{WorkflowID: ro.WorkflowID}))
+	case len(ro.Status.Blue) == 0 && endedMidWay:
+		// It ended before its Plan recorded blue (or the fleet had none):
+		// a cleanup would point every load balancer at no server.
+		return conflictAbout(ro.ID, "cannot clean up after %s: its workflow ended (%s) in phase %s before it recorded any blue servers to point the load balancers back at; "+
+			"see where it stopped (its status) and put the load balancers and servers right by hand", ro.ID, ro.State, p)
 	case len(ro.Status.Blue) == 0:
 		return conflictAbout(ro.ID, "cannot clean up after %s: it recorded no blue servers to point the load balancers back at; undo what its cleanup.left lists by hand", ro.ID)
 	}

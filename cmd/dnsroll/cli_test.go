@@ -366,7 +366,13 @@ func TestCLIWaitExitStatus(t *testing.T) {
 		// with blue alive, and no undo ran: a cleanup puts them back.
 		{"terminated mid-bake", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseBaking, nil, ""
+			ro.Blue = map[string]dnsroll.Server{"ns1": {ID: 11, Label: "ns1"}}
 		}, 3, "dnsroll rollout cleanup --id rollout-lab:r1"},
+		// Before its Plan recorded blue, a cleanup has nothing to point
+		// the load balancers back at, and the API refuses one.
+		{"terminated while planning", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhasePlanning, nil, ""
+		}, 3, "none of its undo steps ran; see where it stopped"},
 		// Past its point of no return, only a person can finish it.
 		{"terminated deleting blue", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseDeletingBlue, nil, ""

@@ -267,11 +267,16 @@ const byHand = "see where it stopped (its status) and put the load balancers and
 
 // midWayFix is what to do about rollout ro had it ended mid-way: before
 // its point of no return, a cleanup puts every load balancer back on blue
-// and deletes green (the API allows it); past it, a person finishes it.
+// and deletes green (the API allows it); past it, a person finishes it,
+// as after a run that recorded no blue servers to go back to, which the
+// API does not clean up after.
 func midWayFix(ro api.Rollout) string {
 	if ro.NoWayBack != "" || ro.Phase == workflows.PhaseDeletingBlue || ro.Phase == workflows.PhaseRenaming {
 		return "it had passed its point of no return, so its load balancers stay on green: delete the blue servers left, " +
 			"then rename each <label>-next to <label> (README, what each outcome means)"
+	}
+	if len(ro.Blue) == 0 {
+		return byHand
 	}
 	return fmt.Sprintf("`dnsroll rollout cleanup --id %s` puts every load balancer back on blue and deletes green, "+
 		"unless a later rollout has run (then %s)", ro.ID, byHand)
