@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnsroll/dnsroll/internal/fleettest"
 )
@@ -687,5 +688,35 @@ func TestCleanupTimeoutShrinksWithTheLoadBalancers(t *testing.T) {
 	longest, _, _ = strings.Cut(longest, " ")
 	if _, err := Parse([]byte(strings.Replace(lbsYAML(12), "zones:", strings.Replace(settings, MaxCleanupTimeout.String(), longest, 1), 1))); err != nil || longest == "" {
 		t.Errorf("the longest the refusal names, %q: %v", longest, err)
+	}
+}
+
+// LongestCleanupTimeout is what cleanupFits takes and no more: the
+// longest fits, a minute longer is refused unless it passes
+// MaxCleanupTimeout, which bounds it, whatever the load balancers,
+// webhooks and pause between rounds.
+func TestLongestCleanupTimeoutIsTheLongestThatFits(t *testing.T) {
+	for _, pause := range []time.Duration{0, time.Second, 30 * time.Second, time.Minute, 7 * time.Minute} {
+		for lbs := 1; lbs <= MaxLoadBalancers; lbs++ {
+			for _, hooks := range []int{0, 1, 3} {
+				f := &Fleet{LoadBalancers: make([]LoadBalancer, lbs), Notifications: Notifications{Webhooks: make([]Webhook, hooks)}}
+				f.Steps.RetryMaximumInterval = Duration(pause)
+				longest := f.LongestCleanupTimeout()
+				if longest > MaxCleanupTimeout || longest <= 0 {
+					t.Fatalf("%d load balancers, %d webhooks, pause %s: longest %s, want at most %s", lbs, hooks, pause, longest, MaxCleanupTimeout)
+				}
+				f.Steps.CleanupTimeout = Duration(longest)
+				if err := f.cleanupFits(); err != nil {
+					t.Fatalf("%d load balancers, %d webhooks, pause %s: the longest, %s, is refused: %v", lbs, hooks, pause, longest, err)
+				}
+				if longest == MaxCleanupTimeout {
+					continue
+				}
+				f.Steps.CleanupTimeout = Duration(longest + time.Minute)
+				if err := f.cleanupFits(); err == nil {
+					t.Fatalf("%d load balancers, %d webhooks, pause %s: a minute past the longest, %s, fits", lbs, hooks, pause, longest+time.Minute)
+				}
+			}
+		}
 	}
 }
