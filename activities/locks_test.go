@@ -3,6 +3,7 @@ package activities
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -25,6 +26,9 @@ func TestPlanRefusesALockedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.planRefusal(t)
+	if app := (*temporal.ApplicationError)(nil); !errors.As(err, &app) || app.Type() != ErrInvalid {
+		t.Errorf("refusal %v; want type %s, as the plan API's 422", err, ErrInvalid)
+	}
 	for _, want := range []string{
 		fmt.Sprintf("nameservers[0]: ns1 (Linode %d) has a cannot_delete lock (lock %d), and this run deletes it", blue.Server.ID, lock),
 		fmt.Sprintf("linode-cli resource-locks delete %d", lock),
@@ -105,5 +109,21 @@ func TestDeleteServerOfALockedServerFailsForGood(t *testing.T) {
 	_, err = c.env.ExecuteActivity(c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next"}})
 	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), "which stops its deletion") {
 		t.Errorf("DeleteGreen of a locked green: %v; want a non-retryable error naming the lock", err)
+	}
+}
+
+// Locks that cannot be read for now (Linode answers 503) are not taken
+// for none: Plan fails for a retry, which reads them then.
+func TestPlanRetriesLocksThatCannotBeRead(t *testing.T) {
+	c := newCloudEnv(t)
+	c.mustEnsure(t, "ns1")
+	c.sim.InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4beta/locks", Status: http.StatusServiceUnavailable, Count: -1})
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	c.readFrom(dir)
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", Revision: "A"})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "locks") {
+		t.Errorf("Plan, locks unreadable for now: %v; want a failure a retry may pass, about the locks", err)
 	}
 }
