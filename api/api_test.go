@@ -372,6 +372,13 @@ func TestRouter(t *testing.T) {
 			ro.State, ro.Blue = "terminated", nil
 		},
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "before it recorded any blue servers", after: startedNothing},
+		{name: "cleanup after a rollout terminated while renaming", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseRenaming)].State = "terminated"
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "point of no return", after: startedNothing},
+		// One still running has not ended mid-way: its own undo runs.
+		{name: "cleanup of a rollout still baking", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseBaking) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 409, contains: "it is baking", after: startedNothing},
 		{name: "cleanup after a rollout terminated while deleting blue", setup: func(f *fakeBackend) {
 			f.runs[f.add("lab", workflows.PhaseDeletingBlue)].State = "terminated"
 		},

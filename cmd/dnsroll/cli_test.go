@@ -377,6 +377,15 @@ func TestCLIWaitExitStatus(t *testing.T) {
 		{"terminated deleting blue", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseDeletingBlue, nil, ""
 		}, 3, "rename each <label>-next to <label>"},
+		{"terminated renaming", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseRenaming, nil, ""
+			ro.Blue = map[string]dnsroll.Server{"ns1": {ID: 11, Label: "ns1"}}
+		}, 3, "rename each <label>-next to <label>"},
+		// A first rollout's switch has no blue to go back to.
+		{"first rollout terminated mid-bake", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseBaking, nil, ""
+			ro.NoWayBack = "point of no return: there is no blue to go back to"
+		}, 3, "rename each <label>-next to <label>"},
 		{"succeeded", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "completed", workflows.PhaseSucceeded, nil, ""
 		}, 0, ""},
