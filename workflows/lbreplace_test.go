@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
@@ -95,6 +96,9 @@ type world struct {
 	// fail; unreadable, those of the load balancer it names.
 	queriesFail bool
 	unreadable  string
+	// countersLack names a load balancer that LoadBalancersQueries
+	// leaves out of its result, which it lists in reverse order.
+	countersLack string
 	// createAfter is how long each CreateLoadBalancer takes to report
 	// back. commitLate, when set, is how long after its request the fake
 	// Linode commits a create, whatever became of the step; next holds
@@ -308,6 +312,10 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		res := activities.LoadBalancersQueriesResult{Attempt: 1}
 		for _, lb := range in.LBs {
 			res.LBs = append(res.LBs, w.readQueries(lb.Name))
+		}
+		if w.countersLack != "" {
+			res.LBs = slices.DeleteFunc(res.LBs, func(q activities.LBQueries) bool { return q.Name == w.countersLack })
+			slices.Reverse(res.LBs)
 		}
 		return res, nil
 	})
@@ -807,6 +815,46 @@ func TestLBReplaceOneUnreadableCounterDrainsToMaxWait(t *testing.T) {
 	}
 }
 
+// A replacement started before the drain read every counter in one step
+// reads each in a step of its own, and one that fails is not known
+// quiet either.
+func TestLBReplaceOldDrainOneUnreadableCounterDrainsToMaxWait(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	env.OnGetVersion(versionDrainReadsInOneStep, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	w.busyFor = 0
+	w.unreadable = "lb2"
+	in := lbInput()
+	in.Drain.MaxWait = config.Duration(2 * time.Hour)
+	st := runLBReplace(t, env, in, PhaseSucceeded)
+
+	if st.Drain == nil || st.Drain.Ended != "max-wait" {
+		t.Fatalf("drain %+v: want ended at max-wait", st.Drain)
+	}
+	if slices.ContainsFunc(st.Steps, func(s *Step) bool { return s.Name == "LoadBalancersQueries" }) ||
+		!slices.ContainsFunc(st.Steps, func(s *Step) bool { return s.Name == "LoadBalancerQueries" && s.Target == "lb2" }) {
+		t.Errorf("steps %v; want a reading of each load balancer's counter, one at a time", st.Steps)
+	}
+}
+
+// A reading is matched to its load balancer by name: one the result
+// leaves out, its order aside, is not read, and not known quiet.
+func TestLBReplaceCounterLeftOutOfTheReadingDrainsToMaxWait(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = 0
+	w.countersLack = "lb2"
+	in := lbInput()
+	in.Drain.MaxWait = config.Duration(2 * time.Hour)
+	st := runLBReplace(t, env, in, PhaseSucceeded)
+
+	if st.Drain == nil || st.Drain.Ended != "max-wait" {
+		t.Fatalf("drain %+v: want ended at max-wait", st.Drain)
+	}
+	i := slices.IndexFunc(st.Steps, func(s *Step) bool { return s.Name == "LoadBalancersQueries" })
+	if i < 0 || !strings.HasPrefix(st.Steps[i].Note, "not read: ") {
+		t.Errorf("first reading's step %+v, want a note that a load balancer was not read", st.Steps[max(i, 0)])
+	}
+}
+
 // A force-drain sent before the drain is ignored, not kept for it: it
 // would end a drain that had not begun, whatever it then measured.
 func TestLBReplaceForceDrainBeforeTheDrainIsIgnored(t *testing.T) {
@@ -839,6 +887,12 @@ func TestLBReplaceDrainWaitsTTLWhenQuiet(t *testing.T) {
 	}
 	if max := w.servedAt.Add(fakeZoneNSTTL + 30*time.Second); deleted.After(max) {
 		t.Errorf("old load balancer deleted at %s, long after the TTL (%s)", deleted, max)
+	}
+	// Every counter was read: no reading says one was not.
+	for _, s := range st.Steps {
+		if s.Name == "LoadBalancersQueries" && s.Note != "" {
+			t.Errorf("reading %+v has a note; want none, every counter read", s)
+		}
 	}
 }
 
