@@ -796,6 +796,9 @@ func TestDecodeSignalRefusalNamesTheSignalsFields(t *testing.T) {
 			[]string{`"gate"`, "number", `"gate": 1`}},
 		{"zone-revision, misspelt revision", map[string]any{"revison": "8f3c2e1"}, signalFields[SignalZoneRevision],
 			[]string{`unknown field "revison"`, `"revision": "..."`}},
+		// Neither an object nor a string: no field to name.
+		{"abort, a list", []int{4, 2}, nil,
+			[]string{`its payload [4,2] is neither {"reason": "...", "by": "..."} nor a string`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := decodeSignal(raw(tt.in), tt.fields...)
