@@ -354,6 +354,10 @@ func TestLaterChangePassesOverRunsRefusedAtPlan(t *testing.T) {
 			st.Phase = workflows.PhaseCleanupFailed
 		case "refused at plan":
 			st.Steps = []*workflows.Step{{Name: "Plan", Target: in.Fleet, Phase: workflows.PhasePlanning, State: workflows.StepFailed}}
+		case "busy":
+			return st, temporal.NewNonRetryableApplicationError("fleet lab is busy", workflows.ErrTypeFleetBusy, nil)
+		case "no status":
+			return st, temporal.NewNonRetryableApplicationError(in.Reason, workflows.ErrTypeFailed, nil)
 		case "failed creating":
 			st.Steps = []*workflows.Step{
 				{Name: "Plan", Target: in.Fleet, Phase: workflows.PhasePlanning, State: workflows.StepSucceeded},
@@ -374,9 +378,15 @@ func TestLaterChangePassesOverRunsRefusedAtPlan(t *testing.T) {
 	}
 	failed := roll("cleanup-failed")
 	roll("refused at plan")
+	roll("busy")
 	roll("refused at plan")
 	if later, _, err := LaterChange(t.Context(), c, failed); err != nil || later.RunID != "" {
-		t.Errorf("after two runs refused at Plan, the later change is %+v, %v; want none", later, err)
+		t.Errorf("after runs refused at Plan or busy, the later change is %+v, %v; want none", later, err)
+	}
+	// A failure without a status is not known to have changed nothing.
+	unknown := roll("no status")
+	if later, _, err := LaterChange(t.Context(), c, failed); err != nil || later.RunID != unknown.RunID {
+		t.Errorf("after a run that failed without a status, the later change is %+v, %v; want %s", later, err, unknown.RunID)
 	}
 	changed := roll("failed creating")
 	roll("refused at plan")
