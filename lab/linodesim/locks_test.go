@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/linode/linodego"
 
@@ -93,6 +94,15 @@ func TestLocksStopADelete(t *testing.T) {
 	if err := e.lc.DeleteInstance(c, ns1.ID); err != nil {
 		t.Errorf("delete once the lock is removed: %v", err)
 	}
+	if err := beta.DeleteLock(c, lock.ID); apiStatus(err) != http.StatusNotFound {
+		t.Errorf("remove a removed lock: %v; want a 404", err)
+	}
+	// Another kind of entity, which the simulator does not have, takes
+	// no lock, whatever its ID.
+	ns3 := e.create(t, "ns3")
+	if _, err := beta.CreateLock(c, linodego.LockCreateOptions{EntityType: "nodebalancer", EntityID: ns3.ID, LockType: linodego.LockTypeCannotDelete}); apiStatus(err) != http.StatusNotFound {
+		t.Errorf("a lock on a NodeBalancer with a Linode's ID: %v; want a 404", err)
+	}
 }
 
 // Only an unrestricted user may see or manage locks (Linode's docs): a
@@ -137,5 +147,18 @@ func TestLocksSurviveRestart(t *testing.T) {
 	n := e2.create(t, "ns2")
 	if again, err := e2.sim.LockInstance(n.ID, string(linodego.LockTypeCannotDelete)); err != nil || again == id {
 		t.Errorf("a new lock after restart: %d, %v; want a new ID", again, err)
+	}
+}
+
+// A Linode being deleted takes no lock: it is as good as gone.
+func TestLockOnADeletingLinodeIsNotFound(t *testing.T) {
+	e := newEnv(t, linodesim.Options{DeleteDelay: time.Hour})
+	c := ctx(t)
+	ns1 := e.create(t, "ns1")
+	if err := e.lc.DeleteInstance(c, ns1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.betaClient(t).CreateLock(c, linodego.LockCreateOptions{EntityType: linodego.EntityLinode, EntityID: ns1.ID, LockType: linodego.LockTypeCannotDelete}); apiStatus(err) != http.StatusNotFound {
+		t.Errorf("a lock on a deleting Linode: %v; want a 404", err)
 	}
 }
