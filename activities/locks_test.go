@@ -78,6 +78,21 @@ func TestNewLoadBalancersRefuseALockedOld(t *testing.T) {
 	if n := c.sim.Created(); n != 1 {
 		t.Errorf("%d instances created; want only the old load balancer", n)
 	}
+
+	// A replacement an earlier run left is reused, or deleted on an undo.
+	if err := c.sim.Unlock(lock); err != nil {
+		t.Fatal(err)
+	}
+	left := c.mustEnsure(t, "lb1-next")
+	leftLock, err := c.sim.LockInstance(left.Server.ID, linodesim.LockCannotDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	want = fmt.Sprintf("lb1-next (Linode %d) has a cannot_delete lock (lock %d)", left.Server.ID, leftLock)
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), want) {
+		t.Errorf("check, a replacement left locked: %v; want a refusal containing %q", err, want)
+	}
 }
 
 // A lock put on a server after Plan (or one the token could not read)

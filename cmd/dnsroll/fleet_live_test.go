@@ -117,6 +117,19 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	if err := sim.Unlock(lock); err != nil {
 		t.Fatal(err)
 	}
+	// So would one on the green an earlier rollout left, which the next
+	// deletes on an undo, or replaces.
+	leftLock, err := sim.LockInstance(left.ID, linodesim.LockCannotDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
+	if want := fmt.Sprintf("ns1-next (Linode %d) has a cannot_delete lock (lock %d)", left.ID, leftLock); code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("a locked green left: exit %d, stderr %q; want exit 1 and %q", code, errOut, want)
+	}
+	if err := sim.Unlock(leftLock); err != nil {
+		t.Fatal(err)
+	}
 
 	bad := fleetWith(t, "{label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}",
 		"{label: ns1, region: mars-1, type: g6-nanode-1, image: linode/debian99, firewall_id: 78}")
