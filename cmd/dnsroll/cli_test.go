@@ -484,7 +484,14 @@ func TestCLIStatusOfATerminatedRolloutSaysWhatToDo(t *testing.T) {
 	}{
 		{"terminated mid-bake", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseBaking, nil, ""
+			ro.Blue = map[string]dnsroll.Server{"ns1": {ID: 11, Label: "ns1"}}
 		}, "none of its undo steps ran; `dnsroll rollout cleanup --id rollout-lab:r1`", "rename each"},
+		// No blue recorded: a cleanup would point the load balancers at
+		// no server, and the API refuses it.
+		{"terminated planning", func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhasePlanning, nil, ""
+			ro.Blue = nil
+		}, "none of its undo steps ran; see where it stopped", "dnsroll rollout cleanup"},
 		{"terminated deleting blue", func(ro *api.Rollout) {
 			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseDeletingBlue, nil, ""
 		}, "none of its undo steps ran; it had passed its point of no return", "dnsroll rollout cleanup"},
