@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -356,13 +357,25 @@ func TestRouter(t *testing.T) {
 		// A rollout terminated (or timed out) mid-way ran none of its undo
 		// steps: a cleanup puts back what it may have left, as after
 		// cleanup-failed, unless it had passed its point of no return.
+		// Its green servers are named to the cleanup, as a cleanup-failed
+		// run's cleanup.left is: the fleet file may drop or rename a
+		// nameserver before the cleanup, and its labels would miss them.
 		{name: "cleanup after a rollout terminated while baking", setup: func(f *fakeBackend) {
-			f.runs[f.add("lab", workflows.PhaseBaking)].State = "terminated"
+			ro := f.runs[f.add("lab", workflows.PhaseBaking)]
+			ro.State = "terminated"
+			ro.Status.Green = map[string]dnsroll.Server{"ns2": {ID: 8, Label: "ns2-next"}, "ns1": {ID: 7, Label: "ns1-next"}}
 		},
 			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", body: `{"reason":"terminated by mistake"}`, auth: bearer, want: 201, contains: `"id": "rollout-lab:run-2"`,
 			after: func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
 				if len(f.started) != 1 || f.started[0].CleanUp == nil || f.started[0].CleanUp.From != "rollout-lab:run-1" || f.started[0].CleanUp.Blue["ns1"].Label != "ns1" {
 					t.Fatalf("cleanup started %+v, want one cleanup-only run after run-1, with its blue", f.started)
+				}
+				want := []workflows.Leftover{
+					{Kind: workflows.LeftoverServer, Name: "ns1-next", ID: 7, Action: "delete"},
+					{Kind: workflows.LeftoverServer, Name: "ns2-next", ID: 8, Action: "delete"},
+				}
+				if got := f.started[0].CleanUp.Left; !slices.Equal(got, want) {
+					t.Errorf("cleanup left %+v, want the terminated run's green servers %+v", got, want)
 				}
 			}},
 		// Terminated at its Plan step, before it recorded blue: a cleanup

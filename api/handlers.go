@@ -630,8 +630,17 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	st := ro.Status
 	req := &workflows.CleanupRequest{From: ro.ID, Blue: st.Blue}
-	if st.Cleanup != nil {
+	switch {
+	case st.Cleanup != nil:
 		req.Left = st.Cleanup.Left
+	default:
+		// A run that ended mid-way listed nothing left: its green
+		// servers are, which the fleet file may since have dropped or
+		// renamed the nameservers of.
+		for _, label := range slices.Sorted(maps.Keys(st.Green)) {
+			g := st.Green[label]
+			req.Left = append(req.Left, workflows.Leftover{Kind: workflows.LeftoverServer, Name: g.Label, ID: g.ID, Action: "delete"})
+		}
 	}
 	s.start(w, r, workflows.RolloutInput{
 		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By, CleanUp: req, ExtraLoadBalancers: st.ExtraLoadBalancers,
