@@ -792,20 +792,28 @@ func TestLBReplaceUnreadableCountersDrainToMaxWait(t *testing.T) {
 	}
 }
 
+// drainWithLB2Unknown runs a replacement whose lb1 falls quiet at once
+// and whose lb2 cannot be told quiet (fault, a field of w, names it), with
+// a max_wait of 2 hours, and checks that the drain ran to max_wait.
+func drainWithLB2Unknown(t *testing.T, env *testsuite.TestWorkflowEnvironment, w *world, fault *string) LBReplaceStatus {
+	t.Helper()
+	w.busyFor = 0
+	*fault = "lb2"
+	in := lbInput()
+	in.Drain.MaxWait = config.Duration(2 * time.Hour)
+	st := runLBReplace(t, env, in, PhaseSucceeded)
+	if st.Drain == nil || st.Drain.Ended != "max-wait" {
+		t.Fatalf("drain %+v: want ended at max-wait", st.Drain)
+	}
+	return st
+}
+
 // The counters are read in one step a round; one load balancer whose
 // counter cannot be read, the other quiet, is still not known quiet: the
 // drain runs to max_wait, and the round's step says which was not read.
 func TestLBReplaceOneUnreadableCounterDrainsToMaxWait(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
-	w.busyFor = 0
-	w.unreadable = "lb2"
-	in := lbInput()
-	in.Drain.MaxWait = config.Duration(2 * time.Hour)
-	st := runLBReplace(t, env, in, PhaseSucceeded)
-
-	if st.Drain == nil || st.Drain.Ended != "max-wait" {
-		t.Fatalf("drain %+v: want ended at max-wait", st.Drain)
-	}
+	st := drainWithLB2Unknown(t, env, w, &w.unreadable)
 	if d := w.at["Delete lb1"]; d.Before(w.servedAt.Add(2 * time.Hour)) {
 		t.Errorf("deleted at %s, before max_wait", d)
 	}
@@ -821,15 +829,7 @@ func TestLBReplaceOneUnreadableCounterDrainsToMaxWait(t *testing.T) {
 func TestLBReplaceOldDrainOneUnreadableCounterDrainsToMaxWait(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
 	env.OnGetVersion(versionDrainReadsInOneStep, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
-	w.busyFor = 0
-	w.unreadable = "lb2"
-	in := lbInput()
-	in.Drain.MaxWait = config.Duration(2 * time.Hour)
-	st := runLBReplace(t, env, in, PhaseSucceeded)
-
-	if st.Drain == nil || st.Drain.Ended != "max-wait" {
-		t.Fatalf("drain %+v: want ended at max-wait", st.Drain)
-	}
+	st := drainWithLB2Unknown(t, env, w, &w.unreadable)
 	if slices.ContainsFunc(st.Steps, func(s *Step) bool { return s.Name == "LoadBalancersQueries" }) ||
 		!slices.ContainsFunc(st.Steps, func(s *Step) bool { return s.Name == "LoadBalancerQueries" && s.Target == "lb2" }) {
 		t.Errorf("steps %v; want a reading of each load balancer's counter, one at a time", st.Steps)
@@ -840,15 +840,7 @@ func TestLBReplaceOldDrainOneUnreadableCounterDrainsToMaxWait(t *testing.T) {
 // leaves out, its order aside, is not read, and not known quiet.
 func TestLBReplaceCounterLeftOutOfTheReadingDrainsToMaxWait(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
-	w.busyFor = 0
-	w.countersLack = "lb2"
-	in := lbInput()
-	in.Drain.MaxWait = config.Duration(2 * time.Hour)
-	st := runLBReplace(t, env, in, PhaseSucceeded)
-
-	if st.Drain == nil || st.Drain.Ended != "max-wait" {
-		t.Fatalf("drain %+v: want ended at max-wait", st.Drain)
-	}
+	st := drainWithLB2Unknown(t, env, w, &w.countersLack)
 	i := slices.IndexFunc(st.Steps, func(s *Step) bool { return s.Name == "LoadBalancersQueries" })
 	if i < 0 || !strings.HasPrefix(st.Steps[i].Note, "not read: ") {
 		t.Errorf("first reading's step %+v, want a note that a load balancer was not read", st.Steps[max(i, 0)])
