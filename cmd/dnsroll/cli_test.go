@@ -82,7 +82,7 @@ func TestCLIFleetValidate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
-	wantAll(t, "stdout", out, "ok: fleet lab: 2 nameservers, 2 load balancers", "ok: playbooks ", "ok: zone example.com", "skipped: live checks")
+	wantAll(t, "stdout", out, "ok: fleet lab: 2 nameservers, 2 load balancers, 1 zone\n", "ok: playbooks ", "ok: zone example.com", "skipped: live checks")
 
 	// The lab fleet copied elsewhere: its relative playbook paths miss.
 	moved := filepath.Join(t.TempDir(), "lab.yaml")

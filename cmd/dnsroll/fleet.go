@@ -137,7 +137,7 @@ func validateFleet(ctx context.Context, out io.Writer, file, revision string, li
 	if err := preflight.Neighbours(file, f, target); err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	fmt.Fprintf(out, "ok: fleet %s: %d nameservers, %d load balancers, %d zones\n", f.Name, len(f.Nameservers), len(f.LoadBalancers), len(f.Zones))
+	fmt.Fprintf(out, "ok: fleet %s: %s, %s, %s\n", f.Name, count(len(f.Nameservers), "nameserver"), count(len(f.LoadBalancers), "load balancer"), count(len(f.Zones), "zone"))
 	fmt.Fprintf(out, "ok: playbooks %s, %s\n", f.Path(f.Ansible.NameserverPlaybook), f.Path(f.Ansible.LoadBalancerPlaybook))
 	if revision == "" && f.NeedsRevision() {
 		fmt.Fprintln(out, "skipped: the zone files, which depend on the revision (pass --revision)")
@@ -247,4 +247,12 @@ func printCensus(out io.Writer, f *config.Fleet, c preflight.Census) {
 	for _, s := range c.Deleting {
 		fmt.Fprintf(out, "ok: Linode: %s is being deleted; rollouts ignore it\n", server(s))
 	}
+}
+
+// count is n noun, with the plural's s unless n is one.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
