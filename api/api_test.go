@@ -453,6 +453,12 @@ func TestRouter(t *testing.T) {
 		{name: "approve unknown", method: "POST", path: "/rollouts/rollout-lab:run-9/approve", auth: bearer, want: 404},
 		{name: "approve the open gate", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAwaitingApproval)].ApprovalGate = 2 },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":2}`, auth: bearer, want: 202, after: wantSignals("approve rollout-lab:run-1  api gate 2")},
+		// Each run numbers its gates from 1, and the fleet's latest may
+		// be a run started since the status was read: a gate is one run's.
+		{name: "approve a gate of the fleet's latest", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAwaitingApproval)].ApprovalGate = 1 },
+			method: "POST", path: "/rollouts/rollout-lab/approve", body: `{"gate":1}`, auth: bearer, want: 400, field: "gate", contains: "name the run too, rollout-lab:", after: wantSignals()},
+		{name: "approve the fleet's latest at whichever gate", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAwaitingApproval)].ApprovalGate = 1 },
+			method: "POST", path: "/rollouts/rollout-lab/approve", auth: bearer, want: 202, after: wantSignals("approve rollout-lab:run-1  api")},
 		{name: "approve a closed gate", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAwaitingApproval)].ApprovalGate = 2 },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":1}`, auth: bearer, want: 409, contains: "approval gate 1 is not open: gate 2 is"},
 		// A status read without the workflow (no worker answered its

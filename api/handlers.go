@@ -470,6 +470,11 @@ func (s *Server) signalInput(w http.ResponseWriter, r *http.Request, name string
 		return in, fieldError("gate", "is only for %s", workflows.SignalApprove)
 	case in.Gate < 0:
 		return in, fieldError("gate", "must be the number of the approval gate, from 1, that the status shows as approval_gate (or left out for whichever is open); got %d", in.Gate)
+	case in.Gate != 0 && !strings.Contains(idParam(r), ":"):
+		// Every run of a fleet has the same workflow ID and numbers its
+		// gates from 1, so the fleet's latest may be a run started since
+		// the status was read, at a gate of the same number.
+		return in, fieldError("gate", "is a gate of one run, and each run numbers its gates from 1: name the run too, %s:<run id> as the status's id gives it, lest the approval open gate %d of a run of the fleet started since you read the status", idParam(r), in.Gate)
 	}
 	if err := refuseLive(in.LiveBundle, in.LiveUnknown); err != nil {
 		return in, err

@@ -62,14 +62,17 @@ func (k Kind) ParseID(id string) (rollouts.Run, error) {
 // escaping, so a colon sent as %3A (encodeURIComponent does) stays %3A in
 // the parameter; otherwise the parameter is already unescaped, and must
 // not be unescaped twice.
-func (k Kind) runParam(r *http.Request) (rollouts.Run, error) {
+func (k Kind) runParam(r *http.Request) (rollouts.Run, error) { return k.ParseID(idParam(r)) }
+
+// idParam is the {id} URL parameter, unescaped once (see runParam).
+func idParam(r *http.Request) string {
 	id := chi.URLParam(r, "id")
 	if r.URL.RawPath != "" {
 		if u, err := url.PathUnescape(id); err == nil {
 			id = u
 		}
 	}
-	return k.ParseID(id)
+	return id
 }
 
 // Fleet is the fleet of a run of k.

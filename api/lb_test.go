@@ -218,17 +218,25 @@ func TestLoadBalancerRoutes(t *testing.T) {
 			st.ApprovalGate = 1
 			f.addRun(LBReplacements, "lab", "running", st)
 		},
-			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":2}`, auth: bearer, want: 409, contains: "approval gate 2 is not open: gate 1 is", after: wantSignals()},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab:run-1/approve", body: `{"gate":2}`, auth: bearer, want: 409, contains: "approval gate 2 is not open: gate 1 is", after: wantSignals()},
 		{name: "approve replacement's gate, numbered by no worker", setup: func(f *fakeBackend) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingApproval))
 		},
-			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":1}`, auth: bearer, want: 409, contains: "approve without gate", after: wantSignals()},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab:run-1/approve", body: `{"gate":1}`, auth: bearer, want: 409, contains: "approve without gate", after: wantSignals()},
 		{name: "approve replacement's gate", setup: func(f *fakeBackend) {
 			st := replacing(workflows.PhaseAwaitingApproval)
 			st.ApprovalGate = 1
 			f.addRun(LBReplacements, "lab", "running", st)
 		},
-			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":1,"by":"alice"}`, auth: bearer, want: 202, after: wantSignals("approve lbreplace-lab:run-1  alice gate 1")},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab:run-1/approve", body: `{"gate":1,"by":"alice"}`, auth: bearer, want: 202, after: wantSignals("approve lbreplace-lab:run-1  alice gate 1")},
+		// Every replacement's gate is 1: a gate read from an earlier
+		// replacement of the fleet must not approve a later one.
+		{name: "approve replacement's gate without its run", setup: func(f *fakeBackend) {
+			st := replacing(workflows.PhaseAwaitingApproval)
+			st.ApprovalGate = 1
+			f.addRun(LBReplacements, "lab", "running", st)
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", body: `{"gate":1}`, auth: bearer, want: 400, field: "gate", contains: "name the run too, lbreplace-lab:", after: wantSignals()},
 		{name: "rollback replacement", setup: func(f *fakeBackend) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseVerifyNewLBs))
 		},

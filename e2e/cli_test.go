@@ -147,7 +147,7 @@ func TestCLIApprovalGateShowsTheDecision(t *testing.T) {
 	gate := "abort:   dnsroll rollout abort --id " + id
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(out.String(), gate) && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 	}
-	if o, code := cli(t, c.URL, apiToken, "approve", "--fleet", "lab", "--gate", "1", "--reason", "diff reviewed"); code != 0 {
+	if o, code := cli(t, c.URL, apiToken, "approve", "--id", id, "--gate", "1", "--reason", "diff reviewed"); code != 0 {
 		t.Fatalf("approve: exit %d:\n%s", code, o)
 	}
 	if err := cmd.Wait(); err != nil {

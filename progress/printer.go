@@ -219,7 +219,13 @@ func (p *Printer) gate(st workflows.Status) {
 		}
 		p.printf("    approve: dnsroll %s approve --id %s%s --reason '...'\n", group, p.ID, gate)
 		p.printf("    abort:   dnsroll %s abort --id %s --reason '...'\n", group, p.ID)
-		wid, _, _ := strings.Cut(p.ID, ":")
+		// With the run, as the gate is that run's: Temporal refuses the
+		// signal once it has ended, rather than give it to the fleet's
+		// next run, whose gates are numbered from 1 again.
+		wid, rid, _ := strings.Cut(p.ID, ":")
+		if rid != "" {
+			wid += " --run-id " + rid
+		}
 		p.printf("    (or: temporal workflow signal --workflow-id %s --name approve --input '%s')\n", wid, input)
 	}
 }

@@ -134,7 +134,7 @@ func TestPrinterApprovalGate(t *testing.T) {
 		"approve by 2026-12-01 16:00:00 UTC, or it is aborted\n",
 		"approve: dnsroll rollout approve --id rollout-lab:0f1e --gate 2 --reason '...'\n",
 		"abort:   dnsroll rollout abort --id rollout-lab:0f1e --reason '...'\n",
-		`temporal workflow signal --workflow-id rollout-lab --name approve --input '{"by":"you","gate":2}'`,
+		`temporal workflow signal --workflow-id rollout-lab --run-id 0f1e --name approve --input '{"by":"you","gate":2}'`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("printed:\n%s\nlacks %q", got, want)

@@ -140,9 +140,12 @@ func (c *apiCmd) signalFlags(fs *flag.FlagSet, group, name string, send func(con
 	fs.StringVar(&c.id, "id", "", "ID, or give it as the argument (default: the fleet's latest)")
 	whoFlags(fs, &in.Reason, &in.By)
 	if name == workflows.SignalApprove {
-		fs.IntVar(&in.Gate, "gate", 0, "the approval gate to approve, as the status numbers it: refused if another is open, as when someone approved it since you read the status (default: whichever is open)")
+		fs.IntVar(&in.Gate, "gate", 0, "the approval gate to approve, as the status numbers it, with --id naming the run (each run numbers its gates from 1): refused if another is open, as when someone approved it since you read the status (default: whichever is open)")
 	}
 	return func(ctx context.Context) error {
+		if err := c.gateOfRun(group, in.Gate); err != nil {
+			return err
+		}
 		id, err := send(ctx, in)
 		if err != nil {
 			return err
@@ -150,6 +153,22 @@ func (c *apiCmd) signalFlags(fs *flag.FlagSet, group, name string, send func(con
 		fmt.Fprintf(c.out, "sent %s to %s; follow it with: dnsroll %s status --id %s\n", name, id, group, id)
 		return nil
 	}
+}
+
+// gateOfRun refuses a gate without the run it is of: every run of a
+// fleet has the same workflow ID and numbers its gates from 1, so the
+// fleet's latest may be a run started since the status was read, at a
+// gate of the same number.
+func (c *apiCmd) gateOfRun(group string, gate int) error {
+	if gate == 0 || strings.Contains(c.id, ":") || (c.id == "" && c.fleet == "") {
+		return nil
+	}
+	k := api.Rollouts
+	if group == "lb" {
+		k = api.LBReplacements
+	}
+	return fmt.Errorf("--gate %d is a gate of one run: name the run, --id %s:<run id> as the status prints it (each run numbers its gates from 1, so the fleet's latest may be a run started since, at a gate %d of its own)",
+		gate, cmp.Or(c.id, k.ID(c.fleet)), gate)
 }
 
 // whoFlags registers --reason and --by, which every change records.

@@ -517,13 +517,21 @@ func TestCLIApproveNamesItsGate(t *testing.T) {
 	f := newFakeAPI(t, 0)
 	var sent string
 	f.more = func(method, path string, body []byte) any {
-		if method == "POST" && path == "/rollouts/rollout-lab/approve" {
+		if method == "POST" && path == "/rollouts/rollout-lab:r1/approve" {
 			sent = string(body)
 			return api.Accepted{ID: "rollout-lab:r1", Signal: "approve"}
 		}
 		return nil
 	}
-	if out, errOut, code := cli(t, "rollout", "approve", "--fleet", "lab", "--gate", "2", "--by", "alice"); code != 0 || !strings.HasPrefix(out, "sent approve to rollout-lab:r1") {
+	// Each run numbers its gates from 1: without the run, gate 2 could
+	// be another run's, one started since the status was read.
+	if out, errOut, code := cli(t, "rollout", "approve", "--fleet", "lab", "--gate", "2"); code != 1 || !strings.Contains(errOut, "--id rollout-lab:<run id>") || sent != "" {
+		t.Errorf("approve --fleet --gate 2: exit %d, stdout %q, stderr %q, sent %q; want exit 1 asking for the run, nothing sent", code, out, errOut, sent)
+	}
+	if out, errOut, code := cli(t, "rollout", "approve", "--id", "rollout-lab", "--gate", "2"); code != 1 || !strings.Contains(errOut, "--id rollout-lab:<run id>") || sent != "" {
+		t.Errorf("approve --id without run --gate 2: exit %d, stdout %q, stderr %q, sent %q; want exit 1 asking for the run, nothing sent", code, out, errOut, sent)
+	}
+	if out, errOut, code := cli(t, "rollout", "approve", "--id", "rollout-lab:r1", "--gate", "2", "--by", "alice"); code != 0 || !strings.HasPrefix(out, "sent approve to rollout-lab:r1") {
 		t.Fatalf("approve --gate 2: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if !strings.Contains(sent, `"gate":2`) || !strings.Contains(sent, `"by":"alice"`) {

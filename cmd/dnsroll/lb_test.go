@@ -234,7 +234,8 @@ func TestCLILBUpdateStatusAndSignals(t *testing.T) {
 		{args: []string{"rollback", "--fleet", "lab"}, request: "POST /load-balancer-replacements/lbreplace-lab/rollback"},
 		{args: []string{"rollback", "--id", "lbupdate-lab:r2"}, errText: "a load balancer update takes only abort, not rollback"},
 		{args: []string{"approve", "--fleet", "lab", "--by", "alice"}, request: "POST /load-balancer-replacements/lbreplace-lab/approve", body: `"by":"alice"`},
-		{args: []string{"approve", "--fleet", "lab", "--gate", "1"}, request: "POST /load-balancer-replacements/lbreplace-lab/approve", body: `"gate":1`},
+		{args: []string{"approve", "--fleet", "lab", "--gate", "1"}, errText: "--id lbreplace-lab:<run id>"},
+		{args: []string{"approve", "--id", "lbreplace-lab:r1", "--gate", "1"}, request: "POST /load-balancer-replacements/lbreplace-lab:r1/approve", body: `"gate":1`},
 		{args: []string{"approve", "--id", "lbupdate-lab:r2"}, errText: "a load balancer update takes only abort, not approve"},
 		{args: []string{"abort"}, errText: "--fleet or --id is required"},
 	} {
