@@ -466,6 +466,26 @@ func TestRouter(t *testing.T) {
 		// gates were numbered, shows none open: not "gate 0".
 		{name: "approve a gate the status does not number", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAwaitingApproval) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":1}`, auth: bearer, want: 409, contains: "the status does not say which approval gate is open"},
+		// With no worker to say which gate is open, an approve naming one
+		// is sent, since the rollout takes it only at that gate: refused,
+		// the operator was told to approve whichever gate is open, unseen.
+		{name: "approve a gate with no worker answering", setup: func(f *fakeBackend) {
+			f.runs[f.add("lab", workflows.PhaseAwaitingApproval)].ApprovalGate = 2
+			f.noWorker = true
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":1}`, auth: bearer, want: 202,
+			contains: "takes this approve only if approval gate 1 is open", after: wantSignals("approve rollout-lab:run-1  api gate 1")},
+		{name: "approve with no worker answering", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseAwaitingApproval)
+			f.noWorker = true
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", auth: bearer, want: 202,
+			contains: "approves whichever approval gate is open", after: wantSignals("approve rollout-lab:run-1  api")},
+		{name: "approve before the gate with no worker answering", setup: func(f *fakeBackend) {
+			f.add("lab", workflows.PhaseProvisioning)
+			f.noWorker = true
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":1}`, auth: bearer, want: 409, contains: "not awaiting approval", after: wantSignals()},
 		{name: "approve a gate of no number", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAwaitingApproval) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/approve", body: `{"gate":-1}`, auth: bearer, want: 400, contains: `"field": "gate"`},
 		{name: "abort with a gate", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseAwaitingApproval) },

@@ -46,8 +46,9 @@ type fakeBackend struct {
 	// refusedBusy are the IDs of rollouts that failed because their fleet
 	// was busy (addRefused).
 	refusedBusy map[string]bool
-	// noWorker plays a Temporal with no worker polling: a running load
-	// balancer run's status query is not answered.
+	// noWorker plays a Temporal with no worker polling: a running run's
+	// status query is not answered (a rollout is read from what Temporal
+	// recorded, which numbers no gate).
 	noWorker bool
 	// planned are the inputs of plans; planErr, when set, refuses them.
 	planned []workflows.RolloutInput
@@ -190,7 +191,11 @@ func (f *fakeBackend) Get(_ context.Context, run rollouts.Run) (Rollout, error) 
 	for i := len(f.order) - 1; i >= 0; i-- {
 		ro := f.runs[f.order[i]]
 		if ro.WorkflowID == run.WorkflowID && (run.RunID == "" || ro.RunID == run.RunID) {
-			return *ro, nil
+			got := *ro
+			if f.noWorker && Open(got.State) {
+				got.ApprovalGate, got.unanswered = 0, noWorker(Rollouts, run, got.State, context.DeadlineExceeded)
+			}
+			return got, nil
 		}
 	}
 	return Rollout{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "no rollout %s", RolloutID(run))

@@ -56,6 +56,9 @@ type Accepted struct {
 	ID     string `json:"id"`
 	Signal string `json:"signal"`
 	Links  Links  `json:"links"`
+	// Warning says that no worker answered for the rollout: the signal
+	// waits in Temporal until one takes it, and the rollout decides then.
+	Warning string `json:"warning,omitempty"`
 }
 
 const (
@@ -497,14 +500,37 @@ func (s *Server) signal(name string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		why := cmp.Or(signalAllowed(name, ro.Status), closedGate(name, in, ro.ApprovalGate))
+		why := signalAllowed(name, ro.Status)
+		warning := ""
+		if ro.unanswered != nil {
+			// The phase is what Temporal recorded, but not the gate:
+			// the workflow checks a gate named when it takes the approve.
+			warning = unchecked(ro.unanswered, "rollout", name, in)
+		} else {
+			why = cmp.Or(why, closedGate(name, in, ro.ApprovalGate))
+		}
 		if why == "" && !Open(ro.State) {
 			why = "the rollout is " + ro.State
 		}
 		if s.send(w, r, rollouts.Run{WorkflowID: ro.WorkflowID, RunID: ro.RunID}, name, in, why) {
-			writeJSON(w, http.StatusAccepted, Accepted{ID: ro.ID, Signal: name, Links: ro.Links})
+			writeJSON(w, http.StatusAccepted, Accepted{ID: ro.ID, Signal: name, Links: ro.Links, Warning: warning})
 		}
 	}
+}
+
+// unchecked is the warning of signal name sent to a noun with in, when no
+// worker answered its status query (unanswered): the workflow decides
+// when a worker takes it, and says in its events what it did not act on.
+func unchecked(unanswered error, noun, name string, in SignalRequest) string {
+	msg := unanswered.Error() + "; the " + noun + " decides when a worker takes the signal, and records one it does not act on as ignored in its events"
+	switch {
+	case name != workflows.SignalApprove:
+	case in.Gate != 0:
+		msg += fmt.Sprintf(": it takes this approve only if approval gate %d is open then", in.Gate)
+	default:
+		msg += ": this approve names no gate, so it approves whichever approval gate is open then (name the gate, as the status showed it, to approve that one only)"
+	}
+	return msg
 }
 
 // closedGate says why an approve that names an approval gate cannot take
@@ -514,10 +540,11 @@ func closedGate(name string, in SignalRequest, open int) string {
 		return ""
 	}
 	if open == 0 {
-		// Read from what Temporal recorded, or from a worker from before
-		// gates were numbered, which would take the gate for an unknown
-		// field and ignore the approve.
-		return "the status does not say which approval gate is open (no worker answered its query, or the worker is from before gates were numbered): read the status, and approve without gate if you mean to approve whichever is open"
+		// A worker answered, from before gates were numbered, or for a
+		// run whose gate opened on one: it would take the gate for an
+		// unknown field and ignore the approve. (With no worker to
+		// answer, the caller leaves the gate to the workflow.)
+		return "the status does not say which approval gate is open (the run's gate opened on a worker from before gates were numbered, which ignores an approve naming one): read the status, and approve without gate if you mean to approve whichever is open"
 	}
 	return fmt.Sprintf("approval gate %d is not open: gate %d is; read the status to see what it holds back, and approve it with gate %d if you mean to", in.Gate, open, open)
 }

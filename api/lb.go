@@ -324,9 +324,10 @@ func (s *Server) lbSignal(k Kind, name string) http.HandlerFunc {
 		warning := ""
 		if he := (*httpError)(nil); errors.As(err, &he) && he.body.Code == codeUnavailable {
 			// With no worker to say the phase, the signal is sent: the
-			// workflow decides when a worker takes it. Workers being down
-			// is when an operator most needs an abort to get through.
-			warning, err = he.body.Message, nil
+			// workflow decides when a worker takes it, an approve's gate
+			// too. Workers being down is when an operator most needs an
+			// abort to get through.
+			warning, err = unchecked(errors.New(he.body.Message), k.Noun, name, in), nil
 		}
 		if err == nil && name == workflows.SignalZoneRevision {
 			// A revision the rollout would refuse is refused here: the

@@ -178,7 +178,13 @@ func TestLoadBalancerRoutes(t *testing.T) {
 			f.noWorker = true
 		},
 			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/approve", auth: bearer, want: 202,
-			contains: "no worker", after: wantSignals("approve lbreplace-lab:run-1  api")},
+			contains: "approves whichever approval gate is open", after: wantSignals("approve lbreplace-lab:run-1  api")},
+		{name: "approve replacement's gate with no worker running", setup: func(f *fakeBackend) {
+			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingApproval))
+			f.noWorker = true
+		},
+			method: "POST", path: "/load-balancer-replacements/lbreplace-lab:run-1/approve", body: `{"gate":1}`, auth: bearer, want: 202,
+			contains: "takes this approve only if approval gate 1 is open", after: wantSignals("approve lbreplace-lab:run-1  api gate 1")},
 		{name: "get replacement with no worker running", setup: func(f *fakeBackend) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDraining))
 			f.noWorker = true

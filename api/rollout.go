@@ -23,6 +23,10 @@ type Rollout struct {
 	State string `json:"state"`
 	workflows.Status
 	Links Links `json:"links"`
+	// unanswered is set when no worker answered the status query of an
+	// open run: Status is then what Temporal recorded, which says the
+	// phase but not the approval gate.
+	unanswered error
 }
 
 // Summary is a rollout in a list: what Temporal's visibility store knows

@@ -70,9 +70,10 @@ func (t *Temporal) Get(ctx context.Context, run rollouts.Run) (Rollout, error) {
 		return Rollout{}, err
 	}
 	run = rollouts.Run{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId()}
+	st, unanswered := t.status(ctx, run, info)
 	return Rollout{
 		ID: RolloutID(run), WorkflowID: run.WorkflowID, RunID: run.RunID,
-		State: stateName(info.GetStatus()), Status: t.status(ctx, run, info),
+		State: stateName(info.GetStatus()), Status: st, unanswered: unanswered,
 	}, nil
 }
 
@@ -188,27 +189,30 @@ func (t *Temporal) StartWorkflow(ctx context.Context, k Kind, fleet string, in a
 	return rollouts.Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
 }
 
-func (t *Temporal) status(ctx context.Context, run rollouts.Run, info *workflowpb.WorkflowExecutionInfo) workflows.Status {
+// status reads run's status; for an open run whose status query no
+// worker answered, it is what Temporal recorded, and unanswered says so.
+func (t *Temporal) status(ctx context.Context, run rollouts.Run, info *workflowpb.WorkflowExecutionInfo) (_ workflows.Status, unanswered error) {
 	known := recorded(info)
 	switch info.GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED:
-		if st, err := t.query(ctx, run); err == nil {
-			return st
+		st, err := t.query(ctx, run)
+		if err == nil {
+			return st, nil
 		}
-		return known
+		return known, noWorker(Rollouts, run, stateName(info.GetStatus()), err)
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		var st workflows.Status
 		if err := t.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, &st); err == nil {
-			return st
+			return st, nil
 		}
-		return known
+		return known, nil
 	}
 	werr := t.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, nil)
 	var app *temporal.ApplicationError
 	if errors.As(werr, &app) && app.HasDetails() {
 		var st workflows.Status
 		if app.Details(&st) == nil && st.Fleet != "" {
-			return st
+			return st, nil
 		}
 	}
 	st, err := t.query(ctx, run)
@@ -218,7 +222,7 @@ func (t *Temporal) status(ctx context.Context, run rollouts.Run, info *workflowp
 	if st.Failure == "" && werr != nil {
 		st.Failure = rollouts.Outcome(werr).Error()
 	}
-	return st
+	return st, nil
 }
 
 func (t *Temporal) query(ctx context.Context, run rollouts.Run) (workflows.Status, error) {

@@ -223,6 +223,36 @@ func TestTemporalGetWaitsOutAStickyQueue(t *testing.T) {
 	}
 }
 
+// A rollout read with no worker to answer its status query says so: the
+// status Temporal recorded has its phase but not its open approval gate,
+// which the API then leaves to the workflow to check.
+func TestTemporalGetSaysNoWorkerAnswered(t *testing.T) {
+	info := &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
+		Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
+		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, StartTime: timestamppb.Now(),
+		SearchAttributes: keywordAttrs(t, "Fleet", "lab", "Phase", "awaiting-approval"),
+	}
+	for _, tt := range []struct {
+		name  string
+		query *workflows.Status
+		want  string
+	}{
+		{"answered", &workflows.Status{Fleet: "lab", ApprovalGate: 1, Run: workflows.Run{Phase: workflows.PhaseAwaitingApproval}}, ""},
+		{"no worker", nil, "no worker answered the status query of rollout rollout-lab:r1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ro, err := (&Temporal{Client: &fakeClient{info: info, query: tt.query}, QueryTimeout: 10 * time.Millisecond}).Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(ro.unanswered); (tt.want == "") != (ro.unanswered == nil) || !strings.Contains(got, tt.want) {
+				t.Errorf("unanswered %v, want %q", ro.unanswered, tt.want)
+			}
+		})
+	}
+}
+
 // With no worker to ask, a rollout's revision comes from its Revision
 // search attribute.
 func TestTemporalGetRevisionWithoutWorker(t *testing.T) {

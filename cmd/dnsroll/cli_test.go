@@ -542,6 +542,22 @@ func TestCLIApproveNamesItsGate(t *testing.T) {
 	}
 }
 
+// A signal sent with no worker to answer for the rollout says so, as the
+// API's warning tells what was left for the rollout to check.
+func TestCLISignalWarnsWhenNoWorkerAnswered(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	f.more = func(method, path string, body []byte) any {
+		if method == "POST" && path == "/rollouts/rollout-lab:r1/approve" {
+			return api.Accepted{ID: "rollout-lab:r1", Signal: "approve", Warning: "no worker answered the status query of rollout rollout-lab:r1"}
+		}
+		return nil
+	}
+	out, errOut, code := cli(t, "rollout", "approve", "--id", "rollout-lab:r1", "--gate", "1")
+	if code != 0 || !strings.HasPrefix(out, "sent approve to rollout-lab:r1") || !strings.Contains(errOut, "warning: no worker answered the status query") {
+		t.Errorf("approve: exit %d, stdout %q, stderr %q; want it sent, with the warning on stderr", code, out, errOut)
+	}
+}
+
 // The ID may be given as the one argument, as in `dnsroll rollout status
 // rollout-lab:r1`, with flags before or after it; given twice it is
 // refused.

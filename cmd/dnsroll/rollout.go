@@ -70,6 +70,9 @@ func runRollout(ctx context.Context, std streams, args []string) error {
 					return "", err
 				}
 				acc, err := c.client.Signal(ctx, id, sub, in)
+				if acc.Warning != "" {
+					fmt.Fprintln(c.stderr, "warning:", acc.Warning)
+				}
 				return acc.ID, err
 			})
 		case "retry":
