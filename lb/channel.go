@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"syscall"
+	"time"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -83,10 +86,28 @@ func Open(ctx context.Context, o Opener, driver string, fleet *config.Fleet, bal
 // connection: local): commands run here, and its loopback is ours.
 type Local struct{}
 
-// Run runs cmd with /bin/sh here.
+// localWaitDelay bounds how long a cancelled Run waits for its output
+// after the process group was killed: a daemon the command started in a
+// session of its own may hold the pipe.
+const localWaitDelay = 2 * time.Second
+
+// Run runs cmd with /bin/sh here. Cancelling ctx kills the command and
+// every process it started in its process group: killing sh alone would
+// leave its children running, and Run waiting for them to close its pipe.
 func (Local) Run(ctx context.Context, cmd string) ([]byte, error) {
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
 	c.Env = childenv.Minimal()
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Cancel = func() error {
+		// Until sh is reaped its group id cannot be reused, so this
+		// never hits a stranger.
+		err := syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		if errors.Is(err, syscall.ESRCH) {
+			return os.ErrProcessDone
+		}
+		return err
+	}
+	c.WaitDelay = localWaitDelay
 	out, err := c.Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
