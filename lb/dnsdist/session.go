@@ -115,10 +115,18 @@ func (d *Driver) session(ctx context.Context, ch lb.Channel, fleet *config.Fleet
 	if err != nil {
 		return fmt.Errorf("connect to the console %s: %w", addr, err)
 	}
+	// Deadlines come from ctx's deadline only: a cancelled step (a
+	// stopped rollout) would otherwise wait for a console that does not
+	// answer until then, or consoleTimeout, holding the connection.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	c, err := OpenConsole(ctx, conn, key)
-	if err != nil {
-		return err
+	if err == nil {
+		defer c.Close()
+		err = converse(c)
 	}
-	defer c.Close()
-	return converse(c)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("console %s: %w", addr, ctx.Err())
+	}
+	return err
 }

@@ -1,0 +1,54 @@
+package dnsdist
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/leaktest"
+	"github.com/dnsroll/dnsroll/lb"
+	"github.com/dnsroll/dnsroll/lb/lbtest"
+)
+
+// A flip cancelled while dnsdist's console does not answer (the rollout
+// was stopped, or the step's heartbeat lost) returns at once and gives
+// back its connection, rather than holding both until the step's deadline
+// or consoleTimeout.
+func TestCancelledFlipOnASilentConsoleLeavesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// Reads everything, answers nothing, until the flip hangs up.
+			go func() { _, _ = io.Copy(io.Discard, conn); conn.Close() }()
+		}
+	}()
+	d := &Driver{Reach: lb.Reach{Channels: fakeOpener{"lb1": &fakeChannel{key: testKey(t), console: ln.Addr().String()}}}}
+	fleet := lbtest.VMFleet()
+	green := dnsroll.Server{Label: "green", IPv4: "192.0.2.30"}
+	base := leaktest.Take(t)
+	for range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		start := time.Now()
+		err := d.Flip(ctx, fleet, config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53"}, []lb.Share{{Server: green, Weight: 1}})
+		if err == nil {
+			t.Fatal("flip on a silent console succeeded")
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("cancelled flip returned after %v: %v", took, err)
+		}
+	}
+	leaktest.Check(t, base, 0, 3*time.Second)
+}
