@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/dnsroll/dnsroll/internal/pid1"
 )
 
 // command is one subcommand.
@@ -45,6 +47,10 @@ var commands = map[string]command{
 }
 
 func main() {
+	// As a container's first process (no init): reap for the container.
+	if code, ok := pid1.Supervise(); ok {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal starts a graceful stop (the worker's --stop-grace);

@@ -1,0 +1,155 @@
+package pid1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/internal/needlab"
+)
+
+// programEnv names what this test binary does when a test starts it as a
+// PID namespace's first process (see program).
+const programEnv = "DNSROLL_PID1_TEST_PROGRAM"
+
+func TestMain(m *testing.M) {
+	if what := os.Getenv(programEnv); what != "" {
+		if code, ok := Supervise(); ok {
+			os.Exit(code)
+		}
+		program(what)
+	}
+	os.Exit(m.Run())
+}
+
+// program stands in for dnsroll: "orphan" leaves an orphan behind, as an
+// Ansible run does its SSH master, and reports the zombies it then sees;
+// "term" waits for SIGTERM.
+func program(what string) {
+	switch what {
+	case "orphan":
+		if err := exec.Command("/bin/sh", "-c", "sleep 0.2 & exit 0").Run(); err != nil {
+			fmt.Println("sh:", err)
+			os.Exit(1)
+		}
+		time.Sleep(time.Second)
+		fmt.Printf("pid %d, zombies %d\n", os.Getpid(), zombies())
+		os.Exit(7)
+	case "term":
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM)
+		fmt.Println("ready")
+		<-sigs
+		fmt.Println("terminated")
+		os.Exit(0)
+	}
+	os.Exit(2)
+}
+
+// zombies counts the processes that have exited but are not yet reaped.
+func zombies() int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	n := 0
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if i := strings.LastIndexByte(string(b), ')'); err == nil && i > 0 && strings.HasPrefix(string(b[i:]), ") Z") {
+			n++
+		}
+	}
+	return n
+}
+
+// asPID1 starts this test binary as the first process of a PID namespace
+// of its own (unshare, with its own /proc), playing program what.
+func asPID1(t *testing.T, ctx context.Context, what string, env ...string) *exec.Cmd {
+	t.Helper()
+	needlab.Programs(t, "unshare")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", self)
+	cmd.Env = append(append(os.Environ(), programEnv+"="+what), env...)
+	if out, err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").CombinedOutput(); err != nil {
+		needlab.Missing(t, "cannot make a PID namespace (needs root): %v: %s", err, out)
+	}
+	return cmd
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// As PID 1, dnsroll reaps the orphans handed to it and exits as its own
+// work does. The same program run as PID 1 without it keeps the zombie:
+// the failure this package exists for.
+func TestSupervisorReapsOrphans(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	out, err := asPID1(t, ctx, "orphan", childEnv+"=1").Output()
+	if got := strings.TrimSpace(string(out)); exitCode(err) != 7 || got != "pid 1, zombies 1" {
+		t.Fatalf("unsupervised PID 1: %q, exit %d (%v); want its orphan left a zombie, exit 7", got, exitCode(err), err)
+	}
+
+	// The work is not PID 1 (nor pid 2: the supervisor's threads have
+	// pids too).
+	out, err = asPID1(t, ctx, "orphan").Output()
+	var pid, left int
+	got := strings.TrimSpace(string(out))
+	if _, serr := fmt.Sscanf(got, "pid %d, zombies %d", &pid, &left); serr != nil || pid == 1 || left != 0 || exitCode(err) != 7 {
+		t.Errorf("supervised: %q, exit %d (%v); want the work as a child of PID 1, no zombie, and its exit status 7", got, exitCode(err), err)
+	}
+}
+
+// A container runtime stops its first process with SIGTERM: it reaches
+// the work, which stops as it would anywhere.
+func TestSupervisorPassesSIGTERMOn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := asPID1(t, ctx, "term")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("first line %q, want ready", lines.Text())
+	}
+	// unshare's one child is the namespace's PID 1.
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	first, err2 := strconv.Atoi(strings.TrimSpace(string(kids)))
+	if err != nil || err2 != nil {
+		t.Fatalf("the namespace's first process: %q (%v, %v)", kids, err, err2)
+	}
+	if err := syscall.Kill(first, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for lines.Scan() {
+		rest = append(rest, lines.Text())
+	}
+	if err := cmd.Wait(); err != nil || strings.Join(rest, "\n") != "terminated" {
+		t.Errorf("after SIGTERM to PID 1: output %q, %v; want the work to take it and exit 0", rest, err)
+	}
+}
