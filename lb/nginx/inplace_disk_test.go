@@ -276,3 +276,61 @@ func TestLibTakesAZombieForGone(t *testing.T) {
 		t.Errorf("running on a zombie nginx: %q (%v); want \"gone\"", out, err)
 	}
 }
+
+// Commands on one load balancer run one at a time. One whose caller went
+// away (a worker killed mid-flip, a step cancelled by an abort: sshd does
+// not stop it) may still run when the next (the abort's flip back to
+// blue) starts; interleaved, the earlier could put its config in place
+// after the later one's. The later waits for it, and gives up with status
+// 4 (retried) if it outlasts the later's own timeout.
+func TestLibRunsOneCommandAtATime(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	j := job{paths: paths{conf: filepath.Join(dir, "nginx.conf"), pid: filepath.Join(dir, "nginx.pid"), stateDir: dir}}
+	run := func(timeout time.Duration, script string) *exec.Cmd {
+		return exec.Command("/bin/sh", "-c", command(j, timeout, script, nil))
+	}
+
+	earlier := run(5*time.Second, "echo earlier starts >>"+log+"; sleep 1; echo earlier ends >>"+log+"\n")
+	if err := earlier.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, log, "earlier starts\n")
+	if out, err := run(5*time.Second, "echo later >>"+log+"\n").CombinedOutput(); err != nil {
+		t.Fatalf("later: %v: %s", err, out)
+	}
+	if err := earlier.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(log); string(got) != "earlier starts\nearlier ends\nlater\n" {
+		t.Errorf("log %q; want the later command to run after the earlier one ended", got)
+	}
+
+	// One that outlasts the next's timeout: the next fails as not in
+	// time, having done nothing.
+	holder := run(30*time.Second, "echo holds >>"+log+"; sleep 3\n")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	waitFor(t, log, "earlier starts\nearlier ends\nlater\nholds\n")
+	out, err := run(time.Second, "echo impatient >>"+log+"\n").CombinedOutput()
+	if code := exitCode(err); code != 4 || !strings.Contains(string(out), "still runs") {
+		t.Errorf("behind a longer command: exit %d, %q; want 4 saying what it waited for", code, out)
+	}
+	if got, _ := os.ReadFile(log); strings.Contains(string(got), "impatient") {
+		t.Errorf("log %q: the command that gave up ran", got)
+	}
+}
+
+// waitFor waits until file holds want.
+func waitFor(t *testing.T, file, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, _ := os.ReadFile(file); string(got) == want {
+			return
+		}
+	}
+	got, _ := os.ReadFile(file)
+	t.Fatalf("%s holds %q, want %q", file, got, want)
+}

@@ -1,7 +1,7 @@
 # What flip.sh and inplace.sh share, run before either by /bin/sh on the
 # load balancer over the kept-open channel (lb/nginx, command). The driver
-# sets before it: pid, timeout (seconds) and nginx_t. POSIX sh and /proc
-# only: a flip must start in a millisecond, where python's start costs a
+# sets before it: pid, lock, timeout (seconds) and nginx_t. POSIX sh, /proc
+# and flock only: a flip must start in a millisecond, where python's start costs a
 # hundred.
 
 # running: $1 is an nginx process, not a zombie (an exited master that its
@@ -29,6 +29,19 @@ workers() {
 		esac
 	done
 }
+# One command at a time on this load balancer. One whose caller went away
+# (a worker killed mid-flip, a step cancelled by an abort: sshd does not
+# stop it) may still run, and the next (the abort's flip back to blue)
+# must not interleave with it: it waits for it to end, up to its own
+# timeout, then starts from what that left. The lock is with the state,
+# which the playbook makes; without it there is nothing to guard yet.
+if [ -n "$lock" ] && [ -d "${lock%/*}" ]; then
+	exec 9>>"$lock"
+	if ! flock -w "$timeout" 9; then
+		echo "an earlier dnsroll command on this load balancer still runs after ${timeout} s (it holds $lock); this one did nothing" >&2
+		exit 4
+	fi
+fi
 deadline=$(($(date +%s) + timeout))
 late() { [ "$(date +%s)" -gt "$deadline" ]; }
 # drained waits until none of the workers $* serves: a worker told to quit

@@ -190,7 +190,7 @@ func flipCommand(j job, need []string, reload bool) string {
 var libScript string
 
 // command is one command line for /bin/sh on the load balancer: the job's
-// paths, timeout and vars as shell variables, nginx_t (nginx -t as the
+// paths (and its lock, in the state directory), timeout and vars as shell variables, nginx_t (nginx -t as the
 // running nginx reads its config), nginx.sh, then script.
 func command(j job, timeout time.Duration, script string, vars [][2]string) string {
 	nginxT := make([]string, len(j.paths.nginx))
@@ -198,7 +198,11 @@ func command(j job, timeout time.Duration, script string, vars [][2]string) stri
 		nginxT[i] = quote(a)
 	}
 	var b strings.Builder
-	vars = append([][2]string{{"conf", j.paths.conf}, {"pid", j.paths.pid}, {"timeout", strconv.Itoa(int(timeout / time.Second))}}, vars...)
+	lock := ""
+	if j.paths.stateDir != "" {
+		lock = j.paths.stateDir + "/command.lock"
+	}
+	vars = append([][2]string{{"conf", j.paths.conf}, {"pid", j.paths.pid}, {"lock", lock}, {"timeout", strconv.Itoa(int(timeout / time.Second))}}, vars...)
 	for _, kv := range vars {
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], quote(kv[1]))
 	}
