@@ -115,11 +115,15 @@ func (r *rollout) cleanUpRound(ctx workflow.Context) error {
 // label, whether or not the rollout learnt of it. When a create did not
 // report back (an abort or a deadline cut it short), Linode may still
 // commit it after the first sweep, so green is swept again once such a
-// create has settled.
+// create has settled. A cleanup-only run knows no creates of its own: it
+// goes by what the failed run learnt (leftAllCreated).
 func (r *rollout) deleteGreen(ctx workflow.Context) error {
 	unsure := len(r.st.Green) < len(r.plan.Fleet.Nameservers)
 	if err := r.sweepGreen(ctx); err != nil {
 		return err
+	}
+	if unsure && r.leftAllCreated() && workflow.GetVersion(ctx, versionCleanupTrustsLeft, workflow.DefaultVersion, 1) >= 1 {
+		unsure = false
 	}
 	if !unsure || workflow.GetVersion(ctx, versionSweepGreenAgain, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
@@ -133,6 +137,37 @@ func (r *rollout) deleteGreen(ctx workflow.Context) error {
 // versionSweepGreenAgain marks the second sweep of green after a create
 // that did not report back; runs from before it swept once.
 const versionSweepGreenAgain = "sweep-green-again"
+
+// versionCleanupTrustsLeft: version 1 of a cleanup-only run skips the
+// second sweep when the failed run recorded every create as finished
+// (leftAllCreated); before, such a run always waited createSettle.
+const versionCleanupTrustsLeft = "cleanup-trusts-left"
+
+// leftAllCreated reports whether this is a cleanup-only run whose failed
+// run learnt the ID of every -next server it may have created: each
+// server it left has an ID, and so has the -next server of each of the
+// fleet's nameservers. Its creates then all reported back, and none can
+// still appear after the sweep. A server left without an ID, or a
+// nameserver whose -next server it does not list (a run terminated while
+// creating lists only the servers it learnt), may be a create cut short.
+func (r *rollout) leftAllCreated() bool {
+	if r.cleanupOf == "" {
+		return false
+	}
+	known := map[string]bool{}
+	for _, l := range r.leftGreen {
+		if l.ID == 0 {
+			return false
+		}
+		known[l.Name] = true
+	}
+	for _, ns := range r.plan.Fleet.Nameservers {
+		if !known[dnsroll.NextLabel(ns.Label)] {
+			return false
+		}
+	}
+	return true
+}
 
 // createSettle is how long a create cut short may take to show in the
 // Linode API: the request may have reached it as the step was cancelled.

@@ -1078,6 +1078,49 @@ func TestFailedCleanupOnlyRunKeepsTheIDsItWasGiven(t *testing.T) {
 	}
 }
 
+// A cleanup-only run whose failed run learnt the ID of every -next server
+// (each create reported back) has no create that may still appear: it
+// sweeps green once and ends, where it used to wait createSettle (30 s)
+// for a second sweep. One missing an ID, or a nameserver's -next server,
+// may follow a create cut short, and still sweeps again once it settled.
+func TestCleanupOnlyRunSweepsOnceWhenEveryCreateReportedBack(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		left   []Leftover
+		sweeps int
+	}{
+		{"every create reported back", []Leftover{
+			{Kind: LeftoverServer, Name: "ns1-next", ID: 11, Action: "delete"},
+			{Kind: LeftoverServer, Name: "ns2-next", ID: 12, Action: "delete"},
+		}, 1},
+		{"one server left without an ID", []Leftover{
+			{Kind: LeftoverServer, Name: "ns1-next", ID: 11, Action: "delete"},
+			{Kind: LeftoverServer, Name: "ns2-next", Action: "delete if it exists"},
+		}, 2},
+		// A run terminated while creating lists only the servers it learnt.
+		{"a nameserver's -next server not listed", []Leftover{
+			{Kind: LeftoverServer, Name: "ns1-next", ID: 11, Action: "delete"},
+		}, 2},
+		{"nothing listed", nil, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			start := h.env.Now()
+			st, err := h.runInput(t, RolloutInput{Fleet: "test", CleanUp: &CleanupRequest{From: "rollout-test/r1", Blue: cleanupBlue, Left: tt.left}})
+			if err != nil || st.Phase != PhaseCleanedUp {
+				t.Fatalf("phase %s, err %v; want cleaned-up", st.Phase, err)
+			}
+			if got := h.rec.count("DeleteGreen"); got != tt.sweeps {
+				t.Errorf("DeleteGreen ran %d times, want %d: %v", got, tt.sweeps, h.rec.calls)
+			}
+			took := h.env.Now().Sub(start)
+			if waited := took >= createSettle; waited != (tt.sweeps == 2) {
+				t.Errorf("the cleanup took %v; want a wait of createSettle (%v) only before a second sweep", took, createSettle)
+			}
+		})
+	}
+}
+
 // A cleanup-only run, as `dnsroll rollout cleanup` starts it, points every
 // load balancer back at blue and deletes green, without planning or
 // creating anything.
