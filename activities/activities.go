@@ -56,6 +56,10 @@ type Activities struct {
 	// Bundles keeps the file list of each planned revision on this
 	// worker, so a step refusing a changed revision can name the files.
 	Bundles bundle.Store
+	// PollInterval is how often a step checks a server that is booting
+	// or being deleted; zero means every 2 s, which suits Linode. The
+	// lab's simulator boots in a fraction of that.
+	PollInterval time.Duration
 }
 
 // Error types that the workflow and the UI show. Types listed in

@@ -15,8 +15,18 @@ import (
 	"github.com/dnsroll/dnsroll/config"
 )
 
-// pollInterval is how often EnsureServer checks a booting server.
+// pollInterval is how often EnsureServer checks a booting server, and
+// DeleteServer a deleting one, unless Activities.PollInterval says.
 var pollInterval = 2 * time.Second
+
+// poll is how often the steps check a server that is booting or being
+// deleted.
+func (a *Activities) poll() time.Duration {
+	if a.PollInterval > 0 {
+		return a.PollInterval
+	}
+	return pollInterval
+}
 
 // EnsureServer makes sure a running, fleet-tagged server with the spec's
 // label exists, creating it only if no such server exists. Running it twice,
@@ -166,7 +176,7 @@ var stuck = map[string]bool{"offline": true, "stopped": true, "billing_suspensio
 // stuckAfter is an error of code ECONFLICT, which no retry of the step
 // clears: the run stops and deletes what it created.
 func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dnsroll.Server) (dnsroll.Server, error) {
-	// Linode is polled every pollInterval, and the step heartbeats the
+	// Linode is polled every a.poll(), and the step heartbeats the
 	// last status as often as its heartbeat timeout wants, which may be
 	// more often.
 	var last atomic.Value
@@ -192,7 +202,7 @@ func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dns
 		select {
 		case <-ctx.Done():
 			return s, ctx.Err()
-		case <-time.After(pollInterval):
+		case <-time.After(a.poll()):
 		}
 		var err error
 		if s, err = a.Cloud.Get(ctx, s.ID); err != nil {
@@ -261,7 +271,7 @@ func (a *Activities) waitGone(ctx context.Context, s dnsroll.Server) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(pollInterval):
+		case <-time.After(a.poll()):
 		}
 	}
 }

@@ -589,6 +589,24 @@ func TestEnsureServerWaitsOutADeletingNamesake(t *testing.T) {
 	}
 }
 
+// Activities.PollInterval replaces Linode's 2 s between checks of a server
+// that is booting or being deleted: the lab's simulator boots and deletes
+// in a fraction of that, and a lab create used to wait the whole 2 s.
+func TestStepsPollAtTheGivenInterval(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 300 * time.Millisecond})
+	pollInterval = 10 * time.Second
+	t.Cleanup(func() { pollInterval = 10 * time.Millisecond })
+	c.acts.PollInterval = 10 * time.Millisecond
+	start := time.Now()
+	res := c.mustEnsure(t, "ns1-next")
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: res.Server}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a create and a delete took %v; want the polls 10ms apart, not %v", took, pollInterval)
+	}
+}
+
 // A fleet that provisions over SSH, on a worker that would create VMs with
 // no SSH key, is refused at Plan: before any VM exists, naming the fix.
 func TestPlanRefusesSSHFleetWithoutKeys(t *testing.T) {

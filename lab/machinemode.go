@@ -155,8 +155,10 @@ func (l *Lab) SSHEnv() []string {
 // WorkerConfig is the worker configuration for this lab: its simulator,
 // and in machine mode the SSH key that new instances accept.
 func (l *Lab) WorkerConfig(fleetDir string) worker.Config {
+	// The simulator boots in a fraction of the 2 s between Linode's
+	// polls, which would make up most of a lab create.
 	c := worker.Config{FleetDir: fleetDir, LabDir: l.Dir(), LinodeURL: l.SimURL(), LinodeToken: Token, LinodeRetryWait: 200 * time.Millisecond, WebUIURL: l.UIURL(),
-		KnownHostsFile: l.KnownHostsFile()}
+		KnownHostsFile: l.KnownHostsFile(), CloudPollInterval: 200 * time.Millisecond}
 	if l.machines != nil {
 		c.AuthorizedKeys = []string{l.machines.pubKey}
 		c.AnsibleEnv = l.SSHEnv()

@@ -54,6 +54,10 @@ type Config struct {
 	WebUIURL string
 	// LinodeRetryWait shortens linodego's retry waits (tests, the lab).
 	LinodeRetryWait time.Duration
+	// CloudPollInterval is how often steps check a server that is booting
+	// or being deleted; zero is every 2 s, for Linode (the lab polls its
+	// simulator more often).
+	CloudPollInterval time.Duration
 	// AnsibleEnv is added to ansible-playbook's environment, such as
 	// ANSIBLE_PRIVATE_KEY_FILE (the machine lab sets its key).
 	AnsibleEnv []string
@@ -216,16 +220,17 @@ func NewActivities(cfg Config) (*activities.Activities, error) {
 		slog.Warn("bundle store not pruned", "dir", bundles.Dir, "error", err)
 	}
 	return &activities.Activities{
-		Cloud:      cloud,
-		Target:     cfg.Target(),
-		Ansible:    runner,
-		HostKeys:   hk,
-		Drivers:    Drivers(runner, labDir, cfg.Channels),
-		Registrars: cfg.Registrars(),
-		Fleets:     FleetLoader(cfg.FleetDir),
-		Place:      config.PlaceIn(labDir),
-		WebUIURL:   cfg.WebUIURL,
-		Bundles:    bundles,
+		Cloud:        cloud,
+		Target:       cfg.Target(),
+		Ansible:      runner,
+		HostKeys:     hk,
+		Drivers:      Drivers(runner, labDir, cfg.Channels),
+		Registrars:   cfg.Registrars(),
+		Fleets:       FleetLoader(cfg.FleetDir),
+		Place:        config.PlaceIn(labDir),
+		WebUIURL:     cfg.WebUIURL,
+		Bundles:      bundles,
+		PollInterval: cfg.CloudPollInterval,
 	}, nil
 }
 
