@@ -174,6 +174,12 @@ func launchLab(t *testing.T, fleetDir string, fleet *config.Fleet, opts lab.Opti
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	opts.Dir, opts.Fleet, opts.Headless = labDir(t), fleet, true
+	// Deleted servers still show "deleting", their labels taken, for
+	// some polls of the steps that wait them out (200 ms apart), not the
+	// lab's 2 s that every rollout waited through once or twice.
+	if opts.DeleteDelay == 0 {
+		opts.DeleteDelay = 600 * time.Millisecond
+	}
 	l, err := lab.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)

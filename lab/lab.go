@@ -6,6 +6,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,10 @@ type Options struct {
 	SimAddr string
 	// BootDelay is how long each of provisioning and booting takes in the simulator.
 	BootDelay time.Duration
+	// DeleteDelay is how long a deleted instance shows "deleting", its
+	// label still taken, in the simulator; zero means 2 s. Tests that
+	// delete servers in every rollout give less.
+	DeleteDelay time.Duration
 	// Log receives progress lines for humans.
 	Log io.Writer
 	// SeeRootPass, when set, is told the root password of every instance
@@ -152,7 +157,7 @@ func (l *Lab) startSim() error {
 		BootDelay: l.opts.BootDelay,
 		StateFile: filepath.Join(l.opts.Dir, "linodesim.json"),
 		// As on Linode, a deleted instance keeps its label for a while.
-		DeleteDelay: deleteDelay,
+		DeleteDelay: cmp.Or(l.opts.DeleteDelay, deleteDelay),
 		OnDelete: func(inst linodesim.Instance) {
 			// Deleting a VM stops its nameserver, as on a real cloud.
 			_ = stopVM(config.LabVMDir(l.opts.Dir, inst.ID))
