@@ -173,7 +173,9 @@ func launchLab(t *testing.T, fleetDir string, fleet *config.Fleet, opts lab.Opti
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	opts.Dir, opts.Fleet, opts.Headless = labDir(t), fleet, true
+	// The lab's directory goes with the test: its Temporal need not shut
+	// down gracefully.
+	opts.Dir, opts.Fleet, opts.Headless, opts.Disposable = labDir(t), fleet, true, true
 	// Deleted servers still show "deleting", their labels taken, for
 	// some polls of the steps that wait them out (200 ms apart), not the
 	// lab's 2 s that every rollout waited through once or twice.

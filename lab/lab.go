@@ -56,6 +56,11 @@ type Options struct {
 	// label still taken, in the simulator; zero means 2 s. Tests that
 	// delete servers in every rollout give less.
 	DeleteDelay time.Duration
+	// Disposable says that nothing reads the lab's state after Stop (tests
+	// remove its directory): Stop then kills the Temporal dev server
+	// rather than wait some 3 s for its graceful shutdown, which only
+	// keeps temporal.db tidy for the next start.
+	Disposable bool
 	// Log receives progress lines for humans.
 	Log io.Writer
 	// SeeRootPass, when set, is told the root password of every instance
@@ -292,7 +297,7 @@ func (l *Lab) Stop() {
 		_ = stopVM(d)
 	}
 	if l.temporal != nil {
-		l.temporal.stop()
+		l.temporal.stop(l.opts.Disposable)
 	}
 	if l.simSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

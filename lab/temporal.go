@@ -78,7 +78,7 @@ func startDevServer(ctx context.Context, opts Options) (*devServer, error) {
 		return nil, fmt.Errorf("lab: start temporal (run `make tools`?): %w", err)
 	}
 	if err := s.proc.WaitFor(ctx, 90*time.Second, 300*time.Millisecond, s.healthy); err != nil {
-		s.stop()
+		s.stop(false)
 		return nil, fmt.Errorf("lab: temporal dev server not ready (see %s): %w", logFile, err)
 	}
 	return s, nil
@@ -96,8 +96,12 @@ func (s *devServer) healthy(ctx context.Context) error {
 
 // stop stops the dev server this lab started; one it was only given the
 // address of keeps running.
-func (s *devServer) stop() {
-	if s.proc != nil {
+func (s *devServer) stop(kill bool) {
+	switch {
+	case s.proc == nil:
+	case kill:
+		s.proc.Stop(syscall.SIGKILL, 0)
+	default:
 		s.proc.Stop(syscall.SIGTERM, 15*time.Second)
 	}
 }
@@ -138,4 +142,4 @@ func StartDevServer(ctx context.Context, dir, temporalBin string) (*DevServer, e
 func (d *DevServer) Address() string { return d.s.address }
 
 // Stop stops it.
-func (d *DevServer) Stop() { d.s.stop() }
+func (d *DevServer) Stop() { d.s.stop(false) }
