@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/dnsroll/dnsroll"
@@ -32,9 +33,10 @@ func (a *Activities) plannedZones(f *config.Fleet, revision, planned string, giv
 		for _, file := range m.Files {
 			sums[file.Name] = file.SHA256
 		}
+		base := snapshotBase(f, m)
 		zones := make([]ZoneFile, len(m.Zones))
 		for i, z := range m.Zones {
-			zones[i] = ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: sums[bundle.Name(f.Dir, z.Path)]}
+			zones[i] = ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: sums[bundle.Name(base, z.Path)]}
 		}
 		return zones, nil
 	}
@@ -99,21 +101,56 @@ func revisionHere(f *config.Fleet, zones []ZoneFile) (bundle.Manifest, error) {
 // planned revision: those of this worker's snapshot of the bundle, taken
 // by Plan, when it has it intact, so that an edit since the plan does
 // not matter; else the fleet's own, once sameRevision has found them
-// unchanged.
+// unchanged. zones' paths are those Plan found, on the worker that
+// planned.
 func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFile) ([]ZoneFile, string, error) {
 	playbook := f.Path(f.Ansible.NameserverPlaybook)
+	base := f.Dir
+	if m, ok, err := a.Bundles.Load(planned); err == nil && ok {
+		base = snapshotBase(f, m)
+	}
 	if root, ok := a.Bundles.Open(planned); ok && planned != "" {
+		// The snapshot names its files as the planning worker's
+		// directory had them, which may not be this worker's (a worker
+		// on the same host with another --fleets).
 		in := make([]ZoneFile, len(zones))
 		for i, z := range zones {
-			z.Path = bundle.In(root, bundle.Name(f.Dir, z.Path))
+			z.Path = bundle.In(root, bundle.Name(base, z.Path))
 			in[i] = z
 		}
-		return in, bundle.In(root, bundle.Name(f.Dir, playbook)), nil
+		at := *f
+		at.Dir = base
+		return in, bundle.In(root, bundle.Name(base, at.Path(f.Ansible.NameserverPlaybook))), nil
 	}
-	if err := sameRevision(a.Bundles, f, planned, zones); err != nil {
+	own := make([]ZoneFile, len(zones))
+	for i, z := range zones {
+		z.Path = here(base, f.Dir, z.Path)
+		own[i] = z
+	}
+	if err := sameRevision(a.Bundles, f, planned, own); err != nil {
 		return nil, "", err
 	}
-	return zones, playbook, nil
+	return own, playbook, nil
+}
+
+// snapshotBase is the directory the names in m are relative to: the
+// planning worker's fleet directory, or, in a manifest from before it
+// was recorded, f's.
+func snapshotBase(f *config.Fleet, m bundle.Manifest) string {
+	if m.Base != "" {
+		return m.Base
+	}
+	return f.Dir
+}
+
+// here is path, a file Plan found in the fleet directory base, in this
+// worker's fleet directory dir: a path outside base stays as it is.
+func here(base, dir, path string) string {
+	name := bundle.Name(base, path)
+	if filepath.IsAbs(filepath.FromSlash(name)) || dir == "" {
+		return path
+	}
+	return filepath.Join(dir, filepath.FromSlash(name))
 }
 
 // sameRevision checks that this worker holds, byte for byte, the bundle

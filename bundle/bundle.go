@@ -38,6 +38,11 @@ type Manifest struct {
 	// Zones, when Plan recorded them, are the revision's zones as planned
 	// (zones.go). They are not part of Hash: their files are.
 	Zones []Zone `json:"zones,omitempty"`
+	// Base is the directory that Snapshot named the files relative to
+	// (Name): the planning worker's fleet directory, to which Zones'
+	// paths belong. A worker whose fleet directory is another finds the
+	// snapshot's files by it. Empty in manifests from before it was kept.
+	Base string `json:"base,omitempty"`
 }
 
 // Read hashes the files at paths, naming each relative to base. A path
@@ -209,7 +214,7 @@ func (s Store) snapshot(base string, paths []string, zones []Zone) (Manifest, er
 	if err != nil {
 		return Manifest{}, err
 	}
-	m.Zones = zones
+	m.Zones, m.Base = zones, base
 	// The directory and its manifest appear together, under the lock,
 	// which Prune takes to remove them.
 	unlock, err := s.lock(syscall.LOCK_SH)

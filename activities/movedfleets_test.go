@@ -1,0 +1,127 @@
+package activities
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/bundle"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
+	"github.com/dnsroll/dnsroll/provision"
+)
+
+// The worker that planned a rollout is replaced, mid-rollout, by one on
+// the same host (so with the same bundle store) whose --fleets is another
+// directory holding the same fleet file. Its steps resolve the fleet to
+// the planned config in the new directory, and must still find the
+// revision in Plan's snapshot, whose files are named relative to the
+// planning worker's directory: the planned bytes, whatever the files in
+// either directory say now. Before, the names were worked out from the
+// new directory: a zone file inside the fleet's directory, or a playbook
+// outside it, named a file the snapshot does not have, and Ansible was
+// handed a zone list or a playbook that does not exist. Where the
+// snapshot is gone, the step checks the new directory's files against the
+// plan and runs with them, not with the old directory's; files outside the
+// fleet's directory are named by their paths, so another tree's are
+// another revision, refused for good, naming them, before any playbook
+// runs.
+func TestStepsOfAWorkerWithAnotherFleetsDirUseThePlannedSnapshot(t *testing.T) {
+	for _, layout := range []struct {
+		name string
+		sub  string // the fleet file's directory in the tree writeFleetDir writes
+		up   string // from it to the tree
+	}{
+		{"zones and playbooks in the fleet's directory", "", ""},
+		{"fleets/ beside zones/ and ansible/", "fleets", "../"},
+	} {
+		for _, gone := range []bool{false, true} {
+			name := layout.name
+			if gone {
+				name += ", snapshot gone"
+			}
+			t.Run(name, func(t *testing.T) { testMovedFleetsDir(t, layout.sub, layout.up, gone) })
+		}
+	}
+}
+
+// testMovedFleetsDir plans in one tree, with the fleet file in its
+// directory sub (up leads back), then runs the steps with the fleet in
+// another tree's sub, with the snapshot gone or not.
+func testMovedFleetsDir(t *testing.T, sub, up string, gone bool) {
+	c := newCloudEnv(t)
+	c.labFleet(t) // no SSH to wait for
+	c.fleet.Zones[0].File = up + "zones/example.com.zone"
+	c.fleet.Ansible.NameserverPlaybook = up + "ansible/nameserver.yml"
+	c.fleet.Ansible.LoadBalancerPlaybook = up + "ansible/loadbalancer.yml"
+	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	c.acts.Bundles = store
+	var reqs []provision.Request
+	c.acts.Ansible = recordingRunner{&reqs}
+	tree := func() string {
+		root := t.TempDir()
+		writeFleetDir(t, root)
+		if err := os.MkdirAll(filepath.Join(root, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return root
+	}
+	planned := tree()
+	plan := c.planIn(t, filepath.Join(planned, sub), PlanInput{Fleet: "t", SmallHistory: true})
+	moved := tree()
+	edited := []string{planned, moved}
+	if gone {
+		// Only the old directory's files changed: the new one holds the
+		// planned revision, which the step checks.
+		edited = edited[:1]
+		if err := os.RemoveAll(filepath.Join(store.Dir, strings.TrimPrefix(plan.Bundle, "sha256:"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, root := range edited {
+		testfiles.Write(t, filepath.Join(root, "zones/example.com.zone"), "; edited after the plan\n")
+		testfiles.Write(t, filepath.Join(root, "ansible/roles/nameserver/tasks/main.yml"), "; edited after the plan\n")
+	}
+	next := *c.fleet
+	next.Dir = filepath.Join(moved, sub)
+	c.acts.Fleets = func(string) (*config.Fleet, error) { return &next, nil }
+
+	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	if gone && sub != "" {
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), "revision changed since the plan") ||
+			!strings.Contains(err.Error(), moved+"/ansible/nameserver.yml added") {
+			t.Fatalf("err = %v, want a refusal naming the new tree's playbook", err)
+		}
+		if len(reqs) != 0 {
+			t.Errorf("the playbook ran %d times after the refusal", len(reqs))
+		}
+		return
+	}
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
+	}
+	wantPlanned(t, reqs[0], !gone, store.Dir)
+	if _, err := os.Stat(reqs[0].Playbook); err != nil {
+		t.Errorf("the playbook run is not there: %v", err)
+	}
+	if gone {
+		zones, _ := reqs[0].ExtraVars["dnsroll_zones"].([]map[string]any)
+		for _, p := range []string{zones[0]["src"].(string), reqs[0].Playbook} {
+			if !strings.HasPrefix(p, moved+"/") {
+				t.Errorf("the step ran with %s, want the new directory's file", p)
+			}
+		}
+	}
+	_, err = c.env.ExecuteActivity(c.acts.Verify, VerifyInput{StepFleet: plan.StepFleet(), Targets: []ProbeTarget{{Name: "ns1-next", Addr: "127.0.0.1:1"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	// Nothing answers at the target: what matters is that the analysis
+	// ran, with the planned zone's checks.
+	if err == nil || !strings.Contains(err.Error(), "of 16 checks failed") {
+		t.Fatalf("err = %v, want the analysis of the planned zone's 16 checks to fail", err)
+	}
+}
