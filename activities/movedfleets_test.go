@@ -125,3 +125,29 @@ func testMovedFleetsDir(t *testing.T, sub, up string, gone bool) {
 		t.Fatalf("err = %v, want the analysis of the planned zone's 16 checks to fail", err)
 	}
 }
+
+// Two checkouts on one host share the bundle store, and plan the same
+// bundle: the manifest holds the zones and directory of the one that
+// planned last. A rollout of the other, planned with its zones in history
+// (before small histories), still finds them in the snapshot.
+func TestZonesInHistoryFindTheSnapshotAnotherCheckoutPlannedAgain(t *testing.T) {
+	c := newCloudEnv(t)
+	c.labFleet(t) // no SSH to wait for
+	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	c.acts.Bundles = store
+	var reqs []provision.Request
+	c.acts.Ansible = recordingRunner{&reqs}
+	plan, dir := c.planWith(t, PlanInput{Fleet: "t"})
+	if len(plan.Zones) != 1 || plan.Fleet.Dir != dir {
+		t.Fatalf("plan has %d zones in %s, want 1 in %s", len(plan.Zones), plan.Fleet.Dir, dir)
+	}
+	if again, _ := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: true}); again.Bundle != plan.Bundle {
+		t.Fatalf("the other checkout planned %s, want the same bundle %s: the test shows nothing", again.Bundle, plan.Bundle)
+	}
+	testfiles.Write(t, filepath.Join(dir, "zones/example.com.zone"), "; edited after the plan\n")
+	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Zones: plan.Zones, Bundle: plan.Bundle, Revision: plan.Revision})
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
+	}
+	wantPlanned(t, reqs[0], true, store.Dir)
+}

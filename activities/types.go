@@ -86,6 +86,11 @@ type ZoneFile struct {
 	// SHA256 is the content Plan read; every step that reads the file
 	// checks it (empty in rollouts from before it was recorded).
 	SHA256 string `json:"sha256,omitempty"`
+	// bundled is the file's name in the bundle, when the zone came from
+	// the bundle's manifest (plannedZones): Path is then the planning
+	// worker's, named relative to its directory, which may not be this
+	// worker's. Empty, the name is Path's relative to the step's fleet.
+	bundled string
 }
 
 // EnsureServerInput asks for a running, fleet-tagged server with Spec.Label.

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -33,10 +34,13 @@ func (a *Activities) plannedZones(f *config.Fleet, revision, planned string, giv
 		for _, file := range m.Files {
 			sums[file.Name] = file.SHA256
 		}
-		base := snapshotBase(f, m)
+		// The manifest's zone paths are those of the worker that made
+		// it, named relative to its directory (Base).
+		base := cmp.Or(m.Base, f.Dir)
 		zones := make([]ZoneFile, len(m.Zones))
 		for i, z := range m.Zones {
-			zones[i] = ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: sums[bundle.Name(base, z.Path)]}
+			name := bundle.Name(base, z.Path)
+			zones[i] = ZoneFile{Name: z.Name, Path: z.Path, Serial: z.Serial, SHA256: sums[name], bundled: name}
 		}
 		return zones, nil
 	}
@@ -101,56 +105,44 @@ func revisionHere(f *config.Fleet, zones []ZoneFile) (bundle.Manifest, error) {
 // planned revision: those of this worker's snapshot of the bundle, taken
 // by Plan, when it has it intact, so that an edit since the plan does
 // not matter; else the fleet's own, once sameRevision has found them
-// unchanged. zones' paths are those Plan found, on the worker that
-// planned.
+// unchanged.
 func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFile) ([]ZoneFile, string, error) {
-	playbook := f.Path(f.Ansible.NameserverPlaybook)
-	base := f.Dir
-	if m, ok, err := a.Bundles.Load(planned); err == nil && ok {
-		base = snapshotBase(f, m)
-	}
 	if root, ok := a.Bundles.Open(planned); ok && planned != "" {
-		// The snapshot names its files as the planning worker's
-		// directory had them, which may not be this worker's (a worker
-		// on the same host with another --fleets).
 		in := make([]ZoneFile, len(zones))
 		for i, z := range zones {
-			z.Path = bundle.In(root, bundle.Name(base, z.Path))
+			z.Path = bundle.In(root, bundledName(f, z))
 			in[i] = z
 		}
+		// The snapshot names the playbook as the directory of the worker
+		// that made it had it, which may not be f's (a worker on the same
+		// host with another --fleets).
 		at := *f
-		at.Dir = base
-		return in, bundle.In(root, bundle.Name(base, at.Path(f.Ansible.NameserverPlaybook))), nil
+		if m, ok, err := a.Bundles.Load(planned); err == nil && ok && m.Base != "" {
+			at.Dir = m.Base
+		}
+		return in, bundle.In(root, bundle.Name(at.Dir, at.Path(f.Ansible.NameserverPlaybook))), nil
 	}
+	// This worker's files: a zone the manifest named inside the planning
+	// worker's directory is at that name in this worker's.
 	own := make([]ZoneFile, len(zones))
 	for i, z := range zones {
-		z.Path = here(base, f.Dir, z.Path)
+		if z.bundled != "" && !filepath.IsAbs(filepath.FromSlash(z.bundled)) && f.Dir != "" {
+			z.Path = filepath.Join(f.Dir, filepath.FromSlash(z.bundled))
+		}
 		own[i] = z
 	}
 	if err := sameRevision(a.Bundles, f, planned, own); err != nil {
 		return nil, "", err
 	}
-	return own, playbook, nil
+	return own, f.Path(f.Ansible.NameserverPlaybook), nil
 }
 
-// snapshotBase is the directory the names in m are relative to: the
-// planning worker's fleet directory, or, in a manifest from before it
-// was recorded, f's.
-func snapshotBase(f *config.Fleet, m bundle.Manifest) string {
-	if m.Base != "" {
-		return m.Base
+// bundledName is zone z's file's name in the bundle of f's rollout.
+func bundledName(f *config.Fleet, z ZoneFile) string {
+	if z.bundled != "" {
+		return z.bundled
 	}
-	return f.Dir
-}
-
-// here is path, a file Plan found in the fleet directory base, in this
-// worker's fleet directory dir: a path outside base stays as it is.
-func here(base, dir, path string) string {
-	name := bundle.Name(base, path)
-	if filepath.IsAbs(filepath.FromSlash(name)) || dir == "" {
-		return path
-	}
-	return filepath.Join(dir, filepath.FromSlash(name))
+	return bundle.Name(f.Dir, z.Path)
 }
 
 // sameRevision checks that this worker holds, byte for byte, the bundle
