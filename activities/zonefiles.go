@@ -107,7 +107,7 @@ func revisionHere(f *config.Fleet, zones []ZoneFile) (bundle.Manifest, error) {
 // not matter; else the fleet's own, once sameRevision has found them
 // unchanged.
 func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFile) ([]ZoneFile, string, error) {
-	if root, ok := a.Bundles.Open(planned); ok && planned != "" {
+	if root, m, ok := a.Bundles.OpenManifest(planned); ok && planned != "" {
 		in := make([]ZoneFile, len(zones))
 		for i, z := range zones {
 			z.Path = bundle.In(root, bundledName(f, z))
@@ -117,9 +117,7 @@ func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFi
 		// that made it had it, which may not be f's (a worker on the same
 		// host with another --fleets).
 		at := *f
-		if m, ok, err := a.Bundles.Load(planned); err == nil && ok && m.Base != "" {
-			at.Dir = m.Base
-		}
+		at.Dir = cmp.Or(m.Base, f.Dir)
 		return in, bundle.In(root, bundle.Name(at.Dir, at.Path(f.Ansible.NameserverPlaybook))), nil
 	}
 	// This worker's files: a zone the manifest named inside the planning

@@ -255,12 +255,19 @@ func copyFile(from, to string) (string, error) {
 // there is none, or its files no longer hash to hash. It marks the
 // snapshot used now, so that Prune leaves it to the step using it.
 func (s Store) Open(hash string) (root string, ok bool) {
+	root, _, ok = s.OpenManifest(hash)
+	return root, ok
+}
+
+// OpenManifest is Open that also returns the snapshot's manifest, read
+// once for both.
+func (s Store) OpenManifest(hash string) (root string, m Manifest, ok bool) {
 	if s.Dir == "" || !s.touch(hash) {
-		return "", false
+		return "", Manifest{}, false
 	}
 	m, ok, err := s.Load(hash)
 	if !ok || err != nil {
-		return "", false
+		return "", Manifest{}, false
 	}
 	root = s.root(hash)
 	files := make([]File, len(m.Files))
@@ -270,9 +277,9 @@ func (s Store) Open(hash string) (root string, ok bool) {
 		return err
 	})
 	if err != nil || hashOf(files) != hash {
-		return "", false
+		return "", Manifest{}, false
 	}
-	return root, true
+	return root, m, true
 }
 
 // In is the path of the file named name in the snapshot at root.
