@@ -19,6 +19,7 @@ var notForWorkers = map[string]string{
 	"lb/channel/sshdtest/sshdtest.go":    "a test sshd",
 	"internal/signzone/signzone.go":      "signs test zones",
 	"internal/temporaltest/devserver.go": "a test's Temporal dev server",
+	"internal/pid1/pid1.go":              "dnsroll as PID 1 starts dnsroll itself, the worker, which needs the worker's environment",
 }
 
 // builtElsewhere are the functions that set a command's Env from one
