@@ -45,6 +45,11 @@ type Server struct {
 	Label  string `json:"label"`
 	Status string `json:"status"` // provisioning, booting, running, ...
 	IPv4   string `json:"ipv4"`
+	// IPv6 is the server's own public IPv6 address (Linode's SLAAC
+	// address, without its /128), "" where the cloud gives none. dnsroll
+	// reaches servers over IPv4; IPv6 is what a load balancer replacing
+	// one at an IPv6 address listens on.
+	IPv6   string `json:"ipv6,omitempty"`
 	Region string `json:"region,omitempty"`
 	// Type and Image are the plan and the image it was created with, as
 	// the cloud reports them ("" where it does not).

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -360,11 +361,13 @@ func (c *Cloud) Rename(ctx context.Context, id int, label string) error {
 	return nil
 }
 
-// server converts an instance; IPv4 is the first public address.
+// server converts an instance; IPv4 is the first public address, IPv6
+// the SLAAC one.
 func server(inst *linodego.Instance) dnsroll.Server {
 	s := dnsroll.Server{
 		ID: inst.ID, Label: inst.Label, Status: string(inst.Status), Region: inst.Region,
 		Type: inst.Type, Image: inst.Image, Tags: slices.Clone(inst.Tags), DNSPort: 53,
+		IPv6: slaac(inst.IPv6),
 	}
 	var first string
 	for _, ip := range inst.IPv4 {
@@ -381,6 +384,20 @@ func server(inst *linodego.Instance) dnsroll.Server {
 	}
 	s.IPv4 = first
 	return s
+}
+
+// slaac is the address of an instance's ipv6, which Linode writes with
+// its prefix length ("2600:3c00::f03c:91ff:fe24:3a2f/128"), or "" when
+// that is no public IPv6 address (none, null).
+func slaac(v6 string) string {
+	a, err := netip.ParseAddr(v6)
+	if p, perr := netip.ParsePrefix(v6); perr == nil {
+		a, err = p.Addr(), nil
+	}
+	if err != nil || !a.Is6() || a.Is4In6() || !a.IsGlobalUnicast() || a.IsPrivate() {
+		return ""
+	}
+	return a.String()
 }
 
 // isCGNAT reports 100.64.0.0/10, which Linode uses for private VPC NAT.

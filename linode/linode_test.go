@@ -205,6 +205,33 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+// A server carries its public IPv6 address as Linode gives it, the SLAAC
+// address (ipv6, "2600:3c00::f03c:91ff:fe24:3a2f/128" on the real API)
+// without its prefix length: a load balancer that replaces one at an IPv6
+// address listens there.
+func TestServersKnowTheirIPv6(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	created, err := e.cloud.Create(c, spec("lb1-next", tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("2001:db8::%x", created.ID) // the simulator's SLAAC address
+	got, err := e.cloud.Get(c, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.cloud.List(c, tag)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %v, %v", list, err)
+	}
+	for how, s := range map[string]dnsroll.Server{"Create": created, "Get": got, "List": list[0]} {
+		if s.IPv6 != want || s.IPv4 != "127.0.0.1" {
+			t.Errorf("%s: IPv6 %q, IPv4 %q; want %q and 127.0.0.1", how, s.IPv6, s.IPv4, want)
+		}
+	}
+}
+
 func TestCreateErrors(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
