@@ -261,3 +261,18 @@ func TestProbeOneProtocolCheck(t *testing.T) {
 		t.Errorf("over tcp alone: %d TCP queries, report %+v", s.tcpSeen.Load(), rep)
 	}
 }
+
+// TestProbeIPv6 probes a server at an IPv6 address, as a load balancer
+// whose address is IPv6 is checked, over UDP (batched) and TCP.
+func TestProbeIPv6(t *testing.T) {
+	z := parseZone(t, testZone)
+	s := startOn(t, "::1", &testServer{zone: z})
+	if !strings.HasPrefix(s.addr, "[::1]:") {
+		t.Fatalf("server address %s, want [::1]:port", s.addr)
+	}
+	checks := Expect(z, []string{"www", "txt", "nope", "ns1"})
+	rep := fastProber().Probe(context.Background(), s.addr, both, checks)
+	if !rep.OK || rep.Err() != nil || rep.Passed != 3*len(checks) {
+		t.Fatalf("report not OK: %v\n%+v", rep.Err(), rep)
+	}
+}

@@ -100,12 +100,18 @@ func startLookup(t *testing.T, lookup func(name string, qtype uint16) zone.Answe
 
 func start(t *testing.T, s *testServer) *testServer {
 	t.Helper()
+	return startOn(t, "127.0.0.1", s)
+}
+
+// startOn is start on host's loopback address, such as "::1".
+func startOn(t *testing.T, host string, s *testServer) *testServer {
+	t.Helper()
 	s.mode.Store(modeOK)
 	var pc net.PacketConn
 	var l net.Listener
 	for i := 0; l == nil; i++ {
 		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+		if pc, err = net.ListenPacket("udp", net.JoinHostPort(host, "0")); err != nil {
 			t.Fatal(err)
 		}
 		s.addr = pc.LocalAddr().String()
