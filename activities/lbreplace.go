@@ -489,8 +489,10 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 	}
 	next := in.LB
 	next.Name = spec.Label
-	next.Address = net.JoinHostPort(res.Server.IPv4, "53")
-	next.SSHHost = ""
+	next.Address, next.SSHHost, err = replacementAddress(in.LB, res.Server)
+	if err != nil {
+		return NewLoadBalancer{}, failure(ctx, err)
+	}
 	d, err := a.driver(next)
 	if err != nil {
 		return NewLoadBalancer{}, failure(ctx, err)
@@ -510,6 +512,22 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 		return NewLoadBalancer{}, failure(ctx, atLoadBalancer(next.Name, "provision", err))
 	}
 	return NewLoadBalancer{Attempt: attempt(ctx), LB: next, Server: res.Server}, nil
+}
+
+// replacementAddress is where the replacement of old, on server s,
+// listens and is reached over SSH. It keeps old's address family: glue
+// that named an IPv6 address names the new server's, rather than an IPv4
+// address in its place. Over SSH it is reached at s's IPv4 address, under
+// which meetNewServer recorded its host key.
+func replacementAddress(old config.LoadBalancer, s dnsroll.Server) (address, sshHost string, err error) {
+	host, _, _ := net.SplitHostPort(old.Address)
+	if ip, perr := netip.ParseAddr(host); perr != nil || ip.Unmap().Is4() {
+		return net.JoinHostPort(s.IPv4, "53"), "", nil
+	}
+	if s.IPv6 == "" {
+		return "", "", dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s is at the IPv6 address %s, but the cloud gives its replacement %s no IPv6 address to listen on", old.Name, old.Address, s.Label)
+	}
+	return net.JoinHostPort(s.IPv6, "53"), s.IPv4, nil
 }
 
 // VerifyLoadBalancer checks through LB's own address that it answers from

@@ -119,6 +119,33 @@ func TestCreateAndDeleteLoadBalancerAreIdempotent(t *testing.T) {
 	}
 }
 
+// A load balancer at an IPv6 address is replaced by one at the new
+// server's IPv6 address: the glue that named the old one's AAAA moves to
+// the new one's, not to an IPv4 address clients of that family never
+// asked. It is reached over SSH at the IPv4 address its host key was
+// recorded at, as nameservers are.
+func TestCreateLoadBalancerKeepsAnIPv6AddressIPv6(t *testing.T) {
+	c := newCloudEnv(t)
+	if _, err := c.ensure(t, "ns1"); err != nil {
+		t.Fatal(err)
+	}
+	drv := &pointRecorder{}
+	c.acts.Drivers = map[string]LoadBalancer{"nginx": drv, "": drv}
+	old := c.fleet.LoadBalancers[0]
+	old.Address = "[2001:db8::12]:53"
+	v, err := c.env.ExecuteActivity(c.acts.CreateLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: old})
+	got := temporaltest.Value[NewLoadBalancer](t, v, err)
+	if got.Server.IPv6 == "" {
+		t.Fatalf("new server %+v has no IPv6 address", got.Server)
+	}
+	if want := "[" + got.Server.IPv6 + "]:53"; got.LB.Address != want || got.LB.SSHHost != got.Server.IPv4 {
+		t.Errorf("new load balancer at %s, ssh_host %q; want %s, ssh_host %s", got.LB.Address, got.LB.SSHHost, want, got.Server.IPv4)
+	}
+	if len(drv.points) != 1 || !strings.HasPrefix(drv.points[0], "lb1-next@"+got.LB.Address+" ") {
+		t.Errorf("driver pointed %v, want lb1-next@%s", drv.points, got.LB.Address)
+	}
+}
+
 // The old load balancer is deleted by its label only when its server is at
 // the address the fleet gives it: a stale fleet file (a load balancer
 // replaced earlier, its address not updated) would otherwise name the

@@ -516,9 +516,25 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	for i := range r.st.New {
 		old := r.st.Old[i]
 		r.st.New[i].Name = old.Name
-		r.st.Warnings = append(r.st.Warnings, fmt.Sprintf("update the fleet config: load_balancers %s address is now %s (was %s)", old.Name, r.st.New[i].Address, old.Address))
+		r.st.Warnings = append(r.st.Warnings, fmt.Sprintf("update the fleet config: load_balancers %s address is now %s (was %s)%s", old.Name, r.st.New[i].Address, old.Address, sshHostChange(old, r.st.New[i])))
 	}
 	return nil
+}
+
+// sshHostChange is what the fleet config's ssh_host of old becomes for
+// its replacement next, or "" when it stays unset: a replacement at an
+// IPv6 address is reached over SSH at its IPv4 address, and an old
+// ssh_host names the old machine.
+func sshHostChange(old, next config.LoadBalancer) string {
+	switch {
+	case next.SSHHost == old.SSHHost:
+		return ""
+	case next.SSHHost == "":
+		return fmt.Sprintf(", without ssh_host (was %s)", old.SSHHost)
+	case old.SSHHost == "":
+		return ", ssh_host " + next.SSHHost
+	}
+	return fmt.Sprintf(", ssh_host %s (was %s)", next.SSHHost, old.SSHHost)
 }
 
 // moveGlue asks the registrar for ns and returns the parent's referral

@@ -107,6 +107,9 @@ type world struct {
 	createAfter time.Duration
 	commitLate  time.Duration
 	next        map[string]time.Time
+	// nextSSH makes each <lb>-next reached over SSH at 192.0.2.<n>, not
+	// at its address, as one at an IPv6 address is.
+	nextSSH bool
 	// deletedIDs are the server IDs DeleteLoadBalancer was given.
 	deletedIDs []int
 	// sibling makes the parent delegate to ns.provider.net too, with an
@@ -290,8 +293,11 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		next := in.LB
 		next.Name = dnsroll.NextLabel(in.LB.Name)
 		n := strings.TrimPrefix(in.LB.Name, "lb")
-		next.Address = "203.0.113." + n + ":53"
+		next.Address, next.SSHHost = "203.0.113."+n+":53", ""
 		w.mu.Lock()
+		if w.nextSSH {
+			next.SSHHost = "192.0.2." + n
+		}
 		w.next[next.Name] = env.Now() // reported back: committed
 		w.mu.Unlock()
 		id, _ := strconv.Atoi(n)
@@ -1357,5 +1363,29 @@ func TestLBReplaceManyLoadBalancersFitTheHistory(t *testing.T) {
 			}
 			t.Logf("about %d events: %s; %d steps in the status, %d KB", h.events(), h, len(st.Steps), len(status)/1024)
 		})
+	}
+}
+
+// The last warning says what to write in the fleet config for each new
+// load balancer: its address, and its ssh_host where it is reached over
+// SSH elsewhere (one at an IPv6 address is reached at its IPv4 one); an
+// old ssh_host is the old machine's and goes.
+func TestLBReplaceWarnsOfTheNewSSHHost(t *testing.T) {
+	text := strings.Replace(lbFleet, `address: "198.51.100.2:53",`, `address: "198.51.100.2:53", ssh_host: 198.51.100.22,`, 1)
+	env, w := newLBReplaceEnvFleet(t, false, text)
+	w.nextSSH = true
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	for _, want := range []string{
+		"update the fleet config: load_balancers lb1 address is now 203.0.113.1:53 (was 198.51.100.1:53), ssh_host 192.0.2.1",
+		"update the fleet config: load_balancers lb2 address is now 203.0.113.2:53 (was 198.51.100.2:53), ssh_host 192.0.2.2 (was 198.51.100.22)",
+	} {
+		if !slices.Contains(st.Warnings, want) {
+			t.Errorf("warnings %q lack %q", st.Warnings, want)
+		}
+	}
+	env, _ = newLBReplaceEnvFleet(t, false, text)
+	st = runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if want := "update the fleet config: load_balancers lb2 address is now 203.0.113.2:53 (was 198.51.100.2:53), without ssh_host (was 198.51.100.22)"; !slices.Contains(st.Warnings, want) {
+		t.Errorf("warnings %q lack %q", st.Warnings, want)
 	}
 }
