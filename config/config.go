@@ -326,7 +326,25 @@ func Parse(data []byte) (*Fleet, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
+	f.canonicalAddresses()
 	return &f, nil
+}
+
+// canonicalAddresses writes each load balancer's IP address in the one
+// form the glue, the zone's records and the checks give it: an
+// IPv4-mapped IPv6 address as IPv4 ([::ffff:192.0.2.1]:53 is
+// 192.0.2.1:53), IPv6 in lower case and shortest, the port as a plain
+// number. Matched as written, a load balancer glued at 192.0.2.1 but
+// written mapped was no address of the glue's, and a replacement left its
+// glue on the machine it then deleted. A host name stays as written, as
+// the SSH host keys pinned under it are (SSHTarget). Validate has passed.
+func (f *Fleet) canonicalAddresses() {
+	for i := range f.LoadBalancers {
+		lb := &f.LoadBalancers[i]
+		if ap, err := netip.ParseAddrPort(lb.Address); err == nil {
+			lb.Address = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+		}
+	}
 }
 
 // The default playbooks: fleets live in fleets/, beside ansible/, in the

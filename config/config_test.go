@@ -39,6 +39,27 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+// A load balancer's IP address is kept in the one form that compares
+// equal to the glue and the checks' addresses however the fleet writes it:
+// IPv4-mapped as IPv4, IPv6 in lower case and shortest, the port without
+// zeros in front. A host name stays as written.
+func TestLoadBalancerAddressesAreCanonical(t *testing.T) {
+	for written, want := range map[string]string{
+		"[::ffff:192.0.2.2]:53":  "192.0.2.2:53",
+		"[2001:DB8:0:0::12]:053": "[2001:db8::12]:53",
+		"192.0.2.2:53":           "192.0.2.2:53",
+		"LB2.Example.NET:53":     "LB2.Example.NET:53",
+	} {
+		f, err := Parse([]byte(strings.Replace(valid, `"192.0.2.2:53"`, `"`+written+`"`, 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", written, err)
+		}
+		if got := f.LoadBalancers[1].Address; got != want {
+			t.Errorf("address %s reads as %s, want %s", written, got, want)
+		}
+	}
+}
+
 // Every invalid config names the field to fix.
 func TestInvalidConfigNamesField(t *testing.T) {
 	tests := []struct {

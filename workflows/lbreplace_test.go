@@ -1389,3 +1389,16 @@ func TestLBReplaceWarnsOfTheNewSSHHost(t *testing.T) {
 		t.Errorf("warnings %q lack %q", st.Warnings, want)
 	}
 }
+
+// A load balancer whose address the fleet writes IPv4-mapped
+// ([::ffff:198.51.100.1]:53) is the one glued at 198.51.100.1, as the
+// config takes it: its glue moves with the others, rather than staying
+// on the machine the replacement drains and deletes.
+func TestLBReplaceMovesTheGlueOfAnIPv4MappedAddress(t *testing.T) {
+	text := strings.Replace(lbFleet, `address: "198.51.100.1:53"`, `address: "[::ffff:198.51.100.1]:53"`, 1)
+	env, w := newLBReplaceEnvFleet(t, false, text)
+	runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if w.count("SetGlue new") == 0 {
+		t.Errorf("calls %v: want the glue moved to %s", w.calls, registrar.Text(newGlue))
+	}
+}
