@@ -63,7 +63,12 @@ const (
 // bind the load balancer itself, and two lab load balancers never collide.
 // A lab load balancer on an address of its own (the delegation lab's, on
 // port 53, as glue needs) keeps its console there, on vmConsole's port.
-const labConsoleHost = "127.0.0.2"
+// One on ::1, which is a single address like 127.0.0.1, keeps its console
+// on labConsoleHost6 at its own port.
+const (
+	labConsoleHost  = "127.0.0.2"
+	labConsoleHost6 = "127.0.0.3"
+)
 
 // PlaybookName is the playbook that applies a dnsdist config. By default it
 // is looked up beside the fleet's loadbalancer playbook (ansible/).
@@ -198,8 +203,13 @@ func (d *Driver) console(fleet *config.Fleet, balancer config.LoadBalancer) (sit
 		return site{}, dnsroll.Errorf(dnsroll.EINVALID, "address: %v (dnsdist listens on an IP address)", err)
 	}
 	host, port, _ := net.SplitHostPort(listen)
-	console := net.JoinHostPort(labConsoleHost, port)
-	if host != "127.0.0.1" {
+	var console string
+	switch host {
+	case "127.0.0.1":
+		console = net.JoinHostPort(labConsoleHost, port)
+	case "::1":
+		console = net.JoinHostPort(labConsoleHost6, port)
+	default:
 		_, vmPort, _ := net.SplitHostPort(vmConsole)
 		console = net.JoinHostPort(host, vmPort)
 	}

@@ -120,7 +120,7 @@ func TestFlipNeedsChannel(t *testing.T) {
 }
 
 // TestLabConsoles: a lab load balancer on 127.0.0.1 keeps its console on
-// 127.0.0.2 at its own port; two on port 53 of addresses of their own (the
+// 127.0.0.2 at its own port, one on ::1 on 127.0.0.3; two on port 53 of addresses of their own (the
 // delegation lab's, as glue needs) keep theirs apart, on those addresses.
 func TestLabConsoles(t *testing.T) {
 	d := &Driver{Reach: lb.Reach{Place: config.PlaceIn(t.TempDir())}}
@@ -129,6 +129,9 @@ func TestLabConsoles(t *testing.T) {
 		"127.0.0.1:15401": "127.0.0.2:15401",
 		"127.53.7.10:53":  "127.53.7.10:5199",
 		"127.53.7.11:53":  "127.53.7.11:5199",
+		// ::1 is one address: two there are told apart by port too.
+		"[::1]:15402": "127.0.0.3:15402",
+		"[::1]:15403": "127.0.0.3:15403",
 	} {
 		s, err := d.console(fleet, config.LoadBalancer{Name: "lb1", Address: addr})
 		if err != nil || s.addr != want {

@@ -452,3 +452,17 @@ func TestLabFlipToADownBackendChangesNothing(t *testing.T) {
 	}
 	lbtest.WantTXT(t, l.LB.Address, "blue")
 }
+
+// TestLabPointIPv6: two lab load balancers on ::1, each on its own port,
+// serve side by side; their consoles, on one address, must not collide.
+func TestLabPointIPv6(t *testing.T) {
+	blue := lbtest.StartTXT(t, "blue")
+	for range 2 {
+		l := newStageLab(t) // each in a lab directory of its own
+		l.LB.Address = "[::1]:" + lbtest.FreePort(t)
+		if err := l.d.Point(context.Background(), l.Fleet, l.LB, []dnsroll.Server{blue}); err != nil {
+			t.Fatalf("Point the load balancer at %s: %v", l.LB.Address, err)
+		}
+		lbtest.WantTXT(t, l.LB.Address, "blue")
+	}
+}

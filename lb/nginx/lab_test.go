@@ -222,3 +222,14 @@ func waitGone(t *testing.T, pids []int) {
 		}
 	}
 }
+
+// TestLabPointIPv6 points a real lab nginx listening on ::1 with the real
+// playbook, which waits until nginx accepts on that address.
+func TestLabPointIPv6(t *testing.T) {
+	s := newLab(t)
+	s.LB.Address = "[::1]:" + lbtest.FreePort(t)
+	if err := s.d.Point(context.Background(), s.Fleet, s.LB, []dnsroll.Server{s.blue}); err != nil {
+		t.Fatalf("Point at blue: %v", err)
+	}
+	lbtest.WantTXT(t, s.LB.Address, "blue")
+}
