@@ -726,18 +726,36 @@ func (a *Activities) deleteLoadBalancerByID(ctx context.Context, in DeleteLoadBa
 }
 
 // atAddress refuses s when it is at another public IPv4 address than
-// address, a load balancer's host:port in the fleet. A fleet file not
-// updated after an earlier replacement would otherwise have its label
-// name the live replacement, which the glue points at. Addresses Linode
-// does not report (private, loopback in the labs, IPv6) are not compared.
+// address, a load balancer's host:port in the fleet, or at another SLAAC
+// address of the same /64 (Linode gives a region's Linodes theirs from
+// one). A fleet file not updated after an earlier replacement would
+// otherwise have its label name the live replacement, which the glue
+// points at. Addresses Linode does not report with the instance (private,
+// loopback in the labs, IPv6 of a routed range) are not compared.
 func atAddress(s dnsroll.Server, address string) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil
 	}
-	want, err1 := netip.ParseAddr(host)
-	have, err2 := netip.ParseAddr(s.IPv4)
-	if err1 != nil || err2 != nil || !publicIPv4(want.Unmap()) || !publicIPv4(have) || want.Unmap() == have {
+	want, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil
+	}
+	want = want.Unmap()
+	var have netip.Addr // the zero Addr where s has none
+	switch {
+	case want.Is4():
+		have, _ = netip.ParseAddr(s.IPv4)
+		if !publicIPv4(want) || !publicIPv4(have) {
+			return nil
+		}
+	default:
+		have, _ = netip.ParseAddr(s.IPv6)
+		if !have.IsValid() || !netip.PrefixFrom(have, 64).Masked().Contains(want) {
+			return nil
+		}
+	}
+	if want == have {
 		return nil
 	}
 	return dnsroll.Errorf(dnsroll.ECONFLICT, "%s (Linode %d) is at %s, not %s, the address the fleet gives it: the fleet file is out of date "+

@@ -170,6 +170,29 @@ func TestDeleteLoadBalancerRefusesAServerAtAnotherAddress(t *testing.T) {
 	}
 }
 
+// The same for a load balancer at an IPv6 address: the Linode labelled
+// lb1 is another's SLAAC address away (the simulator gives each Linode
+// 2001:db8::<id>, one /64 as Linode's regions do), so the fleet file is
+// stale. An address outside that /64 (a routed range of the Linode's own,
+// which Linode does not list with the instance) is not compared.
+func TestDeleteLoadBalancerRefusesAServerAtAnotherIPv6Address(t *testing.T) {
+	c := newCloudEnv(t)
+	s := c.mustEnsure(t, "lb1").Server
+	stale := DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: "[2001:db8::77]:53"}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, stale); err == nil || !strings.Contains(err.Error(), "is at "+s.IPv6+", not 2001:db8::77") {
+		t.Fatalf("delete at a stale address: %v; want it refused, naming both addresses", err)
+	}
+	if n := c.count("lb1"); n != 1 {
+		t.Fatalf("%d lb1 instances after the refused delete, want 1", n)
+	}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: "[2001:db8:0:1::53]:53"}); err != nil {
+		t.Fatalf("delete at an address of a routed range: %v", err)
+	}
+	if n := c.count("lb1"); n != 0 {
+		t.Errorf("%d lb1 instances after the delete", n)
+	}
+}
+
 // statsStager is a staging driver whose Stats gives stats or err.
 type statsStager struct {
 	pointRecorder
