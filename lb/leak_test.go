@@ -3,9 +3,11 @@ package lb
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,5 +58,32 @@ func waitGone(t *testing.T, pid int) {
 			t.Fatalf("child %d of the cancelled command still runs: %s", pid, stat)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A cancelled command that started a daemon in a session of its own,
+// which keeps the command's output open (a service started by hand, with
+// no redirection), returns within localWaitDelay rather than when the
+// daemon exits.
+func TestLocalRunCancelledReturnsWhileADaemonHoldsItsOutput(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := Local{}.Run(ctx, "setsid sleep 15 & echo $! > "+Quote(pidFile)+"; sleep 30")
+	took := time.Since(start)
+	if b, rerr := os.ReadFile(pidFile); rerr == nil {
+		if pid, aerr := strconv.Atoi(strings.TrimSpace(string(b))); aerr == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if err == nil {
+		t.Fatal("cancelled command succeeded")
+	}
+	if took > localWaitDelay+3*time.Second {
+		t.Errorf("cancelled command returned after %v, want within %v of the cancel: the daemon it started holds its output", took, localWaitDelay)
 	}
 }

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 
 // program stands in for dnsroll: "orphan" leaves an orphan behind, as an
 // Ansible run does its SSH master, and reports the zombies it then sees;
-// "term" waits for SIGTERM.
+// "killed" is killed by SIGKILL; "term" waits for SIGTERM.
 func program(what string) {
 	switch what {
 	case "orphan":
@@ -45,6 +45,10 @@ func program(what string) {
 		time.Sleep(time.Second)
 		fmt.Printf("pid %d, zombies %d\n", os.Getpid(), zombies())
 		os.Exit(7)
+	case "killed":
+		// As a run killed by the kernel's OOM killer, or kill -9.
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(10 * time.Second)
 	case "term":
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGTERM)
@@ -151,5 +155,17 @@ func TestSupervisorPassesSIGTERMOn(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil || strings.Join(rest, "\n") != "terminated" {
 		t.Errorf("after SIGTERM to PID 1: output %q, %v; want the work to take it and exit 0", rest, err)
+	}
+}
+
+// A run killed by a signal (the OOM killer's SIGKILL) ends the container
+// as a shell reports it, 128 plus the signal, so that the runtime and its
+// restart policy see the run killed, not a clean exit.
+func TestSupervisorExitsAsTheWorkKilledByASignal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := asPID1(t, ctx, "killed").CombinedOutput()
+	if got, want := exitCode(err), 128+int(syscall.SIGKILL); got != want {
+		t.Errorf("PID 1 whose work was killed by SIGKILL: exit %d (%v, %q); want %d", got, err, out, want)
 	}
 }

@@ -2,6 +2,7 @@ package dnsdist
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -48,6 +49,10 @@ func TestCancelledFlipOnASilentConsoleLeavesNothing(t *testing.T) {
 		}
 		if took := time.Since(start); took > 5*time.Second {
 			t.Fatalf("cancelled flip returned after %v: %v", took, err)
+		}
+		// The step learns it was cancelled, not that the console broke.
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled flip: %v, want context.Canceled", err)
 		}
 	}
 	leaktest.Check(t, base, 0, 3*time.Second)
