@@ -56,6 +56,12 @@ func supervise(args []string) int {
 		child.SysProcAttr.Foreground, child.SysProcAttr.Ctty = true, int(os.Stdin.Fd())
 	}
 
+	// Ctrl-Z on the container's terminal stops nothing, as it did not
+	// stop dnsroll as PID 1 (the kernel spares PID 1 what it does not
+	// handle): no shell here could resume the work, and a stopped work
+	// takes no SIGTERM. The child inherits the ignore across exec, and Go
+	// keeps it, as it installs no handler of its own for SIGTSTP.
+	signal.Ignore(syscall.SIGTSTP)
 	// Before the start, so that no exit goes unnoticed.
 	exits := make(chan os.Signal, 1)
 	signal.Notify(exits, syscall.SIGCHLD)

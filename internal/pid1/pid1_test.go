@@ -169,3 +169,65 @@ func TestSupervisorExitsAsTheWorkKilledByASignal(t *testing.T) {
 		t.Errorf("PID 1 whose work was killed by SIGKILL: exit %d (%v, %q); want %d", got, err, out, want)
 	}
 }
+
+// Ctrl-Z on a container's terminal (docker run -it) stops nothing, as it
+// did not when dnsroll itself was PID 1, which the kernel spares: no shell
+// in the container could resume the work, and a stopped work leaves the
+// terminal dead and takes no SIGTERM until a SIGCONT.
+func TestSupervisedWorkIgnoresCtrlZ(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := asPID1(t, ctx, "term")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("first line %q, want ready", lines.Text())
+	}
+	first, err := onlyChild(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work, err := onlyChild(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The terminal sends it to the foreground group: the work's.
+	if err := syscall.Kill(-work, syscall.SIGTSTP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := syscall.Kill(first, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for lines.Scan() {
+		rest = append(rest, lines.Text())
+	}
+	if err := cmd.Wait(); err != nil || strings.Join(rest, "\n") != "terminated" {
+		t.Errorf("after Ctrl-Z, then SIGTERM to PID 1: output %q, %v; want the work to take SIGTERM and exit 0", rest, err)
+	}
+}
+
+// onlyChild is the one child of process pid, whichever of its threads
+// started it.
+func onlyChild(pid int) (int, error) {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var kids []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		kids = append(kids, strings.Fields(string(b))...)
+	}
+	if len(kids) != 1 {
+		return 0, fmt.Errorf("process %d has children %q, want one", pid, kids)
+	}
+	return strconv.Atoi(kids[0])
+}
