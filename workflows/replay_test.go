@@ -1,9 +1,14 @@
 package workflows
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -27,5 +32,51 @@ func TestReplayRecordedHistories(t *testing.T) {
 				t.Fatalf("replay %s: %v", f, err)
 			}
 		})
+	}
+}
+
+// A cleanup-only run recorded before versionCleanupTrustsLeft swept green
+// twice, createSettle apart, even when the failed run had learnt every
+// -next server's ID. Its history replays unchanged: the v7 cleanup's, as
+// the same run with such a left list in its request would have recorded
+// it (replay compares the steps scheduled, not their inputs).
+func TestReplayCleanupOfARunThatLearntEveryID(t *testing.T) {
+	b, err := os.ReadFile("testdata/v7-cleanup.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hist map[string]any
+	if err := json.Unmarshal(b, &hist); err != nil {
+		t.Fatal(err)
+	}
+	started := hist["events"].([]any)[0].(map[string]any)["workflowExecutionStartedEventAttributes"].(map[string]any)
+	payload := started["input"].(map[string]any)["payloads"].([]any)[0].(map[string]any)
+	data, err := base64.StdEncoding.DecodeString(payload["data"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in RolloutInput
+	if err := json.Unmarshal(data, &in); err != nil || in.CleanUp == nil {
+		t.Fatalf("the v7 cleanup's input %s: %v", data, err)
+	}
+	in.CleanUp.Left = []Leftover{
+		{Kind: LeftoverServer, Name: "ns1-next", ID: 11, Action: "delete"},
+		{Kind: LeftoverServer, Name: "ns2-next", ID: 12, Action: "delete"},
+	}
+	if data, err = json.Marshal(in); err != nil {
+		t.Fatal(err)
+	}
+	payload["data"] = base64.StdEncoding.EncodeToString(data)
+	if b, err = json.Marshal(hist); err != nil {
+		t.Fatal(err)
+	}
+	h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := worker.NewWorkflowReplayer()
+	Register(r)
+	if err := r.ReplayWorkflowHistory(nil, h); err != nil {
+		t.Fatalf("replay: %v", err)
 	}
 }
