@@ -51,8 +51,11 @@ func supervise(args []string) int {
 	// A group of its own, in the terminal's foreground when there is one:
 	// Ctrl-C then reaches the child once, from the terminal, and not a
 	// second time through here (which the worker takes for "stop now").
+	// Only the controlling terminal has a foreground to give (TIOCGPGRP
+	// answers for no other): a terminal on stdin that is not the
+	// session's would fail the start.
 	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err == nil {
+	if _, err := unix.IoctlGetInt(int(os.Stdin.Fd()), unix.TIOCGPGRP); err == nil {
 		child.SysProcAttr.Foreground, child.SysProcAttr.Ctty = true, int(os.Stdin.Fd())
 	}
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dnsroll/dnsroll/internal/needlab"
 )
@@ -34,7 +37,8 @@ func TestMain(m *testing.M) {
 
 // program stands in for dnsroll: "orphan" leaves an orphan behind, as an
 // Ansible run does its SSH master, and reports the zombies it then sees;
-// "killed" is killed by SIGKILL; "term" waits for SIGTERM.
+// "killed" is killed by SIGKILL; "foreground" says whether its group
+// is its terminal's foreground; "term" waits for SIGTERM.
 func program(what string) {
 	switch what {
 	case "orphan":
@@ -49,6 +53,10 @@ func program(what string) {
 		// As a run killed by the kernel's OOM killer, or kill -9.
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		time.Sleep(10 * time.Second)
+	case "foreground":
+		fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+		fmt.Printf("foreground %v (%v)\n", err == nil && fg == syscall.Getpgrp(), err)
+		os.Exit(0)
 	case "term":
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGTERM)
@@ -230,4 +238,67 @@ func onlyChild(pid int) (int, error) {
 		return 0, fmt.Errorf("process %d has children %q, want one", pid, kids)
 	}
 	return strconv.Atoi(kids[0])
+}
+
+// On a container's terminal (docker run -it), the work is in its
+// foreground, where Ctrl-C reaches it.
+func TestSupervisedWorkHasTheTerminalsForeground(t *testing.T) {
+	_, pts := openPTY(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := asPID1(t, ctx, "foreground")
+	cmd.Stdin = pts
+	// A session whose controlling terminal is the pty, as a runtime makes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	out, err := cmd.Output()
+	if got := strings.TrimSpace(string(out)); err != nil || !strings.HasPrefix(got, "foreground true") {
+		t.Errorf("supervised on its controlling terminal: %q, %v; want the work in the foreground", got, err)
+	}
+}
+
+// openPTY opens a pseudo-terminal, its output drained, and returns its
+// two ends.
+func openPTY(t *testing.T) (ptmx, pts *os.File) {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { ptmx.Close() })
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Skipf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Skipf("ptsname: %v", err)
+	}
+	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("open the pty: %v", err)
+	}
+	t.Cleanup(func() { pts.Close() })
+	go func() { _, _ = io.Copy(io.Discard, ptmx) }()
+	return ptmx, pts
+}
+
+// A terminal on stdin that is not the container's controlling terminal
+// (a runtime that hands the work a pty without making it the session's)
+// has no foreground to give the work: it runs all the same.
+func TestSupervisorRunsWithATerminalItDoesNotControl(t *testing.T) {
+	_, pts := openPTY(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := asPID1(t, ctx, "orphan")
+	cmd.Stdin = pts
+	// A session of its own, with no controlling terminal.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.Output()
+	if got := strings.TrimSpace(string(out)); exitCode(err) != 7 || !strings.HasPrefix(got, "pid ") {
+		var stderr []byte
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			stderr = ee.Stderr
+		}
+		t.Errorf("supervised, stdin a terminal it does not control: %q, exit %d (%v: %s); want the work run, exit 7", got, exitCode(err), err, stderr)
+	}
 }
