@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -150,4 +151,61 @@ func TestZonesInHistoryFindTheSnapshotAnotherCheckoutPlannedAgain(t *testing.T) 
 		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
 	}
 	wantPlanned(t, reqs[0], true, store.Dir)
+}
+
+// A rollout planned before manifests recorded their directory (Base), and
+// still running after the upgrade, finds its snapshot's files as before:
+// named relative to the fleet's directory, the planning worker's too.
+func TestStepsOfARolloutPlannedBeforeManifestsKeptTheirBase(t *testing.T) {
+	for _, layout := range []struct{ name, sub, up string }{
+		{"zones and playbooks in the fleet's directory", "", ""},
+		{"fleets/ beside zones/ and ansible/", "fleets", "../"},
+	} {
+		t.Run(layout.name, func(t *testing.T) { testPlannedWithoutBase(t, layout.sub, layout.up) })
+	}
+}
+
+func testPlannedWithoutBase(t *testing.T, sub, up string) {
+	c := newCloudEnv(t)
+	c.labFleet(t) // no SSH to wait for
+	c.fleet.Zones[0].File = up + "zones/example.com.zone"
+	c.fleet.Ansible.NameserverPlaybook = up + "ansible/nameserver.yml"
+	c.fleet.Ansible.LoadBalancerPlaybook = up + "ansible/loadbalancer.yml"
+	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	c.acts.Bundles = store
+	var reqs []provision.Request
+	c.acts.Ansible = recordingRunner{&reqs}
+	root := t.TempDir()
+	writeFleetDir(t, root)
+	dir := filepath.Join(root, sub)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plan := c.planIn(t, dir, PlanInput{Fleet: "t", SmallHistory: true})
+	// The manifest as a worker from before Base wrote it.
+	file := filepath.Join(store.Dir, strings.TrimPrefix(plan.Bundle, "sha256:")+".json")
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m["base"] != dir {
+		t.Fatalf("manifest %s: base %v (%v), want %s", file, m["base"], err, dir)
+	}
+	delete(m, "base")
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testfiles.Write(t, file, string(b))
+	testfiles.Write(t, filepath.Join(root, "zones/example.com.zone"), "; edited after the plan\n")
+	testfiles.Write(t, filepath.Join(root, "ansible/roles/nameserver/tasks/main.yml"), "; edited after the plan\n")
+	_, err = c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
+	}
+	wantPlanned(t, reqs[0], true, store.Dir)
+	if _, err := os.Stat(reqs[0].Playbook); err != nil || !strings.HasPrefix(reqs[0].Playbook, store.Dir+"/") {
+		t.Errorf("the playbook run, %s, is not the snapshot's: %v", reqs[0].Playbook, err)
+	}
 }
