@@ -55,15 +55,7 @@ func TestStepsOfAWorkerWithAnotherFleetsDirUseThePlannedSnapshot(t *testing.T) {
 // directory sub (up leads back), then runs the steps with the fleet in
 // another tree's sub, with the snapshot gone or not.
 func testMovedFleetsDir(t *testing.T, sub, up string, gone bool) {
-	c := newCloudEnv(t)
-	c.labFleet(t) // no SSH to wait for
-	c.fleet.Zones[0].File = up + "zones/example.com.zone"
-	c.fleet.Ansible.NameserverPlaybook = up + "ansible/nameserver.yml"
-	c.fleet.Ansible.LoadBalancerPlaybook = up + "ansible/loadbalancer.yml"
-	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
-	c.acts.Bundles = store
-	var reqs []provision.Request
-	c.acts.Ansible = recordingRunner{&reqs}
+	c, store, reqs := movedFleetsEnv(t, up)
 	tree := func() string {
 		root := t.TempDir()
 		writeFleetDir(t, root)
@@ -99,21 +91,21 @@ func testMovedFleetsDir(t *testing.T, sub, up string, gone bool) {
 			!strings.Contains(err.Error(), moved+"/ansible/nameserver.yml added") {
 			t.Fatalf("err = %v, want a refusal naming the new tree's playbook", err)
 		}
-		if len(reqs) != 0 {
-			t.Errorf("the playbook ran %d times after the refusal", len(reqs))
+		if len(*reqs) != 0 {
+			t.Errorf("the playbook ran %d times after the refusal", len(*reqs))
 		}
 		return
 	}
-	if err != nil || len(reqs) != 1 {
-		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
+	if err != nil || len(*reqs) != 1 {
+		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(*reqs))
 	}
-	wantPlanned(t, reqs[0], !gone, store.Dir)
-	if _, err := os.Stat(reqs[0].Playbook); err != nil {
+	wantPlanned(t, (*reqs)[0], !gone, store.Dir)
+	if _, err := os.Stat((*reqs)[0].Playbook); err != nil {
 		t.Errorf("the playbook run is not there: %v", err)
 	}
 	if gone {
-		zones, _ := reqs[0].ExtraVars["dnsroll_zones"].([]map[string]any)
-		for _, p := range []string{zones[0]["src"].(string), reqs[0].Playbook} {
+		zones, _ := (*reqs)[0].ExtraVars["dnsroll_zones"].([]map[string]any)
+		for _, p := range []string{zones[0]["src"].(string), (*reqs)[0].Playbook} {
 			if !strings.HasPrefix(p, moved+"/") {
 				t.Errorf("the step ran with %s, want the new directory's file", p)
 			}
@@ -136,8 +128,8 @@ func TestZonesInHistoryFindTheSnapshotAnotherCheckoutPlannedAgain(t *testing.T) 
 	c.labFleet(t) // no SSH to wait for
 	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
 	c.acts.Bundles = store
-	var reqs []provision.Request
-	c.acts.Ansible = recordingRunner{&reqs}
+	reqs := &[]provision.Request{}
+	c.acts.Ansible = recordingRunner{reqs}
 	plan, dir := c.planWith(t, PlanInput{Fleet: "t"})
 	if len(plan.Zones) != 1 || plan.Fleet.Dir != dir {
 		t.Fatalf("plan has %d zones in %s, want 1 in %s", len(plan.Zones), plan.Fleet.Dir, dir)
@@ -147,10 +139,10 @@ func TestZonesInHistoryFindTheSnapshotAnotherCheckoutPlannedAgain(t *testing.T) 
 	}
 	testfiles.Write(t, filepath.Join(dir, "zones/example.com.zone"), "; edited after the plan\n")
 	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Zones: plan.Zones, Bundle: plan.Bundle, Revision: plan.Revision})
-	if err != nil || len(reqs) != 1 {
-		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
+	if err != nil || len(*reqs) != 1 {
+		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(*reqs))
 	}
-	wantPlanned(t, reqs[0], true, store.Dir)
+	wantPlanned(t, (*reqs)[0], true, store.Dir)
 }
 
 // A rollout planned before manifests recorded their directory (Base), and
@@ -166,15 +158,7 @@ func TestStepsOfARolloutPlannedBeforeManifestsKeptTheirBase(t *testing.T) {
 }
 
 func testPlannedWithoutBase(t *testing.T, sub, up string) {
-	c := newCloudEnv(t)
-	c.labFleet(t) // no SSH to wait for
-	c.fleet.Zones[0].File = up + "zones/example.com.zone"
-	c.fleet.Ansible.NameserverPlaybook = up + "ansible/nameserver.yml"
-	c.fleet.Ansible.LoadBalancerPlaybook = up + "ansible/loadbalancer.yml"
-	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
-	c.acts.Bundles = store
-	var reqs []provision.Request
-	c.acts.Ansible = recordingRunner{&reqs}
+	c, store, reqs := movedFleetsEnv(t, up)
 	root := t.TempDir()
 	writeFleetDir(t, root)
 	dir := filepath.Join(root, sub)
@@ -201,11 +185,27 @@ func testPlannedWithoutBase(t *testing.T, sub, up string) {
 	testfiles.Write(t, filepath.Join(root, "zones/example.com.zone"), "; edited after the plan\n")
 	testfiles.Write(t, filepath.Join(root, "ansible/roles/nameserver/tasks/main.yml"), "; edited after the plan\n")
 	_, err = c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
-	if err != nil || len(reqs) != 1 {
-		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
+	if err != nil || len(*reqs) != 1 {
+		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(*reqs))
 	}
-	wantPlanned(t, reqs[0], true, store.Dir)
-	if _, err := os.Stat(reqs[0].Playbook); err != nil || !strings.HasPrefix(reqs[0].Playbook, store.Dir+"/") {
-		t.Errorf("the playbook run, %s, is not the snapshot's: %v", reqs[0].Playbook, err)
+	wantPlanned(t, (*reqs)[0], true, store.Dir)
+	if _, err := os.Stat((*reqs)[0].Playbook); err != nil || !strings.HasPrefix((*reqs)[0].Playbook, store.Dir+"/") {
+		t.Errorf("the playbook run, %s, is not the snapshot's: %v", (*reqs)[0].Playbook, err)
 	}
+}
+
+// movedFleetsEnv is a lab fleet whose zone file and playbooks are named
+// from the fleet's directory by up ("" or "../"), with a bundle store of
+// its own and its playbook runs recorded instead of run.
+func movedFleetsEnv(t *testing.T, up string) (*cloudEnv, bundle.Store, *[]provision.Request) {
+	c := newCloudEnv(t)
+	c.labFleet(t) // no SSH to wait for
+	c.fleet.Zones[0].File = up + "zones/example.com.zone"
+	c.fleet.Ansible.NameserverPlaybook = up + "ansible/nameserver.yml"
+	c.fleet.Ansible.LoadBalancerPlaybook = up + "ansible/loadbalancer.yml"
+	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	c.acts.Bundles = store
+	reqs := &[]provision.Request{}
+	c.acts.Ansible = recordingRunner{reqs}
+	return c, store, reqs
 }
