@@ -136,6 +136,17 @@ func TestSupervisorReapsOrphans(t *testing.T) {
 func TestSupervisorPassesSIGTERMOn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	cmd, lines, first := startTermAsPID1(t, ctx)
+	if err := syscall.Kill(first, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wantTerminated(t, cmd, lines, "after SIGTERM to PID 1")
+}
+
+// startTermAsPID1 starts program "term" as PID 1, once it is ready, and
+// returns its output's lines to come and PID 1's pid here.
+func startTermAsPID1(t *testing.T, ctx context.Context) (*exec.Cmd, *bufio.Scanner, int) {
+	t.Helper()
 	cmd := asPID1(t, ctx, "term")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -149,20 +160,22 @@ func TestSupervisorPassesSIGTERMOn(t *testing.T) {
 		t.Fatalf("first line %q, want ready", lines.Text())
 	}
 	// unshare's one child is the namespace's PID 1.
-	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-	first, err2 := strconv.Atoi(strings.TrimSpace(string(kids)))
-	if err != nil || err2 != nil {
-		t.Fatalf("the namespace's first process: %q (%v, %v)", kids, err, err2)
-	}
-	if err := syscall.Kill(first, syscall.SIGTERM); err != nil {
+	first, err := onlyChild(cmd.Process.Pid)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return cmd, lines, first
+}
+
+// wantTerminated checks that program "term" took SIGTERM and exited 0.
+func wantTerminated(t *testing.T, cmd *exec.Cmd, lines *bufio.Scanner, after string) {
+	t.Helper()
 	var rest []string
 	for lines.Scan() {
 		rest = append(rest, lines.Text())
 	}
 	if err := cmd.Wait(); err != nil || strings.Join(rest, "\n") != "terminated" {
-		t.Errorf("after SIGTERM to PID 1: output %q, %v; want the work to take it and exit 0", rest, err)
+		t.Errorf("%s: output %q, %v; want the work to take SIGTERM and exit 0", after, rest, err)
 	}
 }
 
@@ -185,22 +198,7 @@ func TestSupervisorExitsAsTheWorkKilledByASignal(t *testing.T) {
 func TestSupervisedWorkIgnoresCtrlZ(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := asPID1(t, ctx, "term")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || lines.Text() != "ready" {
-		t.Fatalf("first line %q, want ready", lines.Text())
-	}
-	first, err := onlyChild(cmd.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd, lines, first := startTermAsPID1(t, ctx)
 	work, err := onlyChild(first)
 	if err != nil {
 		t.Fatal(err)
@@ -213,13 +211,7 @@ func TestSupervisedWorkIgnoresCtrlZ(t *testing.T) {
 	if err := syscall.Kill(first, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	var rest []string
-	for lines.Scan() {
-		rest = append(rest, lines.Text())
-	}
-	if err := cmd.Wait(); err != nil || strings.Join(rest, "\n") != "terminated" {
-		t.Errorf("after Ctrl-Z, then SIGTERM to PID 1: output %q, %v; want the work to take SIGTERM and exit 0", rest, err)
-	}
+	wantTerminated(t, cmd, lines, "after Ctrl-Z, then SIGTERM to PID 1")
 }
 
 // onlyChild is the one child of process pid, whichever of its threads
