@@ -70,37 +70,16 @@ func unpackAnswerSection(raw []byte) (*dns.Msg, bool) {
 		}
 		m.Answer = append(m.Answer, rr)
 	}
-	for range ns {
-		start := off
-		var rtype uint16
-		if off, rtype, err = skipRRType(raw, off); err != nil {
-			return nil, false
-		}
-		// A wildcard answer's NSEC or NSEC3 proof, and its signatures,
-		// which the DNSSEC checks verify; the SOA of a CNAME chain that
-		// ends in no data, whose proof they check too.
-		if rtype != dns.TypeSOA && rtype != dns.TypeNSEC && rtype != dns.TypeNSEC3 && (rtype != dns.TypeRRSIG || !coversProof(raw, start)) {
-			continue
-		}
-		rr, _, err := dns.UnpackRR(raw, start)
-		if err != nil {
-			return nil, false
-		}
-		m.Ns = append(m.Ns, rr)
+	// A wildcard answer's NSEC or NSEC3 proof, and its signatures, which
+	// the DNSSEC checks verify; the SOA of a CNAME chain that ends in no
+	// data, whose proof they check too.
+	if m.Ns, off, err = walkSection(raw, off, ns, func(rtype uint16, start int) bool {
+		return rtype == dns.TypeSOA || rtype == dns.TypeNSEC || rtype == dns.TypeNSEC3 || (rtype == dns.TypeRRSIG && coversProof(raw, start))
+	}); err != nil {
+		return nil, false
 	}
-	for range ar {
-		start := off
-		var rtype uint16
-		if off, rtype, err = skipRRType(raw, off); err != nil {
-			return nil, false
-		}
-		if rtype == dns.TypeOPT {
-			rr, _, err := dns.UnpackRR(raw, start)
-			if err != nil {
-				return nil, false
-			}
-			m.Extra = append(m.Extra, rr)
-		}
+	if m.Extra, off, err = walkSection(raw, off, ar, func(rtype uint16, _ int) bool { return rtype == dns.TypeOPT }); err != nil {
+		return nil, false
 	}
 	if off != len(raw) {
 		return nil, false // trailing bytes: miekg/dns's judgement
@@ -112,6 +91,30 @@ func unpackAnswerSection(raw []byte) (*dns.Msg, bool) {
 }
 
 var errShort = errors.New("record overflows the message")
+
+// walkSection walks the count records of a section from off without
+// decoding them but for those keep picks, given each one's type and
+// offset. It returns them and the offset after the section.
+func walkSection(raw []byte, off int, count uint16, keep func(rtype uint16, start int) bool) ([]dns.RR, int, error) {
+	var rrs []dns.RR
+	for range count {
+		start := off
+		next, rtype, err := skipRRType(raw, start)
+		if err != nil {
+			return nil, 0, err
+		}
+		off = next
+		if !keep(rtype, start) {
+			continue
+		}
+		rr, _, err := dns.UnpackRR(raw, start)
+		if err != nil {
+			return nil, 0, err
+		}
+		rrs = append(rrs, rr)
+	}
+	return rrs, off, nil
+}
 
 // coversProof reports whether the RRSIG at off covers NSEC or NSEC3, read
 // from the first field of its data without decoding it: BIND signs the
