@@ -101,16 +101,7 @@ func (s *Sim) getGrants(w http.ResponseWriter, _ *http.Request) {
 // mayCreate wraps a create handler: a restricted user without the
 // add_linodes grant is refused.
 func (s *Sim) mayCreate(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		refused := s.restricted != nil && !s.restricted.addLinodes
-		s.mu.Unlock()
-		if refused {
-			writeErr(w, http.StatusForbidden, "Unauthorized", "")
-			return
-		}
-		h(w, r)
-	}
+	return s.refuseIf(func(rs *restriction, _ *http.Request) bool { return rs != nil && !rs.addLinodes }, h)
 }
 
 // mayTag says whether the token's user may add tags to Linodes; a
@@ -124,12 +115,22 @@ func (s *Sim) mayTag() bool {
 // mayChange wraps a handler that changes the instance in the path: a
 // restricted user who may only read it is refused.
 func (s *Sim) mayChange(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return s.refuseIf(func(rs *restriction, r *http.Request) bool {
 		id, _ := strconv.Atoi(r.PathValue("id"))
+		return rs != nil && rs.readOnly[id]
+	}, h)
+}
+
+// refuseIf wraps h: a request is answered 403 "Unauthorized", as Linode
+// answers one the user's grants do not allow, when refused says so of it
+// and the token's restriction (nil for an unrestricted user), which it
+// reads under the simulator's lock.
+func (s *Sim) refuseIf(refused func(rs *restriction, r *http.Request) bool, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		refused := s.restricted != nil && s.restricted.readOnly[id]
+		refuse := refused(s.restricted, r)
 		s.mu.Unlock()
-		if refused {
+		if refuse {
 			writeErr(w, http.StatusForbidden, "Unauthorized", "")
 			return
 		}

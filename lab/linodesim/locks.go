@@ -120,16 +120,7 @@ func (s *Sim) renderLock(l *lockRecord) map[string]any {
 // mayLock wraps a locks handler: only an unrestricted user may see or
 // manage locks, whatever its grants on the resource (Linode's docs).
 func (s *Sim) mayLock(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		refused := s.restricted != nil
-		s.mu.Unlock()
-		if refused {
-			writeErr(w, http.StatusForbidden, "Unauthorized", "")
-			return
-		}
-		h(w, r)
-	}
+	return s.refuseIf(func(rs *restriction, _ *http.Request) bool { return rs != nil }, h)
 }
 
 func (s *Sim) listLocks(w http.ResponseWriter, r *http.Request) {
