@@ -129,10 +129,7 @@ func ParseParent(parent []string) ([]netip.AddrPort, error) {
 
 // zoneNSTTL asks server, authoritative for domain, for its NS TTL.
 func zoneNSTTL(ctx context.Context, server, domain string) (time.Duration, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(registrar.Fqdn(domain), dns.TypeNS)
-	m.RecursionDesired = false
-	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeContext(ctx, m, server)
+	r, err := askServer(ctx, server, registrar.Fqdn(domain), dns.TypeNS)
 	if err != nil {
 		return 0, fmt.Errorf("zone NS TTL: ask %s: %w", server, err)
 	}
@@ -151,6 +148,16 @@ func zoneNSTTL(ctx context.Context, server, domain string) (time.Duration, error
 	return ttl, nil
 }
 
+// askServer asks server for name's records of qtype, without recursion:
+// what the zone's own server holds.
+func askServer(ctx context.Context, server, name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = false
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeContext(ctx, m, server)
+	return r, err
+}
+
 // zoneAddrs asks server, authoritative for domain, for the A and AAAA
 // records of the name servers of ns inside domain: those with glue, whose
 // addresses the zone holds too. A name it gives none of is left out.
@@ -163,10 +170,7 @@ func zoneAddrs(ctx context.Context, server, domain string, ns []registrar.NameSe
 		}
 		got := registrar.NameServer{Name: registrar.Fqdn(n.Name)}
 		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			m := new(dns.Msg)
-			m.SetQuestion(got.Name, qtype)
-			m.RecursionDesired = false
-			r, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeContext(ctx, m, server)
+			r, err := askServer(ctx, server, got.Name, qtype)
 			if err != nil {
 				return nil, 0, fmt.Errorf("zone's address of %s: ask %s: %w", got.Name, server, err)
 			}
