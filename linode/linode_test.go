@@ -37,6 +37,9 @@ type env struct {
 	// unfilteredMisses plays a list of the whole account that misses
 	// every instance, as paging by offset can miss one that moved.
 	unfilteredMisses bool
+	// looseTagFilter plays a filter on tags that matches a tag holding
+	// the one asked for, as a substring match would.
+	looseTagFilter bool
 }
 
 func newEnv(t *testing.T) *env {
@@ -66,7 +69,13 @@ func newEnvWith(t *testing.T, opts linodesim.Options) *env {
 		}
 		e.mu.Lock()
 		miss := e.unfilteredMisses && r.Method == "GET" && r.URL.Path == "/v4/linode/instances" && r.Header.Get("X-Filter") == ""
+		loose := e.looseTagFilter
 		e.mu.Unlock()
+		var f struct{ Tags string }
+		if loose && json.Unmarshal([]byte(r.Header.Get("X-Filter")), &f) == nil && f.Tags != "" {
+			b, _ := json.Marshal(map[string]any{"tags": map[string]string{"+contains": f.Tags}})
+			r.Header.Set("X-Filter", string(b))
+		}
 		if miss {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"data": [], "page": 1, "pages": 1, "results": 0}`)
@@ -430,5 +439,50 @@ func TestCreatesPastTheRateLimitWaitTheirTurn(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s created %d times", l, n)
 		}
+	}
+}
+
+// Several fleets share one account, and a fleet's tag may begin with
+// another's: dnsroll-fleet-ns and dnsroll-fleet-ns-a, dnsroll-fleet-dns
+// and dnsroll-fleet-dns2. A fleet lists its own servers and none of the
+// others', whether Linode's filter on tags matches exactly, matches any
+// tag that holds the one asked for, or is refused.
+func TestListTakesNoFleetWhoseTagExtendsAnother(t *testing.T) {
+	fleets := []string{"ns", "ns-a", "n", "dns", "dns2", "dns-2"}
+	for _, api := range []struct {
+		name  string
+		setup func(e *env)
+	}{
+		{"an exact filter", func(*env) {}},
+		{"a filter on substrings", func(e *env) { e.looseTagFilter = true }},
+		{"a filter refused", func(e *env) {
+			e.sim.InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4/linode/instances", FilterRefused: true, Count: -1})
+		}},
+	} {
+		t.Run(api.name, func(t *testing.T) {
+			e := newEnv(t)
+			api.setup(e)
+			for i, f := range fleets {
+				for _, label := range []string{fmt.Sprintf("f%d-ns1", i), fmt.Sprintf("f%d-ns1-next", i)} {
+					if _, err := e.cloud.Create(ctx(t), spec(label, "dnsroll-fleet-"+f)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// Made by hand, with a tag that only begins like a fleet's.
+			if _, err := e.cloud.Create(ctx(t), spec("f0-ns2-next", "dnsroll-fleet-ns-old")); err != nil {
+				t.Fatal(err)
+			}
+			for i, f := range fleets {
+				list, err := e.cloud.List(ctx(t), "dnsroll-fleet-"+f)
+				var labels []string
+				for _, s := range list {
+					labels = append(labels, s.Label)
+				}
+				if want := []string{fmt.Sprintf("f%d-ns1", i), fmt.Sprintf("f%d-ns1-next", i)}; err != nil || !slices.Equal(labels, want) {
+					t.Errorf("List(dnsroll-fleet-%s) = %v, %v; want only its own %v", f, labels, err, want)
+				}
+			}
+		})
 	}
 }
