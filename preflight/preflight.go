@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -321,8 +322,8 @@ func ymlName(path string) string {
 }
 
 // Dir checks every fleet file in dir, as workers and the API do at
-// startup: each must load, be named after its file, and fit the cloud.
-// Zone files are checked for fleets that need no revision; the others'
+// startup: each must load, be named after its file, and fit the cloud,
+// and no two may share a label or a load balancer (accountClaims). Zone files are checked for fleets that need no revision; the others'
 // are checked per rollout. A fleet for the other kind of Linode API (a lab
 // fleet on a worker of the real one, or the reverse) is passed over: it is
 // returned in skipped, saying why, for the caller to log.
@@ -351,7 +352,7 @@ func Dir(dir string, target Target) (skipped []string, err error) {
 	if len(paths)+len(yml) == 0 {
 		return nil, fmt.Errorf("fleets: no fleet files (*.yaml) in %s: point --fleets or $DNSROLL_FLEETS at the directory of your <fleet>.yaml files", dir)
 	}
-	labels := accountLabels{}
+	claims := accountClaims{}
 	for _, p := range paths {
 		f, err := file(p, "", target)
 		switch {
@@ -360,7 +361,7 @@ func Dir(dir string, target Target) (skipped []string, err error) {
 		case err != nil:
 			errs = append(errs, err.Error())
 		case f.Lab == nil:
-			errs = append(errs, labels.claim(p, f)...)
+			errs = append(errs, claims.claim(p, f)...)
 		}
 	}
 	if len(errs) > 0 {
@@ -406,8 +407,9 @@ func file(path, revision string, target Target) (*config.Fleet, error) {
 	return f, nil
 }
 
-// Neighbours refuses labels that f, loaded from path, shares with another
-// fleet of its directory, as a worker's startup (Dir) would for target:
+// Neighbours refuses labels and load balancers (accountClaims) that f,
+// loaded from path, shares with another fleet of its directory, as a
+// worker's startup (Dir) would for target:
 // `dnsroll fleet validate` checks one file, which is not alone in the
 // account. Neighbours that Dir would refuse or pass over, and lab fleets,
 // are passed over: their own checks are theirs.
@@ -419,16 +421,16 @@ func Neighbours(path string, f *config.Fleet, target Target) error {
 	if err != nil {
 		return err
 	}
-	labels := accountLabels{}
+	claims := accountClaims{}
 	for _, p := range paths {
 		if same, err := sameFile(p, path); err != nil || same {
 			continue
 		}
 		if other, err := file(p, "", target); err == nil && other.Lab == nil {
-			labels.claim(p, other) // the neighbours' clashes among themselves are theirs
+			claims.claim(p, other) // the neighbours' clashes among themselves are theirs
 		}
 	}
-	if refusals := labels.claim(path, f); len(refusals) > 0 {
+	if refusals := claims.claim(path, f); len(refusals) > 0 {
 		return dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(refusals, "; "))
 	}
 	return nil
@@ -447,46 +449,82 @@ func sameFile(a, b string) (bool, error) {
 	return os.SameFile(sa, sb), nil
 }
 
-// accountLabels are the Linode labels that the fleets of one directory
-// give their servers, folded to lower case, each with the field and fleet
-// file that gives it. The fleets run on one worker, in one Linode
-// account, where labels are unique whatever their case: a label that two
-// fleets give would fail the second one's create mid-rollout, after its
-// other servers were made. Each fleet's own labels are distinct
+// accountClaims are what the fleets of one directory may not share: the
+// Linode labels they give their servers, folded to lower case, and their
+// load balancers' machines, by address and SSH host; each with the field
+// and fleet file that claimed it. The fleets run on one worker, in one
+// Linode account, where labels are unique whatever their case: a label
+// that two fleets give would fail the second one's create mid-rollout,
+// after its other servers were made. Each fleet's own labels are distinct
 // (config.Validate), and none ends in -next, so no fleet's green can take
-// another's label unless their labels clash too.
-type accountLabels map[string]labelClaim
+// another's label unless their labels clash too. A switch renders a load
+// balancer's whole config from its own fleet's servers, so a load
+// balancer that two fleets name would lose one fleet's zones at the
+// other's rollout.
+type accountClaims map[string]claim
 
-type labelClaim struct{ field, fleet, path string }
+type claim struct{ field, fleet, path string }
 
 // labFleetFile is the machine lab's fleet in the repository's fleets/: it
 // has no lab section, so it counts as a real fleet beside an operator's.
 const labFleetFile = "machines.yaml"
 
-// claim records f's labels, from the file at path, and returns a refusal
-// for each that a fleet claimed before.
-func (a accountLabels) claim(path string, f *config.Fleet) []string {
+// claim records f's labels and load balancers, from the file at path, and
+// returns a refusal for each that a fleet claimed before.
+func (a accountClaims) claim(path string, f *config.Fleet) []string {
 	var refusals []string
-	add := func(field, label string) {
-		key := strings.ToLower(label)
-		if prior, ok := a[key]; ok {
-			fix := "give it a label of its own"
-			if filepath.Base(prior.path) == labFleetFile || filepath.Base(path) == labFleetFile {
-				fix += "; if " + labFleetFile + " is the machine lab's fleet from dnsroll's repository (fleets/), keep your fleet files in a directory of their own instead"
-			}
-			refusals = append(refusals, fmt.Sprintf("%s: %s: %q is also %s of fleet %s (%s), and Linode's labels are unique across an account whatever their case, "+
-				"so a rollout of one would fail to create its servers while the other's exist: %s", path, field, label, prior.field, prior.fleet, filepath.Base(prior.path), fix))
-			return
+	// take records key for field, unless a fleet took it before: then
+	// it returns that fleet's claim, and a refusal's closing words, with
+	// what to do.
+	take := func(key, field string) (prior claim, fix string, taken bool) {
+		if prior, taken = a[key]; !taken {
+			a[key] = claim{field, f.Name, path}
+			return prior, "", false
 		}
-		a[key] = labelClaim{field, f.Name, path}
+		if filepath.Base(prior.path) == labFleetFile || filepath.Base(path) == labFleetFile {
+			fix = "; if " + labFleetFile + " is the machine lab's fleet from dnsroll's repository (fleets/), keep your fleet files in a directory of their own instead"
+		}
+		return prior, fix, true
+	}
+	label := func(field, label string) {
+		if prior, fix, taken := take("label "+strings.ToLower(label), field); taken {
+			refusals = append(refusals, fmt.Sprintf("%s: %s: %q is also %s of fleet %s (%s), and Linode's labels are unique across an account whatever their case, "+
+				"so a rollout of one would fail to create its servers while the other's exist: give it a label of its own%s", path, field, label, prior.field, prior.fleet, filepath.Base(prior.path), fix))
+		}
 	}
 	for i, ns := range f.Nameservers {
-		add(fmt.Sprintf("nameservers[%d].label", i), ns.Label)
+		label(fmt.Sprintf("nameservers[%d].label", i), ns.Label)
 	}
 	for i, lb := range f.LoadBalancers {
-		add(fmt.Sprintf("load_balancers[%d].name", i), lb.Name)
+		label(fmt.Sprintf("load_balancers[%d].name", i), lb.Name)
+	}
+	const shared = "a switch renders the load balancer's whole config from its own fleet's servers, so a rollout of either fleet would take the other's zones off it: give each fleet load balancers of its own"
+	for i, lb := range f.LoadBalancers {
+		at := fmt.Sprintf("load_balancers[%d]", i)
+		if prior, fix, taken := take("address "+hostKey(lb.Address), at+".address"); taken {
+			refusals = append(refusals, fmt.Sprintf("%s: %s.address: %s is also %s of fleet %s (%s): %s%s", path, at, lb.Address, prior.field, prior.fleet, filepath.Base(prior.path), shared, fix))
+			continue
+		}
+		if prior, fix, taken := take("ssh "+hostKey(lb.SSHTarget()), at); taken {
+			refusals = append(refusals, fmt.Sprintf("%s: %s.ssh_host: %s is also the SSH host of %s of fleet %s (%s): %s%s", path, at, lb.SSHTarget(), prior.field, prior.fleet, filepath.Base(prior.path), shared, fix))
+		}
 	}
 	return refusals
+}
+
+// hostKey is a load balancer's address (host:port) or SSH host in one
+// form, however a fleet wrote it: a host name in lower case without its
+// final dot, the port as a plain number. config.Load has written IP
+// addresses in theirs.
+func hostKey(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return strings.ToLower(strings.TrimSuffix(addr, "."))
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		port = strconv.Itoa(n)
+	}
+	return net.JoinHostPort(strings.ToLower(strings.TrimSuffix(host, ".")), port)
 }
 
 // Playbooks checks that the playbooks the fleet names exist where Ansible

@@ -402,7 +402,7 @@ func TestDirRefusesLabelsTwoFleetsShare(t *testing.T) {
 		{"load balancer names", other(func(s string) string { return strings.ReplaceAll(s, "ns1", "edge1") }),
 			`prod.yaml: load_balancers[0].name: "lb1" is also load_balancers[0].name of fleet edge`},
 		{"fleets of their own labels", other(func(s string) string {
-			return strings.ReplaceAll(strings.ReplaceAll(s, "ns1", "edge1"), "lb1", "edge-lb1")
+			return strings.NewReplacer("ns1", "edge1", "lb1", "edge-lb1", "192.0.2.1", "192.0.2.2").Replace(s)
 		}), ""},
 		{"a lab fleet beside a real one", map[string]string{"lab.yaml": strings.Replace(fleetText, "fleet: prod", "fleet: lab", 1) +
 			"ansible: {connection: local}\nlab: {dns_port_base: 15300}\n"}, ""},
@@ -424,4 +424,43 @@ func TestDirRefusesLabelsTwoFleetsShare(t *testing.T) {
 	if _, err := Dir(d, Target{Known: true, SSHKeys: 1}); err != nil {
 		t.Errorf("two lab fleets with the same labels: %v, want them accepted", err)
 	}
+}
+
+// A switch renders a load balancer's whole config (nginx.conf, dnsdist's
+// console settings) from one fleet, so two fleets of one directory whose
+// load balancers are one machine, at one address or one SSH host, would
+// each take the other's zones off it at its rollout: the directory is
+// refused, naming the field and the other fleet, however the address is
+// written. Fleets whose names begin alike (dns, dns2) are no exception.
+func TestDirRefusesLoadBalancersTwoFleetsShare(t *testing.T) {
+	real := Target{Known: true, RealLinode: true, SSHKeys: 1}
+	other := func(edits ...string) map[string]string {
+		r := strings.NewReplacer(append([]string{"fleet: prod", "fleet: prod2", "ns1", "p2-ns1", "lb1", "p2-lb1"}, edits...)...)
+		return map[string]string{"prod2.yaml": r.Replace(fleetText)}
+	}
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"one address", other(),
+			`prod2.yaml: load_balancers[0].address: 192.0.2.1:53 is also load_balancers[0].address of fleet prod (prod.yaml)`},
+		{"one address, written mapped", other(`"192.0.2.1:53"`, `"[::ffff:192.0.2.1]:053"`),
+			`prod2.yaml: load_balancers[0].address: 192.0.2.1:53 is also load_balancers[0].address of fleet prod (prod.yaml)`},
+		{"one SSH host", other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", "fronts: p2-ns1, ssh_host: 192.0.2.1"),
+			`prod2.yaml: load_balancers[0].ssh_host: 192.0.2.1 is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`},
+		{"load balancers of their own", other(`"192.0.2.1:53"`, `"192.0.2.2:53"`), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Dir(dir(t, same, c.files), real)
+			wantErr(t, err, c.want)
+			if err != nil && !strings.Contains(err.Error(), "give each fleet load balancers of its own") {
+				t.Errorf("err = %v, want it to name the fix", err)
+			}
+		})
+	}
+	// A host name is one whatever its case.
+	named := func(s string) string { return strings.Replace(s, `"192.0.2.1:53"`, `"lb.example.net:53"`, 1) }
+	_, err := Dir(dir(t, named, other(`"192.0.2.1:53"`, `"LB.Example.NET:53"`)), real)
+	wantErr(t, err, `prod2.yaml: load_balancers[0].address: LB.Example.NET:53 is also load_balancers[0].address of fleet prod (prod.yaml)`)
 }

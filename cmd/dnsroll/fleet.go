@@ -23,7 +23,8 @@ func runFleet(ctx context.Context, std streams, args []string) error {
 Checks a fleet file as a rollout would before it creates anything: every field
 (Linode's label rule for each nameserver and its -next green, unique load
 balancer names, addresses and SSH hosts, port ranges), that no fleet file
-beside it gives a Linode label it gives, and, for --revision, the revision and
+beside it gives a Linode label it gives or names one of its load balancers
+(an address or SSH host), and, for --revision, the revision and
 its zone files (they exist and parse, with the zone's file and line on an
 error). Given a directory, it checks every fleet file in it, as a worker
 started with --fleets DIR reads them. Exits 1 on any finding.
