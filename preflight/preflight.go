@@ -323,8 +323,9 @@ func ymlName(path string) string {
 
 // Dir checks every fleet file in dir, as workers and the API do at
 // startup: each must load, be named after its file, and fit the cloud,
-// and no two may share a label or a load balancer (accountClaims). Zone files are checked for fleets that need no revision; the others'
-// are checked per rollout. A fleet for the other kind of Linode API (a lab
+// and no two may share a label or a load balancer (accountClaims). Zone
+// files are checked for fleets that need no revision; the others' are
+// checked per rollout. A fleet for the other kind of Linode API (a lab
 // fleet on a worker of the real one, or the reverse) is passed over: it is
 // returned in skipped, saying why, for the caller to log.
 func Dir(dir string, target Target) (skipped []string, err error) {
