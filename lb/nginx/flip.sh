@@ -4,7 +4,8 @@
 # nginx.conf), need (the backends, space-separated) and nginx_t (nginx -t as
 # the running nginx reads its config). Exit codes: 2 invalid (not staged, or
 # nginx -t refuses the config; no retry helps), 3 no nginx runs, 4 the
-# reload did not finish in time, 5 the new config could not be written.
+# reload did not finish in time, 5 the new config could not be written;
+# and nginx.sh's.
 
 [ -f "$staged" ] || { echo "no staged backends are recorded ($staged is missing): stage before flipping" >&2; exit 2; }
 for a in $need; do

@@ -5,7 +5,7 @@
 # the same in its retries and its restore, one word; the binary upgrade's
 # ops have it too), timeout (seconds)
 # and nginx_t. Exit codes: 2 invalid (no retry helps), 3 no nginx runs, 4
-# nginx did not do it in time, 5 the new config could not be written. What an op did that the operator should
+# nginx did not do it in time, 5 the new config could not be written; and nginx.sh's. What an op did that the operator should
 # know is its output.
 
 m=$(pidof_file "$pid")

@@ -1,6 +1,8 @@
 # What flip.sh and inplace.sh share, run before either by /bin/sh on the
 # load balancer over the kept-open channel (lb/nginx, command). The driver
-# sets before it: pid, lock, timeout (seconds) and nginx_t. POSIX sh, /proc
+# sets before it: pid, lock, timeout (seconds) and nginx_t. Exit codes: 4
+# an earlier command held the lock past the timeout, 5 the ticket could
+# not be recorded, 6 a newer command ran first (see below). POSIX sh, /proc
 # and flock only: a flip must start in a millisecond, where python's start costs a
 # hundred.
 
@@ -35,12 +37,62 @@ workers() {
 # must not interleave with it: it waits for it to end, up to its own
 # timeout, then starts from what that left. The lock is with the state,
 # which the playbook makes; without it there is nothing to guard yet.
+#
+# Nor may one that waited undo a newer one: the kernel does not hand the
+# lock out in order, so a command whose caller died while it waited could
+# get it after the retry of its step, or an abort's flip back to blue, and
+# put back what its dead caller sent. Each command takes a ticket as it
+# arrives, the next number in command.seq, and records it in
+# command.applied once it holds the lock; one whose ticket is not above
+# that record did nothing, and exits 6. The numbers are this machine's,
+# handed out under a lock of the state directory: no clock orders them,
+# so workers' clocks may differ. A ticket is one above the larger of the
+# two records, so that a command.seq removed by hand never repeats one. A
+# command that cannot record its ticket does nothing: 5.
+#
+# And one whose caller has gone, with nothing newer yet, does nothing
+# either: sshd closes the command's output when the caller's connection
+# ends, and the newline written to it once the lock is held then kills
+# the command (SIGPIPE), or fails. Callers ignore that newline.
 if [ -n "$lock" ] && [ -d "${lock%/*}" ]; then
+	seq=${lock%/*}/command.seq applied=${lock%/*}/command.applied
+	# Without starting a process, as every flip runs this: the number in
+	# record $1 into n, 0 when it holds none; and ticket $2 written over
+	# record $1 in place, at a fixed width, so that no full disk can leave
+	# it empty.
+	ticket_in() {
+		n=
+		read -r n 2>/dev/null <"$1"
+		case "$n" in '' | *[!0-9]*) n=0 ;; esac
+	}
+	record() { printf '%20d\n' "$2" 2>/dev/null 1<>"$1" || {
+		echo "could not record the command's ticket in $1 (is the disk full?); this command did nothing" >&2
+		exit 5
+	}; }
+	exec 8<"${lock%/*}"
+	if ! flock -w "$timeout" 8; then
+		echo "could not take a ticket in ${timeout} s (something holds the directory ${lock%/*} locked); this command did nothing" >&2
+		exit 4
+	fi
+	ticket_in "$seq"
+	ticket=$n
+	ticket_in "$applied"
+	[ "$ticket" -gt "$n" ] || ticket=$n
+	ticket=$((ticket + 1))
+	record "$seq" "$ticket"
+	exec 8<&-
 	exec 9>>"$lock"
 	if ! flock -w "$timeout" 9; then
 		echo "an earlier dnsroll command on this load balancer still runs after ${timeout} s (it holds $lock); this one did nothing" >&2
 		exit 4
 	fi
+	ticket_in "$applied"
+	if [ "$ticket" -le "$n" ]; then
+		echo "a newer dnsroll command (ticket $n, this one's $ticket) reached this load balancer while this one waited for $lock, and ran first; this one did nothing, lest it undo that one" >&2
+		exit 6
+	fi
+	echo || exit 6 # no one reads it
+	record "$applied" "$ticket"
 fi
 deadline=$(($(date +%s) + timeout))
 late() { [ "$(date +%s)" -gt "$deadline" ]; }

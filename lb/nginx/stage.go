@@ -33,10 +33,13 @@ var flipScript string
 // balancer; the old ones stop serving within milliseconds.
 const flipTimeout = 10 * time.Second
 
-// Exit codes of flip.sh.
+// Exit codes of flip.sh, and of nginx.sh before it and inplace.sh.
 const (
 	flipInvalid    = 2
 	flipNotRunning = 3
+	// superseded: a command that reached the load balancer after this
+	// one ran first; this one did nothing (nginx.sh).
+	superseded = 6
 )
 
 // Stage makes balancer serve live as it does now and records live and
@@ -191,7 +194,9 @@ var libScript string
 
 // command is one command line for /bin/sh on the load balancer: the job's
 // paths (and its lock, in the state directory), timeout and vars as shell variables, nginx_t (nginx -t as the
-// running nginx reads its config), nginx.sh, then script.
+// running nginx reads its config), nginx.sh, then script. With a lock,
+// nginx.sh writes a newline to the output before script runs, to find
+// out whether its caller is still there.
 func command(j job, timeout time.Duration, script string, vars [][2]string) string {
 	nginxT := make([]string, len(j.paths.nginx))
 	for i, a := range j.paths.nginx {

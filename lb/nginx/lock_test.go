@@ -1,0 +1,224 @@
+package nginx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb/channel"
+	"github.com/dnsroll/dnsroll/lb/channel/sshdtest"
+)
+
+// lockRig is a load balancer's state directory, whose command lock the
+// test holds in place of an earlier command that still runs.
+type lockRig struct {
+	dir, log string
+	j        job
+	lock     *os.File
+}
+
+func newLockRig(t *testing.T) *lockRig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &lockRig{dir: dir, log: filepath.Join(dir, "log")}
+	r.j = job{paths: paths{conf: filepath.Join(dir, "nginx.conf"), pid: filepath.Join(dir, "nginx.pid"), stateDir: dir}}
+	f, err := os.OpenFile(filepath.Join(dir, "command.lock"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	r.lock = f
+	return r
+}
+
+// cmd is a command that appends name to the log once it runs, in a
+// process group of its own, as sshd starts one.
+func (r *lockRig) cmd(name string) *exec.Cmd {
+	c := exec.Command("/bin/sh", "-c", command(r.j, 30*time.Second, "echo "+name+" >>"+r.log+"\n", nil))
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return c
+}
+
+// release lets the earlier command end.
+func (r *lockRig) release(t *testing.T) {
+	t.Helper()
+	if err := syscall.Flock(int(r.lock.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitBlocked waits until a process waits for the command lock, and
+// returns its process group; or with want false, until none does.
+func (r *lockRig) waitBlocked(t *testing.T, want bool) int {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(r.lock.Name(), &st); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		locks, _ := os.ReadFile("/proc/locks")
+		pgid := 0
+		for _, line := range strings.Split(string(locks), "\n") {
+			// "1: -> FLOCK  ADVISORY  WRITE <pid> <maj>:<min>:<inode> 0 EOF"
+			if f := strings.Fields(line); len(f) > 6 && f[1] == "->" && f[6] == id {
+				pid, _ := strconv.Atoi(f[5])
+				if g, err := syscall.Getpgid(pid); err == nil { // not gone meanwhile
+					pgid = g
+				}
+			}
+		}
+		if (pgid != 0) == want {
+			return pgid
+		}
+	}
+	t.Fatalf("a command waits for the lock: %v, want %v", !want, want)
+	return 0
+}
+
+// overtake lets a newer command run while the one waiting for the lock in
+// process group pgid waits on: the kernel does not hand out a lock in
+// order, so the retry of a step, or an abort's flip back to blue, may get
+// it before a command whose caller died while it waited. Stopped, the
+// waiter leaves the lock's queue (its flock call starts again when it
+// continues).
+func (r *lockRig) overtake(t *testing.T, pgid int) {
+	t.Helper()
+	if err := syscall.Kill(-pgid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	r.waitBlocked(t, false)
+	r.release(t)
+	if out, err := r.cmd("newer").CombinedOutput(); err != nil {
+		t.Fatalf("newer: %v: %s", err, out)
+	}
+	if err := syscall.Kill(-pgid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A command held up at the lock whose caller went away (a worker killed,
+// its SSH connection gone), while something newer (the retry of its step,
+// an abort's flip back to blue) reached the load balancer after it and
+// ran first: once the lock is free, the stale one must not undo the newer
+// one. Before, it ran, and put back the config its dead caller sent, such
+// as green's, about to be deleted.
+func TestLibRefusesACommandOvertakenByANewerOne(t *testing.T) {
+	r := newLockRig(t)
+	stale := r.cmd("stale")
+	var stderr bytes.Buffer
+	stale.Stderr = &stderr
+	if err := stale.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-stale.Process.Pid, syscall.SIGKILL); _ = stale.Wait() })
+	r.overtake(t, r.waitBlocked(t, true))
+	err := stale.Wait()
+	if got, _ := os.ReadFile(r.log); string(got) != "newer\n" {
+		t.Errorf("log %q; want only the newer command to have run", got)
+	}
+	if code := exitCode(err); code != superseded || !strings.Contains(stderr.String(), "newer") {
+		t.Errorf("stale command: exit %d, %q; want %d saying a newer command ran", code, stderr.String(), superseded)
+	}
+
+	// Commands that reach it in turn all run, each after the one before.
+	if out, err := r.cmd("next").CombinedOutput(); err != nil {
+		t.Fatalf("next: %v: %s", err, out)
+	}
+	if got, _ := os.ReadFile(r.log); string(got) != "newer\nnext\n" {
+		t.Errorf("log %q; want the next command to run", got)
+	}
+}
+
+// A command held up at the lock whose caller has gone, with nothing newer
+// yet: sshd closes its end of the command's output when the worker's
+// connection ends (a worker killed, a step cancelled), and the command
+// does nothing once it gets the lock. Before, it ran on, after the
+// workflow had moved on without it.
+func TestLibDropsACommandWhoseCallerLeft(t *testing.T) {
+	r := newLockRig(t)
+	gone := r.cmd("gone")
+	stdout, err := gone.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gone.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-gone.Process.Pid, syscall.SIGKILL); _ = gone.Wait() })
+	r.waitBlocked(t, true)
+	stdout.Close()
+	r.release(t)
+	err = gone.Wait()
+	if got, _ := os.ReadFile(r.log); len(got) != 0 || err == nil {
+		t.Errorf("log %q, %v; want the command whose caller left to do nothing", got, err)
+	}
+}
+
+// The same over a real sshd, whose end of the command's output is what
+// closes when the worker's connection ends: here the connection is cut
+// while the command waits for the lock.
+func TestLibDropsACommandWhoseConnectionEnded(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	r := newLockRig(t)
+	pool := &channel.Pool{KnownHosts: sshdtest.KnownHosts(t, sshd.Addr, sshd.HostKey), KeyFile: sshd.KeyFile, AgentSocket: "/nonexistent", Port: sshdtest.Port(sshd.Addr)}
+	t.Cleanup(func() { pool.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	fleet := &config.Fleet{Name: "prod", Ansible: config.Ansible{Connection: "ssh", SSHUser: "root"}}
+	ch, err := pool.Open(ctx, fleet, config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", SSHHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ch.Run(ctx, r.cmd("gone").Args[2]); done <- err }()
+	// sshd makes the command the leader of a session of its own.
+	leader := r.waitBlocked(t, true)
+	t.Cleanup(func() { _ = syscall.Kill(-leader, syscall.SIGKILL) })
+	parent := parentOf(leader)
+	sshd.Drop()
+	if err := <-done; err == nil {
+		t.Fatal("the command succeeded through a cut connection")
+	}
+	for deadline := time.Now().Add(10 * time.Second); parentOf(leader) == parent; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd (pid %d) still runs the command 10 s after its connection was cut", parent)
+		}
+	}
+	r.release(t)
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(-leader, 0) == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the command still runs 10 s after the lock was free")
+		}
+	}
+	if got, _ := os.ReadFile(r.log); len(got) != 0 {
+		t.Errorf("log %q; want the command whose connection ended to do nothing", got)
+	}
+}
+
+// parentOf is pid's parent, 0 once pid is gone.
+func parentOf(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(b)
+	// "<pid> (<comm>) <state> <ppid> ...": comm may hold spaces.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
