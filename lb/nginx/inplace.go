@@ -216,11 +216,8 @@ func runInplace(ctx context.Context, ch lb.Channel, j job, op, conf string) ([]b
 // runScript runs op of inplace.sh with vars, mapping its exit codes.
 func runScript(ctx context.Context, ch lb.Channel, j job, op string, vars [][2]string) ([]byte, error) {
 	out, err := ch.Run(ctx, command(j, upgradeTimeout(j), inplaceScript, append([][2]string{{"op", op}}, vars...)))
-	switch exitCode(err) {
-	case 0:
-		return out, err
-	case flipInvalid:
-		return out, dnsroll.Errorf(dnsroll.EINVALID, "%s: %v", op, err)
+	if err != nil {
+		return out, fmt.Errorf("%s: %w", op, scriptError(err))
 	}
-	return out, fmt.Errorf("%s: %w", op, err)
+	return out, nil
 }

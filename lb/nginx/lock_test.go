@@ -15,7 +15,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/channel"
 	"github.com/dnsroll/dnsroll/lb/channel/sshdtest"
 )
@@ -166,6 +168,26 @@ func TestLibDropsACommandWhoseCallerLeft(t *testing.T) {
 	err = gone.Wait()
 	if got, _ := os.ReadFile(r.log); len(got) != 0 || err == nil {
 		t.Errorf("log %q, %v; want the command whose caller left to do nothing", got, err)
+	}
+}
+
+// The driver reads a command refused as overtaken as a conflict, which no
+// retry fixes: a retry would reach the load balancer after the newer
+// command, and undo it. Before, it was an error like any other, retried.
+func TestOvertakenCommandIsAConflict(t *testing.T) {
+	r := newLockRig(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := runScript(context.Background(), lb.Local{}, r.j, "reload", nil)
+		done <- err
+	}()
+	r.overtake(t, r.waitBlocked(t, true))
+	err := <-done
+	if got, _ := os.ReadFile(r.log); string(got) != "newer\n" {
+		t.Errorf("log %q; want only the newer command to have run", got)
+	}
+	if dnsroll.ErrorCode(err) != dnsroll.ECONFLICT {
+		t.Errorf("overtaken reload: %v (code %s), want code %s", err, dnsroll.ErrorCode(err), dnsroll.ECONFLICT)
 	}
 }
 

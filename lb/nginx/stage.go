@@ -128,17 +128,11 @@ func (d *Driver) flip(ctx context.Context, fleet *config.Fleet, balancer config.
 	running, _ := askConfigID(ctx, ch, j.socket)
 	reload := running != j.id
 	_, err = ch.Run(ctx, flipCommand(j, need, reload))
-	switch exitCode(err) {
-	case 0:
-		if err != nil {
-			return err
-		}
-	case flipInvalid:
-		return dnsroll.Errorf(dnsroll.EINVALID, "%v", err)
-	case flipNotRunning:
+	if exitCode(err) == flipNotRunning {
 		return fmt.Errorf("%w (%w: its playbook starts nginx)", err, lb.ErrNotRunning)
-	default:
-		return err
+	}
+	if err != nil {
+		return scriptError(err)
 	}
 	if !reload {
 		return nil
@@ -215,6 +209,20 @@ func command(j job, timeout time.Duration, script string, vars [][2]string) stri
 	b.WriteString(libScript)
 	b.WriteString(script)
 	return b.String()
+}
+
+// scriptError gives err, from a command of nginx.sh and the script after
+// it, the code its exit status means: invalid (no retry helps), or
+// superseded, a conflict: a retry would reach the load balancer after the
+// newer command that ran first, and undo it.
+func scriptError(err error) error {
+	switch exitCode(err) {
+	case flipInvalid:
+		return dnsroll.Errorf(dnsroll.EINVALID, "%v", err)
+	case superseded:
+		return dnsroll.Errorf(dnsroll.ECONFLICT, "%v", err)
+	}
+	return err
 }
 
 // exitCode is the exit status in err, from a command run here or over SSH;
