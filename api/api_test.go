@@ -710,12 +710,7 @@ func TestPausedRunIsOpen(t *testing.T) {
 // request's: a 500, whose body names no path of the host (the log has it),
 // not a 400 about the fleet field.
 func TestUnreadableFleetIsAServerError(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) {
-		c.Fleets = func(string) (*config.Fleet, error) {
-			return nil, fmt.Errorf("config: %w", &fs.PathError{Op: "open", Path: "/srv/dnsroll/fleets/lab.yaml", Err: fs.ErrPermission})
-		}
-	})
-	rec := ts.do(t, "POST", "/rollouts", `{"fleet":"lab","revision":"B"}`, "Bearer "+token)
+	ts, rec := startWithFleetError(t, fmt.Errorf("config: %w", &fs.PathError{Op: "open", Path: "/srv/dnsroll/fleets/lab.yaml", Err: fs.ErrPermission}))
 	if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), "/srv/dnsroll") {
 		t.Errorf("an unreadable fleet file: %d %s; want 500 without the path", rec.Code, rec.Body)
 	}
@@ -851,15 +846,20 @@ func TestSignalARunThatEnded(t *testing.T) {
 // names is missing) is a 400 about the fleet, whose message says where;
 // only a file the host cannot read is the server's fault.
 func TestFleetThatDoesNotLoadIsABadRequest(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) {
-		c.Fleets = func(string) (*config.Fleet, error) {
-			return nil, fmt.Errorf("fleet lab: ansible.playbook: %w", &fs.PathError{Op: "open", Path: "ansible/missing.yml", Err: fs.ErrNotExist})
-		}
-	})
-	rec := ts.do(t, "POST", "/rollouts", `{"fleet":"lab","revision":"B"}`, "Bearer "+token)
+	_, rec := startWithFleetError(t, fmt.Errorf("fleet lab: ansible.playbook: %w", &fs.PathError{Op: "open", Path: "ansible/missing.yml", Err: fs.ErrNotExist}))
 	if rec.Code != http.StatusBadRequest || errorBody(t, rec).Field != "fleet" || !strings.Contains(rec.Body.String(), "ansible/missing.yml") {
 		t.Errorf("a fleet naming a missing file: %d %s; want 400 about fleet, naming the file", rec.Code, rec.Body)
 	}
+}
+
+// startWithFleetError asks for a rollout of fleet lab from an API whose
+// fleets all fail to load with err.
+func startWithFleetError(t *testing.T, err error) (*testServer, *httptest.ResponseRecorder) {
+	t.Helper()
+	ts := newTestServer(t, func(c *Config) {
+		c.Fleets = func(string) (*config.Fleet, error) { return nil, err }
+	})
+	return ts, ts.do(t, "POST", "/rollouts", `{"fleet":"lab","revision":"B"}`, "Bearer "+token)
 }
 
 // A CI job's rerun with its Idempotency-Key gets the rollout its first

@@ -131,6 +131,22 @@ func (j jsonValue) Get(ptr any) error {
 	return json.Unmarshal(b, ptr)
 }
 
+// rolloutInfo is what Temporal describes of run r1 of rollout-lab, in
+// status since start, with the search attributes kv (name, value, ...).
+func rolloutInfo(tb testing.TB, status enumspb.WorkflowExecutionStatus, start time.Time, kv ...string) *workflowpb.WorkflowExecutionInfo {
+	return &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
+		Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
+		Status:    status, StartTime: timestamppb.New(start),
+		SearchAttributes: keywordAttrs(tb, kv...),
+	}
+}
+
+// baking is the status a worker answers of a rollout baking after its Plan.
+func baking() *workflows.Status {
+	return &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{{Name: "Plan"}}}}
+}
+
 func keywordAttrs(tb testing.TB, kv ...string) *commonpb.SearchAttributes {
 	out := &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{}}
 	for i := 0; i < len(kv); i += 2 {
@@ -149,18 +165,13 @@ func keywordAttrs(tb testing.TB, kv ...string) *commonpb.SearchAttributes {
 func TestTemporalGet(t *testing.T) {
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	info := func(status enumspb.WorkflowExecutionStatus, attrs ...string) *workflowpb.WorkflowExecutionInfo {
-		i := &workflowpb.WorkflowExecutionInfo{
-			Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
-			Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
-			Status:    status, StartTime: timestamppb.New(start),
-			SearchAttributes: keywordAttrs(t, attrs...),
-		}
+		i := rolloutInfo(t, status, start, attrs...)
 		if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			i.CloseTime = timestamppb.New(start.Add(time.Minute))
 		}
 		return i
 	}
-	queried := &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{{Name: "Plan"}}}}
+	queried := baking()
 	failed := workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseFailed}, Failure: "VerifyGreen failed"}
 	tests := []struct {
 		name        string
@@ -205,13 +216,8 @@ func TestTemporalGet(t *testing.T) {
 // not as if no worker ran.
 func TestTemporalGetWaitsOutAStickyQueue(t *testing.T) {
 	c := &fakeClient{
-		info: &workflowpb.WorkflowExecutionInfo{
-			Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
-			Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
-			Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, StartTime: timestamppb.Now(),
-			SearchAttributes: keywordAttrs(t, "Fleet", "lab", "Phase", "baking"),
-		},
-		query:      &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{{Name: "Plan"}}}},
+		info:       rolloutInfo(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, time.Now(), "Fleet", "lab", "Phase", "baking"),
+		query:      baking(),
 		queryDelay: workflows.StickyScheduleToStartTimeout + 200*time.Millisecond,
 	}
 	ro, err := (&Temporal{Client: c}).Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab"})
@@ -227,12 +233,7 @@ func TestTemporalGetWaitsOutAStickyQueue(t *testing.T) {
 // status Temporal recorded has its phase but not its open approval gate,
 // which the API then leaves to the workflow to check.
 func TestTemporalGetSaysNoWorkerAnswered(t *testing.T) {
-	info := &workflowpb.WorkflowExecutionInfo{
-		Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
-		Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
-		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, StartTime: timestamppb.Now(),
-		SearchAttributes: keywordAttrs(t, "Fleet", "lab", "Phase", "awaiting-approval"),
-	}
+	info := rolloutInfo(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, time.Now(), "Fleet", "lab", "Phase", "awaiting-approval")
 	for _, tt := range []struct {
 		name  string
 		query *workflows.Status
@@ -256,12 +257,7 @@ func TestTemporalGetSaysNoWorkerAnswered(t *testing.T) {
 // With no worker to ask, a rollout's revision comes from its Revision
 // search attribute.
 func TestTemporalGetRevisionWithoutWorker(t *testing.T) {
-	c := &fakeClient{info: &workflowpb.WorkflowExecutionInfo{
-		Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
-		Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
-		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, StartTime: timestamppb.Now(),
-		SearchAttributes: keywordAttrs(t, "Fleet", "lab", "Phase", "baking", "Revision", "B"),
-	}}
+	c := &fakeClient{info: rolloutInfo(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, time.Now(), "Fleet", "lab", "Phase", "baking", "Revision", "B")}
 	ro, err := (&Temporal{Client: c, QueryTimeout: 10 * time.Millisecond}).Get(context.Background(), rollouts.Run{WorkflowID: "rollout-lab"})
 	if err != nil {
 		t.Fatal(err)
@@ -354,13 +350,8 @@ func TestTemporalGetNotFound(t *testing.T) {
 // would be waited for until the run ends.
 func TestTemporalGetPausedRun(t *testing.T) {
 	c := &fakeClient{
-		info: &workflowpb.WorkflowExecutionInfo{
-			Execution: &commonpb.WorkflowExecution{WorkflowId: "rollout-lab", RunId: "r1"},
-			Type:      &commonpb.WorkflowType{Name: "RolloutWorkflow"},
-			Status:    enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED, StartTime: timestamppb.Now(),
-			SearchAttributes: keywordAttrs(t, "Fleet", "lab", "Phase", "baking"),
-		},
-		query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{{Name: "Plan"}}}},
+		info:  rolloutInfo(t, enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED, time.Now(), "Fleet", "lab", "Phase", "baking"),
+		query: baking(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -349,6 +349,17 @@ func TestCLIRolloutStartWait(t *testing.T) {
 // that left things to undo or ended past its point of no return, 2 for one
 // that failed with blue serving, 0 for success.
 func TestCLIWaitExitStatus(t *testing.T) {
+	// ended ends the rollout in state and phase with no cleanup to do,
+	// and then makes the changes of more.
+	ended := func(state string, phase workflows.Phase, failure string, more ...func(*api.Rollout)) func(*api.Rollout) {
+		return func(ro *api.Rollout) {
+			ro.State, ro.Phase, ro.Cleanup, ro.Failure = state, phase, nil, failure
+			for _, m := range more {
+				m(ro)
+			}
+		}
+	}
+	blueNS1 := func(ro *api.Rollout) { ro.Blue = map[string]dnsroll.Server{"ns1": {ID: 11, Label: "ns1"}} }
 	for _, tc := range []struct {
 		name string
 		end  func(*api.Rollout)
@@ -364,35 +375,20 @@ func TestCLIWaitExitStatus(t *testing.T) {
 		{"aborted", func(ro *api.Rollout) { ro.Phase, ro.Cleanup = workflows.PhaseAborted, nil }, 2, ""},
 		// Terminated or reset mid-bake: the load balancers are on green
 		// with blue alive, and no undo ran: a cleanup puts them back.
-		{"terminated mid-bake", func(ro *api.Rollout) {
-			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseBaking, nil, ""
-			ro.Blue = map[string]dnsroll.Server{"ns1": {ID: 11, Label: "ns1"}}
-		}, 3, "dnsroll rollout cleanup --id rollout-lab:r1"},
+		{"terminated mid-bake", ended("terminated", workflows.PhaseBaking, "", blueNS1), 3, "dnsroll rollout cleanup --id rollout-lab:r1"},
 		// Before its Plan recorded blue, a cleanup has nothing to point
 		// the load balancers back at, and the API refuses one.
-		{"terminated while planning", func(ro *api.Rollout) {
-			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhasePlanning, nil, ""
-		}, 3, "none of its undo steps ran; see where it stopped"},
+		{"terminated while planning", ended("terminated", workflows.PhasePlanning, ""), 3, "none of its undo steps ran; see where it stopped"},
 		// Past its point of no return, only a person can finish it.
-		{"terminated deleting blue", func(ro *api.Rollout) {
-			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseDeletingBlue, nil, ""
-		}, 3, "rename each <label>-next to <label>"},
-		{"terminated renaming", func(ro *api.Rollout) {
-			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseRenaming, nil, ""
-			ro.Blue = map[string]dnsroll.Server{"ns1": {ID: 11, Label: "ns1"}}
-		}, 3, "rename each <label>-next to <label>"},
+		{"terminated deleting blue", ended("terminated", workflows.PhaseDeletingBlue, ""), 3, "rename each <label>-next to <label>"},
+		{"terminated renaming", ended("terminated", workflows.PhaseRenaming, "", blueNS1), 3, "rename each <label>-next to <label>"},
 		// A first rollout's switch has no blue to go back to.
-		{"first rollout terminated mid-bake", func(ro *api.Rollout) {
-			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "terminated", workflows.PhaseBaking, nil, ""
+		{"first rollout terminated mid-bake", ended("terminated", workflows.PhaseBaking, "", func(ro *api.Rollout) {
 			ro.NoWayBack = "point of no return: there is no blue to go back to"
-		}, 3, "rename each <label>-next to <label>"},
-		{"succeeded", func(ro *api.Rollout) {
-			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "completed", workflows.PhaseSucceeded, nil, ""
-		}, 0, ""},
+		}), 3, "rename each <label>-next to <label>"},
+		{"succeeded", ended("completed", workflows.PhaseSucceeded, ""), 0, ""},
 		// What cleanup --wait follows: the cleanup-only run's success.
-		{"cleaned up", func(ro *api.Rollout) {
-			ro.State, ro.Phase, ro.Cleanup, ro.Failure = "completed", workflows.PhaseCleanedUp, nil, "cleaned up after rollout-lab:r0"
-		}, 0, ""},
+		{"cleaned up", ended("completed", workflows.PhaseCleanedUp, "cleaned up after rollout-lab:r0"), 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAPI(t, 0)

@@ -235,17 +235,25 @@ func onlyChild(pid int) (int, error) {
 // On a container's terminal (docker run -it), the work is in its
 // foreground, where Ctrl-C reaches it.
 func TestSupervisedWorkHasTheTerminalsForeground(t *testing.T) {
+	// A session whose controlling terminal is the pty, as a runtime makes.
+	got, err := onPTY(t, "foreground", &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0})
+	if err != nil || !strings.HasPrefix(got, "foreground true") {
+		t.Errorf("supervised on its controlling terminal: %q, %v; want the work in the foreground", got, err)
+	}
+}
+
+// onPTY runs the supervisor as PID 1 for what, in a session made by attr,
+// its stdin a pseudo-terminal, and returns its output trimmed.
+func onPTY(t *testing.T, what string, attr *syscall.SysProcAttr) (string, error) {
+	t.Helper()
 	_, pts := openPTY(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := asPID1(t, ctx, "foreground")
+	cmd := asPID1(t, ctx, what)
 	cmd.Stdin = pts
-	// A session whose controlling terminal is the pty, as a runtime makes.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	cmd.SysProcAttr = attr
 	out, err := cmd.Output()
-	if got := strings.TrimSpace(string(out)); err != nil || !strings.HasPrefix(got, "foreground true") {
-		t.Errorf("supervised on its controlling terminal: %q, %v; want the work in the foreground", got, err)
-	}
+	return strings.TrimSpace(string(out)), err
 }
 
 // openPTY opens a pseudo-terminal, its output drained, and returns its
@@ -277,16 +285,9 @@ func openPTY(t *testing.T) (ptmx, pts *os.File) {
 // (a runtime that hands the work a pty without making it the session's)
 // has no foreground to give the work: it runs all the same.
 func TestSupervisorRunsWithATerminalItDoesNotControl(t *testing.T) {
-	_, pts := openPTY(t)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := asPID1(t, ctx, "orphan")
-	cmd.Stdin = pts
 	// A session of its own, with no controlling terminal.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	out, err := cmd.Output()
-	if got := strings.TrimSpace(string(out)); exitCode(err) != 7 || !strings.HasPrefix(got, "pid ") {
+	got, err := onPTY(t, "orphan", &syscall.SysProcAttr{Setsid: true})
+	if exitCode(err) != 7 || !strings.HasPrefix(got, "pid ") {
 		var stderr []byte
 		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 			stderr = ee.Stderr
