@@ -8,9 +8,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-
-	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/internal/temporaltest"
 )
 
 // An approve sent while no worker runs waits in Temporal, and the
@@ -19,24 +16,13 @@ import (
 // glue. The API, which cannot read the open gate with no worker to answer
 // its status query, sends both and leaves that check to the workflow.
 func TestApproveSentWithNoWorkerIsCheckedAgainstTheOpenGate(t *testing.T) {
-	c := temporaltest.DevServer(t, SearchAttributes...)
-	steps := &liveLBSteps{parent: oldGlue, gate: newGate(t)}
-	fleet, err := config.Parse([]byte(strings.Replace(lbFleet, "rollout: {bake: 0s}", "rollout: {bake: 0s, approval: manual, approval_timeout: 1h}", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps.fleet = fleet
-	in := lbInput()
-	in.Drain = DrainPolicy{Quiet: config.Duration(time.Second), Poll: config.Duration(200 * time.Millisecond)}
+	c, steps, in := liveLBReplace(t, strings.Replace(lbFleet, "rollout: {bake: 0s}", "rollout: {bake: 0s, approval: manual, approval_timeout: 1h}", 1), 200*time.Millisecond)
 	id := LBReplaceWorkflowID(in.Fleet)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
 	stop := startStoppableWorker(t, c, id, steps)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: id}, LoadBalancerReplaceWorkflow, in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := executeOnQueueID(ctx, t, c, id, LoadBalancerReplaceWorkflow, in)
 	waitLBPhase(ctx, t, c, id, PhaseAwaitingApproval)
 	stop()
 
@@ -69,13 +55,17 @@ func TestApproveSentWithNoWorkerIsCheckedAgainstTheOpenGate(t *testing.T) {
 	}
 }
 
-// startStoppableWorker is startLiveWorker whose workers the returned
-// function stops, for a test that runs without a worker for a while.
-func startStoppableWorker(t *testing.T, c client.Client, queue string, steps any) (stop func()) {
+// startStoppableWorker starts startLiveWorker's workers, which the
+// returned function stops, for a test that runs without a worker for a
+// while; they stop when the test ends at the latest.
+func startStoppableWorker(t *testing.T, c client.Client, queue string, steps any, more ...func(worker.Worker)) (stop func()) {
 	t.Helper()
 	w := worker.New(c, queue, worker.Options{})
 	Register(w)
 	w.RegisterActivity(steps)
+	for _, register := range more {
+		register(w)
+	}
 	undo := worker.New(c, UndoTaskQueue(queue), worker.Options{DisableWorkflowWorker: true})
 	undo.RegisterActivity(steps)
 	for _, sw := range []worker.Worker{w, undo} {

@@ -6,11 +6,9 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/internal/temporaltest"
 )
 
 // historyCount's estimate of a history's length holds on a real server:
@@ -21,24 +19,16 @@ import (
 // the tests that estimate histories in the test environment, which runs
 // days in a second, err high, not low.
 func TestHistoryEstimateHoldsOnARealServer(t *testing.T) {
-	c := temporaltest.DevServer(t, SearchAttributes...)
 	const lbs = 12
-	fleet, err := config.Parse([]byte(lbFleetOf(lbs)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps := &busyLBSteps{liveLBSteps: &liveLBSteps{fleet: fleet, parent: oldGlue, gate: newGate(t)}, start: time.Now()}
+	c, live, in := liveLBReplace(t, lbFleetOf(lbs), 100*time.Millisecond)
+	in.Drain.MaxWait = config.Duration(5 * time.Second)
+	steps := &busyLBSteps{liveLBSteps: live, start: time.Now()}
 	steps.gate.open()
 	const id = "lbreplace-history-estimate"
 	startLiveWorker(t, c, id, steps)
-	in := lbInput()
-	in.Drain = DrainPolicy{Quiet: config.Duration(time.Second), Poll: config.Duration(100 * time.Millisecond), MaxWait: config.Duration(5 * time.Second)}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: id}, LoadBalancerReplaceWorkflow, in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := executeOnQueueID(ctx, t, c, id, LoadBalancerReplaceWorkflow, in)
 	var st LBReplaceStatus
 	if err := run.Get(ctx, &st); err != nil {
 		t.Fatal(err)

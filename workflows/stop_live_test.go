@@ -36,15 +36,7 @@ import (
 // with the glue on the new load balancers and the old ones kept, although
 // the API had acknowledged the abort.
 func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
-	c := temporaltest.DevServer(t, SearchAttributes...)
-	steps := &liveLBSteps{parent: oldGlue, gate: newGate(t)}
-	fleet, err := config.Parse([]byte(lbFleet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps.fleet = fleet
-	in := lbInput()
-	in.Drain = DrainPolicy{Quiet: config.Duration(time.Second), Poll: config.Duration(200 * time.Millisecond)}
+	c, steps, in := liveLBReplace(t, lbFleet, 200*time.Millisecond)
 	var st LBReplaceStatus
 	abortWhileHeld(t, c, LBReplaceWorkflowID(in.Fleet), steps, steps.gate, LoadBalancerReplaceWorkflow, in,
 		"abort requested", "lbreplace-abort-in-the-last-drain-read", &st,
@@ -66,6 +58,41 @@ func TestLBReplaceAbortTakenDuringTheDrainsLastReadIsCarriedOut(t *testing.T) {
 			t.Errorf("the abort was not carried out: %s ran: %v", never, calls)
 		}
 	}
+}
+
+// liveLBReplace starts a dev server with dnsroll's search attributes, and
+// makes the live steps of a replacement of the fleet fleetYAML, the old
+// glue in its parent, and its input, whose drain polls every poll until
+// the load balancers are quiet for a second.
+func liveLBReplace(t *testing.T, fleetYAML string, poll time.Duration) (client.Client, *liveLBSteps, LBReplaceInput) {
+	t.Helper()
+	c, fleet := liveFleet(t, fleetYAML)
+	in := lbInput()
+	in.Drain = DrainPolicy{Quiet: config.Duration(time.Second), Poll: config.Duration(poll)}
+	return c, &liveLBSteps{fleet: fleet, parent: oldGlue, gate: newGate(t)}, in
+}
+
+// executeOnQueueID starts workflow wf with input in as workflow id, on
+// task queue id.
+func executeOnQueueID(ctx context.Context, t *testing.T, c client.Client, id string, wf, in any) client.WorkflowRun {
+	t.Helper()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: id}, wf, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// liveFleet starts a dev server with dnsroll's search attributes and
+// parses the fleet fleetYAML.
+func liveFleet(t *testing.T, fleetYAML string) (client.Client, *config.Fleet) {
+	t.Helper()
+	c := temporaltest.DevServer(t, SearchAttributes...)
+	fleet, err := config.Parse([]byte(fleetYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, fleet
 }
 
 // liveLBSteps are a replacement's steps for a real worker: the registrar
@@ -163,11 +190,7 @@ func (s *liveLBSteps) Notify(context.Context, activities.NotifyInput) (activitie
 // Before, an abort during the last one's check ended the update
 // succeeded, and during an earlier one's, that one kept its update.
 func TestLBUpdateAbortTakenDuringTheCheckAfterRestoresThatLB(t *testing.T) {
-	c := temporaltest.DevServer(t, SearchAttributes...)
-	fleet, err := config.Parse([]byte(labFleet))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, fleet := liveFleet(t, labFleet)
 	for _, lbName := range []string{"lb1", "lb2"} {
 		t.Run(lbName, func(t *testing.T) {
 			// A fleet of its own, so that a run this subtest leaves behind
@@ -211,10 +234,7 @@ func abortWhileHeld(t *testing.T, c client.Client, id string, steps any, g *gate
 	startLiveWorker(t, c, id, steps)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: id}, wf, in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := executeOnQueueID(ctx, t, c, id, wf, in)
 	g.reached(ctx, t, name+": the step held")
 	for _, s := range signals {
 		if err := c.SignalWorkflow(ctx, id, "", s.name, s.in); err != nil {
@@ -223,7 +243,7 @@ func abortWhileHeld(t *testing.T, c client.Client, id string, steps any, g *gate
 	}
 	waitForEvent(ctx, t, c, id, took)
 	g.open()
-	err = run.Get(ctx, st)
+	err := run.Get(ctx, st)
 	temporaltest.RecordHistory(t, c, id, run.GetRunID(), name)
 	if err != nil {
 		var failure *temporal.ApplicationError
@@ -349,11 +369,7 @@ func (s *liveUpdateSteps) RestoreLoadBalancer(_ context.Context, in activities.U
 // the rollout committed (a load balancer that fronts no blue has no way
 // back) and then, its flips cancelled, ended failed with green left.
 func TestFirstRolloutAbortTakenDuringTheLastStageIsCarriedOut(t *testing.T) {
-	c := temporaltest.DevServer(t, SearchAttributes...)
-	fleet, err := config.Parse([]byte(labFleet))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, fleet := liveFleet(t, labFleet)
 	steps := &liveRolloutSteps{fleet: fleet, gate: newGate(t)}
 	var st Status
 	abortWhileHeld(t, c, "rollout-test", steps, steps.gate, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B"},
@@ -459,11 +475,7 @@ func (s *liveRolloutSteps) Notify(context.Context, activities.NotifyInput) (acti
 // fleet can start and change the load balancers it puts back. holder
 // stands for the replacement.
 func TestAHeldRolloutWhoseHolderIsTerminatedHoldsTheFleetForItsUndo(t *testing.T) {
-	c := temporaltest.DevServer(t, SearchAttributes...)
-	fleet, err := config.Parse([]byte(labFleet))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, fleet := liveFleet(t, labFleet)
 	steps := &gatedUndoSteps{liveRolloutSteps: liveRolloutSteps{fleet: fleet, gate: newGate(t)}, undo: newGate(t)}
 	const queue = "held-rollout-test"
 	startLiveWorker(t, c, queue, steps, func(w worker.Worker) {
@@ -501,7 +513,7 @@ func TestAHeldRolloutWhoseHolderIsTerminatedHoldsTheFleetForItsUndo(t *testing.T
 	}
 	steps.undo.open()
 	var st Status
-	err = c.GetWorkflow(ctx, WorkflowID("test"), "").Get(ctx, &st)
+	err := c.GetWorkflow(ctx, WorkflowID("test"), "").Get(ctx, &st)
 	var failure *temporal.ApplicationError
 	if !errors.As(err, &failure) || failure.Details(&st) != nil || st.Phase != PhaseAborted {
 		t.Fatalf("the rollout ended %v, phase %s; want aborted", err, st.Phase)
@@ -558,20 +570,7 @@ func holder(ctx workflow.Context) error {
 // ends.
 func startLiveWorker(t *testing.T, c client.Client, queue string, steps any, more ...func(worker.Worker)) {
 	t.Helper()
-	w := worker.New(c, queue, worker.Options{})
-	Register(w)
-	w.RegisterActivity(steps)
-	for _, register := range more {
-		register(w)
-	}
-	undo := worker.New(c, UndoTaskQueue(queue), worker.Options{DisableWorkflowWorker: true})
-	undo.RegisterActivity(steps)
-	for _, sw := range []worker.Worker{w, undo} {
-		if err := sw.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(sw.Stop)
-	}
+	startStoppableWorker(t, c, queue, steps, more...)
 }
 
 // A load balancer update's run, as its marks name it, is the same in a
@@ -628,11 +627,7 @@ func TestUpdateRunSurvivesAReset(t *testing.T) {
 // the signal could land first, and the forward flip after it, leaving the
 // load balancer on green in a run that says it rolled back.
 func TestRollbackDuringAFlipFlipsBackAfterIt(t *testing.T) {
-	c := temporaltest.DevServer(t, SearchAttributes...)
-	fleet, err := config.Parse([]byte(labFleet))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, fleet := liveFleet(t, labFleet)
 	steps := &liveFlipSteps{liveRolloutSteps{fleet: fleet, gate: newGate(t)}}
 	var st Status
 	abortWhileHeld(t, c, "rollout-test", steps, steps.gate, RolloutWorkflow, RolloutInput{Fleet: "test", Revision: "B"},
