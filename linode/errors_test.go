@@ -19,9 +19,7 @@ import (
 func TestTokenNeverInErrors(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
-	if _, err := e.cloud.Create(c, spec("ns1", tag)); err != nil {
-		t.Fatal(err)
-	}
+	e.create(t, "ns1")
 	var errs []error
 	add := func(err error) {
 		if err == nil {

@@ -111,13 +111,19 @@ func (e *env) createAll(t *testing.T, labels ...string) []dnsroll.Server {
 	t.Helper()
 	var servers []dnsroll.Server
 	for _, label := range labels {
-		s, err := e.cloud.Create(ctx(t), spec(label, tag))
-		if err != nil {
-			t.Fatal(err)
-		}
-		servers = append(servers, s)
+		servers = append(servers, e.create(t, label))
 	}
 	return servers
+}
+
+// create creates a server of this fleet (tag) labelled label.
+func (e *env) create(t *testing.T, label string) dnsroll.Server {
+	t.Helper()
+	s, err := e.cloud.Create(ctx(t), spec(label, tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func spec(label string, tags ...string) dnsroll.ServerSpec {
@@ -129,10 +135,7 @@ const tag = "dnsroll-fleet-demo"
 func TestLifecycle(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
-	s, err := e.cloud.Create(c, spec("ns1-next", tag))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := e.create(t, "ns1-next")
 	want := dnsroll.Server{ID: 1001, Label: "ns1-next", Status: "provisioning", IPv4: "127.0.0.1",
 		Region: "us-east", Tags: []string{tag}, DNSPort: 53}
 	if s.ID != want.ID || s.Label != want.Label || s.Status != want.Status || s.IPv4 != want.IPv4 ||
@@ -221,10 +224,7 @@ func TestLifecycle(t *testing.T) {
 func TestServersKnowTheirIPv6(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
-	created, err := e.cloud.Create(c, spec("lb1-next", tag))
-	if err != nil {
-		t.Fatal(err)
-	}
+	created := e.create(t, "lb1-next")
 	want := fmt.Sprintf("2001:db8::%x", created.ID) // the simulator's SLAAC address
 	got, err := e.cloud.Get(c, created.ID)
 	if err != nil {
@@ -244,9 +244,7 @@ func TestServersKnowTheirIPv6(t *testing.T) {
 func TestCreateErrors(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
-	if _, err := e.cloud.Create(c, spec("ns1", tag)); err != nil {
-		t.Fatal(err)
-	}
+	e.create(t, "ns1")
 	_, err := e.cloud.Create(c, spec("ns1", tag))
 	if dnsroll.ErrorCode(err) != dnsroll.ECONFLICT || !strings.HasPrefix(err.Error(), "linode: create ns1: ") {
 		t.Fatalf("duplicate label: %v (code %s)", err, dnsroll.ErrorCode(err))

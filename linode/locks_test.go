@@ -78,10 +78,7 @@ func TestDeleteLocks(t *testing.T) {
 func TestDeleteOfALockedLinode(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
-	s, err := e.cloud.Create(c, spec("ns1", tag))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := e.create(t, "ns1")
 	lock, err := e.sim.LockInstance(s.ID, linodesim.LockCannotDelete)
 	if err != nil {
 		t.Fatal(err)
@@ -133,15 +130,12 @@ func TestDeleteOfALockedLinodeLocksUnread(t *testing.T) {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {
 			e := newEnv(t)
 			c := ctx(t)
-			s, err := e.cloud.Create(c, spec("ns1", tag))
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := e.create(t, "ns1")
 			if _, err := e.sim.LockInstance(s.ID, linodesim.LockCannotDelete); err != nil {
 				t.Fatal(err)
 			}
 			e.sim.InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4beta/locks", Status: tc.status, Count: -1})
-			err = e.cloud.Delete(c, s.ID)
+			err := e.cloud.Delete(c, s.ID)
 			if got := dnsroll.ErrorCode(err) == dnsroll.ECONFLICT && strings.Contains(err.Error(), "linode-cli resource-locks list"); err == nil || got != tc.locked {
 				t.Errorf("delete of a locked Linode, locks answering %d: %v (code %q); want it taken for a lock: %v", tc.status, err, dnsroll.ErrorCode(err), tc.locked)
 			}
@@ -182,10 +176,7 @@ func TestLocksOfOtherEntitiesDoNotKeepAServer(t *testing.T) {
 func TestDeleteRefusedForAnotherReasonLocksUnread(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
-	s, err := e.cloud.Create(c, spec("ns1", tag))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := e.create(t, "ns1")
 	e.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write"})
 	e.sim.InjectFault(linodesim.Fault{Method: "DELETE", PathPrefix: "/v4/linode/instances", Status: http.StatusBadRequest, Reason: "Linode is being cloned", Count: -1})
 	if err := e.cloud.Delete(c, s.ID); err == nil || dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {

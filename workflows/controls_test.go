@@ -624,16 +624,19 @@ func TestHugeSignalReasonIsClipped(t *testing.T) {
 	}
 }
 
+// rawPayload is v as a signal's payload reaches decodeSignal.
+func rawPayload(t *testing.T, v any) converter.RawValue {
+	t.Helper()
+	p, err := converter.GetDefaultDataConverter().ToPayload(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return converter.NewRawValue(p)
+}
+
 // decodeSignal clips reason and by on a UTF-8 boundary, in both payload
 // forms, and leaves short ones alone.
 func TestDecodeSignalClips(t *testing.T) {
-	raw := func(v any) converter.RawValue {
-		p, err := converter.GetDefaultDataConverter().ToPayload(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return converter.NewRawValue(p)
-	}
 	long := strings.Repeat("é", maxSignalReason) // 2 bytes each: the bound falls inside none
 	odd := "x" + long                            // the bound falls inside an é
 	for _, tt := range []struct {
@@ -644,7 +647,7 @@ func TestDecodeSignalClips(t *testing.T) {
 		{"plain string", odd},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeSignal(raw(tt.in))
+			got, err := decodeSignal(rawPayload(t, tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -663,7 +666,7 @@ func TestDecodeSignalClips(t *testing.T) {
 			}
 		})
 	}
-	got, err := decodeSignal(raw(SignalInput{Reason: "wrong zone", By: "ops"}))
+	got, err := decodeSignal(rawPayload(t, SignalInput{Reason: "wrong zone", By: "ops"}))
 	if err != nil || got != (SignalInput{Reason: "wrong zone", By: "ops"}) {
 		t.Errorf("short signal decoded as %+v, %v", got, err)
 	}
@@ -775,13 +778,6 @@ func countSteps(st Status, name string) int {
 // gate or zone-revision's revision misspelled, or as the wrong type, with
 // the temporal CLI must not be told that only reason and by exist.
 func TestDecodeSignalRefusalNamesTheSignalsFields(t *testing.T) {
-	raw := func(v any) converter.RawValue {
-		p, err := converter.GetDefaultDataConverter().ToPayload(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return converter.NewRawValue(p)
-	}
 	for _, tt := range []struct {
 		name   string
 		in     any
@@ -801,7 +797,7 @@ func TestDecodeSignalRefusalNamesTheSignalsFields(t *testing.T) {
 			[]string{`its payload [4,2] is neither {"reason": "...", "by": "..."} nor a string`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodeSignal(raw(tt.in), tt.fields...)
+			_, err := decodeSignal(rawPayload(t, tt.in), tt.fields...)
 			if err == nil {
 				t.Fatal("decoded; want it refused")
 			}
