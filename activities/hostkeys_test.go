@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -80,19 +79,13 @@ func (refusingDriver) Point(_ context.Context, _ *config.Fleet, lb config.LoadBa
 // with the fix in the message. The switch back succeeds without logging in
 // when the load balancer still answers from blue: nothing was changed.
 func TestRefusedHostKeyAtTheSwitch(t *testing.T) {
-	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet := udpFleet(t)
 	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 8)
 	// The "load balancer" forwards to blue: its answers are blue's.
 	lb := config.LoadBalancer{Name: "lb1", Address: blue.DNSAddr(), Driver: "nginx"}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": refusingDriver{}}}
-	env.RegisterActivity(acts)
+	env, acts := nginxEnv(refusingDriver{})
 
-	_, err = env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: lb, Backends: []dnsroll.Server{green}})
+	_, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: lb, Backends: []dnsroll.Server{green}})
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(err.Error(), "ssh-keygen -R 192.0.2.2 -f /state/known_hosts") {
 		t.Fatalf("switch to green: err = %v, want a non-retryable error naming the fix", err)

@@ -60,9 +60,7 @@ func (d meetingDriver) Point(_ context.Context, _ *config.Fleet, lb config.LoadB
 // booting, or on an earlier machine's key pinned at a reused address.
 func TestCreateLoadBalancerMeetsItsNewServerFirst(t *testing.T) {
 	c := newCloudEnv(t)
-	if _, err := c.ensure(t, "ns1"); err != nil {
-		t.Fatal(err)
-	}
+	c.mustEnsure(t, "ns1")
 	var events []string
 	c.acts.HostKeys = meetingKeys{&recordingKeys{}, &events}
 	c.acts.Drivers = map[string]LoadBalancer{"nginx": meetingDriver{&events}}
@@ -79,9 +77,7 @@ func TestCreateLoadBalancerMeetsItsNewServerFirst(t *testing.T) {
 // DeleteLoadBalancer deletes it, then finds nothing to delete.
 func TestCreateAndDeleteLoadBalancerAreIdempotent(t *testing.T) {
 	c := newCloudEnv(t)
-	if _, err := c.ensure(t, "ns1"); err != nil {
-		t.Fatal(err)
-	}
+	c.mustEnsure(t, "ns1")
 	drv := &pointRecorder{}
 	c.acts.Drivers = map[string]LoadBalancer{"nginx": drv, "": drv}
 	var results []NewLoadBalancer
@@ -126,9 +122,7 @@ func TestCreateAndDeleteLoadBalancerAreIdempotent(t *testing.T) {
 // recorded at, as nameservers are.
 func TestCreateLoadBalancerKeepsAnIPv6AddressIPv6(t *testing.T) {
 	c := newCloudEnv(t)
-	if _, err := c.ensure(t, "ns1"); err != nil {
-		t.Fatal(err)
-	}
+	c.mustEnsure(t, "ns1")
 	drv := &pointRecorder{}
 	c.acts.Drivers = map[string]LoadBalancer{"nginx": drv, "": drv}
 	old := c.fleet.LoadBalancers[0]
@@ -155,15 +149,22 @@ func TestDeleteLoadBalancerRefusesAServerAtAnotherAddress(t *testing.T) {
 		return "203.0.113.50", nil
 	}})
 	c.mustEnsure(t, "lb1")
-	stale := DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: "198.51.100.77:53"}
-	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, stale); err == nil || !strings.Contains(err.Error(), "is at 203.0.113.50, not 198.51.100.77") {
-		t.Fatalf("delete at a stale address: %v; want it refused, naming both addresses", err)
+	c.deleteLB1At(t, "198.51.100.77:53", "is at 203.0.113.50, not 198.51.100.77", "203.0.113.50:53")
+}
+
+// deleteLB1At deletes lb1 at the address stale, which must be refused
+// with an error saying refusal and leave lb1, then at the address own,
+// which must delete it.
+func (c *cloudEnv) deleteLB1At(t *testing.T, stale, refusal, own string) {
+	t.Helper()
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: stale}); err == nil || !strings.Contains(err.Error(), refusal) {
+		t.Fatalf("delete at a stale address: %v; want it refused, saying %q", err, refusal)
 	}
 	if n := c.count("lb1"); n != 1 {
 		t.Fatalf("%d lb1 instances after the refused delete, want 1", n)
 	}
-	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: "203.0.113.50:53"}); err != nil {
-		t.Fatalf("delete at its own address: %v", err)
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: own}); err != nil {
+		t.Fatalf("delete at %s: %v", own, err)
 	}
 	if n := c.count("lb1"); n != 0 {
 		t.Errorf("%d lb1 instances after the delete", n)
@@ -178,19 +179,8 @@ func TestDeleteLoadBalancerRefusesAServerAtAnotherAddress(t *testing.T) {
 func TestDeleteLoadBalancerRefusesAServerAtAnotherIPv6Address(t *testing.T) {
 	c := newCloudEnv(t)
 	s := c.mustEnsure(t, "lb1").Server
-	stale := DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: "[2001:db8::77]:53"}
-	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, stale); err == nil || !strings.Contains(err.Error(), "is at "+s.IPv6+", not 2001:db8::77") {
-		t.Fatalf("delete at a stale address: %v; want it refused, naming both addresses", err)
-	}
-	if n := c.count("lb1"); n != 1 {
-		t.Fatalf("%d lb1 instances after the refused delete, want 1", n)
-	}
-	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", Address: "[2001:db8:0:1::53]:53"}); err != nil {
-		t.Fatalf("delete at an address of a routed range: %v", err)
-	}
-	if n := c.count("lb1"); n != 0 {
-		t.Errorf("%d lb1 instances after the delete", n)
-	}
+	// [2001:db8:0:1::53] is in a routed range: not compared.
+	c.deleteLB1At(t, "[2001:db8::77]:53", "is at "+s.IPv6+", not 2001:db8::77", "[2001:db8:0:1::53]:53")
 }
 
 // statsStager is a staging driver whose Stats gives stats or err.

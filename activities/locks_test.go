@@ -12,6 +12,18 @@ import (
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 )
 
+// mustEnsureLocked ensures the server labelled label and puts a lock of
+// the kind given on it, and returns the server and the lock's ID.
+func (c *cloudEnv) mustEnsureLocked(t *testing.T, label, kind string) (ServerResult, int) {
+	t.Helper()
+	res := c.mustEnsure(t, label)
+	lock, err := c.sim.LockInstance(res.Server.ID, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, lock
+}
+
 // A rollout deletes blue at its end, past its point of no return, and a
 // green an earlier rollout left on its way: a Linode resource lock on one
 // of them would stop that delete with both sets of servers running. Plan
@@ -20,12 +32,8 @@ import (
 // proves nothing, and the rollout goes on.
 func TestPlanRefusesALockedServer(t *testing.T) {
 	c := newCloudEnv(t)
-	blue := c.mustEnsure(t, "ns1")
-	lock, err := c.sim.LockInstance(blue.Server.ID, linodesim.LockCannotDelete)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = c.planRefusal(t)
+	blue, lock := c.mustEnsureLocked(t, "ns1", linodesim.LockCannotDelete)
+	err := c.planRefusal(t)
 	if app := (*temporal.ApplicationError)(nil); !errors.As(err, &app) || app.Type() != ErrInvalid {
 		t.Errorf("refusal %v; want type %s, as the plan API's 422", err, ErrInvalid)
 	}
@@ -42,11 +50,7 @@ func TestPlanRefusesALockedServer(t *testing.T) {
 	}
 
 	// A green an earlier rollout left is deleted on an undo, or replaced.
-	left := c.mustEnsure(t, "ns1-next")
-	leftLock, err := c.sim.LockInstance(left.Server.ID, linodesim.LockCannotDeleteWithSubresources)
-	if err != nil {
-		t.Fatal(err)
-	}
+	left, leftLock := c.mustEnsureLocked(t, "ns1-next", linodesim.LockCannotDeleteWithSubresources)
 	err = c.planRefusal(t)
 	if want := fmt.Sprintf("nameservers[0]'s green, left by an earlier rollout: ns1-next (Linode %d) has a cannot_delete_with_subresources lock (lock %d)", left.Server.ID, leftLock); !strings.Contains(err.Error(), want) {
 		t.Errorf("refusal %q lacks %q", err, want)
@@ -64,12 +68,8 @@ func TestPlanRefusesALockedServer(t *testing.T) {
 // glue names the new ones: a lock on one is refused before any is made.
 func TestNewLoadBalancersRefuseALockedOld(t *testing.T) {
 	c := newCloudEnv(t)
-	old := c.mustEnsure(t, "lb1")
-	lock, err := c.sim.LockInstance(old.Server.ID, linodesim.LockCannotDelete)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	old, lock := c.mustEnsureLocked(t, "lb1", linodesim.LockCannotDelete)
+	_, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
 	var app *temporal.ApplicationError
 	want := fmt.Sprintf("load_balancers[0]: lb1 (Linode %d) has a cannot_delete lock (lock %d), and this run deletes it", old.Server.ID, lock)
 	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), want) {
@@ -83,11 +83,7 @@ func TestNewLoadBalancersRefuseALockedOld(t *testing.T) {
 	if err := c.sim.Unlock(lock); err != nil {
 		t.Fatal(err)
 	}
-	left := c.mustEnsure(t, "lb1-next")
-	leftLock, err := c.sim.LockInstance(left.Server.ID, linodesim.LockCannotDelete)
-	if err != nil {
-		t.Fatal(err)
-	}
+	left, leftLock := c.mustEnsureLocked(t, "lb1-next", linodesim.LockCannotDelete)
 	_, err = c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
 	want = fmt.Sprintf("lb1-next (Linode %d) has a cannot_delete lock (lock %d)", left.Server.ID, leftLock)
 	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), want) {
@@ -100,12 +96,8 @@ func TestNewLoadBalancersRefuseALockedOld(t *testing.T) {
 // deadline, saying which lock and how to remove it, and the server stays.
 func TestDeleteServerOfALockedServerFailsForGood(t *testing.T) {
 	c := newCloudEnv(t)
-	blue := c.mustEnsure(t, "ns1")
-	lock, err := c.sim.LockInstance(blue.Server.ID, linodesim.LockCannotDelete)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: blue.Server})
+	blue, lock := c.mustEnsureLocked(t, "ns1", linodesim.LockCannotDelete)
+	_, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: blue.Server})
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || !app.NonRetryable() || app.Type() != ErrConflict {
 		t.Fatalf("DeleteServer of a locked server: %v; want a non-retryable %s", err, ErrConflict)
@@ -117,10 +109,7 @@ func TestDeleteServerOfALockedServerFailsForGood(t *testing.T) {
 		t.Error("the locked server is gone")
 	}
 	// DeleteGreen, a rollout's undo, too.
-	green := c.mustEnsure(t, "ns1-next")
-	if _, err := c.sim.LockInstance(green.Server.ID, linodesim.LockCannotDelete); err != nil {
-		t.Fatal(err)
-	}
+	c.mustEnsureLocked(t, "ns1-next", linodesim.LockCannotDelete)
 	_, err = c.env.ExecuteActivity(c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next"}})
 	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), "which stops its deletion") {
 		t.Errorf("DeleteGreen of a locked green: %v; want a non-retryable error naming the lock", err)

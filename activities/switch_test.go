@@ -48,13 +48,31 @@ func hexOf(s string) string {
 	return b.String()
 }
 
-// A load balancer is confirmed on its backends only when it answers as
-// they do: the same NSID, or for servers without one the same serial.
-func TestConfirmServing(t *testing.T) {
+// udpFleet is the test fleet, probed over UDP alone with a timeout of
+// 200ms.
+func udpFleet(t *testing.T) *config.Fleet {
+	t.Helper()
 	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fleet
+}
+
+// nginxEnv is an activity environment whose Activities drive the nginx
+// load balancers with driver.
+func nginxEnv(driver LoadBalancer) (*testsuite.TestActivityEnvironment, *Activities) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": driver}}
+	env.RegisterActivity(acts)
+	return env, acts
+}
+
+// A load balancer is confirmed on its backends only when it answers as
+// they do: the same NSID, or for servers without one the same serial.
+func TestConfirmServing(t *testing.T) {
+	fleet := udpFleet(t)
 	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 7)
 	oldBlue, oldGreen := serveIdentity(t, "", 7), serveIdentity(t, "", 8)
 	dead := dnsroll.Server{Label: "deleted", IPv4: "127.0.0.1", DNSPort: 9}
@@ -96,10 +114,7 @@ func TestConfirmServing(t *testing.T) {
 // traffic down. The step fails, to be retried, and the load balancer is
 // left as it is.
 func TestSwitchRefusesBackendsThatDoNotAnswerAsThemselves(t *testing.T) {
-	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet := udpFleet(t)
 	blue := serveIdentity(t, "linode-1", 7)
 	impostor := serveIdentity(t, "linode-2", 7)
 	impostor.ID, impostor.Label = 1, "ns1"
@@ -115,10 +130,7 @@ func TestSwitchRefusesBackendsThatDoNotAnswerAsThemselves(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			driver := &pointRecorder{}
-			var s testsuite.WorkflowTestSuite
-			env := s.NewTestActivityEnvironment()
-			acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": driver}}
-			env.RegisterActivity(acts)
+			env, acts := nginxEnv(driver)
 			bal := config.LoadBalancer{Name: "lb1", Address: tt.backend.DNSAddr(), Driver: "nginx"}
 			_, err := env.ExecuteActivity(acts.SwitchLoadBalancer, SwitchInput{StepFleet: StepFleet{Fleet: fleet}, LB: bal, Backends: []dnsroll.Server{tt.backend}})
 			if tt.want == "" {
@@ -217,17 +229,11 @@ func (*stoppedStager) Stats(context.Context, *config.Fleet, config.LoadBalancer)
 // refused, leaving the rollout cleanup-failed and the load balancer on
 // green.
 func TestFlipStartsAStoppedLoadBalancerThroughItsPlaybook(t *testing.T) {
-	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet := udpFleet(t)
 	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 8)
 	blue.Label, green.Label = "ns1", "ns1-next"
 	driver := &stoppedStager{}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": driver}}
-	env.RegisterActivity(acts)
+	env, acts := nginxEnv(driver)
 	flip := func(to, from dnsroll.Server) (StepResult, error) {
 		bal := config.LoadBalancer{Name: "lb1", Address: to.DNSAddr(), Driver: "nginx"}
 		v, err := env.ExecuteActivity(acts.FlipLoadBalancer, FlipInput{StepFleet: StepFleet{Fleet: fleet}, LB: bal, Shares: []lb.Share{{Server: to, Weight: 100}, {Server: from, Weight: 0}}})
@@ -294,10 +300,7 @@ func serveNSIDs(t *testing.T, nsids ...string) string {
 // load balancer that never answers leaves the question open, which Plan
 // retries rather than pass.
 func TestRefuseLeftOnGreenAsksMoreThanOnce(t *testing.T) {
-	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet := udpFleet(t)
 	left := map[string]string{"linode-2": "ns1-next"}
 	for _, tc := range []struct {
 		name  string
@@ -405,17 +408,11 @@ func TestConfirmServingAsksOverEveryProtocol(t *testing.T) {
 // still answers from blue after a flip to green (a flip that did not
 // take) fails the step, to be retried, rather than pass as switched.
 func TestFlipIsConfirmedThroughTheLoadBalancer(t *testing.T) {
-	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet := udpFleet(t)
 	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 8)
 	blue.Label, green.Label = "ns1", "ns1-next"
 	driver := &stoppedStager{running: true, staged: map[string]bool{"ns1": true, "ns1-next": true}}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": driver}}
-	env.RegisterActivity(acts)
+	env, acts := nginxEnv(driver)
 	shares := []lb.Share{{Server: green, Weight: 100}, {Server: blue, Weight: 0}}
 	// The "load balancer" answers as the server it forwards to.
 	onGreen := config.LoadBalancer{Name: "lb1", Address: green.DNSAddr(), Driver: "nginx"}
@@ -432,15 +429,9 @@ func TestFlipIsConfirmedThroughTheLoadBalancer(t *testing.T) {
 // still answers from blue after its driver pointed it at green fails the
 // step, to be retried, rather than pass as switched.
 func TestSwitchIsConfirmedThroughTheLoadBalancer(t *testing.T) {
-	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleet := udpFleet(t)
 	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 8)
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	acts := &Activities{Drivers: map[string]LoadBalancer{"nginx": &pointRecorder{}}}
-	env.RegisterActivity(acts)
+	env, acts := nginxEnv(&pointRecorder{})
 	// The "load balancer" answers as the server it forwards to.
 	for _, tt := range []struct {
 		name string
