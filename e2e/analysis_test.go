@@ -103,9 +103,7 @@ func TestAnalysisStopsBadGreenBeforeSwitch(t *testing.T) {
 					t.Errorf("a failed analysis is not retried: %d attempts", s.Attempts)
 				}
 			}
-			if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-				t.Errorf("answers through lb1,lb2 = %s, want blue's revision A", got)
-			}
+			tl.wantAnswers(t, "", "revision A,revision A")
 			now := tl.assertOnly(t, "ns1", "ns2")
 			for _, l := range []string{"ns1", "ns2"} {
 				if now[l].ID != blue[l].ID {

@@ -251,9 +251,7 @@ func TestAPIRollouts(t *testing.T) {
 	if err != nil || ro.Phase != workflows.PhaseAborted || !strings.Contains(ro.Failure, "cli abort") {
 		t.Fatalf("aborted rollout: %v %s: %q", err, ro.Phase, ro.Failure)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("answers after the aborts = %s, want blue's revision A", got)
-	}
+	tl.wantAnswers(t, "after the aborts", "revision A,revision A")
 
 	// A load balancer update through the API, against the real Temporal and
 	// the lab's nginx (a validated reload of each where it stands), listed

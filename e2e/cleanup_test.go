@@ -93,9 +93,7 @@ func TestCleanupRetriesThenCleanupCommand(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "left to undo:") || !strings.Contains(out, "dnsroll rollout cleanup --id ") {
 			t.Errorf("status of a cleanup-failed rollout: exit %d, want what is left and the command:\n%s", code, out)
 		}
-		if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-			t.Errorf("answers = %s, want blue's revision A", got)
-		}
+		tl.wantAnswers(t, "", "revision A,revision A")
 
 		sim.ClearFaults() // the operator fixed the token
 		out, code = cli(t, c.URL, apiToken, "cleanup", "--fleet", "lab", "--reason", "token fixed", "--wait", "--poll", "200ms")
@@ -104,9 +102,7 @@ func TestCleanupRetriesThenCleanupCommand(t *testing.T) {
 			t.Errorf("cleanup: exit %d, want 0 and cleaned-up", code)
 		}
 		tl.assertKept(t, blue)
-		if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-			t.Errorf("answers = %s, want blue's revision A", got)
-		}
+		tl.wantAnswers(t, "", "revision A,revision A")
 		// A second cleanup has nothing to do, and says so.
 		if out, code := cli(t, c.URL, apiToken, "cleanup", "--fleet", "lab"); code != 1 || !strings.Contains(out, "only a cleanup-failed rollout") {
 			t.Errorf("cleanup of a cleaned-up fleet: exit %d, want 1 with the reason:\n%s", code, out)

@@ -100,9 +100,7 @@ func TestCLIStartWait(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("answers = %s, want blue's revision A", got)
-	}
+	tl.wantAnswers(t, "", "revision A,revision A")
 	tl.assertOnly(t, "ns1", "ns2")
 
 	out, code = cli(t, c.URL, apiToken, "status", "--fleet", "lab")

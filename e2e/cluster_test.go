@@ -143,9 +143,7 @@ func TestClusterWorkerFailoverAndServerRestart(t *testing.T) {
 		t.Errorf("phase = %s", st.Phase)
 	}
 	tl.assertOnly(t, "ns1", "ns2")
-	if got := strings.Join(tl.answers(t), ","); got != "revision C,revision C" {
-		t.Errorf("answers = %s, want revision C on both", got)
-	}
+	tl.wantAnswers(t, "", "revision C,revision C")
 	// Rollouts are listed by search attribute on SQL visibility.
 	resp, err := tl.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: `Fleet="lab"`})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
@@ -105,30 +106,35 @@ func TestOneAtATimeRollbackAfterFirstSwitch(t *testing.T) {
 }
 
 func testOneAtATimeRollbackAfterFirstSwitch(t *testing.T, driver string) {
-	tl := startBlue(t, driver, nil)
-	blue := tl.assertOnly(t, "ns1", "ns2")
-	tl.editFleet(t, "strategy: all-at-once", "strategy: one-at-a-time")
-	tl.editFleet(t, "bake: 3s", "bake: 2m")
-
-	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
-	tl.waitStatus(t, run, "lb1 baking on green", func(st workflows.Status) bool {
-		return st.Phase == workflows.PhaseBaking && slices.Equal(st.OnGreen, []string{"lb1"})
-	})
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision A" {
-		t.Errorf("while lb1 bakes: answers = %s, want lb1 on B and lb2 still on A", got)
-	}
+	tl, blue, run := startOneAtATimeUntilLB1Bakes(t, driver, "2m")
 	tl.signal(t, run, workflows.SignalRollback, workflows.SignalInput{Reason: "e2e", By: "test"})
 	st, err := tl.wait(t, run)
 	if err == nil || st.Phase != workflows.PhaseRolledBack {
 		t.Fatalf("phase %s err %v, want rolled back", st.Phase, err)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("after rollback: answers = %s, want blue's A on both", got)
-	}
+	tl.wantAnswers(t, "after rollback", "revision A,revision A")
 	tl.assertKept(t, blue)
 	if len(st.OnGreen) != 0 {
 		t.Errorf("on green after rollback: %v", st.OnGreen)
 	}
+}
+
+// startOneAtATimeUntilLB1Bakes starts a lab on driver with blue serving
+// revision A, and a one-at-a-time rollout of B baking each load balancer
+// for bake; it returns once lb1 bakes on green, having checked that lb1
+// answers B and lb2 still A. It returns blue's servers too.
+func startOneAtATimeUntilLB1Bakes(t *testing.T, driver, bake string) (*testLab, map[string]dnsroll.Server, rollouts.Run) {
+	t.Helper()
+	tl := startBlue(t, driver, nil)
+	blue := tl.assertOnly(t, "ns1", "ns2")
+	tl.editFleet(t, "strategy: all-at-once", "strategy: one-at-a-time")
+	tl.editFleet(t, "bake: 3s", "bake: "+bake)
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
+	tl.waitStatus(t, run, "lb1 baking on green", func(st workflows.Status) bool {
+		return st.Phase == workflows.PhaseBaking && slices.Equal(st.OnGreen, []string{"lb1"})
+	})
+	tl.wantAnswers(t, "while lb1 bakes", "revision B,revision A")
+	return tl, blue, run
 }
 
 // One nameserver at a time, to the end, as DigitalOcean flipped its
@@ -136,25 +142,12 @@ func testOneAtATimeRollbackAfterFirstSwitch(t *testing.T, driver string) {
 // from blue, then lb2 moves, and the rollout ends with both on green's
 // answers and only the renamed green servers left.
 func TestOneAtATimeCutsOverEachLoadBalancerInTurn(t *testing.T) {
-	tl := startBlue(t, "nginx", nil)
-	blue := tl.assertOnly(t, "ns1", "ns2")
-	tl.editFleet(t, "strategy: all-at-once", "strategy: one-at-a-time")
-	tl.editFleet(t, "bake: 3s", "bake: 8s")
-
-	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
-	tl.waitStatus(t, run, "lb1 baking on green", func(st workflows.Status) bool {
-		return st.Phase == workflows.PhaseBaking && slices.Equal(st.OnGreen, []string{"lb1"})
-	})
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision A" {
-		t.Errorf("while lb1 bakes: answers = %s, want lb1 on B and lb2 still on A", got)
-	}
+	tl, blue, run := startOneAtATimeUntilLB1Bakes(t, "nginx", "8s")
 	st, err := tl.wait(t, run)
 	if err != nil || st.Phase != workflows.PhaseSucceeded {
 		t.Fatalf("phase %s err %v, want succeeded", st.Phase, err)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("after the rollout: answers = %s, want green's B on both", got)
-	}
+	tl.wantAnswers(t, "after the rollout", "revision B,revision B")
 	after := tl.assertOnly(t, "ns1", "ns2")
 	for _, l := range []string{"ns1", "ns2"} {
 		if after[l].ID == blue[l].ID {
@@ -302,9 +295,7 @@ func (tl *testLab) assertRolledBack(t *testing.T, run rollouts.Run) {
 	if err == nil || st.Phase != workflows.PhaseRolledBack {
 		t.Fatalf("phase %s (%s) err %v, want rolled back", st.Phase, st.Failure, err)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("after the rollback: answers = %s, want blue's A on both", got)
-	}
+	tl.wantAnswers(t, "after the rollback", "revision A,revision A")
 }
 
 func stepNoted(st workflows.Status, note string) bool {
@@ -334,9 +325,7 @@ func TestFirstRolloutRefusesARollback(t *testing.T) {
 	if !strings.Contains(eventsOf(st), "rollback rejected: the fleet's first rollout has no blue") {
 		t.Errorf("no event says why the rollback was rejected: %v", st.Events)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("answers = %s, want revision A on both", got)
-	}
+	tl.wantAnswers(t, "", "revision A,revision A")
 }
 
 func eventsOf(st workflows.Status) string {

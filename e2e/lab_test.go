@@ -298,6 +298,22 @@ func (tl *testLab) answers(t *testing.T) []string {
 	return out
 }
 
+// wantAnswers fails t unless the load balancers, in the fleet's order,
+// answer release.example.com. with want, their TXT records joined by
+// commas ("revision B,revision A"); when says at what point of the test.
+// It reports whether they did.
+func (tl *testLab) wantAnswers(t *testing.T, when, want string) bool {
+	t.Helper()
+	got := strings.Join(tl.answers(t), ",")
+	if got != want {
+		if when != "" {
+			when += ": "
+		}
+		t.Errorf("%sanswers through the load balancers = %s, want %s", when, got, want)
+	}
+	return got == want
+}
+
 func queryTXT(addr, name string) string {
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeTXT)
@@ -381,9 +397,7 @@ func (tl *testLab) assertReplaced(t *testing.T, blue map[string]dnsroll.Server, 
 	if n := len(tl.Sim().Instances()); n != 2 {
 		t.Errorf("simulator holds %d instances, want 2", n)
 	}
-	if got, want := strings.Join(tl.answers(t), ","), "revision "+rev+",revision "+rev; got != want {
-		t.Errorf("answers = %s, want %s", got, want)
-	}
+	tl.wantAnswers(t, "after the rollout", "revision "+rev+",revision "+rev)
 }
 
 func keys(m map[string]dnsroll.Server) []string {

@@ -134,9 +134,7 @@ func TestMachineWorkerKilledDuringProvisioning(t *testing.T) {
 	if n := len(tl.Sim().Instances()); n != 2 {
 		t.Errorf("the simulator holds %d instances, want 2", n)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("answers = %s, want revision B on both", got)
-	}
+	tl.wantAnswers(t, "", "revision B,revision B")
 }
 
 // An abort before the switch deletes green and leaves blue serving.
@@ -151,9 +149,7 @@ func TestMachineAbortBeforeSwitch(t *testing.T) {
 		t.Fatalf("phase = %s (%s), want aborted", st.Phase, st.Failure)
 	}
 	tl.assertKept(t, blue)
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("answers = %s, want blue's revision A on both", got)
-	}
+	tl.wantAnswers(t, "", "revision A,revision A")
 }
 
 // A rollback during the bake puts every load balancer back on blue,
@@ -201,9 +197,7 @@ func TestMachineSlowSSH(t *testing.T) {
 			t.Errorf("provisioning took %d attempts; it should wait for SSH, not fail against a booting machine", s.Attempts)
 		}
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("answers = %s, want revision A on both", got)
-	}
+	tl.wantAnswers(t, "", "revision A,revision A")
 }
 
 // A new VM's first-boot jobs may hold apt's package lists lock and dpkg's
@@ -241,9 +235,7 @@ func TestMachineNonRootUser(t *testing.T) {
 			t.Fatalf("rollout %s as deploy: %v (%s)", rev, err, st.Failure)
 		}
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("answers = %s, want revision B on both", got)
-	}
+	tl.wantAnswers(t, "", "revision B,revision B")
 }
 
 // nginx on a machine, under Debian's systemd unit and the role's drop-in:

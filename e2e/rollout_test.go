@@ -26,8 +26,8 @@ func testFullRollout(t *testing.T, driver string) {
 
 	// The fleet's first rollout creates blue.
 	tl.rolloutOK(t, "A")
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Fatalf("answers through lb1,lb2 = %s, want revision A on both", got)
+	if !tl.wantAnswers(t, "", "revision A,revision A") {
+		t.FailNow()
 	}
 	blue := tl.assertOnly(t, "ns1", "ns2")
 
@@ -44,9 +44,7 @@ func testFullRollout(t *testing.T, driver string) {
 	if st.Phase != workflows.PhaseSucceeded {
 		t.Errorf("phase = %s", st.Phase)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("answers through lb1,lb2 = %s, want revision B on both", got)
-	}
+	tl.wantAnswers(t, "", "revision B,revision B")
 	green := tl.assertOnly(t, "ns1", "ns2")
 	for _, l := range []string{"ns1", "ns2"} {
 		if green[l].ID == blue[l].ID {
@@ -240,9 +238,7 @@ func testAbortSignalFromTemporalCLI(t *testing.T, driver string) {
 		t.Errorf("phase = %s, want aborted", st.Phase)
 	}
 	tl.assertKept(t, blue)
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("answers = %s, want blue's revision A on both", got)
-	}
+	tl.wantAnswers(t, "", "revision A,revision A")
 }
 
 // An abort reaches a long step within seconds, not at the step's next

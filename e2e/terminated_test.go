@@ -45,8 +45,8 @@ func TestTerminatedRolloutCleanedUp(t *testing.T) {
 	tl.waitStatus(t, run, "both load balancers baking on green", func(st workflows.Status) bool {
 		return st.Phase == workflows.PhaseBaking && len(st.OnGreen) == 2
 	})
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Fatalf("while baking: answers = %s, want green's revision B", got)
+	if !tl.wantAnswers(t, "while baking", "revision B,revision B") {
+		t.FailNow()
 	}
 	tl.terminate(t, run)
 	id := api.RolloutID(run)
@@ -57,9 +57,7 @@ func TestTerminatedRolloutCleanedUp(t *testing.T) {
 		t.Errorf("status --follow of the terminated rollout: exit %d, want 3 naming the cleanup of %s:\n%s", code, id, out)
 	}
 	// Terminated, nothing moved back.
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("after the termination: answers = %s, want green's revision B still", got)
-	}
+	tl.wantAnswers(t, "after the termination", "revision B,revision B")
 	tl.assertOnly(t, "ns1", "ns2", "ns1-next", "ns2-next")
 
 	out, code = cli(t, c.URL, apiToken, "cleanup", "--fleet", "lab", "--reason", "terminated by mistake", "--wait", "--poll", "200ms")
@@ -67,9 +65,7 @@ func TestTerminatedRolloutCleanedUp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "==> cleaned-up") || !strings.Contains(out, "cleaned up after "+id) {
 		t.Errorf("cleanup: exit %d, want 0 and cleaned-up after %s", code, id)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision A,revision A" {
-		t.Errorf("after the cleanup: answers = %s, want blue's revision A", got)
-	}
+	tl.wantAnswers(t, "after the cleanup", "revision A,revision A")
 	for _, lb := range tl.fleet.LoadBalancers {
 		var servers []dnsroll.Server
 		for _, l := range lb.Fronts {
@@ -117,9 +113,7 @@ func TestTerminatedRolloutCleanedUp(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "past its point of no return") || !strings.Contains(out, "rename each <label>-next to <label>") {
 			t.Errorf("cleanup past the point of no return: exit %d, want 1 with the finish by hand:\n%s", code, out)
 		}
-		if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-			t.Errorf("after the refused cleanup: answers = %s, want green's revision B", got)
-		}
+		tl.wantAnswers(t, "after the refused cleanup", "revision B,revision B")
 		for label, s := range tl.assertOnly(t, "ns1", "ns2", "ns1-next", "ns2-next") {
 			if s.ID != left[label].ID {
 				t.Errorf("%s is Linode %d, was %d: the refused cleanup changed the fleet", label, s.ID, left[label].ID)

@@ -66,9 +66,7 @@ func TestWorkerWithoutZoneFilesRetries(t *testing.T) {
 	if err != nil || st.Phase != workflows.PhaseSucceeded {
 		t.Fatalf("rollout B once the files are back: %v (%s)", err, st.Phase)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("answers = %s, want revision B", got)
-	}
+	tl.wantAnswers(t, "", "revision B,revision B")
 }
 
 // A zone file edited between Plan and Provision. The worker that planned
@@ -99,9 +97,7 @@ func TestZoneChangedBetweenPlanAndProvision(t *testing.T) {
 	if err != nil || st.Phase != workflows.PhaseSucceeded {
 		t.Fatalf("rollout B, edited after the plan on the worker that planned: %v (%s: %s)", err, st.Phase, st.Failure)
 	}
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("answers = %s, want the planned revision B", got)
-	}
+	tl.wantAnswers(t, "", "revision B,revision B")
 
 	blue := tl.assertOnly(t, "ns1", "ns2")
 	run, st = edit("A")
@@ -122,7 +118,5 @@ func TestZoneChangedBetweenPlanAndProvision(t *testing.T) {
 		t.Errorf("load balancers %v were moved to green", st.OnGreen)
 	}
 	tl.assertKept(t, blue)
-	if got := strings.Join(tl.answers(t), ","); got != "revision B,revision B" {
-		t.Errorf("answers = %s, want blue's revision B", got)
-	}
+	tl.wantAnswers(t, "", "revision B,revision B")
 }
