@@ -10,99 +10,160 @@ import (
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
-// The printer prints only what is new, with times when it has a clock,
-// including a step's retries with their last error.
-func TestPrinter(t *testing.T) {
-	var b strings.Builder
+// The printer prints each status it is given as it changes: only what is
+// new, under the phase it belongs to, with times when it has a clock.
+func TestPrinterPrints(t *testing.T) {
 	at := time.Date(2026, 12, 1, 15, 4, 5, 0, time.UTC)
-	p := &Printer{W: &b, Clock: func() time.Time { return at }}
-	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseDeletingBlue, Steps: []*workflows.Step{{Name: "DeleteServer", Target: "ns1", State: workflows.StepRunning}}}}
-	p.Update(st)
-	st.Retrying = []workflows.Retry{{Activity: "DeleteServer", Attempt: 3, LastError: "[500] Internal Server Error", Progress: "deleting ns1"}}
-	p.Update(st)
-	p.Update(st)
-	want := "15:04:05 ==> deleting-blue\n" +
-		"15:04:05     DeleteServer ns1         running    \n" +
-		"15:04:05     ~ DeleteServer (deleting ns1): attempt 3 after: [500] Internal Server Error\n"
-	wantPrinted(t, b.String(), want)
-}
-
-// A retry that waits says when its next attempt starts: backoff grows to
-// minutes, and a line that says only "attempt 4" reads as one running.
-func TestPrinterSaysWhenTheNextAttemptStarts(t *testing.T) {
-	var b strings.Builder
-	at := time.Date(2026, 12, 1, 15, 4, 5, 0, time.UTC)
-	p := &Printer{W: &b, Clock: func() time.Time { return at }}
-	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseDeletingBlue}}
-	st.Retrying = []workflows.Retry{{Activity: "DeleteServer", Attempt: 4, LastError: "[500] Internal Server Error", NextAttemptAt: at.Add(80 * time.Second)}}
-	p.Update(st)
-	wantPrinted(t, b.String(), "15:04:05 ==> deleting-blue\n15:04:05     ~ DeleteServer: attempt 4 at 15:05:25 after: [500] Internal Server Error\n")
-}
-
-// A long step is not silent: each progress it reports is printed once, as
-// it comes.
-func TestPrinterShowsALongStepsProgress(t *testing.T) {
-	var b strings.Builder
-	p := &Printer{W: &b}
-	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseProvisioning, Steps: []*workflows.Step{{Name: "ProvisionNameservers", Target: "green", State: workflows.StepRunning}}}}
-	p.Update(st)
-	for _, task := range []string{"waiting for SSH on ns1-next (192.0.2.10)", "ansible-playbook nameserver.yml: nameserver : Install BIND packages", "ansible-playbook nameserver.yml: nameserver : Install BIND packages", "ansible-playbook nameserver.yml: nameserver : Write named.conf"} {
-		st.Working = []workflows.Working{{Activity: "ProvisionNameservers", Progress: task}}
-		p.Update(st)
+	for _, tt := range []struct {
+		name  string
+		clock bool
+		// update gives p the statuses, in turn.
+		update func(p *Printer)
+		want   string
+	}{
+		// A step's retries are printed with their last error.
+		{"retries", true, func(p *Printer) {
+			st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseDeletingBlue, Steps: []*workflows.Step{{Name: "DeleteServer", Target: "ns1", State: workflows.StepRunning}}}}
+			p.Update(st)
+			st.Retrying = []workflows.Retry{{Activity: "DeleteServer", Attempt: 3, LastError: "[500] Internal Server Error", Progress: "deleting ns1"}}
+			p.Update(st)
+			p.Update(st)
+		}, "15:04:05 ==> deleting-blue\n" +
+			"15:04:05     DeleteServer ns1         running    \n" +
+			"15:04:05     ~ DeleteServer (deleting ns1): attempt 3 after: [500] Internal Server Error\n"},
+		// A retry that waits says when its next attempt starts: backoff
+		// grows to minutes, and a line that says only "attempt 4" reads
+		// as one running.
+		{"when the next attempt starts", true, func(p *Printer) {
+			st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseDeletingBlue}}
+			st.Retrying = []workflows.Retry{{Activity: "DeleteServer", Attempt: 4, LastError: "[500] Internal Server Error", NextAttemptAt: at.Add(80 * time.Second)}}
+			p.Update(st)
+		}, "15:04:05 ==> deleting-blue\n15:04:05     ~ DeleteServer: attempt 4 at 15:05:25 after: [500] Internal Server Error\n"},
+		// A long step is not silent: each progress it reports is printed
+		// once, as it comes.
+		{"a long step's progress", false, func(p *Printer) {
+			st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseProvisioning, Steps: []*workflows.Step{{Name: "ProvisionNameservers", Target: "green", State: workflows.StepRunning}}}}
+			p.Update(st)
+			for _, task := range []string{"waiting for SSH on ns1-next (192.0.2.10)", "ansible-playbook nameserver.yml: nameserver : Install BIND packages", "ansible-playbook nameserver.yml: nameserver : Install BIND packages", "ansible-playbook nameserver.yml: nameserver : Write named.conf"} {
+				st.Working = []workflows.Working{{Activity: "ProvisionNameservers", Progress: task}}
+				p.Update(st)
+			}
+			st.Working = nil
+			st.Steps[0].State = workflows.StepSucceeded
+			p.Update(st)
+		}, "==> provisioning\n" +
+			"    ProvisionNameservers green running    \n" +
+			"    … ProvisionNameservers: waiting for SSH on ns1-next (192.0.2.10)\n" +
+			"    … ProvisionNameservers: ansible-playbook nameserver.yml: nameserver : Install BIND packages\n" +
+			"    … ProvisionNameservers: ansible-playbook nameserver.yml: nameserver : Write named.conf\n" +
+			"    ProvisionNameservers green succeeded  \n"},
+		// A wait the workflow runs itself (a bake, a canary step) is one
+		// running step for its whole duration: each note it records
+		// meanwhile (the rounds passed, the deadline) is printed as it
+		// comes, so that an hour's bake is not silent.
+		{"a waiting step's notes", false, func(p *Printer) {
+			bake := &workflows.Step{Name: "Bake", Target: "lb1,lb2", Phase: workflows.PhaseBaking, State: workflows.StepRunning}
+			st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{bake}}}
+			for _, note := range []string{"", "1 round(s) passed", "1 round(s) passed", "2 round(s) passed"} {
+				bake.Note = note
+				p.Update(st)
+			}
+			bake.State = workflows.StepSucceeded
+			p.Update(st)
+		}, "==> baking\n" +
+			"    Bake lb1,lb2             running    \n" +
+			"    Bake lb1,lb2             running    1 round(s) passed\n" +
+			"    Bake lb1,lb2             running    2 round(s) passed\n" +
+			"    Bake lb1,lb2             succeeded  2 round(s) passed\n"},
+		// The status's warnings ask the operator to act (a replacement's
+		// "update the fleet config", the plan's): each is printed once,
+		// as it comes, unless an event of the same words already said it.
+		{"warnings", false, func(p *Printer) {
+			st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseSucceeded}, Warnings: []string{"zone example.org: serial unchanged"}}
+			p.Update(st)
+			st.Warnings = append(st.Warnings, "the new glue leaves out 2001:db8::1", "update the fleet config: load_balancers lb1 address is now 192.0.2.20 (was 192.0.2.10)")
+			st.Events = []workflows.Event{{Message: "the new glue leaves out 2001:db8::1"}}
+			p.Update(st)
+			p.Update(st)
+		}, "==> succeeded\n" +
+			"    warning: zone example.org: serial unchanged\n" +
+			"    ! the new glue leaves out 2001:db8::1\n" +
+			"    warning: update the fleet config: load_balancers lb1 address is now 192.0.2.20 (was 192.0.2.10)\n"},
+		// A canary's share of queries on green is printed each time it
+		// changes.
+		{"green's share", false, func(p *Printer) {
+			for _, share := range []int{0, 10, 10, 50, 0} {
+				p.Update(workflows.Status{Run: workflows.Run{Phase: workflows.PhaseCanary}, GreenShare: share})
+			}
+		}, "==> canary\n" +
+			"    = green gets 10% of the queries\n" +
+			"    = green gets 50% of the queries\n" +
+			"    = green gets 0% of the queries\n"},
+		// A poll can miss whole phases. Each step is printed under the
+		// phase it began in, so a step that began and ended between two
+		// polls does not appear under the phase before it, and a step of
+		// an earlier phase that ends late gets no second header for that
+		// phase.
+		{"steps under their phase", false, func(p *Printer) {
+			create := &workflows.Step{Name: "CreateServers", Phase: workflows.PhaseCreating, State: workflows.StepRunning}
+			st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseCreating, Steps: []*workflows.Step{create}}}
+			p.Update(st)
+			// Next poll: creating ended, provisioning came and went,
+			// verifying runs.
+			create.State = workflows.StepSucceeded
+			provision := &workflows.Step{Name: "ProvisionNameservers", Phase: workflows.PhaseProvisioning, State: workflows.StepSucceeded}
+			verify := &workflows.Step{Name: "VerifyGreen", Phase: workflows.PhaseVerifyGreen, State: workflows.StepRunning}
+			st.Phase, st.Steps = workflows.PhaseVerifyGreen, append(st.Steps, provision, verify)
+			p.Update(st)
+			// A background step of the staging phase ends after the
+			// switch began.
+			stage := &workflows.Step{Name: "StageGreen", Phase: workflows.PhaseStaging, State: workflows.StepRunning}
+			verify.State = workflows.StepSucceeded
+			st.Phase, st.Steps = workflows.PhaseStaging, append(st.Steps, stage)
+			p.Update(st)
+			switchLB := &workflows.Step{Name: "SwitchLoadBalancers", Phase: workflows.PhaseSwitching, State: workflows.StepRunning}
+			st.Phase, st.Steps = workflows.PhaseSwitching, append(st.Steps, switchLB)
+			p.Update(st)
+			stage.State = workflows.StepSucceeded
+			p.Update(st)
+		}, "==> creating\n" +
+			"    CreateServers            running    \n" +
+			"    CreateServers            succeeded  \n" +
+			"==> provisioning\n" +
+			"    ProvisionNameservers     succeeded  \n" +
+			"==> verifying-green\n" +
+			"    VerifyGreen              running    \n" +
+			"    VerifyGreen              succeeded  \n" +
+			"==> staging\n" +
+			"    StageGreen               running    \n" +
+			"==> switching\n" +
+			"    SwitchLoadBalancers      running    \n" +
+			"    StageGreen               succeeded  \n"},
+		// `dnsroll rollout status` prints a whole run at once: its steps
+		// grouped under their phases, in order, and the outcome last.
+		{"a whole run at once", false, func(p *Printer) {
+			step := func(name string, phase workflows.Phase) *workflows.Step {
+				return &workflows.Step{Name: name, Phase: phase, State: workflows.StepSucceeded}
+			}
+			p.Update(workflows.Status{Run: workflows.Run{Phase: workflows.PhaseSucceeded, Steps: []*workflows.Step{
+				step("Plan", workflows.PhasePlanning), step("EnsureServer", workflows.PhaseCreating), step("EnsureServer", workflows.PhaseCreating),
+				step("ProvisionNameservers", workflows.PhaseProvisioning),
+			}}})
+		}, "==> planning\n    Plan                     succeeded  \n" +
+			"==> creating\n    EnsureServer             succeeded  \n    EnsureServer             succeeded  \n" +
+			"==> provisioning\n    ProvisionNameservers     succeeded  \n" +
+			"==> succeeded\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			p := &Printer{W: &b}
+			if tt.clock {
+				p.Clock = func() time.Time { return at }
+			}
+			tt.update(p)
+			wantPrinted(t, b.String(), tt.want)
+		})
 	}
-	st.Working = nil
-	st.Steps[0].State = workflows.StepSucceeded
-	p.Update(st)
-	want := "==> provisioning\n" +
-		"    ProvisionNameservers green running    \n" +
-		"    … ProvisionNameservers: waiting for SSH on ns1-next (192.0.2.10)\n" +
-		"    … ProvisionNameservers: ansible-playbook nameserver.yml: nameserver : Install BIND packages\n" +
-		"    … ProvisionNameservers: ansible-playbook nameserver.yml: nameserver : Write named.conf\n" +
-		"    ProvisionNameservers green succeeded  \n"
-	wantPrinted(t, b.String(), want)
-}
-
-// A wait the workflow runs itself (a bake, a canary step) is one running
-// step for its whole duration: each note it records meanwhile (the rounds
-// passed, the deadline) is printed as it comes, so that an hour's bake is
-// not silent.
-func TestPrinterShowsAWaitingStepsNotes(t *testing.T) {
-	var b strings.Builder
-	p := &Printer{W: &b}
-	bake := &workflows.Step{Name: "Bake", Target: "lb1,lb2", Phase: workflows.PhaseBaking, State: workflows.StepRunning}
-	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseBaking, Steps: []*workflows.Step{bake}}}
-	for _, note := range []string{"", "1 round(s) passed", "1 round(s) passed", "2 round(s) passed"} {
-		bake.Note = note
-		p.Update(st)
-	}
-	bake.State = workflows.StepSucceeded
-	p.Update(st)
-	want := "==> baking\n" +
-		"    Bake lb1,lb2             running    \n" +
-		"    Bake lb1,lb2             running    1 round(s) passed\n" +
-		"    Bake lb1,lb2             running    2 round(s) passed\n" +
-		"    Bake lb1,lb2             succeeded  2 round(s) passed\n"
-	wantPrinted(t, b.String(), want)
-}
-
-// The status's warnings ask the operator to act (a replacement's "update
-// the fleet config", the plan's): each is printed once, as it comes,
-// unless an event of the same words already said it.
-func TestPrinterWarnings(t *testing.T) {
-	var b strings.Builder
-	p := &Printer{W: &b}
-	const both = "the new glue leaves out 2001:db8::1"
-	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseSucceeded}, Warnings: []string{"zone example.org: serial unchanged"}}
-	p.Update(st)
-	st.Warnings = append(st.Warnings, both, "update the fleet config: load_balancers lb1 address is now 192.0.2.20 (was 192.0.2.10)")
-	st.Events = []workflows.Event{{Message: both}}
-	p.Update(st)
-	p.Update(st)
-	want := "==> succeeded\n" +
-		"    warning: zone example.org: serial unchanged\n" +
-		"    ! " + both + "\n" +
-		"    warning: update the fleet config: load_balancers lb1 address is now 192.0.2.20 (was 192.0.2.10)\n"
-	wantPrinted(t, b.String(), want)
 }
 
 // At the approval gate the printer puts the decision in front of the
@@ -175,80 +236,6 @@ func TestPrinterLaterApprovalGate(t *testing.T) {
 	if want := "approve by 2026-12-01 16:00:00 UTC, or it is rolled back: lb1 go back to blue\n"; !strings.Contains(b.String(), want) {
 		t.Errorf("printed:\n%s\nlacks %q", b.String(), want)
 	}
-}
-
-// A canary's share of queries on green is printed each time it changes.
-func TestPrinterGreenShare(t *testing.T) {
-	var b strings.Builder
-	p := &Printer{W: &b}
-	for _, share := range []int{0, 10, 10, 50, 0} {
-		p.Update(workflows.Status{Run: workflows.Run{Phase: workflows.PhaseCanary}, GreenShare: share})
-	}
-	want := "==> canary\n" +
-		"    = green gets 10% of the queries\n" +
-		"    = green gets 50% of the queries\n" +
-		"    = green gets 0% of the queries\n"
-	wantPrinted(t, b.String(), want)
-}
-
-// A poll can miss whole phases. Each step is printed under the phase it
-// began in, so a step that began and ended between two polls does not
-// appear under the phase before it, and a step of an earlier phase that
-// ends late gets no second header for that phase.
-func TestPrinterStepsUnderTheirPhase(t *testing.T) {
-	var b strings.Builder
-	p := &Printer{W: &b}
-	create := &workflows.Step{Name: "CreateServers", Phase: workflows.PhaseCreating, State: workflows.StepRunning}
-	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseCreating, Steps: []*workflows.Step{create}}}
-	p.Update(st)
-	// Next poll: creating ended, provisioning came and went, verifying runs.
-	create.State = workflows.StepSucceeded
-	provision := &workflows.Step{Name: "ProvisionNameservers", Phase: workflows.PhaseProvisioning, State: workflows.StepSucceeded}
-	verify := &workflows.Step{Name: "VerifyGreen", Phase: workflows.PhaseVerifyGreen, State: workflows.StepRunning}
-	st.Phase, st.Steps = workflows.PhaseVerifyGreen, append(st.Steps, provision, verify)
-	p.Update(st)
-	// A background step of the staging phase ends after the switch began.
-	stage := &workflows.Step{Name: "StageGreen", Phase: workflows.PhaseStaging, State: workflows.StepRunning}
-	verify.State = workflows.StepSucceeded
-	st.Phase, st.Steps = workflows.PhaseStaging, append(st.Steps, stage)
-	p.Update(st)
-	switchLB := &workflows.Step{Name: "SwitchLoadBalancers", Phase: workflows.PhaseSwitching, State: workflows.StepRunning}
-	st.Phase, st.Steps = workflows.PhaseSwitching, append(st.Steps, switchLB)
-	p.Update(st)
-	stage.State = workflows.StepSucceeded
-	p.Update(st)
-	want := "==> creating\n" +
-		"    CreateServers            running    \n" +
-		"    CreateServers            succeeded  \n" +
-		"==> provisioning\n" +
-		"    ProvisionNameservers     succeeded  \n" +
-		"==> verifying-green\n" +
-		"    VerifyGreen              running    \n" +
-		"    VerifyGreen              succeeded  \n" +
-		"==> staging\n" +
-		"    StageGreen               running    \n" +
-		"==> switching\n" +
-		"    SwitchLoadBalancers      running    \n" +
-		"    StageGreen               succeeded  \n"
-	wantPrinted(t, b.String(), want)
-}
-
-// `dnsroll rollout status` prints a whole run at once: its steps grouped
-// under their phases, in order, and the outcome last.
-func TestPrinterWholeRunAtOnce(t *testing.T) {
-	var b strings.Builder
-	step := func(name string, phase workflows.Phase) *workflows.Step {
-		return &workflows.Step{Name: name, Phase: phase, State: workflows.StepSucceeded}
-	}
-	(&Printer{W: &b}).Update(workflows.Status{Run: workflows.Run{Phase: workflows.PhaseSucceeded, Steps: []*workflows.Step{
-		step("Plan", workflows.PhasePlanning), step("EnsureServer", workflows.PhaseCreating), step("EnsureServer", workflows.PhaseCreating),
-		step("ProvisionNameservers", workflows.PhaseProvisioning),
-	}}})
-	want := "==> planning\n    Plan                     succeeded  \n" +
-		"==> creating\n    EnsureServer             succeeded  \n    EnsureServer             succeeded  \n" +
-		"==> provisioning\n    ProvisionNameservers     succeeded  \n" +
-		"==> succeeded\n"
-	wantPrinted(t, b.String(), want)
 }
 
 // wantPrinted fails t unless the printer printed want, quoting both.
