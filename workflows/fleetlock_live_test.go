@@ -106,6 +106,24 @@ func (l *lockLab) take() error {
 	return run.Get(l.ctx, nil)
 }
 
+// wantRefused fails the test unless another run of the fleet is refused
+// it while the fleet is held, as while says.
+func (l *lockLab) wantRefused(while string) {
+	l.t.Helper()
+	if err := l.take(); err == nil {
+		l.t.Errorf("another run held the fleet while %s", while)
+	}
+}
+
+// wantTaken stops the test unless another run of the fleet holds it once
+// it was freed, as once says.
+func (l *lockLab) wantTaken(once string) {
+	l.t.Helper()
+	if err := l.take(); err != nil {
+		l.t.Fatalf("a run started once %s: %v", once, err)
+	}
+}
+
 // resetAfterHold resets run to the workflow task after its hold, as the
 // Web UI's reset to "last workflow task" does, and returns the new run.
 func (l *lockLab) resetAfterHold(run client.WorkflowRun) string {
@@ -158,23 +176,17 @@ func (l *lockLab) finish(id, runID string) error {
 func TestAFleetsHoldEndsWithATerminatedOrTimedOutRun(t *testing.T) {
 	l := newLockLab(t)
 	l.holder(client.StartWorkflowOptions{ID: "terminated"})
-	if err := l.take(); err == nil {
-		t.Fatal("another run held the fleet while it was held")
-	}
+	l.wantRefused("it was held")
 	if err := l.c.TerminateWorkflow(l.ctx, "terminated", "", "by hand, in the Web UI"); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.take(); err != nil {
-		t.Fatalf("a run started once the holder was terminated: %v", err)
-	}
+	l.wantTaken("the holder was terminated")
 	timedOut := l.holder(client.StartWorkflowOptions{ID: "timed-out", WorkflowExecutionTimeout: 2 * time.Second})
 	var timeout *temporal.TimeoutError
 	if err := timedOut.Get(l.ctx, nil); !errors.As(err, &timeout) {
 		t.Fatalf("the holder ended %v, want it timed out", err)
 	}
-	if err := l.take(); err != nil {
-		t.Fatalf("a run started once the holder timed out: %v", err)
-	}
+	l.wantTaken("the holder timed out")
 }
 
 // A run reset in the Web UI to a workflow task after its hold, while it
@@ -187,15 +199,11 @@ func TestARunResetWhileItRanReleasesItsHold(t *testing.T) {
 	l := newLockLab(t)
 	run := l.holder(client.StartWorkflowOptions{ID: "reset-running"})
 	reset := l.resetAfterHold(run)
-	if err := l.take(); err == nil {
-		t.Error("another run held the fleet while the reset run ran")
-	}
+	l.wantRefused("the reset run ran")
 	if err := l.finish(run.GetID(), reset); err != nil {
 		t.Fatalf("the reset run did not end: %v", err)
 	}
-	if err := l.take(); err != nil {
-		t.Fatalf("a run started once the reset run ended: %v", err)
-	}
+	l.wantTaken("the reset run ended")
 }
 
 // A run reset in the Web UI to a workflow task after its hold, once it
