@@ -64,6 +64,17 @@ func wantErr(t *testing.T, err error, want string) {
 
 func same(s string) string { return s }
 
+// appending is an edit of a fleet file that adds yaml at its end.
+func appending(yaml string) func(string) string {
+	return func(s string) string { return s + yaml }
+}
+
+// replacing is an edit of a fleet file that replaces the first old in it
+// by with, then adds more at its end.
+func replacing(old, with string, more ...string) func(string) string {
+	return func(s string) string { return strings.Replace(s, old, with, 1) + strings.Join(more, "") }
+}
+
 func TestFile(t *testing.T) {
 	keys := Target{Known: true, RealLinode: true, SSHKeys: 1}
 	sim := Target{Known: true, SSHKeys: 1}
@@ -77,68 +88,44 @@ func TestFile(t *testing.T) {
 		{"a good revision", same, "A", keys, ""},
 		{"an unknown revision", same, "B", keys, `zones[0].file: zone example.com of revision "B": `},
 		{"no revision: zone files skipped", same, "", keys, ""},
-		{"a fleet without revisions, a zone file missing", func(s string) string {
-			return strings.Replace(s, "zones/{revision}/example.com.zone", "zones/example.com.zone", 1)
-		}, "", keys, "zones[0].file: zone example.com: /"},
-		{"a zone that does not parse", func(s string) string { return s }, "bad", keys, "zones[0].file"},
-		{"a file named after another fleet", func(s string) string { return strings.Replace(s, "fleet: prod", "fleet: other", 1) }, "A", keys, `is "other", but the file is named prod.yaml`},
+		{"a fleet without revisions, a zone file missing", replacing("zones/{revision}/example.com.zone", "zones/example.com.zone"), "", keys, "zones[0].file: zone example.com: /"},
+		{"a zone that does not parse", same, "bad", keys, "zones[0].file"},
+		{"a file named after another fleet", replacing("fleet: prod", "fleet: other"), "A", keys, `is "other", but the file is named prod.yaml`},
 		{"SSH fleet, no keys for new VMs", same, "A", Target{Known: true, RealLinode: true}, "DNSROLL_SSH_AUTHORIZED_KEYS"},
-		{"lab fleet against the real Linode API", func(s string) string { return s + "ansible: {connection: local}\nlab: {dns_port_base: 15300}\n" }, "A", Target{Known: true, RealLinode: true}, "lab fleet, but this worker talks to the real Linode API"},
+		{"lab fleet against the real Linode API", appending("ansible: {connection: local}\nlab: {dns_port_base: 15300}\n"), "A", Target{Known: true, RealLinode: true}, "lab fleet, but this worker talks to the real Linode API"},
 		{"an unknown worker checks only the fleet", same, "A", Target{}, ""},
 		{"real load balancers against a simulated API", same, "A", sim, "load_balancers[0].address: fleet prod has a load balancer at 192.0.2.1, a real machine, but this worker talks to a simulated Linode API"},
-		{"a public ssh_host against a simulated API", func(s string) string {
-			return strings.Replace(s, `address: "192.0.2.1:53",`, `address: "10.231.0.2:53", ssh_host: lb1.example.net,`, 1)
-		}, "A", sim, "load_balancers[0].ssh_host: fleet prod has a load balancer at lb1.example.net"},
-		{"a worker without the load balancer playbook", func(s string) string {
-			return s + "ansible: {loadbalancer_playbook: ansible/lb.yml}\n"
-		}, "A", keys, "ansible.loadbalancer_playbook: "},
-		{"a worker with a directory for the nameserver playbook", func(s string) string {
-			return s + "ansible: {nameserver_playbook: ../ansible}\n"
-		}, "A", keys, "/ansible is a directory"},
-		{"the API (an unknown target) without playbooks", func(s string) string {
-			return s + "ansible: {loadbalancer_playbook: ansible/lb.yml}\n"
-		}, "A", Target{}, ""},
-		{"a create timeout shorter than a Linode takes to boot", func(s string) string {
-			return s + "steps: {create_timeout: 20s, heartbeat_timeout: 5s}\n"
-		}, "A", keys, "steps.create_timeout: must be at least 2m0s against the real Linode API"},
-		{"a provision timeout shorter than a new VM's first apt run", func(s string) string {
-			return s + "steps: {provision_timeout: 45s, heartbeat_timeout: 5s}\n"
-		}, "A", keys, "steps.provision_timeout: must be at least 2m0s against the real Linode API"},
+		{"a public ssh_host against a simulated API", replacing(`address: "192.0.2.1:53",`, `address: "10.231.0.2:53", ssh_host: lb1.example.net,`), "A", sim, "load_balancers[0].ssh_host: fleet prod has a load balancer at lb1.example.net"},
+		{"a worker without the load balancer playbook", appending("ansible: {loadbalancer_playbook: ansible/lb.yml}\n"), "A", keys, "ansible.loadbalancer_playbook: "},
+		{"a worker with a directory for the nameserver playbook", appending("ansible: {nameserver_playbook: ../ansible}\n"), "A", keys, "/ansible is a directory"},
+		{"the API (an unknown target) without playbooks", appending("ansible: {loadbalancer_playbook: ansible/lb.yml}\n"), "A", Target{}, ""},
+		{"a create timeout shorter than a Linode takes to boot", appending("steps: {create_timeout: 20s, heartbeat_timeout: 5s}\n"), "A", keys, "steps.create_timeout: must be at least 2m0s against the real Linode API"},
+		{"a provision timeout shorter than a new VM's first apt run", appending("steps: {provision_timeout: 45s, heartbeat_timeout: 5s}\n"), "A", keys, "steps.provision_timeout: must be at least 2m0s against the real Linode API"},
 		// Resolvers ask a delegation's servers on port 53 alone: glue
 		// records carry no port.
-		{"a load balancer on another port, real API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "192.0.2.1:5353", 1) }, "A", keys,
+		{"a load balancer on another port, real API", replacing("192.0.2.1:53", "192.0.2.1:5353"), "A", keys,
 			"load_balancers[0].address: port 5353: resolvers ask a zone's nameservers on port 53 alone"},
 		// Clients, and the parent zone's glue, reach a load balancer at its
 		// address: the worker's own loopback is not one they reach.
-		{"a load balancer on loopback, real API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "127.0.0.1:53", 1) }, "A", keys,
+		{"a load balancer on loopback, real API", replacing("192.0.2.1:53", "127.0.0.1:53"), "A", keys,
 			"load_balancers[0].address: 127.0.0.1 is a loopback address"},
-		{"a load balancer at localhost, real API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "localhost:53", 1) }, "A", keys,
+		{"a load balancer at localhost, real API", replacing("192.0.2.1:53", "localhost:53"), "A", keys,
 			"load_balancers[0].address: localhost is a loopback address"},
-		{"a load balancer at a link-local address, real API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "169.254.1.1:53", 1) }, "A", keys,
+		{"a load balancer at a link-local address, real API", replacing("192.0.2.1:53", "169.254.1.1:53"), "A", keys,
 			"load_balancers[0].address: 169.254.1.1 is a link-local address"},
-		{"short step timeouts against a simulated API (the lab)", func(s string) string {
-			return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) + "steps: {create_timeout: 20s, provision_timeout: 45s, heartbeat_timeout: 5s}\n"
-		}, "A", sim, ""},
-		{"machine lab load balancers against a simulated API", func(s string) string { return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) }, "A", sim, ""},
+		{"short step timeouts against a simulated API (the lab)", replacing("192.0.2.1:53", "10.231.0.2:53", "steps: {create_timeout: 20s, provision_timeout: 45s, heartbeat_timeout: 5s}\n"), "A", sim, ""},
+		{"machine lab load balancers against a simulated API", replacing("192.0.2.1:53", "10.231.0.2:53"), "A", sim, ""},
 		// Ansible's connection: local provisions the machine it runs on, the
 		// worker: only a lab fleet's servers are there.
-		{"connection local without a lab section, real API", func(s string) string { return s + "ansible: {connection: local}\n" }, "A", keys,
+		{"connection local without a lab section, real API", appending("ansible: {connection: local}\n"), "A", keys,
 			"ansible.connection: local runs the playbooks on the worker itself"},
-		{"connection local without a lab section, simulated API", func(s string) string {
-			return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) + "ansible: {connection: local}\n"
-		}, "A", sim, "ansible.connection: local runs the playbooks on the worker itself"},
-		{"connection local with an empty lab section", func(s string) string {
-			return strings.Replace(s, "192.0.2.1:53", "10.231.0.2:53", 1) + "ansible: {connection: local}\nlab:\n"
-		}, "A", sim, "ansible.connection: local runs the playbooks on the worker itself"},
+		{"connection local without a lab section, simulated API", replacing("192.0.2.1:53", "10.231.0.2:53", "ansible: {connection: local}\n"), "A", sim, "ansible.connection: local runs the playbooks on the worker itself"},
+		{"connection local with an empty lab section", replacing("192.0.2.1:53", "10.231.0.2:53", "ansible: {connection: local}\nlab:\n"), "A", sim, "ansible.connection: local runs the playbooks on the worker itself"},
 		// dnsroll fleet validate runs in CI, away from the worker: its
 		// cloud is the one the fleet names, its keys and playbooks unknown.
-		{"away from the worker, short timeouts for the real API", func(s string) string {
-			return s + "steps: {create_timeout: 90s, heartbeat_timeout: 5s}\n"
-		}, "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, "steps.create_timeout: must be at least 2m0s against the real Linode API"},
+		{"away from the worker, short timeouts for the real API", appending("steps: {create_timeout: 90s, heartbeat_timeout: 5s}\n"), "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, "steps.create_timeout: must be at least 2m0s against the real Linode API"},
 		{"away from the worker, no keys known", same, "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, ""},
-		{"away from the worker, without the playbooks", func(s string) string {
-			return s + "ansible: {loadbalancer_playbook: ansible/lb.yml}\n"
-		}, "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, ""},
+		{"away from the worker, without the playbooks", appending("ansible: {loadbalancer_playbook: ansible/lb.yml}\n"), "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := dir(t, tt.edit, map[string]string{"zones/bad/example.com.zone": "this is not a zone\n"})
@@ -194,7 +181,7 @@ func TestPlaybookThatIsNoPlaybook(t *testing.T) {
 // on the load balancers at the first staging, after green exists.
 func TestOnePlaybookForBothRoles(t *testing.T) {
 	for _, pb := range []string{"../ansible/nameserver.yml", "./../ansible/nameserver.yml"} {
-		d := dir(t, func(s string) string { return s + "ansible: {loadbalancer_playbook: " + pb + "}\n" }, nil)
+		d := dir(t, appending("ansible: {loadbalancer_playbook: "+pb+"}\n"), nil)
 		wantErr(t, Playbooks(loadFleet(t, d)), "ansible.loadbalancer_playbook: "+filepath.Join(filepath.Dir(d), "ansible", "nameserver.yml")+" is ansible.nameserver_playbook too")
 	}
 }
