@@ -15,6 +15,23 @@ import (
 // sourcesRE is a row of testdata/zones/SOURCES.md: a file and its origin.
 var sourcesRE = regexp.MustCompile("(?m)^\\| (\\S+) \\| `([^`]+)` \\|")
 
+// addZoneSeeds adds to f, as (text, origin), each third-party zone of
+// testdata/zones that SOURCES.md lists, of up to maxBytes bytes.
+func addZoneSeeds(f *testing.F, maxBytes int) {
+	f.Helper()
+	src, err := os.ReadFile("../testdata/zones/SOURCES.md")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, m := range sourcesRE.FindAllStringSubmatch(string(src), -1) {
+		b, err := os.ReadFile(filepath.Join("../testdata/zones", m[1]))
+		if err != nil || len(b) > maxBytes {
+			continue
+		}
+		f.Add(string(b), m[2])
+	}
+}
+
 // FuzzParse reads zone files as miekg/dns reads them where BIND has loaded
 // them already (ParseChecked) or is missing. parse must not panic; a
 // refusal is an *Error naming the zone; an accepted zone diffs empty
@@ -24,17 +41,7 @@ var sourcesRE = regexp.MustCompile("(?m)^\\| (\\S+) \\| `([^`]+)` \\|")
 // origins. BIND's own reading (named-compilezone) is a process a file and
 // is left out: the corpus test runs it on these files.
 func FuzzParse(f *testing.F) {
-	src, err := os.ReadFile("../testdata/zones/SOURCES.md")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, m := range sourcesRE.FindAllStringSubmatch(string(src), -1) {
-		b, err := os.ReadFile(filepath.Join("../testdata/zones", m[1]))
-		if err != nil || len(b) > 32<<10 {
-			continue
-		}
-		f.Add(string(b), m[2])
-	}
+	addZoneSeeds(f, 32<<10)
 	f.Add("$TTL 300\n@ IN SOA ns1 host 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\nwww CNAME @\n*.w TXT \"a\" \"b\"\nsub NS ns.sub\nns.sub AAAA ::1\n", "example.com")
 	f.Fuzz(func(t *testing.T, text, origin string) {
 		z, err := parse(strings.NewReader(text), origin, "db.fuzz", false)
@@ -123,17 +130,7 @@ func FuzzParseCompiled(f *testing.F) {
 	if compilerPath() == "" {
 		f.Skip("named-compilezone is not installed")
 	}
-	src, err := os.ReadFile("../testdata/zones/SOURCES.md")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, m := range sourcesRE.FindAllStringSubmatch(string(src), -1) {
-		b, err := os.ReadFile(filepath.Join("../testdata/zones", m[1]))
-		if err != nil || len(b) > 4<<10 {
-			continue
-		}
-		f.Add(string(b), m[2])
-	}
+	addZoneSeeds(f, 4<<10)
 	f.Add("$TTL 300\n@ IN SOA ns1 host 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\nx A6 64 ::1:2:3:4 p.example.\ny NSAP 0x47\nz SINK 1 0 0 AQID\n", "example.com")
 	f.Fuzz(func(t *testing.T, text, origin string) {
 		const zoneNameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./"
