@@ -86,10 +86,7 @@ func TestCLIFleetValidate(t *testing.T) {
 
 	// The lab fleet copied elsewhere: its relative playbook paths miss.
 	moved := filepath.Join(t.TempDir(), "lab.yaml")
-	b, err := os.ReadFile("../../fleets/lab.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := repoFile(t, "fleets/lab.yaml")
 	testfiles.Write(t, moved, string(b))
 	out, errOut, code = cli(t, "fleet", "validate", moved)
 	if code != 1 || out != "" || !strings.Contains(errOut, "ansible.nameserver_playbook: ") {
@@ -114,14 +111,8 @@ func TestCLIFleetValidateWarnsOfAFixedZonePath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile("../../fleets/lab.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	zone, err := os.ReadFile("../../lab/zones/A/example.com.zone")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := repoFile(t, "fleets/lab.yaml")
+	zone := repoFile(t, "lab/zones/A/example.com.zone")
 	dir := t.TempDir()
 	if err := os.Symlink(filepath.Join(repo, "ansible"), filepath.Join(dir, "ansible")); err != nil {
 		t.Fatal(err)
@@ -149,10 +140,7 @@ func TestCLIFleetValidateDirectory(t *testing.T) {
 	wantAll(t, "stdout", out, "== ../../fleets/lab.yaml", "ok: fleet lab:", "== ../../fleets/machines.yaml", "ok: fleet machines:")
 
 	dir := t.TempDir()
-	b, err := os.ReadFile("../../fleets/lab.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := repoFile(t, "fleets/lab.yaml")
 	testfiles.Write(t, filepath.Join(dir, "lab.yaml"), string(b))
 	testfiles.Write(t, filepath.Join(dir, "other.yml"), string(b))
 	out, errOut, code = cli(t, "fleet", "validate", dir)
@@ -178,6 +166,16 @@ func TestWorkerFleetsFromTheEnvironment(t *testing.T) {
 	if _, errOut, code := cli(t, "worker", "--temporal-address", "127.0.0.1:1"); code != 1 || !strings.Contains(errOut, "no fleet files (*.yaml) in "+empty) {
 		t.Errorf("worker with $DNSROLL_FLEETS empty: exit %d, stderr %q", code, errOut)
 	}
+}
+
+// repoFile is the file at path in the repository.
+func repoFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../..", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // wantAll checks that got, which is what, contains every one of wants.
@@ -902,10 +900,7 @@ func TestWorkerMetricsAddrWithoutAPort(t *testing.T) {
 	t.Setenv("LINODE_TOKEN", "t0k")
 	t.Setenv("DNSROLL_LINODE_URL", "http://127.0.0.1:1/v4")
 	fleets := t.TempDir()
-	b, err := os.ReadFile("../../fleets/lab.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := repoFile(t, "fleets/lab.yaml")
 	root, _ := filepath.Abs("../..")
 	testfiles.Write(t, filepath.Join(fleets, "lab.yaml"), strings.ReplaceAll(string(b), "../", root+"/"))
 	_, errOut, code := cli(t, "worker", "--temporal-address", "127.0.0.1:1", "--fleets", fleets, "--metrics-addr", "9090")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"slices"
 	"testing"
 
@@ -15,10 +14,7 @@ import (
 // repository's fleets/, whose lab fleets' labels (ns1, lb1) a real-API
 // worker refuses to share with the operator's fleet.
 func TestComposeServicesWithFleetsMountTheZones(t *testing.T) {
-	b, err := os.ReadFile("../../docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := repoFile(t, "docker-compose.yml")
 	var compose struct {
 		Services map[string]struct {
 			Command []string `yaml:"command"`

@@ -30,10 +30,7 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	t.Setenv("DNSROLL_LINODE_URL", srv.URL+"/v4")
 	t.Setenv("LINODE_TOKEN", "live-token-secret")
 
-	lab, err := os.ReadFile("../../fleets/lab.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lab := repoFile(t, "fleets/lab.yaml")
 	// A copy beside the lab fleet's playbooks, with its nameservers changed.
 	fleetWith := func(t *testing.T, from, to string) string {
 		t.Helper()
@@ -182,10 +179,7 @@ func mustAbs(t *testing.T, p string) string {
 // without a lab section, unless DNSROLL_LINODE_URL names another. So it
 // refuses what such a worker refuses at startup, before any rollout.
 func TestCLIFleetValidateChecksForTheWorkersCloud(t *testing.T) {
-	machines, err := os.ReadFile("../../fleets/machines.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	machines := repoFile(t, "fleets/machines.yaml")
 	fleetWith := func(t *testing.T, from, to string) string {
 		t.Helper()
 		changed := strings.Replace(string(machines), from, to, 1)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,22 +67,13 @@ func TestCheckSearchAttributes(t *testing.T) {
 // The places that create the search attributes outside the lab (the compose
 // file and the README's commands) name every one that rollouts set.
 func TestSearchAttributesDocumented(t *testing.T) {
-	compose, err := os.ReadFile("../../docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	compose := repoFile(t, "docker-compose.yml")
+	readme := repoFile(t, "README.md")
 	loop := regexp.MustCompile(`for sa in ([A-Za-z ]+); do`).FindSubmatch(compose)
 	if loop == nil {
 		t.Fatal("docker-compose.yml: no `for sa in ...; do` loop creating the search attributes")
 	}
-	production, err := os.ReadFile("../../docs/production.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	production := repoFile(t, "docs/production.md")
 	for _, name := range searchAttributeNames() {
 		for file, text := range map[string][]byte{"README.md": readme, "docs/production.md": production} {
 			if !strings.Contains(string(text), "`"+name+"`") {
