@@ -240,13 +240,7 @@ func TestCheckSerialsOrder(t *testing.T) {
 // which fails the round. A change with expect_changes is a note, which
 // says when the content changed but the serial did not.
 func TestCompareOneSidedSilenceAndUnbumpedSerial(t *testing.T) {
-	rr := func(s string) dns.RR {
-		r, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	rr := func(s string) dns.RR { return mustRR(t, s) }
 	soa := func(serial int) dns.RR {
 		return rr(fmt.Sprintf("example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. %d 3600 600 1209600 300", serial))
 	}

@@ -12,13 +12,7 @@ import (
 // refuses, and must read what miekg/dns reads in all the checks read
 // (view): its short form may skip records, never misread them.
 func FuzzUnpackAnswer(f *testing.F) {
-	rr := func(s string) dns.RR {
-		r, err := dns.NewRR(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		return r
-	}
+	rr := func(s string) dns.RR { return mustRR(f, s) }
 	for _, edit := range []func(m *dns.Msg){
 		func(m *dns.Msg) {},
 		func(m *dns.Msg) { m.Compress = false },

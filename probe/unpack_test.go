@@ -9,18 +9,22 @@ import (
 	"github.com/miekg/dns"
 )
 
+// mustRR is the record s, in zone file form.
+func mustRR(tb testing.TB, s string) dns.RR {
+	tb.Helper()
+	r, err := dns.NewRR(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
 // unpackAnswer reads every answer as miekg/dns's full decode does, in all
 // the checks read: header, question, answer section, OPT record (and the
 // extended RCODE in it). Only an authoritative NOERROR answer with records
 // leaves its authority and additional records undecoded.
 func TestUnpackAnswerReadsWhatTheChecksRead(t *testing.T) {
-	rr := func(s string) dns.RR {
-		r, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	rr := func(s string) dns.RR { return mustRR(t, s) }
 	msg := func(edit func(m *dns.Msg)) []byte {
 		m := new(dns.Msg)
 		m.SetQuestion("WwW.example.com.", dns.TypeA)
