@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/preflight"
 )
 
 // pollInterval is how often EnsureServer checks a booting server, and
@@ -127,7 +127,7 @@ func (a *Activities) labelTaken(ctx context.Context, tag, label string) error {
 	for _, h := range holders {
 		switch {
 		case !h.HasTag(tag):
-			return dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by Linode %d (%s), not this fleet's (tag %s): rename or delete it by hand", label, h.ID, tagsOf(h), tag)
+			return dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by Linode %d (%s), not this fleet's (tag %s): rename or delete it by hand", label, h.ID, preflight.TagsOf(h), tag)
 		case h.Label != label:
 			return dnsroll.Errorf(dnsroll.ECONFLICT, "label %s is taken by Linode %d, labelled %s (Linode's labels ignore letter case): rename or delete it by hand", label, h.ID, h.Label)
 		case h.Status == dnsroll.StatusDeleting:
@@ -140,14 +140,6 @@ func (a *Activities) labelTaken(ctx context.Context, tag, label string) error {
 	}
 	return fmt.Errorf("label %s: Linode refused it as taken, but lists no instance that holds it: asking again, as its lists lag its creates and deletes for a moment "+
 		"(if this goes on, the holder is one this token cannot see: a restricted user lists only the Linodes it has grants on)", label)
-}
-
-// tagsOf lists s's tags for a message about it.
-func tagsOf(s dnsroll.Server) string {
-	if len(s.Tags) == 0 {
-		return "no tags"
-	}
-	return "tags " + strings.Join(s.Tags, ", ")
 }
 
 func (a *Activities) findByLabel(ctx context.Context, tag, label string) (dnsroll.Server, bool, error) {

@@ -373,7 +373,7 @@ func (a *Activities) replaced(ctx context.Context, fleet *config.Fleet) (changin
 // other letter case or at another address, or an <lb>-next held outside
 // the fleet, would stop the rename after the old load balancers were
 // deleted, past the point of no return. (Rollouts refuse the same of
-// nameserver labels: refuseLabelsHeldOutside.) A load balancer whose
+// nameserver labels: preflight.Labels.) A load balancer whose
 // label no Linode holds is not one of this account's Linodes, or one
 // under another label: the replacement cannot delete it but may replace
 // it, and a note for each says so.
@@ -404,10 +404,10 @@ func (a *Activities) checkOldLabels(ctx context.Context, fleet *config.Fleet) ([
 				errs = append(errs, fmt.Sprintf("load_balancers[%d]: %s is the label of Linode %d (%s), not this fleet's (tag %s): the replacement deletes only the fleet's servers, "+
 					"so it would leave this one running and %s could not take its label (labels are unique in a Linode account) once the glue had moved; "+
 					"if Linode %d is load balancer %s, tag it: linode-cli linodes update %d %s; if it is not, relabel it",
-					i, s.Label, s.ID, tagsOf(s), tag, dnsroll.NextLabel(lb.Name), s.ID, lb.Name, s.ID, tagFlags(append(slices.Clone(s.Tags), tag))))
+					i, s.Label, s.ID, preflight.TagsOf(s), tag, dnsroll.NextLabel(lb.Name), s.ID, lb.Name, s.ID, tagFlags(append(slices.Clone(s.Tags), tag))))
 			case !s.HasTag(tag):
 				errs = append(errs, fmt.Sprintf("load_balancers[%d]: %s is the label of Linode %d (%s), not this fleet's (tag %s), and the replacement of %s is created under it: relabel or delete that Linode",
-					i, s.Label, s.ID, tagsOf(s), tag, lb.Name))
+					i, s.Label, s.ID, preflight.TagsOf(s), tag, lb.Name))
 			case s.Label != lb.Name && s.Label != dnsroll.NextLabel(lb.Name):
 				fix := fmt.Sprintf("relabel the Linode %s, or name the load balancer %s in the fleet file", lb.Name, s.Label)
 				if !old {

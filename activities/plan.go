@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -129,7 +128,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := refuseLeftOnGreen(ctx, fleet, left); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
-	if err := a.refuseLabelsHeldOutside(ctx, fleet); err != nil {
+	if err := preflight.Labels(ctx, a.Cloud, fleet); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
 	if err := a.checkGrants(ctx, fleet, append(census.Blue, census.Left...), reused < len(fleet.Nameservers)); err != nil {
@@ -296,45 +295,6 @@ func (a *Activities) checkLocks(ctx context.Context, fleet *config.Fleet, deleti
 		return nil
 	}
 	return preflight.Locks(ctx, locker, fleet, deleting)
-}
-
-// refuseLabelsHeldOutside refuses a fleet one of whose labels, or its
-// -next, an instance without the fleet's tag holds: made by hand, or
-// another fleet's. Linode keeps labels unique in the account, so green
-// would be created under its -next and could not take its label at the
-// rename, after blue is deleted (or, on a fleet's first rollout, after the
-// switch): the rollout would fail past its point of no return.
-func (a *Activities) refuseLabelsHeldOutside(ctx context.Context, fleet *config.Fleet) error {
-	var labels []string
-	for _, ns := range fleet.Nameservers {
-		labels = append(labels, ns.Label, dnsroll.NextLabel(ns.Label))
-	}
-	holders, err := a.Cloud.Holding(ctx, labels)
-	if err != nil {
-		return err
-	}
-	var errs []string
-	for i, ns := range fleet.Nameservers {
-		for _, s := range holders {
-			exact := s.Label == ns.Label || s.Label == dnsroll.NextLabel(ns.Label)
-			switch {
-			case !strings.EqualFold(s.Label, ns.Label) && !strings.EqualFold(s.Label, dnsroll.NextLabel(ns.Label)):
-			case !s.HasTag(fleet.Tag()):
-				errs = append(errs, fmt.Sprintf("nameservers[%d].label: %s is the label of Linode %d (%s), not this fleet's (tag %s): "+
-					"labels are unique in a Linode account, so green could not take it; rename or delete that Linode, or give this nameserver another label",
-					i, s.Label, s.ID, tagsOf(s), fleet.Tag()))
-			case !exact:
-				// The fleet's own, but neither blue nor green to dnsroll,
-				// which matches labels exactly: Linode's ignore case.
-				errs = append(errs, fmt.Sprintf("nameservers[%d].label: Linode %d of this fleet is labelled %s, which Linode takes for %s (its labels ignore letter case): "+
-					"rename or delete it", i, s.ID, s.Label, strings.ToLower(s.Label)))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(errs, "; "))
-	}
-	return nil
 }
 
 // checkLoadBalancerAccess checks, before any server is created, that the
