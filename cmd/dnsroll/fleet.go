@@ -36,9 +36,11 @@ simulator. The worker's own setup (SSH keys) is checked where it runs.
 
 With --live it also asks Linode (LINODE_TOKEN, read only) which servers
 carry the fleet's tag, whether it offers each nameserver's region, plan,
-image and firewall, whether the token's user may create Linodes and
-delete and rename the servers a rollout replaces, and whether a resource
-lock keeps one of those from deletion, as the Plan step does.
+image and firewall, whether a Linode without the fleet's tag (made by
+hand, or another fleet's) holds a nameserver's label or its -next, whether
+the token's user may create Linodes and delete and rename the servers a
+rollout replaces, and whether a resource lock keeps one of those from
+deletion, as the Plan step does.
 The checks of the running fleet (the new SOA serials against the ones blue
 serves, the worker's SSH keys) run at the rollout's Plan step, before any
 server is created; this command says which checks it skipped.
@@ -47,7 +49,7 @@ server is created; this command says which checks it skipped.
   dnsroll fleet validate /etc/dnsroll/fleets
   LINODE_TOKEN=... dnsroll fleet validate fleets/production.yaml --live`)
 	revision := fs.String("revision", "", "the revision to check the zone files of (needed when they contain {revision})")
-	live := fs.Bool("live", false, "also ask Linode (LINODE_TOKEN; DNSROLL_LINODE_URL for another API) for the fleet's servers and whether it offers what the fleet names")
+	live := fs.Bool("live", false, "also ask Linode (LINODE_TOKEN; DNSROLL_LINODE_URL for another API) for the fleet's servers, whether it offers what the fleet names, and whether a Linode outside the fleet holds one of its labels")
 	// validate is the only command; the help is its help.
 	switch {
 	case len(args) == 0:
@@ -157,7 +159,7 @@ func validateFleet(ctx context.Context, out io.Writer, file, revision string, li
 			revision, config.RevisionPlaceholder, config.RevisionPlaceholder, f.Zones[0].Name)
 	}
 	if !live {
-		fmt.Fprintln(out, "skipped: live checks (that Linode offers each region, plan, image and firewall: --live asks it; blue's SOA serials and the worker's SSH keys: the rollout's Plan step checks them before it creates anything)")
+		fmt.Fprintln(out, "skipped: live checks (that Linode offers each region, plan, image and firewall, and that no Linode outside the fleet holds its labels: --live asks it; blue's SOA serials and the worker's SSH keys: the rollout's Plan step checks them before it creates anything)")
 		return nil
 	}
 	if err := askLinode(ctx, out, f); err != nil {
@@ -204,6 +206,10 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		return err
 	}
 	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and the firewall_id of nameservers and load balancers where set")
+	if err := preflight.Labels(ctx, cloud, f); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "ok: no Linode outside the fleet holds a nameserver's label or its -next")
 	if err := preflight.Grants(ctx, cloud, f, append(census.Blue, census.Left...), len(census.Left) < len(f.Nameservers)); err != nil {
 		return err
 	}

@@ -87,7 +87,8 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	if strings.Contains(out, "mail1") {
 		t.Errorf("another fleet's server is listed:\n%s", out)
 	}
-	wantAll(t, "stdout", out, "ok: the token may create and tag Linodes, and delete and rename the servers a rollout replaces")
+	wantAll(t, "stdout", out, "ok: the token may create and tag Linodes, and delete and rename the servers a rollout replaces",
+		"ok: no Linode outside the fleet holds a nameserver's label or its -next")
 	// A restricted token that may only read blue could not finish a
 	// rollout: refused, naming the nameserver.
 	sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write", ReadOnly: []string{"ns1"}})
@@ -126,6 +127,30 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	}
 	if err := sim.Unlock(leftLock); err != nil {
 		t.Fatal(err)
+	}
+	// A label the fleet needs, held by a Linode without its tag (made by
+	// hand, or another fleet's), would stop green at its rename, past the
+	// point of no return: refused as Plan refuses it, naming the field.
+	for _, holder := range []struct {
+		label string
+		tags  []string
+		want  string
+	}{
+		{"ns2-next", nil, "no tags"},
+		{"NS2-next", []string{"dnsroll-fleet-other"}, "tags dnsroll-fleet-other"},
+	} {
+		held, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: holder.label, Region: "us-east", Type: "g6-nanode-1", Tags: holder.tags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
+		want := fmt.Sprintf("is the label of Linode %d (%s), not this fleet's (tag dnsroll-fleet-lab): labels are unique in a Linode account", held.ID, holder.want)
+		if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "nameservers[1].label: "+holder.label) {
+			t.Errorf("%s held outside the fleet: exit %d, stderr %q; want exit 1 naming its field and %q", holder.label, code, errOut, want)
+		}
+		if err := cloud.Rename(t.Context(), held.ID, fmt.Sprintf("hand%d", held.ID)); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	bad := fleetWith(t, "{label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}",
