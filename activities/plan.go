@@ -110,14 +110,10 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf("ignoring %s: tagged %s but not a nameserver of this fleet", s, fleet.Tag()))
 	}
 	left := map[string]string{} // green servers an earlier rollout left: ServerID → label
-	reused := 0                 // of them, those EnsureServer keeps
 	for _, s := range census.Left {
-		final, _ := dnsroll.FinalLabel(s.Label)
-		ns, _ := fleet.Nameserver(final)
-		if unlike := (dnsroll.ServerSpec{Region: ns.Region, Type: ns.Type, Image: ns.Image}).Unlike(s); unlike != "" {
+		if unlike := preflight.Stale(fleet, s); unlike != "" {
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("replacing %s left by an earlier rollout: it has %s", s, unlike))
 		} else {
-			reused++
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("reusing %s left by an earlier rollout; it will be provisioned again", s))
 		}
 		left[ServerID(s)] = s.Label
@@ -131,7 +127,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := preflight.Labels(ctx, a.Cloud, fleet); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
-	if err := a.checkGrants(ctx, fleet, append(census.Blue, census.Left...), reused < len(fleet.Nameservers)); err != nil {
+	if err := a.checkGrants(ctx, fleet, append(census.Blue, census.Left...), census.Creates(fleet)); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
 	if err := a.checkLocks(ctx, fleet, append(census.Blue, census.Left...)); err != nil {

@@ -71,3 +71,25 @@ func (c Census) Missing(fleet *config.Fleet) []string {
 	}
 	return out
 }
+
+// Stale says how s, a green an earlier rollout left (one of Left),
+// differs in region, plan or image from what its nameserver now asks for,
+// or "" when the next rollout reuses it. A stale one is deleted and
+// created anew: the fleet file no longer describes it.
+func Stale(fleet *config.Fleet, s dnsroll.Server) string {
+	final, _ := dnsroll.FinalLabel(s.Label)
+	ns, _ := fleet.Nameserver(final)
+	return (dnsroll.ServerSpec{Region: ns.Region, Type: ns.Type, Image: ns.Image}).Unlike(s)
+}
+
+// Creates says whether a rollout creates a server: for each nameserver
+// with no green left that it reuses (Stale).
+func (c Census) Creates(fleet *config.Fleet) bool {
+	reused := 0
+	for _, s := range c.Left {
+		if Stale(fleet, s) == "" {
+			reused++
+		}
+	}
+	return reused < len(fleet.Nameservers)
+}

@@ -210,7 +210,7 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		return err
 	}
 	fmt.Fprintln(out, "ok: no Linode outside the fleet holds a nameserver's label or its -next")
-	if err := preflight.Grants(ctx, cloud, f, append(census.Blue, census.Left...), len(census.Left) < len(f.Nameservers)); err != nil {
+	if err := preflight.Grants(ctx, cloud, f, append(census.Blue, census.Left...), census.Creates(f)); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "ok: the token may create and tag Linodes, and delete and rename the servers a rollout replaces")
@@ -245,8 +245,12 @@ func printCensus(out io.Writer, f *config.Fleet, c preflight.Census) {
 		}
 	}
 	for _, s := range c.Left {
-		fmt.Fprintf(out, "warning: Linode: %s is a green an earlier rollout left; the next rollout provisions it again, "+
-			"but refuses to start while a load balancer answers from it (`dnsroll rollout plan` checks)\n", server(s))
+		next := "the next rollout provisions it again"
+		if unlike := preflight.Stale(f, s); unlike != "" {
+			next = "it has " + unlike + ", so the next rollout deletes it and creates it anew"
+		}
+		fmt.Fprintf(out, "warning: Linode: %s is a green an earlier rollout left; %s, "+
+			"but refuses to start while a load balancer answers from it (`dnsroll rollout plan` checks)\n", server(s), next)
 	}
 	for _, s := range c.Strangers {
 		fmt.Fprintf(out, "warning: Linode: %s is tagged %s but is no nameserver of this fleet; rollouts ignore it\n", server(s), f.Tag())

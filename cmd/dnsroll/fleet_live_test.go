@@ -152,6 +152,18 @@ func TestCLIFleetValidateLive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A green left in another region than its nameserver's is not reused
+	// but made anew, as Plan reads it: so a token that may not create
+	// Linodes is refused though every nameserver has a green left.
+	stale := create("ns2-next", "dnsroll-fleet-lab")
+	sim.Restrict(linodesim.Grants{AccountAccess: "read_write"})
+	out, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
+	if code != 1 || !strings.Contains(errOut, "a restricted user that may not create Linodes") {
+		t.Errorf("a stale green left, a token that may not create: exit %d, stderr %q; want exit 1 naming add_linodes", code, errOut)
+	}
+	wantAll(t, "stdout", out, fmt.Sprintf("warning: Linode: ns2-next (id %d, %s) is a green an earlier rollout left; it has region us-east, not eu-central, "+
+		"so the next rollout deletes it and creates it anew", stale.ID, stale.IPv4))
+	sim.Unrestrict()
 
 	bad := fleetWith(t, "{label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}",
 		"{label: ns1, region: mars-1, type: g6-nanode-1, image: linode/debian99, firewall_id: 78}")
