@@ -210,10 +210,15 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		return err
 	}
 	fmt.Fprintln(out, "ok: no Linode outside the fleet holds a nameserver's label or its -next")
-	if err := preflight.Grants(ctx, cloud, f, append(census.Blue, census.Left...), census.Creates(f)); err != nil {
+	creates := census.Creates(f)
+	if err := preflight.Grants(ctx, cloud, f, append(census.Blue, census.Left...), creates); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "ok: the token may create and tag Linodes, and delete and rename the servers a rollout replaces")
+	if creates {
+		fmt.Fprintln(out, "ok: the token may create and tag Linodes, and delete and rename the servers a rollout replaces")
+	} else {
+		fmt.Fprintln(out, "ok: the token may delete and rename the servers a rollout replaces; it creates no Linode, as it reuses the greens left")
+	}
 	if err := preflight.Locks(ctx, cloud, f, append(census.Blue, census.Left...)); err != nil {
 		return err
 	}

@@ -163,6 +163,21 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	}
 	wantAll(t, "stdout", out, fmt.Sprintf("warning: Linode: ns2-next (id %d, %s) is a green an earlier rollout left; it has region us-east, not eu-central, "+
 		"so the next rollout deletes it and creates it anew", stale.ID, stale.IPv4))
+	// With a green left for each nameserver that the rollout reuses, it
+	// creates none: the same token passes, and is not said to create.
+	sim.Unrestrict()
+	if err := cloud.Rename(t.Context(), stale.ID, "hand-ns2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2-next", Region: "eu-central", Type: "g6-nanode-1", Tags: []string{"dnsroll-fleet-lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	sim.Restrict(linodesim.Grants{AccountAccess: "read_write"})
+	out, errOut, code = cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
+	if code != 0 || strings.Contains(out, "may create") {
+		t.Errorf("every green left reused, a token that may not create: exit %d, stderr %q, stdout %q; want exit 0, not saying it may create", code, errOut, out)
+	}
+	wantAll(t, "stdout", out, "ok: the token may delete and rename the servers a rollout replaces; it creates no Linode, as it reuses the greens left")
 	sim.Unrestrict()
 
 	bad := fleetWith(t, "{label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}",
