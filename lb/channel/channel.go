@@ -72,9 +72,13 @@ type KeyRecorder interface {
 
 // entry is the connection to one user@host:port.
 type entry struct {
-	mu     sync.Mutex // held while connecting
-	client *ssh.Client
-	used   time.Time // when client was last handed out
+	// connecting is held while a call checks, replaces or makes the
+	// connection, so that one call connects and the others use its
+	// connection. Close does not take it: it does not wait for a dial.
+	connecting sync.Mutex
+	mu         sync.Mutex // guards client and used, briefly
+	client     *ssh.Client
+	used       time.Time // when client was last handed out
 }
 
 // A kept connection idle for longer than idleProbe is asked, before it is
@@ -114,7 +118,8 @@ func (p *Pool) Open(ctx context.Context, fleet *config.Fleet, balancer config.Lo
 	return c, nil
 }
 
-// Close closes every connection; later Opens fail.
+// Close closes every connection; later Opens fail. It does not wait for
+// a dial in flight: the dial closes its connection and fails.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	entries := p.entries
@@ -149,7 +154,7 @@ func (c *sshChannel) client(ctx context.Context) (*ssh.Client, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, fmt.Errorf("load balancer %s: the channel pool is closed", c.name)
+		return nil, c.closedErr()
 	}
 	if p.entries == nil {
 		p.entries = map[string]*entry{}
@@ -161,32 +166,78 @@ func (c *sshChannel) client(ctx context.Context) (*ssh.Client, error) {
 	}
 	p.mu.Unlock()
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.client != nil && time.Since(e.used) > idleProbe && !answers(ctx, e.client) {
-		_ = e.client.Close()
-		e.client = nil
+	e.connecting.Lock()
+	defer e.connecting.Unlock()
+	if cl := c.kept(ctx, e); cl != nil {
+		return cl, nil
 	}
-	if e.client != nil {
-		e.used = time.Now()
-		return e.client, nil
+	if p.isClosed() {
+		return nil, c.closedErr()
 	}
 	cl, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// Close may have run during the dial, and found no connection to
+	// close: this one is then closed here. Close sets closed before it
+	// takes e.mu, so one of the two closes it.
+	e.mu.Lock()
+	if p.isClosed() {
+		e.mu.Unlock()
+		_ = cl.Close()
+		return nil, c.closedErr()
+	}
 	e.client, e.used = cl, time.Now()
+	e.mu.Unlock()
 	// A connection the server or the network ends is forgotten, so the
 	// next call connects again.
 	go func() {
 		_ = cl.Wait()
-		e.mu.Lock()
-		if e.client == cl {
-			e.client = nil
-		}
-		e.mu.Unlock()
+		e.forget(cl)
 	}()
 	return cl, nil
+}
+
+// kept returns e's connection, marked used, unless there is none or it
+// has been idle and no longer answers, when it is closed.
+func (c *sshChannel) kept(ctx context.Context, e *entry) *ssh.Client {
+	e.mu.Lock()
+	cl, used := e.client, e.used
+	e.mu.Unlock()
+	if cl == nil {
+		return nil
+	}
+	if time.Since(used) > idleProbe && !answers(ctx, cl) {
+		e.forget(cl)
+		_ = cl.Close()
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.client != cl {
+		return nil // closed, by Close or after a failure, while asked
+	}
+	e.used = time.Now()
+	return cl
+}
+
+// forget drops cl from e unless e already holds another connection.
+func (e *entry) forget(cl *ssh.Client) {
+	e.mu.Lock()
+	if e.client == cl {
+		e.client = nil
+	}
+	e.mu.Unlock()
+}
+
+func (p *Pool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+func (c *sshChannel) closedErr() error {
+	return fmt.Errorf("load balancer %s: the channel pool is closed", c.name)
 }
 
 // answers tells whether the server at the other end of cl replies to a
@@ -212,14 +263,9 @@ func (c *sshChannel) drop(cl *ssh.Client) {
 	c.pool.mu.Lock()
 	e := c.pool.entries[c.key()]
 	c.pool.mu.Unlock()
-	if e == nil {
-		return
+	if e != nil {
+		e.forget(cl)
 	}
-	e.mu.Lock()
-	if e.client == cl {
-		e.client = nil
-	}
-	e.mu.Unlock()
 	_ = cl.Close()
 }
 

@@ -4,8 +4,12 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/dnsroll/dnsroll/internal/leaktest"
 	"github.com/dnsroll/dnsroll/internal/testnet"
@@ -90,4 +94,58 @@ func TestSilentConnectionsAndCloseLeaveNothing(t *testing.T) {
 	}
 	s.Drop()
 	leaktest.Check(t, base, 2, 5*time.Second)
+}
+
+// A worker that stops while a step connects to a load balancer closes its
+// pool under that dial: Close must not wait for it, and the connection the
+// dial makes once Close has run must be closed, not handed out or kept,
+// so that nothing of the pool outlives Close.
+func TestCloseDuringADialLeavesNoConnection(t *testing.T) {
+	s := sshdtest.Start(t)
+	known := sshdtest.KnownHosts(t, s.Addr, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := leaktest.Take(t)
+	p := newPool(t, s, known)
+	// The host key is unknown, so the dial stops in Keys.Verify until the
+	// test lets it record the key and log in.
+	keys := &heldRecorder{file: known, addr: s.Addr, key: s.HostKey, verifying: make(chan struct{}), release: make(chan struct{})}
+	p.Keys = keys
+	opened := make(chan error, 1)
+	go func() {
+		_, err := p.Open(ctx, sshFleet, balancer)
+		opened <- err
+	}()
+	<-keys.verifying
+	closed := make(chan struct{})
+	go func() { _ = p.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		t.Error("Close waited for a dial in flight")
+	}
+	close(keys.release)
+	if err := <-opened; err == nil {
+		t.Error("Open succeeded on a pool closed while it connected")
+	}
+	leaktest.Check(t, base, 2, 5*time.Second)
+}
+
+// heldRecorder is a KeyRecorder that records key for addr in file once
+// release is closed, having closed verifying.
+type heldRecorder struct {
+	file, addr         string
+	key                ssh.PublicKey
+	verifying, release chan struct{}
+}
+
+func (r *heldRecorder) Verify(ctx context.Context, _, _ string) error {
+	close(r.verifying)
+	select {
+	case <-r.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	line := knownhosts.Line([]string{knownhosts.Normalize(r.addr)}, r.key) + "\n"
+	return os.WriteFile(r.file, []byte(line), 0o600)
 }
