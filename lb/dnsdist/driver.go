@@ -92,8 +92,9 @@ type Driver struct {
 	// directory of the fleet's loadbalancer_playbook.
 	Playbook string
 
-	mu   sync.Mutex
-	keys map[string]*[32]byte // console keys by keyID; never logged
+	mu    sync.Mutex
+	keys  map[string]*keptKey // console keys by keyID; never logged
+	clock uint64              // counts key uses, for keptKey.used
 }
 
 // Point makes lb send all DNS traffic to backends and returns once dnsdist

@@ -187,8 +187,8 @@ func TestLabStageFlip(t *testing.T) {
 	}
 	c.Close()
 	l.d.mu.Lock()
-	for id := range l.d.keys {
-		l.d.keys[id] = wrong
+	for _, k := range l.d.keys {
+		k.key = wrong
 	}
 	l.d.mu.Unlock()
 	l.stats(t)

@@ -14,10 +14,7 @@ import (
 // from keyFile on the load balancer and then kept in memory only. It is
 // never logged or returned in an error.
 func (d *Driver) key(ctx context.Context, ch lb.Channel, fleet *config.Fleet, id, keyFile string) (*[32]byte, error) {
-	d.mu.Lock()
-	k := d.keys[id]
-	d.mu.Unlock()
-	if k != nil {
+	if k := d.keptKey(id); k != nil {
 		return k, nil
 	}
 	// keyFile passed pathRE when the config was rendered; check again, as
@@ -35,17 +32,60 @@ func (d *Driver) key(ctx context.Context, ch lb.Channel, fleet *config.Fleet, id
 	if err != nil {
 		return nil, fmt.Errorf("read the console key %s on the load balancer: %w", keyFile, err)
 	}
-	k, err = ParseKey(out)
+	k, err := ParseKey(out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", keyFile, err)
 	}
-	d.mu.Lock()
-	if d.keys == nil {
-		d.keys = map[string]*[32]byte{}
-	}
-	d.keys[id] = k
-	d.mu.Unlock()
+	d.keepKey(id, k)
 	return k, nil
+}
+
+// maxKeys bounds the console keys a driver keeps: enough for every load
+// balancer of a fleet and of its replacement (<name>-next) at once. Past
+// it the key unused for longest goes, so that the keys of load balancers
+// deleted or replaced, which no flip asks for again, do not stay for the
+// worker's life; a key that went is read again at its next use.
+const maxKeys = 2 * config.MaxLoadBalancers
+
+// keptKey is a console key and when it was last used (Driver.clock).
+type keptKey struct {
+	key  *[32]byte
+	used uint64
+}
+
+// keptKey returns the key kept under id, or nil, and marks it used.
+func (d *Driver) keptKey(id string) *[32]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := d.keys[id]
+	if k == nil {
+		return nil
+	}
+	d.clock++
+	k.used = d.clock
+	return k.key
+}
+
+// keepKey keeps key under id, making room by forgetting the key unused
+// for longest.
+func (d *Driver) keepKey(id string, key *[32]byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.keys == nil {
+		d.keys = map[string]*keptKey{}
+	}
+	if _, ok := d.keys[id]; !ok && len(d.keys) >= maxKeys {
+		var oldest string
+		var oldestUse uint64
+		for other, k := range d.keys {
+			if oldestUse == 0 || k.used < oldestUse {
+				oldest, oldestUse = other, k.used
+			}
+		}
+		delete(d.keys, oldest)
+	}
+	d.clock++
+	d.keys[id] = &keptKey{key: key, used: d.clock}
 }
 
 func (d *Driver) forgetKey(id string) {
