@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dnsroll/dnsroll/internal/proctable"
 )
 
 var adoptOnce sync.Once
@@ -81,22 +82,10 @@ func reapAdopted() {
 // zombieChildren lists the children of parent that have exited and not
 // been reaped.
 func zombieChildren(parent int) []int {
-	ents, _ := os.ReadDir("/proc")
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid ...": comm may hold spaces and
-		// parentheses, so the fields start after the last ')'.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(parent) {
-			out = append(out, pid)
+	for _, p := range proctable.List() {
+		if p.PPID == parent && p.State == "Z" {
+			out = append(out, p.PID)
 		}
 	}
 	return out

@@ -13,6 +13,9 @@ import (
 // Process is one process as /proc shows it.
 type Process struct {
 	PID, PPID int
+	// State is its state letter: R running, S sleeping, Z exited and not
+	// yet reaped (a zombie), and so on (proc(5)).
+	State string
 	// Args is its command line, argv[0] first; empty for kernel threads.
 	Args []string
 }
@@ -57,5 +60,5 @@ func read(pid int, dir string) (Process, bool) {
 	if s := strings.TrimSuffix(string(cmdline), "\x00"); s != "" {
 		args = strings.Split(s, "\x00")
 	}
-	return Process{PID: pid, PPID: ppid, Args: args}, true
+	return Process{PID: pid, PPID: ppid, State: fields[0], Args: args}, true
 }

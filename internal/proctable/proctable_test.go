@@ -6,10 +6,12 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 )
 
-// A child started with a known command line is listed with its parent
-// and its arguments, spaces included, and is gone once it has exited.
+// A child started with a known command line is listed with its parent,
+// its arguments, spaces included, and its state, a zombie once it has
+// exited, and is gone once it has been reaped.
 func TestListFindsAChild(t *testing.T) {
 	args := []string{"sh", "-c", "sleep 60; :", "an (odd) arg"}
 	cmd := exec.Command(args[0], args[1:]...)
@@ -36,6 +38,16 @@ func TestListFindsAChild(t *testing.T) {
 		t.Errorf("Cmdline = %q, want %q", got, want)
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	// Exited and not yet reaped, it is listed as a zombie.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if p, _ := find(); p.State == "Z" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("killed child never listed in state Z")
+			break
+		}
+	}
 	_ = cmd.Wait()
 	if p, ok := find(); ok {
 		t.Errorf("pid %d still listed after it was reaped: %+v", cmd.Process.Pid, p)
