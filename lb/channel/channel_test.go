@@ -260,21 +260,7 @@ func TestCheckAccess(t *testing.T) {
 	s := sshdtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	sock := filepath.Join(t.TempDir(), "control.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	sock := testnet.ServeUnix(t, filepath.Join(t.TempDir(), "control.sock"), func(net.Conn) {})
 	forwards := []lb.Forward{{Network: "tcp", Addr: "127.0.0.1:9"}, {Network: "unix", Addr: sock}, {Network: "unix", Addr: sock + ".absent"}}
 	known := sshdtest.KnownHosts(t, s.Addr, s.HostKey)
 	if err := (lb.Reach{Channels: newPool(t, s, known)}).CheckAccess(ctx, sshFleet, balancer, forwards...); err != nil {
@@ -283,7 +269,7 @@ func TestCheckAccess(t *testing.T) {
 	stranger := newPool(t, s, known)
 	stranger.KeyFile = filepath.Join(t.TempDir(), "stranger")
 	sshdtest.WriteKey(t, stranger.KeyFile)
-	err = (lb.Reach{Channels: stranger}).CheckAccess(ctx, sshFleet, balancer)
+	err := (lb.Reach{Channels: stranger}).CheckAccess(ctx, sshFleet, balancer)
 	if want := "root@127.0.0.1 does not accept the worker's SSH key"; err == nil || !strings.Contains(err.Error(), want) || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
 		t.Errorf("a key root does not accept: %v; want EINVALID containing %q", err, want)
 	}
