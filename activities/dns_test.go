@@ -60,7 +60,7 @@ func serveUDP(t *testing.T, answer func(req, reply *dns.Msg)) string {
 
 func verifyInput(t *testing.T, expectChanges bool, text string) VerifyInput {
 	t.Helper()
-	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms, attempts: 1, rounds: 1}\n"))
+	fleet, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 2s, attempts: 1, rounds: 1}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
