@@ -209,9 +209,17 @@ type Playbook struct {
 	Validator string
 }
 
+// Overtaken is in the failure message of a role's module that did
+// nothing because a command that reached the load balancer after it ran
+// first (the loadbalancer role's, which takes its turn as the nginx
+// driver's commands do).
+const Overtaken = "overtaken by a newer dnsroll command"
+
 // Run runs the playbook. A failure of ValidateTask comes back as EINVALID,
-// so the workflow stops retrying something that cannot succeed; any other
-// failure is returned as it is and may succeed on retry.
+// so the workflow stops retrying something that cannot succeed; one
+// overtaken by a newer command as ECONFLICT, since a retry would reach the
+// load balancer after that command and undo it; any other failure is
+// returned as it is and may succeed on retry.
 func (p Playbook) Run(ctx context.Context) error {
 	var progress func(string)
 	if p.Progress != nil {
@@ -224,6 +232,9 @@ func (p Playbook) Run(ctx context.Context) error {
 	for _, f := range res.Failures {
 		if (p.ValidateTask != "" && strings.Contains(f.Task, p.ValidateTask)) || strings.Contains(f.Message, "failed to validate") {
 			return dnsroll.Errorf(dnsroll.EINVALID, "%s rejected the config on %s: %s", p.Validator, f.Host, f.Message)
+		}
+		if strings.Contains(f.Message, Overtaken) {
+			return dnsroll.Errorf(dnsroll.ECONFLICT, "on %s: %s", f.Host, f.Message)
 		}
 	}
 	return err

@@ -103,25 +103,28 @@ func (r failedRun) Run(context.Context, provision.Request, func(string)) (provis
 	return provision.Result{Failures: r}, errors.New("ansible: playbook failed")
 }
 
-// Playbook.Run fails at once (EINVALID) only for a config the program
-// rejected: the validate task's failure, or a message saying so. A host
-// that cannot be reached, or a package that did not install, stays
+// Playbook.Run fails at once only for a config the program rejected
+// (EINVALID: the validate task's failure, or a message saying so), or for
+// a module that did nothing because a newer command ran first (ECONFLICT).
+// A host that cannot be reached, or a package that did not install, stays
 // retryable, for both drivers, which name no validate task.
 func TestPlaybookRunSortsFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name, validateTask string
 		failure            provision.Failure
-		invalid            bool
+		code               string // "": retryable
 	}{
-		{"unreachable, no validate task", "", provision.Failure{Host: "lb1", Task: "Gathering Facts", Message: "Failed to connect to the host via ssh"}, false},
-		{"a package, no validate task", "", provision.Failure{Host: "lb1", Task: "nginx : Install nginx", Message: "E: Unable to locate package"}, false},
-		{"config refused, no validate task", "", provision.Failure{Host: "lb1", Task: "nginx : Install the config", Message: "failed to validate: nginx: [emerg] unknown directive"}, true},
-		{"the validate task", "Validate the config", provision.Failure{Host: "lb1", Task: "nginx : Validate the config", Message: "non-zero return code"}, true},
-		{"another task than the validate task", "Validate the config", provision.Failure{Host: "lb1", Task: "nginx : Install nginx", Message: "E: Unable to locate package"}, false},
+		{"unreachable, no validate task", "", provision.Failure{Host: "lb1", Task: "Gathering Facts", Message: "Failed to connect to the host via ssh"}, ""},
+		{"a package, no validate task", "", provision.Failure{Host: "lb1", Task: "nginx : Install nginx", Message: "E: Unable to locate package"}, ""},
+		{"config refused, no validate task", "", provision.Failure{Host: "lb1", Task: "nginx : Install the config", Message: "failed to validate: nginx: [emerg] unknown directive"}, dnsroll.EINVALID},
+		{"the validate task", "Validate the config", provision.Failure{Host: "lb1", Task: "nginx : Validate the config", Message: "non-zero return code"}, dnsroll.EINVALID},
+		{"another task than the validate task", "Validate the config", provision.Failure{Host: "lb1", Task: "nginx : Install nginx", Message: "E: Unable to locate package"}, ""},
+		{"overtaken", "", provision.Failure{Host: "lb1", Task: "loadbalancer : Apply the nginx config", Message: Overtaken + " (ticket 7, this one's 6), which reached ..."}, dnsroll.ECONFLICT},
 	} {
 		err := Playbook{Runner: failedRun{tc.failure}, ValidateTask: tc.validateTask, Validator: "nginx -t"}.Run(context.Background())
-		if got := dnsroll.ErrorCode(err) == dnsroll.EINVALID; err == nil || got != tc.invalid {
-			t.Errorf("%s: %v (code %q), want invalid %v", tc.name, err, dnsroll.ErrorCode(err), tc.invalid)
+		got := dnsroll.ErrorCode(err)
+		if err == nil || (tc.code != "" && got != tc.code) || (tc.code == "" && (got == dnsroll.EINVALID || got == dnsroll.ECONFLICT)) {
+			t.Errorf("%s: %v (code %q), want code %q (\"\": retryable)", tc.name, err, got, tc.code)
 		}
 	}
 }
