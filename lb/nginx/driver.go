@@ -59,9 +59,14 @@ type Driver struct {
 // already serves leaves nginx untouched, and one that was written but never
 // loaded is loaded.
 //
+// Like the driver's commands, it runs one at a time on the load balancer
+// (the role's module waits for the lock that nginx.sh takes).
+//
 // Errors have code dnsroll.EINVALID when the input or the rendered config is
-// invalid (nginx -t rejected it; the old config keeps serving); anything
-// else, such as an unreachable host, may succeed on retry.
+// invalid (nginx -t rejected it; the old config keeps serving), and
+// dnsroll.ECONFLICT when a command that reached the load balancer after
+// this one ran first while it waited (it did nothing, lest it undo that
+// one); anything else, such as an unreachable host, may succeed on retry.
 func (d *Driver) Point(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, backends []dnsroll.Server) error {
 	return lb.PointError("nginx", balancer.Name, d.point(ctx, fleet, balancer, backends))
 }

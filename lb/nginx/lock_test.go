@@ -32,7 +32,12 @@ type lockRig struct {
 
 func newLockRig(t *testing.T) *lockRig {
 	t.Helper()
-	dir := t.TempDir()
+	return holdLock(t, t.TempDir())
+}
+
+// holdLock is the rig for the state directory dir, which exists.
+func holdLock(t *testing.T, dir string) *lockRig {
+	t.Helper()
 	r := &lockRig{dir: dir, log: filepath.Join(dir, "log")}
 	r.j = job{paths: paths{conf: filepath.Join(dir, "nginx.conf"), pid: filepath.Join(dir, "nginx.pid"), stateDir: dir}}
 	f, err := os.OpenFile(filepath.Join(dir, "command.lock"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -55,6 +60,20 @@ func (r *lockRig) cmd(name string) *exec.Cmd {
 	return c
 }
 
+// start starts the command name, killed when the test ends, and returns
+// it with its stderr.
+func (r *lockRig) start(t *testing.T, name string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	c := r.cmd(name)
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL); _ = c.Wait() })
+	return c, &stderr
+}
+
 // release lets the earlier command end.
 func (r *lockRig) release(t *testing.T) {
 	t.Helper()
@@ -67,6 +86,14 @@ func (r *lockRig) release(t *testing.T) {
 // returns its process group; or with want false, until none does.
 func (r *lockRig) waitBlocked(t *testing.T, want bool) int {
 	t.Helper()
+	return r.waitLocker(t, true, want)
+}
+
+// waitLocker waits until a process waits for the command lock (waiting),
+// or holds it, and returns its process group; or with want false, until
+// none does.
+func (r *lockRig) waitLocker(t *testing.T, waiting, want bool) int {
+	t.Helper()
 	var st syscall.Stat_t
 	if err := syscall.Stat(r.lock.Name(), &st); err != nil {
 		t.Fatal(err)
@@ -76,9 +103,17 @@ func (r *lockRig) waitBlocked(t *testing.T, want bool) int {
 		locks, _ := os.ReadFile("/proc/locks")
 		pgid := 0
 		for _, line := range strings.Split(string(locks), "\n") {
-			// "1: -> FLOCK  ADVISORY  WRITE <pid> <maj>:<min>:<inode> 0 EOF"
-			if f := strings.Fields(line); len(f) > 6 && f[1] == "->" && f[6] == id {
-				pid, _ := strconv.Atoi(f[5])
+			// "1: -> FLOCK  ADVISORY  WRITE <pid> <maj>:<min>:<inode> 0 EOF",
+			// without "->" for the holder.
+			f := strings.Fields(line)
+			if len(f) < 7 || (f[1] == "->") != waiting {
+				continue
+			}
+			if waiting {
+				f = f[1:]
+			}
+			if f[5] == id {
+				pid, _ := strconv.Atoi(f[4])
 				if g, err := syscall.Getpgid(pid); err == nil { // not gone meanwhile
 					pgid = g
 				}
@@ -88,7 +123,11 @@ func (r *lockRig) waitBlocked(t *testing.T, want bool) int {
 			return pgid
 		}
 	}
-	t.Fatalf("a command waits for the lock: %v, want %v", !want, want)
+	what := "holds"
+	if waiting {
+		what = "waits for"
+	}
+	t.Fatalf("a command %s the lock: %v, want %v", what, !want, want)
 	return 0
 }
 
@@ -100,14 +139,25 @@ func (r *lockRig) waitBlocked(t *testing.T, want bool) int {
 // continues).
 func (r *lockRig) overtake(t *testing.T, pgid int) {
 	t.Helper()
+	r.overtakeWith(t, pgid, func() {
+		if out, err := r.cmd("newer").CombinedOutput(); err != nil {
+			t.Fatalf("newer: %v: %s", err, out)
+		}
+	})
+}
+
+// overtakeWith is overtake with newer as the newer command.
+func (r *lockRig) overtakeWith(t *testing.T, pgid int, newer func()) {
+	t.Helper()
+	if pgid == syscall.Getpgrp() {
+		t.Fatalf("the command waiting for the lock is in the test's process group %d", pgid)
+	}
 	if err := syscall.Kill(-pgid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	r.waitBlocked(t, false)
 	r.release(t)
-	if out, err := r.cmd("newer").CombinedOutput(); err != nil {
-		t.Fatalf("newer: %v: %s", err, out)
-	}
+	newer()
 	if err := syscall.Kill(-pgid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
@@ -121,21 +171,13 @@ func (r *lockRig) overtake(t *testing.T, pgid int) {
 // as green's, about to be deleted.
 func TestLibRefusesACommandOvertakenByANewerOne(t *testing.T) {
 	r := newLockRig(t)
-	stale := r.cmd("stale")
-	var stderr bytes.Buffer
-	stale.Stderr = &stderr
-	if err := stale.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(-stale.Process.Pid, syscall.SIGKILL); _ = stale.Wait() })
+	stale, stderr := r.start(t, "stale")
 	r.overtake(t, r.waitBlocked(t, true))
 	err := stale.Wait()
 	if got, _ := os.ReadFile(r.log); string(got) != "newer\n" {
 		t.Errorf("log %q; want only the newer command to have run", got)
 	}
-	if code := exitCode(err); code != superseded || !strings.Contains(stderr.String(), "newer") {
-		t.Errorf("stale command: exit %d, %q; want %d saying a newer command ran", code, stderr.String(), superseded)
-	}
+	wantSuperseded(t, err, stderr.String())
 
 	// Commands that reach it in turn all run, each after the one before.
 	if out, err := r.cmd("next").CombinedOutput(); err != nil {
@@ -176,18 +218,26 @@ func TestLibDropsACommandWhoseCallerLeft(t *testing.T) {
 // command, and undo it. Before, it was an error like any other, retried.
 func TestOvertakenCommandIsAConflict(t *testing.T) {
 	r := newLockRig(t)
-	done := make(chan error, 1)
-	go func() {
+	r.wantConflictOvertaken(t, "reload", func() error {
 		_, err := runScript(context.Background(), lb.Local{}, r.j, "reload", nil)
-		done <- err
-	}()
+		return err
+	})
+}
+
+// wantConflictOvertaken runs run, which must wait for the lock, lets a
+// newer command overtake it, and checks that only the newer one ran and
+// that run failed as a conflict.
+func (r *lockRig) wantConflictOvertaken(t *testing.T, what string, run func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- run() }()
 	r.overtake(t, r.waitBlocked(t, true))
 	err := <-done
 	if got, _ := os.ReadFile(r.log); string(got) != "newer\n" {
 		t.Errorf("log %q; want only the newer command to have run", got)
 	}
 	if dnsroll.ErrorCode(err) != dnsroll.ECONFLICT {
-		t.Errorf("overtaken reload: %v (code %s), want code %s", err, dnsroll.ErrorCode(err), dnsroll.ECONFLICT)
+		t.Errorf("overtaken %s: %v (code %s), want code %s", what, err, dnsroll.ErrorCode(err), dnsroll.ECONFLICT)
 	}
 }
 
@@ -229,6 +279,15 @@ func TestLibDropsACommandWhoseConnectionEnded(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(r.log); len(got) != 0 {
 		t.Errorf("log %q; want the command whose connection ended to do nothing", got)
+	}
+}
+
+// wantSuperseded checks that a command exited with err and stderr as
+// nginx.sh does when a newer command ran first.
+func wantSuperseded(t *testing.T, err error, stderr string) {
+	t.Helper()
+	if code := exitCode(err); code != superseded || !strings.Contains(stderr, "newer") {
+		t.Errorf("stale command: exit %d, %q; want %d saying a newer command ran", code, stderr, superseded)
 	}
 }
 

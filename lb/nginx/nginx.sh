@@ -48,7 +48,9 @@ workers() {
 # handed out under a lock of the state directory: no clock orders them,
 # so workers' clocks may differ. A ticket is one above the larger of the
 # two records, so that a command.seq removed by hand never repeats one. A
-# command that cannot record its ticket does nothing: 5.
+# command that cannot record its ticket does nothing: 5. The playbook's
+# module (dnsroll_nginx.py, for Stage and Point) takes its turn the same
+# way, with the same files: change both together.
 #
 # And one whose caller has gone, with nothing newer yet, does nothing
 # either: sshd closes the command's output when the caller's connection

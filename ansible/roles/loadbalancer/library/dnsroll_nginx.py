@@ -7,6 +7,12 @@ One module rather than a dozen tasks: every Ansible task costs a module run
 on the host (and an SSH round trip), which made a switch spend far longer in
 Ansible than in nginx. The steps are the role's contract and stay in order:
 
+0. wait for its turn on the load balancer, as the driver's flip.sh and
+   inplace.sh commands do (lb/nginx/nginx.sh, whose lock and tickets it
+   shares): take a ticket, wait for the command lock, and refuse, having
+   changed nothing, when a newer command ran first (the message says
+   "overtaken by a newer dnsroll command", which dnsroll reports as a
+   conflict, not retryable); then hold the lock to the end;
 1. read which nginx runs and which config its workers serve (the control
    socket), before anything changes: that, never what this run changed,
    decides the reload, so a retry after a run killed mid-way still reloads;
@@ -23,8 +29,10 @@ Ansible than in nginx. The steps are the role's contract and stay in order:
    that was not checked.
 """
 
+import fcntl
 import json
 import os
+import signal
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
@@ -102,7 +110,80 @@ def state(pid_file, control_socket):
     return st
 
 
+class Late(Exception):
+    """The wait for a lock ran out."""
+
+
+def flock(fd, timeout):
+    """Locks fd exclusively, as "flock -w timeout" does: whether it got the
+    lock within timeout seconds. It blocks in the kernel, as flock(1) does,
+    so that the lock's waiters are all in one queue."""
+    def late(signum, frame):
+        raise Late()
+
+    before = signal.signal(signal.SIGALRM, late)
+    signal.setitimer(signal.ITIMER_REAL, max(timeout, 0.001))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    except Late:
+        return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+
+
+def ticket_in(path):
+    """The ticket record path holds, 0 when it holds none (nginx.sh's
+    ticket_in)."""
+    n = read(path).split("\n", 1)[0].strip()
+    return int(n) if n.isascii() and n.isdigit() else 0
+
+
 class Run(Host):
+    def record(self, path, ticket):
+        """Writes ticket over record path in place, at nginx.sh's fixed
+        width, so that no full disk can leave it empty."""
+        line = b"%20d\n" % ticket
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                wrote = os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError:
+            wrote = 0
+        if wrote != len(line):
+            self.fail(f"could not record the command's ticket in {path} (is the disk full?); this command did nothing")
+
+    def take_turn(self):
+        """Runs this one after the commands that reached the load balancer
+        before it, and never after a newer one: nginx.sh's protocol, which
+        says why. It takes a ticket, one above the larger of command.seq
+        and command.applied, under a lock of the state directory; waits up
+        to the timeout for command.lock; fails if a newer ticket ran while
+        it waited; and records its own. The lock is held until the module
+        exits."""
+        p = self.p
+        d, timeout = p["state_dir"], p["timeout"]
+        seq, applied, lock = (os.path.join(d, f) for f in ("command.seq", "command.applied", "command.lock"))
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            if not flock(fd, timeout):
+                self.fail(f"could not take a ticket in {timeout} s (something holds the directory {d} locked); this command did nothing")
+            ticket = max(ticket_in(seq), ticket_in(applied)) + 1
+            self.record(seq, ticket)
+        finally:
+            os.close(fd)
+        self.lock = os.open(lock, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if not flock(self.lock, timeout):
+            self.fail(f"an earlier dnsroll command on this load balancer still runs after {timeout} s (it holds {lock}); this one did nothing")
+        last = ticket_in(applied)
+        if ticket <= last:
+            self.fail(f"overtaken by a newer dnsroll command (ticket {last}, this one's {ticket}), which reached this load balancer "
+                      f"while this one waited for {lock}, and ran first; this one did nothing, lest it undo that one")
+        self.record(applied, ticket)
+
     def install(self, path, content):
         """Places content at path only once nginx -t accepts it."""
         self.write(path, content, 0o644, validate=self.p["nginx"] + ["-t", "-q", "-c"], checker="nginx -t")
@@ -111,6 +192,7 @@ class Run(Host):
         p = self.p
         self.mkdir(p["lab_dir"])
         self.mkdir(p["state_dir"])
+        self.take_turn()
         before = state(p["pid_file"], p["control_socket"])
         if before["master"] == 0:
             # nginx cannot bind over a dead master's sockets.
@@ -192,7 +274,7 @@ def main():
             control_socket=dict(type="path", required=True),  # Where workers answer their config ID.
             status_socket=dict(type="path", required=True),  # nginx's stub_status socket.
             nginx=dict(type="list", elements="str", required=True),  # The nginx command.
-            state_dir=dict(type="path", required=True),  # Where the staged record lives.
+            state_dir=dict(type="path", required=True),  # The staged record, the lock and tickets.
             staged=dict(type="list", elements="dict", default=[]),  # Backends a flip may use.
         ),
     )
