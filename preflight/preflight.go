@@ -412,29 +412,51 @@ func file(path, revision string, target Target) (*config.Fleet, error) {
 // loaded from path, shares with another fleet of its directory, as a
 // worker's startup (Dir) would for target:
 // `dnsroll fleet validate` checks one file, which is not alone in the
-// account. Neighbours that Dir would refuse or pass over, and lab fleets,
-// are passed over: their own checks are theirs.
-func Neighbours(path string, f *config.Fleet, target Target) error {
-	if f.Lab != nil {
-		return nil
-	}
-	paths, err := filepath.Glob(filepath.Join(filepath.Dir(path), "*.yaml"))
+// account. The neighbours' clashes among themselves are theirs, and lab
+// fleets claim nothing. A neighbour that Dir would refuse is returned in
+// unread, naming it, its error and the fix: its labels and load balancers
+// are unknown, so a clash with it cannot be ruled out, and a worker on the
+// directory would not start. A caller that checks every neighbour in turn
+// (`fleet validate DIR`) hears of them there. Neighbours of the other
+// cloud are passed over, as Dir passes over them.
+func Neighbours(path string, f *config.Fleet, target Target) (unread []string, err error) {
+	dir := filepath.Dir(path)
+	yaml, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
-		return err
+		return nil, err
+	}
+	yml, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
+	cannot := func(p, why string) {
+		unread = append(unread, fmt.Sprintf("%s: cannot be checked against %s, a fleet file beside it: %s; "+
+			"a worker started with --fleets %s refuses to start until it loads, and its labels and load balancers are unknown meanwhile: "+
+			"fix it (dnsroll fleet validate %s checks every file there), or move it out of the directory", path, p, why, dir, dir))
 	}
 	claims := accountClaims{}
-	for _, p := range paths {
-		if same, err := sameFile(p, path); err != nil || same {
+	for _, p := range append(yaml, yml...) {
+		same, err := sameFile(p, path)
+		switch {
+		case err != nil:
+			cannot(p, err.Error())
+			continue
+		case same:
 			continue
 		}
-		if other, err := file(p, "", target); err == nil && other.Lab == nil {
-			claims.claim(p, other) // the neighbours' clashes among themselves are theirs
+		other, err := file(p, "", target)
+		switch {
+		case errors.As(err, new(otherCloud)):
+		case err != nil:
+			cannot(p, err.Error())
+		case other.Lab == nil && f.Lab == nil:
+			claims.claim(p, other)
 		}
 	}
-	if refusals := claims.claim(path, f); len(refusals) > 0 {
-		return dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(refusals, "; "))
+	if f.Lab != nil {
+		return unread, nil
 	}
-	return nil
+	if refusals := claims.claim(path, f); len(refusals) > 0 {
+		return unread, dnsroll.Errorf(dnsroll.EINVALID, "%s", strings.Join(refusals, "; "))
+	}
+	return unread, nil
 }
 
 // sameFile tells whether paths a and b name one file.

@@ -24,7 +24,9 @@ Checks a fleet file as a rollout would before it creates anything: every field
 (Linode's label rule for each nameserver and its -next green, unique load
 balancer names, addresses and SSH hosts, port ranges), that no fleet file
 beside it gives a Linode label it gives or names one of its load balancers
-(an address or SSH host), and, for --revision, the revision and
+(an address or SSH host), that each fleet file beside it loads as a worker
+started on the directory needs (one that does not is named, with its
+error), and, for --revision, the revision and
 its zone files (they exist and parse, with the zone's file and line on an
 error). Given a directory, it checks every fleet file in it, as a worker
 started with --fleets DIR reads them. Exits 1 on any finding.
@@ -84,7 +86,7 @@ server is created; this command says which checks it skipped.
 	}
 	st, err := os.Stat(file)
 	if err != nil || !st.IsDir() {
-		return validateFleet(ctx, std.out, file, *revision, *live)
+		return validateFleet(ctx, std.out, file, *revision, *live, true)
 	}
 	files, err := fleetFiles(file)
 	if err != nil {
@@ -95,7 +97,7 @@ server is created; this command says which checks it skipped.
 	for _, p := range files {
 		fmt.Fprintf(std.out, "== %s\n", p)
 		// A .yml file is refused there, with the name to give it.
-		if err := validateFleet(ctx, std.out, p, *revision, *live); err != nil {
+		if err := validateFleet(ctx, std.out, p, *revision, *live, false); err != nil {
 			failed++
 			fmt.Fprintf(std.err, "dnsroll: %v\n", err)
 		}
@@ -120,8 +122,10 @@ func fleetFiles(dir string) ([]string, error) {
 	return files, nil
 }
 
-// validateFleet checks one fleet file and prints what it found.
-func validateFleet(ctx context.Context, out io.Writer, file, revision string, live bool) error {
+// validateFleet checks one fleet file and prints what it found. Alone, it
+// refuses a fleet file beside it that it cannot read (preflight.Neighbours);
+// in a run over the whole directory, that file's own check names it.
+func validateFleet(ctx context.Context, out io.Writer, file, revision string, live, alone bool) error {
 	f, err := config.Load(file)
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -137,8 +141,15 @@ func validateFleet(ctx context.Context, out io.Writer, file, revision string, li
 	if err := preflight.Playbooks(f); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("%s: %v", file, err)}
 	}
-	if err := preflight.Neighbours(file, f, target); err != nil {
-		return &exitError{code: 1, err: err}
+	unread, err := preflight.Neighbours(file, f, target)
+	if !alone {
+		unread = nil
+	}
+	if err != nil {
+		unread = append(unread, err.Error())
+	}
+	if len(unread) > 0 {
+		return &exitError{code: 1, err: errors.New(strings.Join(unread, "; "))}
 	}
 	fmt.Fprintf(out, "ok: fleet %s: %s, %s, %s\n", f.Name, count(len(f.Nameservers), "nameserver"), count(len(f.LoadBalancers), "load balancer"), count(len(f.Zones), "zone"))
 	fmt.Fprintf(out, "ok: playbooks %s, %s\n", f.Path(f.Ansible.NameserverPlaybook), f.Path(f.Ansible.LoadBalancerPlaybook))

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll/internal/testfiles"
+)
+
+// fleet validate FILE checks FILE against the fleets beside it, which a
+// worker started on their directory loads with it. A neighbour it cannot
+// read hides its labels and load balancers, so a clash with it would go
+// unseen, and the worker refuses to start beside it: validate refuses
+// too, naming the neighbour, its error and the fix, on its own, with
+// --live, and for a lab fleet. Given the directory, it names the broken
+// file once, under its own heading.
+func TestCLIFleetValidateRefusesANeighbourItCannotRead(t *testing.T) {
+	t.Setenv("DNSROLL_LINODE_URL", "")
+	t.Setenv("LINODE_TOKEN", "")
+	machines := strings.ReplaceAll(string(repoFile(t, "fleets/machines.yaml")), "../ansible/", mustAbs(t, "../../ansible")+"/")
+	prod := strings.Replace(machines, "fleet: machines", "fleet: prod", 1)
+	// A neighbour with prod's labels and load balancers, and one mistake.
+	twin := strings.Replace(machines, "fleet: machines", "fleet: twin", 1)
+	for _, c := range []struct {
+		name, file, text, want string
+	}{
+		{"named for another fleet", "twin.yaml", strings.Replace(twin, "fleet: twin", "fleet: other", 1),
+			`twin.yaml: fleet: is "other", but the file is named twin.yaml`},
+		{"a field out of range", "twin.yaml", strings.Replace(twin, `"10.231.0.2:53"`, `"10.231.0.2:99999"`, 1),
+			"twin.yaml: load_balancers[0].address"},
+		{"not YAML", "twin.yaml", "fleet: [twin\n", "twin.yaml"},
+		{"a .yml file", "twin.yml", twin, "twin.yml: fleet files are named <fleet>.yaml"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "prod.yaml")
+			testfiles.Write(t, path, prod)
+			testfiles.Write(t, filepath.Join(dir, c.file), c.text)
+			for _, args := range [][]string{{path}, {path, "--live"}} {
+				out, errOut, code := cli(t, append([]string{"fleet", "validate"}, args...)...)
+				if code != 1 || strings.Contains(out, "ok: fleet prod") {
+					t.Errorf("%v: exit %d, stdout %q; want exit 1 before any ok", args, code, out)
+				}
+				wantAll(t, "stderr", errOut, "prod.yaml: cannot be checked against "+filepath.Join(dir, c.file), c.want,
+					"a worker started with --fleets "+dir+" refuses to start", "dnsroll fleet validate "+dir)
+			}
+			out, errOut, code := cli(t, "fleet", "validate", dir)
+			if code != 1 || !strings.Contains(out, "ok: fleet prod") || strings.Contains(errOut, "cannot be checked against") || strings.Count(errOut, c.want) != 1 {
+				t.Errorf("the directory: exit %d, stdout %q, stderr %q; want prod ok and %s's error once", code, out, errOut, c.file)
+			}
+		})
+	}
+	// A lab fleet shares nothing with its neighbours, but a worker on
+	// their directory still would not start.
+	dir := t.TempDir()
+	lab := strings.ReplaceAll(string(repoFile(t, "fleets/lab.yaml")), "../ansible/", mustAbs(t, "../../ansible")+"/")
+	lab = strings.ReplaceAll(lab, "../lab/zones/", mustAbs(t, "../../lab/zones")+"/")
+	testfiles.Write(t, filepath.Join(dir, "lab.yaml"), lab)
+	testfiles.Write(t, filepath.Join(dir, "broken.yaml"), "fleet: [broken\n")
+	_, errOut, code := cli(t, "fleet", "validate", filepath.Join(dir, "lab.yaml"))
+	if code != 1 || !strings.Contains(errOut, "lab.yaml: cannot be checked against "+filepath.Join(dir, "broken.yaml")) {
+		t.Errorf("a lab fleet beside a broken one: exit %d, stderr %q; want exit 1 naming broken.yaml", code, errOut)
+	}
+}
