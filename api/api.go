@@ -59,6 +59,9 @@ type Backend interface {
 	// and returns the new run and that input. It returns an ENOTFOUND
 	// error for a rollout that does not exist, and ECONFLICT as Start.
 	Retry(ctx context.Context, run rollouts.Run) (rollouts.Run, workflows.RolloutInput, error)
+	// Input is the input rollout run was started with. It returns an
+	// ENOTFOUND error for a rollout that does not exist.
+	Input(ctx context.Context, run rollouts.Run) (workflows.RolloutInput, error)
 	// StartWorkflow starts a run of k's workflow for fleet with input in.
 	// It returns an ECONFLICT error when the fleet already has one running.
 	StartWorkflow(ctx context.Context, k Kind, fleet string, in any) (rollouts.Run, error)

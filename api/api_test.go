@@ -378,6 +378,39 @@ func TestRouter(t *testing.T) {
 					t.Errorf("cleanup left %+v, want the terminated run's green servers %+v", got, want)
 				}
 			}},
+		// Terminated between failed cleanup rounds: its cleanup is
+		// recorded, but cleanup.left is filled only when a run ends
+		// cleanup-failed. The green servers it knew still go with the
+		// request, with their IDs.
+		{name: "cleanup after a rollout terminated between failed cleanup rounds", setup: func(f *fakeBackend) {
+			ro := f.runs[f.add("lab", workflows.PhaseRollingBack)]
+			ro.State = "terminated"
+			ro.Status.Green = map[string]dnsroll.Server{"ns2": {ID: 8, Label: "ns2-next"}, "ns1": {ID: 7, Label: "ns1-next"}}
+			ro.Status.Cleanup = &workflows.Cleanup{Round: 1, LastError: "DeleteGreen failed: 401"}
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 201,
+			after: wantCleanupLeft(
+				workflows.Leftover{Kind: workflows.LeftoverServer, Name: "ns1-next", ID: 7, Action: "delete"},
+				workflows.Leftover{Kind: workflows.LeftoverServer, Name: "ns2-next", ID: 8, Action: "delete"})},
+		// A cleanup-only run knows the servers it deletes from its
+		// request, which its status does not show: terminated, it passes
+		// them on, with what the fleet's nameservers' labels miss.
+		{name: "cleanup after a cleanup-only run terminated", setup: func(f *fakeBackend) {
+			id := f.add("lab", workflows.PhaseRollingBack)
+			ro := f.runs[id]
+			ro.State = "terminated"
+			ro.Status.Cleanup = &workflows.Cleanup{Round: 2, LastError: "DeleteGreen failed: 401"}
+			f.setInput(id, workflows.RolloutInput{Fleet: "lab", CleanUp: &workflows.CleanupRequest{From: "rollout-lab:run-0", Blue: ro.Blue, Left: []workflows.Leftover{
+				{Kind: workflows.LeftoverLoadBalancer, Name: "lb2", Action: "point back at blue ns2"},
+				{Kind: workflows.LeftoverServer, Name: "ns1-next", Action: "delete if it exists"},
+				{Kind: workflows.LeftoverServer, Name: "ns3-next", ID: 13, Action: "delete"},
+			}}})
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 201,
+			after: wantCleanupLeft(
+				workflows.Leftover{Kind: workflows.LeftoverLoadBalancer, Name: "lb2", Action: "point back at blue ns2"},
+				workflows.Leftover{Kind: workflows.LeftoverServer, Name: "ns1-next", Action: "delete if it exists"},
+				workflows.Leftover{Kind: workflows.LeftoverServer, Name: "ns3-next", ID: 13, Action: "delete"})},
 		// Terminated at its Plan step, before it recorded blue: a cleanup
 		// would point every load balancer at no server.
 		{name: "cleanup after a rollout terminated while planning", setup: func(f *fakeBackend) {
@@ -670,6 +703,20 @@ func sentNothing(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
 	t.Helper()
 	if len(f.signals) != 0 {
 		t.Errorf("signals sent: %q", f.signals)
+	}
+}
+
+// wantCleanupLeft checks that the request started one cleanup-only run
+// after run-1, whose request lists want.
+func wantCleanupLeft(want ...workflows.Leftover) func(*testing.T, *fakeBackend, *httptest.ResponseRecorder) {
+	return func(t *testing.T, f *fakeBackend, _ *httptest.ResponseRecorder) {
+		t.Helper()
+		if len(f.started) != 1 || f.started[0].CleanUp == nil || f.started[0].CleanUp.From != "rollout-lab:run-1" {
+			t.Fatalf("cleanup started %+v, want one cleanup-only run after run-1", f.started)
+		}
+		if got := f.started[0].CleanUp.Left; !slices.Equal(got, want) {
+			t.Errorf("cleanup left %+v, want %+v", got, want)
+		}
 	}
 }
 

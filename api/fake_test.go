@@ -59,6 +59,9 @@ type fakeBackend struct {
 	planCut error
 	// signalErr, when set, is what Signal answers, sending nothing.
 	signalErr error
+	// inputs are the inputs of rollouts, by ID: those Start recorded and
+	// those tests set. Input makes one up for the others.
+	inputs map[string]workflows.RolloutInput
 }
 
 // fakeLBRun is a run of a load balancer workflow.
@@ -156,6 +159,7 @@ func (f *fakeBackend) Start(_ context.Context, in workflows.RolloutInput, key st
 	f.started = append(f.started, in)
 	f.mu.Unlock()
 	id := f.add(in.Fleet, workflows.PhasePlanning)
+	f.setInput(id, in)
 	run, _ := ParseID(id)
 	if key != "" {
 		f.mu.Lock()
@@ -166,6 +170,32 @@ func (f *fakeBackend) Start(_ context.Context, in workflows.RolloutInput, key st
 		f.mu.Unlock()
 	}
 	return run, false, nil
+}
+
+// setInput records the input rollout id was started with.
+func (f *fakeBackend) setInput(id string, in workflows.RolloutInput) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.inputs == nil {
+		f.inputs = map[string]workflows.RolloutInput{}
+	}
+	f.inputs[id] = in
+}
+
+// Input answers the input setInput recorded, or one of the rollout's
+// fleet, revision, reason and requester.
+func (f *fakeBackend) Input(_ context.Context, run rollouts.Run) (workflows.RolloutInput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := RolloutID(run)
+	if in, ok := f.inputs[id]; ok {
+		return in, nil
+	}
+	ro, ok := f.runs[id]
+	if !ok {
+		return workflows.RolloutInput{}, dnsroll.Errorf(dnsroll.ENOTFOUND, "rollout %s not found", id)
+	}
+	return workflows.RolloutInput{Fleet: ro.Fleet, Revision: ro.Revision, Reason: ro.Reason, RequestedBy: ro.RequestedBy}, nil
 }
 
 // Replayed answers as Start does for a key it remembers.

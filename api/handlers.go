@@ -647,10 +647,10 @@ func forceParam(r *http.Request) (bool, error) {
 }
 
 // cleanupRollout finishes the cleanup of a rollout that ended
-// cleanup-failed: a new run of the fleet's workflow puts every load
-// balancer back on blue and deletes every -next server, from the blue
-// servers that the failed run's status names and the servers its
-// cleanup.left names, which the fleet may no longer list.
+// cleanup-failed, or mid-way: a new run of the fleet's workflow puts every
+// load balancer back on blue and deletes every -next server, from the blue
+// servers that the run's status names and the servers it left
+// (cleanupLeft), which the fleet may no longer list.
 func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 	in, ro, err := s.signalRequest(w, r, "")
 	if err == nil {
@@ -661,19 +661,12 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := ro.Status
-	req := &workflows.CleanupRequest{From: ro.ID, Blue: st.Blue}
-	switch {
-	case st.Cleanup != nil:
-		req.Left = st.Cleanup.Left
-	default:
-		// A run that ended mid-way listed nothing left: its green
-		// servers are, which the fleet file may since have dropped or
-		// renamed the nameservers of.
-		for _, label := range slices.Sorted(maps.Keys(st.Green)) {
-			g := st.Green[label]
-			req.Left = append(req.Left, workflows.Leftover{Kind: workflows.LeftoverServer, Name: g.Label, ID: g.ID, Action: "delete"})
-		}
+	left, err := s.cleanupLeft(r, ro)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	req := &workflows.CleanupRequest{From: ro.ID, Blue: st.Blue, Left: left}
 	s.start(w, r, workflows.RolloutInput{
 		Fleet: st.Fleet, Revision: st.Revision, Reason: in.Reason, RequestedBy: in.By, CleanUp: req, ExtraLoadBalancers: st.ExtraLoadBalancers,
 	}, "", "cleanup started", "cleanup_of", ro.ID)
@@ -692,7 +685,7 @@ func (s *Server) cleanupRollout(w http.ResponseWriter, r *http.Request) {
 // way, unless it had passed its point of no return, where only a person
 // can finish it.
 func (s *Server) cleanupAllowed(r *http.Request, ro Rollout) error {
-	endedMidWay := !Open(ro.State) && !ro.Status.Phase.Done()
+	endedMidWay := endedMidWay(ro)
 	p := ro.Status.Phase
 	switch {
 	case endedMidWay && (ro.Status.NoWayBack != "" || p == workflows.PhaseDeletingBlue || p == workflows.PhaseRenaming):

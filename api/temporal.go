@@ -45,6 +45,11 @@ func (t *Temporal) Retry(ctx context.Context, run rollouts.Run) (rollouts.Run, w
 	return rollouts.Retry(ctx, t.Client, run)
 }
 
+// Input implements Backend.
+func (t *Temporal) Input(ctx context.Context, run rollouts.Run) (workflows.RolloutInput, error) {
+	return rollouts.Input(ctx, t.Client, run)
+}
+
 // Signal implements Backend.
 func (t *Temporal) Signal(ctx context.Context, run rollouts.Run, name string, in workflows.SignalInput) error {
 	return rollouts.Signal(ctx, t.Client, run, name, in)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,4 +121,63 @@ func TestTerminatedRolloutCleanedUp(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A rollout terminated between failed cleanup rounds has its cleanup
+// recorded but nothing listed left yet (cleanup.left is filled when a run
+// ends cleanup-failed): the cleanup after it names the green servers it
+// knew, with their IDs. A cleanup-only run terminated in turn passes on
+// those of its request, which its status does not show. Here the fleet
+// file drops ns2 in between: by the fleet's labels alone, ns2-next would
+// stay running, a server nobody tracks.
+func TestCleanupAfterTerminatedCleanupRoundsDeletesWhatTheFleetDropped(t *testing.T) {
+	tl := startLab(t, nil)
+	tl.startWorker(t)
+	c := tl.startAPI(t)
+	tl.rolloutOK(t, "A")
+	tl.assertOnly(t, "ns1", "ns2")
+	sim := tl.Sim()
+	sim.InjectFault(linodesim.Fault{Method: "DELETE", PathPrefix: "/v4/linode/instances", Status: 401, Count: 1000})
+	terminateBetweenRounds := func(t *testing.T, run rollouts.Run) {
+		t.Helper()
+		tl.waitStatus(t, run, "a failed cleanup round", func(st workflows.Status) bool { return st.Cleanup != nil && st.Cleanup.Round >= 1 })
+		tl.terminate(t, run)
+	}
+	latest := func(t *testing.T) rollouts.Run {
+		t.Helper()
+		d, err := tl.client.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID("lab"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rollouts.Run{WorkflowID: d.WorkflowExecutionInfo.Execution.GetWorkflowId(), RunID: d.WorkflowExecutionInfo.Execution.GetRunId()}
+	}
+
+	run := tl.start(t, workflows.RolloutInput{Revision: "B"})
+	tl.waitForActivity(t, run, "ProvisionNameservers")
+	tl.signal(t, run, workflows.SignalAbort, workflows.SignalInput{Reason: "wrong zone"})
+	terminateBetweenRounds(t, run)
+	green := tl.assertOnly(t, "ns1", "ns2", "ns1-next", "ns2-next")
+
+	tl.editFleet(t, "  - {label: ns2, region: eu-central, type: g6-nanode-1, image: linode/debian12}\n", "")
+	tl.editFleet(t, "fronts: ns2", "fronts: ns1")
+	if out, code := cli(t, c.URL, apiToken, "cleanup", "--id", api.RolloutID(run)); code != 0 {
+		t.Fatalf("cleanup after %s: exit %d:\n%s", api.RolloutID(run), code, out)
+	}
+	cleanup := latest(t)
+	in, err := rollouts.Input(context.Background(), tl.client, cleanup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := workflows.Leftover{Kind: workflows.LeftoverServer, Name: "ns2-next", ID: green["ns2-next"].ID, Action: "delete"}
+	if in.CleanUp == nil || !slices.Contains(in.CleanUp.Left, want) {
+		t.Errorf("cleanup after %s started with %+v, want %+v among what is left", api.RolloutID(run), in.CleanUp, want)
+	}
+	terminateBetweenRounds(t, cleanup)
+
+	sim.ClearFaults()
+	out, code := cli(t, c.URL, apiToken, "cleanup", "--id", api.RolloutID(cleanup), "--wait", "--poll", "200ms")
+	if code != 0 || !strings.Contains(out, "==> cleaned-up") {
+		t.Errorf("cleanup after the terminated cleanup %s: exit %d, want 0 and cleaned-up:\n%s", api.RolloutID(cleanup), code, out)
+	}
+	tl.assertOnly(t, "ns1", "ns2")
 }

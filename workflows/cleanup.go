@@ -238,16 +238,23 @@ func (r *rollout) leftovers() []Leftover {
 	}
 	// What an earlier run left stays listed, with its ID, until a cleanup
 	// deletes it, so that the next cleanup-only run deletes it too.
-	for _, l := range r.leftGreen {
-		i := slices.IndexFunc(out, func(o Leftover) bool { return o.Kind == LeftoverServer && o.Name == l.Name })
+	return AddLeft(out, r.leftGreen...)
+}
+
+// AddLeft adds to left each of more that it does not list yet, by kind
+// and name. One it lists without an ID takes the ID that more gives it:
+// a list by label would miss a server whose nameserver the fleet dropped.
+func AddLeft(left []Leftover, more ...Leftover) []Leftover {
+	for _, l := range more {
+		i := slices.IndexFunc(left, func(have Leftover) bool { return have.Kind == l.Kind && have.Name == l.Name })
 		switch {
 		case i < 0:
-			out = append(out, l)
-		case out[i].ID == 0:
-			out[i] = l
+			left = append(left, l)
+		case left[i].ID == 0:
+			left[i] = l
 		}
 	}
-	return out
+	return left
 }
 
 // cleanupOnly is a run started by a CleanupRequest: it loads the fleet,
