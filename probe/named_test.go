@@ -333,3 +333,21 @@ func TestGreenAnsweringANameTheZoneLacks(t *testing.T) {
 		t.Errorf("a green with an added wildcard: ok %v, reason %q", an.OK, an.Reason)
 	}
 }
+
+// probe.types may hold NSEC or KEY, which may stand beside a CNAME: named
+// answers them at a CNAME's name, written or a wildcard's, with NODATA
+// and does not follow it. Every green of an unsigned zone with a CNAME
+// failed such a check, the zone model expecting the chain.
+func TestTypesBesideACNAMEOnRealBIND(t *testing.T) {
+	text := exampleApex + "www A 192.0.2.10\nalias CNAME www\ngone CNAME nothere\n*.wc CNAME www\n"
+	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := Checks(z, Scope{Names: []string{"alias", "gone", "x.wc"}, Types: []string{"NSEC", "KEY", "SIG", "NXT", "A"}})
+	p := &Prober{Timeout: time.Second, Attempts: 2}
+	rep := p.Probe(context.Background(), startNamed(t, "example.com", text), []string{"udp"}, checks)
+	if !rep.OK {
+		t.Errorf("%d of %d checks failed: %+v", rep.Failed, len(checks), rep.Results)
+	}
+}

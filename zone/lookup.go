@@ -168,10 +168,17 @@ func (z *Zone) step(name string, qtype uint16) (a Answer, target string) {
 	if set := z.rrsets[rrKey{owner, qtype}]; len(set) > 0 || qtype == dns.TypeCNAME {
 		return Answer{Rcode: dns.RcodeSuccess, RRs: records(set, synth)}, ""
 	}
-	if cn := z.rrsets[rrKey{owner, dns.TypeCNAME}]; len(cn) > 0 {
+	if cn := z.rrsets[rrKey{owner, dns.TypeCNAME}]; len(cn) > 0 && !besideCNAME(qtype) {
 		return Answer{Rcode: dns.RcodeSuccess, RRs: records(cn[:1], synth)}, cn[0].(*dns.CNAME).Target
 	}
 	return Answer{Rcode: dns.RcodeSuccess}, ""
+}
+
+// besideCNAME says whether t may stand beside a CNAME (RFC 4035 §2.5,
+// RFC 3007): BIND answers a query for it from the name itself, NODATA
+// where it has none, and does not follow the CNAME.
+func besideCNAME(t uint16) bool {
+	return t == dns.TypeNSEC || t == dns.TypeKEY || t == dns.TypeSIG || t == dns.TypeRRSIG
 }
 
 // records is a zone's RRset (already canonical) as Records, with the

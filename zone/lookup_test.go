@@ -46,6 +46,23 @@ func TestLookupFollowsCNAME(t *testing.T) {
 	})
 }
 
+// NSEC, KEY, SIG and RRSIG may stand beside a CNAME (RFC 4035 §2.5, RFC
+// 3007), so BIND answers them from the name itself and does not follow
+// its CNAME, written or a wildcard's: NODATA where the name has none.
+// Other types, NXT among them, follow it.
+func TestLookupDoesNotFollowCNAMEForTypesBesideIt(t *testing.T) {
+	z := mustParse(t, cnameZone)
+	var cases []lookupCase
+	for _, qt := range []uint16{dns.TypeNSEC, dns.TypeKEY, dns.TypeSIG, dns.TypeRRSIG} {
+		cases = append(cases,
+			lookupCase{"alias.example.com.", qt, dns.RcodeSuccess, nil},
+			lookupCase{"x.w.example.com.", qt, dns.RcodeSuccess, nil},
+			lookupCase{"dang.example.com.", qt, dns.RcodeSuccess, nil})
+	}
+	cases = append(cases, lookupCase{"alias.example.com.", dns.TypeNXT, dns.RcodeSuccess, []string{"alias.example.com. 300 IN CNAME www.example.com."}})
+	checkLookups(t, z, cases)
+}
+
 func TestWarnings(t *testing.T) {
 	z := mustParse(t, cnameZone)
 	wantWarnings(t, z,
