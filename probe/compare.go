@@ -20,7 +20,10 @@ const RecursionCheckName = "dnsroll-recursion-check.invalid."
 type answers struct {
 	sets    []zone.RRset
 	replied []bool
-	serials map[string]uint32
+	// nxdomain marks the NXDOMAIN answers, whose sets carry no flag for
+	// it: see existence.
+	nxdomain []bool
+	serials  map[string]uint32
 }
 
 // collect turns observations into comparable answers: the answer
@@ -28,7 +31,7 @@ type answers struct {
 // NOERROR and NXDOMAIN, and an AA flag other than expected, become
 // flags ("rcode SERVFAIL"), so that they show up as differences too.
 func collect(checks []Check, obs []observed) *answers {
-	a := &answers{sets: make([]zone.RRset, len(obs)), replied: make([]bool, len(obs)), serials: map[string]uint32{}}
+	a := &answers{sets: make([]zone.RRset, len(obs)), replied: make([]bool, len(obs)), nxdomain: make([]bool, len(obs)), serials: map[string]uint32{}}
 	for i, o := range obs {
 		c := checks[i]
 		var flags []string
@@ -43,13 +46,16 @@ func collect(checks []Check, obs []observed) *answers {
 		}
 		rrs := o.got.RRs.Merge(o.got.Authority).Merge(o.got.Additional).Merge(zone.FromWire(o.sigs))
 		a.sets[i] = zone.RRset{Name: c.Name, Type: c.Type, RRs: rrs, Flags: flags}
-		a.replied[i] = o.replied
+		a.replied[i], a.nxdomain[i] = o.replied, o.got.Rcode == dns.RcodeNameError
 		if o.soa {
 			a.serials[o.zone] = o.serial
 		}
 	}
 	return a
 }
+
+// nx reports whether the answer to check i was NXDOMAIN.
+func (a *answers) nx(i int) bool { return i < len(a.nxdomain) && a.nxdomain[i] }
 
 // complete reports whether every baseline server answered every query.
 func complete(base map[string]*answers) bool {
@@ -74,8 +80,8 @@ func complete(base map[string]*answers) bool {
 // earlier revision deployed it) and zone transfers are closed, so names
 // and types that only blue has are seen only when probe.names or
 // probe.types list them; the SOA serial check still catches a blue that
-// is ahead. Differences in the RCODE (other than NOERROR against
-// NXDOMAIN with no records) and a missing AA flag count as differences.
+// is ahead. Differences in the RCODE and a missing AA flag count as
+// differences (see existence for NOERROR against NXDOMAIN).
 func compare(rep *Report, checks []Check, got, base *answers, bname string, s Settings) (problem, note string) {
 	type side struct {
 		old, new []zone.RRset
@@ -92,7 +98,8 @@ func compare(rep *Report, checks []Check, got, base *answers, bname string, s Se
 			z.skipped = append(z.skipped, i)
 			continue
 		}
-		z.old, z.new = append(z.old, base.sets[i]), append(z.new, got.sets[i])
+		o, n := existence(base.sets[i], got.sets[i], base.nx(i), got.nx(i))
+		z.old, z.new = append(z.old, o), append(z.new, n)
 	}
 	var comps []Comparison
 	var differs []bool
@@ -138,6 +145,27 @@ func compare(rep *Report, checks []Check, got, base *answers, bname string, s Se
 		}
 	}
 	return problem, note
+}
+
+// existence flags the RCODEs of two answers with the same records (none,
+// or a CNAME chain) where one is NXDOMAIN and the other NOERROR: one
+// server says that the name does not exist, the other that it holds other
+// types, such as a TXT at a name of probe.names asked for A. Answers whose
+// records differ show a name added or removed already, and stay as they
+// are.
+func existence(old, new zone.RRset, oldNX, newNX bool) (zone.RRset, zone.RRset) {
+	if oldNX == newNX || !old.RRs.Equal(new.RRs) {
+		return old, new
+	}
+	flag := func(s zone.RRset, nx bool) zone.RRset {
+		rc := dns.RcodeSuccess
+		if nx {
+			rc = dns.RcodeNameError
+		}
+		s.Flags = append(slices.Clip(s.Flags), "rcode "+rcode(rc))
+		return s
+	}
+	return flag(old, oldNX), flag(new, newNX)
 }
 
 // bound keeps every comparison while there are at most n, else the n

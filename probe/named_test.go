@@ -351,3 +351,28 @@ func TestTypesBesideACNAMEOnRealBIND(t *testing.T) {
 		t.Errorf("%d of %d checks failed: %+v", rep.Failed, len(checks), rep.Results)
 	}
 }
+
+// A name of probe.names that green's zone file lacks is asked for A, and
+// blue, which holds only a TXT there, answers it NOERROR with no records:
+// green's NXDOMAIN says the name and its TXT are gone, a difference from
+// blue, where the two empty answers compared equal and the TXT's removal
+// passed. A name green adds is still reported as added, and two servers
+// that both answer NXDOMAIN still agree.
+func TestGreenDenyingANameBlueHolds(t *testing.T) {
+	text := exampleApex + "www A 192.0.2.10\n"
+	greenText := text + "new A 192.0.2.20\n"
+	z, err := zone.Parse(strings.NewReader(greenText), "example.com", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue := startNamed(t, "example.com", text+`_dmarc TXT "v=DMARC1; p=none"`+"\n")
+	green := startNamed(t, "example.com", greenText)
+	p := &Prober{Timeout: time.Second, Attempts: 2}
+	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}},
+		BaselineRole: "blue", Checks: Checks(z, Scope{All: true, Names: []string{"_dmarc", "nope"}}), Serials: map[string]uint32{"example.com": 7}}
+	an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	want := "differs from blue ns1: added new.example.com. A: [] → [192.0.2.20]; changed _dmarc.example.com. A: [; rcode NOERROR] → [; rcode NXDOMAIN] ("
+	if an.OK || !strings.Contains(an.Reason, want) {
+		t.Errorf("green without blue's _dmarc: ok %v, reason %q\nwant it to hold %q", an.OK, an.Reason, want)
+	}
+}
