@@ -175,8 +175,9 @@ func (z *Zone) step(name string, qtype uint16) (a Answer, target string) {
 }
 
 // besideCNAME says whether t may stand beside a CNAME (RFC 4035 §2.5,
-// RFC 3007): BIND answers a query for it from the name itself, NODATA
-// where it has none, and does not follow the CNAME.
+// RFC 3007): DNSSEC's signatures and denial, and KEY. BIND loads them
+// there and answers a query for them from the name itself, NODATA where
+// it has none, without following the CNAME.
 func besideCNAME(t uint16) bool {
 	return t == dns.TypeNSEC || t == dns.TypeKEY || t == dns.TypeSIG || t == dns.TypeRRSIG
 }
@@ -217,12 +218,6 @@ func (z *Zone) wildcardFor(name string) string {
 	return ""
 }
 
-// dnssecType says whether t is DNSSEC's own data, which RFC 4035 §2.5
-// puts beside a CNAME: its signatures and its denial of other types.
-func dnssecType(t uint16) bool {
-	return t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3
-}
-
 // Warnings lists things that load in BIND and named-checkzone but break
 // answers: out-of-zone data BIND ignored, an MX, SRV or NS that BIND
 // finds names a CNAME (illegal, RFC 2181 §10.3), CNAME loops and chains
@@ -242,7 +237,7 @@ func (z *Zone) Warnings(max int) []string {
 		if len(cn) == 0 || z.Delegated(name) {
 			continue
 		}
-		if slices.ContainsFunc(z.Types(name), func(t uint16) bool { return t != dns.TypeCNAME && !dnssecType(t) }) {
+		if slices.ContainsFunc(z.Types(name), func(t uint16) bool { return t != dns.TypeCNAME && !besideCNAME(t) }) {
 			out = append(out, fmt.Sprintf("%s has a CNAME and other data", name))
 		}
 		a := z.Lookup(name, dns.TypeA)

@@ -247,6 +247,21 @@ func TestNoCNAMEWarningForItsSignatures(t *testing.T) {
 	}
 }
 
+// A KEY may stand beside a CNAME (RFC 3007), and named loads one: no
+// "CNAME and other data" warning for it, and a query for KEY there is
+// answered with it.
+func TestNoCNAMEWarningForAKeyBesideIt(t *testing.T) {
+	z := mustParse(t, cnameZone+"alias KEY 256 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==\n")
+	for _, w := range z.Warnings(10) {
+		if strings.HasPrefix(w, "alias.example.com.") {
+			t.Errorf("warning %q", w)
+		}
+	}
+	if a := z.Lookup("alias.example.com.", dns.TypeKEY); len(a.RRs) != 1 || a.RRs[0].Header().Rrtype != dns.TypeKEY {
+		t.Errorf("KEY at alias: %q", a.RRs.Strings())
+	}
+}
+
 func TestWarningsNameTargetsMissingFromTheZone(t *testing.T) {
 	z := mustParse(t, apex+`@    MX   10 mail.example.com
 @    MX   20 mx
