@@ -430,9 +430,10 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 			}
 		}
 		// What the integrity checks found illegal and named loads anyway:
-		// an MX, SRV or NS that names a CNAME.
+		// an MX, SRV or NS that names a CNAME, and a delegation to a name
+		// below it without glue, which no resolver can follow.
 		for _, l := range summary {
-			if strings.HasSuffix(l, "(illegal)") {
+			if strings.HasSuffix(l, "(illegal)") || strings.Contains(l, "has no REQUIRED GLUE") {
 				notes = append(notes, filename+": "+l)
 			}
 		}

@@ -562,7 +562,9 @@ func TestDuplicatesAsWireData(t *testing.T) {
 
 // BIND loads an MX, SRV or NS that names a CNAME, saying it is illegal
 // (RFC 2181 §10.3): a delegation to one is lame to many resolvers, so
-// the warning reaches the operator.
+// the warning reaches the operator. So does a delegation to a name
+// below it without an address (glue), which named loads with an error
+// and no resolver can follow.
 func TestParseKeepsBINDIntegrityWarnings(t *testing.T) {
 	z := mustParse(t, `$TTL 300
 @ SOA ns hm 1 2 3 4 5
@@ -571,9 +573,11 @@ ns A 192.0.2.53
 mx MX 10 alias
 sub NS alias
 alias CNAME ns
+noglue NS ns.noglue
 `)
 	got := strings.Join(z.Warnings(10), "\n")
-	for _, want := range []string{"mx.example.com/MX 'alias.example.com' is a CNAME (illegal)", "sub.example.com/NS 'alias.example.com' is a CNAME (illegal)"} {
+	for _, want := range []string{"mx.example.com/MX 'alias.example.com' is a CNAME (illegal)", "sub.example.com/NS 'alias.example.com' is a CNAME (illegal)",
+		"noglue.example.com/NS 'ns.noglue.example.com' has no REQUIRED GLUE address records (A or AAAA)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("warnings %q, want one with %q", got, want)
 		}
