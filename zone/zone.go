@@ -101,6 +101,9 @@ func ParseFile(path, origin string) (*Zone, error) {
 	return Parse(f, origin, path)
 }
 
+// utf8BOM is the byte order mark that some editors put at a file's start.
+var utf8BOM = []byte("\ufeff")
+
 var (
 	lineRE = regexp.MustCompile(` at line: (\d+):\d+$`)
 	// includeRE finds a $INCLUDE at a line's start: after a newline or a
@@ -136,6 +139,9 @@ func parse(r io.Reader, origin, filename string, compileIt bool) (*Zone, error) 
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return fail(0, "%v", err)
+	}
+	if bytes.HasPrefix(data, utf8BOM) {
+		return fail(1, "the file begins with a UTF-8 byte order mark (EF BB BF), which BIND reads as part of its first line and refuses: save the file without it")
 	}
 	if loc := includeRE.FindSubmatchIndex(data); loc != nil {
 		return fail(bytes.Count(data[:loc[2]], []byte("\n"))+1, "$INCLUDE is not allowed: a zone file may not read other files on the worker; put the records it names in this file")

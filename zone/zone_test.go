@@ -206,6 +206,10 @@ func TestParseErrors(t *testing.T) {
 		{"NS without a trailing dot", "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n NS ns.example.com\nns A 192.0.2.53\n",
 			"NS 'ns.example.com.example.com' has no address records (A or AAAA) (ns.example.com.example.com: a name without a trailing dot is relative to the zone; end it with a dot: ns.example.com.)"},
 		{"SOA not at apex", "$TTL 60\nwww SOA ns hm 1 2 3 4 5\n", "zone example.com: db.example:2: SOA record not at top of zone"},
+		// Windows editors save one; BIND reads it into the first line and
+		// refuses the file with "unexpected end of input", whatever that
+		// line holds.
+		{"byte order mark", "\ufeff" + head, "zone example.com: db.example:1: the file begins with a UTF-8 byte order mark (EF BB BF), which BIND reads as part of its first line and refuses: save the file without it"},
 		{"CNAME and other data", head + "www CNAME ns\nwww TXT x\n", "zone example.com: db.example:6: www.example.com: CNAME and other data"},
 		// named loads this; miekg/dns refuses IPv4-mapped hints (RFC 9460 §7.3
 		// says clients ignore them). The message names the record.
