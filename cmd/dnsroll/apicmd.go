@@ -60,6 +60,7 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 		// not pass in CI.
 		return fmt.Errorf("no %s command given", group)
 	}
+	args = helpAsFlag(args)
 	if isHelp(args[0]) || args[0] == "help" {
 		fmt.Fprint(std.out, usage)
 		return nil

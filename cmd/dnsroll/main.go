@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -86,6 +87,7 @@ func run(ctx context.Context, std streams, args []string) error {
 		usage(std.err)
 		return errors.New("no command given")
 	}
+	args = helpAsFlag(args)
 	if isHelp(args[0]) || args[0] == "help" {
 		// Asked for: to stdout, so that `dnsroll --help | less` works.
 		usage(std.out)
@@ -101,7 +103,7 @@ func run(ctx context.Context, std streams, args []string) error {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "dnsroll: zero-downtime blue-green rollouts of authoritative DNS servers.")
-	fmt.Fprintln(w, "\nUsage: dnsroll <command> [flags]   (dnsroll <command> --help for its flags; dnsroll --version)\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: dnsroll <command> [flags]   (dnsroll help <command>, or dnsroll <command> --help, for its flags; dnsroll --version)\n\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -239,6 +241,16 @@ func (o *flagOutput) Write(p []byte) (int, error) {
 		return o.std.out.Write(p)
 	}
 	return o.std.err.Write(p)
+}
+
+// helpAsFlag turns `help CMD...` into `CMD... --help`, as in `dnsroll help
+// rollout start` or `dnsroll rollout help start`; other args are returned
+// as they are, `help` alone too.
+func helpAsFlag(args []string) []string {
+	if len(args) > 1 && args[0] == "help" {
+		return append(slices.Clone(args[1:]), "--help")
+	}
+	return args
 }
 
 // isHelp says whether arg asks for help, as the flag package reads it.
