@@ -285,6 +285,12 @@ func (c *apiCmd) statusFlags(fs *flag.FlagSet, wait string, target func() (strin
 			// Standard output stays one JSON document, the run as it
 			// ended; the progress goes to standard error.
 			followed, ferr := follow(ctx, id, *poll)
+			if ctx.Err() != nil {
+				// Interrupted: the run has not ended, and a read with
+				// ctx would only add an error to the one that says how
+				// to follow it again.
+				return ferr
+			}
 			if _, err := show(ctx, cmp.Or(followed, id)); err != nil {
 				return errors.Join(ferr, err)
 			}

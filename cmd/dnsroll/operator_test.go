@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // `dnsroll help CMD [SUB]` and `dnsroll GROUP help SUB` print that
@@ -31,5 +34,27 @@ func TestCLIHelpNamesACommand(t *testing.T) {
 		if code != tc.code || other != "" || !strings.Contains(printed, tc.want) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errOut, tc.code, tc.want)
 		}
+	}
+}
+
+// Ctrl-C while status --follow --json follows a run says once that the
+// run goes on and how to follow it, as without --json: no second error
+// from reading the run with the interrupted context, and no JSON of a run
+// that has not ended.
+func TestCLIFollowJSONInterrupted(t *testing.T) {
+	newFakeAPI(t, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	var out, errOut bytes.Buffer
+	err := run(ctx, streams{out: &out, err: &errOut}, []string{"rollout", "status", "--id", "rollout-lab:r1", "--json", "--follow", "--poll", "100ms"})
+	code := report(&errOut, err)
+	if code != 1 || out.Len() != 0 {
+		t.Errorf("exit %d, stdout %q; want exit 1 and nothing on stdout", code, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "dnsroll: stopped following rollout-lab:r1; it goes on: dnsroll rollout status --id rollout-lab:r1 --follow") ||
+		strings.Contains(errOut.String(), "canceled") {
+		t.Errorf("stderr:\n%s\nwant it to end in one line saying the rollout goes on, and no other error", errOut.String())
 	}
 }
