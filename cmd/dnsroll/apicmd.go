@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -99,7 +100,25 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v (flags go before them? see --help)", fs.Args())
 	}
-	return run(ctx)
+	return tokenRefused(run(ctx), c.client)
+}
+
+// tokenRefused is err, or for the API's 401 an error that says what to
+// check: the API's own message names the header, which the CLI user never
+// sets, and not the API that refused it.
+func tokenRefused(err error, c api.Client) error {
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
+		return err
+	}
+	where := "the API"
+	if base, berr := c.BaseURL(); berr == nil {
+		where += " at " + base.Redacted()
+	}
+	if c.Token == "" {
+		return fmt.Errorf("%s wants a token (401: %s): no token was sent: set $DNSROLL_API_TOKEN (or --token)", where, e.Body.Message)
+	}
+	return fmt.Errorf("%s refused the token (401: %s): check $DNSROLL_API_TOKEN (or --token) against the token the API was started with", where, e.Body.Message)
 }
 
 // idArgument takes a first argument as --id, for the commands that have

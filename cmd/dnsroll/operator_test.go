@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dnsroll/dnsroll/api"
 )
 
 // `dnsroll help CMD [SUB]` and `dnsroll GROUP help SUB` print that
@@ -56,5 +59,31 @@ func TestCLIFollowJSONInterrupted(t *testing.T) {
 	if !strings.HasPrefix(last, "dnsroll: stopped following rollout-lab:r1; it goes on: dnsroll rollout status --id rollout-lab:r1 --follow") ||
 		strings.Contains(errOut.String(), "canceled") {
 		t.Errorf("stderr:\n%s\nwant it to end in one line saying the rollout goes on, and no other error", errOut.String())
+	}
+}
+
+// A 401 from the API names what to check: the token the CLI sends, from
+// $DNSROLL_API_TOKEN or --token, or that it sent none; and the API it
+// asked. The token itself is not shown.
+func TestCLIUnauthorizedNamesTheToken(t *testing.T) {
+	srv := httptest.NewServer(api.New(api.Config{Token: "the-right-token-0123"}).Handler())
+	t.Cleanup(srv.Close)
+	t.Setenv("DNSROLL_API_URL", srv.URL)
+	for _, tc := range []struct {
+		token string
+		want  string
+	}{
+		{"a-wrong-token-4567", "check $DNSROLL_API_TOKEN (or --token)"},
+		{"", "no token was sent: set $DNSROLL_API_TOKEN (or --token)"},
+	} {
+		t.Setenv("DNSROLL_API_TOKEN", tc.token)
+		out, errOut, code := cli(t, "rollout", "list")
+		if code != 1 || out != "" || strings.Count(strings.TrimSpace(errOut), "\n") != 0 ||
+			!strings.Contains(errOut, tc.want) || !strings.Contains(errOut, srv.URL) || !strings.Contains(errOut, "401") {
+			t.Errorf("token %q: exit %d, stdout %q, stderr %q; want exit 1 and one line naming %s, the API and 401", tc.token, code, out, errOut, tc.want)
+		}
+		if tc.token != "" && strings.Contains(errOut, tc.token) {
+			t.Errorf("stderr %q shows the token", errOut)
+		}
 	}
 }
