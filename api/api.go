@@ -6,14 +6,18 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -172,14 +176,41 @@ func New(cfg Config) *Server {
 
 // Handler builds the router.
 func (s *Server) Handler() http.Handler {
-	r := chi.NewRouter()
-	r.Use(requestID, s.logRequests, s.metrics.middleware, s.recoverPanics)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+	mux := chi.NewRouter()
+	// HEAD is served wherever GET is, as HTTP wants (a monitor's HEAD
+	// /healthz); the server sends no body.
+	mux.Use(requestID, s.logRequests, s.metrics.middleware, s.recoverPanics, middleware.GetHead)
+	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+	mux.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		allow := allowed(mux, r)
+		w.Header().Set("Allow", allow)
+		s.fail(w, r, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
 	})
+	s.route(mux)
+	return mux
+}
+
+// allowed lists the methods routes serves on r's path, for a 405's Allow
+// header (which HTTP requires): HEAD wherever GET is.
+func allowed(routes chi.Routes, r *http.Request) string {
+	path := cmp.Or(r.URL.RawPath, r.URL.Path)
+	var methods []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		served := routes.Match(chi.NewRouteContext(), m, path)
+		if m == http.MethodHead {
+			served = slices.Contains(methods, http.MethodGet)
+		}
+		if served {
+			methods = append(methods, m)
+		}
+	}
+	return strings.Join(methods, ", ")
+}
+
+// route registers the API's routes on r.
+func (s *Server) route(r chi.Router) {
 
 	// Probes, scrapers and API clients fetch these without a token.
 	r.Get("/healthz", s.healthz)
@@ -205,7 +236,6 @@ func (s *Server) Handler() http.Handler {
 		s.routeLB(r, LBUpdates, createLB(s, LBUpdates, s.validateLBUpdate, lbUpdateInput), s.getLBUpdate)
 		s.routeLB(r, LBReplacements, createLB(s, LBReplacements, s.validateLBReplace, lbReplaceInput), s.getLBReplacement)
 	})
-	return r
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
