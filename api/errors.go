@@ -77,7 +77,14 @@ func StatusCode(code string) int {
 // a generic message with the request ID to look them up by.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
-	if !errors.As(err, &he) && temporalUnreachable(err) {
+	if !errors.As(err, &he) && r.Context().Err() != nil {
+		// The client hung up (Ctrl-C on a plan or a --wait): whatever
+		// the backend said after that is no fault of the API's, and no
+		// one reads the answer.
+		s.log.Info("client went away", "request_id", RequestID(r.Context()), "error", err)
+		he = errorf(statusClientClosed, codeCanceled, "the client closed the request")
+	}
+	if he == nil && temporalUnreachable(err) {
 		s.log.Error("Temporal did not answer", "request_id", RequestID(r.Context()), "error", err)
 		w.Header().Set("Retry-After", "5")
 		he = errorf(http.StatusServiceUnavailable, codeUnavailable, "Temporal did not answer; try again (the API's log has the details under this request_id)")
@@ -97,6 +104,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeJSON(w, he.status, body)
 }
+
+// statusClientClosed is the status a request gets when its client hung
+// up before the answer (nginx's 499): for the log and the metrics, which
+// should not count it as a server error.
+const statusClientClosed = 499
 
 // temporalUnreachable reports whether err is Temporal's frontend not
 // answering (down, restarting, overloaded), which a retry may clear: not

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +63,30 @@ func TestHeadAnswersAsGet(t *testing.T) {
 		if rec.Code != tt.want {
 			t.Errorf("HEAD %s (auth %q): %d, want %d as GET", tt.path, tt.auth, rec.Code, tt.want)
 		}
+	}
+}
+
+// A client that hangs up mid-request (Ctrl-C on `dnsroll rollout plan`
+// or --wait) is no fault of the API: the backend's error that follows is
+// not logged as an error nor counted as a 500, which would page whoever
+// watches the API's 5xx rate; it is counted as 499, as nginx does.
+func TestClientGoneIsNoServerError(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.fake.listErr = fmt.Errorf("list rollouts: %w", context.Canceled)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/rollouts", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	ts.h.ServeHTTP(rec, r)
+	if rec.Code != 499 {
+		t.Errorf("status %d, want 499", rec.Code)
+	}
+	if strings.Contains(ts.log.String(), `"level":"ERROR"`) {
+		t.Errorf("logged as an error:\n%s", ts.log)
+	}
+	metrics := ts.do(t, "GET", "/metrics", "", "")
+	if want := `dnsroll_api_requests_total{code="499",method="GET",route="/rollouts"} 1`; !strings.Contains(metrics.Body.String(), want) {
+		t.Errorf("metrics lack %s:\n%s", want, metrics.Body)
 	}
 }

@@ -145,10 +145,12 @@ func (t *Temporal) Read(ctx context.Context, k Kind, run rollouts.Run, status an
 }
 
 // codeUnavailable is the error code of a run that no worker answers for,
-// and codeTimeout of a plan that did not finish in time.
+// codeTimeout of a plan that did not finish in time, and codeCanceled of
+// a request whose client hung up (statusClientClosed).
 const (
 	codeUnavailable = "unavailable"
 	codeTimeout     = "timeout"
+	codeCanceled    = "canceled"
 )
 
 // noWorker is a 503 for a run whose status query went unanswered: Temporal
