@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -100,7 +101,18 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v (flags go before them? see --help)", fs.Args())
 	}
-	return tokenRefused(run(ctx), c.client)
+	return apiUnreachable(tokenRefused(run(ctx), c.client))
+}
+
+// apiUnreachable is err, or for an API that could not be dialled (nothing
+// listens there, its name does not resolve) err with where the URL came
+// from.
+func apiUnreachable(err error) error {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return err
+	}
+	return fmt.Errorf("%w (is dnsroll api running there? Its URL is --api-url or $DNSROLL_API_URL)", err)
 }
 
 // tokenRefused is err, or for the API's 401 an error that says what to

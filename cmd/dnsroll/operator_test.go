@@ -87,3 +87,17 @@ func TestCLIUnauthorizedNamesTheToken(t *testing.T) {
 		}
 	}
 }
+
+// An API that cannot be reached (nothing listens there, or its name does
+// not resolve) is one line naming the URL and where the CLI took it from.
+func TestCLIUnreachableAPINamesTheSetting(t *testing.T) {
+	t.Setenv("DNSROLL_API_TOKEN", "a-token-0123456789")
+	for _, url := range []string{"http://127.0.0.1:1", "http://nosuch.invalid:8080"} {
+		t.Setenv("DNSROLL_API_URL", url)
+		out, errOut, code := cli(t, "rollout", "list")
+		if code != 1 || out != "" || strings.Count(strings.TrimSpace(errOut), "\n") != 0 ||
+			!strings.Contains(errOut, url) || !strings.Contains(errOut, "--api-url or $DNSROLL_API_URL") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and one line naming the URL and --api-url or $DNSROLL_API_URL", url, code, out, errOut)
+		}
+	}
+}
