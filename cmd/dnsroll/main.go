@@ -116,6 +116,16 @@ func usage(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-8s %s\n", n, c.summary)
 	}
+	fmt.Fprintf(w, `
+Exit status:
+  0 success
+  1 an error: a usage mistake, a refusal (a 4xx), the API or Temporal out of reach,
+    or --wait/--follow interrupted (Ctrl-C) or giving up (the run goes on)
+  %d a followed run (--wait, --follow) ended without succeeding, with blue, or the
+    old load balancers, serving and nothing to undo
+  %d a followed run needs a person: cleanup-failed, failed past its point of no
+    return, or its workflow ended mid-way (terminated)
+`, exitStopped, exitNeedsHands)
 	fmt.Fprintln(w, "\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH,\nTEMPORAL_TLS_CLIENT_KEY_PATH, LINODE_TOKEN, DNSROLL_LINODE_URL, DNSROLL_API_URL, DNSROLL_API_TOKEN (see README.md).")
 }
 

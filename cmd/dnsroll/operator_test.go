@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -100,4 +101,13 @@ func TestCLIUnreachableAPINamesTheSetting(t *testing.T) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and one line naming the URL and --api-url or $DNSROLL_API_URL", url, code, out, errOut)
 		}
 	}
+}
+
+// dnsroll --help says what each exit status means, the ones of a followed
+// run included, so that a CI script can tell a run rolled back from a
+// typo without the README.
+func TestCLIUsageNamesExitStatuses(t *testing.T) {
+	out, _, _ := cli(t, "--help")
+	wantAll(t, "dnsroll --help", out, "Exit status:", "0 ", "1 ",
+		fmt.Sprintf("%d a followed run", exitStopped), fmt.Sprintf("%d a followed run", exitNeedsHands))
 }
