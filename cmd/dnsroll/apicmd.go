@@ -104,6 +104,24 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	return apiUnreachable(tokenRefused(run(ctx), c.client))
 }
 
+// unanswered is err from a request that changes something (a start, a
+// signal); or, when the request ended before the API answered (Ctrl-C, a
+// CI job cancelled, a timeout), an error that says it may have been done
+// and how to look at the run id of group, where Go's "context canceled"
+// says neither.
+func unanswered(ctx context.Context, err error, group, id string) error {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("interrupted before the API answered, so it may have been done: look with dnsroll %s status --id %s", group, id)
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w: the API did not answer in time, so it may have been done: look with dnsroll %s status --id %s", err, group, id)
+	}
+	return err
+}
+
 // apiUnreachable is err, or for an API that could not be dialled (nothing
 // listens there, its name does not resolve) err with where the URL came
 // from.
@@ -166,7 +184,7 @@ func isSet(fs *flag.FlagSet, name string) bool {
 
 // signalFlags registers a signal's flags (--id, --reason, --by, and
 // approve's --gate); send sends it and returns the ID of the run it went
-// to.
+// to, or on an error the ID it was sent to.
 func (c *apiCmd) signalFlags(fs *flag.FlagSet, group, name string, send func(context.Context, api.SignalRequest) (string, error)) func(context.Context) error {
 	var in api.SignalRequest
 	fs.StringVar(&c.id, "id", "", "ID, or give it as the argument (default: the fleet's latest)")
@@ -180,7 +198,7 @@ func (c *apiCmd) signalFlags(fs *flag.FlagSet, group, name string, send func(con
 		}
 		id, err := send(ctx, in)
 		if err != nil {
-			return err
+			return unanswered(ctx, err, group, id)
 		}
 		fmt.Fprintf(c.out, "sent %s to %s; follow it with: dnsroll %s status --id %s\n", name, id, group, id)
 		return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -156,7 +157,7 @@ func (c *lbCmd) signal(fs *flag.FlagSet, name string) func(context.Context) erro
 		if acc.Warning != "" {
 			fmt.Fprintln(c.stderr, "warning:", acc.Warning)
 		}
-		return acc.ID, err
+		return cmp.Or(acc.ID, id), err
 	})
 }
 
@@ -175,7 +176,7 @@ func (c *lbCmd) startFlags(fs *flag.FlagSet, k api.Kind, reason, by *string, sta
 		}
 		started, err := start(ctx)
 		if err != nil {
-			return err
+			return unanswered(ctx, err, "lb", k.ID(c.fleet))
 		}
 		fmt.Fprintf(c.out, "started %s %s\n", k.Noun, started.ID)
 		c.printWebUI(started.Links.WebUI)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -110,4 +112,38 @@ func TestCLIUsageNamesExitStatuses(t *testing.T) {
 	out, _, _ := cli(t, "--help")
 	wantAll(t, "dnsroll --help", out, "Exit status:", "0 ", "1 ",
 		fmt.Sprintf("%d a followed run", exitStopped), fmt.Sprintf("%d a followed run", exitNeedsHands))
+}
+
+// Ctrl-C (or a CI job cancelled) while a start or a signal waits for the
+// API's answer leaves the operator not knowing whether it was done: the
+// error says it may have been, and how to look, rather than Go's
+// "context canceled".
+func TestCLIInterruptedChangeSaysHowToLook(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The server sees the client hang up once the body is read.
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("DNSROLL_API_URL", srv.URL)
+	t.Setenv("DNSROLL_API_TOKEN", "a-token-0123456789")
+	for _, tc := range []struct {
+		args []string
+		look string
+	}{
+		{[]string{"rollout", "start", "--fleet", "lab", "--revision", "B", "--wait"}, "dnsroll rollout status --id rollout-lab"},
+		{[]string{"rollout", "retry", "--id", "rollout-lab:r1"}, "dnsroll rollout status --id rollout-lab"},
+		{[]string{"rollout", "abort", "--fleet", "lab"}, "dnsroll rollout status --id rollout-lab"},
+		{[]string{"lb", "abort", "--fleet", "lab", "--update"}, "dnsroll lb status --id lbupdate-lab"},
+		{[]string{"lb", "update", "--fleet", "lab", "--kind", "config"}, "dnsroll lb status --id lbupdate-lab"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		var out, errOut bytes.Buffer
+		code := report(&errOut, run(ctx, streams{out: &out, err: &errOut}, tc.args))
+		cancel()
+		if code != 1 || !strings.Contains(errOut.String(), "may have been done") || !strings.Contains(errOut.String(), tc.look) ||
+			strings.Count(strings.TrimSpace(errOut.String()), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and one line saying it may have been done and to look with %s", tc.args, code, errOut.String(), tc.look)
+		}
+	}
 }

@@ -73,7 +73,7 @@ func runRollout(ctx context.Context, std streams, args []string) error {
 				if acc.Warning != "" {
 					fmt.Fprintln(c.stderr, "warning:", acc.Warning)
 				}
-				return acc.ID, err
+				return cmp.Or(acc.ID, id), err
 			})
 		case "retry":
 			return c.retryFlags(fs)
@@ -214,7 +214,7 @@ func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 			fmt.Fprintf(c.stderr, "dnsroll: %v; retrying in %s\n", err, wait.Round(time.Millisecond))
 		}})
 		if err != nil {
-			return err
+			return unanswered(ctx, err, "rollout", workflows.WorkflowID(req.Fleet))
 		}
 		fmt.Fprintf(c.out, "started %s (revision %s)\n", started.ID, orNone(started.Revision))
 		c.printWebUI(started.Links.WebUI)
@@ -373,7 +373,7 @@ func (c *apiCmd) cleanupFlags(fs *flag.FlagSet) func(context.Context) error {
 		}
 		started, err := c.client.Cleanup(ctx, id, in)
 		if err != nil {
-			return err
+			return unanswered(ctx, err, "rollout", workflowOf(id))
 		}
 		fmt.Fprintf(c.out, "cleaning up after %s as %s\n", id, started.ID)
 		return then(ctx, started.ID, c.follow)
@@ -452,11 +452,18 @@ func (c *apiCmd) retryFlags(fs *flag.FlagSet) func(context.Context) error {
 		}
 		started, err := c.client.Retry(ctx, id, *force)
 		if err != nil {
-			return err
+			return unanswered(ctx, err, "rollout", workflowOf(id))
 		}
 		fmt.Fprintf(c.out, "retried %s as %s (revision %s)\n", id, started.ID, orNone(started.Revision))
 		return then(ctx, started.ID, c.follow)
 	}
+}
+
+// workflowOf is the workflow ID of run ID id: a retry or a cleanup starts
+// a new run of it, its latest.
+func workflowOf(id string) string {
+	wf, _, _ := strings.Cut(id, ":")
+	return wf
 }
 
 func orNone(s string) string {
