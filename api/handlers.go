@@ -443,6 +443,9 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if ro.unanswered != nil {
+		ro.Warning = ro.unanswered.Error()
+	}
 	writeJSON(w, http.StatusOK, ro)
 }
 

@@ -23,6 +23,10 @@ type Rollout struct {
 	State string `json:"state"`
 	workflows.Status
 	Links Links `json:"links"`
+	// Warning says, for GET of a running rollout, that no worker answered
+	// its status query: the status is what Temporal recorded (the phase,
+	// no steps), and nothing moves until a worker runs.
+	Warning string `json:"warning,omitempty"`
 	// unanswered is set when no worker answered the status query of an
 	// open run: Status is then what Temporal recorded, which says the
 	// phase but not the approval gate.

@@ -29,6 +29,17 @@ type apiCmd struct {
 	fleet    string
 	id       string
 	asJSON   bool
+	// warned is the API's warning about the run last printed.
+	warned string
+}
+
+// warn prints the API's warning about a run (no worker answers for it)
+// on stderr, once until it changes: following reads the run every poll.
+func (c *apiCmd) warn(warning string) {
+	if warning != "" && warning != c.warned {
+		fmt.Fprintln(c.stderr, "warning:", warning)
+	}
+	c.warned = warning
 }
 
 // describe is sub's entry in usage, a group's command list ("  sub  what

@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/workflows"
 )
 
 // `dnsroll help CMD [SUB]` and `dnsroll GROUP help SUB` print that
@@ -145,5 +148,28 @@ func TestCLIInterruptedChangeSaysHowToLook(t *testing.T) {
 			strings.Count(strings.TrimSpace(errOut.String()), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q; want exit 1 and one line saying it may have been done and to look with %s", tc.args, code, errOut.String(), tc.look)
 		}
+	}
+}
+
+// A running rollout no worker answers for is said to be so, on stderr,
+// by status and once by --wait/--follow: otherwise they show the phase
+// it started in, and wait, without a word about why nothing moves.
+func TestCLISaysNoWorkerAnswers(t *testing.T) {
+	const warning = "no worker answered the status query of rollout rollout-lab:r1: is a worker running on task queue dnsroll?"
+	var reads atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ro := api.Rollout{ID: "rollout-lab:r1", WorkflowID: "rollout-lab", RunID: "r1", State: "running", Warning: warning,
+			Status: workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhasePlanning, StartedAt: time.Now()}}}
+		if reads.Add(1) > 3 {
+			ro.State, ro.Phase, ro.Warning, ro.EndedAt = "completed", workflows.PhaseSucceeded, "", time.Now()
+		}
+		_ = json.NewEncoder(w).Encode(ro)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("DNSROLL_API_URL", srv.URL)
+	t.Setenv("DNSROLL_API_TOKEN", "a-token-0123456789")
+	out, errOut, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1", "--follow", "--poll", "100ms")
+	if code != 0 || strings.Count(errOut, warning) != 1 || strings.Contains(out, warning) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 0 and the warning once, on stderr", code, out, errOut)
 	}
 }

@@ -233,7 +233,10 @@ func (c *apiCmd) follow(ctx context.Context, id string, poll time.Duration) (str
 			id = ro.ID
 		}
 		return ro, ro.State, err
-	}), func(ro api.Rollout) { p.Update(ro.Status) })
+	}), func(ro api.Rollout) {
+		c.warn(ro.Warning)
+		p.Update(ro.Status)
+	})
 	if err != nil {
 		return id, followError("rollout", id, err)
 	}
@@ -307,6 +310,9 @@ func followedExit(st workflows.Status) int {
 // status prints the rollout id names and returns its ID.
 func (c *apiCmd) status(ctx context.Context, id string) (string, error) {
 	ro, err := c.client.Get(ctx, id)
+	if err == nil {
+		c.warn(ro.Warning)
+	}
 	if err != nil || c.asJSON {
 		return ro.ID, c.printJSON(ro, err)
 	}
