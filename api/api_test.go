@@ -119,6 +119,16 @@ func TestRouter(t *testing.T) {
 		{name: "start not an object", method: "POST", path: "/rollouts", body: `["lab"]`, auth: bearer, want: 400, field: "body"},
 		{name: "start empty body", method: "POST", path: "/rollouts", auth: bearer, want: 400, field: "body"},
 		{name: "start trailing data", method: "POST", path: "/rollouts", body: `{"fleet":"lab"} {}`, auth: bearer, want: 400, field: "body"},
+		// A field in the query would be dropped: the revision of the last
+		// rollout, not B, would go out, and a dry_run=true would start one.
+		{name: "start with a body field in the query", method: "POST", path: "/rollouts?revision=B", body: `{"fleet":"lab"}`, auth: bearer, want: 400, field: "revision",
+			contains: "goes in the JSON body", after: startedNothing},
+		{name: "start with a query parameter", method: "POST", path: "/rollouts?dry_run=true", body: `{"fleet":"lab","revision":"B"}`, auth: bearer, want: 400, field: "dry_run",
+			contains: "POST /plans", after: startedNothing},
+		{name: "update with a query parameter", method: "POST", path: "/load-balancer-updates?lb=lb1", body: `{"fleet":"lab","update":{"kind":"config"}}`, auth: bearer, want: 400, field: "lb",
+			contains: "takes no query parameters"},
+		{name: "abort with its reason in the query", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/abort?reason=bad", auth: bearer, want: 400, field: "reason", contains: "goes in the JSON body"},
 		{name: "start unknown field", method: "POST", path: "/rollouts", body: `{"flet":"lab"}`, auth: bearer, want: 400, field: "flet"},
 		// A start says who in requested_by, a signal in by: the refusal
 		// lists the fields there are.

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.temporal.io/api/serviceerror"
@@ -132,6 +134,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // trailing data and oversized bodies are errors that name what is wrong. An
 // empty body leaves v alone when emptyOK.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) error {
+	if err := bodyOnly(r, reflect.TypeOf(v)); err != nil {
+		return err
+	}
 	if r.ContentLength > s.cfg.MaxBody {
 		return tooLarge(s.cfg.MaxBody)
 	}
@@ -295,6 +300,34 @@ func jsonFields(t reflect.Type) iter.Seq2[string, reflect.StructField] {
 			}
 		}
 	}
+}
+
+// bodyOnly refuses query parameters on a request whose fields, those of
+// struct type t, go in its JSON body: the handler would never read them,
+// so POST /rollouts?revision=B would roll out the fleet's last revision
+// instead, and ?dry_run=true would start a rollout. A request that takes
+// no body (t has no fields) reads its own parameters.
+func bodyOnly(r *http.Request, t reflect.Type) error {
+	t = decodedAs(t)
+	if r.URL.RawQuery == "" || t == nil || t.Kind() != reflect.Struct || t.NumField() == 0 {
+		return nil
+	}
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	if len(q) == 0 {
+		return nil
+	}
+	name := slices.Sorted(maps.Keys(q))[0]
+	if _, ok := jsonField(t, name); ok {
+		return fieldError(name, "goes in the JSON body, not the query: {%q: ...}", name)
+	}
+	hint := ""
+	if r.URL.Path == Rollouts.Path {
+		hint = " (a dry run of a rollout is POST /plans, with the same body)"
+	}
+	return fieldError(name, "is not a parameter: %s %s takes no query parameters, and its fields go in the JSON body%s", r.Method, r.URL.Path, hint)
 }
 
 // unknownField refuses a key that struct type t has no field for, listing
