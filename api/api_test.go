@@ -129,6 +129,8 @@ func TestRouter(t *testing.T) {
 			contains: "takes no query parameters"},
 		{name: "abort with its reason in the query", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/abort?reason=bad", auth: bearer, want: 400, field: "reason", contains: "goes in the JSON body"},
+		{name: "start with a byte order mark", method: "POST", path: "/rollouts", body: "\ufeff" + `{"fleet":"lab","revision":"B"}`, auth: bearer, want: 400, field: "body",
+			contains: "byte order mark", after: startedNothing},
 		{name: "start unknown field", method: "POST", path: "/rollouts", body: `{"flet":"lab"}`, auth: bearer, want: 400, field: "flet"},
 		// A start says who in requested_by, a signal in by: the refusal
 		// lists the fields there are.

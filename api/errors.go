@@ -144,6 +144,11 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, emptyOK b
 	if err != nil {
 		return decodeError(err, s.cfg.MaxBody)
 	}
+	if bytes.HasPrefix(data, []byte("\ufeff")) {
+		// Some editors and shells (PowerShell's UTF-8 files) write one;
+		// encoding/json would say only "invalid character 'ï'".
+		return fieldError("body", "starts with a byte order mark (EF BB BF), which JSON does not allow: send the JSON without it")
+	}
 	if err := checkFields(data, reflect.TypeOf(v)); err != nil {
 		return err
 	}
