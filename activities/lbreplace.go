@@ -7,7 +7,9 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,11 +122,46 @@ func ParseParent(parent []string) ([]netip.AddrPort, error) {
 	for i, p := range parent {
 		ap, err := netip.ParseAddrPort(p)
 		if err != nil || ap.Port() == 0 {
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "parent[%d]: %q is not address:port (e.g. 192.0.2.53:53)", i, p)
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "parent[%d]: %q %s", i, p, parentProblem(p))
 		}
 		out[i] = ap
 	}
 	return out, nil
+}
+
+// hostNameRE is what a host name looks like: letters, digits, dashes and
+// dots, with a letter in its last label.
+var hostNameRE = regexp.MustCompile(`^(?i)([a-z0-9-]+\.)*[a-z0-9-]*[a-z][a-z0-9-]*\.?$`)
+
+// parentProblem says what is wrong with p, which is not an IP address and
+// port: "is not address:port" alone leaves a:53 with a host name, or an
+// address without its port, looking right to whoever wrote it.
+func parentProblem(p string) string {
+	const form = "is not address:port, such as 192.0.2.53:53"
+	if p == "" {
+		return "is empty: give address:port, such as 192.0.2.53:53"
+	}
+	if ip, err := netip.ParseAddr(p); err == nil {
+		if ip.Is6() && !ip.Is4In6() {
+			return fmt.Sprintf("has no port: an IPv6 address goes in brackets, with the port after them: [%s]:53", p)
+		}
+		return fmt.Sprintf("has no port: write the address with its port: %s:53", p)
+	}
+	host, port, err := net.SplitHostPort(p)
+	if err != nil {
+		if strings.Count(p, ":") > 1 && !strings.HasPrefix(p, "[") {
+			return form + " (an IPv6 address goes in brackets, with the port after them: [2001:db8::53]:53)"
+		}
+		host, port = p, ""
+	}
+	_, err = netip.ParseAddr(host)
+	switch n, perr := strconv.Atoi(port); {
+	case err != nil && hostNameRE.MatchString(host):
+		return "must be an IP address, not a host name, with its port (address:port, such as 192.0.2.53:53): the delegation is asked at the parent's servers directly, without trusting a resolver; `dig +short " + host + "` gives the address"
+	case err == nil && (perr != nil || n < 1 || n > 65535):
+		return fmt.Sprintf("%s: its port must be a number from 1 to 65535 (53 for DNS), got %q", form, port)
+	}
+	return form
 }
 
 // zoneNSTTL asks server, authoritative for domain, for its NS TTL.

@@ -154,3 +154,26 @@ func TestCheckParentAsksTheZoneAtTheFirstLoadBalancerThatAnswers(t *testing.T) {
 		t.Errorf("zone addresses %s, unasked %q; want none, and why", registrar.Text(res.ZoneAddrs), res.ZoneUnasked)
 	}
 }
+
+// TestParseParentSaysWhatIsWrong: "is not address:port" alone left a
+// parent written as a:53 with a host name, or without its port, looking
+// right to whoever wrote it.
+func TestParseParentSaysWhatIsWrong(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"a.gtld-servers.net:53", "an IP address, not a host name"},
+		{"a.gtld-servers.net", "an IP address, not a host name"},
+		{"192.0.2.53", "with its port: 192.0.2.53:53"},
+		{"2001:db8::53", "in brackets, with the port after them: [2001:db8::53]:53"},
+		{"192.0.2.53:0", "port must be a number from 1 to 65535"},
+		{"192.0.2.53:70000", "port must be a number from 1 to 65535"},
+		{"", "is empty"},
+	} {
+		_, err := ParseParent([]string{"192.0.2.1:53", tc.in})
+		if err == nil || !strings.HasPrefix(err.Error(), "parent[1]: ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseParent(%q) = %v, want parent[1]: ...%s...", tc.in, err, tc.want)
+		}
+	}
+	if got, err := ParseParent([]string{"192.0.2.53:53", "[2001:db8::53]:53"}); err != nil || len(got) != 2 {
+		t.Errorf("ParseParent of two good servers = %v, %v", got, err)
+	}
+}
