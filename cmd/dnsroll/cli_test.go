@@ -750,6 +750,13 @@ func TestCLIExitCodesAndHelp(t *testing.T) {
 		{[]string{"rollout", "list", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
 		{[]string{"fleet", "validate", "a.yaml", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
 		{[]string{"demo", "--bogus"}, 1, []string{"flag provided but not defined: -bogus"}},
+		// The flag package keeps a repeated flag's last value: --lb lb1
+		// --lb lb2 would update lb2 alone, and a --revision appended to a
+		// CI job's shared flags would quietly win.
+		{[]string{"lb", "update", "--fleet", "lab", "--kind", "config", "--lb", "lb1", "--lb=lb2"}, 1, []string{`--lb is given twice ("lb1" and "lb2"): give it once; several go in one, comma-separated`}},
+		{[]string{"rollout", "start", "--fleet", "lab", "--revision", "B", "-revision", "A"}, 1, []string{`--revision is given twice ("B" and "A"): give it once`}},
+		{[]string{"fleet", "validate", "a.yaml", "--revision", "B", "--revision", "B"}, 1, []string{`--revision is given twice ("B" and "B"): give it once`}},
+		{[]string{"worker", "--fleets", "a", "--fleets", "b"}, 1, []string{`--fleets is given twice ("a" and "b"): give it once`}},
 		// Commands that take flags alone refuse a word left over, before
 		// they start anything.
 		{[]string{"worker", "fleets/"}, 1, []string{`unexpected argument "fleets/": dnsroll worker takes flags only`}},

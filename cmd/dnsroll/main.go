@@ -223,7 +223,37 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		return parseError{err}
 	}
+	if err == nil {
+		err = onceEach(fs, args[:len(args)-fs.NArg()])
+	}
 	return err
+}
+
+// onceEach refuses a flag that parsed given twice: the flag package
+// keeps the last value, so --lb lb1 --lb lb2 would update lb2 alone, and
+// a --revision appended to a CI job's shared flags would quietly win.
+func onceEach(fs *flag.FlagSet, parsed []string) error {
+	seen := map[string]string{}
+	for i := 0; i < len(parsed); i++ {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(parsed[i], "-"), "=")
+		f := fs.Lookup(name)
+		if parsed[i] == "--" || f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && (!ok || !b.IsBoolFlag()) && i+1 < len(parsed) {
+			i++
+			value = parsed[i]
+		}
+		if first, dup := seen[name]; dup {
+			several := ""
+			if strings.Contains(f.Usage, "comma-separated") {
+				several = "; several go in one, comma-separated"
+			}
+			return fmt.Errorf("--%s is given twice (%q and %q): give it once%s", name, first, value, several)
+		}
+		seen[name] = value
+	}
+	return nil
 }
 
 // parseFlagsOnly is parseFlags for a command that takes flags alone: a
