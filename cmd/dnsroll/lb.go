@@ -194,7 +194,7 @@ func (c *lbCmd) updateFlags(fs *flag.FlagSet) func(context.Context) error {
 	return c.startFlags(fs, api.LBUpdates, &req.Reason, &req.RequestedBy, func(ctx context.Context) (api.LBStarted, error) {
 		req.Fleet = c.fleet
 		if *lbs != "" {
-			req.LoadBalancers = strings.Split(*lbs, ",")
+			req.LoadBalancers = commaList(*lbs)
 		}
 		if req.Update.Kind != lb.UpdateConfig && *configFile != "" {
 			return api.LBStarted{}, errors.New("--config-file is only for --kind config")
@@ -226,10 +226,21 @@ func (c *lbCmd) replaceFlags(fs *flag.FlagSet) func(context.Context) error {
 	return c.startFlags(fs, api.LBReplacements, &req.Reason, &req.RequestedBy, func(ctx context.Context) (api.LBStarted, error) {
 		req.Fleet = c.fleet
 		if *parent != "" {
-			req.Parent = strings.Split(*parent, ",")
+			req.Parent = commaList(*parent)
 		}
 		return c.client.StartRun(ctx, api.LBReplacements, req)
 	})
+}
+
+// commaList splits a comma-separated flag, without the spaces around its
+// commas: "lb1, lb2" names lb1 and lb2, not lb1 and " lb2". An empty item
+// ("lb1,") stays, for the API to refuse.
+func commaList(v string) []string {
+	items := strings.Split(v, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	return items
 }
 
 // rateFlag parses a rate in queries per second into r: a finite number

@@ -102,7 +102,8 @@ func TestCLILBReplaceQuietQPS(t *testing.T) {
 // drain as they change, and exits 0 when the replacement succeeds.
 func TestCLILBReplaceWait(t *testing.T) {
 	f, l := newLBAPI(t)
-	out, errOut, code := cli(t, "lb", "replace", "--fleet", "lab", "--domain", "example.com", "--parent", "127.0.0.1:5399,127.0.0.2:53",
+	// A space after a comma is the list's, not the server's.
+	out, errOut, code := cli(t, "lb", "replace", "--fleet", "lab", "--domain", "example.com", "--parent", "127.0.0.1:5399, 127.0.0.2:53",
 		"--quiet", "30s", "--reason", "kernel 6.12", "--wait", "--poll", "100ms")
 	if code != 0 {
 		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
@@ -196,7 +197,7 @@ func TestCLILBList(t *testing.T) {
 
 func TestCLILBUpdateStatusAndSignals(t *testing.T) {
 	f, l := newLBAPI(t)
-	out, errOut, code := cli(t, "lb", "update", "--fleet", "lab", "--lb", "lb1,lb2", "--kind", "console", "--lua", "setMaxUDPOutstanding(65535)", "--undo-lua", "setMaxUDPOutstanding(10240)")
+	out, errOut, code := cli(t, "lb", "update", "--fleet", "lab", "--lb", "lb1, lb2", "--kind", "console", "--lua", "setMaxUDPOutstanding(65535)", "--undo-lua", "setMaxUDPOutstanding(10240)")
 	if code != 0 || out != "started load balancer update lbupdate-lab:r2\n" {
 		t.Errorf("update: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
