@@ -852,6 +852,9 @@ func (f *Fleet) Validate() error {
 		if z.File == "" {
 			return fieldErr(at+".file", "is required")
 		}
+		if err := checkZoneFile(z.File); err != nil {
+			return fieldErr(at+".file", "%v", err)
+		}
 	}
 	if err := f.Probe.validate(); err != nil {
 		return err
@@ -895,6 +898,29 @@ func (f *Fleet) Validate() error {
 	}
 	if f.Lab != nil && (f.Lab.DNSPortBase < 1024 || f.Lab.DNSPortBase > 64000) {
 		return fieldErr("lab.dns_port_base", "must be between 1024 and 64000, got %d", f.Lab.DNSPortBase)
+	}
+	return nil
+}
+
+var (
+	// placeholderRE finds the revision placeholder in any spelling:
+	// {revision} is the one, ${revision} or {{revision}} a template's.
+	placeholderRE = regexp.MustCompile(`(?i)\$\{?\s*revision\s*\}?|\{+\s*revision\s*\}+`)
+	// expandedRE finds what a shell would expand in a path.
+	expandedRE = regexp.MustCompile(`^~|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?`)
+)
+
+// checkZoneFile refuses a zone file path that means to be expanded: dnsroll
+// replaces {revision} and nothing else, so another spelling of it, a ~ or
+// an environment variable would stay in the path, which names no file.
+func checkZoneFile(file string) error {
+	for _, m := range placeholderRE.FindAllString(file, -1) {
+		if m != RevisionPlaceholder {
+			return fmt.Errorf("%q is not the revision placeholder: write %s, which is replaced by the rollout's revision, in %q", m, RevisionPlaceholder, file)
+		}
+	}
+	if m := expandedRE.FindString(file); m != "" {
+		return fmt.Errorf("%q: dnsroll expands no ~ or $VARIABLE in a path, only %s: write the full path, or one relative to the fleet file's directory", file, RevisionPlaceholder)
 	}
 	return nil
 }

@@ -741,3 +741,30 @@ func TestLongestCleanupTimeoutIsTheLongestThatFits(t *testing.T) {
 		}
 	}
 }
+
+// A zone file path is used as written but for {revision}: a placeholder
+// in another spelling, a ~ or an environment variable stayed in the path,
+// which then named no file, and only a revision's check said so, as a
+// missing file at a path the operator had not written.
+func TestZoneFilePathsThatAreNotExpanded(t *testing.T) {
+	for path, want := range map[string]string{
+		"zones/{REVISION}/example.com.zone":   `"{REVISION}" is not the revision placeholder: write {revision}`,
+		"zones/${revision}/example.com.zone":  `"${revision}" is not the revision placeholder: write {revision}`,
+		"zones/{{revision}}/example.com.zone": `"{{revision}}" is not the revision placeholder: write {revision}`,
+		"zones/$revision/example.com.zone":    `"$revision" is not the revision placeholder: write {revision}`,
+		"zones/{ revision }/example.com.zone": `"{ revision }" is not the revision placeholder: write {revision}`,
+		"~/zones/{revision}/example.com.zone": "dnsroll expands no ~ or $VARIABLE in a path",
+		"$ZONES/{revision}/example.com.zone":  "dnsroll expands no ~ or $VARIABLE in a path",
+		"${ZONES}/example.com.zone":           "dnsroll expands no ~ or $VARIABLE in a path",
+	} {
+		_, err := Parse([]byte(strings.Replace(valid, "file: zones/example.com.zone", fmt.Sprintf("file: %q", path), 1)))
+		if err == nil || !strings.HasPrefix(err.Error(), "zones[0].file: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("file %s: %v, want zones[0].file: ...%s...", path, err, want)
+		}
+	}
+	for _, path := range []string{"zones/{revision}/example.com.zone", "/srv/zones/revision-{revision}/db.example.com", "zones/revision/example.com.zone"} {
+		if _, err := Parse([]byte(strings.Replace(valid, "file: zones/example.com.zone", fmt.Sprintf("file: %q", path), 1))); err != nil {
+			t.Errorf("file %s: %v", path, err)
+		}
+	}
+}
