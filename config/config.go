@@ -251,7 +251,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration such as 30s or 5m", n.Line, n.Value)}}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration such as 30s or 5m%s", n.Line, n.Value, durationHint(n.Value))}}
 	}
 	*d = Duration(v)
 	return nil
@@ -267,10 +267,31 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"30s\" or \"72h\"", b)
+		return fmt.Errorf("%q is not a duration such as \"30s\" or \"72h\"%s", b, durationHint(string(b)))
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// daysRE is a duration in days or weeks, which Go's durations lack.
+var daysRE = regexp.MustCompile(`^(\d{1,6})\s*(d|days?|w|weeks?)$`)
+
+// durationHint says how to write s, which time.ParseDuration refuses,
+// where it is a common slip: days or weeks, or spaces between the parts.
+func durationHint(s string) string {
+	if m := daysRE.FindStringSubmatch(strings.TrimSpace(s)); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		if m[2][0] == 'w' {
+			n *= 7
+		}
+		return fmt.Sprintf(": the longest unit is h (write %dh for %s)", 24*n, s)
+	}
+	if joined := strings.Join(strings.Fields(s), ""); joined != s {
+		if _, err := time.ParseDuration(joined); err == nil {
+			return ": write it without spaces, " + joined
+		}
+	}
+	return ""
 }
 
 // D returns the time.Duration.
