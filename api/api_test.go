@@ -129,6 +129,11 @@ func TestRouter(t *testing.T) {
 			contains: "takes no query parameters"},
 		{name: "abort with its reason in the query", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/abort?reason=bad", auth: bearer, want: 400, field: "reason", contains: "goes in the JSON body"},
+		// The name, not the file that fleet validate takes.
+		{name: "start with the fleet's file", method: "POST", path: "/rollouts", body: `{"fleet":"fleets/lab.yaml"}`, auth: bearer, want: 400, field: "fleet",
+			contains: `a fleet's name is its file's without .yaml: lab`, after: startedNothing},
+		{name: "update with the fleet's name in capitals", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"Lab","update":{"kind":"config"}}`, auth: bearer, want: 400, field: "fleet",
+			contains: `fleet names are lower case: lab`, after: startedNothing},
 		{name: "start with a byte order mark", method: "POST", path: "/rollouts", body: "\ufeff" + `{"fleet":"lab","revision":"B"}`, auth: bearer, want: 400, field: "body",
 			contains: "byte order mark", after: startedNothing},
 		{name: "start unknown field", method: "POST", path: "/rollouts", body: `{"flet":"lab"}`, auth: bearer, want: 400, field: "flet"},

@@ -178,7 +178,7 @@ func validateWho(fleet, reason, by string) error {
 	case fleet == "":
 		return fieldError("fleet", "is required")
 	case !config.ValidFleetName(fleet):
-		return fieldError("fleet", "must be %s; got %q", config.FleetNameRule, fleet)
+		return fieldError("fleet", "must be %s; got %q%s", config.FleetNameRule, fleet, config.FleetNameHint(fleet))
 	}
 	if err := textField("reason", reason, maxReason); err != nil {
 		return err

@@ -680,13 +680,30 @@ func endsInNext(label string) bool {
 // name can go into a workflow ID, a tag and a visibility query unquoted.
 func ValidFleetName(name string) bool { return nameRE.MatchString(name) }
 
+// FleetNameHint names the fleet that name, which is not a fleet's name,
+// most likely means, for a message: the name of a fleet file given for the
+// fleet (fleets/lab.yaml is lab), or the name in lower case. It is "" when
+// it cannot tell.
+func FleetNameHint(name string) string {
+	base := filepath.Base(name)
+	for _, ext := range []string{".yaml", ".yml"} {
+		if n, ok := strings.CutSuffix(base, ext); ok && ValidFleetName(n) {
+			return fmt.Sprintf(" (a fleet's name is its file's without %s: %s)", ext, n)
+		}
+	}
+	if l := strings.ToLower(name); l != name && ValidFleetName(l) {
+		return " (fleet names are lower case: " + l + ")"
+	}
+	return ""
+}
+
 // ValidRevision is the rule for a revision, shared with the API.
 func ValidRevision(rev string) bool { return revisionRE.MatchString(rev) }
 
 // Validate checks every field and names the first bad one.
 func (f *Fleet) Validate() error {
 	if !nameRE.MatchString(f.Name) {
-		return fieldErr("fleet", "must be %s, got %q", FleetNameRule, f.Name)
+		return fieldErr("fleet", "must be %s, got %q%s", FleetNameRule, f.Name, FleetNameHint(f.Name))
 	}
 	if len(f.Nameservers) == 0 {
 		return fieldErr("nameservers", "list at least one nameserver")

@@ -771,3 +771,11 @@ func TestZoneFilePathsThatAreNotExpanded(t *testing.T) {
 		}
 	}
 }
+
+// A fleet named in capitals says the name it can have.
+func TestFleetNameInCapitals(t *testing.T) {
+	_, err := Parse([]byte(strings.Replace(valid, "fleet: prod", "fleet: Prod", 1)))
+	if err == nil || !strings.Contains(err.Error(), "fleet: ") || !strings.Contains(err.Error(), "fleet names are lower case: prod") {
+		t.Errorf("fleet: Prod: %v, want the name in lower case", err)
+	}
+}
