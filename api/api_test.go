@@ -134,6 +134,10 @@ func TestRouter(t *testing.T) {
 			contains: `a fleet's name is its file's without .yaml: lab`, after: startedNothing},
 		{name: "update with the fleet's name in capitals", method: "POST", path: "/load-balancer-updates", body: `{"fleet":"Lab","update":{"kind":"config"}}`, auth: bearer, want: 400, field: "fleet",
 			contains: `fleet names are lower case: lab`, after: startedNothing},
+		// curl -d fleet=lab sends a form, which encoding/json reads as a
+		// misspelt false.
+		{name: "start with a form", method: "POST", path: "/rollouts", body: `fleet=lab&revision=B`, auth: bearer, want: 400, field: "body",
+			contains: `is form data (fleet=..., revision=...), but requests are JSON: {\"fleet\": ..., \"revision\": ...}`, after: startedNothing},
 		{name: "start with a byte order mark", method: "POST", path: "/rollouts", body: "\ufeff" + `{"fleet":"lab","revision":"B"}`, auth: bearer, want: 400, field: "body",
 			contains: "byte order mark", after: startedNothing},
 		{name: "start unknown field", method: "POST", path: "/rollouts", body: `{"flet":"lab"}`, auth: bearer, want: 400, field: "flet"},

@@ -11,7 +11,9 @@ import (
 	"iter"
 	"maps"
 	"net/http"
+	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -148,6 +150,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, emptyOK b
 		// Some editors and shells (PowerShell's UTF-8 files) write one;
 		// encoding/json would say only "invalid character 'ï'".
 		return fieldError("body", "starts with a byte order mark (EF BB BF), which JSON does not allow: send the JSON without it")
+	}
+	if err := formBody(data); err != nil {
+		return err
 	}
 	if err := checkFields(data, reflect.TypeOf(v)); err != nil {
 		return err
@@ -305,6 +310,30 @@ func jsonFields(t reflect.Type) iter.Seq2[string, reflect.StructField] {
 			}
 		}
 	}
+}
+
+// formFieldRE is a form's field name, as a request's fields are named.
+var formFieldRE = regexp.MustCompile(`^[a-z_]{1,40}$`)
+
+// formBody refuses a body that is form data (fleet=lab&revision=B), as
+// curl -d fleet=lab sends, which encoding/json would call a misspelt false.
+func formBody(data []byte) error {
+	if json.Valid(data) || !bytes.Contains(data, []byte("=")) {
+		return nil
+	}
+	q, err := url.ParseQuery(string(bytes.TrimSpace(data)))
+	if err != nil || len(q) == 0 {
+		return nil
+	}
+	var names, fields []string
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if !formFieldRE.MatchString(name) {
+			return nil
+		}
+		names, fields = append(names, name+"=..."), append(fields, fmt.Sprintf("%q: ...", name))
+	}
+	return fieldError("body", "is form data (%s), but requests are JSON: {%s}, with Content-Type: application/json",
+		strings.Join(names, ", "), strings.Join(fields, ", "))
 }
 
 // bodyOnly refuses query parameters on a request whose fields, those of
