@@ -11,6 +11,7 @@ package preflight
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -94,11 +95,16 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 		}
 		st, err := os.Stat(path)
 		if err != nil {
-			what := "does not exist"
+			what := " does not exist"
 			if !errors.Is(err, os.ErrNotExist) {
-				what = err.Error()
+				// The path once: the cause, without stat's own copy of it.
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				what = ": " + err.Error() + ","
 			}
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s %s on this machine; zone files are read where the rollout runs and wherever it is checked: the worker, the API, dnsroll fleet validate (README: zone files)", i, zc.Name, of, path, what)
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s%s on this machine; zone files are read where the rollout runs and wherever it is checked: the worker, the API, dnsroll fleet validate (README: zone files)", i, zc.Name, of, path, what)
 		}
 		if st.IsDir() {
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s is a directory, not a zone file: name the zone's file in it", i, zc.Name, of, path)

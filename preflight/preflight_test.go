@@ -1,6 +1,7 @@
 package preflight
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,6 +203,19 @@ func TestZonesAreInvalidInput(t *testing.T) {
 	}
 	if _, err := Zones(f, "C"); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "example.com.zone is a directory, not a zone file") {
 		t.Errorf("a directory for the zone file: %v", err)
+	}
+	// A link that leads round in a loop is named once, with the cause,
+	// not as "<path> stat <path>: ...".
+	loop := filepath.Join(d, "zones", "D")
+	if err := os.MkdirAll(loop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("example.com.zone", filepath.Join(loop, "example.com.zone")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Zones(f, "D")
+	if msg := fmt.Sprint(err); dnsroll.ErrorCode(err) != dnsroll.EINVALID || strings.Count(msg, "example.com.zone") != 1 || !strings.Contains(msg, "example.com.zone: too many levels of symbolic links") {
+		t.Errorf("a zone file link to itself: %v", err)
 	}
 }
 
