@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -94,30 +95,10 @@ func (r *lockRig) waitBlocked(t *testing.T, want bool) int {
 // none does.
 func (r *lockRig) waitLocker(t *testing.T, waiting, want bool) int {
 	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(r.lock.Name(), &st); err != nil {
-		t.Fatal(err)
-	}
-	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		locks, _ := os.ReadFile("/proc/locks")
 		pgid := 0
-		for _, line := range strings.Split(string(locks), "\n") {
-			// "1: -> FLOCK  ADVISORY  WRITE <pid> <maj>:<min>:<inode> 0 EOF",
-			// without "->" for the holder.
-			f := strings.Fields(line)
-			if len(f) < 7 || (f[1] == "->") != waiting {
-				continue
-			}
-			if waiting {
-				f = f[1:]
-			}
-			if f[5] == id {
-				pid, _ := strconv.Atoi(f[4])
-				if g, err := syscall.Getpgid(pid); err == nil { // not gone meanwhile
-					pgid = g
-				}
-			}
+		if g := r.lockers(t, waiting); len(g) > 0 {
+			pgid = g[len(g)-1]
 		}
 		if (pgid != 0) == want {
 			return pgid
@@ -129,6 +110,37 @@ func (r *lockRig) waitLocker(t *testing.T, waiting, want bool) int {
 	}
 	t.Fatalf("a command %s the lock: %v, want %v", what, !want, want)
 	return 0
+}
+
+// lockers lists the process groups of the processes that wait for the
+// command lock (waiting), or hold it, now.
+func (r *lockRig) lockers(t *testing.T, waiting bool) []int {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(r.lock.Name(), &st); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	locks, _ := os.ReadFile("/proc/locks")
+	var groups []int
+	for _, line := range strings.Split(string(locks), "\n") {
+		// "1: -> FLOCK  ADVISORY  WRITE <pid> <maj>:<min>:<inode> 0 EOF",
+		// without "->" for the holder.
+		f := strings.Fields(line)
+		if len(f) < 7 || (f[1] == "->") != waiting {
+			continue
+		}
+		if waiting {
+			f = f[1:]
+		}
+		if f[5] == id {
+			pid, _ := strconv.Atoi(f[4])
+			if g, err := syscall.Getpgid(pid); err == nil { // not gone meanwhile
+				groups = append(groups, g)
+			}
+		}
+	}
+	return groups
 }
 
 // overtake lets a newer command run while the one waiting for the lock in
@@ -245,17 +257,10 @@ func (r *lockRig) wantConflictOvertaken(t *testing.T, what string, run func() er
 // closes when the worker's connection ends: here the connection is cut
 // while the command waits for the lock.
 func TestLibDropsACommandWhoseConnectionEnded(t *testing.T) {
-	sshd := sshdtest.Start(t)
 	r := newLockRig(t)
-	pool := &channel.Pool{KnownHosts: sshdtest.KnownHosts(t, sshd.Addr, sshd.HostKey), KeyFile: sshd.KeyFile, AgentSocket: "/nonexistent", Port: sshdtest.Port(sshd.Addr)}
-	t.Cleanup(func() { pool.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	fleet := &config.Fleet{Name: "prod", Ansible: config.Ansible{Connection: "ssh", SSHUser: "root"}}
-	ch, err := pool.Open(ctx, fleet, config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", SSHHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sshd, ch := sshChannel(ctx, t)
 	done := make(chan error, 1)
 	go func() { _, err := ch.Run(ctx, r.cmd("gone").Args[2]); done <- err }()
 	// sshd makes the command the leader of a session of its own.
@@ -282,6 +287,35 @@ func TestLibDropsACommandWhoseConnectionEnded(t *testing.T) {
 	}
 }
 
+// The driver runs its commands over SSH, where the exit status comes
+// back in another error type than a local command's: a command overtaken
+// there is a conflict too.
+func TestOvertakenCommandOverSSHIsAConflict(t *testing.T) {
+	r := newLockRig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, ch := sshChannel(ctx, t)
+	r.wantConflictOvertaken(t, "reload over SSH", func() error {
+		_, err := runScript(ctx, ch, r.j, "reload", nil)
+		return err
+	})
+}
+
+// sshChannel starts an sshd and opens a channel to it, as to a load
+// balancer.
+func sshChannel(ctx context.Context, t *testing.T) (*sshdtest.Server, lb.Channel) {
+	t.Helper()
+	sshd := sshdtest.Start(t)
+	pool := &channel.Pool{KnownHosts: sshdtest.KnownHosts(t, sshd.Addr, sshd.HostKey), KeyFile: sshd.KeyFile, AgentSocket: "/nonexistent", Port: sshdtest.Port(sshd.Addr)}
+	t.Cleanup(func() { pool.Close() })
+	fleet := &config.Fleet{Name: "prod", Ansible: config.Ansible{Connection: "ssh", SSHUser: "root"}}
+	ch, err := pool.Open(ctx, fleet, config.LoadBalancer{Name: "lb1", Address: "192.0.2.10:53", SSHHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sshd, ch
+}
+
 // wantSuperseded checks that a command exited with err and stderr as
 // nginx.sh does when a newer command ran first.
 func wantSuperseded(t *testing.T, err error, stderr string) {
@@ -302,4 +336,101 @@ func parentOf(pid int) int {
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	return ppid
+}
+
+// Two commands held up behind an earlier one, the older of which gets
+// the lock first: the newer still runs after it, since its ticket is
+// above the older's. Tickets are handed out in order of arrival, each
+// one above the last given, not above the last run: given the same
+// ticket, the newer would be refused as overtaken by the older.
+func TestLibRunsCommandsQueuedInTheirOrder(t *testing.T) {
+	r := newLockRig(t)
+	older, _ := r.start(t, "older")
+	olderGroup := r.waitBlocked(t, true)
+	newer, _ := r.start(t, "newer")
+	newerGroup := r.waitBlockedOtherThan(t, olderGroup)
+	if err := syscall.Kill(-newerGroup, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped, the newer leaves the lock's queue.
+	if g := r.waitBlockedOtherThan(t, newerGroup); g != olderGroup {
+		t.Fatalf("process group %d waits for the lock, want only %d", g, olderGroup)
+	}
+	for deadline := time.Now().Add(10 * time.Second); slices.Contains(r.lockers(t, true), newerGroup); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped command still waits for the lock")
+		}
+	}
+	r.release(t)
+	if err := older.Wait(); err != nil {
+		t.Fatalf("older: %v", err)
+	}
+	if err := syscall.Kill(-newerGroup, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := newer.Wait(); err != nil {
+		t.Fatalf("newer, run after the older: %v", err)
+	}
+	if got, _ := os.ReadFile(r.log); string(got) != "older\nnewer\n" {
+		t.Errorf("log %q; want both commands, in their order", got)
+	}
+}
+
+// waitBlockedOtherThan waits until a process group other than pgid waits
+// for the command lock, and returns it.
+func (r *lockRig) waitBlockedOtherThan(t *testing.T, pgid int) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, g := range r.lockers(t, true) {
+			if g != pgid {
+				return g
+			}
+		}
+	}
+	t.Fatalf("no command but process group %d waits for the lock", pgid)
+	return 0
+}
+
+// A command.seq removed by hand (or lost) never makes a command take a
+// ticket that already ran: the next command still runs. Tickets start
+// above command.applied too.
+func TestLibRunsAfterTheSequenceRecordIsLost(t *testing.T) {
+	r := newLockRig(t)
+	r.release(t)
+	if out, err := r.cmd("first").CombinedOutput(); err != nil {
+		t.Fatalf("first: %v: %s", err, out)
+	}
+	if err := os.Remove(filepath.Join(r.dir, "command.seq")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := r.cmd("second").CombinedOutput(); err != nil {
+		t.Fatalf("second, after command.seq was removed: %v: %s", err, out)
+	}
+	if got, _ := os.ReadFile(r.log); string(got) != "first\nsecond\n" {
+		t.Errorf("log %q; want both commands to have run", got)
+	}
+}
+
+// A command takes its ticket under a lock of the state directory, so
+// that two arriving at once never take the same one: while something
+// holds that lock past the command's timeout, the command does nothing
+// and exits 4, saying so.
+func TestLibTakesItsTicketUnderTheDirectoryLock(t *testing.T) {
+	r := newLockRig(t)
+	r.release(t)
+	d, err := os.Open(r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("/bin/sh", "-c", command(r.j, time.Second, "echo ran >>"+r.log+"\n", nil)).CombinedOutput()
+	if code := exitCode(err); code != 4 || !strings.Contains(string(out), "could not take a ticket") {
+		t.Errorf("with the directory locked: exit %d, %q; want 4 saying it could not take a ticket", code, out)
+	}
+	if got, _ := os.ReadFile(r.log); len(got) != 0 {
+		t.Errorf("log %q; want the command to have done nothing", got)
+	}
 }
