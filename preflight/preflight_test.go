@@ -464,4 +464,15 @@ func TestDirRefusesLoadBalancersTwoFleetsShare(t *testing.T) {
 	named := func(s string) string { return strings.Replace(s, `"192.0.2.1:53"`, `"lb.example.net:53"`, 1) }
 	_, err := Dir(dir(t, named, other(`"192.0.2.1:53"`, `"LB.Example.NET:53"`)), real)
 	wantErr(t, err, `prod2.yaml: load_balancers[0].address: LB.Example.NET:53 is also load_balancers[0].address of fleet prod (prod.yaml)`)
+	// One machine is refused once, for its address, though its SSH host
+	// (the address's host) is the other fleet's too.
+	if n := strings.Count(err.Error(), "is also"); n != 1 {
+		t.Errorf("err = %v: %d refusals, want one", err, n)
+	}
+	// Nor does a final dot make it another.
+	_, err = Dir(dir(t, named, other(`"192.0.2.1:53"`, `"lb.example.net.:53"`)), real)
+	wantErr(t, err, `prod2.yaml: load_balancers[0].address: lb.example.net.:53 is also load_balancers[0].address of fleet prod (prod.yaml)`)
+	// The same for an SSH host, which has no port.
+	_, err = Dir(dir(t, named, other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", "fronts: p2-ns1, ssh_host: LB.Example.NET.")), real)
+	wantErr(t, err, `prod2.yaml: load_balancers[0].ssh_host: LB.Example.NET. is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`)
 }
