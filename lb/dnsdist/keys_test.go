@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 )
 
@@ -37,5 +38,27 @@ func TestConsoleKeysAreBounded(t *testing.T) {
 	get(1)
 	if got, want := len(ch.commands), 2+4*maxKeys; got != want {
 		t.Errorf("%d key reads, want %d: the key of lb1, long unused, read again", got, want)
+	}
+}
+
+// The bound leaves room for a whole fleet being replaced: every load
+// balancer a fleet may have and its <name>-next, each used in turn again
+// and again (a flip of each), are read once each.
+func TestConsoleKeysKeepAReplacedFleet(t *testing.T) {
+	d := &Driver{}
+	ch := &fakeChannel{key: testKey(t)}
+	fleet := lbtest.VMFleet()
+	ctx := context.Background()
+	for range 3 {
+		for i := range config.MaxLoadBalancers {
+			for _, name := range []string{fmt.Sprintf("lb%d", i), fmt.Sprintf("lb%d-next", i)} {
+				if _, err := d.key(ctx, ch, fleet, name, vmKeyFile); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if got, want := len(ch.commands), 2*config.MaxLoadBalancers; got != want {
+		t.Errorf("%d key reads, want %d: one for each load balancer and its replacement", got, want)
 	}
 }
