@@ -4,9 +4,12 @@ import (
 	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
@@ -94,4 +97,62 @@ func TestPlaybookHoldsTheLockWhileItApplies(t *testing.T) {
 	if got, _ := os.ReadFile(r.log); string(got) != "next\n" {
 		t.Errorf("log %q; want the next command to run after the Point", got)
 	}
+}
+
+// A flip.sh or inplace.sh command that reaches the load balancer while a
+// Point waits for the lock runs after it: the Point's ticket, recorded in
+// command.seq, leaves the command a newer one. Had the Point not recorded
+// it, both would hold one ticket and the command would be refused.
+func TestCommandQueuedBehindAPlaybookRunsAfterIt(t *testing.T) {
+	s, r := pointedLab(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r.runInOrder(t, func() error { return s.d.Point(ctx, s.Fleet, s.LB, []dnsroll.Server{s.green}) }, func() error { return r.cmd("newer").Run() })
+	if got, _ := os.ReadFile(r.log); string(got) != "newer\n" {
+		t.Errorf("log %q; want the command to run after the Point", got)
+	}
+	lbtest.WantTXT(t, s.LB.Address, "green")
+}
+
+// A Point after command.seq was lost (removed by hand) takes a ticket
+// above the last one run, and runs.
+func TestPlaybookRunsAfterTheSequenceRecordIsLost(t *testing.T) {
+	s, r := pointedLab(t)
+	r.release(t)
+	if err := os.Remove(filepath.Join(s.Dir, "command.seq")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.d.Point(context.Background(), s.Fleet, s.LB, []dnsroll.Server{s.green}); err != nil {
+		t.Fatalf("Point after command.seq was removed: %v", err)
+	}
+	lbtest.WantTXT(t, s.LB.Address, "green")
+}
+
+// A Point gives up, having changed nothing, once it has waited its
+// timeout (the role's dnsroll_lb_timeout) for the command lock, or for
+// the lock of the state directory under which it takes its ticket.
+func TestPlaybookGivesUpAtItsTimeout(t *testing.T) {
+	s, r := pointedLab(t)
+	point := func() error {
+		j, err := s.d.job(s.Fleet, s.LB, []dnsroll.Server{s.green}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.req.Hosts[0].Vars["dnsroll_lb_timeout"] = 1
+		// A wait without end fails too, well before the test's timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return s.d.apply(ctx, j)
+	}
+	if err := point(); err == nil || !strings.Contains(err.Error(), "still runs after 1 s") {
+		t.Errorf("Point behind a command that holds the lock: %v, want it to give up after 1 s", err)
+	}
+	lbtest.WantTXT(t, s.LB.Address, "blue")
+
+	r.release(t)
+	r.lockDir(t)
+	if err := point(); err == nil || !strings.Contains(err.Error(), "could not take a ticket in 1 s") {
+		t.Errorf("Point with the state directory locked: %v, want it to give up after 1 s", err)
+	}
+	lbtest.WantTXT(t, s.LB.Address, "blue")
 }

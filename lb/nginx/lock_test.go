@@ -75,6 +75,28 @@ func (r *lockRig) start(t *testing.T, name string) (*exec.Cmd, *bytes.Buffer) {
 	return c, &stderr
 }
 
+// mustRun runs the command name, which must succeed.
+func (r *lockRig) mustRun(t *testing.T, name string) {
+	t.Helper()
+	if out, err := r.cmd(name).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", name, err, out)
+	}
+}
+
+// lockDir holds the lock of the state directory, under which a command
+// takes its ticket, until the test ends.
+func (r *lockRig) lockDir(t *testing.T) {
+	t.Helper()
+	d, err := os.Open(r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // release lets the earlier command end.
 func (r *lockRig) release(t *testing.T) {
 	t.Helper()
@@ -192,9 +214,7 @@ func TestLibRefusesACommandOvertakenByANewerOne(t *testing.T) {
 	wantSuperseded(t, err, stderr.String())
 
 	// Commands that reach it in turn all run, each after the one before.
-	if out, err := r.cmd("next").CombinedOutput(); err != nil {
-		t.Fatalf("next: %v: %s", err, out)
-	}
+	r.mustRun(t, "next")
 	if got, _ := os.ReadFile(r.log); string(got) != "newer\nnext\n" {
 		t.Errorf("log %q; want the next command to run", got)
 	}
@@ -345,34 +365,44 @@ func parentOf(pid int) int {
 // ticket, the newer would be refused as overtaken by the older.
 func TestLibRunsCommandsQueuedInTheirOrder(t *testing.T) {
 	r := newLockRig(t)
-	older, _ := r.start(t, "older")
+	r.runInOrder(t, func() error { return r.cmd("older").Run() }, func() error { return r.cmd("newer").Run() })
+	if got, _ := os.ReadFile(r.log); string(got) != "older\nnewer\n" {
+		t.Errorf("log %q; want both commands, in their order", got)
+	}
+}
+
+// runInOrder runs older and then newer, each in a process group of its
+// own, both waiting for the lock the rig holds, and lets older have it
+// first: the kernel does not hand out a lock in order, so the test stops
+// newer until older is done. Both must succeed.
+func (r *lockRig) runInOrder(t *testing.T, older, newer func() error) {
+	t.Helper()
+	olderDone, newerDone := make(chan error, 1), make(chan error, 1)
+	go func() { olderDone <- older() }()
 	olderGroup := r.waitBlocked(t, true)
-	newer, _ := r.start(t, "newer")
+	go func() { newerDone <- newer() }()
 	newerGroup := r.waitBlockedOtherThan(t, olderGroup)
+	if newerGroup == syscall.Getpgrp() {
+		t.Fatalf("the newer command is in the test's process group %d", newerGroup)
+	}
 	if err := syscall.Kill(-newerGroup, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	// Stopped, the newer leaves the lock's queue.
-	if g := r.waitBlockedOtherThan(t, newerGroup); g != olderGroup {
-		t.Fatalf("process group %d waits for the lock, want only %d", g, olderGroup)
-	}
 	for deadline := time.Now().Add(10 * time.Second); slices.Contains(r.lockers(t, true), newerGroup); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the stopped command still waits for the lock")
 		}
 	}
 	r.release(t)
-	if err := older.Wait(); err != nil {
+	if err := <-olderDone; err != nil {
 		t.Fatalf("older: %v", err)
 	}
 	if err := syscall.Kill(-newerGroup, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	if err := newer.Wait(); err != nil {
+	if err := <-newerDone; err != nil {
 		t.Fatalf("newer, run after the older: %v", err)
-	}
-	if got, _ := os.ReadFile(r.log); string(got) != "older\nnewer\n" {
-		t.Errorf("log %q; want both commands, in their order", got)
 	}
 }
 
@@ -397,15 +427,11 @@ func (r *lockRig) waitBlockedOtherThan(t *testing.T, pgid int) int {
 func TestLibRunsAfterTheSequenceRecordIsLost(t *testing.T) {
 	r := newLockRig(t)
 	r.release(t)
-	if out, err := r.cmd("first").CombinedOutput(); err != nil {
-		t.Fatalf("first: %v: %s", err, out)
-	}
+	r.mustRun(t, "first")
 	if err := os.Remove(filepath.Join(r.dir, "command.seq")); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := r.cmd("second").CombinedOutput(); err != nil {
-		t.Fatalf("second, after command.seq was removed: %v: %s", err, out)
-	}
+	r.mustRun(t, "second")
 	if got, _ := os.ReadFile(r.log); string(got) != "first\nsecond\n" {
 		t.Errorf("log %q; want both commands to have run", got)
 	}
@@ -418,14 +444,7 @@ func TestLibRunsAfterTheSequenceRecordIsLost(t *testing.T) {
 func TestLibTakesItsTicketUnderTheDirectoryLock(t *testing.T) {
 	r := newLockRig(t)
 	r.release(t)
-	d, err := os.Open(r.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	r.lockDir(t)
 	out, err := exec.Command("/bin/sh", "-c", command(r.j, time.Second, "echo ran >>"+r.log+"\n", nil)).CombinedOutput()
 	if code := exitCode(err); code != 4 || !strings.Contains(string(out), "could not take a ticket") {
 		t.Errorf("with the directory locked: exit %d, %q; want 4 saying it could not take a ticket", code, out)
