@@ -62,7 +62,9 @@ func (p *Printer) Update(st workflows.Status) {
 		if phase := stepPhase(st, s, p.phase); phase != p.phase && i >= p.phaseFrom {
 			p.enter(st, phase, i)
 		}
-		p.printf("    %-24s %-10s %s\n", stepName(s), s.State, stepDetail(s))
+		// Padded to columns; a step with no detail ends at its state.
+		line := fmt.Sprintf("    %-24s %-10s %s", stepName(s), s.State, stepDetail(s))
+		p.printf("%s\n", strings.TrimRight(line, " "))
 	}
 	if st.Phase != p.phase {
 		p.enter(st, st.Phase, len(st.Steps))

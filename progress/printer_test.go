@@ -29,7 +29,7 @@ func TestPrinterPrints(t *testing.T) {
 			p.Update(st)
 			p.Update(st)
 		}, "15:04:05 ==> deleting-blue\n" +
-			"15:04:05     DeleteServer ns1         running    \n" +
+			"15:04:05     DeleteServer ns1         running\n" +
 			"15:04:05     ~ DeleteServer (deleting ns1): attempt 3 after: [500] Internal Server Error\n"},
 		// A retry that waits says when its next attempt starts: backoff
 		// grows to minutes, and a line that says only "attempt 4" reads
@@ -52,11 +52,11 @@ func TestPrinterPrints(t *testing.T) {
 			st.Steps[0].State = workflows.StepSucceeded
 			p.Update(st)
 		}, "==> provisioning\n" +
-			"    ProvisionNameservers green running    \n" +
+			"    ProvisionNameservers green running\n" +
 			"    … ProvisionNameservers: waiting for SSH on ns1-next (192.0.2.10)\n" +
 			"    … ProvisionNameservers: ansible-playbook nameserver.yml: nameserver : Install BIND packages\n" +
 			"    … ProvisionNameservers: ansible-playbook nameserver.yml: nameserver : Write named.conf\n" +
-			"    ProvisionNameservers green succeeded  \n"},
+			"    ProvisionNameservers green succeeded\n"},
 		// A wait the workflow runs itself (a bake, a canary step) is one
 		// running step for its whole duration: each note it records
 		// meanwhile (the rounds passed, the deadline) is printed as it
@@ -71,7 +71,7 @@ func TestPrinterPrints(t *testing.T) {
 			bake.State = workflows.StepSucceeded
 			p.Update(st)
 		}, "==> baking\n" +
-			"    Bake lb1,lb2             running    \n" +
+			"    Bake lb1,lb2             running\n" +
 			"    Bake lb1,lb2             running    1 round(s) passed\n" +
 			"    Bake lb1,lb2             running    2 round(s) passed\n" +
 			"    Bake lb1,lb2             succeeded  2 round(s) passed\n"},
@@ -127,18 +127,18 @@ func TestPrinterPrints(t *testing.T) {
 			stage.State = workflows.StepSucceeded
 			p.Update(st)
 		}, "==> creating\n" +
-			"    CreateServers            running    \n" +
-			"    CreateServers            succeeded  \n" +
+			"    CreateServers            running\n" +
+			"    CreateServers            succeeded\n" +
 			"==> provisioning\n" +
-			"    ProvisionNameservers     succeeded  \n" +
+			"    ProvisionNameservers     succeeded\n" +
 			"==> verifying-green\n" +
-			"    VerifyGreen              running    \n" +
-			"    VerifyGreen              succeeded  \n" +
+			"    VerifyGreen              running\n" +
+			"    VerifyGreen              succeeded\n" +
 			"==> staging\n" +
-			"    StageGreen               running    \n" +
+			"    StageGreen               running\n" +
 			"==> switching\n" +
-			"    SwitchLoadBalancers      running    \n" +
-			"    StageGreen               succeeded  \n"},
+			"    SwitchLoadBalancers      running\n" +
+			"    StageGreen               succeeded\n"},
 		// `dnsroll rollout status` prints a whole run at once: its steps
 		// grouped under their phases, in order, and the outcome last.
 		{"a whole run at once", false, func(p *Printer) {
@@ -149,9 +149,9 @@ func TestPrinterPrints(t *testing.T) {
 				step("Plan", workflows.PhasePlanning), step("EnsureServer", workflows.PhaseCreating), step("EnsureServer", workflows.PhaseCreating),
 				step("ProvisionNameservers", workflows.PhaseProvisioning),
 			}}})
-		}, "==> planning\n    Plan                     succeeded  \n" +
-			"==> creating\n    EnsureServer             succeeded  \n    EnsureServer             succeeded  \n" +
-			"==> provisioning\n    ProvisionNameservers     succeeded  \n" +
+		}, "==> planning\n    Plan                     succeeded\n" +
+			"==> creating\n    EnsureServer             succeeded\n    EnsureServer             succeeded\n" +
+			"==> provisioning\n    ProvisionNameservers     succeeded\n" +
 			"==> succeeded\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +164,22 @@ func TestPrinterPrints(t *testing.T) {
 			wantPrinted(t, b.String(), tt.want)
 		})
 	}
+}
+
+// A step with nothing to say after its state (running, or ended at once
+// with no note) ends its line at the state: lines read in CI logs and
+// diffs do not end in spaces.
+func TestPrinterLinesEndInNoSpace(t *testing.T) {
+	var b strings.Builder
+	p := &Printer{W: &b}
+	step := &workflows.Step{Name: "EnsureServer", Target: "ns1-next", Phase: workflows.PhaseCreating, State: workflows.StepRunning}
+	st := workflows.Status{Run: workflows.Run{Phase: workflows.PhaseCreating, Steps: []*workflows.Step{step}}}
+	p.Update(st)
+	step.State = workflows.StepSucceeded
+	p.Update(st)
+	wantPrinted(t, b.String(), "==> creating\n"+
+		"    EnsureServer ns1-next    running\n"+
+		"    EnsureServer ns1-next    succeeded\n")
 }
 
 // At the approval gate the printer puts the decision in front of the
