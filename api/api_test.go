@@ -205,14 +205,19 @@ func TestRouter(t *testing.T) {
 		{name: "retry undecodable force", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?force=%zz", auth: bearer, want: 400, contains: "query"},
 		{name: "list without token", method: "GET", path: "/rollouts", want: 401},
-		// Temporal unreachable is no bug of the API: a 503 to try again.
+		// Temporal unreachable is no bug of the API: a 503 to try again,
+		// which says that it is the API that got no answer from Temporal
+		// and what to check, since the client does not talk to Temporal.
 		{name: "list Temporal unreachable", setup: func(f *fakeBackend) {
 			f.listErr = fmt.Errorf("list: %w", serviceerror.NewUnavailable("connection error: dial tcp 10.0.0.5:7233: connect: connection refused"))
 		},
-			method: "GET", path: "/rollouts", auth: bearer, want: 503, contains: "Temporal did not answer",
+			method: "GET", path: "/rollouts", auth: bearer, want: 503, contains: "the API got no answer from Temporal",
 			after: func(t *testing.T, _ *fakeBackend, rec *httptest.ResponseRecorder) {
 				if rec.Header().Get("Retry-After") == "" || strings.Contains(rec.Body.String(), "10.0.0.5") {
 					t.Errorf("503 without Retry-After, or showing the internal error: %v %s", rec.Header(), rec.Body)
+				}
+				if body := rec.Body.String(); !strings.Contains(body, "TEMPORAL_ADDRESS") || !strings.Contains(body, "Temporal frontend") {
+					t.Errorf("503 %s: want it to name the API's Temporal address and the frontend to check", body)
 				}
 			}},
 		{name: "list backend down", setup: func(f *fakeBackend) { f.listErr = errors.New("dial tcp: connection refused") },

@@ -91,7 +91,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if he == nil && temporalUnreachable(err) {
 		s.log.Error("Temporal did not answer", "request_id", RequestID(r.Context()), "error", err)
 		w.Header().Set("Retry-After", "5")
-		he = errorf(http.StatusServiceUnavailable, codeUnavailable, "Temporal did not answer; try again (the API's log has the details under this request_id)")
+		// The client never talks to Temporal: say that the API got no
+		// answer and what to check, without the address itself (the
+		// log has it, with the error).
+		he = errorf(http.StatusServiceUnavailable, codeUnavailable, "the API got no answer from Temporal (down, unreachable or overloaded): "+
+			"check the API's Temporal address (--temporal-address or TEMPORAL_ADDRESS) and that the Temporal frontend there is up, then try again; "+
+			"the API's log has the details under this request_id")
 	}
 	if he == nil {
 		code := dnsroll.ErrorCode(err)

@@ -47,9 +47,9 @@ func TestPlan(t *testing.T) {
 		// Temporal too busy to answer is as unreachable: try again.
 		{name: "Temporal busy", setup: func(f *fakeBackend) {
 			f.planErr = fmt.Errorf("plan: %w", serviceerror.NewResourceExhausted(enumspb.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT, "namespace rate limit exceeded"))
-		}, method: "POST", path: "/plans", body: `{"fleet":"lab"}`, auth: bearer, want: 503, contains: "Temporal did not answer"},
+		}, method: "POST", path: "/plans", body: `{"fleet":"lab"}`, auth: bearer, want: 503, contains: "the API got no answer from Temporal"},
 		{name: "Temporal past its deadline", setup: func(f *fakeBackend) { f.planErr = serviceerror.NewDeadlineExceeded("context deadline exceeded") },
-			method: "POST", path: "/plans", body: `{"fleet":"lab"}`, auth: bearer, want: 503, contains: "Temporal did not answer"},
+			method: "POST", path: "/plans", body: `{"fleet":"lab"}`, auth: bearer, want: 503, contains: "the API got no answer from Temporal"},
 		{name: "bad fleet", method: "POST", path: "/plans", body: `{"fleet":"Lab_1"}`, auth: bearer, want: 400, field: "fleet"},
 		{name: "unknown field", method: "POST", path: "/plans", body: `{"fleet":"lab","dry":true}`, auth: bearer, want: 400},
 		{name: "no token", method: "POST", path: "/plans", body: `{"fleet":"lab"}`, want: 401},
