@@ -240,7 +240,10 @@ func (t *Temporal) query(ctx context.Context, run rollouts.Run) (workflows.Statu
 
 // defaultQueryTimeout waits out a query held on a worker's sticky queue
 // (workflows.StickyScheduleToStartTimeout) with room to spare, on a busy
-// worker too; only a run no worker answers takes this long.
+// worker too; only a run no worker answers takes this long. That wait is
+// a long poll, not time lost: a worker that comes back meanwhile takes the
+// waiting query at once (TestStatusQueryIsAnsweredByAWorkerThatComesBack),
+// so a shorter timeout would show it back no sooner.
 const defaultQueryTimeout = 10 * time.Second
 
 func (t *Temporal) queryTimeout() time.Duration {
