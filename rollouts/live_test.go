@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -392,5 +393,42 @@ func TestLaterChangePassesOverRunsRefusedAtPlan(t *testing.T) {
 	roll("refused at plan")
 	if later, _, err := LaterChange(t.Context(), c, failed); err != nil || later.RunID != changed.RunID {
 		t.Errorf("after a run that failed creating a server, the later change is %+v, %v; want %s", later, err, changed.RunID)
+	}
+}
+
+// A plan whose caller goes away (the CLI's Ctrl-C, which hangs up on
+// POST /plans) is ended at once: it creates nothing, and no one will read
+// its report, so it should not run on until its expiry. A plan whose wait
+// ran out is left to finish, as the API's 504 points at it in the Web UI.
+func TestPlanEndsWhenItsCallerGoesAway(t *testing.T) {
+	c := temporaltest.DevServer(t, workflows.SearchAttributes...)
+	// No worker: the plan waits as it would on a worker too busy to
+	// take it.
+	plan := func(ctx context.Context, cancel context.CancelFunc) Run {
+		t.Helper()
+		time.AfterFunc(500*time.Millisecond, cancel)
+		_, run, err := Plan(ctx, c, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
+		if err == nil || run.WorkflowID == "" {
+			t.Fatalf("plan: run %+v, %v; want it started and its wait ended", run, err)
+		}
+		return run
+	}
+	status := func(run Run) enumspb.WorkflowExecutionStatus {
+		t.Helper()
+		d, err := c.DescribeWorkflowExecution(t.Context(), run.WorkflowID, run.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.GetWorkflowExecutionInfo().GetStatus()
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	if got := status(plan(ctx, cancel)); got == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("a plan whose caller went away is %s, want it ended", got)
+	}
+	ctx, cancel = context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	if got := status(plan(ctx, func() {})); got != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("a plan whose wait ran out is %s, want it left running", got)
 	}
 }

@@ -116,6 +116,9 @@ func Plan(ctx context.Context, c client.Client, in workflows.RolloutInput) (work
 	r := Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}
 	var rep workflows.PlanReport
 	if err := run.Get(ctx, &rep); err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			endAbandonedPlan(ctx, c, r)
+		}
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && slices.Contains(activities.NonRetryable, app.Type()) {
 			return rep, r, dnsroll.Errorf(dnsroll.EINVALID, "%s", app.Message())
@@ -123,6 +126,21 @@ func Plan(ctx context.Context, c client.Client, in workflows.RolloutInput) (work
 		return rep, r, fmt.Errorf("plan %s: %w", r.WorkflowID, err)
 	}
 	return rep, r, nil
+}
+
+// endAbandonedPlan terminates plan r, whose caller went away (a Ctrl-C
+// that hung up on POST /plans): no one will read its report, and it
+// would otherwise run, or wait for a worker, until planExpiry. A plan
+// creates, changes and signals nothing (its Plan step is a dry run), so
+// ending it anywhere leaves nothing behind; terminating rather than
+// cancelling ends it without a worker, and adds no command to its
+// history. A plan whose wait ran out (ctx's deadline) is not ended here:
+// the API's 504 points at it, and it may still finish.
+func endAbandonedPlan(ctx context.Context, c client.Client, r Run) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	// At worst it runs on until planExpiry, as it did before.
+	_ = c.TerminateWorkflow(ctx, r.WorkflowID, r.RunID, "the plan's caller went away before it finished; a plan creates nothing")
 }
 
 // LastSucceeded is the status of the fleet's most recently completed
