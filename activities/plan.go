@@ -209,54 +209,72 @@ const maxZoneChangeChecks = 1000
 // whose queries all go unanswered leaves it open: an error that Plan
 // retries. One that refuses them (nothing listens) serves from no server.
 //
-// Each load balancer is asked leftOnGreenAsks times over each protocol: a
-// lost packet must not pass a fleet, nor a load balancer that splits its
-// queries between blue and green (a canary) by answering the first from
-// blue.
+// Each load balancer is asked more than once (askThrough).
 func refuseLeftOnGreen(ctx context.Context, fleet *config.Fleet, left map[string]string) error {
 	if len(left) == 0 || len(fleet.Zones) == 0 || len(fleet.Probe.Protocols) == 0 {
 		return nil
 	}
-	zoneName := fleet.Zones[0].Name
-	timeout := max(fleet.Probe.Timeout.D(), time.Second)
 	for _, lb := range fleet.LoadBalancers {
-		var lastErr error
-		answered := false
-		for _, proto := range fleet.Probe.Protocols {
-			for range leftOnGreenAsks {
-				id, err := probe.Identify(ctx, lb.Address, proto, zoneName, timeout)
-				var netErr net.Error
-				switch {
-				case errors.As(err, &netErr) && netErr.Timeout():
-					lastErr = err // no answer: ask again
-					continue
-				case err != nil:
-					// Nothing listens (connection refused), or a reply
-					// all the same (REFUSED, no SOA): from no green left,
-					// which answers NOERROR with its NSID.
-					answered = true
-					continue
-				}
-				answered = true
-				if label, ok := left[id.NSID]; ok {
-					return dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s answers from %s (%s), a green server an earlier rollout left serving; "+
-						"if that rollout ended cleanup-failed, or its workflow was terminated before its point of no return, `dnsroll rollout cleanup --id <its ID>` puts the load balancers back on blue; "+
-						"if it failed or was terminated after the point of no return, finish it by hand: delete the blue servers left, then rename each <label>-next to <label> (README, what each outcome means). "+
-						"A new rollout now would take the blue servers left for blue and stage them live", lb.Name, label, id.NSID)
-				}
-			}
+		heard := askThrough(ctx, fleet, lb, func(id probe.Identity) bool { _, ok := left[id.NSID]; return ok })
+		if heard.found {
+			return dnsroll.Errorf(dnsroll.EINVALID, "load balancer %s answers from %s (%s), a green server an earlier rollout left serving; "+
+				"if that rollout ended cleanup-failed, or its workflow was terminated before its point of no return, `dnsroll rollout cleanup --id <its ID>` puts the load balancers back on blue; "+
+				"if it failed or was terminated after the point of no return, finish it by hand: delete the blue servers left, then rename each <label>-next to <label> (README, what each outcome means). "+
+				"A new rollout now would take the blue servers left for blue and stage them live", lb.Name, left[heard.id.NSID], heard.id.NSID)
 		}
-		if !answered {
+		if !heard.answered {
 			return fmt.Errorf("load balancer %s does not answer (%v), so whether it serves from a green server an earlier rollout left (%d of them) cannot be told; "+
-				"Plan tries again, for up to 5 minutes. Bring it back, or, if the rollout that left them ended cleanup-failed or was terminated before its point of no return, run `dnsroll rollout cleanup --id <its ID>`", lb.Name, lastErr, len(left))
+				"Plan tries again, for up to 5 minutes. Bring it back, or, if the rollout that left them ended cleanup-failed or was terminated before its point of no return, run `dnsroll rollout cleanup --id <its ID>`", lb.Name, heard.lastErr, len(left))
 		}
 	}
 	return nil
 }
 
-// leftOnGreenAsks is how many times refuseLeftOnGreen asks a load
-// balancer over each protocol.
-const leftOnGreenAsks = 4
+// throughAsks is how many times askThrough asks a load balancer over each
+// protocol.
+const throughAsks = 4
+
+// heard is what askThrough heard from a load balancer.
+type heard struct {
+	// found says that an answer was from a server looked for; id is its
+	// identity.
+	found bool
+	id    probe.Identity
+	// answered says that any query got a reply, or found nothing
+	// listening; lastErr is the last query's timeout when none did.
+	answered bool
+	lastErr  error
+}
+
+// askThrough asks balancer for the fleet's first zone throughAsks times
+// over each of the fleet's protocols, until an answer comes from a server
+// that lookingFor accepts. A lost packet must not hide that server, nor a
+// load balancer that splits its queries (a canary) by answering the first
+// from another. A reply of any kind (REFUSED, no SOA), or nothing
+// listening, is an answer from no server: only a load balancer whose every
+// query goes unanswered leaves the question open (heard.answered false).
+// The fleet must have a zone and a protocol.
+func askThrough(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, lookingFor func(probe.Identity) bool) heard {
+	zoneName := fleet.Zones[0].Name
+	timeout := max(fleet.Probe.Timeout.D(), time.Second)
+	var h heard
+	for _, proto := range fleet.Probe.Protocols {
+		for range throughAsks {
+			id, err := probe.Identify(ctx, balancer.Address, proto, zoneName, timeout)
+			var netErr net.Error
+			if errors.As(err, &netErr) && netErr.Timeout() {
+				h.lastErr = err // no answer: ask again
+				continue
+			}
+			h.answered = true
+			if err == nil && lookingFor(id) {
+				h.found, h.id = true, id
+				return h
+			}
+		}
+	}
+	return h
+}
 
 // checkOffers refuses, before anything is created, servers to be made
 // that the cloud does not offer (preflight.Offers). A cloud that is not a
