@@ -203,10 +203,22 @@ func (a *Activities) waitRunning(ctx context.Context, fleet *config.Fleet, s dns
 	}
 }
 
-// DeleteServer deletes one fleet-tagged server. A server that is already gone
-// counts as deleted; a server without the fleet tag is never deleted.
+// DeleteServer deletes one fleet-tagged nameserver (a rollout's blue). A
+// server that is already gone counts as deleted; a server without the
+// fleet tag is never deleted; one that a load balancer of the fleet's
+// current file may still answer from is kept, with an error the step
+// retries (keepServed).
 func (a *Activities) DeleteServer(ctx context.Context, in DeleteServerInput) (StepResult, error) {
 	defer keepAlive(ctx, "deleting "+in.Server.Label)()
+	if err := a.keepServed(ctx, in.Tag, in.Server); err != nil {
+		return StepResult{}, failure(ctx, err)
+	}
+	return a.deleteServer(ctx, in)
+}
+
+// deleteServer is DeleteServer without asking the load balancers: that of
+// a load balancer's own server, which none answers from.
+func (a *Activities) deleteServer(ctx context.Context, in DeleteServerInput) (StepResult, error) {
 	s, err := a.Cloud.Get(ctx, in.Server.ID)
 	if errors.Is(err, dnsroll.ErrNotFound) {
 		a.forgetKeys(ctx, in.Server)

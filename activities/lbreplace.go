@@ -744,7 +744,7 @@ func (a *Activities) DeleteLoadBalancer(ctx context.Context, in DeleteLoadBalanc
 	if err := atAddress(s, in.Address); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	return a.DeleteServer(ctx, DeleteServerInput{Tag: in.Fleet.Tag(), Server: s})
+	return a.deleteServer(ctx, DeleteServerInput{Tag: in.Fleet.Tag(), Server: s})
 }
 
 // deleteLoadBalancerByID is DeleteLoadBalancer of a server whose ID the
@@ -763,7 +763,7 @@ func (a *Activities) deleteLoadBalancerByID(ctx context.Context, in DeleteLoadBa
 	if err := atAddress(s, in.Address); err != nil {
 		return StepResult{}, failure(ctx, err)
 	}
-	return a.DeleteServer(ctx, DeleteServerInput{Tag: in.Fleet.Tag(), Server: s})
+	return a.deleteServer(ctx, DeleteServerInput{Tag: in.Fleet.Tag(), Server: s})
 }
 
 // atAddress refuses s when it is at another public IPv4 address than

@@ -1002,7 +1002,17 @@ func (f *Fleet) Path(p string) string {
 
 // Tag is the Linode tag that marks instances of this fleet. dnsroll never
 // touches an instance without it.
-func (f *Fleet) Tag() string { return "dnsroll-fleet-" + f.Name }
+func (f *Fleet) Tag() string { return fleetTagPrefix + f.Name }
+
+const fleetTagPrefix = "dnsroll-fleet-"
+
+// FleetOfTag is the name of the fleet whose Tag is tag, and whether tag
+// is a fleet's tag at all: a step given only the tag reads the fleet's
+// current config by it.
+func FleetOfTag(tag string) (string, bool) {
+	name, ok := strings.CutPrefix(tag, fleetTagPrefix)
+	return name, ok && ValidFleetName(name)
+}
 
 // Nameserver returns the slot with label.
 func (f *Fleet) Nameserver(label string) (Nameserver, bool) {
