@@ -216,3 +216,20 @@ func (l *Lab) SSH(ctx context.Context, addr, command string) (string, error) {
 		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "root@"+addr, command).CombinedOutput()
 	return string(out), err
 }
+
+// RebootInstance reboots the machine of the simulator's instance id, and
+// RebootLoadBalancer that of the fleet's load balancer name, as Linode
+// reboots a VM for host maintenance: same disk, same address, nothing
+// kept in memory or /run (machine mode only). Each returns once the
+// machine boots again; its sshd answers a few seconds later.
+func (l *Lab) RebootInstance(id int) error { return l.rebootMachine(machineName(id)) }
+
+// RebootLoadBalancer: see RebootInstance.
+func (l *Lab) RebootLoadBalancer(name string) error { return l.rebootMachine(name) }
+
+func (l *Lab) rebootMachine(name string) error {
+	if l.machines == nil {
+		return fmt.Errorf("lab: reboot needs machine mode")
+	}
+	return l.machines.host.Reboot(name)
+}

@@ -94,6 +94,11 @@ type Host struct {
 type machine struct {
 	spec Spec
 	dir  string
+
+	// life serializes a reboot with the machine's destruction; gone says
+	// it was destroyed.
+	life sync.Mutex
+	gone bool
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -164,7 +169,7 @@ func (h *Host) Boot(spec Spec) error {
 		h.mu.Unlock()
 		return fmt.Errorf("machines: %s already runs", spec.Name)
 	}
-	m := &machine{spec: spec, dir: filepath.Join(h.opts.Dir, spec.Name), done: make(chan struct{})}
+	m := &machine{spec: spec, dir: filepath.Join(h.opts.Dir, spec.Name)}
 	h.machines[spec.Name] = m
 	h.mu.Unlock()
 	if err := m.start(h.opts.Base); err != nil {
@@ -192,9 +197,37 @@ func (h *Host) Destroy(name string) {
 	if m == nil {
 		return
 	}
+	m.life.Lock()
+	m.gone = true
 	m.stop()
 	m.teardown()
+	m.life.Unlock()
 	fmt.Fprintf(h.opts.Log, "lab: machine %s destroyed\n", name)
+}
+
+// Reboot shuts the machine down and boots it again from the same file
+// system, with the same name, address and host keys, as a cloud reboots a
+// VM for host maintenance: what it wrote to disk stays, what it held in
+// memory or /run does not. It returns once systemd-nspawn runs again, as
+// Boot does.
+func (h *Host) Reboot(name string) error {
+	h.mu.Lock()
+	m := h.machines[name]
+	h.mu.Unlock()
+	if m == nil {
+		return fmt.Errorf("machines: reboot %s: no such machine", name)
+	}
+	m.life.Lock()
+	defer m.life.Unlock()
+	if m.gone {
+		return fmt.Errorf("machines: reboot %s: destroyed", name)
+	}
+	m.stop()
+	if err := m.launch(); err != nil {
+		return fmt.Errorf("machines: reboot %s: %w", name, err)
+	}
+	fmt.Fprintf(h.opts.Log, "lab: machine %s rebooting at %s\n", name, m.spec.Addr)
+	return nil
 }
 
 // Close destroys every machine, waits for those already being destroyed
@@ -233,14 +266,21 @@ func (m *machine) start(base string) error {
 	if err := m.configure(root); err != nil {
 		return err
 	}
+	return m.launch()
+}
+
+// launch boots the machine's root file system, mounted and configured.
+func (m *machine) launch() error {
+	root := filepath.Join(m.dir, "root")
 	// The host side of the machine's network link, left behind when an
 	// earlier machine of this name was killed rather than shut down.
 	_ = run("ip", "link", "del", vethName(m.spec.Name))
 	logPath := filepath.Join(m.dir, "console.log")
-	log, err := os.Create(logPath)
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
+	m.done = make(chan struct{})
 	m.cmd = exec.Command("systemd-nspawn", "--register=no", "--keep-unit", "-q", "-D", root,
 		"--machine="+m.spec.Name, "--network-bridge="+Bridge, "-b")
 	m.cmd.Stdout, m.cmd.Stderr = log, log
@@ -251,7 +291,8 @@ func (m *machine) start(base string) error {
 		log.Close()
 		return err
 	}
-	go func() { _ = m.cmd.Wait(); log.Close(); close(m.done) }()
+	cmd, done := m.cmd, m.done
+	go func() { _ = cmd.Wait(); log.Close(); close(done) }()
 	// systemd-nspawn fails fast when it cannot set the machine up (a
 	// network link or a mount in the way); say so now, with its words,
 	// rather than leave a "running" VM that never answers.

@@ -101,6 +101,60 @@ func TestCloseWaitsForMachinesBeingDestroyed(t *testing.T) {
 	}
 }
 
+// Reboot boots the same machine again, as a cloud reboots a VM: a new
+// container on the same disk and address, whose sshd answers again. A
+// machine that is not there, or was destroyed, cannot be rebooted.
+func TestReboot(t *testing.T) {
+	needlab.Slow(t, "booting a machine")
+	base := os.Getenv("DNSROLL_LAB_IMAGE")
+	if base == "" {
+		base = DefaultBase
+	}
+	if err := Check(base); err != nil {
+		needlab.Missing(t, "%v", err)
+	}
+	h, err := Open(Options{Dir: t.TempDir(), Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	addr := netip.MustParseAddr("10.231.0.98")
+	if err := h.Boot(Spec{Name: "rebooting", Addr: addr}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ssh := net.JoinHostPort(addr.String(), "22")
+	if err := provision.WaitSSH(ctx, ssh); err != nil {
+		t.Fatal(err)
+	}
+	m := h.machines["rebooting"]
+	kept := filepath.Join(m.dir, "root", "var", "lib", "dnsroll-kept")
+	if err := os.WriteFile(kept, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := m.cmd.Process.Pid
+	if err := h.Reboot("rebooting"); err != nil {
+		t.Fatal(err)
+	}
+	if m.cmd.Process.Pid == before {
+		t.Errorf("Reboot left systemd-nspawn %d running", before)
+	}
+	if err := provision.WaitSSH(ctx, ssh); err != nil {
+		t.Fatalf("after Reboot: %v", err)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("a file on the machine's disk did not survive the reboot: %v", err)
+	}
+	if err := h.Reboot("nosuch"); err == nil {
+		t.Error("Reboot of a machine that does not exist: no error")
+	}
+	h.Destroy("rebooting")
+	if err := h.Reboot("rebooting"); err == nil {
+		t.Error("Reboot of a destroyed machine: no error")
+	}
+}
+
 // running reports whether name is in the table of machines: Destroy has
 // not yet taken it out.
 func (h *Host) running(name string) bool {
