@@ -2,15 +2,19 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/api"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/needlab"
@@ -91,7 +95,120 @@ func TestMachineRollout(t *testing.T) {
 			}
 			assertNeverDefaultBIND(t, tl, l, ip)
 		}
+		assertSurvivesReboots(t, tl, driver, blue, green, "revision B")
 	})
+}
+
+// rebootMark is a file in /run, which a reboot empties: a machine that
+// still has it did not reboot.
+const rebootMark = "/run/dnsroll-e2e-not-rebooted"
+
+// rebooted is a machine of the lab that a test reboots: its address, the
+// unit that serves on it, and how the lab reboots it.
+type rebooted struct {
+	name, addr, unit string
+	reboot           func() error
+}
+
+// assertSurvivesReboots reboots the load balancers' and green's machines
+// as Linode reboots VMs for host maintenance, keeping their disks and
+// addresses: each alone, then all at once. After each reboot, systemd
+// starts named, nginx or dnsdist by itself, the load balancers serve want
+// through their own addresses, and at the end they point at green alone:
+// not at blue, nor at an empty or default upstream.
+func assertSurvivesReboots(t *testing.T, tl *testLab, driver string, blue, green map[string]dnsroll.Server, want string) {
+	t.Helper()
+	started := time.Now()
+	var all []rebooted
+	for _, b := range tl.fleet.LoadBalancers {
+		host, _, _ := net.SplitHostPort(b.Address)
+		all = append(all, rebooted{b.Name, host, driver, func() error { return tl.RebootLoadBalancer(b.Name) }})
+	}
+	for _, l := range slices.Sorted(maps.Keys(green)) {
+		s := green[l]
+		all = append(all, rebooted{l, s.IPv4, "named", func() error { return tl.RebootInstance(s.ID) }})
+	}
+	for _, m := range all {
+		tl.reboot(t, want, m)
+	}
+	tl.reboot(t, want, all...)
+	for _, b := range tl.fleet.LoadBalancers {
+		host, _, _ := net.SplitHostPort(b.Address)
+		backends := tl.runningBackends(t, driver, host)
+		for _, l := range b.Fronts {
+			if !slices.Contains(backends, green[l].DNSAddr()) {
+				t.Errorf("%s after the reboots: backends %v, not green's %s (%s)", b.Name, backends, l, green[l].DNSAddr())
+			}
+		}
+		for _, a := range backends {
+			if !slices.ContainsFunc(b.Fronts, func(l string) bool { return green[l].DNSAddr() == a }) {
+				t.Errorf("%s after the reboots: backend %s is not green (blue: %v)", b.Name, a, blue)
+			}
+		}
+	}
+	t.Logf("reboots took %s", time.Since(started).Round(time.Second))
+}
+
+// reboot reboots machines at once and waits until each has come back with
+// its unit active and enabled, and until every load balancer answers want.
+func (tl *testLab) reboot(t *testing.T, want string, ms ...rebooted) {
+	t.Helper()
+	ctx := context.Background()
+	var names []string
+	for _, m := range ms {
+		names = append(names, m.name)
+		if out, err := tl.SSH(ctx, m.addr, "touch "+rebootMark); err != nil {
+			t.Fatalf("ssh %s: %v: %s", m.name, err, out)
+		}
+	}
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Go(func() { errs[i] = m.reboot() })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	when := "after rebooting " + strings.Join(names, ", ")
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, m := range ms {
+		check := "test ! -e " + rebootMark + " && systemctl is-active " + m.unit + " && systemctl is-enabled " + m.unit
+		for {
+			out, err := tl.SSH(ctx, m.addr, check)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				status, _ := tl.SSH(ctx, m.addr, "ls "+rebootMark+"; systemctl status "+m.unit+" --no-pager; journalctl -b -u "+m.unit+" --no-pager -n 20")
+				t.Fatalf("%s: %s (%s) did not come back with %s active and enabled: %v: %s\n%s", when, m.name, m.addr, m.unit, err, out, status)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	for !slices.Equal(tl.answers(t), slices.Repeat([]string{want}, len(tl.fleet.LoadBalancers))) {
+		if time.Now().After(deadline) {
+			tl.wantAnswers(t, when, strings.Repeat(","+want, len(tl.fleet.LoadBalancers))[1:])
+			t.FailNow()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// runningBackends returns the backends (ip:port) that the load balancer
+// at addr sends traffic to: nginx's upstream as it runs its config file,
+// dnsdist's default pool as its console says.
+func (tl *testLab) runningBackends(t *testing.T, driver, addr string) []string {
+	t.Helper()
+	command := `nginx -T 2>/dev/null | sed -n '/upstream dnsroll_backend/,/}/s/^ *server \([^ ;]*\).*/\1/p'`
+	if driver == "dnsdist" {
+		command = `dnsdist -C /etc/dnsdist/dnsroll-console.conf -c -e 'local o = {} for _, s in ipairs(getPoolServers("")) do o[#o + 1] = s.name end return table.concat(o, " ")'`
+	}
+	out, err := tl.SSH(context.Background(), addr, command)
+	if err != nil {
+		t.Fatalf("ssh %s %q: %v: %s", addr, command, err, out)
+	}
+	return strings.Fields(out)
 }
 
 // assertNeverDefaultBIND checks a nameserver that was a brand-new VM (the
