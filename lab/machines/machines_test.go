@@ -67,14 +67,7 @@ func TestCheckRefusesAnImageWithoutItsRepository(t *testing.T) {
 // its directory, and the lab's removal failed with "directory not empty"
 // (e2e TestMachineWorkerKilledDuringProvisioning, CI of stop 29).
 func TestCloseWaitsForMachinesBeingDestroyed(t *testing.T) {
-	needlab.Slow(t, "booting a machine")
-	base := os.Getenv("DNSROLL_LAB_IMAGE")
-	if base == "" {
-		base = DefaultBase
-	}
-	if err := Check(base); err != nil {
-		needlab.Missing(t, "%v", err)
-	}
+	base := needBase(t)
 	dir := t.TempDir()
 	h, err := Open(Options{Dir: dir, Base: base})
 	if err != nil {
@@ -105,14 +98,7 @@ func TestCloseWaitsForMachinesBeingDestroyed(t *testing.T) {
 // container on the same disk and address, whose sshd answers again. A
 // machine that is not there, or was destroyed, cannot be rebooted.
 func TestReboot(t *testing.T) {
-	needlab.Slow(t, "booting a machine")
-	base := os.Getenv("DNSROLL_LAB_IMAGE")
-	if base == "" {
-		base = DefaultBase
-	}
-	if err := Check(base); err != nil {
-		needlab.Missing(t, "%v", err)
-	}
+	base := needBase(t)
 	h, err := Open(Options{Dir: t.TempDir(), Base: base})
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +139,22 @@ func TestReboot(t *testing.T) {
 	if err := h.Reboot("rebooting"); err == nil {
 		t.Error("Reboot of a destroyed machine: no error")
 	}
+}
+
+// needBase returns the base image that DNSROLL_LAB_IMAGE names (else
+// DefaultBase), or skips or fails t, as needlab says, where machines
+// cannot boot here.
+func needBase(t *testing.T) string {
+	t.Helper()
+	needlab.Slow(t, "booting a machine")
+	base := os.Getenv("DNSROLL_LAB_IMAGE")
+	if base == "" {
+		base = DefaultBase
+	}
+	if err := Check(base); err != nil {
+		needlab.Missing(t, "%v", err)
+	}
+	return base
 }
 
 // running reports whether name is in the table of machines: Destroy has
