@@ -280,6 +280,8 @@ func (m *machine) launch() error {
 	if err != nil {
 		return err
 	}
+	// Earlier boots' output stays in the log, before this boot's.
+	earlier, _ := log.Seek(0, io.SeekEnd)
 	m.done = make(chan struct{})
 	m.cmd = exec.Command("systemd-nspawn", "--register=no", "--keep-unit", "-q", "-D", root,
 		"--machine="+m.spec.Name, "--network-bridge="+Bridge, "-b")
@@ -299,7 +301,7 @@ func (m *machine) launch() error {
 	select {
 	case <-m.done:
 		b, _ := os.ReadFile(logPath)
-		return fmt.Errorf("systemd-nspawn exited at once: %s", strings.TrimSpace(string(b)))
+		return fmt.Errorf("systemd-nspawn exited at once: %s", strings.TrimSpace(string(b[min(earlier, int64(len(b))):])))
 	case <-time.After(time.Second):
 		return nil
 	}
