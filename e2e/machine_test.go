@@ -161,6 +161,7 @@ func (tl *testLab) reboot(t *testing.T, want string, ms ...rebooted) {
 			t.Fatalf("ssh %s: %v: %s", m.name, err, out)
 		}
 	}
+	started := time.Now()
 	errs := make([]error, len(ms))
 	var wg sync.WaitGroup
 	for i, m := range ms {
@@ -193,6 +194,7 @@ func (tl *testLab) reboot(t *testing.T, want string, ms ...rebooted) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	t.Logf("%s: serving again after %s", when, time.Since(started).Round(100*time.Millisecond))
 }
 
 // runningBackends returns the backends (ip:port) that the load balancer
