@@ -58,6 +58,12 @@ func analyseSigned(t *testing.T, signed string, validFor time.Duration) Analysis
 // analyseSignedOver is analyseSigned with blue serving blueText, and s.
 func analyseSignedOver(t *testing.T, signed, blueText string, s Settings) Analysis {
 	t.Helper()
+	return analyseScoped(t, signed, blueText, Scope{All: true, Names: []string{"nope", "x.wild", "deep.sub"}}, s)
+}
+
+// analyseScoped is analyseSignedOver with the checks of scope.
+func analyseScoped(t *testing.T, signed, blueText string, scope Scope, s Settings) Analysis {
+	t.Helper()
 	z, err := zone.Parse(strings.NewReader(signed), "example.com", "signed")
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,7 @@ func analyseSignedOver(t *testing.T, signed, blueText string, s Settings) Analys
 	green := startNamed(t, "example.com", signed)
 	blue := startNamed(t, "example.com", blueText)
 	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}}, BaselineRole: "blue",
-		Checks: Checks(z, Scope{All: true, Names: []string{"nope", "x.wild", "deep.sub"}}), Serials: map[string]uint32{"example.com": z.Serial()},
+		Checks: Checks(z, scope), Serials: map[string]uint32{"example.com": z.Serial()},
 		Keys: map[string]zone.Records{"example.com.": z.Apex().DNSKEYs}} // as Verify gives them
 	p := &Prober{Timeout: time.Second, Attempts: 2}
 	return p.Analyze(context.Background(), job, s)
