@@ -376,3 +376,30 @@ func TestDeleteLoadBalancerByIDNeedsNoList(t *testing.T) {
 		t.Errorf("%d ns1 instances after a delete of lb1-next by its ID", n)
 	}
 }
+
+// The old load balancer is deleted though the fleet's current file lists
+// a load balancer that does not answer: often it is the dead one being
+// replaced. Only a nameserver's delete asks the load balancers whether
+// they still answer from it (keepServed); none answers from a load
+// balancer's server, and asking would keep a dead one forever.
+func TestDeleteLoadBalancerDoesNotWaitForASilentLoadBalancer(t *testing.T) {
+	c := newCloudEnv(t)
+	file, err := config.Parse([]byte(testFleetYAML + "probe: {protocols: [udp], timeout: 200ms}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file.LoadBalancers[0].Address = serveNSIDs(t, "") // lb1, dead
+	c.acts.Fleets = func(string) (*config.Fleet, error) { return file, nil }
+	for _, byID := range []bool{false, true} {
+		in := DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1"}
+		if s := c.mustEnsure(t, "lb1").Server; byID {
+			in.ID = s.ID
+		}
+		if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, in); err != nil {
+			t.Fatalf("delete lb1 (by ID %v): %v", byID, err)
+		}
+		if n := c.count("lb1"); n != 0 {
+			t.Errorf("%d lb1 instances after its delete (by ID %v)", n, byID)
+		}
+	}
+}
