@@ -437,6 +437,14 @@ func TestRouter(t *testing.T) {
 				workflows.Leftover{Kind: workflows.LeftoverLoadBalancer, Name: "lb2", Action: "point back at blue ns2"},
 				workflows.Leftover{Kind: workflows.LeftoverServer, Name: "ns1-next", Action: "delete if it exists"},
 				workflows.Leftover{Kind: workflows.LeftoverServer, Name: "ns3-next", ID: 13, Action: "delete"})},
+		// Its request cannot be read (Temporal down): a cleanup started
+		// without the servers it names would leave them running unsaid.
+		{name: "cleanup after a cleanup-only run terminated, its request unread", setup: func(f *fakeBackend) {
+			ro := f.runs[f.add("lab", workflows.PhaseRollingBack)]
+			ro.State = "terminated"
+			f.inputErr = serviceerror.NewUnavailable("connection error: dial tcp 10.0.0.5:7233: connect: connection refused")
+		},
+			method: "POST", path: "/rollouts/rollout-lab:run-1/cleanup", auth: bearer, want: 503, contains: "the API got no answer from Temporal", after: startedNothing},
 		// Terminated at its Plan step, before it recorded blue: a cleanup
 		// would point every load balancer at no server.
 		{name: "cleanup after a rollout terminated while planning", setup: func(f *fakeBackend) {

@@ -62,6 +62,8 @@ type fakeBackend struct {
 	// inputs are the inputs of rollouts, by ID: those Start recorded and
 	// those tests set. Input makes one up for the others.
 	inputs map[string]workflows.RolloutInput
+	// inputErr, when set, is what Input answers.
+	inputErr error
 }
 
 // fakeLBRun is a run of a load balancer workflow.
@@ -187,6 +189,9 @@ func (f *fakeBackend) setInput(id string, in workflows.RolloutInput) {
 func (f *fakeBackend) Input(_ context.Context, run rollouts.Run) (workflows.RolloutInput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.inputErr != nil {
+		return workflows.RolloutInput{}, f.inputErr
+	}
 	id := RolloutID(run)
 	if in, ok := f.inputs[id]; ok {
 		return in, nil
