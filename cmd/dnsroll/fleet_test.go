@@ -63,3 +63,20 @@ func TestCLIFleetValidateRefusesANeighbourItCannotRead(t *testing.T) {
 		t.Errorf("a lab fleet beside a broken one: exit %d, stderr %q; want exit 1 naming broken.yaml", code, errOut)
 	}
 }
+
+// A lab fleet beside a real one is for another cloud, which a worker for
+// the real one passes over: fleet validate of the real one passes it
+// over too, rather than call it a neighbour it cannot read.
+func TestCLIFleetValidatePassesOverALabFleetBesideIt(t *testing.T) {
+	t.Setenv("DNSROLL_LINODE_URL", "")
+	t.Setenv("LINODE_TOKEN", "")
+	dir := t.TempDir()
+	machines := strings.ReplaceAll(string(repoFile(t, "fleets/machines.yaml")), "../ansible/", mustAbs(t, "../../ansible")+"/")
+	testfiles.Write(t, filepath.Join(dir, "prod.yaml"), strings.Replace(machines, "fleet: machines", "fleet: prod", 1))
+	lab := strings.ReplaceAll(string(repoFile(t, "fleets/lab.yaml")), "../ansible/", mustAbs(t, "../../ansible")+"/")
+	testfiles.Write(t, filepath.Join(dir, "lab.yaml"), strings.ReplaceAll(lab, "../lab/zones/", mustAbs(t, "../../lab/zones")+"/"))
+	out, errOut, code := cli(t, "fleet", "validate", filepath.Join(dir, "prod.yaml"))
+	if code != 0 || !strings.Contains(out, "ok: fleet prod") {
+		t.Errorf("a real fleet beside a lab fleet: exit %d, stdout %q, stderr %q; want it ok", code, out, errOut)
+	}
+}
