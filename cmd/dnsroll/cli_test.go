@@ -757,6 +757,10 @@ func TestCLIExitCodesAndHelp(t *testing.T) {
 		{[]string{"rollout", "start", "--fleet", "lab", "--revision", "B", "-revision", "A"}, 1, []string{`--revision is given twice ("B" and "A"): give it once`}},
 		{[]string{"fleet", "validate", "a.yaml", "--revision", "B", "--revision", "B"}, 1, []string{`--revision is given twice ("B" and "B"): give it once`}},
 		{[]string{"worker", "--fleets", "a", "--fleets", "b"}, 1, []string{`--fleets is given twice ("a" and "b"): give it once`}},
+		// A flag that takes no value does not take the next one's name,
+		// nor does one given with its value (=) take the next flag.
+		{[]string{"rollout", "start", "--fleet", "lab", "--wait", "--revision", "B", "--revision", "A"}, 1, []string{`--revision is given twice ("B" and "A"): give it once`}},
+		{[]string{"rollout", "start", "--fleet", "lab", "--revision=B", "--revision=A"}, 1, []string{`--revision is given twice ("B" and "A"): give it once`}},
 		// Commands that take flags alone refuse a word left over, before
 		// they start anything.
 		{[]string{"worker", "fleets/"}, 1, []string{`unexpected argument "fleets/": dnsroll worker takes flags only`}},

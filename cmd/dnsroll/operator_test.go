@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -144,10 +147,39 @@ func TestCLIInterruptedChangeSaysHowToLook(t *testing.T) {
 		var out, errOut bytes.Buffer
 		code := report(&errOut, run(ctx, streams{out: &out, err: &errOut}, tc.args))
 		cancel()
-		if code != 1 || !strings.Contains(errOut.String(), "may have been done") || !strings.Contains(errOut.String(), tc.look) ||
+		if code != 1 || !strings.Contains(errOut.String(), "may have been done") || !strings.HasSuffix(strings.TrimSpace(errOut.String()), tc.look) ||
 			strings.Count(strings.TrimSpace(errOut.String()), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q; want exit 1 and one line saying it may have been done and to look with %s", tc.args, code, errOut.String(), tc.look)
 		}
+	}
+}
+
+// Ctrl-C cancels the request (context.Canceled, not a timeout), and the
+// HTTP client's own timeout ends it with the context still live: both
+// say that the change may have been done, and where to look. Another
+// error is left as it is.
+func TestUnansweredSaysItMayHaveBeenDone(t *testing.T) {
+	interrupted, cancel := context.WithCancel(context.Background())
+	cancel()
+	timedOut := &url.Error{Op: "Post", URL: "http://127.0.0.1:8080/lb-updates", Err: os.ErrDeadlineExceeded}
+	refused := errors.New("409: lab is busy")
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want string
+	}{
+		{"interrupted", interrupted, context.Canceled, "interrupted before the API answered, so it may have been done: look with dnsroll lb status --id lbupdate-lab"},
+		{"timed out", context.Background(), timedOut, "the API did not answer in time, so it may have been done: look with dnsroll lb status --id lbupdate-lab"},
+		{"refused", context.Background(), refused, refused.Error()},
+	} {
+		got := unanswered(tc.ctx, tc.err, "lb", "lbupdate-lab")
+		if got == nil || !strings.HasSuffix(got.Error(), tc.want) || (tc.err != context.Canceled && !errors.Is(got, tc.err)) {
+			t.Errorf("%s: %v; want an error wrapping %v, ending %q", tc.name, got, tc.err, tc.want)
+		}
+	}
+	if err := unanswered(interrupted, nil, "lb", "lbupdate-lab"); err != nil {
+		t.Errorf("no error: %v", err)
 	}
 }
 
