@@ -374,6 +374,7 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 		{"zones:", "steps: {provision_timeout: 20m, create_timeout: soon}\nzones:", `steps.create_timeout (line 9): "soon" is not a duration`},
 		// Go's durations have no days, and no spaces between their parts.
 		{"zones:", "rollout: {approval_timeout: 2d}\nzones:", `rollout.approval_timeout (line 9): "2d" is not a duration such as 30s or 5m: the longest unit is h (write 48h for 2d)`},
+		{"zones:", "rollout: {approval_timeout: 1w}\nzones:", `rollout.approval_timeout (line 9): "1w" is not a duration such as 30s or 5m: the longest unit is h (write 168h for 1w)`},
 		{"zones:", "rollout: {bake: 1h 30m}\nzones:", `rollout.bake (line 9): "1h 30m" is not a duration such as 30s or 5m: write it without spaces, 1h30m`},
 		{"zones:", "probe: {expect_changes: maybe}\nzones:", `probe.expect_changes (line 9): must be true or false, got "maybe"`},
 		// yaml.v3 cuts a long value to its first 7 characters, which also
