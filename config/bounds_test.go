@@ -1,0 +1,115 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// onDnsdist is valid with both load balancers on dnsdist, which strategy
+// canary needs.
+var onDnsdist = strings.NewReplacer("fronts: ns1}", "fronts: ns1, driver: dnsdist}", "fronts: ns2}", "fronts: ns2, driver: dnsdist}").Replace(valid)
+
+// wantRefused fails unless config is refused with a FieldError naming
+// field whose message says fix.
+func wantRefused(t *testing.T, config, field, fix string) {
+	t.Helper()
+	_, err := Parse([]byte(config))
+	var fe *FieldError
+	switch {
+	case !errors.As(err, &fe):
+		t.Errorf("err = %v, want a FieldError on %s", err, field)
+	case fe.Field != field || !strings.Contains(fe.Message, fix):
+		t.Errorf("err = %v, want field %s saying %q", err, field, fix)
+	}
+}
+
+// Each rule's bound, on the side it refuses: the value just past it is
+// refused before any VM exists, naming the field and saying what it takes.
+func TestValuesJustPastABoundAreRefused(t *testing.T) {
+	for _, tt := range []struct{ name, from, to, field, fix string }{
+		{"no nameservers", "nameservers:\n  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}\n  - {label: ns2, region: eu-west, type: g6-nanode-1, image: linode/debian12}\n",
+			"nameservers: []\n", "nameservers", "list at least one nameserver"},
+		{"no zones", "zones:\n  - {name: example.com, file: zones/example.com.zone}\n", "zones: []\n", "zones", "list at least one zone"},
+		{"a negative nameserver firewall", "image: linode/debian12}\n  - {label: ns2", "image: linode/debian12, firewall_id: -1}\n  - {label: ns2",
+			"nameservers[0].firewall_id", "must be a Cloud Firewall's ID, or 0 for none"},
+		{"a region ending in a dash", "region: eu-west,", "region: eu-west-,", "nameservers[1].region", "must be a Linode region ID, lowercase letters, digits and dashes such as us-east"},
+		{"port 0", `"192.0.2.2:53"`, `"192.0.2.2:0"`, "load_balancers[1].address", "port must be a number from 1 to 65535"},
+		{"a host name longer than 253 characters", `"192.0.2.2:53"`, `"` + strings.Repeat(strings.Repeat("a", 63)+".", 4) + `example:53"`,
+			"load_balancers[1].address", "must be a host name or an IP address"},
+		{"a user name in capitals", "zones:", "ansible: {loadbalancer_ssh_user: Deploy}\nzones:", "ansible.loadbalancer_ssh_user", "is not a Unix user name (lowercase letters, digits, _ and -, starting with a letter or _)"},
+		{"a user name of 33 characters", "zones:", "ansible: {loadbalancer_ssh_user: " + strings.Repeat("d", 33) + "}\nzones:", "ansible.loadbalancer_ssh_user", "is not a Unix user name"},
+		// With one success to pass, the first check lets any interval by.
+		{"a probe interval as long as the probe step", "zones:", "probe: {interval: 1m}\nsteps: {probe_timeout: 1m}\nzones:", "probe.interval", "must be shorter than steps.probe_timeout"},
+		{"a lab DNS port base one below 1024", "zones:", "lab: {dns_port_base: 1023}\nzones:", "lab.dns_port_base", "must be between 1024 and 64000"},
+		{"a lab DNS port base one past 64000", "zones:", "lab: {dns_port_base: 64001}\nzones:", "lab.dns_port_base", "must be between 1024 and 64000"},
+		{"negative max_attempts", "zones:", "steps: {max_attempts: -1}\nzones:", "steps.max_attempts", "must be between 0 (retry until the step's deadline) and 1000"},
+		{"a negative retry interval", "zones:", "steps: {retry_initial_interval: -1s}\nzones:", "steps.retry_initial_interval", "must not be negative"},
+		{"a cleanup timeout a minute past the most", "zones:", "steps: {cleanup_timeout: 72h1m}\nzones:", "steps.cleanup_timeout", "must be at most 72h0m0s"},
+		{"an approval timeout a second short of a minute", "zones:", "rollout: {approval: manual, approval_timeout: 59s}\nzones:", "rollout.approval_timeout", "must be at least 1m"},
+		{"a negative bake", "zones:", "rollout: {bake: -1s}\nzones:", "rollout.bake", "must not be negative, got -1s (0s for no bake)"},
+		{"a bake interval below a second", "zones:", "rollout: {bake_interval: 999ms}\nzones:", "rollout.bake_interval", "must be at least 1s"},
+		{"one analysis round past the most", "zones:", "rollout: {bake: 8h20m15s}\nzones:", "rollout.bake_interval", "more than the 2000 a rollout's workflow history holds"},
+		{"a webhook URL with credentials", "zones:", "notifications: {webhooks: [{url: 'https://user:pw@h.example.net/x'}]}\nzones:", "notifications.webhooks[0].url", "must not carry credentials; use secret_env"},
+		{"a webhook URL without a host", "zones:", "notifications: {webhooks: [{url: 'https:///x'}]}\nzones:", "notifications.webhooks[0].url", "must be an http or https URL"},
+		{"a webhook name written empty", "zones:", "notifications: {webhooks: [{name: '', url: 'https://h.example.net/x'}]}\nzones:", "notifications.webhooks[0].name", `is "", which means the default, webhook-1`},
+		// Twelve digits alone, or twenty characters mixing digits and
+		// lower case, are a key's shape.
+		{"twelve digits for a variable name", "zones:", "notifications: {webhooks: [{url_env: '123456789012'}]}\nzones:", "notifications.webhooks[0].url_env", "looks like a key"},
+		{"twenty characters of lower case and digits for a variable name", "zones:", "notifications: {webhooks: [{url_env: abcdefghij0123456789}]}\nzones:", "notifications.webhooks[0].url_env", "looks like a key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(valid, tt.from) {
+				t.Fatalf("%q is not in the valid config", tt.from)
+			}
+			wantRefused(t, strings.Replace(valid, tt.from, tt.to, 1), tt.field, tt.fix)
+		})
+	}
+}
+
+// A canary's rules, at their bounds.
+func TestCanaryValuesJustPastABoundAreRefused(t *testing.T) {
+	for _, tt := range []struct{ name, canary, field, fix string }{
+		{"two steps of one weight", "{steps: [{weight: 10, duration: 1m}, {weight: 10, duration: 1m}]}", "rollout.canary.steps[1].weight", "above the step before (10), got 10"},
+		{"a step of weight 0", "{steps: [{weight: 0, duration: 1m}]}", "rollout.canary.steps[0].weight", "must be a percentage from 1 to 99"},
+		{"a step shorter than a second", "{steps: [{weight: 10, duration: 999ms}]}", "rollout.canary.steps[0].duration", "must be at least 1s"},
+		{"a negative drop rate increase", "{max_drop_rate_increase: -0.01}", "rollout.canary.max_drop_rate_increase", "must be a fraction from 0 to 1"},
+		{"a drop rate increase of 1", "{max_drop_rate_increase: 1}", "rollout.canary.max_drop_rate_increase", "must be a fraction from 0 to 1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wantRefused(t, strings.Replace(onDnsdist, "zones:", "rollout: {strategy: canary, canary: "+tt.canary+"}\nzones:", 1), tt.field, tt.fix)
+		})
+	}
+}
+
+// Each rule's bound, on the side it takes.
+func TestValuesAtABoundAreAccepted(t *testing.T) {
+	for _, tt := range []struct{ name, from, to string }{
+		{"Linode's Ubuntu image", "image: linode/debian12}\n  - {label: ns2", "image: linode/ubuntu24.04}\n  - {label: ns2"},
+		{"port 65535", `"192.0.2.2:53"`, `"192.0.2.2:65535"`},
+		{"a user name of 32 characters", "zones:", "ansible: {loadbalancer_ssh_user: _" + strings.Repeat("d", 30) + "-}\nzones:"},
+		{"a lab DNS port base of 1024", "zones:", "lab: {dns_port_base: 1024}\nzones:"},
+		{"a lab DNS port base of 64000", "zones:", "lab: {dns_port_base: 64000}\nzones:"},
+		{"max_attempts 1000", "zones:", "steps: {max_attempts: 1000}\nzones:"},
+		{"a heartbeat timeout of 1s", "zones:", "steps: {heartbeat_timeout: 1s}\nzones:"},
+		{"retry intervals that are equal", "zones:", "steps: {retry_initial_interval: 10s, retry_maximum_interval: 10s}\nzones:"},
+		{"the longest cleanup timeout", "zones:", "steps: {cleanup_timeout: 72h}\nzones:"},
+		{"an approval timeout of a minute", "zones:", "rollout: {approval: manual, approval_timeout: 1m}\nzones:"},
+		{"a bake interval of 1s", "zones:", "rollout: {bake_interval: 1s}\nzones:"},
+		{"exactly the most analysis rounds", "zones:", "rollout: {bake: 8h20m}\nzones:"},
+		{"nineteen characters of lower case and digits for a variable name", "zones:", "notifications: {webhooks: [{url_env: abcdefghi0123456789}]}\nzones:"},
+		{"eleven digits for a variable name", "zones:", "notifications: {webhooks: [{url_env: '12345678901'}]}\nzones:"},
+	} {
+		if !strings.Contains(valid, tt.from) {
+			t.Fatalf("%s: %q is not in the valid config", tt.name, tt.from)
+		}
+		if _, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1))); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	for _, canary := range []string{"{steps: [{weight: 1, duration: 1s}, {weight: 99, duration: 1s}]}", "{max_drop_rate_increase: 0.99}"} {
+		if _, err := Parse([]byte(strings.Replace(onDnsdist, "zones:", "rollout: {strategy: canary, canary: "+canary+"}\nzones:", 1))); err != nil {
+			t.Errorf("canary %s: %v", canary, err)
+		}
+	}
+}
