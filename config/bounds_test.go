@@ -75,6 +75,9 @@ func TestCanaryValuesJustPastABoundAreRefused(t *testing.T) {
 		{"a step shorter than a second", "{steps: [{weight: 10, duration: 999ms}]}", "rollout.canary.steps[0].duration", "must be at least 1s"},
 		{"a negative drop rate increase", "{max_drop_rate_increase: -0.01}", "rollout.canary.max_drop_rate_increase", "must be a fraction from 0 to 1"},
 		{"a drop rate increase of 1", "{max_drop_rate_increase: 1}", "rollout.canary.max_drop_rate_increase", "must be a fraction from 0 to 1"},
+		// NaN compares false both ways: green's drops would never exceed
+		// it, and no canary step would fail.
+		{"a drop rate increase that is no number", "{max_drop_rate_increase: .nan}", "rollout.canary.max_drop_rate_increase", "must be a fraction from 0 to 1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			wantRefused(t, strings.Replace(onDnsdist, "zones:", "rollout: {strategy: canary, canary: "+tt.canary+"}\nzones:", 1), tt.field, tt.fix)

@@ -187,7 +187,9 @@ func (r *Rollout) validate() error {
 			return fieldErr(at+".duration", "must be at least 1s, got %s", s.Duration.D())
 		}
 	}
-	if r.Canary.MaxDropRateIncrease < 0 || r.Canary.MaxDropRateIncrease >= 1 {
+	// Written so that NaN (.nan), which compares false both ways, is
+	// refused too: no drop rate would ever exceed it.
+	if !(r.Canary.MaxDropRateIncrease >= 0 && r.Canary.MaxDropRateIncrease < 1) {
 		return fieldErr("rollout.canary.max_drop_rate_increase", "must be a fraction from 0 to 1 (0.01 is one point), got %g", r.Canary.MaxDropRateIncrease)
 	}
 	switch r.Approval {
