@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // onDnsdist is valid with both load balancers on dnsdist, which strategy
@@ -114,5 +116,114 @@ func TestValuesAtABoundAreAccepted(t *testing.T) {
 		if _, err := Parse([]byte(strings.Replace(onDnsdist, "zones:", "rollout: {strategy: canary, canary: "+canary+"}\nzones:", 1))); err != nil {
 			t.Errorf("canary %s: %v", canary, err)
 		}
+	}
+}
+
+// The defaults docs/configuration.md gives, which a fleet that leaves the
+// fields out runs with.
+func TestDocumentedDefaults(t *testing.T) {
+	f, err := Parse([]byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, s := f.Rollout, f.Steps
+	for _, d := range []struct {
+		field     string
+		got, want any
+	}{
+		{"rollout.strategy", r.Strategy, StrategyAllAtOnce},
+		{"rollout.approval", r.Approval, ApprovalAuto},
+		{"rollout.approval_timeout", r.ApprovalTimeout.D(), 24 * time.Hour},
+		{"rollout.bake", r.BakeDuration(), 5 * time.Minute},
+		{"rollout.bake_interval", r.BakeInterval.D(), 15 * time.Second},
+		{"steps.create_timeout", s.CreateTimeout.D(), 10 * time.Minute},
+		{"steps.provision_timeout", s.ProvisionTimeout.D(), 20 * time.Minute},
+		{"steps.probe_timeout", s.ProbeTimeout.D(), 2 * time.Minute},
+		{"steps.switch_timeout", s.SwitchTimeout.D(), 5 * time.Minute},
+		{"steps.retry_initial_interval", s.RetryInitialInterval.D(), time.Second},
+		{"steps.cleanup_timeout", s.CleanupTimeout.D(), time.Hour},
+		{"ansible.ssh_user", f.Ansible.SSHUser, "root"},
+		{"ansible.nameserver_playbook", f.Ansible.NameserverPlaybook, "../ansible/nameserver.yml"},
+		{"ansible.loadbalancer_playbook", f.Ansible.LoadBalancerPlaybook, "../ansible/loadbalancer.yml"},
+	} {
+		if d.got != d.want {
+			t.Errorf("%s = %v, want %v", d.field, d.got, d.want)
+		}
+	}
+	lab, err := Parse([]byte(valid + "lab: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lab.Lab.DNSPortBase, 15300; got != want {
+		t.Errorf("lab.dns_port_base = %d, want %d", got, want)
+	}
+}
+
+// A revision starts with a letter or digit: ".." would name the zone
+// files' parent directory.
+func TestRevisionStartingWithADotIsRefused(t *testing.T) {
+	f, err := Parse([]byte(strings.Replace(valid, "file: zones/example.com.zone", `file: "zones/{revision}/example.com.zone"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rev := range []string{"..", ".hidden", strings.Repeat("r", 65)} {
+		var fe *FieldError
+		if err := f.ValidateRevision(rev); !errors.As(err, &fe) || fe.Field != "revision" || !strings.Contains(fe.Message, RevisionRule) {
+			t.Errorf("revision %q: err = %v, want the revision refused with the rule, %q", rev, err, RevisionRule)
+		}
+	}
+	if err := f.ValidateRevision(strings.Repeat("r", 64)); err != nil {
+		t.Errorf("a revision of 64 characters: %v", err)
+	}
+}
+
+// A load balancer replacement is made from a nameserver's image: a
+// non-root load balancer user on one of Linode's images is refused, naming
+// the field that set the user and the fix.
+func TestNonRootLoadBalancerUserNeedsAPrivateImage(t *testing.T) {
+	for _, tt := range []struct{ ansible, image, field string }{
+		{"ansible: {loadbalancer_ssh_user: deploy}", "linode/debian12", "ansible.loadbalancer_ssh_user"},
+		{"ansible: {ssh_user: deploy, nameserver_ssh_user: root}", "linode/debian12", "ansible.ssh_user"},
+		{"ansible: {loadbalancer_ssh_user: deploy}", "private/4242", ""},
+		{"ansible: {ssh_user: deploy, loadbalancer_ssh_user: root}", "private/4242", ""},
+	} {
+		f, err := Parse([]byte(strings.ReplaceAll(valid, "linode/debian12", tt.image) + tt.ansible + "\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.ansible, err)
+		}
+		err = f.NewServerUser(0, true)
+		var fe *FieldError
+		switch {
+		case tt.field == "" && err != nil:
+			t.Errorf("%s on %s: refused: %v", tt.ansible, tt.image, err)
+		case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field ||
+			!strings.Contains(fe.Message, `"deploy" logs into new load balancers`) || !strings.Contains(fe.Message, "set loadbalancer_ssh_user: root")):
+			t.Errorf("%s on %s: err = %v, want %s refused, with the fix", tt.ansible, tt.image, err, tt.field)
+		}
+	}
+}
+
+// A bake too long for its interval is refused with the shortest interval
+// that takes it, which then loads.
+func TestBakeIntervalTheRefusalNamesLoads(t *testing.T) {
+	for _, bake := range []string{"24h", "8h20m15s", "100h"} {
+		_, err := Parse([]byte(strings.Replace(valid, "zones:", "rollout: {bake: "+bake+"}\nzones:", 1)))
+		_, least, ok := strings.Cut(fmt.Sprint(err), "raise bake_interval to at least ")
+		least, _, _ = strings.Cut(least, ",")
+		if !ok {
+			t.Fatalf("bake %s: err = %v, want the interval to raise it to", bake, err)
+		}
+		if _, err := Parse([]byte(strings.Replace(valid, "zones:", "rollout: {bake: "+bake+", bake_interval: "+least+"}\nzones:", 1))); err != nil {
+			t.Errorf("bake %s at the interval its refusal named, %s: %v", bake, least, err)
+		}
+	}
+}
+
+// A misspelt key's message is as explainUnknown wrote it: the section is
+// named once, not again in front as if it were a value.
+func TestUnknownFieldIsNotNamedTwice(t *testing.T) {
+	_, err := Parse([]byte(strings.Replace(valid, "zones:", "rollout: {aproval: manual}\nzones:", 1)))
+	if want := `line 9: rollout has no field "aproval"; did you mean approval?`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
 	}
 }
