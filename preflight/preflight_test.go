@@ -125,6 +125,13 @@ func TestFile(t *testing.T) {
 		// dnsroll fleet validate runs in CI, away from the worker: its
 		// cloud is the one the fleet names, its keys and playbooks unknown.
 		{"away from the worker, short timeouts for the real API", appending("steps: {create_timeout: 90s, heartbeat_timeout: 5s}\n"), "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, "steps.create_timeout: must be at least 2m0s against the real Linode API"},
+		// The bounds themselves are met: 2m is the floor, and 053 is port 53.
+		{"create and provision timeouts of exactly the floor, real API", appending("steps: {create_timeout: 2m, provision_timeout: 2m}\n"), "A", keys, ""},
+		{"a load balancer host name on port 053, real API", replacing("192.0.2.1:53", "lb1.example.net:053"), "A", keys, ""},
+		{"a load balancer at LOCALHOST., real API", replacing("192.0.2.1:53", "LOCALHOST.:53"), "A", keys,
+			"load_balancers[0].address: LOCALHOST. is a loopback address"},
+		// The simulator's servers are reachable from the worker's loopback.
+		{"a load balancer on loopback, simulated API", replacing("192.0.2.1:53", "127.0.0.1:5353"), "A", sim, ""},
 		{"away from the worker, no keys known", same, "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, ""},
 		{"away from the worker, without the playbooks", appending("ansible: {loadbalancer_playbook: ansible/lb.yml}\n"), "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, ""},
 	} {
@@ -159,6 +166,7 @@ func TestPlaybookThatIsNoPlaybook(t *testing.T) {
 		{"a mapping", "hosts: all\nroles: [nameserver]\n", "is not an Ansible playbook"},
 		{"a task list", "- name: Install BIND\n  ansible.builtin.apt: {name: bind9}\n", "is not an Ansible playbook"},
 		{"empty", "", "is not an Ansible playbook"},
+		{"an empty list", "[]\n", "is not an Ansible playbook (a YAML list of plays, each with hosts:): it has no list of plays"},
 		{"a play", "- hosts: all\n  roles: [nameserver]\n", ""},
 		{"an import", "- import_playbook: other.yml\n- ansible.builtin.import_playbook: more.yml\n- ansible.legacy.import_playbook: last.yml\n", ""},
 		// Ansible warns of a repeated key and keeps the last; so does this.
@@ -288,6 +296,13 @@ func TestDir(t *testing.T) {
 	yml := dir(t, same, map[string]string{"staging.yml": strings.Replace(fleetText, "fleet: prod", "fleet: staging", 1)})
 	if _, err := Dir(yml, Target{}); err == nil || !strings.Contains(err.Error(), "staging.yml: fleet files are named <fleet>.yaml") || !strings.Contains(err.Error(), "rename it staging.yaml") {
 		t.Errorf("a directory with a .yml fleet: %v", err)
+	}
+	// With no .yaml beside it, it is still named, not "no fleet files".
+	if err := os.Remove(filepath.Join(yml, "prod.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Dir(yml, Target{}); err == nil || !strings.Contains(err.Error(), "rename it staging.yaml") {
+		t.Errorf("a directory with a .yml fleet alone: %v", err)
 	}
 	if err := File(filepath.Join(yml, "staging.yml"), "A", Target{}); err == nil || !strings.Contains(err.Error(), "rename it staging.yaml") {
 		t.Errorf("a .yml fleet file: %v", err)
