@@ -54,6 +54,14 @@ func TestValuesJustPastABoundAreRefused(t *testing.T) {
 		{"one analysis round past the most", "zones:", "rollout: {bake: 8h20m15s}\nzones:", "rollout.bake_interval", "more than the 2000 a rollout's workflow history holds"},
 		{"a webhook URL with credentials", "zones:", "notifications: {webhooks: [{url: 'https://user:pw@h.example.net/x'}]}\nzones:", "notifications.webhooks[0].url", "must not carry credentials; use secret_env"},
 		{"a webhook URL without a host", "zones:", "notifications: {webhooks: [{url: 'https:///x'}]}\nzones:", "notifications.webhooks[0].url", "must be an http or https URL"},
+		{"a missing region", "region: eu-west, ", "", "nameservers[1].region", "is required"},
+		{"an image owner in capitals", "image: linode/debian12}\n  - {label: ns2", "image: Linode/debian12}\n  - {label: ns2", "nameservers[0].image", "must be a Linode image ID such as linode/debian12"},
+		// Its replacement, lb2-next, is a label too, and 65 characters.
+		{"a load balancer name whose replacement is too long", "name: lb2,", "name: l" + strings.Repeat("b", 59) + ",", "load_balancers[1].name", "(Linode's rule, for"},
+		{"a host name label of 64 characters", `"192.0.2.2:53"`, `"` + strings.Repeat("a", 64) + `.example:53"`, "load_balancers[1].address", "must be a host name or an IP address"},
+		{"a variable name with an @", "zones:", "notifications: {webhooks: [{url_env: 'hook@host'}]}\nzones:", "notifications.webhooks[0].url_env", "is not an environment variable's name (it has a character such as $"},
+		{"a variable name with a +", "zones:", "notifications: {webhooks: [{url_env: 'HOOK+1'}]}\nzones:", "notifications.webhooks[0].url_env", "is not an environment variable's name (it has a character such as $"},
+		{"a variable written as the shell's ${HOOK}", "zones:", "notifications: {webhooks: [{url_env: '${HOOK}'}]}\nzones:", "notifications.webhooks[0].url_env", "is not an environment variable's name: write HOOK"},
 		{"a webhook name written empty", "zones:", "notifications: {webhooks: [{name: '', url: 'https://h.example.net/x'}]}\nzones:", "notifications.webhooks[0].name", `is "", which means the default, webhook-1`},
 		// Twelve digits alone, or twenty characters mixing digits and
 		// lower case, are a key's shape.
@@ -72,6 +80,9 @@ func TestValuesJustPastABoundAreRefused(t *testing.T) {
 // A canary's rules, at their bounds.
 func TestCanaryValuesJustPastABoundAreRefused(t *testing.T) {
 	for _, tt := range []struct{ name, canary, field, fix string }{
+		{"a step without a duration", "{steps: [{weight: 10}]}", "rollout.canary.steps[0].duration", "is required: how long green takes this share before the next step, such as 1m"},
+		// Past time.Duration's range: no interval makes that few rounds.
+		{"steps longer than dnsroll can count", "{steps: [{weight: 1, duration: 2000000h}, {weight: 2, duration: 2000000h}]}", "rollout.bake", "longer than dnsroll can count: bake for less"},
 		{"two steps of one weight", "{steps: [{weight: 10, duration: 1m}, {weight: 10, duration: 1m}]}", "rollout.canary.steps[1].weight", "above the step before (10), got 10"},
 		{"a step of weight 0", "{steps: [{weight: 0, duration: 1m}]}", "rollout.canary.steps[0].weight", "must be a percentage from 1 to 99"},
 		{"a step shorter than a second", "{steps: [{weight: 10, duration: 999ms}]}", "rollout.canary.steps[0].duration", "must be at least 1s"},
@@ -85,6 +96,9 @@ func TestCanaryValuesJustPastABoundAreRefused(t *testing.T) {
 			wantRefused(t, strings.Replace(onDnsdist, "zones:", "rollout: {strategy: canary, canary: "+tt.canary+"}\nzones:", 1), tt.field, tt.fix)
 		})
 	}
+	// approval: each gates the load balancers of one-at-a-time, one by one.
+	wantRefused(t, strings.Replace(onDnsdist, "zones:", "rollout: {strategy: canary, approval: each}\nzones:", 1),
+		"rollout.approval", "set rollout.strategy: one-at-a-time, or approval: manual")
 }
 
 // Each rule's bound, on the side it takes.
