@@ -431,9 +431,19 @@ func TestDirRefusesLabelsTwoFleetsShare(t *testing.T) {
 			}
 		})
 	}
+	// The repository's machines.yaml copied beside an operator's fleet is
+	// named as the likely cause, whichever of the two was read first.
+	d := dir(t, same, map[string]string{"edge.yaml": strings.Replace(fleetText, "fleet: prod", "fleet: edge", 1),
+		"machines.yaml": strings.Replace(fleetText, "fleet: prod", "fleet: machines", 1)})
+	if err := os.Remove(filepath.Join(d, "prod.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Dir(d, real)
+	wantErr(t, err, `machines.yaml: nameservers[0].label: "ns1" is also nameservers[0].label of fleet edge (edge.yaml)`)
+	wantErr(t, err, "if machines.yaml is the machine lab's fleet from dnsroll's repository (fleets/), keep your fleet files in a directory of their own instead")
 	// Two lab fleets, as the repository's lab.yaml and machines.yaml.
 	lab := strings.Replace(fleetText, "fleet: prod", "fleet: lab", 1) + "ansible: {connection: local}\nlab: {dns_port_base: 15300}\n"
-	d := dir(t, func(string) string { return lab }, map[string]string{"machines.yaml": strings.Replace(lab, "fleet: lab", "fleet: machines", 1)})
+	d = dir(t, func(string) string { return lab }, map[string]string{"machines.yaml": strings.Replace(lab, "fleet: lab", "fleet: machines", 1)})
 	if err := os.Rename(filepath.Join(d, "prod.yaml"), filepath.Join(d, "lab.yaml")); err != nil {
 		t.Fatal(err)
 	}
@@ -487,6 +497,9 @@ func TestDirRefusesLoadBalancersTwoFleetsShare(t *testing.T) {
 	// Nor does a final dot make it another.
 	_, err = Dir(dir(t, named, other(`"192.0.2.1:53"`, `"lb.example.net.:53"`)), real)
 	wantErr(t, err, `prod2.yaml: load_balancers[0].address: lb.example.net.:53 is also load_balancers[0].address of fleet prod (prod.yaml)`)
+	// Nor does a port written 053.
+	_, err = Dir(dir(t, named, other(`"192.0.2.1:53"`, `"lb.example.net:053"`)), real)
+	wantErr(t, err, `prod2.yaml: load_balancers[0].address: lb.example.net:053 is also load_balancers[0].address of fleet prod (prod.yaml)`)
 	// The same for an SSH host, which has no port.
 	_, err = Dir(dir(t, named, other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", "fronts: p2-ns1, ssh_host: LB.Example.NET.")), real)
 	wantErr(t, err, `prod2.yaml: load_balancers[0].ssh_host: LB.Example.NET. is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`)
