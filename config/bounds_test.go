@@ -233,6 +233,16 @@ func TestBakeIntervalTheRefusalNamesLoads(t *testing.T) {
 	}
 }
 
+// A wrong value is matched to its field by how yaml.v3 shows it: a
+// value of its own ending in "..." is not one cut short, so a field on its
+// line that begins alike is not taken for it.
+func TestWrongValueEndingInDotsNamesItsField(t *testing.T) {
+	_, err := Parse([]byte(strings.Replace(valid, "zones:", "probe: {names: [ab], attempts: ab...}\nzones:", 1)))
+	if want := `probe.attempts (line 9): must be a whole number, got "ab..."`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
 // A misspelt key's message is as explainUnknown wrote it: the section is
 // named once, not again in front as if it were a value.
 func TestUnknownFieldIsNotNamedTwice(t *testing.T) {
