@@ -54,6 +54,10 @@ func TestValuesJustPastABoundAreRefused(t *testing.T) {
 		{"one analysis round past the most", "zones:", "rollout: {bake: 8h20m15s}\nzones:", "rollout.bake_interval", "more than the 2000 a rollout's workflow history holds"},
 		{"a webhook URL with credentials", "zones:", "notifications: {webhooks: [{url: 'https://user:pw@h.example.net/x'}]}\nzones:", "notifications.webhooks[0].url", "must not carry credentials; use secret_env"},
 		{"a webhook URL without a host", "zones:", "notifications: {webhooks: [{url: 'https:///x'}]}\nzones:", "notifications.webhooks[0].url", "must be an http or https URL"},
+		// One host however its name is written: Ansible would configure it
+		// twice, and the other load balancer would keep its old servers.
+		{"two SSH hosts one in other case", "fronts: ns1}\n  - {name: lb2, address: \"192.0.2.2:53\", fronts: ns2}",
+			"fronts: ns1, ssh_host: lb.example.net}\n  - {name: lb2, address: \"192.0.2.2:53\", fronts: ns2, ssh_host: LB.Example.NET}", "load_balancers[1].ssh_host", "set ssh_host to this load balancer's own"},
 		{"a missing region", "region: eu-west, ", "", "nameservers[1].region", "is required"},
 		{"an image owner in capitals", "image: linode/debian12}\n  - {label: ns2", "image: Linode/debian12}\n  - {label: ns2", "nameservers[0].image", "must be a Linode image ID such as linode/debian12"},
 		// Its replacement, lb2-next, is a label too, and 65 characters.
@@ -104,6 +108,9 @@ func TestCanaryValuesJustPastABoundAreRefused(t *testing.T) {
 // Each rule's bound, on the side it takes.
 func TestValuesAtABoundAreAccepted(t *testing.T) {
 	for _, tt := range []struct{ name, from, to string }{
+		{"an http webhook URL", "zones:", "notifications: {webhooks: [{url: 'http://hooks.example.net/x'}]}\nzones:"},
+		// One round has no next: its interval is no matter.
+		{"a single probe round with an interval as long as the step", "zones:", "probe: {rounds: 1, interval: 1m}\nsteps: {probe_timeout: 1m}\nzones:"},
 		{"Linode's Ubuntu image", "image: linode/debian12}\n  - {label: ns2", "image: linode/ubuntu24.04}\n  - {label: ns2"},
 		{"port 65535", `"192.0.2.2:53"`, `"192.0.2.2:65535"`},
 		{"a user name of 32 characters", "zones:", "ansible: {loadbalancer_ssh_user: _" + strings.Repeat("d", 30) + "-}\nzones:"},
