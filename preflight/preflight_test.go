@@ -132,6 +132,10 @@ func TestFile(t *testing.T) {
 			"load_balancers[0].address: LOCALHOST. is a loopback address"},
 		// The simulator's servers are reachable from the worker's loopback.
 		{"a load balancer on loopback, simulated API", replacing("192.0.2.1:53", "127.0.0.1:5353"), "A", sim, ""},
+		{"a load balancer at localhost, simulated API", replacing("192.0.2.1:53", "localhost:5353"), "A", sim, ""},
+		// A lab fleet is provisioned by Ansible's local connection: it
+		// needs no key for new VMs.
+		{"a lab fleet on a worker without SSH keys", appending("ansible: {connection: local}\nlab: {}\n"), "A", Target{Known: true}, ""},
 		{"away from the worker, no keys known", same, "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, ""},
 		{"away from the worker, without the playbooks", appending("ansible: {loadbalancer_playbook: ansible/lb.yml}\n"), "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, ""},
 	} {
@@ -503,4 +507,44 @@ func TestDirRefusesLoadBalancersTwoFleetsShare(t *testing.T) {
 	// The same for an SSH host, which has no port.
 	_, err = Dir(dir(t, named, other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", "fronts: p2-ns1, ssh_host: LB.Example.NET.")), real)
 	wantErr(t, err, `prod2.yaml: load_balancers[0].ssh_host: LB.Example.NET. is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`)
+}
+
+// Neighbours checks one fleet file against the others in its directory,
+// as a worker's startup would: it passes over the file itself, lab
+// fleets claim nothing, and a shared label is refused naming the field,
+// the other fleet and the fix.
+func TestNeighbours(t *testing.T) {
+	real := Target{Known: true, RealLinode: true, SSHKeys: 1}
+	lab := "ansible: {connection: local}\nlab: {}\n"
+	edge := strings.Replace(fleetText, "fleet: prod", "fleet: edge", 1)
+	for _, tt := range []struct {
+		name  string
+		edit  func(string) string
+		files map[string]string
+		want  string
+	}{
+		{"alone", same, nil, ""},
+		{"beside a fleet of its own labels", same, map[string]string{"edge.yaml": strings.NewReplacer("ns1", "edge1", "lb1", "edge-lb1", "192.0.2.1", "192.0.2.2").Replace(edge)}, ""},
+		{"a lab fleet beside a real one with its labels", appending(lab), map[string]string{"edge.yaml": edge}, ""},
+		{"beside a real one with its labels", same, map[string]string{"edge.yaml": edge},
+			`prod.yaml: nameservers[0].label: "ns1" is also nameservers[0].label of fleet edge (edge.yaml), and Linode's labels are unique across an account whatever their case`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dir(t, tt.edit, tt.files)
+			path := filepath.Join(d, "prod.yaml")
+			unread, err := Neighbours(path, loadFleet(t, d), real)
+			wantErr(t, err, tt.want)
+			if tt.want != "" && !strings.Contains(fmt.Sprint(err), "give it a label of its own") {
+				t.Errorf("err = %v, want the fix", err)
+			}
+			if len(unread) > 0 {
+				t.Errorf("unread = %q, want none", unread)
+			}
+		})
+	}
+	d := dir(t, same, map[string]string{"broken.yaml": "fleet: broken\n"})
+	unread, err := Neighbours(filepath.Join(d, "prod.yaml"), loadFleet(t, d), real)
+	if err != nil || len(unread) != 1 || !strings.Contains(unread[0], "cannot be checked against "+filepath.Join(d, "broken.yaml")) || !strings.Contains(unread[0], "move it out of the directory") {
+		t.Errorf("beside a broken fleet: unread %q, err %v; want it named, with the fix", unread, err)
+	}
 }
