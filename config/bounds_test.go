@@ -37,8 +37,8 @@ func TestValuesJustPastABoundAreRefused(t *testing.T) {
 			"nameservers[0].firewall_id", "must be a Cloud Firewall's ID, or 0 for none"},
 		{"a region ending in a dash", "region: eu-west,", "region: eu-west-,", "nameservers[1].region", "must be a Linode region ID, lowercase letters, digits and dashes such as us-east"},
 		{"port 0", `"192.0.2.2:53"`, `"192.0.2.2:0"`, "load_balancers[1].address", "port must be a number from 1 to 65535"},
-		{"a host name longer than 253 characters", `"192.0.2.2:53"`, `"` + strings.Repeat(strings.Repeat("a", 63)+".", 4) + `example:53"`,
-			"load_balancers[1].address", "must be a host name or an IP address"},
+		{"a host name of 254 characters", `"192.0.2.2:53"`, `"` + strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 54) + `.example.:53"`,
+			"load_balancers[1].address", "a host name has at most 253 characters, and this one has 254"},
 		{"a user name in capitals", "zones:", "ansible: {loadbalancer_ssh_user: Deploy}\nzones:", "ansible.loadbalancer_ssh_user", "is not a Unix user name (lowercase letters, digits, _ and -, starting with a letter or _)"},
 		{"a user name of 33 characters", "zones:", "ansible: {loadbalancer_ssh_user: " + strings.Repeat("d", 33) + "}\nzones:", "ansible.loadbalancer_ssh_user", "is not a Unix user name"},
 		// With one success to pass, the first check lets any interval by.
@@ -113,6 +113,9 @@ func TestValuesAtABoundAreAccepted(t *testing.T) {
 		{"a single probe round with an interval as long as the step", "zones:", "probe: {rounds: 1, interval: 1m}\nsteps: {probe_timeout: 1m}\nzones:"},
 		{"Linode's Ubuntu image", "image: linode/debian12}\n  - {label: ns2", "image: linode/ubuntu24.04}\n  - {label: ns2"},
 		{"port 65535", `"192.0.2.2:53"`, `"192.0.2.2:65535"`},
+		{"a host name of 253 characters", `"192.0.2.2:53"`, `"` + strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 53) + `.example:53"`},
+		// The root's dot is no part of the 253 (RFC 1035's 255 octets on the wire).
+		{"a host name of 253 characters and the root's dot", `"192.0.2.2:53"`, `"` + strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 53) + `.example.:53"`},
 		{"a user name of 32 characters", "zones:", "ansible: {loadbalancer_ssh_user: _" + strings.Repeat("d", 30) + "-}\nzones:"},
 		{"a lab DNS port base of 1024", "zones:", "lab: {dns_port_base: 1024}\nzones:"},
 		{"a lab DNS port base of 64000", "zones:", "lab: {dns_port_base: 64000}\nzones:"},

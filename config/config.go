@@ -635,7 +635,12 @@ func canonicalHost(host string) (string, error) {
 	if last := labels[len(labels)-1]; last != "" && strings.Trim(last, "0123456789") == "" {
 		return "", fmt.Errorf("%q is no IPv4 address (four numbers from 0 to 255, such as 192.0.2.1), nor a host name, whose last label is never all digits", host)
 	}
-	if len(host) > 253 || !hostNameRE.MatchString(host) {
+	// The root's dot is no part of a name's 253 characters (RFC 1035's
+	// 255 octets on the wire).
+	if n := len(strings.TrimSuffix(host, ".")); n > 253 {
+		return "", fmt.Errorf("must be a host name or an IP address: a host name has at most 253 characters, and this one has %d", n)
+	}
+	if !hostNameRE.MatchString(host) {
 		return "", fmt.Errorf("must be a host name or an IP address")
 	}
 	return strings.ToLower(host), nil
