@@ -13,6 +13,8 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/dnsroll/dnsroll/config"
 )
 
 func wantErrType(t *testing.T, err error, typ string) {
@@ -442,9 +444,11 @@ func TestFirstRolloutHasNoWayBackAfterTheSwitch(t *testing.T) {
 // steps.cleanup_timeout bounds the cleanup, its steps included: a step
 // retrying an error a retry may fix gets no more than the time left.
 // Before, one round's step had three switch timeouts whatever the
-// cleanup_timeout (6 min of a 40 s one here).
+// cleanup_timeout (6 min of a 40 s one here). The run that gave up left
+// green, and its webhook says failed, never rolled-back, which would tell
+// the receiver that blue alone is serving.
 func TestCleanupTimeoutBoundsTheCleanup(t *testing.T) {
-	h := newHarnessWith(t, "rollout: {bake: 0s}\nsteps: {switch_timeout: 2m, cleanup_timeout: 40s}", "VerifyGreen")
+	h := newHarnessWith(t, "rollout: {bake: 0s}\nsteps: {switch_timeout: 2m, cleanup_timeout: 40s}\nnotifications: {webhooks: [{url: 'http://127.0.0.1:9/hook'}]}", "VerifyGreen")
 	h.rec.deleteGreenDown = true
 	st, err := h.run(t)
 	wantErrType(t, err, ErrTypeFailed)
@@ -460,6 +464,9 @@ func TestCleanupTimeoutBoundsTheCleanup(t *testing.T) {
 	if took := st.EndedAt.Sub(stopped); took > 40*time.Second+cleanupStepFloor {
 		t.Errorf("the cleanup took %s, want at most steps.cleanup_timeout (40s) and a last step's %s", took, cleanupStepFloor)
 	}
+	if got := h.notified(); len(got) == 0 || got[len(got)-1] != config.EventFailed || slices.Contains(got, config.EventRolledBack) {
+		t.Errorf("events = %v, want the last %s and none %s", got, config.EventFailed, config.EventRolledBack)
+	}
 }
 
 func TestWebhookEventsInOrder(t *testing.T) {
@@ -467,15 +474,21 @@ func TestWebhookEventsInOrder(t *testing.T) {
 	if _, err := h.run(t); err != nil {
 		t.Fatal(err)
 	}
+	got := h.notified()
+	if want := "started,switched,succeeded"; strings.Join(got, ",") != want {
+		t.Errorf("events = %v, want %s", got, want)
+	}
+}
+
+// notified are the events the webhooks were sent, in order.
+func (h *harness) notified() []string {
 	var got []string
 	for _, c := range h.rec.calls {
 		if strings.HasPrefix(c, "Notify ") {
 			got = append(got, strings.TrimPrefix(c, "Notify "))
 		}
 	}
-	if want := "started,switched,succeeded"; strings.Join(got, ",") != want {
-		t.Errorf("events = %v, want %s", got, want)
-	}
+	return got
 }
 
 func eventsText(st Status) string {
