@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,6 +63,10 @@ type recorder struct {
 	// each -next server it has, with when it appears.
 	commitLate time.Duration
 	green      map[string]time.Time
+	// slowTarget makes the EnsureServer or StageLoadBalancer step of that
+	// server or load balancer alone take an hour; failTarget makes it
+	// alone fail.
+	slowTarget, failTarget string
 }
 
 // testFleetRef is the reference to the fleet config that the fake Plan
@@ -106,6 +111,10 @@ func (r *recorder) creating(env *testsuite.TestWorkflowEnvironment, info *activi
 	}
 	r.green[in.Spec.Label] = env.Now().Add(r.commitLate)
 }
+
+// failedAnalysisSummary is the summary of the analysis that a verify
+// step the harness fails with "<step>Analysis" attaches to its error.
+const failedAnalysisSummary = "ns1-next: 3 of 12 answers differ from blue's"
 
 // testBundle is the revision the fake Plan hashes.
 const testBundle = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -271,14 +280,24 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		}
 		return plan, stepErr("Plan")
 	})
-	slow("EnsureServer", env.OnActivity(a.EnsureServer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EnsureServerInput) (activities.ServerResult, error) {
+	targetErr := func(target string) error {
+		if target != rec.failTarget {
+			return nil
+		}
+		return temporal.NewApplicationErrorWithOptions(target+" exploded", activities.ErrStep,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(1)}})
+	}
+	ensure := func(_ context.Context, in activities.EnsureServerInput) (activities.ServerResult, error) {
 		rec.add("EnsureServer " + in.Spec.Label)
 		id := 10 + len(in.Spec.Label)
 		if strings.HasPrefix(in.Spec.Label, "ns2") {
 			id++
 		}
-		return activities.ServerResult{Server: dnsroll.Server{ID: id, Label: in.Spec.Label, Status: "running", IPv4: "192.0.2.9"}, Attempt: 1}, stepErr("EnsureServer")
-	}))
+		return activities.ServerResult{Server: dnsroll.Server{ID: id, Label: in.Spec.Label, Status: "running", IPv4: "192.0.2.9"}, Attempt: 1}, cmp.Or(targetErr(in.Spec.Label), stepErr("EnsureServer"))
+	}
+	// Registered first, so that it wins over the mock of every call.
+	env.OnActivity(a.EnsureServer, mock.Anything, mock.MatchedBy(func(in activities.EnsureServerInput) bool { return in.Spec.Label == rec.slowTarget })).After(time.Hour).Return(ensure)
+	slow("EnsureServer", env.OnActivity(a.EnsureServer, mock.Anything, mock.Anything).Return(ensure))
 	slow("ProvisionNameservers", env.OnActivity(a.ProvisionNameservers, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ProvisionInput) (activities.ProvisionResult, error) {
 		if err := rec.revisionChanged(in.Bundle, in.Revision, in.Zones); err != nil {
 			return activities.ProvisionResult{}, err
@@ -307,6 +326,11 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 				return activities.VerifyResult{}, err
 			}
 			rec.add(step)
+			if failAt == step+"Analysis" {
+				res := activities.VerifyResult{Attempt: 1, Summary: failedAnalysisSummary}
+				return res, temporal.NewApplicationErrorWithOptions("ns1-next answers example.com SOA with serial 6, blue 7", activities.ErrAnalysis,
+					temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(1), res}})
+			}
 			return activities.VerifyResult{Attempt: 1}, stepErr(step)
 		}))
 	}
@@ -321,10 +345,12 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		}
 		return rec.pointBack(failAt == "SwitchBackToBlue", in.LB.Name, to, !strings.Contains(to, "-next"), in.StepFleet)
 	}))
-	slow("StageLoadBalancer", env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
+	stage := func(_ context.Context, in activities.StageInput) (activities.StepResult, error) {
 		rec.add("Stage " + in.LB.Name + " " + labelsOf(in.Staged))
-		return activities.StepResult{Attempt: 1}, stepErr("StageLoadBalancer")
-	}))
+		return activities.StepResult{Attempt: 1}, cmp.Or(targetErr(in.LB.Name), stepErr("StageLoadBalancer"))
+	}
+	env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.MatchedBy(func(in activities.StageInput) bool { return in.LB.Name == rec.slowTarget })).After(time.Hour).Return(stage)
+	slow("StageLoadBalancer", env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.Anything).Return(stage))
 	slow("FlipLoadBalancer", env.OnActivity(a.FlipLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FlipInput) (activities.StepResult, error) {
 		to, top := "none", 0
 		var split []string
