@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,10 @@ import (
 // starts it says so, and what to do; one that ran and kept failing
 // until its deadline still gives its last error; one that ran, alive,
 // until its deadline passed says it timed out, not that it never
-// started: more workers would not have helped it. The test environment
-// starts every step at once, so it cannot show the first.
+// started: more workers would not have helped it. A step that used up
+// steps.max_attempts records them all. The test environment starts every
+// step at once, so it cannot show the first, and it does not report the
+// attempts used up.
 func TestReasonOfAStepThatNeverStarted(t *testing.T) {
 	c := temporaltest.DevServer(t)
 	const queue = "reason-never-started"
@@ -44,7 +47,7 @@ func TestReasonOfAStepThatNeverStarted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: queue}, "TestDeadlineReasons")
-	var got [3]string
+	var got [4]string
 	if err == nil {
 		err = run.Get(ctx, &got)
 	}
@@ -60,14 +63,18 @@ func TestReasonOfAStepThatNeverStarted(t *testing.T) {
 	if !strings.Contains(got[2], "timed out") || strings.Contains(got[2], "never started") {
 		t.Errorf("reason of the step that ran until its deadline = %q, want it timed out", got[2])
 	}
+	if want := "2 attempts: the cloud answered 503"; got[3] != want {
+		t.Errorf("the step that used up its attempts = %q, want %q", got[3], want)
+	}
 }
 
 // deadlineReasons runs a step of 3 s on a queue that no worker polls, one
 // that always fails, and one that runs, heartbeating, past its deadline,
-// and returns the reason of each error.
-func deadlineReasons(ctx workflow.Context) ([3]string, error) {
+// and returns the reason of each error; then one that always fails, of at
+// most two attempts, and returns the attempts recorded and its reason.
+func deadlineReasons(ctx workflow.Context) ([4]string, error) {
 	o := stepOptions(3*time.Second, time.Second, 500*time.Millisecond, time.Second, 0)
-	var out [3]string
+	var out [4]string
 	for i, step := range []string{"TestUnpolled", "TestUnavailable", "TestSlow"} {
 		if step == "TestUnpolled" {
 			o.TaskQueue = "nobody-polls-this-queue"
@@ -80,5 +87,8 @@ func deadlineReasons(ctx workflow.Context) ([3]string, error) {
 		}
 		out[i] = reason(err)
 	}
+	o = stepOptions(time.Minute, time.Second, 100*time.Millisecond, 100*time.Millisecond, 2)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), "TestUnavailable").Get(ctx, nil)
+	out[3] = fmt.Sprintf("%d attempts: %s", failedAttempts(err, o.RetryPolicy.MaximumAttempts), reason(err))
 	return out, nil
 }
