@@ -1,10 +1,14 @@
 package workflows
 
 import (
+	"cmp"
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll/activities"
@@ -135,4 +139,26 @@ func TestFailedStageInTurnWaitsForTheOthersBeforeTheUndo(t *testing.T) {
 	st, err := h.run(t)
 	wantErrType(t, err, ErrTypeFailed)
 	undoAfterEveryStepEnded(t, st, "StageLoadBalancer", "lb2", "ReleaseGreen")
+}
+
+// Cleanup steps try harder than forward steps, since giving up leaves
+// green, or a load balancer on it: three times steps.switch_timeout and
+// three times steps.max_attempts, within steps.cleanup_timeout.
+func TestCleanupStepsTryHarderThanForwardSteps(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {bake: 0s}\nsteps: {switch_timeout: 1m, max_attempts: 2, cleanup_timeout: 30m}", "VerifyGreen")
+	h.rec.deleteGreenDown = true
+	var budget time.Duration
+	var attempts int32
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, ctx context.Context, args converter.EncodedValues) {
+		h.rec.checkFleetArg(info, ctx, args)
+		if info.ActivityType.Name == "DeleteGreen" {
+			budget = cmp.Or(budget, info.ScheduleToCloseTimeout)
+			attempts = max(attempts, info.Attempt)
+		}
+	})
+	st, err := h.run(t)
+	wantErrType(t, err, ErrTypeFailed)
+	if st.Phase != PhaseCleanupFailed || budget != 3*time.Minute || attempts != 6 {
+		t.Errorf("phase %s; DeleteGreen had %s and %d attempts, want 3m and 6", st.Phase, budget, attempts)
+	}
 }
