@@ -57,8 +57,11 @@ func TestReasonOfAStepThatNeverStarted(t *testing.T) {
 	if want := neverStartedReason; got[0] != want {
 		t.Errorf("reason of the step no worker started = %q, want %q", got[0], want)
 	}
-	if !strings.Contains(got[1], "the cloud answered 503") || strings.Contains(got[1], "never started") {
-		t.Errorf("reason of the step that ran = %q, want its last error", got[1])
+	// The server ends the retries of a step whose next attempt would pass
+	// its deadline with the last attempt's error, not a timeout: only the
+	// retry state tells that it was the deadline that stopped them.
+	if want := "gave up at the step deadline; last error: the cloud answered 503"; got[1] != want {
+		t.Errorf("reason of the step that failed until its deadline = %q, want %q", got[1], want)
 	}
 	if !strings.Contains(got[2], "timed out") || strings.Contains(got[2], "never started") {
 		t.Errorf("reason of the step that ran until its deadline = %q, want it timed out", got[2])

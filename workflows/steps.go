@@ -217,6 +217,13 @@ func reason(err error) string {
 			// Retries ran out of time: say so, with the last attempt's error.
 			return "gave up at the " + timeoutName(timeout.TimeoutType()) + "; last error: " + app.Message()
 		}
+		// A server ends the retries of a step whose next attempt would
+		// start past its deadline with the last attempt's error, and says
+		// why only in the retry state.
+		var act *temporal.ActivityError
+		if errors.As(err, &act) && act.RetryState() == enumspb.RETRY_STATE_TIMEOUT {
+			return "gave up at the step deadline; last error: " + app.Message()
+		}
 		return app.Message()
 	}
 	if timedOut && neverStarted(err, timeout) {
