@@ -1225,3 +1225,63 @@ func TestCloudStepsRunTwiceAtOnce(t *testing.T) {
 		t.Errorf("faults not met (an attempt did not make its request): %+v", f)
 	}
 }
+
+// listMissesOnce is a Cloud whose first list misses the instances
+// labelled hide, as Linode's can for a moment, and whose later lists do
+// not.
+type listMissesOnce struct {
+	Cloud
+	hide   string
+	missed *atomic.Bool
+}
+
+func (c listMissesOnce) List(ctx context.Context, tag string) ([]dnsroll.Server, error) {
+	all, err := c.Cloud.List(ctx, tag)
+	if c.missed.CompareAndSwap(false, true) {
+		all = slices.DeleteFunc(all, func(s dnsroll.Server) bool { return s.Label == c.hide })
+	}
+	return all, err
+}
+
+// A create refused as a duplicate label whose holder, listed only after
+// the refusal, is the fleet's own on its way out is an error the step
+// retries: it must not wait on that holder as if it were the server it
+// asked for, which fails the step for good ("not found") once the holder
+// is gone. The retry then creates the server afresh.
+func TestEnsureServerRetriesALabelHeldByADeletingNamesakeListedLate(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: 300 * time.Millisecond})
+	old := c.mustEnsure(t, "ns1-next").Server
+	if err := c.cloud.Delete(t.Context(), old.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.acts.Cloud = listMissesOnce{Cloud: c.cloud, hide: "ns1-next", missed: new(atomic.Bool)}
+	_, err := c.ensure(t, "ns1-next")
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), fmt.Sprintf("held by Linode %d, a server of this fleet on its way out", old.ID)) {
+		t.Fatalf("EnsureServer while a late-listed namesake deletes: %v; want an error the step retries, naming Linode %d", err, old.ID)
+	}
+	c.acts.Cloud = c.cloud
+	res := c.mustEnsure(t, "ns1-next")
+	if !res.Created || res.Server.ID == old.ID || c.count("ns1-next") != 1 {
+		t.Errorf("the retry: %+v, instances %+v; want one new ns1-next", res, c.sim.Instances())
+	}
+}
+
+// A create is given at least minCreateBound, however short the step's
+// heartbeat timeout: Linode's create takes seconds, and a bound of the
+// heartbeat timeout alone would abandon every create slower than it, and
+// fail the step on each retry.
+func TestEnsureServerGivesACreateMoreThanAShortHeartbeatTimeout(t *testing.T) {
+	c := newCloudEnv(t)
+	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {" + testPlaybooks + "}\nsteps: {heartbeat_timeout: 1s, create_timeout: 1m}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet.LoadBalancers[0].Address = c.lb
+	c.fleet = fleet
+	c.sim.InjectFault(linodesim.Fault{Method: "POST", PathPrefix: "/v4/linode/instances", Delay: 1500 * time.Millisecond})
+	res, err := c.ensure(t, "ns1-next")
+	if err != nil || !res.Created || c.count("ns1-next") != 1 {
+		t.Errorf("a create slower than the heartbeat timeout: %+v, %v; instances %+v; want one created ns1-next", res, err, c.sim.Instances())
+	}
+}
