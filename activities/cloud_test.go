@@ -1285,3 +1285,20 @@ func TestEnsureServerGivesACreateMoreThanAShortHeartbeatTimeout(t *testing.T) {
 		t.Errorf("a create slower than the heartbeat timeout: %+v, %v; instances %+v; want one created ns1-next", res, err, c.sim.Instances())
 	}
 }
+
+// EnsureServer never takes an instance without the fleet's tag for the
+// server it asks for, though a list returns one under the label: the tag
+// is checked on each server, not left to the cloud's list.
+func TestEnsureServerTakesNoUntaggedServerAListReturns(t *testing.T) {
+	c := newCloudEnv(t)
+	stranger, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.acts.Cloud = listingAlso{Cloud: c.cloud, extra: stranger}
+	res, err := c.ensure(t, "ns1-next")
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), fmt.Sprintf("label ns1-next is taken by Linode %d (no tags), not this fleet's", stranger.ID)) {
+		t.Errorf("EnsureServer with an untagged ns1-next listed: %+v, %v; want a refusal naming Linode %d", res, err, stranger.ID)
+	}
+}
