@@ -1302,3 +1302,53 @@ func TestEnsureServerTakesNoUntaggedServerAListReturns(t *testing.T) {
 		t.Errorf("EnsureServer with an untagged ns1-next listed: %+v, %v; want a refusal naming Linode %d", res, err, stranger.ID)
 	}
 }
+
+// flappingCloud is a Cloud whose Get shows an instance offline for
+// stretch, then booting once, then offline for stretch again, and then as
+// it is: a server that Linode's watchdog reboots after a failed boot.
+type flappingCloud struct {
+	Cloud
+	stretch time.Duration
+	phase   *atomic.Int32
+	since   *atomic.Int64
+}
+
+func (c flappingCloud) Get(ctx context.Context, id int) (dnsroll.Server, error) {
+	s, err := c.Cloud.Get(ctx, id)
+	if err != nil {
+		return s, err
+	}
+	now := time.Now().UnixNano()
+	c.since.CompareAndSwap(0, now)
+	switch c.phase.Load() {
+	case 0, 2:
+		if time.Duration(now-c.since.Load()) < c.stretch {
+			s.Status = "offline"
+			return s, nil
+		}
+		if c.phase.CompareAndSwap(0, 1) {
+			s.Status = "booting"
+			return s, nil
+		}
+		c.phase.Store(3)
+	case 1:
+		c.phase.Store(2)
+		c.since.Store(now)
+		s.Status = "offline"
+	}
+	return s, nil
+}
+
+// A server is given up on only when it has shown a stuck status for
+// stuckAfter without a break: one that boots again between two shorter
+// spells offline is waited for.
+func TestEnsureServerWaitsForAServerThatBootsAgain(t *testing.T) {
+	c := newCloudEnv(t)
+	defer func(d time.Duration) { stuckAfter = d }(stuckAfter)
+	stuckAfter = time.Second
+	c.acts.Cloud = flappingCloud{Cloud: c.cloud, stretch: 600 * time.Millisecond, phase: new(atomic.Int32), since: new(atomic.Int64)}
+	res, err := c.ensure(t, "ns1-next")
+	if err != nil || res.Server.Status != "running" {
+		t.Errorf("EnsureServer of a server offline twice for less than %s, booting between: %+v, %v; want it running", stuckAfter, res, err)
+	}
+}
