@@ -484,3 +484,17 @@ func TestListTakesNoFleetWhoseTagExtendsAnother(t *testing.T) {
 		})
 	}
 }
+
+// Only the filtered list's 400 is passed over: one for the account's own
+// list, which carries no filter, is an error. Taken for an empty list, it
+// would report a fleet's green gone and its deletion done, and leave it
+// running.
+func TestListFailsWhenTheAccountsListIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.create(t, "ns1-next")
+	e.sim.InjectFault(linodesim.Fault{Method: "GET", PathPrefix: "/v4/linode/instances", Status: http.StatusBadRequest, Count: -1})
+	list, err := e.cloud.List(ctx(t), tag)
+	if err == nil || !strings.HasPrefix(err.Error(), "linode: list "+tag+": ") {
+		t.Errorf("List with every list refused: %v, %v; want an error", list, err)
+	}
+}
