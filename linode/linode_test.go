@@ -498,3 +498,20 @@ func TestListFailsWhenTheAccountsListIsRefused(t *testing.T) {
 		t.Errorf("List with every list refused: %v, %v; want an error", list, err)
 	}
 }
+
+// A server's IPv4 is its first public address, whatever order Linode
+// lists its addresses in: a private (192.168.128.0/17) or VPC NAT
+// (100.64.0.0/10) address listed first is not where its DNS answers, nor
+// where Ansible reaches it.
+func TestServersTakeTheirPublicIPv4(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id": 7, "label": "ns1", "status": "running", "region": "us-east", "type": "g6-nanode-1",
+			"ipv4": ["192.168.133.7", "100.64.1.2", "203.0.113.9", "198.51.100.4"], "ipv6": "2600:3c00::f03c:91ff:fe24:3a2f/128", "tags": ["`+tag+`"]}`)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := newCloud(t, srv.URL+"/v4", token).Get(ctx(t), 7)
+	if err != nil || s.IPv4 != "203.0.113.9" {
+		t.Errorf("Get = %+v, %v; want IPv4 203.0.113.9, the first public address", s, err)
+	}
+}
