@@ -1352,3 +1352,36 @@ func TestEnsureServerWaitsForAServerThatBootsAgain(t *testing.T) {
 		t.Errorf("EnsureServer of a server offline twice for less than %s, booting between: %+v, %v; want it running", stuckAfter, res, err)
 	}
 }
+
+// deletedAtBirthCloud is a Cloud whose creates are deleted by someone
+// else at once, before the new server has booted.
+type deletedAtBirthCloud struct{ Cloud }
+
+func (c deletedAtBirthCloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Server, error) {
+	s, err := c.Cloud.Create(ctx, spec)
+	if err == nil {
+		err = c.Cloud.Delete(ctx, s.ID)
+	}
+	return s, err
+}
+
+// A new server deleted by someone else while EnsureServer waits for it to
+// boot fails the step at once, naming it, rather than being polled until
+// the step's deadline.
+func TestEnsureServerFailsWhenItsServerIsDeletedWhileBooting(t *testing.T) {
+	c := newCloudEnv(t)
+	c.acts.Cloud = deletedAtBirthCloud{Cloud: c.cloud}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ensure(t, "ns1-next")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "linode: get 1001: [404]") {
+			t.Errorf("EnsureServer of a server deleted while booting: %v; want an error naming Linode 1001 not found", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("EnsureServer still waits for a server deleted while it booted")
+	}
+}
