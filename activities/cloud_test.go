@@ -1088,23 +1088,29 @@ func (c stuckCreateCloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (
 	return dnsroll.Server{}, ctx.Err()
 }
 
-// A create is given no longer than the step's heartbeat timeout: a worker
-// cut off from Temporal, whose attempt another worker has taken over, must
-// not go on creating a server after that attempt, or the rollout's
-// cleanup, is done, and leave it behind.
-func TestEnsureServerBoundsACreateByTheHeartbeatTimeout(t *testing.T) {
-	c := newCloudEnv(t)
+// shortHeartbeat makes the test fleet's steps heartbeat within 1s.
+func (c *cloudEnv) shortHeartbeat(t *testing.T) {
+	t.Helper()
 	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {" + testPlaybooks + "}\nsteps: {heartbeat_timeout: 1s, create_timeout: 1m}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fleet.LoadBalancers[0].Address = c.lb
 	c.fleet = fleet
+}
+
+// A create is given no longer than the step's heartbeat timeout: a worker
+// cut off from Temporal, whose attempt another worker has taken over, must
+// not go on creating a server after that attempt, or the rollout's
+// cleanup, is done, and leave it behind.
+func TestEnsureServerBoundsACreateByTheHeartbeatTimeout(t *testing.T) {
+	c := newCloudEnv(t)
+	c.shortHeartbeat(t)
 	defer func(was time.Duration) { minCreateBound = was }(minCreateBound)
 	minCreateBound = 0
 	stuck := stuckCreateCloud{Cloud: c.cloud, ended: make(chan time.Duration, 1)}
 	c.acts.Cloud = stuck
-	_, err = c.ensure(t, "ns1-next")
+	_, err := c.ensure(t, "ns1-next")
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.NonRetryable() || !strings.Contains(err.Error(), "heartbeat timeout (1s)") {
 		t.Errorf("EnsureServer: %v; want an error a retry may clear, naming the heartbeat timeout", err)
@@ -1273,12 +1279,7 @@ func TestEnsureServerRetriesALabelHeldByADeletingNamesakeListedLate(t *testing.T
 // fail the step on each retry.
 func TestEnsureServerGivesACreateMoreThanAShortHeartbeatTimeout(t *testing.T) {
 	c := newCloudEnv(t)
-	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {" + testPlaybooks + "}\nsteps: {heartbeat_timeout: 1s, create_timeout: 1m}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fleet.LoadBalancers[0].Address = c.lb
-	c.fleet = fleet
+	c.shortHeartbeat(t)
 	c.sim.InjectFault(linodesim.Fault{Method: "POST", PathPrefix: "/v4/linode/instances", Delay: 1500 * time.Millisecond})
 	res, err := c.ensure(t, "ns1-next")
 	if err != nil || !res.Created || c.count("ns1-next") != 1 {
