@@ -94,6 +94,8 @@ func TestConfirmServing(t *testing.T) {
 		{"old servers, on the wanted one", through(oldBlue), []dnsroll.Server{oldBlue}, ""},
 		{"forwarding to a deleted server", through(dead), []dnsroll.Server{blue}, "no answer through the load balancer"},
 		{"no backends", through(dead), nil, ""},
+		// nginx would send every other UDP query to the dead one.
+		{"on a live backend, another one dead", through(green), []dnsroll.Server{green, dead}, "backend deleted does not answer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := confirmServing(context.Background(), fleet, tt.lb, tt.backends)
@@ -170,15 +172,19 @@ type stoppedStager struct {
 	running bool
 	staged  map[string]bool
 	live    []string
+	// weights is each live backend's weight, as the last Point or Stage
+	// (equal weights, 1) or Flip (the shares') left it.
+	weights map[string]int
 	// down is a backend whose health check fails, which Stage waits for.
 	down string
 }
 
 func (s *stoppedStager) Point(ctx context.Context, f *config.Fleet, b config.LoadBalancer, backends []dnsroll.Server) error {
-	s.running, s.staged, s.live = true, map[string]bool{}, nil
+	s.running, s.staged, s.live, s.weights = true, map[string]bool{}, nil, map[string]int{}
 	for _, srv := range backends {
 		s.staged[srv.Label] = true
 		s.live = append(s.live, srv.Label)
+		s.weights[srv.Label] = 1
 	}
 	return s.pointRecorder.Point(ctx, f, b, backends)
 }
@@ -189,10 +195,11 @@ func (s *stoppedStager) Stage(_ context.Context, _ *config.Fleet, _ config.LoadB
 			return fmt.Errorf("backends not up after 30s: %s", srv.Label)
 		}
 	}
-	s.running, s.staged, s.live = true, map[string]bool{}, nil
+	s.running, s.staged, s.live, s.weights = true, map[string]bool{}, nil, map[string]int{}
 	for _, srv := range live {
 		s.staged[srv.Label] = true
 		s.live = append(s.live, srv.Label)
+		s.weights[srv.Label] = 1
 	}
 	for _, srv := range staged {
 		s.staged[srv.Label] = true
@@ -204,13 +211,14 @@ func (s *stoppedStager) Flip(_ context.Context, _ *config.Fleet, _ config.LoadBa
 	if !s.running {
 		return fmt.Errorf("nginx: flip lb1: exit status 3: no nginx runs: %w", lb.ErrNotRunning)
 	}
-	s.live = nil
+	s.live, s.weights = nil, map[string]int{}
 	for _, sh := range shares {
 		if !s.staged[sh.Server.Label] {
 			return fmt.Errorf("nginx: flip lb1: exit status 2: %s is not staged", sh.Server.Label)
 		}
 		if sh.Weight > 0 {
 			s.live = append(s.live, sh.Server.Label)
+			s.weights[sh.Server.Label] = sh.Weight
 		}
 	}
 	return nil
@@ -449,5 +457,39 @@ func TestSwitchIsConfirmedThroughTheLoadBalancer(t *testing.T) {
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("switch to green, %s: %v; want an error saying %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// A canary flip (green 10%, blue 90%) on a load balancer whose program
+// died ends with the split it asked for: the playbook starts it on both
+// sides with equal weights, and only the flip after it sets the shares.
+// Stopping at the playbook would report the flip done while half the
+// queries, not a tenth, go to green.
+func TestFlipOnAStoppedLoadBalancerSetsTheSplit(t *testing.T) {
+	fleet := udpFleet(t)
+	blue, green := serveIdentity(t, "linode-1", 7), serveIdentity(t, "linode-2", 7)
+	blue.Label, green.Label = "ns1", "ns1-next"
+	driver := &stoppedStager{}
+	env, acts := nginxEnv(driver)
+	bal := config.LoadBalancer{Name: "lb1", Address: blue.DNSAddr(), Driver: "nginx"}
+	shares := []lb.Share{{Server: green, Weight: 10}, {Server: blue, Weight: 90}}
+	if _, err := env.ExecuteActivity(acts.FlipLoadBalancer, FlipInput{StepFleet: StepFleet{Fleet: fleet}, LB: bal, Shares: shares}); err != nil {
+		t.Fatalf("canary flip on a stopped load balancer: %v", err)
+	}
+	if got, want := fmt.Sprint(driver.weights), fmt.Sprint(map[string]int{"ns1": 90, "ns1-next": 10}); got != want {
+		t.Errorf("weights %s after the flip, want %s", got, want)
+	}
+}
+
+// A load balancer of several workers, one of which still runs the old
+// config and forwards to blue, is not confirmed on green because the
+// first connections reached workers on green: the check asks through it
+// more than once, each time on a new connection.
+func TestConfirmServingFindsAWorkerLeftOnTheOldSide(t *testing.T) {
+	fleet := udpFleet(t)
+	green := serveIdentity(t, "linode-2", 7)
+	bal := config.LoadBalancer{Name: "lb1", Address: serveNSIDs(t, "linode-2", "linode-2", "linode-2", "linode-1")}
+	if err := confirmServing(context.Background(), fleet, bal, []dnsroll.Server{green}); err == nil || !strings.Contains(err.Error(), "NSID linode-1") {
+		t.Errorf("err = %v, want one saying a query was answered from linode-1", err)
 	}
 }
