@@ -2,6 +2,7 @@ package nginx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -306,4 +307,26 @@ func BenchmarkLabFlipSSH(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// A flip on a lab nginx that is not running (killed, or its machine
+// rebooted) says so with lb.ErrNotRunning, which the flip activity answers
+// by starting it with its playbook; any other error would be retried as it
+// is, round after round, while the load balancer serves nothing.
+func TestLabFlipWhenNginxIsNotRunning(t *testing.T) {
+	s := startStaged(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := Stop(ctx, s.Dir); err != nil {
+		t.Fatal(err)
+	}
+	err := s.flip(ctx, lb.Share{Server: s.green, Weight: 1}, lb.Share{Server: s.blue})
+	if !errors.Is(err, lb.ErrNotRunning) {
+		t.Fatalf("flip with nginx stopped: %v, want it to wrap lb.ErrNotRunning", err)
+	}
+	// What the flip activity then does: the playbook starts it.
+	if err := s.d.Point(ctx, s.Fleet, s.LB, []dnsroll.Server{s.green}); err != nil {
+		t.Fatalf("Point after the flip found nginx stopped: %v", err)
+	}
+	lbtest.WantTXT(t, s.LB.Address, "green")
 }
