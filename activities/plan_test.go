@@ -1,0 +1,46 @@
+package activities
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dnsroll/dnsroll/bundle"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
+)
+
+// A zone that BIND loads but answers wrongly (a CNAME loop, which it
+// answers with SERVFAIL) plans, with a warning that names the zone and
+// the name: the operator sees it before any server exists.
+func TestPlanWarnsOfZoneContentsBINDAnswersWrongly(t *testing.T) {
+	c := newCloudEnv(t)
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	testfiles.WriteAll(t, dir, map[string]string{"zones/example.com.zone": verifyZone + "loop  CNAME loop\n"})
+	plan := c.planIn(t, dir, PlanInput{Fleet: "t"})
+	if want := "zone example.com: loop.example.com.: CNAME loop (BIND answers SERVFAIL)"; !slices.Contains(plan.Warnings, want) {
+		t.Errorf("warnings %q, want %q", plan.Warnings, want)
+	}
+}
+
+// A zone removed alone, the others kept as they are, is a change in an
+// infrastructure-only rollout: green would stop serving it, and green's
+// analysis, which asks the zones this revision holds, would not see it.
+func TestPlanRefusesARemovedZoneInAnInfrastructureOnlyRollout(t *testing.T) {
+	c := newCloudEnv(t)
+	c.acts.Bundles = bundle.Store{Dir: t.TempDir()}
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	testfiles.WriteAll(t, dir, map[string]string{"zones/example.net.zone": strings.ReplaceAll(verifyZone, "example.com.", "example.net.")})
+	kept := c.fleet.Zones
+	c.fleet.Zones = append(slices.Clip(kept), config.Zone{Name: "example.net", File: "zones/example.net.zone"})
+	live := c.planIn(t, dir, PlanInput{Fleet: "t"})
+
+	c.fleet.Zones = kept
+	no := false
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Overrides: Overrides{ExpectChanges: &no}})
+	if err == nil || !strings.Contains(err.Error(), "probe.expect_changes is false, but this revision adds zones (none) and removes zones (example.net)") {
+		t.Errorf("Plan: %v; want a refusal naming the removed zone", err)
+	}
+}
