@@ -322,6 +322,8 @@ func TestPlanRefusesASerialBehindBlues(t *testing.T) {
 			t.Errorf("%s: %v, want no refusal", tc.name, err)
 		case tc.want != "" && (dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v, want a refusal (EINVALID) saying %q", tc.name, err, tc.want)
+		case tc.want != "" && (!strings.Contains(err.Error(), "Bump the serial in zones/example.com.zone") || !strings.Contains(err.Error(), "--allow-serial-decrease")):
+			t.Errorf("%s: %v, want the refusal to name the file to fix and the override", tc.name, err)
 		}
 	}
 }
