@@ -84,6 +84,13 @@ func TestVerifyCoverage(t *testing.T) {
 		t.Errorf("kinds %+v: want every zone's serial and every check passed", k)
 	}
 
+	// One zone over the threshold is above it: blue's serials tell the
+	// changed zones.
+	in.Fleet.Probe.Coverage.FullUpTo = 29
+	if res = verify(t, in); res.Coverage.ChangedBy != probe.ChangedBaseline || res.Coverage.Changed != 2 {
+		t.Errorf("one zone above the threshold: coverage %+v, want the changed zones told by blue's serials", res.Coverage)
+	}
+
 	// Through the load balancers there is no blue to tell changes by.
 	in.Baseline = nil
 	if res = verify(t, in); res.Coverage.ChangedBy != probe.ChangedUnknown || res.Coverage.Full != 3 || res.Coverage.Changed != 0 {
