@@ -300,7 +300,7 @@ func TestSmallPlanWithoutSnapshotNamesTheMissingZone(t *testing.T) {
 // secondaries may keep blue's data either way. allow_serial_decrease lets
 // both through; a serial ahead, or a zone blue did not answer for, passes.
 func TestPlanRefusesASerialBehindBlues(t *testing.T) {
-	zones := []ZoneFile{{Name: "example.com", Path: "zones/example.com.zone", Serial: 100}}
+	zones := []ZoneFile{{Name: "example.com", Path: "zones/example.com.zone", Serial: 100}, {Name: "example.org", Path: "zones/example.org.zone", Serial: 100}}
 	for _, tc := range []struct {
 		name  string
 		blue  map[string]blueSerial
@@ -314,6 +314,7 @@ func TestPlanRefusesASerialBehindBlues(t *testing.T) {
 		{"behind blue, allowed", map[string]blueSerial{"example.com": {101, "ns1"}}, true, ""},
 		{"2^31 from blue, allowed", map[string]blueSerial{"example.com": {100 + 1<<31, "ns1"}}, true, ""},
 		{"blue did not answer", map[string]blueSerial{}, false, ""},
+		{"blue did not answer for one zone, behind on another", map[string]blueSerial{"example.org": {101, "ns1"}}, false, "zone example.org: revision A has serial 100, behind the 101"},
 	} {
 		plan := &Plan{Fleet: &config.Fleet{Probe: config.Probe{AllowSerialDecrease: tc.allow}}, Revision: "A"}
 		err := checkSerialsAgainstBlue(plan, zones, tc.blue)
@@ -322,7 +323,7 @@ func TestPlanRefusesASerialBehindBlues(t *testing.T) {
 			t.Errorf("%s: %v, want no refusal", tc.name, err)
 		case tc.want != "" && (dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v, want a refusal (EINVALID) saying %q", tc.name, err, tc.want)
-		case tc.want != "" && (!strings.Contains(err.Error(), "Bump the serial in zones/example.com.zone") || !strings.Contains(err.Error(), "--allow-serial-decrease")):
+		case tc.want != "" && (!strings.Contains(err.Error(), "Bump the serial in zones/example.") || !strings.Contains(err.Error(), "--allow-serial-decrease")):
 			t.Errorf("%s: %v, want the refusal to name the file to fix and the override", tc.name, err)
 		}
 	}
