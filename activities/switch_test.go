@@ -20,11 +20,16 @@ import (
 )
 
 // serveIdentity answers SOA queries for example.com over UDP with serial
-// and, when nsid is set, that NSID, as BIND with server-id does; the
+// and, when nsid is set, that NSID, as BIND with server-id does, and
+// refuses queries for other zones, as an authoritative server does; the
 // server it returns is the instance a "linode-<id>" NSID names.
 func serveIdentity(t *testing.T, nsid string, serial uint32) dnsroll.Server {
 	t.Helper()
 	addr := serveUDP(t, func(req, m *dns.Msg) {
+		if req.Question[0].Name != "example.com." {
+			m.Rcode = dns.RcodeRefused
+			return
+		}
 		soa, _ := dns.NewRR("example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. " + strconv.Itoa(int(serial)) + " 3600 600 1209600 300")
 		m.Answer = []dns.RR{soa}
 		if nsid != "" && req.IsEdns0() != nil {
