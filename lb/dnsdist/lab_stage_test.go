@@ -466,3 +466,74 @@ func TestLabPointIPv6(t *testing.T) {
 		lbtest.WantTXT(t, l.LB.Address, "blue")
 	}
 }
+
+// watchPoolLua, put before a flip's chunk, shadows getServers with proxies
+// of dnsdist's servers that, after each addPool and rmPool, count the
+// default pool's servers; dnsrollPoolOps and dnsrollPoolEmptied say what
+// they saw. A query arriving while the pool is empty gets no answer from
+// a backend, and the console chunk does not stop queries meanwhile (only
+// Lua configuration takes the Lua lock), so the order inside one flip is
+// what keeps a flip from dropping queries.
+const watchPoolLua = `dnsrollPoolOps, dnsrollPoolEmptied = 0, ''
+local realServers, realPool = getServers, getPoolServers
+local function proxy(s)
+  return setmetatable({}, {
+    __index = function(_, k)
+      if k == 'addPool' or k == 'rmPool' then
+        return function(_, p)
+          s[k](s, p)
+          dnsrollPoolOps = dnsrollPoolOps + 1
+          local ok, l = pcall(realPool, '')
+          if not ok or #l == 0 then dnsrollPoolEmptied = dnsrollPoolEmptied .. k .. '(' .. p .. ') ' .. s.name .. '; ' end
+        end
+      end
+      local v = s[k]
+      if type(v) == 'function' then return function(_, ...) return v(s, ...) end end
+      return v
+    end,
+    __newindex = function(_, k, v) s[k] = v end,
+  })
+end
+local function getServers()
+  local out = {}
+  for i, s in ipairs(realServers()) do out[i] = proxy(s) end
+  return out
+end
+`
+
+// TestLabFlipNeverEmptiesThePool runs the flip's own chunk in a real
+// dnsdist, watched after every pool change: the side flipped to joins the
+// default pool before the other side leaves it, both ways, so no query
+// ever finds the pool empty. The load test (TestLabStageFlip) rarely lands
+// in the microseconds between two changes; this sees every one.
+func TestLabFlipNeverEmptiesThePool(t *testing.T) {
+	l := newStageLab(t)
+	blue, green := lbtest.StartTXT(t, "blue"), lbtest.StartTXT(t, "green")
+	l.stage(t, []dnsroll.Server{blue}, []dnsroll.Server{green})
+	st, err := l.d.console(l.Fleet, l.LB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, shares := range [][]lb.Share{{share(green, 1), share(blue, 0)}, {share(blue, 1)}, {share(green, 1), share(blue, 9)}, {share(green, 1)}} {
+		want, err := split(shares)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := l.d.exec(context.Background(), l.Fleet, l.LB, watchPoolLua+flipLua(want, st.splitFile),
+			"return 'dnsroll-ok ' .. dnsrollPoolOps .. ' ' .. dnsrollPoolEmptied")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkFlip(out[0], want, st.splitFile); err != nil {
+			t.Fatalf("flip to %v: %v", want, err)
+		}
+		ops, emptied, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(out[1], "dnsroll-ok ")), " ")
+		if ops == "0" {
+			t.Fatalf("flip to %v: the watch saw no pool change (%q): it watches nothing", want, out[1])
+		}
+		if emptied != "" {
+			t.Errorf("flip to %v: the default pool was empty after %s", want, emptied)
+		}
+	}
+	lbtest.WantTXT(t, l.LB.Address, "green")
+}
