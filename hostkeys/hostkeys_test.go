@@ -32,6 +32,9 @@ type sshd struct {
 	port int
 	mu   sync.Mutex
 	keys []ssh.Signer
+	// onConnect, when set, runs as a connection arrives, before the
+	// handshake.
+	onConnect func()
 }
 
 func startSSHD(t testing.TB, keys ...ssh.Signer) *sshd {
@@ -52,6 +55,9 @@ func startSSHD(t testing.TB, keys ...ssh.Signer) *sshd {
 				return nil, errors.New("no")
 			}}
 			s.mu.Lock()
+			if s.onConnect != nil {
+				s.onConnect()
+			}
 			for _, k := range s.keys {
 				cfg.AddHostKey(k)
 			}
@@ -264,16 +270,112 @@ func TestTrustNewReplacesAReusedAddress(t *testing.T) {
 }
 
 // A host whose file holds only a key type that the client would not pick
-// first is asked for that type, as ssh does, and matches.
+// first is asked for that type, as ssh does, and matches. Which type the
+// client picks first depends on x/crypto's version, so both are tried.
 func TestPinsAnyRecordedType(t *testing.T) {
 	ed, ec := ed25519Key(t), ecdsaKey(t)
 	s := startSSHD(t, ed, ec)
+	for _, recorded := range []ssh.Signer{ed, ec} {
+		k := newKeeper(t, Strict, s)
+		if _, err := k.Store.Add(s.host(), []ssh.PublicKey{recorded.PublicKey()}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err != nil {
+			t.Errorf("only the %s key recorded, both offered: %v", recorded.PublicKey().Type(), err)
+		}
+	}
+}
+
+// A key that changed is reported as changed in strict mode too: the
+// unknown-key error's advice (ssh-keyscan >> the file) would add the new
+// key beside the old one and trust it.
+func TestStrictRefusesAChangedKeyAsChanged(t *testing.T) {
+	s := startSSHD(t, ed25519Key(t))
 	k := newKeeper(t, Strict, s)
-	if _, err := k.Store.Add(s.host(), []ssh.PublicKey{ec.PublicKey()}, ""); err != nil {
+	if _, err := k.Store.Add(s.host(), []ssh.PublicKey{ed25519Key(t).PublicKey()}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err != nil {
-		t.Fatalf("ecdsa recorded, ed25519 offered first: %v", err)
+	err := k.Verify(ctx(t), "lb1", "127.0.0.1")
+	var he *Error
+	if !errors.As(err, &he) || !he.Changed || strings.Contains(err.Error(), "ssh-keyscan") {
+		t.Fatalf("err = %v, want a changed-key *Error", err)
+	}
+}
+
+// Two workers sharing the file meet a new machine at once, and the other
+// one records a different key (someone answered it in between) while this
+// one scans: this worker refuses the key it saw rather than adding it
+// beside the other or accepting it.
+func TestFirstContactRacingAnotherWorker(t *testing.T) {
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, TOFU, s)
+	other, err := OpenStore(k.Store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := ed25519Key(t).PublicKey()
+	s.mu.Lock()
+	s.onConnect = func() {
+		// The first handshake is this worker's check; the other worker
+		// records its key right after.
+		s.onConnect = nil
+		if _, err := other.Add(s.host(), []ssh.PublicKey{theirs}, ""); err != nil {
+			t.Error(err)
+		}
+	}
+	s.mu.Unlock()
+	err = k.Verify(ctx(t), "lb1", "127.0.0.1")
+	var he *Error
+	if !errors.As(err, &he) || !he.Changed {
+		t.Fatalf("err = %v, want a changed-key *Error", err)
+	}
+	if es := entries(t, k, s); len(es) != 1 || !hasKey(es, theirs) {
+		t.Errorf("entries = %+v, want only the other worker's key", es)
+	}
+}
+
+// A key listed as @revoked is refused as the policy refuses keys (code
+// EINVALID, no retry), and recording a new instance at the address or
+// forgetting one there keeps the revocation.
+func TestRevokedKeyIsRefused(t *testing.T) {
+	bad := ed25519Key(t)
+	s := startSSHD(t, bad)
+	k := newKeeper(t, TOFU, s)
+	revoked := "@revoked " + s.host() + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(bad.PublicKey()))) + "\n"
+	if err := os.WriteFile(k.Store.Path(), []byte(revoked), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := k.Verify(ctx(t), "lb1", "127.0.0.1")
+	var he *Error
+	if !errors.As(err, &he) || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Fatalf("err = %v (code %s), want a *Error with code %s", err, dnsroll.ErrorCode(err), dnsroll.EINVALID)
+	}
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Forget("127.0.0.1", "linode-3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, k.Store.Path()); got != revoked {
+		t.Errorf("file = %q, want the revocation alone, as it was", got)
+	}
+}
+
+// A new machine at a fresh address is recorded for its instance, so that a
+// retry for it checks the key rather than trusting again.
+func TestTrustNewPinsAFirstInstance(t *testing.T) {
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, TOFU, s)
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); err != nil {
+		t.Fatal(err)
+	}
+	if es := entries(t, k, s); len(es) == 0 || !allTagged(es, "dnsroll:linode-1") {
+		t.Fatalf("entries = %+v, want them tagged with the instance", es)
+	}
+	s.rekey(ed25519Key(t))
+	var he *Error
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); !errors.As(err, &he) || !he.Changed {
+		t.Fatalf("retry after the key changed: err = %v, want a changed-key *Error", err)
 	}
 }
 
@@ -308,6 +410,30 @@ func TestForgetRemovesOnlyThatAddress(t *testing.T) {
 	}
 }
 
+// Forget of a deleted machine also removes the keys recorded for its address
+// without a tag (at first contact, or by ssh-keyscan as production.md
+// says, at sshd's default port), and keeps other hosts' hashed entries and
+// revocations.
+func TestForgetRemovesUntaggedKeys(t *testing.T) {
+	k, err := New(TOFU, filepath.Join(t.TempDir(), "known_hosts"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := func(host string) string {
+		return host + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ed25519Key(t).PublicKey()))) + "\n"
+	}
+	keep := knownhosts.HashHostname("203.0.113.12") + line("") + "@revoked " + line("203.0.113.11")
+	if err := os.WriteFile(k.Store.Path(), []byte(line("203.0.113.11")+keep), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Forget("203.0.113.11", "linode-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, k.Store.Path()); got != keep {
+		t.Errorf("file after Forget:\n%s\nwant\n%s", got, keep)
+	}
+}
+
 func TestAnsibleEnv(t *testing.T) {
 	s := startSSHD(t, ed25519Key(t))
 	k := newKeeper(t, TOFU, s)
@@ -326,6 +452,31 @@ func TestAnsibleEnv(t *testing.T) {
 	}
 }
 
+// The options that AnsibleEnv gives ssh take effect as ssh reads them: the
+// worker's file alone, checked strictly and never updated, whatever the
+// operator's ANSIBLE_SSH_EXTRA_ARGS say about the same options.
+func TestAnsibleEnvWinsInSSH(t *testing.T) {
+	needlab.Programs(t, "ssh")
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, TOFU, s)
+	theirs := "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/tmp/theirs -o GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts -o UpdateHostKeys=yes"
+	var args string
+	for _, kv := range k.AnsibleEnv(theirs) {
+		if v, ok := strings.CutPrefix(kv, "ANSIBLE_SSH_EXTRA_ARGS="); ok {
+			args = v
+		}
+	}
+	out, err := exec.Command("ssh", append(append([]string{"-G", "-F", "/dev/null"}, strings.Fields(args)...), "lb1")...).Output()
+	if err != nil {
+		t.Fatalf("ssh -G %s: %v", args, err)
+	}
+	for _, want := range []string{"stricthostkeychecking true", "userknownhostsfile " + k.Store.Path(), "globalknownhostsfile /dev/null", "updatehostkeys false"} {
+		if !strings.Contains(string(out), "\n"+want+"\n") {
+			t.Errorf("ssh %s: effective settings lack %q", args, want)
+		}
+	}
+}
+
 func TestModeFromEnv(t *testing.T) {
 	for in, want := range map[string]Mode{"": TOFU, "True": Strict, "yes": Strict, "1": Strict, "False": Off, "no": Off, "0": Off} {
 		if got, err := ModeFromEnv(in); err != nil || got != want {
@@ -338,8 +489,10 @@ func TestModeFromEnv(t *testing.T) {
 }
 
 func TestOpenStoreRefusesPathsSSHWouldSplit(t *testing.T) {
-	if _, err := OpenStore(filepath.Join(t.TempDir(), "my hosts")); err == nil {
-		t.Error("a path with a space was accepted")
+	for _, name := range []string{"my hosts", "my\thosts", `my"hosts`, "my'hosts", `my\hosts`} {
+		if _, err := OpenStore(filepath.Join(t.TempDir(), name)); err == nil {
+			t.Errorf("path %q was accepted", name)
+		}
 	}
 }
 
