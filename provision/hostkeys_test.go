@@ -87,3 +87,23 @@ func TestRefusedHostKeyStopsTheRun(t *testing.T) {
 		t.Errorf("checked %q, want lb1@192.0.2.1", got)
 	}
 }
+
+// A local run has no host key to check: the policy is not asked, however
+// it would answer.
+func TestLocalRunChecksNoHostKey(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "ansible-playbook")
+	script := "#!/bin/sh\necho '{\"plays\": [], \"stats\": {\"h1\": {\"ok\": 1}}}'\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keys := &fakeKeys{refuse: map[string]bool{"h1": true}}
+	res, err := (&Runner{Binary: bin, HostKeys: keys}).Run(context.Background(), Request{
+		Playbook: "testdata/ok.yml", Connection: "local", Hosts: localHosts("h1"),
+	}, nil)
+	if err != nil || res.Hosts["h1"].OK != 1 {
+		t.Fatalf("Run = %+v, %v; want h1 ok", res, err)
+	}
+	if len(keys.asked) > 0 {
+		t.Errorf("a local run checked host keys: %q", keys.asked)
+	}
+}

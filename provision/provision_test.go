@@ -367,3 +367,40 @@ func TestRunWithoutAnsibleIsNotRetried(t *testing.T) {
 		}
 	}
 }
+
+// An ansible-playbook that exits 0 without a JSON result (another stdout
+// callback, a wrapper script) does not pass for a run with no hosts'
+// results: the step fails saying so.
+func TestRunWithoutAResultFails(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "ansible-playbook")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho 'PLAY RECAP'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := (&Runner{Binary: bin}).Run(context.Background(), Request{
+		Playbook: "testdata/ok.yml", Hosts: localHosts("h1"), Connection: "local",
+	}, nil)
+	if err == nil || !strings.Contains(err.Error(), "no JSON result") {
+		t.Fatalf("err = %v, want one saying there was no JSON result", err)
+	}
+}
+
+// The operator's stdout callback, in the worker's environment or in
+// Runner.Env, does not replace the JSON one that results are read from;
+// Runner.Env overrides dnsroll's other defaults.
+func TestRunKeepsTheJSONCallback(t *testing.T) {
+	needlab.Programs(t, "ansible-playbook")
+	t.Setenv("ANSIBLE_STDOUT_CALLBACK", "minimal")
+	r := &Runner{Env: []string{"ANSIBLE_STDOUT_CALLBACK=yaml", "ANSIBLE_RETRY_FILES_ENABLED=True"}}
+	if got, _ := lastValue(r.environ("local", nil), "ANSIBLE_RETRY_FILES_ENABLED"); got != "True" {
+		t.Errorf("ANSIBLE_RETRY_FILES_ENABLED = %q, want Runner.Env's True", got)
+	}
+	res, err := r.Run(context.Background(), Request{
+		Playbook:   "testdata/ok.yml",
+		Hosts:      localHosts("h1"),
+		Connection: "local",
+		ExtraVars:  map[string]any{"marker": marker},
+	}, nil)
+	if err != nil || res.Hosts["h1"].OK != 2 {
+		t.Fatalf("Run = %+v, %v; want h1's results", res, err)
+	}
+}

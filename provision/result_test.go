@@ -1,8 +1,10 @@
 package provision
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // A script task (install-zones.sh, wait-zones.py, dnsdist-backends.sh) run
@@ -74,5 +76,100 @@ func TestRunErrorNamesAFailedTaskOverAnUnreachableMoment(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not say %q", msg, want)
 		}
+	}
+}
+
+// A Result goes into workflow history, so however many hosts fail and
+// however long their messages, it keeps at most 20 failures of at most
+// about 500 bytes each, cut on a character boundary; a loop item's label
+// counts towards its message's bound.
+func TestResultStaysSmall(t *testing.T) {
+	long := "x" + strings.Repeat("é", 1500) // é at odd offsets, so a cut at 500 splits one
+	var hosts, stats []string
+	for i := range 30 {
+		h := fmt.Sprintf("ns%02d", i)
+		r := fmt.Sprintf(`{"failed": true, "msg": %q}`, long)
+		if i%2 == 1 {
+			r = fmt.Sprintf(`{"failed": true, "msg": "One or more items failed", "results": [{"failed": true, "_ansible_item_label": %q, "msg": %q}]}`, long, long)
+		}
+		hosts = append(hosts, fmt.Sprintf("%q: %s", h, r))
+		stats = append(stats, fmt.Sprintf(`%q: {"failures": 1}`, h))
+	}
+	doc := `{"plays": [{"tasks": [{"task": {"name": "Install BIND"}, "hosts": {` + strings.Join(hosts, ",") + `}}]}], "stats": {` + strings.Join(stats, ",") + `}}`
+	res, err := parseOutput([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(res.Failures), 20; got != want {
+		t.Errorf("%d failures, want %d", got, want)
+	}
+	for _, f := range res.Failures {
+		if n := len(f.Message); n > 500+len("…") || n < 400 || !utf8.ValidString(f.Message) {
+			t.Errorf("%s: message of %d bytes (valid UTF-8: %v), want about 500", f.Host, n, utf8.ValidString(f.Message))
+		}
+	}
+}
+
+// A failure that Ansible did not count (ignore_unreachable, ignore_errors,
+// rescue) is not reported; Ansible's own chatter before the JSON document
+// is skipped.
+func TestUncountedFailuresAreNotReported(t *testing.T) {
+	doc := `[WARNING]: Found variable using reserved name
+{"plays": [{"tasks": [{"task": {"name": "Reboot"}, "hosts": {"ns1": {"unreachable": true, "msg": "Connection reset"}, "ns2": {"failed": true, "msg": "ignored"}}}]}],
+	"stats": {"ns1": {"ok": 3, "ignored": 0}, "ns2": {"ok": 3, "ignored": 1}}}`
+	res, err := parseOutput([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 0 || res.Hosts["ns1"].OK != 3 {
+		t.Errorf("result = %+v, want 3 ok on ns1 and no failures", res)
+	}
+}
+
+// A host's error names the failure that stopped it, its last one (an
+// earlier one was rescued), and quotes the last ten lines of stderr.
+func TestRunErrorNamesTheLastFailureAndStderrTail(t *testing.T) {
+	res := Result{
+		Hosts: map[string]HostStats{"ns1": {Failed: 1}},
+		Failures: []Failure{
+			{Host: "ns1", Task: "Try the fast way", Message: "rescued"},
+			{Host: "ns1", Task: "Install BIND", Message: "E: Unable to locate package bind9"},
+		},
+	}
+	stderr := newTail(stderrKeep)
+	for i := 1; i <= 15; i++ {
+		fmt.Fprintf(stderr, "stderr line %d\n", i)
+	}
+	msg := runError("nameserver.yml", res, outcome{stderr: stderr, exit: 2}, nil).Error()
+	if want := `failed on ns1: task "Install BIND": E: Unable to locate package bind9`; !strings.Contains(msg, want) {
+		t.Errorf("error %q does not say %q", msg, want)
+	}
+	if !strings.Contains(msg, "stderr line 6\n") || !strings.HasSuffix(msg, "stderr line 15") || strings.Contains(msg, "stderr line 5\n") || strings.Contains(msg, "rescued") {
+		t.Errorf("error %q, want the failure that stopped ns1 and stderr lines 6 to 15", msg)
+	}
+}
+
+// A run that failed without a failed task (Ansible could not parse the
+// playbook, or printed no result) says how it exited and why nothing was
+// parsed.
+func TestRunErrorWithoutFailedTasks(t *testing.T) {
+	msg := runError("nameserver.yml", Result{}, outcome{stderr: newTail(stderrKeep), exit: 4}, errNoOutput).Error()
+	if want := "ansible: nameserver.yml: ansible-playbook exited with status 4 (no JSON result on stdout)"; msg != want {
+		t.Errorf("error %q, want %q", msg, want)
+	}
+}
+
+// The stderr kept for errors is the end of what ansible-playbook wrote,
+// bounded however much it writes.
+func TestStderrTailIsBounded(t *testing.T) {
+	tl := newTail(stderrKeep)
+	for i := range 5000 {
+		fmt.Fprintf(tl, "line %d\n", i)
+	}
+	if n := len(tl.lastLines(1 << 20)); n > stderrKeep || n < stderrKeep-20 {
+		t.Errorf("kept %d bytes, want about %d", n, stderrKeep)
+	}
+	if got := tl.lastLines(2); got != "line 4998\nline 4999" {
+		t.Errorf("last lines = %q", got)
 	}
 }

@@ -71,3 +71,40 @@ func TestWaitGivesUpAtTheDeadline(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A port that accepts but says nothing (sshd still starting, a firewall's
+// tarpit) costs one attempt of a few seconds, not the whole wait: the
+// next connection's banner is seen.
+func TestWaitRetriesASilentConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n == 0 {
+				t.Cleanup(func() { c.Close() }) // held open, silent
+				continue
+			}
+			_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- WaitSSH(ctx, ln.Addr().String()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("WaitSSH: %v", err)
+		}
+	case <-time.After(12 * time.Second):
+		t.Fatal("WaitSSH still waits on the silent connection")
+	}
+}
