@@ -109,11 +109,20 @@ type Error struct {
 	// Changed is set for a key that differs from the recorded one; else the
 	// key is unknown and strict mode records nothing.
 	Changed bool
+	// Revoked is set for a key that a @revoked line in the file names.
+	Revoked bool
 	// Offered is the SHA256 fingerprint of the key the machine presented.
 	Offered string
 }
 
 func (e *Error) Error() string {
+	if e.Revoked {
+		// Not ssh-keygen -R: it would delete the revocation too, and the
+		// next first contact would trust the revoked key.
+		return fmt.Sprintf("SSH host key of %s (%s) is revoked: it offers %s, which a @revoked line in %s names, so dnsroll will not log in. "+
+			"Give the machine a new host key (rebuild it, or regenerate its keys from its console) and start again; leave the @revoked line in place",
+			e.Name, e.Addr, e.Offered, e.File)
+	}
 	if e.Changed {
 		return fmt.Sprintf("SSH host key of %s (%s) changed: it offers %s, which is not the key recorded in %s. "+
 			"If the machine was rebuilt and you expect this, remove the old key with `ssh-keygen -R %s -f %s` and start again; otherwise someone may be intercepting the connection",
@@ -145,8 +154,8 @@ func (k *Keeper) Verify(ctx context.Context, name, addr string) error {
 		return nil
 	}
 	hp := k.addr(addr)
-	refuse := func(changed bool, offered string) error {
-		return &Error{Name: name, Addr: addr, File: k.Store.Path(), Host: knownhosts.Normalize(hp), Changed: changed, Offered: offered}
+	refuse := func(st state, key ssh.PublicKey) error {
+		return k.refusal(name, addr, st, key)
 	}
 	key, st, err := k.check(ctx, hp)
 	switch {
@@ -154,10 +163,8 @@ func (k *Keeper) Verify(ctx context.Context, name, addr string) error {
 		return err
 	case st == pinned:
 		return nil
-	case st == changed:
-		return refuse(true, ssh.FingerprintSHA256(key))
-	case k.Mode == Strict:
-		return refuse(false, ssh.FingerprintSHA256(key))
+	case st != unknown, k.Mode == Strict:
+		return refuse(st, key)
 	}
 	keys, err := scan(ctx, hp)
 	if err != nil {
@@ -173,18 +180,29 @@ func (k *Keeper) Verify(ctx context.Context, name, addr string) error {
 	// Another worker sharing the file may have recorded other keys first.
 	key, st, err = k.check(ctx, hp)
 	if err == nil && st != pinned {
-		return refuse(true, ssh.FingerprintSHA256(key))
+		if st == unknown {
+			st = changed
+		}
+		return refuse(st, key)
 	}
 	return err
+}
+
+// refusal is the *Error for a key that the file does not pin: st is
+// changed, revoked, or unknown (strict mode).
+func (k *Keeper) refusal(name, addr string, st state, key ssh.PublicKey) error {
+	return &Error{Name: name, Addr: addr, File: k.Store.Path(), Host: knownhosts.Normalize(k.addr(addr)),
+		Changed: st == changed, Revoked: st == revokedKey, Offered: ssh.FingerprintSHA256(key)}
 }
 
 // state is what the file says of an offered key.
 type state int
 
 const (
-	unknown state = iota // no entry for the host
-	pinned               // an entry holds this key
-	changed              // the host's entries hold other keys
+	unknown    state = iota // no entry for the host
+	pinned                  // an entry holds this key
+	changed                 // the host's entries hold other keys
+	revokedKey              // a @revoked line names the key
 )
 
 // check returns the key hp offers and what the file says of it.
@@ -193,9 +211,7 @@ func (k *Keeper) check(ctx context.Context, hp string) (ssh.PublicKey, state, er
 	if err != nil {
 		return nil, unknown, fmt.Errorf("known_hosts: %w", err)
 	}
-	host, port, _ := net.SplitHostPort(hp)
-	p, _ := strconv.Atoi(port)
-	remote := &net.TCPAddr{IP: net.ParseIP(host), Port: p}
+	remote := tcpAddr(hp)
 	key, err := offered(ctx, hp, nil)
 	if err != nil {
 		return nil, unknown, err
@@ -220,10 +236,37 @@ func (k *Keeper) check(ctx context.Context, hp string) (ssh.PublicKey, state, er
 		return key, pinned, nil
 	case errors.As(verdict, &ke) && len(ke.Want) == 0:
 		return key, unknown, nil
-	case errors.As(verdict, &ke), errors.As(verdict, &revoked):
+	case errors.As(verdict, &revoked):
+		return key, revokedKey, nil
+	case errors.As(verdict, &ke):
 		return key, changed, nil
 	}
 	return nil, unknown, fmt.Errorf("known_hosts: %w", verdict)
+}
+
+// revokedAmong returns the first of keys that a @revoked line names for
+// hp, or nil; a file it cannot read revokes nothing here, as check reports
+// that error.
+func (k *Keeper) revokedAmong(hp string, keys []ssh.PublicKey) ssh.PublicKey {
+	cb, err := knownhosts.New(k.Store.Path())
+	if err != nil {
+		return nil
+	}
+	remote := tcpAddr(hp)
+	for _, key := range keys {
+		var re *knownhosts.RevokedError
+		if errors.As(cb(hp, remote, key), &re) {
+			return key
+		}
+	}
+	return nil
+}
+
+// tcpAddr is hp as the remote address a known_hosts check takes.
+func tcpAddr(hp string) *net.TCPAddr {
+	host, port, _ := net.SplitHostPort(hp)
+	p, _ := strconv.Atoi(port)
+	return &net.TCPAddr{IP: net.ParseIP(host), Port: p}
 }
 
 // tagPrefix starts the comment of entries that TrustNew records, followed
@@ -256,6 +299,9 @@ func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) erro
 	keys, err := scan(ctx, hp)
 	if err != nil {
 		return fmt.Errorf("record the host key of %s: %w", name, err)
+	}
+	if key := k.revokedAmong(hp, keys); key != nil {
+		return k.refusal(name, addr, revokedKey, key)
 	}
 	removed, err := k.Store.Replace(host, keys, tag)
 	if err != nil {

@@ -347,11 +347,17 @@ func TestRevokedKeyIsRefused(t *testing.T) {
 	}
 	err := k.Verify(ctx(t), "lb1", "127.0.0.1")
 	var he *Error
-	if !errors.As(err, &he) || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
-		t.Fatalf("err = %v (code %s), want a *Error with code %s", err, dnsroll.ErrorCode(err), dnsroll.EINVALID)
+	if !errors.As(err, &he) || !he.Revoked || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Fatalf("err = %v (code %s), want a *Error for a revoked key with code %s", err, dnsroll.ErrorCode(err), dnsroll.EINVALID)
 	}
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-3"); err != nil {
-		t.Fatal(err)
+	// ssh-keygen -R would delete the revocation too, and the next first
+	// contact would then trust the revoked key.
+	if msg := err.Error(); !strings.Contains(msg, "revoked") || strings.Contains(msg, "ssh-keygen -R") {
+		t.Errorf("err = %q, want it to say the key is revoked, without the advice to remove the host's entries", msg)
+	}
+	// A new machine offering a revoked key is refused, not recorded.
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-3"); !errors.As(err, &he) || !he.Revoked {
+		t.Fatalf("TrustNew of a machine offering a revoked key: err = %v, want a *Error for a revoked key", err)
 	}
 	if err := k.Forget("127.0.0.1", "linode-3"); err != nil {
 		t.Fatal(err)

@@ -344,7 +344,10 @@ func (c *sshChannel) refused(verdict error, key ssh.PublicKey) error {
 			"stage first (its playbook run records the key at first contact), or check the fingerprint and add it with `ssh-keyscan -p %s %s >> %s`",
 			c.name, c.addr, ssh.FingerprintSHA256(key), file, port(c.addr), host(c.addr), file)
 	}
-	return &hostkeys.Error{Name: c.name, Addr: c.addr, File: file, Host: knownhosts.Normalize(c.addr), Changed: true, Offered: ssh.FingerprintSHA256(key)}
+	var revoked *knownhosts.RevokedError
+	isRevoked := errors.As(verdict, &revoked)
+	return &hostkeys.Error{Name: c.name, Addr: c.addr, File: file, Host: knownhosts.Normalize(c.addr),
+		Changed: !isRevoked, Revoked: isRevoked, Offered: ssh.FingerprintSHA256(key)}
 }
 
 func host(hp string) string { h, _, _ := net.SplitHostPort(hp); return h }

@@ -173,12 +173,24 @@ func TestRefusedHostKey(t *testing.T) {
 		t.Errorf("changed host key: code %q, want %q (no retry fixes it)", dnsroll.ErrorCode(err), dnsroll.EINVALID)
 	}
 
+	// A revoked key is refused as revoked: ssh-keygen -R would remove the
+	// revocation too.
+	revoked := filepath.Join(t.TempDir(), "known_hosts")
+	line := "@revoked " + knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, s.HostKey) + "\n"
+	if err := os.WriteFile(revoked, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = newPool(t, s, revoked).Open(ctx, sshFleet, balancer)
+	if !errors.As(err, &he) || !he.Revoked || strings.Contains(err.Error(), "ssh-keygen -R") || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
+		t.Errorf("revoked host key: error %v, want EINVALID for a revoked key, without ssh-keygen -R", err)
+	}
+
 	_, err = newPool(t, s, sshdtest.KnownHosts(t, s.Addr, nil)).Open(ctx, sshFleet, balancer)
 	if err == nil || !strings.Contains(err.Error(), "lb1") || !strings.Contains(err.Error(), "ssh-keyscan") || dnsroll.ErrorCode(err) != dnsroll.EINVALID {
 		t.Errorf("unknown host key: error %v, want EINVALID naming lb1 and ssh-keyscan", err)
 	}
-	if got := s.Connections(); got != 2 {
-		t.Errorf("%d connections, want 2", got)
+	if got := s.Connections(); got != 3 {
+		t.Errorf("%d connections, want 3", got)
 	}
 }
 
