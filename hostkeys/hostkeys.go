@@ -293,7 +293,9 @@ func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) erro
 	if err != nil {
 		return err
 	}
-	if len(old) > 0 && allTagged(old, tag) {
+	// Any entry of this instance makes this a retry: a line added since
+	// (by hand, or by another worker) does not make it a first contact.
+	if anyTagged(old, tag) {
 		return k.Verify(ctx, name+" ("+instance+")", addr)
 	}
 	keys, err := scan(ctx, hp)
@@ -346,13 +348,13 @@ func (k *Keeper) AnsibleEnv(extraArgs string) []string {
 	return []string{"ANSIBLE_HOST_KEY_CHECKING=" + checking, "ANSIBLE_SSH_EXTRA_ARGS=" + strings.TrimSpace(opts+" "+extraArgs)}
 }
 
-func allTagged(es []Entry, tag string) bool {
+func anyTagged(es []Entry, tag string) bool {
 	for _, e := range es {
-		if e.Comment != tag {
-			return false
+		if e.Comment == tag {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 func hasType(es []knownhosts.KnownKey, typ string) bool {

@@ -367,6 +367,31 @@ func TestRevokedKeyIsRefused(t *testing.T) {
 	}
 }
 
+// A line added by hand beside the instance's own entries (ssh-keyscan >>
+// during a rollout) does not turn a retry for the instance back into a
+// first contact: a changed key is still refused.
+func TestTrustNewRetryWithAHandAddedLine(t *testing.T) {
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, TOFU, s)
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); err != nil {
+		t.Fatal(err)
+	}
+	hand := knownhosts.Line([]string{s.host()}, ed25519Key(t).PublicKey()) + "\n"
+	f, err := os.OpenFile(k.Store.Path(), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(hand); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s.rekey(ed25519Key(t))
+	var he *Error
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); !errors.As(err, &he) || !he.Changed {
+		t.Fatalf("retry after the key changed, with a hand-added line: err = %v, want a changed-key *Error", err)
+	}
+}
+
 // A new machine at a fresh address is recorded for its instance, so that a
 // retry for it checks the key rather than trusting again.
 func TestTrustNewPinsAFirstInstance(t *testing.T) {
@@ -538,4 +563,13 @@ func BenchmarkVerifyFirstContact(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func allTagged(es []Entry, tag string) bool {
+	for _, e := range es {
+		if e.Comment != tag {
+			return false
+		}
+	}
+	return true
 }
