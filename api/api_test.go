@@ -170,6 +170,8 @@ func TestRouter(t *testing.T) {
 			contains: "must be one line of text, without control characters"},
 		{name: "start reason with a right-to-left override", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"safe \u202etxt.exe"}`, auth: bearer, want: 400, field: "reason"},
 		{name: "start requested_by with a newline", method: "POST", path: "/rollouts", body: `{"fleet":"lab","requested_by":"ci\nfake line"}`, auth: bearer, want: 400, field: "requested_by"},
+		// A terminal and the Web UI break the line at U+2028 as at a newline.
+		{name: "start reason with a line separator", method: "POST", path: "/rollouts", body: `{"fleet":"lab","reason":"ci\u2028approved by alice"}`, auth: bearer, want: 400, field: "reason", contains: "one line"},
 		{name: "abort by with a bell", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseProvisioning) },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/abort", body: `{"reason":"bad zone","by":"ci\u0007"}`, auth: bearer, want: 400, field: "by"},
 		{name: "start oversized", method: "POST", path: "/rollouts", body: big, auth: bearer, want: 413},
@@ -309,6 +311,16 @@ func TestRouter(t *testing.T) {
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", auth: bearer, want: 409, contains: "it succeeded", after: startedNothing},
 		{name: "retry an aborted rollout with force", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAborted)].StoppedBy = workflows.SignalAbort },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?force=true", auth: bearer, want: 201},
+		// force=false&force=true would force or not by which value is read;
+		// force=1 or yes, read as false, would be refused as unforced
+		// (or, for a failed rollout, start it) without saying why.
+		{name: "retry with force given twice", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAborted)].StoppedBy = workflows.SignalAbort },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?force=false&force=true", auth: bearer, want: 400, field: "force", contains: "given 2 times", after: startedNothing},
+		{name: "retry with force=1", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAborted)].StoppedBy = workflows.SignalAbort },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?force=1", auth: bearer, want: 400, field: "force", contains: "must be true or false", after: startedNothing},
+		// A body that is not JSON is told so, not that a retry takes none.
+		{name: "retry with a broken body", setup: func(f *fakeBackend) { f.add("lab", workflows.PhaseFailed) },
+			method: "POST", path: "/rollouts/rollout-lab:run-1/retry", body: `nope`, auth: bearer, want: 400, field: "body", contains: "invalid JSON", after: startedNothing},
 		{name: "retry with an unknown parameter", setup: func(f *fakeBackend) { f.runs[f.add("lab", workflows.PhaseAborted)].StoppedBy = workflows.SignalAbort },
 			method: "POST", path: "/rollouts/rollout-lab:run-1/retry?forced=1", auth: bearer, want: 400, field: "forced", after: startedNothing},
 		// A rollout, an update and a replacement all change the fleet's load

@@ -90,11 +90,15 @@ func TestLoadBalancerRoutes(t *testing.T) {
 			contains: "address:port"},
 		{name: "start replacement with a parent's port out of range", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:99999"]}`, auth: bearer, want: 400, field: "parent[0]"},
 		{name: "start replacement with a parent on port 0", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:0"]}`, auth: bearer, want: 400, field: "parent[0]"},
+		{name: "start replacement with a domain of 254 octets", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"` + strings.Repeat("a.", 125) + `comm","parent":["127.0.0.1:53"]}`, auth: bearer, want: 400, field: "domain"},
 		{name: "start replacement with a domain past 253 octets", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"` + strings.Repeat("a.", 127) + `com","parent":["127.0.0.1:53"]}`, auth: bearer, want: 400, field: "domain"},
 		// A replacement's waits are bounded, so that it fits in its
 		// workflow history, which Temporal caps.
 		{name: "start replacement with a glue wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"337h"}`, auth: bearer, want: 400, field: "glue_wait"},
 		{name: "start replacement polling more than once a second", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"poll":"100ms"}}`, auth: bearer, want: 400, field: "drain.poll"},
+		// The workflow reads a quiet_qps of 0 or less as its default: a
+		// negative one would be taken as 1 without a word.
+		{name: "start replacement with a negative quiet_qps", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"quiet_qps":-1}}`, auth: bearer, want: 400, field: "drain"},
 		{name: "start replacement with a negative drain", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"quiet":"-30s"}}`, auth: bearer, want: 400, field: "drain"},
 		{name: "start replacement with a max wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"max_wait":"337h"}}`, auth: bearer, want: 400, field: "drain.max_wait"},
 		{name: "start replacement with a number for a duration", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":5}`, auth: bearer, want: 400, field: "glue_wait",
@@ -252,6 +256,11 @@ func TestLoadBalancerRoutes(t *testing.T) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseDeletingOldLBs))
 		},
 			method: "POST", path: "/load-balancer-replacements/lbreplace-lab/abort", auth: bearer, want: 409, contains: "nothing to go back to", after: wantSignals()},
+		// Terminated mid-way, its phase is no end: its state says it ended.
+		{name: "abort an update that was terminated", setup: func(f *fakeBackend) {
+			f.addRun(LBUpdates, "lab", "terminated", updating(workflows.PhaseUpdatingLBs))
+		},
+			method: "POST", path: "/load-balancer-updates/lbupdate-lab/abort", auth: bearer, want: 409, contains: "the load balancer update is terminated", after: wantSignals()},
 		{name: "signal unknown replacement", method: "POST", path: "/load-balancer-replacements/lbreplace-lab/abort", auth: bearer, want: 404},
 		{name: "zone-revision", setup: func(f *fakeBackend) {
 			f.addRun(LBReplacements, "lab", "running", replacing(workflows.PhaseAwaitingZoneRevision))

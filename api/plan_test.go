@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -75,5 +77,22 @@ func TestPlan(t *testing.T) {
 		if e := errorBody(t, rec); rec.Code != 504 || !strings.Contains(e.Message, "plan-lab-f1") {
 			t.Errorf("no worker, the wait cut by %T: %d %+v, want 504 naming the plan's workflow", cut, rec.Code, e)
 		}
+	}
+}
+
+// A client that hangs up on a plan (Ctrl-C on `dnsroll rollout plan`) is
+// no plan that timed out: a 499 in the log and the metrics, not a 504
+// saying that no worker runs, which would send someone to look for one.
+func TestPlanWhoseClientWentAwayIsNoTimeout(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.PlanWait = time.Minute })
+	ts.fake.noWorker = true
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/plans", strings.NewReader(`{"fleet":"lab","revision":"B"}`))
+	r.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	ts.h.ServeHTTP(rec, r)
+	if rec.Code != statusClientClosed {
+		t.Errorf("status %d %s, want %d", rec.Code, rec.Body, statusClientClosed)
 	}
 }
