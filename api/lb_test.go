@@ -94,6 +94,7 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		{name: "start replacement with a domain past 253 octets", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"` + strings.Repeat("a.", 127) + `com","parent":["127.0.0.1:53"]}`, auth: bearer, want: 400, field: "domain"},
 		// A replacement's waits are bounded, so that it fits in its
 		// workflow history, which Temporal caps.
+		{name: "start replacement at the bounds of its waits", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"336h","drain":{"poll":"1s","max_wait":"336h"}}`, auth: bearer, want: 201},
 		{name: "start replacement with a glue wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":"337h"}`, auth: bearer, want: 400, field: "glue_wait"},
 		{name: "start replacement polling more than once a second", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"poll":"100ms"}}`, auth: bearer, want: 400, field: "drain.poll"},
 		// The workflow reads a quiet_qps of 0 or less as its default: a
