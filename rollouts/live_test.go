@@ -432,3 +432,29 @@ func TestPlanEndsWhenItsCallerGoesAway(t *testing.T) {
 		t.Errorf("a plan whose wait ran out is %s, want it left running", got)
 	}
 }
+
+// A fleet whose last successful rollout recorded no bundle (one from
+// before rollouts recorded theirs) has a live revision that is unknown,
+// and Live says so: read as no bundle at all, the next rollout would be
+// told that nothing is live, as for a fleet's first rollout, and compare
+// with nothing.
+func TestLiveSaysWhenTheLastSuccessRecordedNoBundle(t *testing.T) {
+	c := temporaltest.DevServer(t, workflows.SearchAttributes...)
+	fakeRollouts(t, c, func(_ workflow.Context, in workflows.RolloutInput) (workflows.Status, error) {
+		return workflows.Status{Fleet: in.Fleet}, nil
+	})
+	if bundle, why := Live(t.Context(), c, "lab"); bundle != "" || why != "" {
+		t.Errorf("before any rollout: Live = %q, %q; want nothing live", bundle, why)
+	}
+	run, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: "lab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GetWorkflow(t.Context(), run.WorkflowID, run.RunID).Get(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitListed(t, c, fmt.Sprintf("RunId = '%s' AND ExecutionStatus = 'Completed'", run.RunID))
+	if bundle, why := Live(t.Context(), c, "lab"); bundle != "" || !strings.Contains(why, "recorded no bundle") {
+		t.Errorf("after a success without a bundle: Live = %q, %q; want it unknown, saying the rollout recorded no bundle", bundle, why)
+	}
+}
