@@ -314,6 +314,18 @@ func TestTemporalListStatusTemporalDoesNotKnow(t *testing.T) {
 	}
 }
 
+// A list Temporal refuses as an invalid argument (a page token it no
+// longer takes, as after its restart) is the client's to fix: a 400 that
+// says why, not an internal error.
+func TestTemporalListRefusedIsABadRequest(t *testing.T) {
+	c := &fakeClient{listErr: serviceerror.NewInvalidArgument("invalid next page token")}
+	ts := newTestServer(t, func(cfg *Config) { cfg.Backend = &Temporal{Client: c} })
+	rec := ts.do(t, "GET", "/rollouts?fleet=lab", "", "Bearer "+token)
+	if e := errorBody(t, rec); rec.Code != 400 || !strings.Contains(e.Message, "invalid next page token") {
+		t.Errorf("a list Temporal refused: %d %+v, want 400 with Temporal's reason", rec.Code, e)
+	}
+}
+
 // A load balancer run's fleet is read from its workflow ID, and it shows
 // no phase: only rollouts keep theirs in a search attribute.
 func TestTemporalListLoadBalancerRuns(t *testing.T) {
