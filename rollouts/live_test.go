@@ -174,7 +174,7 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.GetWorkflow(t.Context(), zone.WorkflowID, zone.RunID).Get(t.Context(), nil)
-	if _, _, err := Retry(t.Context(), c, zone); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "lbreplace-zone") {
+	if _, _, err := Retry(t.Context(), c, zone); dnsroll.ErrorCode(err) != dnsroll.ECONFLICT || !strings.Contains(err.Error(), "lbreplace-zone") {
 		t.Errorf("retry of a replacement's zone rollout: %v (code %q); want it refused, naming the replacement", err, dnsroll.ErrorCode(err))
 	}
 }

@@ -44,15 +44,17 @@ func Input(ctx context.Context, c client.Client, r Run) (workflows.RolloutInput,
 // the earlier input: another rollout may have succeeded since, and the
 // approval gate's diff must be against what is live now. The errors are
 // Input's and Start's: ENOTFOUND for an unknown run, ECONFLICT when the
-// fleet has a rollout running, or when r is a cleanup-only run that a
-// later run of the fleet followed (noLaterChange).
+// fleet has a rollout running, when r rolled out a load balancer
+// replacement's zone records (HeldBy), or when r is a cleanup-only run
+// that a later run of the fleet followed (noLaterChange).
 func Retry(ctx context.Context, c client.Client, r Run) (Run, workflows.RolloutInput, error) {
 	in, err := Input(ctx, c, r)
 	if err != nil {
 		return Run{}, in, err
 	}
 	if in.HeldBy != "" {
-		return Run{}, in, dnsroll.Errorf(dnsroll.EINVALID, "rollout %s rolled out the zone records of load balancer replacement %s, whose new load balancers it switched too: "+
+		// The request is sound; the run's place in a replacement forbids it.
+		return Run{}, in, dnsroll.Errorf(dnsroll.ECONFLICT, "rollout %s rolled out the zone records of load balancer replacement %s, whose new load balancers it switched too: "+
 			"it cannot run again on its own; send zone-revision to that replacement while it waits for one, or start a new rollout", r.WorkflowID, in.HeldBy)
 	}
 	if in.CleanUp != nil {
