@@ -69,6 +69,9 @@ type world struct {
 	// busyFor is how long after servedAt the old load balancers still get
 	// 100 queries/s; negative: forever.
 	busyFor time.Duration
+	// burst, when its end is set, is a while after servedAt (from, to)
+	// when the old load balancers get 100 queries/s again.
+	burst   [2]time.Duration
 	queries map[string]uint64
 	lastQ   map[string]time.Time
 	// uncounted makes the load balancers' drivers keep no counter (nginx).
@@ -362,7 +365,8 @@ func (w *world) readQueries(name string) activities.LBQueries {
 		return activities.LBQueries{Name: name, Error: "load balancer " + name + ": the stats endpoint does not answer"}
 	}
 	now := w.env.Now()
-	busy := w.servedAt.IsZero() || w.busyFor < 0 || now.Before(w.servedAt.Add(w.busyFor))
+	busy := w.servedAt.IsZero() || w.busyFor < 0 || now.Before(w.servedAt.Add(w.busyFor)) ||
+		(!now.Before(w.servedAt.Add(w.burst[0])) && now.Before(w.servedAt.Add(w.burst[1])))
 	if last, ok := w.lastQ[name]; ok && busy {
 		w.queries[name] += uint64(100 * now.Sub(last).Seconds())
 	}
@@ -891,6 +895,38 @@ func TestLBReplaceDrainWaitsTTLWhenQuiet(t *testing.T) {
 	}
 }
 
+// Queries that come back after a lull start the quiet period over: the
+// old load balancers go a full quiet period after the last of them, not
+// after the first lull (a resolver whose cached referral ran out later
+// than the others', or one that ignores TTLs).
+func TestLBReplaceQuietPeriodStartsOverAfterABurst(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor, w.burst = 400*time.Second, [2]time.Duration{430 * time.Second, 500 * time.Second}
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	quiet := lbInput().Drain.Quiet.D()
+	if d, min := w.at["Delete lb1"], w.servedAt.Add(w.burst[1]+quiet); d.Before(min) {
+		t.Errorf("lb1 deleted %s after the glue moved, before a quiet period after the burst that ended at %s (%s); drain %+v",
+			d.Sub(w.servedAt), w.burst[1], min.Sub(w.servedAt), st.Drain)
+	}
+}
+
+// The quiet period is measured: it starts at the first rate, which takes
+// two readings of a counter, not at the first reading, which shows none.
+// With a quiet period longer than the TTLs it alone decides when the old
+// load balancers go.
+func TestLBReplaceQuietPeriodStartsAtTheFirstRate(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = 0
+	in := lbInput()
+	in.Drain.Quiet = config.Duration(10 * time.Minute)
+	runLBReplace(t, env, in, PhaseSucceeded)
+	first := w.at["Queries lb1"]
+	if d, min := w.at["Delete lb1"], first.Add(in.Drain.Poll.D()+in.Drain.Quiet.D()); d.Before(min) {
+		t.Errorf("lb1 deleted %s after its first reading, before the quiet period (%s) from the first rate, a poll (%s) later",
+			d.Sub(first), in.Drain.Quiet.D(), in.Drain.Poll.D())
+	}
+}
+
 // Load balancers without counters drain for the TTL and then the quiet
 // period, since nothing shows that the last cached referral has run out:
 // in the lab, resolvers still asked the old one a second after the TTL.
@@ -1087,6 +1123,17 @@ func TestNewGlueDropsTheOldLoadBalancersOtherAddresses(t *testing.T) {
 	if len(dropped) != 1 || !strings.Contains(dropped[0], "2600:3c00::1") || !strings.Contains(dropped[0], "ns1.example.com.") {
 		t.Errorf("dropped %q, want ns1's IPv6 named", dropped)
 	}
+	// Glued to an old load balancer of each family: an address of either
+	// family beside them is another machine's, and kept.
+	r.st.Old = append(r.st.Old, config.LoadBalancer{Name: "lb3", Address: "[2001:db8:1::3]:53"}, config.LoadBalancer{Name: "lb4", Address: "198.51.100.4:53"})
+	r.st.New = append(r.st.New, config.LoadBalancer{Name: "lb3-next", Address: "[2001:db8:2::3]:53"}, config.LoadBalancer{Name: "lb4-next", Address: "203.0.113.4:53"})
+	both := []registrar.NameServer{{Name: "ns4.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("2001:db8:1::3"), netip.MustParseAddr("198.51.100.4"),
+		netip.MustParseAddr("192.0.2.44"), netip.MustParseAddr("2001:db8::44")}}}
+	wantBoth := []registrar.NameServer{{Name: "ns4.example.com.", Addrs: []netip.Addr{netip.MustParseAddr("2001:db8:2::3"), netip.MustParseAddr("203.0.113.4"),
+		netip.MustParseAddr("192.0.2.44"), netip.MustParseAddr("2001:db8::44")}}}
+	if got, dropped := r.newGlue(both); !registrar.Equal(got, wantBoth) || len(dropped) != 0 {
+		t.Errorf("new glue %s, dropped %q; want %s, none dropped", registrar.Text(got), dropped, registrar.Text(wantBoth))
+	}
 	// Runs from before versionGlueDropsOldAddrs keep the other addresses.
 	r.dropOldAddrs = false
 	if got, _ := r.newGlue(old); !slices.Contains(got[0].Addrs, netip.MustParseAddr("2600:3c00::1")) {
@@ -1216,6 +1263,53 @@ func TestLBReplaceGlueTimeoutDoesNotWaitAgain(t *testing.T) {
 	if st.Phase != PhaseFailed || deleted.IsZero() || deleted.After(w.at["Create lb1"].Add(7*time.Hour)) {
 		t.Errorf("phase %s, lb1-next deleted at %s; want failed, deleted soon after glue_wait (6h); calls %v", st.Phase, deleted, w.calls)
 	}
+	// No one said the registrar holds the old glue: the operator is told
+	// to check it.
+	if want := "the new load balancers were deleted with no word that the registrar holds the old glue; check that it does (ns1.example.com. (198.51.100.1)"; !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("warnings %q; want one starting %q", st.Warnings, want)
+	}
+}
+
+// A registrar that takes the change (not the manual one) and a parent that
+// does not serve the new glue within glue_wait: the wait ends there, and
+// the replacement is undone, the old glue asked for again and the new load
+// balancers deleted; the old ones stay.
+func TestLBReplaceGlueNotServedWithinGlueWaitIsUndone(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.publishAfter = 1000 * time.Hour
+	in := lbInput()
+	in.Registrar, in.GlueWait = "route53domains", config.Duration(6*time.Hour)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	gaveUp(t, env, w)
+	if w.index("SetGlue old") < 0 {
+		t.Errorf("calls %v; want the old glue asked for again, in case the registry publishes the new one late", w.calls)
+	}
+}
+
+// gaveUp checks that a replacement with a glue_wait of 6h failed for the
+// glue not served by then, and was undone then: the new load balancers
+// deleted, the old ones kept.
+func gaveUp(t *testing.T, env *testsuite.TestWorkflowEnvironment, w *world) {
+	t.Helper()
+	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+	if st.Phase != PhaseFailed || !strings.Contains(st.Failure, "the parent did not serve the glue within 6h0m0s (glue_wait)") {
+		t.Errorf("phase %s, failure %q; want failed at glue_wait", st.Phase, st.Failure)
+	}
+	if deleted, by := w.at["Delete lb1-next"], w.at["SetGlue new"].Add(6*time.Hour+10*time.Minute); deleted.IsZero() || deleted.After(by) || w.index("Delete lb1") >= 0 {
+		t.Errorf("lb1-next deleted %s after the glue was asked for, want soon after glue_wait (6h), the old load balancers kept; calls %v", deleted.Sub(w.at["SetGlue new"]), w.calls)
+	}
+}
+
+// A glue-updated refused (the parent does not serve the glue yet) has the
+// parent checked again, but only until glue_wait: the replacement is then
+// undone as if none had come.
+func TestLBReplaceManualEarlyGlueUpdatedStillEndsAtGlueWait(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	in := lbInput()
+	in.GlueWait = config.Duration(6 * time.Hour)
+	signalAt(env, 10*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"})
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	gaveUp(t, env, w)
 }
 
 // A parent check that fails during the confirmation (the parent servers
@@ -1251,16 +1345,49 @@ func TestLBReplaceManualAbortIgnoresGlueSignalsFromBefore(t *testing.T) {
 }
 
 // Putting the old glue back asks the zone at any old load balancer that
-// answers: a dead lb1, perhaps why the replacement was stopped, does not
-// keep the check from passing. Before, every check asked lb1 alone, and
+// answers, and not at a new one: a dead lb1, or lb1-next, perhaps why the
+// replacement was stopped, does not keep the check from passing nor the
+// new load balancers from going. Before, every check asked lb1 alone, and
 // the undo ended cleanup-failed after glue_wait.
-func TestLBReplaceRestoreWithADeadOldLoadBalancer(t *testing.T) {
+func TestLBReplaceRestoreWithADeadLoadBalancer(t *testing.T) {
+	for _, dead := range []string{"198.51.100.1:53", "203.0.113.1:53"} {
+		t.Run(dead, func(t *testing.T) {
+			env, w := newLBReplaceEnv(t, false)
+			w.busyFor = -1
+			signalAt(env, 2*time.Minute, SignalAbort, SignalInput{Reason: dead + " died", By: "bob"}, func() {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				w.deadChild = dead
+			})
+			runLBReplace(t, env, lbInput(), PhaseAborted)
+			if !registrar.Equal(w.parent, oldGlue) || w.index("Delete lb1-next") < 0 {
+				t.Errorf("parent %v, calls %v; want the old glue back and the new load balancers deleted", w.parent, w.calls)
+			}
+		})
+	}
+}
+
+// A rollback ends the replacement rolled back, not aborted: followers and
+// webhooks tell the two apart, as for rollouts.
+func TestLBReplaceRollbackEndsRolledBack(t *testing.T) {
 	env, w := newLBReplaceEnv(t, false)
-	w.busyFor, w.deadChild = -1, "198.51.100.1:53"
-	signalAt(env, 2*time.Minute, SignalAbort, SignalInput{Reason: "lb1 died", By: "bob"})
-	runLBReplace(t, env, lbInput(), PhaseAborted)
-	if !registrar.Equal(w.parent, oldGlue) || w.index("Delete lb1-next") < 0 {
-		t.Errorf("parent %v, calls %v; want the old glue back and the new load balancers deleted", w.parent, w.calls)
+	w.busyFor = -1
+	signalAt(env, 2*time.Minute, SignalRollback, SignalInput{Reason: "resolvers see SERVFAIL", By: "bob"})
+	st := runLBReplace(t, env, lbInput(), PhaseRolledBack)
+	if !strings.Contains(st.Failure, "resolvers see SERVFAIL") || w.index("SetGlue old") < 0 || w.index("Delete lb1-next") < 0 || w.index("Delete lb1") >= 0 {
+		t.Errorf("failure %q, calls %v; want the reason recorded, the old glue back, the new load balancers deleted and the old kept", st.Failure, w.calls)
+	}
+}
+
+// A parent whose glue names none of the fleet's load balancers (a typo in
+// domain or an address) is refused before anything is created.
+func TestLBReplaceRefusesGlueNamingNoLoadBalancer(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.parent = glueTo("192.0.2.1", "192.0.2.2")
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+	if st.Phase != PhaseFailed || !strings.Contains(st.Failure, "names none of the load balancers' addresses") || w.count("Create") > 0 {
+		t.Errorf("phase %s, failure %q, calls %v; want a refusal before anything is created", st.Phase, st.Failure, w.calls)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/registrar"
 )
 
@@ -354,5 +355,48 @@ func TestLBReplaceZoneNamingOneNewLoadBalancerIsPastNoReturn(t *testing.T) {
 	}
 	if w.index("Delete lb1-next") >= 0 || w.index("Delete lb2-next") >= 0 {
 		t.Errorf("calls %v; want the new load balancers kept", w.calls)
+	}
+}
+
+// A zone that cannot be asked once its rollout has ended (no load
+// balancer answers) may name the new load balancers: the replacement
+// fails without undo, keeping them and the glue as they are, and says
+// why there is no way back.
+func TestLBReplaceZoneUnaskedAfterItsRolloutKeepsTheNewLoadBalancers(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneAddrs = oldGlue
+	mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue})
+	signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"}, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.parentFails, w.parentFailsAt = 1000, w.env.Now()
+	})
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+	if st.Phase != PhaseFailed || !strings.Contains(st.NoWayBack, "the zone could not be asked") {
+		t.Errorf("phase %s, no_way_back %q, failure %q; want failed past the point of no return, the zone unasked", st.Phase, st.NoWayBack, st.Failure)
+	}
+	if w.index("Delete lb1-next") >= 0 || w.index("Delete lb2-next") >= 0 || w.index("SetGlue new") >= 0 {
+		t.Errorf("calls %v; want the new load balancers kept and the glue untouched", w.calls)
+	}
+}
+
+// glue_wait bounds the whole wait for the zone's revision, however many
+// are tried: one whose rollout failed does not start the wait over, and
+// the status's wait_until stays true.
+func TestLBReplaceZoneRevisionWaitEndsAtGlueWait(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneAddrs = oldGlue
+	mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue}, temporal.NewNonRetryableApplicationError("VerifyGreen: ns1-next answers SERVFAIL", ErrTypeRolledBack, nil))
+	in := lbInput()
+	in.GlueWait = config.Duration(6 * time.Hour)
+	signalAt(env, 5*time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"})
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+	if !strings.Contains(st.Failure, "no zone-revision within 6h0m0s (glue_wait)") {
+		t.Errorf("failure %q; want glue_wait passed with no revision rolled out", st.Failure)
+	}
+	if deleted, by := w.at["Delete lb1-next"], w.at["Create lb1"].Add(6*time.Hour+5*time.Minute); deleted.IsZero() || deleted.After(by) {
+		t.Errorf("lb1-next deleted %s after it was created, want once glue_wait (6h) ends; calls %v", deleted.Sub(w.at["Create lb1"]), w.calls)
 	}
 }
