@@ -284,8 +284,12 @@ func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, string) {
 		r.st.Failure = errText(err)
 	}
 	if r.committed {
-		// Past the point of no return there is nothing to undo.
-		if r.st.Zone != nil && r.st.NoWayBack != lbNoWayBack {
+		// Past the point of no return there is nothing to undo: the
+		// operator is told what to finish.
+		switch {
+		case r.st.NoWayBack == lbNoWayBack:
+			r.st.Warnings = append(r.st.Warnings, r.finishByHand()...)
+		case r.st.Zone != nil:
 			r.st.Warnings = append(r.st.Warnings, r.bothSetsServe())
 		}
 		return PhaseFailed, "ReplaceFailed"
@@ -514,11 +518,36 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		return err
 	}
 	for i := range r.st.New {
-		old := r.st.Old[i]
-		r.st.New[i].Name = old.Name
-		r.st.Warnings = append(r.st.Warnings, fmt.Sprintf("update the fleet config: load_balancers %s address is now %s (was %s)%s", old.Name, r.st.New[i].Address, old.Address, sshHostChange(old, r.st.New[i])))
+		r.st.New[i].Name = r.st.Old[i].Name
 	}
+	r.st.Warnings = append(r.st.Warnings, r.configWarnings()...)
 	return nil
+}
+
+// configWarnings say what the fleet config must give each load balancer
+// once the glue names the new ones and the old ones are being deleted.
+func (r *lbReplace) configWarnings() []string {
+	var out []string
+	for i, next := range r.st.New {
+		old := r.st.Old[i]
+		out = append(out, fmt.Sprintf("update the fleet config: load_balancers %s address is now %s (was %s)%s", old.Name, next.Address, old.Address, sshHostChange(old, next)))
+	}
+	return out
+}
+
+// finishByHand is what the operator must do when a replacement fails
+// while it deletes the old load balancers or renames the new ones: the
+// parent serves the new glue, so the fleet config must name the new
+// load balancers as after a success, and what the replacement did not
+// finish is done in Linode's console.
+func (r *lbReplace) finishByHand() []string {
+	var old, next []string
+	for i, lb := range r.st.Old {
+		old = append(old, lb.Name+" "+lb.Address)
+		next = append(next, r.st.New[i].Name)
+	}
+	return append(r.configWarnings(), fmt.Sprintf("the parent serves the new glue and the old load balancers were being deleted: delete those still running (%s) "+
+		"and give each new one still labelled <lb>-next (%s) its load balancer's label, in Linode's console (docs/load-balancers.md)", strings.Join(old, ", "), strings.Join(next, ", ")))
 }
 
 // sshHostChange is what the fleet config's ssh_host of old becomes for

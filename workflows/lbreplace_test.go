@@ -687,6 +687,18 @@ func TestLBReplaceFailedPastThePointOfNoReturn(t *testing.T) {
 	if w.index("SetGlue old") >= 0 {
 		t.Errorf("the glue went back to load balancers being deleted: %v", w.calls)
 	}
+	// The glue names the new load balancers and lb1 is gone: the fleet
+	// config must change as after a success, and what is left be
+	// finished by hand. Before, the status said nothing of either.
+	for _, want := range []string{
+		"update the fleet config: load_balancers lb1 address is now 203.0.113.1:53 (was 198.51.100.1:53)",
+		"update the fleet config: load_balancers lb2 address is now 203.0.113.2:53 (was 198.51.100.2:53)",
+		"the parent serves the new glue and the old load balancers were being deleted: delete those still running (lb1 198.51.100.1:53, lb2 198.51.100.2:53) and give each new one still labelled <lb>-next (lb1-next, lb2-next) its load balancer's label",
+	} {
+		if !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			t.Errorf("warnings %q lack %q", st.Warnings, want)
+		}
+	}
 }
 
 // An abort that comes while a failed replacement is being undone does not
