@@ -788,6 +788,31 @@ func TestLBReplaceDrainMaxWait(t *testing.T) {
 	}
 }
 
+// A long drain, whose readings are spaced out, still ends at max_wait,
+// not at the next reading an hour later.
+func TestLBReplaceLongDrainEndsAtMaxWait(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor = -1
+	st := drainToMaxWait(t, env, w, 24*time.Hour)
+	if d, by := w.at["Delete lb1"], st.Drain.GiveUpAt.Add(time.Minute); d.After(by) {
+		t.Errorf("lb1 deleted %s after max_wait ended, want within a minute", d.Sub(st.Drain.GiveUpAt))
+	}
+}
+
+// A long drain, whose readings are spaced out, still ends once the quiet
+// period under way has passed, not at the next reading up to an hour later.
+func TestLBReplaceLongDrainEndsWithTheQuietPeriod(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneNSTTL, w.busyFor = 48*time.Hour, 49*time.Hour
+	in := lbInput()
+	in.Drain.MaxWait = config.Duration(72 * time.Hour)
+	st := runLBReplace(t, env, in, PhaseSucceeded)
+	quiet := in.Drain.Quiet.D()
+	if st.Drain.QuietSince.IsZero() || w.at["Delete lb1"].After(st.Drain.QuietSince.Add(quiet+time.Minute)) {
+		t.Errorf("lb1 deleted %s after the quiet period began, want within a minute of its end (%s); drain %+v", w.at["Delete lb1"].Sub(st.Drain.QuietSince), quiet, st.Drain)
+	}
+}
+
 // drainToMaxWait runs a replacement with a drain.max_wait of maxWait,
 // checks that its drain ran to max_wait, and so deleted lb1 no sooner,
 // and returns its status.

@@ -89,6 +89,11 @@ func TestLBReplaceRollsOutTheZonesOwnAddresses(t *testing.T) {
 		in.ExtraLoadBalancers[0].Name != "lb1-next" || in.ExtraLoadBalancers[1].Address != "203.0.113.2:53" {
 		t.Errorf("zone rollout input %+v; want the fleet, held by the replacement, switching lb1-next and lb2-next too", in)
 	}
+	// The revision changes records by design, whatever the fleet's
+	// probe.expect_changes says.
+	if in.ExpectChanges == nil || !*in.ExpectChanges {
+		t.Errorf("zone rollout expect_changes %v; want true", in.ExpectChanges)
+	}
 	if rolled, moved := w.index("Rollout r3"), w.index("SetGlue new"); rolled < 0 || moved < rolled {
 		t.Errorf("the glue moved before the zone named the new load balancers; calls %v", w.calls)
 	}
@@ -359,25 +364,44 @@ func TestLBReplaceZoneNamingOneNewLoadBalancerIsPastNoReturn(t *testing.T) {
 }
 
 // A zone that cannot be asked once its rollout has ended (no load
-// balancer answers) may name the new load balancers: the replacement
-// fails without undo, keeping them and the glue as they are, and says
-// why there is no way back.
-func TestLBReplaceZoneUnaskedAfterItsRolloutKeepsTheNewLoadBalancers(t *testing.T) {
-	env, w := newLBReplaceEnv(t, false)
-	w.zoneAddrs = oldGlue
-	mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue})
-	signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"}, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.parentFails, w.parentFailsAt = 1000, w.env.Now()
-	})
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
-	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
-	if st.Phase != PhaseFailed || !strings.Contains(st.NoWayBack, "the zone could not be asked") {
-		t.Errorf("phase %s, no_way_back %q, failure %q; want failed past the point of no return, the zone unasked", st.Phase, st.NoWayBack, st.Failure)
-	}
-	if w.index("Delete lb1-next") >= 0 || w.index("Delete lb2-next") >= 0 || w.index("SetGlue new") >= 0 {
-		t.Errorf("calls %v; want the new load balancers kept and the glue untouched", w.calls)
+// balancer answers) is asked again, a poll apart: it may answer, here
+// naming the new load balancers, and the replacement goes on. One that
+// never answers may name the new load balancers: the replacement fails
+// without undo, keeping them and the glue as they are, and says why there
+// is no way back.
+func TestLBReplaceZoneUnaskedAfterItsRollout(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		fails int
+		want  Phase
+	}{
+		{"once", 4, PhaseSucceeded},
+		{"ever", 1000, PhaseFailed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env, w := newLBReplaceEnv(t, false)
+			w.zoneAddrs = oldGlue
+			mockZoneRollouts(env, w, [][]registrar.NameServer{newGlue})
+			signalAt(env, time.Hour, SignalZoneRevision, SignalInput{Revision: "r2"}, func() {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				w.parentFails, w.parentFailsAt = c.fails, w.env.Now()
+			})
+			env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+			if c.want == PhaseSucceeded {
+				if st := lbResult(t, env); st.Phase != c.want || w.index("SetGlue new") < 0 {
+					t.Errorf("phase %s (%s), calls %v; want the zone asked again and the glue moved", st.Phase, st.Failure, w.calls)
+				}
+				return
+			}
+			st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+			if st.Phase != c.want || !strings.Contains(st.NoWayBack, "the zone could not be asked") {
+				t.Errorf("phase %s, no_way_back %q, failure %q; want failed past the point of no return, the zone unasked", st.Phase, st.NoWayBack, st.Failure)
+			}
+			if w.index("Delete lb1-next") >= 0 || w.index("Delete lb2-next") >= 0 || w.index("SetGlue new") >= 0 {
+				t.Errorf("calls %v; want the new load balancers kept and the glue untouched", w.calls)
+			}
+		})
 	}
 }
 
