@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lab/delegation"
 	"github.com/dnsroll/dnsroll/registrar"
 )
@@ -173,7 +174,124 @@ func TestParseParentSaysWhatIsWrong(t *testing.T) {
 			t.Errorf("ParseParent(%q) = %v, want parent[1]: ...%s...", tc.in, err, tc.want)
 		}
 	}
+	if _, err := ParseParent(nil); err == nil || !strings.HasPrefix(err.Error(), "parent: no parent zone servers given") {
+		t.Errorf("ParseParent of none = %v, want parent: no parent zone servers given", err)
+	}
 	if got, err := ParseParent([]string{"192.0.2.53:53", "[2001:db8::53]:53"}); err != nil || len(got) != 2 {
 		t.Errorf("ParseParent of two good servers = %v, %v", got, err)
 	}
+}
+
+// The check of the new load balancers (Child) asks that one server for
+// the zone's own NS TTL, which the drain waits out beside the parent's:
+// a child that does not answer as the zone's server fails the check,
+// rather than leave the zone's TTL out of the drain.
+func TestCheckParentAsksTheChild(t *testing.T) {
+	served := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}}}
+	parent := startParent(t, served)
+	child := serveUDP(t, func(req, m *dns.Msg) {
+		switch q := req.Question[0]; {
+		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeA:
+			answer(m, "ns1.example.com. 3600 IN A 127.0.0.21")
+		case q.Name == "example.com." && q.Qtype == dns.TypeNS:
+			answer(m, "example.com. 86400 IN NS ns1.example.com.")
+		}
+	})
+	acts, env := parentEnv(t)
+	v, err := env.ExecuteActivity(acts.CheckParent, ParentInput{Domain: "example.com", Parent: parent, Child: child})
+	if err != nil {
+		t.Fatalf("check through the child: %v", err)
+	}
+	res := temporaltest.Value[ParentResult](t, v, nil)
+	if res.ZoneNSTTL != 24*time.Hour || len(res.ZoneAddrs) != 1 || res.ZoneAddrTTL != time.Hour {
+		t.Errorf("zone NS TTL %s, addresses %s (TTL %s); want the child's 24h, ns1's address, 1h", res.ZoneNSTTL, registrar.Text(res.ZoneAddrs), res.ZoneAddrTTL)
+	}
+	refusing := serveUDP(t, func(req, m *dns.Msg) { m.Rcode = dns.RcodeRefused })
+	if _, err := env.ExecuteActivity(acts.CheckParent, ParentInput{Domain: "example.com", Parent: parent, Child: refusing}); err == nil || !strings.Contains(err.Error(), "REFUSED") {
+		t.Errorf("a child that refuses: %v; want the check failed, saying so", err)
+	}
+}
+
+// An old load balancer that gives the zone's NS TTL but not its
+// addresses as the zone's server leaves nothing of its answer in the
+// result: the zone counts as unasked, saying why.
+func TestCheckParentKeepsNothingOfAHalfAnswer(t *testing.T) {
+	served := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}}}
+	parent := startParent(t, served)
+	half := serveUDP(t, func(req, m *dns.Msg) {
+		switch q := req.Question[0]; {
+		case q.Name == "example.com." && q.Qtype == dns.TypeNS:
+			answer(m, "example.com. 300 IN NS ns1.example.com.")
+		default:
+			m.Authoritative = false
+			answer(m, "ns1.example.com. 3600 IN A 127.0.0.21")
+		}
+	})
+	acts, env := parentEnv(t)
+	v, err := env.ExecuteActivity(acts.CheckParent, ParentInput{Domain: "example.com", Parent: parent, AddrsFrom: []string{half}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := temporaltest.Value[ParentResult](t, v, nil)
+	if res.ZoneNSTTL != 0 || len(res.ZoneAddrs) != 0 || !strings.Contains(res.ZoneUnasked, "without AA") {
+		t.Errorf("zone NS TTL %s, addresses %s, unasked %q; want none, and why", res.ZoneNSTTL, registrar.Text(res.ZoneAddrs), res.ZoneUnasked)
+	}
+}
+
+// The zone's answers are believed only as the zone's server gives them:
+// an NS answer without NS records (a NODATA) is no TTL, an answer without
+// AA (a resolver's) is refused, and records of another name (the target
+// of a CNAME) are not the name server's address.
+func TestZoneAnswersMustBeTheZones(t *testing.T) {
+	server := serveUDP(t, func(req, m *dns.Msg) {
+		q := req.Question[0]
+		switch {
+		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeA:
+			r1, _ := dns.NewRR("ns1.example.com. 300 IN CNAME lb.example.net.")
+			r2, _ := dns.NewRR("lb.example.net. 300 IN A 192.0.2.9")
+			m.Answer = []dns.RR{r1, r2}
+		case q.Name == "ns2.example.com.":
+			m.Authoritative = false
+			answer(m, "ns2.example.com. 300 IN A 192.0.2.2")
+		}
+	})
+	ctx := context.Background()
+	if ttl, err := zoneNSTTL(ctx, server, "example.com"); err == nil || !strings.Contains(err.Error(), "gives no NS records") {
+		t.Errorf("zoneNSTTL of a NODATA answer = %s, %v; want an error", ttl, err)
+	}
+	got, _, err := zoneAddrs(ctx, server, "example.com", []registrar.NameServer{{Name: "ns1.example.com."}})
+	if err != nil || len(got) != 0 {
+		t.Errorf("zoneAddrs through a CNAME = %s, %v; want no address of ns1", registrar.Text(got), err)
+	}
+	if got, _, err := zoneAddrs(ctx, server, "example.com", []registrar.NameServer{{Name: "ns2.example.com."}}); err == nil || !strings.Contains(err.Error(), "without AA") {
+		t.Errorf("zoneAddrs of an answer without AA = %s, %v; want it refused", registrar.Text(got), err)
+	}
+}
+
+// Without a registrar named, SetGlue is the manual registrar's: the
+// operator is told what to change at the registrar, and the step
+// succeeds with those instructions rather than failing.
+func TestSetGlueWithoutARegistrarGivesInstructions(t *testing.T) {
+	served := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}}}
+	parent := startParent(t, served)
+	acts, env := parentEnv(t)
+	next := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.31")}}}
+	v, err := env.ExecuteActivity(acts.SetGlue, SetGlueInput{Domain: "example.com", Parent: parent, NS: next})
+	if err != nil {
+		t.Fatalf("SetGlue without a registrar: %v", err)
+	}
+	res := temporaltest.Value[SetGlueResult](t, v, nil)
+	if !strings.Contains(res.Instructions, "127.0.0.31") {
+		t.Errorf("instructions %q, want the new glue", res.Instructions)
+	}
+}
+
+// parentEnv is an activity environment for Activities without a cloud.
+func parentEnv(t *testing.T) (*Activities, *testsuite.TestActivityEnvironment) {
+	t.Helper()
+	acts := &Activities{}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	return acts, env
 }

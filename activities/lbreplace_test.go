@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -400,6 +401,109 @@ func TestDeleteLoadBalancerDoesNotWaitForASilentLoadBalancer(t *testing.T) {
 		}
 		if n := c.count("lb1"); n != 0 {
 			t.Errorf("%d lb1 instances after its delete (by ID %v)", n, byID)
+		}
+	}
+}
+
+// A Linode being deleted (the old load balancer of an earlier
+// replacement, deleted at another address) neither refuses the next
+// replacement nor counts as the load balancer it deletes; nor does the
+// replacement an earlier run left, lb1-next: the check still says that
+// the old load balancer stays.
+func TestNewLoadBalancersIgnoreADeletingOldLabel(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour, OnCreate: func(linodesim.Instance, []string, string) (string, error) {
+		return "203.0.113.50", nil
+	}})
+	c.fleet.LoadBalancers[0].Address = "198.51.100.1:53"
+	old := c.mustEnsure(t, "lb1")
+	if err := c.cloud.Delete(t.Context(), old.Server.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.mustEnsure(t, "lb1-next")
+	v, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
+	res := temporaltest.Value[StepResult](t, v, err)
+	if want := "lb1: no Linode this token can see is labelled lb1"; !strings.Contains(res.Note, want) {
+		t.Errorf("note %q lacks %q", res.Note, want)
+	}
+}
+
+// A replacement an earlier run left, lb1-next, is reused whatever its
+// plan and region, though the fleet file now names others: the parent's
+// glue may already point at it, so deleting it to make one as the file
+// says could take the domain's only answering load balancer down.
+func TestCreateLoadBalancerKeepsALeftReplacementOfAnotherSpec(t *testing.T) {
+	c := newCloudEnv(t)
+	c.mustEnsure(t, "ns1")
+	c.acts.Drivers = map[string]LoadBalancer{"nginx": &pointRecorder{}}
+	left, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "lb1-next", Region: "us-west", Type: "g6-standard-2", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.env.ExecuteActivity(c.acts.CreateLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
+	got := temporaltest.Value[NewLoadBalancer](t, v, err)
+	if got.Server.ID != left.ID || c.count("lb1-next") != 1 || c.sim.Created() != 2 {
+		t.Errorf("created Linode %d (%d created in all), want the left lb1-next, Linode %d, reused", got.Server.ID, c.sim.Created(), left.ID)
+	}
+}
+
+// A load balancer at an IPv6 address whose replacement the cloud gives no
+// IPv6 address is refused, saying so, rather than listen at "[]:53".
+func TestReplacementAddressWantsAnIPv6AddressForAnIPv6LoadBalancer(t *testing.T) {
+	old := config.LoadBalancer{Name: "lb1", Address: "[2001:db8::12]:53"}
+	_, _, err := replacementAddress(old, dnsroll.Server{Label: "lb1-next", IPv4: "192.0.2.7"})
+	if err == nil || !strings.Contains(err.Error(), "gives its replacement lb1-next no IPv6 address") {
+		t.Errorf("replacement without IPv6: %v; want it refused", err)
+	}
+	addr, ssh, err := replacementAddress(old, dnsroll.Server{Label: "lb1-next", IPv4: "192.0.2.7", IPv6: "2001:db8::7"})
+	if err != nil || addr != "[2001:db8::7]:53" || ssh != "192.0.2.7" {
+		t.Errorf("replacement with IPv6: %q, ssh %q, %v", addr, ssh, err)
+	}
+}
+
+// VerifyLoadBalancer of a load balancer whose nameserver has no server
+// fails, naming both, rather than check the load balancer against none.
+func TestVerifyLoadBalancerNeedsItsNameservers(t *testing.T) {
+	c := newCloudEnv(t)
+	_, err := c.env.ExecuteActivity(c.acts.VerifyLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
+	if err == nil || !strings.Contains(err.Error(), "fronts ns1, which has no fleet-tagged server") {
+		t.Errorf("verify without ns1: %v; want it refused, naming ns1", err)
+	}
+}
+
+// A load balancer deleted by its ID is refused too at another address
+// than the fleet gives it, and stays.
+func TestDeleteLoadBalancerByIDRefusesAServerAtAnotherAddress(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, []string, string) (string, error) {
+		return "203.0.113.50", nil
+	}})
+	s := c.mustEnsure(t, "lb1").Server
+	in := DeleteLoadBalancerInput{Fleet: c.fleet, Label: "lb1", ID: s.ID, Address: "198.51.100.77:53"}
+	if _, err := c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, in); err == nil || !strings.Contains(err.Error(), "is at 203.0.113.50, not 198.51.100.77") {
+		t.Errorf("delete by ID at a stale address: %v; want it refused", err)
+	}
+	if n := c.count("lb1"); n != 1 {
+		t.Errorf("%d lb1 instances after the refused delete, want 1", n)
+	}
+}
+
+// Only public IPv4 addresses are compared: the fleet's private or
+// loopback address of a load balancer (a lab's, a VPC's), or a server
+// Linode reports at none, is no proof of a stale fleet file.
+func TestAtAddressComparesPublicAddressesOnly(t *testing.T) {
+	for _, tc := range []struct {
+		ipv4, address string
+		refused       bool
+	}{
+		{"203.0.113.50", "198.51.100.77:53", true},
+		{"203.0.113.50", "203.0.113.50:53", false},
+		{"127.0.0.1", "198.51.100.77:53", false},
+		{"", "198.51.100.77:53", false},
+		{"203.0.113.50", "10.0.0.5:53", false},
+		{"203.0.113.50", "127.0.0.1:5301", false},
+	} {
+		err := atAddress(dnsroll.Server{ID: 7, Label: "lb1", IPv4: tc.ipv4}, tc.address)
+		if (err != nil) != tc.refused {
+			t.Errorf("server at %q, fleet's address %s: %v; want refused %v", tc.ipv4, tc.address, err, tc.refused)
 		}
 	}
 }
