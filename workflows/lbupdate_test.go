@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lb"
 )
@@ -358,4 +359,27 @@ func failureStatus[S any](t *testing.T, err error) S {
 		t.Errorf("the failure's status: %v", derr)
 	}
 	return st
+}
+
+// ChooseLBsToUpdate refuses, naming the field, a fleet with no load
+// balancer (an update of nothing would end succeeded, having changed
+// nothing) and a console chunk whose undo is blank (a failed check after
+// it could not be undone).
+func TestChooseLBsToUpdateRefusesWhatCannotBeDoneOrUndone(t *testing.T) {
+	dnsdist := []config.LoadBalancer{{Name: "lb1", Address: "192.0.2.1:53", Driver: "dnsdist"}}
+	for _, tc := range []struct {
+		name   string
+		lbs    []config.LoadBalancer
+		update lb.Update
+		field  string
+	}{
+		{"no load balancers", nil, lb.Update{Kind: lb.UpdateBinary}, "fleet"},
+		{"a blank undo", dnsdist, lb.Update{Kind: lb.UpdateConsole, Lua: `setACL({"10.0.0.0/8"})`, UndoLua: " \n\t"}, "update.undo_lua"},
+	} {
+		_, err := ChooseLBsToUpdate(&config.Fleet{Name: "t", LoadBalancers: tc.lbs}, nil, tc.update)
+		var in *InputError
+		if !errors.As(err, &in) || in.Field != tc.field {
+			t.Errorf("%s: %v; want it refused at %s", tc.name, err, tc.field)
+		}
+	}
 }
