@@ -785,8 +785,9 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 		// long as this.
 		ttl = max(ttl, r.st.Zone.TTL.D())
 	}
-	if spaced {
-		ttl = min(ttl, maxDelegationTTL)
+	capped := ""
+	if spaced && ttl > maxDelegationTTL {
+		ttl, capped = maxDelegationTTL, ", capped at 7 days: no resolver keeps a delegation longer"
 	}
 	p := r.in.Drain
 	start := workflow.Now(ctx)
@@ -797,7 +798,7 @@ func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) 
 	if r.st.Zone != nil {
 		records = ", the zone's old address records " + r.st.Zone.TTL.D().String()
 	}
-	r.event(ctx, fmt.Sprintf("draining the old load balancers: TTL %s (parent NS %s, glue %s, zone NS %s%s, floor %s), then %s below %g queries/s", ttl, served.NSTTL, served.GlueTTL, served.ZoneNSTTL, records, ttlFloor, p.Quiet.D(), p.QuietQPS))
+	r.event(ctx, fmt.Sprintf("draining the old load balancers: TTL %s (parent NS %s, glue %s, zone NS %s%s, floor %s%s), then %s below %g queries/s", ttl, served.NSTTL, served.GlueTTL, served.ZoneNSTTL, records, ttlFloor, capped, p.Quiet.D(), p.QuietQPS))
 	// Replacements started before this change drained an uncounted load
 	// balancer for the TTL alone.
 	uncountedWaitsQuiet := workflow.GetVersion(ctx, "uncounted-drain-waits-quiet", workflow.DefaultVersion, 1) == 1

@@ -813,6 +813,29 @@ func TestLBReplaceLongDrainEndsWithTheQuietPeriod(t *testing.T) {
 	}
 }
 
+// A TTL longer than any resolver keeps a delegation (BIND's max-cache-ttl,
+// 7 days) is waited for 7 days, and the drain's event says so: an
+// operator reading "TTL 168h" beside a zone NS TTL of 720h would think
+// the replacement misread it.
+func TestLBReplaceDrainCapsATTLNoResolverKeeps(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneNSTTL, w.busyFor = 30*24*time.Hour, 0
+	in := lbInput()
+	in.Drain.MaxWait = config.Duration(MaxReplacementWait)
+	st := runLBReplace(t, env, in, PhaseSucceeded)
+	if st.Drain.TTL.D() != maxDelegationTTL || st.Drain.Ended != "drained" {
+		t.Fatalf("drain %+v: want a TTL of %s, drained", st.Drain, maxDelegationTTL)
+	}
+	if d := w.at["Delete lb1"]; d.After(w.servedAt.Add(maxDelegationTTL + in.Drain.Quiet.D() + time.Hour)) {
+		t.Errorf("lb1 deleted %s after the glue was served, want within an hour of the 7-day cap and the quiet period", d.Sub(w.servedAt))
+	}
+	if !slices.ContainsFunc(st.Events, func(e Event) bool {
+		return strings.Contains(e.Message, "TTL 168h0m0s") && strings.Contains(e.Message, "capped at 7 days")
+	}) {
+		t.Errorf("no drain event says the TTL was capped: %+v", st.Events)
+	}
+}
+
 // drainToMaxWait runs a replacement with a drain.max_wait of maxWait,
 // checks that its drain ran to max_wait, and so deleted lb1 no sooner,
 // and returns its status.
