@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -1053,7 +1054,7 @@ func checkFronts(at string, fronts Labels, labels, fronted map[string]bool) erro
 		case !labels[l] && strings.Contains(l, ","):
 			return fieldErr(fmt.Sprintf("%s[%d]", at, j), "no nameserver %q: several go in a list, as [%s]", l, strings.Join(strings.Fields(strings.ReplaceAll(l, ",", " ")), ", "))
 		case !labels[l]:
-			return fieldErr(fmt.Sprintf("%s[%d]", at, j), "no nameserver %q", l)
+			return fieldErr(fmt.Sprintf("%s[%d]", at, j), "no nameserver %q: the fleet's are %s", l, strings.Join(slices.Sorted(maps.Keys(labels)), ", "))
 		case seen[l]:
 			return fieldErr(fmt.Sprintf("%s[%d]", at, j), "%q is listed twice", l)
 		}

@@ -476,6 +476,7 @@ func TestErrorsSayHowToFix(t *testing.T) {
 		{`"192.0.2.2:53"`, `"2001:db8::12:53"`, "an IPv6 address goes in brackets"},
 		{`"192.0.2.2:53"`, `"192.0.2.2:53", ssh_host: "[2001:db8::2]"`, "write 2001:db8::2"},
 		{"fronts: ns2}", `fronts: "ns2, ns1"}`, "as [ns2, ns1]"},
+		{"fronts: ns2}", "fronts: ns3}", `no nameserver "ns3": the fleet's are ns1, ns2`},
 		// A 0 that the defaults would replace names the default, rather
 		// than silently becoming it.
 		{"zones:", "probe: {rounds: 0}\nzones:", "probe.rounds: is 0, which means the default, 3"},
