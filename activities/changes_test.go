@@ -3,9 +3,7 @@ package activities
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -39,16 +37,8 @@ func TestPlanNamesChangesAgainstTheLiveRevision(t *testing.T) {
 		m.Answer = append(m.Answer, &dns.SOA{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 300},
 			Ns: "ns1." + q.Name, Mbox: "hostmaster." + q.Name, Serial: served[q.Name], Refresh: 3600, Retry: 600, Expire: 1209600, Minttl: 300})
 	})
-	_, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	// The worker places a lab fleet's VM n on its port base + n%1000:
-	// the same fleet as a lab fleet puts blue on this server.
-	labFleet, err := config.Parse(fmt.Appendf(nil, "%sansible: {%s}\nlab: {dns_port_base: %d}\n", testFleetYAML, testPlaybooks, p-blue.Server.ID%1000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	labFleet.LoadBalancers[0].Address = c.lb
-	c.fleet = labFleet
+	// The same fleet as a lab fleet puts blue on this server.
+	c.labFleetServedAt(t, blue.Server, addr, "")
 
 	// The next revision: example.com at serial 7, example.org added at
 	// the serial blue already has, and the role's tasks edited.

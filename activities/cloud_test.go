@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,7 +78,7 @@ func newCloudEnv(t *testing.T) *cloudEnv {
 func newCloudEnvWith(t *testing.T, opts linodesim.Options) *cloudEnv {
 	t.Helper()
 	pollInterval = 10 * time.Millisecond
-	opts.Token, opts.BootDelay = "t0k", 20*time.Millisecond
+	opts.Token, opts.BootDelay = "t0k", cmp.Or(opts.BootDelay, 20*time.Millisecond)
 	sim, err := linodesim.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -142,6 +143,34 @@ func (c *cloudEnv) labFleet(t *testing.T) {
 	}
 	fleet.LoadBalancers[0].Address = c.lb
 	c.fleet = fleet
+}
+
+// labFleetServedAt makes the test fleet, with the YAML more, a lab fleet
+// whose server s answers DNS at addr: the worker places a lab fleet's VM
+// n on its port base + n%1000.
+func (c *cloudEnv) labFleetServedAt(t *testing.T, s dnsroll.Server, addr, more string) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	fleet, err := config.Parse(fmt.Appendf(nil, "%sansible: {%s}\n%slab: {dns_port_base: %d}\n", testFleetYAML, testPlaybooks, more, p-s.ID%1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet.LoadBalancers[0].Address = c.lb
+	c.fleet = fleet
+}
+
+// reboot reboots the simulator's instance id, as Linode's maintenance
+// does: it is rebooting for the simulator's boot delay.
+func (c *cloudEnv) reboot(t *testing.T, id int) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, fmt.Sprintf("/v4/linode/instances/%d/reboot", id), nil)
+	req.Header.Set("Authorization", "Bearer t0k")
+	w := httptest.NewRecorder()
+	c.sim.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("reboot Linode %d: %d %s", id, w.Code, w.Body)
+	}
 }
 
 func (c *cloudEnv) ensure(t *testing.T, label string) (ServerResult, error) {

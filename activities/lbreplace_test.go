@@ -507,3 +507,62 @@ func TestAtAddressComparesPublicAddressesOnly(t *testing.T) {
 		}
 	}
 }
+
+// VerifyLoadBalancer passes a new load balancer only when it answers as
+// the nameserver it fronts does when asked directly (its NSID): one that
+// answers as another server (pointed at the wrong backend, or an old one
+// at its address) or not at all fails the step, naming it, before the
+// glue moves to it.
+func TestVerifyLoadBalancerWantsItsNameserversAnswers(t *testing.T) {
+	c := newCloudEnv(t)
+	ns1 := c.mustEnsure(t, "ns1").Server
+	c.labFleetServedAt(t, ns1, serveIdentity(t, ServerID(ns1), 7).DNSAddr(), "probe: {protocols: [udp], timeout: 200ms}\n")
+	for _, tc := range []struct{ name, address, want string }{
+		{"answers from ns1", serveIdentity(t, ServerID(ns1), 7).DNSAddr(), ""},
+		{"answers as another server", serveIdentity(t, "linode-999", 7).DNSAddr(), "load balancer lb1-next: confirm: the load balancer answers udp with NSID linode-999"},
+		{"refuses", c.lb, "load balancer lb1-next: confirm: no answer through the load balancer"},
+	} {
+		next := c.fleet.LoadBalancers[0]
+		next.Name, next.Address = "lb1-next", tc.address
+		v, err := c.env.ExecuteActivity(c.acts.VerifyLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: next})
+		if tc.want == "" {
+			if res := temporaltest.Value[StepResult](t, v, err); res.Note != "lb1-next answers from ns1" {
+				t.Errorf("%s: note %q", tc.name, res.Note)
+			}
+			continue
+		}
+		var app *temporal.ApplicationError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &app) || app.NonRetryable() {
+			t.Errorf("%s: %v; want an error a retry may clear, saying %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// A nameserver the new load balancer fronts that is rebooting (Linode's
+// maintenance) answers nothing, and neither does the load balancer: the
+// check waits for it to run, rather than fail the replacement on a server
+// about to answer.
+func TestVerifyLoadBalancerWaitsForItsNameserverToRun(t *testing.T) {
+	c := newCloudEnvWith(t, linodesim.Options{BootDelay: 300 * time.Millisecond})
+	ns1 := c.mustEnsure(t, "ns1").Server
+	status := func() string {
+		for _, in := range c.sim.Instances() {
+			if in.ID == ns1.ID {
+				return in.Status
+			}
+		}
+		return "gone"
+	}
+	running := func() bool { return status() == "running" }
+	c.labFleetServedAt(t, ns1, serveIdentityWhile(t, ServerID(ns1), 7, running).DNSAddr(), "probe: {protocols: [udp], timeout: 200ms}\n")
+	next := c.fleet.LoadBalancers[0]
+	next.Name, next.Address = "lb1-next", serveIdentityWhile(t, ServerID(ns1), 7, running).DNSAddr()
+	c.reboot(t, ns1.ID)
+	if s := status(); s != "rebooting" {
+		t.Fatalf("ns1 is %s after its reboot, want rebooting", s)
+	}
+	v, err := c.env.ExecuteActivity(c.acts.VerifyLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: next})
+	if res := temporaltest.Value[StepResult](t, v, err); res.Note != "lb1-next answers from ns1" {
+		t.Errorf("note %q", res.Note)
+	}
+}

@@ -25,7 +25,18 @@ import (
 // server it returns is the instance a "linode-<id>" NSID names.
 func serveIdentity(t *testing.T, nsid string, serial uint32) dnsroll.Server {
 	t.Helper()
+	return serveIdentityWhile(t, nsid, serial, func() bool { return true })
+}
+
+// serveIdentityWhile is serveIdentity of a server that answers nothing
+// while up is false, as a nameserver that is still booting.
+func serveIdentityWhile(t *testing.T, nsid string, serial uint32, up func() bool) dnsroll.Server {
+	t.Helper()
 	addr := serveUDP(t, func(req, m *dns.Msg) {
+		if !up() {
+			m.Rcode = dnstest.Drop
+			return
+		}
 		if req.Question[0].Name != "example.com." {
 			m.Rcode = dns.RcodeRefused
 			return
