@@ -50,12 +50,22 @@ func (r gluedRegistrar) Glue(context.Context, string) ([]registrar.NameServer, e
 
 func (gluedRegistrar) SetGlue(context.Context, string, []registrar.NameServer) error { return nil }
 
+// fakeRegistrarEnv is an activity environment whose worker has the
+// registrar "fake", whose delegation of every domain is *glue.
+func fakeRegistrarEnv(glue *[]registrar.NameServer) (*Activities, *testsuite.TestActivityEnvironment) {
+	acts := &Activities{Registrars: map[string]RegistrarMaker{
+		"fake": func(context.Context) (registrar.Registrar, error) { return gluedRegistrar{*glue}, nil },
+	}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	return acts, env
+}
+
 // A replacement starts only where the registrar's delegation is what the
 // parent servers it was given serve: another domain, a wrong parent
 // server, or a change still pending at the registrar would have it move
-// glue it never read, or wait for one the parent will not serve. Sibling
-// glue the parent adds for a name server outside the domain is no
-// difference.
+// glue it never read, or wait for one the parent will not serve.
 func TestCheckParentWantsTheRegistrarsDelegation(t *testing.T) {
 	served := []registrar.NameServer{
 		{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}},
@@ -63,12 +73,7 @@ func TestCheckParentWantsTheRegistrarsDelegation(t *testing.T) {
 	}
 	parent := startParent(t, served)
 	var glue []registrar.NameServer
-	acts := &Activities{Registrars: map[string]RegistrarMaker{
-		"fake": func(context.Context) (registrar.Registrar, error) { return gluedRegistrar{glue}, nil },
-	}}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
+	acts, env := fakeRegistrarEnv(&glue)
 	in := ParentInput{Domain: "example.com", Parent: parent, Registrar: "fake"}
 
 	glue = served
@@ -83,6 +88,46 @@ func TestCheckParentWantsTheRegistrarsDelegation(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the registrar fake delegates example.com. to") || !strings.Contains(err.Error(), "ns.attacker.example.net") ||
 		!errors.As(err, &app) || app.NonRetryable() {
 		t.Errorf("a registrar whose delegation the parent does not serve: %v; want an error naming both, which a retry may clear", err)
+	}
+}
+
+// Sibling glue, an address the parent gives for a name server outside
+// the domain (from its own zone), is no difference from the registrar's
+// delegation; nor is an address the registrar keeps for such a name,
+// which the parent never serves as this domain's glue. Glue of a name
+// inside the domain still is.
+func TestCheckParentIgnoresSiblingGlue(t *testing.T) {
+	inside := netip.MustParseAddr("127.0.0.21")
+	parent := serveUDP(t, func(req, m *dns.Msg) {
+		// A referral: not authoritative, the delegation in the authority
+		// section, addresses in the additional one.
+		m.Authoritative = false
+		for _, rr := range []string{"example.com. 300 IN NS ns1.example.com.", "example.com. 300 IN NS ns.example.net."} {
+			r, _ := dns.NewRR(rr)
+			m.Ns = append(m.Ns, r)
+		}
+		for _, rr := range []string{"ns1.example.com. 300 IN A " + inside.String(), "ns.example.net. 300 IN A 192.0.2.53"} {
+			r, _ := dns.NewRR(rr)
+			m.Extra = append(m.Extra, r)
+		}
+	})
+	var glue []registrar.NameServer
+	acts, env := fakeRegistrarEnv(&glue)
+	in := ParentInput{Domain: "example.com", Parent: []string{parent}, Registrar: "fake"}
+
+	glue = []registrar.NameServer{{Name: "ns1.example.com.", Addrs: []netip.Addr{inside}}, {Name: "ns.example.net."}}
+	v, err := env.ExecuteActivity(acts.CheckParent, in)
+	res := temporaltest.Value[ParentResult](t, v, err)
+	if !strings.Contains(registrar.Text(res.NS), "192.0.2.53") {
+		t.Errorf("the parent serves %s; want its sibling glue in it, for this test to mean anything", registrar.Text(res.NS))
+	}
+	glue[1].Addrs = []netip.Addr{netip.MustParseAddr("192.0.2.99")}
+	if _, err := env.ExecuteActivity(acts.CheckParent, in); err != nil {
+		t.Errorf("the registrar keeps an address of ns.example.net: %v", err)
+	}
+	glue[0].Addrs = []netip.Addr{netip.MustParseAddr("127.0.0.31")}
+	if _, err := env.ExecuteActivity(acts.CheckParent, in); err == nil || !strings.Contains(err.Error(), "the registrar fake delegates example.com. to") {
+		t.Errorf("the registrar's glue of ns1.example.com differs from the parent's: %v; want an error", err)
 	}
 }
 
