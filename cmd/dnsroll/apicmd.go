@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,7 +107,7 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	// As the API trims its own: a token read from a file or a secret
 	// often ends in a newline, which no header may carry.
 	c.client.Token = strings.TrimSpace(c.client.Token)
-	if err := idArgument(fs); err != nil {
+	if err := idArgument(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -164,12 +165,14 @@ func tokenRefused(err error, c api.Client) error {
 
 // idArgument takes a first argument as --id, for the commands that have
 // one, as in `dnsroll rollout status rollout-lab:…`, and parses the flags
-// after it.
-func idArgument(fs *flag.FlagSet) error {
+// after it; args are those fs parsed, and a flag given both before and
+// after the ID is refused, as one given twice before it is.
+func idArgument(fs *flag.FlagSet, args []string) error {
 	if fs.Lookup("id") == nil || fs.NArg() == 0 {
 		return nil
 	}
 	arg, rest := fs.Arg(0), fs.Args()[1:]
+	before := args[:len(args)-fs.NArg()]
 	twice := func() error { return fmt.Errorf("the ID is given twice: --id %s and %s", fs.Lookup("id").Value, arg) }
 	if isSet(fs, "id") {
 		return twice()
@@ -183,7 +186,7 @@ func idArgument(fs *flag.FlagSet) error {
 	if fs.Lookup("id").Value.String() != arg {
 		return twice()
 	}
-	return nil
+	return onceEach(fs, append(slices.Clone(before), rest[:len(rest)-fs.NArg()]...))
 }
 
 // isSet reports whether the flag name was given.

@@ -581,6 +581,48 @@ func TestCLIIDAsArgument(t *testing.T) {
 	}
 }
 
+// A flag given twice is refused, before any request, with the ID
+// argument between the two as well: `approve --gate 1 ID --gate 2` would
+// approve gate 2 alone, and the last --reason would be the one recorded.
+func TestCLIFlagTwiceAroundTheIDArgument(t *testing.T) {
+	f, _ := newLBAPI(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rollout", "approve", "--gate", "1", "rollout-lab:r1", "--gate", "2"}, `--gate is given twice ("1" and "2")`},
+		{[]string{"rollout", "abort", "--reason", "a", "rollout-lab:r1", "--reason=b"}, `--reason is given twice ("a" and "b")`},
+		{[]string{"lb", "approve", "--gate", "1", "lbreplace-lab:r1", "--gate", "2"}, `--gate is given twice ("1" and "2")`},
+	} {
+		f.requests = nil
+		_, errOut, code := cli(t, tc.args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || len(f.requests) != 0 {
+			t.Errorf("%v: exit %d, stderr %q, requests %v; want exit 1 saying %q, before any request", tc.args, code, errOut, f.requests, tc.want)
+		}
+	}
+}
+
+// A token or an API URL (which may hold a password) given twice is
+// refused without quoting either: the error goes to a terminal or a CI
+// log.
+func TestCLIFlagTwiceQuotesNoSecret(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rollout", "status", "--fleet", "lab", "--token", "hunter2", "--token", "hunter3"}, "--token is given twice"},
+		{[]string{"rollout", "status", "--fleet", "lab", "--api-url", "http://ci:hunter2@127.0.0.1:1", "--api-url=http://ci:hunter3@127.0.0.1:1"}, "--api-url is given twice"},
+		{[]string{"rollout", "abort", "--token", "hunter2", "rollout-lab:r1", "--token", "hunter3"}, "--token is given twice"},
+	} {
+		f.requests = nil
+		out, errOut, code := cli(t, tc.args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || strings.Contains(out+errOut, "hunter") || len(f.requests) != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q, requests %v; want exit 1 saying %q, quoting neither value", tc.args, code, out, errOut, f.requests, tc.want)
+		}
+	}
+}
+
 // An ID of another fleet's run than --fleet names is refused before any
 // request: it would abort a fleet other than the one the operator named.
 // Both naming the same fleet's run is fine.

@@ -249,11 +249,20 @@ func onceEach(fs *flag.FlagSet, parsed []string) error {
 			if strings.Contains(f.Usage, "comma-separated") {
 				several = "; several go in one, comma-separated"
 			}
+			if secretFlag(name) {
+				return fmt.Errorf("--%s is given twice: give it once%s", name, several)
+			}
 			return fmt.Errorf("--%s is given twice (%q and %q): give it once%s", name, first, value, several)
 		}
 		seen[name] = value
 	}
 	return nil
+}
+
+// secretFlag says whether the flag name's value may be a secret that an
+// error must not quote: a token, or a URL, which may hold a password.
+func secretFlag(name string) bool {
+	return name == "token" || strings.HasSuffix(name, "-url")
 }
 
 // parseFlagsOnly is parseFlags for a command that takes flags alone: a
