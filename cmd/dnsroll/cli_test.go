@@ -623,6 +623,43 @@ func TestCLIFlagTwiceQuotesNoSecret(t *testing.T) {
 	}
 }
 
+// A start or plan without the fleet, or with an --expect-changes that is
+// neither true nor false, is refused naming the flag, before any request:
+// a misspelt --expect-changes must not leave the fleet's default in force.
+func TestCLIRolloutInputMistakes(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rollout", "start", "--revision", "B"}, "--fleet is required"},
+		{[]string{"rollout", "plan", "--revision", "B"}, "--fleet is required"},
+		{[]string{"rollout", "start", "--fleet", "lab", "--revision", "B", "--expect-changes", "yes"}, `--expect-changes must be true or false, got "yes"`},
+		{[]string{"rollout", "plan", "--fleet", "lab", "--expect-changes", "no"}, `--expect-changes must be true or false, got "no"`},
+	} {
+		f.requests = nil
+		out, errOut, code := cli(t, tc.args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || out != "" || len(f.requests) != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q, requests %v; want exit 1 saying %q, before any request", tc.args, code, out, errOut, f.requests, tc.want)
+		}
+	}
+}
+
+// The status of a rollout under way says nothing of its workflow having
+// ended, nor of undoing it: that is for one whose workflow ended mid-way.
+func TestCLIStatusOfARunningRollout(t *testing.T) {
+	newFakeAPI(t, 1)
+	out, errOut, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1")
+	if code != 0 || !strings.Contains(out, "state     running, phase provisioning") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, not := range []string{"ended", "undo", "cleanup"} {
+		if strings.Contains(out, not) {
+			t.Errorf("the status of a running rollout says %q:\n%s", not, out)
+		}
+	}
+}
+
 // An ID of another fleet's run than --fleet names is refused before any
 // request: it would abort a fleet other than the one the operator named.
 // Both naming the same fleet's run is fine.

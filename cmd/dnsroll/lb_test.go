@@ -282,6 +282,31 @@ func TestCLILBUpdateEmptyConfigFile(t *testing.T) {
 	}
 }
 
+// An update or a replacement without the fleet, or a --config-file for
+// an update of another kind, is refused naming the flag, before any
+// request.
+func TestCLILBStartMistakes(t *testing.T) {
+	f, _ := newLBAPI(t)
+	conf := filepath.Join(t.TempDir(), "nginx.conf")
+	if err := os.WriteFile(conf, []byte("events {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lb", "update", "--kind", "config"}, "--fleet is required"},
+		{[]string{"lb", "replace", "--domain", "example.com"}, "--fleet is required"},
+		{[]string{"lb", "update", "--fleet", "lab", "--kind", "binary", "--config-file", conf}, "--config-file is only for --kind config"},
+	} {
+		f.requests = nil
+		out, errOut, code := cli(t, tc.args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || out != "" || len(f.requests) != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q, requests %v; want exit 1 saying %q, before any request", tc.args, code, out, errOut, f.requests, tc.want)
+		}
+	}
+}
+
 // A replacement at its approval gate shows its deadline and the lb
 // commands that approve or abort it, not a rollout's.
 func TestCLILBReplacementAtTheGate(t *testing.T) {
@@ -337,5 +362,23 @@ func TestCLILBStatusFollowsTheRunItShows(t *testing.T) {
 	out, errOut, code := cli(t, "lb", "status", "--fleet", "lab", "--update", "--json", "--follow", "--poll", "100ms")
 	if code != 2 || strings.Contains(out+errOut, "lbupdate-lab:r2") {
 		t.Errorf("exit %d, want 2 (lbupdate-lab:r1 rolled back), and no word of lbupdate-lab:r2; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+// A drain ends at the latest at max_wait, or once the TTLs have passed
+// when they run past it: the line says the later of the two.
+func TestDrainEndSaysTheLaterOfMaxWaitAndTheTTLs(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		until, giveUp time.Time
+		want          string
+	}{
+		{t0.Add(time.Hour), t0.Add(24 * time.Hour), "it ends at 2026-12-02 10:00:00 UTC (max_wait)"},
+		{t0.Add(48 * time.Hour), t0.Add(24 * time.Hour), "it ends at 2026-12-03 10:00:00 UTC (max_wait)"},
+	} {
+		got := drainEnd(&workflows.LBReplaceStatus{Fleet: "lab", Drain: &workflows.DrainStatus{Until: tc.until, GiveUpAt: tc.giveUp}})
+		if !strings.Contains(got, tc.want) || !strings.Contains(got, "dnsroll lb force-drain --fleet lab") {
+			t.Errorf("TTLs until %s, max_wait at %s: %q; want %q and the force-drain command", tc.until, tc.giveUp, got, tc.want)
+		}
 	}
 }

@@ -95,6 +95,12 @@ func TestCLIUnauthorizedNamesTheToken(t *testing.T) {
 			t.Errorf("stderr %q shows the token", errOut)
 		}
 	}
+	// The API it names is named without the password its URL may hold.
+	t.Setenv("DNSROLL_API_URL", strings.Replace(srv.URL, "http://", "http://ci:hunter2@", 1))
+	t.Setenv("DNSROLL_API_TOKEN", "a-wrong-token-4567")
+	if out, errOut, code := cli(t, "rollout", "list"); code != 1 || !strings.Contains(errOut, "401") || strings.Contains(out+errOut, "hunter2") {
+		t.Errorf("a URL with a password: exit %d, stdout %q, stderr %q; want exit 1, the 401, and no password", code, out, errOut)
+	}
 }
 
 // An API that cannot be reached (nothing listens there, or its name does
@@ -139,6 +145,7 @@ func TestCLIInterruptedChangeSaysHowToLook(t *testing.T) {
 	}{
 		{[]string{"rollout", "start", "--fleet", "lab", "--revision", "B", "--wait"}, "dnsroll rollout status --id rollout-lab"},
 		{[]string{"rollout", "retry", "--id", "rollout-lab:r1"}, "dnsroll rollout status --id rollout-lab"},
+		{[]string{"rollout", "cleanup", "--id", "rollout-lab:r1", "--reason", "x"}, "dnsroll rollout status --id rollout-lab"},
 		{[]string{"rollout", "abort", "--fleet", "lab"}, "dnsroll rollout status --id rollout-lab"},
 		{[]string{"lb", "abort", "--fleet", "lab", "--update"}, "dnsroll lb status --id lbupdate-lab"},
 		{[]string{"lb", "update", "--fleet", "lab", "--kind", "config"}, "dnsroll lb status --id lbupdate-lab"},
@@ -200,7 +207,12 @@ func TestCLISaysNoWorkerAnswers(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Setenv("DNSROLL_API_URL", srv.URL)
 	t.Setenv("DNSROLL_API_TOKEN", "a-token-0123456789")
-	out, errOut, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1", "--follow", "--poll", "100ms")
+	// status alone, which an operator runs first.
+	out, errOut, code := cli(t, "rollout", "status", "--id", "rollout-lab:r1")
+	if code != 0 || strings.Count(errOut, warning) != 1 || strings.Contains(out, warning) {
+		t.Errorf("status: exit %d, stdout %q, stderr %q; want exit 0 and the warning once, on stderr", code, out, errOut)
+	}
+	out, errOut, code = cli(t, "rollout", "status", "--id", "rollout-lab:r1", "--follow", "--poll", "100ms")
 	if code != 0 || strings.Count(errOut, warning) != 1 || strings.Contains(out, warning) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 0 and the warning once, on stderr", code, out, errOut)
 	}
