@@ -660,6 +660,25 @@ func TestCLIStatusOfARunningRollout(t *testing.T) {
 	}
 }
 
+// retry --force asks the API to force it, and cleanup --wait follows the
+// run it started, exiting as start --wait does (3: cleanup-failed).
+func TestCLIRetryForceAndCleanupWait(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	f.more = func(method, path string, body []byte) any {
+		if method == "POST" && (path == "/rollouts/rollout-lab:r0/retry" || path == "/rollouts/rollout-lab:r0/cleanup") {
+			return api.Started{ID: "rollout-lab:r1", WorkflowID: "rollout-lab", RunID: "r1", Fleet: "lab", Revision: "B"}
+		}
+		return nil
+	}
+	if out, errOut, code := cli(t, "rollout", "retry", "--id", "rollout-lab:r0", "--force"); code != 0 || !slices.Contains(f.requests, "POST /rollouts/rollout-lab:r0/retry?force=true") {
+		t.Errorf("retry --force: exit %d, stdout %q, stderr %q, requests %v; want the retry forced", code, out, errOut, f.requests)
+	}
+	out, errOut, code := cli(t, "rollout", "cleanup", "--id", "rollout-lab:r0", "--reason", "x", "--wait", "--poll", "100ms")
+	if code != exitNeedsHands || !strings.Contains(out, "cleaning up after rollout-lab:r0 as rollout-lab:r1") || !strings.Contains(errOut, "rollout rollout-lab:r1 cleanup-failed") {
+		t.Errorf("cleanup --wait: exit %d, stdout %q, stderr %q; want exit %d and the run followed to its end", code, out, errOut, exitNeedsHands)
+	}
+}
+
 // An ID of another fleet's run than --fleet names is refused before any
 // request: it would abort a fleet other than the one the operator named.
 // Both naming the same fleet's run is fine.
