@@ -251,7 +251,9 @@ func (c RRsetChange) render(rrs []string, ttl bool) string {
 	out := make([]string, 0, len(rrs))
 	for _, s := range rrs {
 		f := splitRR(s)
-		if len(f) < 5 {
+		// A flag ("; AA flag on a referral") is not a record, whatever
+		// its spaces.
+		if len(f) < 5 || strings.HasPrefix(s, "; ") {
 			out = append(out, s)
 			continue
 		}

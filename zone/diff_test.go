@@ -2,6 +2,7 @@ package zone
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,5 +191,52 @@ func TestChangeOfNameWithEscapedSpace(t *testing.T) {
 		if got := d.Changed[0].String(); got != c.want {
 			t.Errorf("%s:\n got %s\nwant %s", c.green, got, c.want)
 		}
+	}
+}
+
+// Flags of live answers are differences too, at a SOA as elsewhere, and a
+// change shows them as they are: "; AA flag on a referral" has spaces
+// like a record, but is not one.
+func TestDiffRRsetsFlags(t *testing.T) {
+	soa := recs(t, "example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. 10 3600 600 1209600 300")
+	ns := recs(t, "sub.example.com. 300 IN NS ns1.sub.example.com.")
+	blue := []RRset{
+		{Name: "example.com.", Type: "SOA", RRs: soa},
+		{Name: "sub.example.com.", Type: "NS", RRs: ns},
+	}
+	green := []RRset{
+		{Name: "example.com.", Type: "SOA", RRs: soa, Flags: []string{"no AA flag"}},
+		{Name: "sub.example.com.", Type: "NS", RRs: ns, Flags: []string{"AA flag on a referral"}},
+	}
+	d := DiffRRsets(blue, green)
+	if len(d.Changed) != 2 || d.Changed[0].Type != "SOA" || d.Changed[1].Type != "NS" {
+		t.Fatalf("flags alone: %+v; want both RRsets changed", d)
+	}
+	if got, want := d.Changed[1].String(), "sub.example.com. NS: [ns1.sub.example.com.] → [ns1.sub.example.com., ; AA flag on a referral]"; got != want {
+		t.Errorf("flag change:\n got %s\nwant %s", got, want)
+	}
+}
+
+// Summary names at most 10 RRsets and counts the rest, and lists are in
+// name and then type order.
+func TestDiffSummaryBoundAndOrder(t *testing.T) {
+	var green []RRset
+	for i := range 12 {
+		green = append(green, RRset{Name: fmt.Sprintf("n%02d.example.com.", i), Type: "TXT", RRs: recs(t, fmt.Sprintf(`n%02d.example.com. 300 IN TXT "x"`, i))})
+	}
+	green = append(green, RRset{Name: "n00.example.com.", Type: "A", RRs: recs(t, "n00.example.com. 300 IN A 192.0.2.1")})
+	d := DiffRRsets(nil, green)
+	if d.Added[0].Type != "A" || d.Added[1].Type != "TXT" {
+		t.Errorf("order: %+v", d.Added[:2])
+	}
+	want := "13 added, 0 removed, 0 changed: n00.example.com. A, n00.example.com. TXT, n01.example.com. TXT, n02.example.com. TXT, n03.example.com. TXT, n04.example.com. TXT, n05.example.com. TXT, n06.example.com. TXT, n07.example.com. TXT, n08.example.com. TXT, and 3 more"
+	if got := d.Summary(); got != want {
+		t.Errorf("Summary() =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := d.Limit(2).Describe(1), "added n00.example.com. A: [] → [192.0.2.1]; and 12 more"; got != want {
+		t.Errorf("Describe(1) = %q, want %q", got, want)
+	}
+	if got, want := DiffRRsets(nil, green[:2]).Describe(1), `added n00.example.com. TXT: [] → ["x"]; and 1 more`; got != want {
+		t.Errorf("Describe(1) of 2 = %q, want %q", got, want)
 	}
 }
