@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,7 +232,23 @@ func TestCheckSerialsOrder(t *testing.T) {
 			if got := strings.Join(problems, "; "); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 				t.Errorf("problems %q, want one saying %q", got, tt.want)
 			}
+			if s := rep.Kinds[KindSerial]; s.Error != 0 || s.Pass+s.Fail != 1 {
+				t.Errorf("serial tally %+v; want one zone checked", s)
+			}
 		})
+	}
+}
+
+// Green's serial must be its zone file's, and a zone it gave no serial
+// for is not a pass.
+func TestCheckSerialsWantsTheZoneFilesSerial(t *testing.T) {
+	rep := &Report{Serials: map[string]uint32{"example.com.": 7}}
+	problems := checkSerials(rep, map[string]uint32{"Example.COM": 8, "example.net": 3}, nil, "", 10, false)
+	if got, want := strings.Join(problems, "; "), "serves example.com. serial 7, want 8 from the zone file (behind it)"; got != want {
+		t.Errorf("problems %q, want %q", got, want)
+	}
+	if s := rep.Kinds[KindSerial]; s != (Tally{Fail: 1, Error: 1}) {
+		t.Errorf("serial tally %+v; want example.com. failed and example.net. an error", s)
 	}
 }
 
@@ -333,5 +350,73 @@ func TestAnalyzeAsksASilentBaselineAgain(t *testing.T) {
 	a := analyse(t, job, Settings{Protocols: []string{"udp"}, Thresholds: th, Progress: modesByRound(blue, modeSilent, modeOK)})
 	if !a.OK || strings.Join(a.Rounds, ",") != "error,pass" {
 		t.Errorf("rounds %v (%s); want blue asked again, and a pass", a.Rounds, a.Reason)
+	}
+}
+
+// With no changes expected, an answer that differs from blue's only in
+// its RCODE, its AA flag, or the NS set or glue of a referral fails the
+// diff check and names what differs.
+func TestCompareFlagsAndReferrals(t *testing.T) {
+	rr := func(s string) dns.RR { return mustRR(t, s) }
+	checks := []Check{
+		{Zone: "example.com.", Name: "nodata.example.com.", Type: "A"},
+		{Zone: "example.com.", Name: "www.example.com.", Type: "A"},
+		{Zone: "example.com.", Name: "sub.example.com.", Type: "NS", Want: zone.Answer{Referral: true}},
+	}
+	referral := func(ns, glue string, aa bool) observed {
+		return observed{replied: true, aa: aa, got: zone.Answer{Referral: true,
+			Authority:  zone.Records{rr("sub.example.com. 300 IN NS " + ns)},
+			Additional: zone.Records{rr(glue)}}}
+	}
+	www := zone.Answer{RRs: zone.Records{rr("www.example.com. 300 IN A 192.0.2.10")}}
+	blueObs := []observed{
+		{replied: true, aa: true},
+		{replied: true, aa: true, got: www},
+		referral("ns1.sub.example.com.", "ns1.sub.example.com. 300 IN A 192.0.2.53", false),
+	}
+	for _, tc := range []struct {
+		name  string
+		green func(o []observed)
+		want  string
+	}{
+		{"rcode", func(o []observed) { o[0].got.Rcode = dns.RcodeRefused }, "nodata.example.com. A: [] → [; rcode REFUSED]"},
+		{"no AA", func(o []observed) { o[1].aa = false }, "www.example.com. A: [192.0.2.10] → [192.0.2.10, ; no AA flag]"},
+		{"AA on a referral", func(o []observed) { o[2].aa = true }, "; AA flag on a referral]"},
+		{"referral NS", func(o []observed) {
+			o[2] = referral("ns2.sub.example.com.", "ns1.sub.example.com. 300 IN A 192.0.2.53", false)
+		}, "[ns2.sub.example.com., "},
+		{"glue", func(o []observed) {
+			o[2] = referral("ns1.sub.example.com.", "ns1.sub.example.com. 300 IN A 192.0.2.99", false)
+		}, "192.0.2.99"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			greenObs := slices.Clone(blueObs)
+			tc.green(greenObs)
+			var rep Report
+			problem, _ := compare(&rep, checks, collect(checks, greenObs), collect(checks, blueObs), "blue ns1", Settings{Samples: 5})
+			if d := rep.Kinds[KindDiff]; d.Fail != 1 || d.Pass != 2 || !strings.Contains(problem, tc.want) {
+				t.Errorf("diff tally %+v, problem %q; want one failure showing %q", d, problem, tc.want)
+			}
+		})
+	}
+}
+
+// Past samples zones, a report keeps those that differ or could not be
+// compared first, so that what fails is what the operator sees.
+func TestCompareKeepsZonesThatFailFirst(t *testing.T) {
+	rr := func(s string) dns.RR { return mustRR(t, s) }
+	var checks []Check
+	var blueObs []observed
+	for i := range 4 {
+		name := fmt.Sprintf("z%d.example.", i)
+		checks = append(checks, Check{Zone: name, Name: name, Type: "A"})
+		blueObs = append(blueObs, observed{replied: true, aa: true, got: zone.Answer{RRs: zone.Records{rr(name + " 300 IN A 192.0.2.1")}}})
+	}
+	greenObs := slices.Clone(blueObs)
+	greenObs[3].replied = false // z3 not compared
+	var rep Report
+	compare(&rep, checks, collect(checks, greenObs), collect(checks, blueObs), "blue ns1", Settings{Samples: 2})
+	if len(rep.Diffs) != 2 || rep.Diffs[0].Zone != "z3.example." || rep.Diffs[0].Skipped != 1 || rep.DiffsOmitted != 2 {
+		t.Errorf("diffs %+v, omitted %d; want z3, which was not compared, first of 2", rep.Diffs, rep.DiffsOmitted)
 	}
 }
