@@ -168,3 +168,37 @@ www A   192.0.2.54
 		t.Errorf("with one zone served, %d of %d checks kept", len(kept), len(all))
 	}
 }
+
+// With the root zone served too, a TLD's apex DS is the root's to answer:
+// the TLD's own check of it is dropped, the root's kept.
+func TestAnsweredByItsZoneUnderTheRoot(t *testing.T) {
+	checks := []Check{
+		{Zone: ".", Name: "example.", Type: "DS"},
+		{Zone: "example.", Name: "example.", Type: "DS"},
+		{Zone: "example.", Name: "example.", Type: "SOA"},
+	}
+	var got []string
+	for _, c := range AnsweredByItsZone(checks, []string{".", "example."}) {
+		got = append(got, c.Zone+" "+c.String())
+	}
+	if want := []string{". example. DS", "example. example. SOA"}; !slices.Equal(got, want) {
+		t.Errorf("kept %q, want %q", got, want)
+	}
+}
+
+// Names from probe.names are read as operators write them: the bare apex
+// and a name ending in the zone's name, in any case, are absolute.
+func TestAbsoluteNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"example.com":     "example.com.",
+		"WWW.Example.COM": "www.example.com.",
+		"www":             "www.example.com.",
+		"@":               "example.com.",
+		"other.org.":      "other.org.",
+		"notexample.com":  "notexample.com.example.com.",
+	} {
+		if got := absolute(in, "example.com."); got != want {
+			t.Errorf("absolute(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -276,3 +276,19 @@ func TestProbeIPv6(t *testing.T) {
 		t.Fatalf("report not OK: %v\n%+v", rep.Err(), rep)
 	}
 }
+
+// Zones are compared by canonical name, whoever spelled them, and the
+// message says which way a serial is off.
+func TestCheckSerialsCanonicalNamesAndOrder(t *testing.T) {
+	reports := []Report{
+		{Addr: "192.0.2.1:53", Serials: map[string]uint32{"Example.COM": 5}},
+		{Addr: "192.0.2.2:53", Serials: map[string]uint32{"example.com.": 5}},
+	}
+	if err := CheckSerials(reports, map[string]uint32{"example.com": 5}); err != nil {
+		t.Errorf("same zone, other spelling: %v", err)
+	}
+	want := "SOA serial check failed: 192.0.2.1:53 serves example.com. serial 5, want 4 (ahead of the expected serial); 192.0.2.2:53 serves example.com. serial 5, want 4 (ahead of the expected serial)"
+	if err := CheckSerials(reports, map[string]uint32{"EXAMPLE.com.": 4}); err == nil || err.Error() != want {
+		t.Errorf("CheckSerials = %v\nwant %s", err, want)
+	}
+}
