@@ -153,9 +153,10 @@ type GlueStatus struct {
 
 // DrainStatus is how the drain of the old load balancers stands.
 type DrainStatus struct {
-	// TTL is the longest of the parent's NS and glue TTLs, the zone's own
-	// NS TTL, its old address records' TTL (Zone) and ttlFloor; Until is
-	// ServedSince plus TTL.
+	// TTL is the longest of the parent's NS and glue TTLs and the zone's
+	// own NS TTL, each as read before the glue moved or after, whichever
+	// is longer, its old address records' TTL (Zone) and ttlFloor; Until
+	// is ServedSince plus TTL.
 	TTL   config.Duration `json:"ttl"`
 	Until time.Time       `json:"until"`
 	// QPS is the queries per second still arriving at each old load
@@ -195,6 +196,9 @@ type lbReplace struct {
 	// setGlue records that new glue was asked for, so that a stop
 	// restores the old.
 	setGlue bool
+	// servedTTL is the longest TTL the parent and zone gave with the new
+	// glue: resolvers that took it hold it that long (restoreGlue).
+	servedTTL time.Duration
 	// approved is set by the approve signal while awaiting approval.
 	approved bool
 	// zoneRevision is the zone-revision signal not yet taken; zoneRollout
@@ -477,6 +481,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 		return err
 	}
 	r.st.Glue.ServedSince = workflow.Now(ctx)
+	r.servedTTL = max(served.NSTTL, served.GlueTTL, served.ZoneNSTTL)
 	r.event(ctx, "the parent serves the new glue: "+registrar.Text(r.st.Glue.New))
 	if stale := staleZoneAddrs(served.ZoneAddrs, r.st.Glue.Old, r.st.Glue.New); len(stale) > 0 {
 		msg := fmt.Sprintf("the zone %s still gives %s (TTL up to %s), which the new glue does not name: resolvers take the zone's own records over the glue, "+
@@ -487,7 +492,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	}
 	r.notify(ctx, config.EventSwitched)
 
-	if err := r.drain(ctx, served); err != nil {
+	if err := r.drain(ctx, parent, served); err != nil {
 		return err
 	}
 
@@ -774,11 +779,24 @@ func (r *lbReplace) waitGlueSignal(ctx workflow.Context, d time.Duration) (in Si
 // waited glue_wait for another.
 const versionGlueSignalKeptForUndo = "lbreplace-glue-signal-kept-for-undo"
 
+// versionDrainCachedTTLs marks replacements whose drain waits the TTLs
+// read before the glue moved too. Runs from before waited only those
+// served after it, short when a zone revision had lowered the NS TTL.
+const versionDrainCachedTTLs = "lbreplace-drain-cached-ttls"
+
 // drain waits until the TTLs have passed since the parent began serving
 // the new glue and every old load balancer's counter has stayed quiet for
 // the quiet period; or until force-drain, or max_wait once the TTLs passed.
-func (r *lbReplace) drain(ctx workflow.Context, served activities.ParentResult) error {
+// The TTLs are the longer of those served with the new glue and those
+// read before it moved (cached): resolvers hold what they cached for the
+// TTL it had then, whatever a zone revision lowered it to since.
+func (r *lbReplace) drain(ctx workflow.Context, cached, served activities.ParentResult) error {
 	spaced := workflow.GetVersion(ctx, versionLongWaitsPollLess, workflow.DefaultVersion, 1) == 1
+	if workflow.GetVersion(ctx, versionDrainCachedTTLs, workflow.DefaultVersion, 1) == 1 {
+		served.NSTTL = max(served.NSTTL, cached.NSTTL)
+		served.GlueTTL = max(served.GlueTTL, cached.GlueTTL)
+		served.ZoneNSTTL = max(served.ZoneNSTTL, cached.ZoneNSTTL)
+	}
 	ttl := max(served.NSTTL, served.GlueTTL, served.ZoneNSTTL, ttlFloor)
 	if r.st.Zone != nil {
 		// Resolvers may hold the old records, taken over the glue, as
@@ -1010,9 +1028,17 @@ func (r *lbReplace) restoreGlue(ctx workflow.Context) error {
 		return err
 	}
 	ttl := max(restored.NSTTL, restored.GlueTTL, restored.ZoneNSTTL, ttlFloor)
+	if workflow.GetVersion(ctx, versionRestoreWaitsServedTTLs, workflow.DefaultVersion, 1) == 1 {
+		ttl = max(ttl, r.servedTTL)
+	}
 	r.event(ctx, fmt.Sprintf("the parent serves the old glue again; waiting %s before deleting the new load balancers", ttl))
 	return workflow.Sleep(ctx, ttl)
 }
+
+// versionRestoreWaitsServedTTLs marks replacements whose undo waits the
+// TTLs served with the new glue too. Runs from before waited only those
+// of the old glue put back, short when the new zone's NS TTL was longer.
+const versionRestoreWaitsServedTTLs = "lbreplace-restore-waits-served-ttls"
 
 // versionManualRestoreConfirmed marks replacements whose undo, with the
 // manual registrar and the new glue never served, keeps the new load

@@ -85,6 +85,9 @@ type world struct {
 	// zoneNSTTL is the TTL of the zone's own NS records (fakeZoneNSTTL
 	// unless a test sets another).
 	zoneNSTTL time.Duration
+	// zoneNSTTLServed, when set, is the zone's NS TTL once the parent
+	// serves the new glue: a revision lowered it meanwhile.
+	zoneNSTTLServed time.Duration
 	// publishAfter is how long the parent takes to serve glue that SetGlue
 	// changed; pending holds that glue meanwhile.
 	publishAfter time.Duration
@@ -237,6 +240,9 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 			res.ZoneNSTTL = fakeZoneNSTTL
 			if w.zoneNSTTL > 0 {
 				res.ZoneNSTTL = w.zoneNSTTL
+			}
+			if w.zoneNSTTLServed > 0 && registrar.Equal(inDomain(w.parent), newGlue) {
+				res.ZoneNSTTL = w.zoneNSTTLServed
 			}
 			res.ZoneAddrs, res.ZoneAddrTTL = w.zoneAddrs, 24*time.Hour
 			if at, ok := w.zoneAddrsAt[in.Child+strings.Join(in.AddrsFrom, ",")]; ok {
@@ -833,6 +839,21 @@ func TestLBReplaceDrainCapsATTLNoResolverKeeps(t *testing.T) {
 		return strings.Contains(e.Message, "TTL 168h0m0s") && strings.Contains(e.Message, "capped at 7 days")
 	}) {
 		t.Errorf("no drain event says the TTL was capped: %+v", st.Events)
+	}
+}
+
+// Resolvers cached the zone's NS records before the glue moved, for the
+// TTL they had then: a revision that lowered it since does not shorten
+// the drain.
+func TestLBReplaceDrainWaitsTheTTLsResolversCached(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneNSTTL, w.zoneNSTTLServed, w.busyFor = 2*time.Hour, time.Minute, 0
+	st := runLBReplace(t, env, lbInput(), PhaseSucceeded)
+	if st.Drain.TTL.D() != 2*time.Hour {
+		t.Errorf("drain TTL %s, want 2h0m0s, the zone NS TTL resolvers cached before the glue moved", st.Drain.TTL.D())
+	}
+	if d := w.at["Delete lb1"]; d.Before(w.servedAt.Add(2 * time.Hour)) {
+		t.Errorf("lb1 deleted %s after the glue was served, before the 2h zone NS TTL resolvers may hold", d.Sub(w.servedAt))
 	}
 }
 
@@ -1436,6 +1457,20 @@ func TestLBReplaceRollbackEndsRolledBack(t *testing.T) {
 	st := runLBReplace(t, env, lbInput(), PhaseRolledBack)
 	if !strings.Contains(st.Failure, "resolvers see SERVFAIL") || w.index("SetGlue old") < 0 || w.index("Delete lb1-next") < 0 || w.index("Delete lb1") >= 0 {
 		t.Errorf("failure %q, calls %v; want the reason recorded, the old glue back, the new load balancers deleted and the old kept", st.Failure, w.calls)
+	}
+}
+
+// Resolvers that took the new glue hold the zone's NS records for the TTL
+// they had then: the undo keeps the new load balancers that long after
+// the old glue is back, though the old zone gives a shorter one.
+func TestLBReplaceRollbackWaitsTheTTLsServedWithTheNewGlue(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.zoneNSTTL, w.zoneNSTTLServed, w.busyFor = time.Minute, 2*time.Hour, -1
+	signalAt(env, 2*time.Minute, SignalRollback, SignalInput{Reason: "resolvers see SERVFAIL", By: "bob"})
+	runLBReplace(t, env, lbInput(), PhaseRolledBack)
+	restored, deleted := w.at["SetGlue old"], w.at["Delete lb1-next"]
+	if restored.IsZero() || deleted.Before(restored.Add(2*time.Hour)) {
+		t.Errorf("old glue back at %s, lb1-next deleted %s after; want at least the 2h TTL served with the new glue; calls %v", restored, deleted.Sub(restored), w.calls)
 	}
 }
 
