@@ -602,8 +602,8 @@ func TestCLIFlagTwiceAroundTheIDArgument(t *testing.T) {
 	}
 }
 
-// A token or an API URL (which may hold a password) given twice is
-// refused without quoting either: the error goes to a terminal or a CI
+// A token or an API URL (which may hold a password) given twice, or
+// with three dashes, is refused without quoting either: the error goes to a terminal or a CI
 // log.
 func TestCLIFlagTwiceQuotesNoSecret(t *testing.T) {
 	f := newFakeAPI(t, 0)
@@ -614,6 +614,9 @@ func TestCLIFlagTwiceQuotesNoSecret(t *testing.T) {
 		{[]string{"rollout", "status", "--fleet", "lab", "--token", "hunter2", "--token", "hunter3"}, "--token is given twice"},
 		{[]string{"rollout", "status", "--fleet", "lab", "--api-url", "http://ci:hunter2@127.0.0.1:1", "--api-url=http://ci:hunter3@127.0.0.1:1"}, "--api-url is given twice"},
 		{[]string{"rollout", "abort", "--token", "hunter2", "rollout-lab:r1", "--token", "hunter3"}, "--token is given twice"},
+		// The flag package quotes a malformed flag whole.
+		{[]string{"rollout", "status", "---token=hunter2", "rollout-lab:r1"}, "bad flag syntax: ---token=… (value not shown): give it as --token"},
+		{[]string{"rollout", "abort", "rollout-lab:r1", "---api-url=http://ci:hunter2@127.0.0.1:1"}, "bad flag syntax: ---api-url=… (value not shown): give it as --api-url"},
 	} {
 		f.requests = nil
 		out, errOut, code := cli(t, tc.args...)

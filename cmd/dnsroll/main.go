@@ -219,6 +219,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if o, ok := fs.Output().(*flagOutput); ok {
 		o.help = asksHelp(args)
 	}
+	if err := malformedSecret(args); err != nil {
+		return err
+	}
 	err := fs.Parse(args)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		return parseError{err}
@@ -255,6 +258,25 @@ func onceEach(fs *flag.FlagSet, parsed []string) error {
 			return fmt.Errorf("--%s is given twice (%q and %q): give it once%s", name, first, value, several)
 		}
 		seen[name] = value
+	}
+	return nil
+}
+
+// malformedSecret refuses a secret flag the flag package would reject
+// quoting it whole, value and all: ---token=….
+func malformedSecret(args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			return nil
+		}
+		name, _, valued := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if dashes := len(a) - len(strings.TrimLeft(a, "-")); dashes > 2 && secretFlag(name) {
+			shown := a
+			if valued {
+				shown = a[:dashes+len(name)] + "=… (value not shown)"
+			}
+			return fmt.Errorf("bad flag syntax: %s: give it as --%s", shown, name)
+		}
 	}
 	return nil
 }
