@@ -27,7 +27,8 @@ import (
 const markTable = "dnsroll_sent"
 
 // Update changes balancer's running dnsdist through its console: u.Lua in
-// one session, marked as u's (see markTable). dnsdist applies console
+// one session, marked as u's (see markTable), once: where u's mark is
+// already set, a retry of u runs nothing. dnsdist applies console
 // settings at once, with no restart and no lost query. A chunk that raises
 // an error fails with EINVALID. Changes made this way live until dnsdist
 // restarts; the role's config is where lasting ones belong.
@@ -38,7 +39,12 @@ func (d *Driver) Update(ctx context.Context, fleet *config.Fleet, balancer confi
 	if strings.TrimSpace(u.Lua) == "" {
 		return "", dnsroll.Errorf(dnsroll.EINVALID, "dnsdist: update %s: lua is empty: give the console chunk to run, such as addACL('198.51.100.0/24')", balancer.Name)
 	}
-	lua := fmt.Sprintf("%s = %[1]s or {}; %[1]s['%s'] = 'sent'; %s", markTable, mark(u), u.Lua)
+	guard := ""
+	if u.ID != "" {
+		// A retry after a lost reply finds the mark and runs nothing.
+		guard = fmt.Sprintf("if %s['%s'] then return '%s' .. %[1]s['%[2]s'] end; ", markTable, mark(u), ranAlready)
+	}
+	lua := fmt.Sprintf("%[1]s = %[1]s or {}; %[2]s%[1]s['%[3]s'] = 'sent'; %[4]s", markTable, guard, mark(u), u.Lua)
 	out, err := d.exec(ctx, fleet, balancer, lua)
 	if err == nil {
 		err = refused(out[0])
@@ -46,8 +52,18 @@ func (d *Driver) Update(ctx context.Context, fleet *config.Fleet, balancer confi
 	if err != nil {
 		return "", fmt.Errorf("dnsdist: update %s: %w", balancer.Name, err)
 	}
+	switch strings.TrimSpace(out[0]) {
+	case ranAlready + "sent":
+		return "console (had run, its reply lost): " + firstLine(u.Lua), nil
+	case ranAlready + "undone":
+		return "", dnsroll.Errorf(dnsroll.ECONFLICT, "dnsdist: update %s: this update's chunk ran and its undo_lua since: not run again", balancer.Name)
+	}
 	return "console: " + firstLine(u.Lua), nil
 }
+
+// ranAlready begins the reply of an update whose chunk had reached
+// dnsdist before; its mark follows.
+const ranAlready = "dnsroll: ran already: "
 
 // Restore runs u.UndoLua, which puts back what u.Lua changed, where u's
 // chunk reached dnsdist (see markTable), once; elsewhere, and without

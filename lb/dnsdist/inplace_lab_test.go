@@ -169,6 +169,36 @@ func TestInPlaceDnsdistRestoreRunsUndoOnceThroughALostReply(t *testing.T) {
 	}
 }
 
+// An update whose reply was lost after its chunk ran is retried by its
+// activity: the retry runs the chunk no second time (an addAction twice
+// leaves a rule that undo_lua's one rmRule does not take away), and
+// succeeds, the chunk having run.
+func TestInPlaceDnsdistUpdateRunsOnceThroughALostReply(t *testing.T) {
+	l, d, ch := newFaultyConsoleLab(t)
+	ctx := context.Background()
+	u := lb.Update{Kind: lb.UpdateConsole, Lua: "update_count = (update_count or 0) + 1", UndoLua: "update_count = update_count - 1", ID: t.Name()}
+	ch.deaf, ch.deafAt = 1, 1
+	if _, err := d.Update(ctx, l.Fleet, l.LB, u); err == nil {
+		t.Fatal("the update whose reply was lost succeeded: the test lost no reply")
+	}
+	if got, err := d.Update(ctx, l.Fleet, l.LB, u); err != nil || !strings.Contains(got, "had run") {
+		t.Errorf("the retry: %q, %v; want success saying the chunk had run", got, err)
+	}
+	out, err := d.exec(ctx, l.Fleet, l.LB, "return tostring(update_count)")
+	if err != nil || strings.TrimSpace(out[0]) != "1" {
+		t.Errorf("the chunk ran %q times through a lost reply and a retry (%v), want once", strings.TrimSpace(out[0]), err)
+	}
+	// Another run's update of the same chunk is its own: it runs.
+	other := u
+	other.ID = t.Name() + "/2"
+	if _, err := d.Update(ctx, l.Fleet, l.LB, other); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := d.exec(ctx, l.Fleet, l.LB, "return tostring(update_count)"); err != nil || strings.TrimSpace(out[0]) != "2" {
+		t.Errorf("after another run's update the chunk ran %q times (%v), want twice", strings.TrimSpace(out[0]), err)
+	}
+}
+
 // newFaultyConsoleLab is a lab dnsdist fronting a blue server, and a
 // driver whose console connections to it fail as ch is set.
 func newFaultyConsoleLab(t *testing.T) (*stageLab, *Driver, *faultyChannel) {
