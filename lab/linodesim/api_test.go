@@ -86,8 +86,8 @@ func TestCreateValidation(t *testing.T) {
 		name, field, reason string
 		opts                linodego.InstanceCreateOptions
 	}{
-		{"duplicate label", "label", "Label must be unique among your Linodes", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns1" })},
-		{"duplicate label in other case", "label", "Label must be unique among your Linodes", with(func(o *linodego.InstanceCreateOptions) { o.Label = "NS1" })},
+		{"duplicate label", "label", "Label must be unique among your linodes", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns1" })},
+		{"duplicate label in other case", "label", "Label must be unique among your linodes", with(func(o *linodego.InstanceCreateOptions) { o.Label = "NS1" })},
 		{"image without root_pass", "root_pass", "root_pass is required when deploying from an image", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.RootPass = "" })},
 		{"no region", "region", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Region = "" })},
 		{"no type", "type", "", with(func(o *linodego.InstanceCreateOptions) { o.Label = "ns2"; o.Type = "" })},
@@ -121,7 +121,9 @@ func TestCreateValidation(t *testing.T) {
 			t.Errorf("valid label %q rejected: %v", l, err)
 		}
 	}
-	if _, err := e.lc.RenameInstance(c, 1001, "ns2"); apiStatus(err) != 400 || !strings.Contains(err.Error(), "unique") {
+	// Linode's reason word for word, "linodes" in lower case: clients
+	// match it whole.
+	if _, err := e.lc.RenameInstance(c, 1001, "ns2"); apiStatus(err) != 400 || !strings.HasSuffix(err.Error(), "[label] Label must be unique among your linodes") {
 		t.Errorf("rename to a taken label: %v", err)
 	}
 	if _, err := e.lc.RenameInstance(c, 1001, "a--b"); apiStatus(err) != 400 {

@@ -101,7 +101,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.labelTaken(req.Label, 0) {
 		s.mu.Unlock()
-		writeErr(w, http.StatusBadRequest, "Label must be unique among your Linodes", "label")
+		writeErr(w, http.StatusBadRequest, labelTakenReason, "label")
 		return
 	}
 	now := s.now().UTC()
@@ -198,6 +198,10 @@ func validateTags(tags []string) *badRequest {
 	return nil
 }
 
+// labelTakenReason is Linode's 400 reason for a taken label, word for
+// word ("linodes" in lower case): clients match it whole.
+const labelTakenReason = "Label must be unique among your linodes"
+
 // labelTaken reports whether another instance than self has label, in
 // any case, as Linode's labels are unique in an account whatever their
 // case; the caller holds s.mu.
@@ -231,7 +235,7 @@ func (s *Sim) update(w http.ResponseWriter, r *http.Request) {
 				return false, err
 			}
 			if s.labelTaken(req.Label, rec.ID) {
-				return false, &badRequest{"Label must be unique among your Linodes", "label"}
+				return false, &badRequest{labelTakenReason, "label"}
 			}
 			rec.Label = req.Label
 		}
