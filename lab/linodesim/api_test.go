@@ -152,6 +152,31 @@ func TestAuthorizedKeyTypes(t *testing.T) {
 	}
 }
 
+// Linode scores a root password's strength and refuses a weak one, of
+// whatever length, without echoing it; a long random one passes.
+func TestRootPassStrength(t *testing.T) {
+	e := newEnv(t, linodesim.Options{CreateLimit: -1})
+	for i, tc := range []struct {
+		pass string
+		weak bool
+	}{
+		{"password", true}, {"12345678", true}, {"aaaaaaaaaaaaaaaa", true}, {"abcabcabcabcabc", true}, {"Abc-123", true},
+		{"Root-Pass-123", false}, {"plum-orbit-kettle-Sway9", false}, {"q7T!x9#Lm2@Vr8", false},
+	} {
+		_, err := e.lc.CreateInstance(ctx(t), linodego.InstanceCreateOptions{
+			Label: fmt.Sprintf("ns%d", i+1), Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", RootPass: tc.pass,
+		})
+		switch {
+		case !tc.weak && err != nil:
+			t.Errorf("%q refused: %v", tc.pass, err)
+		case tc.weak && (apiStatus(err) != 400 || !strings.HasSuffix(err.Error(), "[root_pass] Password does not meet strength requirement")):
+			t.Errorf("%q: got %v, want Linode's 400 on root_pass", tc.pass, err)
+		case tc.weak && strings.Contains(err.Error(), tc.pass):
+			t.Errorf("the refusal echoes the password: %v", err)
+		}
+	}
+}
+
 func TestRootPassNeverEchoed(t *testing.T) {
 	e := newEnv(t, linodesim.Options{})
 	r := e.do(t, "POST", "/v4/linode/instances",

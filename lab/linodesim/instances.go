@@ -4,11 +4,14 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dnsroll/dnsroll"
 )
@@ -155,6 +158,8 @@ func validateCreate(req *createRequest) *badRequest {
 		return &badRequest{"root_pass is required when deploying from an image", "root_pass"}
 	case req.RootPass != "" && (len(req.RootPass) < 7 || len(req.RootPass) > 128):
 		return &badRequest{"root_pass must be 7-128 characters", "root_pass"}
+	case req.RootPass != "" && weakPass(req.RootPass):
+		return &badRequest{"Password does not meet strength requirement", "root_pass"}
 	case req.FirewallID < 0:
 		return &badRequest{"firewall_id must be a Firewall's ID", "firewall_id"}
 	}
@@ -170,6 +175,31 @@ func validateCreate(req *createRequest) *badRequest {
 		}
 	}
 	return validateTags(req.Tags)
+}
+
+// weakPass approximates the strength score Linode gives a root password
+// (its own, which it does not publish): under 5 distinct characters, or
+// under 50 bits when every character is drawn at random from the classes
+// it uses, is weak. It refuses what Linode surely refuses, not all of it:
+// a dictionary word padded long enough passes here.
+func weakPass(p string) bool {
+	pool := 0
+	for _, class := range []struct {
+		size int
+		has  func(r rune) bool
+	}{
+		{26, unicode.IsLower}, {26, unicode.IsUpper}, {10, unicode.IsDigit},
+		{33, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }},
+	} {
+		if strings.ContainsFunc(p, class.has) {
+			pool += class.size
+		}
+	}
+	distinct := map[rune]bool{}
+	for _, r := range p {
+		distinct[r] = true
+	}
+	return len(distinct) < 5 || float64(utf8.RuneCountInString(p))*math.Log2(float64(pool)) < 50
 }
 
 // keyTypes are the SSH key types Linode installs from authorized_keys,
