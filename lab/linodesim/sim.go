@@ -1,12 +1,51 @@
 // Package linodesim is a Linode API v4 simulator for the lab and for tests.
 //
-// It speaks enough of the API (instances, pagination, X-Filter, errors, and
-// lookups of regions, plans, images and firewalls by ID, a restricted
-// user's grants, and resource locks on v4beta) that
-// the unmodified linodego client works against it, so the lab exercises the
-// same code path as production. Instances move through provisioning, booting
-// and running on a timer, and faults (429, 5xx, slow or lost responses) can
-// be injected through Go or through POST /_sim/faults.
+// It speaks enough of the API that the unmodified linodego client works
+// against it over HTTP, so the lab exercises the same code path as
+// production. This comment is the one account of how faithful it is.
+//
+// As the real API does, it models:
+//   - instances: create, get, list, PUT of label and tags, delete, boot,
+//     reboot, shutdown and their IPs. Status moves provisioning → booting
+//     → running (offline when created unbooted or without an image) on a
+//     timer; rebooting, shutting_down and offline follow power actions,
+//     and a power action on an instance in transition is 400 "Linode
+//     busy.". A deleted instance shows "deleting", keeping its label, for
+//     Options.DeleteDelay, then is a 404.
+//   - creates and renames are refused with a 400 naming the field and
+//     Linode's reason: a label outside 3-64 characters or Linode's
+//     pattern, or taken in any letter case ("Label must be unique among
+//     your linodes"); tags outside 3-50 characters; a region, plan, image
+//     or firewall the account cannot use; an image without root_pass; a
+//     root_pass outside 7-128 characters or weak ("Password does not meet
+//     strength requirement", by an approximation of Linode's unpublished
+//     score that lets some weak ones pass); SSH key types Linode does not
+//     install.
+//   - creating Linodes is limited to 20 per 15 s: past it, 429 "Too Many
+//     Requests" with Retry-After and X-RateLimit-*.
+//   - errors are {"errors":[{"reason","field"}]} as application/json:
+//     401 "Invalid Token", 403 "Unauthorized" for what a restricted user's
+//     grants deny, 404 "Not found".
+//   - pagination (page, pages, results; page_size 25-500, default 100)
+//     and X-Filter with +and, +or, +eq, +neq, +contains, +gt(e), +lt(e),
+//     +order_by and +order; a field it cannot filter on is a 400 on
+//     X-Filter.
+//   - lookups of regions (and their plan availability), plans, images,
+//     firewalls and their rules and settings, account settings and
+//     availability, the profile and a restricted user's grants (204 for
+//     an unrestricted one), and resource locks on v4beta.
+//
+// It leaves out, on purpose: the general rate limits (200 a minute for
+// paginated lists, more for other calls), and X-RateLimit-* on answers
+// that are not 429s; 503 with X-Maintenance-Mode, which linodego does not
+// retry; which fields Linode really lets X-Filter name (it takes more
+// than the API reference marks filterable, and Linode has answered
+// "Could not apply filter" for some it marks); private IPv4 addresses,
+// VPCs and interfaces; events; and every other endpoint. Faults (429,
+// 5xx, slow or lost responses, filters that match nothing or are
+// refused) can be injected through Go or through POST /_sim/faults.
+//
+// It never stores or echoes a root_pass or the token.
 package linodesim
 
 import (
