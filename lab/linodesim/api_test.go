@@ -320,3 +320,26 @@ func TestSoldOutPlansAndClosedRegions(t *testing.T) {
 		t.Errorf("%d instances, want the one created elsewhere", n)
 	}
 }
+
+// A restricted user without read_write account access may not add tags
+// to a Linode, later any more than at its create; it may still rename one.
+func TestRestrictedUserAddsNoTags(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	inst := e.create(t, "ns1", "fleet-a")
+	e.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_only"})
+	c := ctx(t)
+	tags := []string{"fleet-a", "fleet-b"}
+	if _, err := e.lc.UpdateInstance(c, inst.ID, linodego.InstanceUpdateOptions{Tags: &tags}); apiStatus(err) != 403 || !strings.Contains(err.Error(), "[tags]") {
+		t.Errorf("adding a tag: %v; want 403 on tags", err)
+	}
+	if got, _ := e.lc.GetInstance(c, inst.ID); got == nil || !slices.Equal(got.Tags, []string{"fleet-a"}) {
+		t.Errorf("tags after the refusal: %+v", got)
+	}
+	if _, err := e.lc.RenameInstance(c, inst.ID, "ns1-next"); err != nil {
+		t.Errorf("rename: %v", err)
+	}
+	e.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write"})
+	if _, err := e.lc.UpdateInstance(c, inst.ID, linodego.InstanceUpdateOptions{Tags: &tags}); err != nil {
+		t.Errorf("adding a tag with read_write account access: %v", err)
+	}
+}

@@ -21,6 +21,15 @@ type badRequest struct{ reason, field string }
 
 func (e *badRequest) Error() string { return e.reason }
 
+// forbidden is a 403 on a field, for what a restricted user's grants
+// deny.
+type forbidden struct{ field string }
+
+func (e *forbidden) Error() string { return "Unauthorized" }
+
+// errTagForbidden refuses tags a restricted user may not add (mayTag).
+var errTagForbidden = &forbidden{"tags"}
+
 func (s *Sim) list(w http.ResponseWriter, r *http.Request) {
 	page, size, err := pageParams(r)
 	if err != nil {
@@ -99,7 +108,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if len(req.Tags) > 0 && !s.mayTag() {
 		s.mu.Unlock()
-		writeErr(w, http.StatusForbidden, "Unauthorized", "tags")
+		writeErr(w, http.StatusForbidden, errTagForbidden.Error(), errTagForbidden.field)
 		return
 	}
 	if s.labelTaken(req.Label, 0) {
@@ -228,6 +237,11 @@ func validateTags(tags []string) *badRequest {
 	return nil
 }
 
+// hasTag reports whether the instance has tag, in any letter case.
+func (rec *record) hasTag(tag string) bool {
+	return slices.ContainsFunc(rec.Tags, func(t string) bool { return strings.EqualFold(t, tag) })
+}
+
 // labelTakenReason is Linode's 400 reason for a taken label, word for
 // word ("linodes" in lower case): clients match it whole.
 const labelTakenReason = "Label must be unique among your linodes"
@@ -272,6 +286,9 @@ func (s *Sim) update(w http.ResponseWriter, r *http.Request) {
 		if req.Tags != nil {
 			if err := validateTags(*req.Tags); err != nil {
 				return false, err
+			}
+			if !s.mayTag() && slices.ContainsFunc(*req.Tags, func(t string) bool { return !rec.hasTag(t) }) {
+				return false, errTagForbidden
 			}
 			rec.Tags = dedup(s.spelled(*req.Tags))
 		}
@@ -382,9 +399,12 @@ func (s *Sim) withInstance(w http.ResponseWriter, r *http.Request, fn func(rec *
 // reply writes the instance, or the error a handler met.
 func (s *Sim) reply(w http.ResponseWriter, in Instance, err error) {
 	var bad *badRequest
+	var denied *forbidden
 	switch {
 	case errors.As(err, &bad):
 		writeErr(w, http.StatusBadRequest, bad.reason, bad.field)
+	case errors.As(err, &denied):
+		writeErr(w, http.StatusForbidden, denied.Error(), denied.field)
 	case err != nil:
 		s.log.Error("linodesim: saving state", "err", err)
 		writeErr(w, http.StatusInternalServerError, "Simulator could not save its state", "")
