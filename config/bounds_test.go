@@ -52,6 +52,11 @@ func TestValuesJustPastABoundAreRefused(t *testing.T) {
 		{"a negative bake", "zones:", "rollout: {bake: -1s}\nzones:", "rollout.bake", "must not be negative, got -1s (0s for no bake)"},
 		{"a bake interval below a second", "zones:", "rollout: {bake_interval: 999ms}\nzones:", "rollout.bake_interval", "must be at least 1s"},
 		{"one analysis round past the most", "zones:", "rollout: {bake: 8h20m15s}\nzones:", "rollout.bake_interval", "more than the 2000 a rollout's workflow history holds"},
+		{"a negative update bake", "zones:", "lb_update: {bake: -1s}\nzones:", "lb_update.bake", "must not be negative, got -1s (0s for no bake)"},
+		{"an update bake interval below a second", "zones:", "lb_update: {bake_interval: 999ms}\nzones:", "lb_update.bake_interval", "must be at least 1s"},
+		// The second of the two load balancers does not bake.
+		{"one update bake round past the most", "zones:", "lb_update: {bake: 5h33m30s}\nzones:", "lb_update.bake_interval",
+			"(bake 5h33m30s for each of 2 load balancers but the last), more than the 2000 an update's workflow history holds: raise bake_interval to at least 11s"},
 		{"a webhook URL with credentials", "zones:", "notifications: {webhooks: [{url: 'https://user:pw@h.example.net/x'}]}\nzones:", "notifications.webhooks[0].url", "must not carry credentials; use secret_env"},
 		{"a webhook URL without a host", "zones:", "notifications: {webhooks: [{url: 'https:///x'}]}\nzones:", "notifications.webhooks[0].url", "must be an http or https URL"},
 		// One host however its name is written: Ansible would configure it
@@ -126,6 +131,8 @@ func TestValuesAtABoundAreAccepted(t *testing.T) {
 		{"an approval timeout of a minute", "zones:", "rollout: {approval: manual, approval_timeout: 1m}\nzones:"},
 		{"a bake interval of 1s", "zones:", "rollout: {bake_interval: 1s}\nzones:"},
 		{"exactly the most analysis rounds", "zones:", "rollout: {bake: 8h20m}\nzones:"},
+		{"exactly the most update bake rounds", "zones:", "lb_update: {bake: 5h33m20s}\nzones:"},
+		{"an update bake interval of 1s", "zones:", "lb_update: {bake_interval: 1s}\nzones:"},
 		{"nineteen characters of lower case and digits for a variable name", "zones:", "notifications: {webhooks: [{url_env: abcdefghi0123456789}]}\nzones:"},
 		{"eleven digits for a variable name", "zones:", "notifications: {webhooks: [{url_env: '12345678901'}]}\nzones:"},
 	} {
@@ -160,6 +167,8 @@ func TestDocumentedDefaults(t *testing.T) {
 		{"rollout.approval_timeout", r.ApprovalTimeout.D(), 24 * time.Hour},
 		{"rollout.bake", r.BakeDuration(), 5 * time.Minute},
 		{"rollout.bake_interval", r.BakeInterval.D(), 15 * time.Second},
+		{"lb_update.bake", f.LBUpdate.BakeDuration(), time.Minute},
+		{"lb_update.bake_interval", f.LBUpdate.BakeInterval.D(), 10 * time.Second},
 		{"steps.create_timeout", s.CreateTimeout.D(), 10 * time.Minute},
 		{"steps.provision_timeout", s.ProvisionTimeout.D(), 20 * time.Minute},
 		{"steps.probe_timeout", s.ProbeTimeout.D(), 2 * time.Minute},

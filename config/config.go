@@ -46,6 +46,7 @@ type Fleet struct {
 	Probe         Probe          `yaml:"probe" json:"probe"`
 	Steps         Steps          `yaml:"steps" json:"steps"`
 	Rollout       Rollout        `yaml:"rollout" json:"rollout"`
+	LBUpdate      LBUpdate       `yaml:"lb_update" json:"lb_update"`
 	Notifications Notifications  `yaml:"notifications" json:"notifications"`
 	// Lab, when set, runs the fleet in the local lab: VMs are named
 	// processes on loopback ports and load balancers are local nginx.
@@ -397,6 +398,7 @@ func (f *Fleet) setDefaults() {
 	}
 	f.Probe.setDefaults()
 	f.Rollout.setDefaults()
+	f.LBUpdate.setDefaults()
 	f.Notifications.setDefaults()
 	s := &f.Steps
 	setDur(&s.CreateTimeout, 10*time.Minute)
@@ -910,6 +912,9 @@ func (f *Fleet) Validate() error {
 		return err
 	}
 	if err := f.analysisRounds(); err != nil {
+		return err
+	}
+	if err := f.lbUpdateBake(); err != nil {
 		return err
 	}
 	if err := f.Notifications.validate(); err != nil {

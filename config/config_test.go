@@ -483,6 +483,7 @@ func TestErrorsSayHowToFix(t *testing.T) {
 		{"zones:", "probe: {attempts: 0}\nzones:", "probe.attempts: is 0, which means the default, 3"},
 		{"zones:", "probe: {timeout: 0s}\nzones:", "probe.timeout: is 0s, which means the default, 2s"},
 		{"zones:", "rollout: {bake_interval: 0s}\nzones:", "rollout.bake_interval: is 0s, which means the default, 15s"},
+		{"zones:", "lb_update: {bake_interval: 0s}\nzones:", "lb_update.bake_interval: is 0s, which means the default, 10s"},
 		{"zones:", "steps: {create_timeout: 0s}\nzones:", "steps.create_timeout: is 0s, which means the default, 10m0s"},
 	} {
 		_, err := Parse([]byte(strings.Replace(valid, tt.from, tt.to, 1)))
@@ -510,7 +511,7 @@ func TestSecondDocumentRefused(t *testing.T) {
 func TestExplicitZeroThatMeansSomethingStays(t *testing.T) {
 	// A section with every line commented out is empty (null): it takes
 	// the defaults, as before.
-	for _, set := range []string{"rollout: {bake: 0s}", "probe: {failure_limit: 0}", "steps: {max_attempts: 0}", "rollout:\n  # bake: 1h", "steps:"} {
+	for _, set := range []string{"rollout: {bake: 0s}", "lb_update: {bake: 0s}", "probe: {failure_limit: 0}", "steps: {max_attempts: 0}", "rollout:\n  # bake: 1h", "steps:"} {
 		if _, err := Parse([]byte(valid + set + "\n")); err != nil {
 			t.Errorf("%s: %v", set, err)
 		}

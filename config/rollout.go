@@ -131,11 +131,36 @@ func (w Webhook) Wants(event string) bool {
 }
 
 // BakeDuration is how long to bake; zero means no bake.
-func (r Rollout) BakeDuration() time.Duration {
-	if r.Bake == nil {
+func (r Rollout) BakeDuration() time.Duration { return bakeOf(r.Bake) }
+
+// bakeOf is a bake setting's duration: nil (a fleet not defaulted) and 0s
+// are no bake.
+func bakeOf(b *Duration) time.Duration {
+	if b == nil {
 		return 0
 	}
-	return r.Bake.D()
+	return b.D()
+}
+
+// setBake gives a bake and its interval, left out, their defaults; 0s
+// written for the bake stays: no bake.
+func setBake(bake **Duration, interval *Duration, defBake, defInterval time.Duration) {
+	if *bake == nil {
+		d := Duration(defBake)
+		*bake = &d
+	}
+	setDur(interval, defInterval)
+}
+
+// validateBake checks the bake and bake_interval of section.
+func validateBake(section string, bake *Duration, interval Duration) error {
+	if bake != nil && *bake < 0 {
+		return fieldErr(section+".bake", "must not be negative, got %s (0s for no bake)", bake.D())
+	}
+	if interval.D() < time.Second {
+		return fieldErr(section+".bake_interval", "must be at least 1s, got %s", interval.D())
+	}
+	return nil
 }
 
 func (r *Rollout) setDefaults() {
@@ -146,11 +171,7 @@ func (r *Rollout) setDefaults() {
 		r.Approval = ApprovalAuto
 	}
 	setDur(&r.ApprovalTimeout, 24*time.Hour)
-	if r.Bake == nil {
-		d := Duration(5 * time.Minute)
-		r.Bake = &d
-	}
-	setDur(&r.BakeInterval, 15*time.Second)
+	setBake(&r.Bake, &r.BakeInterval, 5*time.Minute, 15*time.Second)
 	if r.Strategy != StrategyCanary {
 		return
 	}
@@ -204,13 +225,7 @@ func (r *Rollout) validate() error {
 	if r.ApprovalTimeout.D() < time.Minute {
 		return fieldErr("rollout.approval_timeout", "must be at least 1m, time for a person to answer the gate, got %s", r.ApprovalTimeout.D())
 	}
-	if *r.Bake < 0 {
-		return fieldErr("rollout.bake", "must not be negative, got %s (0s for no bake)", r.Bake.D())
-	}
-	if r.BakeInterval.D() < time.Second {
-		return fieldErr("rollout.bake_interval", "must be at least 1s, got %s", r.BakeInterval.D())
-	}
-	return nil
+	return validateBake("rollout", r.Bake, r.BakeInterval)
 }
 
 // MaxAnalysisRounds bounds the analysis rounds of one rollout: each adds
@@ -234,16 +249,60 @@ func (f *Fleet) analysisRounds() error {
 		}
 		how += " and the canary steps"
 	}
+	return roundsFit("rollout", "a rollout's", analysed, how, r.BakeInterval.D())
+}
+
+// roundsFit refuses analysed time, bake_interval apart, of more rounds
+// than the workflow history of run (a rollout's) holds: section's
+// bake_interval is named, with the least that fits. how says what the
+// time is made of.
+func roundsFit(section, run string, analysed time.Duration, how string, interval time.Duration) error {
 	if analysed == maxDuration {
-		return fieldErr("rollout.bake", "%s is %s of analysis, longer than dnsroll can count: bake for less", how, durText(analysed))
+		return fieldErr(section+".bake", "%s is %s of analysis, longer than dnsroll can count: bake for less", how, durText(analysed))
 	}
-	rounds := int64(analysed / r.BakeInterval.D())
+	rounds := int64(analysed / interval)
 	if rounds <= MaxAnalysisRounds {
 		return nil
 	}
 	least := (analysed + MaxAnalysisRounds - 1) / MaxAnalysisRounds
-	return fieldErr("rollout.bake_interval", "%s is %d analysis rounds of %s (%s), more than the %d a rollout's workflow history holds: "+
-		"raise bake_interval to at least %s, or bake for less", r.BakeInterval.D(), rounds, analysed, how, MaxAnalysisRounds, least.Round(time.Second)+time.Second)
+	return fieldErr(section+".bake_interval", "%s is %d analysis rounds of %s (%s), more than the %d %s workflow history holds: "+
+		"raise bake_interval to at least %s, or bake for less", interval, rounds, analysed, how, MaxAnalysisRounds, run, least.Round(time.Second)+time.Second)
+}
+
+// LBUpdate holds the safety controls of a fleet's in-place load balancer
+// updates (LoadBalancerUpdateWorkflow).
+type LBUpdate struct {
+	// Bake is how long DNS through each updated load balancer but the
+	// last is checked, every BakeInterval, before the next is touched: a
+	// fault that shows only after a while (under traffic, once caches
+	// fill, a worker that crashes after a reload) then stops the update at
+	// one load balancer, not all. Nil means the default, 1m: past the 10s
+	// in which nginx's old workers may still hold connections after a
+	// reload (worker_shutdown_timeout), with time for a crash loop to
+	// show, at a minute per load balancer. 0s means no bake.
+	Bake *Duration `yaml:"bake" json:"bake,omitempty"`
+	// BakeInterval is the pause between the bake's checks; default 10s,
+	// six checks in the default bake.
+	BakeInterval Duration `yaml:"bake_interval" json:"bake_interval"`
+}
+
+// BakeDuration is how long each load balancer but the last bakes; zero
+// means no bake.
+func (u LBUpdate) BakeDuration() time.Duration { return bakeOf(u.Bake) }
+
+func (u *LBUpdate) setDefaults() { setBake(&u.Bake, &u.BakeInterval, time.Minute, 10*time.Second) }
+
+// lbUpdateBake checks lb_update's bake, once for each load balancer but
+// the last, against the workflow history of an update, as analysisRounds
+// checks a rollout's.
+func (f *Fleet) lbUpdateBake() error {
+	u := f.LBUpdate
+	if err := validateBake("lb_update", u.Bake, u.BakeInterval); err != nil {
+		return err
+	}
+	n := max(len(f.LoadBalancers)-1, 0)
+	how := fmt.Sprintf("bake %s for each of %d load balancers but the last", u.BakeDuration(), len(f.LoadBalancers))
+	return roundsFit("lb_update", "an update's", times(n, u.BakeDuration()), how, u.BakeInterval.D())
 }
 
 func (n *Notifications) validate() error {

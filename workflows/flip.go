@@ -222,31 +222,40 @@ func (r *rollout) canary(ctx workflow.Context) error {
 // analyse runs the bake's DNS analysis of targets, against baseline when
 // given, every bake interval for d.
 func (r *rollout) analyse(ctx workflow.Context, s *Step, targets, baseline []activities.ProbeTarget, d time.Duration) error {
-	rc := r.plan.Fleet.Rollout
+	return bakeRounds(ctx, s, r.plan.Fleet.Rollout.BakeInterval.D(), d, func(ctx workflow.Context) (int32, string, error) {
+		res, err := r.verifyAs(ctx, "Bake", a.BakeCheck, targets, baseline, false)
+		return res.Attempt, passSummary(res), err
+	}, func(round int, err error) string { return fmt.Sprintf("round %d: %s", round, reason(err)) })
+}
+
+// bakeRounds runs check every interval for d, the last at d's end, as
+// step s; a check that fails ends it, with failed's word on that round as
+// s's error. While it runs, s's note says when it ends: a bake or canary
+// step is one long wait, and the operator needs its end.
+func bakeRounds(ctx workflow.Context, s *Step, interval, d time.Duration, check func(workflow.Context) (attempt int32, summary string, err error),
+	failed func(round int, err error) string) error {
 	end := workflow.Now(ctx).Add(d)
-	// While it runs, the note says when it ends: a bake or canary step is
-	// one long wait, and the operator needs its end.
 	until := "until " + end.UTC().Format("2006-01-02 15:04:05 MST")
 	passed := ""
 	s.Note = until
 	defer func() { s.Note = passed }()
 	for round := 1; ; round++ {
-		wait := min(rc.BakeInterval.D(), end.Sub(workflow.Now(ctx)))
+		wait := min(interval, end.Sub(workflow.Now(ctx)))
 		if wait > 0 {
 			if err := workflow.Sleep(ctx, wait); err != nil {
 				return err
 			}
 		}
-		res, err := r.verifyAs(ctx, "Bake", a.BakeCheck, targets, baseline, false)
+		attempt, summary, err := check(ctx)
 		// Attempts are retries, as in every step: the most any round's
 		// check took. The rounds are in the note.
 		if err != nil {
 			s.Attempts = max(s.Attempts, failedAttempts(err, 0), 1)
-			s.Error = fmt.Sprintf("round %d: %s", round, reason(err))
+			s.Error = failed(round, err)
 			return err
 		}
-		s.Attempts = max(s.Attempts, res.Attempt, 1)
-		passed = fmt.Sprintf("%d round(s) passed, %s", round, passSummary(res))
+		s.Attempts = max(s.Attempts, attempt, 1)
+		passed = fmt.Sprintf("%d round(s) passed, %s", round, summary)
 		s.Note = passed + "; " + until
 		if !workflow.Now(ctx).Before(end) {
 			return nil

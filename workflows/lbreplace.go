@@ -354,7 +354,8 @@ func errText(err error) string {
 	}
 	var se *stepError
 	if errors.As(err, &se) {
-		return se.step.label() + ": " + reason(se.err)
+		// The step's own word, where it says more (a bake's round).
+		return se.step.label() + ": " + cmp.Or(se.step.Error, reason(se.err))
 	}
 	return reason(err)
 }

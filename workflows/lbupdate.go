@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -17,9 +18,13 @@ import (
 // LoadBalancerUpdateWorkflow updates a fleet's load balancers where they
 // stand, one at a time: for each, DNS through it is checked, the update is
 // applied (an nginx reload or binary upgrade, a dnsdist console change),
-// and DNS through it is checked again before the next one is touched. A
-// failure or an abort stops it and restores the load balancer being
-// updated; those already done keep the update.
+// and DNS through it is checked again; then, for each but the last, it
+// bakes (lb_update.bake): DNS through it is checked every bake interval
+// before the next one is touched, so that a fault that shows only after a
+// while stops the update at one load balancer. A failure or an abort stops
+// it and restores the load balancer being updated, also one baking: its
+// update has not yet been accepted, and the one before it, which baked,
+// is known to work. Those already done keep the update.
 //
 // It shares the rollout's step runner, status and undo stack; its status
 // answers QueryStatus and it stops on SignalAbort.
@@ -152,8 +157,13 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 	}
 	probe := r.options(fleet.Steps.ProbeTimeout)
 	apply := r.options(fleet.Steps.SwitchTimeout)
+	// Runs from before versionLBUpdateBake bake none.
+	bake := fleet.LBUpdate.BakeDuration()
+	if workflow.GetVersion(ctx, versionLBUpdateBake, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		bake = 0
+	}
 	r.st.Phase = PhaseUpdatingLBs
-	for _, b := range balancers {
+	for i, b := range balancers {
 		var res activities.StepResult
 		check := activities.CheckLBInput{Fleet: fleet, LB: b}
 		if err := r.st.exec(ctx, "CheckBefore", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
@@ -178,6 +188,11 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 		if err := r.st.exec(ctx, "CheckAfter", b.Name, probe, a.CheckLoadBalancerDNS, check, &res); err != nil {
 			return err
 		}
+		if i < len(balancers)-1 && bake > 0 {
+			if err := r.bakeLB(ctx, check, bake, fleet.LBUpdate.BakeInterval.D(), probe); err != nil {
+				return err
+			}
+		}
 		// An abort taken while this one was updated and checked restores
 		// it, also when the check, which learns of the cancel only when it
 		// ends, then reports its result (stopping.commit). Runs from
@@ -189,6 +204,31 @@ func (r *rollout) updateLBs(ctx workflow.Context, in LBUpdateInput) error {
 		r.undos = nil
 	}
 	return nil
+}
+
+// versionLBUpdateBake added the bake after each load balancer's update
+// but the last (lb_update.bake).
+const versionLBUpdateBake = "lbupdate-bake"
+
+// bakeLB checks DNS through check's load balancer, just updated, every
+// interval for d (phase baking, step Bake). Its restore stays on the undo
+// stack: a failed check or an abort restores it.
+func (r *rollout) bakeLB(ctx workflow.Context, check activities.CheckLBInput, d, interval time.Duration, opts workflow.ActivityOptions) error {
+	r.st.Phase = PhaseBaking
+	s := r.st.begin(ctx, "Bake", check.LB.Name)
+	opts.Summary = s.label()
+	err := bakeRounds(ctx, s, interval, d, func(ctx workflow.Context) (int32, string, error) {
+		var res activities.StepResult
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.CheckLoadBalancerDNS, check).Get(ctx, &res)
+		return res.Attempt, res.Note, err
+	}, func(round int, err error) string {
+		into := workflow.Now(ctx).Sub(s.StartedAt).Round(time.Second)
+		return fmt.Sprintf("the DNS check of round %d, %s into the %s bake: %s", round, into, d, reason(err))
+	})
+	if err == nil {
+		r.st.Phase = PhaseUpdatingLBs
+	}
+	return s.end(ctx, err)
 }
 
 // InputError is a workflow input refused before anything is changed,

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -22,11 +23,19 @@ import (
 // balancers with mocked activities, recording each call as "Step lb";
 // failAt ("Update lb2", or several, comma-separated) fails those calls,
 // and "Unchanged lb2" makes lb2's restore find nothing to restore; slowAt
-// makes the update take an hour ("Restore": the restore).
+// makes the update take an hour ("Restore": the restore). The fleet bakes
+// as lb_update's defaults have it: "Bake lb1" is each check of its bake,
+// and "Bake3 lb1" fails its third.
 func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
 	t.Helper()
+	return lbUpdateRunIn(t, labFleet, failAt, slowAt, during)
+}
+
+// lbUpdateRunIn is lbUpdateRun on the fleet fleetYAML.
+func lbUpdateRunIn(t *testing.T, fleetYAML, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
+	t.Helper()
 	var s testsuite.WorkflowTestSuite
-	fleet, env := testEnv(t, &s, labFleet)
+	fleet, env := testEnv(t, &s, fleetYAML)
 	var mu sync.Mutex
 	var calls []string
 	record := func(step, name string) error {
@@ -39,14 +48,23 @@ func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite
 		return nil
 	}
 	var a *activities.Activities
-	var checks int
+	// A load balancer's checks are, in turn, before its update, after it
+	// and its bake's.
+	checks := map[string]int{}
 	env.OnActivity(a.CheckLoadBalancerDNS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CheckLBInput) (activities.StepResult, error) {
-		checks++
-		step := "CheckBefore"
-		if checks%2 == 0 {
-			step = "CheckAfter"
+		mu.Lock()
+		checks[in.LB.Name]++
+		n := checks[in.LB.Name]
+		mu.Unlock()
+		step := map[int]string{1: "CheckBefore", 2: "CheckAfter"}[n]
+		if step == "" {
+			step = "Bake"
+			if strings.Contains(","+failAt+",", fmt.Sprintf(",Bake%d %s,", n-2, in.LB.Name)) {
+				record(step, in.LB.Name)
+				return activities.StepResult{}, temporal.NewNonRetryableApplicationError(in.LB.Name+" answers nothing", activities.ErrStep, nil)
+			}
 		}
-		return activities.StepResult{Attempt: 1}, record(step, in.LB.Name)
+		return activities.StepResult{Attempt: 1, Note: in.LB.Name + ": 4 answers"}, record(step, in.LB.Name)
 	})
 	// The update and its restore name the run as a reset keeps it.
 	wantRun := func(in activities.UpdateLBInput) {
@@ -87,19 +105,30 @@ func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite
 	return calls, temporaltest.Value[Status](t, v, err), env.GetWorkflowError()
 }
 
+// lb1Baked is lb1's bake, as lb_update's defaults have it: a minute, a
+// check every 10s.
+var lb1Baked = strings.Repeat(",Bake lb1", 6)
+
 // TestLBUpdateOneAtATime: each load balancer is checked, updated and
-// checked again before the next is touched, and none is restored.
+// checked again, and each but the last bakes, before the next is touched;
+// none is restored.
 func TestLBUpdateOneAtATime(t *testing.T) {
 	calls, st, err := lbUpdateRun(t, "", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2,Update lb2,CheckAfter lb2"
+	want := "CheckBefore lb1,Update lb1,CheckAfter lb1" + lb1Baked + ",CheckBefore lb2,Update lb2,CheckAfter lb2"
 	if got := strings.Join(calls, ","); got != want {
 		t.Errorf("calls\n %s\nwant\n %s", got, want)
 	}
-	if st.Phase != PhaseSucceeded || len(st.Steps) != 6 {
-		t.Errorf("status phase %s with %d steps, want succeeded with 6", st.Phase, len(st.Steps))
+	if st.Phase != PhaseSucceeded || len(st.Steps) != 7 {
+		t.Errorf("status phase %s with %d steps, want succeeded with 7", st.Phase, len(st.Steps))
+	}
+	// The bake is one step, lb1's, whose note counts its rounds.
+	if b := st.Steps[3]; b.label() != "Bake lb1" || b.Phase != PhaseBaking || !strings.HasPrefix(b.Note, "6 round(s) passed, lb1: 4 answers") ||
+		b.EndedAt.Sub(b.StartedAt) != time.Minute {
+		t.Errorf("step 4 is %s (phase %s, note %q, %s long), want lb1's bake of a minute, its 6 rounds passed",
+			b.label(), b.Phase, b.Note, b.EndedAt.Sub(b.StartedAt))
 	}
 	for _, s := range st.Steps {
 		if s.State != StepSucceeded {
@@ -116,12 +145,12 @@ func TestLBUpdateFailureRestoresThatLB(t *testing.T) {
 		calls string
 		phase Phase
 	}{
-		"Update lb2":     {"CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2,Update lb2,Restore lb2", PhaseRolledBack},
+		"Update lb2":     {"CheckBefore lb1,Update lb1,CheckAfter lb1" + lb1Baked + ",CheckBefore lb2,Update lb2,Restore lb2", PhaseRolledBack},
 		"CheckAfter lb1": {"CheckBefore lb1,Update lb1,CheckAfter lb1,Restore lb1", PhaseRolledBack},
 		// Nothing changed yet: nothing to restore, and nothing rolled back.
 		"CheckBefore lb1": {"CheckBefore lb1", PhaseFailed},
 		// lb1 keeps its update; lb2 was not touched.
-		"CheckBefore lb2": {"CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2", PhaseFailed},
+		"CheckBefore lb2": {"CheckBefore lb1,Update lb1,CheckAfter lb1" + lb1Baked + ",CheckBefore lb2", PhaseFailed},
 	} {
 		t.Run(failAt, func(t *testing.T) {
 			calls, st, err := lbUpdateRun(t, failAt, "", nil)
@@ -159,7 +188,7 @@ func TestLBUpdateFailureSaysTheStepsError(t *testing.T) {
 // load balancer was changed and put back.
 func TestLBUpdateWithNothingToRestoreEndsFailed(t *testing.T) {
 	calls, st, err := lbUpdateRun(t, "Update lb2,Unchanged lb2", "", nil)
-	if got, want := strings.Join(calls, ","), "CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2,Update lb2,Restore lb2"; got != want {
+	if got, want := strings.Join(calls, ","), "CheckBefore lb1,Update lb1,CheckAfter lb1"+lb1Baked+",CheckBefore lb2,Update lb2,Restore lb2"; got != want {
 		t.Errorf("calls\n %s\nwant\n %s", got, want)
 	}
 	if err == nil || st.Phase != PhaseFailed {
@@ -381,5 +410,60 @@ func TestChooseLBsToUpdateRefusesWhatCannotBeDoneOrUndone(t *testing.T) {
 		if !errors.As(err, &in) || in.Field != tc.field {
 			t.Errorf("%s: %v; want it refused at %s", tc.name, err, tc.field)
 		}
+	}
+}
+
+// A check that fails during lb1's bake restores lb1, whose update was not
+// yet accepted, before lb2 is touched; the failure names the load
+// balancer, the check and when in the bake it failed.
+func TestLBUpdateBakeFailureRestoresThatLB(t *testing.T) {
+	calls, st, err := lbUpdateRun(t, "Bake3 lb1", "", nil)
+	if got, want := strings.Join(calls, ","), "CheckBefore lb1,Update lb1,CheckAfter lb1,Bake lb1,Bake lb1,Bake lb1,Restore lb1"; got != want {
+		t.Errorf("calls\n %s\nwant\n %s", got, want)
+	}
+	if want := "Bake lb1: the DNS check of round 3, 30s into the 1m0s bake: lb1 answers nothing"; st.Phase != PhaseRolledBack || st.Failure != want || err == nil {
+		t.Errorf("phase %s, failure %q (err %v); want rolled-back, %q", st.Phase, st.Failure, err, want)
+	}
+}
+
+// lb_update.bake: 0s goes from one load balancer to the next at once, as
+// before the bake.
+func TestLBUpdateBakeOfZeroSkipsIt(t *testing.T) {
+	calls, st, err := lbUpdateRunIn(t, labFleet+"lb_update: {bake: 0s}\n", "", "", nil)
+	if got, want := strings.Join(calls, ","), "CheckBefore lb1,Update lb1,CheckAfter lb1,CheckBefore lb2,Update lb2,CheckAfter lb2"; got != want || err != nil {
+		t.Errorf("calls (err %v)\n %s\nwant\n %s", err, got, want)
+	}
+	if st.Phase != PhaseSucceeded || len(st.Steps) != 6 || st.EndedAt.Sub(st.StartedAt) >= time.Minute {
+		t.Errorf("phase %s, %d steps in %s; want succeeded, 6 steps, no bake's minute", st.Phase, len(st.Steps), st.EndedAt.Sub(st.StartedAt))
+	}
+}
+
+// An abort during lb1's bake restores lb1: it has the update and has not
+// yet been accepted. lb2 is never touched; the status shows the bake
+// cancelled.
+func TestLBUpdateAbortDuringTheBakeRestores(t *testing.T) {
+	var baking Status
+	calls, st, err := lbUpdateRun(t, "", "", func(env *testsuite.TestWorkflowEnvironment) {
+		env.RegisterDelayedCallback(func() {
+			v, qerr := env.QueryWorkflow(QueryStatus)
+			baking = temporaltest.Value[Status](t, v, qerr)
+		}, 25*time.Second)
+		signalAt(env, 35*time.Second, SignalAbort, SignalInput{Reason: "latency up", By: "ops"})
+	})
+	if got, want := strings.Join(calls, ","), "CheckBefore lb1,Update lb1,CheckAfter lb1,Bake lb1,Bake lb1,Bake lb1,Restore lb1"; got != want {
+		t.Errorf("calls\n %s\nwant\n %s", got, want)
+	}
+	if st.Phase != PhaseAborted || err == nil || !strings.Contains(st.Failure, "aborted: latency up") {
+		t.Errorf("phase %s, failure %q (err %v); want aborted", st.Phase, st.Failure, err)
+	}
+	if b := st.Steps[3]; b.label() != "Bake lb1" || b.State != StepCanceled {
+		t.Errorf("step 4 is %s %s, want lb1's bake cancelled", b.label(), b.State)
+	}
+	// While it bakes, the status says so, and until when.
+	last := baking.Steps[len(baking.Steps)-1]
+	if baking.Phase != PhaseBaking || last.label() != "Bake lb1" || last.State != StepRunning ||
+		!strings.HasPrefix(last.Note, "2 round(s) passed, lb1: 4 answers; until ") {
+		t.Errorf("25s into the bake: phase %s, last step %s %s, note %q; want baking, lb1's bake running, its rounds and end",
+			baking.Phase, last.label(), last.State, last.Note)
 	}
 }

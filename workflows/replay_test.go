@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/dnsroll/dnsroll/config"
 )
 
 // TestReplayRecordedHistories replays histories of earlier runs of every
@@ -41,7 +44,43 @@ func TestReplayRecordedHistories(t *testing.T) {
 // the same run with such a left list in its request would have recorded
 // it (replay compares the steps scheduled, not their inputs).
 func TestReplayCleanupOfARunThatLearntEveryID(t *testing.T) {
-	b, err := os.ReadFile("testdata/v7-cleanup.json")
+	err := replayEdited(t, "testdata/v7-cleanup.json", func(in *RolloutInput) {
+		if in.CleanUp == nil {
+			t.Fatalf("the v7 cleanup's input has no cleanup: %+v", in)
+		}
+		in.CleanUp.Left = []Leftover{
+			{Kind: LeftoverServer, Name: "ns1-next", ID: 11, Action: "delete"},
+			{Kind: LeftoverServer, Name: "ns2-next", ID: 12, Action: "delete"},
+		}
+	})
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+}
+
+// A load balancer update of two load balancers recorded before
+// versionLBUpdateBake replays without a bake, also when its fleet has one:
+// a run started before an upgrade whose LoadFleet a newer worker ran,
+// defaulting lb_update.bake to a minute.
+func TestReplayLBUpdateFromBeforeTheBake(t *testing.T) {
+	err := replayEdited(t, "testdata/v8-lbupdate-abort-in-the-check-after-lb2.json", func(in *LBUpdateInput) {
+		if in.Fleet == nil || len(in.Fleet.LoadBalancers) != 2 {
+			t.Fatalf("the v8 update's input has no fleet of two load balancers: %+v", in)
+		}
+		bake := config.Duration(time.Minute)
+		in.Fleet.LBUpdate = config.LBUpdate{Bake: &bake, BakeInterval: config.Duration(10 * time.Second)}
+	})
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+}
+
+// replayEdited replays the history in file with its workflow's input, a
+// T, changed by edit. Replay compares the steps scheduled, not their
+// inputs: it shows what the same run with that input would have done.
+func replayEdited[T any](t *testing.T, file string, edit func(*T)) error {
+	t.Helper()
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +94,11 @@ func TestReplayCleanupOfARunThatLearntEveryID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var in RolloutInput
-	if err := json.Unmarshal(data, &in); err != nil || in.CleanUp == nil {
-		t.Fatalf("the v7 cleanup's input %s: %v", data, err)
+	var in T
+	if err := json.Unmarshal(data, &in); err != nil {
+		t.Fatalf("%s's input %s: %v", file, data, err)
 	}
-	in.CleanUp.Left = []Leftover{
-		{Kind: LeftoverServer, Name: "ns1-next", ID: 11, Action: "delete"},
-		{Kind: LeftoverServer, Name: "ns2-next", ID: 12, Action: "delete"},
-	}
+	edit(&in)
 	if data, err = json.Marshal(in); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +112,5 @@ func TestReplayCleanupOfARunThatLearntEveryID(t *testing.T) {
 	}
 	r := worker.NewWorkflowReplayer()
 	Register(r)
-	if err := r.ReplayWorkflowHistory(nil, h); err != nil {
-		t.Fatalf("replay: %v", err)
-	}
+	return r.ReplayWorkflowHistory(nil, h)
 }

@@ -197,6 +197,9 @@ func TestLBUpdateAbortTakenDuringTheCheckAfterRestoresThatLB(t *testing.T) {
 			// does not hold the next one's fleet lock.
 			fleet := *fleet
 			fleet.Name = "test-" + lbName
+			// lb1's bake, in real time, a second rather than a minute.
+			second := config.Duration(time.Second)
+			fleet.LBUpdate = config.LBUpdate{Bake: &second, BakeInterval: second}
 			steps := &liveUpdateSteps{blockAfter: lbName, gate: newGate(t)}
 			var st Status
 			abortWhileHeld(t, c, "lbupdate-"+lbName, steps, steps.gate, LoadBalancerUpdateWorkflow, LBUpdateInput{Fleet: &fleet, Update: lb.Update{Kind: lb.UpdateBinary}},
