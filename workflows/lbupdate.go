@@ -222,7 +222,8 @@ func (r *rollout) bakeLB(ctx workflow.Context, check activities.CheckLBInput, d,
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.CheckLoadBalancerDNS, check).Get(ctx, &res)
 		return res.Attempt, res.Note, err
 	}, func(round int, err error) string {
-		into := workflow.Now(ctx).Sub(s.StartedAt).Round(time.Second)
+		// When the round's check began, not when its retries gave up.
+		into := min(time.Duration(round)*interval, d)
 		return fmt.Sprintf("the DNS check of round %d, %s into the %s bake: %s", round, into, d, reason(err))
 	})
 	if err == nil {
