@@ -23,8 +23,9 @@ import (
 // before the next one is touched, so that a fault that shows only after a
 // while stops the update at one load balancer. A failure or an abort stops
 // it and restores the load balancer being updated, also one baking: its
-// update has not yet been accepted, and the one before it, which baked,
-// is known to work. Those already done keep the update.
+// update is accepted only once its bake passes, so until then the config
+// it ran before is the one known to serve. Those already done keep the
+// update.
 //
 // It shares the rollout's step runner, status and undo stack; its status
 // answers QueryStatus and it stops on SignalAbort.
