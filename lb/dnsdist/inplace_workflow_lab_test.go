@@ -16,7 +16,7 @@ import (
 // activities against two lab dnsdists. A console update that fails at
 // lb2, whose console refused the connection before the chunk was sent,
 // leaves lb2 as it was: its restore runs no undo_lua there, and lb1,
-// updated and checked, keeps the update. One whose check after lb1 fails
+// updated, checked and baked, keeps the update. One whose check after lb1 fails
 // runs undo_lua on lb1, where the chunk ran, and never reaches lb2.
 func TestInPlaceDnsdistWorkflow(t *testing.T) {
 	l := newStageLab(t)
@@ -61,7 +61,7 @@ func TestInPlaceDnsdistWorkflow(t *testing.T) {
 
 	opener["lb2"].refuse = 1
 	out, steps := run(lb.Update{Kind: lb.UpdateConsole, Lua: "addACL('198.51.100.0/24')", UndoLua: "addACL('" + undoTrace + "')"})
-	if want := "CheckBefore lb1 succeeded,Update lb1 succeeded,CheckAfter lb1 succeeded,CheckBefore lb2 succeeded,Update lb2 failed,Restore lb2 succeeded"; steps != want {
+	if want := "CheckBefore lb1 succeeded,Update lb1 succeeded,CheckAfter lb1 succeeded,Bake lb1 succeeded,CheckBefore lb2 succeeded,Update lb2 failed,Restore lb2 succeeded"; steps != want {
 		t.Errorf("steps\n %s\nwant\n %s", steps, want)
 	}
 	// Nothing was put back: lb2 was never changed.

@@ -17,9 +17,12 @@ import (
 
 // UpdateFleet readies f for a lab test of LoadBalancerUpdateWorkflow: DNS
 // checks over UDP and TCP with a one-second timeout, steps of a minute
-// with quick retries, each run at most maxAttempts times.
+// with quick retries, each run at most maxAttempts times, and a bake of
+// three checks a second apart after each load balancer but the last.
 func UpdateFleet(f *config.Fleet, maxAttempts int) {
 	f.Probe.Protocols, f.Probe.Timeout = []string{"udp", "tcp"}, config.Duration(time.Second)
+	bake := config.Duration(3 * time.Second)
+	f.LBUpdate = config.LBUpdate{Bake: &bake, BakeInterval: config.Duration(time.Second)}
 	st := &f.Steps
 	st.ProbeTimeout, st.SwitchTimeout, st.HeartbeatTimeout = config.Duration(time.Minute), config.Duration(time.Minute), config.Duration(30*time.Second)
 	st.RetryInitialInterval, st.RetryMaximumInterval, st.MaxAttempts = config.Duration(100*time.Millisecond), config.Duration(time.Second), maxAttempts
