@@ -22,9 +22,11 @@ import (
 const lbUsage = `Usage: dnsroll lb <command> [flags]   (dnsroll lb <command> --help for its flags)
 
   update        update the fleet's load balancers where they stand, one at a time, checking
-                DNS through each before and after: --kind config (a validated nginx reload),
-                binary (nginx's binary upgrade) or console (a dnsdist console change); a
-                failure or an abort restores the one being updated
+                DNS through each before and after, then baking each but the last (checks
+                every lb_update.bake_interval for lb_update.bake, default 1m) before the next:
+                --kind config (a validated nginx reload), binary (nginx's binary upgrade) or
+                console (a dnsdist console change); a failure or an abort restores the one
+                being updated or baking
   replace       replace them blue-green through the glue records: <lb>-next created and
                 checked, the glue moved at the registrar (manual: you set it, then send
                 glue-updated), the parent checked, the old ones drained, deleted, renamed
@@ -38,9 +40,9 @@ const lbUsage = `Usage: dnsroll lb <command> [flags]   (dnsroll lb <command> --h
   zone-revision name the --revision whose zone gives its name servers the new load balancers'
                 addresses, when the zone names the old ones itself (phase awaiting-zone-revision);
                 the replacement rolls it out through the old and new load balancers
-  abort         stop an update (the one being updated gets its old config back) or a
-                replacement (the glue goes back, the new load balancers are deleted;
-                with the manual registrar, once glue-updated confirms the old glue)
+  abort         stop an update (the one being updated or baking gets its old config
+                back) or a replacement (the glue goes back, the new load balancers are
+                deleted; with the manual registrar, once glue-updated confirms the old glue)
   rollback      stop a replacement, as abort, recorded as a rollback
   approve       let a replacement waiting at its approval gate (rollout.approval: manual or each)
                 move the glue
