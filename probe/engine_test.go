@@ -91,14 +91,20 @@ func TestEngineResendsLostQuery(t *testing.T) {
 		_ = w.WriteMsg(zoneReply(z, req))
 	})
 	checks := Expect(z, []string{"www"})
-	rep := (&Prober{Timeout: time.Second, Attempts: 1}).Probe(context.Background(), addr, []string{"udp"}, checks)
-	if !rep.OK {
-		t.Fatalf("a lost query was not asked again: %v", rep.Err())
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if n := seen["www.example.com. A"]; n < 2 {
-		t.Errorf("www A asked %d times, want at least 2", n)
+	// Under a short timeout the datagram goes again within it (half of it).
+	for _, timeout := range []time.Duration{time.Second, 200 * time.Millisecond} {
+		mu.Lock()
+		clear(seen)
+		mu.Unlock()
+		rep := (&Prober{Timeout: timeout, Attempts: 1}).Probe(context.Background(), addr, []string{"udp"}, checks)
+		if !rep.OK {
+			t.Fatalf("timeout %s: a lost query was not asked again: %v", timeout, rep.Err())
+		}
+		mu.Lock()
+		if n := seen["www.example.com. A"]; n < 2 {
+			t.Errorf("timeout %s: www A asked %d times, want at least 2", timeout, n)
+		}
+		mu.Unlock()
 	}
 }
 
@@ -283,5 +289,171 @@ func TestEngineNoResendToSlowServer(t *testing.T) {
 	}
 	if n := seen.Load(); n != int32(len(checks)) {
 		t.Errorf("%d queries for %d checks: a slow server got queries again", n, len(checks))
+	}
+}
+
+// A server that never answers gets each query once per attempt, no more:
+// a lost answer is not presumed lost again within its attempt when no
+// later query was answered, and attempts are what the Prober says.
+func TestEngineSilentServerGetsEachAttemptOnce(t *testing.T) {
+	z := parseZone(t, testZone)
+	var seen atomic.Int32
+	addr := serveUDP(t, func(w dns.ResponseWriter, req *dns.Msg) { seen.Add(1) })
+	checks := Expect(z, []string{"www"})
+	for _, attempts := range []int{1, 3} {
+		seen.Store(0)
+		rep := (&Prober{Timeout: 100 * time.Millisecond, Attempts: attempts}).Probe(context.Background(), addr, []string{"udp"}, checks)
+		if rep.OK || rep.Errors != len(checks) {
+			t.Fatalf("%d attempts: report %+v", attempts, rep)
+		}
+		if n := seen.Load(); n != int32(attempts*len(checks)) {
+			t.Errorf("%d attempts: %d queries for %d checks, want %d", attempts, n, len(checks), attempts*len(checks))
+		}
+	}
+	seen.Store(0)
+	if _, err := SOASerial(context.Background(), addr, "example.com", 100*time.Millisecond); err == nil {
+		t.Fatal("SOASerial of a silent server: no error")
+	}
+	if n := seen.Load(); n != 1 {
+		t.Errorf("SOASerial (one attempt) asked %d times", n)
+	}
+}
+
+// An answer whose question differs from the query's only in the case of
+// its name is the query's: a load balancer's cache may answer in the
+// case it first saw.
+func TestEngineAnswerInAnotherCase(t *testing.T) {
+	z := parseZone(t, testZone)
+	addr := serveUDP(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		m := zoneReply(z, req)
+		m.Question[0].Name = strings.ToUpper(m.Question[0].Name)
+		_ = w.WriteMsg(m)
+	})
+	rep := (&Prober{Timeout: 500 * time.Millisecond, Attempts: 1}).Probe(context.Background(), addr, []string{"udp"}, Expect(z, []string{"www"}))
+	if !rep.OK {
+		t.Fatalf("an answer in capitals was not taken: %v", rep.Err())
+	}
+}
+
+// A kept TCP connection the server closed costs no attempt, but one that
+// times out does, and so does a connection closed before it ever
+// answered: neither says the server merely closed an idle connection.
+// Each connection here answers its first query and ignores the rest, or
+// closes on reading its first.
+func TestEngineTCPFreeResendsOnlyForClosedIdleConnections(t *testing.T) {
+	z := parseZone(t, testZone)
+	checks := Expect(z, []string{"www"})
+	p := &Prober{Timeout: 100 * time.Millisecond, Attempts: 1, Concurrency: 1}
+	for _, c := range []struct {
+		name  string
+		close bool
+	}{{"silent", false}, {"closed unanswered", true}} {
+		var reads atomic.Int32
+		addr, _ := serveTCP(t, func(conn net.Conn) {
+			m, err := readTCPMsg(conn)
+			if err != nil {
+				return
+			}
+			reads.Add(1)
+			if c.close {
+				return
+			}
+			writeTCPMsg(conn, zoneReply(z, m))
+			for {
+				if _, err := readTCPMsg(conn); err != nil {
+					return
+				}
+				reads.Add(1)
+			}
+		})
+		rep := p.Probe(context.Background(), addr, []string{"tcp"}, checks)
+		if rep.OK {
+			t.Fatalf("%s: report OK", c.name)
+		}
+		if n := reads.Load(); n != int32(len(checks)) {
+			t.Errorf("%s: server read %d queries for %d checks of one attempt", c.name, n, len(checks))
+		}
+	}
+}
+
+// The RD bit on the wire is the caller's: the recursion check asks with
+// it set, and a server that recurses only when asked to is caught; the
+// checks ask without it.
+func TestEngineRecursionDesiredOnTheWire(t *testing.T) {
+	z := parseZone(t, testZone)
+	var rdChecks atomic.Int32
+	srv := func(w dns.ResponseWriter, req *dns.Msg) {
+		if req.Question[0].Name != RecursionCheckName {
+			if req.RecursionDesired {
+				rdChecks.Add(1)
+			}
+			_ = w.WriteMsg(zoneReply(z, req))
+			return
+		}
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeRefused)
+		if req.RecursionDesired {
+			m.Rcode, m.RecursionAvailable = dns.RcodeNameError, true
+		}
+		_ = w.WriteMsg(m)
+	}
+	addr := serveUDP(t, srv)
+	p := &Prober{Timeout: 500 * time.Millisecond, Attempts: 1}
+	if res := p.checkRecursion(context.Background(), addr, "udp", false); res.Outcome != OutcomeFail {
+		t.Errorf("a server recursing when asked to: %+v", res)
+	}
+	if rep := p.Probe(context.Background(), addr, []string{"udp"}, Expect(z, []string{"www"})); !rep.OK || rdChecks.Load() != 0 {
+		t.Errorf("checks: %d asked with RD, report %v", rdChecks.Load(), rep.Err())
+	}
+}
+
+// Servers that all truncate their UDP answers alike are each asked again
+// over TCP and checked: a truncated answer, or the TCP answer in its
+// place, is never the one the others' are compared with.
+func TestEngineTruncatedAnswersFromManyServers(t *testing.T) {
+	z := parseZone(t, testZone)
+	a, b := startServer(t, z), startServer(t, z)
+	a.setMode(modeTruncate)
+	b.setMode(modeTruncate)
+	checks := Expect(z, []string{"www", "txt"})
+	job := Job{Role: "green", Targets: []Server{{Name: "a", Addr: a.addr}, {Name: "b", Addr: b.addr}}, Checks: checks}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	an := (&Prober{Timeout: time.Second, Attempts: 1}).Analyze(ctx, job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	if !an.OK || ctx.Err() != nil {
+		t.Fatalf("truncated answers over UDP, full ones over TCP: %+v", an)
+	}
+	if n := a.tcpSeen.Load() + b.tcpSeen.Load(); n < 4*int32(len(checks)) {
+		t.Errorf("%d TCP queries, want each check over TCP and again after truncation on each server", n)
+	}
+}
+
+// Servers that all send the same undecodable answer each get an error,
+// and the probe ends: the others' answers wait on the first one's
+// outcome, which must come even though it could not be decoded.
+func TestEngineSameBadAnswerFromManyServers(t *testing.T) {
+	z := parseZone(t, testZone)
+	bad := func(w dns.ResponseWriter, req *dns.Msg) {
+		b, _ := zoneReply(z, req).Pack()
+		_, _ = w.Write(b[:len(b)-3]) // the OPT record cut short
+	}
+	servers := []*asked{{addr: serveUDP(t, bad), protocols: []string{"udp"}}, {addr: serveUDP(t, bad), protocols: []string{"udp"}}}
+	checks := Expect(z, []string{"www"})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&Prober{Timeout: time.Second, Attempts: 1}).askAll(context.Background(), make(chan struct{}, 8), checks, servers)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a probe of servers sending the same bad answer did not end")
+	}
+	for _, s := range servers {
+		for _, o := range s.obs[0] {
+			if o.answer.Outcome != OutcomeError || !strings.HasPrefix(o.answer.Detail, "bad answer") {
+				t.Errorf("%s: %+v, want a bad answer error", s.addr, o.answer)
+			}
+		}
 	}
 }
