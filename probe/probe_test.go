@@ -90,6 +90,12 @@ func TestProbeTruncatedRetriesOverTCP(t *testing.T) {
 	if n := s.tcpSeen.Load(); n != 5 {
 		t.Errorf("server saw %d TCP queries, want 5", n)
 	}
+	// The EDNS check is of the UDP answer, truncated or not.
+	s.setMode(modeTruncateNoEDNS)
+	rep = fastProber().Probe(context.Background(), s.addr, []string{"udp"}, Expect(z, []string{"www"}))
+	if rep.Kinds[KindAnswer].Pass != 5 || rep.Kinds[KindEDNS].Fail != 5 {
+		t.Errorf("truncated UDP answers without OPT: %+v", rep)
+	}
 }
 
 func TestProbeTimeout(t *testing.T) {

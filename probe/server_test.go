@@ -21,8 +21,10 @@ const (
 	modeTruncate = "truncate" // TC bit and no records over UDP, full answers over TCP
 	modeSilent   = "silent"   // never answers
 	modeNoEDNS   = "noedns"   // answers without an OPT record
-	modeOversize = "oversize" // pads UDP answers past the query's buffer size
-	modeRecurse  = "recurse"  // acts as an open resolver: RA set, NXDOMAIN outside the zone
+	// modeTruncateNoEDNS is modeTruncate with answers without an OPT record.
+	modeTruncateNoEDNS = "truncate-noedns"
+	modeOversize       = "oversize" // pads UDP answers past the query's buffer size
+	modeRecurse        = "recurse"  // acts as an open resolver: RA set, NXDOMAIN outside the zone
 )
 
 const testZone = `$ORIGIN example.com.
@@ -184,7 +186,7 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 			rr, _ := dns.NewRR(q.Name + " 3600 IN A 198.51.100.66")
 			m.Answer = []dns.RR{rr}
 		}
-	case modeTruncate:
+	case modeTruncate, modeTruncateNoEDNS:
 		if udp {
 			m.Truncated, m.Answer = true, nil
 		}
@@ -197,7 +199,7 @@ func (s *testServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 		pad, _ := dns.NewRR(q.Name + ` 60 IN TXT "` + strings.Repeat("x", 250) + `"`)
 		m.Extra = append(m.Extra, pad, pad, pad, pad, pad, pad)
 	}
-	if opt := req.IsEdns0(); opt != nil && mode != modeNoEDNS {
+	if opt := req.IsEdns0(); opt != nil && mode != modeNoEDNS && mode != modeTruncateNoEDNS {
 		m.SetEdns0(opt.UDPSize(), false)
 	}
 	_ = w.WriteMsg(m)
