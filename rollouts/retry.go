@@ -8,6 +8,8 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -22,10 +24,17 @@ import (
 func Input(ctx context.Context, c client.Client, r Run) (workflows.RolloutInput, error) {
 	var in workflows.RolloutInput
 	iter := c.GetWorkflowHistory(ctx, r.WorkflowID, r.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	if !iter.HasNext() {
+	var ev *historypb.HistoryEvent
+	var err error
+	if iter.HasNext() {
+		ev, err = iter.Next()
+	}
+	// Temporal answers an unknown run with a NotFound from the history's
+	// first page, which HasNext holds for Next to return.
+	var nf *serviceerror.NotFound
+	if ev == nil && (err == nil || errors.As(err, &nf)) {
 		return in, dnsroll.Errorf(dnsroll.ENOTFOUND, "rollout %s %s not found", r.WorkflowID, r.RunID)
 	}
-	ev, err := iter.Next()
 	if err != nil {
 		return in, fmt.Errorf("history of %s: %w", r.WorkflowID, err)
 	}
