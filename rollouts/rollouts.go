@@ -290,7 +290,7 @@ func failureMessage(f *failurepb.Failure) string {
 		}
 	}
 	if f.GetTimeoutFailureInfo() != nil && f.GetCause() == nil {
-		msg = "timed out (" + strings.ToLower(strings.TrimPrefix(f.GetTimeoutFailureInfo().GetTimeoutType().String(), "TIMEOUT_TYPE_")) + ")"
+		msg = "timed out (" + workflows.TimeoutName(f.GetTimeoutFailureInfo().GetTimeoutType()) + ")"
 	}
 	return msg
 }

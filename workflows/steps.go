@@ -215,7 +215,7 @@ func reason(err error) string {
 	if errors.As(err, &app) {
 		if timedOut {
 			// Retries ran out of time: say so, with the last attempt's error.
-			return "gave up at the " + timeoutName(timeout.TimeoutType()) + "; last error: " + app.Message()
+			return "gave up at the " + TimeoutName(timeout.TimeoutType()) + "; last error: " + app.Message()
 		}
 		// A server ends the retries of a step whose next attempt would
 		// start past its deadline with the last attempt's error, and says
@@ -230,7 +230,7 @@ func reason(err error) string {
 		return neverStartedReason
 	}
 	if timedOut {
-		return "timed out (" + timeoutName(timeout.TimeoutType()) + ")"
+		return "timed out (" + TimeoutName(timeout.TimeoutType()) + ")"
 	}
 	if temporal.IsCanceledError(err) {
 		return "canceled"
@@ -254,7 +254,9 @@ func neverStarted(err error, timeout *temporal.TimeoutError) bool {
 	return errors.Unwrap(timeout) == nil && errors.As(err, &act) && act.StartedEventID() == 0
 }
 
-func timeoutName(t enumspb.TimeoutType) string {
+// TimeoutName says which deadline a step's timeout of type t is, as its
+// error and a retrying step's last error (rollouts.Pending) name it.
+func TimeoutName(t enumspb.TimeoutType) string {
 	switch t {
 	case enumspb.TIMEOUT_TYPE_HEARTBEAT:
 		return "no heartbeat"
