@@ -1,0 +1,44 @@
+package channel
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dnsroll/dnsroll/lb/channel/sshdtest"
+)
+
+// Steps of one rollout that reach one load balancer at once (a flip of
+// each of its listeners) share one connection: the first connects while
+// the others wait for it, rather than each logging in and all but one
+// connection being left open, unused, until the worker stops.
+func TestFirstUsesAtOnceShareOneConnection(t *testing.T) {
+	s := sshdtest.Start(t)
+	p := newPool(t, s, sshdtest.KnownHosts(t, s.Addr, s.HostKey))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch, err := p.Open(ctx, sshFleet, balancer)
+			if err == nil {
+				_, err = ch.Run(ctx, "true")
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	if got := s.Connections(); got != 1 {
+		t.Errorf("%d SSH connections for %d first uses at once; want 1", got, n)
+	}
+}
