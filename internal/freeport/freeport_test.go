@@ -61,26 +61,28 @@ func TestRangesApart(t *testing.T) {
 	}
 }
 
-// Pick never returns a base with a port in use in its block. The blocks
-// are in 15000-15199, which no picker hands out (TestRangesApart keeps it
-// apart): in Loopback's range, as
+// Pick never returns a base with a port in use in its block, its first
+// and last port included. The blocks are in 15000-15199, which no picker
+// hands out (TestRangesApart keeps it apart): in Loopback's range, as
 // before, a test of another package running at once could hold a port of
 // the other block too (seen once).
 func TestPickSkipsTakenBlocks(t *testing.T) {
 	b := Bases{First: 15000, Step: 100, Count: 2}
-	ln, err := net.Listen("tcp", "127.0.0.1:15005")
-	if err != nil {
-		t.Skipf("cannot hold port 15005: %v", err)
-	}
-	defer ln.Close()
-	for range 20 {
-		base, err := b.Pick(10)
+	for _, taken := range []int{15001, 15005, 15010} {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(taken))
 		if err != nil {
-			t.Fatal(err)
+			t.Skipf("cannot hold port %d: %v", taken, err)
 		}
-		if base != 15100 {
-			t.Fatalf("Pick = %d, whose block holds the taken port 15005", base)
+		for range 20 {
+			base, err := b.Pick(10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if base != 15100 {
+				t.Fatalf("Pick = %d, whose block holds the taken port %d", base, taken)
+			}
 		}
+		ln.Close()
 	}
 }
 
@@ -119,5 +121,39 @@ func TestLoopbackDoesNotRepeatRecentPorts(t *testing.T) {
 			t.Fatalf("port %d handed out twice within %d calls", port, i+1)
 		}
 		seen[port] = true
+	}
+}
+
+// A port counts as free only when neither TCP nor UDP holds it (a DNS
+// server binds both), and Loopback never claims one that is held: the
+// server it is for would fail to bind.
+func TestHeldPortIsNotFree(t *testing.T) {
+	for _, network := range []string{"tcp", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			var addr net.Addr
+			if network == "tcp" {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				addr = ln.Addr()
+			} else {
+				pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pc.Close()
+				addr = pc.LocalAddr()
+			}
+			_, p, _ := net.SplitHostPort(addr.String())
+			port, _ := strconv.Atoi(p)
+			if Free(port) {
+				t.Errorf("Free(%d) while %s holds it", port, network)
+			}
+			if (&recent{}).claim(port) {
+				t.Errorf("claimed port %d while %s holds it", port, network)
+			}
+		})
 	}
 }
