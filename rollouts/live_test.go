@@ -107,7 +107,8 @@ func TestStartLooksUpTheLiveBundle(t *testing.T) {
 	}
 	// A cleanup-only run is retried while it is the fleet's latest run:
 	// the blue servers it points the load balancers at are still there.
-	again, in, err := Retry(t.Context(), c, cleanup)
+	// Named by its workflow ID alone, the latest run is the one retried.
+	again, in, err := Retry(t.Context(), c, Run{WorkflowID: cleanup.WorkflowID})
 	if err != nil || in.CleanUp == nil || in.CleanUp.From != "rollout-lab:earlier" {
 		t.Fatalf("retry of the latest run, a cleanup: input %+v, %v; want the same cleanup", in, err)
 	}
@@ -357,6 +358,10 @@ func TestLaterChangePassesOverRunsRefusedAtPlan(t *testing.T) {
 			st.Steps = []*workflows.Step{{Name: "Plan", Target: in.Fleet, Phase: workflows.PhasePlanning, State: workflows.StepFailed}}
 		case "busy":
 			return st, temporal.NewNonRetryableApplicationError("fleet lab is busy", workflows.ErrTypeFleetBusy, nil)
+		case "unfinished status":
+			// A status that is not final says nothing of what came after.
+			st.Phase = workflows.PhaseCreating
+			st.Steps = []*workflows.Step{{Name: "Plan", Target: in.Fleet, Phase: workflows.PhasePlanning, State: workflows.StepSucceeded}}
 		case "no status":
 			return st, temporal.NewNonRetryableApplicationError(in.Reason, workflows.ErrTypeFailed, nil)
 		case "failed creating":
@@ -393,6 +398,10 @@ func TestLaterChangePassesOverRunsRefusedAtPlan(t *testing.T) {
 	roll("refused at plan")
 	if later, _, err := LaterChange(t.Context(), c, failed); err != nil || later.RunID != changed.RunID {
 		t.Errorf("after a run that failed creating a server, the later change is %+v, %v; want %s", later, err, changed.RunID)
+	}
+	unfinished := roll("unfinished status")
+	if later, _, err := LaterChange(t.Context(), c, failed); err != nil || later.RunID != unfinished.RunID {
+		t.Errorf("after a run that failed with a status not final, the later change is %+v, %v; want %s", later, err, unfinished.RunID)
 	}
 }
 
@@ -457,4 +466,13 @@ func TestLiveSaysWhenTheLastSuccessRecordedNoBundle(t *testing.T) {
 	if bundle, why := Live(t.Context(), c, "lab"); bundle != "" || !strings.Contains(why, "recorded no bundle") {
 		t.Errorf("after a success without a bundle: Live = %q, %q; want it unknown, saying the rollout recorded no bundle", bundle, why)
 	}
+	// A start that names the live bundle keeps it: it is not looked up.
+	given, err := Start(t.Context(), c, workflows.RolloutInput{Fleet: "lab", LiveBundle: "sha256:given"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, err := Input(t.Context(), c, given); err != nil || in.LiveBundle != "sha256:given" || in.LiveUnknown != "" {
+		t.Errorf("a start naming the live bundle: input live %q (unknown %q), %v; want sha256:given", in.LiveBundle, in.LiveUnknown, err)
+	}
+	waitEnded(t, c, given)
 }
