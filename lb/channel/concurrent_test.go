@@ -42,3 +42,23 @@ func TestFirstUsesAtOnceShareOneConnection(t *testing.T) {
 		t.Errorf("%d SSH connections for %d first uses at once; want 1", got, n)
 	}
 }
+
+// A kept connection that answered its idle probe counts as used again:
+// the flips that follow are not each held up by a probe of their own.
+func TestProbedConnectionCountsAsUsed(t *testing.T) {
+	s, p, ch, ctx := openChannel(t)
+	for _, e := range p.entries {
+		e.used = time.Now().Add(-time.Minute)
+	}
+	if _, err := ch.Run(ctx, "true"); err != nil {
+		t.Fatal(err)
+	}
+	for key, e := range p.entries {
+		if idle := time.Since(e.used); idle > idleProbe {
+			t.Errorf("%s: idle for %v after a call, so the next call probes it again", key, idle)
+		}
+	}
+	if got := s.Connections(); got != 1 {
+		t.Errorf("%d connections, want the one that answered its probe", got)
+	}
+}
