@@ -3,6 +3,7 @@ package proctable
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
@@ -52,4 +53,31 @@ func TestListFindsAChild(t *testing.T) {
 	if p, ok := find(); ok {
 		t.Errorf("pid %d still listed after it was reaped: %+v", cmd.Process.Pid, p)
 	}
+}
+
+// A program whose name holds a parenthesis and what looks like the
+// fields after it is still listed with its own parent.
+func TestListReadsPastAnOddName(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip(err)
+	}
+	odd := filepath.Join(t.TempDir(), "x) S 1 2")
+	if err := os.Symlink(sleep, odd); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(odd, "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for _, p := range List() {
+		if p.PID == cmd.Process.Pid {
+			if p.PPID != os.Getpid() || p.State == "" || p.State == "Z" {
+				t.Errorf("listed %+v, want parent %d and a live state", p, os.Getpid())
+			}
+			return
+		}
+	}
+	t.Errorf("pid %d not listed", cmd.Process.Pid)
 }
