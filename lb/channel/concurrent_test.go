@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -60,5 +61,27 @@ func TestProbedConnectionCountsAsUsed(t *testing.T) {
 	}
 	if got := s.Connections(); got != 1 {
 		t.Errorf("%d connections, want the one that answered its probe", got)
+	}
+}
+
+// A target the load balancer refuses (nothing listens there) is refused
+// again on a new connection: Dial fails without giving up the kept one,
+// which the flips of other targets share.
+func TestRefusedDialKeepsTheConnection(t *testing.T) {
+	s, _, ch, ctx := openChannel(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	if _, err := ch.Dial(ctx, "tcp", closed); err == nil {
+		t.Fatalf("Dial %s, where nothing listens, succeeded", closed)
+	}
+	if _, err := ch.Run(ctx, "true"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Connections(); got != 1 {
+		t.Errorf("%d connections after a refused Dial, want the one kept", got)
 	}
 }
