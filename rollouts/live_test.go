@@ -415,7 +415,8 @@ func TestPlanEndsWhenItsCallerGoesAway(t *testing.T) {
 	// take it.
 	plan := func(ctx context.Context, cancel context.CancelFunc) Run {
 		t.Helper()
-		time.AfterFunc(500*time.Millisecond, cancel)
+		// Long enough for the start to land on a loaded machine.
+		time.AfterFunc(2*time.Second, cancel)
 		_, run, err := Plan(ctx, c, workflows.RolloutInput{Fleet: "lab", Revision: "B"})
 		if err == nil || run.WorkflowID == "" {
 			t.Fatalf("plan: run %+v, %v; want it started and its wait ended", run, err)
@@ -435,7 +436,7 @@ func TestPlanEndsWhenItsCallerGoesAway(t *testing.T) {
 	if got := status(plan(ctx, cancel)); got == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Errorf("a plan whose caller went away is %s, want it ended", got)
 	}
-	ctx, cancel = context.WithTimeout(t.Context(), 500*time.Millisecond)
+	ctx, cancel = context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	if got := status(plan(ctx, func() {})); got != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Errorf("a plan whose wait ran out is %s, want it left running", got)
