@@ -34,7 +34,7 @@ func zoneReply(z *zone.Zone, req *dns.Msg) *dns.Msg {
 }
 
 // serveUDP answers UDP queries on a loopback port with h until the test ends.
-func serveUDP(t *testing.T, h dns.HandlerFunc) string {
+func serveUDP(t testing.TB, h dns.HandlerFunc) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

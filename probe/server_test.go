@@ -80,7 +80,7 @@ func (l countingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-func parseZone(t *testing.T, text string) *zone.Zone {
+func parseZone(t testing.TB, text string) *zone.Zone {
 	t.Helper()
 	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
 	if err != nil {
