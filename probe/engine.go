@@ -638,7 +638,7 @@ func (e *engine) finish(c *call, r reply, err error) {
 		if err != nil {
 			err = fmt.Errorf("UDP answer truncated, TCP retry: %w", err)
 		}
-		r = reply{msg: r.msg, size: r.size, udpSize: c.tc.udpSize, udpEDNS: c.tc.udpEDNS, retried: true, rtt: c.tc.rtt + r.rtt}
+		r = reply{msg: r.msg, size: r.size, udpSize: c.tc.udpSize, udpEDNS: c.tc.udpEDNS, rtt: c.tc.rtt + r.rtt}
 	}
 	c.done(r, err)
 }

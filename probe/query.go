@@ -9,8 +9,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// reply is one answer as received: the message, its size on the wire, and
-// whether a truncated UDP answer was asked again over TCP.
+// reply is one answer as received: the message and its size on the wire.
 type reply struct {
 	msg *dns.Msg
 	// raw is the answer on the wire. known is set, and msg nil, when raw
@@ -22,7 +21,6 @@ type reply struct {
 	// whether it carried an OPT record; both zero over TCP.
 	udpSize int
 	udpEDNS bool
-	retried bool
 	// rtt is how long the answer took, from its attempt's first send:
 	// the resends of a lost datagram count.
 	rtt time.Duration
