@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,8 @@ const (
 // that matches answers to outstanding queries by ID and question and drops
 // anything else; a janitor retries queries whose answer is late. TCP
 // connections carry many queries at once (RFC 7766 pipelining), answered
-// in any order.
+// in any order. No reader, nor the janitor, ever waits for a connection to
+// be dialled (see server.dialing).
 type engine struct {
 	timeout  time.Duration
 	attempts int
@@ -56,7 +58,10 @@ type engine struct {
 
 	kickc chan struct{}
 	stop  chan struct{}
-	wg    sync.WaitGroup
+	// dials ends with the engine, ending the dials in progress.
+	dials     context.Context
+	stopDials context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 type qkey struct {
@@ -74,9 +79,24 @@ type packed struct {
 // server is one address over one protocol and its sockets.
 type server struct {
 	proto, addr string
-	mu          sync.Mutex
-	socks       []*sock
-	next        int
+	want        int // sockets to have: udpSockets or tcpConns
+	// quick is set when dialling cannot block, for UDP to an IP address:
+	// such a socket is dialled where it is needed.
+	quick bool
+	mu    sync.Mutex
+	socks []*sock
+	next  int
+	// dialing is the connection being dialled, one at a time, on a
+	// goroutine of its own: a TCP port that drops connections blocks
+	// their dial for a timeout, and must hold up neither the caller, nor
+	// the readers, nor the janitor (which locks mu).
+	dialing *dialing
+}
+
+// dialing is a dial in progress; done is closed when it ended, with err.
+type dialing struct {
+	done chan struct{}
+	err  error
 }
 
 // sock is one UDP socket or TCP connection and its outstanding queries.
@@ -161,6 +181,7 @@ func newEngine(timeout time.Duration, attempts int, bufSize uint16) *engine {
 	e := &engine{timeout: timeout, attempts: max(attempts, 1), bufSize: bufSize,
 		servers: map[string]*server{}, packed: map[qkey]*packed{},
 		kickc: make(chan struct{}, 1), stop: make(chan struct{})}
+	e.dials, e.stopDials = context.WithCancel(context.Background())
 	e.wg.Add(1)
 	go e.janitor()
 	return e
@@ -222,7 +243,12 @@ func (e *engine) server(proto, addr string) (*server, error) {
 	defer e.mu.Unlock()
 	s := e.servers[key]
 	if s == nil {
-		s = &server{proto: proto, addr: addr}
+		s = &server{proto: proto, addr: addr, want: udpSockets}
+		if proto == "tcp" {
+			s.want = tcpConns
+		} else if _, err := netip.ParseAddrPort(addr); err == nil {
+			s.quick = true
+		}
 		e.servers[key] = s
 	}
 	return s, nil
@@ -234,14 +260,45 @@ func (e *engine) send(c *call) {
 		e.finish(c, reply{}, err)
 		return
 	}
-	s, err := e.sock(c.srv)
-	if err != nil {
-		e.failed(c, nil, err)
+	s, err := e.sock(c)
+	if err != nil || s == nil {
 		return
 	}
 	if o, ok := e.register(s, c, nil); ok {
 		e.write(s, []outgoing{o})
 	}
+}
+
+// await sends c once the dial d it waits for ends, or fails it. It runs
+// on a goroutine of its own, and stops waiting when c's context ends.
+func (e *engine) await(c *call, d *dialing) {
+	select {
+	case <-d.done:
+	case <-c.ctx.Done():
+		e.finish(c, reply{}, c.ctx.Err())
+		return
+	}
+	if d.err != nil {
+		e.failed(c, nil, d.err)
+		return
+	}
+	e.send(c)
+}
+
+// spawn runs f on a goroutine that close waits for, unless the engine is
+// closed.
+func (e *engine) spawn(f func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // outgoing is one query registered on a socket, ready to write.
@@ -363,8 +420,7 @@ func (b *batch) add(ctx context.Context, srv *server, q *packed, known knower, d
 	}
 	s := b.socks[srv]
 	if s == nil {
-		if s, err = e.sock(srv); err != nil {
-			e.failed(c, nil, err)
+		if s, err = e.sock(c); err != nil || s == nil {
 			return
 		}
 		b.socks[srv] = s
@@ -402,15 +458,14 @@ func (s *sock) take(id uint16, c *call) bool {
 	return true
 }
 
-// sock returns a socket to srv, dialling one while it has fewer than its
-// share.
-func (e *engine) sock(srv *server) (*sock, error) {
-	want := udpSockets
-	if srv.proto == "tcp" {
-		want = tcpConns
-	}
+// sock returns a socket of c's server to send c on, dialling one while
+// the server has fewer than its share: at once when that cannot block,
+// else on a goroutine of its own, meanwhile using another socket. With
+// none to use, c waits for the dial on a goroutine of its own (await), or
+// fails, and sock returns nil.
+func (e *engine) sock(c *call) (*sock, error) {
+	srv := c.srv
 	srv.mu.Lock()
-	defer srv.mu.Unlock()
 	live := srv.socks[:0]
 	for _, s := range srv.socks {
 		s.mu.Lock()
@@ -419,29 +474,75 @@ func (e *engine) sock(srv *server) (*sock, error) {
 		}
 		s.mu.Unlock()
 	}
+	clear(srv.socks[len(live):])
 	srv.socks = live
-	if len(srv.socks) < want {
-		s, err := e.dial(srv)
-		if err != nil {
-			return nil, err
+	var err error
+	if len(srv.socks) < srv.want && srv.dialing == nil {
+		if srv.quick {
+			var s *sock
+			if s, err = e.dial(context.Background(), srv); err == nil {
+				srv.socks = append(srv.socks, s)
+			}
+		} else {
+			err = e.startDial(srv)
 		}
-		srv.socks = append(srv.socks, s)
-		return s, nil
+	}
+	if err != nil || len(srv.socks) == 0 {
+		d := srv.dialing
+		srv.mu.Unlock()
+		if err == nil && !e.spawn(func() { e.await(c, d) }) {
+			err = net.ErrClosed
+		}
+		if err != nil {
+			e.failed(c, nil, err)
+		}
+		return nil, err
 	}
 	srv.next = (srv.next + 1) % len(srv.socks)
-	return srv.socks[srv.next], nil
+	s := srv.socks[srv.next]
+	srv.mu.Unlock()
+	return s, nil
 }
 
-func (e *engine) dial(srv *server) (*sock, error) {
+// startDial dials srv on a goroutine of its own; srv.mu is held.
+func (e *engine) startDial(srv *server) error {
+	d := &dialing{done: make(chan struct{})}
+	ok := e.spawn(func() {
+		ctx, cancel := context.WithTimeout(e.dials, e.timeout)
+		s, err := e.dial(ctx, srv)
+		cancel()
+		srv.mu.Lock()
+		e.mu.Lock()
+		closed := e.closed
+		e.mu.Unlock()
+		if err == nil && !closed {
+			srv.socks = append(srv.socks, s)
+		}
+		srv.dialing, d.err = nil, err
+		srv.mu.Unlock()
+		if err == nil && closed {
+			// close looked at srv's sockets before this one was added.
+			e.kill(s, net.ErrClosed)
+		}
+		close(d.done)
+	})
+	if !ok {
+		return net.ErrClosed
+	}
+	srv.dialing = d
+	return nil
+}
+
+func (e *engine) dial(ctx context.Context, srv *server) (*sock, error) {
 	e.mu.Lock()
 	closed := e.closed
 	e.mu.Unlock()
 	if closed {
 		return nil, net.ErrClosed
 	}
-	d := net.Dialer{Timeout: e.timeout}
 	// The kernel picks a random source port per socket.
-	conn, err := d.Dial(srv.proto, srv.addr)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, srv.proto, srv.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -633,10 +734,13 @@ func (s *sock) wasAnswered() bool {
 	return s.answered
 }
 
+// errTruncated marks the errors of queries asked again over TCP.
+var errTruncated = errors.New("UDP answer truncated")
+
 func (e *engine) finish(c *call, r reply, err error) {
 	if c.tc != nil {
 		if err != nil {
-			err = fmt.Errorf("UDP answer truncated, TCP retry: %w", err)
+			err = fmt.Errorf("%w, TCP retry: %w", errTruncated, err)
 		}
 		r = reply{msg: r.msg, size: r.size, udpSize: c.tc.udpSize, udpEDNS: c.tc.udpEDNS, rtt: c.tc.rtt + r.rtt}
 	}
@@ -756,6 +860,7 @@ func (e *engine) close() {
 	servers := e.servers
 	e.mu.Unlock()
 	close(e.stop)
+	e.stopDials()
 	for _, srv := range servers {
 		srv.mu.Lock()
 		socks := srv.socks

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -452,13 +453,23 @@ func (p *Prober) checkEDNS(c Check, r reply) *Result {
 
 // describe turns a query error into a short Detail.
 func describe(err error, p *Prober) string {
+	what := "answer"
+	var oe *net.OpError
 	switch {
+	case errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout():
+		// Before the context's case: a dial's timeout is also a
+		// context.DeadlineExceeded.
+		what = strings.ToUpper(oe.Net) + " connection"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "canceled: " + err.Error()
-	case isTimeout(err):
-		return fmt.Sprintf("timeout: no answer in %s after %d attempt(s)", p.timeout(), max(p.Attempts, 1))
+	case !isTimeout(err):
+		return clip(err.Error(), 200)
 	}
-	return clip(err.Error(), 200)
+	d := fmt.Sprintf("timeout: no %s in %s after %d attempt(s)", what, p.timeout(), max(p.Attempts, 1))
+	if errors.Is(err, errTruncated) {
+		d = errTruncated.Error() + ", TCP retry: " + d
+	}
+	return d
 }
 
 func (p *Prober) concurrency() int {
