@@ -234,6 +234,8 @@ func (e *engine) pack(name string, qtype uint16, rd bool) (*packed, error) {
 	return q, nil
 }
 
+// server returns addr over proto, added on first use; none once the
+// engine is closed.
 func (e *engine) server(proto, addr string) (*server, error) {
 	if proto != "udp" && proto != "tcp" {
 		return nil, fmt.Errorf("unknown protocol %q, want udp or tcp", proto)
@@ -241,6 +243,11 @@ func (e *engine) server(proto, addr string) (*server, error) {
 	key := proto + "/" + addr
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed {
+		// close walks e.servers without the lock: a reader taking a
+		// truncated answer as the engine closes must not add to it.
+		return nil, net.ErrClosed
+	}
 	s := e.servers[key]
 	if s == nil {
 		s = &server{proto: proto, addr: addr, want: udpSockets}
@@ -671,7 +678,11 @@ func (e *engine) answer(s *sock, raw []byte) {
 		if m.Truncated {
 			// Ask again over TCP, as a resolver does, with attempts anew.
 			c.tc = &r
-			srv, _ := e.server("tcp", c.srv.addr)
+			srv, err := e.server("tcp", c.srv.addr)
+			if err != nil { // closed
+				e.finish(c, reply{}, err)
+				return
+			}
 			c.srv, c.left, c.free = srv, e.attempts-1, tcpConns+1
 			e.send(c)
 			return

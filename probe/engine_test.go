@@ -457,3 +457,15 @@ func TestEngineSameBadAnswerFromManyServers(t *testing.T) {
 		}
 	}
 }
+
+// A closed engine adds no server: close walks the servers without the
+// lock, and a reader that took a truncated answer as the engine closed
+// added its TCP server to the map meanwhile, a concurrent map write that
+// kills the worker.
+func TestEngineClosedAddsNoServer(t *testing.T) {
+	e := newEngine(time.Second, 1, 1232)
+	e.close()
+	if srv, err := e.server("tcp", "127.0.0.1:53"); err == nil || srv != nil || len(e.servers) != 0 {
+		t.Errorf("server of a closed engine: %v, %v, %d servers; want none added, an error", srv, err, len(e.servers))
+	}
+}
