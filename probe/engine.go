@@ -369,6 +369,10 @@ func (e *engine) write(s *sock, outs []outgoing) {
 			}
 		}
 		s.wmu.Lock()
+		// A server that stops reading (its receive window full) fails the
+		// connection within a timeout rather than block the writer: a UDP
+		// reader asking a truncated answer again, the janitor, the caller.
+		_ = s.conn.SetWriteDeadline(time.Now().Add(e.timeout))
 		_, err := s.conn.Write(buf)
 		s.wmu.Unlock()
 		if err != nil {
