@@ -626,9 +626,11 @@ func (e *engine) readTCP(s *sock) {
 
 // answer matches one message read from s to its query, by ID and
 // question; a message that matches none (a late answer to a query asked
-// again, or anything foreign) is dropped.
+// again, or anything foreign) is dropped, as is one that is no response
+// to a standard query: a query echoed back is no answer.
 func (e *engine) answer(s *sock, raw []byte) {
-	if len(raw) < 12 {
+	const qrOpcode, response = 0xf8, 0x80 // QR and opcode, in the third byte
+	if len(raw) < 12 || raw[2]&qrOpcode != response {
 		return
 	}
 	id := binary.BigEndian.Uint16(raw)

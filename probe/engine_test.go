@@ -49,12 +49,17 @@ func serveUDP(t testing.TB, h dns.HandlerFunc) string {
 }
 
 // Answers that are not the query's are dropped, not taken for it: another
-// ID, the right ID with another question, and bytes that are no DNS
-// message at all, each sent before the real answer.
+// ID, the right ID with another question, the query itself echoed (as a
+// broken middlebox does), a message of another opcode, and bytes that are
+// no DNS message at all, each sent before the real answer.
 func TestEngineIgnoresForeignAnswers(t *testing.T) {
 	z := parseZone(t, testZone)
 	addr := serveUDP(t, func(w dns.ResponseWriter, req *dns.Msg) {
 		_, _ = w.Write([]byte{0xde, 0xad})
+		_ = w.WriteMsg(req)
+		notify := zoneReply(z, req)
+		notify.Opcode, notify.Rcode = dns.OpcodeNotify, dns.RcodeServerFailure
+		_ = w.WriteMsg(notify)
 		foreign := zoneReply(z, req)
 		foreign.Id = req.Id + 1
 		foreign.Answer = nil
@@ -69,6 +74,23 @@ func TestEngineIgnoresForeignAnswers(t *testing.T) {
 	rep := (&Prober{Timeout: time.Second, Attempts: 1}).Probe(context.Background(), addr, []string{"udp"}, checks)
 	if !rep.OK {
 		t.Fatalf("a foreign answer was taken for the query's: %v", rep.Err())
+	}
+}
+
+// A server that only echoes each query never answers: the probe fails
+// with a timeout, not with the query taken for an answer that is wrong.
+func TestEngineEchoedQueryIsNoAnswer(t *testing.T) {
+	z := parseZone(t, testZone)
+	addr := serveUDP(t, func(w dns.ResponseWriter, req *dns.Msg) { _ = w.WriteMsg(req) })
+	p := &Prober{Timeout: 100 * time.Millisecond, Attempts: 1}
+	rep := p.Probe(context.Background(), addr, []string{"udp"}, Expect(z, []string{"www"}))
+	if rep.OK || len(rep.Results) == 0 {
+		t.Fatalf("a server echoing queries: %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if !strings.HasPrefix(r.Detail, "timeout") {
+			t.Errorf("%s: %q, want a timeout", r.Check, r.Detail)
+		}
 	}
 }
 
