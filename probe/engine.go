@@ -41,7 +41,8 @@ const (
 // anything else; a janitor retries queries whose answer is late. TCP
 // connections carry many queries at once (RFC 7766 pipelining), answered
 // in any order. No reader, nor the janitor, ever waits for a connection to
-// be dialled (see server.dialing).
+// be dialled (see server.dialing); no UDP reader writes over TCP; a TCP
+// write waits at most a timeout (see write).
 type engine struct {
 	timeout  time.Duration
 	attempts int
@@ -690,7 +691,11 @@ func (e *engine) answer(s *sock, raw []byte) {
 				return
 			}
 			c.srv, c.left, c.free = srv, e.attempts-1, tcpConns+1
-			e.send(c)
+			// Not on this reader: a write to a server that stopped reading
+			// waits up to a timeout, while this socket's answers would not.
+			if !e.spawn(func() { e.send(c) }) {
+				e.finish(c, reply{}, net.ErrClosed)
+			}
 			return
 		}
 	}

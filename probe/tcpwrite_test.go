@@ -2,7 +2,9 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,19 +15,18 @@ import (
 	"github.com/miekg/dns"
 )
 
-// A server that accepts TCP connections and stops reading them (its
-// receive window full) fails the queries written to it within a timeout:
-// a write to it must not block whoever writes (the caller, a UDP reader
-// asking a truncated answer again, the janitor) for ever.
-func TestEngineTCPPeerNotReading(t *testing.T) {
+// listenNotReading listens for TCP on addr with a small receive buffer,
+// accepting connections and never reading them, until the test ends.
+func listenNotReading(t *testing.T, addr string) (net.Listener, error) {
+	t.Helper()
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) {
 			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
 		})
 	}}
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	l, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var conns []net.Conn
 	accepted := make(chan struct{})
@@ -36,7 +37,7 @@ func TestEngineTCPPeerNotReading(t *testing.T) {
 			if err != nil {
 				return
 			}
-			conns = append(conns, c) // never read
+			conns = append(conns, c)
 		}
 	}()
 	t.Cleanup(func() {
@@ -46,6 +47,18 @@ func TestEngineTCPPeerNotReading(t *testing.T) {
 			c.Close()
 		}
 	})
+	return l, nil
+}
+
+// A server that accepts TCP connections and stops reading them (its
+// receive window full) fails the queries written to it within a timeout:
+// a write to it must not block whoever writes (the caller, a UDP reader
+// asking a truncated answer again, the janitor) for ever.
+func TestEngineTCPPeerNotReading(t *testing.T) {
+	l, err := listenNotReading(t, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := newEngine(200*time.Millisecond, 1, 1232)
 	defer e.close()
 	// Queries of about 250 bytes, enough of them to fill the server's
@@ -78,5 +91,83 @@ func TestEngineTCPPeerNotReading(t *testing.T) {
 	}
 	if failed.Load() != n {
 		t.Errorf("%d of %d queries to a server not reading failed", failed.Load(), n)
+	}
+}
+
+// A truncated UDP answer is asked again over TCP on no UDP reader: where
+// the server's TCP connection is full (it stopped reading), that write
+// waits, and the other UDP answers of the socket would wait unread with it
+// until their queries timed out. Here the connections are filled, answers
+// to other queries come 50 ms late, and a truncated answer comes meanwhile.
+func TestEngineTruncatedAnswerHoldsUpNoUDPAnswer(t *testing.T) {
+	z := parseZone(t, testZone)
+	var addr string
+	for i := 0; addr == ""; i++ {
+		a := serveUDP(t, func(w dns.ResponseWriter, req *dns.Msg) {
+			m := zoneReply(z, req)
+			if strings.HasPrefix(req.Question[0].Name, "big") {
+				m.Truncated, m.Answer = true, nil
+			} else {
+				time.Sleep(50 * time.Millisecond)
+			}
+			_ = w.WriteMsg(m)
+		})
+		if _, err := listenNotReading(t, a); err == nil {
+			addr = a
+		} else if i == 20 {
+			t.Fatalf("no free TCP port beside a UDP one: %v", err)
+		}
+	}
+	const timeout = 300 * time.Millisecond
+	e := newEngine(timeout, 1, 1232)
+	defer e.close()
+	errs := make(chan error, 100)
+	done := func(_ reply, err error) { errs <- err }
+	// The first truncated answer opens the TCP connections, which are filled.
+	e.ask(context.Background(), addr, "udp", "big1.example.com.", dns.TypeA, false, nil, done)
+	var conns []net.Conn
+	for deadline := time.Now().Add(5 * time.Second); len(conns) < tcpConns; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d TCP connections for a truncated answer, want %d", len(conns), tcpConns)
+		}
+		e.mu.Lock()
+		srv := e.servers["tcp/"+addr]
+		e.mu.Unlock()
+		if srv != nil {
+			srv.mu.Lock()
+			conns = conns[:0]
+			for _, s := range srv.socks {
+				conns = append(conns, s.conn)
+			}
+			srv.mu.Unlock()
+		}
+	}
+	<-errs
+	for _, conn := range conns {
+		for _, size := range []int{64 << 10, 16} {
+			for {
+				_ = conn.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+				if _, err := conn.Write(make([]byte, size)); errors.Is(err, os.ErrDeadlineExceeded) {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	const oks = 20
+	for range oks {
+		e.ask(context.Background(), addr, "udp", "www.example.com.", dns.TypeA, false, nil, done)
+	}
+	time.Sleep(30 * time.Millisecond)
+	e.ask(context.Background(), addr, "udp", "big2.example.com.", dns.TypeA, false, nil, done)
+	failed := 0
+	for range oks + 1 {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d of %d queries failed; want only the one asked again over a full TCP connection", failed, oks+1)
 	}
 }
