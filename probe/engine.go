@@ -864,11 +864,33 @@ func (e *engine) janitor() {
 			binary.BigEndian.PutUint16(buf, l.c.id)
 			_, _ = l.s.conn.Write(buf)
 		}
+		var tcp []late
 		for _, l := range lates {
-			// A late answer to this attempt finds no query and is dropped.
-			e.failed(l.c, l.s, fmt.Errorf("no answer from %s over %s: %w", l.s.srv.addr, l.s.srv.proto, os.ErrDeadlineExceeded))
+			if l.s.tcp {
+				tcp = append(tcp, l)
+				continue
+			}
+			e.late(l.c, l.s)
+		}
+		// Not here: asked again over a full TCP connection (a server that
+		// stopped reading), a query waits up to a timeout, and every
+		// server's timeouts and resends would wait with it.
+		if len(tcp) > 0 && !e.spawn(func() {
+			for _, l := range tcp {
+				e.late(l.c, l.s)
+			}
+		}) {
+			for _, l := range tcp {
+				e.late(l.c, l.s) // closed: nothing waits
+			}
 		}
 	}
+}
+
+// late fails the attempt of c, outstanding on s, that got no answer in
+// time. A late answer to it finds no query and is dropped.
+func (e *engine) late(c *call, s *sock) {
+	e.failed(c, s, fmt.Errorf("no answer from %s over %s: %w", s.srv.addr, s.srv.proto, os.ErrDeadlineExceeded))
 }
 
 // close closes every socket; queries still outstanding fail.

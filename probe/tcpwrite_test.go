@@ -94,6 +94,57 @@ func TestEngineTCPPeerNotReading(t *testing.T) {
 	}
 }
 
+// fillTCP waits for e's TCP connections to addr, a server not reading
+// them, and fills them: a further write to them waits.
+func fillTCP(t *testing.T, e *engine, addr string) {
+	t.Helper()
+	var conns []net.Conn
+	for deadline := time.Now().Add(5 * time.Second); len(conns) < tcpConns; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d TCP connections to %s, want %d", len(conns), addr, tcpConns)
+		}
+		e.mu.Lock()
+		srv := e.servers["tcp/"+addr]
+		e.mu.Unlock()
+		if srv != nil {
+			srv.mu.Lock()
+			conns = conns[:0]
+			for _, s := range srv.socks {
+				conns = append(conns, s.conn)
+			}
+			srv.mu.Unlock()
+		}
+	}
+	for _, conn := range conns {
+		for {
+			_ = conn.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+			if _, err := conn.Write(make([]byte, 64<<10)); errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Whatever room the kernel makes later is taken too.
+		stop := make(chan struct{})
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Millisecond))
+				if _, err := conn.Write(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					return
+				}
+			}
+		}()
+		t.Cleanup(func() { close(stop); <-stopped })
+	}
+}
+
 // A truncated UDP answer is asked again over TCP on no UDP reader: where
 // the server's TCP connection is full (it stopped reading), that write
 // waits, and the other UDP answers of the socket would wait unread with it
@@ -123,38 +174,10 @@ func TestEngineTruncatedAnswerHoldsUpNoUDPAnswer(t *testing.T) {
 	defer e.close()
 	errs := make(chan error, 100)
 	done := func(_ reply, err error) { errs <- err }
-	// The first truncated answer opens the TCP connections, which are filled.
+	// The first truncated answer opens the TCP connections.
 	e.ask(context.Background(), addr, "udp", "big1.example.com.", dns.TypeA, false, nil, done)
-	var conns []net.Conn
-	for deadline := time.Now().Add(5 * time.Second); len(conns) < tcpConns; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d TCP connections for a truncated answer, want %d", len(conns), tcpConns)
-		}
-		e.mu.Lock()
-		srv := e.servers["tcp/"+addr]
-		e.mu.Unlock()
-		if srv != nil {
-			srv.mu.Lock()
-			conns = conns[:0]
-			for _, s := range srv.socks {
-				conns = append(conns, s.conn)
-			}
-			srv.mu.Unlock()
-		}
-	}
+	fillTCP(t, e, addr)
 	<-errs
-	for _, conn := range conns {
-		for _, size := range []int{64 << 10, 16} {
-			for {
-				_ = conn.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
-				if _, err := conn.Write(make([]byte, size)); errors.Is(err, os.ErrDeadlineExceeded) {
-					break
-				} else if err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
 	const oks = 20
 	for range oks {
 		e.ask(context.Background(), addr, "udp", "www.example.com.", dns.TypeA, false, nil, done)
@@ -170,4 +193,31 @@ func TestEngineTruncatedAnswerHoldsUpNoUDPAnswer(t *testing.T) {
 	if failed != 1 {
 		t.Errorf("%d of %d queries failed; want only the one asked again over a full TCP connection", failed, oks+1)
 	}
+}
+
+// The janitor asks a late TCP query again on no goroutine of its own:
+// where the server's connections are full, that write waits, and with it
+// every other server's timeouts and resends. Here a UDP query to a silent
+// server is asked while a TCP query to a full one is late.
+func TestEngineLateTCPQueryHoldsUpNoTimeout(t *testing.T) {
+	l, err := listenNotReading(t, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	silent := serveUDP(t, func(dns.ResponseWriter, *dns.Msg) {})
+	const timeout = 600 * time.Millisecond
+	e := newEngine(timeout, 2, 1232)
+	defer e.close()
+	tcpDone := make(chan error, 1)
+	e.ask(context.Background(), addr, "tcp", "www.example.com.", dns.TypeA, false, nil, func(_ reply, err error) { tcpDone <- err })
+	fillTCP(t, e, addr)
+	start := time.Now()
+	udpDone := make(chan time.Duration, 1)
+	e.ask(context.Background(), silent, "udp", "www.example.com.", dns.TypeA, false, nil, func(reply, error) { udpDone <- time.Since(start) })
+	// Two attempts of a timeout each.
+	if took := <-udpDone; took > 2*timeout+timeout/3 {
+		t.Errorf("a query to a silent server failed after %s; want its 2 timeouts of %s, not a wait for a full TCP connection", took, timeout)
+	}
+	<-tcpDone
 }
