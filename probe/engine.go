@@ -770,15 +770,18 @@ func (e *engine) finish(c *call, r reply, err error) {
 }
 
 // kill closes s and fails its outstanding queries: a TCP connection that
-// broke, or a socket that can no longer read.
+// broke, or a socket that can no longer read. Only the first kill does,
+// with its reason: the others (its reader's, which the close ended) find
+// none, as no query is added to a dead socket.
 func (e *engine) kill(s *sock, err error) {
 	s.mu.Lock()
 	already := s.dead
 	s.dead = true
 	s.mu.Unlock()
-	if !already {
-		s.conn.Close()
+	if already {
+		return
 	}
+	s.conn.Close()
 	e.failAll(s, err)
 }
 

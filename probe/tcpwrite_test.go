@@ -66,6 +66,7 @@ func TestEngineTCPPeerNotReading(t *testing.T) {
 	const n = 40000
 	label := strings.Repeat("x", 60)
 	var finished, failed atomic.Int32
+	var other atomic.Value // an error that is no timeout
 	asked := make(chan struct{})
 	go func() {
 		defer close(asked)
@@ -74,6 +75,9 @@ func TestEngineTCPPeerNotReading(t *testing.T) {
 			e.ask(context.Background(), l.Addr().String(), "tcp", name, dns.TypeTXT, false, nil, func(_ reply, err error) {
 				if err != nil {
 					failed.Add(1)
+				}
+				if err != nil && !isTimeout(err) {
+					other.Store(err)
 				}
 				finished.Add(1)
 			})
@@ -91,6 +95,11 @@ func TestEngineTCPPeerNotReading(t *testing.T) {
 	}
 	if failed.Load() != n {
 		t.Errorf("%d of %d queries to a server not reading failed", failed.Load(), n)
+	}
+	// Killed for a write that timed out, not for the read that the kill
+	// itself ended: the timeout costs an attempt, and says what happened.
+	if err := other.Load(); err != nil {
+		t.Errorf("a query to a server not reading failed with %v, want a timeout", err)
 	}
 }
 
