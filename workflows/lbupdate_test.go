@@ -23,9 +23,10 @@ import (
 // balancers with mocked activities, recording each call as "Step lb";
 // failAt ("Update lb2", or several, comma-separated) fails those calls,
 // and "Unchanged lb2" makes lb2's restore find nothing to restore; slowAt
-// makes the update take an hour ("Restore": the restore). The fleet bakes
-// as lb_update's defaults have it: "Bake lb1" is each check of its bake,
-// and "Bake3 lb1" fails its third.
+// makes the update take an hour ("Restore": the restore; "Check": each DNS
+// check takes 15s, the update none). The fleet bakes as lb_update's
+// defaults have it: "Bake lb1" is each check of its bake, and "Bake3 lb1"
+// fails its third.
 func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
 	t.Helper()
 	return lbUpdateRunIn(t, labFleet, failAt, slowAt, during)
@@ -33,6 +34,12 @@ func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite
 
 // lbUpdateRunIn is lbUpdateRun on the fleet fleetYAML.
 func lbUpdateRunIn(t *testing.T, fleetYAML, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
+	t.Helper()
+	return lbUpdateRunOn(t, fleetYAML, nil, failAt, slowAt, during)
+}
+
+// lbUpdateRunOn is lbUpdateRunIn updating the load balancers lbs (nil: all).
+func lbUpdateRunOn(t *testing.T, fleetYAML string, lbs []string, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	fleet, env := testEnv(t, &s, fleetYAML)
@@ -51,7 +58,7 @@ func lbUpdateRunIn(t *testing.T, fleetYAML, failAt, slowAt string, during func(e
 	// A load balancer's checks are, in turn, before its update, after it
 	// and its bake's.
 	checks := map[string]int{}
-	env.OnActivity(a.CheckLoadBalancerDNS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CheckLBInput) (activities.StepResult, error) {
+	chk := env.OnActivity(a.CheckLoadBalancerDNS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CheckLBInput) (activities.StepResult, error) {
 		mu.Lock()
 		checks[in.LB.Name]++
 		n := checks[in.LB.Name]
@@ -66,6 +73,9 @@ func lbUpdateRunIn(t *testing.T, fleetYAML, failAt, slowAt string, during func(e
 		}
 		return activities.StepResult{Attempt: 1, Note: in.LB.Name + ": 4 answers"}, record(step, in.LB.Name)
 	})
+	if slowAt == "Check" {
+		chk.After(15 * time.Second)
+	}
 	// The update and its restore name the run as a reset keeps it.
 	wantRun := func(in activities.UpdateLBInput) {
 		if want := "default-test-workflow-id/default-test-run-id"; in.Run != want {
@@ -79,7 +89,7 @@ func lbUpdateRunIn(t *testing.T, fleetYAML, failAt, slowAt string, during func(e
 		}
 		return activities.StepResult{Attempt: 1}, record("Update", in.LB.Name)
 	})
-	if slowAt != "" && slowAt != "Restore" {
+	if slowAt != "" && slowAt != "Restore" && slowAt != "Check" {
 		upd.After(time.Hour)
 	}
 	rst := env.OnActivity(a.RestoreLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateLBInput) (activities.RestoreResult, error) {
@@ -97,12 +107,20 @@ func lbUpdateRunIn(t *testing.T, fleetYAML, failAt, slowAt string, during func(e
 	if during != nil {
 		during(env)
 	}
-	env.ExecuteWorkflow(LoadBalancerUpdateWorkflow, LBUpdateInput{Fleet: fleet, Update: lb.Update{Kind: lb.UpdateBinary}})
+	env.ExecuteWorkflow(LoadBalancerUpdateWorkflow, LBUpdateInput{Fleet: fleet, LoadBalancers: lbs, Update: lb.Update{Kind: lb.UpdateBinary}})
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}
 	v, err := env.QueryWorkflow(QueryStatus)
 	return calls, temporaltest.Value[Status](t, v, err), env.GetWorkflowError()
+}
+
+// statusAt queries the status d into the run, into st.
+func statusAt(t *testing.T, env *testsuite.TestWorkflowEnvironment, d time.Duration, st *Status) {
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryStatus)
+		*st = temporaltest.Value[Status](t, v, err)
+	}, d)
 }
 
 // lb1Baked is lb1's bake, as lb_update's defaults have it: a minute, a
@@ -444,10 +462,7 @@ func TestLBUpdateBakeOfZeroSkipsIt(t *testing.T) {
 func TestLBUpdateAbortDuringTheBakeRestores(t *testing.T) {
 	var baking Status
 	calls, st, err := lbUpdateRun(t, "", "", func(env *testsuite.TestWorkflowEnvironment) {
-		env.RegisterDelayedCallback(func() {
-			v, qerr := env.QueryWorkflow(QueryStatus)
-			baking = temporaltest.Value[Status](t, v, qerr)
-		}, 25*time.Second)
+		statusAt(t, env, 25*time.Second, &baking)
 		signalAt(env, 35*time.Second, SignalAbort, SignalInput{Reason: "latency up", By: "ops"})
 	})
 	if got, want := strings.Join(calls, ","), "CheckBefore lb1,Update lb1,CheckAfter lb1,Bake lb1,Bake lb1,Bake lb1,Restore lb1"; got != want {
@@ -465,5 +480,50 @@ func TestLBUpdateAbortDuringTheBakeRestores(t *testing.T) {
 		!strings.HasPrefix(last.Note, "2 round(s) passed, lb1: 4 answers; until ") {
 		t.Errorf("25s into the bake: phase %s, last step %s %s, note %q; want baking, lb1's bake running, its rounds and end",
 			baking.Phase, last.label(), last.State, last.Note)
+	}
+}
+
+// The last of the load balancers chosen does not bake, also when it is not
+// the fleet's last; one chosen alone does not bake.
+func TestLBUpdateBakesAllButTheLastChosen(t *testing.T) {
+	for _, tt := range []struct {
+		lbs  []string
+		want string
+	}{
+		{[]string{"lb2", "lb1"}, "CheckBefore lb2,Update lb2,CheckAfter lb2" + strings.Repeat(",Bake lb2", 6) + ",CheckBefore lb1,Update lb1,CheckAfter lb1"},
+		{[]string{"lb1"}, "CheckBefore lb1,Update lb1,CheckAfter lb1"},
+	} {
+		calls, st, err := lbUpdateRunOn(t, labFleet, tt.lbs, "", "", nil)
+		if got := strings.Join(calls, ","); got != tt.want || err != nil || st.Phase != PhaseSucceeded {
+			t.Errorf("%v: phase %s (err %v), calls\n %s\nwant succeeded,\n %s", tt.lbs, st.Phase, err, got, tt.want)
+		}
+	}
+}
+
+// Once lb1's bake has passed, the update of lb2 shows as updating the
+// load balancers again, not baking.
+func TestLBUpdateAfterTheBakeIsUpdatingAgain(t *testing.T) {
+	var during Status
+	_, st, err := lbUpdateRun(t, "", "slow", func(env *testsuite.TestWorkflowEnvironment) {
+		// lb1's update takes an hour, its bake a minute, lb2's update an hour.
+		statusAt(t, env, 90*time.Minute, &during)
+	})
+	if err != nil || st.Phase != PhaseSucceeded {
+		t.Fatalf("phase %s (err %v), want succeeded", st.Phase, err)
+	}
+	if last := during.Steps[len(during.Steps)-1]; during.Phase != PhaseUpdatingLBs || last.label() != "Update lb2" {
+		t.Errorf("during lb2's update: phase %s, last step %s; want %s", during.Phase, last.label(), PhaseUpdatingLBs)
+	}
+}
+
+// A bake that the interval does not divide has its last round at its end,
+// not past it.
+func TestLBUpdateBakesItsLastRoundAtItsEnd(t *testing.T) {
+	calls, st, err := lbUpdateRunIn(t, labFleet+"lb_update: {bake: 25s, bake_interval: 10s}\n", "", "", nil)
+	if got, want := strings.Count(strings.Join(calls, ","), "Bake lb1"), 3; got != want || err != nil {
+		t.Errorf("%d bake checks (err %v), want %d: at 10s, 20s and 25s", got, err, want)
+	}
+	if b := st.Steps[3]; b.label() != "Bake lb1" || b.EndedAt.Sub(b.StartedAt) != 25*time.Second {
+		t.Errorf("step 4 is %s, %s long; want lb1's bake of 25s", b.label(), b.EndedAt.Sub(b.StartedAt))
 	}
 }
