@@ -218,14 +218,16 @@ func (r *rollout) bakeLB(ctx workflow.Context, check activities.CheckLBInput, d,
 	r.st.Phase = PhaseBaking
 	s := r.st.begin(ctx, "Bake", check.LB.Name)
 	opts.Summary = s.label()
+	// When the failed round's check began, not when its retries gave up;
+	// the time the checks before it took counts.
+	start, began := workflow.Now(ctx), time.Duration(0)
 	err := bakeRounds(ctx, s, interval, d, func(ctx workflow.Context) (int32, string, error) {
+		began = workflow.Now(ctx).Sub(start).Round(time.Second)
 		var res activities.StepResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.CheckLoadBalancerDNS, check).Get(ctx, &res)
 		return res.Attempt, res.Note, err
 	}, func(round int, err error) string {
-		// When the round's check began, not when its retries gave up.
-		into := min(time.Duration(round)*interval, d)
-		return fmt.Sprintf("the DNS check of round %d, %s into the %s bake: %s", round, into, d, reason(err))
+		return fmt.Sprintf("the DNS check of round %d, %s into the %s bake: %s", round, began, d, reason(err))
 	})
 	if err == nil {
 		r.st.Phase = PhaseUpdatingLBs

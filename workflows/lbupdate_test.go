@@ -527,3 +527,13 @@ func TestLBUpdateBakesItsLastRoundAtItsEnd(t *testing.T) {
 		t.Errorf("step 4 is %s, %s long; want lb1's bake of 25s", b.label(), b.EndedAt.Sub(b.StartedAt))
 	}
 }
+
+// A bake's failure says when its round's check began, also when the
+// checks before it took a while: each check here takes 15s, so the third
+// round's begins at the bake's end (at 10s, 35s and 60s), not 30s in.
+func TestLBUpdateBakeFailureSaysWhenItsCheckBegan(t *testing.T) {
+	_, st, _ := lbUpdateRun(t, "Bake3 lb1", "Check", nil)
+	if want := "Bake lb1: the DNS check of round 3, 1m0s into the 1m0s bake: lb1 answers nothing"; st.Failure != want {
+		t.Errorf("failure %q, want %q", st.Failure, want)
+	}
+}
