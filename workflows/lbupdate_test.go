@@ -22,7 +22,8 @@ import (
 // lbUpdateRun runs LoadBalancerUpdateWorkflow on the test fleet's two load
 // balancers with mocked activities, recording each call as "Step lb";
 // failAt ("Update lb2", or several, comma-separated) fails those calls,
-// and "Unchanged lb2" makes lb2's restore find nothing to restore; slowAt
+// "Unchanged lb2" makes lb2's restore find nothing to restore and "Retry2
+// lb1" makes the second check of lb1's bake pass at its third attempt; slowAt
 // makes the update take an hour ("Restore": the restore; "Check": each DNS
 // check takes 15s, the update none). The fleet bakes as lb_update's
 // defaults have it: "Bake lb1" is each check of its bake, and "Bake3 lb1"
@@ -63,15 +64,18 @@ func lbUpdateRunOn(t *testing.T, fleetYAML string, lbs []string, failAt, slowAt 
 		checks[in.LB.Name]++
 		n := checks[in.LB.Name]
 		mu.Unlock()
-		step := map[int]string{1: "CheckBefore", 2: "CheckAfter"}[n]
+		step, attempt := map[int]string{1: "CheckBefore", 2: "CheckAfter"}[n], int32(1)
 		if step == "" {
 			step = "Bake"
 			if strings.Contains(","+failAt+",", fmt.Sprintf(",Bake%d %s,", n-2, in.LB.Name)) {
 				record(step, in.LB.Name)
 				return activities.StepResult{}, temporal.NewNonRetryableApplicationError(in.LB.Name+" answers nothing", activities.ErrStep, nil)
 			}
+			if strings.Contains(","+failAt+",", fmt.Sprintf(",Retry%d %s,", n-2, in.LB.Name)) {
+				attempt = 3
+			}
 		}
-		return activities.StepResult{Attempt: 1, Note: in.LB.Name + ": 4 answers"}, record(step, in.LB.Name)
+		return activities.StepResult{Attempt: attempt, Note: in.LB.Name + ": 4 answers"}, record(step, in.LB.Name)
 	})
 	if slowAt == "Check" {
 		chk.After(15 * time.Second)
@@ -535,5 +539,16 @@ func TestLBUpdateBakeFailureSaysWhenItsCheckBegan(t *testing.T) {
 	_, st, _ := lbUpdateRun(t, "Bake3 lb1", "Check", nil)
 	if want := "Bake lb1: the DNS check of round 3, 1m0s into the 1m0s bake: lb1 answers nothing"; st.Failure != want {
 		t.Errorf("failure %q, want %q", st.Failure, want)
+	}
+}
+
+// A bake's attempts are the most any of its rounds' checks took, also when
+// a later round passed at once or failed.
+func TestLBUpdateBakeAttemptsAreItsRoundsMost(t *testing.T) {
+	for _, failAt := range []string{"Retry2 lb1", "Retry2 lb1,Bake3 lb1"} {
+		_, st, _ := lbUpdateRun(t, failAt, "", nil)
+		if b := st.Steps[3]; b.label() != "Bake lb1" || b.Attempts != 3 {
+			t.Errorf("%s: step 4 is %s with %d attempts, want lb1's bake with 3", failAt, b.label(), b.Attempts)
+		}
 	}
 }
