@@ -552,3 +552,20 @@ func TestLBUpdateBakeAttemptsAreItsRoundsMost(t *testing.T) {
 		}
 	}
 }
+
+// Of three load balancers, an abort during the second's bake restores the
+// second alone: the first's bake passed, so it keeps its update.
+func TestLBUpdateAbortDuringALaterBakeRestoresThatLB(t *testing.T) {
+	lb2 := "  - {name: lb2, address: \"127.0.0.1:5302\", fronts: ns2}\n"
+	if !strings.Contains(labFleet, lb2) {
+		t.Fatalf("the test fleet has no %q", lb2)
+	}
+	three := strings.Replace(labFleet, lb2, lb2+"  - {name: lb3, address: \"127.0.0.1:5303\", fronts: ns2}\n", 1)
+	calls, st, err := lbUpdateRunIn(t, three, "", "", func(env *testsuite.TestWorkflowEnvironment) {
+		signalAt(env, 95*time.Second, SignalAbort, SignalInput{Reason: "latency up", By: "ops"})
+	})
+	want := "CheckBefore lb1,Update lb1,CheckAfter lb1" + lb1Baked + ",CheckBefore lb2,Update lb2,CheckAfter lb2" + strings.Repeat(",Bake lb2", 3) + ",Restore lb2"
+	if got := strings.Join(calls, ","); got != want || st.Phase != PhaseAborted || err == nil {
+		t.Errorf("phase %s (err %v), calls\n %s\nwant aborted,\n %s", st.Phase, err, got, want)
+	}
+}
