@@ -25,7 +25,7 @@ import (
 // "Unchanged lb2" makes lb2's restore find nothing to restore and "Retry2
 // lb1" makes the second check of lb1's bake pass at its third attempt; slowAt
 // makes the update take an hour ("Restore": the restore; "Check": each DNS
-// check takes 15s, the update none). The fleet bakes as lb_update's
+// check takes 15.4s, the update none). The fleet bakes as lb_update's
 // defaults have it: "Bake lb1" is each check of its bake, and "Bake3 lb1"
 // fails its third.
 func lbUpdateRun(t *testing.T, failAt, slowAt string, during func(env *testsuite.TestWorkflowEnvironment)) ([]string, Status, error) {
@@ -78,7 +78,7 @@ func lbUpdateRunOn(t *testing.T, fleetYAML string, lbs []string, failAt, slowAt 
 		return activities.StepResult{Attempt: attempt, Note: in.LB.Name + ": 4 answers"}, record(step, in.LB.Name)
 	})
 	if slowAt == "Check" {
-		chk.After(15 * time.Second)
+		chk.After(15400 * time.Millisecond)
 	}
 	// The update and its restore name the run as a reset keeps it.
 	wantRun := func(in activities.UpdateLBInput) {
@@ -532,13 +532,17 @@ func TestLBUpdateBakesItsLastRoundAtItsEnd(t *testing.T) {
 	}
 }
 
-// A bake's failure says when its round's check began, also when the
-// checks before it took a while: each check here takes 15s, so the third
-// round's begins at the bake's end (at 10s, 35s and 60s), not 30s in.
+// A bake's failure says when its round's check began, to the second, also
+// when the checks before it took a while: each check here takes 15.4s, so
+// the rounds begin 10s, 35.4s and 60s into the bake, not 10s, 20s, 30s.
 func TestLBUpdateBakeFailureSaysWhenItsCheckBegan(t *testing.T) {
-	_, st, _ := lbUpdateRun(t, "Bake3 lb1", "Check", nil)
-	if want := "Bake lb1: the DNS check of round 3, 1m0s into the 1m0s bake: lb1 answers nothing"; st.Failure != want {
-		t.Errorf("failure %q, want %q", st.Failure, want)
+	for failAt, want := range map[string]string{
+		"Bake2 lb1": "Bake lb1: the DNS check of round 2, 35s into the 1m0s bake: lb1 answers nothing",
+		"Bake3 lb1": "Bake lb1: the DNS check of round 3, 1m0s into the 1m0s bake: lb1 answers nothing",
+	} {
+		if _, st, _ := lbUpdateRun(t, failAt, "Check", nil); st.Failure != want {
+			t.Errorf("failure %q, want %q", st.Failure, want)
+		}
 	}
 }
 
