@@ -133,6 +133,9 @@ func TestValuesAtABoundAreAccepted(t *testing.T) {
 		{"exactly the most analysis rounds", "zones:", "rollout: {bake: 8h20m}\nzones:"},
 		{"exactly the most update bake rounds", "zones:", "lb_update: {bake: 5h33m20s}\nzones:"},
 		{"an update bake interval of 1s", "zones:", "lb_update: {bake_interval: 1s}\nzones:"},
+		// One load balancer, the last, does not bake: no rounds to count.
+		{"any update bake with one load balancer", "fronts: ns1}\n  - {name: lb2, address: \"192.0.2.2:53\", fronts: ns2}\nzones:",
+			"fronts: [ns1, ns2]}\nlb_update: {bake: 1000h, bake_interval: 1s}\nzones:"},
 		{"nineteen characters of lower case and digits for a variable name", "zones:", "notifications: {webhooks: [{url_env: abcdefghi0123456789}]}\nzones:"},
 		{"eleven digits for a variable name", "zones:", "notifications: {webhooks: [{url_env: '12345678901'}]}\nzones:"},
 	} {
