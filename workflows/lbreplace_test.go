@@ -1338,7 +1338,8 @@ func TestLBReplaceGlueTimeoutDoesNotWaitAgain(t *testing.T) {
 	env, w := newLBReplaceEnv(t, true)
 	in := lbInput()
 	in.GlueWait = config.Duration(6 * time.Hour)
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	executeWithin(env, in, gaveUpBy)
+	endedBy(t, env, w)
 	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
 	deleted := w.at["Delete lb1-next"]
 	if st.Phase != PhaseFailed || deleted.IsZero() || deleted.After(w.at["Create lb1"].Add(7*time.Hour)) {
@@ -1360,10 +1361,31 @@ func TestLBReplaceGlueNotServedWithinGlueWaitIsUndone(t *testing.T) {
 	w.publishAfter = 1000 * time.Hour
 	in := lbInput()
 	in.Registrar, in.GlueWait = "route53domains", config.Duration(6*time.Hour)
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	executeWithin(env, in, gaveUpBy)
 	gaveUp(t, env, w)
 	if w.index("SetGlue old") < 0 {
 		t.Errorf("calls %v; want the old glue asked for again, in case the registry publishes the new one late", w.calls)
+	}
+}
+
+// gaveUpBy bounds, in simulated time, a replacement with a glue_wait of
+// 6h: it has given up and been undone well before.
+const gaveUpBy = 12 * time.Hour
+
+// executeWithin runs the replacement with its run cut off at d of
+// simulated time, so that a wait that does not end fails the test there,
+// at once, rather than polling until the test's deadline.
+func executeWithin(env *testsuite.TestWorkflowEnvironment, in LBReplaceInput, d time.Duration) {
+	env.SetWorkflowRunTimeout(d)
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+}
+
+// endedBy fails the test at once when the replacement was still running
+// at gaveUpBy (executeWithin).
+func endedBy(t *testing.T, env *testsuite.TestWorkflowEnvironment, w *world) {
+	t.Helper()
+	if err := env.GetWorkflowError(); temporal.IsTimeoutError(err) {
+		t.Fatalf("still running %s after it started, with a glue_wait of 6h: %v; %d calls, the last %v", gaveUpBy, err, len(w.calls), w.calls[max(0, len(w.calls)-4):])
 	}
 }
 
@@ -1372,6 +1394,7 @@ func TestLBReplaceGlueNotServedWithinGlueWaitIsUndone(t *testing.T) {
 // deleted, the old ones kept.
 func gaveUp(t *testing.T, env *testsuite.TestWorkflowEnvironment, w *world) {
 	t.Helper()
+	endedBy(t, env, w)
 	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
 	if st.Phase != PhaseFailed || !strings.Contains(st.Failure, "the parent did not serve the glue within 6h0m0s (glue_wait)") {
 		t.Errorf("phase %s, failure %q; want failed at glue_wait", st.Phase, st.Failure)
@@ -1389,7 +1412,7 @@ func TestLBReplaceManualEarlyGlueUpdatedStillEndsAtGlueWait(t *testing.T) {
 	in := lbInput()
 	in.GlueWait = config.Duration(6 * time.Hour)
 	signalAt(env, 10*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"})
-	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, in)
+	executeWithin(env, in, gaveUpBy)
 	gaveUp(t, env, w)
 }
 
