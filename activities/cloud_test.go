@@ -20,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -68,6 +69,10 @@ type cloudEnv struct {
 	lb string
 }
 
+// cloudTestDeadline bounds each test's steps on the simulator, which
+// take milliseconds each.
+const cloudTestDeadline = 20 * time.Second
+
 func newCloudEnv(t *testing.T) *cloudEnv {
 	t.Helper()
 	return newCloudEnvWith(t, linodesim.Options{})
@@ -97,6 +102,11 @@ func newCloudEnvWith(t *testing.T, opts linodesim.Options) *cloudEnv {
 	fleet.LoadBalancers[0].Address = lb
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
+	// A step that waits on the simulator for what never comes (a delete
+	// it refused) fails the test at its deadline, not the SDK's 10 minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), cloudTestDeadline)
+	t.Cleanup(cancel)
+	env.SetWorkerOptions(worker.Options{BackgroundActivityContext: ctx})
 	// The simulator's servers are at 127.0.0.1; their "sshd" is a banner.
 	acts := &Activities{Cloud: cloud, SSHPort: sshBanner(t)}
 	env.RegisterActivity(acts)
