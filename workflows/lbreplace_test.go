@@ -42,6 +42,29 @@ const (
 	fakeZoneNSTTL = 300 * time.Second
 )
 
+// maxChecksAtOnce is more parent checks than any replacement makes
+// without time passing between them (parentCheckAttempts and a few).
+const maxChecksAtOnce = 200
+
+// runaway holds a parent check that came past maxChecksAtOnce at one
+// simulated instant: a loop that lets no time pass would otherwise run
+// until the test's deadline, as no run timeout stops it. Held, it has the
+// test environment panic within seconds (its idle timeout), with the
+// workflow's stack, which shows the loop.
+func (w *world) runaway() {
+	w.mu.Lock()
+	if now := w.env.Now(); now.Equal(w.checkedAt) {
+		w.checksAt++
+	} else {
+		w.checksAt, w.checkedAt = 1, now
+	}
+	n := w.checksAt
+	w.mu.Unlock()
+	if n > maxChecksAtOnce {
+		select {}
+	}
+}
+
 func glueTo(a, b string) []registrar.NameServer {
 	return []registrar.NameServer{
 		{Name: "ns1.example.com.", Addrs: []netip.Addr{netip.MustParseAddr(a)}},
@@ -118,6 +141,10 @@ type world struct {
 	nextSSH bool
 	// deletedIDs are the server IDs DeleteLoadBalancer was given.
 	deletedIDs []int
+	// checksAt counts the parent checks at checkedAt, a simulated
+	// instant: past maxChecksAtOnce, a loop that lets no time pass.
+	checksAt  int
+	checkedAt time.Time
 	// sibling makes the parent delegate to ns.provider.net too, with an
 	// address for it (sibling glue from its own zone), which no registrar
 	// takes.
@@ -208,6 +235,7 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 	})
 	env.OnActivity(a.CheckParent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ParentInput) (activities.ParentResult, error) {
 		w.add("CheckParent")
+		w.runaway()
 		w.mu.Lock()
 		fail := w.parentFails > 0 && !w.parentFailsAt.IsZero() && !env.Now().Before(w.parentFailsAt)
 		if fail {
