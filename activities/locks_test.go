@@ -108,6 +108,19 @@ func TestDeleteServerOfALockedServerFailsForGood(t *testing.T) {
 	if c.count("ns1") != 1 {
 		t.Error("the locked server is gone")
 	}
+	// DeleteLoadBalancer, by label and by ID (the old load balancers
+	// past a replacement's point of no return, the new ones on its undo),
+	// too.
+	lb, _ := c.mustEnsureLocked(t, "lb1", linodesim.LockCannotDelete)
+	for _, in := range []DeleteLoadBalancerInput{{Fleet: c.fleet, Label: "lb1"}, {Fleet: c.fleet, Label: "lb1", ID: lb.Server.ID}} {
+		_, err = c.env.ExecuteActivity(c.acts.DeleteLoadBalancer, in)
+		if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), "which stops its deletion") {
+			t.Errorf("DeleteLoadBalancer of a locked lb1 (ID %d): %v; want a non-retryable error naming the lock", in.ID, err)
+		}
+	}
+	if c.count("lb1") != 1 {
+		t.Error("the locked load balancer is gone")
+	}
 	// DeleteGreen, a rollout's undo, too.
 	c.mustEnsureLocked(t, "ns1-next", linodesim.LockCannotDelete)
 	_, err = c.env.ExecuteActivity(c.acts.DeleteGreen, DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next"}})
