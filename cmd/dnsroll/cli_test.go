@@ -24,12 +24,21 @@ import (
 	"github.com/dnsroll/dnsroll/zone"
 )
 
+// cliDeadline is well past the longest command a test runs through cli
+// (about a second).
+const cliDeadline = 20 * time.Second
+
 // cli runs dnsroll in process with args, as main does, and returns what
-// it wrote to its standard output and error, and its exit status.
+// it wrote to its standard output and error, and its exit status. It is
+// interrupted at cliDeadline: a worker or API that starts where the test
+// wants a refusal then ends, and the test fails on its exit status,
+// rather than running until the package's timeout.
 func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), cliDeadline)
+	defer cancel()
 	var out, errb bytes.Buffer
-	if err := run(context.Background(), streams{out: &out, err: &errb}, args); err != nil {
+	if err := run(ctx, streams{out: &out, err: &errb}, args); err != nil {
 		code = report(&errb, err)
 	}
 	return out.String(), errb.String(), code
