@@ -631,6 +631,20 @@ func TestLBReplaceAbortRestoresGlueAndDeletesNew(t *testing.T) {
 	}
 }
 
+// An undo whose delete of a new load balancer fails ends cleanup-failed,
+// saying which: the run must not end aborted with lb1-next still running
+// and billed.
+func TestLBReplaceUndoThatCannotDeleteANewLoadBalancerFails(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.deleteFails = "lb1-next"
+	signalAt(env, 2*time.Minute, SignalAbort, SignalInput{Reason: "kernel regression", By: "bob"})
+	env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+	st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+	if st.Phase != PhaseCleanupFailed || !strings.Contains(st.Failure, "Linode refused the delete") {
+		t.Errorf("phase %s, failure %q; want cleanup-failed, for the delete of lb1-next", st.Phase, st.Failure)
+	}
+}
+
 // A create cut short by an abort may still be committed by Linode after
 // the undo's first sweep of the new load balancers; the undo sweeps again
 // once such a create has settled, as a rollout's does, so that no
