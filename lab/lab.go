@@ -169,8 +169,8 @@ func (l *Lab) startSim() error {
 		},
 	}
 	if see := l.opts.SeeRootPass; see != nil {
-		opts.OnCreate = func(inst linodesim.Instance, _ []string, pass string) (string, error) {
-			see(inst.Label, pass)
+		opts.OnCreate = func(inst linodesim.Instance, boot linodesim.Boot) (string, error) {
+			see(inst.Label, boot.RootPass)
 			return inst.IPv4[0], nil
 		}
 	}

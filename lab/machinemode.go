@@ -70,8 +70,9 @@ func (l *Lab) startMachines() error {
 }
 
 // bootInstance is the simulator's create hook: it boots a machine for
-// inst with the request's keys and password, and returns its address.
-func (m *machineLab) bootInstance(inst linodesim.Instance, keys []string, rootPass string) (string, error) {
+// inst with the request's keys, password and user data, and returns its
+// address.
+func (m *machineLab) bootInstance(inst linodesim.Instance, boot linodesim.Boot) (string, error) {
 	m.mu.Lock()
 	n := m.nextIP
 	m.nextIP++
@@ -83,7 +84,7 @@ func (m *machineLab) bootInstance(inst linodesim.Instance, keys []string, rootPa
 	addr := netip.MustParsePrefix(machines.Subnet).Addr().As4()
 	addr[3] = byte(n)
 	ip := netip.AddrFrom4(addr)
-	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: keys, RootPass: rootPass, SSHDelay: delay, AptBusy: aptBusy}
+	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: boot.AuthorizedKeys, RootPass: boot.RootPass, SSHDelay: delay, AptBusy: aptBusy}
 	if !config.OnlyRoot(inst.Image) {
 		spec.Users = m.users
 	}

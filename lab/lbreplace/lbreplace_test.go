@@ -130,7 +130,7 @@ func startReplaceLab(t *testing.T, driver, rollout string) *replaceLab {
 
 	addrs := map[string]string{"ns1": "127.0.0.1", "ns1-next": "127.0.0.1", "lb1": r.old.String(), "lb1-next": r.new.String()}
 	sim, err := linodesim.New(linodesim.Options{Token: "lab", BootDelay: 100 * time.Millisecond, DeleteDelay: 500 * time.Millisecond,
-		OnCreate: func(inst linodesim.Instance, _ []string, _ string) (string, error) {
+		OnCreate: func(inst linodesim.Instance, _ linodesim.Boot) (string, error) {
 			if a, ok := addrs[inst.Label]; ok {
 				r.mu.Lock()
 				r.created[inst.Label] = true

@@ -32,6 +32,13 @@ func (s *Sim) hasImage(id string) bool {
 	return slices.Contains(images, id) || slices.Contains(s.opts.Images, id)
 }
 
+// cloudInit reports an image with the "cloud-init" capability, which
+// Linode requires of an image a create gives user data: every public
+// one here, and a private one unless in Options.NoCloudInit.
+func (s *Sim) cloudInit(id string) bool {
+	return s.hasImage(id) && !slices.Contains(s.opts.NoCloudInit, id)
+}
+
 // hasType reports a plan Linode sells.
 func hasType(id string) bool {
 	_, ok := typeSpecs[id]
@@ -46,9 +53,12 @@ func (s *Sim) getRegion(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
+	caps := []string{"Linodes", "Cloud Firewall", "Block Storage", "NodeBalancers"}
+	if !slices.Contains(s.opts.NoMetadata, id) {
+		caps = append(caps, "Metadata")
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"id": id, "label": id, "status": "ok", "site_type": "core",
-		"capabilities": []string{"Linodes", "Cloud Firewall", "Block Storage", "NodeBalancers"},
+		"id": id, "label": id, "status": "ok", "site_type": "core", "capabilities": caps,
 	})
 }
 
@@ -120,9 +130,13 @@ func (s *Sim) getImage(w http.ResponseWriter, r *http.Request) {
 	if public {
 		vendor = "Linode"
 	}
+	caps := []string{}
+	if s.cloudInit(id) {
+		caps = append(caps, "cloud-init")
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": id, "label": id, "vendor": vendor, "is_public": public, "status": "available", "type": "manual",
-		"deprecated": false,
+		"deprecated": false, "capabilities": caps,
 	})
 }
 
@@ -232,7 +246,8 @@ func (s *Sim) getFirewallSettings(w http.ResponseWriter, _ *http.Request) {
 }
 
 // validateOffer refuses a create request that names a region, plan, image
-// or firewall the account cannot have, or a plan sold out in its region.
+// or firewall the account cannot have, a plan sold out in its region, or
+// user data for a region or image that cannot take it.
 func (s *Sim) validateOffer(req *createRequest) *badRequest {
 	switch {
 	case !slices.Contains(regions, req.Region):
@@ -247,6 +262,10 @@ func (s *Sim) validateOffer(req *createRequest) *badRequest {
 		return &badRequest{"image is not valid", "image"}
 	case req.FirewallID != 0 && !s.hasFirewall(req.FirewallID):
 		return &badRequest{"firewall_id is not valid", "firewall_id"}
+	case req.Metadata.UserData != "" && slices.Contains(s.opts.NoMetadata, req.Region):
+		return &badRequest{"Region " + req.Region + " does not support the Metadata service, so user_data cannot be given", "region"}
+	case req.Metadata.UserData != "" && !s.cloudInit(req.Image):
+		return &badRequest{"Image " + cmp.Or(req.Image, "(none)") + " does not support cloud-init, so user_data cannot be given", "image"}
 	}
 	return nil
 }

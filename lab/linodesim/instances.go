@@ -2,6 +2,7 @@ package linodesim
 
 import (
 	"cmp"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -94,6 +95,30 @@ type createRequest struct {
 	Tags           []string `json:"tags"`
 	Booted         *bool    `json:"booted"`
 	FirewallID     int      `json:"firewall_id"`
+	Metadata       struct {
+		// UserData is base64, as on the wire; write-only, like RootPass.
+		UserData string `json:"user_data"`
+	} `json:"metadata"`
+}
+
+// maxUserData is how long Linode lets user data be once decoded: 16 KiB.
+const maxUserData = 16384
+
+// userData decodes the request's user data; nil when it has none.
+// Linode's reason for a bad encoding is its own, word for word; the one
+// for the size is ours, as the API reference gives only the limit.
+func userData(req *createRequest) ([]byte, *badRequest) {
+	if req.Metadata.UserData == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(req.Metadata.UserData)
+	if err != nil {
+		return nil, &badRequest{"user_data must be a base64 encoded string", "metadata.user_data"}
+	}
+	if len(b) > maxUserData {
+		return nil, &badRequest{fmt.Sprintf("user_data must be at most %d bytes once decoded", maxUserData), "metadata.user_data"}
+	}
+	return b, nil
 }
 
 func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +126,8 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := cmp.Or(validateCreate(&req), s.validateOffer(&req)); err != nil {
+	ud, uderr := userData(&req)
+	if err := cmp.Or(validateCreate(&req), uderr, s.validateOffer(&req)); err != nil {
 		writeErr(w, http.StatusBadRequest, err.reason, err.field)
 		return
 	}
@@ -123,7 +149,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 		Instance: Instance{
 			ID: id, Label: cmp.Or(req.Label, fmt.Sprintf("linode%d", id)), Tags: dedup(s.spelled(req.Tags)),
 			IPv4: []string{"127.0.0.1"}, Region: req.Region, Type: req.Type, Image: req.Image,
-			FirewallID: cmp.Or(req.FirewallID, s.defaultFirewall()), Created: now, Updated: now,
+			FirewallID: cmp.Or(req.FirewallID, s.defaultFirewall()), HasUserData: ud != nil, Created: now, Updated: now,
 		},
 		Phase: "create", PhaseAt: now, hooking: s.opts.OnCreate != nil,
 	}
@@ -135,7 +161,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if err == nil && s.opts.OnCreate != nil {
 		var ip string
-		if ip, err = s.opts.OnCreate(in, req.AuthorizedKeys, req.RootPass); err == nil {
+		if ip, err = s.opts.OnCreate(in, Boot{AuthorizedKeys: req.AuthorizedKeys, RootPass: req.RootPass, UserData: ud}); err == nil {
 			s.mu.Lock()
 			rec.IPv4, rec.hooking = []string{ip}, false
 			if rec.Phase != "delete" {

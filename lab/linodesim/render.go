@@ -99,7 +99,7 @@ func render(in Instance) apiInstance {
 			"enabled": false, "available": false, "last_successful": nil,
 			"schedule": map[string]any{"day": nil, "window": nil},
 		},
-		Hypervisor: "kvm", WatchdogEnabled: true, Tags: tags,
+		Hypervisor: "kvm", WatchdogEnabled: true, Tags: tags, HasUserData: in.HasUserData,
 		HostUUID:       fmt.Sprintf("00000000-0000-4000-8000-%012d", in.ID),
 		DiskEncryption: "disabled", Capabilities: []string{},
 		InterfaceGeneration: "legacy_config", MaintenancePolicy: "linode/migrate",

@@ -21,6 +21,11 @@
 //     strength requirement", by an approximation of Linode's unpublished
 //     score that lets some weak ones pass); SSH key types Linode does not
 //     install.
+//   - user data for cloud-init (metadata.user_data: base64, at most 16 KiB
+//     decoded), refused for a region without "Metadata" in its
+//     capabilities (Options.NoMetadata) or an image without "cloud-init"
+//     (Options.NoCloudInit). The instance shows has_user_data; the user
+//     data, write-only as on Linode, goes to Options.OnCreate in Boot.
 //   - creating Linodes is limited to 20 per 15 s: past it, 429 "Too Many
 //     Requests" with Retry-After and X-RateLimit-*.
 //   - errors are {"errors":[{"reason","field"}]} as application/json:
@@ -45,7 +50,7 @@
 // 5xx, slow or lost responses, filters that match nothing or are
 // refused) can be injected through Go or through POST /_sim/faults.
 //
-// It never stores or echoes a root_pass or the token.
+// It never stores or echoes a root_pass, user data or the token.
 package linodesim
 
 import (
@@ -77,12 +82,12 @@ type Options struct {
 	// callers that wait for "running" are exercised.
 	BootDelay time.Duration
 	// OnCreate, when set, is called outside the simulator's lock for every
-	// instance created, with the request's SSH keys and root password
-	// (which the simulator itself never stores); it returns the
-	// instance's public IPv4. The machine lab boots a machine there; the
-	// instance is provisioning until it returns. An error fails the
-	// create with a 500, and no instance is kept.
-	OnCreate func(inst Instance, authorizedKeys []string, rootPass string) (ipv4 string, err error)
+	// instance created, with what its VM gets (Boot), which the simulator
+	// itself never stores; it returns the instance's public IPv4. The
+	// machine lab boots a machine there; the instance is provisioning
+	// until it returns. An error fails the create with a 500, and no
+	// instance is kept.
+	OnCreate func(inst Instance, boot Boot) (ipv4 string, err error)
 	// OnDelete is called, outside the simulator's lock, when an instance is
 	// deleted; the lab uses it to stop the process or machine that plays
 	// that VM. As on Linode, the instance then shows status "deleting",
@@ -130,6 +135,25 @@ type Options struct {
 	// limit; a negative limit is none.
 	CreateLimit  int
 	CreateWindow time.Duration
+	// NoMetadata are regions without Linode's Metadata service: their
+	// capabilities leave out "Metadata", and a create there with user
+	// data is refused. Which regions have it varies on real Linode (it
+	// started in a few and spreads); here every region has it but these.
+	NoMetadata []string
+	// NoCloudInit are private images (of Images) without the "cloud-init"
+	// capability, as an image captured without it has; a create from one
+	// with user data is refused. Linode's public images here all have it.
+	NoCloudInit []string
+}
+
+// Boot is what a new instance's VM gets from Linode on its first boot:
+// root's SSH keys and password from the create request, and the user data
+// the Metadata service serves to cloud-init.
+type Boot struct {
+	AuthorizedKeys []string
+	RootPass       string
+	// UserData is decoded from the request's base64; nil when it had none.
+	UserData []byte
 }
 
 // Linode's own limit on creating Linodes, as its API reference gives it.
@@ -150,9 +174,12 @@ type Instance struct {
 	Image  string   `json:"image"`
 	// FirewallID is the firewall the create request named; the real API
 	// shows it under the instance's firewalls, not in the instance.
-	FirewallID int       `json:"firewall_id,omitempty"`
-	Created    time.Time `json:"created"`
-	Updated    time.Time `json:"updated"`
+	FirewallID int `json:"firewall_id,omitempty"`
+	// HasUserData says the create carried user data, which the
+	// simulator, as Linode, never shows.
+	HasUserData bool      `json:"has_user_data,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
 }
 
 // record is an instance plus the power transition that decides its status.

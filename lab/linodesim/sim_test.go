@@ -302,7 +302,7 @@ func TestCreateHookDelaysProvisioning(t *testing.T) {
 	at := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	var e *env
 	var during linodego.InstanceStatus
-	e = newEnv(t, linodesim.Options{BootDelay: time.Minute, OnCreate: func(in linodesim.Instance, _ []string, _ string) (string, error) {
+	e = newEnv(t, linodesim.Options{BootDelay: time.Minute, OnCreate: func(in linodesim.Instance, _ linodesim.Boot) (string, error) {
 		at(3 * time.Minute)
 		got, err := e.lc.GetInstance(ctx(t), in.ID)
 		if err != nil {
