@@ -84,7 +84,8 @@ func (m *machineLab) bootInstance(inst linodesim.Instance, boot linodesim.Boot) 
 	addr := netip.MustParsePrefix(machines.Subnet).Addr().As4()
 	addr[3] = byte(n)
 	ip := netip.AddrFrom4(addr)
-	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: boot.AuthorizedKeys, RootPass: boot.RootPass, SSHDelay: delay, AptBusy: aptBusy}
+	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: boot.AuthorizedKeys, RootPass: boot.RootPass, UserData: boot.UserData,
+		SSHDelay: delay, AptBusy: aptBusy}
 	if !config.OnlyRoot(inst.Image) {
 		spec.Users = m.users
 	}

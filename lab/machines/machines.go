@@ -77,6 +77,11 @@ type Spec struct {
 	// Users are extra login users, each with the keys and passwordless
 	// sudo, as a hardened image would have instead of root logins.
 	Users []string
+	// UserData is the cloud-init user data Linode's Metadata service
+	// serves the VM, decoded. Of it the lab does what cloud-init's cc_ssh
+	// module does with the host keys (cloudInitHostKeys); with none, the
+	// machine makes its host keys as a first boot does (ssh-keygen -A).
+	UserData []byte
 }
 
 // Host runs the machines of one machine lab.
@@ -94,6 +99,7 @@ type Host struct {
 type machine struct {
 	spec Spec
 	dir  string
+	log  io.Writer
 
 	// life serializes a reboot with the machine's destruction; gone says
 	// it was destroyed.
@@ -169,7 +175,7 @@ func (h *Host) Boot(spec Spec) error {
 		h.mu.Unlock()
 		return fmt.Errorf("machines: %s already runs", spec.Name)
 	}
-	m := &machine{spec: spec, dir: filepath.Join(h.opts.Dir, spec.Name)}
+	m := &machine{spec: spec, dir: filepath.Join(h.opts.Dir, spec.Name), log: h.opts.Log}
 	h.machines[spec.Name] = m
 	h.mu.Unlock()
 	if err := m.start(h.opts.Base); err != nil {
@@ -315,7 +321,7 @@ func vethName(machine string) string {
 }
 
 // configure writes what a VM gets from its cloud: hostname, address, host
-// keys, root's keys and password.
+// keys (cloud-init's, when it has user data), root's keys and password.
 func (m *machine) configure(root string) error {
 	s := m.spec
 	files := map[string]string{
@@ -352,7 +358,7 @@ func (m *machine) configure(root string) error {
 			return err
 		}
 	}
-	if err := run("ssh-keygen", "-A", "-f", root); err != nil {
+	if err := m.hostKeys(root); err != nil {
 		return err
 	}
 	// Package lists days old, as on a cloud image, and no mirror to
@@ -381,6 +387,17 @@ func (m *machine) configure(root string) error {
 		return chroot(root, "root:"+s.RootPass+"\n", "chpasswd")
 	}
 	return nil
+}
+
+// hostKeys makes the machine's SSH host keys: cloud-init's from the user
+// data, if it has any, with what cloud-init would log in the lab's log.
+func (m *machine) hostKeys(root string) error {
+	if m.spec.UserData == nil {
+		return run("ssh-keygen", "-A", "-f", root)
+	}
+	return cloudInitHostKeys(root, m.spec.UserData, func(format string, args ...any) {
+		fmt.Fprintf(m.log, "lab: machine %s: cloud-init: %s\n", m.spec.Name, fmt.Sprintf(format, args...))
+	})
 }
 
 func installKeys(root, user string, uid, gid int, keys []string) error {

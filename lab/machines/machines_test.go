@@ -98,22 +98,12 @@ func TestCloseWaitsForMachinesBeingDestroyed(t *testing.T) {
 // container on the same disk and address, whose sshd answers again. A
 // machine that is not there, or was destroyed, cannot be rebooted.
 func TestReboot(t *testing.T) {
-	base := needBase(t)
-	h, err := Open(Options{Dir: t.TempDir(), Base: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := openHost(t)
 	addr := netip.MustParseAddr("10.231.0.98")
-	if err := h.Boot(Spec{Name: "rebooting", Addr: addr}); err != nil {
-		t.Fatal(err)
-	}
+	bootWaitSSH(t, h, Spec{Name: "rebooting", Addr: addr})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ssh := net.JoinHostPort(addr.String(), "22")
-	if err := provision.WaitSSH(ctx, ssh); err != nil {
-		t.Fatal(err)
-	}
 	m := h.machines["rebooting"]
 	kept := filepath.Join(m.dir, "root", "var", "lib", "dnsroll-kept")
 	if err := os.WriteFile(kept, nil, 0o644); err != nil {
@@ -138,6 +128,31 @@ func TestReboot(t *testing.T) {
 	h.Destroy("rebooting")
 	if err := h.Reboot("rebooting"); err == nil {
 		t.Error("Reboot of a destroyed machine: no error")
+	}
+}
+
+// openHost opens a machine host in a temporary directory, closed when
+// t ends, or skips or fails t as needBase does.
+func openHost(t *testing.T) *Host {
+	t.Helper()
+	h, err := Open(Options{Dir: t.TempDir(), Base: needBase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+// bootWaitSSH boots spec on h and waits up to a minute for its sshd.
+func bootWaitSSH(t *testing.T, h *Host, spec Spec) {
+	t.Helper()
+	if err := h.Boot(spec); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := provision.WaitSSH(ctx, net.JoinHostPort(spec.Addr.String(), "22")); err != nil {
+		t.Fatal(err)
 	}
 }
 
