@@ -59,6 +59,10 @@ type Server struct {
 	// DNSPort is where the server answers DNS: 53 on real VMs, a distinct
 	// loopback port per VM in the lab.
 	DNSPort int `json:"dns_port"`
+	// UserData is set for a server created with cloud-init user data:
+	// dnsroll's gives the server its SSH host key (hostkeys.Keeper.Give),
+	// which its first contact then expects instead of trusting on first use.
+	UserData bool `json:"user_data,omitempty"`
 }
 
 // DNSAddr is the host:port that answers DNS queries for the server.

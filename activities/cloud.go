@@ -64,7 +64,13 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 	}
 	created := false
 	if !found {
-		s, err = a.create(ctx, in.Fleet.Steps.HeartbeatTimeout.D(), in.Spec)
+		var userData []byte
+		if in.Fleet.Ansible.HostKeys != config.HostKeysFirstUse && a.HostKeys != nil {
+			if userData, err = a.HostKeys.Give(in.Spec.Label); err != nil {
+				return ServerResult{}, failure(ctx, err)
+			}
+		}
+		s, err = a.create(ctx, in.Fleet.Steps.HeartbeatTimeout.D(), in.Spec, userData)
 		if dnsroll.ErrorCode(err) == dnsroll.ECONFLICT {
 			// The label exists. If it is ours, an earlier create succeeded
 			// and only its response was lost; otherwise never touch it.
@@ -95,14 +101,14 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 // could land after the rollout's cleanup was done, and leave a server
 // nobody tracks. A create abandoned at the bound that Linode did make is
 // found by label on the retry.
-func (a *Activities) create(ctx context.Context, bound time.Duration, spec dnsroll.ServerSpec) (dnsroll.Server, error) {
+func (a *Activities) create(ctx context.Context, bound time.Duration, spec dnsroll.ServerSpec, userData []byte) (dnsroll.Server, error) {
 	if bound <= 0 {
-		return a.Cloud.Create(ctx, spec)
+		return a.Cloud.Create(ctx, spec, userData)
 	}
 	bound = max(bound, minCreateBound)
 	bounded, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	s, err := a.Cloud.Create(bounded, spec)
+	s, err := a.Cloud.Create(bounded, spec, userData)
 	if err != nil && ctx.Err() == nil && bounded.Err() != nil {
 		return s, fmt.Errorf("creating %s did not finish within the step's heartbeat timeout (%s), after which another worker may take the step over: asking again", spec.Label, bound)
 	}
@@ -252,7 +258,7 @@ func (a *Activities) forgetKeys(ctx context.Context, s dnsroll.Server) {
 	if a.HostKeys == nil {
 		return
 	}
-	if err := a.HostKeys.Forget(s.IPv4, ServerID(s)); err != nil && activity.IsActivity(ctx) {
+	if err := a.HostKeys.Forget(s.IPv4, ServerID(s), s.Label); err != nil && activity.IsActivity(ctx) {
 		activity.GetLogger(ctx).Warn("could not remove a deleted server's SSH host keys", "label", s.Label, "addr", s.IPv4, "error", err)
 	}
 }

@@ -275,7 +275,7 @@ func TestAppliedChangesAnswered503AreRetriedSafely(t *testing.T) {
 
 func TestEnsureServerRefusesUntaggedLabel(t *testing.T) {
 	c := newCloudEnv(t)
-	if _, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}); err != nil {
+	if _, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.ensure(t, "ns1-next")
@@ -300,7 +300,7 @@ func TestDeleteServer(t *testing.T) {
 			t.Errorf("delete #%d note = %q, want %q", i+1, out.Note, wantNote)
 		}
 	}
-	untagged, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "other", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	untagged, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "other", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}, nil)
 	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: untagged}); err == nil || !strings.Contains(err.Error(), "refusing") {
 		t.Errorf("delete of an untagged instance: err = %v", err)
 	}
@@ -316,7 +316,7 @@ func TestDeleteGreenOnlyTouchesTaggedNext(t *testing.T) {
 	for _, l := range []string{"ns1", "ns1-next"} {
 		c.mustEnsure(t, l)
 	}
-	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}, nil)
 	_ = stranger
 	// ns1 (blue) named by mistake: the activity itself refuses it, a
 	// second guard behind the workflow's own filter (cleanupOnly).
@@ -338,7 +338,7 @@ func TestDeleteGreenByID(t *testing.T) {
 		t.Fatal(err)
 	}
 	blue := c.mustEnsure(t, "ns1").Server
-	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns3-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns3-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}, nil)
 	in := DeleteGreenInput{Tag: c.fleet.Tag(), Labels: []string{"ns1-next"}, IDs: []int{moved.ID, blue.ID, stranger.ID}}
 	if _, err := c.env.ExecuteActivity(c.acts.DeleteGreen, in); err != nil {
 		t.Fatal(err)
@@ -395,7 +395,7 @@ func TestRenameServer(t *testing.T) {
 		t.Errorf("ns2-next was renamed to another's label: %+v", c.sim.Instances())
 	}
 	// A server without the fleet's tag is never renamed, -next or not.
-	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns5-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	stranger, _ := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns5-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}, nil)
 	if _, err := c.env.ExecuteActivity(c.acts.RenameServer, RenameInput{Tag: c.fleet.Tag(), Server: stranger, To: "ns5"}); err == nil || !strings.Contains(err.Error(), "lacks tag") {
 		t.Errorf("rename of an untagged instance: err = %v", err)
 	}
@@ -489,7 +489,7 @@ func TestRenameConflictWithAnUnlistedHolderIsRetryable(t *testing.T) {
 	}
 
 	c.acts.Cloud = c.cloud
-	other, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	other, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -995,7 +995,7 @@ func TestPlanRefusesALabelAnInstanceOutsideTheFleetHolds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCloudEnv(t)
-			holder, err := c.cloud.Create(context.Background(), dnsroll.ServerSpec{Label: tc.label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: tc.tags})
+			holder, err := c.cloud.Create(context.Background(), dnsroll.ServerSpec{Label: tc.label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: tc.tags}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1024,7 +1024,7 @@ func TestPlanRefusesALabelAnInstanceOutsideTheFleetHolds(t *testing.T) {
 func TestEnsureServerReplacesALeftGreenOfAnotherSpec(t *testing.T) {
 	c := newCloudEnv(t)
 	ctx := context.Background()
-	stale, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "ns1-next", Region: "eu-central", Type: "g6-nanode-1", Image: "linode/debian11", Tags: []string{c.fleet.Tag()}})
+	stale, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "ns1-next", Region: "eu-central", Type: "g6-nanode-1", Image: "linode/debian11", Tags: []string{c.fleet.Tag()}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1051,7 +1051,7 @@ func TestEnsureServerReplacesALeftGreenOfAnotherSpec(t *testing.T) {
 
 	// A replacement load balancer an earlier run left may be what the
 	// parent's glue points at: it is reused whatever its spec.
-	lb, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "lb1-next", Region: "eu-central", Type: "g6-nanode-1", Image: "linode/debian11", Tags: []string{c.fleet.Tag()}})
+	lb, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "lb1-next", Region: "eu-central", Type: "g6-nanode-1", Image: "linode/debian11", Tags: []string{c.fleet.Tag()}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1086,7 +1086,7 @@ func (c lagCloud) Holding(ctx context.Context, labels []string) ([]dnsroll.Serve
 func TestEnsureServerLabelTakenByAnUnlistedHolder(t *testing.T) {
 	c := newCloudEnv(t)
 	ctx := context.Background()
-	if _, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}); err != nil {
+	if _, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.acts.Cloud = lagCloud{Cloud: c.cloud, hide: "ns1-next"}
@@ -1102,7 +1102,7 @@ func TestEnsureServerLabelTakenByAnUnlistedHolder(t *testing.T) {
 
 	// A holder of the fleet's whose label differs in letter case only
 	// keeps the label taken for good (Linode's labels ignore case).
-	odd, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "NS2-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}})
+	odd, err := c.cloud.Create(ctx, dnsroll.ServerSpec{Label: "NS2-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1120,7 +1120,7 @@ type stuckCreateCloud struct {
 	ended chan time.Duration
 }
 
-func (c stuckCreateCloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Server, error) {
+func (c stuckCreateCloud) Create(ctx context.Context, _ dnsroll.ServerSpec, _ []byte) (dnsroll.Server, error) {
 	start := time.Now()
 	<-ctx.Done()
 	c.ended <- time.Since(start)
@@ -1331,7 +1331,7 @@ func TestEnsureServerGivesACreateMoreThanAShortHeartbeatTimeout(t *testing.T) {
 // is checked on each server, not left to the cloud's list.
 func TestEnsureServerTakesNoUntaggedServerAListReturns(t *testing.T) {
 	c := newCloudEnv(t)
-	stranger, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"})
+	stranger, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1397,8 +1397,8 @@ func TestEnsureServerWaitsForAServerThatBootsAgain(t *testing.T) {
 // else at once, before the new server has booted.
 type deletedAtBirthCloud struct{ Cloud }
 
-func (c deletedAtBirthCloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Server, error) {
-	s, err := c.Cloud.Create(ctx, spec)
+func (c deletedAtBirthCloud) Create(ctx context.Context, spec dnsroll.ServerSpec, userData []byte) (dnsroll.Server, error) {
+	s, err := c.Cloud.Create(ctx, spec, userData)
 	if err == nil {
 		err = c.Cloud.Delete(ctx, s.ID)
 	}

@@ -40,7 +40,7 @@ func TestStepsLeaveAnotherFleetsServers(t *testing.T) {
 			mine, theirs := c.fleetNamed(t, pair[0]), c.fleetNamed(t, pair[1])
 			c.fleet = mine
 			theirServer := func(label string) dnsroll.Server {
-				s, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{theirs.Tag()}})
+				s, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{theirs.Tag()}}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/hostkeys"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
+	"github.com/dnsroll/dnsroll/lab/linodesim"
 )
 
 // recordingKeys records the instances whose keys were forgotten, and
@@ -23,9 +26,31 @@ type recordingKeys struct {
 	forgotten []string
 	verified  []string
 	refuse    map[string]error // by machine name
+	// given are the names Give made a key for; trusted, "new name" or
+	// "given name" for each first contact.
+	given, trusted []string
 }
 
-func (r *recordingKeys) TrustNew(context.Context, string, string, string) error { return nil }
+func (r *recordingKeys) TrustNew(_ context.Context, name, _, _ string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trusted = append(r.trusted, "new "+name)
+	return nil
+}
+
+func (r *recordingKeys) Give(name string) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.given = append(r.given, name)
+	return []byte("#cloud-config\nssh_keys: {}\n"), nil
+}
+
+func (r *recordingKeys) TrustGiven(_ context.Context, name, _, _ string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trusted = append(r.trusted, "given "+name)
+	return nil
+}
 
 func (r *recordingKeys) Verify(_ context.Context, name, addr string) error {
 	r.mu.Lock()
@@ -34,7 +59,7 @@ func (r *recordingKeys) Verify(_ context.Context, name, addr string) error {
 	return r.refuse[name]
 }
 
-func (r *recordingKeys) Forget(addr, instance string) error {
+func (r *recordingKeys) Forget(addr, instance, _ string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.forgotten = append(r.forgotten, instance+"@"+addr)
@@ -188,4 +213,77 @@ func (d *loginDriver) Point(context.Context, *config.Fleet, config.LoadBalancer,
 func (d *loginDriver) CheckLogin(context.Context, *config.Fleet, config.LoadBalancer) error {
 	d.logins++
 	return d.err
+}
+
+// A server the rollout creates is given its host key in its create
+// request's user data, once; its first contact then expects that key. A
+// fleet that asks for first use gives none.
+func TestNewServerIsGivenItsHostKey(t *testing.T) {
+	var mu sync.Mutex
+	booted := map[string][]byte{} // label → the user data its VM got
+	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(inst linodesim.Instance, boot linodesim.Boot) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		booted[inst.Label] = boot.UserData
+		return "127.0.0.1", nil
+	}})
+	keys := &recordingKeys{}
+	c.acts.HostKeys = keys
+	res := c.mustEnsure(t, "ns1-next")
+	if !res.Server.UserData || string(booted["ns1-next"]) != "#cloud-config\nssh_keys: {}\n" {
+		t.Fatalf("server UserData %v, VM got %q: want the user data Give made", res.Server.UserData, booted["ns1-next"])
+	}
+	if err := c.acts.meetNewServer(t.Context(), res.Server, func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keys.trusted, ","); got != "given ns1-next" {
+		t.Fatalf("first contacts %q, want ns1-next met expecting its given key", got)
+	}
+	// Found again (a retry): no new key.
+	if again := c.mustEnsure(t, "ns1-next"); !again.Server.UserData || len(keys.given) != 1 {
+		t.Fatalf("second ensure: UserData %v, keys given for %q; want the first server and one key", again.Server.UserData, keys.given)
+	}
+	c.fleet.Ansible.HostKeys = config.HostKeysFirstUse
+	if res := c.mustEnsure(t, "ns2-next"); res.Server.UserData || booted["ns2-next"] != nil || len(keys.given) != 1 {
+		t.Fatalf("first-use fleet: UserData %v, VM got %q, keys given for %q; want none given", res.Server.UserData, booted["ns2-next"], keys.given)
+	}
+}
+
+// Where Linode cannot take user data, the server is created without it and
+// met as at first use; Plan says so beforehand, naming the server and why.
+func TestServerWithoutMetadataIsTrustedOnFirstUse(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts linodesim.Options
+		why  string
+	}{
+		{"region", linodesim.Options{NoMetadata: []string{"us-east"}}, "region us-east has no Metadata service"},
+		{"image", linodesim.Options{Images: []string{"private/77"}, NoCloudInit: []string{"private/77"}}, "image private/77 does not run cloud-init"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCloudEnvWith(t, tc.opts)
+			keys := &recordingKeys{}
+			c.acts.HostKeys = keys
+			if tc.name == "image" {
+				c.fleet.Nameservers[0].Image = "private/77"
+			}
+			plan, _ := c.plan(t)
+			want := "ns1-next cannot be given its SSH host key (" + tc.why + ")"
+			if !slices.ContainsFunc(plan.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+				t.Fatalf("plan warnings %q, want one starting %q", plan.Warnings, want)
+			}
+			spec := dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: c.fleet.Nameservers[0].Image, Tags: []string{c.fleet.Tag()}}
+			v, err := c.env.ExecuteActivity(c.acts.EnsureServer, EnsureServerInput{StepFleet: StepFleet{Fleet: c.fleet}, Spec: spec})
+			res := temporaltest.Value[ServerResult](t, v, err)
+			if res.Server.UserData {
+				t.Fatal("created with user data where Linode takes none")
+			}
+			if err := c.acts.meetNewServer(t.Context(), res.Server, func(string) {}); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(keys.trusted, ","); got != "new ns1-next" {
+				t.Fatalf("first contacts %q, want ns1-next met as a new server without a given key", got)
+			}
+		})
+	}
 }

@@ -22,7 +22,9 @@ type Cloud interface {
 	Get(ctx context.Context, id int) (dnsroll.Server, error)
 	// Create creates an instance. Callers look the label up first: Linode
 	// rejects a duplicate label with an error of code dnsroll.ECONFLICT.
-	Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Server, error)
+	// userData, when not nil, is cloud-init user data, which it gives the
+	// instance where the cloud can (the server's UserData says so).
+	Create(ctx context.Context, spec dnsroll.ServerSpec, userData []byte) (dnsroll.Server, error)
 	// Delete deletes an instance; an instance that is already gone is not an error.
 	Delete(ctx context.Context, id int) error
 	// Rename sets an instance's label.
@@ -47,8 +49,17 @@ type HostKeys interface {
 	// are already recorded for it. A refused key is a *hostkeys.Error
 	// (code EINVALID); a server that cannot be reached, a plain error.
 	TrustNew(ctx context.Context, name, addr, instance string) error
-	// Forget removes a deleted instance's keys.
-	Forget(addr, instance string) error
+	// Give makes a host key for the server about to be created as name,
+	// records its public half, and returns the cloud-init user data that
+	// installs it (nil when keys are not checked). The user data holds the
+	// private key: it goes to the cloud's create and nowhere else.
+	Give(name string) ([]byte, error)
+	// TrustGiven is TrustNew for a server created with Give's user data:
+	// it must offer the key it was given.
+	TrustGiven(ctx context.Context, name, addr, instance string) error
+	// Forget removes a deleted instance's keys, and those given to a
+	// server named name that it never offered.
+	Forget(addr, instance, name string) error
 }
 
 // LoadBalancer switches one load balancer's upstream. Drivers are chosen per

@@ -48,6 +48,11 @@ func (m meetingKeys) TrustNew(_ context.Context, name, addr, instance string) er
 	return nil
 }
 
+// TrustGiven is first contact with a load balancer that was given its key.
+func (m meetingKeys) TrustGiven(ctx context.Context, name, addr, instance string) error {
+	return m.TrustNew(ctx, name, addr, instance)
+}
+
 type meetingDriver struct{ events *[]string }
 
 func (d meetingDriver) Point(_ context.Context, _ *config.Fleet, lb config.LoadBalancer, _ []dnsroll.Server) error {
@@ -146,7 +151,7 @@ func TestCreateLoadBalancerKeepsAnIPv6AddressIPv6(t *testing.T) {
 // replaced earlier, its address not updated) would otherwise name the
 // live replacement, which the glue points at.
 func TestDeleteLoadBalancerRefusesAServerAtAnotherAddress(t *testing.T) {
-	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, []string, string) (string, error) {
+	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, linodesim.Boot) (string, error) {
 		return "203.0.113.50", nil
 	}})
 	c.mustEnsure(t, "lb1")
@@ -308,10 +313,10 @@ func TestNewLoadBalancersRefuseAnOldLabelHeldOutsideTheFleet(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ip := cmp.Or(tc.ip, "198.51.100.1")
-			c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, []string, string) (string, error) { return ip, nil }})
+			c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, linodesim.Boot) (string, error) { return ip, nil }})
 			c.fleet.LoadBalancers[0].Address = "198.51.100.1:53"
 			c.fleet.LoadBalancers[0].Name = cmp.Or(tc.lbName, "lb1")
-			holder, err := c.cloud.Create(context.Background(), dnsroll.ServerSpec{Label: tc.label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: tc.tags})
+			holder, err := c.cloud.Create(context.Background(), dnsroll.ServerSpec{Label: tc.label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: tc.tags}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -335,7 +340,7 @@ func TestNewLoadBalancersRefuseAnOldLabelHeldOutsideTheFleet(t *testing.T) {
 // load balancer is not deleted, which the check says before anything is
 // created. The fleet's own server at the fleet's address is no news.
 func TestNewLoadBalancersSayWhichOldOnesStay(t *testing.T) {
-	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, []string, string) (string, error) { return "198.51.100.1", nil }})
+	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, linodesim.Boot) (string, error) { return "198.51.100.1", nil }})
 	c.fleet.LoadBalancers[0].Address = "198.51.100.1:53"
 	v, err := c.env.ExecuteActivity(c.acts.CheckNewLoadBalancerOffers, CheckOffersInput{Fleet: c.fleet})
 	res := temporaltest.Value[StepResult](t, v, err)
@@ -411,7 +416,7 @@ func TestDeleteLoadBalancerDoesNotWaitForASilentLoadBalancer(t *testing.T) {
 // replacement an earlier run left, lb1-next: the check still says that
 // the old load balancer stays.
 func TestNewLoadBalancersIgnoreADeletingOldLabel(t *testing.T) {
-	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour, OnCreate: func(linodesim.Instance, []string, string) (string, error) {
+	c := newCloudEnvWith(t, linodesim.Options{DeleteDelay: time.Hour, OnCreate: func(linodesim.Instance, linodesim.Boot) (string, error) {
 		return "203.0.113.50", nil
 	}})
 	c.fleet.LoadBalancers[0].Address = "198.51.100.1:53"
@@ -435,7 +440,7 @@ func TestCreateLoadBalancerKeepsALeftReplacementOfAnotherSpec(t *testing.T) {
 	c := newCloudEnv(t)
 	c.mustEnsure(t, "ns1")
 	c.acts.Drivers = map[string]LoadBalancer{"nginx": &pointRecorder{}}
-	left, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "lb1-next", Region: "us-west", Type: "g6-standard-2", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}})
+	left, err := c.cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "lb1-next", Region: "us-west", Type: "g6-standard-2", Image: "linode/debian12", Tags: []string{c.fleet.Tag()}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +478,7 @@ func TestVerifyLoadBalancerNeedsItsNameservers(t *testing.T) {
 // A load balancer deleted by its ID is refused too at another address
 // than the fleet gives it, and stays.
 func TestDeleteLoadBalancerByIDRefusesAServerAtAnotherAddress(t *testing.T) {
-	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, []string, string) (string, error) {
+	c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(linodesim.Instance, linodesim.Boot) (string, error) {
 		return "203.0.113.50", nil
 	}})
 	s := c.mustEnsure(t, "lb1").Server

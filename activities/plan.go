@@ -93,6 +93,11 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := a.checkOffers(ctx, fleet, preflight.NameserverOffers(fleet)); err != nil {
 		return Plan{}, failure(ctx, err)
 	}
+	keyWarnings, err := a.ungivenKeys(ctx, fleet)
+	if err != nil {
+		return Plan{}, failure(ctx, err)
+	}
+	plan.Warnings = append(plan.Warnings, keyWarnings...)
 	if !in.DryRun {
 		if err := a.checkLoadBalancerAccess(ctx, fleet); err != nil {
 			return Plan{}, failure(ctx, err)
@@ -459,4 +464,31 @@ func bundleZones(zones []ZoneFile) []bundle.Zone {
 		out[i] = bundle.Zone{Name: z.Name, Path: z.Path, Serial: z.Serial}
 	}
 	return out
+}
+
+// userDataCloud is a cloud that can say why a new server could not be
+// given cloud-init user data; linode.Cloud is one.
+type userDataCloud interface {
+	WithoutUserData(ctx context.Context, spec dnsroll.ServerSpec) (string, error)
+}
+
+// ungivenKeys warns of the new nameservers that cannot be given their SSH
+// host key, where the fleet asks for given keys: their keys will be
+// trusted at first contact instead (or, under strict checking, refused).
+func (a *Activities) ungivenKeys(ctx context.Context, fleet *config.Fleet) ([]string, error) {
+	uc, ok := a.Cloud.(userDataCloud)
+	if !ok || a.HostKeys == nil || fleet.Ansible.Connection != "ssh" || fleet.Ansible.HostKeys != config.HostKeysGiven {
+		return nil, nil
+	}
+	var out []string
+	for _, ns := range fleet.Nameservers {
+		why, err := uc.WithoutUserData(ctx, dnsroll.ServerSpec{Label: ns.Label, Region: ns.Region, Type: ns.Type, Image: ns.Image})
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			out = append(out, fmt.Sprintf("%s cannot be given its SSH host key (%s): its key is trusted at first contact, as with ansible.host_keys: first-use (and refused under ANSIBLE_HOST_KEY_CHECKING=True)", ns.Label+dnsroll.NextSuffix, why))
+		}
+	}
+	return out, nil
 }

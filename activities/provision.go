@@ -103,8 +103,12 @@ func (a *Activities) meetNewServer(ctx context.Context, s dnsroll.Server, show f
 	if a.HostKeys == nil {
 		return nil
 	}
+	trust := a.HostKeys.TrustNew
+	if s.UserData {
+		trust = a.HostKeys.TrustGiven
+	}
 	show("recording the SSH host key of " + s.Label)
-	if err := a.HostKeys.TrustNew(ctx, s.Label, s.IPv4, ServerID(s)); err != nil {
+	if err := trust(ctx, s.Label, s.IPv4, ServerID(s)); err != nil {
 		return fmt.Errorf("%s: %w", s.Label, err)
 	}
 	return nil

@@ -127,7 +127,21 @@ type Ansible struct {
 	SSHUser             string `yaml:"ssh_user,omitempty" json:"ssh_user,omitempty"`
 	NameserverSSHUser   string `yaml:"nameserver_ssh_user,omitempty" json:"nameserver_ssh_user,omitempty"`
 	LoadBalancerSSHUser string `yaml:"loadbalancer_ssh_user,omitempty" json:"loadbalancer_ssh_user,omitempty"`
+	// HostKeys is how a new server's SSH host key comes to be trusted:
+	// HostKeysGiven (the default) or HostKeysFirstUse.
+	HostKeys string `yaml:"host_keys,omitempty" json:"host_keys,omitempty"`
 }
+
+// The values of ansible.host_keys.
+const (
+	// HostKeysGiven gives each new server a host key in cloud-init user
+	// data, where the region and image take it, and expects that key at
+	// first contact; elsewhere the key is trusted on first use.
+	HostKeysGiven = "given"
+	// HostKeysFirstUse gives none and trusts a new server's key on first
+	// use, for images whose cloud-init does not install given keys.
+	HostKeysFirstUse = "first-use"
+)
 
 // newServersAcceptTheUser refuses a non-root nameserver user on Linode's
 // own images (NewServerUser).
@@ -386,6 +400,9 @@ func (f *Fleet) setDefaults() {
 	a := &f.Ansible
 	if a.Connection == "" {
 		a.Connection = "ssh"
+	}
+	if a.HostKeys == "" {
+		a.HostKeys = HostKeysGiven
 	}
 	if a.NameserverPlaybook == "" {
 		a.NameserverPlaybook = DefaultNameserverPlaybook
@@ -779,6 +796,9 @@ func (f *Fleet) Validate() error {
 	case "ssh", "local":
 	default:
 		return fieldErr("ansible.connection", "must be ssh or local, got %q", f.Ansible.Connection)
+	}
+	if h := f.Ansible.HostKeys; h != HostKeysGiven && h != HostKeysFirstUse {
+		return fieldErr("ansible.host_keys", "must be %s (give each new server its SSH host key through cloud-init) or %s (trust it on first use), got %q", HostKeysGiven, HostKeysFirstUse, h)
 	}
 	for i, lb := range f.LoadBalancers {
 		at := fmt.Sprintf("load_balancers[%d]", i)

@@ -28,6 +28,9 @@ func TestParseDefaults(t *testing.T) {
 	if got, want := f.Ansible.Connection, "ssh"; got != want {
 		t.Errorf("connection = %q, want %q", got, want)
 	}
+	if got, want := f.Ansible.HostKeys, HostKeysGiven; got != want {
+		t.Errorf("host_keys = %q, want %q", got, want)
+	}
 	if got, want := strings.Join(f.Probe.Protocols, ","), "udp,tcp"; got != want {
 		t.Errorf("protocols = %q, want %q", got, want)
 	}
@@ -102,6 +105,7 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"zone without file", "file: zones/example.com.zone", "file: ''", "zones[0].file"},
 		{"bad protocol", "zones:", "probe: {protocols: [quic]}\nzones:", "probe.protocols[0]"},
 		{"bad connection", "zones:", "ansible: {connection: winrm}\nzones:", "ansible.connection"},
+		{"host keys neither given nor first use", "zones:", "ansible: {host_keys: tofu}\nzones:", "ansible.host_keys"},
 		// Checked before the load balancers' SSH hosts, which depend on it.
 		{"misspelt local connection, load balancers on one host", "\"192.0.2.2:53\", fronts: ns2}\nzones:",
 			"\"192.0.2.1:54\", fronts: ns2}\nansible: {connection: locall}\nzones:", "ansible.connection"},

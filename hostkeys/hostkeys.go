@@ -4,9 +4,12 @@
 // long-lived load balancer whose key changes is refused instead of being
 // sent a new config. A nameserver that a rollout created is recorded right
 // after creation, replacing whatever an earlier instance at its address
-// left (Linode reuses addresses), and forgotten when it is deleted.
+// left (Linode reuses addresses), and forgotten when it is deleted; where
+// the cloud takes cloud-init user data, it is given its key at creation
+// instead (Give), and first contact checks it (TrustGiven).
 //
-// Only public keys are handled here; logs carry their SHA256 fingerprints.
+// Only a given key's private half leaves this package, in the user data
+// Give returns; logs carry SHA256 fingerprints.
 package hostkeys
 
 import (
@@ -111,6 +114,9 @@ type Error struct {
 	Changed bool
 	// Revoked is set for a key that a @revoked line in the file names.
 	Revoked bool
+	// Given is set for a new server that offers a key other than the
+	// ones dnsroll gave it at creation (Keeper.Give).
+	Given bool
 	// Offered is the SHA256 fingerprint of the key the machine presented.
 	Offered string
 }
@@ -122,6 +128,11 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("SSH host key of %s (%s) is revoked: it offers %s, which a @revoked line in %s names, so dnsroll will not log in. "+
 			"Give the machine a new host key (rebuild it, or regenerate its keys from its console) and start again; leave the @revoked line in place",
 			e.Name, e.Addr, e.Offered, e.File)
+	}
+	if e.Given {
+		return fmt.Sprintf("SSH host key of %s (%s) is not the one dnsroll gave it at creation: it offers %s, and the keys it was given are recorded in %s as %s. "+
+			"Either its image did not apply the cloud-init user data that carried the key (set ansible.host_keys: first-use in the fleet to trust new servers' keys on first use instead), or someone is intercepting the connection",
+			e.Name, e.Addr, e.Offered, e.File, e.Host)
 	}
 	if e.Changed {
 		return fmt.Sprintf("SSH host key of %s (%s) changed: it offers %s, which is not the key recorded in %s. "+
@@ -286,16 +297,11 @@ func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) erro
 	if k.Mode == Strict {
 		return k.Verify(ctx, name, addr)
 	}
-	hp := k.addr(addr)
-	host := knownhosts.Normalize(hp)
-	tag := tagPrefix + instance
-	old, err := k.Store.Entries(host)
+	hp, host, tag, met, err := k.contact(addr, instance)
 	if err != nil {
 		return err
 	}
-	// Any entry of this instance makes this a retry: a line added since
-	// (by hand, or by another worker) does not make it a first contact.
-	if anyTagged(old, tag) {
+	if met {
 		return k.Verify(ctx, name+" ("+instance+")", addr)
 	}
 	keys, err := scan(ctx, hp)
@@ -314,11 +320,34 @@ func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) erro
 	return nil
 }
 
+// contact is where instance's sshd at addr is (host:port), its name in
+// the file and the tag of its entries; met reports that an entry of the
+// instance is already recorded. Any such entry makes a first contact a
+// retry: a line added since (by hand, or by another worker) does not make
+// it a first contact again.
+func (k *Keeper) contact(addr, instance string) (hp, host, tag string, met bool, err error) {
+	hp = k.addr(addr)
+	host = knownhosts.Normalize(hp)
+	tag = tagPrefix + instance
+	old, err := k.Store.Entries(host)
+	return hp, host, tag, err == nil && anyTagged(old, tag), err
+}
+
 // Forget removes the entries for addr once instance, the machine there, is
 // deleted: its own entries and untagged ones, but not those of another
-// instance that the cloud has since given the address.
-func (k *Keeper) Forget(addr, instance string) error {
-	if k == nil || k.Store == nil || addr == "" {
+// instance that the cloud has since given the address; and the keys given
+// to a server named name (Give) that it never offered, as when a rollout
+// that created it failed before first contact.
+func (k *Keeper) Forget(addr, instance, name string) error {
+	if k == nil || k.Store == nil {
+		return nil
+	}
+	if name != "" {
+		if _, err := k.Store.Remove(givenHost(name), nil); err != nil {
+			return err
+		}
+	}
+	if addr == "" {
 		return nil
 	}
 	mine := func(e Entry) bool { return !strings.HasPrefix(e.Comment, tagPrefix) || e.Comment == tagPrefix+instance }

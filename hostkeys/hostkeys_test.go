@@ -359,7 +359,7 @@ func TestRevokedKeyIsRefused(t *testing.T) {
 	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-3"); !errors.As(err, &he) || !he.Revoked {
 		t.Fatalf("TrustNew of a machine offering a revoked key: err = %v, want a *Error for a revoked key", err)
 	}
-	if err := k.Forget("127.0.0.1", "linode-3"); err != nil {
+	if err := k.Forget("127.0.0.1", "linode-3", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, k.Store.Path()); got != revoked {
@@ -425,13 +425,13 @@ func TestForgetRemovesOnlyThatAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Instance 4 was deleted long ago: instance 5 keeps its entry.
-	if err := k.Forget("127.0.0.1", "linode-4"); err != nil {
+	if err := k.Forget("127.0.0.1", "linode-4", ""); err != nil {
 		t.Fatal(err)
 	}
 	if es := entries(t, k, s); len(es) != 1 || es[0].Comment != "dnsroll:linode-5" {
 		t.Fatalf("after forgetting another instance: %+v", es)
 	}
-	if err := k.Forget("127.0.0.1", "linode-5"); err != nil {
+	if err := k.Forget("127.0.0.1", "linode-5", ""); err != nil {
 		t.Fatal(err)
 	}
 	got := readFile(t, k.Store.Path())
@@ -457,7 +457,7 @@ func TestForgetRemovesUntaggedKeys(t *testing.T) {
 	if err := os.WriteFile(k.Store.Path(), []byte(line("203.0.113.11")+keep), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Forget("203.0.113.11", "linode-1"); err != nil {
+	if err := k.Forget("203.0.113.11", "linode-1", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, k.Store.Path()); got != keep {
@@ -556,7 +556,7 @@ func BenchmarkVerifyFirstContact(b *testing.B) {
 	s := startSSHD(b, ed25519Key(b), ecdsaKey(b))
 	k := newKeeper(b, TOFU, s)
 	for b.Loop() {
-		if err := k.Forget("127.0.0.1", ""); err != nil {
+		if err := k.Forget("127.0.0.1", "", ""); err != nil {
 			b.Fatal(err)
 		}
 		if err := k.Verify(context.Background(), "lb1", "127.0.0.1"); err != nil {

@@ -96,6 +96,11 @@ func (s *Store) Add(host string, keys []ssh.PublicKey, comment string) (bool, er
 	return added, err
 }
 
+// Append adds keys for host after whatever the file holds for it.
+func (s *Store) Append(host string, keys []ssh.PublicKey, comment string) error {
+	return s.update(func(lines []string) []string { return append(lines, keyLines(host, keys, comment)...) })
+}
+
 // Replace makes keys the only entries for host and returns how many old
 // entries it removed.
 func (s *Store) Replace(host string, keys []ssh.PublicKey, comment string) (int, error) {

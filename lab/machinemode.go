@@ -38,6 +38,9 @@ type machineLab struct {
 	// sshDelay and aptBusy are the SSH delay and dpkg lock time
 	// (machines.Spec) of the machines created from now on.
 	sshDelay, aptBusy time.Duration
+	// ignoreUserData drops the user data of the machines created from now
+	// on (SetIgnoreUserData).
+	ignoreUserData bool
 	// users are extra sudo users on the load balancers and on instances
 	// from PrivateImage (Options.MachineUsers).
 	users []string
@@ -76,7 +79,10 @@ func (m *machineLab) bootInstance(inst linodesim.Instance, boot linodesim.Boot) 
 	m.mu.Lock()
 	n := m.nextIP
 	m.nextIP++
-	delay, aptBusy := m.sshDelay, m.aptBusy
+	delay, aptBusy, userData := m.sshDelay, m.aptBusy, boot.UserData
+	if m.ignoreUserData {
+		userData = nil
+	}
 	m.mu.Unlock()
 	if n > 250 {
 		return "", fmt.Errorf("the lab network %s has no address left", machines.Subnet)
@@ -84,7 +90,7 @@ func (m *machineLab) bootInstance(inst linodesim.Instance, boot linodesim.Boot) 
 	addr := netip.MustParsePrefix(machines.Subnet).Addr().As4()
 	addr[3] = byte(n)
 	ip := netip.AddrFrom4(addr)
-	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: boot.AuthorizedKeys, RootPass: boot.RootPass, UserData: boot.UserData,
+	spec := machines.Spec{Name: machineName(inst.ID), Addr: ip, AuthorizedKeys: boot.AuthorizedKeys, RootPass: boot.RootPass, UserData: userData,
 		SSHDelay: delay, AptBusy: aptBusy}
 	if !config.OnlyRoot(inst.Image) {
 		spec.Users = m.users
@@ -174,6 +180,17 @@ func (l *Lab) SetSSHDelay(d time.Duration) {
 	if l.machines != nil {
 		l.machines.mu.Lock()
 		l.machines.sshDelay = d
+		l.machines.mu.Unlock()
+	}
+}
+
+// SetIgnoreUserData makes the machines created from now on ignore their
+// cloud-init user data, as an image whose cloud-init does not install
+// given host keys would: they keep keys of their own (machine mode only).
+func (l *Lab) SetIgnoreUserData(ignore bool) {
+	if l.machines != nil {
+		l.machines.mu.Lock()
+		l.machines.ignoreUserData = ignore
 		l.machines.mu.Unlock()
 	}
 }

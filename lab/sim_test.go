@@ -30,7 +30,7 @@ func TestSimulatorDeleteDelay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{"dnsroll-fleet-t"}})
+			s, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{"dnsroll-fleet-t"}}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,16 +29,16 @@ func TestTokenNeverInErrors(t *testing.T) {
 	}
 	_, err := e.cloud.Get(c, 4242)
 	add(err)
-	_, err = e.cloud.Create(c, spec("ns1", tag))
+	_, err = e.cloud.Create(c, spec("ns1", tag), nil)
 	add(err)
-	_, err = e.cloud.Create(c, spec("x", tag))
+	_, err = e.cloud.Create(c, spec("x", tag), nil)
 	add(err)
 	add(e.cloud.Rename(c, 4242, "ns9"))
 	e.sim.InjectFault(linodesim.Fault{Status: 500})
 	_, err = e.cloud.List(c, tag)
 	add(err)
 	e.sim.InjectFault(linodesim.Fault{LoseResponse: true, Method: "POST"})
-	_, err = e.cloud.Create(c, spec("ns2", tag))
+	_, err = e.cloud.Create(c, spec("ns2", tag), nil)
 	add(err)
 
 	const wrong = "wrong-secret-token-91f0"
@@ -85,7 +85,7 @@ func TestRetriesThroughFaults(t *testing.T) {
 	e.sim.InjectFault(linodesim.Fault{Method: "POST", Status: 429, RetryAfter: 10, Count: 2})
 	e.sim.InjectFault(linodesim.Fault{Method: "GET", Status: 503, Count: 2})
 	start := time.Now()
-	s, err := e.cloud.Create(ctx(t), spec("ns1", tag))
+	s, err := e.cloud.Create(ctx(t), spec("ns1", tag), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestNewOptions(t *testing.T) {
 	srv := httptest.NewServer(http.StripPrefix("/proxy", sim))
 	defer srv.Close()
 	cloud := newCloud(t, srv.URL+"/proxy/v4/", token)
-	if _, err := cloud.Create(ctx(t), spec("ns1", tag)); err != nil {
+	if _, err := cloud.Create(ctx(t), spec("ns1", tag), nil); err != nil {
 		t.Fatalf("through a prefix: %v", err)
 	}
 	if list, err := cloud.List(ctx(t), tag); err != nil || len(list) != 1 {
@@ -132,7 +132,7 @@ func TestNewOptions(t *testing.T) {
 // a rollback would leave its green running and billing.
 func TestDeleteRefusedForNowIsRetried(t *testing.T) {
 	e := newEnv(t)
-	s, err := e.cloud.Create(ctx(t), spec("ns1-next", tag))
+	s, err := e.cloud.Create(ctx(t), spec("ns1-next", tag), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestDeleteRefusedForNowIsRetried(t *testing.T) {
 // retries, where the Web UI shows it.
 func TestBusyLinodeReachesTheStep(t *testing.T) {
 	e := newEnv(t)
-	s, err := e.cloud.Create(ctx(t), spec("ns1-next", tag))
+	s, err := e.cloud.Create(ctx(t), spec("ns1-next", tag), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestEchoedRequestNotInErrors(t *testing.T) {
 			_, _ = io.WriteString(w, "<html>Request blocked: "+r.Header.Get("Authorization")+" "+string(body)+"</html>")
 		}))
 		cloud := newCloud(t, echo.URL+"/v4", token)
-		_, createErr := cloud.Create(ctx(t), spec("ns1", tag))
+		_, createErr := cloud.Create(ctx(t), spec("ns1", tag), nil)
 		deleteErr := cloud.Delete(ctx(t), 4242)
 		echo.Close()
 		for what, err := range map[string]error{"create": createErr, "delete": deleteErr} {

@@ -81,7 +81,7 @@ func TestDropped(t *testing.T) {
 	e.sim.ClearFaults()
 	// As on Linode, a create that names no firewall is put behind the
 	// default one.
-	if _, err := e.cloud.Create(ctx(t), spec("ns1-next", tag)); err != nil {
+	if _, err := e.cloud.Create(ctx(t), spec("ns1-next", tag), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.sim.Instances()[0].FirewallID; got != 100 {

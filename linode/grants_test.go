@@ -36,7 +36,7 @@ func TestDenied(t *testing.T) {
 	if err != nil || !d.Create || d.User == "" || len(d.ReadOnly) != 2 || d.ReadOnly[0].Label != "ns2" || d.ReadOnly[1].Label != "lb1" {
 		t.Fatalf("restricted, no add_linodes, ns2 and lb1 read-only: Denied = %+v, %v", d, err)
 	}
-	if _, err := e.cloud.Create(c, spec("ns3", tag)); !refused(err) {
+	if _, err := e.cloud.Create(c, spec("ns3", tag), nil); !refused(err) {
 		t.Errorf("create without add_linodes: %v; want Linode's 403", err)
 	}
 	if err := e.cloud.Delete(c, servers[1].ID); !refused(err) {
@@ -52,14 +52,14 @@ func TestDenied(t *testing.T) {
 	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || !d.Tag || d.ReadOnly != nil {
 		t.Errorf("restricted with add_linodes, read-only account access: Denied = %+v, %v; want tagging denied", d, err)
 	}
-	if _, err := e.cloud.Create(c, spec("ns3", tag)); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "[403] [tags] Unauthorized") {
+	if _, err := e.cloud.Create(c, spec("ns3", tag), nil); dnsroll.ErrorCode(err) != dnsroll.EINVALID || !strings.Contains(err.Error(), "[403] [tags] Unauthorized") {
 		t.Errorf("a tagged create without read-write account access: %v; want Linode's 403", err)
 	}
 	e.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_write"})
 	if d, err := e.cloud.Denied(c, servers); err != nil || d.Create || d.Tag || d.ReadOnly != nil {
 		t.Errorf("restricted with add_linodes and read-write account access, all read-write: Denied = %+v, %v; want nothing denied", d, err)
 	}
-	if s, err := e.cloud.Create(c, spec("ns3", tag)); err != nil || !s.HasTag(tag) {
+	if s, err := e.cloud.Create(c, spec("ns3", tag), nil); err != nil || !s.HasTag(tag) {
 		t.Errorf("a tagged create with the grants: %+v, %v", s, err)
 	}
 

@@ -16,7 +16,7 @@ func TestCallsLeaveNoConnectionsOrGoroutines(t *testing.T) {
 	e := newEnvWith(t, linodesim.Options{CreateLimit: -1})
 	c := ctx(t)
 	round := func(i int) {
-		s, err := e.cloud.Create(c, spec("ns1-next", tag))
+		s, err := e.cloud.Create(c, spec("ns1-next", tag), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

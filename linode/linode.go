@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -214,7 +215,12 @@ func (c *Cloud) Get(ctx context.Context, id int) (dnsroll.Server, error) {
 // Create creates an instance with a random root password that nobody ever
 // sees; access is by the configured SSH keys. A duplicate label is an error
 // of code dnsroll.ECONFLICT.
-func (c *Cloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Server, error) {
+//
+// userData, when not nil, is cloud-init user data for the instance, given
+// through Linode's Metadata service where the region and the image support
+// it (the returned server's UserData says whether it was); elsewhere the
+// instance is created without it. It may hold secrets, and is never logged.
+func (c *Cloud) Create(ctx context.Context, spec dnsroll.ServerSpec, userData []byte) (dnsroll.Server, error) {
 	opts := linodego.InstanceCreateOptions{
 		Label: spec.Label, Region: spec.Region, Type: spec.Type, Image: spec.Image,
 		Tags: slices.Clone(spec.Tags), FirewallID: spec.FirewallID,
@@ -226,6 +232,15 @@ func (c *Cloud) Create(ctx context.Context, spec dnsroll.ServerSpec) (dnsroll.Se
 			return dnsroll.Server{}, fmt.Errorf("linode: create %s: %w", spec.Label, err)
 		}
 		opts.RootPass = pass
+	}
+	if userData != nil {
+		why, err := c.WithoutUserData(ctx, spec)
+		if err != nil {
+			return dnsroll.Server{}, fmt.Errorf("linode: create %s: %w", spec.Label, err)
+		}
+		if why == "" {
+			opts.Metadata = &linodego.InstanceMetadataOptions{UserData: base64.StdEncoding.EncodeToString(userData)}
+		}
 	}
 	inst, err := c.client.CreateInstance(ctx, opts)
 	if err != nil {
@@ -286,6 +301,30 @@ func (c *Cloud) Missing(ctx context.Context, spec dnsroll.ServerSpec) ([]dnsroll
 		}
 	}
 	return missing, nil
+}
+
+// WithoutUserData says why an instance of spec cannot be given cloud-init
+// user data, or "" when it can: Linode requires a region with the
+// Metadata capability and an image with cloud-init's.
+func (c *Cloud) WithoutUserData(ctx context.Context, spec dnsroll.ServerSpec) (string, error) {
+	if spec.Image == "" {
+		return "it is created without an image", nil
+	}
+	region, err := c.client.GetRegion(ctx, spec.Region)
+	if err != nil {
+		return "", fmt.Errorf("region %s: %w", spec.Region, mapErr(ctx, err))
+	}
+	if !slices.Contains(region.Capabilities, linodego.CapabilityMetadata) {
+		return fmt.Sprintf("region %s has no Metadata service", spec.Region), nil
+	}
+	image, err := c.client.GetImage(ctx, spec.Image)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", spec.Image, mapErr(ctx, err))
+	}
+	if !slices.Contains(image.Capabilities, "cloud-init") {
+		return fmt.Sprintf("image %s does not run cloud-init", spec.Image), nil
+	}
+	return "", nil
 }
 
 // regionClosed says why this account may not create Linodes in region,
@@ -367,7 +406,7 @@ func server(inst *linodego.Instance) dnsroll.Server {
 	s := dnsroll.Server{
 		ID: inst.ID, Label: inst.Label, Status: string(inst.Status), Region: inst.Region,
 		Type: inst.Type, Image: inst.Image, Tags: slices.Clone(inst.Tags), DNSPort: 53,
-		IPv6: slaac(inst.IPv6),
+		IPv6: slaac(inst.IPv6), UserData: inst.HasUserData,
 	}
 	var first string
 	for _, ip := range inst.IPv4 {

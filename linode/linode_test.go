@@ -119,7 +119,7 @@ func (e *env) createAll(t *testing.T, labels ...string) []dnsroll.Server {
 // create creates a server of this fleet (tag) labelled label.
 func (e *env) create(t *testing.T, label string) dnsroll.Server {
 	t.Helper()
-	s, err := e.cloud.Create(ctx(t), spec(label, tag))
+	s, err := e.cloud.Create(ctx(t), spec(label, tag), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,10 +142,10 @@ func TestLifecycle(t *testing.T) {
 		s.Region != want.Region || !slices.Equal(s.Tags, want.Tags) || s.DNSPort != 53 {
 		t.Fatalf("created %+v, want %+v", s, want)
 	}
-	if _, err := e.cloud.Create(c, spec("stray", "someone-else")); err != nil {
+	if _, err := e.cloud.Create(c, spec("stray", "someone-else"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cloud.Create(c, spec("ns2", tag, "extra")); err != nil {
+	if _, err := e.cloud.Create(c, spec("ns2", tag, "extra"), nil); err != nil {
 		t.Fatal(err)
 	}
 	list, err := e.cloud.List(c, tag)
@@ -245,11 +245,11 @@ func TestCreateErrors(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
 	e.create(t, "ns1")
-	_, err := e.cloud.Create(c, spec("ns1", tag))
+	_, err := e.cloud.Create(c, spec("ns1", tag), nil)
 	if dnsroll.ErrorCode(err) != dnsroll.ECONFLICT || !strings.HasPrefix(err.Error(), "linode: create ns1: ") {
 		t.Fatalf("duplicate label: %v (code %s)", err, dnsroll.ErrorCode(err))
 	}
-	_, err = e.cloud.Create(c, spec("-bad-", tag))
+	_, err = e.cloud.Create(c, spec("-bad-", tag), nil)
 	if dnsroll.ErrorCode(err) != dnsroll.EINVALID || errors.Is(err, dnsroll.ErrNotFound) {
 		t.Fatalf("invalid label: %v (code %s)", err, dnsroll.ErrorCode(err))
 	}
@@ -264,7 +264,7 @@ func TestCreateErrors(t *testing.T) {
 func TestCreateSendsRandomRootPassAndKeys(t *testing.T) {
 	e := newEnv(t)
 	for _, l := range []string{"ns1", "ns2"} {
-		if _, err := e.cloud.Create(ctx(t), spec(l, tag)); err != nil {
+		if _, err := e.cloud.Create(ctx(t), spec(l, tag), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -288,7 +288,7 @@ func TestListAcrossPages(t *testing.T) {
 		if i%2 == 1 {
 			tags = []string{"other-fleet"}
 		}
-		if _, err := e.cloud.Create(ctx(t), spec(fmt.Sprintf("vm%03d", i), tags...)); err != nil {
+		if _, err := e.cloud.Create(ctx(t), spec(fmt.Sprintf("vm%03d", i), tags...), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -307,10 +307,10 @@ func TestListAcrossPages(t *testing.T) {
 // are still its own, to list, delete and rename.
 func TestTagsIgnoreLetterCase(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.cloud.Create(ctx(t), spec("web1", strings.ToUpper(tag))); err != nil {
+	if _, err := e.cloud.Create(ctx(t), spec("web1", strings.ToUpper(tag)), nil); err != nil {
 		t.Fatal(err)
 	}
-	s, err := e.cloud.Create(ctx(t), spec("ns1-next", tag))
+	s, err := e.cloud.Create(ctx(t), spec("ns1-next", tag), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestCreateBehindFirewall(t *testing.T) {
 	e := newEnv(t)
 	s := spec("ns1-next", tag)
 	s.FirewallID = 4242
-	if _, err := e.cloud.Create(ctx(t), s); err != nil {
+	if _, err := e.cloud.Create(ctx(t), s, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.sim.Instances()[0].FirewallID; got != 4242 {
@@ -419,7 +419,7 @@ func TestCreatesPastTheRateLimitWaitTheirTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 24 {
-		if _, err := c.Create(ctx(t), spec(fmt.Sprintf("ns%02d", i), tag)); err != nil {
+		if _, err := c.Create(ctx(t), spec(fmt.Sprintf("ns%02d", i), tag), nil); err != nil {
 			t.Fatalf("create %d: %v", i+1, err)
 		}
 	}
@@ -462,13 +462,13 @@ func TestListTakesNoFleetWhoseTagExtendsAnother(t *testing.T) {
 			api.setup(e)
 			for i, f := range fleets {
 				for _, label := range []string{fmt.Sprintf("f%d-ns1", i), fmt.Sprintf("f%d-ns1-next", i)} {
-					if _, err := e.cloud.Create(ctx(t), spec(label, "dnsroll-fleet-"+f)); err != nil {
+					if _, err := e.cloud.Create(ctx(t), spec(label, "dnsroll-fleet-"+f), nil); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
 			// Made by hand, with a tag that only begins like a fleet's.
-			if _, err := e.cloud.Create(ctx(t), spec("f0-ns2-next", "dnsroll-fleet-ns-old")); err != nil {
+			if _, err := e.cloud.Create(ctx(t), spec("f0-ns2-next", "dnsroll-fleet-ns-old"), nil); err != nil {
 				t.Fatal(err)
 			}
 			for i, f := range fleets {

@@ -25,7 +25,7 @@ func TestDeleteLocks(t *testing.T) {
 	e := newEnv(t)
 	c := ctx(t)
 	servers := e.createAll(t, "ns1", "ns2", "lb1")
-	stranger, err := e.cloud.Create(c, spec("other", "someone-else"))
+	stranger, err := e.cloud.Create(c, spec("other", "someone-else"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func TestCLIFleetValidateLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	create := func(label, tag string) dnsroll.Server {
-		s, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Tags: []string{tag}})
+		s, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Tags: []string{tag}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestCLIFleetValidateLive(t *testing.T) {
 		{"ns2-next", nil, "no tags"},
 		{"NS2-next", []string{"dnsroll-fleet-other"}, "tags dnsroll-fleet-other"},
 	} {
-		held, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: holder.label, Region: "us-east", Type: "g6-nanode-1", Tags: holder.tags})
+		held, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: holder.label, Region: "us-east", Type: "g6-nanode-1", Tags: holder.tags}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +169,7 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	if err := cloud.Rename(t.Context(), stale.ID, "hand-ns2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2-next", Region: "eu-central", Type: "g6-nanode-1", Tags: []string{"dnsroll-fleet-lab"}}); err != nil {
+	if _, err := cloud.Create(t.Context(), dnsroll.ServerSpec{Label: "ns2-next", Region: "eu-central", Type: "g6-nanode-1", Tags: []string{"dnsroll-fleet-lab"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	sim.Restrict(linodesim.Grants{AccountAccess: "read_write"})

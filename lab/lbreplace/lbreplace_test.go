@@ -164,7 +164,7 @@ func startReplaceLab(t *testing.T, driver, rollout string) *replaceLab {
 	tag := "dnsroll-fleet-glue"
 	var ns1 dnsroll.Server
 	for _, label := range []string{"ns1", "lb1"} {
-		s, err := r.acts.Cloud.Create(ctx, dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{tag}})
+		s, err := r.acts.Cloud.Create(ctx, dnsroll.ServerSpec{Label: label, Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12", Tags: []string{tag}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,205 @@
+package hostkeys
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"gopkg.in/yaml.v3"
+)
+
+// machineGiven is the host key that cloud-init would install from user
+// data that Give returned: it reads the document as cloud-init's ssh module
+// does, and checks what else the document asks of the machine.
+func machineGiven(t *testing.T, userData []byte) ssh.Signer {
+	t.Helper()
+	if !bytes.HasPrefix(userData, []byte("#cloud-config\n")) {
+		t.Fatalf("user data does not start with #cloud-config: cloud-init would not read it as one:\n%s", userData)
+	}
+	var doc struct {
+		DeleteKeys  *bool             `yaml:"ssh_deletekeys"`
+		GenKeyTypes *[]string         `yaml:"ssh_genkeytypes"`
+		Keys        map[string]string `yaml:"ssh_keys"`
+	}
+	if err := yaml.Unmarshal(userData, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.DeleteKeys == nil || !*doc.DeleteKeys || doc.GenKeyTypes == nil || len(*doc.GenKeyTypes) != 0 {
+		t.Fatalf("ssh_deletekeys %v, ssh_genkeytypes %v: want true and [], so that the given key is the machine's only one", doc.DeleteKeys, doc.GenKeyTypes)
+	}
+	priv, err := ssh.ParsePrivateKey([]byte(doc.Keys["ed25519_private"]))
+	if err != nil {
+		t.Fatalf("ed25519_private: %v", err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(doc.Keys["ed25519_public"]))
+	if err != nil || !bytes.Equal(pub.Marshal(), priv.PublicKey().Marshal()) {
+		t.Fatalf("ed25519_public %q is not the private key's public half (%v)", doc.Keys["ed25519_public"], err)
+	}
+	return priv
+}
+
+func give(t *testing.T, k *Keeper, name string) ssh.Signer {
+	t.Helper()
+	ud, err := k.Give(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return machineGiven(t, ud)
+}
+
+// A server that was given its key is trusted without first use: even strict
+// mode, which records nothing, accepts it, and the key is pinned after.
+func TestGivenKeyNeedsNoTrustOnFirstUse(t *testing.T) {
+	for _, mode := range []Mode{TOFU, Strict} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := startSSHD(t)
+			k := newKeeper(t, mode, s)
+			key := give(t, k, "ns1-next")
+			s.rekey(key)
+			if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+				t.Fatalf("TrustGiven: %v", err)
+			}
+			es := entries(t, k, s)
+			if len(es) != 1 || !hasKey(es, key.PublicKey()) || es[0].Comment != "dnsroll:linode-7" {
+				t.Fatalf("entries = %+v, want only the given key, tagged with its instance", es)
+			}
+			if left, _ := k.Store.Entries(givenHost("ns1-next")); len(left) != 0 {
+				t.Fatalf("the given keys are still on record after first contact: %+v", left)
+			}
+			// ssh reads the same file: the key is pinned for Ansible too.
+			if err := k.Verify(ctx(t), "ns1-next", "127.0.0.1"); err != nil {
+				t.Fatalf("Verify after TrustGiven: %v", err)
+			}
+			// A retry of the step checks the recorded key...
+			if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			// ...and refuses a changed one.
+			s.rekey(ed25519Key(t))
+			var he *Error
+			if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || !he.Changed {
+				t.Fatalf("retry with a changed key: err = %v, want a changed-key *Error", err)
+			}
+		})
+	}
+}
+
+// A machine offering a key other than the one given is refused, and none of
+// its keys is recorded: it is not the server dnsroll created, or its image
+// ignored the user data.
+func TestGivenKeyRefusesAnyOther(t *testing.T) {
+	impostor := ed25519Key(t)
+	s := startSSHD(t, impostor, ecdsaKey(t))
+	k := newKeeper(t, TOFU, s)
+	give(t, k, "ns1-next")
+	err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7")
+	var he *Error
+	if !errors.As(err, &he) || !he.Given || he.Offered != ssh.FingerprintSHA256(impostor.PublicKey()) {
+		t.Fatalf("err = %v, want a *Error naming the offered key as not given", err)
+	}
+	for _, want := range []string{"ns1-next", "not the one dnsroll gave it", "host_keys: first-use", k.Store.Path()} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if es := entries(t, k, s); len(es) != 0 {
+		t.Fatalf("entries = %+v, want none for a machine that offers another key", es)
+	}
+	// The given key stays on record: the operator may find the machine's
+	// cloud-init late, and a retry then succeeds.
+	if left, _ := k.Store.Entries(givenHost("ns1-next")); len(left) != 1 {
+		t.Fatalf("given keys = %+v, want the one given", left)
+	}
+}
+
+// A create retried after a lost response gave a second key, but the
+// machine booted with the first: both are accepted until first contact.
+func TestGivenKeyOfAnEarlierAttempt(t *testing.T) {
+	s := startSSHD(t)
+	k := newKeeper(t, Strict, s)
+	first := give(t, k, "ns2-next")
+	give(t, k, "ns2-next")
+	give(t, k, "ns1-next") // another server's key is not this one's
+	s.rekey(first)
+	if err := k.TrustGiven(ctx(t), "ns2-next", "127.0.0.1", "linode-8"); err != nil {
+		t.Fatalf("the first attempt's key: %v", err)
+	}
+	s2 := startSSHD(t, first)
+	k.Port = s2.port
+	var he *Error
+	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-9"); !errors.As(err, &he) || !he.Given {
+		t.Fatalf("ns1-next offering ns2-next's key: err = %v, want it refused", err)
+	}
+}
+
+// A server created with user data by a worker with another file has no key
+// on record here: it is trusted on first use, as before, or refused in
+// strict mode.
+func TestGivenElsewhereFallsBackToFirstUse(t *testing.T) {
+	key := ed25519Key(t)
+	s := startSSHD(t, key)
+	k := newKeeper(t, TOFU, s)
+	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+		t.Fatalf("TOFU fallback: %v", err)
+	}
+	if es := entries(t, k, s); len(es) != 1 || !hasKey(es, key.PublicKey()) {
+		t.Fatalf("entries = %+v, want the key recorded at first contact", es)
+	}
+	strict := newKeeper(t, Strict, s)
+	var he *Error
+	if err := strict.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || he.Changed || he.Given {
+		t.Fatalf("strict fallback: err = %v, want an unknown-key *Error", err)
+	}
+}
+
+// With checking off there is nothing to give: no user data, no file.
+func TestGiveWithCheckingOff(t *testing.T) {
+	k, err := New(Off, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ud, err := k.Give("ns1-next"); ud != nil || err != nil {
+		t.Fatalf("Give = %q, %v; want nothing", ud, err)
+	}
+}
+
+// The given keys never stand where ssh would take them for a host: their
+// name is under .invalid, and the file stays one ssh reads.
+func TestGivenKeysAreNoHostOfSSH(t *testing.T) {
+	s := startSSHD(t)
+	k := newKeeper(t, TOFU, s)
+	give(t, k, "ns1-next")
+	data, err := os.ReadFile(k.Store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSpace(string(data))
+	if !strings.HasPrefix(line, "ns1-next.dnsroll-given.invalid ssh-ed25519 ") || !strings.HasSuffix(line, " dnsroll-given") {
+		t.Fatalf("file = %q, want one line for ns1-next.dnsroll-given.invalid", data)
+	}
+	if _, _, _, _, _, err := ssh.ParseKnownHosts(data); err != nil {
+		t.Fatalf("ssh cannot read the file: %v", err)
+	}
+}
+
+// A server deleted before its first contact (its rollout failed) takes the
+// keys it was given with it: none waits in the file for a later server of
+// that name.
+func TestForgetDropsGivenKeys(t *testing.T) {
+	s := startSSHD(t)
+	k := newKeeper(t, TOFU, s)
+	give(t, k, "ns1-next")
+	give(t, k, "ns2-next")
+	if err := k.Forget("127.0.0.1", "linode-3", "ns1-next"); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := k.Store.Entries(givenHost("ns1-next")); len(left) != 0 {
+		t.Fatalf("ns1-next's given keys after Forget: %+v", left)
+	}
+	if left, _ := k.Store.Entries(givenHost("ns2-next")); len(left) != 1 {
+		t.Fatalf("ns2-next's given keys = %+v, want its one kept", left)
+	}
+}
