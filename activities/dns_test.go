@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -82,19 +83,22 @@ func verifyInput(t *testing.T, expectChanges bool, text string) VerifyInput {
 // verify runs Verify as Temporal runs an activity and returns its result.
 func verify(t *testing.T, in VerifyInput) VerifyResult {
 	t.Helper()
+	v, err := runVerify(in)
+	return temporaltest.Value[VerifyResult](t, v, err)
+}
+
+// runVerify runs Verify as Temporal runs an activity, for a test that
+// wants its error.
+func runVerify(in VerifyInput) (converter.EncodedValue, error) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(&Activities{})
-	v, err := env.ExecuteActivity((&Activities{}).Verify, in)
-	return temporaltest.Value[VerifyResult](t, v, err)
+	return env.ExecuteActivity((&Activities{}).Verify, in)
 }
 
 func TestVerifyAgainstBlue(t *testing.T) {
 	changed := strings.Replace(strings.Replace(verifyZone, "192.0.2.10", "192.0.2.99", 1), " 7 3600", " 8 3600", 1)
 	blue, green := serveZone(t, verifyZone), serveZone(t, changed)
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(&Activities{})
 
 	// A zone change, expected: it passes, and the diff is in the result.
 	in := verifyInput(t, true, changed)
@@ -108,7 +112,7 @@ func TestVerifyAgainstBlue(t *testing.T) {
 	// The same change in an infrastructure-only rollout stops it, naming
 	// the RRset, and is not retried; the analysis rides along the error.
 	in.Fleet.Probe.ExpectChanges = new(bool)
-	_, err := env.ExecuteActivity((&Activities{}).Verify, in)
+	_, err := runVerify(in)
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != ErrAnalysis || !app.NonRetryable() {
 		t.Fatalf("err = %v, want a non-retryable %s", err, ErrAnalysis)
@@ -135,10 +139,7 @@ func TestVerifyMaxLatency(t *testing.T) {
 		t.Errorf("latency %+v, summary %q; want the 400ms answers reported", l, res.Summary)
 	}
 	in.Fleet.Probe.MaxLatency = config.Duration(250 * time.Millisecond)
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(&Activities{})
-	_, err := env.ExecuteActivity((&Activities{}).Verify, in)
+	_, err := runVerify(in)
 	if err == nil || !strings.Contains(err.Error(), "ns1-next answers slowly: 95th percentile") || !strings.Contains(err.Error(), "over probe.max_latency 250ms") {
 		t.Errorf("err = %v, want ns1-next failed for its latency", err)
 	}
@@ -150,10 +151,7 @@ func TestVerifyZoneChangedSincePlanning(t *testing.T) {
 	if err := os.WriteFile(in.Zones[0].Path, []byte(strings.Replace(verifyZone, " 7 3600", " 9 3600", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(&Activities{})
-	_, err := env.ExecuteActivity((&Activities{}).Verify, in)
+	_, err := runVerify(in)
 	if err == nil || !strings.Contains(err.Error(), "changed since planning: serial 9, planned 7") {
 		t.Errorf("err = %v", err)
 	}
@@ -196,10 +194,7 @@ func TestVerifyRefusesGreenBehindBlue(t *testing.T) {
 	newer := strings.Replace(verifyZone, " 7 3600", " 8 3600", 1)
 	in := verifyInput(t, true, verifyZone)
 	in.Targets, in.Baseline = []ProbeTarget{{Name: "ns1-next", Addr: serveZone(t, verifyZone)}}, []ProbeTarget{{Name: "ns1", Addr: serveZone(t, newer)}}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(&Activities{})
-	_, err := env.ExecuteActivity((&Activities{}).Verify, in)
+	_, err := runVerify(in)
 	if err == nil || !strings.Contains(err.Error(), "serves example.com. serial 7, behind ") || !strings.Contains(err.Error(), "ns1's 8") {
 		t.Errorf("err = %v, want green refused for its serial behind blue's", err)
 	}
@@ -220,10 +215,7 @@ func TestVerifyTakesSerialsFromTheZoneFiles(t *testing.T) {
 		in := verifyInput(t, true, verifyZone)
 		in.Serials = nil
 		in.Targets = []ProbeTarget{{Name: target.name, Addr: stale}}
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestActivityEnvironment()
-		env.RegisterActivity(&Activities{})
-		_, err := env.ExecuteActivity((&Activities{}).Verify, in)
+		_, err := runVerify(in)
 		if want := target.role + " " + target.name + " serves example.com. serial 6, want 7 from the zone file"; err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want one saying %q", err, want)
 		}
