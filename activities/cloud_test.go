@@ -147,7 +147,14 @@ func refusingLB(t *testing.T) string {
 // local connection: no SSH to wait for.
 func (c *cloudEnv) labFleet(t *testing.T) {
 	t.Helper()
-	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {connection: local, " + testPlaybooks + "}\nlab: {}\n"))
+	c.useFleet(t, testFleetYAML+"ansible: {connection: local, "+testPlaybooks+"}\nlab: {}\n")
+}
+
+// useFleet makes the test fleet the one yaml writes, behind the test's
+// own load balancer.
+func (c *cloudEnv) useFleet(t *testing.T, yaml string) {
+	t.Helper()
+	fleet, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,12 +169,7 @@ func (c *cloudEnv) labFleetServedAt(t *testing.T, s dnsroll.Server, addr, more s
 	t.Helper()
 	_, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
-	fleet, err := config.Parse(fmt.Appendf(nil, "%sansible: {%s}\n%slab: {dns_port_base: %d}\n", testFleetYAML, testPlaybooks, more, p-s.ID%1000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fleet.LoadBalancers[0].Address = c.lb
-	c.fleet = fleet
+	c.useFleet(t, fmt.Sprintf("%sansible: {%s}\n%slab: {dns_port_base: %d}\n", testFleetYAML, testPlaybooks, more, p-s.ID%1000))
 }
 
 // reboot reboots the simulator's instance id, as Linode's maintenance
@@ -1130,12 +1132,7 @@ func (c stuckCreateCloud) Create(ctx context.Context, _ dnsroll.ServerSpec, _ []
 // shortHeartbeat makes the test fleet's steps heartbeat within 1s.
 func (c *cloudEnv) shortHeartbeat(t *testing.T) {
 	t.Helper()
-	fleet, err := config.Parse([]byte(testFleetYAML + "ansible: {" + testPlaybooks + "}\nsteps: {heartbeat_timeout: 1s, create_timeout: 1m}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fleet.LoadBalancers[0].Address = c.lb
-	c.fleet = fleet
+	c.useFleet(t, testFleetYAML+"ansible: {"+testPlaybooks+"}\nsteps: {heartbeat_timeout: 1s, create_timeout: 1m}\n")
 }
 
 // A create is given no longer than the step's heartbeat timeout: a worker
