@@ -101,11 +101,31 @@ sib     NS    ns.sub
 
 func realChecks(t *testing.T, text string) []Check {
 	t.Helper()
+	return Checks(parseExample(t, text), Scope{All: true, Names: []string{"x.old", "nope", "x.wild", "deep.sub", "a.old"}})
+}
+
+// parseExample parses text as the zone example.com.
+func parseExample(t *testing.T, text string) *zone.Zone {
+	t.Helper()
 	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Checks(z, Scope{All: true, Names: []string{"x.old", "nope", "x.wild", "deep.sub", "a.old"}})
+	return z
+}
+
+// greenJob compares green (ns1-next) with blue (ns1) on checks of
+// example.com at serial 7, as a rollout's verify step does.
+func greenJob(green, blue string, checks []Check) Job {
+	return Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}},
+		BaselineRole: "blue", Checks: checks, Serials: map[string]uint32{"example.com": 7}}
+}
+
+// analyzeOnce runs one round of job, each query given two attempts of a
+// second.
+func analyzeOnce(job Job) Analysis {
+	p := &Prober{Timeout: time.Second, Attempts: 2}
+	return p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
 }
 
 // Two real named serving the same zone pass, with every answer as the
@@ -114,10 +134,8 @@ func TestAnalysisOnRealBIND(t *testing.T) {
 	checks := realChecks(t, realZone)
 	blue := startNamed(t, "example.com", realZone)
 	green := startNamed(t, "example.com", realZone)
-	p := &Prober{Timeout: time.Second, Attempts: 2}
-	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}},
-		BaselineRole: "blue", Checks: checks, Serials: map[string]uint32{"example.com": 7}}
-	an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	job := greenJob(green, blue, checks)
+	an := analyzeOnce(job)
 	if !an.OK {
 		t.Fatalf("identical servers fail: %s\n%+v", an.Reason, an.Reports)
 	}
@@ -153,7 +171,7 @@ func TestAnalysisOnRealBIND(t *testing.T) {
 			mutated := startNamed(t, "example.com", changed)
 			j := job
 			j.Targets = []Server{{Name: "ns1-next", Addr: mutated}}
-			an := p.Analyze(context.Background(), j, Settings{Thresholds: Thresholds{Rounds: 1}})
+			an := analyzeOnce(j)
 			t.Logf("%s: %s", m.name, an.Reason)
 			if an.OK || !strings.Contains(an.Reason, m.want) {
 				t.Errorf("a changed %s: ok %v, reason %q, want it to name %q", m.name, an.OK, an.Reason, m.want)
@@ -177,9 +195,8 @@ ns.example. A 192.0.2.53
 		t.Fatal(err)
 	}
 	addr := startNamed(t, ".", root)
-	p := &Prober{Timeout: time.Second, Attempts: 2}
 	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: addr}}, Checks: Checks(z, Scope{All: true}), Serials: map[string]uint32{".": 2026120100}}
-	if an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}}); !an.OK {
+	if an := analyzeOnce(job); !an.OK {
 		t.Fatalf("root zone: %s", an.Reason)
 	}
 }
@@ -292,22 +309,16 @@ func TestGlueBeyondTheUDPBuffer(t *testing.T) {
 		}
 	}
 	text := b.String()
-	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checks := Checks(z, Scope{All: true})
+	checks := Checks(parseExample(t, text), Scope{All: true})
 	blue := startNamed(t, "example.com", text)
 	green := startNamed(t, "example.com", text)
-	p := &Prober{Timeout: time.Second, Attempts: 2}
-	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}},
-		BaselineRole: "blue", Checks: checks, Serials: map[string]uint32{"example.com": 7}}
-	if an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}}); !an.OK {
+	job := greenJob(green, blue, checks)
+	if an := analyzeOnce(job); !an.OK {
 		t.Fatalf("identical servers fail: %s", an.Reason)
 	}
 	wrong := startNamed(t, "example.com", strings.Replace(text, "A 192.0.2.100\n", "A 192.0.2.99\n", 1))
 	job.Targets = []Server{{Name: "ns1-next", Addr: wrong}}
-	an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	an := analyzeOnce(job)
 	if an.OK || !strings.Contains(an.Reason, "child.example.com. NS") {
 		t.Errorf("a wrong glue address: ok %v, reason %q", an.OK, an.Reason)
 	}
@@ -319,16 +330,9 @@ func TestGlueBeyondTheUDPBuffer(t *testing.T) {
 // no check of the zone's own names sees.
 func TestGreenAnsweringANameTheZoneLacks(t *testing.T) {
 	text := exampleApex + "www A 192.0.2.10\n"
-	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
 	blue := startNamed(t, "example.com", text)
 	green := startNamed(t, "example.com", text+"* A 192.0.2.99\n")
-	p := &Prober{Timeout: time.Second, Attempts: 2}
-	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}},
-		BaselineRole: "blue", Checks: Checks(z, Scope{All: true}), Serials: map[string]uint32{"example.com": 7}}
-	an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	an := analyzeOnce(greenJob(green, blue, Checks(parseExample(t, text), Scope{All: true})))
 	if an.OK || !strings.Contains(an.Reason, DenialCheckLabel+".example.com. A") {
 		t.Errorf("a green with an added wildcard: ok %v, reason %q", an.OK, an.Reason)
 	}
@@ -340,11 +344,7 @@ func TestGreenAnsweringANameTheZoneLacks(t *testing.T) {
 // failed such a check, the zone model expecting the chain.
 func TestTypesBesideACNAMEOnRealBIND(t *testing.T) {
 	text := exampleApex + "www A 192.0.2.10\nalias CNAME www\ngone CNAME nothere\n*.wc CNAME www\n"
-	z, err := zone.Parse(strings.NewReader(text), "example.com", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checks := Checks(z, Scope{Names: []string{"alias", "gone", "x.wc"}, Types: []string{"NSEC", "KEY", "SIG", "NXT", "A"}})
+	checks := Checks(parseExample(t, text), Scope{Names: []string{"alias", "gone", "x.wc"}, Types: []string{"NSEC", "KEY", "SIG", "NXT", "A"}})
 	p := &Prober{Timeout: time.Second, Attempts: 2}
 	rep := p.Probe(context.Background(), startNamed(t, "example.com", text), []string{"udp"}, checks)
 	if !rep.OK {
@@ -361,16 +361,9 @@ func TestTypesBesideACNAMEOnRealBIND(t *testing.T) {
 func TestGreenDenyingANameBlueHolds(t *testing.T) {
 	text := exampleApex + "www A 192.0.2.10\n"
 	greenText := text + "new A 192.0.2.20\n"
-	z, err := zone.Parse(strings.NewReader(greenText), "example.com", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
 	blue := startNamed(t, "example.com", text+`_dmarc TXT "v=DMARC1; p=none"`+"\n")
 	green := startNamed(t, "example.com", greenText)
-	p := &Prober{Timeout: time.Second, Attempts: 2}
-	job := Job{Role: "green", Targets: []Server{{Name: "ns1-next", Addr: green}}, Baseline: []Server{{Name: "ns1", Addr: blue}},
-		BaselineRole: "blue", Checks: Checks(z, Scope{All: true, Names: []string{"_dmarc", "nope"}}), Serials: map[string]uint32{"example.com": 7}}
-	an := p.Analyze(context.Background(), job, Settings{Thresholds: Thresholds{Rounds: 1}})
+	an := analyzeOnce(greenJob(green, blue, Checks(parseExample(t, greenText), Scope{All: true, Names: []string{"_dmarc", "nope"}})))
 	want := "differs from blue ns1: added new.example.com. A: [] → [192.0.2.20]; changed _dmarc.example.com. A: [; rcode NOERROR] → [; rcode NXDOMAIN] ("
 	if an.OK || !strings.Contains(an.Reason, want) {
 		t.Errorf("green without blue's _dmarc: ok %v, reason %q\nwant it to hold %q", an.OK, an.Reason, want)
