@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/internal/testnet"
 	"github.com/dnsroll/dnsroll/zone"
 )
 
@@ -190,26 +191,12 @@ func TestEngineTCPPipelinedOutOfOrder(t *testing.T) {
 // the address and a count of the connections accepted.
 func serveTCP(t *testing.T, handle func(c net.Conn)) (string, *atomic.Int32) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
 	conns := new(atomic.Int32)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return l.Addr().String(), conns
+	addr := testnet.ServeTCP(t, func(c net.Conn) {
+		conns.Add(1)
+		handle(c)
+	})
+	return addr, conns
 }
 
 // writeTCPMsg writes m with its two-byte length (RFC 1035 4.2.2).

@@ -2,37 +2,28 @@ package provision
 
 import (
 	"context"
+	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dnsroll/dnsroll/internal/testnet"
 )
 
-// serve accepts on a loopback port and greets each connection with
+// serveBanner accepts on a loopback port and greets each connection with
 // banner, after delay; it returns the port.
 func serveBanner(t *testing.T, banner string, delay time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	start := time.Now()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if time.Since(start) < delay {
-				c.Close() // sshd not up yet: connection reset
-				continue
-			}
+	addr := testnet.ServeTCP(t, func(c net.Conn) {
+		// Sooner, sshd is not up yet: the connection closes unanswered.
+		if time.Since(start) >= delay {
 			_, _ = c.Write([]byte(banner))
-			c.Close()
 		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	})
+	_, port, _ := net.SplitHostPort(addr)
 	return port
 }
 
@@ -76,29 +67,18 @@ func TestWaitGivesUpAtTheDeadline(t *testing.T) {
 // tarpit) costs one attempt of a few seconds, not the whole wait: the
 // next connection's banner is seen.
 func TestWaitRetriesASilentConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for n := 0; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if n == 0 {
-				t.Cleanup(func() { c.Close() }) // held open, silent
-				continue
-			}
-			_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
-			c.Close()
+	var accepted atomic.Int32
+	addr := testnet.ServeTCP(t, func(c net.Conn) {
+		if accepted.Add(1) == 1 {
+			_, _ = io.Copy(io.Discard, c) // held open, silent, until WaitSSH gives up on it
+			return
 		}
-	}()
+		_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- WaitSSH(ctx, ln.Addr().String()) }()
+	go func() { done <- WaitSSH(ctx, addr) }()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/nacl/secretbox"
+
+	"github.com/dnsroll/dnsroll/internal/testnet"
 )
 
 // fakeConsole is the server side of dnsdist's console, written out byte by
@@ -26,7 +28,6 @@ type fakeConsole struct {
 }
 
 func (f *fakeConsole) serve(t *testing.T, conn net.Conn) {
-	defer conn.Close()
 	theirs := make([]byte, 24)
 	if _, err := io.ReadFull(conn, theirs); err != nil {
 		return
@@ -66,22 +67,8 @@ func (f *fakeConsole) serve(t *testing.T, conn net.Conn) {
 
 func startFakeConsole(t *testing.T, key *[32]byte, reply func(string) string) (addr string, commands chan string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	f := &fakeConsole{key: *key, reply: reply, commands: make(chan string, 100)}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go f.serve(t, conn)
-		}
-	}()
-	return ln.Addr().String(), f.commands
+	return testnet.ServeTCP(t, func(conn net.Conn) { f.serve(t, conn) }), f.commands
 }
 
 func testKey(t *testing.T) *[32]byte {

@@ -11,6 +11,7 @@ import (
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/leaktest"
+	"github.com/dnsroll/dnsroll/internal/testnet"
 	"github.com/dnsroll/dnsroll/lb"
 	"github.com/dnsroll/dnsroll/lb/lbtest"
 )
@@ -20,22 +21,9 @@ import (
 // back its connection, rather than holding both until the step's deadline
 // or consoleTimeout.
 func TestCancelledFlipOnASilentConsoleLeavesNothing(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			// Reads everything, answers nothing, until the flip hangs up.
-			go func() { _, _ = io.Copy(io.Discard, conn); conn.Close() }()
-		}
-	}()
-	d := &Driver{Reach: lb.Reach{Channels: fakeOpener{"lb1": &fakeChannel{key: testKey(t), console: ln.Addr().String()}}}}
+	// Reads everything, answers nothing, until the flip hangs up.
+	console := testnet.ServeTCP(t, func(conn net.Conn) { _, _ = io.Copy(io.Discard, conn) })
+	d := &Driver{Reach: lb.Reach{Channels: fakeOpener{"lb1": &fakeChannel{key: testKey(t), console: console}}}}
 	fleet := lbtest.VMFleet()
 	green := dnsroll.Server{Label: "green", IPv4: "192.0.2.30"}
 	base := leaktest.Take(t)
