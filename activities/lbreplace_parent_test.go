@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -33,6 +34,20 @@ func startParent(t *testing.T, served []registrar.NameServer) []string {
 		parent = append(parent, s.String())
 	}
 	return parent
+}
+
+// serveExampleZone answers as example.com's own server: its NS, ns1, for
+// nsTTL seconds, and ns1's address, 127.0.0.21, for an hour.
+func serveExampleZone(t *testing.T, nsTTL int) string {
+	t.Helper()
+	return serveUDP(t, func(req, m *dns.Msg) {
+		switch q := req.Question[0]; {
+		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeA:
+			answer(m, "ns1.example.com. 3600 IN A 127.0.0.21")
+		case q.Name == "example.com." && q.Qtype == dns.TypeNS:
+			answer(m, fmt.Sprintf("example.com. %d IN NS ns1.example.com.", nsTTL))
+		}
+	})
 }
 
 // answer makes rr, in presentation form, the one record of m's answer.
@@ -163,18 +178,8 @@ func TestZoneAddrsAsksTheZoneForItsNameServers(t *testing.T) {
 func TestCheckParentAsksTheZoneAtTheFirstLoadBalancerThatAnswers(t *testing.T) {
 	served := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}}}
 	parent := startParent(t, served)
-	alive := serveUDP(t, func(req, m *dns.Msg) {
-		switch q := req.Question[0]; {
-		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeA:
-			answer(m, "ns1.example.com. 3600 IN A 127.0.0.21")
-		case q.Name == "example.com." && q.Qtype == dns.TypeNS:
-			answer(m, "example.com. 300 IN NS ns1.example.com.")
-		}
-	})
-	acts := &Activities{}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
+	alive := serveExampleZone(t, 300)
+	acts, env := parentEnv(t)
 	refusing := serveUDP(t, func(req, m *dns.Msg) { m.Rcode, m.Authoritative = dns.RcodeRefused, false })
 	v, err := env.ExecuteActivity(acts.CheckParent, ParentInput{Domain: "example.com", Parent: parent, AddrsFrom: []string{"127.0.0.1:9", refusing, alive}})
 	if err != nil {
@@ -234,14 +239,7 @@ func TestParseParentSaysWhatIsWrong(t *testing.T) {
 func TestCheckParentAsksTheChild(t *testing.T) {
 	served := []registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.21")}}}
 	parent := startParent(t, served)
-	child := serveUDP(t, func(req, m *dns.Msg) {
-		switch q := req.Question[0]; {
-		case q.Name == "ns1.example.com." && q.Qtype == dns.TypeA:
-			answer(m, "ns1.example.com. 3600 IN A 127.0.0.21")
-		case q.Name == "example.com." && q.Qtype == dns.TypeNS:
-			answer(m, "example.com. 86400 IN NS ns1.example.com.")
-		}
-	})
+	child := serveExampleZone(t, 86400)
 	acts, env := parentEnv(t)
 	v, err := env.ExecuteActivity(acts.CheckParent, ParentInput{Domain: "example.com", Parent: parent, Child: child})
 	if err != nil {
