@@ -466,29 +466,12 @@ func bundleZones(zones []ZoneFile) []bundle.Zone {
 	return out
 }
 
-// userDataCloud is a cloud that can say why a new server could not be
-// given cloud-init user data; linode.Cloud is one.
-type userDataCloud interface {
-	WithoutUserData(ctx context.Context, spec dnsroll.ServerSpec) (string, error)
-}
-
 // ungivenKeys warns of the new nameservers that cannot be given their SSH
-// host key, where the fleet asks for given keys: their keys will be
-// trusted at first contact instead (or, under strict checking, refused).
+// host key (preflight.UngivenKeys), when this worker checks host keys.
 func (a *Activities) ungivenKeys(ctx context.Context, fleet *config.Fleet) ([]string, error) {
-	uc, ok := a.Cloud.(userDataCloud)
-	if !ok || a.HostKeys == nil || fleet.Ansible.Connection != "ssh" || fleet.Ansible.HostKeys != config.HostKeysGiven {
+	uc, ok := a.Cloud.(preflight.UserDataCloud)
+	if !ok || a.HostKeys == nil {
 		return nil, nil
 	}
-	var out []string
-	for _, ns := range fleet.Nameservers {
-		why, err := uc.WithoutUserData(ctx, dnsroll.ServerSpec{Label: ns.Label, Region: ns.Region, Type: ns.Type, Image: ns.Image})
-		if err != nil {
-			return nil, err
-		}
-		if why != "" {
-			out = append(out, fmt.Sprintf("%s cannot be given its SSH host key (%s): its key is trusted at first contact, as with ansible.host_keys: first-use (and refused under ANSIBLE_HOST_KEY_CHECKING=True)", ns.Label+dnsroll.NextSuffix, why))
-		}
-	}
-	return out, nil
+	return preflight.UngivenKeys(ctx, uc, fleet)
 }

@@ -217,6 +217,16 @@ func askLinode(ctx context.Context, out io.Writer, f *config.Fleet) error {
 		return err
 	}
 	fmt.Fprintln(out, "ok: Linode offers each nameserver's region, plan and image, and the firewall_id of nameservers and load balancers where set")
+	ungiven, err := preflight.UngivenKeys(ctx, cloud, f)
+	if err != nil {
+		return err
+	}
+	for _, w := range ungiven {
+		fmt.Fprintln(out, "warning: Linode: "+w)
+	}
+	if len(ungiven) == 0 && f.Ansible.HostKeys == config.HostKeysGiven && f.Ansible.Connection == "ssh" {
+		fmt.Fprintln(out, "ok: Linode gives each new nameserver the SSH host key dnsroll makes for it (cloud-init user data)")
+	}
 	if err := preflight.Labels(ctx, cloud, f); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
 	"github.com/dnsroll/dnsroll/linode"
 )
@@ -283,5 +284,48 @@ func TestCLIFleetValidateChecksForTheWorkersCloud(t *testing.T) {
 	lab := mustAbs(t, "../../fleets/lab.yaml")
 	if out, errOut, code := cli(t, "fleet", "validate", lab); code != 0 {
 		t.Errorf("the lab fleet: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// fleet validate --live says whether Linode can give each new nameserver
+// the host key dnsroll makes for it, and which cannot and why.
+func TestCLIFleetValidateLiveGivenHostKeys(t *testing.T) {
+	// The machine lab's fleet: SSH to machines, as in production.
+	machines := strings.ReplaceAll(string(repoFile(t, "fleets/machines.yaml")), "../", mustAbs(t, "../..")+"/")
+	path := filepath.Join(t.TempDir(), "machines.yaml")
+	if err := os.WriteFile(path, []byte(machines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		noMetadata []string
+		want       string
+	}{
+		{"every region takes user data", nil, "ok: Linode gives each new nameserver the SSH host key dnsroll makes for it"},
+		{"one region has no Metadata", []string{f.Nameservers[1].Region},
+			"warning: Linode: " + f.Nameservers[1].Label + "-next cannot be given its SSH host key (region " + f.Nameservers[1].Region + " has no Metadata service)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim, err := linodesim.New(linodesim.Options{Token: "tok", NoMetadata: tc.noMetadata})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(sim)
+			t.Cleanup(srv.Close)
+			t.Setenv("DNSROLL_LINODE_URL", srv.URL+"/v4")
+			t.Setenv("LINODE_TOKEN", "tok")
+			out, errOut, code := cli(t, "fleet", "validate", path, "--live")
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %s", code, errOut)
+			}
+			wantAll(t, "stdout", out, tc.want)
+			if tc.noMetadata != nil && strings.Contains(out, "ok: Linode gives") {
+				t.Errorf("stdout says every nameserver is given its key:\n%s", out)
+			}
+		})
 	}
 }
