@@ -42,6 +42,7 @@ func TestMachineGivenHostKeys(t *testing.T) {
 	blue := tl.assertOnly(t, "ns1", "ns2")
 	noGivenKeysLeft(t, tl, "after first contact")
 	recorded := knownHosts(t, tl.KnownHostsFile())
+	privateKeys := map[string]string{}
 	for _, label := range []string{"ns1", "ns2"} {
 		addr := blue[label].IPv4
 		out, err := tl.SSH(ctx, addr, "ls /etc/ssh | grep ^ssh_host_; cat /etc/ssh/ssh_host_ed25519_key.pub")
@@ -59,7 +60,34 @@ func TestMachineGivenHostKeys(t *testing.T) {
 		if got := recorded[addr]; len(got) != 1 || got[0] != string(key.Marshal()) {
 			t.Errorf("%s (%s): %d keys recorded, want its one given key", label, addr, len(got))
 		}
+		// The private key went from the worker to the machine in the
+		// create request alone: not into history, nor the worker's file.
+		priv, err := tl.SSH(ctx, addr, "cat /etc/ssh/ssh_host_ed25519_key")
+		if err != nil {
+			t.Fatalf("ssh %s: %v", label, err)
+		}
+		body := strings.Split(strings.TrimSpace(priv), "\n")
+		if len(body) < 3 {
+			t.Fatalf("%s's private host key: %q", label, priv)
+		}
+		privateKeys[label+"'s private host key"] = body[len(body)/2]
 	}
+	scan := func(where, text string) {
+		t.Helper()
+		for name, v := range privateKeys {
+			if strings.Contains(text, v) {
+				t.Errorf("%s holds %s", where, name)
+			}
+		}
+	}
+	if n := scanHistories(t, tl, scan, `"fleet":"machines"`); n == 0 {
+		t.Fatal("read no rollout's inputs in the histories")
+	}
+	file, err := os.ReadFile(tl.KnownHostsFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan(tl.KnownHostsFile(), string(file))
 
 	// An image whose cloud-init does not install the keys: the machine
 	// offers its own, and a trust-on-first-use worker refuses it too.

@@ -178,37 +178,7 @@ func testSecretsStayOut(t *testing.T, driver string) {
 		}
 	}
 
-	// Every workflow history, as the temporal CLI shows it.
-	out, err := exec.Command(requireLab(t), "workflow", "list", "--address", tl.TemporalAddress(), "--output", "json").Output()
-	if err != nil {
-		t.Fatalf("temporal workflow list: %v", err)
-	}
-	var runs []struct {
-		Execution struct {
-			WorkflowID string `json:"workflowId"`
-			RunID      string `json:"runId"`
-		} `json:"execution"`
-	}
-	if err := json.Unmarshal(out, &runs); err != nil || len(runs) < 2 {
-		t.Fatalf("temporal workflow list: %v, %d runs:\n%s", err, len(runs), out)
-	}
-	decoded := 0 // histories whose payloads were read: the rollouts' at least
-	for _, r := range runs {
-		h, err := exec.Command(requireLab(t), "workflow", "show", "--address", tl.TemporalAddress(), "--output", "json",
-			"--workflow-id", r.Execution.WorkflowID, "--run-id", r.Execution.RunID).Output()
-		if err != nil || len(h) < 1000 {
-			t.Fatalf("temporal workflow show %s: %v (%d bytes)", r.Execution.RunID, err, len(h))
-		}
-		payloads, err := historyPayloads(h)
-		if err != nil || payloads == "" {
-			t.Fatalf("the payloads of %s %s: %v (%d bytes)", r.Execution.WorkflowID, r.Execution.RunID, err, len(payloads))
-		}
-		if strings.Contains(payloads, `"fleet":"lab"`) {
-			decoded++
-		}
-		scan("the history of "+r.Execution.WorkflowID+" "+r.Execution.RunID, string(h)+"\n"+payloads)
-	}
-	if decoded < 2 {
+	if decoded := scanHistories(t, tl, scan, `"fleet":"lab"`); decoded < 2 {
 		t.Fatalf("read the inputs of %d histories, want both rollouts'", decoded)
 	}
 
@@ -308,4 +278,42 @@ func historyPayloads(history []byte) (string, error) {
 	}
 	err := walk(doc)
 	return b.String(), err
+}
+
+// scanHistories has scan read every workflow history of the lab, as the
+// temporal CLI shows it, with its payloads decoded, and returns how many
+// of them hold fleetField (such as `"fleet":"lab"`): those whose inputs
+// were read.
+func scanHistories(t *testing.T, tl *testLab, scan func(where, text string), fleetField string) int {
+	t.Helper()
+	out, err := exec.Command(requireLab(t), "workflow", "list", "--address", tl.TemporalAddress(), "--output", "json").Output()
+	if err != nil {
+		t.Fatalf("temporal workflow list: %v", err)
+	}
+	var runs []struct {
+		Execution struct {
+			WorkflowID string `json:"workflowId"`
+			RunID      string `json:"runId"`
+		} `json:"execution"`
+	}
+	if err := json.Unmarshal(out, &runs); err != nil || len(runs) == 0 {
+		t.Fatalf("temporal workflow list: %v, %d runs:\n%s", err, len(runs), out)
+	}
+	decoded := 0
+	for _, r := range runs {
+		h, err := exec.Command(requireLab(t), "workflow", "show", "--address", tl.TemporalAddress(), "--output", "json",
+			"--workflow-id", r.Execution.WorkflowID, "--run-id", r.Execution.RunID).Output()
+		if err != nil || len(h) < 1000 {
+			t.Fatalf("temporal workflow show %s: %v (%d bytes)", r.Execution.RunID, err, len(h))
+		}
+		payloads, err := historyPayloads(h)
+		if err != nil || payloads == "" {
+			t.Fatalf("the payloads of %s %s: %v (%d bytes)", r.Execution.WorkflowID, r.Execution.RunID, err, len(payloads))
+		}
+		if strings.Contains(payloads, fleetField) {
+			decoded++
+		}
+		scan("the history of "+r.Execution.WorkflowID+" "+r.Execution.RunID, string(h)+"\n"+payloads)
+	}
+	return decoded
 }
