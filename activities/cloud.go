@@ -65,7 +65,8 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 	created := false
 	if !found {
 		var userData []byte
-		if in.Fleet.Ansible.HostKeys != config.HostKeysFirstUse && a.HostKeys != nil {
+		// Only a server met over SSH (meetNewServer) checks a given key.
+		if in.Fleet.Ansible.Connection == "ssh" && in.Fleet.Ansible.HostKeys != config.HostKeysFirstUse && a.HostKeys != nil {
 			if userData, err = a.HostKeys.Give(in.Spec.Label); err != nil {
 				return ServerResult{}, failure(ctx, err)
 			}

@@ -247,6 +247,12 @@ func TestNewServerIsGivenItsHostKey(t *testing.T) {
 	if res := c.mustEnsure(t, "ns2-next"); res.Server.UserData || booted["ns2-next"] != nil || len(keys.given) != 1 {
 		t.Fatalf("first-use fleet: UserData %v, VM got %q, keys given for %q; want none given", res.Server.UserData, booted["ns2-next"], keys.given)
 	}
+	// A fleet provisioned without SSH (the process lab) never meets its
+	// servers: a key given to one would wait in the file for nothing.
+	c.labFleet(t)
+	if res := c.mustEnsure(t, "ns3-next"); res.Server.UserData || len(keys.given) != 1 {
+		t.Fatalf("local-connection fleet: UserData %v, keys given for %q; want none given", res.Server.UserData, keys.given)
+	}
 }
 
 // Where Linode cannot take user data, the server is created without it and
