@@ -2,8 +2,14 @@ package hostkeys
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -201,5 +207,90 @@ func TestForgetDropsGivenKeys(t *testing.T) {
 	}
 	if left, _ := k.Store.Entries(givenHost("ns2-next")); len(left) != 1 {
 		t.Fatalf("ns2-next's given keys = %+v, want its one kept", left)
+	}
+	// A server deleted before it had an address still takes them.
+	if err := k.Forget("", "linode-4", "ns2-next"); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := k.Store.Entries(givenHost("ns2-next")); len(left) != 0 {
+		t.Fatalf("ns2-next's given keys after Forget without an address: %+v", left)
+	}
+}
+
+// The private half of a given key is in the user data alone: neither the
+// log nor the known_hosts file holds any line of it.
+func TestGiveKeepsThePrivateKeyOutOfLogAndFile(t *testing.T) {
+	s := startSSHD(t)
+	k := newKeeper(t, TOFU, s)
+	var log bytes.Buffer
+	k.Log = slog.New(slog.NewTextHandler(&log, nil))
+	ud, err := k.Give("ns1-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Keys map[string]string `yaml:"ssh_keys"`
+	}
+	if err := yaml.Unmarshal(ud, &doc); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ssh.ParseRawPrivateKey([]byte(doc.Keys["ed25519_private"]))
+	priv, ok := raw.(*ed25519.PrivateKey)
+	if err != nil || !ok || log.Len() == 0 {
+		t.Fatalf("no ed25519 private key in the user data (%v), or nothing logged (%q): the test checks nothing", err, log.String())
+	}
+	file := readFile(t, k.Store.Path())
+	// The seed is the secret; look for it raw, in hex, as fmt and slog
+	// print bytes, and in base64 at each of the three alignments it may
+	// have inside a longer encoding.
+	seed := priv.Seed()
+	secrets := []string{string(seed), hex.EncodeToString(seed), strings.Trim(fmt.Sprint(seed[:8]), "[]"), strconv.Quote(string(seed))[1:9]}
+	for pad := range 3 {
+		enc := base64.StdEncoding.EncodeToString(append(make([]byte, pad), seed...))
+		secrets = append(secrets, enc[4:len(enc)-4])
+	}
+	for _, secret := range secrets {
+		if strings.Contains(log.String(), secret) || strings.Contains(file, secret) {
+			t.Fatalf("the private key is in the log or the file:\nlog: %s\nfile: %s", log.String(), file)
+		}
+	}
+	if strings.Contains(log.String(), "PRIVATE") || strings.Contains(file, "PRIVATE") {
+		t.Fatalf("a private key is in the log or the file:\nlog: %s\nfile: %s", log.String(), file)
+	}
+}
+
+// Linode reuses addresses: the key an earlier instance at the address left
+// in the file goes when the new server offers its given key, or ssh would
+// still accept the old machine's key there.
+func TestGivenKeyReplacesAReusedAddress(t *testing.T) {
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, TOFU, s)
+	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); err != nil {
+		t.Fatal(err)
+	}
+	key := give(t, k, "ns1-next")
+	s.rekey(key)
+	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-2"); err != nil {
+		t.Fatal(err)
+	}
+	if es := entries(t, k, s); len(es) != 1 || !hasKey(es, key.PublicKey()) || es[0].Comment != "dnsroll:linode-2" {
+		t.Fatalf("entries = %+v, want only the given key of linode-2", es)
+	}
+}
+
+// A given key that the file lists as @revoked is refused, not recorded.
+func TestGivenKeyThatIsRevoked(t *testing.T) {
+	s := startSSHD(t)
+	k := newKeeper(t, TOFU, s)
+	key := give(t, k, "ns1-next")
+	s.rekey(key)
+	revoked := "@revoked " + s.host() + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key.PublicKey()))) + "\n"
+	appendFile(t, k.Store.Path(), revoked)
+	var he *Error
+	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-2"); !errors.As(err, &he) || !he.Revoked {
+		t.Fatalf("err = %v, want a *Error for a revoked key", err)
+	}
+	if es := entries(t, k, s); len(es) != 0 {
+		t.Fatalf("entries = %+v, want the revoked key not recorded", es)
 	}
 }

@@ -125,6 +125,19 @@ func entries(t *testing.T, k *Keeper, s *sshd) []Entry {
 	return es
 }
 
+// appendFile adds line to the file at path, as a hand edit would.
+func appendFile(t *testing.T, path, line string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -377,14 +390,7 @@ func TestTrustNewRetryWithAHandAddedLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	hand := knownhosts.Line([]string{s.host()}, ed25519Key(t).PublicKey()) + "\n"
-	f, err := os.OpenFile(k.Store.Path(), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(hand); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	appendFile(t, k.Store.Path(), hand)
 	s.rekey(ed25519Key(t))
 	var he *Error
 	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); !errors.As(err, &he) || !he.Changed {
