@@ -47,6 +47,14 @@ func machineGiven(t *testing.T, userData []byte) ssh.Signer {
 	return priv
 }
 
+// wantGiven fails the test unless name has n given keys on record.
+func wantGiven(t *testing.T, k *Keeper, name string, n int) {
+	t.Helper()
+	if left, err := k.Store.Entries(givenHost(name)); err != nil || len(left) != n {
+		t.Fatalf("keys given to %s = %+v (%v), want %d", name, left, err, n)
+	}
+}
+
 func give(t *testing.T, k *Keeper, name string) ssh.Signer {
 	t.Helper()
 	ud, err := k.Give(name)
@@ -72,9 +80,7 @@ func TestGivenKeyNeedsNoTrustOnFirstUse(t *testing.T) {
 			if len(es) != 1 || !hasKey(es, key.PublicKey()) || es[0].Comment != "dnsroll:linode-7" {
 				t.Fatalf("entries = %+v, want only the given key, tagged with its instance", es)
 			}
-			if left, _ := k.Store.Entries(givenHost("ns1-next")); len(left) != 0 {
-				t.Fatalf("the given keys are still on record after first contact: %+v", left)
-			}
+			wantGiven(t, k, "ns1-next", 0)
 			// ssh reads the same file: the key is pinned for Ansible too.
 			if err := k.Verify(ctx(t), "ns1-next", "127.0.0.1"); err != nil {
 				t.Fatalf("Verify after TrustGiven: %v", err)
@@ -116,9 +122,7 @@ func TestGivenKeyRefusesAnyOther(t *testing.T) {
 	}
 	// The given key stays on record: the operator may find the machine's
 	// cloud-init late, and a retry then succeeds.
-	if left, _ := k.Store.Entries(givenHost("ns1-next")); len(left) != 1 {
-		t.Fatalf("given keys = %+v, want the one given", left)
-	}
+	wantGiven(t, k, "ns1-next", 1)
 }
 
 // A create retried after a lost response gave a second key, but the
@@ -202,19 +206,13 @@ func TestForgetDropsGivenKeys(t *testing.T) {
 	if err := k.Forget("127.0.0.1", "linode-3", "ns1-next"); err != nil {
 		t.Fatal(err)
 	}
-	if left, _ := k.Store.Entries(givenHost("ns1-next")); len(left) != 0 {
-		t.Fatalf("ns1-next's given keys after Forget: %+v", left)
-	}
-	if left, _ := k.Store.Entries(givenHost("ns2-next")); len(left) != 1 {
-		t.Fatalf("ns2-next's given keys = %+v, want its one kept", left)
-	}
+	wantGiven(t, k, "ns1-next", 0)
+	wantGiven(t, k, "ns2-next", 1)
 	// A server deleted before it had an address still takes them.
 	if err := k.Forget("", "linode-4", "ns2-next"); err != nil {
 		t.Fatal(err)
 	}
-	if left, _ := k.Store.Entries(givenHost("ns2-next")); len(left) != 0 {
-		t.Fatalf("ns2-next's given keys after Forget without an address: %+v", left)
-	}
+	wantGiven(t, k, "ns2-next", 0)
 }
 
 // The private half of a given key is in the user data alone: neither the
@@ -293,4 +291,46 @@ func TestGivenKeyThatIsRevoked(t *testing.T) {
 	if es := entries(t, k, s); len(es) != 0 {
 		t.Fatalf("entries = %+v, want the revoked key not recorded", es)
 	}
+}
+
+// A server that Linode created without the user data (a region without
+// Metadata) is met on first use: the key given to its label goes then, or
+// every rollout there would leave one more line in the file for good (the
+// label it is deleted under later is the promoted one, not this one).
+func TestFirstUseDropsTheKeysGivenToTheLabel(t *testing.T) {
+	for _, mode := range []Mode{TOFU, Strict} {
+		t.Run(string(mode), func(t *testing.T) {
+			key := ed25519Key(t)
+			s := startSSHD(t, key)
+			k := newKeeper(t, mode, s)
+			give(t, k, "ns1-next")
+			give(t, k, "ns2-next")
+			if mode == Strict {
+				if _, err := k.Store.Add(s.host(), []ssh.PublicKey{key.PublicKey()}, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+				t.Fatal(err)
+			}
+			wantGiven(t, k, "ns1-next", 0)
+			wantGiven(t, k, "ns2-next", 1)
+		})
+	}
+}
+
+// A retry of a first contact whose key was recorded, but whose given keys
+// were not yet dropped (the worker stopped between), drops them.
+func TestGivenKeyRetryDropsTheGivenKeys(t *testing.T) {
+	s := startSSHD(t)
+	k := newKeeper(t, TOFU, s)
+	key := give(t, k, "ns1-next")
+	s.rekey(key)
+	if _, err := k.Store.Replace(s.host(), []ssh.PublicKey{key.PublicKey()}, tagPrefix+"linode-7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+		t.Fatal(err)
+	}
+	wantGiven(t, k, "ns1-next", 0)
 }

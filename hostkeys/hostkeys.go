@@ -289,11 +289,20 @@ const tagPrefix = "dnsroll:"
 // another instance at the same address are replaced: the cloud reuses
 // addresses, and this machine is known to be new. Entries already recorded
 // for this instance are pinned, so a retry does not trust again. Strict
-// mode records nothing and requires the key to be known.
+// mode records nothing and requires the key to be known. Keys given to
+// name (Give) go: the cloud created the machine without them.
 func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) error {
 	if k == nil || k.Mode == Off {
 		return nil
 	}
+	if err := k.trustNew(ctx, name, addr, instance); err != nil {
+		return err
+	}
+	_, err := k.Store.Remove(givenHost(name), nil)
+	return err
+}
+
+func (k *Keeper) trustNew(ctx context.Context, name, addr, instance string) error {
 	if k.Mode == Strict {
 		return k.Verify(ctx, name, addr)
 	}
