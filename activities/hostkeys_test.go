@@ -29,6 +29,7 @@ type recordingKeys struct {
 	// given are the names Give made a key for; trusted, "new name" or
 	// "given name" for each first contact.
 	given, trusted []string
+	giveErr        error // what Give fails with
 }
 
 func (r *recordingKeys) TrustNew(_ context.Context, name, _, _ string) error {
@@ -41,6 +42,9 @@ func (r *recordingKeys) TrustNew(_ context.Context, name, _, _ string) error {
 func (r *recordingKeys) Give(name string) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.giveErr != nil {
+		return nil, r.giveErr
+	}
 	r.given = append(r.given, name)
 	return []byte("#cloud-config\nssh_keys: {}\n"), nil
 }
@@ -59,10 +63,10 @@ func (r *recordingKeys) Verify(_ context.Context, name, addr string) error {
 	return r.refuse[name]
 }
 
-func (r *recordingKeys) Forget(addr, instance, _ string) error {
+func (r *recordingKeys) Forget(addr, instance, name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.forgotten = append(r.forgotten, instance+"@"+addr)
+	r.forgotten = append(r.forgotten, name+"="+instance+"@"+addr)
 	return nil
 }
 
@@ -77,7 +81,8 @@ func TestDeletedServersKeysAreForgotten(t *testing.T) {
 	for _, l := range []string{"ns1", "ns1-next"} {
 		res := c.mustEnsure(t, l)
 		servers[l] = res.Server
-		want = append(want, ServerID(res.Server)+"@"+res.Server.IPv4)
+		// The label too: the keys given to it go with it.
+		want = append(want, l+"="+ServerID(res.Server)+"@"+res.Server.IPv4)
 	}
 	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: servers["ns1"]}); err != nil {
 		t.Fatal(err)
@@ -291,5 +296,18 @@ func TestServerWithoutMetadataIsTrustedOnFirstUse(t *testing.T) {
 				t.Fatalf("first contacts %q, want ns1-next met as a new server without a given key", got)
 			}
 		})
+	}
+}
+
+// A key that cannot be given (the worker's file cannot be written) stops
+// the create: a server created without it would be trusted on first use.
+func TestNoServerWithoutItsGivenKey(t *testing.T) {
+	c := newCloudEnv(t)
+	c.acts.HostKeys = &recordingKeys{giveErr: errors.New("known_hosts: disk full")}
+	if _, err := c.ensure(t, "ns1-next"); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v, want Give's error", err)
+	}
+	if n := c.count("ns1-next"); n != 0 {
+		t.Fatalf("%d servers created without their key", n)
 	}
 }
