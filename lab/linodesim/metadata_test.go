@@ -86,8 +86,8 @@ func TestUserDataRefused(t *testing.T) {
 		opts        linodego.InstanceCreateOptions
 	}{
 		{"not base64", "metadata.user_data", withUserData("linode/debian12", "us-east", "#cloud-config\nssh_keys: {}")},
-		{"over 16 KiB decoded", "metadata.user_data", withUserData("linode/debian12", "us-east",
-			base64.StdEncoding.EncodeToString([]byte("#cloud-config\n"+strings.Repeat("#", 16384))))},
+		{"a byte over 16 KiB decoded", "metadata.user_data", withUserData("linode/debian12", "us-east",
+			base64.StdEncoding.EncodeToString([]byte(strings.Repeat("#", 16385))))},
 		{"a region without Metadata", "region", withUserData("linode/debian12", "ap-south", ok)},
 		{"an image without cloud-init", "image", withUserData("private/78", "us-east", ok)},
 	}
