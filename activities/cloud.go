@@ -60,6 +60,9 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 		if err := a.waitGone(ctx, s); err != nil {
 			return ServerResult{}, failure(ctx, err)
 		}
+		// Its keys go with it, those given to its label included, before
+		// the new server is given its own.
+		a.forgetKeys(ctx, s)
 		found = false
 	}
 	created := false

@@ -1034,9 +1034,16 @@ func TestEnsureServerReplacesALeftGreenOfAnotherSpec(t *testing.T) {
 	if want := "replacing ns1-next (id 1001, 127.0.0.1:53) left by an earlier rollout: it has region eu-central, not us-east; image linode/debian11, not linode/debian12"; !slices.Contains(plan.Warnings, want) {
 		t.Errorf("plan warnings %q lack %q", plan.Warnings, want)
 	}
+	keys := &recordingKeys{}
+	c.acts.HostKeys = keys
 	res := c.mustEnsure(t, "ns1-next") // us-east, linode/debian12
 	if res.Server.ID == stale.ID || !res.Created {
 		t.Fatalf("EnsureServer reused Linode %d in eu-central from debian11: %+v", stale.ID, res)
+	}
+	// The stale server's keys go with it, a key given to its label
+	// included: only the new server's given key is to be accepted.
+	if want := "ns1-next=" + ServerID(stale) + "@" + stale.IPv4; strings.Join(keys.forgotten, " ") != want || len(keys.given) != 1 {
+		t.Errorf("forgotten %q, keys given for %q; want %q forgotten before one key given", keys.forgotten, keys.given, want)
 	}
 	got, err := c.cloud.Get(ctx, res.Server.ID)
 	if err != nil || got.Region != "us-east" {
