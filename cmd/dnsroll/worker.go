@@ -30,12 +30,15 @@ the .pub file beside it if it has a passphrase).
 A fleet that provisions over SSH is refused before any VM is created when
 new VMs would get no key.
 
-SSH host keys are trusted on first use: the worker records a machine's keys
-in its known_hosts file (--known-hosts) at first contact, right after creating
-it for new nameservers and replacement load balancers, and refuses a changed
-key afterwards.
-ANSIBLE_HOST_KEY_CHECKING=True records nothing (keys must already be in the
-file); ANSIBLE_HOST_KEY_CHECKING=False turns checking off, with a warning.
+SSH host keys are pinned in the worker's known_hosts file (--known-hosts),
+and a changed key is refused. A new nameserver or replacement load balancer
+is given its host key at creation, through cloud-init user data, and must
+offer it (the fleet's ansible.host_keys: given, the default, where Linode's
+region and image take user data); other machines' keys are trusted on first
+use, at first contact.
+ANSIBLE_HOST_KEY_CHECKING=True records nothing at first contact (keys must
+already be in the file, or be given ones); ANSIBLE_HOST_KEY_CHECKING=False
+turns checking off, with a warning.
 
 Plan snapshots each revision's zone files and Ansible files into bundles/ in
 the state directory ($DNSROLL_STATE_DIR, else $XDG_STATE_HOME/dnsroll or
