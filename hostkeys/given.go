@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/ssh"
@@ -116,7 +117,12 @@ func (k *Keeper) TrustGiven(ctx context.Context, name, addr, instance string) er
 	if len(given) == 0 {
 		k.Log.Warn("a new server was given its SSH host key, but no key given to it is recorded in this worker's file: trusting its key on first use",
 			"host", name, "addr", addr, "instance", instance, "file", k.Store.Path())
-		return k.TrustNew(ctx, name, addr, instance)
+		err := k.TrustNew(ctx, name, addr, instance)
+		var he *Error
+		if errors.As(err, &he) {
+			he.New = false // it was given a key, by another worker
+		}
+		return err
 	}
 	var algs []string
 	for _, e := range given {

@@ -160,8 +160,8 @@ func TestGivenElsewhereFallsBackToFirstUse(t *testing.T) {
 	}
 	strict := newKeeper(t, Strict, s)
 	var he *Error
-	if err := strict.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || he.Changed || he.Given {
-		t.Fatalf("strict fallback: err = %v, want an unknown-key *Error", err)
+	if err := strict.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || he.Changed || he.Given || he.New {
+		t.Fatalf("strict fallback: err = %v, want an unknown-key *Error that does not say the server got no key", err)
 	}
 }
 
@@ -333,4 +333,20 @@ func TestGivenKeyRetryDropsTheGivenKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantGiven(t, k, "ns1-next", 0)
+}
+
+// Strict checking refuses a new server that was not given its key, and
+// says how it could have been: given keys need no trust on first use.
+func TestStrictRefusalOfANewServerNamesGivenKeys(t *testing.T) {
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, Strict, s)
+	err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-7")
+	var he *Error
+	if !errors.As(err, &he) || he.Changed || !strings.Contains(err.Error(), "ansible.host_keys: given") {
+		t.Fatalf("err = %v, want an unknown-key *Error naming ansible.host_keys: given", err)
+	}
+	// A load balancer is no server dnsroll created: nothing to give.
+	if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err == nil || strings.Contains(err.Error(), "host_keys") {
+		t.Fatalf("load balancer's refusal = %v, want one that does not speak of given keys", err)
+	}
 }

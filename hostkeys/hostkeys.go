@@ -117,6 +117,9 @@ type Error struct {
 	// Given is set for a new server that offers a key other than the
 	// ones dnsroll gave it at creation (Keeper.Give).
 	Given bool
+	// New is set for a server the rollout created without giving it a
+	// key, which strict mode refuses as unknown.
+	New bool
 	// Offered is the SHA256 fingerprint of the key the machine presented.
 	Offered string
 }
@@ -138,6 +141,12 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("SSH host key of %s (%s) changed: it offers %s, which is not the key recorded in %s. "+
 			"If the machine was rebuilt and you expect this, remove the old key with `ssh-keygen -R %s -f %s` and start again; otherwise someone may be intercepting the connection",
 			e.Name, e.Addr, e.Offered, e.File, e.Host, e.File)
+	}
+	if e.New {
+		return fmt.Sprintf("SSH host key of %s (%s), a server this rollout created, is not in %s, and ANSIBLE_HOST_KEY_CHECKING=True allows no trust on first use: "+
+			"it was not given its key at creation (the fleet sets ansible.host_keys: first-use, or Linode takes no cloud-init user data in its region or from its image: Plan's warnings say which). "+
+			"Use ansible.host_keys: given with a region that has Linode's Metadata service and an image with cloud-init, or unset ANSIBLE_HOST_KEY_CHECKING to trust new servers' keys at first contact",
+			e.Name, e.Addr, e.File)
 	}
 	return fmt.Sprintf("SSH host key of %s (%s) is not in %s, and ANSIBLE_HOST_KEY_CHECKING=True allows no trust on first use: "+
 		"add it after checking its fingerprint (%s) with `ssh-keyscan %s >> %s`, or unset ANSIBLE_HOST_KEY_CHECKING to record new machines' keys at first contact",
@@ -304,7 +313,12 @@ func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) erro
 
 func (k *Keeper) trustNew(ctx context.Context, name, addr, instance string) error {
 	if k.Mode == Strict {
-		return k.Verify(ctx, name, addr)
+		err := k.Verify(ctx, name, addr)
+		var he *Error
+		if errors.As(err, &he) && !he.Changed && !he.Revoked {
+			he.New = true
+		}
+		return err
 	}
 	hp, host, tag, met, err := k.contact(addr, instance)
 	if err != nil {
