@@ -113,7 +113,7 @@ func TestMachineGivenHostKeys(t *testing.T) {
 	tl.wantAnswers(t, "after the refused rollout", "revision A,revision A")
 	noGivenKeysLeft(t, tl, "once the refused servers are deleted")
 
-	tl.editFleet(t, "  ssh_user: root\n", "  ssh_user: root\n  host_keys: first-use\n")
+	tl.editFleet(t, "  host_keys: given\n", "  host_keys: first-use\n")
 	tl.rolloutOK(t, "B")
 	tl.assertOnly(t, "ns1", "ns2")
 	tl.wantAnswers(t, "after the first-use rollout", "revision B,revision B")
