@@ -1,0 +1,133 @@
+package bundle
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A file's name enters the hash with its bytes: a zone file renamed, or
+// two files swapped for one another's names, is another revision.
+func TestHashNamesTheFiles(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"a.zone": "x", "b.zone": "x"})
+	a, err := Read(dir, []string{filepath.Join(dir, "a.zone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Read(dir, []string{filepath.Join(dir, "b.zone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Hash == b.Hash {
+		t.Errorf("a.zone and b.zone with the same bytes hash alike: %s", a.Hash)
+	}
+}
+
+// A file outside the fleet's directory is named by its absolute path, so
+// its copy stays inside the snapshot and two outside files do not meet
+// under one "../" name.
+func TestSnapshotOfAFileOutsideBase(t *testing.T) {
+	top := t.TempDir()
+	base := filepath.Join(top, "fleet")
+	write(t, top, map[string]string{"fleet/a.zone": "a", "elsewhere/b.zone": "b"})
+	outside := filepath.Join(top, "elsewhere", "b.zone")
+	s := Store{Dir: filepath.Join(top, "store", "bundles")}
+	m, err := s.Snapshot(base, []string{filepath.Join(base, "a.zone"), outside}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Name(base, outside); got != filepath.ToSlash(outside) {
+		t.Errorf("Name of a file outside base = %q, want its path %q", got, outside)
+	}
+	root, ok := s.Open(m.Hash)
+	if !ok {
+		t.Fatal("the snapshot does not open")
+	}
+	for _, f := range m.Files {
+		p := In(root, f.Name)
+		if rel, err := filepath.Rel(root, p); err != nil || strings.HasPrefix(rel, "..") {
+			t.Errorf("%s is copied to %s, outside the snapshot %s", f.Name, p, root)
+		}
+	}
+}
+
+// The manifest hashes the bytes the snapshot holds: a file that changes
+// while it is copied (here a FIFO that gives other bytes to each reader)
+// still yields a snapshot that opens, holding what was hashed.
+func TestSnapshotHashesWhatItCopied(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "a.zone")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for i, text := range []string{"first", "second"} {
+			if i > 0 {
+				// Let the first reader see the end of its bytes.
+				time.Sleep(100 * time.Millisecond)
+			}
+			f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			select {
+			case <-done:
+				f.Close()
+				return
+			default:
+			}
+			f.WriteString(text)
+			f.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		close(done)
+		// Release a writer still waiting for a reader.
+		if f, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	s := Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	m, err := s.Snapshot(dir, []string{fifo}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, ok := s.Open(m.Hash)
+	if !ok {
+		t.Fatal("the snapshot's files do not hash to its manifest")
+	}
+	if b, err := os.ReadFile(In(root, "a.zone")); err != nil || string(b) != "first" {
+		t.Errorf("snapshot holds %q (%v), want the first reader's bytes", b, err)
+	}
+}
+
+// A manifest stored under one hash that records another (a store edited
+// by hand, or damaged) is not that bundle's.
+func TestLoadRefusesAManifestOfAnotherHash(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"a.zone": "a", "b.zone": "b"})
+	s := Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	a, err := s.Snapshot(dir, []string{filepath.Join(dir, "a.zone")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Read(dir, []string{filepath.Join(dir, "b.zone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(s.path(a.Hash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.path(b.Hash), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Load(b.Hash); ok || err != nil {
+		t.Errorf("Load of a manifest recording %s under %s = %v, %v; want not found", Short(a.Hash), Short(b.Hash), ok, err)
+	}
+}
