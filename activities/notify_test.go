@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -220,11 +221,16 @@ func TestNotifyErrorsHideTheURLsSecrets(t *testing.T) {
 	env := s.NewTestActivityEnvironment()
 	acts := &Activities{}
 	env.RegisterActivity(acts)
-	for _, tt := range []struct{ name, base, want string }{
-		{"an HTTP error", answer(http.StatusInternalServerError), "HTTP 500"},
-		{"a client error", answer(http.StatusNotFound), "HTTP 404"},
-		{"a redirect", answer(http.StatusFound), "HTTP 302"},
-		{"a refused connection", closed.URL, "refused"},
+	// A receiver that is down or failing may come back: that is retried;
+	// a redirect is not followed on any attempt, so it is not.
+	for _, tt := range []struct {
+		name, base, want string
+		retried          bool
+	}{
+		{"an HTTP error", answer(http.StatusInternalServerError), "HTTP 500", true},
+		{"a client error", answer(http.StatusNotFound), "HTTP 404", true},
+		{"a redirect", answer(http.StatusFound), "HTTP 302", false},
+		{"a refused connection", closed.URL, "refused", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			base := strings.TrimPrefix(tt.base, "http://")
@@ -236,6 +242,42 @@ func TestNotifyErrorsHideTheURLsSecrets(t *testing.T) {
 			if err != nil && strings.Contains(err.Error(), "sekret") {
 				t.Errorf("the error shows the URL's secrets: %v", err)
 			}
+			var app *temporal.ApplicationError
+			if errors.As(err, &app) && app.NonRetryable() == tt.retried {
+				t.Errorf("err %v: retried %v, want %v", err, !app.NonRetryable(), tt.retried)
+			}
 		})
+	}
+}
+
+// The body tells the receiver what happened and where: the event, fleet,
+// revision, phase, reason, the approval gate an awaiting_approval is for,
+// the rollout and its web UI link, and the sequence number that makes
+// its delivery ID; and the signature covers those very bytes.
+func TestNotifyBody(t *testing.T) {
+	got := make(chan []byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+	}))
+	defer srv.Close()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{WebUIURL: "https://temporal.example.net"}
+	env.RegisterActivity(acts)
+	in := NotifyInput{Webhook: config.Webhook{Name: "chat", URL: srv.URL + "/hook"}, Event: config.EventAwaitingApproval,
+		Fleet: "lab", Revision: "r7", Phase: "awaiting-approval", Reason: "canary step 2", ApprovalGate: 2, Seq: 9}
+	if _, err := env.ExecuteActivity(acts.Notify, in); err != nil {
+		t.Fatal(err)
+	}
+	var n Notification
+	body := <-got
+	if err := json.Unmarshal(body, &n); err != nil {
+		t.Fatalf("body %s: %v", body, err)
+	}
+	if n.Event != in.Event || n.Fleet != "lab" || n.Revision != "r7" || n.Phase != in.Phase || n.Reason != in.Reason ||
+		n.ApprovalGate != 2 || n.Seq != 9 || n.RolloutID != n.WorkflowID+":"+n.RunID || n.RunID == "" ||
+		!strings.HasPrefix(n.WebUI, "https://temporal.example.net/") || n.SentAt.IsZero() {
+		t.Errorf("body %s does not carry the event as sent", body)
 	}
 }
