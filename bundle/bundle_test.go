@@ -255,12 +255,14 @@ func TestPruneDebris(t *testing.T) {
 	write(t, s.Dir, map[string]string{
 		".snapshot-old/zones/a.zone": "a", ".snapshot-new/zones/a.zone": "a",
 		".manifest-old": "{", ".pruned-" + hexD + "-1/a.zone": "a", "NOTES": "mine",
+		"notes.json": "{}",
 	})
 	age(t, s.path(orphanM), 2*time.Hour)
 	age(t, s.root(orphanD), 2*time.Hour)
 	age(t, filepath.Join(s.Dir, ".snapshot-old"), 2*time.Hour)
 	age(t, filepath.Join(s.Dir, ".manifest-old"), 2*time.Hour)
 	age(t, filepath.Join(s.Dir, "NOTES"), 100*24*time.Hour)
+	age(t, filepath.Join(s.Dir, "notes.json"), 100*24*time.Hour)
 	p, err := s.Prune()
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +272,7 @@ func TestPruneDebris(t *testing.T) {
 	for _, e := range entries {
 		left = append(left, e.Name())
 	}
-	if want := []string{".snapshot-new", "NOTES", strings.TrimPrefix(young, "sha256:")}; !slices.Equal(left, want) {
+	if want := []string{".snapshot-new", "NOTES", strings.TrimPrefix(young, "sha256:"), "notes.json"}; !slices.Equal(left, want) {
 		t.Errorf("left %q, want %q", left, want)
 	}
 	if p.Debris != 5 || p.Snapshots != 0 || p.Bytes == 0 {
