@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +83,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	rev, err := a.Bundles.Snapshot(fleet.Dir, paths, bundleZones(planned))
 	if err != nil {
 		return Plan{}, failure(ctx, fmt.Errorf("revision %s: snapshotting its zone files and Ansible files: %w", in.Revision, err))
+	}
+	if err := snapshotIsChecked(fleet.Dir, planned, rev); err != nil {
+		return Plan{}, failure(ctx, err)
 	}
 	plan.Bundle = rev.Hash
 	if in.SmallHistory {
@@ -458,6 +462,30 @@ func capWarnings(w []string) []string {
 }
 
 // bundleZones are zones as a bundle's manifest records them.
+// snapshotIsChecked refuses a snapshot whose zone files are not the bytes
+// preflight hashed, parsed and checked (a file edited while Plan ran):
+// steps on this worker would give green the snapshot's. A retry plans the
+// file as it is then.
+func snapshotIsChecked(base string, zones []ZoneFile, rev bundle.Manifest) error {
+	sums := make(map[string]string, len(rev.Files))
+	for _, f := range rev.Files {
+		sums[f.Name] = f.SHA256
+	}
+	var changed []string
+	for _, z := range zones {
+		if sums[bundle.Name(base, z.Path)] != z.SHA256 {
+			changed = append(changed, "zone "+z.Name+" ("+z.Path+")")
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	if len(changed) > 3 {
+		changed = append(changed[:3], fmt.Sprintf("%d more", len(changed)-3))
+	}
+	return fmt.Errorf("%s changed while planning, between its check and its snapshot; a retry plans it as it is now", strings.Join(changed, ", "))
+}
+
 func bundleZones(zones []ZoneFile) []bundle.Zone {
 	out := make([]bundle.Zone, len(zones))
 	for i, z := range zones {

@@ -1,9 +1,13 @@
 package activities
 
 import (
+	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
@@ -42,5 +46,26 @@ func TestPlanRefusesARemovedZoneInAnInfrastructureOnlyRollout(t *testing.T) {
 	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Overrides: Overrides{ExpectChanges: &no}})
 	if err == nil || !strings.Contains(err.Error(), "probe.expect_changes is false, but this revision adds zones (none) and removes zones (example.net)") {
 		t.Errorf("Plan: %v; want a refusal naming the removed zone", err)
+	}
+}
+
+// A zone file edited while Plan runs, after preflight hashed and parsed it
+// but before the snapshot copied it, would give green bytes that Plan
+// never parsed or checked, under the serial and hash of the old ones. Plan
+// refuses, with an error a retry fixes: the retry plans the new bytes.
+func TestPlanRefusesAZoneFileChangedWhilePlanning(t *testing.T) {
+	c := newCloudEnv(t)
+	c.labFleet(t)
+	c.acts.Bundles = bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	// Preflight reads the file twice (its hash, then its parse); the
+	// snapshot's copy is the third read.
+	testfiles.Changing(t, filepath.Join(dir, "zones", "example.com.zone"), verifyZone, verifyZone, verifyZone+"; edited while planning\n")
+	c.readFrom(dir)
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
+	var app *temporal.ApplicationError
+	if err == nil || !strings.Contains(err.Error(), "zone example.com") || !strings.Contains(err.Error(), "changed while planning") || !errors.As(err, &app) || app.NonRetryable() {
+		t.Fatalf("err = %v, want a retryable refusal naming zone example.com, changed while planning", err)
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
 
 // A file's name enters the hash with its bytes: a zone file renamed, or
@@ -61,37 +61,7 @@ func TestSnapshotOfAFileOutsideBase(t *testing.T) {
 func TestSnapshotHashesWhatItCopied(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "a.zone")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Skip("no FIFOs here:", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		for i, text := range []string{"first", "second"} {
-			if i > 0 {
-				// Let the first reader see the end of its bytes.
-				time.Sleep(100 * time.Millisecond)
-			}
-			f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-			if err != nil {
-				return
-			}
-			select {
-			case <-done:
-				f.Close()
-				return
-			default:
-			}
-			f.WriteString(text)
-			f.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		close(done)
-		// Release a writer still waiting for a reader.
-		if f, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-	})
+	testfiles.Changing(t, fifo, "first", "second")
 	s := Store{Dir: filepath.Join(t.TempDir(), "bundles")}
 	m, err := s.Snapshot(dir, []string{fifo}, nil)
 	if err != nil {
