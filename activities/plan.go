@@ -165,10 +165,10 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 // expect_changes false) whose zone files change the live revision's
 // records, or its zones: green's analysis asks the names the new files
 // hold, so a record they drop would pass unseen. A serial bump alone is no
-// change. Where this worker has no snapshot of the live revision
-// (plan.Changes says why), a warning says what goes unchecked.
+// change. Where this worker has no manifest of the live revision
+// (plan.Changes says why), or cannot open either revision's snapshot to
+// compare files that differ, a warning says what goes unchecked.
 func (a *Activities) refuseZoneChanges(plan *Plan, live string, rev bundle.Manifest) error {
-	const noChanges = "probe.expect_changes is false, but "
 	const fix = ": set expect_changes to true (or in the request) if the change is meant, or roll out the live zone files"
 	c := plan.Changes
 	if c == nil || c.ZonesAdded == nil {
@@ -176,8 +176,7 @@ func (a *Activities) refuseZoneChanges(plan *Plan, live string, rev bundle.Manif
 		if c != nil && c.Unknown != "" {
 			why = c.Unknown
 		}
-		plan.Warnings = append(plan.Warnings, noChanges+"the zone files cannot be compared with the live revision's ("+why+
-			"): green's analysis asks only the names this revision's zone files hold, so a record they drop goes unseen")
+		plan.Warnings = append(plan.Warnings, uncompared(why))
 		return nil
 	}
 	if c.ZonesAdded.Count > 0 || c.ZonesRemoved.Count > 0 {
@@ -186,7 +185,10 @@ func (a *Activities) refuseZoneChanges(plan *Plan, live string, rev bundle.Manif
 	// Files that differ in their serial alone are the usual case of an
 	// infrastructure-only rollout; each is parsed, up to
 	// maxZoneChangeChecks of them.
-	differing := differingZones(a.Bundles, live, rev)
+	differing, unread := differingZones(a.Bundles, live, rev)
+	if unread != "" {
+		plan.Warnings = append(plan.Warnings, uncompared(unread))
+	}
 	for i, z := range differing {
 		if i == maxZoneChangeChecks {
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf(noChanges+"the files of %d zones differ from the live revision's, and only the first %d were compared: "+
@@ -202,6 +204,16 @@ func (a *Activities) refuseZoneChanges(plan *Plan, live string, rev bundle.Manif
 		}
 	}
 	return nil
+}
+
+// noChanges begins what refuseZoneChanges says.
+const noChanges = "probe.expect_changes is false, but "
+
+// uncompared warns that an infrastructure-only rollout's zone files went
+// uncompared with the live revision's, and why.
+func uncompared(why string) string {
+	return noChanges + "the zone files cannot be compared with the live revision's (" + why +
+		"): green's analysis asks only the names this revision's zone files hold, so a record they drop goes unseen"
 }
 
 // maxZoneChangeChecks bounds the zone files refuseZoneChanges compares

@@ -27,7 +27,8 @@ const MaxZoneDiffs = 20
 // Zones added or removed are Changes' to say, and so is why there is
 // nothing to compare with: without the live snapshot it returns nothing.
 func zoneDiffs(store bundle.Store, live string, planned bundle.Manifest, perZone int) (diffs []ZoneChange, more int) {
-	for _, p := range differingZones(store, live, planned) {
+	pairs, _ := differingZones(store, live, planned)
+	for _, p := range pairs {
 		if len(diffs) == MaxZoneDiffs {
 			more++
 			continue
@@ -61,33 +62,40 @@ func (p zoneFilePair) diff() (zone.ZoneDiff, error) {
 }
 
 // differingZones are the planned revision's zones, by name, whose file
-// differs from the live revision's; none without the live snapshot.
-func differingZones(store bundle.Store, live string, planned bundle.Manifest) []zoneFilePair {
+// differs from the live revision's; none without the live manifest.
+// unread says why files that differ cannot be read: this worker's
+// snapshot of either revision is gone or damaged.
+func differingZones(store bundle.Store, live string, planned bundle.Manifest) (pairs []zoneFilePair, unread string) {
 	was, ok, err := store.Load(live)
 	if live == "" || !ok || err != nil {
-		return nil
-	}
-	oldRoot, ok := store.Open(live)
-	if !ok {
-		return nil
-	}
-	newRoot, ok := store.Open(planned.Hash)
-	if !ok {
-		return nil
+		return nil, ""
 	}
 	oldFiles, newFiles := filesOfZones(was), filesOfZones(planned)
 	zones := slices.Clone(planned.Zones)
 	slices.SortFunc(zones, func(a, b bundle.Zone) int { return cmp.Compare(a.Name, b.Name) })
-	var out []zoneFilePair
 	for _, z := range zones {
 		from, ok := oldFiles[z.Name]
 		to := newFiles[z.Name]
 		if !ok || from.SHA256 == to.SHA256 {
 			continue
 		}
-		out = append(out, zoneFilePair{zone: z.Name, from: bundle.In(oldRoot, from.Name), to: bundle.In(newRoot, to.Name)})
+		pairs = append(pairs, zoneFilePair{zone: z.Name, from: from.Name, to: to.Name})
 	}
-	return out
+	if len(pairs) == 0 {
+		return nil, ""
+	}
+	oldRoot, ok := store.Open(live)
+	if !ok {
+		return nil, "this worker's snapshot of " + bundle.Short(live) + " is gone or damaged"
+	}
+	newRoot, ok := store.Open(planned.Hash)
+	if !ok {
+		return nil, "this worker's snapshot of the planned " + bundle.Short(planned.Hash) + " is gone or damaged"
+	}
+	for i := range pairs {
+		pairs[i].from, pairs[i].to = bundle.In(oldRoot, pairs[i].from), bundle.In(newRoot, pairs[i].to)
+	}
+	return pairs, ""
 }
 
 // filesOfZones maps each zone of m to its file in m. A manifest names files

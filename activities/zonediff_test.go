@@ -2,6 +2,7 @@ package activities
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -93,6 +94,18 @@ func TestPlanRefusesZoneChangesInAnInfrastructureOnlyRollout(t *testing.T) {
 		return strings.Contains(w, "probe.expect_changes is false, but the zone files cannot be compared with the live revision's")
 	}) {
 		t.Errorf("warnings %q: want one saying the zone files went uncompared", unknown.Warnings)
+	}
+
+	// The live manifest is here but its snapshot's files no longer hash
+	// to it: the changed zone's records cannot be compared, and a warning
+	// says so rather than let the dropped record pass unseen.
+	root := filepath.Join(c.acts.Bundles.Dir, strings.TrimPrefix(live.Bundle, "sha256:"))
+	testfiles.Write(t, filepath.Join(root, "zones", "example.com.zone"), "; damaged\n")
+	damaged := c.planIn(t, dir, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Overrides: Overrides{ExpectChanges: &no}})
+	if !slices.ContainsFunc(damaged.Warnings, func(w string) bool {
+		return strings.Contains(w, "probe.expect_changes is false, but the zone files cannot be compared with the live revision's") && strings.Contains(w, "snapshot")
+	}) {
+		t.Errorf("warnings %q with the live snapshot damaged: want one saying the zone files went uncompared", damaged.Warnings)
 	}
 }
 
