@@ -32,8 +32,9 @@ func Changing(t testing.TB, path string, texts ...string) {
 			_, _ = f.WriteString(texts[min(i, len(texts)-1)])
 			f.Close()
 			// Let the reader see the end of its text before the next
-			// reader's open meets this writer.
-			time.Sleep(100 * time.Millisecond)
+			// reader's open meets this writer: a reader still open then
+			// would get the next text too. Generous, for loaded CI runs.
+			time.Sleep(300 * time.Millisecond)
 		}
 	}()
 	t.Cleanup(func() {
