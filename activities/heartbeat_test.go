@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -154,5 +156,36 @@ func TestLoadBalancerStepsHeartbeatThroughASlowList(t *testing.T) {
 	}
 	if n := c.count("lb1-next"); n != 0 {
 		t.Errorf("%d lb1-next instances after the delete, want 0", n)
+	}
+}
+
+// refusingRegistrar's SetGlue fails, as a registrar that did not take
+// the change does.
+type refusingRegistrar struct{ err error }
+
+func (refusingRegistrar) Glue(context.Context, string) ([]registrar.NameServer, error) {
+	return nil, nil
+}
+
+func (r refusingRegistrar) SetGlue(context.Context, string, []registrar.NameServer) error {
+	return r.err
+}
+
+// A registrar's refusal is SetGlue's error, with its code: a result
+// would tell the workflow the glue change was asked for when it was not.
+func TestSetGlueFailsWhenTheRegistrarRefuses(t *testing.T) {
+	refused := dnsroll.Errorf(dnsroll.EINVALID, "registrar refused the glue")
+	acts := &Activities{Registrars: map[string]RegistrarMaker{
+		"refusing": func(context.Context) (registrar.Registrar, error) { return refusingRegistrar{err: refused}, nil },
+	}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	in := SetGlueInput{Registrar: "refusing", Domain: "example.com", Parent: []string{"192.0.2.53:53"},
+		NS: []registrar.NameServer{{Name: "ns.example.net"}}}
+	_, err := env.ExecuteActivity(acts.SetGlue, in)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !strings.Contains(err.Error(), "registrar refused the glue") || app.Type() != ErrInvalid {
+		t.Fatalf("SetGlue with a refusing registrar: %v, want its error as %s", err, ErrInvalid)
 	}
 }

@@ -160,3 +160,19 @@ func TestAskRetriesATruncatedReferralOverTCP(t *testing.T) {
 		t.Errorf("Ask of a server whose UDP referral is truncated: %v, %v; want %v", ref.NS, err, want)
 	}
 }
+
+// TestCheckFailsWhenAParentServerDoesNotAnswer: a parent server that
+// cannot be asked may still serve the old glue, so the others agreeing is
+// not the parent serving the delegation.
+func TestCheckFailsWhenAParentServerDoesNotAnswer(t *testing.T) {
+	l := startLab(t, 0, 0)
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	servers := append(l.ParentServers(), netip.MustParseAddrPort(silent.LocalAddr().String()))
+	if ref, err := registrar.Check(context.Background(), servers, "example.com"); err == nil {
+		t.Fatalf("Check with a parent server that never answers = %v, want an error", ref.NS)
+	}
+}
