@@ -36,7 +36,9 @@ type Options struct {
 	// operation runs; its error fails the operation (status ERROR).
 	// Nil applies nothing outside the simulator.
 	OnUpdate func(ctx context.Context, domain string, ns []registrar.NameServer) error
-	// Delay is how long an operation stays IN_PROGRESS before it runs.
+	// Delay is how long an operation is pending before it runs: SUBMITTED
+	// for the first half, IN_PROGRESS for the second, as the real API
+	// reports a new operation SUBMITTED first.
 	Delay time.Duration
 }
 
@@ -44,7 +46,7 @@ type Options struct {
 type Operation struct {
 	ID, Domain string
 	NS         []registrar.NameServer
-	Status     string // IN_PROGRESS, SUCCESSFUL or ERROR
+	Status     string // SUBMITTED, IN_PROGRESS, SUCCESSFUL or ERROR
 	Message    string
 	Submitted  time.Time
 	Updated    time.Time
@@ -268,12 +270,12 @@ func (s *Sim) updateDomainNameservers(domain string, ns []registrar.NameServer) 
 		return nil, err
 	}
 	for _, id := range s.order {
-		if o := s.ops[id]; o.Domain == key(domain) && o.Status == "IN_PROGRESS" {
+		if o := s.ops[id]; o.Domain == key(domain) && o.Pending() {
 			return nil, &apiError{status: http.StatusBadRequest, Type: "DuplicateRequest", Msg: "an operation on " + domain + " is in progress: " + id}
 		}
 	}
 	now := time.Now()
-	op := &Operation{ID: newID(), Domain: key(domain), NS: registrar.Canonical(ns), Status: "IN_PROGRESS", Submitted: now, Updated: now}
+	op := &Operation{ID: newID(), Domain: key(domain), NS: registrar.Canonical(ns), Status: "SUBMITTED", Submitted: now, Updated: now}
 	s.ops[op.ID] = op
 	s.order = append(s.order, op.ID)
 	go s.run(op.ID)
@@ -282,7 +284,11 @@ func (s *Sim) updateDomainNameservers(domain string, ns []registrar.NameServer) 
 
 // run completes an operation: OnUpdate, then the account's record.
 func (s *Sim) run(id string) {
-	time.Sleep(s.opts.Delay)
+	time.Sleep(s.opts.Delay / 2)
+	s.mu.Lock()
+	s.ops[id].Status, s.ops[id].Updated = "IN_PROGRESS", time.Now()
+	s.mu.Unlock()
+	time.Sleep(s.opts.Delay - s.opts.Delay/2)
 	s.mu.Lock()
 	op := *s.ops[id]
 	s.mu.Unlock()
@@ -303,6 +309,9 @@ func (s *Sim) run(id string) {
 	o.Status = "SUCCESSFUL"
 	s.domains[op.Domain] = op.NS
 }
+
+// Pending reports whether the operation has yet to succeed or fail.
+func (op *Operation) Pending() bool { return op.Status == "SUBMITTED" || op.Status == "IN_PROGRESS" }
 
 func (s *Sim) getOperationDetail(id string) (any, *apiError) {
 	s.mu.Lock()

@@ -196,7 +196,7 @@ func TestSetGlueWaitsOutAPendingChange(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		pending := false
 		for _, op := range sim.Operations() {
-			pending = pending || op.Status == "IN_PROGRESS"
+			pending = pending || op.Pending()
 		}
 		if !pending {
 			break
