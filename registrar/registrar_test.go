@@ -20,6 +20,8 @@ func TestValidate(t *testing.T) {
 		{[]registrar.NameServer{{Name: "ns.example.net", Addrs: a}}, "give no addresses"},
 		{[]registrar.NameServer{{Name: "ns1.example.com", Addrs: a}, {Name: "NS1.example.com.", Addrs: a}}, "listed twice"},
 		{[]registrar.NameServer{{Name: "", Addrs: a}}, "no name"},
+		// The zero address, as JSON "" decodes, is no glue a registrar takes.
+		{[]registrar.NameServer{{Name: "ns1.example.com", Addrs: []netip.Addr{{}}}}, "invalid glue address"},
 		// A name that ends in the domain's text but not at a label is
 		// outside it: no parent serves glue for it.
 		{[]registrar.NameServer{{Name: "ns1.notexample.com", Addrs: a}}, "give no addresses"},
