@@ -341,7 +341,7 @@ func (p *Prober) observe(o *observed, c Check, proto, name string, qtype uint16,
 		o.edns = p.checkEDNS(c, r)
 	}
 	m := r.msg
-	o.got = received(m, c.Want.Referral)
+	o.got = received(m, c.Want)
 	o.sigs = only(m.Answer, dns.TypeRRSIG)
 	if m.Rcode == dns.RcodeNameError || m.Rcode == dns.RcodeSuccess {
 		o.denial = only(m.Ns, dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG)
@@ -385,10 +385,11 @@ func (p *Prober) observe(o *observed, c Check, proto, name string, qtype uint16,
 }
 
 // received is m as an Answer, without RRSIGs (see KindDNSSEC). For a
-// referral, the NS records of the
-// authority section and the addresses of the additional section are
-// kept; other records there (DS, RRSIG, NSEC) are not the referral's.
-func received(m *dns.Msg, referral bool) zone.Answer {
+// referral, the NS records of the authority section and the addresses of
+// the additional section are kept, but for those want holds as optional
+// (the zone's own, which a server may add or not); other records there
+// (DS, RRSIG, NSEC) are not the referral's.
+func received(m *dns.Msg, want zone.Answer) zone.Answer {
 	var rrs []dns.RR
 	for _, rr := range m.Answer {
 		if rr.Header().Rrtype != dns.TypeRRSIG {
@@ -396,10 +397,11 @@ func received(m *dns.Msg, referral bool) zone.Answer {
 		}
 	}
 	a := zone.Answer{Rcode: m.Rcode, RRs: zone.FromWire(rrs)}
-	if referral {
+	if want.Referral {
 		a.Referral = !m.Authoritative
 		a.Authority = zone.FromWire(only(m.Ns, dns.TypeNS))
 		a.Additional = zone.FromWire(only(m.Extra, dns.TypeA, dns.TypeAAAA))
+		a.Additional = slices.DeleteFunc(a.Additional, want.Optional.Holds)
 	}
 	return a
 }
@@ -427,7 +429,7 @@ func differs(section string, got, want zone.Records) []string {
 func notWithin(section string, got, want zone.Records) []string {
 	var extra zone.Records
 	for _, rr := range got {
-		if !slices.ContainsFunc(want, func(w dns.RR) bool { return zone.Records{rr}.Equal(zone.Records{w}) }) {
+		if !want.Holds(rr) {
 			extra = append(extra, rr)
 		}
 	}

@@ -293,6 +293,11 @@ func (r Records) Equal(o Records) bool {
 	return true
 }
 
+// Holds reports whether r holds rr, compared as Equal compares.
+func (r Records) Holds(rr dns.RR) bool {
+	return slices.ContainsFunc(r, func(o dns.RR) bool { return Records{rr}.Equal(Records{o}) })
+}
+
 // packBufs are buffers for packing the records Equal compares.
 var packBufs = sync.Pool{New: func() any { return &[2][]byte{make([]byte, 512), make([]byte, 512)} }}
 

@@ -116,19 +116,24 @@ func (z *Zone) Lookup(name string, qtype uint16) Answer {
 // referral is the answer for names at or below cut: its NS set, and the
 // glue the zone holds for those name servers: addresses at or below a
 // zone cut (this one or a sibling's). As BIND 9.18 does, addresses that
-// are the zone's own data are not added.
+// are the zone's own data are not added; they are Optional.
 func (z *Zone) referral(cut string) Answer {
 	a := Answer{Rcode: dns.RcodeSuccess, Referral: true, Authority: z.rrsets[rrKey{cut, dns.TypeNS}]}
 	for _, rr := range a.Authority {
 		ns := rr.(*dns.NS).Ns
-		if !dns.IsSubDomain(z.origin, ns) || !z.Delegated(ns) {
+		if !dns.IsSubDomain(z.origin, ns) {
 			continue
 		}
-		a.Additional = append(a.Additional, z.rrsets[rrKey{ns, dns.TypeA}]...)
-		a.Additional = append(a.Additional, z.rrsets[rrKey{ns, dns.TypeAAAA}]...)
+		addrs := append(slices.Clone(z.rrsets[rrKey{ns, dns.TypeA}]), z.rrsets[rrKey{ns, dns.TypeAAAA}]...)
+		if z.Delegated(ns) {
+			a.Additional = append(a.Additional, addrs...)
+		} else {
+			a.Optional = append(a.Optional, addrs...)
+		}
 	}
 	a.Authority = NewRecords(a.Authority, "")
 	a.Additional = NewRecords(a.Additional, "")
+	a.Optional = NewRecords(a.Optional, "")
 	return a
 }
 
