@@ -222,11 +222,35 @@ func (s Store) snapshot(base string, paths []string, zones []Zone) (Manifest, er
 		return Manifest{}, err
 	}
 	defer unlock()
-	// A snapshot already there is this one, made before.
-	if err := os.Rename(tmp, s.root(m.Hash)); err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
+	// A snapshot already there is this one, made before, unless its
+	// files were damaged since: then this copy takes its place (the
+	// damaged one goes by a temporary name, debris to Prune if this
+	// stops half way).
+	root := s.root(m.Hash)
+	err = os.Rename(tmp, root)
+	if (errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY)) && !intact(root, m.Files, m.Hash) {
+		damaged := tmp + "-damaged"
+		if err = os.Rename(root, damaged); err == nil {
+			defer os.RemoveAll(damaged)
+			err = os.Rename(tmp, root)
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
 		return Manifest{}, fmt.Errorf("bundle store: %w", err)
 	}
 	return m, s.Save(m)
+}
+
+// intact reports whether the files at root, named as in files, still
+// hash to hash.
+func intact(root string, files []File, hash string) bool {
+	found := make([]File, len(files))
+	err := parallel.For(len(files), func(i int) error {
+		sum, err := FileSHA256(In(root, files[i].Name))
+		found[i] = File{Name: files[i].Name, SHA256: sum}
+		return err
+	})
+	return err == nil && hashOf(found) == hash
 }
 
 // copyFile copies from to to, with from's permissions, and returns the
@@ -270,13 +294,7 @@ func (s Store) OpenManifest(hash string) (root string, m Manifest, ok bool) {
 		return "", Manifest{}, false
 	}
 	root = s.root(hash)
-	files := make([]File, len(m.Files))
-	err = parallel.For(len(m.Files), func(i int) error {
-		sum, err := FileSHA256(In(root, m.Files[i].Name))
-		files[i] = File{Name: m.Files[i].Name, SHA256: sum}
-		return err
-	})
-	if err != nil || hashOf(files) != hash {
+	if !intact(root, m.Files, hash) {
 		return "", Manifest{}, false
 	}
 	return root, m, true

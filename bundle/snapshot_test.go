@@ -101,3 +101,44 @@ func TestLoadRefusesAManifestOfAnotherHash(t *testing.T) {
 		t.Errorf("Load of a manifest recording %s under %s = %v, %v; want not found", Short(a.Hash), Short(b.Hash), ok, err)
 	}
 }
+
+// A snapshot made again over one whose files were damaged since (edited
+// or removed on the worker's disk) replaces them: otherwise the new
+// rollout of that revision would plan, then fail at its first step
+// because the snapshot no longer opens.
+func TestSnapshotAgainRepairsADamagedSnapshot(t *testing.T) {
+	for name, damage := range map[string]func(path string) error{
+		"edited":  func(p string) error { return os.WriteFile(p, []byte("edited"), 0o644) },
+		"removed": os.Remove,
+	} {
+		t.Run(name, func(t *testing.T) {
+			top := t.TempDir()
+			write(t, top, map[string]string{"fleet/a.zone": "a", "fleet/b.zone": "b"})
+			base := filepath.Join(top, "fleet")
+			paths := []string{filepath.Join(base, "a.zone"), filepath.Join(base, "b.zone")}
+			s := Store{Dir: filepath.Join(top, "bundles")}
+			m, err := s.Snapshot(base, paths, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			root, _ := s.Open(m.Hash)
+			if err := damage(In(root, "a.zone")); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := s.Open(m.Hash); ok {
+				t.Fatal("a damaged snapshot opens")
+			}
+			again, err := s.Snapshot(base, paths, nil)
+			if err != nil || again.Hash != m.Hash {
+				t.Fatalf("snapshot again: %v, hash %s, want %s", err, again.Hash, m.Hash)
+			}
+			root, ok := s.Open(m.Hash)
+			if !ok {
+				t.Fatal("the snapshot made again over a damaged one does not open")
+			}
+			if b, err := os.ReadFile(In(root, "a.zone")); err != nil || string(b) != "a" {
+				t.Errorf("a.zone in the snapshot: %q, %v; want %q", b, err, "a")
+			}
+		})
+	}
+}
