@@ -1,0 +1,228 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// The dnsroll command lines the README and docs/ show, in code blocks and
+// code spans, name real commands, subcommands and flags: an operator
+// copies them.
+func TestDocsCommandLinesUseRealFlags(t *testing.T) {
+	flagsOf := map[string][]string{} // "rollout start": its flags
+	checked := 0
+	for name, text := range userDocs(t) {
+		for _, line := range docCode(text) {
+			for _, m := range dnsrollLine.FindAllStringSubmatch(line.text, -1) {
+				for _, what := range docCommands(t, m[1], m[2]) {
+					fs, ok := flagsOf[what]
+					if !ok {
+						fs = helpFlags(t, strings.Fields(what)...)
+						flagsOf[what] = fs
+					}
+					for _, f := range docFlag.FindAllStringSubmatch(m[3], -1) {
+						checked++
+						if !slices.Contains(fs, f[1]) && f[1] != "help" {
+							t.Errorf("%s:%d: dnsroll %s has no --%s: %s", name, line.n, what, f[1], strings.TrimSpace(line.text))
+						}
+					}
+				}
+			}
+		}
+	}
+	if checked < 50 {
+		t.Errorf("checked %d flags in the docs' dnsroll command lines; the parsing below has gone wrong", checked)
+	}
+}
+
+// userDocs are the README and docs/*.md, by their path in the repository.
+func userDocs(t *testing.T) map[string]string {
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]string{"README.md": string(repoFile(t, "README.md"))}
+	for _, f := range files {
+		name, _ := filepath.Rel("../..", f)
+		docs[name] = string(repoFile(t, name))
+	}
+	return docs
+}
+
+var (
+	// dnsroll, a command, perhaps a subcommand (or several: abort|rollback),
+	// and the rest up to a comment, another command or the end.
+	dnsrollLine = regexp.MustCompile(`(?:^|[\s/(])dnsroll ([a-z]+)(?: ([a-z][a-z|-]*))?([^#;&` + "`" + `]*)`)
+	docFlag     = regexp.MustCompile(`(?:^|\s)--?([a-z][a-z0-9-]*)`)
+)
+
+type docLine struct {
+	n    int
+	text string
+}
+
+// docCode is the code of a Markdown text: the lines of its fenced blocks,
+// with lines continued by a backslash joined, and its code spans.
+func docCode(text string) []docLine {
+	var out []docLine
+	fenced, cont, from := false, "", 0
+	for i, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fenced = !fenced
+			continue
+		}
+		if fenced {
+			if cont == "" {
+				from = i + 1
+			}
+			if s, ok := strings.CutSuffix(line, `\`); ok {
+				cont += s
+				continue
+			}
+			out = append(out, docLine{from, cont + line})
+			cont = ""
+			continue
+		}
+		for _, span := range codeSpan.FindAllStringSubmatch(line, -1) {
+			out = append(out, docLine{i + 1, span[1]})
+		}
+	}
+	return out
+}
+
+var codeSpan = regexp.MustCompile("`([^`]+)`")
+
+// docCommands are the commands a doc's "dnsroll cmd word" names, as
+// "cmd" or "cmd sub", each one the CLI has.
+func docCommands(t *testing.T, cmd, word string) []string {
+	c, ok := commands[cmd]
+	if !ok {
+		return nil // prose: "dnsroll's", "dnsroll sets"
+	}
+	subs := subcommands(c.subUsage)
+	if len(subs) == 0 || word == "" {
+		return []string{cmd}
+	}
+	var out []string
+	for _, sub := range strings.Split(word, "|") {
+		if !slices.Contains(subs, sub) {
+			t.Errorf("the docs name dnsroll %s %s; its subcommands are %v", cmd, sub, subs)
+			continue
+		}
+		out = append(out, cmd+" "+sub)
+	}
+	return out
+}
+
+// helpFlags are the flags that args' --help lists.
+func helpFlags(t *testing.T, args ...string) []string {
+	out, errOut, code := cli(t, append(args, "--help")...)
+	if code != 0 {
+		t.Fatalf("dnsroll %s --help: exit %d, %s", strings.Join(args, " "), code, errOut)
+	}
+	var flags []string
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)`).FindAllStringSubmatch(out, -1) {
+		flags = append(flags, m[1])
+	}
+	return flags
+}
+
+// Every relative link of the README and docs/ leads to a file of the
+// repository and, with a #fragment into a Markdown file, to one of its
+// headings as GitHub anchors them: a renamed heading breaks no link
+// unseen.
+func TestDocsLinksResolve(t *testing.T) {
+	docs := userDocs(t)
+	anchors := map[string]map[string]bool{}
+	links := 0
+	for file, text := range docs {
+		for i, line := range strings.Split(withoutFences(text), "\n") {
+			for _, m := range mdLink.FindAllStringSubmatch(line, -1) {
+				target := m[1]
+				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+					continue
+				}
+				links++
+				path, fragment, _ := strings.Cut(target, "#")
+				to := file
+				if path != "" {
+					to = filepath.Join(filepath.Dir(file), path)
+				}
+				if _, err := os.Stat(filepath.Join("../..", to)); err != nil {
+					t.Errorf("%s:%d: link %s: %v", file, i+1, target, err)
+					continue
+				}
+				if fragment == "" || !strings.HasSuffix(to, ".md") {
+					continue
+				}
+				if anchors[to] == nil {
+					anchors[to] = headingAnchors(string(repoFile(t, to)))
+				}
+				if !anchors[to][fragment] {
+					t.Errorf("%s:%d: link %s: %s has no heading anchored #%s", file, i+1, target, to, fragment)
+				}
+			}
+		}
+	}
+	if links < 20 {
+		t.Errorf("found %d relative links in the docs; the parsing has gone wrong", links)
+	}
+}
+
+// mdLink is a Markdown link's or image's target.
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// withoutFences is text with the lines of its fenced code blocks blanked,
+// so that line numbers stay.
+func withoutFences(text string) string {
+	lines := strings.Split(text, "\n")
+	fenced := false
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fenced = !fenced
+			lines[i] = ""
+		} else if fenced {
+			lines[i] = ""
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// headingAnchors are the anchors GitHub gives text's headings: lower case,
+// spaces to dashes, other punctuation dropped, and -1, -2, ... after a
+// repeated one.
+func headingAnchors(text string) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]int{}
+	for _, m := range heading.FindAllStringSubmatch(withoutFences(text), -1) {
+		title := mdLinkText.ReplaceAllString(m[1], "$1")
+		var b strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(title)) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		a := b.String()
+		if n := seen[a]; n > 0 {
+			out[a+"-"+strconv.Itoa(n)] = true
+		} else {
+			out[a] = true
+		}
+		seen[a]++
+	}
+	return out
+}
+
+var (
+	heading    = regexp.MustCompile(`(?m)^#{1,6}\s+(.*?)\s*#*\s*$`)
+	mdLinkText = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
+)
