@@ -22,27 +22,42 @@ func TestLocalRunCancelledLeavesNothing(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	base := leaktest.Take(t)
 	for range 5 {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_ = os.Remove(pidFile)
+		// Cancelled once its child runs: a deadline could come, on a
+		// loaded machine, before the shell started it.
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		ran := make(chan error, 1)
+		go func() {
+			_, err := Local{}.Run(ctx, "sleep 30 & echo $! > "+Quote(pidFile)+"; sleep 30; wait")
+			ran <- err
+		}()
+		pid := waitPID(t, pidFile)
 		start := time.Now()
-		_, err := Local{}.Run(ctx, "sleep 30 & echo $! > "+Quote(pidFile)+"; sleep 30; wait")
 		cancel()
-		if err == nil {
+		if err := <-ran; err == nil {
 			t.Fatal("cancelled command succeeded")
 		}
 		if took := time.Since(start); took > 5*time.Second {
-			t.Fatalf("cancelled command returned after %v", took)
-		}
-		b, err := os.ReadFile(pidFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("cancelled command returned %v after the cancel", took)
 		}
 		waitGone(t, pid)
 	}
 	leaktest.Check(t, base, 0, 3*time.Second)
+}
+
+// waitPID waits for file to hold a process ID, and returns it.
+func waitPID(t *testing.T, file string) int {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(file)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds no process ID: %q", file, b)
+		}
+	}
 }
 
 // waitGone fails t unless process pid exits (or is a zombie) soon.
