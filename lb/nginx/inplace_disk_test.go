@@ -15,6 +15,7 @@ import (
 // stubMaster stands in for an nginx master: its process is named nginx,
 // as inplace.sh's checks want; it records each HUP in log and, as -t,
 // accepts a config only if it ends with "# end", so a truncated one fails.
+// It writes READY once its traps are set: a HUP before that would kill it.
 const stubMaster = `#!/bin/sh
 if [ "$1" = -t ]; then
 	tail -n 1 "$4" | grep -qx '# end'
@@ -22,6 +23,7 @@ if [ "$1" = -t ]; then
 fi
 trap 'echo HUP >>"$LOG"' HUP
 trap 'echo USR2 >>"$LOG"' USR2
+echo ready >"$READY"
 while :; do sleep 0.05; done
 `
 
@@ -53,7 +55,8 @@ func newDiskRig(t *testing.T, size string) *diskRig {
 		t.Fatal(err)
 	}
 	master := exec.Command(bin)
-	master.Env = append(os.Environ(), "LOG="+r.log)
+	ready := filepath.Join(base, "ready")
+	master.Env = append(os.Environ(), "LOG="+r.log, "READY="+ready)
 	if err := master.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +65,7 @@ func newDiskRig(t *testing.T, size string) *diskRig {
 	if err := os.WriteFile(pid, []byte(strconv.Itoa(master.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // its traps set
+	waitFor(t, ready, "ready\n")
 	r.j = job{paths: paths{conf: r.conf, pid: pid, nginx: []string{bin}}}
 	r.pid, r.master = pid, master.Process.Pid
 	return r
@@ -307,12 +310,14 @@ func TestLibRunsOneCommandAtATime(t *testing.T) {
 	}
 
 	// One that outlasts the next's timeout: the next fails as not in
-	// time, having done nothing.
-	holder := run(30*time.Second, "echo holds >>"+log+"; sleep 3\n")
+	// time, having done nothing. The holder ends when the test has seen
+	// that, not after a time a loaded machine might take to start the next.
+	release := filepath.Join(dir, "release")
+	holder := run(30*time.Second, "echo holds >>"+log+"; while [ ! -e "+release+" ]; do sleep 0.05; done\n")
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	defer func() { _ = os.WriteFile(release, nil, 0o644); _ = holder.Wait() }()
 	waitFor(t, log, "earlier starts\nearlier ends\nlater\nholds\n")
 	out, err := run(time.Second, "echo impatient >>"+log+"\n").CombinedOutput()
 	if code := exitCode(err); code != 4 || !strings.Contains(string(out), "still runs") {
