@@ -153,6 +153,23 @@ sib NS ns.sub
 	}
 }
 
+// A name server of a referral that only a wildcard of the zone answers:
+// named adds the addresses it synthesises when its glue cache misses, as
+// it adds the zone's own, so they are optional; not glue, and not the
+// wildcard's other types.
+func TestReferralOptionalFromWildcard(t *testing.T) {
+	z := mustParse(t, apex+`*.w A 192.0.2.50
+*.w AAAA 2001:db8::50
+*.w TXT "x"
+sub NS ns.w
+`)
+	got := z.Lookup("x.sub.example.com.", dns.TypeA)
+	want := []string{"ns.w.example.com. 300 IN A 192.0.2.50", "ns.w.example.com. 300 IN AAAA 2001:db8::50"}
+	if !got.Referral || len(got.Additional) != 0 || !slices.Equal(got.Optional.Strings(), want) {
+		t.Errorf("referral to a name server under a wildcard: %+v, want optional %q", got, want)
+	}
+}
+
 // NSEC3 owners are hashes kept apart from the zone's names: BIND answers
 // NXDOMAIN for them, so they are not names to ask.
 func TestNSEC3OwnersAreNotNames(t *testing.T) {
