@@ -72,7 +72,9 @@ func WWW(t testing.TB, resolver netip.AddrPort) netip.Addr {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion("www."+dns.Fqdn(Domain), dns.TypeA)
-	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, resolver.String())
+	// The timeout only bounds a hang: a loaded machine may keep a
+	// recursion through the lab's servers waiting for seconds.
+	r, _, err := (&dns.Client{Timeout: 10 * time.Second}).Exchange(m, resolver.String())
 	if err != nil {
 		t.Fatalf("resolver: %v", err)
 	}
