@@ -104,21 +104,15 @@ func revisionHere(f *config.Fleet, zones []ZoneFile) (bundle.Manifest, error) {
 // materialise returns the zone files and the playbook a step uses for the
 // planned revision: those of this worker's snapshot of the bundle, taken
 // by Plan, when it has it intact, so that an edit since the plan does
-// not matter; else the fleet's own, once sameRevision has found them
-// unchanged.
+// not matter. Without it (another worker's step, or Prune took it from a
+// rollout paused at its gate) the fleet's own files are checked by
+// sameRevision, then snapshotted as Plan does, and the step uses the
+// copy: a file edited after the check (a checkout updated mid-step)
+// would otherwise reach green. A store with no Dir, or one it cannot
+// write, leaves the step the checked files.
 func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFile) ([]ZoneFile, string, error) {
-	if root, m, ok := a.Bundles.OpenManifest(planned); ok && planned != "" {
-		in := make([]ZoneFile, len(zones))
-		for i, z := range zones {
-			z.Path = bundle.In(root, bundledName(f, z))
-			in[i] = z
-		}
-		// The snapshot names the playbook as the directory of the worker
-		// that made it had it, which may not be f's (a worker on the same
-		// host with another --fleets).
-		at := *f
-		at.Dir = cmp.Or(m.Base, f.Dir)
-		return in, bundle.In(root, bundle.Name(at.Dir, at.Path(f.Ansible.NameserverPlaybook))), nil
+	if in, playbook, ok := a.snapshotted(f, planned, zones); ok {
+		return in, playbook, nil
 	}
 	// This worker's files: a zone the manifest named inside the planning
 	// worker's directory is at that name in this worker's.
@@ -132,7 +126,57 @@ func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFi
 	if err := sameRevision(a.Bundles, f, planned, own); err != nil {
 		return nil, "", err
 	}
-	return own, f.Path(f.Ansible.NameserverPlaybook), nil
+	if planned == "" || a.Bundles.Dir == "" {
+		return own, f.Path(f.Ansible.NameserverPlaybook), nil
+	}
+	paths, err := revisionPaths(f, own)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := a.Bundles.Snapshot(f.Dir, paths, bundleZones(own))
+	if err == nil && m.Hash != planned {
+		// Changed since the check: refused as sameRevision refuses, or,
+		// if changed back meanwhile, tried again.
+		if err = sameRevision(a.Bundles, f, planned, own); err != nil {
+			return nil, "", err
+		}
+		err = errors.New("they changed while copied")
+	}
+	if err == nil {
+		if in, playbook, ok := a.snapshotted(f, planned, zones); ok {
+			return in, playbook, nil
+		}
+		err = errors.New("the snapshot was gone once made")
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		// A store it cannot write (full, read-only) leaves the step the
+		// checked files themselves, as before there were snapshots.
+		if a.Bundles.Log != nil {
+			a.Bundles.Log.Warn("bundle store: step uses the fleet's own files", "bundle", planned, "error", err)
+		}
+		return own, f.Path(f.Ansible.NameserverPlaybook), nil
+	}
+	host, _ := os.Hostname()
+	return nil, "", fmt.Errorf("worker %s: copying the revision's files into its bundle store: %w; another attempt checks them again", host, err)
+}
+
+// snapshotted is materialise from this worker's intact snapshot of
+// planned, if it has one.
+func (a *Activities) snapshotted(f *config.Fleet, planned string, zones []ZoneFile) ([]ZoneFile, string, bool) {
+	root, m, ok := a.Bundles.OpenManifest(planned)
+	if !ok || planned == "" {
+		return nil, "", false
+	}
+	in := make([]ZoneFile, len(zones))
+	for i, z := range zones {
+		z.Path = bundle.In(root, bundledName(f, z))
+		in[i] = z
+	}
+	// The snapshot names the playbook as the directory of the worker
+	// that made it had it, which may not be f's (a worker on the same
+	// host with another --fleets).
+	at := *f
+	at.Dir = cmp.Or(m.Base, f.Dir)
+	return in, bundle.In(root, bundle.Name(at.Dir, at.Path(f.Ansible.NameserverPlaybook))), true
 }
 
 // bundledName is zone z's file's name in the bundle of f's rollout.

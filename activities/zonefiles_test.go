@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -58,7 +59,8 @@ func (r recordingRunner) Run(_ context.Context, req provision.Request, _ func(st
 // A file of the revision edited between Plan and a later step. On the
 // worker that planned, the step uses Plan's snapshot of the bundle: the
 // planned bytes, whatever happened to the files since. A worker without
-// the snapshot (or with a damaged one) refuses, for good and before
+// the snapshot (or with a damaged one) uses a snapshot of its own files
+// when they are the planned bundle, and otherwise refuses, for good and before
 // running anything, naming the planned and found bundles and the file
 // (when it has the planned list), rather than give green, or check it
 // against, a mix of two revisions. A file of a role that the playbook
@@ -146,7 +148,7 @@ func TestStepsUseOrRefuseARevisionChangedSincePlan(t *testing.T) {
 				if err != nil || len(reqs) != 1 {
 					t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
 				}
-				wantPlanned(t, reqs[0], tt.worker == planner, store.Dir)
+				wantPlanned(t, reqs[0], tt.worker != bare, store.Dir)
 				return
 			}
 			var app *temporal.ApplicationError
@@ -326,5 +328,71 @@ func TestPlanRefusesASerialBehindBlues(t *testing.T) {
 		case tc.want != "" && (!strings.Contains(err.Error(), "Bump the serial in zones/example.") || !strings.Contains(err.Error(), "--allow-serial-decrease")):
 			t.Errorf("%s: %v, want the refusal to name the file to fix and the override", tc.name, err)
 		}
+	}
+}
+
+// editingRunner edits file when the playbook starts, as a checkout updated
+// on the worker would: after the step checked the files, before Ansible
+// reads them. Then it records the run.
+type editingRunner struct {
+	file string
+	recordingRunner
+}
+
+func (r editingRunner) Run(ctx context.Context, req provision.Request, progress func(string)) (provision.Result, error) {
+	if err := os.WriteFile(r.file, []byte("; the next revision, checked out mid-step\n"), 0o644); err != nil {
+		return provision.Result{}, err
+	}
+	return r.recordingRunner.Run(ctx, req, progress)
+}
+
+// A rollout paused at its gate past the retention loses its snapshot to
+// Prune; so does a step on another worker never have one. Such a step
+// checks the worker's own files against the planned hash, and must then
+// deploy what it checked: a file edited after the check, while the step
+// runs, must not reach green.
+func TestStepWithoutSnapshotDeploysWhatItChecked(t *testing.T) {
+	c := newCloudEnv(t)
+	c.labFleet(t)
+	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	c.acts.Bundles = store
+	plan, dir := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: true})
+	// Unused for two hours, past a one-hour --bundle-max-age.
+	old := time.Now().Add(-2 * time.Hour)
+	for _, p := range []string{strings.TrimPrefix(plan.Bundle, "sha256:"), strings.TrimPrefix(plan.Bundle, "sha256:") + ".json"} {
+		if err := os.Chtimes(filepath.Join(store.Dir, p), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pruner := store
+	pruner.Retention = bundle.Retention{MaxAge: time.Hour}
+	if p, err := pruner.Prune(); err != nil || p.Snapshots != 1 {
+		t.Fatalf("Prune = %+v, %v; want the planned snapshot removed", p, err)
+	}
+	var reqs []provision.Request
+	c.acts.Ansible = editingRunner{filepath.Join(dir, "zones", "example.com.zone"), recordingRunner{&reqs}}
+	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
+	}
+	wantPlanned(t, reqs[0], true, store.Dir)
+}
+
+// A worker whose bundle store cannot be written (here a file, not a
+// directory) still verifies, with its own files once they are found to be
+// the planned bundle, as before steps copied them.
+func TestVerifyWithUnwritableStoreUsesCheckedFiles(t *testing.T) {
+	c := newCloudEnv(t)
+	c.labFleet(t)
+	c.acts.Bundles = bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	plan, _ := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: true})
+	notDir := filepath.Join(t.TempDir(), "bundles")
+	testfiles.Write(t, notDir, "not a directory\n")
+	c.acts.Bundles = bundle.Store{Dir: notDir}
+	_, err := c.env.ExecuteActivity(c.acts.Verify, VerifyInput{StepFleet: plan.StepFleet(), Targets: []ProbeTarget{{Name: "ns1-next", Addr: "127.0.0.1:1"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	// Nothing answers at the target: what matters is that the analysis
+	// ran, with the planned zone's checks.
+	if err == nil || !strings.Contains(err.Error(), "of 16 checks failed") {
+		t.Fatalf("err = %v, want the analysis of the planned zone's 16 checks to fail", err)
 	}
 }
