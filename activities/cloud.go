@@ -62,7 +62,7 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 		}
 		// Its keys go with it, those given to its label included, before
 		// the new server is given its own.
-		a.forgetKeys(ctx, s)
+		a.forgetKeys(ctx, tag, s)
 		found = false
 	}
 	created := false
@@ -70,7 +70,7 @@ func (a *Activities) EnsureServer(ctx context.Context, in EnsureServerInput) (Se
 		var userData []byte
 		// Only a server met over SSH (meetNewServer) checks a given key.
 		if in.Fleet.Ansible.Connection == "ssh" && in.Fleet.Ansible.HostKeys != config.HostKeysFirstUse && a.HostKeys != nil {
-			if userData, err = a.HostKeys.Give(in.Spec.Label); err != nil {
+			if userData, err = a.HostKeys.Give(in.Fleet.Name, in.Spec.Label); err != nil {
 				return ServerResult{}, failure(ctx, err)
 			}
 		}
@@ -231,7 +231,7 @@ func (a *Activities) DeleteServer(ctx context.Context, in DeleteServerInput) (St
 func (a *Activities) deleteServer(ctx context.Context, in DeleteServerInput) (StepResult, error) {
 	s, err := a.Cloud.Get(ctx, in.Server.ID)
 	if errors.Is(err, dnsroll.ErrNotFound) {
-		a.forgetKeys(ctx, in.Server)
+		a.forgetKeys(ctx, in.Tag, in.Server)
 		return StepResult{Attempt: attempt(ctx), Note: "already deleted"}, nil
 	}
 	if err != nil {
@@ -251,18 +251,20 @@ func (a *Activities) deleteServer(ctx context.Context, in DeleteServerInput) (St
 		return StepResult{}, failure(ctx, err)
 	}
 	activity.GetLogger(ctx).Info("deleted server", "label", s.Label, "id", s.ID)
-	a.forgetKeys(ctx, s)
+	a.forgetKeys(ctx, in.Tag, s)
 	return StepResult{Attempt: attempt(ctx)}, nil
 }
 
-// forgetKeys removes a deleted server's host keys. A failure is only
-// logged: the server is gone either way, and a later instance at its
-// address replaces what is left (see HostKeys.TrustNew).
-func (a *Activities) forgetKeys(ctx context.Context, s dnsroll.Server) {
+// forgetKeys removes the host keys of s, a deleted server of the fleet
+// whose tag is tag. A failure is only logged: the server is gone either
+// way, and a later instance at its address replaces what is left (see
+// HostKeys.TrustNew).
+func (a *Activities) forgetKeys(ctx context.Context, tag string, s dnsroll.Server) {
 	if a.HostKeys == nil {
 		return
 	}
-	if err := a.HostKeys.Forget(s.IPv4, ServerID(s), s.Label); err != nil && activity.IsActivity(ctx) {
+	fleet, _ := config.FleetOfTag(tag)
+	if err := a.HostKeys.Forget(s.IPv4, ServerID(s), fleet, s.Label); err != nil && activity.IsActivity(ctx) {
 		activity.GetLogger(ctx).Warn("could not remove a deleted server's SSH host keys", "label", s.Label, "addr", s.IPv4, "error", err)
 	}
 }
@@ -322,7 +324,7 @@ func (a *Activities) DeleteGreen(ctx context.Context, in DeleteGreenInput) (Step
 		if err := a.waitGone(ctx, s); err != nil {
 			return StepResult{}, failure(ctx, err)
 		}
-		a.forgetKeys(ctx, s)
+		a.forgetKeys(ctx, in.Tag, s)
 	}
 	return StepResult{Attempt: attempt(ctx), Note: fmt.Sprintf("deleted %d server(s)", len(deleted))}, nil
 }

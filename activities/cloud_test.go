@@ -1042,7 +1042,7 @@ func TestEnsureServerReplacesALeftGreenOfAnotherSpec(t *testing.T) {
 	}
 	// The stale server's keys go with it, a key given to its label
 	// included: only the new server's given key is to be accepted.
-	if want := "ns1-next=" + ServerID(stale) + "@" + stale.IPv4; strings.Join(keys.forgotten, " ") != want || len(keys.given) != 1 {
+	if want := "t/ns1-next=" + ServerID(stale) + "@" + stale.IPv4; strings.Join(keys.forgotten, " ") != want || len(keys.given) != 1 {
 		t.Errorf("forgotten %q, keys given for %q; want %q forgotten before one key given", keys.forgotten, keys.given, want)
 	}
 	got, err := c.cloud.Get(ctx, res.Server.ID)

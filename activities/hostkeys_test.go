@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +15,7 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/config"
@@ -26,33 +31,33 @@ type recordingKeys struct {
 	forgotten []string
 	verified  []string
 	refuse    map[string]error // by machine name
-	// given are the names Give made a key for; trusted, "new name" or
-	// "given name" for each first contact.
+	// given are the fleet/name Give made a key for; trusted, "new
+	// fleet/name" or "given fleet/name" for each first contact.
 	given, trusted []string
 	giveErr        error // what Give fails with
 }
 
-func (r *recordingKeys) TrustNew(_ context.Context, name, _, _ string) error {
+func (r *recordingKeys) TrustNew(_ context.Context, fleet, name, _, _ string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.trusted = append(r.trusted, "new "+name)
+	r.trusted = append(r.trusted, "new "+fleet+"/"+name)
 	return nil
 }
 
-func (r *recordingKeys) Give(name string) ([]byte, error) {
+func (r *recordingKeys) Give(fleet, name string) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.giveErr != nil {
 		return nil, r.giveErr
 	}
-	r.given = append(r.given, name)
+	r.given = append(r.given, fleet+"/"+name)
 	return []byte("#cloud-config\nssh_keys: {}\n"), nil
 }
 
-func (r *recordingKeys) TrustGiven(_ context.Context, name, _, _ string) error {
+func (r *recordingKeys) TrustGiven(_ context.Context, fleet, name, _, _ string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.trusted = append(r.trusted, "given "+name)
+	r.trusted = append(r.trusted, "given "+fleet+"/"+name)
 	return nil
 }
 
@@ -63,10 +68,10 @@ func (r *recordingKeys) Verify(_ context.Context, name, addr string) error {
 	return r.refuse[name]
 }
 
-func (r *recordingKeys) Forget(addr, instance, name string) error {
+func (r *recordingKeys) Forget(addr, instance, fleet, name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.forgotten = append(r.forgotten, name+"="+instance+"@"+addr)
+	r.forgotten = append(r.forgotten, fleet+"/"+name+"="+instance+"@"+addr)
 	return nil
 }
 
@@ -81,8 +86,8 @@ func TestDeletedServersKeysAreForgotten(t *testing.T) {
 	for _, l := range []string{"ns1", "ns1-next"} {
 		res := c.mustEnsure(t, l)
 		servers[l] = res.Server
-		// The label too: the keys given to it go with it.
-		want = append(want, l+"="+ServerID(res.Server)+"@"+res.Server.IPv4)
+		// The fleet and label too: the keys given to it go with it.
+		want = append(want, c.fleet.Name+"/"+l+"="+ServerID(res.Server)+"@"+res.Server.IPv4)
 	}
 	if _, err := c.env.ExecuteActivity(c.acts.DeleteServer, DeleteServerInput{Tag: c.fleet.Tag(), Server: servers["ns1"]}); err != nil {
 		t.Fatal(err)
@@ -238,10 +243,10 @@ func TestNewServerIsGivenItsHostKey(t *testing.T) {
 	if !res.Server.UserData || string(booted["ns1-next"]) != "#cloud-config\nssh_keys: {}\n" {
 		t.Fatalf("server UserData %v, VM got %q: want the user data Give made", res.Server.UserData, booted["ns1-next"])
 	}
-	if err := c.acts.meetNewServer(t.Context(), res.Server, func(string) {}); err != nil {
+	if err := c.acts.meetNewServer(t.Context(), c.fleet.Name, res.Server, func(string) {}); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(keys.trusted, ","); got != "given ns1-next" {
+	if got := strings.Join(keys.trusted, ","); got != "given t/ns1-next" {
 		t.Fatalf("first contacts %q, want ns1-next met expecting its given key", got)
 	}
 	// Found again (a retry): no new key.
@@ -289,10 +294,10 @@ func TestServerWithoutMetadataIsTrustedOnFirstUse(t *testing.T) {
 			if res.Server.UserData {
 				t.Fatal("created with user data where Linode takes none")
 			}
-			if err := c.acts.meetNewServer(t.Context(), res.Server, func(string) {}); err != nil {
+			if err := c.acts.meetNewServer(t.Context(), c.fleet.Name, res.Server, func(string) {}); err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(keys.trusted, ","); got != "new ns1-next" {
+			if got := strings.Join(keys.trusted, ","); got != "new t/ns1-next" {
 				t.Fatalf("first contacts %q, want ns1-next met as a new server without a given key", got)
 			}
 		})
@@ -309,5 +314,53 @@ func TestNoServerWithoutItsGivenKey(t *testing.T) {
 	}
 	if n := c.count("ns1-next"); n != 0 {
 		t.Fatalf("%d servers created without their key", n)
+	}
+}
+
+// One worker serves two fleets in two Linode accounts that both name a
+// green ns1-next (labels are unique only within an account). The key
+// given to one fleet's ns1-next is that server's alone: deleting the
+// other fleet's ns1-next leaves it on record for its first contact.
+func TestGivenKeysOfTwoFleetsWithOneLabel(t *testing.T) {
+	keeper, err := hostkeys.New(hostkeys.TOFU, filepath.Join(t.TempDir(), "known_hosts"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	givenKey := map[string]string{} // fleet → the public key its VM got
+	var mu sync.Mutex
+	fleetEnv := func(name string) *cloudEnv {
+		c := newCloudEnvWith(t, linodesim.Options{OnCreate: func(_ linodesim.Instance, boot linodesim.Boot) (string, error) {
+			var doc struct {
+				Keys map[string]string `yaml:"ssh_keys"`
+			}
+			err := yaml.Unmarshal(boot.UserData, &doc)
+			mu.Lock()
+			defer mu.Unlock()
+			givenKey[name] = doc.Keys["ed25519_public"]
+			return "127.0.0.1", err
+		}})
+		c.fleet.Name = name
+		c.acts.HostKeys = keeper
+		return c
+	}
+	prod, staging := fleetEnv("prod"), fleetEnv("staging")
+	prod.mustEnsure(t, "ns1-next")
+	staging.mustEnsure(t, "ns1-next")
+	if _, err := prod.env.ExecuteActivity(prod.acts.DeleteGreen, DeleteGreenInput{Tag: prod.fleet.Tag(), Labels: []string{"ns1-next"}}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(keeper.Store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if strings.HasSuffix(line, " dnsroll-given") {
+			left = append(left, line)
+		}
+	}
+	want := strings.TrimPrefix(givenKey["staging"], "ssh-ed25519 ")
+	if len(left) != 1 || want == "" || !strings.Contains(left[0], want) {
+		t.Fatalf("keys given after prod's ns1-next was deleted:\n%s\nwant only staging's (%s)", strings.Join(left, "\n"), want)
 	}
 }

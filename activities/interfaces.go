@@ -48,18 +48,20 @@ type HostKeys interface {
 	// those of an earlier instance at its address, or checks them if they
 	// are already recorded for it. A refused key is a *hostkeys.Error
 	// (code EINVALID); a server that cannot be reached, a plain error.
-	TrustNew(ctx context.Context, name, addr, instance string) error
-	// Give makes a host key for the server about to be created as name,
-	// records its public half, and returns the cloud-init user data that
-	// installs it (nil when keys are not checked). The user data holds the
-	// private key: it goes to the cloud's create and nowhere else.
-	Give(name string) ([]byte, error)
+	// It drops the keys given to fleet's server name.
+	TrustNew(ctx context.Context, fleet, name, addr, instance string) error
+	// Give makes a host key for fleet's server about to be created as
+	// name, records its public half, and returns the cloud-init user data
+	// that installs it (nil when keys are not checked). The user data
+	// holds the private key: it goes to the cloud's create and nowhere
+	// else. Keys are kept by fleet: labels are unique only in an account.
+	Give(fleet, name string) ([]byte, error)
 	// TrustGiven is TrustNew for a server created with Give's user data:
-	// it must offer the key it was given.
-	TrustGiven(ctx context.Context, name, addr, instance string) error
-	// Forget removes a deleted instance's keys, and those given to a
-	// server named name that it never offered.
-	Forget(addr, instance, name string) error
+	// it must offer a key given to fleet's server name.
+	TrustGiven(ctx context.Context, fleet, name, addr, instance string) error
+	// Forget removes a deleted instance's keys, and those given to
+	// fleet's server named name that it never offered.
+	Forget(addr, instance, fleet, name string) error
 }
 
 // LoadBalancer switches one load balancer's upstream. Drivers are chosen per

@@ -542,7 +542,7 @@ func (a *Activities) CreateLoadBalancer(ctx context.Context, in LoadBalancerInpu
 	progress.Store("provisioning " + next.Name)
 	stop = heartbeatEvery(ctx, 2*time.Second, progress.Load)
 	if in.Fleet.Ansible.Connection == "ssh" {
-		err = a.meetNewServer(ctx, res.Server, func(msg string) { progress.Store(msg) })
+		err = a.meetNewServer(ctx, in.Fleet.Name, res.Server, func(msg string) { progress.Store(msg) })
 		progress.Store("provisioning " + next.Name)
 	}
 	if err == nil {

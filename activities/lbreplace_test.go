@@ -43,14 +43,14 @@ type meetingKeys struct {
 	events *[]string
 }
 
-func (m meetingKeys) TrustNew(_ context.Context, name, addr, instance string) error {
+func (m meetingKeys) TrustNew(_ context.Context, _, name, addr, instance string) error {
 	*m.events = append(*m.events, "trust "+name+" "+addr+" "+instance)
 	return nil
 }
 
 // TrustGiven is first contact with a load balancer that was given its key.
-func (m meetingKeys) TrustGiven(ctx context.Context, name, addr, instance string) error {
-	return m.TrustNew(ctx, name, addr, instance)
+func (m meetingKeys) TrustGiven(ctx context.Context, fleet, name, addr, instance string) error {
+	return m.TrustNew(ctx, fleet, name, addr, instance)
 }
 
 type meetingDriver struct{ events *[]string }

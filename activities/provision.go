@@ -70,7 +70,7 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 	progress.Store("ansible: starting")
 	if f.Ansible.Connection == "ssh" {
 		for _, s := range in.Servers {
-			if err := a.meetNewServer(ctx, s, func(msg string) { progress.Store(msg) }); err != nil {
+			if err := a.meetNewServer(ctx, f.Name, s, func(msg string) { progress.Store(msg) }); err != nil {
 				stop()
 				return ProvisionResult{}, failure(ctx, err)
 			}
@@ -86,12 +86,12 @@ func (a *Activities) ProvisionNameservers(ctx context.Context, in ProvisionInput
 	return ProvisionResult{Ansible: res, Attempt: attempt(ctx)}, nil
 }
 
-// meetNewServer is the first contact with server s, which this run
-// created: it waits until s's sshd answers, since the API says running
+// meetNewServer is the first contact with server s of fleet, which this
+// run created: it waits until s's sshd answers, since the API says running
 // well before, and records s's host key for its instance, replacing an
 // earlier machine's at a reused address; Ansible's connections, and the
 // flips', are checked against it. show reports each wait.
-func (a *Activities) meetNewServer(ctx context.Context, s dnsroll.Server, show func(string)) error {
+func (a *Activities) meetNewServer(ctx context.Context, fleet string, s dnsroll.Server, show func(string)) error {
 	show("waiting for SSH on " + s.Label + " (" + s.IPv4 + ")")
 	port := a.SSHPort
 	if port == 0 {
@@ -108,7 +108,7 @@ func (a *Activities) meetNewServer(ctx context.Context, s dnsroll.Server, show f
 		trust = a.HostKeys.TrustGiven
 	}
 	show("recording the SSH host key of " + s.Label)
-	if err := trust(ctx, s.Label, s.IPv4, ServerID(s)); err != nil {
+	if err := trust(ctx, fleet, s.Label, s.IPv4, ServerID(s)); err != nil {
 		return fmt.Errorf("%s: %w", s.Label, err)
 	}
 	return nil

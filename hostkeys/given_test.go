@@ -47,17 +47,17 @@ func machineGiven(t *testing.T, userData []byte) ssh.Signer {
 	return priv
 }
 
-// wantGiven fails the test unless name has n given keys on record.
-func wantGiven(t *testing.T, k *Keeper, name string, n int) {
+// wantGiven fails the test unless fleet's name has n given keys on record.
+func wantGiven(t *testing.T, k *Keeper, fleet, name string, n int) {
 	t.Helper()
-	if left, err := k.Store.Entries(givenHost(name)); err != nil || len(left) != n {
-		t.Fatalf("keys given to %s = %+v (%v), want %d", name, left, err, n)
+	if left, err := k.Store.Entries(givenHost(fleet, name)); err != nil || len(left) != n {
+		t.Fatalf("keys given to %s of %s = %+v (%v), want %d", name, fleet, left, err, n)
 	}
 }
 
-func give(t *testing.T, k *Keeper, name string) ssh.Signer {
+func give(t *testing.T, k *Keeper, fleet, name string) ssh.Signer {
 	t.Helper()
-	ud, err := k.Give(name)
+	ud, err := k.Give(fleet, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,28 +71,28 @@ func TestGivenKeyNeedsNoTrustOnFirstUse(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			s := startSSHD(t)
 			k := newKeeper(t, mode, s)
-			key := give(t, k, "ns1-next")
+			key := give(t, k, "prod", "ns1-next")
 			s.rekey(key)
-			if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+			if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); err != nil {
 				t.Fatalf("TrustGiven: %v", err)
 			}
 			es := entries(t, k, s)
 			if len(es) != 1 || !hasKey(es, key.PublicKey()) || es[0].Comment != "dnsroll:linode-7" {
 				t.Fatalf("entries = %+v, want only the given key, tagged with its instance", es)
 			}
-			wantGiven(t, k, "ns1-next", 0)
+			wantGiven(t, k, "prod", "ns1-next", 0)
 			// ssh reads the same file: the key is pinned for Ansible too.
 			if err := k.Verify(ctx(t), "ns1-next", "127.0.0.1"); err != nil {
 				t.Fatalf("Verify after TrustGiven: %v", err)
 			}
 			// A retry of the step checks the recorded key...
-			if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+			if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); err != nil {
 				t.Fatalf("retry: %v", err)
 			}
 			// ...and refuses a changed one.
 			s.rekey(ed25519Key(t))
 			var he *Error
-			if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || !he.Changed {
+			if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || !he.Changed {
 				t.Fatalf("retry with a changed key: err = %v, want a changed-key *Error", err)
 			}
 		})
@@ -106,8 +106,8 @@ func TestGivenKeyRefusesAnyOther(t *testing.T) {
 	impostor := ed25519Key(t)
 	s := startSSHD(t, impostor, ecdsaKey(t))
 	k := newKeeper(t, TOFU, s)
-	give(t, k, "ns1-next")
-	err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7")
+	give(t, k, "prod", "ns1-next")
+	err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7")
 	var he *Error
 	if !errors.As(err, &he) || !he.Given || he.Offered != ssh.FingerprintSHA256(impostor.PublicKey()) {
 		t.Fatalf("err = %v, want a *Error naming the offered key as not given", err)
@@ -122,7 +122,7 @@ func TestGivenKeyRefusesAnyOther(t *testing.T) {
 	}
 	// The given key stays on record: the operator may find the machine's
 	// cloud-init late, and a retry then succeeds.
-	wantGiven(t, k, "ns1-next", 1)
+	wantGiven(t, k, "prod", "ns1-next", 1)
 }
 
 // A create retried after a lost response gave a second key, but the
@@ -130,17 +130,17 @@ func TestGivenKeyRefusesAnyOther(t *testing.T) {
 func TestGivenKeyOfAnEarlierAttempt(t *testing.T) {
 	s := startSSHD(t)
 	k := newKeeper(t, Strict, s)
-	first := give(t, k, "ns2-next")
-	give(t, k, "ns2-next")
-	give(t, k, "ns1-next") // another server's key is not this one's
+	first := give(t, k, "prod", "ns2-next")
+	give(t, k, "prod", "ns2-next")
+	give(t, k, "prod", "ns1-next") // another server's key is not this one's
 	s.rekey(first)
-	if err := k.TrustGiven(ctx(t), "ns2-next", "127.0.0.1", "linode-8"); err != nil {
+	if err := k.TrustGiven(ctx(t), "prod", "ns2-next", "127.0.0.1", "linode-8"); err != nil {
 		t.Fatalf("the first attempt's key: %v", err)
 	}
 	s2 := startSSHD(t, first)
 	k.Port = s2.port
 	var he *Error
-	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-9"); !errors.As(err, &he) || !he.Given {
+	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-9"); !errors.As(err, &he) || !he.Given {
 		t.Fatalf("ns1-next offering ns2-next's key: err = %v, want it refused", err)
 	}
 }
@@ -152,7 +152,7 @@ func TestGivenElsewhereFallsBackToFirstUse(t *testing.T) {
 	key := ed25519Key(t)
 	s := startSSHD(t, key)
 	k := newKeeper(t, TOFU, s)
-	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); err != nil {
 		t.Fatalf("TOFU fallback: %v", err)
 	}
 	if es := entries(t, k, s); len(es) != 1 || !hasKey(es, key.PublicKey()) {
@@ -160,7 +160,7 @@ func TestGivenElsewhereFallsBackToFirstUse(t *testing.T) {
 	}
 	strict := newKeeper(t, Strict, s)
 	var he *Error
-	if err := strict.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || he.Changed || he.Given || he.New {
+	if err := strict.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || he.Changed || he.Given || he.New {
 		t.Fatalf("strict fallback: err = %v, want an unknown-key *Error that does not say the server got no key", err)
 	}
 }
@@ -171,7 +171,7 @@ func TestGiveWithCheckingOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ud, err := k.Give("ns1-next"); ud != nil || err != nil {
+	if ud, err := k.Give("prod", "ns1-next"); ud != nil || err != nil {
 		t.Fatalf("Give = %q, %v; want nothing", ud, err)
 	}
 }
@@ -181,14 +181,14 @@ func TestGiveWithCheckingOff(t *testing.T) {
 func TestGivenKeysAreNoHostOfSSH(t *testing.T) {
 	s := startSSHD(t)
 	k := newKeeper(t, TOFU, s)
-	give(t, k, "ns1-next")
+	give(t, k, "prod", "ns1-next")
 	data, err := os.ReadFile(k.Store.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
 	line := strings.TrimSpace(string(data))
-	if !strings.HasPrefix(line, "ns1-next.dnsroll-given.invalid ssh-ed25519 ") || !strings.HasSuffix(line, " dnsroll-given") {
-		t.Fatalf("file = %q, want one line for ns1-next.dnsroll-given.invalid", data)
+	if !strings.HasPrefix(line, "ns1-next.prod.given.dnsroll.invalid ssh-ed25519 ") || !strings.HasSuffix(line, " dnsroll-given") {
+		t.Fatalf("file = %q, want one line for ns1-next.prod.given.dnsroll.invalid", data)
 	}
 	if _, _, _, _, _, err := ssh.ParseKnownHosts(data); err != nil {
 		t.Fatalf("ssh cannot read the file: %v", err)
@@ -201,18 +201,18 @@ func TestGivenKeysAreNoHostOfSSH(t *testing.T) {
 func TestForgetDropsGivenKeys(t *testing.T) {
 	s := startSSHD(t)
 	k := newKeeper(t, TOFU, s)
-	give(t, k, "ns1-next")
-	give(t, k, "ns2-next")
-	if err := k.Forget("127.0.0.1", "linode-3", "ns1-next"); err != nil {
+	give(t, k, "prod", "ns1-next")
+	give(t, k, "prod", "ns2-next")
+	if err := k.Forget("127.0.0.1", "linode-3", "prod", "ns1-next"); err != nil {
 		t.Fatal(err)
 	}
-	wantGiven(t, k, "ns1-next", 0)
-	wantGiven(t, k, "ns2-next", 1)
+	wantGiven(t, k, "prod", "ns1-next", 0)
+	wantGiven(t, k, "prod", "ns2-next", 1)
 	// A server deleted before it had an address still takes them.
-	if err := k.Forget("", "linode-4", "ns2-next"); err != nil {
+	if err := k.Forget("", "linode-4", "prod", "ns2-next"); err != nil {
 		t.Fatal(err)
 	}
-	wantGiven(t, k, "ns2-next", 0)
+	wantGiven(t, k, "prod", "ns2-next", 0)
 }
 
 // The private half of a given key is in the user data alone: neither the
@@ -222,7 +222,7 @@ func TestGiveKeepsThePrivateKeyOutOfLogAndFile(t *testing.T) {
 	k := newKeeper(t, TOFU, s)
 	var log bytes.Buffer
 	k.Log = slog.New(slog.NewTextHandler(&log, nil))
-	ud, err := k.Give("ns1-next")
+	ud, err := k.Give("prod", "ns1-next")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,12 +263,12 @@ func TestGiveKeepsThePrivateKeyOutOfLogAndFile(t *testing.T) {
 func TestGivenKeyReplacesAReusedAddress(t *testing.T) {
 	s := startSSHD(t, ed25519Key(t))
 	k := newKeeper(t, TOFU, s)
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); err != nil {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); err != nil {
 		t.Fatal(err)
 	}
-	key := give(t, k, "ns1-next")
+	key := give(t, k, "prod", "ns1-next")
 	s.rekey(key)
-	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-2"); err != nil {
+	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-2"); err != nil {
 		t.Fatal(err)
 	}
 	if es := entries(t, k, s); len(es) != 1 || !hasKey(es, key.PublicKey()) || es[0].Comment != "dnsroll:linode-2" {
@@ -280,12 +280,12 @@ func TestGivenKeyReplacesAReusedAddress(t *testing.T) {
 func TestGivenKeyThatIsRevoked(t *testing.T) {
 	s := startSSHD(t)
 	k := newKeeper(t, TOFU, s)
-	key := give(t, k, "ns1-next")
+	key := give(t, k, "prod", "ns1-next")
 	s.rekey(key)
 	revoked := "@revoked " + s.host() + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key.PublicKey()))) + "\n"
 	appendFile(t, k.Store.Path(), revoked)
 	var he *Error
-	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-2"); !errors.As(err, &he) || !he.Revoked {
+	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-2"); !errors.As(err, &he) || !he.Revoked {
 		t.Fatalf("err = %v, want a *Error for a revoked key", err)
 	}
 	if es := entries(t, k, s); len(es) != 0 {
@@ -303,18 +303,18 @@ func TestFirstUseDropsTheKeysGivenToTheLabel(t *testing.T) {
 			key := ed25519Key(t)
 			s := startSSHD(t, key)
 			k := newKeeper(t, mode, s)
-			give(t, k, "ns1-next")
-			give(t, k, "ns2-next")
+			give(t, k, "prod", "ns1-next")
+			give(t, k, "prod", "ns2-next")
 			if mode == Strict {
 				if _, err := k.Store.Add(s.host(), []ssh.PublicKey{key.PublicKey()}, ""); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+			if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); err != nil {
 				t.Fatal(err)
 			}
-			wantGiven(t, k, "ns1-next", 0)
-			wantGiven(t, k, "ns2-next", 1)
+			wantGiven(t, k, "prod", "ns1-next", 0)
+			wantGiven(t, k, "prod", "ns2-next", 1)
 		})
 	}
 }
@@ -324,15 +324,15 @@ func TestFirstUseDropsTheKeysGivenToTheLabel(t *testing.T) {
 func TestGivenKeyRetryDropsTheGivenKeys(t *testing.T) {
 	s := startSSHD(t)
 	k := newKeeper(t, TOFU, s)
-	key := give(t, k, "ns1-next")
+	key := give(t, k, "prod", "ns1-next")
 	s.rekey(key)
 	if _, err := k.Store.Replace(s.host(), []ssh.PublicKey{key.PublicKey()}, tagPrefix+"linode-7"); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.TrustGiven(ctx(t), "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); err != nil {
 		t.Fatal(err)
 	}
-	wantGiven(t, k, "ns1-next", 0)
+	wantGiven(t, k, "prod", "ns1-next", 0)
 }
 
 // Strict checking refuses a new server that was not given its key, and
@@ -340,7 +340,7 @@ func TestGivenKeyRetryDropsTheGivenKeys(t *testing.T) {
 func TestStrictRefusalOfANewServerNamesGivenKeys(t *testing.T) {
 	s := startSSHD(t, ed25519Key(t))
 	k := newKeeper(t, Strict, s)
-	err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-7")
+	err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7")
 	var he *Error
 	if !errors.As(err, &he) || he.Changed || !strings.Contains(err.Error(), "ansible.host_keys: given") {
 		t.Fatalf("err = %v, want an unknown-key *Error naming ansible.host_keys: given", err)
@@ -348,5 +348,65 @@ func TestStrictRefusalOfANewServerNamesGivenKeys(t *testing.T) {
 	// A load balancer is no server dnsroll created: nothing to give.
 	if err := k.Verify(ctx(t), "lb1", "127.0.0.1"); err == nil || strings.Contains(err.Error(), "host_keys") {
 		t.Fatalf("load balancer's refusal = %v, want one that does not speak of given keys", err)
+	}
+}
+
+// One worker may serve two fleets in two Linode accounts that both name a
+// server ns1-next. Each fleet's server must offer the key given to it, not
+// the other's; meeting or deleting one leaves the other's key on record.
+// Strict mode shows it: a server whose given key went would be refused.
+func TestGivenKeysOfTwoFleetsWithOneLabel(t *testing.T) {
+	s := startSSHD(t)
+	k := newKeeper(t, Strict, s)
+	prod, staging := give(t, k, "prod", "ns1-next"), give(t, k, "staging", "ns1-next")
+	s.rekey(staging)
+	var he *Error
+	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || !he.Given {
+		t.Fatalf("prod's ns1-next offering staging's key: err = %v, want it refused as not given", err)
+	}
+	s.rekey(prod)
+	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+		t.Fatalf("prod's ns1-next: %v", err)
+	}
+	wantGiven(t, k, "prod", "ns1-next", 0)
+	wantGiven(t, k, "staging", "ns1-next", 1)
+	if err := k.Forget("127.0.0.1", "linode-7", "prod", "ns1-next"); err != nil {
+		t.Fatal(err)
+	}
+	wantGiven(t, k, "staging", "ns1-next", 1)
+	k.Port = startSSHD(t, staging).port
+	if err := k.TrustGiven(ctx(t), "staging", "ns1-next", "127.0.0.1", "linode-9"); err != nil {
+		t.Fatalf("staging's ns1-next after prod's was met and deleted: %v", err)
+	}
+	wantGiven(t, k, "staging", "ns1-next", 0)
+}
+
+// Keys given before they were kept by fleet, named by label alone, are
+// still accepted at first contact (a rollout in flight during an upgrade):
+// the one the server offers goes, another fleet's server's stays for it.
+// Deleting the server drops the rest, which no later server could offer.
+func TestLegacyGivenKeysAreAcceptedAtFirstContact(t *testing.T) {
+	mine, other := ed25519Key(t), ed25519Key(t)
+	s := startSSHD(t, mine)
+	k := newKeeper(t, Strict, s)
+	for _, key := range []ssh.Signer{mine, other} {
+		if err := k.Store.Append("ns1-next.dnsroll-given.invalid", []ssh.PublicKey{key.PublicKey()}, givenComment); err != nil {
+			t.Fatal(err)
+		}
+	}
+	give(t, k, "prod", "ns1-next") // the create retried after the upgrade
+	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+		t.Fatalf("the key given by label alone: %v", err)
+	}
+	wantGiven(t, k, "prod", "ns1-next", 0)
+	left, err := k.Store.Entries("ns1-next.dnsroll-given.invalid")
+	if err != nil || len(left) != 1 || !hasKey(left, other.PublicKey()) {
+		t.Fatalf("keys given by label alone = %+v (%v), want only the other server's", left, err)
+	}
+	if err := k.Forget("127.0.0.1", "linode-8", "staging", "ns1-next"); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := k.Store.Entries("ns1-next.dnsroll-given.invalid"); err != nil || len(left) != 0 {
+		t.Fatalf("keys given by label alone after the server was deleted = %+v (%v), want none", left, err)
 	}
 }

@@ -299,16 +299,16 @@ const tagPrefix = "dnsroll:"
 // addresses, and this machine is known to be new. Entries already recorded
 // for this instance are pinned, so a retry does not trust again. Strict
 // mode records nothing and requires the key to be known. Keys given to
-// name (Give) go: the cloud created the machine without them.
-func (k *Keeper) TrustNew(ctx context.Context, name, addr, instance string) error {
+// fleet's server name (Give) go: the cloud created the machine without
+// them.
+func (k *Keeper) TrustNew(ctx context.Context, fleet, name, addr, instance string) error {
 	if k == nil || k.Mode == Off {
 		return nil
 	}
 	if err := k.trustNew(ctx, name, addr, instance); err != nil {
 		return err
 	}
-	_, err := k.Store.Remove(givenHost(name), nil)
-	return err
+	return k.dropGiven(fleet, name, nil)
 }
 
 func (k *Keeper) trustNew(ctx context.Context, name, addr, instance string) error {
@@ -359,14 +359,14 @@ func (k *Keeper) contact(addr, instance string) (hp, host, tag string, met bool,
 // Forget removes the entries for addr once instance, the machine there, is
 // deleted: its own entries and untagged ones, but not those of another
 // instance that the cloud has since given the address; and the keys given
-// to a server named name (Give) that it never offered, as when a rollout
-// that created it failed before first contact.
-func (k *Keeper) Forget(addr, instance, name string) error {
+// to fleet's server named name (Give) that it never offered, as when a
+// rollout that created it failed before first contact.
+func (k *Keeper) Forget(addr, instance, fleet, name string) error {
 	if k == nil || k.Store == nil {
 		return nil
 	}
 	if name != "" {
-		if _, err := k.Store.Remove(givenHost(name), nil); err != nil {
+		if err := k.dropGiven(fleet, name, nil); err != nil {
 			return err
 		}
 	}

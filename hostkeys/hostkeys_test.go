@@ -228,7 +228,7 @@ func TestStrictNeedsKnownKeys(t *testing.T) {
 	k := newKeeper(t, Strict, s)
 	for _, try := range []func() error{
 		func() error { return k.Verify(ctx(t), "lb1", "127.0.0.1") },
-		func() error { return k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-7") },
+		func() error { return k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7") },
 	} {
 		err := try()
 		var he *Error
@@ -253,7 +253,7 @@ func TestTrustNewReplacesAReusedAddress(t *testing.T) {
 	first := ed25519Key(t)
 	s := startSSHD(t, first)
 	k := newKeeper(t, TOFU, s)
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); err != nil {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); err != nil {
 		t.Fatal(err)
 	}
 	second := ed25519Key(t)
@@ -263,7 +263,7 @@ func TestTrustNewReplacesAReusedAddress(t *testing.T) {
 		t.Fatal("Verify accepted a changed key")
 	}
 	// ...but the rollout created instance 2 itself.
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-2"); err != nil {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-2"); err != nil {
 		t.Fatalf("new instance at a reused address: %v", err)
 	}
 	es := entries(t, k, s)
@@ -271,11 +271,11 @@ func TestTrustNewReplacesAReusedAddress(t *testing.T) {
 		t.Fatalf("entries = %+v, want only instance 2's key", es)
 	}
 	// A retry for the same instance checks instead of trusting again.
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-2"); err != nil {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-2"); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	s.rekey(ed25519Key(t))
-	err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-2")
+	err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-2")
 	var he *Error
 	if !errors.As(err, &he) || !he.Changed || !strings.Contains(err.Error(), "linode-2") {
 		t.Fatalf("err = %v, want a changed key for instance linode-2", err)
@@ -369,10 +369,10 @@ func TestRevokedKeyIsRefused(t *testing.T) {
 		t.Errorf("err = %q, want it to say the key is revoked, without the advice to remove the host's entries", msg)
 	}
 	// A new machine offering a revoked key is refused, not recorded.
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-3"); !errors.As(err, &he) || !he.Revoked {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-3"); !errors.As(err, &he) || !he.Revoked {
 		t.Fatalf("TrustNew of a machine offering a revoked key: err = %v, want a *Error for a revoked key", err)
 	}
-	if err := k.Forget("127.0.0.1", "linode-3", ""); err != nil {
+	if err := k.Forget("127.0.0.1", "linode-3", "prod", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, k.Store.Path()); got != revoked {
@@ -386,14 +386,14 @@ func TestRevokedKeyIsRefused(t *testing.T) {
 func TestTrustNewRetryWithAHandAddedLine(t *testing.T) {
 	s := startSSHD(t, ed25519Key(t))
 	k := newKeeper(t, TOFU, s)
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); err != nil {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); err != nil {
 		t.Fatal(err)
 	}
 	hand := knownhosts.Line([]string{s.host()}, ed25519Key(t).PublicKey()) + "\n"
 	appendFile(t, k.Store.Path(), hand)
 	s.rekey(ed25519Key(t))
 	var he *Error
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); !errors.As(err, &he) || !he.Changed {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); !errors.As(err, &he) || !he.Changed {
 		t.Fatalf("retry after the key changed, with a hand-added line: err = %v, want a changed-key *Error", err)
 	}
 }
@@ -403,7 +403,7 @@ func TestTrustNewRetryWithAHandAddedLine(t *testing.T) {
 func TestTrustNewPinsAFirstInstance(t *testing.T) {
 	s := startSSHD(t, ed25519Key(t))
 	k := newKeeper(t, TOFU, s)
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); err != nil {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); err != nil {
 		t.Fatal(err)
 	}
 	if es := entries(t, k, s); len(es) == 0 || !allTagged(es, "dnsroll:linode-1") {
@@ -411,7 +411,7 @@ func TestTrustNewPinsAFirstInstance(t *testing.T) {
 	}
 	s.rekey(ed25519Key(t))
 	var he *Error
-	if err := k.TrustNew(ctx(t), "ns1-next", "127.0.0.1", "linode-1"); !errors.As(err, &he) || !he.Changed {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); !errors.As(err, &he) || !he.Changed {
 		t.Fatalf("retry after the key changed: err = %v, want a changed-key *Error", err)
 	}
 }
@@ -427,17 +427,17 @@ func TestForgetRemovesOnlyThatAddress(t *testing.T) {
 	if err := os.WriteFile(k.Store.Path(), []byte(seed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.TrustNew(ctx(t), "ns2-next", "127.0.0.1", "linode-5"); err != nil {
+	if err := k.TrustNew(ctx(t), "prod", "ns2-next", "127.0.0.1", "linode-5"); err != nil {
 		t.Fatal(err)
 	}
 	// Instance 4 was deleted long ago: instance 5 keeps its entry.
-	if err := k.Forget("127.0.0.1", "linode-4", ""); err != nil {
+	if err := k.Forget("127.0.0.1", "linode-4", "prod", ""); err != nil {
 		t.Fatal(err)
 	}
 	if es := entries(t, k, s); len(es) != 1 || es[0].Comment != "dnsroll:linode-5" {
 		t.Fatalf("after forgetting another instance: %+v", es)
 	}
-	if err := k.Forget("127.0.0.1", "linode-5", ""); err != nil {
+	if err := k.Forget("127.0.0.1", "linode-5", "prod", ""); err != nil {
 		t.Fatal(err)
 	}
 	got := readFile(t, k.Store.Path())
@@ -463,7 +463,7 @@ func TestForgetRemovesUntaggedKeys(t *testing.T) {
 	if err := os.WriteFile(k.Store.Path(), []byte(line("203.0.113.11")+keep), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Forget("203.0.113.11", "linode-1", ""); err != nil {
+	if err := k.Forget("203.0.113.11", "linode-1", "prod", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, k.Store.Path()); got != keep {
@@ -562,7 +562,7 @@ func BenchmarkVerifyFirstContact(b *testing.B) {
 	s := startSSHD(b, ed25519Key(b), ecdsaKey(b))
 	k := newKeeper(b, TOFU, s)
 	for b.Loop() {
-		if err := k.Forget("127.0.0.1", "", ""); err != nil {
+		if err := k.Forget("127.0.0.1", "", "prod", ""); err != nil {
 			b.Fatal(err)
 		}
 		if err := k.Verify(context.Background(), "lb1", "127.0.0.1"); err != nil {
