@@ -116,9 +116,16 @@ func (c slowListCloud) List(ctx context.Context, tag string) ([]dnsroll.Server, 
 	return c.Cloud.List(ctx, tag)
 }
 
+// slowStepHeartbeatTimeout is the heartbeat timeout runWithHeartbeatTimeout
+// gives a step. It is not the shortest a fleet may set (1s,
+// TestHeartbeatsWithinAShortTimeout): a loaded test machine now and then
+// stalls a goroutine for longer than the third of a second that leaves,
+// and these tests are about steps that send no heartbeat at all.
+const slowStepHeartbeatTimeout = 3 * time.Second
+
 // runWithHeartbeatTimeout runs activity name once, in a workflow, with a
-// heartbeat timeout of 1s and no retry: a step that sends no heartbeat for
-// that long is timed out as if its worker had died.
+// heartbeat timeout of slowStepHeartbeatTimeout and no retry: a step that
+// sends no heartbeat for that long is timed out as if its worker had died.
 func runWithHeartbeatTimeout(t *testing.T, acts *Activities, name string, in any) error {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
@@ -126,7 +133,7 @@ func runWithHeartbeatTimeout(t *testing.T, acts *Activities, name string, in any
 	env.SetTestTimeout(time.Minute)
 	env.RegisterActivity(acts)
 	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
-		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, HeartbeatTimeout: time.Second,
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, HeartbeatTimeout: slowStepHeartbeatTimeout,
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
 		return workflow.ExecuteActivity(ctx, name, in).Get(ctx, nil)
 	}, workflow.RegisterOptions{Name: "Wf"})
@@ -144,7 +151,7 @@ func TestLoadBalancerStepsHeartbeatThroughASlowList(t *testing.T) {
 	c.mustEnsure(t, "ns1")
 	drv := &pointRecorder{}
 	c.acts.Drivers = map[string]LoadBalancer{"nginx": drv, "": drv}
-	c.acts.Cloud = slowListCloud{Cloud: c.cloud, took: 1600 * time.Millisecond}
+	c.acts.Cloud = slowListCloud{Cloud: c.cloud, took: slowStepHeartbeatTimeout * 3 / 2}
 	if err := runWithHeartbeatTimeout(t, c.acts, "CreateLoadBalancer", LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]}); err != nil {
 		t.Errorf("CreateLoadBalancer with a slow list: %v", err)
 	}
