@@ -59,6 +59,11 @@ func TestValuesJustPastABoundAreRefused(t *testing.T) {
 			"(bake 5h33m30s for each of 2 load balancers but the last), more than the 2000 an update's workflow history holds: raise bake_interval to at least 11s"},
 		{"a webhook URL with credentials", "zones:", "notifications: {webhooks: [{url: 'https://user:pw@h.example.net/x'}]}\nzones:", "notifications.webhooks[0].url", "must not carry credentials; use secret_env"},
 		{"a webhook URL without a host", "zones:", "notifications: {webhooks: [{url: 'https:///x'}]}\nzones:", "notifications.webhooks[0].url", "must be an http or https URL"},
+		// Go's URL parser takes any digits for a port; the send would then
+		// fail at every event, after the rollout started.
+		{"a webhook URL port past 65535", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net:65536/x'}]}\nzones:", "notifications.webhooks[0].url", "port must be a number from 1 to 65535"},
+		{"a webhook URL port 0", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net:0/x'}]}\nzones:", "notifications.webhooks[0].url", "port must be a number from 1 to 65535"},
+		{"a webhook URL with a port and no host", "zones:", "notifications: {webhooks: [{url: 'https://:443/x'}]}\nzones:", "notifications.webhooks[0].url", "must be an http or https URL"},
 		// One host however its name is written: Ansible would configure it
 		// twice, and the other load balancer would keep its old servers.
 		{"two SSH hosts one in other case", "fronts: ns1}\n  - {name: lb2, address: \"192.0.2.2:53\", fronts: ns2}",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -417,11 +418,18 @@ func noRepeats(field string, list []string, key func(string) string) error {
 // a secret.
 func CheckWebhookURL(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return fmt.Errorf("must be an http or https URL such as https://hooks.example.net/dnsroll")
 	}
 	if u.User != nil {
 		return fmt.Errorf("must not carry credentials; use secret_env")
+	}
+	// url.Parse takes any digits for a port; the send would fail at
+	// every event.
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port must be a number from 1 to 65535, got %q", p)
+		}
 	}
 	return nil
 }
