@@ -374,8 +374,11 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 	}
 	if resp.StatusCode/100 != 2 {
 		e := &Error{Status: resp.StatusCode}
-		if json.Unmarshal(b, &e.Body) != nil {
+		// A gateway's JSON may lack a message, or echo the request.
+		if json.Unmarshal(b, &e.Body) != nil || e.Body.Message == "" {
 			e.Body.Message = fmt.Sprintf("API: HTTP %d: %s", resp.StatusCode, c.errorPage(b))
+		} else {
+			e.Body.Message = c.hideToken(e.Body.Message)
 		}
 		return e
 	}
@@ -390,12 +393,17 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 // cut short, and without the token, which a page that echoes the request
 // holds. What the CLI prints stays in CI logs.
 func (c *Client) errorPage(b []byte) string {
-	page := strings.Join(strings.Fields(string(b)), " ")
-	if c.Token != "" {
-		page = strings.ReplaceAll(page, c.Token, "[token]")
-	}
+	page := c.hideToken(strings.Join(strings.Fields(string(b)), " "))
 	if r := []rune(page); len(r) > 300 {
 		page = string(r[:300]) + "…"
 	}
 	return page
+}
+
+// hideToken is s without the bearer token.
+func (c *Client) hideToken(s string) string {
+	if c.Token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.Token, "[token]")
 }

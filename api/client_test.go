@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -191,6 +192,28 @@ func TestClientErrorPageHidesTheToken(t *testing.T) {
 	msg := err.Error()
 	if strings.Contains(msg, token) || !strings.Contains(msg, "HTTP 403") || !strings.Contains(msg, "403 Forbidden") || len(msg) > 600 {
 		t.Errorf("error (%d bytes) %q: want HTTP 403 and the page's start, without the token, and short", len(msg), msg)
+	}
+}
+
+// A gateway's JSON error in front of the API is read as the API's own: its
+// message is printed, but never with the token it echoes; and one without a
+// message, such as {"error": ...}, is quoted as a page, not dropped.
+func TestClientJSONErrorHidesTheToken(t *testing.T) {
+	const token = "s3cret-api-token"
+	for _, tt := range []struct{ body, want string }{
+		{`{"message":"invalid credentials: %s"}`, "invalid credentials: Bearer [token]"},
+		{`{"error":"invalid credentials: %s"}`, `HTTP 401: {"error":"invalid credentials: Bearer [token]"}`},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = fmt.Fprintf(w, tt.body, r.Header.Get("Authorization"))
+		}))
+		_, err := (&Client{URL: srv.URL, Token: token, HTTP: srv.Client()}).Get(context.Background(), "rollout-lab")
+		srv.Close()
+		if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want one saying %q, without the token", tt.body, err, tt.want)
+		}
 	}
 }
 
