@@ -173,6 +173,12 @@ func validateFleet(ctx context.Context, out io.Writer, file, revision string, li
 		fmt.Fprintln(out, "skipped: live checks (that Linode offers each region, plan, image and firewall, and that no Linode outside the fleet holds its labels: --live asks it; blue's SOA serials and the worker's SSH keys: the rollout's Plan step checks them before it creates anything)")
 		return nil
 	}
+	// A worker refuses a lab fleet on the real API (preflight.Target.Fits):
+	// asking it would send the token there and check the account's servers.
+	if f.Lab != nil && linode.IsReal(os.Getenv("DNSROLL_LINODE_URL")) {
+		return &exitError{code: 1, err: fmt.Errorf("%s: --live: fleet %s is a lab fleet, whose servers are the lab's Linode API simulator's, not the real Linode API's: "+
+			"set DNSROLL_LINODE_URL to the lab's simulator (the lab prints \"lab: Linode API simulator on URL\"), or leave out --live", file, f.Name)}
+	}
 	if err := askLinode(ctx, out, f); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("%s: %w", file, err)}
 	}

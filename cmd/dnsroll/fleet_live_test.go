@@ -285,6 +285,13 @@ func TestCLIFleetValidateChecksForTheWorkersCloud(t *testing.T) {
 	if out, errOut, code := cli(t, "fleet", "validate", lab); code != 0 {
 		t.Errorf("the lab fleet: exit %d\n%s%s", code, out, errOut)
 	}
+	// Its servers are the lab simulator's: --live would send the token to
+	// the real API and find the account's own ns1 in the fleet's way.
+	t.Setenv("LINODE_TOKEN", "real-token")
+	_, errOut, code = cli(t, "fleet", "validate", lab, "--live")
+	if code != 1 || !strings.Contains(errOut, "--live: fleet lab is a lab fleet") || !strings.Contains(errOut, "set DNSROLL_LINODE_URL to the lab's simulator") {
+		t.Errorf("--live of the lab fleet against the real API: exit %d, stderr %q; want exit 1 pointing at the simulator", code, errOut)
+	}
 }
 
 // fleet validate --live says whether Linode can give each new nameserver
