@@ -305,6 +305,13 @@ func TestParseFile(t *testing.T) {
 	if _, err := ParseFile(filepath.Join(t.TempDir(), "missing"), "example.com"); err == nil || !strings.HasPrefix(err.Error(), "zone example.com: ") {
 		t.Errorf("missing file: err = %v", err)
 	}
+	// The root zone is named ".", not "".
+	if _, err := ParseFile(filepath.Join(t.TempDir(), "missing"), "."); err == nil || !strings.HasPrefix(err.Error(), "zone .: ") {
+		t.Errorf("missing file of the root zone: err = %v", err)
+	}
+	if got := (&Error{Zone: ".", File: "root.zone", Line: 4, Msg: "bad"}).Error(); got != "zone .: root.zone:4: bad" {
+		t.Errorf("an error in the root zone: %q", got)
+	}
 }
 
 func TestLookup(t *testing.T) {
