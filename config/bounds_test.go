@@ -119,6 +119,8 @@ func TestCanaryValuesJustPastABoundAreRefused(t *testing.T) {
 func TestValuesAtABoundAreAccepted(t *testing.T) {
 	for _, tt := range []struct{ name, from, to string }{
 		{"an http webhook URL", "zones:", "notifications: {webhooks: [{url: 'http://hooks.example.net/x'}]}\nzones:"},
+		{"a webhook URL on port 65535", "zones:", "notifications: {webhooks: [{url: 'https://hooks.example.net:65535/x'}]}\nzones:"},
+		{"a webhook URL at an IPv6 address and port", "zones:", "notifications: {webhooks: [{url: 'https://[2001:db8::1]:8443/x'}]}\nzones:"},
 		// One round has no next: its interval is no matter.
 		{"a single probe round with an interval as long as the step", "zones:", "probe: {rounds: 1, interval: 1m}\nsteps: {probe_timeout: 1m}\nzones:"},
 		{"Linode's Ubuntu image", "image: linode/debian12}\n  - {label: ns2", "image: linode/ubuntu24.04}\n  - {label: ns2"},
