@@ -444,6 +444,12 @@ func (f *Fleet) setDefaults() {
 // bounds it lower (LongestCleanupTimeout).
 const MaxCleanupTimeout = 72 * time.Hour
 
+// MaxStepTimeout bounds a step's deadline: a step still at work after a
+// week is stuck, and a longer one would overflow the deadline the
+// cleanup's steps get (three times the step's) for the longest values
+// YAML takes.
+const MaxStepTimeout = 7 * 24 * time.Hour
+
 // MaxLoadBalancers bounds a fleet's load balancers. A load balancer
 // replacement carries the fleet in each step's input, so its history
 // grows with their square: at 64, the longest waits the API takes come to
@@ -528,6 +534,17 @@ func (s Steps) validate() error {
 	} {
 		if d.v < 0 {
 			return fieldErr("steps."+d.field, "must not be negative, got %s", d.v.D())
+		}
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"create_timeout", s.CreateTimeout}, {"provision_timeout", s.ProvisionTimeout},
+		{"probe_timeout", s.ProbeTimeout}, {"switch_timeout", s.SwitchTimeout},
+	} {
+		if d.v.D() > MaxStepTimeout {
+			return fieldErr("steps."+d.field, "must be at most %s, got %s: a step still at work after that is stuck, and is better failed and rolled back", MaxStepTimeout, d.v.D())
 		}
 	}
 	// The worker heartbeats at a fraction of the timeout, over the network:
