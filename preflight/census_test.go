@@ -26,6 +26,7 @@ func TestTakeCensus(t *testing.T) {
 		s(6, "ns1-next-next", "running"),
 		s(7, "ns4-next", "running"),
 		s(8, "ns3", dnsroll.StatusDeleting),
+		s(9, "ns9", dnsroll.StatusDeleting),
 	}
 	c := TakeCensus(fleet, servers)
 	labels := func(list []dnsroll.Server) []string {
@@ -42,7 +43,7 @@ func TestTakeCensus(t *testing.T) {
 	}{
 		{"blue", c.Blue, []string{"ns1", "ns2"}},
 		{"left", c.Left, []string{"ns1-next"}},
-		{"deleting", c.Deleting, []string{"ns2-next", "ns3"}},
+		{"deleting", c.Deleting, []string{"ns2-next", "ns3", "ns9"}},
 		{"strangers", c.Strangers, []string{"ns1-next-next", "ns4", "ns4-next"}},
 	} {
 		if got := labels(tt.got); !reflect.DeepEqual(got, tt.want) {

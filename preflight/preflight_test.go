@@ -127,6 +127,7 @@ func TestFile(t *testing.T) {
 		{"away from the worker, short timeouts for the real API", appending("steps: {create_timeout: 90s, heartbeat_timeout: 5s}\n"), "A", Target{Known: true, RealLinode: true, AwayFromWorker: true}, "steps.create_timeout: must be at least 2m0s against the real Linode API"},
 		// The bounds themselves are met: 2m is the floor, and 053 is port 53.
 		{"create and provision timeouts of exactly the floor, real API", appending("steps: {create_timeout: 2m, provision_timeout: 2m}\n"), "A", keys, ""},
+		{"a create timeout a second under the floor, real API", appending("steps: {create_timeout: 119s, provision_timeout: 2m}\n"), "A", keys, "steps.create_timeout: must be at least 2m0s"},
 		{"a load balancer host name on port 053, real API", replacing("192.0.2.1:53", "lb1.example.net:053"), "A", keys, ""},
 		{"a load balancer at LOCALHOST., real API", replacing("192.0.2.1:53", "LOCALHOST.:53"), "A", keys,
 			"load_balancers[0].address: LOCALHOST. is a loopback address"},
