@@ -43,6 +43,7 @@ func TestValuesJustPastABoundAreRefused(t *testing.T) {
 		{"a user name of 33 characters", "zones:", "ansible: {loadbalancer_ssh_user: " + strings.Repeat("d", 33) + "}\nzones:", "ansible.loadbalancer_ssh_user", "is not a Unix user name"},
 		// With one success to pass, the first check lets any interval by.
 		{"a probe interval as long as the probe step", "zones:", "probe: {interval: 1m}\nsteps: {probe_timeout: 1m}\nzones:", "probe.interval", "must be shorter than steps.probe_timeout"},
+		{"two probe rounds, the second after the probe step", "zones:", "probe: {rounds: 2, consecutive_successes: 1, interval: 1m}\nsteps: {probe_timeout: 1m}\nzones:", "probe.interval", "must be shorter than steps.probe_timeout"},
 		{"a lab DNS port base one below 1024", "zones:", "lab: {dns_port_base: 1023}\nzones:", "lab.dns_port_base", "must be between 1024 and 64000"},
 		{"a lab DNS port base one past 64000", "zones:", "lab: {dns_port_base: 64001}\nzones:", "lab.dns_port_base", "must be between 1024 and 64000"},
 		{"negative max_attempts", "zones:", "steps: {max_attempts: -1}\nzones:", "steps.max_attempts", "must be between 0 (retry until the step's deadline) and 1000"},
