@@ -480,6 +480,9 @@ func TestDirRefusesLoadBalancersTwoFleetsShare(t *testing.T) {
 			`prod2.yaml: load_balancers[0].address: 192.0.2.1:53 is also load_balancers[0].address of fleet prod (prod.yaml)`},
 		{"one SSH host", other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", "fronts: p2-ns1, ssh_host: 192.0.2.1"),
 			`prod2.yaml: load_balancers[0].ssh_host: 192.0.2.1 is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`},
+		// An SSH host's IP is one however it is written (SSHTarget).
+		{"one SSH host, written mapped", other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", "fronts: p2-ns1, ssh_host: \"::ffff:192.0.2.1\""),
+			`prod2.yaml: load_balancers[0].ssh_host: 192.0.2.1 is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`},
 		{"load balancers of their own", other(`"192.0.2.1:53"`, `"192.0.2.2:53"`), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -508,6 +511,10 @@ func TestDirRefusesLoadBalancersTwoFleetsShare(t *testing.T) {
 	// The same for an SSH host, which has no port.
 	_, err = Dir(dir(t, named, other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", "fronts: p2-ns1, ssh_host: LB.Example.NET.")), real)
 	wantErr(t, err, `prod2.yaml: load_balancers[0].ssh_host: LB.Example.NET. is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`)
+	// Nor does an IPv6 SSH host written longer than the address it is.
+	v6 := func(s string) string { return strings.Replace(s, `"192.0.2.1:53"`, `"[2001:db8::a]:53"`, 1) }
+	_, err = Dir(dir(t, v6, other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", `fronts: p2-ns1, ssh_host: "2001:DB8:0:0::A"`)), real)
+	wantErr(t, err, `prod2.yaml: load_balancers[0].ssh_host: 2001:db8::a is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`)
 }
 
 // Neighbours checks one fleet file against the others in its directory,
