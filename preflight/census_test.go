@@ -57,3 +57,32 @@ func TestTakeCensus(t *testing.T) {
 		t.Errorf("missing before the first rollout: %v, want all three", got)
 	}
 }
+
+// A green left in another region, plan or image than its nameserver now
+// asks for is stale: the rollout creates it anew, so it needs the grant
+// to create (Creates). One alike in all three is reused.
+func TestStaleGreensAreCreatedAnew(t *testing.T) {
+	fleet := &config.Fleet{Nameservers: []config.Nameserver{{Label: "ns1", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}}}
+	alike := dnsroll.Server{ID: 3, Label: "ns1-next", Region: "us-east", Type: "g6-nanode-1", Image: "linode/debian12"}
+	for _, tt := range []struct {
+		name string
+		edit func(*dnsroll.Server)
+		want string
+	}{
+		{"alike", func(*dnsroll.Server) {}, ""},
+		{"another region", func(s *dnsroll.Server) { s.Region = "eu-west" }, "region eu-west, not us-east"},
+		{"another plan", func(s *dnsroll.Server) { s.Type = "g6-standard-2" }, "type g6-standard-2, not g6-nanode-1"},
+		{"another image", func(s *dnsroll.Server) { s.Image = "linode/ubuntu24.04" }, "image linode/ubuntu24.04, not linode/debian12"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			green := alike
+			tt.edit(&green)
+			if got := Stale(fleet, green); got != tt.want {
+				t.Errorf("Stale = %q, want %q", got, tt.want)
+			}
+			if got, want := TakeCensus(fleet, []dnsroll.Server{green}).Creates(fleet), tt.want != ""; got != want {
+				t.Errorf("Creates = %v, want %v", got, want)
+			}
+		})
+	}
+}
