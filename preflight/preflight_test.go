@@ -393,6 +393,9 @@ func TestNearestParent(t *testing.T) {
 	if got, ok := nearestParent(map[string]int{".": 7}, "example.com."); !ok || got != 7 {
 		t.Errorf("under a served root: %d, %t, want 7", got, ok)
 	}
+	if got, ok := nearestParent(map[string]int{".": 7}, "."); ok {
+		t.Errorf("the root's parent: %d, want none: the root is no zone's child", got)
+	}
 }
 
 // Linode's labels are unique across an account, whatever their case. Two
@@ -534,6 +537,10 @@ func TestNeighbours(t *testing.T) {
 		{"alone", same, nil, ""},
 		{"beside a fleet of its own labels", same, map[string]string{"edge.yaml": strings.NewReplacer("ns1", "edge1", "lb1", "edge-lb1", "192.0.2.1", "192.0.2.2").Replace(edge)}, ""},
 		{"a lab fleet beside a real one with its labels", appending(lab), map[string]string{"edge.yaml": edge}, ""},
+		// A lab fleet's load balancers share loopback, which real ones
+		// may not: it claims nothing, not even against itself.
+		{"a lab fleet of two load balancers on loopback", replacing(`{name: lb1, address: "192.0.2.1:53", fronts: ns1}`,
+			`{name: lb1, address: "127.0.0.1:15301", fronts: ns1}`+"\n  - "+`{name: lb2, address: "127.0.0.1:15302", fronts: ns1}`, lab), nil, ""},
 		{"beside a real one with its labels", same, map[string]string{"edge.yaml": edge},
 			`prod.yaml: nameservers[0].label: "ns1" is also nameservers[0].label of fleet edge (edge.yaml), and Linode's labels are unique across an account whatever their case`},
 	} {
