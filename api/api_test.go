@@ -673,8 +673,12 @@ func TestPagination(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "rollout-lab:run-1") {
 		t.Errorf("second page: %d %s", rec.Code, rec.Body)
 	}
+	// prod has as many runs as lab, so that the backend would take the
+	// token and list prod's second page: only the API's seal refuses it.
+	ts.fake.add("prod", workflows.PhaseSucceeded)
+	ts.fake.add("prod", workflows.PhaseFailed)
 	rec = ts.do(t, "GET", "/rollouts?limit=1&fleet=prod&page_token="+page.NextPageToken, "", "Bearer "+token)
-	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "page_token") {
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "is not a next_page_token this API gave") {
 		t.Errorf("a token with another fleet filter: %d %s, want 400 naming page_token", rec.Code, rec.Body)
 	}
 	ts.fake.addRun(LBUpdates, "lab", "completed", nil)
@@ -686,6 +690,10 @@ func TestPagination(t *testing.T) {
 	rec = ts.do(t, "GET", "/rollouts?limit=1&fleet=lab&phase=failed&page_token="+page.NextPageToken, "", "Bearer "+token)
 	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "page_token") {
 		t.Errorf("a token with another phase filter: %d %s, want 400 naming page_token", rec.Code, rec.Body)
+	}
+	rec = ts.do(t, "GET", "/rollouts?limit=1&fleet=lab&status=completed&page_token="+page.NextPageToken, "", "Bearer "+token)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "is not a next_page_token this API gave") {
+		t.Errorf("a token with another status filter: %d %s, want 400 naming page_token", rec.Code, rec.Body)
 	}
 	other := newTestServer(t, func(c *Config) { c.Token = "another-token" })
 	other.fake.add("lab", workflows.PhaseSucceeded)

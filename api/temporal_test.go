@@ -190,6 +190,10 @@ func TestTemporalGet(t *testing.T) {
 			query: &workflows.Status{Fleet: "lab", Run: workflows.Run{Phase: workflows.PhaseAborted, Steps: []*workflows.Step{{}}}, Failure: "aborted by ci"}}, "failed", workflows.PhaseAborted, 1, "aborted by ci"},
 		{"failed, no worker", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, "Fleet", "lab", "Phase", "aborted"), err: temporal.NewNonRetryableApplicationError("aborted by ci; blue is serving", workflows.ErrTypeAborted, nil)},
 			"failed", workflows.PhaseAborted, 0, "aborted by ci; blue is serving"},
+		// Details of another shape decode (from JSON) into an empty
+		// Status: the status is then what Temporal recorded, not nothing.
+		{"failed, details not a status", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, "Fleet", "lab", "Phase", "failed"), err: temporal.NewNonRetryableApplicationError("plan refused", "Other", nil, workflows.Status{})},
+			"failed", workflows.PhaseFailed, 0, "plan refused"},
 		{"terminated", &fakeClient{info: info(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, "Fleet", "lab", "Phase", "switching"), err: errors.New("workflow terminated: by hand")},
 			"terminated", workflows.PhaseSwitching, 0, "workflow terminated: by hand"},
 	}
