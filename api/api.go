@@ -223,7 +223,7 @@ func (s *Server) route(r chi.Router) {
 	// A group, not a sub-router: its middleware runs after routing, so even
 	// a 401 is counted under its route pattern.
 	r.Group(func(r chi.Router) {
-		r.Use(bearerAuth(s.cfg.Token, s.fail))
+		r.Use(bearerAuth(s.cfg.Token, s.fail), keyOnlyOnStarts(s.fail))
 		r.Post("/rollouts", s.createRollout)
 		r.Post("/plans", s.createPlan)
 		r.Get("/rollouts", s.listRollouts)

@@ -1042,3 +1042,33 @@ func TestStartWithIdempotencyKey(t *testing.T) {
 		t.Errorf("two keys: %d %s, want a 400 about Idempotency-Key", rec.Code, rec.Body)
 	}
 }
+
+// Only POST /rollouts honours an Idempotency-Key. A CI job that sends one
+// with a retry, a cleanup or a load balancer start, and sends the request
+// again after a lost answer, would start a second run (more servers) once
+// the first had ended: the key is refused, naming it, and nothing starts.
+func TestIdempotencyKeyOnlyWhereHonoured(t *testing.T) {
+	for _, tt := range []struct{ path, body string }{
+		{"/rollouts/rollout-lab:run-1/retry", ""},
+		{"/rollouts/rollout-lab:run-1/cleanup", `{"reason":"ci"}`},
+		{"/load-balancer-updates", `{"fleet":"lab","update":{"kind":"config"}}`},
+		{"/load-balancer-replacements", `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"]}`},
+		{"/plans", `{"fleet":"lab","revision":"B"}`},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			ts := newTestServer(t, nil)
+			ts.fake.add("lab", workflows.PhaseCleanupFailed)
+			r := httptest.NewRequest("POST", tt.path, strings.NewReader(tt.body))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", "Bearer "+token)
+			r.Header.Set("Idempotency-Key", "job-41")
+			rec := ts.send(t, r)
+			if rec.Code != 400 || errorBody(t, rec).Field != "Idempotency-Key" {
+				t.Errorf("%d %s, want a 400 about Idempotency-Key", rec.Code, rec.Body)
+			}
+			if n := len(ts.fake.started) + len(ts.fake.lbStarted) + len(ts.fake.planned); n != 0 {
+				t.Errorf("%d runs started, want none", n)
+			}
+		})
+	}
+}

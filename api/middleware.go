@@ -123,3 +123,20 @@ func fromThisMachine(r *http.Request) error {
 	}
 	return nil
 }
+
+// keyOnlyOnStarts refuses an Idempotency-Key on any POST but a rollout's
+// start, the only one that honours it (Server.start): a retry, cleanup,
+// plan or load balancer start sent again with its key, after a lost
+// answer, would start a second run, not get the first back.
+func keyOnlyOnStarts(fail func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && routePattern(r) != Rollouts.Path && len(r.Header.Values("Idempotency-Key")) > 0 {
+				fail(w, r, fieldError("Idempotency-Key", "is honoured only by POST %s, a rollout's start: %s %s would not replay its earlier run when sent again, so send it without the key",
+					Rollouts.Path, r.Method, routePattern(r)))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
