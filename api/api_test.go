@@ -1073,10 +1073,10 @@ func TestIdempotencyKeyOnlyWhereHonoured(t *testing.T) {
 	}
 	// A read changes nothing, whatever headers a CI's HTTP client adds.
 	ts := newTestServer(t, nil)
-	r := httptest.NewRequest("GET", "/rollouts", nil)
+	r := httptest.NewRequest("GET", "/load-balancer-updates", nil)
 	r.Header.Set("Authorization", "Bearer "+token)
 	r.Header.Set("Idempotency-Key", "job-41")
 	if rec := ts.send(t, r); rec.Code != 200 {
-		t.Errorf("GET /rollouts with a key: %d %s, want 200", rec.Code, rec.Body)
+		t.Errorf("GET /load-balancer-updates with a key: %d %s, want 200", rec.Code, rec.Body)
 	}
 }
