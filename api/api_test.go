@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -1078,5 +1079,32 @@ func TestIdempotencyKeyOnlyWhereHonoured(t *testing.T) {
 	r.Header.Set("Idempotency-Key", "job-41")
 	if rec := ts.send(t, r); rec.Code != 200 {
 		t.Errorf("GET /load-balancer-updates with a key: %d %s, want 200", rec.Code, rec.Body)
+	}
+}
+
+// A conflict the backend reports as itself (Temporal refusing a signal to
+// a run in a state that forbids it) is a 409: as a 500 the client would
+// call it transient and send it again.
+func TestBackendConflictIsA409(t *testing.T) {
+	ts := newTestServer(t, nil)
+	id := ts.fake.add("lab", workflows.PhaseProvisioning)
+	ts.fake.signalErr = dnsroll.Errorf(dnsroll.ECONFLICT, "rollout %s cannot take abort now", id)
+	rec := ts.do(t, "POST", "/rollouts/"+id+"/abort", "", "Bearer "+token)
+	if rec.Code != 409 || errorBody(t, rec).Code != dnsroll.ECONFLICT {
+		t.Errorf("%d %s, want 409 conflict", rec.Code, rec.Body)
+	}
+}
+
+// A request ID that is not one (spaces, markup, any length) is replaced
+// by one the API makes up, not echoed into the response and the log.
+func TestRequestIDNotOneIsReplaced(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for _, bad := range []string{"a b", "<script>", strings.Repeat("x", 65)} {
+		r := httptest.NewRequest("GET", "/healthz", nil)
+		r.Header.Set(RequestIDHeader, bad)
+		got := ts.send(t, r).Header().Get(RequestIDHeader)
+		if got == bad || !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(got) {
+			t.Errorf("X-Request-ID %q: answered %q, want one made up (16 hex digits)", bad, got)
+		}
 	}
 }
