@@ -540,7 +540,7 @@ func TestNeighbours(t *testing.T) {
 		// A lab fleet's load balancers share loopback, which real ones
 		// may not: it claims nothing, not even against itself.
 		{"a lab fleet of two load balancers on loopback", replacing(`{name: lb1, address: "192.0.2.1:53", fronts: ns1}`,
-			`{name: lb1, address: "127.0.0.1:15301", fronts: ns1}`+"\n  - "+`{name: lb2, address: "127.0.0.1:15302", fronts: ns1}`, lab), nil, ""},
+			`{name: lb1, address: "127.0.0.1:5301", fronts: ns1}`+"\n  - "+`{name: lb2, address: "127.0.0.1:5302", fronts: ns1}`, lab), nil, ""},
 		{"beside a real one with its labels", same, map[string]string{"edge.yaml": edge},
 			`prod.yaml: nameservers[0].label: "ns1" is also nameservers[0].label of fleet edge (edge.yaml), and Linode's labels are unique across an account whatever their case`},
 	} {
