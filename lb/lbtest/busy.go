@@ -17,7 +17,10 @@ import (
 // so only the proxy itself can end it. A client whose connection is
 // closed sends the queries it was waiting for again on a new one, as
 // DNS-over-TCP clients do; a query neither answered nor cut off by a close
-// within loadTimeout is hung, what no client can recover from.
+// within lostAfter is hung, what no client can recover from: shorter than
+// the 10 s a stopping nginx worker keeps its connections by default
+// (worker_shutdown_timeout), and longer than a loaded machine holds up an
+// answer.
 type Busy struct {
 	addr string
 	done chan struct{}
@@ -50,7 +53,7 @@ func StartBusy(t testing.TB, addr string, n int) *Busy {
 func (b *Busy) client() {
 	defer b.wg.Done()
 	for !b.stopped() {
-		c, err := dns.DialTimeout("tcp", b.addr, loadTimeout)
+		c, err := dns.DialTimeout("tcp", b.addr, lostAfter)
 		if err != nil {
 			b.fail("dial: " + err.Error())
 			time.Sleep(10 * time.Millisecond)
@@ -66,7 +69,7 @@ func (b *Busy) serve(c *dns.Conn) {
 	send := func() error {
 		m := new(dns.Msg)
 		m.SetQuestion(QueryName, dns.TypeTXT)
-		_ = c.SetWriteDeadline(time.Now().Add(loadTimeout))
+		_ = c.SetWriteDeadline(time.Now().Add(lostAfter))
 		return c.WriteMsg(m)
 	}
 	for range busyWindow {
@@ -76,7 +79,7 @@ func (b *Busy) serve(c *dns.Conn) {
 		}
 	}
 	for !b.stopped() {
-		_ = c.SetReadDeadline(time.Now().Add(loadTimeout))
+		_ = c.SetReadDeadline(time.Now().Add(lostAfter))
 		r, err := c.ReadMsg()
 		if err != nil {
 			b.closed(err)

@@ -17,21 +17,28 @@ type Load struct {
 	mu   sync.Mutex
 	sent map[string]int
 	lost map[string]int
+	late map[string]int
 	errs []string
 	done chan struct{}
 	wg   sync.WaitGroup
 }
 
-// loadTimeout is how long a query may take before it counts as lost. No
-// query is resent, so a UDP datagram dropped is a query lost.
-const loadTimeout = time.Second
+// loadTimeout is how long a sender waits for its query's answer before it
+// sends the next; lostAfter is how long the query may still take before it
+// counts as lost. No query is resent, so a UDP datagram dropped is a query
+// lost. An answer a loaded machine held up is late, not lost, and a sender
+// waiting for one misses no more of an update than it did before.
+const (
+	loadTimeout = time.Second
+	lostAfter   = 5 * time.Second
+)
 
 // StartLoad sends queries to addr from udp senders over UDP and tcp over
-// TCP, each one query at a time with a pause of gap after each answer,
-// until Stop.
+// TCP, each one query at a time with a pause of gap after each answer (or
+// after loadTimeout without one), until Stop.
 func StartLoad(t testing.TB, addr string, udp, tcp int, gap time.Duration) *Load {
 	t.Helper()
-	l := &Load{sent: map[string]int{}, lost: map[string]int{}, done: make(chan struct{})}
+	l := &Load{sent: map[string]int{}, lost: map[string]int{}, late: map[string]int{}, done: make(chan struct{})}
 	for i := range udp + tcp {
 		proto := "udp"
 		if i >= udp {
@@ -40,25 +47,23 @@ func StartLoad(t testing.TB, addr string, udp, tcp int, gap time.Duration) *Load
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			c := &dns.Client{Net: proto, Timeout: loadTimeout}
-			m := new(dns.Msg)
-			m.SetQuestion(QueryName, dns.TypeTXT)
 			for {
 				select {
 				case <-l.done:
 					return
 				default:
 				}
-				r, _, err := c.Exchange(m, addr)
-				l.mu.Lock()
-				l.sent[proto]++
-				if err != nil || r == nil || r.Rcode != dns.RcodeSuccess {
-					l.lost[proto]++
-					if len(l.errs) < 5 {
-						l.errs = append(l.errs, proto+": "+errText(err, r))
-					}
+				answered := make(chan struct{})
+				l.wg.Add(1)
+				go func() {
+					defer l.wg.Done()
+					defer close(answered)
+					l.query(proto, addr)
+				}()
+				select {
+				case <-answered:
+				case <-time.After(loadTimeout):
 				}
-				l.mu.Unlock()
 				time.Sleep(gap)
 			}
 		}()
@@ -67,8 +72,28 @@ func StartLoad(t testing.TB, addr string, udp, tcp int, gap time.Duration) *Load
 	return l
 }
 
-// Stop ends the load and returns the queries sent and lost, by protocol,
-// and a few of the errors.
+// query sends one query to addr over proto and counts it.
+func (l *Load) query(proto, addr string) {
+	c := &dns.Client{Net: proto, Timeout: lostAfter}
+	m := new(dns.Msg)
+	m.SetQuestion(QueryName, dns.TypeTXT)
+	start := time.Now()
+	r, _, err := c.Exchange(m, addr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent[proto]++
+	if err != nil || r == nil || r.Rcode != dns.RcodeSuccess {
+		l.lost[proto]++
+		if len(l.errs) < 5 {
+			l.errs = append(l.errs, proto+": "+errText(err, r))
+		}
+	} else if time.Since(start) > loadTimeout {
+		l.late[proto]++
+	}
+}
+
+// Stop ends the load, waiting for the answers still due, and returns the
+// queries sent and lost, by protocol, and a few of the errors.
 func (l *Load) Stop() (sent, lost map[string]int, errs []string) {
 	select {
 	case <-l.done:
@@ -104,14 +129,17 @@ func StartInPlaceLoad(t testing.TB, addr string) *Load {
 	return l
 }
 
-// Report waits half a second for late replies, stops the load, logs what
-// it measured, and fails t unless each protocol sent at least 100 queries:
+// Report lets the load run half a second more, stops it, logs what it
+// measured, and fails t unless each protocol sent at least 100 queries:
 // fewer measure nothing. It returns the queries sent and lost in all.
 func (l *Load) Report(t testing.TB, what string) (sent, lost int) {
 	t.Helper()
 	time.Sleep(500 * time.Millisecond)
 	s, lo, errs := l.Stop()
-	t.Logf("%s: queries sent %v, lost %v; first errors %q", what, s, lo, errs)
+	l.mu.Lock()
+	late := l.late
+	l.mu.Unlock()
+	t.Logf("%s: queries sent %v, lost %v, answered after %s %v; first errors %q", what, s, lo, loadTimeout, late, errs)
 	if s["udp"] < 100 || s["tcp"] < 100 {
 		t.Errorf("the load sent only %v: too few to measure", s)
 	}
