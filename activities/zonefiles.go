@@ -134,26 +134,28 @@ func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFi
 		return nil, "", err
 	}
 	m, err := a.Bundles.Snapshot(f.Dir, paths, bundleZones(own))
-	if err == nil && m.Hash != planned {
-		// Changed since the check: refused as sameRevision refuses, or,
-		// if changed back meanwhile, tried again.
-		if err = sameRevision(a.Bundles, f, planned, own); err != nil {
-			return nil, "", err
-		}
-		err = errors.New("they changed while copied")
-	}
-	if err == nil {
-		if in, playbook, ok := a.snapshotted(f, planned, zones); ok {
-			return in, playbook, nil
-		}
-		err = errors.New("the snapshot was gone once made")
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		// A store it cannot write (full, read-only) leaves the step the
 		// checked files themselves, as before there were snapshots.
 		if a.Bundles.Log != nil {
 			a.Bundles.Log.Warn("bundle store: step uses the fleet's own files", "bundle", planned, "error", err)
 		}
 		return own, f.Path(f.Ansible.NameserverPlaybook), nil
+	case err != nil:
+		// A file went missing while copied: another attempt checks again.
+	case m.Hash != planned:
+		// Changed since the check: refused as sameRevision refuses, or,
+		// if changed back meanwhile, tried again.
+		if err := sameRevision(a.Bundles, f, planned, own); err != nil {
+			return nil, "", err
+		}
+		err = errors.New("they changed while copied")
+	default:
+		if in, playbook, ok := a.snapshotted(f, planned, zones); ok {
+			return in, playbook, nil
+		}
+		err = errors.New("the snapshot was gone once made")
 	}
 	host, _ := os.Hostname()
 	return nil, "", fmt.Errorf("worker %s: copying the revision's files into its bundle store: %w; another attempt checks them again", host, err)

@@ -396,3 +396,33 @@ func TestVerifyWithUnwritableStoreUsesCheckedFiles(t *testing.T) {
 		t.Fatalf("err = %v, want the analysis of the planned zone's 16 checks to fail", err)
 	}
 }
+
+// A file that changes while a step without a snapshot copies it, and is
+// back to the planned bytes by the time it is checked again, shows the
+// checkout being edited under the step: the step must not fall back to
+// deploying the live files, which may change again while Ansible reads
+// them; it fails with an error the next attempt, which copies again,
+// may clear.
+func TestStepRetriesWhenFilesChangeWhileCopied(t *testing.T) {
+	c := newCloudEnv(t)
+	c.labFleet(t)
+	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	c.acts.Bundles = store
+	plan, dir := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: true})
+	// The snapshot is gone; its file list stays.
+	if err := os.RemoveAll(filepath.Join(store.Dir, strings.TrimPrefix(plan.Bundle, "sha256:"))); err != nil {
+		t.Fatal(err)
+	}
+	// Read by the check (its hash, then the bundle's), by the copy, then
+	// by the check again.
+	testfiles.Changing(t, filepath.Join(dir, "zones", "example.com.zone"), verifyZone, verifyZone, "; the next revision, checked out mid-copy\n", verifyZone)
+	var reqs []provision.Request
+	c.acts.Ansible = recordingRunner{&reqs}
+	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	if err == nil || !strings.Contains(err.Error(), "changed while copied") || len(reqs) != 0 {
+		t.Fatalf("err = %v, %d playbook runs; want the step to fail, to be tried again, before any run", err, len(reqs))
+	}
+	if app := (*temporal.ApplicationError)(nil); errors.As(err, &app) && app.NonRetryable() {
+		t.Errorf("err = %v is final; the files are the planned ones again, so another attempt may copy them", err)
+	}
+}
