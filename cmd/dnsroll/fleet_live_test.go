@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -22,31 +21,9 @@ import (
 // so that CI can refuse a fleet file before any rollout starts. The
 // simulator plays Linode for the unmodified linodego client.
 func TestCLIFleetValidateLive(t *testing.T) {
-	sim, err := linodesim.New(linodesim.Options{Token: "live-token-secret", Firewalls: []int{77}, DeleteDelay: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	t.Setenv("DNSROLL_LINODE_URL", srv.URL+"/v4")
-	t.Setenv("LINODE_TOKEN", "live-token-secret")
+	sim, apiURL := serveLinode(t, linodesim.Options{Token: "live-token-secret", Firewalls: []int{77}, DeleteDelay: time.Hour})
 
-	lab := repoFile(t, "fleets/lab.yaml")
-	// A copy beside the lab fleet's playbooks, with its nameservers changed.
-	fleetWith := func(t *testing.T, from, to string) string {
-		t.Helper()
-		changed := bytes.Replace(lab, []byte(from), []byte(to), 1)
-		if from != "" && bytes.Equal(changed, lab) {
-			t.Fatalf("fleets/lab.yaml lacks %q", from)
-		}
-		dir := t.TempDir()
-		path := filepath.Join(dir, "lab.yaml")
-		text := strings.ReplaceAll(string(changed), "../ansible/", filepath.Join(mustAbs(t, "../../ansible"), "")+"/")
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	fleetWith := func(t *testing.T, from, to string) string { return fleetCopy(t, "lab.yaml", from, to) }
 
 	out, errOut, code := cli(t, "fleet", "validate", fleetWith(t, "", ""), "--live")
 	if code != 0 {
@@ -56,7 +33,7 @@ func TestCLIFleetValidateLive(t *testing.T) {
 		"ok: Linode: no blue servers (tagged dnsroll-fleet-lab) yet; the first rollout creates ns1, ns2")
 
 	// The servers read as a rollout's Plan step reads them.
-	cloud, err := linode.New(linode.Options{Token: "live-token-secret", BaseURL: srv.URL + "/v4", Logger: slog.New(slog.DiscardHandler)})
+	cloud, err := linode.New(linode.Options{Token: "live-token-secret", BaseURL: apiURL, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +195,46 @@ func TestCLIFleetValidateLive(t *testing.T) {
 	}
 }
 
+// serveLinode starts a Linode simulator with o and points the CLI at it
+// with o's token, as a worker's settings would; it returns the simulator
+// and the base URL of its API.
+func serveLinode(t *testing.T, o linodesim.Options) (*linodesim.Sim, string) {
+	t.Helper()
+	sim, err := linodesim.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	t.Setenv("DNSROLL_LINODE_URL", srv.URL+"/v4")
+	t.Setenv("LINODE_TOKEN", o.Token)
+	return sim, srv.URL + "/v4"
+}
+
+// repoFleet is the text of the repo's fleets/name with the paths in it
+// made absolute, so that a copy elsewhere still names the repo's
+// playbooks and zone files.
+func repoFleet(t *testing.T, name string) string {
+	t.Helper()
+	return strings.ReplaceAll(string(repoFile(t, "fleets/"+name)), "../", mustAbs(t, "../..")+"/")
+}
+
+// fleetCopy writes repoFleet(name), its first from replaced by to, in a
+// directory of its own, and returns the copy's path.
+func fleetCopy(t *testing.T, name, from, to string) string {
+	t.Helper()
+	text := repoFleet(t, name)
+	changed := strings.Replace(text, from, to, 1)
+	if from != "" && changed == text {
+		t.Fatalf("fleets/%s lacks %q", name, from)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func mustAbs(t *testing.T, p string) string {
 	t.Helper()
 	abs, err := filepath.Abs(p)
@@ -233,19 +250,7 @@ func mustAbs(t *testing.T, p string) string {
 // refuses what such a worker refuses at startup, before any rollout.
 func TestCLIFleetValidateChecksForTheWorkersCloud(t *testing.T) {
 	machines := repoFile(t, "fleets/machines.yaml")
-	fleetWith := func(t *testing.T, from, to string) string {
-		t.Helper()
-		changed := strings.Replace(string(machines), from, to, 1)
-		if changed == string(machines) && from != "" {
-			t.Fatalf("fleets/machines.yaml lacks %q", from)
-		}
-		changed = strings.ReplaceAll(changed, "../ansible/", mustAbs(t, "../../ansible")+"/")
-		path := filepath.Join(t.TempDir(), "machines.yaml")
-		if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	fleetWith := func(t *testing.T, from, to string) string { return fleetCopy(t, "machines.yaml", from, to) }
 	t.Setenv("DNSROLL_LINODE_URL", "")
 	if out, errOut, code := cli(t, "fleet", "validate", fleetWith(t, "", "")); code != 0 {
 		t.Fatalf("the machine lab's fleet: exit %d\n%s%s", code, out, errOut)
@@ -298,11 +303,7 @@ func TestCLIFleetValidateChecksForTheWorkersCloud(t *testing.T) {
 // the host key dnsroll makes for it, and which cannot and why.
 func TestCLIFleetValidateLiveGivenHostKeys(t *testing.T) {
 	// The machine lab's fleet: SSH to machines, as in production.
-	machines := strings.ReplaceAll(string(repoFile(t, "fleets/machines.yaml")), "../", mustAbs(t, "../..")+"/")
-	path := filepath.Join(t.TempDir(), "machines.yaml")
-	if err := os.WriteFile(path, []byte(machines), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := fleetCopy(t, "machines.yaml", "", "")
 	f, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -317,14 +318,7 @@ func TestCLIFleetValidateLiveGivenHostKeys(t *testing.T) {
 			"warning: Linode: " + f.Nameservers[1].Label + "-next cannot be given its SSH host key (region " + f.Nameservers[1].Region + " has no Metadata service)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sim, err := linodesim.New(linodesim.Options{Token: "tok", NoMetadata: tc.noMetadata})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(sim)
-			t.Cleanup(srv.Close)
-			t.Setenv("DNSROLL_LINODE_URL", srv.URL+"/v4")
-			t.Setenv("LINODE_TOKEN", "tok")
+			serveLinode(t, linodesim.Options{Token: "tok", NoMetadata: tc.noMetadata})
 			out, errOut, code := cli(t, "fleet", "validate", path, "--live")
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %s", code, errOut)

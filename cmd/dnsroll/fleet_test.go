@@ -18,7 +18,7 @@ import (
 func TestCLIFleetValidateRefusesANeighbourItCannotRead(t *testing.T) {
 	t.Setenv("DNSROLL_LINODE_URL", "")
 	t.Setenv("LINODE_TOKEN", "")
-	machines := strings.ReplaceAll(string(repoFile(t, "fleets/machines.yaml")), "../ansible/", mustAbs(t, "../../ansible")+"/")
+	machines := repoFleet(t, "machines.yaml")
 	prod := strings.Replace(machines, "fleet: machines", "fleet: prod", 1)
 	// A neighbour with prod's labels and load balancers, and one mistake.
 	twin := strings.Replace(machines, "fleet: machines", "fleet: twin", 1)
@@ -54,9 +54,7 @@ func TestCLIFleetValidateRefusesANeighbourItCannotRead(t *testing.T) {
 	// A lab fleet shares nothing with its neighbours, but a worker on
 	// their directory still would not start.
 	dir := t.TempDir()
-	lab := strings.ReplaceAll(string(repoFile(t, "fleets/lab.yaml")), "../ansible/", mustAbs(t, "../../ansible")+"/")
-	lab = strings.ReplaceAll(lab, "../lab/zones/", mustAbs(t, "../../lab/zones")+"/")
-	testfiles.Write(t, filepath.Join(dir, "lab.yaml"), lab)
+	testfiles.Write(t, filepath.Join(dir, "lab.yaml"), repoFleet(t, "lab.yaml"))
 	testfiles.Write(t, filepath.Join(dir, "broken.yaml"), "fleet: [broken\n")
 	_, errOut, code := cli(t, "fleet", "validate", filepath.Join(dir, "lab.yaml"))
 	if code != 1 || !strings.Contains(errOut, "lab.yaml: cannot be checked against "+filepath.Join(dir, "broken.yaml")) {
@@ -71,10 +69,8 @@ func TestCLIFleetValidatePassesOverALabFleetBesideIt(t *testing.T) {
 	t.Setenv("DNSROLL_LINODE_URL", "")
 	t.Setenv("LINODE_TOKEN", "")
 	dir := t.TempDir()
-	machines := strings.ReplaceAll(string(repoFile(t, "fleets/machines.yaml")), "../ansible/", mustAbs(t, "../../ansible")+"/")
-	testfiles.Write(t, filepath.Join(dir, "prod.yaml"), strings.Replace(machines, "fleet: machines", "fleet: prod", 1))
-	lab := strings.ReplaceAll(string(repoFile(t, "fleets/lab.yaml")), "../ansible/", mustAbs(t, "../../ansible")+"/")
-	testfiles.Write(t, filepath.Join(dir, "lab.yaml"), strings.ReplaceAll(lab, "../lab/zones/", mustAbs(t, "../../lab/zones")+"/"))
+	testfiles.Write(t, filepath.Join(dir, "prod.yaml"), strings.Replace(repoFleet(t, "machines.yaml"), "fleet: machines", "fleet: prod", 1))
+	testfiles.Write(t, filepath.Join(dir, "lab.yaml"), repoFleet(t, "lab.yaml"))
 	out, errOut, code := cli(t, "fleet", "validate", filepath.Join(dir, "prod.yaml"))
 	if code != 0 || !strings.Contains(out, "ok: fleet prod") {
 		t.Errorf("a real fleet beside a lab fleet: exit %d, stdout %q, stderr %q; want it ok", code, out, errOut)
