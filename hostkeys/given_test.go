@@ -91,8 +91,7 @@ func TestGivenKeyNeedsNoTrustOnFirstUse(t *testing.T) {
 			}
 			// ...and refuses a changed one.
 			s.rekey(ed25519Key(t))
-			var he *Error
-			if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); !errors.As(err, &he) || !he.Changed {
+			if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); !isChanged(err) {
 				t.Fatalf("retry with a changed key: err = %v, want a changed-key *Error", err)
 			}
 		})

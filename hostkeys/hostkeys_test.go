@@ -195,8 +195,7 @@ func TestChangedKeyIsRefused(t *testing.T) {
 	before := readFile(t, k.Store.Path())
 	s.rekey(ed25519Key(t))
 	err := k.Verify(ctx(t), "lb1", "127.0.0.1")
-	var he *Error
-	if !errors.As(err, &he) || !he.Changed {
+	if !isChanged(err) {
 		t.Fatalf("err = %v, want a changed-key *Error", err)
 	}
 	fix := "ssh-keygen -R " + s.host() + " -f " + k.Store.Path()
@@ -250,12 +249,7 @@ func TestStrictNeedsKnownKeys(t *testing.T) {
 // A new instance at an address an earlier instance had gets its own key
 // recorded, replacing the old one; for the same instance the key is pinned.
 func TestTrustNewReplacesAReusedAddress(t *testing.T) {
-	first := ed25519Key(t)
-	s := startSSHD(t, first)
-	k := newKeeper(t, TOFU, s)
-	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); err != nil {
-		t.Fatal(err)
-	}
+	s, k := trustedNew(t)
 	second := ed25519Key(t)
 	s.rekey(second)
 	// As a load balancer this would be refused...
@@ -276,8 +270,7 @@ func TestTrustNewReplacesAReusedAddress(t *testing.T) {
 	}
 	s.rekey(ed25519Key(t))
 	err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-2")
-	var he *Error
-	if !errors.As(err, &he) || !he.Changed || !strings.Contains(err.Error(), "linode-2") {
+	if !isChanged(err) || !strings.Contains(err.Error(), "linode-2") {
 		t.Fatalf("err = %v, want a changed key for instance linode-2", err)
 	}
 }
@@ -309,8 +302,7 @@ func TestStrictRefusesAChangedKeyAsChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := k.Verify(ctx(t), "lb1", "127.0.0.1")
-	var he *Error
-	if !errors.As(err, &he) || !he.Changed || strings.Contains(err.Error(), "ssh-keyscan") {
+	if !isChanged(err) || strings.Contains(err.Error(), "ssh-keyscan") {
 		t.Fatalf("err = %v, want a changed-key *Error", err)
 	}
 }
@@ -338,8 +330,7 @@ func TestFirstContactRacingAnotherWorker(t *testing.T) {
 	}
 	s.mu.Unlock()
 	err = k.Verify(ctx(t), "lb1", "127.0.0.1")
-	var he *Error
-	if !errors.As(err, &he) || !he.Changed {
+	if !isChanged(err) {
 		t.Fatalf("err = %v, want a changed-key *Error", err)
 	}
 	if es := entries(t, k, s); len(es) != 1 || !hasKey(es, theirs) {
@@ -384,16 +375,11 @@ func TestRevokedKeyIsRefused(t *testing.T) {
 // during a rollout) does not turn a retry for the instance back into a
 // first contact: a changed key is still refused.
 func TestTrustNewRetryWithAHandAddedLine(t *testing.T) {
-	s := startSSHD(t, ed25519Key(t))
-	k := newKeeper(t, TOFU, s)
-	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); err != nil {
-		t.Fatal(err)
-	}
+	s, k := trustedNew(t)
 	hand := knownhosts.Line([]string{s.host()}, ed25519Key(t).PublicKey()) + "\n"
 	appendFile(t, k.Store.Path(), hand)
 	s.rekey(ed25519Key(t))
-	var he *Error
-	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); !errors.As(err, &he) || !he.Changed {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); !isChanged(err) {
 		t.Fatalf("retry after the key changed, with a hand-added line: err = %v, want a changed-key *Error", err)
 	}
 }
@@ -401,17 +387,12 @@ func TestTrustNewRetryWithAHandAddedLine(t *testing.T) {
 // A new machine at a fresh address is recorded for its instance, so that a
 // retry for it checks the key rather than trusting again.
 func TestTrustNewPinsAFirstInstance(t *testing.T) {
-	s := startSSHD(t, ed25519Key(t))
-	k := newKeeper(t, TOFU, s)
-	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); err != nil {
-		t.Fatal(err)
-	}
+	s, k := trustedNew(t)
 	if es := entries(t, k, s); len(es) == 0 || !allTagged(es, "dnsroll:linode-1") {
 		t.Fatalf("entries = %+v, want them tagged with the instance", es)
 	}
 	s.rekey(ed25519Key(t))
-	var he *Error
-	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); !errors.As(err, &he) || !he.Changed {
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); !isChanged(err) {
 		t.Fatalf("retry after the key changed: err = %v, want a changed-key *Error", err)
 	}
 }
@@ -531,6 +512,24 @@ func TestOpenStoreRefusesPathsSSHWouldSplit(t *testing.T) {
 			t.Errorf("path %q was accepted", name)
 		}
 	}
+}
+
+// trustedNew is a TOFU keeper that trusted a new machine, s, as instance
+// linode-1 of ns1-next.
+func trustedNew(t *testing.T) (*sshd, *Keeper) {
+	t.Helper()
+	s := startSSHD(t, ed25519Key(t))
+	k := newKeeper(t, TOFU, s)
+	if err := k.TrustNew(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-1"); err != nil {
+		t.Fatal(err)
+	}
+	return s, k
+}
+
+// isChanged says err refuses a key as changed from the one recorded.
+func isChanged(err error) bool {
+	var he *Error
+	return errors.As(err, &he) && he.Changed
 }
 
 func hasKey(es []Entry, k ssh.PublicKey) bool {
