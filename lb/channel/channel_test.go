@@ -41,6 +41,14 @@ func directPool(t testing.TB, s *sshdtest.Server) *Pool {
 	return p
 }
 
+// testContext is t's context, ended after 15 s: an sshd that hangs fails
+// the test rather than the package's run.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 var sshFleet = &config.Fleet{Name: "prod", Ansible: config.Ansible{Connection: "ssh", SSHUser: "root"}}
 
 // balancer is a load balancer whose sshd is the test's: SSHHost is the
@@ -53,8 +61,7 @@ func openChannel(t *testing.T) (*sshdtest.Server, *Pool, lb.Channel, context.Con
 	t.Helper()
 	s := sshdtest.Start(t)
 	p := newPool(t, s, sshdtest.KnownHosts(t, s.Addr, s.HostKey))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	t.Cleanup(cancel)
+	ctx := testContext(t)
 	ch, err := p.Open(ctx, sshFleet, balancer)
 	if err != nil {
 		t.Fatal(err)
@@ -155,8 +162,7 @@ func TestRunDialReuseReconnect(t *testing.T) {
 // login with an error naming the load balancer and the fix.
 func TestRefusedHostKey(t *testing.T) {
 	s := sshdtest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+	ctx := testContext(t)
 
 	other := sshdtest.WriteKey(t, filepath.Join(t.TempDir(), "other"))
 	_, err := newPool(t, s, sshdtest.KnownHosts(t, s.Addr, other)).Open(ctx, sshFleet, balancer)
@@ -201,8 +207,7 @@ func TestRefusedHostKey(t *testing.T) {
 // refuses an unknown key, and a changed one is refused whatever the policy.
 func TestUnknownHostKeyRecordedAtFirstContact(t *testing.T) {
 	s := sshdtest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+	ctx := testContext(t)
 	keeper := func(mode hostkeys.Mode, file string) *hostkeys.Keeper {
 		st, err := hostkeys.OpenStore(file)
 		if err != nil {
@@ -270,8 +275,7 @@ func (r *recordAll) Verify(context.Context, string, string) error { r.calls++; r
 // socket not there yet (no rollout made it) is not asked for.
 func TestCheckAccess(t *testing.T) {
 	s := sshdtest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+	ctx := testContext(t)
 	sock := testnet.ServeUnix(t, filepath.Join(t.TempDir(), "control.sock"), func(net.Conn) {})
 	forwards := []lb.Forward{{Network: "tcp", Addr: "127.0.0.1:9"}, {Network: "unix", Addr: sock}, {Network: "unix", Addr: sock + ".absent"}}
 	known := sshdtest.KnownHosts(t, s.Addr, s.HostKey)
@@ -415,8 +419,7 @@ func TestIdleConnectionThatNoLongerAnswersIsReplaced(t *testing.T) {
 // changed and be refused.
 func TestRecordedHostKeyTypeIsAskedFor(t *testing.T) {
 	s := sshdtest.StartTwoHostKeys(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+	ctx := testContext(t)
 	for _, key := range []ssh.PublicKey{s.HostKey, s.ECDSAHostKey} {
 		p := newPool(t, s, sshdtest.KnownHosts(t, s.Addr, key))
 		if _, err := p.Open(ctx, sshFleet, balancer); err != nil {
