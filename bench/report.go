@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dnsroll/dnsroll/bench/internal/benchdoc"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/workflows"
 )
@@ -209,11 +210,7 @@ func writeJSON(path string, results []Result, o options) ([]Result, error) {
 		return nil, err
 	}
 	all = mergeResults(all, results)
-	b, err := json.MarshalIndent(all, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return all, os.WriteFile(path, append(b, '\n'), 0o644)
+	return all, benchdoc.WriteJSON(path, all)
 }
 
 // readResults reads a results.json.

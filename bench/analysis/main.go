@@ -210,7 +210,7 @@ func run(o options) error {
 	rec.Ratio = udpRate / perfUDP
 	fmt.Printf("\nratio:   analysis over UDP ÷ dnsperf over UDP = %.2f (goal ≥ 0.5)\n", rec.Ratio)
 	if o.out != "" {
-		if err := rec.write(o.out); err != nil {
+		if err := benchdoc.WriteJSON(o.out, rec); err != nil {
 			return err
 		}
 		fmt.Println("wrote", o.out)

@@ -1,11 +1,5 @@
 package main
 
-import (
-	"encoding/json"
-	"os"
-	"path/filepath"
-)
-
 // record is one run of the benchmark, as written to -out.
 type record struct {
 	When        string           `json:"when"`
@@ -40,15 +34,4 @@ type dnsperfRecord struct {
 	Seconds           int     `json:"seconds"`
 	QPS               float64 `json:"queries_per_second"`
 	CPUMicrosPerQuery float64 `json:"cpu_us_per_query"`
-}
-
-func (r record) write(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

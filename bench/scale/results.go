@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -281,14 +279,7 @@ func (res results) verdict() error {
 // save writes results.json, the plot and the docs' generated part.
 func (res results) save(o options) error {
 	if o.out != "" {
-		b, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
+		if err := benchdoc.WriteJSON(o.out, res); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,8 @@
 package benchdoc
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,5 +28,19 @@ func TestReplace(t *testing.T) {
 		if _, err := Replace([]byte(text), begin, end, "new\n"); err == nil || !strings.Contains(err.Error(), begin) {
 			t.Errorf("%q: %v, want an error naming the begin marker", text, err)
 		}
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "results.json")
+	if err := WriteJSON(path, map[string]any{"runs": 3, "rows": []int{1}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), "{\n  \"rows\": [\n    1\n  ],\n  \"runs\": 3\n}\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
