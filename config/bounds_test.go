@@ -286,3 +286,21 @@ func TestUnknownFieldIsNotNamedTwice(t *testing.T) {
 		t.Errorf("err = %v, want %q", err, want)
 	}
 }
+
+// A lab VM's named listens on 127.0.0.1 at lab.dns_port_base plus its
+// Linode ID % 1000: a load balancer there would take a VM's port (the
+// simulator's first VM gets the base + 1), and that VM's provisioning
+// would fail at its deadline.
+func TestLabLoadBalancerOnALabVMsPortIsRefused(t *testing.T) {
+	lab := func(address string) string {
+		return strings.Replace(valid, `"192.0.2.2:53"`, `"`+address+`"`, 1) + "lab: {dns_port_base: 5300}\n"
+	}
+	for _, address := range []string{"127.0.0.1:5301", "127.0.0.1:5300", "127.0.0.1:6299", "localhost:5301"} {
+		wantRefused(t, lab(address), "load_balancers[1].address", "is among the lab VMs' DNS ports, 5300-6299 on 127.0.0.1")
+	}
+	for _, address := range []string{"127.0.0.1:5299", "127.0.0.1:6300", "127.0.0.2:5301"} {
+		if _, err := Parse([]byte(lab(address))); err != nil {
+			t.Errorf("%s, beside the lab VMs' ports: %v", address, err)
+		}
+	}
+}

@@ -985,6 +985,27 @@ func (f *Fleet) Validate() error {
 	if f.Lab != nil && (f.Lab.DNSPortBase < 1024 || f.Lab.DNSPortBase > 64000) {
 		return fieldErr("lab.dns_port_base", "must be between 1024 and 64000, got %d", f.Lab.DNSPortBase)
 	}
+	return f.labPortsFree()
+}
+
+// labPortsFree refuses a lab load balancer on a lab VM's DNS port: both
+// would listen on it, and the VM's provisioning would fail at its deadline.
+func (f *Fleet) labPortsFree() error {
+	if f.Lab == nil {
+		return nil
+	}
+	first, last := f.Lab.LabDNSPort(0), f.Lab.LabDNSPort(999)
+	for i, lb := range f.LoadBalancers {
+		host, port, err := net.SplitHostPort(lb.Address)
+		n, _ := strconv.Atoi(port)
+		if err != nil || n < first || n > last {
+			continue
+		}
+		if ip, err := netip.ParseAddr(host); strings.EqualFold(host, "localhost") || (err == nil && ip.Unmap() == netip.AddrFrom4([4]byte{127, 0, 0, 1})) {
+			return fieldErr(fmt.Sprintf("load_balancers[%d].address", i), "port %d is among the lab VMs' DNS ports, %d-%d on 127.0.0.1 (lab.dns_port_base plus a VM's Linode ID %% 1000), "+
+				"where a lab VM's named would need it too: give %s a port outside them, or move lab.dns_port_base", n, first, last, lb.Name)
+		}
+	}
 	return nil
 }
 
