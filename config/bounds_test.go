@@ -297,6 +297,7 @@ func TestLabLoadBalancerOnALabVMsPortIsRefused(t *testing.T) {
 	}
 	for _, address := range []string{"127.0.0.1:5301", "127.0.0.1:5300", "127.0.0.1:6299", "localhost:5301"} {
 		wantRefused(t, lab(address), "load_balancers[1].address", "is among the lab VMs' DNS ports, 5300-6299 on 127.0.0.1")
+		wantRefused(t, lab(address), "load_balancers[1].address", "give lb2 a port outside them, or move lab.dns_port_base")
 	}
 	for _, address := range []string{"127.0.0.1:5299", "127.0.0.1:6300", "127.0.0.2:5301"} {
 		if _, err := Parse([]byte(lab(address))); err != nil {
