@@ -53,11 +53,20 @@ fi
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 lb1=$(freeport) lb2=$(freeport) sim=$(freeport)
 while [ "$lb2" = "$lb1" ]; do lb2=$(freeport); done
+# The lab VMs answer DNS on base to base + 999, which must miss these ports
+# (config refuses a load balancer among them).
+taken() {
+	local p
+	for p in "$lb1" "$lb2" "$sim"; do ((p >= base && p < base + 1000)) && return 0; done
+	return 1
+}
+base=$((20000 + RANDOM % 20000))
+while taken; do base=$((20000 + RANDOM % 20000)); done
 rm -rf "$work/lab" "$work/fleets"
 mkdir -p "$work/fleets"
 sed -e "s#\"\.\./#\"$root/#g; s#: \.\./#: $root/#g" \
 	-e "s#127\.0\.0\.1:5301#127.0.0.1:$lb1#; s#127\.0\.0\.1:5302#127.0.0.1:$lb2#" \
-	-e "s#dns_port_base: 15300#dns_port_base: $((20000 + RANDOM % 20000))#" \
+	-e "s#dns_port_base: 15300#dns_port_base: $base#" \
 	fleets/lab.yaml >"$work/fleets/lab.yaml"
 
 # 3. The lab, a worker and the API.
