@@ -1001,7 +1001,7 @@ func (f *Fleet) labPortsFree() error {
 		if err != nil || n < first || n > last {
 			continue
 		}
-		if ip, err := netip.ParseAddr(host); strings.EqualFold(host, "localhost") || (err == nil && ip.Unmap() == netip.AddrFrom4([4]byte{127, 0, 0, 1})) {
+		if ip, err := netip.ParseAddr(host); strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || (err == nil && ip.Unmap() == netip.AddrFrom4([4]byte{127, 0, 0, 1})) {
 			return fieldErr(fmt.Sprintf("load_balancers[%d].address", i), "port %d is among the lab VMs' DNS ports, %d-%d on 127.0.0.1 (lab.dns_port_base plus a VM's Linode ID %% 1000), "+
 				"where a lab VM's named would need it too: give %s a port outside them, or move lab.dns_port_base", n, first, last, lb.Name)
 		}
