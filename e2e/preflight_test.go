@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,6 +34,7 @@ func TestMistakesRefusedBeforeAnyVM(t *testing.T) {
 		want                     []string // the field and the fix
 	}{
 		{"two load balancers on one address", `"` + lb2 + `"`, `"` + lb1 + `"`, "B", []string{"load_balancers[1].address", "every load balancer needs its own"}},
+		{"a load balancer on a lab VM's DNS port", `"` + lb2 + `"`, fmt.Sprintf(`"127.0.0.1:%d"`, tl.fleet.Lab.LabDNSPort(7)), "B", []string{"load_balancers[1].address", "give lb2 a port outside them"}},
 		{"port 99999", `"` + lb2 + `"`, `"127.0.0.1:99999"`, "B", []string{"load_balancers[1].address", "from 1 to 65535"}},
 		{"a label Linode rejects", "label: ns2,", "label: 2ns,", "B", []string{"nameservers[1].label", "must start with a letter"}},
 		{"an unknown revision", "", "", "Q", []string{"zones[0].file", `revision "Q"`, "does not exist"}},
