@@ -206,7 +206,7 @@ func sameRevision(store bundle.Store, f *config.Fleet, planned string, zones []Z
 		sum, err := bundle.FileSHA256(z.Path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("zone %s: %s is not on worker %s; every worker needs the zone files of the revision (README: zone files), and another worker may take this step", z.Name, z.Path, host)
+			return fmt.Errorf("zone %s: %s is not on worker %s; every worker needs the zone files of the revision (docs/analysis.md: zone files), and another worker may take this step", z.Name, z.Path, host)
 		case err != nil:
 			return fmt.Errorf("zone %s: worker %s cannot read %s: %v", z.Name, host, z.Path, err)
 		case sum != z.SHA256:

@@ -104,7 +104,7 @@ func Zones(f *config.Fleet, revision string) ([]Zone, error) {
 				}
 				what = ": " + err.Error() + ","
 			}
-			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s%s on this machine; zone files are read where the rollout runs and wherever it is checked: the worker, the API, dnsroll fleet validate (README: zone files)", i, zc.Name, of, path, what)
+			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s%s on this machine; zone files are read where the rollout runs and wherever it is checked: the worker, the API, dnsroll fleet validate (docs/analysis.md: zone files)", i, zc.Name, of, path, what)
 		}
 		if st.IsDir() {
 			return nil, dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].file: zone %s%s: %s is a directory, not a zone file: name the zone's file in it", i, zc.Name, of, path)
