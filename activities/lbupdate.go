@@ -20,7 +20,7 @@ type InPlaceUpdater interface {
 	// with a note for the operator. Idempotent where the update's own
 	// content is: a dnsdist console chunk is sent again on a retry, as
 	// there is no telling whether a chunk whose reply was lost ran (the
-	// README asks for chunks that may run twice). It keeps what Restore
+	// docs/load-balancers.md asks for chunks that may run twice). It keeps what Restore
 	// needs on the load balancer.
 	Update(ctx context.Context, fleet *config.Fleet, balancer config.LoadBalancer, u lb.Update) (string, error)
 	// Restore undoes a failed or half-done Update of the same u (u.ID

@@ -1,10 +1,10 @@
-// Photographs the Temporal Web UI for the README; scripts/webui-screenshots.sh
+// Photographs the Temporal Web UI for docs/webui.md; scripts/webui-screenshots.sh
 // starts the lab and a rollout and runs this with:
 //   PLAYWRIGHT  path to the playwright-core package
 //   UI_URL      the Web UI, RUN_ID the rollout to show (workflow rollout-lab)
 //   OUT         where the PNGs go, CHROMIUM the browser, USER_DATA_DIR a fresh profile dir
-// It clicks what the README tells an operator to click, so a UI that moved
-// its buttons fails here rather than leaving the README wrong.
+// It clicks what docs/webui.md tells an operator to click, so a UI that moved
+// its buttons fails here rather than leaving docs/webui.md wrong.
 const { chromium } = require(process.env.PLAYWRIGHT);
 const path = require('path');
 
@@ -37,7 +37,7 @@ async function main() {
   await page.getByTestId('drawer-close-button').click();
 
   // 2. The saved view, made by its link (?query=...&savedQuery=NAME), the
-  // same link the README gives.
+  // same link docs/webui.md gives.
   await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}&savedQuery=${encodeURIComponent(view)}`,
     { waitUntil: 'networkidle' });
   await page.getByText(view, { exact: true }).first().waitFor();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Screenshots of the Temporal Web UI for the README (docs/webui/*.png).
+# Screenshots of the Temporal Web UI for docs/webui.md (docs/webui/*.png).
 #
 # It installs what it needs (Debian's chromium and npm with apt-get, playwright-core
 # from npm into .lab/webui-screenshots), builds dnsroll, starts a process lab

@@ -420,7 +420,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	}
 	if parent.ZoneUnasked != "" {
 		r.event(ctx, "the zone's own addresses of its name servers could not be asked of the old load balancers ("+parent.ZoneUnasked+"); "+
-			"if the zone names them itself, roll out a revision naming the new addresses as soon as the replacement ends (README: the zone's own address records)")
+			"if the zone names them itself, roll out a revision naming the new addresses as soon as the replacement ends (docs/load-balancers.md: the zone's own address records)")
 	}
 	if held := r.oldAddrsInZone(parent.ZoneAddrs); len(held) > 0 && workflow.GetVersion(ctx, versionZoneRollout, workflow.DefaultVersion, 1) == 1 {
 		r.st.Zone = &ZoneRecordsStatus{Records: held, TTL: config.Duration(parent.ZoneAddrTTL)}
@@ -429,7 +429,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 			registrar.Fqdn(r.in.Domain), strings.Join(held, ", "), parent.ZoneAddrTTL, SignalZoneRevision))
 	} else if len(held) > 0 {
 		r.event(ctx, fmt.Sprintf("the zone %s itself gives %s, old load balancers' addresses (TTL up to %s): the replacement moves the glue only, "+
-			"so resolvers that take the zone's records would ask the old addresses once they are deleted; roll out a revision naming the new addresses as soon as the replacement ends (README: the zone's own address records)",
+			"so resolvers that take the zone's records would ask the old addresses once they are deleted; roll out a revision naming the new addresses as soon as the replacement ends (docs/load-balancers.md: the zone's own address records)",
 			registrar.Fqdn(r.in.Domain), strings.Join(held, ", "), parent.ZoneAddrTTL))
 	}
 
@@ -486,7 +486,7 @@ func (r *lbReplace) forward(ctx workflow.Context) error {
 	r.event(ctx, "the parent serves the new glue: "+registrar.Text(r.st.Glue.New))
 	if stale := staleZoneAddrs(served.ZoneAddrs, r.st.Glue.Old, r.st.Glue.New); len(stale) > 0 {
 		msg := fmt.Sprintf("the zone %s still gives %s (TTL up to %s), which the new glue does not name: resolvers take the zone's own records over the glue, "+
-			"and ask those addresses once the old load balancers are deleted; roll out a revision naming the new glue's addresses as soon as this replacement ends (README: the zone's own address records)",
+			"and ask those addresses once the old load balancers are deleted; roll out a revision naming the new glue's addresses as soon as this replacement ends (docs/load-balancers.md: the zone's own address records)",
 			registrar.Fqdn(r.in.Domain), strings.Join(stale, ", "), served.ZoneAddrTTL)
 		r.st.Warnings = append(r.st.Warnings, msg)
 		r.event(ctx, msg)
