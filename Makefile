@@ -90,7 +90,7 @@ dev: export DNSROLL_API_TOKEN := $(DNSROLL_API_TOKEN)
 dev: deps tools build
 	$(BIN)/dnsroll dev
 
-## cluster: keep the cluster lab running until Ctrl-C: self-hosted Temporal on PostgreSQL, the lab, two worker processes (README: A self-hosted Temporal cluster)
+## cluster: keep the cluster lab running until Ctrl-C: self-hosted Temporal on PostgreSQL, the lab, two worker processes (docs/lab.md: A self-hosted Temporal cluster)
 cluster: deps tools temporal-server build
 	$(BIN)/dnsroll cluster --bin $(BIN)
 

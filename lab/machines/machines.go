@@ -28,7 +28,7 @@ import (
 	"github.com/dnsroll/dnsroll/internal/proctable"
 )
 
-// The machine lab's network. Documented in README.md; never routed.
+// The machine lab's network. Documented in docs/lab.md; never routed.
 const (
 	Bridge   = "dnsroll0"
 	Subnet   = "10.231.0.0/24"
