@@ -119,12 +119,16 @@ func errText(err error, r *dns.Msg) string {
 	return dns.RcodeToString[r.Rcode]
 }
 
-// StartInPlaceLoad is the in-place update tests' load through addr: 2 UDP
-// and 2 TCP senders, one query at a time each, a millisecond apart, given
-// half a second to get going.
+// InPlaceUDPSenders is how many UDP senders StartInPlaceLoad runs: with
+// one query each at a time, the most UDP sessions it has in flight.
+const InPlaceUDPSenders = 2
+
+// StartInPlaceLoad is the in-place update tests' load through addr:
+// InPlaceUDPSenders UDP and 2 TCP senders, one query at a time each, a
+// millisecond apart, given half a second to get going.
 func StartInPlaceLoad(t testing.TB, addr string) *Load {
 	t.Helper()
-	l := StartLoad(t, addr, 2, 2, time.Millisecond)
+	l := StartLoad(t, addr, InPlaceUDPSenders, 2, time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
 	return l
 }

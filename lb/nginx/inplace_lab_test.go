@@ -18,16 +18,26 @@ import (
 
 var _ activities.InPlaceUpdater = (*Driver)(nil)
 
-// inplaceReloads is how many reloads TestInPlaceNginxConfig does under
-// load; maxLostPerReload bounds the queries lost in each (measured: see
-// docs/benchmarks.md, "In-place load balancer updates").
-// maxLostPerUpgrade bounds them in a binary upgrade: not 0, since a UDP
-// datagram queued on an old worker's socket as it closes is dropped.
+// A worker that stops (a reload's old one, an upgrade's after WINCH, an
+// aborted upgrade's new one after QUIT) drops the UDP sessions it has in
+// flight: nginx closes them, "disconnected on shutdown" in its info log,
+// since their replies would go out on the listening socket it has closed.
+// The sockets themselves live on in the other master and workers, so no
+// datagram queued on them is lost, and TCP sessions finish. Each stop
+// thus loses at most one query per UDP sender of the load; more is not
+// nginx's doing (measured: see docs/benchmarks.md, "In-place load
+// balancer updates"). A reload or an upgrade stops one worker (the lab
+// runs one a master); an aborted upgrade two.
 const (
-	inplaceReloads    = 10
-	maxLostPerReload  = 5
-	maxLostPerUpgrade = 3
+	maxLostPerWorkerStop = lbtest.InPlaceUDPSenders
+	maxLostPerReload     = maxLostPerWorkerStop
+	maxLostPerUpgrade    = maxLostPerWorkerStop
+	maxLostPerAbort      = 2 * maxLostPerWorkerStop
 )
+
+// inplaceReloads is how many reloads TestInPlaceNginxConfig does under
+// load.
+const inplaceReloads = 10
 
 // TestInPlaceNginxConfig reloads a lab nginx in place with new configs
 // under UDP and TCP load, then rejects an invalid one and restores the
@@ -249,9 +259,9 @@ func TestBinaryUpgradeNginx(t *testing.T) {
 	}
 }
 
-// TestBinaryUpgradeNginxAbort stops an upgrade after USR2, with two
-// masters running, as a failure or a worker's death would: Restore puts
-// the old master's workers back and stops the new master.
+// TestBinaryUpgradeNginxAbort stops an upgrade after USR2 and WINCH, with
+// two masters running, as a failure or a worker's death would: Restore
+// puts the old master's workers back and stops the new master.
 func TestBinaryUpgradeNginxAbort(t *testing.T) {
 	s := startStaged(t)
 	ctx := context.Background()
@@ -287,8 +297,8 @@ func TestBinaryUpgradeNginxAbort(t *testing.T) {
 	}
 	sent, lost := load.Report(t, "nginx binary upgrade aborted")
 	t.Logf("BENCH in-place nginx binary upgrade aborted: %d queries, %d lost", sent, lost)
-	if lost > maxLostPerUpgrade {
-		t.Errorf("%d queries lost in an aborted upgrade; the bound is %d", lost, maxLostPerUpgrade)
+	if lost > maxLostPerAbort {
+		t.Errorf("%d queries lost in an aborted upgrade; the bound is %d", lost, maxLostPerAbort)
 	}
 	lbtest.WantTXT(t, s.LB.Address, "blue")
 }
