@@ -2,6 +2,7 @@ package zone
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -238,13 +239,63 @@ func (d ZoneDiff) Describe(n int) string {
 // String reads "www.example.com. A: [192.0.2.10] → [192.0.2.20]". Records
 // of the change's own name and type show their RDATA only, others (the
 // links of a CNAME chain) their type and, at another name, the name; TTLs show only when
-// nothing else differs.
+// nothing else differs. In a large set, only the records that differ show
+// ("[10.0.0.7] → [] (99 records the same)"), and a TTL change its first
+// record: failure reasons are clipped, and would cut off the difference.
 func (c RRsetChange) String() string {
-	old, new := c.render(c.Old, false), c.render(c.New, false)
-	if old == new {
-		old, new = c.render(c.Old, true), c.render(c.New, true)
+	oldRRs, newRRs, same := c.Old, c.New, 0
+	inBoth := common(c.Old, c.New)
+	if o := without(c.Old, inBoth); len(c.Old)-len(o) > largeSet {
+		oldRRs, newRRs, same = o, without(c.New, inBoth), len(c.Old)-len(o)
 	}
-	return fmt.Sprintf("%s %s: %s → %s", c.Name, c.Type, old, new)
+	old, new := c.render(oldRRs, false), c.render(newRRs, false)
+	if old == new {
+		first := func(rrs []string) string {
+			if len(rrs) <= largeSet {
+				return c.render(rrs, true)
+			}
+			return strings.TrimSuffix(c.render(rrs[:1], true), "]") + fmt.Sprintf(", and %d more]", len(rrs)-1)
+		}
+		old, new = first(oldRRs), first(newRRs)
+	}
+	s := fmt.Sprintf("%s %s: %s → %s", c.Name, c.Type, old, new)
+	if same > 0 {
+		s += fmt.Sprintf(" (%d records the same)", same)
+	}
+	return s
+}
+
+// largeSet is the most records a change shows in full.
+const largeSet = 3
+
+// common is the records in both a and b, as many times as in both.
+func common(a, b []string) map[string]int {
+	count := map[string]int{}
+	for _, s := range a {
+		count[s]++
+	}
+	out := map[string]int{}
+	for _, s := range b {
+		if count[s] > 0 {
+			count[s]--
+			out[s]++
+		}
+	}
+	return out
+}
+
+// without is rrs less the records in drop, as many times as counted.
+func without(rrs []string, drop map[string]int) []string {
+	left := maps.Clone(drop)
+	var out []string
+	for _, s := range rrs {
+		if left[s] > 0 {
+			left[s]--
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func (c RRsetChange) render(rrs []string, ttl bool) string {

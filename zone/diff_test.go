@@ -240,3 +240,39 @@ func TestDiffSummaryBoundAndOrder(t *testing.T) {
 		t.Errorf("Describe(1) of 2 = %q, want %q", got, want)
 	}
 }
+
+// A change of one record in a large RRset (a pool of 100 addresses) shows
+// that record, not the whole set twice: the failure reason is clipped at
+// 1,500 characters, which cut it off before the record that differs.
+func TestChangeInLargeRRsetShowsTheDifference(t *testing.T) {
+	const name = "pool.example.com."
+	set := func(ttl int, skip, extra string) Records {
+		var rrs []string
+		for i := 1; i <= 100; i++ {
+			if a := fmt.Sprintf("10.0.0.%d", i); a != skip {
+				rrs = append(rrs, fmt.Sprintf("%s %d IN A %s", name, ttl, a))
+			}
+		}
+		if extra != "" {
+			rrs = append(rrs, fmt.Sprintf("%s %d IN A %s", name, ttl, extra))
+		}
+		return recs(t, rrs...)
+	}
+	blue := []RRset{{Name: name, Type: "A", RRs: set(300, "", "")}}
+	for _, c := range []struct {
+		green Records
+		want  string
+	}{
+		{set(300, "10.0.0.77", ""), name + " A: [10.0.0.77] → [] (99 records the same)"},
+		{set(300, "10.0.0.77", "10.0.1.77"), name + " A: [10.0.0.77] → [10.0.1.77] (99 records the same)"},
+		{set(600, "", ""), name + " A: [ttl 300 10.0.0.1, and 99 more] → [ttl 600 10.0.0.1, and 99 more]"},
+	} {
+		d := DiffRRsets(blue, []RRset{{Name: name, Type: "A", RRs: c.green}})
+		if len(d.Changed) != 1 {
+			t.Fatalf("diff %+v", d)
+		}
+		if got := d.Changed[0].String(); got != c.want {
+			t.Errorf("\n got %s\nwant %s", clipMsg(got), c.want)
+		}
+	}
+}
