@@ -90,7 +90,8 @@ func (z *Zone) sets() []RRset {
 // compared case-insensitively.
 // An empty set is an absent one. A SOA that differs only in its serial is
 // not a change: the serials go in OldSerial and NewSerial, and
-// SerialChanged says whether they differ.
+// SerialChanged says whether they differ. Changed lists the RRsets whose
+// own records changed before those that differ only further down a chain.
 func DiffRRsets(old, new []RRset) ZoneDiff {
 	type key struct{ name, typ string }
 	index := func(sets []RRset) map[key]RRset {
@@ -119,6 +120,10 @@ func DiffRRsets(old, new []RRset) ZoneDiff {
 		return keys[i].typ < keys[j].typ
 	})
 	var d ZoneDiff
+	// following are the changed RRsets whose own records are the same:
+	// they differ further down a CNAME or DNAME chain, after the RRsets
+	// where the chain changed, which would be lost among them.
+	var following []RRsetChange
 	for _, k := range keys {
 		os, oldOK := o[k]
 		ns, newOK := n[k]
@@ -137,10 +142,27 @@ func DiffRRsets(old, new []RRset) ZoneDiff {
 				d.Changed = append(d.Changed, change())
 			}
 		case !os.RRs.Equal(ns.RRs) || !slices.Equal(os.Flags, ns.Flags):
-			d.Changed = append(d.Changed, change())
+			c := change()
+			if slices.Equal(os.Flags, ns.Flags) && os.RRs.ownedBy(k.name).Equal(ns.RRs.ownedBy(k.name)) {
+				following = append(following, c)
+			} else {
+				d.Changed = append(d.Changed, c)
+			}
 		}
 	}
+	d.Changed = append(d.Changed, following...)
 	return d
+}
+
+// ownedBy is the records of r at name (canonical).
+func (r Records) ownedBy(name string) Records {
+	var out Records
+	for _, rr := range r {
+		if dns.CanonicalName(rr.Header().Name) == name {
+			out = append(out, rr)
+		}
+	}
+	return out
 }
 
 // soaSansSerial is a SOA RRset with serial 0, and the first serial, so

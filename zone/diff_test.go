@@ -150,20 +150,20 @@ func TestDiffRRsetsAndDescribe(t *testing.T) {
 	if !d.SerialChanged || d.OldSerial != 10 || d.NewSerial != 11 {
 		t.Errorf("serials: %+v", d)
 	}
-	if got, want := d.Summary(), "1 added, 1 removed, 3 changed: new.example.com. AAAA, gone.example.com. TXT, alias.example.com. A, ttl.example.com. A, www.example.com. A"; got != want {
+	if got, want := d.Summary(), "1 added, 1 removed, 3 changed: new.example.com. AAAA, gone.example.com. TXT, ttl.example.com. A, www.example.com. A, alias.example.com. A"; got != want {
 		t.Errorf("Summary() = %q\nwant %q", got, want)
 	}
 	want := "added new.example.com. AAAA: [] → [2001:db8::1]; " +
 		`removed gone.example.com. TXT: ["x"] → []; ` +
-		"changed alias.example.com. A: [CNAME www.example.com., www.example.com. A 192.0.2.10] → [CNAME www.example.com., www.example.com. A 192.0.2.20]; " +
+		"changed ttl.example.com. A: [ttl 300 192.0.2.5] → [ttl 600 192.0.2.5]; " +
 		"and 2 more"
 	if got := d.Describe(3); got != want {
 		t.Errorf("Describe(3) =\n%s\nwant\n%s", got, want)
 	}
-	if got, want := d.Changed[1].String(), "ttl.example.com. A: [ttl 300 192.0.2.5] → [ttl 600 192.0.2.5]"; got != want {
+	if got, want := d.Changed[0].String(), "ttl.example.com. A: [ttl 300 192.0.2.5] → [ttl 600 192.0.2.5]"; got != want {
 		t.Errorf("TTL change: %q, want %q", got, want)
 	}
-	if got, want := d.Changed[2].String(), "www.example.com. A: [192.0.2.10] → [192.0.2.20]"; got != want {
+	if got, want := d.Changed[1].String(), "www.example.com. A: [192.0.2.10] → [192.0.2.20]"; got != want {
 		t.Errorf("www change: %q, want %q", got, want)
 	}
 	if d := DiffRRsets(blue, blue); !d.Empty() || d.SerialChanged || d.Describe(3) != "" {
@@ -274,5 +274,28 @@ func TestChangeInLargeRRsetShowsTheDifference(t *testing.T) {
 		if got := d.Changed[0].String(); got != c.want {
 			t.Errorf("\n got %s\nwant %s", clipMsg(got), c.want)
 		}
+	}
+}
+
+// When the target of many CNAMEs changes, every name that points at it
+// answers differently; the change itself comes first, not after the names
+// that only follow it, which sort earlier and filled the few samples a
+// failure reason shows.
+func TestChangeOfCNAMETargetComesFirst(t *testing.T) {
+	var blue, green []RRset
+	for _, n := range []string{"a", "b", "c", "d"} {
+		name := n + ".example.com."
+		cname := name + " 300 IN CNAME lb.example.com."
+		blue = append(blue, RRset{Name: name, Type: "A", RRs: recs(t, cname, "lb.example.com. 300 IN A 192.0.2.1")})
+		green = append(green, RRset{Name: name, Type: "A", RRs: recs(t, cname, "lb.example.com. 300 IN A 192.0.2.2")})
+	}
+	blue = append(blue, RRset{Name: "lb.example.com.", Type: "A", RRs: recs(t, "lb.example.com. 300 IN A 192.0.2.1")})
+	green = append(green, RRset{Name: "lb.example.com.", Type: "A", RRs: recs(t, "lb.example.com. 300 IN A 192.0.2.2")})
+	d := DiffRRsets(blue, green)
+	if got, want := d.Describe(1), "changed lb.example.com. A: [192.0.2.1] → [192.0.2.2]; and 4 more"; got != want {
+		t.Errorf("Describe(1) = %q, want %q", got, want)
+	}
+	if got, want := d.Summary(), "0 added, 0 removed, 5 changed: lb.example.com. A, a.example.com. A, b.example.com. A, c.example.com. A, d.example.com. A"; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
 	}
 }
