@@ -6,5 +6,6 @@
 // a changed record, TTL, glue, delegation, DS, DNAME, wildcard or an
 // expired signature must fail, naming the RRset. The current state, zone
 // by zone, is in testdata/zones/STATUS.md. TestCorpusEveryRRset (make
-// corpus-every) changes every RRset rather than one per class.
+// corpus-every) changes every RRset rather than one per class. TestShapes
+// does the same for zone shapes written here that the corpus lacks.
 package corpus

@@ -1,20 +1,13 @@
 package corpus
 
 import (
-	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/config"
-	"github.com/dnsroll/dnsroll/internal/freeport"
-	"github.com/dnsroll/dnsroll/internal/localnamed"
 	"github.com/dnsroll/dnsroll/internal/needlab"
 )
 
@@ -53,58 +46,24 @@ www      A   %s
 `
 	goodChild := write("sub.good.zone", fmt.Sprintf(child, "192.0.2.3"))
 	badChild := write("sub.bad.zone", fmt.Sprintf(child, "192.0.2.99"))
+	files := func(childFile string) []activities.ZoneFile {
+		return []activities.ZoneFile{
+			{Name: "example.com.", Path: parent, Serial: 1},
+			{Name: "sub.example.com.", Path: childFile, Serial: 1},
+		}
+	}
 	serve := func(name, childFile string) string {
-		port, err := freeport.Loopback()
+		addr, err := serveZones(t, filepath.Join(dir, name), files(childFile))
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
-		ndir := filepath.Join(dir, name)
-		if err := os.MkdirAll(ndir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		n, err := localnamed.Run(ndir, localnamed.Conf(ndir, addr, "",
-			localnamed.Primary("example.com.", parent)+localnamed.Primary("sub.example.com.", childFile)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(n.Stop)
-		err = n.Await(30*time.Second, func() error {
-			for _, origin := range []string{"example.com.", "sub.example.com."} {
-				m := new(dns.Msg)
-				m.SetQuestion(origin, dns.TypeSOA)
-				if r, err := dns.Exchange(m, addr.String()); err != nil || len(r.Answer) == 0 {
-					return fmt.Errorf("%s not served yet", origin)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("named %s: %v\n%s", name, err, n.Log())
-		}
-		return addr.String()
+		return addr
 	}
 	blue := serve("blue", goodChild)
-	analyse := func(green string) error {
-		in := activities.VerifyInput{
-			StepFleet: activities.StepFleet{Fleet: fleet},
-			Targets:   []activities.ProbeTarget{{Name: "ns1-next", Addr: green}},
-			Baseline:  []activities.ProbeTarget{{Name: "ns1", Addr: blue}},
-			Zones: []activities.ZoneFile{
-				{Name: "example.com.", Path: parent, Serial: 1},
-				{Name: "sub.example.com.", Path: goodChild, Serial: 1},
-			},
-			Serials: map[string]uint32{"example.com.": 1, "sub.example.com.": 1},
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		_, err := (&activities.Activities{}).Verify(ctx, in)
-		return err
-	}
-	if err := analyse(serve("green", goodChild)); err != nil {
+	if err := verifyZones(fleet, files(goodChild), blue, serve("green", goodChild)); err != nil {
 		t.Errorf("an identical green failed the analysis: %v", err)
 	}
-	if err := analyse(serve("wrong-green", badChild)); err == nil {
+	if err := verifyZones(fleet, files(goodChild), blue, serve("wrong-green", badChild)); err == nil {
 		t.Error("a green serving www.sub.example.com. wrong passed the analysis")
 	}
 }

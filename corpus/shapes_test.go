@@ -1,0 +1,554 @@
+package corpus
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/config"
+	"github.com/dnsroll/dnsroll/internal/fleettest"
+	"github.com/dnsroll/dnsroll/internal/freeport"
+	"github.com/dnsroll/dnsroll/internal/localnamed"
+	"github.com/dnsroll/dnsroll/internal/needlab"
+)
+
+// TestShapes serves zone shapes that operators' zones have and the corpus
+// lacks (escaped and long names, IDN, TXT of many and long strings, sets
+// that need TCP, CAA/TLSA/SVCB/..., glue of every kind, wildcards beside
+// cuts, DNAME, CNAME chains and loops across zones, $ORIGIN/$GENERATE
+// syntax, TTL extremes, signed NSEC and NSEC3, forty zones at once) on
+// two real named. Identical servers, or the same data written otherwise,
+// must pass; each one-record change must fail the strict analysis naming
+// the RRset in the diff, and pass a rollout of green's files that expects
+// changes, noting it.
+
+// shapeZone is one zone of a shape: its origin and file text.
+type shapeZone struct{ origin, text string }
+
+// shapeChange is green serving a shape with one edit: old replaced by new
+// in the zone origin. names are what a failing analysis must mention (an
+// RRset, or its change where the name alone is not enough).
+type shapeChange struct {
+	what, origin, old, new string
+	names                  []string
+	// planned passes green's files to the strict analysis too, as a
+	// rollout of a new revision does: names only green has are asked.
+	planned bool
+	// removal takes names out: a rollout of green's files does not ask
+	// them (only probe.names would), so expecting changes notes nothing.
+	removal bool
+}
+
+type shape struct {
+	name  string
+	zones []shapeZone
+	// greenText, when set, is green's file for the identical run: the
+	// same data written otherwise.
+	greenText map[string]string
+	changes   []shapeChange
+	// sign, "nsec" or "nsec3", signs every file with one set of Ed25519
+	// keys and fixed dates, so that unchanged RRsets keep their RRSIGs.
+	sign string
+}
+
+func writeZones(t *testing.T, dir string, zones []shapeZone, edit func(origin, text string) string, sign func(origin, path string) string) []activities.ZoneFile {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out []activities.ZoneFile
+	for _, z := range zones {
+		path := filepath.Join(dir, strings.TrimSuffix(z.origin, ".")+".zone")
+		if err := os.WriteFile(path, []byte(edit(z.origin, z.text)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if sign != nil {
+			path = sign(z.origin, path)
+		}
+		out = append(out, activities.ZoneFile{Name: z.origin, Path: path, Serial: 1})
+	}
+	return out
+}
+
+// serveZones runs a named on a free loopback port serving files, once all
+// answer their SOA.
+func serveZones(t *testing.T, dir string, files []activities.ZoneFile) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	port, err := freeport.Loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	var zs strings.Builder
+	for _, f := range files {
+		zs.WriteString(localnamed.Primary(f.Name, f.Path))
+	}
+	n, err := localnamed.Run(dir, localnamed.Conf(dir, addr, "", zs.String()))
+	if err != nil {
+		return "", err
+	}
+	t.Cleanup(n.Stop)
+	err = n.Await(30*time.Second, func() error {
+		for _, f := range files {
+			m := new(dns.Msg)
+			m.SetQuestion(f.Name, dns.TypeSOA)
+			if r, err := dns.Exchange(m, addr.String()); err != nil || len(r.Answer) == 0 {
+				return fmt.Errorf("%s not served yet", f.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("named: %v\n%s", err, n.Log())
+	}
+	return addr.String(), nil
+}
+
+func verifyZones(fleet *config.Fleet, files []activities.ZoneFile, blue, green string) error {
+	_, err := verifyNotes(fleet, files, blue, green)
+	return err
+}
+
+func verifyNotes(fleet *config.Fleet, files []activities.ZoneFile, blue, green string) ([]string, error) {
+	serials := map[string]uint32{}
+	for _, f := range files {
+		serials[f.Name] = f.Serial
+	}
+	in := activities.VerifyInput{
+		StepFleet: activities.StepFleet{Fleet: fleet},
+		Targets:   []activities.ProbeTarget{{Name: "ns1-next", Addr: green}},
+		Baseline:  []activities.ProbeTarget{{Name: "ns1", Addr: blue}},
+		Zones:     files,
+		Serials:   serials,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := (&activities.Activities{}).Verify(ctx, in)
+	return res.Notes, err
+}
+
+func runShape(t *testing.T, fleet *config.Fleet, sh shape) {
+	expect, err := config.Parse([]byte(fleettest.YAML("corpus", "192.0.2.1:53", "192.0.2.2:53") + "probe: {expect_changes: true, rounds: 1, samples: 50}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	same := func(_, text string) string { return text }
+	var sign func(origin, path string) string
+	if sh.sign != "" {
+		sign = shapeSigner(t, filepath.Join(dir, "keys"), sh.sign)
+	}
+	files := writeZones(t, filepath.Join(dir, "blue"), sh.zones, same, sign)
+	blue, err := serveZones(t, filepath.Join(dir, "blue"), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type run struct {
+		shapeChange
+		edit func(origin, text string) string
+	}
+	runs := []run{{shapeChange: shapeChange{what: "identical"}, edit: func(o, text string) string {
+		if g, ok := sh.greenText[o]; ok {
+			return g
+		}
+		return text
+	}}}
+	for _, c := range sh.changes {
+		runs = append(runs, run{shapeChange: c, edit: func(o, text string) string {
+			if o != c.origin {
+				return text
+			}
+			if !strings.Contains(text, c.old) {
+				t.Fatalf("%s: %q not in %s", c.what, c.old, o)
+			}
+			return strings.Replace(text, c.old, c.new, 1)
+		}})
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 3)
+	for i, r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			gdir := filepath.Join(dir, fmt.Sprintf("green%d", i))
+			gfiles := writeZones(t, gdir, sh.zones, r.edit, sign)
+			green, err := serveZones(t, gdir, gfiles)
+			if err != nil {
+				t.Errorf("%s: %v", r.what, err)
+				return
+			}
+			planned := files
+			if r.planned {
+				planned = gfiles
+			}
+			if r.names != nil && !r.removal {
+				// A rollout of green's files, changes expected: passes,
+				// and notes the change.
+				notes, err := verifyNotes(expect, gfiles, blue, green)
+				text := strings.ToLower(strings.Join(notes, "; "))
+				switch {
+				case err != nil:
+					t.Errorf("FALSE FAILURE expecting %s: %v", r.what, err)
+				case !slices.ContainsFunc(r.names, func(n string) bool {
+					rrset, _, _ := strings.Cut(n, ":") // notes name RRsets only
+					return strings.Contains(text, strings.ToLower(rrset))
+				}):
+					t.Errorf("NOT NOTED %s: notes %q", r.what, notes)
+				}
+			}
+			err = verifyZones(fleet, planned, blue, green)
+			switch {
+			case r.names == nil && err != nil:
+				t.Errorf("FALSE FAILURE %s: %v", r.what, err)
+			case r.names == nil:
+				t.Logf("pass %s", r.what)
+			case err == nil:
+				t.Errorf("MISSED %s: passed", r.what)
+			default:
+				// The diff, before the failed checks: it must name the change.
+				diff, _, _ := strings.Cut(strings.ToLower(err.Error()), "; green ns1-next: ")
+				if slices.ContainsFunc(r.names, func(n string) bool { return strings.Contains(diff, strings.ToLower(n)) }) {
+					t.Logf("caught %s: %s", r.what, clip(err.Error(), 600))
+				} else {
+					t.Errorf("UNCLEAR %s: failed without naming %v: %v", r.what, r.names, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// shapeSigner signs zone files with Ed25519 keys made once per origin in
+// kdir, and fixed dates: Ed25519 signs deterministically, so an RRset
+// that two files share gets the same RRSIG in both.
+func shapeSigner(t *testing.T, kdir, mode string) func(origin, path string) string {
+	if err := os.MkdirAll(kdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	made := map[string]bool{}
+	run := func(name string, args ...string) {
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	now := time.Now().UTC()
+	start, end := now.Add(-time.Hour).Format("20060102150405"), now.Add(60*24*time.Hour).Format("20060102150405")
+	return func(origin, path string) string {
+		mu.Lock()
+		if !made[origin] {
+			made[origin] = true
+			run("dnssec-keygen", "-q", "-K", kdir, "-a", "ED25519", "-n", "ZONE", origin)
+			run("dnssec-keygen", "-q", "-K", kdir, "-a", "ED25519", "-n", "ZONE", "-f", "KSK", origin)
+		}
+		mu.Unlock()
+		out := path + ".signed"
+		args := []string{"-q", "-S", "-K", kdir, "-d", kdir, "-o", origin, "-N", "keep", "-s", start, "-e", end, "-f", out}
+		if mode == "nsec3" {
+			args = append(args, "-3", "-", "-H", "0")
+		}
+		run("dnssec-signzone", append(args, path)...)
+		return out
+	}
+}
+
+func TestShapes(t *testing.T) {
+	needlab.Programs(t, "named", "named-checkzone", "named-compilezone")
+	fleet, err := config.Parse([]byte(fleetYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) { runShape(t, fleet, sh) })
+	}
+}
+
+const soa = "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n NS ns1\nns1 A 192.0.2.1\n"
+
+var long255 = strings.Repeat("x", 255)
+
+var bigA = func() string {
+	var b strings.Builder
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&b, "big A 10.0.%d.%d\n", i/200, i%200+1)
+	}
+	return b.String()
+}()
+
+var shapes = []shape{
+	{name: "ent", zones: []shapeZone{{"example.com.", soa + "a.b.c A 192.0.2.5\n_sip._tcp.x SRV 0 5 5060 ns1\nd.e.f.g.h TXT \"deep\"\n"}},
+		changes: []shapeChange{
+			{"changed a.b.c A", "example.com.", "a.b.c A 192.0.2.5", "a.b.c A 192.0.2.6", []string{"a.b.c.example.com"}, false, false},
+			{"removed deep name (ENTs vanish)", "example.com.", "d.e.f.g.h TXT \"deep\"\n", "", []string{"d.e.f.g.h.example.com"}, false, true},
+		}},
+	{name: "escapes", zones: []shapeZone{{"example.com.", soa + "a\\.b TXT 5\nsp\\032ace TXT 6\nback\\\\slash TXT 7\nq\\\"uote TXT \"semi\\;colon\" \"quote\\\"d\"\nbin\\000ary TXT 9\nt TXT \"tab\\009here\" \"\\255\\254\"\n"}},
+		changes: []shapeChange{
+			{"changed a\\.b TXT", "example.com.", "a\\.b TXT 5", "a\\.b TXT 50", []string{"a\\.b.example.com"}, false, false},
+			{"changed sp\\032ace TXT", "example.com.", "sp\\032ace TXT 6", "sp\\032ace TXT 60", []string{"sp\\ ace.example.com"}, false, false},
+			{"changed back\\\\slash TXT", "example.com.", "back\\\\slash TXT 7", "back\\\\slash TXT 70", []string{"back\\\\slash.example.com"}, false, false},
+			{"changed bin\\000ary", "example.com.", "bin\\000ary TXT 9", "bin\\000ary TXT 90", []string{"bin\\000ary.example.com"}, false, false},
+			{"changed t TXT byte", "example.com.", "\\255\\254", "\\255\\253", []string{"t.example.com"}, false, false},
+		}},
+	{name: "case", zones: []shapeZone{{"example.com.", soa + "WWW A 192.0.2.5\nMiXeD.Sub CNAME WWW.Example.COM.\nmx MX 10 MAIL.EXAMPLE.COM.\nMAIL A 192.0.2.8\nTXTCASE TXT \"MiXeD\"\n"}},
+		greenText: map[string]string{"example.com.": soa + "www A 192.0.2.5\nmixed.sub CNAME www.example.com.\nmx MX 10 mail.example.com.\nmail A 192.0.2.8\ntxtcase TXT \"MiXeD\"\n"},
+		changes: []shapeChange{
+			{"changed WWW A", "example.com.", "WWW A 192.0.2.5", "WWW A 192.0.2.55", []string{"www.example.com"}, false, false},
+			{"changed TXT case (real)", "example.com.", "\"MiXeD\"", "\"mixed\"", []string{"txtcase.example.com"}, false, false},
+		}},
+	{name: "idn", zones: []shapeZone{{"xn--mnchen-3ya.de.", soa + "xn--bcher-kva A 192.0.2.5\nwww CNAME xn--bcher-kva\n"}},
+		changes: []shapeChange{
+			{"changed xn--bcher-kva A", "xn--mnchen-3ya.de.", "A 192.0.2.5", "A 192.0.2.6", []string{"xn--bcher-kva.xn--mnchen-3ya.de"}, false, false},
+		}},
+	{name: "txt", zones: []shapeZone{{"example.com.", soa + "multi TXT \"a\" \"b\" \"c\"\nlong TXT \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\"\nempty TXT \"\"\nset TXT \"one\"\nset TXT \"two\"\n"}},
+		changes: []shapeChange{
+			{"swapped TXT strings", "example.com.", "\"a\" \"b\" \"c\"", "\"b\" \"a\" \"c\"", []string{"multi.example.com"}, false, false},
+			{"split into strings", "example.com.", "\"a\" \"b\" \"c\"", "\"ab\" \"c\"", []string{"multi.example.com"}, false, false},
+			{"changed last byte of 255", "example.com.", long255 + "\"\n", long255[:254] + "y\"\n", []string{"long.example.com"}, false, false},
+			{"removed one of a TXT set", "example.com.", "set TXT \"two\"\n", "", []string{"set.example.com"}, false, false},
+		}},
+	{name: "large-rrset", zones: []shapeZone{{"example.com.", soa + bigA + "bigtxt TXT \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\"\n"}},
+		changes: []shapeChange{
+			{"removed one of 100 A", "example.com.", "big A 10.0.0.77\n", "", []string{"big.example.com. A: [10.0.0.77] → []"}, false, false},
+			{"changed last of 100 A", "example.com.", "big A 10.0.0.100\n", "big A 10.0.0.199\n", []string{"big.example.com. A: [10.0.0.100] → [10.0.0.199]"}, false, false},
+		}},
+	{name: "types", zones: []shapeZone{{"example.com.", soa + typesText}},
+		greenText: map[string]string{"example.com.": soa + typesOtherwise.Replace(typesText)},
+		changes: []shapeChange{
+			{"CAA value", "example.com.", "letsencrypt.org", "pki.goog", []string{"example.com"}, false, false},
+			{"CAA flag", "example.com.", "CAA 128", "CAA 0", []string{"example.com"}, false, false},
+			{"TLSA data", "example.com.", "TLSA 3 1 1 0123", "TLSA 3 1 1 f123", []string{"_443._tcp.www.example.com"}, false, false},
+			{"SSHFP", "example.com.", "SSHFP 4 2 0123", "SSHFP 4 2 f123", []string{"www.example.com"}, false, false},
+			{"LOC", "example.com.", "-2.00m", "-3.00m", []string{"www.example.com"}, false, false},
+			{"URI", "example.com.", "ftp1", "ftp2", []string{"_ftp._tcp.example.com"}, false, false},
+			{"SVCB alpn order", "example.com.", "alpn=dot,doq", "alpn=doq,dot", []string{"_dns.svc.example.com"}, false, false},
+			{"SVCB port", "example.com.", "port=853", "port=8853", []string{"_dns.svc.example.com"}, false, false},
+			{"HTTPS ech", "example.com.", "ech=AEn+", "ech=AEm+", []string{"example.com"}, false, false},
+			{"HTTPS alias target", "example.com.", "alias HTTPS 0 www", "alias HTTPS 0 h", []string{"alias.example.com"}, false, false},
+			{"NAPTR regexp", "example.com.", "sip:info@", "sip:help@", []string{"n.example.com"}, false, false},
+			{"OPENPGPKEY", "example.com.", "OPENPGPKEY AQID", "OPENPGPKEY AQIE", []string{"k.example.com"}, false, false},
+			{"unknown type", "example.com.", "010203", "010204", []string{"u.example.com"}, false, false},
+			{"RP", "example.com.", "RP hostmaster.example.com.", "RP root.example.com.", []string{"rp.example.com"}, false, false},
+		}},
+}
+
+var generated = "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n NS ns1\nns1 A 192.0.2.1\n$GENERATE 1-50 host$ A 10.1.0.$\n$GENERATE 1-20 $.rev PTR host$.example.com.\n"
+
+var syntaxBlue = `$ORIGIN example.com.
+$TTL 1h
+@	IN	SOA	ns1.example.com. hostmaster.example.com. (
+			1	; serial
+			3600	; refresh
+			600	; retry
+			86400	; expire
+			300 )	; minimum
+	IN	NS	ns1
+ns1	IN	A	192.0.2.1
+$ORIGIN sub.example.com.
+www	300	IN	A	192.0.2.20
+mail	IN	MX	( 10
+			mx1 )
+mx1	A	192.0.2.21
+$ORIGIN example.com.
+$TTL 600
+@	TXT	"apex"
+txt	TXT	( "one"
+		  "two" )
+`
+
+var syntaxGreen = `$TTL 300
+example.com. 3600 IN SOA ns1.example.com. hostmaster.example.com. 1 3600 600 86400 300
+example.com. 3600 NS ns1.example.com.
+ns1.example.com. 3600 A 192.0.2.1
+www.sub.example.com. 300 A 192.0.2.20
+mail.sub.example.com. 3600 MX 10 mx1.sub.example.com.
+mx1.sub.example.com. 3600 A 192.0.2.21
+example.com. 600 TXT apex
+txt.example.com. 600 TXT one two
+`
+
+var manyZones = func() []shapeZone {
+	var zs []shapeZone
+	for i := range 40 {
+		zs = append(zs, shapeZone{fmt.Sprintf("z%02d.test.", i), soa + fmt.Sprintf("www A 192.0.2.%d\nmail MX 10 www\n", i+10)})
+	}
+	return zs
+}()
+
+func init() {
+	shapes = append(shapes,
+		shape{name: "delegations", zones: []shapeZone{{"example.com.", soa + `oob NS ns.other.net.
+oob NS ns2.other.net.
+inb NS ns.inb
+inb NS ns2.inb
+ns.inb A 192.0.2.30
+ns2.inb AAAA 2001:db8::30
+sib NS ns.inb.example.com.
+sib NS ns.sib2.example.com.
+sib2 NS ns.sib2
+ns.sib2 A 192.0.2.31
+own NS ns1.example.com.
+deep.er NS ns.deep.er
+ns.deep.er A 192.0.2.32
+`}},
+			changes: []shapeChange{
+				{"in-bailiwick glue", "example.com.", "ns.inb A 192.0.2.30", "ns.inb A 192.0.2.39", []string{"inb.example.com"}, false, false},
+				{"AAAA glue", "example.com.", "2001:db8::30", "2001:db8::39", []string{"inb.example.com"}, false, false},
+				{"sibling glue (ns.sib2 used by sib)", "example.com.", "ns.sib2 A 192.0.2.31", "ns.sib2 A 192.0.2.38", []string{"sib.example.com", "ns.sib2.example.com"}, false, false},
+				{"out-of-bailiwick NS target", "example.com.", "oob NS ns2.other.net.", "oob NS ns3.other.net.", []string{"oob.example.com"}, false, false},
+				{"removed one NS at cut", "example.com.", "oob NS ns2.other.net.\n", "", []string{"oob.example.com"}, false, false},
+				{"NS at cut into own zone", "example.com.", "own NS ns1.example.com.", "own NS ns.inb.example.com.", []string{"own.example.com"}, false, false},
+				{"deep cut glue", "example.com.", "ns.deep.er A 192.0.2.32", "ns.deep.er A 192.0.2.33", []string{"deep.er.example.com"}, false, false},
+			}},
+		shape{name: "wildcards", zones: []shapeZone{{"example.com.", soa + `* A 192.0.2.40
+* TXT "wild"
+sub NS ns.sub
+ns.sub A 192.0.2.41
+*.sub A 192.0.2.42
+*.w MX 10 mail
+mail A 192.0.2.43
+x.w A 192.0.2.44
+*.cn CNAME mail
+`}},
+			changes: []shapeChange{
+				{"apex wildcard A", "example.com.", "* A 192.0.2.40", "* A 192.0.2.49", []string{"example.com"}, false, false},
+				{"wildcard MX beside explicit name", "example.com.", "*.w MX 10 mail", "*.w MX 20 mail", []string{"w.example.com"}, false, false},
+				{"wildcard CNAME target data", "example.com.", "mail A 192.0.2.43", "mail A 192.0.2.48", []string{"mail.example.com"}, false, false},
+				{"wildcard CNAME target", "example.com.", "*.cn CNAME mail", "*.cn CNAME ns1", []string{"cn.example.com"}, false, false},
+			}},
+		shape{name: "dname", zones: []shapeZone{{"example.com.", soa + `d DNAME target.example.net.
+e DNAME f.example.com.
+a.f A 192.0.2.50
+f A 192.0.2.51
+`}},
+			changes: []shapeChange{
+				{"DNAME target", "example.com.", "d DNAME target.example.net.", "d DNAME other.example.net.", []string{"d.example.com"}, false, false},
+				{"data under in-zone DNAME target", "example.com.", "a.f A 192.0.2.50", "a.f A 192.0.2.59", []string{"f.example.com"}, false, false},
+			}},
+		shape{name: "cross-zone-cname", zones: []shapeZone{
+			{"a.test.", soa + "www CNAME www.b.test.\nd DNAME b.test.\n"},
+			{"b.test.", soa + "www CNAME host.c.test.\nx A 192.0.2.61\n"},
+			{"c.test.", soa + "host A 192.0.2.60\n"},
+		},
+			changes: []shapeChange{
+				{"end of chain in c.test", "c.test.", "host A 192.0.2.60", "host A 192.0.2.69", []string{"host.c.test"}, false, false},
+				{"middle of chain in b.test", "b.test.", "www CNAME host.c.test.", "www CNAME x.b.test.", []string{"www.b.test"}, false, false},
+			}},
+		shape{name: "syntax", zones: []shapeZone{{"example.com.", syntaxBlue}},
+			greenText: map[string]string{"example.com.": syntaxGreen},
+			changes: []shapeChange{
+				{"relative MX target under $ORIGIN", "example.com.", "mx1 )", "mx2 )\nmx2 A 192.0.2.22", []string{"mail.sub.example.com"}, false, false},
+				{"added name", "example.com.", "ns1	IN	A	192.0.2.1\n", "ns1	IN	A	192.0.2.1\nnew	IN	A	192.0.2.2\n", []string{"new.example.com"}, true, false},
+				{"added type at a name", "example.com.", "ns1	IN	A	192.0.2.1\n", "ns1	IN	A	192.0.2.1\nns1	IN	AAAA	2001:db8::1\n", []string{"ns1.example.com"}, true, false},
+				{"added wildcard", "example.com.", "ns1	IN	A	192.0.2.1\n", "ns1	IN	A	192.0.2.1\n*	IN	A	192.0.2.2\n", []string{"*.example.com"}, true, false},
+				{"$TTL change", "example.com.", "$TTL 600", "$TTL 900", []string{"example.com"}, false, false},
+				{"string in parens", "example.com.", `"two" )`, `"three" )`, []string{"txt.example.com"}, false, false},
+			}},
+		shape{name: "ttl-extremes", zones: []shapeZone{{"example.com.", soa + "zero 0 A 192.0.2.70\nmax 2147483647 A 192.0.2.71\nover 4294967295 A 192.0.2.72\nweek 1w2d3h4m5s A 192.0.2.73\n"}},
+			changes: []shapeChange{
+				{"TTL 0 → 1", "example.com.", "zero 0 A", "zero 1 A", []string{"zero.example.com"}, false, false},
+				{"TTL unit", "example.com.", "1w2d3h4m5s", "1w2d3h4m6s", []string{"week.example.com"}, false, false},
+			}},
+		shape{name: "signed-nsec", sign: "nsec", zones: []shapeZone{{"example.com.", signedShape}}, changes: signedChanges},
+		shape{name: "signed-nsec3", sign: "nsec3", zones: []shapeZone{{"example.com.", signedShape}}, changes: signedChanges},
+		shape{name: "upper-signed", sign: "nsec", zones: []shapeZone{{"example.com.", soa + "WWW A 192.0.2.90\nMiXed TXT \"x\"\nZZ.Top CNAME WWW\n" + bigA}},
+			changes: []shapeChange{{"upper signed A", "example.com.", "WWW A 192.0.2.90", "WWW A 192.0.2.99", []string{"www.example.com"}, false, false},
+				{"signed big set one removed", "example.com.", "big A 10.0.0.77\n", "", []string{"big.example.com"}, false, false}}},
+		shape{name: "chains", zones: []shapeZone{{"example.com.", soa + chain + "loop1 CNAME loop2\nloop2 CNAME loop1\nself CNAME self\n"}},
+			changes: []shapeChange{{"end of a 20-link chain", "example.com.", "c20 A 192.0.2.100", "c20 A 192.0.2.109", []string{"c20.example.com"}, false, false},
+				{"loop target", "example.com.", "loop2 CNAME loop1", "loop2 CNAME c20", []string{"loop2.example.com"}, false, false}}},
+		shape{name: "long-names", zones: []shapeZone{{"example.com.", soa + longName + " A 192.0.2.110\n" + strings.Repeat("a", 63) + " TXT \"63\"\n"}},
+			changes: []shapeChange{{"255-byte name", "example.com.", "A 192.0.2.110", "A 192.0.2.119", []string{"example.com"}, false, false}}},
+		shape{name: "rfc2317", zones: []shapeZone{{"2.0.192.in-addr.arpa.", soa + "0/25 NS ns.cust.example.net.\n$GENERATE 0-127 $ CNAME $.0/25\n128-255 NS ns1\n1.128-255 PTR host.example.com.\n"}},
+			changes: []shapeChange{{"classless NS", "2.0.192.in-addr.arpa.", "0/25 NS ns.cust.example.net.", "0/25 NS ns2.cust.example.net.", []string{"0/25.2.0.192.in-addr.arpa"}, false, false}}},
+		shape{name: "apex-dname", zones: []shapeZone{{"example.org.", "$TTL 300\n@ SOA ns1.example.net. hostmaster 1 3600 600 86400 300\n NS ns1.example.net.\n@ DNAME example.net.\n"}},
+			changes: []shapeChange{{"apex DNAME", "example.org.", "@ DNAME example.net.", "@ DNAME example.info.", []string{"example.org"}, false, false}}},
+		shape{name: "generate", zones: []shapeZone{{"example.com.", generated}},
+			changes: []shapeChange{
+				{"$GENERATE range", "example.com.", "1-50 host$", "1-49 host$", []string{"host50.example.com"}, false, true},
+				{"$GENERATE rdata", "example.com.", "10.1.0.$", "10.2.0.$", []string{"example.com"}, false, false},
+			}},
+		shape{name: "many-zones", zones: manyZones,
+			changes: []shapeChange{
+				{"one record in zone 37", "z37.test.", "192.0.2.47", "192.0.2.99", []string{"www.z37.test"}, false, false},
+			}},
+	)
+}
+
+var signedShape = soa + `www A 192.0.2.80
+a.b.c TXT "ent"
+* TXT "wild"
+*.w A 192.0.2.81
+sec NS ns.sec
+sec DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+ns.sec A 192.0.2.82
+insec NS ns.other.net.
+d DNAME target.example.net.
+`
+
+var signedChanges = []shapeChange{
+	{"signed www A", "example.com.", "www A 192.0.2.80", "www A 192.0.2.89", []string{"www.example.com"}, false, false},
+	{"signed DS digest", "example.com.", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", []string{"sec.example.com"}, false, false},
+	{"signed wildcard", "example.com.", "*.w A 192.0.2.81", "*.w A 192.0.2.88", []string{"w.example.com"}, false, false},
+	{"signed ENT removed", "example.com.", "a.b.c TXT \"ent\"\n", "", []string{"a.b.c.example.com", "*.example.com"}, false, true},
+	{"signed insecure NS", "example.com.", "insec NS ns.other.net.", "insec NS ns2.other.net.", []string{"insec.example.com"}, false, false},
+}
+
+var chain = func() string {
+	var b strings.Builder
+	for i := 1; i < 20; i++ {
+		fmt.Fprintf(&b, "c%d CNAME c%d\n", i, i+1)
+	}
+	return b.String() + "c20 A 192.0.2.100\n"
+}()
+
+// longName is a 255-byte name (on the wire) under example.com.
+var longName = strings.Repeat(strings.Repeat("n", 63)+".", 3) + strings.Repeat("n", 49)
+
+var typesText = `@ CAA 0 issue "letsencrypt.org"
+@ CAA 128 iodef "mailto:sec@example.com"
+_443._tcp.www TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+www A 192.0.2.10
+www SSHFP 4 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+www LOC 52 22 23.000 N 4 53 32.000 E -2.00m 1m 10000m 10m
+_ftp._tcp URI 10 1 "ftp://ftp1.example.com/public"
+_dns.svc SVCB 1 www alpn=dot,doq port=853 ipv4hint=192.0.2.10 ipv6hint=2001:db8::10 mandatory=alpn
+@ HTTPS 1 . alpn=h3,h2 ech=AEn+DQBFKwAgACABWIHUGj4u+PIggYXcR5JF0gYk3dCRioBW8uJq9H4mKAAIAAEAAQABAANAEnB1YmxpYy50bHMtZWNoLmRldgAA
+alias HTTPS 0 www
+n NAPTR 100 10 "S" "SIP+D2U" "!^.*$!sip:info@example.com!" _sip._udp
+n NAPTR 102 10 "u" "E2U+sip" "!^.*$!sip:a\\b@example.com!" .
+h HINFO "PC" "Linux"
+rp RP hostmaster.example.com. txt.example.com.
+txt TXT "contact"
+k OPENPGPKEY AQID
+cert CERT PGP 0 0 AQID
+dhcid DHCID AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA=
+u TYPE65500 \# 3 010203
+`
+
+// typesOtherwise writes typesText's data otherwise: hex in capitals, LOC
+// without decimals, SVCB keys out of order, strings unquoted, names
+// relative, CERT's type as a number.
+var typesOtherwise = strings.NewReplacer(
+	"TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "TLSA 3 1 1 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
+	"52 22 23.000 N 4 53 32.000 E -2.00m", "52 22 23 N 4 53 32 E -2m",
+	"alpn=dot,doq port=853 ipv4hint=192.0.2.10 ipv6hint=2001:db8::10 mandatory=alpn", "mandatory=alpn port=853 alpn=dot,doq ipv6hint=2001:db8::10 ipv4hint=192.0.2.10",
+	`HINFO "PC" "Linux"`, "HINFO PC Linux",
+	"RP hostmaster.example.com. txt.example.com.", "RP hostmaster txt",
+	`TXT "contact"`, "TXT contact",
+	"CERT PGP", "CERT 3",
+)
