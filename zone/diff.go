@@ -261,7 +261,8 @@ func (d ZoneDiff) Describe(n int) string {
 // String reads "www.example.com. A: [192.0.2.10] → [192.0.2.20]". Records
 // of the change's own name and type show their RDATA only, others (the
 // links of a CNAME chain) their type and, at another name, the name; TTLs show only when
-// nothing else differs. In a large set, only the records that differ show
+// nothing else differs, and an RRSIG's signature only when nothing but
+// signatures differs. In a large set, only the records that differ show
 // ("[10.0.0.7] → [] (99 records the same)"), and a TTL change its first
 // record: failure reasons are clipped, and would cut off the difference.
 func (c RRsetChange) String() string {
@@ -270,13 +271,16 @@ func (c RRsetChange) String() string {
 	if o := without(c.Old, inBoth); len(c.Old)-len(o) > largeSet {
 		oldRRs, newRRs, same = o, without(c.New, inBoth), len(c.Old)-len(o)
 	}
-	old, new := c.render(oldRRs, false), c.render(newRRs, false)
+	old, new := c.render(oldRRs, 0), c.render(newRRs, 0)
+	if old == new {
+		old, new = c.render(oldRRs, withSigs), c.render(newRRs, withSigs)
+	}
 	if old == new {
 		first := func(rrs []string) string {
 			if len(rrs) <= largeSet {
-				return c.render(rrs, true)
+				return c.render(rrs, withTTLs)
 			}
-			return strings.TrimSuffix(c.render(rrs[:1], true), "]") + fmt.Sprintf(", and %d more]", len(rrs)-1)
+			return strings.TrimSuffix(c.render(rrs[:1], withTTLs), "]") + fmt.Sprintf(", and %d more]", len(rrs)-1)
 		}
 		old, new = first(oldRRs), first(newRRs)
 	}
@@ -320,7 +324,14 @@ func without(rrs []string, drop map[string]int) []string {
 	return out
 }
 
-func (c RRsetChange) render(rrs []string, ttl bool) string {
+// How much of each record render shows: RDATA but an RRSIG's signature,
+// then with signatures, then with signatures and TTLs.
+const (
+	withSigs = 1 + iota
+	withTTLs
+)
+
+func (c RRsetChange) render(rrs []string, detail int) string {
 	out := make([]string, 0, len(rrs))
 	for _, s := range rrs {
 		f := splitRR(s)
@@ -331,13 +342,16 @@ func (c RRsetChange) render(rrs []string, ttl bool) string {
 			continue
 		}
 		r := f[4]
+		if f[3] == "RRSIG" && detail < withSigs {
+			r = r[:max(strings.LastIndexByte(r, ' '), 0)]
+		}
 		switch {
 		case f[0] != c.Name:
 			r = f[0] + " " + f[3] + " " + r
 		case f[3] != c.Type:
 			r = f[3] + " " + r
 		}
-		if ttl {
+		if detail == withTTLs {
 			r = "ttl " + f[1] + " " + r
 		}
 		out = append(out, r)

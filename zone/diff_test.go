@@ -299,3 +299,31 @@ func TestChangeOfCNAMETargetComesFirst(t *testing.T) {
 		t.Errorf("Summary() = %q, want %q", got, want)
 	}
 }
+
+// The signature of a signed RRset whose data changed is noise in a
+// change (about 100 characters of base64 a record, in a reason clipped at
+// 1,500): it shows without it, unless the signatures are all that differ.
+func TestChangeOfSignedRRsetLeavesOutSignatures(t *testing.T) {
+	const name = "www.example.com."
+	sig := func(b64 string) string {
+		return name + " 300 IN RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com. " + b64
+	}
+	blue := []RRset{{Name: name, Type: "A", RRs: recs(t, name+" 300 IN A 192.0.2.1", sig("AAAA"))}}
+	for _, c := range []struct {
+		green Records
+		want  string
+	}{
+		{recs(t, name+" 300 IN A 192.0.2.2", sig("BBBB")),
+			name + " A: [192.0.2.1, RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com.] → [192.0.2.2, RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com.]"},
+		{recs(t, name+" 300 IN A 192.0.2.1", sig("BBBB")),
+			name + " A: [192.0.2.1, RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com. AAAA] → [192.0.2.1, RRSIG A 13 3 300 20270101000000 20261201000000 12345 example.com. BBBB]"},
+	} {
+		d := DiffRRsets(blue, []RRset{{Name: name, Type: "A", RRs: c.green}})
+		if len(d.Changed) != 1 {
+			t.Fatalf("diff %+v", d)
+		}
+		if got := d.Changed[0].String(); got != c.want {
+			t.Errorf("\n got %s\nwant %s", got, c.want)
+		}
+	}
+}
