@@ -57,7 +57,7 @@ type shape struct {
 	// same data written otherwise.
 	greenText map[string]string
 	changes   []shapeChange
-	// sign, "nsec" or "nsec3", signs every file with one set of Ed25519
+	// sign, "nsec", "nsec3" or "nsec3-optout", signs every file with one set of Ed25519
 	// keys and fixed dates, so that unchanged RRsets keep their RRSIGs.
 	sign string
 }
@@ -259,8 +259,12 @@ func shapeSigner(t *testing.T, kdir, mode string) func(origin, path string) stri
 		mu.Unlock()
 		out := path + ".signed"
 		args := []string{"-q", "-S", "-K", kdir, "-d", kdir, "-o", origin, "-N", "keep", "-s", start, "-e", end, "-f", out}
-		if mode == "nsec3" {
+		switch mode {
+		case "nsec3":
 			args = append(args, "-3", "-", "-H", "0")
+		case "nsec3-optout":
+			// Salt, iterations and opt-out, as older zones still have.
+			args = append(args, "-3", "c0ffee", "-H", "10", "-A")
 		}
 		run("dnssec-signzone", append(args, path)...)
 		return out
@@ -308,6 +312,8 @@ var shapes = []shape{
 		greenText: map[string]string{"example.com.": soa + "www A 192.0.2.5\nmixed.sub CNAME www.example.com.\nmx MX 10 mail.example.com.\nmail A 192.0.2.8\ntxtcase TXT \"MiXeD\"\n"},
 		changes: []shapeChange{
 			{"changed WWW A", "example.com.", "WWW A 192.0.2.5", "WWW A 192.0.2.55", []string{"www.example.com"}, false, false},
+			{"case of a CNAME target (same name)", "example.com.", "CNAME WWW.Example.COM.", "CNAME www.example.COM.", nil, false, false},
+			{"added a record to a set", "example.com.", "MAIL A 192.0.2.8\n", "MAIL A 192.0.2.8\nmail A 192.0.2.7\n", []string{"mail.example.com"}, false, false},
 			{"changed TXT case (real)", "example.com.", "\"MiXeD\"", "\"mixed\"", []string{"txtcase.example.com"}, false, false},
 		}},
 	{name: "idn", zones: []shapeZone{{"xn--mnchen-3ya.de.", soa + "xn--bcher-kva A 192.0.2.5\nwww CNAME xn--bcher-kva\n"}},
@@ -319,6 +325,7 @@ var shapes = []shape{
 			{"swapped TXT strings", "example.com.", "\"a\" \"b\" \"c\"", "\"b\" \"a\" \"c\"", []string{"multi.example.com"}, false, false},
 			{"split into strings", "example.com.", "\"a\" \"b\" \"c\"", "\"ab\" \"c\"", []string{"multi.example.com"}, false, false},
 			{"changed last byte of 255", "example.com.", long255 + "\"\n", long255[:254] + "y\"\n", []string{"long.example.com"}, false, false},
+			{"a set's records in another order (same set)", "example.com.", "set TXT \"one\"\nset TXT \"two\"\n", "set TXT \"two\"\nset TXT \"one\"\n", nil, false, false},
 			{"removed one of a TXT set", "example.com.", "set TXT \"two\"\n", "", []string{"set.example.com"}, false, false},
 		}},
 	{name: "large-rrset", zones: []shapeZone{{"example.com.", soa + bigA + "bigtxt TXT \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\"\n"}},
@@ -428,6 +435,7 @@ x.w A 192.0.2.44
 				{"apex wildcard A", "example.com.", "* A 192.0.2.40", "* A 192.0.2.49", []string{"example.com"}, false, false},
 				{"wildcard MX beside explicit name", "example.com.", "*.w MX 10 mail", "*.w MX 20 mail", []string{"w.example.com"}, false, false},
 				{"wildcard CNAME target data", "example.com.", "mail A 192.0.2.43", "mail A 192.0.2.48", []string{"mail.example.com"}, false, false},
+				{"occluded wildcard under the cut (not served)", "example.com.", "*.sub A 192.0.2.42", "*.sub A 192.0.2.47", nil, false, false},
 				{"wildcard CNAME target", "example.com.", "*.cn CNAME mail", "*.cn CNAME ns1", []string{"cn.example.com"}, false, false},
 			}},
 		shape{name: "dname", zones: []shapeZone{{"example.com.", soa + `d DNAME target.example.net.
@@ -465,6 +473,8 @@ f A 192.0.2.51
 			}},
 		shape{name: "signed-nsec", sign: "nsec", zones: []shapeZone{{"example.com.", signedShape}}, changes: signedChanges},
 		shape{name: "signed-nsec3", sign: "nsec3", zones: []shapeZone{{"example.com.", signedShape}}, changes: signedChanges},
+		shape{name: "signed-nsec3-optout", sign: "nsec3-optout", zones: []shapeZone{{"example.com.", signedShape + "u1 NS ns.other.net.\nu2 NS ns.u2\nns.u2 A 192.0.2.83\n"}},
+			changes: append(signedChanges, shapeChange{"opt-out glue", "example.com.", "ns.u2 A 192.0.2.83", "ns.u2 A 192.0.2.84", []string{"ns.u2.example.com"}, false, false})},
 		shape{name: "upper-signed", sign: "nsec", zones: []shapeZone{{"example.com.", soa + "WWW A 192.0.2.90\nMiXed TXT \"x\"\nZZ.Top CNAME WWW\n" + bigA}},
 			changes: []shapeChange{{"upper signed A", "example.com.", "WWW A 192.0.2.90", "WWW A 192.0.2.99", []string{"www.example.com"}, false, false},
 				{"signed big set one removed", "example.com.", "big A 10.0.0.77\n", "", []string{"big.example.com"}, false, false}}},
@@ -477,6 +487,8 @@ f A 192.0.2.51
 			changes: []shapeChange{{"classless NS", "2.0.192.in-addr.arpa.", "0/25 NS ns.cust.example.net.", "0/25 NS ns2.cust.example.net.", []string{"0/25.2.0.192.in-addr.arpa"}, false, false}}},
 		shape{name: "apex-dname", zones: []shapeZone{{"example.org.", "$TTL 300\n@ SOA ns1.example.net. hostmaster 1 3600 600 86400 300\n NS ns1.example.net.\n@ DNAME example.net.\n"}},
 			changes: []shapeChange{{"apex DNAME", "example.org.", "@ DNAME example.net.", "@ DNAME example.info.", []string{"example.org"}, false, false}}},
+		shape{name: "upper-origin", zones: []shapeZone{{"EXAMPLE.COM.", soa + "www A 192.0.2.130\n"}, {"Example.Net.", soa + "www A 192.0.2.131\n"}},
+			changes: []shapeChange{{"www A", "EXAMPLE.COM.", "192.0.2.130", "192.0.2.139", []string{"www.example.com"}, false, false}}},
 		shape{name: "generate", zones: []shapeZone{{"example.com.", generated}},
 			changes: []shapeChange{
 				{"$GENERATE range", "example.com.", "1-50 host$", "1-49 host$", []string{"host50.example.com"}, false, true},
