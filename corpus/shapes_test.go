@@ -300,7 +300,9 @@ var shapes = []shape{
 			{"changed a.b.c A", "example.com.", "a.b.c A 192.0.2.5", "a.b.c A 192.0.2.6", []string{"a.b.c.example.com"}, false, false},
 			{"removed deep name (ENTs vanish)", "example.com.", "d.e.f.g.h TXT \"deep\"\n", "", []string{"d.e.f.g.h.example.com"}, false, true},
 		}},
-	{name: "escapes", zones: []shapeZone{{"example.com.", soa + "a\\.b TXT 5\nsp\\032ace TXT 6\nback\\\\slash TXT 7\nq\\\"uote TXT \"semi\\;colon\" \"quote\\\"d\"\nbin\\000ary TXT 9\nt TXT \"tab\\009here\" \"\\255\\254\"\n"}},
+	{name: "escapes", zones: []shapeZone{{"example.com.", escapes}},
+		// The same names with other escapes: \046 for \., \065 for A.
+		greenText: map[string]string{"example.com.": strings.NewReplacer(`a\.b`, `a\046b`, "sp", `\115p`).Replace(escapes)},
 		changes: []shapeChange{
 			{"changed a\\.b TXT", "example.com.", "a\\.b TXT 5", "a\\.b TXT 50", []string{"a\\.b.example.com"}, false, false},
 			{"changed sp\\032ace TXT", "example.com.", "sp\\032ace TXT 6", "sp\\032ace TXT 60", []string{"sp\\ ace.example.com"}, false, false},
@@ -328,9 +330,10 @@ var shapes = []shape{
 			{"a set's records in another order (same set)", "example.com.", "set TXT \"one\"\nset TXT \"two\"\n", "set TXT \"two\"\nset TXT \"one\"\n", nil, false, false},
 			{"removed one of a TXT set", "example.com.", "set TXT \"two\"\n", "", []string{"set.example.com"}, false, false},
 		}},
-	{name: "large-rrset", zones: []shapeZone{{"example.com.", soa + bigA + "bigtxt TXT \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\"\n"}},
+	{name: "large-rrset", zones: []shapeZone{{"example.com.", soa + bigA + hugeTXT + "bigtxt TXT \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\" \"" + long255 + "\"\n"}},
 		changes: []shapeChange{
 			{"removed one of 100 A", "example.com.", "big A 10.0.0.77\n", "", []string{"big.example.com. A: [10.0.0.77] → []"}, false, false},
+			{"one of 100 long TXT (26 kB answer)", "example.com.", "huge TXT \"50", "huge TXT \"5O", []string{"huge.example.com. TXT: [\"50"}, false, false},
 			{"changed last of 100 A", "example.com.", "big A 10.0.0.100\n", "big A 10.0.0.199\n", []string{"big.example.com. A: [10.0.0.100] → [10.0.0.199]"}, false, false},
 		}},
 	{name: "types", zones: []shapeZone{{"example.com.", soa + typesText}},
@@ -487,6 +490,9 @@ f A 192.0.2.51
 			changes: []shapeChange{{"classless NS", "2.0.192.in-addr.arpa.", "0/25 NS ns.cust.example.net.", "0/25 NS ns2.cust.example.net.", []string{"0/25.2.0.192.in-addr.arpa"}, false, false}}},
 		shape{name: "apex-dname", zones: []shapeZone{{"example.org.", "$TTL 300\n@ SOA ns1.example.net. hostmaster 1 3600 600 86400 300\n NS ns1.example.net.\n@ DNAME example.net.\n"}},
 			changes: []shapeChange{{"apex DNAME", "example.org.", "@ DNAME example.net.", "@ DNAME example.info.", []string{"example.org"}, false, false}}},
+		shape{name: "odd-stars", zones: []shapeZone{{"example.com.", soa + "a.*.x TXT \"mid\"\nb*c TXT \"star\"\n\\*.lit TXT \"escaped star\"\n*.e.f TXT \"under ent\"\ng.f TXT \"beside\"\n"}},
+			changes: []shapeChange{{"literal star in a label", "example.com.", "b*c TXT \"star\"", "b*c TXT \"stars\"", []string{"b*c.example.com"}, false, false},
+				{"name under an empty wildcard", "example.com.", "a.*.x TXT \"mid\"", "a.*.x TXT \"mid2\"", []string{"a.*.x.example.com"}, false, false}}},
 		shape{name: "upper-origin", zones: []shapeZone{{"EXAMPLE.COM.", soa + "www A 192.0.2.130\n"}, {"Example.Net.", soa + "www A 192.0.2.131\n"}},
 			changes: []shapeChange{{"www A", "EXAMPLE.COM.", "192.0.2.130", "192.0.2.139", []string{"www.example.com"}, false, false}}},
 		shape{name: "generate", zones: []shapeZone{{"example.com.", generated}},
@@ -564,3 +570,14 @@ var typesOtherwise = strings.NewReplacer(
 	`TXT "contact"`, "TXT contact",
 	"CERT PGP", "CERT 3",
 )
+
+// hugeTXT is 100 TXT records of 255 bytes at huge: a 26 kB answer.
+var hugeTXT = func() string {
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, "huge TXT \"%d%s\"\n", i, long255[len(fmt.Sprint(i)):])
+	}
+	return b.String()
+}()
+
+var escapes = soa + "a\\.b TXT 5\nsp\\032ace TXT 6\nback\\\\slash TXT 7\nq\\\"uote TXT \"semi\\;colon\" \"quote\\\"d\"\nbin\\000ary TXT 9\nt TXT \"tab\\009here\" \"\\255\\254\"\n"
