@@ -89,7 +89,7 @@ func serveZones(t *testing.T, dir string, files []activities.ZoneFile) (string, 
 	}
 	port, err := freeport.Loopback()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	var zs strings.Builder
@@ -177,6 +177,13 @@ func runShape(t *testing.T, fleet *config.Fleet, sh shape) {
 			return strings.Replace(text, c.old, c.new, 1)
 		}})
 	}
+	// Files are written here, on the test's goroutine, and served and
+	// analysed a few at once.
+	gdirs, greenFiles := make([]string, len(runs)), make([][]activities.ZoneFile, len(runs))
+	for i, r := range runs {
+		gdirs[i] = filepath.Join(dir, fmt.Sprintf("green%d", i))
+		greenFiles[i] = writeZones(t, gdirs[i], sh.zones, r.edit, sign)
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 3)
 	for i, r := range runs {
@@ -185,9 +192,8 @@ func runShape(t *testing.T, fleet *config.Fleet, sh shape) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			gdir := filepath.Join(dir, fmt.Sprintf("green%d", i))
-			gfiles := writeZones(t, gdir, sh.zones, r.edit, sign)
-			green, err := serveZones(t, gdir, gfiles)
+			gfiles := greenFiles[i]
+			green, err := serveZones(t, gdirs[i], gfiles)
 			if err != nil {
 				t.Errorf("%s: %v", r.what, err)
 				return
