@@ -154,11 +154,16 @@ func DiffRRsets(old, new []RRset) ZoneDiff {
 	return d
 }
 
-// ownedBy is the records of r at name (canonical).
+// ownedBy is the records of r at name (canonical), but for a CNAME that
+// a DNAME above name in r synthesised.
 func (r Records) ownedBy(name string) Records {
+	synthesised := slices.ContainsFunc(r, func(rr dns.RR) bool {
+		owner := dns.CanonicalName(rr.Header().Name)
+		return rr.Header().Rrtype == dns.TypeDNAME && owner != name && dns.IsSubDomain(owner, name)
+	})
 	var out Records
 	for _, rr := range r {
-		if dns.CanonicalName(rr.Header().Name) == name {
+		if dns.CanonicalName(rr.Header().Name) == name && !(synthesised && rr.Header().Rrtype == dns.TypeCNAME) {
 			out = append(out, rr)
 		}
 	}

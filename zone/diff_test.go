@@ -327,3 +327,18 @@ func TestChangeOfSignedRRsetLeavesOutSignatures(t *testing.T) {
 		}
 	}
 }
+
+// A DNAME's new target changes the CNAME it synthesises at every name
+// below it; that CNAME follows from the DNAME, which comes first.
+func TestChangeOfDNAMEComesFirst(t *testing.T) {
+	set := func(target string) []RRset {
+		return []RRset{
+			{Name: "a.example.org.", Type: "A", RRs: recs(t, "example.org. 300 IN DNAME "+target, "a.example.org. 300 IN CNAME a."+target)},
+			{Name: "example.org.", Type: "DNAME", RRs: recs(t, "example.org. 300 IN DNAME "+target)},
+		}
+	}
+	d := DiffRRsets(set("example.net."), set("example.info."))
+	if got, want := d.Describe(1), "changed example.org. DNAME: [example.net.] → [example.info.]; and 1 more"; got != want {
+		t.Errorf("Describe(1) = %q, want %q", got, want)
+	}
+}
