@@ -448,12 +448,14 @@ x.w A 192.0.2.44
 				{"wildcard CNAME target", "example.com.", "*.cn CNAME mail", "*.cn CNAME ns1", []string{"cn.example.com"}, false, false},
 			}},
 		shape{name: "dname", zones: []shapeZone{{"example.com.", soa + `d DNAME target.example.net.
+x.d A 192.0.2.52
 e DNAME f.example.com.
 a.f A 192.0.2.50
 f A 192.0.2.51
 `}},
 			changes: []shapeChange{
 				{"DNAME target", "example.com.", "d DNAME target.example.net.", "d DNAME other.example.net.", []string{"d.example.com"}, false, false},
+				{"occluded data under the DNAME (not served)", "example.com.", "x.d A 192.0.2.52", "x.d A 192.0.2.53", nil, false, false},
 				{"data under in-zone DNAME target", "example.com.", "a.f A 192.0.2.50", "a.f A 192.0.2.59", []string{"f.example.com"}, false, false},
 			}},
 		shape{name: "cross-zone-cname", zones: []shapeZone{
