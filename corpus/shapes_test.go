@@ -477,6 +477,10 @@ f A 192.0.2.51
 				{"$TTL change", "example.com.", "$TTL 600", "$TTL 900", []string{"example.com"}, false, false},
 				{"string in parens", "example.com.", `"two" )`, `"three" )`, []string{"txt.example.com"}, false, false},
 			}},
+		shape{name: "crlf-utf8", zones: []shapeZone{{"example.com.", crlfBlue}},
+			greenText: map[string]string{"example.com.": strings.ReplaceAll(crlfBlue, "\n", "\r\n") + "; no newline at the end"},
+			changes: []shapeChange{{"UTF-8 in TXT", "example.com.", "Grüße", "Grüsse", []string{"utf.example.com"}, false, false},
+				{"semicolon in a string", "example.com.", `"a;b"`, `"a;c"`, []string{"semi.example.com"}, false, false}}},
 		shape{name: "ttl-extremes", zones: []shapeZone{{"example.com.", soa + "zero 0 A 192.0.2.70\nmax 2147483647 A 192.0.2.71\nover 4294967295 A 192.0.2.72\nweek 1w2d3h4m5s A 192.0.2.73\n"}},
 			changes: []shapeChange{
 				{"TTL 0 → 1", "example.com.", "zero 0 A", "zero 1 A", []string{"zero.example.com"}, false, false},
@@ -589,3 +593,7 @@ var hugeTXT = func() string {
 }()
 
 var escapes = soa + "a\\.b TXT 5\nsp\\032ace TXT 6\nback\\\\slash TXT 7\nq\\\"uote TXT \"semi\\;colon\" \"quote\\\"d\"\nbin\\000ary TXT 9\nt TXT \"tab\\009here\" \"\\255\\254\"\n"
+
+// crlfBlue has raw UTF-8 and a semicolon in strings, a class before its
+// TTL, and tabs; green serves it with CRLF line ends and no final newline.
+var crlfBlue = soa + "utf\tTXT\t\"Grüße aus München\"\nsemi IN 600 TXT \"a;b\" ; a comment\nwww\t\t300\tIN\tA\t192.0.2.140\n"
