@@ -481,6 +481,21 @@ f A 192.0.2.51
 			greenText: map[string]string{"example.com.": strings.ReplaceAll(crlfBlue, "\n", "\r\n") + "; no newline at the end"},
 			changes: []shapeChange{{"UTF-8 in TXT", "example.com.", "Grüße", "Grüsse", []string{"utf.example.com"}, false, false},
 				{"semicolon in a string", "example.com.", `"a;b"`, `"a;c"`, []string{"semi.example.com"}, false, false}}},
+		shape{name: "into-cuts", zones: []shapeZone{{"example.com.", soa + `sub NS ns.sub
+ns.sub A 192.0.2.150
+tocut CNAME www.sub
+*.wc CNAME host.sub
+dn DNAME sub.example.com.
+ent.x CNAME tocut
+mx MX 10 mail.sub
+srv._tcp SRV 0 0 443 www.sub
+a CNAME www
+b.a TXT "below a CNAME"
+www A 192.0.2.151
+`}},
+			changes: []shapeChange{{"CNAME into a cut, retargeted", "example.com.", "tocut CNAME www.sub", "tocut CNAME ftp.sub", []string{"tocut.example.com"}, false, false},
+				{"glue of the cut CNAMEs point into", "example.com.", "ns.sub A 192.0.2.150", "ns.sub A 192.0.2.159", []string{"ns.sub.example.com", "sub.example.com"}, false, false},
+				{"below a CNAME", "example.com.", `"below a CNAME"`, `"below"`, []string{"b.a.example.com"}, false, false}}},
 		shape{name: "ttl-extremes", zones: []shapeZone{{"example.com.", soa + "zero 0 A 192.0.2.70\nmax 2147483647 A 192.0.2.71\nover 4294967295 A 192.0.2.72\nweek 1w2d3h4m5s A 192.0.2.73\n"}},
 			changes: []shapeChange{
 				{"TTL 0 → 1", "example.com.", "zero 0 A", "zero 1 A", []string{"zero.example.com"}, false, false},
