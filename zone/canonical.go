@@ -333,12 +333,13 @@ func (r Records) Strings() []string {
 // presentation is rr as text, in RFC 3597's generic form where miekg/dns
 // writes one it cannot read back: a GPOS or X25 whose strings are empty
 // or hold spaces, which it prints unquoted, and which BIND loads (GPOS
-// "" "" ""). Records cross workflow history as this text (MarshalJSON),
+// "" "" ""), and a NULL, which it prints as a comment with its raw bytes,
+// which reads back as no record at all. Records cross workflow history as this text (MarshalJSON),
 // and an activity result that does not read back fails its workflow
 // task. The caller holds packMu.
 func presentation(rr dns.RR) string {
 	s := strings.ReplaceAll(rr.String(), "\t", " ")
-	if t := rr.Header().Rrtype; t != dns.TypeGPOS && t != dns.TypeX25 {
+	if t := rr.Header().Rrtype; t != dns.TypeGPOS && t != dns.TypeX25 && t != dns.TypeNULL {
 		return s
 	}
 	if back, err := dns.NewRR(s); err == nil && back != nil && dns.IsDuplicate(back, rr) {

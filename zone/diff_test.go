@@ -342,3 +342,14 @@ func TestChangeOfDNAMEComesFirst(t *testing.T) {
 		t.Errorf("Describe(1) = %q, want %q", got, want)
 	}
 }
+
+// A NULL record's data shows in a change (miekg/dns prints the record as
+// a comment with its raw bytes, which showed nothing of them).
+func TestChangeOfNULLShowsItsData(t *testing.T) {
+	const name = "x.example.com."
+	d := DiffRRsets([]RRset{{Name: name, Type: "NULL", RRs: recs(t, name+` 60 IN NULL \# 3 010203`)}},
+		[]RRset{{Name: name, Type: "NULL", RRs: recs(t, name+` 60 IN NULL \# 3 010204`)}})
+	if got, want := d.Describe(1), `changed x.example.com. NULL: [\# 3 010203] → [\# 3 010204]`; got != want {
+		t.Errorf("Describe(1) = %q, want %q", got, want)
+	}
+}

@@ -163,6 +163,7 @@ func TestRecordsJSONGeneric(t *testing.T) {
 		`x.example.com. 60 IN GPOS \# 3 000000`,           // GPOS "" "" ""
 		`x.example.com. 60 IN GPOS \# 8 0131013203312e30`, // GPOS "1" "2" "1.0"
 		`x.example.com. 60 IN X25 \# 4 03612062`,          // X25 "a b"
+		`x.example.com. 60 IN NULL \# 3 010203`,           // printed as a comment, ";x.example.com. 60 IN NULL <3 raw bytes>"
 		`x.example.com. 60 IN GPOS -22.6882 116.8652 250.0`,
 	} {
 		rr, err := dns.NewRR(text)
