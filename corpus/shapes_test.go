@@ -496,6 +496,15 @@ www A 192.0.2.151
 			changes: []shapeChange{{"CNAME into a cut, retargeted", "example.com.", "tocut CNAME www.sub", "tocut CNAME ftp.sub", []string{"tocut.example.com"}, false, false},
 				{"glue of the cut CNAMEs point into", "example.com.", "ns.sub A 192.0.2.150", "ns.sub A 192.0.2.159", []string{"ns.sub.example.com", "sub.example.com"}, false, false},
 				{"below a CNAME", "example.com.", `"below a CNAME"`, `"below"`, []string{"b.a.example.com"}, false, false}}},
+		shape{name: "rare-types", zones: []shapeZone{{"example.com.", soa + rareTypes}},
+			changes: []shapeChange{{"IPSECKEY gateway", "example.com.", "192.0.2.38", "192.0.2.39", []string{"tipseckey-10.example.com"}, false, false},
+				{"APL negation", "example.com.", "!1:192.168.38.0/28", "1:192.168.38.0/28", []string{"tapl-1-192-168-32-0.example.com"}, false, false},
+				{"ZONEMD digest", "example.com.", "FEBE3D4C", "FEBE3D4D", []string{"example.com. zonemd"}, false, false},
+				{"RESINFO key", "example.com.", "exterr=15,16,17", "exterr=15,16", []string{"tresinfo-qnamemin.example.com"}, false, false},
+				{"HIP key", "example.com.", "AwEAAbdx", "AwEAAbdy", []string{"thip-2.example.com"}, false, false},
+				{"NULL data", "example.com.", "010203", "010204", []string{`tnull.example.com. NULL: [\# 3 010203] → [\# 3 010204]`}, false, false},
+				{"DOA data", "example.com.", "aHR0cHM6Ly93d3cuaXNjLm9yZy8=", "aHR0cHM6Ly93d3cuaXNjLm9yZy4=", []string{"tdoa-0.example.com"}, false, false},
+			}},
 		shape{name: "ttl-extremes", zones: []shapeZone{{"example.com.", soa + "zero 0 A 192.0.2.70\nmax 2147483647 A 192.0.2.71\nover 4294967295 A 192.0.2.72\nweek 1w2d3h4m5s A 192.0.2.73\n"}},
 			changes: []shapeChange{
 				{"TTL 0 → 1", "example.com.", "zero 0 A", "zero 1 A", []string{"zero.example.com"}, false, false},
@@ -612,3 +621,38 @@ var escapes = soa + "a\\.b TXT 5\nsp\\032ace TXT 6\nback\\\\slash TXT 7\nq\\\"uo
 // crlfBlue has raw UTF-8 and a semicolon in strings, a class before its
 // TTL, and tabs; green serves it with CRLF line ends and no final newline.
 var crlfBlue = soa + "utf\tTXT\t\"Grüße aus München\"\nsemi IN 600 TXT \"a;b\" ; a comment\nwww\t\t300\tIN\tA\t192.0.2.140\n"
+
+// rareTypes are record types BIND 9.18 loads that few zones have.
+var rareTypes = `ta6-0 A6 0 2001:db8::1
+tamtrelay-10 AMTRELAY 10 0 1 203.0.113.15
+tapl-1-192-168-32-0 APL 1:192.168.32.0/21 !1:192.168.38.0/28
+tavc--app-name-wolfg AVC "app-name:WOLFGANG|app-class:OAM"
+tdoa-0 DOA 0 1 2 "" aHR0cHM6Ly93d3cuaXNjLm9yZy8=
+teui48-00-00-5e-00-5 EUI48 00-00-5e-00-53-2a
+teui64-00-00-5e-ef-1 EUI64 00-00-5e-ef-10-00-00-2a
+tgpos--32-6882 GPOS -32.6882 116.8652 10.0
+thip-2 HIP 2 200100107B1A74DF365639CC39F1D578 AwEAAbdxyhNuSutc5EMzxTs9LBPCIkOFH8cIvM4p9+LrV4e19WzK00+CI6zBCQTdtWsuxKbWIy87UOoJTwkUs7lBu+Upr1gsNrut79ryra+bSRGQb1slImA8YVJyuIDsj7kwzG7jnERNqnWxZ48AWkskmdHaVDP4BcelrTI3rMXdXF5D
+tipseckey-10 IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ==
+tisdn--1508620280032 ISDN "150862028003217" "004"
+tkx-10 KX 10 ns1
+tl32-10 L32 10 10.1.2.0
+tl64-10 L64 10 2001:0DB8:1140:1000
+tlp-10 LP 10 l64-subnet1.example.com.
+tmb-ns1 MB ns1
+tminfo-ns1 MINFO ns1 ns1
+tnid-10 NID 10 0014:4fff:ff20:ee64
+tninfo--foo NINFO "foo"
+tnsap-0x47000580005a NSAP 0x47000580005a0000000001e133ffffff00016100
+tnull NULL \# 3 010203
+tpx-10 PX 10 net2.it. PRMD-net2.ADMD-p400.C-it.
+tresinfo-qnamemin RESINFO qnamemin exterr=15,16,17
+trt-10 RT 10 ns1
+tsink-1 SINK 1 0 0 AQID
+tsmimea-3 SMIMEA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+tspf--v-spf1 SPF "v=spf1 -all"
+ttalink-a TALINK a. b.
+twallet--btc WALLET "BTC" "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+tx25-311061700956 X25 311061700956
+@ CSYNC 66 3 A NS AAAA
+@ ZONEMD 2018031500 1 1 FEBE3D4CE2EC2FFA4BA99D46CD69D6D29711E55217057BEE7EB1A7B641A47BA7FED2DD5B97AE499FAFA4F22C6BD647DE
+`
