@@ -353,7 +353,7 @@ func (c RRsetChange) render(rrs []string, detail int) string {
 		switch {
 		case f[0] != c.Name:
 			r = f[0] + " " + f[3] + " " + r
-		case f[3] != c.Type:
+		case !sameType(f[3], c.Type):
 			r = f[3] + " " + r
 		}
 		if detail == withTTLs {
@@ -362,6 +362,17 @@ func (c RRsetChange) render(rrs []string, detail int) string {
 		out = append(out, r)
 	}
 	return "[" + strings.Join(out, ", ") + "]"
+}
+
+// sameType reports whether a record's type as printed (TYPE259 where
+// miekg/dns does not know it) is typ (DOA).
+func sameType(printed, typ string) bool {
+	if printed == typ {
+		return true
+	}
+	a, okA := TypeCode(printed)
+	b, okB := TypeCode(typ)
+	return okA && okB && a == b
 }
 
 // splitRR splits a record's presentation text ("owner ttl class type

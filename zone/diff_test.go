@@ -353,3 +353,14 @@ func TestChangeOfNULLShowsItsData(t *testing.T) {
 		t.Errorf("Describe(1) = %q, want %q", got, want)
 	}
 }
+
+// A record of a type miekg/dns does not know (DOA, 259) is printed
+// TYPE259; its change, of RRset DOA, shows its data alone too.
+func TestChangeOfUnknownTypeShowsDataAlone(t *testing.T) {
+	const name = "x.example.com."
+	d := DiffRRsets([]RRset{{Name: name, Type: "DOA", RRs: recs(t, name+` 60 IN TYPE259 \# 1 01`)}},
+		[]RRset{{Name: name, Type: "DOA", RRs: recs(t, name+` 60 IN TYPE259 \# 1 02`)}})
+	if got, want := d.Describe(1), `changed x.example.com. DOA: [\# 1 01] → [\# 1 02]`; got != want {
+		t.Errorf("Describe(1) = %q, want %q", got, want)
+	}
+}
