@@ -505,6 +505,8 @@ www A 192.0.2.151
 				{"NULL data", "example.com.", "010203", "010204", []string{`tnull.example.com. NULL: [\# 3 010203] → [\# 3 010204]`}, false, false},
 				{"DOA data", "example.com.", "aHR0cHM6Ly93d3cuaXNjLm9yZy8=", "aHR0cHM6Ly93d3cuaXNjLm9yZy4=", []string{"tdoa-0.example.com"}, false, false},
 			}},
+		shape{name: "big-referral", zones: []shapeZone{{"example.com.", soa + bigReferral}},
+			changes: []shapeChange{{"13th glue AAAA of a referral that fills UDP", "example.com.", "2001:db8::12\n", "2001:db8::99\n", []string{"sub.example.com"}, false, false}}},
 		shape{name: "ttl-extremes", zones: []shapeZone{{"example.com.", soa + "zero 0 A 192.0.2.70\nmax 2147483647 A 192.0.2.71\nover 4294967295 A 192.0.2.72\nweek 1w2d3h4m5s A 192.0.2.73\n"}},
 			changes: []shapeChange{
 				{"TTL 0 → 1", "example.com.", "zero 0 A", "zero 1 A", []string{"zero.example.com"}, false, false},
@@ -656,3 +658,14 @@ tx25-311061700956 X25 311061700956
 @ CSYNC 66 3 A NS AAAA
 @ ZONEMD 2018031500 1 1 FEBE3D4CE2EC2FFA4BA99D46CD69D6D29711E55217057BEE7EB1A7B641A47BA7FED2DD5B97AE499FAFA4F22C6BD647DE
 `
+
+// bigReferral is a cut with 13 name servers, each with long names and A
+// and AAAA glue: a referral of about 2 kB, past 1,232 bytes over UDP.
+var bigReferral = func() string {
+	var b strings.Builder
+	for i := range 13 {
+		ns := fmt.Sprintf("a-rather-long-name-server-label-number-%02d.sub", i)
+		fmt.Fprintf(&b, "sub NS %s\n%s A 192.0.2.%d\n%s AAAA 2001:db8::%d\n", ns, ns, 160+i, ns, i)
+	}
+	return b.String()
+}()
