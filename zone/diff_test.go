@@ -343,24 +343,20 @@ func TestChangeOfDNAMEComesFirst(t *testing.T) {
 	}
 }
 
-// A NULL record's data shows in a change (miekg/dns prints the record as
-// a comment with its raw bytes, which showed nothing of them).
-func TestChangeOfNULLShowsItsData(t *testing.T) {
+// Records that miekg/dns prints in no form of their own show their data
+// in a change: a NULL, which it prints as a comment with its raw bytes,
+// which showed nothing of them, and a type it does not know (DOA, 259),
+// printed TYPE259, which showed as a record of another type.
+func TestChangeOfGenericRecordShowsItsData(t *testing.T) {
 	const name = "x.example.com."
-	d := DiffRRsets([]RRset{{Name: name, Type: "NULL", RRs: recs(t, name+` 60 IN NULL \# 3 010203`)}},
-		[]RRset{{Name: name, Type: "NULL", RRs: recs(t, name+` 60 IN NULL \# 3 010204`)}})
-	if got, want := d.Describe(1), `changed x.example.com. NULL: [\# 3 010203] → [\# 3 010204]`; got != want {
-		t.Errorf("Describe(1) = %q, want %q", got, want)
-	}
-}
-
-// A record of a type miekg/dns does not know (DOA, 259) is printed
-// TYPE259; its change, of RRset DOA, shows its data alone too.
-func TestChangeOfUnknownTypeShowsDataAlone(t *testing.T) {
-	const name = "x.example.com."
-	d := DiffRRsets([]RRset{{Name: name, Type: "DOA", RRs: recs(t, name+` 60 IN TYPE259 \# 1 01`)}},
-		[]RRset{{Name: name, Type: "DOA", RRs: recs(t, name+` 60 IN TYPE259 \# 1 02`)}})
-	if got, want := d.Describe(1), `changed x.example.com. DOA: [\# 1 01] → [\# 1 02]`; got != want {
-		t.Errorf("Describe(1) = %q, want %q", got, want)
+	for _, c := range []struct{ typ, printed, want string }{
+		{"NULL", "NULL", `changed x.example.com. NULL: [\# 1 01] → [\# 1 02]`},
+		{"DOA", "TYPE259", `changed x.example.com. DOA: [\# 1 01] → [\# 1 02]`},
+	} {
+		d := DiffRRsets([]RRset{{Name: name, Type: c.typ, RRs: recs(t, name+" 60 IN "+c.printed+` \# 1 01`)}},
+			[]RRset{{Name: name, Type: c.typ, RRs: recs(t, name+" 60 IN "+c.printed+` \# 1 02`)}})
+		if got := d.Describe(1); got != c.want {
+			t.Errorf("Describe(1) = %q, want %q", got, c.want)
+		}
 	}
 }
