@@ -273,16 +273,10 @@ func TestPlanWarningsAreCapped(t *testing.T) {
 // lacks a zone file, names the zone and the file, with an error a retry
 // may fix: another worker may have the files.
 func TestSmallPlanWithoutSnapshotNamesTheMissingZone(t *testing.T) {
-	c := newCloudEnv(t)
-	c.labFleet(t)
-	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
-	c.acts.Bundles = store
+	c, store, plan, dir := smallPlanInStore(t)
 	var reqs []provision.Request
 	c.acts.Ansible = recordingRunner{&reqs}
-	plan, dir := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: true})
-	if err := os.RemoveAll(filepath.Join(store.Dir, strings.TrimPrefix(plan.Bundle, "sha256:"))); err != nil {
-		t.Fatal(err)
-	}
+	dropSnapshot(t, store, plan)
 	zoneFile := filepath.Join(dir, "zones", "example.com.zone")
 	if err := os.Remove(zoneFile); err != nil {
 		t.Fatal(err)
@@ -352,11 +346,7 @@ func (r editingRunner) Run(ctx context.Context, req provision.Request, progress 
 // deploy what it checked: a file edited after the check, while the step
 // runs, must not reach green.
 func TestStepWithoutSnapshotDeploysWhatItChecked(t *testing.T) {
-	c := newCloudEnv(t)
-	c.labFleet(t)
-	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
-	c.acts.Bundles = store
-	plan, dir := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: true})
+	c, store, plan, dir := smallPlanInStore(t)
 	// Unused for two hours, past a one-hour --bundle-max-age.
 	old := time.Now().Add(-2 * time.Hour)
 	for _, p := range []string{strings.TrimPrefix(plan.Bundle, "sha256:"), strings.TrimPrefix(plan.Bundle, "sha256:") + ".json"} {
@@ -404,15 +394,8 @@ func TestVerifyWithUnwritableStoreUsesCheckedFiles(t *testing.T) {
 // them; it fails with an error the next attempt, which copies again,
 // may clear.
 func TestStepRetriesWhenFilesChangeWhileCopied(t *testing.T) {
-	c := newCloudEnv(t)
-	c.labFleet(t)
-	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
-	c.acts.Bundles = store
-	plan, dir := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: true})
-	// The snapshot is gone; its file list stays.
-	if err := os.RemoveAll(filepath.Join(store.Dir, strings.TrimPrefix(plan.Bundle, "sha256:"))); err != nil {
-		t.Fatal(err)
-	}
+	c, store, plan, dir := smallPlanInStore(t)
+	dropSnapshot(t, store, plan)
 	// Read by the check (its hash, then the bundle's), by the copy, then
 	// by the check again.
 	testfiles.Changing(t, filepath.Join(dir, "zones", "example.com.zone"), verifyZone, verifyZone, "; the next revision, checked out mid-copy\n", verifyZone)
@@ -424,5 +407,25 @@ func TestStepRetriesWhenFilesChangeWhileCopied(t *testing.T) {
 	}
 	if app := (*temporal.ApplicationError)(nil); errors.As(err, &app) && app.NonRetryable() {
 		t.Errorf("err = %v is final; the files are the planned ones again, so another attempt may copy them", err)
+	}
+}
+
+// smallPlanInStore plans lab fleet t's revision with a bundle store,
+// returning the env, the store, the plan and the fleet's directory.
+func smallPlanInStore(t *testing.T) (*cloudEnv, bundle.Store, Plan, string) {
+	t.Helper()
+	c := newCloudEnv(t)
+	c.labFleet(t)
+	store := bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	c.acts.Bundles = store
+	plan, dir := c.planWith(t, PlanInput{Fleet: "t", SmallHistory: true})
+	return c, store, plan, dir
+}
+
+// dropSnapshot removes plan's snapshot from store, keeping its file list.
+func dropSnapshot(t *testing.T, store bundle.Store, plan Plan) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(store.Dir, strings.TrimPrefix(plan.Bundle, "sha256:"))); err != nil {
+		t.Fatal(err)
 	}
 }
