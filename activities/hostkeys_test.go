@@ -22,6 +22,7 @@ import (
 	"github.com/dnsroll/dnsroll/hostkeys"
 	"github.com/dnsroll/dnsroll/internal/temporaltest"
 	"github.com/dnsroll/dnsroll/lab/linodesim"
+	"github.com/dnsroll/dnsroll/provision"
 )
 
 // recordingKeys records the instances whose keys were forgotten, and
@@ -301,6 +302,27 @@ func TestServerWithoutMetadataIsTrustedOnFirstUse(t *testing.T) {
 				t.Fatalf("first contacts %q, want ns1-next met as a new server without a given key", got)
 			}
 		})
+	}
+}
+
+// Provisioning meets each server it was handed as its fleet's: a server
+// given its key is checked against the key given to that fleet's label.
+// Met under another fleet's name, it would find no given key and be
+// trusted on first use, whatever key it offered.
+func TestProvisionMeetsAGivenServerAsItsFleets(t *testing.T) {
+	c := newCloudEnv(t)
+	keys := &recordingKeys{}
+	c.acts.HostKeys = keys
+	plan, _ := c.plan(t)
+	var reqs []provision.Request
+	c.acts.Ansible = recordingRunner{&reqs}
+	servers := []dnsroll.Server{{ID: 1, Label: "ns1-next", IPv4: "127.0.0.1", UserData: true}, {ID: 2, Label: "ns2-next", IPv4: "127.0.0.1"}}
+	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: servers, Bundle: plan.Bundle, Revision: plan.Revision})
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("err = %v, %d playbook runs; want none and 1", err, len(reqs))
+	}
+	if got := strings.Join(keys.trusted, ","); got != "given t/ns1-next,new t/ns2-next" {
+		t.Fatalf("first contacts %q, want ns1-next met expecting fleet t's given key, ns2-next as new", got)
 	}
 }
 

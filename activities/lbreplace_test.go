@@ -43,8 +43,8 @@ type meetingKeys struct {
 	events *[]string
 }
 
-func (m meetingKeys) TrustNew(_ context.Context, _, name, addr, instance string) error {
-	*m.events = append(*m.events, "trust "+name+" "+addr+" "+instance)
+func (m meetingKeys) TrustNew(_ context.Context, fleet, name, addr, instance string) error {
+	*m.events = append(*m.events, "trust "+fleet+"/"+name+" "+addr+" "+instance)
 	return nil
 }
 
@@ -72,7 +72,7 @@ func TestCreateLoadBalancerMeetsItsNewServerFirst(t *testing.T) {
 	c.acts.Drivers = map[string]LoadBalancer{"nginx": meetingDriver{&events}}
 	v, err := c.env.ExecuteActivity(c.acts.CreateLoadBalancer, LoadBalancerInput{Fleet: c.fleet, LB: c.fleet.LoadBalancers[0]})
 	got := temporaltest.Value[NewLoadBalancer](t, v, err)
-	want := []string{"trust lb1-next 127.0.0.1 " + ServerID(got.Server), "point lb1-next"}
+	want := []string{"trust t/lb1-next 127.0.0.1 " + ServerID(got.Server), "point lb1-next"}
 	if strings.Join(events, "; ") != strings.Join(want, "; ") {
 		t.Errorf("events %q, want %q", events, want)
 	}

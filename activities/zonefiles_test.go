@@ -394,14 +394,11 @@ func TestVerifyWithUnwritableStoreUsesCheckedFiles(t *testing.T) {
 // them; it fails with an error the next attempt, which copies again,
 // may clear.
 func TestStepRetriesWhenFilesChangeWhileCopied(t *testing.T) {
-	c, store, plan, dir := smallPlanInStore(t)
-	dropSnapshot(t, store, plan)
 	// Read by the check (its hash, then the bundle's), by the copy, then
 	// by the check again.
-	testfiles.Changing(t, filepath.Join(dir, "zones", "example.com.zone"), verifyZone, verifyZone, "; the next revision, checked out mid-copy\n", verifyZone)
-	var reqs []provision.Request
-	c.acts.Ansible = recordingRunner{&reqs}
-	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	reqs, err := provisionWithoutSnapshot(t, func(zone string) {
+		testfiles.Changing(t, zone, verifyZone, verifyZone, "; the next revision, checked out mid-copy\n", verifyZone)
+	})
 	if err == nil || !strings.Contains(err.Error(), "changed while copied") || len(reqs) != 0 {
 		t.Fatalf("err = %v, %d playbook runs; want the step to fail, to be tried again, before any run", err, len(reqs))
 	}
@@ -427,5 +424,47 @@ func dropSnapshot(t *testing.T, store bundle.Store, plan Plan) {
 	t.Helper()
 	if err := os.RemoveAll(filepath.Join(store.Dir, strings.TrimPrefix(plan.Bundle, "sha256:"))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// provisionWithoutSnapshot provisions ns1-next from a plan whose snapshot
+// is gone (its file list stays), after edit was given the path of the
+// plan's zone file; it returns the playbook runs and the error.
+func provisionWithoutSnapshot(t *testing.T, edit func(zone string)) ([]provision.Request, error) {
+	t.Helper()
+	c, store, plan, dir := smallPlanInStore(t)
+	dropSnapshot(t, store, plan)
+	edit(filepath.Join(dir, "zones", "example.com.zone"))
+	var reqs []provision.Request
+	c.acts.Ansible = recordingRunner{&reqs}
+	_, err := c.env.ExecuteActivity(c.acts.ProvisionNameservers, ProvisionInput{StepFleet: plan.StepFleet(), Servers: []dnsroll.Server{{ID: 1, Label: "ns1-next"}}, Bundle: plan.Bundle, Revision: plan.Revision})
+	return reqs, err
+}
+
+// A file changed while copied that stays changed is a new revision: the
+// step refuses it for good, as a step that found it changed at the check
+// does, rather than retry until its deadline.
+func TestStepRefusesFilesChangedForGoodWhileCopied(t *testing.T) {
+	// Read by the check (its hash, then the bundle's); changed from the copy on.
+	reqs, err := provisionWithoutSnapshot(t, func(zone string) {
+		testfiles.Changing(t, zone, verifyZone, verifyZone, "; the next revision, checked out mid-copy\n")
+	})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), "revision changed since the plan") || len(reqs) != 0 {
+		t.Fatalf("err = %v, %d playbook runs; want a final refusal of the changed revision, before any run", err, len(reqs))
+	}
+}
+
+// A file removed while copied (a checkout switching branches) fails the
+// attempt, to be checked again by the next: the step must not deploy the
+// fleet's own files, which it no longer knows to be the checked ones.
+func TestStepRetriesWhenAFileGoesWhileCopied(t *testing.T) {
+	// Read by the check (its hash, then the bundle's), gone for the copy.
+	reqs, err := provisionWithoutSnapshot(t, func(zone string) { testfiles.Vanishing(t, zone, verifyZone, verifyZone) })
+	if err == nil || !strings.Contains(err.Error(), "copying the revision's files") || len(reqs) != 0 {
+		t.Fatalf("err = %v, %d playbook runs; want the attempt to fail before any run", err, len(reqs))
+	}
+	if app := (*temporal.ApplicationError)(nil); errors.As(err, &app) && app.NonRetryable() {
+		t.Errorf("err = %v is final; another attempt may find the file back", err)
 	}
 }

@@ -334,6 +334,22 @@ func TestGivenKeyRetryDropsTheGivenKeys(t *testing.T) {
 	wantGiven(t, k, "prod", "ns1-next", 0)
 }
 
+// A retry of a first contact keeps the keys given by label alone that the
+// server did not offer: another fleet's server of that label, created
+// before the upgrade and not yet met, still needs its own, or it would be
+// trusted on first use (or refused, in strict mode).
+func TestGivenKeyRetryKeepsAnotherServersLegacyKey(t *testing.T) {
+	s, k, mine, other := givenByLabelAlone(t, TOFU)
+	// The first attempt recorded the key, then the worker stopped.
+	if _, err := k.Store.Replace(s.host(), []ssh.PublicKey{mine.PublicKey()}, tagPrefix+"linode-7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); err != nil {
+		t.Fatal(err)
+	}
+	wantByLabelAlone(t, k, other)
+}
+
 // Strict checking refuses a new server that was not given its key, and
 // says how it could have been: given keys need no trust on first use.
 func TestStrictRefusalOfANewServerNamesGivenKeys(t *testing.T) {
@@ -385,27 +401,43 @@ func TestGivenKeysOfTwoFleetsWithOneLabel(t *testing.T) {
 // the one the server offers goes, another fleet's server's stays for it.
 // Deleting the server drops the rest, which no later server could offer.
 func TestLegacyGivenKeysAreAcceptedAtFirstContact(t *testing.T) {
-	mine, other := ed25519Key(t), ed25519Key(t)
-	s := startSSHD(t, mine)
-	k := newKeeper(t, Strict, s)
-	for _, key := range []ssh.Signer{mine, other} {
-		if err := k.Store.Append("ns1-next.dnsroll-given.invalid", []ssh.PublicKey{key.PublicKey()}, givenComment); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, k, _, other := givenByLabelAlone(t, Strict)
 	give(t, k, "prod", "ns1-next") // the create retried after the upgrade
 	if err := k.TrustGiven(ctx(t), "prod", "ns1-next", "127.0.0.1", "linode-7"); err != nil {
 		t.Fatalf("the key given by label alone: %v", err)
 	}
 	wantGiven(t, k, "prod", "ns1-next", 0)
-	left, err := k.Store.Entries("ns1-next.dnsroll-given.invalid")
-	if err != nil || len(left) != 1 || !hasKey(left, other.PublicKey()) {
-		t.Fatalf("keys given by label alone = %+v (%v), want only the other server's", left, err)
-	}
+	wantByLabelAlone(t, k, other)
 	if err := k.Forget("127.0.0.1", "linode-8", "staging", "ns1-next"); err != nil {
 		t.Fatal(err)
 	}
 	if left, err := k.Store.Entries("ns1-next.dnsroll-given.invalid"); err != nil || len(left) != 0 {
 		t.Fatalf("keys given by label alone after the server was deleted = %+v (%v), want none", left, err)
+	}
+}
+
+// givenByLabelAlone is a keeper in mode for sshd s offering mine, with
+// mine and other given to ns1-next by label alone, as before keys were
+// kept by fleet.
+func givenByLabelAlone(t *testing.T, mode Mode) (s *sshd, k *Keeper, mine, other ssh.Signer) {
+	t.Helper()
+	mine, other = ed25519Key(t), ed25519Key(t)
+	s = startSSHD(t, mine)
+	k = newKeeper(t, mode, s)
+	for _, key := range []ssh.Signer{mine, other} {
+		if err := k.Store.Append("ns1-next.dnsroll-given.invalid", []ssh.PublicKey{key.PublicKey()}, givenComment); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, k, mine, other
+}
+
+// wantByLabelAlone fails the test unless key alone is given to ns1-next
+// by label alone.
+func wantByLabelAlone(t *testing.T, k *Keeper, key ssh.Signer) {
+	t.Helper()
+	left, err := k.Store.Entries("ns1-next.dnsroll-given.invalid")
+	if err != nil || len(left) != 1 || !hasKey(left, key.PublicKey()) {
+		t.Fatalf("keys given by label alone = %+v (%v), want only the other server's", left, err)
 	}
 }

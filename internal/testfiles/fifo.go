@@ -12,6 +12,18 @@ import (
 // read a test names. It skips the test where FIFOs cannot be made.
 func Changing(t testing.TB, path string, texts ...string) {
 	t.Helper()
+	fifo(t, path, texts, false)
+}
+
+// Vanishing is Changing for a file removed once its last text is read:
+// later readers find no file.
+func Vanishing(t testing.TB, path string, texts ...string) {
+	t.Helper()
+	fifo(t, path, texts, true)
+}
+
+func fifo(t testing.TB, path string, texts []string, vanish bool) {
+	t.Helper()
 	_ = os.Remove(path)
 	if err := syscall.Mkfifo(path, 0o644); err != nil {
 		t.Skip("no FIFOs here:", err)
@@ -31,6 +43,11 @@ func Changing(t testing.TB, path string, texts ...string) {
 			}
 			_, _ = f.WriteString(texts[min(i, len(texts)-1)])
 			f.Close()
+			if vanish && i == len(texts)-1 {
+				// Its reader has it open: the removal is for the next.
+				_ = os.Remove(path)
+				return
+			}
 			// Let the reader see the end of its text before the next
 			// reader's open meets this writer: a reader still open then
 			// would get the next text too. Generous, for loaded CI runs.
