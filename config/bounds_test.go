@@ -295,7 +295,7 @@ func TestLabLoadBalancerOnALabVMsPortIsRefused(t *testing.T) {
 	lab := func(address string) string {
 		return strings.Replace(valid, `"192.0.2.2:53"`, `"`+address+`"`, 1) + "lab: {dns_port_base: 5300}\n"
 	}
-	for _, address := range []string{"127.0.0.1:5301", "127.0.0.1:5300", "127.0.0.1:6299", "localhost:5301", "LocalHost.:5301"} {
+	for _, address := range []string{"127.0.0.1:5301", "127.0.0.1:5300", "127.0.0.1:6299", "localhost:5301", "LocalHost.:5301", "[::ffff:127.0.0.1]:5301"} {
 		wantRefused(t, lab(address), "load_balancers[1].address", "is among the lab VMs' DNS ports, 5300-6299 on 127.0.0.1")
 		wantRefused(t, lab(address), "load_balancers[1].address", "give lb2 a port outside them, or move lab.dns_port_base")
 	}
