@@ -30,14 +30,15 @@ import (
 const DefaultBaseURL = "https://api.linode.com/v4"
 
 // IsReal says whether baseURL, as DNSROLL_LINODE_URL or --linode-url give
-// it, is Linode's own API: empty (the default), or on api.linode.com. Any
-// other is a simulator, whose fleets are the lab's.
+// it, is Linode's own API: empty (the default), or on api.linode.com,
+// written with its final dot too, which reaches the same API. Any other is
+// a simulator, whose fleets are the lab's.
 func IsReal(baseURL string) bool {
 	if baseURL == "" {
 		return true
 	}
 	u, err := url.Parse(baseURL)
-	return err == nil && strings.EqualFold(u.Hostname(), "api.linode.com")
+	return err == nil && strings.EqualFold(strings.TrimSuffix(u.Hostname(), "."), "api.linode.com")
 }
 
 // Options configures the adapter. The token is read by the worker from its

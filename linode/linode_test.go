@@ -400,7 +400,7 @@ func TestMissing(t *testing.T) {
 // refuses lab fleets and short timeouts as it does by default.
 func TestIsReal(t *testing.T) {
 	for url, want := range map[string]bool{
-		"": true, linode.DefaultBaseURL: true, "https://API.linode.com/v4beta": true,
+		"": true, linode.DefaultBaseURL: true, "https://API.linode.com/v4beta": true, "https://api.linode.com./v4": true, "https://api.linode.com.:443/v4": true,
 		"http://127.0.0.1:8080/v4": false, "https://api.linode.com.example.net/v4": false, "http://[::1": false,
 	} {
 		if got := linode.IsReal(url); got != want {
