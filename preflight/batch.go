@@ -51,7 +51,7 @@ func bindLoads(zones []config.Zone, paths []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(&conf, "zone %s { type primary; file %s; };\n", quote(strings.TrimSuffix(z.Name, ".")), quote(abs))
+		fmt.Fprintf(&conf, "zone %s { type primary; file %s; };\n", quote(zone.Shown(z.Name)), quote(abs))
 	}
 	confPath := filepath.Join(dir, "named.conf")
 	if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
@@ -84,7 +84,7 @@ func bindLoads(zones []config.Zone, paths []string) error {
 	}
 	var said []string
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(l, paths[first]) || strings.Contains(l, " "+strings.TrimSuffix(name, ".")+"/IN:") {
+		if strings.Contains(l, paths[first]) || strings.Contains(l, " "+zone.Shown(name)+"/IN:") {
 			said = append(said, strings.TrimSpace(l))
 		}
 	}

@@ -92,12 +92,12 @@ func (e *Error) Error() string {
 	if e.Line > 0 {
 		where += ":" + strconv.Itoa(e.Line)
 	}
-	return fmt.Sprintf("zone %s: %s: %s", shown(e.Zone), where, e.Msg)
+	return fmt.Sprintf("zone %s: %s: %s", Shown(e.Zone), where, e.Msg)
 }
 
-// shown is a zone's name in a message: without the final dot, but the
-// root's ".".
-func shown(origin string) string {
+// Shown is a zone's name as messages and named.conf write it: without
+// the final dot, but the root's ".", which BIND refuses as "".
+func Shown(origin string) string {
 	if o := strings.TrimSuffix(origin, "."); o != "" {
 		return o
 	}
@@ -111,7 +111,7 @@ func (e *Error) Unwrap() error { return dnsroll.Errorf(dnsroll.EINVALID, "%s", e
 func ParseFile(path, origin string) (*Zone, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("zone %s: %w", shown(origin), err)
+		return nil, fmt.Errorf("zone %s: %w", Shown(origin), err)
 	}
 	defer f.Close()
 	return Parse(f, origin, path)
@@ -473,7 +473,7 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 		// as out of zone, then finds no SOA, and says only that.
 		if n := outOfZoneRE.FindStringSubmatch(m.text); n != nil && slices.Contains(summary, "has 0 SOA records") {
 			return nil, nil, nil, &Error{Zone: origin, File: filename, Line: m.line,
-				Msg: fmt.Sprintf("the file's records are for %s, not %s: correct the zone's name in the fleet, or the file's $ORIGIN", n[1], shown(origin))}
+				Msg: fmt.Sprintf("the file's records are for %s, not %s: correct the zone's name in the fleet, or the file's $ORIGIN", n[1], Shown(origin))}
 		}
 	}
 	for _, m := range perLine {
