@@ -137,11 +137,12 @@ func ServerID(s dnsroll.Server) string { return fmt.Sprintf("linode-%d", s.ID) }
 
 // writeZoneList writes the role's zone list ({name, src} per zone) into
 // dir for dnsroll_zones_file: passed as a variable, Ansible would carry
-// 100,000 zones into every task of the play, about a second each.
+// 100,000 zones into every task of the play, about a second each. The
+// role takes names without the final dot, which the fleet file may write.
 func writeZoneList(dir string, zones []ZoneFile) (string, error) {
 	deploy := make([]map[string]string, 0, len(zones))
 	for _, z := range zones {
-		deploy = append(deploy, map[string]string{"name": z.Name, "src": z.Path})
+		deploy = append(deploy, map[string]string{"name": strings.TrimSuffix(z.Name, "."), "src": z.Path})
 	}
 	b, err := json.Marshal(deploy)
 	if err != nil {
