@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -590,6 +591,38 @@ func Playbooks(f *config.Fleet) error {
 	if ns := filepath.Clean(f.Path(f.Ansible.NameserverPlaybook)); ns == filepath.Clean(f.Path(f.Ansible.LoadBalancerPlaybook)) {
 		return dnsroll.Errorf(dnsroll.EINVALID, "ansible.loadbalancer_playbook: %s is ansible.nameserver_playbook too, which would install BIND on the load balancers: "+
 			"name the load balancers' playbook, the repository's ansible/loadbalancer.yml (leave the field out for %s)", ns, config.DefaultLoadBalancerPlaybook)
+	}
+	return roleZoneNames(f)
+}
+
+// roleZoneNames refuses the zone names that the repository's nameserver
+// role, where it is beside the fleet's nameserver playbook, cannot serve.
+// The role makes file names and named.conf strings of them, so it takes
+// only names its nameserver_zone_name_re matches, without the final dot;
+// any other (the root zone, an RFC 2317 name with "/") would fail its
+// first run, after the VMs exist. A playbook without the role is its own
+// judge.
+func roleZoneNames(f *config.Fleet) error {
+	role := filepath.Join(filepath.Dir(f.Path(f.Ansible.NameserverPlaybook)), "roles", "nameserver")
+	b, err := os.ReadFile(filepath.Join(role, "vars", "main.yml"))
+	if err != nil {
+		return nil
+	}
+	var vars struct {
+		NameRE string `yaml:"nameserver_zone_name_re"`
+	}
+	if yaml.Unmarshal(b, &vars) != nil || vars.NameRE == "" {
+		return nil
+	}
+	re, err := regexp.Compile(strings.TrimSpace(vars.NameRE))
+	if err != nil {
+		return nil
+	}
+	for i, z := range f.Zones {
+		if !re.MatchString(strings.TrimSuffix(z.Name, ".")) {
+			return dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].name: %q is not a zone name the nameserver role in %s can serve: it writes zone names into file names and named.conf, "+
+				"and takes only labels of letters, digits, _ and - (its nameserver_zone_name_re); give these zones a nameserver playbook of your own (ansible.nameserver_playbook)", i, z.Name, role)
+		}
 	}
 	return nil
 }

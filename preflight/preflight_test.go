@@ -13,6 +13,7 @@ import (
 	"github.com/dnsroll/dnsroll/internal/dnstest"
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/signzone"
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
 
 const fleetText = `fleet: prod
@@ -561,5 +562,45 @@ func TestNeighbours(t *testing.T) {
 	unread, err := Neighbours(filepath.Join(d, "prod.yaml"), loadFleet(t, d), real)
 	if err != nil || len(unread) != 1 || !strings.Contains(unread[0], "cannot be checked against "+filepath.Join(d, "broken.yaml")) || !strings.Contains(unread[0], "move it out of the directory") {
 		t.Errorf("beside a broken fleet: unread %q, err %v; want it named, with the fix", unread, err)
+	}
+}
+
+// The repository's nameserver role makes file names and named.conf
+// strings of zone names, and takes only names its nameserver_zone_name_re
+// matches: the root zone and RFC 2317 names with "/", which the fleet file
+// may hold for a playbook of its own, fail the role's first run, after
+// VMs exist, so Plan refuses them where the role is the fleet's.
+func TestZoneNamesTheNameserverRoleCannotServe(t *testing.T) {
+	vars, err := os.ReadFile(filepath.Join("..", "ansible", "roles", "nameserver", "vars", "main.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := func(name string) func(string) string {
+		return func(s string) string { return strings.Replace(s, "name: example.com,", "name: "+name+",", 1) }
+	}
+	for _, tt := range []struct {
+		name string
+		role bool
+		want string
+	}{
+		{"0/26.2.0.192.in-addr.arpa", true, `zones[0].name: "0/26.2.0.192.in-addr.arpa" is not a zone name the nameserver role in `},
+		{`"."`, true, `zones[0].name: "." is not a zone name the nameserver role`},
+		{"Example-1.com.", true, ""},
+		{"xn--bcher-kva.example", true, ""},
+		// A playbook of the fleet's own, without the role: its to judge.
+		{"0/26.2.0.192.in-addr.arpa", false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := dir(t, named(tt.name), nil)
+			if tt.role {
+				testfiles.Write(t, filepath.Join(d, "..", "ansible", "roles", "nameserver", "vars", "main.yml"), string(vars))
+			}
+			err := Playbooks(loadFleet(t, d))
+			wantErr(t, err, tt.want)
+			if tt.want != "" {
+				wantErr(t, err, filepath.Join("ansible", "roles", "nameserver")+" can serve")
+				wantErr(t, err, "give these zones a nameserver playbook of your own (ansible.nameserver_playbook)")
+			}
+		})
 	}
 }
