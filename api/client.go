@@ -378,7 +378,9 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 		if json.Unmarshal(b, &e.Body) != nil || e.Body.Message == "" {
 			e.Body.Message = fmt.Sprintf("API: HTTP %d: %s", resp.StatusCode, c.errorPage(b))
 		} else {
-			e.Body.Message = c.hideToken(e.Body.Message)
+			for _, f := range []*string{&e.Body.Message, &e.Body.Code, &e.Body.Field, &e.Body.RolloutID, &e.Body.RequestID} {
+				*f = c.hideToken(*f)
+			}
 		}
 		return e
 	}

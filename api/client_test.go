@@ -200,13 +200,18 @@ func TestClientErrorPageHidesTheToken(t *testing.T) {
 // message, such as {"error": ...}, is quoted as a page, not dropped.
 func TestClientJSONErrorHidesTheToken(t *testing.T) {
 	const token = "s3cret-api-token"
-	for _, tt := range []struct{ body, want string }{
-		{`{"message":"invalid credentials: %s"}`, "invalid credentials: Bearer [token]"},
-		{`{"error":"invalid credentials: %s"}`, `HTTP 401: {"error":"invalid credentials: Bearer [token]"}`},
+	for _, tt := range []struct {
+		status     int
+		body, want string
+	}{
+		{http.StatusUnauthorized, `{"message":"invalid credentials: %s"}`, "invalid credentials: Bearer [token]"},
+		{http.StatusUnauthorized, `{"error":"invalid credentials: %s"}`, `HTTP 401: {"error":"invalid credentials: Bearer [token]"}`},
+		// A 5xx's request_id is printed too.
+		{http.StatusBadGateway, `{"message":"upstream down","request_id":"%s"}`, "upstream down (request_id Bearer [token])"},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
+			w.WriteHeader(tt.status)
 			_, _ = fmt.Fprintf(w, tt.body, r.Header.Get("Authorization"))
 		}))
 		_, err := (&Client{URL: srv.URL, Token: token, HTTP: srv.Client()}).Get(context.Background(), "rollout-lab")
