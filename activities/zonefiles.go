@@ -109,7 +109,7 @@ func revisionHere(f *config.Fleet, zones []ZoneFile) (bundle.Manifest, error) {
 // sameRevision, then snapshotted as Plan does, and the step uses the
 // copy: a file edited after the check (a checkout updated mid-step)
 // would otherwise reach green. A store with no Dir, or one it cannot
-// write, leaves the step the checked files.
+// write (bundle.ErrStore), leaves the step the checked files.
 func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFile) ([]ZoneFile, string, error) {
 	if in, playbook, ok := a.snapshotted(f, planned, zones); ok {
 		return in, playbook, nil
@@ -135,7 +135,7 @@ func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFi
 	}
 	m, err := a.Bundles.Snapshot(f.Dir, paths, bundleZones(own))
 	switch {
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, bundle.ErrStore):
 		// A store it cannot write (full, read-only) leaves the step the
 		// checked files themselves, as before there were snapshots.
 		if a.Bundles.Log != nil {
@@ -143,7 +143,9 @@ func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFi
 		}
 		return own, f.Path(f.Ansible.NameserverPlaybook), nil
 	case err != nil:
-		// A file went missing while copied: another attempt checks again.
+		// A file went missing, or could not be read, while copied: the
+		// fleet's own files are no fallback then; another attempt checks
+		// again.
 	case m.Hash != planned:
 		// Changed since the check: refused as sameRevision refuses, or,
 		// if changed back meanwhile, tried again.

@@ -468,3 +468,20 @@ func TestStepRetriesWhenAFileGoesWhileCopied(t *testing.T) {
 		t.Errorf("err = %v is final; another attempt may find the file back", err)
 	}
 }
+
+// A file the copy cannot read is no sign of a store this worker cannot
+// write: the step must not fall back to deploying the fleet's own files,
+// which it could not read either; it fails, naming the file, to be
+// tried again.
+func TestStepRetriesWhenAFileCannotBeReadWhileCopied(t *testing.T) {
+	var zone string
+	// Read by the check (its hash, then the bundle's), a directory for
+	// the copy.
+	reqs, err := provisionWithoutSnapshot(t, func(z string) { zone = z; testfiles.Unreadable(t, z, verifyZone, verifyZone) })
+	if err == nil || !strings.Contains(err.Error(), "copying the revision's files") || !strings.Contains(err.Error(), zone) || len(reqs) != 0 {
+		t.Fatalf("err = %v, %d playbook runs; want the attempt to fail naming %s, before any run", err, len(reqs), zone)
+	}
+	if app := (*temporal.ApplicationError)(nil); errors.As(err, &app) && app.NonRetryable() {
+		t.Errorf("err = %v is final; another attempt may read the file", err)
+	}
+}

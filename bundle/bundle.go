@@ -24,6 +24,16 @@ import (
 	"github.com/dnsroll/dnsroll/internal/parallel"
 )
 
+// ErrStore marks an error of the store itself (it cannot be made,
+// locked or written: full, read-only), which a caller may work around
+// without it, from one reading the files it copies, which it may not.
+var ErrStore = errors.New("bundle store")
+
+// storeErr marks err as the store's: "bundle store: " and err.
+func storeErr(err error) error {
+	return fmt.Errorf("%w: %w", ErrStore, err)
+}
+
 // File is one file of a bundle: its name, relative to the fleet's
 // directory when it is inside it, and the SHA-256 of its bytes.
 type File struct {
@@ -200,12 +210,12 @@ func (s Store) snapshot(base string, paths []string, zones []Zone) (Manifest, er
 	// an older dnsroll made open to all (a store this user does not own
 	// keeps its mode).
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return Manifest{}, fmt.Errorf("bundle store: %w", err)
+		return Manifest{}, storeErr(err)
 	}
 	_ = os.Chmod(s.Dir, 0o700)
 	tmp, err := os.MkdirTemp(s.Dir, ".snapshot-*")
 	if err != nil {
-		return Manifest{}, fmt.Errorf("bundle store: %w", err)
+		return Manifest{}, storeErr(err)
 	}
 	defer os.RemoveAll(tmp)
 	m, err := collect(base, paths, func(name, p string) (string, error) {
@@ -236,7 +246,7 @@ func (s Store) snapshot(base string, paths []string, zones []Zone) (Manifest, er
 		}
 	}
 	if err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
-		return Manifest{}, fmt.Errorf("bundle store: %w", err)
+		return Manifest{}, storeErr(err)
 	}
 	return m, s.Save(m)
 }
@@ -261,17 +271,35 @@ func copyFile(from, to string) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return "", err
+		return "", storeErr(err)
 	}
 	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
 	if err != nil {
-		return "", err
+		return "", storeErr(err)
 	}
-	sum, err := copySHA256(from, out)
-	if cerr := out.Close(); err == nil {
-		err = cerr
+	return copyTo(from, out)
+}
+
+// copyTo copies the file at from to out, a file in the store, which it
+// closes, and returns the hex SHA-256 of what it copied. Errors writing
+// out are the store's (ErrStore); those reading from are not.
+func copyTo(from string, out *os.File) (string, error) {
+	sum, err := copySHA256(from, storeWriter{out})
+	if cerr := out.Close(); err == nil && cerr != nil {
+		err = storeErr(cerr)
 	}
 	return sum, err
+}
+
+// storeWriter is a writer into the store, whose errors are ErrStore.
+type storeWriter struct{ w io.Writer }
+
+func (s storeWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = storeErr(err)
+	}
+	return n, err
 }
 
 // Open returns the root of this worker's snapshot of hash, with the path
@@ -325,11 +353,11 @@ func (s Store) Save(m Manifest) error {
 // named with prefix, so that a reader sees all of b or nothing.
 func writeAtomic(dir, path string, b []byte, prefix string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("bundle store: %w", err)
+		return storeErr(err)
 	}
 	tmp, err := os.CreateTemp(dir, prefix+"*")
 	if err != nil {
-		return fmt.Errorf("bundle store: %w", err)
+		return storeErr(err)
 	}
 	_, err = tmp.Write(b)
 	if cerr := tmp.Close(); err == nil {
@@ -340,7 +368,7 @@ func writeAtomic(dir, path string, b []byte, prefix string) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("bundle store: %w", err)
+		return storeErr(err)
 	}
 	return nil
 }
@@ -358,10 +386,10 @@ func (s Store) Load(hash string) (m Manifest, ok bool, err error) {
 		return Manifest{}, false, nil
 	}
 	if err != nil {
-		return Manifest{}, false, fmt.Errorf("bundle store: %w", err)
+		return Manifest{}, false, storeErr(err)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return Manifest{}, false, fmt.Errorf("bundle store: %s: %w", s.path(hash), err)
+		return Manifest{}, false, fmt.Errorf("%w: %s: %w", ErrStore, s.path(hash), err)
 	}
 	return m, m.Hash == hash, nil
 }

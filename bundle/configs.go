@@ -47,7 +47,7 @@ func (s Store) Config(hash string) (b []byte, ok bool, err error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("bundle store: %w", err)
+		return nil, false, storeErr(err)
 	}
 	return b, true, nil
 }
@@ -70,11 +70,11 @@ func (s Store) Scratch() (dir string, remove func(), err error) {
 	if parent == "" {
 		parent, pattern = os.TempDir(), "dnsroll-scratch-*"
 	} else if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", nil, fmt.Errorf("bundle store: %w", err)
+		return "", nil, storeErr(err)
 	}
 	dir, err = os.MkdirTemp(parent, pattern)
 	if err != nil {
-		return "", nil, fmt.Errorf("bundle store: %w", err)
+		return "", nil, storeErr(err)
 	}
 	return dir, func() { _ = os.RemoveAll(dir) }, nil
 }

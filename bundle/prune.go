@@ -96,7 +96,7 @@ func (s Store) Prune() (Pruned, error) {
 	for _, dir := range doomed {
 		p.Bytes += size(dir)
 		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
-			err = fmt.Errorf("bundle store: %w", rerr)
+			err = storeErr(rerr)
 		}
 	}
 	if s.Log != nil && p != (Pruned{}) {
@@ -112,7 +112,7 @@ func (s Store) Prune() (Pruned, error) {
 func (s Store) takeOut(now time.Time, p *Pruned) (doomed []string, err error) {
 	des, err := os.ReadDir(s.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("bundle store: %w", err)
+		return nil, storeErr(err)
 	}
 	byHex := map[string]*entry{}
 	at := func(hex string) *entry {
@@ -200,11 +200,11 @@ func (s Store) removeConfigs(now time.Time, p *Pruned) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("bundle store: %w", err)
+		return storeErr(err)
 	}
 	remove := func(fi fs.FileInfo, count *int) error {
 		if err := os.Remove(filepath.Join(dir, fi.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("bundle store: %w", err)
+			return storeErr(err)
 		}
 		*count++
 		p.Bytes += fi.Size()
@@ -250,7 +250,7 @@ func (s Store) remove(e *entry) (int64, []string, error) {
 	var n int64
 	if e.manifest != nil {
 		if err := os.Remove(filepath.Join(s.Dir, e.hex+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return 0, nil, fmt.Errorf("bundle store: %w", err)
+			return 0, nil, storeErr(err)
 		}
 		n = e.manifest.Size()
 	}
@@ -260,7 +260,7 @@ func (s Store) remove(e *entry) (int64, []string, error) {
 	// Unique: an earlier Prune, interrupted, may have left this hash's.
 	gone := filepath.Join(s.Dir, fmt.Sprintf("%s%s-%d", prunedTemp, e.hex, time.Now().UnixNano()))
 	if err := os.Rename(filepath.Join(s.Dir, e.hex), gone); err != nil {
-		return n, nil, fmt.Errorf("bundle store: %w", err)
+		return n, nil, storeErr(err)
 	}
 	return n, []string{gone}, nil
 }
@@ -272,14 +272,11 @@ func (s Store) remove(e *entry) (int64, []string, error) {
 func (s Store) lock(how int) (unlock func(), err error) {
 	d, err := os.Open(s.Dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("bundle store: %w", err)
+		return nil, storeErr(err)
 	}
 	if err := syscall.Flock(int(d.Fd()), how); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("bundle store: locking %s: %w", s.Dir, err)
+		return nil, fmt.Errorf("%w: locking %s: %w", ErrStore, s.Dir, err)
 	}
 	return func() { d.Close() }, nil // closing releases the flock
 }

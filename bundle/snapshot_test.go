@@ -1,9 +1,11 @@
 package bundle
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/dnsroll/dnsroll/internal/testfiles"
@@ -140,5 +142,41 @@ func TestSnapshotAgainRepairsADamagedSnapshot(t *testing.T) {
 				t.Errorf("a.zone in the snapshot: %q, %v; want %q", b, err, "a")
 			}
 		})
+	}
+}
+
+// A file Snapshot cannot read is no fault of the store: a caller that
+// works around a store it cannot write (ErrStore) must not take it for
+// one, and learns which file it was.
+func TestSnapshotTellsStoreErrorsFromUnreadableFiles(t *testing.T) {
+	top := t.TempDir()
+	write(t, top, map[string]string{"fleet/a.zone": "a", "not-a-dir": "x"})
+	base := filepath.Join(top, "fleet")
+	a, unreadable := filepath.Join(base, "a.zone"), filepath.Join(base, "b.zone")
+	// A directory opens, and fails to be read (EISDIR), as root too.
+	if err := os.Mkdir(unreadable, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Store{Dir: filepath.Join(top, "bundles")}.Snapshot(base, []string{a, unreadable}, nil)
+	if err == nil || errors.Is(err, ErrStore) || !strings.Contains(err.Error(), unreadable) {
+		t.Errorf("Snapshot of an unreadable %s: %v; want an error naming it, not ErrStore", unreadable, err)
+	}
+	_, err = Store{Dir: filepath.Join(top, "not-a-dir")}.Snapshot(base, []string{a}, nil)
+	if !errors.Is(err, ErrStore) {
+		t.Errorf("Snapshot into a store that is a file: %v; want ErrStore", err)
+	}
+}
+
+// A copy the store has no room for (/dev/full) is the store's error.
+func TestCopyIntoAFullStoreIsTheStoresError(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"a.zone": "a"})
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full here:", err)
+	}
+	_, err = copyTo(filepath.Join(dir, "a.zone"), full)
+	if !errors.Is(err, ErrStore) || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("copy into a full store: %v; want ErrStore and ENOSPC", err)
 	}
 }

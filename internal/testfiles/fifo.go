@@ -12,17 +12,29 @@ import (
 // read a test names. It skips the test where FIFOs cannot be made.
 func Changing(t testing.TB, path string, texts ...string) {
 	t.Helper()
-	fifo(t, path, texts, false)
+	fifo(t, path, texts, nil)
 }
 
 // Vanishing is Changing for a file removed once its last text is read:
 // later readers find no file.
 func Vanishing(t testing.TB, path string, texts ...string) {
 	t.Helper()
-	fifo(t, path, texts, true)
+	fifo(t, path, texts, func() { _ = os.Remove(path) })
 }
 
-func fifo(t testing.TB, path string, texts []string, vanish bool) {
+// Unreadable is Vanishing for a file that a directory takes the place
+// of: later readers open it, and fail to read it (EISDIR), as root too.
+func Unreadable(t testing.TB, path string, texts ...string) {
+	t.Helper()
+	fifo(t, path, texts, func() {
+		_ = os.Remove(path)
+		_ = os.Mkdir(path, 0o755)
+	})
+}
+
+// fifo is Changing, then, when then is set, calls it as the last text
+// is read.
+func fifo(t testing.TB, path string, texts []string, then func()) {
 	t.Helper()
 	_ = os.Remove(path)
 	if err := syscall.Mkfifo(path, 0o644); err != nil {
@@ -42,12 +54,14 @@ func fifo(t testing.TB, path string, texts []string, vanish bool) {
 			default:
 			}
 			_, _ = f.WriteString(texts[min(i, len(texts)-1)])
-			f.Close()
-			if vanish && i == len(texts)-1 {
-				// Its reader has it open: the removal is for the next.
-				_ = os.Remove(path)
+			if then != nil && i == len(texts)-1 {
+				// Its reader has it open: the change is for the next,
+				// made before the close so that it finds it made.
+				then()
+				f.Close()
 				return
 			}
+			f.Close()
 			// Let the reader see the end of its text before the next
 			// reader's open meets this writer: a reader still open then
 			// would get the next text too. Generous, for loaded CI runs.
