@@ -599,9 +599,8 @@ func Playbooks(f *config.Fleet) error {
 // role, where it is beside the fleet's nameserver playbook, cannot serve.
 // The role makes file names and named.conf strings of them, so it takes
 // only names its nameserver_zone_name_re matches, without the final dot;
-// any other (the root zone, an RFC 2317 name with "/") would fail its
-// first run, after the VMs exist. A playbook without the role is its own
-// judge.
+// any other (the root zone) would fail its first run, after the VMs
+// exist. A playbook without the role is its own judge.
 func roleZoneNames(f *config.Fleet) error {
 	role := filepath.Join(filepath.Dir(f.Path(f.Ansible.NameserverPlaybook)), "roles", "nameserver")
 	b, err := os.ReadFile(filepath.Join(role, "vars", "main.yml"))
@@ -621,7 +620,7 @@ func roleZoneNames(f *config.Fleet) error {
 	for i, z := range f.Zones {
 		if !re.MatchString(strings.TrimSuffix(z.Name, ".")) {
 			return dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].name: %q is not a zone name the nameserver role in %s can serve: it writes zone names into file names and named.conf, "+
-				"and takes only labels of letters, digits, _ and - (its nameserver_zone_name_re); give these zones a nameserver playbook of your own (ansible.nameserver_playbook)", i, z.Name, role)
+				"and takes only labels of letters, digits, _ and -, and / inside a label as RFC 2317 names have it (its nameserver_zone_name_re); give these zones a nameserver playbook of your own (ansible.nameserver_playbook)", i, z.Name, role)
 		}
 	}
 	return nil

@@ -195,6 +195,67 @@ func TestNameserverRoleBrokenZone(t *testing.T) {
 	}
 }
 
+// RFC 2317 classless reverse zones have "/" in their names: the role
+// serves them, the real name in named.conf, and a resolver following the
+// parent's CNAME gets the PTR from the child zone. Their file names on
+// the server hold no "/" (the archive would make a directory of it).
+func TestNameserverRoleServesClasslessReverseZones(t *testing.T) {
+	needlab.Programs(t, "ansible-playbook", "named")
+	src := t.TempDir()
+	parent, child := filepath.Join(src, "parent.zone"), filepath.Join(src, "child.zone")
+	soa := "$TTL 300\n@ IN SOA ns1.example.com. hostmaster.example.com. 7 3600 600 86400 300\n@ IN NS ns1.example.com.\n"
+	for path, text := range map[string]string{
+		parent: soa + "0/26 IN NS ns1.example.com.\n1 IN CNAME 1.0/26\n2 IN CNAME 2.0/26.2.0.192.in-addr.arpa.\n",
+		child:  soa + "1 IN PTR host1.customer.example.\n2 IN PTR host2.customer.example.\n",
+	} {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := labServer{name: "ns1-next", dir: t.TempDir(), port: freePort(t)}
+	t.Cleanup(func() { stopNamed(t, s.dir) })
+	req := Request{
+		Playbook:   "../ansible/nameserver.yml",
+		Hosts:      []Host{{Name: s.name, Address: "127.0.0.1", Vars: map[string]any{"dnsroll_lab_dir": s.dir, "dnsroll_dns_port": s.port}}},
+		Connection: "local",
+		ExtraVars: map[string]any{"dnsroll_zones": []map[string]string{
+			{"name": "2.0.192.in-addr.arpa", "src": parent},
+			{"name": "0/26.2.0.192.in-addr.arpa", "src": child},
+		}},
+	}
+	if _, err := (&Runner{}).Run(context.Background(), req, nil); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, proto := range []string{"udp", "tcp"} {
+		r := query(t, s, proto, "0/26.2.0.192.in-addr.arpa.", dns.TypeSOA, dns.ClassINET)
+		if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1 || r.Answer[0].(*dns.SOA).Serial != 7 {
+			t.Errorf("%s SOA of the classless zone: %v", proto, r)
+		}
+		// The resolver's two steps: the parent's CNAME, then the PTR.
+		for _, n := range []string{"1", "2"} {
+			for name, want := range map[string]string{
+				n + ".2.0.192.in-addr.arpa.":      "CNAME " + n + ".0/26.2.0.192.in-addr.arpa.",
+				n + ".0/26.2.0.192.in-addr.arpa.": "PTR host" + n + ".customer.example.",
+			} {
+				r := query(t, s, proto, name, dns.TypePTR, dns.ClassINET)
+				want = name + " 300 IN " + want
+				if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) == 0 || strings.Join(strings.Fields(r.Answer[0].String()), " ") != want {
+					t.Errorf("%s PTR %s: rcode %s aa %v answer %v, want %q", proto, name, dns.RcodeToString[r.Rcode], r.Authoritative, r.Answer, want)
+				}
+			}
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(s.dir, "zones", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || st.IsDir() {
+			t.Errorf("%s in the zone set: a directory (%v), want files only", f, err)
+		}
+	}
+}
+
 // packZones builds the role's zone archive with its own script.
 func packZones(t *testing.T, zones []map[string]string, out string) {
 	t.Helper()
@@ -233,6 +294,11 @@ func TestZoneArchiveChecksTheEntries(t *testing.T) {
 	zone := filepath.Join(dir, "example.com.zone")
 	writeZone(t, zone, 2024010101, "")
 	out := filepath.Join(dir, "zones.tar.gz")
+	// long is a zone name of n characters, in labels of at most 63.
+	long := func(n int) string {
+		name := strings.Repeat(strings.Repeat("a", 62)+".", n/63) + strings.Repeat("a", n%63)
+		return strings.Trim(name, ".")
+	}
 	for _, c := range []struct {
 		zones string
 		want  string // empty: packed
@@ -241,6 +307,14 @@ func TestZoneArchiveChecksTheEntries(t *testing.T) {
 		{`[]`, "dnsroll_zones must list at least one zone"},
 		{`[{"name": "evil; include /etc/passwd; x", "src": "` + zone + `"}]`, "each dnsroll_zones entry needs name (a zone name without a trailing dot) and src (an absolute path on the controller); 1 do not, the first:"},
 		{`[{"name": "example.com.", "src": "` + zone + `"}]`, "1 do not"},
+		{`[{"name": "0/26.2.0.192.in-addr.arpa", "src": "` + zone + `"}]`, ""},
+		// No name holds the escape of "/" in file names, so none collides.
+		{`[{"name": "0%2F26.2.0.192.in-addr.arpa", "src": "` + zone + `"}]`, "1 do not"},
+		{`[{"name": "../etc", "src": "` + zone + `"}]`, "1 do not"},
+		// A file name on Linux has at most 255 bytes, ".zone" and escapes included.
+		{`[{"name": "` + long(250) + `", "src": "` + zone + `"}]`, ""},
+		{`[{"name": "` + long(251) + `", "src": "` + zone + `"}]`, "1 do not"},
+		{`[{"name": "` + long(247) + `/a", "src": "` + zone + `"}]`, "1 do not"},
 		{`[{"name": "example.com", "src": "relative.zone"}]`, "1 do not"},
 		{`[{"name": "example.com", "src": "` + zone + `"}, {"name": "Example.COM", "src": "` + zone + `"}]`, "dnsroll_zones must list each zone once; listed again: Example.COM"},
 	} {

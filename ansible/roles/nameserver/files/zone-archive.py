@@ -4,8 +4,8 @@
 Usage: zone-archive.py OUT NAME_RE [ZONES_FILE] < zones.json, where the
 zones are the role's dnsroll_zones: a list of {"name": ..., "src": ...},
 read from ZONES_FILE when given (dnsroll_zones_file), else from stdin.
-Writes OUT, a tar.gz with one member <name>.zone per zone, and prints its
-SHA-256.
+Writes OUT, a tar.gz with one member per zone, named by file_name, and
+prints its SHA-256.
 
 Every entry is checked first: a name that matches NAME_RE (the role's
 nameserver_zone_name_re), listed once, and an absolute src. Names become
@@ -26,6 +26,18 @@ import sys
 import tarfile
 
 
+# A zone's file name on the server is its name with each "/" (RFC 2317
+# classless reverse zones, 0/26.2.0.192.in-addr.arpa) written as ESCAPE,
+# then ".zone". NAME_RE admits no "%", so no other zone's file name can be
+# the same; install-zones.sh turns ESCAPE back into "/" for named.conf.
+ESCAPE = "%2F"
+NAME_MAX = 255  # bytes in a file name on Linux
+
+
+def file_name(name):
+    return name.replace("/", ESCAPE) + ".zone"
+
+
 def check(zones, name_re):
     """Exits with the role's message when an entry is unusable."""
     if not isinstance(zones, list) or not zones:
@@ -34,6 +46,7 @@ def check(zones, name_re):
     bad = [z for z in zones
            if not isinstance(z, dict)
            or not isinstance(z.get("name"), str) or not pattern.fullmatch(z["name"])
+           or len(file_name(z["name"])) > NAME_MAX
            or not isinstance(z.get("src"), str) or not os.path.isabs(z["src"])]
     if bad:
         sys.exit("each dnsroll_zones entry needs name (a zone name without a trailing dot) "
@@ -66,7 +79,7 @@ def main():
                             data = f.read()
                     except OSError as e:
                         sys.exit("zone %s: cannot read its file %s: %s" % (z["name"], z["src"], e.strerror))
-                    info = tarfile.TarInfo(z["name"] + ".zone")
+                    info = tarfile.TarInfo(file_name(z["name"]))
                     info.size = len(data)
                     info.mode = 0o644
                     info.mtime = 0
