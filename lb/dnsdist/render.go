@@ -54,8 +54,9 @@ func HealthCheck(zone string) (name, qtype string, mustResolve bool) {
 var (
 	// pathRE keeps the key file path inside its Lua string.
 	pathRE = regexp.MustCompile(`^/[A-Za-z0-9_./+@:,=-]*$`)
-	// checkNameRE is a DNS name with its final dot; checkTypeRE a type mnemonic.
-	checkNameRE = regexp.MustCompile(`^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+$`)
+	// checkNameRE is a DNS name with its final dot, "/" allowed inside a
+	// label for an RFC 2317 zone's SOA; checkTypeRE a type mnemonic.
+	checkNameRE = regexp.MustCompile(`^([A-Za-z0-9_]([A-Za-z0-9_/-]{0,61}[A-Za-z0-9_])?\.)+$`)
 	checkTypeRE = regexp.MustCompile(`^[A-Z][A-Z0-9]{0,9}$`)
 )
 

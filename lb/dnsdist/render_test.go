@@ -99,6 +99,18 @@ func TestHealthCheck(t *testing.T) {
 	}
 }
 
+// A fleet whose first zone is an RFC 2317 classless reverse zone, which
+// the nameserver role serves, has its SOA as the backends' health check:
+// "/" stays inside the Lua string, and dnsdist takes the name.
+func TestHealthCheckOfAClasslessReverseZone(t *testing.T) {
+	dir := t.TempDir()
+	data := testData(dir, "127.0.0.1:15301")
+	data.CheckName, data.CheckType, data.MustResolve = HealthCheck("0/26.2.0.192.in-addr.arpa")
+	conf := mustRender(t, data, "checkName = '0/26.2.0.192.in-addr.arpa.', checkType = 'SOA', mustResolve = true")
+	needlab.Programs(t, "dnsdist")
+	checkConfig(t, dir, conf)
+}
+
 // TestRenderedConfigPassesCheckConfig runs the real "dnsdist --check-config"
 // on rendered configs, the same check the role makes before installing one.
 func TestRenderedConfigPassesCheckConfig(t *testing.T) {

@@ -64,28 +64,56 @@ func TestBackendsScriptRefusesBeforeTheConsole(t *testing.T) {
 // read empty, and the script added a second server of a backend that
 // already served, which failed every later point.
 func TestBackendsScriptStopsWhenTheListFails(t *testing.T) {
+	// A dnsdist whose first console call fails and whose others record
+	// their Lua.
+	out, calls, err := pointWithFake(t, "example.com.", func(bin, calls string) string {
+		return "if [ ! -e " + bin + "/failed ]; then touch " + bin + "/failed; echo 'connection refused'; exit 1; fi\n" +
+			"printf '%s\\n' \"$5\" >>" + calls + "\necho dnsroll-ok\n"
+	})
+	if err == nil || !strings.Contains(out, "connection refused") {
+		t.Errorf("point: %v, %q; want it to fail with the console's error", err, out)
+	}
+	if strings.Contains(calls, "newServer") {
+		t.Errorf("the script added a backend after the list failed:\n%s", calls)
+	}
+}
+
+// The health check name is a zone's, which may hold "/" (RFC 2317):
+// safe inside a Lua string, so the script passes it to dnsdist.
+func TestBackendsScriptTakesAClasslessReverseZone(t *testing.T) {
+	// A dnsdist that records its Lua; the backend it adds never comes up,
+	// which fails the point after the add.
+	out, calls, _ := pointWithFake(t, "0/26.2.0.192.in-addr.arpa.", func(_, calls string) string {
+		return "printf '%s\\n' \"$5\" >>" + calls + "\necho dnsroll-ok\n"
+	})
+	if !strings.Contains(out, "backends not up after 1s") {
+		t.Errorf("point: %q, want it to add the backend and wait for it", out)
+	}
+	if !strings.Contains(calls, "newServer({address = '192.0.2.1:53', name = '192.0.2.1:53', checkName = '0/26.2.0.192.in-addr.arpa.'") {
+		t.Errorf("the script added no backend checking the zone's SOA:\n%s", calls)
+	}
+}
+
+// pointWithFake runs the script's point of backend 192.0.2.1:53, checked
+// with checkName, against a dnsdist on PATH whose shell script is fake's
+// (given its directory and a file to record calls in). It returns the
+// script's output, the calls recorded, and its error.
+func pointWithFake(t *testing.T, checkName string, fake func(bin, calls string) string) (string, string, error) {
+	t.Helper()
 	script, err := filepath.Abs("../../ansible/roles/dnsdist/files/dnsdist-backends.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A dnsdist on PATH whose first console call fails and whose others
-	// record their Lua.
 	bin := t.TempDir()
 	calls := filepath.Join(bin, "calls")
-	fake := "#!/bin/sh\nif [ ! -e " + bin + "/failed ]; then touch " + bin + "/failed; echo 'connection refused'; exit 1; fi\n" +
-		"printf '%s\\n' \"$5\" >>" + calls + "\necho dnsroll-ok\n"
-	if err := os.WriteFile(filepath.Join(bin, "dnsdist"), []byte(fake), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(bin, "dnsdist"), []byte("#!/bin/sh\n"+fake(bin, calls)), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", script, "point", filepath.Join(t.TempDir(), "console.conf"), "example.com.", "SOA", "true", "1", "0", "192.0.2.1:53")
+	cmd := exec.Command("sh", script, "point", filepath.Join(t.TempDir(), "console.conf"), checkName, "SOA", "true", "1", "0", "192.0.2.1:53")
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "connection refused") {
-		t.Errorf("point: %v, %q; want it to fail with the console's error", err, out)
-	}
-	if b, _ := os.ReadFile(calls); strings.Contains(string(b), "newServer") {
-		t.Errorf("the script added a backend after the list failed:\n%s", b)
-	}
+	b, _ := os.ReadFile(calls)
+	return string(out), string(b), err
 }
 
 // One point or stage runs at a time on a load balancer: a run whose

@@ -54,11 +54,11 @@ stage) drain=0 ;;
 esac
 
 # safe VALUE... exits unless every VALUE can be pasted into a Lua string:
-# no quote or backslash.
+# no quote or backslash. "/" is in RFC 2317 zone names.
 safe() {
 	for v in "$@"; do
 		case $v in
-		'' | *[!A-Za-z0-9.:_[\]-]*) echo "refusing unsafe value '$v'" >&2; exit 2 ;;
+		'' | *[!A-Za-z0-9.:_/[\]-]*) echo "refusing unsafe value '$v'" >&2; exit 2 ;;
 		esac
 	done
 }
