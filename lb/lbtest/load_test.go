@@ -1,6 +1,7 @@
 package lbtest
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -42,5 +43,62 @@ func TestLoadCountsLateAnswersAsNoLoss(t *testing.T) {
 		if l.late[proto] == 0 {
 			t.Errorf("no %s query counted late", proto)
 		}
+	}
+}
+
+// A fake worker stop: from the 20th UDP query on, for stopAfter, UDP
+// queries are dropped, as by a stopping nginx worker; with stalled, TCP
+// ones are held until then, as by a worker the machine did not run.
+func stoppingWorker(stalled bool) dns.Handler {
+	const stopAfter = loadTimeout + loadTimeout/2
+	var mu sync.Mutex
+	var udp int
+	var end time.Time
+	return dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		mu.Lock()
+		if w.RemoteAddr().Network() == "udp" {
+			if udp++; udp == 20 {
+				end = time.Now().Add(stopAfter)
+			}
+		}
+		stopping := time.Now().Before(end)
+		mu.Unlock()
+		switch {
+		case !stopping:
+		case w.RemoteAddr().Network() == "udp":
+			return
+		case stalled:
+			time.Sleep(time.Until(end))
+		}
+		m := new(dns.Msg)
+		m.SetReply(req)
+		_ = w.WriteMsg(m)
+	})
+}
+
+// A stop during a stall (a TCP answer came late) may take both queries a
+// sender had in flight: the allowance grows by the one it sent while the
+// load balancer was stalled. A stop that drops a sender's next query too
+// without a stall is more than a stop costs: no allowance excuses it.
+func TestLoadAllowsOverlapsOnlyDuringAStall(t *testing.T) {
+	for _, stalled := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stalled=%v", stalled), func(t *testing.T) {
+			t.Parallel()
+			srv := Serve(t, "stopping", stoppingWorker(stalled))
+			l := StartLoad(t, srv.DNSAddr(), 1, 1, 10*time.Millisecond)
+			time.Sleep(4 * loadTimeout)
+			sent, lost, errs := l.Stop()
+			allowed := 1 + l.Overlapped() // one UDP sender, one stop
+			t.Logf("sent %v, lost %v, late %v, allowed %d; errors %q", sent, lost, l.late, allowed, errs)
+			if lost["udp"] < 2 || lost["tcp"] != 0 {
+				t.Fatalf("lost %v; want 2 or more over UDP (two queries of the sender), none over TCP", lost)
+			}
+			if stalled && lost["udp"] > allowed {
+				t.Errorf("a stop during a stall lost %d UDP queries; the allowance is %d", lost["udp"], allowed)
+			}
+			if !stalled && lost["udp"] <= allowed {
+				t.Errorf("a stop without a stall lost %d UDP queries, within the allowance %d: a loss regression would pass", lost["udp"], allowed)
+			}
+		})
 	}
 }
