@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/dnsroll/dnsroll"
 	"github.com/dnsroll/dnsroll/bundle"
@@ -134,6 +137,9 @@ func (a *Activities) materialise(f *config.Fleet, planned string, zones []ZoneFi
 		return nil, "", err
 	}
 	m, err := a.Bundles.Snapshot(f.Dir, paths, bundleZones(own))
+	if final := unreadable(err); final != nil {
+		return nil, "", final
+	}
 	switch {
 	case errors.Is(err, bundle.ErrStore):
 		// A store it cannot write (full, read-only) leaves the step the
@@ -206,6 +212,9 @@ func sameRevision(store bundle.Store, f *config.Fleet, planned string, zones []Z
 			continue // planned before hashes were recorded
 		}
 		sum, err := bundle.FileSHA256(z.Path)
+		if final := unreadable(err); final != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, final)
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("zone %s: %s is not on worker %s; every worker needs the zone files of the revision (docs/analysis.md: zone files), and another worker may take this step", z.Name, z.Path, host)
@@ -220,6 +229,9 @@ func sameRevision(store bundle.Store, f *config.Fleet, planned string, zones []Z
 		m, err := revisionHere(f, zones)
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("worker %s lacks a file of the revision's bundle (%v); every worker needs the fleet's zone files and Ansible tree, and another worker may take this step", host, err)
+		}
+		if final := unreadable(err); final != nil {
+			return final
 		}
 		if err != nil {
 			return fmt.Errorf("worker %s cannot read the revision's bundle: %w", host, err)
@@ -238,6 +250,31 @@ func sameRevision(store bundle.Store, f *config.Fleet, planned string, zones []Z
 	}
 	return dnsroll.Errorf(dnsroll.ECONFLICT, "revision changed since the plan: planned %s, found %s on worker %s (%s); re-run the rollout to deploy the new revision",
 		orOld(bundle.Short(planned)), found, host, strings.Join(changed, ", "))
+}
+
+// unreadable is err, when it is an error reading a fleet file that no
+// retry fixes, as a final error (EINVALID) naming the file and the fix:
+// one the worker's user may not read, or a directory where the revision
+// has a file. Otherwise it is nil: a file gone mid-edit may be back, an
+// I/O error may pass, and the store's own errors (bundle.ErrStore) are
+// materialise's to work around.
+func unreadable(err error) error {
+	var pe *fs.PathError
+	if err == nil || errors.Is(err, bundle.ErrStore) || !errors.As(err, &pe) {
+		return nil
+	}
+	host, _ := os.Hostname()
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		who := strconv.Itoa(os.Getuid())
+		if u, err := user.Current(); err == nil {
+			who = u.Username
+		}
+		return dnsroll.Errorf(dnsroll.EINVALID, "worker %s cannot read %s (%v): make it readable by the worker's user, %s, as every file of the revision must be", host, pe.Path, pe.Err, who)
+	case errors.Is(err, syscall.EISDIR):
+		return dnsroll.Errorf(dnsroll.EINVALID, "%s is a directory on worker %s, where the revision has a file: put the revision's file there", pe.Path, host)
+	}
+	return nil
 }
 
 // orOld names the planned bundle of a rollout planned before bundles.

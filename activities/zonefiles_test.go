@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -471,17 +472,74 @@ func TestStepRetriesWhenAFileGoesWhileCopied(t *testing.T) {
 
 // A file the copy cannot read is no sign of a store this worker cannot
 // write: the step must not fall back to deploying the fleet's own files,
-// which it could not read either; it fails, naming the file, to be
-// tried again.
-func TestStepRetriesWhenAFileCannotBeReadWhileCopied(t *testing.T) {
+// which it could not read either. A directory where the file was stays
+// one: the step fails for good, naming the file, rather than retry until
+// its deadline.
+func TestStepFailsWhenACopiedFileIsADirectory(t *testing.T) {
 	var zone string
 	// Read by the check (its hash, then the bundle's), a directory for
 	// the copy.
 	reqs, err := provisionWithoutSnapshot(t, func(z string) { zone = z; testfiles.Unreadable(t, z, verifyZone, verifyZone) })
-	if err == nil || !strings.Contains(err.Error(), "copying the revision's files") || !strings.Contains(err.Error(), zone) || len(reqs) != 0 {
-		t.Fatalf("err = %v, %d playbook runs; want the attempt to fail naming %s, before any run", err, len(reqs), zone)
+	wantUnreadable(t, err, reqs, zone, "is a directory")
+}
+
+// A directory where a zone file or the playbook should be, found by the
+// check, fails the step for good too.
+func TestStepFailsWhenAFileIsADirectory(t *testing.T) {
+	for _, name := range []string{"zones/example.com.zone", "ansible/nameserver.yml"} {
+		t.Run(name, func(t *testing.T) {
+			var path string
+			reqs, err := provisionWithoutSnapshot(t, func(zone string) {
+				path = filepath.Join(filepath.Dir(filepath.Dir(zone)), name)
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(path, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			})
+			wantUnreadable(t, err, reqs, path, "is a directory")
+		})
 	}
-	if app := (*temporal.ApplicationError)(nil); errors.As(err, &app) && app.NonRetryable() {
-		t.Errorf("err = %v is final; another attempt may read the file", err)
+}
+
+// wantUnreadable fails t unless err is a final failure before any
+// playbook run that names path and says what to do about it.
+func wantUnreadable(t *testing.T, err error, reqs []provision.Request, path, cause string) {
+	t.Helper()
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || len(reqs) != 0 {
+		t.Fatalf("err = %v, %d playbook runs; want a final failure before any run", err, len(reqs))
+	}
+	if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, cause) {
+		t.Errorf("err = %v; want it to name %s and say it %s", err, path, cause)
+	}
+}
+
+// Only errors reading a fleet file that stay until someone fixes them are
+// final, and they say the fix; a file gone mid-edit, an I/O error or the
+// store's own error (which materialise works around) another attempt may
+// not meet.
+func TestUnreadableIsFinalOnlyForLastingErrors(t *testing.T) {
+	const file = "/fleet/zones/example.com.zone"
+	for _, tc := range []struct {
+		err   error
+		final string // in the message; "" for no final error
+	}{
+		{&fs.PathError{Op: "open", Path: file, Err: syscall.EACCES}, "readable by the worker's user"},
+		{&fs.PathError{Op: "open", Path: file, Err: syscall.EPERM}, "readable by the worker's user"},
+		{fmt.Errorf("copying: %w", &fs.PathError{Op: "read", Path: file, Err: syscall.EISDIR}), "is a directory"},
+		{&fs.PathError{Op: "open", Path: file, Err: syscall.ENOENT}, ""},
+		{&fs.PathError{Op: "read", Path: file, Err: syscall.EIO}, ""},
+		{fmt.Errorf("%w: %w", bundle.ErrStore, &fs.PathError{Op: "open", Path: "/store/x", Err: syscall.EACCES}), ""},
+	} {
+		got := unreadable(tc.err)
+		switch {
+		case tc.final == "" && got != nil:
+			t.Errorf("unreadable(%v) = %v; want nil: another attempt may not meet it", tc.err, got)
+		case tc.final == "":
+		case dnsroll.ErrorCode(got) != dnsroll.EINVALID || !strings.Contains(got.Error(), file) || !strings.Contains(got.Error(), tc.final):
+			t.Errorf("unreadable(%v) = %v; want an EINVALID error naming %s and saying %q", tc.err, got, file, tc.final)
+		}
 	}
 }
