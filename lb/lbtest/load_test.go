@@ -84,20 +84,31 @@ func TestLoadAllowsOverlapsOnlyDuringAStall(t *testing.T) {
 	for _, stalled := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stalled=%v", stalled), func(t *testing.T) {
 			t.Parallel()
-			srv := Serve(t, "stopping", stoppingWorker(stalled))
-			l := StartLoad(t, srv.DNSAddr(), 1, 1, 10*time.Millisecond)
-			time.Sleep(4 * loadTimeout)
-			sent, lost, errs := l.Stop()
-			allowed := 1 + l.Overlapped() // one UDP sender, one stop
-			t.Logf("sent %v, lost %v, late %v, allowed %d; errors %q", sent, lost, l.late, allowed, errs)
-			if lost["udp"] < 2 || lost["tcp"] != 0 {
-				t.Fatalf("lost %v; want 2 or more over UDP (two queries of the sender), none over TCP", lost)
-			}
-			if stalled && lost["udp"] > allowed {
-				t.Errorf("a stop during a stall lost %d UDP queries; the allowance is %d", lost["udp"], allowed)
-			}
-			if !stalled && lost["udp"] <= allowed {
-				t.Errorf("a stop without a stall lost %d UDP queries, within the allowance %d: a loss regression would pass", lost["udp"], allowed)
+			// Without the fake stall, a real one of this machine (an
+			// answer late on its own) voids the case: run it again.
+			for try := 1; ; try++ {
+				srv := Serve(t, "stopping", stoppingWorker(stalled))
+				l := StartLoad(t, srv.DNSAddr(), 1, 1, 10*time.Millisecond)
+				time.Sleep(4 * loadTimeout)
+				sent, lost, errs := l.Stop()
+				allowed := 1 + l.Overlapped() // one UDP sender, one stop
+				t.Logf("sent %v, lost %v, late %v, allowed %d; errors %q", sent, lost, l.late, allowed, errs)
+				if !stalled && len(l.stalls) > 0 {
+					if try < 3 {
+						continue
+					}
+					t.Skipf("the machine stalled on its own in %d runs: the case without a stall cannot be made", try)
+				}
+				if lost["udp"] < 2 || lost["tcp"] != 0 {
+					t.Fatalf("lost %v; want 2 or more over UDP (two queries of the sender), none over TCP", lost)
+				}
+				if stalled && lost["udp"] > allowed {
+					t.Errorf("a stop during a stall lost %d UDP queries; the allowance is %d", lost["udp"], allowed)
+				}
+				if !stalled && lost["udp"] <= allowed {
+					t.Errorf("a stop without a stall lost %d UDP queries, within the allowance %d: a loss regression would pass", lost["udp"], allowed)
+				}
+				return
 			}
 		})
 	}
