@@ -81,6 +81,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		return Plan{}, failure(ctx, dnsroll.Errorf(dnsroll.EINVALID, "revision %s: listing its Ansible files: %v", in.Revision, err))
 	}
 	rev, err := a.Bundles.Snapshot(fleet.Dir, paths, bundleZones(planned))
+	if u := unreadable(err); u != nil {
+		return Plan{}, failure(ctx, u)
+	}
 	if err != nil {
 		return Plan{}, failure(ctx, fmt.Errorf("revision %s: snapshotting its zone files and Ansible files: %w", in.Revision, err))
 	}

@@ -69,3 +69,24 @@ func TestPlanRefusesAZoneFileChangedWhilePlanning(t *testing.T) {
 		t.Fatalf("err = %v, want a retryable refusal naming zone example.com, changed while planning", err)
 	}
 }
+
+// A zone file that turns into a directory by the time Plan snapshots it
+// is a lasting mistake, not a passing one: Plan refuses at once, naming
+// the file and the fix, rather than retry until its deadline.
+func TestPlanRefusesAFileThatBecameADirectory(t *testing.T) {
+	c := newCloudEnv(t)
+	c.labFleet(t)
+	c.acts.Bundles = bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	// Preflight reads the file twice (its hash, then its parse); the
+	// snapshot's copy is the third read.
+	path := filepath.Join(dir, "zones", "example.com.zone")
+	testfiles.Unreadable(t, path, verifyZone, verifyZone)
+	c.readFrom(dir)
+	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("err = %v; want a final refusal naming %s, a directory", err, path)
+	}
+}
