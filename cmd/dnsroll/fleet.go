@@ -165,9 +165,12 @@ func validateFleet(ctx context.Context, out io.Writer, file, revision string, li
 	}
 	if revision != "" && len(f.Zones) > 0 && !f.NeedsRevision() {
 		// The revision is then only a label: going back to an earlier
-		// one deploys today's files.
-		fmt.Fprintf(out, "warning: --revision %s: no zone file path holds %s, so every revision deploys the same files, and `rollout start --revision <previous>` does not bring back the previous ones; keep each revision's files apart, as file: \"../zones/%s/%s.zone\"\n",
-			revision, config.RevisionPlaceholder, config.RevisionPlaceholder, f.Zones[0].Name)
+		// one deploys today's files. The example is the first zone's own
+		// file in a directory per revision: a zone's name may hold "/"
+		// (RFC 2317), which in a path is a directory.
+		file := f.Zones[0].File
+		fmt.Fprintf(out, "warning: --revision %s: no zone file path holds %s, so every revision deploys the same files, and `rollout start --revision <previous>` does not bring back the previous ones; keep each revision's files apart, as file: %q\n",
+			revision, config.RevisionPlaceholder, filepath.Join(filepath.Dir(file), config.RevisionPlaceholder, filepath.Base(file)))
 	}
 	if !live {
 		fmt.Fprintln(out, "skipped: live checks (that Linode offers each region, plan, image and firewall, and that no Linode outside the fleet holds its labels: --live asks it; blue's SOA serials and the worker's SSH keys: the rollout's Plan step checks them before it creates anything)")

@@ -76,3 +76,20 @@ func TestCLIFleetValidatePassesOverALabFleetBesideIt(t *testing.T) {
 		t.Errorf("a real fleet beside a lab fleet: exit %d, stdout %q, stderr %q; want it ok", code, out, errOut)
 	}
 }
+
+// fleet validate --revision of a fleet whose zone files do not depend on
+// the revision suggests a path that keeps revisions apart, built from the
+// fleet's own file: a classless reverse zone's name holds "/", which in a
+// path would be a directory.
+func TestCLIFleetValidateSuggestsARevisionedPathFromTheZoneFile(t *testing.T) {
+	t.Setenv("DNSROLL_LINODE_URL", "")
+	t.Setenv("LINODE_TOKEN", "")
+	path := fleetCopy(t, "machines.yaml", "{name: example.com, file: ", `{name: 0/26.2.0.192.in-addr.arpa, file: "zones/0-26.rev.zone"}`+"\n#")
+	testfiles.Write(t, filepath.Join(filepath.Dir(path), "zones", "0-26.rev.zone"),
+		"$TTL 300\n@ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n NS ns1.example.net.\n1 PTR host1.example.com.\n")
+	out, errOut, code := cli(t, "fleet", "validate", path, "--revision", "r1")
+	if code != 0 {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	wantAll(t, "stdout", out, "ok: zone 0/26.2.0.192.in-addr.arpa", `keep each revision's files apart, as file: "zones/{revision}/0-26.rev.zone"`)
+}
