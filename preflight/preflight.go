@@ -617,13 +617,31 @@ func roleZoneNames(f *config.Fleet) error {
 	if err != nil {
 		return nil
 	}
+	const own = "give these zones a nameserver playbook of your own (ansible.nameserver_playbook)"
 	for i, z := range f.Zones {
 		if !re.MatchString(strings.TrimSuffix(z.Name, ".")) {
 			return dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].name: %q is not a zone name the nameserver role in %s can serve: it writes zone names into file names and named.conf, "+
-				"and takes only labels of letters, digits, _ and -, and / inside a label as RFC 2317 names have it (its nameserver_zone_name_re); give these zones a nameserver playbook of your own (ansible.nameserver_playbook)", i, z.Name, role)
+				"and takes only labels of letters, digits, _ and -, and / inside a label as RFC 2317 names have it (its nameserver_zone_name_re); %s", i, z.Name, role, own)
+		}
+		if file := RoleZoneFile(z.Name); len(file) > fileNameMax {
+			return dnsroll.Errorf(dnsroll.EINVALID, "zones[%d].name: %q is not a zone name the nameserver role in %s can serve: its file there, the name with \"/\" written %%2F and \".zone\", "+
+				"would have %d bytes, over the %d a file name may have; %s", i, z.Name, role, len(file), fileNameMax, own)
 		}
 	}
 	return nil
+}
+
+// fileNameMax is the most bytes a file name may have on Linux, and so
+// on the servers the nameserver role provisions (its NAME_MAX).
+const fileNameMax = 255
+
+// RoleZoneFile is the name of zone name's file on a server the
+// repository's nameserver role provisions, as its zone-archive.py's
+// file_name makes it: the name without its final dot, each "/" (RFC 2317)
+// written %2F, then ".zone". TestRoleZoneFileIsTheRoles holds the two
+// together.
+func RoleZoneFile(name string) string {
+	return strings.ReplaceAll(strings.TrimSuffix(name, "."), "/", "%2F") + ".zone"
 }
 
 // playbookShape checks that path reads as an Ansible playbook: a YAML list

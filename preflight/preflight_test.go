@@ -1,8 +1,11 @@
 package preflight
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/internal/signzone"
 	"github.com/dnsroll/dnsroll/internal/testfiles"
+	"gopkg.in/yaml.v3"
 )
 
 const fleetText = `fleet: prod
@@ -565,6 +569,12 @@ func TestNeighbours(t *testing.T) {
 	}
 }
 
+// Zone names of 250 and 246 bytes, the latter with three "/".
+var (
+	long250 = strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 58)
+	long246 = "0/26.1/2.3/4." + strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 41)
+)
+
 // The repository's nameserver role makes file names and named.conf
 // strings of zone names, and takes only names its nameserver_zone_name_re
 // matches: the root zone, which the fleet file may hold for a playbook of
@@ -594,6 +604,13 @@ func TestZoneNamesTheNameserverRoleCannotServe(t *testing.T) {
 		{"xn--bcher-kva.example", true, ""},
 		// A playbook of the fleet's own, without the role: its to judge.
 		{"0/26.2.0.192.in-addr.arpa", false, ""},
+		// Its file on the server, the name with "/" written %2F and
+		// ".zone", may have 255 bytes: 250 + 5, but not 251 + 5, nor
+		// 246 with its three "/" written %2F.
+		{long250, true, ""},
+		{long250 + "x.", true, `zones[0].name: "` + long250 + `x." is not a zone name the nameserver role in `},
+		{long246, true, `zones[0].name: "` + long246 + `" is not a zone name the nameserver role in `},
+		{long246, false, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := dir(t, named(tt.name), nil)
@@ -602,10 +619,66 @@ func TestZoneNamesTheNameserverRoleCannotServe(t *testing.T) {
 			}
 			err := Playbooks(loadFleet(t, d))
 			wantErr(t, err, tt.want)
+			if tt.want != "" && len(tt.name) > 200 {
+				wantErr(t, err, "bytes, over the 255 a file name may have")
+			}
 			if tt.want != "" {
 				wantErr(t, err, filepath.Join("ansible", "roles", "nameserver")+" can serve")
 				wantErr(t, err, "give these zones a nameserver playbook of your own (ansible.nameserver_playbook)")
 			}
 		})
+	}
+}
+
+// The role's zone-archive.py names each zone's file and refuses one too
+// long; preflight refuses the same names before any VM exists, so both
+// must make the same file names and hold the same limit.
+func TestRoleZoneFileIsTheRoles(t *testing.T) {
+	needlab.Programs(t, "python3")
+	vars, err := os.ReadFile(filepath.Join("..", "ansible", "roles", "nameserver", "vars", "main.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		NameRE string `yaml:"nameserver_zone_name_re"`
+	}
+	if err := yaml.Unmarshal(vars, &v); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"example.com", "Example-1.com", "0/26.2.0.192.in-addr.arpa", "128/25.2.0.192.in-addr.arpa", long250, long250 + "x", long246, long246[5:]}
+	// For each name: its file_name, and whether check takes it.
+	script := `import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("za", sys.argv[1])
+za = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(za)
+out = []
+for n in json.load(sys.stdin):
+    try:
+        za.check([{"name": n, "src": "/z"}], sys.argv[2])
+        ok = True
+    except SystemExit:
+        ok = False
+    out.append([za.file_name(n), ok])
+print(json.dumps(out))
+`
+	in, _ := json.Marshal(names)
+	cmd := exec.Command("python3", "-c", script, filepath.Join("..", "ansible", "roles", "nameserver", "files", "zone-archive.py"), v.NameRE)
+	cmd.Stdin = bytes.NewReader(in)
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	var got [][2]any
+	if err := json.Unmarshal(b, &got); err != nil || len(got) != len(names) {
+		t.Fatalf("python3 said %s: %v", b, err)
+	}
+	for i, n := range names {
+		file := RoleZoneFile(n + ".")
+		if got[i][0] != file {
+			t.Errorf("%s: the role's file %v, RoleZoneFile %s", n, got[i][0], file)
+		}
+		if ok := len(file) <= fileNameMax; got[i][1] != ok {
+			t.Errorf("%s (%d bytes as a file): the role takes it %v, preflight %v", n, len(file), got[i][1], ok)
+		}
 	}
 }

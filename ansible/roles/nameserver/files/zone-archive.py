@@ -30,6 +30,8 @@ import tarfile
 # classless reverse zones, 0/26.2.0.192.in-addr.arpa) written as ESCAPE,
 # then ".zone". NAME_RE admits no "%", so no other zone's file name can be
 # the same; install-zones.sh turns ESCAPE back into "/" for named.conf.
+# dnsroll's preflight refuses the same names before any VM exists, with
+# its twin of file_name and NAME_MAX (TestRoleZoneFileIsTheRoles).
 ESCAPE = "%2F"
 NAME_MAX = 255  # bytes in a file name on Linux
 
