@@ -21,6 +21,7 @@ import (
 	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/localnamed"
 	"github.com/dnsroll/dnsroll/internal/needlab"
+	"github.com/dnsroll/dnsroll/preflight"
 )
 
 // TestShapes serves zone shapes that operators' zones have and the corpus
@@ -69,7 +70,7 @@ func writeZones(t *testing.T, dir string, zones []shapeZone, edit func(origin, t
 	}
 	var out []activities.ZoneFile
 	for _, z := range zones {
-		path := filepath.Join(dir, strings.TrimSuffix(z.origin, ".")+".zone")
+		path := filepath.Join(dir, preflight.RoleZoneFile(z.origin))
 		if err := os.WriteFile(path, []byte(edit(z.origin, z.text)), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -526,6 +527,18 @@ www A 192.0.2.151
 			changes: []shapeChange{{"255-byte name", "example.com.", "A 192.0.2.110", "A 192.0.2.119", []string{"example.com"}, false, false}}},
 		shape{name: "rfc2317", zones: []shapeZone{{"2.0.192.in-addr.arpa.", soa + "0/25 NS ns.cust.example.net.\n$GENERATE 0-127 $ CNAME $.0/25\n128-255 NS ns1\n1.128-255 PTR host.example.com.\n"}},
 			changes: []shapeChange{{"classless NS", "2.0.192.in-addr.arpa.", "0/25 NS ns.cust.example.net.", "0/25 NS ns2.cust.example.net.", []string{"0/25.2.0.192.in-addr.arpa"}, false, false}}},
+		// RFC 2317 both sides: the parent delegates 0/26 and CNAMEs its
+		// addresses into it; the child, whose name holds "/", has the PTRs.
+		shape{name: "rfc2317-child", zones: []shapeZone{
+			{"2.0.192.in-addr.arpa.", soa + "0/26 NS ns1\n0 CNAME 0.0/26\n1 CNAME 1.0/26\n$GENERATE 2-63 $ CNAME $.0/26\n"},
+			{"0/26.2.0.192.in-addr.arpa.", "$TTL 300\n@ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n NS ns1.example.net.\n1 PTR host1.example.com.\n2 PTR host2.example.com.\n"},
+		},
+			changes: []shapeChange{
+				{"child PTR", "0/26.2.0.192.in-addr.arpa.", "1 PTR host1.example.com.", "1 PTR host9.example.com.", []string{"1.0/26.2.0.192.in-addr.arpa. PTR: [host1.example.com.] → [host9.example.com.]"}, false, false},
+				{"parent CNAME into 0/26", "2.0.192.in-addr.arpa.", "1 CNAME 1.0/26", "1 CNAME 2.0/26", []string{"1.2.0.192.in-addr.arpa. CNAME: [1.0/26.2.0.192.in-addr.arpa.] → [2.0/26.2.0.192.in-addr.arpa.]"}, false, false},
+				// The child, served beside it, answers for 0/26.
+				{"parent NS of 0/26 (not served)", "2.0.192.in-addr.arpa.", "0/26 NS ns1", "0/26 NS ns2.example.net.", nil, false, false},
+			}},
 		shape{name: "apex-dname", zones: []shapeZone{{"example.org.", "$TTL 300\n@ SOA ns1.example.net. hostmaster 1 3600 600 86400 300\n NS ns1.example.net.\n@ DNAME example.net.\n"}},
 			changes: []shapeChange{{"apex DNAME", "example.org.", "@ DNAME example.net.", "@ DNAME example.info.", []string{"example.org"}, false, false}}},
 		shape{name: "odd-stars", zones: []shapeZone{{"example.com.", soa + "a.*.x TXT \"mid\"\nb*c TXT \"star\"\n\\*.lit TXT \"escaped star\"\n*.e.f TXT \"under ent\"\ng.f TXT \"beside\"\n"}},
