@@ -162,3 +162,28 @@ func TestPlanRefusesAChangeBehindManySerialBumps(t *testing.T) {
 		t.Errorf("Plan: %v; want a refusal saying %q", err, want)
 	}
 }
+
+// An RFC 2317 zone, whose name holds "/", is diffed like any other: its
+// file is the fleet's, found by path, and its names print as written.
+func TestPlanDiffsAClasslessReverseZone(t *testing.T) {
+	c := newCloudEnv(t)
+	c.acts.Bundles = bundle.Store{Dir: t.TempDir()}
+	const name = "0/26.2.0.192.in-addr.arpa"
+	c.fleet.Zones = []config.Zone{{Name: name, File: "zones/0-26.zone"}}
+	text := "$TTL 300\n@ SOA ns1.example.net. hostmaster.example.net. 7 3600 600 86400 300\n NS ns1.example.net.\n1 PTR host1.example.com.\n"
+	dir := t.TempDir()
+	writeFleetDir(t, dir)
+	testfiles.WriteAll(t, dir, map[string]string{"zones/0-26.zone": text})
+	live := c.planIn(t, dir, PlanInput{Fleet: "t"})
+
+	dir = t.TempDir()
+	writeFleetDir(t, dir)
+	testfiles.WriteAll(t, dir, map[string]string{"zones/0-26.zone": strings.Replace(text, "host1", "host9", 1)})
+	next := c.planIn(t, dir, PlanInput{Fleet: "t", LiveBundle: live.Bundle, Diff: 20})
+	if len(next.Diffs) != 1 || next.Diffs[0].Zone != name {
+		t.Fatalf("diffs %+v, want %s's", next.Diffs, name)
+	}
+	if got, want := next.Diffs[0].Diff.Describe(10), "changed 1.0/26.2.0.192.in-addr.arpa. PTR: [host1.example.com.] → [host9.example.com.]"; got != want {
+		t.Errorf("diff\n got %s\nwant %s", got, want)
+	}
+}
