@@ -649,7 +649,7 @@ var hostNameRE = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[
 
 // canonicalHost is host as one address is always written: an IP address
 // in its shortest form (an IPv4-mapped IPv6 one as IPv4), a host name in
-// lower case. It refuses what is neither, the unspecified addresses
+// lower case without the root's final dot. It refuses what is neither, the unspecified addresses
 // (0.0.0.0, ::), and multicast and broadcast ones, which no client or SSH
 // connection reaches.
 func canonicalHost(host string) (string, error) {
@@ -680,7 +680,7 @@ func canonicalHost(host string) (string, error) {
 	if !hostNameRE.MatchString(host) {
 		return "", fmt.Errorf("must be a host name or an IP address")
 	}
-	return strings.ToLower(host), nil
+	return strings.ToLower(strings.TrimSuffix(host, ".")), nil
 }
 
 // linodeIDRE is the shape of Linode's region and type IDs (us-east,

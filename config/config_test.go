@@ -786,3 +786,20 @@ func TestFleetNameInCapitals(t *testing.T) {
 		t.Errorf("fleet: Prod: %v, want the name in lower case", err)
 	}
 }
+
+// A host name with and without the root's final dot is one host, as the
+// checks after the switch and Ansible reach it: two load balancers there
+// are refused as one fleet's own, not only by the directory-wide check,
+// which skips lab fleets and blames "the other fleet".
+func TestOneHostNameWithItsFinalDot(t *testing.T) {
+	for _, c := range []struct{ name, lb1, lb2, field string }{
+		{"address", `"lb.example.net:53"`, `"LB.example.net.:53"`, "load_balancers[1].address: LB.example.net.:53 is also lb1's address"},
+		{"ssh host", `"192.0.2.1:53", ssh_host: lb.example.net`, `"192.0.2.2:53", ssh_host: "lb.example.net."`, "load_balancers[1].ssh_host: Ansible would reach lb1 and lb2 at the same host lb.example.net"},
+	} {
+		yaml := strings.Replace(strings.Replace(valid, `"192.0.2.1:53"`, c.lb1, 1), `"192.0.2.2:53"`, c.lb2, 1)
+		_, err := Parse([]byte(yaml))
+		if err == nil || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.field)
+		}
+	}
+}
