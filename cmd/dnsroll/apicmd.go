@@ -259,9 +259,14 @@ const followRetry = 5 * time.Minute
 // reading is read retrying transient errors for c.retryFor, first after
 // poll, and saying so on stderr.
 func reading[T any](c *apiCmd, poll time.Duration, read func(context.Context) (T, string, error)) func(context.Context) (T, string, error) {
-	return api.Retrying(api.Retry{For: c.retryFor, Wait: poll, OnRetry: func(err error, wait time.Duration) {
-		fmt.Fprintf(c.stderr, "dnsroll: %v; retrying in %s\n", err, wait.Round(time.Millisecond))
-	}}, read)
+	return api.Retrying(api.Retry{For: c.retryFor, Wait: poll, OnRetry: c.retrying}, read)
+}
+
+// retrying says on stderr that err is retried after wait; an API that
+// could not be dialled says where its URL came from at once, not only
+// when the retries give up.
+func (c *apiCmd) retrying(err error, wait time.Duration) {
+	fmt.Fprintf(c.stderr, "dnsroll: %v; retrying in %s\n", apiUnreachable(err), wait.Round(time.Millisecond))
 }
 
 // followError is err from following the run id of group. After Ctrl-C or

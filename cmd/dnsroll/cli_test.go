@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -1134,5 +1136,37 @@ func TestCLIStatusFollowsTheRolloutItShows(t *testing.T) {
 		if code != 3 || strings.Contains(out+errOut, "rollout-lab:r2") {
 			t.Errorf("--json %v: exit %d, want 3 (rollout-lab:r1 cleanup-failed), and no word of rollout-lab:r2; stdout:\n%s\nstderr:\n%s", asJSON, code, out, errOut)
 		}
+	}
+}
+
+// An API that refuses connections is retried as any transient error, but
+// each retry line says already what the final error says: the API may not
+// be running at that URL. A first-time user should not wait out the retry
+// window to learn it.
+func TestCLIRetriesSayTheAPIMayNotRun(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	l.Close()
+	var out, errOut bytes.Buffer
+	c := &apiCmd{client: api.Client{URL: url, Token: "t"}, out: &out, stderr: &errOut, retryFor: 300 * time.Millisecond}
+	const hint = "is dnsroll api running there?"
+	_, err = c.follow(context.Background(), "rollout-lab:r1", 100*time.Millisecond)
+	if err == nil || !strings.Contains(errOut.String(), "retrying") || strings.Count(errOut.String(), hint) != strings.Count(errOut.String(), "retrying") {
+		t.Errorf("follow: err %v, stderr:\n%s\nwant every retry line to say %q", err, errOut.String(), hint)
+	}
+
+	errOut.Reset()
+	fs := flag.NewFlagSet("start", flag.ContinueOnError)
+	c.fleet = "lab"
+	start := c.startFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	err = start(context.Background())
+	if err == nil || !strings.Contains(errOut.String(), "retrying") || strings.Count(errOut.String(), hint) != strings.Count(errOut.String(), "retrying") {
+		t.Errorf("start: err %v, stderr:\n%s\nwant every retry line to say %q", err, errOut.String(), hint)
 	}
 }

@@ -210,9 +210,7 @@ func (c *apiCmd) startFlags(fs *flag.FlagSet) func(context.Context) error {
 		}
 		// The key makes the start safe to send again: an API restarting,
 		// or a proxy's 502, does not fail the command.
-		started, err := c.client.StartOnce(ctx, req, *key, api.Retry{For: c.retryFor, OnRetry: func(err error, wait time.Duration) {
-			fmt.Fprintf(c.stderr, "dnsroll: %v; retrying in %s\n", err, wait.Round(time.Millisecond))
-		}})
+		started, err := c.client.StartOnce(ctx, req, *key, api.Retry{For: c.retryFor, OnRetry: c.retrying})
 		if err != nil {
 			return unanswered(ctx, err, "rollout", workflows.WorkflowID(req.Fleet))
 		}
