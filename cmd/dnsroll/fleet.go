@@ -84,6 +84,11 @@ server is created; this command says which checks it skipped.
 	if len(extra) > 0 {
 		return fmt.Errorf("unexpected arguments %v (one fleet file or directory at a time)", extra)
 	}
+	// As a worker does, before judging a fleet by it: a URL without a
+	// scheme would pass for a simulator's.
+	if err := linode.CheckBaseURL(os.Getenv("DNSROLL_LINODE_URL")); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("DNSROLL_LINODE_URL: %w", err)}
+	}
 	st, err := os.Stat(file)
 	if err != nil || !st.IsDir() {
 		return validateFleet(ctx, std.out, file, *revision, *live, true)

@@ -330,3 +330,14 @@ func TestCLIFleetValidateLiveGivenHostKeys(t *testing.T) {
 		})
 	}
 }
+
+// A DNSROLL_LINODE_URL that a worker refuses at startup (no scheme, say)
+// is refused by fleet validate too, naming the variable, rather than
+// taken for a simulator's and the fleet judged for the lab.
+func TestCLIFleetValidateRefusesAMalformedLinodeURL(t *testing.T) {
+	t.Setenv("DNSROLL_LINODE_URL", "api.linode.com/v4")
+	_, errOut, code := cli(t, "fleet", "validate", fleetCopy(t, "machines.yaml", "", ""))
+	if code != 1 || !strings.Contains(errOut, "DNSROLL_LINODE_URL") || !strings.Contains(errOut, "must be http(s)://host[:port]/v4") || strings.Contains(errOut, "simulated") {
+		t.Errorf("exit %d, stderr %q; want exit 1 naming DNSROLL_LINODE_URL and its form", code, errOut)
+	}
+}
