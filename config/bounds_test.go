@@ -305,3 +305,13 @@ func TestLabLoadBalancerOnALabVMsPortIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// In the lab, localhost is 127.0.0.1, as labPortsFree takes it: a second
+// load balancer at localhost:P beside one at 127.0.0.1:P would fail to
+// bind at its switch, after green exists.
+func TestLabLoadBalancersAtLocalhostAndItsAddressAreOne(t *testing.T) {
+	for _, pair := range [][2]string{{"127.0.0.1:5301", "localhost:5301"}, {"localhost:5301", "LocalHost.:5301"}, {"[::ffff:127.0.0.1]:5301", "localhost:5301"}} {
+		yaml := strings.Replace(strings.Replace(valid, `"192.0.2.1:53"`, `"`+pair[0]+`"`, 1), `"192.0.2.2:53"`, `"`+pair[1]+`"`, 1) + "ansible: {connection: local}\nlab: {}\n"
+		wantRefused(t, yaml, "load_balancers[1].address", "is also lb1's address")
+	}
+}

@@ -850,9 +850,13 @@ func (f *Fleet) Validate() error {
 		if err != nil {
 			return fieldErr(at+".address", "%v, in %q", err, lb.Address)
 		}
-		// One address however it is written: 053 is 53, and
-		// [::ffff:192.0.2.1] is 192.0.2.1.
+		// One address however it is written: 053 is 53,
+		// [::ffff:192.0.2.1] is 192.0.2.1, and localhost is 127.0.0.1,
+		// as labPortsFree takes it.
 		key := net.JoinHostPort(host, strconv.Itoa(n))
+		if host == "localhost" {
+			key = net.JoinHostPort("127.0.0.1", strconv.Itoa(n))
+		}
 		if other, dup := addrs[key]; dup {
 			return fieldErr(at+".address", "%s is also %s's address; every load balancer needs its own", lb.Address, other)
 		}
