@@ -294,6 +294,10 @@ var daysRE = regexp.MustCompile(`^(\d{1,6})\s*(d|days?|w|weeks?)$`)
 
 // durationHint says how to write s, which time.ParseDuration refuses,
 // where it is a common slip: days or weeks, or spaces between the parts.
+// durationShapeRE is how a Go duration is written: one that does not
+// parse is out of range.
+var durationShapeRE = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
 func durationHint(s string) string {
 	if m := daysRE.FindStringSubmatch(strings.TrimSpace(s)); m != nil {
 		n, _ := strconv.Atoi(m[1])
@@ -301,6 +305,9 @@ func durationHint(s string) string {
 			n *= 7
 		}
 		return fmt.Sprintf(": the longest unit is h (write %dh for %s)", 24*n, s)
+	}
+	if durationShapeRE.MatchString(s) {
+		return fmt.Sprintf(": it is longer than the longest, %dh", int64(math.MaxInt64/int64(time.Hour)))
 	}
 	if joined := strings.Join(strings.Fields(s), ""); joined != s {
 		if _, err := time.ParseDuration(joined); err == nil {
