@@ -96,7 +96,7 @@ func RetentionFromEnv() (bundle.Retention, error) {
 	}
 	if v := os.Getenv("DNSROLL_BUNDLE_MAX_AGE"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil {
+		if err != nil || d < 0 {
 			return r, fmt.Errorf("worker: DNSROLL_BUNDLE_MAX_AGE=%q: want a duration, such as %s (0 keeps every snapshot)", v, r.MaxAge)
 		}
 		r.MaxAge = d

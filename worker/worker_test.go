@@ -202,7 +202,9 @@ func TestRetentionFromEnv(t *testing.T) {
 	if r, err := RetentionFromEnv(); err != nil || r != (bundle.Retention{Keep: 3, MaxAge: 36 * time.Hour}) {
 		t.Errorf("set: %+v %v, want 3 and 36h", r, err)
 	}
-	for env, bad := range map[string]string{"DNSROLL_BUNDLE_KEEP": "-1", "DNSROLL_BUNDLE_MAX_AGE": "7d"} {
+	// A negative age would keep every snapshot, as 0 does, unsaid.
+	for _, c := range [][2]string{{"DNSROLL_BUNDLE_KEEP", "-1"}, {"DNSROLL_BUNDLE_MAX_AGE", "7d"}, {"DNSROLL_BUNDLE_MAX_AGE", "-1h"}} {
+		env, bad := c[0], c[1]
 		t.Setenv(env, bad)
 		if _, err := RetentionFromEnv(); err == nil || !strings.Contains(err.Error(), env) {
 			t.Errorf("%s=%s: err %v, want one naming it", env, bad, err)

@@ -1035,6 +1035,11 @@ func TestWorkerMetricsAddrWithoutAPort(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "--stop-grace 0s: want a duration above 0") {
 		t.Errorf("--stop-grace 0s: exit %d, stderr %q", code, errOut)
 	}
+	// A negative age would keep every bundle snapshot, as 0 does, unsaid.
+	_, errOut, code = cli(t, "worker", "--temporal-address", "127.0.0.1:1", "--fleets", fleets, "--bundle-max-age", "-1h")
+	if code != 1 || !strings.Contains(errOut, "--bundle-max-age -1h0m0s: want 0 (keep every snapshot) or more") {
+		t.Errorf("--bundle-max-age -1h: exit %d, stderr %q", code, errOut)
+	}
 }
 
 // What the CLI prints comes in part from others: a signal's reason sent

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/preflight"
 	"github.com/dnsroll/dnsroll/worker"
 )
@@ -87,6 +88,9 @@ DNSROLL_ROUTE53DOMAINS_ENDPOINT (another endpoint, such as a simulator).`)
 	}
 	if cfg.BundleRetention.Keep < 0 {
 		return fmt.Errorf("--bundle-keep %d: want 0 or more snapshots", cfg.BundleRetention.Keep)
+	}
+	if cfg.BundleRetention.MaxAge < 0 {
+		return fmt.Errorf("--bundle-max-age %s: want 0 (keep every snapshot) or more, such as %s", cfg.BundleRetention.MaxAge, bundle.DefaultRetention.MaxAge)
 	}
 	if err := cfg.FromEnv(); err != nil {
 		return err
