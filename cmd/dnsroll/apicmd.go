@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dnsroll/dnsroll/api"
+	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/workflows"
 )
 
@@ -94,6 +95,10 @@ func runAPICommand(ctx context.Context, std streams, group, usage string, args [
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	// The API would answer a run of rollout-Lab with a bare 404.
+	if c.fleet != "" && !config.ValidFleetName(c.fleet) {
+		return fmt.Errorf("--fleet %q: must be %s%s", c.fleet, config.FleetNameRule, config.FleetNameHint(c.fleet))
 	}
 	if c.client.URL == "" {
 		c.client.URL = envOr("DNSROLL_API_URL", "http://127.0.0.1:8080")

@@ -1175,3 +1175,24 @@ func TestCLIRetriesSayTheAPIMayNotRun(t *testing.T) {
 		t.Errorf("start: err %v, stderr:\n%s\nwant every retry line to say %q", err, errOut.String(), hint)
 	}
 }
+
+// A --fleet that is no fleet name is refused before any request, naming
+// the flag and the fix: the API would answer a status, abort or approve
+// of rollout-Lab with a 404 that says only that no such rollout exists.
+func TestCLIRefusesAFleetThatIsNoFleetName(t *testing.T) {
+	f := newFakeAPI(t, 0)
+	for _, args := range [][]string{
+		{"rollout", "status", "--fleet", "Lab"},
+		{"rollout", "abort", "--fleet", "Lab"},
+		{"rollout", "approve", "--fleet", "Lab"},
+		{"lb", "status", "--fleet", "Lab"},
+	} {
+		_, errOut, code := cli(t, args...)
+		if code != 1 || !strings.Contains(errOut, `--fleet "Lab": must be 1-32 lowercase letters`) || !strings.Contains(errOut, "fleet names are lower case: lab") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 naming --fleet and the fix", args, code, errOut)
+		}
+	}
+	if len(f.requests) != 0 {
+		t.Errorf("requests %v, want none", f.requests)
+	}
+}
