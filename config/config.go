@@ -930,8 +930,8 @@ func (f *Fleet) Validate() error {
 		if z.Name == "" {
 			return fieldErr(at+".name", "is required")
 		}
-		if strings.ContainsFunc(z.Name, func(r rune) bool { return r >= utf8.RuneSelf }) {
-			return fieldErr(at+".name", "%q is not in ASCII: write an internationalized name in its ASCII form (punycode), such as xn--bcher-kva.example for bücher.example", z.Name)
+		if err := asciiName(at+".name", z.Name); err != nil {
+			return err
 		}
 		// miekg/dns takes any bytes in a label; a zone's name has letters,
 		// digits, -, _ and, for RFC 2317 delegations, /. No URL, no
@@ -997,6 +997,15 @@ func (f *Fleet) Validate() error {
 		return fieldErr("lab.dns_port_base", "must be between 1024 and 64000, got %d", f.Lab.DNSPortBase)
 	}
 	return f.labPortsFree()
+}
+
+// asciiName refuses a domain name written in Unicode: DNS carries the
+// ASCII form, so a Unicode one would name nothing in the zone files.
+func asciiName(field, name string) error {
+	if strings.ContainsFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		return fieldErr(field, "%q is not in ASCII: write an internationalized name in its ASCII form (punycode), such as xn--bcher-kva.example for bücher.example", name)
+	}
+	return nil
 }
 
 // labPortsFree refuses a lab load balancer on a lab VM's DNS port: both

@@ -143,6 +143,9 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		{"heartbeat timeout longer than a default step's", "zones:", "steps: {heartbeat_timeout: 3m}\nzones:", "steps.heartbeat_timeout"},
 		{"probe name that is no domain name", "zones:", "probe: {names: ['www..']}\nzones:", "probe.names[0]"},
 		{"probe name with a space", "zones:", "probe: {names: ['www', 'ma il']}\nzones:", "probe.names[1]"},
+		// As a zone's name: the query would carry UTF-8 bytes, which no
+		// record in a zone file of punycode names matches.
+		{"probe name not in ASCII", "zones:", "probe: {names: ['www', 'bücher']}\nzones:", "probe.names[1]"},
 		{"webhook URL without scheme", "zones:", "notifications: {webhooks: [{url: hooks.example.net/x}]}\nzones:", "notifications.webhooks[0].url"},
 		{"webhook with url and url_env", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', url_env: HOOK}]}\nzones:", "notifications.webhooks[0].url"},
 		{"canary on nginx, which cannot weigh backends", "zones:", "rollout: {strategy: canary}\nzones:", "load_balancers[0].driver"},

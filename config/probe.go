@@ -199,6 +199,9 @@ func (p *Probe) validate() error {
 		if strings.TrimSpace(n) == "" {
 			return fieldErr(fmt.Sprintf("probe.names[%d]", i), "must not be empty")
 		}
+		if err := asciiName(fmt.Sprintf("probe.names[%d]", i), n); err != nil {
+			return err
+		}
 		if _, ok := dns.IsDomainName(n); n != "@" && (!ok || strings.ContainsAny(n, " \t")) {
 			return fieldErr(fmt.Sprintf("probe.names[%d]", i), "must be a name relative to each zone (www, @) or a full name ending in a dot, got %q", n)
 		}
