@@ -186,8 +186,14 @@ func (s *Server) validateLBReplace(req *LBReplaceRequest) error {
 		return fieldError("registrar", "must be a registrar's name such as manual; got %q", req.Registrar)
 	case req.GlueWait < 0:
 		return fieldError("glue_wait", "must not be negative; got %s", req.GlueWait.D())
-	case req.Drain.Quiet < 0 || req.Drain.MaxWait < 0 || req.Drain.Poll < 0 || req.Drain.QuietQPS < 0:
-		return fieldError("drain", "durations and quiet_qps must not be negative")
+	case req.Drain.QuietQPS < 0:
+		return fieldError("drain.quiet_qps", "must not be negative; got %g", req.Drain.QuietQPS)
+	case req.Drain.Quiet < 0:
+		return fieldError("drain.quiet", "must not be negative; got %s", req.Drain.Quiet.D())
+	case req.Drain.MaxWait < 0:
+		return fieldError("drain.max_wait", "must not be negative; got %s", req.Drain.MaxWait.D())
+	case req.Drain.Poll < 0:
+		return fieldError("drain.poll", "must not be negative; got %s", req.Drain.Poll.D())
 	case req.GlueWait.D() > workflows.MaxReplacementWait:
 		return fieldError("glue_wait", "must be at most %s (14 days), so that the replacement's readings fit in its workflow history; got %s", workflows.MaxReplacementWait, req.GlueWait.D())
 	case req.Drain.Poll != 0 && req.Drain.Poll.D() < time.Second:

@@ -99,8 +99,9 @@ func TestLoadBalancerRoutes(t *testing.T) {
 		{name: "start replacement polling more than once a second", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"poll":"100ms"}}`, auth: bearer, want: 400, field: "drain.poll"},
 		// The workflow reads a quiet_qps of 0 or less as its default: a
 		// negative one would be taken as 1 without a word.
-		{name: "start replacement with a negative quiet_qps", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"quiet_qps":-1}}`, auth: bearer, want: 400, field: "drain"},
-		{name: "start replacement with a negative drain", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"quiet":"-30s"}}`, auth: bearer, want: 400, field: "drain"},
+		{name: "start replacement with a negative quiet_qps", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"quiet_qps":-1}}`, auth: bearer, want: 400, field: "drain.quiet_qps"},
+		{name: "start replacement with a negative drain", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"quiet":"-30s"}}`, auth: bearer, want: 400, field: "drain.quiet"},
+		{name: "start replacement with a negative max wait", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"max_wait":"-1h"}}`, auth: bearer, want: 400, field: "drain.max_wait"},
 		{name: "start replacement with a max wait past 14 days", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"drain":{"max_wait":"337h"}}`, auth: bearer, want: 400, field: "drain.max_wait"},
 		{name: "start replacement with a number for a duration", method: "POST", path: "/load-balancer-replacements", body: `{"fleet":"lab","domain":"example.com","parent":["127.0.0.1:53"],"glue_wait":5}`, auth: bearer, want: 400, field: "glue_wait",
 			contains: `must be a duration such as \"30s\" or \"72h\", got a JSON number`},
