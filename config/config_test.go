@@ -376,6 +376,14 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 		// its first field: the field is named, not the list.
 		{"label: ns1,", "label: [ns1],", `nameservers[0].label (line 4): must be a single value, got a list`},
 		{"label: ns1,", "label: {name: ns1},", `nameservers[0].label (line 4): must be a single value, got a mapping`},
+		// A block mapping begins on its first key's line, where its first
+		// value, a mapping too, begins: the list's field is named, not the
+		// key written where an item belongs.
+		{"  - {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}\n  - {label: ns2,",
+			"  ns1: {label: ns1, region: us-east, type: g6-nanode-1, image: linode/debian12}\n  ns2: {label: ns2,", `nameservers (line 4): must be a list, got a mapping`},
+		// ...and a mapping inside an item, where the item begins too, is
+		// named itself.
+		{`  - {name: lb1, address: "192.0.2.1:53", fronts: ns1}`, "  - fronts: {ns1: x}\n    name: lb1\n    address: 192.0.2.1:53", `load_balancers[0].fronts (line 7): must be a list, got a mapping`},
 		{"zones:", "probe: {names: [[www], mail]}\nzones:", `probe.names[0] (line 9): must be a single value, got a list`},
 		{"zones:", "probe: {timeout: [2s]}\nzones:", `probe.timeout (line 9): must be a duration such as 30s or 5m, got a list`},
 		{"zones:", "steps: {provision_timeout: 20m, create_timeout: soon}\nzones:", `steps.create_timeout (line 9): "soon" is not a duration`},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -41,9 +42,9 @@ func explainValues(data []byte, te *yaml.TypeError) *yaml.TypeError {
 		}
 		line, _ := strconv.Atoi(m[1])
 		what := m[2]
-		kind, value := yaml.ScalarNode, ""
+		kind, value, goType := yaml.ScalarNode, "", ""
 		if k := wrongKindRE.FindStringSubmatch(what); k != nil {
-			what, value = wrongKind(k[1], k[2], k[3]), k[2]
+			what, value, goType = wrongKind(k[1], k[2], k[3]), k[2], k[3]
 			if k[1] == "seq" {
 				kind = yaml.SequenceNode
 			} else if k[1] == "map" {
@@ -52,7 +53,7 @@ func explainValues(data []byte, te *yaml.TypeError) *yaml.TypeError {
 		} else if q := quotedRE.FindStringSubmatch(what); q != nil {
 			value, _ = strconv.Unquote(q[0])
 		}
-		if path := fieldAt(&doc, line, kind, value); path != "" {
+		if path := fieldAt(&doc, line, kind, value, goType); path != "" {
 			msgs[i] = fmt.Sprintf("%s (line %d): %s", path, line, what)
 		}
 	}
@@ -125,11 +126,16 @@ func intBits(goType string) uint {
 // {label: ns1, region: us-east}, or a block mapping and its first key's
 // value: the first of kind is taken (a scalar: written as value, which
 // yaml.v3 cuts to "https:/..." when long), else the first of any kind.
-// It is "" when none begins there.
-func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value string) string {
-	var first, ofKind string
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
+// Of several of kind, the one whose field has Go type goType, as yaml.v3
+// names it, is taken: a block mapping written for a list begins on the
+// line of its first value, a mapping too. It is "" when none begins there.
+func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value, goType string) string {
+	var first, ofKind, typed string
+	var walk func(n *yaml.Node, path string, t reflect.Type)
+	walk = func(n *yaml.Node, path string, t reflect.Type) {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
 		if n.Line == line && n.Kind != yaml.DocumentNode {
 			name := path
 			if name == "" {
@@ -143,32 +149,40 @@ func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value string) string {
 			// the value meant.
 			if n.Kind == kind && (kind != yaml.ScalarNode || written(n.Value, value)) && (ofKind == "" || inside(name, ofKind)) {
 				ofKind = name
+				if t != nil && goType != "" && t.String() == goType {
+					typed = name
+				}
 			}
 		}
 		switch n.Kind {
 		case yaml.DocumentNode:
 			for _, c := range n.Content {
-				walk(c, path)
+				walk(c, path, t)
 			}
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				key := n.Content[i].Value
-				if path != "" {
-					key = path + "." + key
+				var ft reflect.Type
+				if t != nil && t.Kind() == reflect.Struct {
+					if f, ok := yamlField(t, n.Content[i].Value); ok {
+						ft = f.Type
+					}
+				} else if t != nil && t.Kind() == reflect.Map {
+					ft = t.Elem()
 				}
-				walk(n.Content[i+1], key)
+				walk(n.Content[i+1], joinPath(path, n.Content[i].Value), ft)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
-				walk(c, fmt.Sprintf("%s[%d]", path, i))
+				var et reflect.Type
+				if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+					et = t.Elem()
+				}
+				walk(c, fmt.Sprintf("%s[%d]", path, i), et)
 			}
 		}
 	}
-	walk(doc, "")
-	if ofKind != "" {
-		return ofKind
-	}
-	return first
+	walk(doc, "", reflect.TypeFor[Fleet]())
+	return cmp.Or(typed, ofKind, first)
 }
 
 // inside reports whether path names a value within the one at outer.
