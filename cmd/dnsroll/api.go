@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,11 +78,16 @@ otherwise (local development only).
 			return err
 		}
 	}
-	token := strings.TrimSpace(os.Getenv("DNSROLL_API_TOKEN"))
+	raw := os.Getenv("DNSROLL_API_TOKEN")
+	token := strings.TrimSpace(raw)
 	log := slog.New(slog.NewJSONHandler(std.err, nil))
 	switch {
 	case token == "" && !f.insecureNoAuth:
-		return errors.New("DNSROLL_API_TOKEN is not set: the API does not start without a bearer token (--insecure-no-auth serves without one, for local development only)")
+		unset := "is not set"
+		if raw != "" {
+			unset = "is blank"
+		}
+		return fmt.Errorf("DNSROLL_API_TOKEN %s: the API does not start without a bearer token (--insecure-no-auth serves without one, for local development only)", unset)
 	case token == "" && !loopback(f.listen):
 		return fmt.Errorf("--insecure-no-auth serves without a token on loopback only, and --listen %q is not: anyone who reached it could start and abort rollouts; listen on 127.0.0.1 or localhost, or set DNSROLL_API_TOKEN", f.listen)
 	case token == "":

@@ -1196,3 +1196,13 @@ func TestCLIRefusesAFleetThatIsNoFleetName(t *testing.T) {
 		t.Errorf("requests %v, want none", f.requests)
 	}
 }
+
+// A token of white space alone is trimmed to none: the API says it is
+// blank, not that the variable is unset, which the operator can see it is.
+func TestAPIRefusesABlankToken(t *testing.T) {
+	t.Setenv("DNSROLL_API_TOKEN", " \n")
+	_, errOut, code := cli(t, "api", "--listen", "127.0.0.1:18080", "--temporal-address", "127.0.0.1:1")
+	if code != 1 || !strings.Contains(errOut, "DNSROLL_API_TOKEN is blank") {
+		t.Errorf("exit %d, stderr %q; want exit 1 saying the token is blank", code, errOut)
+	}
+}
