@@ -343,3 +343,31 @@ func TestRestrictedUserAddsNoTags(t *testing.T) {
 		t.Errorf("adding a tag with read_write account access: %v", err)
 	}
 }
+
+// A PUT Linode refuses changes nothing, as on Linode: a new label sent
+// with a tag it refuses (too short, or one a restricted user may not
+// add) is not taken either, and stays free for another instance.
+func TestRefusedUpdateChangesNothing(t *testing.T) {
+	e := newEnv(t, linodesim.Options{})
+	inst := e.create(t, "ns1", "fleet-a")
+	c := ctx(t)
+	check := func(when string) {
+		t.Helper()
+		if got, err := e.lc.GetInstance(c, inst.ID); err != nil || got.Label != "ns1" || !slices.Equal(got.Tags, []string{"fleet-a"}) {
+			t.Errorf("%s: %+v, %v; want ns1 tagged fleet-a", when, got, err)
+		}
+	}
+	short := []string{"x"}
+	if _, err := e.lc.UpdateInstance(c, inst.ID, linodego.InstanceUpdateOptions{Label: "ns9", Tags: &short}); apiStatus(err) != 400 {
+		t.Fatalf("rename with a short tag: %v; want 400", err)
+	}
+	check("after a 400")
+	e.sim.Restrict(linodesim.Grants{AddLinodes: true, AccountAccess: "read_only"})
+	more := []string{"fleet-a", "fleet-b"}
+	if _, err := e.lc.UpdateInstance(c, inst.ID, linodego.InstanceUpdateOptions{Label: "ns9", Tags: &more}); apiStatus(err) != 403 {
+		t.Fatalf("rename adding a tag a restricted user may not add: %v; want 403", err)
+	}
+	check("after a 403")
+	e.sim.Unrestrict()
+	e.create(t, "ns9")
+}

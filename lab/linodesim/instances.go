@@ -300,14 +300,16 @@ func (s *Sim) update(w http.ResponseWriter, r *http.Request) {
 		if rec.Phase == "delete" {
 			return false, &badRequest{"Linode busy.", ""}
 		}
-		if req.Label != "" && req.Label != rec.Label {
+		// Every check comes before any change: a refused PUT changes
+		// nothing, as on Linode.
+		rename := req.Label != "" && req.Label != rec.Label
+		if rename {
 			if err := validateLabel(req.Label); err != nil {
 				return false, err
 			}
 			if s.labelTaken(req.Label, rec.ID) {
 				return false, &badRequest{labelTakenReason, "label"}
 			}
-			rec.Label = req.Label
 		}
 		if req.Tags != nil {
 			if err := validateTags(*req.Tags); err != nil {
@@ -317,6 +319,9 @@ func (s *Sim) update(w http.ResponseWriter, r *http.Request) {
 				return false, errTagForbidden
 			}
 			rec.Tags = dedup(s.spelled(*req.Tags))
+		}
+		if rename {
+			rec.Label = req.Label
 		}
 		return true, nil
 	})
