@@ -131,6 +131,68 @@ func Checks(z *zone.Zone, s Scope) []Check {
 	return checks
 }
 
+// Removed builds the checks of the RRsets only the live revision of z
+// holds (zone.Diff's Removed, old against z), which Checks, asking what
+// z holds, never asks: each is asked for its type, or for s.Types when
+// set, expecting what z answers (NXDOMAIN, NODATA, a wildcard's answer,
+// a referral). Without s.All only the names of s.Names are. DNSSEC
+// records are not asked, as in Checks; have are the zone's checks
+// already built, not repeated.
+func Removed(z *zone.Zone, gone []zone.RRsetChange, s Scope, have []Check) []Check {
+	origin := z.Origin()
+	seen := map[string]bool{}
+	for _, c := range have {
+		seen[c.String()] = true
+	}
+	listed := map[string]bool{}
+	for _, n := range s.Names {
+		listed[absolute(n, origin)] = true
+	}
+	var out []Check
+	for _, g := range gone {
+		name := zone.NormalName(g.Name)
+		if dnssecRecord(g.Type) || !dns.IsSubDomain(origin, name) || !(s.All || listed[name]) {
+			continue
+		}
+		types := s.Types
+		if len(types) == 0 {
+			types = []string{g.Type}
+		}
+		for _, t := range types {
+			qt, ok := zone.TypeCode(t)
+			if !ok {
+				continue
+			}
+			c := Check{Zone: origin, Name: name, Type: zone.TypeName(qt), Want: z.Lookup(name, qt)}
+			if !seen[c.String()] {
+				seen[c.String()] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// dnssecRecord tells the types of a signed zone's own records: a name's
+// other removed RRsets ask it, and NSEC3 owners are hashes, not names.
+func dnssecRecord(t string) bool {
+	qt, _ := zone.TypeCode(t)
+	return qt == dns.TypeRRSIG || qt == dns.TypeNSEC || qt == dns.TypeNSEC3
+}
+
+// RemovedZone is the check of a zone only the live revision holds: its
+// apex SOA, which a server that still loads it answers. parent, when a
+// zone of the revision encloses it, answers it (a referral, NXDOMAIN or
+// NODATA); without one the server is not authoritative: REFUSED, as
+// zone.Lookup answers a name outside the zone.
+func RemovedZone(apex string, parent *zone.Zone) Check {
+	apex = zone.NormalName(apex)
+	if parent == nil {
+		return Check{Zone: apex, Name: apex, Type: "SOA", Want: zone.Answer{Rcode: dns.RcodeRefused}}
+	}
+	return Check{Zone: parent.Origin(), Name: apex, Type: "SOA", Want: parent.Lookup(apex, dns.TypeSOA)}
+}
+
 // typesAt is what to ask at name: the configured types, or those it holds.
 func typesAt(z *zone.Zone, name string, configured []uint16) []uint16 {
 	if len(configured) > 0 {

@@ -39,7 +39,7 @@ func collect(checks []Check, obs []observed) *answers {
 			flags = append(flags, "rcode "+rcode(o.got.Rcode))
 		}
 		switch {
-		case o.replied && !o.aa && !c.Want.Referral:
+		case o.replied && !o.aa && !c.Want.Referral && c.Want.Rcode != dns.RcodeRefused:
 			flags = append(flags, "no AA flag")
 		case o.replied && o.aa && c.Want.Referral:
 			flags = append(flags, "AA flag on a referral")
@@ -76,11 +76,11 @@ func complete(base map[string]*answers) bool {
 //
 // What is compared is every query of the checks, asked of both servers:
 // with all_names, every name and type in the new zone files, plus
-// probe.names and probe.types. Blue's own zone file is not known (an
-// earlier revision deployed it) and zone transfers are closed, so names
-// and types that only blue has are seen only when probe.names or
-// probe.types list them; the SOA serial check still catches a blue that
-// is ahead. Differences in the RCODE and a missing AA flag count as
+// probe.names and probe.types, and, with changes expected, what the live
+// revision's files hold and the new ones do not (Removed), when the
+// worker has them. Zone transfers are closed, so otherwise names and
+// types that only blue has are seen only when probe.names or probe.types
+// list them; the SOA serial check still catches a blue that is ahead. Differences in the RCODE and a missing AA flag count as
 // differences (see existence for NOERROR against NXDOMAIN).
 func compare(rep *Report, checks []Check, got, base *answers, bname string, s Settings) (problem, note string) {
 	type side struct {

@@ -67,19 +67,31 @@ type Coverage struct {
 	// set was asked over (Check.OneProtocol); every name of the full set
 	// is asked over every protocol. Empty when every zone is in full.
 	SOAOver string `json:"soa_over,omitempty"`
+	// Removed is how many names only the live revision (blue's) holds
+	// were asked, expecting what the planned zones say; RemovedNot says
+	// why they were not, when the live revision could not be read.
+	Removed    int    `json:"removed,omitempty"`
+	RemovedNot string `json:"removed_not,omitempty"`
 }
 
 // String is the coverage for the one-line summary.
 func (c Coverage) String() string {
+	removed := ""
+	switch {
+	case c.RemovedNot != "":
+		removed = "; names only the live revision holds not asked: " + c.RemovedNot
+	case c.Removed > 0:
+		removed = fmt.Sprintf("; and %d names only the live revision holds", c.Removed)
+	}
 	if c.ChangedBy == ChangedAll {
-		return fmt.Sprintf("every name of all %d zones (%d names)", c.Zones, c.Names)
+		return fmt.Sprintf("every name of all %d zones (%d names)%s", c.Zones, c.Names, removed)
 	}
 	over := ""
 	if c.SOAOver != "" {
 		over = " over " + c.SOAOver
 	}
-	return fmt.Sprintf("SOA of %d of %d zones%s, every name of %d (%d sampled with seed %d, %d changed by %s; %d names)",
-		c.SOA, c.Zones, over, c.Full, c.Sampled, c.Seed, c.Changed, c.ChangedBy, c.Names)
+	return fmt.Sprintf("SOA of %d of %d zones%s, every name of %d (%d sampled with seed %d, %d changed by %s; %d names)%s",
+		c.SOA, c.Zones, over, c.Full, c.Sampled, c.Seed, c.Changed, c.ChangedBy, c.Names, removed)
 }
 
 // Cover decides which zones are checked at every name: all of them up to

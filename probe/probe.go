@@ -361,7 +361,8 @@ func (p *Prober) observe(o *observed, c Check, proto, name string, qtype uint16,
 	switch {
 	case c.Want.Referral && m.Authoritative:
 		problems = append(problems, "AA flag on what must be a referral to the child zone")
-	case !c.Want.Referral && !m.Authoritative:
+	case !c.Want.Referral && !m.Authoritative && c.Want.Rcode != dns.RcodeRefused:
+		// A server refuses a zone it does not serve without AA.
 		problems = append(problems, "missing AA flag")
 	}
 	if m.Rcode == c.Want.Rcode {
