@@ -116,20 +116,32 @@ func (a *Activities) verifyChecks(ctx context.Context, p *probe.Prober, in Verif
 		}
 	}
 	scope := probe.Scope{All: pc.CheckAllNames(), Names: pc.Names, Types: pc.Types}
+	// With changes expected, green is asked too what blue's revision
+	// holds and this one does not; without, green must equal blue.
+	var live *liveZones
+	if pc.ChangesExpected() && in.Live != "" && in.Live != in.Bundle {
+		live, cov.RemovedNot = a.liveRevision(in.Live, zones)
+	}
 	// The zone files are read on every core, each zone's checks and
 	// names counted apart, then joined in the zones' order.
 	perZone := make([][]probe.Check, len(zones))
 	apexes := make([]*zone.Apex, len(zones))
-	names := make([]int, len(zones))
+	names, removed := make([]int, len(zones)), make([]int, len(zones))
+	unread := make([]error, len(zones))
 	err = parallel.For(len(zones), func(i int) error {
 		zf := zones[i]
 		var c probe.Coverage
-		zc, apex, err := zoneChecks(zf, full[i], scope, &c)
+		zc, z, apex, err := zoneChecks(zf, full[i], scope, &c)
 		if err != nil {
 			return err
 		}
 		if apex.Serial != zf.Serial {
 			return dnsroll.Errorf(dnsroll.EINVALID, "zone %s: %s changed since planning: serial %d, planned %d", zf.Name, zf.Path, apex.Serial, zf.Serial)
+		}
+		if live != nil && z != nil {
+			gone, err := live.removedChecks(z, scope, zc)
+			unread[i], removed[i] = err, distinctNames(gone)
+			zc = append(zc, gone...)
 		}
 		perZone[i], apexes[i], names[i] = zc, apex, c.Names
 		return nil
@@ -138,11 +150,22 @@ func (a *Activities) verifyChecks(ctx context.Context, p *probe.Prober, in Verif
 		return nil, nil, nil, err
 	}
 	var checks []probe.Check
+	if live != nil {
+		gone, err := live.zoneChecks(zones)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		checks, cov.Removed = gone, len(gone)
+		if err := errors.Join(unread...); err != nil {
+			cov.RemovedNot = err.Error()
+		}
+	}
 	keys := map[string]zone.Records{}
 	origins := make([]string, len(zones))
 	for i, apex := range apexes {
 		checks = append(checks, perZone[i]...)
 		cov.Names += names[i]
+		cov.Removed += removed[i]
 		if len(apex.DNSKEYs) > 0 {
 			keys[apex.Origin] = apex.DNSKEYs
 		}
@@ -153,22 +176,31 @@ func (a *Activities) verifyChecks(ctx context.Context, p *probe.Prober, in Verif
 
 // zoneChecks reads the zone file of zf, in full when every name of it is
 // checked (zone.ParseChecked), else only its apex (zone.ParseApex), and
-// returns its checks.
-func zoneChecks(zf ZoneFile, full bool, scope probe.Scope, cov *probe.Coverage) ([]probe.Check, *zone.Apex, error) {
+// returns its checks, and the zone when read in full.
+func zoneChecks(zf ZoneFile, full bool, scope probe.Scope, cov *probe.Coverage) ([]probe.Check, *zone.Zone, *zone.Apex, error) {
 	if !full {
 		apex, err := zone.ParseApex(zf.Path, zf.Name)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return []probe.Check{cov.SOACheck(apex)}, apex, nil
+		return []probe.Check{cov.SOACheck(apex)}, nil, apex, nil
 	}
 	// BIND loaded the file when it was planned and provisioned: a simple
 	// one is read without a named-compilezone run.
 	z, err := zone.ParseChecked(zf.Path, zf.Name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return cov.Checks(z, scope), z.Apex(), nil
+	return cov.Checks(z, scope), z, z.Apex(), nil
+}
+
+// distinctNames counts the names checks ask.
+func distinctNames(checks []probe.Check) int {
+	names := map[string]bool{}
+	for _, c := range checks {
+		names[c.Name] = true
+	}
+	return len(names)
 }
 
 // cover applies the fleet's coverage policy (probe.coverage) to the

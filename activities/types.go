@@ -154,6 +154,10 @@ type VerifyInput struct {
 	// Bundle is Plan.Bundle: Verify refuses zone files that hash otherwise.
 	Bundle   string `json:"bundle,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// Live is the live revision's bundle (Plan.Changes.Live), blue's:
+	// with changes expected, what it holds and Bundle does not is asked
+	// too. Empty when not known, and in rollouts started before it.
+	Live string `json:"live,omitempty"`
 	// Rounds, when set, overrides the fleet's probe.rounds, e.g. 1 for
 	// one bake round; consecutive_successes is capped at it.
 	Rounds int `json:"rounds,omitempty"`

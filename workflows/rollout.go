@@ -358,6 +358,11 @@ func (r *rollout) verify(ctx workflow.Context, step string, fn any, targets, bas
 	return err
 }
 
+// versionVerifyAsksRemoved gives Verify the live revision's bundle
+// (VerifyInput.Live), so that it asks green what that revision holds and
+// this one removes. Earlier runs asked only what the planned zones hold.
+const versionVerifyAsksRemoved = "verify-asks-removed"
+
 // verifyAs runs one Verify; asStep false keeps it out of the step list
 // (bake rounds are summarised in one step instead).
 func (r *rollout) verifyAs(ctx workflow.Context, step string, fn any, targets, baseline []activities.ProbeTarget, asStep bool) (activities.VerifyResult, error) {
@@ -372,6 +377,9 @@ func (r *rollout) verifyAs(ctx workflow.Context, step string, fn any, targets, b
 		}
 	}
 	in := activities.VerifyInput{StepFleet: r.plan.StepFleet(), Targets: targets, Checks: r.plan.Checks, Serials: serials, Baseline: baseline, Zones: r.plan.Zones, Bundle: r.plan.Bundle, Revision: r.plan.Revision}
+	if c := r.plan.Changes; c != nil && c.Live != "" && workflow.GetVersion(ctx, versionVerifyAsksRemoved, workflow.DefaultVersion, 1) >= 1 {
+		in.Live = c.Live
+	}
 	var res activities.VerifyResult
 	opts := r.options(fleet.Steps.ProbeTimeout)
 	var err error

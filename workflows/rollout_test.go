@@ -58,6 +58,8 @@ type recorder struct {
 	// badFleetArgs are the steps that named their fleet other than by
 	// the plan's reference (checkFleetArg).
 	badFleetArgs []string
+	// live is each Verify's step and VerifyInput.Live.
+	live []string
 	// commitLate, when set, is how long after its request the fake
 	// Linode commits a create, whatever became of the request; green holds
 	// each -next server it has, with when it appears.
@@ -326,6 +328,9 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 				return activities.VerifyResult{}, err
 			}
 			rec.add(step)
+			rec.mu.Lock()
+			rec.live = append(rec.live, step+" "+in.Live)
+			rec.mu.Unlock()
 			if failAt == step+"Analysis" {
 				res := activities.VerifyResult{Attempt: 1, Summary: failedAnalysisSummary}
 				return res, temporal.NewApplicationErrorWithOptions("ns1-next answers example.com SOA with serial 6, blue 7", activities.ErrAnalysis,
@@ -520,6 +525,18 @@ func TestRolloutHappyPath(t *testing.T) {
 		if s.State != StepSucceeded || s.Attempts < 1 || s.EndedAt.IsZero() {
 			t.Errorf("step %s %s: state %s attempts %d ended %v", s.Name, s.Target, s.State, s.Attempts, s.EndedAt)
 		}
+	}
+}
+
+// Verify is given the live revision Plan compared with, to ask green
+// what that revision holds and this one removes.
+func TestVerifyIsGivenTheLiveRevision(t *testing.T) {
+	h := newHarness(t, "")
+	if _, err := h.runInput(t, RolloutInput{Fleet: "test", Revision: "B", LiveBundle: "sha256:live"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(h.rec.live, ", "), "VerifyGreen sha256:live, VerifyLoadBalancers sha256:live"; got != want {
+		t.Errorf("verified with %s, want %s", got, want)
 	}
 }
 
