@@ -71,15 +71,19 @@ func (lz *liveZones) removedChecks(z *zone.Zone, scope probe.Scope, have []probe
 // (probe.RemovedZone), answered by the deepest planned zone above it,
 // which is parsed for it, if any.
 func (lz *liveZones) zoneChecks(zones []ZoneFile) ([]probe.Check, error) {
+	planned := make(map[string]*ZoneFile, len(zones))
+	for i, zf := range zones {
+		planned[dns.CanonicalName(zf.Name)] = &zones[i]
+	}
 	parents := map[string]*zone.Zone{}
 	var out []probe.Check
 	for _, apex := range lz.removed {
 		var parent *ZoneFile
-		for i, zf := range zones {
-			o := dns.CanonicalName(zf.Name)
-			if dns.IsSubDomain(o, apex) && (parent == nil || dns.CountLabel(o) > dns.CountLabel(dns.CanonicalName(parent.Name))) {
-				parent = &zones[i]
-			}
+		for off, end := dns.NextLabel(apex, 0); !end && parent == nil; off, end = dns.NextLabel(apex, off) {
+			parent = planned[apex[off:]]
+		}
+		if parent == nil && apex != "." {
+			parent = planned["."]
 		}
 		if parent == nil {
 			out = append(out, probe.RemovedZone(apex, nil))

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dnsroll/dnsroll/bundle"
@@ -131,5 +132,24 @@ func TestVerifyAsksRemovedNamesOnlyWhenChangesAreExpected(t *testing.T) {
 	with, err := verifyWith(store, in)
 	if err != nil || with.Checks != without.Checks || with.Coverage.Removed != 0 {
 		t.Errorf("with the live revision: %v, %d checks, coverage %+v; want %d checks, none removed", err, with.Checks, with.Coverage, without.Checks)
+	}
+}
+
+// A zone dropped from the plan below a planned zone is answered by it
+// (here NXDOMAIN, no delegation); one with none above it is refused.
+func TestRemovedZoneAnsweredByThePlannedParent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "example.com.zone")
+	testfiles.Write(t, path, plannedExample)
+	lz := &liveZones{removed: []string{"sub.example.com.", "gone.test."}}
+	checks, err := lz.zoneChecks([]ZoneFile{{Name: "example.com", Path: path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range checks {
+		got = append(got, c.Zone+" "+c.String()+" "+dns.RcodeToString[c.Want.Rcode])
+	}
+	if want := "example.com. sub.example.com. SOA NXDOMAIN, gone.test. gone.test. SOA REFUSED"; strings.Join(got, ", ") != want {
+		t.Errorf("checks %s, want %s", strings.Join(got, ", "), want)
 	}
 }
