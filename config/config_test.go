@@ -214,6 +214,9 @@ func TestInvalidConfigNamesField(t *testing.T) {
 		// An empty list would silently mean every event, not none.
 		{"webhook events empty", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', events: []}]}\nzones:", "notifications.webhooks[0].events"},
 		{"two webhooks with one name", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x'}, {name: webhook-1, url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name"},
+		// One receiver listed twice would get each event twice.
+		{"two webhooks with one URL", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x'}, {url: 'https://H.Example.NET/x', secret_env: HOOK_SECRET}]}\nzones:", "notifications.webhooks[1].url"},
+		{"two webhooks with one url_env", "zones:", "notifications: {webhooks: [{url_env: HOOK}, {url: 'https://h.example.net/x'}, {url_env: HOOK, events: [failed]}]}\nzones:", "notifications.webhooks[2].url_env"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,6 +274,8 @@ func TestValidConfigVariations(t *testing.T) {
 		{"a relative and a full probe name", "zones:", "probe: {names: [example.com, example.com.]}\nzones:"},
 		// os.Getenv reads any name; Docker and Kubernetes set these.
 		{"a webhook variable with a dot or a dash", "zones:", "notifications: {webhooks: [{url_env: hook.url, secret_env: HOOK-SECRET}]}\nzones:"},
+		// One key may sign for several receivers.
+		{"two webhooks with one secret_env", "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', secret_env: HOOK_SECRET}, {url: 'https://h.example.net/y', secret_env: HOOK_SECRET}]}\nzones:"},
 		{"a reverse zone", "name: example.com,", "name: 2.0.192.in-addr.arpa,"},
 		{"an RFC 2317 zone", "name: example.com,", "name: 0/25.2.0.192.in-addr.arpa,"},
 		{"a punycode zone", "name: example.com,", "name: xn--bcher-kva.example,"},
@@ -310,6 +315,7 @@ func TestInvalidConfigSaysTheFix(t *testing.T) {
 		{"zones:", "notifications: {webhooks: [{url: 'https://h.example.net/x', events: [sent]}]}\nzones:", `unknown event "sent" (known: started, awaiting_approval, `},
 		// The first webhook took the name that the second gets by default.
 		{"zones:", "notifications: {webhooks: [{name: webhook-2, url: 'https://h.example.net/x'}, {url_env: HOOK}]}\nzones:", "notifications.webhooks[1].name: is webhook-2 (the default name at its place in the list), which notifications.webhooks[0] also has: give one of them another name"},
+		{"zones:", "notifications: {webhooks: [{url_env: HOOK}, {url_env: HOOK, secret_env: HOOK_SECRET}]}\nzones:", "notifications.webhooks[1].url_env: is also notifications.webhooks[0]'s, so an event both take would be sent twice: keep one webhook, with the events of both"},
 		{"zones:", "rollout: {approval: ''}\nzones:", `rollout.approval: is "", which means the default, auto`},
 		{"zones:", "probe: {max_latency: 3s}\nzones:", "probe.max_latency: 3s must be shorter than probe.timeout (2s): a slower answer is no answer"},
 		{"zones:", "probe: {max_latency: -1s}\nzones:", "probe.max_latency: must not be negative, got -1s (leave it out for no limit)"},
@@ -634,6 +640,14 @@ func TestBadWebhookURLIsNotQuoted(t *testing.T) {
 	_, err := Parse([]byte(strings.Replace(valid, "zones:", "notifications: {webhooks: [{url: 'hooks.example.net/T0K3N'}]}\nzones:", 1)))
 	if err == nil || strings.Contains(err.Error(), "T0K3N") {
 		t.Errorf("err = %v, want one that does not quote the URL", err)
+	}
+}
+
+// A webhook URL listed twice is refused without quoting it.
+func TestDuplicateWebhookURLIsNotQuoted(t *testing.T) {
+	_, err := Parse([]byte(strings.Replace(valid, "zones:", "notifications: {webhooks: [{url: 'https://h.example.net/T0K3N'}, {url: 'https://h.example.net/T0K3N'}]}\nzones:", 1)))
+	if err == nil || !strings.Contains(err.Error(), "notifications.webhooks[1].url: is also notifications.webhooks[0]'s") || strings.Contains(err.Error(), "T0K3N") {
+		t.Errorf("err = %v, want a refusal naming the field, without the URL", err)
 	}
 }
 

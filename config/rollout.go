@@ -312,6 +312,8 @@ func (n *Notifications) validate() error {
 		known[e] = true
 	}
 	names := map[string]int{}
+	// Receivers, by field and value: one listed twice gets each event twice.
+	receivers := map[[2]string]int{}
 	for i, w := range n.Webhooks {
 		at := fmt.Sprintf("notifications.webhooks[%d]", i)
 		if other, dup := names[w.Name]; dup {
@@ -338,6 +340,15 @@ func (n *Notifications) validate() error {
 				return fieldErr(at+"."+env.field, "%v", err)
 			}
 		}
+		field, receiver := "url_env", w.URLEnv
+		if w.URLEnv == "" {
+			field, receiver = "url", sameURL(w.URL)
+		}
+		// The value is not quoted: a URL may be a secret.
+		if other, dup := receivers[[2]string{field, receiver}]; dup {
+			return fieldErr(at+"."+field, "is also notifications.webhooks[%d]'s, so an event both take would be sent twice: keep one webhook, with the events of both", other)
+		}
+		receivers[[2]string{field, receiver}] = i
 		// Empty means every event, as when left out: a [] written to
 		// mute the webhook would not.
 		if w.Events != nil && len(w.Events) == 0 {
@@ -432,6 +443,14 @@ func CheckWebhookURL(raw string) error {
 		}
 	}
 	return nil
+}
+
+// sameURL is a checked webhook URL with its host in lower case, which
+// names the same receiver in any case.
+func sameURL(raw string) string {
+	u, _ := url.Parse(raw)
+	u.Host = strings.ToLower(u.Host)
+	return u.String()
 }
 
 func (n *Notifications) setDefaults() {
