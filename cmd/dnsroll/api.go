@@ -61,8 +61,8 @@ otherwise (local development only).
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if _, port, err := net.SplitHostPort(f.listen); err != nil || port == "" {
-		return fmt.Errorf("--listen (or DNSROLL_API_ADDR) %q: must be host:port, such as 127.0.0.1:8080 or :8080", f.listen)
+	if err := checkListen("--listen (or DNSROLL_API_ADDR)", f.listen, "127.0.0.1:8080"); err != nil {
+		return err
 	}
 	f.webUI = cmp.Or(f.webUI, os.Getenv("DNSROLL_WEB_UI_URL"))
 	if err := dnsroll.CheckWebUIURL(f.webUI); err != nil {

@@ -36,6 +36,12 @@ load balancer ports.`)
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
+	if err := checkPort("--temporal-port", *port); err != nil {
+		return err
+	}
+	if err := checkListen("--sim-addr", *sim, "127.0.0.1:8711"); err != nil {
+		return err
+	}
 	if *port != 0 && !freeport.Free(*port) {
 		fmt.Fprintf(std.out, "port %d is taken; the Temporal frontend takes any free port\n", *port)
 		*port = 0

@@ -37,6 +37,9 @@ named and nginx on loopback ports. It prints the mode it chose and why.`)
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
+	if err := f.check(); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(f.dir); err != nil {
 		return err
 	}

@@ -48,7 +48,21 @@ func (f *labFlags) register(fs *flag.FlagSet, dir string, temporalPort, uiPort i
 	fs.StringVar(&f.labImage, "lab-image", machines.DefaultBase, "the machine lab's base image (make lab-image builds it)")
 }
 
-// chooseMode settles "auto" and says why.
+// check refuses flags the lab would refuse only once it is starting.
+func (f *labFlags) check() error {
+	if f.mode != "machines" && f.mode != "processes" && f.mode != "auto" {
+		return fmt.Errorf("--mode %q: use machines, processes or auto", f.mode)
+	}
+	if err := checkPort("--temporal-port", f.temporal); err != nil {
+		return err
+	}
+	if err := checkPort("--ui-port", f.ui); err != nil {
+		return err
+	}
+	return checkListen("--sim-addr", f.sim, "127.0.0.1:8711")
+}
+
+// chooseMode settles "auto" and says why; check has refused other modes.
 func (f *labFlags) chooseMode() error {
 	switch f.mode {
 	case "machines":
@@ -56,8 +70,6 @@ func (f *labFlags) chooseMode() error {
 			return err
 		}
 		f.machines, f.modeWhy = true, "asked for"
-	case "processes":
-		f.modeWhy = "asked for"
 	case "auto":
 		if err := machines.Check(f.labImage); err != nil {
 			f.modeWhy = fmt.Sprintf("machines unavailable: %v", err)
@@ -65,9 +77,29 @@ func (f *labFlags) chooseMode() error {
 			f.machines, f.modeWhy = true, "this host runs machines"
 		}
 	default:
-		return fmt.Errorf("--mode %q: use machines, processes or auto", f.mode)
+		f.modeWhy = "asked for"
 	}
 	return nil
+}
+
+// checkPort refuses a port flag outside 0 (any free port) to 65535.
+func checkPort(flag string, p int) error {
+	if p < 0 || p > 65535 {
+		return fmt.Errorf("%s %d: must be a port from 0 (any free port) to 65535", flag, p)
+	}
+	return nil
+}
+
+// checkListen refuses a listen address net.Listen would refuse for its
+// form; example is a good one, such as 127.0.0.1:8080.
+func checkListen(flag, addr, example string) error {
+	_, p, err := net.SplitHostPort(addr)
+	if err == nil && p != "" {
+		if _, err := net.LookupPort("tcp", p); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %q: must be host:port, such as %s or :%s", flag, addr, example, port(example))
 }
 
 // modeName is how the lab's mode is printed.
@@ -184,6 +216,12 @@ In another terminal:
 	f.register(fs, ".lab/dev", 7233, 8233, "127.0.0.1:8711", "processes")
 	apiAddr := fs.String("api-addr", "127.0.0.1:8080", "dnsroll API listen address")
 	if err := parseFlagsOnly(fs, args); err != nil {
+		return err
+	}
+	if err := f.check(); err != nil {
+		return err
+	}
+	if err := checkListen("--api-addr", *apiAddr, "127.0.0.1:8080"); err != nil {
 		return err
 	}
 	// One registry for the API's /metrics: its request metrics and the SDK's
