@@ -516,6 +516,35 @@ func TestErrorsSayHowToFix(t *testing.T) {
 	}
 }
 
+// An unclosed quote reads to the end of the file, where the parser stops
+// with "found unexpected end of stream", at the line of the quote's start
+// but on the first line at the end of the file instead: the error names
+// the line the quote opens on.
+func TestUnclosedQuoteNamesItsLine(t *testing.T) {
+	first := strings.TrimPrefix(valid, "\n")
+	for _, tt := range []struct {
+		name, data string
+		line       int
+	}{
+		{"on the first line", strings.Replace(first, "fleet: prod", "fleet: 'prod", 1), 1},
+		{"on the first line, without a last newline", strings.TrimSuffix(strings.Replace(first, "fleet: prod", "fleet: 'prod", 1), "\n"), 1},
+		{"within the file", strings.Replace(valid, "fleet: prod", "fleet: 'prod", 1), 2},
+		{"in a flow mapping", strings.Replace(valid, "file: zones/example.com.zone}", "file: 'zones/example.com.zone}", 1), 10},
+		{"on the last line, without a last newline", strings.TrimSuffix(strings.Replace(valid, "file: zones/example.com.zone}", `file: "zones/example.com.zone}`, 1), "\n"), 10},
+	} {
+		_, err := Parse([]byte(tt.data))
+		if want := fmt.Sprintf("the quote opened on line %d is never closed", tt.line); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want it to say %q", tt.name, err, want)
+		}
+	}
+	// Other syntax errors are not put down to a quote.
+	for _, to := range []string{"fleet: [prod", "fleet: {name: prod", "fleet: prod\n\tx: 1", "fleet: \"it\"s\""} {
+		if _, err := Parse([]byte(strings.Replace(valid, "fleet: prod", to, 1))); err == nil || strings.Contains(err.Error(), "quote") {
+			t.Errorf("%q: err = %v, want a syntax error that names no quote", to, err)
+		}
+	}
+}
+
 // A second YAML document in a fleet file is refused: it was dropped, and
 // with it any setting it held (approval: manual, here).
 func TestSecondDocumentRefused(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -78,9 +80,13 @@ var unquotedRevisionRE = regexp.MustCompile(`\{[^"']*[:,]\s*[^"'\s,{}]*\{revisio
 
 // explainSyntax adds to a YAML syntax error the likely cause, which the
 // parser's message rarely names and whose line it often gives as the
-// start of the enclosing block: a tab in an indentation, an unquoted
-// {revision} inside { }, or an indentation that does not line up.
+// start of the enclosing block: a quote never closed, a tab in an
+// indentation, an unquoted {revision} inside { }, or an indentation that
+// does not line up.
 func explainSyntax(data []byte, err error) error {
+	if unclosedQuoteRE.MatchString(err.Error()) {
+		return fmt.Errorf("%w: %s", err, unclosedQuote(data))
+	}
 	for i, line := range strings.Split(string(data), "\n") {
 		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
 		switch {
@@ -94,6 +100,32 @@ func explainSyntax(data []byte, err error) error {
 		return fmt.Errorf("%w: check the indentation there and on the lines after it: keys of one section line up, each nested one by the same number of spaces", err)
 	}
 	return err
+}
+
+// unclosedQuoteRE is yaml.v3's error for a quoted value whose closing
+// quote it did not find before the end of the file; it has no other.
+var unclosedQuoteRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?found unexpected end of stream$`)
+
+// unclosedQuote names the line on which the unclosed quote in data opens.
+// yaml.v3 gives that line, unless it is the first: then it gives the end
+// of the file's, or none. With a newline added, the end of the file is on
+// a line of its own, past the last, where no quote opens.
+func unclosedQuote(data []byte) string {
+	const why = "YAML read on to the end of the file for its closing quote"
+	lines := strings.Split(string(data), "\n")
+	var n yaml.Node
+	m := unclosedQuoteRE.FindStringSubmatch(fmt.Sprint(yaml.Unmarshal(append(slices.Clip(data), '\n'), &n)))
+	line := 0
+	if m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	if line == len(lines)+1 {
+		line = 1
+	}
+	if line < 1 || line > len(lines) || !strings.ContainsAny(lines[line-1], `'"`) {
+		return "a quote is never closed: " + why
+	}
+	return fmt.Sprintf("the quote opened on line %d is never closed: %s", line, why)
 }
 
 // explainUnknown rewrites the unknown-key errors in err to name the
