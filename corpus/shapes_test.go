@@ -360,6 +360,8 @@ var shapes = []shape{
 			{"OPENPGPKEY", "example.com.", "OPENPGPKEY AQID", "OPENPGPKEY AQIE", []string{"k.example.com"}, false, false},
 			{"unknown type", "example.com.", "010203", "010204", []string{"u.example.com"}, false, false},
 			{"RP", "example.com.", "RP hostmaster.example.com.", "RP root.example.com.", []string{"rp.example.com"}, false, false},
+			{"CAA iodef", "example.com.", "mailto:sec@", "mailto:soc@", []string{`example.com. CAA: [0 issue "letsencrypt.org", 128 iodef "mailto:sec@example.com"] → [0 issue "letsencrypt.org", 128 iodef "mailto:soc@example.com"]`}, false, false},
+			{"SVCB ipv4hint", "example.com.", "ipv4hint=192.0.2.10", "ipv4hint=192.0.2.11", []string{"_dns.svc.example.com. SVCB"}, false, false},
 		}},
 }
 
@@ -682,3 +684,72 @@ var bigReferral = func() string {
 	}
 	return b.String()
 }()
+
+// More shapes: a wildcard beside a more specific name and an empty
+// non-terminal, "." targets, SOA fields under one serial, TTLs (of a set
+// BIND serves with its first record's, of a referral, of glue), escapes
+// written otherwise, and a DKIM key split at another byte.
+func init() {
+	shapes = append(shapes,
+		shape{name: "wildcard-ent", zones: []shapeZone{{"example.com.", soa + `*.w A 192.0.2.170
+x.w A 192.0.2.171
+a.ent.w TXT "below an empty non-terminal"
+host CNAME x.w
+`}},
+			changes: []shapeChange{
+				{"name beside a wildcard", "example.com.", "x.w A 192.0.2.171", "x.w A 192.0.2.179", []string{"x.w.example.com. A: [192.0.2.171] → [192.0.2.179]"}, false, false},
+				{"wildcard TTL only", "example.com.", "*.w A", "*.w 600 A", []string{"w.example.com. A: [ttl 300 192.0.2.170] → [ttl 600 192.0.2.170]"}, false, false},
+				// deep.z.w makes z.w an empty non-terminal, which the
+				// wildcard no longer answers: the diff names the record
+				// added, not z.w's A, which neither file holds.
+				{"ENT added under a wildcard", "example.com.", "host CNAME", "deep.z.w TXT \"new\"\nhost CNAME", []string{`deep.z.w.example.com. TXT: [] → ["new"]`}, true, false},
+				{"ENT removed: the wildcard answers it", "example.com.", "a.ent.w TXT \"below an empty non-terminal\"\n", "", []string{"a.ent.w.example.com. TXT"}, false, true},
+			}},
+		shape{name: "root-targets", zones: []shapeZone{{"example.com.", soa + "_sip._tcp SRV 0 0 0 .\nnomail MX 0 .\nn NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:x@example.com!\" .\n"}},
+			changes: []shapeChange{
+				{"SRV \".\" made a service", "example.com.", "SRV 0 0 0 .", "SRV 0 0 5060 ns1", []string{"_sip._tcp.example.com. SRV: [0 0 0 .] → [0 0 5060 ns1.example.com.]"}, false, false},
+				{"null MX made a host", "example.com.", "MX 0 .", "MX 10 ns1", []string{"nomail.example.com. MX: [0 .] → [10 ns1.example.com.]"}, false, false},
+				{"NAPTR replacement from \".\"", "example.com.", "!\" .", "!\" _sip._udp", []string{"n.example.com. NAPTR"}, false, false},
+			}},
+		shape{name: "soa-fields", zones: []shapeZone{{"example.com.", soa + "www A 192.0.2.175\n"}},
+			changes: []shapeChange{
+				{"SOA refresh, same serial", "example.com.", "1 3600 600", "1 7200 600", []string{"example.com. SOA: [ns1.example.com. hostmaster.example.com. 1 3600 600 86400 300] → [ns1.example.com. hostmaster.example.com. 1 7200 600 86400 300]"}, false, false},
+				{"SOA minimum, same serial", "example.com.", "86400 300", "86400 60", []string{"example.com. SOA: [ns1.example.com. hostmaster.example.com. 1 3600 600 86400 300] → [ns1.example.com. hostmaster.example.com. 1 3600 600 86400 60]"}, false, false},
+				{"SOA TTL only", "example.com.", "@ SOA", "@ 600 SOA", []string{"example.com. SOA: [ttl 300 "}, false, false},
+			}},
+		shape{name: "ttls", zones: []shapeZone{{"example.com.", soa + "mixed 300 A 192.0.2.180\nmixed 600 A 192.0.2.181\nsub NS ns.sub\nns.sub A 192.0.2.182\nd A 192.0.2.183\n"}},
+			changes: []shapeChange{
+				// BIND serves a set with its first record's TTL.
+				{"second record's TTL in a set (not served)", "example.com.", "mixed 600 A", "mixed 900 A", nil, true, false},
+				{"duplicate record (BIND keeps one)", "example.com.", "d A 192.0.2.183\n", "d A 192.0.2.183\nd A 192.0.2.183\n", nil, true, false},
+				{"first record's TTL in a set", "example.com.", "mixed 300 A", "mixed 400 A", []string{"mixed.example.com. A: [ttl 300 192.0.2.180, ttl 300 192.0.2.181] → [ttl 400 192.0.2.180, ttl 400 192.0.2.181]"}, false, false},
+				{"delegation NS TTL", "example.com.", "sub NS", "sub 900 NS", []string{"sub.example.com. NS: [ttl 300 "}, false, false},
+				{"glue TTL only", "example.com.", "ns.sub A", "ns.sub 900 A", []string{"sub.example.com. NS: [ttl 300 ", "ns.sub.example.com. A: [ttl 300 "}, false, false},
+			}},
+		shape{name: "txt-written-otherwise", zones: []shapeZone{{"example.com.", soa + txtEscapes + dkim(255)}},
+			greenText: map[string]string{"example.com.": soa + strings.NewReplacer(`\"`, `\034`, `\\`, `\092`, `\;`, ";").Replace(txtEscapes) + dkim(255)},
+			changes: []shapeChange{
+				{"escaped quote removed", "example.com.", `say \"hi\"`, `say hi`, []string{`q.example.com. TXT: ["say \"hi\"" "a\\b" "semi;colon" "\010"] → ["say hi" "a\\b" "semi;colon" "\010"]`}, false, false},
+				{"DKIM key split at another byte", "example.com.", dkim(255), dkim(200), []string{"dkim._domainkey.example.com. TXT"}, false, false},
+			}},
+	)
+}
+
+// txtEscapes is a TXT record whose strings hold an escaped quote, an
+// escaped backslash, an escaped semicolon and a byte as \DDD.
+var txtEscapes = `q TXT "say \"hi\"" "a\\b" "semi\;colon" "\010"` + "\n"
+
+// dkim is a 400-byte DKIM key record split into strings of at most n
+// bytes, as DNS hosting tools split keys longer than one string holds.
+func dkim(n int) string {
+	key := "v=DKIM1; k=rsa; p=" + strings.Repeat("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", 9)[:382]
+	var b strings.Builder
+	b.WriteString("dkim._domainkey TXT (")
+	for len(key) > 0 {
+		k := min(n, len(key))
+		fmt.Fprintf(&b, " %q", key[:k])
+		key = key[k:]
+	}
+	b.WriteString(" )\n")
+	return b.String()
+}
