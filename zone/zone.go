@@ -478,12 +478,12 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 	}
 	for _, m := range perLine {
 		if reason != "" && strings.HasSuffix(m.text, reason) {
-			return nil, nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text}
+			return nil, nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text + longStringHint(data, m.line, m.text)}
 		}
 	}
 	for _, m := range perLine {
 		if !bindWarningRE.MatchString(m.text) {
-			return nil, nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text}
+			return nil, nil, nil, &Error{Zone: origin, File: filename, Line: m.line, Msg: m.text + longStringHint(data, m.line, m.text)}
 		}
 	}
 	if len(summary) == 0 && reason != "" {
@@ -494,6 +494,61 @@ func compile(data []byte, origin, filename string) (out []byte, extra []dns.RR, 
 	}
 	refused := clipMsg(strings.Join(summary, "; "))
 	return nil, nil, nil, &Error{Zone: origin, File: filename, Msg: "BIND refuses the zone: " + refused + relativeHint(refused, origin)}
+}
+
+// longStringHint explains BIND's bare "syntax error" for the record that
+// starts at line when it holds a string of more than 255 bytes: a DKIM key
+// pasted as one string is the usual cause.
+func longStringHint(data []byte, line int, msg string) string {
+	if !strings.HasSuffix(msg, "syntax error") {
+		return ""
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	longest, n, depth, quoted := 0, 0, 0, false
+	end := func() { longest, n = max(longest, n), 0 }
+	for _, l := range lines[line-1:] {
+	chars:
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			switch {
+			case c == '\\': // one byte, written \X or \DDD
+				if i+3 < len(l) && isDigits(string(l[i+1:i+4])) {
+					i += 3
+				} else {
+					i++
+				}
+				n++
+			case c == '"':
+				end()
+				quoted = !quoted
+			case quoted:
+				n++
+			case c == ';':
+				break chars
+			case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+				end()
+			case c == '(':
+				end()
+				depth++
+			case c == ')':
+				end()
+				depth--
+			default:
+				n++
+			}
+		}
+		end()
+		if depth <= 0 && !quoted {
+			break
+		}
+	}
+	if longest <= 255 {
+		return ""
+	}
+	return fmt.Sprintf(` (a string holds at most 255 bytes, and this record has one of %d: split it into quoted strings ("..." "..."), which TXT readers such as DKIM join)`, longest)
 }
 
 // quotedNameRE is a name as BIND quotes it in a message.

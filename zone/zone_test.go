@@ -211,6 +211,11 @@ func TestParseErrors(t *testing.T) {
 		// line holds.
 		{"byte order mark", "\ufeff" + head, "zone example.com: db.example:1: the file begins with a UTF-8 byte order mark (EF BB BF), which BIND reads as part of its first line and refuses: save the file without it"},
 		{"CNAME and other data", head + "www CNAME ns\nwww TXT x\n", "zone example.com: db.example:6: www.example.com: CNAME and other data"},
+		// A DKIM key pasted as one string: BIND says only "syntax error".
+		{"TXT string over 255 bytes", head + "k._domainkey TXT \"v=DKIM1; p=" + strings.Repeat("A", 290) + "\"\n", "zone example.com: db.example:5: syntax error (a string holds at most 255 bytes, and this record has one of 301: split it into quoted strings (\"...\" \"...\"), which TXT readers such as DKIM join)"},
+		{"unquoted string over 255 bytes", head + "long TXT " + strings.Repeat("x", 256) + "\n", "zone example.com: db.example:5: near 'xxxx"},
+		{"unquoted string over 255 bytes, hint", head + "long TXT " + strings.Repeat("x", 256) + "\n", "syntax error (a string holds at most 255 bytes, and this record has one of 256:"},
+		{"string over 255 bytes on a continuation line", head + "k TXT (\"a\"\n \"" + strings.Repeat("\\065", 256) + "\" )\n", "db.example:5: syntax error (a string holds at most 255 bytes, and this record has one of 256:"},
 		// named loads this; miekg/dns refuses IPv4-mapped hints (RFC 9460 §7.3
 		// says clients ignore them). The message names the record.
 		{"IPv4-mapped ipv6hint", head + "svc SVCB 1 . ipv6hint=::ffff:198.51.100.100\n", `zone example.com: db.example: BIND loads this zone but dnsroll cannot read its record "svc.example.com. 60 IN SVCB 1 . ipv6hint=::ffff:198.51.100.100" (miekg/dns: "ipv6hint=::ffff:198.51.100.100")`},
