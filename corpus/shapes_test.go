@@ -691,11 +691,7 @@ var bigReferral = func() string {
 // written otherwise, and a DKIM key split at another byte.
 func init() {
 	shapes = append(shapes,
-		shape{name: "wildcard-ent", zones: []shapeZone{{"example.com.", soa + `*.w A 192.0.2.170
-x.w A 192.0.2.171
-a.ent.w TXT "below an empty non-terminal"
-host CNAME x.w
-`}},
+		shape{name: "wildcard-ent", zones: []shapeZone{{"example.com.", wildcardENT}},
 			changes: []shapeChange{
 				{"name beside a wildcard", "example.com.", "x.w A 192.0.2.171", "x.w A 192.0.2.179", []string{"x.w.example.com. A: [192.0.2.171] → [192.0.2.179]"}, false, false},
 				{"wildcard TTL only", "example.com.", "*.w A", "*.w 600 A", []string{"w.example.com. A: [ttl 300 192.0.2.170] → [ttl 600 192.0.2.170]"}, false, false},
@@ -703,7 +699,14 @@ host CNAME x.w
 				// wildcard no longer answers: the diff names the record
 				// added, not z.w's A, which neither file holds.
 				{"ENT added under a wildcard", "example.com.", "host CNAME", "deep.z.w TXT \"new\"\nhost CNAME", []string{`deep.z.w.example.com. TXT: [] → ["new"]`}, true, false},
+				delegationAdded,
 				{"ENT removed: the wildcard answers it", "example.com.", "a.ent.w TXT \"below an empty non-terminal\"\n", "", []string{"a.ent.w.example.com. TXT"}, false, true},
+			}},
+		shape{name: "wildcard-ent-nsec3-optout", sign: "nsec3-optout", zones: []shapeZone{{"example.com.", wildcardENT}},
+			changes: []shapeChange{
+				{"signed name beside a wildcard", "example.com.", "x.w A 192.0.2.171", "x.w A 192.0.2.179", []string{"x.w.example.com. A: [192.0.2.171, RRSIG A 15 4 300"}, false, false},
+				{"signed ENT added under a wildcard", "example.com.", "host CNAME", "deep.z.w TXT \"new\"\nhost CNAME", []string{`deep.z.w.example.com. TXT: [] → ["new", RRSIG TXT 15 5 300`}, true, false},
+				delegationAdded,
 			}},
 		shape{name: "root-targets", zones: []shapeZone{{"example.com.", soa + "_sip._tcp SRV 0 0 0 .\nnomail MX 0 .\nn NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:x@example.com!\" .\n"}},
 			changes: []shapeChange{
@@ -734,6 +737,18 @@ host CNAME x.w
 			}},
 	)
 }
+
+// delegationAdded is a cut that only green has: blue's answer is
+// NXDOMAIN, which holds no records (and no referral's flags).
+var delegationAdded = shapeChange{"delegation added", "example.com.", "host CNAME", "u9 NS ns.other.net.\nhost CNAME", []string{"u9.example.com. NS: [] → [ns.other.net.]"}, true, false}
+
+// wildcardENT has a wildcard, a name beside it and an empty non-terminal
+// (ent.w) below its parent, which the wildcard does not answer.
+var wildcardENT = soa + `*.w A 192.0.2.170
+x.w A 192.0.2.171
+a.ent.w TXT "below an empty non-terminal"
+host CNAME x.w
+`
 
 // txtEscapes is a TXT record whose strings hold an escaped quote, an
 // escaped backslash, an escaped semicolon and a byte as \DDD.

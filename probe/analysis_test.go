@@ -382,6 +382,12 @@ func TestCompareFlagsAndReferrals(t *testing.T) {
 		{"rcode", func(o []observed) { o[0].got.Rcode = dns.RcodeRefused }, "nodata.example.com. A: [] → [; rcode REFUSED]"},
 		{"no AA", func(o []observed) { o[1].aa = false }, "www.example.com. A: [192.0.2.10] → [192.0.2.10, ; no AA flag]"},
 		{"AA on a referral", func(o []observed) { o[2].aa = true }, "; AA flag on a referral]"},
+		// A cut green lacks: its NXDOMAIN holds no records, and is no
+		// referral with the wrong flag.
+		{"cut gone", func(o []observed) {
+			o[2] = observed{replied: true, aa: true, got: zone.Answer{Rcode: dns.RcodeNameError}}
+		},
+			"sub.example.com. NS: [ns1.sub.example.com., ns1.sub.example.com. A 192.0.2.53] → []"},
 		{"referral NS", func(o []observed) {
 			o[2] = referral("ns2.sub.example.com.", "ns1.sub.example.com. 300 IN A 192.0.2.53", false)
 		}, "[ns2.sub.example.com., "},
