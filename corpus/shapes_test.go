@@ -365,7 +365,7 @@ var shapes = []shape{
 		}},
 }
 
-var generated = "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n NS ns1\nns1 A 192.0.2.1\n$GENERATE 1-50 host$ A 10.1.0.$\n$GENERATE 1-20 $.rev PTR host$.example.com.\n"
+var generated = "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n NS ns1\nns1 A 192.0.2.1\n$GENERATE 1-50 host$ A 10.1.0.$\n$GENERATE 1-20 $.rev PTR host$.example.com.\n$GENERATE 1-3 dyn-${0,3,d} CNAME host${+10}\n"
 
 var syntaxBlue = `$ORIGIN example.com.
 $TTL 1h
@@ -432,6 +432,7 @@ ns.deep.er A 192.0.2.32
 				{"removed one NS at cut", "example.com.", "oob NS ns2.other.net.\n", "", []string{"oob.example.com"}, false, false},
 				{"NS at cut into own zone", "example.com.", "own NS ns1.example.com.", "own NS ns.inb.example.com.", []string{"own.example.com"}, false, false},
 				{"deep cut glue", "example.com.", "ns.deep.er A 192.0.2.32", "ns.deep.er A 192.0.2.33", []string{"deep.er.example.com"}, false, false},
+				{"cut removed", "example.com.", "oob NS ns.other.net.\noob NS ns2.other.net.\n", "", []string{"removed oob.example.com. NS: [ns.other.net., ns2.other.net.] → []"}, false, true},
 			}},
 		shape{name: "wildcards", zones: []shapeZone{{"example.com.", soa + `* A 192.0.2.40
 * TXT "wild"
@@ -552,6 +553,8 @@ www A 192.0.2.151
 			changes: []shapeChange{
 				{"$GENERATE range", "example.com.", "1-50 host$", "1-49 host$", []string{"host50.example.com"}, false, true},
 				{"$GENERATE rdata", "example.com.", "10.1.0.$", "10.2.0.$", []string{"example.com"}, false, false},
+				{"$GENERATE offset", "example.com.", "host${+10}", "host${+20}", []string{"dyn-003.example.com. CNAME: [host13.example.com.] → [host23.example.com.]"}, false, false},
+				{"$GENERATE width", "example.com.", "dyn-${0,3,d}", "dyn-${0,2,d}", []string{"removed dyn-001.example.com. CNAME"}, false, true},
 			}},
 		shape{name: "many-zones", zones: manyZones,
 			changes: []shapeChange{

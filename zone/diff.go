@@ -143,7 +143,12 @@ func DiffRRsets(old, new []RRset) ZoneDiff {
 			}
 		case !os.RRs.Equal(ns.RRs) || !slices.Equal(os.Flags, ns.Flags):
 			c := change()
-			if slices.Equal(os.Flags, ns.Flags) && os.RRs.ownedBy(k.name).Equal(ns.RRs.ownedBy(k.name)) {
+			// Another type at a CNAME answers with the CNAME, whose own
+			// query shows its change.
+			_, oldCNAME := o[key{k.name, "CNAME"}]
+			_, newCNAME := n[key{k.name, "CNAME"}]
+			atCNAME := k.typ != "CNAME" && (oldCNAME || newCNAME) && onlyCNAME(os.RRs.ownedBy(k.name)) && onlyCNAME(ns.RRs.ownedBy(k.name))
+			if slices.Equal(os.Flags, ns.Flags) && (atCNAME || os.RRs.ownedBy(k.name).Equal(ns.RRs.ownedBy(k.name))) {
 				following = append(following, c)
 			} else {
 				d.Changed = append(d.Changed, c)
@@ -152,6 +157,15 @@ func DiffRRsets(old, new []RRset) ZoneDiff {
 	}
 	d.Changed = append(d.Changed, following...)
 	return d
+}
+
+// onlyCNAME reports whether r is a CNAME, with its signatures, and
+// nothing else.
+func onlyCNAME(r Records) bool {
+	return len(r) > 0 && !slices.ContainsFunc(r, func(rr dns.RR) bool {
+		sig, ok := rr.(*dns.RRSIG)
+		return rr.Header().Rrtype != dns.TypeCNAME && !(ok && sig.TypeCovered == dns.TypeCNAME)
+	})
 }
 
 // ownedBy is the records of r at name (canonical), but for a CNAME that

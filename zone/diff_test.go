@@ -300,6 +300,28 @@ func TestChangeOfCNAMETargetComesFirst(t *testing.T) {
 	}
 }
 
+// When CNAMEs are retargeted ($GENERATE of many), the query of each name
+// for another type answers with the CNAME too; the CNAMEs' own changes
+// come first, not each name twice, which filled the few samples a
+// failure reason shows with half of the names.
+func TestChangeOfCNAMEComesBeforeOtherTypesAtItsName(t *testing.T) {
+	sets := func(target string) []RRset {
+		var out []RRset
+		for _, n := range []string{"a", "b", "c"} {
+			name := n + ".example.com."
+			cname := name + " 300 IN CNAME " + target
+			out = append(out, RRset{Name: name, Type: "A", RRs: recs(t, cname, target+" 300 IN A 192.0.2.1")},
+				RRset{Name: name, Type: "CNAME", RRs: recs(t, cname)})
+		}
+		return out
+	}
+	d := DiffRRsets(sets("t1.example.com."), sets("t2.example.com."))
+	want := "changed a.example.com. CNAME: [t1.example.com.] → [t2.example.com.]; changed b.example.com. CNAME: [t1.example.com.] → [t2.example.com.]; changed c.example.com. CNAME: [t1.example.com.] → [t2.example.com.]; and 3 more"
+	if got := d.Describe(3); got != want {
+		t.Errorf("Describe(3) =\n %q, want\n %q", got, want)
+	}
+}
+
 // The signature of a signed RRset whose data changed is noise in a
 // change (about 100 characters of base64 a record, in a reason clipped at
 // 1,500): it shows without it, unless the signatures are all that differ.
