@@ -531,6 +531,8 @@ func TestUnreadableIsFinalOnlyForLastingErrors(t *testing.T) {
 		{fmt.Errorf("copying: %w", &fs.PathError{Op: "read", Path: file, Err: syscall.EISDIR}), "is a directory"},
 		{&fs.PathError{Op: "open", Path: file, Err: syscall.ENOENT}, ""},
 		{&fs.PathError{Op: "read", Path: file, Err: syscall.EIO}, ""},
+		// No file to name: not final, and no panic.
+		{fmt.Errorf("walking: %w", os.NewSyscallError("getdents", syscall.EACCES)), ""},
 		{fmt.Errorf("%w: %w", bundle.ErrStore, &fs.PathError{Op: "open", Path: "/store/x", Err: syscall.EACCES}), ""},
 	} {
 		got := unreadable(tc.err)

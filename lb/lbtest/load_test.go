@@ -113,3 +113,39 @@ func TestLoadAllowsOverlapsOnlyDuringAStall(t *testing.T) {
 		})
 	}
 }
+
+// Overlapped counts a UDP sender's going on only while some query was
+// held up, once however many stalls it falls in: an allowance grown by
+// anything else would let a loss regression pass.
+func TestOverlappedCountsTimeoutsInsideAStallOnce(t *testing.T) {
+	t0 := time.Now()
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	l := &Load{
+		stalls: [][2]time.Time{{at(0), at(2)}, {at(1), at(3)}, {at(10), at(11)}},
+		// Before every stall, inside two at once, between stalls, inside the last.
+		udpTimeouts: []time.Time{at(-1), at(1.5), at(5), at(10.5)},
+	}
+	if got := l.Overlapped(); got != 2 {
+		t.Errorf("Overlapped() = %d; want 2, the timeouts at 1.5s and 10.5s", got)
+	}
+}
+
+// A TCP sender that goes on while its query is held loses no UDP query:
+// it allows nothing.
+func TestOverlappedIgnoresTCPSenders(t *testing.T) {
+	srv := Serve(t, "held", dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		time.Sleep(2 * loadTimeout)
+		m := new(dns.Msg)
+		m.SetReply(req)
+		_ = w.WriteMsg(m)
+	}))
+	l := StartLoad(t, srv.DNSAddr(), 0, 1, 10*time.Millisecond)
+	time.Sleep(3 * loadTimeout)
+	l.Stop()
+	if len(l.stalls) == 0 {
+		t.Fatal("no TCP answer came late; the case needs one")
+	}
+	if got := l.Overlapped(); got != 0 {
+		t.Errorf("Overlapped() = %d with no UDP sender; want 0", got)
+	}
+}
