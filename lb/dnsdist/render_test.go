@@ -137,6 +137,7 @@ func TestRenderRejects(t *testing.T) {
 		"key file with quote":    func(d *TemplateData) { d.KeyFile = "/tmp/a'b" },
 		"check name with quote":  func(d *TemplateData) { d.CheckName = "example.com.'" },
 		"check name not fqdn":    func(d *TemplateData) { d.CheckName = "example.com" },
+		"check name / at start":  func(d *TemplateData) { d.CheckName = "/26.2.0.192.in-addr.arpa." },
 		"check type lower case":  func(d *TemplateData) { d.CheckType = "soa" },
 		"ipv6 zone in backend":   func(d *TemplateData) { d.Backends = []string{"[fe80::1%eth0]:53"} },
 		"backend port too large": func(d *TemplateData) { d.Backends = []string{"127.0.0.1:70000"} },
