@@ -149,7 +149,7 @@ func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value, goType string) str
 			// the value meant.
 			if n.Kind == kind && (kind != yaml.ScalarNode || written(n.Value, value)) && (ofKind == "" || inside(name, ofKind)) {
 				ofKind = name
-				if t != nil && goType != "" && t.String() == goType {
+				if t != nil && goType != "" && typeNamed(t, goType) {
 					typed = name
 				}
 			}
@@ -183,6 +183,12 @@ func fieldAt(doc *yaml.Node, line int, kind yaml.Kind, value, goType string) str
 	}
 	walk(doc, "", reflect.TypeFor[Fleet]())
 	return cmp.Or(typed, ofKind, first)
+}
+
+// typeNamed reports whether yaml.v3 names t goType, or names the slice
+// a type such as Labels decodes itself into, []string.
+func typeNamed(t reflect.Type, goType string) bool {
+	return t.String() == goType || t.Kind() == reflect.Slice && reflect.SliceOf(t.Elem()).String() == goType
 }
 
 // inside reports whether path names a value within the one at outer.
