@@ -393,6 +393,8 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 		// ...and so is a list's block mapping inside an item, whose first
 		// value is a mapping too.
 		{`  - {name: lb1, address: "192.0.2.1:53", fronts: ns1}`, "  - name: lb1\n    address: 192.0.2.1:53\n    fronts:\n      ns1: {x: y}", `load_balancers[0].fronts (line 10): must be a list, got a mapping`},
+		// A field of pointer type (*Duration) written so is named too.
+		{"zones:", "rollout:\n  bake:\n    a: {b: c}\nzones:", `rollout.bake (line 11): must be a duration such as 30s or 5m, got a mapping`},
 		{"zones:", "probe: {names: [[www], mail]}\nzones:", `probe.names[0] (line 9): must be a single value, got a list`},
 		{"zones:", "probe: {timeout: [2s]}\nzones:", `probe.timeout (line 9): must be a duration such as 30s or 5m, got a list`},
 		{"zones:", "steps: {provision_timeout: 20m, create_timeout: soon}\nzones:", `steps.create_timeout (line 9): "soon" is not a duration`},
