@@ -202,6 +202,12 @@ func TestRetentionFromEnv(t *testing.T) {
 	if r, err := RetentionFromEnv(); err != nil || r != (bundle.Retention{Keep: 3, MaxAge: 36 * time.Hour}) {
 		t.Errorf("set: %+v %v, want 3 and 36h", r, err)
 	}
+	// 0 is the documented way to keep every snapshot.
+	t.Setenv("DNSROLL_BUNDLE_MAX_AGE", "0")
+	if r, err := RetentionFromEnv(); err != nil || r.MaxAge != 0 {
+		t.Errorf("DNSROLL_BUNDLE_MAX_AGE=0: %+v %v, want a max age of 0", r, err)
+	}
+	t.Setenv("DNSROLL_BUNDLE_MAX_AGE", "")
 	// A negative age would keep every snapshot, as 0 does, unsaid.
 	for _, c := range [][2]string{{"DNSROLL_BUNDLE_KEEP", "-1"}, {"DNSROLL_BUNDLE_MAX_AGE", "7d"}, {"DNSROLL_BUNDLE_MAX_AGE", "-1h"}} {
 		env, bad := c[0], c[1]

@@ -1040,6 +1040,11 @@ func TestWorkerMetricsAddrWithoutAPort(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "--bundle-max-age -1h0m0s: want 0 (keep every snapshot) or more") {
 		t.Errorf("--bundle-max-age -1h: exit %d, stderr %q", code, errOut)
 	}
+	// 0 keeps every snapshot: the worker goes on to dial Temporal.
+	_, errOut, _ = cli(t, "worker", "--temporal-address", "127.0.0.1:1", "--fleets", fleets, "--bundle-max-age", "0")
+	if !strings.Contains(errOut, "connect to Temporal at 127.0.0.1:1") {
+		t.Errorf("--bundle-max-age 0: stderr %q, want it taken and Temporal dialled", errOut)
+	}
 }
 
 // What the CLI prints comes in part from others: a signal's reason sent
