@@ -690,6 +690,15 @@ func canonicalHost(host string) (string, error) {
 	return strings.ToLower(strings.TrimSuffix(host, ".")), nil
 }
 
+// oneHost is canonical host h as the machine it names: localhost is
+// 127.0.0.1, as labPortsFree takes it.
+func oneHost(h string) string {
+	if h == "localhost" {
+		return "127.0.0.1"
+	}
+	return h
+}
+
 // linodeIDRE is the shape of Linode's region and type IDs (us-east,
 // g6-nanode-1); the Plan step asks the API whether they exist.
 var linodeIDRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
@@ -858,12 +867,8 @@ func (f *Fleet) Validate() error {
 			return fieldErr(at+".address", "%v, in %q", err, lb.Address)
 		}
 		// One address however it is written: 053 is 53,
-		// [::ffff:192.0.2.1] is 192.0.2.1, and localhost is 127.0.0.1,
-		// as labPortsFree takes it.
-		key := net.JoinHostPort(host, strconv.Itoa(n))
-		if host == "localhost" {
-			key = net.JoinHostPort("127.0.0.1", strconv.Itoa(n))
-		}
+		// [::ffff:192.0.2.1] is 192.0.2.1, and localhost is 127.0.0.1.
+		key := net.JoinHostPort(oneHost(host), strconv.Itoa(n))
 		if other, dup := addrs[key]; dup {
 			return fieldErr(at+".address", "%s is also %s's address; every load balancer needs its own", lb.Address, other)
 		}
@@ -885,7 +890,7 @@ func (f *Fleet) Validate() error {
 		if f.Ansible.Connection != "local" {
 			ssh := cmp.Or(lb.SSHHost, host)
 			if h, err := canonicalHost(ssh); err == nil {
-				ssh = h
+				ssh = oneHost(h)
 			}
 			if other, dup := sshHosts[ssh]; dup {
 				return fieldErr(at+".ssh_host", "Ansible would reach %s and %s at the same host %s; set ssh_host to this load balancer's own", other, lb.Name, ssh)

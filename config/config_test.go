@@ -856,6 +856,9 @@ func TestOneHostNameWithItsFinalDot(t *testing.T) {
 	for _, c := range []struct{ name, lb1, lb2, field string }{
 		{"address", `"lb.example.net:53"`, `"LB.example.net.:53"`, "load_balancers[1].address: LB.example.net.:53 is also lb1's address"},
 		{"ssh host", `"192.0.2.1:53", ssh_host: lb.example.net`, `"192.0.2.2:53", ssh_host: "lb.example.net."`, "load_balancers[1].ssh_host: Ansible would reach lb1 and lb2 at the same host lb.example.net"},
+		// localhost is 127.0.0.1, for SSH as for the address.
+		{"ssh host localhost", `"127.0.0.1:53"`, `"localhost:54"`, "load_balancers[1].ssh_host: Ansible would reach lb1 and lb2 at the same host 127.0.0.1"},
+		{"ssh host localhost.", `"192.0.2.1:53", ssh_host: "LocalHost."`, `"192.0.2.2:53", ssh_host: 127.0.0.1`, "load_balancers[1].ssh_host: Ansible would reach lb1 and lb2 at the same host 127.0.0.1"},
 	} {
 		yaml := strings.Replace(strings.Replace(valid, `"192.0.2.1:53"`, c.lb1, 1), `"192.0.2.2:53"`, c.lb2, 1)
 		_, err := Parse([]byte(yaml))
