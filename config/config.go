@@ -690,9 +690,10 @@ func canonicalHost(host string) (string, error) {
 	return strings.ToLower(strings.TrimSuffix(host, ".")), nil
 }
 
-// oneHost is canonical host h as the machine it names: localhost is
-// 127.0.0.1, as labPortsFree takes it.
-func oneHost(h string) string {
+// OneHost is canonical host h as the machine it names: localhost is
+// 127.0.0.1, as labPortsFree takes it. Fleets checked together
+// (preflight) compare hosts by it too.
+func OneHost(h string) string {
 	if h == "localhost" {
 		return "127.0.0.1"
 	}
@@ -868,7 +869,7 @@ func (f *Fleet) Validate() error {
 		}
 		// One address however it is written: 053 is 53,
 		// [::ffff:192.0.2.1] is 192.0.2.1, and localhost is 127.0.0.1.
-		key := net.JoinHostPort(oneHost(host), strconv.Itoa(n))
+		key := net.JoinHostPort(OneHost(host), strconv.Itoa(n))
 		if other, dup := addrs[key]; dup {
 			return fieldErr(at+".address", "%s is also %s's address; every load balancer needs its own", lb.Address, other)
 		}
@@ -890,7 +891,7 @@ func (f *Fleet) Validate() error {
 		if f.Ansible.Connection != "local" {
 			ssh := cmp.Or(lb.SSHHost, host)
 			if h, err := canonicalHost(ssh); err == nil {
-				ssh = oneHost(h)
+				ssh = OneHost(h)
 			}
 			if other, dup := sshHosts[ssh]; dup {
 				return fieldErr(at+".ssh_host", "Ansible would reach %s and %s at the same host %s; set ssh_host to this load balancer's own", other, lb.Name, ssh)

@@ -544,17 +544,17 @@ func (a accountClaims) claim(path string, f *config.Fleet) []string {
 
 // hostKey is a load balancer's address (host:port) or SSH host in one
 // form, however a fleet wrote it: a host name in lower case without its
-// final dot, the port as a plain number. config.Load has written IP
-// addresses in theirs.
+// final dot, localhost as 127.0.0.1 (config.OneHost), the port as a plain
+// number. config.Load has written IP addresses in theirs.
 func hostKey(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return strings.ToLower(strings.TrimSuffix(addr, "."))
+		return config.OneHost(strings.ToLower(strings.TrimSuffix(addr, ".")))
 	}
 	if n, err := strconv.Atoi(port); err == nil {
 		port = strconv.Itoa(n)
 	}
-	return net.JoinHostPort(strings.ToLower(strings.TrimSuffix(host, ".")), port)
+	return net.JoinHostPort(config.OneHost(strings.ToLower(strings.TrimSuffix(host, "."))), port)
 }
 
 // Playbooks checks that the playbooks the fleet names exist where Ansible

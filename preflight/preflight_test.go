@@ -519,6 +519,11 @@ func TestDirRefusesLoadBalancersTwoFleetsShare(t *testing.T) {
 	// The same for an SSH host, which has no port.
 	_, err = Dir(dir(t, named, other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", "fronts: p2-ns1, ssh_host: LB.Example.NET.")), real)
 	wantErr(t, err, `prod2.yaml: load_balancers[0].ssh_host: LB.Example.NET. is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`)
+	// Nor is an SSH host localhost another machine than 127.0.0.1 (a
+	// worker on the load balancer's machine).
+	loop := func(s string) string { return strings.Replace(s, "fronts: ns1", "fronts: ns1, ssh_host: 127.0.0.1", 1) }
+	_, err = Dir(dir(t, loop, other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", "fronts: p2-ns1, ssh_host: LocalHost.")), real)
+	wantErr(t, err, `prod2.yaml: load_balancers[0].ssh_host: LocalHost. is also the SSH host of load_balancers[0] of fleet prod (prod.yaml)`)
 	// Nor does an IPv6 SSH host written longer than the address it is.
 	v6 := func(s string) string { return strings.Replace(s, `"192.0.2.1:53"`, `"[2001:db8::a]:53"`, 1) }
 	_, err = Dir(dir(t, v6, other(`"192.0.2.1:53"`, `"192.0.2.9:53"`, "fronts: ns1", `fronts: p2-ns1, ssh_host: "2001:DB8:0:0::A"`)), real)
