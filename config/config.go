@@ -307,6 +307,9 @@ func durationHint(s string) string {
 		return fmt.Sprintf(": the longest unit is h (write %dh for %s)", 24*n, s)
 	}
 	if durationShapeRE.MatchString(s) {
+		if strings.HasPrefix(strings.TrimSpace(s), "-") {
+			return ": a duration here is never negative"
+		}
 		return fmt.Sprintf(": it is longer than the longest, %dh", int64(math.MaxInt64/int64(time.Hour)))
 	}
 	if joined := strings.Join(strings.Fields(s), ""); joined != s {

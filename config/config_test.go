@@ -404,6 +404,7 @@ func TestWrongKindOfValueNamesField(t *testing.T) {
 		{"zones:", "rollout: {bake: 1h 30m}\nzones:", `rollout.bake (line 9): "1h 30m" is not a duration such as 30s or 5m: write it without spaces, 1h30m`},
 		// A duration past Go's longest says so, not that it is no duration.
 		{"zones:", "rollout: {bake: 9999999h}\nzones:", `rollout.bake (line 9): "9999999h" is not a duration such as 30s or 5m: it is longer than the longest, 2562047h`},
+		{"zones:", "rollout: {bake: -9999999h}\nzones:", `rollout.bake (line 9): "-9999999h" is not a duration such as 30s or 5m: a duration here is never negative`},
 		{"zones:", "probe: {expect_changes: maybe}\nzones:", `probe.expect_changes (line 9): must be true or false, got "maybe"`},
 		// yaml.v3 cuts a long value to its first 7 characters, which also
 		// keeps the rest of a URL (and any password in it) out of the message.
