@@ -69,6 +69,12 @@ type recorder struct {
 	// server or load balancer alone take an hour; failTarget makes it
 	// alone fail.
 	slowTarget, failTarget string
+	// slowFlipTo makes the forward flip (to green) of that load balancer
+	// alone take an hour.
+	slowFlipTo string
+	// retryable makes the step failAt names fail with an error a retry may
+	// fix, every attempt, rather than a non-retryable one.
+	retryable bool
 }
 
 // testFleetRef is the reference to the fleet config that the fake Plan
@@ -258,6 +264,10 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 		if step != failAt {
 			return nil
 		}
+		if rec.retryable {
+			return temporal.NewApplicationErrorWithOptions(step+" answered 503", activities.ErrStep,
+				temporal.ApplicationErrorOptions{Details: []any{int32(1)}})
+		}
 		return temporal.NewApplicationErrorWithOptions(step+" exploded", activities.ErrStep,
 			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{int32(3)}})
 	}
@@ -356,7 +366,7 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 	}
 	env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.MatchedBy(func(in activities.StageInput) bool { return in.LB.Name == rec.slowTarget })).After(time.Hour).Return(stage)
 	slow("StageLoadBalancer", env.OnActivity(a.StageLoadBalancer, mock.Anything, mock.Anything).Return(stage))
-	slow("FlipLoadBalancer", env.OnActivity(a.FlipLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FlipInput) (activities.StepResult, error) {
+	flip := func(_ context.Context, in activities.FlipInput) (activities.StepResult, error) {
 		to, top := "none", 0
 		var split []string
 		for _, s := range in.Shares {
@@ -386,7 +396,12 @@ func newHarnessFleet(t *testing.T, text, failAt string, slowAt ...string) *harne
 			back = back && (s.Weight == 0 || !strings.HasSuffix(s.Server.Label, "-next"))
 		}
 		return rec.pointBack(failAt == "FlipBackToBlue", in.LB.Name, to, back, in.StepFleet)
-	}))
+	}
+	// Registered first, so that it wins over the mock of every call.
+	env.OnActivity(a.FlipLoadBalancer, mock.Anything, mock.MatchedBy(func(in activities.FlipInput) bool {
+		return in.LB.Name == rec.slowFlipTo && slices.ContainsFunc(in.Shares, func(s lb.Share) bool { return s.Weight > 0 && strings.HasSuffix(s.Server.Label, "-next") })
+	})).After(time.Hour).Return(flip)
+	slow("FlipLoadBalancer", env.OnActivity(a.FlipLoadBalancer, mock.Anything, mock.Anything).Return(flip))
 	env.OnActivity(a.LoadBalancerStats, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StatsInput) (activities.StatsResult, error) {
 		return rec.stats(in.LB.Name), nil
 	})
