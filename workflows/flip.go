@@ -2,10 +2,12 @@ package workflows
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dnsroll/dnsroll"
@@ -95,11 +97,40 @@ var stagesByRestart = map[string]bool{"dnsdist": true}
 // and the rest to blue, every load balancer in parallel, and records where
 // each one points.
 func (r *rollout) flipLBs(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) error {
+	before := len(r.undos)
 	r.undos.push(UndoFlipBackToBlue, r.flipBackToBlue)
 	calls := r.startFlips(ctx, lbs, greenShare, step, opts, r.plan.StepFleet())
 	r.flipsInFlight++
 	defer func() { r.flipsInFlight-- }()
-	return r.waitFlips(ctx, calls, lbs, greenShare)
+	err := r.waitFlips(ctx, calls, lbs, greenShare)
+	if len(r.undos) > before && noneSent(ctx, calls) &&
+		workflow.GetVersion(ctx, versionUnsentFlipMovedNothing, workflow.DefaultVersion, 1) == 1 {
+		// A stop in the workflow task that started the first flips (an
+		// abort with the approve) cancelled them before Temporal had
+		// them: no load balancer moved, so nothing is to be flipped
+		// back, and the outcome is aborted, not rolled back.
+		r.undos = r.undos[:before]
+	}
+	return err
+}
+
+// versionUnsentFlipMovedNothing marks the change that drops the flip
+// back of first flips that were all cancelled before they were sent
+// (flipLBs). Runs from before flipped back, and said they rolled back.
+const versionUnsentFlipMovedNothing = "unsent-flip-moved-nothing"
+
+// noneSent tells whether every one of calls, ended, was cancelled before
+// its activity was sent to Temporal: the SDK then settles it with a bare
+// cancel, where one that was sent ends in an ActivityError.
+func noneSent(ctx workflow.Context, calls []*call) bool {
+	for _, c := range calls {
+		err := c.future.Get(ctx, nil)
+		var act *temporal.ActivityError
+		if !temporal.IsCanceledError(err) || errors.As(err, &act) {
+			return false
+		}
+	}
+	return true
 }
 
 // startFlips starts a flip of each of lbs to greenShare, its input naming

@@ -240,3 +240,22 @@ func TestUnseenRollbackWhoseFlipBackFails(t *testing.T) {
 		t.Errorf("calls %v lbs %s on green %v", h.rec.calls, h.lbsOn("lb1", "lb2"), st.OnGreen)
 	}
 }
+
+// An approve and an abort that arrive together: the abort wins, and as no
+// load balancer moved, the outcome is aborted (not rolled back) and the
+// webhook says aborted.
+func TestUnseenApproveAndAbortTogether(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 24h, bake: 0s}\nnotifications: {webhooks: [{url: 'https://h.example.net/x'}]}", "")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalApprove, SignalInput{By: "a"})
+		h.env.SignalWorkflow(SignalAbort, SignalInput{By: "b", Reason: "no"})
+	}, time.Hour)
+	st := h.runFails(t, ErrTypeAborted, "aborted by b: no")
+	// No flip was ever asked for, not even one back to blue.
+	if h.rec.has("Flip") || st.Phase != PhaseAborted || !h.rec.has("DeleteGreen") {
+		t.Errorf("phase %s calls %v", st.Phase, h.rec.calls)
+	}
+	if n := h.notified(); !slices.Contains(n, "aborted") || slices.Contains(n, "rolled_back") || slices.Contains(n, "switched") {
+		t.Errorf("notified %v", n)
+	}
+}
