@@ -72,6 +72,9 @@ type rollout struct {
 	// no blue server, as on the fleet's first rollout: it commits the
 	// rollout, since there is nothing to go back to (cutover.go).
 	noBlue bool
+	// failedFirst is a step's failure that had happened, unawaited, when
+	// a stop signal was taken: the rollout ends with it (stopReason).
+	failedFirst error
 	// restored is set when a load balancer update's restore put back what
 	// the update changed (lbupdate.go): only then did it roll back.
 	restored bool
@@ -116,7 +119,7 @@ func RolloutWorkflow(ctx workflow.Context, in RolloutInput) (Status, error) {
 	}
 	if why := r.stopReason(err); why != notStopped {
 		r.cancelHold.settle(ctx)
-		err = r.compensate(ctx, why, err)
+		err = r.compensate(ctx, why, cmp.Or(r.failedFirst, err))
 	} else {
 		r.finish(ctx, PhaseSucceeded)
 	}
@@ -147,6 +150,8 @@ func (r *rollout) stopReason(err error) stopReason {
 		return stoppedForCleanup
 	case errors.As(err, &timedOut):
 		return stoppedApprovalTimedOut
+	case r.failedFirst != nil:
+		return stoppedFailed
 	case r.stop != nil && r.stop.signal == SignalRollback:
 		return stoppedRolledBack
 	case r.stop != nil:

@@ -142,10 +142,19 @@ func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput
 		return
 	}
 	if r.requestStop(ctx, r.event, name, in, r.noWayBack()) {
+		if failed := r.st.alreadyFailed(ctx); failed != nil && workflow.GetVersion(ctx, versionFailedBeforeStop, workflow.DefaultVersion, 1) == 1 {
+			r.failedFirst = failed
+		}
 		r.flipBackNow(ctx)
 		r.cancelSteps()
 	}
 }
+
+// versionFailedBeforeStop marks the change that has a rollout stopped
+// while a step's failure waited to be acted on end with that failure
+// (rollout.failedFirst). Runs from before ended aborted or rolled back:
+// a webhook that wants only one of those events would be sent another.
+const versionFailedBeforeStop = "failed-before-stop"
 
 // versionStopWhileUndoing marks the change that has a stop signal during
 // the undo ignored.

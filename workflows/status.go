@@ -87,6 +87,9 @@ type Run struct {
 	// attempt that report it, such as the Ansible task a provisioning
 	// runs: a long step is not silent. Readers fill it in as Retrying.
 	Working []Working `json:"working,omitempty"`
+	// started are the activities begun as steps (start), for a stop
+	// signal to find a failure not yet acted on (alreadyFailed).
+	started []*call
 }
 
 // Common is the part of a status that every workflow here shares, for a

@@ -132,7 +132,26 @@ func (run *Run) start(ctx workflow.Context, name, target string, opts workflow.A
 		opts.Summary = s.label()
 	}
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in)
-	return &call{step: s, future: f, max: opts.RetryPolicy.MaximumAttempts}
+	c := &call{step: s, future: f, max: opts.RetryPolicy.MaximumAttempts}
+	run.started = append(run.started, c)
+	return c
+}
+
+// alreadyFailed is the failure of a step that has ended but that the
+// workflow has not acted on yet, if any: one of several run at once, all
+// of which are waited for before a failure is acted on (waitEach). A
+// stop signal that comes meanwhile cuts that wait short, but the step
+// failed first, and the outcome is its failure.
+func (run *Run) alreadyFailed(ctx workflow.Context) error {
+	for _, c := range run.started {
+		if !c.future.IsReady() {
+			continue
+		}
+		if err := c.future.Get(ctx, nil); err != nil && !temporal.IsCanceledError(err) {
+			return &stepError{step: c.step, err: err}
+		}
+	}
+	return nil
 }
 
 // wait blocks for the step's result and records its outcome.

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/internal/fleettest"
 )
 
@@ -257,5 +260,77 @@ func TestUnseenApproveAndAbortTogether(t *testing.T) {
 	}
 	if n := h.notified(); !slices.Contains(n, "aborted") || slices.Contains(n, "rolled_back") || slices.Contains(n, "switched") {
 		t.Errorf("notified %v", n)
+	}
+}
+
+// one-at-a-time over three load balancers, lb2's flip to green refused:
+// lb1 (on green) and lb2 go back, lb3 never moves, rolled back.
+func TestUnseenFailedFlipOfLB2Of3(t *testing.T) {
+	h := newHarnessFleet(t, threeLBFleet+"rollout: {strategy: one-at-a-time, bake: 10m, bake_interval: 5m}\n", "")
+	h.rec.lbs["lb3"] = "ns1"
+	h.rec.onFlip = func(in activities.FlipInput) error {
+		if in.LB.Name == "lb2" && in.Shares[0].Weight == 100 {
+			return temporal.NewNonRetryableApplicationError("dnsdist refused the weights", activities.ErrRefused, nil)
+		}
+		return nil
+	}
+	st := h.runFails(t, ErrTypeRolledBack, "FlipLoadBalancer lb2 failed: dnsdist refused the weights; rolled back automatically")
+	if got := h.lbsOn("lb1", "lb2", "lb3"); got != "lb1=ns1,lb2=ns2,lb3=ns1" || h.rec.has("Flip lb3 ns1-next:100") || !h.rec.has("DeleteGreen") {
+		t.Errorf("lbs %s calls %v", got, h.rec.calls)
+	}
+	if len(st.OnGreen) != 0 {
+		t.Errorf("on green %v", st.OnGreen)
+	}
+}
+
+// An abort while Plan retries: nothing was created, nothing is undone.
+func TestUnseenAbortWhilePlanRetries(t *testing.T) {
+	h := newHarness(t, "Plan")
+	h.rec.retryable = true
+	signalAt(h.env, 2*time.Minute, SignalAbort, SignalInput{Reason: "later"})
+	st := h.runFails(t, ErrTypeAborted, "aborted: later")
+	if h.rec.has("EnsureServer") || h.rec.has("DeleteGreen") || st.Phase != PhaseAborted {
+		t.Errorf("phase %s calls %v", st.Phase, h.rec.calls)
+	}
+}
+
+// An approve with a payload that cannot be read is refused in the events
+// and does not open the gate; a good one after it does.
+func TestUnseenBadApproveThenGoodOne(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 24h, bake: 0s}", "")
+	signalAt(h.env, time.Hour, SignalApprove, map[string]any{"gate": "one"})
+	var flippedAfterBad bool
+	h.env.RegisterDelayedCallback(func() { flippedAfterBad = h.rec.has("Flip") }, 2*time.Hour)
+	signalAt(h.env, 3*time.Hour, SignalApprove, SignalInput{By: "alice"})
+	st, err := h.run(t)
+	if err != nil || st.Phase != PhaseSucceeded || flippedAfterBad || !strings.Contains(eventsText(st), "approve ignored: its payload") {
+		t.Errorf("err %v phase %s flipped after the bad approve %v events %q", err, st.Phase, flippedAfterBad, eventsText(st))
+	}
+}
+
+// ns1-next's create fails at once while ns2-next's takes an hour; an abort
+// sent meanwhile cuts the wait short, but the rollout had already failed:
+// the outcome is that failure, named, not "aborted", and the failed
+// webhook goes out.
+func TestUnseenFailureBeforeAnAbortIsTheOutcome(t *testing.T) {
+	for _, order := range []string{"failed first in order", "failed second in order"} {
+		t.Run(order, func(t *testing.T) {
+			h := newHarnessWith(t, "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: 'https://h.example.net/x'}]}", "")
+			h.rec.failTarget, h.rec.slowTarget = "ns1-next", "ns2-next"
+			if order == "failed second in order" {
+				h.rec.failTarget, h.rec.slowTarget = "ns2-next", "ns1-next"
+			}
+			signalAt(h.env, 30*time.Minute, SignalAbort, SignalInput{Reason: "stuck", By: "op"})
+			st := h.runFails(t, ErrTypeFailed, "EnsureServer "+h.rec.failTarget+" failed: "+h.rec.failTarget+" exploded")
+			if st.Phase != PhaseFailed || st.StoppedBy != "" || !h.rec.has("DeleteGreen") {
+				t.Errorf("phase %s stopped by %q calls %v", st.Phase, st.StoppedBy, h.rec.calls)
+			}
+			if n := h.notified(); !slices.Contains(n, "failed") || slices.Contains(n, "aborted") {
+				t.Errorf("notified %v", n)
+			}
+			if !strings.Contains(eventsText(st), "abort requested by op: stuck") {
+				t.Errorf("events %q lack the abort", eventsText(st))
+			}
+		})
 	}
 }
