@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dnsroll/dnsroll/activities"
 	"github.com/dnsroll/dnsroll/internal/fleettest"
@@ -333,4 +334,83 @@ func TestUnseenFailureBeforeAnAbortIsTheOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An abort while lb2's stage runs (lb1's done): both released back to
+// blue alone, green deleted, aborted, nothing flipped.
+func TestUnseenAbortDuringTheStage(t *testing.T) {
+	h := newHarness(t, "")
+	h.rec.slowTarget = "lb2"
+	signalAt(h.env, 30*time.Minute, SignalAbort, SignalInput{Reason: "r", By: "op"})
+	st := h.runFails(t, ErrTypeAborted, "aborted by op: r")
+	if h.rec.has("Flip") || !h.rec.has("Switch lb1 ns1") || !h.rec.has("Switch lb2 ns2") || !h.rec.has("DeleteGreen") || st.Phase != PhaseAborted {
+		t.Errorf("phase %s calls %v", st.Phase, h.rec.calls)
+	}
+	h.wantInOrder(t, "Switch lb2 ns2", "DeleteGreen")
+}
+
+// An abort at a canary step's hold, green at 10%: rolled back by the
+// abort, one flip back, green deleted.
+func TestUnseenAbortAtTheCanaryHold(t *testing.T) {
+	h := newCanaryHarnessWith(t, "rollout: {strategy: canary, approval_timeout: 24h, canary: {steps: [{weight: 10, duration: 5m, approve: true}, {weight: 50, duration: 5m}]}, bake: 2m, bake_interval: 1m}")
+	c := &canaryCounters{h: h}
+	c.install(t)
+	signalAt(h.env, time.Hour, SignalAbort, SignalInput{Reason: "r", By: "op"})
+	st := h.runFails(t, ErrTypeRolledBack, "rolled back by op: r (an abort asked after the switch)")
+	if st.StoppedBy != SignalAbort || h.rec.has("Flip lb1 ns1-next:50") || h.rec.count("Flip lb1 ns1-next:0,ns1:100") != 1 || !h.rec.has("DeleteGreen") {
+		t.Errorf("stopped by %q calls %v", st.StoppedBy, h.rec.calls)
+	}
+	if h.lbsOn("lb1", "lb2") != "lb1=ns1,lb2=ns2" || st.GreenShare != 0 {
+		t.Errorf("lbs %s share %d", h.lbsOn("lb1", "lb2"), st.GreenShare)
+	}
+}
+
+// An abort and then an approve, together at the gate: aborted, and the
+// approve is not recorded as taken.
+func TestUnseenAbortThenApproveTogether(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 24h, bake: 0s}", "")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalAbort, SignalInput{By: "b", Reason: "no"})
+		h.env.SignalWorkflow(SignalApprove, SignalInput{By: "a"})
+	}, time.Hour)
+	st := h.runFails(t, ErrTypeAborted, "aborted by b: no")
+	if h.rec.has("Flip") || st.Phase != PhaseAborted {
+		t.Errorf("phase %s calls %v", st.Phase, h.rec.calls)
+	}
+	if strings.Contains(eventsText(st), "approved by a") {
+		t.Errorf("events %q record an approve taken after the abort", eventsText(st))
+	}
+}
+
+// The workflow cancelled together with the approve: no flip was sent, so
+// aborted, not rolled back.
+func TestUnseenCancelWithTheApprove(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 24h, bake: 0s}", "")
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalApprove, SignalInput{By: "a"})
+		h.env.CancelWorkflow()
+	}, time.Hour)
+	st := h.runFails(t, ErrTypeAborted, "aborted: the workflow was cancelled")
+	if h.rec.has("Flip") || st.Phase != PhaseAborted || !h.rec.has("DeleteGreen") {
+		t.Errorf("phase %s calls %v", st.Phase, h.rec.calls)
+	}
+}
+
+// Runs from before versionUnsentFlipMovedNothing and versionFailedBeforeStop
+// keep their outcomes (and so the webhooks they send): rolled back, and
+// aborted.
+func TestUnseenRunsFromBeforeKeepTheirOutcomes(t *testing.T) {
+	h := newHarnessWith(t, "rollout: {approval: manual, approval_timeout: 24h, bake: 0s}", "")
+	h.env.OnGetVersion(versionUnsentFlipMovedNothing, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalApprove, SignalInput{By: "a"})
+		h.env.SignalWorkflow(SignalAbort, SignalInput{By: "b", Reason: "no"})
+	}, time.Hour)
+	h.runFails(t, ErrTypeRolledBack, "rolled back by b: no")
+
+	h = newHarness(t, "")
+	h.env.OnGetVersion(versionFailedBeforeStop, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.rec.failTarget, h.rec.slowTarget = "ns1-next", "ns2-next"
+	signalAt(h.env, 30*time.Minute, SignalAbort, SignalInput{Reason: "stuck", By: "op"})
+	h.runFails(t, ErrTypeAborted, "aborted by op: stuck")
 }
