@@ -42,6 +42,10 @@ load balancer ports.`)
 	if err := checkListen("--sim-addr", *sim, "127.0.0.1:8711"); err != nil {
 		return err
 	}
+	if *n < 1 {
+		// With no worker, no rollout of the lab would ever run.
+		return fmt.Errorf("--workers %d: must be at least 1", *n)
+	}
 	if *port != 0 && !freeport.Free(*port) {
 		fmt.Fprintf(std.out, "port %d is taken; the Temporal frontend takes any free port\n", *port)
 		*port = 0

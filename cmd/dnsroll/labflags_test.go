@@ -27,6 +27,9 @@ func TestLabCommandsCheckFlagsBeforeStarting(t *testing.T) {
 		{[]string{"demo", "--sim-addr", "nohost"}, `--sim-addr "nohost": must be host:port`},
 		{[]string{"cluster", "--sim-addr", "nohost"}, `--sim-addr "nohost": must be host:port`},
 		{[]string{"cluster", "--temporal-port", "65536"}, "--temporal-port 65536: must be a port from 0 (any free port) to 65535"},
+		// With no worker, no rollout of the lab would ever run.
+		{[]string{"cluster", "--workers", "0"}, "--workers 0: must be at least 1"},
+		{[]string{"cluster", "--workers", "-2"}, "--workers -2: must be at least 1"},
 	} {
 		dir := filepath.Join(t.TempDir(), "lab")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
