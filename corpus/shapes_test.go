@@ -453,11 +453,17 @@ x.w A 192.0.2.44
 			}},
 		shape{name: "dname", zones: []shapeZone{{"example.com.", soa + `d DNAME target.example.net.
 x.d A 192.0.2.52
+c.d NS ns.c.d
+ns.c.d A 192.0.2.54
+sub NS ns.c.d
 e DNAME f.example.com.
 a.f A 192.0.2.50
 f A 192.0.2.51
 `}},
 			changes: []shapeChange{
+				// named sends it with sub's referral, though the DNAME
+				// occludes the cut c.d.
+				{"glue below a cut the DNAME occludes", "example.com.", "ns.c.d A 192.0.2.54\n", "", []string{"sub.example.com. NS"}, false, false},
 				{"DNAME target", "example.com.", "d DNAME target.example.net.", "d DNAME other.example.net.", []string{"d.example.com"}, false, false},
 				{"occluded data under the DNAME (not served)", "example.com.", "x.d A 192.0.2.52", "x.d A 192.0.2.53", nil, false, false},
 				{"data under in-zone DNAME target", "example.com.", "a.f A 192.0.2.50", "a.f A 192.0.2.59", []string{"f.example.com"}, false, false},

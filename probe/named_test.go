@@ -369,3 +369,32 @@ func TestGreenDenyingANameBlueHolds(t *testing.T) {
 		t.Errorf("green without blue's _dmarc: ok %v, reason %q\nwant it to hold %q", an.OK, an.Reason, want)
 	}
 }
+
+// A cut below a DNAME is occluded (a query there gets the DNAME), but
+// named still sends the addresses below it as glue when another cut's
+// name server is there (measured on 9.18.49): a green whose zone lacks
+// that glue, or holds another address, fails the referral's check. The
+// zone model took them for the zone's own data, which a server may send
+// or not, and a green without the glue passed.
+func TestGlueBelowAnOccludedCutOnRealBIND(t *testing.T) {
+	text := exampleApex + `d DNAME target.example.net.
+c.d NS ns.c.d
+ns.c.d A 192.0.2.50
+sub NS ns.c.d
+`
+	checks := Checks(parseExample(t, text), Scope{All: true})
+	blue := startNamed(t, "example.com", text)
+	job := greenJob(startNamed(t, "example.com", text), blue, checks)
+	if an := analyzeOnce(job); !an.OK {
+		t.Fatalf("identical servers fail: %s", an.Reason)
+	}
+	for _, green := range []string{
+		strings.Replace(text, "ns.c.d A 192.0.2.50\n", "", 1),
+		strings.Replace(text, "A 192.0.2.50", "A 192.0.2.51", 1),
+	} {
+		job.Targets = []Server{{Name: "ns1-next", Addr: startNamed(t, "example.com", green)}}
+		if an := analyzeOnce(job); an.OK || !strings.Contains(an.Reason, "sub.example.com. NS") {
+			t.Errorf("green serving\n%s\nok %v, reason %q", green, an.OK, an.Reason)
+		}
+	}
+}

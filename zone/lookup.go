@@ -115,9 +115,10 @@ func (z *Zone) Lookup(name string, qtype uint16) Answer {
 
 // referral is the answer for names at or below cut: its NS set, and the
 // glue the zone holds for those name servers: addresses at or below a
-// zone cut (this one or a sibling's). As BIND 9.18 does, addresses that
-// are the zone's own data, written or synthesised from a wildcard, are
-// not added; they are Optional.
+// zone cut (this one or a sibling's, even one a DNAME occludes: see
+// glue). As BIND 9.18 does, addresses that are the zone's own data,
+// written or synthesised from a wildcard, are not added; they are
+// Optional.
 func (z *Zone) referral(cut string) Answer {
 	a := Answer{Rcode: dns.RcodeSuccess, Referral: true, Authority: z.rrsets[rrKey{cut, dns.TypeNS}]}
 	for _, rr := range a.Authority {
@@ -125,7 +126,7 @@ func (z *Zone) referral(cut string) Answer {
 		if !dns.IsSubDomain(z.origin, ns) {
 			continue
 		}
-		if z.Delegated(ns) {
+		if z.glue(ns) {
 			a.Additional = append(a.Additional, z.rrsets[rrKey{ns, dns.TypeA}]...)
 			a.Additional = append(a.Additional, z.rrsets[rrKey{ns, dns.TypeAAAA}]...)
 		} else {
@@ -136,6 +137,24 @@ func (z *Zone) referral(cut string) Answer {
 	a.Additional = NewRecords(a.Additional, "")
 	a.Optional = NewRecords(a.Optional, "")
 	return a
+}
+
+// glue reports whether name is at or below a zone cut, whatever DNAME
+// is above that cut: named sends the addresses there as glue for a
+// referral, though a query for name gets the DNAME (measured on
+// 9.18.49).
+func (z *Zone) glue(name string) bool {
+	for n := name; n != z.origin && dns.IsSubDomain(z.origin, n); {
+		if z.cuts[n] {
+			return true
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			return false
+		}
+		n = n[i:]
+	}
+	return false
 }
 
 // addresses are the A and AAAA records of name, or those its wildcard

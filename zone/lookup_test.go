@@ -170,6 +170,24 @@ sub NS ns.w
 	}
 }
 
+// A cut below a DNAME answers nothing itself, but named sends the
+// addresses at and below it as glue for another cut's name server there
+// (measured on 9.18.49): required, as any glue, and not a wildcard's.
+func TestGlueBelowAnOccludedCut(t *testing.T) {
+	z := mustParse(t, apex+`d DNAME target.example.net.
+c.d NS ns.c.d
+ns.c.d A 192.0.2.50
+*.w.c.d A 192.0.2.60
+sub NS ns.c.d
+sub NS x.w.c.d
+`)
+	got := z.Lookup("sub.example.com.", dns.TypeNS)
+	want := []string{"ns.c.d.example.com. 300 IN A 192.0.2.50"}
+	if !got.Referral || !slices.Equal(got.Additional.Strings(), want) || len(got.Optional) != 0 {
+		t.Errorf("referral to name servers below an occluded cut: %+v, want glue %q and nothing optional", got, want)
+	}
+}
+
 // NSEC3 owners are hashes kept apart from the zone's names: BIND answers
 // NXDOMAIN for them, so they are not names to ask.
 func TestNSEC3OwnersAreNotNames(t *testing.T) {
