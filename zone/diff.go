@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,12 +12,15 @@ import (
 )
 
 // RRsetChange is one RRset that differs between two versions of a zone.
-// Old is empty for an added RRset, New for a removed one.
+// Old is empty for an added RRset, New for a removed one. Why is set
+// for an answer no RRset of either file changes: a wildcard's, which an
+// empty non-terminal begins or ends (see Diff).
 type RRsetChange struct {
 	Name string   `json:"name"`
 	Type string   `json:"type"`
 	Old  []string `json:"old,omitempty"`
 	New  []string `json:"new,omitempty"`
+	Why  string   `json:"why,omitempty"`
 }
 
 // ZoneDiff is what changed between two versions of a zone, so a rollout can
@@ -62,8 +66,15 @@ func (s RRset) text() []string {
 // Diff compares every RRset of old and new. A nil zone is empty, which makes
 // everything in the other one added or removed. Lists are sorted by name
 // and then type. Call Limit before returning a diff from an activity.
+// A name one side's wildcard answers and the other holds as an empty
+// non-terminal (RFC 4592 §2.2.2) shows the wildcard's answers there as
+// removed or added, with Why: no RRset of either file changes there.
 func Diff(old, new *Zone) ZoneDiff {
 	d := DiffRRsets(old.sets(), new.sets())
+	if old != nil && new != nil {
+		d.Removed = byNameAndType(append(d.Removed, wildcardEnded(old, new, false)...))
+		d.Added = byNameAndType(append(d.Added, wildcardEnded(new, old, true)...))
+	}
 	if old != nil {
 		d.OldSerial = old.Serial()
 	}
@@ -72,6 +83,55 @@ func Diff(old, new *Zone) ZoneDiff {
 	}
 	d.SerialChanged = old != nil && new != nil && d.OldSerial != d.NewSerial
 	return d
+}
+
+// wildcardEnded are the answers a wildcard of a synthesises at the names
+// that b holds as empty non-terminals and a does not hold: b answers
+// them NODATA. Only the empty non-terminals are walked, not the names a
+// wildcard covers. added says that a is the new zone, b the old.
+func wildcardEnded(a, b *Zone, added bool) []RRsetChange {
+	var out []RRsetChange
+	for n := range b.exists {
+		if len(b.types[n]) > 0 || a.exists[n] {
+			continue
+		}
+		wild := a.wildcardFor(n)
+		if wild == "" || occluded(a, n) || occluded(b, n) {
+			continue
+		}
+		why := "now an empty non-terminal, which " + wild + " does not answer, nor the names below it"
+		if added {
+			why = "no longer an empty non-terminal: " + wild + " answers it"
+		}
+		for _, t := range a.types[wild] {
+			if t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3 {
+				continue
+			}
+			c := RRsetChange{Name: n, Type: TypeName(t), Why: why}
+			rrs := NewRecords(a.rrsets[rrKey{wild, t}], n).Strings()
+			if added {
+				c.New = rrs
+			} else {
+				c.Old = rrs
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// occluded reports whether a cut or a DNAME of z answers for name.
+func occluded(z *Zone, name string) bool {
+	cut, dname := z.above(name)
+	return cut != "" || dname != ""
+}
+
+// byNameAndType sorts changes as DiffRRsets does.
+func byNameAndType(l []RRsetChange) []RRsetChange {
+	slices.SortFunc(l, func(a, b RRsetChange) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Type, b.Type))
+	})
+	return l
 }
 
 func (z *Zone) sets() []RRset {
@@ -306,6 +366,9 @@ func (c RRsetChange) String() string {
 	s := fmt.Sprintf("%s %s: %s → %s", c.Name, c.Type, old, new)
 	if same > 0 {
 		s += fmt.Sprintf(" (%d records the same)", same)
+	}
+	if c.Why != "" {
+		s += " (" + c.Why + ")"
 	}
 	return s
 }

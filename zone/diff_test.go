@@ -382,3 +382,56 @@ func TestChangeOfGenericRecordShowsItsData(t *testing.T) {
 		}
 	}
 }
+
+// An empty non-terminal a change makes or ends under a wildcard changes
+// the wildcard's answers at that name (RFC 4592 §2.2.2), which no RRset
+// of either file says: the diff must.
+func TestDiffWildcardShadowedByENT(t *testing.T) {
+	const base = "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n NS ns1\nns1 A 192.0.2.1\n*.w A 192.0.2.170\n*.w TXT \"wild\"\n"
+	old, new := mustParse(t, base), mustParse(t, base+"deep.z.w TXT \"x\"\n")
+	why := "now an empty non-terminal, which *.w.example.com. does not answer, nor the names below it"
+	want := ZoneDiff{
+		Added: []RRsetChange{{Name: "deep.z.w.example.com.", Type: "TXT", New: []string{`deep.z.w.example.com. 300 IN TXT "x"`}}},
+		Removed: []RRsetChange{
+			{Name: "z.w.example.com.", Type: "A", Old: []string{"z.w.example.com. 300 IN A 192.0.2.170"}, Why: why},
+			{Name: "z.w.example.com.", Type: "TXT", Old: []string{`z.w.example.com. 300 IN TXT "wild"`}, Why: why},
+		},
+		OldSerial: 1, NewSerial: 1,
+	}
+	d := Diff(old, new)
+	if !reflect.DeepEqual(d, want) {
+		t.Fatalf("Diff =\n%+v\nwant\n%+v", d, want)
+	}
+	if got, want := d.Describe(1), "added deep.z.w.example.com. TXT: [] → [\"x\"]"; !strings.HasPrefix(got, want) {
+		t.Errorf("Describe = %q", got)
+	}
+	if got, want := d.Removed[0].String(), "z.w.example.com. A: [192.0.2.170] → [] ("+why+")"; got != want {
+		t.Errorf("String =\n%q\nwant\n%q", got, want)
+	}
+
+	// Removing the only name below z.w makes the wildcard answer it.
+	rev := Diff(new, old)
+	back := "no longer an empty non-terminal: *.w.example.com. answers it"
+	if len(rev.Added) != 2 || rev.Added[0].Name != "z.w.example.com." || rev.Added[0].Why != back ||
+		!reflect.DeepEqual(rev.Added[0].New, []string{"z.w.example.com. 300 IN A 192.0.2.170"}) || len(rev.Removed) != 1 {
+		t.Errorf("reverse diff: %+v", rev)
+	}
+
+	// Names that exist on both sides, or that no wildcard answers, or
+	// that are below a cut, are not implied changes.
+	for _, c := range []struct{ what, old, new string }{
+		{"a name already there", base + "z.w A 192.0.2.1\n", base + "z.w A 192.0.2.1\ndeep.z.w TXT \"x\"\n"},
+		{"no wildcard", "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n NS ns1\nns1 A 192.0.2.1\n", "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n NS ns1\nns1 A 192.0.2.1\ndeep.z.w TXT \"x\"\n"},
+		{"below a cut", base + "w NS ns.other.net.\n", base + "w NS ns.other.net.\nns.z.w A 192.0.2.9\n"},
+		{"an ENT on both sides", base + "a.z.w TXT \"a\"\n", base + "a.z.w TXT \"a\"\nb.z.w TXT \"b\"\n"},
+	} {
+		d := Diff(mustParse(t, c.old), mustParse(t, c.new))
+		for _, l := range [][]RRsetChange{d.Added, d.Removed, d.Changed} {
+			for _, ch := range l {
+				if ch.Why != "" {
+					t.Errorf("%s: implied %+v", c.what, ch)
+				}
+			}
+		}
+	}
+}
