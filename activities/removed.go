@@ -54,7 +54,9 @@ func (a *Activities) liveRevision(live string, zones []ZoneFile) (lz *liveZones,
 }
 
 // removedChecks are the checks of the RRsets the live file of z holds and
-// z does not (probe.Removed), beside its checks have.
+// z does not (probe.Removed), beside its checks have, and of the names
+// z's wildcard newly answers where the live file had an empty
+// non-terminal: no name of z, they are not among its checks either.
 func (lz *liveZones) removedChecks(z *zone.Zone, scope probe.Scope, have []probe.Check) ([]probe.Check, error) {
 	path := lz.files[z.Origin()]
 	if path == "" {
@@ -64,7 +66,14 @@ func (lz *liveZones) removedChecks(z *zone.Zone, scope probe.Scope, have []probe
 	if err != nil {
 		return nil, fmt.Errorf("the live revision's file of %s: %w", z.Origin(), err)
 	}
-	return probe.Removed(z, zone.Diff(old, z).Removed, scope, have), nil
+	d := zone.Diff(old, z)
+	asked := d.Removed
+	for _, c := range d.Added {
+		if c.Why != "" {
+			asked = append(asked, c)
+		}
+	}
+	return probe.Removed(z, asked, scope, have), nil
 }
 
 // zoneChecks asks of each zone the revision removes its apex SOA

@@ -30,10 +30,17 @@ var (
 // returns its bundle hash.
 func liveRevision(t *testing.T, store bundle.Store) string {
 	t.Helper()
+	return snapshot(t, store, map[string]string{"example.com": liveExample, "gone.test": goneZone})
+}
+
+// snapshot puts zone files, by origin, into store as a revision and
+// returns its bundle hash.
+func snapshot(t *testing.T, store bundle.Store, files map[string]string) string {
+	t.Helper()
 	dir := t.TempDir()
 	var paths []string
 	var zones []bundle.Zone
-	for name, text := range map[string]string{"example.com": liveExample, "gone.test": goneZone} {
+	for name, text := range files {
 		path := filepath.Join(dir, "zones", name+".zone")
 		testfiles.Write(t, path, text)
 		paths = append(paths, path)
@@ -151,5 +158,45 @@ func TestRemovedZoneAnsweredByThePlannedParent(t *testing.T) {
 	}
 	if want := "example.com. sub.example.com. SOA NXDOMAIN, gone.test. gone.test. SOA REFUSED"; strings.Join(got, ", ") != want {
 		t.Errorf("checks %s, want %s", strings.Join(got, ", "), want)
+	}
+}
+
+// A name that becomes an empty non-terminal under a wildcard loses the
+// wildcard's answers, and one that stops being one gains them, though no
+// RRset at it changes: Verify asks green the name when changes are
+// expected, expecting the planned zone's answer.
+func TestVerifyAsksWhereAnEmptyNonTerminalMeetsAWildcard(t *testing.T) {
+	wild := dnstest.Zone + "*.w   A    192.0.2.170\n"
+	bump := func(text string) string { return strings.Replace(text, " 7 ", " 8 ", 1) }
+	for _, tc := range []struct {
+		name                 string
+		live, planned, stale string
+	}{
+		// green answers z.w A as the wildcard did, and all else as
+		// planned.
+		{"an empty non-terminal made", wild, bump(wild) + "deep.z.w TXT \"x\"\n", bump(wild) + "deep.z.w TXT \"x\"\nz.w A 192.0.2.170\n"},
+		// green holds a name below z.w, answering as the plan's
+		// wildcard there: z.w A is NODATA, not the wildcard's.
+		{"an empty non-terminal ended", wild + "deep.z.w TXT \"x\"\n", bump(wild), bump(wild) + "deep.z.w A 192.0.2.170\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := bundle.Store{Dir: t.TempDir()}
+			live := snapshot(t, store, map[string]string{"example.com": tc.live})
+			blue := serveZones(t, map[string]*zone.Zone{"example.com.": parse(t, tc.live, "example.com")})
+			run := func(green string) error {
+				in := verifyInput(t, true, tc.planned)
+				in.Live = live
+				in.Targets = []ProbeTarget{{Name: "ns1-next", Addr: serveZones(t, map[string]*zone.Zone{"example.com.": parse(t, green, "example.com")})}}
+				in.Baseline = []ProbeTarget{{Name: "ns1", Addr: blue}}
+				_, err := verifyWith(store, in)
+				return err
+			}
+			if err := run(tc.planned); err != nil {
+				t.Fatalf("a green serving the plan: %v", err)
+			}
+			if err := run(tc.stale); err == nil || !strings.Contains(err.Error(), "z.w.example.com. A") {
+				t.Errorf("err = %v, want the analysis to fail naming z.w.example.com. A", err)
+			}
+		})
 	}
 }

@@ -16,12 +16,14 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnsroll/dnsroll/activities"
+	"github.com/dnsroll/dnsroll/bundle"
 	"github.com/dnsroll/dnsroll/config"
 	"github.com/dnsroll/dnsroll/internal/fleettest"
 	"github.com/dnsroll/dnsroll/internal/freeport"
 	"github.com/dnsroll/dnsroll/internal/localnamed"
 	"github.com/dnsroll/dnsroll/internal/needlab"
 	"github.com/dnsroll/dnsroll/preflight"
+	"github.com/dnsroll/dnsroll/zone"
 )
 
 // TestShapes serves zone shapes that operators' zones have and the corpus
@@ -61,6 +63,35 @@ type shape struct {
 	// sign, "nsec", "nsec3" or "nsec3-optout", signs every file with one set of Ed25519
 	// keys and fixed dates, so that unchanged RRsets keep their RRSIGs.
 	sign string
+	// rollouts are edits rolled out against blue's files as the live
+	// revision, changes expected.
+	rollouts []shapeRollout
+}
+
+// shapeRollout is a rollout of one edit (old replaced by new in the zone
+// origin) whose live revision is blue's files: Plan's diff of the zone
+// must say plan, a green serving the edited files passes Verify, and one
+// serving them edited further (staleOld replaced by staleNew, a green
+// answering as blue did where the plan changes an answer) fails naming
+// the RRset stale.
+type shapeRollout struct {
+	what, origin, old, new string
+	plan                   string
+	staleOld, staleNew     string
+	stale                  string
+}
+
+// replaceIn is an edit of the zone origin: old replaced by new once.
+func replaceIn(t *testing.T, what, origin, old, new string) func(o, text string) string {
+	return func(o, text string) string {
+		if o != origin {
+			return text
+		}
+		if !strings.Contains(text, old) {
+			t.Fatalf("%s: %q not in %s", what, old, o)
+		}
+		return strings.Replace(text, old, new, 1)
+	}
 }
 
 func writeZones(t *testing.T, dir string, zones []shapeZone, edit func(origin, text string) string, sign func(origin, path string) string) []activities.ZoneFile {
@@ -124,6 +155,12 @@ func verifyZones(fleet *config.Fleet, files []activities.ZoneFile, blue, green s
 }
 
 func verifyNotes(fleet *config.Fleet, files []activities.ZoneFile, blue, green string) ([]string, error) {
+	return verifyRollout(fleet, files, blue, green, bundle.Store{}, "")
+}
+
+// verifyRollout runs Verify of files on green, with blue as the baseline
+// and live, in store, as the live revision.
+func verifyRollout(fleet *config.Fleet, files []activities.ZoneFile, blue, green string, store bundle.Store, live string) ([]string, error) {
 	serials := map[string]uint32{}
 	for _, f := range files {
 		serials[f.Name] = f.Serial
@@ -134,10 +171,11 @@ func verifyNotes(fleet *config.Fleet, files []activities.ZoneFile, blue, green s
 		Baseline:  []activities.ProbeTarget{{Name: "ns1", Addr: blue}},
 		Zones:     files,
 		Serials:   serials,
+		Live:      live,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := (&activities.Activities{}).Verify(ctx, in)
+	res, err := (&activities.Activities{Bundles: store}).Verify(ctx, in)
 	return res.Notes, err
 }
 
@@ -168,15 +206,7 @@ func runShape(t *testing.T, fleet *config.Fleet, sh shape) {
 		return text
 	}}}
 	for _, c := range sh.changes {
-		runs = append(runs, run{shapeChange: c, edit: func(o, text string) string {
-			if o != c.origin {
-				return text
-			}
-			if !strings.Contains(text, c.old) {
-				t.Fatalf("%s: %q not in %s", c.what, c.old, o)
-			}
-			return strings.Replace(text, c.old, c.new, 1)
-		}})
+		runs = append(runs, run{shapeChange: c, edit: replaceIn(t, c.what, c.origin, c.old, c.new)})
 	}
 	// Files are written here, on the test's goroutine, and served and
 	// analysed a few at once.
@@ -238,6 +268,72 @@ func runShape(t *testing.T, fleet *config.Fleet, sh shape) {
 		}()
 	}
 	wg.Wait()
+	for i, r := range sh.rollouts {
+		t.Run(r.what, func(t *testing.T) {
+			runRollout(t, filepath.Join(dir, fmt.Sprintf("rollout%d", i)), sh, r, files, blue, sign)
+		})
+	}
+}
+
+// runRollout runs r against blue, serving files, as a rollout whose live
+// revision is those files.
+func runRollout(t *testing.T, dir string, sh shape, r shapeRollout, files []activities.ZoneFile, blue string, sign func(origin, path string) string) {
+	expect, err := config.Parse([]byte(fleettest.YAML("corpus", "192.0.2.1:53", "192.0.2.2:53") + "probe: {expect_changes: true, rounds: 1, samples: 50}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := bundle.Store{Dir: filepath.Join(dir, "store")}
+	var paths []string
+	var zones []bundle.Zone
+	for _, f := range files {
+		paths = append(paths, f.Path)
+		zones = append(zones, bundle.Zone{Name: f.Name, Path: f.Path, Serial: f.Serial})
+	}
+	live, err := store.Snapshot(filepath.Dir(files[0].Path), paths, zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := replaceIn(t, r.what, r.origin, r.old, r.new)
+	planned := writeZones(t, filepath.Join(dir, "planned"), sh.zones, edit, sign)
+	further := replaceIn(t, r.what, r.origin, r.staleOld, r.staleNew)
+	stale := writeZones(t, filepath.Join(dir, "stale"), sh.zones, func(o, text string) string { return further(o, edit(o, text)) }, sign)
+
+	// Plan's diff: the live file against the planned one.
+	for i, f := range planned {
+		if f.Name != r.origin {
+			continue
+		}
+		old, err := zone.ParseFile(files[i].Path, f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, err := zone.ParseFile(f.Path, f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := zone.Diff(old, cur).Describe(20); !strings.Contains(d, r.plan) {
+			t.Errorf("Plan's diff %q\nlacks %q", d, r.plan)
+		}
+	}
+	verify := func(servedDir string, served []activities.ZoneFile) error {
+		green, err := serveZones(t, servedDir, served)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = verifyRollout(expect, planned, blue, green, store, live.Hash)
+		return err
+	}
+	if err := verify(filepath.Join(dir, "planned"), planned); err != nil {
+		t.Errorf("FALSE FAILURE: a green serving the plan: %v", err)
+	}
+	switch err := verify(filepath.Join(dir, "stale"), stale); {
+	case err == nil:
+		t.Errorf("MISSED: a green answering %s as the live revision passed", r.stale)
+	case !strings.Contains(err.Error(), r.stale):
+		t.Errorf("UNCLEAR: failed without naming %s: %v", r.stale, err)
+	default:
+		t.Logf("caught %s", clip(err.Error(), 600))
+	}
 }
 
 // shapeSigner signs zone files with Ed25519 keys made once per origin in
@@ -705,11 +801,22 @@ func init() {
 				{"name beside a wildcard", "example.com.", "x.w A 192.0.2.171", "x.w A 192.0.2.179", []string{"x.w.example.com. A: [192.0.2.171] → [192.0.2.179]"}, false, false},
 				{"wildcard TTL only", "example.com.", "*.w A", "*.w 600 A", []string{"w.example.com. A: [ttl 300 192.0.2.170] → [ttl 600 192.0.2.170]"}, false, false},
 				// deep.z.w makes z.w an empty non-terminal, which the
-				// wildcard no longer answers: the diff names the record
-				// added, not z.w's A, which neither file holds.
+				// wildcard no longer answers: the answers' diff names the
+				// record added; Plan's diff names z.w's A too (rollouts).
 				{"ENT added under a wildcard", "example.com.", "host CNAME", "deep.z.w TXT \"new\"\nhost CNAME", []string{`deep.z.w.example.com. TXT: [] → ["new"]`}, true, false},
 				delegationAdded,
 				{"ENT removed: the wildcard answers it", "example.com.", "a.ent.w TXT \"below an empty non-terminal\"\n", "", []string{"a.ent.w.example.com. TXT"}, false, true},
+			},
+			rollouts: []shapeRollout{
+				// A stale green holds z.w's A as the wildcard answered it.
+				{"ENT made under a wildcard", "example.com.", "host CNAME", "deep.z.w TXT \"new\"\nhost CNAME",
+					"removed z.w.example.com. A: [192.0.2.170] → [] (now an empty non-terminal, which *.w.example.com. does not answer, nor the names below it)",
+					"host CNAME", "z.w A 192.0.2.170\nhost CNAME", "z.w.example.com. A"},
+				// A stale green keeps ent.w empty by a name below it that
+				// answers as the wildcard would.
+				{"ENT ended under a wildcard", "example.com.", "a.ent.w TXT \"below an empty non-terminal\"\n", "",
+					"added ent.w.example.com. A: [] → [192.0.2.170] (no longer an empty non-terminal: *.w.example.com. answers it)",
+					"host CNAME", "a.ent.w A 192.0.2.170\nhost CNAME", "ent.w.example.com. A"},
 			}},
 		shape{name: "wildcard-ent-nsec3-optout", sign: "nsec3-optout", zones: []shapeZone{{"example.com.", wildcardENT}},
 			changes: []shapeChange{

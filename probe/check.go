@@ -132,10 +132,11 @@ func Checks(z *zone.Zone, s Scope) []Check {
 }
 
 // Removed builds the checks of the RRsets only the live revision of z
-// holds (zone.Diff's Removed, old against z), which Checks, asking what
-// z holds, never asks: each is asked for its type, or for s.Types when
-// set, expecting what z answers (NXDOMAIN, NODATA, a wildcard's answer,
-// a referral). Without s.All only the names of s.Names are. DNSSEC
+// holds (zone.Diff's Removed, old against z), and of others at names z
+// does not hold (a wildcard's answers that Diff adds, with Why), which
+// Checks, asking what z holds, never asks: each is asked for its type,
+// or for s.Types when set, expecting what z answers (NXDOMAIN, NODATA, a
+// wildcard's answer, a referral). Without s.All only the names of s.Names are. DNSSEC
 // records are not asked, as in Checks; have are the zone's checks
 // already built, not repeated.
 func Removed(z *zone.Zone, gone []zone.RRsetChange, s Scope, have []Check) []Check {
