@@ -807,23 +807,14 @@ func init() {
 				delegationAdded,
 				{"ENT removed: the wildcard answers it", "example.com.", "a.ent.w TXT \"below an empty non-terminal\"\n", "", []string{"a.ent.w.example.com. TXT"}, false, true},
 			},
-			rollouts: []shapeRollout{
-				// A stale green holds z.w's A as the wildcard answered it.
-				{"ENT made under a wildcard", "example.com.", "host CNAME", "deep.z.w TXT \"new\"\nhost CNAME",
-					"removed z.w.example.com. A: [192.0.2.170] → [] (now an empty non-terminal, which *.w.example.com. does not answer, nor the names below it)",
-					"host CNAME", "z.w A 192.0.2.170\nhost CNAME", "z.w.example.com. A"},
-				// A stale green keeps ent.w empty by a name below it that
-				// answers as the wildcard would.
-				{"ENT ended under a wildcard", "example.com.", "a.ent.w TXT \"below an empty non-terminal\"\n", "",
-					"added ent.w.example.com. A: [] → [192.0.2.170] (no longer an empty non-terminal: *.w.example.com. answers it)",
-					"host CNAME", "a.ent.w A 192.0.2.170\nhost CNAME", "ent.w.example.com. A"},
-			}},
+			rollouts: wildcardENTRollouts},
 		shape{name: "wildcard-ent-nsec3-optout", sign: "nsec3-optout", zones: []shapeZone{{"example.com.", wildcardENT}},
 			changes: []shapeChange{
 				{"signed name beside a wildcard", "example.com.", "x.w A 192.0.2.171", "x.w A 192.0.2.179", []string{"x.w.example.com. A: [192.0.2.171, RRSIG A 15 4 300"}, false, false},
 				{"signed ENT added under a wildcard", "example.com.", "host CNAME", "deep.z.w TXT \"new\"\nhost CNAME", []string{`deep.z.w.example.com. TXT: [] → ["new", RRSIG TXT 15 5 300`}, true, false},
 				delegationAdded,
-			}},
+			},
+			rollouts: wildcardENTRollouts},
 		shape{name: "root-targets", zones: []shapeZone{{"example.com.", soa + "_sip._tcp SRV 0 0 0 .\nnomail MX 0 .\nn NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:x@example.com!\" .\n"}},
 			changes: []shapeChange{
 				{"SRV \".\" made a service", "example.com.", "SRV 0 0 0 .", "SRV 0 0 5060 ns1", []string{"_sip._tcp.example.com. SRV: [0 0 0 .] → [0 0 5060 ns1.example.com.]"}, false, false},
@@ -857,6 +848,20 @@ func init() {
 // delegationAdded is a cut that only green has: blue's answer is
 // NXDOMAIN, which holds no records (and no referral's flags).
 var delegationAdded = shapeChange{"delegation added", "example.com.", "host CNAME", "u9 NS ns.other.net.\nhost CNAME", []string{"u9.example.com. NS: [] → [ns.other.net.]"}, true, false}
+
+// wildcardENTRollouts make and end an empty non-terminal under
+// wildcardENT's wildcard.
+var wildcardENTRollouts = []shapeRollout{
+	// A stale green holds z.w's A as the wildcard answered it.
+	{"ENT made under a wildcard", "example.com.", "host CNAME", "deep.z.w TXT \"new\"\nhost CNAME",
+		"removed z.w.example.com. A: [192.0.2.170] → [] (now an empty non-terminal, which *.w.example.com. does not answer, nor the names below it)",
+		"host CNAME", "z.w A 192.0.2.170\nhost CNAME", "z.w.example.com. A"},
+	// A stale green keeps ent.w empty by a name below it that
+	// answers as the wildcard would.
+	{"ENT ended under a wildcard", "example.com.", "a.ent.w TXT \"below an empty non-terminal\"\n", "",
+		"added ent.w.example.com. A: [] → [192.0.2.170] (no longer an empty non-terminal: *.w.example.com. answers it)",
+		"host CNAME", "a.ent.w A 192.0.2.170\nhost CNAME", "ent.w.example.com. A"},
+}
 
 // wildcardENT has a wildcard, a name beside it and an empty non-terminal
 // (ent.w) below its parent, which the wildcard does not answer.
