@@ -118,7 +118,7 @@ func TestVerifyAsksWhatTheRevisionRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a green serving the plan: %v", err)
 	}
-	if c := res.Coverage; c == nil || c.Removed != 3 || !strings.Contains(res.Summary, "3 names only the live revision holds") {
+	if c := res.Coverage; c == nil || c.Removed != 3 || !strings.Contains(res.Summary, "3 names the live revision answers otherwise") {
 		t.Errorf("summary %q, coverage %+v; want the 3 removed names counted", res.Summary, res.Coverage)
 	}
 }

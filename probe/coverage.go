@@ -67,9 +67,11 @@ type Coverage struct {
 	// set was asked over (Check.OneProtocol); every name of the full set
 	// is asked over every protocol. Empty when every zone is in full.
 	SOAOver string `json:"soa_over,omitempty"`
-	// Removed is how many names only the live revision (blue's) holds
-	// were asked, expecting what the planned zones say; RemovedNot says
-	// why they were not, when the live revision could not be read.
+	// Removed is how many names the live revision (blue's) answers
+	// otherwise were asked, expecting what the planned zones say: those
+	// only it holds, and those a wildcard answers in one revision only
+	// (zone.Diff's entries with a Why). RemovedNot says why they were
+	// not, when the live revision could not be read.
 	Removed    int    `json:"removed,omitempty"`
 	RemovedNot string `json:"removed_not,omitempty"`
 }
@@ -79,9 +81,9 @@ func (c Coverage) String() string {
 	removed := ""
 	switch {
 	case c.RemovedNot != "":
-		removed = "; names only the live revision holds not asked: " + c.RemovedNot
+		removed = "; names the live revision answers otherwise not asked: " + c.RemovedNot
 	case c.Removed > 0:
-		removed = fmt.Sprintf("; and %d names only the live revision holds", c.Removed)
+		removed = fmt.Sprintf("; and %d names the live revision answers otherwise", c.Removed)
 	}
 	if c.ChangedBy == ChangedAll {
 		return fmt.Sprintf("every name of all %d zones (%d names)%s", c.Zones, c.Names, removed)
