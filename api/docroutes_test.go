@@ -1,12 +1,11 @@
 package api
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -14,18 +13,10 @@ import (
 // in prose and "curl ... $API/rollouts/rollout-lab/abort" in examples, are
 // ones the router serves.
 func TestDocsRequestsAreRouted(t *testing.T) {
-	files, err := filepath.Glob("../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	routes := New(Config{Backend: newFake()}).Handler().(chi.Routes)
 	checked := 0
-	for _, file := range append(files, "../README.md") {
-		text, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for n, line := range strings.Split(string(text), "\n") {
+	for file, text := range testfiles.UserDocs(t, "..") {
+		for n, line := range strings.Split(text, "\n") {
 			var reqs [][2]string // method, path
 			for _, m := range docRequest.FindAllStringSubmatch(line, -1) {
 				reqs = append(reqs, [2]string{m[1], m[2]})

@@ -2,12 +2,12 @@ package workflows
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
 
 // The `temporal workflow signal` and `tctl workflow signal` command lines
@@ -16,19 +16,11 @@ import (
 // copies them when the API is down, and a misspelt name or field would be
 // ignored, or refused, just then.
 func TestDocsSignalCommandsAreTheWorkflows(t *testing.T) {
-	files, err := filepath.Glob("../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	signals := []string{SignalAbort, SignalRollback, SignalApprove, SignalGlueUpdated, SignalForceDrain, SignalZoneRevision}
 	prefixes := []string{WorkflowID(""), LBUpdateWorkflowID(""), LBReplaceWorkflowID("")}
 	checked := 0
-	for _, file := range append(files, "../README.md") {
-		text, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(strings.ReplaceAll(string(text), "\\\n", " "), "\n") {
+	for file, text := range testfiles.UserDocs(t, "..") {
+		for _, line := range strings.Split(strings.ReplaceAll(text, "\\\n", " "), "\n") {
 			name := docSignalFlag.FindStringSubmatch(line)
 			if !strings.Contains(line, "workflow signal ") || name == nil {
 				continue // prose, or a flag named alone

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/dnsroll/dnsroll/internal/testfiles"
 )
 
 // The dnsroll command lines the README and docs/ show, in code blocks and
@@ -43,18 +45,7 @@ func TestDocsCommandLinesUseRealFlags(t *testing.T) {
 }
 
 // userDocs are the README and docs/*.md, by their path in the repository.
-func userDocs(t *testing.T) map[string]string {
-	files, err := filepath.Glob("../../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs := map[string]string{"README.md": string(repoFile(t, "README.md"))}
-	for _, f := range files {
-		name, _ := filepath.Rel("../..", f)
-		docs[name] = string(repoFile(t, name))
-	}
-	return docs
-}
+func userDocs(t *testing.T) map[string]string { return testfiles.UserDocs(t, "../..") }
 
 var (
 	// dnsroll, a command, perhaps a subcommand (or several: abort|rollback),

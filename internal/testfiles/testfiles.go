@@ -1,5 +1,6 @@
 // Package testfiles writes the files that tests start from, making the
-// directories they need; any failure fails the test.
+// directories they need, and reads the docs that tests hold to the code;
+// any failure fails the test.
 package testfiles
 
 import (
