@@ -337,3 +337,41 @@ func sameDuration(a, b string) bool {
 	y, errY := time.ParseDuration(b)
 	return errX == nil && errY == nil && x == y
 }
+
+// The make command lines of the README and docs/, in code blocks and code
+// spans, name the Makefile's targets, and the variables they set are ones
+// it reads.
+func TestDocsMakeTargetsExist(t *testing.T) {
+	makefile := string(repoFile(t, "Makefile"))
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):`).FindAllStringSubmatch(makefile, -1) {
+		targets[m[1]] = true
+	}
+	checked := 0
+	for name, text := range userDocs(t) {
+		for _, line := range docCode(text) {
+			code, _, _ := strings.Cut(line.text, " #")
+			for _, m := range makeLine.FindAllStringSubmatch(code, -1) {
+				for _, word := range strings.Fields(m[1]) {
+					if v, _, ok := strings.Cut(word, "="); ok {
+						if !strings.Contains(makefile, "$("+v+")") {
+							t.Errorf("%s:%d: the Makefile reads no %s: %s", name, line.n, v, strings.TrimSpace(line.text))
+						}
+						continue
+					}
+					checked++
+					if !targets[word] {
+						t.Errorf("%s:%d: the Makefile has no target %s: %s", name, line.n, word, strings.TrimSpace(line.text))
+					}
+				}
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("checked %d make targets in the docs; the parsing has gone wrong", checked)
+	}
+}
+
+// makeLine is make and its targets and variables, up to a quote or
+// another command.
+var makeLine = regexp.MustCompile(`(?:^|[\s;&(])make((?: +(?:[a-z][a-z0-9-]*|[A-Z][A-Z0-9_]*=[^\s"'#;&]*))+)`)
