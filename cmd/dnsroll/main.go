@@ -126,7 +126,7 @@ Exit status:
   %d a followed run needs a person: cleanup-failed, failed past its point of no
     return, or its workflow ended mid-way (terminated)
 `, exitStopped, exitNeedsHands)
-	fmt.Fprintln(w, "\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH,\nTEMPORAL_TLS_CLIENT_KEY_PATH, LINODE_TOKEN, DNSROLL_LINODE_URL, DNSROLL_API_URL, DNSROLL_API_TOKEN (see README.md).")
+	fmt.Fprintln(w, "\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH,\nTEMPORAL_TLS_CLIENT_KEY_PATH, LINODE_TOKEN, DNSROLL_LINODE_URL, DNSROLL_API_URL, DNSROLL_API_TOKEN (docs/configuration.md has every one).")
 }
 
 // subcommands are the names a command's usage lists: the first word of
