@@ -23,6 +23,9 @@ func TestDocsCommandLinesUseRealFlags(t *testing.T) {
 	for name, text := range userDocs(t) {
 		for _, line := range docCode(text) {
 			for _, m := range dnsrollLine.FindAllStringSubmatch(line.text, -1) {
+				if _, ok := commands[m[1]]; !ok && strings.HasPrefix(strings.TrimSpace(line.text), "dnsroll "+m[1]) {
+					t.Errorf("%s:%d: dnsroll has no command %s: %s", name, line.n, m[1], strings.TrimSpace(line.text))
+				}
 				for _, what := range docCommands(t, m[1], m[2]) {
 					fs, ok := flagsOf[what]
 					if !ok {
