@@ -54,16 +54,9 @@ func TestPlanRefusesARemovedZoneInAnInfrastructureOnlyRollout(t *testing.T) {
 // never parsed or checked, under the serial and hash of the old ones. Plan
 // refuses, with an error a retry fixes: the retry plans the new bytes.
 func TestPlanRefusesAZoneFileChangedWhilePlanning(t *testing.T) {
-	c := newCloudEnv(t)
-	c.labFleet(t)
-	c.acts.Bundles = bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
-	dir := t.TempDir()
-	writeFleetDir(t, dir)
-	// Preflight reads the file twice (its hash, then its parse); the
-	// snapshot's copy is the third read.
-	testfiles.Changing(t, filepath.Join(dir, "zones", "example.com.zone"), verifyZone, verifyZone, verifyZone+"; edited while planning\n")
-	c.readFrom(dir)
-	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
+	_, err := planWhileZoneFileChanges(t, func(path string) {
+		testfiles.Changing(t, path, verifyZone, verifyZone, verifyZone+"; edited while planning\n")
+	})
 	var app *temporal.ApplicationError
 	if err == nil || !strings.Contains(err.Error(), "zone example.com") || !strings.Contains(err.Error(), "changed while planning") || !errors.As(err, &app) || app.NonRetryable() {
 		t.Fatalf("err = %v, want a retryable refusal naming zone example.com, changed while planning", err)
@@ -74,19 +67,26 @@ func TestPlanRefusesAZoneFileChangedWhilePlanning(t *testing.T) {
 // is a lasting mistake, not a passing one: Plan refuses at once, naming
 // the file and the fix, rather than retry until its deadline.
 func TestPlanRefusesAFileThatBecameADirectory(t *testing.T) {
+	path, err := planWhileZoneFileChanges(t, func(path string) { testfiles.Unreadable(t, path, verifyZone, verifyZone) })
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("err = %v; want a final refusal naming %s, a directory", err, path)
+	}
+}
+
+// planWhileZoneFileChanges runs Plan for the test fleet with its zone
+// file at path made by edit, which changes it at the read it chooses:
+// preflight reads it twice (its hash, then its parse), and the snapshot's
+// copy is the third read.
+func planWhileZoneFileChanges(t *testing.T, edit func(path string)) (path string, err error) {
 	c := newCloudEnv(t)
 	c.labFleet(t)
 	c.acts.Bundles = bundle.Store{Dir: filepath.Join(t.TempDir(), "bundles")}
 	dir := t.TempDir()
 	writeFleetDir(t, dir)
-	// Preflight reads the file twice (its hash, then its parse); the
-	// snapshot's copy is the third read.
-	path := filepath.Join(dir, "zones", "example.com.zone")
-	testfiles.Unreadable(t, path, verifyZone, verifyZone)
+	path = filepath.Join(dir, "zones", "example.com.zone")
+	edit(path)
 	c.readFrom(dir)
-	_, err := c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
-	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || !app.NonRetryable() || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "is a directory") {
-		t.Fatalf("err = %v; want a final refusal naming %s, a directory", err, path)
-	}
+	_, err = c.env.ExecuteActivity(c.acts.Plan, PlanInput{Fleet: "t"})
+	return path, err
 }
