@@ -275,6 +275,10 @@ func (r *lbReplace) conclude(ctx workflow.Context, err error) (Phase, string) {
 	// What stopped the forward steps: a signal that comes while they are
 	// undone does not make a failure an abort.
 	stop := r.stop
+	if r.failedFirst != nil {
+		// A step had failed when the stop came: that ends the run.
+		stop, err = nil, r.failedFirst
+	}
 	if err == nil && stop == nil {
 		return PhaseSucceeded, ""
 	}
@@ -947,7 +951,7 @@ func (r *lbReplace) readCounters(ctx workflow.Context, oneStep bool) ([]activiti
 		names[i] = lb.Name
 	}
 	var res activities.LoadBalancersQueriesResult
-	c := r.st.start(ctx, "LoadBalancersQueries", strings.Join(names, ","), opts, a.LoadBalancersQueries, activities.LoadBalancersInput{Fleet: r.fleet, LBs: r.st.Old})
+	c := r.st.startAlone(ctx, "LoadBalancersQueries", strings.Join(names, ","), opts, a.LoadBalancersQueries, activities.LoadBalancersInput{Fleet: r.fleet, LBs: r.st.Old})
 	err := c.wait(ctx, &res)
 	if temporal.IsCanceledError(err) {
 		return nil, err
@@ -1371,6 +1375,13 @@ func (r *lbReplace) event(ctx workflow.Context, msg string) {
 	workflow.GetLogger(ctx).Info(msg, "fleet", r.st.Fleet)
 }
 
+// versionLBFailedBeforeStop marks the change that has a replacement
+// stopped while a step's failure waited to be acted on (one new load
+// balancer's create or verify failed as another's ran) end failed with
+// that failure (stopping.failedFirst). Runs from before ended aborted or
+// rolled back, and sent that webhook event.
+const versionLBFailedBeforeStop = "lbreplace-failed-before-stop"
+
 // lbNoWayBack is why a replacement past its point of no return refuses
 // abort and rollback.
 const lbNoWayBack = "the old load balancers are being deleted, so there is nothing to roll back to"
@@ -1424,6 +1435,7 @@ func (r *lbReplace) onSignal(ctx workflow.Context, name string, in SignalInput) 
 		case r.st.Phase == PhaseRollingOutZone:
 			// It has ended: what the zone names decides (rollOutZone).
 		default:
+			r.takeFailedFirst(ctx, &r.st.Run, versionLBFailedBeforeStop)
 			r.cancel()
 		}
 	}

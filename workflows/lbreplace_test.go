@@ -124,7 +124,9 @@ type world struct {
 	// queriesFail makes every reading of the old load balancers' counters
 	// fail; unreadable, those of the load balancer it names.
 	queriesFail bool
-	unreadable  string
+	// readingsFail makes that many LoadBalancersQueries steps fail.
+	readingsFail int
+	unreadable   string
 	// countersLack names a load balancer that LoadBalancersQueries
 	// leaves out of its result, which it lists in reverse order.
 	countersLack string
@@ -135,6 +137,9 @@ type world struct {
 	// own activity listener has each appear as its create reports back.)
 	createAfter time.Duration
 	commitLate  time.Duration
+	// slow makes one step take an hour, fails one step fail at once:
+	// "Create lb1", "Verify lb2-next".
+	slow, fails string
 	next        map[string]time.Time
 	// nextSSH makes each <lb>-next reached over SSH at 192.0.2.<n>, not
 	// at its address, as one at an IPv6 address is.
@@ -325,8 +330,14 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		defer w.mu.Unlock()
 		w.next[dnsroll.NextLabel(in.LB.Name)] = env.Now().Add(w.commitLate)
 	})
-	env.OnActivity(a.CreateLoadBalancer, mock.Anything, mock.Anything).AfterFn(func() time.Duration { return w.createAfter }).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.NewLoadBalancer, error) {
+	isSlow := func(step string) any {
+		return mock.MatchedBy(func(in activities.LoadBalancerInput) bool { return w.slow == step+" "+in.LB.Name })
+	}
+	create := func(_ context.Context, in activities.LoadBalancerInput) (activities.NewLoadBalancer, error) {
 		w.add("Create " + in.LB.Name)
+		if w.fails == "Create "+in.LB.Name {
+			return activities.NewLoadBalancer{}, temporal.NewNonRetryableApplicationError(in.LB.Name+" create exploded", "LinodeRefused", nil)
+		}
 		next := in.LB
 		next.Name = dnsroll.NextLabel(in.LB.Name)
 		n := strings.TrimPrefix(in.LB.Name, "lb")
@@ -339,11 +350,18 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		w.mu.Unlock()
 		id, _ := strconv.Atoi(n)
 		return activities.NewLoadBalancer{Attempt: 1, LB: next, Server: dnsroll.Server{ID: 10 + id, Label: next.Name, IPv4: "203.0.113." + n}}, nil
-	})
-	env.OnActivity(a.VerifyLoadBalancer, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.StepResult, error) {
+	}
+	env.OnActivity(a.CreateLoadBalancer, mock.Anything, isSlow("Create")).After(time.Hour).Return(create)
+	env.OnActivity(a.CreateLoadBalancer, mock.Anything, mock.Anything).AfterFn(func() time.Duration { return w.createAfter }).Return(create)
+	verify := func(_ context.Context, in activities.LoadBalancerInput) (activities.StepResult, error) {
 		w.add("Verify " + in.LB.Name)
+		if w.fails == "Verify "+in.LB.Name {
+			return activities.StepResult{}, temporal.NewNonRetryableApplicationError(in.LB.Name+" does not answer", "StepFailed", nil)
+		}
 		return activities.StepResult{Attempt: 1}, nil
-	})
+	}
+	env.OnActivity(a.VerifyLoadBalancer, mock.Anything, isSlow("Verify")).After(time.Hour).Return(verify)
+	env.OnActivity(a.VerifyLoadBalancer, mock.Anything, mock.Anything).Return(verify)
 	env.OnActivity(a.LoadBalancerQueries, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancerInput) (activities.QueriesResult, error) {
 		q := w.readQueries(in.LB.Name)
 		if q.Error != "" {
@@ -352,6 +370,14 @@ func newLBReplaceEnvFleet(t *testing.T, manual bool, text string) (*testsuite.Te
 		return activities.QueriesResult{Attempt: 1, Counted: q.Counted, Queries: q.Queries}, nil
 	})
 	env.OnActivity(a.LoadBalancersQueries, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LoadBalancersInput) (activities.LoadBalancersQueriesResult, error) {
+		w.mu.Lock()
+		fail := w.readingsFail > 0
+		w.readingsFail -= min(w.readingsFail, 1)
+		w.mu.Unlock()
+		if fail {
+			w.add("Queries failed")
+			return activities.LoadBalancersQueriesResult{}, temporal.NewNonRetryableApplicationError("the stats endpoints do not answer", "StatsDown", nil)
+		}
 		res := activities.LoadBalancersQueriesResult{Attempt: 1}
 		for _, lb := range in.LBs {
 			res.LBs = append(res.LBs, w.readQueries(lb.Name))
@@ -774,6 +800,82 @@ func TestLBReplaceAbortDuringTheUndoOfAFailureStillFails(t *testing.T) {
 	}
 	if !hasEvent(st, "abort ignored: the replacement is already being undone") {
 		t.Errorf("no event says the abort was ignored: %+v", st.Events)
+	}
+}
+
+// One new load balancer's create (or verify) fails at once while the
+// other's takes an hour; an abort sent meanwhile cuts the wait short, but
+// the replacement had already failed: it ends failed, for that step, with
+// the failed webhook, and the abort is in the events.
+func TestLBReplaceFailureBeforeAnAbortIsTheOutcome(t *testing.T) {
+	for _, c := range []struct{ fails, slow, failure string }{
+		{"Create lb1", "Create lb2", "CreateLoadBalancer lb1-next: lb1 create exploded"},
+		{"Create lb2", "Create lb1", "CreateLoadBalancer lb2-next: lb2 create exploded"},
+		{"Verify lb1-next", "Verify lb2-next", "VerifyLoadBalancer lb1-next: lb1-next does not answer"},
+		{"Verify lb2-next", "Verify lb1-next", "VerifyLoadBalancer lb2-next: lb2-next does not answer"},
+	} {
+		t.Run(c.fails, func(t *testing.T) {
+			env, w := newLBReplaceEnvWith(t, false, "rollout: {bake: 0s}\nnotifications: {webhooks: [{url: 'https://h.example.net/x'}]}")
+			w.fails, w.slow = c.fails, c.slow
+			signalAt(env, 30*time.Minute, SignalAbort, SignalInput{Reason: "stuck", By: "op"})
+			env.ExecuteWorkflow(LoadBalancerReplaceWorkflow, lbInput())
+			if env.GetWorkflowError() == nil {
+				st := lbResult(t, env)
+				t.Fatalf("ended %s, %q, with no error, notified %v; want failed, %q", st.Phase, st.Failure, w.notified(), c.failure)
+			}
+			st := failureStatus[LBReplaceStatus](t, env.GetWorkflowError())
+			if st.Phase != PhaseFailed || st.Failure != c.failure {
+				t.Errorf("phase %s, failure %q; want failed, %q", st.Phase, st.Failure, c.failure)
+			}
+			if n := w.notified(); !slices.Contains(n, "failed failed") || slices.ContainsFunc(n, func(e string) bool { return strings.HasPrefix(e, "aborted") }) {
+				t.Errorf("notified %v", n)
+			}
+			if !hasEvent(st, "abort requested by op: stuck") {
+				t.Errorf("events %+v lack the abort", st.Events)
+			}
+			if w.index("Delete lb1-next") < 0 || w.index("Delete lb2-next") < 0 {
+				t.Errorf("the new load balancers were not deleted: %v", w.calls)
+			}
+		})
+	}
+}
+
+// Runs from before versionLBFailedBeforeStop keep their outcome, and the
+// webhook they send: aborted.
+func TestLBReplaceRunFromBeforeFailedBeforeStopStaysAborted(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	env.OnGetVersion(versionLBFailedBeforeStop, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	w.fails, w.slow = "Create lb1", "Create lb2"
+	signalAt(env, 30*time.Minute, SignalAbort, SignalInput{Reason: "stuck", By: "op"})
+	if st := runLBReplace(t, env, lbInput(), PhaseAborted); st.Failure != "abort by op: stuck" {
+		t.Errorf("failure %q", st.Failure)
+	}
+}
+
+// A parent check that failed and was asked again while the new glue was
+// awaited is not the outcome of an abort that comes later: the
+// replacement ends aborted.
+func TestLBReplaceAbortAfterAFailedParentCheckIsAborted(t *testing.T) {
+	env, w := newLBReplaceEnv(t, true)
+	w.parentFails, w.parentFailsAt = 1, w.env.Now().Add(5*time.Minute)
+	signalAt(env, 10*time.Minute, SignalGlueUpdated, SignalInput{By: "alice"})
+	signalAt(env, 12*time.Minute, SignalAbort, SignalInput{Reason: "wrong plan", By: "bob"})
+	signalAt(env, 20*time.Minute, SignalGlueUpdated, SignalInput{By: "bob"})
+	st := runLBReplace(t, env, lbInput(), PhaseAborted)
+	if !hasEvent(st, "the parent could not be checked") || !strings.Contains(st.Failure, "wrong plan") {
+		t.Errorf("failure %q events %+v; want aborted for wrong plan, after a failed parent check", st.Failure, st.Events)
+	}
+}
+
+// Nor is a reading of the counters that failed during the drain, which
+// goes on without it.
+func TestLBReplaceAbortAfterAFailedReadingIsAborted(t *testing.T) {
+	env, w := newLBReplaceEnv(t, false)
+	w.busyFor, w.readingsFail = -1, 1
+	signalAt(env, 2*time.Minute, SignalAbort, SignalInput{Reason: "kernel regression", By: "bob"})
+	st := runLBReplace(t, env, lbInput(), PhaseAborted)
+	if w.index("Queries failed") < 0 || !strings.Contains(st.Failure, "kernel regression") {
+		t.Errorf("failure %q calls %v; want aborted for kernel regression, after a failed reading", st.Failure, w.calls)
 	}
 }
 

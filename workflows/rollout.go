@@ -72,9 +72,6 @@ type rollout struct {
 	// no blue server, as on the fleet's first rollout: it commits the
 	// rollout, since there is nothing to go back to (cutover.go).
 	noBlue bool
-	// failedFirst is a step's failure that had happened, unawaited, when
-	// a stop signal was taken: the rollout ends with it (stopReason).
-	failedFirst error
 	// restored is set when a load balancer update's restore put back what
 	// the update changed (lbupdate.go): only then did it roll back.
 	restored bool

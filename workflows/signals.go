@@ -89,6 +89,18 @@ type stopping struct {
 	// committed is set once the old servers' deletion starts: there is no
 	// way back after it.
 	committed bool
+	// failedFirst is a step's failure that had happened, unawaited, when
+	// the stop was taken: the run ends with it (takeFailedFirst).
+	failedFirst error
+}
+
+// takeFailedFirst keeps, for a stop just taken, the failure of a step of
+// run that had ended but not been acted on (Run.alreadyFailed): the run
+// ends with it, not the stop. Each workflow gates it with its own version.
+func (s *stopping) takeFailedFirst(ctx workflow.Context, run *Run, version string) {
+	if failed := run.alreadyFailed(ctx); failed != nil && workflow.GetVersion(ctx, version, workflow.DefaultVersion, 1) == 1 {
+		s.failedFirst = failed
+	}
 }
 
 // requestStop takes an abort or rollback signal: rejected once committed
@@ -142,9 +154,7 @@ func (r *rollout) onStopSignal(ctx workflow.Context, name string, in SignalInput
 		return
 	}
 	if r.requestStop(ctx, r.event, name, in, r.noWayBack()) {
-		if failed := r.st.alreadyFailed(ctx); failed != nil && workflow.GetVersion(ctx, versionFailedBeforeStop, workflow.DefaultVersion, 1) == 1 {
-			r.failedFirst = failed
-		}
+		r.takeFailedFirst(ctx, &r.st.Run, versionFailedBeforeStop)
 		r.flipBackNow(ctx)
 		r.cancelSteps()
 	}

@@ -124,24 +124,34 @@ func (s *Step) end(ctx workflow.Context, err error) error {
 	return &stepError{step: s, err: err}
 }
 
-// start schedules an activity and records it as a running step.
+// start schedules an activity and records it as a running step, one
+// that may run beside others: a stop looks among them for a failure not
+// yet acted on (alreadyFailed).
 func (run *Run) start(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
+	c := run.startAlone(ctx, name, target, opts, fn, in)
+	run.started = append(run.started, c)
+	return c
+}
+
+// startAlone is start for a step waited for at once, whose failure its
+// caller acts on as it ends, or passes over (a replacement's parent
+// check, asked again): a stop that comes later is not for it.
+func (run *Run) startAlone(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in any) *call {
 	s := run.begin(ctx, name, target)
 	if opts.Summary == "" {
 		// The Web UI shows it beside the activity: the step as the CLI names it.
 		opts.Summary = s.label()
 	}
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), fn, in)
-	c := &call{step: s, future: f, max: opts.RetryPolicy.MaximumAttempts}
-	run.started = append(run.started, c)
-	return c
+	return &call{step: s, future: f, max: opts.RetryPolicy.MaximumAttempts}
 }
 
 // alreadyFailed is the failure of a step that has ended but that the
 // workflow has not acted on yet, if any: one of several run at once, all
 // of which are waited for before a failure is acted on (waitEach). A
 // stop signal that comes meanwhile cuts that wait short, but the step
-// failed first, and the outcome is its failure.
+// failed first, and the outcome is its failure. Steps run alone
+// (startAlone) are not among them.
 func (run *Run) alreadyFailed(ctx workflow.Context) error {
 	for _, c := range run.started {
 		if !c.future.IsReady() {
@@ -196,7 +206,7 @@ func unwrapStep(err error) error {
 
 // exec runs one activity as one step.
 func (run *Run) exec(ctx workflow.Context, name, target string, opts workflow.ActivityOptions, fn, in, out any) error {
-	return run.start(ctx, name, target, opts, fn, in).wait(ctx, out)
+	return run.startAlone(ctx, name, target, opts, fn, in).wait(ctx, out)
 }
 
 // waitAll waits for every call and returns the first error.
