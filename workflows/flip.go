@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -99,11 +98,12 @@ var stagesByRestart = map[string]bool{"dnsdist": true}
 func (r *rollout) flipLBs(ctx workflow.Context, lbs []config.LoadBalancer, greenShare int, step string, opts workflow.ActivityOptions) error {
 	before := len(r.undos)
 	r.undos.push(UndoFlipBackToBlue, r.flipBackToBlue)
+	unsent := cancelledInThisTask(ctx)
 	calls := r.startFlips(ctx, lbs, greenShare, step, opts, r.plan.StepFleet())
 	r.flipsInFlight++
 	defer func() { r.flipsInFlight-- }()
 	err := r.waitFlips(ctx, calls, lbs, greenShare)
-	if len(r.undos) > before && noneSent(ctx, calls) &&
+	if len(r.undos) > before && *unsent && allCancelled(ctx, calls) &&
 		workflow.GetVersion(ctx, versionUnsentFlipMovedNothing, workflow.DefaultVersion, 1) == 1 {
 		// A stop in the workflow task that started the first flips (an
 		// abort with the approve) cancelled them before Temporal had
@@ -117,16 +117,42 @@ func (r *rollout) flipLBs(ctx workflow.Context, lbs []config.LoadBalancer, green
 // versionUnsentFlipMovedNothing marks the change that drops the flip
 // back of first flips that were all cancelled before they were sent
 // (flipLBs). Runs from before flipped back, and said they rolled back.
+// Until the flips' cancel was judged by the task it came in
+// (cancelledInThisTask), rather than by how the SDK settles it, no run
+// on a real server took it: a real server settles even an unsent
+// activity's cancel as an ActivityError, so no history has its marker.
 const versionUnsentFlipMovedNothing = "unsent-flip-moved-nothing"
 
-// noneSent tells whether every one of calls, ended, was cancelled before
-// its activity was sent to Temporal: the SDK then settles it with a bare
-// cancel, where one that was sent ends in an ActivityError.
-func noneSent(ctx workflow.Context, calls []*call) bool {
+// taskMark names the workflow task a workflow is in: the history's length
+// at its start, and its time (the test environment keeps no history).
+type taskMark struct {
+	length int
+	at     time.Time
+}
+
+func markTask(ctx workflow.Context) taskMark {
+	return taskMark{workflow.GetInfo(ctx).GetCurrentHistoryLength(), workflow.Now(ctx)}
+}
+
+// cancelledInThisTask reports, once ctx is cancelled, whether that
+// happened in the workflow task that called it. Temporal has a task's
+// commands only when the task ends, so an activity started and cancelled
+// in one task was never sent to a worker. How the SDK settles such a
+// cancel tells nothing: a real server settles it as an ActivityError, as
+// it does a running one's; the test environment settles both bare.
+func cancelledInThisTask(ctx workflow.Context) *bool {
+	started, same := markTask(ctx), new(bool)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		ctx.Done().Receive(ctx, nil)
+		*same = markTask(ctx) == started
+	})
+	return same
+}
+
+// allCancelled tells whether every one of calls, ended, was cancelled.
+func allCancelled(ctx workflow.Context, calls []*call) bool {
 	for _, c := range calls {
-		err := c.future.Get(ctx, nil)
-		var act *temporal.ActivityError
-		if !temporal.IsCanceledError(err) || errors.As(err, &act) {
+		if !temporal.IsCanceledError(c.future.Get(ctx, nil)) {
 			return false
 		}
 	}

@@ -414,3 +414,15 @@ func TestUnseenRunsFromBeforeKeepTheirOutcomes(t *testing.T) {
 	signalAt(h.env, 30*time.Minute, SignalAbort, SignalInput{Reason: "stuck", By: "op"})
 	h.runFails(t, ErrTypeAborted, "aborted by op: stuck")
 }
+
+// An abort while every load balancer's first flip runs: those flips were
+// sent, and may have moved a load balancer, however the cancel settles
+// them, so they are flipped back and the outcome is rolled back.
+func TestUnseenAbortWhileEveryFirstFlipRuns(t *testing.T) {
+	h := newHarness(t, "", "FlipLoadBalancer")
+	signalAt(h.env, 30*time.Minute, SignalAbort, SignalInput{Reason: "r", By: "op"})
+	st := h.runFails(t, ErrTypeRolledBack, "rolled back by op: r")
+	if h.rec.count("Flip lb1 ns1-next:0,ns1:100") != 1 || h.rec.count("Flip lb2 ns2-next:0,ns2:100") != 1 || st.Phase != PhaseRolledBack {
+		t.Errorf("phase %s calls %v", st.Phase, h.rec.calls)
+	}
+}
