@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dnsroll/dnsroll/internal/fleettest"
+	"github.com/dnsroll/dnsroll/internal/temporaltest"
 )
 
 // An approve and an abort that reach a real server's run in one workflow
@@ -47,6 +48,7 @@ func TestApproveAndAbortInOneTaskSendNoFlip(t *testing.T) {
 	startStoppableWorker(t, c, id, steps)
 	var st Status
 	err := run.Get(ctx, &st)
+	temporaltest.RecordHistory(t, c, id, run.GetRunID(), "approve-and-abort-in-one-task")
 	var failure *temporal.ApplicationError
 	if !errors.As(err, &failure) || failure.Details(&st) != nil {
 		t.Fatalf("the rollout ended with %v", err)
