@@ -530,17 +530,37 @@ func TestAHeldRolloutWhoseHolderIsTerminatedHoldsTheFleetForItsUndo(t *testing.T
 // cancelRequested tells whether workflow id has been asked to cancel.
 func cancelRequested(ctx context.Context, t *testing.T, c client.Client, id string) bool {
 	t.Helper()
+	return historyHas(ctx, t, c, id, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED)
+}
+
+// historyHas tells whether workflow id's history has an event of type typ.
+func historyHas(ctx context.Context, t *testing.T, c client.Client, id string, typ enumspb.EventType) bool {
+	t.Helper()
 	it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED {
+		if e.GetEventType() == typ {
 			return true
 		}
 	}
 	return false
+}
+
+// failedRollout waits for the rollout run to fail, records its history as
+// name, and returns the status its failure carries.
+func failedRollout(ctx context.Context, t *testing.T, c client.Client, run client.WorkflowRun, name string) Status {
+	t.Helper()
+	var st Status
+	err := run.Get(ctx, &st)
+	temporaltest.RecordHistory(t, c, run.GetID(), run.GetRunID(), name)
+	var failure *temporal.ApplicationError
+	if !errors.As(err, &failure) || failure.Details(&st) != nil {
+		t.Fatalf("the rollout ended with %v", err)
+	}
+	return st
 }
 
 // gatedUndoSteps are liveRolloutSteps whose DeleteGreen waits at undo.

@@ -2,15 +2,11 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/dnsroll/dnsroll/internal/fleettest"
-	"github.com/dnsroll/dnsroll/internal/temporaltest"
 )
 
 // An approve and an abort that reach a real server's run in one workflow
@@ -46,13 +42,7 @@ func TestApproveAndAbortInOneTaskSendNoFlip(t *testing.T) {
 		}
 	}
 	startStoppableWorker(t, c, id, steps)
-	var st Status
-	err := run.Get(ctx, &st)
-	temporaltest.RecordHistory(t, c, id, run.GetRunID(), "approve-and-abort-in-one-task")
-	var failure *temporal.ApplicationError
-	if !errors.As(err, &failure) || failure.Details(&st) != nil {
-		t.Fatalf("the rollout ended with %v", err)
-	}
+	st := failedRollout(ctx, t, c, run, "approve-and-abort-in-one-task")
 	if st.Phase != PhaseAborted || !strings.Contains(st.Failure, "aborted by b: no") {
 		t.Errorf("phase %s (%s), want aborted by b", st.Phase, st.Failure)
 	}
